@@ -1,0 +1,87 @@
+"""Cost of one DM iteration against its floor, in the same run and on the same network.
+
+floor = bare forward of the real batch (no autograd) + forward/backward of the synthetic batch.
+Target (issue 2): one DM iteration <= 1.3x the floor. Data: random 1x28x28 'images' (the cost does not
+depend on the pixel values), 10 classes, batch_real 256 per class, IPC 10 — the reference DM setting.
+
+    python benchmarks/dm_speed.py [--ipc 10] [--batch-real 256] [--repeats 20] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from _common import print_table, write_result
+
+from mmdistill.augment import DSA
+from mmdistill.data import LabeledTensors
+from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+
+def _time(fn, repeats: int, device: torch.device) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ipc", type=int, default=10)
+    ap.add_argument("--batch-real", type=int, default=256)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--size", type=int, default=28)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    C, shape = args.classes, (args.channels, args.size, args.size)
+    n_real = max(args.batch_real, args.ipc) * 4
+    real = LabeledTensors(torch.randn(C * n_real, *shape, generator=g).to(device), torch.arange(C).repeat_interleave(n_real).to(device), [str(c) for c in range(C)])
+    syn = SyntheticSet.from_real(real, args.ipc, generator(0)).to(device).requires_grad_(True)
+    net = build_network("convnet", shape, C).to(device)
+    opt = torch.optim.SGD(syn.parameters(), lr=1.0, momentum=0.5)
+    rows, record = [], {}
+    for label, aug in (("DM + DSA", DSA()), ("DM, no augmentation", None)):
+        matcher = DistributionMatching(net=net, reinit=reinitialize, real=real, batch_real=args.batch_real, augment=aug)
+        it = iter(range(10**9))
+        step = lambda: matcher.step(syn, opt, generator(0, "it", next(it)))
+        x_real = real.x[: C * args.batch_real]
+
+        def floor() -> None:
+            with torch.no_grad():
+                net.embed(x_real)
+            xs = syn.x.detach().requires_grad_(True)
+            net.embed(xs).sum().backward()
+
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for _ in range(3):  # warm-up
+            step(), floor()
+        t_step = statistics.median(_time(step, args.repeats, device))
+        t_floor = statistics.median(_time(floor, args.repeats, device))
+        ratio = t_step / t_floor
+        rows.append([label, f"{1000 * t_step:.1f}", f"{1000 * t_floor:.1f}", f"{ratio:.2f}", "yes" if ratio <= 1.3 else "NO"])
+        record[label] = {"iteration_ms": 1000 * t_step, "floor_ms": 1000 * t_floor, "ratio": ratio, "target": 1.3}
+    print(f"\nDM iteration cost, ConvNet-3, {C} classes x {args.batch_real} real, ipc {args.ipc}, {shape}, {device} "
+          f"({torch.get_num_threads()} threads), median of {args.repeats}")
+    print_table(["variant", "iteration ms", "floor ms", "ratio", "<= 1.3x"], rows)
+    write_result(f"dm_speed_{device.type}", {"benchmark": "dm iteration vs floor", "settings": vars(args), "results": record})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""mmdistill: dataset distillation beyond images.
+
+One modality-agnostic core (synthetic-set parameterizations, gradient / distribution matching, the outer
+loop, evaluation, artifacts, CLI) and adapters in :mod:`mmdistill.modalities` that plug real data into it.
+Recipes (:mod:`mmdistill.recipes`) glue one method to one modality with the paper's defaults.
+
+The core never imports torchvision, torchaudio, torch_geometric, librosa or open_clip.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
+from mmdistill.synthetic import SyntheticSet
+
+__all__ = [
+    "__version__",
+    "ArtifactError",
+    "ConfigError",
+    "DataError",
+    "DivergenceError",
+    "LabeledTensors",
+    "MmdistillError",
+    "SyntheticSet",
+]

@@ -1,0 +1,161 @@
+"""The ``mmdistill`` command.
+
+    mmdistill recipes                          list recipes, one line each
+    mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE]
+    mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write]
+    mmdistill show DIR                         summary of a saved set
+    mmdistill export DIR [--to PATH]           the set in the modality's natural format
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mmdistill.errors import MmdistillError
+
+
+def _cmd_recipes(_: argparse.Namespace) -> int:
+    from mmdistill.recipes import RECIPES
+
+    width = max(len(n) for n in RECIPES)
+    for name, (_, summary) in sorted(RECIPES.items()):
+        print(f"{name:<{width}}  {summary}")
+    return 0
+
+
+def _load_saved(directory: str):
+    from mmdistill.io import load_synthetic
+    from mmdistill.modality import get_modality
+    from mmdistill.recipes import get_recipe
+
+    syn, manifest = load_synthetic(directory)
+    recipe = get_recipe(manifest["recipe"])
+    modality = get_modality(manifest["modality"])
+    return syn, manifest, recipe, modality
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from mmdistill.io import write_json
+    from mmdistill.pipeline import evaluate_distilled, resolve_device, summary_line
+
+    syn, manifest, recipe, modality = _load_saved(args.dir)
+    saved = dict(manifest.get("config", {}))
+    changes: dict[str, object] = {"resume": False, "overwrite": False}
+    if args.runs is not None:
+        changes["eval_runs"] = args.runs
+    if args.epochs is not None:
+        changes["eval_epochs"] = args.epochs
+    if args.networks:
+        changes["eval_networks"] = args.networks
+    if args.cross_arch:
+        changes["cross_arch"] = True
+    if args.data_root is not None:
+        changes["data_root"] = args.data_root
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.no_baselines:
+        changes["baselines"] = []
+    cfg = recipe.config(("saved manifest", saved), ("eval arguments", changes))
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    data = modality.load(cfg)
+    metrics = evaluate_distilled(cfg, syn, data, modality, device=device)
+    report = {**manifest, "metrics": metrics}
+    print("\n" + summary_line(report))
+    if args.write:
+        manifest["metrics"] = metrics
+        write_json(Path(args.dir) / "manifest.json", manifest)
+        print(f"updated {Path(args.dir) / 'manifest.json'}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from mmdistill.io import load_synthetic
+    from mmdistill.pipeline import summary_line
+
+    syn, manifest = load_synthetic(args.dir)
+    print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
+    print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, ipc {manifest.get('ipc')}, seed {manifest.get('seed')}, "
+          f"labels {syn.label_mode}")
+    for name, tensor in syn.tensors().items():
+        print(f"  {name}: {tuple(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")
+    timing = manifest.get("timing", {})
+    if timing:
+        print(f"  distillation {timing.get('seconds', 0):.1f} s for {timing.get('iterations')} iterations; "
+              f"evaluation {timing.get('eval_seconds', 0):.1f} s")
+    if "metrics" in manifest:
+        print("  " + summary_line(manifest))
+        for net, rows in manifest["metrics"].get("cross_arch", {}).items():
+            cells = ", ".join(f"{k} {100 * v['mean']:.2f} ± {100 * v['std']:.2f}" for k, v in rows.items())
+            print(f"    {net}: {cells}")
+    for pic in ("preview.png", "loss.png", "accuracy.png"):
+        if (Path(args.dir) / pic).exists():
+            print(f"  picture: {Path(args.dir) / pic}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    syn, manifest, _, modality = _load_saved(args.dir)
+    target = Path(args.to) if args.to else Path(args.dir) / "export"
+    out = modality.export(syn, target)
+    print(f"exported {len(syn)} samples to {out}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
+    from mmdistill.recipes import get_recipe
+
+    recipe = get_recipe(args.recipe)
+    return recipe.main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("recipes", help="list the recipes, one line each")
+    p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)", add_help=False)
+    p_run.add_argument("recipe")
+    p_eval = sub.add_parser("eval", help="re-evaluate a saved set")
+    p_eval.add_argument("dir")
+    p_eval.add_argument("--runs", type=int, default=None, help="evaluation networks per set")
+    p_eval.add_argument("--epochs", type=int, default=None, help="training epochs per evaluation network")
+    p_eval.add_argument("--networks", type=lambda s: [x for x in s.split(",") if x], default=None, help="comma-separated network names")
+    p_eval.add_argument("--cross-arch", action="store_true", help="evaluate on ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18")
+    p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine")
+    p_eval.add_argument("--device", default=None)
+    p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
+    p_eval.add_argument("--write", action="store_true", help="store the new metrics in the manifest")
+    p_show = sub.add_parser("show", help="summarise a saved set")
+    p_show.add_argument("dir")
+    p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
+    p_export.add_argument("dir")
+    p_export.add_argument("--to", default=None, help="output directory (default DIR/export)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv[:1] == ["run"]:
+            if len(argv) < 2 or argv[1].startswith("-"):
+                parser.parse_args(["run", "--help"] if "--help" in argv or "-h" in argv else ["run"])
+            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:])
+        args = parser.parse_args(argv)
+        handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export}[args.command]
+        return handler(args)
+    except MmdistillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "build_parser"]

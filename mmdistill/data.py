@@ -1,0 +1,87 @@
+"""The real data of a classification task, as the core sees it: tensors and labels.
+
+Adapters (images, audio, video) load their files into a :class:`LabeledTensors`; the matchers, baselines
+and evaluation only ever touch this type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+
+
+@dataclass
+class LabeledTensors:
+    """Samples ``x`` of shape (N, *sample_shape) with integer labels ``y`` of shape (N,).
+
+    ``classes`` names the classes; labels are indices into it.
+    """
+
+    x: Tensor
+    y: Tensor
+    classes: list[str]
+    _index: list[Tensor] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise DataError(f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]} labels")
+        if self.y.dtype != torch.long:
+            self.y = self.y.long()
+        if self.x.shape[0] == 0:
+            raise DataError("the dataset has no samples")
+        if int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes):
+            raise DataError(
+                f"labels must lie in [0, {len(self.classes)}) for {len(self.classes)} classes; "
+                f"found range [{int(self.y.min())}, {int(self.y.max())}]"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def class_indices(self) -> list[Tensor]:
+        """Indices of the samples of each class, a list of ``num_classes`` LongTensors."""
+        if self._index is None:
+            order = torch.argsort(self.y, stable=True)
+            counts = torch.bincount(self.y, minlength=self.num_classes).tolist()
+            self._index = list(torch.split(order, counts))
+        return self._index
+
+    def class_counts(self) -> list[int]:
+        return [int(i.numel()) for i in self.class_indices()]
+
+    def require_per_class(self, n: int, what: str = "ipc") -> None:
+        """Raise :class:`DataError` naming the first class with fewer than ``n`` samples."""
+        for c, idx in enumerate(self.class_indices()):
+            if idx.numel() < n:
+                raise DataError(
+                    f"class {self.classes[c]!r} (index {c}) has {idx.numel()} training samples, "
+                    f"fewer than {what}={n}; lower {what} or add samples to that class"
+                )
+
+    def sample_per_class(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Up to ``n`` random samples of every class without replacement.
+
+        Returns ``(indices, labels)``; class ``c``'s block is contiguous and holds ``min(n, count_c)``
+        entries, so labels are sorted by class.
+        """
+        picks = []
+        for idx in self.class_indices():
+            perm = torch.randperm(idx.numel(), generator=gen)[: min(n, idx.numel())]
+            picks.append(idx[perm])
+        indices = torch.cat(picks)
+        return indices, self.y[indices]
+
+    def subset(self, indices: Tensor) -> "LabeledTensors":
+        return LabeledTensors(self.x[indices], self.y[indices], list(self.classes))

@@ -1,0 +1,27 @@
+"""Error types with messages that name the offending file, field or argument.
+
+Every error mmdistill raises on bad input derives from :class:`MmdistillError`, so callers (and the CLI)
+can catch one type and print the message without a traceback from deep inside torch.
+"""
+
+from __future__ import annotations
+
+
+class MmdistillError(Exception):
+    """Base class of every error raised on bad input or a failed run."""
+
+
+class DataError(MmdistillError, ValueError):
+    """A dataset root, file or sample is missing, empty, corrupt or inconsistent."""
+
+
+class ConfigError(MmdistillError, ValueError):
+    """A configuration key, value or command-line argument is unknown or out of range."""
+
+
+class ArtifactError(MmdistillError, ValueError):
+    """A saved synthetic-set directory or checkpoint is missing, truncated or inconsistent."""
+
+
+class DivergenceError(MmdistillError, RuntimeError):
+    """The optimisation produced a non-finite loss; the last good checkpoint is kept."""

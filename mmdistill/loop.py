@@ -1,0 +1,179 @@
+"""The outer optimisation loop shared by every matcher and modality.
+
+Iteration ``it`` draws all its randomness from ``generator(seed, "iteration", it)``; the loop writes an
+atomic checkpoint (synthetic tensors + optimizer state + iteration counter, one safetensors file) every
+``checkpoint_every`` iterations, so ``resume=True`` continues exactly where the last checkpoint stopped and
+ends in the same synthetic set as an uninterrupted run. A non-finite loss stops the run with
+:class:`~mmdistill.errors.DivergenceError`; the last good checkpoint stays on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mmdistill.errors import ArtifactError, ConfigError, DivergenceError
+from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+
+class Matcher(Protocol):
+    """What the loop drives: one outer iteration that updates ``syn`` through ``optimizer``."""
+
+    name: str
+
+    def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]: ...
+
+
+@dataclass
+class LoopResult:
+    iterations: int
+    seconds: float
+    resumed_from: int | None
+    last_loss: float | None
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], str]:
+    """Split an optimizer's state dict into tensors (for safetensors) and JSON (everything else)."""
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for pid, entry in sd["state"].items():
+        plain[str(pid)] = {}
+        for key, val in entry.items():
+            if isinstance(val, Tensor):
+                tensors[f"opt.{pid}.{key}"] = val
+            else:
+                plain[str(pid)][key] = val
+    return tensors, json.dumps({"param_groups": sd["param_groups"], "state": plain})
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], blob: str) -> None:
+    info = json.loads(blob)
+    state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in info["state"].items()}
+    for name, val in tensors.items():
+        if name.startswith("opt."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = val
+    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, next_iteration: int, elapsed: float, fingerprint: str) -> None:
+    """Atomically write the loop state after ``next_iteration`` iterations have been completed."""
+    opt_tensors, opt_json = _optimizer_state(opt)
+    tensors = {f"syn.{k}": v for k, v in syn.tensors().items()} | opt_tensors
+    meta = {
+        "format": "mmdistill.checkpoint/1",
+        "iteration": str(next_iteration),
+        "elapsed": repr(elapsed),
+        "fingerprint": fingerprint,
+        "optimizer": opt_json,
+        "synthetic": json.dumps(syn.header()),
+    }
+    save_tensors(path, tensors, metadata=meta)
+
+
+def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, fingerprint: str) -> tuple[int, float]:
+    """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds)."""
+    tensors, meta = load_tensors_with_metadata(path)
+    if meta.get("format") != "mmdistill.checkpoint/1":
+        raise ArtifactError(f"{path} is not an mmdistill checkpoint")
+    if meta.get("fingerprint") != fingerprint:
+        raise ConfigError(
+            f"{path} was written by a run with another configuration; resume with the same recipe, "
+            "dataset, ipc, seed and hyper-parameters, or choose a new --out"
+        )
+    saved = SyntheticSet.from_tensors(
+        {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, json.loads(meta["synthetic"]), source=str(path)
+    )
+    for name, val in saved.data.items():
+        if name not in syn.data or syn.data[name].shape != val.shape:
+            raise ArtifactError(f"{path}: tensor data.{name} does not match the synthetic set of this run")
+        with torch.no_grad():
+            syn.data[name].copy_(val.to(syn.data[name].device))
+    if saved.soft_labels is not None and syn.soft_labels is not None:
+        with torch.no_grad():
+            syn.soft_labels.copy_(saved.soft_labels.to(syn.soft_labels.device))
+    _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"])
+    return int(meta["iteration"]), float(meta["elapsed"])
+
+
+def run_loop(
+    matcher: Matcher,
+    syn: SyntheticSet,
+    optimizer: torch.optim.Optimizer,
+    *,
+    iterations: int,
+    seed: int,
+    out_dir: str | Path,
+    fingerprint: str = "",
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    progress: bool = True,
+    log_every: int = 10,
+    desc: str = "distilling",
+    stop_after: int | None = None,
+    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+) -> LoopResult:
+    """Run ``iterations`` outer iterations of ``matcher`` on ``syn``.
+
+    Args:
+        iterations: total number of outer iterations of the run (not of this call).
+        seed: base seed; iteration ``it`` uses ``generator(seed, "iteration", it)``.
+        out_dir: run directory for ``checkpoint.safetensors`` and ``metrics.jsonl``.
+        fingerprint: identifies the configuration; a checkpoint with another one is refused on resume.
+        checkpoint_every: iterations between checkpoints (the last iteration always checkpoints).
+        resume: continue from ``out_dir/checkpoint.safetensors`` when it exists.
+        stop_after: stop (after checkpointing) once this many iterations are done (tests, time slicing).
+    """
+    if iterations < 0:
+        raise ConfigError(f"iterations must be >= 0, got {iterations}")
+    if checkpoint_every <= 0:
+        raise ConfigError(f"checkpoint_every must be > 0, got {checkpoint_every}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / CHECKPOINT_FILE
+    log = MetricsLog(out_dir / METRICS_FILE)
+    start, elapsed, resumed_from = 0, 0.0, None
+    if resume and ckpt.exists():
+        start, elapsed = load_checkpoint(ckpt, syn, optimizer, fingerprint)
+        resumed_from = start
+        log.truncate_after(start)
+    else:
+        log.reset()
+    end = iterations if stop_after is None else min(iterations, stop_after)
+    last_loss = None
+    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    try:
+        for it in range(start, end):
+            gen = generator(seed, "iteration", it)
+            try:
+                stats = matcher.step(syn, optimizer, gen)
+            except DivergenceError as exc:
+                raise DivergenceError(
+                    f"iteration {it}: {exc}. The last good checkpoint ({ckpt if ckpt.exists() else 'none yet'}) is kept; "
+                    "lower the learning rate of the synthetic data (lr_data) and resume"
+                ) from None
+            last_loss = stats.get("loss")
+            if on_iteration is not None:
+                on_iteration(it, stats)
+            if it % log_every == 0 or it == iterations - 1:
+                log.append({"it": it, **stats, "seconds": elapsed + time.perf_counter() - t0})
+            bar.update(1)
+            if last_loss is not None:
+                bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
+            done = it + 1
+            if done % checkpoint_every == 0 or done == end:
+                save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, fingerprint)
+    finally:
+        bar.close()
+    return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss)

@@ -1,0 +1,318 @@
+"""One distillation run from configuration to artifact, for any classification modality.
+
+``distill`` loads the real data through the adapter, initialises the synthetic set, drives the recipe's
+matcher through the outer loop (checkpointing, resuming), evaluates the result next to the random-real and
+herding baselines of the same size, and writes the distilled-set directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from mmdistill import __version__
+from mmdistill.baselines import herding_subset, random_subset
+from mmdistill.config import fingerprint, to_dict
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ConfigError
+from mmdistill.evaluate import EvalResult, TrainProtocol, evaluate_set, results_table, train_from_scratch
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, MetricsLog, save_synthetic, write_json
+from mmdistill.loop import Matcher, run_loop
+from mmdistill.modality import ClassificationData, ClassificationModality
+from mmdistill.nets import reinitialize
+from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
+from mmdistill.seeding import generator, seed_everything
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+
+#: networks of the papers' cross-architecture tables
+CROSS_ARCH_NETWORKS = ["convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
+BASELINES = ("random_real", "herding")
+
+
+@dataclass
+class DistillConfig:
+    """Keys every classification recipe shares. Recipes subclass it with the paper's defaults.
+
+    Units: learning rates are SGD step sizes; ``batch_real`` is real samples per class per iteration;
+    ``eval_epochs`` are passes over the evaluated set; ``checkpoint_every`` counts outer iterations.
+    """
+
+    dataset: str = "digits"
+    data_root: str | None = None
+    download: bool = False
+    ipc: int = 10
+    seed: int = 0
+    out: str | None = None
+    init: str = "real"
+    network: str = "convnet"
+    iterations: int = 1000
+    lr_data: float = 0.1
+    momentum_data: float = 0.5
+    batch_real: int = 256
+    dsa: bool = False
+    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    eval_dsa: bool = False
+    eval_runs: int = 20
+    eval_epochs: int = 300
+    eval_lr: float = 0.01
+    eval_batch: int = 256
+    eval_networks: list[str] = field(default_factory=list)
+    cross_arch: bool = False
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    herding_epochs: int = 2
+    evaluate: bool = True
+    checkpoint_every: int = 100
+    resume: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    budget: str = "paper"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc <= 0:
+            raise ConfigError(f"ipc must be a positive integer (samples per class), got {self.ipc!r}")
+        for key in ("iterations", "eval_epochs", "eval_batch", "batch_real", "checkpoint_every"):
+            if getattr(self, key) < (0 if key == "iterations" else 1):
+                raise ConfigError(f"{key} must be positive, got {getattr(self, key)!r}")
+        if self.eval_runs < 1:
+            raise ConfigError(f"eval_runs must be >= 1, got {self.eval_runs}")
+        if self.init not in ("real", "noise"):
+            raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
+        if self.lr_data <= 0:
+            raise ConfigError(f"lr_data must be > 0, got {self.lr_data}")
+
+    def out_dir(self, recipe: str) -> Path:
+        return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-ipc{self.ipc}-seed{self.seed}"
+
+
+#: keys that do not change the optimisation trajectory (a run may be resumed with other values)
+NON_TRAJECTORY_KEYS = (
+    "out", "resume", "overwrite", "progress", "device", "budget", "iterations", "checkpoint_every", "evaluate",
+    "eval_dsa", "eval_runs", "eval_epochs", "eval_lr", "eval_batch", "eval_networks", "cross_arch", "baselines",
+    "herding_epochs",
+)
+
+
+@dataclass
+class MatchContext:
+    """Everything a recipe needs to build its matcher."""
+
+    config: Any
+    data: ClassificationData
+    modality: ClassificationModality
+    net: nn.Module
+    augment: Callable[..., Tensor] | None
+    task: ClassificationTask
+    device: torch.device
+    reinit: Callable[[nn.Module, torch.Generator], None] = reinitialize
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    synthetic: SyntheticSet
+    manifest: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} is not a torch device (use auto, cpu, cuda, cuda:0 ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use device=cpu")
+    return dev
+
+
+def versions(modality: ClassificationModality | None = None) -> dict[str, str]:
+    out = {"mmdistill": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    if modality is not None:
+        out.update(modality.versions())
+    return out
+
+
+def _data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
+    train = LabeledTensors(data.train.x.to(device), data.train.y.to(device), data.train.classes)
+    return dataclasses.replace(data, train=train)
+
+
+def _prepare_out_dir(out: Path, cfg: DistillConfig) -> None:
+    holds_run = (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists()
+    if holds_run and not cfg.resume:
+        if not cfg.overwrite:
+            raise ConfigError(
+                f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
+                "(--overwrite) to start over, or choose another out"
+            )
+        for name in (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def network_factory(modality: ClassificationModality, name: str, data: ClassificationData, device: torch.device) -> Callable[[torch.Generator], nn.Module]:
+    """``make_net(generator)``: a fresh network of ``name``, weights drawn from ``generator``."""
+
+    def make_net(gen: torch.Generator) -> nn.Module:
+        net = modality.build_network(name, data.sample_shape, data.num_classes).to(device)
+        reinitialize(net, gen)
+        return net
+
+    return make_net
+
+
+def evaluate_distilled(
+    cfg: DistillConfig,
+    syn: SyntheticSet,
+    data: ClassificationData,
+    modality: ClassificationModality,
+    *,
+    device: torch.device,
+    task: ClassificationTask = ClassificationTask(),
+) -> dict[str, Any]:
+    """Evaluate ``syn`` and the configured baselines on each evaluation network.
+
+    Returns ``{"network": primary, "distilled": {...}, "random_real": {...}, "herding": {...},
+    "cross_arch": {network: {...}}}`` with accuracies in [0, 1] (``cross_arch`` only with several networks).
+    """
+    networks = CROSS_ARCH_NETWORKS if cfg.cross_arch else (cfg.eval_networks or [cfg.network])
+    protocol = TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
+    augment = modality.augmenter(cfg.dsa_strategy) if cfg.eval_dsa else None
+    train = data.train
+    x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
+    herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
+    per_net: dict[str, dict[str, EvalResult]] = {}
+    for name in networks:
+        make_net = network_factory(modality, name, data, device)
+        common = dict(runs=cfg.eval_runs, augment=augment, task=task, progress=cfg.progress)
+        rows: dict[str, EvalResult] = {}
+        rows["distilled"] = evaluate_set((x_syn, t_syn), data.test, make_net, protocol, seed=cfg.seed, desc=f"eval distilled [{name}]", **common)
+        if "random_real" in cfg.baselines:
+            def random_data(r: int) -> tuple[Tensor, Tensor]:
+                idx = random_subset(train, cfg.ipc, generator(cfg.seed, "random_real", r)).to(train.x.device)
+                return train.x[idx], train.y[idx]
+
+            rows["random_real"] = evaluate_set(random_data, data.test, make_net, protocol, seed=cfg.seed, desc=f"eval random real [{name}]", **common)
+        if herd_idx is not None:
+            rows["herding"] = evaluate_set((train.x[herd_idx], train.y[herd_idx]), data.test, make_net, protocol, seed=cfg.seed, desc=f"eval herding [{name}]", **common)
+        per_net[name] = rows
+        print(f"\n[{name}] test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class:\n{results_table(rows)}")
+    primary = networks[0]
+    metrics: dict[str, Any] = {"network": primary, **{k: v.as_dict() for k, v in per_net[primary].items()}}
+    if len(networks) > 1:
+        metrics["cross_arch"] = {n: {k: v.as_dict() for k, v in rows.items()} for n, rows in per_net.items()}
+    metrics["protocol"] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_samples": len(data.test)}
+    return metrics
+
+
+def _herding_indices(cfg: DistillConfig, data: ClassificationData, modality: ClassificationModality, device: torch.device) -> Tensor:
+    """Herding in the embedding of the recipe's network trained on the whole real training set for
+    ``herding_epochs`` epochs (the DC paper's coreset protocol)."""
+    gen = generator(cfg.seed, "herding")
+    net = network_factory(modality, cfg.network, data, device)(gen)
+    protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
+    train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
+    net.eval()
+    return herding_subset(data.train, cfg.ipc, net.embed).to(data.train.x.device)
+
+
+def distill(
+    recipe: str,
+    method: str,
+    cfg: DistillConfig,
+    modality: ClassificationModality,
+    make_matcher: Callable[[MatchContext], Matcher],
+    make_optimizer: Callable[[SyntheticSet, DistillConfig], torch.optim.Optimizer] | None = None,
+    *,
+    stop_after: int | None = None,
+) -> RunResult:
+    """Run recipe ``recipe`` (method ``method``) with ``cfg`` on ``modality`` and write its artifact.
+
+    ``stop_after`` stops the loop after that many iterations (leaving a resumable checkpoint and no
+    artifact), which is how tests interrupt a run.
+    """
+    started = time.perf_counter()
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    out = cfg.out_dir(recipe)
+    _prepare_out_dir(out, cfg)
+    data = modality.load(cfg)
+    data = _data_on(data, device)
+    task = ClassificationTask()
+    syn = SyntheticSet.from_real(data.train, cfg.ipc, generator(cfg.seed, "init"), init=cfg.init, meta={**data.meta, "dataset": data.name})
+    syn.to(device).requires_grad_(True)
+    net = modality.build_network(cfg.network, data.sample_shape, data.num_classes).to(device)
+    augment = modality.augmenter(cfg.dsa_strategy) if cfg.dsa else None
+    ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device)
+    matcher = make_matcher(ctx)
+    optimizer = make_optimizer(syn, cfg) if make_optimizer else torch.optim.SGD(syn.parameters(), lr=cfg.lr_data, momentum=cfg.momentum_data)
+    print(f"{recipe}: {data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
+          f"of shape {tuple(data.sample_shape)}, ipc={cfg.ipc}, {cfg.iterations} iterations on {device}")
+    loop = run_loop(
+        matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
+        fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
+        resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
+    )
+    manifest: dict[str, Any] = {
+        "format": "mmdistill.set/1",
+        "recipe": recipe,
+        "modality": modality.name,
+        "method": method,
+        "dataset": data.name,
+        "ipc": cfg.ipc,
+        "seed": cfg.seed,
+        "num_classes": data.num_classes,
+        "config": to_dict(cfg),
+        "versions": versions(modality),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timing": {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from},
+    }
+    if loop.iterations < cfg.iterations:
+        print(f"stopped after {loop.iterations} of {cfg.iterations} iterations; resume with --resume --out {out}")
+        return RunResult(out, syn.detached(), manifest)
+    final = syn.detached().to("cpu")
+    if cfg.evaluate:
+        t_eval = time.perf_counter()
+        manifest["metrics"] = evaluate_distilled(cfg, final, data, modality, device=device, task=task)
+        manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+    manifest["timing"]["total_seconds"] = time.perf_counter() - started
+    write_artifact(out, final, manifest, modality)
+    return RunResult(out, final, manifest)
+
+
+def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: ClassificationModality) -> None:
+    """Preview, plots, then tensors and manifest (manifest last: its presence marks a complete set)."""
+    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · ipc {manifest['ipc']}"
+    modality.write_preview(syn, out / PREVIEW_FILE, title)
+    plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
+    metrics = manifest.get("metrics", {})
+    plot_accuracy_bars({k: metrics[k] for k in ("distilled", *BASELINES) if k in metrics}, out / "accuracy.png", title)
+    save_synthetic(out, syn, manifest)
+
+
+def summary_line(manifest: dict[str, Any]) -> str:
+    m = manifest.get("metrics", {})
+    parts = [f"{manifest['recipe']} on {manifest.get('dataset')} at ipc {manifest['ipc']}:"]
+    for key in ("distilled", *BASELINES):
+        if key in m:
+            parts.append(f"{key.replace('_', ' ')} {100 * m[key]['mean']:.2f} ± {100 * m[key]['std']:.2f} %")
+    return " ".join(parts[:1]) + " " + ", ".join(parts[1:])
+
+
+__all__ = [
+    "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "distill", "evaluate_distilled",
+    "network_factory", "resolve_device", "summary_line", "write_artifact",
+]

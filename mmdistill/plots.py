@@ -1,0 +1,61 @@
+"""Plots a person would rather look at than read: the loss curve and the accuracy comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmdistill.io import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss") -> Path | None:
+    """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot."""
+    pts = [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
+    if not pts:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    if min(p[1] for p in pts) > 0:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, title: str) -> Path | None:
+    """Bar chart of mean ± std test accuracy (percent) of each evaluated set."""
+    rows = [(k, v) for k, v in metrics.items() if isinstance(v, dict) and "mean" in v]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
+    names = [k.replace("_", " ") for k, _ in rows]
+    means = [100 * v["mean"] for _, v in rows]
+    stds = [100 * v["std"] for _, v in rows]
+    bars = ax.bar(names, means, yerr=stds, capsize=4, color=["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f"][: len(rows)])
+    for b, m in zip(bars, means):
+        ax.text(b.get_x() + b.get_width() / 2, m + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,177 @@
+"""The synthetic set: named learnable tensors, labels (hard, soft or learnable) and metadata.
+
+The raw parameterization stores the model inputs directly in ``data["x"]`` of shape (K, *sample_shape),
+K = num_classes * ipc, class-major (``labels`` = [0]*ipc + [1]*ipc + ...). Other parameterizations
+(factorized, static/dynamic video, low-rank similarity, Tucker) add more entries to ``data`` and a decoder
+in their modality; the core only optimises ``parameters()`` and asks the modality to decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ArtifactError, ConfigError
+
+LABEL_MODES = ("hard", "soft", "learnable")
+
+
+@dataclass
+class SyntheticSet:
+    """A distilled set.
+
+    Attributes:
+        data: learnable tensors by name; the raw parameterization has ``"x"``: (K, *sample_shape).
+        labels: (K,) int64 hard labels, class-major.
+        num_classes: number of classes C.
+        soft_labels: (K, C) float logits when ``label_mode`` is ``"soft"`` or ``"learnable"``.
+        label_mode: ``"hard"``, ``"soft"`` (fixed soft targets) or ``"learnable"`` (optimised logits).
+        meta: JSON-serialisable facts the modality needs to decode, preview or export the set
+            (e.g. ``classes``, ``mean``, ``std``).
+    """
+
+    data: dict[str, Tensor]
+    labels: Tensor
+    num_classes: int
+    soft_labels: Tensor | None = None
+    label_mode: str = "hard"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.label_mode not in LABEL_MODES:
+            raise ConfigError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
+        if self.label_mode != "hard" and self.soft_labels is None:
+            raise ConfigError(f"label_mode={self.label_mode!r} needs soft_labels of shape (K, C)")
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_real(
+        cls,
+        real: LabeledTensors,
+        ipc: int,
+        gen: torch.Generator,
+        *,
+        init: str = "real",
+        meta: dict[str, Any] | None = None,
+    ) -> "SyntheticSet":
+        """``ipc`` samples per class initialised from random real samples (``init="real"``) or N(0, 1)
+        noise (``init="noise"``), as in the DC/DM reference code."""
+        if not isinstance(ipc, int) or isinstance(ipc, bool) or ipc <= 0:
+            raise ConfigError(f"ipc must be a positive integer, got {ipc!r}")
+        if init not in ("real", "noise"):
+            raise ConfigError(f"init must be 'real' or 'noise', got {init!r}")
+        real.require_per_class(ipc)
+        indices, labels = real.sample_per_class(ipc, gen)
+        if init == "real":
+            x = real.x[indices].detach().clone().float()
+        else:
+            x = torch.randn((len(indices), *real.sample_shape), generator=gen)
+        return cls(
+            data={"x": x},
+            labels=labels.clone(),
+            num_classes=real.num_classes,
+            meta={"classes": list(real.classes), "ipc": ipc, "init": init, **(meta or {})},
+        )
+
+    # ----------------------------------------------------------------- access
+    @property
+    def ipc(self) -> int:
+        return int(self.meta.get("ipc", self.labels.numel() // max(self.num_classes, 1)))
+
+    @property
+    def x(self) -> Tensor:
+        """The raw inputs (K, *sample_shape)."""
+        return self.data["x"]
+
+    def __len__(self) -> int:
+        return int(self.labels.numel())
+
+    def parameters(self) -> list[Tensor]:
+        """The tensors an optimizer updates (data, and logits when labels are learnable)."""
+        params = list(self.data.values())
+        if self.label_mode == "learnable" and self.soft_labels is not None:
+            params.append(self.soft_labels)
+        return params
+
+    def requires_grad_(self, flag: bool = True) -> "SyntheticSet":
+        for p in self.parameters():
+            p.requires_grad_(flag)
+        return self
+
+    def targets(self) -> Tensor:
+        """Training targets: (K,) int64 hard labels, or (K, C) logits for soft / learnable labels."""
+        return self.labels if self.label_mode == "hard" else self.soft_labels  # type: ignore[return-value]
+
+    def class_slices(self) -> list[slice]:
+        """Contiguous slice of each class in the class-major layout."""
+        counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
+        starts = [sum(counts[:c]) for c in range(self.num_classes)]
+        return [slice(s, s + n) for s, n in zip(starts, counts)]
+
+    def detached(self) -> "SyntheticSet":
+        """A copy with every tensor detached and cloned (for evaluation and saving)."""
+        return SyntheticSet(
+            data={k: v.detach().clone() for k, v in self.data.items()},
+            labels=self.labels.clone(),
+            num_classes=self.num_classes,
+            soft_labels=None if self.soft_labels is None else self.soft_labels.detach().clone(),
+            label_mode=self.label_mode,
+            meta=dict(self.meta),
+        )
+
+    def to(self, device: torch.device | str) -> "SyntheticSet":
+        """Move every tensor to ``device`` in place (keeps them leaf tensors) and return self."""
+        for k, v in self.data.items():
+            self.data[k] = v.detach().to(device).requires_grad_(v.requires_grad)
+        self.labels = self.labels.to(device)
+        if self.soft_labels is not None:
+            self.soft_labels = self.soft_labels.detach().to(device).requires_grad_(self.soft_labels.requires_grad)
+        return self
+
+    # ----------------------------------------------------------------- (de)serialisation
+    def tensors(self) -> dict[str, Tensor]:
+        """Flat name -> tensor mapping for safetensors (contiguous CPU copies)."""
+        out = {f"data.{k}": v.detach().cpu().contiguous() for k, v in self.data.items()}
+        out["labels"] = self.labels.detach().cpu().contiguous()
+        if self.soft_labels is not None:
+            out["soft_labels"] = self.soft_labels.detach().cpu().contiguous()
+        return out
+
+    def header(self) -> dict[str, Any]:
+        """JSON description matching :meth:`tensors` (shapes are checked on load)."""
+        return {
+            "num_classes": self.num_classes,
+            "label_mode": self.label_mode,
+            "tensors": {k: list(v.shape) for k, v in self.tensors().items()},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], header: dict[str, Any], source: str = "") -> "SyntheticSet":
+        """Rebuild from :meth:`tensors` and :meth:`header`; raises :class:`ArtifactError` on a mismatch."""
+        where = f" in {source}" if source else ""
+        expected = header.get("tensors", {})
+        for name, shape in expected.items():
+            if name not in tensors:
+                raise ArtifactError(f"tensor {name!r} listed in the manifest is missing{where}")
+            if list(tensors[name].shape) != list(shape):
+                raise ArtifactError(
+                    f"tensor {name!r}{where} has shape {list(tensors[name].shape)}, manifest says {shape}"
+                )
+        if "labels" not in tensors:
+            raise ArtifactError(f"no 'labels' tensor{where}")
+        data = {k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")}
+        if not data:
+            raise ArtifactError(f"no 'data.*' tensors{where}")
+        return cls(
+            data=data,
+            labels=tensors["labels"].long(),
+            num_classes=int(header["num_classes"]),
+            soft_labels=tensors.get("soft_labels"),
+            label_mode=str(header.get("label_mode", "hard")),
+            meta=dict(header.get("meta", {})),
+        )

@@ -1,0 +1,11 @@
+"""Image adapter: torchvision datasets from a local root, ImageFolder trees, scikit-learn's digits
+(the embedded default); the ConvNet family and other networks of the core registry; DSA; a preview grid and
+ImageFolder export. ``MODALITY`` is the object the core looks up by the name ``"image"``."""
+
+from __future__ import annotations
+
+from .adapter import ImageModality
+
+MODALITY = ImageModality()
+
+__all__ = ["ImageModality", "MODALITY"]

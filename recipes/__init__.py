@@ -1,0 +1,35 @@
+"""Recipes: one importable, runnable module per method and modality (installed as ``mmdistill.recipes``).
+
+``get_recipe("image-dm")`` returns the :class:`~mmdistill.recipe.Recipe`; ``RECIPES`` maps CLI names to
+module names. Modules are imported lazily so listing recipes needs no modality dependency.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from mmdistill.errors import ConfigError
+from mmdistill.recipe import Recipe
+
+#: CLI name -> (module, one-line summary)
+RECIPES: dict[str, tuple[str, str]] = {
+    "image-dc": ("image_dc", "images, gradient matching (DC, Zhao et al. ICLR 2021)"),
+    "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
+    "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe registered as ``name`` (``image-dm`` or ``image_dm``)."""
+    key = name.replace("_", "-").lower()
+    if key not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
+    module = importlib.import_module(f"mmdistill.recipes.{RECIPES[key][0]}")
+    return module.RECIPE
+
+
+def __getattr__(name: str):  # from mmdistill.recipes import image_dm
+    for module, _ in RECIPES.values():
+        if name == module:
+            return importlib.import_module(f"mmdistill.recipes.{module}")
+    raise AttributeError(name)

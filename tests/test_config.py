@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from mmdistill.config import build_config, coerce, fingerprint, load_yaml, parse_overrides
+from mmdistill.errors import ConfigError
+
+
+@dataclass
+class Cfg:
+    ipc: int = 10
+    lr: float = 0.1
+    dsa: bool = False
+    root: str | None = None
+    nets: list[str] = field(default_factory=list)
+
+
+def test_layers_apply_in_order_and_coerce_types():
+    cfg = build_config(Cfg, ("a", {"ipc": "3", "dsa": "true"}), ("b", {"lr": "0.5", "nets": "mlp,convnet", "root": "none"}))
+    assert cfg == Cfg(ipc=3, lr=0.5, dsa=True, root=None, nets=["mlp", "convnet"])
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown config key 'ipcc' in cli.*Did you mean ipc"):
+        build_config(Cfg, ("cli", {"ipcc": 1}))
+
+
+@pytest.mark.parametrize("value,tp", [("ten", int), ("maybe", bool), (1.5, int)])
+def test_bad_values_name_the_key(value, tp):
+    with pytest.raises(ConfigError, match="'k'"):
+        coerce(value, tp, "k")
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("ipc: 2\nnets: [mlp]\n")
+    cfg = build_config(Cfg, (str(path), load_yaml(path)), ("cli", parse_overrides(["lr=1e-3"])))
+    assert (cfg.ipc, cfg.nets, cfg.lr) == (2, ["mlp"], 1e-3)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_yaml(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["ipc"])
+
+
+def test_fingerprint_ignores_listed_keys():
+    assert fingerprint(Cfg(ipc=1, lr=0.1), ignore=("lr",)) == fingerprint(Cfg(ipc=1, lr=0.2), ignore=("lr",))
+    assert fingerprint(Cfg(ipc=1)) != fingerprint(Cfg(ipc=2))

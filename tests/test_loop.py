@@ -1,0 +1,80 @@
+"""Outer loop: resume ends in the same synthetic set; a diverging run keeps its last checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmdistill.errors import ConfigError, DivergenceError
+from mmdistill.loop import run_loop
+from mmdistill.matchers import apply_update
+from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.matchers.gradient import GradientMatching
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+from mmdistill.augment import DSA
+
+
+def _setup(blobs, kind: str, lr: float = 0.1):
+    syn = SyntheticSet.from_real(blobs, 2, generator(0, "init")).requires_grad_(True)
+    net = build_network("convnet", (1, 8, 8), 3, width=16)
+    aug = DSA()
+    if kind == "dm":
+        matcher = DistributionMatching(net=net, reinit=reinitialize, real=blobs, batch_real=6, augment=aug)
+    else:
+        matcher = GradientMatching(net=net, reinit=reinitialize, real=blobs, task=ClassificationTask(), outer_loop=2,
+                                   inner_loop=1, batch_real=6, augment=aug)
+    opt = torch.optim.SGD(syn.parameters(), lr=lr, momentum=0.5)
+    return syn, matcher, opt
+
+
+@pytest.mark.parametrize("kind", ["dm", "dc"])
+def test_resume_is_bit_exact(tmp_path, blobs, kind):
+    syn_a, m_a, opt_a = _setup(blobs, kind)
+    run_loop(m_a, syn_a, opt_a, iterations=6, seed=3, out_dir=tmp_path / "a", checkpoint_every=2, progress=False)
+
+    syn_b, m_b, opt_b = _setup(blobs, kind)
+    first = run_loop(m_b, syn_b, opt_b, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=2, progress=False, stop_after=3)
+    assert first.iterations == 3
+    syn_c, m_c, opt_c = _setup(blobs, kind)  # a new process: fresh objects, state from disk only
+    res = run_loop(m_c, syn_c, opt_c, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=2, progress=False, resume=True)
+    assert res.resumed_from == 3
+    assert torch.equal(syn_a.x, syn_c.x)
+    assert not torch.equal(syn_a.x, SyntheticSet.from_real(blobs, 2, generator(0, "init")).x)  # it did learn something
+    its = [r["it"] for r in __import__("mmdistill.io", fromlist=["MetricsLog"]).MetricsLog(tmp_path / "b" / "metrics.jsonl").read()]
+    assert its == sorted(set(its))  # no duplicated log lines after resume
+
+
+def test_resume_refuses_another_configuration(tmp_path, blobs):
+    syn, m, opt = _setup(blobs, "dm")
+    run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, fingerprint="aaa", progress=False)
+    with pytest.raises(ConfigError, match="another configuration"):
+        run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, fingerprint="bbb", resume=True, progress=False)
+
+
+class _ExplodesAt:
+    """A matcher whose loss becomes NaN from iteration ``at`` on."""
+
+    name = "explodes"
+
+    def __init__(self, at: int) -> None:
+        self.at, self.calls = at, 0
+
+    def step(self, syn, optimizer, gen):
+        scale = float("nan") if self.calls >= self.at else 1.0
+        self.calls += 1
+        return {"loss": apply_update((syn.x**2).mean() * scale, optimizer)}
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, blobs):
+    syn = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+    opt = torch.optim.SGD(syn.parameters(), lr=0.1)
+    with pytest.raises(DivergenceError, match="iteration 3.*last good checkpoint"):
+        run_loop(_ExplodesAt(3), syn, opt, iterations=10, seed=0, out_dir=tmp_path, checkpoint_every=2, progress=False)
+    assert torch.isfinite(syn.x).all()  # the NaN update was refused
+    fresh = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+    res = run_loop(_ExplodesAt(100), fresh, torch.optim.SGD(fresh.parameters(), lr=0.1), iterations=4, seed=0,
+                   out_dir=tmp_path, checkpoint_every=2, progress=False, resume=True)
+    assert res.resumed_from == 2  # the checkpoint written before the divergence

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import torch
+
+from mmdistill.matchers.distribution import class_means, gaussian_mmd2, mean_embedding_loss
+from mmdistill.matchers.gradient import dc_loops, gradient_distance, layerwise_distance
+
+
+def test_layerwise_distance_is_papers():
+    g = torch.randn(4, 3, 3, 3)
+    assert layerwise_distance(g, g).abs() < 1e-5
+    assert torch.isclose(layerwise_distance(g, -g), torch.tensor(8.0), atol=1e-4)  # 4 units x (1 - (-1))
+    assert layerwise_distance(torch.randn(5), torch.randn(5)) == 0  # biases / norm params ignored
+    lin = torch.randn(2, 6)
+    assert torch.isclose(layerwise_distance(lin, 3 * lin), torch.tensor(0.0), atol=1e-5)  # scale-free
+
+
+def test_gradient_distance_metrics():
+    a = [torch.randn(3, 4), torch.randn(3)]
+    assert gradient_distance(a, a, "mse") == 0
+    assert gradient_distance(a, a, "cos").abs() < 1e-5
+
+
+def test_dc_loops_follow_paper():
+    assert dc_loops(1) == (1, 1) and dc_loops(10) == (10, 50) and dc_loops(50) == (50, 10)
+    assert dc_loops(12) == (10, 50)
+
+
+def test_batched_mean_embedding_loss_equals_per_class_loop():
+    g = torch.Generator().manual_seed(0)
+    er, es = torch.randn(30, 5, generator=g), torch.randn(6, 5, generator=g)
+    yr, ys = torch.arange(3).repeat_interleave(10), torch.arange(3).repeat_interleave(2)
+    ref = sum(((er[yr == c].mean(0) - es[ys == c].mean(0)) ** 2).sum() for c in range(3))
+    assert torch.allclose(mean_embedding_loss(er, yr, es, ys, 3), ref)
+    assert class_means(er, yr, 3).shape == (3, 5)
+
+
+def test_mmd_zero_for_identical_samples_positive_otherwise():
+    a = torch.randn(8, 4)
+    assert gaussian_mmd2(a, a, [1.0]).abs() < 1e-6
+    assert gaussian_mmd2(a, a + 3.0, [1.0]) > 0.1

@@ -1,0 +1,42 @@
+"""Packaging: every adapter/recipe sub-package is installed; the core imports no modality library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for top, name in (("mmdistill", "mmdistill"), ("modalities", "mmdistill.modalities"), ("recipes", "mmdistill.recipes")):
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / top).parts
+            found.add(".".join((name, *rel)))
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_core_imports_no_modality_library():
+    code = (
+        "import sys, mmdistill, mmdistill.pipeline, mmdistill.cli, mmdistill.recipe, mmdistill.augment, "
+        "mmdistill.nets, mmdistill.matchers.gradient, mmdistill.matchers.distribution, mmdistill.evaluate;"
+        "bad=[m for m in ('torchvision','torchaudio','torch_geometric','librosa','open_clip') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_recipes_import_under_the_package_name():
+    from mmdistill.recipes import RECIPES, get_recipe, image_dm
+
+    assert image_dm.RECIPE.name == "image-dm"
+    for name in RECIPES:
+        assert get_recipe(name).name == name

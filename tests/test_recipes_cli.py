@@ -1,0 +1,125 @@
+"""End to end on scikit-learn's digits with a tiny budget: the CLI contract, eval/show/export, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmdistill.cli import main as cli_main
+from mmdistill.io import load_synthetic
+
+FAST_DM = dict(
+    dataset="digits", ipc=1, iterations=4, batch_real=16, eval_runs=2, eval_epochs=3, herding_epochs=1,
+    checkpoint_every=2, progress=False,
+)
+
+
+def _flags(d: dict) -> list[str]:
+    out = []
+    for k, v in d.items():
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            out.append(flag if v else "--no-" + flag[2:])
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def dm_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dm") / "run"
+    code = cli_main(["run", "image-dm", *_flags({**FAST_DM, "out": out})])
+    assert code == 0
+    return out
+
+
+def test_recipes_lists_the_image_recipes(capsys):
+    assert cli_main(["recipes"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert {"image-dc", "image-dsa", "image-dm"} <= set(names)
+
+
+def test_run_writes_the_contract(dm_run):
+    manifest = json.loads((dm_run / "manifest.json").read_text())
+    for key in ("recipe", "modality", "method", "ipc", "seed", "config", "versions", "timing"):
+        assert key in manifest, key
+    assert (manifest["recipe"], manifest["modality"], manifest["method"], manifest["ipc"]) == ("image-dm", "image", "dm", 1)
+    for name in ("distilled", "random_real", "herding"):
+        m = manifest["metrics"][name]
+        assert 0.0 <= m["mean"] <= 1.0 and len(m["runs"]) == FAST_DM["eval_runs"] and m["std"] >= 0
+    assert manifest["timing"]["iterations"] == FAST_DM["iterations"] and manifest["timing"]["seconds"] > 0
+    assert manifest["versions"]["torch"] == torch.__version__
+    for name in ("synthetic.safetensors", "preview.png", "metrics.jsonl", "loss.png", "accuracy.png"):
+        assert (dm_run / name).stat().st_size > 0, name
+    syn, _ = load_synthetic(dm_run)
+    assert syn.x.shape == (10, 1, 8, 8) and syn.labels.tolist() == list(range(10))
+
+
+def test_eval_reproduces_the_saved_metrics(dm_run, capsys):
+    saved = json.loads((dm_run / "manifest.json").read_text())["metrics"]["distilled"]
+    assert cli_main(["eval", str(dm_run), "--no-baselines"]) == 0
+    out = capsys.readouterr().out
+    assert f"distilled {100 * saved['mean']:.2f}" in out  # same seeds, same protocol -> same accuracy
+
+
+def test_show_and_export(dm_run, tmp_path, capsys):
+    assert cli_main(["show", str(dm_run)]) == 0
+    assert "image-dm" in capsys.readouterr().out
+    assert cli_main(["export", str(dm_run), "--to", str(tmp_path / "png")]) == 0
+    pngs = sorted((tmp_path / "png").rglob("*.png"))
+    assert len(pngs) == 10
+
+
+def test_existing_run_is_not_overwritten_without_asking(dm_run, capsys):
+    assert cli_main(["run", "image-dm", *_flags({**FAST_DM, "out": dm_run})]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path):
+    from mmdistill.recipes import image_dm
+
+    cfg = dict(FAST_DM, iterations=6, evaluate=False)
+    full = image_dm.run(out=str(tmp_path / "full"), **cfg)
+    image_dm.run(out=str(tmp_path / "cut"), stop_after=3, **cfg)
+    assert not (tmp_path / "cut" / "manifest.json").exists()  # no half-finished artifact
+    resumed = image_dm.run(out=str(tmp_path / "cut"), resume=True, **cfg)
+    assert resumed.manifest["timing"]["resumed_from"] == 3
+    assert torch.equal(full.synthetic.x, resumed.synthetic.x)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--ipc", "0"], "ipc must be a positive integer"),
+        (["ipcc=3"], "unknown config key 'ipcc'.*Did you mean ipc"),
+        (["--budget", "cpu", "--dataset", "imagefolder", "--data-root", "/nonexistent/dir"], "/nonexistent/dir"),
+        (["--ipc", "500"], "fewer than ipc=500"),
+    ],
+)
+def test_bad_input_is_named_without_traceback(tmp_path, capsys, args, message):
+    import re
+
+    code = cli_main(["run", "image-dm", "--out", str(tmp_path / "x"), "--no-progress", "iterations=1", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(message, err), err
+    assert "Traceback" not in err
+
+
+def test_gradient_matching_recipes_run(tmp_path):
+    from mmdistill.recipes import image_dc, image_dsa
+
+    for recipe in (image_dc, image_dsa):
+        res = recipe.run(dataset="digits", ipc=1, iterations=2, batch_real=8, eval_runs=1, eval_epochs=2, baselines=[],
+                         progress=False, out=str(tmp_path / recipe.RECIPE.name))
+        assert 0.0 <= res.manifest["metrics"]["distilled"]["mean"] <= 1.0
+
+
+def test_recipe_runs_as_a_script(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmdistill.recipes.image_dm", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "--ipc" in proc.stdout and "--budget" in proc.stdout
