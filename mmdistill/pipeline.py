@@ -74,6 +74,7 @@ class DistillConfig:
     resume: bool = False
     overwrite: bool = False
     device: str = "auto"
+    compile: bool = False
     budget: str = "paper"
     progress: bool = True
 

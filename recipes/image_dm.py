@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from mmdistill.compile import maybe_compile
 from mmdistill.errors import ConfigError
 from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.modalities.image.config import ImageDistillConfig
@@ -45,7 +46,7 @@ def make_matcher(ctx: MatchContext) -> DistributionMatching:
     cfg: Config = ctx.config
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
-        loss=cfg.dm_loss, decode=ctx.modality.decode,
+        loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
     )
 
 

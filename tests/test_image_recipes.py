@@ -1,0 +1,71 @@
+"""The image recipes on a generated ImageFolder tree: custom data end to end, and its bad input."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdistill.cli import main as cli_main
+
+
+def _tree(root, sizes=None, per_class=6, classes=("cat", "dog", "owl")):
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            size = (sizes or {}).get((name, i), (12, 12))
+            arr = rng.integers(0, 60, size=(*size[::-1], 3), dtype=np.uint8)
+            arr[:, :, c] += 150  # each class has its own dominant colour
+            Image.fromarray(arr).save(root / name / f"{i}.png")
+    return root
+
+
+def test_imagefolder_run_end_to_end(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--image-size", "8",
+                     "--ipc", "2", "--iterations", "3", "--batch-real", "4", "--eval-runs", "1", "--eval-epochs", "2",
+                     "--herding-epochs", "1", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert (out / "preview.png").exists() and (out / "manifest.json").exists()
+    assert cli_main(["export", str(out), "--to", str(tmp_path / "exp")]) == 0
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["cat", "dog", "owl"]
+
+
+def test_class_smaller_than_ipc_is_named(tmp_path, capsys):
+    root = _tree(tmp_path / "data", per_class=6)
+    for p in list((root / "owl").iterdir())[2:]:
+        p.unlink()
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "3",
+                     "--no-progress", "--out", str(tmp_path / "run"), "test_fraction=0.4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'owl'" in err and "ipc=3" in err, err
+
+
+def test_mixed_sizes_are_named(tmp_path, capsys):
+    root = _tree(tmp_path / "data", sizes={("dog", 1): (16, 10)})
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "1",
+                     "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(r"1\.png", err) and "image_size" in err.replace("-", "_"), err
+
+
+def test_empty_root_is_named(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(tmp_path / "empty"),
+                     "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "empty" in err, err
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a png at all"])
+def test_corrupt_image_is_named(tmp_path, capsys, garbage):
+    root = _tree(tmp_path / "data")
+    (root / "cat" / "broken.png").write_bytes(garbage)
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "1",
+                     "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "broken.png" in err, err
