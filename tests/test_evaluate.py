@@ -15,7 +15,7 @@ def _make_net(gen):
 
 
 def test_evaluation_is_seeded_and_learns(blobs):
-    proto = TrainProtocol(epochs=30, batch_size=16)
+    proto = TrainProtocol(epochs=100, batch_size=16)
     a = evaluate_set((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
     b = evaluate_set((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
     assert a.runs == b.runs and len(a.runs) == 2

@@ -3,8 +3,8 @@
 Each of ``depth`` blocks is conv 3x3 (width channels) -> norm -> activation -> 2x2 pooling; a linear
 classifier follows. Defaults: depth 3, width 128, instance norm (``GroupNorm(width, width)`` as in the
 reference code), ReLU, average pooling. As in the reference, the first convolution pads by 3 for
-single-channel input (28x28 MNIST becomes 32x32). Pooling stops once the feature map is 1x1, so 8x8 digits
-work at depth 3.
+single-channel 28x28 input (MNIST-like images become 32x32 maps, the size the papers' features assume);
+every other input pads by 1. Pooling stops once the feature map is 1x1, so 8x8 digits work at depth 3.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ConvNet(nn.Module):
         layers: list[nn.Module] = []
         c_in = channels
         for d in range(depth):
-            pad = 3 if channels == 1 and d == 0 else 1
+            pad = 3 if (channels, h, w) == (1, 28, 28) and d == 0 else 1
             layers.append(nn.Conv2d(c_in, width, kernel_size=3, padding=pad))
             h, w = h + 2 * pad - 2, w + 2 * pad - 2
             if norm == "instancenorm":
