@@ -3,12 +3,16 @@
 Targets (issue 2): IPC 1 distilled >= random + 15 points; IPC 10 >= random + 2 points; each run,
 evaluation included, under 3 minutes on 2 CPU cores.
 
-    python benchmarks/image_digits_dm.py [--seeds 0] [--ipcs 1,10]
+Each (ipc, seed) is a full run; the target is judged on the mean over seeds of the distilled and random
+accuracies (each itself a mean over evaluation runs) and on the slowest run.
+
+    python benchmarks/image_digits_dm.py [--seeds 0,1,2] [--ipcs 1,10]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +28,7 @@ TIME_LIMIT_S = 180.0
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ipcs", default="1,10")
-    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--seeds", default="0,1,2")
     args = ap.parse_args()
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,15 +39,28 @@ def main() -> None:
                 wall = time.perf_counter() - t0
                 m = res.manifest["metrics"]
                 gain = m["distilled"]["mean"] - m["random_real"]["mean"]
-                ok = gain >= TARGET_GAIN.get(ipc, 0.0) and wall <= TIME_LIMIT_S
                 rows.append([ipc, seed, pct(m["distilled"]), pct(m["random_real"]), pct(m["herding"]), f"{100 * gain:+.2f}",
-                             f"{wall:.0f}", "yes" if ok else "NO"])
+                             f"{wall:.0f}"])
                 records.append({"ipc": ipc, "seed": seed, "metrics": m, "wall_seconds": wall, "timing": res.manifest["timing"],
-                                "gain_points": 100 * gain, "target_gain_points": 100 * TARGET_GAIN.get(ipc, 0.0), "meets_target": ok,
-                                "config": res.manifest["config"]})
+                                "gain_points": 100 * gain, "config": res.manifest["config"]})
     print("\nDigits, DM (budget cpu), ConvNet-3, accuracy % (mean ± std over evaluation runs)")
-    print_table(["ipc", "seed", "distilled", "random real", "herding", "gain", "wall s", "target met"], rows)
-    write_result("image_digits_dm", {"benchmark": "digits DM cpu budget", "runs": records})
+    print_table(["ipc", "seed", "distilled", "random real", "herding", "gain", "wall s"], rows)
+    summary, agg_rows = [], []
+    for ipc in sorted({r["ipc"] for r in records}):
+        runs = [r for r in records if r["ipc"] == ipc]
+        mean = lambda key: statistics.fmean(r["metrics"][key]["mean"] for r in runs)
+        gain = mean("distilled") - mean("random_real")
+        slowest = max(r["wall_seconds"] for r in runs)
+        ok = gain >= TARGET_GAIN.get(ipc, 0.0) and slowest <= TIME_LIMIT_S
+        agg_rows.append([ipc, len(runs), f"{100 * mean('distilled'):.2f}", f"{100 * mean('random_real'):.2f}",
+                         f"{100 * mean('herding'):.2f}", f"{100 * gain:+.2f}", f"{100 * TARGET_GAIN.get(ipc, 0.0):+.0f}",
+                         f"{slowest:.0f}", "yes" if ok else "NO"])
+        summary.append({"ipc": ipc, "seeds": len(runs), "distilled": mean("distilled"), "random_real": mean("random_real"),
+                        "herding": mean("herding"), "gain_points": 100 * gain, "target_gain_points": 100 * TARGET_GAIN.get(ipc, 0.0),
+                        "slowest_run_seconds": slowest, "time_limit_seconds": TIME_LIMIT_S, "meets_target": ok})
+    print("\nMean over seeds")
+    print_table(["ipc", "seeds", "distilled", "random real", "herding", "gain", "target", "slowest s", "target met"], agg_rows)
+    write_result("image_digits_dm", {"benchmark": "digits DM cpu budget", "summary": summary, "runs": records})
 
 
 if __name__ == "__main__":

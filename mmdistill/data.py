@@ -73,14 +73,21 @@ class LabeledTensors:
     def sample_per_class(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Up to ``n`` random samples of every class without replacement.
 
-        Returns ``(indices, labels)``; class ``c``'s block is contiguous and holds ``min(n, count_c)``
-        entries, so labels are sorted by class.
+        Returns ``(indices, labels)`` on the data's device; class ``c``'s block is contiguous and holds
+        ``min(n, count_c)`` entries, so labels are sorted by class. One sort of random keys on the data's
+        device (seeded by one draw of ``gen``) replaces a permutation per class.
         """
-        picks = []
-        for idx in self.class_indices():
-            perm = torch.randperm(idx.numel(), generator=gen)[: min(n, idx.numel())]
-            picks.append(idx[perm])
-        indices = torch.cat(picks)
+        device = self.y.device
+        local = torch.Generator(device=device)
+        local.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen).item()))
+        keys = torch.rand(self.y.shape[0], generator=local, device=device, dtype=torch.float64)
+        order = torch.argsort(self.y.double() * 2.0 + keys)  # by class, random within a class
+        counts = torch.tensor(self.class_counts(), device=device)
+        starts = torch.cumsum(counts, 0) - counts
+        take = torch.clamp(counts, max=n)
+        offsets = torch.arange(int(take.max()), device=device)
+        mask = offsets[None, :] < take[:, None]  # (C, n)
+        indices = order[(starts[:, None] + offsets[None, :])[mask]]
         return indices, self.y[indices]
 
     def subset(self, indices: Tensor) -> "LabeledTensors":

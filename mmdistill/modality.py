@@ -55,8 +55,10 @@ class ClassificationModality(Protocol):
         """A network by registry name; it must expose ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
         ...
 
-    def augmenter(self, strategy: str) -> Augment | None:
-        """A differentiable augmentation ``aug(x, seed=, groups=None, num_groups=1)`` or None."""
+    def augmenter(self, strategy: str, dataset: str) -> Augment | None:
+        """A differentiable augmentation ``aug(x, seed=, groups=None, num_groups=1)`` or None.
+
+        ``strategy="auto"`` asks for the paper's strategy for ``dataset``."""
         ...
 
     def decode(self, syn: SyntheticSet) -> Tensor:

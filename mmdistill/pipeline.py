@@ -42,7 +42,8 @@ BASELINES = ("random_real", "herding")
 class DistillConfig:
     """Keys every classification recipe shares. Recipes subclass it with the paper's defaults.
 
-    Units: learning rates are SGD step sizes; ``batch_real`` is real samples per class per iteration;
+    ``dsa_strategy="auto"`` takes the paper's augmentation for the dataset (the DSA authors drop flip for
+    digit datasets). Units: learning rates are SGD step sizes; ``batch_real`` is real samples per class per iteration;
     ``eval_epochs`` are passes over the evaluated set; ``checkpoint_every`` counts outer iterations.
     """
 
@@ -59,7 +60,7 @@ class DistillConfig:
     momentum_data: float = 0.5
     batch_real: int = 256
     dsa: bool = False
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    dsa_strategy: str = "auto"
     eval_dsa: bool = False
     eval_runs: int = 20
     eval_epochs: int = 300
@@ -191,7 +192,7 @@ def evaluate_distilled(
     """
     networks = CROSS_ARCH_NETWORKS if cfg.cross_arch else (cfg.eval_networks or [cfg.network])
     protocol = TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
-    augment = modality.augmenter(cfg.dsa_strategy) if cfg.eval_dsa else None
+    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
     train = data.train
     x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
@@ -256,7 +257,7 @@ def distill(
     syn = SyntheticSet.from_real(data.train, cfg.ipc, generator(cfg.seed, "init"), init=cfg.init, meta={**data.meta, "dataset": data.name})
     syn.to(device).requires_grad_(True)
     net = modality.build_network(cfg.network, data.sample_shape, data.num_classes).to(device)
-    augment = modality.augmenter(cfg.dsa_strategy) if cfg.dsa else None
+    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.dsa else None
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device)
     matcher = make_matcher(ctx)
     optimizer = make_optimizer(syn, cfg) if make_optimizer else torch.optim.SGD(syn.parameters(), lr=cfg.lr_data, momentum=cfg.momentum_data)

@@ -8,7 +8,8 @@ from typing import Any
 from mmdistill.io import atomic_path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,12 +18,22 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out ``fig``, write it as PNG atomically, close it."""
+    plt = pyplot()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss") -> Path | None:
     """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot."""
     pts = [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
     if not pts:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2)
     ax.set_xlabel("iteration")
@@ -31,11 +42,7 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, title: str) -> Path | None:
@@ -43,7 +50,7 @@ def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, tit
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, dict) and "mean" in v]
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
     names = [k.replace("_", " ") for k, _ in rows]
     means = [100 * v["mean"] for _, v in rows]
@@ -54,8 +61,4 @@ def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, tit
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

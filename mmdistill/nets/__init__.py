@@ -1,14 +1,19 @@
 """Generic networks shared by several modalities, registered by name.
 
 Every network maps ``x`` of shape (N, *in_shape) to logits (N, num_classes) and exposes
-``embed(x) -> (N, D)``, the features before the classifier (used by distribution matching and herding).
+``embed(x) -> (N, D)``, the flattened features the final ``classifier`` (an ``nn.Linear`` with
+``in_features == D``) is applied to; distribution matching and herding use ``embed``.
+
+Built-in families: :mod:`mmdistill.nets.convnet` (ConvNet and its reference aliases) and
+:mod:`mmdistill.nets.classic` (MLP, LeNet, AlexNet, VGG11, ResNet18). Modalities register more with
+:func:`register_network`.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -16,71 +21,130 @@ from torch import nn
 from mmdistill.errors import ConfigError
 
 Builder = Callable[..., nn.Module]
+"""``fn(in_shape: tuple[int, ...], num_classes: int, **kw) -> nn.Module``."""
+
 _REGISTRY: dict[str, Builder] = {}
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def register_network(name: str) -> Callable[[Builder], Builder]:
-    """Decorator registering ``fn(in_shape, num_classes, **kw) -> nn.Module`` under ``name`` (lowercase)."""
+    """Decorator registering ``fn(in_shape, num_classes, **kw) -> nn.Module`` under ``name``.
+
+    Names are case-insensitive ('-' and '_' are ignored). Registering a different builder under a taken
+    name raises :class:`ConfigError`; re-registering the same function (a module reload) is allowed.
+    """
 
     def deco(fn: Builder) -> Builder:
-        _REGISTRY[name.lower()] = fn
+        key = _key(name)
+        old = _REGISTRY.get(key)
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ConfigError(f"network name {name!r} is already registered by {old.__module__}.{old.__qualname__}")
+        _REGISTRY[key] = fn
         return fn
 
     return deco
 
 
 def list_networks() -> list[str]:
+    """Sorted names of every registered network (built-ins included)."""
     _load_builtin()
     return sorted(_REGISTRY)
 
 
 def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
-    """The network registered as ``name`` for samples of shape ``in_shape`` (e.g. (1, 28, 28))."""
+    """The network registered as ``name`` for samples of shape ``in_shape`` (one sample, e.g. (1, 28, 28)).
+
+    The result maps (N, *in_shape) -> (N, num_classes) and has ``embed``: (N, *in_shape) -> (N, D).
+    Raises :class:`ConfigError` for an unknown name (listing the known ones) or an option ``kw`` the
+    network does not take (naming the option and the network).
+    """
     _load_builtin()
-    key = name.lower().replace("-", "").replace("_", "")
+    key = _key(name)
     if key not in _REGISTRY:
         raise ConfigError(f"unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}")
     fn = _REGISTRY[key]
     params = inspect.signature(fn).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        allowed = [p for p in params if p not in ("in_shape", "num_classes")]
         for k in kw:
-            if k not in params:
-                allowed = [p for p in params if p not in ("in_shape", "num_classes")]
+            if k not in allowed:
                 raise ConfigError(f"network {name!r} has no option {k!r}; its options: {', '.join(allowed) or 'none'}")
-    return fn(tuple(in_shape), int(num_classes), **kw)
+    return fn(tuple(int(s) for s in in_shape), int(num_classes), **kw)
+
+
+_NORMS = (nn.GroupNorm, nn.LayerNorm, nn.modules.batchnorm._NormBase) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 
 @torch.no_grad()
 def reinitialize(net: nn.Module, generator: torch.Generator) -> None:
-    """Redraw every parameter in place with PyTorch's default initialisation, from ``generator``.
+    """Redraw every parameter of ``net`` in place with PyTorch's default initialisation, from ``generator``.
 
-    Conv and linear layers: kaiming-uniform(a=sqrt(5)) weights and U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    biases (``reset_parameters``); norm layers: weight 1, bias 0, running statistics reset. Deterministic
-    for a given generator state; torch's global RNG is not touched.
+    Conv and linear layers: kaiming-uniform(a=sqrt(5)) weights, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and
+    biases from the same range (``reset_parameters``); embeddings: N(0, 1); norm layers: weight 1, bias 0,
+    running statistics reset. Any other module holding parameters is reset by its own ``reset_parameters``
+    (or ``_reset_parameters``) under a forked, seeded RNG; one with neither raises :class:`ConfigError`.
+    Modules are visited children first, as at construction, so a parent's reset wins over its children's.
+
+    Values are drawn on each parameter's device from a generator seeded by one draw of ``generator``: the
+    result is deterministic for a given generator state (per device type), cheap on a GPU, and torch's
+    global RNG state is unchanged afterwards.
     """
-    for m in net.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            fan_in = m.weight[0].numel()
+    params = list(net.parameters())
+    if not params:
+        return
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
+    gens: dict[torch.device, torch.Generator] = {}
+
+    def gen_for(t: torch.Tensor) -> torch.Generator:
+        if t.device not in gens:
+            gens[t.device] = torch.Generator(device=t.device).manual_seed(seed)
+        return gens[t.device]
+
+    for m in _children_first(net):
+        if not any(True for _ in m.parameters(recurse=False)):
+            continue
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            fan_in = m.weight[0].numel()  # = weight.size(1) * receptive field, as torch computes it
+            # kaiming_uniform_(a=sqrt(5)): bound = sqrt(2 / (1 + 5)) * sqrt(3 / fan_in) = 1 / sqrt(fan_in)
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            # kaiming_uniform_(a=sqrt(5)) has bound gain*sqrt(3/fan_in) = sqrt(2/6)*sqrt(3/fan_in) = 1/sqrt(fan_in)
-            _uniform_(m.weight, bound, generator)
+            m.weight.uniform_(-bound, bound, generator=gen_for(m.weight))
             if m.bias is not None:
-                _uniform_(m.bias, bound, generator)
-        elif isinstance(m, (nn.GroupNorm, nn.LayerNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
-            if getattr(m, "weight", None) is not None:
-                m.weight.fill_(1.0)
-            if getattr(m, "bias", None) is not None:
-                m.bias.zero_()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
+                m.bias.uniform_(-bound, bound, generator=gen_for(m.bias))
+        elif isinstance(m, _NORMS):
+            m.reset_parameters()  # deterministic: ones / zeros, running statistics reset
+        elif isinstance(m, nn.Embedding):
+            m.weight.normal_(0.0, 1.0, generator=gen_for(m.weight))
+            if m.padding_idx is not None:
+                m.weight[m.padding_idx].fill_(0.0)
+        else:
+            _reset_seeded(m, seed, m.__class__.__name__)
 
 
-def _uniform_(t: torch.Tensor, bound: float, generator: torch.Generator) -> None:
-    t.copy_((torch.rand(t.shape, generator=generator) * 2 - 1).mul_(bound).to(t.device, t.dtype))
+def _children_first(m: nn.Module) -> Iterator[nn.Module]:
+    for child in m.children():
+        yield from _children_first(child)
+    yield m
+
+
+def _reset_seeded(m: nn.Module, seed: int, name: str) -> None:
+    """``m.reset_parameters()`` with the default generators of its devices seeded by ``seed``, then restored."""
+    reset = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+    if not callable(reset):
+        names = [n for n, _ in m.named_parameters(recurse=False)]
+        raise ConfigError(f"reinitialize cannot redraw parameters {names} of {name}: it has no reset_parameters()")
+    cuda = sorted({p.device.index or 0 for p in m.parameters(recurse=False) if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for i in cuda:
+            torch.cuda.default_generators[i].manual_seed(seed)
+        reset()
 
 
 def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["build_network", "list_networks", "register_network", "reinitialize"]
+__all__ = ["Builder", "build_network", "list_networks", "register_network", "reinitialize"]

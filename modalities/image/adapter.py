@@ -7,7 +7,7 @@ from typing import Any
 
 
 
-from mmdistill.augment import DSA
+from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.data import LabeledTensors
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
@@ -38,10 +38,12 @@ class ImageModality(TensorClassificationAdapter):
             meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes)},
         )
 
-    def augmenter(self, strategy: str) -> DSA | None:
+    def augmenter(self, strategy: str, dataset: str) -> DSA | None:
+        """DSA with ``strategy``; ``"auto"`` is the DSA authors' choice for ``dataset`` (no flip for
+        digit datasets: MNIST, SVHN, digits)."""
         if strategy.lower() in ("", "none"):
             return None
-        return DSA(strategy)
+        return DSA(dsa_strategy_for(dataset) if strategy == "auto" else strategy)
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_preview_grid

@@ -1,7 +1,23 @@
-"""Image datasets as in-memory tensors: scikit-learn's digits (embedded), torchvision's MNIST,
-Fashion-MNIST, CIFAR-10/100 and SVHN from a local root, the original MNIST idx files, and any ImageFolder
-tree. Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
-:class:`~mmdistill.errors.DataError` naming the file, folder or class.
+"""Image datasets as in-memory tensors.
+
+Sources (one small loader function each):
+
+* ``digits`` -- scikit-learn's 1,797 8x8 hand-written digits, embedded (no root, no download). Pixel values
+  0..16 are scaled to [0, 1]; the train/test split is scikit-learn's ``train_test_split`` stratified by
+  class with ``test_fraction`` and ``seed`` (1,437 / 360 images at the default 0.2).
+* ``mnist``, ``fashion-mnist`` -- a root that directly holds the four original idx files, gzipped or not
+  (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-images-idx3-ubyte[.gz]``,
+  ``t10k-labels-idx1-ubyte[.gz]``; Debian's ``dataset-fashion-mnist`` installs them in
+  ``/usr/share/datasets/fashion-mnist``), or torchvision's layout (``root/MNIST/raw``,
+  ``root/FashionMNIST/raw``), or torchvision's download.
+* ``cifar10``, ``cifar100``, ``svhn`` -- torchvision's dataset classes over a local root (``download=True``
+  fetches the files when the machine is online).
+* ``imagefolder`` -- any tree ``root/<class>/<image>`` (or ``root/train/<class>/...`` with ``root/test`` or
+  ``root/val``).
+
+Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
+:class:`~mmdistill.errors.DataError` naming the file, folder or class, bad arguments
+:class:`~mmdistill.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -9,14 +25,14 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 
+#: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),
     "fashion-mnist": ((0.2861,), (0.3530,)),
@@ -33,12 +49,26 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+#: Where each torchvision-backed dataset expects its files under ``root`` (for error messages).
+LAYOUTS = {
+    "mnist": "ROOT/<the four MNIST idx files, .gz or not> or ROOT/MNIST/raw/<idx files>",
+    "fashion-mnist": "ROOT/<the four Fashion-MNIST idx files, .gz or not> or ROOT/FashionMNIST/raw/<idx files>",
+    "cifar10": "ROOT/cifar-10-batches-py/ (cifar-10-python.tar.gz unpacked)",
+    "cifar100": "ROOT/cifar-100-python/ (cifar-100-python.tar.gz unpacked)",
+    "svhn": "ROOT/train_32x32.mat and ROOT/test_32x32.mat",
+}
+
+Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
 
 
 @dataclass
 class ImageDataset:
-    """Train and test images (N, C, H, W) float32 normalised with ``mean``/``std`` (per channel, in [0, 1]
-    pixel units), integer labels (N,), class names."""
+    """An image classification set held in memory.
+
+    ``x_train`` (N, C, H, W) and ``x_test`` (M, C, H, W) are float32, normalised per channel as
+    ``(pixel - mean) / std`` with pixels in [0, 1]; ``y_train`` (N,) and ``y_test`` (M,) are int64 class
+    indices into ``classes``. ``mean``/``std`` have one entry per channel, in [0, 1] pixel units.
+    """
 
     name: str
     x_train: Tensor
@@ -55,24 +85,28 @@ class ImageDataset:
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+        """(C, H, W) of one image."""
+        c, h, w = self.x_train.shape[1:]
+        return int(c), int(h), int(w)
 
     def denormalize(self, x: Tensor) -> Tensor:
-        """Normalised images back to [0, 1] pixel units (not clamped)."""
-        m = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
-        s = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
+        """Normalised images (N, C, H, W) back to [0, 1] pixel units (not clamped)."""
+        m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return x * s + m
 
 
 def list_image_datasets() -> list[str]:
+    """Canonical names accepted by :func:`load_image_dataset` (aliases such as ``cifar-10`` also work)."""
     return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
 
 
 def canonical_name(name: str) -> str:
+    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError if unknown."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in list_image_datasets():
-        raise DataError(f"unknown image dataset {name!r}; choose from {', '.join(list_image_datasets())}")
+        raise ConfigError(f"unknown image dataset {name!r}; choose from {', '.join(list_image_datasets())}")
     return key
 
 
@@ -90,59 +124,119 @@ def load_image_dataset(
 ) -> ImageDataset:
     """Load ``name`` (see :func:`list_image_datasets`) into memory, normalised.
 
-    ``root`` is required for every dataset but ``digits``. ``image_size`` and ``channels`` apply to
-    ImageFolder trees (and resize/convert any dataset when given). ``mean``/``std`` default to the
-    dataset's standard statistics, or to those computed on the training split.
+    Args:
+        name: dataset name or alias (``fashion-mnist``/``fashionmnist``, ``cifar10``/``cifar-10``, ...).
+        root: local directory of the data; ignored for ``digits``, required otherwise.
+        image_size: side length, or (height, width), to resize every image to (bilinear, antialiased).
+            Required for an ImageFolder tree whose images differ in size.
+        channels: 1 (grayscale) or 3 (RGB) to convert every image; required for an ImageFolder tree that
+            mixes grayscale and colour images.
+        mean, std: per-channel normalisation in [0, 1] pixel units. Default: the standard statistics of
+            MNIST, Fashion-MNIST, CIFAR-10/100 and SVHN (unless resized or converted); otherwise computed on
+            the training split.
+        download: let torchvision fetch MNIST/Fashion-MNIST/CIFAR/SVHN into ``root`` (needs a network).
+        test_fraction: held-out fraction per class for ``digits`` (stratified, scikit-learn
+            ``train_test_split``) and for ImageFolder trees without a test split.
+        seed: seed of those held-out splits.
+
+    Raises:
+        DataError: the data is missing, empty, corrupt or inconsistent (the message names the path).
+        ConfigError: an argument is out of range.
     """
     key = canonical_name(name)
+    size = _check_args(image_size, channels, test_fraction)
     if key == "digits":
         x_tr, y_tr, x_te, y_te, classes = _digits(test_fraction, seed)
     elif key == "imagefolder":
-        x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), image_size, channels, test_fraction, seed)
+        x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed)
     elif key in ("mnist", "fashion-mnist"):
-        x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, _need_root(root, key), download)
+        x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, _need_root(root, key, download), download)
     else:
-        x_tr, y_tr, x_te, y_te, classes = _torchvision(key, _need_root(root, key), download)
-    if image_size is not None and key != "imagefolder":
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        x_tr, x_te = (torch.nn.functional.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False) for t in (x_tr, x_te))
-    if channels is not None and key != "imagefolder" and x_tr.shape[1] != channels:
-        x_tr, x_te = (_convert_channels(t, channels) for t in (x_tr, x_te))
-    if mean is None or std is None:
-        known = STATS.get(key) if (image_size is None and channels is None) else None
-        if known and known[0].__len__() == x_tr.shape[1]:
-            mean, std = known
-        else:
-            mean = tuple(float(v) for v in x_tr.mean(dim=(0, 2, 3)))
-            std = tuple(max(float(v), 1e-6) for v in x_tr.std(dim=(0, 2, 3)))
+        x_tr, y_tr, x_te, y_te, classes = _torchvision(key, _need_root(root, key, download), download)
+    if key != "imagefolder":  # ImageFolder images are resized and converted as they are read
+        if size is not None and tuple(x_tr.shape[-2:]) != size:
+            x_tr, x_te = (_resize(t, size) for t in (x_tr, x_te))
+        if channels is not None and x_tr.shape[1] != channels:
+            x_tr, x_te = (_convert_channels(t, channels) for t in (x_tr, x_te))
+    mean, std = _stats(key, x_tr, mean, std, altered=size is not None or channels is not None)
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return ImageDataset(key, (x_tr - m) / s, y_tr.long(), (x_te - m) / s, y_te.long(), list(classes), tuple(mean), tuple(std))
+    return ImageDataset(key, (x_tr - m) / s, y_tr.long(), (x_te - m) / s, y_te.long(), list(classes), mean, std)
 
 
-def _need_root(root: str | Path | None, key: str) -> Path:
+def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, test_fraction: float) -> tuple[int, int] | None:
+    if channels not in (None, 1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {channels!r}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ConfigError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std): given ones, else the standard ones, else computed on ``x_train`` (N, C, H, W)."""
+    c = int(x_train.shape[1])
+    known = STATS.get(key) if not altered else None
+    if known is not None and len(known[0]) != c:
+        known = None
+    if mean is None:
+        mean = known[0] if known else tuple(float(v) for v in x_train.mean(dim=(0, 2, 3)))
+    if std is None:
+        std = known[1] if known else tuple(max(float(v), 1e-6) for v in x_train.std(dim=(0, 2, 3)))
+    mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    if len(mean) != c or len(std) != c:
+        raise ConfigError(f"mean {mean} and std {std} need one value per channel ({c} channels)")
+    if any(not v > 0 for v in std):
+        raise ConfigError(f"std values must be > 0, got {std}")
+    return mean, std
+
+
+def _need_root(root: str | Path | None, key: str, download: bool = False) -> Path:
     if root is None or str(root) == "":
-        raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH)")
+        hint = f" (expected layout: {LAYOUTS[key]})" if key in LAYOUTS else ""
+        raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH){hint}")
     path = Path(root).expanduser()
-    if not path.exists():
-        raise DataError(f"data root {path} does not exist (dataset {key!r})")
-    return path
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(f"data root {path} of dataset {key!r} is not a directory")
+        return path
+    if download and key in LAYOUTS:
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise DataError(f"cannot create data root {path} for dataset {key!r}: {exc}") from None
+        return path
+    hint = f"; pass download=True (--download) when online, or put the files there as {LAYOUTS[key]}" if key in LAYOUTS else ""
+    raise DataError(f"data root {path} does not exist (dataset {key!r}){hint}")
+
+
+def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """(N, C, H, W) in [0, 1] to (N, C, *size), bilinear with antialiasing."""
+    return torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
 
 
 def _convert_channels(x: Tensor, channels: int) -> Tensor:
+    """(N, C, H, W) to (N, channels, H, W): RGB to luma (ITU-R 601), or grayscale repeated."""
     if channels == 1:
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1) if x.shape[1] == 3 else None
-        return (x * w).sum(1, keepdim=True) if w is not None else x.mean(1, keepdim=True)
-    return x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x[:, :channels]
+        if x.shape[1] == 3:
+            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+            return (x * w).sum(1, keepdim=True)
+        return x.mean(1, keepdim=True)
+    return x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x[:, :channels].contiguous()
 
 
 # --------------------------------------------------------------------------- digits
-def _digits(test_fraction: float, seed: int):
+def _digits(test_fraction: float, seed: int) -> Split:
+    """scikit-learn's digits, (1797, 1, 8, 8) in [0, 1], stratified split (sorted indices within each side)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     d = load_digits()
-    x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)  # (1797, 1, 8, 8) in [0, 1]
+    x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(d.target, dtype=torch.long)
     idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=d.target, random_state=seed)
     idx_tr, idx_te = torch.as_tensor(np.sort(idx_tr)), torch.as_tensor(np.sort(idx_te))
@@ -150,56 +244,86 @@ def _digits(test_fraction: float, seed: int):
 
 
 # --------------------------------------------------------------------------- MNIST-like (idx files)
-MNIST_CLASSES = [str(i) for i in range(10)]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+def _idx_folders(key: str, root: Path) -> list[Path]:
+    sub = "MNIST" if key == "mnist" else "FashionMNIST"
+    return [root, root / "raw", root / sub / "raw"]
 
 
-def _find_idx(root: Path, stem: str) -> Path | None:
-    for folder in (root, root / "raw", root / "MNIST" / "raw", root / "FashionMNIST" / "raw"):
-        for suffix in ("", ".gz"):
-            p = folder / f"{stem}{suffix}"
-            if p.is_file():
-                return p
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for suffix in ("", ".gz"):
+        p = folder / f"{stem}{suffix}"
+        if p.is_file():
+            return p
     return None
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an idx file (gzipped or not) into a uint8 array; DataError names a damaged file."""
-    opener: Callable = gzip.open if path.suffix == ".gz" else open
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an idx file of unsigned bytes (gzipped or not) into a uint8 array of the shape its header gives.
+
+    Raises DataError naming ``path`` when the file is unreadable, not an idx file, truncated or padded.
+    """
+    path = Path(path)
     try:
-        with opener(path, "rb") as fh:
-            data = fh.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read idx file {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read idx file {path} (truncated or damaged?): {exc}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path} is not an idx file (bad magic number)")
+    if data[2] != 0x08:
+        raise DataError(f"idx file {path} holds type 0x{data[2]:02x}, expected 0x08 (unsigned bytes)")
     ndim = data[3]
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"idx file {path} is truncated (header)")
+    if ndim == 0 or len(data) < header:
+        raise DataError(f"idx file {path} is truncated (incomplete header)")
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = int(np.prod(dims)) if dims else 0
+    expected = int(np.prod(dims))
     if len(data) - header != expected:
-        raise DataError(f"idx file {path} is truncated or padded: {len(data) - header} bytes of data, expected {expected} for shape {dims}")
+        state = "truncated" if len(data) - header < expected else "padded"
+        raise DataError(f"idx file {path} is {state}: {len(data) - header} bytes of data, expected {expected} for shape {dims}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _mnist_like(key: str, root: Path, download: bool):
-    found = {split: [_find_idx(root, s) for s in stems] for split, stems in IDX_FILES.items()}
-    if all(p is not None for ps in found.values() for p in ps):
-        out = []
-        for split in ("train", "test"):
-            img_path, lab_path = found[split]
-            images, labels = read_idx(img_path), read_idx(lab_path)  # type: ignore[arg-type]
-            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-                raise DataError(f"{img_path} and {lab_path} disagree: {images.shape} images, {labels.shape} labels")
-            out += [torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))]
-        return (*out, MNIST_CLASSES if key == "mnist" else FASHION_CLASSES)
+def _read_idx_pair(img_path: Path, lab_path: Path, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Images (N, 1, H, W) float32 in [0, 1] and labels (N,) int64 from an idx image/label pair."""
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.ndim != 3:
+        raise DataError(f"{img_path} holds shape {list(images.shape)}, expected (N, H, W) images")
+    if labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{img_path} and {lab_path} disagree: {len(images)} images, labels of shape {list(labels.shape)}")
+    if len(labels) and int(labels.max()) >= num_classes:
+        raise DataError(f"{lab_path} holds label {int(labels.max())}, expected 0..{num_classes - 1}")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def _mnist_like(key: str, root: Path, download: bool) -> Split:
+    """MNIST or Fashion-MNIST from the first folder that holds all four idx files, else via torchvision."""
+    from torchvision import datasets
+
+    classes = list((datasets.MNIST if key == "mnist" else datasets.FashionMNIST).classes)
+    stems = [s for pair in IDX_FILES.values() for s in pair]
+    for folder in _idx_folders(key, root):
+        found = [_find_idx(folder, s) for s in stems]
+        if all(found):
+            x_tr, y_tr = _read_idx_pair(found[0], found[1], len(classes))  # type: ignore[arg-type]
+            x_te, y_te = _read_idx_pair(found[2], found[3], len(classes))  # type: ignore[arg-type]
+            if x_tr.shape[1:] != x_te.shape[1:]:
+                raise DataError(f"{found[0]} and {found[2]} hold images of different sizes")
+            return x_tr, y_tr, x_te, y_te, classes
+        if any(found) and not download:
+            missing = [s for s, p in zip(stems, found) if p is None]
+            raise DataError(
+                f"{folder} holds only part of {key}: missing {', '.join(f'{m}[.gz]' for m in missing)}. "
+                f"Copy the missing files there, or pass download=True (--download) when online"
+            )
     return _torchvision(key, root, download)
 
 
 # --------------------------------------------------------------------------- torchvision classes
-def _torchvision(key: str, root: Path, download: bool):
+def _torchvision(key: str, root: Path, download: bool) -> Split:
+    """MNIST/Fashion-MNIST/CIFAR-10/CIFAR-100/SVHN through torchvision, as (N, C, H, W) in [0, 1]."""
     from torchvision import datasets
 
     cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10,
@@ -211,13 +335,17 @@ def _torchvision(key: str, root: Path, download: bool):
 
     try:
         train, test = make(True), make(False)
-    except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
+    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, pickle and OS errors
+        detail = " ".join(str(exc).split())[:300]
+        if download:
+            raise DataError(
+                f"could not download {key} into {root}: {type(exc).__name__}: {detail}. This machine may be "
+                f"offline; copy the files there instead, laid out as {LAYOUTS[key]}"
+            ) from None
         raise DataError(
-            f"{key} was not found under {root} ({exc}). Pass download=true (--download) when online, or put the "
-            f"files torchvision's {cls.__name__} expects under that root"
+            f"{key} was not found (or is damaged) under {root}: {detail}. Pass download=True (--download) when "
+            f"online, or put the files there as {LAYOUTS[key]}"
         ) from None
-    except OSError as exc:  # offline download, permissions
-        raise DataError(f"could not get {key} into {root}: {exc}. This machine may be offline; copy the files there instead") from None
 
     def tensors(ds) -> tuple[Tensor, Tensor]:
         data = ds.data
@@ -237,38 +365,40 @@ def _torchvision(key: str, root: Path, download: bool):
 
 # --------------------------------------------------------------------------- ImageFolder trees
 def _image_files(folder: Path) -> list[Path]:
+    """Image files (torchvision's IMG_EXTENSIONS, any case) anywhere under ``folder``, sorted."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
 
 
 def _scan_tree(root: Path) -> dict[str, list[Path]]:
+    """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder."""
     if not root.is_dir():
         raise DataError(f"data root {root} is not a directory")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
-        raise DataError(f"data root {root} is empty: expected one sub-folder of images per class")
+        raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>)")
     tree = {d.name: _image_files(d) for d in class_dirs}
     for name, files in tree.items():
         if not files:
-            raise DataError(f"class folder {root / name} is empty: it holds no image files")
+            raise DataError(f"class folder {root / name} (class {name!r}) holds no image files")
     return tree
 
 
-def _read_images(files: list[Path], image_size: int | tuple[int, int] | None, channels: int | None) -> Tensor:
+def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None) -> Tensor:
+    """Read ``files`` with PIL into (N, C, H, W) float32 in [0, 1], resized to ``size`` (H, W) and converted
+    to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files."""
     from PIL import Image, UnidentifiedImageError
 
-    size = (image_size, image_size) if isinstance(image_size, int) else image_size
     first: dict[str, tuple[Path, object]] = {}
     arrays = []
     for path in files:
         try:
             with Image.open(path) as img:
-                img.load()
-                mode = img.mode
+                img.load()  # decode fully, so truncated files fail here
                 if channels is None:
-                    if mode not in ("L", "RGB"):  # greyscale-like modes to L, colour-like ones to RGB
-                        img = img.convert("L" if mode in ("1", "LA", "I", "I;16", "F") else "RGB")
+                    if img.mode not in ("L", "RGB"):  # grayscale-like modes to L, colour-like ones to RGB
+                        img = img.convert("L" if img.mode in ("1", "LA", "I", "I;16", "F") else "RGB")
                     first.setdefault("mode", (path, img.mode))
                     if img.mode != first["mode"][1]:
                         raise DataError(
@@ -278,51 +408,60 @@ def _read_images(files: list[Path], image_size: int | tuple[int, int] | None, ch
                 else:
                     img = img.convert("L" if channels == 1 else "RGB")
                 if size is not None:
-                    img = img.resize((size[1], size[0]), Image.BILINEAR)
+                    if img.size != (size[1], size[0]):
+                        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
                 else:
                     first.setdefault("size", (path, img.size))
-                    if img.size != first["size"][1]:
+                    w0, h0 = first["size"][1]  # type: ignore[misc]
+                    if img.size != (w0, h0):
                         raise DataError(
-                            f"mixed image sizes: {first['size'][0]} is {first['size'][1][0]}x{first['size'][1][1]} but {path} "
-                            f"is {img.size[0]}x{img.size[1]}; pass image_size=N (--image-size N) to resize all images"
+                            f"mixed image sizes: {first['size'][0]} is {w0}x{h0} but {path} is "
+                            f"{img.size[0]}x{img.size[1]} (width x height); pass image_size=N (--image-size N) to resize all images"
                         )
                 arr = np.asarray(img, dtype=np.uint8)
         except DataError:
             raise
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"cannot read image {path}: {exc}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise DataError(f"cannot read image {path} (corrupt or not an image?): {exc}") from None
         arrays.append(arr[:, :, None] if arr.ndim == 2 else arr)
     stacked = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     return torch.from_numpy(stacked)
 
 
-def _image_folder(root: Path, image_size, channels, test_fraction: float, seed: int):
-    split_dirs = {s: root / s for s in ("train", "test", "val") if (root / s).is_dir()}
-    if "train" in split_dirs and ("test" in split_dirs or "val" in split_dirs):
-        train_tree = _scan_tree(split_dirs["train"])
-        test_root = split_dirs.get("test", split_dirs.get("val"))
-        test_tree = _scan_tree(test_root)  # type: ignore[arg-type]
+def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root: Path):
+    """Per class, a seeded random ``test_fraction`` (at least one image when a class has two or more)."""
+    classes = sorted(tree)
+    gen = torch.Generator().manual_seed(seed)
+    train_files: list[tuple[Path, int]] = []
+    test_files: list[tuple[Path, int]] = []
+    for label, c in enumerate(classes):
+        files = tree[c]
+        order = torch.randperm(len(files), generator=gen).tolist()
+        n_test = min(max(int(round(len(files) * test_fraction)), 1), len(files) - 1)
+        test_files += [(files[i], label) for i in sorted(order[:n_test])]
+        train_files += [(files[i], label) for i in sorted(order[n_test:])]
+    if not test_files:
+        raise DataError(f"{root}: every class holds a single image, nothing is left for a test split")
+    return classes, train_files, test_files
+
+
+def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int) -> Split:
+    """An ImageFolder tree: ``root/train`` + ``root/test`` (or ``root/val``) when present, else ``root``
+    (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names."""
+    train_dir = root / "train"
+    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    if train_dir.is_dir() and test_dir is not None:
+        train_tree, test_tree = _scan_tree(train_dir), _scan_tree(test_dir)
         classes = sorted(train_tree)
-        missing = [c for c in test_tree if c not in train_tree]
-        if missing:
-            raise DataError(f"{test_root} has class folders {missing} that {split_dirs['train']} lacks")
+        extra = sorted(c for c in test_tree if c not in train_tree)
+        if extra:
+            raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
     else:
-        tree = _scan_tree(root)
-        classes = sorted(tree)
-        gen = torch.Generator().manual_seed(seed)
-        train_files, test_files = [], []
-        for label, c in enumerate(classes):
-            files = tree[c]
-            order = torch.randperm(len(files), generator=gen).tolist()
-            n_test = int(round(len(files) * test_fraction)) if len(files) > 1 else 0
-            n_test = min(max(n_test, 1 if len(files) > 1 else 0), len(files) - 1)
-            test_files += [(files[i], label) for i in sorted(order[:n_test])]
-            train_files += [(files[i], label) for i in sorted(order[n_test:])]
-        if not test_files:
-            raise DataError(f"{root}: every class holds a single image, nothing is left for a test split")
-    x = _read_images([f for f, _ in train_files + test_files], image_size, channels)
+        base = train_dir if train_dir.is_dir() else root
+        classes, train_files, test_files = _held_out(_scan_tree(base), test_fraction, seed, base)
+    x = _read_images([f for f, _ in train_files + test_files], size, channels)
     n_tr = len(train_files)
     y = torch.tensor([label for _, label in train_files + test_files], dtype=torch.long)
     return x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], classes

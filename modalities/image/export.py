@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +13,26 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
-from mmdistill.io import atomic_path
+from mmdistill.plots import pyplot, save_figure
 
 
 def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """Normalised images (N, C, H, W) back to [0, 1] pixels, clamped."""
+    """Normalised images (N, C, H, W) back to [0, 1] pixels, clamped (non-finite values become 0)."""
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x * s + m).clamp(0.0, 1.0)
+    return torch.nan_to_num(x * s + m, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
+
+
+def _check(x: Tensor, labels: Tensor, classes: list[str], mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    """DataError unless x is (N, C, H, W) with C in (1, 3), labels (N,) in [0, len(classes)), mean/std per channel."""
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise DataError(f"expected images of shape (N, 1 or 3, H, W), got {tuple(x.shape)}")
+    if labels.dim() != 1 or len(labels) != len(x):
+        raise DataError(f"expected {len(x)} labels of shape (N,), got {tuple(labels.shape)}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
+        raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
+    if len(mean) != x.shape[1] or len(std) != x.shape[1]:
+        raise DataError(f"mean {tuple(mean)} and std {tuple(std)} need one value per channel ({x.shape[1]} channels)")
 
 
 def save_preview_grid(
@@ -34,14 +46,15 @@ def save_preview_grid(
     max_per_class: int = 10,
     title: str | None = None,
 ) -> Path:
-    """One row per class (its name on the left), up to ``max_per_class`` images per row; PNG, atomic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Write a PNG of ``x`` (N, C, H, W), normalised with per-channel ``mean``/``std`` (in [0, 1] pixel units):
+    one row per class present in ``labels`` (N,), its name at the row start, up to ``max_per_class`` images
+    per row, de-normalised and clamped to [0, 1]. Each image is drawn in a cell of about 90x90 px with
+    nearest-neighbour upscaling (an 8x8 digit stays crisp); grayscale uses the gray colour map. The file is
+    written to a temporary sibling and renamed into place. Returns ``path``."""
+    labels = labels.detach().cpu().long()
+    _check(x, labels, classes, mean, std)
+    plt = pyplot()
     pixels = to_pixels(x.detach().float().cpu(), mean, std)
-    labels = labels.cpu()
     present = [c for c in range(len(classes)) if (labels == c).any()]
     cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in present) if present else 1))
     rows = max(1, len(present))
@@ -64,11 +77,7 @@ def save_preview_grid(
         axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def _safe_name(name: str) -> str:
@@ -85,19 +94,30 @@ def export_image_folder(
     mean: tuple[float, ...],
     std: tuple[float, ...],
 ) -> Path:
-    """Write ``out_dir/<class>/<index>.png`` (de-normalised, uint8). The tree is built in a temporary
-    sibling and renamed into place, so an interrupted export leaves nothing half-written."""
+    """Write ``x`` (N, C, H, W; normalised with per-channel ``mean``/``std``) as an ImageFolder tree
+    ``out_dir/<class>/<index:05d>.png``: de-normalised, clamped, 8-bit L or RGB PNGs; ``index`` is the
+    sample's position in ``x``. Class names are made file-system safe (characters outside ``A-Za-z0-9._ -``
+    become ``_``; on a collision every folder gets its class index as prefix); classes without samples get
+    no folder. The tree is built in a temporary sibling and renamed into place, so an interrupted export
+    leaves nothing half-written. Loading it back with ``load_image_dataset("imagefolder", out_dir)``
+    numbers classes by sorted folder name. Raises DataError if ``out_dir`` exists and is not empty.
+    Returns ``out_dir``."""
     from PIL import Image
 
     out_dir = Path(out_dir)
+    labels = labels.detach().cpu().long()
+    _check(x, labels, classes, mean, std)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
     names = [_safe_name(c) for c in classes]
-    if len(set(names)) != len(names):
+    if len({n.lower() for n in names}) != len(names):  # also on case-insensitive file systems
         names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
     try:
         for i, (img, label) in enumerate(zip(pixels, labels.tolist())):
             folder = tmp / names[label]

@@ -1,0 +1,294 @@
+"""Image data side: digits, ImageFolder trees, idx files, torchvision roots, preview grid and export.
+
+Every file is generated in tmp_path with PIL or numpy; nothing is downloaded and ../shared is never read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("torchvision")
+from PIL import Image  # noqa: E402
+
+from mmdistill.errors import ConfigError, DataError  # noqa: E402
+from mmdistill.modalities.image.datasets import (  # noqa: E402
+    list_image_datasets,
+    load_image_dataset,
+    read_idx,
+)
+from mmdistill.modalities.image.export import export_image_folder, save_preview_grid  # noqa: E402
+
+
+def _png(path: Path, size: tuple[int, int] = (6, 5), mode: str = "RGB", value: int = 0) -> Path:
+    """Write a small PNG of ``size`` (width, height) with a seeded pattern offset by ``value``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(path)
+    return path
+
+
+def _tree(root: Path, counts: dict[str, int], **kw) -> Path:
+    for c, n in counts.items():
+        for i in range(n):
+            _png(root / c / f"{i}.png", value=hash((c, i)) % 1000, **kw)
+    return root
+
+
+# --------------------------------------------------------------------------- digits and names
+def test_digits_shapes_split_and_normalisation():
+    ds = load_image_dataset("digits")
+    assert ds.name == "digits" and ds.num_classes == 10 and ds.in_shape == (1, 8, 8)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert len(ds.x_train) + len(ds.x_test) == 1797 and len(ds.x_test) == 360
+    assert abs(float(ds.x_train.mean())) < 1e-4 and abs(float(ds.x_train.std()) - 1.0) < 1e-2
+    # stratified: every class's test share is close to 20 %
+    tr, te = torch.bincount(ds.y_train, minlength=10).float(), torch.bincount(ds.y_test, minlength=10).float()
+    assert torch.all((te / (tr + te) - 0.2).abs() < 0.02)
+    pixels = ds.denormalize(ds.x_train)
+    assert float(pixels.min()) >= -1e-5 and float(pixels.max()) <= 1 + 1e-5
+    other = load_image_dataset("digits", test_fraction=0.5, seed=3)
+    assert len(other.x_test) in (898, 899)
+
+
+def test_aliases_and_unknown_name():
+    assert "fashion-mnist" in list_image_datasets() and "imagefolder" in list_image_datasets()
+    with pytest.raises(ConfigError, match="nosuchset"):
+        load_image_dataset("nosuchset")
+    with pytest.raises(ConfigError, match="test_fraction"):
+        load_image_dataset("digits", test_fraction=1.0)
+
+
+# --------------------------------------------------------------------------- ImageFolder
+def test_imagefolder_train_test_subdirs(tmp_path):
+    _tree(tmp_path / "train", {"cat": 4, "dog": 3})
+    _tree(tmp_path / "test", {"cat": 2, "dog": 1})
+    ds = load_image_dataset("imagefolder", tmp_path)
+    assert ds.classes == ["cat", "dog"] and ds.in_shape == (3, 5, 6)
+    assert ds.y_train.tolist() == [0] * 4 + [1] * 3 and ds.y_test.tolist() == [0, 0, 1]
+    assert abs(float(ds.x_train.mean())) < 1e-4  # statistics computed on the training split
+    assert len(ds.mean) == 3 and len(ds.std) == 3
+
+
+def test_imagefolder_val_dir_counts_as_test(tmp_path):
+    _tree(tmp_path / "train", {"a": 2, "b": 2})
+    _tree(tmp_path / "val", {"a": 1, "b": 1})
+    ds = load_image_dataset("imagefolder", tmp_path)
+    assert len(ds.x_train) == 4 and len(ds.x_test) == 2
+
+
+def test_imagefolder_held_out_split_is_seeded(tmp_path):
+    _tree(tmp_path, {"a": 10, "b": 5}, mode="L")
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.2, seed=1)
+    assert ds.in_shape == (1, 5, 6)
+    assert torch.bincount(ds.y_test).tolist() == [2, 1] and torch.bincount(ds.y_train).tolist() == [8, 4]
+    again = load_image_dataset("imagefolder", tmp_path, test_fraction=0.2, seed=1)
+    assert torch.equal(ds.x_test, again.x_test)
+
+
+def test_imagefolder_resize_and_channels(tmp_path):
+    _png(tmp_path / "a" / "big.png", size=(20, 10))
+    _png(tmp_path / "a" / "small.png", size=(7, 7), mode="L")
+    _png(tmp_path / "b" / "x.png", size=(9, 12))
+    _png(tmp_path / "b" / "y.png", size=(9, 12))
+    ds = load_image_dataset("imagefolder", tmp_path, image_size=8, channels=3)
+    assert ds.in_shape == (3, 8, 8) and len(ds.x_train) + len(ds.x_test) == 4
+    ds = load_image_dataset("imagefolder", tmp_path, image_size=(4, 6), channels=1)
+    assert ds.in_shape == (1, 4, 6)
+
+
+def test_resize_and_convert_builtin_set():
+    ds = load_image_dataset("digits", image_size=16, channels=3)
+    assert ds.in_shape == (3, 16, 16)
+
+
+# --------------------------------------------------------------------------- ImageFolder errors
+def test_missing_root(tmp_path):
+    with pytest.raises(DataError, match=re.escape(str(tmp_path / "nope"))):
+        load_image_dataset("imagefolder", tmp_path / "nope")
+    with pytest.raises(DataError, match="needs a local root"):
+        load_image_dataset("imagefolder", None)
+
+
+def test_empty_root(tmp_path):
+    with pytest.raises(DataError, match=re.escape(str(tmp_path)) + ".*no class folders"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_empty_class_folder(tmp_path):
+    _tree(tmp_path, {"full": 2})
+    (tmp_path / "hollow").mkdir()
+    (tmp_path / "hollow" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match="hollow"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_corrupt_image(tmp_path):
+    _tree(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "b" / "x.png").write_bytes(b"\x89PNG garbage, not an image at all")
+    with pytest.raises(DataError, match=r"b[/\\]x\.png"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_truncated_image(tmp_path):
+    _tree(tmp_path, {"a": 2, "b": 2})
+    good = _png(tmp_path / "b" / "cut.png", size=(40, 40))
+    good.write_bytes(good.read_bytes()[:-200])
+    with pytest.raises(DataError, match="cut.png"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_mixed_sizes(tmp_path):
+    _png(tmp_path / "a" / "0.png", size=(6, 5))
+    _png(tmp_path / "a" / "1.png", size=(6, 5))
+    _png(tmp_path / "b" / "odd.png", size=(9, 9))
+    _png(tmp_path / "b" / "2.png", size=(6, 5))
+    with pytest.raises(DataError, match=r"(?s)[/\\]\d\.png is 6x5.*odd\.png is 9x9.*image_size"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_mixed_modes(tmp_path):
+    _png(tmp_path / "a" / "0.png", mode="RGB")
+    _png(tmp_path / "a" / "1.png", mode="RGB")
+    _png(tmp_path / "b" / "gray.png", mode="L")
+    _png(tmp_path / "b" / "2.png", mode="RGB")
+    with pytest.raises(DataError, match=r"(?s)[/\\]\d\.png is RGB.*gray\.png is L.*channels=1"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+# --------------------------------------------------------------------------- idx files
+def _idx(path: Path, arr: np.ndarray, gz: bool) -> Path:
+    data = bytes([0, 0, 0x08, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape) + arr.astype(np.uint8).tobytes()
+    path = path.with_name(path.name + ".gz") if gz else path
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def _mnist_dir(root: Path, gz: bool, n_train: int = 12, n_test: int = 5) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        _idx(root / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz)
+        _idx(root / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, gz)
+    return root
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_root(tmp_path, gz):
+    root = _mnist_dir(tmp_path / "fm", gz)
+    ds = load_image_dataset("fashionmnist", root)
+    assert ds.name == "fashion-mnist" and ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
+    assert ds.classes[0] == "T-shirt/top" and ds.mean == (0.2861,) and ds.std == (0.3530,)
+    assert ds.y_train.tolist() == [i % 10 for i in range(12)]
+    pixels = ds.denormalize(ds.x_train)
+    assert float(pixels.min()) >= -1e-5 and float(pixels.max()) <= 1 + 1e-5
+
+
+def test_idx_torchvision_layout(tmp_path):
+    _mnist_dir(tmp_path / "MNIST" / "raw", gz=True)
+    ds = load_image_dataset("mnist", tmp_path)
+    assert ds.x_train.shape == (12, 1, 28, 28) and ds.num_classes == 10
+
+
+def test_read_idx_round_trip(tmp_path):
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(read_idx(_idx(tmp_path / "a-idx3-ubyte", arr, gz=False)), arr)
+    assert np.array_equal(read_idx(_idx(tmp_path / "b-idx3-ubyte", arr, gz=True)), arr)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_idx(tmp_path, gz):
+    root = _mnist_dir(tmp_path / "m", gz)
+    victim = root / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    victim.write_bytes(victim.read_bytes()[:-100])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        load_image_dataset("mnist", root)
+
+
+def test_bad_magic_idx(tmp_path):
+    bad = tmp_path / "x-idx1-ubyte"
+    bad.write_bytes(b"\x12\x34\x56\x78" + bytes(8))
+    with pytest.raises(DataError, match="magic"):
+        read_idx(bad)
+
+
+def test_partial_idx_root_names_missing_file(tmp_path):
+    root = _mnist_dir(tmp_path / "m", gz=False)
+    (root / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+        load_image_dataset("mnist", root)
+
+
+# --------------------------------------------------------------------------- torchvision roots offline
+@pytest.mark.parametrize("name", ["cifar10", "mnist", "svhn"])
+def test_torchvision_missing_offline(tmp_path, name):
+    with pytest.raises(DataError, match="(?s)" + re.escape(str(tmp_path)) + ".*download=True"):
+        load_image_dataset(name, tmp_path, download=False)
+
+
+def test_torchvision_missing_root(tmp_path):
+    with pytest.raises(DataError, match="(?s)" + re.escape(str(tmp_path / "absent")) + ".*cifar-10-batches-py"):
+        load_image_dataset("cifar-10", tmp_path / "absent")
+
+
+# --------------------------------------------------------------------------- preview and export
+def test_preview_grid_writes_png(tmp_path):
+    ds = load_image_dataset("digits")
+    out = save_preview_grid(ds.x_train[:40], ds.y_train[:40], ds.classes, tmp_path / "grid.png",
+                            mean=ds.mean, std=ds.std, max_per_class=3, title="digits")
+    assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(out) as img:
+        assert img.size[0] > 100 and img.size[1] > 100
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temporary file left behind
+    rgb = torch.randn(6, 3, 16, 16)
+    save_preview_grid(rgb, torch.tensor([0, 0, 1, 1, 2, 2]), ["x", "y", "z"], tmp_path / "rgb.png",
+                      mean=(0.5,) * 3, std=(0.25,) * 3)
+    assert (tmp_path / "rgb.png").is_file()
+
+
+def test_export_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    pixels = torch.randint(0, 256, (6, 3, 8, 8), generator=g).float() / 255.0
+    x = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    classes = ["ant", "bee/wasp", "cat"]
+    out = export_image_folder(x, labels, classes, tmp_path / "export", mean=mean, std=std)
+    assert sorted(p.name for p in out.iterdir()) == ["ant", "bee_wasp", "cat"]
+    assert sorted(p.name for p in (out / "cat").iterdir()) == ["00004.png", "00005.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # the temporary sibling is gone
+    back = load_image_dataset("imagefolder", out, mean=mean, std=std, test_fraction=0.5)
+    assert back.classes == ["ant", "bee_wasp", "cat"] and back.in_shape == (3, 8, 8)
+    got = torch.cat([back.denormalize(back.x_train), back.denormalize(back.x_test)])
+    got_y = torch.cat([back.y_train, back.y_test])
+    for c in range(3):  # the same pixels (8-bit exact) under the same class, in some order
+        want = pixels[labels == c].flatten(1)
+        have = got[got_y == c].flatten(1)
+        assert torch.allclose(have.sort(0).values, want.sort(0).values, atol=1e-5)
+
+
+def test_export_grayscale_round_trip(tmp_path):
+    ds = load_image_dataset("digits")
+    out = export_image_folder(ds.x_train[:20], ds.y_train[:20], ds.classes, tmp_path / "e", mean=ds.mean, std=ds.std)
+    back = load_image_dataset("imagefolder", out)
+    assert back.in_shape == (1, 8, 8) and len(back.x_train) + len(back.x_test) == 20
+
+
+def test_export_refuses_non_empty_target(tmp_path):
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("x")
+    with pytest.raises(DataError, match="busy"):
+        export_image_folder(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"], target, mean=(0.0,), std=(1.0,))
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()  # an existing empty folder is fine
+    export_image_folder(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"], empty, mean=(0.0,), std=(1.0,))
+    assert sorted(p.name for p in empty.iterdir()) == ["a", "b"]
