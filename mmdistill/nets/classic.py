@@ -5,7 +5,8 @@ Layer sizes follow the reference code at 28x28 / 32x32. For other sizes, pooling
 is skipped where the map is already 1x1, and with instance norm also where it would leave a 1x1 map for a
 later norm (instance norm of a 1x1 map is constant); classifier widths come from a dummy forward at build
 time. VGG11 defaults to instance norm (``GroupNorm(c, c)``) as in the reference; ResNet18 is the CIFAR
-variant (3x3 stem, no stem pooling) with batch norm by default, ``norm="instancenorm"`` optional.
+variant (3x3 stem, no stem pooling) with instance norm by default like the reference's plain ``ResNet18``
+(``resnet18bn`` / ``norm="batchnorm"`` for ``ResNet18BN``).
 
 Every network has ``embed``: (N, *in_shape) -> (N, D) and ``classifier`` = Linear(D, num_classes).
 """
@@ -179,7 +180,7 @@ class ResNet18(nn.Module):
     ``embed``: (N, C, H, W) -> (N, 512); ``forward``: -> (N, num_classes) via ``classifier`` = Linear(512, .).
     """
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int, norm: str = "batchnorm") -> None:
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int, norm: str = "instancenorm") -> None:
         super().__init__()
         c, h, w = _check(in_shape, "ResNet18", norm)
         self.stem = nn.Sequential(nn.Conv2d(c, 64, 3, padding=1, bias=False), _norm(norm, 64), nn.ReLU())
