@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -157,4 +157,4 @@ def results_table(rows: dict[str, EvalResult]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EvalResult", "TrainProtocol", "evaluate_set", "results_table", "accuracy_on", "train_from_scratch", "asdict"]
+__all__ = ["EvalResult", "TrainProtocol", "evaluate_set", "results_table", "accuracy_on", "train_from_scratch"]

@@ -263,6 +263,9 @@ def distill(
     optimizer = make_optimizer(syn, cfg) if make_optimizer else torch.optim.SGD(syn.parameters(), lr=cfg.lr_data, momentum=cfg.momentum_data)
     print(f"{recipe}: {data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
           f"of shape {tuple(data.sample_shape)}, ipc={cfg.ipc}, {cfg.iterations} iterations on {device}")
+    if device.type == "cpu" and cfg.budget == "paper":
+        print("note: these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "
+              "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
         fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
