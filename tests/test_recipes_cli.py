@@ -123,3 +123,10 @@ def test_recipe_runs_as_a_script(tmp_path):
         [sys.executable, "-m", "mmdistill.recipes.image_dm", "--help"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and "--ipc" in proc.stdout and "--budget" in proc.stdout
+
+
+def test_cross_architecture_eval_covers_the_papers_networks(dm_run, capsys):
+    assert cli_main(["eval", str(dm_run), "--cross-arch", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    out = capsys.readouterr().out
+    for net in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"):
+        assert f"[{net}] test accuracy" in out, net

@@ -99,18 +99,8 @@ class ConvNet(nn.Module):
         return self.classifier(self.embed(x))
 
 
-@register_network("convnet")
-def convnet(
-    in_shape: tuple[int, ...],
-    num_classes: int,
-    depth: int = 3,
-    width: int = 128,
-    norm: str = "instancenorm",
-    act: str = "relu",
-    pooling: str = "avgpooling",
-) -> ConvNet:
-    """ConvNet with every option; see :class:`ConvNet`."""
-    return ConvNet(in_shape, num_classes, depth=depth, width=width, norm=norm, act=act, pooling=pooling)
+# the class itself is the builder: its keyword arguments are the network's options
+register_network("convnet")(ConvNet)
 
 
 def _alias(name: str, **fixed: object) -> None:
