@@ -91,9 +91,14 @@ class ImageDataset:
 
     def denormalize(self, x: Tensor) -> Tensor:
         """Normalised images (N, C, H, W) back to [0, 1] pixel units (not clamped)."""
-        m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        s = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return x * s + m
+        return denormalize(x, self.mean, self.std)
+
+
+def denormalize(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """``x * std + mean`` per channel for images (N, C, H, W): normalised values back to [0, 1] pixel units."""
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return x * s + m
 
 
 def list_image_datasets() -> list[str]:

@@ -15,12 +15,12 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.plots import pyplot, save_figure
 
+from .datasets import denormalize
+
 
 def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """Normalised images (N, C, H, W) back to [0, 1] pixels, clamped (non-finite values become 0)."""
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return torch.nan_to_num(x * s + m, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
+    return torch.nan_to_num(denormalize(x, mean, std), nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
 
 def _check(x: Tensor, labels: Tensor, classes: list[str], mean: tuple[float, ...], std: tuple[float, ...]) -> None:
