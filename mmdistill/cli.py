@@ -41,7 +41,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from mmdistill.io import write_json
-    from mmdistill.pipeline import evaluate_distilled, resolve_device, summary_line
+    from mmdistill.pipeline import resolve_device, summary_line
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     saved = dict(manifest.get("config", {}))
@@ -63,8 +63,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     cfg = recipe.config(("saved manifest", saved), ("eval arguments", changes))
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    data = modality.load(cfg)
-    metrics = evaluate_distilled(cfg, syn, data, modality, device=device)
+    data = modality.to_device(modality.load(cfg), device)
+    metrics = modality.evaluate(cfg, syn, data, device)
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
     if args.write:

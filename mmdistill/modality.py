@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
 from mmdistill.data import LabeledTensors
@@ -42,17 +43,37 @@ class ClassificationData:
 
 
 @runtime_checkable
-class ClassificationModality(Protocol):
-    """What an adapter of a classification modality (image, audio, video) provides."""
+class Modality(Protocol):
+    """What every adapter provides to :func:`mmdistill.pipeline.distill` and the CLI.
+
+    ``data`` is whatever the adapter's :meth:`load` returns (a :class:`ClassificationData` for image, audio
+    and video; a graph, a set of caption pairs ... for others); the core passes it back untouched.
+    """
 
     name: str
 
-    def load(self, config: Any) -> ClassificationData:
-        """Load the dataset the config names (``dataset``, ``data_root`` and the modality's own keys)."""
+    def load(self, config: Any) -> Any:
+        """Load the real data the config names (``dataset``, ``data_root`` and the modality's own keys)."""
         ...
 
-    def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
-        """A network by registry name; it must expose ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
+    def to_device(self, data: Any, device: torch.device) -> Any:
+        """The real data with what the matchers read moved to ``device``."""
+        ...
+
+    def describe(self, data: Any) -> str:
+        """One line about the loaded data for the run's log (sizes, classes, shapes)."""
+        ...
+
+    def task(self, config: Any) -> Any:
+        """The loss the matchers differentiate and the metric evaluation reports (e.g. ClassificationTask)."""
+        ...
+
+    def init_synthetic(self, data: Any, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """The initial synthetic set (real-sample, noise or coreset initialisation, per ``config``)."""
+        ...
+
+    def matching_network(self, config: Any, data: Any) -> nn.Module:
+        """The network the matchers use (``config.network`` by default)."""
         ...
 
     def augmenter(self, strategy: str, dataset: str) -> Augment | None:
@@ -61,8 +82,16 @@ class ClassificationModality(Protocol):
         ``strategy="auto"`` asks for the paper's strategy for ``dataset``."""
         ...
 
-    def decode(self, syn: SyntheticSet) -> Tensor:
+    def decode(self, syn: SyntheticSet) -> Any:
         """The model inputs of the synthetic set, differentiably (raw parameterization: ``syn.x``)."""
+        ...
+
+    def evaluate(self, config: Any, syn: SyntheticSet, data: Any, device: torch.device) -> dict[str, Any]:
+        """Train fresh models on ``syn`` and on the baselines of the same size; return the metrics.
+
+        The result maps ``"metric"`` to the metric's name and each evaluated set (``"distilled"``,
+        ``"random_real"``, ...) to ``{"mean", "std", "runs"}`` with values in [0, 1]; other keys
+        (``"network"``, ``"protocol"``, ``"cross_arch"`` ...) are free-form JSON."""
         ...
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
@@ -78,7 +107,17 @@ class ClassificationModality(Protocol):
         ...
 
 
-def get_modality(name: str) -> ClassificationModality:
+@runtime_checkable
+class ClassificationModality(Modality, Protocol):
+    """An adapter of a classification modality (image, audio, video): its data is a
+    :class:`ClassificationData` of fixed-shape samples and its networks are built by name."""
+
+    def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
+        """A network by registry name; it must expose ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
+        ...
+
+
+def get_modality(name: str) -> Modality:
     """The adapter registered as ``mmdistill.modalities.<name>.MODALITY``."""
     module_name = f"mmdistill.modalities.{name}"
     try:

@@ -1,8 +1,11 @@
-"""One distillation run from configuration to artifact, for any classification modality.
+"""One distillation run from configuration to artifact, for any modality.
 
 ``distill`` loads the real data through the adapter, initialises the synthetic set, drives the recipe's
-matcher through the outer loop (checkpointing, resuming), evaluates the result next to the random-real and
-herding baselines of the same size, and writes the distilled-set directory.
+matcher through the outer loop (checkpointing, resuming), has the adapter evaluate the result next to the
+baselines of the same size, and writes the distilled-set directory.
+
+:func:`evaluate_distilled` is the evaluation of classification modalities (image, audio, video): fresh
+networks trained on the set with the papers' protocol, next to a random real subset and a herding coreset.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.evaluate import EvalResult, TrainProtocol, evaluate_set, results_table, train_from_scratch
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, MetricsLog, save_synthetic, write_json
 from mmdistill.loop import Matcher, run_loop
-from mmdistill.modality import ClassificationData, ClassificationModality
+from mmdistill.modality import ClassificationData, ClassificationModality, Modality
 from mmdistill.nets import reinitialize
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.seeding import generator, seed_everything
@@ -109,15 +112,22 @@ NON_TRAJECTORY_KEYS = (
 
 @dataclass
 class MatchContext:
-    """Everything a recipe needs to build its matcher."""
+    """Everything a recipe needs to build its matcher.
+
+    ``syn`` is the freshly initialised synthetic set: a matcher factory may set its labels (soft labels from
+    an expert) before the optimizer is built. ``out_dir`` is the run directory (e.g. for expert buffers the
+    recipe trains on the fly).
+    """
 
     config: Any
-    data: ClassificationData
-    modality: ClassificationModality
+    data: Any
+    modality: Modality
     net: nn.Module
     augment: Callable[..., Tensor] | None
-    task: ClassificationTask
+    task: Any
     device: torch.device
+    syn: SyntheticSet | None = None
+    out_dir: Path | None = None
     reinit: Callable[[nn.Module, torch.Generator], None] = reinitialize
 
 
@@ -140,16 +150,22 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def versions(modality: ClassificationModality | None = None) -> dict[str, str]:
+def versions(modality: Modality | None = None) -> dict[str, str]:
     out = {"mmdistill": __version__, "torch": torch.__version__, "python": platform.python_version()}
     if modality is not None:
         out.update(modality.versions())
     return out
 
 
-def _data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
+def classification_data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
+    """``data`` with its training split on ``device`` (the matchers sample it there; the test split stays)."""
     train = LabeledTensors(data.train.x.to(device), data.train.y.to(device), data.train.classes)
     return dataclasses.replace(data, train=train)
+
+
+def describe_classification(data: ClassificationData) -> str:
+    return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
+            f"of shape {tuple(data.sample_shape)}")
 
 
 def _prepare_out_dir(out: Path, cfg: DistillConfig) -> None:
@@ -213,7 +229,7 @@ def evaluate_distilled(
         per_net[name] = rows
         print(f"\n[{name}] test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class:\n{results_table(rows)}")
     primary = networks[0]
-    metrics: dict[str, Any] = {"network": primary, **{k: v.as_dict() for k, v in per_net[primary].items()}}
+    metrics: dict[str, Any] = {"metric": "accuracy", "network": primary, **{k: v.as_dict() for k, v in per_net[primary].items()}}
     if len(networks) > 1:
         metrics["cross_arch"] = {n: {k: v.as_dict() for k, v in rows.items()} for n, rows in per_net.items()}
     metrics["protocol"] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_samples": len(data.test)}
@@ -235,7 +251,7 @@ def distill(
     recipe: str,
     method: str,
     cfg: DistillConfig,
-    modality: ClassificationModality,
+    modality: Modality,
     make_matcher: Callable[[MatchContext], Matcher],
     make_optimizer: Callable[[SyntheticSet, DistillConfig], torch.optim.Optimizer] | None = None,
     *,
@@ -251,18 +267,18 @@ def distill(
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
     _prepare_out_dir(out, cfg)
-    data = modality.load(cfg)
-    data = _data_on(data, device)
-    task = ClassificationTask()
-    syn = SyntheticSet.from_real(data.train, cfg.ipc, generator(cfg.seed, "init"), init=cfg.init, meta={**data.meta, "dataset": data.name})
+    data = modality.to_device(modality.load(cfg), device)
+    task = modality.task(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)
-    net = modality.build_network(cfg.network, data.sample_shape, data.num_classes).to(device)
-    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.dsa else None
-    ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device)
+    net = modality.matching_network(cfg, data).to(device)
+    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.dsa else None
+    ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
+                       syn=syn, out_dir=out)
     matcher = make_matcher(ctx)
+    syn.requires_grad_(True)  # the factory may have made labels learnable
     optimizer = make_optimizer(syn, cfg) if make_optimizer else torch.optim.SGD(syn.parameters(), lr=cfg.lr_data, momentum=cfg.momentum_data)
-    print(f"{recipe}: {data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
-          f"of shape {tuple(data.sample_shape)}, ipc={cfg.ipc}, {cfg.iterations} iterations on {device}")
+    print(f"{recipe}: {modality.describe(data)}, {len(syn)} synthetic samples, {cfg.iterations} iterations on {device}")
     if device.type == "cpu" and cfg.budget == "paper":
         print("note: these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "
               "--budget cpu shrinks it (the progress bar shows the estimate).")
@@ -276,10 +292,10 @@ def distill(
         "recipe": recipe,
         "modality": modality.name,
         "method": method,
-        "dataset": data.name,
+        "dataset": getattr(data, "name", cfg.dataset),
         "ipc": cfg.ipc,
         "seed": cfg.seed,
-        "num_classes": data.num_classes,
+        "num_classes": syn.num_classes,
         "config": to_dict(cfg),
         "versions": versions(modality),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -291,33 +307,41 @@ def distill(
     final = syn.detached().to("cpu")
     if cfg.evaluate:
         t_eval = time.perf_counter()
-        manifest["metrics"] = evaluate_distilled(cfg, final, data, modality, device=device, task=task)
+        manifest["metrics"] = modality.evaluate(cfg, final, data, device)
         manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
     manifest["timing"]["total_seconds"] = time.perf_counter() - started
     write_artifact(out, final, manifest, modality)
     return RunResult(out, final, manifest)
 
 
-def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: ClassificationModality) -> None:
+def evaluated_sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entries of ``metrics`` that are evaluated sets (``{"mean", "std", ...}``), in order."""
+    return {k: v for k, v in metrics.items() if isinstance(v, dict) and "mean" in v and "std" in v}
+
+
+def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, then tensors and manifest (manifest last: its presence marks a complete set)."""
     title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · ipc {manifest['ipc']}"
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
     metrics = manifest.get("metrics", {})
-    plot_accuracy_bars({k: metrics[k] for k in ("distilled", *BASELINES) if k in metrics}, out / "accuracy.png", title)
+    plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", title, ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
     save_synthetic(out, syn, manifest)
 
 
 def summary_line(manifest: dict[str, Any]) -> str:
+    """``recipe on dataset at ipc K: distilled m ± s %, random real m ± s %, ...`` (the metric is named
+    unless it is accuracy)."""
     m = manifest.get("metrics", {})
-    parts = [f"{manifest['recipe']} on {manifest.get('dataset')} at ipc {manifest['ipc']}:"]
-    for key in ("distilled", *BASELINES):
-        if key in m:
-            parts.append(f"{key.replace('_', ' ')} {100 * m[key]['mean']:.2f} ± {100 * m[key]['std']:.2f} %")
-    return " ".join(parts[:1]) + " " + ", ".join(parts[1:])
+    metric = m.get("metric", "accuracy")
+    head = f"{manifest['recipe']} on {manifest.get('dataset')} at ipc {manifest['ipc']}"
+    head += ":" if metric == "accuracy" else f" ({metric}):"
+    parts = [f"{key.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for key, v in evaluated_sets(m).items()]
+    return head + " " + ", ".join(parts)
 
 
 __all__ = [
-    "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "distill", "evaluate_distilled",
-    "network_factory", "resolve_device", "summary_line", "write_artifact",
+    "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "classification_data_on",
+    "describe_classification", "distill", "evaluate_distilled", "evaluated_sets", "network_factory", "resolve_device",
+    "summary_line", "write_artifact",
 ]

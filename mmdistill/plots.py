@@ -45,8 +45,8 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
     return save_figure(fig, path)
 
 
-def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, title: str) -> Path | None:
-    """Bar chart of mean ± std test accuracy (percent) of each evaluated set."""
+def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, title: str, ylabel: str = "test accuracy (%)") -> Path | None:
+    """Bar chart of mean ± std of each evaluated set's metric (values in [0, 1], drawn in percent)."""
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, dict) and "mean" in v]
     if not rows:
         return None
@@ -55,10 +55,13 @@ def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, tit
     names = [k.replace("_", " ") for k, _ in rows]
     means = [100 * v["mean"] for _, v in rows]
     stds = [100 * v["std"] for _, v in rows]
-    bars = ax.bar(names, means, yerr=stds, capsize=4, color=["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f"][: len(rows)])
+    palette = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
+    bars = ax.bar(names, means, yerr=stds, capsize=4, color=[palette[i % len(palette)] for i in range(len(rows))])
     for b, m in zip(bars, means):
         ax.text(b.get_x() + b.get_width() / 2, m + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=9)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(ylabel)
+    if len(rows) > 4:
+        ax.tick_params(axis="x", labelrotation=25, labelsize=8)
     ax.set_ylim(0, 105)
     ax.set_title(title, fontsize=10)
     return save_figure(fig, path)

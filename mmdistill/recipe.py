@@ -21,7 +21,7 @@ import torch
 from mmdistill.config import build_config, load_yaml, parse_overrides
 from mmdistill.errors import ConfigError, MmdistillError
 from mmdistill.loop import Matcher
-from mmdistill.modality import ClassificationModality, get_modality
+from mmdistill.modality import Modality, get_modality
 from mmdistill.pipeline import DistillConfig, MatchContext, RunResult, distill, summary_line
 from mmdistill.synthetic import SyntheticSet
 
@@ -53,7 +53,7 @@ class Recipe:
         return build_config(self.config_cls, (f"budget {budget!r}", preset), *all_layers)
 
     # ------------------------------------------------------------------ running
-    def get_modality(self) -> ClassificationModality:
+    def get_modality(self) -> Modality:
         return get_modality(self.modality)
 
     def run(self, config: DistillConfig | None = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
