@@ -2,6 +2,8 @@
 
     mmdistill recipes                          list recipes, one line each
     mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE]
+    mmdistill experts RECIPE [--key value ...]  train a trajectory recipe's expert buffer
+                                               (torchrun --nproc_per_node K -m mmdistill experts ... shards it)
     mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write]
     mmdistill show DIR                         summary of a saved set
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
@@ -10,11 +12,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from mmdistill.errors import MmdistillError
+from mmdistill.errors import ConfigError, MmdistillError
 
 
 def _cmd_recipes(_: argparse.Namespace) -> int:
@@ -114,12 +117,31 @@ def _cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     return recipe.main(rest)
 
 
+def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
+    from mmdistill.recipes import get_recipe
+    from mmdistill.trajectory import TrajectoryConfig, run_experts_command
+
+    recipe = get_recipe(recipe_name)
+    if not issubclass(recipe.config_cls, TrajectoryConfig):
+        raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
+                          "recipe such as image-mtt (its buffer also serves soft labels of other recipes)")
+    cfg = recipe.config_from_argv(rest)
+    buffer = run_experts_command(recipe, cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]
+        score = f"; final test score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
+        print(f"{buffer.num_experts} experts of {buffer.epochs} epochs ({buffer.num_params} parameters each) in {buffer.path}{score}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("recipes", help="list the recipes, one line each")
     p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)", add_help=False)
     p_run.add_argument("recipe")
+    p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)", add_help=False)
+    p_exp.add_argument("recipe")
     p_eval = sub.add_parser("eval", help="re-evaluate a saved set")
     p_eval.add_argument("dir")
     p_eval.add_argument("--runs", type=int, default=None, help="evaluation networks per set")
@@ -142,9 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        if argv[:1] == ["run"]:
+        if argv[:1] in (["run"], ["experts"]):
             if len(argv) < 2 or argv[1].startswith("-"):
-                parser.parse_args(["run", "--help"] if "--help" in argv or "-h" in argv else ["run"])
+                parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
+            if argv[0] == "experts":
+                return _cmd_experts(argv[1], argv[2:])
             return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:])
         args = parser.parse_args(argv)
         handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export}[args.command]

@@ -76,6 +76,37 @@ def accuracy_on(net: nn.Module, test: LabeledTensors, batch_size: int = 1024) ->
     return correct / len(test)
 
 
+def train_epoch(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: Tensor,
+    targets: Tensor,
+    batch_size: int,
+    gen: torch.Generator,
+    *,
+    task: ClassificationTask = ClassificationTask(),
+    augment: Augment | None = None,
+) -> float:
+    """One pass of minibatch training of ``net`` over ``x`` (N, ...) with ``targets`` (N,) or (N, C), both on
+    the network's device, in an order drawn from ``gen``; with ``augment`` each sample gets its own draw.
+    Returns the epoch's mean training loss."""
+    device = x.device
+    n = x.shape[0]
+    order = torch.randperm(n, generator=gen).to(device)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        b = order[start : start + batch_size]
+        xb = x[b]
+        if augment is not None:
+            xb = augment(xb, seed=draw_seed(gen), groups=torch.arange(len(b), device=device), num_groups=len(b))
+        loss = task.loss(net(xb), targets[b])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(b)
+    return total / n
+
+
 def train_from_scratch(
     net: nn.Module,
     x: Tensor,
@@ -94,26 +125,13 @@ def train_from_scratch(
     x, targets = x.to(device), targets.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay)
     decay_epoch = int(math.floor(protocol.epochs * protocol.lr_decay_at))
-    n = x.shape[0]
     last = float("nan")
     net.train()
     for ep in range(protocol.epochs):
         if ep == decay_epoch and ep > 0:
             for g in opt.param_groups:
                 g["lr"] = protocol.lr * 0.1
-        order = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for start in range(0, n, protocol.batch_size):
-            b = order[start : start + protocol.batch_size]
-            xb = x[b]
-            if augment is not None:
-                xb = augment(xb, seed=draw_seed(gen), groups=torch.arange(len(b), device=device), num_groups=len(b))
-            loss = task.loss(net(xb), targets[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        last = total / n
+        last = train_epoch(net, opt, x, targets, protocol.batch_size, gen, task=task, augment=augment)
     return last
 
 
@@ -157,4 +175,4 @@ def results_table(rows: dict[str, EvalResult]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EvalResult", "TrainProtocol", "evaluate_set", "results_table", "accuracy_on", "train_from_scratch"]
+__all__ = ["EvalResult", "TrainProtocol", "evaluate_set", "results_table", "accuracy_on", "train_epoch", "train_from_scratch"]

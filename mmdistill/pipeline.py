@@ -48,6 +48,10 @@ class DistillConfig:
     ``dsa_strategy="auto"`` takes the paper's augmentation for the dataset (the DSA authors drop flip for
     digit datasets). Units: learning rates are SGD step sizes; ``batch_real`` is real samples per class per iteration;
     ``eval_epochs`` are passes over the evaluated set; ``checkpoint_every`` counts outer iterations.
+
+    Labels, for every matcher: ``label_mode`` ``hard`` (class indices), ``soft`` (fixed logits of an expert of
+    ``buffer`` at epoch ``label_expert_epoch``, -1 = its last) or ``learnable`` (those logits, optimised with
+    ``lr_labels``). Evaluation then reports the set with its soft labels and with hard labels side by side.
     """
 
     dataset: str = "digits"
@@ -73,6 +77,10 @@ class DistillConfig:
     cross_arch: bool = False
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     herding_epochs: int = 2
+    label_mode: str = "hard"
+    label_expert_epoch: int = -1
+    lr_labels: float = 2.0
+    buffer: str | None = None
     evaluate: bool = True
     checkpoint_every: int = 100
     resume: bool = False
@@ -97,6 +105,8 @@ class DistillConfig:
             raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
         if self.lr_data <= 0:
             raise ConfigError(f"lr_data must be > 0, got {self.lr_data}")
+        if self.label_mode not in ("hard", "soft", "learnable"):
+            raise ConfigError(f"label_mode must be 'hard', 'soft' or 'learnable', got {self.label_mode!r}")
 
     def out_dir(self, recipe: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-ipc{self.ipc}-seed{self.seed}"
@@ -106,7 +116,7 @@ class DistillConfig:
 NON_TRAJECTORY_KEYS = (
     "out", "resume", "overwrite", "progress", "device", "budget", "iterations", "checkpoint_every", "evaluate",
     "eval_dsa", "eval_runs", "eval_epochs", "eval_lr", "eval_batch", "eval_networks", "cross_arch", "baselines",
-    "herding_epochs",
+    "herding_epochs", "eval_lr_from_set",
 )
 
 
@@ -208,22 +218,40 @@ def evaluate_distilled(
     """
     networks = CROSS_ARCH_NETWORKS if cfg.cross_arch else (cfg.eval_networks or [cfg.network])
     protocol = TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
+    learned_lr = syn.data.get("syn_lr") if getattr(cfg, "eval_lr_from_set", False) else None
+    syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
     augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
     train = data.train
     x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
+    soft = syn.label_mode != "hard"
+    labeler = None
+    if soft and "random_real" in cfg.baselines:
+        from mmdistill.trajectory import soft_labeler
+
+        labeler = soft_labeler(syn, modality, cfg, data, device)
     herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
     per_net: dict[str, dict[str, EvalResult]] = {}
     for name in networks:
         make_net = network_factory(modality, name, data, device)
         common = dict(runs=cfg.eval_runs, augment=augment, task=task, progress=cfg.progress)
         rows: dict[str, EvalResult] = {}
-        rows["distilled"] = evaluate_set((x_syn, t_syn), data.test, make_net, protocol, seed=cfg.seed, desc=f"eval distilled [{name}]", **common)
+        rows["distilled"] = evaluate_set((x_syn, t_syn), data.test, make_net, syn_protocol, seed=cfg.seed, desc=f"eval distilled [{name}]", **common)
+        if soft:  # the same data with hard labels: the gain of the data alone
+            rows["distilled_hard_labels"] = evaluate_set((x_syn, syn.labels.to(device)), data.test, make_net, syn_protocol, seed=cfg.seed,
+                                                         desc=f"eval distilled, hard labels [{name}]", **common)
         if "random_real" in cfg.baselines:
             def random_data(r: int) -> tuple[Tensor, Tensor]:
                 idx = random_subset(train, cfg.ipc, generator(cfg.seed, "random_real", r)).to(train.x.device)
                 return train.x[idx], train.y[idx]
 
             rows["random_real"] = evaluate_set(random_data, data.test, make_net, protocol, seed=cfg.seed, desc=f"eval random real [{name}]", **common)
+            if labeler is not None:  # the same teacher's soft labels on real samples: the gain of the labels alone
+                def random_soft(r: int) -> tuple[Tensor, Tensor]:
+                    x, _ = random_data(r)
+                    return x, labeler(x)
+
+                rows["random_real_soft_labels"] = evaluate_set(random_soft, data.test, make_net, protocol, seed=cfg.seed,
+                                                               desc=f"eval random real, soft labels [{name}]", **common)
         if herd_idx is not None:
             rows["herding"] = evaluate_set((train.x[herd_idx], train.y[herd_idx]), data.test, make_net, protocol, seed=cfg.seed, desc=f"eval herding [{name}]", **common)
         per_net[name] = rows
@@ -232,7 +260,8 @@ def evaluate_distilled(
     metrics: dict[str, Any] = {"metric": "accuracy", "network": primary, **{k: v.as_dict() for k, v in per_net[primary].items()}}
     if len(networks) > 1:
         metrics["cross_arch"] = {n: {k: v.as_dict() for k, v in rows.items()} for n, rows in per_net.items()}
-    metrics["protocol"] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_samples": len(data.test)}
+    metrics["protocol"] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_samples": len(data.test),
+                           "distilled_lr": syn_protocol.lr, "labels": syn.label_mode}
     return metrics
 
 
@@ -276,8 +305,14 @@ def distill(
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out)
     matcher = make_matcher(ctx)
-    syn.requires_grad_(True)  # the factory may have made labels learnable
-    optimizer = make_optimizer(syn, cfg) if make_optimizer else torch.optim.SGD(syn.parameters(), lr=cfg.lr_data, momentum=cfg.momentum_data)
+    if cfg.label_mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
+        from mmdistill.trajectory import apply_label_mode
+
+        apply_label_mode(ctx)
+    syn.requires_grad_(True)  # labels may have become learnable
+    if make_optimizer is None:
+        from mmdistill.trajectory import synthetic_optimizer as make_optimizer
+    optimizer = make_optimizer(syn, cfg)
     print(f"{recipe}: {modality.describe(data)}, {len(syn)} synthetic samples, {cfg.iterations} iterations on {device}")
     if device.type == "cpu" and cfg.budget == "paper":
         print("note: these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmdistill.modality import ClassificationData, ClassificationModality, Modality, get_modality
+from mmdistill.evaluate import accuracy_on, train_epoch
+from mmdistill.matchers.trajectory import ClassificationStudent
+from mmdistill.modality import Augment, ClassificationData, ClassificationModality, Modality, get_modality
 from mmdistill.nets import build_network
 from mmdistill.pipeline import classification_data_on, describe_classification, evaluate_distilled
 from mmdistill.synthetic import SyntheticSet
@@ -50,6 +52,20 @@ class TensorClassificationAdapter:
 
     def evaluate(self, config: Any, syn: SyntheticSet, data: ClassificationData, device: torch.device) -> dict[str, Any]:
         return evaluate_distilled(config, syn, data, self, device=device, task=self.task(config))  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- trajectory matching
+    def train_epoch(self, config: Any, net: nn.Module, optimizer: torch.optim.Optimizer, data: ClassificationData,
+                    augment: Augment | None, gen: torch.Generator) -> float:
+        """One epoch of minibatch training on the real training split (batch ``config.batch_train``, each
+        sample augmented with its own draw): the experts' protocol."""
+        return train_epoch(net, optimizer, data.train.x, data.train.y, config.batch_train, gen, task=self.task(config), augment=augment)
+
+    def score(self, config: Any, net: nn.Module, data: ClassificationData) -> float:
+        """Test accuracy in [0, 1] (logged per expert epoch)."""
+        return accuracy_on(net, data.test)
+
+    def student(self, config: Any, net: nn.Module, task: ClassificationTask, augment: Augment | None) -> ClassificationStudent:
+        return ClassificationStudent(net=net, task=task, decode=self.decode, augment=augment)
 
 
 __all__ = ["ClassificationData", "ClassificationModality", "Modality", "TensorClassificationAdapter", "get_modality"]

@@ -16,6 +16,8 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dc": ("image_dc", "images, gradient matching (DC, Zhao et al. ICLR 2021)"),
     "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
+    "image-mtt": ("image_mtt", "images, trajectory matching (MTT, Cazenavette et al. CVPR 2022)"),
+    "image-tesla": ("image_tesla", "images, constant-memory trajectory matching + soft labels (TESLA, Cui et al. ICML 2023)"),
 }
 
 

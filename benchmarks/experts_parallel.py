@@ -1,0 +1,73 @@
+"""Wall time to produce the same expert buffer with 1 and with K processes (``torchrun``, gloo on CPU).
+
+Each process runs with ``--threads`` intra-op threads (default 1, as torchrun sets OMP_NUM_THREADS=1), so K
+processes use K times the cores of one: the speed-up is that of sharding the experts. Both buffers are
+compared trajectory for trajectory (they must be identical: every expert is seeded by its index).
+Target (issue 3): speed-up >= 1.8x with 2 processes.
+
+    python benchmarks/experts_parallel.py [--dataset digits] [--experts 8] [--epochs 10] [--procs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from _common import print_table, write_result
+
+
+def run(cmd: list[str], threads: int) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--procs", default="2", help="comma-separated process counts to compare with 1")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--name", default="experts_parallel")
+    args = ap.parse_args()
+    from mmdistill.experts import ExpertBuffer
+
+    common = ["experts", "image-mtt", "--dataset", args.dataset, "--num-experts", str(args.experts), "--expert-train-epochs",
+              str(args.epochs), "--max-start-epoch", "1", "--expert-epochs", "1", "--no-progress", "--device", "cpu"]
+    if args.data_root:
+        common += ["--data-root", args.data_root]
+    rows, records = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        one = run([sys.executable, "-m", "mmdistill", *common, "--buffer", str(Path(tmp) / "p1")], args.threads)
+        rows.append([1, f"{one:.1f}", "1.00", "-"])
+        records.append({"processes": 1, "seconds": one})
+        print(rows[-1], flush=True)
+        for k in [int(p) for p in args.procs.split(",")]:
+            wall = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(k), "-m", "mmdistill",
+                        *common, "--buffer", str(Path(tmp) / f"p{k}")], args.threads)
+            a, b = ExpertBuffer(Path(tmp) / "p1"), ExpertBuffer(Path(tmp) / f"p{k}")
+            same = all(torch.equal(a.rows(i, list(range(args.epochs + 1))), b.rows(i, list(range(args.epochs + 1)))) for i in range(args.experts))
+            ranks = sorted(e["rank"] for e in b.index["experts"])
+            rows.append([k, f"{wall:.1f}", f"{one / wall:.2f}", "yes" if same else "NO"])
+            records.append({"processes": k, "seconds": wall, "speedup": one / wall, "identical_buffer": same, "ranks": ranks})
+            print(rows[-1], flush=True)
+    print(f"\n{args.experts} experts x {args.epochs} epochs on {args.dataset} (image-mtt), {args.threads} thread(s) per process")
+    print_table(["processes", "wall s", "speed-up", "same buffer"], rows)
+    write_result(args.name, {"benchmark": "expert trajectories, 1 vs K processes", "dataset": args.dataset, "experts": args.experts,
+                             "epochs": args.epochs, "threads_per_process": args.threads, "runs": records})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,449 @@
+"""Expert trajectories for trajectory matching (MTT, TESLA): train, store, load lazily.
+
+An *expert* is a network trained on the real training set; its *trajectory* is its flattened parameter
+vector after every epoch (row 0 is the initialisation). A buffer is a directory::
+
+    index.json                  what the experts were trained for and how, and one entry per expert
+    expert_0000.safetensors     tensor "trajectory": (epochs + 1, num_params) float32, one shard per expert
+    expert_0001.safetensors     ...
+
+Training is resumable per expert (a finished shard is kept and skipped; an unfinished expert continues from
+its last completed epoch, kept in ``expert_NNNN.partial.safetensors``) and shards across processes: under
+``torchrun --nproc_per_node K`` (``torch.distributed``: gloo on CPU, nccl on GPU) expert ``i`` is trained by
+rank ``i % K``, so no expert is trained twice or lost, and every expert is seeded by its index alone: the
+buffer is the same whatever the number of processes. Loading reads two rows of one shard at a time through
+safetensors' memory map, so the buffer never has to fit in memory.
+
+The modality supplies what an epoch of training is (``train_epoch``); the core supplies the loop, the files
+and the checks. Nothing here knows about pixels, waveforms, graphs or captions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
+from mmdistill.seeding import generator
+
+INDEX_FILE = "index.json"
+FORMAT = "mmdistill.experts/1"
+
+
+# --------------------------------------------------------------------------- parameter layout
+@dataclass(frozen=True)
+class ParamLayout:
+    """Names and shapes of a network's parameters, in ``named_parameters()`` order: the layout of a
+    flattened parameter vector (P,) = the concatenation of every parameter, flattened."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, net: nn.Module) -> "ParamLayout":
+        named = list(net.named_parameters())
+        return cls(tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named))
+
+    @property
+    def numels(self) -> list[int]:
+        out = []
+        for shape in self.shapes:
+            n = 1
+            for s in shape:
+                n *= s
+            out.append(n)
+        return out
+
+    @property
+    def num_params(self) -> int:
+        return sum(self.numels)
+
+    def flatten(self, net: nn.Module) -> Tensor:
+        """The parameters of ``net`` as one detached vector (P,)."""
+        return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        """Views of ``flat`` (P,) by parameter name (for ``torch.func.functional_call``); differentiable."""
+        if flat.dim() != 1 or flat.numel() != self.num_params:
+            raise ConfigError(f"a flat parameter vector of {self.num_params} entries was expected, got shape {tuple(flat.shape)}")
+        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(flat, self.numels), self.shapes)}
+
+    def load_into(self, net: nn.Module, flat: Tensor) -> None:
+        """Copy ``flat`` (P,) into the parameters of ``net`` in place."""
+        params = self.unflatten(flat.detach())
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.copy_(params[name].to(p.device, p.dtype))
+
+    def as_json(self) -> list[list[Any]]:
+        return [[n, list(s)] for n, s in zip(self.names, self.shapes)]
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_json()).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- what a buffer is for
+@dataclass
+class ExpertSpec:
+    """What a buffer's experts were trained on: a buffer made for another dataset, network, class count or
+    parameter layout cannot drive a distillation and is refused with the difference named."""
+
+    dataset: str
+    network: str
+    num_classes: int
+    layout: ParamLayout
+    sample_shape: list[int] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "network": self.network, "num_classes": self.num_classes,
+            "sample_shape": self.sample_shape, "num_params": self.layout.num_params, "params": self.layout.as_json(),
+        }
+
+
+@dataclass
+class ExpertTraining:
+    """How each expert is trained (MTT's buffer.py defaults: 100 experts, 50 epochs, plain SGD with lr 0.01,
+    no momentum, no weight decay, batch 256, DSA on the real images)."""
+
+    num_experts: int = 100
+    epochs: int = 50
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    augment: str = "none"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_experts < 1:
+            raise ConfigError(f"num_experts must be >= 1, got {self.num_experts}")
+        if self.epochs < 1:
+            raise ConfigError(f"expert training epochs must be >= 1, got {self.epochs}")
+        if self.lr <= 0 or self.batch_size < 1:
+            raise ConfigError(f"lr_teacher must be > 0 and batch_train >= 1, got lr {self.lr}, batch {self.batch_size}")
+
+
+def shard_name(expert: int) -> str:
+    return f"expert_{expert:04d}.safetensors"
+
+
+def _partial_name(expert: int) -> str:
+    return f"expert_{expert:04d}.partial.safetensors"
+
+
+# --------------------------------------------------------------------------- distributed helpers
+@dataclass(frozen=True)
+class Workers:
+    """This process's place among the processes sharing the work (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    def mine(self, items: range) -> list[int]:
+        """The items this rank owns: ``i % world == rank``."""
+        return [i for i in items if i % self.world == self.rank]
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+
+def init_workers(device: torch.device) -> Workers:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1): nccl when ``device`` is a
+    GPU (each rank on ``cuda:LOCAL_RANK``), gloo otherwise. Without torchrun: a single worker on ``device``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Workers(0, 1, device)
+    import torch.distributed as dist
+
+    rank = int(os.environ["RANK"])
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return Workers(rank, world, device)
+
+
+def close_workers(workers: Workers) -> None:
+    if workers.world > 1 and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+# --------------------------------------------------------------------------- training
+EpochFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
+"""``train_epoch(net, optimizer, gen) -> mean training loss``: one epoch on the real training set."""
+
+
+def train_experts(
+    out_dir: str | Path,
+    spec: ExpertSpec,
+    training: ExpertTraining,
+    make_net: Callable[[torch.Generator], nn.Module],
+    train_epoch: EpochFn,
+    *,
+    score: Callable[[nn.Module], float] | None = None,
+    workers: Workers = Workers(),
+    progress: bool = True,
+) -> "ExpertBuffer":
+    """Train the experts of ``training`` that this rank owns, then (rank 0, after every rank is done) write
+    the index; returns the finished buffer (on every rank).
+
+    ``make_net(gen)`` builds a freshly initialised network on the training device; ``train_epoch`` trains it
+    for one epoch; ``score(net)`` (optional) is logged per epoch in the index (e.g. test accuracy).
+    Expert ``i`` draws its initialisation from ``generator(seed, "expert", i)`` and epoch ``e`` its order
+    and augmentation from ``generator(seed, "expert", i, "epoch", e)``, so a resumed or re-sharded run
+    produces the same trajectories.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_existing_index(out, spec, training)
+    header = _header(spec, training)
+    mine = workers.mine(range(training.num_experts))
+    bar = tqdm(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for i in mine:
+            _train_one(out, i, header, spec, training, make_net, train_epoch, score, workers, bar)
+    finally:
+        bar.close()
+    workers.barrier()
+    if workers.rank == 0:
+        write_index(out, spec, training)
+    workers.barrier()
+    return ExpertBuffer(out)
+
+
+def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:
+    return {"format": FORMAT, "spec": spec.as_json(), "training": dataclasses.asdict(training)}
+
+
+def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> None:
+    """Refuse to add experts to a buffer trained for something else."""
+    if not (out / INDEX_FILE).exists():
+        return
+    index = read_json(out / INDEX_FILE)
+    mismatch = spec_mismatch(index.get("spec", {}), spec)
+    if mismatch:
+        raise ConfigError(f"{out} holds experts for another setting ({mismatch}); choose another buffer directory")
+    old = {k: v for k, v in index.get("training", {}).items() if k != "num_experts"}
+    new = {k: v for k, v in dataclasses.asdict(training).items() if k != "num_experts"}
+    if old != new:
+        diff = ", ".join(f"{k}: buffer {old.get(k)!r} vs asked {new[k]!r}" for k in new if old.get(k) != new[k])
+        raise ConfigError(f"{out} holds experts trained differently ({diff}); choose another buffer directory")
+
+
+def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, training: ExpertTraining,
+               make_net: Callable[[torch.Generator], nn.Module], train_epoch: EpochFn,
+               score: Callable[[nn.Module], float] | None, workers: Workers, bar: tqdm) -> None:
+    final = out / shard_name(i)
+    if final.exists():
+        try:
+            _read_shard_header(final, i, training.epochs, spec.layout.num_params)
+            bar.update(training.epochs)
+            return
+        except ArtifactError:
+            final.unlink()  # a damaged shard of this rank's own expert: train it again
+    net = make_net(generator(training.seed, "expert", i))
+    layout = ParamLayout.of(net)
+    if layout != spec.layout:
+        raise ConfigError(f"the network built for expert {i} does not have the layout of the buffer's spec")
+    opt = torch.optim.SGD(net.parameters(), lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay)
+    rows, scores, seconds = [layout.flatten(net).cpu()], [], 0.0
+    partial = out / _partial_name(i)
+    if partial.exists():
+        rows, scores, seconds = _resume_partial(partial, net, opt, layout, header)
+        bar.update(len(rows) - 1)
+    for epoch in range(len(rows) - 1, training.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        loss = train_epoch(net, opt, generator(training.seed, "expert", i, "epoch", epoch))
+        if not torch.isfinite(torch.tensor(loss)):
+            raise ConfigError(f"expert {i} diverged in epoch {epoch} (training loss {loss}); lower lr_teacher")
+        rows.append(layout.flatten(net).cpu())
+        scores.append(None if score is None else float(score(net)))
+        seconds += time.perf_counter() - t0
+        bar.update(1)
+        if scores[-1] is not None:
+            bar.set_postfix(expert=i, loss=f"{loss:.3f}", score=f"{scores[-1]:.3f}", refresh=False)
+        if epoch + 1 < training.epochs:
+            _save_partial(partial, rows, opt, scores, seconds, header, i)
+    meta = {"format": FORMAT, "expert": str(i), "epochs": str(training.epochs), "rank": str(workers.rank),
+            "scores": json.dumps(scores), "seconds": repr(seconds), "header": json.dumps(header)}
+    save_tensors(final, {"trajectory": torch.stack(rows)}, metadata=meta)
+    partial.unlink(missing_ok=True)
+
+
+def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, scores: list[float | None], seconds: float,
+                  header: dict[str, Any], expert: int) -> None:
+    tensors = {"trajectory": torch.stack(rows)}
+    for k, state in opt.state_dict()["state"].items():
+        if isinstance(state.get("momentum_buffer"), Tensor):
+            tensors[f"momentum.{k}"] = state["momentum_buffer"]
+    meta = {"format": FORMAT + "+partial", "expert": str(expert), "scores": json.dumps(scores), "seconds": repr(seconds),
+            "header": json.dumps(header)}
+    save_tensors(path, tensors, metadata=meta)
+
+
+def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout,
+                    header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float]:
+    tensors, meta = load_tensors_with_metadata(path)
+    if json.loads(meta.get("header", "{}")) != header:
+        raise ArtifactError(f"{path} was written for another expert setting; delete it to start that expert over")
+    rows = list(tensors["trajectory"].unbind(0))
+    layout.load_into(net, rows[-1])
+    momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}
+    if momentum:
+        state = opt.state_dict()
+        state["state"] = {k: {"momentum_buffer": v.to(rows[-1].dtype)} for k, v in momentum.items()}
+        opt.load_state_dict(state)
+    return rows, json.loads(meta["scores"]), float(meta["seconds"])
+
+
+def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining) -> Path:
+    """Write ``index.json`` from the shards on disk; :class:`ArtifactError` names every missing expert."""
+    out = Path(out_dir)
+    entries, missing = [], []
+    for i in range(training.num_experts):
+        path = out / shard_name(i)
+        if not path.exists():
+            missing.append(shard_name(i))
+            continue
+        meta = _read_shard_header(path, i, training.epochs, spec.layout.num_params)
+        entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
+                        "scores": json.loads(meta.get("scores", "[]")), "seconds": float(meta.get("seconds", "0"))})
+    if missing:
+        raise ArtifactError(f"{out}: {len(missing)} expert shard(s) missing after training: {', '.join(missing[:5])}")
+    index = {**_header(spec, training), "experts": entries}
+    with atomic_path(out / INDEX_FILE) as tmp:
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+    return out / INDEX_FILE
+
+
+def _read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> dict[str, str]:
+    """Check a shard's tensor header without reading its data; returns its metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if "trajectory" not in fh.keys():
+                raise ArtifactError(f"{path} has no 'trajectory' tensor")
+            shape = list(fh.get_slice("trajectory").get_shape())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"expert shard {path} is unreadable or truncated ({exc}); train that expert again") from exc
+    if shape != [epochs + 1, num_params]:
+        raise ArtifactError(f"expert shard {path} holds a trajectory of shape {shape}; the index expects {[epochs + 1, num_params]}")
+    if meta.get("expert") not in (None, str(expert)):
+        raise ArtifactError(f"{path} holds expert {meta.get('expert')}, not expert {expert}")
+    expected_bytes = shape[0] * shape[1] * 4
+    if path.stat().st_size < expected_bytes:
+        raise ArtifactError(f"expert shard {path} is truncated ({path.stat().st_size} bytes < {expected_bytes}); train that expert again")
+    return meta
+
+
+def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
+    """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree."""
+    want = spec.as_json()
+    parts = []
+    for key in ("dataset", "network", "num_classes", "sample_shape", "num_params"):
+        if saved.get(key) != want[key] and not (key == "sample_shape" and want[key] is None):
+            parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
+    if not parts and saved.get("params") != want["params"]:
+        parts.append("parameter names or shapes differ")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class ExpertBuffer:
+    """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard."""
+
+    path: Path
+    index: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        index_path = self.path / INDEX_FILE
+        if not index_path.exists():
+            raise ArtifactError(f"{self.path} holds no expert buffer (no {INDEX_FILE}); train experts first with "
+                                "`mmdistill experts RECIPE ... --buffer DIR`")
+        self.index = read_json(index_path)
+        if self.index.get("format") != FORMAT:
+            raise ArtifactError(f"{index_path} is not an mmdistill expert index (format {self.index.get('format')!r})")
+        missing = [e["file"] for e in self.index["experts"] if not (self.path / e["file"]).exists()]
+        if missing:
+            raise ArtifactError(f"{self.path}: expert shard(s) listed in {INDEX_FILE} are missing: {', '.join(missing[:5])}")
+        if not self.index["experts"]:
+            raise ArtifactError(f"{index_path} lists no experts")
+
+    @property
+    def num_experts(self) -> int:
+        return len(self.index["experts"])
+
+    @property
+    def epochs(self) -> int:
+        """Training epochs per expert; a trajectory has ``epochs + 1`` rows."""
+        return int(self.index["training"]["epochs"])
+
+    @property
+    def num_params(self) -> int:
+        return int(self.index["spec"]["num_params"])
+
+    @property
+    def network(self) -> str:
+        return str(self.index["spec"]["network"])
+
+    def check(self, spec: ExpertSpec) -> None:
+        """Raise :class:`ConfigError` naming what differs when the buffer was made for another setting."""
+        mismatch = spec_mismatch(self.index["spec"], spec)
+        if mismatch:
+            raise ConfigError(f"the expert buffer {self.path} was made for another setting ({mismatch}); "
+                              "train experts for this dataset and network or point --buffer at matching ones")
+
+    def rows(self, expert: int, epochs: list[int]) -> Tensor:
+        """Rows ``epochs`` of expert ``expert``'s trajectory, shape (len(epochs), num_params), float32 on CPU.
+
+        Reads only those rows (memory-mapped); a missing or truncated shard raises :class:`ArtifactError`."""
+        entry = self.index["experts"][expert]
+        path = self.path / entry["file"]
+        for e in epochs:
+            if not 0 <= e <= self.epochs:
+                raise ConfigError(f"epoch {e} is outside expert {expert}'s trajectory (0..{self.epochs}); "
+                                  "lower max_start_epoch or expert_epochs, or train longer experts")
+        _read_shard_header(path, int(entry["expert"]), self.epochs, self.num_params)
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                sl = fh.get_slice("trajectory")
+                return torch.stack([sl[e : e + 1][0] for e in epochs]).float()
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"expert shard {path} could not be read ({exc}); it may be truncated") from exc
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.num_experts))
+
+    def scores(self) -> list[list[float | None]]:
+        """Per expert, the score logged after each epoch (e.g. test accuracy)."""
+        return [e.get("scores", []) for e in self.index["experts"]]
+
+
+__all__ = [
+    "ExpertBuffer", "ExpertSpec", "ExpertTraining", "ParamLayout", "Workers", "close_workers", "init_workers",
+    "shard_name", "spec_mismatch", "train_experts", "write_index",
+]

@@ -1,0 +1,255 @@
+"""What every trajectory-matching recipe shares, whatever the modality: its configuration keys, the expert
+buffer (found, checked, or trained on the fly), the learnable step size, expert soft labels and the
+optimizer's parameter groups.
+
+A modality takes part by providing, besides the :class:`~mmdistill.modality.Modality` protocol:
+
+* ``train_epoch(config, net, optimizer, data, augment, gen) -> float``: one epoch of training on the real
+  training set (the experts' protocol);
+* ``score(config, net, data) -> float``: a held-out score logged per expert epoch (e.g. test accuracy);
+* ``student(config, net, task, augment) -> StudentObjective``: the student's loss on a synthetic minibatch.
+
+Classification adapters get all three from ``modalities/base.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmdistill.errors import ConfigError
+from mmdistill.experts import ExpertBuffer, ExpertSpec, ExpertTraining, ParamLayout, Workers, train_experts
+from mmdistill.matchers.trajectory import STEP_SIZE, TrajectoryMatching, add_step_size, expert_logits
+from mmdistill.pipeline import MatchContext
+from mmdistill.synthetic import SyntheticSet
+
+
+@dataclass
+class TrajectoryConfig:
+    """Keys of trajectory matching (mixed into a recipe's config after the modality's config class).
+
+    Expert training (MTT's buffer.py): ``num_experts`` networks, ``expert_train_epochs`` epochs each, plain SGD
+    with ``lr_teacher`` (``momentum_teacher``, ``weight_decay_teacher``), batch ``batch_train``, the DSA strategy
+    on real samples when ``expert_dsa``. ``buffer``: directory of the experts (default ``<out>/experts``; trained
+    there when it holds none).
+
+    Matching (MTT's distill.py): ``syn_steps`` student steps starting at a random epoch below
+    ``max_start_epoch``, matched ``expert_epochs`` later; ``lr_data`` moves the synthetic data (momentum 0.5),
+    ``lr_lr`` the learnable step size initialised to ``lr_teacher``; ``batch_syn`` samples per student step
+    (None = all); ``method``: ``mtt`` (unrolled) or ``tesla`` (constant memory, same gradient).
+    ``eval_lr_from_set``: evaluation networks train the distilled set with its learned step size (MTT's protocol).
+    """
+
+    method: str = "mtt"
+    num_experts: int = 100
+    expert_train_epochs: int = 50
+    lr_teacher: float = 0.01
+    momentum_teacher: float = 0.0
+    weight_decay_teacher: float = 0.0
+    batch_train: int = 256
+    expert_dsa: bool = True
+    syn_steps: int = 20
+    expert_epochs: int = 3
+    max_start_epoch: int = 20
+    lr_lr: float = 1e-5
+    batch_syn: int | None = None
+    divergence: float = 1e3
+    eval_lr_from_set: bool = True
+
+    def check_trajectory(self) -> None:
+        """Validate the trajectory keys (call from the recipe config's ``__post_init__``)."""
+        if self.method not in ("mtt", "tesla"):
+            raise ConfigError(f"method must be 'mtt' or 'tesla', got {self.method!r}")
+        for key in ("num_experts", "expert_train_epochs", "syn_steps", "expert_epochs", "max_start_epoch", "batch_train"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
+            raise ConfigError(
+                f"max_start_epoch ({self.max_start_epoch}) - 1 + expert_epochs ({self.expert_epochs}) must not exceed "
+                f"expert_train_epochs ({self.expert_train_epochs})"
+            )
+        if self.lr_teacher <= 0 or self.lr_lr < 0:
+            raise ConfigError(f"lr_teacher must be > 0 and lr_lr >= 0, got {self.lr_teacher}, {self.lr_lr}")
+
+    def expert_training(self) -> ExpertTraining:
+        return ExpertTraining(
+            num_experts=self.num_experts, epochs=self.expert_train_epochs, lr=self.lr_teacher, momentum=self.momentum_teacher,
+            weight_decay=self.weight_decay_teacher, batch_size=self.batch_train,
+            augment=self.dsa_strategy if self.expert_dsa else "none", seed=self.seed,  # type: ignore[attr-defined]
+        )
+
+
+#: keys of :class:`TrajectoryConfig` that do not change the distillation (evaluation only)
+TRAJECTORY_EVAL_KEYS = ("eval_lr_from_set",)
+
+
+def buffer_dir(cfg: Any, out_dir: Path | None) -> Path:
+    """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``."""
+    if getattr(cfg, "buffer", None):
+        return Path(cfg.buffer)
+    if out_dir is None:
+        raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")
+    return Path(out_dir) / "experts"
+
+
+def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
+    shape = getattr(data, "sample_shape", None)
+    return ExpertSpec(
+        dataset=str(getattr(data, "name", cfg.dataset)), network=str(cfg.network), num_classes=int(getattr(data, "num_classes", 0)),
+        layout=ParamLayout.of(net), sample_shape=list(shape) if shape is not None else None,
+    )
+
+
+def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) -> ExpertBuffer:
+    """Train (or finish training) the experts of ``ctx.config`` into ``path``."""
+    cfg, modality, data = ctx.config, ctx.modality, ctx.data
+    for hook in ("train_epoch", "score"):
+        if not hasattr(modality, hook):
+            raise ConfigError(f"modality {modality.name!r} has no {hook}(); it cannot train expert trajectories")
+    device = workers.device if workers.world > 1 else ctx.device
+    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.expert_dsa else None
+    if device != ctx.device:
+        data = modality.to_device(data, device)
+
+    def make_net(gen: torch.Generator) -> nn.Module:
+        net = modality.matching_network(cfg, data).to(device)
+        ctx.reinit(net, gen)
+        return net
+
+    training = cfg.expert_training()
+    if workers.rank == 0:
+        print(f"training {training.num_experts} experts for {training.epochs} epochs into {path}"
+              + (f" on {workers.world} processes" if workers.world > 1 else ""))
+    return train_experts(
+        path, expert_spec(cfg, data, ctx.net), training, make_net,
+        lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),  # type: ignore[attr-defined]
+        score=lambda net: modality.score(cfg, net, data),  # type: ignore[attr-defined]
+        workers=workers, progress=cfg.progress,
+    )
+
+
+def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
+    """The run's expert buffer, checked against this run's dataset, network and class count; trained first
+    (into ``<out>/experts`` or ``buffer``) when it holds no finished index and ``train_if_missing``."""
+    cfg = ctx.config
+    path = buffer_dir(cfg, ctx.out_dir)
+    if not (path / "index.json").exists():
+        if not train_if_missing:
+            raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
+        buffer = train_buffer(ctx, path)
+    else:
+        buffer = ExpertBuffer(path)
+    buffer.check(expert_spec(cfg, ctx.data, ctx.net))
+    return buffer
+
+
+def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuffer, mode: str, epoch: int) -> None:
+    """Soft (fixed) or learnable labels for ``syn``: the logits of expert 0 at ``epoch`` (-1: its last epoch)
+    on the synthetic samples (TESLA's soft-label assignment). The source is recorded in ``syn.meta`` so
+    evaluation can label a random real subset with the same teacher."""
+    if mode not in ("soft", "learnable"):
+        raise ConfigError(f"label_mode must be 'hard', 'soft' or 'learnable', got {mode!r}")
+    epoch = buffer.epochs if epoch < 0 else epoch
+    if epoch > buffer.epochs:
+        raise ConfigError(f"label_expert_epoch {epoch} is beyond the experts' {buffer.epochs} epochs")
+    flat = buffer.rows(0, [epoch])[0].to(ctx.device)
+    layout = ParamLayout.of(ctx.net)
+    logits = expert_logits(ctx.net, layout, flat, ctx.modality.decode(syn).detach())
+    syn.soft_labels = logits.detach().clone()
+    syn.label_mode = mode
+    syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": 0, "epoch": epoch, "network": buffer.network}
+
+
+def apply_label_mode(ctx: MatchContext, buffer: ExpertBuffer | None = None) -> None:
+    """Honour ``config.label_mode`` for any matcher: hard labels stay; soft and learnable labels come from an
+    expert of ``buffer`` (or of the configured one)."""
+    cfg, syn = ctx.config, ctx.syn
+    mode = getattr(cfg, "label_mode", "hard")
+    if mode == "hard" or syn is None:
+        return
+    if buffer is None:
+        buffer = open_buffer(ctx, train_if_missing=hasattr(cfg, "num_experts"))
+    assign_expert_labels(ctx, syn, buffer, mode, getattr(cfg, "label_expert_epoch", -1))
+
+
+def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
+    """The recipe's matcher: the buffer (trained when missing), the learnable step size, labels, the student."""
+    cfg, syn, modality = ctx.config, ctx.syn, ctx.modality
+    if syn is None:
+        raise ConfigError("trajectory matching needs the synthetic set in the match context")
+    buffer = open_buffer(ctx, train_if_missing=True)
+    if STEP_SIZE not in syn.data:
+        add_step_size(syn, cfg.lr_teacher)
+    apply_label_mode(ctx, buffer)
+    if not hasattr(modality, "student"):
+        raise ConfigError(f"modality {modality.name!r} has no student(); it cannot be distilled by trajectory matching")
+    return TrajectoryMatching(
+        student=modality.student(cfg, ctx.net, ctx.task, ctx.augment),  # type: ignore[attr-defined]
+        layout=ParamLayout.of(ctx.net), buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
+        max_start_epoch=cfg.max_start_epoch, batch_syn=cfg.batch_syn, method=cfg.method, divergence=cfg.divergence,
+        device=ctx.device,
+    )
+
+
+def synthetic_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
+    """SGD with momentum ``momentum_data`` over the set's groups: data at ``lr_data``, the student step size at
+    ``lr_lr`` (MTT: both momentum 0.5), learnable labels at ``lr_labels``."""
+    data = [t for k, t in syn.data.items() if k != STEP_SIZE]
+    groups: list[dict[str, Any]] = [{"params": data, "lr": cfg.lr_data}]
+    if STEP_SIZE in syn.data:
+        groups.append({"params": [syn.data[STEP_SIZE]], "lr": getattr(cfg, "lr_lr", 0.0)})
+    if syn.label_mode == "learnable" and syn.soft_labels is not None:
+        groups.append({"params": [syn.soft_labels], "lr": getattr(cfg, "lr_labels", cfg.lr_data)})
+    return torch.optim.SGD(groups, lr=cfg.lr_data, momentum=cfg.momentum_data)
+
+
+def soft_labeler(syn: SyntheticSet, modality: Any, cfg: Any, data: Any, device: torch.device):
+    """``label(x) -> logits`` with the teacher that gave ``syn`` its soft labels, or None when the set has hard
+    labels or its buffer is not on this machine (then the soft-label baseline is skipped)."""
+    source = syn.meta.get("soft_label_source")
+    if not source or syn.label_mode == "hard":
+        return None
+    path = Path(source["buffer"])
+    if not (path / "index.json").exists():
+        print(f"note: the soft-label teacher's buffer {path} is not here; skipping the random-real soft-label baseline")
+        return None
+    net = modality.matching_network(cfg, data).to(device)
+    buffer = ExpertBuffer(path)
+    buffer.check(expert_spec(cfg, data, net))
+    flat = buffer.rows(int(source["expert"]), [int(source["epoch"])])[0].to(device)
+    layout = ParamLayout.of(net)
+    return lambda x: expert_logits(net, layout, flat, x.to(device))
+
+
+def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
+    """``mmdistill experts RECIPE ...``: load the recipe's data and train its expert buffer, sharded over the
+    processes of ``torchrun`` when started by it."""
+    from mmdistill.experts import close_workers, init_workers
+    from mmdistill.pipeline import resolve_device
+    from mmdistill.seeding import seed_everything
+
+    device = resolve_device(cfg.device)
+    workers = init_workers(device)
+    try:
+        seed_everything(cfg.seed)
+        modality = recipe.get_modality()
+        data = modality.to_device(modality.load(cfg), workers.device)
+        net = modality.matching_network(cfg, data).to(workers.device)
+        ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
+                           device=workers.device, out_dir=cfg.out_dir(recipe.name))
+        path = buffer_dir(cfg, ctx.out_dir)
+        buffer = train_buffer(ctx, path, workers)
+        buffer.check(expert_spec(cfg, data, net))
+        return buffer
+    finally:
+        close_workers(workers)
+
+
+__all__ = [
+    "TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "apply_label_mode", "assign_expert_labels", "buffer_dir", "expert_spec",
+    "make_trajectory_matcher", "open_buffer", "run_experts_command", "soft_labeler", "synthetic_optimizer", "train_buffer",
+]

@@ -1,0 +1,33 @@
+"""Image dataset distillation by matching training trajectories (MTT; Cazenavette et al., CVPR 2022).
+
+    mmdistill experts image-mtt --dataset cifar10 --data-root ~/data --buffer buffers/cifar10   # once
+    mmdistill run image-mtt --dataset cifar10 --data-root ~/data --ipc 10 --buffer buffers/cifar10
+    python recipes/image_mtt.py --dataset digits --ipc 10 --budget cpu       # trains its experts first
+    from mmdistill.recipes import image_mtt; image_mtt.run(dataset="digits", ipc=1, budget="cpu")
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mmdistill.recipe import Recipe
+from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
+from mmdistill.trajectory import make_trajectory_matcher
+
+Config = MTTConfig
+
+RECIPE = Recipe(
+    name="image-mtt",
+    modality="image",
+    method="mtt",
+    summary="Trajectory matching on images (MTT; method=tesla for constant memory)",
+    paper="Cazenavette et al., Dataset Distillation by Matching Training Trajectories, CVPR 2022",
+    config_cls=Config,
+    make_matcher=make_trajectory_matcher,
+    budgets={"cpu": CPU_BUDGET},
+)
+run = RECIPE.run
+main = RECIPE.main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Image dataset distillation by trajectory matching with constant memory and soft labels
+(TESLA; Cui et al., ICML 2023).
+
+TESLA is MTT with the unrolled gradient computed in memory independent of ``syn_steps`` and the synthetic
+labels assigned by an expert (soft labels). Expert buffers are shared with ``image-mtt``.
+
+    python recipes/image_tesla.py --dataset digits --ipc 10 --budget cpu
+    from mmdistill.recipes import image_tesla; image_tesla.run(dataset="digits", ipc=1, budget="cpu")
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from mmdistill.recipe import Recipe
+from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
+from mmdistill.trajectory import make_trajectory_matcher
+
+
+@dataclass
+class Config(MTTConfig):
+    """MTT's table with TESLA's two changes: ``method="tesla"`` and ``label_mode="soft"`` (the logits of the
+    buffer's first expert at its last epoch, ``label_expert_epoch=-1``)."""
+
+    method: str = "tesla"
+    label_mode: str = "soft"
+
+
+RECIPE = Recipe(
+    name="image-tesla",
+    modality="image",
+    method="tesla",
+    summary="Constant-memory trajectory matching with expert soft labels on images (TESLA)",
+    paper="Cui et al., Scaling Up Dataset Distillation to ImageNet-1K with Constant Memory, ICML 2023",
+    config_cls=Config,
+    make_matcher=make_trajectory_matcher,
+    budgets={"cpu": CPU_BUDGET},
+)
+run = RECIPE.run
+main = RECIPE.main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Expert buffers: files and index, lazy rows, resume per expert and within one, refusals that name the
+problem, and sharding over two torchrun processes with no duplicate and no lost expert."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.evaluate import train_epoch
+from mmdistill.experts import ExpertBuffer, ExpertSpec, ExpertTraining, ParamLayout, shard_name, train_experts
+from mmdistill.nets import build_network, reinitialize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _net(gen: torch.Generator | None = None) -> torch.nn.Module:
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    if gen is not None:
+        reinitialize(net, gen)
+    return net
+
+
+def _spec(dataset: str = "blobs", network: str = "convnet", classes: int = 3) -> ExpertSpec:
+    return ExpertSpec(dataset, network, classes, ParamLayout.of(_net()), [1, 8, 8])
+
+
+def _train(path: Path, blobs: LabeledTensors, num: int = 3, epochs: int = 3, epoch_fn=None) -> ExpertBuffer:
+    training = ExpertTraining(num_experts=num, epochs=epochs, lr=0.05, batch_size=12)
+    fn = epoch_fn or (lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen))
+    return train_experts(path, _spec(), training, _net, fn, progress=False)
+
+
+def test_layout_round_trip():
+    net = _net(torch.Generator().manual_seed(0))
+    layout = ParamLayout.of(net)
+    flat = layout.flatten(net)
+    assert flat.shape == (layout.num_params,)
+    other = _net(torch.Generator().manual_seed(1))
+    layout.load_into(other, flat)
+    assert torch.equal(layout.flatten(other), flat)
+    views = layout.unflatten(flat)
+    assert list(views) == [n for n, _ in net.named_parameters()]
+    with pytest.raises(ConfigError, match="flat parameter vector"):
+        layout.unflatten(flat[:-1])
+
+
+def test_buffer_files_index_and_lazy_rows(tmp_path, blobs):
+    buf = _train(tmp_path / "buf", blobs)
+    assert buf.num_experts == 3 and buf.epochs == 3
+    assert sorted(p.name for p in (tmp_path / "buf").iterdir()) == ["expert_0000.safetensors", "expert_0001.safetensors",
+                                                                  "expert_0002.safetensors", "index.json"]
+    index = json.loads((tmp_path / "buf" / "index.json").read_text())
+    assert index["spec"]["dataset"] == "blobs" and len(index["experts"][0]["scores"]) == 3
+    rows = buf.rows(1, [0, 3])
+    assert rows.shape == (2, buf.num_params)
+    assert not torch.equal(rows[0], rows[1])  # the expert moved
+    # row 0 is the seeded initialisation of expert 1, whoever trained it
+    from mmdistill.seeding import generator
+
+    assert torch.equal(rows[0], ParamLayout.of(_net()).flatten(_net(generator(0, "expert", 1))))
+    with pytest.raises(ConfigError, match="outside"):
+        buf.rows(0, [4])
+
+
+def test_finished_experts_are_kept_and_a_lost_one_is_retrained(tmp_path, blobs):
+    path = tmp_path / "buf"
+    first = _train(path, blobs)
+    before = {i: first.rows(i, [3]) for i in range(3)}
+    mtimes = {i: (path / shard_name(i)).stat().st_mtime_ns for i in range(3)}
+    (path / shard_name(1)).unlink()
+    calls = []
+    again = _train(path, blobs, epoch_fn=lambda n, o, g: calls.append(1) or train_epoch(n, o, blobs.x, blobs.y, 12, g))
+    assert len(calls) == 3  # only expert 1's three epochs
+    assert (path / shard_name(0)).stat().st_mtime_ns == mtimes[0]
+    for i in range(3):
+        assert torch.equal(again.rows(i, [3]), before[i])
+
+
+def test_an_interrupted_expert_resumes_from_its_last_epoch(tmp_path, blobs):
+    reference = _train(tmp_path / "ref", blobs, num=1, epochs=4)
+    calls = {"n": 0}
+
+    def flaky(net, opt, gen):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+    assert (tmp_path / "buf" / "expert_0000.partial.safetensors").exists()
+    resumed = _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)  # epochs 2 and 3 only
+    assert calls["n"] == 5
+    assert torch.equal(resumed.rows(0, [0, 1, 2, 3, 4]), reference.rows(0, [0, 1, 2, 3, 4]))
+    assert not (tmp_path / "buf" / "expert_0000.partial.safetensors").exists()
+
+
+def test_buffer_for_another_setting_is_refused_with_the_mismatch_named(tmp_path, blobs):
+    buf = _train(tmp_path / "buf", blobs, num=1, epochs=1)
+    with pytest.raises(ConfigError, match=r"dataset: buffer 'blobs', this run 'digits'"):
+        buf.check(_spec(dataset="digits"))
+    with pytest.raises(ConfigError, match="network: buffer 'convnet', this run 'mlp'"):
+        buf.check(_spec(network="mlp"))
+    with pytest.raises(ConfigError, match="num classes: buffer 3, this run 10"):
+        buf.check(_spec(classes=10))
+    with pytest.raises(ConfigError, match="trained differently"):
+        train_experts(tmp_path / "buf", _spec(), ExpertTraining(num_experts=1, epochs=1, lr=0.1, batch_size=12), _net,
+                      lambda n, o, g: 0.0, progress=False)
+
+
+def test_missing_or_truncated_shard_is_named(tmp_path, blobs):
+    path = tmp_path / "buf"
+    _train(path, blobs, num=2, epochs=2)
+    shard = path / shard_name(1)
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="expert_0001.safetensors.*(truncated|unreadable)"):
+        ExpertBuffer(path).rows(1, [0, 1])
+    shard.unlink()
+    with pytest.raises(ArtifactError, match="expert_0001.safetensors"):
+        ExpertBuffer(path)
+    with pytest.raises(ArtifactError, match="no index.json"):
+        ExpertBuffer(tmp_path / "nothing")
+
+
+_WORKER = textwrap.dedent(
+    """
+    import sys, torch
+    torch.set_num_threads(1)
+    from mmdistill.data import LabeledTensors
+    from mmdistill.evaluate import train_epoch
+    from mmdistill.experts import ExpertSpec, ExpertTraining, ParamLayout, init_workers, close_workers, train_experts
+    from mmdistill.nets import build_network, reinitialize
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(36, 1, 8, 8, generator=g); y = torch.arange(36) % 3
+    def net(gen=None):
+        n = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+        if gen is not None: reinitialize(n, gen)
+        return n
+    workers = init_workers(torch.device("cpu"))
+    spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(net()), [1, 8, 8])
+    train_experts(sys.argv[1], spec, ExpertTraining(num_experts=5, epochs=2, lr=0.05, batch_size=12), net,
+                  lambda n, o, gen: train_epoch(n, o, x, y, 12, gen), workers=workers, progress=False)
+    print("rank", workers.rank, "of", workers.world, "done")
+    close_workers(workers)
+    """
+)
+
+
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``args`` in its own process group; on a time-out the whole group (torchrun's workers too) is killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_two_torchrun_processes_split_the_experts(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
+    assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-2000:]
+    assert "rank 0 of 2 done" in two.stdout and "rank 1 of 2 done" in two.stdout
+    one = _run([sys.executable, str(script), str(tmp_path / "one")])
+    assert one.returncode == 0, one.stderr[-2000:]
+    index = json.loads((tmp_path / "two" / "index.json").read_text())
+    assert [e["expert"] for e in index["experts"]] == [0, 1, 2, 3, 4]  # none lost, none twice
+    assert [e["rank"] for e in index["experts"]] == [0, 1, 0, 1, 0]
+    a, b = ExpertBuffer(tmp_path / "one"), ExpertBuffer(tmp_path / "two")
+    for i in range(5):
+        assert torch.equal(a.rows(i, [0, 2]), b.rows(i, [0, 2]))  # the same buffer as one process makes

@@ -1,0 +1,182 @@
+"""Trajectory matching: TESLA's constant-memory gradient equals MTT's unrolled one, the matcher's checks and
+refusals, labels (hard / soft / learnable) through the matchers and evaluation, resume, and the recipes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mmdistill.augment import DSA
+from mmdistill.errors import ConfigError, DivergenceError
+from mmdistill.evaluate import train_epoch
+from mmdistill.experts import ExpertSpec, ExpertTraining, ParamLayout, train_experts
+from mmdistill.loop import run_loop
+from mmdistill.matchers.trajectory import STEP_SIZE, ClassificationStudent, TrajectoryMatching, add_step_size, plan_steps
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+from mmdistill.trajectory import synthetic_optimizer
+
+
+def _net(gen: torch.Generator | None = None) -> torch.nn.Module:
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    if gen is not None:
+        reinitialize(net, gen)
+    return net
+
+
+@pytest.fixture
+def buffer(tmp_path, blobs):
+    spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8])
+    training = ExpertTraining(num_experts=2, epochs=4, lr=0.05, batch_size=12)
+    return train_experts(tmp_path / "buf", spec, training, _net, lambda n, o, g: train_epoch(n, o, blobs.x, blobs.y, 12, g), progress=False)
+
+
+def _syn(blobs, dtype=torch.float32, labels: str = "hard", lr: float = 0.05) -> SyntheticSet:
+    syn = SyntheticSet.from_real(blobs, 2, generator(0, "init"))
+    syn.data["x"] = syn.data["x"].to(dtype)
+    add_step_size(syn, lr)
+    syn.data[STEP_SIZE] = syn.data[STEP_SIZE].to(dtype)
+    if labels != "hard":
+        syn.soft_labels = torch.randn(len(syn), 3, dtype=dtype, generator=torch.Generator().manual_seed(1))
+        syn.label_mode = labels
+    return syn.requires_grad_(True)
+
+
+def _matcher(buffer, method: str, dtype=torch.float32, augment=None, **kw) -> TrajectoryMatching:
+    net = _net(generator(1)).to(dtype)
+    kw = {"syn_steps": 5, "expert_epochs": 2, "max_start_epoch": 2, "batch_syn": 4, **kw}
+    return TrajectoryMatching(ClassificationStudent(net, ClassificationTask(), augment=augment), ParamLayout.of(net), buffer,
+                              method=method, **kw)
+
+
+@pytest.mark.parametrize("augment", [None, DSA("color_crop_cutout_scale_rotate")], ids=["plain", "dsa"])
+def test_tesla_gradient_equals_unrolled_mtt(blobs, buffer, augment):
+    grads = {}
+    for method in ("mtt", "tesla"):
+        syn = _syn(blobs, torch.float64, labels="learnable")
+        matcher = _matcher(buffer, method, torch.float64, augment)
+        stats = matcher.step(syn, torch.optim.SGD(syn.parameters(), lr=0.0), generator(0, "it", 0))
+        grads[method] = (stats["loss"], [p.grad.clone() for p in syn.parameters()])
+    assert grads["mtt"][0] == pytest.approx(grads["tesla"][0], rel=1e-12)
+    for a, b in zip(grads["mtt"][1], grads["tesla"][1]):  # images, step size, learnable labels
+        assert a.abs().sum() > 0
+        assert float((a - b).norm() / a.norm()) <= 1e-4
+
+
+def test_step_updates_data_step_size_and_learnable_labels(blobs, buffer):
+    syn = _syn(blobs, labels="learnable")
+    before = [p.detach().clone() for p in syn.parameters()]
+    stats = _matcher(buffer, "tesla").step(syn, torch.optim.SGD(syn.parameters(), lr=1e-3), generator(0, "it", 0))
+    assert set(stats) == {"loss", "start_epoch", "syn_lr"} and stats["start_epoch"] in (0.0, 1.0)
+    for old, new in zip(before, syn.parameters()):
+        assert not torch.equal(old, new)
+
+
+def test_minibatch_plan_covers_the_set_before_repeating():
+    plan = plan_steps(10, 4, 4, torch.Generator().manual_seed(0))
+    assert [len(i) for i in plan.indices] == [2, 4, 4, 2]  # chunks popped from the end, then a reshuffle
+    assert sorted(torch.cat(plan.indices[:3]).tolist()) == list(range(10))
+
+
+def test_segments_beyond_the_experts_are_refused(buffer):
+    with pytest.raises(ConfigError, match="trained for 4 epochs"):
+        _matcher(buffer, "mtt", max_start_epoch=3, expert_epochs=3)
+    with pytest.raises(ConfigError, match="method"):
+        _matcher(buffer, "bptt")
+
+
+def test_a_diverging_student_stops_before_touching_the_set(tmp_path, blobs, buffer):
+    syn = _syn(blobs, lr=50.0)
+    before = syn.x.detach().clone()
+    opt = synthetic_optimizer(syn, type("C", (), {"lr_data": 1.0, "lr_lr": 1e-5, "momentum_data": 0.5})())
+    with pytest.raises(DivergenceError, match="(diverged|not finite|became nan).*last good checkpoint"):
+        run_loop(_matcher(buffer, "mtt", syn_steps=10), syn, opt, iterations=3, seed=0, out_dir=tmp_path / "run", progress=False)
+    assert torch.equal(syn.x, before)
+
+
+def test_resume_is_bit_exact(tmp_path, blobs, buffer):
+    def setup():
+        syn = _syn(blobs, labels="learnable")
+        cfg = type("C", (), {"lr_data": 10.0, "lr_lr": 1e-5, "momentum_data": 0.5, "lr_labels": 1.0})()
+        return syn, _matcher(buffer, "tesla"), synthetic_optimizer(syn, cfg)
+
+    syn_a, m_a, o_a = setup()
+    run_loop(m_a, syn_a, o_a, iterations=4, seed=2, out_dir=tmp_path / "a", checkpoint_every=1, progress=False)
+    syn_b, m_b, o_b = setup()
+    run_loop(m_b, syn_b, o_b, iterations=4, seed=2, out_dir=tmp_path / "b", checkpoint_every=1, progress=False, stop_after=2)
+    syn_c, m_c, o_c = setup()
+    run_loop(m_c, syn_c, o_c, iterations=4, seed=2, out_dir=tmp_path / "b", checkpoint_every=1, progress=False, resume=True)
+    for a, c in zip(syn_a.parameters(), syn_c.parameters()):
+        assert torch.equal(a, c)
+
+
+# --------------------------------------------------------------------------- recipes end to end
+from tests.test_image_recipes import _tree  # noqa: E402  (the generated ImageFolder tree)
+
+from mmdistill.cli import main as cli_main  # noqa: E402
+
+TINY = ["--image-size", "8", "--ipc", "1", "--iterations", "2", "--syn-steps", "2", "--expert-epochs", "1", "--max-start-epoch", "1",
+        "--num-experts", "2", "--expert-train-epochs", "2", "--batch-train", "6", "--eval-runs", "1", "--eval-epochs", "2",
+        "--herding-epochs", "1", "--no-progress", "--no-dsa", "--no-eval-dsa"]
+
+
+def test_mtt_recipe_trains_its_experts_and_evaluates_with_the_learned_step_size(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (out / "experts" / "index.json").exists()
+    syn_lr = manifest["synthetic"]["tensors"]["data.syn_lr"]
+    assert syn_lr == []  # a 0-d tensor
+    protocol = manifest["metrics"]["protocol"]
+    assert protocol["distilled_lr"] != protocol["lr"]  # the learned step size, not the baselines' 0.01
+    assert protocol["labels"] == "hard" and "distilled_hard_labels" not in manifest["metrics"]
+
+
+def test_tesla_recipe_reports_soft_and_hard_labels_separately(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-tesla", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    assert "2 experts of 2 epochs" in capsys.readouterr().out
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-tesla", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
+                     "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((out / "manifest.json").read_text())["metrics"]
+    assert {"distilled", "distilled_hard_labels", "random_real", "random_real_soft_labels", "herding"} <= set(metrics)
+    assert metrics["protocol"]["labels"] == "soft"
+
+
+def test_dm_with_soft_labels_uses_an_expert_buffer(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    out = tmp_path / "dm"
+    code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--image-size", "8", "--ipc", "1",
+                     "--iterations", "2", "--batch-real", "4", "--eval-runs", "1", "--eval-epochs", "2", "--herding-epochs", "1",
+                     "--no-progress", "--label-mode", "learnable", "--buffer", str(buf), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["synthetic"]["label_mode"] == "learnable"
+    assert "distilled_hard_labels" in manifest["metrics"] and "random_real_soft_labels" in manifest["metrics"]
+
+
+def test_a_buffer_for_another_dataset_is_refused(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    other = _tree(tmp_path / "other", classes=("a", "b"))
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(other), *TINY, "--buffer", str(buf),
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "num classes: buffer 3, this run 2" in err, err
+
+
+def test_experts_command_refuses_a_recipe_without_trajectories(capsys):
+    assert cli_main(["experts", "image-dm"]) == 2
+    assert "does not match trajectories" in capsys.readouterr().err
