@@ -66,6 +66,7 @@ def main() -> None:
                                 "config": res.manifest["config"], "published_dsa": PUBLISHED["dsa"].get(ipc),
                                 "published_random": PUBLISHED["random"].get(ipc)})
                 print(rows[-1], flush=True)
+                write_result(args.name, {"benchmark": "fashion-mnist cpu budget", "runs": records})  # after every row: a cut run keeps its rows
     print("\nFashion-MNIST, ConvNet-3 (budget cpu), test accuracy % (mean ± std over evaluation runs)")
     print_table(["method", "ipc", "iters", "distilled", "hard labels", "random real", "random + soft", "herding", "paper DSA",
                  "paper random", "distil s", "wall s"], rows)

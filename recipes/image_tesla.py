@@ -1,8 +1,9 @@
 """Image dataset distillation by trajectory matching with constant memory and soft labels
 (TESLA; Cui et al., ICML 2023).
 
-TESLA is MTT with the unrolled gradient computed in memory independent of ``syn_steps`` and the synthetic
-labels assigned by an expert (soft labels). Expert buffers are shared with ``image-mtt``.
+TESLA is MTT with the unrolled gradient computed in memory independent of ``syn_steps``, and optionally the
+synthetic labels assigned by an expert (``--label-mode soft``, the paper's ImageNet-1K setting; its CIFAR runs
+keep hard labels). Expert buffers are shared with ``image-mtt``.
 
     python recipes/image_tesla.py --dataset digits --ipc 10 --budget cpu
     from mmdistill.recipes import image_tesla; image_tesla.run(dataset="digits", ipc=1, budget="cpu")
@@ -20,11 +21,11 @@ from mmdistill.trajectory import make_trajectory_matcher
 
 @dataclass
 class Config(MTTConfig):
-    """MTT's table with TESLA's two changes: ``method="tesla"`` and ``label_mode="soft"`` (the logits of the
-    buffer's first expert at its last epoch, ``label_expert_epoch=-1``)."""
+    """MTT's table with ``method="tesla"``. TESLA's soft-label assignment (the logits of the buffer's first
+    expert at ``label_expert_epoch``, -1 = its last) is ``label_mode=soft``; the paper uses it for ImageNet-1K
+    and keeps hard labels for CIFAR, so hard labels stay the default here."""
 
     method: str = "tesla"
-    label_mode: str = "soft"
 
 
 RECIPE = Recipe(

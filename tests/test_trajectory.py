@@ -145,7 +145,7 @@ def test_tesla_recipe_reports_soft_and_hard_labels_separately(tmp_path, capsys):
     assert "2 experts of 2 epochs" in capsys.readouterr().out
     out = tmp_path / "run"
     code = cli_main(["run", "image-tesla", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
-                     "--out", str(out)])
+                     "--label-mode", "soft", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "manifest.json").read_text())["metrics"]
     assert {"distilled", "distilled_hard_labels", "random_real", "random_real_soft_labels", "herding"} <= set(metrics)
