@@ -67,6 +67,20 @@ def test_tesla_gradient_equals_unrolled_mtt(blobs, buffer, augment):
         assert float((a - b).norm() / a.norm()) <= 1e-4
 
 
+def test_segmented_distance_gradient_matches_too(blobs, buffer):
+    """Bi-trajectory matching: parts of the parameter vector matched separately, TESLA still exact."""
+    half = ParamLayout.of(_net()).num_params // 3
+    grads = {}
+    for method in ("mtt", "tesla"):
+        syn = _syn(blobs, torch.float64)
+        matcher = _matcher(buffer, method, torch.float64, segments={"a": slice(0, half), "b": slice(half, None)})
+        stats = matcher.step(syn, torch.optim.SGD(syn.parameters(), lr=0.0), generator(0, "it", 0))
+        grads[method] = (stats["loss"], [p.grad.clone() for p in syn.parameters()])
+    assert grads["mtt"][0] == pytest.approx(grads["tesla"][0], rel=1e-12) and grads["mtt"][0] > 1.0  # two terms of ~1
+    for a, b in zip(grads["mtt"][1], grads["tesla"][1]):
+        assert float((a - b).norm() / a.norm()) <= 1e-4
+
+
 def test_step_updates_data_step_size_and_learnable_labels(blobs, buffer):
     syn = _syn(blobs, labels="learnable")
     before = [p.detach().clone() for p in syn.parameters()]

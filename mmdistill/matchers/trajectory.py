@@ -7,6 +7,8 @@ step size ``alpha``, and measures how far the student lands from the expert ``ex
     loss = ||w_N - w_{s+M}||^2 / ||w_s - w_{s+M}||^2
 
 The synthetic data, ``alpha`` (and learnable labels) receive the gradient of this loss through all N steps.
+With ``segments`` the parameters are matched part by part and the normalised distances summed (bi-trajectory
+matching of an image encoder and a text projection: each part's trajectory counts the same whatever its size).
 
 * ``method="mtt"`` differentiates the unrolled steps with autograd: memory grows with ``syn_steps``, since the
   graph of every step (activations included) is kept until the backward pass.
@@ -123,6 +125,8 @@ class TrajectoryMatching:
         method: ``"mtt"`` (unrolled autograd) or ``"tesla"`` (constant memory, same gradient).
         divergence: a normalised distance above this (or non-finite) stops the run before the set is updated.
         offload: keep TESLA's per-step student parameters on the host (default: when on a GPU).
+        segments: optional named slices of the flat parameter vector matched separately (their normalised
+            distances are summed); None matches the whole vector at once (MTT).
     """
 
     student: StudentObjective
@@ -136,6 +140,7 @@ class TrajectoryMatching:
     divergence: float = 1e3
     offload: bool | None = None
     device: torch.device = torch.device("cpu")
+    segments: dict[str, slice] | None = None
 
     name = "trajectory"
 
@@ -156,6 +161,18 @@ class TrajectoryMatching:
         if self.buffer.num_params != self.layout.num_params:
             raise ConfigError(f"the expert buffer holds {self.buffer.num_params} parameters per network, the student has "
                               f"{self.layout.num_params}")
+        if self.segments is not None:
+            self.segments = {k: slice(*s.indices(self.layout.num_params)[:2]) for k, s in self.segments.items()}
+            covered = [(s.start, s.stop) for s in self.segments.values()]
+            if not covered or any(a >= b for a, b in covered):
+                raise ConfigError(f"trajectory segments must be non-empty slices of the {self.layout.num_params} parameters, got {self.segments}")
+
+    def _parts(self) -> list[slice]:
+        return list(self.segments.values()) if self.segments else [slice(0, self.layout.num_params)]
+
+    def distance(self, w: Tensor, w0: Tensor, target: Tensor) -> Tensor:
+        """Sum over segments of ``||w - target||^2 / ||w0 - target||^2`` (a scalar)."""
+        return sum(((w[s] - target[s]) ** 2).sum() / ((w0[s] - target[s]) ** 2).sum() for s in self._parts())  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ one outer iteration
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
@@ -195,7 +212,7 @@ class TrajectoryMatching:
             loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
             (g,) = torch.autograd.grad(loss, w, create_graph=True)
             w = w - alpha * g
-        return ((w - target) ** 2).sum() / ((w0 - target) ** 2).sum()
+        return self.distance(w, w0, target)
 
     # ------------------------------------------------------------------ TESLA: constant memory
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
@@ -213,9 +230,10 @@ class TrajectoryMatching:
             loss = self.student.loss(self.layout.unflatten(w_leaf), frozen, idx.to(self.device), seed)
             (g,) = torch.autograd.grad(loss, w_leaf)
             w = (w_leaf - alpha * g).detach()
-        denom = float(((w0 - target) ** 2).sum())
-        value = float(((w - target) ** 2).sum()) / denom
-        lam = 2.0 * (w - target) / denom  # dL/dw_N
+        value = float(self.distance(w, w0, target))
+        lam = torch.zeros_like(w)  # dL/dw_N
+        for s in self._parts():
+            lam[s] += 2.0 * (w[s] - target[s]) / ((w0[s] - target[s]) ** 2).sum()
         params = [p for p in syn.parameters() if p.requires_grad and p is not alpha_t]
         grads = [torch.zeros_like(p) for p in params]
         alpha_grad = torch.zeros((), dtype=w.dtype, device=self.device)
