@@ -16,6 +16,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dc": ("image_dc", "images, gradient matching (DC, Zhao et al. ICLR 2021)"),
     "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
+    "clip-finetune": ("clip_finetune", "image-text: fine-tune an open_clip image tower on distilled or random real pairs"),
 }
 
 

@@ -99,7 +99,7 @@ class ImageTextModality:
             tensors["sim_full"] = torch.eye(k)
         meta = {
             "pairs": k, "ipc": k, "init": config.init, "dataset": data.name, "similarity": config.similarity,
-            "sim_alpha": float(config.sim_alpha), "init_captions": [train.captions[i] for i in idx.tolist()],
+            "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
         }
         return SyntheticSet(data=tensors, labels=torch.zeros(k, dtype=torch.long), num_classes=1, meta=meta)

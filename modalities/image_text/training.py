@@ -104,25 +104,27 @@ def train_epoch(
 
 
 def train_on_pairs(
-    net: DualEncoder,
+    net: nn.Module,
     pairs: PairBatch,
     *,
     epochs: int,
-    lr_image: float,
-    lr_text: float,
+    lr_image: float = 0.1,
+    lr_text: float = 0.1,
     batch_size: int,
     gen: torch.Generator,
     task: ContrastiveTask = ContrastiveTask(),
     momentum: float = 0.9,
     weight_decay: float = 5e-4,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> float:
     """Train ``net`` on ``pairs`` with the evaluation protocol (module docstring); returns the last epoch's
-    mean loss. The learning rates drop x0.1 after ``epochs // 2`` epochs, as in the reference."""
+    mean loss. The learning rates drop x0.1 after ``epochs // 2`` epochs, as in the reference. ``optimizer``
+    replaces the protocol's SGD (``lr_*``, ``momentum`` and ``weight_decay`` are then unused)."""
     if epochs < 1 or batch_size < 1:
         raise ConfigError(f"evaluation epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     device = next(net.parameters()).device
     pairs = pairs.to(device)
-    opt = sgd_for(net, lr_image, lr_text, momentum, weight_decay)
+    opt = optimizer or sgd_for(net, lr_image, lr_text, momentum, weight_decay)  # type: ignore[arg-type]
     base = [g["lr"] for g in opt.param_groups]
     net.train()
     last = float("nan")
