@@ -158,6 +158,17 @@ def test_hub_names_fail_offline_with_a_way_to_point_at_local_files():
         build_image_encoder("vgg99")
 
 
+def test_a_registered_image_encoder_is_built_by_name():
+    from mmdistill.modalities.image_text.encoders import CLIP_MEAN, CLIP_STD, ImageEncoderBuild, register_image_encoder
+
+    def fresh() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 6))
+
+    register_image_encoder("test-flat")(lambda weights, size, download: ImageEncoderBuild("test-flat", fresh(), 6, CLIP_MEAN, CLIP_STD, 8, False, fresh))
+    built = build_image_encoder("TEST_flat")
+    assert built.out_dim == 6 and built.module(torch.zeros(2, 3, 8, 8)).shape == (2, 6)
+
+
 def test_image_encoder_weights_from_a_local_file(tmp_path):
     from safetensors.torch import save_file
 

