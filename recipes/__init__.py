@@ -18,6 +18,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
     "image-mtt": ("image_mtt", "images, trajectory matching (MTT, Cazenavette et al. CVPR 2022)"),
     "image-tesla": ("image_tesla", "images, constant-memory trajectory matching + soft labels (TESLA, Cui et al. ICML 2023)"),
+    "clip-finetune": ("clip_finetune", "image-text: fine-tune an open_clip image tower on distilled or random real pairs"),
 }
 
 

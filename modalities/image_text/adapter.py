@@ -1,0 +1,167 @@
+"""The image-text adapter object: the :class:`~mmdistill.modality.Modality` protocol for image-caption pairs.
+
+The synthetic set (``SyntheticSet.data``) holds ``images`` (K, 3, S, S) normalised pixels and ``text``
+(K, D_text) continuous embeddings in the frozen text encoder's space, initialised from K random real pairs;
+with ``similarity="lowrank"`` also LoRS's ``sim_diag`` (K,) = 1, ``sim_left`` (K, r) ~ N(0, 1) and
+``sim_right`` (K, r) = 0 (S = diag(a) + alpha / r * L R^T, the identity at the start), with ``"full"`` a
+``sim_full`` (K, K) identity. ``labels`` are K zeros (one class); ``meta`` has the normalisation, the
+encoders, the captions of the initial pairs and the caption bank the preview reads.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+from .data import ImageTextData, PairBatch
+from .encoders import ImageEncoderBuild, build_image_encoder
+from .evaluation import evaluate_image_text, random_pairs
+from .model import DualEncoder, DualEncoderFactory
+from .task import ContrastiveTask
+from .text_cache import load_caption_bank, nearest_captions
+
+
+@functools.lru_cache(maxsize=4)
+def image_encoder_for(name: str, weights: str, size: int | None, download: bool) -> ImageEncoderBuild:
+    """The (cached) image encoder build of a config: weights are read once per process."""
+    return build_image_encoder(name, weights, size, download=download)
+
+
+def image_encoder_of(cfg: Any) -> ImageEncoderBuild:
+    return image_encoder_for(cfg.image_encoder, cfg.image_weights, cfg.image_size, bool(cfg.download))
+
+
+def dual_encoder_factory(cfg: Any, data: ImageTextData) -> DualEncoderFactory:
+    """Fresh dual encoders of ``cfg`` for ``data`` (``factory.make(gen, device)``)."""
+    return DualEncoderFactory(image_encoder_of(cfg), int(data.meta["text_dim"]), cfg.temperature, cfg.learn_temperature,
+                              cfg.projection_dropout, cfg.image_lora_rank, cfg.image_lora_alpha)
+
+
+def similarity_matrix(syn: SyntheticSet) -> Tensor | None:
+    """The LoRS target similarity (K, K) of ``syn`` (differentiable in its factors), or None (identity)."""
+    if "sim_full" in syn.data:
+        return syn.data["sim_full"]
+    if "sim_diag" in syn.data:
+        rank = syn.data["sim_left"].shape[1]
+        alpha = float(syn.meta.get("sim_alpha", 1.0))
+        return torch.diag(syn.data["sim_diag"]) + syn.data["sim_left"] @ syn.data["sim_right"].T * (alpha / rank)
+    return None
+
+
+class ImageTextModality:
+    """Image-caption pairs; the synthetic set is images + text embeddings (+ LoRS similarity factors)."""
+
+    name = "image_text"
+
+    # ------------------------------------------------------------------ data
+    def load(self, config: Any) -> ImageTextData:
+        from .datasets import load_image_text
+
+        return load_image_text(config, image_encoder_of(config))
+
+    def to_device(self, data: ImageTextData, device: torch.device) -> ImageTextData:
+        return ImageTextData(data.name, data.train.to(device), data.test.to(device), data.meta)
+
+    def describe(self, data: ImageTextData) -> str:
+        size = data.meta.get("image_size")
+        return (f"{data.name}: {data.train.num_images} train images / {data.train.num_pairs} pairs, {data.test.num_images} test images / "
+                f"{data.test.num_pairs} pairs, {size}x{size} px for {data.meta.get('image_encoder')}, text {data.meta.get('text_encoder')} "
+                f"({data.meta.get('text_dim')}-d)" + (f", dropped {data.meta['dropped']}" if data.meta.get("dropped") else ""))
+
+    def task(self, config: Any) -> ContrastiveTask:
+        return ContrastiveTask(soft_loss=config.soft_loss)
+
+    # ------------------------------------------------------------------ synthetic set
+    def init_synthetic(self, data: ImageTextData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """``config.ipc`` pairs from distinct random real images (one caption each), or noise with the real
+        data's statistics (``init="noise"``); LoRS factors per ``config.similarity``."""
+        train = data.train
+        k = int(config.ipc)
+        idx = random_pairs(train, k, gen).to(train.caption_image.device)
+        images = train.images[train.caption_image[idx]].detach().clone().float().cpu()
+        text = train.text[idx].detach().clone().float().cpu()  # type: ignore[index]
+        if config.init == "noise":
+            images = torch.randn(images.shape, generator=gen)
+            t = train.text.float().cpu()  # type: ignore[union-attr]
+            text = torch.randn(text.shape, generator=gen) * t.std() + t.mean()
+        tensors: dict[str, Tensor] = {"images": images, "text": text}
+        if config.similarity == "lowrank":
+            r = int(config.sim_rank)
+            tensors.update(sim_diag=torch.ones(k), sim_left=torch.randn(k, r, generator=gen), sim_right=torch.zeros(k, r))
+        elif config.similarity == "full":
+            tensors["sim_full"] = torch.eye(k)
+        meta = {
+            "pairs": k, "ipc": k, "init": config.init, "dataset": data.name, "similarity": config.similarity,
+            "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
+            **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
+        }
+        return SyntheticSet(data=tensors, labels=torch.zeros(k, dtype=torch.long), num_classes=1, meta=meta)
+
+    def decode(self, syn: SyntheticSet) -> PairBatch:
+        """The training pairs of ``syn``: images, text embeddings, and LoRS targets (None = identity)."""
+        return PairBatch(syn.data["images"], syn.data["text"], similarity_matrix(syn))
+
+    def matching_network(self, config: Any, data: ImageTextData) -> DualEncoder:
+        """A dual encoder of ``config`` (image encoder + text projection), drawn from ``(seed, "network")``."""
+        return dual_encoder_factory(config, data).make(generator(config.seed, "network"))
+
+    def augmenter(self, strategy: str, dataset: str) -> None:
+        """No augmentation while distilling: neither reference code augments the synthetic pairs."""
+        return None
+
+    # ------------------------------------------------------------------ evaluation and output
+    def evaluate(self, config: Any, syn: SyntheticSet | None, data: ImageTextData, device: torch.device) -> dict[str, Any]:
+        """Retrieval of fresh dual encoders trained on ``syn`` next to the baselines (see
+        :mod:`.evaluation`). Also records the nearest real caption of each distilled text embedding in
+        ``syn.meta["nearest_captions"]`` for the preview and export."""
+        factory = dual_encoder_factory(config, data)
+        metrics = evaluate_image_text(config, syn, data, lambda g: factory.make(g, device), self.task(config), self.decode, device)
+        if syn is not None:
+            syn.meta["nearest_captions"] = nearest_captions(syn.data["text"], (data.train.captions, data.train.text.cpu()))  # type: ignore[union-attr]
+        return metrics
+
+    def captions_for(self, syn: SyntheticSet) -> list[str]:
+        """The nearest real training caption of each distilled text embedding: from the caption bank when it
+        is on this machine, else as recorded by :meth:`evaluate`, else the captions of the initial pairs."""
+        bank = load_caption_bank(syn.meta["caption_bank"]) if syn.meta.get("caption_bank") else None
+        if bank is not None and bank[1].shape[1] == syn.data["text"].shape[1]:
+            return nearest_captions(syn.data["text"], bank)
+        saved = syn.meta.get("nearest_captions")
+        if isinstance(saved, list) and len(saved) == len(syn):
+            return [str(c) for c in saved]
+        return [f"(initial) {c}" for c in syn.meta.get("init_captions", [""] * len(syn))]
+
+    def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
+        from .export import save_pair_preview
+
+        return save_pair_preview(syn.data["images"].cpu(), self.captions_for(syn), path, mean=tuple(syn.meta["mean"]),
+                                 std=tuple(syn.meta["std"]), title=title, max_pairs=int(syn.meta.get("preview_max", 40)))
+
+    def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
+        from .export import export_pairs
+
+        sim = similarity_matrix(syn)
+        return export_pairs(syn.data["images"].cpu(), self.captions_for(syn), syn.data["text"].cpu(), out_dir,
+                            mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
+                            metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
+
+    def versions(self) -> dict[str, str]:
+        import importlib.metadata as md
+
+        out = {}
+        for pkg in ("torchvision", "transformers", "open_clip_torch", "timm", "pillow"):
+            try:
+                out[pkg] = md.version(pkg)
+            except md.PackageNotFoundError:
+                pass
+        return out
+
+
+__all__ = ["ImageTextModality", "dual_encoder_factory", "image_encoder_for", "image_encoder_of", "similarity_matrix"]

@@ -1,0 +1,125 @@
+"""Image-caption pairs as tensors: a split, the whole dataset, and a (synthetic or real) training batch.
+
+A split stores each image once and each caption once; ``caption_image[j]`` is the image of caption ``j``, so
+several captions per image are kept and a *pair* is a caption with its image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+
+
+@dataclass
+class PairSplit:
+    """One split of an image-caption dataset.
+
+    Attributes:
+        images: (N_img, 3, H, W) float32 pixels normalised with the image encoder's mean and std.
+        image_ids: N_img names (paths relative to the image root).
+        captions: N_cap caption strings.
+        caption_image: (N_cap,) int64 index into ``images`` of each caption.
+        text: (N_cap, D) float32 embeddings of the captions by the frozen text encoder (None until embedded).
+    """
+
+    images: Tensor
+    image_ids: list[str]
+    captions: list[str]
+    caption_image: Tensor
+    text: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dim() != 4:
+            raise DataError(f"images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if len(self.image_ids) != self.images.shape[0]:
+            raise DataError(f"{len(self.image_ids)} image ids for {self.images.shape[0]} images")
+        if self.caption_image.shape != (len(self.captions),):
+            raise DataError(f"caption_image must have one entry per caption ({len(self.captions)}), got {tuple(self.caption_image.shape)}")
+        if len(self.captions) == 0:
+            raise DataError("the split has no captions")
+        if int(self.caption_image.min()) < 0 or int(self.caption_image.max()) >= self.images.shape[0]:
+            raise DataError("caption_image points outside the images of the split")
+        if self.text is not None and self.text.shape[0] != len(self.captions):
+            raise DataError(f"{self.text.shape[0]} text embeddings for {len(self.captions)} captions")
+
+    @property
+    def num_images(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def num_pairs(self) -> int:
+        return len(self.captions)
+
+    def captions_of(self) -> list[Tensor]:
+        """For each image, the indices of its captions (a list of N_img int64 tensors)."""
+        order = torch.argsort(self.caption_image.cpu(), stable=True)
+        counts = torch.bincount(self.caption_image.cpu(), minlength=self.num_images).tolist()
+        return list(torch.split(order, counts))
+
+    def pairs(self, caption_idx: Tensor) -> "PairBatch":
+        """The pairs of captions ``caption_idx`` (K,): their images, text embeddings and hard targets."""
+        if self.text is None:
+            raise DataError("the split's captions are not embedded yet")
+        idx = caption_idx.to(self.caption_image.device)
+        return PairBatch(self.images[self.caption_image[idx]], self.text[idx])
+
+    def to(self, device: torch.device | str) -> "PairSplit":
+        return replace(self, images=self.images.to(device), caption_image=self.caption_image.to(device),
+                       text=None if self.text is None else self.text.to(device))
+
+
+@dataclass
+class ImageTextData:
+    """A dataset of image-caption pairs split into train and test.
+
+    ``meta`` (JSON): image ``mean``/``std``/``image_size``, the encoders' names, ``text_dim``, ``dropped``
+    counts of bad input, and ``caption_bank`` (the cached train caption embeddings the preview reads).
+    """
+
+    name: str
+    train: PairSplit
+    test: PairSplit
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PairBatch:
+    """What a dual encoder trains on: images (K, 3, H, W), text embeddings (K, D) and targets.
+
+    ``targets`` is None for hard contrastive targets (pair i matches pair i only) or a (K, K) float
+    similarity matrix (LoRS soft targets).
+    """
+
+    images: Tensor
+    text: Tensor
+    targets: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.shape[0] != self.text.shape[0]:
+            raise DataError(f"{self.images.shape[0]} images but {self.text.shape[0]} text embeddings")
+        k = self.images.shape[0]
+        if self.targets is not None and tuple(self.targets.shape) != (k, k):
+            raise DataError(f"soft targets must be ({k}, {k}), got {tuple(self.targets.shape)}")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, idx: Tensor) -> "PairBatch":
+        """Pairs ``idx`` (B,) with the matching (B, B) block of the targets (differentiably)."""
+        idx = idx.to(self.images.device)
+        targets = None if self.targets is None else self.targets[idx][:, idx]
+        return PairBatch(self.images[idx], self.text[idx], targets)
+
+    def detached(self) -> "PairBatch":
+        return PairBatch(self.images.detach(), self.text.detach(), None if self.targets is None else self.targets.detach())
+
+    def to(self, device: torch.device | str) -> "PairBatch":
+        return PairBatch(self.images.to(device), self.text.to(device), None if self.targets is None else self.targets.to(device))
+
+
+__all__ = ["ImageTextData", "PairBatch", "PairSplit"]

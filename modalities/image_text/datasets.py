@@ -1,0 +1,68 @@
+"""From a config to an :class:`ImageTextData`: read the captions, read and normalise the images for the
+chosen image encoder, split, and embed every caption once with the frozen text encoder (cached)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmdistill.errors import ConfigError, DataError
+
+from .data import ImageTextData
+from .encoders import ImageEncoderBuild, build_text_encoder
+from .loaders import BadInput, build_splits, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
+from .text_cache import embed_captions
+
+DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
+SHAPES_IMAGES = 300
+
+
+def _need_root(cfg: Any) -> Path:
+    if not cfg.data_root:
+        raise ConfigError(f"dataset={cfg.dataset} reads its captions from data_root (--data-root PATH); none was given")
+    return Path(cfg.data_root).expanduser()
+
+
+def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
+    """The dataset ``cfg.dataset`` (see :class:`~.config.ImageTextDistillConfig`) with images sized and
+    normalised for ``image`` and captions embedded by ``cfg.text_encoder``."""
+    kind = cfg.dataset.lower()
+    bad = BadInput()
+    if kind == "csv":
+        path = _need_root(cfg)
+        records = read_csv_records(path)
+        root = Path(cfg.image_root).expanduser() if cfg.image_root else path.parent
+        opener, source, name = file_opener(root), str(path), path.stem
+    elif kind in ("karpathy", "coco", "flickr30k"):
+        path = _need_root(cfg)
+        records = read_json_records(path, Path(cfg.test_captions).expanduser() if cfg.test_captions else None)
+        root = Path(cfg.image_root).expanduser() if cfg.image_root else path.parent
+        opener, source, name = file_opener(root), str(path), kind if kind != "karpathy" else path.stem
+    elif kind == "folder":
+        root = _need_root(cfg)
+        records = read_folder_records(root, bad)
+        opener, source, name = file_opener(root), str(root), root.name
+    elif kind == "shapes":
+        records, pictures = shapes_records(SHAPES_IMAGES, cfg.seed)
+        opener, source, name = pictures.__getitem__, "shapes (generated)", "shapes"
+    else:
+        raise ConfigError(f"unknown image-text dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
+    if kind in ("csv", "karpathy", "coco", "flickr30k") and not root.is_dir():
+        raise DataError(f"image root {root} does not exist (set image_root to the folder the image paths are relative to)")
+    loaded = build_splits(
+        records, opener, size=image.image_size, mean=image.mean, std=image.std, bad=bad, on_bad=cfg.on_bad, source=source,
+        test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.seed, max_words=cfg.max_caption_words,
+        progress=cfg.progress,
+    )
+    encoder = build_text_encoder(cfg.text_encoder, cfg.text_pooling, download=cfg.download)
+    loaded.train.text, bank = embed_captions(encoder, loaded.train.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)
+    loaded.test.text, _ = embed_captions(encoder, loaded.test.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)
+    meta = {
+        "mean": list(image.mean), "std": list(image.std), "image_size": image.image_size, "image_encoder": image.name,
+        "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": str(bank), "dropped": loaded.dropped,
+        "unused_val_images": loaded.unused_val_images, "source": source,
+    }
+    return ImageTextData(name=name, train=loaded.train, test=loaded.test, meta=meta)
+
+
+__all__ = ["DATASETS", "load_image_text"]

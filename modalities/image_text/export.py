@@ -1,0 +1,101 @@
+"""Pictures and files of a distilled image-text set.
+
+* :func:`save_pair_preview`: a PNG grid of the distilled images, each with the nearest real caption to its
+  distilled text embedding underneath;
+* :func:`export_pairs`: ``images/00000.png ...`` (de-normalised 8-bit RGB), ``captions.csv`` (``image,caption``
+  with the nearest real caption: the CSV loader reads it back), ``embeddings.safetensors`` (``text`` (K, D)
+  and, for LoRS sets, ``similarity`` (K, K)).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import textwrap
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.io import save_tensors
+from mmdistill.plots import pyplot, save_figure
+
+
+def to_pixels(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """Normalised (K, 3, H, W) images back to [0, 1] pixels (non-finite values become 0, then clamped)."""
+    x = images.detach().float().cpu() * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
+    return torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
+
+
+def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, mean: tuple[float, ...], std: tuple[float, ...],
+                      title: str | None = None, max_pairs: int = 40, cols: int = 8) -> Path:
+    """A grid of up to ``max_pairs`` images (K, 3, H, W), normalised with ``mean``/``std``, each with its
+    caption (wrapped to 4 lines) below; written atomically. Returns ``path``."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise DataError(f"expected images of shape (K, 3, H, W), got {tuple(images.shape)}")
+    if len(captions) != images.shape[0]:
+        raise DataError(f"{len(captions)} captions for {images.shape[0]} images")
+    k = min(max_pairs, images.shape[0])
+    pixels = to_pixels(images[:k], mean, std)
+    cols = max(1, min(cols, k))
+    rows = max(1, -(-k // cols))
+    plt = pyplot()
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.6 + (0.4 if title else 0)), squeeze=False, dpi=100)
+    for i in range(rows * cols):
+        ax = axes[i // cols][i % cols]
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < k:
+            ax.imshow(pixels[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+            text = "\n".join(textwrap.wrap(captions[i], 26)[:4])
+            ax.set_xlabel(text, fontsize=6.5, labelpad=2)
+    if title:
+        fig.suptitle(title + (f" (first {k} of {images.shape[0]})" if k < images.shape[0] else ""), fontsize=10)
+    return save_figure(fig, path)
+
+
+def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str | Path, *, mean: tuple[float, ...],
+                 std: tuple[float, ...], similarity: Tensor | None = None, metadata: dict[str, str] | None = None) -> Path:
+    """Write the pairs to ``out_dir`` (module docstring), built in a temporary sibling and renamed into
+    place. Raises DataError if ``out_dir`` exists and is not empty. Returns ``out_dir``."""
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise DataError(f"export target {out_dir} exists and is not an empty directory; choose another --to")
+    if not (images.shape[0] == len(captions) == text.shape[0]):
+        raise DataError(f"{images.shape[0]} images, {len(captions)} captions and {text.shape[0]} text embeddings differ in number")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    (tmp / "images").mkdir(parents=True)
+    try:
+        pixels = (to_pixels(images, mean, std) * 255.0 + 0.5).to(torch.uint8)
+        names = []
+        for i, img in enumerate(pixels):
+            name = f"images/{i:05d}.png"
+            Image.fromarray(np.ascontiguousarray(img.permute(1, 2, 0).numpy())).save(tmp / name)
+            names.append(name)
+        with open(tmp / "captions.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["image", "caption"])
+            writer.writerows(zip(names, captions))
+        tensors = {"text": text.detach().float().cpu()}
+        if similarity is not None:
+            tensors["similarity"] = similarity.detach().float().cpu()
+        save_tensors(tmp / "embeddings.safetensors", tensors, metadata=metadata)
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+__all__ = ["export_pairs", "save_pair_preview", "to_pixels"]

@@ -1,0 +1,381 @@
+"""Read image-caption datasets into :class:`PairSplit` tensors.
+
+Sources (each gives caption records ``(image path, caption, split or None)``):
+
+* CSV with a header naming ``image`` and ``caption`` (and optionally ``split``), image paths relative to the
+  image root (:func:`read_csv_records`);
+* caption JSON (:func:`read_json_records`): Karpathy's ``dataset_coco.json`` / ``dataset_flickr30k.json``
+  (``images[].sentences[].raw`` with a ``split`` per image; ``restval`` counts as train, ``val`` is left
+  out and counted), BLIP-style lists ``[{"image", "caption"}]`` (``caption`` a string or a list; the train
+  and test files given separately), and COCO's ``captions_*.json`` (``images`` + ``annotations``);
+* a folder of images with sidecar ``.txt`` captions, one caption per non-empty line
+  (:func:`read_folder_records`), optionally split into ``train/`` and ``test/`` sub-folders;
+* ``shapes``: generated coloured shapes with several captions each (:func:`shapes_records`), no files.
+
+Bad input (a caption whose image is missing or unreadable, an empty caption, a duplicate pair or image id,
+an image without a caption) is collected in a :class:`BadInput` with counts and examples: with
+``on_bad="error"`` loading stops with a :class:`DataError` that names them all, with ``"skip"`` they are
+dropped and the counts are printed and stored in the data's ``meta["dropped"]``; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.seeding import generator
+
+from .data import PairSplit
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+TRAIN_SPLITS = ("train", "restval")
+KNOWN_SPLITS = ("train", "restval", "val", "test")
+
+BAD_KINDS = {
+    "missing_image": "caption rows whose image file does not exist",
+    "unreadable_image": "images that cannot be decoded",
+    "empty_caption": "empty captions",
+    "duplicate": "duplicate pairs or image ids",
+    "no_caption": "images without any caption",
+}
+
+
+@dataclass
+class CaptionRecord:
+    """One caption of one image; ``where`` says where it came from (for messages)."""
+
+    image: str
+    caption: str
+    split: str | None
+    where: str
+
+
+@dataclass
+class BadInput:
+    """Problems found while reading, by kind, with where each occurred."""
+
+    found: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, where: str) -> None:
+        self.found.setdefault(kind, []).append(where)
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.found.items() if v}
+
+    def summary(self, examples: int = 3) -> str:
+        parts = []
+        for kind, items in self.found.items():
+            if items:
+                shown = ", ".join(items[:examples]) + (", ..." if len(items) > examples else "")
+                parts.append(f"{len(items)} {BAD_KINDS.get(kind, kind)} ({shown})")
+        return "; ".join(parts)
+
+    def resolve(self, policy: str, source: str) -> dict[str, int]:
+        """Raise (``policy="error"``) or report (``"skip"``) what was found; returns the counts."""
+        counts = self.counts()
+        if not counts:
+            return {}
+        if policy == "error":
+            raise DataError(f"{source}: {self.summary()}. Fix the data, or pass on_bad=skip to drop these and "
+                            "continue (the counts are reported and stored in the manifest)")
+        print(f"warning: {source}: dropped {self.summary()}")
+        return counts
+
+
+def clean_caption(text: str, max_words: int) -> str:
+    """Whitespace collapsed, stripped, cut to ``max_words`` words (the reference keeps 30)."""
+    words = re.sub(r"\s+", " ", str(text)).strip().split(" ")
+    return " ".join(words[:max_words]).strip()
+
+
+# --------------------------------------------------------------------------- sources
+def read_csv_records(path: Path) -> list[CaptionRecord]:
+    """Rows of a CSV whose header names ``image`` and ``caption`` (and optionally ``split``)."""
+    if not path.is_file():
+        raise DataError(f"caption CSV {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "image" not in header or "caption" not in header:
+            raise DataError(f"{path}: the header must name the columns 'image' and 'caption' (found {reader.fieldnames})")
+        reader.fieldnames = header
+        records = []
+        for i, row in enumerate(reader, start=2):
+            if row.get("image") is None:
+                raise DataError(f"{path} line {i}: the row has fewer columns than the header")
+            split = (row.get("split") or "").strip().lower() or None
+            records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {i}"))
+    if not records:
+        raise DataError(f"caption CSV {path} has no rows")
+    return records
+
+
+def _load_json(path: Path) -> object:
+    if not path.is_file():
+        raise DataError(f"caption file {path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc})") from None
+
+
+def read_json_records(path: Path, test_path: Path | None = None) -> list[CaptionRecord]:
+    """Records of a Karpathy, BLIP-style or COCO caption JSON (see the module docstring)."""
+    data = _load_json(path)
+    if isinstance(data, dict) and isinstance(data.get("images"), list) and data["images"] and "sentences" in data["images"][0]:
+        if test_path is not None:
+            raise DataError(f"{path} is a Karpathy file with its own splits; do not pass test_captions")
+        return _karpathy(data, path)
+    split = "train" if test_path is not None else None
+    records = _flat_json(data, path, split)
+    if test_path is not None:
+        records += _flat_json(_load_json(test_path), test_path, "test")
+    return records
+
+
+def _karpathy(data: dict, path: Path) -> list[CaptionRecord]:
+    records = []
+    for i, img in enumerate(data["images"]):
+        name = img.get("filename")
+        if not name:
+            raise DataError(f"{path}: images[{i}] has no 'filename'")
+        rel = f"{img['filepath']}/{name}" if img.get("filepath") else name
+        split = str(img.get("split", "")).lower() or None
+        sentences = img.get("sentences") or []
+        if not sentences:
+            records.append(CaptionRecord(rel, "", split, f"{path.name} images[{i}]"))
+        for j, s in enumerate(sentences):
+            raw = s.get("raw") if isinstance(s, dict) else s
+            if raw is None and isinstance(s, dict):
+                raw = " ".join(s.get("tokens", []))
+            records.append(CaptionRecord(rel, raw or "", split, f"{path.name} images[{i}].sentences[{j}]"))
+    return records
+
+
+def _flat_json(data: object, path: Path, split: str | None) -> list[CaptionRecord]:
+    if isinstance(data, dict) and "annotations" in data and "images" in data:  # COCO captions_*.json
+        names = {}
+        for img in data["images"]:
+            names[img["id"]] = img["file_name"]
+        records = []
+        for i, ann in enumerate(data["annotations"]):
+            if ann.get("image_id") not in names:
+                raise DataError(f"{path}: annotations[{i}] names image_id {ann.get('image_id')!r}, which is not in 'images'")
+            records.append(CaptionRecord(names[ann["image_id"]], ann.get("caption") or "", split, f"{path.name} annotations[{i}]"))
+        return records
+    if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
+        raise DataError(f"{path}: expected a Karpathy file ({{'images': [{{'filename', 'sentences'}}]}}), a list of "
+                        "{'image', 'caption'} entries or a COCO captions file ({'images', 'annotations'})")
+    records = []
+    for i, ann in enumerate(data):
+        caps = ann["caption"] if isinstance(ann["caption"], list) else [ann["caption"]]
+        for j, cap in enumerate(caps):
+            records.append(CaptionRecord(ann["image"], cap or "", split, f"{path.name}[{i}]" + (f".caption[{j}]" if len(caps) > 1 else "")))
+    return records
+
+
+def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
+    """Images under ``root`` (or ``root/train`` and ``root/test``) with sidecar ``<stem>.txt`` captions."""
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist")
+    parts = [(root / s, s) for s in ("train", "test") if (root / s).is_dir()]
+    if not parts:
+        parts = [(root, None)]
+    records: list[CaptionRecord] = []
+    for folder, split in parts:
+        images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        stems = Counter(p.with_suffix("").as_posix() for p in images)
+        for p in images:
+            rel = p.relative_to(root).as_posix()
+            if stems[p.with_suffix("").as_posix()] > 1:
+                bad.add("duplicate", f"{rel} (shares its caption file with another image)")
+                continue
+            txt = p.with_suffix(".txt")
+            if not txt.is_file():
+                bad.add("no_caption", rel)
+                continue
+            lines = [ln for ln in txt.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+            if not lines:
+                bad.add("empty_caption", txt.relative_to(root).as_posix())
+                continue
+            records += [CaptionRecord(rel, ln, split, f"{txt.relative_to(root).as_posix()} line {k + 1}") for k, ln in enumerate(lines)]
+    if not records and not bad.counts():
+        raise DataError(f"image folder {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) with .txt captions")
+    return records
+
+
+# --------------------------------------------------------------------------- generated data
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 40)}
+SHAPES = ("circle", "square", "triangle")
+PLACES = {"left": 0.3, "right": 0.7}
+
+
+def shapes_records(num_images: int, seed: int) -> tuple[list[CaptionRecord], dict[str, "object"]]:
+    """``num_images`` 64x64 pictures of one coloured shape on a grey background, on the left or right,
+    with three captions each (records) and the PIL images by id. Seeded; no files."""
+    from PIL import Image, ImageDraw
+
+    gen = generator(seed, "shapes")
+    records, images = [], {}
+    for i in range(num_images):
+        colour = list(COLOURS)[int(torch.randint(len(COLOURS), (1,), generator=gen))]
+        shape = SHAPES[int(torch.randint(len(SHAPES), (1,), generator=gen))]
+        place = list(PLACES)[int(torch.randint(len(PLACES), (1,), generator=gen))]
+        r = 10 + int(torch.randint(8, (1,), generator=gen))
+        cx, cy = int(64 * PLACES[place]), 20 + int(torch.randint(24, (1,), generator=gen))
+        img = Image.new("RGB", (64, 64), (128, 128, 128))
+        draw = ImageDraw.Draw(img)
+        box = (cx - r, cy - r, cx + r, cy + r)
+        if shape == "circle":
+            draw.ellipse(box, fill=COLOURS[colour])
+        elif shape == "square":
+            draw.rectangle(box, fill=COLOURS[colour])
+        else:
+            draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=COLOURS[colour])
+        name = f"shape_{i:05d}"
+        images[name] = img
+        for k, cap in enumerate((f"a {colour} {shape} on the {place}", f"a {shape} coloured {colour}",
+                                 f"on the {place} side there is a {colour} {shape}")):
+            records.append(CaptionRecord(name, cap, None, f"shapes[{i}].caption[{k}]"))
+    return records, images
+
+
+# --------------------------------------------------------------------------- images
+def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """A PIL image as (3, size, size) float32: RGB, resized (bicubic, as the reference test transform),
+    scaled to [0, 1] and normalised per channel."""
+    from PIL import Image
+    import numpy as np
+
+    rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
+    x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def file_opener(root: Path) -> Callable[[str], "object"]:
+    """``open(rel)`` -> a loaded PIL image of ``root / rel``; raises FileNotFoundError or OSError."""
+
+    def open_image(rel: str) -> object:
+        from PIL import Image
+
+        path = root / rel
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+
+    return open_image
+
+
+# --------------------------------------------------------------------------- splits
+@dataclass
+class LoadedSplits:
+    train: PairSplit
+    test: PairSplit
+    dropped: dict[str, int]
+    unused_val_images: int
+
+
+def build_splits(
+    records: list[CaptionRecord],
+    open_image: Callable[[str], object],
+    *,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    bad: BadInput,
+    on_bad: str,
+    source: str,
+    test_fraction: float,
+    split_order: str,
+    seed: int,
+    max_words: int,
+    progress: bool = True,
+) -> LoadedSplits:
+    """Clean captions, find duplicates, read each image once, split, and return tensors.
+
+    Records with a split go where it says (``restval`` to train, ``val`` left out and counted); without
+    one, the last ``test_fraction`` of the images (sorted by name, or in a seeded random order) is test.
+    """
+    from tqdm.auto import tqdm
+
+    with_split = [r for r in records if r.split is not None]
+    if with_split and len(with_split) != len(records):
+        raise DataError(f"{source}: {len(with_split)} of {len(records)} captions name a split and the others do not")
+    unknown = sorted({r.split for r in with_split if r.split not in KNOWN_SPLITS})
+    if unknown:
+        raise DataError(f"{source}: unknown split name(s) {unknown}; use train, test or val")
+    seen: set[tuple[str, str]] = set()
+    kept: list[CaptionRecord] = []
+    for r in records:
+        cap = clean_caption(r.caption, max_words)
+        if not cap:
+            bad.add("empty_caption", r.where)
+            continue
+        key = (r.image, cap)
+        if key in seen:
+            bad.add("duplicate", f"{r.where} ({r.image!r}: {cap[:40]!r})")
+            continue
+        seen.add(key)
+        kept.append(CaptionRecord(r.image, cap, r.split, r.where))
+    pixels: dict[str, Tensor] = {}
+    failed: set[str] = set()
+    for name in tqdm(sorted({r.image for r in kept}), desc="reading images", disable=not progress, leave=False):
+        try:
+            pixels[name] = image_to_tensor(open_image(name), size, mean, std)
+        except FileNotFoundError:
+            failed.add(name)
+            bad.add("missing_image", name)
+        except (OSError, ValueError, SyntaxError) as exc:
+            failed.add(name)
+            bad.add("unreadable_image", f"{name} ({type(exc).__name__})")
+    dropped_rows = sum(1 for r in kept if r.image in failed)
+    dropped = bad.resolve(on_bad, source)
+    if dropped_rows:
+        dropped["captions_of_dropped_images"] = dropped_rows
+    kept = [r for r in kept if r.image not in failed]
+    if not kept:
+        raise DataError(f"{source}: no usable image-caption pair is left")
+    if with_split:
+        split_of = {r.image: ("train" if r.split in TRAIN_SPLITS else r.split) for r in kept}
+    else:
+        names = sorted({r.image for r in kept})
+        if split_order == "random":
+            order = torch.randperm(len(names), generator=generator(seed, "image_text_split")).tolist()
+            names = [names[i] for i in order]
+        n_test = min(len(names) - 1, max(1, int(round(len(names) * test_fraction))))
+        if n_test < 1:
+            raise DataError(f"{source}: {len(names)} image(s) cannot be split into train and test")
+        split_of = {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
+    unused_val = len({r.image for r in kept if split_of[r.image] == "val"})
+    splits = {}
+    for split in ("train", "test"):
+        rows = [r for r in kept if split_of[r.image] == split]
+        if not rows:
+            raise DataError(f"{source}: the {split} split is empty after reading "
+                            f"({len(kept)} usable captions of {len(split_of)} images)")
+        ids = sorted({r.image for r in rows})
+        index = {n: i for i, n in enumerate(ids)}
+        splits[split] = PairSplit(
+            images=torch.stack([pixels[n] for n in ids]),
+            image_ids=ids,
+            captions=[r.caption for r in rows],
+            caption_image=torch.tensor([index[r.image] for r in rows], dtype=torch.long),
+        )
+    return LoadedSplits(splits["train"], splits["test"], dropped, unused_val)
+
+
+__all__ = [
+    "BadInput", "CaptionRecord", "LoadedSplits", "build_splits", "clean_caption", "file_opener", "image_to_tensor",
+    "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
+]

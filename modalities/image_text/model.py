@@ -1,0 +1,109 @@
+"""The dual encoder the image-text methods train: a trainable image encoder and a trainable projection of
+frozen text embeddings into the image feature space, compared by cosine similarity / temperature.
+
+As in the reference code (Wu et al.; Xu et al.), there is no image projection: the text projection head maps
+the text embedding (D_text) to the image feature size (D_img); both sides are L2-normalised and the logits
+are ``exp(logit_scale) * img @ txt.T`` with ``logit_scale = log(1 / 0.07)``, fixed unless
+``learn_temperature``. All trainable parameters live in one module (``image_encoder.*``,
+``text_projection.*`` and, when learnable, ``logit_scale``), so ``torch.func.functional_call`` runs it
+with any parameter set.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmdistill.seeding import draw_seed
+
+from .encoders import ImageEncoderBuild
+from .lora import add_lora
+
+
+class ProjectionHead(nn.Module):
+    """Linear -> GELU -> linear -> dropout, residual to the first linear, LayerNorm (the reference head)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.projection = nn.Linear(in_dim, out_dim)
+        self.fc = nn.Linear(out_dim, out_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        projected = self.projection(x)
+        return self.layer_norm(self.dropout(self.fc(F.gelu(projected))) + projected)
+
+
+class DualEncoder(nn.Module):
+    """``forward(images (B, 3, S, S), text (B', D_text)) -> logits (B, B')`` (image rows, text columns)."""
+
+    def __init__(self, image_encoder: nn.Module, image_dim: int, text_dim: int, *, temperature: float = 0.07,
+                 learn_temperature: bool = False, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.text_projection = ProjectionHead(text_dim, image_dim, dropout)
+        scale = torch.tensor(math.log(1.0 / temperature))
+        if learn_temperature:
+            self.logit_scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("logit_scale", scale)
+
+    def encode_image(self, images: Tensor) -> Tensor:
+        """(B, 3, S, S) -> (B, D_img), unit length."""
+        return F.normalize(self.image_encoder(images).float(), dim=-1)
+
+    def encode_text(self, text: Tensor) -> Tensor:
+        """(B, D_text) frozen-encoder embeddings -> (B, D_img), unit length."""
+        return F.normalize(self.text_projection(text.float()), dim=-1)
+
+    def forward(self, images: Tensor, text: Tensor) -> Tensor:
+        return self.logit_scale.exp() * self.encode_image(images) @ self.encode_text(text).T
+
+    def parameter_groups(self) -> dict[str, list[str]]:
+        """Names of the trainable parameters of each trajectory: ``image`` (the image encoder, or its LoRA
+        factors) and ``text`` (the projection head, and the logit scale when learnable)."""
+        groups: dict[str, list[str]] = {"image": [], "text": []}
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                groups["image" if name.startswith("image_encoder.") else "text"].append(name)
+        return groups
+
+
+def trainable_parameters(net: nn.Module) -> dict[str, Tensor]:
+    """The parameters that require gradients, by name (what a trajectory stores and a student updates)."""
+    return {n: p for n, p in net.named_parameters() if p.requires_grad}
+
+
+@dataclass
+class DualEncoderFactory:
+    """Fresh dual encoders for evaluation, experts and matching: ``make(gen)`` draws a new projection head
+    (and a new image encoder unless it is pretrained, which is copied) from ``gen``; the same generator state
+    gives the same model."""
+
+    image: ImageEncoderBuild
+    text_dim: int
+    temperature: float = 0.07
+    learn_temperature: bool = False
+    dropout: float = 0.1
+    lora_rank: int = 0
+    lora_alpha: float = 1.0
+
+    def make(self, gen: torch.Generator | None = None, device: torch.device | str = "cpu") -> DualEncoder:
+        seed = draw_seed(gen) if gen is not None else 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoder = copy.deepcopy(self.image.module) if self.image.pretrained else self.image.fresh()
+            net = DualEncoder(encoder, self.image.out_dim, self.text_dim, temperature=self.temperature,
+                              learn_temperature=self.learn_temperature, dropout=self.dropout)
+            if self.lora_rank > 0:
+                add_lora(net.image_encoder, self.lora_rank, self.lora_alpha)
+        return net.to(device)
+
+
+__all__ = ["DualEncoder", "DualEncoderFactory", "ProjectionHead", "trainable_parameters"]

@@ -1,0 +1,89 @@
+"""The contrastive task of image-text distillation: its loss and its retrieval metric.
+
+Loss (``ContrastiveTask.loss(logits, targets)``), for logits (B, B) of images (rows) against texts (columns):
+
+* hard targets (``targets`` None or (B,) int64 column indices): InfoNCE in both directions,
+  ``(CE(logits, y) + CE(logits.T, y)) / 2`` with ``y = arange(B)`` by default (CLIP's loss);
+* soft targets (``targets`` a (B, B) float similarity matrix, LoRS): ``soft_loss="wbce"`` is LoRS's
+  weighted binary cross-entropy (BCE of ``sigmoid(logits)`` against the matrix, averaged separately over
+  the entries > 0.5 and the others, then the two means averaged); ``"infonce"`` is cross-entropy against the
+  matrix's rows (and columns for the other direction), as LoRS's ``InfoNCE`` option.
+
+Metric (:func:`retrieval_recalls`): image->text recall@K counts an image as retrieved when *any* of its
+captions is among the K most similar captions; text->image recall@K counts a caption when its image is
+among the K most similar images (the BLIP / reference ``itm_eval`` protocol).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmdistill.errors import ConfigError
+
+KS = (1, 5, 10)
+RECALL_KEYS = tuple(f"{d}_r{k}" for d in ("i2t", "t2i") for k in KS)
+HEADLINE = "R@10 (mean of image->text and text->image)"
+
+
+@dataclass(frozen=True)
+class ContrastiveTask:
+    """Bidirectional InfoNCE for hard targets, LoRS's soft-target loss for a similarity matrix."""
+
+    soft_loss: str = "wbce"
+    name: str = "contrastive"
+    metric_name: str = HEADLINE
+
+    def __post_init__(self) -> None:
+        if self.soft_loss not in ("wbce", "infonce"):
+            raise ConfigError(f"soft_loss must be 'wbce' or 'infonce', got {self.soft_loss!r}")
+
+    def loss(self, logits: Tensor, targets: Tensor | None = None) -> Tensor:
+        """Mean loss of ``logits`` (B, B); ``targets`` None / (B,) int64 (hard) or (B, B) float (soft)."""
+        if logits.dim() != 2:
+            raise ConfigError(f"contrastive logits must be (B, B), got {tuple(logits.shape)}")
+        if targets is None or targets.dim() == 1:
+            y = torch.arange(logits.shape[0], device=logits.device) if targets is None else targets
+            return 0.5 * (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y))
+        targets = targets.to(logits.dtype)
+        if self.soft_loss == "infonce":
+            return 0.5 * (-(targets * F.log_softmax(logits, 1)).sum(1).mean() - (targets.T * F.log_softmax(logits.T, 1)).sum(1).mean())
+        # BCE of sigmoid(logits) written with logsigmoid (the reference adds 1e-6 inside the logs instead)
+        per = -(targets * F.logsigmoid(logits) + (1.0 - targets) * F.logsigmoid(-logits))
+        pos = (targets > 0.5).detach()
+        loss_pos = (per * pos).sum() / (pos.sum() + 1e-6)
+        loss_neg = (per * ~pos).sum() / ((~pos).sum() + 1e-6)
+        return 0.5 * (loss_pos + loss_neg)
+
+
+def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """Recalls in [0, 1] from ``sims`` (N_img, N_cap) and the image of each caption (N_cap,).
+
+    Returns ``i2t_r{k}`` and ``t2i_r{k}`` for each k, and ``r10_mean`` = the mean of the two R@10 (when 10 is
+    in ``ks``). Ties count in the query's favour (a strictly higher score ranks above).
+    """
+    sims = sims.float()
+    n_img, n_cap = sims.shape
+    cap_img = caption_image.to(sims.device)
+    if cap_img.shape != (n_cap,):
+        raise ConfigError(f"caption_image must have {n_cap} entries, got {tuple(cap_img.shape)}")
+    positive = torch.zeros_like(sims, dtype=torch.bool)
+    positive[cap_img, torch.arange(n_cap, device=sims.device)] = True
+    best_pos = sims.masked_fill(~positive, float("-inf")).max(dim=1).values  # (N_img,)
+    rank_i2t = (sims > best_pos[:, None]).sum(dim=1)  # captions scored above the best own caption
+    own = sims[cap_img, torch.arange(n_cap, device=sims.device)]  # (N_cap,)
+    rank_t2i = (sims > own[None, :]).sum(dim=0)  # images scored above the caption's own image
+    has_caption = positive.any(dim=1)
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"i2t_r{k}"] = float((rank_i2t[has_caption] < k).float().mean())
+        out[f"t2i_r{k}"] = float((rank_t2i < k).float().mean())
+    if 10 in ks:
+        out["r10_mean"] = 0.5 * (out["i2t_r10"] + out["t2i_r10"])
+    return out
+
+
+__all__ = ["ContrastiveTask", "HEADLINE", "KS", "RECALL_KEYS", "retrieval_recalls"]

@@ -1,0 +1,80 @@
+"""Caption embeddings by a frozen text encoder, computed once and cached as safetensors.
+
+The cache file is named by the encoder and a hash of (encoder fingerprint, captions in order); it holds the
+(N, D) embeddings and, in its metadata, the captions themselves, so the preview and export can name the
+nearest real caption of a distilled text embedding without reloading the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError
+from mmdistill.io import load_tensors_with_metadata, save_tensors
+
+from .encoders import FrozenTextEncoder
+
+
+def default_cache_dir() -> Path:
+    """``$MMDISTILL_CACHE/text`` or ``~/.cache/mmdistill/text``."""
+    base = os.environ.get("MMDISTILL_CACHE") or Path.home() / ".cache" / "mmdistill"
+    return Path(base) / "text"
+
+
+def cache_path(encoder: FrozenTextEncoder, captions: list[str], cache_dir: Path) -> Path:
+    h = hashlib.sha256(encoder.fingerprint().encode())
+    for c in captions:
+        h.update(b"\n" + c.encode())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name)[-60:]
+    return cache_dir / f"{slug}-{h.hexdigest()[:24]}.safetensors"
+
+
+def embed_captions(
+    encoder: FrozenTextEncoder, captions: list[str], cache_dir: str | Path | None = None, *, batch_size: int = 256, progress: bool = True,
+) -> tuple[Tensor, Path]:
+    """(N, D) float32 embeddings of ``captions``, read from the cache when present; returns them and the
+    cache file."""
+    path = cache_path(encoder, captions, Path(cache_dir) if cache_dir else default_cache_dir())
+    if path.is_file():
+        try:
+            tensors, meta = load_tensors_with_metadata(path)
+            emb = tensors["text"]
+            if emb.shape[0] == len(captions) and meta.get("fingerprint") == encoder.fingerprint():
+                return emb.float(), path
+        except (ArtifactError, KeyError):
+            pass  # a damaged cache file is recomputed below
+    emb = encoder.encode(captions, batch_size, progress).float().contiguous()
+    meta = {"format": "mmdistill.text-embeddings/1", "encoder": encoder.name, "fingerprint": encoder.fingerprint(),
+            "count": str(len(captions)), "captions": json.dumps(captions)}
+    save_tensors(path, {"text": emb}, metadata=meta)
+    return emb, path
+
+
+def load_caption_bank(path: str | Path) -> tuple[list[str], Tensor] | None:
+    """The captions and their embeddings of a cache file, or None when it is gone or unreadable."""
+    try:
+        tensors, meta = load_tensors_with_metadata(path)
+        captions = json.loads(meta["captions"])
+    except (ArtifactError, KeyError, json.JSONDecodeError, OSError):
+        return None
+    emb = tensors.get("text")
+    if emb is None or emb.shape[0] != len(captions):
+        return None
+    return captions, emb.float()
+
+
+def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor]) -> list[str]:
+    """For each row of ``text`` (K, D), the caption of the bank with the highest cosine similarity."""
+    captions, emb = bank
+    sims = torch.nn.functional.normalize(text.detach().float().cpu(), dim=-1) @ torch.nn.functional.normalize(emb, dim=-1).T
+    return [captions[i] for i in sims.argmax(dim=1).tolist()]
+
+
+__all__ = ["cache_path", "default_cache_dir", "embed_captions", "load_caption_bank", "nearest_captions"]

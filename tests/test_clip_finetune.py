@@ -1,0 +1,80 @@
+"""clip-finetune on a tiny randomly initialised open_clip model (a config registered for the test), offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+open_clip = pytest.importorskip("open_clip")
+
+from mmdistill.errors import ConfigError  # noqa: E402
+from mmdistill.io import save_synthetic  # noqa: E402
+from mmdistill.modalities.image_text import MODALITY  # noqa: E402
+from mmdistill.modalities.image_text.clip_finetune import syn_pairs_for_clip  # noqa: E402
+from mmdistill.recipes import clip_finetune, get_recipe  # noqa: E402
+from mmdistill.seeding import generator  # noqa: E402
+
+from test_image_text import write_pairs  # noqa: E402
+
+TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory) -> tuple[str, str]:
+    """The name of a registered tiny open_clip config and a local checkpoint of it (safetensors)."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    (folder / "mmd-tiny-clip.json").write_text(json.dumps(TINY))
+    open_clip.add_model_config(folder / "mmd-tiny-clip.json")
+    torch.manual_seed(1)
+    model = open_clip.create_model("mmd-tiny-clip")
+    ckpt = folder / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
+    return "mmd-tiny-clip", str(ckpt)
+
+
+def base(tmp_path, model: str, ckpt: str, **kw):
+    cfg = dict(dataset="csv", data_root=str(write_pairs(tmp_path / "data", n_images=12)), clip_model=model, clip_pretrained=ckpt,
+               text_cache=str(tmp_path / "cache"), ipc=4, eval_runs=2, ft_epochs=2, ft_batch=4, progress=False, out=str(tmp_path / "ft"))
+    cfg.update(kw)
+    return cfg
+
+
+def test_finetune_on_random_real_pairs_reports_before_and_after(tmp_path, tiny_clip):
+    result = clip_finetune.run(**base(tmp_path, *tiny_clip, finetune="full"))
+    m = result.manifest["metrics"]
+    assert set(m) >= {"before", "random_real", "protocol"} and "distilled" not in m
+    assert len(m["before"]["runs"]) == 1 and len(m["random_real"]["runs"]) == 2 and m["random_real"]["pairs"] == 4
+    assert (tmp_path / "ft" / "manifest.json").is_file() and (tmp_path / "ft" / "accuracy.png").stat().st_size > 0
+    assert get_recipe("clip-finetune").name == "clip-finetune"
+
+
+def test_finetune_on_a_distilled_set_with_lora(tmp_path, tiny_clip):
+    model, ckpt = tiny_clip
+    cfg = clip_finetune.RECIPE.config(**base(tmp_path, model, ckpt, similarity="lowrank", sim_rank=2))
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    save_synthetic(tmp_path / "set", syn, {"recipe": "test", "ipc": 4})
+    result = clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "set"), finetune="lora", lora_rank=2))
+    m = result.manifest["metrics"]
+    assert m["distilled"]["pairs"] == m["random_real"]["pairs"] == 4 and len(m["distilled"]["runs"]) == 2
+    for entry in (m["before"], m["distilled"], m["random_real"]):
+        assert 0.0 <= entry["mean"] <= 1.0 and set(entry["recalls"]) == {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"}
+
+
+def test_a_set_from_another_text_encoder_is_refused(tmp_path, tiny_clip):
+    model, ckpt = tiny_clip
+    cfg = clip_finetune.RECIPE.config(**base(tmp_path, model, ckpt))
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    syn.meta["text_encoder"] = "minilm"
+    with pytest.raises(ConfigError, match="distil with text_encoder=openclip:mmd-tiny-clip@"):
+        syn_pairs_for_clip(syn, cfg.text_encoder, (0.5,) * 3, (0.5,) * 3, 16)
+
+
+def test_hub_tag_without_download_names_the_local_file_option(tmp_path, tiny_clip):
+    with pytest.raises(ConfigError, match="download=true"):
+        clip_finetune.run(**base(tmp_path, "RN50", "openai"))
