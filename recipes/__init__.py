@@ -16,6 +16,9 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dc": ("image_dc", "images, gradient matching (DC, Zhao et al. ICLR 2021)"),
     "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
+    "graph-gcond": ("graph_gcond", "graphs, gradient matching with a generated adjacency (GCond, ICLR 2022)"),
+    "graph-gcond-x": ("graph_gcond_x", "graphs, structure-free gradient matching, A' = I (GCond-X)"),
+    "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
 }
 
 

@@ -95,8 +95,8 @@ class GradientMatching:
         decode: the model inputs of the synthetic set (raw parameterization: ``syn.x``).
 
     Modality-neutral hooks (all optional; unset, the DC/DSA behaviour above is unchanged):
-        real_class_loss: ``(net, c, generator) -> loss`` on class ``c``'s real data (then ``real`` may be
-            None).
+        real_class_losses: ``(net, generator) -> [loss_0, ..., loss_{C-1}]`` on each class's real data (one
+            forward may serve every class; then ``real`` may be None).
         syn_class_losses: ``(net, decoded) -> [loss_0, ..., loss_{C-1}]`` from the decoded synthetic set,
             differentiable in it (one forward may serve every class).
         syn_train_loss: ``(net, decoded) -> loss`` of one inner training step on the decoded set (computed
@@ -118,7 +118,7 @@ class GradientMatching:
     dis_metric: str = "ours"
     bn_batch: int = 16
     decode: Callable[[SyntheticSet], Any] = lambda syn: syn.x
-    real_class_loss: Callable[[nn.Module, int, torch.Generator], Tensor] | None = None
+    real_class_losses: Callable[[nn.Module, torch.Generator], Sequence[Tensor]] | None = None
     syn_class_losses: Callable[[nn.Module, Any], Sequence[Tensor]] | None = None
     syn_train_loss: Callable[[nn.Module, Any], Tensor] | None = None
     class_weights: Sequence[float] | None = None
@@ -127,8 +127,8 @@ class GradientMatching:
     name = "gradient"
 
     def __post_init__(self) -> None:
-        if self.real is None and (self.real_class_loss is None or self.syn_class_losses is None):
-            raise ConfigError("GradientMatching needs the real data, or both real_class_loss and syn_class_losses")
+        if self.real is None and (self.real_class_losses is None or self.syn_class_losses is None):
+            raise ConfigError("GradientMatching needs the real data, or both real_class_losses and syn_class_losses")
 
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
         """Run one outer iteration (updates ``syn`` in place through ``optimizer``); returns its mean loss."""
@@ -140,7 +140,7 @@ class GradientMatching:
             p.requires_grad_(True)
         net_opt = self.make_net_optimizer(params) if self.make_net_optimizer else torch.optim.SGD(params, lr=self.lr_net)
         slices = syn.class_slices()
-        hooked = self.real_class_loss is not None
+        hooked = self.real_class_losses is not None
         total = 0.0
         for ol in range(self.outer_loop):
             if _has_batchnorm(net):
@@ -159,14 +159,16 @@ class GradientMatching:
 
     def _match_hooked(self, net: nn.Module, params: list[Tensor], syn: SyntheticSet, gen: torch.Generator) -> Tensor:
         """The matching loss from the hooks: ``sum_c w_c * D(grad real loss_c, grad synthetic loss_c)``."""
-        assert self.real_class_loss is not None and self.syn_class_losses is not None
+        assert self.real_class_losses is not None and self.syn_class_losses is not None
+        C = syn.num_classes
+        real_losses = self.real_class_losses(net, gen)
         syn_losses = self.syn_class_losses(net, self.decode(syn))
-        if len(syn_losses) != syn.num_classes:
-            raise ConfigError(f"syn_class_losses gave {len(syn_losses)} losses for {syn.num_classes} classes")
-        weights = list(self.class_weights) if self.class_weights is not None else [1.0] * syn.num_classes
+        if len(real_losses) != C or len(syn_losses) != C:
+            raise ConfigError(f"the class-loss hooks gave {len(real_losses)} real and {len(syn_losses)} synthetic losses for {C} classes")
+        weights = list(self.class_weights) if self.class_weights is not None else [1.0] * C
         loss = syn_losses[0].new_zeros(())
-        for c in range(syn.num_classes):
-            g_real = [g.detach() for g in torch.autograd.grad(self.real_class_loss(net, c, gen), params)]
+        for c in range(C):
+            g_real = [g.detach() for g in torch.autograd.grad(real_losses[c], params, retain_graph=c < C - 1)]
             g_syn = torch.autograd.grad(syn_losses[c], params, create_graph=True)
             loss = loss + weights[c] * gradient_distance(g_syn, g_real, self.dis_metric)
         return loss
