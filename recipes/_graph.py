@@ -33,6 +33,7 @@ from mmdistill.modalities.graph.matching import GCondMatcher, gcond_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
 from mmdistill.modalities.graph.pge import PREFIX
 from mmdistill.pipeline import MatchContext
+from mmdistill.recipe import Recipe
 from mmdistill.synthetic import SyntheticSet
 
 GCOND_DEFAULTS: dict[str, dict[str, float | int]] = {
@@ -104,3 +105,10 @@ def make_graph_optimizer(syn: SyntheticSet, cfg: GCondConfig) -> torch.optim.Opt
 #: a CPU-sized GCond run: a third of the paper's iterations on Cora with the paper's loops, 5 evaluation
 #: networks (see docs/results.md for what it reaches)
 CPU_BUDGET = {"iterations": 200, "eval_runs": 5, "checkpoint_every": 25}
+
+
+def gcond_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[GCondConfig]) -> Recipe:
+    """A GCond-family recipe: GCond's matcher and optimizer, the CPU budget."""
+    return Recipe(name=name, modality="graph", method=method, summary=summary, paper=paper, config_cls=config_cls,
+                  make_matcher=make_gcond_matcher, make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
+                  budgets={"cpu": CPU_BUDGET})

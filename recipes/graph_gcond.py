@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
-from mmdistill.recipes._graph import CPU_BUDGET, GCondConfig, make_gcond_matcher, make_graph_optimizer
+from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
 
 @dataclass
@@ -21,17 +20,8 @@ class Config(GCondConfig):
     structure: str = "pge"
 
 
-RECIPE = Recipe(
-    name="graph-gcond",
-    modality="graph",
-    method="gcond",
-    summary="Graph condensation by gradient matching with a generated adjacency (GCond)",
-    paper="Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022",
-    config_cls=Config,
-    make_matcher=make_gcond_matcher,
-    make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
-    budgets={"cpu": CPU_BUDGET},
-)
+RECIPE = gcond_recipe("graph-gcond", "gcond", "Graph condensation by gradient matching with a generated adjacency (GCond)",
+                      "Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022", Config)
 run = RECIPE.run
 main = RECIPE.main
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
-from mmdistill.recipes._graph import CPU_BUDGET, GCondConfig, make_gcond_matcher, make_graph_optimizer
+from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
 
 @dataclass
@@ -23,17 +22,8 @@ class Config(GCondConfig):
     structure: str = "identity"
 
 
-RECIPE = Recipe(
-    name="graph-gcond-x",
-    modality="graph",
-    method="gcond-x",
-    summary="Structure-free graph condensation (GCond-X: gradient matching on features, A' = I)",
-    paper="Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022 (GCond-X)",
-    config_cls=Config,
-    make_matcher=make_gcond_matcher,
-    make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
-    budgets={"cpu": CPU_BUDGET},
-)
+RECIPE = gcond_recipe("graph-gcond-x", "gcond-x", "Structure-free graph condensation (GCond-X: gradient matching on features, A' = I)",
+                      "Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022 (GCond-X)", Config)
 run = RECIPE.run
 main = RECIPE.main
 

@@ -271,3 +271,19 @@ def test_structure_free_and_distribution_matching(tmp_path):
                                      graph_dm.RECIPE.config(dataset=TINY, ipc=2, hidden=16, pge_hidden=8), generator(0, "init"))
     assert not torch.equal(dm.synthetic.data["x"], before.data["x"])  # the features moved
     assert 0.0 <= dm.manifest["metrics"]["distilled"]["mean"] <= 1.0
+
+
+def test_inductive_setting_trains_on_the_training_subgraph(tmp_path):
+    data = load_graph_dataset(TINY, None, GraphLoadOptions(setting="inductive"))
+    graph, nodes = data.view("train")
+    assert data.visible_nodes == graph.num_nodes == data.train_idx.numel() == 60
+    assert torch.equal(nodes, torch.arange(60)) and data.view("test")[0].num_nodes == data.test_idx.numel()
+    # the training graph holds exactly the whole graph's edges between training nodes
+    full = data.graph.edge_index
+    inside = torch.isin(full[0], data.train_idx) & torch.isin(full[1], data.train_idx)
+    mapped = {tuple(e) for e in data.train_idx[graph.edge_index].t().tolist()}
+    assert mapped == {tuple(e) for e in full[:, inside].t().tolist()}
+    res = graph_gcond.run(**{**FAST, "iterations": 2}, setting="inductive", reduction_rate=0.1, out=str(tmp_path / "ind"),
+                          baselines=["random_real"])
+    assert res.manifest["metrics"]["synthetic"]["nodes"] == 6  # 10 % of the 60 visible (training) nodes
+    assert res.manifest["config"]["eval_dropout"] == 0.0  # GCond's inductive evaluation

@@ -18,7 +18,7 @@
                     (one row per node), ``labels.{npy,csv,txt}`` (one class id per node) and optional
                     ``train.txt``, ``val.txt``, ``test.txt`` (node ids)
 ``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
-``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:64), Planetoid-style split
+``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
 ==================  ==========================================================================================
 """
 
@@ -306,19 +306,19 @@ def _edge_list_files(root: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- generated
 def _sbm_spec(name: str) -> tuple[int, int, int]:
     if name.lower() == "sbm":
-        return 700, 7, 64
+        return 700, 7, 32
     parts = name.split(":")[1:]
     try:
         n, c, f = (int(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:64") from None
+        raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:32") from None
     if c < 2 or n < 10 * c or f < 1:
         raise ConfigError(f"dataset {name!r}: needs >= 2 classes, >= 10 nodes per class and >= 1 feature")
     return n, c, f
 
 
-def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 64, *, seed: int = 0,
-             p_in: float = 0.03, p_out: float = 0.004, signal: float = 0.45) -> dict[str, Any]:
+def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 32, *, seed: int = 0,
+             p_in: float = 0.03, p_out: float = 0.004, signal: float = 0.3) -> dict[str, Any]:
     """A stochastic block model whose class decides both the edges and the features.
 
     Nodes split evenly into ``num_classes`` blocks; an edge joins two nodes with probability ``p_in``

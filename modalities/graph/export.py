@@ -146,7 +146,7 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
     structure = "A' = I (structure-free)" if syn.meta.get("structure") == "identity" else \
         f"{len(edges)} edges (weight >= {syn.meta.get('adj_threshold')})"
-    ax.set_title(f"{title}\n{n} nodes, {structure}" if title else f"{n} nodes, {structure}", fontsize=9)
+    ax.set_title(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
     return save_figure(fig, path)
 
 
