@@ -79,11 +79,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from mmdistill.io import load_synthetic
-    from mmdistill.pipeline import summary_line
+    from mmdistill.pipeline import budget_label, summary_line
 
     syn, manifest = load_synthetic(args.dir)
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
-    print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, ipc {manifest.get('ipc')}, seed {manifest.get('seed')}, "
+    print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, {budget_label(manifest)}, seed {manifest.get('seed')}, "
           f"labels {syn.label_mode}")
     for name, tensor in syn.tensors().items():
         print(f"  {name}: {tuple(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")

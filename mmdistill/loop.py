@@ -26,7 +26,11 @@ from mmdistill.synthetic import SyntheticSet
 
 
 class Matcher(Protocol):
-    """What the loop drives: one outer iteration that updates ``syn`` through ``optimizer``."""
+    """What the loop drives: one outer iteration that updates ``syn`` through ``optimizer``.
+
+    A matcher whose schedule depends on the iteration index (GCond alternates which tensors of the set it
+    updates) may also define ``start_iteration(it)``; the loop calls it before each ``step``, on resume too.
+    """
 
     name: str
 
@@ -151,11 +155,14 @@ def run_loop(
         log.reset()
     end = iterations if stop_after is None else min(iterations, stop_after)
     last_loss = None
+    start_iteration = getattr(matcher, "start_iteration", None)
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
     try:
         for it in range(start, end):
             gen = generator(seed, "iteration", it)
+            if start_iteration is not None:
+                start_iteration(it)
             try:
                 stats = matcher.step(syn, optimizer, gen)
             except DivergenceError as exc:

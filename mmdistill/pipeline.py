@@ -336,6 +336,8 @@ def distill(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "timing": {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from},
     }
+    if syn.meta.get("budget_label"):  # a set whose size is not "ipc per class" (e.g. a graph's reduction rate)
+        manifest["budget_label"] = syn.meta["budget_label"]
     if loop.iterations < cfg.iterations:
         print(f"stopped after {loop.iterations} of {cfg.iterations} iterations; resume with --resume --out {out}")
         return RunResult(out, syn.detached(), manifest)
@@ -356,7 +358,7 @@ def evaluated_sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, then tensors and manifest (manifest last: its presence marks a complete set)."""
-    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · ipc {manifest['ipc']}"
+    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
     metrics = manifest.get("metrics", {})
@@ -364,19 +366,24 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     save_synthetic(out, syn, manifest)
 
 
+def budget_label(manifest: dict[str, Any]) -> str:
+    """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``."""
+    return str(manifest.get("budget_label") or f"ipc {manifest['ipc']}")
+
+
 def summary_line(manifest: dict[str, Any]) -> str:
     """``recipe on dataset at ipc K: distilled m ± s %, random real m ± s %, ...`` (the metric is named
     unless it is accuracy)."""
     m = manifest.get("metrics", {})
     metric = m.get("metric", "accuracy")
-    head = f"{manifest['recipe']} on {manifest.get('dataset')} at ipc {manifest['ipc']}"
+    head = f"{manifest['recipe']} on {manifest.get('dataset')} at {budget_label(manifest)}"
     head += ":" if metric == "accuracy" else f" ({metric}):"
     parts = [f"{key.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)
 
 
 __all__ = [
-    "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "classification_data_on",
+    "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "budget_label", "classification_data_on",
     "describe_classification", "distill", "evaluate_distilled", "evaluated_sets", "network_factory", "resolve_device",
     "summary_line", "write_artifact",
 ]

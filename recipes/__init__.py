@@ -19,6 +19,9 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-mtt": ("image_mtt", "images, trajectory matching (MTT, Cazenavette et al. CVPR 2022)"),
     "image-tesla": ("image_tesla", "images, constant-memory trajectory matching + soft labels (TESLA, Cui et al. ICML 2023)"),
     "clip-finetune": ("clip_finetune", "image-text: fine-tune an open_clip image tower on distilled or random real pairs"),
+    "graph-gcond": ("graph_gcond", "graphs, gradient matching with a generated adjacency (GCond, ICLR 2022)"),
+    "graph-gcond-x": ("graph_gcond_x", "graphs, structure-free gradient matching, A' = I (GCond-X)"),
+    "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
 }
 
 

@@ -78,3 +78,24 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, blobs):
     res = run_loop(_ExplodesAt(100), fresh, torch.optim.SGD(fresh.parameters(), lr=0.1), iterations=4, seed=0,
                    out_dir=tmp_path, checkpoint_every=2, progress=False, resume=True)
     assert res.resumed_from == 2  # the checkpoint written before the divergence
+
+
+def test_loop_tells_a_matcher_each_iteration_index_also_after_resume(tmp_path, blobs):
+    class Recorder:
+        name = "recorder"
+
+        def __init__(self):
+            self.seen = []
+
+        def start_iteration(self, it):
+            self.seen.append(it)
+
+        def step(self, syn, optimizer, gen):
+            return {"loss": apply_update((syn.x ** 2).mean(), optimizer)}
+
+    syn = SyntheticSet.from_real(blobs, 1, generator(0, "init")).requires_grad_(True)
+    opt = torch.optim.SGD(syn.parameters(), lr=0.1)
+    rec = Recorder()
+    run_loop(rec, syn, opt, iterations=5, seed=0, out_dir=tmp_path, checkpoint_every=2, progress=False, stop_after=3)
+    run_loop(rec, syn, opt, iterations=5, seed=0, out_dir=tmp_path, checkpoint_every=2, progress=False, resume=True)
+    assert rec.seen == [0, 1, 2, 3, 4]

@@ -39,3 +39,42 @@ def test_mmd_zero_for_identical_samples_positive_otherwise():
     a = torch.randn(8, 4)
     assert gaussian_mmd2(a, a, [1.0]).abs() < 1e-6
     assert gaussian_mmd2(a, a + 3.0, [1.0]) > 0.1
+
+
+def test_gradient_matching_hooks_weight_each_class():
+    """With the modality-neutral hooks, a class weighted 0 does not move the set; weights scale the loss."""
+    from torch import nn
+
+    from mmdistill.matchers.gradient import GradientMatching
+    from mmdistill.nets import reinitialize
+    from mmdistill.seeding import generator
+    from mmdistill.synthetic import SyntheticSet
+    from mmdistill.task import ClassificationTask
+
+    g = torch.Generator().manual_seed(0)
+    x_real, y_real = torch.randn(20, 4, generator=g), torch.arange(2).repeat(10)
+    task = ClassificationTask()
+
+    def real_losses(net, gen):
+        out = net(x_real)
+        return [task.loss(out[y_real == c], y_real[y_real == c]) for c in range(2)]
+
+    def syn_losses(net, x):
+        out = net(x)
+        return [task.loss(out[:2], torch.zeros(2, dtype=torch.long)), task.loss(out[2:], torch.ones(2, dtype=torch.long))]
+
+    def run(weights):
+        syn = SyntheticSet({"x": torch.randn(4, 4, generator=torch.Generator().manual_seed(1))}, torch.tensor([0, 0, 1, 1]), 2)
+        syn.requires_grad_(True)
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        m = GradientMatching(net=net, reinit=reinitialize, real=None, task=task,
+                             outer_loop=1, inner_loop=0, real_class_losses=real_losses, syn_class_losses=syn_losses,
+                             class_weights=weights)
+        start = syn.x.detach().clone()
+        stats = m.step(syn, torch.optim.SGD(syn.parameters(), lr=0.5), generator(0))
+        return start, syn.x.detach(), stats["loss"]
+
+    start, after, loss_one = run([1.0, 0.0])
+    assert torch.equal(start[2:], after[2:]) and not torch.equal(start[:2], after[:2])
+    _, _, loss_half = run([0.5, 0.0])
+    assert abs(loss_half - loss_one / 2) < 1e-6

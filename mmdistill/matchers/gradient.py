@@ -3,12 +3,18 @@
 Per class, the gradient of the task loss w.r.t. the network weights on a real batch is matched by the
 gradient on that class's synthetic samples. One outer iteration draws a fresh network and alternates
 ``outer_loop`` synthetic updates with ``inner_loop`` epochs of network training on the synthetic set.
+
+The per-class losses, the class weights and the inner network training are modality-neutral hooks of
+:class:`GradientMatching`: left unset, it samples a class's real batch from a :class:`LabeledTensors` and
+feeds the network a class's synthetic samples alone (DC/DSA); set, a modality supplies its own losses, e.g.
+a graph's class loss is read off one forward of the whole (real or synthetic) graph, because message
+passing mixes the classes (GCond).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -86,11 +92,22 @@ class GradientMatching:
         augment: DSA (same draw for the real and synthetic batch of a class), or None for DC.
         dis_metric: see :func:`gradient_distance`.
         bn_batch: real samples per class used to freeze BatchNorm statistics (reference: 16).
+        decode: the model inputs of the synthetic set (raw parameterization: ``syn.x``).
+
+    Modality-neutral hooks (all optional; unset, the DC/DSA behaviour above is unchanged):
+        real_class_losses: ``(net, generator) -> [loss_0, ..., loss_{C-1}]`` on each class's real data (one
+            forward may serve every class; then ``real`` may be None).
+        syn_class_losses: ``(net, decoded) -> [loss_0, ..., loss_{C-1}]`` from the decoded synthetic set,
+            differentiable in it (one forward may serve every class).
+        syn_train_loss: ``(net, decoded) -> loss`` of one inner training step on the decoded set (computed
+            without gradient to the set); with it, ``inner_loop`` counts steps instead of epochs.
+        class_weights: per-class factors of the class's gradient distance (GCond: n_c / max n_c).
+        make_net_optimizer: ``(params) -> optimizer`` of the inner network training (default SGD, ``lr_net``).
     """
 
     net: nn.Module
     reinit: Callable[[nn.Module, torch.Generator], None]
-    real: LabeledTensors
+    real: LabeledTensors | None
     task: ClassificationTask
     outer_loop: int
     inner_loop: int
@@ -100,9 +117,18 @@ class GradientMatching:
     augment: Augment | None = None
     dis_metric: str = "ours"
     bn_batch: int = 16
-    decode: Callable[[SyntheticSet], Tensor] = lambda syn: syn.x
+    decode: Callable[[SyntheticSet], Any] = lambda syn: syn.x
+    real_class_losses: Callable[[nn.Module, torch.Generator], Sequence[Tensor]] | None = None
+    syn_class_losses: Callable[[nn.Module, Any], Sequence[Tensor]] | None = None
+    syn_train_loss: Callable[[nn.Module, Any], Tensor] | None = None
+    class_weights: Sequence[float] | None = None
+    make_net_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer] | None = None
 
     name = "gradient"
+
+    def __post_init__(self) -> None:
+        if self.real is None and (self.real_class_losses is None or self.syn_class_losses is None):
+            raise ConfigError("GradientMatching needs the real data, or both real_class_losses and syn_class_losses")
 
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
         """Run one outer iteration (updates ``syn`` in place through ``optimizer``); returns its mean loss."""
@@ -112,20 +138,51 @@ class GradientMatching:
         params = list(net.parameters())
         for p in params:
             p.requires_grad_(True)
-        net_opt = torch.optim.SGD(params, lr=self.lr_net)
+        net_opt = self.make_net_optimizer(params) if self.make_net_optimizer else torch.optim.SGD(params, lr=self.lr_net)
         slices = syn.class_slices()
+        hooked = self.real_class_losses is not None
         total = 0.0
         for ol in range(self.outer_loop):
             if _has_batchnorm(net):
                 self._freeze_batchnorm(net, gen)
-            loss = self._match(net, params, syn, slices, gen)
+            loss = self._match_hooked(net, params, syn, gen) if hooked else self._match(net, params, syn, slices, gen)
             total += apply_update(loss, optimizer)
             if ol == self.outer_loop - 1:
                 break
-            self._train_net(net, net_opt, syn, gen)
+            if self.syn_train_loss is not None:
+                self._train_net_hooked(net, net_opt, syn)
+            else:
+                self._train_net(net, net_opt, syn, gen)
             if _has_batchnorm(net):
                 net.train()
-        return {"loss": total / (self.real.num_classes * self.outer_loop)}
+        return {"loss": total / (syn.num_classes * self.outer_loop)}
+
+    def _match_hooked(self, net: nn.Module, params: list[Tensor], syn: SyntheticSet, gen: torch.Generator) -> Tensor:
+        """The matching loss from the hooks: ``sum_c w_c * D(grad real loss_c, grad synthetic loss_c)``."""
+        assert self.real_class_losses is not None and self.syn_class_losses is not None
+        C = syn.num_classes
+        real_losses = self.real_class_losses(net, gen)
+        syn_losses = self.syn_class_losses(net, self.decode(syn))
+        if len(real_losses) != C or len(syn_losses) != C:
+            raise ConfigError(f"the class-loss hooks gave {len(real_losses)} real and {len(syn_losses)} synthetic losses for {C} classes")
+        weights = list(self.class_weights) if self.class_weights is not None else [1.0] * C
+        loss = syn_losses[0].new_zeros(())
+        for c in range(C):
+            g_real = [g.detach() for g in torch.autograd.grad(real_losses[c], params, retain_graph=c < C - 1)]
+            g_syn = torch.autograd.grad(syn_losses[c], params, create_graph=True)
+            loss = loss + weights[c] * gradient_distance(g_syn, g_real, self.dis_metric)
+        return loss
+
+    def _train_net_hooked(self, net: nn.Module, net_opt: torch.optim.Optimizer, syn: SyntheticSet) -> None:
+        """``inner_loop`` steps of ``syn_train_loss`` on the decoded set, without gradient to the set."""
+        assert self.syn_train_loss is not None
+        with torch.no_grad():
+            decoded = self.decode(syn)
+        for _ in range(self.inner_loop):
+            loss = self.syn_train_loss(net, decoded)
+            net_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            net_opt.step()
 
     def _match(self, net: nn.Module, params: list[Tensor], syn: SyntheticSet, slices: list[slice], gen: torch.Generator) -> Tensor:
         x_syn_all = self.decode(syn)
@@ -164,6 +221,9 @@ class GradientMatching:
 
     def _freeze_batchnorm(self, net: nn.Module, gen: torch.Generator) -> None:
         """Set BatchNorm running statistics from ``bn_batch`` real samples per class, then freeze them."""
+        if self.real is None:
+            raise ConfigError(f"{type(net).__name__} has BatchNorm, which needs real samples to freeze its "
+                              "statistics; use a network without BatchNorm with these hooks")
         idx, _ = self.real.sample_per_class(self.bn_batch, gen)
         net.train()
         with torch.no_grad():

@@ -1,0 +1,120 @@
+"""The graph adapter object: load, synthetic-graph initialisation, networks, evaluation, preview, export.
+
+The synthetic set of a graph holds, in ``data``:
+
+- ``x``: (n, F) learnable node features X';
+- ``pge.*``: the learnable weights of GCond's adjacency generator (absent when ``structure="identity"``),
+
+with class-major hard labels Y' in the class proportions of the training nodes, and in ``meta`` the
+structure, the evaluation threshold, the class names and the budget. ``decode`` gives the evaluation graph
+(adjacency sparsified at the threshold).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmdistill.errors import DataError
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+
+from .budget import resolve_budget
+from .data import Graph, NodeClassificationData
+from .datasets import GraphLoadOptions, load_graph_dataset
+from .pge import init_pge
+
+
+class GraphModality:
+    """Node classification on one graph (GCond's transductive and inductive settings)."""
+
+    name = "graph"
+
+    def load(self, config: Any) -> NodeClassificationData:
+        opts = GraphLoadOptions(
+            download=getattr(config, "download", False), setting=getattr(config, "setting", "auto"),
+            split=getattr(config, "split", "masks"), normalize_features=getattr(config, "normalize_features", "auto"),
+            symmetrize=getattr(config, "symmetrize", False), seed=getattr(config, "seed", 0),
+        )
+        return load_graph_dataset(config.dataset, config.data_root, opts)
+
+    def to_device(self, data: NodeClassificationData, device: torch.device) -> NodeClassificationData:
+        return data.to(device)
+
+    def describe(self, data: NodeClassificationData) -> str:
+        return data.describe()
+
+    def task(self, config: Any) -> ClassificationTask:
+        return ClassificationTask()
+
+    def init_synthetic(self, data: NodeClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """X' from random training nodes of each class (``init="real"``, GCond) or N(0, 1) noise, Y' in the
+        training class proportions of the budget, and a fresh adjacency generator unless structure-free."""
+        budget = resolve_budget(data.train_class_counts(), data.visible_nodes, reduction_rate=config.reduction_rate,
+                                label_rate=config.label_rate, nodes_per_class=config.ipc)
+        graph, _ = data.view("train")
+        rows, labels = [], []
+        for c, nodes in enumerate(data.train_nodes_by_class()):
+            k = budget.per_class[c]
+            if config.init == "real":
+                if k > nodes.numel():
+                    raise DataError(
+                        f"{data.name}: the budget gives class {data.classes[c]!r} {k} synthetic nodes but it has only "
+                        f"{nodes.numel()} training nodes to initialise them from; use init=noise or a smaller budget"
+                    )
+                pick = nodes[torch.randperm(nodes.numel(), generator=gen)[:k].to(nodes.device)]
+                rows.append(graph.x[pick].detach().float().cpu().clone())
+            else:
+                rows.append(torch.randn(k, data.num_features, generator=gen))
+            labels.append(torch.full((k,), c, dtype=torch.long))
+        tensors = {"x": torch.cat(rows)}
+        if config.structure == "pge":
+            tensors.update(init_pge(data.num_features, config.pge_hidden, config.pge_layers, gen))
+        return SyntheticSet(
+            data=tensors, labels=torch.cat(labels), num_classes=data.num_classes,
+            meta={"classes": list(data.classes), "dataset": data.name, "structure": config.structure,
+                  "adj_threshold": config.adj_threshold, "setting": data.setting, "init": config.init,
+                  "per_class": list(budget.per_class), "budget_label": budget.label(),
+                  "num_features": data.num_features},
+        )
+
+    def matching_network(self, config: Any, data: NodeClassificationData) -> nn.Module:
+        from .nets import build_graph_network
+
+        return build_graph_network(config.network, data.num_features, data.num_classes, hidden=config.hidden)
+
+    def augmenter(self, strategy: str, dataset: str) -> None:
+        return None  # graphs: no differentiable augmentation
+
+    def decode(self, syn: SyntheticSet) -> Graph:
+        """The evaluation graph: X' and A' sparsified at the set's threshold (A' = I when structure-free)."""
+        from .matching import synthetic_graph
+
+        return synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
+
+    def evaluate(self, config: Any, syn: SyntheticSet, data: NodeClassificationData, device: torch.device) -> dict[str, Any]:
+        from .evaluate import evaluate_condensed
+
+        return evaluate_condensed(config, syn, data, device)
+
+    def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
+        from .export import draw_condensed
+
+        return draw_condensed(syn, path, title)
+
+    def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
+        from .export import export_condensed
+
+        return export_condensed(syn, out_dir)
+
+    def versions(self) -> dict[str, str]:
+        import networkx
+        import torch_geometric
+
+        return {"torch_geometric": torch_geometric.__version__, "networkx": networkx.__version__}
+
+
+__all__ = ["GraphModality"]

@@ -1,0 +1,331 @@
+"""The real data of node classification: one graph, its labels and its split, checked on construction.
+
+A :class:`Graph` is what the networks eat: node features, an edge list and optional edge weights. A
+:class:`NodeClassificationData` is a graph with labels and train/val/test nodes in one of GCond's two
+settings:
+
+- **transductive** (Cora, CiteSeer, PubMed, ogbn-arxiv): the whole graph is visible while training; the
+  loss uses the training nodes, validation and test nodes are read off the same graph.
+- **inductive** (Flickr, Reddit): training sees only the subgraph induced by the training nodes; validation
+  and test run on the subgraphs induced by the validation and test nodes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError, DataError
+
+SETTINGS = ("transductive", "inductive")
+
+
+@dataclass(eq=False)
+class Graph:
+    """A graph as the networks see it: node features and either a sparse edge list or a dense adjacency.
+
+    Attributes:
+        x: (N, F) float node features.
+        edge_index: (2, E) int64 directed edges ``source -> target`` (an undirected graph lists both
+            directions), or None for a dense graph.
+        edge_weight: (E,) float weights of ``edge_index``, or None (all 1).
+        adj: (N, N) dense weighted adjacency (``adj[i, j]``: weight of edge i -> j), or None for a sparse
+            graph. The synthetic graph is dense: its few nodes are all connected with learned weights.
+
+    :meth:`operator` gives the normalised propagation matrices the networks use (cached per graph: a real
+    graph normalises once, a synthetic graph once per decoding).
+    """
+
+    x: Tensor
+    edge_index: Tensor | None = None
+    edge_weight: Tensor | None = None
+    adj: Tensor | None = None
+    _ops: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.edge_index is None) == (self.adj is None):
+            raise ConfigError("a Graph has either edge_index (sparse) or adj (dense), not both or neither")
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def is_dense(self) -> bool:
+        return self.adj is not None
+
+    @property
+    def num_edges(self) -> int:
+        """Directed edges with a non-zero weight (an undirected edge counts twice)."""
+        if self.adj is not None:
+            return int((self.adj.detach() != 0).sum()) - int((self.adj.detach().diagonal() != 0).sum())
+        return int(self.edge_index.shape[1])  # type: ignore[union-attr]
+
+    def to(self, device: torch.device | str) -> "Graph":
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Graph(self.x.to(device), mv(self.edge_index), mv(self.edge_weight), mv(self.adj))
+
+    def edges(self) -> tuple[Tensor, Tensor]:
+        """``(edge_index, edge_weight)`` of the graph (the non-zero off-diagonal entries of a dense one)."""
+        if self.adj is not None:
+            a = self.adj * (1 - torch.eye(self.num_nodes, dtype=self.adj.dtype, device=self.adj.device))
+            idx = (a != 0).nonzero().t()
+            return idx, a[idx[0], idx[1]]
+        w = self.edge_weight
+        if w is None:
+            w = torch.ones(self.edge_index.shape[1], dtype=self.x.dtype, device=self.x.device)  # type: ignore[union-attr]
+        return self.edge_index, w  # type: ignore[return-value]
+
+    def subgraph(self, nodes: Tensor) -> "Graph":
+        """The subgraph induced by ``nodes`` (K,) with nodes renumbered 0..K-1 in the given order."""
+        nodes = nodes.to(self.x.device)
+        if self.adj is not None:
+            return Graph(self.x[nodes], adj=self.adj[nodes][:, nodes])
+        from torch_geometric.utils import subgraph
+
+        table = torch.full((self.num_nodes,), -1, dtype=torch.long, device=nodes.device)
+        table[nodes] = torch.arange(nodes.numel(), device=nodes.device)
+        ei, ew = subgraph(nodes, self.edge_index, self.edge_weight, num_nodes=self.num_nodes, relabel_nodes=False)
+        return Graph(self.x[nodes], table[ei], ew)
+
+    # ------------------------------------------------------------------ propagation
+    def operator(self, kind: str) -> Tensor:
+        """The (N, N) matrix M of a propagation ``h -> M @ h`` (dense, or sparse CSR for a sparse graph):
+
+        - ``"gcn"``: ``D^-1/2 (A + I) D^-1/2`` (GCN/SGC/APPNP; PyG ``gcn_norm``, GCond's ``normalize_adj``);
+        - ``"mean"``: the weighted mean over in-neighbours (GraphSAGE);
+        - ``"cheb"``: ``-D^-1/2 A D^-1/2`` without self-loops, the scaled Laplacian ``2L/2 - I`` of ChebNet.
+        """
+        if kind not in self._ops:
+            self._ops[kind] = self._dense_operator(kind) if self.adj is not None else self._sparse_operator(kind)
+        return self._ops[kind]
+
+    def propagate(self, h: Tensor, kind: str = "gcn", steps: int = 1) -> Tensor:
+        m = self.operator(kind)
+        for _ in range(steps):
+            h = m @ h
+        return h
+
+    def _dense_operator(self, kind: str) -> Tensor:
+        a = self.adj.t()  # type: ignore[union-attr]  (rows: targets)
+        eye = torch.eye(self.num_nodes, dtype=a.dtype, device=a.device)
+        if kind == "gcn":
+            m = a + eye
+            d = m.sum(dim=1).clamp_min(1e-12).pow(-0.5)
+            return d[:, None] * m * d[None, :]
+        if kind == "mean":
+            return a / a.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        if kind == "cheb":
+            a = a * (1 - eye)
+            d = a.sum(dim=0)  # degree by source, as PyG's get_laplacian
+            d = torch.where(d > 0, d.clamp_min(1e-12).pow(-0.5), torch.zeros_like(d))
+            return -(d[:, None] * a * d[None, :])
+        raise ConfigError(f"unknown propagation {kind!r}")
+
+    def _sparse_operator(self, kind: str) -> Tensor:
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
+        from torch_geometric.utils import remove_self_loops, to_torch_csr_tensor
+
+        n = self.num_nodes
+        ei, w = self.edges()
+        if kind == "gcn":
+            ei, w = gcn_norm(ei, w, n, add_self_loops=True)
+        elif kind == "mean":
+            deg = torch.zeros(n, dtype=w.dtype, device=w.device).index_add_(0, ei[1], w)
+            w = w / deg.clamp_min(1e-12)[ei[1]]
+        elif kind == "cheb":
+            ei, w = remove_self_loops(ei, w)
+            deg = torch.zeros(n, dtype=w.dtype, device=w.device).index_add_(0, ei[0], w)
+            d = torch.where(deg > 0, deg.clamp_min(1e-12).pow(-0.5), torch.zeros_like(deg))
+            w = -(d[ei[0]] * w * d[ei[1]])
+        else:
+            raise ConfigError(f"unknown propagation {kind!r}")
+        with warnings.catch_warnings():  # torch flags CSR tensors as beta on every construction
+            warnings.simplefilter("ignore", UserWarning)
+            return to_torch_csr_tensor(ei.flip(0), w, (n, n))  # rows: targets
+
+
+@dataclass
+class NodeClassificationData:
+    """A labelled graph with its split, in GCond's transductive or inductive setting.
+
+    Attributes:
+        name: dataset name.
+        graph: the whole graph (features may be normalised already).
+        y: (N,) int64 labels in 0..C-1.
+        train_idx, val_idx, test_idx: node indices into ``graph``.
+        setting: ``"transductive"`` or ``"inductive"``.
+        classes: class names (C of them).
+        meta: JSON facts (source, feature normalisation ...).
+    """
+
+    name: str
+    graph: Graph
+    y: Tensor
+    train_idx: Tensor
+    val_idx: Tensor
+    test_idx: Tensor
+    setting: str = "transductive"
+    classes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.setting not in SETTINGS:
+            raise ConfigError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
+        if not self.classes:
+            self.classes = [str(c) for c in range(int(self.y.max()) + 1 if self.y.numel() else 0)]
+        self._views: dict[str, tuple[Graph, Tensor]] = {}
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.graph.x.shape[1])
+
+    @property
+    def num_nodes(self) -> int:
+        return self.graph.num_nodes
+
+    @property
+    def visible_nodes(self) -> int:
+        """Nodes of the graph seen while condensing: the whole graph (transductive) or the training
+        subgraph (inductive). GCond's reduction rate is relative to this number."""
+        return self.num_nodes if self.setting == "transductive" else int(self.train_idx.numel())
+
+    def train_class_counts(self) -> list[int]:
+        return torch.bincount(self.y[self.train_idx].cpu(), minlength=self.num_classes).tolist()
+
+    # ------------------------------------------------------------------ views
+    def view(self, split: str) -> tuple[Graph, Tensor]:
+        """``(graph, nodes)`` of ``split`` ("train", "val", "test"): the graph a network runs on and the
+        nodes (indices into that graph) whose predictions count. Transductive: the whole graph; inductive:
+        the subgraph induced by the split's nodes (then ``nodes`` is 0..K-1)."""
+        if split not in ("train", "val", "test"):
+            raise ConfigError(f"split must be train, val or test, got {split!r}")
+        if split not in self._views:
+            idx = {"train": self.train_idx, "val": self.val_idx, "test": self.test_idx}[split]
+            if self.setting == "transductive":
+                self._views[split] = (self.graph, idx)
+            else:
+                self._views[split] = (self.graph.subgraph(idx), torch.arange(idx.numel(), device=idx.device))
+        return self._views[split]
+
+    def labels(self, split: str) -> Tensor:
+        """Labels of the nodes of :meth:`view` ``(split)``, in the same order."""
+        idx = {"train": self.train_idx, "val": self.val_idx, "test": self.test_idx}[split]
+        return self.y[idx]
+
+    def train_nodes_by_class(self) -> list[Tensor]:
+        """For each class, its training nodes as indices into ``view("train")[0]``."""
+        _, nodes = self.view("train")
+        y = self.labels("train")
+        return [nodes[y == c] for c in range(self.num_classes)]
+
+    def to(self, device: torch.device | str) -> "NodeClassificationData":
+        out = NodeClassificationData(
+            self.name, self.graph.to(device), self.y.to(device), self.train_idx.to(device), self.val_idx.to(device),
+            self.test_idx.to(device), self.setting, list(self.classes), dict(self.meta),
+        )
+        return out
+
+    def describe(self) -> str:
+        und = self.graph.num_edges // 2
+        return (f"{self.name} ({self.setting}): {self.num_nodes} nodes, {und} undirected edges, {self.num_features} "
+                f"features, {self.num_classes} classes; {self.train_idx.numel()}/{self.val_idx.numel()}/"
+                f"{self.test_idx.numel()} train/val/test nodes")
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool) -> Tensor:
+    """``edge_index`` (2, E) checked: integer, in range, symmetric; returns it (symmetrised on request).
+
+    Raises :class:`DataError` naming ``source``, the first offending edge and the fix.
+    """
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise DataError(f"{source}: edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
+    if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
+        raise DataError(f"{source}: edge_index must hold integer node ids, got {edge_index.dtype}")
+    edge_index = edge_index.long()
+    if edge_index.numel():
+        bad = (edge_index < 0) | (edge_index >= num_nodes)
+        if bad.any():
+            col = int(bad.any(dim=0).nonzero()[0])
+            u, v = edge_index[:, col].tolist()
+            raise DataError(
+                f"{source}: edge {col} ({u} -> {v}) names a node outside 0..{num_nodes - 1} ({int(bad.any(dim=0).sum())} "
+                f"such edges); node ids must index the feature rows — remove these edges or renumber the nodes"
+            )
+    from torch_geometric.utils import is_undirected, to_undirected
+
+    if symmetrize:
+        return to_undirected(edge_index, num_nodes=num_nodes)
+    if edge_index.numel() and not is_undirected(edge_index, num_nodes=num_nodes):
+        keys = edge_index[0] * num_nodes + edge_index[1]
+        missing = (~torch.isin(edge_index[1] * num_nodes + edge_index[0], keys)).nonzero().reshape(-1)
+        u, v = edge_index[:, int(missing[0])].tolist()
+        raise DataError(
+            f"{source}: the graph is not symmetric: {missing.numel()} edges have no reverse edge (e.g. {u} -> {v} "
+            f"without {v} -> {u}); GCond condenses undirected graphs — pass symmetrize=true (--symmetrize) to add "
+            "the reverse edges"
+        )
+    return edge_index
+
+
+def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_classes: int) -> dict[str, Tensor]:
+    """Node indices of the train/val/test masks; DataError for a missing or empty mask or a class without
+    training nodes, naming the fix."""
+    out: dict[str, Tensor] = {}
+    for split in ("train", "val", "test"):
+        m = masks.get(split)
+        if m is None:
+            raise DataError(
+                f"{name}: no {split}_mask; node classification needs train/val/test masks — add train_mask, "
+                "val_mask and test_mask to the data, or pass split=random (--split random) for a seeded "
+                "stratified 10 % / 10 % / 80 % split (GCond's split for graphs without one)"
+            )
+        m = m.reshape(-1)
+        if m.dtype == torch.bool:  # a boolean mask over the nodes
+            if m.numel() != y.numel():
+                raise DataError(f"{name}: {split}_mask has {m.numel()} entries for {y.numel()} nodes")
+            idx = m.nonzero().reshape(-1)
+        else:  # node indices
+            idx = m.long()
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= y.numel()):
+                raise DataError(f"{name}: {split} node ids must lie in 0..{y.numel() - 1}")
+        if idx.numel() == 0:
+            raise DataError(f"{name}: {split}_mask selects no node; give it at least one node, or pass split=random")
+        out[split] = idx
+    counts = torch.bincount(y[out["train"]], minlength=num_classes)
+    absent = [c for c in range(num_classes) if counts[c] == 0]
+    if absent:
+        raise DataError(
+            f"{name}: class(es) {absent} have no training node (train counts per class: {counts.tolist()}); a "
+            "condensed graph cannot learn a class it never sees — add training nodes of those classes to "
+            "train_mask, or drop the class's nodes and renumber the labels 0..C-1"
+        )
+    return out
+
+
+def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
+    """(N,) int64 labels in 0..C-1; DataError otherwise (multi-label and float targets are not supported)."""
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.dim() != 1 or y.numel() != num_nodes:
+        raise DataError(f"{name}: labels must have shape ({num_nodes},), one class id per node, got {tuple(y.shape)}")
+    if y.dtype.is_floating_point:
+        if not torch.equal(y, y.round()):
+            raise DataError(f"{name}: labels must be integer class ids, got non-integer floats")
+    y = y.long()
+    if y.numel() and int(y.min()) < 0:
+        raise DataError(f"{name}: labels must be class ids >= 0, found {int(y.min())}")
+    return y
+
+
+__all__ = ["Graph", "NodeClassificationData", "SETTINGS", "check_edges", "check_labels", "check_split"]

@@ -1,0 +1,356 @@
+"""Loaders of node-classification graphs, each returning a checked :class:`NodeClassificationData`.
+
+``dataset`` names (``data_root`` is a local folder; nothing is downloaded unless ``download=True``):
+
+==================  ==========================================================================================
+``cora``,           PyG ``Planetoid(data_root, name)``: ``data_root/<Name>/raw/ind.<name>.*`` (public split,
+``citeseer``,       row-normalised features, transductive — GCond's setting)
+``pubmed``
+``flickr``,         PyG ``Flickr`` / ``Reddit`` (GraphSAINT's splits, features standardised on the training
+``reddit``          nodes, inductive — GCond's setting)
+``ogbn-arxiv``      OGB's ``PygNodePropPredDataset`` (needs the ``ogb`` package; symmetrised, standardised,
+                    transductive)
+``pyg:Class``,      any ``torch_geometric.datasets`` class whose first graph has ``x``, ``y`` and masks,
+``pyg:Class/name``  built as ``Class(data_root)`` or ``Class(data_root, name)``
+``saved``           a graph saved without pickle: ``data_root/graph.safetensors`` + ``graph.json``
+                    (:func:`modalities.graph.export.save_graph_data`; a condensed graph's export is one)
+``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line), ``features.{npy,csv,txt}``
+                    (one row per node), ``labels.{npy,csv,txt}`` (one class id per node) and optional
+                    ``train.txt``, ``val.txt``, ``test.txt`` (node ids)
+``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
+``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
+==================  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError, DataError
+from mmdistill.seeding import generator
+
+from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
+
+PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+GRAPHSAINT = {"flickr": "Flickr", "reddit": "Reddit"}
+INDUCTIVE = frozenset(GRAPHSAINT)  # GCond's inductive datasets
+STANDARDISED = frozenset({"flickr", "reddit", "ogbn-arxiv"})  # GCond standardises these on the training nodes
+
+
+@dataclass(frozen=True)
+class GraphLoadOptions:
+    """What a loader needs besides the name and root (the config's keys of the same names)."""
+
+    download: bool = False
+    setting: str = "auto"
+    split: str = "masks"
+    normalize_features: str = "auto"
+    symmetrize: bool = False
+    seed: int = 0
+
+
+def default_setting(name: str) -> str:
+    """GCond's setting of ``name``: inductive for Flickr and Reddit, transductive otherwise."""
+    return "inductive" if name.lower() in INDUCTIVE else "transductive"
+
+
+def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = GraphLoadOptions()) -> NodeClassificationData:
+    """Load ``name`` (see the module table) from ``root`` and check it; raises DataError/ConfigError naming
+    the file, field or option at fault."""
+    key = name.lower()
+    if key in PLANETOID:
+        raw = _pyg_planetoid(key, _need_root(name, root), opts)
+    elif key in GRAPHSAINT:
+        raw = _pyg_class(GRAPHSAINT[key], None, _need_root(name, root), opts, label=key)
+    elif key == "ogbn-arxiv":
+        raw = _ogbn_arxiv(_need_root(name, root), opts)
+    elif key.startswith("pyg:"):
+        cls, _, sub = name[4:].partition("/")
+        raw = _pyg_class(cls, sub or None, root, opts, label=name)
+    elif key == "saved":
+        from .export import load_graph_data
+
+        raw = load_graph_data(_need_root(name, root))
+        raw["name"] = raw.get("name") or Path(root).name  # type: ignore[arg-type]
+    elif key == "files":
+        raw = _edge_list_files(Path(_need_root(name, root)))
+    elif key == "sbm" or key.startswith("sbm:"):
+        raw = make_sbm(*_sbm_spec(name), seed=opts.seed)
+    else:
+        raise ConfigError(
+            f"unknown graph dataset {name!r}; use cora, citeseer, pubmed, flickr, reddit, ogbn-arxiv, pyg:<Class>[/<name>], "
+            "saved, files or sbm[:N:C:F]"
+        )
+    return build_data(raw, key if not key.startswith("sbm") else "sbm", opts)
+
+
+# ---------------------------------------------------------------------------------------------- assembly
+def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeClassificationData:
+    """Check the loaded tensors (``x``, ``edge_index``, ``y``, masks), split, normalise the features."""
+    name = str(raw.get("name", key))
+    x = raw.get("x")
+    if x is None:
+        raise DataError(f"{name}: the graph has no node features x; give an (N, F) feature matrix (e.g. one-hot ids)")
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if x.is_sparse:
+        x = x.to_dense()
+    if x.dim() != 2:
+        raise DataError(f"{name}: node features must have shape (N, F), got {tuple(x.shape)}")
+    x = x.float()
+    if not torch.isfinite(x).all():
+        raise DataError(f"{name}: node features contain NaN or infinite values; fill or drop them first")
+    n = int(x.shape[0])
+    if raw.get("y") is None:
+        raise DataError(f"{name}: the graph has no node labels y; node classification needs one class id per node")
+    y = check_labels(name, torch.as_tensor(raw["y"]), n)
+    edge_index = check_edges(torch.as_tensor(raw["edge_index"]), n, source=f"{name} edge_index",
+                             symmetrize=opts.symmetrize or key == "ogbn-arxiv")
+    classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
+    if int(y.max()) >= len(classes):
+        raise DataError(f"{name}: label {int(y.max())} but only {len(classes)} class names")
+    if opts.split == "random":
+        split = random_split(y, len(classes), opts.seed)
+    elif opts.split == "masks":
+        split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes))
+    else:
+        raise ConfigError(f"split must be 'masks' or 'random', got {opts.split!r}")
+    if opts.split == "random":
+        check_split(name, y, {s: split[s] for s in split}, len(classes))
+    setting = default_setting(key) if opts.setting == "auto" else opts.setting
+    norm = opts.normalize_features
+    if norm == "auto":
+        norm = "row" if key in PLANETOID else "standard" if key in STANDARDISED else "none"
+    x = normalize_features(x, norm, split["train"])
+    return NodeClassificationData(
+        name=name, graph=Graph(x, edge_index), y=y, train_idx=split["train"], val_idx=split["val"], test_idx=split["test"],
+        setting=setting, classes=classes,
+        meta={"source": raw.get("source", key), "normalize_features": norm, "setting": setting, "split": opts.split},
+    )
+
+
+def normalize_features(x: Tensor, how: str, train_idx: Tensor) -> Tensor:
+    """``"row"``: each row divided by its sum (PyG ``NormalizeFeatures``, GCond's Planetoid setting);
+    ``"standard"``: zero mean, unit variance per feature, statistics of the training nodes (GCond's
+    GraphSAINT/OGB setting); ``"none"``."""
+    if how == "none":
+        return x
+    if how == "row":
+        s = x.sum(dim=1, keepdim=True)
+        return x / s.masked_fill(s == 0, 1.0)
+    if how == "standard":
+        ref = x[train_idx]
+        std = ref.std(dim=0, unbiased=False)
+        return (x - ref.mean(dim=0)) / std.masked_fill(std == 0, 1.0)
+    raise ConfigError(f"normalize_features must be auto, row, standard or none, got {how!r}")
+
+
+def random_split(y: Tensor, num_classes: int, seed: int) -> dict[str, Tensor]:
+    """GCond's split for graphs without one: 10 % train, 10 % val, 80 % test, stratified by class (at
+    least one node of each class in each part) and seeded."""
+    counts = torch.bincount(y, minlength=num_classes)
+    small = [c for c in range(num_classes) if 0 < counts[c] < 3]
+    if small:
+        raise DataError(f"split=random needs >= 3 nodes of every class; class(es) {small} have fewer (counts {counts.tolist()})")
+    g = generator(seed, "graph-split")
+    parts: dict[str, list[Tensor]] = {"train": [], "val": [], "test": []}
+    for c in range(num_classes):
+        nodes = (y == c).nonzero().reshape(-1)
+        nodes = nodes[torch.randperm(nodes.numel(), generator=g)]
+        n_train = max(1, round(0.1 * nodes.numel()))
+        n_val = max(1, min(round(0.1 * nodes.numel()), nodes.numel() - n_train - 1))
+        parts["train"].append(nodes[:n_train])
+        parts["val"].append(nodes[n_train:n_train + n_val])
+        parts["test"].append(nodes[n_train + n_val:])
+    return {k: torch.cat(v).sort().values for k, v in parts.items()}
+
+
+# ---------------------------------------------------------------------------------------------- sources
+def _need_root(name: str, root: str | None) -> str:
+    if not root:
+        raise ConfigError(f"dataset {name!r} needs data_root (--data-root PATH), the folder that holds it")
+    if not Path(root).exists():
+        raise DataError(f"data_root {root} does not exist")
+    return str(root)
+
+
+def _first_graph(ds: Any, label: str) -> dict[str, Any]:
+    data = ds[0]
+    raw = {k: getattr(data, k, None) for k in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")}
+    for split in ("train", "val", "test"):  # several fixed splits (e.g. WikiCS): take the first
+        m = raw[f"{split}_mask"]
+        if m is not None and m.dim() == 2:
+            raw[f"{split}_mask"] = m[:, 0]
+    raw["name"] = label
+    raw["source"] = f"torch_geometric.datasets.{type(ds).__name__}"
+    return raw
+
+
+def _writable_copy(src: Path) -> Path:
+    """A temporary copy of ``src`` (PyG writes processed/ next to raw/)."""
+    dst = Path(tempfile.mkdtemp(prefix="mmdistill-graph-")) / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _pyg_planetoid(key: str, root: str, opts: GraphLoadOptions) -> dict[str, Any]:
+    from torch_geometric.datasets import Planetoid
+
+    pname = PLANETOID[key]
+    raw_dir = Path(root) / pname / "raw"
+    needed = [raw_dir / f"ind.{key}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing and not opts.download:
+        raise DataError(
+            f"{pname}: {raw_dir} lacks {', '.join(missing)}; put Planetoid's raw files there "
+            f"(data_root is the folder holding {pname}/raw/), or pass download=true (--download) when online"
+        )
+    try:
+        ds = Planetoid(root, pname)
+    except PermissionError:
+        ds = Planetoid(str(_writable_copy(Path(root) / pname).parent), pname)
+    return _first_graph(ds, key)
+
+
+def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoadOptions, *, label: str) -> dict[str, Any]:
+    """The first graph of ``torch_geometric.datasets.<cls_name>``, built from ``root`` (and ``sub``, the
+    dataset's name argument) when the class takes a root; classes that ship their data (KarateClub) take
+    none."""
+    import inspect
+
+    import torch_geometric.datasets as pyg_datasets
+
+    cls = getattr(pyg_datasets, cls_name, None)
+    if cls is None or not inspect.isclass(cls):
+        raise ConfigError(f"torch_geometric.datasets has no class {cls_name!r} (dataset {label!r})")
+    if "root" not in inspect.signature(cls).parameters:
+        return _first_graph(cls(), label)
+    root = _need_root(label, root)
+    if not opts.download and not any(Path(root).iterdir()):
+        raise DataError(f"{label}: {root} is empty; put the dataset's files there, or pass download=true when online")
+    args = (sub,) if sub else ()
+    try:
+        ds = cls(root, *args)
+    except PermissionError:
+        ds = cls(str(_writable_copy(Path(root))), *args)
+    except (OSError, RuntimeError) as exc:  # a missing file triggers PyG's download, which fails offline
+        raise DataError(f"{label}: could not load from {root} ({exc}); offline runs need the dataset's files there") from None
+    return _first_graph(ds, label)
+
+
+def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
+    try:
+        from ogb.nodeproppred import PygNodePropPredDataset
+    except ImportError:
+        raise ConfigError(
+            "ogbn-arxiv is read with OGB's loader: pip install ogb — or save the graph once as "
+            "dataset=saved (modalities.graph.export.save_graph_data) and load that"
+        ) from None
+    try:
+        ds = PygNodePropPredDataset("ogbn-arxiv", root=root)
+    except (OSError, RuntimeError) as exc:
+        raise DataError(f"ogbn-arxiv: could not load from {root} ({exc})") from None
+    raw = _first_graph(ds, "ogbn-arxiv")
+    split = ds.get_idx_split()
+    raw.update(train_mask=split["train"], val_mask=split["valid"], test_mask=split["test"])
+    return raw
+
+
+def _find(root: Path, stem: str, exts: tuple[str, ...], required: bool = True) -> Path | None:
+    for ext in exts:
+        p = root / f"{stem}.{ext}"
+        if p.is_file():
+            return p
+    if required:
+        raise DataError(f"{root}: no {stem}.{{{','.join(exts)}}} file (dataset=files needs edges, features and labels)")
+    return None
+
+
+def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
+    """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False).astype(dtype)
+        delim = "," if path.suffix == ".csv" else None
+        return np.loadtxt(path, delimiter=delim, dtype=dtype, ndmin=ndmin, comments="#")
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot read it as a table of {np.dtype(dtype).name} ({exc})") from None
+
+
+def _edge_list_files(root: Path) -> dict[str, Any]:
+    edges = _read_table(_find(root, "edges", ("csv", "tsv", "txt")), np.int64, 2)  # type: ignore[arg-type]
+    if edges.ndim != 2 or edges.shape[1] != 2:
+        raise DataError(f"{root}/edges.*: each line must hold two node ids (source target)")
+    x = _read_table(_find(root, "features", ("npy", "csv", "txt")), np.float32, 2)  # type: ignore[arg-type]
+    y = _read_table(_find(root, "labels", ("npy", "csv", "txt")), np.int64, 1).reshape(-1)  # type: ignore[arg-type]
+    if x.shape[0] != y.shape[0]:
+        raise DataError(f"{root}: features has {x.shape[0]} rows but labels has {y.shape[0]} entries (one per node)")
+    raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(y),
+                           "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "name": root.name, "source": str(root)}
+    for split in ("train", "val", "test"):
+        p = _find(root, split, ("txt", "csv"), required=False)
+        if p is not None:
+            raw[f"{split}_mask"] = torch.from_numpy(_read_table(p, np.int64, 1).reshape(-1))
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------- generated
+def _sbm_spec(name: str) -> tuple[int, int, int]:
+    if name.lower() == "sbm":
+        return 700, 7, 32
+    parts = name.split(":")[1:]
+    try:
+        n, c, f = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:32") from None
+    if c < 2 or n < 10 * c or f < 1:
+        raise ConfigError(f"dataset {name!r}: needs >= 2 classes, >= 10 nodes per class and >= 1 feature")
+    return n, c, f
+
+
+def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 32, *, seed: int = 0,
+             p_in: float = 0.03, p_out: float = 0.004, signal: float = 0.3) -> dict[str, Any]:
+    """A stochastic block model whose class decides both the edges and the features.
+
+    Nodes split evenly into ``num_classes`` blocks; an edge joins two nodes with probability ``p_in``
+    inside a block and ``p_out`` across (undirected). Features: a class centre drawn from N(0, I) times
+    ``signal`` plus N(0, I) noise, so features alone are ambiguous and neighbours help. Split like
+    Planetoid: 20 training nodes per class, 10 % of the nodes for validation, the rest for testing.
+    Returns the raw dict :func:`build_data` checks.
+    """
+    from torch_geometric.utils import stochastic_blockmodel_graph
+
+    g = generator(seed, "sbm", num_nodes, num_classes, num_features)
+    sizes = [num_nodes // num_classes + (1 if c < num_nodes % num_classes else 0) for c in range(num_classes)]
+    probs = torch.full((num_classes, num_classes), p_out)
+    probs.fill_diagonal_(p_in)
+    with torch.random.fork_rng(devices=[]):  # PyG draws from the global generator; keep it untouched
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+        edge_index = stochastic_blockmodel_graph(sizes, probs, directed=False)
+    y = torch.cat([torch.full((s,), c) for c, s in enumerate(sizes)])
+    centres = torch.randn(num_classes, num_features, generator=g)
+    x = signal * centres[y] + torch.randn(num_nodes, num_features, generator=g)
+    perm = torch.randperm(num_nodes, generator=g)
+    train = torch.cat([perm[y[perm] == c][:20] for c in range(num_classes)])
+    rest = perm[~torch.isin(perm, train)]
+    n_val = num_nodes // 10
+    masks = {}
+    for split, idx in (("train", train), ("val", rest[:n_val]), ("test", rest[n_val:])):
+        m = torch.zeros(num_nodes, dtype=torch.bool)
+        m[idx] = True
+        masks[f"{split}_mask"] = m
+    return {"x": x, "edge_index": edge_index, "y": y, **masks, "name": f"sbm:{num_nodes}:{num_classes}:{num_features}",
+            "classes": [f"block{c}" for c in range(num_classes)], "source": "generated stochastic block model"}
+
+
+__all__ = ["GraphLoadOptions", "INDUCTIVE", "PLANETOID", "build_data", "default_setting", "load_graph_dataset",
+           "make_sbm", "normalize_features", "random_split"]

@@ -1,0 +1,153 @@
+"""Graphs on disk without pickle, and a picture of a condensed graph.
+
+A saved graph is a directory of two files:
+
+- ``graph.safetensors``: ``x`` (N, F) float32, ``edge_index`` (2, E) int64, ``y`` (N,) int64 and, when
+  present, ``edge_weight`` (E,) float32 and ``train_mask`` / ``val_mask`` / ``test_mask`` (N,) bool;
+- ``graph.json``: ``{"format": "mmdistill.graph/1", "name", "num_nodes", "num_classes", "classes",
+  "tensors": {name: shape}, ...}``.
+
+:func:`load_graph_data` reads it back without executing code; :func:`to_pyg` makes it a PyG ``Data``.
+The same format is an input (``dataset=saved``), so a condensed graph can itself be loaded as a dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError, DataError
+from mmdistill.io import load_tensors, read_json, save_tensors, write_json
+from mmdistill.plots import pyplot, save_figure
+from mmdistill.synthetic import SyntheticSet
+
+TENSORS_FILE = "graph.safetensors"
+HEADER_FILE = "graph.json"
+FORMAT = "mmdistill.graph/1"
+_OPTIONAL = ("edge_weight", "train_mask", "val_mask", "test_mask")
+
+
+def save_graph_data(out_dir: str | Path, *, x: Tensor, edge_index: Tensor, y: Tensor, edge_weight: Tensor | None = None,
+                    masks: dict[str, Tensor] | None = None, classes: list[str] | None = None, name: str = "",
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Write a node-classification graph as ``graph.safetensors`` + ``graph.json`` (atomically, JSON last)."""
+    out_dir = Path(out_dir)
+    n = int(x.shape[0])
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise DataError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
+    if y.shape[0] != n:
+        raise DataError(f"y has {y.shape[0]} entries for {n} nodes")
+    tensors = {"x": x.detach().float(), "edge_index": edge_index.detach().long(), "y": y.detach().long()}
+    if edge_weight is not None:
+        tensors["edge_weight"] = edge_weight.detach().float()
+    for split, m in (masks or {}).items():
+        tensors[f"{split}_mask"] = m.detach().bool()
+    num_classes = len(classes) if classes else (int(y.max()) + 1 if y.numel() else 0)
+    save_tensors(out_dir / TENSORS_FILE, tensors, metadata={"format": FORMAT})
+    write_json(out_dir / HEADER_FILE, {
+        "format": FORMAT, "name": name, "num_nodes": n, "num_classes": num_classes,
+        "classes": list(classes) if classes else [str(c) for c in range(num_classes)],
+        "tensors": {k: list(v.shape) for k, v in tensors.items()}, **(meta or {}),
+    })
+    return out_dir
+
+
+def load_graph_data(path: str | Path) -> dict[str, Any]:
+    """Read a saved graph (no code executed): a dict with ``x``, ``edge_index``, ``y``, the optional
+    tensors, ``classes``, ``name`` and the JSON header under ``header``. ArtifactError on a damaged copy."""
+    path = Path(path)
+    if not (path / HEADER_FILE).is_file():
+        raise DataError(f"{path} holds no {HEADER_FILE}; a saved graph is a folder with {TENSORS_FILE} and {HEADER_FILE}")
+    header = read_json(path / HEADER_FILE)
+    if header.get("format") != FORMAT:
+        raise ArtifactError(f"{path / HEADER_FILE} is not a saved mmdistill graph (format {header.get('format')!r})")
+    tensors = load_tensors(path / TENSORS_FILE)
+    for key in ("x", "edge_index", "y"):
+        if key not in tensors:
+            raise ArtifactError(f"{path / TENSORS_FILE} lacks the tensor {key!r}")
+    for key, shape in header.get("tensors", {}).items():
+        if key not in tensors or list(tensors[key].shape) != list(shape):
+            raise ArtifactError(f"{path / TENSORS_FILE}: tensor {key!r} does not match the header's shape {shape}")
+    out: dict[str, Any] = {k: tensors[k] for k in ("x", "edge_index", "y")}
+    out.update({k: tensors[k] for k in _OPTIONAL if k in tensors})
+    out.update(classes=header.get("classes"), name=header.get("name", ""), header=header, source=str(path))
+    return out
+
+
+def to_pyg(raw: dict[str, Any]):
+    """A ``torch_geometric.data.Data`` of a graph read by :func:`load_graph_data`."""
+    from torch_geometric.data import Data
+
+    return Data(**{k: raw[k] for k in ("x", "edge_index", "y", *_OPTIONAL) if raw.get(k) is not None})
+
+
+def load_condensed(path: str | Path):
+    """The exported condensed graph at ``path`` as a PyG ``Data`` (x, edge_index, edge_weight, y, train_mask)."""
+    return to_pyg(load_graph_data(path))
+
+
+def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
+    """Write the condensed graph of ``syn`` (adjacency sparsified at the set's threshold) as a saved graph;
+    every node is a training node. Raises DataError if ``out_dir`` exists and is not empty."""
+    from .matching import synthetic_graph
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
+    with torch.no_grad():
+        g = synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
+    n = g.num_nodes
+    edge_index, edge_weight = g.edges()
+    return save_graph_data(
+        out_dir, x=g.x, edge_index=edge_index, y=syn.labels, edge_weight=edge_weight,
+        masks={"train": torch.ones(n, dtype=torch.bool)}, classes=list(syn.meta.get("classes", [])) or None,
+        name=f"condensed {syn.meta.get('dataset', '')}".strip(),
+        meta={"structure": syn.meta.get("structure"), "adj_threshold": syn.meta.get("adj_threshold")},
+    )
+
+
+def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path:
+    """A PNG of the condensed graph: one dot per synthetic node coloured by class, each kept edge drawn with
+    its weight as opacity (spring layout, seeded)."""
+    import networkx as nx
+    from matplotlib.collections import LineCollection
+
+    from .matching import synthetic_graph
+
+    with torch.no_grad():
+        g = synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
+    n = g.num_nodes
+    labels = syn.labels.cpu().tolist()
+    classes = list(syn.meta.get("classes", [])) or [str(c) for c in range(syn.num_classes)]
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    ei, w = (t.cpu() for t in g.edges())
+    keep = ei[0] < ei[1]
+    edges = [(int(u), int(v), float(x)) for (u, v), x in zip(ei[:, keep].t().tolist(), w[keep].tolist())]
+    graph.add_weighted_edges_from(edges)
+    pos = nx.spring_layout(graph, seed=0, weight="weight") if n else {}
+    plt = pyplot()
+    cmap = plt.get_cmap("tab10" if syn.num_classes <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    if edges:
+        segs = [(pos[u], pos[v]) for u, v, _ in edges]
+        top = max(x for *_, x in edges)
+        colors = [(0.2, 0.2, 0.2, 0.05 + 0.75 * x / top) for *_, x in edges]
+        ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.8, zorder=1))
+    for c in range(syn.num_classes):
+        pts = [pos[i] for i in range(n) if labels[i] == c]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=46, color=cmap(c % cmap.N), edgecolors="white",
+                       linewidths=0.6, zorder=2, label=classes[c] if c < len(classes) else str(c))
+    ax.set_axis_off()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
+    structure = "A' = I (structure-free)" if syn.meta.get("structure") == "identity" else \
+        f"{len(edges)} edges (weight >= {syn.meta.get('adj_threshold')})"
+    ax.set_title(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
+    return save_figure(fig, path)
+
+
+__all__ = ["FORMAT", "draw_condensed", "export_condensed", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]

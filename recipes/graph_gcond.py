@@ -1,0 +1,29 @@
+"""Graph condensation by gradient matching with a learned structure (GCond; Jin et al., ICLR 2022).
+
+    python recipes/graph_gcond.py --dataset cora --data-root ~/planetoid --reduction-rate 0.026
+    mmdistill run graph-gcond --dataset sbm --budget cpu
+    from mmdistill.recipes import graph_gcond; graph_gcond.run(dataset="sbm", budget="cpu")
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from mmdistill.recipes._graph import GCondConfig, gcond_recipe
+
+
+@dataclass
+class Config(GCondConfig):
+    """GCond: X' and the adjacency generator (PGE), SGC matching network, GCN evaluation."""
+
+    structure: str = "pge"
+
+
+RECIPE = gcond_recipe("graph-gcond", "gcond", "Graph condensation by gradient matching with a generated adjacency (GCond)",
+                      "Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022", Config)
+run = RECIPE.run
+main = RECIPE.main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Graph adapter: loaders and their errors, GCond's budget, the adjacency generator, the networks on sparse
+and dense graphs, the GCond schedule, and end-to-end runs on tiny generated graphs (never ../shared)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("torch_geometric")
+
+from mmdistill.cli import main as cli_main  # noqa: E402
+from mmdistill.errors import ConfigError, DataError  # noqa: E402
+from mmdistill.io import load_synthetic  # noqa: E402
+from mmdistill.modalities.graph import MODALITY, load_condensed  # noqa: E402
+from mmdistill.modalities.graph.budget import resolve_budget  # noqa: E402
+from mmdistill.modalities.graph.data import Graph  # noqa: E402
+from mmdistill.modalities.graph.datasets import GraphLoadOptions, build_data, load_graph_dataset, make_sbm  # noqa: E402
+from mmdistill.modalities.graph.export import save_graph_data  # noqa: E402
+from mmdistill.modalities.graph.matching import synthetic_graph  # noqa: E402
+from mmdistill.modalities.graph.nets import CROSS_ARCH, build_graph_network, reinitialize_graph_net  # noqa: E402
+from mmdistill.modalities.graph.pge import generate_adjacency, init_pge, pge_weights  # noqa: E402
+from mmdistill.pipeline import MatchContext  # noqa: E402
+from mmdistill.recipes import graph_dm, graph_gcond, graph_gcond_x  # noqa: E402
+from mmdistill.recipes._graph import make_gcond_matcher, make_graph_optimizer  # noqa: E402
+from mmdistill.seeding import generator  # noqa: E402
+
+TINY = "sbm:90:3:8"
+FAST = dict(dataset=TINY, ipc=3, iterations=4, outer_loop=2, inner_loop=2, structure_period=2, structure_steps=1,
+            eval_runs=1, eval_epochs=15, checkpoint_every=2, progress=False, hidden=16, pge_hidden=8)
+
+
+def _raw(**over):
+    raw = make_sbm(90, 3, 5, seed=1)
+    raw.update(over)
+    return raw
+
+
+# ------------------------------------------------------------------------------------------------ budget
+def test_reduction_rates_give_gconds_cora_budgets():
+    counts = [20] * 7
+    for rate, total in ((0.013, 35), (0.026, 70), (0.052, 140)):
+        b = resolve_budget(counts, 2708, reduction_rate=rate)
+        assert b.total == total and set(b.per_class) == {total // 7}
+    assert resolve_budget(counts, 2708, label_rate=0.5).total == 70
+    assert resolve_budget(counts, 2708, nodes_per_class=4).per_class == (4,) * 7
+
+
+def test_budget_follows_training_class_proportions():
+    # GCond's generate_labels_syn: every class but the largest gets max(int(n_c * r), 1), the largest the rest
+    b = resolve_budget([10, 30, 60, 1], 1000, label_rate=0.5)
+    assert b.per_class == (5, 15, 29, 1) and b.total == 50
+
+
+def test_budget_below_the_number_of_classes_is_named():
+    with pytest.raises(ConfigError, match=r"7 classes.*reduction_rate >= 0\.0026"):
+        resolve_budget([20] * 7, 2708, reduction_rate=0.001)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def test_missing_masks_are_named_with_the_fix():
+    raw = _raw()
+    del raw["val_mask"]
+    with pytest.raises(DataError, match="no val_mask.*split=random"):
+        build_data(raw, "custom", GraphLoadOptions())
+    data = build_data(raw, "custom", GraphLoadOptions(split="random"))
+    assert data.train_idx.numel() + data.val_idx.numel() + data.test_idx.numel() == 90
+    assert set(data.y[data.train_idx].tolist()) == {0, 1, 2}
+
+
+def test_class_absent_from_training_nodes_is_named():
+    raw = _raw()
+    raw["train_mask"] = raw["train_mask"] & (raw["y"] != 2)
+    with pytest.raises(DataError, match=r"class\(es\) \[2\] have no training node"):
+        build_data(raw, "custom", GraphLoadOptions())
+
+
+def test_non_symmetric_and_out_of_range_edges_are_named():
+    raw = _raw(edge_index=torch.tensor([[0, 1, 2], [1, 0, 3]]))
+    with pytest.raises(DataError, match=r"not symmetric: 1 edges.*2 -> 3.*symmetrize=true"):
+        build_data(raw, "custom", GraphLoadOptions())
+    data = build_data(raw, "custom", GraphLoadOptions(symmetrize=True))
+    assert data.graph.num_edges == 4
+    with pytest.raises(DataError, match=r"outside 0\.\.89"):
+        build_data(_raw(edge_index=torch.tensor([[0, 95], [95, 0]])), "custom", GraphLoadOptions())
+
+
+def test_edge_list_files_and_saved_graph_load(tmp_path):
+    raw = make_sbm(90, 3, 5, seed=2)
+    files = tmp_path / "files"
+    files.mkdir()
+    np.savetxt(files / "edges.csv", raw["edge_index"].t().numpy(), fmt="%d", delimiter=",")
+    np.save(files / "features.npy", raw["x"].numpy())
+    np.savetxt(files / "labels.txt", raw["y"].numpy(), fmt="%d")
+    for split in ("train", "val", "test"):
+        np.savetxt(files / f"{split}.txt", raw[f"{split}_mask"].nonzero().reshape(-1).numpy(), fmt="%d")
+    a = load_graph_dataset("files", str(files))
+    assert torch.allclose(a.graph.x, raw["x"]) and torch.equal(a.y, raw["y"]) and a.train_idx.numel() == 60
+    save_graph_data(tmp_path / "saved", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
+                    masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
+    b = load_graph_dataset("saved", str(tmp_path / "saved"))
+    assert torch.equal(b.graph.edge_index, raw["edge_index"]) and torch.equal(b.test_idx, a.test_idx)
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(DataError, match="no edges"):
+        load_graph_dataset("files", str(tmp_path / "bad"))
+
+
+def test_pyg_dataset_class_without_masks():
+    with pytest.raises(DataError, match="no val_mask"):
+        load_graph_dataset("pyg:KarateClub", None)
+    data = load_graph_dataset("pyg:KarateClub", None, GraphLoadOptions(split="random"))
+    assert data.num_nodes == 34 and data.num_classes == 4
+
+
+def test_planetoid_offline_without_files_is_named(tmp_path):
+    with pytest.raises(DataError, match="lacks ind.cora.x.*--download"):
+        load_graph_dataset("cora", str(tmp_path))
+
+
+# ------------------------------------------------------------------------------------------------ PGE
+def test_generator_is_gconds_pair_mlp():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g, requires_grad=True)
+    w = {k: v.requires_grad_() for k, v in init_pge(4, 5, 3, g).items()}
+    adj = generate_adjacency(x, w)
+    # reference: the MLP on every concatenated ordered pair (i, j), BatchNorm on batch statistics
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.BatchNorm1d(5), torch.nn.ReLU(), torch.nn.Linear(5, 5),
+                              torch.nn.BatchNorm1d(5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+    with torch.no_grad():
+        for i, layer in enumerate((0, 3, 6)):
+            mlp[layer].weight.copy_(w[f"pge.{i}.weight"])
+            mlp[layer].bias.copy_(w[f"pge.{i}.bias"])
+    pairs = torch.cat([x.repeat_interleave(6, 0), x.repeat(6, 1)], dim=1)
+    ref = mlp.train()(pairs).reshape(6, 6)
+    ref = torch.sigmoid((ref + ref.t()) / 2) * (1 - torch.eye(6))
+    assert torch.allclose(adj, ref, atol=1e-5)
+    assert torch.equal(adj, adj.t()) and (adj.diagonal() == 0).all() and ((adj > 0) | torch.eye(6, dtype=torch.bool)).all()
+    adj.sum().backward()
+    assert x.grad is not None and all(v.grad is not None for v in w.values())
+
+
+# ------------------------------------------------------------------------------------------------ networks
+def test_networks_agree_on_dense_and_sparse_graphs():
+    g = torch.Generator().manual_seed(3)
+    n = 12
+    a = torch.rand(n, n, generator=g) * (torch.rand(n, n, generator=g) < 0.4)
+    a = torch.triu(a, 1)
+    a = a + a.t()
+    x = torch.randn(n, 6, generator=g)
+    dense = Graph(x, adj=a)
+    idx = a.nonzero().t()
+    sparse = Graph(x, idx, a[idx[0], idx[1]])
+    for name in CROSS_ARCH:
+        net = build_graph_network(name, 6, 3, hidden=8).eval()
+        reinitialize_graph_net(net, generator(0, name))
+        out_d, out_s = net(dense), net(sparse)
+        assert out_d.shape == (n, 3)
+        assert torch.allclose(out_d, out_s, atol=1e-5), name
+        reweighted = net(Graph(x, adj=a * torch.linspace(0.1, 2.0, n)[:, None] * torch.linspace(0.1, 2.0, n)[None, :]))
+        assert torch.allclose(reweighted, out_d, atol=1e-6) == (name == "mlp"), name  # edge weights matter
+
+
+def test_gcn_propagation_is_pygs_gcn_norm():
+    from torch_geometric.nn import GCNConv
+
+    raw = make_sbm(40, 2, 4, seed=0)
+    graph = Graph(raw["x"], raw["edge_index"])
+    net = build_graph_network("gcn", 4, 2, hidden=5).eval()
+    ref = GCNConv(4, 5)
+    ref.lin.load_state_dict(net.convs[0].lin.state_dict())
+    ref.bias.data.copy_(net.convs[0].bias.data)
+    assert torch.allclose(net.convs[0](graph.x, graph.operator("gcn")), ref(graph.x, graph.edge_index), atol=1e-5)
+    dense = Graph(raw["x"], adj=torch.zeros(40, 40).index_put_(tuple(raw["edge_index"]), torch.ones(raw["edge_index"].shape[1])))
+    assert torch.allclose(net(dense), net(graph), atol=1e-5)
+
+
+def test_unknown_graph_network_is_named():
+    with pytest.raises(ConfigError, match="unknown graph network 'gat'"):
+        graph_gcond.RECIPE.config(eval_network="gat")
+
+
+# ------------------------------------------------------------------------------------------------ matching
+def _matcher(**over):
+    cfg = graph_gcond.RECIPE.config(**{**FAST, **over})
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init")).requires_grad_(True)
+    net = MODALITY.matching_network(cfg, data)
+    ctx = MatchContext(config=cfg, data=data, modality=MODALITY, net=net, augment=None, task=MODALITY.task(cfg),
+                       device=torch.device("cpu"), syn=syn)
+    return cfg, syn, make_gcond_matcher(ctx), make_graph_optimizer(syn, cfg)
+
+
+def test_gcond_alternates_structure_and_feature_updates():
+    cfg, syn, matcher, opt = _matcher(structure_period=50, structure_steps=10)
+    for it, changed in ((3, "structure"), (10, "features")):
+        before = {k: v.detach().clone() for k, v in syn.data.items()}
+        matcher.start_iteration(it)
+        stats = matcher.step(syn, opt, generator(0, "it", it))
+        assert stats["structure_step"] == (changed == "structure") and np.isfinite(stats["loss"])
+        moved = {k for k, v in syn.data.items() if not torch.equal(v, before[k])}
+        assert moved == ({"x"} if changed == "features" else set(pge_weights(syn.data)))
+
+
+def test_gcond_class_weights_follow_the_budget():
+    cfg, syn, matcher, _ = _matcher(ipc=1, label_rate=0.5)
+    counts = torch.bincount(syn.labels).tolist()
+    assert matcher.inner.class_weights == [c / max(counts) for c in counts]
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+@pytest.fixture(scope="module")
+def gcond_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gcond") / "run"
+    flags = ["--dataset", TINY, "--label-rate", "0.25", "--iterations", "4", "--eval-runs", "1", "--eval-epochs", "15",
+             "--no-progress", "--out", str(out), "outer_loop=2", "inner_loop=2", "hidden=16", "pge_hidden=8",
+             "structure_period=2", "structure_steps=1", "checkpoint_every=2"]
+    assert cli_main(["run", "graph-gcond", *flags]) == 0
+    return out
+
+
+def test_gcond_run_writes_the_contract(gcond_run, capsys):
+    manifest = json.loads((gcond_run / "manifest.json").read_text())
+    assert (manifest["recipe"], manifest["modality"], manifest["method"]) == ("graph-gcond", "graph", "gcond")
+    assert manifest["budget_label"] == "15 nodes (label rate 0.25)"
+    metrics = manifest["metrics"]
+    for key in ("distilled", "random_real", "herding", "whole_graph"):
+        assert 0.0 <= metrics[key]["mean"] <= 1.0 and len(metrics[key]["runs"]) == 1, key
+    assert metrics["synthetic"]["nodes"] == 15 and metrics["synthetic"]["adj_threshold"] == 0.01
+    for name in ("preview.png", "loss.png", "accuracy.png", "synthetic.safetensors"):
+        assert (gcond_run / name).stat().st_size > 0, name
+    syn, _ = load_synthetic(gcond_run)
+    assert syn.data["x"].shape == (15, 8) and pge_weights(syn.data)["pge.0.weight"].shape == (8, 16)
+
+
+def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
+    assert cli_main(["export", str(gcond_run), "--to", str(tmp_path / "exp")]) == 0
+    data = load_condensed(tmp_path / "exp")
+    syn, _ = load_synthetic(gcond_run)
+    assert data.num_nodes == 15 and torch.equal(data.y, syn.labels) and bool(data.train_mask.all())
+    assert (data.edge_weight >= 0.01).all() and data.edge_index.shape[1] == data.edge_weight.numel()
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["graph.json", "graph.safetensors"]
+    # the export is itself a dataset
+    back = load_graph_dataset("saved", str(tmp_path / "exp"), GraphLoadOptions(split="random"))
+    assert back.num_nodes == 15
+
+
+def test_eval_cross_arch(gcond_run, capsys):
+    assert cli_main(["eval", str(gcond_run), "--cross-arch", "--runs", "1", "--epochs", "5", "--no-baselines"]) == 0
+    out = capsys.readouterr().out
+    for name in ("[sgc]", "[gcn]", "[graphsage]", "[appnp]", "[cheby]", "[mlp]"):
+        assert name in out
+
+
+def test_resume_is_bit_exact(tmp_path):
+    full = graph_gcond.run(**FAST, out=str(tmp_path / "full"), evaluate=False)
+    graph_gcond.run(**FAST, out=str(tmp_path / "cut"), evaluate=False, stop_after=3)
+    resumed = graph_gcond.run(**FAST, out=str(tmp_path / "cut"), evaluate=False, resume=True)
+    for k, v in full.synthetic.data.items():
+        assert torch.equal(v, resumed.synthetic.data[k]), k
+
+
+def test_structure_free_and_distribution_matching(tmp_path):
+    x_run = graph_gcond_x.run(**FAST, out=str(tmp_path / "x"), baselines=[], whole_graph=False)
+    assert set(x_run.synthetic.data) == {"x"} and x_run.manifest["metrics"]["synthetic"]["edges"] == 0
+    assert synthetic_graph(x_run.synthetic).num_edges == 0
+    dm = graph_dm.run(dataset=TINY, ipc=2, iterations=3, eval_runs=1, eval_epochs=10, hidden=16, pge_hidden=8,
+                      progress=False, out=str(tmp_path / "dm"), baselines=[], whole_graph=False)
+    before = MODALITY.init_synthetic(MODALITY.load(graph_dm.RECIPE.config(dataset=TINY, ipc=2, hidden=16, pge_hidden=8)),
+                                     graph_dm.RECIPE.config(dataset=TINY, ipc=2, hidden=16, pge_hidden=8), generator(0, "init"))
+    assert not torch.equal(dm.synthetic.data["x"], before.data["x"])  # the features moved
+    assert 0.0 <= dm.manifest["metrics"]["distilled"]["mean"] <= 1.0
+
+
+def test_inductive_setting_trains_on_the_training_subgraph(tmp_path):
+    data = load_graph_dataset(TINY, None, GraphLoadOptions(setting="inductive"))
+    graph, nodes = data.view("train")
+    assert data.visible_nodes == graph.num_nodes == data.train_idx.numel() == 60
+    assert torch.equal(nodes, torch.arange(60)) and data.view("test")[0].num_nodes == data.test_idx.numel()
+    # the training graph holds exactly the whole graph's edges between training nodes
+    full = data.graph.edge_index
+    inside = torch.isin(full[0], data.train_idx) & torch.isin(full[1], data.train_idx)
+    mapped = {tuple(e) for e in data.train_idx[graph.edge_index].t().tolist()}
+    assert mapped == {tuple(e) for e in full[:, inside].t().tolist()}
+    res = graph_gcond.run(**{**FAST, "iterations": 2}, setting="inductive", reduction_rate=0.1, out=str(tmp_path / "ind"),
+                          baselines=["random_real"])
+    assert res.manifest["metrics"]["synthetic"]["nodes"] == 6  # 10 % of the 60 visible (training) nodes
+    assert res.manifest["config"]["eval_dropout"] == 0.0  # GCond's inductive evaluation
