@@ -16,6 +16,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dc": ("image_dc", "images, gradient matching (DC, Zhao et al. ICLR 2021)"),
     "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
+    "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
 }
 
 

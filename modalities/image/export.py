@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +11,7 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.plots import pyplot, save_figure
 
+from ..files import class_folder_names, new_tree
 from .datasets import denormalize
 
 
@@ -80,11 +77,6 @@ def save_preview_grid(
     return save_figure(fig, path)
 
 
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" .")
-    return cleaned or "class"
-
-
 def export_image_folder(
     x: Tensor,
     labels: Tensor,
@@ -107,27 +99,12 @@ def export_image_folder(
     out_dir = Path(out_dir)
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
-    names = [_safe_name(c) for c in classes]
-    if len({n.lower() for n in names}) != len(names):  # also on case-insensitive file systems
-        names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
-    try:
+    names = class_folder_names(classes)
+    with new_tree(out_dir) as tmp:
         for i, (img, label) in enumerate(zip(pixels, labels.tolist())):
             folder = tmp / names[label]
             folder.mkdir(exist_ok=True)
             arr = img.permute(1, 2, 0).numpy()
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else np.ascontiguousarray(arr)).save(folder / f"{i:05d}.png")
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
