@@ -9,11 +9,11 @@ from mmdistill.errors import ConfigError
 from mmdistill.pipeline import DistillConfig
 
 from .decode import ALIGNMENTS
-from .features import FDMFCCParams
+from .features import FDMFCCKeys, FDMFCCParams
 
 
 @dataclass
-class AudioDistillConfig(DistillConfig):
+class AudioDistillConfig(FDMFCCKeys, DistillConfig):
     """``DistillConfig`` plus the audio loader's and the FD-MFCC transform's keys.
 
     Data: ``dataset`` is ``tones`` (generated, the default), ``fsdd``, ``folder`` (a class-per-folder tree
@@ -36,16 +36,6 @@ class AudioDistillConfig(DistillConfig):
     align: str = "center"
     strict: bool = False
     test_fraction: float = 0.2
-    n_mfcc: int = 13
-    n_mels: int = 40
-    win_ms: float = 20.0
-    hop_ms: float = 10.0
-    n_fft: int | None = None
-    f_min: float = 0.0
-    f_max: float | None = None
-    preemphasis: float = 0.97
-    delta_win: int = 5
-    top_db: float | None = 80.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,11 +49,7 @@ class AudioDistillConfig(DistillConfig):
 
     def feature_params(self, sample_rate: int) -> FDMFCCParams:
         """The FD-MFCC parameters of this config at ``sample_rate`` Hz."""
-        return FDMFCCParams(
-            sample_rate=sample_rate, n_mfcc=self.n_mfcc, n_mels=self.n_mels, win_ms=self.win_ms, hop_ms=self.hop_ms,
-            n_fft=self.n_fft, f_min=self.f_min, f_max=self.f_max, preemphasis=self.preemphasis, delta_win=self.delta_win,
-            top_db=self.top_db,
-        )
+        return FDMFCCParams(sample_rate=sample_rate, **self.feature_keys())
 
 
 #: MTT's per-IPC trajectory-matching settings (Cazenavette et al., CVPR 2022, CIFAR-10 rows of the

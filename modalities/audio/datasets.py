@@ -25,6 +25,7 @@ at a time, so memory holds features, not waveforms). Unreadable or empty files a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import tarfile
@@ -150,8 +151,8 @@ def load_audio_dataset(
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     native_rate, native_duration = NATIVE[key]
     rate = int(sample_rate or native_rate)
-    params = FDMFCCParams(**{**(params or FDMFCCParams()).to_dict(), "sample_rate": rate})
-    items, classes = _find(key, root, download, test_fraction, seed, strict)
+    params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
+    items, classes = find_audio_items(key, root, download=download, test_fraction=test_fraction, seed=seed, strict=strict)
     if duration is None:
         duration = native_duration if native_duration is not None else _longest_seconds(items)
     if not duration > 0:
@@ -213,7 +214,10 @@ def _longest_seconds(items: list[AudioItem]) -> float:
     return longest
 
 
-def _find(key: str, root: str | Path | None, download: bool, test_fraction: float, seed: int, strict: bool) -> tuple[list[AudioItem], list[str]]:
+def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
+                     strict: bool = False) -> tuple[list[AudioItem], list[str]]:
+    """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names."""
+    key = canonical_name(name)
     if key == "tones":
         return _tones(seed)
     path = _need_root(root, key, download)
@@ -490,6 +494,6 @@ def _gtzan(root: Path, download: bool) -> tuple[list[AudioItem], list[str]]:
 
 
 __all__ = [
-    "AudioDataset", "AudioItem", "DATASETS", "NATIVE", "TONE_CLASSES", "canonical_name", "list_audio_datasets",
+    "AudioDataset", "AudioItem", "DATASETS", "NATIVE", "TONE_CLASSES", "canonical_name", "find_audio_items", "list_audio_datasets",
     "load_audio_dataset", "tone_clip",
 ]

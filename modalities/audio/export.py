@@ -13,21 +13,19 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import pyplot, save_figure
+from mmdistill.plots import save_figure
 
-from ..files import class_folder_names, new_tree
+from ..artifacts import check_labels, class_folder_names, class_grid, new_tree
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
 
 FEATURES_FILE = "fdmfcc.safetensors"
 
 
 def _check(x: Tensor, labels: Tensor, classes: list[str]) -> None:
+    """DataError unless x is (N, 3, n_mfcc, frames) and labels (N,) lie in [0, len(classes))."""
     if x.dim() != 4 or x.shape[1] != 3:
         raise DataError(f"expected FD-MFCC maps of shape (N, 3, n_mfcc, frames), got {tuple(x.shape)}")
-    if labels.dim() != 1 or len(labels) != len(x):
-        raise DataError(f"expected {len(x)} labels of shape (N,), got {tuple(labels.shape)}")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
-        raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
+    check_labels(labels, len(x), classes)
 
 
 def _display_range(channel: Tensor) -> tuple[float, float]:
@@ -56,40 +54,26 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
     rows_mean = x[:, 0].mean(dim=(0, 2), keepdim=True)
     rows_std = x[:, 0].std(dim=(0, 2), keepdim=True).nan_to_num(1.0).clamp_min(1e-6)
     x[:, 0] = (x[:, 0] - rows_mean) / rows_std
-    plt = pyplot()
     ranges = [_display_range(x[:, c]) for c in range(3)]
-    present = [c for c in range(len(classes)) if (labels == c).any()]
-    cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in present) if present else 1))
-    rows = max(1, len(present))
-    aspect = x.shape[-1] / (3 * x.shape[-2] + 2)
-    cell_h = 1.4
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * min(cell_h * aspect, 3.0) + 1.6, rows * cell_h + (0.6 if title else 0.2)),
-                             squeeze=False, dpi=100)
+    n_mfcc, frames = x.shape[-2], x.shape[-1]
+    height = 1.4
+    width = min(height * frames / (3 * n_mfcc + 2), 3.0)
+    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height), title=title)
     cmaps = ("viridis", "coolwarm", "coolwarm")
-    for r, c in enumerate(present):
-        maps = x[labels == c][:cols]
-        for k in range(cols):
-            ax = axes[r][k]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if k >= len(maps):
-                continue
-            n_mfcc, frames = maps.shape[-2], maps.shape[-1]
+    for axes, indices in rows:
+        for ax, i in zip(axes, indices):
             for ch in range(3):  # MFCC on top: band ch spans rows [offset, offset + n_mfcc)
                 offset = (2 - ch) * (n_mfcc + 1)
-                ax.imshow(maps[k, ch].numpy(), cmap=cmaps[ch], vmin=ranges[ch][0], vmax=ranges[ch][1], origin="lower",
+                ax.imshow(x[i, ch].numpy(), cmap=cmaps[ch], vmin=ranges[ch][0], vmax=ranges[ch][1], origin="lower",
                           aspect="auto", interpolation="nearest", extent=(0, frames, offset, offset + n_mfcc))
             ax.set_xlim(0, frames)
             ax.set_ylim(0, 3 * n_mfcc + 2)
-            if r == 0 and k == 0:
-                ax.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], ["MFCC", "Δ", "ΔΔ"], fontsize=6)
-        axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8, labelpad=14 if r == 0 else 4)
-    if hop_ms:
-        axes[-1][0].set_xlabel(f"{x.shape[-1]} frames × {hop_ms:g} ms", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    if rows:
+        first = rows[0][0][0]
+        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], ["MFCC", "Δ", "ΔΔ"], fontsize=6)
+        first.yaxis.labelpad = 14
+        if hop_ms:
+            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=7)
     return save_figure(fig, path)
 
 
@@ -99,7 +83,7 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
 
     * ``<class>/<index:05d>.wav``: approximate waveforms (:func:`fdmfcc_to_waveform`, ``n_iter`` Griffin-Lim
       iterations), 16-bit PCM mono at ``params.sample_rate``, ``num_samples`` long; ``index`` is the
-      sample's position in ``x``; class folder names as :func:`modalities.files.class_folder_names`;
+      sample's position in ``x``; class folder names as :func:`modalities.artifacts.class_folder_names`;
     * ``fdmfcc.safetensors``: ``fdmfcc`` (N, 3, n_mfcc, frames) in FD-MFCC units (de-normalised), ``labels``
       (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` (JSON).
 

@@ -31,12 +31,12 @@ from mmdistill.errors import ConfigError, DataError
 CHANNELS = ("MFCC", "delta", "delta-delta")
 
 
-@dataclass(frozen=True)
-class FDMFCCParams:
-    """How a waveform becomes an FD-MFCC map.
+@dataclass
+class FDMFCCKeys:
+    """The FD-MFCC settings other than the sample rate (shared by :class:`FDMFCCParams` and the audio
+    recipes' configs, whose flags they become).
 
     Attributes:
-        sample_rate: Hz of the waveforms the transform takes.
         n_mfcc: cepstral coefficients kept (rows of each channel).
         n_mels: mel bands the DCT is taken over (>= n_mfcc).
         win_ms: frame (window) length in milliseconds; Hamming window.
@@ -48,7 +48,6 @@ class FDMFCCParams:
         top_db: floor of the dB mel spectrogram below each clip's peak; None keeps the full range.
     """
 
-    sample_rate: int = 16000
     n_mfcc: int = 13
     n_mels: int = 40
     win_ms: float = 20.0
@@ -59,6 +58,17 @@ class FDMFCCParams:
     preemphasis: float = 0.97
     delta_win: int = 5
     top_db: float | None = 80.0
+
+    def feature_keys(self) -> dict[str, Any]:
+        """These settings as a dict (the keys of :class:`FDMFCCKeys` only)."""
+        return {f.name: getattr(self, f.name) for f in fields(FDMFCCKeys)}
+
+
+@dataclass
+class FDMFCCParams(FDMFCCKeys):
+    """How a waveform becomes an FD-MFCC map: :class:`FDMFCCKeys` at ``sample_rate`` Hz (validated)."""
+
+    sample_rate: int = 16000
 
     def __post_init__(self) -> None:
         if self.sample_rate < 1000:
