@@ -124,6 +124,18 @@ def test_folder_tree_mixed_rates_stereo_and_bad_files(tmp_path, capsys):
         load_audio_dataset("folder", root, sample_rate=8000, duration=0.5, strict=True)
 
 
+def test_coefficient_normalisation_round_trips(tmp_path):
+    from mmdistill.modalities.audio.features import denormalize
+
+    root = _write_tree(tmp_path / "data", per_class=4)
+    per_channel = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
+    per_coef = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, normalization="coefficient")
+    assert torch.tensor(per_coef.mean).shape == (3, 13)
+    assert torch.allclose(per_coef.x_train.mean(dim=(0, 3)), torch.zeros(3, 13), atol=1e-4)
+    raw = denormalize(per_channel.x_train, per_channel.mean, per_channel.std)
+    assert torch.allclose(denormalize(per_coef.x_train, per_coef.mean, per_coef.std), raw, atol=1e-3)
+
+
 def test_folder_duration_defaults_to_the_longest_clip(tmp_path):
     root = _write_tree(tmp_path / "data", per_class=3)
     sf.write(root / "steady" / "long.wav", _tone(300, 8000, 0.9), 8000)

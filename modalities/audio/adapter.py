@@ -35,7 +35,8 @@ class AudioModality(TensorClassificationAdapter):
 
         ds = load_audio_dataset(
             config.dataset, config.data_root, params=config.feature_params(config.sample_rate or 16000),
-            sample_rate=config.sample_rate, duration=config.duration, align=config.align, strict=config.strict,
+            sample_rate=config.sample_rate, duration=config.duration, align=config.align, normalization=config.normalize,
+            strict=config.strict,
             test_fraction=config.test_fraction, seed=config.seed, download=config.download, progress=config.progress,
         )
         if ds.skipped:
@@ -44,7 +45,7 @@ class AudioModality(TensorClassificationAdapter):
             name=ds.name,
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
-            meta={"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std), "features": ds.params.to_dict(),
+            meta={"classes": list(ds.classes), "mean": ds.mean, "std": ds.std, "features": ds.params.to_dict(),
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped)},
         )
 
@@ -77,12 +78,12 @@ class AudioModality(TensorClassificationAdapter):
         return {"torchaudio": torchaudio.__version__, "librosa": librosa.__version__, "soundfile": soundfile.__version__}
 
 
-def feature_meta(syn: SyntheticSet) -> tuple[FDMFCCParams, list[float], list[float]]:
-    """FD-MFCC parameters and per-channel mean/std stored in a synthetic set's metadata."""
+def feature_meta(syn: SyntheticSet) -> tuple[FDMFCCParams, list, list]:
+    """FD-MFCC parameters and the normalisation mean/std stored in a synthetic set's metadata."""
     missing = [k for k in ("features", "mean", "std") if k not in syn.meta]
     if missing:
         raise ArtifactError(f"the synthetic set's metadata lacks {missing}; it was not made by the audio adapter")
-    return FDMFCCParams.from_dict(syn.meta["features"]), list(syn.meta["mean"]), list(syn.meta["std"])
+    return FDMFCCParams.from_dict(syn.meta["features"]), syn.meta["mean"], syn.meta["std"]
 
 
 def _classes(syn: SyntheticSet) -> list[str]:

@@ -9,7 +9,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.pipeline import DistillConfig
 
 from .decode import ALIGNMENTS
-from .features import FDMFCCKeys, FDMFCCParams
+from .features import NORMALIZATIONS, FDMFCCKeys, FDMFCCParams
 
 
 @dataclass
@@ -34,11 +34,14 @@ class AudioDistillConfig(FDMFCCKeys, DistillConfig):
     sample_rate: int | None = None
     duration: float | None = None
     align: str = "center"
+    normalize: str = "channel"
     strict: bool = False
     test_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.align not in ALIGNMENTS:
             raise ConfigError(f"align must be one of {ALIGNMENTS}, got {self.align!r}")
         if self.duration is not None and not self.duration > 0:

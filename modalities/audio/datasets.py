@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from mmdistill.errors import ConfigError, DataError
 
 from .decode import AUDIO_EXTENSIONS, BadFile, decode_all, to_fixed_batch
-from .features import FDMFCC, FDMFCCParams, channel_stats, extract_fdmfcc, normalize
+from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -76,8 +76,8 @@ class AudioItem:
 class AudioDataset:
     """An audio classification set as normalised FD-MFCC maps.
 
-    ``x_train`` (N, 3, n_mfcc, frames) and ``x_test`` (M, 3, n_mfcc, frames) are float32, normalised per
-    channel with ``mean``/``std`` (FD-MFCC units, from the training split); ``y_*`` are int64 indices into
+    ``x_train`` (N, 3, n_mfcc, frames) and ``x_test`` (M, 3, n_mfcc, frames) are float32, normalised with
+    ``mean``/``std`` (FD-MFCC units, from the training split; C values, or C x n_mfcc per coefficient); ``y_*`` are int64 indices into
     ``classes``. Clips were resampled to ``params.sample_rate`` and padded/cropped to ``num_samples``.
     ``skipped`` lists the files that could not be read.
     """
@@ -88,8 +88,8 @@ class AudioDataset:
     x_test: Tensor
     y_test: Tensor
     classes: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    mean: list
+    std: list
     params: FDMFCCParams
     num_samples: int
     skipped: list[BadFile] = field(default_factory=list)
@@ -118,6 +118,7 @@ def load_audio_dataset(
     sample_rate: int | None = None,
     duration: float | None = None,
     align: str = "center",
+    normalization: str = "channel",
     strict: bool = False,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -137,6 +138,8 @@ def load_audio_dataset(
         duration: seconds every clip is padded or cropped to; None: the dataset's usual length (1 s for
             FSDD and Speech Commands, 30 s for GTZAN, 0.5 s for tones) or, for a folder, its longest clip.
         align: ``"center"`` pads/crops both ends equally, ``"start"`` keeps the beginning.
+        normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
+            and cepstral coefficient, global CMVN), from the training split.
         strict: fail on the first unreadable or empty file instead of skipping it.
         test_fraction, seed: held-out fraction per class (seeded) where the source has no split.
         download: let the source fetch its files into ``root`` (needs a network).
@@ -164,7 +167,7 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    mean, std = channel_stats(x[train])
+    mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped)
 

@@ -13,8 +13,9 @@ numbers, so the rest is what a speech user expects: the Davis & Mermelstein / HT
 coefficients (39 features with the two deltas) from 40 mel bands, a 10 ms hop, pre-emphasis 0.97, a
 5-frame delta regression window (HTK's ``DELTAWINDOW=2``) and a 0 Hz .. Nyquist band.
 
-Normalisation is per channel (MFCC, delta, delta-delta): one mean and one standard deviation each, computed
-on the training split and stored in the set's metadata, so a saved set can be decoded without its data.
+Normalisation uses statistics of the training split stored in the set's metadata (so a saved set decodes
+without its data): per channel (MFCC, delta, delta-delta; one mean and standard deviation each), or per
+channel and coefficient (global cepstral mean and variance normalisation), see :func:`feature_stats`.
 """
 
 from __future__ import annotations
@@ -168,26 +169,36 @@ def extract_fdmfcc(waves: Tensor, params: FDMFCCParams, batch_size: int = 512, t
     return torch.cat([transform(waves[i : i + batch_size].float()) for i in range(0, waves.shape[0], batch_size)])
 
 
-def channel_stats(maps: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of maps (N, C, F, T), as tuples of C floats (std >= 1e-6)."""
-    flat = maps.transpose(0, 1).reshape(maps.shape[1], -1).double()
-    return tuple(float(v) for v in flat.mean(1)), tuple(max(float(v), 1e-6) for v in flat.std(1))
+NORMALIZATIONS = ("channel", "coefficient")
 
 
-def _per_channel(values: tuple[float, ...] | list[float], like: Tensor) -> Tensor:
-    if len(values) != like.shape[-3]:
-        raise DataError(f"{len(values)} normalisation values for maps with {like.shape[-3]} channels")
-    return torch.tensor(list(values), dtype=like.dtype, device=like.device).view(-1, 1, 1)
+def feature_stats(maps: Tensor, per: str = "channel") -> tuple[list, list]:
+    """Mean and standard deviation (>= 1e-6) of maps (N, C, F, T): per channel (``per="channel"``: two
+    lists of C floats) or per channel and coefficient row (``"coefficient"``: two C x F nested lists)."""
+    if per not in NORMALIZATIONS:
+        raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {per!r}")
+    dims = (0, 2, 3) if per == "channel" else (0, 3)
+    x = maps.double()
+    return x.mean(dim=dims).tolist(), x.std(dim=dims).clamp_min(1e-6).tolist()
+
+
+def _stat(values, like: Tensor) -> Tensor:
+    """Normalisation values (C,) or (C, F) as a tensor broadcasting over maps (..., C, F, T)."""
+    t = torch.tensor(values, dtype=like.dtype, device=like.device)
+    if t.dim() not in (1, 2) or t.shape[0] != like.shape[-3] or (t.dim() == 2 and t.shape[1] != like.shape[-2]):
+        raise DataError(f"normalisation values of shape {tuple(t.shape)} do not fit maps with (channels, coefficients) "
+                        f"{tuple(like.shape[-3:-1])}")
+    return t.view(t.shape[0], -1, 1)
 
 
 def normalize(maps: Tensor, mean, std) -> Tensor:
-    """``(maps - mean) / std`` per channel for maps (..., C, F, T)."""
-    return (maps - _per_channel(mean, maps)) / _per_channel(std, maps)
+    """``(maps - mean) / std`` for maps (..., C, F, T), per channel (C values) or per coefficient (C x F)."""
+    return (maps - _stat(mean, maps)) / _stat(std, maps)
 
 
 def denormalize(maps: Tensor, mean, std) -> Tensor:
-    """``maps * std + mean`` per channel: normalised maps (..., C, F, T) back to FD-MFCC units."""
-    return maps * _per_channel(std, maps) + _per_channel(mean, maps)
+    """``maps * std + mean``: normalised maps (..., C, F, T) back to FD-MFCC units."""
+    return maps * _stat(std, maps) + _stat(mean, maps)
 
 
 def mfcc_to_mel_db(mfcc: Tensor, params: FDMFCCParams) -> Tensor:
@@ -234,6 +245,6 @@ def fdmfcc_to_waveform(maps: Tensor, params: FDMFCCParams, num_samples: int | No
 
 
 __all__ = [
-    "CHANNELS", "FDMFCC", "FDMFCCParams", "channel_stats", "denormalize", "extract_fdmfcc", "fdmfcc_to_waveform",
+    "CHANNELS", "FDMFCC", "FDMFCCParams", "NORMALIZATIONS", "feature_stats", "denormalize", "extract_fdmfcc", "fdmfcc_to_waveform",
     "mfcc_to_mel_db", "normalize",
 ]
