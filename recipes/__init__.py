@@ -22,6 +22,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "graph-gcond": ("graph_gcond", "graphs, gradient matching with a generated adjacency (GCond, ICLR 2022)"),
     "graph-gcond-x": ("graph_gcond_x", "graphs, structure-free gradient matching, A' = I (GCond-X)"),
     "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
+    "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
 }
 
 

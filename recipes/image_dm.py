@@ -9,45 +9,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.compile import maybe_compile
-from mmdistill.errors import ConfigError
-from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.modalities.image.config import ImageDistillConfig
-from mmdistill.pipeline import MatchContext
 from mmdistill.recipe import Recipe
+from mmdistill.recipes._distribution import DistributionMatchingConfig, make_dm_matcher
 
 
 @dataclass
-class Config(ImageDistillConfig):
+class Config(DistributionMatchingConfig, ImageDistillConfig):
     """DM defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the images,
     256 real images per class per iteration, real initialisation, DSA while matching and evaluating,
     1,000 evaluation epochs, 20 evaluation networks. ``dm_loss="mmd"`` swaps the mean-embedding distance
     for a Gaussian-kernel MMD."""
-
-    iterations: int = 20000
-    lr_data: float = 1.0
-    momentum_data: float = 0.5
-    batch_real: int = 256
-    init: str = "real"
-    dsa: bool = True
-    eval_dsa: bool = True
-    eval_epochs: int = 1000
-    eval_runs: int = 20
-    dm_loss: str = "mean"
-    checkpoint_every: int = 500
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.dm_loss not in ("mean", "mmd"):
-            raise ConfigError(f"dm_loss must be 'mean' or 'mmd', got {self.dm_loss!r}")
-
-
-def make_matcher(ctx: MatchContext) -> DistributionMatching:
-    cfg: Config = ctx.config
-    return DistributionMatching(
-        net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
-        loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
-    )
 
 
 #: a CPU-sized run: 1/20 of the paper's iterations with a 10x larger image learning rate to make up for
@@ -63,7 +35,7 @@ RECIPE = Recipe(
     summary="Distribution matching on images (DM)",
     paper="Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023",
     config_cls=Config,
-    make_matcher=make_matcher,
+    make_matcher=make_dm_matcher,
     budgets={"cpu": CPU_BUDGET},
 )
 run = RECIPE.run

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +9,9 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
-from mmdistill.plots import pyplot, save_figure
+from mmdistill.plots import save_figure
 
+from ..artifacts import check_labels, class_folder_names, class_grid, new_tree
 from .datasets import denormalize
 
 
@@ -27,10 +24,7 @@ def _check(x: Tensor, labels: Tensor, classes: list[str], mean: tuple[float, ...
     """DataError unless x is (N, C, H, W) with C in (1, 3), labels (N,) in [0, len(classes)), mean/std per channel."""
     if x.dim() != 4 or x.shape[1] not in (1, 3):
         raise DataError(f"expected images of shape (N, 1 or 3, H, W), got {tuple(x.shape)}")
-    if labels.dim() != 1 or len(labels) != len(x):
-        raise DataError(f"expected {len(x)} labels of shape (N,), got {tuple(labels.shape)}")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
-        raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
+    check_labels(labels, len(x), classes)
     if len(mean) != x.shape[1] or len(std) != x.shape[1]:
         raise DataError(f"mean {tuple(mean)} and std {tuple(std)} need one value per channel ({x.shape[1]} channels)")
 
@@ -53,36 +47,17 @@ def save_preview_grid(
     written to a temporary sibling and renamed into place. Returns ``path``."""
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
-    plt = pyplot()
     pixels = to_pixels(x.detach().float().cpu(), mean, std)
-    present = [c for c in range(len(classes)) if (labels == c).any()]
-    cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in present) if present else 1))
-    rows = max(1, len(present))
     cell = 0.9 if pixels.shape[-1] <= 32 else 1.3
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell + 1.4, rows * cell + (0.5 if title else 0.1)), squeeze=False, dpi=100)
-    for r, c in enumerate(present):
-        imgs = pixels[labels == c][:cols]
-        for k in range(cols):
-            ax = axes[r][k]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if k < len(imgs):
-                img = imgs[k].permute(1, 2, 0).numpy()
-                if img.shape[2] == 1:
-                    ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                else:
-                    ax.imshow(img, interpolation="nearest")
-        axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(cell, cell), title=title)
+    for axes, indices in rows:
+        for ax, i in zip(axes, indices):
+            img = pixels[i].permute(1, 2, 0).numpy()
+            if img.shape[2] == 1:
+                ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(img, interpolation="nearest")
     return save_figure(fig, path)
-
-
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" .")
-    return cleaned or "class"
 
 
 def export_image_folder(
@@ -107,27 +82,12 @@ def export_image_folder(
     out_dir = Path(out_dir)
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
-    names = [_safe_name(c) for c in classes]
-    if len({n.lower() for n in names}) != len(names):  # also on case-insensitive file systems
-        names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
-    try:
+    names = class_folder_names(classes)
+    with new_tree(out_dir) as tmp:
         for i, (img, label) in enumerate(zip(pixels, labels.tolist())):
             folder = tmp / names[label]
             folder.mkdir(exist_ok=True)
             arr = img.permute(1, 2, 0).numpy()
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else np.ascontiguousarray(arr)).save(folder / f"{i:05d}.png")
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

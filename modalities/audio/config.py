@@ -1,0 +1,127 @@
+"""Configuration keys of the audio adapter (shared by every audio recipe) and DDFAD's trajectory defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mmdistill.errors import ConfigError
+from mmdistill.pipeline import DistillConfig
+
+from .decode import ALIGNMENTS
+from .features import NORMALIZATIONS, FDMFCCKeys, FDMFCCParams
+
+
+@dataclass
+class AudioDistillConfig(FDMFCCKeys, DistillConfig):
+    """``DistillConfig`` plus the audio loader's and the FD-MFCC transform's keys.
+
+    Data: ``dataset`` is ``tones`` (generated, the default), ``fsdd``, ``folder`` (a class-per-folder tree
+    or a ``path,label[,split]`` CSV as ``data_root``), ``speechcommands`` or ``gtzan``.
+    ``sample_rate`` (Hz) and ``duration`` (s): every clip is resampled and padded/cropped to these; None
+    takes the dataset's own (8 kHz / 1 s for FSDD, 16 kHz / 1 s for Speech Commands, 16 kHz / the longest
+    clip for a folder). ``align``: ``center`` or ``start`` for the pad/crop. ``strict``: fail on an
+    unreadable or empty file instead of skipping it. ``test_fraction``: held-out share per class where the
+    data has no split.
+
+    FD-MFCC (see :mod:`mmdistill.modalities.audio.features`; DDFAD's 20 ms frames, otherwise the HTK speech
+    front end): ``n_mfcc`` 13 cepstra from ``n_mels`` 40 bands, ``win_ms`` 20 / ``hop_ms`` 10 ms Hamming
+    frames, ``n_fft`` (None: next power of two), ``f_min``/``f_max`` Hz, ``preemphasis`` 0.97,
+    ``delta_win`` 5 frames, ``top_db`` 80 dB floor.
+    """
+
+    dataset: str = "tones"
+    sample_rate: int | None = None
+    duration: float | None = None
+    align: str = "center"
+    normalize: str = "channel"
+    strict: bool = False
+    test_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.align not in ALIGNMENTS:
+            raise ConfigError(f"align must be one of {ALIGNMENTS}, got {self.align!r}")
+        if self.duration is not None and not self.duration > 0:
+            raise ConfigError(f"duration must be > 0 seconds, got {self.duration}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        self.feature_params(self.sample_rate or 16000)  # validates the FD-MFCC keys
+
+    def feature_params(self, sample_rate: int) -> FDMFCCParams:
+        """The FD-MFCC parameters of this config at ``sample_rate`` Hz."""
+        return FDMFCCParams(sample_rate=sample_rate, **self.feature_keys())
+
+
+#: MTT's per-IPC trajectory-matching settings (Cazenavette et al., CVPR 2022, CIFAR-10 rows of the
+#: reference repository's commands), which DDFAD applies to FD-MFCC maps.
+DDFAD_TRAJECTORY_DEFAULTS: dict[int, dict[str, Any]] = {
+    1: {"syn_steps": 50, "expert_epochs": 2, "max_start_epoch": 2, "lr_lr": 1e-07},
+    10: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 20, "lr_lr": 1e-05},
+    50: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 40, "lr_lr": 1e-05},
+}
+
+
+@dataclass
+class DDFADConfig(AudioDistillConfig):
+    """Defaults of DDFAD (Jiang et al., "DDFAD: Dataset Distillation Framework for Audio Data", arXiv
+    2407.10446, 2024) for the trajectory-matching recipe ``audio_ddfad`` (not wired yet: the core
+    trajectory matcher is being written).
+
+    What DDFAD states: FD-MFCC features (MFCC + first- and second-order differences fused as 3 channels),
+    distilled with Matching Training Trajectories (MTT), audio rebuilt from the distilled FD-MFCC by
+    Griffin-Lim; cross-architecture evaluation; continual-learning and NAS applications. Its experimental
+    tables could not be read in this session (only the abstract and summaries were reachable), so the
+    trajectory settings below are those of MTT, which DDFAD says it uses; revisit them when the paper's
+    table is at hand.
+
+    Trajectory matching (MTT ``distill.py`` / ``buffer.py``):
+
+    * ``syn_steps`` N, ``expert_epochs`` M, ``max_start_epoch`` T+, ``lr_lr`` per IPC
+      (:data:`DDFAD_TRAJECTORY_DEFAULTS`): IPC 1: 50 / 2 / 2 / 1e-7; IPC 10: 30 / 2 / 20 / 1e-5;
+      IPC 50: 30 / 2 / 40 / 1e-5. ``None`` here takes the row of the run's IPC (the nearest row below it).
+    * ``lr_img`` (``lr_data``) 1000 (SGD, momentum 0.5) on the synthetic maps; ``lr_teacher`` 0.01, the
+      initial learnable student step size, optimised by SGD (momentum 0.5) with ``lr_lr``.
+    * ``iterations`` 5000 outer iterations; ``batch_syn`` None = the whole synthetic set per student step.
+    * Experts: ``num_experts`` 100 networks trained for ``expert_train_epochs`` 50 epochs each, plain SGD
+      at ``lr_teacher`` 0.01 (no momentum, no weight decay), batch 256, a checkpoint per epoch.
+    * Initialisation from real samples (``init="real"``); differentiable siamese augmentation while
+      matching and evaluating in MTT (``dsa``/``eval_dsa``; for FD-MFCC maps the audio adapter's ``auto``
+      strategy applies).
+    * Evaluation: ``eval_runs`` 5 networks trained ``eval_epochs`` 1000 epochs from scratch on the distilled
+      set with the learned step size as learning rate (MTT ``num_eval=5``, ``epoch_eval_train=1000``).
+    * Network: ConvNet-3 (width 128, instance norm, ReLU, average pooling; registered as ``convnet``),
+      cross-architecture evaluation on AlexNet, VGG11 and ResNet18 (``cross_arch``).
+    """
+
+    iterations: int = 5000
+    lr_data: float = 1000.0
+    momentum_data: float = 0.5
+    init: str = "real"
+    dsa: bool = True
+    eval_dsa: bool = True
+    eval_runs: int = 5
+    eval_epochs: int = 1000
+    syn_steps: int | None = None
+    expert_epochs: int | None = None
+    max_start_epoch: int | None = None
+    lr_lr: float | None = None
+    lr_teacher: float = 0.01
+    batch_syn: int | None = None
+    num_experts: int = 100
+    expert_train_epochs: int = 50
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        row = DDFAD_TRAJECTORY_DEFAULTS[max(k for k in DDFAD_TRAJECTORY_DEFAULTS if k <= self.ipc)]
+        for key, value in row.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        for key in ("syn_steps", "expert_epochs", "num_experts", "expert_train_epochs"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_start_epoch < 1 or self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
+            raise ConfigError(f"a start epoch below max_start_epoch ({self.max_start_epoch}) plus expert_epochs "
+                              f"({self.expert_epochs}) must stay within the experts' {self.expert_train_epochs} epochs")

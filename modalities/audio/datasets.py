@@ -1,0 +1,502 @@
+"""Audio classification sets as FD-MFCC maps in memory.
+
+Sources (one small finder function each, all returning a list of :class:`AudioItem`):
+
+* ``tones`` -- generated in code (no files, no download): five classes of synthetic sounds (steady tone,
+  rising and falling chirps, warble, two-tone chord) with random pitch, onset, length, level and noise;
+  the embedded default for examples.
+* ``fsdd`` -- the Free Spoken Digit Dataset: ``{digit}_{speaker}_{index}.wav`` files in ``root``,
+  ``root/recordings``, or the upstream ``recordings.tar`` (``root`` may be the tar itself or hold it).
+  Takes 0-4 of every speaker and digit are the test split (upstream convention). ``download=True`` fetches
+  the upstream repository archive when online.
+* ``folder`` -- a tree ``root/<class>/**/<audio file>`` (or ``root/train/...`` with ``root/test`` or
+  ``root/val``), or a CSV file ``path,label[,split]`` (paths relative to the CSV's folder; an optional
+  header row; ``split`` is ``train`` or ``test``).
+* ``speechcommands``, ``gtzan`` -- torchaudio's dataset classes over a local root (their file lists and
+  official splits; ``download=True`` lets torchaudio fetch them). torchaudio 2.9+ decodes only through
+  torchcodec, so the files are decoded here with soundfile.
+
+Without a given split, ``test_fraction`` of every class is held out (seeded). Every clip is resampled to
+one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files`` clips
+at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped and reported
+(``strict=True`` makes the first one an error).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mmdistill.errors import ConfigError, DataError
+
+from .decode import AUDIO_EXTENSIONS, BadFile, decode_all, to_fixed_batch
+from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
+
+DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
+ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
+           "csv": "folder", "speech-commands": "speechcommands", "speech_commands": "speechcommands"}
+#: (sample rate in Hz, clip length in seconds) a dataset is read at unless the config says otherwise;
+#: None: the longest clip of the set
+NATIVE: dict[str, tuple[int, float | None]] = {
+    "tones": (8000, 0.5), "fsdd": (8000, 1.0), "folder": (16000, None), "speechcommands": (16000, 1.0), "gtzan": (22050, 30.0),
+}
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+LAYOUTS = {
+    "fsdd": "ROOT/recordings.tar, ROOT/recordings/{digit}_{speaker}_{index}.wav or ROOT/{digit}_{speaker}_{index}.wav",
+    "folder": "ROOT/<class>/<audio files> (or ROOT/train/<class>/..., ROOT/test/<class>/...) or a CSV file path,label[,split]",
+    "speechcommands": "ROOT/SpeechCommands/speech_commands_v0.02/<word>/<file>.wav",
+    "gtzan": "ROOT/genres/<genre>/<genre>.<5 digits>.wav",
+}
+TONE_CLASSES = ("steady", "rising", "falling", "warble", "chord")
+
+
+@dataclass
+class AudioItem:
+    """One clip to load: a name for messages, how to get its bytes or path, its class, its split."""
+
+    name: str
+    open: Callable[[], "bytes | str"]
+    label: str
+    split: str  # "train" or "test"
+
+
+@dataclass
+class AudioDataset:
+    """An audio classification set as normalised FD-MFCC maps.
+
+    ``x_train`` (N, 3, n_mfcc, frames) and ``x_test`` (M, 3, n_mfcc, frames) are float32, normalised with
+    ``mean``/``std`` (FD-MFCC units, from the training split; C values, or C x n_mfcc per coefficient); ``y_*`` are int64 indices into
+    ``classes``. Clips were resampled to ``params.sample_rate`` and padded/cropped to ``num_samples``.
+    ``skipped`` lists the files that could not be read.
+    """
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    classes: list[str]
+    mean: list
+    std: list
+    params: FDMFCCParams
+    num_samples: int
+    skipped: list[BadFile] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def list_audio_datasets() -> list[str]:
+    return list(DATASETS)
+
+
+def canonical_name(name: str) -> str:
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in DATASETS:
+        raise ConfigError(f"unknown audio dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return key
+
+
+def load_audio_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    params: FDMFCCParams | None = None,
+    sample_rate: int | None = None,
+    duration: float | None = None,
+    align: str = "center",
+    normalization: str = "channel",
+    strict: bool = False,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    download: bool = False,
+    batch_files: int = 512,
+    progress: bool = False,
+) -> AudioDataset:
+    """Load ``name`` (see :func:`list_audio_datasets`) as normalised FD-MFCC maps.
+
+    Args:
+        name: dataset name (``tones``, ``fsdd``, ``folder``, ``speechcommands``, ``gtzan``) or an alias.
+        root: local directory (for ``folder`` also a CSV file, for ``fsdd`` also ``recordings.tar``);
+            not used by ``tones``.
+        params: FD-MFCC parameters; their ``sample_rate`` is replaced by ``sample_rate``.
+        sample_rate: Hz every clip is resampled to; None: the dataset's own rate (8 kHz for FSDD and tones,
+            16 kHz for Speech Commands and folders, 22.05 kHz for GTZAN).
+        duration: seconds every clip is padded or cropped to; None: the dataset's usual length (1 s for
+            FSDD and Speech Commands, 30 s for GTZAN, 0.5 s for tones) or, for a folder, its longest clip.
+        align: ``"center"`` pads/crops both ends equally, ``"start"`` keeps the beginning.
+        normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
+            and cepstral coefficient, global CMVN), from the training split.
+        strict: fail on the first unreadable or empty file instead of skipping it.
+        test_fraction, seed: held-out fraction per class (seeded) where the source has no split.
+        download: let the source fetch its files into ``root`` (needs a network).
+        batch_files: clips decoded and transformed at a time.
+
+    Raises:
+        DataError: missing, empty or inconsistent data (naming the file, folder or class).
+        ConfigError: an argument out of range.
+    """
+    key = canonical_name(name)
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    native_rate, native_duration = NATIVE[key]
+    rate = int(sample_rate or native_rate)
+    params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
+    items, classes = find_audio_items(key, root, download=download, test_fraction=test_fraction, seed=seed, strict=strict)
+    if duration is None:
+        duration = native_duration if native_duration is not None else _longest_seconds(items)
+    if not duration > 0:
+        raise ConfigError(f"duration must be > 0 seconds, got {duration!r}")
+    num_samples = max(int(round(duration * rate)), params.win_length)
+    x, y, split, skipped = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
+    train, test = split == 0, split == 1
+    if not train.any():
+        raise DataError(f"dataset {key!r} at {root}: no readable training clips")
+    if not test.any():
+        raise DataError(f"dataset {key!r} at {root}: no readable test clips")
+    mean, std = feature_stats(x[train], normalization)
+    x = normalize(x, mean, std)
+    return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped)
+
+
+# --------------------------------------------------------------------------- features of items
+def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams, num_samples: int, align: str,
+               strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile]]:
+    """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items."""
+    index = {c: i for i, c in enumerate(classes)}
+    transform = FDMFCC(params)
+    maps, labels, splits, skipped = [], [], [], []
+    chunks = range(0, len(items), batch_files)
+    for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
+        chunk = items[start : start + batch_files]
+        clips, bad = decode_all([(it.name, it.open) for it in chunk], strict=strict)
+        skipped += bad
+        kept = [(it, c) for it, c in zip(chunk, clips) if c is not None]
+        if not kept:
+            continue
+        waves = to_fixed_batch([c for _, c in kept], params.sample_rate, num_samples, align)
+        maps.append(extract_fdmfcc(waves, params, batch_size=batch_files, transform=transform))
+        labels += [index[it.label] for it, _ in kept]
+        splits += [0 if it.split == "train" else 1 for it, _ in kept]
+    if not maps:
+        raise DataError(f"dataset {key!r}: none of its {len(items)} audio files could be read; first: {skipped[0].name} ({skipped[0].reason})")
+    return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped
+
+
+def _longest_seconds(items: list[AudioItem]) -> float:
+    """The longest clip in seconds, from the file headers (files soundfile cannot describe are skipped
+    here; they are judged when decoded)."""
+    import soundfile as sf
+
+    longest = 0.0
+    for it in items:
+        source = it.open()
+        if isinstance(source, bytes):
+            source = io.BytesIO(source)
+        try:
+            info = sf.info(source)
+        except Exception:  # noqa: BLE001 - decoded (or reported) later
+            continue
+        if info.samplerate > 0:
+            longest = max(longest, info.frames / info.samplerate)
+    if longest <= 0:
+        raise DataError("could not read the length of any clip to choose a duration; pass duration=SECONDS (--duration)")
+    return longest
+
+
+def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
+                     strict: bool = False) -> tuple[list[AudioItem], list[str]]:
+    """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names."""
+    key = canonical_name(name)
+    if key == "tones":
+        return _tones(seed)
+    path = _need_root(root, key, download)
+    if key == "fsdd":
+        return _fsdd(path, download, strict)
+    if key == "folder":
+        return _folder(path, test_fraction, seed)
+    if key == "speechcommands":
+        return _speechcommands(path, download)
+    return _gtzan(path, download)
+
+
+def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
+    if root is None or str(root) == "":
+        raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH); expected {LAYOUTS[key]}")
+    path = Path(root).expanduser()
+    if not path.exists():
+        if download and key != "folder":
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        hint = "; pass download=True (--download) when online" if key != "folder" else ""
+        raise DataError(f"data root {path} does not exist (dataset {key!r}, expected {LAYOUTS[key]}){hint}")
+    return path
+
+
+def _held_out(items: list[AudioItem], classes: list[str], test_fraction: float, seed: int) -> list[AudioItem]:
+    """Mark a seeded ``test_fraction`` of every class (at least one clip of a class with two or more) as
+    test, the rest as train."""
+    gen = torch.Generator().manual_seed(seed)
+    out: list[AudioItem] = []
+    for c in classes:
+        members = [it for it in items if it.label == c]
+        order = torch.randperm(len(members), generator=gen).tolist()
+        n_test = min(max(int(round(len(members) * test_fraction)), 1), len(members) - 1) if len(members) > 1 else 0
+        test = set(order[:n_test])
+        out += [AudioItem(it.name, it.open, it.label, "test" if i in test else "train") for i, it in enumerate(members)]
+    return out
+
+
+def _path_opener(path: Path) -> Callable[[], str]:
+    return lambda: str(path)
+
+
+def _bytes_opener(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+# --------------------------------------------------------------------------- tones (generated)
+def tone_clip(kind: str, rng: np.random.Generator, sample_rate: int = 8000, duration: float = 0.5) -> np.ndarray:
+    """One synthetic clip of class ``kind`` (one of :data:`TONE_CLASSES`): float32 samples, ``duration``
+    seconds at ``sample_rate``, with random pitch (about 250-900 Hz), onset, length (40-90 % of the clip),
+    level and background noise drawn from ``rng``."""
+    if kind not in TONE_CLASSES:
+        raise ConfigError(f"unknown tone class {kind!r}; choose from {TONE_CLASSES}")
+    n = int(round(sample_rate * duration))
+    length = int(n * rng.uniform(0.4, 0.9))
+    onset = int(rng.integers(0, n - length + 1))
+    t = np.arange(length) / sample_rate
+    f0 = rng.uniform(250.0, 600.0)
+    if kind == "steady":
+        freq = np.full(length, f0)
+    elif kind == "rising":
+        freq = f0 * np.exp(np.log(rng.uniform(1.6, 2.4)) * t / t[-1])
+    elif kind == "falling":
+        freq = f0 * 1.5 * np.exp(-np.log(rng.uniform(1.6, 2.4)) * t / t[-1])
+    elif kind == "warble":
+        freq = f0 * (1.0 + 0.12 * np.sin(2 * np.pi * rng.uniform(6.0, 12.0) * t))
+    else:  # chord: a fifth above the root as well
+        freq = np.full(length, f0)
+    phase = 2 * np.pi * np.cumsum(freq) / sample_rate
+    tone = np.sin(phase) + (0.8 * np.sin(1.5 * phase) if kind == "chord" else 0.0)
+    envelope = np.minimum(1.0, np.minimum(np.arange(length), np.arange(length)[::-1]) / (0.01 * sample_rate))
+    out = rng.normal(0.0, rng.uniform(0.005, 0.03), n)
+    out[onset : onset + length] += rng.uniform(0.2, 0.6) * envelope * tone / (1.8 if kind == "chord" else 1.0)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _tones(seed: int, per_class: int = 40, sample_rate: int = 8000, duration: float = 0.5) -> tuple[list[AudioItem], list[str]]:
+    """``per_class`` generated clips of each tone class; the last quarter of each class is the test split."""
+    items: list[AudioItem] = []
+    for c, kind in enumerate(TONE_CLASSES):
+        rng = np.random.default_rng([seed, c])
+        for i in range(per_class):
+            wav = _wav_bytes(tone_clip(kind, rng, sample_rate, duration), sample_rate)
+            items.append(AudioItem(f"tones/{kind}/{i}", _bytes_opener(wav), kind, "test" if i >= per_class * 3 // 4 else "train"))
+    return items, list(TONE_CLASSES)
+
+
+def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, samples, sample_rate, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- FSDD
+def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], list[str]]:
+    """FSDD items from a directory of WAVs, ``root/recordings``, or ``recordings.tar`` (``root`` or inside it)."""
+    tar = root if root.is_file() else root / "recordings.tar"
+    if tar.is_file():
+        named = _fsdd_tar(tar)
+    else:
+        folder = root / "recordings" if (root / "recordings").is_dir() else root
+        named = [(p.name, str(p), _path_opener(p)) for p in sorted(folder.glob("*.wav"))]
+        if not named and download:
+            _download_fsdd(root)
+            return _fsdd(root, False, strict)
+        if not named:
+            raise DataError(f"no FSDD recordings under {root}: expected {LAYOUTS['fsdd']}; pass download=True (--download) when online")
+    items: list[AudioItem] = []
+    for base, name, opener in named:
+        m = FSDD_NAME.match(base)
+        if m is None:
+            msg = f"{name} is not named {{digit}}_{{speaker}}_{{index}}.wav"
+            if strict:
+                raise DataError(f"{msg} (strict mode)")
+            items.append(AudioItem(name, _raise(DataError(msg)), "0", "train"))  # reported as skipped
+            continue
+        items.append(AudioItem(name, opener, m.group(1), "test" if int(m.group(3)) <= 4 else "train"))
+    return items, [str(d) for d in range(10)]
+
+
+def _raise(exc: Exception) -> Callable[[], bytes]:
+    def opener() -> bytes:
+        raise exc
+
+    return opener
+
+
+def _fsdd_tar(tar: Path) -> list[tuple[str, str, Callable[[], bytes]]]:
+    """(file name, display name, opener) of every ``.wav`` member of the upstream ``recordings.tar``."""
+    out = []
+    try:
+        with tarfile.open(tar) as tf:
+            for member in tf:
+                if member.isfile() and member.name.lower().endswith(".wav"):
+                    fh = tf.extractfile(member)
+                    out.append((Path(member.name).name, f"{tar}:{member.name}", _bytes_opener(fh.read() if fh else b"")))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"cannot read {tar} (not a tar archive, or truncated): {exc}") from None
+    if not out:
+        raise DataError(f"{tar} holds no .wav files; expected the FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav)")
+    return sorted(out, key=lambda t: t[0])
+
+
+def _download_fsdd(root: Path) -> None:
+    """Fetch the upstream repository archive and unpack its ``recordings/`` into ``root/recordings``."""
+    import zipfile
+
+    from torch.hub import download_url_to_file
+
+    archive = root / "free-spoken-digit-dataset.zip"
+    try:
+        download_url_to_file(FSDD_URL, str(archive), progress=True)
+    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, socket errors
+        raise DataError(f"could not download FSDD from {FSDD_URL} into {root}: {type(exc).__name__}: {exc}. This machine "
+                        f"may be offline; put the files there instead as {LAYOUTS['fsdd']}") from None
+    out = root / "recordings"
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = Path(info.filename).parts
+            if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav"):
+                (out / parts[-1]).write_bytes(zf.read(info))
+    archive.unlink()
+
+
+# --------------------------------------------------------------------------- folder trees and CSV files
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
+
+
+def _scan(root: Path, split: str) -> tuple[list[AudioItem], list[str]]:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"data root {root} holds no class folders: expected one sub-folder of audio files per class ({root}/<class>/<file>)")
+    items: list[AudioItem] = []
+    for d in class_dirs:
+        files = _audio_files(d)
+        if not files:
+            raise DataError(f"class folder {d} (class {d.name!r}) holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+        items += [AudioItem(str(f), _path_opener(f), d.name, split) for f in files]
+    return items, [d.name for d in class_dirs]
+
+
+def _folder(root: Path, test_fraction: float, seed: int) -> tuple[list[AudioItem], list[str]]:
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise DataError(f"data root {root} is a file but not a .csv of path,label rows")
+        return _csv(root, test_fraction, seed)
+    train_dir = root / "train"
+    test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    if train_dir.is_dir() and test_dir is not None:
+        train, classes = _scan(train_dir, "train")
+        test, test_classes = _scan(test_dir, "test")
+        extra = sorted(set(test_classes) - set(classes))
+        if extra:
+            raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
+        return train + test, classes
+    items, classes = _scan(train_dir if train_dir.is_dir() else root, "train")
+    return _held_out(items, classes, test_fraction, seed), classes
+
+
+def _csv(path: Path, test_fraction: float, seed: int) -> tuple[list[AudioItem], list[str]]:
+    """Rows ``path,label[,split]`` (an optional header row naming the columns); relative paths are taken
+    from the CSV's folder. Without a split column ``test_fraction`` of each class is held out."""
+    try:
+        rows = [r for r in csv.reader(path.read_text(encoding="utf-8-sig").splitlines()) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read CSV file {path}: {exc}") from None
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"CSV file {path} holds no path,label rows")
+    items: list[AudioItem] = []
+    has_split = any(len(r) >= 3 and r[2].strip() for r in rows)
+    for line, row in enumerate(rows, start=1):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"CSV file {path}, row {line}: expected path,label[,split], got {row}")
+        file = Path(row[0].strip()).expanduser()
+        file = file if file.is_absolute() else path.parent / file
+        split = row[2].strip().lower() if len(row) >= 3 else ""
+        if has_split and split not in ("train", "test"):
+            raise DataError(f"CSV file {path}, row {line}: split must be 'train' or 'test', got {split!r}")
+        items.append(AudioItem(str(file), _path_opener(file), row[1].strip(), split or "train"))
+    classes = sorted({it.label for it in items})
+    if has_split:
+        missing = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
+        if missing:
+            raise DataError(f"CSV file {path}: classes {missing} have test rows but no train rows")
+        return items, classes
+    return _held_out(items, classes, test_fraction, seed), classes
+
+
+# --------------------------------------------------------------------------- torchaudio dataset classes
+def _torchaudio_dataset(key: str, root: Path, download: bool, make):
+    try:
+        return make("training"), make("testing")
+    except Exception as exc:  # noqa: BLE001 - torchaudio raises RuntimeError, URLError, OSError
+        detail = " ".join(str(exc).split())[:300]
+        action = "could not download" if download else "was not found under"
+        raise DataError(f"{key} {action} {root}: {detail}. Expected {LAYOUTS[key]}"
+                        f"{'' if download else '; pass download=True (--download) when online'}") from None
+
+
+def _speechcommands(root: Path, download: bool) -> tuple[list[AudioItem], list[str]]:
+    """Speech Commands v0.02 through torchaudio's ``SPEECHCOMMANDS`` file lists (official test list; the
+    validation list is left out of training as torchaudio's ``training`` subset does)."""
+    from torchaudio.datasets import SPEECHCOMMANDS
+
+    train, test = _torchaudio_dataset("speechcommands", root, download, lambda s: SPEECHCOMMANDS(str(root), download=download and s == "training", subset=s))
+    items: list[AudioItem] = []
+    for ds, split in ((train, "train"), (test, "test")):
+        for n in range(len(ds)):
+            rel, _, label, _, _ = ds.get_metadata(n)
+            file = Path(ds._archive) / rel  # get_metadata gives the path relative to the archive folder
+            items.append(AudioItem(str(file), _path_opener(file), label, split))
+    return items, sorted({it.label for it in items if it.split == "train"})
+
+
+def _gtzan(root: Path, download: bool) -> tuple[list[AudioItem], list[str]]:
+    """GTZAN through torchaudio's ``GTZAN`` file lists (its fault-filtered training and testing splits)."""
+    from torchaudio.datasets import GTZAN
+
+    train, test = _torchaudio_dataset("gtzan", root, download, lambda s: GTZAN(str(root), download=download and s == "training", subset=s))
+    items: list[AudioItem] = []
+    for ds, split in ((train, "train"), (test, "test")):
+        for fileid in ds._walker:  # "<genre>.<number>"; torchaudio has no public accessor for the path
+            genre = fileid.split(".")[0]
+            file = Path(ds._path) / genre / f"{fileid}.wav"
+            items.append(AudioItem(str(file), _path_opener(file), genre, split))
+    return items, sorted({it.label for it in items})
+
+
+__all__ = [
+    "AudioDataset", "AudioItem", "DATASETS", "NATIVE", "TONE_CLASSES", "canonical_name", "find_audio_items", "list_audio_datasets",
+    "load_audio_dataset", "tone_clip",
+]

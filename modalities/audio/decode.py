@@ -1,0 +1,164 @@
+"""Reading audio files into fixed-length mono waveforms at one sample rate.
+
+Decoding goes through soundfile (libsndfile: WAV, FLAC, OGG/Vorbis, Opus, MP3 with libsndfile >= 1.1, AIFF,
+AU ...); files of a format libsndfile does not know (M4A, AAC ...) go through librosa (audioread, which
+needs ffmpeg or a platform decoder). torchaudio 2.9+ no longer decodes without torchcodec, so it is used
+only for resampling. A file that cannot be decoded or holds no
+samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError, DataError
+
+#: file endings the folder and CSV loaders treat as audio (any case)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".m4a", ".aac")
+ALIGNMENTS = ("center", "start")
+
+
+@dataclass
+class BadFile:
+    """A file that was skipped: its name and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class Clip:
+    """One decoded clip: mono samples (float32 in [-1, 1]) at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+
+Opener = Callable[[], "bytes | str"]
+"""Returns the file's bytes (an archive member) or its path."""
+
+
+def decode(name: str, source: bytes | str) -> Clip:
+    """Decode one file (its bytes or its path) to a mono clip; DataError naming ``name`` when it cannot be
+    decoded or holds no samples. Channels are averaged."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
+    except Exception as sf_error:  # noqa: BLE001 - libsndfile raises LibsndfileError, RuntimeError, TypeError
+        data, rate = _decode_with_librosa(name, source, sf_error)
+    if data.shape[0] == 0:
+        raise DataError(f"audio file {name} holds no samples (zero length)")
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    if not np.isfinite(mono).all():
+        raise DataError(f"audio file {name} holds non-finite samples")
+    return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate))
+
+
+def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    if isinstance(source, bytes) or Path(source).suffix.lstrip(".").upper() in sf.available_formats():
+        raise DataError(f"cannot decode audio file {name} (corrupt, or not audio?): {sf_error}") from None
+    try:
+        import librosa
+
+        with warnings.catch_warnings():  # librosa warns before falling back to audioread
+            warnings.simplefilter("ignore")
+            y, rate = librosa.load(source, sr=None, mono=True)
+    except Exception as exc:  # noqa: BLE001 - audioread raises its own error types
+        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; librosa: {type(exc).__name__}: {exc})") from None
+    return np.asarray(y, dtype=np.float32)[:, None], int(rate)
+
+
+def decode_all(items: Sequence[tuple[str, Opener]], *, strict: bool) -> tuple[list[Clip | None], list[BadFile]]:
+    """Decode ``items`` (name, opener) in order. A bad file raises (``strict``) or becomes None in the
+    result and a :class:`BadFile` in the second list."""
+    clips: list[Clip | None] = []
+    bad: list[BadFile] = []
+    for name, opener in items:
+        try:
+            clips.append(decode(name, opener()))
+        except DataError as exc:
+            if strict:
+                raise DataError(f"{exc} (strict mode; leave strict off to skip unreadable files)") from None
+            clips.append(None)
+            bad.append(BadFile(name, str(exc)))
+        except OSError as exc:
+            if strict:
+                raise DataError(f"cannot read audio file {name}: {exc}") from None
+            clips.append(None)
+            bad.append(BadFile(name, f"cannot read: {exc}"))
+    return clips, bad
+
+
+def fix_length(x: Tensor, num_samples: int, align: str = "center") -> Tensor:
+    """A (…, T) waveform zero-padded or cropped to (…, num_samples): ``align="center"`` keeps the middle
+    (padding both sides equally, the extra sample at the end), ``"start"`` keeps the beginning (padding at
+    the end)."""
+    if align not in ALIGNMENTS:
+        raise ConfigError(f"align must be one of {ALIGNMENTS}, got {align!r}")
+    t = x.shape[-1]
+    if t == num_samples:
+        return x
+    if t > num_samples:
+        start = (t - num_samples) // 2 if align == "center" else 0
+        return x[..., start : start + num_samples]
+    before = (num_samples - t) // 2 if align == "center" else 0
+    return torch.nn.functional.pad(x, (before, num_samples - t - before))
+
+
+def resample_clips(clips: Iterable[Clip], sample_rate: int) -> list[Tensor]:
+    """Each clip as a float32 tensor (T',) at ``sample_rate`` (torchaudio's windowed-sinc resampler; clips
+    already at that rate are not touched). Clips of one source rate are resampled as one zero-padded batch,
+    which gives the same samples as one at a time."""
+    import torchaudio.functional as AF
+
+    clips = list(clips)
+    out: list[Tensor | None] = [None] * len(clips)
+    by_rate: dict[int, list[int]] = {}
+    for i, clip in enumerate(clips):
+        by_rate.setdefault(clip.sample_rate, []).append(i)
+    for rate, idx in by_rate.items():
+        if rate == sample_rate:
+            for i in idx:
+                out[i] = torch.from_numpy(clips[i].samples)
+            continue
+        longest = max(len(clips[i].samples) for i in idx)
+        batch = torch.zeros(len(idx), longest)
+        for row, i in enumerate(idx):
+            batch[row, : len(clips[i].samples)] = torch.from_numpy(clips[i].samples)
+        resampled = AF.resample(batch, rate, sample_rate)
+        for row, i in enumerate(idx):
+            n = int(np.ceil(len(clips[i].samples) * sample_rate / rate))
+            out[i] = resampled[row, :n].contiguous()
+    return out  # type: ignore[return-value]
+
+
+def to_fixed_batch(clips: Sequence[Clip], sample_rate: int, num_samples: int, align: str) -> Tensor:
+    """Clips resampled to ``sample_rate`` and padded/cropped to ``num_samples``: (N, num_samples) float32."""
+    waves = resample_clips(clips, sample_rate)
+    if not waves:
+        return torch.empty(0, num_samples)
+    return torch.stack([fix_length(w, num_samples, align) for w in waves])
+
+
+def describe_bad(bad: Sequence[BadFile], limit: int = 5) -> str:
+    """``skipped 3 unreadable or empty audio files: a.wav (reason); ...`` naming up to ``limit`` files."""
+    head = "; ".join(f"{b.name} ({b.reason})" for b in bad[:limit])
+    more = f"; and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"skipped {len(bad)} unreadable or empty audio file{'s' if len(bad) != 1 else ''}: {head}{more}"
+
+
+__all__ = [
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "fix_length",
+    "resample_clips", "to_fixed_batch",
+]

@@ -1,0 +1,110 @@
+"""Pictures and files of a distilled audio set: a preview of the FD-MFCC maps (PNG) and an export to WAV
+files per class plus the FD-MFCC tensors (safetensors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.io import save_tensors
+from mmdistill.plots import save_figure
+
+from ..artifacts import check_labels, class_folder_names, class_grid, new_tree
+from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
+
+FEATURES_FILE = "fdmfcc.safetensors"
+
+
+def _check(x: Tensor, labels: Tensor, classes: list[str]) -> None:
+    """DataError unless x is (N, 3, n_mfcc, frames) and labels (N,) lie in [0, len(classes))."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise DataError(f"expected FD-MFCC maps of shape (N, 3, n_mfcc, frames), got {tuple(x.shape)}")
+    check_labels(labels, len(x), classes)
+
+
+def _display_range(channel: Tensor) -> tuple[float, float]:
+    """Colour limits of one channel over the whole set: its 1st and 99th percentiles (a symmetric range
+    around 0 for the derivative channels, whose sign matters)."""
+    v = torch.nan_to_num(channel.float()).flatten()
+    lo, hi = (float(q) for q in torch.quantile(v[: 2_000_000], torch.tensor([0.01, 0.99])))
+    if lo < 0 < hi:
+        m = max(-lo, hi)
+        return -m, m
+    return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
+
+
+def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str | Path, *, max_per_class: int = 10,
+                        title: str | None = None, hop_ms: float | None = None) -> Path:
+    """Write a PNG of FD-MFCC maps ``x`` (N, 3, n_mfcc, frames): one row per class present in ``labels``
+    (N,), its name at the row start, up to ``max_per_class`` maps per row. Each map is drawn as its three
+    channels stacked top to bottom (MFCC, delta, delta-delta; coefficient 0 at the bottom of each band),
+    each channel with its own colour scale shared by the whole set (viridis for MFCC, a diverging map for
+    the deltas). The MFCC band shows every coefficient standardised over the set (coefficient 0, the
+    loudness, would otherwise take the whole colour range). Written atomically. Returns ``path``."""
+    labels = labels.detach().cpu().long()
+    x = torch.nan_to_num(x.detach().float().cpu())
+    _check(x, labels, classes)
+    x = x.clone()
+    rows_mean = x[:, 0].mean(dim=(0, 2), keepdim=True)
+    rows_std = x[:, 0].std(dim=(0, 2), keepdim=True).nan_to_num(1.0).clamp_min(1e-6)
+    x[:, 0] = (x[:, 0] - rows_mean) / rows_std
+    ranges = [_display_range(x[:, c]) for c in range(3)]
+    n_mfcc, frames = x.shape[-2], x.shape[-1]
+    height = 1.4
+    width = min(height * frames / (3 * n_mfcc + 2), 3.0)
+    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height), title=title)
+    cmaps = ("viridis", "coolwarm", "coolwarm")
+    for axes, indices in rows:
+        for ax, i in zip(axes, indices):
+            for ch in range(3):  # MFCC on top: band ch spans rows [offset, offset + n_mfcc)
+                offset = (2 - ch) * (n_mfcc + 1)
+                ax.imshow(x[i, ch].numpy(), cmap=cmaps[ch], vmin=ranges[ch][0], vmax=ranges[ch][1], origin="lower",
+                          aspect="auto", interpolation="nearest", extent=(0, frames, offset, offset + n_mfcc))
+            ax.set_xlim(0, frames)
+            ax.set_ylim(0, 3 * n_mfcc + 2)
+    if rows:
+        first = rows[0][0][0]
+        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], ["MFCC", "Δ", "ΔΔ"], fontsize=6)
+        first.yaxis.labelpad = 14
+        if hop_ms:
+            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=7)
+    return save_figure(fig, path)
+
+
+def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str | Path, *, params: FDMFCCParams,
+                     mean, std, num_samples: int | None = None, n_iter: int = 32, meta: dict[str, Any] | None = None) -> Path:
+    """Export normalised FD-MFCC maps ``x`` (N, 3, n_mfcc, frames) with ``labels`` (N,) to ``out_dir``:
+
+    * ``<class>/<index:05d>.wav``: approximate waveforms (:func:`fdmfcc_to_waveform`, ``n_iter`` Griffin-Lim
+      iterations), 16-bit PCM mono at ``params.sample_rate``, ``num_samples`` long; ``index`` is the
+      sample's position in ``x``; class folder names as :func:`modalities.artifacts.class_folder_names`;
+    * ``fdmfcc.safetensors``: ``fdmfcc`` (N, 3, n_mfcc, frames) in FD-MFCC units (de-normalised), ``labels``
+      (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` (JSON).
+
+    Built in a temporary sibling and renamed into place; DataError if ``out_dir`` exists and is not empty.
+    Returns ``out_dir``."""
+    import soundfile as sf
+
+    labels = labels.detach().cpu().long()
+    _check(x, labels, classes)
+    raw = denormalize(x.detach().float().cpu(), mean, std)
+    waves = fdmfcc_to_waveform(raw, params, num_samples=num_samples, n_iter=n_iter)
+    names = class_folder_names(classes)
+    metadata = {"classes": json.dumps(list(classes)), "mean": json.dumps(list(mean)), "std": json.dumps(list(std)),
+                "params": json.dumps(params.to_dict()), "meta": json.dumps(meta or {}, default=str)}
+    with new_tree(out_dir) as tmp:
+        for i, (wave, label) in enumerate(zip(waves, labels.tolist())):
+            folder = tmp / names[label]
+            folder.mkdir(exist_ok=True)
+            sf.write(folder / f"{i:05d}.wav", np.clip(wave.numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
+        save_tensors(tmp / FEATURES_FILE, {"fdmfcc": raw, "labels": labels}, metadata=metadata)
+    return Path(out_dir)
+
+
+__all__ = ["CHANNELS", "FEATURES_FILE", "export_audio_set", "save_fdmfcc_preview"]

@@ -1,0 +1,300 @@
+"""The audio adapter on generated sound files: FD-MFCC, its inversion, the loaders and their bad input,
+the networks, the DM recipe end to end (CLI, eval, export). Never reads ../shared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sf = pytest.importorskip("soundfile")
+pytest.importorskip("torchaudio")
+
+from mmdistill.cli import main as cli_main  # noqa: E402
+from mmdistill.errors import ConfigError, DataError  # noqa: E402
+from mmdistill.io import load_synthetic, load_tensors_with_metadata  # noqa: E402
+from mmdistill.modalities.audio.config import DDFADConfig  # noqa: E402
+from mmdistill.modalities.audio.datasets import TONE_CLASSES, load_audio_dataset, tone_clip  # noqa: E402
+from mmdistill.modalities.audio.decode import fix_length, resample_clips, Clip  # noqa: E402
+from mmdistill.modalities.audio.features import FDMFCC, FDMFCCParams, extract_fdmfcc, fdmfcc_to_waveform  # noqa: E402
+from mmdistill.nets import build_network  # noqa: E402
+from mmdistill.pipeline import CROSS_ARCH_NETWORKS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tone(freq: float, sr: int = 8000, seconds: float = 0.5) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _write_tree(root: Path, classes=("rising", "steady", "warble"), per_class: int = 6, rates=(8000,)) -> Path:
+    """root/<class>/<i>.wav: generated clips of each tone class, the i-th at rates[i % len(rates)]."""
+    for c, kind in enumerate(classes):
+        (root / kind).mkdir(parents=True)
+        rng = np.random.default_rng(c)
+        for i in range(per_class):
+            sr = rates[i % len(rates)]
+            sf.write(root / kind / f"{i}.wav", tone_clip(kind, rng, sr, 0.4), sr)
+    return root
+
+
+# --------------------------------------------------------------------------- FD-MFCC
+def test_fdmfcc_shape_batching_and_gradient():
+    p = FDMFCCParams(sample_rate=8000)
+    waves = torch.from_numpy(np.stack([_tone(300), _tone(900), np.zeros(4000, np.float32)]))
+    maps = FDMFCC(p)(waves)
+    assert maps.shape == (3, 3, p.n_mfcc, p.frames(4000)) == (3, 3, 13, 51)
+    one_by_one = torch.stack([FDMFCC(p)(w) for w in waves])
+    assert torch.allclose(maps, one_by_one, atol=1e-5)  # the dB floor is per clip, not per batch
+    assert torch.allclose(extract_fdmfcc(waves, p, batch_size=2), maps, atol=1e-5)
+    x = waves[:2].clone().requires_grad_(True)
+    FDMFCC(p)(x).square().mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_fdmfcc_channels_are_mfcc_and_its_deltas():
+    import torchaudio.functional as AF
+
+    p = FDMFCCParams(sample_rate=8000)
+    wave = torch.from_numpy(_tone(440) * np.linspace(0.2, 1.0, 4000, dtype=np.float32))  # rising loudness
+    m = FDMFCC(p)(wave)
+    assert torch.allclose(m[1], AF.compute_deltas(m[0], win_length=5), atol=1e-4)
+    assert torch.allclose(m[2], AF.compute_deltas(m[1], win_length=5), atol=1e-4)
+    steady = FDMFCC(p)(torch.from_numpy(_tone(400)))  # 4 periods per 10 ms hop: every inner frame alike
+    assert steady[1:, :, 5:-5].abs().max() < 1e-3 * steady[0].abs().max()
+
+
+def test_inversion_sounds_like_the_input():
+    p = FDMFCCParams(sample_rate=8000)
+    for freq in (300.0, 1500.0):
+        wave = torch.from_numpy(_tone(freq))
+        maps = FDMFCC(p)(wave)[None]
+        back = fdmfcc_to_waveform(maps, p, num_samples=4000)
+        assert back.shape == (1, 4000) and back.abs().max() <= 0.9 + 1e-6
+        again = FDMFCC(p)(back[0])
+        corr = np.corrcoef(maps[0, 0, 1:, 5:-5].flatten(), again[0, 1:, 5:-5].flatten())[0, 1]
+        assert corr > 0.8, (freq, corr)  # the spectral envelope survives MFCC -> Griffin-Lim -> MFCC
+        spectrum = np.abs(np.fft.rfft(back[0].numpy()))
+        peak_hz = np.argmax(spectrum) * 8000 / 4000
+        assert abs(peak_hz - freq) < 0.25 * freq, (freq, peak_hz)
+
+
+def test_bad_feature_parameters_are_named():
+    with pytest.raises(ConfigError, match="n_mfcc"):
+        FDMFCCParams(n_mfcc=50, n_mels=40)
+    with pytest.raises(ConfigError, match="delta_win"):
+        FDMFCCParams(delta_win=4)
+    with pytest.raises(ConfigError, match="f_max"):
+        FDMFCCParams(sample_rate=8000, f_max=6000.0)
+
+
+# --------------------------------------------------------------------------- decoding
+def test_resampling_keeps_pitch_and_fix_length_pads_and_crops():
+    (up,) = resample_clips([Clip(_tone(500, sr=16000), 16000)], 8000)
+    assert up.shape == (4000,)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(up.numpy()))) * 8000 / 4000
+    assert abs(peak_hz - 500) < 5
+    x = torch.arange(1.0, 6.0)
+    assert fix_length(x, 3, "center").tolist() == [2.0, 3.0, 4.0]
+    assert fix_length(x, 3, "start").tolist() == [1.0, 2.0, 3.0]
+    assert fix_length(x, 8, "center").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0]
+
+
+# --------------------------------------------------------------------------- loaders
+def test_folder_tree_mixed_rates_stereo_and_bad_files(tmp_path, capsys):
+    root = _write_tree(tmp_path / "data", rates=(8000, 16000, 11025))
+    stereo = np.stack([_tone(400, 16000, 0.3), _tone(400, 16000, 0.3)], axis=1)
+    sf.write(root / "steady" / "stereo.wav", stereo, 16000)
+    sf.write(root / "rising" / "empty.wav", np.zeros(0, np.float32), 8000)
+    (root / "warble" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.5, test_fraction=0.34)
+    assert ds.classes == ["rising", "steady", "warble"]
+    assert ds.x_train.shape[1:] == (3, 13, 51) and ds.params.sample_rate == 8000 and ds.num_samples == 4000
+    assert len(ds.x_train) + len(ds.x_test) == 19  # 18 generated + the stereo file; two bad ones skipped
+    assert sorted(Path(b.name).name for b in ds.skipped) == ["broken.wav", "empty.wav"]
+    assert torch.allclose(ds.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)  # normalised per channel
+    with pytest.raises(DataError, match="empty.wav|broken.wav"):
+        load_audio_dataset("folder", root, sample_rate=8000, duration=0.5, strict=True)
+
+
+def test_coefficient_normalisation_round_trips(tmp_path):
+    from mmdistill.modalities.audio.features import denormalize
+
+    root = _write_tree(tmp_path / "data", per_class=4)
+    per_channel = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
+    per_coef = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, normalization="coefficient")
+    assert torch.tensor(per_coef.mean).shape == (3, 13)
+    assert torch.allclose(per_coef.x_train.mean(dim=(0, 3)), torch.zeros(3, 13), atol=1e-4)
+    raw = denormalize(per_channel.x_train, per_channel.mean, per_channel.std)
+    assert torch.allclose(denormalize(per_coef.x_train, per_coef.mean, per_coef.std), raw, atol=1e-3)
+
+
+def test_folder_duration_defaults_to_the_longest_clip(tmp_path):
+    root = _write_tree(tmp_path / "data", per_class=3)
+    sf.write(root / "steady" / "long.wav", _tone(300, 8000, 0.9), 8000)
+    ds = load_audio_dataset("folder", root, sample_rate=8000)
+    assert ds.num_samples == 7200
+
+
+def test_csv_with_split_column(tmp_path):
+    root = _write_tree(tmp_path / "data", per_class=4)
+    rows = ["path,label,split"] + [f"data/{c}/{i}.wav,{c},{'test' if i == 0 else 'train'}" for c in ("rising", "steady") for i in range(4)]
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    ds = load_audio_dataset("folder", tmp_path / "list.csv", sample_rate=8000, duration=0.4)
+    assert ds.classes == ["rising", "steady"] and len(ds.x_train) == 6 and len(ds.x_test) == 2
+    (tmp_path / "bad.csv").write_text("data/rising/0.wav,rising,holdout\n")
+    with pytest.raises(DataError, match="row 1"):
+        load_audio_dataset("folder", tmp_path / "bad.csv")
+
+
+def _fsdd_files(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True)
+    files = []
+    for digit in range(3):
+        for speaker in ("ann", "bob"):
+            for take in (0, 4, 5, 9):
+                f = folder / f"{digit}_{speaker}_{take}.wav"
+                sf.write(f, _tone(200 + 150 * digit + (7 if speaker == "bob" else 0), 8000, 0.3 + 0.05 * take), 8000)
+                files.append(f)
+    return files
+
+
+def test_fsdd_layout_split_and_tar(tmp_path):
+    files = _fsdd_files(tmp_path / "fsdd" / "recordings")
+    ds = load_audio_dataset("fsdd", tmp_path / "fsdd")
+    assert ds.classes == [str(d) for d in range(10)]
+    assert len(ds.x_train) == 12 and len(ds.x_test) == 12  # takes 0-4 are the test split
+    assert ds.x_train.shape[1:] == (3, 13, 101) and ds.params.sample_rate == 8000
+    with tarfile.open(tmp_path / "recordings.tar", "w") as tf:
+        for f in files:
+            tf.add(f, arcname=f"recordings/{f.name}")
+    from_tar = load_audio_dataset("fsdd", tmp_path / "recordings.tar")
+    assert torch.equal(from_tar.x_train, ds.x_train) and torch.equal(from_tar.y_test, ds.y_test)
+
+
+def test_fsdd_misnamed_file_is_skipped_or_refused(tmp_path):
+    _fsdd_files(tmp_path / "rec")
+    sf.write(tmp_path / "rec" / "hello.wav", _tone(300), 8000)
+    ds = load_audio_dataset("fsdd", tmp_path / "rec")
+    assert [Path(b.name).name for b in ds.skipped] == ["hello.wav"]
+    with pytest.raises(DataError, match="hello.wav"):
+        load_audio_dataset("fsdd", tmp_path / "rec", strict=True)
+
+
+def test_missing_roots_are_named(tmp_path):
+    with pytest.raises(DataError, match="needs a local root"):
+        load_audio_dataset("fsdd", None)
+    with pytest.raises(DataError, match="does not exist"):
+        load_audio_dataset("folder", tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no class folders"):
+        load_audio_dataset("folder", tmp_path / "empty")
+
+
+def test_speechcommands_through_torchaudio_file_lists(tmp_path):
+    base = tmp_path / "SpeechCommands" / "speech_commands_v0.02"
+    for word, freq in (("yes", 300), ("no", 700)):
+        (base / word).mkdir(parents=True)
+        for i in range(3):
+            sf.write(base / word / f"spk{i}_nohash_0.wav", _tone(freq + 10 * i, 16000, 0.6), 16000)
+    (base / "testing_list.txt").write_text("yes/spk2_nohash_0.wav\nno/spk2_nohash_0.wav\n")
+    (base / "validation_list.txt").write_text("")
+    ds = load_audio_dataset("speechcommands", tmp_path)
+    assert ds.classes == ["no", "yes"] and len(ds.x_train) == 4 and len(ds.x_test) == 2
+    assert ds.num_samples == 16000 and ds.x_train.shape[-1] == 101
+
+
+def test_tones_are_generated_and_seeded():
+    a = load_audio_dataset("tones", seed=3)
+    b = load_audio_dataset("tones", seed=3)
+    assert a.classes == list(TONE_CLASSES) and torch.equal(a.x_train, b.x_train)
+    assert a.x_train.shape == (150, 3, 13, 51) and a.x_test.shape == (50, 3, 13, 51)
+
+
+# --------------------------------------------------------------------------- networks, configs
+@pytest.mark.parametrize("name", ["convnet", "convnet1d", *CROSS_ARCH_NETWORKS[1:]])
+def test_networks_take_fdmfcc_maps(name):
+    import mmdistill.modalities.audio  # noqa: F401  (registers convnet1d)
+
+    net = build_network(name, (3, 13, 101), 10)
+    x = torch.randn(2, 3, 13, 101)
+    assert net(x).shape == (2, 10) and net.embed(x).shape[0] == 2
+
+
+def test_convnet_sizes_itself_to_the_maps():
+    net = build_network("convnet", (3, 13, 101), 10)
+    assert net.feature_dim == 128 * 1 * 12  # 13x101 -> 6x50 -> 3x25 -> 1x12, padding 1 everywhere
+
+
+def test_ddfad_config_takes_the_per_ipc_trajectory_defaults():
+    one, ten = DDFADConfig(ipc=1), DDFADConfig(ipc=10)
+    assert (one.syn_steps, one.expert_epochs, one.max_start_epoch, one.lr_lr) == (50, 2, 2, 1e-07)
+    assert (ten.syn_steps, ten.max_start_epoch, ten.lr_lr) == (30, 20, 1e-05)
+    assert DDFADConfig(ipc=10, syn_steps=12).syn_steps == 12
+    with pytest.raises(ConfigError, match="max_start_epoch"):
+        DDFADConfig(ipc=10, max_start_epoch=60)
+
+
+# --------------------------------------------------------------------------- the recipe end to end
+FAST = ["--ipc", "2", "--iterations", "3", "--batch-real", "4", "--eval-runs", "1", "--eval-epochs", "2",
+        "--herding-epochs", "1", "--no-progress", "--sample-rate", "8000", "--duration", "0.4"]
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("audio")
+    root = _write_tree(tmp / "data", rates=(8000, 16000))
+    out = tmp / "run"
+    assert cli_main(["run", "audio-dm", "--dataset", "folder", "--data-root", str(root), *FAST, "--baselines", "random_real",
+                     "--out", str(out)]) == 0
+    return out
+
+
+def test_recipe_runs_on_a_custom_folder(folder_run):
+    manifest = json.loads((folder_run / "manifest.json").read_text())
+    assert (manifest["recipe"], manifest["modality"], manifest["method"]) == ("audio-dm", "audio", "dm")
+    assert {"distilled", "random_real"} <= set(manifest["metrics"])
+    assert "torchaudio" in manifest["versions"]
+    syn, _ = load_synthetic(folder_run)
+    assert syn.x.shape == (6, 3, 13, 41) and syn.meta["features"]["sample_rate"] == 8000
+    assert (folder_run / "preview.png").stat().st_size > 0
+
+
+def test_export_writes_wav_per_class_and_tensors(folder_run, tmp_path):
+    assert cli_main(["export", str(folder_run), "--to", str(tmp_path / "wav")]) == 0
+    wavs = sorted((tmp_path / "wav").rglob("*.wav"))
+    assert sorted({w.parent.name for w in wavs}) == ["rising", "steady", "warble"] and len(wavs) == 6
+    data, rate = sf.read(wavs[0])
+    assert rate == 8000 and len(data) == 3200 and np.abs(data).max() > 0.1
+    tensors, meta = load_tensors_with_metadata(tmp_path / "wav" / "fdmfcc.safetensors")
+    syn, _ = load_synthetic(folder_run)
+    assert tensors["fdmfcc"].shape == (6, 3, 13, 41) and json.loads(meta["classes"]) == ["rising", "steady", "warble"]
+    assert json.loads(meta["params"])["n_mfcc"] == 13 and torch.equal(tensors["labels"], syn.labels)
+
+
+def test_eval_of_a_saved_set_reproduces_its_metrics(folder_run, capsys):
+    saved = json.loads((folder_run / "manifest.json").read_text())["metrics"]["distilled"]
+    assert cli_main(["eval", str(folder_run), "--no-baselines"]) == 0
+    assert f"distilled {100 * saved['mean']:.2f}" in capsys.readouterr().out
+
+
+def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):
+    root = _write_tree(tmp_path / "data", per_class=6)
+    for f in sorted((root / "warble").iterdir())[2:]:
+        f.unlink()
+    code = cli_main(["run", "audio-dm", "--dataset", "folder", "--data-root", str(root), *FAST, "--ipc", "3",
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'warble'" in err and "ipc=3" in err, err
+
+
+def test_recipe_is_a_script():
+    proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "audio_dm.py"), "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--n-mfcc" in proc.stdout and "--sample-rate" in proc.stdout
