@@ -65,7 +65,7 @@ class TrajectoryConfig:
         if self.method not in ("mtt", "tesla"):
             raise ConfigError(f"method must be 'mtt' or 'tesla', got {self.method!r}")
         for key in ("num_experts", "expert_train_epochs", "syn_steps", "expert_epochs", "max_start_epoch", "batch_train"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
             raise ConfigError(
@@ -81,6 +81,25 @@ class TrajectoryConfig:
             weight_decay=self.weight_decay_teacher, batch_size=self.batch_train,
             augment=self.dsa_strategy if self.expert_dsa else "none", seed=self.seed,  # type: ignore[attr-defined]
         )
+
+
+def experts_batch(num_train: int, paper: int = 256, min_steps: int = 50) -> int:
+    """The experts' batch for ``batch_train=None``: MTT's 256 when an epoch still has ``min_steps`` SGD steps
+    (CIFAR's 50,000 images make 196), else the largest power of two (at least 16) that gives a small set that
+    many (FSDD's 2,700 clips: 32). With 256, two epochs of a small set move an expert less than the student's
+    first steps, and the normalised distance starts far above 1."""
+    if num_train >= paper * min_steps:
+        return paper
+    size = 16
+    while size * 2 * min_steps <= num_train:
+        size *= 2
+    return size
+
+
+def resolve_batch_train(cfg: Any, data: Any) -> None:
+    """Fill ``cfg.batch_train=None`` with :func:`experts_batch` of the training split's size."""
+    if getattr(cfg, "batch_train", 0) is None:
+        cfg.batch_train = experts_batch(len(data.train))
 
 
 #: keys of :class:`TrajectoryConfig` that do not change the distillation (evaluation only)
@@ -107,6 +126,7 @@ def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
 def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) -> ExpertBuffer:
     """Train (or finish training) the experts of ``ctx.config`` into ``path``."""
     cfg, modality, data = ctx.config, ctx.modality, ctx.data
+    resolve_batch_train(cfg, data)
     for hook in ("train_epoch", "score"):
         if not hasattr(modality, hook):
             raise ConfigError(f"modality {modality.name!r} has no {hook}(); it cannot train expert trajectories")
@@ -136,6 +156,7 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     """The run's expert buffer, checked against this run's dataset, network and class count; trained first
     (into ``<out>/experts`` or ``buffer``) when it holds no finished index and ``train_if_missing``."""
     cfg = ctx.config
+    resolve_batch_train(cfg, ctx.data)
     path = buffer_dir(cfg, ctx.out_dir)
     if not (path / "index.json").exists():
         if not train_if_missing:
@@ -250,6 +271,6 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
 
 
 __all__ = [
-    "TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "apply_label_mode", "assign_expert_labels", "buffer_dir", "expert_spec",
+    "TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "apply_label_mode", "experts_batch", "resolve_batch_train", "assign_expert_labels", "buffer_dir", "expert_spec",
     "make_trajectory_matcher", "open_buffer", "run_experts_command", "soft_labeler", "synthetic_optimizer", "train_buffer",
 ]

@@ -23,6 +23,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "graph-gcond-x": ("graph_gcond_x", "graphs, structure-free gradient matching, A' = I (GCond-X)"),
     "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
     "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
+    "audio-ddfad": ("audio_ddfad", "audio as FD-MFCC maps, trajectory matching (DDFAD, Jiang et al. 2024)"),
 }
 
 

@@ -235,8 +235,9 @@ def test_convnet_sizes_itself_to_the_maps():
 
 def test_ddfad_config_takes_the_per_ipc_trajectory_defaults():
     one, ten = DDFADConfig(ipc=1), DDFADConfig(ipc=10)
-    assert (one.syn_steps, one.expert_epochs, one.max_start_epoch, one.lr_lr) == (50, 2, 2, 1e-07)
-    assert (ten.syn_steps, ten.max_start_epoch, ten.lr_lr) == (30, 20, 1e-05)
+    assert (one.syn_steps, one.expert_epochs, one.max_start_epoch, one.lr_lr, one.lr_data) == (50, 2, 5, 1e-07, 1000.0)
+    assert (ten.syn_steps, ten.max_start_epoch, ten.lr_lr) == (30, 15, 1e-05)
+    assert one.batch_train is None  # resolved from the training split's size
     assert DDFADConfig(ipc=10, syn_steps=12).syn_steps == 12
     with pytest.raises(ConfigError, match="max_start_epoch"):
         DDFADConfig(ipc=10, max_start_epoch=60)
@@ -283,6 +284,24 @@ def test_eval_of_a_saved_set_reproduces_its_metrics(folder_run, capsys):
     saved = json.loads((folder_run / "manifest.json").read_text())["metrics"]["distilled"]
     assert cli_main(["eval", str(folder_run), "--no-baselines"]) == 0
     assert f"distilled {100 * saved['mean']:.2f}" in capsys.readouterr().out
+
+
+def test_ddfad_trains_its_experts_and_matches_trajectories(tmp_path, capsys):
+    root = _write_tree(tmp_path / "data", rates=(8000,))
+    out = tmp_path / "ddfad"
+    code = cli_main(["run", "audio-ddfad", "--dataset", "folder", "--data-root", str(root), "--ipc", "1", "--iterations", "2",
+                     "--syn-steps", "2", "--expert-epochs", "1", "--max-start-epoch", "1", "--num-experts", "2",
+                     "--expert-train-epochs", "2", "--eval-runs", "1", "--eval-epochs", "2", "--herding-epochs", "1",
+                     "--no-progress", "--sample-rate", "8000", "--duration", "0.4", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["recipe"], manifest["method"]) == ("audio-ddfad", "ddfad")
+    assert manifest["config"]["batch_train"] == 16  # resolved from the 12 training clips
+    index = json.loads((out / "experts" / "index.json").read_text())
+    assert index["spec"]["dataset"] == "folder" and len(index["experts"]) == 2
+    syn, _ = load_synthetic(out)
+    assert syn.x.shape == (3, 3, 13, 41)
+    assert manifest["metrics"]["protocol"]["distilled_lr"] == pytest.approx(float(syn.data["syn_lr"]))  # the learned step size
 
 
 def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):

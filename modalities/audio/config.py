@@ -7,6 +7,7 @@ from typing import Any
 
 from mmdistill.errors import ConfigError
 from mmdistill.pipeline import DistillConfig
+from mmdistill.trajectory import TrajectoryConfig
 
 from .decode import ALIGNMENTS
 from .features import NORMALIZATIONS, FDMFCCKeys, FDMFCCParams
@@ -55,73 +56,56 @@ class AudioDistillConfig(FDMFCCKeys, DistillConfig):
         return FDMFCCParams(sample_rate=sample_rate, **self.feature_keys())
 
 
-#: MTT's per-IPC trajectory-matching settings (Cazenavette et al., CVPR 2022, CIFAR-10 rows of the
-#: reference repository's commands), which DDFAD applies to FD-MFCC maps.
+#: MTT's per-IPC trajectory-matching settings (Cazenavette et al., CVPR 2022: CIFAR-10's rows as the MTT/TESLA
+#: authors publish them for data without ZCA whitening), which DDFAD applies to FD-MFCC maps.
 DDFAD_TRAJECTORY_DEFAULTS: dict[int, dict[str, Any]] = {
-    1: {"syn_steps": 50, "expert_epochs": 2, "max_start_epoch": 2, "lr_lr": 1e-07},
-    10: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 20, "lr_lr": 1e-05},
-    50: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 40, "lr_lr": 1e-05},
+    1: {"syn_steps": 50, "expert_epochs": 2, "max_start_epoch": 5, "lr_data": 1000.0, "lr_lr": 1e-07},
+    10: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 15, "lr_data": 1000.0, "lr_lr": 1e-05},
+    50: {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 40, "lr_data": 1000.0, "lr_lr": 1e-05},
 }
 
 
 @dataclass
-class DDFADConfig(AudioDistillConfig):
+class DDFADConfig(AudioDistillConfig, TrajectoryConfig):
     """Defaults of DDFAD (Jiang et al., "DDFAD: Dataset Distillation Framework for Audio Data", arXiv
-    2407.10446, 2024) for the trajectory-matching recipe ``audio_ddfad`` (not wired yet: the core
-    trajectory matcher is being written).
+    2407.10446, 2024) for the trajectory-matching recipe ``audio_ddfad``.
 
     What DDFAD states: FD-MFCC features (MFCC + first- and second-order differences fused as 3 channels),
     distilled with Matching Training Trajectories (MTT), audio rebuilt from the distilled FD-MFCC by
-    Griffin-Lim; cross-architecture evaluation; continual-learning and NAS applications. Its experimental
-    tables could not be read in this session (only the abstract and summaries were reachable), so the
-    trajectory settings below are those of MTT, which DDFAD says it uses; revisit them when the paper's
-    table is at hand.
+    Griffin-Lim; cross-architecture evaluation. Its tables of hyper-parameters could not be read here, so
+    the trajectory settings are MTT's, which DDFAD says it uses:
 
-    Trajectory matching (MTT ``distill.py`` / ``buffer.py``):
-
-    * ``syn_steps`` N, ``expert_epochs`` M, ``max_start_epoch`` T+, ``lr_lr`` per IPC
-      (:data:`DDFAD_TRAJECTORY_DEFAULTS`): IPC 1: 50 / 2 / 2 / 1e-7; IPC 10: 30 / 2 / 20 / 1e-5;
-      IPC 50: 30 / 2 / 40 / 1e-5. ``None`` here takes the row of the run's IPC (the nearest row below it).
-    * ``lr_img`` (``lr_data``) 1000 (SGD, momentum 0.5) on the synthetic maps; ``lr_teacher`` 0.01, the
-      initial learnable student step size, optimised by SGD (momentum 0.5) with ``lr_lr``.
-    * ``iterations`` 5000 outer iterations; ``batch_syn`` None = the whole synthetic set per student step.
-    * Experts: ``num_experts`` 100 networks trained for ``expert_train_epochs`` 50 epochs each, plain SGD
-      at ``lr_teacher`` 0.01 (no momentum, no weight decay), batch 256, a checkpoint per epoch.
-    * Initialisation from real samples (``init="real"``); differentiable siamese augmentation while
-      matching and evaluating in MTT (``dsa``/``eval_dsa``; for FD-MFCC maps the audio adapter's ``auto``
-      strategy applies).
-    * Evaluation: ``eval_runs`` 5 networks trained ``eval_epochs`` 1000 epochs from scratch on the distilled
-      set with the learned step size as learning rate (MTT ``num_eval=5``, ``epoch_eval_train=1000``).
-    * Network: ConvNet-3 (width 128, instance norm, ReLU, average pooling; registered as ``convnet``),
-      cross-architecture evaluation on AlexNet, VGG11 and ResNet18 (``cross_arch``).
+    * ``syn_steps`` N, ``expert_epochs`` M, ``max_start_epoch``, ``lr_data`` (pixel lr) and ``lr_lr`` per IPC
+      (:data:`DDFAD_TRAJECTORY_DEFAULTS`; ``None`` takes the row of the IPC nearest below): IPC 1:
+      50 / 2 / 5 / 1000 / 1e-7; IPC 10: 30 / 2 / 15 / 1000 / 1e-5; IPC 50: 30 / 2 / 40 / 1000 / 1e-5.
+      Momentum 0.5 on the maps and the step size; ``lr_teacher`` 0.01 initial step size.
+    * ``iterations`` 5000; ``batch_syn`` None = the whole synthetic set per student step.
+    * Experts: ``num_experts`` 100 × ``expert_train_epochs`` 50, plain SGD at ``lr_teacher`` (no momentum, no
+      weight decay); batch ``batch_train`` None = :func:`mmdistill.trajectory.experts_batch` of the training split (256 for large
+      sets, smaller for small ones).
+    * Real initialisation; DSA while matching, training experts and evaluating (the audio adapter's ``auto``
+      strategy on FD-MFCC maps: time/quefrency shift and cutout).
+    * Evaluation: 5 networks × 1000 epochs, the learned step size as learning rate; ConvNet-3.
     """
 
     iterations: int = 5000
-    lr_data: float = 1000.0
+    lr_data: float | None = None  # type: ignore[assignment]
     momentum_data: float = 0.5
     init: str = "real"
     dsa: bool = True
     eval_dsa: bool = True
     eval_runs: int = 5
     eval_epochs: int = 1000
-    syn_steps: int | None = None
-    expert_epochs: int | None = None
-    max_start_epoch: int | None = None
-    lr_lr: float | None = None
-    lr_teacher: float = 0.01
-    batch_syn: int | None = None
-    num_experts: int = 100
-    expert_train_epochs: int = 50
+    syn_steps: int | None = None  # type: ignore[assignment]
+    expert_epochs: int | None = None  # type: ignore[assignment]
+    max_start_epoch: int | None = None  # type: ignore[assignment]
+    lr_lr: float | None = None  # type: ignore[assignment]
+    batch_train: int | None = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        row = DDFAD_TRAJECTORY_DEFAULTS[max(k for k in DDFAD_TRAJECTORY_DEFAULTS if k <= self.ipc)]
+        row = DDFAD_TRAJECTORY_DEFAULTS[max([k for k in DDFAD_TRAJECTORY_DEFAULTS if k <= self.ipc] or [1])]
         for key, value in row.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        for key in ("syn_steps", "expert_epochs", "num_experts", "expert_train_epochs"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.max_start_epoch < 1 or self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
-            raise ConfigError(f"a start epoch below max_start_epoch ({self.max_start_epoch}) plus expert_epochs "
-                              f"({self.expert_epochs}) must stay within the experts' {self.expert_train_epochs} epochs")
+        super().__post_init__()
+        self.check_trajectory()
