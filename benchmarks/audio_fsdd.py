@@ -6,7 +6,7 @@ of the whole set <= 10 s on 2 CPU cores; the time of the whole run stated.
 
 The upstream ``recordings.tar`` is extracted to a temporary folder and read from there as a user would.
 ``--methods`` names recipes of the audio adapter by method (``dm`` -> ``audio_dm``; ``ddfad`` ->
-``audio_ddfad`` once that recipe exists). ``--validation`` tunes without touching the test split: the test
+``audio_ddfad``, whose IPC runs share one expert buffer, ``--buffer`` or a temporary one). ``--validation`` tunes without touching the test split: the test
 takes (0-4) are left out and takes 5-9 of every speaker and digit play their role (renamed 0-4 in the
 temporary copy), training on takes 10-49.
 
@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline (0: skip)")
     ap.add_argument("--validation", action="store_true", help="tune on takes 5-9 instead of the test split")
     ap.add_argument("--name", default=None, help="results file name (default audio_fsdd[_validation])")
+    ap.add_argument("--buffer", default=None, help="expert buffer of the trajectory recipe (default: one in the temporary folder)")
     ap.add_argument("overrides", nargs="*", help="key=value passed to every recipe run")
     args = ap.parse_args()
     overrides = parse_overrides(args.overrides)
@@ -115,7 +116,8 @@ def main() -> None:
             for ipc in [int(i) for i in args.ipcs.split(",")]:
                 for seed in [int(s) for s in args.seeds.split(",")]:
                     t0 = time.perf_counter()
-                    res = recipe.run(**common, ipc=ipc, seed=seed, out=str(Path(tmp) / f"{method}-{ipc}-{seed}"))
+                    extra = {"buffer": args.buffer or str(Path(tmp) / f"experts-{seed}")} if method == "ddfad" else {}
+                    res = recipe.run(**common, **extra, ipc=ipc, seed=seed, out=str(Path(tmp) / f"{method}-{ipc}-{seed}"))
                     wall = time.perf_counter() - t0
                     m = res.manifest["metrics"]
                     gain = m["distilled"]["mean"] - m["random_real"]["mean"]
