@@ -10,10 +10,7 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 import textwrap
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,8 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
 from mmdistill.plots import pyplot, save_figure
+
+from ..artifacts import new_tree
 
 
 def to_pixels(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
@@ -63,18 +62,14 @@ def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, 
 def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str | Path, *, mean: tuple[float, ...],
                  std: tuple[float, ...], similarity: Tensor | None = None, metadata: dict[str, str] | None = None) -> Path:
     """Write the pairs to ``out_dir`` (module docstring), built in a temporary sibling and renamed into
-    place. Raises DataError if ``out_dir`` exists and is not empty. Returns ``out_dir``."""
+    place (:func:`~mmdistill.modalities.artifacts.new_tree`). Raises DataError if ``out_dir`` exists and is not
+    an empty directory. Returns ``out_dir``."""
     from PIL import Image
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise DataError(f"export target {out_dir} exists and is not an empty directory; choose another --to")
     if not (images.shape[0] == len(captions) == text.shape[0]):
         raise DataError(f"{images.shape[0]} images, {len(captions)} captions and {text.shape[0]} text embeddings differ in number")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    (tmp / "images").mkdir(parents=True)
-    try:
+    with new_tree(out_dir) as tmp:
+        (tmp / "images").mkdir()
         pixels = (to_pixels(images, mean, std) * 255.0 + 0.5).to(torch.uint8)
         names = []
         for i, img in enumerate(pixels):
@@ -89,13 +84,7 @@ def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str
         if similarity is not None:
             tensors["similarity"] = similarity.detach().float().cpu()
         save_tensors(tmp / "embeddings.safetensors", tensors, metadata=metadata)
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
 
 
 __all__ = ["export_pairs", "save_pair_preview", "to_pixels"]
