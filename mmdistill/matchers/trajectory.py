@@ -8,7 +8,9 @@ step size ``alpha``, and measures how far the student lands from the expert ``ex
 
 The synthetic data, ``alpha`` (and learnable labels) receive the gradient of this loss through all N steps.
 With ``segments`` the parameters are matched part by part and the normalised distances summed (bi-trajectory
-matching of an image encoder and a text projection: each part's trajectory counts the same whatever its size).
+matching of an image encoder and a text projection: each part's trajectory counts the same whatever its size);
+with ``step_sizes`` each segment also has its own learnable step size (the reference's ``syn_lr_img`` and
+``syn_lr_txt``), so ``alpha`` is a diagonal matrix that is constant on each segment.
 
 * ``method="mtt"`` differentiates the unrolled steps with autograd: memory grows with ``syn_steps``, since the
   graph of every step (activations included) is kept until the backward pass.
@@ -81,13 +83,22 @@ class ClassificationStudent:
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 
 
-def add_step_size(syn: SyntheticSet, lr_teacher: float) -> Tensor:
-    """Give ``syn`` a learnable student step size initialised to ``lr_teacher`` (MTT's ``syn_lr``)."""
+def add_step_size(syn: SyntheticSet, lr_teacher: float, key: str = STEP_SIZE) -> Tensor:
+    """Give ``syn`` a learnable student step size ``syn.data[key]`` initialised to ``lr_teacher`` (MTT's
+    ``syn_lr``) and list ``key`` in ``syn.meta["step_sizes"]`` (the optimizer gives those keys ``lr_lr``)."""
     if lr_teacher <= 0:
         raise ConfigError(f"the initial student step size (lr_teacher) must be > 0, got {lr_teacher}")
-    device = next(iter(syn.data.values())).device
-    syn.data[STEP_SIZE] = torch.tensor(float(lr_teacher), device=device)
-    return syn.data[STEP_SIZE]
+    first = next(iter(syn.data.values()))
+    syn.data[key] = torch.tensor(float(lr_teacher), device=first.device, dtype=first.dtype if first.is_floating_point() else None)
+    keys = list(syn.meta.get("step_sizes", []))
+    syn.meta["step_sizes"] = keys + ([key] if key not in keys else [])
+    return syn.data[key]
+
+
+def step_size_keys(syn: SyntheticSet) -> list[str]:
+    """The keys of ``syn.data`` that are learnable student step sizes (not synthetic data)."""
+    keys = list(syn.meta.get("step_sizes", []))
+    return keys if keys else ([STEP_SIZE] if STEP_SIZE in syn.data else [])
 
 
 @dataclass
@@ -127,6 +138,9 @@ class TrajectoryMatching:
         offload: keep TESLA's per-step student parameters on the host (default: when on a GPU).
         segments: optional named slices of the flat parameter vector matched separately (their normalised
             distances are summed); None matches the whole vector at once (MTT).
+        step_sizes: optional segment name -> key in ``syn.data`` of that segment's learnable step size (a 0-d
+            tensor, see :func:`add_step_size`); the segments must then cover the whole vector. None: one step
+            size ``syn.data[STEP_SIZE]`` for every parameter.
     """
 
     student: StudentObjective
@@ -141,6 +155,7 @@ class TrajectoryMatching:
     offload: bool | None = None
     device: torch.device = torch.device("cpu")
     segments: dict[str, slice] | None = None
+    step_sizes: dict[str, str] | None = None
 
     name = "trajectory"
 
@@ -166,6 +181,32 @@ class TrajectoryMatching:
             covered = [(s.start, s.stop) for s in self.segments.values()]
             if not covered or any(a >= b for a, b in covered):
                 raise ConfigError(f"trajectory segments must be non-empty slices of the {self.layout.num_params} parameters, got {self.segments}")
+        if self.step_sizes is not None:
+            if self.segments is None or set(self.step_sizes) != set(self.segments):
+                raise ConfigError(f"step_sizes must name one step-size key per segment; segments {sorted(self.segments or {})}, "
+                                  f"step sizes {sorted(self.step_sizes)}")
+            spans = sorted((s.start, s.stop) for s in self.segments.values())
+            ends = [0] + [b for _, b in spans]
+            if any(a != e for (a, _), e in zip(spans, ends)) or ends[-1] != self.layout.num_params:
+                raise ConfigError(f"with per-segment step sizes the segments must tile all {self.layout.num_params} parameters "
+                                  f"without overlap, got {self.segments}")
+
+    def step_size_keys(self) -> list[str]:
+        """The keys of ``syn.data`` holding this matcher's learnable step sizes."""
+        return list(self.step_sizes.values()) if self.step_sizes else [STEP_SIZE]
+
+    def alpha(self, syn: SyntheticSet, detach: bool = False) -> Tensor:
+        """The student's step size: a 0-d tensor, or (P,) constant on each segment with ``step_sizes``."""
+        for key in self.step_size_keys():
+            if key not in syn.data:
+                raise ConfigError(f"trajectory matching needs a learnable step size syn.data[{key!r}] (add_step_size)")
+        if not self.step_sizes:
+            a = syn.data[STEP_SIZE]
+            return a.detach() if detach else a
+        assert self.segments is not None
+        parts = sorted(((self.segments[name], key) for name, key in self.step_sizes.items()), key=lambda sk: sk[0].start)
+        a = torch.cat([syn.data[key].reshape(1).expand(s.stop - s.start) for s, key in parts])
+        return a.detach() if detach else a
 
     def _parts(self) -> list[slice]:
         return list(self.segments.values()) if self.segments else [slice(0, self.layout.num_params)]
@@ -177,12 +218,11 @@ class TrajectoryMatching:
     # ------------------------------------------------------------------ one outer iteration
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
         """Draw an expert segment and a step plan, compute the loss and its gradient, update ``syn``."""
-        if STEP_SIZE not in syn.data:
-            raise ConfigError(f"trajectory matching needs a learnable step size syn.data[{STEP_SIZE!r}] (add_step_size)")
+        dtype = self.alpha(syn).dtype
         expert = int(torch.randint(self.buffer.num_experts, (1,), generator=gen))
         start = int(torch.randint(self.max_start_epoch, (1,), generator=gen))
         w0, target = self.buffer.rows(expert, [start, start + self.expert_epochs]).to(self.device).unbind(0)
-        w0, target = w0.to(syn.data[STEP_SIZE].dtype), target.to(syn.data[STEP_SIZE].dtype)
+        w0, target = w0.to(dtype), target.to(dtype)
         plan = plan_steps(len(syn), self.syn_steps, self.batch_syn or len(syn), gen)
         optimizer.zero_grad(set_to_none=True)
         if self.method == "mtt":
@@ -192,7 +232,7 @@ class TrajectoryMatching:
         else:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
-        return {"loss": value, "start_epoch": float(start), "syn_lr": float(syn.data[STEP_SIZE].detach())}
+        return {"loss": value, "start_epoch": float(start), **{k: float(syn.data[k].detach()) for k in self.step_size_keys()}}
 
     def _checked(self, value: float) -> float:
         check_loss(value)
@@ -206,7 +246,7 @@ class TrajectoryMatching:
     # ------------------------------------------------------------------ MTT: unrolled
     def unrolled_loss(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> Tensor:
         """The normalised distance after the unrolled student steps, with the whole graph kept (MTT)."""
-        alpha = syn.data[STEP_SIZE]
+        alpha = self.alpha(syn)
         w = w0.detach().clone().requires_grad_(True)
         for idx, seed in zip(plan.indices, plan.seeds):
             loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
@@ -218,8 +258,8 @@ class TrajectoryMatching:
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
         """Accumulate the exact gradient of the normalised distance into ``.grad`` of ``syn``'s parameters with
         one step's graph alive at a time; returns the loss value."""
-        alpha_t = syn.data[STEP_SIZE]
-        alpha = float(alpha_t.detach())
+        alpha = self.alpha(syn, detach=True)  # 0-d, or (P,) per segment
+        step_tensors = [syn.data[k] for k in self.step_size_keys()]
         offload = self.device.type == "cuda" if self.offload is None else self.offload
         frozen = syn.detached()
         ws: list[Tensor] = []
@@ -234,24 +274,32 @@ class TrajectoryMatching:
         lam = torch.zeros_like(w)  # dL/dw_N
         for s in self._parts():
             lam[s] += 2.0 * (w[s] - target[s]) / ((w0[s] - target[s]) ** 2).sum()
-        params = [p for p in syn.parameters() if p.requires_grad and p is not alpha_t]
+        params = [p for p in syn.parameters() if p.requires_grad and not any(p is t for t in step_tensors)]
         grads = [torch.zeros_like(p) for p in params]
-        alpha_grad = torch.zeros((), dtype=w.dtype, device=self.device)
+        lam_g = torch.zeros_like(w)  # sum_i lambda_{i+1} * g_i, elementwise: -dL/dalpha before summing per segment
         for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
             w_i = ws[i].to(self.device).requires_grad_(True)
             loss = self.student.loss(self.layout.unflatten(w_i), syn, plan.indices[i].to(self.device), plan.seeds[i])
             (g,) = torch.autograd.grad(loss, w_i, create_graph=True)
-            alpha_grad -= (lam * g.detach()).sum()
-            vjp = torch.autograd.grad((g * lam).sum(), [w_i, *params], allow_unused=True)
+            lam_g += lam * g.detach()
+            v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
+            vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
             hvp, rest = vjp[0], vjp[1:]
             for acc, d in zip(grads, rest):
                 if d is not None:
-                    acc.add_(d, alpha=-alpha)
-            lam = lam - alpha * hvp.detach()
+                    acc.sub_(d)
+            lam = lam - hvp.detach()
             ws[i] = ws[i].new_empty(0)  # release as we go
         for p, grad in zip(params, grads):
             p.grad = grad
-        alpha_t.grad = alpha_grad.to(alpha_t.dtype).reshape(alpha_t.shape)
+        if self.step_sizes:
+            assert self.segments is not None
+            for name, key in self.step_sizes.items():
+                t = syn.data[key]
+                t.grad = (-lam_g[self.segments[name]].sum()).to(t.dtype).reshape(t.shape)
+        else:
+            t = syn.data[STEP_SIZE]
+            t.grad = (-lam_g.sum()).to(t.dtype).reshape(t.shape)
         return value
 
 
@@ -269,5 +317,5 @@ def expert_logits(net: nn.Module, layout: ParamLayout, flat: Tensor, x: Tensor, 
 
 __all__ = [
     "ClassificationStudent", "METHODS", "STEP_SIZE", "StepPlan", "StudentObjective", "TrajectoryMatching",
-    "add_step_size", "expert_logits", "plan_steps",
+    "add_step_size", "expert_logits", "plan_steps", "step_size_keys",
 ]

@@ -17,8 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmdistill.errors import ConfigError
+from mmdistill.experts import ParamLayout
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.trajectory import TrajectoryPart
 
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
@@ -26,6 +29,8 @@ from .evaluation import evaluate_image_text, random_pairs
 from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
 from .text_cache import load_caption_bank, nearest_captions
+from .training import expert_optimizer, retrieval_on, train_epoch
+from .trajectory import PairStudent, dual_encoder_parts
 
 
 @functools.lru_cache(maxsize=4)
@@ -151,6 +156,43 @@ class ImageTextModality:
         return export_pairs(syn.data["images"].cpu(), self.captions_for(syn), syn.data["text"].cpu(), out_dir,
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
                             metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
+
+    # ------------------------------------------------------------------ trajectory matching (see .trajectory)
+    def fresh_network(self, config: Any, data: ImageTextData, gen: torch.Generator) -> DualEncoder:
+        """An expert's initial dual encoder: a new projection head drawn from ``gen``, the pretrained image
+        encoder copied (a random one drawn from ``gen`` when it is not pretrained). LoRA needs the pretrained
+        one: its frozen base must be the same in every expert and in the student."""
+        factory = dual_encoder_factory(config, data)
+        if factory.lora_rank > 0 and not factory.image.pretrained:
+            raise ConfigError(f"image_lora_rank={factory.lora_rank} trains low-rank factors on a frozen base, which needs a pretrained "
+                              f"image encoder (image_weights); {config.image_encoder!r} is randomly initialised here")
+        return factory.make(gen)
+
+    def expert_optimizer(self, config: Any, net: DualEncoder) -> torch.optim.Optimizer:
+        """Reference ``buffer.py``: plain SGD, ``expert_lr_image`` on the image encoder, ``expert_lr_text`` on the
+        text projection."""
+        return expert_optimizer(net, config.expert_lr_image, config.expert_lr_text)
+
+    def train_epoch(self, config: Any, net: DualEncoder, optimizer: torch.optim.Optimizer, data: ImageTextData,
+                    augment: Any, gen: torch.Generator) -> float:
+        """One expert epoch over every real caption pair (batch ``expert_batch``, crop/flip with ``expert_augment``,
+        hard InfoNCE targets)."""
+        return train_epoch(net, data.train, optimizer, gen, batch_size=config.expert_batch, augment=config.expert_augment)
+
+    def score(self, config: Any, net: DualEncoder, data: ImageTextData) -> float:
+        """Mean R@10 of both directions on the test split, in [0, 1] (logged per expert epoch)."""
+        was_training = net.training
+        out = retrieval_on(net, data.test)["r10_mean"]
+        net.train(was_training)
+        return out
+
+    def student(self, config: Any, net: DualEncoder, task: ContrastiveTask, augment: Any) -> PairStudent:
+        return PairStudent(net=net, task=task, decode=self.decode)
+
+    def trajectory_parts(self, config: Any, layout: ParamLayout) -> list[TrajectoryPart]:
+        """Bi-trajectory matching: the image encoder and the text projection matched separately, each with its
+        own learnable step size initialised to its expert learning rate."""
+        return dual_encoder_parts(layout, {"image": config.expert_lr_image, "text": config.expert_lr_text})
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata as md

@@ -40,6 +40,10 @@ class ProjectionHead(nn.Module):
         return self.layer_norm(self.dropout(self.fc(F.gelu(projected))) + projected)
 
 
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class DualEncoder(nn.Module):
     """``forward(images (B, 3, S, S), text (B', D_text)) -> logits (B, B')`` (image rows, text columns)."""
 
@@ -55,12 +59,12 @@ class DualEncoder(nn.Module):
             self.register_buffer("logit_scale", scale)
 
     def encode_image(self, images: Tensor) -> Tensor:
-        """(B, 3, S, S) -> (B, D_img), unit length."""
-        return F.normalize(self.image_encoder(images).float(), dim=-1)
+        """(B, 3, S, S) -> (B, D_img), unit length (half-precision towers give float32)."""
+        return F.normalize(_at_least_float32(self.image_encoder(images)), dim=-1)
 
     def encode_text(self, text: Tensor) -> Tensor:
         """(B, D_text) frozen-encoder embeddings -> (B, D_img), unit length."""
-        return F.normalize(self.text_projection(text.float()), dim=-1)
+        return F.normalize(self.text_projection(text.to(self.text_projection.projection.weight.dtype)), dim=-1)
 
     def forward(self, images: Tensor, text: Tensor) -> Tensor:
         return self.logit_scale.exp() * self.encode_image(images) @ self.encode_text(text).T

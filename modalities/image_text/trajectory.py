@@ -1,0 +1,80 @@
+"""What image-text pairs plug into the core's trajectory matcher (bi-trajectory matching, Wu et al.; LoRS,
+Xu et al.): the student objective on synthetic pairs and the two trajectories of a dual encoder.
+
+* :class:`PairStudent` — the contrastive loss of a dual encoder, with the student's parameters, on a
+  minibatch of synthetic pairs: images (B, 3, S, S), text embeddings (B, D_text) and, for LoRS, the (B, B)
+  block of the learned similarity matrix as soft targets. The projection head's dropout is seeded by the
+  step's seed, so TESLA's reverse sweep replays exactly the loss of the forward sweep.
+* :func:`dual_encoder_parts` — the image encoder's and the text projection's slices of the flat parameter
+  vector, each matched by its own normalised distance and moved by its own learnable step size
+  (``lr_image`` / ``lr_text`` in the synthetic set, which evaluation then trains with), as the reference
+  code's ``syn_lr_img`` / ``syn_lr_txt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from mmdistill.errors import ConfigError
+from mmdistill.experts import ParamLayout
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.trajectory import TrajectoryPart
+
+from .data import PairBatch
+from .task import ContrastiveTask
+from .training import student_loss
+
+#: keys of the learnable student step sizes in ``SyntheticSet.data`` (read back by evaluation)
+STEP_KEYS = {"image": "lr_image", "text": "lr_text"}
+
+
+@dataclass
+class PairStudent:
+    """The student objective of image-text trajectory matching (see the module docstring)."""
+
+    net: nn.Module
+    task: ContrastiveTask
+    decode: Callable[[SyntheticSet], PairBatch]
+
+    def loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
+        batch = self.decode(syn).subset(idx)
+        if len(batch) < 2:
+            raise ConfigError("a contrastive student step needs at least 2 synthetic pairs; raise batch_syn")
+        with torch.random.fork_rng(devices=[batch.images.device] if batch.images.is_cuda else []):
+            torch.manual_seed(seed)
+            return student_loss(self.net, batch, self.task, params)
+
+
+def dual_encoder_parts(layout: ParamLayout, initial_steps: dict[str, float]) -> list[TrajectoryPart]:
+    """The ``image`` part (parameters under ``image_encoder.``) and the ``text`` part (the projection head and
+    a learnable logit scale) of ``layout``; each must be one contiguous run of the flat vector."""
+    spans: dict[str, list[int]] = {"image": [], "text": []}
+    offset = 0
+    for name, numel in zip(layout.names, layout.numels):
+        part = "image" if name.startswith("image_encoder.") else "text"
+        spans[part] += [offset, offset + numel]
+        offset += numel
+    parts = []
+    for name, bounds in spans.items():
+        if not bounds:
+            continue
+        start, stop = bounds[0], bounds[-1]
+        if sum(b - a for a, b in zip(bounds[::2], bounds[1::2])) != stop - start:
+            raise ConfigError(f"the {name} parameters of the dual encoder are not contiguous in its parameter order")
+        parts.append(TrajectoryPart(name, slice(start, stop), STEP_KEYS[name], float(initial_steps[name])))
+    if not parts:
+        raise ConfigError("the dual encoder has no trainable parameter to match")
+    return parts
+
+
+def expert_training_keys(cfg: Any) -> dict[str, Any]:
+    """The keys of the image-text experts' protocol (reference ``buffer.py``) in ``ExpertTraining``'s terms."""
+    return {"lr": cfg.expert_lr_image, "group_lrs": {"image": cfg.expert_lr_image, "text": cfg.expert_lr_text},
+            "batch_size": cfg.expert_batch, "augment": "crop_flip" if cfg.expert_augment else "none"}
+
+
+__all__ = ["PairStudent", "STEP_KEYS", "dual_encoder_parts", "expert_training_keys"]

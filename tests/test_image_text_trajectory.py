@@ -1,0 +1,147 @@
+"""Image-text trajectory recipes (bi-trajectory matching, LoRS) on tiny generated pairs: the experts of a dual
+encoder through the core's buffer, two trajectories with their own learnable step sizes, TESLA equal to the
+unrolled gradient with a learned similarity matrix, the CLI, and LoRA's frozen base refused without
+pretrained weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+pytest.importorskip("PIL")
+
+from test_image_text import tiny_bert, write_pairs  # noqa: E402,F401  (fixture re-used)
+
+from mmdistill.cli import main as cli_main  # noqa: E402
+from mmdistill.errors import ConfigError  # noqa: E402
+from mmdistill.experts import ExpertBuffer, ParamLayout  # noqa: E402
+from mmdistill.io import load_synthetic  # noqa: E402
+from mmdistill.matchers.trajectory import TrajectoryMatching, plan_steps  # noqa: E402
+from mmdistill.modalities.image_text import MODALITY  # noqa: E402
+from mmdistill.modalities.image_text.trajectory import STEP_KEYS, PairStudent, dual_encoder_parts  # noqa: E402
+from mmdistill.recipes import get_recipe, image_text_bitrajectory, image_text_lors  # noqa: E402
+from mmdistill.seeding import generator  # noqa: E402
+from mmdistill.trajectory import add_step_size  # noqa: E402
+
+#: a run that takes seconds: 2 experts x 2 epochs, 3 iterations of 2 student steps, small learning rates
+TINY = dict(dataset="csv", image_encoder="convnetw32", image_size=16, ipc=4, num_experts=2, expert_train_epochs=2,
+            max_start_epoch=1, expert_epochs=1, syn_steps=2, iterations=3, expert_batch=8, eval_runs=2, eval_epochs=2,
+            eval_batch=4, whole_epochs=1, herding_epochs=1, lr_data=1e-4, lr_text=1e-4, lr_lr=1e-5, lr_sim=1e-4,
+            checkpoint_every=2, progress=False)
+
+
+def tiny(tmp_path: Path, bert: str, **kw) -> dict:
+    csv_path = write_pairs(tmp_path / "data", n_images=12)
+    return {**TINY, "data_root": str(csv_path), "text_encoder": bert, "text_cache": str(tmp_path / "cache"), **kw}
+
+
+def test_recipes_keep_the_published_defaults():
+    bt = image_text_bitrajectory.RECIPE.config()
+    assert (bt.syn_steps, bt.expert_epochs, bt.max_start_epoch, bt.lr_data, bt.lr_text, bt.lr_lr) == (8, 1, 2, 1000.0, 1000.0, 1e-2)
+    assert (bt.num_experts, bt.expert_train_epochs, bt.expert_lr_image, bt.expert_lr_text, bt.expert_batch) == (20, 10, 0.1, 0.1, 128)
+    assert bt.similarity == "identity" and bt.method == "mtt" and bt.batch_syn is None and bt.ipc == 100
+    lors = image_text_lors.RECIPE.config()
+    assert (lors.lr_data, lors.lr_sim, lors.sim_rank, lors.sim_alpha, lors.batch_syn, lors.method) == (100.0, 10.0, 10, 3.0, 20, "tesla")
+    big = image_text_lors.RECIPE.config(ipc=500)
+    assert (big.lr_data, big.lr_sim, big.sim_rank, big.sim_alpha, big.batch_syn, big.max_start_epoch) == (1000.0, 100.0, 20, 0.01, 40, 3)
+    assert image_text_lors.RECIPE.config(ipc=100, sim_rank=4).sim_rank == 4  # an explicit key wins over the table
+
+
+def test_bitrajectory_end_to_end_learns_two_step_sizes(tmp_path, tiny_bert):
+    result = image_text_bitrajectory.run(**tiny(tmp_path, tiny_bert), out=str(tmp_path / "run"))
+    syn, manifest = load_synthetic(tmp_path / "run")
+    assert set(STEP_KEYS.values()) <= set(syn.data) and syn.meta["step_sizes"] == ["lr_image", "lr_text"]
+    learned = [float(syn.data["lr_image"]), float(syn.data["lr_text"])]
+    assert all(lr != 0.1 for lr in learned)  # moved by lr_lr
+    assert manifest["metrics"]["protocol"]["distilled_learning_rates"] == pytest.approx(learned)
+    assert 0.0 <= result.manifest["metrics"]["distilled"]["mean"] <= 1.0
+    index = json.loads((tmp_path / "run" / "experts" / "index.json").read_text())
+    assert index["training"]["group_lrs"] == {"image": 0.1, "text": 0.1} and index["training"]["batch_size"] == 8
+    buf = ExpertBuffer(tmp_path / "run" / "experts")
+    assert buf.num_experts == 2 and buf.epochs == 2 and all(s is not None for s in buf.scores()[0])
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"lr_image", "lr_text", "loss"} <= set(metrics[-1])
+
+
+def test_lors_learns_the_similarity_and_resumes_to_the_same_set(tmp_path, tiny_bert):
+    kw = tiny(tmp_path, tiny_bert, sim_rank=2, evaluate=False)
+    full = image_text_lors.run(**kw, out=str(tmp_path / "full"), buffer=str(tmp_path / "buf"))
+    assert float(full.synthetic.data["sim_right"].abs().sum()) > 0  # the low-rank factors moved off the identity
+    image_text_lors.run(**kw, out=str(tmp_path / "part"), buffer=str(tmp_path / "buf"), stop_after=2)
+    resumed = image_text_lors.run(**kw, out=str(tmp_path / "part"), buffer=str(tmp_path / "buf"), resume=True)
+    for key, value in full.synthetic.data.items():
+        assert torch.equal(resumed.synthetic.data[key], value), key
+
+
+def test_tesla_equals_unrolled_gradient_with_two_step_sizes_and_similarity(tmp_path, tiny_bert):
+    recipe = get_recipe("image-text-lors")
+    cfg = recipe.config(**tiny(tmp_path, tiny_bert, sim_rank=2, evaluate=False), out=str(tmp_path / "run"))
+    recipe.run(cfg, stop_after=1)  # trains the buffer
+    buffer = ExpertBuffer(tmp_path / "run" / "experts")
+    data = MODALITY.load(cfg)
+    net = MODALITY.matching_network(cfg, data).double()
+    net.image_encoder.eval()  # no batch statistics: the comparison is about the matcher, not the encoder
+    layout = ParamLayout.of(net)
+    parts = dual_encoder_parts(layout, {"image": 0.05, "text": 0.08})
+    grads = {}
+    for method in ("mtt", "tesla"):
+        syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+        syn.data = {k: v.double() for k, v in syn.data.items()}
+        syn.data["sim_right"] = torch.randn(syn.data["sim_right"].shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        for p in parts:
+            add_step_size(syn, p.initial_step, p.step_key)
+        syn.requires_grad_(True)
+        matcher = TrajectoryMatching(PairStudent(net, MODALITY.task(cfg), MODALITY.decode), layout, buffer, syn_steps=3, expert_epochs=1,
+                                     max_start_epoch=1, batch_syn=2, method=method, segments={p.name: p.params for p in parts},
+                                     step_sizes={p.name: p.step_key for p in parts})
+        w0, target = buffer.rows(0, [0, 1]).double().unbind(0)
+        plan = plan_steps(len(syn), 3, 2, torch.Generator().manual_seed(2))
+        if method == "mtt":
+            matcher.unrolled_loss(syn, w0, target, plan).backward()
+        else:
+            matcher.tesla_backward(syn, w0, target, plan)
+        grads[method] = {k: v.grad.clone() for k, v in syn.data.items() if v.grad is not None}
+    assert set(grads["mtt"]) == set(grads["tesla"]) >= {"images", "text", "sim_left", "sim_right", "sim_diag", "lr_image", "lr_text"}
+    for key, g in grads["mtt"].items():
+        rel = float((grads["tesla"][key] - g).norm() / g.norm().clamp_min(1e-30))
+        assert rel <= 1e-4, (key, rel)
+
+
+def test_cli_experts_then_run_with_the_shared_buffer(tmp_path, tiny_bert):
+    kw = tiny(tmp_path, tiny_bert)
+    args = [f"{k}={v}" for k, v in kw.items() if k not in ("progress",)]
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-text-bitrajectory", "--buffer", str(buf), "--no-progress", *args]) == 0
+    assert (buf / "index.json").exists()
+    out = tmp_path / "run"
+    assert cli_main(["run", "image-text-bitrajectory", "--buffer", str(buf), "--out", str(out), "--no-progress", "evaluate=false", *args]) == 0
+    assert (out / "preview.png").stat().st_size > 0
+    # a buffer made for another image encoder is refused with the mismatch named
+    other = [a for a in args if not a.startswith("image_encoder=")] + ["image_encoder=convnetw32d2"]
+    code = cli_main(["run", "image-text-bitrajectory", "--buffer", str(buf), "--out", str(tmp_path / "r2"), "--no-progress", "evaluate=false", *other])
+    assert code == 2
+
+
+def test_lora_experts_need_a_pretrained_image_encoder(tmp_path, tiny_bert):
+    cfg = get_recipe("image-text-bitrajectory").config(**tiny(tmp_path, tiny_bert, image_lora_rank=2))
+    data = MODALITY.load(cfg)
+    with pytest.raises(ConfigError, match="pretrained"):
+        MODALITY.fresh_network(cfg, data, generator(0))
+    net = MODALITY.matching_network(cfg, data)
+    layout = ParamLayout.of(net)  # trainable parameters only: the LoRA factors and the text projection
+    assert all("lora" in n or not n.startswith("image_encoder.") for n in layout.names)
+    assert layout.num_params < sum(p.numel() for p in net.parameters())
+
+
+def test_student_needs_two_pairs_per_step(tmp_path, tiny_bert):
+    cfg = get_recipe("image-text-bitrajectory").config(**tiny(tmp_path, tiny_bert))
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    net = MODALITY.matching_network(cfg, data)
+    student = PairStudent(net, MODALITY.task(cfg), MODALITY.decode)
+    with pytest.raises(ConfigError, match="at least 2"):
+        student.loss(dict(net.named_parameters()), syn, torch.tensor([0]), seed=0)
