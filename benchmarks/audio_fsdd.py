@@ -113,7 +113,7 @@ def main() -> None:
                 whole = whole_set(recipe.RECIPE.config(**common), args.whole_epochs, args.whole_runs)
                 print(f"whole training set ({whole['train_samples']} clips, {args.whole_epochs} epochs): {pct(whole)} % "
                       f"({args.whole_runs} runs, {whole['seconds']:.0f} s)")
-            for ipc in [int(i) for i in args.ipcs.split(",")]:
+            for ipc in [int(i) for i in args.ipcs.split(",") if i.strip()]:
                 for seed in [int(s) for s in args.seeds.split(",")]:
                     t0 = time.perf_counter()
                     extra = {"buffer": args.buffer or str(Path(tmp) / f"experts-{seed}")} if method == "ddfad" else {}

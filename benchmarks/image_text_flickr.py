@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from _common import print_table, write_result
 
+from mmdistill.config import parse_overrides
 from mmdistill.modalities.image_text import MODALITY, ImageTextDistillConfig
 from mmdistill.modalities.image_text.task import RECALL_KEYS
 
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--buffer", type=Path, default=None, help="expert buffer of the trajectory recipes (default: a temporary one)")
     ap.add_argument("--budget", default="cpu", help="budget of the trajectory recipes")
+    ap.add_argument("--iterations", type=int, default=None, help="override the budget's distillation iterations")
+    ap.add_argument("overrides", nargs="*", help="key=value passed to the trajectory recipes (e.g. lr_lr=1e-4)")
     ap.add_argument("--name", default="image_text_flickr")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -125,7 +128,9 @@ def main() -> None:
                     recipe = get_recipe(DISTILL_RECIPES[method])
                     rcfg = recipe.config(("benchmark", {**settings(args, image_root, pairs), "budget": args.budget, "buffer": str(buffer),
                                                         "baselines": [], "eval_whole_split": False,
-                                                        "out": str(Path(tmp) / f"{method}-{pairs}")}))
+                                                        "out": str(Path(tmp) / f"{method}-{pairs}"),
+                                                        **({"iterations": args.iterations} if args.iterations else {}),
+                                                        **parse_overrides(args.overrides)}))
                     result = recipe.run(rcfg)
                     metrics, timing = result.manifest["metrics"], result.manifest["timing"]
                     entry = metrics["distilled"]

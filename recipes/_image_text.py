@@ -22,7 +22,8 @@ from mmdistill.experts import ExpertTraining
 from mmdistill.modalities.image_text.config import ImageTextDistillConfig
 from mmdistill.modalities.image_text.trajectory import expert_training_keys
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.trajectory import TrajectoryConfig, synthetic_optimizer
+from mmdistill.recipe import Recipe
+from mmdistill.trajectory import TrajectoryConfig, make_trajectory_matcher, synthetic_optimizer
 
 #: bi-trajectory matching, Flickr30K at 100 pairs (the published command); used for every budget
 BITRAJECTORY_ROW: dict[str, object] = dict(syn_steps=8, expert_epochs=1, max_start_epoch=2, lr_data=1000.0, lr_text=1000.0,
@@ -120,3 +121,10 @@ def image_text_optimizer(syn: SyntheticSet, cfg: ImageTextTrajectoryConfig) -> t
 #: iterations, 3 evaluation models of 10 epochs; the encoders stay the config's
 CPU_BUDGET = {"num_experts": 4, "expert_train_epochs": 3, "iterations": 100, "eval_epochs": 10, "eval_runs": 3,
               "whole_epochs": 1, "checkpoint_every": 25}
+
+
+def image_text_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[ImageTextTrajectoryConfig]) -> Recipe:
+    """An image-text trajectory recipe: the core's trajectory matcher, the per-tensor optimizer, the CPU budget."""
+    return Recipe(name=name, modality="image_text", method=method, summary=summary, paper=paper, config_cls=config_cls,
+                  make_matcher=make_trajectory_matcher, make_optimizer=image_text_optimizer,  # type: ignore[arg-type]
+                  budgets={"cpu": CPU_BUDGET})

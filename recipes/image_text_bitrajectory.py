@@ -16,9 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
-from mmdistill.recipes._image_text import CPU_BUDGET, ImageTextTrajectoryConfig, image_text_optimizer
-from mmdistill.trajectory import make_trajectory_matcher
+from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_recipe
 
 
 @dataclass
@@ -29,16 +27,9 @@ class Config(ImageTextTrajectoryConfig):
     method: str = "mtt"
 
 
-RECIPE = Recipe(
-    name="image-text-bitrajectory",
-    modality="image_text",
-    method="bitrajectory",
-    summary="Image-text pairs, bi-trajectory matching of an image encoder and a text projection",
-    paper="Wu et al., Vision-Language Dataset Distillation, TMLR 2024 (arXiv 2308.07545)",
-    config_cls=Config,
-    make_matcher=make_trajectory_matcher,
-    make_optimizer=image_text_optimizer,  # type: ignore[arg-type]
-    budgets={"cpu": CPU_BUDGET},
+RECIPE = image_text_recipe(
+    "image-text-bitrajectory", "bitrajectory", "Image-text pairs, bi-trajectory matching of an image encoder and a text projection",
+    "Wu et al., Vision-Language Dataset Distillation, TMLR 2024 (arXiv 2308.07545)", Config,
 )
 run = RECIPE.run
 main = RECIPE.main

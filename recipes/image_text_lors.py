@@ -14,9 +14,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
-from mmdistill.recipes._image_text import CPU_BUDGET, ImageTextTrajectoryConfig, image_text_optimizer
-from mmdistill.trajectory import make_trajectory_matcher
+from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_recipe
 
 
 @dataclass
@@ -29,16 +27,9 @@ class Config(ImageTextTrajectoryConfig):
     method: str = "tesla"
 
 
-RECIPE = Recipe(
-    name="image-text-lors",
-    modality="image_text",
-    method="lors",
-    summary="Image-text pairs, bi-trajectory matching + low-rank similarity mining (LoRS)",
-    paper="Xu et al., Low-Rank Similarity Mining for Multimodal Dataset Distillation, ICML 2024 (arXiv 2406.03793)",
-    config_cls=Config,
-    make_matcher=make_trajectory_matcher,
-    make_optimizer=image_text_optimizer,  # type: ignore[arg-type]
-    budgets={"cpu": CPU_BUDGET},
+RECIPE = image_text_recipe(
+    "image-text-lors", "lors", "Image-text pairs, bi-trajectory matching + low-rank similarity mining (LoRS)",
+    "Xu et al., Low-Rank Similarity Mining for Multimodal Dataset Distillation, ICML 2024 (arXiv 2406.03793)", Config,
 )
 run = RECIPE.run
 main = RECIPE.main
