@@ -235,15 +235,10 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
     buffer = open_buffer(ctx, train_if_missing=True)
     layout = ParamLayout.of(ctx.net)
     parts = modality.trajectory_parts(cfg, layout) if hasattr(modality, "trajectory_parts") else None  # type: ignore[attr-defined]
-    if parts:
-        for part in parts:
-            if part.step_key not in syn.data:
-                add_step_size(syn, part.initial_step, part.step_key)
-        segments, step_sizes = {p.name: p.params for p in parts}, {p.name: p.step_key for p in parts}
-    else:
-        if STEP_SIZE not in syn.data:
-            add_step_size(syn, cfg.lr_teacher)
-        segments, step_sizes = None, None
+    parts = parts or [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, cfg.lr_teacher)]  # MTT: one part, one step size
+    for part in parts:
+        if part.step_key not in syn.data:
+            add_step_size(syn, part.initial_step, part.step_key)
     apply_label_mode(ctx, buffer)
     if not hasattr(modality, "student"):
         raise ConfigError(f"modality {modality.name!r} has no student(); it cannot be distilled by trajectory matching")
@@ -251,7 +246,7 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
         student=modality.student(cfg, ctx.net, ctx.task, ctx.augment),  # type: ignore[attr-defined]
         layout=layout, buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
         max_start_epoch=cfg.max_start_epoch, batch_syn=cfg.batch_syn, method=cfg.method, divergence=cfg.divergence,
-        device=ctx.device, segments=segments, step_sizes=step_sizes,
+        device=ctx.device, segments={p.name: p.params for p in parts}, step_sizes={p.name: p.step_key for p in parts},
     )
 
 

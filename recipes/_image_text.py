@@ -83,8 +83,8 @@ class ImageTextTrajectoryConfig(ImageTextDistillConfig, TrajectoryConfig):
 
     def table_row(self) -> dict[str, object]:
         """The published values for this config (bi-trajectory's row; LoRS's by pairs when ``similarity`` is not identity)."""
-        if self.similarity == "identity":
-            return {**BITRAJECTORY_ROW, "lr_sim": 0.0, "sim_rank": 10, "sim_alpha": 3.0}
+        if self.similarity == "identity":  # no similarity to learn: its keys keep the adapter's defaults
+            return {**BITRAJECTORY_ROW, "lr_sim": 0.0, "sim_rank": ImageTextDistillConfig.sim_rank, "sim_alpha": ImageTextDistillConfig.sim_alpha}
         return lors_defaults(self.ipc)
 
     def __post_init__(self) -> None:
@@ -112,8 +112,8 @@ class ImageTextTrajectoryConfig(ImageTextDistillConfig, TrajectoryConfig):
 def image_text_optimizer(syn: SyntheticSet, cfg: ImageTextTrajectoryConfig) -> torch.optim.Optimizer:
     """SGD (momentum ``momentum_data``) on images at ``lr_data``, text embeddings at ``lr_text``, LoRS's
     similarity factors at ``lr_sim`` and the student step sizes at ``lr_lr``."""
-    lrs = {"text": float(cfg.lr_text or 0.0)}
-    lrs.update({k: float(cfg.lr_sim or 0.0) for k in syn.data if k.startswith("sim_")})
+    lrs = {"text": float(cfg.lr_text)}  # type: ignore[arg-type]
+    lrs.update({k: float(cfg.lr_sim) for k in syn.data if k.startswith("sim_")})  # type: ignore[arg-type]
     return synthetic_optimizer(syn, cfg, data_lrs=lrs)
 
 

@@ -191,21 +191,24 @@ class TrajectoryMatching:
                 raise ConfigError(f"with per-segment step sizes the segments must tile all {self.layout.num_params} parameters "
                                   f"without overlap, got {self.segments}")
 
+    def _step_parts(self) -> list[tuple[slice, str]]:
+        """(slice of the flat vector, key of its step size in ``syn.data``), in vector order; one part over
+        every parameter with ``syn.data[STEP_SIZE]`` unless ``step_sizes`` names one per segment."""
+        if not self.step_sizes:
+            return [(slice(0, self.layout.num_params), STEP_SIZE)]
+        assert self.segments is not None
+        return sorted(((self.segments[name], key) for name, key in self.step_sizes.items()), key=lambda sk: sk[0].start)
+
     def step_size_keys(self) -> list[str]:
         """The keys of ``syn.data`` holding this matcher's learnable step sizes."""
-        return list(self.step_sizes.values()) if self.step_sizes else [STEP_SIZE]
+        return [key for _, key in self._step_parts()]
 
     def alpha(self, syn: SyntheticSet, detach: bool = False) -> Tensor:
-        """The student's step size: a 0-d tensor, or (P,) constant on each segment with ``step_sizes``."""
+        """The student's step size per parameter (P,), constant on each part of :meth:`_step_parts`."""
         for key in self.step_size_keys():
             if key not in syn.data:
                 raise ConfigError(f"trajectory matching needs a learnable step size syn.data[{key!r}] (add_step_size)")
-        if not self.step_sizes:
-            a = syn.data[STEP_SIZE]
-            return a.detach() if detach else a
-        assert self.segments is not None
-        parts = sorted(((self.segments[name], key) for name, key in self.step_sizes.items()), key=lambda sk: sk[0].start)
-        a = torch.cat([syn.data[key].reshape(1).expand(s.stop - s.start) for s, key in parts])
+        a = torch.cat([syn.data[key].reshape(1).expand(s.stop - s.start) for s, key in self._step_parts()])
         return a.detach() if detach else a
 
     def _parts(self) -> list[slice]:
@@ -258,7 +261,7 @@ class TrajectoryMatching:
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
         """Accumulate the exact gradient of the normalised distance into ``.grad`` of ``syn``'s parameters with
         one step's graph alive at a time; returns the loss value."""
-        alpha = self.alpha(syn, detach=True)  # 0-d, or (P,) per segment
+        alpha = self.alpha(syn, detach=True)  # (P,), constant per part
         step_tensors = [syn.data[k] for k in self.step_size_keys()]
         offload = self.device.type == "cuda" if self.offload is None else self.offload
         frozen = syn.detached()
@@ -292,14 +295,9 @@ class TrajectoryMatching:
             ws[i] = ws[i].new_empty(0)  # release as we go
         for p, grad in zip(params, grads):
             p.grad = grad
-        if self.step_sizes:
-            assert self.segments is not None
-            for name, key in self.step_sizes.items():
-                t = syn.data[key]
-                t.grad = (-lam_g[self.segments[name]].sum()).to(t.dtype).reshape(t.shape)
-        else:
-            t = syn.data[STEP_SIZE]
-            t.grad = (-lam_g.sum()).to(t.dtype).reshape(t.shape)
+        for s, key in self._step_parts():
+            t = syn.data[key]
+            t.grad = (-lam_g[s].sum()).to(t.dtype).reshape(t.shape)
         return value
 
 

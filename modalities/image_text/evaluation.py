@@ -152,8 +152,8 @@ def evaluate_image_text(
     protocol = PairProtocol(cfg.eval_epochs, cfg.eval_lr_image, cfg.eval_lr_text, cfg.eval_batch, cfg.eval_momentum, cfg.eval_weight_decay)
     common = dict(runs=cfg.eval_runs, seed=cfg.seed, task=task, progress=cfg.progress)
     rows: dict[str, RecallRuns] = {}
+    learned = learned_learning_rates(syn) if syn is not None and getattr(cfg, "eval_lr_from_set", True) else None
     if syn is not None:
-        learned = learned_learning_rates(syn) if getattr(cfg, "eval_lr_from_set", True) else None
         syn_protocol = protocol if learned is None else PairProtocol(protocol.epochs, learned[0], learned[1], protocol.batch_size,
                                                                      protocol.momentum, protocol.weight_decay)
         rows["distilled"] = evaluate_pairs(decode(syn).detached().to(device), test, make_net, syn_protocol, desc="eval distilled", **common)
@@ -179,8 +179,8 @@ def evaluate_image_text(
         "runs": cfg.eval_runs, "whole_train_epochs": cfg.whole_epochs, "herding_epochs": cfg.herding_epochs,
         "test_images": test.num_images, "test_captions": test.num_pairs, "scored": "after the last epoch",
     }
-    if syn is not None and learned_learning_rates(syn) is not None and getattr(cfg, "eval_lr_from_set", True):
-        metrics["protocol"]["distilled_learning_rates"] = list(learned_learning_rates(syn))  # type: ignore[arg-type]
+    if learned is not None:
+        metrics["protocol"]["distilled_learning_rates"] = list(learned)
     return metrics
 
 
