@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import statistics
 import tarfile
@@ -32,12 +33,13 @@ from mmdistill.evaluate import TrainProtocol, evaluate_set
 from mmdistill.modalities.audio import MODALITY, extract_fdmfcc
 from mmdistill.modalities.audio.datasets import find_audio_items, load_audio_dataset
 from mmdistill.modalities.audio.decode import decode_all, to_fixed_batch
-from mmdistill.pipeline import network_factory
+from mmdistill.pipeline import evaluate_baselines, network_factory
 
 DEFAULT_TAR = "/work/shared/data/fsdd/recordings.tar"
 TARGET_GAIN = {1: 0.10, 10: 0.03}
 EXTRACTION_LIMIT_S = 10.0
 RECIPES = {"dm": "audio_dm", "ddfad": "audio_ddfad"}
+PARTS = ("whole", "baselines", "distill")
 
 
 def extract(tar: Path, dest: Path, validation: bool) -> Path:
@@ -83,6 +85,32 @@ def whole_set(cfg, epochs: int, runs: int) -> dict:
     return {**res.as_dict(), "epochs": epochs, "seconds": time.perf_counter() - t0, "train_samples": len(data.train)}
 
 
+def baseline_key(cfg) -> str:
+    """What the random-real and herding baselines depend on: the same key, the same numbers for every method."""
+    keys = ("ipc", "seed", "network", "eval_epochs", "eval_runs", "eval_lr", "eval_batch", "eval_dsa", "dsa_strategy", "herding_epochs")
+    return ",".join(f"{k}={getattr(cfg, k)}" for k in keys)
+
+
+def baselines(cfg) -> dict:
+    """Random real subset and herding at ``cfg.ipc`` per class (:func:`evaluate_baselines`), with their time."""
+    data = MODALITY.load(cfg)
+    t0 = time.perf_counter()
+    rows = evaluate_baselines(cfg, data, MODALITY, device=torch.device("cpu"))[cfg.network]
+    return {"key": baseline_key(cfg), "ipc": cfg.ipc, "seed": cfg.seed, "seconds": time.perf_counter() - t0,
+            **{name: res.as_dict() for name, res in rows.items()}}
+
+
+def merge(paths: list[str]) -> dict:
+    """Whole-set result, baselines and distillation runs of earlier results files of this benchmark."""
+    out: dict = {"whole_set": None, "baselines": {}, "runs": []}
+    for path in paths:
+        saved = json.loads(Path(path).read_text())
+        out["whole_set"] = saved.get("whole_set") or out["whole_set"]
+        out["baselines"].update(saved.get("baselines", {}))
+        out["runs"] += saved.get("runs", [])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tar", default=DEFAULT_TAR, help="FSDD recordings.tar")
@@ -90,63 +118,100 @@ def main() -> None:
     ap.add_argument("--methods", default="dm", help=f"comma-separated, from {', '.join(RECIPES)}")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--budget", default="cpu")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="what this process computes, from whole (the whole-training-set baseline), baselines (random real "
+                         "and herding per ipc and seed, shared by the methods) and distill (the recipes, distilled set only)")
+    ap.add_argument("--merge", nargs="*", default=[], help="results files of earlier runs of this benchmark (e.g. parts run in "
+                                                            "parallel processes) combined with this one's in the table and summary")
     ap.add_argument("--whole-epochs", type=int, default=20, help="epochs of the whole-training-set baseline")
-    ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline (0: skip)")
+    ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline")
     ap.add_argument("--validation", action="store_true", help="tune on takes 5-9 instead of the test split")
     ap.add_argument("--name", default=None, help="results file name (default audio_fsdd[_validation])")
     ap.add_argument("--buffer", default=None, help="expert buffer of the trajectory recipe (default: one in the temporary folder)")
     ap.add_argument("overrides", nargs="*", help="key=value passed to every recipe run")
     args = ap.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        ap.error(f"--parts: unknown {unknown}; choose from {', '.join(PARTS)}")
     overrides = parse_overrides(args.overrides)
+    ipcs = [int(i) for i in args.ipcs.split(",") if i.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    methods = [m for m in args.methods.split(",") if m]
     started = time.perf_counter()
-    records, rows = [], []
+    results = merge(args.merge)
     with tempfile.TemporaryDirectory() as tmp:
         root = extract(Path(args.tar), Path(tmp) / "fsdd", args.validation)
         timing = time_extraction(root)
         print(f"FSDD: {timing['clips']} clips -> FD-MFCC {tuple(timing['shape'])}: reading the whole set {timing['load_seconds']:.1f} s, "
               f"of which FD-MFCC {timing['fdmfcc_seconds']:.1f} s (limit {EXTRACTION_LIMIT_S:.0f} s)")
         common = {"dataset": "fsdd", "data_root": str(root), "budget": args.budget, "progress": False, **overrides}
-        whole = None
-        for method in args.methods.split(","):
-            recipe = importlib.import_module(f"mmdistill.recipes.{RECIPES[method]}")
-            if whole is None and args.whole_runs > 0:
-                whole = whole_set(recipe.RECIPE.config(**common), args.whole_epochs, args.whole_runs)
-                print(f"whole training set ({whole['train_samples']} clips, {args.whole_epochs} epochs): {pct(whole)} % "
-                      f"({args.whole_runs} runs, {whole['seconds']:.0f} s)")
-            for ipc in [int(i) for i in args.ipcs.split(",") if i.strip()]:
-                for seed in [int(s) for s in args.seeds.split(",")]:
+        recipes = {m: importlib.import_module(f"mmdistill.recipes.{RECIPES[m]}") for m in methods}
+        if "whole" in parts:
+            whole = whole_set(recipes[methods[0]].RECIPE.config(**common), args.whole_epochs, args.whole_runs)
+            results["whole_set"] = whole
+            print(f"whole training set ({whole['train_samples']} clips, {args.whole_epochs} epochs): {pct(whole)} % "
+                  f"({args.whole_runs} runs, {whole['seconds']:.0f} s)", flush=True)
+        for ipc in ipcs:
+            for seed in seeds:
+                for method in methods:
+                    cfg = recipes[method].RECIPE.config(**common, ipc=ipc, seed=seed)
+                    key = baseline_key(cfg)
+                    if "baselines" in parts and key not in results["baselines"]:
+                        results["baselines"][key] = baselines(cfg)
+                        b = results["baselines"][key]
+                        print(f"baselines ipc {ipc} seed {seed}: random {pct(b.get('random_real'))}, herding "
+                              f"{pct(b.get('herding'))} ({b['seconds']:.0f} s)", flush=True)
+                    if "distill" not in parts:
+                        continue
                     t0 = time.perf_counter()
                     extra = {"buffer": args.buffer or str(Path(tmp) / f"experts-{seed}")} if method == "ddfad" else {}
-                    res = recipe.run(**common, **extra, ipc=ipc, seed=seed, out=str(Path(tmp) / f"{method}-{ipc}-{seed}"))
+                    res = recipes[method].run(**common, **extra, ipc=ipc, seed=seed, baselines=[],
+                                              out=str(Path(tmp) / f"{method}-{ipc}-{seed}"))
                     wall = time.perf_counter() - t0
-                    m = res.manifest["metrics"]
-                    gain = m["distilled"]["mean"] - m["random_real"]["mean"]
-                    rows.append([method, ipc, seed, pct(m["distilled"]), pct(m["random_real"]), pct(m.get("herding")),
-                                 pct(whole), f"{100 * gain:+.2f}", f"{res.manifest['timing']['seconds']:.0f}", f"{wall:.0f}"])
-                    records.append({"method": method, "ipc": ipc, "seed": seed, "metrics": m, "gain_points": 100 * gain,
-                                    "wall_seconds": wall, "timing": res.manifest["timing"], "config": res.manifest["config"]})
-                    print(f"{method} ipc {ipc} seed {seed}: distilled {pct(m['distilled'])}, random {pct(m['random_real'])}, "
-                          f"{wall:.0f} s", flush=True)
+                    results["runs"].append({"method": method, "ipc": ipc, "seed": seed, "baseline_key": key,
+                                            "metrics": res.manifest["metrics"], "wall_seconds": wall,
+                                            "timing": res.manifest["timing"], "config": res.manifest["config"]})
+                    print(f"{method} ipc {ipc} seed {seed}: distilled {pct(res.manifest['metrics']['distilled'])}, {wall:.0f} s", flush=True)
     total = time.perf_counter() - started
     split = "validation (takes 5-9; training on takes 10-49)" if args.validation else "test (takes 0-4)"
-    print(f"\nFSDD, ConvNet-3 on FD-MFCC (3, 13, 101), budget {args.budget}, accuracy % on the {split} split")
+    summary = report(results, args.budget, split)
+    print(f"FD-MFCC extraction {timing['fdmfcc_seconds']:.1f} s (<= {EXTRACTION_LIMIT_S:.0f} s: "
+          f"{'yes' if timing['fdmfcc_seconds'] <= EXTRACTION_LIMIT_S else 'NO'}); this process {total:.0f} s")
+    write_result(args.name or ("audio_fsdd_validation" if args.validation else "audio_fsdd"), {
+        "benchmark": "FSDD audio distillation", "split": split, "parts": parts, "merged": args.merge, "extraction": timing,
+        **results, "summary": summary, "total_seconds": total,
+    })
+
+
+def report(results: dict, budget: str, split: str) -> list[dict]:
+    """Print the table (distilled next to its baselines and the whole set) and the targets; return the summary."""
+    whole = results["whole_set"]
+    rows, summary = [], []
+    for r in results["runs"]:
+        b = results["baselines"].get(r["baseline_key"], {})
+        d = r["metrics"]["distilled"]
+        r["gain_points"] = 100 * (d["mean"] - b["random_real"]["mean"]) if "random_real" in b else None
+        rows.append([r["method"], r["ipc"], r["seed"], pct(d), pct(b.get("random_real")), pct(b.get("herding")), pct(whole),
+                     "-" if r["gain_points"] is None else f"{r['gain_points']:+.2f}", f"{r['timing']['seconds']:.0f}",
+                     f"{r['wall_seconds']:.0f}"])
+    print(f"\nFSDD, ConvNet-3 on FD-MFCC (3, 13, 101), budget {budget}, accuracy % on the {split} split")
+    if whole:
+        print(f"whole training set: {pct(whole)} ({whole['epochs']} epochs, {len(whole['runs'])} runs)")
     print_table(["method", "ipc", "seed", "distilled", "random real", "herding", "whole set", "gain", "distill s", "run s"], rows)
-    summary = []
-    for method in sorted({r["method"] for r in records}):
-        for ipc in sorted({r["ipc"] for r in records if r["method"] == method}):
-            runs = [r for r in records if r["method"] == method and r["ipc"] == ipc]
-            gain = statistics.fmean(r["gain_points"] for r in runs)
+    for method in sorted({r["method"] for r in results["runs"]}):
+        for ipc in sorted({r["ipc"] for r in results["runs"] if r["method"] == method}):
+            gains = [r["gain_points"] for r in results["runs"] if r["method"] == method and r["ipc"] == ipc and r["gain_points"] is not None]
+            if not gains:
+                print(f"{method} ipc {ipc}: no random-real baseline for this configuration yet (--parts baselines or --merge)")
+                continue
+            gain = statistics.fmean(gains)
             target = 100 * TARGET_GAIN.get(ipc, 0.0)
-            summary.append({"method": method, "ipc": ipc, "seeds": len(runs), "gain_points": gain, "target_gain_points": target,
+            summary.append({"method": method, "ipc": ipc, "seeds": len(gains), "gain_points": gain, "target_gain_points": target,
                             "meets_target": gain >= target})
             print(f"{method} ipc {ipc}: mean gain over random {gain:+.2f} points (target {target:+.0f}): "
                   f"{'met' if gain >= target else 'NOT met'}")
-    print(f"FD-MFCC extraction {timing['fdmfcc_seconds']:.1f} s (<= {EXTRACTION_LIMIT_S:.0f} s: "
-          f"{'yes' if timing['fdmfcc_seconds'] <= EXTRACTION_LIMIT_S else 'NO'}); whole benchmark {total:.0f} s")
-    write_result(args.name or ("audio_fsdd_validation" if args.validation else "audio_fsdd"), {
-        "benchmark": "FSDD audio distillation", "split": split, "extraction": timing, "whole_set": whole,
-        "summary": summary, "runs": records, "total_seconds": total,
-    })
+    return summary
 
 
 if __name__ == "__main__":

@@ -202,6 +202,63 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
     return make_net
 
 
+def evaluation_networks(cfg: DistillConfig) -> list[str]:
+    """The networks a set is evaluated on: the cross-architecture list, ``eval_networks``, or the recipe's."""
+    return CROSS_ARCH_NETWORKS if cfg.cross_arch else (cfg.eval_networks or [cfg.network])
+
+
+def evaluation_protocol(cfg: DistillConfig) -> TrainProtocol:
+    """The train-from-scratch protocol of ``cfg`` (epochs, learning rate, batch) for every evaluated set."""
+    return TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
+
+
+def evaluate_baselines(
+    cfg: DistillConfig,
+    data: ClassificationData,
+    modality: ClassificationModality,
+    *,
+    device: torch.device,
+    task: ClassificationTask = ClassificationTask(),
+    labeler: Callable[[Tensor], Tensor] | None = None,
+) -> dict[str, dict[str, EvalResult]]:
+    """The baselines of ``cfg.baselines`` at ``cfg.ipc`` per class, on each evaluation network:
+    ``{network: {"random_real": ..., "random_real_soft_labels": ..., "herding": ...}}``.
+
+    They do not depend on a distilled set, so they can be computed once per (dataset, ipc, seed) and shared
+    by several methods, or in a process of their own beside a distillation: run ``r`` of the random subset
+    draws from ``(seed, "random_real", r)`` and trains from ``(seed, "eval", r)``, the same numbers as
+    :func:`evaluate_distilled` reports. ``labeler`` (N, ...) -> (N, C) adds the random subset with a
+    teacher's soft labels.
+    """
+    protocol = evaluation_protocol(cfg)
+    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+    train = data.train
+    herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
+    per_net: dict[str, dict[str, EvalResult]] = {}
+    for name in evaluation_networks(cfg):
+        make_net = network_factory(modality, name, data, device)
+        common = dict(runs=cfg.eval_runs, augment=augment, task=task, progress=cfg.progress, seed=cfg.seed)
+        rows: dict[str, EvalResult] = {}
+        if "random_real" in cfg.baselines:
+            def random_data(r: int) -> tuple[Tensor, Tensor]:
+                idx = random_subset(train, cfg.ipc, generator(cfg.seed, "random_real", r)).to(train.x.device)
+                return train.x[idx], train.y[idx]
+
+            rows["random_real"] = evaluate_set(random_data, data.test, make_net, protocol, desc=f"eval random real [{name}]", **common)
+            if labeler is not None:  # the same teacher's soft labels on real samples: the gain of the labels alone
+                def random_soft(r: int) -> tuple[Tensor, Tensor]:
+                    x, _ = random_data(r)
+                    return x, labeler(x)
+
+                rows["random_real_soft_labels"] = evaluate_set(random_soft, data.test, make_net, protocol,
+                                                               desc=f"eval random real, soft labels [{name}]", **common)
+        if herd_idx is not None:
+            rows["herding"] = evaluate_set((train.x[herd_idx], train.y[herd_idx]), data.test, make_net, protocol,
+                                           desc=f"eval herding [{name}]", **common)
+        per_net[name] = rows
+    return per_net
+
+
 def evaluate_distilled(
     cfg: DistillConfig,
     syn: SyntheticSet,
@@ -211,17 +268,16 @@ def evaluate_distilled(
     device: torch.device,
     task: ClassificationTask = ClassificationTask(),
 ) -> dict[str, Any]:
-    """Evaluate ``syn`` and the configured baselines on each evaluation network.
+    """Evaluate ``syn`` and the configured baselines (:func:`evaluate_baselines`) on each evaluation network.
 
     Returns ``{"network": primary, "distilled": {...}, "random_real": {...}, "herding": {...},
     "cross_arch": {network: {...}}}`` with accuracies in [0, 1] (``cross_arch`` only with several networks).
     """
-    networks = CROSS_ARCH_NETWORKS if cfg.cross_arch else (cfg.eval_networks or [cfg.network])
-    protocol = TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
+    networks = evaluation_networks(cfg)
+    protocol = evaluation_protocol(cfg)
     learned_lr = syn.data.get("syn_lr") if getattr(cfg, "eval_lr_from_set", False) else None
     syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
     augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
-    train = data.train
     x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     soft = syn.label_mode != "hard"
     labeler = None
@@ -229,31 +285,17 @@ def evaluate_distilled(
         from mmdistill.trajectory import soft_labeler
 
         labeler = soft_labeler(syn, modality, cfg, data, device)
-    herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
+    baselines = evaluate_baselines(cfg, data, modality, device=device, task=task, labeler=labeler)
     per_net: dict[str, dict[str, EvalResult]] = {}
     for name in networks:
         make_net = network_factory(modality, name, data, device)
-        common = dict(runs=cfg.eval_runs, augment=augment, task=task, progress=cfg.progress)
+        common = dict(runs=cfg.eval_runs, augment=augment, task=task, progress=cfg.progress, seed=cfg.seed)
         rows: dict[str, EvalResult] = {}
-        rows["distilled"] = evaluate_set((x_syn, t_syn), data.test, make_net, syn_protocol, seed=cfg.seed, desc=f"eval distilled [{name}]", **common)
+        rows["distilled"] = evaluate_set((x_syn, t_syn), data.test, make_net, syn_protocol, desc=f"eval distilled [{name}]", **common)
         if soft:  # the same data with hard labels: the gain of the data alone
-            rows["distilled_hard_labels"] = evaluate_set((x_syn, syn.labels.to(device)), data.test, make_net, syn_protocol, seed=cfg.seed,
+            rows["distilled_hard_labels"] = evaluate_set((x_syn, syn.labels.to(device)), data.test, make_net, syn_protocol,
                                                          desc=f"eval distilled, hard labels [{name}]", **common)
-        if "random_real" in cfg.baselines:
-            def random_data(r: int) -> tuple[Tensor, Tensor]:
-                idx = random_subset(train, cfg.ipc, generator(cfg.seed, "random_real", r)).to(train.x.device)
-                return train.x[idx], train.y[idx]
-
-            rows["random_real"] = evaluate_set(random_data, data.test, make_net, protocol, seed=cfg.seed, desc=f"eval random real [{name}]", **common)
-            if labeler is not None:  # the same teacher's soft labels on real samples: the gain of the labels alone
-                def random_soft(r: int) -> tuple[Tensor, Tensor]:
-                    x, _ = random_data(r)
-                    return x, labeler(x)
-
-                rows["random_real_soft_labels"] = evaluate_set(random_soft, data.test, make_net, protocol, seed=cfg.seed,
-                                                               desc=f"eval random real, soft labels [{name}]", **common)
-        if herd_idx is not None:
-            rows["herding"] = evaluate_set((train.x[herd_idx], train.y[herd_idx]), data.test, make_net, protocol, seed=cfg.seed, desc=f"eval herding [{name}]", **common)
+        rows.update(baselines[name])
         per_net[name] = rows
         print(f"\n[{name}] test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class:\n{results_table(rows)}")
     primary = networks[0]
@@ -384,6 +426,7 @@ def summary_line(manifest: dict[str, Any]) -> str:
 
 __all__ = [
     "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "budget_label", "classification_data_on",
-    "describe_classification", "distill", "evaluate_distilled", "evaluated_sets", "network_factory", "resolve_device",
+    "describe_classification", "distill", "evaluate_baselines", "evaluate_distilled", "evaluation_networks",
+    "evaluation_protocol", "evaluated_sets", "network_factory", "resolve_device",
     "summary_line", "write_artifact",
 ]

@@ -130,3 +130,17 @@ def test_cross_architecture_eval_covers_the_papers_networks(dm_run, capsys):
     out = capsys.readouterr().out
     for net in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"):
         assert f"[{net}] test accuracy" in out, net
+
+
+def test_baselines_alone_equal_the_runs_baselines(dm_run):
+    """Baselines computed on their own (another process, shared by methods) are the run's numbers exactly."""
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.pipeline import evaluate_baselines
+    from mmdistill.recipes import image_dm
+
+    saved = json.loads((dm_run / "manifest.json").read_text())["metrics"]
+    cfg = image_dm.RECIPE.config(**FAST_DM)
+    rows = evaluate_baselines(cfg, MODALITY.load(cfg), MODALITY, device=torch.device("cpu"))
+    assert list(rows) == ["convnet"] and list(rows["convnet"]) == ["random_real", "herding"]
+    for name, res in rows["convnet"].items():
+        assert res.runs == saved[name]["runs"], name
