@@ -10,7 +10,18 @@ The upstream ``recordings.tar`` is extracted to a temporary folder and read from
 takes (0-4) are left out and takes 5-9 of every speaker and digit play their role (renamed 0-4 in the
 temporary copy), training on takes 10-49.
 
+The work comes in three parts that ``--parts`` selects: ``whole`` (the recipe's network trained on the whole
+training split), ``baselines`` (random real subset and herding per IPC and seed, computed once and shared by
+every method whose evaluation settings agree) and ``distill`` (each recipe, its distilled set evaluated alone).
+On a machine with several cores the parts can run as separate processes, and a last call with ``--merge``
+and no ``--parts`` prints the combined table and summary:
+
     python benchmarks/audio_fsdd.py [--tar PATH] [--ipcs 1,10] [--methods dm] [--seeds 0] [key=value ...]
+    python benchmarks/audio_fsdd.py --parts whole --name fsdd_whole &
+    python benchmarks/audio_fsdd.py --parts baselines --ipcs 10 --methods ddfad --name fsdd_base10 &
+    python benchmarks/audio_fsdd.py --parts distill --ipcs 10 --methods ddfad --buffer DIR --name fsdd_ddfad10
+    python benchmarks/audio_fsdd.py --parts "" --merge results/fsdd_whole.json results/fsdd_base10.json \
+        results/fsdd_ddfad10.json --name audio_fsdd
 """
 
 from __future__ import annotations
@@ -127,6 +138,8 @@ def main() -> None:
     ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline")
     ap.add_argument("--validation", action="store_true", help="tune on takes 5-9 instead of the test split")
     ap.add_argument("--name", default=None, help="results file name (default audio_fsdd[_validation])")
+    ap.add_argument("--out-dir", default=None, help="keep the distilled sets (manifest, preview, maps) under this folder "
+                                                     "(default: a temporary one, removed at the end)")
     ap.add_argument("--buffer", default=None, help="expert buffer of the trajectory recipe (default: one in the temporary folder)")
     ap.add_argument("overrides", nargs="*", help="key=value passed to every recipe run")
     args = ap.parse_args()
@@ -167,7 +180,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     extra = {"buffer": args.buffer or str(Path(tmp) / f"experts-{seed}")} if method == "ddfad" else {}
                     res = recipes[method].run(**common, **extra, ipc=ipc, seed=seed, baselines=[],
-                                              out=str(Path(tmp) / f"{method}-{ipc}-{seed}"))
+                                              out=str(Path(args.out_dir or tmp) / f"{method}-ipc{ipc}-seed{seed}"))
                     wall = time.perf_counter() - t0
                     results["runs"].append({"method": method, "ipc": ipc, "seed": seed, "baseline_key": key,
                                             "metrics": res.manifest["metrics"], "wall_seconds": wall,
