@@ -202,16 +202,17 @@ def report(results: dict, budget: str, split: str) -> list[dict]:
     whole = results["whole_set"]
     rows, summary = [], []
     for r in results["runs"]:
-        b = results["baselines"].get(r["baseline_key"], {})
+        # baselines computed apart (this benchmark's --parts baselines), else those the run evaluated itself
+        b = results["baselines"].get(r.get("baseline_key"), {}) or {k: v for k, v in r["metrics"].items() if k in ("random_real", "herding")}
         d = r["metrics"]["distilled"]
         r["gain_points"] = 100 * (d["mean"] - b["random_real"]["mean"]) if "random_real" in b else None
-        rows.append([r["method"], r["ipc"], r["seed"], pct(d), pct(b.get("random_real")), pct(b.get("herding")), pct(whole),
+        rows.append([r["method"], r["ipc"], r["seed"], r["timing"]["iterations"], pct(d), pct(b.get("random_real")), pct(b.get("herding")), pct(whole),
                      "-" if r["gain_points"] is None else f"{r['gain_points']:+.2f}", f"{r['timing']['seconds']:.0f}",
-                     f"{r['wall_seconds']:.0f}"])
+                     f"{r.get('wall_seconds', r['timing'].get('total_seconds', 0)):.0f}"])
     print(f"\nFSDD, ConvNet-3 on FD-MFCC (3, 13, 101), budget {budget}, accuracy % on the {split} split")
     if whole:
         print(f"whole training set: {pct(whole)} ({whole['epochs']} epochs, {len(whole['runs'])} runs)")
-    print_table(["method", "ipc", "seed", "distilled", "random real", "herding", "whole set", "gain", "distill s", "run s"], rows)
+    print_table(["method", "ipc", "seed", "iterations", "distilled", "random real", "herding", "whole set", "gain", "distill s", "run s"], rows)
     for method in sorted({r["method"] for r in results["runs"]}):
         for ipc in sorted({r["ipc"] for r in results["runs"] if r["method"] == method}):
             gains = [r["gain_points"] for r in results["runs"] if r["method"] == method and r["ipc"] == ipc and r["gain_points"] is not None]
