@@ -54,9 +54,12 @@ PARTS = ("whole", "baselines", "distill")
 
 
 def extract(tar: Path, dest: Path, validation: bool) -> Path:
-    """Unpack the FSDD WAVs into ``dest/recordings`` (in validation mode: takes 5-49 only, 5-9 renamed 0-4)."""
+    """Unpack the FSDD WAVs into ``dest/recordings`` (in validation mode: takes 5-49 only, 5-9 renamed 0-4).
+    A folder unpacked completely by an earlier call (marked by ``dest/.complete``) is reused."""
     out = dest / "recordings"
-    out.mkdir(parents=True)
+    if (dest / ".complete").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
     name = re.compile(r"^(\d)_(\w+)_(\d+)\.wav$")
     with tarfile.open(tar) as tf:
         for member in tf:
@@ -69,6 +72,7 @@ def extract(tar: Path, dest: Path, validation: bool) -> Path:
                     continue
                 take = take - 5 if take <= 9 else take
             (out / f"{m.group(1)}_{m.group(2)}_{take}.wav").write_bytes(tf.extractfile(member).read())
+    (dest / ".complete").touch()
     return out
 
 
@@ -138,8 +142,9 @@ def main() -> None:
     ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline")
     ap.add_argument("--validation", action="store_true", help="tune on takes 5-9 instead of the test split")
     ap.add_argument("--name", default=None, help="results file name (default audio_fsdd[_validation])")
-    ap.add_argument("--out-dir", default=None, help="keep the distilled sets (manifest, preview, maps) under this folder "
-                                                     "(default: a temporary one, removed at the end)")
+    ap.add_argument("--out-dir", default=None, help="keep the unpacked clips and the distilled sets (manifest, preview, "
+                                                     "maps, checkpoint: resumable) under this folder (default: a temporary "
+                                                     "one, removed at the end)")
     ap.add_argument("--buffer", default=None, help="expert buffer of the trajectory recipe (default: one in the temporary folder)")
     ap.add_argument("overrides", nargs="*", help="key=value passed to every recipe run")
     args = ap.parse_args()
@@ -154,7 +159,10 @@ def main() -> None:
     started = time.perf_counter()
     results = merge(args.merge)
     with tempfile.TemporaryDirectory() as tmp:
-        root = extract(Path(args.tar), Path(tmp) / "fsdd", args.validation)
+        # with --out-dir the clips are unpacked there too, so a distillation resumed later (resume=true) reads the
+        # same data_root, which is part of the run's fingerprint
+        folder = "fsdd-validation" if args.validation else "fsdd"
+        root = extract(Path(args.tar), Path(args.out_dir or tmp) / folder, args.validation)
         timing = time_extraction(root)
         print(f"FSDD: {timing['clips']} clips -> FD-MFCC {tuple(timing['shape'])}: reading the whole set {timing['load_seconds']:.1f} s, "
               f"of which FD-MFCC {timing['fdmfcc_seconds']:.1f} s (limit {EXTRACTION_LIMIT_S:.0f} s)")
