@@ -212,6 +212,11 @@ def evaluation_protocol(cfg: DistillConfig) -> TrainProtocol:
     return TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
 
 
+def evaluation_augment(cfg: DistillConfig, data: ClassificationData, modality: ClassificationModality) -> Callable[..., Tensor] | None:
+    """The augmentation every evaluated set is trained with: the modality's DSA when ``eval_dsa``, else None."""
+    return modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+
+
 def evaluate_baselines(
     cfg: DistillConfig,
     data: ClassificationData,
@@ -231,7 +236,7 @@ def evaluate_baselines(
     teacher's soft labels.
     """
     protocol = evaluation_protocol(cfg)
-    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+    augment = evaluation_augment(cfg, data, modality)
     train = data.train
     herd_idx = _herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
     per_net: dict[str, dict[str, EvalResult]] = {}
@@ -277,7 +282,7 @@ def evaluate_distilled(
     protocol = evaluation_protocol(cfg)
     learned_lr = syn.data.get("syn_lr") if getattr(cfg, "eval_lr_from_set", False) else None
     syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
-    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+    augment = evaluation_augment(cfg, data, modality)
     x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     soft = syn.label_mode != "hard"
     labeler = None
@@ -426,7 +431,7 @@ def summary_line(manifest: dict[str, Any]) -> str:
 
 __all__ = [
     "CROSS_ARCH_NETWORKS", "DistillConfig", "MatchContext", "RunResult", "budget_label", "classification_data_on",
-    "describe_classification", "distill", "evaluate_baselines", "evaluate_distilled", "evaluation_networks",
-    "evaluation_protocol", "evaluated_sets", "network_factory", "resolve_device",
+    "describe_classification", "distill", "evaluate_baselines", "evaluate_distilled", "evaluation_augment",
+    "evaluation_networks", "evaluation_protocol", "evaluated_sets", "network_factory", "resolve_device",
     "summary_line", "write_artifact",
 ]
