@@ -136,6 +136,22 @@ def test_coefficient_normalisation_round_trips(tmp_path):
     assert torch.allclose(denormalize(per_coef.x_train, per_coef.mean, per_coef.std), raw, atol=1e-3)
 
 
+@pytest.mark.parametrize("normalization", ["channel", "coefficient"])
+def test_deltas_derived_from_the_mfcc_channel_rebuild_real_maps(tmp_path, normalization):
+    from mmdistill.modalities.audio.features import fdmfcc_from_mfcc
+
+    root = _write_tree(tmp_path / "data", per_class=3)
+    ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, normalization=normalization)
+    mfcc = ds.x_train[:, 0].clone().requires_grad_(True)
+    maps = fdmfcc_from_mfcc(mfcc, ds.mean, ds.std, delta_win=5)
+    assert maps.shape == ds.x_train.shape
+    assert torch.allclose(maps, ds.x_train, atol=1e-4)  # the loader's deltas, normalised the same way
+    maps[:, 1:].square().sum().backward()  # the delta channels carry gradient back to the MFCC channel
+    assert mfcc.grad is not None and mfcc.grad.abs().sum() > 0
+    with pytest.raises(DataError, match="n_mfcc, frames"):
+        fdmfcc_from_mfcc(ds.x_train, ds.mean, ds.std, delta_win=5)
+
+
 def test_folder_duration_defaults_to_the_longest_clip(tmp_path):
     root = _write_tree(tmp_path / "data", per_class=3)
     sf.write(root / "steady" / "long.wav", _tone(300, 8000, 0.9), 8000)
@@ -302,6 +318,26 @@ def test_ddfad_trains_its_experts_and_matches_trajectories(tmp_path, capsys):
     syn, _ = load_synthetic(out)
     assert syn.x.shape == (3, 3, 13, 41)
     assert manifest["metrics"]["protocol"]["distilled_lr"] == pytest.approx(float(syn.data["syn_lr"]))  # the learned step size
+
+
+def test_derive_deltas_learns_the_mfcc_channel_and_saves_consistent_maps(tmp_path, capsys):
+    import torchaudio.functional as AF
+
+    from mmdistill.modalities.audio import MODALITY
+    from mmdistill.modalities.audio.features import denormalize
+
+    root = _write_tree(tmp_path / "data", rates=(8000,))
+    out = tmp_path / "tied"
+    code = cli_main(["run", "audio-dm", "--dataset", "folder", "--data-root", str(root), *FAST, "--derive-deltas",
+                     "--baselines", "random_real", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    syn, manifest = load_synthetic(out)
+    assert set(syn.data) == {"mfcc"} and syn.data["mfcc"].shape == (6, 13, 41) and manifest["config"]["derive_deltas"]
+    maps = denormalize(MODALITY.decode(syn), syn.meta["mean"], syn.meta["std"])
+    assert maps.shape == (6, 3, 13, 41)
+    assert torch.allclose(maps[:, 1], AF.compute_deltas(maps[:, 0], win_length=5), atol=1e-3)  # still an FD-MFCC map
+    assert cli_main(["export", str(out), "--to", str(tmp_path / "wav")]) == 0
+    assert len(list((tmp_path / "wav").rglob("*.wav"))) == 6
 
 
 def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from . import nets  # noqa: F401  (registers the audio networks)
 from .adapter import AudioModality
 from .config import AudioDistillConfig, DDFADConfig
-from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, fdmfcc_to_waveform
+from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, fdmfcc_from_mfcc, fdmfcc_to_waveform
 
 MODALITY = AudioModality()
 
-__all__ = ["AudioDistillConfig", "AudioModality", "DDFADConfig", "FDMFCC", "FDMFCCParams", "MODALITY", "extract_fdmfcc",
+__all__ = ["AudioDistillConfig", "AudioModality", "DDFADConfig", "FDMFCC", "FDMFCCParams", "MODALITY", "extract_fdmfcc", "fdmfcc_from_mfcc",
            "fdmfcc_to_waveform"]

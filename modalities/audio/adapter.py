@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from mmdistill.augment import DSA
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError
@@ -12,7 +15,10 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 
 from ..base import TensorClassificationAdapter
-from .features import FDMFCCParams
+from .features import FDMFCCParams, fdmfcc_from_mfcc
+
+#: the ``data`` entry of a set that learns only the MFCC channel (``derive_deltas``): (K, n_mfcc, frames)
+MFCC_KEY = "mfcc"
 
 #: DSA ops that keep an FD-MFCC map meaningful: translation (a time shift, and a shift of at most 12.5 %
 #: of the coefficients) and cutout (a SpecAugment-like masked patch). Flip would reverse time, rotation
@@ -25,6 +31,9 @@ class AudioModality(TensorClassificationAdapter):
 
     ``meta`` of the data (and so of every synthetic set) holds what decoding needs without the data:
     ``classes``, per-channel ``mean``/``std``, the FD-MFCC ``features`` parameters and ``num_samples``.
+
+    Two parameterizations: the three channels as learnable pixels (``data["x"]``, DDFAD as published), or
+    with ``derive_deltas`` the MFCC channel only (``data["mfcc"]``), whose deltas :meth:`decode` computes.
     """
 
     name = "audio"
@@ -48,6 +57,24 @@ class AudioModality(TensorClassificationAdapter):
             meta={"classes": list(ds.classes), "mean": ds.mean, "std": ds.std, "features": ds.params.to_dict(),
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped)},
         )
+
+    def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """``config.ipc`` maps per class from real clips or noise; with ``config.derive_deltas`` only their
+        MFCC channel is kept as the learnable tensor (noise: N(0, 1) in normalised units)."""
+        syn = super().init_synthetic(data, config, gen)
+        if getattr(config, "derive_deltas", False):
+            x = syn.data.pop("x")
+            syn.data[MFCC_KEY] = x[:, 0].clone() if config.init == "real" else torch.randn(x[:, 0].shape, generator=gen)
+            syn.meta["derive_deltas"] = True
+        return syn
+
+    def decode(self, syn: SyntheticSet) -> Tensor:
+        """FD-MFCC maps (K, 3, n_mfcc, frames), differentiably: ``data["x"]``, or the maps derived from
+        ``data["mfcc"]`` (normalised MFCC channel) with the stored normalisation and delta window."""
+        if MFCC_KEY not in syn.data:
+            return syn.x
+        params, mean, std = feature_meta(syn)
+        return fdmfcc_from_mfcc(syn.data[MFCC_KEY], mean, std, params.delta_win)
 
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:
         """DSA with ``strategy``; ``"auto"`` is :data:`AUDIO_DSA_STRATEGY` for every audio dataset."""

@@ -25,6 +25,10 @@ class AudioDistillConfig(FDMFCCKeys, DistillConfig):
     unreadable or empty file instead of skipping it. ``test_fraction``: held-out share per class where the
     data has no split.
 
+    ``derive_deltas``: the synthetic set learns only the MFCC channel (``data["mfcc"]``: (K, n_mfcc, frames))
+    and its delta and delta-delta channels are computed from it in every decode, so each distilled map stays
+    a consistent FD-MFCC map; False (DDFAD as published) learns the three channels as independent pixels.
+
     FD-MFCC (see :mod:`mmdistill.modalities.audio.features`; DDFAD's 20 ms frames, otherwise the HTK speech
     front end): ``n_mfcc`` 13 cepstra from ``n_mels`` 40 bands, ``win_ms`` 20 / ``hop_ms`` 10 ms Hamming
     frames, ``n_fft`` (None: next power of two), ``f_min``/``f_max`` Hz, ``preemphasis`` 0.97,
@@ -38,6 +42,7 @@ class AudioDistillConfig(FDMFCCKeys, DistillConfig):
     normalize: str = "channel"
     strict: bool = False
     test_fraction: float = 0.2
+    derive_deltas: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -154,10 +154,17 @@ class FDMFCC(nn.Module):
             x = AF.preemphasis(x, self.params.preemphasis)
         # (N, 1, T): torchaudio floors the dB scale per leading "channel" group, so one clip per group
         mfcc = self.mfcc(x[:, None, :])[:, 0]  # (N, n_mfcc, frames)
-        d1 = AF.compute_deltas(mfcc, win_length=self.params.delta_win)
-        d2 = AF.compute_deltas(d1, win_length=self.params.delta_win)
-        out = torch.stack([mfcc, d1, d2], dim=1)
+        out = fuse_deltas(mfcc, self.params.delta_win)
         return out[0] if single else out
+
+
+def fuse_deltas(mfcc: Tensor, delta_win: int) -> Tensor:
+    """MFCC (N, n_mfcc, frames) in FD-MFCC units -> (N, 3, n_mfcc, frames): the MFCC stacked with its first
+    and second time derivatives (torchaudio's ``compute_deltas`` over ``delta_win`` frames, applied twice)."""
+    import torchaudio.functional as AF
+
+    d1 = AF.compute_deltas(mfcc, win_length=delta_win)
+    return torch.stack([mfcc, d1, AF.compute_deltas(d1, win_length=delta_win)], dim=1)
 
 
 @torch.no_grad()
@@ -199,6 +206,18 @@ def normalize(maps: Tensor, mean, std) -> Tensor:
 def denormalize(maps: Tensor, mean, std) -> Tensor:
     """``maps * std + mean``: normalised maps (..., C, F, T) back to FD-MFCC units."""
     return maps * _stat(std, maps) + _stat(mean, maps)
+
+
+def fdmfcc_from_mfcc(mfcc: Tensor, mean, std, delta_win: int) -> Tensor:
+    """Normalised FD-MFCC maps (N, 3, F, T) whose delta channels are derived from a normalised MFCC channel
+    (N, F, T): de-normalise it, take ``compute_deltas`` twice (as :class:`FDMFCC` does), normalise the three
+    channels with ``mean``/``std`` (C or C x F values, :func:`feature_stats`). Differentiable in ``mfcc``; the
+    MFCC channel of the result equals ``mfcc`` up to rounding."""
+    if mfcc.dim() != 3:
+        raise DataError(f"expected an MFCC channel of shape (N, n_mfcc, frames), got {tuple(mfcc.shape)}")
+    like = mfcc[:, None].expand(-1, len(CHANNELS), -1, -1)
+    raw = mfcc * _stat(std, like)[0] + _stat(mean, like)[0]
+    return normalize(fuse_deltas(raw, delta_win), mean, std)
 
 
 def mfcc_to_mel_db(mfcc: Tensor, params: FDMFCCParams) -> Tensor:
@@ -245,6 +264,6 @@ def fdmfcc_to_waveform(maps: Tensor, params: FDMFCCParams, num_samples: int | No
 
 
 __all__ = [
-    "CHANNELS", "FDMFCC", "FDMFCCParams", "NORMALIZATIONS", "feature_stats", "denormalize", "extract_fdmfcc", "fdmfcc_to_waveform",
-    "mfcc_to_mel_db", "normalize",
+    "CHANNELS", "FDMFCC", "FDMFCCParams", "NORMALIZATIONS", "feature_stats", "denormalize", "extract_fdmfcc", "fdmfcc_from_mfcc", "fdmfcc_to_waveform",
+    "fuse_deltas", "mfcc_to_mel_db", "normalize",
 ]
