@@ -59,13 +59,11 @@ class AudioModality(TensorClassificationAdapter):
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
-        """``config.ipc`` maps per class from real clips or noise; with ``config.derive_deltas`` only their
-        MFCC channel is kept as the learnable tensor (noise: N(0, 1) in normalised units)."""
+        """``config.ipc`` maps per class from real clips or N(0, 1) noise; with ``config.derive_deltas`` only
+        their MFCC channel is kept as the learnable tensor (:meth:`decode` tells the two apart by the key)."""
         syn = super().init_synthetic(data, config, gen)
         if getattr(config, "derive_deltas", False):
-            x = syn.data.pop("x")
-            syn.data[MFCC_KEY] = x[:, 0].clone() if config.init == "real" else torch.randn(x[:, 0].shape, generator=gen)
-            syn.meta["derive_deltas"] = True
+            syn.data[MFCC_KEY] = syn.data.pop("x")[:, 0].clone()
         return syn
 
     def decode(self, syn: SyntheticSet) -> Tensor:
