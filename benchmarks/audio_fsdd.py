@@ -103,7 +103,9 @@ def whole_set(cfg, epochs: int, runs: int) -> dict:
 def baseline_key(cfg) -> str:
     """What the random-real and herding baselines depend on: the same key, the same numbers for every method."""
     keys = ("ipc", "seed", "network", "eval_epochs", "eval_runs", "eval_lr", "eval_batch", "eval_dsa", "dsa_strategy", "herding_epochs")
-    return ",".join(f"{k}={getattr(cfg, k)}" for k in keys)
+    key = ",".join(f"{k}={getattr(cfg, k)}" for k in keys)
+    # the maps' normalisation changes what every network sees; keys of the default stay as earlier results files wrote them
+    return key if cfg.normalize == "channel" else f"{key},normalize={cfg.normalize}"
 
 
 def baselines(cfg) -> dict:
@@ -214,7 +216,8 @@ def report(results: dict, budget: str, split: str) -> list[dict]:
         b = results["baselines"].get(r.get("baseline_key"), {}) or {k: v for k, v in r["metrics"].items() if k in ("random_real", "herding")}
         d = r["metrics"]["distilled"]
         r["gain_points"] = 100 * (d["mean"] - b["random_real"]["mean"]) if "random_real" in b else None
-        rows.append([r["method"], r["ipc"], r["seed"], r["timing"]["iterations"], pct(d), pct(b.get("random_real")), pct(b.get("herding")), pct(whole),
+        # a run with 0 iterations is the starting real subset evaluated alone: shown, not counted toward a target
+        rows.append([r["method"] + (" (start)" if r["timing"]["iterations"] == 0 else ""), r["ipc"], r["seed"], r["timing"]["iterations"], pct(d), pct(b.get("random_real")), pct(b.get("herding")), pct(whole),
                      "-" if r["gain_points"] is None else f"{r['gain_points']:+.2f}", f"{r['timing']['seconds']:.0f}",
                      f"{r.get('wall_seconds', r['timing'].get('total_seconds', 0)):.0f}"])
     print(f"\nFSDD, ConvNet-3 on FD-MFCC (3, 13, 101), budget {budget}, accuracy % on the {split} split")
@@ -223,7 +226,8 @@ def report(results: dict, budget: str, split: str) -> list[dict]:
     print_table(["method", "ipc", "seed", "iterations", "distilled", "random real", "herding", "whole set", "gain", "distill s", "run s"], rows)
     for method in sorted({r["method"] for r in results["runs"]}):
         for ipc in sorted({r["ipc"] for r in results["runs"] if r["method"] == method}):
-            gains = [r["gain_points"] for r in results["runs"] if r["method"] == method and r["ipc"] == ipc and r["gain_points"] is not None]
+            gains = [r["gain_points"] for r in results["runs"] if r["method"] == method and r["ipc"] == ipc
+                     and r["gain_points"] is not None and r["timing"]["iterations"] > 0]
             if not gains:
                 print(f"{method} ipc {ipc}: no random-real baseline for this configuration yet (--parts baselines or --merge)")
                 continue

@@ -281,6 +281,8 @@ def test_recipe_runs_on_a_custom_folder(folder_run):
     assert "torchaudio" in manifest["versions"]
     syn, _ = load_synthetic(folder_run)
     assert syn.x.shape == (6, 3, 13, 41) and syn.meta["features"]["sample_rate"] == 8000
+    # audio-dm's default normalisation is per coefficient (global CMVN): one mean/std per channel and cepstrum
+    assert manifest["config"]["normalize"] == "coefficient" and torch.tensor(syn.meta["std"]).shape == (3, 13)
     assert (folder_run / "preview.png").stat().st_size > 0
 
 
