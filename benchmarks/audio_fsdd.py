@@ -40,11 +40,12 @@ import torch
 from _common import pct, print_table, write_result
 
 from mmdistill.config import parse_overrides
-from mmdistill.evaluate import TrainProtocol, evaluate_set
+from mmdistill.training import TrainProtocol
+from mmdistill.classification import evaluate_tensors
 from mmdistill.modalities.audio import MODALITY, extract_fdmfcc
 from mmdistill.modalities.audio.datasets import find_audio_items, load_audio_dataset
 from mmdistill.modalities.audio.decode import decode_all, to_fixed_batch
-from mmdistill.pipeline import evaluate_baselines, network_factory
+from mmdistill.classification import evaluate_baselines, network_factory
 
 DEFAULT_TAR = "/work/shared/data/fsdd/recordings.tar"
 TARGET_GAIN = {1: 0.10, 10: 0.03}
@@ -96,7 +97,7 @@ def whole_set(cfg, epochs: int, runs: int) -> dict:
     protocol = TrainProtocol(epochs=epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
     make_net = network_factory(MODALITY, cfg.network, data, torch.device("cpu"))
     t0 = time.perf_counter()
-    res = evaluate_set((data.train.x, data.train.y), data.test, make_net, protocol, runs=runs, seed=cfg.seed, desc="whole set")
+    res = evaluate_tensors((data.train.x, data.train.y), data.test, make_net, protocol, runs=runs, seed=cfg.seed, desc="whole set")
     return {**res.as_dict(), "epochs": epochs, "seconds": time.perf_counter() - t0, "train_samples": len(data.train)}
 
 

@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--name", default="experts_parallel")
     args = ap.parse_args()
-    from mmdistill.experts import ExpertBuffer
+    from mmdistill.buffer import ExpertBuffer
 
     common = ["experts", "image-mtt", "--dataset", args.dataset, "--num-experts", str(args.experts), "--expert-train-epochs",
               str(args.epochs), "--max-start-epoch", "1", "--expert-epochs", "1", "--no-progress", "--device", "cpu"]

@@ -57,7 +57,7 @@ def settings(args: argparse.Namespace, image_root: Path, pairs: int) -> dict[str
 
 
 def row(method: str, pairs: int, entry: dict[str, Any], seconds: float) -> list[Any]:
-    cells = [f"{100 * entry['recalls'][k]['mean']:.1f}" for k in RECALL_KEYS]
+    cells = [f"{100 * (entry.get('scores') or entry['recalls'])[k]['mean']:.1f}" for k in RECALL_KEYS]
     return [method, pairs, *cells, f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}", f"{seconds:.0f}"]
 
 
@@ -105,7 +105,7 @@ def main() -> None:
         trajectory = [m for m in methods if m in DISTILL_RECIPES]
         if trajectory:  # one buffer serves every trajectory recipe and pair count: train (or finish) it first, timed
             from mmdistill.recipes import get_recipe
-            from mmdistill.trajectory import run_experts_command
+            from mmdistill.expert_runs import run_experts_command
 
             recipe = get_recipe(DISTILL_RECIPES[trajectory[0]])
             t0 = time.perf_counter()
@@ -135,8 +135,8 @@ def main() -> None:
                     metrics, timing = result.manifest["metrics"], result.manifest["timing"]
                     entry = metrics["distilled"]
                 seconds = time.perf_counter() - t0
-                rows.append(row(method, entry["pairs"], entry, seconds))
-                records.append({"method": method, "pairs": entry["pairs"], "metrics": entry, "protocol": metrics.get("protocol"),
+                rows.append(row(method, entry.get("size", entry.get("pairs")), entry, seconds))
+                records.append({"method": method, "pairs": entry.get("size", entry.get("pairs")), "metrics": entry, "protocol": metrics.get("protocol"),
                                 "timing": timing, "wall_seconds": seconds,
                                 "config": result.manifest["config"] if method in DISTILL_RECIPES else None})
                 print(rows[-1], flush=True)

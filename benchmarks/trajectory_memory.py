@@ -42,7 +42,8 @@ def measure(method: str, steps: int, ipc: int, device: str, repeats: int) -> dic
     """One configuration in this process: returns peak extra memory (MiB) and median seconds per step."""
     from mmdistill.augment import DSA
     from mmdistill.data import LabeledTensors
-    from mmdistill.experts import ExpertSpec, ExpertTraining, ParamLayout, train_experts
+    from mmdistill.buffer import ExpertSpec, ParamLayout
+    from mmdistill.experts import ExpertTraining, train_experts
     from mmdistill.matchers.trajectory import ClassificationStudent, TrajectoryMatching, add_step_size
     from mmdistill.nets import build_network, reinitialize
     from mmdistill.seeding import generator

@@ -18,14 +18,20 @@ from pathlib import Path
 from typing import Sequence
 
 from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.logs import configure_logging
+
+
+def recipe_listing(trajectory_only: bool = False) -> str:
+    """One line per recipe (``name  summary``); only the trajectory recipes (those with experts) on request."""
+    from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES
+
+    names = sorted(n for n in RECIPES if not trajectory_only or n in TRAJECTORY_RECIPES)
+    width = max(len(n) for n in names)
+    return "\n".join(f"  {name:<{width}}  {RECIPES[name][1]}" for name in names)
 
 
 def _cmd_recipes(_: argparse.Namespace) -> int:
-    from mmdistill.recipes import RECIPES
-
-    width = max(len(n) for n in RECIPES)
-    for name, (_, summary) in sorted(RECIPES.items()):
-        print(f"{name:<{width}}  {summary}")
+    print(recipe_listing().replace("\n  ", "\n").lstrip())
     return 0
 
 
@@ -44,7 +50,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from mmdistill.io import write_json
-    from mmdistill.pipeline import resolve_device, summary_line
+    from mmdistill.devices import resolve_device
+    from mmdistill.report import summary_line
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     saved = dict(manifest.get("config", {}))
@@ -79,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from mmdistill.io import load_synthetic
-    from mmdistill.pipeline import budget_label, summary_line
+    from mmdistill.report import budget_label, summary_line
 
     syn, manifest = load_synthetic(args.dir)
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
@@ -119,7 +126,8 @@ def _cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.recipes import get_recipe
-    from mmdistill.trajectory import TrajectoryConfig, run_experts_command
+    from mmdistill.methods.trajectory_keys import TrajectoryConfig
+    from mmdistill.expert_runs import run_experts_command
 
     recipe = get_recipe(recipe_name)
     if not issubclass(recipe.config_cls, TrajectoryConfig):
@@ -136,12 +144,21 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
+    parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("recipes", help="list the recipes, one line each")
-    p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)", add_help=False)
-    p_run.add_argument("recipe")
-    p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)", add_help=False)
-    p_exp.add_argument("recipe")
+    p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Run a recipe: mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE].\n"
+                           "mmdistill run RECIPE --help lists the recipe's keys with their (paper) defaults.",
+                           epilog="recipes:\n" + recipe_listing())
+    p_run.add_argument("recipe", help="a recipe name (below)")
+    p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Train a trajectory recipe's expert buffer: mmdistill experts RECIPE --buffer DIR [--key value ...];\n"
+                           "torchrun --nproc_per_node K -m mmdistill experts ... shards the experts over K processes.",
+                           epilog="trajectory recipes:\n" + recipe_listing(trajectory_only=True))
+    p_exp.add_argument("recipe", help="a trajectory recipe name (below)")
     p_eval = sub.add_parser("eval", help="re-evaluate a saved set")
     p_eval.add_argument("dir")
     p_eval.add_argument("--runs", type=int, default=None, help="evaluation networks per set")
@@ -162,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv[:1]
+    argv = argv[1:] if debug else argv
+    configure_logging(debug)
     parser = build_parser()
     try:
         if argv[:1] in (["run"], ["experts"]):
@@ -174,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export}[args.command]
         return handler(args)
     except MmdistillError as exc:
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

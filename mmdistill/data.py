@@ -7,6 +7,7 @@ and evaluation only ever touch this type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -92,3 +93,22 @@ class LabeledTensors:
 
     def subset(self, indices: Tensor) -> "LabeledTensors":
         return LabeledTensors(self.x[indices], self.y[indices], list(self.classes))
+
+
+@dataclass
+class ClassificationData:
+    """A classification dataset split into train and test, with what the modality needs to decode, preview
+    and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics)."""
+
+    name: str
+    train: LabeledTensors
+    test: LabeledTensors
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.train.sample_shape

@@ -1,18 +1,13 @@
-"""Expert trajectories for trajectory matching (MTT, TESLA): train, store, load lazily.
+"""Training expert trajectories for trajectory matching (MTT, TESLA) into a buffer (:mod:`mmdistill.buffer`).
 
 An *expert* is a network trained on the real training set; its *trajectory* is its flattened parameter
-vector after every epoch (row 0 is the initialisation). A buffer is a directory::
-
-    index.json                  what the experts were trained for and how, and one entry per expert
-    expert_0000.safetensors     tensor "trajectory": (epochs + 1, num_params) float32, one shard per expert
-    expert_0001.safetensors     ...
+vector after every epoch (row 0 is the initialisation).
 
 Training is resumable per expert (a finished shard is kept and skipped; an unfinished expert continues from
 its last completed epoch, kept in ``expert_NNNN.partial.safetensors``) and shards across processes: under
 ``torchrun --nproc_per_node K`` (``torch.distributed``: gloo on CPU, nccl on GPU) expert ``i`` is trained by
 rank ``i % K``, so no expert is trained twice or lost, and every expert is seeded by its index alone: the
-buffer is the same whatever the number of processes. Loading reads two rows of one shard at a time through
-safetensors' memory map, so the buffer never has to fit in memory.
+buffer is the same whatever the number of processes.
 
 The modality supplies what an epoch of training is (``train_epoch``); the core supplies the loop, the files
 and the checks. Nothing here knows about pixels, waveforms, graphs or captions.
@@ -21,100 +16,22 @@ and the checks. Nothing here knows about pixels, waveforms, graphs or captions.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, read_shard_header, shard_name, spec_mismatch
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.seeding import generator
 
-INDEX_FILE = "index.json"
-FORMAT = "mmdistill.experts/1"
-
-
-# --------------------------------------------------------------------------- parameter layout
-@dataclass(frozen=True)
-class ParamLayout:
-    """Names and shapes of a network's *trainable* parameters (``requires_grad``), in ``named_parameters()``
-    order: the layout of a flattened parameter vector (P,) = the concatenation of those parameters, flattened.
-    Frozen parameters (a pretrained backbone under LoRA, a frozen tower) are not part of a trajectory: the
-    student reads them from the network itself."""
-
-    names: tuple[str, ...]
-    shapes: tuple[tuple[int, ...], ...]
-
-    @classmethod
-    def of(cls, net: nn.Module) -> "ParamLayout":
-        named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-        return cls(tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named))
-
-    @property
-    def numels(self) -> list[int]:
-        out = []
-        for shape in self.shapes:
-            n = 1
-            for s in shape:
-                n *= s
-            out.append(n)
-        return out
-
-    @property
-    def num_params(self) -> int:
-        return sum(self.numels)
-
-    def flatten(self, net: nn.Module) -> Tensor:
-        """The layout's parameters of ``net`` as one detached vector (P,)."""
-        params = dict(net.named_parameters())
-        return torch.cat([params[n].detach().reshape(-1) for n in self.names])
-
-    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
-        """Views of ``flat`` (P,) by parameter name (for ``torch.func.functional_call``); differentiable."""
-        if flat.dim() != 1 or flat.numel() != self.num_params:
-            raise ConfigError(f"a flat parameter vector of {self.num_params} entries was expected, got shape {tuple(flat.shape)}")
-        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(flat, self.numels), self.shapes)}
-
-    def load_into(self, net: nn.Module, flat: Tensor) -> None:
-        """Copy ``flat`` (P,) into the parameters of ``net`` in place."""
-        params = self.unflatten(flat.detach())
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                if name in params:
-                    p.copy_(params[name].to(p.device, p.dtype))
-
-    def as_json(self) -> list[list[Any]]:
-        return [[n, list(s)] for n, s in zip(self.names, self.shapes)]
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_json()).encode()).hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- what a buffer is for
-@dataclass
-class ExpertSpec:
-    """What a buffer's experts were trained on: a buffer made for another dataset, network, class count or
-    parameter layout cannot drive a distillation and is refused with the difference named."""
-
-    dataset: str
-    network: str
-    num_classes: int
-    layout: ParamLayout
-    sample_shape: list[int] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset, "network": self.network, "num_classes": self.num_classes,
-            "sample_shape": self.sample_shape, "num_params": self.layout.num_params, "params": self.layout.as_json(),
-        }
 
 
 @dataclass
@@ -141,10 +58,6 @@ class ExpertTraining:
             raise ConfigError(f"expert training epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0 or self.batch_size < 1:
             raise ConfigError(f"lr_teacher must be > 0 and batch_train >= 1, got lr {self.lr}, batch {self.batch_size}")
-
-
-def shard_name(expert: int) -> str:
-    return f"expert_{expert:04d}.safetensors"
 
 
 def _partial_name(expert: int) -> str:
@@ -275,7 +188,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     final = out / shard_name(i)
     if final.exists():
         try:
-            _read_shard_header(final, i, training.epochs, spec.layout.num_params)
+            read_shard_header(final, i, training.epochs, spec.layout.num_params)
             bar.update(training.epochs)
             return
         except ArtifactError:
@@ -345,7 +258,7 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
         if not path.exists():
             missing.append(shard_name(i))
             continue
-        meta = _read_shard_header(path, i, training.epochs, spec.layout.num_params)
+        meta = read_shard_header(path, i, training.epochs, spec.layout.num_params)
         entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
                         "scores": json.loads(meta.get("scores", "[]")), "seconds": float(meta.get("seconds", "0"))})
     if missing:
@@ -356,112 +269,8 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
     return out / INDEX_FILE
 
 
-def _read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> dict[str, str]:
-    """Check a shard's tensor header without reading its data; returns its metadata."""
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            if "trajectory" not in fh.keys():
-                raise ArtifactError(f"{path} has no 'trajectory' tensor")
-            shape = list(fh.get_slice("trajectory").get_shape())
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ArtifactError(f"expert shard {path} is unreadable or truncated ({exc}); train that expert again") from exc
-    if shape != [epochs + 1, num_params]:
-        raise ArtifactError(f"expert shard {path} holds a trajectory of shape {shape}; the index expects {[epochs + 1, num_params]}")
-    if meta.get("expert") not in (None, str(expert)):
-        raise ArtifactError(f"{path} holds expert {meta.get('expert')}, not expert {expert}")
-    expected_bytes = shape[0] * shape[1] * 4
-    if path.stat().st_size < expected_bytes:
-        raise ArtifactError(f"expert shard {path} is truncated ({path.stat().st_size} bytes < {expected_bytes}); train that expert again")
-    return meta
-
-
-def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
-    """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree."""
-    want = spec.as_json()
-    parts = []
-    for key in ("dataset", "network", "num_classes", "sample_shape", "num_params"):
-        if saved.get(key) != want[key] and not (key == "sample_shape" and want[key] is None):
-            parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
-    if not parts and saved.get("params") != want["params"]:
-        parts.append("parameter names or shapes differ")
-    return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------- loading
-@dataclass
-class ExpertBuffer:
-    """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard."""
-
-    path: Path
-    index: dict[str, Any] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        index_path = self.path / INDEX_FILE
-        if not index_path.exists():
-            raise ArtifactError(f"{self.path} holds no expert buffer (no {INDEX_FILE}); train experts first with "
-                                "`mmdistill experts RECIPE ... --buffer DIR`")
-        self.index = read_json(index_path)
-        if self.index.get("format") != FORMAT:
-            raise ArtifactError(f"{index_path} is not an mmdistill expert index (format {self.index.get('format')!r})")
-        missing = [e["file"] for e in self.index["experts"] if not (self.path / e["file"]).exists()]
-        if missing:
-            raise ArtifactError(f"{self.path}: expert shard(s) listed in {INDEX_FILE} are missing: {', '.join(missing[:5])}")
-        if not self.index["experts"]:
-            raise ArtifactError(f"{index_path} lists no experts")
-
-    @property
-    def num_experts(self) -> int:
-        return len(self.index["experts"])
-
-    @property
-    def epochs(self) -> int:
-        """Training epochs per expert; a trajectory has ``epochs + 1`` rows."""
-        return int(self.index["training"]["epochs"])
-
-    @property
-    def num_params(self) -> int:
-        return int(self.index["spec"]["num_params"])
-
-    @property
-    def network(self) -> str:
-        return str(self.index["spec"]["network"])
-
-    def check(self, spec: ExpertSpec) -> None:
-        """Raise :class:`ConfigError` naming what differs when the buffer was made for another setting."""
-        mismatch = spec_mismatch(self.index["spec"], spec)
-        if mismatch:
-            raise ConfigError(f"the expert buffer {self.path} was made for another setting ({mismatch}); "
-                              "train experts for this dataset and network or point --buffer at matching ones")
-
-    def rows(self, expert: int, epochs: list[int]) -> Tensor:
-        """Rows ``epochs`` of expert ``expert``'s trajectory, shape (len(epochs), num_params), float32 on CPU.
-
-        Reads only those rows (memory-mapped); a missing or truncated shard raises :class:`ArtifactError`."""
-        entry = self.index["experts"][expert]
-        path = self.path / entry["file"]
-        for e in epochs:
-            if not 0 <= e <= self.epochs:
-                raise ConfigError(f"epoch {e} is outside expert {expert}'s trajectory (0..{self.epochs}); "
-                                  "lower max_start_epoch or expert_epochs, or train longer experts")
-        _read_shard_header(path, int(entry["expert"]), self.epochs, self.num_params)
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                sl = fh.get_slice("trajectory")
-                return torch.stack([sl[e : e + 1][0] for e in epochs]).float()
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"expert shard {path} could not be read ({exc}); it may be truncated") from exc
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.num_experts))
-
-    def scores(self) -> list[list[float | None]]:
-        """Per expert, the score logged after each epoch (e.g. test accuracy)."""
-        return [e.get("scores", []) for e in self.index["experts"]]
 
 
 __all__ = [
-    "ExpertBuffer", "ExpertSpec", "ExpertTraining", "ParamLayout", "Workers", "close_workers", "default_expert_optimizer", "init_workers",
-    "shard_name", "spec_mismatch", "train_experts", "write_index",
+    "ExpertTraining", "Workers", "close_workers", "default_expert_optimizer", "init_workers", "train_experts", "write_index",
 ]

@@ -1,53 +1,61 @@
-"""The seam between the core and a modality adapter.
+"""The written contract between the core and a modality adapter.
 
-The core never imports an adapter directly: a recipe hands its adapter object to
-:func:`mmdistill.pipeline.distill`, and commands that start from a saved set (``mmdistill eval``,
-``show``, ``export``) look the adapter up by the name stored in the manifest with :func:`get_modality`,
-which imports ``mmdistill.modalities.<name>`` and takes its ``MODALITY`` object.
+* :class:`Modality`: what every adapter provides to a run (:func:`mmdistill.run.distill`) and to the CLI.
+* :class:`ClassificationModality`: adds networks built by name (image, audio, video).
+* :class:`TrajectoryModality`: adds the hooks trajectory matching and expert buffers need.
+* :class:`AdapterDefaults`: the one mixin holding the default of every optional hook (evaluate through the
+  skeleton, fresh expert networks, the experts' optimizer, one trajectory part); adapters inherit it.
+
+The core never imports an adapter directly: a recipe hands its adapter object to the run, and commands that
+start from a saved set (``mmdistill eval``, ``show``, ``export``) look the adapter up by the name stored in
+the manifest with :func:`get_modality`, which imports ``mmdistill.modalities.<name>`` and takes its
+``MODALITY`` object. ``tests/test_contracts.py`` runs every registered adapter through these protocols.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from mmdistill.data import LabeledTensors
+from mmdistill.buffer import ParamLayout
+from mmdistill.data import ClassificationData
 from mmdistill.errors import ConfigError
+from mmdistill.evaluation import EvaluationPlan, run_plan
+from mmdistill.matchers.trajectory import STEP_SIZE, StudentObjective
+from mmdistill.nets import reinitialize
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
+"""``aug(x, seed=, groups=None, num_groups=1) -> x``: differentiable; samples of one group share a draw."""
+
+#: modules under ``mmdistill.modalities`` that hold an adapter (``MODALITY``); the contract test runs each
+REGISTERED_MODALITIES = ("image", "audio", "graph", "image_text")
 
 
-@dataclass
-class ClassificationData:
-    """A classification dataset split into train and test, with what the modality needs to decode, preview
-    and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics)."""
+@dataclass(frozen=True)
+class TrajectoryPart:
+    """A named slice of the flat parameter vector (P,) matched on its own (its normalised distance is one
+    term of the loss) with its own learnable step size ``syn.data[step_key]`` (a (1,) tensor), initialised to
+    ``initial_step`` (an SGD learning rate)."""
 
     name: str
-    train: LabeledTensors
-    test: LabeledTensors
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return self.train.num_classes
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return self.train.sample_shape
+    params: slice
+    step_key: str
+    initial_step: float
 
 
 @runtime_checkable
 class Modality(Protocol):
-    """What every adapter provides to :func:`mmdistill.pipeline.distill` and the CLI.
+    """What every adapter provides.
 
     ``data`` is whatever the adapter's :meth:`load` returns (a :class:`ClassificationData` for image, audio
-    and video; a graph, a set of caption pairs ... for others); the core passes it back untouched.
+    and video; a graph, a set of caption pairs, user sequences ... for others); the core passes it back
+    untouched.
     """
 
     name: str
@@ -65,7 +73,7 @@ class Modality(Protocol):
         ...
 
     def task(self, config: Any) -> Any:
-        """The loss the matchers differentiate and the metric evaluation reports (e.g. ClassificationTask)."""
+        """The loss the matchers differentiate (e.g. :class:`~mmdistill.task.ClassificationTask`)."""
         ...
 
     def init_synthetic(self, data: Any, config: Any, gen: torch.Generator) -> SyntheticSet:
@@ -77,21 +85,21 @@ class Modality(Protocol):
         ...
 
     def augmenter(self, strategy: str, dataset: str) -> Augment | None:
-        """A differentiable augmentation ``aug(x, seed=, groups=None, num_groups=1)`` or None.
-
-        ``strategy="auto"`` asks for the paper's strategy for ``dataset``."""
+        """A differentiable augmentation or None; ``strategy="auto"`` asks for the paper's for ``dataset``."""
         ...
 
     def decode(self, syn: SyntheticSet) -> Any:
         """The model inputs of the synthetic set, differentiably (raw parameterization: ``syn.x``)."""
         ...
 
-    def evaluate(self, config: Any, syn: SyntheticSet, data: Any, device: torch.device) -> dict[str, Any]:
-        """Train fresh models on ``syn`` and on the baselines of the same size; return the metrics.
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: Any, device: torch.device) -> EvaluationPlan:
+        """What to evaluate (:mod:`mmdistill.evaluation`): per network a ``train_and_score(train_set, gen)``
+        and the sets — ``distilled`` (when ``syn`` is given) next to the baselines of the same size."""
+        ...
 
-        The result maps ``"metric"`` to the metric's name and each evaluated set (``"distilled"``,
-        ``"random_real"``, ...) to ``{"mean", "std", "runs"}`` with values in [0, 1]; other keys
-        (``"network"``, ``"protocol"``, ``"cross_arch"`` ...) are free-form JSON."""
+    def evaluate(self, config: Any, syn: SyntheticSet | None, data: Any, device: torch.device) -> dict[str, Any]:
+        """The metrics block of the manifest: :meth:`evaluation_plan` run by the core skeleton
+        (:class:`AdapterDefaults` provides it)."""
         ...
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
@@ -109,12 +117,76 @@ class Modality(Protocol):
 
 @runtime_checkable
 class ClassificationModality(Modality, Protocol):
-    """An adapter of a classification modality (image, audio, video): its data is a
-    :class:`ClassificationData` of fixed-shape samples and its networks are built by name."""
+    """An adapter of a classification modality: its data is a :class:`ClassificationData` of fixed-shape
+    samples and its networks are built by name."""
 
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
-        """A network by registry name; it must expose ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
+        """A network by registry name; it exposes ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
         ...
+
+
+@runtime_checkable
+class TrajectoryModality(Modality, Protocol):
+    """An adapter whose sets can be distilled by trajectory matching (MTT, TESLA) and whose experts the core
+    can train. ``net`` is the matching network (or a fresh one of the same architecture)."""
+
+    def train_epoch(self, config: Any, net: nn.Module, optimizer: torch.optim.Optimizer, data: Any,
+                    augment: Augment | None, gen: torch.Generator) -> float:
+        """One epoch of training on the real training split (the experts' protocol); the mean loss."""
+        ...
+
+    def score(self, config: Any, net: nn.Module, data: Any) -> float:
+        """A held-out score in [0, 1] logged per expert epoch (e.g. test accuracy)."""
+        ...
+
+    def student(self, config: Any, net: nn.Module, task: Any, augment: Augment | None) -> StudentObjective:
+        """The student's loss on a synthetic minibatch, with parameters passed as tensors."""
+        ...
+
+    def fresh_network(self, config: Any, data: Any, gen: torch.Generator) -> nn.Module:
+        """An expert's initial network, weights drawn from ``gen``."""
+        ...
+
+    def expert_optimizer(self, config: Any, net: nn.Module) -> torch.optim.Optimizer:
+        """The experts' optimizer over the trainable parameters of ``net``."""
+        ...
+
+    def trajectory_parts(self, config: Any, layout: ParamLayout) -> list[TrajectoryPart]:
+        """Slices of the flat parameter vector matched separately, each with its own step size."""
+        ...
+
+
+class AdapterDefaults:
+    """Defaults of the optional hooks, in one place: adapters inherit this and override what differs.
+
+    * :meth:`evaluate`: the adapter's :meth:`Modality.evaluation_plan` run by the core skeleton;
+    * :meth:`fresh_network`: the matching network re-initialised from ``gen`` (a pretrained encoder overrides
+      this to copy its weights instead);
+    * :meth:`expert_optimizer`: MTT's SGD (``lr_teacher``, ``momentum_teacher``, ``weight_decay_teacher``)
+      over the trainable parameters;
+    * :meth:`trajectory_parts`: one part (the whole vector) with one step size ``syn_lr`` (MTT).
+    """
+
+    def matching_network(self, config: Any, data: Any) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define matching_network(config, data)")
+
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: Any, device: torch.device) -> EvaluationPlan:
+        raise NotImplementedError(f"{type(self).__name__} must define evaluation_plan(config, syn, data, device)")
+
+    def evaluate(self, config: Any, syn: SyntheticSet | None, data: Any, device: torch.device) -> dict[str, Any]:
+        return run_plan(self.evaluation_plan(config, syn, data, device))
+
+    def fresh_network(self, config: Any, data: Any, gen: torch.Generator) -> nn.Module:
+        net = self.matching_network(config, data)
+        reinitialize(net, gen)
+        return net
+
+    def expert_optimizer(self, config: Any, net: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=config.lr_teacher,
+                               momentum=config.momentum_teacher, weight_decay=config.weight_decay_teacher)
+
+    def trajectory_parts(self, config: Any, layout: ParamLayout) -> list[TrajectoryPart]:
+        return [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, config.lr_teacher)]
 
 
 def get_modality(name: str) -> Modality:
@@ -131,3 +203,7 @@ def get_modality(name: str) -> Modality:
     if modality is None:
         raise ConfigError(f"{module_name} defines no MODALITY object")
     return modality
+
+
+__all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
+           "REGISTERED_MODALITIES", "TrajectoryModality", "TrajectoryPart", "get_modality"]

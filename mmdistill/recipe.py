@@ -20,9 +20,13 @@ import torch
 
 from mmdistill.config import build_config, load_yaml, parse_overrides
 from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.logs import configure_logging
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
-from mmdistill.pipeline import DistillConfig, MatchContext, RunResult, distill, summary_line
+from mmdistill.schema import DistillConfig
+from mmdistill.context import MatchContext
+from mmdistill.run import RunResult, distill
+from mmdistill.report import summary_line
 from mmdistill.synthetic import SyntheticSet
 
 
@@ -101,6 +105,7 @@ class Recipe:
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Command-line entry point; prints errors on bad input without a traceback."""
+        configure_logging()
         try:
             cfg = self.config_from_argv(argv)
             result = self.run(cfg)

@@ -1,9 +1,10 @@
 """Shared base for adapters of classification modalities (image, audio, video).
 
-Re-exports the core's protocol types so an adapter imports its seam from one place, and provides the parts
-every classification adapter has in common: data on the device, real/noise initialisation of ``ipc``
-samples per class, networks from the core registry, the raw decoder, and the papers' evaluation (fresh
-networks next to the random-real and herding baselines).
+Re-exports the core's contract types (:mod:`mmdistill.modality`) so an adapter imports its seam from one
+place, and provides the parts every classification adapter has in common: data on the device, real/noise
+initialisation of ``ipc`` samples per class, networks from the core registry, the raw decoder, the papers'
+evaluation plan (fresh networks next to the random-real and herding baselines, :mod:`mmdistill.classification`)
+and the trajectory hooks of a classifier (the experts' epoch, test accuracy, the student's loss).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmdistill.evaluate import accuracy_on, train_epoch
+from mmdistill.classification import classification_data_on, classification_plan, describe_classification
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.labels import soft_labeler
 from mmdistill.matchers.trajectory import ClassificationStudent
-from mmdistill.modality import Augment, ClassificationData, ClassificationModality, Modality, get_modality
+from mmdistill.modality import (AdapterDefaults, Augment, ClassificationData, ClassificationModality, Modality,
+                                TrajectoryModality, TrajectoryPart, get_modality)
 from mmdistill.nets import build_network
-from mmdistill.pipeline import classification_data_on, describe_classification, evaluate_distilled
+from mmdistill.training import accuracy_on, train_epoch
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
 
-class TensorClassificationAdapter:
+class TensorClassificationAdapter(AdapterDefaults):
     """Default behaviour for adapters whose synthetic set is raw model inputs (``syn.x``), one class label
     per sample; subclasses add ``load``, ``augmenter``, ``write_preview``, ``export`` and ``versions``."""
 
@@ -50,8 +54,13 @@ class TensorClassificationAdapter:
     def decode(self, syn: SyntheticSet) -> Tensor:
         return syn.x
 
-    def evaluate(self, config: Any, syn: SyntheticSet, data: ClassificationData, device: torch.device) -> dict[str, Any]:
-        return evaluate_distilled(config, syn, data, self, device=device, task=self.task(config))  # type: ignore[arg-type]
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: ClassificationData, device: torch.device) -> EvaluationPlan:
+        """The distilled set (when given) next to the random-real and herding baselines; a set with soft labels
+        also with hard labels, and the random subset labelled by the same teacher."""
+        labeler = None
+        if syn is not None and syn.label_mode != "hard" and "random_real" in config.baselines:
+            labeler = soft_labeler(syn, self, config, data, device)
+        return classification_plan(config, syn, data, self, device=device, task=self.task(config), labeler=labeler)
 
     # ---------------------------------------------------------------- trajectory matching
     def train_epoch(self, config: Any, net: nn.Module, optimizer: torch.optim.Optimizer, data: ClassificationData,
@@ -68,4 +77,5 @@ class TensorClassificationAdapter:
         return ClassificationStudent(net=net, task=task, decode=self.decode, augment=augment)
 
 
-__all__ = ["ClassificationData", "ClassificationModality", "Modality", "TensorClassificationAdapter", "get_modality"]
+__all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality", "TensorClassificationAdapter",
+           "TrajectoryModality", "TrajectoryPart", "get_modality"]

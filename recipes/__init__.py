@@ -29,6 +29,10 @@ RECIPES: dict[str, tuple[str, str]] = {
 }
 
 
+#: the recipes that match trajectories (they have expert buffers: ``mmdistill experts RECIPE``)
+TRAJECTORY_RECIPES = ("image-mtt", "image-tesla", "audio-ddfad", "image-text-bitrajectory", "image-text-lors")
+
+
 def get_recipe(name: str) -> Recipe:
     """The recipe registered as ``name`` (``image-dm`` or ``image_dm``)."""
     key = name.replace("_", "-").lower()

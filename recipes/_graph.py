@@ -32,7 +32,7 @@ from mmdistill.modalities.graph.config import GraphDistillConfig, dataset_key
 from mmdistill.modalities.graph.matching import GCondMatcher, gcond_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
 from mmdistill.modalities.graph.pge import PREFIX
-from mmdistill.pipeline import MatchContext
+from mmdistill.context import MatchContext
 from mmdistill.recipe import Recipe
 from mmdistill.synthetic import SyntheticSet
 

@@ -23,7 +23,13 @@ from mmdistill.modalities.image_text.config import ImageTextDistillConfig
 from mmdistill.modalities.image_text.trajectory import expert_training_keys
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.recipe import Recipe
-from mmdistill.trajectory import TrajectoryConfig, make_trajectory_matcher, synthetic_optimizer
+from mmdistill.methods.trajectory_keys import TrajectoryConfig
+
+#: bi-trajectory matching, Flickr30K at 100 pairs (the published command); used for every budget
+from mmdistill.methods.trajectory import make_trajectory_matcher
+
+#: bi-trajectory matching, Flickr30K at 100 pairs (the published command); used for every budget
+from mmdistill.optim import synthetic_optimizer
 
 #: bi-trajectory matching, Flickr30K at 100 pairs (the published command); used for every budget
 BITRAJECTORY_ROW: dict[str, object] = dict(syn_steps=8, expert_epochs=1, max_start_epoch=2, lr_data=1000.0, lr_text=1000.0,

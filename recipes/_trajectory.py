@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mmdistill.modalities.image.config import ImageDistillConfig
-from mmdistill.trajectory import TrajectoryConfig
+from mmdistill.methods.trajectory_keys import TrajectoryConfig
 
 #: MTT's hyper-parameters for ConvNet-3 (Cazenavette et al. 2022, appendix table; no-ZCA settings as published
 #: by the MTT/TESLA authors, since mmdistill has no ZCA whitening): (dataset, ipc) -> syn_steps, expert_epochs,

@@ -15,7 +15,7 @@ import sys
 
 from mmdistill.modalities.audio.config import DDFADConfig
 from mmdistill.recipe import Recipe
-from mmdistill.trajectory import make_trajectory_matcher
+from mmdistill.methods.trajectory import make_trajectory_matcher
 
 Config = DDFADConfig
 

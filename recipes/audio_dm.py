@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mmdistill.modalities.audio.config import AudioDistillConfig
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._distribution import DistributionMatchingConfig, make_dm_matcher
+from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 
 
 @dataclass

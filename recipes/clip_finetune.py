@@ -13,17 +13,25 @@ the same count; report retrieval on the real test pairs before and after (recipe
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
+import logging
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
+from mmdistill.evaluation import evaluated_sets, run_plan
 from mmdistill.io import MANIFEST_FILE, load_synthetic, write_json
 from mmdistill.modalities.image_text.config import ImageTextDistillConfig
-from mmdistill.pipeline import RunResult, evaluated_sets, resolve_device, versions
+from mmdistill.plots import plot_accuracy_bars
 from mmdistill.recipe import Recipe
+from mmdistill.report import FINETUNE_FORMAT, versions
+from mmdistill.run import RunResult, prepare_out_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,14 +75,16 @@ class FinetuneRecipe(Recipe):
 
     make_matcher: Any = _no_matcher
 
-    def run(self, config: Any = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:  # type: ignore[override]
+    def run(self, config: Any = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
         from mmdistill.modalities.image_text import MODALITY
-        from mmdistill.modalities.image_text.clip_finetune import finetune_report
+        from mmdistill.modalities.image_text.clip_finetune import finetune_plan
         from mmdistill.modalities.image_text.encoders import load_open_clip, parse_openclip
 
         cfg: Config = self.config(**overrides) if config is None else (dataclasses.replace(config, **overrides) if overrides else config)
         started = time.perf_counter()
         device = resolve_device(cfg.device)
+        out = cfg.out_dir(self.name)
+        prepare_out_dir(out, cfg)
         syn = None
         if cfg.syn_dir:
             syn, _ = load_synthetic(cfg.syn_dir)
@@ -82,20 +92,19 @@ class FinetuneRecipe(Recipe):
         data = MODALITY.to_device(MODALITY.load(cfg), device)
         model_name, pretrained = parse_openclip(cfg.image_encoder.split(":", 1)[1])
         clip = load_open_clip(model_name, pretrained, cfg.download)
-        metrics = finetune_report(cfg, data, clip.visual, float(clip.logit_scale.detach().reshape(-1)[0]), syn, device)
-        out = Path(cfg.out) if cfg.out else Path("runs") / f"clip-finetune-{cfg.clip_model}-{cfg.dataset}-{cfg.ipc}pairs-seed{cfg.seed}"
-        out.mkdir(parents=True, exist_ok=True)
+        log.info("%s: %s, fine-tuning %s (%s) on %d pairs on %s", self.name, MODALITY.describe(data), cfg.clip_model, cfg.finetune, cfg.ipc, device)
+        metrics = run_plan(finetune_plan(cfg, data, clip.visual, float(clip.logit_scale.detach().reshape(-1)[0]), syn, device))
         manifest = {
-            "format": "mmdistill.finetune/1", "recipe": self.name, "modality": "image_text", "method": "clip-finetune",
-            "dataset": data.name, "ipc": cfg.ipc, "seed": cfg.seed, "syn_dir": cfg.syn_dir, "config": dataclasses.asdict(cfg),
-            "versions": versions(MODALITY), "metrics": metrics, "timing": {"total_seconds": time.perf_counter() - started},
+            "format": FINETUNE_FORMAT, "recipe": self.name, "modality": "image_text", "method": "clip-finetune",
+            "dataset": data.name, "ipc": cfg.ipc, "budget_label": f"{cfg.ipc} pairs", "seed": cfg.seed, "syn_dir": cfg.syn_dir,
+            "config": dataclasses.asdict(cfg), "versions": versions(MODALITY), "metrics": metrics,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "timing": {"total_seconds": time.perf_counter() - started},
         }
-        from mmdistill.plots import plot_accuracy_bars
-
         plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", f"{cfg.clip_model} fine-tuned on {cfg.ipc} pairs",
                            ylabel="test R@10, mean of both directions (%)")
         write_json(out / MANIFEST_FILE, manifest)
-        return RunResult(out, syn, manifest)  # type: ignore[arg-type]
+        return RunResult(out, syn, manifest)
 
 
 RECIPE = FinetuneRecipe(

@@ -2,7 +2,7 @@
 
 Every iteration draws a fresh GNN and matches, per class, the mean embedding of the real training nodes
 (read off the real graph) with the mean embedding of the class's synthetic nodes (read off the synthetic
-graph), through the core's :func:`~mmdistill.matchers.distribution.mean_embedding_loss`; X' and the
+graph), through the core's :class:`~mmdistill.matchers.distribution.DistributionMatching` with graph hooks; X' and the
 adjacency generator are updated together. This is DM (Zhao & Bilen, WACV 2023) carried to graphs in the
 way of GCDM (Liu et al., 2022: matching receptive-field distributions).
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from mmdistill.errors import ConfigError
 from mmdistill.modalities.graph.config import GraphDistillConfig
-from mmdistill.modalities.graph.matching import GraphDistributionMatching
+from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.modalities.graph.matching import graph_distribution_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
-from mmdistill.pipeline import MatchContext
+from mmdistill.context import MatchContext
 from mmdistill.recipe import Recipe
 from mmdistill.recipes._graph import make_graph_optimizer
 
@@ -43,9 +44,9 @@ class Config(GraphDistillConfig):
             raise ConfigError(f"lr_feat must be > 0 and lr_adj >= 0, got {self.lr_feat}, {self.lr_adj}")
 
 
-def make_matcher(ctx: MatchContext) -> GraphDistributionMatching:
+def make_matcher(ctx: MatchContext) -> DistributionMatching:
     cfg: Config = ctx.config
-    return GraphDistributionMatching(net=ctx.net, reinit=reinitialize_graph_net, data=ctx.data, batch_real=cfg.batch_real)
+    return graph_distribution_matcher(ctx.net, reinitialize_graph_net, ctx.data, batch_real=cfg.batch_real)
 
 
 #: a CPU-sized run: 300 iterations, 5 evaluation networks

@@ -10,16 +10,20 @@ import sys
 from dataclasses import dataclass
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._gradient import CPU_BUDGET, GradientMatchingConfig, make_gradient_matcher
+from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
+from mmdistill.modalities.image.config import ImageDistillConfig
 
 
 @dataclass
-class Config(GradientMatchingConfig):
+class Config(GradientMatchingConfig, ImageDistillConfig):
     """DC: no augmentation while learning or evaluating; 300 evaluation epochs; noise initialisation."""
 
     dsa: bool = False
     eval_dsa: bool = False
 
+
+#: a CPU-sized run: fewer outer iterations, smaller real batches, shorter evaluation
+CPU_BUDGET = {"iterations": 200, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5, "herding_epochs": 1, "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="image-dc",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from mmdistill.modalities.image.config import ImageDistillConfig
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._distribution import DistributionMatchingConfig, make_dm_matcher
+from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 
 
 @dataclass

@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._gradient import CPU_BUDGET, GradientMatchingConfig, make_gradient_matcher
+from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
+from mmdistill.modalities.image.config import ImageDistillConfig
 
 
 @dataclass
-class Config(GradientMatchingConfig):
+class Config(GradientMatchingConfig, ImageDistillConfig):
     """DSA: the same random augmentation for the real and synthetic batch of a class while matching,
     DSA at evaluation with 1000 epochs, initialisation from real images (reference README)."""
 
@@ -24,6 +25,9 @@ class Config(GradientMatchingConfig):
     eval_dsa: bool = True
     eval_epochs: int = 1000
 
+
+#: a CPU-sized run: fewer outer iterations, smaller real batches, shorter evaluation
+CPU_BUDGET = {"iterations": 200, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5, "herding_epochs": 1, "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="image-dsa",

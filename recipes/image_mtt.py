@@ -12,7 +12,7 @@ import sys
 
 from mmdistill.recipe import Recipe
 from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
-from mmdistill.trajectory import make_trajectory_matcher
+from mmdistill.methods.trajectory import make_trajectory_matcher
 
 Config = MTTConfig
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from mmdistill.recipe import Recipe
 from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
-from mmdistill.trajectory import make_trajectory_matcher
+from mmdistill.methods.trajectory import make_trajectory_matcher
 
 
 @dataclass

@@ -24,7 +24,7 @@ from mmdistill.modalities.audio.datasets import TONE_CLASSES, load_audio_dataset
 from mmdistill.modalities.audio.decode import fix_length, resample_clips, Clip  # noqa: E402
 from mmdistill.modalities.audio.features import FDMFCC, FDMFCCParams, extract_fdmfcc, fdmfcc_to_waveform  # noqa: E402
 from mmdistill.nets import build_network  # noqa: E402
-from mmdistill.pipeline import CROSS_ARCH_NETWORKS  # noqa: E402
+from mmdistill.schema import CROSS_ARCH_NETWORKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

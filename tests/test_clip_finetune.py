@@ -48,7 +48,7 @@ def test_finetune_on_random_real_pairs_reports_before_and_after(tmp_path, tiny_c
     result = clip_finetune.run(**base(tmp_path, *tiny_clip, finetune="full"))
     m = result.manifest["metrics"]
     assert set(m) >= {"before", "random_real", "protocol"} and "distilled" not in m
-    assert len(m["before"]["runs"]) == 1 and len(m["random_real"]["runs"]) == 2 and m["random_real"]["pairs"] == 4
+    assert len(m["before"]["runs"]) == 1 and len(m["random_real"]["runs"]) == 2 and m["random_real"]["size"] == 4
     assert (tmp_path / "ft" / "manifest.json").is_file() and (tmp_path / "ft" / "accuracy.png").stat().st_size > 0
     assert get_recipe("clip-finetune").name == "clip-finetune"
 
@@ -61,9 +61,9 @@ def test_finetune_on_a_distilled_set_with_lora(tmp_path, tiny_clip):
     save_synthetic(tmp_path / "set", syn, {"recipe": "test", "ipc": 4})
     result = clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "set"), finetune="lora", lora_rank=2))
     m = result.manifest["metrics"]
-    assert m["distilled"]["pairs"] == m["random_real"]["pairs"] == 4 and len(m["distilled"]["runs"]) == 2
+    assert m["distilled"]["size"] == m["random_real"]["size"] == 4 and len(m["distilled"]["runs"]) == 2
     for entry in (m["before"], m["distilled"], m["random_real"]):
-        assert 0.0 <= entry["mean"] <= 1.0 and set(entry["recalls"]) == {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"}
+        assert 0.0 <= entry["mean"] <= 1.0 and set(entry["scores"]) == {"r10_mean", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"}
 
 
 def test_a_set_from_another_text_encoder_is_refused(tmp_path, tiny_clip):

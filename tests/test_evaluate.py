@@ -3,7 +3,9 @@ from __future__ import annotations
 import torch
 
 from mmdistill.baselines import herding_select, herding_subset, random_subset
-from mmdistill.evaluate import EvalResult, TrainProtocol, evaluate_set
+from mmdistill.evaluation import EvalResult
+from mmdistill.training import TrainProtocol
+from mmdistill.classification import evaluate_tensors
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 
@@ -16,20 +18,20 @@ def _make_net(gen):
 
 def test_evaluation_is_seeded_and_learns(blobs):
     proto = TrainProtocol(epochs=100, batch_size=16)
-    a = evaluate_set((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
-    b = evaluate_set((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
+    a = evaluate_tensors((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
+    b = evaluate_tensors((blobs.x, blobs.y), blobs, _make_net, proto, runs=2, seed=1, progress=False)
     assert a.runs == b.runs and len(a.runs) == 2
     assert a.mean > 0.9  # separable blobs: training on them must fit them
 
 
 def test_soft_targets_are_accepted(blobs):
     soft = torch.nn.functional.one_hot(blobs.y, 3).float() * 5
-    res = evaluate_set((blobs.x, soft), blobs, _make_net, TrainProtocol(epochs=5, batch_size=16), runs=1, seed=0, progress=False)
+    res = evaluate_tensors((blobs.x, soft), blobs, _make_net, TrainProtocol(epochs=5, batch_size=16), runs=1, seed=0, progress=False)
     assert 0.0 <= res.mean <= 1.0
 
 
 def test_eval_result_stats():
-    r = EvalResult([0.5, 0.7])
+    r = EvalResult.of([0.5, 0.7])
     assert abs(r.mean - 0.6) < 1e-9 and abs(r.std - 0.1) < 1e-9
     assert r.as_dict()["runs"] == [0.5, 0.7]
 

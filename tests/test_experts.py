@@ -16,8 +16,9 @@ import torch
 
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError
-from mmdistill.evaluate import train_epoch
-from mmdistill.experts import ExpertBuffer, ExpertSpec, ExpertTraining, ParamLayout, shard_name, train_experts
+from mmdistill.training import train_epoch
+from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, shard_name
+from mmdistill.experts import ExpertTraining, train_experts
 from mmdistill.nets import build_network, reinitialize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,8 +139,9 @@ _WORKER = textwrap.dedent(
     import sys, torch
     torch.set_num_threads(1)
     from mmdistill.data import LabeledTensors
-    from mmdistill.evaluate import train_epoch
-    from mmdistill.experts import ExpertSpec, ExpertTraining, ParamLayout, init_workers, close_workers, train_experts
+    from mmdistill.training import train_epoch
+    from mmdistill.buffer import ExpertSpec, ParamLayout
+    from mmdistill.experts import ExpertTraining, init_workers, close_workers, train_experts
     from mmdistill.nets import build_network, reinitialize
 
     g = torch.Generator().manual_seed(0)

@@ -26,7 +26,7 @@ from mmdistill.modalities.image_text import (  # noqa: E402
 from mmdistill.modalities.image_text.encoders import build_image_encoder, build_text_encoder  # noqa: E402
 from mmdistill.modalities.image_text.lora import add_lora  # noqa: E402
 from mmdistill.modalities.image_text.text_cache import embed_captions  # noqa: E402
-from mmdistill.pipeline import distill  # noqa: E402
+from mmdistill.run import distill  # noqa: E402
 from mmdistill.seeding import generator  # noqa: E402
 
 WORDS = "a the red green blue dog cat ball runs sits on grass in park photo of small big".split()
@@ -298,8 +298,8 @@ def test_distill_runs_the_adapter_end_to_end_and_exports(tmp_path, tiny_bert):
     assert m["metric"].startswith("R@10")
     for name in ("distilled", "random_real", "herding", "whole_train"):
         assert 0.0 <= m[name]["mean"] <= 1.0 and len(m[name]["runs"]) == 2
-        assert set(m[name]["recalls"]) == {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"}
-    assert m["distilled"]["pairs"] == 4 and m["whole_train"]["pairs"] == 20
+        assert set(m[name]["scores"]) == {"r10_mean", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"}
+    assert m["distilled"]["size"] == 4 and m["whole_train"]["size"] == 20
     for f in ("synthetic.safetensors", "manifest.json", "preview.png", "loss.png", "accuracy.png"):
         assert (tmp_path / "run" / f).stat().st_size > 0
     syn, manifest = load_synthetic(tmp_path / "run")

@@ -18,14 +18,14 @@ from test_image_text import tiny_bert, write_pairs  # noqa: E402,F401  (fixture 
 
 from mmdistill.cli import main as cli_main  # noqa: E402
 from mmdistill.errors import ConfigError  # noqa: E402
-from mmdistill.experts import ExpertBuffer, ParamLayout  # noqa: E402
+from mmdistill.buffer import ExpertBuffer, ParamLayout  # noqa: E402
 from mmdistill.io import load_synthetic  # noqa: E402
 from mmdistill.matchers.trajectory import TrajectoryMatching, plan_steps  # noqa: E402
 from mmdistill.modalities.image_text import MODALITY  # noqa: E402
 from mmdistill.modalities.image_text.trajectory import STEP_KEYS, PairStudent, dual_encoder_parts  # noqa: E402
 from mmdistill.recipes import get_recipe, image_text_bitrajectory, image_text_lors  # noqa: E402
 from mmdistill.seeding import generator  # noqa: E402
-from mmdistill.trajectory import add_step_size  # noqa: E402
+from mmdistill.matchers.trajectory import add_step_size  # noqa: E402
 
 #: a run that takes seconds: 2 experts x 2 epochs, 3 iterations of 2 student steps, small learning rates
 TINY = dict(dataset="csv", image_encoder="convnetw32", image_size=16, ipc=4, num_experts=2, expert_train_epochs=2,

@@ -25,8 +25,9 @@ def test_every_subpackage_is_listed_in_pyproject():
 
 def test_core_imports_no_modality_library():
     code = (
-        "import sys, mmdistill, mmdistill.pipeline, mmdistill.cli, mmdistill.recipe, mmdistill.augment, "
-        "mmdistill.nets, mmdistill.matchers.gradient, mmdistill.matchers.distribution, mmdistill.evaluate;"
+        "import sys, mmdistill, mmdistill.run, mmdistill.cli, mmdistill.recipe, mmdistill.augment, "
+        "mmdistill.nets, mmdistill.matchers.gradient, mmdistill.matchers.distribution, mmdistill.evaluation, "
+        "mmdistill.classification, mmdistill.methods.trajectory, mmdistill.labels, mmdistill.expert_runs;"
         "bad=[m for m in ('torchvision','torchaudio','torch_geometric','librosa','open_clip') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

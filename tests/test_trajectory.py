@@ -10,15 +10,16 @@ import torch
 
 from mmdistill.augment import DSA
 from mmdistill.errors import ConfigError, DivergenceError
-from mmdistill.evaluate import train_epoch
-from mmdistill.experts import ExpertSpec, ExpertTraining, ParamLayout, train_experts
+from mmdistill.training import train_epoch
+from mmdistill.buffer import ExpertSpec, ParamLayout
+from mmdistill.experts import ExpertTraining, train_experts
 from mmdistill.loop import run_loop
 from mmdistill.matchers.trajectory import STEP_SIZE, ClassificationStudent, TrajectoryMatching, add_step_size, plan_steps
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
-from mmdistill.trajectory import synthetic_optimizer
+from mmdistill.optim import synthetic_optimizer
 
 
 def _net(gen: torch.Generator | None = None) -> torch.nn.Module:

@@ -9,7 +9,7 @@ synthetic side with one. The network's weights are frozen (only the synthetic in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -72,23 +72,38 @@ class DistributionMatching:
         loss: ``"mean"`` (the paper) or ``"mmd"``.
         mmd_bandwidths: Gaussian bandwidth multipliers for ``loss="mmd"``.
         embed: optional replacement for ``net.embed`` (e.g. a compiled version of it).
+        decode: the synthetic set's model inputs (the adapter's ``decode``).
+
+    Modality hooks (as :class:`~mmdistill.matchers.gradient.GradientMatching`'s), for data that is not a
+    batch of independent samples (a graph: message passing mixes classes, so embeddings are read off one
+    forward of the whole graph); when both are set, ``real`` and ``augment`` are not used:
+
+        real_embeddings(net, gen) -> (emb (N, D) without an autograd graph, class ids (N,)): the real side,
+            its sampling drawn from ``gen``;
+        syn_embeddings(net, decoded) -> (K, D): the synthetic side, rows in the order of ``syn.labels``.
     """
 
     net: nn.Module
     reinit: Callable[[nn.Module, torch.Generator], None]
-    real: LabeledTensors
+    real: LabeledTensors | None
     batch_real: int = 256
     augment: Augment | None = None
     loss: str = "mean"
     mmd_bandwidths: Sequence[float] = (0.5, 1.0, 2.0)
     embed: Callable[[Tensor], Tensor] | None = None
-    decode: Callable[[SyntheticSet], Tensor] = lambda syn: syn.x
+    decode: Callable[[SyntheticSet], Any] = lambda syn: syn.x
+    real_embeddings: Callable[[nn.Module, torch.Generator], tuple[Tensor, Tensor]] | None = None
+    syn_embeddings: Callable[[nn.Module, Any], Tensor] | None = None
 
     name = "distribution"
 
     def __post_init__(self) -> None:
         if self.loss not in ("mean", "mmd"):
             raise ConfigError(f"dm loss must be 'mean' or 'mmd', got {self.loss!r}")
+        if (self.real_embeddings is None) != (self.syn_embeddings is None):
+            raise ConfigError("distribution matching hooks come in pairs: give both real_embeddings and syn_embeddings, or neither")
+        if self.real is None and self.real_embeddings is None:
+            raise ConfigError("distribution matching needs the real training set or a real_embeddings hook")
         if not hasattr(self.net, "embed"):
             raise ConfigError(f"{type(self.net).__name__} has no embed(); distribution matching needs one")
         for p in self.net.parameters():
@@ -98,6 +113,12 @@ class DistributionMatching:
         """Draw a fresh network and real batch, match embeddings, update ``syn`` in place."""
         self.reinit(self.net, gen)
         self.net.train()
+        if self.real_embeddings is not None and self.syn_embeddings is not None:
+            C = syn.num_classes
+            emb_real, y_real = self.real_embeddings(self.net, gen)
+            emb_syn = self.syn_embeddings(self.net, self.decode(syn))
+            return {"loss": apply_update(self._loss(emb_real, y_real, emb_syn, syn.labels, C), optimizer) / C}
+        assert self.real is not None  # checked in __post_init__
         embed = self.embed or self.net.embed
         C = self.real.num_classes
         idx, y_real = self.real.sample_per_class(self.batch_real, gen)
@@ -112,8 +133,9 @@ class DistributionMatching:
         with torch.no_grad():
             emb_real = embed(x_real)
         emb_syn = embed(x_syn)
+        return {"loss": apply_update(self._loss(emb_real, y_real, emb_syn, y_syn, C), optimizer) / C}
+
+    def _loss(self, emb_real: Tensor, y_real: Tensor, emb_syn: Tensor, y_syn: Tensor, num_classes: int) -> Tensor:
         if self.loss == "mean":
-            loss = mean_embedding_loss(emb_real, y_real, emb_syn, y_syn, C)
-        else:
-            loss = mmd_loss(emb_real, y_real, emb_syn, y_syn, C, self.mmd_bandwidths)
-        return {"loss": apply_update(loss, optimizer) / C}
+            return mean_embedding_loss(emb_real, y_real, emb_syn, y_syn, num_classes)
+        return mmd_loss(emb_real, y_real, emb_syn, y_syn, num_classes, self.mmd_bandwidths)

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from mmdistill.errors import ConfigError, DivergenceError
-from mmdistill.experts import ExpertBuffer, ParamLayout
+from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.matchers import check_loss, step_checked
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet

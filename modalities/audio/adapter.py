@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from mmdistill.synthetic import SyntheticSet
 
 from ..base import TensorClassificationAdapter
 from .features import FDMFCCParams, fdmfcc_from_mfcc
+
+log = logging.getLogger(__name__)
 
 #: the ``data`` entry of a set that learns only the MFCC channel (``derive_deltas``): (K, n_mfcc, frames)
 MFCC_KEY = "mfcc"
@@ -49,7 +52,7 @@ class AudioModality(TensorClassificationAdapter):
             test_fraction=config.test_fraction, seed=config.seed, download=config.download, progress=config.progress,
         )
         if ds.skipped:
-            print(describe_bad(ds.skipped))
+            log.warning("%s", describe_bad(ds.skipped))
         return ClassificationData(
             name=ds.name,
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),

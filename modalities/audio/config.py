@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmdistill.errors import ConfigError
-from mmdistill.pipeline import DistillConfig
-from mmdistill.trajectory import TrajectoryConfig
+from mmdistill.schema import DistillConfig
+from mmdistill.methods.trajectory_keys import TrajectoryConfig
 
 from .decode import ALIGNMENTS
 from .features import NORMALIZATIONS, FDMFCCKeys, FDMFCCParams

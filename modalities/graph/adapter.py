@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from mmdistill.errors import DataError
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
@@ -28,7 +30,7 @@ from .datasets import GraphLoadOptions, load_graph_dataset
 from .pge import init_pge
 
 
-class GraphModality:
+class GraphModality(AdapterDefaults):
     """Node classification on one graph (GCond's transductive and inductive settings)."""
 
     name = "graph"
@@ -95,10 +97,10 @@ class GraphModality:
 
         return synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
 
-    def evaluate(self, config: Any, syn: SyntheticSet, data: NodeClassificationData, device: torch.device) -> dict[str, Any]:
-        from .evaluate import evaluate_condensed
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: NodeClassificationData, device: torch.device) -> EvaluationPlan:
+        from .evaluate import graph_plan
 
-        return evaluate_condensed(config, syn, data, device)
+        return graph_plan(config, syn, data, device)
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import draw_condensed

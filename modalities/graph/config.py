@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmdistill.errors import ConfigError
-from mmdistill.pipeline import DistillConfig
+from mmdistill.schema import DistillConfig
 
 from .datasets import default_setting
 from .nets import registry_name

@@ -17,13 +17,13 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mmdistill.baselines import herding_select
-from mmdistill.evaluate import EvalResult, results_table
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
+from .budget import resolve_budget
 from .data import NodeClassificationData
 from .matching import synthetic_graph
 from .nets import CROSS_ARCH, build_graph_network, registry_name, reinitialize_graph_net
@@ -44,18 +44,16 @@ def network_factory(name: str, data: NodeClassificationData, device: torch.devic
     return make_net
 
 
-def evaluate_graph_set(train: LabelledGraph | Callable[[int], LabelledGraph], data: NodeClassificationData,
-                       make_net: NetFactory, protocol: GraphTrainProtocol, *, runs: int, seed: int,
-                       desc: str = "evaluating", progress: bool = True) -> EvalResult:
-    """Train ``runs`` fresh networks on ``train`` (or on ``train(r)`` for run r) and test each on the real
-    graph; run r is seeded by ``(seed, "eval", r)``, so every set sees the same initialisations."""
-    result = EvalResult()
-    for r in tqdm(range(runs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        gen = generator(seed, "eval", r)
+def trainer(make_net: NetFactory, data: NodeClassificationData, protocol: GraphTrainProtocol) -> TrainAndScore:
+    """``train_and_score(labelled_graph, gen) -> {"accuracy"}``: a fresh network trained on the graph with
+    GCond's protocol (best validation epoch kept), tested on the real graph's test nodes."""
+
+    def train_and_score(train: LabelledGraph, gen: torch.Generator) -> dict[str, float]:
         net = make_net(gen)
-        train_with_validation(net, train(r) if callable(train) else train, data, protocol, gen)
-        result.runs.append(accuracy_on_test(net, data))
-    return result
+        train_with_validation(net, train, data, protocol, gen)
+        return {"accuracy": accuracy_on_test(net, data)}
+
+    return train_and_score
 
 
 # ---------------------------------------------------------------------------------------------- sets
@@ -104,51 +102,50 @@ def herding_nodes(data: NodeClassificationData, per_class: list[int], make_net: 
 
 
 # ---------------------------------------------------------------------------------------------- all
-def evaluate_condensed(cfg: Any, syn: SyntheticSet, data: NodeClassificationData, device: torch.device) -> dict[str, Any]:
-    """Metrics of ``syn`` on ``data``: each evaluation network trained on the condensed graph and on the
-    baselines of the same size; ``{"metric", "network", "distilled", "random_real", "herding",
-    "whole_graph", "cross_arch", "protocol", "synthetic"}`` with accuracies in [0, 1]."""
+def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData, device: torch.device) -> EvaluationPlan:
+    """The evaluation of ``syn`` (None: the baselines alone, at the config's budget) on each evaluation network
+    next to the coresets of the same size and the whole graph, in the order distilled, random_real, herding,
+    whole_graph (the GNNs' dropout draws from the global generator, so the order is part of the result)."""
     networks = list(CROSS_ARCH) if cfg.cross_arch else list(cfg.eval_networks or [cfg.eval_network])
     networks = [n if registry_name(n) != "graph-mlp" else "mlp" for n in networks]
     protocol = GraphTrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, weight_decay=cfg.eval_weight_decay)
     data = data.to(device)
-    syn = syn.detached().to(device)
-    condensed = condensed_training_graph(syn, cfg.adj_threshold)
-    per_class = torch.bincount(syn.labels.cpu(), minlength=syn.num_classes).tolist()
+    if syn is not None:
+        syn = syn.detached().to(device)
+        per_class = torch.bincount(syn.labels.cpu(), minlength=syn.num_classes).tolist()
+    else:
+        per_class = list(resolve_budget(data.train_class_counts(), data.visible_nodes, reduction_rate=cfg.reduction_rate,
+                                        label_rate=cfg.label_rate, nodes_per_class=cfg.ipc).per_class)
     factory = lambda name: network_factory(name, data, device, hidden=cfg.hidden, dropout=cfg.eval_dropout)  # noqa: E731
-    herd = None
-    if "herding" in cfg.baselines:
-        herd = herding_nodes(data, per_class, factory("gcn"), protocol, cfg.seed)
-    common = dict(runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress)
-    per_net: dict[str, dict[str, EvalResult]] = {}
+    herd = herding_nodes(data, per_class, factory("gcn"), protocol, cfg.seed) if "herding" in cfg.baselines else None
+    condensed = condensed_training_graph(syn, cfg.adj_threshold) if syn is not None else None
+    plans = []
     for name in networks:
-        make_net = factory(name)
-        rows = {"distilled": evaluate_graph_set(condensed, data, make_net, protocol, desc=f"eval condensed [{name}]", **common)}
+        sets: dict[str, EvalSet] = {}
+        if condensed is not None:
+            sets["distilled"] = EvalSet(condensed)
         if "random_real" in cfg.baselines:
-            rows["random_real"] = evaluate_graph_set(
-                lambda r: coreset_graph(data, random_nodes(data, per_class, generator(cfg.seed, "random_real", r))),
-                data, make_net, protocol, desc=f"eval random nodes [{name}]", **common)
+            sets["random_real"] = EvalSet(lambda r: coreset_graph(data, random_nodes(data, per_class, generator(cfg.seed, "random_real", r))),
+                                          per_run=True)
         if herd is not None:
-            rows["herding"] = evaluate_graph_set(coreset_graph(data, herd), data, make_net, protocol,
-                                                 desc=f"eval herding [{name}]", **common)
+            sets["herding"] = EvalSet(coreset_graph(data, herd))
         if cfg.whole_graph:
-            rows["whole_graph"] = evaluate_graph_set(whole_training_graph(data), data, make_net, protocol,
-                                                     desc=f"eval whole graph [{name}]", **common)
-        per_net[name] = rows
-        print(f"\n[{name}] test accuracy, {cfg.eval_runs} runs each, {len(syn)} synthetic nodes:\n{results_table(rows)}")
-    primary = networks[0]
-    metrics: dict[str, Any] = {"metric": "accuracy", "network": primary,
-                               **{k: v.as_dict() for k, v in per_net[primary].items()}}
-    if len(networks) > 1:
-        metrics["cross_arch"] = {n: {k: v.as_dict() for k, v in rows.items()} for n, rows in per_net.items()}
-    metrics["protocol"] = {"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
-                           "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
-                           "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
-                           "test_nodes": int(data.test_idx.numel())}
-    metrics["synthetic"] = {"nodes": len(syn), "per_class": per_class, "edges": condensed.graph.num_edges // 2,
-                            "adj_threshold": cfg.adj_threshold}
-    return metrics
+            sets["whole_graph"] = EvalSet(whole_training_graph(data))
+        plans.append(NetworkPlan(name, trainer(factory(name), data, protocol), sets))
+    extra: dict[str, Any] = {}
+    if condensed is not None:
+        extra["synthetic"] = {"nodes": int(sum(per_class)), "per_class": per_class, "edges": condensed.graph.num_edges // 2,
+                              "adj_threshold": cfg.adj_threshold}
+    return EvaluationPlan(
+        metric="accuracy", networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
+        title=f"test accuracy, {cfg.eval_runs} runs each, {sum(per_class)} synthetic nodes",
+        protocol={"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
+                  "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
+                  "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
+                  "test_nodes": int(data.test_idx.numel())},
+        extra=extra,
+    )
 
 
-__all__ = ["condensed_training_graph", "coreset_graph", "evaluate_condensed", "evaluate_graph_set", "herding_nodes",
-           "network_factory", "random_nodes", "whole_training_graph"]
+__all__ = ["condensed_training_graph", "coreset_graph", "graph_plan", "herding_nodes", "network_factory", "random_nodes",
+           "trainer", "whole_training_graph"]

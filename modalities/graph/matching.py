@@ -8,8 +8,9 @@
   ``inner_loop`` full-graph Adam steps on the synthetic graph. :class:`GCondSchedule` alternates what one
   outer iteration updates: the adjacency generator on the first ``structure_steps`` of every ``period``
   iterations, the features otherwise (GCond: 10 of 50).
-- :class:`GraphDistributionMatching`: per-class mean embeddings of a freshly drawn GNN on the real graph
-  versus the synthetic graph (the core's :func:`mean_embedding_loss`), updating features and generator.
+- :func:`graph_distribution_matcher`: the core :class:`DistributionMatching` with :class:`GraphEmbeddings`
+  hooks: per-class mean embeddings of a freshly drawn GNN on the real graph versus the synthetic graph,
+  updating features and generator.
 
 The real side runs the network on the whole graph it may see (GCond samples 10 and 5 neighbours per hop
 to bound memory on large graphs; a full-neighbourhood forward gives the exact gradient and fits in memory
@@ -24,8 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from mmdistill.matchers import apply_update
-from mmdistill.matchers.distribution import mean_embedding_loss
+from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.matchers.gradient import GradientMatching
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
@@ -160,39 +160,40 @@ def gcond_matcher(net: nn.Module, reinit: Callable[[nn.Module, torch.Generator],
 
 
 @dataclass
-class GraphDistributionMatching:
-    """One distribution-matching iteration per :meth:`step`: a freshly drawn network embeds the real graph
-    (no autograd graph) and the synthetic graph; per class, the mean embedding of up to ``batch_real``
-    training nodes is matched by the mean embedding of the class's synthetic nodes."""
+class GraphEmbeddings:
+    """The graph hooks of the core :class:`~mmdistill.matchers.distribution.DistributionMatching`: per class,
+    up to ``batch_real`` training nodes' embeddings read off one forward of the real graph (no autograd
+    graph), and the synthetic nodes' embeddings read off one forward of the synthetic graph."""
 
-    net: nn.Module
-    reinit: Callable[[nn.Module, torch.Generator], None]
     data: NodeClassificationData
     batch_real: int = 256
 
-    name = "distribution"
-
     def __post_init__(self) -> None:
-        for p in self.net.parameters():
-            p.requires_grad_(False)
         self.graph, _ = self.data.view("train")
         self.nodes_by_class = self.data.train_nodes_by_class()
 
-    def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
-        self.reinit(self.net, gen)
-        self.net.train()
+    def real_embeddings(self, net: nn.Module, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         picks, ys = [], []
         for c, nodes in enumerate(self.nodes_by_class):
             pick = nodes[torch.randperm(nodes.numel(), generator=gen)[: self.batch_real].to(nodes.device)]
             picks.append(pick)
             ys.append(torch.full_like(pick, c))
         with torch.no_grad():
-            emb_real = self.net.embed(self.graph)[torch.cat(picks)]  # type: ignore[operator]
-        emb_syn = self.net.embed(synthetic_graph(syn))  # type: ignore[operator]
-        C = syn.num_classes
-        loss = mean_embedding_loss(emb_real, torch.cat(ys), emb_syn, syn.labels, C)
-        return {"loss": apply_update(loss, optimizer) / C}
+            emb = net.embed(self.graph)[torch.cat(picks)]
+        return emb, torch.cat(ys)
+
+    def syn_embeddings(self, net: nn.Module, graph: Graph) -> Tensor:
+        return net.embed(graph)
 
 
-__all__ = ["GCondMatcher", "GCondSchedule", "GraphDistributionMatching", "GraphLosses", "gcond_matcher",
+def graph_distribution_matcher(net: nn.Module, reinit: Callable[[nn.Module, torch.Generator], None], data: NodeClassificationData,
+                               *, batch_real: int = 256) -> DistributionMatching:
+    """Graph DM: the core distribution matcher with :class:`GraphEmbeddings` hooks; features and generator
+    are both updated (the synthetic graph is decoded with gradients to both)."""
+    hooks = GraphEmbeddings(data, batch_real)
+    return DistributionMatching(net=net, reinit=reinit, real=None, batch_real=batch_real, decode=synthetic_graph,
+                                real_embeddings=hooks.real_embeddings, syn_embeddings=hooks.syn_embeddings)
+
+
+__all__ = ["GCondMatcher", "GCondSchedule", "GraphEmbeddings", "GraphLosses", "gcond_matcher", "graph_distribution_matcher",
            "synthetic_graph"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mmdistill.errors import ConfigError
-from mmdistill.pipeline import DistillConfig
+from mmdistill.schema import DistillConfig
 
 
 @dataclass

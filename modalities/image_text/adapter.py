@@ -18,14 +18,15 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError
-from mmdistill.experts import ParamLayout
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.buffer import ParamLayout
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.trajectory import TrajectoryPart
+from mmdistill.modality import AdapterDefaults, TrajectoryPart
 
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
-from .evaluation import evaluate_image_text, random_pairs
+from .evaluation import image_text_plan, random_pairs
 from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
 from .text_cache import load_caption_bank, nearest_captions
@@ -60,7 +61,7 @@ def similarity_matrix(syn: SyntheticSet) -> Tensor | None:
     return None
 
 
-class ImageTextModality:
+class ImageTextModality(AdapterDefaults):
     """Image-caption pairs; the synthetic set is images + text embeddings (+ LoRS similarity factors)."""
 
     name = "image_text"
@@ -122,15 +123,14 @@ class ImageTextModality:
         return None
 
     # ------------------------------------------------------------------ evaluation and output
-    def evaluate(self, config: Any, syn: SyntheticSet | None, data: ImageTextData, device: torch.device) -> dict[str, Any]:
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: ImageTextData, device: torch.device) -> EvaluationPlan:
         """Retrieval of fresh dual encoders trained on ``syn`` next to the baselines (see
         :mod:`.evaluation`). Also records the nearest real caption of each distilled text embedding in
         ``syn.meta["nearest_captions"]`` for the preview and export."""
         factory = dual_encoder_factory(config, data)
-        metrics = evaluate_image_text(config, syn, data, lambda g: factory.make(g, device), self.task(config), self.decode, device)
         if syn is not None:
-            syn.meta["nearest_captions"] = nearest_captions(syn.data["text"], (data.train.captions, data.train.text.cpu()))  # type: ignore[union-attr]
-        return metrics
+            syn.meta["nearest_captions"] = nearest_captions(syn.data["text"], (data.train.captions, data.train.text.cpu()))
+        return image_text_plan(config, syn, data, lambda g: factory.make(g, device), self.task(config), self.decode, device)
 
     def captions_for(self, syn: SyntheticSet) -> list[str]:
         """The nearest real training caption of each distilled text embedding: from the caption bank when it

@@ -20,14 +20,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 
 from .adapter import similarity_matrix
-from .data import ImageTextData, PairBatch
-from .evaluation import RecallRuns, random_pairs, require_pairs, results_table
+from .data import ImageTextData, PairBatch, PairSplit
+from .evaluation import random_pairs, require_pairs
 from .lora import add_lora
-from .task import HEADLINE, ContrastiveTask
+from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask
 from .training import retrieval_on, train_on_pairs
 
 
@@ -81,32 +82,43 @@ def finetune_tower(visual: nn.Module, logit_scale: float, pairs: PairBatch, cfg:
     return tower
 
 
-def finetune_report(cfg: Any, data: ImageTextData, visual: nn.Module, logit_scale: float, syn: SyntheticSet | None,
-                    device: torch.device) -> dict[str, Any]:
-    """Retrieval on the real test split before fine-tuning, after fine-tuning on the distilled pairs (when
-    ``syn`` is given) and after fine-tuning on random real pairs of the same count."""
+def finetune_trainer(visual: nn.Module, logit_scale: float, cfg: Any, test: PairSplit, task: ContrastiveTask) -> TrainAndScore:
+    """``train_and_score(pairs, gen)``: a copy of the image tower fine-tuned on ``pairs`` (the repetition's
+    shuffles and LoRA draw from ``gen``), scored by retrieval on ``test``."""
+
+    def train_and_score(pairs: PairBatch, gen: torch.Generator) -> dict[str, float]:
+        scores = retrieval_on(finetune_tower(visual, logit_scale, pairs, cfg, gen, task), test)
+        return {HEADLINE_KEY: scores[HEADLINE_KEY], **{k: scores[k] for k in RECALL_KEYS}}
+
+    return train_and_score
+
+
+def finetune_plan(cfg: Any, data: ImageTextData, visual: nn.Module, logit_scale: float, syn: SyntheticSet | None,
+                  device: torch.device) -> EvaluationPlan:
+    """Retrieval on the real test split ``before`` fine-tuning (one score), after fine-tuning on the
+    ``distilled`` pairs (when ``syn`` is given) and on ``random_real`` pairs of the same count (a new draw per
+    run), ``cfg.eval_runs`` fine-tuning runs each, through the core evaluation skeleton."""
     task = ContrastiveTask(soft_loss=cfg.soft_loss)
     visual = visual.to(device)
-    rows: dict[str, RecallRuns] = {"before": RecallRuns([retrieval_on(ClipImageTower(visual, logit_scale).to(device), data.test)], 0)}
+
+    def untouched(pairs: Any, gen: torch.Generator) -> dict[str, float]:
+        scores = retrieval_on(ClipImageTower(visual, logit_scale).to(device), data.test)
+        return {HEADLINE_KEY: scores[HEADLINE_KEY], **{k: scores[k] for k in RECALL_KEYS}}
+
     k = len(syn) if syn is not None else cfg.ipc
+    sets: dict[str, EvalSet] = {"before": EvalSet(None, untouched, size=0, runs=1)}
     if syn is not None:
         pairs = syn_pairs_for_clip(syn, data.meta["text_encoder"], tuple(data.meta["mean"]), tuple(data.meta["std"]), int(data.meta["image_size"]))
-        rows["distilled"] = RecallRuns(pairs=k)
-        for r in range(cfg.eval_runs):
-            tower = finetune_tower(visual, logit_scale, pairs.to(device), cfg, generator(cfg.seed, "finetune", r), task)
-            rows["distilled"].runs.append(retrieval_on(tower, data.test))
+        sets["distilled"] = EvalSet(pairs.to(device), size=k)
     require_pairs(data.train, k, "random real pairs")
-    rows["random_real"] = RecallRuns(pairs=k)
-    for r in range(cfg.eval_runs):
-        idx = random_pairs(data.train, k, generator(cfg.seed, "random_real", r))
-        tower = finetune_tower(visual, logit_scale, data.train.pairs(idx), cfg, generator(cfg.seed, "finetune", r), task)
-        rows["random_real"].runs.append(retrieval_on(tower, data.test))
-    print(f"\nCLIP retrieval on {data.test.num_images} test images / {data.test.num_pairs} captions (recall %):\n{results_table(rows)}")
-    metrics: dict[str, Any] = {"metric": HEADLINE, **{name: res.as_dict() for name, res in rows.items()}}
-    metrics["protocol"] = {"finetune": cfg.finetune, "epochs": cfg.ft_epochs, "batch_size": cfg.ft_batch, "lr": cfg.ft_lr,
-                           "weight_decay": cfg.ft_weight_decay, "optimizer": "AdamW, lr x0.1 after half", "runs": cfg.eval_runs,
-                           "lora_rank": cfg.lora_rank if cfg.finetune == "lora" else None, "logit_scale": "frozen"}
-    return metrics
+    sets["random_real"] = EvalSet(lambda r: data.train.pairs(random_pairs(data.train, k, generator(cfg.seed, "random_real", r))),
+                                  per_run=True, size=k)
+    protocol = {"finetune": cfg.finetune, "epochs": cfg.ft_epochs, "batch_size": cfg.ft_batch, "lr": cfg.ft_lr,
+                "weight_decay": cfg.ft_weight_decay, "optimizer": "AdamW, lr x0.1 after half", "runs": cfg.eval_runs,
+                "lora_rank": cfg.lora_rank if cfg.finetune == "lora" else None, "logit_scale": "frozen"}
+    return EvaluationPlan(metric=HEADLINE_KEY, label=HEADLINE, networks=[NetworkPlan(cfg.clip_model, finetune_trainer(visual, logit_scale, cfg, data.test, task), sets)],
+                          runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
+                          title=f"CLIP retrieval on {data.test.num_images} test images / {data.test.num_pairs} captions (recall %)")
 
 
-__all__ = ["ClipImageTower", "finetune_report", "finetune_tower", "syn_pairs_for_clip"]
+__all__ = ["ClipImageTower", "finetune_plan", "finetune_tower", "finetune_trainer", "syn_pairs_for_clip"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mmdistill.errors import ConfigError
-from mmdistill.pipeline import DistillConfig
+from mmdistill.schema import DistillConfig
 
 SIMILARITIES = ("identity", "lowrank", "full")
 SOFT_LOSSES = ("wbce", "infonce")

@@ -4,8 +4,9 @@ Each evaluated set (the distilled pairs, ``random_real`` pairs of the same count
 ``herding`` coreset of the same count and, optionally, the ``whole_train`` split) is trained ``eval_runs``
 times with the papers' protocol (:func:`~.training.train_on_pairs`) and scored with image->text and
 text->image recall@1/5/10 on the test split. Run ``r`` of every set starts from the same model draw
-(``generator(seed, "eval", r)``). An entry's ``mean``/``std``/``runs`` are the headline metric, the mean of
-the two R@10 (values in [0, 1]); ``recalls`` holds mean, std and runs of every recall.
+(``generator(seed, "eval", r)``; the core skeleton, :mod:`mmdistill.evaluation`). An entry's
+``mean``/``std``/``runs`` are the headline metric, the mean of the two R@10 (values in [0, 1]); ``scores``
+holds mean, std and runs of every recall.
 
 Unlike the reference code, which reports the best of ten test evaluations during training, each model is
 scored once, after its last epoch (no selection on the test split).
@@ -18,22 +19,23 @@ split, and keeps each picked image's caption that the model aligns best with it.
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass, field
+import dataclasses
+import functools
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mmdistill.baselines import herding_select
 from mmdistill.errors import DataError
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
 from .data import ImageTextData, PairBatch, PairSplit
 from .model import DualEncoder
-from .task import HEADLINE, RECALL_KEYS, ContrastiveTask
+from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask
 from .training import embed_split, expert_optimizer, retrieval_on, train_epoch, train_on_pairs
 
 MakeNet = Callable[[torch.Generator], DualEncoder]
@@ -49,27 +51,6 @@ class PairProtocol:
     batch_size: int = 128
     momentum: float = 0.9
     weight_decay: float = 5e-4
-
-
-@dataclass
-class RecallRuns:
-    """The recalls of several trained models on the test split."""
-
-    runs: list[dict[str, float]] = field(default_factory=list)
-    pairs: int = 0
-
-    def series(self, key: str) -> list[float]:
-        return [r[key] for r in self.runs]
-
-    @staticmethod
-    def _stats(values: list[float]) -> dict[str, Any]:
-        return {"mean": float(statistics.fmean(values)), "std": float(statistics.pstdev(values)) if len(values) > 1 else 0.0, "runs": values}
-
-    def as_dict(self) -> dict[str, Any]:
-        out = self._stats(self.series("r10_mean"))
-        out["recalls"] = {k: self._stats(self.series(k)) for k in RECALL_KEYS}
-        out["pairs"] = self.pairs
-        return out
 
 
 def random_pairs(split: PairSplit, k: int, gen: torch.Generator) -> Tensor:
@@ -102,22 +83,19 @@ def herding_pairs(split: PairSplit, k: int, net: DualEncoder) -> Tensor:
     return torch.stack([caps[i][int((txt[caps[i].to(txt.device)] @ img[i]).argmax())] for i in chosen])
 
 
-def evaluate_pairs(
-    data: PairBatch | Callable[[int], PairBatch], test: PairSplit, make_net: MakeNet, protocol: PairProtocol, *,
-    runs: int, seed: int, task: ContrastiveTask, desc: str = "evaluating", progress: bool = True,
-) -> RecallRuns:
-    """Train ``runs`` fresh models on ``data`` (or ``data(r)`` for run ``r``) and score each on ``test``."""
-    out = RecallRuns()
-    for r in tqdm(range(runs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        gen = generator(seed, "eval", r)
-        pairs = data(r) if callable(data) else data
-        out.pairs = len(pairs)
+def trainer(make_net: MakeNet, test: PairSplit, protocol: PairProtocol, task: ContrastiveTask) -> TrainAndScore:
+    """``train_and_score(pairs, gen) -> {recall: value}``: a fresh dual encoder trained on ``pairs`` with
+    ``protocol``, scored by retrieval on ``test`` (every recall of :data:`RECALL_KEYS` and the headline)."""
+
+    def train_and_score(pairs: PairBatch, gen: torch.Generator) -> dict[str, float]:
         net = make_net(gen)
         train_on_pairs(net, pairs, epochs=protocol.epochs, lr_image=protocol.lr_image, lr_text=protocol.lr_text,
                        batch_size=protocol.batch_size, gen=gen, task=task, momentum=protocol.momentum,
                        weight_decay=protocol.weight_decay)
-        out.runs.append(retrieval_on(net, test))
-    return out
+        scores = retrieval_on(net, test)
+        return {HEADLINE_KEY: scores[HEADLINE_KEY], **{k: scores[k] for k in RECALL_KEYS}}
+
+    return train_and_score
 
 
 def learned_learning_rates(syn: SyntheticSet) -> tuple[float, float] | None:
@@ -129,60 +107,56 @@ def learned_learning_rates(syn: SyntheticSet) -> tuple[float, float] | None:
     return None
 
 
-def results_table(rows: dict[str, RecallRuns]) -> str:
-    """One row per set: each recall's mean (percent) and the headline mean ± std."""
-    width = max([len(k) for k in rows] + [12])
-    head = f"{'set':<{width}}  {'pairs':>5}  " + "  ".join(f"{k:>7}" for k in RECALL_KEYS) + "   R@10 mean (%)"
-    lines = [head]
-    for name, res in rows.items():
-        d = res.as_dict()
-        cells = "  ".join(f"{100 * d['recalls'][k]['mean']:>7.2f}" for k in RECALL_KEYS)
-        lines.append(f"{name:<{width}}  {res.pairs:>5}  {cells}   {100 * d['mean']:6.2f} ± {100 * d['std']:.2f}")
-    return "\n".join(lines)
-
-
-def evaluate_image_text(
+def image_text_plan(
     cfg: Any, syn: SyntheticSet | None, data: ImageTextData, make_net: MakeNet, task: ContrastiveTask,
     decode: Callable[[SyntheticSet], PairBatch], device: torch.device,
-) -> dict[str, Any]:
-    """Evaluate ``syn`` (when given) and the baselines ``cfg.baselines`` (+ ``whole_train`` with
-    ``cfg.eval_whole_split``) of ``cfg.ipc`` pairs; returns the metrics dict of the Modality protocol."""
+) -> EvaluationPlan:
+    """The evaluation of ``syn`` (when given) and the baselines ``cfg.baselines`` (+ ``whole_train`` with
+    ``cfg.eval_whole_split``) of ``cfg.ipc`` pairs, in that order. The projection head's dropout draws from
+    the global generator, so the herding model is trained when its set comes up (lazily), as before."""
     train, test = data.train, data.test
     k = cfg.ipc
     protocol = PairProtocol(cfg.eval_epochs, cfg.eval_lr_image, cfg.eval_lr_text, cfg.eval_batch, cfg.eval_momentum, cfg.eval_weight_decay)
-    common = dict(runs=cfg.eval_runs, seed=cfg.seed, task=task, progress=cfg.progress)
-    rows: dict[str, RecallRuns] = {}
+    default = trainer(make_net, test, protocol, task)
+    sets: dict[str, EvalSet] = {}
     learned = learned_learning_rates(syn) if syn is not None and getattr(cfg, "eval_lr_from_set", True) else None
     if syn is not None:
-        syn_protocol = protocol if learned is None else PairProtocol(protocol.epochs, learned[0], learned[1], protocol.batch_size,
-                                                                     protocol.momentum, protocol.weight_decay)
-        rows["distilled"] = evaluate_pairs(decode(syn).detached().to(device), test, make_net, syn_protocol, desc="eval distilled", **common)
+        syn_protocol = protocol if learned is None else dataclasses.replace(protocol, lr_image=learned[0], lr_text=learned[1])
+        pairs = decode(syn).detached().to(device)
+        sets["distilled"] = EvalSet(pairs, trainer(make_net, test, syn_protocol, task), size=len(pairs))
     if "random_real" in cfg.baselines:
         require_pairs(train, k, "random real pairs")
-        rows["random_real"] = evaluate_pairs(lambda r: train.pairs(random_pairs(train, k, generator(cfg.seed, "random_real", r))),
-                                             test, make_net, protocol, desc="eval random real", **common)
+        sets["random_real"] = EvalSet(lambda r: train.pairs(random_pairs(train, k, generator(cfg.seed, "random_real", r))),
+                                      per_run=True, size=k)
     if "herding" in cfg.baselines:
-        gen = generator(cfg.seed, "herding")
-        net = make_net(gen)
-        opt = expert_optimizer(net, cfg.expert_lr_image, cfg.expert_lr_text)
-        for _ in range(cfg.herding_epochs):
-            train_epoch(net, train, opt, gen, batch_size=cfg.expert_batch, task=task, augment=cfg.expert_augment)
-        rows["herding"] = evaluate_pairs(train.pairs(herding_pairs(train, k, net)), test, make_net, protocol, desc="eval herding", **common)
+        @functools.lru_cache(maxsize=1)
+        def herding_set() -> PairBatch:
+            gen = generator(cfg.seed, "herding")
+            net = make_net(gen)
+            opt = expert_optimizer(net, cfg.expert_lr_image, cfg.expert_lr_text)
+            for _ in range(cfg.herding_epochs):
+                train_epoch(net, train, opt, gen, batch_size=cfg.expert_batch, task=task, augment=cfg.expert_augment)
+            return train.pairs(herding_pairs(train, k, net))
+
+        sets["herding"] = EvalSet(lambda r: herding_set(), per_run=True, size=k)
     if getattr(cfg, "eval_whole_split", False):
-        whole = PairProtocol(cfg.whole_epochs, protocol.lr_image, protocol.lr_text, protocol.batch_size, protocol.momentum, protocol.weight_decay)
-        rows["whole_train"] = evaluate_pairs(train.pairs(torch.arange(train.num_pairs)), test, make_net, whole, desc="eval whole train", **common)
-    print(f"\nretrieval on {test.num_images} test images / {test.num_pairs} captions, {cfg.eval_runs} runs each (recall %):\n{results_table(rows)}")
-    metrics: dict[str, Any] = {"metric": HEADLINE, **{name: res.as_dict() for name, res in rows.items()}}
-    metrics["protocol"] = {
+        whole = dataclasses.replace(protocol, epochs=cfg.whole_epochs)
+        sets["whole_train"] = EvalSet(train.pairs(torch.arange(train.num_pairs)), trainer(make_net, test, whole, task),
+                                      size=train.num_pairs)
+    block: dict[str, Any] = {
         "epochs": protocol.epochs, "lr_image": protocol.lr_image, "lr_text": protocol.lr_text, "batch_size": protocol.batch_size,
         "momentum": protocol.momentum, "weight_decay": protocol.weight_decay, "lr_decay": "x0.1 after epochs // 2",
         "runs": cfg.eval_runs, "whole_train_epochs": cfg.whole_epochs, "herding_epochs": cfg.herding_epochs,
         "test_images": test.num_images, "test_captions": test.num_pairs, "scored": "after the last epoch",
     }
     if learned is not None:
-        metrics["protocol"]["distilled_learning_rates"] = list(learned)
-    return metrics
+        block["distilled_learning_rates"] = list(learned)
+    return EvaluationPlan(
+        metric=HEADLINE_KEY, label=HEADLINE, networks=[NetworkPlan(str(cfg.image_encoder), default, sets)], runs=cfg.eval_runs, seed=cfg.seed,
+        progress=cfg.progress, protocol=block,
+        title=f"retrieval on {test.num_images} test images / {test.num_pairs} captions, {cfg.eval_runs} runs each (recall %)",
+    )
 
 
-__all__ = ["PairProtocol", "RecallRuns", "evaluate_image_text", "evaluate_pairs", "herding_pairs", "learned_learning_rates",
-           "random_pairs", "require_pairs", "results_table"]
+__all__ = ["PairProtocol", "herding_pairs", "image_text_plan", "learned_learning_rates", "random_pairs", "require_pairs",
+           "trainer"]

@@ -20,6 +20,7 @@ dropped and the counts are printed and stored in the data's ``meta["dropped"]``;
 
 from __future__ import annotations
 
+import logging
 import csv
 import json
 import re
@@ -35,6 +36,8 @@ from mmdistill.errors import DataError
 from mmdistill.seeding import generator
 
 from .data import PairSplit
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TRAIN_SPLITS = ("train", "restval")
@@ -87,7 +90,7 @@ class BadInput:
         if policy == "error":
             raise DataError(f"{source}: {self.summary()}. Fix the data, or pass on_bad=skip to drop these and "
                             "continue (the counts are reported and stored in the manifest)")
-        print(f"warning: {source}: dropped {self.summary()}")
+        log.warning("%s: dropped %s", source, self.summary())
         return counts
 
 

@@ -27,6 +27,8 @@ from mmdistill.errors import ConfigError
 KS = (1, 5, 10)
 RECALL_KEYS = tuple(f"{d}_r{k}" for d in ("i2t", "t2i") for k in KS)
 HEADLINE = "R@10 (mean of image->text and text->image)"
+#: the key of the headline in the scores of one model: the mean of i2t_r10 and t2i_r10
+HEADLINE_KEY = "r10_mean"
 
 
 @dataclass(frozen=True)
@@ -86,4 +88,4 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     return out
 
 
-__all__ = ["ContrastiveTask", "HEADLINE", "KS", "RECALL_KEYS", "retrieval_recalls"]
+__all__ = ["ContrastiveTask", "HEADLINE", "HEADLINE_KEY", "KS", "RECALL_KEYS", "retrieval_recalls"]

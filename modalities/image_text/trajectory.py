@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
-from mmdistill.experts import ParamLayout
+from mmdistill.buffer import ParamLayout
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.trajectory import TrajectoryPart
+from mmdistill.modality import TrajectoryPart
 
 from .data import PairBatch
 from .task import ContrastiveTask

@@ -1,5 +1,5 @@
-"""Evaluation: train fresh networks from scratch on a (synthetic or real-subset) training set, test them on
-the real test split, report mean and std over runs.
+"""Training a classifier from scratch on a small (synthetic or real-subset) set, and its test accuracy: the
+``train_and_score`` of classification modalities (:mod:`mmdistill.classification`) and the experts' epoch.
 
 The protocol is the DC/DSA/DM papers': SGD with momentum 0.9 and weight decay 5e-4, learning rate 0.01
 multiplied by 0.1 at half of the epochs, batch 256, DSA augmentation with an independent draw per sample
@@ -9,17 +9,15 @@ when the method used DSA. Epoch counts are the recipe's (300 for DC, 1000 with D
 from __future__ import annotations
 
 import math
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
-from mmdistill.seeding import draw_seed, generator
+from mmdistill.seeding import draw_seed
 from mmdistill.task import ClassificationTask
 
 NetFactory = Callable[[torch.Generator], nn.Module]
@@ -40,27 +38,6 @@ class TrainProtocol:
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
             raise ConfigError(f"evaluation epochs, batch size and lr must be > 0, got {self}")
-
-
-@dataclass
-class EvalResult:
-    """Test accuracies in [0, 1] of ``len(runs)`` independently trained networks."""
-
-    runs: list[float] = field(default_factory=list)
-
-    @property
-    def mean(self) -> float:
-        return float(statistics.fmean(self.runs)) if self.runs else float("nan")
-
-    @property
-    def std(self) -> float:
-        return float(statistics.pstdev(self.runs)) if len(self.runs) > 1 else 0.0
-
-    def as_dict(self) -> dict[str, float | list[float]]:
-        return {"mean": self.mean, "std": self.std, "runs": list(self.runs)}
-
-    def __str__(self) -> str:
-        return f"{100 * self.mean:.2f} ± {100 * self.std:.2f} % ({len(self.runs)} runs)"
 
 
 @torch.no_grad()
@@ -135,44 +112,4 @@ def train_from_scratch(
     return last
 
 
-def evaluate_set(
-    data: tuple[Tensor, Tensor] | Callable[[int], tuple[Tensor, Tensor]],
-    test: LabeledTensors,
-    make_net: NetFactory,
-    protocol: TrainProtocol,
-    *,
-    runs: int,
-    seed: int,
-    augment: Augment | None = None,
-    task: ClassificationTask = ClassificationTask(),
-    desc: str = "evaluating",
-    progress: bool = True,
-) -> EvalResult:
-    """Train ``runs`` fresh networks (``make_net(generator)``) and test each on ``test``.
-
-    ``data`` is the training set ``(x (N, ...), targets (N,) or (N, C))``, or a function of the run index
-    returning one (e.g. a new random real subset per run). Run ``r`` is seeded by ``(seed, "eval", r)``:
-    the same call gives the same accuracies.
-    """
-    if runs <= 0:
-        raise ConfigError(f"eval_runs must be > 0, got {runs}")
-    result = EvalResult()
-    for r in tqdm(range(runs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        gen = generator(seed, "eval", r)
-        x, targets = data(r) if callable(data) else data
-        net = make_net(gen)
-        train_from_scratch(net, x, targets, protocol, gen, task=task, augment=augment)
-        result.runs.append(accuracy_on(net, test))
-    return result
-
-
-def results_table(rows: dict[str, EvalResult]) -> str:
-    """A small fixed-width table: one row per name, mean ± std (percent) and number of runs."""
-    width = max([len(k) for k in rows] + [8])
-    lines = [f"{'set':<{width}}  {'accuracy (%)':>16}  runs"]
-    for name, res in rows.items():
-        lines.append(f"{name:<{width}}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
-    return "\n".join(lines)
-
-
-__all__ = ["EvalResult", "TrainProtocol", "evaluate_set", "results_table", "accuracy_on", "train_epoch", "train_from_scratch"]
+__all__ = ["TrainProtocol", "accuracy_on", "train_epoch", "train_from_scratch"]

@@ -1,14 +1,14 @@
-"""Shared config and matcher factory of the distribution-matching recipes (DM on any classification
-modality)."""
+"""Distribution matching (DM) as a method family: its keys, declared once, and the matcher a recipe gets from
+its context (any classification modality; graphs plug their embeddings into the same core matcher)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from mmdistill.compile import maybe_compile
+from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.matchers.distribution import DistributionMatching
-from mmdistill.pipeline import MatchContext
 
 
 @dataclass
@@ -46,3 +46,6 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
     )
+
+
+__all__ = ["DistributionMatchingConfig", "make_dm_matcher"]

@@ -1,4 +1,5 @@
-"""Shared config and matcher factory of the gradient-matching image recipes (DC and DSA)."""
+"""Gradient matching (DC, DSA) as a method family: its keys, declared once, and the matcher a recipe gets
+from its context (any classification modality; graphs plug their own losses into the same core matcher)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from dataclasses import dataclass
 
 from mmdistill.errors import ConfigError
 from mmdistill.matchers.gradient import GradientMatching, dc_loops
-from mmdistill.modalities.image.config import ImageDistillConfig
-from mmdistill.pipeline import MatchContext
+from mmdistill.context import MatchContext
 
 
 @dataclass
-class GradientMatchingConfig(ImageDistillConfig):
-    """DC defaults (Zhao et al., ICLR 2021; reference code VICO-UoE/DatasetCondensation).
+class GradientMatchingConfig:
+    """DC defaults (Zhao et al., ICLR 2021; reference code VICO-UoE/DatasetCondensation), a mixin of keys:
+    a recipe lists it before its modality's config, ``class Config(GradientMatchingConfig, ImageDistillConfig)``.
 
     ``outer_loop``/``inner_loop`` = 0 take the paper's values for the IPC (1: 1/1, 10: 10/50, 20: 20/25,
     30: 30/20, 40: 40/15, 50: 50/10). ``lr_net`` and ``batch_train`` drive the inner network training.
@@ -32,14 +33,14 @@ class GradientMatchingConfig(ImageDistillConfig):
     eval_runs: int = 20
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # type: ignore[misc]  (the modality's DistillConfig)
         if self.outer_loop < 0 or self.inner_loop < 0:
             raise ConfigError("outer_loop and inner_loop must be >= 0 (0 = the paper's value for the ipc)")
         if self.dis_metric not in ("ours", "mse", "cos"):
             raise ConfigError(f"dis_metric must be 'ours', 'mse' or 'cos', got {self.dis_metric!r}")
 
     def loops(self) -> tuple[int, int]:
-        outer, inner = dc_loops(self.ipc)
+        outer, inner = dc_loops(self.ipc)  # type: ignore[attr-defined]
         return (self.outer_loop or outer, self.inner_loop or inner)
 
 
@@ -53,5 +54,4 @@ def make_gradient_matcher(ctx: MatchContext) -> GradientMatching:
     )
 
 
-#: a CPU-sized run: fewer outer iterations, smaller real batches, shorter evaluation
-CPU_BUDGET = {"iterations": 200, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5, "herding_epochs": 1, "checkpoint_every": 25}
+__all__ = ["GradientMatchingConfig", "make_gradient_matcher"]

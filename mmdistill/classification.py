@@ -1,0 +1,174 @@
+"""Classification on the evaluation skeleton: the plan of a set of fixed-shape samples with class labels
+(images, audio maps, video clips), evaluated with the papers' protocol next to its baselines.
+
+Every set trains fresh networks from scratch (:func:`mmdistill.training.train_from_scratch`: SGD, momentum
+0.9, weight decay 5e-4, lr x0.1 at half) and reports test accuracy. The sets, per evaluation network:
+
+- ``distilled``: the set with its labels (and trained with its learned step size when the recipe learned one
+  and ``eval_lr_from_set``); with soft labels also ``distilled_hard_labels`` (the gain of the data alone);
+- ``random_real``: ``ipc`` random real samples per class, a new draw per run from
+  ``(seed, "random_real", r)``; with soft labels also ``random_real_soft_labels`` (the same teacher's labels
+  on real samples: the gain of the labels alone);
+- ``herding``: the herding coreset in the embedding of the recipe's network trained ``herding_epochs`` on
+  the whole training split (the DC paper's coreset protocol), drawn from ``(seed, "herding")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from mmdistill.baselines import herding_subset, random_subset
+from mmdistill.data import ClassificationData, LabeledTensors
+from mmdistill.evaluation import EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, evaluate_network, score_runs
+from mmdistill.modality import ClassificationModality
+from mmdistill.nets import reinitialize
+from mmdistill.schema import CROSS_ARCH_NETWORKS
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
+
+Labeler = Callable[[Tensor], Tensor]
+
+
+def classification_data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
+    """``data`` with its training split on ``device`` (the matchers sample it there; the test split stays)."""
+    train = LabeledTensors(data.train.x.to(device), data.train.y.to(device), data.train.classes)
+    return dataclasses.replace(data, train=train)
+
+
+def describe_classification(data: ClassificationData) -> str:
+    return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
+            f"of shape {tuple(data.sample_shape)}")
+
+
+def network_factory(modality: ClassificationModality, name: str, data: ClassificationData, device: torch.device) -> Callable[[torch.Generator], nn.Module]:
+    """``make_net(generator)``: a fresh network of ``name``, weights drawn from ``generator``."""
+
+    def make_net(gen: torch.Generator) -> nn.Module:
+        net = modality.build_network(name, data.sample_shape, data.num_classes).to(device)
+        reinitialize(net, gen)
+        return net
+
+    return make_net
+
+
+def evaluation_networks(cfg: Any) -> list[str]:
+    """The networks a set is evaluated on: the cross-architecture list, ``eval_networks``, or the recipe's."""
+    return list(CROSS_ARCH_NETWORKS) if cfg.cross_arch else list(cfg.eval_networks or [cfg.network])
+
+
+def evaluation_protocol(cfg: Any) -> TrainProtocol:
+    """The train-from-scratch protocol of ``cfg`` (epochs, learning rate, batch) for every evaluated set."""
+    return TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
+
+
+def evaluation_augment(cfg: Any, data: ClassificationData, modality: ClassificationModality) -> Callable[..., Tensor] | None:
+    """The augmentation every evaluated set is trained with: the modality's DSA when ``eval_dsa``, else None."""
+    return modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+
+
+def trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTensors, protocol: TrainProtocol, *,
+            task: ClassificationTask, augment: Callable[..., Tensor] | None) -> TrainAndScore:
+    """``train_and_score((x, targets), gen) -> {"accuracy"}``: a fresh network trained under ``protocol``."""
+
+    def train_and_score(train_set: tuple[Tensor, Tensor], gen: torch.Generator) -> dict[str, float]:
+        x, targets = train_set
+        net = make_net(gen)
+        train_from_scratch(net, x, targets, protocol, gen, task=task, augment=augment)
+        return {"accuracy": accuracy_on(net, test)}
+
+    return train_and_score
+
+
+def evaluate_tensors(train_set: tuple[Tensor, Tensor], test: LabeledTensors, make_net: Callable[[torch.Generator], nn.Module],
+                     protocol: TrainProtocol, *, runs: int, seed: int, task: ClassificationTask = ClassificationTask(),
+                     augment: Callable[..., Tensor] | None = None, desc: str = "evaluating", progress: bool = True) -> EvalResult:
+    """``runs`` fresh networks trained on ``train_set`` = (x (N, ...), targets (N,) or (N, C)) and tested on
+    ``test``, through the skeleton (run ``r`` seeded by ``(seed, "eval", r)``); test accuracies in [0, 1]."""
+    return score_runs(EvalSet(train_set), trainer(make_net, test, protocol, task=task, augment=augment), metric="accuracy",
+                      runs=runs, seed=seed, desc=desc, progress=progress)
+
+
+def herding_indices(cfg: Any, data: ClassificationData, modality: ClassificationModality, device: torch.device) -> Tensor:
+    """Herding in the embedding of the recipe's network trained on the whole real training set for
+    ``herding_epochs`` epochs (the DC paper's coreset protocol)."""
+    gen = generator(cfg.seed, "herding")
+    net = network_factory(modality, cfg.network, data, device)(gen)
+    protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
+    train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
+    net.eval()
+    return herding_subset(data.train, cfg.ipc, net.embed).to(data.train.x.device)
+
+
+def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, labeler: Labeler | None) -> dict[str, EvalSet]:
+    """``random_real`` (a new draw per run), its soft-label twin when ``labeler`` is given, ``herding``."""
+    train = data.train
+    sets: dict[str, EvalSet] = {}
+    if "random_real" in cfg.baselines:
+        def random_data(r: int) -> tuple[Tensor, Tensor]:
+            idx = random_subset(train, cfg.ipc, generator(cfg.seed, "random_real", r)).to(train.x.device)
+            return train.x[idx], train.y[idx]
+
+        sets["random_real"] = EvalSet(random_data, per_run=True)
+        if labeler is not None:  # the same teacher's soft labels on real samples: the gain of the labels alone
+            def random_soft(r: int) -> tuple[Tensor, Tensor]:
+                x, _ = random_data(r)
+                return x, labeler(x)
+
+            sets["random_real_soft_labels"] = EvalSet(random_soft, per_run=True)
+    if herd_idx is not None:
+        sets["herding"] = EvalSet((train.x[herd_idx], train.y[herd_idx]))
+    return sets
+
+
+def classification_plan(
+    cfg: Any, syn: SyntheticSet | None, data: ClassificationData, modality: ClassificationModality, *,
+    device: torch.device, task: ClassificationTask = ClassificationTask(), labeler: Labeler | None = None,
+) -> EvaluationPlan:
+    """The evaluation of ``syn`` (None: the baselines alone) and ``cfg.baselines`` at ``cfg.ipc`` per class on
+    each evaluation network, in the order distilled, distilled_hard_labels, random_real,
+    random_real_soft_labels, herding."""
+    protocol = evaluation_protocol(cfg)
+    learned_lr = syn.data.get("syn_lr") if syn is not None and getattr(cfg, "eval_lr_from_set", False) else None
+    syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
+    augment = evaluation_augment(cfg, data, modality)
+    herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
+    baselines = baseline_sets(cfg, data, herd_idx, labeler)
+    networks = []
+    for name in evaluation_networks(cfg):
+        make_net = network_factory(modality, name, data, device)
+        default = trainer(make_net, data.test, protocol, task=task, augment=augment)
+        sets: dict[str, EvalSet] = {}
+        if syn is not None:
+            x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
+            own = default if syn_protocol is protocol else trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
+            sets["distilled"] = EvalSet((x_syn, t_syn), own)
+            if syn.label_mode != "hard":  # the same data with hard labels: the gain of the data alone
+                sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own)
+        sets.update(baselines)
+        networks.append(NetworkPlan(name, default, sets))
+    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
+                                      "test_samples": len(data.test)}
+    if syn is not None:
+        protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
+    return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
+                          title=f"test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class", protocol=protocol_block)
+
+
+def evaluate_baselines(cfg: Any, data: ClassificationData, modality: ClassificationModality, *, device: torch.device,
+                       task: ClassificationTask = ClassificationTask(), labeler: Labeler | None = None) -> dict[str, dict[str, EvalResult]]:
+    """The baselines alone (no distilled set), ``{network: {"random_real": ..., "herding": ...}}``: the same
+    numbers a run reports, so they can be computed once per (dataset, ipc, seed) and shared by several
+    methods, or in a process beside a distillation."""
+    plan = classification_plan(cfg, None, data, modality, device=device, task=task, labeler=labeler)
+    return {network.name: evaluate_network(plan, network) for network in plan.networks}
+
+
+__all__ = ["EvalResult", "baseline_sets", "classification_data_on", "classification_plan", "describe_classification",
+           "evaluate_baselines", "evaluate_tensors", "evaluation_augment", "evaluation_networks", "evaluation_protocol", "herding_indices",
+           "network_factory", "trainer"]

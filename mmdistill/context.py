@@ -1,0 +1,38 @@
+"""What a recipe's matcher factory is handed: the run's config, data, adapter, network, augmentation, task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from mmdistill.modality import Modality
+from mmdistill.nets import reinitialize
+from mmdistill.synthetic import SyntheticSet
+
+
+@dataclass
+class MatchContext:
+    """Everything a recipe needs to build its matcher.
+
+    ``syn`` is the freshly initialised synthetic set: a matcher factory may set its labels (soft labels from
+    an expert) before the optimizer is built. ``out_dir`` is the run directory (e.g. for expert buffers the
+    recipe trains on the fly).
+    """
+
+    config: Any
+    data: Any
+    modality: Modality
+    net: nn.Module
+    augment: Callable[..., Tensor] | None
+    task: Any
+    device: torch.device
+    syn: SyntheticSet | None = None
+    out_dir: Path | None = None
+    reinit: Callable[[nn.Module, torch.Generator], None] = reinitialize
+
+
+__all__ = ["MatchContext"]

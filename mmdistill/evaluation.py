@@ -1,0 +1,221 @@
+"""The evaluation skeleton every modality goes through: seeded runs, mean ± std, baselines, tables, manifest.
+
+A modality describes *what* to evaluate as an :class:`EvaluationPlan` — for each evaluation network, a
+``train_and_score(train_set, generator) -> {metric: value}`` function (train a fresh model on ``train_set``
+from ``generator``, score it on the real held-out split) and the sets to train on (``distilled``, its
+hard-label twin, ``random_real`` and its soft-label twin, ``herding``, the whole training split ...). The
+skeleton does the rest the same way for every task (classification, node classification, retrieval,
+next-item ranking):
+
+* run ``r`` of every set draws its model from ``generator(seed, "eval", r)``, so every set sees the same
+  initialisations and a re-evaluation gives the same numbers;
+* a set may be a function of the run index (``random_real``: a new draw per run from
+  ``generator(seed, "random_real", r)``);
+* each set's runs become ``{"mean", "std", "runs"}`` of the plan's headline metric (values in [0, 1]), plus
+  ``"scores"`` (mean, std, runs of every metric) when the task reports several;
+* a table per network is logged; the metrics block of the manifest is built in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from tqdm.auto import tqdm
+
+from mmdistill.errors import ConfigError
+from mmdistill.seeding import generator
+
+log = logging.getLogger(__name__)
+
+TrainAndScore = Callable[[Any, torch.Generator], Mapping[str, float]]
+"""``train_and_score(train_set, generator) -> {metric: value in [0, 1]}``: one fresh model trained on
+``train_set`` with all its randomness from ``generator``, scored on the real held-out split."""
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    mean = float(statistics.fmean(values)) if values else float("nan")
+    std = float(statistics.pstdev(values)) if len(values) > 1 else 0.0
+    return {"mean": mean, "std": std, "runs": list(values)}
+
+
+@dataclass
+class EvalResult:
+    """The scores of independently trained models on one set: ``scores[r]`` maps each metric to run ``r``'s
+    value; ``headline`` names the metric of ``mean``/``std``/``runs`` (values in [0, 1])."""
+
+    scores: list[dict[str, float]] = field(default_factory=list)
+    headline: str = "accuracy"
+    size: int | None = None
+
+    @classmethod
+    def of(cls, values: list[float], headline: str = "accuracy") -> "EvalResult":
+        """A result with one metric, from its per-run values."""
+        return cls([{headline: float(v)} for v in values], headline)
+
+    def series(self, metric: str | None = None) -> list[float]:
+        key = metric or self.headline
+        return [float(s[key]) for s in self.scores]
+
+    @property
+    def runs(self) -> list[float]:
+        return self.series()
+
+    @property
+    def mean(self) -> float:
+        return _stats(self.runs)["mean"]
+
+    @property
+    def std(self) -> float:
+        return _stats(self.runs)["std"]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.scores[0]) if self.scores else [self.headline]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"mean", "std", "runs"}`` of the headline, ``"scores"`` of every metric when there are several,
+        ``"size"`` when known (the JSON the manifest stores)."""
+        out = _stats(self.runs)
+        if len(self.metrics) > 1:
+            out["scores"] = {m: _stats(self.series(m)) for m in self.metrics}
+        if self.size is not None:
+            out["size"] = self.size
+        return out
+
+    def __str__(self) -> str:
+        return f"{100 * self.mean:.2f} ± {100 * self.std:.2f} % ({len(self.runs)} runs)"
+
+
+@dataclass
+class EvalSet:
+    """One set to evaluate: a fixed training set, or ``data(r)`` giving run ``r``'s set (a new draw per run).
+    ``train_and_score`` overrides the network's (e.g. the distilled set trained with its learned step size);
+    ``size`` is how many samples, nodes or pairs it holds (reported, optional)."""
+
+    data: Any
+    train_and_score: TrainAndScore | None = None
+    size: int | None = None
+    per_run: bool = False
+    runs: int | None = None
+    """runs of this set when not the plan's (1 for a deterministic score, e.g. a pretrained model untouched)"""
+
+    def for_run(self, r: int) -> Any:
+        return self.data(r) if self.per_run else self.data
+
+
+@dataclass
+class NetworkPlan:
+    """The sets trained with one evaluation network, in the order they are evaluated."""
+
+    name: str
+    train_and_score: TrainAndScore
+    sets: dict[str, EvalSet]
+
+
+@dataclass
+class EvaluationPlan:
+    """What a modality evaluates; :func:`run_plan` turns it into the manifest's metrics block.
+
+    ``metric`` is the headline metric's key in the scores (``"accuracy"``, ``"r10_mean"``, ``"hr@10"``) and
+    ``label`` how the manifest and the summary name it (default: the key); ``networks[0]`` is the primary
+    network (its rows are the headline rows);
+    ``protocol`` and ``extra`` are stored in the manifest as they are."""
+
+    metric: str
+    networks: list[NetworkPlan]
+    runs: int
+    seed: int
+    title: str = ""
+    protocol: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    table: Callable[[dict[str, EvalResult]], str] | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(f"eval_runs must be >= 1, got {self.runs}")
+        if not self.networks:
+            raise ConfigError("an evaluation plan needs at least one network")
+
+
+def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str, runs: int, seed: int,
+               desc: str = "evaluating", progress: bool = True) -> EvalResult:
+    """Train and score ``runs`` (or ``eval_set.runs``) fresh models on ``eval_set``; run ``r`` is seeded by
+    ``(seed, "eval", r)``."""
+    runs = eval_set.runs or runs
+    if runs <= 0:
+        raise ConfigError(f"eval_runs must be > 0, got {runs}")
+    result = EvalResult(headline=metric, size=eval_set.size)
+    for r in tqdm(range(runs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+        gen = generator(seed, "eval", r)
+        train_set = eval_set.for_run(r)
+        scores = dict(train_and_score(train_set, gen))
+        if metric not in scores:
+            raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
+        result.scores.append({k: float(v) for k, v in scores.items()})
+    return result
+
+
+def results_table(rows: Mapping[str, EvalResult]) -> str:
+    """A fixed-width table: one row per set, every metric's mean (percent), headline mean ± std and runs."""
+    metrics = next(iter(rows.values())).metrics if rows else ["accuracy"]
+    width = max([len(k) for k in rows] + [8])
+    if len(metrics) == 1:
+        lines = [f"{'set':<{width}}  {metrics[0] + ' (%)':>16}  runs"]
+        for name, res in rows.items():
+            lines.append(f"{name:<{width}}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
+        return "\n".join(lines)
+    head = next(iter(rows.values())).headline
+    lines = [f"{'set':<{width}}  {'size':>5}  " + "  ".join(f"{m:>8}" for m in metrics) + f"  {head + ' (%)':>16}  runs"]
+    for name, res in rows.items():
+        cells = "  ".join(f"{100 * statistics.fmean(res.series(m)):>8.2f}" for m in metrics)
+        size = "" if res.size is None else str(res.size)
+        lines.append(f"{name:<{width}}  {size:>5}  {cells}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
+    return "\n".join(lines)
+
+
+def evaluate_network(plan: EvaluationPlan, network: NetworkPlan) -> dict[str, EvalResult]:
+    """Every set of ``network``, in order."""
+    rows: dict[str, EvalResult] = {}
+    for name, eval_set in network.sets.items():
+        rows[name] = score_runs(eval_set, eval_set.train_and_score or network.train_and_score, metric=plan.metric,
+                                runs=plan.runs, seed=plan.seed, desc=f"eval {name.replace('_', ' ')} [{network.name}]",
+                                progress=plan.progress)
+    return rows
+
+
+def run_plan(plan: EvaluationPlan) -> dict[str, Any]:
+    """Evaluate every set of every network of ``plan``; returns the manifest's metrics block::
+
+        {"metric": plan.label or plan.metric, "network": primary, "<set>": {"mean", "std", "runs", ...}, ...,
+         "cross_arch": {network: {"<set>": {...}}}   (with several networks),
+         "protocol": plan.protocol, **plan.extra}
+    """
+    per_net: dict[str, dict[str, EvalResult]] = {}
+    table = plan.table or results_table
+    for network in plan.networks:
+        rows = evaluate_network(plan, network)
+        per_net[network.name] = rows
+        log.info("\n[%s] %s:\n%s", network.name, plan.title or f"{plan.metric}, {plan.runs} runs each", table(rows))
+    primary = plan.networks[0].name
+    metrics: dict[str, Any] = {"metric": plan.label or plan.metric, "network": primary,
+                               **{k: v.as_dict() for k, v in per_net[primary].items()}}
+    if len(plan.networks) > 1:
+        metrics["cross_arch"] = {n: {k: v.as_dict() for k, v in rows.items()} for n, rows in per_net.items()}
+    metrics["protocol"] = dict(plan.protocol)
+    metrics.update(plan.extra)
+    return metrics
+
+
+def evaluated_sets(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entries of a metrics block that are evaluated sets (``{"mean", "std", ...}``), in order."""
+    return {k: v for k, v in metrics.items() if isinstance(v, dict) and "mean" in v and "std" in v}
+
+
+__all__ = ["EvalResult", "EvalSet", "EvaluationPlan", "NetworkPlan", "TrainAndScore", "evaluate_network",
+           "evaluated_sets", "results_table", "run_plan", "score_runs"]

@@ -1,0 +1,148 @@
+"""The expert buffer of a run: found, checked against the run, or trained on the fly (and the
+``mmdistill experts`` command), for any :class:`~mmdistill.modality.TrajectoryModality`.
+
+The experts' epoch, held-out score, initial network and optimizer are the adapter's hooks; the loop, the
+files and the checks are :mod:`mmdistill.experts` and :mod:`mmdistill.buffer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout
+from mmdistill.context import MatchContext
+from mmdistill.devices import resolve_device
+from mmdistill.errors import ConfigError
+from mmdistill.experts import Workers, close_workers, init_workers, train_experts
+from mmdistill.modality import Modality, TrajectoryModality
+from mmdistill.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def trajectory_modality(modality: Modality, what: str) -> TrajectoryModality:
+    """``modality`` as a :class:`TrajectoryModality`; ConfigError naming the adapter when it is not one."""
+    if not isinstance(modality, TrajectoryModality):
+        raise ConfigError(f"modality {modality.name!r} does not implement the trajectory hooks (train_epoch, score, student, "
+                          f"fresh_network, expert_optimizer, trajectory_parts); it cannot {what}")
+    return modality
+
+
+def experts_batch(num_train: int, paper: int = 256, min_steps: int = 50) -> int:
+    """The experts' batch for ``batch_train=None``: MTT's 256 when an epoch still has ``min_steps`` SGD steps
+    (CIFAR's 50,000 images make 196), else the largest power of two (at least 16) that gives a small set that
+    many (FSDD's 2,700 clips: 32). With 256, two epochs of a small set move an expert less than the student's
+    first steps, and the normalised distance starts far above 1."""
+    if num_train >= paper * min_steps:
+        return paper
+    size = 16
+    while size * 2 * min_steps <= num_train:
+        size *= 2
+    return size
+
+
+def resolve_batch_train(cfg: Any, data: Any) -> None:
+    """Fill ``cfg.batch_train=None`` with :func:`experts_batch` of the training split's size."""
+    if getattr(cfg, "batch_train", 0) is None:
+        cfg.batch_train = experts_batch(len(data.train))
+
+
+def resolve_batch_train(cfg: Any, data: Any) -> None:
+    """Fill ``cfg.batch_train=None`` with :func:`experts_batch` of the training split's size."""
+    if getattr(cfg, "batch_train", 0) is None:
+        cfg.batch_train = experts_batch(len(data.train))
+
+
+def buffer_dir(cfg: Any, out_dir: Path | None) -> Path:
+    """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``."""
+    if getattr(cfg, "buffer", None):
+        return Path(cfg.buffer)
+    if out_dir is None:
+        raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")
+    return Path(out_dir) / "experts"
+
+
+def trajectory_network(ctx: MatchContext) -> nn.Module:
+    """A network with the experts' trainable parameters: ``ctx.net``, or a fresh matching network when a
+    matcher froze ``ctx.net`` (distribution matching's embedding network)."""
+    if any(p.requires_grad for p in ctx.net.parameters()):
+        return ctx.net
+    return ctx.modality.matching_network(ctx.config, ctx.data).to(ctx.device)
+
+
+def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
+    shape = getattr(data, "sample_shape", None)
+    return ExpertSpec(
+        dataset=str(getattr(data, "name", cfg.dataset)), network=str(cfg.network), num_classes=int(getattr(data, "num_classes", 0)),
+        layout=ParamLayout.of(net), sample_shape=list(shape) if shape is not None else None,
+    )
+
+
+def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) -> ExpertBuffer:
+    """Train (or finish training) the experts of ``ctx.config`` into ``path``."""
+    cfg, modality, data = ctx.config, ctx.modality, ctx.data
+    resolve_batch_train(cfg, data)
+    modality = trajectory_modality(modality, "train expert trajectories")
+    device = workers.device if workers.world > 1 else ctx.device
+    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.expert_dsa else None
+    if device != ctx.device:
+        data = modality.to_device(data, device)
+
+    def make_net(gen: torch.Generator) -> nn.Module:
+        return modality.fresh_network(cfg, data, gen).to(device)
+
+    training = cfg.expert_training()
+    if workers.rank == 0:
+        log.info("training %d experts for %d epochs into %s%s", training.num_experts, training.epochs, path,
+                 f" on {workers.world} processes" if workers.world > 1 else "")
+    return train_experts(
+        path, expert_spec(cfg, data, trajectory_network(ctx)), training, make_net,
+        lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),
+        score=lambda net: modality.score(cfg, net, data),
+        make_optimizer=lambda net: modality.expert_optimizer(cfg, net), workers=workers, progress=cfg.progress,
+    )
+
+
+def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
+    """The run's expert buffer, checked against this run's dataset, network and class count; trained first
+    (into ``<out>/experts`` or ``buffer``) when it holds no finished index and ``train_if_missing``."""
+    cfg = ctx.config
+    resolve_batch_train(cfg, ctx.data)
+    path = buffer_dir(cfg, ctx.out_dir)
+    if not (path / "index.json").exists():
+        if not train_if_missing:
+            raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
+        buffer = train_buffer(ctx, path)
+    else:
+        buffer = ExpertBuffer(path)
+    buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))
+    return buffer
+
+
+def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
+    """``mmdistill experts RECIPE ...``: load the recipe's data and train its expert buffer, sharded over the
+    processes of ``torchrun`` when started by it."""
+    device = resolve_device(cfg.device)
+    workers = init_workers(device)
+    try:
+        seed_everything(cfg.seed)
+        modality = recipe.get_modality()
+        data = modality.to_device(modality.load(cfg), workers.device)
+        net = modality.matching_network(cfg, data).to(workers.device)
+        ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
+                           device=workers.device, out_dir=cfg.out_dir(recipe.name))
+        path = buffer_dir(cfg, ctx.out_dir)
+        buffer = train_buffer(ctx, path, workers)
+        buffer.check(expert_spec(cfg, data, net))
+        return buffer
+    finally:
+        close_workers(workers)
+
+
+__all__ = ["buffer_dir", "expert_spec", "experts_batch", "open_buffer", "resolve_batch_train", "run_experts_command",
+           "train_buffer", "trajectory_modality", "trajectory_network"]

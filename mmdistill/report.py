@@ -1,0 +1,85 @@
+"""What a finished run leaves behind: the manifest, the pictures, the summary line.
+
+The artifact directory is written preview and plots first, tensors and manifest last (the manifest's presence
+marks a complete set; see :func:`mmdistill.io.save_synthetic`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from mmdistill import __version__
+from mmdistill.config import to_dict
+from mmdistill.evaluation import evaluated_sets
+from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, save_synthetic
+from mmdistill.modality import Modality
+from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
+from mmdistill.synthetic import SyntheticSet
+
+MANIFEST_FORMAT = "mmdistill.set/1"
+#: a run that trains on a set instead of distilling one (clip-finetune): a manifest and pictures, no tensors
+FINETUNE_FORMAT = "mmdistill.finetune/1"
+
+
+def versions(modality: Modality | None = None) -> dict[str, str]:
+    """mmdistill's, torch's and Python's versions, and those of the adapter's libraries."""
+    out = {"mmdistill": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    if modality is not None:
+        out.update(modality.versions())
+    return out
+
+
+def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a run before its metrics: what made the set (recipe, method, config, versions)."""
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "recipe": recipe,
+        "modality": modality.name,
+        "method": method,
+        "dataset": dataset,
+        "ipc": cfg.ipc,
+        "seed": cfg.seed,
+        "num_classes": syn.num_classes,
+        "config": to_dict(cfg),
+        "versions": versions(modality),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if syn.meta.get("budget_label"):  # a set whose size is not "ipc per class" (e.g. a graph's reduction rate)
+        manifest["budget_label"] = syn.meta["budget_label"]
+    manifest.update(extra or {})
+    return manifest
+
+
+def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
+    """Preview, plots, then tensors and manifest (manifest last: its presence marks a complete set)."""
+    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+    modality.write_preview(syn, out / PREVIEW_FILE, title)
+    plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
+    metrics = manifest.get("metrics", {})
+    plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", title, ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
+    save_synthetic(out, syn, manifest)
+
+
+def budget_label(manifest: Mapping[str, Any]) -> str:
+    """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``."""
+    return str(manifest.get("budget_label") or f"ipc {manifest['ipc']}")
+
+
+def summary_line(manifest: Mapping[str, Any]) -> str:
+    """``recipe on dataset at ipc K: distilled m ± s %, random real m ± s %, ...`` (the metric is named
+    unless it is accuracy)."""
+    m = manifest.get("metrics", {})
+    metric = m.get("metric", "accuracy")
+    head = f"{manifest['recipe']} on {manifest.get('dataset')} at {budget_label(manifest)}"
+    head += ":" if metric == "accuracy" else f" ({metric}):"
+    parts = [f"{key.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for key, v in evaluated_sets(m).items()]
+    return head + " " + ", ".join(parts)
+
+
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "budget_label", "new_manifest", "summary_line", "versions", "write_artifact"]

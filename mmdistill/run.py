@@ -1,0 +1,121 @@
+"""One distillation run from configuration to artifact, for any modality.
+
+``distill`` loads the real data through the adapter, initialises the synthetic set, builds the recipe's
+matcher, drives it through the outer loop (checkpointing, resuming), has the evaluation skeleton evaluate the
+result next to the baselines of the same size (:mod:`mmdistill.evaluation`) and writes the distilled-set
+directory (:mod:`mmdistill.report`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from mmdistill.config import fingerprint
+from mmdistill.context import MatchContext
+from mmdistill.devices import resolve_device
+from mmdistill.errors import ConfigError
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
+from mmdistill.labels import apply_label_mode
+from mmdistill.loop import Matcher, run_loop
+from mmdistill.modality import Modality
+from mmdistill.optim import synthetic_optimizer
+from mmdistill.report import new_manifest, write_artifact
+from mmdistill.schema import NON_TRAJECTORY_KEYS
+from mmdistill.seeding import generator, seed_everything
+from mmdistill.synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
+
+MatcherFactory = Callable[[MatchContext], Matcher]
+OptimizerFactory = Callable[[SyntheticSet, Any], torch.optim.Optimizer]
+
+
+@dataclass
+class RunResult:
+    """A finished (or stopped) run: its directory, the synthetic set (detached, on the CPU when finished;
+    None for a run that trains on a set instead of distilling one, such as clip-finetune) and its manifest."""
+
+    out_dir: Path
+    synthetic: SyntheticSet | None
+    manifest: dict[str, Any]
+
+
+def prepare_out_dir(out: Path, cfg: Any) -> None:
+    """Create ``out``; refuse a directory that holds a run unless ``resume`` or ``overwrite`` says what to do."""
+    holds_run = (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists()
+    if holds_run and not cfg.resume:
+        if not cfg.overwrite:
+            raise ConfigError(
+                f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
+                "(--overwrite) to start over, or choose another out"
+            )
+        for name in (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def distill(
+    recipe: str,
+    method: str,
+    cfg: Any,
+    modality: Modality,
+    make_matcher: MatcherFactory,
+    make_optimizer: OptimizerFactory | None = None,
+    *,
+    stop_after: int | None = None,
+) -> RunResult:
+    """Run recipe ``recipe`` (method ``method``) with ``cfg`` on ``modality`` and write its artifact.
+
+    ``stop_after`` stops the loop after that many iterations (leaving a resumable checkpoint and no
+    artifact), which is how tests interrupt a run.
+    """
+    started = time.perf_counter()
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    out = cfg.out_dir(recipe)
+    prepare_out_dir(out, cfg)
+    data = modality.to_device(modality.load(cfg), device)
+    task = modality.task(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
+    syn.to(device).requires_grad_(True)
+    net = modality.matching_network(cfg, data).to(device)
+    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.dsa else None
+    ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
+                       syn=syn, out_dir=out)
+    matcher = make_matcher(ctx)
+    if cfg.label_mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
+        apply_label_mode(ctx)
+    syn.requires_grad_(True)  # labels may have become learnable
+    optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
+    log.info("%s: %s, %d synthetic samples, %d iterations on %s", recipe, modality.describe(data), len(syn), cfg.iterations, device)
+    if device.type == "cpu" and cfg.budget == "paper":
+        log.warning("these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "
+                    "--budget cpu shrinks it (the progress bar shows the estimate).")
+    loop = run_loop(
+        matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
+        fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
+        resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
+    )
+    manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
+                            cfg=cfg, syn=syn)
+    manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from}
+    if loop.iterations < cfg.iterations:
+        log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
+        return RunResult(out, syn.detached(), manifest)
+    final = syn.detached().to("cpu")
+    if cfg.evaluate:
+        t_eval = time.perf_counter()
+        manifest["metrics"] = modality.evaluate(cfg, final, data, device)
+        manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+    manifest["timing"]["total_seconds"] = time.perf_counter() - started
+    write_artifact(out, final, manifest, modality)
+    return RunResult(out, final, manifest)
+
+
+__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "distill", "prepare_out_dir"]
