@@ -3,15 +3,15 @@
 ``dataset`` names (``data_root`` is a local folder; nothing is downloaded unless ``download=True``):
 
 ==================  ==========================================================================================
-``cora``,           PyG ``Planetoid(data_root, name)``: ``data_root/<Name>/raw/ind.<name>.*`` (public split,
-``citeseer``,       row-normalised features, transductive — GCond's setting)
-``pubmed``
+``cora``,           Planetoid's raw files ``data_root/<Name>/raw/ind.<name>.*``, read by our restricted
+``citeseer``,       unpickler (:mod:`.planetoid`; the tensors of PyG's ``Planetoid``: public split,
+``pubmed``          row-normalised features, transductive — GCond's setting)
 ``flickr``,         PyG ``Flickr`` / ``Reddit`` (GraphSAINT's splits, features standardised on the training
 ``reddit``          nodes, inductive — GCond's setting)
 ``ogbn-arxiv``      OGB's ``PygNodePropPredDataset`` (needs the ``ogb`` package; symmetrised, standardised,
                     transductive)
 ``pyg:Class``,      any ``torch_geometric.datasets`` class whose first graph has ``x``, ``y`` and masks,
-``pyg:Class/name``  built as ``Class(data_root)`` or ``Class(data_root, name)``
+``pyg:Class/name``  built as ``Class(dir)`` or ``Class(dir, name)``
 ``saved``           a graph saved without pickle: ``data_root/graph.safetensors`` + ``graph.json``
                     (:func:`modalities.graph.export.save_graph_data`; a condensed graph's export is one)
 ``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line), ``features.{npy,csv,txt}``
@@ -20,13 +20,18 @@
 ``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
 ``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
 ==================  ==========================================================================================
+
+``data_root`` is only read. The PyG/OGB classes (Flickr, Reddit, ogbn-arxiv, ``pyg:``) run in a mirror of
+it under our cache (:mod:`.pyg_cache`, ``$MMDISTILL_CACHE``), where their ``processed/`` files go, and under
+:func:`~.safe_pickle.guarded_loading`: pickles they read pass the restricted unpickler, ``torch.load`` is
+weights-only. ``download=True`` fetches missing Planetoid files into ``<cache>/graph/download/``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,11 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.seeding import generator
 
 from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
+from .planetoid import download_raw_files, missing_raw_files, read_planetoid
+from .pyg_cache import cache_root, pyg_workdir
+from .safe_pickle import guarded_loading
+
+logger = logging.getLogger(__name__)
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 GRAPHSAINT = {"flickr": "Flickr", "reddit": "Reddit"}
@@ -68,7 +78,7 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
     the file, field or option at fault."""
     key = name.lower()
     if key in PLANETOID:
-        raw = _pyg_planetoid(key, _need_root(name, root), opts)
+        raw = _planetoid(key, _need_root(name, root), opts)
     elif key in GRAPHSAINT:
         raw = _pyg_class(GRAPHSAINT[key], None, _need_root(name, root), opts, label=key)
     elif key == "ogbn-arxiv":
@@ -195,36 +205,38 @@ def _first_graph(ds: Any, label: str) -> dict[str, Any]:
     return raw
 
 
-def _writable_copy(src: Path) -> Path:
-    """A temporary copy of ``src`` (PyG writes processed/ next to raw/)."""
-    dst = Path(tempfile.mkdtemp(prefix="mmdistill-graph-")) / src.name
-    shutil.copytree(src, dst)
-    return dst
-
-
-def _pyg_planetoid(key: str, root: str, opts: GraphLoadOptions) -> dict[str, Any]:
-    from torch_geometric.datasets import Planetoid
-
+def _planetoid(key: str, root: str, opts: GraphLoadOptions) -> dict[str, Any]:
+    """Cora/CiteSeer/PubMed from ``root/<Name>/raw`` (or, with ``download``, the cache's download folder)
+    by the restricted reader of :mod:`.planetoid`; nothing is written into ``root``."""
     pname = PLANETOID[key]
     raw_dir = Path(root) / pname / "raw"
-    needed = [raw_dir / f"ind.{key}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
-    missing = [p.name for p in needed if not p.is_file()]
+    missing = missing_raw_files(raw_dir, key)
     if missing and not opts.download:
         raise DataError(
             f"{pname}: {raw_dir} lacks {', '.join(missing)}; put Planetoid's raw files there "
             f"(data_root is the folder holding {pname}/raw/), or pass download=true (--download) when online"
         )
-    try:
-        ds = Planetoid(root, pname)
-    except PermissionError:
-        ds = Planetoid(str(_writable_copy(Path(root) / pname).parent), pname)
-    return _first_graph(ds, key)
+    if missing:
+        raw_dir = cache_root() / "graph" / "download" / pname / "raw"
+        logger.info("%s: %s lacks %s; downloading into %s", pname, root, ", ".join(missing), raw_dir)
+        download_raw_files(raw_dir, key)
+    return read_planetoid(raw_dir, key)
+
+
+def _load_failure(label: str, root: str, exc: Exception) -> DataError:
+    """A DataError naming ``label`` for a dataset class that failed: the guard's refusal (itself, or the cause
+    of a library's error) or the library's error."""
+    refusal = exc if isinstance(exc, DataError) else exc.__cause__ or exc.__context__
+    if isinstance(refusal, DataError):
+        return DataError(f"{label}: {refusal}")
+    return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}); offline runs need the "
+                     "dataset's files there")
 
 
 def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoadOptions, *, label: str) -> dict[str, Any]:
-    """The first graph of ``torch_geometric.datasets.<cls_name>``, built from ``root`` (and ``sub``, the
-    dataset's name argument) when the class takes a root; classes that ship their data (KarateClub) take
-    none."""
+    """The first graph of ``torch_geometric.datasets.<cls_name>``, built (and its ``processed/`` written) in a
+    mirror of ``root`` under our cache, ``sub`` the dataset's name argument; classes that ship their data
+    (KarateClub) take no root. Runs under :func:`guarded_loading`."""
     import inspect
 
     import torch_geometric.datasets as pyg_datasets
@@ -233,18 +245,17 @@ def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoad
     if cls is None or not inspect.isclass(cls):
         raise ConfigError(f"torch_geometric.datasets has no class {cls_name!r} (dataset {label!r})")
     if "root" not in inspect.signature(cls).parameters:
-        return _first_graph(cls(), label)
+        with guarded_loading():
+            return _first_graph(cls(), label)
     root = _need_root(label, root)
     if not opts.download and not any(Path(root).iterdir()):
         raise DataError(f"{label}: {root} is empty; put the dataset's files there, or pass download=true when online")
     args = (sub,) if sub else ()
-    try:
-        ds = cls(root, *args)
-    except PermissionError:
-        ds = cls(str(_writable_copy(Path(root))), *args)
-    except (OSError, RuntimeError) as exc:  # a missing file triggers PyG's download, which fails offline
-        raise DataError(f"{label}: could not load from {root} ({exc}); offline runs need the dataset's files there") from None
-    return _first_graph(ds, label)
+    with pyg_workdir(Path(root), label) as work, guarded_loading():
+        try:
+            return _first_graph(cls(str(work), *args), label)
+        except (DataError, OSError, RuntimeError, pickle.UnpicklingError) as exc:  # refused pickle, offline ...
+            raise _load_failure(label, root, exc) from None
 
 
 def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
@@ -255,12 +266,13 @@ def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
             "ogbn-arxiv is read with OGB's loader: pip install ogb — or save the graph once as "
             "dataset=saved (modalities.graph.export.save_graph_data) and load that"
         ) from None
-    try:
-        ds = PygNodePropPredDataset("ogbn-arxiv", root=root)
-    except (OSError, RuntimeError) as exc:
-        raise DataError(f"ogbn-arxiv: could not load from {root} ({exc})") from None
-    raw = _first_graph(ds, "ogbn-arxiv")
-    split = ds.get_idx_split()
+    with pyg_workdir(Path(root), "ogbn-arxiv") as work, guarded_loading():
+        try:
+            ds = PygNodePropPredDataset("ogbn-arxiv", root=str(work))
+            raw = _first_graph(ds, "ogbn-arxiv")
+            split = ds.get_idx_split()
+        except (DataError, OSError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise _load_failure("ogbn-arxiv", root, exc) from None
     raw.update(train_mask=split["train"], val_mask=split["valid"], test_mask=split["test"])
     return raw
 
