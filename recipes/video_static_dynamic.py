@@ -28,6 +28,7 @@ from mmdistill.methods.trajectory_keys import TrajectoryConfig
 from mmdistill.modalities.video.config import StaticDynamicKeys, VideoDistillConfig
 from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT
 from mmdistill.recipe import Recipe
+from mmdistill.recipes.video_mtt import ClampedStepSizes
 from mmdistill.synthetic import SyntheticSet
 
 #: the reference's scripts (``sh/s2d/s2d_DM_ms*.sh``, ``s2d_MTT_ms*.sh``): per stage-2 method and vpc, the keys
@@ -86,7 +87,7 @@ class Config(StaticDynamicKeys, DistributionMatchingConfig, VideoDistillConfig, 
 
 def make_matcher(ctx: MatchContext):
     """Stage 2: video DM or trajectory matching of the rendered clips."""
-    return make_dm_matcher(ctx) if ctx.config.method == "dm" else make_trajectory_matcher(ctx)
+    return make_dm_matcher(ctx) if ctx.config.method == "dm" else ClampedStepSizes(make_trajectory_matcher(ctx))
 
 
 def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
@@ -101,11 +102,14 @@ def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr_dynamic, momentum=cfg.momentum_data)
 
 
-#: CPU-sized: 200 stage-1 iterations (image DM, 16 frames per class), stage 2 200 DM iterations (16 real clips
-#: per class) or 100 MTT iterations with the experts of video-mtt's CPU budget; 3 x 200 evaluation epochs; the
+#: CPU-sized: ``convnet3d-small``; 100 stage-1 iterations (image DM, 8 frames per class), stage 2 100 DM iterations (8
+#: real clips per class) or 100 MTT iterations with the experts of video-mtt's CPU budget; the learning rates of
+#: :data:`~mmdistill.modalities.video.config.CPU_STATIC_DYNAMIC_LRS` (the README's are sized for 5,000-10,000
+#: iterations); 3 x 200 evaluation epochs; the
 #: dynamic memories shrunk to 4 frames of 12x12 (on 1-channel 8 x 32 x 32 moving digits a 1-channel dynamic memory
 #: at the clip's size is as large as the clip: the set then stores 39 % of the full clips' bytes)
-CPU_BUDGET = {"static_iterations": 200, "iterations": 200, "dynamic_frames": 4, "dynamic_size": 12, "batch_real": 16, "num_experts": 3, "expert_train_epochs": 6,
+CPU_BUDGET = {"network": "convnet3d-small", "static_iterations": 100, "iterations": 100, "dynamic_frames": 4, "dynamic_size": 12,
+              "batch_real": 8, "num_experts": 3, "expert_train_epochs": 6,
               "batch_train": 64, "max_start_epoch": 4, "syn_steps": 5, "eval_epochs": 200, "eval_runs": 3,
               "baselines": ["random_real"], "checkpoint_every": 50}
 
