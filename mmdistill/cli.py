@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.errors import ConfigError
+from mmdistill.exits import EXPECTED, fail
 from mmdistill.logs import configure_logging
 
 
@@ -117,11 +118,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
+def _cmd_run(args: argparse.Namespace, rest: list[str], debug: bool = False) -> int:
     from mmdistill.recipes import get_recipe
 
     recipe = get_recipe(args.recipe)
-    return recipe.main(rest)
+    return recipe.main(rest, debug=debug)
 
 
 def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
@@ -189,15 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
             if argv[0] == "experts":
                 return _cmd_experts(argv[1], argv[2:])
-            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:])
+            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
         args = parser.parse_args(argv)
         handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export}[args.command]
         return handler(args)
-    except MmdistillError as exc:
+    except EXPECTED as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
 
 
 if __name__ == "__main__":

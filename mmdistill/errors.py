@@ -25,3 +25,7 @@ class ArtifactError(MmdistillError, ValueError):
 
 class DivergenceError(MmdistillError, RuntimeError):
     """The optimisation produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class InterruptedRun(MmdistillError, KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or SIGINT) after saving a checkpoint; the message says how to resume."""

@@ -9,6 +9,7 @@ ends in the same synthetic set as an uninterrupted run. A non-finite loss stops 
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mmdistill.errors import ArtifactError, ConfigError, DivergenceError
+from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
@@ -83,6 +84,38 @@ def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, n
         "synthetic": json.dumps(syn.header()),
     }
     save_tensors(path, tensors, metadata=meta)
+
+
+def checkpoint_fingerprint(path: Path) -> str | None:
+    """The configuration fingerprint stored in checkpoint ``path`` (its header alone is read), or None when
+    the file is not a readable checkpoint (the resume itself then names the damage)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("fingerprint")
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
+def _snapshot(syn: SyntheticSet, opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """A copy of the set's tensors and the optimizer's state at the start of an iteration (for Ctrl-C)."""
+    tensors = {k: v.detach().clone() for k, v in syn.tensors().items()}
+    state = copy.deepcopy(opt.state_dict())
+    return tensors, state
+
+
+def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, snapshot: tuple[dict[str, Tensor], dict[str, Any]],
+                      iteration: int, elapsed: float, fingerprint: str) -> None:
+    """Checkpoint the state of the start of ``iteration`` (restored from ``snapshot``): an interrupted
+    iteration may have half-updated the set (DC updates it several times per outer iteration)."""
+    tensors, state = snapshot
+    current = syn.tensors()
+    with torch.no_grad():
+        for name, value in tensors.items():
+            current[name].copy_(value)
+    opt.load_state_dict(state)
+    save_checkpoint(path, syn, opt, iteration, elapsed, fingerprint)
 
 
 def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, fingerprint: str) -> tuple[int, float]:
@@ -158,8 +191,10 @@ def run_loop(
     start_iteration = getattr(matcher, "start_iteration", None)
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
+    it, snapshot = start, None
     try:
         for it in range(start, end):
+            snapshot = _snapshot(syn, optimizer) if it % checkpoint_every or not ckpt.exists() else None  # else the checkpoint holds it
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
                 start_iteration(it)
@@ -181,6 +216,11 @@ def run_loop(
             done = it + 1
             if done % checkpoint_every == 0 or done == end:
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, fingerprint)
+    except KeyboardInterrupt:
+        if snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
+            _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, fingerprint)
+        raise InterruptedRun(f"interrupted at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
+                             "iterations: continue with the same command and --resume") from None
     finally:
         bar.close()
     return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -19,7 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from mmdistill.config import build_config, load_yaml, parse_overrides
-from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.errors import ConfigError
+from mmdistill.exits import EXPECTED, fail
 from mmdistill.logs import configure_logging
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
@@ -103,18 +103,17 @@ class Recipe:
         layers.append(("key=value overrides", parse_overrides(args.overrides)))
         return self.config(*layers)
 
-    def main(self, argv: Sequence[str] | None = None) -> int:
-        """Command-line entry point; prints errors on bad input without a traceback."""
-        configure_logging()
+    def main(self, argv: Sequence[str] | None = None, *, debug: bool = False) -> int:
+        """Command-line entry point: an expected failure is one line and an exit code (:mod:`mmdistill.exits`),
+        a traceback only with ``debug``."""
+        configure_logging(debug)
         try:
             cfg = self.config_from_argv(argv)
             result = self.run(cfg)
-        except MmdistillError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("\ninterrupted; continue with --resume (the last checkpoint is kept)", file=sys.stderr)
-            return 130
+        except EXPECTED as exc:
+            if debug:
+                raise
+            return fail(exc)
         if "metrics" in result.manifest:
             print("\n" + summary_line(result.manifest))
         print(f"wrote {result.out_dir}")

@@ -9,6 +9,7 @@ directory (:mod:`mmdistill.report`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, run_loop
+from mmdistill.loop import Matcher, checkpoint_fingerprint, run_loop
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import new_manifest, write_artifact
@@ -46,9 +47,28 @@ class RunResult:
     manifest: dict[str, Any]
 
 
-def prepare_out_dir(out: Path, cfg: Any) -> None:
-    """Create ``out``; refuse a directory that holds a run unless ``resume`` or ``overwrite`` says what to do."""
-    holds_run = (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists()
+def check_writable(out: Path) -> None:
+    """ConfigError naming ``out`` when it cannot hold a run: a file, under a file, or not writable — checked
+    before any data is loaded."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == out else f"lies under the file {parent}"
+                raise ConfigError(f"output folder {out} {where}; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"output folder {out}: {parent} is not writable by this user; choose another --out")
+            return
+
+
+def prepare_out_dir(out: Path, cfg: Any, fingerprint_now: str | None = None) -> bool:
+    """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
+
+    A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
+    too when the folder holds a finished set and no checkpoint to continue from, or a checkpoint of another
+    configuration (``fingerprint_now`` differs from the checkpoint's): nothing is replaced silently."""
+    check_writable(out)
+    ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
+    holds_run = ckpt.exists() or manifest.exists()
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(
@@ -57,7 +77,36 @@ def prepare_out_dir(out: Path, cfg: Any) -> None:
             )
         for name in (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE):
             (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and not cfg.overwrite:
+        if manifest.exists() and not ckpt.exists():
+            raise ConfigError(f"{out} holds a finished set ({MANIFEST_FILE}) and no {CHECKPOINT_FILE} to resume from; "
+                              "pass --overwrite to replace it, or choose another --out")
+        if ckpt.exists() and fingerprint_now is not None:
+            saved = checkpoint_fingerprint(ckpt)  # None: damaged; loading it names the damage
+            if saved is not None and saved != fingerprint_now:
+                raise ConfigError(f"{ckpt} was written by a run with another configuration; resume with the same recipe, "
+                                  "dataset, ipc, seed and hyper-parameters, pass --overwrite to start over, or choose another --out")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".mmdistill-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output folder {out} cannot be written ({exc.strerror or exc}); choose another --out") from None
+    return created
+
+
+def remove_if_unused(out: Path) -> None:
+    """Remove a run folder this run created when it holds nothing worth keeping (no checkpoint, no manifest)."""
+    if (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists():
+        return
+    for name in (METRICS_FILE,):
+        (out / name).unlink(missing_ok=True)
+    try:
+        out.rmdir()
+    except OSError:
+        pass  # something else is in it: keep it
 
 
 def distill(
@@ -79,7 +128,19 @@ def distill(
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    prepare_out_dir(out, cfg)
+    created = prepare_out_dir(out, cfg, fingerprint(cfg, NON_TRAJECTORY_KEYS))
+    try:
+        return _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=device,
+                        started=started, stop_after=stop_after)
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+
+
+def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
+             make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
+             stop_after: int | None) -> RunResult:
     data = modality.to_device(modality.load(cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
@@ -118,4 +179,4 @@ def distill(
     return RunResult(out, final, manifest)
 
 
-__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "distill", "prepare_out_dir"]
+__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "prepare_out_dir", "remove_if_unused"]

@@ -349,7 +349,7 @@ def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):
     code = cli_main(["run", "audio-dm", "--dataset", "folder", "--data-root", str(root), *FAST, "--ipc", "3",
                      "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "'warble'" in err and "ipc=3" in err, err
+    assert code == 3 and "'warble'" in err and "ipc=3" in err, err  # a DataError: exit code 3
 
 
 def test_recipe_is_a_script():
