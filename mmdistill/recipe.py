@@ -94,7 +94,7 @@ class Recipe:
         return parser
 
     def config_from_argv(self, argv: Sequence[str] | None) -> DistillConfig:
-        args = self.argument_parser().parse_args(list(argv) if argv is not None else None)
+        args = self.argument_parser().parse_intermixed_args(list(argv) if argv is not None else None)  # key=value anywhere
         layers: list[tuple[str, Mapping[str, Any]]] = []
         if args.config:
             layers.append((args.config, load_yaml(args.config)))
