@@ -37,11 +37,15 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 
 
 def _load_saved(directory: str):
-    from mmdistill.io import load_synthetic
+    from mmdistill.errors import ArtifactError
+    from mmdistill.io import MANIFEST_FILE, load_synthetic
     from mmdistill.modality import get_modality
     from mmdistill.recipes import get_recipe
 
     syn, manifest = load_synthetic(directory)
+    missing = [k for k in ("recipe", "modality") if not isinstance(manifest.get(k), str)]
+    if missing:
+        raise ArtifactError(f"{Path(directory) / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
     recipe = get_recipe(manifest["recipe"])
     modality = get_modality(manifest["modality"])
     return syn, manifest, recipe, modality

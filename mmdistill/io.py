@@ -150,9 +150,6 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     manifest = read_json(out_dir / MANIFEST_FILE)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("synthetic"), dict):
         raise ArtifactError(f"{out_dir / MANIFEST_FILE} has no 'synthetic' section; not an mmdistill set")
-    missing = [k for k in ("recipe", "modality") if not isinstance(manifest.get(k), str)]
-    if missing:
-        raise ArtifactError(f"{out_dir / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE))
     return syn, manifest
