@@ -16,17 +16,17 @@ from typing import Any, Callable
 
 import torch
 
-from mmdistill.config import fingerprint
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
+from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, run_loop
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import new_manifest, write_artifact
-from mmdistill.schema import NON_TRAJECTORY_KEYS
+from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
 
@@ -63,7 +63,7 @@ def prepare_out_dir(out: Path, cfg: Any) -> None:
 def distill(
     recipe: str,
     method: str,
-    cfg: Any,
+    cfg: DistillConfig,
     modality: Modality,
     make_matcher: MatcherFactory,
     make_optimizer: OptimizerFactory | None = None,
@@ -85,11 +85,12 @@ def distill(
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)
     net = modality.matching_network(cfg, data).to(device)
-    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.dsa else None
+    strategy = cfg.matching_augmentation()
+    augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out)
     matcher = make_matcher(ctx)
-    if cfg.label_mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
+    if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
     optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
@@ -99,7 +100,7 @@ def distill(
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
