@@ -94,7 +94,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--ipc", "0"], "ipc must be a positive integer"),
+        (["--ipc", "0"], r"ipc=0: expected an integer >= 1 \(samples per class\)"),
         (["ipcc=3"], "unknown config key 'ipcc'.*Did you mean ipc"),
         (["--budget", "cpu", "--dataset", "imagefolder", "--data-root", "/nonexistent/dir"], "/nonexistent/dir"),
         (["--ipc", "500"], "fewer than ipc=500"),
