@@ -95,8 +95,11 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """``key: saved -> now`` for each key whose value differs (a key only one side has counts as changed)."""
     now = json.loads(json.dumps(dict(now), sort_keys=True))  # the values as the checkpoint stores them
     missing = object()
-    return [f"{k}: {saved.get(k, 'not set')!r} -> {now.get(k, 'not set')!r}" for k in sorted(set(saved) | set(now))
-            if saved.get(k, missing) != now.get(k, missing)]
+
+    def show(values: Mapping[str, Any], k: str) -> str:
+        return repr(values[k]) if k in values else "(no such key)"
+
+    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if saved.get(k, missing) != now.get(k, missing)]
 
 
 def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any]) -> tuple[int, float]:

@@ -135,3 +135,14 @@ def test_a_config_built_directly_is_rebuilt_from_its_non_default_fields():
     ten = image_mtt.RECIPE.rebuild(cfg, {"ipc": 10})
     assert (ten.syn_steps, ten.max_start_epoch) == (7, 15)
     assert dataclasses.asdict(image_mtt.RECIPE.rebuild(ten, {})) == dataclasses.asdict(ten)
+
+
+def test_a_saved_config_drops_what_no_longer_applies():
+    """``mmdistill eval`` of a set saved by an earlier release: keys the recipe lost, and values its declarations
+    no longer accept (DC's outer_loop=0 meant "the paper's"), are dropped and take today's values."""
+    saved = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "outer_loop": 0, "fingerprint_only_key": 1}
+    cfg = image_dc.RECIPE.config_from_saved(saved, {"eval_runs": 2})
+    assert (cfg.outer_loop, cfg.eval_runs, cfg.ipc) == (1, 2, 1)
+    graph = get_recipe("graph-gcond")
+    old = {**dataclasses.asdict(graph.config(dataset="cora")), "dsa": False, "label_mode": "hard", "setting": "transductive"}
+    assert graph.config_from_saved(old, {}).adj_threshold == 0.05
