@@ -134,7 +134,7 @@ def classification_plan(
     each evaluation network, in the order distilled, distilled_hard_labels, random_real,
     random_real_soft_labels, herding."""
     protocol = evaluation_protocol(cfg)
-    learned_lr = syn.data.get("syn_lr") if syn is not None and getattr(cfg, "eval_lr_from_set", False) else None
+    learned_lr = syn.data.get("syn_lr") if syn is not None and cfg.learned_lr_evaluation() else None
     syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None

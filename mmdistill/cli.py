@@ -75,7 +75,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     if args.no_baselines:
         changes["baselines"] = []
-    cfg = recipe.config(("saved manifest", saved), ("eval arguments", changes))
+    cfg = recipe.config_from_saved(saved, changes)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data = modality.to_device(modality.load(cfg), device)
@@ -131,11 +131,11 @@ def _cmd_run(args: argparse.Namespace, rest: list[str], debug: bool = False) -> 
 
 def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.recipes import get_recipe
-    from mmdistill.methods.trajectory_keys import TrajectoryConfig
+    from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.expert_runs import run_experts_command
 
     recipe = get_recipe(recipe_name)
-    if not issubclass(recipe.config_cls, TrajectoryConfig):
+    if not issubclass(recipe.config_cls, TrajectoryKeys):
         raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
                           "recipe such as image-mtt (its buffer also serves soft labels of other recipes)")
     cfg = recipe.config_from_argv(rest)
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)",
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Run a recipe: mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE].\n"
-                           "mmdistill run RECIPE --help lists the recipe's keys with their (paper) defaults.",
+                           "mmdistill run RECIPE --help lists the recipe's keys: what each is, its unit, range and (paper) default.",
                            epilog="recipes:\n" + recipe_listing())
     p_run.add_argument("recipe", help="a recipe name (below)")
     p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)",

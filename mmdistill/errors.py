@@ -16,7 +16,13 @@ class DataError(MmdistillError, ValueError):
 
 
 class ConfigError(MmdistillError, ValueError):
-    """A configuration key, value or command-line argument is unknown or out of range."""
+    """A configuration key, value or command-line argument is unknown or out of range.
+
+    ``key`` names the configuration key at fault when there is one (the message names it too)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class ArtifactError(MmdistillError, ValueError):

@@ -19,6 +19,7 @@ from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, save_synthetic
 from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
+from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
 
 MANIFEST_FORMAT = "mmdistill.set/1"
@@ -36,7 +37,10 @@ def versions(modality: Modality | None = None) -> dict[str, str]:
 
 def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest of a run before its metrics: what made the set (recipe, method, config, versions)."""
+    """The manifest of a run before its metrics: what made the set (recipe, method, config, versions).
+
+    ``config_sources`` says where each value that is not the config class's default came from: an explicit
+    layer (``command-line flags``, ``arguments`` ...) or a table row with its citation."""
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "recipe": recipe,
@@ -47,6 +51,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
         "seed": cfg.seed,
         "num_classes": syn.num_classes,
         "config": to_dict(cfg),
+        "config_sources": config_sources(cfg),
         "versions": versions(modality),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

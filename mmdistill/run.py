@@ -17,17 +17,17 @@ from typing import Any, Callable
 
 import torch
 
-from mmdistill.config import fingerprint
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
+from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, checkpoint_fingerprint, run_loop
+from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import new_manifest, write_artifact
-from mmdistill.schema import NON_TRAJECTORY_KEYS
+from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
 
@@ -60,12 +60,13 @@ def check_writable(out: Path) -> None:
             return
 
 
-def prepare_out_dir(out: Path, cfg: Any, fingerprint_now: str | None = None) -> bool:
+def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> bool:
     """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
 
     A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
     too when the folder holds a finished set and no checkpoint to continue from, or a checkpoint of another
-    configuration (``fingerprint_now`` differs from the checkpoint's): nothing is replaced silently."""
+    configuration (``resume_keys``, the values of the keys that change the distillation, differ from the
+    checkpoint's; the changed keys are named): nothing is replaced silently."""
     check_writable(out)
     ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
     holds_run = ckpt.exists() or manifest.exists()
@@ -81,11 +82,13 @@ def prepare_out_dir(out: Path, cfg: Any, fingerprint_now: str | None = None) -> 
         if manifest.exists() and not ckpt.exists():
             raise ConfigError(f"{out} holds a finished set ({MANIFEST_FILE}) and no {CHECKPOINT_FILE} to resume from; "
                               "pass --overwrite to replace it, or choose another --out")
-        if ckpt.exists() and fingerprint_now is not None:
-            saved = checkpoint_fingerprint(ckpt)  # None: damaged; loading it names the damage
-            if saved is not None and saved != fingerprint_now:
-                raise ConfigError(f"{ckpt} was written by a run with another configuration; resume with the same recipe, "
-                                  "dataset, ipc, seed and hyper-parameters, pass --overwrite to start over, or choose another --out")
+        if ckpt.exists() and resume_keys is not None:
+            saved = checkpoint_resume_keys(ckpt)  # None: damaged or older; loading it names why
+            changed = changed_keys(saved, resume_keys) if saved is not None else []
+            if changed:
+                raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
+                                  f"({'; '.join(changed)}); use the checkpoint's values, pass --overwrite to start over, "
+                                  "or choose another --out")
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +115,7 @@ def remove_if_unused(out: Path) -> None:
 def distill(
     recipe: str,
     method: str,
-    cfg: Any,
+    cfg: DistillConfig,
     modality: Modality,
     make_matcher: MatcherFactory,
     make_optimizer: OptimizerFactory | None = None,
@@ -128,7 +131,7 @@ def distill(
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    created = prepare_out_dir(out, cfg, fingerprint(cfg, NON_TRAJECTORY_KEYS))
+    created = prepare_out_dir(out, cfg, resume_values(cfg))
     try:
         return _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=device,
                         started=started, stop_after=stop_after)
@@ -146,11 +149,12 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)
     net = modality.matching_network(cfg, data).to(device)
-    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.dsa else None
+    strategy = cfg.matching_augmentation()
+    augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out)
     matcher = make_matcher(ctx)
-    if cfg.label_mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
+    if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
     optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
@@ -160,7 +164,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),

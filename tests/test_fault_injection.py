@@ -158,8 +158,8 @@ def test_resume_refuses_another_configurations_checkpoint_before_loading(tmp_pat
     assert cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}"]) == 0
     code = cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}", "resume=true", "lr_data=3.0"])
     err = capsys.readouterr().err
-    assert code == 2 and "another configuration" in err, err
-    assert json.loads((out / MANIFEST_FILE).read_text())["config"]["lr_data"] != 3.0
+    assert code == 2 and "lr_data: 1.0 -> 3.0" in err and "--overwrite" in err, err
+    assert json.loads((out / MANIFEST_FILE).read_text())["config"]["lr_data"] != 3.0  # the run is untouched
 
 
 @pytest.mark.parametrize("where", ["file", "under_file"])

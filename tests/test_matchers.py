@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from mmdistill.matchers.distribution import class_means, gaussian_mmd2, mean_embedding_loss
-from mmdistill.matchers.gradient import dc_loops, gradient_distance, layerwise_distance
+from mmdistill.matchers.gradient import gradient_distance, layerwise_distance
 
 
 def test_layerwise_distance_is_papers():
@@ -22,8 +22,14 @@ def test_gradient_distance_metrics():
 
 
 def test_dc_loops_follow_paper():
-    assert dc_loops(1) == (1, 1) and dc_loops(10) == (10, 50) and dc_loops(50) == (50, 10)
-    assert dc_loops(12) == (10, 50)
+    from mmdistill.recipes import image_dc
+
+    def loops(ipc):
+        cfg = image_dc.RECIPE.config(ipc=ipc)
+        return cfg.outer_loop, cfg.inner_loop
+
+    assert loops(1) == (1, 1) and loops(10) == (10, 50) and loops(50) == (50, 10)
+    assert loops(12) == (10, 50) and loops(15) == (10, 50)  # the nearest listed IPC, a tie to the smaller
 
 
 def test_batched_mean_embedding_loss_equals_per_class_loop():

@@ -94,7 +94,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 @pytest.mark.parametrize(
     "args,message,exit_code",
     [
-        (["--ipc", "0"], "ipc must be a positive integer", 2),
+        (["--ipc", "0"], r"ipc=0: expected an integer >= 1 \(samples per class\)", 2),
         (["ipcc=3"], "unknown config key 'ipcc'.*Did you mean ipc", 2),
         (["--budget", "cpu", "--dataset", "imagefolder", "--data-root", "/nonexistent/dir"], "/nonexistent/dir", 3),
         (["--ipc", "500"], "fewer than ipc=500", 3),

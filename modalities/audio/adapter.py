@@ -65,7 +65,7 @@ class AudioModality(TensorClassificationAdapter):
         """``config.ipc`` maps per class from real clips or N(0, 1) noise; with ``config.derive_deltas`` only
         their MFCC channel is kept as the learnable tensor (:meth:`decode` tells the two apart by the key)."""
         syn = super().init_synthetic(data, config, gen)
-        if getattr(config, "derive_deltas", False):
+        if config.derive_deltas:
             syn.data[MFCC_KEY] = syn.data.pop("x")[:, 0].clone()
         return syn
 

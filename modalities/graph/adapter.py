@@ -37,9 +37,9 @@ class GraphModality(AdapterDefaults):
 
     def load(self, config: Any) -> NodeClassificationData:
         opts = GraphLoadOptions(
-            download=getattr(config, "download", False), setting=getattr(config, "setting", "auto"),
-            split=getattr(config, "split", "masks"), normalize_features=getattr(config, "normalize_features", "auto"),
-            symmetrize=getattr(config, "symmetrize", False), seed=getattr(config, "seed", 0),
+            download=config.download, setting=config.setting,
+            split=config.split, normalize_features=config.normalize_features,
+            symmetrize=config.symmetrize, seed=config.seed,
         )
         return load_graph_dataset(config.dataset, config.data_root, opts)
 

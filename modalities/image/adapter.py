@@ -25,11 +25,11 @@ class ImageModality(TensorClassificationAdapter):
         ds = load_image_dataset(
             config.dataset,
             config.data_root,
-            image_size=getattr(config, "image_size", None),
-            channels=getattr(config, "channels", None),
-            download=getattr(config, "download", False),
-            test_fraction=getattr(config, "test_fraction", 0.2),
-            seed=getattr(config, "seed", 0),
+            image_size=config.image_size,
+            channels=config.channels,
+            download=config.download,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
         )
         return ClassificationData(
             name=ds.name,
