@@ -48,6 +48,9 @@ class DistillConfig:
     eval_epochs: int = 300
     eval_lr: float = 0.01
     eval_batch: int = 256
+    eval_vectorize: int = 10
+    """evaluation runs of a set trained together as one vectorised ensemble (mmdistill.ensemble; networks
+    with BatchNorm or dropout train one at a time); 1: one at a time. Equal per run within float tolerance."""
     eval_networks: list[str] = field(default_factory=list)
     cross_arch: bool = False
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
@@ -68,7 +71,7 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc <= 0:
             raise ConfigError(f"ipc must be a positive integer (samples per class), got {self.ipc!r}")
-        for key in ("iterations", "eval_epochs", "eval_batch", "batch_real", "checkpoint_every"):
+        for key in ("iterations", "eval_epochs", "eval_batch", "eval_vectorize", "batch_real", "checkpoint_every"):
             if getattr(self, key) < (0 if key == "iterations" else 1):
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)!r}")
         if self.eval_runs < 1:
@@ -91,7 +94,7 @@ class DistillConfig:
 NON_TRAJECTORY_KEYS = (
     "out", "resume", "overwrite", "progress", "device", "budget", "iterations", "checkpoint_every", "evaluate",
     "eval_dsa", "eval_runs", "eval_epochs", "eval_lr", "eval_batch", "eval_networks", "cross_arch", "baselines",
-    "herding_epochs", "eval_lr_from_set",
+    "herding_epochs", "eval_lr_from_set", "real_chunk", "eval_vectorize",
 )
 
 

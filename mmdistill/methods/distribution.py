@@ -33,9 +33,14 @@ class DistributionMatchingConfig:
     eval_runs: int = 20
     dm_loss: str = "mean"
     checkpoint_every: int = 500
+    real_chunk: int | None = None
+    """real samples per forward of the real side; None: the device type's measured default (256 on a CPU,
+    one batch on a GPU: ``matchers.distribution.REAL_CHUNK_BY_DEVICE``), 0: one batch. Speed only."""
 
     def __post_init__(self) -> None:
         super().__post_init__()  # type: ignore[misc]  (the modality's DistillConfig)
+        if self.real_chunk is not None and self.real_chunk < 0:
+            raise ConfigError(f"real_chunk must be >= 0 (0: one batch) or None (the device's default), got {self.real_chunk}")
         if self.dm_loss not in ("mean", "mmd"):
             raise ConfigError(f"dm_loss must be 'mean' or 'mmd', got {self.dm_loss!r}")
 
@@ -45,6 +50,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
+        real_chunk=cfg.real_chunk,
     )
 
 
