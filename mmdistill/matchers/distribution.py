@@ -3,8 +3,8 @@
 Every iteration draws a freshly initialised network and matches, per class, the mean embedding of a real
 batch with the mean embedding of that class's synthetic samples (optionally the MMD with a Gaussian kernel).
 The real side goes through the network under ``torch.inference_mode`` in chunks of ``real_chunk`` samples
-(:func:`default_real_chunk`: 256 on a CPU, where a 2,560-image batch thrashes the caches in the
-normalisation and activation kernels; one batch on a GPU), the synthetic side in one forward with an autograd
+(:func:`default_real_chunk`: 256 MNIST-sized samples on a CPU, where a 2,560-image batch thrashes the
+caches in the normalisation, activation and pooling kernels; one batch on a GPU), the synthetic side in one forward with an autograd
 graph. The network's weights are frozen (only the synthetic inputs receive gradients). The chunks change
 nothing but speed: each sample's embedding is computed by the same per-sample kernels.
 """
@@ -25,14 +25,24 @@ from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
 
-#: real samples per forward of DM's real side by device type (measured: benchmarks/reference_speed.py);
-#: 0 = the whole real batch in one forward
+#: pixels (positions) per forward of DM's real side by device type, in units of one 28x28 map: the CPU's 256
+#: is 256 MNIST-sized samples (measured: benchmarks/reference_speed.py); 0 = the whole real batch at once
 REAL_CHUNK_BY_DEVICE: dict[str, int] = {"cpu": 256, "cuda": 0}
+_REFERENCE_POSITIONS = 28 * 28
 
 
-def default_real_chunk(device: torch.device | str) -> int:
-    """The measured ``real_chunk`` for ``device``'s type (0, one batch, for types not measured)."""
-    return REAL_CHUNK_BY_DEVICE.get(torch.device(device).type, 0)
+def default_real_chunk(device: torch.device | str, sample_shape: Sequence[int] = (1, 28, 28)) -> int:
+    """The measured ``real_chunk`` (samples per forward) for ``device``'s type and samples of
+    ``sample_shape`` (C, ...): as many samples as hold the positions of 256 28x28 maps on a CPU (an 8x8 digit
+    batch of 640 stays one forward; 3x32x32 images go 196 at a time), 0 (one batch) on a GPU and on device
+    types not measured. The feature maps' size, not the input's, is what has to fit the caches."""
+    base = REAL_CHUNK_BY_DEVICE.get(torch.device(device).type, 0)
+    if base <= 0:
+        return 0
+    positions = 1
+    for s in tuple(sample_shape)[1:]:
+        positions *= int(s)
+    return max(1, base * _REFERENCE_POSITIONS // max(1, positions))
 
 
 def chunked_embed(embed: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor:
@@ -153,7 +163,7 @@ class DistributionMatching:
             seed = draw_seed(gen)
             x_real = self.augment(x_real, seed=seed, groups=y_real, num_groups=C)
             x_syn = self.augment(x_syn, seed=seed, groups=y_syn, num_groups=C)
-        chunk = default_real_chunk(device) if self.real_chunk is None else self.real_chunk
+        chunk = default_real_chunk(device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
         with torch.inference_mode():
             emb_real = chunked_embed(embed, x_real, chunk)
         emb_real = emb_real.clone()  # an ordinary tensor again: the loss's autograd graph may hold it

@@ -34,8 +34,9 @@ class DistributionMatchingConfig:
     dm_loss: str = "mean"
     checkpoint_every: int = 500
     real_chunk: int | None = None
-    """real samples per forward of the real side; None: the device type's measured default (256 on a CPU,
-    one batch on a GPU: ``matchers.distribution.REAL_CHUNK_BY_DEVICE``), 0: one batch. Speed only."""
+    """real samples per forward of the real side; None: the device type's measured default (on a CPU as many
+    samples as 256 28x28 images have positions, one batch on a GPU: ``matchers.distribution.default_real_chunk``),
+    0: one batch. Speed only."""
 
     def __post_init__(self) -> None:
         super().__post_init__()  # type: ignore[misc]  (the modality's DistillConfig)
