@@ -28,6 +28,9 @@ class DistributionMatchingConfig(RealBatchKeys):
 
     dm_loss: Literal["mean", "mmd"] = key("mean", help="distance of the embeddings: mean (DM's mean embeddings) or mmd (Gaussian MMD)")
     compile: bool = key(False, help="torch.compile the embedding network (faster iterations on a GPU)")
+    real_chunk: int | None = key(None, help="real samples per forward of the real side; none: the device's measured default "
+                                 "(on a CPU 256 28x28-sized samples, one batch on a GPU), 0: one batch. Speed only",
+                                 unit="samples", range="[0, inf)", resume=False)
     iterations: int = 20000
     lr_data: float = 1.0
     momentum_data: float = 0.5
@@ -45,6 +48,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
+        real_chunk=cfg.real_chunk,
     )
 
 
