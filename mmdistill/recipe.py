@@ -66,7 +66,8 @@ class Recipe:
             config = self.config(**overrides)
         elif overrides:
             config = dataclasses.replace(config, **overrides)
-        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after)
+        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after,
+                       paper=self.paper)
 
     # ------------------------------------------------------------------ command line
     def argument_parser(self, prog: str | None = None) -> argparse.ArgumentParser:
