@@ -59,7 +59,7 @@ def column_tensor(ds: Any, name: str, shape: tuple[int, ...] | None = None) -> T
     """Column ``name`` of a ``datasets.Dataset`` as one tensor (numpy format, no copy through Python floats)."""
     if name not in ds.column_names:
         raise ArtifactError(f"the Hugging Face dataset has no column {name!r} (it has {ds.column_names})")
-    arr = ds.with_format("numpy")[name]
+    arr = ds.select_columns([name]).with_format("numpy")[: len(ds)][name]
     t = torch.from_numpy(np.stack(list(arr)) if arr.dtype == object else np.array(arr))
     return t.reshape(len(ds), *shape) if shape is not None else t
 
