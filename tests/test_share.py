@@ -123,6 +123,7 @@ def test_hf_export_round_trips_to_the_same_tensors(name, share_root, tmp_path):
     if name == "image":
         img = ds[0]["image"]
         assert img.size == (loaded.x.shape[-1], loaded.x.shape[-2])
+        assert main(["eval", str(target), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0  # eval reads the export
 
 
 def test_hf_export_without_datasets_names_the_extra(share_root, tmp_path, monkeypatch, capsys):
