@@ -76,6 +76,10 @@ def test_load_gives_decoded_inputs_labels_and_a_dataset(name, share_root):
     item = view[0]
     assert item is not None
     assert ds.manifest["modality"] == name and ds.seconds < 5.0
+    mem = ds.manifest["memorisation"]
+    assert "skipped" not in mem and mem["input"]["synthetic"]["median"] >= 0 and mem["feature_space"]
+    assert mem["input"]["synthetic"]["max"] < 1e-4  # an initialised (undistilled) set is real samples
+    assert ds.manifest["storage"]["synthetic_bytes"] > 0
     assert (out / "README.md").is_file() and "Memorisation check" in (out / "README.md").read_text()
 
 
