@@ -200,7 +200,7 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
                 ax = fig.add_subplot(grid[r, c])
                 img = pics[c].clamp(0, 1).numpy()
                 ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None,
-                          vmin=0, vmax=1, interpolation="nearest")
+                          vmin=0, vmax=1, interpolation="nearest", aspect="auto")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if c == 0:
