@@ -137,7 +137,8 @@ class Recipe:
             config = self.config(**overrides)
         elif overrides:
             config = self.rebuild(config, overrides)
-        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after)
+        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after,
+                       paper=self.paper)
 
     # ------------------------------------------------------------------ command line
     def config_from_argv(self, argv: Sequence[str] | None) -> DistillConfig:

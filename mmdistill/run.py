@@ -26,7 +26,7 @@ from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
-from mmdistill.report import new_manifest, write_artifact
+from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
@@ -121,6 +121,7 @@ def distill(
     make_optimizer: OptimizerFactory | None = None,
     *,
     stop_after: int | None = None,
+    paper: str = "",
 ) -> RunResult:
     """Run recipe ``recipe`` (method ``method``) with ``cfg`` on ``modality`` and write its artifact.
 
@@ -134,7 +135,7 @@ def distill(
     created = prepare_out_dir(out, cfg, resume_values(cfg))
     try:
         return _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=device,
-                        started=started, stop_after=stop_after)
+                        started=started, stop_after=stop_after, paper=paper)
     except BaseException:
         if created:
             remove_if_unused(out)
@@ -143,7 +144,7 @@ def distill(
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
-             stop_after: int | None) -> RunResult:
+             stop_after: int | None, paper: str = "") -> RunResult:
     data = modality.to_device(modality.load(cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
@@ -168,7 +169,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
-                            cfg=cfg, syn=syn)
+                            cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
     manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from}
     if loop.iterations < cfg.iterations:
         log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
@@ -178,6 +179,10 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         t_eval = time.perf_counter()
         manifest["metrics"] = modality.evaluate(cfg, final, data, device)
         manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+    if getattr(cfg, "memorisation", True):
+        t_mem = time.perf_counter()
+        add_sharing_blocks(manifest, modality, cfg, final, data, out)
+        manifest["timing"]["memorisation_seconds"] = time.perf_counter() - t_mem
     manifest["timing"]["total_seconds"] = time.perf_counter() - started
     write_artifact(out, final, manifest, modality)
     return RunResult(out, final, manifest)
