@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 from mmdistill.modalities.video.config import VideoDistillConfig
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 
 
 @dataclass
 class Config(DistributionMatchingConfig, VideoDistillConfig):
     """The reference's video DM baseline (``sh/baseline/DM.sh`` of yuz1wan/video_distillation): 5,000
     iterations, real initialisation, 64 real clips per class per iteration, clip lr 30 (the README's command
-    for miniUCF101 at 1 clip per class), SGD momentum 0.5, ConvNet3D, no DSA (the reference's video code does
-    not augment), evaluation 500 epochs x 5 networks at lr 0.01."""
+    for miniUCF101 at 1 clip per class: a row of ``tables/video.yaml``), SGD momentum 0.5, ConvNet3D, no DSA (the
+    reference's video code does not augment), evaluation 500 epochs x 5 networks at lr 0.01. The CPU budget is a row
+    of ``tables/budgets.yaml``."""
 
     iterations: int = 5000
-    lr_data: float = 30.0
     batch_real: int = 64
     dsa: bool = False
     eval_dsa: bool = False
@@ -34,11 +35,6 @@ class Config(DistributionMatchingConfig, VideoDistillConfig):
     checkpoint_every: int = 250
 
 
-#: CPU-sized: ConvNet3D with 32 channels after the first block (``convnet3d-small``), 100 iterations, 8 real clips
-#: per class, clip lr 5 (the reference's 30 diverges on 1-channel 32x32 moving digits: the loss reached inf at
-#: iteration 28), 3 x 200 evaluation epochs, random real clips as the baseline
-CPU_BUDGET = {"network": "convnet3d-small", "iterations": 100, "batch_real": 8, "lr_data": 5.0, "eval_epochs": 200, "eval_runs": 3,
-              "baselines": ["random_real"], "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="video-dm",
@@ -48,7 +44,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, DM, WACV 2023; as the video baseline of Wang et al., CVPR 2024",
     config_cls=Config,
     make_matcher=make_dm_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables("video"),
 )
 run = RECIPE.run
 main = RECIPE.main

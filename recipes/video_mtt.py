@@ -11,42 +11,37 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from mmdistill.context import MatchContext
 from mmdistill.matchers.trajectory import step_size_keys
 from mmdistill.methods.trajectory import make_trajectory_matcher
-from mmdistill.methods.trajectory_keys import TrajectoryConfig
+from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.video.config import VideoDistillConfig
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 
 
 @dataclass
-class Config(VideoDistillConfig, TrajectoryConfig):
+class Config(ClassificationTrajectoryKeys, VideoDistillConfig):
     """The reference's video MTT baseline (``sh/baseline/MTT.sh``, ``buffer.sh`` of yuz1wan/video_distillation):
     experts: 30 x 50 epochs, SGD lr 0.01 (no momentum), batch 256, no augmentation; matching: 10 student steps,
     1 expert epoch, start epochs below 10, clip lr 1e5 (the README's command for miniUCF101 at 1 clip per
     class), learnable step size (lr 1e-5), 8,000 iterations; real initialisation; evaluation 500 epochs x 3
-    networks with the learned step size; ConvNet3D."""
+    networks with the learned step size; ConvNet3D. The README's matching keys (clip lr, student steps, expert
+    epochs, start epochs, step-size lr) are a row of ``tables/video.yaml``, the CPU budget a row of
+    ``tables/budgets.yaml``."""
 
     iterations: int = 8000
-    lr_data: float = 1e5
-    init: str = "real"
+    init: Literal["real", "noise"] = "real"
     num_experts: int = 30
     expert_train_epochs: int = 50
     expert_dsa: bool = False
-    syn_steps: int = 10
-    expert_epochs: int = 1
-    max_start_epoch: int = 10
-    lr_lr: float = 1e-5
+    dsa: bool = False
+    eval_dsa: bool = False
     checkpoint_every: int = 250
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check_trajectory()
 
 
 #: the reference clips the learned student step size after every update (``syn_lr.data.clip(min=0.001)`` in
@@ -77,11 +72,6 @@ def make_matcher(ctx: MatchContext) -> ClampedStepSizes:
     return ClampedStepSizes(make_trajectory_matcher(ctx))
 
 
-#: CPU-sized: ``convnet3d-small``, 3 experts x 6 epochs (batch 64), start epochs below 4, 5 student steps, 100
-#: iterations, clip lr 1,000 (MTT's image rate; the README's 1e5 is for 3-channel 112x112 clips), 3 x 200
-#: evaluation epochs
-CPU_BUDGET = {"network": "convnet3d-small", "lr_data": 1000.0, "num_experts": 3, "expert_train_epochs": 6, "batch_train": 64, "max_start_epoch": 4, "syn_steps": 5, "iterations": 100,
-              "eval_epochs": 200, "eval_runs": 3, "baselines": ["random_real"], "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="video-mtt",
@@ -91,7 +81,7 @@ RECIPE = Recipe(
     paper="Cazenavette et al., MTT, CVPR 2022; as the video baseline of Wang et al., CVPR 2024",
     config_cls=Config,
     make_matcher=make_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables("video"),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -15,45 +15,38 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from mmdistill.context import MatchContext
-from mmdistill.errors import ConfigError
+from mmdistill.keys import key
 from mmdistill.matchers.trajectory import step_size_keys
 from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 from mmdistill.methods.trajectory import make_trajectory_matcher
-from mmdistill.methods.trajectory_keys import TrajectoryConfig
+from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.video.config import StaticDynamicKeys, VideoDistillConfig
 from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 from mmdistill.recipes.video_mtt import ClampedStepSizes
 from mmdistill.synthetic import SyntheticSet
 
-#: the reference's scripts (``sh/s2d/s2d_DM_ms*.sh``, ``s2d_MTT_ms*.sh``): per stage-2 method and vpc, the keys
-#: left at None
-STAGE2_DEFAULTS: dict[tuple[str, int], dict[str, Any]] = {
-    ("dm", 1): dict(iterations=5000),
-    ("dm", 5): dict(iterations=5000),
-    ("mtt", 1): dict(iterations=10000, syn_steps=10, batch_syn=None, batch_train=256, lr_lr=1e-5),
-    ("mtt", 5): dict(iterations=10000, syn_steps=5, batch_syn=128, batch_train=128, lr_lr=0.0),
-}
-
 
 @dataclass
-class Config(StaticDynamicKeys, DistributionMatchingConfig, VideoDistillConfig, TrajectoryConfig):
+class Config(StaticDynamicKeys, DistributionMatchingConfig, ClassificationTrajectoryKeys, VideoDistillConfig):
     """Defaults of the reference (``distill_s2d_ms.py`` and ``sh/s2d/*.sh``): ``method`` ``dm`` (5,000
     iterations, 64 real clips per class) or ``mtt`` (10,000 iterations; 10 student steps at 1 clip per class, 5
     at 5 with 128 clips per step; 1 expert epoch; start epochs below 10; experts 30 x 50 epochs at lr 0.01; the
     step size learned at 1 clip per class); 2 static and 2 dynamic memories per clip; dynamic memories of 1
     channel at the clip's frames and size; the integrator a 3x3x3 convolution; lr_dynamic / lr_integrator
-    per method and vpc from the README (:data:`~mmdistill.modalities.video.config.STATIC_DYNAMIC_LRS`), SGD
-    momentum 0.95; static memory frozen; no DSA; evaluation 500 epochs x 3 networks (ConvNet3D)."""
+    per method and VPC from the README (rows of ``tables/video.yaml``, with the stage-2 iterations and MTT keys),
+    SGD momentum 0.95; static memory frozen; no DSA; evaluation 500 epochs x 3 networks (ConvNet3D). The CPU
+    budget is a row of ``tables/budgets.yaml`` per stage-2 method."""
 
-    parameterization: str = "static_dynamic"
-    method: str = "dm"
-    iterations: int | None = None  # type: ignore[assignment]
+    method: Literal["dm", "mtt", "tesla"] = key("dm", help="stage 2: dm (video DM on the rendered clips), mtt (trajectory "
+                                                "matching) or tesla (the same gradient in constant memory)")
+    iterations: int = 5000
     batch_real: int = 64
     dsa: bool = False
     eval_dsa: bool = False
@@ -62,27 +55,12 @@ class Config(StaticDynamicKeys, DistributionMatchingConfig, VideoDistillConfig, 
     num_experts: int = 30
     expert_train_epochs: int = 50
     expert_dsa: bool = False
-    syn_steps: int | None = None  # type: ignore[assignment]
+    syn_steps: int = 10
     expert_epochs: int = 1
     max_start_epoch: int = 10
-    batch_train: int | None = None  # type: ignore[assignment]
-    lr_lr: float | None = None  # type: ignore[assignment]
+    batch_train: int | None = 256
+    lr_lr: float = 1e-5
     checkpoint_every: int = 250
-
-    def __post_init__(self) -> None:
-        if self.method not in ("dm", "mtt", "tesla"):
-            raise ConfigError(f"method (stage 2) must be 'dm', 'mtt' or 'tesla', got {self.method!r}")
-        row = STAGE2_DEFAULTS[("dm" if self.method == "dm" else "mtt", 5 if self.ipc >= 5 else 1)]
-        base = {"iterations": 5000, "syn_steps": 10, "batch_train": 256, "lr_lr": 1e-5}
-        for key, value in {**base, **row}.items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
-        if self.parameterization != "static_dynamic":
-            raise ConfigError("video-static-dynamic learns the static/dynamic parameterization; use video-dm or video-mtt for full clips")
-        super().__post_init__()
-        self.check_static_dynamic(self.method)
-        if self.method != "dm":
-            self.check_trajectory()
 
 
 def make_matcher(ctx: MatchContext):
@@ -102,18 +80,6 @@ def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr_dynamic, momentum=cfg.momentum_data)
 
 
-#: CPU-sized: ``convnet3d-small``; 100 stage-1 iterations (image DM, 8 frames per class), stage 2 100 DM iterations (8
-#: real clips per class) or 100 MTT iterations with the experts of video-mtt's CPU budget; the learning rates of
-#: :data:`~mmdistill.modalities.video.config.CPU_STATIC_DYNAMIC_LRS` (the README's are sized for 5,000-10,000
-#: iterations); the integrator initialised to pass the static memory through (``identity``: in 100 iterations at
-#: the README's integrator rate the reference's random 3x3x3 filter stays a random filter over still image and
-#: noise); 3 x 200 evaluation epochs; the
-#: dynamic memories shrunk to 4 frames of 12x12 (on 1-channel 8 x 32 x 32 moving digits a 1-channel dynamic memory
-#: at the clip's size is as large as the clip: the set then stores 39 % of the full clips' bytes)
-CPU_BUDGET = {"network": "convnet3d-small", "integrator_init": "identity", "static_iterations": 100, "iterations": 100, "dynamic_frames": 4, "dynamic_size": 12,
-              "batch_real": 8, "num_experts": 3, "expert_train_epochs": 6,
-              "batch_train": 64, "max_start_epoch": 4, "syn_steps": 5, "eval_epochs": 200, "eval_runs": 3,
-              "baselines": ["random_real"], "checkpoint_every": 50}
 
 RECIPE = Recipe(
     name="video-static-dynamic",
@@ -124,7 +90,7 @@ RECIPE = Recipe(
     config_cls=Config,
     make_matcher=make_matcher,
     make_optimizer=make_optimizer,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables("video"),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -47,7 +47,8 @@ def make_set(name: str, root: Path, *, soft: bool = False, step_size: bool = Fal
         syn.data["syn_lr"] = torch.tensor([0.0123])
         syn.meta["step_sizes"] = ["syn_lr"]
     out = root / f"set-{key}"
-    recipe = {"image": "image-dm", "audio": "audio-dm", "graph": "graph-gcond", "image_text": "image-text-bitrajectory"}[name]
+    recipe = {"image": "image-dm", "audio": "audio-dm", "graph": "graph-gcond", "image_text": "image-text-bitrajectory",
+              "video": "video-dm"}[name]
     manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": "a test paper"})
     add_sharing_blocks(manifest, modality, cfg, syn, data, out)
@@ -111,7 +112,7 @@ def test_hf_export_round_trips_to_the_same_tensors(name, share_root, tmp_path):
         assert torch.equal(again.inputs[key], tensor)
     ds = datasets.load_from_disk(str(target))
     assert len(ds) == (1 if name == "graph" else len(loaded))
-    natural = {"image": "image", "audio": "audio", "graph": "edge_index", "image_text": "caption"}[name]
+    natural = {"image": "image", "audio": "audio", "graph": "edge_index", "image_text": "caption", "video": "video"}[name]
     assert natural in ds.column_names
     assert (target / "data" / "train.parquet").is_file()
     card = (target / "README.md").read_text()

@@ -257,5 +257,5 @@ def test_recipes_are_on_the_cli():
     for name in ("video-dm", "video-mtt", "video-static-dynamic"):
         assert name in RECIPES and get_recipe(name).modality == "video"
     assert "video-static-dynamic" in TRAJECTORY_RECIPES
-    with pytest.raises(ConfigError, match="stage 2"):
+    with pytest.raises(ConfigError, match="method='dc'.*one of dm, mtt, tesla"):
         get_recipe("video-static-dynamic").config(method="dc")

@@ -81,6 +81,13 @@ def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
     return x * s + m
 
 
+#: what the loader knows of the datasets it makes or reads (folders of clips: whatever their owner states)
+DATASET_FACTS = {
+    "moving-digits": {"licence": "CC BY 4.0 (generated from the UCI Optical Recognition of Handwritten Digits glyphs bundled "
+                      "with scikit-learn)", "licence_id": "cc-by-4.0", "source": "https://archive.ics.uci.edu/dataset/80"},
+}
+
+
 class VideoModality(TensorClassificationAdapter):
     """Clips (C, T, H, W), normalised per channel with training-split statistics (``meta`` ``mean``/``std``).
 
@@ -143,6 +150,38 @@ class VideoModality(TensorClassificationAdapter):
         from .export import export_video_set
 
         return export_video_set(syn, self.decode(syn).detach().cpu(), out_dir)
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing)
+    hf_input_names = {"x": "clip"}
+    DATASET_FACTS = DATASET_FACTS
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        """``video`` (uint8 pixels (T, H, W, C) per clip, the mean/std undone and clamped to [0, 1], as the GIF
+        export) before the exact normalised ``clip`` tensors (C, T, H, W) a model trains on, ``label`` and soft
+        labels. A static/dynamic set is shared as its rendered clips (``memories``^2 per slot, each labelled)."""
+        from mmdistill.sharing import array_feature
+
+        from .export import to_pixels
+
+        columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
+        pix = (to_pixels(inputs["x"], syn) * 255).round().to(torch.uint8).permute(0, 2, 3, 4, 1).contiguous()
+        return {"video": list(pix.numpy()), **columns}, {"video": array_feature(tuple(pix.shape[1:]), "uint8"), **features}
+
+    def memorisation_features(self, config: Any, syn_x: Tensor, real_x: Tensor, data: Any) -> tuple[Tensor, Tensor, str]:
+        """The embedding of a ConvNet3D built for the clips' shape with a fixed seeded random initialisation
+        (``generator(0, "memorisation", "convnet3d")``), read in eval mode in chunks of 64 clips."""
+        from mmdistill.nets import reinitialize
+        from mmdistill.seeding import generator
+
+        net = self.build_network("convnet3d", tuple(real_x.shape[1:]), int(getattr(data, "num_classes", 10)))
+        reinitialize(net, generator(0, "memorisation", "convnet3d"))
+        net.eval()
+
+        def embed(x: Tensor) -> Tensor:
+            return torch.cat([net.embed(x[s:s + 64].float()).flatten(1) for s in range(0, x.shape[0], 64)])
+
+        with torch.no_grad():
+            return embed(syn_x), embed(real_x), "ConvNet3D embedding, fixed seeded random initialisation"
 
     def versions(self) -> dict[str, str]:
         out: dict[str, str] = {}

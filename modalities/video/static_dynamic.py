@@ -95,7 +95,9 @@ def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Gener
     core's image DM (``cfg.static_method="dm"``) or DC (``"dc"``) on a 2-D ConvNet-3 for
     ``cfg.static_iterations`` at ``cfg.static_lr``. Returns (images (classes*count, C, H, W), labels, info)."""
     from mmdistill.matchers.distribution import DistributionMatching
-    from mmdistill.matchers.gradient import GradientMatching, dc_loops
+    from mmdistill.matchers.gradient import GradientMatching
+    from mmdistill.recipes import TABLES_DIR
+    from mmdistill.tables import load_table
     from mmdistill.task import ClassificationTask
 
     started = time.perf_counter()
@@ -107,7 +109,8 @@ def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Gener
         matcher: Any = DistributionMatching(net=net, reinit=reinitialize, real=frames, batch_real=cfg.batch_real, augment=augment)
         lr = cfg.static_lr
     else:
-        outer, inner = dc_loops(count)
+        loops = load_table(TABLES_DIR / "dc.yaml").lookup({"ipc": count}).values  # DC's loops for the IPC (nearest row)
+        outer, inner = int(loops["outer_loop"]), int(loops["inner_loop"])
         matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), outer_loop=outer, inner_loop=inner,
                                    lr_net=0.01, batch_real=cfg.batch_real, batch_train=256, augment=augment)
         lr = cfg.static_lr
