@@ -96,6 +96,8 @@ def cases() -> list[Case]:
                            ("iterations", "-5")):
             if recipe == "image-text-lors" and key == "eval_lr":
                 key = "eval_lr_image"
+            if recipe == "graph-gcond" and key == "lr_data":
+                key = "lr_feat"  # graphs learn features at lr_feat (lr_data does not apply there)
             add(Case("values", f"{recipe}: {key}={value}", lambda t, r=recipe, f=fast, k=key, v=value: mmdistill(
                 "run", r, *f, "--out", str(t / f"v-{r}-{k}"), f"{k}={v}")))
     add(Case("values", "unknown key", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "ipcc=3")))
