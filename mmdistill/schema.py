@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from mmdistill.errors import ConfigError
 
@@ -27,7 +28,12 @@ class DistillConfig:
     Labels, for every matcher: ``label_mode`` ``hard`` (class indices), ``soft`` (fixed logits of an expert of
     ``buffer`` at epoch ``label_expert_epoch``, -1 = its last) or ``learnable`` (those logits, optimised with
     ``lr_labels``). Evaluation then reports the set with its soft labels and with hard labels side by side.
+
+    ``BASELINE_CHOICES`` names the baselines ``baselines`` may list; a modality whose task has others (a
+    ranking task's most active users, the whole training data) widens it in its config class.
     """
+
+    BASELINE_CHOICES: ClassVar[tuple[str, ...]] = BASELINES
 
     dataset: str = "digits"
     data_root: str | None = None
@@ -75,9 +81,9 @@ class DistillConfig:
             raise ConfigError(f"eval_runs must be >= 1, got {self.eval_runs}")
         if self.init not in ("real", "noise"):
             raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
-        unknown = [b for b in self.baselines if b not in BASELINES]
+        unknown = [b for b in self.baselines if b not in self.BASELINE_CHOICES]
         if unknown:
-            raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
+            raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(self.BASELINE_CHOICES)}")
         if self.lr_data <= 0:
             raise ConfigError(f"lr_data must be > 0, got {self.lr_data}")
         if self.label_mode not in ("hard", "soft", "learnable"):

@@ -26,6 +26,8 @@ RECIPES: dict[str, tuple[str, str]] = {
     "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
     "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
     "audio-ddfad": ("audio_ddfad", "audio as FD-MFCC maps, trajectory matching (DDFAD, Jiang et al. 2024)"),
+    "sequences-td3": ("sequences_td3", "recommendation sequences, Tucker-decomposed summary by meta-learning (TD3, WWW 2025)"),
+    "sequences-farzi": ("sequences_farzi", "recommendation sequences, latent summary + learned decoder (Farzi Data, 2023)"),
 }
 
 

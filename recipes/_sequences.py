@@ -1,0 +1,31 @@
+"""Shared pieces of the sequence recipes (sequences_td3, sequences_farzi): TD3's meta-learning matcher, the
+summary's optimizer and the CPU budget.
+
+Defaults are TD3's reference (``modalities/sequences/config.py`` has the table and the files they come from).
+``--budget cpu`` sizes a run for 2 CPU cores (about 20 minutes of summary learning on MovieLens latest-small):
+100 outer steps, 100 inner steps of which the last 20 are differentiated, real batches of 64 windows, 30
+pretraining / whole-data epochs.
+"""
+
+from __future__ import annotations
+
+from mmdistill.context import MatchContext
+from mmdistill.modalities.sequences.config import SequenceDistillConfig
+from mmdistill.modalities.sequences.matching import MetaMatcher
+from mmdistill.modalities.sequences.summary import summary_optimizer
+from mmdistill.modalities.sequences.train import pretrained_learner
+from mmdistill.recipe import Recipe
+
+CPU_BUDGET = {"iterations": 100, "inner_steps": 100, "window": 20, "batch_real": 64, "pretrain_epochs": 30,
+              "checkpoint_every": 10}
+
+
+def make_meta_matcher(ctx: MatchContext) -> MetaMatcher:
+    cfg: SequenceDistillConfig = ctx.config
+    return MetaMatcher(cfg, ctx.data, pretrained_learner(ctx.data, cfg, cfg.network), ctx.device)
+
+
+def sequence_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[SequenceDistillConfig]) -> Recipe:
+    return Recipe(name=name, modality="sequences", method=method, summary=summary, paper=paper, config_cls=config_cls,
+                  make_matcher=make_meta_matcher, make_optimizer=summary_optimizer,  # type: ignore[arg-type]
+                  budgets={"cpu": CPU_BUDGET})
