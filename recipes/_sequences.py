@@ -3,8 +3,10 @@ summary's optimizer and the CPU budget.
 
 Defaults are TD3's reference (``modalities/sequences/config.py`` has the table and the files they come from).
 ``--budget cpu`` sizes a run for 2 CPU cores (about 20 minutes of summary learning on MovieLens latest-small):
-100 outer steps, 100 inner steps of which the last 20 are differentiated, real batches of 64 windows, 30
-pretraining / whole-data epochs.
+100 outer steps, 100 inner steps of which the last 20 are differentiated (the evaluation learners then train
+100 steps too), real batches of 256 prefixes, 20 pretraining epochs and 10 whole-data epochs. Run it with one
+torch thread on a shared machine (``OMP_NUM_THREADS=1``; on 2 busy cores two threads made every step ~10x
+slower).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from mmdistill.modalities.sequences.summary import summary_optimizer
 from mmdistill.modalities.sequences.train import pretrained_learner
 from mmdistill.recipe import Recipe
 
-CPU_BUDGET = {"iterations": 100, "inner_steps": 100, "window": 20, "batch_real": 64, "pretrain_epochs": 30,
-              "checkpoint_every": 10}
+CPU_BUDGET = {"iterations": 100, "inner_steps": 100, "window": 20, "batch_real": 256, "pretrain_epochs": 20,
+              "whole_epochs": 10, "checkpoint_every": 10}
 
 
 def make_meta_matcher(ctx: MatchContext) -> MetaMatcher:

@@ -4,14 +4,17 @@ Defaults are TD3's reference (USTC-StarTeam/TD3, mirrored as Maitouer/TD3): ``co
 ``config/sasrec.yaml``, ``config/gru4rec.yaml`` and the per-dataset commands ``script/ml100k.sh`` and
 ``script/ml1m.sh``. Keys left at ``None`` take the row of the dataset:
 
-=================  =======  =============  ===========  ======  ======  ==========
-dataset            seq_num  learner_batch  rank (U, T)  seq_lr  net_lr  iterations
-=================  =======  =============  ===========  ======  ======  ==========
-ml-100k            30       15             8, 8         0.03    0.005   720
-ml-1m              50       25             16, 16       0.03    0.01    930
-ml-latest-small    50       25             8, 8         0.03    0.005   720
-other logs         20       20             64, 64       0.01    0.005   1000
-=================  =======  =============  ===========  ======  ======  ==========
+=================  =======  =============  ===========  ======  ======  ==========  ==========
+dataset            seq_num  learner_batch  rank (U, T)  seq_lr  net_lr  iterations  batch_real
+=================  =======  =============  ===========  ======  ======  ==========  ==========
+ml-100k            30       15             8, 8         0.03    0.005   720         4096
+ml-1m              50       25             16, 16       0.03    0.01    930         32768
+ml-latest-small    50       25             8, 8         0.03    0.005   720         4096
+other logs         20       20             64, 64       0.01    0.005   1000        2048
+=================  =======  =============  ===========  ======  ======  ==========  ==========
+
+(``batch_real`` is the reference's ``train.batch_size``: real prefixes per outer step; ``data.train_batch_size``
+2048 for other logs.)
 
 ``ml-latest-small`` (610 users) has no reference command: it takes ML-100K's (943 users) with the issue's 50
 sequences and a learner batch of 25 (the reference needs ``seq_num`` divisible by the batch). ``iterations``
@@ -45,12 +48,13 @@ PROTOCOLS = ("full", "sampled", "both")
 SEQUENCE_BASELINES = ("random_real", "most_active", "whole")
 
 TD3_DEFAULTS: dict[str, dict[str, float | int]] = {
-    "ml-100k": {"seq_num": 30, "learner_batch": 15, "rank_user": 8, "rank_time": 8, "seq_lr": 0.03, "net_lr": 0.005, "iterations": 720},
-    "ml-1m": {"seq_num": 50, "learner_batch": 25, "rank_user": 16, "rank_time": 16, "seq_lr": 0.03, "net_lr": 0.01, "iterations": 930},
-    "ml-latest-small": {"seq_num": 50, "learner_batch": 25, "rank_user": 8, "rank_time": 8, "seq_lr": 0.03, "net_lr": 0.005, "iterations": 720},
+    "ml-100k": {"seq_num": 30, "learner_batch": 15, "rank_user": 8, "rank_time": 8, "seq_lr": 0.03, "net_lr": 0.005, "iterations": 720, "batch_real": 4096},
+    "ml-1m": {"seq_num": 50, "learner_batch": 25, "rank_user": 16, "rank_time": 16, "seq_lr": 0.03, "net_lr": 0.01, "iterations": 930, "batch_real": 32768},
+    "ml-latest-small": {"seq_num": 50, "learner_batch": 25, "rank_user": 8, "rank_time": 8, "seq_lr": 0.03, "net_lr": 0.005, "iterations": 720,
+                        "batch_real": 4096},
 }
 GENERIC_DEFAULTS: dict[str, float | int] = {"seq_num": 20, "learner_batch": 20, "rank_user": 64, "rank_time": 64, "seq_lr": 0.01,
-                                            "net_lr": 0.005, "iterations": 1000}
+                                            "net_lr": 0.005, "iterations": 1000, "batch_real": 2048}
 
 
 def dataset_key(dataset: str, data_root: str | None) -> str:
@@ -76,11 +80,12 @@ class SequenceDistillConfig(DistillConfig):
     Summary: ``parameterization`` (``tucker``: TD3's U, T, G with the frozen item factor V; ``farzi``: a latent
     summary and a learned decoder), ``seq_num`` sequences of ``seq_len`` positions (``ipc`` is set to
     ``seq_num``), Tucker ranks ``rank_user`` / ``rank_time`` (the third rank is the learner's hidden size),
+    ``init_scale`` (std of U and T at the start: the reference's 0.02),
     ``farzi_dim``.
 
     Meta-learning (RaT-BPTT): ``inner_steps`` learner steps on the summary per outer step, the last ``window``
     of them differentiated (the first ``curriculum`` ~ U[min_window, inner_steps - window] run without a
-    graph); outer loss = the learner's loss on ``batch_real`` real windows + ``align_weight`` x MSE to the
+    graph); outer loss = the learner's loss on ``batch_real`` real prefixes + ``align_weight`` x MSE to the
     pretrained learner's features; Adam ``seq_lr`` (weight decay ``seq_weight_decay``, cosine), clipped at
     ``max_grad_norm``; the learner's Adam ``net_lr`` / ``net_weight_decay``, batches of ``learner_batch``.
 
@@ -106,6 +111,7 @@ class SequenceDistillConfig(DistillConfig):
     rank_user: int | None = None
     rank_time: int | None = None
     farzi_dim: int = 32
+    init_scale: float = 0.02
     network: str = "sasrec"
     hidden_size: int = 32
     inner_size: int = 64
@@ -120,7 +126,7 @@ class SequenceDistillConfig(DistillConfig):
     freeze_embedding: bool = True
     pretrain_epochs: int = 100
     pretrain_lr: float = 0.001
-    pretrain_batch: int = 64
+    pretrain_batch: int = 16
     iterations: int | None = None  # type: ignore[assignment]
     seq_lr: float | None = None
     seq_weight_decay: float = 1e-4
@@ -133,7 +139,7 @@ class SequenceDistillConfig(DistillConfig):
     window: int = 40
     min_window: int = 0
     align_weight: float = 1.0
-    batch_real: int = 256
+    batch_real: int | None = None  # type: ignore[assignment]
     eval_runs: int = 3
     eval_learners: list[str] = field(default_factory=list)
     eval_protocol: str = "full"
@@ -150,6 +156,9 @@ class SequenceDistillConfig(DistillConfig):
                 setattr(self, key, value)
         if self.whole_epochs is None:
             self.whole_epochs = self.pretrain_epochs
+        if self.ipc not in (DistillConfig.ipc, self.seq_num):
+            raise ConfigError(f"the summary's size is seq_num (sequences), got ipc={self.ipc} and seq_num={self.seq_num}; "
+                              "set seq_num (ipc mirrors it)")
         self.ipc = int(self.seq_num)  # type: ignore[arg-type]
         self.lr_data = float(self.seq_lr)  # type: ignore[arg-type]
         self.network = learner_name(self.network)

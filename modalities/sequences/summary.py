@@ -6,7 +6,7 @@ G (rank_user, rank_time, hidden) and the item factor V (num_items, hidden): the 
 embedding, frozen. ``syn.data`` holds ``U``, ``T``, ``G`` and ``V`` — V travels with the set (the artifact
 decodes on its own, the checkpoint restores it) but :func:`decode` uses it detached, so it never receives a
 gradient and no optimizer moves it (:func:`summary_optimizer` holds only the learnable factors).
-Initialisation as the reference: U, T ~ N(0, 0.02), G Kaiming-normal.
+Initialisation as the reference: U, T ~ N(0, 0.02) (``init_scale``), G Kaiming-normal.
 
 ``farzi`` (Farzi Data, Sachdeva et al. 2023; the reference's commented ``DistilledInputEmbedding`` /
 ``DistilledDecoder``): logits = Z @ D with a latent summary Z (seq_num, seq_len, farzi_dim) and a learned
@@ -48,8 +48,9 @@ def init_summary(cfg: Any, num_items: int, item_factor: Tensor | None, gen: torc
     if cfg.parameterization == "tucker":
         assert item_factor is not None
         h = item_factor.shape[1]
-        data = {"U": torch.randn(s, cfg.rank_user, generator=gen) * 0.02,
-                "T": torch.randn(l, cfg.rank_time, generator=gen) * 0.02,
+        scale = float(getattr(cfg, "init_scale", 0.02))
+        data = {"U": torch.randn(s, cfg.rank_user, generator=gen) * scale,
+                "T": torch.randn(l, cfg.rank_time, generator=gen) * scale,
                 "G": _kaiming_normal((cfg.rank_user, cfg.rank_time, h), gen),
                 "V": item_factor.detach().to(torch.get_default_dtype()).clone()}
     else:

@@ -16,6 +16,7 @@ interacted with (``sampled``, the reference's ``uni100``). Ties count against th
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .data import SequenceData
 from .nets import Learner, build_learner
 
 KS = (5, 10, 20)
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -244,6 +246,8 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
         info = train_on_windows(learner, x, y, p, gen, data=data, select_on_valid=True)
         info["seconds"] = time.perf_counter() - t0
         info["test"] = rank_metrics(learner, data, "test", "full")
+        log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
+                 arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
         data.cache[key] = Pretrained({k: v.detach().clone() for k, v in learner.state_dict().items()}, info)
     return data.cache[key]
 
