@@ -163,7 +163,7 @@ def main() -> None:
     results = merge(args.merge)
     with tempfile.TemporaryDirectory() as tmp:
         # with --out-dir the clips are unpacked there too, so a distillation resumed later (resume=true) reads the
-        # same data_root, which is part of the run's fingerprint
+        # same data_root, a key that blocks resume when it changes
         folder = "fsdd-validation" if args.validation else "fsdd"
         root = extract(Path(args.tar), Path(args.out_dir or tmp) / folder, args.validation)
         timing = time_extraction(root)

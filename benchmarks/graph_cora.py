@@ -90,8 +90,8 @@ def _cross_arch(out_dir: Path, config: dict, runs: int) -> dict:
     from mmdistill.recipes import get_recipe
 
     syn, manifest = load_synthetic(out_dir)
-    cfg = get_recipe(manifest["recipe"]).config(("saved", config), ("cross-arch", {"cross_arch": True, "baselines": [],
-                                                                                   "whole_graph": True, "eval_runs": runs}))
+    cfg = get_recipe(manifest["recipe"]).config_from_saved(config, {"cross_arch": True, "baselines": [], "whole_graph": True,
+                                                                    "eval_runs": runs})
     modality = get_modality("graph")
     data = modality.load(cfg)
     t0 = time.perf_counter()

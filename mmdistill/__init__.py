@@ -15,8 +15,19 @@ from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
 from mmdistill.synthetic import SyntheticSet
 
+
+
+def load(path):
+    """Load a distilled set (a run folder or a ``--to hf`` export) as a :class:`mmdistill.share.DistilledSet`:
+    decoded model inputs, hard/soft labels, the learned step size, a ``torch.utils.data.Dataset`` view."""
+    from mmdistill.share import load as _load
+
+    return _load(path)
+
+
 __all__ = [
     "__version__",
+    "load",
     "ArtifactError",
     "ConfigError",
     "DataError",

@@ -23,7 +23,9 @@ from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
 from mmdistill.data import ClassificationData, LabeledTensors
-from mmdistill.evaluation import EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, evaluate_network, score_runs
+from mmdistill.ensemble import can_vectorize, train_many_from_scratch
+from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, TrainAndScoreMany,
+                                  evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
 from mmdistill.nets import reinitialize
 from mmdistill.schema import CROSS_ARCH_NETWORKS
@@ -85,6 +87,23 @@ def trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTenso
     return train_and_score
 
 
+def many_trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTensors, protocol: TrainProtocol, *,
+                 task: ClassificationTask, augment: Callable[..., Tensor] | None) -> TrainAndScoreMany:
+    """The batched twin of :func:`trainer`: K fresh networks (network k drawn from ``gens[k]``, as
+    ``trainer`` draws it) trained as one vectorised ensemble (:mod:`mmdistill.ensemble`); None when they
+    cannot be (BatchNorm, dropout, sets of different sizes), so the skeleton trains them one at a time."""
+
+    def train_and_score_many(train_sets: list[tuple[Tensor, Tensor]], gens: list[torch.Generator]) -> list[dict[str, float]] | None:
+        nets = [make_net(g) for g in gens]
+        if not can_vectorize(nets, [len(x) for x, _ in train_sets]):
+            return None
+        train_many_from_scratch(nets, [x for x, _ in train_sets], [t for _, t in train_sets], protocol, gens,
+                                task=task, augment=augment)
+        return [{"accuracy": accuracy_on(net, test)} for net in nets]
+
+    return train_and_score_many
+
+
 def evaluate_tensors(train_set: tuple[Tensor, Tensor], test: LabeledTensors, make_net: Callable[[torch.Generator], nn.Module],
                      protocol: TrainProtocol, *, runs: int, seed: int, task: ClassificationTask = ClassificationTask(),
                      augment: Callable[..., Tensor] | None = None, desc: str = "evaluating", progress: bool = True) -> EvalResult:
@@ -134,7 +153,7 @@ def classification_plan(
     each evaluation network, in the order distilled, distilled_hard_labels, random_real,
     random_real_soft_labels, herding."""
     protocol = evaluation_protocol(cfg)
-    learned_lr = syn.data.get("syn_lr") if syn is not None and getattr(cfg, "eval_lr_from_set", False) else None
+    learned_lr = syn.data.get("syn_lr") if syn is not None and cfg.learned_lr_evaluation() else None
     syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
@@ -143,20 +162,26 @@ def classification_plan(
     for name in evaluation_networks(cfg):
         make_net = network_factory(modality, name, data, device)
         default = trainer(make_net, data.test, protocol, task=task, augment=augment)
+        default_many = many_trainer(make_net, data.test, protocol, task=task, augment=augment)
         sets: dict[str, EvalSet] = {}
         if syn is not None:
             x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
-            own = default if syn_protocol is protocol else trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
-            sets["distilled"] = EvalSet((x_syn, t_syn), own)
+            if syn_protocol is protocol:
+                own, own_many = default, default_many
+            else:
+                own = trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
+                own_many = many_trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
+            sets["distilled"] = EvalSet((x_syn, t_syn), own, train_and_score_many=own_many)
             if syn.label_mode != "hard":  # the same data with hard labels: the gain of the data alone
-                sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own)
+                sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own, train_and_score_many=own_many)
         sets.update(baselines)
-        networks.append(NetworkPlan(name, default, sets))
+        networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many))
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
                                       "test_samples": len(data.test)}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
+                          vectorize=cfg.eval_vectorize,
                           title=f"test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class", protocol=protocol_block)
 
 
@@ -171,4 +196,4 @@ def evaluate_baselines(cfg: Any, data: ClassificationData, modality: Classificat
 
 __all__ = ["EvalResult", "baseline_sets", "classification_data_on", "classification_plan", "describe_classification",
            "evaluate_baselines", "evaluate_tensors", "evaluation_augment", "evaluation_networks", "evaluation_protocol", "herding_indices",
-           "network_factory", "trainer"]
+           "many_trainer", "network_factory", "trainer"]

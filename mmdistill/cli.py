@@ -5,8 +5,12 @@
     mmdistill experts RECIPE [--key value ...]  train a trajectory recipe's expert buffer
                                                (torchrun --nproc_per_node K -m mmdistill experts ... shards it)
     mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write]
-    mmdistill show DIR                         summary of a saved set
+    mmdistill show DIR                         summary of a saved set (the card's summary)
+    mmdistill check DIR                        memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
+    mmdistill export DIR --to hf OUT           a Hugging Face dataset (save_to_disk + parquet + card)
+
+DIR is a run folder or an export made with --to hf.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.errors import ConfigError
+from mmdistill.exits import EXPECTED, fail
 from mmdistill.logs import configure_logging
 
 
@@ -36,11 +41,17 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 
 
 def _load_saved(directory: str):
-    from mmdistill.io import load_synthetic
+    from mmdistill.errors import ArtifactError
+    from mmdistill.io import MANIFEST_FILE, load_synthetic
     from mmdistill.modality import get_modality
     from mmdistill.recipes import get_recipe
 
-    syn, manifest = load_synthetic(directory)
+    from mmdistill.share import set_dir
+
+    syn, manifest = load_synthetic(set_dir(directory))
+    missing = [k for k in ("recipe", "modality") if not isinstance(manifest.get(k), str)]
+    if missing:
+        raise ArtifactError(f"{Path(set_dir(directory)) / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
     recipe = get_recipe(manifest["recipe"])
     modality = get_modality(manifest["modality"])
     return syn, manifest, recipe, modality
@@ -70,7 +81,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     if args.no_baselines:
         changes["baselines"] = []
-    cfg = recipe.config(("saved manifest", saved), ("eval arguments", changes))
+    cfg = recipe.config_from_saved(saved, changes)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data = modality.to_device(modality.load(cfg), device)
@@ -78,17 +89,57 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
     if args.write:
+        from mmdistill.share import set_dir
+
         manifest["metrics"] = metrics
-        write_json(Path(args.dir) / "manifest.json", manifest)
-        print(f"updated {Path(args.dir) / 'manifest.json'}")
+        write_json(set_dir(args.dir) / "manifest.json", manifest)
+        print(f"updated {set_dir(args.dir) / 'manifest.json'}")
+    return 0
+
+
+def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
+    """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
+    import torch
+
+    changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False}
+    if getattr(args, "data_root", None) is not None:
+        changes["data_root"] = args.data_root
+    cfg = recipe.config(("saved manifest", dict(manifest.get("config", {}))), ("check arguments", changes))
+    torch.manual_seed(cfg.seed)
+    return cfg, modality.load(cfg)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from mmdistill.io import write_json
+    from mmdistill.memorisation import summary_lines
+    from mmdistill.report import add_sharing_blocks, write_card
+    from mmdistill.share import set_dir
+
+    syn, manifest, recipe, modality = _load_saved(args.dir)
+    cfg, data = _real_data(args, manifest, recipe, modality)
+    folder = set_dir(args.dir)
+    manifest.setdefault("paper", recipe.paper)
+    add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
+    mem = manifest["memorisation"]
+    print(f"{args.dir}: memorisation check of {len(syn)} synthetic samples against {mem.get('real_pool')} real samples")
+    for line in summary_lines(mem) or [f"skipped: {mem.get('skipped')}"]:
+        print("  " + line)
+    if not args.no_write:
+        write_json(folder / "manifest.json", manifest)
+        write_card(folder if folder.name != "mmdistill" else folder.parent, manifest, modality,
+                   where="run" if folder.name != "mmdistill" else "hf")
+        print(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from mmdistill.card import card_summary
     from mmdistill.io import load_synthetic
+    from mmdistill.modality import get_modality
     from mmdistill.report import budget_label, summary_line
+    from mmdistill.share import set_dir, step_size_of
 
-    syn, manifest = load_synthetic(args.dir)
+    syn, manifest = load_synthetic(set_dir(args.dir))
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
     print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, {budget_label(manifest)}, seed {manifest.get('seed')}, "
           f"labels {syn.label_mode}")
@@ -103,34 +154,59 @@ def _cmd_show(args: argparse.Namespace) -> int:
         for net, rows in manifest["metrics"].get("cross_arch", {}).items():
             cells = ", ".join(f"{k} {100 * v['mean']:.2f} ± {100 * v['std']:.2f}" for k, v in rows.items())
             print(f"    {net}: {cells}")
-    for pic in ("preview.png", "loss.png", "accuracy.png"):
+    step = step_size_of(syn)
+    if step is not None:
+        print(f"  learned step size: {step}")
+    try:
+        modality = get_modality(manifest["modality"])
+    except Exception:  # noqa: BLE001 - the summary does not need the adapter's libraries
+        modality = None
+    print("  card: " + card_summary(manifest, modality).replace("\n", "\n        "))
+    for pic in ("preview.png", "loss.png", "accuracy.png", "memorisation.png", "README.md"):
         if (Path(args.dir) / pic).exists():
-            print(f"  picture: {Path(args.dir) / pic}")
+            print(f"  {'card file' if pic == 'README.md' else 'picture'}: {Path(args.dir) / pic}")
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    syn, manifest, _, modality = _load_saved(args.dir)
-    target = Path(args.to) if args.to else Path(args.dir) / "export"
+    from mmdistill.report import write_card
+
+    to = list(args.to or [])
+    if to[:1] == ["hf"]:
+        from mmdistill.share import export_hf
+
+        if len(to) > 2:
+            raise ConfigError(f"--to hf takes one output folder, got {to[1:]}")
+        target = Path(to[1]) if len(to) == 2 else Path(args.dir) / "export-hf"
+        out = export_hf(args.dir, target)
+        print(f"exported a Hugging Face dataset to {out} (datasets.load_from_disk; parquet in {out / 'data'}; card {out / 'README.md'})")
+        return 0
+    if len(to) > 1:
+        raise ConfigError(f"--to takes one output folder (or 'hf OUT'), got {to}")
+    syn, manifest, recipe, modality = _load_saved(args.dir)
+    manifest.setdefault("paper", recipe.paper)
+    target = Path(to[0]) if to else Path(args.dir) / "export"
     out = modality.export(syn, target)
+    if Path(out).is_dir() and not (Path(out) / "README.md").exists():
+        write_card(Path(out), manifest, modality, syn, where="export")
     print(f"exported {len(syn)} samples to {out}")
     return 0
 
 
-def _cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
+def _cmd_run(args: argparse.Namespace, rest: list[str], debug: bool = False) -> int:
     from mmdistill.recipes import get_recipe
 
     recipe = get_recipe(args.recipe)
-    return recipe.main(rest)
+    return recipe.main(rest, debug=debug)
 
 
 def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.recipes import get_recipe
-    from mmdistill.methods.trajectory_keys import TrajectoryConfig
+    from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.expert_runs import run_experts_command
 
     recipe = get_recipe(recipe_name)
-    if not issubclass(recipe.config_cls, TrajectoryConfig):
+    if not issubclass(recipe.config_cls, TrajectoryKeys):
         raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
                           "recipe such as image-mtt (its buffer also serves soft labels of other recipes)")
     cfg = recipe.config_from_argv(rest)
@@ -150,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)",
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Run a recipe: mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE].\n"
-                           "mmdistill run RECIPE --help lists the recipe's keys with their (paper) defaults.",
+                           "mmdistill run RECIPE --help lists the recipe's keys: what each is, its unit, range and (paper) default.",
                            epilog="recipes:\n" + recipe_listing())
     p_run.add_argument("recipe", help="a recipe name (below)")
     p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)",
@@ -173,7 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("dir")
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
     p_export.add_argument("dir")
-    p_export.add_argument("--to", default=None, help="output directory (default DIR/export)")
+    p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",
+                          help="output directory (default DIR/export), or 'hf OUT' for a Hugging Face dataset")
+    p_check = sub.add_parser("check", help="memorisation check of a saved set: distances to the nearest real samples")
+    p_check.add_argument("dir")
+    p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine")
+    p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
     return parser
 
 
@@ -189,15 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
             if argv[0] == "experts":
                 return _cmd_experts(argv[1], argv[2:])
-            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:])
+            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
         args = parser.parse_args(argv)
-        handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export}[args.command]
+        handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check}[args.command]
         return handler(args)
-    except MmdistillError as exc:
+    except EXPECTED as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
 
 
 if __name__ == "__main__":

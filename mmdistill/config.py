@@ -1,19 +1,19 @@
 """Typed configuration: dataclasses loaded from YAML files and ``key=value`` overrides.
 
 Unknown keys are refused with the closest valid names; values are converted to the field's declared type
-(``int``, ``float``, ``bool``, ``str``, ``X | None``, ``list[str]``, ``list[float]``).
+(``int``, ``float``, ``bool``, ``str``, ``Literal[...]``, ``X | None``, ``list[str]``, ``list[float]``).
+Declarations and checks of the keys are :mod:`mmdistill.keys`; building a recipe's config from its
+defaults, tables and explicit layers is :mod:`mmdistill.resolve`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Literal, Mapping, TypeVar
 
 import yaml
 
@@ -51,7 +51,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
         if optional:
             return None
-        raise ConfigError(f"config key {key!r} may not be empty")
+        raise ConfigError(f"config key {key!r} may not be empty", key=key)
     origin = typing.get_origin(inner)
     try:
         if inner is bool:
@@ -71,6 +71,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return float(value)
         if inner is str:
             return str(value)
+        if origin is Literal:
+            choices = typing.get_args(inner)
+            if isinstance(value, str) and not all(isinstance(c, str) for c in choices):
+                kind = type(next(c for c in choices if not isinstance(c, str)))
+                return coerce(value, kind, key)
+            return value
         if origin in (list, tuple):
             (elem,) = typing.get_args(inner)[:1] or (str,)
             items = value if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v.strip()]
@@ -83,7 +89,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ValueError(value)
             return dict(loaded)
     except (TypeError, ValueError):
-        raise ConfigError(f"config key {key!r}: cannot read {value!r} as {getattr(inner, '__name__', inner)}") from None
+        raise ConfigError(f"config key {key!r}: cannot read {value!r} as {getattr(inner, '__name__', inner)}", key=key) from None
     return value
 
 
@@ -132,9 +138,3 @@ def build_config(cls: type[C], *layers: tuple[str, Mapping[str, Any]]) -> C:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
-
-
-def fingerprint(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
-    """A short hash of the configuration fields that determine the optimisation trajectory."""
-    data = {k: v for k, v in to_dict(cfg).items() if k not in ignore}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

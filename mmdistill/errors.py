@@ -16,7 +16,13 @@ class DataError(MmdistillError, ValueError):
 
 
 class ConfigError(MmdistillError, ValueError):
-    """A configuration key, value or command-line argument is unknown or out of range."""
+    """A configuration key, value or command-line argument is unknown or out of range.
+
+    ``key`` names the configuration key at fault when there is one (the message names it too)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class ArtifactError(MmdistillError, ValueError):
@@ -25,3 +31,7 @@ class ArtifactError(MmdistillError, ValueError):
 
 class DivergenceError(MmdistillError, RuntimeError):
     """The optimisation produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class InterruptedRun(MmdistillError, KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or SIGINT) after saving a checkpoint; the message says how to resume."""

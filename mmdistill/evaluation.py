@@ -13,7 +13,11 @@ next-item ranking):
   ``generator(seed, "random_real", r)``);
 * each set's runs become ``{"mean", "std", "runs"}`` of the plan's headline metric (values in [0, 1]), plus
   ``"scores"`` (mean, std, runs of every metric) when the task reports several;
-* a table per network is logged; the metrics block of the manifest is built in one place.
+* a table per network is logged; the metrics block of the manifest is built in one place;
+* a plan may also give ``train_and_score_many(train_sets, generators)``: the K runs of a set at once (one
+  vectorised ensemble, :mod:`mmdistill.ensemble`), each run from its own generator exactly as the one-run
+  function would get it. The skeleton uses it, ``vectorize`` runs at a time, when present, and falls back to
+  the per-run loop when it returns None (the networks cannot be vectorised).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ log = logging.getLogger(__name__)
 TrainAndScore = Callable[[Any, torch.Generator], Mapping[str, float]]
 """``train_and_score(train_set, generator) -> {metric: value in [0, 1]}``: one fresh model trained on
 ``train_set`` with all its randomness from ``generator``, scored on the real held-out split."""
+
+
+TrainAndScoreMany = Callable[[list[Any], list[torch.Generator]], "list[Mapping[str, float]] | None"]
+"""``train_and_score_many(train_sets, generators) -> [scores of run k]`` or None (cannot vectorise these):
+``train_and_score(train_sets[k], generators[k])`` for every k, computed together."""
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -102,6 +111,8 @@ class EvalSet:
     per_run: bool = False
     runs: int | None = None
     """runs of this set when not the plan's (1 for a deterministic score, e.g. a pretrained model untouched)"""
+    train_and_score_many: TrainAndScoreMany | None = None
+    """the batched twin of this set's own ``train_and_score`` (only used with it)"""
 
     def for_run(self, r: int) -> Any:
         return self.data(r) if self.per_run else self.data
@@ -114,6 +125,8 @@ class NetworkPlan:
     name: str
     train_and_score: TrainAndScore
     sets: dict[str, EvalSet]
+    train_and_score_many: TrainAndScoreMany | None = None
+    """optional: several runs of ``train_and_score`` at once (see the module's docstring)"""
 
 
 @dataclass
@@ -135,6 +148,8 @@ class EvaluationPlan:
     progress: bool = True
     table: Callable[[dict[str, EvalResult]], str] | None = None
     label: str | None = None
+    vectorize: int = 1
+    """runs trained together where a network plan has ``train_and_score_many`` (1: one at a time)"""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -144,20 +159,31 @@ class EvaluationPlan:
 
 
 def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str, runs: int, seed: int,
-               desc: str = "evaluating", progress: bool = True) -> EvalResult:
+               desc: str = "evaluating", progress: bool = True, many: TrainAndScoreMany | None = None,
+               vectorize: int = 1) -> EvalResult:
     """Train and score ``runs`` (or ``eval_set.runs``) fresh models on ``eval_set``; run ``r`` is seeded by
-    ``(seed, "eval", r)``."""
+    ``(seed, "eval", r)``. With ``many`` and ``vectorize`` > 1, up to ``vectorize`` runs train together
+    (``many``'s None for a group: that group runs one at a time)."""
     runs = eval_set.runs or runs
     if runs <= 0:
         raise ConfigError(f"eval_runs must be > 0, got {runs}")
     result = EvalResult(headline=metric, size=eval_set.size)
-    for r in tqdm(range(runs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        gen = generator(seed, "eval", r)
-        train_set = eval_set.for_run(r)
-        scores = dict(train_and_score(train_set, gen))
-        if metric not in scores:
-            raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
-        result.scores.append({k: float(v) for k, v in scores.items()})
+    group = max(1, vectorize) if many is not None else 1
+    bar = tqdm(total=runs, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    for first in range(0, runs, group):
+        rs = list(range(first, min(first + group, runs)))
+        batch = None
+        if len(rs) > 1 and many is not None:
+            batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
+        if batch is None:  # one at a time (also the fallback of a group that cannot be vectorised)
+            batch = [train_and_score(eval_set.for_run(r), generator(seed, "eval", r)) for r in rs]
+        for scores in batch:
+            scores = dict(scores)
+            if metric not in scores:
+                raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
+            result.scores.append({k: float(v) for k, v in scores.items()})
+        bar.update(len(rs))
+    bar.close()
     return result
 
 
@@ -183,9 +209,11 @@ def evaluate_network(plan: EvaluationPlan, network: NetworkPlan) -> dict[str, Ev
     """Every set of ``network``, in order."""
     rows: dict[str, EvalResult] = {}
     for name, eval_set in network.sets.items():
+        own = eval_set.train_and_score is not None  # a set's own trainer: only its own batched twin applies
         rows[name] = score_runs(eval_set, eval_set.train_and_score or network.train_and_score, metric=plan.metric,
                                 runs=plan.runs, seed=plan.seed, desc=f"eval {name.replace('_', ' ')} [{network.name}]",
-                                progress=plan.progress)
+                                progress=plan.progress, vectorize=plan.vectorize,
+                                many=eval_set.train_and_score_many if own else network.train_and_score_many)
     return rows
 
 
@@ -217,5 +245,5 @@ def evaluated_sets(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in metrics.items() if isinstance(v, dict) and "mean" in v and "std" in v}
 
 
-__all__ = ["EvalResult", "EvalSet", "EvaluationPlan", "NetworkPlan", "TrainAndScore", "evaluate_network",
+__all__ = ["EvalResult", "EvalSet", "EvaluationPlan", "NetworkPlan", "TrainAndScore", "TrainAndScoreMany", "evaluate_network",
            "evaluated_sets", "results_table", "run_plan", "score_runs"]

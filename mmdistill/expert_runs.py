@@ -19,7 +19,9 @@ from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.experts import Workers, close_workers, init_workers, train_experts
+from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
+from mmdistill.schema import BufferKeys
 from mmdistill.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -47,20 +49,15 @@ def experts_batch(num_train: int, paper: int = 256, min_steps: int = 50) -> int:
 
 
 def resolve_batch_train(cfg: Any, data: Any) -> None:
-    """Fill ``cfg.batch_train=None`` with :func:`experts_batch` of the training split's size."""
-    if getattr(cfg, "batch_train", 0) is None:
+    """Size ``batch_train=None`` (a classification trajectory config's experts' batch) with :func:`experts_batch`
+    of the training split; the manifest then records the size used."""
+    if isinstance(cfg, ClassificationTrajectoryKeys) and cfg.batch_train is None:
         cfg.batch_train = experts_batch(len(data.train))
 
 
-def resolve_batch_train(cfg: Any, data: Any) -> None:
-    """Fill ``cfg.batch_train=None`` with :func:`experts_batch` of the training split's size."""
-    if getattr(cfg, "batch_train", 0) is None:
-        cfg.batch_train = experts_batch(len(data.train))
-
-
-def buffer_dir(cfg: Any, out_dir: Path | None) -> Path:
+def buffer_dir(cfg: BufferKeys, out_dir: Path | None) -> Path:
     """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``."""
-    if getattr(cfg, "buffer", None):
+    if cfg.buffer:
         return Path(cfg.buffer)
     if out_dir is None:
         raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")
@@ -89,7 +86,8 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
     resolve_batch_train(cfg, data)
     modality = trajectory_modality(modality, "train expert trajectories")
     device = workers.device if workers.world > 1 else ctx.device
-    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.expert_dsa else None
+    strategy = cfg.expert_augmentation()
+    augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     if device != ctx.device:
         data = modality.to_device(data, device)
 

@@ -48,11 +48,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; artifacts get the user's umask
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -140,7 +148,7 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     if not out_dir.is_dir():
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
     manifest = read_json(out_dir / MANIFEST_FILE)
-    if "synthetic" not in manifest:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("synthetic"), dict):
         raise ArtifactError(f"{out_dir / MANIFEST_FILE} has no 'synthetic' section; not an mmdistill set")
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE))

@@ -17,7 +17,7 @@ from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.expert_runs import expert_spec, open_buffer, trajectory_network
 from mmdistill.matchers.trajectory import expert_logits
-from mmdistill.methods.trajectory_keys import TrajectoryConfig
+from mmdistill.methods.trajectory_keys import TrajectoryKeys
 from mmdistill.synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,15 @@ def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuf
 
 
 def apply_label_mode(ctx: MatchContext, buffer: ExpertBuffer | None = None) -> None:
-    """Honour ``config.label_mode`` for any matcher: hard labels stay; soft and learnable labels come from an
+    """Honour the config's labels (:meth:`~mmdistill.schema.ConfigKeys.label_spec`) for any matcher: hard labels stay; soft and learnable labels come from an
     expert of ``buffer`` (or of the configured one)."""
     cfg, syn = ctx.config, ctx.syn
-    mode = getattr(cfg, "label_mode", "hard")
-    if mode == "hard" or syn is None:
+    spec = cfg.label_spec()
+    if spec.mode == "hard" or syn is None:
         return
     if buffer is None:
-        buffer = open_buffer(ctx, train_if_missing=isinstance(cfg, TrajectoryConfig))
-    assign_expert_labels(ctx, syn, buffer, mode, getattr(cfg, "label_expert_epoch", -1))
+        buffer = open_buffer(ctx, train_if_missing=isinstance(cfg, TrajectoryKeys))
+    assign_expert_labels(ctx, syn, buffer, spec.mode, spec.expert_epoch)
 
 
 def soft_labeler(syn: SyntheticSet, modality: Any, cfg: Any, data: Any, device: torch.device) -> Callable[[Tensor], Tensor] | None:

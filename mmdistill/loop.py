@@ -3,26 +3,31 @@
 Iteration ``it`` draws all its randomness from ``generator(seed, "iteration", it)``; the loop writes an
 atomic checkpoint (synthetic tensors + optimizer state + iteration counter, one safetensors file) every
 ``checkpoint_every`` iterations, so ``resume=True`` continues exactly where the last checkpoint stopped and
-ends in the same synthetic set as an uninterrupted run. A non-finite loss stops the run with
+ends in the same synthetic set as an uninterrupted run. The checkpoint records the values of the keys that
+change the distillation (``resume_keys``); a resume with other values is refused naming each changed key. A
+non-finite loss stops the run with
 :class:`~mmdistill.errors.DivergenceError`; the last good checkpoint stays on disk.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mmdistill.errors import ArtifactError, ConfigError, DivergenceError
+from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+
+CHECKPOINT_FORMAT = "mmdistill.checkpoint/2"
 
 
 class Matcher(Protocol):
@@ -70,30 +75,83 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], b
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
-def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, next_iteration: int, elapsed: float, fingerprint: str) -> None:
-    """Atomically write the loop state after ``next_iteration`` iterations have been completed."""
+def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, next_iteration: int, elapsed: float,
+                    resume_keys: Mapping[str, Any]) -> None:
+    """Atomically write the loop state after ``next_iteration`` iterations have been completed, with the values
+    of the keys that must not change on resume."""
     opt_tensors, opt_json = _optimizer_state(opt)
     tensors = {f"syn.{k}": v for k, v in syn.tensors().items()} | opt_tensors
     meta = {
-        "format": "mmdistill.checkpoint/1",
+        "format": CHECKPOINT_FORMAT,
         "iteration": str(next_iteration),
         "elapsed": repr(elapsed),
-        "fingerprint": fingerprint,
+        "resume_keys": json.dumps(dict(resume_keys), sort_keys=True),
         "optimizer": opt_json,
         "synthetic": json.dumps(syn.header()),
     }
     save_tensors(path, tensors, metadata=meta)
 
 
-def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, fingerprint: str) -> tuple[int, float]:
-    """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds)."""
+def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
+    """The values of the keys that change the distillation recorded in checkpoint ``path`` (its header alone
+    is read), or None when the file is not a readable checkpoint of this version (loading it names why)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            blob = (fh.metadata() or {}).get("resume_keys")
+        return json.loads(blob) if blob else None
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
+def _snapshot(syn: SyntheticSet, opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """A copy of the set's tensors and the optimizer's state at the start of an iteration (for Ctrl-C)."""
+    tensors = {k: v.detach().clone() for k, v in syn.tensors().items()}
+    state = copy.deepcopy(opt.state_dict())
+    return tensors, state
+
+
+def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, snapshot: tuple[dict[str, Tensor], dict[str, Any]],
+                      iteration: int, elapsed: float, resume_keys: Mapping[str, Any]) -> None:
+    """Checkpoint the state of the start of ``iteration`` (restored from ``snapshot``): an interrupted
+    iteration may have half-updated the set (DC updates it several times per outer iteration)."""
+    tensors, state = snapshot
+    current = syn.tensors()
+    with torch.no_grad():
+        for name, value in tensors.items():
+            current[name].copy_(value)
+    opt.load_state_dict(state)
+    save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys)
+
+
+def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """``key: saved -> now`` for each key whose value differs (a key only one side has counts as changed)."""
+    now = json.loads(json.dumps(dict(now), sort_keys=True))  # the values as the checkpoint stores them
+    missing = object()
+
+    def show(values: Mapping[str, Any], k: str) -> str:
+        return repr(values[k]) if k in values else "(no such key)"
+
+    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if saved.get(k, missing) != now.get(k, missing)]
+
+
+def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any]) -> tuple[int, float]:
+    """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds).
+
+    ConfigError naming each changed key (checkpoint value -> this run's) when ``resume_keys`` differ from the
+    values the checkpoint recorded."""
     tensors, meta = load_tensors_with_metadata(path)
-    if meta.get("format") != "mmdistill.checkpoint/1":
+    if meta.get("format") not in (CHECKPOINT_FORMAT, "mmdistill.checkpoint/1"):
         raise ArtifactError(f"{path} is not an mmdistill checkpoint")
-    if meta.get("fingerprint") != fingerprint:
+    if "resume_keys" not in meta:
+        raise ConfigError(f"{path} was written by an earlier mmdistill that did not record its keys one by one; finish it with that "
+                          "version, or start over (--overwrite) or choose another --out")
+    changed = changed_keys(json.loads(meta["resume_keys"]), resume_keys)
+    if changed:
         raise ConfigError(
-            f"{path} was written by a run with another configuration; resume with the same recipe, "
-            "dataset, ipc, seed and hyper-parameters, or choose a new --out"
+            f"cannot resume {path}: keys that change the distillation differ from the run that wrote it ({'; '.join(changed)}); "
+            "use the checkpoint's values, or start over (--overwrite) or choose another --out"
         )
     saved = SyntheticSet.from_tensors(
         {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, json.loads(meta["synthetic"]), source=str(path)
@@ -118,7 +176,7 @@ def run_loop(
     iterations: int,
     seed: int,
     out_dir: str | Path,
-    fingerprint: str = "",
+    resume_keys: Mapping[str, Any] | None = None,
     checkpoint_every: int = 100,
     resume: bool = False,
     progress: bool = True,
@@ -133,7 +191,8 @@ def run_loop(
         iterations: total number of outer iterations of the run (not of this call).
         seed: base seed; iteration ``it`` uses ``generator(seed, "iteration", it)``.
         out_dir: run directory for ``checkpoint.safetensors`` and ``metrics.jsonl``.
-        fingerprint: identifies the configuration; a checkpoint with another one is refused on resume.
+        resume_keys: the values of the keys that change the distillation; a checkpoint written with other
+            values is refused on resume, naming each changed key.
         checkpoint_every: iterations between checkpoints (the last iteration always checkpoints).
         resume: continue from ``out_dir/checkpoint.safetensors`` when it exists.
         stop_after: stop (after checkpointing) once this many iterations are done (tests, time slicing).
@@ -148,7 +207,7 @@ def run_loop(
     log = MetricsLog(out_dir / METRICS_FILE)
     start, elapsed, resumed_from = 0, 0.0, None
     if resume and ckpt.exists():
-        start, elapsed = load_checkpoint(ckpt, syn, optimizer, fingerprint)
+        start, elapsed = load_checkpoint(ckpt, syn, optimizer, resume_keys or {})
         resumed_from = start
         log.truncate_after(start)
     else:
@@ -158,8 +217,10 @@ def run_loop(
     start_iteration = getattr(matcher, "start_iteration", None)
     bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
+    it, snapshot = start, None
     try:
         for it in range(start, end):
+            snapshot = _snapshot(syn, optimizer) if it % checkpoint_every or not ckpt.exists() else None  # else the checkpoint holds it
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
                 start_iteration(it)
@@ -180,7 +241,12 @@ def run_loop(
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
             done = it + 1
             if done % checkpoint_every == 0 or done == end:
-                save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, fingerprint)
+                save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {})
+    except KeyboardInterrupt:
+        if snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
+            _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {})
+        raise InterruptedRun(f"interrupted at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
+                             "iterations: continue with the same command and --resume") from None
     finally:
         bar.close()
     return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss)

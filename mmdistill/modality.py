@@ -28,6 +28,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.evaluation import EvaluationPlan, run_plan
 from mmdistill.matchers.trajectory import STEP_SIZE, StudentObjective
 from mmdistill.nets import reinitialize
+from mmdistill.sharing import ShareableModality, ShareDefaults
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
@@ -156,7 +157,7 @@ class TrajectoryModality(Modality, Protocol):
         ...
 
 
-class AdapterDefaults:
+class AdapterDefaults(ShareDefaults):
     """Defaults of the optional hooks, in one place: adapters inherit this and override what differs.
 
     * :meth:`evaluate`: the adapter's :meth:`Modality.evaluation_plan` run by the core skeleton;
@@ -164,7 +165,9 @@ class AdapterDefaults:
       this to copy its weights instead);
     * :meth:`expert_optimizer`: MTT's SGD (``lr_teacher``, ``momentum_teacher``, ``weight_decay_teacher``)
       over the trainable parameters;
-    * :meth:`trajectory_parts`: one part (the whole vector) with one step size ``syn_lr`` (MTT).
+    * :meth:`trajectory_parts`: one part (the whole vector) with one step size ``syn_lr`` (MTT);
+    * the sharing hooks (:mod:`mmdistill.sharing`): model inputs, a Dataset view, Hugging Face columns, the
+      memorisation check's views, what the loader knows of a source dataset.
     """
 
     def matching_network(self, config: Any, data: Any) -> nn.Module:
@@ -206,4 +209,4 @@ def get_modality(name: str) -> Modality:
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
-           "REGISTERED_MODALITIES", "TrajectoryModality", "TrajectoryPart", "get_modality"]
+           "REGISTERED_MODALITIES", "ShareableModality", "TrajectoryModality", "TrajectoryPart", "get_modality"]

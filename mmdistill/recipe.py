@@ -1,38 +1,59 @@
-"""A recipe: one method on one modality, with the paper's defaults as a config dataclass.
+"""A recipe: one method on one modality, with the paper's defaults as a config class and tables.
 
 A recipe module builds one :class:`Recipe` and exposes ``run`` and ``main`` from it, so it is importable
 (``from mmdistill.recipes import image_dm; image_dm.run(ipc=1)``), runnable as a script
 (``python recipes/image_dm.py --ipc 1``) and reachable from the CLI (``mmdistill run image-dm --ipc 1``).
-Configuration layers, later winning: the dataclass defaults (the paper), the ``budget`` preset, a YAML
-file (``--config``), ``--key value`` flags and bare ``key=value`` overrides.
+Configuration layers, later winning (:mod:`mmdistill.resolve`): the config class's defaults, the rows of
+the recipe's tables for the run's dataset, IPC and budget (:mod:`mmdistill.tables`; the budget table
+last), then the explicit layers: a YAML file (``--config``), ``--key value`` flags, bare ``key=value``
+overrides and keyword arguments.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
-import typing
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from mmdistill.config import build_config, load_yaml, parse_overrides
-from mmdistill.errors import ConfigError, MmdistillError
+from mmdistill.context import MatchContext
+from mmdistill.errors import ConfigError
+from mmdistill.exits import EXPECTED, fail
+from mmdistill.keys import Keys, input_keys
 from mmdistill.logs import configure_logging
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
-from mmdistill.schema import DistillConfig
-from mmdistill.context import MatchContext
-from mmdistill.run import RunResult, distill
 from mmdistill.report import summary_line
+from mmdistill.resolve import Layer, rebuild_layers, resolve, unknown_key_error
+from mmdistill.run import RunResult, distill
+from mmdistill.schema import DistillConfig
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.tables import Table, load_table
+
+log = logging.getLogger(__name__)
+
+
+def known_keys() -> set[str]:
+    """Every key some imported config family declares (to tell a key that does not apply from a typo)."""
+    out: set[str] = set()
+    stack: list[type] = [Keys]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if dataclasses.is_dataclass(cls):
+            out.update(f.name for f in dataclasses.fields(cls))
+    return out
 
 
 @dataclass
 class Recipe:
-    """Binds a config class (paper defaults), budget presets and a matcher factory to a modality."""
+    """Binds a config class (paper defaults), its tables and a matcher factory to a modality.
+
+    ``tables`` are table files applied in order (a recipe module lists them with
+    :func:`mmdistill.recipes.tables`, which appends the budget table)."""
 
     name: str
     modality: str
@@ -40,82 +61,113 @@ class Recipe:
     summary: str
     config_cls: type[DistillConfig]
     make_matcher: Callable[[MatchContext], Matcher]
-    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    make_optimizer: Callable[[SyntheticSet, DistillConfig], torch.optim.Optimizer] | None = None
+    tables: tuple[Path, ...] = ()
+    make_optimizer: Callable[[SyntheticSet, Any], torch.optim.Optimizer] | None = None
     paper: str = ""
+    #: names the tables may look rows up by, computed from the config's values (beside ``recipe``)
+    table_context: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    _tables: tuple[Table, ...] | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ configuration
-    def config(self, *layers: tuple[str, Mapping[str, Any]], **overrides: Any) -> DistillConfig:
-        """The config from defaults, the budget preset (named in any layer) and the given layers."""
+    def loaded_tables(self) -> tuple[Table, ...]:
+        if self._tables is None:
+            self._tables = tuple(load_table(path) for path in self.tables)
+        return self._tables
+
+    def budgets(self) -> list[str]:
+        """``paper`` and the budgets the recipe's tables have rows for (``cpu``)."""
+        out = ["paper"]
+        for table in self.loaded_tables():
+            out += [b for b in table.condition_values("budget", {"recipe": self.name}) if b not in out]
+        return out
+
+    def unknown_key(self, key: str, source: str) -> ConfigError:
+        """The error for a key this recipe's config does not have: its replacement, or that it does not apply
+        here, or the closest valid names."""
+        replaced = self.config_cls.REPLACED_KEYS
+        if key in replaced:
+            return ConfigError(f"config key {key!r} (in {source}) does not apply to recipe {self.name}: use {replaced[key]}", key=key)
+        if key in known_keys():
+            return ConfigError(f"config key {key!r} (in {source}) does not apply to recipe {self.name}; "
+                               f"`mmdistill run {self.name} --help` lists its keys", key=key)
+        return unknown_key_error(self.config_cls, key, source)
+
+    def config(self, *layers: Layer, **overrides: Any) -> DistillConfig:
+        """The config from the class defaults, the recipe's table rows and the given layers (later winning),
+        then keyword arguments."""
         all_layers = [*layers, ("arguments", overrides)] if overrides else list(layers)
         budget = "paper"
         for _, mapping in all_layers:
             budget = str(mapping.get("budget", budget))
-        if budget != "paper" and budget not in self.budgets:
-            raise ConfigError(f"recipe {self.name} has no budget {budget!r}; choose from {['paper', *self.budgets]}")
-        preset = self.budgets.get(budget, {})
-        return build_config(self.config_cls, (f"budget {budget!r}", preset), *all_layers)
+        if budget not in self.budgets():
+            raise ConfigError(f"config key budget={budget!r}: expected one of {', '.join(self.budgets())} (recipe {self.name})", key="budget")
+        return resolve(self.config_cls, tables=self.loaded_tables(), layers=all_layers, context=self.lookup_context,
+                       unknown=self.unknown_key)
+
+    def lookup_context(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The names the table conditions use besides the config's keys: ``recipe`` and the recipe's own."""
+        extra = dict(self.table_context(values)) if self.table_context is not None else {}
+        return {**extra, "recipe": self.name}
+
+    def rebuild(self, config: DistillConfig, overrides: Mapping[str, Any], layer: str = "arguments") -> DistillConfig:
+        """``config`` built again from its explicit keys plus ``overrides``: the tables are looked up again, so
+        a changed ``ipc``, ``dataset`` or ``budget`` takes its own rows."""
+        return self.config(*rebuild_layers(config, overrides, layer))
+
+    def config_from_saved(self, saved: Mapping[str, Any], changes: Mapping[str, Any]) -> DistillConfig:
+        """The config of a saved run (its manifest's ``config``) with ``changes``. Saved keys this recipe no
+        longer has, and saved values its declarations no longer accept, are dropped (logged)."""
+        keys = input_keys(self.config_cls)
+        kept = {k: v for k, v in saved.items() if k in keys}
+        dropped = sorted(set(saved) - set(kept))
+        while True:
+            try:
+                cfg = self.config(("saved manifest", kept), ("changes", changes))
+                break
+            except ConfigError as exc:
+                if exc.key is None or exc.key not in kept or exc.key in changes:
+                    raise
+                dropped.append(f"{exc.key}={kept.pop(exc.key)!r}")
+        if dropped:
+            log.info("saved keys that do not apply any more (their defaults are used): %s", ", ".join(dropped))
+        return cfg
 
     # ------------------------------------------------------------------ running
     def get_modality(self) -> Modality:
         return get_modality(self.modality)
 
     def run(self, config: DistillConfig | None = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
-        """Run the recipe with ``config`` (or defaults updated by ``overrides``); returns the result."""
+        """Run the recipe with ``config`` (or defaults updated by ``overrides``); returns the result.
+
+        With both, the config is rebuilt from its explicit keys plus ``overrides`` (:meth:`rebuild`)."""
         if config is None:
             config = self.config(**overrides)
         elif overrides:
-            config = dataclasses.replace(config, **overrides)
-        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after)
+            config = self.rebuild(config, overrides)
+        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after,
+                       paper=self.paper)
 
     # ------------------------------------------------------------------ command line
-    def argument_parser(self, prog: str | None = None) -> argparse.ArgumentParser:
-        parser = argparse.ArgumentParser(
-            prog=prog or f"mmdistill run {self.name}",
-            description=f"{self.summary}{' — ' + self.paper if self.paper else ''}. Defaults are the paper's; "
-            f"--budget {'/'.join(self.budgets) or 'cpu'} shrinks the run for a CPU. Extra key=value pairs override any key.",
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
-        parser.add_argument("--config", help="YAML file of key: value pairs", default=None)
-        hints = typing.get_type_hints(self.config_cls)
-        defaults = self.config_cls()
-        for f in dataclasses.fields(self.config_cls):
-            flag = "--" + f.name.replace("_", "-")
-            tp = hints[f.name]
-            default = getattr(defaults, f.name)
-            if tp is bool:
-                parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"(default {default})")
-            else:
-                choices = None
-                if f.name == "budget":
-                    choices = ["paper", *self.budgets]
-                parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), choices=choices, help=f"(default {default})")
-        parser.add_argument("overrides", nargs="*", help="key=value overrides")
-        return parser
-
     def config_from_argv(self, argv: Sequence[str] | None) -> DistillConfig:
-        args = self.argument_parser().parse_args(list(argv) if argv is not None else None)
-        layers: list[tuple[str, Mapping[str, Any]]] = []
-        if args.config:
-            layers.append((args.config, load_yaml(args.config)))
-        flags = {k: v for k, v in vars(args).items() if k not in ("config", "overrides") and v is not None}
-        layers.append(("command-line flags", flags))
-        layers.append(("key=value overrides", parse_overrides(args.overrides)))
-        return self.config(*layers)
+        from mmdistill.recipe_cli import config_from_argv
 
-    def main(self, argv: Sequence[str] | None = None) -> int:
-        """Command-line entry point; prints errors on bad input without a traceback."""
-        configure_logging()
+        return config_from_argv(self, argv)
+
+    def main(self, argv: Sequence[str] | None = None, *, debug: bool = False) -> int:
+        """Command-line entry point: an expected failure is one line and an exit code (:mod:`mmdistill.exits`),
+        a traceback only with ``debug``."""
+        configure_logging(debug)
         try:
             cfg = self.config_from_argv(argv)
             result = self.run(cfg)
-        except MmdistillError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("\ninterrupted; continue with --resume (the last checkpoint is kept)", file=sys.stderr)
-            return 130
+        except EXPECTED as exc:
+            if debug:
+                raise
+            return fail(exc)
         if "metrics" in result.manifest:
             print("\n" + summary_line(result.manifest))
         print(f"wrote {result.out_dir}")
         return 0
+
+
+__all__ = ["Recipe", "known_keys"]

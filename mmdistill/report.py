@@ -16,9 +16,12 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets
-from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, save_synthetic
+from mmdistill.card import render_card, storage_block
+from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, atomic_path, save_synthetic
+from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
+from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
 
 MANIFEST_FORMAT = "mmdistill.set/1"
@@ -36,7 +39,10 @@ def versions(modality: Modality | None = None) -> dict[str, str]:
 
 def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest of a run before its metrics: what made the set (recipe, method, config, versions)."""
+    """The manifest of a run before its metrics: what made the set (recipe, method, config, versions).
+
+    ``config_sources`` says where each value that is not the config class's default came from: an explicit
+    layer (``command-line flags``, ``arguments`` ...) or a table row with its citation."""
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "recipe": recipe,
@@ -47,6 +53,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
         "seed": cfg.seed,
         "num_classes": syn.num_classes,
         "config": to_dict(cfg),
+        "config_sources": config_sources(cfg),
         "versions": versions(modality),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -56,13 +63,30 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
     return manifest
 
 
+def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, syn: SyntheticSet, data: Any, out: Path) -> None:
+    """The manifest's ``memorisation`` block (and ``memorisation.png``) and ``storage`` block of a finished set."""
+    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+    mem = run_check(modality, cfg, syn, data, out_png=out / MEMORISATION_FILE, title=title)
+    manifest["memorisation"] = mem
+    manifest["storage"] = storage_block(syn, mem.get("real_bytes_per_sample"), "float32 model inputs of the real training data")
+
+
+def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run") -> Path:
+    """``README.md``: the set's dataset card (:mod:`mmdistill.card`)."""
+    full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
+    with atomic_path(out / "README.md") as tmp:
+        tmp.write_text(render_card(full, modality, where=where))
+    return out / "README.md"
+
+
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
-    """Preview, plots, then tensors and manifest (manifest last: its presence marks a complete set)."""
+    """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set)."""
     title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
     metrics = manifest.get("metrics", {})
     plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", title, ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
+    write_card(out, manifest, modality, syn)
     save_synthetic(out, syn, manifest)
 
 
@@ -82,4 +106,4 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     return head + " " + ", ".join(parts)
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "budget_label", "new_manifest", "summary_line", "versions", "write_artifact"]
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

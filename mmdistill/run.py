@@ -9,6 +9,7 @@ directory (:mod:`mmdistill.report`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +17,17 @@ from typing import Any, Callable
 
 import torch
 
-from mmdistill.config import fingerprint
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
+from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, run_loop
+from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
-from mmdistill.report import new_manifest, write_artifact
-from mmdistill.schema import NON_TRAJECTORY_KEYS
+from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
+from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
 
@@ -46,9 +47,29 @@ class RunResult:
     manifest: dict[str, Any]
 
 
-def prepare_out_dir(out: Path, cfg: Any) -> None:
-    """Create ``out``; refuse a directory that holds a run unless ``resume`` or ``overwrite`` says what to do."""
-    holds_run = (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists()
+def check_writable(out: Path) -> None:
+    """ConfigError naming ``out`` when it cannot hold a run: a file, under a file, or not writable — checked
+    before any data is loaded."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == out else f"lies under the file {parent}"
+                raise ConfigError(f"output folder {out} {where}; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"output folder {out}: {parent} is not writable by this user; choose another --out")
+            return
+
+
+def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> bool:
+    """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
+
+    A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
+    too when the folder holds a finished set and no checkpoint to continue from, or a checkpoint of another
+    configuration (``resume_keys``, the values of the keys that change the distillation, differ from the
+    checkpoint's; the changed keys are named): nothing is replaced silently."""
+    check_writable(out)
+    ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
+    holds_run = ckpt.exists() or manifest.exists()
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(
@@ -57,18 +78,50 @@ def prepare_out_dir(out: Path, cfg: Any) -> None:
             )
         for name in (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE):
             (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and not cfg.overwrite:
+        if manifest.exists() and not ckpt.exists():
+            raise ConfigError(f"{out} holds a finished set ({MANIFEST_FILE}) and no {CHECKPOINT_FILE} to resume from; "
+                              "pass --overwrite to replace it, or choose another --out")
+        if ckpt.exists() and resume_keys is not None:
+            saved = checkpoint_resume_keys(ckpt)  # None: damaged or older; loading it names why
+            changed = changed_keys(saved, resume_keys) if saved is not None else []
+            if changed:
+                raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
+                                  f"({'; '.join(changed)}); use the checkpoint's values, pass --overwrite to start over, "
+                                  "or choose another --out")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".mmdistill-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output folder {out} cannot be written ({exc.strerror or exc}); choose another --out") from None
+    return created
+
+
+def remove_if_unused(out: Path) -> None:
+    """Remove a run folder this run created when it holds nothing worth keeping (no checkpoint, no manifest)."""
+    if (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists():
+        return
+    for name in (METRICS_FILE,):
+        (out / name).unlink(missing_ok=True)
+    try:
+        out.rmdir()
+    except OSError:
+        pass  # something else is in it: keep it
 
 
 def distill(
     recipe: str,
     method: str,
-    cfg: Any,
+    cfg: DistillConfig,
     modality: Modality,
     make_matcher: MatcherFactory,
     make_optimizer: OptimizerFactory | None = None,
     *,
     stop_after: int | None = None,
+    paper: str = "",
 ) -> RunResult:
     """Run recipe ``recipe`` (method ``method``) with ``cfg`` on ``modality`` and write its artifact.
 
@@ -79,17 +132,30 @@ def distill(
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    prepare_out_dir(out, cfg)
+    created = prepare_out_dir(out, cfg, resume_values(cfg))
+    try:
+        return _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=device,
+                        started=started, stop_after=stop_after, paper=paper)
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
+
+
+def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
+             make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
+             stop_after: int | None, paper: str = "") -> RunResult:
     data = modality.to_device(modality.load(cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)
     net = modality.matching_network(cfg, data).to(device)
-    augment = modality.augmenter(cfg.dsa_strategy, getattr(data, "name", cfg.dataset)) if cfg.dsa else None
+    strategy = cfg.matching_augmentation()
+    augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out)
     matcher = make_matcher(ctx)
-    if cfg.label_mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
+    if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
     optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
@@ -99,11 +165,11 @@ def distill(
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        fingerprint=fingerprint(cfg, NON_TRAJECTORY_KEYS), checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
-                            cfg=cfg, syn=syn)
+                            cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
     manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from}
     if loop.iterations < cfg.iterations:
         log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
@@ -113,9 +179,13 @@ def distill(
         t_eval = time.perf_counter()
         manifest["metrics"] = modality.evaluate(cfg, final, data, device)
         manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+    if getattr(cfg, "memorisation", True):
+        t_mem = time.perf_counter()
+        add_sharing_blocks(manifest, modality, cfg, final, data, out)
+        manifest["timing"]["memorisation_seconds"] = time.perf_counter() - t_mem
     manifest["timing"]["total_seconds"] = time.perf_counter() - started
     write_artifact(out, final, manifest, modality)
     return RunResult(out, final, manifest)
 
 
-__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "distill", "prepare_out_dir"]
+__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "prepare_out_dir", "remove_if_unused"]

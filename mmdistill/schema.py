@@ -1,106 +1,219 @@
-"""The configuration schema shared by every recipe: the run's keys, the choices they take, and which keys
-change the distillation (and so block ``--resume`` when changed).
+"""The configuration keys of the core, in families a recipe's config composes.
 
-Method families add their keys in :mod:`mmdistill.methods`; modalities in ``modalities/<name>/config.py``.
+Every recipe config has the run keys (:class:`RunKeys`), the synthetic set's keys (:class:`SetKeys`) and the
+evaluation keys every modality shares (:class:`EvaluationKeys`): together :class:`DistillConfig`. What else
+it has depends on what applies: a classification modality (image, audio) adds the learned set's SGD
+(:class:`LearnedSetKeys`), the networks' evaluation protocol (:class:`NetworkEvalKeys`,
+:class:`BatchEvalKeys`), labels (:class:`LabelKeys`), augmentation (:class:`AugmentKeys`) and its held-out
+split (:class:`SplitKeys`) — :class:`ClassificationConfig`; a method family adds its keys
+(:mod:`mmdistill.methods`); a modality adds its own (``modalities/<name>/config.py``). A graph or image-text
+config therefore has no DSA, label or image-evaluation keys.
+
+What the run needs from keys not every config has, it asks through the methods of :class:`ConfigKeys`
+(:meth:`~ConfigKeys.matching_augmentation`, :meth:`~ConfigKeys.label_spec`, ...), whose defaults say "none".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from mmdistill.errors import ConfigError
+from mmdistill.keys import Keys, key
 
 #: networks of the papers' cross-architecture tables
 CROSS_ARCH_NETWORKS = ["convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
 BASELINES = ("random_real", "herding")
 
 
+@dataclass(frozen=True)
+class LabelSpec:
+    """How the synthetic set is labelled: ``hard`` class indices, or ``soft`` / ``learnable`` logits of an
+    expert at ``expert_epoch`` (-1: its last), learnable ones moved at learning rate ``lr``."""
+
+    mode: str = "hard"
+    expert_epoch: int = -1
+    lr: float = 0.0
+
+
 @dataclass
-class DistillConfig:
-    """Keys every classification recipe shares. Recipes subclass it with the paper's defaults.
+class ConfigKeys(Keys):
+    """Root of the core's key families: the hooks the run asks every config, with their "none" defaults.
 
-    ``dsa_strategy="auto"`` takes the paper's augmentation for the dataset (the DSA authors drop flip for
-    digit datasets). Units: learning rates are SGD step sizes; ``batch_real`` is real samples per class per iteration;
-    ``eval_epochs`` are passes over the evaluated set; ``checkpoint_every`` counts outer iterations.
+    ``REPLACED_KEYS`` maps keys a config does not have to what replaces them there (the error for such a key
+    names the replacement)."""
 
-    Labels, for every matcher: ``label_mode`` ``hard`` (class indices), ``soft`` (fixed logits of an expert of
-    ``buffer`` at epoch ``label_expert_epoch``, -1 = its last) or ``learnable`` (those logits, optimised with
-    ``lr_labels``). Evaluation then reports the set with its soft labels and with hard labels side by side.
+    REPLACED_KEYS: ClassVar[dict[str, str]] = {}
+    #: where a family's keys appear in ``--help`` (run keys first, evaluation keys last)
+    HELP_ORDER: ClassVar[int] = 5
 
-    ``BASELINE_CHOICES`` names the baselines ``baselines`` may list; a modality whose task has others (a
-    ranking task's most active users, the whole training data) widens it in its config class.
-    """
+    def matching_augmentation(self) -> str | None:
+        """The augmentation strategy applied while matching (None: no augmentation)."""
+        return None
 
-    BASELINE_CHOICES: ClassVar[tuple[str, ...]] = BASELINES
+    def label_spec(self) -> LabelSpec:
+        """How the synthetic set is labelled (hard labels unless the config has label keys)."""
+        return LabelSpec()
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    ipc: int = 10
-    seed: int = 0
-    out: str | None = None
-    init: str = "real"
-    network: str = "convnet"
-    iterations: int = 1000
-    lr_data: float = 0.1
-    momentum_data: float = 0.5
-    batch_real: int = 256
-    dsa: bool = False
-    dsa_strategy: str = "auto"
-    eval_dsa: bool = False
-    eval_runs: int = 20
-    eval_epochs: int = 300
-    eval_lr: float = 0.01
-    eval_batch: int = 256
-    eval_networks: list[str] = field(default_factory=list)
-    cross_arch: bool = False
-    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
-    herding_epochs: int = 2
-    label_mode: str = "hard"
-    label_expert_epoch: int = -1
-    lr_labels: float = 2.0
-    buffer: str | None = None
-    evaluate: bool = True
-    checkpoint_every: int = 100
-    resume: bool = False
-    overwrite: bool = False
-    device: str = "auto"
-    compile: bool = False
-    budget: str = "paper"
-    progress: bool = True
+    def step_size_lr(self) -> float:
+        """The learning rate of learnable student step sizes (trajectory matching), 0 without them."""
+        return 0.0
 
-    def __post_init__(self) -> None:
-        if isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc <= 0:
-            raise ConfigError(f"ipc must be a positive integer (samples per class), got {self.ipc!r}")
-        for key in ("iterations", "eval_epochs", "eval_batch", "batch_real", "checkpoint_every"):
-            if getattr(self, key) < (0 if key == "iterations" else 1):
-                raise ConfigError(f"{key} must be positive, got {getattr(self, key)!r}")
-        if self.eval_runs < 1:
-            raise ConfigError(f"eval_runs must be >= 1, got {self.eval_runs}")
-        if self.init not in ("real", "noise"):
-            raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
-        unknown = [b for b in self.baselines if b not in self.BASELINE_CHOICES]
-        if unknown:
-            raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(self.BASELINE_CHOICES)}")
-        if self.lr_data <= 0:
-            raise ConfigError(f"lr_data must be > 0, got {self.lr_data}")
-        if self.label_mode not in ("hard", "soft", "learnable"):
-            raise ConfigError(f"label_mode must be 'hard', 'soft' or 'learnable', got {self.label_mode!r}")
+    def learned_lr_evaluation(self) -> bool:
+        """Whether evaluation trains on the set with the step size learned with it."""
+        return False
+
+
+@dataclass
+class RunKeys(ConfigKeys):
+    """Run: data, seed, output, device, budget, iterations and checkpoints."""
+
+    HELP_ORDER: ClassVar[int] = 0
+
+    dataset: str = key("digits", help="the real dataset (a name the modality's loaders know)")
+    data_root: str | None = key(None, help="where the dataset lives (folder or file); none: built-in or generated data")
+    download: bool = key(False, help="allow downloading the dataset (or weights) when not found locally", resume=False)
+    seed: int = key(0, help="base seed of every random draw (initialisation, iterations, evaluation)", range="[0, inf)")
+    out: str | None = key(None, help="run directory; none: runs/<recipe>-<dataset>-<size>-seed<seed>", resume=False)
+    device: str = key("auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1 ...", resume=False)
+    budget: str = key("paper", help="paper: the paper's settings; cpu: a CPU-sized run (rows of tables/budgets.yaml)", resume=False)
+    network: str = key("convnet", help="the matching network (registry name)")
+    iterations: int = key(1000, help="outer iterations of the distillation", unit="iterations", range="[0, inf)", resume=False)
+    checkpoint_every: int = key(100, help="iterations between checkpoints", unit="iterations", range="[1, inf)", resume=False)
+    evaluate: bool = key(True, help="evaluate the set (and its baselines) when distillation ends", resume=False)
+    resume: bool = key(False, help="continue the run in --out from its last checkpoint", resume=False)
+    overwrite: bool = key(False, help="start over in an --out that already holds a run", resume=False)
+    progress: bool = key(True, help="show progress bars", resume=False)
+
+
+@dataclass
+class SetKeys(ConfigKeys):
+    """The synthetic set: its size and initialisation."""
+
+    HELP_ORDER: ClassVar[int] = 1
+
+    ipc: int = key(10, help="synthetic samples per class", unit="samples per class", range="[1, inf)")
+    init: Literal["real", "noise"] = key("real", help="initialisation of the synthetic set: random real samples or noise")
+
+
+@dataclass
+class EvaluationKeys(ConfigKeys):
+    """Evaluation: networks trained from scratch on the set, next to baselines of the same size."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    eval_runs: int = key(20, help="networks trained from scratch per evaluated set", unit="networks", range="[1, inf)", resume=False)
+    eval_epochs: int = key(300, help="training epochs of each evaluation network", unit="epochs", range="[1, inf)", resume=False)
+    baselines: list[Literal["random_real", "herding"]] = key(
+        factory=lambda: list(BASELINES), help="baselines of the same size evaluated next to the set (comma-separated)", resume=False)
+
+
+@dataclass
+class DistillConfig(RunKeys, SetKeys, EvaluationKeys):
+    """The keys every distillation recipe has (run, synthetic set, evaluation runs and baselines)."""
 
     def out_dir(self, recipe: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-ipc{self.ipc}-seed{self.seed}"
 
 
-#: keys that do not change the optimisation trajectory (a run may be resumed with other values)
-NON_TRAJECTORY_KEYS = (
-    "out", "resume", "overwrite", "progress", "device", "budget", "iterations", "checkpoint_every", "evaluate",
-    "eval_dsa", "eval_runs", "eval_epochs", "eval_lr", "eval_batch", "eval_networks", "cross_arch", "baselines",
-    "herding_epochs", "eval_lr_from_set",
-)
+@dataclass
+class LearnedSetKeys(ConfigKeys):
+    """The optimizer of the synthetic samples: SGD with momentum."""
+
+    HELP_ORDER: ClassVar[int] = 2
+
+    lr_data: float = key(0.1, help="learning rate of the synthetic samples", unit="SGD step size", range="(0, inf)")
+    momentum_data: float = key(0.5, help="momentum of the synthetic samples' SGD", range="[0, 1)")
 
 
+@dataclass
+class RealBatchKeys(ConfigKeys):
+    """The real batch matched per class (gradient and distribution matching)."""
+
+    HELP_ORDER: ClassVar[int] = 3
+
+    batch_real: int = key(256, help="real samples per class per iteration", unit="samples per class", range="[1, inf)")
 
 
-__all__ = ["BASELINES", "CROSS_ARCH_NETWORKS", "DistillConfig", "NON_TRAJECTORY_KEYS"]
+@dataclass
+class NetworkEvalKeys(ConfigKeys):
+    """Evaluation networks of a classification task (images, audio, graphs)."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    eval_lr: float = key(0.01, help="learning rate of the evaluation networks", unit="step size", range="(0, inf)", resume=False)
+    eval_networks: list[str] = key(factory=list, help="networks the set is evaluated on (comma-separated); empty: the matching network",
+                                   resume=False)
+    cross_arch: bool = key(False, help="evaluate on every network of the papers' cross-architecture tables", resume=False)
+
+
+@dataclass
+class BatchEvalKeys(ConfigKeys):
+    """Minibatch training of evaluation networks and the herding baseline's network."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    eval_batch: int = key(256, help="minibatch of the evaluation networks", unit="samples", range="[1, inf)", resume=False)
+    eval_vectorize: int = key(10, help="evaluation runs of a set trained together as one vectorised ensemble (networks with "
+                              "BatchNorm or dropout train one at a time; 1: one at a time; equal per run within float tolerance)",
+                              unit="networks", range="[1, inf)", resume=False)
+    herding_epochs: int = key(2, help="epochs of the network whose embedding herding selects in", unit="epochs", range="[0, inf)",
+                              resume=False)
+
+
+@dataclass
+class SplitKeys(ConfigKeys):
+    """The held-out split of data that has none."""
+
+    HELP_ORDER: ClassVar[int] = 1
+
+    test_fraction: float = key(0.2, help="held-out share of each class (of the data, for pairs) when the data has no test split",
+                               range="(0, 1)")
+
+
+@dataclass
+class BufferKeys(ConfigKeys):
+    """Where expert trajectories live (trajectory matching; the teachers of soft labels)."""
+
+    HELP_ORDER: ClassVar[int] = 6
+
+    buffer: str | None = key(None, help="directory of an expert buffer (made by `mmdistill experts`); none: <out>/experts")
+
+
+@dataclass
+class LabelKeys(BufferKeys):
+    """Labels of a classification set: hard, or an expert's soft or learnable logits (TESLA's assignment)."""
+
+    HELP_ORDER: ClassVar[int] = 6
+
+    label_mode: Literal["hard", "soft", "learnable"] = key(
+        "hard", help="hard: class indices; soft: an expert's logits; learnable: those logits, optimised")
+    label_expert_epoch: int = key(-1, help="epoch of the expert whose logits label the set (-1: its last)", unit="epoch", range="[-1, inf)")
+    lr_labels: float = key(2.0, help="learning rate of learnable labels", unit="SGD step size", range="(0, inf)")
+
+    def label_spec(self) -> LabelSpec:
+        return LabelSpec(self.label_mode, self.label_expert_epoch, self.lr_labels)
+
+
+@dataclass
+class AugmentKeys(ConfigKeys):
+    """Differentiable siamese augmentation (DSA) of classification samples."""
+
+    HELP_ORDER: ClassVar[int] = 4
+
+    dsa: bool = key(False, help="differentiable siamese augmentation while matching")
+    dsa_strategy: str = key("auto", help="DSA ops joined by _ (color, crop, cutout, flip, scale, rotate); auto: the paper's for the dataset")
+    eval_dsa: bool = key(False, help="DSA while training the evaluation networks", resume=False)
+
+    def matching_augmentation(self) -> str | None:
+        return self.dsa_strategy if self.dsa else None
+
+
+@dataclass
+class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKeys, LearnedSetKeys, SplitKeys, DistillConfig):
+    """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
+
+
+__all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
+           "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys",
+           "RunKeys", "SetKeys", "SplitKeys"]

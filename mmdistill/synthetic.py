@@ -167,10 +167,19 @@ class SyntheticSet:
         data = {k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")}
         if not data:
             raise ArtifactError(f"no 'data.*' tensors{where}")
+        try:
+            num_classes = int(header["num_classes"])
+        except (KeyError, TypeError, ValueError):
+            raise ArtifactError(f"the set's header{where} has no valid 'num_classes' (got {header.get('num_classes')!r}); "
+                                "the manifest's 'synthetic' section is damaged") from None
+        labels = tensors["labels"].long()
+        if labels.dim() != 1 or (labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
+            bad = labels[(labels < 0) | (labels >= num_classes)].unique()[:5].tolist() if labels.dim() == 1 else list(labels.shape)
+            raise ArtifactError(f"labels{where} must be a 1-D tensor of class indices in [0, {num_classes}); found {bad}")
         return cls(
             data=data,
-            labels=tensors["labels"].long(),
-            num_classes=int(header["num_classes"]),
+            labels=labels,
+            num_classes=num_classes,
             soft_labels=tensors.get("soft_labels"),
             label_mode=str(header.get("label_mode", "hard")),
             meta=dict(header.get("meta", {})),

@@ -20,7 +20,8 @@ from mmdistill.labels import soft_labeler
 from mmdistill.matchers.trajectory import ClassificationStudent
 from mmdistill.modality import (AdapterDefaults, Augment, ClassificationData, ClassificationModality, Modality,
                                 TrajectoryModality, TrajectoryPart, get_modality)
-from mmdistill.nets import build_network
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.seeding import generator
 from mmdistill.training import accuracy_on, train_epoch
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
@@ -75,6 +76,24 @@ class TensorClassificationAdapter(AdapterDefaults):
 
     def student(self, config: Any, net: nn.Module, task: ClassificationTask, augment: Augment | None) -> ClassificationStudent:
         return ClassificationStudent(net=net, task=task, decode=self.decode, augment=augment)
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing)
+    def memorisation_features(self, config: Any, syn_x: Tensor, real_x: Tensor, data: Any) -> tuple[Tensor, Tensor, str]:
+        """The embedding (penultimate layer) of a ConvNet built for the samples' shape with a fixed seeded random
+        initialisation (``generator(0, "memorisation", "convnet")``; the DM papers' feature extractor), read in
+        eval mode in chunks; a seeded random projection when no ConvNet fits the shape."""
+        try:
+            net = self.build_network("convnet", tuple(real_x.shape[1:]), int(getattr(data, "num_classes", 10)))
+        except Exception:  # noqa: BLE001 - a shape the ConvNet does not take
+            return super().memorisation_features(config, syn_x, real_x, data)
+        reinitialize(net, generator(0, "memorisation", "convnet"))
+        net.eval()
+
+        def embed(x: Tensor) -> Tensor:
+            return torch.cat([net.embed(x[s:s + 512].float()).flatten(1) for s in range(0, x.shape[0], 512)])
+
+        with torch.no_grad():
+            return embed(syn_x), embed(real_x), "ConvNet embedding, fixed seeded random initialisation"
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality", "TensorClassificationAdapter",

@@ -1,12 +1,15 @@
 """Recipes: one importable, runnable module per method and modality (installed as ``mmdistill.recipes``).
 
 ``get_recipe("image-dm")`` returns the :class:`~mmdistill.recipe.Recipe`; ``RECIPES`` maps CLI names to
-module names. Modules are imported lazily so listing recipes needs no modality dependency.
+module names. Modules are imported lazily so listing recipes needs no modality dependency. The paper tables
+the recipes look their defaults up in are ``tables/*.yaml`` (package data; the rule is
+:mod:`mmdistill.tables`).
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from mmdistill.errors import ConfigError
 from mmdistill.recipe import Recipe
@@ -33,6 +36,15 @@ RECIPES: dict[str, tuple[str, str]] = {
 
 #: the recipes that match trajectories (they have expert buffers: ``mmdistill experts RECIPE``)
 TRAJECTORY_RECIPES = ("image-mtt", "image-tesla", "audio-ddfad", "image-text-bitrajectory", "image-text-lors")
+
+
+#: the folder of the paper tables
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+
+
+def tables(*names: str) -> tuple[Path, ...]:
+    """The table files ``names`` (``"mtt"`` -> ``tables/mtt.yaml``) in order, then the budget table."""
+    return tuple(TABLES_DIR / f"{name}.yaml" for name in (*names, "budgets"))
 
 
 def get_recipe(name: str) -> Recipe:

@@ -1,24 +1,14 @@
 """Shared config, matcher and optimizer of the GCond recipes (graph_gcond, graph_gcond_x).
 
-GCond's defaults (Jin et al., ICLR 2022; reference ChandlerBang/GCond, ``scripts/run_main.sh`` and
-``get_loops``), by dataset — a key left at ``None`` takes the row of its dataset:
-
-=============  ========  ========  ==========  =====  =====
-dataset        lr_feat   lr_adj    iterations  outer  inner
-=============  ========  ========  ==========  =====  =====
-cora           1e-4      1e-4      600         20     15
-citeseer       1e-4      1e-4      600         20     15
-ogbn-arxiv     0.01      0.01      1000        20     3
-flickr         0.005     0.005     1000        10     1
-reddit         0.1       0.1       1000        10     1
-other graphs   0.01      0.01      2000        20     10
-=============  ========  ========  ==========  =====  =====
-
-(PubMed has no command in the reference scripts and takes the code's defaults, the last row.) The rest is
-shared: SGC matching network (K = 2, no dropout, re-drawn every iteration, trained by Adam lr 0.01 in the
-inner loop), the layer-wise gradient distance ("ours"), up to 256 real training nodes per class, Adam on
-X' (``lr_feat``) and on the generator (``lr_adj``), the generator updated on the first 10 of every 50
-iterations and the features on the other 40, features initialised from real training nodes.
+GCond's defaults (Jin et al., ICLR 2022; reference ChandlerBang/GCond) by dataset are rows of
+``tables/gcond.yaml`` (``lr_feat``, ``lr_adj``, ``iterations``, ``outer_loop``, ``inner_loop``: Cora and
+CiteSeer 1e-4, 1e-4, 600, 20, 15; ogbn-arxiv 0.01, 0.01, 1000, 20, 3; Flickr 0.005, 0.005, 1000, 10, 1;
+Reddit 0.1, 0.1, 1000, 10, 1; other graphs 0.01, 0.01, 2000, 20, 10) and of the graph tables every graph
+recipe shares (``tables/graph.yaml``, ``tables/graph_eval_dropout.yaml``). The rest is shared: SGC matching
+network (K = 2, no dropout, re-drawn every iteration, trained by Adam lr 0.01 in the inner loop), the
+layer-wise gradient distance ("ours"), up to 256 real training nodes per class, Adam on X' (``lr_feat``) and
+on the generator (``lr_adj``), the generator updated on the first 10 of every 50 iterations and the features
+on the other 40, features initialised from real training nodes.
 """
 
 from __future__ import annotations
@@ -27,60 +17,48 @@ from dataclasses import dataclass
 
 import torch
 
+from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
-from mmdistill.modalities.graph.config import GraphDistillConfig, dataset_key
+from mmdistill.keys import key
+from mmdistill.methods.gradient import GradientKeys
+from mmdistill.modalities.graph.config import GraphDistillConfig
 from mmdistill.modalities.graph.matching import GCondMatcher, gcond_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
 from mmdistill.modalities.graph.pge import PREFIX
-from mmdistill.context import MatchContext
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 from mmdistill.synthetic import SyntheticSet
 
-GCOND_DEFAULTS: dict[str, dict[str, float | int]] = {
-    "cora": {"lr_feat": 1e-4, "lr_adj": 1e-4, "iterations": 600, "outer_loop": 20, "inner_loop": 15},
-    "citeseer": {"lr_feat": 1e-4, "lr_adj": 1e-4, "iterations": 600, "outer_loop": 20, "inner_loop": 15},
-    "ogbn-arxiv": {"lr_feat": 0.01, "lr_adj": 0.01, "iterations": 1000, "outer_loop": 20, "inner_loop": 3},
-    "flickr": {"lr_feat": 0.005, "lr_adj": 0.005, "iterations": 1000, "outer_loop": 10, "inner_loop": 1},
-    "reddit": {"lr_feat": 0.1, "lr_adj": 0.1, "iterations": 1000, "outer_loop": 10, "inner_loop": 1},
-}
-GENERIC_DEFAULTS: dict[str, float | int] = {"lr_feat": 0.01, "lr_adj": 0.01, "iterations": 2000, "outer_loop": 20, "inner_loop": 10}
+#: the tables every graph recipe looks its defaults up in (after its method's own)
+GRAPH_TABLES = ("graph", "graph_eval_dropout")
 
 
 @dataclass
-class GCondConfig(GraphDistillConfig):
-    """GCond's keys on top of the graph adapter's (see the module table for the per-dataset defaults).
+class GCondConfig(GradientKeys, GraphDistillConfig):
+    """GCond: the matching network's inner training and the alternation of structure and features.
 
-    ``lr_feat`` / ``lr_adj``: Adam learning rates of X' and of the adjacency generator. ``lr_model``: Adam
-    learning rate of the matching network's inner training. ``outer_loop``: synthetic updates per
-    iteration; ``inner_loop``: network steps between them. ``structure_period`` / ``structure_steps``:
-    the generator is updated when ``iteration % period < steps``, the features otherwise.
+    GCond's keys on top of the graph adapter's (per-dataset defaults: ``tables/gcond.yaml``).
+
+    ``lr_model``: Adam learning rate of the matching network's inner training. ``outer_loop``: synthetic
+    updates per iteration; ``inner_loop``: network steps between them. ``structure_period`` /
+    ``structure_steps``: the generator is updated when ``iteration % period < steps``, the features otherwise.
     """
 
-    iterations: int | None = None  # type: ignore[assignment]
-    lr_feat: float | None = None
-    lr_adj: float | None = None
-    lr_model: float = 0.01
-    outer_loop: int | None = None
-    inner_loop: int | None = None
-    structure_period: int = 50
-    structure_steps: int = 10
-    dis_metric: str = "ours"
+    lr_model: float = key(0.01, help="Adam learning rate of the matching network's inner training", unit="step size", range="(0, inf)")
+    structure_period: int = key(50, help="period of GCond's alternation between generator and feature updates", unit="iterations",
+                                range="[1, inf)")
+    structure_steps: int = key(10, help="iterations of each period that update the adjacency generator (the rest update X')",
+                               unit="iterations", range="[0, inf)")
+    iterations: int = 2000
+    outer_loop: int = 20
+    inner_loop: int = 10
     checkpoint_every: int = 50
 
-    def __post_init__(self) -> None:
-        table = GCOND_DEFAULTS.get(dataset_key(self.dataset), GENERIC_DEFAULTS)
-        for key, value in table.items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
-        super().__post_init__()
-        if self.lr_feat <= 0 or self.lr_adj < 0 or self.lr_model <= 0:  # type: ignore[operator]
-            raise ConfigError(f"lr_feat and lr_model must be > 0 and lr_adj >= 0, got {self.lr_feat}, {self.lr_adj}, {self.lr_model}")
-        if self.outer_loop < 1 or self.inner_loop < 0:  # type: ignore[operator]
-            raise ConfigError(f"outer_loop must be >= 1 and inner_loop >= 0, got {self.outer_loop}, {self.inner_loop}")
-        if self.structure_period < 1 or not 0 <= self.structure_steps <= self.structure_period:
-            raise ConfigError("structure_steps must lie in 0..structure_period (GCond: 10 of 50)")
-        if self.dis_metric not in ("ours", "mse", "cos"):
-            raise ConfigError(f"dis_metric must be 'ours', 'mse' or 'cos', got {self.dis_metric!r}")
+    def check(self) -> None:
+        super().check()
+        if self.structure_steps > self.structure_period:
+            raise ConfigError(f"structure_steps ({self.structure_steps}) must lie in 0..structure_period ({self.structure_period}); "
+                              "GCond: 10 of 50", key="structure_steps")
 
 
 def make_gcond_matcher(ctx: MatchContext) -> GCondMatcher:
@@ -102,13 +80,8 @@ def make_graph_optimizer(syn: SyntheticSet, cfg: GCondConfig) -> torch.optim.Opt
     return torch.optim.Adam(groups)
 
 
-#: a CPU-sized GCond run: a third of the paper's iterations on Cora with the paper's loops, 5 evaluation
-#: networks (see docs/results.md for what it reaches)
-CPU_BUDGET = {"iterations": 200, "eval_runs": 5, "checkpoint_every": 25}
-
-
 def gcond_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[GCondConfig]) -> Recipe:
-    """A GCond-family recipe: GCond's matcher and optimizer, the CPU budget."""
+    """A GCond-family recipe: GCond's matcher and optimizer, GCond's and the graph tables."""
     return Recipe(name=name, modality="graph", method=method, summary=summary, paper=paper, config_cls=config_cls,
                   make_matcher=make_gcond_matcher, make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
-                  budgets={"cpu": CPU_BUDGET})
+                  tables=tables("gcond", *GRAPH_TABLES))

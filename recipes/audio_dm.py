@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.modalities.audio.config import AudioDistillConfig
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 
 
@@ -29,12 +31,8 @@ class Config(DistributionMatchingConfig, AudioDistillConfig):
     at 3-7 times their real spread and the set fell below a random subset (76.53 % against 80.80 %); per
     coefficient the same budget gives 96.27 % against 85.47 % (docs/results.md)."""
 
-    normalize: str = "coefficient"
+    normalize: Literal["channel", "coefficient"] = "coefficient"
 
-
-#: a CPU-sized run (see docs/results.md for how it was chosen)
-CPU_BUDGET = {"iterations": 1000, "lr_data": 10.0, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5,
-              "herding_epochs": 2, "checkpoint_every": 100}
 
 RECIPE = Recipe(
     name="audio-dm",
@@ -44,7 +42,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023; FD-MFCC from Jiang et al., DDFAD, 2024",
     config_cls=Config,
     make_matcher=make_dm_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables(),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -19,50 +19,69 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.evaluation import evaluated_sets, run_plan
 from mmdistill.io import MANIFEST_FILE, load_synthetic, write_json
-from mmdistill.modalities.image_text.config import ImageTextDistillConfig
+from mmdistill.keys import derived, key
+from mmdistill.modalities.image_text.config import ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys
 from mmdistill.plots import plot_accuracy_bars
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 from mmdistill.report import FINETUNE_FORMAT, versions
+from mmdistill.resolve import config_sources
 from mmdistill.run import RunResult, prepare_out_dir
+from mmdistill.schema import DistillConfig, SplitKeys
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Config(ImageTextDistillConfig):
-    """Image-text data keys plus: ``clip_model`` / ``clip_pretrained`` (the open_clip model; image and text
+class Config(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys, SplitKeys, DistillConfig):
+    """CLIP fine-tuning: the open_clip model, the set, LoRA or full fine-tuning and its AdamW protocol.
+
+    The image-text data keys (no distillation keys: nothing is distilled) plus: ``clip_model`` / ``clip_pretrained`` (the open_clip model; the image and text
     encoders follow from them), ``syn_dir`` (a distilled set; without it only random real pairs of ``ipc``
     pairs are fine-tuned on), ``finetune`` (``lora`` on the image tower's linear and attention layers, or
-    ``full``), ``lora_rank``/``lora_alpha``, ``ft_epochs``, ``ft_batch``, ``ft_lr`` (None: 1e-5 full,
-    1e-4 LoRA), ``ft_weight_decay``; ``eval_runs`` fine-tuning runs per set."""
+    ``full``), ``lora_rank``/``lora_alpha``, ``ft_epochs``, ``ft_batch``, ``ft_lr`` (by ``finetune``:
+    ``tables/clip_finetune.yaml``), ``ft_weight_decay``; ``eval_runs`` fine-tuning runs per set."""
 
-    clip_model: str = "ViT-B-32"
-    clip_pretrained: str = "openai"
-    syn_dir: str | None = None
-    finetune: str = "lora"
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    ft_epochs: int = 10
-    ft_batch: int = 128
-    ft_lr: float | None = None
-    ft_weight_decay: float = 0.1
+    REPLACED_KEYS: ClassVar[dict[str, str]] = {
+        "image_encoder": "clip_model and clip_pretrained (the image encoder is CLIP's image tower)",
+        "text_encoder": "clip_model and clip_pretrained (the text embeddings are CLIP's text tower's)",
+        "image_size": "nothing (images are resized to the CLIP model's input size)",
+        "eval_lr_image": "ft_lr", "eval_lr_text": "ft_lr (the text tower stays frozen)", "eval_batch": "ft_batch",
+        "eval_weight_decay": "ft_weight_decay",
+    }
+
+    clip_model: str = key("ViT-B-32", help="the open_clip model name")
+    clip_pretrained: str = key("openai", help="open_clip weights: a tag (fetched only with --download), a local checkpoint, or none")
+    syn_dir: str | None = key(None, help="a distilled set to fine-tune on; none: only random real pairs of ipc pairs")
+    finetune: Literal["lora", "full"] = key("lora", help="lora: LoRA factors of the image tower's linear and attention layers; "
+                                            "full: every weight")
+    lora_rank: int = key(8, help="rank of the LoRA factors", range="[1, inf)")
+    lora_alpha: float = key(16.0, help="LoRA scale alpha (factors scaled by alpha / rank)", range="(0, inf)")
+    ft_epochs: int = key(10, help="fine-tuning epochs", unit="epochs", range="[1, inf)", resume=False)
+    ft_batch: int = key(128, help="fine-tuning minibatch", unit="pairs", range="[1, inf)", resume=False)
+    ft_lr: float = key(1e-4, help="AdamW learning rate of the fine-tuning", unit="step size", range="(0, inf)", resume=False)
+    ft_weight_decay: float = key(0.1, help="AdamW weight decay of the fine-tuning", range="[0, inf)", resume=False)
+    image_encoder: str = derived("", help="openclip:<clip_model>@<clip_pretrained>")
+    text_encoder: str = derived("", help="openclip:<clip_model>@<clip_pretrained>")
+    image_size: int | None = derived(None, help="none: the CLIP model's input size")
+    dataset: str = "shapes"
+    ipc: int = 100
+    network: str = "dual_encoder"
     eval_runs: int = 3
+    eval_epochs: int = 100
 
-    def __post_init__(self) -> None:
-        spec = f"openclip:{self.clip_model}@{self.clip_pretrained}"
-        self.image_encoder = self.text_encoder = spec
+    def out_dir(self, recipe: str) -> Path:
+        return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"
+
+    def derive(self) -> None:
+        self.image_encoder = self.text_encoder = f"openclip:{self.clip_model}@{self.clip_pretrained}"
         self.image_size = None
-        super().__post_init__()
-        if self.finetune not in ("lora", "full"):
-            raise ConfigError(f"finetune must be 'lora' or 'full', got {self.finetune!r}")
-        if self.ft_epochs < 1 or self.ft_batch < 1 or self.lora_rank < 1:
-            raise ConfigError("ft_epochs, ft_batch and lora_rank must be >= 1")
 
 
 def _no_matcher(ctx: Any) -> Any:
@@ -80,7 +99,7 @@ class FinetuneRecipe(Recipe):
         from mmdistill.modalities.image_text.clip_finetune import finetune_plan
         from mmdistill.modalities.image_text.encoders import load_open_clip, parse_openclip
 
-        cfg: Config = self.config(**overrides) if config is None else (dataclasses.replace(config, **overrides) if overrides else config)
+        cfg: Config = self.config(**overrides) if config is None else (self.rebuild(config, overrides) if overrides else config)  # type: ignore[assignment]
         started = time.perf_counter()
         device = resolve_device(cfg.device)
         out = cfg.out_dir(self.name)
@@ -88,7 +107,7 @@ class FinetuneRecipe(Recipe):
         syn = None
         if cfg.syn_dir:
             syn, _ = load_synthetic(cfg.syn_dir)
-            cfg = dataclasses.replace(cfg, ipc=len(syn))
+            cfg = self.rebuild(cfg, {"ipc": len(syn)}, layer="the set in syn_dir")  # type: ignore[assignment]
         data = MODALITY.to_device(MODALITY.load(cfg), device)
         model_name, pretrained = parse_openclip(cfg.image_encoder.split(":", 1)[1])
         clip = load_open_clip(model_name, pretrained, cfg.download)
@@ -97,7 +116,7 @@ class FinetuneRecipe(Recipe):
         manifest = {
             "format": FINETUNE_FORMAT, "recipe": self.name, "modality": "image_text", "method": "clip-finetune",
             "dataset": data.name, "ipc": cfg.ipc, "budget_label": f"{cfg.ipc} pairs", "seed": cfg.seed, "syn_dir": cfg.syn_dir,
-            "config": dataclasses.asdict(cfg), "versions": versions(MODALITY), "metrics": metrics,
+            "config": dataclasses.asdict(cfg), "config_sources": config_sources(cfg), "versions": versions(MODALITY), "metrics": metrics,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "timing": {"total_seconds": time.perf_counter() - started},
         }
@@ -113,6 +132,7 @@ RECIPE = FinetuneRecipe(
     method="clip-finetune",
     summary="Fine-tune an open_clip image tower (LoRA or full) on distilled or random real pairs; retrieval before/after",
     config_cls=Config,
+    tables=tables("clip_finetune"),
     paper="fine-tuning protocol of the issue; AdamW defaults of CLIP fine-tuning",
 )
 run = RECIPE.run

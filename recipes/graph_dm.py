@@ -15,14 +15,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.errors import ConfigError
 from mmdistill.modalities.graph.config import GraphDistillConfig
 from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.modalities.graph.matching import graph_distribution_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
 from mmdistill.context import MatchContext
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._graph import make_graph_optimizer
+from mmdistill.recipes import tables
+from mmdistill.recipes._graph import GRAPH_TABLES, make_graph_optimizer
 
 
 @dataclass
@@ -38,19 +38,11 @@ class Config(GraphDistillConfig):
     lr_adj: float = 1e-3
     checkpoint_every: int = 100
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.lr_feat <= 0 or self.lr_adj < 0:
-            raise ConfigError(f"lr_feat must be > 0 and lr_adj >= 0, got {self.lr_feat}, {self.lr_adj}")
-
 
 def make_matcher(ctx: MatchContext) -> DistributionMatching:
     cfg: Config = ctx.config
     return graph_distribution_matcher(ctx.net, reinitialize_graph_net, ctx.data, batch_real=cfg.batch_real)
 
-
-#: a CPU-sized run: 300 iterations, 5 evaluation networks
-CPU_BUDGET = {"iterations": 300, "eval_runs": 5, "checkpoint_every": 50}
 
 RECIPE = Recipe(
     name="graph-dm",
@@ -61,7 +53,7 @@ RECIPE = Recipe(
     config_cls=Config,
     make_matcher=make_matcher,
     make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables(*GRAPH_TABLES),
 )
 run = RECIPE.run
 main = RECIPE.main

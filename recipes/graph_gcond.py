@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
@@ -17,7 +18,7 @@ from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 class Config(GCondConfig):
     """GCond: X' and the adjacency generator (PGE), SGC matching network, GCN evaluation."""
 
-    structure: str = "pge"
+    structure: Literal["pge", "identity"] = "pge"
 
 
 RECIPE = gcond_recipe("graph-gcond", "gcond", "Graph condensation by gradient matching with a generated adjacency (GCond)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
@@ -19,7 +20,7 @@ class Config(GCondConfig):
     leaves the features untouched on 10 of every 50 iterations; here there is no generator and every
     iteration updates the features."""
 
-    structure: str = "identity"
+    structure: Literal["pge", "identity"] = "identity"
 
 
 RECIPE = gcond_recipe("graph-gcond-x", "gcond-x", "Structure-free graph condensation (GCond-X: gradient matching on features, A' = I)",

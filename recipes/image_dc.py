@@ -9,21 +9,20 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
 from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
 from mmdistill.modalities.image.config import ImageDistillConfig
+from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 
 
 @dataclass
 class Config(GradientMatchingConfig, ImageDistillConfig):
-    """DC: no augmentation while learning or evaluating; 300 evaluation epochs; noise initialisation."""
+    """DC: no augmentation while learning or evaluating; 300 evaluation epochs; noise initialisation; the loops
+    per IPC from ``tables/dc.yaml``."""
 
     dsa: bool = False
     eval_dsa: bool = False
 
-
-#: a CPU-sized run: fewer outer iterations, smaller real batches, shorter evaluation
-CPU_BUDGET = {"iterations": 200, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5, "herding_epochs": 1, "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="image-dc",
@@ -33,7 +32,7 @@ RECIPE = Recipe(
     paper="Zhao, Mopuri & Bilen, Dataset Condensation with Gradient Matching, ICLR 2021",
     config_cls=Config,
     make_matcher=make_gradient_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables("dc"),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mmdistill.modalities.image.config import ImageDistillConfig
 from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 
 
@@ -22,12 +23,6 @@ class Config(DistributionMatchingConfig, ImageDistillConfig):
     for a Gaussian-kernel MMD."""
 
 
-#: a CPU-sized run: 1/20 of the paper's iterations with a 10x larger image learning rate to make up for
-#: part of the shorter run (chosen among 1, 5, 10, 20, 40 on digits; docs/results.md), 64 real images per
-#: class per iteration, 300 evaluation epochs, 5 evaluation runs.
-CPU_BUDGET = {"iterations": 1000, "lr_data": 10.0, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5,
-              "herding_epochs": 2, "checkpoint_every": 100}
-
 RECIPE = Recipe(
     name="image-dm",
     modality="image",
@@ -36,7 +31,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023",
     config_cls=Config,
     make_matcher=make_dm_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=tables(),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -10,24 +10,25 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from mmdistill.recipe import Recipe
+from typing import Literal
+
 from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
 from mmdistill.modalities.image.config import ImageDistillConfig
+from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
 
 
 @dataclass
 class Config(GradientMatchingConfig, ImageDistillConfig):
     """DSA: the same random augmentation for the real and synthetic batch of a class while matching,
-    DSA at evaluation with 1000 epochs, initialisation from real images (reference README)."""
+    DSA at evaluation with 1000 epochs, initialisation from real images (reference README); DC's loops per
+    IPC from ``tables/dc.yaml``."""
 
-    init: str = "real"
+    init: Literal["real", "noise"] = "real"
     dsa: bool = True
     eval_dsa: bool = True
     eval_epochs: int = 1000
 
-
-#: a CPU-sized run: fewer outer iterations, smaller real batches, shorter evaluation
-CPU_BUDGET = {"iterations": 200, "batch_real": 64, "eval_epochs": 300, "eval_runs": 5, "herding_epochs": 1, "checkpoint_every": 25}
 
 RECIPE = Recipe(
     name="image-dsa",
@@ -37,7 +38,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, Dataset Condensation with Differentiable Siamese Augmentation, ICML 2021",
     config_cls=Config,
     make_matcher=make_gradient_matcher,
-    budgets={"cpu": {**CPU_BUDGET, "eval_epochs": 500}},
+    tables=tables("dc"),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
+from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig
 from mmdistill.methods.trajectory import make_trajectory_matcher
 
 Config = MTTConfig
@@ -24,7 +24,7 @@ RECIPE = Recipe(
     paper="Cazenavette et al., Dataset Distillation by Matching Training Trajectories, CVPR 2022",
     config_cls=Config,
     make_matcher=make_trajectory_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=MTT_TABLES,
 )
 run = RECIPE.run
 main = RECIPE.main

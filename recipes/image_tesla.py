@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._trajectory import CPU_BUDGET, MTTConfig
+from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig
 from mmdistill.methods.trajectory import make_trajectory_matcher
 
 
@@ -25,7 +26,7 @@ class Config(MTTConfig):
     expert at ``label_expert_epoch``, -1 = its last) is ``label_mode=soft``; the paper uses it for ImageNet-1K
     and keeps hard labels for CIFAR, so hard labels stay the default here."""
 
-    method: str = "tesla"
+    method: Literal["mtt", "tesla"] = "tesla"
 
 
 RECIPE = Recipe(
@@ -36,7 +37,7 @@ RECIPE = Recipe(
     paper="Cui et al., Scaling Up Dataset Distillation to ImageNet-1K with Constant Memory, ICML 2023",
     config_cls=Config,
     make_matcher=make_trajectory_matcher,
-    budgets={"cpu": CPU_BUDGET},
+    tables=MTT_TABLES,
 )
 run = RECIPE.run
 main = RECIPE.main

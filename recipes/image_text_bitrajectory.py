@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_recipe
 
@@ -23,8 +24,8 @@ from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_
 class Config(ImageTextTrajectoryConfig):
     """Bi-trajectory matching: hard contrastive targets (``similarity="identity"``), unrolled MTT gradients."""
 
-    similarity: str = "identity"
-    method: str = "mtt"
+    similarity: Literal["identity", "lowrank", "full"] = "identity"
+    method: Literal["mtt", "tesla"] = "mtt"
 
 
 RECIPE = image_text_recipe(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_recipe
 
@@ -22,9 +23,9 @@ class Config(ImageTextTrajectoryConfig):
     """LoRS: a low-rank learned similarity (``similarity="lowrank"``, or ``"full"``) as soft targets with
     weighted BCE, TESLA gradients (``method="mtt"`` gives the same gradient, unrolled)."""
 
-    similarity: str = "lowrank"
-    soft_loss: str = "wbce"
-    method: str = "tesla"
+    similarity: Literal["identity", "lowrank", "full"] = "lowrank"
+    soft_loss: Literal["wbce", "infonce"] = "wbce"
+    method: Literal["mtt", "tesla"] = "tesla"
 
 
 RECIPE = image_text_recipe(

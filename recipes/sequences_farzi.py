@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.modalities.sequences.config import SequenceDistillConfig
 from mmdistill.recipes._sequences import sequence_recipe
@@ -18,7 +19,7 @@ from mmdistill.recipes._sequences import sequence_recipe
 class Config(SequenceDistillConfig):
     """Farzi: a latent summary Z (seq_num, seq_len, farzi_dim) decoded by a learned D (farzi_dim, items)."""
 
-    parameterization: str = "farzi"
+    parameterization: Literal["tucker", "farzi"] = "farzi"
 
 
 RECIPE = sequence_recipe("sequences-farzi", "farzi", "Sequences, latent summary + learned decoder by meta-learning (Farzi Data)",

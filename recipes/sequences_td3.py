@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.modalities.sequences.config import SequenceDistillConfig
 from mmdistill.recipes._sequences import sequence_recipe
@@ -18,7 +19,7 @@ from mmdistill.recipes._sequences import sequence_recipe
 class Config(SequenceDistillConfig):
     """TD3: U, T, G with the pretrained item factor V, learned by meta-learning with RaT-BPTT."""
 
-    parameterization: str = "tucker"
+    parameterization: Literal["tucker", "farzi"] = "tucker"
 
 
 RECIPE = sequence_recipe("sequences-td3", "td3", "Sequences, Tucker-decomposed summary by meta-learning with RaT-BPTT (TD3)",

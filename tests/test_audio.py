@@ -19,6 +19,7 @@ pytest.importorskip("torchaudio")
 from mmdistill.cli import main as cli_main  # noqa: E402
 from mmdistill.errors import ConfigError, DataError  # noqa: E402
 from mmdistill.io import load_synthetic, load_tensors_with_metadata  # noqa: E402
+from mmdistill.resolve import config_sources  # noqa: E402
 from mmdistill.modalities.audio.config import DDFADConfig  # noqa: E402
 from mmdistill.modalities.audio.datasets import TONE_CLASSES, load_audio_dataset, tone_clip  # noqa: E402
 from mmdistill.modalities.audio.decode import fix_length, resample_clips, Clip  # noqa: E402
@@ -250,13 +251,17 @@ def test_convnet_sizes_itself_to_the_maps():
 
 
 def test_ddfad_config_takes_the_per_ipc_trajectory_defaults():
-    one, ten = DDFADConfig(ipc=1), DDFADConfig(ipc=10)
+    from mmdistill.recipes import audio_ddfad
+
+    one, ten = audio_ddfad.RECIPE.config(ipc=1), audio_ddfad.RECIPE.config(ipc=10)
     assert (one.syn_steps, one.expert_epochs, one.max_start_epoch, one.lr_lr, one.lr_data) == (50, 2, 5, 1e-07, 1000.0)
     assert (ten.syn_steps, ten.max_start_epoch, ten.lr_lr) == (30, 15, 1e-05)
     assert one.batch_train is None  # resolved from the training split's size
-    assert DDFADConfig(ipc=10, syn_steps=12).syn_steps == 12
+    assert audio_ddfad.RECIPE.config(ipc=10, syn_steps=12).syn_steps == 12
+    assert "tables/mtt.yaml" in config_sources(ten)["syn_steps"]  # MTT's rows, not a copy of them
     with pytest.raises(ConfigError, match="max_start_epoch"):
-        DDFADConfig(ipc=10, max_start_epoch=60)
+        audio_ddfad.RECIPE.config(ipc=10, max_start_epoch=60)
+    assert isinstance(one, DDFADConfig)
 
 
 # --------------------------------------------------------------------------- the recipe end to end
@@ -349,7 +354,7 @@ def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):
     code = cli_main(["run", "audio-dm", "--dataset", "folder", "--data-root", str(root), *FAST, "--ipc", "3",
                      "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "'warble'" in err and "ipc=3" in err, err
+    assert code == 3 and "'warble'" in err and "ipc=3" in err, err  # a DataError: exit code 3
 
 
 def test_recipe_is_a_script():

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mmdistill.config import build_config, coerce, fingerprint, load_yaml, parse_overrides
+from mmdistill.config import build_config, coerce, load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
 
 
@@ -47,6 +47,8 @@ def test_yaml_and_overrides(tmp_path):
         parse_overrides(["ipc"])
 
 
-def test_fingerprint_ignores_listed_keys():
-    assert fingerprint(Cfg(ipc=1, lr=0.1), ignore=("lr",)) == fingerprint(Cfg(ipc=1, lr=0.2), ignore=("lr",))
-    assert fingerprint(Cfg(ipc=1)) != fingerprint(Cfg(ipc=2))
+def test_literal_choices_are_read_as_their_type():
+    from typing import Literal
+
+    assert coerce("3", Literal[1, 3], "channels") == 3 and coerce("real", Literal["real", "noise"], "init") == "real"
+    assert coerce("random_real,herding", list[Literal["random_real", "herding"]], "baselines") == ["random_real", "herding"]

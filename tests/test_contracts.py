@@ -17,6 +17,7 @@ from mmdistill.evaluation import EvaluationPlan, run_plan
 from mmdistill.modality import (REGISTERED_MODALITIES, ClassificationModality, Modality, TrajectoryModality, TrajectoryPart,
                                 get_modality)
 from mmdistill.seeding import generator
+from mmdistill.sharing import ShareableModality
 from mmdistill.synthetic import SyntheticSet
 
 pytest.importorskip("torchvision")
@@ -110,6 +111,10 @@ def test_adapter_meets_the_modality_protocol(name, tmp_path):
     assert isinstance(syn, SyntheticSet) and syn.parameters()
     decoded = modality.decode(syn)
     assert decoded is not None
+    assert isinstance(modality, ShareableModality)  # the sharing hooks (mmdistill.sharing): mmdistill.load, export --to hf
+    inputs = modality.inputs(syn.detached())
+    assert inputs and all(isinstance(t, torch.Tensor) for t in inputs.values())
+    assert len(modality.dataset_view(inputs, syn.labels, None)) >= 1
     net = modality.matching_network(cfg, data)
     assert isinstance(net, torch.nn.Module)
     assert modality.task(cfg) is not None

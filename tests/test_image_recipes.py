@@ -42,7 +42,7 @@ def test_class_smaller_than_ipc_is_named(tmp_path, capsys):
     code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "3",
                      "--no-progress", "--out", str(tmp_path / "run"), "test_fraction=0.4"])
     err = capsys.readouterr().err
-    assert code == 2 and "'owl'" in err and "ipc=3" in err, err
+    assert code == 3 and "'owl'" in err and "ipc=3" in err, err
 
 
 def test_mixed_sizes_are_named(tmp_path, capsys):
@@ -50,7 +50,7 @@ def test_mixed_sizes_are_named(tmp_path, capsys):
     code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "1",
                      "--no-progress", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and re.search(r"1\.png", err) and "image_size" in err.replace("-", "_"), err
+    assert code == 3 and re.search(r"1\.png", err) and "image_size" in err.replace("-", "_"), err
 
 
 def test_empty_root_is_named(tmp_path, capsys):
@@ -58,7 +58,7 @@ def test_empty_root_is_named(tmp_path, capsys):
     code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(tmp_path / "empty"),
                      "--no-progress", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "empty" in err, err
+    assert code == 3 and "empty" in err, err
 
 
 @pytest.mark.parametrize("garbage", [b"", b"not a png at all"])
@@ -68,4 +68,4 @@ def test_corrupt_image_is_named(tmp_path, capsys, garbage):
     code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(root), "--ipc", "1",
                      "--no-progress", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "broken.png" in err, err
+    assert code == 3 and "broken.png" in err, err

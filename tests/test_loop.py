@@ -49,9 +49,11 @@ def test_resume_is_bit_exact(tmp_path, blobs, kind):
 
 def test_resume_refuses_another_configuration(tmp_path, blobs):
     syn, m, opt = _setup(blobs, "dm")
-    run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, fingerprint="aaa", progress=False)
-    with pytest.raises(ConfigError, match="another configuration"):
-        run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, fingerprint="bbb", resume=True, progress=False)
+    run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, resume_keys={"lr_data": 1.0, "ipc": 2}, progress=False)
+    with pytest.raises(ConfigError, match=r"lr_data: 1\.0 -> 2\.0") as err:
+        run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, resume_keys={"lr_data": 2.0, "ipc": 2}, resume=True, progress=False)
+    assert "ipc" not in str(err.value)  # only the keys that changed are named
+    run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, resume_keys={"lr_data": 1.0, "ipc": 2}, resume=True, progress=False)
 
 
 class _ExplodesAt:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from mmdistill.matchers.distribution import class_means, gaussian_mmd2, mean_embedding_loss
-from mmdistill.matchers.gradient import dc_loops, gradient_distance, layerwise_distance
+from mmdistill.matchers.gradient import gradient_distance, layerwise_distance
 
 
 def test_layerwise_distance_is_papers():
@@ -22,8 +22,14 @@ def test_gradient_distance_metrics():
 
 
 def test_dc_loops_follow_paper():
-    assert dc_loops(1) == (1, 1) and dc_loops(10) == (10, 50) and dc_loops(50) == (50, 10)
-    assert dc_loops(12) == (10, 50)
+    from mmdistill.recipes import image_dc
+
+    def loops(ipc):
+        cfg = image_dc.RECIPE.config(ipc=ipc)
+        return cfg.outer_loop, cfg.inner_loop
+
+    assert loops(1) == (1, 1) and loops(10) == (10, 50) and loops(50) == (50, 10)
+    assert loops(12) == (10, 50) and loops(15) == (10, 50)  # the nearest listed IPC, a tie to the smaller
 
 
 def test_batched_mean_embedding_loss_equals_per_class_loop():
@@ -78,3 +84,26 @@ def test_gradient_matching_hooks_weight_each_class():
     assert torch.equal(start[2:], after[2:]) and not torch.equal(start[:2], after[:2])
     _, _, loss_half = run([0.5, 0.0])
     assert abs(loss_half - loss_one / 2) < 1e-6
+
+
+def test_dm_real_chunks_change_nothing_but_speed(blobs):
+    """The real side in chunks (any size) gives the one-batch update to float rounding; defaults by device."""
+    from mmdistill.augment import DSA
+    from mmdistill.matchers.distribution import DistributionMatching, default_real_chunk
+    from mmdistill.nets import build_network, reinitialize
+    from mmdistill.seeding import generator
+    from mmdistill.synthetic import SyntheticSet
+
+    out = []
+    for chunk in (0, 5, 16):
+        net = build_network("convnet", (1, 8, 8), 3, width=8)
+        syn = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+        opt = torch.optim.SGD(syn.parameters(), lr=1.0, momentum=0.5)
+        m = DistributionMatching(net=net, reinit=reinitialize, real=blobs, batch_real=12, augment=DSA(), real_chunk=chunk)
+        for it in range(3):
+            m.step(syn, opt, generator(0, "it", it))
+        out.append(syn.x.detach().clone())
+    for x in out[1:]:
+        torch.testing.assert_close(x, out[0], rtol=1e-5, atol=1e-6)
+    assert default_real_chunk("cpu", (1, 28, 28)) == 256 and default_real_chunk("cuda", (1, 28, 28)) == 0
+    assert default_real_chunk("cpu", (1, 8, 8)) >= 640  # digits' real batch stays one forward

@@ -92,21 +92,22 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    "args,message,exit_code",
     [
-        (["--ipc", "0"], "ipc must be a positive integer"),
-        (["ipcc=3"], "unknown config key 'ipcc'.*Did you mean ipc"),
-        (["--budget", "cpu", "--dataset", "imagefolder", "--data-root", "/nonexistent/dir"], "/nonexistent/dir"),
-        (["--ipc", "500"], "fewer than ipc=500"),
+        (["--ipc", "0"], r"ipc=0: expected an integer >= 1 \(samples per class\)", 2),
+        (["ipcc=3"], "unknown config key 'ipcc'.*Did you mean ipc", 2),
+        (["--budget", "cpu", "--dataset", "imagefolder", "--data-root", "/nonexistent/dir"], "/nonexistent/dir", 3),
+        (["--ipc", "500"], "fewer than ipc=500", 3),
     ],
 )
-def test_bad_input_is_named_without_traceback(tmp_path, capsys, args, message):
+def test_bad_input_is_named_without_traceback(tmp_path, capsys, args, message, exit_code):
     import re
 
     code = cli_main(["run", "image-dm", "--out", str(tmp_path / "x"), "--no-progress", "iterations=1", *args])
     err = capsys.readouterr().err
-    assert code == 2 and re.search(message, err), err
+    assert code == exit_code and re.search(message, err), err
     assert "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # an early failure leaves no folder it created
 
 
 def test_gradient_matching_recipes_run(tmp_path):

@@ -323,3 +323,22 @@ def test_cross_architecture_evaluation_trains_gru4rec():
     syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
     metrics = MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
     assert set(metrics["cross_arch"]) == {"sasrec", "gru4rec"}
+
+
+def test_config_rows_come_from_the_td3_table_and_the_budget_table():
+    from mmdistill.resolve import config_sources
+
+    small = sequences_farzi.RECIPE.config(dataset="movielens", data_root="/data/ml-latest-small.zip")
+    assert (small.seq_num, small.learner_batch, small.rank_user, small.iterations, small.batch_real) == (50, 25, 8, 720, 4096)
+    assert config_sources(small)["seq_num"].startswith("tables/td3.yaml: release ml-latest-small (mmdistill (ours)")
+    other = sequences_td3.RECIPE.config(dataset="generated")
+    assert (other.seq_num, other.rank_user, other.seq_lr, other.iterations) == (20, 64, 0.01, 1000)
+    assert other.ipc == other.seq_num  # one source of truth for the summary's size
+    cpu = sequences_td3.RECIPE.rebuild(small, {"budget": "cpu"})
+    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 100, 100, 20, 256, 10)
+    assert config_sources(cpu)["iterations"].startswith("tables/budgets.yaml: recipe sequences-td3/sequences-farzi, budget cpu")
+    assert sequences_td3.RECIPE.config(dataset="ml-1m", seq_num=7).seq_num == 7  # explicit wins over the row
+    with pytest.raises(ConfigError, match="'ipc' .*does not apply to recipe sequences-td3: use seq_num"):
+        sequences_td3.RECIPE.config(ipc=5)
+    with pytest.raises(ConfigError, match=r"baselines=\['herding'\]: expected a list, each one of random_real, most_active, whole"):
+        sequences_td3.RECIPE.config(baselines=["herding"])

@@ -104,10 +104,17 @@ def test_segments_beyond_the_experts_are_refused(buffer):
         _matcher(buffer, "bptt")
 
 
+def _cfg(**keys):
+    """A trajectory config with the optimizer's keys (the learning rates of data, step size and labels)."""
+    from mmdistill.recipes import image_mtt
+
+    return image_mtt.RECIPE.config(**keys)
+
+
 def test_a_diverging_student_stops_before_touching_the_set(tmp_path, blobs, buffer):
     syn = _syn(blobs, lr=50.0)
     before = syn.x.detach().clone()
-    opt = synthetic_optimizer(syn, type("C", (), {"lr_data": 1.0, "lr_lr": 1e-5, "momentum_data": 0.5})())
+    opt = synthetic_optimizer(syn, _cfg(lr_data=1.0, lr_lr=1e-5, momentum_data=0.5))
     with pytest.raises(DivergenceError, match="(diverged|not finite|became nan).*last good checkpoint"):
         run_loop(_matcher(buffer, "mtt", syn_steps=10), syn, opt, iterations=3, seed=0, out_dir=tmp_path / "run", progress=False)
     assert torch.equal(syn.x, before)
@@ -116,7 +123,7 @@ def test_a_diverging_student_stops_before_touching_the_set(tmp_path, blobs, buff
 def test_resume_is_bit_exact(tmp_path, blobs, buffer):
     def setup():
         syn = _syn(blobs, labels="learnable")
-        cfg = type("C", (), {"lr_data": 10.0, "lr_lr": 1e-5, "momentum_data": 0.5, "lr_labels": 1.0})()
+        cfg = _cfg(lr_data=10.0, lr_lr=1e-5, momentum_data=0.5, lr_labels=1.0)
         return syn, _matcher(buffer, "tesla"), synthetic_optimizer(syn, cfg)
 
     syn_a, m_a, o_a = setup()

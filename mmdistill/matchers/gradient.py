@@ -28,18 +28,6 @@ from mmdistill.task import ClassificationTask
 
 Augment = Callable[..., Tensor]
 
-# (outer_loop, inner_loop) by images per class, as the DC paper sets them.
-DC_LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
-
-
-def dc_loops(ipc: int) -> tuple[int, int]:
-    """The DC paper's (outer_loop, inner_loop) for ``ipc``; other IPCs take the nearest listed IPC."""
-    if ipc in DC_LOOPS:
-        return DC_LOOPS[ipc]
-    nearest = min(DC_LOOPS, key=lambda k: (abs(k - ipc), k))
-    return DC_LOOPS[nearest]
-
-
 def layerwise_distance(g_real: Tensor, g_syn: Tensor) -> Tensor:
     """DC's distance between two gradients of one layer.
 
@@ -85,7 +73,7 @@ class GradientMatching:
         reinit: ``reinit(net, generator)`` redraws the network's weights.
         real: the real training set, already on the compute device.
         task: loss used for the matched gradients and for the inner network training.
-        outer_loop, inner_loop: the paper's loop counts for the IPC (see :func:`dc_loops`).
+        outer_loop, inner_loop: the paper's loop counts for the IPC (``tables/dc.yaml`` of the recipes).
         lr_net: SGD learning rate of the inner network training.
         batch_real: real samples per class per match.
         batch_train: batch size of the inner network training.

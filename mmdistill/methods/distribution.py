@@ -4,40 +4,43 @@ its context (any classification modality; graphs plug their embeddings into the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
-from mmdistill.errors import ConfigError
+from mmdistill.keys import key
 from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.schema import RealBatchKeys
 
 
 @dataclass
-class DistributionMatchingConfig:
-    """DM defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the samples,
+class DistributionMatchingConfig(RealBatchKeys):
+    """Distribution matching (DM): the embedding distance.
+
+    DM's defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the samples,
     256 real samples per class per iteration, real initialisation, DSA while matching and evaluating,
     1,000 evaluation epochs, 20 evaluation networks. ``dm_loss="mmd"`` swaps the mean-embedding distance
     for a Gaussian-kernel MMD.
 
-    A mixin of keys: a recipe's config lists it first and its modality's config (a ``DistillConfig``)
-    second, ``class Config(DistributionMatchingConfig, ImageDistillConfig)``, so these defaults win over
-    the base ones and the modality's own defaults (its ``dataset``) stay."""
+    A mixin of keys: a recipe's config lists it first and its modality's config second,
+    ``class Config(DistributionMatchingConfig, ImageDistillConfig)``, so these defaults win over the base
+    ones and the modality's own defaults (its ``dataset``) stay."""
 
+    dm_loss: Literal["mean", "mmd"] = key("mean", help="distance of the embeddings: mean (DM's mean embeddings) or mmd (Gaussian MMD)")
+    compile: bool = key(False, help="torch.compile the embedding network (faster iterations on a GPU)")
+    real_chunk: int | None = key(None, help="real samples per forward of the real side; none: the device's measured default "
+                                 "(on a CPU 256 28x28-sized samples, one batch on a GPU), 0: one batch. Speed only",
+                                 unit="samples", range="[0, inf)", resume=False)
     iterations: int = 20000
     lr_data: float = 1.0
     momentum_data: float = 0.5
     batch_real: int = 256
-    init: str = "real"
+    init: Literal["real", "noise"] = "real"
     dsa: bool = True
     eval_dsa: bool = True
     eval_epochs: int = 1000
     eval_runs: int = 20
-    dm_loss: str = "mean"
     checkpoint_every: int = 500
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # type: ignore[misc]  (the modality's DistillConfig)
-        if self.dm_loss not in ("mean", "mmd"):
-            raise ConfigError(f"dm_loss must be 'mean' or 'mmd', got {self.dm_loss!r}")
 
 
 def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
@@ -45,6 +48,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
+        real_chunk=cfg.real_chunk,
     )
 
 

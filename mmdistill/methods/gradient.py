@@ -1,57 +1,59 @@
-"""Gradient matching (DC, DSA) as a method family: its keys, declared once, and the matcher a recipe gets
-from its context (any classification modality; graphs plug their own losses into the same core matcher)."""
+"""Gradient matching (DC, DSA, GCond) as a method family: its keys, declared once, and the matcher a recipe
+gets from its context (any classification modality; graphs plug their own losses into the same core matcher)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from mmdistill.errors import ConfigError
-from mmdistill.matchers.gradient import GradientMatching, dc_loops
 from mmdistill.context import MatchContext
+from mmdistill.keys import key
+from mmdistill.matchers.gradient import GradientMatching
+from mmdistill.schema import ConfigKeys, RealBatchKeys
 
 
 @dataclass
-class GradientMatchingConfig:
-    """DC defaults (Zhao et al., ICLR 2021; reference code VICO-UoE/DatasetCondensation), a mixin of keys:
+class GradientKeys(ConfigKeys):
+    """Gradient matching (DC, DSA, GCond): loops and gradient distance.
+
+    Recipes take ``outer_loop`` and
+    ``inner_loop`` from a table (DC: ``tables/dc.yaml`` by IPC; GCond: ``tables/gcond.yaml`` by dataset)."""
+
+    outer_loop: int = key(10, help="synthetic updates per outer iteration (each after re-matching the gradients)", unit="updates",
+                          range="[1, inf)")
+    inner_loop: int = key(50, help="training steps of the matching network between synthetic updates", unit="steps", range="[0, inf)")
+    dis_metric: Literal["ours", "mse", "cos"] = key("ours", help="gradient distance: ours (DC's layer-wise cosine), mse or cos")
+
+
+@dataclass
+class GradientMatchingConfig(GradientKeys, RealBatchKeys):
+    """DC's inner network training (Zhao et al., ICLR 2021; reference code VICO-UoE/DatasetCondensation).
+
+    A mixin of keys with DC's defaults:
     a recipe lists it before its modality's config, ``class Config(GradientMatchingConfig, ImageDistillConfig)``.
 
-    ``outer_loop``/``inner_loop`` = 0 take the paper's values for the IPC (1: 1/1, 10: 10/50, 20: 20/25,
-    30: 30/20, 40: 40/15, 50: 50/10). ``lr_net`` and ``batch_train`` drive the inner network training.
-    """
+    ``lr_net`` and ``batch_train`` drive the inner network training on the synthetic set; the loops per IPC
+    come from ``tables/dc.yaml``."""
 
+    lr_net: float = key(0.01, help="learning rate of the matching network's inner training", unit="SGD step size", range="(0, inf)")
+    batch_train: int = key(256, help="minibatch of the matching network's inner training on the synthetic set", unit="samples",
+                           range="[1, inf)")
     iterations: int = 1000
     lr_data: float = 0.1
     momentum_data: float = 0.5
     batch_real: int = 256
-    init: str = "noise"
-    lr_net: float = 0.01
-    batch_train: int = 256
-    outer_loop: int = 0
-    inner_loop: int = 0
-    dis_metric: str = "ours"
+    init: Literal["real", "noise"] = "noise"
     eval_epochs: int = 300
     eval_runs: int = 20
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # type: ignore[misc]  (the modality's DistillConfig)
-        if self.outer_loop < 0 or self.inner_loop < 0:
-            raise ConfigError("outer_loop and inner_loop must be >= 0 (0 = the paper's value for the ipc)")
-        if self.dis_metric not in ("ours", "mse", "cos"):
-            raise ConfigError(f"dis_metric must be 'ours', 'mse' or 'cos', got {self.dis_metric!r}")
-
-    def loops(self) -> tuple[int, int]:
-        outer, inner = dc_loops(self.ipc)  # type: ignore[attr-defined]
-        return (self.outer_loop or outer, self.inner_loop or inner)
 
 
 def make_gradient_matcher(ctx: MatchContext) -> GradientMatching:
     cfg: GradientMatchingConfig = ctx.config
-    outer, inner = cfg.loops()
     return GradientMatching(
-        net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, task=ctx.task, outer_loop=outer, inner_loop=inner,
+        net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, task=ctx.task, outer_loop=cfg.outer_loop, inner_loop=cfg.inner_loop,
         lr_net=cfg.lr_net, batch_real=cfg.batch_real, batch_train=cfg.batch_train, augment=ctx.augment,
         dis_metric=cfg.dis_metric, decode=ctx.modality.decode,
     )
 
 
-__all__ = ["GradientMatchingConfig", "make_gradient_matcher"]
+__all__ = ["GradientKeys", "GradientMatchingConfig", "make_gradient_matcher"]

@@ -13,7 +13,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.expert_runs import open_buffer, trajectory_modality
 from mmdistill.labels import apply_label_mode
 from mmdistill.matchers.trajectory import TrajectoryMatching, add_step_size
-from mmdistill.methods.trajectory_keys import TRAJECTORY_EVAL_KEYS, TrajectoryConfig
+from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys, TrajectoryKeys
 from mmdistill.modality import TrajectoryPart
 
 
@@ -38,4 +38,4 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
     )
 
 
-__all__ = ["TRAJECTORY_EVAL_KEYS", "TrajectoryConfig", "TrajectoryPart", "make_trajectory_matcher"]
+__all__ = ["ClassificationTrajectoryKeys", "TrajectoryKeys", "TrajectoryPart", "make_trajectory_matcher"]

@@ -1,70 +1,94 @@
-"""The keys of trajectory matching (MTT, TESLA), declared once for every modality."""
+"""The keys of trajectory matching (MTT, TESLA), declared once for every modality.
+
+:class:`TrajectoryKeys` are the matching keys of any modality (image-text names its experts' protocol its own
+way); :class:`ClassificationTrajectoryKeys` add the experts' protocol of a classification modality (MTT's
+``buffer.py``) and evaluation with the learned step size.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mmdistill.errors import ConfigError
 from mmdistill.experts import ExpertTraining
+from mmdistill.keys import key
+from mmdistill.schema import AugmentKeys, BufferKeys
 
 
 @dataclass
-class TrajectoryConfig:
-    """Keys of trajectory matching (mixed into a recipe's config after the modality's config class).
+class TrajectoryKeys(BufferKeys):
+    """Trajectory matching (MTT, TESLA): the student, the experts, the step sizes.
 
-    Expert training (MTT's buffer.py): ``num_experts`` networks, ``expert_train_epochs`` epochs each, plain SGD
-    with ``lr_teacher`` (``momentum_teacher``, ``weight_decay_teacher``), batch ``batch_train``, the DSA strategy
-    on real samples when ``expert_dsa``. ``buffer``: directory of the experts (default ``<out>/experts``; trained
-    there when it holds none).
+    MTT's distill.py: ``syn_steps`` student steps starting at a random expert
+    epoch below ``max_start_epoch``, matched ``expert_epochs`` later; ``lr_lr`` moves the learnable step size(s);
+    ``batch_syn`` samples per student step (none = all); ``method``: ``mtt`` (unrolled) or ``tesla`` (constant
+    memory, same gradient); ``eval_lr_from_set``: evaluation trains on the set with its learned step size(s).
+    The experts: ``num_experts`` networks trained ``expert_train_epochs`` epochs, in
+    ``buffer`` (default ``<out>/experts``; trained there when it holds none). Recipes take the matching keys
+    from a table (``tables/mtt.yaml``, ``tables/lors.yaml`` ...)."""
 
-    Matching (MTT's distill.py): ``syn_steps`` student steps starting at a random epoch below
-    ``max_start_epoch``, matched ``expert_epochs`` later; ``lr_data`` moves the synthetic data (momentum 0.5),
-    ``lr_lr`` the learnable step size initialised to ``lr_teacher``; ``batch_syn`` samples per student step
-    (None = all); ``method``: ``mtt`` (unrolled) or ``tesla`` (constant memory, same gradient).
-    ``eval_lr_from_set``: evaluation networks train the distilled set with its learned step size (MTT's protocol).
-    """
+    method: Literal["mtt", "tesla"] = key("mtt", help="mtt: the unrolled student's gradient; tesla: the same gradient in constant memory")
+    num_experts: int = key(100, help="expert trajectories in the buffer", unit="experts", range="[1, inf)")
+    expert_train_epochs: int = key(50, help="training epochs of each expert", unit="epochs", range="[1, inf)")
+    syn_steps: int = key(20, help="student steps on the synthetic set per iteration", unit="steps", range="[1, inf)")
+    expert_epochs: int = key(3, help="expert epochs the student's steps are matched to", unit="epochs", range="[1, inf)")
+    max_start_epoch: int = key(20, help="the student starts at a random expert epoch below this", unit="epochs", range="[1, inf)")
+    lr_lr: float = key(1e-5, help="learning rate of the learnable student step size(s)", unit="SGD step size", range="[0, inf)")
+    batch_syn: int | None = key(None, help="synthetic samples per student step; none: the whole set", unit="samples", range="[1, inf)")
+    divergence: float = key(1e3, help="a normalised trajectory distance above this stops the run (divergence)", range="(0, inf)")
+    eval_lr_from_set: bool = key(True, help="evaluation trains on the set with its learned step size(s) (MTT's protocol)", resume=False)
 
-    method: str = "mtt"
-    num_experts: int = 100
-    expert_train_epochs: int = 50
-    lr_teacher: float = 0.01
-    momentum_teacher: float = 0.0
-    weight_decay_teacher: float = 0.0
-    batch_train: int = 256
-    expert_dsa: bool = True
-    syn_steps: int = 20
-    expert_epochs: int = 3
-    max_start_epoch: int = 20
-    lr_lr: float = 1e-5
-    batch_syn: int | None = None
-    divergence: float = 1e3
-    eval_lr_from_set: bool = True
-
-    def check_trajectory(self) -> None:
-        """Validate the trajectory keys (call from the recipe config's ``__post_init__``)."""
-        if self.method not in ("mtt", "tesla"):
-            raise ConfigError(f"method must be 'mtt' or 'tesla', got {self.method!r}")
-        for key in ("num_experts", "expert_train_epochs", "syn_steps", "expert_epochs", "max_start_epoch", "batch_train"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+    def check(self) -> None:
+        super().check()
         if self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
             raise ConfigError(
                 f"max_start_epoch ({self.max_start_epoch}) - 1 + expert_epochs ({self.expert_epochs}) must not exceed "
-                f"expert_train_epochs ({self.expert_train_epochs})"
-            )
-        if self.lr_teacher <= 0 or self.lr_lr < 0:
-            raise ConfigError(f"lr_teacher must be > 0 and lr_lr >= 0, got {self.lr_teacher}, {self.lr_lr}")
+                f"expert_train_epochs ({self.expert_train_epochs}): the matched epoch must exist in the buffer", key="max_start_epoch")
+
+    def step_size_lr(self) -> float:
+        return self.lr_lr
+
+    def learned_lr_evaluation(self) -> bool:
+        return self.eval_lr_from_set
 
     def expert_training(self) -> ExpertTraining:
+        """How each expert is trained."""
+        raise NotImplementedError(f"{type(self).__name__} must define expert_training()")
+
+    def expert_augmentation(self) -> str | None:
+        """The augmentation strategy of the experts' training (None: none)."""
+        return None
+
+
+@dataclass
+class ClassificationTrajectoryKeys(TrajectoryKeys, AugmentKeys):
+    """The experts' training on a classification modality (MTT's buffer.py).
+
+    Plain SGD with ``lr_teacher``
+    (``momentum_teacher``, ``weight_decay_teacher``), batch ``batch_train`` (none: sized from the training
+    split, see :func:`mmdistill.expert_runs.experts_batch`), the DSA strategy on real samples when
+    ``expert_dsa``."""
+
+    lr_teacher: float = key(0.01, help="the experts' learning rate (also the student's initial step size)", unit="SGD step size",
+                            range="(0, inf)")
+    momentum_teacher: float = key(0.0, help="the experts' SGD momentum", range="[0, 1)")
+    weight_decay_teacher: float = key(0.0, help="the experts' weight decay", range="[0, inf)")
+    batch_train: int | None = key(256, help="the experts' minibatch; none: sized so an epoch has >= 50 steps", unit="samples",
+                                  range="[1, inf)")
+    expert_dsa: bool = key(True, help="DSA on the real samples while training the experts")
+
+    def expert_training(self) -> ExpertTraining:
+        if self.batch_train is None:
+            raise ConfigError("batch_train is not sized yet (expert_runs.resolve_batch_train sizes it from the data)", key="batch_train")
         return ExpertTraining(
             num_experts=self.num_experts, epochs=self.expert_train_epochs, lr=self.lr_teacher, momentum=self.momentum_teacher,
             weight_decay=self.weight_decay_teacher, batch_size=self.batch_train,
-            augment=self.dsa_strategy if self.expert_dsa else "none", seed=self.seed,  # type: ignore[attr-defined]
+            augment=self.expert_augmentation() or "none", seed=self.seed,  # type: ignore[attr-defined]
         )
 
+    def expert_augmentation(self) -> str | None:
+        return self.dsa_strategy if self.expert_dsa else None
 
-#: keys of :class:`TrajectoryConfig` that do not change the distillation (evaluation only)
-TRAJECTORY_EVAL_KEYS = ("eval_lr_from_set",)
 
-
-__all__ = ["TRAJECTORY_EVAL_KEYS", "TrajectoryConfig"]
+__all__ = ["ClassificationTrajectoryKeys", "TrajectoryKeys"]

@@ -22,7 +22,7 @@ from mmdistill.nets import register_network
 
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 ACTS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
+    "relu": lambda: nn.ReLU(inplace=True),  # in place: its input (a norm's, conv's output) is not saved for backward
     "sigmoid": nn.Sigmoid,
     "leakyrelu": lambda: nn.LeakyReLU(0.01),
 }

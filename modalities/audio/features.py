@@ -28,13 +28,16 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.keys import key
 
 CHANNELS = ("MFCC", "delta", "delta-delta")
 
 
 @dataclass
 class FDMFCCKeys:
-    """The FD-MFCC settings other than the sample rate (shared by :class:`FDMFCCParams` and the audio
+    """FD-MFCC features (DDFAD's fused MFCC, delta and delta-delta maps).
+
+    The FD-MFCC settings other than the sample rate (shared by :class:`FDMFCCParams` and the audio
     recipes' configs, whose flags they become).
 
     Attributes:
@@ -49,16 +52,18 @@ class FDMFCCKeys:
         top_db: floor of the dB mel spectrogram below each clip's peak; None keeps the full range.
     """
 
-    n_mfcc: int = 13
-    n_mels: int = 40
-    win_ms: float = 20.0
-    hop_ms: float = 10.0
-    n_fft: int | None = None
-    f_min: float = 0.0
-    f_max: float | None = None
-    preemphasis: float = 0.97
-    delta_win: int = 5
-    top_db: float | None = 80.0
+    n_mfcc: int = key(13, help="cepstral coefficients kept (rows of each channel)", unit="coefficients", range="[1, inf)")
+    n_mels: int = key(40, help="mel bands the DCT is taken over (>= n_mfcc)", unit="bands", range="[1, inf)")
+    win_ms: float = key(20.0, help="frame (Hamming window) length", unit="ms", range="(0, inf)")
+    hop_ms: float = key(10.0, help="step between frames (hop)", unit="ms", range="(0, inf)")
+    n_fft: int | None = key(None, help="FFT size; none: the smallest power of two >= the window", unit="samples", range="[1, inf)")
+    f_min: float = key(0.0, help="lowest frequency of the mel filter bank", unit="Hz", range="[0, inf)")
+    f_max: float | None = key(None, help="highest frequency of the mel filter bank; none: the Nyquist frequency", unit="Hz",
+                              range="(0, inf)")
+    preemphasis: float = key(0.97, help="pre-emphasis coefficient a of y[t] = x[t] - a x[t-1] (0: off)", range="[0, 1)")
+    delta_win: int = key(5, help="frames of the delta regression window (odd)", unit="frames", range="[3, inf)")
+    top_db: float | None = key(80.0, help="floor of the dB mel spectrogram below each clip's peak; none: the full range", unit="dB",
+                               range="(0, inf)")
 
     def feature_keys(self) -> dict[str, Any]:
         """These settings as a dict (the keys of :class:`FDMFCCKeys` only)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from mmdistill.errors import DataError
 from mmdistill.evaluation import EvaluationPlan
@@ -28,6 +28,7 @@ from .budget import resolve_budget
 from .data import Graph, NodeClassificationData
 from .datasets import GraphLoadOptions, load_graph_dataset
 from .pge import init_pge
+from .share import DATASET_FACTS, graph_dataset, graph_from_hf, graph_hf_columns, graph_inputs, graph_memorisation_views
 
 
 class GraphModality(AdapterDefaults):
@@ -37,9 +38,9 @@ class GraphModality(AdapterDefaults):
 
     def load(self, config: Any) -> NodeClassificationData:
         opts = GraphLoadOptions(
-            download=getattr(config, "download", False), setting=getattr(config, "setting", "auto"),
-            split=getattr(config, "split", "masks"), normalize_features=getattr(config, "normalize_features", "auto"),
-            symmetrize=getattr(config, "symmetrize", False), seed=getattr(config, "seed", 0),
+            download=config.download, setting=config.setting,
+            split=config.split, normalize_features=config.normalize_features,
+            symmetrize=config.symmetrize, seed=config.seed,
         )
         return load_graph_dataset(config.dataset, config.data_root, opts)
 
@@ -111,6 +112,25 @@ class GraphModality(AdapterDefaults):
         from .export import export_condensed
 
         return export_condensed(syn, out_dir)
+
+    # ------------------------------------------------------------------ sharing (mmdistill.sharing, .share)
+    DATASET_FACTS = DATASET_FACTS
+
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
+        """The evaluation graph as ``x`` (n, F), ``edge_index`` (2, E), ``edge_weight`` (E,)."""
+        return graph_inputs(self.decode(syn))
+
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None):
+        return graph_dataset(inputs, labels, soft_labels)
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        return graph_hf_columns(syn, inputs, labels, soft_labels)
+
+    def from_hf(self, ds: Any) -> dict[str, Tensor]:
+        return graph_from_hf(ds)
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: NodeClassificationData, max_real: int, gen: torch.Generator):
+        return graph_memorisation_views(syn, data, self.decode(syn), max_real, gen)
 
     def versions(self) -> dict[str, str]:
         import networkx

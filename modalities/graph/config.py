@@ -1,15 +1,10 @@
 """Configuration keys of the graph adapter, shared by every graph recipe.
 
-Keys left at ``None`` / ``"auto"`` take GCond's value for the dataset when the config is built (the
-resolved value is what the manifest records):
-
-===================  ============================================================================
-``setting``          inductive for Flickr and Reddit, transductive otherwise
-``adj_threshold``    0.05 for Cora and CiteSeer, 0.01 otherwise (GCond's evaluation sparsification)
-``pge_hidden``       256 for ogbn-arxiv, Flickr and Reddit, 128 otherwise
-``eval_dropout``     0.5 in the transductive setting (GCond's ``test_with_val``), 0 in the inductive
-                     one, 0.5 on Reddit
-===================  ============================================================================
+A graph config has the run, synthetic-set and evaluation keys of the core, the graph's evaluation networks,
+the real batch of the matchers, and the graph keys below — no image keys (augmentation, labels, evaluation
+minibatches). GCond's per-dataset values (the ``setting``, ``adj_threshold``, ``pge_hidden`` and
+``eval_dropout`` of the reference's scripts) are rows of ``tables/graph.yaml`` and
+``tables/graph_eval_dropout.yaml``; the class defaults are those of a generated or other graph.
 """
 
 from __future__ import annotations
@@ -17,11 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from mmdistill.errors import ConfigError
-from mmdistill.schema import DistillConfig
+from mmdistill.keys import key
+from mmdistill.schema import ConfigKeys, DistillConfig, NetworkEvalKeys, RealBatchKeys
 
-from .datasets import default_setting
 from .nets import registry_name
 
 STRUCTURES = ("pge", "identity")
@@ -32,20 +27,39 @@ def dataset_key(name: str) -> str:
 
 
 @dataclass
-class GraphDistillConfig(DistillConfig):
-    """``DistillConfig`` plus the graph loader, budget, parameterization and evaluation keys.
+class GraphKeys(ConfigKeys):
+    """Graphs: loading, budget, the synthetic graph's parameterization and optimizer, GCond's evaluation."""
 
-    Data: ``dataset`` (see :mod:`modalities.graph.datasets`), ``data_root``, ``setting``
-    (auto/transductive/inductive), ``split`` (``masks``: the data's own; ``random``: a seeded stratified
-    10/10/80 % split), ``normalize_features`` (auto/row/standard/none), ``symmetrize`` (add reverse edges).
+    setting: Literal["transductive", "inductive"] = key(
+        "transductive", help="transductive (training sees the whole graph) or inductive (only the training subgraph)")
+    split: Literal["masks", "random"] = key("masks", help="masks: the data's own split; random: a seeded stratified 10/10/80 % split")
+    normalize_features: Literal["auto", "row", "standard", "none"] = key(
+        "auto", help="node features: row-normalised, standardised on the training nodes, or as stored; auto: GCond's per dataset")
+    symmetrize: bool = key(False, help="add the reverse of every edge (for data with one-directional edges)")
+    reduction_rate: float | None = key(None, help="synthetic nodes / nodes seen in training (GCond's budget; Cora 0.026 = 70 nodes)",
+                                       range="(0, 1]")
+    label_rate: float | None = key(None, help="synthetic nodes / training nodes (the reference code's --reduction_rate)", range="(0, inf)")
+    structure: Literal["pge", "identity"] = key("pge", help="pge: GCond's generated adjacency; identity: A' = I (GCond-X)")
+    pge_hidden: int = key(128, help="hidden units of the adjacency generator", unit="units", range="[1, inf)")
+    pge_layers: int = key(3, help="layers of the adjacency generator", unit="layers", range="[1, inf)")
+    lr_feat: float = key(0.01, help="Adam learning rate of the synthetic features X'", unit="step size", range="(0, inf)")
+    lr_adj: float = key(0.01, help="Adam learning rate of the adjacency generator (0: frozen)", unit="step size", range="[0, inf)")
+    hidden: int = key(256, help="hidden units of the matching and evaluation networks", unit="units", range="[1, inf)")
+    adj_threshold: float = key(0.01, help="edges of the synthetic graph below this weight are dropped for evaluation", range="[0, 1)",
+                               resume=False)
+    eval_network: str = key("gcn", help="the evaluation network (graph registry name)", resume=False)
+    eval_weight_decay: float = key(5e-4, help="Adam weight decay of the evaluation networks", range="[0, inf)", resume=False)
+    eval_dropout: float = key(0.5, help="dropout of the evaluation networks", range="[0, 1)", resume=False)
+    whole_graph: bool = key(True, help="also evaluate the whole real graph", resume=False)
+
+
+@dataclass
+class GraphDistillConfig(GraphKeys, NetworkEvalKeys, RealBatchKeys, DistillConfig):
+    """The keys of a graph recipe.
 
     Budget (first given wins): ``reduction_rate`` (synthetic / visible nodes, GCond's paper definition:
     Cora 0.013 / 0.026 / 0.052 -> 35 / 70 / 140 nodes), ``label_rate`` (synthetic / training nodes, the
     reference code's ``--reduction_rate``), ``ipc`` (synthetic nodes per class).
-
-    Parameterization: ``structure`` (``pge``: GCond's adjacency generator of ``pge_layers`` layers and
-    ``pge_hidden`` units; ``identity``: A' = I, GCond-X), ``init`` (``real``: features of random training
-    nodes of the class, as GCond; ``noise``: N(0, 1)), ``adj_threshold`` (evaluation sparsification).
 
     Evaluation: ``eval_network`` (GCN) trained ``eval_runs`` times for ``eval_epochs`` with Adam
     (``eval_lr``, ``eval_weight_decay``, ``eval_dropout``, ``hidden`` units), best validation accuracy
@@ -53,57 +67,20 @@ class GraphDistillConfig(DistillConfig):
     whole real graph's score; ``baselines`` the random-node and herding coresets.
     """
 
+    REPLACED_KEYS: ClassVar[dict[str, str]] = {
+        "lr_data": "lr_feat (the synthetic features) and lr_adj (the adjacency generator)",
+        "momentum_data": "lr_feat / lr_adj (the synthetic graph is optimised by Adam)",
+    }
+
     dataset: str = "sbm"
-    setting: str = "auto"
-    split: str = "masks"
-    normalize_features: str = "auto"
-    symmetrize: bool = False
-    reduction_rate: float | None = None
-    label_rate: float | None = None
-    structure: str = "pge"
-    pge_hidden: int | None = None
-    pge_layers: int = 3
-    adj_threshold: float | None = None
     network: str = "sgc"
-    hidden: int = 256
-    batch_real: int = 256
-    eval_network: str = "gcn"
     eval_epochs: int = 600
     eval_runs: int = 10
-    eval_lr: float = 0.01
-    eval_weight_decay: float = 5e-4
-    eval_dropout: float | None = None
-    whole_graph: bool = True
 
-    def __post_init__(self) -> None:
-        key = dataset_key(self.dataset)
-        if self.setting == "auto":
-            self.setting = default_setting(key)
-        if self.setting not in ("transductive", "inductive"):
-            raise ConfigError(f"setting must be auto, transductive or inductive, got {self.setting!r}")
-        if self.structure not in STRUCTURES:
-            raise ConfigError(f"structure must be one of {STRUCTURES} (pge: GCond; identity: A' = I, GCond-X), got {self.structure!r}")
-        if self.adj_threshold is None:
-            self.adj_threshold = 0.05 if key in ("cora", "citeseer") else 0.01
-        if self.pge_hidden is None:
-            self.pge_hidden = 256 if key in ("ogbn-arxiv", "flickr", "reddit") else 128
-        if self.eval_dropout is None:
-            self.eval_dropout = 0.5 if (self.setting == "transductive" or key == "reddit") else 0.0
+    def check(self) -> None:
+        super().check()
         for name in (self.network, self.eval_network, *self.eval_networks):
             registry_name(name)  # ConfigError for an unknown graph network
-        if not 0.0 <= self.adj_threshold < 1.0:
-            raise ConfigError(f"adj_threshold must lie in [0, 1), got {self.adj_threshold}")
-        if not 0.0 <= self.eval_dropout < 1.0:
-            raise ConfigError(f"eval_dropout must lie in [0, 1), got {self.eval_dropout}")
-        if self.hidden < 1 or self.pge_hidden < 1:
-            raise ConfigError("hidden and pge_hidden must be >= 1")
-        if self.split not in ("masks", "random"):
-            raise ConfigError(f"split must be 'masks' or 'random', got {self.split!r}")
-        if self.reduction_rate is not None and not 0 < self.reduction_rate <= 1:
-            raise ConfigError(f"reduction_rate is a fraction in (0, 1] of the graph's nodes (Cora 2.6 % is 0.026), got {self.reduction_rate}")
-        if self.label_rate is not None and self.label_rate <= 0:
-            raise ConfigError(f"label_rate must be > 0, got {self.label_rate}")
-        super().__post_init__()
 
     def budget_tag(self) -> str:
         if self.reduction_rate is not None:
@@ -119,4 +96,4 @@ class GraphDistillConfig(DistillConfig):
         return Path("runs") / f"{recipe}-{safe}-{self.budget_tag()}-seed{self.seed}"
 
 
-__all__ = ["GraphDistillConfig", "STRUCTURES"]
+__all__ = ["GraphDistillConfig", "GraphKeys", "STRUCTURES", "dataset_key"]

@@ -23,7 +23,7 @@
 
 ``data_root`` is only read. The PyG/OGB classes (Flickr, Reddit, ogbn-arxiv, ``pyg:``) run in a mirror of
 it under our cache (:mod:`.pyg_cache`, ``$MMDISTILL_CACHE``), where their ``processed/`` files go, and under
-:func:`~.safe_pickle.guarded_loading`: pickles they read pass the restricted unpickler, ``torch.load`` is
+:func:`~modalities.safe_pickle.guarded_loading`: pickles they read pass the restricted unpickler, ``torch.load`` is
 weights-only. ``download=True`` fetches missing Planetoid files into ``<cache>/graph/download/``.
 """
 
@@ -46,7 +46,7 @@ from mmdistill.seeding import generator
 from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import cache_root, pyg_workdir
-from .safe_pickle import guarded_loading
+from ..safe_pickle import guarded_loading
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``ind.<name>.{x,tx,allx,y,ty,ally,graph}`` are Python 2 pickles: ``x``/``tx``/``allx`` sparse feature
 matrices of the labelled training, test and all non-test nodes, ``y``/``ty``/``ally`` their one-hot labels,
 ``graph`` a dict ``node -> [neighbours]``; ``ind.<name>.test.index`` is text, one test node id per line.
-They are read by :class:`~modalities.graph.safe_pickle.RestrictedUnpickler` and assembled exactly as
+They are read by :class:`~modalities.safe_pickle.RestrictedUnpickler` and assembled exactly as
 ``torch_geometric.io.planetoid.read_planetoid_data`` does (same tensors as PyG's ``Planetoid``), without
 writing a ``processed/`` folder.
 """
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 
-from .safe_pickle import read_pickle
+from ..safe_pickle import read_pickle
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ are impossible; any ``processed`` folder left out) into ``<cache>/graph/<hash>/`
 ``<hash>`` is a sha256 over the loader's label and every input file's relative path, size and sha256, so a
 changed file gets a fresh folder. A first build happens in ``<hash>.partial-*`` and is renamed on success or
 removed on failure: no half-built cache and no temporary copy are left behind. Processed files found there
-later are loaded under :func:`~modalities.graph.safe_pickle.guarded_loading` (``weights_only=True``).
+later are loaded under :func:`~modalities.safe_pickle.guarded_loading` (``weights_only=True``).
 """
 
 from __future__ import annotations

@@ -7,11 +7,29 @@ from typing import Any
 
 
 
+import torch
+from torch import Tensor
+
 from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.data import LabeledTensors
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 from ..base import TensorClassificationAdapter
+
+#: what the loader knows of each source dataset (the dataset card's "source" section)
+DATASET_FACTS = {
+    "digits": {"licence": "CC BY 4.0 (UCI Optical Recognition of Handwritten Digits; the copy bundled with scikit-learn)",
+               "licence_id": "cc-by-4.0", "source": "https://archive.ics.uci.edu/dataset/80"},
+    "mnist": {"licence": "no licence stated by its authors (LeCun, Cortes & Burges)", "licence_id": "unknown",
+              "source": "http://yann.lecun.com/exdb/mnist/"},
+    "fashion-mnist": {"licence": "MIT (Zalando Research)", "licence_id": "mit", "source": "https://github.com/zalandoresearch/fashion-mnist"},
+    "cifar10": {"licence": "no licence stated by its authors (Krizhevsky, 2009)", "licence_id": "unknown",
+                "source": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+    "cifar100": {"licence": "no licence stated by its authors (Krizhevsky, 2009)", "licence_id": "unknown",
+                 "source": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+    "svhn": {"licence": "non-commercial use only (the SVHN page)", "licence_id": "other", "source": "http://ufldl.stanford.edu/housenumbers/"},
+    "imagefolder": {"licence": "the licence of the user's image folder (not known to the loader)", "licence_id": "unknown", "source": "local folder"},
+}
 
 
 class ImageModality(TensorClassificationAdapter):
@@ -25,11 +43,11 @@ class ImageModality(TensorClassificationAdapter):
         ds = load_image_dataset(
             config.dataset,
             config.data_root,
-            image_size=getattr(config, "image_size", None),
-            channels=getattr(config, "channels", None),
-            download=getattr(config, "download", False),
-            test_fraction=getattr(config, "test_fraction", 0.2),
-            seed=getattr(config, "seed", 0),
+            image_size=config.image_size,
+            channels=config.channels,
+            download=config.download,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
         )
         return ClassificationData(
             name=ds.name,
@@ -56,6 +74,36 @@ class ImageModality(TensorClassificationAdapter):
 
         mean, std = _stats(syn)
         return export_image_folder(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), out_dir, mean=mean, std=std)
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing)
+    hf_input_names = {"x": "pixel_values"}
+    DATASET_FACTS = DATASET_FACTS
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        """``image`` (a ``datasets.Image``: the de-normalised 8-bit PNG a person looks at) before the exact
+        ``pixel_values`` (normalised float32, what a model trains on), ``label`` and soft labels."""
+        from mmdistill.sharing import require_datasets
+
+        from .export import to_pixels
+
+        columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
+        mean, std = _stats(syn)
+        pixels = (to_pixels(inputs["x"], mean, std) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        images = [p[:, :, 0] if p.shape[2] == 1 else p for p in pixels]
+        return {"image": images, **columns}, {"image": require_datasets().Image(), **features}
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: Any, max_real: int, gen: torch.Generator):
+        """The classification views (pixels; a seeded random ConvNet's embedding) and the closest pairs drawn."""
+        from .export import to_pixels
+
+        views = super().memorisation_views(config, syn, data, max_real, gen)
+        if views is None:
+            return None
+        mean, std = _stats(syn)
+        shape = tuple(syn.x.shape[1:])
+        views.syn_pictures = lambda idx: to_pixels(views.syn_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
+        views.real_pictures = lambda idx: to_pixels(views.real_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
+        return views
 
     def versions(self) -> dict[str, str]:
         import PIL

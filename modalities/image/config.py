@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from mmdistill.errors import ConfigError
-from mmdistill.schema import DistillConfig
+from mmdistill.keys import key
+from mmdistill.schema import ClassificationConfig, ConfigKeys
 
 
 @dataclass
-class ImageDistillConfig(DistillConfig):
-    """``DistillConfig`` plus the image loader's keys.
+class ImageKeys(ConfigKeys):
+    """Images: the loader's resizing and channel conversion (ImageFolder trees)."""
 
-    ``image_size``: resize every image to this side length (ImageFolder trees; required when sizes differ).
-    ``channels``: convert ImageFolder images to 1 (grayscale) or 3 (RGB) channels.
-    ``test_fraction``: held-out fraction per class when a dataset has no test split (digits, flat trees).
-    """
+    image_size: int | None = key(None, help="resize every image to this side length (required when an ImageFolder's sizes differ)",
+                                 unit="pixels", range="[4, inf)")
+    channels: Literal[1, 3] | None = key(None, help="convert ImageFolder images to 1 (grayscale) or 3 (RGB) channels; none: as stored")
 
-    image_size: int | None = None
-    channels: int | None = None
-    test_fraction: float = 0.2
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.image_size is not None and self.image_size < 4:
-            raise ConfigError(f"image_size must be >= 4 pixels, got {self.image_size}")
-        if self.channels not in (None, 1, 3):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+@dataclass
+class ImageDistillConfig(ImageKeys, ClassificationConfig):
+    """The keys of an image recipe: the classification keys plus the image loader's (``image_size``,
+    ``channels``; ``test_fraction`` is held out per class where a dataset has no test split)."""

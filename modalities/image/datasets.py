@@ -32,6 +32,8 @@ from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
 
+from ..safe_pickle import guarded_loading
+
 #: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),
@@ -336,10 +338,13 @@ def _torchvision(key: str, root: Path, download: bool) -> Split:
 
     def make(train: bool):
         kw = {"split": "train" if train else "test"} if key == "svhn" else {"train": train}
-        return cls(str(root), download=download, **kw)
+        with guarded_loading():  # CIFAR's batches are pickles: read by the restricted unpickler, never run
+            return cls(str(root), download=download, **kw)
 
     try:
         train, test = make(True), make(False)
+    except DataError:  # a pickle refused by the restricted reader: its message names the file and the global
+        raise
     except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, pickle and OS errors
         detail = " ".join(str(exc).split())[:300]
         if download:

@@ -31,6 +31,7 @@ from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
 from .text_cache import load_caption_bank, nearest_captions
 from .training import expert_optimizer, retrieval_on, train_epoch
+from .share import DATASET_FACTS, pair_dataset, pair_from_hf, pair_hf_columns, pair_inputs, pair_memorisation_views
 from .trajectory import PairStudent, dual_encoder_parts
 
 
@@ -156,6 +157,25 @@ class ImageTextModality(AdapterDefaults):
         return export_pairs(syn.data["images"].cpu(), self.captions_for(syn), syn.data["text"].cpu(), out_dir,
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
                             metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
+
+    # ------------------------------------------------------------------ sharing (mmdistill.sharing, .share)
+    DATASET_FACTS = DATASET_FACTS
+
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
+        """``images`` (K, 3, H, W), ``text`` (K, D) embeddings and, for LoRS, ``similarity`` (K, K) targets."""
+        return pair_inputs(self.decode(syn))
+
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None):
+        return pair_dataset(inputs, labels, soft_labels)
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        return pair_hf_columns(syn, inputs, self.captions_for(syn))
+
+    def from_hf(self, ds: Any) -> dict[str, Tensor]:
+        return pair_from_hf(ds)
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: ImageTextData, max_real: int, gen: torch.Generator):
+        return pair_memorisation_views(syn, data, max_real, gen)
 
     # ------------------------------------------------------------------ trajectory matching (see .trajectory)
     def fresh_network(self, config: Any, data: ImageTextData, gen: torch.Generator) -> DualEncoder:

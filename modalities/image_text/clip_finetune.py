@@ -75,7 +75,7 @@ def finetune_tower(visual: nn.Module, logit_scale: float, pairs: PairBatch, cfg:
         tower = ClipImageTower(copy.deepcopy(visual), logit_scale)
         if cfg.finetune == "lora":
             add_lora(tower.visual, cfg.lora_rank, cfg.lora_alpha)
-    lr = cfg.ft_lr if cfg.ft_lr is not None else (1e-4 if cfg.finetune == "lora" else 1e-5)
+    lr = cfg.ft_lr
     params = [p for p in tower.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.ft_weight_decay)
     train_on_pairs(tower, pairs, epochs=cfg.ft_epochs, batch_size=cfg.ft_batch, gen=gen, task=task, optimizer=opt)

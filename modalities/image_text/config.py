@@ -13,9 +13,11 @@ files, or choose ``image_encoder="convnet"`` (random init) and ``text_encoder="m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
 
-from mmdistill.errors import ConfigError
-from mmdistill.schema import DistillConfig
+from mmdistill.keys import key
+from mmdistill.schema import BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, SplitKeys
 
 SIMILARITIES = ("identity", "lowrank", "full")
 SOFT_LOSSES = ("wbce", "infonce")
@@ -24,34 +26,90 @@ ON_BAD = ("error", "skip")
 
 
 @dataclass
-class ImageTextDistillConfig(DistillConfig):
-    """``DistillConfig`` plus the image-text keys. ``ipc`` is the number of distilled **pairs** (image-text
-    sets have no classes: the synthetic set is one "class" of ``ipc`` pairs).
+class ImageTextDataKeys(ConfigKeys):
+    """Image-text data: caption files, splits, bad pairs, the text-embedding cache and the preview."""
+
+    image_root: str | None = key(None, help="where image paths are relative to; none: the caption file's folder")
+    test_captions: str | None = key(None, help="a BLIP-style *_test.json of test captions (with a *_train.json as data_root)")
+    split_order: Literal["sorted", "random"] = key("sorted", help="which images are held out without a split: the last by name, or a "
+                                                   "seeded random draw")
+    on_bad: Literal["error", "skip"] = key("error", help="a missing image, empty caption or duplicate: stop (error) or drop and count (skip)")
+    max_caption_words: int = key(30, help="captions are cut to this many words", unit="words", range="[1, inf)")
+    text_cache: str | None = key(None, help="folder of cached caption embeddings; none: ~/.cache/mmdistill/text", resume=False)
+    text_batch: int = key(256, help="captions embedded per batch", unit="captions", range="[1, inf)", resume=False)
+    preview_max: int = key(40, help="pairs shown in preview.png", unit="pairs", range="[1, inf)", resume=False)
+
+
+@dataclass
+class ImageTextEncoderKeys(ConfigKeys):
+    """Image-text encoders: the image encoder (trained) and the frozen text encoder."""
+
+    image_encoder: str = key("nfnet_l0", help="nfnet_l0, efficientnet_lite0, convnet (+ variants), resnet18/34/50, timm:<name>, "
+                             "openclip:<model>[@<tag or file>]")
+    image_weights: str = key("default", help="default: the encoder's pretrained weights; none: random init; or a local file")
+    image_size: int | None = key(None, help="image side length; none: the image encoder's", unit="pixels", range="[8, inf)")
+    text_encoder: str = key("hf:bert-base-uncased", help="hf:<name or folder>, minilm, openclip:<model>[@<tag or file>]")
+    text_pooling: Literal["auto", "cls", "mean"] = key("auto", help="text embedding: CLS token or mean; auto: mean for "
+                                                       "sentence-transformers folders, else CLS")
+
+
+@dataclass
+class ImageTextModelKeys(ConfigKeys):
+    """The dual encoder and its contrastive task: temperature, projection head, LoRA, LoRS's similarity."""
+
+    temperature: float = key(0.07, help="contrastive temperature (logit scale 1/temperature)", range="(0, inf)")
+    learn_temperature: bool = key(False, help="learn the temperature")
+    projection_dropout: float = key(0.1, help="dropout of the text projection head", range="[0, 1)")
+    image_lora_rank: int = key(0, help="rank of LoRA factors trained instead of the image encoder's linear layers (0: train all)",
+                               range="[0, inf)")
+    image_lora_alpha: float = key(1.0, help="LoRA scale alpha (factors scaled by alpha / rank)", range="(0, inf)")
+    similarity: Literal["identity", "lowrank", "full"] = key(
+        "identity", help="targets: identity (hard contrastive), or LoRS's learned similarity, lowrank or full")
+    sim_rank: int = key(10, help="rank r of LoRS's similarity S = diag(a) + alpha / r L R^T", range="[1, inf)")
+    sim_alpha: float = key(3.0, help="alpha of LoRS's similarity S = diag(a) + alpha / r L R^T", range="[0, inf)")
+    soft_loss: Literal["wbce", "infonce"] = key("wbce", help="loss against a similarity matrix: weighted BCE (LoRS) or soft InfoNCE")
+
+
+@dataclass
+class ImageTextEvalKeys(ConfigKeys):
+    """Image-text evaluation: dual encoders trained on the set (SGD), recalls on the test pairs."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    eval_lr_image: float = key(0.1, help="evaluation learning rate of the image encoder (replaced by a learned step size)",
+                               unit="SGD step size", range="(0, inf)", resume=False)
+    eval_lr_text: float = key(0.1, help="evaluation learning rate of the text projection (replaced by a learned step size)",
+                              unit="SGD step size", range="(0, inf)", resume=False)
+    eval_momentum: float = key(0.9, help="evaluation SGD momentum", range="[0, 1)", resume=False)
+    eval_weight_decay: float = key(5e-4, help="evaluation SGD weight decay", range="[0, inf)", resume=False)
+    eval_whole_split: bool = key(True, help="also evaluate the whole training split", resume=False)
+    whole_epochs: int = key(10, help="epochs of the whole-split evaluation", unit="epochs", range="[1, inf)", resume=False)
+
+
+@dataclass
+class ImageTextExpertKeys(ConfigKeys):
+    """The experts' protocol on the real pairs (reference buffer.py): SGD without momentum."""
+
+    expert_lr_image: float = key(0.1, help="the experts' learning rate of the image encoder (the student's initial image step size)",
+                                 unit="SGD step size", range="(0, inf)")
+    expert_lr_text: float = key(0.1, help="the experts' learning rate of the text projection (the student's initial text step size)",
+                                unit="SGD step size", range="(0, inf)")
+    expert_batch: int = key(128, help="the experts' minibatch", unit="pairs", range="[1, inf)")
+    expert_augment: bool = key(True, help="augment the real images while training the experts")
+
+
+@dataclass
+class ImageTextDistillConfig(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys, ImageTextEvalKeys, ImageTextExpertKeys,
+                             BatchEvalKeys, LearnedSetKeys, SplitKeys, DistillConfig):
+    """The keys of an image-text recipe. ``ipc`` is the number of distilled **pairs** (image-text sets have
+    no classes: the synthetic set is one "class" of ``ipc`` pairs); ``lr_data`` moves the synthetic images.
 
     Data: ``dataset`` is ``csv`` (``data_root`` = a CSV with columns ``image,caption`` and optionally
     ``split``), ``karpathy`` / ``coco`` / ``flickr30k`` (``data_root`` = a Karpathy ``dataset_*.json``, a
     BLIP-style ``*_train.json`` list with ``test_captions`` = its ``*_test.json``, or a COCO ``captions_*.json``),
     ``folder`` (``data_root`` = images with sidecar ``.txt`` captions, one caption per line, optionally in
     ``train/`` and ``test/``) or ``shapes`` (generated coloured shapes with captions, no files).
-    ``image_root``: where image paths are relative to (default: the caption file's folder).
-    Without a split in the data, the last ``test_fraction`` of the images (``split_order="sorted"`` by
-    name, or a seeded random draw) is the test split. ``on_bad="error"`` stops on a missing or unreadable
-    image, an empty caption or a duplicate; ``"skip"`` drops them and reports the counts.
-
-    Encoders: ``image_encoder`` (``nfnet_l0``, ``efficientnet_lite0``, ``convnet`` and its core variants,
-    ``resnet18/34/50``, ``timm:<name>``, ``openclip:<model>[@<tag or file>]``) with ``image_weights``
-    (``default``: the encoder's pretrained weights; ``none``: random init; or a local file);
-    ``text_encoder`` (``hf:<name or folder>``, ``minilm``, ``openclip:<model>[@<tag or file>]``) with
-    ``text_pooling`` (``auto``: mean for sentence-transformers folders, else CLS). ``download=true`` lets
-    the loaders fetch hub weights; otherwise only local files and caches are used. Text embeddings are
-    cached in ``text_cache`` (default ``~/.cache/mmdistill/text``).
-
-    Model and task: ``temperature`` (logit scale ``1/temperature``; learnable when ``learn_temperature``),
-    ``projection_dropout`` of the text projection head, ``image_lora_rank`` > 0 trains LoRA factors of the
-    image encoder's linear layers instead of all its weights. ``similarity``: ``identity`` (hard
-    contrastive targets), ``lowrank`` or ``full`` (LoRS: a learnable similarity matrix, identity-initialised,
-    used as soft targets with ``soft_loss``); ``sim_rank`` / ``sim_alpha`` as in LoRS (S = diag(a) +
-    alpha / rank * L R^T).
+    ``download=true`` lets the loaders fetch hub weights; otherwise only local files and caches are used.
 
     Evaluation: ``eval_runs`` models per set, ``eval_epochs`` epochs at ``eval_batch`` with
     ``eval_lr_image`` / ``eval_lr_text`` (replaced by the learned step sizes a matcher stores in the set),
@@ -62,76 +120,15 @@ class ImageTextDistillConfig(DistillConfig):
 
     dataset: str = "shapes"
     ipc: int = 100
-    image_root: str | None = None
-    test_captions: str | None = None
-    test_fraction: float = 0.2
-    split_order: str = "sorted"
-    on_bad: str = "error"
-    max_caption_words: int = 30
-    image_encoder: str = "nfnet_l0"
-    image_weights: str = "default"
-    image_size: int | None = None
-    text_encoder: str = "hf:bert-base-uncased"
-    text_pooling: str = "auto"
-    text_cache: str | None = None
-    text_batch: int = 256
-    temperature: float = 0.07
-    learn_temperature: bool = False
-    projection_dropout: float = 0.1
-    image_lora_rank: int = 0
-    image_lora_alpha: float = 1.0
-    similarity: str = "identity"
-    sim_rank: int = 10
-    sim_alpha: float = 3.0
-    soft_loss: str = "wbce"
     network: str = "dual_encoder"
     eval_runs: int = 5
     eval_epochs: int = 100
     eval_batch: int = 128
-    eval_lr_image: float = 0.1
-    eval_lr_text: float = 0.1
-    eval_momentum: float = 0.9
-    eval_weight_decay: float = 5e-4
-    eval_whole_split: bool = True
-    whole_epochs: int = 10
     herding_epochs: int = 1
-    expert_lr_image: float = 0.1
-    expert_lr_text: float = 0.1
-    expert_batch: int = 128
-    expert_augment: bool = True
-    preview_max: int = 40
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.similarity not in SIMILARITIES:
-            raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
-        if self.soft_loss not in SOFT_LOSSES:
-            raise ConfigError(f"soft_loss must be one of {SOFT_LOSSES}, got {self.soft_loss!r}")
-        if self.split_order not in SPLIT_ORDERS:
-            raise ConfigError(f"split_order must be one of {SPLIT_ORDERS}, got {self.split_order!r}")
-        if self.on_bad not in ON_BAD:
-            raise ConfigError(f"on_bad must be one of {ON_BAD}, got {self.on_bad!r}")
-        if self.text_pooling not in ("auto", "cls", "mean"):
-            raise ConfigError(f"text_pooling must be auto, cls or mean, got {self.text_pooling!r}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
-        if self.image_size is not None and self.image_size < 8:
-            raise ConfigError(f"image_size must be >= 8 pixels, got {self.image_size}")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
-        if not 0.0 <= self.projection_dropout < 1.0:
-            raise ConfigError(f"projection_dropout must lie in [0, 1), got {self.projection_dropout}")
-        for key in ("sim_rank", "whole_epochs", "expert_batch", "text_batch", "max_caption_words", "preview_max"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("image_lora_rank", "herding_epochs"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
-        for key in ("eval_lr_image", "eval_lr_text", "expert_lr_image", "expert_lr_text"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+    def learned_lr_evaluation(self) -> bool:
+        """A set's learned step sizes (stored by a trajectory matcher) always train its evaluation models."""
+        return True
 
-    def out_dir(self, recipe: str):  # type: ignore[override]
-        from pathlib import Path
-
+    def out_dir(self, recipe: str) -> Path:
         return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"

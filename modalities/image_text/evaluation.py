@@ -119,7 +119,7 @@ def image_text_plan(
     protocol = PairProtocol(cfg.eval_epochs, cfg.eval_lr_image, cfg.eval_lr_text, cfg.eval_batch, cfg.eval_momentum, cfg.eval_weight_decay)
     default = trainer(make_net, test, protocol, task)
     sets: dict[str, EvalSet] = {}
-    learned = learned_learning_rates(syn) if syn is not None and getattr(cfg, "eval_lr_from_set", True) else None
+    learned = learned_learning_rates(syn) if syn is not None and cfg.learned_lr_evaluation() else None
     if syn is not None:
         syn_protocol = protocol if learned is None else dataclasses.replace(protocol, lr_image=learned[0], lr_text=learned[1])
         pairs = decode(syn).detached().to(device)
@@ -139,7 +139,7 @@ def image_text_plan(
             return train.pairs(herding_pairs(train, k, net))
 
         sets["herding"] = EvalSet(lambda r: herding_set(), per_run=True, size=k)
-    if getattr(cfg, "eval_whole_split", False):
+    if cfg.eval_whole_split:
         whole = dataclasses.replace(protocol, epochs=cfg.whole_epochs)
         sets["whole_train"] = EvalSet(train.pairs(torch.arange(train.num_pairs)), trainer(make_net, test, whole, task),
                                       size=train.num_pairs)

@@ -19,6 +19,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import SequenceData, SequenceLoadOptions, load_sequences
 from .nets import build_learner
+from .share import SequenceShare
 from .summary import decode_summary, init_summary
 
 
@@ -28,7 +29,10 @@ class NextItemTask:
     name = "next-item ranking"
 
 
-class SequenceModality(AdapterDefaults):
+class SequenceModality(SequenceShare, AdapterDefaults):
+    """The sequences adapter; its sharing hooks (Hugging Face ``items`` column, item-profile memorisation) are
+    :class:`.share.SequenceShare`'s."""
+
     name = "sequences"
 
     def load(self, config: Any) -> SequenceData:

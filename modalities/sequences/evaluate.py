@@ -62,7 +62,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
     seq_num = int(syn.meta["seq_num"]) if syn is not None else int(cfg.seq_num)
     seq_len = int(syn.meta["seq_len"]) if syn is not None else int(cfg.seq_len)
     check_budget(data, seq_num)
-    learners = [learner_name(n) for n in (cfg.eval_learners or cfg.eval_networks or [cfg.network])]
+    learners = [learner_name(n) for n in (cfg.eval_learners or [cfg.network])]
     if cfg.cross_arch:
         learners = list(dict.fromkeys([cfg.network, "sasrec", "gru4rec"]))
     protocols = ["full", "sampled"] if cfg.eval_protocol == "both" else [cfg.eval_protocol]

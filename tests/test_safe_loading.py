@@ -1,7 +1,7 @@
-"""A graph data folder cannot run code (issue 16): Planetoid's raw pickles go through a restricted
-unpickler, PyG's processed caches live under MMDISTILL_CACHE and load weights-only, the data folder is never
-written. Every folder is generated in tmp_path; the comparison with PyG on the real Cora files runs only
-when ../shared holds them."""
+"""No code runs from a data folder: pickle-based inputs (Planetoid raw files, PyG caches, CIFAR batches) pass
+a restricted unpickler (payload files are refused and never run), PyG's processed caches live under MMDISTILL_CACHE
+and load weights-only, the data folder is never written. Every folder is generated in tmp_path; the comparison
+with PyG on the real Cora files runs only when ../shared holds them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ sp = pytest.importorskip("scipy.sparse")
 from mmdistill.errors import DataError  # noqa: E402
 from mmdistill.modalities.graph.datasets import load_graph_dataset  # noqa: E402
 from mmdistill.modalities.graph.planetoid import PICKLED, RAW_SUFFIXES, read_planetoid  # noqa: E402
-from mmdistill.modalities.graph.safe_pickle import guarded_loading  # noqa: E402
+from mmdistill.modalities.safe_pickle import guarded_loading  # noqa: E402
 from mmdistill.recipes import graph_gcond  # noqa: E402
 
 SHARED_PLANETOID = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
@@ -214,3 +214,46 @@ def test_cache_location_and_key(tmp_path, monkeypatch):
     assert input_digest(root, "pyg:CitationFull/Cora", input_files(root)) != key
     (root / "Cora" / "raw" / "ind.cora.test.index").write_text("600\n")
     assert input_digest(root, "pyg:Planetoid/Cora", input_files(root)) != key
+
+
+# ----------------------------------------------------------------------------------------- other loaders
+class _Payload:
+    """A pickled object whose loading would create ``marker`` (it must never run)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_cifar_batch_with_a_payload_is_refused_and_never_runs(tmp_path):
+    """torchvision's CIFAR-10 reads its batches with pickle: under mmdistill they pass the restricted reader."""
+    pytest.importorskip("torchvision")
+    import pickle
+
+    import numpy as np
+
+    from mmdistill.errors import DataError
+    from mmdistill.modalities.image.datasets import load_image_dataset
+
+    root = tmp_path / "cifar"
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    good = {"batch_label": "x", "labels": [0, 1], "data": np.zeros((2, 3072), np.uint8), "filenames": ["a", "b"]}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(good, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": ["a", "b"]}, protocol=2))
+    (folder / "data_batch_3").write_bytes(pickle.dumps({"data": _Payload(marker), "labels": [0]}, protocol=2))
+    # torchvision checks the files' md5 before reading them; skip that check so the payload is actually read
+    import torchvision.datasets.cifar as tv_cifar
+
+    original = tv_cifar.CIFAR10._check_integrity
+    tv_cifar.CIFAR10._check_integrity = lambda self: True
+    try:
+        with pytest.raises(DataError, match="data_batch_3|builtins"):
+            load_image_dataset("cifar10", root)
+    finally:
+        tv_cifar.CIFAR10._check_integrity = original
+    assert not marker.exists()

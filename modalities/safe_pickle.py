@@ -1,13 +1,13 @@
-"""Reading pickles of graph data without running code from them.
+"""Reading pickled dataset files without running code from them (shared by the adapters).
 
 A pickle names functions and classes that the reader calls while loading it; a crafted file can name
-``os.system``. :class:`RestrictedUnpickler` admits only what the Planetoid files and PyG's pickled raw
-arrays hold — numpy arrays, dtypes and scalars, scipy CSR/CSC matrices, ``collections.defaultdict`` and
+``os.system``. :class:`RestrictedUnpickler` admits only what the Planetoid files, PyG's pickled raw
+arrays and torchvision's CIFAR batches hold — numpy arrays, dtypes and scalars, scipy CSR/CSC matrices, ``collections.defaultdict`` and
 plain builtin containers — and raises :class:`~mmdistill.errors.DataError` naming the file and the refused
 global for anything else.
 
 :func:`guarded_loading` applies the same rule to third-party dataset code (``torch_geometric.datasets``
-classes, OGB) for the duration of a call: ``pickle.load``/``loads``/``Unpickler`` (also what
+classes, OGB, torchvision's CIFAR-10/100) for the duration of a call: ``pickle.load``/``loads``/``Unpickler`` (also what
 ``numpy.load(allow_pickle=True)`` uses) become the restricted reader and every ``torch.load`` is forced to
 ``weights_only=True`` (PyG falls back to ``weights_only=False`` otherwise).
 """

@@ -1,0 +1,184 @@
+"""Bad input as a new user would give it: every case runs the real command line in a fresh process and is
+recorded with its exit code, the first line of its message, and whether a traceback reached the user.
+
+    python benchmarks/bad_inputs.py [--out benchmarks/results/bad_inputs.json] [--only graph,image]
+
+Prints a table (case, exit code, message) and the two counts the project holds at zero: tracebacks shown for
+an expected failure, and runs lost or silently replaced. Data is generated in a temporary folder; nothing
+from ../shared is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+FAST_IMAGE = ["--dataset", "digits", "--ipc", "1", "iterations=3", "batch_real=8", "eval_runs=1", "eval_epochs=1",
+              "herding_epochs=1", "--no-progress"]
+FAST_AUDIO = ["--ipc", "1", "iterations=2", "batch_real=4", "eval_runs=1", "eval_epochs=1", "herding_epochs=1", "--no-progress"]
+FAST_GRAPH = ["--dataset", "sbm:90:3:8", "--ipc", "3", "iterations=2", "eval_runs=1", "eval_epochs=2", "hidden=8",
+              "pge_hidden=8", "--no-progress"]
+FAST_TEXT = ["--dataset", "shapes", "--image-encoder", "convnet", "--text-encoder", "minilm", "--ipc", "4", "iterations=1",
+             "eval_runs=1", "eval_epochs=1", "num_experts=1", "expert_train_epochs=2", "max_start_epoch=1", "expert_epochs=1",
+             "syn_steps=1", "--no-progress"]
+
+
+@dataclass
+class Case:
+    group: str
+    name: str
+    argv: Callable[[Path], list[str]]
+    setup: Callable[[Path], None] = lambda tmp: None
+    check: Callable[[Path], str] = lambda tmp: ""  # "" when nothing was lost or replaced, else what was
+    result: dict = field(default_factory=dict)
+
+
+def mmdistill(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mmdistill", *args]
+
+
+def _run(argv: list[str], timeout: float = 600) -> tuple[int, str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stderr
+
+
+def _finished_set(tmp: Path, name: str = "done") -> Path:
+    out = tmp / name
+    if not (out / "manifest.json").exists():
+        code, err = _run(mmdistill("run", "image-dm", *FAST_IMAGE, "--out", str(out)))
+        assert code == 0, err
+    return out
+
+
+def _fingerprint_of(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
+
+
+def cases() -> list[Case]:
+    out: list[Case] = []
+    add = out.append
+    # 1. code execution from data folders
+    def planetoid_payload(tmp: Path) -> None:
+        raw = tmp / "cora" / "Cora" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        class Payload:
+            def __reduce__(self):
+                return (open, (str(tmp / "PAYLOAD_RAN"), "w"))
+        for part in ("x", "tx", "allx", "y", "ty", "ally", "graph"):
+            (raw / f"ind.cora.{part}").write_bytes(pickle.dumps(Payload(), protocol=2))
+        (raw / "ind.cora.test.index").write_text("0\n")
+    add(Case("code from data", "graph: Planetoid raw files with a payload", lambda t: mmdistill(
+        "run", "graph-gcond", "--dataset", "cora", "--data-root", str(t / "cora"), "--out", str(t / "g")), planetoid_payload,
+        lambda t: "payload ran" if (t / "PAYLOAD_RAN").exists() else ""))
+    # 2. nothing lost
+    def finished_no_ckpt(tmp: Path) -> None:
+        out = _finished_set(tmp, "finished")
+        (out / "checkpoint.safetensors").unlink(missing_ok=True)
+    add(Case("nothing lost", "--resume onto a finished set without checkpoint", lambda t: mmdistill(
+        "run", "image-dm", *FAST_IMAGE, "--out", str(t / "finished"), "--resume"), finished_no_ckpt,
+        lambda t: "" if (t / "finished" / "synthetic.safetensors").exists() else "set replaced"))
+    add(Case("nothing lost", "--resume with another configuration", lambda t: mmdistill(
+        "run", "image-dm", *FAST_IMAGE, "--out", str(t / "done"), "--resume", "lr_data=3"), lambda t: _finished_set(t),
+        lambda t: "" if json.loads((t / "done" / "manifest.json").read_text())["config"]["lr_data"] != 3 else "run replaced"))
+    add(Case("nothing lost", "run into a folder holding a run", lambda t: mmdistill(
+        "run", "image-dm", *FAST_IMAGE, "--out", str(t / "done")), lambda t: _finished_set(t)))
+    # 3. values
+    for recipe, fast in (("image-dm", FAST_IMAGE), ("audio-dm", FAST_AUDIO), ("graph-gcond", FAST_GRAPH), ("image-text-lors", FAST_TEXT)):
+        for key, value in (("lr_data", "nan"), ("lr_data", "inf"), ("eval_lr", "nan"), ("eval_runs", "0"), ("ipc", "-1"),
+                           ("iterations", "-5")):
+            if recipe == "image-text-lors" and key == "eval_lr":
+                key = "eval_lr_image"
+            add(Case("values", f"{recipe}: {key}={value}", lambda t, r=recipe, f=fast, k=key, v=value: mmdistill(
+                "run", r, *f, "--out", str(t / f"v-{r}-{k}"), f"{k}={v}")))
+    add(Case("values", "unknown key", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "ipcc=3")))
+    add(Case("values", "graph-gcond --dsa (an image key)", lambda t: mmdistill("run", "graph-gcond", *FAST_GRAPH, "--dsa")))
+    # 4. file system
+    def blocker(tmp: Path) -> None:
+        (tmp / "afile").write_text("x")
+    add(Case("file system", "--out is a file", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "--out", str(t / "afile")), blocker,
+             lambda t: "" if (t / "afile").read_text() == "x" else "file replaced"))
+    add(Case("file system", "--out under a file", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "--out", str(t / "afile" / "run")), blocker))
+    add(Case("file system", "missing --data-root", lambda t: mmdistill("run", "image-dm", "--dataset", "imagefolder", "--data-root", str(t / "nope"), "--out", str(t / "m"))))
+    add(Case("file system", "eval of a missing folder", lambda t: mmdistill("eval", str(t / "nope"))))
+    add(Case("file system", "export under a file", lambda t: mmdistill("export", str(t / "done"), "--to", str(t / "afile" / "x")),
+             lambda t: (_finished_set(t), blocker(t)) and None))
+    # 5. damaged artifacts
+    def truncated_ckpt(tmp: Path) -> None:
+        src = _finished_set(tmp)
+        dst = tmp / "trunc"
+        dst.mkdir(exist_ok=True)
+        data = (src / "checkpoint.safetensors").read_bytes()
+        (dst / "checkpoint.safetensors").write_bytes(data[: len(data) // 2])
+    add(Case("damaged", "truncated checkpoint + --resume", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "--out", str(t / "trunc"), "--resume"),
+             truncated_ckpt, lambda t: "" if (t / "trunc" / "checkpoint.safetensors").exists() else "checkpoint lost"))
+    def manifest_edit(tmp: Path, edit: Callable[[dict], None], name: str) -> None:
+        src = _finished_set(tmp)
+        dst = tmp / name
+        dst.mkdir(exist_ok=True)
+        for f in ("synthetic.safetensors",):
+            (dst / f).write_bytes((src / f).read_bytes())
+        m = json.loads((src / "manifest.json").read_text())
+        edit(m)
+        (dst / "manifest.json").write_text(json.dumps(m))
+    add(Case("damaged", "manifest without synthetic.num_classes", lambda t: mmdistill("show", str(t / "nonc")),
+             lambda t: manifest_edit(t, lambda m: m["synthetic"].pop("num_classes"), "nonc")))
+    add(Case("damaged", "labels outside num_classes", lambda t: mmdistill("eval", str(t / "badlab")),
+             lambda t: manifest_edit(t, lambda m: m["synthetic"].__setitem__("num_classes", 3), "badlab")))
+    def not_json(tmp: Path) -> None:
+        d = tmp / "nojson"
+        d.mkdir(exist_ok=True)
+        (d / "manifest.json").write_text("{not json")
+    add(Case("damaged", "manifest that is not JSON", lambda t: mmdistill("export", str(t / "nojson")), not_json))
+    def truncated_planetoid(tmp: Path) -> None:
+        raw = tmp / "tcora" / "Cora" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / "ind.cora.x").write_bytes(b"\x80\x02}q\x00")
+        for part in ("tx", "allx", "y", "ty", "ally", "graph"):
+            (raw / f"ind.cora.{part}").write_bytes(b"\x80\x02")
+        (raw / "ind.cora.test.index").write_text("0\n")
+    add(Case("damaged", "truncated Planetoid raw file", lambda t: mmdistill("run", "graph-gcond", "--dataset", "cora", "--data-root", str(t / "tcora"), "--out", str(t / "tc")), truncated_planetoid))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/bad_inputs.json")
+    parser.add_argument("--only", default="", help="comma-separated words; run the cases whose name holds one")
+    args = parser.parse_args(argv)
+    words = [w for w in args.only.split(",") if w]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        for case in cases():
+            if words and not any(w in case.name for w in words):
+                continue
+            case.setup(tmp)
+            t0 = time.perf_counter()
+            code, err = _run(case.argv(tmp))
+            lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+            message = next((ln for ln in lines if ln.startswith("error:")), lines[-1] if lines else "")
+            lost = case.check(tmp) or ""
+            rows.append({"group": case.group, "case": case.name, "exit": code, "message": message[:200],
+                         "traceback": "Traceback (most recent call last)" in err, "lost": lost,
+                         "seconds": round(time.perf_counter() - t0, 1)})
+            print(f"{case.group:<13} {case.name:<48} {code:>4}  {'TRACEBACK ' if rows[-1]['traceback'] else ''}{lost}{message[:110]}",
+                  flush=True)
+    tracebacks = sum(r["traceback"] for r in rows)
+    lost = sum(bool(r["lost"]) for r in rows)
+    accepted = sum(r["exit"] == 0 for r in rows)
+    print(f"\n{len(rows)} cases: {tracebacks} tracebacks shown, {lost} runs lost or replaced, {accepted} accepted (exit 0)")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"cases": rows, "tracebacks": tracebacks, "lost": lost, "accepted": accepted}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

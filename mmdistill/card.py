@@ -1,0 +1,161 @@
+"""The dataset card (``README.md``) of a distilled set: written into every run folder and every export.
+
+It says what the set is (method and paper, the source dataset and its licence as the loader knows it, the
+config), how good it is (the metrics next to their baselines, and how they were measured), what it costs (the
+stored bytes against the same number of real samples), what it leaks (the memorisation check) and how to load
+it. The YAML header is the Hugging Face Hub's dataset-card metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from mmdistill.evaluation import evaluated_sets
+from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
+from mmdistill.synthetic import SyntheticSet
+
+
+def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: str) -> dict[str, Any]:
+    """Bytes of the stored tensors against ``len(syn)`` real samples of ``real_bytes_per_sample`` bytes."""
+    stored = int(sum(t.numel() * t.element_size() for t in syn.tensors().values()))
+    out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
+    if real_bytes_per_sample:
+        out.update(real_bytes=int(real_bytes_per_sample) * len(syn), real_basis=basis,
+                   ratio=stored / (int(real_bytes_per_sample) * len(syn)))
+    return out
+
+
+def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
+    try:
+        return modality.dataset_facts(str(manifest.get("dataset", ""))) if modality is not None else {}
+    except Exception:  # noqa: BLE001 - a card is written even for an adapter without facts
+        return {}
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def budget(manifest: Mapping[str, Any]) -> str:
+    return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc')}")
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
+    rows = ["| set | mean | std | runs |", "| --- | ---: | ---: | ---: |"]
+    for name, v in evaluated_sets(metrics).items():
+        rows.append(f"| {name.replace('_', ' ')} | {100 * v['mean']:.2f} % | {100 * v['std']:.2f} | {len(v.get('runs', []))} |")
+    return rows
+
+
+def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
+    """A few lines: what, how good, how big, how close to real data."""
+    facts = _facts(manifest, modality)
+    lines = [f"{manifest.get('recipe')} ({manifest.get('method')}) on {manifest.get('dataset')} at {budget(manifest)}"
+             + (f" — {manifest['paper']}" if manifest.get("paper") else "")]
+    if facts:
+        lines.append(f"source licence: {facts.get('licence')}")
+    m = manifest.get("metrics") or {}
+    sets = evaluated_sets(m)
+    if sets:
+        lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(
+            f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for k, v in sets.items()))
+    st = manifest.get("storage") or {}
+    if st.get("real_bytes"):
+        lines.append(f"stored {_size(st['synthetic_bytes'])} for {st['samples']} samples; the same number of real samples: "
+                     f"{_size(st['real_bytes'])} ({st.get('real_basis')})")
+    mem = manifest.get("memorisation") or {}
+    if mem.get("skipped"):
+        lines.append(f"memorisation check: skipped ({mem['skipped']})")
+    else:
+        lines += [f"memorisation, {line}" for line in summary_lines(mem)]
+    return "\n".join(lines)
+
+
+def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run") -> str:
+    """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
+    ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export)."""
+    facts = _facts(manifest, modality)
+    name = f"{manifest.get('recipe')} · {manifest.get('dataset')} · {budget(manifest)}"
+    modality_name = manifest.get("modality", "")
+    head = ["---", f"license: {facts.get('licence_id', 'unknown')}", "tags:", "- dataset-distillation", "- mmdistill",
+            f"- {modality_name}", f"pretty_name: \"{name}\"", "size_categories:", "- n<1K"]
+    if where == "hf":
+        head += ["configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train.parquet"]
+    head.append("---")
+    out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "",
+                  f"A synthetic training set made by [mmdistill](https://github.com/) with the recipe `{manifest.get('recipe')}` "
+                  f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
+                  f"{manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0]} samples, "
+                  f"{manifest.get('num_classes')} classes, seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
+    out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
+            f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}", ""]
+    out += ["## Source dataset", "", f"- dataset: `{manifest.get('dataset')}`",
+            f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
+            f"- source: {facts.get('source', 'not known to the loader')}",
+            "- the synthetic samples are derived from the real training split; check the licence before publishing", ""]
+    m = manifest.get("metrics") or {}
+    out += ["## Metrics", ""]
+    if evaluated_sets(m):
+        out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` networks trained from scratch on each set "
+                "(the baselines have the same size as the distilled set):", ""] + metric_rows(m) + [""]
+        for net, rows in (m.get("cross_arch") or {}).items():
+            out += [f"`{net}`: " + ", ".join(f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %"
+                                             for k, v in rows.items())]
+        out += ["", "### How it was evaluated", ""]
+        cfg = manifest.get("config", {})
+        out += [f"- {cfg.get('eval_runs', '?')} networks per set, {cfg.get('eval_epochs', '?')} epochs each, seeded from the run's seed; "
+                "mean ± std over the networks; random-real baselines draw a new subset per network",
+                f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
+                f"- protocol: `{json.dumps(m.get('protocol', {}), default=str)}`", ""]
+    else:
+        out += ["Not evaluated (`mmdistill eval DIR --write` adds the metrics).", ""]
+    st = manifest.get("storage") or {}
+    out += ["## Storage", ""]
+    if st:
+        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for {st['samples']} samples")
+        if st.get("real_bytes"):
+            out.append(f"- the same number of real samples: {_size(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
+                       f"ratio {st['ratio']:.3f}")
+    else:
+        out.append("- not recorded (a set made before mmdistill recorded storage)")
+    out += ["", "## Memorisation check", ""]
+    mem = manifest.get("memorisation") or {}
+    if not mem or mem.get("skipped"):
+        out += [f"Not run ({mem.get('skipped', 'a set made before the check existed')}); `mmdistill check DIR` runs it.", ""]
+    else:
+        out += [f"For each synthetic sample, the Euclidean distance to its nearest real training sample (pool of {mem.get('real_pool')} "
+                "real samples), next to the same distance for a random real subset (each sample's nearest *other* real sample). "
+                "Synthetic distances far below the real ones mean the set copies real samples.", ""]
+        out += ["| space | synthetic median (min) | random real median (min) | ratio of medians | synthetic closer than any real pair |",
+                "| --- | ---: | ---: | ---: | ---: |"]
+        for key in ("input", "feature"):
+            sp = mem.get(key)
+            if sp:
+                where_ = mem.get("input_space") if key == "input" else mem.get("feature_space")
+                ratio = "n/a" if sp.get("ratio_median") is None else f"{sp['ratio_median']:.2f}"
+                out.append(f"| {key}: {where_} | {sp['synthetic']['median']:.4g} ({sp['synthetic']['min']:.4g}) | "
+                           f"{sp['random_real']['median']:.4g} ({sp['random_real']['min']:.4g}) | {ratio} | "
+                           f"{100 * sp['frac_below_real_min']:.0f} % |")
+        out += ["", *[f"- {line}" for line in summary_lines(mem)]]
+        if mem.get("picture"):
+            out += ["", f"Distributions and the closest pairs: `{MEMORISATION_FILE}` in the run folder."]
+        out.append("")
+    path = "." if where != "run" else "PATH/TO/THIS/FOLDER"
+    out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
+            "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
+            "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]
+    if where == "hf":
+        out += ["```python", "import datasets", "ds = datasets.load_from_disk(\".\")          # or load_dataset(\"parquet\", data_files=\"data/train.parquet\")",
+                "```", ""]
+    out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
+            "```", "", "## Config", "", "```json", json.dumps(manifest.get("config", {}), indent=1, default=str), "```", "",
+            "Library versions: " + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]
+    return "\n".join(out)
+
+
+__all__ = ["budget", "card_summary", "metric_rows", "render_card", "storage_block"]

@@ -1,0 +1,60 @@
+"""How the command line ends on an expected failure: a one-line message on stderr and a distinct exit code,
+never a traceback (``mmdistill --debug`` shows it).
+
+=====  ==========================================================
+code   failure
+=====  ==========================================================
+2      a configuration key, value or argument (ConfigError)
+3      a dataset root, file or sample (DataError)
+4      a saved set, checkpoint or buffer (ArtifactError)
+5      the optimisation diverged (DivergenceError)
+6      the file system: a path that cannot be read or written (OSError)
+130    interrupted (Ctrl-C); the checkpoint is kept and the message says how to resume
+=====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
+
+EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5}
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an expected failure (see the module docstring)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, OSError):
+        return 6
+    for kind, code in EXIT_CODES.items():
+        if isinstance(exc, kind):
+            return code
+    return 2
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an expected failure; OS errors name the path and what the system said."""
+    if isinstance(exc, OSError) and not isinstance(exc, MmdistillError):
+        path = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        return f"cannot access{path}: {reason}{hint}"
+    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
+        return "interrupted; continue with the same command and --resume (the last checkpoint is kept)"
+    return str(exc)
+
+
+def fail(exc: BaseException) -> int:
+    """Print ``error: <one line>`` on stderr and return the exit code."""
+    print(f"error: {describe(exc)}", file=sys.stderr)
+    return exit_code(exc)
+
+
+EXPECTED = (MmdistillError, OSError, KeyboardInterrupt)
+"""The failures the command line reports without a traceback."""
+
+
+__all__ = ["EXIT_CODES", "EXPECTED", "describe", "exit_code", "fail"]

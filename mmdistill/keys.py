@@ -1,0 +1,265 @@
+"""Declared configuration keys, checked in one place.
+
+Every configuration field is declared once with :func:`key`: its default, what it is (``help``), its
+``unit``, the accepted ``range`` of a number (interval notation: ``"[1, inf)"``, ``"(0, 1)"``) and whether
+changing it blocks ``--resume`` (``resume=True``: the key changes the distillation; evaluation, output and
+progress keys say ``resume=False``). Choices are typed with ``Literal[...]``. A class that redeclares only a
+default (``iterations: int = 5000``) keeps the declaration of the class that declared the key.
+
+:func:`validate` checks a built config against the declarations: every value of the declared type, every
+number finite and inside its range, every choice one of the ``Literal`` values, then the config's own
+cross-key checks (:meth:`Keys.check`). The error, a :class:`~mmdistill.errors.ConfigError`, names the key,
+the value and what is accepted. Configs built from :class:`Keys` are validated whenever they are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import types
+import typing
+from dataclasses import MISSING, dataclass, field
+from typing import Any, Callable, Literal
+
+from mmdistill.errors import ConfigError
+
+_META = "mmdistill.key"
+_NO_FIELD = field()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A range of numbers, ``[low, high]`` with open or closed ends (``None``: unbounded)."""
+
+    low: float | None
+    high: float | None
+    low_open: bool = False
+    high_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        """``"[0, 1)"``, ``"(0, inf)"``, ``"[-1, inf)"`` -> Interval."""
+        text = text.strip()
+        if len(text) < 5 or text[0] not in "[(" or text[-1] not in "])" or "," not in text:
+            raise ValueError(f"not an interval: {text!r}")
+        lo, hi = (s.strip() for s in text[1:-1].split(","))
+        low = None if lo in ("-inf", "") else float(lo)
+        high = None if hi in ("inf", "") else float(hi)
+        return cls(low, high, text[0] == "(", text[-1] == ")")
+
+    def __contains__(self, x: float) -> bool:
+        if self.low is not None and (x < self.low or (self.low_open and x == self.low)):
+            return False
+        return not (self.high is not None and (x > self.high or (self.high_open and x == self.high)))
+
+    def __str__(self) -> str:
+        def num(v: float) -> str:
+            return f"{v:g}"
+
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {num(self.low)}" if self.low is not None else "any"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {num(self.high)}"
+        return f"{'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+
+
+def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None = None, resume: bool = True,
+        factory: Callable[[], Any] | None = None) -> Any:
+    """A declared configuration field (a :func:`dataclasses.field` carrying its declaration).
+
+    Args:
+        default: the default value (for a mutable default use ``factory``).
+        help: what the key is, one line (the ``--help`` text and the manifest's documentation).
+        unit: the unit of a number (``"epochs"``, ``"SGD step size"``, ``"samples per class"``).
+        range: accepted numbers in interval notation; numbers are always required to be finite.
+        resume: True when changing the key changes the distillation, so a checkpoint written with another
+            value cannot be resumed; False for evaluation, output and progress keys.
+    """
+    meta = {_META: {"help": help, "unit": unit, "range": Interval.parse(range) if range else None, "resume": resume}}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def derived(default: Any, *, help: str) -> Any:
+    """A field computed from other keys in :meth:`Keys.derive` (not settable: it is no input key, but it is
+    recorded in the manifest and blocks resume like the keys it comes from)."""
+    return field(default=default, init=False, metadata={_META: {"help": help, "unit": "", "range": None, "resume": True}})
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One key of a config class: its declaration (from the class that declared it) and its default there."""
+
+    name: str
+    type: Any
+    help: str
+    unit: str
+    range: Interval | None
+    resume: bool
+    settable: bool
+    default: Any
+    owner: type
+
+    def choices(self) -> tuple[Any, ...] | None:
+        """The ``Literal`` values of a choice key (also of ``X | None`` and ``list[Literal]``), else None."""
+        inner = element_type(optional_inner(self.type))
+        return typing.get_args(inner) if typing.get_origin(inner) is Literal else None
+
+    def describe_accepted(self) -> str:
+        """What the key accepts (``one of a, b``, ``an integer >= 1 (epochs)``, ``a number in (0, 1)``), for
+        error messages and ``--help``; empty for free text."""
+        choices = self.choices()
+        if choices is not None:
+            return "one of " + ", ".join(str(c) for c in choices)
+        inner = optional_inner(self.type)
+        if inner in (int, float):
+            kind = "an integer" if inner is int else "a number"
+            bounds = "" if self.range is None else (f" in {self.range}" if str(self.range)[0] in "[(" else f" {self.range}")
+            return f"{kind}{bounds}{f' ({self.unit})' if self.unit else ''}{' or none' if is_optional(self.type) else ''}"
+        return ""
+
+
+def optional_inner(tp: Any) -> Any:
+    """``X`` of ``X | None`` (else ``tp``)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def is_optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def element_type(tp: Any) -> Any:
+    """``X`` of ``list[X]`` (else ``tp``)."""
+    return (typing.get_args(tp) or (str,))[0] if typing.get_origin(tp) in (list, tuple) else tp
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return MISSING
+
+
+@functools.lru_cache(maxsize=None)
+def key_infos(cls: type) -> tuple[KeyInfo, ...]:
+    """Every field of ``cls`` with its declaration, in field order. A field redeclared without ``key`` (a new
+    default) takes the declaration of the nearest class in the MRO that declared it with one."""
+    out = []
+    for f in dataclasses.fields(cls):
+        owner = next((c for c in cls.__mro__ if f.name in vars(c).get("__annotations__", {})
+                      and _META in getattr(c, "__dataclass_fields__", {}).get(f.name, _NO_FIELD).metadata), None)
+        if owner is None:
+            raise TypeError(f"{cls.__name__}.{f.name} has no declaration (declare it with mmdistill.keys.key)")
+        meta = owner.__dataclass_fields__[f.name].metadata[_META]
+        tp = typing.get_type_hints(owner)[f.name]
+        out.append(KeyInfo(f.name, tp, meta["help"], meta["unit"], meta["range"], meta["resume"], f.init, _default(f), owner))
+    return tuple(out)
+
+
+def input_keys(cls: type) -> dict[str, KeyInfo]:
+    """The keys a user may set (every declared field except the derived ones), by name."""
+    return {info.name: info for info in key_infos(cls) if info.settable}
+
+
+def expected_error(info: KeyInfo, value: Any) -> ConfigError:
+    """The error for a value that cannot be read as the key's type."""
+    tp = optional_inner(info.type)
+    return _fail(info, value, "true or false" if tp is bool else info.describe_accepted() or f"a {getattr(tp, '__name__', tp)}")
+
+
+def _fail(info: KeyInfo, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"config key {info.name}={value!r}: expected {expected}", key=info.name)
+
+
+def check_value(info: KeyInfo, value: Any) -> None:
+    """Raise a ConfigError naming the key, the value and what is accepted when ``value`` breaks the declaration."""
+    tp = info.type
+    if value is None:
+        if is_optional(tp):
+            return
+        raise _fail(info, value, f"a value ({info.describe_accepted() or getattr(tp, '__name__', tp)}); None is not allowed")
+    tp = optional_inner(tp)
+    if typing.get_origin(tp) in (list, tuple):
+        if not isinstance(value, list):
+            raise _fail(info, value, "a list")
+        elem = dataclasses.replace(info, type=element_type(tp))
+        for item in value:
+            try:
+                check_value(elem, item)
+            except ConfigError:
+                raise _fail(info, value, f"a list, each {elem.describe_accepted() or 'a value'}") from None
+        return
+    if typing.get_origin(tp) is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool) != any(isinstance(c, bool) for c in typing.get_args(tp)):
+            raise _fail(info, value, info.describe_accepted())
+        return
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(info, value, "true or false")
+        return
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and not isinstance(value, int)):
+            raise _fail(info, value, info.describe_accepted())
+        if not math.isfinite(value):
+            raise _fail(info, value, info.describe_accepted().replace("an integer", "a finite number", 1).replace("a number", "a finite number", 1))
+        if info.range is not None and value not in info.range:
+            raise _fail(info, value, info.describe_accepted())
+        return
+    if tp is str and not isinstance(value, str):
+        raise _fail(info, value, "a string")
+    if tp is dict and not isinstance(value, dict):
+        raise _fail(info, value, "a mapping")
+
+
+def validate(cfg: Any) -> None:
+    """Check every declared field of ``cfg``, then its cross-key checks (``cfg.check()``)."""
+    for info in key_infos(type(cfg)):
+        check_value(info, getattr(cfg, info.name))
+    check = getattr(cfg, "check", None)
+    if callable(check):
+        check()
+
+
+@dataclass
+class Keys:
+    """Base of every configuration: built, derived (:meth:`derive`), then validated (:func:`validate`).
+
+    Subclasses declare fields with :func:`key` and put checks that involve several keys in :meth:`check`
+    (calling ``super().check()``); they do not override ``__post_init__``.
+    """
+
+    def __post_init__(self) -> None:
+        self.derive()
+        validate(self)
+
+    def derive(self) -> None:
+        """Compute the :func:`derived` fields from the keys (before validation)."""
+
+    def check(self) -> None:
+        """Cross-key checks; raise ConfigError naming the keys."""
+
+
+def resume_values(cfg: Any) -> dict[str, Any]:
+    """The values of the keys that change the distillation (``resume=True``), as JSON-ready values."""
+    return {info.name: _plain(getattr(cfg, info.name)) for info in key_infos(type(cfg)) if info.resume}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "key", "key_infos",
+           "optional_inner", "resume_values", "validate"]

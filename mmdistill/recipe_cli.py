@@ -1,0 +1,128 @@
+"""A recipe's command line: one flag per key, its help written from the key's declaration.
+
+Each key's line says what it is, its unit, what it accepts and its default for the recipe — the class default,
+or the table row it comes from (``default 1000 from tables/mtt.yaml: dataset cifar10/*, ipc 10``) — and the
+CPU budget's value where that differs. Keys are grouped by the family that declares them. A flag the recipe
+does not have is an error that says whether it does not apply to this recipe or has a replacement.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+from mmdistill.config import load_yaml, parse_overrides
+from mmdistill.errors import ConfigError
+from mmdistill.keys import KeyInfo, input_keys
+from mmdistill.resolve import Layer, config_sources
+from mmdistill.schema import DistillConfig
+
+
+class Recipe(Protocol):
+    """What the command line needs of a :class:`mmdistill.recipe.Recipe`."""
+
+    name: str
+    summary: str
+    paper: str
+    tables: tuple[Path, ...]
+    config_cls: type[DistillConfig]
+
+    def budgets(self) -> list[str]: ...
+
+    def config(self, *layers: Layer, **overrides: Any) -> DistillConfig: ...
+
+    def unknown_key(self, key: str, source: str) -> ConfigError: ...
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "(empty)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -> str:
+    """The help line of one key (``%`` escaped for argparse)."""
+    text = info.help
+    accepted = info.describe_accepted()
+    if accepted and info.type is not bool:
+        text += f"; {accepted}"
+    value = getattr(default, info.name)
+    source = config_sources(default).get(info.name)
+    text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "")
+    if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
+        text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
+    return text.replace("%", "%%")
+
+
+def group_title(family: type) -> str:
+    """The first sentence of a key family's docstring."""
+    text = (family.__doc__ or family.__name__).strip().split("\n\n")[0]
+    return " ".join(text.split()).split(". ")[0].rstrip(".")
+
+
+def ordered_keys(cls: type) -> list[KeyInfo]:
+    """The input keys of ``cls`` by family (``HELP_ORDER``, then the family's place in the class), in field order."""
+    keys = list(input_keys(cls).values())
+    mro = list(cls.__mro__)
+    return sorted(keys, key=lambda k: (getattr(k.owner, "HELP_ORDER", 5), -mro.index(k.owner)))
+
+
+def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.ArgumentParser:
+    """The recipe's parser: ``--config FILE``, one flag per key (grouped by family), ``key=value`` overrides."""
+    budgets = recipe.budgets()
+    parser = argparse.ArgumentParser(
+        prog=prog or f"mmdistill run {recipe.name}",
+        description=f"{recipe.summary}{' — ' + recipe.paper if recipe.paper else ''}. Defaults are the paper's (from the "
+        f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'}); "
+        f"--budget {'/'.join(b for b in budgets if b != 'paper') or 'cpu'} shrinks the run for a CPU. "
+        "Extra key=value pairs override any key; a value set explicitly always wins over a table row.",
+    )
+    parser.add_argument("--config", help="YAML file of key: value pairs", default=None)
+    default = recipe.config()
+    cpu = recipe.config(budget="cpu") if "cpu" in budgets else None
+    groups: dict[type, argparse._ArgumentGroup] = {}
+    for info in ordered_keys(recipe.config_cls):
+        if info.owner not in groups:
+            groups[info.owner] = parser.add_argument_group(group_title(info.owner))
+        group = groups[info.owner]
+        flag = "--" + info.name.replace("_", "-")
+        help_text = key_help(info, default, cpu)
+        if info.type is bool:
+            group.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            choices = budgets if info.name == "budget" else None
+            group.add_argument(flag, dest=info.name, default=None, metavar=info.name.upper(), choices=choices, help=help_text)
+    parser.add_argument("overrides", nargs="*", help="key=value overrides")
+    return parser
+
+
+def config_from_argv(recipe: Recipe, argv: Sequence[str] | None) -> DistillConfig:
+    """The config of ``mmdistill run RECIPE ARGS``: YAML file, flags, then ``key=value`` overrides."""
+    parser = argument_parser(recipe)
+    args, unknown = parser.parse_known_args(list(argv) if argv is not None else None)
+    late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
+    unknown = [t for t in unknown if t not in late]
+    for token in unknown:
+        if token.startswith("--"):
+            name = token[2:].split("=", 1)[0]
+            name = name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name
+            raise recipe.unknown_key(name.replace("-", "_"), "command-line flags")
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    layers: list[Layer] = []
+    if args.config:
+        layers.append((args.config, load_yaml(args.config)))
+    flags: Mapping[str, Any] = {k: v for k, v in vars(args).items() if k not in ("config", "overrides") and v is not None}
+    layers.append(("command-line flags", flags))
+    layers.append(("key=value overrides", parse_overrides([*args.overrides, *late])))
+    return recipe.config(*layers)
+
+
+__all__ = ["argument_parser", "config_from_argv", "key_help"]

@@ -1,0 +1,175 @@
+"""The adapter hooks that make a distilled set shareable, and their defaults.
+
+* ``inputs(syn) -> {name: tensor}``: the set decoded to the modality's model inputs, as named CPU tensors;
+* ``dataset_view(inputs, labels, soft_labels) -> torch.utils.data.Dataset``;
+* ``hf_columns(syn, inputs, labels, soft_labels) -> (columns, features)``, ``hf_cast(syn) -> {column: feature}``
+  and ``from_hf(dataset) -> tensors``: the Hugging Face ``datasets`` form (the modality's natural features next
+  to exact float columns) and back;
+* ``memorisation_views(config, syn, data, max_real, gen) -> MemorisationViews | None``
+  (:mod:`mmdistill.memorisation`);
+* ``dataset_facts(dataset) -> {"licence", "licence_id", "source"}``: what the loader knows of a source dataset.
+
+:class:`ShareDefaults` holds defaults for sets whose model inputs are per-sample tensors with one class label
+each (images, audio, video, sequences of fixed length); :class:`mmdistill.modality.AdapterDefaults` inherits
+it, so a new adapter has all of them and overrides what its data needs (graphs, caption pairs).
+:class:`ShareableModality` is the protocol the core checks with ``isinstance``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, TensorDataset
+
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.memorisation import MemorisationViews, pool_indices
+from mmdistill.synthetic import SyntheticSet
+
+HF_INSTALL = 'pip install "mmdistill[hf]"'
+LABEL_COLUMN = "label"
+SOFT_COLUMN = "soft_label_logits"
+
+
+def require_datasets():
+    """The ``datasets`` module, or a ConfigError saying how to install it."""
+    try:
+        import datasets
+    except ImportError:
+        raise ConfigError(f"exporting to or reading a Hugging Face dataset needs the 'datasets' package: {HF_INSTALL}") from None
+    return datasets
+
+
+def array_feature(shape: tuple[int, ...], dtype: str = "float32"):
+    """The ``datasets`` feature of one sample of ``shape``: Value, a fixed-length List, Array2D..Array5D, or
+    a flat List for more dimensions (the shape is then in the manifest)."""
+    datasets = require_datasets()
+    if len(shape) == 0:
+        return datasets.Value(dtype)
+    if len(shape) == 1:
+        return datasets.List(datasets.Value(dtype), length=int(shape[0]))
+    if len(shape) <= 5:
+        return getattr(datasets, f"Array{len(shape)}D")(shape=tuple(int(s) for s in shape), dtype=dtype)
+    return datasets.List(datasets.Value(dtype))
+
+
+def column_tensor(ds: Any, name: str, shape: tuple[int, ...] | None = None) -> Tensor:
+    """Column ``name`` of a ``datasets.Dataset`` as one tensor (numpy format, no copy through Python floats)."""
+    if name not in ds.column_names:
+        raise ArtifactError(f"the Hugging Face dataset has no column {name!r} (it has {ds.column_names})")
+    arr = ds.select_columns([name]).with_format("numpy")[: len(ds)][name]
+    t = torch.from_numpy(np.stack(list(arr)) if arr.dtype == object else np.array(arr))
+    return t.reshape(len(ds), *shape) if shape is not None else t
+
+
+def random_features(x: Tensor, dim: int = 256, seed: int = 0) -> Tensor:
+    """A fixed feature space for any flattened input: ReLU of a seeded Gaussian projection (scaled by
+    1/sqrt(D)); offline and deterministic."""
+    from mmdistill.seeding import generator
+
+    x = x.float().flatten(1)
+    w = torch.randn(x.shape[1], dim, generator=generator(seed, "memorisation", "projection", x.shape[1])) / x.shape[1] ** 0.5
+    return torch.relu(x @ w)
+
+
+@runtime_checkable
+class ShareableModality(Protocol):
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]: ...
+
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset: ...
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
+                   soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]: ...
+
+    def from_hf(self, ds: Any) -> dict[str, Tensor]: ...
+
+    def hf_cast(self, syn: SyntheticSet) -> dict[str, Any]: ...
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: Any, max_real: int,
+                           gen: torch.Generator) -> MemorisationViews | None: ...
+
+    def dataset_facts(self, dataset: str) -> dict[str, str]: ...
+
+
+class ShareDefaults:
+    """Defaults for per-sample tensor inputs with one class label each (see the module docstring)."""
+
+    #: the Hugging Face column of each input tensor (``{"x": "pixel_values"}``); unnamed inputs keep their name
+    hf_input_names: dict[str, str] = {}
+    #: source datasets this adapter loads: name -> {"licence", "licence_id", "source"}
+    DATASET_FACTS: dict[str, dict[str, str]] = {}
+
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
+        decoded = self.decode(syn)  # type: ignore[attr-defined]
+        if not isinstance(decoded, Tensor):
+            raise ConfigError(f"{type(self).__name__}.decode gives a {type(decoded).__name__}; the adapter must define inputs(syn)")
+        return {"x": decoded.detach().cpu()}
+
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset:
+        """Items ``(*inputs, hard label)``; with soft labels ``(*inputs, hard label, soft-label logits)``."""
+        tensors = [*inputs.values(), labels] + ([soft_labels] if soft_labels is not None else [])
+        return TensorDataset(*tensors)
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
+                   soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]:
+        """One row per sample: every input as an exact float array column, ``label`` (ClassLabel with the class
+        names) and ``soft_label_logits`` when the set has soft labels."""
+        datasets = require_datasets()
+        columns: dict[str, list] = {}
+        features: dict[str, Any] = {}
+        for name, t in inputs.items():
+            col = self.hf_input_names.get(name, name)
+            shape = tuple(t.shape[1:])
+            features[col] = array_feature(shape)
+            columns[col] = list((t.flatten(1) if len(shape) > 5 else t).float().numpy())
+        classes = [str(c) for c in syn.meta.get("classes", [])] or [str(c) for c in range(syn.num_classes)]
+        features[LABEL_COLUMN] = datasets.ClassLabel(names=classes)
+        columns[LABEL_COLUMN] = labels.tolist()
+        if soft_labels is not None:
+            features[SOFT_COLUMN] = array_feature((soft_labels.shape[1],))
+            columns[SOFT_COLUMN] = list(soft_labels.float().numpy())
+        return columns, features
+
+    def from_hf(self, ds: Any) -> dict[str, Tensor]:
+        """The tensors of :meth:`hf_columns` back: ``inputs.<name>``, ``labels`` and ``soft_labels``."""
+        out = {}
+        for name, col in {"x": "x", **self.hf_input_names}.items():
+            if col in ds.column_names:
+                out[f"inputs.{name}"] = column_tensor(ds, col).float()
+        out["labels"] = column_tensor(ds, LABEL_COLUMN).long()
+        if SOFT_COLUMN in ds.column_names:
+            out["soft_labels"] = column_tensor(ds, SOFT_COLUMN).float()
+        return out
+
+    def hf_cast(self, syn: SyntheticSet) -> dict[str, Any]:
+        """Columns to cast to another feature after the dataset is built (e.g. WAV bytes to ``datasets.Audio``)."""
+        return {}
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: Any, max_real: int,
+                           gen: torch.Generator) -> MemorisationViews | None:
+        """Flattened decoded inputs against the real training split ``data.train.x``; the feature space is
+        :meth:`memorisation_features` (a seeded random projection unless the adapter has a better one)."""
+        real = getattr(getattr(data, "train", None), "x", None)
+        if not isinstance(real, Tensor):
+            return None
+        pool = pool_indices(real.shape[0], max_real, gen)
+        real = real[pool.to(real.device)].detach().float().cpu()
+        syn_x = self.inputs(syn)["x"].float()
+        syn_f, real_f, space = self.memorisation_features(config, syn_x, real, data)
+        return MemorisationViews(syn_input=syn_x.flatten(1), real_input=real.flatten(1), syn_feature=syn_f, real_feature=real_f,
+                                 feature_space=space, input_space="flattened model inputs",
+                                 real_bytes_per_sample=int(real[0].numel() * 4))
+
+    def memorisation_features(self, config: Any, syn_x: Tensor, real_x: Tensor, data: Any) -> tuple[Tensor, Tensor, str]:
+        """Both sets in the fixed feature space: here ReLU of a seeded Gaussian projection to 256 dimensions."""
+        return random_features(syn_x), random_features(real_x), "ReLU(seeded Gaussian projection to 256-d)"
+
+    def dataset_facts(self, dataset: str) -> dict[str, str]:
+        key = str(dataset).lower().split(":")[0]
+        return dict(self.DATASET_FACTS.get(key, {}))
+
+
+__all__ = ["HF_INSTALL", "LABEL_COLUMN", "SOFT_COLUMN", "ShareDefaults", "ShareableModality", "array_feature", "column_tensor",
+           "random_features", "require_datasets"]

@@ -1,0 +1,156 @@
+"""Declared keys: every value checked up front, only the keys that apply, help that teaches, resume per key."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from mmdistill.cli import main as cli_main
+from mmdistill.errors import ConfigError
+from mmdistill.keys import input_keys, optional_inner
+from mmdistill.recipe_cli import argument_parser
+from mmdistill.recipes import RECIPES, get_recipe
+
+ALL = sorted(RECIPES)
+#: free-text keys (names, paths, devices, op lists); every other str key is a typed choice
+FREE_TEXT = {"dataset", "data_root", "out", "device", "budget", "network", "buffer", "dsa_strategy", "eval_networks", "image_root",
+             "test_captions", "text_cache", "image_encoder", "image_weights", "text_encoder", "eval_network", "clip_model",
+             "clip_pretrained", "syn_dir"}
+IMAGE_ONLY = ("--dsa", "--dsa-strategy", "--eval-dsa", "--herding-epochs", "--buffer", "--label-mode", "--label-expert-epoch",
+              "--lr-labels", "--eval-batch", "--lr-data", "--compile")
+
+
+def _numeric(info) -> bool:
+    return optional_inner(info.type) in (int, float)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_numeric_key_is_checked_up_front(name):
+    """nan, inf, -1 and 0 for every numeric key: refused with the key, the value and the accepted range wherever the
+    declaration says invalid, accepted otherwise."""
+    recipe = get_recipe(name)
+    for info in input_keys(recipe.config_cls).values():
+        if not _numeric(info):
+            continue
+        assert info.range is not None, f"{name}: {info.name} declares no range"
+        for value in (math.nan, math.inf, -1, 0):
+            valid = math.isfinite(value) and value in info.range
+            if valid:
+                assert getattr(recipe.config(**{info.name: value}), info.name) == value
+                continue
+            with pytest.raises(ConfigError) as err:
+                recipe.config(**{info.name: value})
+            text = str(err.value)
+            named = rf"{info.name}=({re.escape(repr(value))}|{re.escape(repr(float(value)))})"
+            assert re.search(named, text) and f"expected" in text and str(info.range) in text, text
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_choice_key_is_typed_and_checked(name):
+    recipe = get_recipe(name)
+    for info in input_keys(recipe.config_cls).values():
+        inner = optional_inner(info.type)
+        if info.choices() is None and inner is str or getattr(inner, "__origin__", None) is list and info.choices() is None:
+            assert info.name in FREE_TEXT, f"{name}: {info.name} is free text; type its choices with Literal"
+            continue
+        if info.choices() is None:
+            continue
+        with pytest.raises(ConfigError, match=rf"{info.name}=.*bogus.*expected .*one of {re.escape(str(info.choices()[0]))}"):
+            recipe.config(**{info.name: ["bogus"] if "list" in str(info.type) else "bogus"})
+
+
+def test_nan_learning_rates_are_refused_at_config_time():
+    from mmdistill.recipes import image_dm
+
+    for key in ("lr_data", "eval_lr"):
+        with pytest.raises(ConfigError, match=rf"{key}=nan: expected a finite number > 0"):
+            image_dm.RECIPE.config(**{key: "nan"})
+        with pytest.raises(ConfigError, match=rf"{key}=nan"):
+            image_dm.Config(**{key: math.nan})  # a config built directly is checked too
+
+
+def test_keys_that_do_not_apply_are_named():
+    from mmdistill.recipes import graph_gcond, image_text_lors
+
+    with pytest.raises(ConfigError, match="'dsa' .*does not apply to recipe graph-gcond"):
+        graph_gcond.RECIPE.config(dsa=True)
+    with pytest.raises(ConfigError, match="'lr_data' .*does not apply to recipe graph-gcond: use lr_feat"):
+        graph_gcond.RECIPE.config(lr_data=0.1)
+    with pytest.raises(ConfigError, match="'lr_teacher' .*does not apply to recipe image-text-lors: use expert_lr_image"):
+        image_text_lors.RECIPE.config(lr_teacher=0.1)
+    with pytest.raises(ConfigError, match="unknown config key 'ipcc'.*Did you mean ipc"):
+        graph_gcond.RECIPE.config(ipcc=1)
+
+
+def test_a_removed_flag_on_the_command_line_says_it_does_not_apply(capsys):
+    assert cli_main(["run", "graph-gcond", "--dsa", "--no-progress"]) == 2
+    assert "'dsa' (in command-line flags) does not apply to recipe graph-gcond" in capsys.readouterr().err
+    assert cli_main(["run", "graph-gcond", "--herding-epochs", "2"]) == 2
+    assert "'herding_epochs' (in command-line flags) does not apply" in capsys.readouterr().err
+
+
+def test_graph_help_lists_no_image_key(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli_main(["run", "graph-gcond", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for flag in IMAGE_ONLY:
+        assert not re.search(rf"{flag}\b(?!-)", out), flag
+    assert "--lr-feat" in out and "default 0.01 from tables/gcond.yaml: dataset *" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_help_line_teaches(name):
+    parser = argument_parser(get_recipe(name))
+    for action in parser._actions:
+        if action.dest in ("help", "config", "overrides"):
+            continue
+        text = action.help or ""
+        assert text and not text.startswith("(default") and "; default " in text, (name, action.dest, text)
+        assert len(text.split(";")[0].split()) >= 2, (name, action.dest, text)  # what the key is, not just its default
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_evaluation_keys_never_block_resume(name):
+    for info in input_keys(get_recipe(name).config_cls).values():
+        if info.name.startswith(("eval_", "ft_")) or info.name in ("cross_arch", "baselines", "herding_epochs", "whole_graph",
+                                                                     "whole_epochs", "adj_threshold", "out", "progress", "device",
+                                                                     "iterations", "checkpoint_every", "evaluate", "budget"):
+            assert not info.resume, (name, info.name)
+        if info.name in ("lr_data", "ipc", "seed", "dataset", "syn_steps", "lr_feat", "init", "network"):
+            assert info.resume, (name, info.name)
+
+
+FAST_DM = dict(dataset="digits", ipc=1, iterations=4, batch_real=16, eval_runs=1, eval_epochs=2, herding_epochs=1, baselines=[],
+               checkpoint_every=2, progress=False, evaluate=False)
+
+
+def test_resume_allows_evaluation_changes_and_names_matching_changes(tmp_path):
+    from mmdistill.recipes import image_dm
+
+    out = str(tmp_path / "run")
+    image_dm.run(out=out, stop_after=2, **FAST_DM)
+    with pytest.raises(ConfigError, match=r"cannot resume .*lr_data: 1\.0 -> 2\.0") as err:
+        image_dm.run(out=out, resume=True, **{**FAST_DM, "lr_data": 2.0})
+    assert "eval_" not in str(err.value)
+    resumed = image_dm.run(out=out, resume=True, **{**FAST_DM, "eval_epochs": 3, "eval_lr": 0.05, "eval_dsa": False,
+                                                    "cross_arch": True, "herding_epochs": 0})
+    assert resumed.manifest["timing"]["resumed_from"] == 2 and resumed.manifest["timing"]["iterations"] == 4
+    assert resumed.manifest["config_sources"]["eval_epochs"] == "arguments"
+
+
+def test_resume_allows_graph_evaluation_changes(tmp_path):
+    pytest.importorskip("torch_geometric")
+    from mmdistill.recipes import graph_gcond
+
+    fast = dict(dataset="sbm:90:3:8", ipc=3, iterations=4, outer_loop=2, inner_loop=2, structure_period=2, structure_steps=1,
+                checkpoint_every=2, progress=False, evaluate=False, hidden=16, pge_hidden=8, out=str(tmp_path / "run"))
+    graph_gcond.run(**fast, stop_after=2)
+    resumed = graph_gcond.run(**fast, resume=True, eval_weight_decay=0.0, eval_dropout=0.1, whole_graph=False, adj_threshold=0.2,
+                              eval_network="sgc", eval_lr=0.05)
+    assert resumed.manifest["timing"]["resumed_from"] == 2
+    graph_gcond.run(**{**fast, "iterations": 6}, stop_after=4, resume=True)
+    with pytest.raises(ConfigError, match=r"lr_feat: 0\.01 -> 0\.02"):
+        graph_gcond.run(**{**fast, "iterations": 6}, resume=True, lr_feat=0.02)

@@ -1,0 +1,148 @@
+"""Paper tables as data: one lookup rule, rows looked up again when ipc/dataset/budget change, explicit keys win,
+the manifest says where each value came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from mmdistill.errors import ConfigError
+from mmdistill.keys import input_keys
+from mmdistill.recipes import RECIPES, TABLES_DIR, get_recipe, image_dc, image_mtt
+from mmdistill.resolve import config_sources
+from mmdistill.tables import load_table, normalize_name
+
+
+def _table(tmp_path: Path, text: str):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    return load_table(path)
+
+
+def test_the_lookup_rule(tmp_path):
+    table = _table(tmp_path, """
+title: test
+rows:
+  - {when: {dataset: [cifar10, "*"], ipc: 1}, set: {a: 1}, source: s1}
+  - {when: {dataset: [cifar10, "*"], ipc: 50}, set: {a: 50}, source: s50}
+  - {when: {dataset: cifar100, ipc: 10}, set: {a: 100}, source: s100}
+""")
+    assert table.lookup({"dataset": "cifar10", "ipc": 1}).values == {"a": 1}
+    assert table.lookup({"dataset": "cifar10", "ipc": 25}).values == {"a": 1}  # tie 1 / 50 goes to the smaller IPC
+    assert table.lookup({"dataset": "cifar10", "ipc": 26}).values == {"a": 50}
+    assert table.lookup({"dataset": "CIFAR-100", "ipc": 1}).values == {"a": 100}  # a dataset's own rows beat "*"
+    assert table.lookup({"dataset": "fashion_mnist", "ipc": 40}).values == {"a": 50}  # any other dataset: the "*" rows
+    assert table.lookup({"ipc": 1}) is None  # a condition on a key the run does not have never matches
+
+
+def test_every_table_row_cites_its_source_and_sets_keys_its_recipes_have():
+    users: dict[str, list[str]] = {}
+    for name in RECIPES:
+        recipe = get_recipe(name)
+        keys = set(input_keys(recipe.config_cls))
+        for path in recipe.tables:
+            users.setdefault(path.name, []).append(name)
+            table = load_table(path)
+            for row in table.rows:
+                assert row.source and len(row.source) > 10, (path.name, row.label)
+                recipes = dict(row.names).get("recipe")
+                if recipes is not None and normalize_name(name) not in recipes:
+                    continue  # a budget row of another recipe
+                assert set(row.values) <= keys, (name, path.name, row.label, set(row.values) - keys)
+    assert {p.name for p in TABLES_DIR.glob("*.yaml")} == set(users)  # no table file is unused
+
+
+def test_run_with_another_ipc_looks_the_rows_up_again(tmp_path, monkeypatch):
+    """The stale-row bug: Recipe.run(config, ipc=10) after an IPC-1 config runs with the IPC-10 row."""
+    import mmdistill.recipe
+    from mmdistill.run import RunResult
+
+    ran = []
+
+    def fake_distill(recipe, method, cfg, *args, **kwargs):  # what Recipe.run hands the pipeline, without training experts
+        ran.append(cfg)
+        return RunResult(tmp_path, None, {"config": dataclasses.asdict(cfg), "config_sources": config_sources(cfg)})
+
+    monkeypatch.setattr(mmdistill.recipe, "distill", fake_distill)
+    cfg1 = image_mtt.RECIPE.config(dataset="digits", ipc=1, num_experts=1, evaluate=False, progress=False, out=str(tmp_path / "run"))
+    assert (cfg1.syn_steps, cfg1.max_start_epoch, cfg1.lr_lr) == (50, 5, 1e-7)  # MTT's IPC-1 row
+    result = image_mtt.RECIPE.run(cfg1, ipc=10, stop_after=0)
+    config, sources = result.manifest["config"], result.manifest["config_sources"]
+    assert config["ipc"] == 10 and ran[0].ipc == 10
+    assert (config["syn_steps"], config["expert_epochs"], config["max_start_epoch"], config["lr_data"], config["lr_lr"]) == \
+        (30, 2, 15, 1000.0, 1e-5)  # MTT's IPC-10 row, not the IPC-1 row of the config it was given
+    for key in ("syn_steps", "max_start_epoch", "lr_data", "lr_lr"):
+        assert sources[key].startswith("tables/mtt.yaml: dataset cifar10/*, ipc 10 (MTT"), sources[key]
+    assert sources["network"].startswith("tables/mtt_datasets.yaml: dataset digits") and config["network"] == "convnetd2"
+    assert sources["ipc"] == "arguments" and sources["num_experts"] == "arguments"  # explicit keys and where they came from
+    image_mtt.RECIPE.run(cfg1)
+    assert ran[1] is cfg1  # no overrides: the config runs as given
+
+
+def test_dataset_and_budget_changes_look_the_rows_up_again():
+    cfg = image_mtt.RECIPE.config(dataset="digits", ipc=1)
+    other = image_mtt.RECIPE.rebuild(cfg, {"dataset": "cifar100"})
+    assert (other.syn_steps, other.expert_epochs, other.network, other.batch_train) == (20, 3, "convnet", 256)
+    cpu = image_mtt.RECIPE.rebuild(cfg, {"budget": "cpu"})
+    assert (cpu.max_start_epoch, cpu.num_experts, cpu.iterations) == (5, 5, 200)
+    assert config_sources(cpu)["iterations"].startswith("tables/budgets.yaml: recipe image-mtt/image-tesla, budget cpu")
+    dc = image_dc.RECIPE.rebuild(image_dc.RECIPE.config(ipc=1), {"ipc": 50})
+    assert (dc.outer_loop, dc.inner_loop) == (50, 10)
+
+
+def test_an_explicit_value_always_wins_over_a_table_row():
+    cfg = image_mtt.RECIPE.config(dataset="cifar10", ipc=1, syn_steps=12, max_start_epoch=3)
+    assert (cfg.syn_steps, cfg.max_start_epoch, cfg.lr_lr) == (12, 3, 1e-7)
+    assert config_sources(cfg)["syn_steps"] == "arguments"
+    ten = image_mtt.RECIPE.rebuild(cfg, {"ipc": 10, "budget": "cpu"})
+    assert (ten.syn_steps, ten.max_start_epoch) == (12, 3)  # explicit: kept, over the IPC-10 row and the CPU budget
+    assert ten.lr_lr == 1e-5 and ten.num_experts == 5  # the rest follows the new IPC's row and the budget
+
+
+def test_graph_rows_follow_dataset_and_setting():
+    from mmdistill.recipes import graph_dm, graph_gcond
+
+    cora = graph_gcond.RECIPE.config(dataset="cora")
+    assert (cora.lr_feat, cora.iterations, cora.outer_loop, cora.inner_loop, cora.adj_threshold, cora.eval_dropout) == \
+        (1e-4, 600, 20, 15, 0.05, 0.5)
+    reddit = graph_gcond.RECIPE.rebuild(cora, {"dataset": "reddit"})
+    assert (reddit.setting, reddit.pge_hidden, reddit.eval_dropout, reddit.lr_feat) == ("inductive", 256, 0.5, 0.1)
+    flickr = graph_dm.RECIPE.config(dataset="flickr")
+    assert (flickr.setting, flickr.eval_dropout, flickr.lr_feat) == ("inductive", 0.0, 1e-3)  # graph-dm: its own lr, GCond's graph rows
+    assert graph_gcond.RECIPE.config(dataset="cora", setting="inductive").eval_dropout == 0.0  # the user's setting picks the row
+
+
+def test_image_text_rows_follow_similarity_and_pairs():
+    from mmdistill.recipes import image_text_bitrajectory, image_text_lors
+
+    assert image_text_lors.RECIPE.config(ipc=300).lr_data == 100.0  # 300 pairs: 100 and 500 tie, the smaller wins
+    assert image_text_lors.RECIPE.config(ipc=301).lr_data == 1000.0
+    lowrank = image_text_bitrajectory.RECIPE.config(similarity="lowrank")
+    assert (lowrank.lr_sim, lowrank.batch_syn) == (10.0, 20)  # a learned similarity takes LoRS's row on either recipe
+
+
+def test_unknown_budget_names_the_choices():
+    with pytest.raises(ConfigError, match=r"budget='gpu': expected one of paper, cpu"):
+        image_mtt.RECIPE.config(budget="gpu")
+    with pytest.raises(ConfigError, match=r"budget='cpu': expected one of paper \(recipe clip-finetune\)"):
+        get_recipe("clip-finetune").config(budget="cpu")
+
+
+def test_a_config_built_directly_is_rebuilt_from_its_non_default_fields():
+    cfg = image_mtt.Config(dataset="cifar10", ipc=1, syn_steps=7)
+    ten = image_mtt.RECIPE.rebuild(cfg, {"ipc": 10})
+    assert (ten.syn_steps, ten.max_start_epoch) == (7, 15)
+    assert dataclasses.asdict(image_mtt.RECIPE.rebuild(ten, {})) == dataclasses.asdict(ten)
+
+
+def test_a_saved_config_drops_what_no_longer_applies():
+    """``mmdistill eval`` of a set saved by an earlier release: keys the recipe lost, and values its declarations
+    no longer accept (DC's outer_loop=0 meant "the paper's"), are dropped and take today's values."""
+    saved = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "outer_loop": 0, "fingerprint_only_key": 1}
+    cfg = image_dc.RECIPE.config_from_saved(saved, {"eval_runs": 2})
+    assert (cfg.outer_loop, cfg.eval_runs, cfg.ipc) == (1, 2, 1)
+    graph = get_recipe("graph-gcond")
+    old = {**dataclasses.asdict(graph.config(dataset="cora")), "dsa": False, "label_mode": "hard", "setting": "transductive"}
+    assert graph.config_from_saved(old, {}).adj_threshold == 0.05

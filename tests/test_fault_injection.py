@@ -1,0 +1,184 @@
+"""Fault injection: hard kills, Ctrl-C, a full disk, a damaged checkpoint, folders that cannot hold a run.
+
+Every kill is followed by ``--resume``, whose set must equal an uninterrupted run's tensor for tensor; no
+failure may lose or silently replace a run, and none may end in a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdistill.cli import main as cli_main
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic
+
+pytest.importorskip("torchvision")
+
+RUN = dict(dataset="digits", ipc=1, iterations=60, batch_real=16, checkpoint_every=5, evaluate=False, progress=False,
+           device="cpu")
+FLAGS = [f"{k}={v}" for k, v in RUN.items()]
+
+
+def _child(out: Path, *extra: str, patch: str = "") -> subprocess.Popen:
+    """``mmdistill run image-dm`` in a child process (one thread), with an optional monkeypatch run first."""
+    code = (f"import sys, torch; torch.set_num_threads(1)\n{patch}\n"
+            "from mmdistill.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code, "run", "image-dm", *FLAGS, f"out={out}", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> torch.Tensor:
+    """The uninterrupted run's set."""
+    out = tmp_path_factory.mktemp("fault") / "full"
+    code, err = _finish(_child(out))
+    assert code == 0, err
+    return load_synthetic(out)[0].x
+
+
+def _resume_equals(out: Path, reference: torch.Tensor) -> None:
+    code, err = _finish(_child(out, "resume=true"))
+    assert code == 0 and "Traceback" not in err, err
+    assert torch.equal(load_synthetic(out)[0].x, reference)
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_a_random_moment_then_resume_is_bit_exact(tmp_path, reference, trial):
+    out = tmp_path / "run"
+    proc = _child(out)
+    while not (out / "metrics.jsonl").exists() and proc.poll() is None:  # the loop has started
+        time.sleep(0.05)
+    time.sleep(random.Random(trial).uniform(0.0, 1.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    if (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists():
+        _resume_equals(out, reference)
+    else:  # killed before the first checkpoint: nothing to lose, a fresh run is the resume
+        code, err = _finish(_child(out, "resume=true"))
+        assert code == 0, err
+        assert torch.equal(load_synthetic(out)[0].x, reference)
+
+
+def test_sigkill_inside_the_artifact_write_then_resume_is_bit_exact(tmp_path, reference):
+    """Killed after synthetic.safetensors and before manifest.json: the set is incomplete (no manifest), the
+    final checkpoint is there, and --resume writes the same set."""
+    out = tmp_path / "run"
+    patch = ("import os, signal, mmdistill.io as io\n"
+             "_orig = io.write_json\n"
+             "def _kill(path, obj):\n"
+             "    if str(path).endswith('manifest.json'): os.kill(os.getpid(), signal.SIGKILL)\n"
+             "    return _orig(path, obj)\n"
+             "io.write_json = _kill")
+    code, _ = _finish(_child(out, patch=patch))
+    assert code == -signal.SIGKILL
+    assert (out / SYNTHETIC_FILE).exists() and not (out / MANIFEST_FILE).exists() and (out / CHECKPOINT_FILE).exists()
+    _resume_equals(out, reference)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, reference):
+    out = tmp_path / "run"
+    proc = _child(out)
+    while not (out / "metrics.jsonl").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.7)
+    proc.send_signal(signal.SIGINT)
+    code, err = _finish(proc)
+    if code == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert code == 130 and "--resume" in err and "Traceback" not in err, err
+    assert (out / CHECKPOINT_FILE).exists()
+    _resume_equals(out, reference)
+
+
+def test_full_disk_on_the_artifact_write_leaves_no_half_file(tmp_path, capsys, monkeypatch):
+    import mmdistill.io as io
+
+    real_save = io.save_file
+
+    def full_disk(tensors, path, metadata=None):
+        if "synthetic" in Path(path).name:
+            Path(path).write_bytes(b"\0" * 100)  # a partial write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(io, "save_file", full_disk)
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}"])
+    err = capsys.readouterr().err
+    assert code == 6 and "disk is full" in err and "Traceback" not in err, err
+    assert not (out / SYNTHETIC_FILE).exists() and not (out / MANIFEST_FILE).exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+    assert (out / CHECKPOINT_FILE).exists()  # the distillation is not lost: --resume writes the artifact
+
+
+def test_damaged_checkpoint_is_named_and_kept(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}", "checkpoint_every=5"]) == 0
+    ckpt = out / CHECKPOINT_FILE
+    (out / MANIFEST_FILE).unlink()
+    (out / SYNTHETIC_FILE).unlink()
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}", "resume=true"])
+    err = capsys.readouterr().err
+    assert code == 4 and str(ckpt) in err and "Traceback" not in err, err
+    assert ckpt.exists()
+
+
+def test_resume_never_replaces_a_finished_set(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}"]) == 0
+    (out / CHECKPOINT_FILE).unlink()  # a finished set without its checkpoint
+    before = (out / SYNTHETIC_FILE).read_bytes()
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "resume=true"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--overwrite" in err and "finished set" in err, err
+    assert (out / SYNTHETIC_FILE).read_bytes() == before
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "resume=true", "lr_data=3.0"])
+    assert code == 2  # still refused: another configuration does not make it resumable
+
+
+def test_resume_refuses_another_configurations_checkpoint_before_loading(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}"]) == 0
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=10", f"out={out}", "resume=true", "lr_data=3.0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lr_data: 1.0 -> 3.0" in err and "--overwrite" in err, err
+    assert json.loads((out / MANIFEST_FILE).read_text())["config"]["lr_data"] != 3.0  # the run is untouched
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_output_folder_that_cannot_hold_a_run_is_named_first(tmp_path, capsys, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    out = blocker if where == "file" else blocker / "run"
+    code = cli_main(["run", "image-dm", *FLAGS, f"out={out}"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(blocker) in err and "Traceback" not in err, err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_artifacts_get_the_users_umask(tmp_path):
+    out = tmp_path / "run"
+    old = os.umask(0o022)
+    try:
+        assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}"]) == 0
+    finally:
+        os.umask(old)
+    for name in (SYNTHETIC_FILE, MANIFEST_FILE, CHECKPOINT_FILE):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name

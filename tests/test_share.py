@@ -1,0 +1,212 @@
+"""Distilled sets as shareable datasets (issue 21): ``mmdistill.load``, the Hugging Face export round trip per
+modality, the dataset card, the memorisation check, and the CLI (show, check, export --to hf)."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmdistill
+from mmdistill.cli import main
+from mmdistill.errors import ConfigError
+from mmdistill.io import load_synthetic
+from mmdistill.memorisation import MemorisationViews, check, nearest
+from mmdistill.modality import REGISTERED_MODALITIES, get_modality
+from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
+from mmdistill.seeding import generator
+from mmdistill.share import export_hf, read_hf
+from mmdistill.sharing import ShareableModality
+
+pytest.importorskip("torchvision")
+
+from test_contracts import CASES  # noqa: E402  (the contract tests' tiny configs, one per modality)
+
+_SETS: dict[str, Path] = {}
+
+
+def make_set(name: str, root: Path, *, soft: bool = False, step_size: bool = False) -> Path:
+    """A saved set of modality ``name`` (initialised, not distilled) with its memorisation and storage blocks."""
+    if name == "image_text":
+        pytest.importorskip("open_clip")
+    key = f"{name}-{soft}-{step_size}"
+    if key in _SETS:
+        return _SETS[key]
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = CASES[name].config(root)
+    modality = get_modality(name)
+    data = modality.load(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+    if soft:
+        syn.soft_labels = torch.randn(len(syn), syn.num_classes, generator=generator(0, "soft"))
+        syn.label_mode = "soft"
+    if step_size:
+        syn.data["syn_lr"] = torch.tensor([0.0123])
+        syn.meta["step_sizes"] = ["syn_lr"]
+    out = root / f"set-{key}"
+    recipe = {"image": "image-dm", "audio": "audio-dm", "graph": "graph-gcond", "image_text": "image-text-bitrajectory",
+              "sequences": "sequences-td3"}[name]
+    manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=getattr(data, "name", cfg.dataset),
+                            cfg=cfg, syn=syn, extra={"paper": "a test paper"})
+    add_sharing_blocks(manifest, modality, cfg, syn, data, out)
+    write_artifact(out, syn.detached(), manifest, modality)
+    _SETS[key] = out
+    return out
+
+
+@pytest.fixture(scope="module")
+def share_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("share")
+
+
+@pytest.mark.parametrize("name", REGISTERED_MODALITIES)
+def test_load_gives_decoded_inputs_labels_and_a_dataset(name, share_root):
+    out = make_set(name, share_root / name)
+    ds = mmdistill.load(out)
+    syn, manifest = load_synthetic(out)
+    modality = get_modality(name)
+    assert isinstance(modality, ShareableModality)
+    for key, tensor in modality.inputs(syn).items():
+        assert torch.equal(ds.inputs[key], tensor)
+    assert torch.equal(ds.labels, syn.labels) and ds.soft_labels is None and ds.step_size is None
+    view = ds.dataset()
+    assert isinstance(view, torch.utils.data.Dataset) and len(view) >= 1
+    item = view[0]
+    assert item is not None
+    assert ds.manifest["modality"] == name and ds.seconds < 5.0
+    mem = ds.manifest["memorisation"]
+    assert "skipped" not in mem and mem["input"]["synthetic"]["median"] >= 0 and mem["feature_space"]
+    if name == "sequences":  # TD3's summary starts from noise (near-uniform item distributions), not from real users
+        assert mem["input"]["synthetic"]["min"] > 0 and "item profiles" in mem["input_space"]
+    else:
+        assert mem["input"]["synthetic"]["max"] < 1e-4  # an initialised (undistilled) set is real samples
+    assert ds.manifest["storage"]["synthetic_bytes"] > 0
+    assert (out / "README.md").is_file() and "Memorisation check" in (out / "README.md").read_text()
+
+
+def test_load_reads_soft_labels_and_the_learned_step_size(share_root):
+    out = make_set("image", share_root / "image-soft", soft=True, step_size=True)
+    ds = mmdistill.load(out)
+    assert ds.soft_labels is not None and ds.soft_labels.shape == (len(ds), ds.num_classes)
+    assert ds.step_size == pytest.approx(0.0123)
+    x, y, soft = ds.dataset()[0]
+    assert x.shape == ds.x.shape[1:] and y.dim() == 0 and soft.shape == (ds.num_classes,)
+    assert torch.allclose(ds.soft_targets.sum(1), torch.ones(len(ds)))
+
+
+@pytest.mark.parametrize("name", REGISTERED_MODALITIES)
+def test_hf_export_round_trips_to_the_same_tensors(name, share_root, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    soft = name == "image"
+    out = make_set(name, share_root / f"{name}-hf", soft=soft)
+    loaded = mmdistill.load(out)
+    target = export_hf(out, tmp_path / "hf")
+    back = read_hf(target)  # through datasets.load_from_disk
+    for key, tensor in loaded.inputs.items():
+        assert torch.equal(back[f"inputs.{key}"], tensor), key
+    assert torch.equal(back["labels"], loaded.labels)
+    if soft:
+        assert torch.equal(back["soft_labels"], loaded.soft_labels)
+    again = mmdistill.load(target)  # the export is itself a set
+    for key, tensor in loaded.inputs.items():
+        assert torch.equal(again.inputs[key], tensor)
+    ds = datasets.load_from_disk(str(target))
+    assert len(ds) == (1 if name == "graph" else len(loaded))
+    natural = {"image": "image", "audio": "audio", "graph": "edge_index", "image_text": "caption", "sequences": "items"}[name]
+    assert natural in ds.column_names
+    assert (target / "data" / "train.parquet").is_file()
+    card = (target / "README.md").read_text()
+    assert card.startswith("---\nlicense:") and "data/train.parquet" in card and "How to load" in card
+    if name == "audio":  # the Audio column holds playable WAV bytes (decoding them through datasets needs torchcodec)
+        import io
+
+        import soundfile as sf
+
+        raw = ds.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]["bytes"]
+        wave, rate = sf.read(io.BytesIO(raw))
+        assert rate == loaded.synthetic.meta["features"]["sample_rate"] and len(wave) > 0
+    if name == "image":
+        img = ds[0]["image"]
+        assert img.size == (loaded.x.shape[-1], loaded.x.shape[-2])
+        assert main(["eval", str(target), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0  # eval reads the export
+
+
+def test_hf_export_without_datasets_names_the_extra(share_root, tmp_path, monkeypatch, capsys):
+    out = make_set("image", share_root / "image")
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets" or name.startswith("datasets."):
+            raise ImportError("No module named 'datasets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "datasets", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(ConfigError, match=r'pip install "mmdistill\[hf\]"'):
+        export_hf(out, tmp_path / "hf")
+    assert main(["export", str(out), "--to", "hf", str(tmp_path / "hf2")]) != 0
+    assert 'pip install "mmdistill[hf]"' in capsys.readouterr().err
+    assert not (tmp_path / "hf2").exists()
+
+
+def test_readme_example_trains_a_model_on_a_loaded_set(share_root):
+    """The README's ten lines: a plain PyTorch loop on a loaded digits set reaches well above chance."""
+    from sklearn.datasets import load_digits
+
+    from mmdistill.recipes import image_dm
+
+    cfg = image_dm.RECIPE.config(dataset="digits", ipc=10, iterations=0, evaluate=False, progress=False, out=str(share_root / "digits10"))
+    image_dm.RECIPE.run(cfg)
+    torch.manual_seed(0)
+    # --- README example ---
+    ds = mmdistill.load(share_root / "digits10")
+    loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=32, shuffle=True)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, ds.num_classes))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(100):
+        for x, y in loader:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    # --- end ---
+    digits = load_digits()
+    mean, std = ds.synthetic.meta["mean"][0], ds.synthetic.meta["std"][0]
+    real = (torch.tensor(digits.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0 - mean) / std
+    acc = (model(real).argmax(1) == torch.tensor(digits.target)).float().mean().item()
+    assert acc > 0.7
+
+
+def test_memorisation_flags_copies_and_not_distant_samples():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 20, generator=g)
+    copies = real[:10] + 1e-4 * torch.randn(10, 20, generator=g)
+    far = 3.0 * torch.randn(10, 20, generator=g)
+    near = check(MemorisationViews(syn_input=copies, real_input=real))
+    assert near["input"]["frac_below_real_min"] == 1.0 and near["input"]["ratio_median"] < 0.01
+    assert near["closest"][0]["real_pool_index"] < 10
+    distant = check(MemorisationViews(syn_input=far, real_input=real))
+    assert distant["input"]["frac_below_real_min"] == 0.0 and distant["input"]["ratio_median"] > 1.0
+
+
+def test_nearest_is_chunked_brute_force():
+    g = torch.Generator().manual_seed(1)
+    q, r = torch.randn(37, 5, generator=g), torch.randn(50, 5, generator=g)
+    d, i = nearest(q, r, chunk=8)
+    full = torch.cdist(q, r)
+    assert torch.allclose(d, full.min(1).values) and torch.equal(i, full.argmin(1))
+    self_d, self_i = nearest(r[:10], r, exclude=torch.arange(10), chunk=3)
+    assert (self_i != torch.arange(10)).all() and (self_d > 0).all()
+
+
+def test_cli_show_check_and_natural_export_write_the_card(share_root, tmp_path, capsys):
+    out = make_set("image", share_root / "image")
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "card:" in shown and "memorisation" in shown and "source licence" in shown
+    assert main(["check", str(out)]) == 0
+    assert "input space" in capsys.readouterr().out and (out / "memorisation.png").is_file()
+    assert main(["export", str(out), "--to", str(tmp_path / "pngs")]) == 0
+    assert (tmp_path / "pngs" / "README.md").is_file()
