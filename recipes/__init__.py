@@ -29,13 +29,16 @@ RECIPES: dict[str, tuple[str, str]] = {
     "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
     "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
     "audio-ddfad": ("audio_ddfad", "audio as FD-MFCC maps, trajectory matching (DDFAD, Jiang et al. 2024)"),
+    "video-dm": ("video_dm", "video clips, distribution matching on full clips (video DM baseline)"),
+    "video-mtt": ("video_mtt", "video clips, trajectory matching on full clips (video MTT baseline)"),
+    "video-static-dynamic": ("video_static_dynamic", "video clips, static/dynamic disentanglement, stage 2 by DM or MTT (Wang et al. CVPR 2024)"),
     "sequences-td3": ("sequences_td3", "recommendation sequences, Tucker-decomposed summary by meta-learning (TD3, WWW 2025)"),
     "sequences-farzi": ("sequences_farzi", "recommendation sequences, latent summary + learned decoder (Farzi Data, 2023)"),
 }
 
 
 #: the recipes that match trajectories (they have expert buffers: ``mmdistill experts RECIPE``)
-TRAJECTORY_RECIPES = ("image-mtt", "image-tesla", "audio-ddfad", "image-text-bitrajectory", "image-text-lors")
+TRAJECTORY_RECIPES = ("image-mtt", "image-tesla", "audio-ddfad", "video-mtt", "video-static-dynamic", "image-text-bitrajectory", "image-text-lors")
 
 
 #: the folder of the paper tables

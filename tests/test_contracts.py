@@ -74,6 +74,22 @@ def _image_text(tmp):
         batch_syn=2, progress=False)
 
 
+_VIDEO_TINY = dict(md_train_per_class=3, md_test_per_class=1, md_frames=4, md_size=16, ipc=1, eval_runs=1, eval_epochs=1,
+                   herding_epochs=1, progress=False)
+
+
+def _video(tmp):
+    from mmdistill.recipes import video_dm
+
+    return video_dm.RECIPE.config(**_VIDEO_TINY)
+
+
+def _video_traj(tmp):
+    from mmdistill.recipes import video_mtt
+
+    return video_mtt.RECIPE.config(**_VIDEO_TINY, batch_syn=4, batch_train=8)
+
+
 def _sequences(tmp):
     from mmdistill.recipes import sequences_td3
 
@@ -87,6 +103,7 @@ CASES: dict[str, Case] = {
     "audio": Case(_audio, _audio_traj, classification=True),
     "graph": Case(_graph),
     "image_text": Case(_image_text, _image_text),
+    "video": Case(_video, _video_traj, classification=True),
     "sequences": Case(_sequences),
 }
 

@@ -240,7 +240,7 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     syn, _ = load_synthetic(gcond_run)
     assert data.num_nodes == 15 and torch.equal(data.y, syn.labels) and bool(data.train_mask.all())
     assert (data.edge_weight >= 0.01).all() and data.edge_index.shape[1] == data.edge_weight.numel()
-    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["graph.json", "graph.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "graph.json", "graph.safetensors"]  # + the card
     # the export is itself a dataset
     back = load_graph_dataset("saved", str(tmp_path / "exp"), GraphLoadOptions(split="random"))
     assert back.num_nodes == 15

@@ -1,0 +1,166 @@
+"""Video benchmark on the generated moving digits (and the real kinetics-tiny clips): every video recipe at the
+CPU budget next to random real clips, with the stored bytes of each set, plus reference points (a model of the
+whole training set, a single-frame model, a motion-blind frame-pooling model), the loader's decoding
+throughput and cache hit time.
+
+    python benchmarks/video_moving_digits.py --methods dm,mtt,sd-dm,sd-mtt --ipc 1      # one JSON per method
+    python benchmarks/video_moving_digits.py --methods whole,single-frame,motion-blind  # reference points
+    python benchmarks/video_moving_digits.py --methods decode                           # loader throughput (kinetics-tiny)
+    python benchmarks/video_moving_digits.py --dataset kinetics-tiny --methods dm,sd-dm --ipc 1
+    python benchmarks/video_moving_digits.py --table                                    # the table of every JSON
+
+Each method writes ``benchmarks/results/video/<dataset>_<method>_ipc<K>.json``; ``--table`` prints them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine, pct, print_table  # noqa: E402
+
+OUT = RESULTS / "video"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
+RECIPES = {"dm": ("video_dm", {}), "mtt": ("video_mtt", {}), "sd-dm": ("video_static_dynamic", {"method": "dm"}),
+           "sd-mtt": ("video_static_dynamic", {"method": "mtt"})}
+
+
+def data_keys(dataset: str) -> dict:
+    if dataset == "kinetics-tiny":
+        return {"dataset": "folder", "data_root": str(SHARED), "preset": "kinetics", "frame_size": 32, "num_frames": 8, "frame_gap": 4}
+    return {}
+
+
+def run_recipe(method: str, dataset: str, ipc: int, buffer: str | None, extra: dict) -> dict:
+    import importlib
+
+    module, keys = RECIPES[method]
+    recipe = importlib.import_module(f"mmdistill.recipes.{module}").RECIPE
+    out = Path("runs") / f"bench-video-{dataset}-{method}-ipc{ipc}"
+    kw = {**data_keys(dataset), **keys, "ipc": ipc, "budget": "cpu", "out": str(out), "overwrite": True, "progress": False, **extra}
+    if method in ("mtt", "sd-mtt") and buffer:
+        kw["buffer"] = buffer
+    started = time.perf_counter()
+    res = recipe.run(**kw)
+    m = res.manifest
+    return {"method": method, "recipe": recipe.name, "ipc": ipc, "seconds": round(time.perf_counter() - started, 1),
+            "timing": m.get("timing"), "distilled": m["metrics"]["distilled"], "random_real": m["metrics"].get("random_real"),
+            "storage": m["metrics"]["storage"], "config": {k: v for k, v in kw.items() if k not in ("out", "overwrite", "progress")},
+            "out": str(out)}
+
+
+def reference_points(method: str, dataset: str, epochs: int, runs: int) -> dict:
+    """``whole``: ConvNet3D-small on every training clip; ``single-frame``: a 2-D ConvNet on one random frame
+    per clip (train and test); ``motion-blind``: framepool (per-frame ConvNet, temporal mean) on whole clips."""
+    from mmdistill.classification import evaluate_tensors
+    from mmdistill.data import LabeledTensors
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.moving_digits import still_frames
+    from mmdistill.nets import build_network, reinitialize
+    from mmdistill.recipes import video_dm
+    from mmdistill.training import TrainProtocol
+
+    cfg = video_dm.RECIPE.config(**data_keys(dataset), budget="cpu")
+    data = MODALITY.load(cfg)
+    train, test = data.train, data.test
+    gen = torch.Generator().manual_seed(0)
+    if method == "single-frame":
+        train = LabeledTensors(still_frames(train.x, gen), train.y, train.classes)
+        test = LabeledTensors(still_frames(test.x, gen), test.y, test.classes)
+        name = "convnet"
+    else:
+        name = "convnet3d-small" if method == "whole" else "framepool"
+    shape, ncls = train.sample_shape, train.num_classes
+
+    def make_net(g: torch.Generator) -> torch.nn.Module:
+        kw = {"depth": 2} if name == "convnet" else {}
+        net = build_network(name, shape, ncls, **kw)
+        reinitialize(net, g)
+        return net
+
+    started = time.perf_counter()
+    res = evaluate_tensors((train.x, train.y), test, make_net, TrainProtocol(epochs=epochs, lr=0.01, batch_size=64), runs=runs, seed=0,
+                           progress=False)
+    full = len(train) * int(torch.tensor(data.sample_shape).prod()) * 4
+    return {"method": method, "network": name, "epochs": epochs, "train_clips": len(train), "seconds": round(time.perf_counter() - started, 1),
+            "distilled": {"mean": res.mean, "std": res.std, "runs": res.runs}, "storage": {"stored_bytes": full}}
+
+
+def decode_throughput() -> dict:
+    """Clips per second of the decord loader on kinetics-tiny (8 frames, 64x64, 2 threads), cold and from the cache."""
+    import tempfile
+
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    sampling = FrameSampling(num_frames=8, frame_gap=4, frame_size=64)
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        vs = load_clip_folder(SHARED, kind="files", sampling=sampling, cache_dir=cache)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hit = load_clip_folder(SHARED, kind="files", sampling=sampling, cache_dir=cache)
+        warm = time.perf_counter() - t0
+    n = len(vs.x_train) + len(vs.x_test)
+    assert hit.report.cache.startswith("hit")
+    return {"method": "decode", "clips": n, "decode_seconds": round(cold, 2), "clips_per_second": round(n / cold, 1),
+            "cache_hit_seconds": round(warm, 3), "sampling": sampling.__dict__, "report": vs.report.counts()}
+
+
+def table() -> None:
+    rows = []
+    for path in sorted(OUT.glob("*.json")):
+        r = json.loads(path.read_text())
+        if r["method"] == "decode":
+            print(f"decode: {r['clips']} clips in {r['decode_seconds']} s = {r['clips_per_second']} clips/s; cache hit {r['cache_hit_seconds']} s")
+            continue
+        st = r.get("storage", {})
+        ratio = f"{100 * st['ratio']:.0f} %" if "ratio" in st else "-"
+        rows.append([r.get("dataset", "?"), r["method"], r.get("ipc", "all"), pct(r["distilled"]), pct(r.get("random_real")),
+                     f"{st.get('stored_bytes', 0) / 1024:.1f}", ratio, r.get("seconds", "-")])
+    print_table(["dataset", "method", "clips/class", "accuracy %", "random real %", "stored KiB", "of full clips", "seconds"], rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--methods", default="dm,sd-dm")
+    p.add_argument("--dataset", default="moving-digits", choices=["moving-digits", "kinetics-tiny"])
+    p.add_argument("--ipc", default="1")
+    p.add_argument("--buffer", default=None, help="expert buffer shared by mtt and sd-mtt (trained there when missing)")
+    p.add_argument("--epochs", type=int, default=15, help="epochs of the reference points (whole, single-frame, motion-blind)")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--table", action="store_true")
+    p.add_argument("--set", nargs="*", default=[], help="key=value overrides of the recipes")
+    args = p.parse_args()
+    if args.table:
+        table()
+        return 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    from mmdistill.config import parse_overrides
+
+    extra = parse_overrides(args.set)
+    for method in args.methods.split(","):
+        for ipc in [int(i) for i in args.ipc.split(",")]:
+            if method == "decode":
+                rec, tag = decode_throughput(), "decode"
+            elif method in RECIPES:
+                rec, tag = run_recipe(method, args.dataset, ipc, args.buffer, extra), f"{method}_ipc{ipc}"
+            else:
+                rec, tag = reference_points(method, args.dataset, args.epochs, args.runs), method
+            dataset = "kinetics-tiny" if method == "decode" else args.dataset  # the loader is measured on real files
+            rec.update(dataset=dataset, machine=machine())
+            path = OUT / f"{dataset}_{tag}.json"
+            path.write_text(json.dumps(rec, indent=1))
+            print(json.dumps({k: rec[k] for k in rec if k in ("method", "ipc", "distilled", "random_real", "storage", "seconds")}))
+            if method not in RECIPES:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The video adapter object: load, networks, augmentation, parameterizations, evaluation with stored bytes,
+preview and export."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.augment import DSA
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ConfigError
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.modality import ClassificationData
+from mmdistill.synthetic import SyntheticSet
+
+from ..base import TensorClassificationAdapter
+from . import nets  # noqa: F401  (registers convnet3d, framepool)
+from .config import video_dsa_strategy
+from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
+from .static_dynamic import init_static_dynamic, is_static_dynamic, render, stored_bytes
+
+log = logging.getLogger(__name__)
+
+#: in-memory sets registered by API users (:func:`register_tensors`)
+_TENSOR_SETS: dict[str, VideoSet] = {}
+
+
+def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: list[str] | None = None) -> str:
+    """Make in-memory clips (N, C, T, H, W) (float in [0, 1] or uint8) loadable as ``dataset=name``."""
+    if name in ("moving-digits", "folder", "frames"):
+        raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
+    _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name)
+    return name
+
+
+def _moving_digits(cfg: Any) -> VideoSet:
+    from .moving_digits import MovingDigitsSpec
+
+    spec = MovingDigitsSpec(train_per_class=cfg.md_train_per_class, test_per_class=cfg.md_test_per_class, frames=cfg.md_frames,
+                            size=cfg.md_size, seed=cfg.seed)
+    return _cached_moving_digits(spec)
+
+
+_MD_CACHE: dict[Any, VideoSet] = {}
+
+
+def _cached_moving_digits(spec: Any) -> VideoSet:
+    if spec not in _MD_CACHE:
+        _MD_CACHE.clear()
+        _MD_CACHE[spec] = moving_digits_set(spec)
+    return _MD_CACHE[spec]
+
+
+def load_video_set(cfg: Any) -> VideoSet:
+    """The :class:`VideoSet` a config names."""
+    if cfg.dataset == "moving-digits":
+        return _moving_digits(cfg)
+    if cfg.dataset in ("folder", "frames"):
+        return load_clip_folder(cfg.data_root, kind="files" if cfg.dataset == "folder" else "frames", sampling=cfg.sampling(),
+                                split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
+                                cache_dir=cfg.cache_dir, use_cache=cfg.cache)
+    if cfg.dataset in _TENSOR_SETS:
+        return _TENSOR_SETS[cfg.dataset]
+    raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "
+                      f"({', '.join(_TENSOR_SETS) or 'none registered'})")
+
+
+def normalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
+    return (x - m) / s
+
+
+def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
+    return x * s + m
+
+
+#: what the loader knows of the datasets it makes or reads (folders of clips: whatever their owner states)
+DATASET_FACTS = {
+    "moving-digits": {"licence": "CC BY 4.0 (generated from the UCI Optical Recognition of Handwritten Digits glyphs bundled "
+                      "with scikit-learn)", "licence_id": "cc-by-4.0", "source": "https://archive.ics.uci.edu/dataset/80"},
+}
+
+
+class VideoModality(TensorClassificationAdapter):
+    """Clips (C, T, H, W), normalised per channel with training-split statistics (``meta`` ``mean``/``std``).
+
+    Two parameterizations: full clips (``data["x"]``, the video DM / MTT baselines) and static + dynamic
+    memory + integrator (:mod:`~mmdistill.modalities.video.static_dynamic`), chosen by
+    ``config.parameterization``. Evaluation reports, next to the accuracies, the set's stored bytes and those
+    of the same number of full clips (``metrics["storage"]``)."""
+
+    name = "video"
+
+    def load(self, config: Any) -> ClassificationData:
+        vs = load_video_set(config)
+        mean = vs.x_train.mean(dim=(0, 2, 3, 4)).tolist()
+        std = vs.x_train.std(dim=(0, 2, 3, 4)).clamp_min(1e-6).tolist()
+        meta = {"classes": list(vs.classes), "mean": mean, "std": std, "load_report": vs.report.as_dict(), **vs.meta}
+        return ClassificationData(
+            name=vs.name,
+            train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
+            test=LabeledTensors(normalize(vs.x_test, mean, std), vs.y_test, list(vs.classes)),
+            meta=meta,
+        )
+
+    def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """Full clips (``ipc`` real clips per class or noise), or with ``parameterization="static_dynamic"``
+        the static memories distilled from single frames (stage 1) and fresh dynamic memories + integrator."""
+        meta = {k: data.meta[k] for k in ("mean", "std") if k in data.meta} | {"dataset": data.name}
+        if getattr(config, "parameterization", "full") == "static_dynamic":
+            frame_aug = DSA(video_dsa_strategy(data.name)) if config.dsa else None
+            syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)
+        else:
+            syn = SyntheticSet.from_real(data.train, config.ipc, gen, init=config.init, meta=meta)
+        info = stored_bytes(syn)
+        syn.meta["budget_label"] = (f"{config.ipc} clip{'s' if config.ipc > 1 else ''}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
+                                    f"({100 * info['ratio']:.0f} % of full clips)")
+        return syn
+
+    def decode(self, syn: SyntheticSet) -> Tensor:
+        return render(syn) if is_static_dynamic(syn) else syn.x
+
+    def augmenter(self, strategy: str, dataset: str) -> DSA | None:
+        """DSA on clips (every frame of a clip gets its clip's draw); ``auto``: :func:`video_dsa_strategy`."""
+        if strategy.lower() in ("", "none"):
+            return None
+        return DSA(video_dsa_strategy(dataset) if strategy == "auto" else strategy)
+
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: ClassificationData, device: torch.device) -> EvaluationPlan:
+        plan = super().evaluation_plan(config, syn, data, device)
+        sample = data.sample_shape
+        full = data.num_classes * config.ipc * int(torch.tensor(sample).prod()) * 4
+        plan.extra["storage"] = stored_bytes(syn) if syn is not None else {"full_clip_bytes": full}
+        plan.extra["storage"]["random_real_bytes"] = full
+        return plan
+
+    def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
+        from .export import save_video_preview
+
+        return save_video_preview(syn, self.decode(syn).detach().cpu(), path, title=title)
+
+    def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
+        from .export import export_video_set
+
+        return export_video_set(syn, self.decode(syn).detach().cpu(), out_dir)
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing)
+    hf_input_names = {"x": "clip"}
+    DATASET_FACTS = DATASET_FACTS
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        """``video`` (uint8 pixels (T, H, W, C) per clip, the mean/std undone and clamped to [0, 1], as the GIF
+        export) before the exact normalised ``clip`` tensors (C, T, H, W) a model trains on, ``label`` and soft
+        labels. A static/dynamic set is shared as its rendered clips (``memories``^2 per slot, each labelled)."""
+        from mmdistill.sharing import array_feature
+
+        from .export import to_pixels
+
+        columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
+        pix = (to_pixels(inputs["x"], syn) * 255).round().to(torch.uint8).permute(0, 2, 3, 4, 1).contiguous()
+        return {"video": list(pix.numpy()), **columns}, {"video": array_feature(tuple(pix.shape[1:]), "uint8"), **features}
+
+    def memorisation_features(self, config: Any, syn_x: Tensor, real_x: Tensor, data: Any) -> tuple[Tensor, Tensor, str]:
+        """The embedding of a ConvNet3D built for the clips' shape with a fixed seeded random initialisation
+        (``generator(0, "memorisation", "convnet3d")``), read in eval mode in chunks of 64 clips."""
+        from mmdistill.nets import reinitialize
+        from mmdistill.seeding import generator
+
+        net = self.build_network("convnet3d", tuple(real_x.shape[1:]), int(getattr(data, "num_classes", 10)))
+        reinitialize(net, generator(0, "memorisation", "convnet3d"))
+        net.eval()
+
+        def embed(x: Tensor) -> Tensor:
+            return torch.cat([net.embed(x[s:s + 64].float()).flatten(1) for s in range(0, x.shape[0], 64)])
+
+        with torch.no_grad():
+            return embed(syn_x), embed(real_x), "ConvNet3D embedding, fixed seeded random initialisation"
+
+    def versions(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        try:
+            import decord
+
+            out["decord"] = decord.__version__
+        except ImportError:
+            out["decord"] = "not installed"
+        return out
+
+
+__all__ = ["VideoModality", "denormalize", "load_video_set", "normalize", "register_tensors"]

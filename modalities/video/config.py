@@ -1,0 +1,154 @@
+"""Configuration keys of the video adapter (shared by every video recipe) and of the static/dynamic
+parameterization.
+
+Sources of the defaults (reference code ``yuz1wan/video_distillation``, Wang et al., CVPR 2024):
+
+* ``distill_utils/dataset.py``: 16 frames (``NUM_FRAMES``), a gap of 4 frames (``FRAME_GAP``), a random start,
+  a smaller gap for short clips; UCF101/HMDB51 frames at 112x112, Kinetics-400 at 64x64 with 8 frames
+  (``utils.py`` ``get_dataset``; ``sh/s2d/s2d_MTT_ms_K400.sh`` ``--frames 8``).
+* ``networks.py`` / ``utils.py``: ConvNet3D is the distillation and evaluation network.
+* ``sh/s2d/*.sh``: 2 static and 2 dynamic memories per synthetic clip (``--spc 2 --dpc 2 --vpc 1``,
+  ``--spc 10 --dpc 10 --vpc 5``), evaluation 500 epochs x 3 networks, the static memory frozen
+  (``--no_train_static``).
+
+The per-VPC learning rates and stage-2 settings of the README's commands are rows of ``recipes/tables/video.yaml``;
+the CPU budgets rows of ``recipes/tables/budgets.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mmdistill.errors import ConfigError
+from mmdistill.keys import key
+from mmdistill.schema import ClassificationConfig, ConfigKeys
+
+#: (frames, frame size) of the two kinds of sets of the reference: UCF101/HMDB51-style and Kinetics-style
+PRESETS: dict[str, tuple[int, int]] = {"ucf": (16, 112), "kinetics": (8, 64)}
+DATASETS = ("moving-digits", "folder", "frames")
+
+
+@dataclass
+class VideoKeys(ConfigKeys):
+    """Video: where the clips come from, how frames are sampled from them, and the generated moving digits."""
+
+    HELP_ORDER = 1
+
+    split_file: str | None = key(None, help="a CSV path,label,split or UCF101's trainlist0N.txt naming each clip's split; "
+                                 "none: data_root's own layout")
+    preset: Literal["ucf", "kinetics"] = key("ucf", help="frames and frame size of decoded clips: ucf 16 x 112x112, kinetics 8 x 64x64")
+    num_frames: int | None = key(None, help="frames sampled per clip; none: the preset's", unit="frames", range="[1, inf)")
+    frame_gap: int = key(4, help="frames between two sampled frames (a smaller gap for short clips with short=gap)", unit="frames",
+                         range="[1, inf)")
+    frame_size: int | None = key(None, help="square side every frame is resized to; none: the preset's; 0: the native size",
+                                 unit="pixels", range="[0, inf)")
+    offset: Literal["random", "center"] = key("random", help="where the sampled frames start in a clip: random (seeded per clip) or center")
+    short: Literal["gap", "pad", "skip"] = key("gap", help="clips shorter than num_frames x frame_gap: a smaller gap, pad with "
+                                               "the last frame, or skip the clip")
+    strict: bool = key(False, help="fail on an unreadable clip instead of skipping and counting it")
+    cache: bool = key(True, help="keep decoded clips as uint8 safetensors in cache_dir (same clips, faster reloads)", resume=False)
+    cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: ~/.cache/mmdistill/video", resume=False)
+    md_train_per_class: int = key(60, help="generated moving-digits training clips per class", unit="clips per class", range="[1, inf)")
+    md_test_per_class: int = key(30, help="generated moving-digits test clips per class", unit="clips per class", range="[1, inf)")
+    md_frames: int = key(8, help="frames of a generated moving-digits clip", unit="frames", range="[1, inf)")
+    md_size: int = key(32, help="side of a generated moving-digits frame", unit="pixels", range="[16, inf)")
+
+
+@dataclass
+class VideoDistillConfig(VideoKeys, ClassificationConfig):
+    """The classification keys plus the video loader's keys.
+
+    Data: ``dataset`` is ``moving-digits`` (generated, the default: 10 classes = 5 motions x 2 digit groups,
+    8 frames of 32x32, one channel; see :mod:`mmdistill.modalities.video.moving_digits`), ``folder`` (video
+    files decoded with decord: ``data_root/<class>/<file>``, ``data_root/train|test/<class>/<file>``, a CSV
+    ``path,label,split`` (``data_root`` itself, ``data_root/clips.csv`` or ``split_file``) or UCF101's
+    ``trainlist0N.txt`` as ``split_file``), ``frames`` (the same layouts with one folder of frame images per
+    clip: the reference's pre-extracted layout), or a name registered with
+    :func:`mmdistill.modalities.video.register_tensors` (in-memory clips).
+
+    Sampling: ``num_frames`` frames ``frame_gap`` apart (none: the ``preset``'s frames), ``offset``,
+    ``frame_size`` (square resize; none: the preset's; 0 keeps the native size and refuses mixed sizes),
+    ``short`` for clips shorter than ``num_frames x frame_gap``. ``strict``: an unreadable file is an error
+    instead of being skipped and counted. ``cache``: decoded clips as uint8 safetensors in ``cache_dir``.
+    Evaluation: ConvNet3D, 500 epochs x 3 networks (``sh/s2d/*.sh``).
+    """
+
+    dataset: str = "moving-digits"
+    network: str = "convnet3d"
+    eval_epochs: int = 500
+    eval_runs: int = 3
+
+    def check(self) -> None:
+        super().check()
+        if self.dataset in ("folder", "frames") and not self.data_root:
+            raise ConfigError(f"dataset={self.dataset!r} needs --data-root (a folder of clips or a CSV path,label,split)", key="data_root")
+
+    def sampling(self):
+        from .datasets import FrameSampling
+
+        frames, size = PRESETS[self.preset]
+        size = size if self.frame_size is None else (None if self.frame_size == 0 else self.frame_size)
+        return FrameSampling(num_frames=self.num_frames or frames, frame_gap=self.frame_gap, offset=self.offset, short=self.short,
+                             frame_size=size, seed=self.seed)
+
+
+@dataclass
+class StaticDynamicKeys(ConfigKeys):
+    """Static/dynamic parameterization (Wang et al., CVPR 2024), a family listed before the method's and the
+    modality's config.
+
+    Stage 1 (static memory): ``memories`` still images per synthetic clip (reference ``--spc 2`` at vpc 1),
+    distilled from one random frame of each real clip with the core's image matcher ``static_method``
+    (``dm``; ``dc`` as the reference README uses) for ``static_iterations`` at ``static_lr``, ConvNet-3 on
+    frames; then frozen (``--no_train_static``).
+
+    Stage 2 (dynamic memory + integrator): ``memories`` dynamic memories per clip (``--dpc``) of
+    ``dynamic_channels`` (1) x ``dynamic_frames`` x ``dynamic_size``^2 (none: the clip's frames and size, as
+    in the reference's ``distill_s2d_ms.py``; smaller values are upsampled trilinearly), combined with a
+    static memory by the integrator, one shared 3x3x3 convolution of the static image repeated over time
+    concatenated with the dynamic memory (the reference's ``Conv3DNet``, "hallucinator"); ``integrator_init``
+    ``random`` (PyTorch's default, the reference) or ``identity`` (the static channels passed through).
+    Every static memory of a slot is combined with every dynamic memory of the slot, so a synthetic clip slot
+    renders ``memories``^2 clips. ``lr_dynamic`` / ``lr_integrator``: the README's per method and VPC
+    (``tables/video.yaml``); SGD momentum ``momentum_data`` 0.95, as the reference's optimisers.
+    """
+
+    HELP_ORDER = 3
+
+    parameterization: Literal["static_dynamic"] = key("static_dynamic", help="the learned set: static memories, dynamic memories "
+                                                      "and an integrator (full clips: recipes video-dm, video-mtt)")
+    memories: int = key(2, help="static and dynamic memories per synthetic clip slot (reference --spc / --dpc)",
+                        unit="memories", range="[1, inf)")
+    static_method: Literal["dm", "dc"] = key("dm", help="stage 1: the image matcher that distils the static memories from single frames")
+    static_iterations: int = key(1000, help="stage 1: iterations of the static memories' distillation", unit="iterations",
+                                 range="[0, inf)")
+    static_lr: float = key(1.0, help="stage 1: learning rate of the static memories", unit="SGD step size", range="(0, inf)")
+    dynamic_channels: int = key(1, help="channels of a dynamic memory", unit="channels", range="[1, inf)")
+    dynamic_frames: int | None = key(None, help="frames of a dynamic memory (upsampled to the clip's); none: the clip's",
+                                     unit="frames", range="[1, inf)")
+    dynamic_size: int | None = key(None, help="side of a dynamic memory's frames (upsampled to the clip's); none: the clip's",
+                                   unit="pixels", range="[1, inf)")
+    integrator_init: Literal["random", "identity"] = key("random", help="integrator initialisation: random (PyTorch's, the "
+                                                         "reference) or identity (the static channels passed through)")
+    lr_dynamic: float = key(1e-4, help="stage 2: learning rate of the dynamic memories (tables/video.yaml per method and VPC)",
+                            unit="SGD step size", range="(0, inf)")
+    lr_integrator: float = key(1e-5, help="stage 2: learning rate of the integrator's weights (tables/video.yaml per method and VPC)",
+                               unit="SGD step size", range="(0, inf)")
+    momentum_data: float = key(0.95, help="momentum of the SGD over dynamic memories and integrator", range="[0, 1)")
+
+    def check(self) -> None:
+        super().check()
+        if getattr(self, "label_mode", "hard") != "hard":
+            raise ConfigError("the static/dynamic parameterization supports label_mode=hard only", key="label_mode")
+
+
+def video_dsa_strategy(dataset: str) -> str:
+    """DSA's ops for a video set: the image default, without flip and rotate on moving digits (a flip turns
+    ``left`` into ``right``, a rotation changes the tilt that separates still frames of ``rotate``)."""
+    if dataset.lower() in ("moving-digits", "movingdigits", "moving_digits"):
+        return "color_crop_cutout_scale"
+    return "color_crop_cutout_flip_scale_rotate"
+
+
+__all__ = ["DATASETS", "PRESETS", "StaticDynamicKeys", "VideoDistillConfig", "VideoKeys", "video_dsa_strategy"]

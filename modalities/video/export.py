@@ -1,0 +1,137 @@
+"""Pictures and files of a distilled video set: a frame strip per class (PNG) with the static memory, an
+animated GIF of one clip per class, and export of every clip as a GIF per class.
+
+MP4 is not written: the installed video stack (decord) only decodes, and no encoder (PyAV, ffmpeg) is a
+dependency; GIF needs only Pillow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.plots import save_figure
+from mmdistill.synthetic import SyntheticSet
+
+from ..artifacts import check_labels, class_folder_names, new_tree
+from .static_dynamic import KEY, STATIC, is_static_dynamic, stored_bytes
+
+
+def to_pixels(x: Tensor, syn: SyntheticSet) -> Tensor:
+    """Normalised clips (N, C, T, H, W) (or images (N, C, H, W)) back to [0, 1] pixels, clamped."""
+    mean, std = syn.meta.get("mean"), syn.meta.get("std")
+    if mean is None or std is None:
+        raise DataError("the set's metadata has no mean/std; it was not made by the video adapter")
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    m = torch.tensor(mean, dtype=torch.float32).view(shape)
+    s = torch.tensor(std, dtype=torch.float32).view(shape)
+    return torch.nan_to_num(x.float() * s + m, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
+
+
+def _frame_image(p: Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W) or (H, W, 3) uint8."""
+    a = (p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return a[:, :, 0] if a.shape[2] == 1 else a[:, :, :3]
+
+
+def _first_per_class(labels: Tensor, num_classes: int) -> list[int | None]:
+    return [int(i[0]) if len(i := (labels == c).nonzero().flatten()) else None for c in range(num_classes)]
+
+
+def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, title: str | None = None) -> Path:
+    """``path`` (PNG): one row per class, the frames of its first synthetic clip and, for a static/dynamic set,
+    its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side."""
+    from mmdistill.plots import pyplot
+
+    classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
+    labels = syn.labels.cpu()
+    check_labels(labels, len(clips), classes)
+    pix = to_pixels(clips, syn)
+    first = _first_per_class(labels, len(classes))
+    rows = [c for c in range(len(classes)) if first[c] is not None]
+    t = pix.shape[2]
+    sd = is_static_dynamic(syn)
+    cols = t + (1 if sd else 0)
+    plt = pyplot()
+    fig, axes = plt.subplots(len(rows), cols, squeeze=False, figsize=(cols * 0.9 + 1.4, len(rows) * 0.9 + 0.5), dpi=100)
+    static = to_pixels(syn.data[STATIC].detach().cpu(), syn) if sd else None
+    m = int(syn.meta.get(KEY, {}).get("memories", 1))
+    for r, c in enumerate(rows):
+        i = first[c]
+        assert i is not None
+        for k in range(cols):
+            ax = axes[r][k]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if sd and k == 0:
+                img = _frame_image(static[(i // (m * m)) * m])  # type: ignore[index]
+                ax.set_title("static" if r == 0 else "", fontsize=7)
+            else:
+                img = _frame_image(pix[i, :, k - (1 if sd else 0)])
+                if r == 0:
+                    ax.set_title(f"t={k - (1 if sd else 0)}", fontsize=7)
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+        axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        info = stored_bytes(syn)
+        fig.suptitle(title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored", fontsize=9)
+    out = save_figure(fig, path)
+    _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"))
+    return out
+
+
+def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120) -> Path:
+    """Clips (C, T, H, W) in [0, 1] side by side, animated over T, upscaled to at least 64 px high."""
+    from PIL import Image
+
+    t = clips[0].shape[1]
+    scale = max(1, 64 // clips[0].shape[2])
+    frames = []
+    for k in range(t):
+        row = np.concatenate([_frame_image(c[:, k]) for c in clips], axis=1)
+        im = Image.fromarray(row)
+        if scale > 1:
+            im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+        frames.append(im.convert("P") if im.mode != "L" else im)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    return path
+
+
+def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> Path:
+    """``<class>/<index>.gif`` per rendered clip, ``clips.safetensors`` (uint8 pixels (N, C, T, H, W) and
+    labels), and for a static/dynamic set ``static/<class>_<index>.png`` (the static memories) and
+    ``memories.safetensors`` (static, dynamic, integrator: the stored set itself)."""
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
+    labels = syn.labels.cpu()
+    check_labels(labels, len(clips), classes)
+    pix = to_pixels(clips, syn)
+    names = class_folder_names(classes)
+    with new_tree(out_dir) as tmp:
+        counts = [0] * len(classes)
+        for i in range(len(pix)):
+            c = int(labels[i])
+            folder = tmp / names[c]
+            folder.mkdir(exist_ok=True)
+            _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif")
+            counts[c] += 1
+        u8 = (pix * 255).round().to(torch.uint8).contiguous()
+        save_file({"clips": u8, "labels": labels.contiguous()}, str(tmp / "clips.safetensors"),
+                  metadata={"classes": ",".join(classes), "layout": "N,C,T,H,W uint8"})
+        if is_static_dynamic(syn):
+            st = to_pixels(syn.data[STATIC].detach().cpu(), syn)
+            (tmp / "static").mkdir()
+            m = int(syn.meta[KEY]["memories"])
+            for j in range(len(st)):
+                c = int(labels[(j // m) * m * m])
+                Image.fromarray(_frame_image(st[j])).save(tmp / "static" / f"{names[c]}_{j:03d}.png")
+            save_file({k: v.detach().cpu().contiguous() for k, v in syn.data.items()}, str(tmp / "memories.safetensors"))
+    return Path(out_dir)
+
+
+__all__ = ["export_video_set", "save_video_preview", "to_pixels"]

@@ -1,0 +1,178 @@
+"""The static/dynamic parameterization of a synthetic video set (Wang et al., "Dancing with Still Images:
+Video Distillation via Static-Dynamic Disentanglement", CVPR 2024; reference ``distill_s2d_ms.py`` and
+``utils.py`` ``Conv3DNet`` / ``MultiStaticSharedDataset`` of ``yuz1wan/video_distillation``).
+
+A set of ``S = classes x vpc`` clip slots stores, per slot, ``m`` static memories (still images (C, H, W)) and
+``m`` dynamic memories (``dc`` x ``T'`` x ``H'`` x ``W'``), plus one integrator shared by the whole set: a
+3x3x3 convolution from C + dc channels to C channels applied to the static image repeated over the T frames
+concatenated with the dynamic memory upsampled (trilinear) to T x H x W. Every static memory of a slot is
+paired with every dynamic memory of the slot, so the set renders ``S x m^2`` clips (the reference draws one
+pair per slot at every step and epoch; rendering all pairs is the same data, deterministically).
+
+``syn.data`` holds ``static`` (S*m, C, H, W), ``dynamic`` (S*m, dc, T', H', W'), ``integrator.weight``
+(C, C + dc, 3, 3, 3) and ``integrator.bias`` (C,); ``syn.labels`` the labels of the rendered clips;
+``syn.meta["static_dynamic"]`` the clip shape and ``m``.
+
+Stage 1 (:func:`distil_static`) learns the static memories from single frames with the core's image matchers
+(DM or DC) and freezes them; stage 2 learns the dynamic memories and the integrator with a video matcher
+(the core's DM or trajectory matcher) through :func:`render`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmdistill.augment import DSA
+from mmdistill.data import LabeledTensors
+from mmdistill.errors import ArtifactError
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
+
+KEY = "static_dynamic"
+STATIC, DYNAMIC, WEIGHT, BIAS = "static", "dynamic", "integrator.weight", "integrator.bias"
+FLOAT_BYTES = 4
+
+
+def is_static_dynamic(syn: SyntheticSet) -> bool:
+    return STATIC in syn.data and DYNAMIC in syn.data
+
+
+def render(syn: SyntheticSet) -> Tensor:
+    """The clips (S*m^2, C, T, H, W) of a static/dynamic set, differentiable w.r.t. the dynamic memories and the
+    integrator (the static memories are frozen: detached, as the reference's ``--no_train_static``)."""
+    info = syn.meta.get(KEY)
+    if info is None:
+        raise ArtifactError("the set has static/dynamic tensors but no meta['static_dynamic'] (clip shape, memories)")
+    m = int(info["memories"])
+    c, t, h, w = info["clip_shape"]
+    static = syn.data[STATIC]
+    static = static.detach() if info.get("frozen_static", True) else static
+    dynamic = syn.data[DYNAMIC]
+    slots = static.shape[0] // m
+    a = torch.arange(m, device=static.device).repeat_interleave(m)  # static index within the slot
+    b = torch.arange(m, device=static.device).repeat(m)  # dynamic index within the slot
+    s_idx = (torch.arange(slots, device=static.device)[:, None] * m + a[None]).flatten()
+    d_idx = (torch.arange(slots, device=static.device)[:, None] * m + b[None]).flatten()
+    dyn = dynamic
+    if tuple(dyn.shape[2:]) != (t, h, w):
+        dyn = F.interpolate(dyn, size=(t, h, w), mode="trilinear", align_corners=False)
+    x = torch.cat([static[s_idx].unsqueeze(2).expand(-1, -1, t, -1, -1), dyn[d_idx]], dim=1)
+    return F.conv3d(x, syn.data[WEIGHT], syn.data[BIAS], padding=1)
+
+
+def rendered_labels(slot_labels: Tensor, m: int) -> Tensor:
+    return slot_labels.repeat_interleave(m * m)
+
+
+def init_integrator(c: int, dc: int, how: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The integrator's weight (c, c + dc, 3, 3, 3) and bias: PyTorch's Conv3d default (U(+-1/sqrt(fan_in)),
+    the reference) or ``identity`` (the static channels passed through at the centre tap, the dynamic
+    channels' weights drawn as by default, bias 0)."""
+    fan_in = (c + dc) * 27
+    bound = 1.0 / math.sqrt(fan_in)
+    weight = (torch.rand((c, c + dc, 3, 3, 3), generator=gen) * 2 - 1) * bound
+    bias = (torch.rand((c,), generator=gen) * 2 - 1) * bound
+    if how == "identity":
+        weight[:, :c] = 0.0
+        for i in range(c):
+            weight[i, i, 1, 1, 1] = 1.0
+        bias.zero_()
+    return weight, bias
+
+
+def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Generator, augment: DSA | None) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Stage 1: ``count`` still images per class distilled from ``frames`` (one frame per real clip) by the
+    core's image DM (``cfg.static_method="dm"``) or DC (``"dc"``) on a 2-D ConvNet-3 for
+    ``cfg.static_iterations`` at ``cfg.static_lr``. Returns (images (classes*count, C, H, W), labels, info)."""
+    from mmdistill.matchers.distribution import DistributionMatching
+    from mmdistill.matchers.gradient import GradientMatching
+    from mmdistill.recipes import TABLES_DIR
+    from mmdistill.tables import load_table
+    from mmdistill.task import ClassificationTask
+
+    started = time.perf_counter()
+    img = SyntheticSet.from_real(frames, count, gen, init="real")
+    img.requires_grad_(True)
+    c, h, w = frames.sample_shape
+    net = build_network("convnet", (c, h, w), frames.num_classes, depth=max(1, min(3, int(math.log2(max(min(h, w), 4))) - 2))).to(frames.x.device)
+    if cfg.static_method == "dm":
+        matcher: Any = DistributionMatching(net=net, reinit=reinitialize, real=frames, batch_real=cfg.batch_real, augment=augment)
+        lr = cfg.static_lr
+    else:
+        loops = load_table(TABLES_DIR / "dc.yaml").lookup({"ipc": count}).values  # DC's loops for the IPC (nearest row)
+        outer, inner = int(loops["outer_loop"]), int(loops["inner_loop"])
+        matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), outer_loop=outer, inner_loop=inner,
+                                   lr_net=0.01, batch_real=cfg.batch_real, batch_train=256, augment=augment)
+        lr = cfg.static_lr
+    opt = torch.optim.SGD(img.parameters(), lr=lr, momentum=0.5)
+    loss = float("nan")
+    for it in range(cfg.static_iterations):
+        loss = matcher.step(img, opt, generator(cfg.seed, "static", it)).get("loss", float("nan"))
+    info = {"method": cfg.static_method, "iterations": cfg.static_iterations, "lr": lr, "last_loss": loss,
+            "seconds": round(time.perf_counter() - started, 2), "frames": "one random frame per real training clip"}
+    log.info("static memory: %d images per class by image %s, %d iterations, %.1f s", count, cfg.static_method.upper(),
+             cfg.static_iterations, info["seconds"])
+    return img.x.detach(), img.labels, info
+
+
+def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, augment: DSA | None, meta: dict[str, Any]) -> SyntheticSet:
+    """The initial static/dynamic set: stage 1 run (static memories distilled, frozen), dynamic memories
+    N(0, 1) (the reference's ``torch.randn``), the integrator initialised by ``cfg.integrator_init``."""
+    c, t, h, w = train.sample_shape
+    m, vpc = cfg.memories, cfg.ipc
+    train.require_per_class(vpc)
+    pick = torch.randint(t, (len(train),), generator=gen).to(train.x.device)
+    frames = LabeledTensors(train.x[torch.arange(len(train), device=train.x.device), :, pick], train.y, list(train.classes))
+    static, static_labels, info = distil_static(frames, vpc * m, cfg, gen, augment)
+    tt = cfg.dynamic_frames or t
+    size = cfg.dynamic_size
+    hh, ww = (h, w) if size is None else (size, size)
+    slots = train.num_classes * vpc
+    dynamic = torch.randn((slots * m, cfg.dynamic_channels, tt, hh, ww), generator=gen)
+    weight, bias = init_integrator(c, cfg.dynamic_channels, cfg.integrator_init, gen)
+    slot_labels = static_labels.view(slots, m)[:, 0].cpu()
+    syn = SyntheticSet(
+        data={STATIC: static.cpu(), DYNAMIC: dynamic, WEIGHT: weight, BIAS: bias},
+        labels=rendered_labels(slot_labels, m),
+        num_classes=train.num_classes,
+        meta={"classes": list(train.classes), "ipc": vpc, "init": "static-dynamic", **meta,
+              KEY: {"memories": m, "clip_shape": [c, t, h, w], "frozen_static": True, "stage1": info,
+                    "dynamic_shape": [cfg.dynamic_channels, tt, hh, ww], "integrator_init": cfg.integrator_init}},
+    )
+    return syn
+
+
+def trainable_keys(syn: SyntheticSet) -> list[str]:
+    return [DYNAMIC, WEIGHT, BIAS]
+
+
+def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
+    """Bytes the set stores (float32 tensors of ``syn.data`` that make up the data: memories, integrator or
+    clips; not the learned step size) next to the bytes of ``classes x ipc`` full clips (what the full-clip
+    baselines store at the same clips per class)."""
+    steps = set(syn.meta.get("step_sizes", []))
+    parts = {k: int(v.numel()) * FLOAT_BYTES for k, v in syn.data.items() if k not in steps}
+    stored = sum(parts.values())
+    if is_static_dynamic(syn):
+        c, t, h, w = syn.meta[KEY]["clip_shape"]
+        rendered = len(syn)
+    else:
+        c, t, h, w = syn.data["x"].shape[1:]
+        rendered = len(syn)
+    full = syn.num_classes * syn.ipc * c * t * h * w * FLOAT_BYTES
+    return {"stored_bytes": stored, "full_clip_bytes": full, "ratio": round(stored / full, 4), "parts": parts,
+            "rendered_clips": rendered, "clips_per_class": syn.ipc}
+
+
+__all__ = ["BIAS", "DYNAMIC", "KEY", "STATIC", "WEIGHT", "distil_static", "init_integrator", "init_static_dynamic", "is_static_dynamic",
+           "render", "rendered_labels", "stored_bytes", "trainable_keys"]

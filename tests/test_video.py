@@ -1,0 +1,261 @@
+"""Video adapter: loaders (frame folders, decord files, tensors, generated digits), cache, bad input, networks,
+the static/dynamic parameterization (shapes, gradients, stored bytes) and short runs of every video recipe."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdistill.errors import ConfigError, DataError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
+TINY = dict(md_train_per_class=4, md_test_per_class=2, md_frames=4, md_size=16, eval_runs=1, eval_epochs=1, progress=False)
+
+
+def _frames_tree(root: Path, clips: dict[str, int], size=(16, 16), frames: int = 6) -> Path:
+    """root/<class>/<clip>/frame_XX.png, ``clips`` = {class: count}."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in clips.items():
+        for i in range(n):
+            d = root / cls / f"clip{i}"
+            d.mkdir(parents=True)
+            for t in range(frames):
+                Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(d / f"frame_{t:02d}.png")
+    return root
+
+
+# ------------------------------------------------------------------ generated set
+def test_moving_digits_is_seeded_and_shaped():
+    from mmdistill.modalities.video.moving_digits import CLASSES, MovingDigitsSpec, generate
+
+    spec = MovingDigitsSpec(train_per_class=2, test_per_class=1, frames=4, size=16, glyph=8)
+    a = generate(spec)
+    b = generate(spec)
+    assert a[0].shape == (20, 1, 4, 16, 16) and a[2].shape == (10, 1, 4, 16, 16)
+    assert torch.equal(a[0], b[0]) and len(CLASSES) == 10 and a[4] == CLASSES
+    assert 0.0 <= float(a[0].min()) and float(a[0].max()) <= 1.0
+    # the translating classes move: consecutive frames differ more than noise
+    assert (a[0][:, :, 1:] - a[0][:, :, :-1]).abs().mean() > 0.01
+
+
+# ------------------------------------------------------------------ sampling
+def test_frame_sampling_rules():
+    from mmdistill.modalities.video.datasets import FrameSampling
+
+    s = FrameSampling(num_frames=4, frame_gap=3, offset="center", short="gap")
+    idx, kind = s.indices(100, "a")
+    assert kind == "ok" and np.diff(idx).tolist() == [3, 3, 3]
+    idx, kind = s.indices(8, "a")  # span 10 > 8: the reference's smaller gap (8 // 4 = 2)
+    assert kind == "gap" and np.diff(idx).tolist() == [2, 2, 2]
+    idx, kind = s.indices(3, "a")  # fewer frames than num_frames: gap 1, last frame repeated
+    assert kind == "gap+pad" and idx == [0, 1, 2, 2]
+    idx, kind = FrameSampling(num_frames=4, frame_gap=3, short="pad").indices(8, "a")
+    assert kind == "pad" and idx[-1] == 7
+    assert FrameSampling(num_frames=4, frame_gap=3, short="skip").indices(8, "a") == (None, "skip")
+    r1 = FrameSampling(num_frames=2, frame_gap=1, seed=1).indices(50, "clip.mp4")
+    assert r1 == FrameSampling(num_frames=2, frame_gap=1, seed=1).indices(50, "clip.mp4")  # seeded per clip
+    with pytest.raises(ConfigError):
+        FrameSampling(offset="middle")
+
+
+# ------------------------------------------------------------------ frame folders, cache, bad input
+def test_frame_folders_load_cache_hit_and_short_clips(tmp_path):
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 5, "b": 5})
+    # one short clip (2 frames) in class a
+    short = root / "a" / "clip0"
+    for f in sorted(short.iterdir())[2:]:
+        f.unlink()
+    sampling = FrameSampling(num_frames=4, frame_gap=1, frame_size=8, short="skip")
+    t0 = time.perf_counter()
+    vs = load_clip_folder(root, kind="frames", sampling=sampling, cache_dir=tmp_path / "cache")
+    first = time.perf_counter() - t0
+    assert vs.x_train.shape[1:] == (3, 4, 8, 8) and len(vs.x_train) + len(vs.x_test) == 9
+    assert vs.report.counts()["skipped_short"] == 1 and "clip0" in vs.report.lines()[0]
+    assert vs.report.cache.startswith("wrote")
+    t0 = time.perf_counter()
+    again = load_clip_folder(root, kind="frames", sampling=sampling, cache_dir=tmp_path / "cache")
+    assert again.report.cache.startswith("hit") and torch.equal(again.x_train, vs.x_train)
+    assert again.report.counts()["skipped_short"] == 1  # the report survives the cache
+    assert time.perf_counter() - t0 < first + 1.0
+    padded = load_clip_folder(root, kind="frames", sampling=FrameSampling(num_frames=4, frame_gap=1, frame_size=8, short="pad"), use_cache=False)
+    assert padded.report.counts()["padded"] == 1 and len(padded.x_train) + len(padded.x_test) == 10
+
+
+def test_bad_input_is_named(tmp_path):
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    # mixed frame sizes without --frame-size
+    root = _frames_tree(tmp_path / "mixed", {"a": 2})
+    _frames_tree(tmp_path / "mixed2", {"b": 2}, size=(12, 20))
+    shutil.move(str(tmp_path / "mixed2" / "b"), str(root / "b"))
+    with pytest.raises(DataError, match="mixed frame sizes"):
+        load_clip_folder(root, kind="frames", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=None), use_cache=False)
+    # a split CSV naming missing files
+    (root / "list.csv").write_text("path,label,split\na/clip0,a,train\na/nothere,a,test\n")
+    with pytest.raises(DataError, match="1 clip.*nothere"):
+        load_clip_folder(root, kind="frames", split_file=str(root / "list.csv"), use_cache=False)
+    # a folder with no decodable video
+    empty = tmp_path / "junk" / "cls"
+    empty.mkdir(parents=True)
+    (empty / "x.mp4").write_bytes(b"not a video")
+    pytest.importorskip("decord")
+    with pytest.raises(DataError, match="no decodable clip"):
+        load_clip_folder(tmp_path / "junk", kind="files", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=16), use_cache=False)
+    with pytest.raises(DataError, match="x.mp4"):
+        load_clip_folder(tmp_path / "junk", kind="files", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=16), use_cache=False,
+                         strict=True)
+    # no such root
+    with pytest.raises(DataError, match="does not exist"):
+        load_clip_folder(tmp_path / "nope", use_cache=False)
+
+
+def test_class_with_fewer_clips_than_the_budget_is_refused(tmp_path):
+    from mmdistill.modalities.video import register_tensors
+    from mmdistill.recipes import video_dm
+
+    x = torch.rand(5, 1, 4, 16, 16)
+    register_tensors("tiny-tensors", x, torch.tensor([0, 0, 0, 1, 1]), x[:2], torch.tensor([0, 1]), ["many", "few"])
+    with pytest.raises(DataError, match="few"):
+        video_dm.run(dataset="tiny-tensors", ipc=3, iterations=1, evaluate=False, out=str(tmp_path / "r"), progress=False)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=f"no real clips at {SHARED}")
+def test_decord_files_with_an_unreadable_one_and_ucf_split(tmp_path):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    rows = list(csv.DictReader(open(SHARED / "clips.csv")))
+    root = tmp_path / "vids"
+    picked = {}
+    for r in rows:
+        cls = r["label"].replace(" ", "_")
+        if picked.get(cls, 0) < 3:
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            shutil.copy(SHARED / r["path"], root / cls / Path(r["path"]).name)
+            picked[cls] = picked.get(cls, 0) + 1
+    (root / "typing" / "broken.mp4").write_bytes(b"\x00" * 100)
+    # UCF101-style split lists
+    train = [f"{p.parent.name}/{p.name}" for p in sorted(root.rglob("*.mp4"))]
+    (root / "trainlist01.txt").write_text("\n".join(f"{p} 1" for p in train[:2] + train[3:5] + [train[-1]]) + "\n")
+    (root / "testlist01.txt").write_text("\n".join([train[2], train[5]]) + "\n")
+    sampling = FrameSampling(num_frames=4, frame_gap=2, frame_size=32)
+    vs = load_clip_folder(root, kind="files", sampling=sampling, split_file=str(root / "trainlist01.txt"), cache_dir=tmp_path / "c")
+    assert vs.x_train.shape[1:] == (3, 4, 32, 32) and len(vs.x_test) == 2
+    assert vs.report.counts()["unreadable"] == 1 and "broken.mp4" in vs.report.lines()[0]
+    hit = load_clip_folder(root, kind="files", sampling=sampling, split_file=str(root / "trainlist01.txt"), cache_dir=tmp_path / "c")
+    assert hit.report.cache.startswith("hit") and torch.equal(hit.x_train, vs.x_train)
+    with pytest.raises(DataError, match="broken.mp4"):
+        load_clip_folder(root, kind="files", sampling=sampling, strict=True, use_cache=False)
+
+
+# ------------------------------------------------------------------ networks
+@pytest.mark.parametrize("shape", [(1, 8, 32, 32), (3, 8, 64, 64), (3, 4, 16, 16)])
+def test_video_networks(shape):
+    from mmdistill.nets import build_network
+
+    for name in ("convnet3d", "framepool", "convnet3d-small"):
+        net = build_network(name, shape, 5)
+        x = torch.randn(2, *shape)
+        assert net(x).shape == (2, 5) and net.embed(x).shape[0] == 2
+    with pytest.raises(ConfigError, match="clips"):
+        build_network("convnet3d", (3, 32, 32), 5)
+
+
+# ------------------------------------------------------------------ static / dynamic
+def _sd_config(**kw):
+    from mmdistill.recipes import video_static_dynamic
+
+    base = dict(TINY, ipc=1, static_iterations=2, iterations=2, batch_real=2, dynamic_frames=2, dynamic_size=8)
+    return video_static_dynamic.RECIPE.config(**{**base, **kw})
+
+
+def test_static_dynamic_decode_gradients_and_bytes():
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.static_dynamic import DYNAMIC, STATIC, WEIGHT, stored_bytes
+    from mmdistill.seeding import generator
+
+    cfg = _sd_config()
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert syn.data[STATIC].shape == (20, 1, 16, 16) and syn.data[DYNAMIC].shape == (20, 1, 2, 8, 8)
+    syn.requires_grad_(True)
+    clips = MODALITY.decode(syn)
+    assert clips.shape == (40, 1, 4, 16, 16) and len(syn.labels) == 40  # 10 slots x 2 x 2 pairs
+    assert syn.labels.tolist()[:8] == [0] * 4 + [1] * 4
+    clips.square().mean().backward()
+    assert syn.data[DYNAMIC].grad.abs().sum() > 0 and syn.data[WEIGHT].grad.abs().sum() > 0
+    assert syn.data[STATIC].grad is None  # frozen after stage 1
+    info = stored_bytes(syn)
+    assert info["stored_bytes"] == 4 * (20 * 256 + 20 * 2 * 64 + 1 * 2 * 27 + 1)
+    assert info["full_clip_bytes"] == 4 * 10 * 4 * 256 and info["ratio"] == round(info["stored_bytes"] / info["full_clip_bytes"], 4)
+
+
+def test_identity_integrator_passes_the_static_memory_through():
+    from mmdistill.modalities.video.static_dynamic import init_integrator
+
+    w, b = init_integrator(3, 1, "identity", torch.Generator().manual_seed(0))
+    w[:, 3:] = 0
+    still = torch.randn(1, 3, 1, 6, 6).expand(-1, -1, 4, -1, -1)
+    x = torch.cat([still, torch.randn(1, 1, 4, 6, 6)], 1)
+    out = torch.nn.functional.conv3d(x, w, b, padding=1)
+    assert torch.allclose(out, still, atol=1e-6)
+
+
+# ------------------------------------------------------------------ recipes
+def test_video_dm_run_writes_storage_and_preview(tmp_path):
+    from mmdistill.io import load_synthetic
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.recipes import video_dm
+
+    res = video_dm.run(**TINY, ipc=1, iterations=2, batch_real=2, out=str(tmp_path / "dm"))
+    m = res.manifest
+    assert m["metrics"]["storage"]["ratio"] == 1.0 and "KiB stored" in m["budget_label"]
+    assert (tmp_path / "dm" / "preview.png").exists() and (tmp_path / "dm" / "preview.gif").exists()
+    syn, _ = load_synthetic(tmp_path / "dm")
+    out = MODALITY.export(syn, tmp_path / "export")
+    assert len(list(out.rglob("*.gif"))) == 10 and (out / "clips.safetensors").exists()
+
+
+@pytest.mark.parametrize("method", ["dm", "mtt"])
+def test_video_static_dynamic_runs(tmp_path, method):
+    from mmdistill.io import load_synthetic
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.recipes import video_static_dynamic
+
+    cfg = _sd_config(method=method, out=str(tmp_path / method), num_experts=1, expert_train_epochs=2, max_start_epoch=1, syn_steps=2,
+                     batch_train=16)
+    res = video_static_dynamic.run(cfg)
+    st = res.manifest["metrics"]["storage"]
+    assert st["stored_bytes"] < st["full_clip_bytes"] and "distilled" in res.manifest["metrics"]
+    syn, _ = load_synthetic(tmp_path / method)
+    assert MODALITY.decode(syn).shape == (40, 1, 4, 16, 16)
+    out = MODALITY.export(syn, tmp_path / f"export-{method}")
+    assert (out / "memories.safetensors").exists() and len(list((out / "static").iterdir())) == 20
+
+
+def test_video_mtt_runs(tmp_path):
+    from mmdistill.recipes import video_mtt
+
+    res = video_mtt.run(**TINY, ipc=1, iterations=2, num_experts=1, expert_train_epochs=2, max_start_epoch=1, syn_steps=2, batch_train=16,
+                        out=str(tmp_path / "mtt"))
+    assert res.manifest["metrics"]["storage"]["ratio"] == 1.0
+
+
+def test_recipes_are_on_the_cli():
+    from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES, get_recipe
+
+    for name in ("video-dm", "video-mtt", "video-static-dynamic"):
+        assert name in RECIPES and get_recipe(name).modality == "video"
+    assert "video-static-dynamic" in TRAJECTORY_RECIPES
+    with pytest.raises(ConfigError, match="method='dc'.*one of dm, mtt, tesla"):
+        get_recipe("video-static-dynamic").config(method="dc")
