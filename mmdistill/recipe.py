@@ -64,6 +64,8 @@ class Recipe:
     tables: tuple[Path, ...] = ()
     make_optimizer: Callable[[SyntheticSet, Any], torch.optim.Optimizer] | None = None
     paper: str = ""
+    #: names the tables may look rows up by, computed from the config's values (beside ``recipe``)
+    table_context: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     _tables: tuple[Table, ...] | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ configuration
@@ -99,8 +101,13 @@ class Recipe:
             budget = str(mapping.get("budget", budget))
         if budget not in self.budgets():
             raise ConfigError(f"config key budget={budget!r}: expected one of {', '.join(self.budgets())} (recipe {self.name})", key="budget")
-        return resolve(self.config_cls, tables=self.loaded_tables(), layers=all_layers, context={"recipe": self.name},
+        return resolve(self.config_cls, tables=self.loaded_tables(), layers=all_layers, context=self.lookup_context,
                        unknown=self.unknown_key)
+
+    def lookup_context(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The names the table conditions use besides the config's keys: ``recipe`` and the recipe's own."""
+        extra = dict(self.table_context(values)) if self.table_context is not None else {}
+        return {**extra, "recipe": self.name}
 
     def rebuild(self, config: DistillConfig, overrides: Mapping[str, Any], layer: str = "arguments") -> DistillConfig:
         """``config`` built again from its explicit keys plus ``overrides``: the tables are looked up again, so

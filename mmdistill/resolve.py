@@ -53,11 +53,14 @@ def explicit_layers(cls: type, layers: Sequence[Layer], unknown: UnknownKey) -> 
     return out
 
 
-def resolve(cls: type, *, tables: Sequence[Table] = (), layers: Sequence[Layer] = (), context: Mapping[str, Any] | None = None,
+def resolve(cls: type, *, tables: Sequence[Table] = (), layers: Sequence[Layer] = (),
+            context: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
             unknown: UnknownKey | None = None) -> Any:
     """Build ``cls`` from its defaults, the rows of ``tables`` and the explicit ``layers`` (see the module).
 
-    ``context`` adds names the table conditions may use besides the config's keys (``recipe``)."""
+    ``context`` adds names the table conditions may use besides the config's keys (``recipe``); a callable
+    computes them from the values as they stand before each table (a name derived from several keys, such as
+    the MovieLens release of a ``data_root``)."""
     unknown = unknown or (lambda k, s: unknown_key_error(cls, k, s))
     keys = input_keys(cls)
     explicit = explicit_layers(cls, layers, unknown)
@@ -65,7 +68,8 @@ def resolve(cls: type, *, tables: Sequence[Table] = (), layers: Sequence[Layer] 
     values.update({name: value for name, (value, _) in explicit.items()})
     sources = {name: source for name, (_, source) in explicit.items()}
     for table in tables:
-        row = table.lookup({**values, **(context or {})})
+        extra = context(values) if callable(context) else (context or {})
+        row = table.lookup({**values, **extra})
         if row is None:
             continue
         for name, value in row.values.items():

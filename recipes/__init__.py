@@ -32,6 +32,8 @@ RECIPES: dict[str, tuple[str, str]] = {
     "video-dm": ("video_dm", "video clips, distribution matching on full clips (video DM baseline)"),
     "video-mtt": ("video_mtt", "video clips, trajectory matching on full clips (video MTT baseline)"),
     "video-static-dynamic": ("video_static_dynamic", "video clips, static/dynamic disentanglement, stage 2 by DM or MTT (Wang et al. CVPR 2024)"),
+    "sequences-td3": ("sequences_td3", "recommendation sequences, Tucker-decomposed summary by meta-learning (TD3, WWW 2025)"),
+    "sequences-farzi": ("sequences_farzi", "recommendation sequences, latent summary + learned decoder (Farzi Data, 2023)"),
 }
 
 

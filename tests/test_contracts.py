@@ -90,12 +90,21 @@ def _video_traj(tmp):
     return video_mtt.RECIPE.config(**_VIDEO_TINY, batch_syn=4, batch_train=8)
 
 
+def _sequences(tmp):
+    from mmdistill.recipes import sequences_td3
+
+    return sequences_td3.RECIPE.config(dataset="generated:40:40", max_len=10, seq_len=8, seq_num=4, learner_batch=2, rank_user=3,
+                                       rank_time=3, hidden_size=8, inner_size=16, inner_steps=4, window=2, batch_real=16,
+                                       pretrain_epochs=1, whole_epochs=1, eval_runs=1, progress=False)
+
+
 CASES: dict[str, Case] = {
     "image": Case(_image, _image_traj, classification=True),
     "audio": Case(_audio, _audio_traj, classification=True),
     "graph": Case(_graph),
     "image_text": Case(_image_text, _image_text),
     "video": Case(_video, _video_traj, classification=True),
+    "sequences": Case(_sequences),
 }
 
 

@@ -1,0 +1,97 @@
+"""The sequences adapter object: interaction logs -> user sequences, the summary, learners, evaluation.
+
+Not a classification modality: the task is next-item ranking, the "set" is a summary of user sequences
+(:mod:`.summary`), the evaluation reports HR@K / NDCG@K (:mod:`.evaluate`). The set's labels are ``seq_num``
+zeros (one class), its meta holds the item mapping (ids, titles) so a saved set decodes on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.modality import AdapterDefaults
+from mmdistill.synthetic import SyntheticSet
+
+from .data import SequenceData, SequenceLoadOptions, load_sequences
+from .nets import build_learner
+from .share import SequenceShare
+from .summary import decode_summary, init_summary
+
+
+class NextItemTask:
+    """The learner's loss (see :mod:`.train`); a marker object for the run."""
+
+    name = "next-item ranking"
+
+
+class SequenceModality(SequenceShare, AdapterDefaults):
+    """The sequences adapter; its sharing hooks (Hugging Face ``items`` column, item-profile memorisation) are
+    :class:`.share.SequenceShare`'s."""
+
+    name = "sequences"
+
+    def load(self, config: Any) -> SequenceData:
+        opts = SequenceLoadOptions(max_len=config.max_len, min_user_inter=config.min_user_inter,
+                                   min_item_inter=config.min_item_inter, kcore=config.kcore, on_bad=config.on_bad,
+                                   log_format=config.log_format, seed=config.seed)
+        return load_sequences(config.dataset, config.data_root, opts)
+
+    def to_device(self, data: SequenceData, device: torch.device) -> SequenceData:
+        return data.to(device)
+
+    def describe(self, data: SequenceData) -> str:
+        return data.describe()
+
+    def task(self, config: Any) -> NextItemTask:
+        return NextItemTask()
+
+    def init_synthetic(self, data: SequenceData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """TD3's factors (V = the pretrained learner's item embedding) or Farzi's latent summary and decoder."""
+        from .evaluate import check_budget
+        from .train import pretrained_learner
+
+        check_budget(data, int(config.seq_num))
+        item_factor = None
+        if config.parameterization == "tucker":
+            pre = pretrained_learner(data, config, config.network)
+            item_factor = pre.state["item_embedding.weight"][: data.num_items]
+        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network}
+        if data.titles:
+            meta["titles"] = list(data.titles)
+        return init_summary(config, data.num_items, item_factor, gen, meta)
+
+    def matching_network(self, config: Any, data: SequenceData) -> nn.Module:
+        return build_learner(config.network, data.num_items, data.max_len, config)
+
+    def augmenter(self, strategy: str, dataset: str) -> None:
+        return None  # the inner-loop augmentation lives in the learner's summary loss
+
+    def decode(self, syn: SyntheticSet) -> torch.Tensor:
+        """(seq_num, seq_len, num_items) distributions over items."""
+        return decode_summary(syn)
+
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: SequenceData, device: torch.device) -> EvaluationPlan:
+        from .evaluate import sequence_plan
+
+        return sequence_plan(config, syn, data, device)
+
+    def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
+        from .export import draw_summary
+
+        return draw_summary(syn, path, title)
+
+    def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
+        from .export import export_summary
+
+        return export_summary(syn, out_dir)
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+__all__ = ["NextItemTask", "SequenceModality"]

@@ -1,0 +1,140 @@
+"""Evaluation of a summary next to real baselines of the same size, through the core skeleton.
+
+Every set trains ``eval_runs`` fresh learners (weights drawn per run, the pretrained embeddings kept, as
+TD3's ``Evaluator`` re-initialises only Linear and LayerNorm weights) and scores them on the held-out test
+items (HR@{5,10,20}, NDCG@{5,10,20}; full ranking over every item the user has not interacted with, or 100
+sampled negatives, or both — the plan's title, label and protocol name which):
+
+- ``distilled``: the summary's distributions, ``inner_steps`` Adam steps in batches of ``learner_batch``
+  (the reference's evaluation protocol);
+- ``random_real``: ``seq_num`` random real users (a new draw per run), each as its last ``seq_len`` training
+  items in one-hot, trained with the same protocol as the summary;
+- ``most_active``: the ``seq_num`` users with the most training interactions (a heuristic coreset), likewise;
+- ``whole``: every training window, ``whole_epochs`` epochs, best validation epoch kept.
+
+Learner training seconds per set are recorded (``train_seconds``), for the speed-up of training on a summary.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+from .data import SequenceData
+from .nets import learner_name
+from .summary import decode_summary
+from .train import KS, LearnerProtocol, fresh_learner, pretrained_learner, rank_metrics, sample_negatives, train_on_summary, train_on_windows
+
+PROTOCOL_NAMES = {"full": "full ranking over all items (the user's earlier items excluded)",
+                  "sampled": "{n} sampled negatives (uniform, items the user never interacted with)"}
+
+
+def one_hot_sequences(data: SequenceData, users: list[int], length: int) -> Tensor:
+    """(len(users), length, N) one-hot summaries of the users' last ``length`` training items, left-padded
+    with zero rows so the last position is the last item."""
+    out = torch.zeros(len(users), length, data.num_items)
+    for r, s in enumerate(data.last_items(users, length)):
+        out[r, length - s.numel() + torch.arange(s.numel()), s] = 1.0
+    return out
+
+
+def check_budget(data: SequenceData, seq_num: int) -> None:
+    if seq_num > data.num_users:
+        raise DataError(f"{data.name}: a summary of {seq_num} sequences is compared with {seq_num} real users, but the "
+                        f"data has only {data.num_users} users after filtering; choose seq_num <= {data.num_users}")
+
+
+def most_active_users(data: SequenceData, k: int) -> list[int]:
+    act = data.activity()
+    order = sorted(range(data.num_users), key=lambda u: (-int(act[u]), u))
+    return order[:k]
+
+
+def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device: torch.device) -> EvaluationPlan:
+    seq_num = int(syn.meta["seq_num"]) if syn is not None else int(cfg.seq_num)
+    seq_len = int(syn.meta["seq_len"]) if syn is not None else int(cfg.seq_len)
+    check_budget(data, seq_num)
+    learners = [learner_name(n) for n in (cfg.eval_learners or [cfg.network])]
+    if cfg.cross_arch:
+        learners = list(dict.fromkeys([cfg.network, "sasrec", "gru4rec"]))
+    protocols = ["full", "sampled"] if cfg.eval_protocol == "both" else [cfg.eval_protocol]
+    negatives = sample_negatives(data, cfg.eval_negatives, cfg.seed) if "sampled" in protocols else None
+    small = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.inner_steps, batch=cfg.learner_batch)
+    whole = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.whole_epochs)
+    seconds: dict[str, dict[str, list[float]]] = {}
+    pretrain_info: dict[str, Any] = {}
+
+    def scores(learner) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in protocols:
+            m = rank_metrics(learner, data, "test", p, negatives)
+            prefix = "" if p == protocols[0] else f"s{cfg.eval_negatives}:"
+            out.update({prefix + k: v for k, v in m.items()})
+        return out
+
+    def make_trainer(arch: str, set_name: str):
+        pre = pretrained_learner(data, cfg, arch) if cfg.eval_pretrained_embedding else None
+        if pre is not None:
+            pretrain_info[arch] = {k: v for k, v in pre.info.items() if k != "test"} | {"test_full": pre.info["test"]}
+
+        def train_and_score(train_set: Any, gen: torch.Generator) -> dict[str, float]:
+            learner = fresh_learner(arch, data, cfg, pre, gen).to(device)
+            t0 = time.perf_counter()
+            if isinstance(train_set, tuple):
+                train_on_windows(learner, train_set[0].to(device), train_set[1].to(device), whole, gen,
+                                 freeze_embedding=cfg.freeze_embedding, data=data, select_on_valid=True)
+            else:
+                train_on_summary(learner, train_set.to(device), small, gen, freeze_embedding=cfg.freeze_embedding)
+            seconds.setdefault(arch, {}).setdefault(set_name, []).append(time.perf_counter() - t0)
+            return scores(learner)
+
+        return train_and_score
+
+    if syn is not None:
+        with torch.no_grad():
+            dist = decode_summary(syn.detached().to("cpu"))
+    active = most_active_users(data, seq_num)
+    plans = []
+    for arch in learners:
+        sets: dict[str, EvalSet] = {}
+        if syn is not None:
+            sets["distilled"] = EvalSet(dist, train_and_score=make_trainer(arch, "distilled"), size=seq_num)
+        if "random_real" in cfg.baselines:
+            def draw(r: int) -> Tensor:
+                users = torch.randperm(data.num_users, generator=generator(cfg.seed, "random_real", r))[:seq_num].tolist()
+                return one_hot_sequences(data, users, seq_len)
+            sets["random_real"] = EvalSet(draw, per_run=True, train_and_score=make_trainer(arch, "random_real"), size=seq_num)
+        if "most_active" in cfg.baselines:
+            sets["most_active"] = EvalSet(one_hot_sequences(data, active, seq_len), train_and_score=make_trainer(arch, "most_active"),
+                                          size=seq_num)
+        if "whole" in cfg.baselines:
+            sets["whole"] = EvalSet(data.windows(), train_and_score=make_trainer(arch, "whole"), size=data.num_users)
+        plans.append(NetworkPlan(arch, make_trainer(arch, "distilled"), sets))
+    names = [PROTOCOL_NAMES[p].format(n=cfg.eval_negatives) for p in protocols]
+    label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else f'{cfg.eval_negatives} sampled negatives'})"
+    return EvaluationPlan(
+        metric="hr@10", label=label, networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
+        title=f"test HR/NDCG@{{5,10,20}}, {cfg.eval_runs} runs each, {seq_num} sequences x {seq_len}; "
+              + "; ".join(f"{'unprefixed' if i == 0 else f's{cfg.eval_negatives}:'} = {n}" for i, n in enumerate(names)),
+        protocol={"ranking": protocols[0], "ranking_name": names[0],
+                  **({"also": f"s{cfg.eval_negatives}: " + names[1]} if len(protocols) > 1 else {}),
+                  "ks": list(KS), "split": "leave-one-out (last item test, second-last validation)",
+                  "summary_training": {"optimizer": "adam", "lr": small.lr, "weight_decay": small.weight_decay,
+                                       "steps": small.steps, "batch": small.batch},
+                  "whole_training": {"optimizer": "adam", "lr": whole.lr, "epochs": whole.epochs, "batch_windows": whole.batch,
+                                     "selection": "best validation hr@10"},
+                  "embeddings": "pretrained on the whole training split" if cfg.eval_pretrained_embedding else "fresh",
+                  "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items},
+        extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats)},
+    )
+
+
+__all__ = ["check_budget", "most_active_users", "one_hot_sequences", "sequence_plan"]

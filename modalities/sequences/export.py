@@ -1,0 +1,82 @@
+"""A person's view of a summary: the top items at each position of a few synthetic sequences (with titles
+where the data has them), as a picture and as JSON; and the export directory.
+
+``export`` writes ``factors.safetensors`` (the summary's tensors), ``items.json`` (internal index -> original
+item id and title), ``decoded.json`` (top-5 items and probabilities at every position of every sequence) and
+``sequences.txt`` (each sequence's most likely item per position in SASRec's ``user item`` text format, which
+the ``sasrec`` loader reads back).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmdistill.io import save_tensors, write_json
+from mmdistill.plots import pyplot, save_figure
+from mmdistill.synthetic import SyntheticSet
+
+from .summary import decode_summary
+
+FORMAT = "mmdistill.sequence-summary/1"
+
+
+def item_names(syn: SyntheticSet) -> list[str]:
+    n = int(syn.meta["num_items"])
+    titles = syn.meta.get("titles")
+    ids = syn.meta.get("item_ids") or [str(i) for i in range(n)]
+    return list(titles) if titles else [str(i) for i in ids]
+
+
+def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5) -> list[list[list[dict[str, Any]]]]:
+    """``view[s][p]`` = the ``top`` items (id, name, probability) at position p of synthetic sequence s."""
+    with torch.no_grad():
+        dist = decode_summary(syn.detached().to("cpu"))
+    if sequences is not None:
+        dist = dist[:sequences]
+    names = item_names(syn)
+    ids = syn.meta.get("item_ids") or [str(i) for i in range(dist.shape[-1])]
+    probs, idx = dist.topk(min(top, dist.shape[-1]), dim=-1)
+    return [[[{"item": str(ids[int(i)]), "name": names[int(i)], "p": round(float(q), 4)} for q, i in zip(probs[s, p], idx[s, p])]
+             for p in range(dist.shape[1])] for s in range(dist.shape[0])]
+
+
+def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, positions: int = 12) -> Path:
+    """A table: one column per synthetic sequence, one row per position, the top item's name and probability."""
+    view = decoded_view(syn, sequences, top=1)
+    positions = min(positions, len(view[0]) if view else 0)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(3.2 * max(1, len(view)) + 0.6, 0.32 * positions + 0.9), dpi=110)
+    ax.axis("off")
+    cells = [[f"{v[p][0]['name'][:34]} ({v[p][0]['p']:.2f})" for v in view] for p in range(positions)]
+    table = ax.table(cellText=cells, colLabels=[f"synthetic sequence {s}" for s in range(len(view))],
+                     rowLabels=[f"pos {p}" for p in range(positions)], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1, 1.2)
+    ax.set_title(f"{title}\ntop item (probability) at the first {positions} positions", fontsize=9)
+    out = save_figure(fig, path)
+    write_json(Path(path).parent / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, sequences, top=5)})
+    return out
+
+
+def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_tensors(out_dir / "factors.safetensors", {k: v for k, v in syn.tensors().items() if k.startswith("data.")},
+                 metadata={"format": FORMAT, "parameterization": str(syn.meta.get("parameterization"))})
+    names = item_names(syn)
+    ids = syn.meta.get("item_ids") or [str(i) for i in range(int(syn.meta["num_items"]))]
+    write_json(out_dir / "items.json", {"format": FORMAT, "items": [{"index": i, "item": str(ids[i]), "name": names[i]}
+                                                                    for i in range(len(ids))]})
+    write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5)})
+    with torch.no_grad():
+        top = decode_summary(syn.detached().to("cpu")).argmax(-1)
+    lines = [f"s{s} {ids[int(i)]}" for s in range(top.shape[0]) for i in top[s]]
+    (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")
+    return out_dir
+
+
+__all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_names"]

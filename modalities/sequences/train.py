@@ -1,0 +1,269 @@
+"""Learner losses, training, ranking metrics and the pretrained learner.
+
+Losses (TD3's reference, ``src/model.py`` of USTC-StarTeam/TD3):
+
+- on a summary (distributions over items, (S, L, N)): the learner reads positions 0..L-2 as expected
+  embeddings; the KL divergence between the distribution at the last position and the softmax of the output
+  at L-2, averaged with the same term at one random position ``p`` in [5, L-1) per sequence (the reference's
+  inner-loop augmentation: a truncated sequence predicting its next position);
+- on real sequences (item ids): cross-entropy of the next item at every position (RecBole trains SASRec on
+  every prefix of a user's sequence, the same targets).
+
+Metrics: HR@K and NDCG@K (K = 5, 10, 20) of the held-out item, ranked against every item the user has not
+interacted with before (``full``, RecBole's full sort) or against 100 uniformly sampled negatives the user never
+interacted with (``sampled``, the reference's ``uni100``). Ties count against the target.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmdistill.seeding import draw_seed, generator
+
+from .data import SequenceData
+from .nets import Learner, build_learner
+
+KS = (5, 10, 20)
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def augmentation_positions(num: int, length: int, gen: torch.Generator) -> Tensor:
+    """One position per sequence in [5, length - 1) (the reference's ``torch.randint(5, seq_len - 1)``),
+    clamped for short sequences."""
+    low = min(5, max(1, length - 2))
+    return torch.randint(low, max(low + 1, length - 1), (num,), generator=gen)
+
+
+def summary_loss(learner: Learner, dist: Tensor, positions: Tensor, emb: Tensor | None = None) -> Tensor:
+    """TD3's learner loss on distributions ``dist`` (B, L, N): KL at the last position and at ``positions``.
+    ``emb`` (B, L, D) are the expected input embeddings ``dist @ E`` when the caller has them (a frozen item
+    embedding makes them the same for every inner step, so they are computed once)."""
+    b, l, _ = dist.shape
+    emb = learner.embed_dist(dist) if emb is None else emb
+    h = learner.encode(emb[:, :-1])  # (B, L-1, D): output p predicts position p + 1
+    rows = torch.arange(b, device=dist.device)
+    pos = positions.to(dist.device)
+    out = torch.cat([h[:, -1], h[rows, pos - 1]])
+    target = torch.cat([dist[:, -1], dist[rows, pos]])
+    logp = F.log_softmax(learner.logits(out), dim=-1)
+    kl = F.kl_div(logp, target + 1e-9, reduction="sum") / b
+    return kl / 2
+
+
+def real_loss(learner: Learner, x: Tensor, y: Tensor, select: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Next-item cross-entropy over the non-padding targets of windows ``x``, ``y`` (B, L) (or the positions
+    ``select`` (B, L) bool marks: a batch of prefixes, as RecBole trains); also returns the outputs at those
+    positions (M, D) (the features TD3's alignment term compares)."""
+    h = learner.encode(learner.embed_ids(x))
+    valid = (y != learner.num_items) if select is None else select
+    feats = h[valid]
+    loss = F.cross_entropy(learner.logits(feats), y[valid])
+    return loss, feats
+
+
+class LossModule(torch.nn.Module):
+    """``forward`` of a learner as the meta-learning calls it through ``functional_call``."""
+
+    def __init__(self, learner: Learner):
+        super().__init__()
+        self.learner = learner
+
+    def forward(self, kind: str, *args: Tensor) -> Any:
+        if kind == "summary":
+            return summary_loss(self.learner, *args)
+        if kind == "summary_emb":
+            dist, positions, emb = args
+            return summary_loss(self.learner, dist, positions, emb)
+        return real_loss(self.learner, *args)
+
+
+# ---------------------------------------------------------------------------------------------- training
+@dataclass
+class LearnerProtocol:
+    """How a learner is trained on a set: Adam (``lr``, L2 ``weight_decay``) for ``steps`` steps of ``batch``
+    sequences in a fixed cycling order (summaries and small subsets; TD3's ``learner_train``), or ``epochs``
+    passes in batches of ``batch`` windows (real data)."""
+
+    lr: float
+    weight_decay: float
+    steps: int
+    batch: int
+    epochs: int = 0
+
+
+def _adam(learner: Learner, p: LearnerProtocol, freeze_embedding: bool) -> torch.optim.Optimizer:
+    params = [q for n, q in learner.named_parameters() if not (freeze_embedding and n in learner.embedding_names())]
+    return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
+
+
+def train_on_summary(learner: Learner, dist: Tensor, p: LearnerProtocol, gen: torch.Generator,
+                     freeze_embedding: bool = False) -> float:
+    """Train on a (S, L, N) summary for ``p.steps`` Adam steps, batch ``p.batch`` in fixed order (the
+    reference's ``fix_order``); returns the last loss."""
+    torch.manual_seed(draw_seed(gen))  # dropout
+    learner.train()
+    opt = _adam(learner, p, freeze_embedding)
+    s = dist.shape[0]
+    batch = min(p.batch, s)
+    loss = torch.zeros(())
+    emb = None
+    if freeze_embedding:
+        with torch.no_grad():
+            emb = learner.embed_dist(dist)
+    for step in range(p.steps):
+        idx = batch_indices(step, s, batch)
+        loss = summary_loss(learner, dist[idx], augmentation_positions(len(idx), dist.shape[1], gen),
+                            None if emb is None else emb[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss.detach())
+
+
+def batch_indices(step: int, size: int, batch: int) -> Tensor:
+    """The reference's fixed order: batch ``step mod (size // batch)`` of consecutive sequences."""
+    cycles = max(1, size // batch)
+    c = step % cycles
+    return torch.arange(batch * c, min(size, batch * (c + 1)))
+
+
+def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol, gen: torch.Generator,
+                     freeze_embedding: bool = False, data: SequenceData | None = None,
+                     select_on_valid: bool = False) -> dict[str, Any]:
+    """Train on real windows for ``p.epochs`` shuffled epochs; with ``select_on_valid`` keep the epoch of best
+    validation HR@10 (full ranking). Returns ``{"epochs", "best_epoch", "valid_hr@10"}``."""
+    torch.manual_seed(draw_seed(gen))
+    opt = _adam(learner, p, freeze_embedding)
+    best, best_state, best_epoch = -1.0, None, p.epochs
+    for epoch in range(p.epochs):
+        learner.train()
+        order = torch.randperm(x.shape[0], generator=gen)
+        for i in range(0, x.shape[0], p.batch):
+            idx = order[i : i + p.batch]
+            loss, _ = real_loss(learner, x[idx], y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if select_on_valid and data is not None:
+            hr = rank_metrics(learner, data, "valid", "full")["hr@10"]
+            if hr > best:
+                best, best_epoch = hr, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+    if best_state is not None:
+        learner.load_state_dict(best_state)
+    return {"epochs": p.epochs, "best_epoch": best_epoch, "valid_hr@10": best}
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def sample_negatives(data: SequenceData, num: int, seed: int) -> Tensor:
+    """(U, num) items each user never interacted with (train, validation or test), uniformly drawn, fixed by
+    ``seed`` so every evaluated set is ranked against the same candidates."""
+    gen = generator(seed, "negatives", num)
+    out = torch.empty(data.num_users, num, dtype=torch.long)
+    for u in range(data.num_users):
+        seen = set(data.train[u].tolist()) | {int(data.valid_target[u]), int(data.test_target[u])}
+        picks: list[int] = []
+        if data.num_items - len(seen) < num:
+            pool = [i for i in range(data.num_items) if i not in seen] or [0]
+            picks = [pool[int(j)] for j in torch.randint(0, len(pool), (num,), generator=gen)]
+        while len(picks) < num:
+            cand = torch.randint(0, data.num_items, (2 * num,), generator=gen).tolist()
+            picks += [c for c in cand if c not in seen][: num - len(picks)]
+        out[u] = torch.tensor(picks)
+    return out
+
+
+@torch.no_grad()
+def rank_metrics(learner: Learner, data: SequenceData, split: str = "test", protocol: str = "full",
+                 negatives: Tensor | None = None, batch: int = 512) -> dict[str, float]:
+    """HR@K and NDCG@K (K in 5, 10, 20) on ``split`` under ``protocol`` (``full`` or ``sampled``)."""
+    learner.eval()
+    device = next(learner.parameters()).device
+    x, lens, targets = data.eval_inputs(split)
+    hist = data.history(split)
+    ranks = []
+    for i in range(0, x.shape[0], batch):
+        xb, lb, tb = x[i : i + batch].to(device), lens[i : i + batch].to(device), targets[i : i + batch].to(device)
+        h = learner.encode(learner.embed_ids(xb))
+        out = h[torch.arange(xb.shape[0], device=device), lb - 1]
+        scores = learner.logits(out)
+        target_score = scores.gather(1, tb[:, None])
+        if protocol == "full":
+            for j in range(xb.shape[0]):
+                hj = hist[i + j].to(device)
+                scores[j, hj[hj != tb[j]]] = -math.inf  # the user's earlier items are not candidates
+            rank = (scores >= target_score).sum(1) - 1
+        else:
+            assert negatives is not None
+            neg = scores.gather(1, negatives[i : i + batch].to(device))
+            rank = (neg >= target_score).sum(1)
+        ranks.append(rank.cpu())
+    return metrics_from_ranks(torch.cat(ranks).float())
+
+
+def metrics_from_ranks(r: Tensor) -> dict[str, float]:
+    """HR@K = share of targets ranked below K (0-based rank); NDCG@K = mean of 1 / log2(rank + 2) over hits."""
+    out: dict[str, float] = {}
+    for k in KS:
+        hit = r < k
+        out[f"hr@{k}"] = float(hit.float().mean())
+        out[f"ndcg@{k}"] = float(torch.where(hit, 1.0 / torch.log2(r + 2), torch.zeros_like(r)).mean())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- pretrained
+@dataclass
+class Pretrained:
+    """A learner trained on the whole training split: its state (the source of the frozen item factor V and
+    of every learner's initial embeddings) and what training it took."""
+
+    state: dict[str, Tensor]
+    info: dict[str, Any]
+
+
+def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
+    """The ``arch`` learner pretrained on all training windows (TD3 pretrains its learner with RecBole before
+    distilling: ``pretrain_epochs`` epochs, Adam, best validation epoch kept), cached on ``data`` per
+    architecture and settings."""
+    key = ("pretrained", arch, cfg.hidden_size, cfg.inner_size, cfg.n_heads, cfg.n_layers, cfg.gru_embedding,
+           cfg.gru_hidden, cfg.pretrain_epochs, cfg.pretrain_lr, cfg.seed, data.max_len)
+    if key not in data.cache:
+        t0 = time.perf_counter()
+        learner = build_learner(arch, data.num_items, data.max_len, cfg)
+        gen = generator(cfg.seed, "pretrain", arch)
+        learner.init_weights(gen)
+        x, y = data.windows()
+        p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
+        info = train_on_windows(learner, x, y, p, gen, data=data, select_on_valid=True)
+        info["seconds"] = time.perf_counter() - t0
+        info["test"] = rank_metrics(learner, data, "test", "full")
+        log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
+                 arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
+        data.cache[key] = Pretrained({k: v.detach().clone() for k, v in learner.state_dict().items()}, info)
+    return data.cache[key]
+
+
+def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | None, gen: torch.Generator) -> Learner:
+    """A learner with weights drawn from ``gen`` and, with ``pre``, the pretrained embeddings (TD3's
+    evaluation re-initialises Linear and LayerNorm weights and keeps the pretrained embeddings)."""
+    learner = build_learner(arch, data.num_items, data.max_len, cfg)
+    learner.init_weights(gen)
+    if pre is not None:
+        with torch.no_grad():
+            for name in learner.embedding_names():
+                learner.get_parameter(name).copy_(pre.state[name])
+    return learner
+
+
+__all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
+           "fresh_learner", "metrics_from_ranks", "pretrained_learner", "rank_metrics", "real_loss", "sample_negatives", "summary_loss",
+           "train_on_summary", "train_on_windows"]

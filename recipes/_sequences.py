@@ -1,0 +1,32 @@
+"""Shared pieces of the sequence recipes (sequences_td3, sequences_farzi): TD3's meta-learning matcher, the
+summary's optimizer and the tables.
+
+Defaults are TD3's reference: the per-release rows of ``tables/td3.yaml`` (``modalities/sequences/config.py``
+says where every shared default comes from). ``--budget cpu`` (a row of ``tables/budgets.yaml``) sizes a run
+for 2 CPU cores (about 20 minutes of summary learning on MovieLens latest-small): 100 outer steps, 100 inner
+steps of which the last 20 are differentiated (the evaluation learners then train 100 steps too), real batches
+of 256 prefixes, 20 pretraining epochs and 10 whole-data epochs. Run it with one torch thread on a shared
+machine (``OMP_NUM_THREADS=1``; on 2 busy cores two threads made every step ~10x slower).
+"""
+
+from __future__ import annotations
+
+from mmdistill.context import MatchContext
+from mmdistill.modalities.sequences.config import SequenceDistillConfig, table_context
+from mmdistill.modalities.sequences.matching import MetaMatcher
+from mmdistill.modalities.sequences.summary import summary_optimizer
+from mmdistill.modalities.sequences.train import pretrained_learner
+from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
+
+
+def make_meta_matcher(ctx: MatchContext) -> MetaMatcher:
+    cfg: SequenceDistillConfig = ctx.config
+    return MetaMatcher(cfg, ctx.data, pretrained_learner(ctx.data, cfg, cfg.network), ctx.device)
+
+
+def sequence_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[SequenceDistillConfig]) -> Recipe:
+    """A sequences recipe: TD3's matcher and summary optimizer, TD3's per-release table and the budgets."""
+    return Recipe(name=name, modality="sequences", method=method, summary=summary, paper=paper, config_cls=config_cls,
+                  make_matcher=make_meta_matcher, make_optimizer=summary_optimizer,  # type: ignore[arg-type]
+                  tables=tables("td3"), table_context=table_context)

@@ -1,0 +1,344 @@
+"""Sequences adapter on small generated logs: loaders, leave-one-out, bad input, learners, metrics, the
+summary's parameterizations, TD3's meta-learning (RaT-BPTT gradient checked against full unrolling and finite
+differences) and a whole run through the core."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdistill.errors import ConfigError, DataError
+from mmdistill.modalities.sequences import MODALITY
+from mmdistill.modalities.sequences.data import SequenceLoadOptions, build_sequences, generated_log, load_sequences
+from mmdistill.modalities.sequences.evaluate import check_budget, most_active_users, one_hot_sequences
+from mmdistill.modalities.sequences.matching import AdamState, MetaMatcher, adam_update
+from mmdistill.modalities.sequences.nets import GRU4Rec, SASRec
+from mmdistill.modalities.sequences.summary import decode_summary, learnable_keys, summary_optimizer
+from mmdistill.modalities.sequences.train import LossModule, metrics_from_ranks, pretrained_learner
+from mmdistill.recipes import sequences_farzi, sequences_td3
+from mmdistill.seeding import generator
+
+TINY = dict(dataset="generated:40:40", max_len=10, seq_len=8, seq_num=4, learner_batch=2, rank_user=3, rank_time=3,
+            hidden_size=8, inner_size=16, gru_embedding=8, gru_hidden=8, hidden_dropout=0.0, attn_dropout=0.0, gru_dropout=0.0,
+            inner_steps=6, window=3, batch_real=16, pretrain_epochs=1, whole_epochs=1, eval_runs=1, iterations=2,
+            checkpoint_every=1, progress=False)
+
+
+def tiny(recipe=sequences_td3, **kw):
+    return recipe.RECIPE.config(**{**TINY, **kw})
+
+
+ROWS = [("u1", "a", "1"), ("u1", "b", "2"), ("u1", "c", "3"), ("u1", "d", "4"),
+        ("u2", "b", "5"), ("u2", "a", "3"), ("u2", "c", "9"),
+        ("u3", "c", "1"), ("u3", "d", "2"), ("u3", "a", "3"), ("u3", "b", "4")]
+OPTS = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def test_leave_one_out_split_in_time_order_with_remapped_ids():
+    d = build_sequences("toy", ROWS, OPTS)
+    assert d.num_users == 3 and d.num_items == 4 and d.item_ids == ["a", "b", "c", "d"]
+    u2 = d.users.index("u2")  # u2's events sorted by time: a(3) b(5) c(9)
+    assert d.train[u2].tolist() == [0] and int(d.valid_target[u2]) == 1 and int(d.test_target[u2]) == 2
+    x, lens, t = d.eval_inputs("test")
+    assert x[u2, :2].tolist() == [0, 1] and int(lens[u2]) == 2 and x[u2, 2] == d.pad
+    assert d.mapping()["items"] == ["a", "b", "c", "d"]
+
+
+def _write_logs(tmp: Path) -> dict[str, Path]:
+    csv_rows = "\n".join(f"{u},{i},{t}" for u, i, t in ROWS)
+    paths = {}
+    zpath = tmp / "ml-toy.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("ml-toy/ratings.csv", "userId,movieId,rating,timestamp\n" + "\n".join(f"{u},{i},4.0,{t}" for u, i, t in ROWS))
+        zf.writestr("ml-toy/movies.csv", "movieId,title,genres\na,Alpha (1990),x\nb,\"Beta, The (1991)\",y\nc,Gamma,z\nd,Delta,z\n")
+    paths["movielens"] = zpath
+    (tmp / "log.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                   + "\n".join(f"{u}\t{i}\t1\t{t}" for u, i, t in ROWS))
+    paths["recbole"] = tmp / "log.inter"
+    (tmp / "log.csv").write_text("user,item,timestamp\n" + csv_rows)
+    paths["csv"] = tmp / "log.csv"
+    ordered = sorted(ROWS, key=lambda r: (r[0], float(r[2])))
+    (tmp / "log.txt").write_text("\n".join(f"{u} {i}" for u, i, _ in ordered))
+    paths["sasrec"] = tmp / "log.txt"
+    return paths
+
+
+def test_every_reader_gives_the_same_sequences(tmp_path):
+    ref = build_sequences("toy", ROWS, OPTS)
+    expect = {u: [ref.item_ids[i] for i in ref.train[k].tolist()] + [ref.item_ids[int(ref.valid_target[k])],
+                                                                       ref.item_ids[int(ref.test_target[k])]]
+              for k, u in enumerate(ref.users)}
+    for fmt, path in _write_logs(tmp_path).items():
+        d = load_sequences(fmt, str(path), OPTS)
+        got = {u: [d.item_ids[i] for i in d.train[k].tolist()] + [d.item_ids[int(d.valid_target[k])], d.item_ids[int(d.test_target[k])]]
+               for k, u in enumerate(d.users)}
+        assert got == expect, fmt
+        if fmt == "movielens":
+            assert d.titles is not None and "Beta, The (1991)" in d.titles
+
+
+def test_kcore_filter_counts_what_it_removes():
+    rows = generated_log(30, 40, seed=1) + [("lonely", "i0", "1"), ("lonely", "i1", "2")]
+    d = build_sequences("g", rows, SequenceLoadOptions(min_user_inter=5, min_item_inter=5))
+    assert "lonely" not in d.users and d.stats["kcore_users_removed"] >= 1
+    d2 = build_sequences("g", rows, SequenceLoadOptions(min_user_inter=5, min_item_inter=5, kcore="iterate"))
+    assert d2.stats["kcore_rounds"] >= 1
+
+
+def test_bad_input_is_named_with_counts(tmp_path):
+    bad = ROWS + [("u1", "e", "yesterday"), ("u2", "e", "n/a")]
+    with pytest.raises(DataError, match=r"2 of 13 rows have a non-numeric timestamp.*'yesterday'"):
+        build_sequences("toy", bad, OPTS)
+    d = build_sequences("toy", bad, SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
+    assert d.stats["non_numeric_timestamps"] == 2
+    short = ROWS + [("u4", "a", "1"), ("u4", "b", "2")]  # two interactions: no leave-one-out possible
+    d = build_sequences("toy", short, OPTS)
+    assert "u4" not in d.users and d.stats["users_below_3_removed"] == 1
+    unseen = ROWS + [("u4", "a", "1"), ("u4", "b", "2"), ("u4", "z", "3")]  # z only ever a test target
+    d = build_sequences("toy", unseen, OPTS)
+    assert d.stats["unseen_test_items"] == 1 and "z" in d.item_ids
+    with pytest.raises(DataError, match=r"empty after filtering.*min_user_inter=50"):
+        build_sequences("toy", ROWS, SequenceLoadOptions(min_user_inter=50))
+    with pytest.raises(DataError, match=r"only 3 users"):
+        check_budget(build_sequences("toy", ROWS, OPTS), 5)
+    with pytest.raises(DataError, match="data-root"):
+        load_sequences("csv", None, OPTS)
+
+
+def test_config_names_bad_keys():
+    with pytest.raises(ConfigError, match="eval_protocol"):
+        tiny(eval_protocol="uni100")
+    with pytest.raises(ConfigError, match="min_window"):
+        tiny(inner_steps=4, window=5)
+    with pytest.raises(ConfigError, match="unknown learner"):
+        tiny(network="bert4rec")
+    cfg = sequences_td3.RECIPE.config(dataset="ml-1m")
+    assert (cfg.seq_num, cfg.learner_batch, cfg.rank_user, cfg.seq_lr, cfg.net_lr, cfg.window, cfg.inner_steps) == (50, 25, 16, 0.03, 0.01, 40, 200)
+    assert sequences_td3.RECIPE.config(dataset="ml-100k").seq_num == 30 and cfg.ipc == 50
+
+
+def test_baselines_of_the_same_size():
+    d = build_sequences("g", generated_log(50, 40, seed=2), SequenceLoadOptions(max_len=10))
+    top = most_active_users(d, 5)
+    acts = d.activity()
+    assert sorted(acts.tolist(), reverse=True)[:5] == [int(acts[u]) for u in top]
+    oh = one_hot_sequences(d, top, 8)
+    assert oh.shape == (5, 8, d.num_items) and torch.allclose(oh.sum(-1), torch.ones(5, 8))
+    assert oh[0, -1].argmax() == d.train[top[0]][-1]
+
+
+# ---------------------------------------------------------------------------------------------- learners, metrics
+@pytest.mark.parametrize("cls", [SASRec, GRU4Rec])
+def test_learners_are_causal_and_read_distributions(cls):
+    torch.manual_seed(0)
+    net = cls(12, 6, hidden=8, inner=16, embedding=8, gru_hidden=8, hidden_dropout=0.0, attn_dropout=0.0, gru_dropout=0.0).eval()
+    x = torch.randint(0, 12, (2, 6))
+    y = x.clone()
+    y[:, 4:] = (y[:, 4:] + 1) % 12
+    a, b = net.encode(net.embed_ids(x)), net.encode(net.embed_ids(y))
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6) and not torch.allclose(a[:, 4:], b[:, 4:])
+    one_hot = torch.nn.functional.one_hot(x, 12).float()
+    assert torch.allclose(net.encode(net.embed_dist(one_hot)), a, atol=1e-5)
+
+
+def test_ranking_metrics():
+    m = metrics_from_ranks(torch.tensor([0.0, 4.0, 9.0, 15.0, 30.0]))
+    assert m["hr@5"] == pytest.approx(2 / 5) and m["hr@10"] == pytest.approx(3 / 5) and m["hr@20"] == pytest.approx(4 / 5)
+    assert m["ndcg@10"] == pytest.approx((1 + 1 / math.log2(6) + 1 / math.log2(11)) / 5)
+
+
+# ---------------------------------------------------------------------------------------------- summary
+def test_tucker_summary_keeps_v_frozen_and_out_of_the_optimizer():
+    cfg = tiny()
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init")).requires_grad_(True)
+    assert set(syn.data) == {"U", "T", "G", "V"} and syn.data["V"].shape == (data.num_items, cfg.hidden_size)
+    dist = MODALITY.decode(syn)
+    assert dist.shape == (4, 8, data.num_items) and torch.allclose(dist.sum(-1), torch.ones(4, 8), atol=1e-5)
+    opt = summary_optimizer(syn, cfg)
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(syn.data[k]) for k in ("U", "T", "G")}
+    v0 = syn.data["V"].detach().clone()
+    m = MetaMatcher(cfg, data, pretrained_learner(data, cfg, "sasrec"), torch.device("cpu"))
+    m.step(syn, opt, generator(0, "it", 0))
+    assert syn.data["V"].grad is None and torch.equal(syn.data["V"], v0)
+    assert syn.data["U"].grad is not None and syn.data["U"].grad.abs().sum() > 0
+
+
+def test_farzi_summary():
+    cfg = tiny(sequences_farzi)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert set(syn.data) == {"Z", "D"} and syn.data["Z"].shape == (4, 8, 32) and syn.data["D"].shape == (32, data.num_items)
+    assert learnable_keys(syn) == ["Z", "D"] and decode_summary(syn).shape == (4, 8, data.num_items)
+
+
+# ---------------------------------------------------------------------------------------------- RaT-BPTT
+@pytest.fixture
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def _full_unroll_reference(m: MetaMatcher, syn, gen_seed: int, detach_first: int, steps: int) -> torch.Tensor:
+    """An independent full unroll: ``steps`` differentiable Adam steps of the learner on the summary, the
+    summary detached in the first ``detach_first`` of them (what RaT-BPTT's truncation means); the same
+    randomness as ``m.outer`` (fresh weights, positions, real batch) drawn in the same order."""
+    cfg = m.cfg
+    gen = generator(gen_seed)
+    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    module, params = m.fresh(gen)
+    high = cfg.inner_steps - cfg.window
+    if high > cfg.min_window:
+        torch.randint(cfg.min_window, high + 1, (1,), generator=gen)
+    params = {k: p.requires_grad_(True) for k, p in params.items()}
+    m_state = {k: torch.zeros_like(p) for k, p in params.items()}
+    v_state = {k: torch.zeros_like(p) for k, p in params.items()}
+    for step in range(steps):
+        dist = decode_summary(syn)
+        if step < detach_first:
+            dist = dist.detach()
+        loss = m.inner_loss(module, params, dist, step, gen, m.frozen_inputs(module, dist))
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+        new = {}
+        t = step + 1
+        for (k, p), g in zip(params.items(), grads):
+            g = g + cfg.net_weight_decay * p
+            m_state[k] = 0.9 * m_state[k] + 0.1 * g
+            v_state[k] = 0.999 * v_state[k] + 0.001 * g * g
+            new[k] = p - cfg.net_lr * (m_state[k] / (1 - 0.9 ** t)) / torch.sqrt(v_state[k] / (1 - 0.999 ** t) + 1e-16)
+        params = new
+    return m.outer_loss(module, params, gen)[0]
+
+
+def _setup(window: int, inner_steps: int, **kw):
+    cfg = tiny(window=window, inner_steps=inner_steps, net_lr=0.05, **kw)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    with torch.no_grad():  # a summary away from uniform, so the gradient is not tiny
+        syn.data["U"].normal_(0, 1.0, generator=generator(1))
+        syn.data["T"].normal_(0, 1.0, generator=generator(2))
+    syn.requires_grad_(True)
+    m = MetaMatcher(cfg, data, pretrained_learner(data, cfg, "sasrec"), torch.device("cpu"))
+    return m, syn
+
+
+def test_rat_bptt_with_full_window_matches_finite_differences(float64):
+    """Window = every inner step (no truncation): the outer gradient is the full unroll's; checked against
+    central finite differences of the outer loss in float64."""
+    m, syn = _setup(window=4, inner_steps=4)
+    loss = m.outer(syn, generator(7))[0]
+    grads = torch.autograd.grad(loss, [syn.data["U"], syn.data["G"]])
+    ref = _full_unroll_reference(m, syn, 7, detach_first=0, steps=4)
+    ref_grads = torch.autograd.grad(ref, [syn.data["U"], syn.data["G"]])
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-10)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-8, atol=1e-12)
+    eps = 1e-6
+    for key, grad in (("U", grads[0]), ("G", grads[1])):
+        flat = syn.data[key].detach().view(-1)
+        for j in (0, 3, flat.numel() - 1):
+            flat_orig = float(flat[j])
+            values = []
+            for shift in (eps, -eps):
+                with torch.no_grad():
+                    syn.data[key].view(-1)[j] = flat_orig + shift
+                values.append(float(m.outer(syn, generator(7))[0].detach()))
+            with torch.no_grad():
+                syn.data[key].view(-1)[j] = flat_orig
+            up, down = values
+            fd = (up - down) / (2 * eps)
+            assert grad.view(-1)[j].item() == pytest.approx(fd, rel=1e-4, abs=1e-9), (key, j)
+
+
+def test_rat_bptt_truncated_gradient_is_the_full_unroll_with_a_detached_prefix(float64):
+    """A window of 3 after a random curriculum: the gradient equals that of a full unroll in which the
+    summary is detached during the curriculum steps, and differs from the untruncated full unroll."""
+    m, syn = _setup(window=3, inner_steps=8)
+    loss, _, _, curriculum = m.outer(syn, generator(11))
+    assert 0 < curriculum <= 5
+    g = torch.autograd.grad(loss, [syn.data["U"]])[0]
+    ref = _full_unroll_reference(m, syn, 11, detach_first=curriculum, steps=curriculum + 3)
+    r = torch.autograd.grad(ref, [syn.data["U"]])[0]
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-10)
+    assert torch.allclose(g, r, rtol=1e-8, atol=1e-12)
+    full = _full_unroll_reference(m, syn, 11, detach_first=0, steps=curriculum + 3)
+    f = torch.autograd.grad(full, [syn.data["U"]])[0]
+    assert float(full.detach()) == pytest.approx(float(ref.detach()), rel=1e-10)  # same forward, only the gradient is truncated
+    assert not torch.allclose(g, f)
+    cos = torch.nn.functional.cosine_similarity(g.flatten(), f.flatten(), dim=0)
+    assert cos > 0
+
+
+def test_differentiable_adam_matches_torch_adam():
+    p = torch.randn(5, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=0.1, weight_decay=0.01, eps=1e-8)
+    q = {"p": p.detach().clone()}
+    state = AdamState({"p": torch.zeros(5)}, {"p": torch.zeros(5)})
+    for _ in range(3):
+        g = torch.randn(5)
+        p.grad = g.clone()
+        opt.step()
+        q = adam_update(q, {"p": g}, state, 0.1, 0.01)
+    assert torch.allclose(p.detach(), q["p"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- whole runs
+@pytest.mark.parametrize("recipe", [sequences_td3, sequences_farzi])
+def test_recipe_runs_and_writes_its_artifacts(recipe, tmp_path):
+    res = recipe.RECIPE.run(**{**TINY, "out": str(tmp_path / "run"), "eval_protocol": "both"})
+    metrics = res.manifest["metrics"]
+    assert metrics["metric"] == "hr@10 (full ranking)" and {"distilled", "random_real", "most_active", "whole"} <= set(metrics)
+    assert "s100:hr@10" in metrics["distilled"]["scores"] and "ranking_name" in metrics["protocol"]
+    assert set(metrics["train_seconds"]["sasrec"]) == {"distilled", "random_real", "most_active", "whole"}
+    for name in ("synthetic.safetensors", "manifest.json", "preview.png", "decoded.json", "loss.png", "accuracy.png"):
+        assert (tmp_path / "run" / name).exists(), name
+    decoded = json.loads((tmp_path / "run" / "decoded.json").read_text())
+    assert len(decoded["sequences"]) == 4 and len(decoded["sequences"][0]) == 8
+    out = MODALITY.export(res.synthetic, tmp_path / "export")
+    assert (out / "factors.safetensors").exists() and (out / "items.json").exists()
+    back = load_sequences("sasrec", str(out / "sequences.txt"), SequenceLoadOptions(min_user_inter=1, min_item_inter=1))
+    assert back.num_users == 4
+
+
+def test_resume_ends_in_the_same_summary(tmp_path):
+    a = sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "a"), "iterations": 3, "evaluate": False})
+    sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "b"), "iterations": 3, "evaluate": False}, stop_after=1)
+    b = sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "b"), "iterations": 3, "evaluate": False, "resume": True})
+    for k in ("U", "T", "G"):
+        assert torch.allclose(a.synthetic.data[k], b.synthetic.data[k], atol=1e-6)
+
+
+def test_cross_architecture_evaluation_trains_gru4rec():
+    cfg = tiny(cross_arch=True, baselines=["random_real"])
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    metrics = MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
+    assert set(metrics["cross_arch"]) == {"sasrec", "gru4rec"}
+
+
+def test_config_rows_come_from_the_td3_table_and_the_budget_table():
+    from mmdistill.resolve import config_sources
+
+    small = sequences_farzi.RECIPE.config(dataset="movielens", data_root="/data/ml-latest-small.zip")
+    assert (small.seq_num, small.learner_batch, small.rank_user, small.iterations, small.batch_real) == (50, 25, 8, 720, 4096)
+    assert config_sources(small)["seq_num"].startswith("tables/td3.yaml: release ml-latest-small (mmdistill (ours)")
+    other = sequences_td3.RECIPE.config(dataset="generated")
+    assert (other.seq_num, other.rank_user, other.seq_lr, other.iterations) == (20, 64, 0.01, 1000)
+    assert other.ipc == other.seq_num  # one source of truth for the summary's size
+    cpu = sequences_td3.RECIPE.rebuild(small, {"budget": "cpu"})
+    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 100, 100, 20, 256, 10)
+    assert config_sources(cpu)["iterations"].startswith("tables/budgets.yaml: recipe sequences-td3/sequences-farzi, budget cpu")
+    assert sequences_td3.RECIPE.config(dataset="ml-1m", seq_num=7).seq_num == 7  # explicit wins over the row
+    with pytest.raises(ConfigError, match="'ipc' .*does not apply to recipe sequences-td3: use seq_num"):
+        sequences_td3.RECIPE.config(ipc=5)
+    with pytest.raises(ConfigError, match=r"baselines=\['herding'\]: expected a list, each one of random_real, most_active, whole"):
+        sequences_td3.RECIPE.config(baselines=["herding"])
