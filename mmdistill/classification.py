@@ -158,6 +158,8 @@ def classification_plan(
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
     baselines = baseline_sets(cfg, data, herd_idx, labeler)
+    if syn is not None:  # decoded once, shared by every evaluation network
+        x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     networks = []
     for name in evaluation_networks(cfg):
         make_net = network_factory(modality, name, data, device)
@@ -165,7 +167,6 @@ def classification_plan(
         default_many = many_trainer(make_net, data.test, protocol, task=task, augment=augment)
         sets: dict[str, EvalSet] = {}
         if syn is not None:
-            x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
             if syn_protocol is protocol:
                 own, own_many = default, default_many
             else:

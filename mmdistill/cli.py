@@ -48,10 +48,11 @@ def _load_saved(directory: str):
 
     from mmdistill.share import set_dir
 
-    syn, manifest = load_synthetic(set_dir(directory))
+    folder = set_dir(directory)
+    syn, manifest = load_synthetic(folder)
     missing = [k for k in ("recipe", "modality") if not isinstance(manifest.get(k), str)]
     if missing:
-        raise ArtifactError(f"{Path(set_dir(directory)) / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
     recipe = get_recipe(manifest["recipe"])
     modality = get_modality(manifest["modality"])
     return syn, manifest, recipe, modality
