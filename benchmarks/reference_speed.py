@@ -44,7 +44,7 @@ from mmdistill.buffer import ParamLayout
 from mmdistill.data import LabeledTensors
 from mmdistill.ensemble import train_many_from_scratch
 from mmdistill.matchers.distribution import DistributionMatching
-from mmdistill.matchers.gradient import GradientMatching, dc_loops, gradient_distance
+from mmdistill.matchers.gradient import GradientMatching, gradient_distance
 from mmdistill.matchers.trajectory import ClassificationStudent, TrajectoryMatching, add_step_size
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import draw_seed, generator
@@ -52,6 +52,29 @@ from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, train_from_scratch
 from mmdistill.compile import maybe_compile
+from mmdistill.recipes import image_dc
+
+
+class ReferenceLayoutDSA(DSA):
+    """DSA whose crop returns the reference's memory layout: the reference's ``rand_crop`` gathers from a
+    ``permute(0, 2, 3, 1)``'d tensor and permutes back, so its output has channels-last strides, which the
+    following convolution propagates (mmdistill's DSA returns row-major strides). Same values."""
+
+    def _apply(self, x, seed, groups, num_groups, frames):
+        out = super()._apply(x, seed, groups, num_groups, frames)
+        gen = torch.Generator().manual_seed(int(seed) % (2**63))
+        op = self.ops[int(torch.randint(len(self.ops), (1,), generator=gen))] if self.single_op else "crop"
+        return out.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) if op == "crop" and x.dim() == 4 else out
+
+
+def reference_dsa(args) -> DSA:
+    """The reference side's DSA: the reference's memory layout unless ``--row-major-reference``."""
+    cls = DSA if args.row_major_reference else ReferenceLayoutDSA
+    return cls(dsa_strategy_for(args.dataset))
+
+
+def _layout_note(args) -> str:
+    return " (its DSA with mmdistill's row-major crop)" if args.row_major_reference else " (crop with the reference's channels-last layout)"
 
 
 def _sync(device: torch.device) -> None:
@@ -98,7 +121,7 @@ def real_data(classes: int, per_class: int, shape: tuple[int, ...], device: torc
 def bench_dm(args, device) -> dict:
     C, shape = args.classes, (args.channels, args.size, args.size)
     real = real_data(C, args.batch_real * 2, shape, device)
-    aug = DSA(dsa_strategy_for(args.dataset))
+    aug, ref_aug = DSA(dsa_strategy_for(args.dataset)), reference_dsa(args)
     net = build_network("convnet", shape, C).to(device)
     syn = SyntheticSet.from_real(real, args.ipc, generator(0)).to(device).requires_grad_(True)
     opt = torch.optim.SGD(syn.parameters(), lr=1.0, momentum=0.5)
@@ -117,7 +140,7 @@ def bench_dm(args, device) -> dict:
             img_real = real.x[idx[torch.randperm(idx.numel(), generator=gen)[: args.batch_real]]]
             img_syn = syn.x[c * args.ipc : (c + 1) * args.ipc]
             seed = draw_seed(gen)
-            img_real, img_syn = aug(img_real, seed=seed), aug(img_syn, seed=seed)
+            img_real, img_syn = ref_aug(img_real, seed=seed), ref_aug(img_syn, seed=seed)
             out_real = net.embed(img_real).detach()
             out_syn = net.embed(img_syn)
             loss = loss + ((out_real.mean(0) - out_syn.mean(0)) ** 2).sum()
@@ -138,7 +161,7 @@ def bench_dm(args, device) -> dict:
     times = interleave(fns, args.pairs, device)
     record: dict = {}
     report(f"DM iteration, ConvNet-3 (instance norm), {C} classes x {args.batch_real} real, ipc {args.ipc}, {shape}, DSA, "
-           f"{device} ({torch.get_num_threads()} threads), {args.pairs} pairs", times, record, 0.6)
+           f"{device} ({torch.get_num_threads()} threads), {args.pairs} pairs; reference{_layout_note(args)}", times, record, 0.6)
     return record
 
 
@@ -147,10 +170,12 @@ def bench_dc(args, device) -> dict:
     C, shape = args.classes, (args.channels, args.size, args.size)
     real = real_data(C, args.batch_real * 2, shape, device)
     aug = DSA(dsa_strategy_for(args.dataset)) if not args.no_dsa else None
+    ref_aug = reference_dsa(args) if not args.no_dsa else None
     net = build_network("convnet", shape, C).to(device)
     syn = SyntheticSet.from_real(real, args.ipc, generator(0)).to(device).requires_grad_(True)
     opt = torch.optim.SGD(syn.parameters(), lr=0.1, momentum=0.5)
-    outer, inner = dc_loops(args.ipc)
+    cfg = image_dc.RECIPE.config(ipc=args.ipc)  # DC's (outer_loop, inner_loop) table by IPC
+    outer, inner = cfg.outer_loop, cfg.inner_loop
     idx_by_class = real.class_indices()
     counter = iter(range(10**9))
 
@@ -170,9 +195,9 @@ def bench_dc(args, device) -> dict:
                 lab_real = torch.full((img_real.shape[0],), c, device=device)
                 img_syn = syn.x[c * args.ipc : (c + 1) * args.ipc]
                 lab_syn = torch.full((args.ipc,), c, device=device)
-                if aug is not None:
+                if ref_aug is not None:
                     seed = draw_seed(gen)
-                    img_real, img_syn = aug(img_real, seed=seed), aug(img_syn, seed=seed)
+                    img_real, img_syn = ref_aug(img_real, seed=seed), ref_aug(img_syn, seed=seed)
                 gw_real = [g.detach().clone() for g in torch.autograd.grad(F.cross_entropy(net(img_real), lab_real), params)]
                 gw_syn = torch.autograd.grad(F.cross_entropy(net(img_syn), lab_syn), params, create_graph=True)
                 loss = loss + gradient_distance(gw_syn, gw_real)
@@ -186,7 +211,7 @@ def bench_dc(args, device) -> dict:
                 order = torch.randperm(len(x_tr), generator=gen)
                 for s in range(0, len(x_tr), 256):
                     b = order[s : s + 256]
-                    xb = x_tr[b] if aug is None else aug(x_tr[b], seed=draw_seed(gen), groups=torch.arange(len(b)), num_groups=len(b))
+                    xb = x_tr[b] if ref_aug is None else ref_aug(x_tr[b], seed=draw_seed(gen), groups=torch.arange(len(b)), num_groups=len(b))
                     lo = F.cross_entropy(net(xb), y_tr[b])
                     net_opt.zero_grad()
                     lo.backward()
@@ -198,8 +223,8 @@ def bench_dc(args, device) -> dict:
     times = interleave(fns, args.pairs, device)
     record: dict = {}
     report(f"{'DC' if aug is None else 'DSA'} iteration, ConvNet-3, {C} classes x {args.batch_real} real, ipc {args.ipc} "
-           f"(outer {outer}, inner {inner}), {shape}, {device} ({torch.get_num_threads()} threads), {args.pairs} pairs",
-           times, record, 0.8)
+           f"(outer {outer}, inner {inner}), {shape}, {device} ({torch.get_num_threads()} threads), {args.pairs} pairs"
+           f"; reference{_layout_note(args)}", times, record, 0.8)
     return record
 
 
@@ -219,7 +244,7 @@ class _Buffer:
 def bench_mtt(args, device) -> dict:
     C, shape = args.classes, (args.channels, args.size, args.size)
     real = real_data(C, 20, shape, device)
-    aug = DSA(dsa_strategy_for(args.dataset))
+    aug, ref_aug = DSA(dsa_strategy_for(args.dataset)), reference_dsa(args)
     net = build_network("convnet", shape, C).to(device)
     layout = ParamLayout.of(net)
     buf = _Buffer(layout.num_params, 30, device)
@@ -240,7 +265,7 @@ def bench_mtt(args, device) -> dict:
             if not chunks:
                 chunks = list(torch.split(torch.randperm(len(syn), generator=gen), batch))
             idx = chunks.pop()
-            x = aug(syn.x[idx], seed=draw_seed(gen), groups=torch.arange(len(idx)), num_groups=len(idx))
+            x = ref_aug(syn.x[idx], seed=draw_seed(gen), groups=torch.arange(len(idx)), num_groups=len(idx))
             out = torch.func.functional_call(net, layout.unflatten(student[-1]), (x,))
             ce = F.cross_entropy(out, syn.labels[idx])
             (grad,) = torch.autograd.grad(ce, student[-1], create_graph=True)
@@ -256,7 +281,7 @@ def bench_mtt(args, device) -> dict:
     times = interleave(fns, args.pairs, device)
     record: dict = {}
     report(f"MTT iteration, ConvNet-3, {C} classes, ipc {args.ipc}, {args.syn_steps} unrolled steps, batch {batch}, "
-           f"{shape}, DSA, {device} ({torch.get_num_threads()} threads), {args.pairs} pairs", times, record, 1.0)
+           f"{shape}, DSA, {device} ({torch.get_num_threads()} threads), {args.pairs} pairs; reference{_layout_note(args)}", times, record, 1.0)
     return record
 
 
@@ -264,7 +289,7 @@ def bench_mtt(args, device) -> dict:
 def bench_eval(args, device) -> dict:
     C, shape, K = args.classes, (args.channels, args.size, args.size), args.runs
     data = real_data(C, args.set_size // C, shape, device)
-    aug = DSA(dsa_strategy_for(args.dataset))
+    aug, ref_aug = DSA(dsa_strategy_for(args.dataset)), reference_dsa(args)
     proto = TrainProtocol(epochs=args.epochs)
 
     def make(gen):
@@ -274,14 +299,16 @@ def bench_eval(args, device) -> dict:
 
     results: dict[str, list] = {}
 
-    def reference() -> None:
-        nets = []
-        for r in range(K):
-            gen = generator(0, "eval", r)
-            net = make(gen)
-            train_from_scratch(net, data.x, data.y, proto, gen, augment=aug)
-            nets.append(net)
-        results["sequential"] = nets
+    def sequential(label: str, augment, protocol: TrainProtocol) -> Callable[[], None]:
+        def run() -> None:
+            nets = []
+            for r in range(K):
+                gen = generator(0, "eval", r)
+                net = make(gen)
+                train_from_scratch(net, data.x, data.y, protocol, gen, augment=augment)
+                nets.append(net)
+            results[label] = nets
+        return run
 
     def ensemble() -> None:
         gens = [generator(0, "eval", r) for r in range(K)]
@@ -289,13 +316,20 @@ def bench_eval(args, device) -> dict:
         train_many_from_scratch(nets, [data.x] * K, [data.y] * K, proto, gens, augment=aug)
         results["ensemble"] = nets
 
-    times = interleave({"reference": reference, "mmdistill ensemble": ensemble}, args.pairs, device, warmup=0)
-    diff = max(float((p - q).abs().max()) for a, b in zip(results["sequential"], results["ensemble"])
-               for p, q in zip(a.parameters(), b.parameters()))
-    record: dict = {"max_abs_weight_difference": diff}
+    fns = {"reference": sequential("reference", ref_aug, TrainProtocol(epochs=args.epochs, chunk=0)),
+           "mmdistill, one at a time (chunked)": sequential("sequential", aug, proto)}
+    if not args.no_ensemble:
+        fns["mmdistill, vectorised ensemble"] = ensemble
+    times = interleave(fns, args.pairs, device, warmup=0)
+    record: dict = {}
+    for label in [k for k in results if k != "reference"]:
+        diff = max(float((p - q).abs().max()) for a, b in zip(results["reference"], results[label])
+                   for p, q in zip(a.parameters(), b.parameters()))
+        record[f"max_abs_weight_difference_{label}"] = diff
+        print(f"largest weight difference reference vs {label} after {args.epochs} epochs: {diff:.2e}")
     report(f"Evaluation: {K} ConvNet-3 trained {args.epochs} epochs on {args.set_size} samples {shape}, DSA; reference = "
-           f"one after the other; {device} ({torch.get_num_threads()} threads), {args.pairs} pairs", times, record, 0.5)
-    print(f"largest weight difference sequential vs ensemble after {args.epochs} epochs: {diff:.2e}")
+           f"one after the other, one batch per step{_layout_note(args)}; {device} ({torch.get_num_threads()} threads), "
+           f"{args.pairs} pairs", times, record, 0.5)
     return record
 
 
@@ -319,6 +353,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--set-size", type=int, default=100)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--row-major-reference", action="store_true",
+                    help="give the reference mmdistill's row-major DSA output instead of its own channels-last crop output")
+    ap.add_argument("--no-ensemble", action="store_true", help="eval: skip the vectorised ensemble variant")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.ipc is None:

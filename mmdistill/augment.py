@@ -274,4 +274,19 @@ class DSA:
         for name in names:
             for op in OPS[name]:
                 x = op(x, draw, self.params)
-        return x.contiguous()
+        return _standard_strides(x)
+
+
+def _standard_strides(x: Tensor) -> Tensor:
+    """``x`` with row-major (NCHW) strides. ``contiguous()`` is not enough: with one channel a permuted
+    tensor counts as contiguous while its strides are channels-last, and the convolution after it then
+    propagates channels-last through the network, where the CPU's instance norm runs 8x slower (measured on
+    digits: 244 ms against 32 ms per 30 training steps)."""
+    x = x.contiguous()
+    expected, step = [], 1
+    for size in reversed(x.shape):
+        expected.append(step)
+        step *= max(int(size), 1)
+    if x.stride() == tuple(reversed(expected)):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)

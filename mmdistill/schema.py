@@ -136,6 +136,17 @@ class RealBatchKeys(ConfigKeys):
 
 
 @dataclass
+class RealChunkKeys(ConfigKeys):
+    """How many real samples go through the network at a time (speed only) where a matcher batches them."""
+
+    HELP_ORDER: ClassVar[int] = 3
+
+    real_chunk: int | None = key(None, help="real samples per forward/backward of the real side; none: the device's measured "
+                                 "default (CPU: 16 28x28-sized samples, mmdistill.chunking; GPU: one batch), 0: one batch. "
+                                 "Speed only: the sums are the same", unit="samples", range="[0, inf)", resume=False)
+
+
+@dataclass
 class NetworkEvalKeys(ConfigKeys):
     """Evaluation networks of a classification task (images, audio, graphs)."""
 
@@ -215,5 +226,5 @@ class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKey
 
 
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
-           "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys",
+           "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
            "RunKeys", "SetKeys", "SplitKeys"]

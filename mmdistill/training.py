@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from mmdistill.chunking import chunked_loss_backward, default_chunk, splits_exactly
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.seeding import draw_seed
@@ -34,6 +35,7 @@ class TrainProtocol:
     weight_decay: float = 5e-4
     batch_size: int = 256
     lr_decay_at: float = 0.5  # fraction of epochs after which lr *= 0.1
+    chunk: int | None = None  # samples per forward/backward of a step (None: the device's default_chunk; 0: one batch)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
@@ -63,12 +65,16 @@ def train_epoch(
     *,
     task: ClassificationTask = ClassificationTask(),
     augment: Augment | None = None,
+    chunk: int | None = None,
 ) -> float:
     """One pass of minibatch training of ``net`` over ``x`` (N, ...) with ``targets`` (N,) or (N, C), both on
     the network's device, in an order drawn from ``gen``; with ``augment`` each sample gets its own draw.
-    Returns the epoch's mean training loss."""
+    Each step's gradient is accumulated ``chunk`` samples at a time (:mod:`mmdistill.chunking`; None: the
+    device's default, 0: one batch) where the network splits exactly. Returns the epoch's mean training loss."""
     device = x.device
     n = x.shape[0]
+    if chunk is None:
+        chunk = default_chunk(device, x.shape[1:])
     order = torch.randperm(n, generator=gen).to(device)
     total = 0.0
     for start in range(0, n, batch_size):
@@ -76,11 +82,10 @@ def train_epoch(
         xb = x[b]
         if augment is not None:
             xb = augment(xb, seed=draw_seed(gen), groups=torch.arange(len(b), device=device), num_groups=len(b))
-        loss = task.loss(net(xb), targets[b])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value = chunked_loss_backward(net, task.loss, xb, targets[b], chunk if splits_exactly(net) else 0)
         opt.step()
-        total += float(loss.detach()) * len(b)
+        total += value * len(b)
     return total / n
 
 
@@ -108,7 +113,7 @@ def train_from_scratch(
         if ep == decay_epoch and ep > 0:
             for g in opt.param_groups:
                 g["lr"] = protocol.lr * 0.1
-        last = train_epoch(net, opt, x, targets, protocol.batch_size, gen, task=task, augment=augment)
+        last = train_epoch(net, opt, x, targets, protocol.batch_size, gen, task=task, augment=augment, chunk=protocol.chunk)
     return last
 
 

@@ -89,7 +89,8 @@ def test_gradient_matching_hooks_weight_each_class():
 def test_dm_real_chunks_change_nothing_but_speed(blobs):
     """The real side in chunks (any size) gives the one-batch update to float rounding; defaults by device."""
     from mmdistill.augment import DSA
-    from mmdistill.matchers.distribution import DistributionMatching, default_real_chunk
+    from mmdistill.chunking import default_chunk
+    from mmdistill.matchers.distribution import DistributionMatching
     from mmdistill.nets import build_network, reinitialize
     from mmdistill.seeding import generator
     from mmdistill.synthetic import SyntheticSet
@@ -105,5 +106,5 @@ def test_dm_real_chunks_change_nothing_but_speed(blobs):
         out.append(syn.x.detach().clone())
     for x in out[1:]:
         torch.testing.assert_close(x, out[0], rtol=1e-5, atol=1e-6)
-    assert default_real_chunk("cpu", (1, 28, 28)) == 256 and default_real_chunk("cuda", (1, 28, 28)) == 0
-    assert default_real_chunk("cpu", (1, 8, 8)) >= 640  # digits' real batch stays one forward
+    assert default_chunk("cpu", (1, 28, 28)) == 16 and default_chunk("cuda", (1, 28, 28)) == 0
+    assert default_chunk("cpu", (1, 8, 8)) == 196 and default_chunk("cpu", (3, 32, 32)) == 12

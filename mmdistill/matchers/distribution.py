@@ -3,10 +3,11 @@
 Every iteration draws a freshly initialised network and matches, per class, the mean embedding of a real
 batch with the mean embedding of that class's synthetic samples (optionally the MMD with a Gaussian kernel).
 The real side goes through the network under ``torch.inference_mode`` in chunks of ``real_chunk`` samples
-(:func:`default_real_chunk`: 256 MNIST-sized samples on a CPU, where a 2,560-image batch thrashes the
-caches in the normalisation, activation and pooling kernels; one batch on a GPU), the synthetic side in one forward with an autograd
-graph. The network's weights are frozen (only the synthetic inputs receive gradients). The chunks change
-nothing but speed: each sample's embedding is computed by the same per-sample kernels.
+(:func:`mmdistill.chunking.default_chunk`: 16 MNIST-sized samples on a CPU, where larger batches thrash the
+caches in the normalisation, activation and pooling kernels; one batch on a GPU), the synthetic side in the
+same chunks with an autograd graph. The network's weights are frozen (only the synthetic inputs receive
+gradients). The chunks change nothing but speed: each sample's embedding is computed by the same per-sample
+kernels.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmdistill.chunking import chunked_embed, default_chunk
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.matchers import apply_update
@@ -24,33 +26,6 @@ from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
-
-#: pixels (positions) per forward of DM's real side by device type, in units of one 28x28 map: the CPU's 256
-#: is 256 MNIST-sized samples (measured: benchmarks/reference_speed.py); 0 = the whole real batch at once
-REAL_CHUNK_BY_DEVICE: dict[str, int] = {"cpu": 256, "cuda": 0}
-_REFERENCE_POSITIONS = 28 * 28
-
-
-def default_real_chunk(device: torch.device | str, sample_shape: Sequence[int] = (1, 28, 28)) -> int:
-    """The measured ``real_chunk`` (samples per forward) for ``device``'s type and samples of
-    ``sample_shape`` (C, ...): as many samples as hold the positions of 256 28x28 maps on a CPU (an 8x8 digit
-    batch of 640 stays one forward; 3x32x32 images go 196 at a time), 0 (one batch) on a GPU and on device
-    types not measured. The feature maps' size, not the input's, is what has to fit the caches."""
-    base = REAL_CHUNK_BY_DEVICE.get(torch.device(device).type, 0)
-    if base <= 0:
-        return 0
-    positions = 1
-    for s in tuple(sample_shape)[1:]:
-        positions *= int(s)
-    return max(1, base * _REFERENCE_POSITIONS // max(1, positions))
-
-
-def chunked_embed(embed: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor:
-    """``embed(x)`` computed ``chunk`` samples at a time (``chunk`` <= 0 or >= N: one call), concatenated."""
-    n = x.shape[0]
-    if chunk <= 0 or n <= chunk:
-        return embed(x)
-    return torch.cat([embed(x[s : s + chunk]) for s in range(0, n, chunk)])
 
 
 def class_means(emb: Tensor, groups: Tensor, num_classes: int) -> Tensor:
@@ -102,8 +77,8 @@ class DistributionMatching:
         loss: ``"mean"`` (the paper) or ``"mmd"``.
         mmd_bandwidths: Gaussian bandwidth multipliers for ``loss="mmd"``.
         embed: optional replacement for ``net.embed`` (e.g. a compiled version of it).
-        real_chunk: real samples per forward of the real side (0: one batch; None: the device's
-            :func:`default_real_chunk`).
+        real_chunk: samples per forward (0: one batch; None: the device's
+            :func:`~mmdistill.chunking.default_chunk`).
         decode: the synthetic set's model inputs (the adapter's ``decode``).
 
     Modality hooks (as :class:`~mmdistill.matchers.gradient.GradientMatching`'s), for data that is not a
@@ -163,11 +138,11 @@ class DistributionMatching:
             seed = draw_seed(gen)
             x_real = self.augment(x_real, seed=seed, groups=y_real, num_groups=C)
             x_syn = self.augment(x_syn, seed=seed, groups=y_syn, num_groups=C)
-        chunk = default_real_chunk(device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = default_chunk(device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
         with torch.inference_mode():
             emb_real = chunked_embed(embed, x_real, chunk)
         emb_real = emb_real.clone()  # an ordinary tensor again: the loss's autograd graph may hold it
-        emb_syn = embed(x_syn)
+        emb_syn = chunked_embed(embed, x_syn, chunk)  # chunks keep the autograd graph; its backward runs per chunk too
         return {"loss": apply_update(self._loss(emb_real, y_real, emb_syn, y_syn, C), optimizer) / C}
 
     def _loss(self, emb_real: Tensor, y_real: Tensor, emb_syn: Tensor, y_syn: Tensor, num_classes: int) -> Tensor:

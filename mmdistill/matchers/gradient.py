@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmdistill.chunking import chunked_loss_backward, chunked_loss_grad, default_chunk, splits_exactly
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.matchers import apply_update
@@ -80,6 +81,9 @@ class GradientMatching:
         augment: DSA (same draw for the real and synthetic batch of a class), or None for DC.
         dis_metric: see :func:`gradient_distance`.
         bn_batch: real samples per class used to freeze BatchNorm statistics (reference: 16).
+        real_chunk: real samples per forward/backward of a class's real gradient (0: one batch; None: the
+            device's :func:`~mmdistill.chunking.default_chunk`); the gradient is the same (a size-weighted
+            sum of the pieces' gradients) and the network must split exactly (no BatchNorm in training mode).
         decode: the model inputs of the synthetic set (raw parameterization: ``syn.x``).
 
     Modality-neutral hooks (all optional; unset, the DC/DSA behaviour above is unchanged):
@@ -105,6 +109,7 @@ class GradientMatching:
     augment: Augment | None = None
     dis_metric: str = "ours"
     bn_batch: int = 16
+    real_chunk: int | None = None
     decode: Callable[[SyntheticSet], Any] = lambda syn: syn.x
     real_class_losses: Callable[[nn.Module, torch.Generator], Sequence[Tensor]] | None = None
     syn_class_losses: Callable[[nn.Module, Any], Sequence[Tensor]] | None = None
@@ -185,8 +190,8 @@ class GradientMatching:
                 seed = draw_seed(gen)
                 x_real = self.augment(x_real, seed=seed)
                 x_syn = self.augment(x_syn, seed=seed)
-            g_real = torch.autograd.grad(self.task.loss(net(x_real), y_real), params)
-            g_real = [g.detach() for g in g_real]
+            chunk = default_chunk(x_real.device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
+            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk if splits_exactly(net) else 0)
             g_syn = torch.autograd.grad(self.task.loss(net(x_syn), t_syn), params, create_graph=True)
             loss = loss + gradient_distance(g_syn, g_real, self.dis_metric)
         return loss
@@ -195,6 +200,8 @@ class GradientMatching:
         x = self.decode(syn).detach()
         t = syn.targets().detach()
         n = x.shape[0]
+        chunk = default_chunk(x.device, x.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = chunk if splits_exactly(net) else 0
         for _ in range(self.inner_loop):
             order = torch.randperm(n, generator=gen).to(x.device)
             for start in range(0, n, self.batch_train):
@@ -202,9 +209,8 @@ class GradientMatching:
                 xb = x[b]
                 if self.augment is not None:  # reference: an independent draw per sample when training
                     xb = self.augment(xb, seed=draw_seed(gen), groups=torch.arange(len(b), device=x.device), num_groups=len(b))
-                loss = self.task.loss(net(xb), t[b])
                 net_opt.zero_grad(set_to_none=True)
-                loss.backward()
+                chunked_loss_backward(net, self.task.loss, xb, t[b], chunk)
                 net_opt.step()
 
     def _freeze_batchnorm(self, net: nn.Module, gen: torch.Generator) -> None:

@@ -10,11 +10,11 @@ from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
 from mmdistill.keys import key
 from mmdistill.matchers.distribution import DistributionMatching
-from mmdistill.schema import RealBatchKeys
+from mmdistill.schema import RealBatchKeys, RealChunkKeys
 
 
 @dataclass
-class DistributionMatchingConfig(RealBatchKeys):
+class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys):
     """Distribution matching (DM): the embedding distance.
 
     DM's defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the samples,
@@ -28,9 +28,6 @@ class DistributionMatchingConfig(RealBatchKeys):
 
     dm_loss: Literal["mean", "mmd"] = key("mean", help="distance of the embeddings: mean (DM's mean embeddings) or mmd (Gaussian MMD)")
     compile: bool = key(False, help="torch.compile the embedding network (faster iterations on a GPU)")
-    real_chunk: int | None = key(None, help="real samples per forward of the real side; none: the device's measured default "
-                                 "(on a CPU 256 28x28-sized samples, one batch on a GPU), 0: one batch. Speed only",
-                                 unit="samples", range="[0, inf)", resume=False)
     iterations: int = 20000
     lr_data: float = 1.0
     momentum_data: float = 0.5
