@@ -12,7 +12,7 @@ only (:func:`splits_exactly` checks the network: no BatchNorm in training mode, 
 mean loss is the size-weighted sum of its pieces' mean losses.
 
 Chunks are sized in *positions* (samples x spatial/temporal positions of one sample) so that 8x8 digits go
-196 at a time, 28x28 images 16, 3x32x32 images 12 and 1x16x112x112 clips one at a time.
+196 at a time, 28x28 images 16, 3x32x32 images 12, and larger samples (spectrograms, clips) 8 at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from torch import Tensor, nn
 
 #: positions (samples x positions of a sample) per chunk by device type; 0 = one batch
 CHUNK_POSITIONS_BY_DEVICE: dict[str, int] = {"cpu": 16 * 28 * 28, "cuda": 0}
+#: fewest samples per chunk: one 1x128x56 spectrogram per call ran ~4x slower than one batch of 128 (per-call
+#: costs dominate), so large samples still go at least this many at a time
+MIN_CHUNK = 8
 
 _SAMPLE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
                      nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -31,15 +34,15 @@ _SAMPLE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d, 
 
 def default_chunk(device: torch.device | str, sample_shape: Sequence[int]) -> int:
     """Samples per chunk for ``device``'s type and samples of ``sample_shape`` (C, ...): as many samples as
-    hold :data:`CHUNK_POSITIONS_BY_DEVICE` positions (at least 1); 0 (one batch) on a GPU and on device
-    types not measured."""
+    hold :data:`CHUNK_POSITIONS_BY_DEVICE` positions (at least :data:`MIN_CHUNK`); 0 (one batch) on a GPU and
+    on device types not measured."""
     budget = CHUNK_POSITIONS_BY_DEVICE.get(torch.device(device).type, 0)
     if budget <= 0:
         return 0
     positions = 1
     for s in tuple(sample_shape)[1:]:
         positions *= int(s)
-    return max(1, budget // max(1, positions))
+    return max(MIN_CHUNK, budget // max(1, positions))
 
 
 def splits_exactly(net: nn.Module) -> bool:
@@ -90,5 +93,5 @@ def chunked_loss_grad(forward: Callable[[Tensor], Tensor], loss: Callable[[Tenso
     return grads
 
 
-__all__ = ["CHUNK_POSITIONS_BY_DEVICE", "chunked_embed", "chunked_loss_backward", "chunked_loss_grad", "default_chunk",
+__all__ = ["CHUNK_POSITIONS_BY_DEVICE", "MIN_CHUNK", "chunked_embed", "chunked_loss_backward", "chunked_loss_grad", "default_chunk",
            "splits_exactly"]

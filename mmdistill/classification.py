@@ -178,12 +178,13 @@ def classification_plan(
         sets.update(baselines)
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many))
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
-                                      "test_samples": len(data.test)}
+                                      "scored_on": data.meta.get("scored_on", "test"), "test_samples": len(data.test)}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
                           vectorize=cfg.eval_vectorize,
-                          title=f"test accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class", protocol=protocol_block)
+                          title=f"{data.meta.get('scored_on', 'test')} accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class",
+                          protocol=protocol_block)
 
 
 def evaluate_baselines(cfg: Any, data: ClassificationData, modality: ClassificationModality, *, device: torch.device,

@@ -64,6 +64,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from mmdistill.io import write_json
     from mmdistill.devices import resolve_device
     from mmdistill.report import summary_line
+    from mmdistill.validation import load_data
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     saved = dict(manifest.get("config", {}))
@@ -85,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     cfg = recipe.config_from_saved(saved, changes)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    data = modality.to_device(modality.load(cfg), device)
+    data = modality.to_device(load_data(modality, cfg), device)
     metrics = modality.evaluate(cfg, syn, data, device)
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
@@ -102,12 +103,14 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
     import torch
 
+    from mmdistill.validation import load_data
+
     changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False}
     if getattr(args, "data_root", None) is not None:
         changes["data_root"] = args.data_root
     cfg = recipe.config(("saved manifest", dict(manifest.get("config", {}))), ("check arguments", changes))
     torch.manual_seed(cfg.seed)
-    return cfg, modality.load(cfg)
+    return cfg, load_data(modality, cfg)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
-from tqdm.auto import tqdm
 
 from mmdistill.errors import ConfigError
+from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str
         raise ConfigError(f"eval_runs must be > 0, got {runs}")
     result = EvalResult(headline=metric, size=eval_set.size)
     group = max(1, vectorize) if many is not None else 1
-    bar = tqdm(total=runs, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    bar = progress_bar(total=runs, desc=desc, disable=not progress, leave=False)
     for first in range(0, runs, group):
         rs = list(range(first, min(first + group, runs)))
         batch = None

@@ -23,6 +23,7 @@ from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
 from mmdistill.seeding import seed_everything
+from mmdistill.validation import load_data
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
     try:
         seed_everything(cfg.seed)
         modality = recipe.get_modality()
-        data = modality.to_device(modality.load(cfg), workers.device)
+        data = modality.to_device(load_data(modality, cfg), workers.device)
         net = modality.matching_network(cfg, data).to(workers.device)
         ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
                            device=workers.device, out_dir=cfg.out_dir(recipe.name))

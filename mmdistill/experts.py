@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, read_shard_header, shard_name, spec_mismatch
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
+from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
 
 
@@ -148,8 +149,8 @@ def train_experts(
     _check_existing_index(out, spec, training)
     header = _header(spec, training)
     mine = workers.mine(range(training.num_experts))
-    bar = tqdm(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
+               disable=not progress)
     try:
         for i in mine:
             _train_one(out, i, header, spec, training, make_net, train_epoch, score, make_optimizer or default_expert_optimizer(training),

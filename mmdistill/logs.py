@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
+
+from tqdm.auto import tqdm
+
+#: seconds between progress-bar lines when stderr is not a terminal (a log file, CI): a line every 30 s
+#: instead of a redraw at every update, which fills a log with thousands of carriage-return frames
+NON_TTY_INTERVAL_S = 30.0
 
 
 def configure_logging(debug: bool = False) -> None:
@@ -19,4 +26,15 @@ def configure_logging(debug: bool = False) -> None:
     root.propagate = False
 
 
-__all__ = ["configure_logging"]
+def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
+    """tqdm on stderr, redrawn as usual on a terminal and at most every :data:`NON_TTY_INTERVAL_S` seconds
+    elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``, ``leave``...)."""
+    interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    kwargs.setdefault("dynamic_ncols", True)
+    if not interactive:
+        kwargs.setdefault("mininterval", NON_TTY_INTERVAL_S)
+        kwargs.setdefault("maxinterval", NON_TTY_INTERVAL_S * 2)
+    return tqdm(disable=disable, **kwargs)
+
+
+__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "progress_bar"]

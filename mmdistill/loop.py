@@ -20,10 +20,10 @@ from typing import Any, Callable, Mapping, Protocol
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
+from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -215,7 +215,7 @@ def run_loop(
     end = iterations if stop_after is None else min(iterations, stop_after)
     last_loss = None
     start_iteration = getattr(matcher, "start_iteration", None)
-    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=iterations, initial=start, desc=desc, disable=not progress)
     t0 = time.perf_counter()
     it, snapshot = start, None
     try:

@@ -30,6 +30,7 @@ from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.validation import load_data
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def distill(
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
              stop_after: int | None, paper: str = "") -> RunResult:
-    data = modality.to_device(modality.load(cfg), device)
+    data = modality.to_device(load_data(modality, cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)

@@ -221,10 +221,22 @@ class AugmentKeys(ConfigKeys):
 
 
 @dataclass
-class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKeys, LearnedSetKeys, SplitKeys, DistillConfig):
+class ValidationKeys(ConfigKeys):
+    """Scoring on a validation split of the training data instead of the test split (for tuning;
+    :mod:`mmdistill.validation` carves it)."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    validation: float = key(0.0, help="share of each class's training samples held out and scored in place of the test split, "
+                            "for tuning without reading the test split (0: score on the test split)", unit="fraction", range="[0, 1)")
+
+
+@dataclass
+class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKeys, ValidationKeys, LearnedSetKeys, SplitKeys,
+                           DistillConfig):
     """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
 
 
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
-           "RunKeys", "SetKeys", "SplitKeys"]
+           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys"]

@@ -63,7 +63,7 @@ def test_batch_statistics_and_dropout_are_never_split():
 
 def test_default_chunk_is_sized_in_positions():
     assert default_chunk("cpu", (1, 28, 28)) == 16 and default_chunk("cpu", (1, 8, 8)) == 196
-    assert default_chunk("cpu", (1, 16, 112, 112)) == 1 and default_chunk("cpu", (384,)) == 16 * 28 * 28
+    assert default_chunk("cpu", (1, 16, 112, 112)) == 8 and default_chunk("cpu", (384,)) == 16 * 28 * 28
     assert default_chunk("cuda", (1, 28, 28)) == 0 and default_chunk("meta", (1, 28, 28)) == 0
 
 
@@ -74,3 +74,31 @@ def test_dsa_returns_row_major_strides_for_every_op():
     for seed in range(40):
         out = DSA()(x, seed=seed, groups=torch.arange(6), num_groups=6)
         assert out.stride() == (64, 64, 8, 1), seed
+
+
+def test_trajectory_student_in_chunks_gives_the_same_gradient(monkeypatch):
+    """MTT's student forward in chunks: same loss and same second-order gradient to the synthetic pixels."""
+    import mmdistill.chunking as chunking
+    from mmdistill.buffer import ParamLayout
+    from mmdistill.data import LabeledTensors
+    from mmdistill.matchers.trajectory import ClassificationStudent
+    from mmdistill.synthetic import SyntheticSet
+
+    x, y = _data(24)
+    syn = SyntheticSet.from_real(LabeledTensors(x, y, ["a", "b", "c"]), 4, generator(0)).requires_grad_(True)
+    net = _net()
+    layout = ParamLayout.of(net)
+    flat = layout.flatten(net).requires_grad_(True)
+    student = ClassificationStudent(net, ClassificationTask(), augment=DSA())
+
+    def grads():
+        loss = student.loss(layout.unflatten(flat), syn, torch.arange(len(syn)), seed=3)
+        (g,) = torch.autograd.grad(loss, flat, create_graph=True)
+        return loss, torch.autograd.grad(g.pow(2).sum(), syn.x)[0]
+
+    whole = grads()
+    monkeypatch.setitem(chunking.CHUNK_POSITIONS_BY_DEVICE, "cpu", 5 * 64)  # 8 samples (MIN_CHUNK) per chunk
+    assert chunking.default_chunk("cpu", (1, 8, 8)) == 8
+    parts = grads()
+    torch.testing.assert_close(parts[0], whole[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(parts[1], whole[1], rtol=1e-4, atol=1e-6)

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from mmdistill.chunking import chunked_embed, default_chunk, splits_exactly
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.matchers import check_loss, step_checked
@@ -68,7 +69,8 @@ class StudentObjective(Protocol):
 class ClassificationStudent:
     """The student objective of classification modalities: the task loss of ``net`` on decoded synthetic
     samples (with their hard, soft or learnable targets), each sample augmented with its own draw (as MTT's
-    DSA with ``Siamese=False``)."""
+    DSA with ``Siamese=False``). The forward runs in the device's cache-sized chunks
+    (:mod:`mmdistill.chunking`), each with its own piece of the graph: the same loss and gradients."""
 
     net: nn.Module
     task: object
@@ -79,7 +81,8 @@ class ClassificationStudent:
         x = self.decode(syn)[idx]
         if self.augment is not None:
             x = self.augment(x, seed=seed, groups=torch.arange(len(idx), device=x.device), num_groups=len(idx))
-        out = functional_call(self.net, params, (x,))
+        chunk = default_chunk(x.device, x.shape[1:]) if splits_exactly(self.net) else 0
+        out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk)
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 
 

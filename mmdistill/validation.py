@@ -1,0 +1,69 @@
+"""A validation split carved from the training data, scored in place of the test split.
+
+Hyper-parameters (a CPU budget's learning rate, an iteration count) are chosen by looking at scores; chosen on
+the test split they overstate what a user will see. With ``validation=0.1`` a run holds out 10 % of every
+class's *training* samples (stratified, at least one per class that has two or more), distils and trains its
+experts on the rest, and scores every set (distilled and baselines) on the held-out samples; the test split is
+not scored at all. The split is drawn from a fixed stream (not the run's ``seed``), so runs of different seeds
+share one validation split and their scores are comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from mmdistill.data import ClassificationData, LabeledTensors
+from mmdistill.errors import ConfigError
+from mmdistill.schema import ValidationKeys
+from mmdistill.seeding import generator
+
+log = logging.getLogger(__name__)
+
+#: the stream of the split: fixed, so every seed of a sweep scores on the same held-out samples
+SPLIT_STREAM = ("validation-split",)
+
+
+def hold_out_validation(data: ClassificationData, fraction: float) -> ClassificationData:
+    """``data`` with ``fraction`` of each class's training samples moved to the scored split (``test``);
+    ``meta["scored_on"]`` says ``"validation"`` and how many samples were held out. Raises ConfigError for a
+    fraction outside (0, 1)."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation must lie in (0, 1) to carve a validation split, got {fraction}", key="validation")
+    gen = generator(0, *SPLIT_STREAM)
+    train, held = [], []
+    for idx in data.train.class_indices():
+        order = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
+        k = int(round(fraction * idx.numel()))
+        k = min(max(k, 1 if idx.numel() >= 2 else 0), idx.numel() - 1)
+        held.append(order[:k])
+        train.append(order[k:])
+    keep, val = torch.cat(train).sort().values, torch.cat(held).sort().values
+    if val.numel() == 0:
+        raise ConfigError(f"validation={fraction} holds out no sample of {data.name} ({len(data.train)} training samples)", key="validation")
+    src = data.train
+    meta = {**data.meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(val.numel()),
+                                                                    "train_kept": int(keep.numel()), "test_split_scored": False}}
+    log.info("validation=%s: %d of %d training samples held out and scored in place of the test split (not read)",
+             fraction, val.numel(), len(src))
+    return replace(data, train=LabeledTensors(src.x[keep], src.y[keep], list(src.classes)),
+                   test=LabeledTensors(src.x[val], src.y[val], list(src.classes)), meta=meta)
+
+
+def load_data(modality: Any, cfg: Any) -> Any:
+    """``modality.load(cfg)``, with the validation split of ``cfg.validation`` carved out when the config has
+    :class:`ValidationKeys` and asks for one (classification data only)."""
+    data = modality.load(cfg)
+    fraction = cfg.validation if isinstance(cfg, ValidationKeys) else 0.0
+    if fraction:
+        if not isinstance(data, ClassificationData):
+            raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none",
+                              key="validation")
+        data = hold_out_validation(data, fraction)
+    return data
+
+
+__all__ = ["SPLIT_STREAM", "hold_out_validation", "load_data"]

@@ -1,0 +1,48 @@
+"""A validation split carved from the training data is scored in place of the test split."""
+
+import json
+
+import pytest
+import torch
+
+from mmdistill.data import ClassificationData, LabeledTensors
+from mmdistill.errors import ConfigError
+from mmdistill.validation import hold_out_validation
+
+
+def _data() -> ClassificationData:
+    y = torch.tensor([0] * 10 + [1] * 5 + [2] * 2)
+    x = torch.arange(len(y), dtype=torch.float32).view(-1, 1, 1, 1)
+    test = LabeledTensors(torch.full((3, 1, 1, 1), -1.0), torch.tensor([0, 1, 2]), ["a", "b", "c"])
+    return ClassificationData("toy", LabeledTensors(x, y, ["a", "b", "c"]), test, meta={"mean": [0.5]})
+
+
+def test_split_is_stratified_disjoint_complete_and_fixed():
+    data = _data()
+    out = hold_out_validation(data, 0.2)
+    assert torch.bincount(out.test.y, minlength=3).tolist() == [2, 1, 1]  # round(0.2 n), at least 1 where n >= 2
+    assert torch.bincount(out.train.y, minlength=3).tolist() == [8, 4, 1]
+    ids_train, ids_val = set(out.train.x.flatten().tolist()), set(out.test.x.flatten().tolist())
+    assert not ids_train & ids_val and ids_train | ids_val == set(range(17))  # the test split is not among them
+    assert out.meta["scored_on"] == "validation" and out.meta["mean"] == [0.5]
+    assert out.meta["validation"]["held_out"] == 4 and out.meta["validation"]["test_split_scored"] is False
+    again = hold_out_validation(data, 0.2)
+    assert torch.equal(again.test.x, out.test.x)  # one split whatever the run's seed
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ConfigError, match="validation"):
+            hold_out_validation(data, bad)
+
+
+def test_run_scores_on_validation_and_says_so(tmp_path):
+    from mmdistill.recipes import image_dm
+
+    out = tmp_path / "run"
+    image_dm.run(out=str(out), dataset="digits", ipc=1, iterations=2, batch_real=8, eval_runs=1, eval_epochs=2, herding_epochs=1,
+                 baselines=["random_real"], checkpoint_every=2, progress=False, validation=0.1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    protocol = json.dumps(manifest["metrics"])
+    assert '"scored_on": "validation"' in protocol
+    # digits: 1,437 training samples; round(10 %) of each class held out = 142 scored samples, the 360 test samples unused
+    assert '"test_samples": 142' in protocol
+    with pytest.raises(ConfigError, match="validation"):
+        image_dm.RECIPE.config(validation=1.5)
