@@ -28,6 +28,9 @@ class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys):
 
     dm_loss: Literal["mean", "mmd"] = key("mean", help="distance of the embeddings: mean (DM's mean embeddings) or mmd (Gaussian MMD)")
     compile: bool = key(False, help="torch.compile the embedding network (faster iterations on a GPU)")
+    shard_classes: bool = key(False, help="one work unit per class, each drawn from its own stream (iteration, class): "
+                              "the same set on 1 or K torchrun processes, rank r computing classes c % K == r; "
+                              "required under torchrun")
     iterations: int = 20000
     lr_data: float = 1.0
     momentum_data: float = 0.5
@@ -45,7 +48,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
-        real_chunk=cfg.real_chunk,
+        real_chunk=cfg.real_chunk, per_class=cfg.shard_classes, workers=ctx.workers,
     )
 
 

@@ -1,0 +1,91 @@
+"""Distillation and evaluation over several torchrun processes (gloo on CPU): the same set and the same
+metrics as one process; what cannot be sharded is refused by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmdistill.data import LabeledTensors
+from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, broadcast_json
+from mmdistill.errors import ConfigError
+from mmdistill.io import load_tensors
+from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.synthetic import SyntheticSet
+
+# digits (10 classes, 8x8), IPC 2, 2 iterations; 3 evaluation runs of 2 epochs: an uneven split of runs
+_ARGS = ["run", "image-dm", "--dataset", "digits", "--ipc", "2", "--iterations", "2", "--batch-real", "8",
+         "--eval-runs", "3", "--eval-epochs", "2", "--herding-epochs", "1", "--no-progress",
+         "shard_classes=true", "eval_vectorize=1", "baselines=random_real", "checkpoint_every=1"]
+
+
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``args`` in its own process group; on a time-out the whole group (torchrun's workers too) is killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
+    two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mmdistill",
+                *_ARGS, "--out", str(tmp_path / "two")])
+    assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
+    assert two.stdout.count("wrote ") == 1  # rank 0 speaks for the run
+    one = _run([sys.executable, "-m", "mmdistill", *_ARGS, "--out", str(tmp_path / "one")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = load_tensors(tmp_path / "one" / "synthetic.safetensors"), load_tensors(tmp_path / "two" / "synthetic.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
+    ma, mb = (json.loads((tmp_path / d / "manifest.json").read_text())["metrics"] for d in ("one", "two"))
+    assert ma == mb and len(ma["distilled"]["runs"]) == 3 and len(ma["random_real"]["runs"]) == 3
+    la, lb = ((tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("one", "two"))
+    assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
+
+
+def test_dm_over_several_processes_needs_shard_classes():
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    real = LabeledTensors(torch.randn(12, 1, 8, 8), torch.arange(12) % 3, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="shard_classes=true"):
+        DistributionMatching(net, reinitialize, real, workers=Workers(0, 2))
+    with pytest.raises(ConfigError, match="shard_classes"):
+        DistributionMatching(net, reinitialize, None, per_class=True, real_embeddings=lambda n, g: (None, None),
+                             syn_embeddings=lambda n, d: None)
+
+
+def test_per_class_dm_is_deterministic_and_trains_every_class():
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    real = LabeledTensors(torch.randn(30, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 3, ["a", "b", "c"])
+    finals = []
+    for _ in range(2):
+        x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+        syn = SyntheticSet({"x": x}, torch.arange(6) % 3, 3)
+        start = x.detach().clone()
+        opt = torch.optim.SGD([x], lr=1.0)
+        dm = DistributionMatching(net, reinitialize, real, batch_real=4, per_class=True)
+        stats = dm.step(syn, opt, torch.Generator().manual_seed(5))
+        assert stats["loss"] > 0
+        finals.append(x.detach().clone())
+        assert all(not torch.equal(finals[-1][i], start[i]) for i in range(6))  # every class's samples moved
+    assert torch.equal(finals[0], finals[1])
+
+
+def test_one_process_helpers_are_the_identity():
+    w = Workers()
+    t = torch.arange(4.0)
+    assert all_reduce_sum(t, w) is t and broadcast_json({"a": 1}, w) == {"a": 1}
+    p = torch.zeros(3, requires_grad=True)
+    all_reduce_grads([p], w)
+    assert p.grad is None
+    assert Workers(1, 3).mine(range(7)) == [1, 4] and Workers(1, 3).owner(5) == 2
