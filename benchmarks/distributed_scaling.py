@@ -8,7 +8,7 @@ sets it), so K processes use K times the cores of one: the speed-up is that of s
 ``shard_classes=true`` (class ``c`` on rank ``c % K``) and the evaluation with ``eval_vectorize=1`` (run ``r``
 on rank ``r % K``). Targets (issue 20): identical set and accuracies; evaluation speed-up >= 1.7x with 2.
 
-    python benchmarks/distributed_scaling.py [--ipc 10] [--iterations 10] [--eval-runs 4] [--eval-epochs 100] [--procs 2]
+    python benchmarks/distributed_scaling.py [--ipc 10] [--iterations 4] [--eval-runs 4] [--eval-epochs 30] [--procs 2]
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ def run(cmd: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=4)
     ap.add_argument("--batch-real", type=int, default=256)
     ap.add_argument("--eval-runs", type=int, default=4)
-    ap.add_argument("--eval-epochs", type=int, default=100)
+    ap.add_argument("--eval-epochs", type=int, default=30)
     ap.add_argument("--train-per-class", type=int, default=300)
     ap.add_argument("--procs", default="2", help="comma-separated process counts to compare with 1")
     ap.add_argument("--name", default="distributed_scaling")

@@ -30,6 +30,7 @@ from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
+from mmdistill.memory import check_fits
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
@@ -175,6 +176,9 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
     optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
+    estimate = getattr(matcher, "memory_estimate", None)  # matchers that can estimate their iteration say so
+    if estimate is not None and (plan := estimate(syn, optimizer)) is not None:
+        check_fits(plan, device, enforce=getattr(cfg, "memory_check", True))
     log.info("%s: %s, %d synthetic samples, %d iterations on %s%s", recipe, modality.describe(data), len(syn), cfg.iterations, device,
              f" (rank {workers.rank} of {workers.world})" if workers.world > 1 else "")
     if device.type == "cpu" and cfg.budget == "paper" and workers.is_writer:

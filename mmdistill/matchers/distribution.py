@@ -28,6 +28,7 @@ from mmdistill.data import LabeledTensors
 from mmdistill.distributed import Workers
 from mmdistill.errors import ConfigError
 from mmdistill.matchers import apply_sharded_update, apply_update
+from mmdistill.memory import MemoryEstimate, nbytes, optimizer_state_factor, probe_network
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -200,6 +201,37 @@ class DistributionMatching:
             unit_losses[c] = loss_c.detach().double().cpu()
             local = local + loss_c
         return {"loss": apply_sharded_update(local, unit_losses, optimizer, self.workers) / C}
+
+    def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate | None:
+        """Estimated peak bytes of one :meth:`step` on this rank (None with a graph's embedding hooks): the
+        set with its gradient and optimizer state, the real data and network, the real batch (and its
+        augmented copy), one real chunk's largest activation (input and output), and the synthetic side's
+        autograd graph (:func:`mmdistill.memory.probe_network`) with its augmented copy. With ``per_class``
+        the graph holds this rank's classes only, the real batch one class."""
+        if self.real is None or self.real_embeddings is not None:
+            return None
+        x = self.decode(syn).detach()
+        embed = self.embed or self.net.embed
+        probe = probe_network(self.net, embed, x[0])
+        C, sample = self.real.num_classes, x[0].numel() * x.element_size()
+        mine = self.workers.mine(range(C)) if self.per_class else list(range(C))
+        n_syn = int(sum(int((syn.labels == c).sum()) for c in mine))
+        n_real = self.batch_real * (1 if self.per_class else C)  # per class: one class's batch at a time
+        chunk = default_chunk(self.real.x.device, x.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = min(chunk or n_real, n_real)
+        copies = 2 if self.augment is not None else 1
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        parts = {
+            "synthetic set": nbytes(params),
+            "optimizer state": nbytes(params) * optimizer_state_factor(optimizer),
+            "gradient": nbytes(params),
+            "real data": nbytes([self.real.x]),
+            "network": nbytes(list(self.net.parameters())),
+            "real batch": n_real * sample * copies,
+            "real forward": 2 * chunk * probe.activation,
+            "synthetic graph": probe.graph(n_syn) + n_syn * sample * (copies - 1),
+        }
+        return MemoryEstimate(parts, keys=("ipc", "batch_real", "real_chunk"), resident=("real data", "network", "synthetic set", "optimizer state"))
 
     def _loss(self, emb_real: Tensor, y_real: Tensor, emb_syn: Tensor, y_syn: Tensor, num_classes: int) -> Tensor:
         if self.loss == "mean":

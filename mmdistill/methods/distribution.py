@@ -10,11 +10,11 @@ from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
 from mmdistill.keys import key
 from mmdistill.matchers.distribution import DistributionMatching
-from mmdistill.schema import RealBatchKeys, RealChunkKeys
+from mmdistill.schema import ClassShardKeys, RealBatchKeys, RealChunkKeys
 
 
 @dataclass
-class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys):
+class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys, ClassShardKeys):
     """Distribution matching (DM): the embedding distance.
 
     DM's defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the samples,
@@ -28,9 +28,6 @@ class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys):
 
     dm_loss: Literal["mean", "mmd"] = key("mean", help="distance of the embeddings: mean (DM's mean embeddings) or mmd (Gaussian MMD)")
     compile: bool = key(False, help="torch.compile the embedding network (faster iterations on a GPU)")
-    shard_classes: bool = key(False, help="one work unit per class, each drawn from its own stream (iteration, class): "
-                              "the same set on 1 or K torchrun processes, rank r computing classes c % K == r; "
-                              "required under torchrun")
     iterations: int = 20000
     lr_data: float = 1.0
     momentum_data: float = 0.5
