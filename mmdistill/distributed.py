@@ -29,6 +29,9 @@ class Workers:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+    """whether :func:`init_workers` created the process group (then :func:`close_workers` destroys it; a
+    group the caller created is left to the caller)"""
 
     def mine(self, items: Iterable[int]) -> list[int]:
         """The items this rank owns: ``i % world == rank``."""
@@ -70,14 +73,15 @@ def init_workers(device: torch.device) -> Workers:
         backend = "nccl"
     else:
         backend = "gloo"
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend=backend)
-    return Workers(rank, world, device)
+    return Workers(rank, world, device, owns)
 
 
 def close_workers(workers: Workers) -> None:
-    """Leave the process group (after the last collective of the run)."""
-    if workers.world > 1 and torch.distributed.is_initialized():
+    """Leave the process group (after the last collective of the run) if :func:`init_workers` created it."""
+    if workers.world > 1 and workers.owns_group and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 

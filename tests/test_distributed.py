@@ -23,12 +23,13 @@ from mmdistill.synthetic import SyntheticSet
 
 _WORKER = textwrap.dedent(
     """
+    import dataclasses
     import sys
     import torch
     torch.set_num_threads(1)
     from mmdistill.augment import DSA
     from mmdistill.data import LabeledTensors
-    from mmdistill.distributed import init_workers
+    from mmdistill.distributed import close_workers, init_workers
     from mmdistill.io import save_tensors
     from mmdistill.matchers.gradient import GradientMatching
     from mmdistill.nets import build_network, reinitialize
@@ -50,11 +51,21 @@ _WORKER = textwrap.dedent(
     losses = [dc.step(syn, opt, generator(0, "iteration", it))["loss"] for it in range(2)]
     if workers.rank == 0:
         save_tensors(out + "-dc.safetensors", {"x": x.detach(), "losses": torch.tensor(losses, dtype=torch.float64)})
-    # DM end to end (the process group is joined already: the run reuses it and leaves it at the end);
+    # DM end to end (the process group is joined already: the run reuses it and leaves it open);
     # digits (10 classes, 8x8), IPC 2, 2 iterations; 3 evaluation runs: an uneven split of runs
-    RECIPE.run(RECIPE.config(dataset="digits", ipc=2, iterations=2, batch_real=8, eval_runs=3, eval_epochs=2,
-                             herding_epochs=1, progress=False, shard_classes=True, eval_vectorize=1,
-                             baselines=["random_real"], checkpoint_every=1, out=out + "-dm"))
+    cfg = RECIPE.config(dataset="digits", ipc=2, iterations=2, batch_real=8, eval_runs=3, eval_epochs=2, herding_epochs=1,
+                        progress=False, shard_classes=True, eval_vectorize=1, baselines=["random_real"], checkpoint_every=1,
+                        out=out + "-dm")
+    RECIPE.run(cfg)
+    if workers.world > 1:  # a matcher that does not shard is refused by name
+        from mmdistill.errors import ConfigError
+        from mmdistill.modalities.image import MODALITY
+        from mmdistill.run import distill
+        try:
+            distill("image-dm", "dm", dataclasses.replace(cfg, out=out + "-refused"), MODALITY, lambda ctx: object())
+        except ConfigError as exc:
+            open(out + "-refused.txt", "w").write(str(exc))
+    close_workers(workers)
     """
 )
 
@@ -86,6 +97,7 @@ def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
     assert ma == mb and len(ma["distilled"]["runs"]) == 3 and len(ma["random_real"]["runs"]) == 3
     la, lb = ((tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("one-dm", "two-dm"))
     assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
+    assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
 
 
 def test_dm_over_several_processes_needs_shard_classes():
