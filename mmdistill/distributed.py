@@ -124,6 +124,45 @@ def all_reduce_grads(params: Sequence[Tensor], workers: Workers) -> None:
             p.grad = None
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """Forward: the sum of a per-rank part over the ranks (every rank gets the whole); backward: the
+    gradient of a replicated result goes to each part as it is (the adjoint of :class:`_EnterRanks`)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        buf = x.detach().clone()
+        torch.distributed.all_reduce(buf, op=torch.distributed.ReduceOp.SUM)
+        return buf
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return _EnterRanks.apply(grad)
+
+
+class _EnterRanks(torch.autograd.Function):
+    """Forward: a replicated tensor used by each rank's part as it is; backward: the parts' gradients summed
+    over the ranks (the adjoint of :class:`_SumOverRanks`). Both are differentiable, so double backward works."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return _SumOverRanks.apply(grad)
+
+
+def sum_over_ranks(x: Tensor, workers: Workers) -> Tensor:
+    """Differentiable sum of each rank's ``x`` (the same on every rank after); ``x`` itself for one process."""
+    return _SumOverRanks.apply(x) if workers.world > 1 else x
+
+
+def enter_ranks(x: Tensor, workers: Workers) -> Tensor:
+    """``x`` (the same on every rank) as the input of a per-rank part: in the backward pass the parts'
+    gradients are summed over the ranks, so ``x`` gets the whole gradient everywhere; ``x`` for one process."""
+    return _EnterRanks.apply(x) if workers.world > 1 else x
+
+
 def broadcast_json(value: object, workers: Workers, src: int = 0) -> object:
     """``value`` of rank ``src`` on every rank, sent as UTF-8 JSON bytes (no pickle); JSON-able values only."""
     if workers.world <= 1:
@@ -140,4 +179,4 @@ def broadcast_json(value: object, workers: Workers, src: int = 0) -> object:
 
 
 __all__ = ["Workers", "all_reduce_grads", "all_reduce_sum", "broadcast_json", "close_workers", "current_workers",
-           "init_workers"]
+           "enter_ranks", "init_workers", "sum_over_ranks"]

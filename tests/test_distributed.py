@@ -51,6 +51,25 @@ _WORKER = textwrap.dedent(
     losses = [dc.step(syn, opt, generator(0, "iteration", it))["loss"] for it in range(2)]
     if workers.rank == 0:
         save_tensors(out + "-dc.safetensors", {"x": x.detach(), "losses": torch.tensor(losses, dtype=torch.float64)})
+    # MTT's unrolled gradient with each student minibatch split over the ranks (float64: compared to 1e-9)
+    from types import SimpleNamespace
+    from mmdistill.buffer import ParamLayout
+    from mmdistill.matchers.trajectory import ClassificationStudent, TrajectoryMatching, add_step_size, plan_steps
+    net64 = build_network("convnet", (1, 8, 8), 3, width=8, depth=2).double()
+    reinitialize(net64, generator(0, "net"))  # the same student start on every rank and in every run
+    layout = ParamLayout.of(net64)
+    x64 = torch.randn(6, 1, 8, 8, generator=g, dtype=torch.float64).requires_grad_(True)
+    syn64 = SyntheticSet({"x": x64}, torch.arange(6) // 2, 3)
+    step = add_step_size(syn64, 0.05).requires_grad_(True)
+    stub = SimpleNamespace(epochs=4, num_params=layout.num_params, path="stub", num_experts=1)
+    mtt = TrajectoryMatching(ClassificationStudent(net64, ClassificationTask(), augment=DSA()), layout, stub, syn_steps=3,
+                             expert_epochs=1, max_start_epoch=1, batch_syn=4, workers=workers)
+    w0 = torch.cat([p.detach().reshape(-1) for p in net64.parameters()])
+    target = w0 + 0.01 * torch.randn(w0.shape, generator=g, dtype=torch.float64)
+    value = mtt.mtt_backward(syn64, w0, target, plan_steps(6, 3, 4, generator(0, "plan")), [x64, step])
+    if workers.rank == 0:
+        save_tensors(out + "-mtt.safetensors", {"x": x64.grad, "syn_lr": step.grad.reshape(1),
+                                                "loss": torch.tensor([value], dtype=torch.float64)})
     # DM end to end (the process group is joined already: the run reuses it and leaves it open);
     # digits (10 classes, 8x8), IPC 2, 2 iterations; 3 evaluation runs: an uneven split of runs
     cfg = RECIPE.config(dataset="digits", ipc=2, iterations=2, batch_real=8, eval_runs=3, eval_epochs=2, herding_epochs=1,
@@ -98,6 +117,10 @@ def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
     la, lb = ((tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("one-dm", "two-dm"))
     assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
     assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
+    a, b = load_tensors(tmp_path / "one-mtt.safetensors"), load_tensors(tmp_path / "two-mtt.safetensors")
+    assert a["x"].abs().sum() > 0 and a["syn_lr"].abs().sum() > 0
+    for k in a:  # MTT split over 2 processes: the single-process gradient to float rounding
+        torch.testing.assert_close(b[k], a[k], rtol=1e-9, atol=1e-12)
 
 
 def test_dm_over_several_processes_needs_shard_classes():

@@ -27,6 +27,13 @@ with ``step_sizes`` each segment also has its own learnable step size (the refer
   Hessian term (it treats later student parameters as independent of earlier images); keeping it makes the
   result equal to MTT's (tested to 1e-4 in float64) at the same cost per step.
 
+Under torchrun (``workers``, MTT only) each student step's minibatch is split across the ranks: rank ``r``
+computes its share's gradient (weighted by its share of the batch), the shares are summed with a
+differentiable all-reduce (:func:`mmdistill.distributed.sum_over_ranks`), and the student parameters enter
+each share through :func:`~mmdistill.distributed.enter_ranks`, whose backward sums the shares' Hessian terms;
+the set's gradients are then summed over the ranks. Every rank keeps only its share's activations, and the
+gradient equals one process's to float rounding (sums in another order).
+
 The student is any network: its parameters are a flat vector (:class:`~mmdistill.experts.ParamLayout`) fed
 through ``torch.func.functional_call``, and the loss on a synthetic minibatch is a :class:`StudentObjective`,
 so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs use the same matcher.
@@ -35,7 +42,7 @@ so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +50,7 @@ from torch.func import functional_call
 
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
+from mmdistill.distributed import Workers, all_reduce_grads, enter_ranks, sum_over_ranks
 from mmdistill.matchers import check_loss, step_checked
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
@@ -64,6 +72,17 @@ class StudentObjective(Protocol):
         ...
 
 
+@runtime_checkable
+class SplittableStudent(Protocol):
+    """A student objective whose minibatch can be split across processes (its loss a mean over samples)."""
+
+    def part_loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int, positions: Tensor,
+                  batch: int) -> Tensor:
+        """The mean loss over samples ``idx`` (n,), which sit at ``positions`` (n,) of a minibatch of ``batch``
+        samples augmented with ``seed`` (each sample gets the draw of its position, as in the whole batch)."""
+        ...
+
+
 @dataclass
 class ClassificationStudent:
     """The student objective of classification modalities: the task loss of ``net`` on decoded synthetic
@@ -76,9 +95,13 @@ class ClassificationStudent:
     augment: Augment | None = None
 
     def loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
+        return self.part_loss(params, syn, idx, seed, torch.arange(len(idx), device=idx.device), len(idx))
+
+    def part_loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int, positions: Tensor,
+                  batch: int) -> Tensor:
         x = self.decode(syn)[idx]
         if self.augment is not None:
-            x = self.augment(x, seed=seed, groups=torch.arange(len(idx), device=x.device), num_groups=len(idx))
+            x = self.augment(x, seed=seed, groups=positions.to(x.device), num_groups=batch)
         out = functional_call(self.net, params, (x,))
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 
@@ -156,8 +179,14 @@ class TrajectoryMatching:
     device: torch.device = torch.device("cpu")
     segments: dict[str, slice] | None = None
     step_sizes: dict[str, str] | None = None
+    workers: Workers = Workers()
 
     name = "trajectory"
+
+    @property
+    def sharded(self) -> bool:
+        """Whether each student step's minibatch can be split across processes (MTT with a splittable student)."""
+        return self.method == "mtt" and isinstance(self.student, SplittableStudent)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -173,6 +202,10 @@ class TrajectoryMatching:
                 f"max_start_epoch {self.max_start_epoch} + expert_epochs {self.expert_epochs} reaches epoch {last}, but the "
                 f"experts in {self.buffer.path} were trained for {self.buffer.epochs} epochs; lower them or train longer experts"
             )
+        if self.workers.world > 1 and not self.sharded:
+            raise ConfigError(f"trajectory matching over {self.workers.world} processes splits MTT's unrolled steps only "
+                              f"(method={self.method!r}, student {type(self.student).__name__}); use method=mtt with a "
+                              "classification modality, or one process")
         if self.buffer.num_params != self.layout.num_params:
             raise ConfigError(f"the expert buffer holds {self.buffer.num_params} parameters per network, the student has "
                               f"{self.layout.num_params}")
@@ -229,13 +262,23 @@ class TrajectoryMatching:
         plan = plan_steps(len(syn), self.syn_steps, self.batch_syn or len(syn), gen)
         optimizer.zero_grad(set_to_none=True)
         if self.method == "mtt":
-            loss = self.unrolled_loss(syn, w0, target, plan)
-            value = self._checked(float(loss.detach()))
-            loss.backward()
+            value = self.mtt_backward(syn, w0, target, plan, [p for g in optimizer.param_groups for p in g["params"]])
         else:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
         return {"loss": value, "start_epoch": float(start), **{k: float(syn.data[k].detach()) for k in self.step_size_keys()}}
+
+    def mtt_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan, params: list[Tensor]) -> float:
+        """MTT's loss (checked) and its gradient in the ``.grad`` of ``params`` (the set's learnable tensors);
+        over several processes the shares of the data's gradients are summed (the step sizes' gradient is
+        whole on every rank already)."""
+        loss = self.unrolled_loss(syn, w0, target, plan)
+        value = self._checked(float(loss.detach()))
+        loss.backward()
+        if self.workers.world > 1:
+            steps = [syn.data[k] for k in self.step_size_keys()]
+            all_reduce_grads([p for p in params if not any(p is t for t in steps)], self.workers)
+        return value
 
     def _checked(self, value: float) -> float:
         check_loss(value)
@@ -251,11 +294,31 @@ class TrajectoryMatching:
         """The normalised distance after the unrolled student steps, with the whole graph kept (MTT)."""
         alpha = self.alpha(syn)
         w = w0.detach().clone().requires_grad_(True)
+        if self.workers.world > 1:
+            return self.distance(self._unrolled_split(syn, w, alpha, plan), w0, target)
         for idx, seed in zip(plan.indices, plan.seeds):
             loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
             (g,) = torch.autograd.grad(loss, w, create_graph=True)
             w = w - alpha * g
         return self.distance(w, w0, target)
+
+    def _unrolled_split(self, syn: SyntheticSet, w: Tensor, alpha: Tensor, plan: StepPlan) -> Tensor:
+        """The student's last parameters, each step's gradient summed over the ranks' shares of its minibatch
+        (rank ``r`` takes positions ``[r B / K, (r + 1) B / K)``, weighted by its share)."""
+        assert isinstance(self.student, SplittableStudent)
+        K, r = self.workers.world, self.workers.rank
+        for idx, seed in zip(plan.indices, plan.seeds):
+            B = len(idx)
+            if B < K:
+                raise ConfigError(f"a student minibatch of {B} samples cannot be split over {K} processes; raise batch_syn")
+            lo, hi = r * B // K, (r + 1) * B // K
+            positions = torch.arange(lo, hi)
+            w_part = enter_ranks(w, self.workers)
+            loss = self.student.part_loss(self.layout.unflatten(w_part), syn, idx[lo:hi].to(self.device), seed,
+                                          positions.to(self.device), B) * ((hi - lo) / B)
+            (g,) = torch.autograd.grad(loss, w_part, create_graph=True)
+            w = w - alpha * sum_over_ranks(g, self.workers)
+        return w
 
     # ------------------------------------------------------------------ TESLA: constant memory
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
@@ -314,6 +377,6 @@ def expert_logits(net: nn.Module, layout: ParamLayout, flat: Tensor, x: Tensor, 
 
 
 __all__ = [
-    "ClassificationStudent", "METHODS", "STEP_SIZE", "StepPlan", "StudentObjective", "TrajectoryMatching",
+    "ClassificationStudent", "METHODS", "STEP_SIZE", "SplittableStudent", "StepPlan", "StudentObjective", "TrajectoryMatching",
     "add_step_size", "expert_logits", "plan_steps", "step_size_keys",
 ]
