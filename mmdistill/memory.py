@@ -77,6 +77,17 @@ def _saved_bytes(forward: Callable[[Tensor], Tensor], x: Tensor) -> int:
     return sum(seen.values()) + out.numel() * out.element_size()
 
 
+def probe_graph(step: Callable[[int], Tensor], sizes: tuple[int, int] = (1, 2)) -> tuple[int, int]:
+    """``(fixed, per_sample)`` bytes of the autograd graph ``step(n)`` builds for ``n`` samples (what it saves
+    for the backward pass, double-backward graphs included, and its output), from the two ``sizes`` of ``n``
+    (a contrastive loss needs at least 2 samples)."""
+    a, b = sizes
+    sa = _saved_bytes(lambda _: step(a), torch.empty(0))
+    sb = _saved_bytes(lambda _: step(b), torch.empty(0))
+    per = max(0, sb - sa) // (b - a)
+    return max(0, sa - a * per), per
+
+
 def _largest_activation(module: torch.nn.Module, forward: Callable[[Tensor], Tensor], x: Tensor) -> int:
     sizes = [x.numel() * x.element_size()]
 
@@ -143,4 +154,5 @@ def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int 
             "(torchrun, shard_classes=true), or pass memory_check=false to try anyway")
 
 
-__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "nbytes", "optimizer_state_factor", "probe_network"]
+__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "nbytes", "optimizer_state_factor", "probe_graph",
+           "probe_network"]

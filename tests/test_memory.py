@@ -47,3 +47,29 @@ def test_a_run_that_does_not_fit_is_refused_with_the_keys():
         check_fits(est, torch.device("cpu"), capacity=2**30)
     check_fits(est, torch.device("cpu"), capacity=2**34)
     check_fits(est, torch.device("cpu"), capacity=2**30, enforce=False)
+
+
+def test_mtt_estimate_grows_with_syn_steps_and_shrinks_with_ranks():
+    from types import SimpleNamespace
+
+    from mmdistill.buffer import ParamLayout
+    from mmdistill.matchers.trajectory import ClassificationStudent, TrajectoryMatching, add_step_size
+    from mmdistill.task import ClassificationTask
+
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    layout = ParamLayout.of(net)
+    x = torch.randn(6, 1, 8, 8).requires_grad_(True)
+    syn = SyntheticSet({"x": x}, torch.arange(6) // 2, 3)
+    lr = add_step_size(syn, 0.01).requires_grad_(True)
+    opt = torch.optim.SGD([x, lr], lr=1.0, momentum=0.5)
+    stub = SimpleNamespace(epochs=2, num_params=layout.num_params, path="stub", num_experts=1)
+
+    def est(steps: int, workers: Workers = Workers(), method: str = "mtt") -> MemoryEstimate:
+        m = TrajectoryMatching(ClassificationStudent(net, ClassificationTask()), layout, stub, syn_steps=steps, expert_epochs=1,
+                               max_start_epoch=1, batch_syn=6, method=method, workers=workers)
+        return m.memory_estimate(syn, opt)
+
+    one, two = est(2).parts["student graphs"], est(4).parts["student graphs"]
+    assert two == 2 * one > 0
+    assert est(4, Workers(0, 2)).parts["student graphs"] < two  # each rank keeps its share of every minibatch
+    assert est(4, method="tesla").parts["student graphs"] == one // 2  # one step's graph at a time

@@ -52,6 +52,8 @@ from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.distributed import Workers, all_reduce_grads, enter_ranks, sum_over_ranks
 from mmdistill.matchers import check_loss, step_checked
+from mmdistill.matchers.trajectory_memory import estimate
+from mmdistill.memory import MemoryEstimate
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
@@ -279,6 +281,13 @@ class TrajectoryMatching:
             steps = [syn.data[k] for k in self.step_size_keys()]
             all_reduce_grads([p for p in params if not any(p is t for t in steps)], self.workers)
         return value
+
+    def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate:
+        """Estimated peak bytes of one :meth:`step` on this rank (:func:`~mmdistill.matchers.trajectory_memory.estimate`)."""
+        offload = self.device.type == "cuda" if self.offload is None else self.offload
+        return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
+                        optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
+                        batch=self.batch_syn or len(syn), world=self.workers.world, method=self.method, offload=offload)
 
     def _checked(self, value: float) -> float:
         check_loss(value)
