@@ -19,7 +19,6 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ConfigError
 
 
 @dataclass(frozen=True)
