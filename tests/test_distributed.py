@@ -66,10 +66,16 @@ _WORKER = textwrap.dedent(
                              expert_epochs=1, max_start_epoch=1, batch_syn=4, workers=workers)
     w0 = torch.cat([p.detach().reshape(-1) for p in net64.parameters()])
     target = w0 + 0.01 * torch.randn(w0.shape, generator=g, dtype=torch.float64)
-    value = mtt.mtt_backward(syn64, w0, target, plan_steps(6, 3, 4, generator(0, "plan")), [x64, step])
+    plan = plan_steps(6, 3, 4, generator(0, "plan"))
+    value = mtt.mtt_backward(syn64, w0, target, plan, [x64, step])
+    grads = {"x": x64.grad.clone(), "syn_lr": step.grad.reshape(1).clone(), "loss": torch.tensor([value], dtype=torch.float64)}
+    x64.grad, step.grad = None, None  # TESLA's reverse sweep, split the same way
+    tesla = TrajectoryMatching(ClassificationStudent(net64, ClassificationTask(), augment=DSA()), layout, stub, syn_steps=3,
+                               expert_epochs=1, max_start_epoch=1, batch_syn=4, method="tesla", workers=workers)
+    value = tesla.tesla_backward(syn64, w0, target, plan)
+    grads.update({"tesla_x": x64.grad, "tesla_syn_lr": step.grad.reshape(1), "tesla_loss": torch.tensor([value], dtype=torch.float64)})
     if workers.rank == 0:
-        save_tensors(out + "-mtt.safetensors", {"x": x64.grad, "syn_lr": step.grad.reshape(1),
-                                                "loss": torch.tensor([value], dtype=torch.float64)})
+        save_tensors(out + "-mtt.safetensors", grads)
     # DM end to end (the process group is joined already: the run reuses it and leaves it open);
     # digits (10 classes, 8x8), IPC 2, 2 iterations; 3 evaluation runs: an uneven split of runs
     cfg = RECIPE.config(dataset="digits", ipc=2, iterations=2, batch_real=8, eval_runs=3, eval_epochs=2, herding_epochs=1,
@@ -119,8 +125,9 @@ def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
     assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
     a, b = load_tensors(tmp_path / "one-mtt.safetensors"), load_tensors(tmp_path / "two-mtt.safetensors")
     assert a["x"].abs().sum() > 0 and a["syn_lr"].abs().sum() > 0
-    for k in a:  # MTT split over 2 processes: the single-process gradient to float rounding
+    for k in a:  # MTT and TESLA split over 2 processes: the single-process gradient to float rounding
         torch.testing.assert_close(b[k], a[k], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(a["tesla_x"], a["x"], rtol=1e-9, atol=1e-12)  # and TESLA's is MTT's
 
 
 def test_dm_over_several_processes_needs_shard_classes():

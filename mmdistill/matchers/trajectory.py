@@ -27,12 +27,13 @@ with ``step_sizes`` each segment also has its own learnable step size (the refer
   Hessian term (it treats later student parameters as independent of earlier images); keeping it makes the
   result equal to MTT's (tested to 1e-4 in float64) at the same cost per step.
 
-Under torchrun (``workers``, MTT only) each student step's minibatch is split across the ranks: rank ``r``
-computes its share's gradient (weighted by its share of the batch), the shares are summed with a
-differentiable all-reduce (:func:`mmdistill.distributed.sum_over_ranks`), and the student parameters enter
-each share through :func:`~mmdistill.distributed.enter_ranks`, whose backward sums the shares' Hessian terms;
-the set's gradients are then summed over the ranks. Every rank keeps only its share's activations, and the
-gradient equals one process's to float rounding (sums in another order).
+Under torchrun (``workers``) each student step's minibatch is split across the ranks: rank ``r`` computes its
+share's gradient (weighted by its share of the batch). MTT sums the shares with a differentiable all-reduce
+(:func:`mmdistill.distributed.sum_over_ranks`) and the student parameters enter each share through
+:func:`~mmdistill.distributed.enter_ranks`, whose backward sums the shares' Hessian terms; TESLA sums the
+shares' gradient and Hessian-vector product of each step in its sweeps. The set's gradients are then summed
+over the ranks. Every rank keeps only its share's activations, and the gradient equals one process's to
+float rounding (sums in another order).
 
 The student is any network: its parameters are a flat vector (:class:`~mmdistill.experts.ParamLayout`) fed
 through ``torch.func.functional_call``, and the loss on a synthetic minibatch is a :class:`StudentObjective`,
@@ -50,7 +51,7 @@ from torch.func import functional_call
 
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
-from mmdistill.distributed import Workers, all_reduce_grads, enter_ranks, sum_over_ranks
+from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, enter_ranks, sum_over_ranks
 from mmdistill.matchers import check_loss, step_checked
 from mmdistill.matchers.trajectory_memory import estimate
 from mmdistill.memory import MemoryEstimate
@@ -187,8 +188,8 @@ class TrajectoryMatching:
 
     @property
     def sharded(self) -> bool:
-        """Whether each student step's minibatch can be split across processes (MTT with a splittable student)."""
-        return self.method == "mtt" and isinstance(self.student, SplittableStudent)
+        """Whether each student step's minibatch can be split across processes (a splittable student)."""
+        return isinstance(self.student, SplittableStudent)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -205,9 +206,8 @@ class TrajectoryMatching:
                 f"experts in {self.buffer.path} were trained for {self.buffer.epochs} epochs; lower them or train longer experts"
             )
         if self.workers.world > 1 and not self.sharded:
-            raise ConfigError(f"trajectory matching over {self.workers.world} processes splits MTT's unrolled steps only "
-                              f"(method={self.method!r}, student {type(self.student).__name__}); use method=mtt with a "
-                              "classification modality, or one process")
+            raise ConfigError(f"trajectory matching over {self.workers.world} processes splits minibatches of a student "
+                              f"whose loss is a mean over samples; {type(self.student).__name__} is not one: use one process")
         if self.buffer.num_params != self.layout.num_params:
             raise ConfigError(f"the expert buffer holds {self.buffer.num_params} parameters per network, the student has "
                               f"{self.layout.num_params}")
@@ -312,22 +312,26 @@ class TrajectoryMatching:
         return self.distance(w, w0, target)
 
     def _unrolled_split(self, syn: SyntheticSet, w: Tensor, alpha: Tensor, plan: StepPlan) -> Tensor:
-        """The student's last parameters, each step's gradient summed over the ranks' shares of its minibatch
-        (rank ``r`` takes positions ``[r B / K, (r + 1) B / K)``, weighted by its share)."""
-        assert isinstance(self.student, SplittableStudent)
-        K, r = self.workers.world, self.workers.rank
+        """The student's last parameters, each step's gradient summed over the ranks' shares of its minibatch."""
         for idx, seed in zip(plan.indices, plan.seeds):
-            B = len(idx)
-            if B < K:
-                raise ConfigError(f"a student minibatch of {B} samples cannot be split over {K} processes; raise batch_syn")
-            lo, hi = r * B // K, (r + 1) * B // K
-            positions = torch.arange(lo, hi)
             w_part = enter_ranks(w, self.workers)
-            loss = self.student.part_loss(self.layout.unflatten(w_part), syn, idx[lo:hi].to(self.device), seed,
-                                          positions.to(self.device), B) * ((hi - lo) / B)
-            (g,) = torch.autograd.grad(loss, w_part, create_graph=True)
+            (g,) = torch.autograd.grad(self._share_loss(w_part, syn, idx, seed), w_part, create_graph=True)
             w = w - alpha * sum_over_ranks(g, self.workers)
         return w
+
+    def _share_loss(self, w: Tensor, syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
+        """The student's loss on this rank's share of minibatch ``idx`` (rank ``r`` of K takes positions
+        ``[r B / K, (r + 1) B / K)``), weighted by its share, so the shares' losses sum to the minibatch's;
+        the whole minibatch's loss for one process."""
+        if self.workers.world <= 1:
+            return self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
+        assert isinstance(self.student, SplittableStudent)
+        B, K, r = len(idx), self.workers.world, self.workers.rank
+        if B < K:
+            raise ConfigError(f"a student minibatch of {B} samples cannot be split over {K} processes; raise batch_syn")
+        lo, hi = r * B // K, (r + 1) * B // K
+        return self.student.part_loss(self.layout.unflatten(w), syn, idx[lo:hi].to(self.device), seed,
+                                      torch.arange(lo, hi, device=self.device), B) * ((hi - lo) / B)
 
     # ------------------------------------------------------------------ TESLA: constant memory
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
@@ -342,9 +346,8 @@ class TrajectoryMatching:
         for idx, seed in zip(plan.indices, plan.seeds):  # forward sweep, no graph beyond one step
             ws.append(w.to("cpu", non_blocking=True) if offload else w)
             w_leaf = w.requires_grad_(True)
-            loss = self.student.loss(self.layout.unflatten(w_leaf), frozen, idx.to(self.device), seed)
-            (g,) = torch.autograd.grad(loss, w_leaf)
-            w = (w_leaf - alpha * g).detach()
+            (g,) = torch.autograd.grad(self._share_loss(w_leaf, frozen, idx, seed), w_leaf)
+            w = (w_leaf - alpha * all_reduce_sum(g, self.workers)).detach()
         value = float(self.distance(w, w0, target))
         lam = torch.zeros_like(w)  # dL/dw_N
         for s in self._parts():
@@ -354,12 +357,11 @@ class TrajectoryMatching:
         lam_g = torch.zeros_like(w)  # sum_i lambda_{i+1} * g_i, elementwise: -dL/dalpha before summing per segment
         for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
             w_i = ws[i].to(self.device).requires_grad_(True)
-            loss = self.student.loss(self.layout.unflatten(w_i), syn, plan.indices[i].to(self.device), plan.seeds[i])
-            (g,) = torch.autograd.grad(loss, w_i, create_graph=True)
-            lam_g += lam * g.detach()
+            (g,) = torch.autograd.grad(self._share_loss(w_i, syn, plan.indices[i], plan.seeds[i]), w_i, create_graph=True)
+            lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
             v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
             vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
-            hvp, rest = vjp[0], vjp[1:]
+            hvp, rest = all_reduce_sum(vjp[0], self.workers), vjp[1:]
             for acc, d in zip(grads, rest):
                 if d is not None:
                     acc.sub_(d)
@@ -367,6 +369,7 @@ class TrajectoryMatching:
             ws[i] = ws[i].new_empty(0)  # release as we go
         for p, grad in zip(params, grads):
             p.grad = grad
+        all_reduce_grads(params, self.workers)  # the shares of the data's gradient; lam_g is whole on every rank
         for s, key in self._step_parts():
             t = syn.data[key]
             t.grad = (-lam_g[s].sum()).to(t.dtype).reshape(t.shape)
