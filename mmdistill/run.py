@@ -6,9 +6,9 @@ result next to the baselines of the same size (:mod:`mmdistill.evaluation`) and 
 directory (:mod:`mmdistill.report`).
 
 Under ``torchrun`` (:mod:`mmdistill.distributed`) every process holds the whole synthetic set; a matcher that
-shards its work (DM with ``shard_classes``) spreads its units over the ranks and sums their gradients, the
-evaluation spreads its runs, and rank 0 alone writes the checkpoint, the log and the artifact. A matcher
-that does not shard is refused with several processes.
+shards its work (DM, DC/DSA with ``shard_classes``; MTT/TESLA split each minibatch) spreads it over the ranks
+and sums their gradients, the evaluation spreads its runs, and rank 0 alone writes the checkpoint, the log and
+the artifact. A matcher that does not shard is refused with several processes.
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                        syn=syn, out_dir=out, workers=workers)
     matcher = make_matcher(ctx)
     if workers.world > 1 and not getattr(matcher, "sharded", False):
-        raise ConfigError(f"{recipe} does not shard its matching over processes (DM, DC and DSA do, with shard_classes=true); "
-                          "start it without torchrun (an expert buffer it trained first is kept: `mmdistill experts` shards that)")
+        raise ConfigError(f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
+                          "MTT and TESLA with a classification student); start it without torchrun (an expert buffer it "
+                          "trained first is kept: `mmdistill experts` shards that)")
     if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
