@@ -182,7 +182,7 @@ def classification_plan(
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-                          vectorize=cfg.eval_vectorize,
+                          vectorize=cfg.eval_vectorize, seeded_runs=True,
                           title=f"{data.meta.get('scored_on', 'test')} accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class",
                           protocol=protocol_block)
 

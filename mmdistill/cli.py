@@ -5,6 +5,8 @@
     mmdistill experts RECIPE [--key value ...]  train a trajectory recipe's expert buffer
                                                (torchrun --nproc_per_node K -m mmdistill experts ... shards it)
     mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write]
+                                               (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
+                                               shard_classes=true, and the evaluation runs, over K processes)
     mmdistill show DIR                         summary of a saved set (the card's summary)
     mmdistill check DIR                        memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
@@ -63,6 +65,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from mmdistill.io import write_json
     from mmdistill.devices import resolve_device
+    from mmdistill.distributed import close_workers, init_workers
     from mmdistill.report import summary_line
     from mmdistill.validation import load_data
 
@@ -83,11 +86,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     if args.no_baselines:
         changes["baselines"] = []
+    if args.vectorize is not None:
+        changes["eval_vectorize"] = args.vectorize
     cfg = recipe.config_from_saved(saved, changes)
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    data = modality.to_device(load_data(modality, cfg), device)
-    metrics = modality.evaluate(cfg, syn, data, device)
+    workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
+    try:
+        torch.manual_seed(cfg.seed)
+        data = modality.to_device(load_data(modality, cfg), workers.device)
+        metrics = modality.evaluate(cfg, syn, data, workers.device)
+    finally:
+        close_workers(workers)
+    if not workers.is_writer:
+        return 0
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
     if args.write:
@@ -247,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--cross-arch", action="store_true", help="evaluate on ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18")
     p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine")
     p_eval.add_argument("--device", default=None)
+    p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "
+                        "under torchrun the groups go to the processes in turn")
     p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
     p_eval.add_argument("--write", action="store_true", help="store the new metrics in the manifest")
     p_show = sub.add_parser("show", help="summarise a saved set")

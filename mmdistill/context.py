@@ -9,6 +9,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from mmdistill.distributed import Workers
 from mmdistill.modality import Modality
 from mmdistill.nets import reinitialize
 from mmdistill.synthetic import SyntheticSet
@@ -20,7 +21,8 @@ class MatchContext:
 
     ``syn`` is the freshly initialised synthetic set: a matcher factory may set its labels (soft labels from
     an expert) before the optimizer is built. ``out_dir`` is the run directory (e.g. for expert buffers the
-    recipe trains on the fly).
+    recipe trains on the fly). ``workers`` are the processes sharing the run under torchrun (rank 0 of 1
+    otherwise): a matcher that shards its work takes them, one that does not refuses several.
     """
 
     config: Any
@@ -33,6 +35,7 @@ class MatchContext:
     syn: SyntheticSet | None = None
     out_dir: Path | None = None
     reinit: Callable[[nn.Module, torch.Generator], None] = reinitialize
+    workers: Workers = Workers()
 
 
 __all__ = ["MatchContext"]

@@ -17,7 +17,12 @@ next-item ranking):
 * a plan may also give ``train_and_score_many(train_sets, generators)``: the K runs of a set at once (one
   vectorised ensemble, :mod:`mmdistill.ensemble`), each run from its own generator exactly as the one-run
   function would get it. The skeleton uses it, ``vectorize`` runs at a time, when present, and falls back to
-  the per-run loop when it returns None (the networks cannot be vectorised).
+  the per-run loop when it returns None (the networks cannot be vectorised);
+* under ``torchrun``, a plan whose runs draw only from their generators (``seeded_runs``) is sharded by run:
+  the groups of ``vectorize`` consecutive runs go to the ranks in turn (group ``g`` to rank ``g % K``), the
+  scores are summed into one table on every rank (exact: each run's row is non-zero on one rank only), so
+  the metrics block is the same as one process's. Set ``eval_vectorize`` to at most ``eval_runs / K`` to
+  keep every rank busy.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from mmdistill.distributed import Workers, all_reduce_sum, broadcast_json, current_workers
 from mmdistill.errors import ConfigError
 from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
@@ -150,6 +156,9 @@ class EvaluationPlan:
     label: str | None = None
     vectorize: int = 1
     """runs trained together where a network plan has ``train_and_score_many`` (1: one at a time)"""
+    seeded_runs: bool = False
+    """every run draws only from its generator (no global RNG such as dropout's): the runs can be spread over
+    the processes of a torchrun run with the same result"""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -160,31 +169,50 @@ class EvaluationPlan:
 
 def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str, runs: int, seed: int,
                desc: str = "evaluating", progress: bool = True, many: TrainAndScoreMany | None = None,
-               vectorize: int = 1) -> EvalResult:
+               vectorize: int = 1, workers: Workers = Workers()) -> EvalResult:
     """Train and score ``runs`` (or ``eval_set.runs``) fresh models on ``eval_set``; run ``r`` is seeded by
     ``(seed, "eval", r)``. With ``many`` and ``vectorize`` > 1, up to ``vectorize`` runs train together
-    (``many``'s None for a group: that group runs one at a time)."""
+    (``many``'s None for a group: that group runs one at a time). With several ``workers``, group ``g`` of
+    runs is trained by rank ``g % world`` and every rank returns all the scores."""
     runs = eval_set.runs or runs
     if runs <= 0:
         raise ConfigError(f"eval_runs must be > 0, got {runs}")
     result = EvalResult(headline=metric, size=eval_set.size)
     group = max(1, vectorize) if many is not None else 1
-    bar = progress_bar(total=runs, desc=desc, disable=not progress, leave=False)
-    for first in range(0, runs, group):
+    firsts = list(range(0, runs, group))
+    mine = [firsts[g] for g in workers.mine(range(len(firsts)))]
+    bar = progress_bar(total=runs, desc=desc, disable=not progress or not workers.is_writer, leave=False)
+    done: dict[int, dict[str, float]] = {}
+    for first in mine:
         rs = list(range(first, min(first + group, runs)))
         batch = None
         if len(rs) > 1 and many is not None:
             batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
         if batch is None:  # one at a time (also the fallback of a group that cannot be vectorised)
             batch = [train_and_score(eval_set.for_run(r), generator(seed, "eval", r)) for r in rs]
-        for scores in batch:
+        for r, scores in zip(rs, batch):
             scores = dict(scores)
             if metric not in scores:
                 raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
-            result.scores.append({k: float(v) for k, v in scores.items()})
+            done[r] = {k: float(v) for k, v in scores.items()}
         bar.update(len(rs))
     bar.close()
+    result.scores = [done[r] for r in range(runs)] if workers.world <= 1 else _gather_scores(done, runs, workers)
     return result
+
+
+def _gather_scores(done: dict[int, dict[str, float]], runs: int, workers: Workers) -> list[dict[str, float]]:
+    """Every run's scores on every rank: a (runs, metrics) table summed over the ranks (rank 0 trained run 0,
+    its metric names are the table's columns)."""
+    names = broadcast_json(list(done[0]) if workers.rank == 0 else None, workers)
+    assert isinstance(names, list)
+    table = torch.zeros(runs, len(names), dtype=torch.float64)
+    for r, scores in done.items():
+        if sorted(scores) != sorted(names):
+            raise ConfigError(f"evaluation run {r} returned the metrics {sorted(scores)}, run 0 returned {sorted(names)}")
+        table[r] = torch.tensor([scores[n] for n in names], dtype=torch.float64)
+    table = all_reduce_sum(table, workers)
+    return [dict(zip(names, row)) for row in table.tolist()]
 
 
 def results_table(rows: Mapping[str, EvalResult]) -> str:
@@ -206,14 +234,16 @@ def results_table(rows: Mapping[str, EvalResult]) -> str:
 
 
 def evaluate_network(plan: EvaluationPlan, network: NetworkPlan) -> dict[str, EvalResult]:
-    """Every set of ``network``, in order."""
+    """Every set of ``network``, in order (its runs spread over the torchrun processes when ``seeded_runs``)."""
+    workers = current_workers() if plan.seeded_runs else Workers()
     rows: dict[str, EvalResult] = {}
     for name, eval_set in network.sets.items():
         own = eval_set.train_and_score is not None  # a set's own trainer: only its own batched twin applies
         rows[name] = score_runs(eval_set, eval_set.train_and_score or network.train_and_score, metric=plan.metric,
                                 runs=plan.runs, seed=plan.seed, desc=f"eval {name.replace('_', ' ')} [{network.name}]",
                                 progress=plan.progress, vectorize=plan.vectorize,
-                                many=eval_set.train_and_score_many if own else network.train_and_score_many)
+                                many=eval_set.train_and_score_many if own else network.train_and_score_many,
+                                workers=workers)
     return rows
 
 

@@ -109,14 +109,15 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
 
 def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     """The run's expert buffer, checked against this run's dataset, network and class count; trained first
-    (into ``<out>/experts`` or ``buffer``) when it holds no finished index and ``train_if_missing``."""
+    (into ``<out>/experts`` or ``buffer``) when it holds no finished index and ``train_if_missing``, by the
+    run's processes together under torchrun (``ctx.workers``)."""
     cfg = ctx.config
     resolve_batch_train(cfg, ctx.data)
     path = buffer_dir(cfg, ctx.out_dir)
     if not (path / "index.json").exists():
         if not train_if_missing:
             raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
-        buffer = train_buffer(ctx, path)
+        buffer = train_buffer(ctx, path, ctx.workers)
     else:
         buffer = ExpertBuffer(path)
     buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, read_shard_header, shard_name, spec_mismatch
+from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.logs import progress_bar
@@ -63,50 +63,6 @@ class ExpertTraining:
 
 def _partial_name(expert: int) -> str:
     return f"expert_{expert:04d}.partial.safetensors"
-
-
-# --------------------------------------------------------------------------- distributed helpers
-@dataclass(frozen=True)
-class Workers:
-    """This process's place among the processes sharing the work (rank 0 of 1 without torchrun)."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    def mine(self, items: range) -> list[int]:
-        """The items this rank owns: ``i % world == rank``."""
-        return [i for i in items if i % self.world == self.rank]
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-
-def init_workers(device: torch.device) -> Workers:
-    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1): nccl when ``device`` is a
-    GPU (each rank on ``cuda:LOCAL_RANK``), gloo otherwise. Without torchrun: a single worker on ``device``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Workers(0, 1, device)
-    import torch.distributed as dist
-
-    rank = int(os.environ["RANK"])
-    if device.type == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", rank))
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-        backend = "nccl"
-    else:
-        backend = "gloo"
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    return Workers(rank, world, device)
-
-
-def close_workers(workers: Workers) -> None:
-    if workers.world > 1 and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
 
 
 # --------------------------------------------------------------------------- training

@@ -5,6 +5,7 @@ shown. Progress bars are tqdm's and switch off with ``progress=false`` (``--no-p
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -17,13 +18,19 @@ NON_TTY_INTERVAL_S = 30.0
 
 def configure_logging(debug: bool = False) -> None:
     """The CLI's logging: the package's INFO messages (progress notes, result tables) as plain lines on
-    stderr, DEBUG with ``--debug``; library users configure ``logging.getLogger("mmdistill")`` themselves."""
+    stderr, DEBUG with ``--debug``; library users configure ``logging.getLogger("mmdistill")`` themselves.
+    Under torchrun the ranks > 0 show warnings and errors only (rank 0 shows what one process would)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s" if not debug else "%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("mmdistill")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if is_lead_process() else logging.WARNING)
     root.propagate = False
+
+
+def is_lead_process() -> bool:
+    """Whether this process speaks for the run: the only one, or rank 0 of a torchrun run (``RANK``)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
@@ -37,4 +44,4 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     return tqdm(disable=disable, **kwargs)
 
 
-__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "progress_bar"]
+__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "is_lead_process", "progress_bar"]

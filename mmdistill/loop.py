@@ -184,6 +184,7 @@ def run_loop(
     desc: str = "distilling",
     stop_after: int | None = None,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+    writer: bool = True,
 ) -> LoopResult:
     """Run ``iterations`` outer iterations of ``matcher`` on ``syn``.
 
@@ -196,6 +197,8 @@ def run_loop(
         checkpoint_every: iterations between checkpoints (the last iteration always checkpoints).
         resume: continue from ``out_dir/checkpoint.safetensors`` when it exists.
         stop_after: stop (after checkpointing) once this many iterations are done (tests, time slicing).
+        writer: whether this process writes the checkpoint and the log (False on the ranks > 0 of a torchrun
+            run: they hold the same set and read the checkpoint on resume, rank 0 writes it).
     """
     if iterations < 0:
         raise ConfigError(f"iterations must be >= 0, got {iterations}")
@@ -209,8 +212,9 @@ def run_loop(
     if resume and ckpt.exists():
         start, elapsed = load_checkpoint(ckpt, syn, optimizer, resume_keys or {})
         resumed_from = start
-        log.truncate_after(start)
-    else:
+        if writer:
+            log.truncate_after(start)
+    elif writer:
         log.reset()
     end = iterations if stop_after is None else min(iterations, stop_after)
     last_loss = None
@@ -220,7 +224,7 @@ def run_loop(
     it, snapshot = start, None
     try:
         for it in range(start, end):
-            snapshot = _snapshot(syn, optimizer) if it % checkpoint_every or not ckpt.exists() else None  # else the checkpoint holds it
+            snapshot = _snapshot(syn, optimizer) if writer and (it % checkpoint_every or not ckpt.exists()) else None  # else the checkpoint holds it
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
                 start_iteration(it)
@@ -234,16 +238,16 @@ def run_loop(
             last_loss = stats.get("loss")
             if on_iteration is not None:
                 on_iteration(it, stats)
-            if it % log_every == 0 or it == iterations - 1:
+            if writer and (it % log_every == 0 or it == iterations - 1):
                 log.append({"it": it, **stats, "seconds": elapsed + time.perf_counter() - t0})
             bar.update(1)
             if last_loss is not None:
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
             done = it + 1
-            if done % checkpoint_every == 0 or done == end:
+            if writer and (done % checkpoint_every == 0 or done == end):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {})
     except KeyboardInterrupt:
-        if snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
+        if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {})
         raise InterruptedRun(f"interrupted at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
                              "iterations: continue with the same command and --resume") from None

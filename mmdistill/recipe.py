@@ -23,7 +23,7 @@ from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
 from mmdistill.keys import Keys, input_keys
-from mmdistill.logs import configure_logging
+from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
@@ -164,6 +164,8 @@ class Recipe:
             if debug:
                 raise
             return fail(exc)
+        if not is_lead_process():  # rank 0 of a torchrun run speaks for it
+            return 0
         if "metrics" in result.manifest:
             print("\n" + summary_line(result.manifest))
         print(f"wrote {result.out_dir}")

@@ -4,6 +4,11 @@
 matcher, drives it through the outer loop (checkpointing, resuming), has the evaluation skeleton evaluate the
 result next to the baselines of the same size (:mod:`mmdistill.evaluation`) and writes the distilled-set
 directory (:mod:`mmdistill.report`).
+
+Under ``torchrun`` (:mod:`mmdistill.distributed`) every process holds the whole synthetic set; a matcher that
+shards its work (DM, DC/DSA with ``shard_classes``; MTT/TESLA split each minibatch) spreads it over the ranks
+and sums their gradients, the evaluation spreads its runs, and rank 0 alone writes the checkpoint, the log and
+the artifact. A matcher that does not shard is refused with several processes.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import torch
 
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
+from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
+from mmdistill.memory import check_fits
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
@@ -130,22 +137,29 @@ def distill(
     artifact), which is how tests interrupt a run.
     """
     started = time.perf_counter()
-    device = resolve_device(cfg.device)
+    workers = init_workers(resolve_device(cfg.device))
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    created = prepare_out_dir(out, cfg, resume_values(cfg))
+    created = False
     try:
-        return _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=device,
-                        started=started, stop_after=stop_after, paper=paper)
+        if workers.is_writer:
+            created = prepare_out_dir(out, cfg, resume_values(cfg))
+        workers.barrier()
+        result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
+                          started=started, stop_after=stop_after, paper=paper, workers=workers)
+        workers.barrier()
+        return result
     except BaseException:
         if created:
             remove_if_unused(out)
         raise
+    finally:
+        close_workers(workers)
 
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
-             stop_after: int | None, paper: str = "") -> RunResult:
+             stop_after: int | None, paper: str = "", workers: Workers = Workers()) -> RunResult:
     data = modality.to_device(load_data(modality, cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
@@ -154,20 +168,29 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     strategy = cfg.matching_augmentation()
     augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
-                       syn=syn, out_dir=out)
+                       syn=syn, out_dir=out, workers=workers)
     matcher = make_matcher(ctx)
+    if workers.world > 1 and not getattr(matcher, "sharded", False):
+        raise ConfigError(f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
+                          "MTT and TESLA with a classification student); start it without torchrun (an expert buffer it "
+                          "trained first is kept: `mmdistill experts` shards that)")
     if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable
     optimizer = (make_optimizer or synthetic_optimizer)(syn, cfg)
-    log.info("%s: %s, %d synthetic samples, %d iterations on %s", recipe, modality.describe(data), len(syn), cfg.iterations, device)
-    if device.type == "cpu" and cfg.budget == "paper":
+    estimate = getattr(matcher, "memory_estimate", None)  # matchers that can estimate their iteration say so
+    if estimate is not None and (plan := estimate(syn, optimizer)) is not None:
+        check_fits(plan, device, enforce=getattr(cfg, "memory_check", True))
+    log.info("%s: %s, %d synthetic samples, %d iterations on %s%s", recipe, modality.describe(data), len(syn), cfg.iterations, device,
+             f" (rank {workers.rank} of {workers.world})" if workers.world > 1 else "")
+    if device.type == "cpu" and cfg.budget == "paper" and workers.is_writer:
         log.warning("these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
         resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
-        resume=cfg.resume, progress=cfg.progress, desc=f"{recipe} ipc={cfg.ipc}", stop_after=stop_after,
+        resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe} ipc={cfg.ipc}",
+        stop_after=stop_after, writer=workers.is_writer,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
@@ -180,6 +203,8 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         t_eval = time.perf_counter()
         manifest["metrics"] = modality.evaluate(cfg, final, data, device)
         manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+    if not workers.is_writer:  # rank 0 writes the artifact
+        return RunResult(out, final, manifest)
     if getattr(cfg, "memorisation", True):
         t_mem = time.perf_counter()
         add_sharing_blocks(manifest, modality, cfg, final, data, out)

@@ -84,6 +84,8 @@ class RunKeys(ConfigKeys):
     resume: bool = key(False, help="continue the run in --out from its last checkpoint", resume=False)
     overwrite: bool = key(False, help="start over in an --out that already holds a run", resume=False)
     progress: bool = key(True, help="show progress bars", resume=False)
+    memory_check: bool = key(True, help="estimate the peak memory of one iteration before the run (logged) and refuse a run "
+                             "whose estimate exceeds the device's memory", resume=False)
 
 
 @dataclass
@@ -133,6 +135,16 @@ class RealBatchKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 3
 
     batch_real: int = key(256, help="real samples per class per iteration", unit="samples per class", range="[1, inf)")
+
+
+@dataclass
+class ClassShardKeys(ConfigKeys):
+    """Class sharding under torchrun, for matchers whose loss is a sum over classes (DM, DC/DSA)."""
+
+    HELP_ORDER: ClassVar[int] = 3
+
+    shard_classes: bool = key(False, help="one work unit per class, each drawn from its own stream (iteration, class): the same "
+                              "set on 1 or K torchrun processes, rank r computing the classes c % K == r; required under torchrun")
 
 
 @dataclass

@@ -8,6 +8,11 @@ caches in the normalisation, activation and pooling kernels; one batch on a GPU)
 same chunks with an autograd graph. The network's weights are frozen (only the synthetic inputs receive
 gradients). The chunks change nothing but speed: each sample's embedding is computed by the same per-sample
 kernels.
+
+With ``per_class`` the loss is computed class by class, each class's real batch and augmentation drawn from
+its own stream ``(iteration seed, "class", c)``: under torchrun (``workers``) rank ``r`` computes the classes
+``c % world == r``, the gradients are summed over the ranks and every rank applies the same update, so the set
+is the same on 1 or K processes (:func:`mmdistill.matchers.apply_sharded_update`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from torch import Tensor, nn
 
 from mmdistill.chunking import chunked_embed, default_chunk
 from mmdistill.data import LabeledTensors
+from mmdistill.distributed import Workers
 from mmdistill.errors import ConfigError
-from mmdistill.matchers import apply_update
-from mmdistill.seeding import draw_seed
+from mmdistill.matchers import apply_sharded_update, apply_update
+from mmdistill.memory import MemoryEstimate, nbytes, optimizer_state_factor, probe_network
+from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
@@ -79,7 +86,11 @@ class DistributionMatching:
         embed: optional replacement for ``net.embed`` (e.g. a compiled version of it).
         real_chunk: samples per forward (0: one batch; None: the device's
             :func:`~mmdistill.chunking.default_chunk`).
-        decode: the synthetic set's model inputs (the adapter's ``decode``).
+        decode: the synthetic set's model inputs (the adapter's ``decode``); with ``per_class`` it must keep
+            samples independent (a class's rows of the decoded set depend only on that class's tensors).
+        per_class: one work unit per class, seeded by ``(iteration seed, "class", c)`` (required for
+            several processes; key ``shard_classes``).
+        workers: the processes sharing the classes (rank ``r`` owns the classes ``c % world == r``).
 
     Modality hooks (as :class:`~mmdistill.matchers.gradient.GradientMatching`'s), for data that is not a
     batch of independent samples (a graph: message passing mixes classes, so embeddings are read off one
@@ -102,6 +113,8 @@ class DistributionMatching:
     decode: Callable[[SyntheticSet], Any] = lambda syn: syn.x
     real_embeddings: Callable[[nn.Module, torch.Generator], tuple[Tensor, Tensor]] | None = None
     syn_embeddings: Callable[[nn.Module, Any], Tensor] | None = None
+    per_class: bool = False
+    workers: Workers = Workers()
 
     name = "distribution"
 
@@ -112,10 +125,21 @@ class DistributionMatching:
             raise ConfigError("distribution matching hooks come in pairs: give both real_embeddings and syn_embeddings, or neither")
         if self.real is None and self.real_embeddings is None:
             raise ConfigError("distribution matching needs the real training set or a real_embeddings hook")
+        if self.workers.world > 1 and not self.per_class:
+            raise ConfigError(f"distribution matching over {self.workers.world} processes needs shard_classes=true "
+                              "(each class drawn from its own stream, so the set does not depend on the process count)")
+        if self.per_class and self.real_embeddings is not None:
+            raise ConfigError("shard_classes=true needs a set of independent samples; this modality's embedding hooks "
+                              "(a graph) read every class off one forward: set shard_classes=false and run one process")
         if not hasattr(self.net, "embed"):
             raise ConfigError(f"{type(self.net).__name__} has no embed(); distribution matching needs one")
         for p in self.net.parameters():
             p.requires_grad_(False)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the work is cut into units that several processes can share (``per_class``)."""
+        return self.per_class
 
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
         """Draw a fresh network and real batch, match embeddings, update ``syn`` in place."""
@@ -127,6 +151,8 @@ class DistributionMatching:
             emb_syn = self.syn_embeddings(self.net, self.decode(syn))
             return {"loss": apply_update(self._loss(emb_real, y_real, emb_syn, syn.labels, C), optimizer) / C}
         assert self.real is not None  # checked in __post_init__
+        if self.per_class:
+            return self._step_per_class(syn, optimizer, gen)
         embed = self.embed or self.net.embed
         C = self.real.num_classes
         idx, y_real = self.real.sample_per_class(self.batch_real, gen)
@@ -144,6 +170,68 @@ class DistributionMatching:
         emb_real = emb_real.clone()  # an ordinary tensor again: the loss's autograd graph may hold it
         emb_syn = chunked_embed(embed, x_syn, chunk)  # chunks keep the autograd graph; its backward runs per chunk too
         return {"loss": apply_update(self._loss(emb_real, y_real, emb_syn, y_syn, C), optimizer) / C}
+
+    def _step_per_class(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
+        """The classes this rank owns, one at a time; gradients summed over the ranks (see the module)."""
+        assert self.real is not None
+        embed = self.embed or self.net.embed
+        C = self.real.num_classes
+        base = draw_seed(gen)  # the same on every rank: the network was drawn from ``gen`` just before
+        device = self.real.x.device
+        x_all, y_syn = self.decode(syn), syn.labels
+        chunk = default_chunk(device, x_all.shape[1:]) if self.real_chunk is None else self.real_chunk
+        unit_losses = torch.zeros(C, dtype=torch.float64)
+        local = x_all.new_zeros(())
+        for c in self.workers.mine(range(C)):
+            unit = generator(base, "class", c)
+            pool = self.real.class_indices()[c]
+            idx = pool[torch.randperm(pool.numel(), generator=unit)[: self.batch_real]]
+            x_real, x_syn = self.real.x[idx.to(device)], x_all[y_syn == c]
+            if self.augment is not None:
+                seed = draw_seed(unit)
+                x_real, x_syn = self.augment(x_real, seed=seed), self.augment(x_syn, seed=seed)
+            with torch.inference_mode():
+                emb_real = chunked_embed(embed, x_real, chunk)
+            emb_real = emb_real.clone()
+            emb_syn = chunked_embed(embed, x_syn, chunk)
+            if self.loss == "mean":
+                loss_c = ((emb_real.mean(0) - emb_syn.mean(0)) ** 2).sum()
+            else:
+                loss_c = gaussian_mmd2(emb_real, emb_syn, self.mmd_bandwidths)
+            unit_losses[c] = loss_c.detach().double().cpu()
+            local = local + loss_c
+        return {"loss": apply_sharded_update(local, unit_losses, optimizer, self.workers) / C}
+
+    def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate | None:
+        """Estimated peak bytes of one :meth:`step` on this rank (None with a graph's embedding hooks): the
+        set with its gradient and optimizer state, the real data and network, the real batch (and its
+        augmented copy), one real chunk's largest activation (input and output), and the synthetic side's
+        autograd graph (:func:`mmdistill.memory.probe_network`) with its augmented copy. With ``per_class``
+        the graph holds this rank's classes only, the real batch one class."""
+        if self.real is None or self.real_embeddings is not None:
+            return None
+        x = self.decode(syn).detach()
+        embed = self.embed or self.net.embed
+        probe = probe_network(self.net, embed, x[0])
+        C, sample = self.real.num_classes, x[0].numel() * x.element_size()
+        mine = self.workers.mine(range(C)) if self.per_class else list(range(C))
+        n_syn = int(sum(int((syn.labels == c).sum()) for c in mine))
+        n_real = self.batch_real * (1 if self.per_class else C)  # per class: one class's batch at a time
+        chunk = default_chunk(self.real.x.device, x.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = min(chunk or n_real, n_real)
+        copies = 2 if self.augment is not None else 1
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        parts = {
+            "synthetic set": nbytes(params),
+            "optimizer state": nbytes(params) * optimizer_state_factor(optimizer),
+            "gradient": nbytes(params),
+            "real data": nbytes([self.real.x]),
+            "network": nbytes(list(self.net.parameters())),
+            "real batch": n_real * sample * copies,
+            "real forward": 2 * chunk * probe.activation,
+            "synthetic graph": probe.graph(n_syn) + n_syn * sample * (copies - 1),
+        }
+        return MemoryEstimate(parts, keys=("ipc", "batch_real", "real_chunk"), resident=("real data", "network", "synthetic set", "optimizer state"))
 
     def _loss(self, emb_real: Tensor, y_real: Tensor, emb_syn: Tensor, y_syn: Tensor, num_classes: int) -> Tensor:
         if self.loss == "mean":

@@ -9,6 +9,11 @@ The per-class losses, the class weights and the inner network training are modal
 feeds the network a class's synthetic samples alone (DC/DSA); set, a modality supplies its own losses, e.g.
 a graph's class loss is read off one forward of the whole (real or synthetic) graph, because message
 passing mixes the classes (GCond).
+
+With ``per_class`` each class's real batch and augmentation come from its own stream ``(seed drawn for the
+synthetic update, "class", c)``; under torchrun (``workers``) rank ``r`` matches the classes ``c % world == r``,
+the gradients of the set are summed over the ranks and every rank applies the same update and trains the same
+network on the same set, so the set is the same on 1 or K processes.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from torch import Tensor, nn
 
 from mmdistill.chunking import chunked_loss_backward, chunked_loss_grad, default_chunk, splits_exactly
 from mmdistill.data import LabeledTensors
+from mmdistill.distributed import Workers
 from mmdistill.errors import ConfigError
-from mmdistill.matchers import apply_update
-from mmdistill.seeding import draw_seed
+from mmdistill.matchers import apply_sharded_update, apply_update
+from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
@@ -85,6 +91,8 @@ class GradientMatching:
             device's :func:`~mmdistill.chunking.default_chunk`); the gradient is the same (a size-weighted
             sum of the pieces' gradients) and the network must split exactly (no BatchNorm in training mode).
         decode: the model inputs of the synthetic set (raw parameterization: ``syn.x``).
+        per_class: each class drawn from its own stream (key ``shard_classes``; needed for several processes).
+        workers: the processes sharing the classes (rank ``r`` owns the classes ``c % world == r``).
 
     Modality-neutral hooks (all optional; unset, the DC/DSA behaviour above is unchanged):
         real_class_losses: ``(net, generator) -> [loss_0, ..., loss_{C-1}]`` on each class's real data (one
@@ -116,12 +124,25 @@ class GradientMatching:
     syn_train_loss: Callable[[nn.Module, Any], Tensor] | None = None
     class_weights: Sequence[float] | None = None
     make_net_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer] | None = None
+    per_class: bool = False
+    workers: Workers = Workers()
 
     name = "gradient"
 
     def __post_init__(self) -> None:
         if self.real is None and (self.real_class_losses is None or self.syn_class_losses is None):
             raise ConfigError("GradientMatching needs the real data, or both real_class_losses and syn_class_losses")
+        if self.workers.world > 1 and not self.per_class:
+            raise ConfigError(f"gradient matching over {self.workers.world} processes needs shard_classes=true "
+                              "(each class drawn from its own stream, so the set does not depend on the process count)")
+        if self.per_class and self.real_class_losses is not None:
+            raise ConfigError("shard_classes=true needs a set of independent samples; this modality's class-loss hooks "
+                              "(a graph) read every class off one forward: set shard_classes=false and run one process")
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the classes can be shared by several processes (``per_class``)."""
+        return self.per_class
 
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
         """Run one outer iteration (updates ``syn`` in place through ``optimizer``); returns its mean loss."""
@@ -138,8 +159,11 @@ class GradientMatching:
         for ol in range(self.outer_loop):
             if _has_batchnorm(net):
                 self._freeze_batchnorm(net, gen)
-            loss = self._match_hooked(net, params, syn, gen) if hooked else self._match(net, params, syn, slices, gen)
-            total += apply_update(loss, optimizer)
+            if self.per_class:
+                total += self._match_sharded(net, params, syn, slices, draw_seed(gen), optimizer)
+            else:
+                loss = self._match_hooked(net, params, syn, gen) if hooked else self._match(net, params, syn, slices, gen)
+                total += apply_update(loss, optimizer)
             if ol == self.outer_loop - 1:
                 break
             if self.syn_train_loss is not None:
@@ -195,6 +219,30 @@ class GradientMatching:
             g_syn = torch.autograd.grad(self.task.loss(net(x_syn), t_syn), params, create_graph=True)
             loss = loss + gradient_distance(g_syn, g_real, self.dis_metric)
         return loss
+
+    def _match_sharded(self, net: nn.Module, params: list[Tensor], syn: SyntheticSet, slices: list[slice], base: int,
+                       optimizer: torch.optim.Optimizer) -> float:
+        """This rank's classes, class ``c`` drawn from ``generator(base, "class", c)``; one sharded update."""
+        assert self.real is not None
+        x_syn_all, targets = self.decode(syn), syn.targets()
+        unit_losses = torch.zeros(len(slices), dtype=torch.float64)
+        local = x_syn_all.new_zeros(())
+        for c in self.workers.mine(range(len(slices))):
+            unit = generator(base, "class", c)
+            idx = self.real.class_indices()[c]
+            pick = idx[torch.randperm(idx.numel(), generator=unit)[: self.batch_real]]
+            x_real, y_real = self.real.x[pick], self.real.y[pick]
+            x_syn, t_syn = x_syn_all[slices[c]], targets[slices[c]]
+            if self.augment is not None:
+                seed = draw_seed(unit)
+                x_real, x_syn = self.augment(x_real, seed=seed), self.augment(x_syn, seed=seed)
+            chunk = default_chunk(x_real.device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
+            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk if splits_exactly(net) else 0)
+            g_syn = torch.autograd.grad(self.task.loss(net(x_syn), t_syn), params, create_graph=True)
+            loss_c = gradient_distance(g_syn, g_real, self.dis_metric)
+            unit_losses[c] = loss_c.detach().double().cpu()
+            local = local + loss_c
+        return apply_sharded_update(local, unit_losses, optimizer, self.workers)
 
     def _train_net(self, net: nn.Module, net_opt: torch.optim.Optimizer, syn: SyntheticSet, gen: torch.Generator) -> None:
         x = self.decode(syn).detach()

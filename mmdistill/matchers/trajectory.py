@@ -27,6 +27,14 @@ with ``step_sizes`` each segment also has its own learnable step size (the refer
   Hessian term (it treats later student parameters as independent of earlier images); keeping it makes the
   result equal to MTT's (tested to 1e-4 in float64) at the same cost per step.
 
+Under torchrun (``workers``) each student step's minibatch is split across the ranks: rank ``r`` computes its
+share's gradient (weighted by its share of the batch). MTT sums the shares with a differentiable all-reduce
+(:func:`mmdistill.distributed.sum_over_ranks`) and the student parameters enter each share through
+:func:`~mmdistill.distributed.enter_ranks`, whose backward sums the shares' Hessian terms; TESLA sums the
+shares' gradient and Hessian-vector product of each step in its sweeps. The set's gradients are then summed
+over the ranks. Every rank keeps only its share's activations, and the gradient equals one process's to
+float rounding (sums in another order).
+
 The student is any network: its parameters are a flat vector (:class:`~mmdistill.experts.ParamLayout`) fed
 through ``torch.func.functional_call``, and the loss on a synthetic minibatch is a :class:`StudentObjective`,
 so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs use the same matcher.
@@ -35,7 +43,7 @@ so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +52,10 @@ from torch.func import functional_call
 from mmdistill.chunking import chunked_embed, default_chunk, splits_exactly
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
+from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, enter_ranks, sum_over_ranks
 from mmdistill.matchers import check_loss, step_checked
+from mmdistill.matchers.trajectory_memory import estimate
+from mmdistill.memory import MemoryEstimate
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
@@ -65,6 +76,17 @@ class StudentObjective(Protocol):
         ...
 
 
+@runtime_checkable
+class SplittableStudent(Protocol):
+    """A student objective whose minibatch can be split across processes (its loss a mean over samples)."""
+
+    def part_loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int, positions: Tensor,
+                  batch: int) -> Tensor:
+        """The mean loss over samples ``idx`` (n,), which sit at ``positions`` (n,) of a minibatch of ``batch``
+        samples augmented with ``seed`` (each sample gets the draw of its position, as in the whole batch)."""
+        ...
+
+
 @dataclass
 class ClassificationStudent:
     """The student objective of classification modalities: the task loss of ``net`` on decoded synthetic
@@ -78,9 +100,13 @@ class ClassificationStudent:
     augment: Augment | None = None
 
     def loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
+        return self.part_loss(params, syn, idx, seed, torch.arange(len(idx), device=idx.device), len(idx))
+
+    def part_loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int, positions: Tensor,
+                  batch: int) -> Tensor:
         x = self.decode(syn)[idx]
         if self.augment is not None:
-            x = self.augment(x, seed=seed, groups=torch.arange(len(idx), device=x.device), num_groups=len(idx))
+            x = self.augment(x, seed=seed, groups=positions.to(x.device), num_groups=batch)
         chunk = default_chunk(x.device, x.shape[1:]) if splits_exactly(self.net) else 0
         out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk)
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
@@ -159,8 +185,14 @@ class TrajectoryMatching:
     device: torch.device = torch.device("cpu")
     segments: dict[str, slice] | None = None
     step_sizes: dict[str, str] | None = None
+    workers: Workers = Workers()
 
     name = "trajectory"
+
+    @property
+    def sharded(self) -> bool:
+        """Whether each student step's minibatch can be split across processes (a splittable student)."""
+        return isinstance(self.student, SplittableStudent)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -176,6 +208,9 @@ class TrajectoryMatching:
                 f"max_start_epoch {self.max_start_epoch} + expert_epochs {self.expert_epochs} reaches epoch {last}, but the "
                 f"experts in {self.buffer.path} were trained for {self.buffer.epochs} epochs; lower them or train longer experts"
             )
+        if self.workers.world > 1 and not self.sharded:
+            raise ConfigError(f"trajectory matching over {self.workers.world} processes splits minibatches of a student "
+                              f"whose loss is a mean over samples; {type(self.student).__name__} is not one: use one process")
         if self.buffer.num_params != self.layout.num_params:
             raise ConfigError(f"the expert buffer holds {self.buffer.num_params} parameters per network, the student has "
                               f"{self.layout.num_params}")
@@ -232,13 +267,30 @@ class TrajectoryMatching:
         plan = plan_steps(len(syn), self.syn_steps, self.batch_syn or len(syn), gen)
         optimizer.zero_grad(set_to_none=True)
         if self.method == "mtt":
-            loss = self.unrolled_loss(syn, w0, target, plan)
-            value = self._checked(float(loss.detach()))
-            loss.backward()
+            value = self.mtt_backward(syn, w0, target, plan, [p for g in optimizer.param_groups for p in g["params"]])
         else:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
         return {"loss": value, "start_epoch": float(start), **{k: float(syn.data[k].detach()) for k in self.step_size_keys()}}
+
+    def mtt_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan, params: list[Tensor]) -> float:
+        """MTT's loss (checked) and its gradient in the ``.grad`` of ``params`` (the set's learnable tensors);
+        over several processes the shares of the data's gradients are summed (the step sizes' gradient is
+        whole on every rank already)."""
+        loss = self.unrolled_loss(syn, w0, target, plan)
+        value = self._checked(float(loss.detach()))
+        loss.backward()
+        if self.workers.world > 1:
+            steps = [syn.data[k] for k in self.step_size_keys()]
+            all_reduce_grads([p for p in params if not any(p is t for t in steps)], self.workers)
+        return value
+
+    def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate:
+        """Estimated peak bytes of one :meth:`step` on this rank (:func:`~mmdistill.matchers.trajectory_memory.estimate`)."""
+        offload = self.device.type == "cuda" if self.offload is None else self.offload
+        return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
+                        optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
+                        batch=self.batch_syn or len(syn), world=self.workers.world, method=self.method, offload=offload)
 
     def _checked(self, value: float) -> float:
         check_loss(value)
@@ -254,11 +306,35 @@ class TrajectoryMatching:
         """The normalised distance after the unrolled student steps, with the whole graph kept (MTT)."""
         alpha = self.alpha(syn)
         w = w0.detach().clone().requires_grad_(True)
+        if self.workers.world > 1:
+            return self.distance(self._unrolled_split(syn, w, alpha, plan), w0, target)
         for idx, seed in zip(plan.indices, plan.seeds):
             loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
             (g,) = torch.autograd.grad(loss, w, create_graph=True)
             w = w - alpha * g
         return self.distance(w, w0, target)
+
+    def _unrolled_split(self, syn: SyntheticSet, w: Tensor, alpha: Tensor, plan: StepPlan) -> Tensor:
+        """The student's last parameters, each step's gradient summed over the ranks' shares of its minibatch."""
+        for idx, seed in zip(plan.indices, plan.seeds):
+            w_part = enter_ranks(w, self.workers)
+            (g,) = torch.autograd.grad(self._share_loss(w_part, syn, idx, seed), w_part, create_graph=True)
+            w = w - alpha * sum_over_ranks(g, self.workers)
+        return w
+
+    def _share_loss(self, w: Tensor, syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
+        """The student's loss on this rank's share of minibatch ``idx`` (rank ``r`` of K takes positions
+        ``[r B / K, (r + 1) B / K)``), weighted by its share, so the shares' losses sum to the minibatch's;
+        the whole minibatch's loss for one process."""
+        if self.workers.world <= 1:
+            return self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
+        assert isinstance(self.student, SplittableStudent)
+        B, K, r = len(idx), self.workers.world, self.workers.rank
+        if B < K:
+            raise ConfigError(f"a student minibatch of {B} samples cannot be split over {K} processes; raise batch_syn")
+        lo, hi = r * B // K, (r + 1) * B // K
+        return self.student.part_loss(self.layout.unflatten(w), syn, idx[lo:hi].to(self.device), seed,
+                                      torch.arange(lo, hi, device=self.device), B) * ((hi - lo) / B)
 
     # ------------------------------------------------------------------ TESLA: constant memory
     def tesla_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan) -> float:
@@ -273,9 +349,8 @@ class TrajectoryMatching:
         for idx, seed in zip(plan.indices, plan.seeds):  # forward sweep, no graph beyond one step
             ws.append(w.to("cpu", non_blocking=True) if offload else w)
             w_leaf = w.requires_grad_(True)
-            loss = self.student.loss(self.layout.unflatten(w_leaf), frozen, idx.to(self.device), seed)
-            (g,) = torch.autograd.grad(loss, w_leaf)
-            w = (w_leaf - alpha * g).detach()
+            (g,) = torch.autograd.grad(self._share_loss(w_leaf, frozen, idx, seed), w_leaf)
+            w = (w_leaf - alpha * all_reduce_sum(g, self.workers)).detach()
         value = float(self.distance(w, w0, target))
         lam = torch.zeros_like(w)  # dL/dw_N
         for s in self._parts():
@@ -285,12 +360,11 @@ class TrajectoryMatching:
         lam_g = torch.zeros_like(w)  # sum_i lambda_{i+1} * g_i, elementwise: -dL/dalpha before summing per segment
         for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
             w_i = ws[i].to(self.device).requires_grad_(True)
-            loss = self.student.loss(self.layout.unflatten(w_i), syn, plan.indices[i].to(self.device), plan.seeds[i])
-            (g,) = torch.autograd.grad(loss, w_i, create_graph=True)
-            lam_g += lam * g.detach()
+            (g,) = torch.autograd.grad(self._share_loss(w_i, syn, plan.indices[i], plan.seeds[i]), w_i, create_graph=True)
+            lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
             v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
             vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
-            hvp, rest = vjp[0], vjp[1:]
+            hvp, rest = all_reduce_sum(vjp[0], self.workers), vjp[1:]
             for acc, d in zip(grads, rest):
                 if d is not None:
                     acc.sub_(d)
@@ -298,6 +372,7 @@ class TrajectoryMatching:
             ws[i] = ws[i].new_empty(0)  # release as we go
         for p, grad in zip(params, grads):
             p.grad = grad
+        all_reduce_grads(params, self.workers)  # the shares of the data's gradient; lam_g is whole on every rank
         for s, key in self._step_parts():
             t = syn.data[key]
             t.grad = (-lam_g[s].sum()).to(t.dtype).reshape(t.shape)
@@ -317,6 +392,6 @@ def expert_logits(net: nn.Module, layout: ParamLayout, flat: Tensor, x: Tensor, 
 
 
 __all__ = [
-    "ClassificationStudent", "METHODS", "STEP_SIZE", "StepPlan", "StudentObjective", "TrajectoryMatching",
+    "ClassificationStudent", "METHODS", "STEP_SIZE", "SplittableStudent", "StepPlan", "StudentObjective", "TrajectoryMatching",
     "add_step_size", "expert_logits", "plan_steps", "step_size_keys",
 ]

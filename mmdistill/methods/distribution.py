@@ -10,11 +10,11 @@ from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
 from mmdistill.keys import key
 from mmdistill.matchers.distribution import DistributionMatching
-from mmdistill.schema import RealBatchKeys, RealChunkKeys
+from mmdistill.schema import ClassShardKeys, RealBatchKeys, RealChunkKeys
 
 
 @dataclass
-class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys):
+class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys, ClassShardKeys):
     """Distribution matching (DM): the embedding distance.
 
     DM's defaults (reference main_DM.py): 20,000 iterations, lr 1.0 (SGD, momentum 0.5) on the samples,
@@ -45,7 +45,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
-        real_chunk=cfg.real_chunk,
+        real_chunk=cfg.real_chunk, per_class=cfg.shard_classes, workers=ctx.workers,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from mmdistill.context import MatchContext
 from mmdistill.keys import key
 from mmdistill.matchers.gradient import GradientMatching
-from mmdistill.schema import ConfigKeys, RealBatchKeys, RealChunkKeys
+from mmdistill.schema import ClassShardKeys, ConfigKeys, RealBatchKeys, RealChunkKeys
 
 
 @dataclass
@@ -26,7 +26,7 @@ class GradientKeys(ConfigKeys):
 
 
 @dataclass
-class GradientMatchingConfig(GradientKeys, RealBatchKeys, RealChunkKeys):
+class GradientMatchingConfig(GradientKeys, RealBatchKeys, RealChunkKeys, ClassShardKeys):
     """DC's inner network training (Zhao et al., ICLR 2021; reference code VICO-UoE/DatasetCondensation).
 
     A mixin of keys with DC's defaults:
@@ -52,7 +52,8 @@ def make_gradient_matcher(ctx: MatchContext) -> GradientMatching:
     return GradientMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, task=ctx.task, outer_loop=cfg.outer_loop, inner_loop=cfg.inner_loop,
         lr_net=cfg.lr_net, batch_real=cfg.batch_real, batch_train=cfg.batch_train, augment=ctx.augment,
-        dis_metric=cfg.dis_metric, decode=ctx.modality.decode, real_chunk=cfg.real_chunk,
+        dis_metric=cfg.dis_metric, decode=ctx.modality.decode, real_chunk=cfg.real_chunk, per_class=cfg.shard_classes,
+        workers=ctx.workers,
     )
 
 

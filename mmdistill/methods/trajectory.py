@@ -35,6 +35,7 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
         layout=layout, buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
         max_start_epoch=cfg.max_start_epoch, batch_syn=cfg.batch_syn, method=cfg.method, divergence=cfg.divergence,
         device=ctx.device, segments={p.name: p.params for p in parts}, step_sizes={p.name: p.step_key for p in parts},
+        workers=ctx.workers,
     )
 
 

@@ -1,0 +1,167 @@
+"""Distillation and evaluation over several torchrun processes (gloo on CPU): the same set and the same
+metrics as one process; what cannot be sharded is refused by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from mmdistill.data import LabeledTensors
+from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, broadcast_json
+from mmdistill.errors import ConfigError
+from mmdistill.io import load_tensors
+from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.synthetic import SyntheticSet
+
+_WORKER = textwrap.dedent(
+    """
+    import dataclasses
+    import sys
+    import torch
+    torch.set_num_threads(1)
+    from mmdistill.augment import DSA
+    from mmdistill.data import LabeledTensors
+    from mmdistill.distributed import close_workers, init_workers
+    from mmdistill.io import save_tensors
+    from mmdistill.matchers.gradient import GradientMatching
+    from mmdistill.nets import build_network, reinitialize
+    from mmdistill.recipes.image_dm import RECIPE
+    from mmdistill.seeding import generator
+    from mmdistill.synthetic import SyntheticSet
+    from mmdistill.task import ClassificationTask
+
+    out = sys.argv[1]
+    workers = init_workers(torch.device("cpu"))  # DC's matcher directly: 3 classes of 8x8 noise, width-8 ConvNet
+    g = torch.Generator().manual_seed(0)
+    real = LabeledTensors(torch.randn(36, 1, 8, 8, generator=g), torch.arange(36) % 3, ["a", "b", "c"])
+    x = torch.randn(6, 1, 8, 8, generator=g).requires_grad_(True)
+    syn = SyntheticSet({"x": x}, torch.arange(6) // 2, 3)
+    opt = torch.optim.SGD([x], lr=0.1, momentum=0.5)
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    dc = GradientMatching(net, reinitialize, real, ClassificationTask(), outer_loop=2, inner_loop=1, batch_real=6,
+                          batch_train=4, augment=DSA(), per_class=True, workers=workers)
+    losses = [dc.step(syn, opt, generator(0, "iteration", it))["loss"] for it in range(2)]
+    if workers.rank == 0:
+        save_tensors(out + "-dc.safetensors", {"x": x.detach(), "losses": torch.tensor(losses, dtype=torch.float64)})
+    # MTT's unrolled gradient with each student minibatch split over the ranks (float64: compared to 1e-9)
+    from types import SimpleNamespace
+    from mmdistill.buffer import ParamLayout
+    from mmdistill.matchers.trajectory import ClassificationStudent, TrajectoryMatching, add_step_size, plan_steps
+    net64 = build_network("convnet", (1, 8, 8), 3, width=8, depth=2).double()
+    reinitialize(net64, generator(0, "net"))  # the same student start on every rank and in every run
+    layout = ParamLayout.of(net64)
+    x64 = torch.randn(6, 1, 8, 8, generator=g, dtype=torch.float64).requires_grad_(True)
+    syn64 = SyntheticSet({"x": x64}, torch.arange(6) // 2, 3)
+    step = add_step_size(syn64, 0.05).requires_grad_(True)
+    stub = SimpleNamespace(epochs=4, num_params=layout.num_params, path="stub", num_experts=1)
+    mtt = TrajectoryMatching(ClassificationStudent(net64, ClassificationTask(), augment=DSA()), layout, stub, syn_steps=3,
+                             expert_epochs=1, max_start_epoch=1, batch_syn=4, workers=workers)
+    w0 = torch.cat([p.detach().reshape(-1) for p in net64.parameters()])
+    target = w0 + 0.01 * torch.randn(w0.shape, generator=g, dtype=torch.float64)
+    plan = plan_steps(6, 3, 4, generator(0, "plan"))
+    value = mtt.mtt_backward(syn64, w0, target, plan, [x64, step])
+    grads = {"x": x64.grad.clone(), "syn_lr": step.grad.reshape(1).clone(), "loss": torch.tensor([value], dtype=torch.float64)}
+    x64.grad, step.grad = None, None  # TESLA's reverse sweep, split the same way
+    tesla = TrajectoryMatching(ClassificationStudent(net64, ClassificationTask(), augment=DSA()), layout, stub, syn_steps=3,
+                               expert_epochs=1, max_start_epoch=1, batch_syn=4, method="tesla", workers=workers)
+    value = tesla.tesla_backward(syn64, w0, target, plan)
+    grads.update({"tesla_x": x64.grad, "tesla_syn_lr": step.grad.reshape(1), "tesla_loss": torch.tensor([value], dtype=torch.float64)})
+    if workers.rank == 0:
+        save_tensors(out + "-mtt.safetensors", grads)
+    # DM end to end (the process group is joined already: the run reuses it and leaves it open);
+    # digits (10 classes, 8x8), IPC 2, 2 iterations; 3 evaluation runs: an uneven split of runs
+    cfg = RECIPE.config(dataset="digits", ipc=2, iterations=2, batch_real=8, eval_runs=3, eval_epochs=2, herding_epochs=1,
+                        progress=False, shard_classes=True, eval_vectorize=1, baselines=["random_real"], checkpoint_every=1,
+                        out=out + "-dm")
+    RECIPE.run(cfg)
+    if workers.world > 1:  # a matcher that does not shard is refused by name
+        from mmdistill.errors import ConfigError
+        from mmdistill.modalities.image import MODALITY
+        from mmdistill.run import distill
+        try:
+            distill("image-dm", "dm", dataclasses.replace(cfg, out=out + "-refused"), MODALITY, lambda ctx: object())
+        except ConfigError as exc:
+            open(out + "-refused.txt", "w").write(str(exc))
+    close_workers(workers)
+    """
+)
+
+
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``args`` in its own process group; on a time-out the whole group (torchrun's workers too) is killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
+    assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
+    one = _run([sys.executable, str(script), str(tmp_path / "one")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    for name in ("one-dc.safetensors", "one-dm/synthetic.safetensors"):  # DC and DM: the same set, bit for bit
+        a, b = load_tensors(tmp_path / name), load_tensors(tmp_path / name.replace("one", "two"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    ma, mb = (json.loads((tmp_path / d / "manifest.json").read_text())["metrics"] for d in ("one-dm", "two-dm"))
+    assert ma == mb and len(ma["distilled"]["runs"]) == 3 and len(ma["random_real"]["runs"]) == 3
+    la, lb = ((tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("one-dm", "two-dm"))
+    assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
+    assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
+    a, b = load_tensors(tmp_path / "one-mtt.safetensors"), load_tensors(tmp_path / "two-mtt.safetensors")
+    assert a["x"].abs().sum() > 0 and a["syn_lr"].abs().sum() > 0
+    for k in a:  # MTT and TESLA split over 2 processes: the single-process gradient to float rounding
+        torch.testing.assert_close(b[k], a[k], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(a["tesla_x"], a["x"], rtol=1e-9, atol=1e-12)  # and TESLA's is MTT's
+
+
+def test_dm_over_several_processes_needs_shard_classes():
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    real = LabeledTensors(torch.randn(12, 1, 8, 8), torch.arange(12) % 3, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="shard_classes=true"):
+        DistributionMatching(net, reinitialize, real, workers=Workers(0, 2))
+    with pytest.raises(ConfigError, match="shard_classes"):
+        DistributionMatching(net, reinitialize, None, per_class=True, real_embeddings=lambda n, g: (None, None),
+                             syn_embeddings=lambda n, d: None)
+
+
+def test_per_class_dm_is_deterministic_and_trains_every_class():
+    net = build_network("convnet", (1, 8, 8), 3, width=8, depth=2)
+    real = LabeledTensors(torch.randn(30, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 3, ["a", "b", "c"])
+    finals = []
+    for _ in range(2):
+        x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+        syn = SyntheticSet({"x": x}, torch.arange(6) % 3, 3)
+        start = x.detach().clone()
+        opt = torch.optim.SGD([x], lr=1.0)
+        dm = DistributionMatching(net, reinitialize, real, batch_real=4, per_class=True)
+        stats = dm.step(syn, opt, torch.Generator().manual_seed(5))
+        assert stats["loss"] > 0
+        finals.append(x.detach().clone())
+        assert all(not torch.equal(finals[-1][i], start[i]) for i in range(6))  # every class's samples moved
+    assert torch.equal(finals[0], finals[1])
+
+
+def test_one_process_helpers_are_the_identity():
+    w = Workers()
+    t = torch.arange(4.0)
+    assert all_reduce_sum(t, w) is t and broadcast_json({"a": 1}, w) == {"a": 1}
+    p = torch.zeros(3, requires_grad=True)
+    all_reduce_grads([p], w)
+    assert p.grad is None
+    assert Workers(1, 3).mine(range(7)) == [1, 4] and Workers(1, 3).owner(5) == 2
