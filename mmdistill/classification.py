@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
 from mmdistill.data import ClassificationData, LabeledTensors
-from mmdistill.ensemble import can_vectorize, train_many_from_scratch
+from mmdistill.distributed import current_workers
+from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
 from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, TrainAndScoreMany,
                                   evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
@@ -182,7 +183,8 @@ def classification_plan(
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-                          vectorize=cfg.eval_vectorize, seeded_runs=True,
+                          vectorize=cfg.eval_vectorize or default_vectorize(device, cfg.eval_runs, current_workers().world),
+                          seeded_runs=True,
                           title=f"{data.meta.get('scored_on', 'test')} accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class",
                           protocol=protocol_block)
 

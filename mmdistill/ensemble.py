@@ -34,6 +34,18 @@ Augment = Callable[..., Tensor]
 _RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
+#: runs per ensemble by device type where ``eval_vectorize`` is not set: on a CPU the grouped convolutions
+#: of an ensemble measured no faster than one network at a time in cache-sized chunks (docs/results.md)
+VECTORIZE_BY_DEVICE: dict[str, int] = {"cpu": 1, "cuda": 10}
+
+
+def default_vectorize(device: torch.device | str, runs: int, processes: int = 1) -> int:
+    """Runs trained together on ``device`` when the config leaves it open: :data:`VECTORIZE_BY_DEVICE`
+    (1 for device types not measured), at most ``runs / processes`` so that every process gets a group."""
+    base = VECTORIZE_BY_DEVICE.get(torch.device(device).type, 1)
+    return max(1, min(base, -(-runs // max(1, processes))))
+
+
 def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int]) -> bool:
     """Whether ``nets`` (trained on sets of ``sizes`` samples) can be trained as one ensemble: two or more
     networks of identical parameter names and shapes, no buffers, no dropout, equal set sizes."""
@@ -109,4 +121,4 @@ def train_many_from_scratch(
     return last
 
 
-__all__ = ["can_vectorize", "train_many_from_scratch"]
+__all__ = ["VECTORIZE_BY_DEVICE", "can_vectorize", "default_vectorize", "train_many_from_scratch"]

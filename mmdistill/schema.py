@@ -177,9 +177,10 @@ class BatchEvalKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 8
 
     eval_batch: int = key(256, help="minibatch of the evaluation networks", unit="samples", range="[1, inf)", resume=False)
-    eval_vectorize: int = key(10, help="evaluation runs of a set trained together as one vectorised ensemble (networks with "
-                              "BatchNorm or dropout train one at a time; 1: one at a time; equal per run within float tolerance)",
-                              unit="networks", range="[1, inf)", resume=False)
+    eval_vectorize: int | None = key(None, help="evaluation runs of a set trained together as one vectorised ensemble (networks "
+                                     "with BatchNorm or dropout train one at a time; equal per run within float tolerance); none: "
+                                     "the device's default (CPU 1: measured no faster there; GPU 10, or eval_runs / processes "
+                                     "under torchrun), 1: one at a time", unit="networks", range="[1, inf)", resume=False)
     herding_epochs: int = key(2, help="epochs of the network whose embedding herding selects in", unit="epochs", range="[0, inf)",
                               resume=False)
 
