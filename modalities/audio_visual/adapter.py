@@ -20,6 +20,7 @@ from .data import AVData
 from .evaluate import av_plan, herding_indices, random_indices
 from .matching import AVAugment
 from .nets import AVNet
+from .share import HF_INPUT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,27 @@ class AudioVisualModality(AdapterDefaults):
     def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
         audio, image = self.decode(syn)
         return {"audio": audio.detach().cpu(), "image": image.detach().cpu()}
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing, .share)
+    hf_input_names = HF_INPUT_NAMES
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        """``image`` and ``audio`` (playable WAV) before the exact ``log_mel``/``pixel_values`` tensors and ``label``."""
+        from .share import natural_columns
+
+        columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
+        nat_cols, nat_feats = natural_columns(syn, inputs)
+        return {**nat_cols, **columns}, {**nat_feats, **features}
+
+    def hf_cast(self, syn: SyntheticSet) -> dict:
+        from .share import audio_cast
+
+        return audio_cast(syn)
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: Any, max_real: int, gen: torch.Generator):
+        from .share import pair_memorisation_views
+
+        return pair_memorisation_views(self.inputs(syn), data, max_real, gen)
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_pair_preview

@@ -29,7 +29,6 @@ class AudioVisualKeys(ConfigKeys):
                             unit="frames", range="[4, inf)")
     top_db: float = key(80.0, help="floor of each clip's dB mel spectrogram below its peak", unit="dB", range="(0, inf)")
     strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
-    cache_dir: str | None = key(None, help="where decoded video pairs are cached (none: no cache)", resume=False)
     depth: int = key(3, help="blocks of each modality's ConvNet encoder", unit="blocks", range="[1, 6]")
     width: int = key(128, help="channels of each modality's ConvNet encoder", unit="channels", range="[1, inf)")
     eval_lr_audio: float = key(1e-3, help="Adam learning rate of the audio encoder in evaluation (AVDD: 1e-3)", unit="step size",

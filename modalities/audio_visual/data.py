@@ -94,7 +94,7 @@ def log_mel(waves: Tensor, params: FDMFCCParams, frames: int, batch_size: int = 
     out = torch.cat(outs) if outs else torch.empty(0, 1, params.n_mels, frames)
     if out.shape[-1] >= frames:
         return out[..., :frames].contiguous()
-    return torch.nn.functional.pad(out, (0, frames - out.shape[-1]), mode="replicate")
+    return torch.nn.functional.pad(out, (0, frames - out.shape[-1], 0, 0), mode="replicate")
 
 
 def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str) -> Tensor:

@@ -21,6 +21,7 @@ from mmdistill.io import save_tensors
 from mmdistill.plots import pyplot, save_figure
 
 from ..artifacts import check_labels, class_folder_names, new_tree
+from ..audio.decode import fix_length
 from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
 from ..image.export import to_pixels
 
@@ -43,7 +44,8 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
     dct = AF.create_dct(params.n_mels, params.n_mels, "ortho")  # (n_mels, n_mfcc=n_mels), orthonormal
     cep = torch.einsum("mk,nmt->nkt", dct, mel_db[:, 0].float())
     maps = torch.stack([cep, torch.zeros_like(cep), torch.zeros_like(cep)], dim=1)
-    return fdmfcc_to_waveform(maps, params, num_samples=num_samples)
+    waves = fdmfcc_to_waveform(maps, params)  # (frames - 1) * hop samples: the map's frames may be cropped or padded
+    return waves if num_samples is None else fix_length(waves, int(num_samples), align="start")
 
 
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,

@@ -226,7 +226,7 @@ def read_video_pairs(root: Path, cfg: Any) -> list[RawPair]:
         try:
             ar = decord.AudioReader(str(it.path), sample_rate=-1, mono=True)
             samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
-            rate = int(ar.sample_rate)
+            rate = _native_rate(samples.size, float(ar.duration()))
         except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
             bad.append(BadFile(str(it.path), "no audio track"))
             continue
@@ -240,6 +240,17 @@ def read_video_pairs(root: Path, cfg: Any) -> list[RawPair]:
             raise DataError(f"{msg} (strict mode; leave strict off to skip them)")
         log.warning("%s", msg)
     return pairs
+
+
+#: sample rates a container's audio stream is assumed to be stored at (decord reports samples and duration, not the rate)
+STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
+
+
+def _native_rate(num_samples: int, duration: float) -> int:
+    """The standard rate nearest samples / duration (decord's ``AudioReader`` with ``sample_rate=-1`` keeps the
+    stream's rate but does not report it; a stream's duration is rounded to its container's frames)."""
+    est = num_samples / max(duration, 1e-9)
+    return min(STANDARD_RATES, key=lambda r: abs(r - est))
 
 
 __all__ = ["BUILT_IN", "RawPair", "featurise", "load_pairs", "read_csv_pairs", "read_video_pairs", "register_tensors"]
