@@ -59,7 +59,7 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
     present = sorted(set(labels.tolist()))
     cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
-    fig, axes = plt.subplots(len(present), 2 * cols, figsize=(2.4 * cols * 2 * 0.6, 1.3 * len(present) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(present), 2 * cols, figsize=(max(4.0, 1.5 * 2 * cols), 1.3 * len(present) + 0.6), squeeze=False)
     for r, c in enumerate(present):
         idx = torch.nonzero(labels == c).flatten()[:cols].tolist()
         for k in range(cols):
