@@ -55,6 +55,9 @@ class AudioVisualKeys(ConfigKeys):
 
     def check(self) -> None:
         super().check()
+        network = getattr(self, "network", "convnet")
+        if str(network).lower() != "convnet":
+            raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
         self.feature_params()
 
 
