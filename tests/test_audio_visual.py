@@ -258,3 +258,14 @@ def test_video_clip_without_audio_track_is_skipped_and_named(tmp_path, monkeypat
     assert f"skipped 1 unreadable or empty audio file: {silent} (no audio track)" in caplog.text and "(of 6 clips)" in caplog.text
     with pytest.raises(DataError, match=f"{silent.name} \\(no audio track\\).*strict mode"):
         MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.34, strict=True))
+
+
+def test_resume_gives_the_same_pairs(tensors_set, tmp_path):
+    from mmdistill.recipes import audio_visual_avdd
+
+    kw = dict(TINY, dataset=tensors_set, ipc=1, checkpoint_every=1, evaluate=False)
+    straight = audio_visual_avdd.run(iterations=4, out=str(tmp_path / "straight"), **kw)
+    audio_visual_avdd.run(iterations=2, out=str(tmp_path / "resumed"), **kw)
+    resumed = audio_visual_avdd.run(iterations=4, out=str(tmp_path / "resumed"), resume=True, **kw)
+    for k in ("audio", "image"):
+        assert torch.equal(straight.synthetic.data[k], resumed.synthetic.data[k])
