@@ -35,7 +35,7 @@ Augment = Callable[..., Tensor]
 """``aug(x, seed=, groups=None, num_groups=1) -> x``: differentiable; samples of one group share a draw."""
 
 #: modules under ``mmdistill.modalities`` that hold an adapter (``MODALITY``); the contract test runs each
-REGISTERED_MODALITIES = ("image", "audio", "graph", "image_text", "video", "sequences")
+REGISTERED_MODALITIES = ("image", "audio", "graph", "image_text", "video", "sequences", "audio_visual")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ RECIPES: dict[str, tuple[str, str]] = {
     "graph-dm": ("graph_dm", "graphs, distribution matching on GNN embeddings"),
     "audio-dm": ("audio_dm", "audio as FD-MFCC maps, distribution matching (DM; features of DDFAD, Jiang et al. 2024)"),
     "audio-ddfad": ("audio_ddfad", "audio as FD-MFCC maps, trajectory matching (DDFAD, Jiang et al. 2024)"),
+    "audio-visual-dm": ("audio_visual_dm", "audio-visual pairs, distribution matching per modality (AV-DM baseline of AVDD)"),
+    "audio-visual-avdd": ("audio_visual_avdd", "audio-visual pairs, DM + implicit cross-matching + cross-modal gap matching (AVDD, TMLR 2024)"),
     "video-dm": ("video_dm", "video clips, distribution matching on full clips (video DM baseline)"),
     "video-mtt": ("video_mtt", "video clips, trajectory matching on full clips (video MTT baseline)"),
     "video-static-dynamic": ("video_static_dynamic", "video clips, static/dynamic disentanglement, stage 2 by DM or MTT (Wang et al. CVPR 2024)"),

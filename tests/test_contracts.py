@@ -98,6 +98,13 @@ def _sequences(tmp):
                                        pretrain_epochs=1, whole_epochs=1, eval_runs=1, progress=False)
 
 
+def _audio_visual(tmp):
+    from mmdistill.recipes import audio_visual_avdd
+
+    return audio_visual_avdd.RECIPE.config(image_size=8, n_mels=8, audio_frames=8, sample_rate=8000, duration=0.25, width=8, depth=2,
+                                           ipc=1, eval_runs=1, eval_epochs=1, herding_epochs=1, progress=False)
+
+
 CASES: dict[str, Case] = {
     "image": Case(_image, _image_traj, classification=True),
     "audio": Case(_audio, _audio_traj, classification=True),
@@ -105,6 +112,7 @@ CASES: dict[str, Case] = {
     "image_text": Case(_image_text, _image_text),
     "video": Case(_video, _video_traj, classification=True),
     "sequences": Case(_sequences),
+    "audio_visual": Case(_audio_visual),
 }
 
 

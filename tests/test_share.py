@@ -48,7 +48,8 @@ def make_set(name: str, root: Path, *, soft: bool = False, step_size: bool = Fal
         syn.meta["step_sizes"] = ["syn_lr"]
     out = root / f"set-{key}"
     recipe = {"image": "image-dm", "audio": "audio-dm", "graph": "graph-gcond", "image_text": "image-text-bitrajectory",
-              "video": "video-dm", "sequences": "sequences-td3"}[name]
+              "video": "video-dm", "sequences": "sequences-td3",
+              "audio_visual": "audio-visual-avdd"}[name]
     manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": "a test paper"})
     add_sharing_blocks(manifest, modality, cfg, syn, data, out)
@@ -116,7 +117,7 @@ def test_hf_export_round_trips_to_the_same_tensors(name, share_root, tmp_path):
     ds = datasets.load_from_disk(str(target))
     assert len(ds) == (1 if name == "graph" else len(loaded))
     natural = {"image": "image", "audio": "audio", "graph": "edge_index", "image_text": "caption", "video": "video",
-               "sequences": "items"}[name]
+               "sequences": "items", "audio_visual": "image"}[name]
     assert natural in ds.column_names
     assert (target / "data" / "train.parquet").is_file()
     card = (target / "README.md").read_text()

@@ -1,0 +1,124 @@
+"""Audio-visual digits (FSDD spoken digits + scikit-learn handwritten digits of the same class; test: an unseen
+speaker's takes with unseen images) at 1 and 10 pairs per class: random real pairs, herding, AV-DM, AVDD and the whole
+training set, each scored as fused, audio-only and visual-only test accuracy (mean ± std over the CPU budget's 3
+evaluation networks), and the cost of the distillation at the CPU budget.
+
+    python benchmarks/make_audio_visual_digits.py --out /tmp/av_digits
+    python benchmarks/audio_visual_digits.py --data-root /tmp/av_digits/pairs.csv --methods baselines,dm,avdd --ipc 1
+    python benchmarks/audio_visual_digits.py --data-root /tmp/av_digits/pairs.csv --methods whole --whole-epochs 10
+    python benchmarks/audio_visual_digits.py --table
+
+Each (method, ipc) writes ``benchmarks/results/audio_visual/digits_<method>_ipc<K>.json``; ``--table`` prints them all
+and writes ``benchmarks/results/audio_visual_digits.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine, print_table, write_result  # noqa: E402
+
+OUT = RESULTS / "audio_visual"
+SCORES = ("accuracy", "audio_accuracy", "visual_accuracy")
+
+
+def _scores(block: dict[str, Any]) -> dict[str, Any]:
+    sc = block.get("scores") or {"accuracy": {"mean": block["mean"], "std": block["std"], "runs": block["runs"]}}
+    return {k: {"mean": sc[k]["mean"], "std": sc[k]["std"], "runs": sc[k]["runs"]} for k in SCORES if k in sc}
+
+
+def _save(method: str, ipc: int | None, payload: dict[str, Any]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = f"digits_{method}" + (f"_ipc{ipc}" if ipc is not None else "")
+    (OUT / f"{name}.json").write_text(json.dumps({"machine": machine(), "method": method, "ipc": ipc, **payload}, indent=2) + "\n")
+
+
+def run_baselines(data_root: str, ipc: int) -> None:
+    from mmdistill.evaluation import run_plan
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.recipes import audio_visual_dm
+
+    cfg = audio_visual_dm.RECIPE.config(dataset="csv", data_root=data_root, ipc=ipc, budget="cpu", progress=False)
+    data = MODALITY.load(cfg)
+    t = time.perf_counter()
+    metrics = run_plan(MODALITY.evaluation_plan(cfg, None, data, torch.device("cpu")))
+    seconds = time.perf_counter() - t
+    for name in ("random_real", "herding"):
+        _save(name, ipc, {"scores": _scores(metrics[name]), "eval_seconds": seconds, "protocol": metrics["protocol"]})
+
+
+def run_method(data_root: str, method: str, ipc: int) -> None:
+    from mmdistill.recipes import audio_visual_avdd, audio_visual_dm
+
+    recipe = {"dm": audio_visual_dm, "avdd": audio_visual_avdd}[method].RECIPE
+    with tempfile.TemporaryDirectory() as tmp:
+        res = recipe.run(dataset="csv", data_root=data_root, ipc=ipc, budget="cpu", baselines=[], progress=False, out=str(Path(tmp) / "run"))
+    m = res.manifest
+    _save(method, ipc, {"scores": _scores(m["metrics"]["distilled"]), "distill_seconds": m["timing"]["seconds"],
+                        "eval_seconds": m["timing"]["eval_seconds"], "iterations": m["timing"]["iterations"],
+                        "config": {k: m["config"][k] for k in ("image_size", "n_mels", "audio_frames", "iterations", "batch_real",
+                                                                "lr_data", "width", "eval_epochs", "eval_runs", "init")}})
+
+
+def run_whole(data_root: str, epochs: int) -> None:
+    from mmdistill.evaluation import run_plan
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.recipes import audio_visual_dm
+
+    cfg = audio_visual_dm.RECIPE.config(dataset="csv", data_root=data_root, ipc=1, budget="cpu", baselines=[], eval_whole=True,
+                                        eval_epochs=epochs, progress=False)
+    data = MODALITY.load(cfg)
+    t = time.perf_counter()
+    metrics = run_plan(MODALITY.evaluation_plan(cfg, None, data, torch.device("cpu")))
+    _save("whole", None, {"scores": _scores(metrics["whole"]), "eval_seconds": time.perf_counter() - t, "eval_epochs": epochs,
+                          "train_pairs": len(data.train), "test_pairs": len(data.test)})
+
+
+def table() -> None:
+    rows, records = [], []
+    for path in sorted(OUT.glob("digits_*.json")):
+        rec = json.loads(path.read_text())
+        records.append(rec)
+        cells = [f"{100 * rec['scores'][k]['mean']:.2f} ± {100 * rec['scores'][k]['std']:.2f}" if k in rec["scores"] else "-" for k in SCORES]
+        cost = f"{rec['distill_seconds']:.0f} s" if "distill_seconds" in rec else "-"
+        rows.append([rec["method"], rec["ipc"] if rec["ipc"] is not None else "all", *cells, cost, f"{rec.get('eval_seconds', 0):.0f} s"])
+    order = {"random_real": 0, "herding": 1, "dm": 2, "avdd": 3, "whole": 4}
+    rows.sort(key=lambda r: (str(r[1]), order.get(r[0], 9)))
+    print_table(["method", "pairs/class", "fused (%)", "audio-only (%)", "visual-only (%)", "distill", "evaluation"], rows)
+    write_result("audio_visual_digits", {"dataset": "audio-visual digits (FSDD + scikit-learn digits)", "rows": records})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-root", help="pairs.csv written by benchmarks/make_audio_visual_digits.py")
+    p.add_argument("--methods", default="baselines,dm,avdd", help="comma-separated: baselines, dm, avdd, whole")
+    p.add_argument("--ipc", default="1,10", help="pairs per class, comma-separated")
+    p.add_argument("--whole-epochs", type=int, default=10, help="epochs of the whole-training-set reference networks")
+    p.add_argument("--table", action="store_true", help="print the table of every stored result and write the summary JSON")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.table:
+        table()
+        return
+    if not args.data_root:
+        p.error("--data-root is required (run benchmarks/make_audio_visual_digits.py first)")
+    for method in args.methods.split(","):
+        if method == "whole":
+            run_whole(args.data_root, args.whole_epochs)
+            continue
+        for ipc in (int(k) for k in args.ipc.split(",")):
+            run_baselines(args.data_root, ipc) if method == "baselines" else run_method(args.data_root, method, ipc)
+
+
+if __name__ == "__main__":
+    main()

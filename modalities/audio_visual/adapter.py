@@ -1,0 +1,159 @@
+"""The audio-visual adapter object: paired (log-mel spectrogram, frame) samples with one class label."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmdistill.augment import DSA
+from mmdistill.evaluation import EvaluationPlan
+from mmdistill.modality import AdapterDefaults
+from mmdistill.synthetic import SyntheticSet
+from mmdistill.task import ClassificationTask
+
+from .data import AVData
+from .evaluate import av_plan, herding_indices, random_indices
+from .matching import AVAugment
+from .nets import AVNet
+from .share import HF_INPUT_NAMES
+
+log = logging.getLogger(__name__)
+
+#: DSA on log-mel maps: a time/frequency shift and a masked patch (the audio adapter's choice; SpecAugment-like)
+AUDIO_DSA_STRATEGY = "crop_cutout"
+#: DSA on frames for ``auto``: the reference's strategy without flip (a mirrored digit or sign is another picture)
+IMAGE_DSA_STRATEGY = "color_crop_cutout_scale_rotate"
+
+DATASET_FACTS = {
+    "tones-digits": {"licence": "generated tones (Apache-2.0) with scikit-learn digits (UCI, CC BY 4.0)", "licence_id": "cc-by-4.0",
+                     "source": "modalities/audio_visual/digits.py"},
+    "csv": {"licence": "the licence of the user's files (not known to the loader)", "licence_id": "unknown", "source": "local CSV"},
+    "video": {"licence": "the licence of the user's clips (not known to the loader)", "licence_id": "unknown", "source": "local folder"},
+}
+
+
+class AudioVisualModality(AdapterDefaults):
+    """Pairs of a log-mel spectrogram (1, n_mels, frames) and a frame (C, H, W) per sample; the synthetic set holds
+    ``data["audio"]`` (K, 1, n_mels, frames) and ``data["image"]`` (K, C, H, W), both normalised, with class-major
+    hard labels; ``meta`` carries what preview and export need (front end, normalisation)."""
+
+    name = "audio_visual"
+    DATASET_FACTS = DATASET_FACTS
+
+    def load(self, config: Any) -> AVData:
+        from .loaders import load_pairs
+
+        return load_pairs(config)
+
+    def to_device(self, data: AVData, device: torch.device) -> AVData:
+        return dataclasses.replace(data, train=data.train.to(device))
+
+    def describe(self, data: AVData) -> str:
+        return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test pairs; audio "
+                f"{data.audio_shape} log-mel, frames {data.image_shape}")
+
+    def task(self, config: Any) -> ClassificationTask:
+        return ClassificationTask()
+
+    def _eval_augment(self, config: Any, data: AVData) -> AVAugment | None:
+        return self.augmenter(config.dsa_strategy, data.name) if config.eval_dsa else None
+
+    def init_synthetic(self, data: AVData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """``config.ipc`` pairs per class: herding pairs (AVDD), random real pairs, or N(0, 1) noise (``config.init``).
+        DataError naming every class with fewer pairs than ``ipc``."""
+        data.require_per_class(config.ipc)
+        device = data.train.audio.device
+        if config.init == "noise":
+            labels = torch.arange(data.num_classes).repeat_interleave(config.ipc)
+            audio = torch.randn((len(labels), *data.audio_shape), generator=gen)
+            image = torch.randn((len(labels), *data.image_shape), generator=gen)
+        else:
+            if config.init == "herding":
+                idx = herding_indices(config, data, device, self._eval_augment(config, data))
+            else:
+                idx = random_indices(data, config.ipc, gen)
+            idx = idx.to(device)
+            labels = data.train.y[idx].cpu()
+            audio, image = data.train.audio[idx].detach().clone().cpu(), data.train.image[idx].detach().clone().cpu()
+        return SyntheticSet(data={"audio": audio.float(), "image": image.float()}, labels=labels.long(), num_classes=data.num_classes,
+                            meta={**data.meta, "classes": list(data.classes), "ipc": config.ipc, "init": config.init, "dataset": data.name})
+
+    def matching_network(self, config: Any, data: AVData) -> nn.Module:
+        return AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=config.depth, width=config.width)
+
+    def augmenter(self, strategy: str, dataset: str) -> AVAugment | None:
+        """DSA per side; ``"auto"``: :data:`AUDIO_DSA_STRATEGY` on spectrograms, :data:`IMAGE_DSA_STRATEGY` on frames;
+        another strategy applies to both (the reference's)."""
+        if strategy.lower() in ("", "none"):
+            return None
+        if strategy == "auto":
+            return AVAugment(DSA(AUDIO_DSA_STRATEGY), DSA(IMAGE_DSA_STRATEGY))
+        return AVAugment(DSA(strategy), DSA(strategy))
+
+    def decode(self, syn: SyntheticSet) -> tuple[Tensor, Tensor]:
+        """(audio (K, 1, n_mels, frames), image (K, C, H, W)), the learnable tensors themselves."""
+        return syn.data["audio"], syn.data["image"]
+
+    def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: AVData, device: torch.device) -> EvaluationPlan:
+        return av_plan(config, syn, data, device, self.decode, self._eval_augment(config, data))
+
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
+        audio, image = self.decode(syn)
+        return {"audio": audio.detach().cpu(), "image": image.detach().cpu()}
+
+    # ---------------------------------------------------------------- sharing (mmdistill.sharing, .share)
+    hf_input_names = HF_INPUT_NAMES
+
+    def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
+        """``image`` and ``audio`` (playable WAV) before the exact ``log_mel``/``pixel_values`` tensors and ``label``."""
+        from .share import natural_columns
+
+        columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
+        nat_cols, nat_feats = natural_columns(syn, inputs)
+        return {**nat_cols, **columns}, {**nat_feats, **features}
+
+    def hf_cast(self, syn: SyntheticSet) -> dict:
+        from .share import audio_cast
+
+        return audio_cast(syn)
+
+    def memorisation_views(self, config: Any, syn: SyntheticSet, data: Any, max_real: int, gen: torch.Generator):
+        from .share import pair_memorisation_views
+
+        return pair_memorisation_views(self.inputs(syn), data, max_real, gen)
+
+    def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
+        from .export import save_pair_preview
+
+        audio, image = self.decode(syn)
+        return save_pair_preview(audio, image, syn.labels, _classes(syn), syn.meta, path, title=title)
+
+    def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
+        from .export import export_pairs
+
+        audio, image = self.decode(syn)
+        return export_pairs(audio, image, syn.labels, _classes(syn), syn.meta, out_dir)
+
+    def versions(self) -> dict[str, str]:
+        import torchaudio
+
+        out = {"torchaudio": torchaudio.__version__}
+        try:
+            import decord
+
+            out["decord"] = decord.__version__
+        except ImportError:
+            pass
+        return out
+
+
+def _classes(syn: SyntheticSet) -> list[str]:
+    return list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
+
+
+__all__ = ["AUDIO_DSA_STRATEGY", "IMAGE_DSA_STRATEGY", "AudioVisualModality"]

@@ -1,0 +1,92 @@
+"""Configuration keys of the audio-visual adapter (shared by ``audio_visual_dm`` and ``audio_visual_avdd``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mmdistill.errors import ConfigError
+from mmdistill.keys import key
+from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, RealBatchKeys,
+                              SplitKeys)
+
+from ..audio.features import FDMFCCParams
+
+
+@dataclass
+class AudioVisualKeys(ConfigKeys):
+    """Paired (frame, log-mel spectrogram) samples: how both sides are read and sized, the encoders and the
+    fused evaluation classifier (AVDD's ``ensemble``: a linear head per modality, softmaxes averaged)."""
+
+    image_size: int = key(224, help="side of the square frame every image is resized to (AVDD: 224)", unit="pixels", range="[8, inf)")
+    image_channels: Literal["auto", "1", "3"] = key(
+        "auto", help="frame channels: auto keeps the data's (grayscale stays 1 channel), 1 grey, 3 RGB")
+    sample_rate: int = key(11000, help="every clip is resampled to this rate (files at another rate are counted)", unit="Hz",
+                           range="[1000, inf)")
+    duration: float = key(1.0, help="every clip is padded or cropped to this length (centred)", unit="s", range="(0, inf)")
+    n_mels: int = key(128, help="mel bands of the log-mel spectrogram (AVDD: 128)", unit="bands", range="[4, inf)")
+    audio_frames: int = key(56, help="time frames of the log-mel spectrogram (AVDD: 56); the hop is duration / (frames - 1)",
+                            unit="frames", range="[4, inf)")
+    top_db: float = key(80.0, help="floor of each clip's dB mel spectrogram below its peak", unit="dB", range="(0, inf)")
+    strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
+    depth: int = key(3, help="blocks of each modality's ConvNet encoder", unit="blocks", range="[1, 6]")
+    width: int = key(128, help="channels of each modality's ConvNet encoder", unit="channels", range="[1, inf)")
+    eval_lr_audio: float = key(1e-3, help="Adam learning rate of the audio encoder in evaluation (AVDD: 1e-3)", unit="step size",
+                               range="(0, inf)", resume=False)
+    eval_lr_image: float = key(1e-4, help="Adam learning rate of the frame encoder in evaluation (AVDD: 1e-4)", unit="step size",
+                               range="(0, inf)", resume=False)
+    eval_lr_head: float = key(1e-3, help="Adam learning rate of the two linear heads in evaluation (AVDD: 1e-3)", unit="step size",
+                              range="(0, inf)", resume=False)
+    eval_weight_decay: float = key(1e-4, help="Adam weight decay in evaluation (AVDD: 1e-4)", range="[0, inf)", resume=False)
+    eval_lr_step: int = key(10, help="evaluation learning rates x0.1 every this many epochs (AVDD: 10)", unit="epochs",
+                            range="[1, inf)", resume=False)
+    eval_whole: bool = key(False, help="also train on the whole training split (the upper bound row)", resume=False)
+
+    def feature_params(self) -> FDMFCCParams:
+        """The audio adapter's front end at this config's rate, with the hop and window that give ``audio_frames``
+        frames per clip (hop = duration / (frames - 1), window = 2 hops, no pre-emphasis: AVDD's plain log-mel)."""
+        hop_ms = 1000.0 * self.duration / (self.audio_frames - 1)
+        try:
+            return FDMFCCParams(sample_rate=self.sample_rate, n_mfcc=self.n_mels, n_mels=self.n_mels, win_ms=2 * hop_ms, hop_ms=hop_ms,
+                                preemphasis=0.0, top_db=self.top_db)
+        except ConfigError as exc:
+            raise ConfigError(f"audio keys sample_rate={self.sample_rate}, duration={self.duration}, n_mels={self.n_mels}, "
+                              f"audio_frames={self.audio_frames}: {exc}") from None
+
+    def check(self) -> None:
+        super().check()
+        network = getattr(self, "network", "convnet")
+        if str(network).lower() != "convnet":
+            raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
+        self.feature_params()
+
+
+@dataclass
+class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetKeys, RealBatchKeys, SplitKeys, DistillConfig):
+    """Defaults of AVDD (Kushwaha et al., "Audio-Visual Dataset Distillation", TMLR 2024; reference code
+    sakshamsingh1/AVDD, ``main_DM_AV.py``): 5,000 iterations; SGD momentum 0.5 at 0.2 on both the spectrograms and the
+    frames; 128 real pairs per class per iteration; herding initialisation; DSA while matching and evaluating;
+    evaluation: 5 fused networks x 30 epochs, Adam (audio 1e-3, frames 1e-4, heads 1e-3, weight decay 1e-4), lr x0.1
+    every 10 epochs, minibatch 32.
+
+    Data: ``dataset`` is ``tones-digits`` (generated tones paired with scikit-learn digits, the default; no files),
+    ``csv`` (``data_root`` a CSV ``image_path,audio_path,label,split``), ``video`` (``data_root`` a folder of clips with
+    sound: class sub-folders, or a ``clips.csv``/``path,label,split`` file) or a name registered with
+    :func:`~mmdistill.modalities.audio_visual.register_tensors`."""
+
+    dataset: str = "tones-digits"
+    init: Literal["herding", "real", "noise"] = key("herding", help="initialisation: herding pairs (AVDD), random real pairs, or noise")
+    iterations: int = 5000
+    lr_data: float = 0.2
+    momentum_data: float = 0.5
+    batch_real: int = 128
+    dsa: bool = True
+    eval_dsa: bool = True
+    eval_runs: int = 5
+    eval_epochs: int = 30
+    eval_batch: int = 32
+    eval_vectorize: int = 1
+    checkpoint_every: int = 500
+
+
+__all__ = ["AudioVisualConfig", "AudioVisualKeys"]

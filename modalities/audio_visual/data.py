@@ -1,0 +1,148 @@
+"""Paired audio-visual data: (log-mel spectrogram, frame) pairs with one class label, and the features.
+
+Audio goes through the audio adapter's front end (:class:`~mmdistill.modalities.audio.features.FDMFCC`'s mel filter
+bank and per-clip dB floor; files decoded and resampled by :mod:`mmdistill.modalities.audio.decode`), stopping at the
+log-mel spectrogram AVDD distils: (N, 1, n_mels, frames) in dB, normalised with one training-split mean/std. Frames
+are resized with the image adapter's resize and normalised per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError, DataError
+
+from ..audio.features import FDMFCC, FDMFCCParams
+
+
+@dataclass
+class AVPairs:
+    """One split: ``audio`` (N, 1, n_mels, frames) normalised log-mel, ``image`` (N, C, H, W) normalised frames,
+    ``y`` (N,) int64 class ids, ``names`` (N,) where each pair came from (file names; may be empty)."""
+
+    audio: Tensor
+    image: Tensor
+    y: Tensor
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = {len(self.audio), len(self.image), len(self.y)}
+        if len(n) != 1:
+            raise DataError(f"a split's audio ({len(self.audio)}), frames ({len(self.image)}) and labels ({len(self.y)}) differ in length")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx: Tensor) -> "AVPairs":
+        return AVPairs(self.audio[idx], self.image[idx], self.y[idx])
+
+    def to(self, device: torch.device) -> "AVPairs":
+        return AVPairs(self.audio.to(device), self.image.to(device), self.y.to(device), self.names)
+
+    def class_indices(self, num_classes: int) -> list[Tensor]:
+        return [torch.nonzero(self.y == c).flatten() for c in range(num_classes)]
+
+
+@dataclass
+class AVData:
+    """Train/test pairs, class names and what decoding a synthetic set needs (``meta``: audio ``features`` params,
+    ``audio_mean``/``audio_std`` (dB), ``image_mean``/``image_std`` per channel, ``num_samples``)."""
+
+    name: str
+    train: AVPairs
+    test: AVPairs
+    classes: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """computed once per data object: herding indices by (seed, ipc, epochs)"""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def audio_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.audio.shape[1:])
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.image.shape[1:])
+
+    def require_per_class(self, k: int, what: str = "ipc") -> None:
+        """DataError naming every class with fewer than ``k`` training pairs, with its count."""
+        counts = torch.bincount(self.train.y.cpu(), minlength=self.num_classes).tolist()
+        short = [f"{self.classes[c]!r} ({n})" for c, n in enumerate(counts) if n < k]
+        if short:
+            raise DataError(f"{self.name}: {len(short)} class(es) hold fewer training pairs than {what} = {k}: {', '.join(short[:10])}"
+                            f"{' ...' if len(short) > 10 else ''}; lower {what} or add pairs")
+
+
+def log_mel(waves: Tensor, params: FDMFCCParams, frames: int, batch_size: int = 256) -> Tensor:
+    """Waveforms (N, T) -> dB log-mel spectrograms (N, 1, n_mels, frames): the audio adapter's mel filter bank and
+    per-clip ``top_db`` floor (:class:`FDMFCC`'s), cropped or edge-padded to ``frames``."""
+    front = FDMFCC(params).mfcc
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(waves), batch_size):
+            x = waves[s:s + batch_size].float()
+            mel = front.MelSpectrogram(x[:, None, :])  # (n, 1, n_mels, F)
+            outs.append(front.amplitude_to_DB(mel))
+    out = torch.cat(outs) if outs else torch.empty(0, 1, params.n_mels, frames)
+    if out.shape[-1] >= frames:
+        return out[..., :frames].contiguous()
+    return torch.nn.functional.pad(out, (0, frames - out.shape[-1], 0, 0), mode="replicate")
+
+
+def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str) -> Tensor:
+    """Frames (N, C, h, w) in [0, 1] (or a list of (C, h, w)) -> (N, C', size, size) float in [0, 1], bilinear
+    (antialiased); ``channels`` ``"1"`` averages RGB, ``"3"`` repeats grey, ``"auto"`` keeps C."""
+    out = []
+    for img in images:
+        x = img.float()[None]
+        if channels == "1" and x.shape[1] == 3:
+            x = x.mean(dim=1, keepdim=True)
+        elif channels == "3" and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (size, size):
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        out.append(x[0].clamp(0.0, 1.0))
+    if not out:
+        raise DataError("no frames to stack")
+    shapes = {tuple(t.shape) for t in out}
+    if len(shapes) != 1:
+        raise DataError(f"frames have different channel counts {sorted(shapes)}; set image_channels to 1 or 3")
+    return torch.stack(out)
+
+
+def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, Tensor, list[str]],
+                    test: tuple[Tensor, Tensor, Tensor, list[str]], meta: dict[str, Any]) -> AVData:
+    """Raw dB spectrograms and [0, 1] frames of both splits -> :class:`AVData` normalised with training statistics
+    (one mean/std for the dB values, one per frame channel), stored in ``meta``."""
+    a_tr, i_tr, y_tr, n_tr = train
+    a_te, i_te, y_te, n_te = test
+    if len(y_tr) == 0 or len(y_te) == 0:
+        raise DataError(f"{name}: the {'training' if len(y_tr) == 0 else 'test'} split holds no pairs")
+    a_mean, a_std = float(a_tr.mean()), float(a_tr.std().clamp_min(1e-6))
+    i_mean = i_tr.mean(dim=(0, 2, 3))
+    i_std = i_tr.std(dim=(0, 2, 3)).clamp_min(1e-6)
+
+    def norm(a: Tensor, i: Tensor) -> tuple[Tensor, Tensor]:
+        return (a - a_mean) / a_std, (i - i_mean[:, None, None]) / i_std[:, None, None]
+
+    at, it = norm(a_tr, i_tr)
+    ae, ie = norm(a_te, i_te)
+    meta = {**meta, "classes": list(classes), "audio_mean": a_mean, "audio_std": a_std, "image_mean": i_mean.tolist(),
+            "image_std": i_std.tolist()}
+    return AVData(name, AVPairs(at, it, y_tr.long(), n_tr), AVPairs(ae, ie, y_te.long(), n_te), list(classes), meta)
+
+
+def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, got {int(y.min())}..{int(y.max())}")
+
+
+__all__ = ["AVData", "AVPairs", "check_pair_labels", "image_tensor", "log_mel", "normalise_pairs"]

@@ -1,0 +1,151 @@
+"""Evaluation of paired sets on the core skeleton (:mod:`mmdistill.evaluation`): AVDD's protocol.
+
+Each run trains a fresh :class:`~.nets.AVNet` (both encoders and both heads, weights from the run's generator) on a set
+of pairs: Adam with a learning rate per part (audio encoder, frame encoder, heads), weight decay, the sum of the two
+heads' cross-entropies, minibatches of ``eval_batch`` shuffled from the generator, DSA per sample when ``eval_dsa``,
+learning rates x0.1 every ``eval_lr_step`` epochs. It is scored on the real test pairs three ways from the one model:
+``accuracy`` (fused: the argmax of the mean of the two softmaxes, the headline), ``audio_accuracy`` (the audio head
+alone) and ``visual_accuracy`` (the frame head alone). Sets: ``distilled``, ``random_real`` (``ipc`` random real
+pairs per class, a new draw per run), ``herding`` (herding pairs in the fused embedding of a network trained
+``herding_epochs`` on the whole split), ``whole`` (with ``eval_whole``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmdistill.baselines import herding_select
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan
+from mmdistill.nets import reinitialize
+from mmdistill.seeding import draw_seed, generator
+from mmdistill.synthetic import SyntheticSet
+
+from .data import AVData, AVPairs
+from .matching import AVAugment
+from .nets import AVNet
+
+Pairs = tuple[Tensor, Tensor, Tensor]
+"""(audio (N, 1, n_mels, frames), image (N, C, H, W), labels (N,))"""
+
+
+def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator) -> AVNet:
+    net = AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=cfg.depth, width=cfg.width).to(device)
+    reinitialize(net, gen)
+    return net
+
+
+def train_pairs(net: AVNet, pairs: Pairs, cfg: Any, gen: torch.Generator, augment: AVAugment | None, epochs: int) -> None:
+    """AVDD's training of the fused network on ``pairs`` for ``epochs`` epochs (see the module docstring)."""
+    audio, image, y = pairs
+    opt = torch.optim.Adam([{"params": net.audio.parameters(), "lr": cfg.eval_lr_audio},
+                            {"params": net.image.parameters(), "lr": cfg.eval_lr_image},
+                            {"params": [*net.head_audio.parameters(), *net.head_image.parameters()], "lr": cfg.eval_lr_head}],
+                           betas=(0.9, 0.999), weight_decay=cfg.eval_weight_decay)
+    net.train()
+    n = len(y)
+    for epoch in range(epochs):
+        perm = torch.randperm(n, generator=gen).to(y.device)
+        for s in range(0, n, cfg.eval_batch):
+            idx = perm[s:s + cfg.eval_batch]
+            a, v, t = audio[idx], image[idx], y[idx]
+            if augment is not None:
+                per_sample = torch.arange(len(idx), device=t.device)
+                seed_a, seed_v = draw_seed(gen), draw_seed(gen)
+                if augment.audio is not None:
+                    a = augment.audio(a, seed=seed_a, groups=per_sample, num_groups=len(idx))
+                if augment.image is not None:
+                    v = augment.image(v, seed=seed_v, groups=per_sample, num_groups=len(idx))
+            out_a, out_v = net(a, v)
+            loss = F.cross_entropy(out_a, t) + F.cross_entropy(out_v, t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if (epoch + 1) % cfg.eval_lr_step == 0 and epoch + 1 < epochs:
+            for g in opt.param_groups:
+                g["lr"] *= 0.1
+
+
+@torch.no_grad()
+def score_pairs(net: AVNet, test: AVPairs, device: torch.device, chunk: int = 256) -> dict[str, float]:
+    """Fused, audio-only and visual-only test accuracy in [0, 1]."""
+    net.eval()
+    hits = torch.zeros(3)
+    for s in range(0, len(test), chunk):
+        a, v, y = (t[s:s + chunk].to(device) for t in (test.audio, test.image, test.y))
+        out_a, out_v = net(a, v)
+        fused = AVNet.fused_probabilities(out_a, out_v)
+        hits += torch.tensor([(fused.argmax(1) == y).sum().item(), (out_a.argmax(1) == y).sum().item(), (out_v.argmax(1) == y).sum().item()])
+    acc = (hits / max(1, len(test))).tolist()
+    return {"accuracy": acc[0], "audio_accuracy": acc[1], "visual_accuracy": acc[2]}
+
+
+def herding_indices(cfg: Any, data: AVData, device: torch.device, augment: AVAugment | None) -> Tensor:
+    """``cfg.ipc`` herding pairs per class (class-major indices into ``data.train``), selected in the concatenated
+    (audio, frame) embedding of a fused network trained ``herding_epochs`` on the whole training split from
+    ``generator(seed, "herding")``; cached on ``data`` per (seed, ipc, herding_epochs)."""
+    key = ("herding", cfg.seed, cfg.ipc, cfg.herding_epochs)
+    if key not in data.cache:
+        data.require_per_class(cfg.ipc)
+        gen = generator(cfg.seed, "herding")
+        net = make_net(cfg, data, device, gen)
+        train = data.train.to(device)
+        train_pairs(net, (train.audio, train.image, train.y), cfg, gen, augment, cfg.herding_epochs)
+        net.eval()
+        picks = []
+        with torch.no_grad():
+            for idx in train.class_indices(data.num_classes):
+                feats = torch.cat([torch.cat([net.embed_audio(train.audio[idx[s:s + 256]]), net.embed_image(train.image[idx[s:s + 256]])], 1)
+                                   for s in range(0, idx.numel(), 256)])
+                picks.append(idx[herding_select(feats.float().cpu(), cfg.ipc).to(idx.device)])
+        data.cache[key] = torch.cat(picks).cpu()
+    return data.cache[key]
+
+
+def random_indices(data: AVData, ipc: int, gen: torch.Generator) -> Tensor:
+    """``ipc`` random training pairs per class (class-major), drawn from ``gen``."""
+    data.require_per_class(ipc)
+    out = []
+    for idx in data.train.class_indices(data.num_classes):
+        out.append(idx.cpu()[torch.randperm(idx.numel(), generator=gen)[:ipc]])
+    return torch.cat(out)
+
+
+def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.device, decode: Callable[[SyntheticSet], tuple[Tensor, Tensor]],
+            augment: AVAugment | None) -> EvaluationPlan:
+    """The distilled pairs (when given) next to random real pairs, herding pairs and (``eval_whole``) the whole split."""
+    train = data.train.to(device)
+
+    def train_and_score(pairs: Pairs, gen: torch.Generator) -> dict[str, float]:
+        net = make_net(cfg, data, device, gen)
+        train_pairs(net, pairs, cfg, gen, augment if cfg.eval_dsa else None, cfg.eval_epochs)
+        return score_pairs(net, data.test, device)
+
+    def take(idx: Tensor) -> Pairs:
+        idx = idx.to(device)
+        return train.audio[idx], train.image[idx], train.y[idx]
+
+    sets: dict[str, EvalSet] = {}
+    if syn is not None:
+        a, v = decode(syn)
+        sets["distilled"] = EvalSet((a.detach().to(device), v.detach().to(device), syn.labels.to(device)), size=len(syn.labels))
+    if "random_real" in cfg.baselines:
+        sets["random_real"] = EvalSet(lambda r: take(random_indices(data, cfg.ipc, generator(cfg.seed, "random_real", r))), per_run=True,
+                                      size=cfg.ipc * data.num_classes)
+    if "herding" in cfg.baselines:
+        sets["herding"] = EvalSet(lambda r: take(herding_indices(cfg, data, device, augment)), per_run=True, size=cfg.ipc * data.num_classes)
+    if cfg.eval_whole:
+        sets["whole"] = EvalSet((train.audio, train.image, train.y), size=len(train))
+    protocol = {"epochs": cfg.eval_epochs, "batch": cfg.eval_batch, "optimizer": "adam", "lr_audio": cfg.eval_lr_audio,
+                "lr_image": cfg.eval_lr_image, "lr_heads": cfg.eval_lr_head, "weight_decay": cfg.eval_weight_decay,
+                "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_pairs": len(data.test),
+                "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
+    return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=[NetworkPlan("av-convnet", train_and_score, sets)],
+                          runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
+                          title=f"test accuracy (fused, audio-only, visual-only), {cfg.eval_runs} runs each, {cfg.ipc} pairs per class")
+
+
+__all__ = ["av_plan", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]

@@ -1,0 +1,107 @@
+"""Pictures and files of a distilled set of pairs: a preview (frame and log-mel spectrogram side by side, a row per
+class) and an export (per class ``<i>.png`` frame + ``<i>.wav`` sound, and ``pairs.safetensors``).
+
+Frames are de-normalised with the image adapter's :func:`~mmdistill.modalities.image.export.to_pixels`; sound comes
+from the audio adapter's inversion (:func:`~mmdistill.modalities.audio.features.fdmfcc_to_waveform`: the dB mel
+spectrogram is the orthonormal inverse DCT of its full set of cepstra, so the log-mel map goes in as an MFCC map with
+``n_mfcc = n_mels``; Griffin-Lim)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError
+from mmdistill.io import save_tensors
+from mmdistill.plots import pyplot, save_figure
+
+from ..artifacts import check_labels, class_folder_names, new_tree
+from ..audio.decode import fix_length
+from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
+from ..image.export import to_pixels
+
+PAIRS_FILE = "pairs.safetensors"
+
+
+def pair_meta(meta: dict[str, Any]) -> tuple[FDMFCCParams, float, float, tuple[float, ...], tuple[float, ...]]:
+    """Front-end parameters, audio mean/std (dB) and frame mean/std (per channel) stored in a set's metadata."""
+    missing = [k for k in ("features", "audio_mean", "audio_std", "image_mean", "image_std") if k not in meta]
+    if missing:
+        raise ArtifactError(f"the synthetic set's metadata lacks {missing}; it was not made by the audio_visual adapter")
+    return (FDMFCCParams.from_dict(meta["features"]), float(meta["audio_mean"]), float(meta["audio_std"]), tuple(meta["image_mean"]),
+            tuple(meta["image_std"]))
+
+
+def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) -> Tensor:
+    """dB log-mel maps (N, 1, n_mels, frames) -> waveforms (N, num_samples) through the audio adapter's inversion."""
+    import torchaudio.functional as AF
+
+    dct = AF.create_dct(params.n_mels, params.n_mels, "ortho")  # (n_mels, n_mfcc=n_mels), orthonormal
+    cep = torch.einsum("mk,nmt->nkt", dct, mel_db[:, 0].float())
+    maps = torch.stack([cep, torch.zeros_like(cep), torch.zeros_like(cep)], dim=1)
+    waves = fdmfcc_to_waveform(maps, params)  # (frames - 1) * hop samples: the map's frames may be cropped or padded
+    return waves if num_samples is None else fix_length(waves, int(num_samples), align="start")
+
+
+def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
+                      title: str = "", max_per_class: int = 5) -> Path:
+    """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram."""
+    plt = pyplot()
+    labels = labels.detach().cpu().long()
+    check_labels(labels, len(audio), classes)
+    _, a_mean, a_std, i_mean, i_std = pair_meta(meta)
+    pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
+    mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
+    present = sorted(set(labels.tolist()))
+    cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
+    fig, axes = plt.subplots(len(present), 2 * cols, figsize=(max(4.0, 1.5 * 2 * cols), 1.3 * len(present) + 0.6), squeeze=False)
+    for r, c in enumerate(present):
+        idx = torch.nonzero(labels == c).flatten()[:cols].tolist()
+        for k in range(cols):
+            ax_i, ax_a = axes[r][2 * k], axes[r][2 * k + 1]
+            for ax in (ax_i, ax_a):
+                ax.set_xticks([]), ax.set_yticks([])
+            if k >= len(idx):
+                ax_i.axis("off"), ax_a.axis("off")
+                continue
+            img = pixels[idx[k]].permute(1, 2, 0).numpy()
+            ax_i.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap="magma")
+        axes[r][0].set_ylabel(str(classes[c]), rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], out_dir: str | Path) -> Path:
+    """``<class>/<i:05d>.png`` (frame, 8-bit), ``<class>/<i:05d>.wav`` (16-bit PCM, Griffin-Lim) per pair ``i``, and
+    ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames) in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,),
+    string metadata ``classes`` and ``meta`` (JSON). Built in a temporary sibling and renamed into place."""
+    import soundfile as sf
+    from PIL import Image
+
+    labels = labels.detach().cpu().long()
+    check_labels(labels, len(audio), classes)
+    params, a_mean, a_std, i_mean, i_std = pair_meta(meta)
+    mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
+    pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
+    waves = mel_to_waves(mel, params, meta.get("num_samples"))
+    names = class_folder_names(classes)
+    with new_tree(out_dir) as tmp:
+        for i, label in enumerate(labels.tolist()):
+            folder = tmp / names[label]
+            folder.mkdir(exist_ok=True)
+            arr = (pixels[i].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+            Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(folder / f"{i:05d}.png")
+            sf.write(folder / f"{i:05d}.wav", np.clip(waves[i].numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
+        save_tensors(tmp / PAIRS_FILE, {"audio": mel, "image": pixels, "labels": labels},
+                     metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(meta, default=str)})
+    return Path(out_dir)
+
+
+__all__ = ["PAIRS_FILE", "export_pairs", "mel_to_waves", "pair_meta", "save_pair_preview"]

@@ -1,0 +1,271 @@
+"""Audio-visual adapter (AVDD): loaders and their bad input, the matching loss, the matcher, the fused evaluation,
+preview/export, the recipes' defaults and CPU budget, a short run of each recipe."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdistill.errors import DataError
+from mmdistill.seeding import generator
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
+TINY = dict(image_size=8, n_mels=8, audio_frames=8, sample_rate=8000, duration=0.25, width=8, depth=2, batch_real=4, eval_runs=1,
+            eval_epochs=2, herding_epochs=1, progress=False)
+
+
+def _waves(y: torch.Tensor, rate: int = 8000, seconds: float = 0.25) -> torch.Tensor:
+    """A sine per class (200 Hz x (class + 1)) with a little seeded noise: (N, T)."""
+    t = torch.arange(int(rate * seconds)) / rate
+    g = torch.Generator().manual_seed(0)
+    return torch.stack([0.5 * torch.sin(2 * math.pi * 200.0 * (int(c) + 1) * t) for c in y]) + 0.01 * torch.randn(len(y), len(t), generator=g)
+
+
+def _images(y: torch.Tensor) -> torch.Tensor:
+    """A bright row per class on an 8x8 frame with seeded noise: (N, 1, 8, 8) in [0, 1]."""
+    x = 0.2 * torch.rand(len(y), 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    for i, c in enumerate(y.tolist()):
+        x[i, 0, 2 * c + 1] = 1.0
+    return x
+
+
+@pytest.fixture
+def tensors_set():
+    from mmdistill.modalities.audio_visual import register_tensors
+
+    y_tr, y_te = torch.arange(3).repeat_interleave(4), torch.arange(3).repeat_interleave(2)
+    return register_tensors("tiny-av", _waves(y_tr), _images(y_tr), y_tr, _waves(y_te), _images(y_te), y_te, ["a", "b", "c"])
+
+
+def _cfg(recipe: str = "audio_visual_avdd", **kw):
+    import importlib
+
+    return importlib.import_module(f"mmdistill.recipes.{recipe}").RECIPE.config(**{**TINY, **kw})
+
+
+def test_tensors_load_to_normalised_pairs(tensors_set):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    data = MODALITY.load(_cfg(dataset=tensors_set))
+    assert data.audio_shape == (1, 8, 8) and data.image_shape == (1, 8, 8) and data.num_classes == 3
+    assert len(data.train) == 12 and len(data.test) == 6
+    assert abs(float(data.train.audio.mean())) < 1e-4 and abs(float(data.train.audio.std()) - 1.0) < 1e-3
+    assert abs(float(data.train.image.mean())) < 1e-4
+    # the classes' tones sit in different mel bands: the class means of the spectrograms differ
+    means = torch.stack([data.train.audio[data.train.y == c].mean(0) for c in range(3)])
+    assert torch.cdist(means.flatten(1), means.flatten(1)).triu(1).max() > 1.0
+
+
+def test_matching_loss_terms():
+    from mmdistill.modalities.audio_visual.matching import av_matching_loss
+
+    g = torch.Generator().manual_seed(0)
+    ra, rv = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    # the synthetic pairs equal the real ones: every term is 0
+    total, parts = av_matching_loss(ra, rv, y, ra, rv, y, 2, 10.0, 10.0)
+    assert float(total) == pytest.approx(0.0, abs=1e-10) and all(v == pytest.approx(0.0, abs=1e-10) for v in parts.values())
+    # shift both synthetic modalities by the same vector: the gap is kept (cgm 0), the sums are not (icm > 0)
+    d = torch.ones(5)
+    total, parts = av_matching_loss(ra, rv, y, ra + d, rv + d, y, 2, 10.0, 10.0)
+    assert parts["cgm"] == pytest.approx(0.0, abs=1e-8)
+    assert parts["dm_audio"] == pytest.approx(5.0, rel=1e-5) and parts["icm"] == pytest.approx(20.0, rel=1e-5)
+    assert float(total) == pytest.approx(2 * (5 + 5 + 10 * 20), rel=1e-5)  # summed over the 2 classes
+    # AV-DM (weights 0) is the two DM terms alone
+    dm, _ = av_matching_loss(ra, rv, y, ra + d, rv - d, y, 2)
+    assert float(dm) == pytest.approx(2 * 10.0, rel=1e-5)
+
+
+def test_matcher_step_moves_both_sides_and_avdd_differs_from_dm(tensors_set):
+    from mmdistill.context import MatchContext
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.optim import synthetic_optimizer
+    from mmdistill.recipes._audio_visual import make_av_matcher
+
+    stepped = {}
+    for recipe in ("audio_visual_dm", "audio_visual_avdd"):
+        cfg = _cfg(recipe, dataset=tensors_set, ipc=2, init="real")
+        data = MODALITY.load(cfg)
+        syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+        before = {k: v.clone() for k, v in syn.data.items()}
+        for t in syn.data.values():
+            t.requires_grad_(True)
+        ctx = MatchContext(cfg, data, MODALITY, MODALITY.matching_network(cfg, data), MODALITY.augmenter("auto", data.name), None,
+                           torch.device("cpu"))
+        stats = make_av_matcher(ctx).step(syn, synthetic_optimizer(syn, cfg), generator(0, "iteration", 0))
+        assert math.isfinite(stats["loss"]) and stats["dm_audio"] > 0 and stats["dm_image"] > 0
+        assert all(not torch.equal(before[k], syn.data[k].detach()) for k in ("audio", "image"))
+        stepped[recipe] = syn.data["audio"].detach().clone()
+    assert not torch.allclose(stepped["audio_visual_dm"], stepped["audio_visual_avdd"])
+
+
+def test_short_runs_report_fused_audio_and_visual_accuracy(tensors_set, tmp_path):
+    from mmdistill.recipes import audio_visual_avdd, audio_visual_dm
+
+    for recipe in (audio_visual_dm, audio_visual_avdd):
+        res = recipe.run(dataset=tensors_set, ipc=1, iterations=2, checkpoint_every=1, out=str(tmp_path / recipe.RECIPE.name), **TINY)
+        m = res.manifest["metrics"]
+        assert m["metric"] == "fused accuracy"
+        for name in ("distilled", "random_real", "herding"):
+            assert set(m[name]["scores"]) == {"accuracy", "audio_accuracy", "visual_accuracy"}
+            assert all(0.0 <= m[name]["scores"][k]["mean"] <= 1.0 for k in m[name]["scores"])
+        assert (res.out_dir / "preview.png").stat().st_size > 1000
+        assert res.synthetic.data["audio"].shape == (3, 1, 8, 8) and res.synthetic.data["image"].shape == (3, 1, 8, 8)
+    # the same run twice: the same set (seeded)
+    again = audio_visual_avdd.run(dataset=tensors_set, ipc=1, iterations=2, checkpoint_every=1, out=str(tmp_path / "again"), **TINY)
+    assert torch.equal(again.synthetic.data["audio"], res.synthetic.data["audio"])
+
+
+def test_herding_init_and_export(tensors_set, tmp_path):
+    import soundfile as sf
+    from safetensors.torch import load_file
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    cfg = _cfg(dataset=tensors_set, ipc=2)
+    data = MODALITY.load(cfg)
+    a = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    b = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(5, "other"))
+    assert torch.equal(a.data["audio"], b.data["audio"])  # herding does not depend on the init generator
+    assert a.labels.tolist() == [0, 0, 1, 1, 2, 2] and a.meta["init"] == "herding"
+    out = MODALITY.export(a, tmp_path / "export")
+    wavs = sorted(out.rglob("*.wav"))
+    assert len(wavs) == 6 and len(list(out.rglob("*.png"))) == 6
+    wave, rate = sf.read(wavs[0])
+    assert rate == 8000 and len(wave) == 2000 and np.abs(wave).max() > 0.1
+    stored = load_file(out / "pairs.safetensors")
+    assert stored["image"].min() >= 0 and stored["image"].max() <= 1 and stored["audio"].shape == (6, 1, 8, 8)
+
+
+def test_paper_defaults_and_cpu_budget():
+    from mmdistill.recipes import audio_visual_avdd, audio_visual_dm
+
+    paper = audio_visual_avdd.RECIPE.config()
+    assert (paper.image_size, paper.n_mels, paper.audio_frames, paper.iterations, paper.lr_data, paper.batch_real) == (224, 128, 56, 5000, 0.2, 128)
+    assert (paper.lam_icm, paper.lam_cgm, paper.init, paper.eval_epochs, paper.eval_batch) == (10.0, 10.0, "herding", 30, 32)
+    cpu = audio_visual_avdd.RECIPE.config(budget="cpu")
+    assert cpu.image_size < paper.image_size and cpu.iterations < paper.iterations and cpu.eval_runs >= 3
+    assert cpu.lam_icm == 10.0 and cpu.eval_epochs == paper.eval_epochs
+    assert not hasattr(audio_visual_dm.RECIPE.config(), "lam_icm")
+
+
+# --------------------------------------------------------------------------- bad input
+def _write_csv_set(root: Path, rows_extra: list[tuple[str, str, str, str]] | None = None, rate_of=lambda i: 8000, per_class=3) -> Path:
+    import soundfile as sf
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for c in range(2):
+        for i in range(per_class + 1):
+            rate = rate_of(i)
+            t = np.arange(int(rate * 0.25)) / rate
+            sf.write(root / f"a{c}{i}.wav", (0.4 * np.sin(2 * np.pi * 300 * (c + 1) * t)).astype(np.float32), rate)
+            Image.fromarray(np.full((8, 8), 60 + 100 * c, dtype=np.uint8), mode="L").save(root / f"i{c}{i}.png")
+            rows.append((f"i{c}{i}.png", f"a{c}{i}.wav", str(c), "test" if i == per_class else "train"))
+    with open(root / "pairs.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image_path", "audio_path", "label", "split"])
+        w.writerows(rows + (rows_extra or []))
+    return root / "pairs.csv"
+
+
+def test_csv_resamples_other_rates_and_counts_them(tmp_path, caplog):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", rate_of=lambda i: 16000 if i == 0 else 8000)
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert data.meta["resampled_files"] == {"16000": 2}
+    assert "resampled 2 audio file(s) from 16000 Hz to 8000 Hz" in caplog.text and "a00.wav" in caplog.text
+    assert len(data.train) == 6 and len(data.test) == 2 and data.image_shape == (1, 8, 8)
+
+
+def test_csv_label_disagreement_is_named(tmp_path):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", rows_extra=[("i00.png", "a11.wav", "1", "train")])
+    with pytest.raises(DataError, match=r"1 pair\(s\) whose labels disagree: row 10 \(i00.png labelled '1', row 2 '0'\)"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    # per-modality label columns that disagree on one row
+    rows = list(csv.reader(open(path)))[:9]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0] + ["image_label", "audio_label"])
+        w.writerows([r + [r[2], r[2]] for r in rows[1:-1]] + [rows[-1] + ["1", "0"]])
+    with pytest.raises(DataError, match=r"1 pair\(s\) whose labels disagree: row 9"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+
+
+def test_class_with_fewer_pairs_than_the_budget_is_named(tmp_path):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", per_class=3)
+    cfg = _cfg(dataset="csv", data_root=str(path), ipc=5)
+    data = MODALITY.load(cfg)
+    with pytest.raises(DataError, match=r"2 class\(es\) hold fewer training pairs than ipc = 5: '0' \(3\), '1' \(3\)"):
+        MODALITY.init_synthetic(data, cfg, generator(0))
+
+
+def test_csv_missing_column_and_file(tmp_path):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,audio_path,label\nx.png,y.wav,0\n")
+    with pytest.raises(DataError, match=r"bad.csv: missing column\(s\) \['image_path'\]"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(bad)))
+    path = _write_csv_set(tmp_path / "set")
+    (tmp_path / "set" / "a01.wav").unlink()
+    with pytest.raises(DataError, match=r"1 file\(s\) do not exist: row 3: .*a01.wav"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+
+
+def test_video_clip_without_audio_track_is_skipped_and_named(tmp_path, monkeypatch, caplog):
+    decord = pytest.importorskip("decord")
+    if not SHARED.exists():
+        pytest.skip("kinetics-tiny clips not at hand")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    rows = list(csv.DictReader(open(SHARED / "clips.csv")))
+    root = tmp_path / "vids"
+    picked: dict[str, int] = {}
+    for r in rows:
+        cls = r["label"].replace(" ", "_")
+        if picked.get(cls, 0) < 3:
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            shutil.copy(SHARED / r["path"], root / cls / Path(r["path"]).name)
+            picked[cls] = picked.get(cls, 0) + 1
+    silent = sorted((root / "typing").iterdir())[0]
+    real_reader = decord.AudioReader
+
+    def reader(path, *a, **kw):  # decord raises for a container without an audio stream
+        if Path(path) == silent:
+            raise decord.DECORDError("Can't find audio stream")
+        return real_reader(path, *a, **kw)
+
+    monkeypatch.setattr(decord, "AudioReader", reader)
+    cfg = _cfg(dataset="video", data_root=str(root), test_fraction=0.34, sample_rate=16000)
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(cfg)
+    assert len(data.train) + len(data.test) == 5 and data.image_shape == (3, 8, 8)
+    assert f"skipped 1 unreadable or empty audio file: {silent} (no audio track)" in caplog.text and "(of 6 clips)" in caplog.text
+    with pytest.raises(DataError, match=f"{silent.name} \\(no audio track\\).*strict mode"):
+        MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.34, strict=True))
+
+
+def test_resume_gives_the_same_pairs(tensors_set, tmp_path):
+    from mmdistill.recipes import audio_visual_avdd
+
+    kw = dict(TINY, dataset=tensors_set, ipc=1, checkpoint_every=1, evaluate=False)
+    straight = audio_visual_avdd.run(iterations=4, out=str(tmp_path / "straight"), **kw)
+    audio_visual_avdd.run(iterations=2, out=str(tmp_path / "resumed"), **kw)
+    resumed = audio_visual_avdd.run(iterations=4, out=str(tmp_path / "resumed"), resume=True, **kw)
+    for k in ("audio", "image"):
+        assert torch.equal(straight.synthetic.data[k], resumed.synthetic.data[k])
