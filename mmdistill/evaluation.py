@@ -27,17 +27,18 @@ next-item ranking):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
 from mmdistill.distributed import Workers, all_reduce_sum, broadcast_json, current_workers
 from mmdistill.errors import ConfigError
 from mmdistill.logs import progress_bar
-from mmdistill.seeding import generator
+from mmdistill.seeding import draw_seed, generator
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,13 @@ def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str
         rs = list(range(first, min(first + group, runs)))
         batch = None
         if len(rs) > 1 and many is not None:
-            batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
+            with _global_rng_of_run(seed, rs[0]):
+                batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
         if batch is None:  # one at a time (also the fallback of a group that cannot be vectorised)
-            batch = [train_and_score(eval_set.for_run(r), generator(seed, "eval", r)) for r in rs]
+            batch = []
+            for r in rs:
+                with _global_rng_of_run(seed, r):
+                    batch.append(train_and_score(eval_set.for_run(r), generator(seed, "eval", r)))
         for r, scores in zip(rs, batch):
             scores = dict(scores)
             if metric not in scores:
@@ -199,6 +204,16 @@ def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str
     bar.close()
     result.scores = [done[r] for r in range(runs)] if workers.world <= 1 else _gather_scores(done, runs, workers)
     return result
+
+
+@contextlib.contextmanager
+def _global_rng_of_run(seed: int, run: int) -> Iterator[None]:
+    """Torch's global RNG seeded from ``(seed, "eval", run, "global")`` for the run and restored after it: a
+    trainer that draws from it (dropout of a GNN or a projection head) gets the same draws in ``mmdistill run``
+    and ``mmdistill eval``, whatever ran before, and another run's draws never leak in."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(draw_seed(generator(seed, "eval", run, "global")))
+        yield
 
 
 def _gather_scores(done: dict[int, dict[str, float]], runs: int, workers: Workers) -> list[dict[str, float]]:

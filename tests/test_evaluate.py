@@ -55,3 +55,23 @@ def test_herding_tracks_the_mean():
 def test_herding_subset_per_class(blobs):
     idx = herding_subset(blobs, 2, lambda x: x.flatten(1))
     assert torch.bincount(blobs.y[idx]).tolist() == [2, 2, 2]
+
+
+def test_each_run_gets_its_own_global_rng_stream():
+    """A trainer drawing from torch's global RNG (dropout) scores the same in any call and after any other
+    use of the global RNG, and the caller's global RNG state is left as it was."""
+    import torch
+
+    from mmdistill.evaluation import EvalSet, score_runs
+
+    def train_and_score(train_set, gen):
+        return {"accuracy": float(torch.rand(()))}
+
+    first = score_runs(EvalSet((None, None)), train_and_score, metric="accuracy", runs=3, seed=7, progress=False)
+    torch.rand(5)  # the caller moves the global RNG on
+    state = torch.get_rng_state()
+    second = score_runs(EvalSet((None, None)), train_and_score, metric="accuracy", runs=3, seed=7, progress=False)
+    assert first.runs == second.runs and len(set(first.runs)) == 3
+    assert torch.equal(torch.get_rng_state(), state)
+    other = score_runs(EvalSet((None, None)), train_and_score, metric="accuracy", runs=3, seed=8, progress=False)
+    assert other.runs != first.runs
