@@ -118,23 +118,15 @@ class AudioModality(TensorClassificationAdapter):
         the exact normalised ``fdmfcc`` maps (what a model trains on), ``label`` and soft labels. Reading the
         ``audio`` column decoded needs torchcodec (``datasets``' audio decoder); ``Audio(decode=False)`` gives the
         WAV bytes without it."""
-        import io
-
-        import numpy as np
-        import soundfile as sf
-
         from mmdistill.sharing import require_datasets
 
+        from .export import wav_bytes_clips
         from .features import denormalize, fdmfcc_to_waveform
 
         columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
         params, mean, std = feature_meta(syn)
         waves = fdmfcc_to_waveform(denormalize(inputs["x"].float(), mean, std), params, num_samples=syn.meta.get("num_samples"))
-        clips = []
-        for wave in waves:
-            buf = io.BytesIO()
-            sf.write(buf, np.clip(wave.numpy(), -1.0, 1.0), params.sample_rate, format="WAV", subtype="PCM_16")
-            clips.append({"bytes": buf.getvalue(), "path": None})
+        clips = wav_bytes_clips(waves, params.sample_rate)
         datasets = require_datasets()
         raw = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
         return {"audio": clips, **columns}, {"audio": raw, **features}

@@ -107,4 +107,20 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
     return Path(out_dir)
 
 
-__all__ = ["CHANNELS", "FEATURES_FILE", "export_audio_set", "save_fdmfcc_preview"]
+def wav_bytes_clips(waves: list[Tensor] | Tensor, sample_rate: int) -> list[dict[str, object]]:
+    """Each waveform (samples,) in [-1, 1] (clipped) as 16-bit PCM mono WAV bytes at ``sample_rate`` Hz, in the
+    ``{"bytes": ..., "path": None}`` form of a Hugging Face ``Audio``-like column."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    clips: list[dict[str, object]] = []
+    for wave in waves:
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(wave.detach().cpu().numpy(), -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+        clips.append({"bytes": buf.getvalue(), "path": None})
+    return clips
+
+
+__all__ = ["CHANNELS", "FEATURES_FILE", "export_audio_set", "save_fdmfcc_preview", "wav_bytes_clips"]

@@ -7,10 +7,8 @@ concatenation of both flattened inputs, against the real training pairs."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,6 +17,7 @@ from mmdistill.sharing import random_features, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
 from .export import mel_to_waves, pair_meta
+from ..audio.export import wav_bytes_clips
 from ..image.export import to_pixels
 
 HF_INPUT_NAMES = {"audio": "log_mel", "image": "pixel_values"}
@@ -26,17 +25,11 @@ HF_INPUT_NAMES = {"audio": "log_mel", "image": "pixel_values"}
 
 def natural_columns(syn: SyntheticSet, inputs: dict[str, Tensor]) -> tuple[dict[str, list], dict[str, Any]]:
     """``image`` (uint8 H x W (x C) arrays) and ``audio`` ({"bytes": WAV, "path": None}) columns and their features."""
-    import soundfile as sf
-
     params, a_mean, a_std, i_mean, i_std = pair_meta(syn.meta)
     pixels = (to_pixels(inputs["image"].float(), i_mean, i_std) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     images = [p[..., 0] if p.shape[-1] == 1 else p for p in pixels]
     waves = mel_to_waves(inputs["audio"].float() * a_std + a_mean, params, syn.meta.get("num_samples"))
-    clips = []
-    for wave in waves:
-        buf = io.BytesIO()
-        sf.write(buf, np.clip(wave.numpy(), -1.0, 1.0), params.sample_rate, format="WAV", subtype="PCM_16")
-        clips.append({"bytes": buf.getvalue(), "path": None})
+    clips = wav_bytes_clips(waves, params.sample_rate)
     datasets = require_datasets()
     return ({"image": images, "audio": clips},
             {"image": datasets.Image(), "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}})
