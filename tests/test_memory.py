@@ -69,7 +69,10 @@ def test_mtt_estimate_grows_with_syn_steps_and_shrinks_with_ranks():
                                max_start_epoch=1, batch_syn=6, method=method, workers=workers)
         return m.memory_estimate(syn, opt)
 
+    # each estimate probes the step's autograd graph anew (saved-tensor bytes can differ by a few hundred bytes
+    # between probes, e.g. 81,792 vs 82,048 in one CI run), so compare within 2 %
     one, two = est(2).parts["student graphs"], est(4).parts["student graphs"]
-    assert two == 2 * one > 0
-    assert est(4, Workers(0, 2)).parts["student graphs"] < two  # each rank keeps its share of every minibatch
-    assert est(4, method="tesla").parts["student graphs"] == one // 2  # one step's graph at a time
+    assert one > 0 and abs(two - 2 * one) <= 0.02 * two
+    assert est(4, Workers(0, 2)).parts["student graphs"] < 0.9 * two  # each rank keeps its share of every minibatch
+    tesla = est(4, method="tesla").parts["student graphs"]
+    assert abs(tesla - one / 2) <= 0.02 * one  # one step's graph at a time
