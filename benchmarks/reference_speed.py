@@ -62,9 +62,8 @@ class ReferenceLayoutDSA(DSA):
 
     def _apply(self, x, seed, groups, num_groups, frames):
         out = super()._apply(x, seed, groups, num_groups, frames)
-        gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        op = self.ops[int(torch.randint(len(self.ops), (1,), generator=gen))] if self.single_op else "crop"
-        return out.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) if op == "crop" and x.dim() == 4 else out
+        cropped = "crop" in self.chosen_ops(seed)
+        return out.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) if cropped and x.dim() == 4 else out
 
 
 def reference_dsa(args) -> DSA:

@@ -265,16 +265,28 @@ class DSA:
                 raise ConfigError(f"DSA groups must lie in [0, num_groups={num_groups}), got values in [{lo}, {hi}]")
         return groups.to(device=device, dtype=torch.long), num_groups
 
+    def chosen_ops(self, seed: int) -> list[str]:
+        """The op names a call with ``seed`` applies, in order (one drawn at random in single-op mode)."""
+        return self._pick(_seeded(seed))
+
+    def _pick(self, gen: torch.Generator) -> list[str]:
+        if not self.single_op:
+            return list(self.ops)
+        return [self.ops[int(torch.randint(len(self.ops), (1,), generator=gen))]]
+
     def _apply(self, x: Tensor, seed: int, groups: Tensor, num_groups: int, frames: int) -> Tensor:
-        gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        names = self.ops
-        if self.single_op:
-            names = [self.ops[int(torch.randint(len(self.ops), (1,), generator=gen))]]
+        gen = _seeded(seed)
+        names = self._pick(gen)  # the op draw comes first from the seed's stream, the parameters after it
         draw = _Draw(gen, groups, num_groups, frames, x.device, x.dtype)
         for name in names:
             for op in OPS[name]:
                 x = op(x, draw, self.params)
         return _standard_strides(x)
+
+
+def _seeded(seed: int) -> torch.Generator:
+    """The local CPU generator of a call with ``seed`` (torch's global RNG is never touched)."""
+    return torch.Generator().manual_seed(int(seed) % (2**63))
 
 
 def _standard_strides(x: Tensor) -> Tensor:

@@ -51,13 +51,20 @@ def splits_exactly(net: nn.Module) -> bool:
     return not any(isinstance(m, _SAMPLE_DEPENDENT) and m.training for m in net.modules())
 
 
+def chunk_for(x: Tensor, requested: int | None = None, net: nn.Module | None = None) -> int:
+    """Samples per chunk for the batch ``x`` (N, ...): ``requested`` when given (0: one batch), else the
+    :func:`default_chunk` of ``x``'s device and sample shape; 0 when ``net`` is given and does not
+    :func:`split exactly <splits_exactly>`."""
+    if net is not None and not splits_exactly(net):
+        return 0
+    return default_chunk(x.device, x.shape[1:]) if requested is None else requested
+
+
 def chunked_embed(embed: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor:
     """``embed(x)`` computed ``chunk`` samples at a time (``chunk`` <= 0 or >= N: one call), concatenated.
     With autograd on, each chunk keeps its graph and the backward runs chunk by chunk too."""
-    n = x.shape[0]
-    if chunk <= 0 or n <= chunk:
-        return embed(x)
-    return torch.cat([embed(x[s : s + chunk]) for s in range(0, n, chunk)])
+    pieces = _pieces(x.shape[0], chunk)
+    return embed(x) if len(pieces) == 1 else torch.cat([embed(x[sl]) for sl in pieces])
 
 
 def _pieces(n: int, chunk: int) -> list[slice]:
@@ -93,5 +100,5 @@ def chunked_loss_grad(forward: Callable[[Tensor], Tensor], loss: Callable[[Tenso
     return grads
 
 
-__all__ = ["CHUNK_POSITIONS_BY_DEVICE", "MIN_CHUNK", "chunked_embed", "chunked_loss_backward", "chunked_loss_grad", "default_chunk",
+__all__ = ["CHUNK_POSITIONS_BY_DEVICE", "MIN_CHUNK", "chunk_for", "chunked_embed", "chunked_loss_backward", "chunked_loss_grad", "default_chunk",
            "splits_exactly"]

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from mmdistill.chunking import chunked_loss_backward, default_chunk, splits_exactly
+from mmdistill.chunking import chunk_for, chunked_loss_backward
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.seeding import draw_seed
@@ -73,8 +73,7 @@ def train_epoch(
     device's default, 0: one batch) where the network splits exactly. Returns the epoch's mean training loss."""
     device = x.device
     n = x.shape[0]
-    if chunk is None:
-        chunk = default_chunk(device, x.shape[1:])
+    chunk = chunk_for(x, chunk, net)
     order = torch.randperm(n, generator=gen).to(device)
     total = 0.0
     for start in range(0, n, batch_size):
@@ -83,7 +82,7 @@ def train_epoch(
         if augment is not None:
             xb = augment(xb, seed=draw_seed(gen), groups=torch.arange(len(b), device=device), num_groups=len(b))
         opt.zero_grad(set_to_none=True)
-        value = chunked_loss_backward(net, task.loss, xb, targets[b], chunk if splits_exactly(net) else 0)
+        value = chunked_loss_backward(net, task.loss, xb, targets[b], chunk)
         opt.step()
         total += value * len(b)
     return total / n

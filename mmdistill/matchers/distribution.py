@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmdistill.chunking import chunked_embed, default_chunk
+from mmdistill.chunking import chunk_for, chunked_embed
 from mmdistill.data import LabeledTensors
 from mmdistill.distributed import Workers
 from mmdistill.errors import ConfigError
@@ -164,7 +164,7 @@ class DistributionMatching:
             seed = draw_seed(gen)
             x_real = self.augment(x_real, seed=seed, groups=y_real, num_groups=C)
             x_syn = self.augment(x_syn, seed=seed, groups=y_syn, num_groups=C)
-        chunk = default_chunk(device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = chunk_for(x_real, self.real_chunk)
         with torch.inference_mode():
             emb_real = chunked_embed(embed, x_real, chunk)
         emb_real = emb_real.clone()  # an ordinary tensor again: the loss's autograd graph may hold it
@@ -179,7 +179,7 @@ class DistributionMatching:
         base = draw_seed(gen)  # the same on every rank: the network was drawn from ``gen`` just before
         device = self.real.x.device
         x_all, y_syn = self.decode(syn), syn.labels
-        chunk = default_chunk(device, x_all.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = chunk_for(x_all, self.real_chunk)
         unit_losses = torch.zeros(C, dtype=torch.float64)
         local = x_all.new_zeros(())
         for c in self.workers.mine(range(C)):
@@ -217,7 +217,7 @@ class DistributionMatching:
         mine = self.workers.mine(range(C)) if self.per_class else list(range(C))
         n_syn = int(sum(int((syn.labels == c).sum()) for c in mine))
         n_real = self.batch_real * (1 if self.per_class else C)  # per class: one class's batch at a time
-        chunk = default_chunk(self.real.x.device, x.shape[1:]) if self.real_chunk is None else self.real_chunk
+        chunk = chunk_for(self.real.x, self.real_chunk)  # as step(): the real samples' device and shape
         chunk = min(chunk or n_real, n_real)
         copies = 2 if self.augment is not None else 1
         params = [p for g in optimizer.param_groups for p in g["params"]]

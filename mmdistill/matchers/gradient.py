@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmdistill.chunking import chunked_loss_backward, chunked_loss_grad, default_chunk, splits_exactly
+from mmdistill.chunking import chunk_for, chunked_loss_backward, chunked_loss_grad
 from mmdistill.data import LabeledTensors
 from mmdistill.distributed import Workers
 from mmdistill.errors import ConfigError
@@ -214,8 +214,7 @@ class GradientMatching:
                 seed = draw_seed(gen)
                 x_real = self.augment(x_real, seed=seed)
                 x_syn = self.augment(x_syn, seed=seed)
-            chunk = default_chunk(x_real.device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
-            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk if splits_exactly(net) else 0)
+            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk_for(x_real, self.real_chunk, net))
             g_syn = torch.autograd.grad(self.task.loss(net(x_syn), t_syn), params, create_graph=True)
             loss = loss + gradient_distance(g_syn, g_real, self.dis_metric)
         return loss
@@ -236,8 +235,7 @@ class GradientMatching:
             if self.augment is not None:
                 seed = draw_seed(unit)
                 x_real, x_syn = self.augment(x_real, seed=seed), self.augment(x_syn, seed=seed)
-            chunk = default_chunk(x_real.device, x_real.shape[1:]) if self.real_chunk is None else self.real_chunk
-            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk if splits_exactly(net) else 0)
+            g_real = chunked_loss_grad(net, self.task.loss, x_real, y_real, params, chunk_for(x_real, self.real_chunk, net))
             g_syn = torch.autograd.grad(self.task.loss(net(x_syn), t_syn), params, create_graph=True)
             loss_c = gradient_distance(g_syn, g_real, self.dis_metric)
             unit_losses[c] = loss_c.detach().double().cpu()
@@ -248,8 +246,7 @@ class GradientMatching:
         x = self.decode(syn).detach()
         t = syn.targets().detach()
         n = x.shape[0]
-        chunk = default_chunk(x.device, x.shape[1:]) if self.real_chunk is None else self.real_chunk
-        chunk = chunk if splits_exactly(net) else 0
+        chunk = chunk_for(x, self.real_chunk, net)
         for _ in range(self.inner_loop):
             order = torch.randperm(n, generator=gen).to(x.device)
             for start in range(0, n, self.batch_train):

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from mmdistill.chunking import chunked_embed, default_chunk, splits_exactly
+from mmdistill.chunking import chunk_for, chunked_embed
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, enter_ranks, sum_over_ranks
@@ -107,8 +107,7 @@ class ClassificationStudent:
         x = self.decode(syn)[idx]
         if self.augment is not None:
             x = self.augment(x, seed=seed, groups=positions.to(x.device), num_groups=batch)
-        chunk = default_chunk(x.device, x.shape[1:]) if splits_exactly(self.net) else 0
-        out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk)
+        out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk_for(x, net=self.net))
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 
 
