@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+from typing import Callable
+
 import torch
 import pytest
 
@@ -21,3 +26,23 @@ def blobs() -> LabeledTensors:
         xs.append(x)
         ys.append(torch.full((12,), c))
     return LabeledTensors(torch.cat(xs), torch.cat(ys), ["a", "b", "c"])
+
+
+def _run_process_group(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``args`` (one OpenMP thread) in its own process group; on a time-out the whole group (torchrun's
+    workers too) is killed and the test fails with the output's tail."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+@pytest.fixture
+def run_process_group() -> Callable[..., subprocess.CompletedProcess]:
+    """:func:`_run_process_group`: a command (a torchrun launch or a plain process) run to completion."""
+    return _run_process_group

@@ -4,9 +4,6 @@ metrics as one process; what cannot be sharded is refused by name."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 
@@ -95,25 +92,12 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run ``args`` in its own process group; on a time-out the whole group (torchrun's workers too) is killed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
-
-
-def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path):
+def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path, run_process_group):
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
+    two = run_process_group([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
-    one = _run([sys.executable, str(script), str(tmp_path / "one")])
+    one = run_process_group([sys.executable, str(script), str(tmp_path / "one")])
     assert one.returncode == 0, one.stderr[-3000:]
     for name in ("one-dc.safetensors", "one-dm/synthetic.safetensors"):  # DC and DM: the same set, bit for bit
         a, b = load_tensors(tmp_path / name), load_tensors(tmp_path / name.replace("one", "two"))

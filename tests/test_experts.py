@@ -4,9 +4,6 @@ problem, and sharding over two torchrun processes with no duplicate and no lost 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -160,26 +157,13 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run ``args`` in its own process group; on a time-out the whole group (torchrun's workers too) is killed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{args} timed out:\n{out[-2000:]}\n{err[-2000:]}")
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
-
-
-def test_two_torchrun_processes_split_the_experts(tmp_path):
+def test_two_torchrun_processes_split_the_experts(tmp_path, run_process_group):
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
+    two = run_process_group([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two")])
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-2000:]
     assert (tmp_path / "two.rank0-of-2").exists() and (tmp_path / "two.rank1-of-2").exists()
-    one = _run([sys.executable, str(script), str(tmp_path / "one")])
+    one = run_process_group([sys.executable, str(script), str(tmp_path / "one")])
     assert one.returncode == 0, one.stderr[-2000:]
     index = json.loads((tmp_path / "two" / "index.json").read_text())
     assert [e["expert"] for e in index["experts"]] == [0, 1, 2, 3, 4]  # none lost, none twice
