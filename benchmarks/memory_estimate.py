@@ -42,7 +42,13 @@ net = build_network("convnet", (1, 28, 28), 10).to(dev)
 opt = torch.optim.SGD([x], lr=1.0, momentum=0.5)
 dm = DistributionMatching(net, reinitialize, real, batch_real=batch_real, augment=DSA(), per_class=per_class)
 est = dm.memory_estimate(syn, opt)
-dm.step(syn, opt, torch.Generator().manual_seed(1))  # warm-up: kernels, caches, the momentum buffer
+matcher = dm
+
+"""
+
+# shared by both children: a warm-up step (kernels, caches, the momentum buffer), then the measured step
+_MEASURE = r"""
+matcher.step(syn, opt, torch.Generator().manual_seed(1))
 
 def status(key):
     for line in open("/proc/self/status"):
@@ -52,13 +58,13 @@ def status(key):
 if dev.type == "cuda":
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    dm.step(syn, opt, torch.Generator().manual_seed(2)); torch.cuda.synchronize()
+    matcher.step(syn, opt, torch.Generator().manual_seed(2)); torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated() - before
 else:
     before = status("VmRSS:")
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
-    dm.step(syn, opt, torch.Generator().manual_seed(2))
+    matcher.step(syn, opt, torch.Generator().manual_seed(2))
     measured = status("VmHWM:") - before
 print(json.dumps({"estimate": est.iteration, "estimate_total": est.total, "parts": est.parts, "measured": measured}))
 """
@@ -86,25 +92,8 @@ opt = torch.optim.SGD([x, lr], lr=1.0, momentum=0.5)
 mtt = TrajectoryMatching(ClassificationStudent(net, ClassificationTask(), augment=DSA()), layout, buf, syn_steps=steps,
                          expert_epochs=1, max_start_epoch=1, batch_syn=batch, device=dev)
 est = mtt.memory_estimate(syn, opt)
-mtt.step(syn, opt, torch.Generator().manual_seed(1))
+matcher = mtt
 
-def status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) * 1024
-
-if dev.type == "cuda":
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    before = torch.cuda.memory_allocated()
-    mtt.step(syn, opt, torch.Generator().manual_seed(2)); torch.cuda.synchronize()
-    measured = torch.cuda.max_memory_allocated() - before
-else:
-    before = status("VmRSS:")
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    mtt.step(syn, opt, torch.Generator().manual_seed(2))
-    measured = status("VmHWM:") - before
-print(json.dumps({"estimate": est.iteration, "estimate_total": est.total, "parts": est.parts, "measured": measured}))
 """
 
 
@@ -122,7 +111,7 @@ def main() -> None:
     configs = args.configs or ("10:256:0,10:256:1,50:256:0,50:64:0" if args.method == "dm" else "5:50,10:50,10:100")
     for conf in configs.split(","):
         ipc, batch, per = (conf.split(":") + ["0"])[:3]
-        proc = subprocess.run([sys.executable, "-c", _CHILD if args.method == "dm" else _MTT, ipc, batch, per, args.device],
+        proc = subprocess.run([sys.executable, "-c", (_CHILD if args.method == "dm" else _MTT) + _MEASURE, ipc, batch, per, args.device],
                               capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-3000:])
