@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,17 @@ from typing import Any
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed_run(cmd: list[str], threads: int = 1) -> float:
+    """Wall seconds of ``cmd`` run with ``threads`` OpenMP/MKL threads per process; exits with the output's tail
+    if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
+    return time.perf_counter() - t0
 
 
 def machine() -> dict[str, Any]:

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import print_table, write_result
+from _common import print_table, timed_run, write_result
 
 
 def write_idx(root: Path, per_class_train: int, per_class_test: int, seed: int = 0) -> None:
@@ -40,15 +38,6 @@ def write_idx(root: Path, per_class_train: int, per_class_test: int, seed: int =
             x[i, 4 + 12 * r: 12 + 12 * r, 1 + 5 * q: 6 + 5 * q] += 30
         (root / f"{split}-images-idx3-ubyte").write_bytes(np.array([2051, len(y), 28, 28], ">i4").tobytes() + x.tobytes())
         (root / f"{split}-labels-idx1-ubyte").write_bytes(np.array([2049, len(y)], ">i4").tobytes() + y.tobytes())
-
-
-def run(cmd: list[str]) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -79,7 +68,7 @@ def main() -> None:
             launcher = [sys.executable] if k == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                         "--nproc_per_node", str(k)]
             load_before = os.getloadavg()[0]
-            wall = run([*launcher, "-m", "mmdistill", *common, "--out", str(out)])
+            wall = timed_run([*launcher, "-m", "mmdistill", *common, "--out", str(out)])
             manifest = json.loads((out / "manifest.json").read_text())
             timing, acc = manifest["timing"], manifest["metrics"]["distilled"]
             rec = {"processes": k, "wall_seconds": wall, "seconds_per_iteration": timing["seconds"] / timing["iterations"],

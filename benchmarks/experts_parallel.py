@@ -11,25 +11,13 @@ Target (issue 3): speed-up >= 1.8x with 2 processes.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from _common import print_table, write_result
-
-
-def run(cmd: list[str], threads: int) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
-    return time.perf_counter() - t0
+from _common import print_table, timed_run, write_result
 
 
 def main() -> None:
@@ -50,12 +38,12 @@ def main() -> None:
         common += ["--data-root", args.data_root]
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        one = run([sys.executable, "-m", "mmdistill", *common, "--buffer", str(Path(tmp) / "p1")], args.threads)
+        one = timed_run([sys.executable, "-m", "mmdistill", *common, "--buffer", str(Path(tmp) / "p1")], args.threads)
         rows.append([1, f"{one:.1f}", "1.00", "-"])
         records.append({"processes": 1, "seconds": one})
         print(rows[-1], flush=True)
         for k in [int(p) for p in args.procs.split(",")]:
-            wall = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(k), "-m", "mmdistill",
+            wall = timed_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(k), "-m", "mmdistill",
                         *common, "--buffer", str(Path(tmp) / f"p{k}")], args.threads)
             a, b = ExpertBuffer(Path(tmp) / "p1"), ExpertBuffer(Path(tmp) / f"p{k}")
             same = all(torch.equal(a.rows(i, list(range(args.epochs + 1))), b.rows(i, list(range(args.epochs + 1)))) for i in range(args.experts))
