@@ -16,7 +16,8 @@ iteration (same network, data shapes and augmentation ops; no code copied):
   synthetic set (DSA per sample), the loss is ``||w_N - w_target||^2 / ||w_0 - w_target||^2``; one backward
   and a step on the images and the learnable step size.
 * ``eval`` — the papers' evaluation: K networks trained one after the other (``train_from_scratch``)
-  against mmdistill's vectorised ensemble (``mmdistill.ensemble``) of the same K runs.
+  against mmdistill's runs in cache-sized chunks, the same runs several at a time on threads
+  (``mmdistill.concurrency``, the CPU default) and its vectorised ensemble (``mmdistill.ensemble``).
 
 Timing: the variants alternate (ref, mmdistill, ref, mmdistill, ...) ``--pairs`` times after a warm-up, in
 one process; the table gives the medians and the median of the per-pair ratios mmdistill / reference.
@@ -25,7 +26,7 @@ Data are random reference-shaped tensors (timing needs shapes, not pixels).
     python benchmarks/reference_speed.py dm   [--pairs 6] [--batch-real 256] [--ipc 10] [--compile] [--one-batch]
     python benchmarks/reference_speed.py dc   [--pairs 6] [--ipc 1]            # (outer, inner) loops by IPC
     python benchmarks/reference_speed.py mtt  [--pairs 6] [--syn-steps 20]
-    python benchmarks/reference_speed.py eval [--pairs 3] [--epochs 300] [--runs 5] [--set-size 100]
+    python benchmarks/reference_speed.py eval [--pairs 3] [--epochs 300] [--runs 5] [--set-size 100] [--eval-threads N]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, train_from_scratch
 from mmdistill.compile import maybe_compile
+from mmdistill.concurrency import default_threads, run_jobs
 from mmdistill.recipes import image_dc
 
 
@@ -309,6 +311,16 @@ def bench_eval(args, device) -> dict:
             results[label] = nets
         return run
 
+    def threaded() -> None:
+        def job(r: int) -> Callable[[], torch.nn.Module]:
+            def run() -> torch.nn.Module:
+                gen = generator(0, "eval", r)
+                net = make(gen)
+                train_from_scratch(net, data.x, data.y, proto, gen, augment=aug)
+                return net
+            return run
+        results["threaded"] = run_jobs([job(r) for r in range(K)], threads=args.eval_threads)
+
     def ensemble() -> None:
         gens = [generator(0, "eval", r) for r in range(K)]
         nets = [make(g) for g in gens]
@@ -317,6 +329,8 @@ def bench_eval(args, device) -> dict:
 
     fns = {"reference": sequential("reference", ref_aug, TrainProtocol(epochs=args.epochs, chunk=0)),
            "mmdistill, one at a time (chunked)": sequential("sequential", aug, proto)}
+    if args.eval_threads > 1:
+        fns[f"mmdistill, {args.eval_threads} at a time on threads"] = threaded
     if not args.no_ensemble:
         fns["mmdistill, vectorised ensemble"] = ensemble
     times = interleave(fns, args.pairs, device, warmup=0)
@@ -355,12 +369,16 @@ def main() -> None:
     ap.add_argument("--row-major-reference", action="store_true",
                     help="give the reference mmdistill's row-major DSA output instead of its own channels-last crop output")
     ap.add_argument("--no-ensemble", action="store_true", help="eval: skip the vectorised ensemble variant")
+    ap.add_argument("--eval-threads", type=int, default=None,
+                    help="eval: runs at a time in the threaded variant (default: the device's, mmdistill.concurrency; 1 skips it)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.ipc is None:
         args.ipc = 1 if args.what == "dc" else 10
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.eval_threads is None:
+        args.eval_threads = default_threads(args.device)
     device = torch.device(args.device)
     record = {"dm": bench_dm, "dc": bench_dc, "mtt": bench_mtt, "eval": bench_eval}[args.what](args, device)
     write_result(f"reference_speed_{args.what}_{device.type}", {"benchmark": f"{args.what} vs reference structure",

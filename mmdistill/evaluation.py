@@ -22,12 +22,16 @@ next-item ranking):
   the groups of ``vectorize`` consecutive runs go to the ranks in turn (group ``g`` to rank ``g % K``), the
   scores are summed into one table on every rank (exact: each run's row is non-zero on one rank only), so
   the metrics block is the same as one process's. Set ``eval_vectorize`` to at most ``eval_runs / K`` to
-  keep every rank busy.
+  keep every rank busy;
+* on a CPU, the runs of every set of a network whose runs draw nothing from the global RNG train
+  ``threads`` at a time (:mod:`mmdistill.concurrency`: each with its share of the intra-op threads, its
+  numbers those of a run alone with that share).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
+from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, all_reduce_sum, broadcast_json, current_workers
 from mmdistill.errors import ConfigError
 from mmdistill.logs import progress_bar
@@ -134,6 +139,9 @@ class NetworkPlan:
     sets: dict[str, EvalSet]
     train_and_score_many: TrainAndScoreMany | None = None
     """optional: several runs of ``train_and_score`` at once (see the module's docstring)"""
+    draws_no_global_rng: bool = False
+    """its runs draw nothing from torch's global generator (no dropout; augmentation from the run's own
+    generator), so they may train at the same time on threads"""
 
 
 @dataclass
@@ -158,8 +166,11 @@ class EvaluationPlan:
     vectorize: int = 1
     """runs trained together where a network plan has ``train_and_score_many`` (1: one at a time)"""
     seeded_runs: bool = False
-    """every run draws only from its generator (no global RNG such as dropout's): the runs can be spread over
-    the processes of a torchrun run with the same result"""
+    """every run's result depends only on its generator (and its run's seeded global RNG): the runs can be
+    spread over the processes of a torchrun run with the same result"""
+    threads: int = 1
+    """runs trained at the same time on threads (:mod:`mmdistill.concurrency`) for the networks whose plan
+    says ``draws_no_global_rng`` in a ``seeded_runs`` plan; 1: one after the other"""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -170,40 +181,75 @@ class EvaluationPlan:
 
 def score_runs(eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str, runs: int, seed: int,
                desc: str = "evaluating", progress: bool = True, many: TrainAndScoreMany | None = None,
-               vectorize: int = 1, workers: Workers = Workers()) -> EvalResult:
+               vectorize: int = 1, workers: Workers = Workers(), threads: int = 1) -> EvalResult:
     """Train and score ``runs`` (or ``eval_set.runs``) fresh models on ``eval_set``; run ``r`` is seeded by
     ``(seed, "eval", r)``. With ``many`` and ``vectorize`` > 1, up to ``vectorize`` runs train together
     (``many``'s None for a group: that group runs one at a time). With several ``workers``, group ``g`` of
-    runs is trained by rank ``g % world`` and every rank returns all the scores."""
-    runs = eval_set.runs or runs
-    if runs <= 0:
-        raise ConfigError(f"eval_runs must be > 0, got {runs}")
-    result = EvalResult(headline=metric, size=eval_set.size)
-    group = max(1, vectorize) if many is not None else 1
-    firsts = list(range(0, runs, group))
-    mine = [firsts[g] for g in workers.mine(range(len(firsts)))]
-    bar = progress_bar(total=runs, desc=desc, disable=not progress or not workers.is_writer, leave=False)
-    done: dict[int, dict[str, float]] = {}
-    for first in mine:
-        rs = list(range(first, min(first + group, runs)))
-        batch = None
-        if len(rs) > 1 and many is not None:
-            with _global_rng_of_run(seed, rs[0]):
-                batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
-        if batch is None:  # one at a time (also the fallback of a group that cannot be vectorised)
-            batch = []
-            for r in rs:
-                with _global_rng_of_run(seed, r):
-                    batch.append(train_and_score(eval_set.for_run(r), generator(seed, "eval", r)))
-        for r, scores in zip(rs, batch):
-            scores = dict(scores)
-            if metric not in scores:
-                raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
-            done[r] = {k: float(v) for k, v in scores.items()}
-        bar.update(len(rs))
+    runs is trained by rank ``g % world`` and every rank returns all the scores. With ``threads`` > 1 the
+    groups train at the same time on that many threads (:func:`mmdistill.concurrency.run_jobs`; only for
+    runs that draw nothing from torch's global generator)."""
+    work = _SetWork.plan(eval_set, train_and_score, metric=metric, runs=runs, seed=seed, many=many, vectorize=vectorize,
+                         workers=workers, own_global_rng=threads <= 1)
+    bar = progress_bar(total=work.runs, desc=desc, disable=not progress or not workers.is_writer, leave=False)
+    outputs = run_jobs(work.jobs, threads, on_done=lambda i: bar.update(len(work.groups[i])))
     bar.close()
-    result.scores = [done[r] for r in range(runs)] if workers.world <= 1 else _gather_scores(done, runs, workers)
-    return result
+    return work.result(outputs, workers)
+
+
+@dataclass
+class _SetWork:
+    """The runs of one set this process trains, as jobs of ``groups[i]`` runs each, and how their scores
+    become the set's :class:`EvalResult`."""
+
+    eval_set: EvalSet
+    metric: str
+    runs: int
+    groups: list[list[int]]
+    jobs: list[Callable[[], list[dict[str, float]]]]
+
+    @classmethod
+    def plan(cls, eval_set: EvalSet, train_and_score: TrainAndScore, *, metric: str, runs: int, seed: int,
+             many: TrainAndScoreMany | None, vectorize: int, workers: Workers, own_global_rng: bool) -> "_SetWork":
+        runs = eval_set.runs or runs
+        if runs <= 0:
+            raise ConfigError(f"eval_runs must be > 0, got {runs}")
+        group = max(1, vectorize) if many is not None else 1
+        firsts = list(range(0, runs, group))
+        groups = [list(range(firsts[g], min(firsts[g] + group, runs))) for g in workers.mine(range(len(firsts)))]
+        jobs = [functools.partial(_train_group, eval_set, train_and_score, many, rs, seed, metric, own_global_rng)
+                for rs in groups]
+        return cls(eval_set, metric, runs, groups, jobs)
+
+    def result(self, outputs: list[list[dict[str, float]]], workers: Workers) -> EvalResult:
+        done = {r: scores for rs, batch in zip(self.groups, outputs) for r, scores in zip(rs, batch)}
+        result = EvalResult(headline=self.metric, size=self.eval_set.size)
+        result.scores = [done[r] for r in range(self.runs)] if workers.world <= 1 else _gather_scores(done, self.runs, workers)
+        return result
+
+
+def _train_group(eval_set: EvalSet, train_and_score: TrainAndScore, many: TrainAndScoreMany | None, rs: list[int],
+                 seed: int, metric: str, own_global_rng: bool) -> list[dict[str, float]]:
+    """The scores of runs ``rs`` of ``eval_set``: together through ``many`` when it takes them, else one at a
+    time; each run (or group) with its own seeded global RNG when ``own_global_rng``."""
+    def rng(r: int) -> contextlib.AbstractContextManager:
+        return _global_rng_of_run(seed, r) if own_global_rng else contextlib.nullcontext()
+
+    batch = None
+    if len(rs) > 1 and many is not None:
+        with rng(rs[0]):
+            batch = many([eval_set.for_run(r) for r in rs], [generator(seed, "eval", r) for r in rs])
+    if batch is None:  # one at a time (also the fallback of a group that cannot be vectorised)
+        batch = []
+        for r in rs:
+            with rng(r):
+                batch.append(train_and_score(eval_set.for_run(r), generator(seed, "eval", r)))
+    out = []
+    for scores in batch:
+        scores = dict(scores)
+        if metric not in scores:
+            raise ConfigError(f"train_and_score returned {sorted(scores)} but the plan's metric is {metric!r}")
+        out.append({k: float(v) for k, v in scores.items()})
+    return out
 
 
 @contextlib.contextmanager
@@ -249,17 +295,27 @@ def results_table(rows: Mapping[str, EvalResult]) -> str:
 
 
 def evaluate_network(plan: EvaluationPlan, network: NetworkPlan) -> dict[str, EvalResult]:
-    """Every set of ``network``, in order (its runs spread over the torchrun processes when ``seeded_runs``)."""
+    """Every set of ``network``, in order (its runs spread over the torchrun processes when ``seeded_runs``,
+    and trained ``plan.threads`` at a time when the network also ``draws_no_global_rng``)."""
     workers = current_workers() if plan.seeded_runs else Workers()
-    rows: dict[str, EvalResult] = {}
+    threads = plan.threads if plan.seeded_runs and network.draws_no_global_rng else 1
+    work: dict[str, _SetWork] = {}
     for name, eval_set in network.sets.items():
         own = eval_set.train_and_score is not None  # a set's own trainer: only its own batched twin applies
-        rows[name] = score_runs(eval_set, eval_set.train_and_score or network.train_and_score, metric=plan.metric,
-                                runs=plan.runs, seed=plan.seed, desc=f"eval {name.replace('_', ' ')} [{network.name}]",
-                                progress=plan.progress, vectorize=plan.vectorize,
-                                many=eval_set.train_and_score_many if own else network.train_and_score_many,
-                                workers=workers)
-    return rows
+        work[name] = _SetWork.plan(eval_set, eval_set.train_and_score or network.train_and_score, metric=plan.metric,
+                                   runs=plan.runs, seed=plan.seed, vectorize=plan.vectorize,
+                                   many=eval_set.train_and_score_many if own else network.train_and_score_many,
+                                   workers=workers, own_global_rng=threads <= 1)
+    jobs = [(name, i) for name, w in work.items() for i in range(len(w.jobs))]
+    bar = progress_bar(total=sum(w.runs for w in work.values()), desc=f"eval [{network.name}]",
+                       disable=not plan.progress or not workers.is_writer, leave=False)
+    outputs = run_jobs([work[name].jobs[i] for name, i in jobs], threads,
+                       on_done=lambda j: bar.update(len(work[jobs[j][0]].groups[jobs[j][1]])))
+    bar.close()
+    per_set: dict[str, list] = {name: [] for name in work}
+    for (name, _), out in zip(jobs, outputs):
+        per_set[name].append(out)
+    return {name: w.result(per_set[name], workers) for name, w in work.items()}
 
 
 def run_plan(plan: EvaluationPlan) -> dict[str, Any]:

@@ -181,6 +181,11 @@ class BatchEvalKeys(ConfigKeys):
                                      "with BatchNorm or dropout train one at a time; equal per run within float tolerance); none: "
                                      "the device's default (CPU 1: measured no faster there; GPU 10, or eval_runs / processes "
                                      "under torchrun), 1: one at a time", unit="networks", range="[1, inf)", resume=False)
+    eval_threads: int | None = key(None, help="evaluation runs trained at the same time on threads, torch's intra-op threads "
+                                   "shared among them (networks with dropout train one at a time; each run's numbers are those of "
+                                   "a run alone on its share of the threads); none: the device's default (CPU: one per intra-op "
+                                   "thread, at most 8; GPU 1), 1: one at a time on all threads", unit="threads", range="[1, inf)",
+                                   resume=False)
     herding_epochs: int = key(2, help="epochs of the network whose embedding herding selects in", unit="epochs", range="[0, inf)",
                               resume=False)
 

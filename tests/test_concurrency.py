@@ -1,0 +1,128 @@
+"""Evaluation runs at the same time on threads (mmdistill.concurrency): same numbers as each run alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from mmdistill.augment import DSA
+from mmdistill.classification import _draws_global_rng, trainer
+from mmdistill.concurrency import default_threads, draws_global_randomness, run_jobs
+from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, evaluate_network
+from mmdistill.nets import build_network, reinitialize
+from mmdistill.task import ClassificationTask
+from mmdistill.training import TrainProtocol
+
+
+def test_run_jobs_keeps_order_and_restores_the_thread_count():
+    before = torch.get_num_threads()
+    seen, done = [], []
+
+    def job(i):
+        def run():
+            time.sleep(0.02 * (3 - i))  # finish out of order
+            seen.append((threading.current_thread().name, torch.get_num_threads()))
+            return i * i
+        return run
+
+    assert run_jobs([job(i) for i in range(4)], threads=2, on_done=done.append) == [0, 1, 4, 9]
+    assert sorted(done) == [0, 1, 2, 3]
+    assert torch.get_num_threads() == before
+    assert all(name.startswith("mmdistill-job") for name, _ in seen)
+    assert all(n == max(1, before // 2) for _, n in seen)
+    assert run_jobs([job(1)], threads=4) == [1]  # one job: run here
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        run_jobs([job(0)], threads=0)
+
+
+def test_run_jobs_raises_a_jobs_error_and_restores_threads():
+    before = torch.get_num_threads()
+
+    def bad():
+        raise RuntimeError("run 1 failed")
+
+    with pytest.raises(RuntimeError, match="run 1 failed"):
+        run_jobs([lambda: 1, bad, lambda: 3], threads=2)
+    assert torch.get_num_threads() == before
+
+
+def test_defaults_and_dropout_detection():
+    assert default_threads("cpu") == max(1, min(torch.get_num_threads(), 8))
+    assert default_threads("meta") == 1
+    assert draws_global_randomness(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
+    assert not draws_global_randomness(build_network("convnet", (1, 8, 8), 3, width=8))
+    make = lambda gen: build_network("convnet", (1, 8, 8), 3, width=8)
+    assert not _draws_global_rng(make, DSA("crop")) and not _draws_global_rng(make, None)
+    assert _draws_global_rng(make, lambda x, seed: x)  # an augmentation of unknown randomness
+    state = torch.random.get_rng_state()
+    _draws_global_rng(lambda gen: nn.Linear(4, 4), None)  # builds a network without moving the global RNG
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def _plan(blobs, threads, weights, dropout=False):
+    """A two-set plan whose trainer records each run's accuracy and final weights in ``weights`` under
+    (set size, run seed); the network built by a run is kept thread-locally until the run scores it."""
+    local = threading.local()
+
+    def make(gen):
+        net = build_network("convnet", (1, 8, 8), 3, width=8)
+        if dropout:
+            net = nn.Sequential(net, nn.Dropout(0.0))
+        reinitialize(net, gen)
+        local.net = net
+        return net
+
+    train = trainer(make, blobs, TrainProtocol(epochs=4, batch_size=12), task=ClassificationTask(),
+                    augment=DSA("color_crop_cutout_scale_rotate"))
+
+    def recording(train_set, gen):
+        key = (train_set[0].shape[0], int(gen.initial_seed()))
+        scores = train(train_set, gen)
+        weights[key] = scores["accuracy"], torch.cat([p.detach().flatten() for p in local.net.parameters()])
+        return scores
+
+    sets = {"all": EvalSet((blobs.x, blobs.y)), "half": EvalSet((blobs.x[::2], blobs.y[::2]))}
+    network = NetworkPlan("convnet", recording, sets, draws_no_global_rng=not dropout)
+    return EvaluationPlan(metric="accuracy", networks=[network], runs=3, seed=5, progress=False,
+                          seeded_runs=True, threads=threads), network
+
+
+def test_threaded_runs_equal_runs_alone_with_the_same_thread_share(blobs):
+    """Two threads with one intra-op thread each give, bit for bit, the weights and scores of the same runs
+    one after the other on one intra-op thread."""
+    before = torch.get_num_threads()
+    alone, together = {}, {}
+    torch.set_num_threads(1)
+    try:
+        plan, net = _plan(blobs, 1, alone)
+        rows_alone = evaluate_network(plan, net)
+    finally:
+        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    try:
+        plan, net = _plan(blobs, 2, together)
+        rows_together = evaluate_network(plan, net)
+    finally:
+        torch.set_num_threads(before)
+    assert sorted(alone) == sorted(together) and len(alone) == 6
+    for key in alone:
+        assert alone[key][0] == together[key][0]
+        assert torch.equal(alone[key][1], together[key][1]), key
+    assert {k: v.runs for k, v in rows_alone.items()} == {k: v.runs for k, v in rows_together.items()}
+
+
+def test_networks_with_dropout_train_one_at_a_time(blobs, monkeypatch):
+    import mmdistill.evaluation as evaluation
+
+    asked = []
+    real = evaluation.run_jobs
+    monkeypatch.setattr(evaluation, "run_jobs", lambda jobs, threads, on_done=None: asked.append(threads) or real(jobs, threads, on_done))
+    plan, net = _plan(blobs, 2, {}, dropout=True)
+    evaluate_network(plan, net)
+    plan, net = _plan(blobs, 2, {})
+    evaluate_network(plan, net)
+    assert asked == [1, 2]
