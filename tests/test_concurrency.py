@@ -94,20 +94,17 @@ def _plan(blobs, threads, weights, dropout=False):
 def test_threaded_runs_equal_runs_alone_with_the_same_thread_share(blobs):
     """Two threads with one intra-op thread each give, bit for bit, the weights and scores of the same runs
     one after the other on one intra-op thread."""
-    before = torch.get_num_threads()
+    def evaluate(torch_threads, plan_threads, weights):
+        before = torch.get_num_threads()
+        torch.set_num_threads(torch_threads)
+        try:
+            return evaluate_network(*_plan(blobs, plan_threads, weights))
+        finally:
+            torch.set_num_threads(before)
+
     alone, together = {}, {}
-    torch.set_num_threads(1)
-    try:
-        plan, net = _plan(blobs, 1, alone)
-        rows_alone = evaluate_network(plan, net)
-    finally:
-        torch.set_num_threads(before)
-    torch.set_num_threads(2)
-    try:
-        plan, net = _plan(blobs, 2, together)
-        rows_together = evaluate_network(plan, net)
-    finally:
-        torch.set_num_threads(before)
+    rows_alone = evaluate(1, 1, alone)
+    rows_together = evaluate(2, 2, together)
     assert sorted(alone) == sorted(together) and len(alone) == 6
     for key in alone:
         assert alone[key][0] == together[key][0]
