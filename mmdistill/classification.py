@@ -21,9 +21,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from mmdistill.augment import DSA
 from mmdistill.baselines import herding_subset, random_subset
-from mmdistill.concurrency import default_threads, draws_global_randomness
+from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.distributed import current_workers
 from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
@@ -60,16 +59,6 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
         return net
 
     return make_net
-
-
-def _draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], augment: Any) -> bool:
-    """Whether an evaluation run of ``make_net``'s network draws from torch's global generator: dropout, or an
-    augmentation that is not seeded from the run's generator (DSA and no augmentation are). Builds one
-    network with the global RNG restored after."""
-    if augment is not None and not isinstance(augment, DSA):
-        return True
-    with torch.random.fork_rng(devices=[]):
-        return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))
 
 
 def evaluation_networks(cfg: Any) -> list[str]:
@@ -190,7 +179,7 @@ def classification_plan(
                 sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own, train_and_score_many=own_many)
         sets.update(baselines)
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
-                                    draws_no_global_rng=not _draws_global_rng(make_net, augment)))
+                                    draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
                                       "scored_on": data.meta.get("scored_on", "test"), "test_samples": len(data.test)}
     if syn is not None:

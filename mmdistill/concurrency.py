@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -42,6 +42,18 @@ def default_threads(device: torch.device | str) -> int:
 def draws_global_randomness(net: nn.Module) -> bool:
     """Whether ``net`` has a module that draws from torch's global generator when training (dropout)."""
     return any(isinstance(m, GLOBAL_RANDOM_MODULES) for m in net.modules())
+
+
+def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], augment: Any) -> bool:
+    """Whether training ``make_net``'s network with ``augment`` draws from torch's global generator: dropout,
+    or an augmentation that is not seeded from the run's own generator (DSA and no augmentation are). Builds
+    one network, with the global RNG restored after."""
+    from mmdistill.augment import DSA
+
+    if augment is not None and not isinstance(augment, DSA):
+        return True
+    with torch.random.fork_rng(devices=[]):
+        return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))
 
 
 def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[int], None] | None = None) -> list[T]:
@@ -83,4 +95,5 @@ def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[i
     return [by_index[i] for i in range(len(jobs))]
 
 
-__all__ = ["GLOBAL_RANDOM_MODULES", "MAX_DEFAULT_THREADS", "default_threads", "draws_global_randomness", "run_jobs"]
+__all__ = ["GLOBAL_RANDOM_MODULES", "MAX_DEFAULT_THREADS", "default_threads", "draws_global_randomness", "run_jobs",
+           "training_draws_global_rng"]

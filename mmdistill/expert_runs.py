@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout
+from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
@@ -104,7 +105,20 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
         lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),
         score=lambda net: modality.score(cfg, net, data),
         make_optimizer=lambda net: modality.expert_optimizer(cfg, net), workers=workers, progress=cfg.progress,
+        threads=expert_threads(cfg, modality, make_net, augment, device),
     )
+
+
+def expert_threads(cfg: Any, modality: TrajectoryModality, make_net: Callable[[torch.Generator], nn.Module], augment: Any,
+                   device: torch.device) -> int:
+    """Experts trained at the same time: ``expert_threads`` when set, else the device's default
+    (:func:`mmdistill.concurrency.default_threads`) for an adapter that declares ``seeded_experts`` and a
+    network and augmentation that draw nothing from torch's global generator, else 1."""
+    if getattr(cfg, "expert_threads", None):
+        return int(cfg.expert_threads)
+    if not getattr(modality, "seeded_experts", False) or training_draws_global_rng(make_net, augment):
+        return 1
+    return default_threads(device)
 
 
 def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
@@ -144,5 +158,5 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
         close_workers(workers)
 
 
-__all__ = ["buffer_dir", "expert_spec", "experts_batch", "open_buffer", "resolve_batch_train", "run_experts_command",
+__all__ = ["buffer_dir", "expert_spec", "expert_threads", "experts_batch", "open_buffer", "resolve_batch_train", "run_experts_command",
            "train_buffer", "trajectory_modality", "trajectory_network"]

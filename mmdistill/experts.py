@@ -16,6 +16,7 @@ and the checks. Nothing here knows about pixels, waveforms, graphs or captions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, read_shard_header, shard_name, spec_mismatch
+from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
@@ -89,6 +91,7 @@ def train_experts(
     make_optimizer: OptimizerFn | None = None,
     workers: Workers = Workers(),
     progress: bool = True,
+    threads: int = 1,
 ) -> "ExpertBuffer":
     """Train the experts of ``training`` that this rank owns, then (rank 0, after every rank is done) write
     the index; returns the finished buffer (on every rank).
@@ -98,7 +101,9 @@ def train_experts(
     ``score(net)`` (optional) is logged per epoch in the index (e.g. test accuracy).
     Expert ``i`` draws its initialisation from ``generator(seed, "expert", i)`` and epoch ``e`` its order
     and augmentation from ``generator(seed, "expert", i, "epoch", e)``, so a resumed or re-sharded run
-    produces the same trajectories.
+    produces the same trajectories. With ``threads`` > 1 that many experts train at the same time
+    (:func:`mmdistill.concurrency.run_jobs`, each on its share of the intra-op threads; only for experts whose
+    epochs draw nothing from torch's global generator, the caller's guarantee).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,10 +112,10 @@ def train_experts(
     mine = workers.mine(range(training.num_experts))
     bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
                disable=not progress)
+    optimizer = make_optimizer or default_expert_optimizer(training)
     try:
-        for i in mine:
-            _train_one(out, i, header, spec, training, make_net, train_epoch, score, make_optimizer or default_expert_optimizer(training),
-                       workers, bar)
+        run_jobs([functools.partial(_train_one, out, i, header, spec, training, make_net, train_epoch, score, optimizer, workers, bar)
+                  for i in mine], threads)
     finally:
         bar.close()
     workers.barrier()

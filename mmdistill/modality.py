@@ -131,6 +131,10 @@ class TrajectoryModality(Modality, Protocol):
     """An adapter whose sets can be distilled by trajectory matching (MTT, TESLA) and whose experts the core
     can train. ``net`` is the matching network (or a fresh one of the same architecture)."""
 
+    seeded_experts: bool
+    """whether :meth:`train_epoch` draws only from ``gen`` (and the augmentation's seeds from it): then the core
+    may train several experts at the same time on threads (``expert_threads``) with the same trajectories"""
+
     def train_epoch(self, config: Any, net: nn.Module, optimizer: torch.optim.Optimizer, data: Any,
                     augment: Augment | None, gen: torch.Generator) -> float:
         """One epoch of training on the real training split (the experts' protocol); the mean loss."""
@@ -169,6 +173,9 @@ class AdapterDefaults(ShareDefaults):
     * the sharing hooks (:mod:`mmdistill.sharing`): model inputs, a Dataset view, Hugging Face columns, the
       memorisation check's views, what the loader knows of a source dataset.
     """
+
+    seeded_experts: bool = False
+    """see :class:`TrajectoryModality`; an adapter opts in when its ``train_epoch`` draws only from its generator"""
 
     def matching_network(self, config: Any, data: Any) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} must define matching_network(config, data)")

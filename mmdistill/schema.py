@@ -207,6 +207,11 @@ class BufferKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 6
 
     buffer: str | None = key(None, help="directory of an expert buffer (made by `mmdistill experts`); none: <out>/experts")
+    expert_threads: int | None = key(None, help="experts trained at the same time on threads, torch's intra-op threads shared "
+                                     "among them (each trajectory is what it is alone on its share of the threads); none: the "
+                                     "device's default (CPU: one per intra-op thread, at most 8; GPU 1) where the adapter's experts "
+                                     "draw only from their own generators and the network has no dropout, else 1", unit="threads",
+                                     range="[1, inf)", resume=False)
 
 
 @dataclass

@@ -32,6 +32,7 @@ class TensorClassificationAdapter(AdapterDefaults):
     per sample; subclasses add ``load``, ``augmenter``, ``write_preview``, ``export`` and ``versions``."""
 
     name = "base"
+    seeded_experts = True  # train_epoch: minibatch order and DSA seeds from the epoch's generator
 
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
         return build_network(name, tuple(sample_shape), num_classes, **kw)

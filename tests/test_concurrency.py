@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from mmdistill.augment import DSA
-from mmdistill.classification import _draws_global_rng, trainer
-from mmdistill.concurrency import default_threads, draws_global_randomness, run_jobs
+from mmdistill.classification import trainer
+from mmdistill.concurrency import default_threads, draws_global_randomness, run_jobs, training_draws_global_rng
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, evaluate_network
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.task import ClassificationTask
@@ -56,10 +56,10 @@ def test_defaults_and_dropout_detection():
     assert draws_global_randomness(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
     assert not draws_global_randomness(build_network("convnet", (1, 8, 8), 3, width=8))
     make = lambda gen: build_network("convnet", (1, 8, 8), 3, width=8)
-    assert not _draws_global_rng(make, DSA("crop")) and not _draws_global_rng(make, None)
-    assert _draws_global_rng(make, lambda x, seed: x)  # an augmentation of unknown randomness
+    assert not training_draws_global_rng(make, DSA("crop")) and not training_draws_global_rng(make, None)
+    assert training_draws_global_rng(make, lambda x, seed: x)  # an augmentation of unknown randomness
     state = torch.random.get_rng_state()
-    _draws_global_rng(lambda gen: nn.Linear(4, 4), None)  # builds a network without moving the global RNG
+    training_draws_global_rng(lambda gen: nn.Linear(4, 4), None)  # builds a network without moving the global RNG
     assert torch.equal(state, torch.random.get_rng_state())
 
 

@@ -171,3 +171,39 @@ def test_two_torchrun_processes_split_the_experts(tmp_path, run_process_group):
     a, b = ExpertBuffer(tmp_path / "one"), ExpertBuffer(tmp_path / "two")
     for i in range(5):
         assert torch.equal(a.rows(i, [0, 2]), b.rows(i, [0, 2]))  # the same buffer as one process makes
+
+
+def test_experts_on_threads_equal_experts_alone(tmp_path, blobs):
+    """Two experts at a time on threads (one intra-op thread each) give, bit for bit, the trajectories of the
+    same experts trained one after the other on one intra-op thread."""
+    from mmdistill.augment import DSA
+
+    aug = DSA("color_crop_cutout_scale_rotate")
+    training = ExpertTraining(num_experts=3, epochs=2, lr=0.05, batch_size=12)
+    fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen, augment=aug)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = train_experts(tmp_path / "alone", _spec(), training, _net, fn, progress=False)
+        torch.set_num_threads(2)
+        together = train_experts(tmp_path / "together", _spec(), training, _net, fn, progress=False, threads=2)
+    finally:
+        torch.set_num_threads(before)
+    for i in range(3):
+        assert torch.equal(alone.rows(i, [0, 1, 2]), together.rows(i, [0, 1, 2]))
+
+
+def test_expert_threads_default_by_adapter_and_network():
+    from types import SimpleNamespace
+
+    from mmdistill.expert_runs import expert_threads
+    from mmdistill.concurrency import default_threads
+
+    cfg = SimpleNamespace(expert_threads=None)
+    seeded, unseeded = SimpleNamespace(seeded_experts=True), SimpleNamespace(seeded_experts=False)
+    cpu = torch.device("cpu")
+    assert expert_threads(cfg, seeded, _net, None, cpu) == default_threads(cpu)
+    assert expert_threads(cfg, unseeded, _net, None, cpu) == 1
+    dropout = lambda gen: torch.nn.Sequential(_net(gen), torch.nn.Dropout(0.1))
+    assert expert_threads(cfg, seeded, dropout, None, cpu) == 1
+    assert expert_threads(SimpleNamespace(expert_threads=3), unseeded, dropout, None, cpu) == 3
