@@ -5,7 +5,10 @@ processes use K times the cores of one: the speed-up is that of sharding the exp
 compared trajectory for trajectory (they must be identical: every expert is seeded by its index).
 Target (issue 3): speed-up >= 1.8x with 2 processes.
 
-    python benchmarks/experts_parallel.py [--dataset digits] [--experts 8] [--epochs 10] [--procs 2]
+    python benchmarks/experts_parallel.py [--dataset digits] [--experts 8] [--epochs 10] [--procs 2] [--thread-cores 2]
+
+``--thread-cores 2`` adds one process on 2 intra-op threads, experts one at a time against 2 at a time on threads
+(``expert_threads``, the CPU default since it exists); a same-buffer "yes" there means bit-equal to the 1-thread run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--procs", default="2", help="comma-separated process counts to compare with 1")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--thread-cores", type=int, default=0,
+                    help="also time one process on this many intra-op threads, experts one at a time and that many at a time "
+                         "on threads (expert_threads; 'same buffer' compares with the one-thread process)")
     ap.add_argument("--name", default="experts_parallel")
     args = ap.parse_args()
     from mmdistill.buffer import ExpertBuffer
@@ -51,6 +57,18 @@ def main() -> None:
             rows.append([k, f"{wall:.1f}", f"{one / wall:.2f}", "yes" if same else "NO"])
             records.append({"processes": k, "seconds": wall, "speedup": one / wall, "identical_buffer": same, "ranks": ranks})
             print(rows[-1], flush=True)
+        if args.thread_cores > 1:  # one process on all the cores: experts one at a time, then several at a time on threads
+            for label, per in (("1 process, one expert at a time", 1), (f"1 process, {args.thread_cores} experts at a time (threads)", args.thread_cores)):
+                name = f"t{per}"
+                wall = timed_run([sys.executable, "-m", "mmdistill", *common, "--expert-threads", str(per), "--buffer", str(Path(tmp) / name)],
+                                 args.thread_cores)
+                b = ExpertBuffer(Path(tmp) / name)
+                same = all(torch.equal(ExpertBuffer(Path(tmp) / "p1").rows(i, list(range(args.epochs + 1))),
+                                       b.rows(i, list(range(args.epochs + 1)))) for i in range(args.experts))
+                rows.append([f"{label}, {args.thread_cores} intra-op threads", f"{wall:.1f}", f"{one / wall:.2f}", "yes" if same else "NO"])
+                records.append({"processes": 1, "intra_op_threads": args.thread_cores, "expert_threads": per, "seconds": wall,
+                                "speedup": one / wall, "identical_buffer": same})
+                print(rows[-1], flush=True)
     print(f"\n{args.experts} experts x {args.epochs} epochs on {args.dataset} (image-mtt), {args.threads} thread(s) per process")
     print_table(["processes", "wall s", "speed-up", "same buffer"], rows)
     write_result(args.name, {"benchmark": "expert trajectories, 1 vs K processes", "dataset": args.dataset, "experts": args.experts,
