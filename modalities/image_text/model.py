@@ -23,6 +23,7 @@ from mmdistill.seeding import draw_seed
 
 from .encoders import ImageEncoderBuild
 from .lora import add_lora
+from .split import SplitImageEncoder, split_image_encoder
 
 
 class ProjectionHead(nn.Module):
@@ -58,16 +59,29 @@ class DualEncoder(nn.Module):
         else:
             self.register_buffer("logit_scale", scale)
 
-    def encode_image(self, images: Tensor) -> Tensor:
-        """(B, 3, S, S) -> (B, D_img), unit length (half-precision towers give float32)."""
-        return F.normalize(_at_least_float32(self.image_encoder(images)), dim=-1)
+    def encode_image(self, images: Tensor, from_prefix: bool = False) -> Tensor:
+        """(B, 3, S, S) -> (B, D_img), unit length (half-precision towers give float32). ``from_prefix``:
+        ``images`` are already the frozen prefix's feature maps (B, C, h, w) of a :class:`SplitImageEncoder`
+        (see :meth:`prefix_features`), and only its trainable tail runs."""
+        enc = self.image_encoder
+        if from_prefix:
+            if not isinstance(enc, SplitImageEncoder):
+                raise TypeError("from_prefix needs an image encoder split by image_trainable_blocks")
+            return F.normalize(_at_least_float32(enc.tail(images)), dim=-1)
+        return F.normalize(_at_least_float32(enc(images)), dim=-1)
+
+    def prefix_features(self, images: Tensor) -> Tensor | None:
+        """(B, 3, S, S) pixels -> the frozen prefix's (B, C, h, w) feature maps, differentiable in the pixels
+        (first order); None when the whole image encoder is trained."""
+        enc = self.image_encoder
+        return enc.prefix(images) if isinstance(enc, SplitImageEncoder) else None
 
     def encode_text(self, text: Tensor) -> Tensor:
         """(B, D_text) frozen-encoder embeddings -> (B, D_img), unit length."""
         return F.normalize(self.text_projection(text.to(self.text_projection.projection.weight.dtype)), dim=-1)
 
-    def forward(self, images: Tensor, text: Tensor) -> Tensor:
-        return self.logit_scale.exp() * self.encode_image(images) @ self.encode_text(text).T
+    def forward(self, images: Tensor, text: Tensor, from_prefix: bool = False) -> Tensor:
+        return self.logit_scale.exp() * self.encode_image(images, from_prefix) @ self.encode_text(text).T
 
     def parameter_groups(self) -> dict[str, list[str]]:
         """Names of the trainable parameters of each trajectory: ``image`` (the image encoder, or its LoRA
@@ -88,7 +102,8 @@ def trainable_parameters(net: nn.Module) -> dict[str, Tensor]:
 class DualEncoderFactory:
     """Fresh dual encoders for evaluation, experts and matching: ``make(gen)`` draws a new projection head
     (and a new image encoder unless it is pretrained, which is copied) from ``gen``; the same generator state
-    gives the same model."""
+    gives the same model. ``trainable_blocks`` > 0 freezes all but the image encoder's last blocks
+    (:mod:`.split`); LoRA then adapts the trainable tail only."""
 
     image: ImageEncoderBuild
     text_dim: int
@@ -97,16 +112,19 @@ class DualEncoderFactory:
     dropout: float = 0.1
     lora_rank: int = 0
     lora_alpha: float = 1.0
+    trainable_blocks: int = 0
 
     def make(self, gen: torch.Generator | None = None, device: torch.device | str = "cpu") -> DualEncoder:
         seed = draw_seed(gen) if gen is not None else 0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder = copy.deepcopy(self.image.module) if self.image.pretrained else self.image.fresh()
+            if self.trainable_blocks > 0:
+                encoder = split_image_encoder(encoder, self.trainable_blocks)
             net = DualEncoder(encoder, self.image.out_dim, self.text_dim, temperature=self.temperature,
                               learn_temperature=self.learn_temperature, dropout=self.dropout)
             if self.lora_rank > 0:
-                add_lora(net.image_encoder, self.lora_rank, self.lora_alpha)
+                add_lora(net.image_encoder.tail if self.trainable_blocks > 0 else net.image_encoder, self.lora_rank, self.lora_alpha)
         return net.to(device)
 
 

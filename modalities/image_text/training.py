@@ -26,10 +26,12 @@ from .model import DualEncoder
 from .task import ContrastiveTask, retrieval_recalls
 
 
-def student_loss(net: nn.Module, batch: PairBatch, task: ContrastiveTask, params: dict[str, Tensor] | None = None) -> Tensor:
+def student_loss(net: nn.Module, batch: PairBatch, task: ContrastiveTask, params: dict[str, Tensor] | None = None,
+                 from_prefix: bool = False) -> Tensor:
     """The task loss of ``batch`` under ``net`` (or under ``params``, a name -> tensor mapping of some or all
-    of its parameters, through ``functional_call``; gradients flow to ``params`` and to the batch)."""
-    args = (batch.images, batch.text)
+    of its parameters, through ``functional_call``; gradients flow to ``params`` and to the batch).
+    ``from_prefix``: ``batch.images`` are a split image encoder's frozen-prefix features (B, C, h, w)."""
+    args = (batch.images, batch.text, True) if from_prefix else (batch.images, batch.text)
     logits = net(*args) if params is None else functional_call(net, params, args, strict=False)
     return task.loss(logits, batch.targets)
 

@@ -1,0 +1,88 @@
+"""Seconds per image-text matching iteration by trainable split of the image encoder (issue 19).
+
+Times one outer iteration of the core trajectory matcher (8 student steps, loss + gradient + optimizer step)
+for a dual encoder EfficientNet-Lite0 (ImageNet weights, 64 px) + projection of 384-d text embeddings, with
+``image_trainable_blocks`` = 0 (whole encoder) or K (last K blocks; the rest frozen, run once per outer
+iteration for MTT). Synthetic pairs and expert endpoints are random tensors: the cost does not depend on
+their values. Bi-trajectory = MTT, every pair in every step; LoRS = TESLA, ``batch_syn`` 20, learned similarity.
+
+    taskset -c 1 env OMP_NUM_THREADS=1 python benchmarks/image_text_matching_speed.py --blocks 0,1,2,3 --pairs 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from types import SimpleNamespace
+
+import torch
+from _common import print_table, write_result
+
+from mmdistill.buffer import ParamLayout
+from mmdistill.matchers.trajectory import TrajectoryMatching, add_step_size
+from mmdistill.modalities.image_text.encoders import build_image_encoder
+from mmdistill.modalities.image_text.model import DualEncoderFactory
+from mmdistill.modalities.image_text.task import ContrastiveTask
+from mmdistill.modalities.image_text.trajectory import PairStudent, dual_encoder_parts
+from mmdistill.synthetic import SyntheticSet
+
+
+def one_setting(blocks: int, pairs: int, method: str, repeats: int, size: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    image = build_image_encoder("efficientnet_lite0", "default", size)
+    net = DualEncoderFactory(image, 384, trainable_blocks=blocks).make(torch.Generator().manual_seed(0))
+    layout = ParamLayout.of(net)
+    w0 = torch.cat([p.detach().reshape(-1) for p in net.parameters() if p.requires_grad])
+    target = w0 + 1e-3 * torch.randn_like(w0)
+    buffer = SimpleNamespace(epochs=2, num_params=layout.num_params, num_experts=1, path="(timing)",
+                             rows=lambda e, idx: torch.stack([w0, target]))
+    lors = method == "tesla"
+    data = {"images": torch.randn(pairs, 3, size, size), "text": torch.randn(pairs, 384)}
+    if lors:
+        data.update(sim_diag=torch.ones(pairs), sim_left=torch.randn(pairs, 10), sim_right=torch.zeros(pairs, 10))
+    syn = SyntheticSet(data=data, labels=torch.zeros(pairs, dtype=torch.long), num_classes=1, meta={"sim_alpha": 3.0})
+    parts = dual_encoder_parts(layout, {"image": 0.1, "text": 0.1})
+    for part in parts:
+        add_step_size(syn, part.initial_step, part.step_key)
+    for t in syn.data.values():
+        t.requires_grad_(True)
+    from mmdistill.modalities.image_text import MODALITY
+
+    student = PairStudent(net, ContrastiveTask(soft_loss="wbce"), MODALITY.decode, share_prefix=method == "mtt")
+    matcher = TrajectoryMatching(student=student, layout=layout, buffer=buffer, syn_steps=8, expert_epochs=1, max_start_epoch=1,  # type: ignore[arg-type]
+                                 batch_syn=20 if lors else None, method=method, segments={p.name: p.params for p in parts},
+                                 step_sizes={p.name: p.step_key for p in parts})
+    opt = torch.optim.SGD([t for t in syn.data.values()], lr=1e-6, momentum=0.5)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        t0 = time.perf_counter()
+        matcher.step(syn, opt, gen)
+        times.append(time.perf_counter() - t0)
+    return {"blocks": blocks, "trainable_params": layout.num_params, "seconds": sum(times[1:]) / repeats,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", default="1,2,3")
+    ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--methods", default="mtt,tesla")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--name", default="image_text_matching_speed")
+    args = ap.parse_args()
+    rows, records = [], []
+    for method in args.methods.split(","):
+        for blocks in (int(b) for b in args.blocks.split(",")):
+            r = one_setting(blocks, args.pairs, method, args.repeats, args.image_size)
+            rows.append([method, blocks or "whole", r["trainable_params"], f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"])
+            records.append({"method": method, "pairs": args.pairs, "threads": torch.get_num_threads(), **r})
+            print(rows[-1], flush=True)
+    print_table(["method", "trainable blocks", "trainable params", "s / iteration", "peak RSS MB (process)"], rows)
+    write_result(args.name, {"settings": vars(args), "results": records})
+
+
+if __name__ == "__main__":
+    main()
