@@ -189,7 +189,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
         resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
-        resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe} ipc={cfg.ipc}",
+        resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
         stop_after=stop_after, writer=workers.is_writer,
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
