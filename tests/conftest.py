@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -46,3 +49,24 @@ def _run_process_group(args: list[str], timeout: float = 240) -> subprocess.Comp
 def run_process_group() -> Callable[..., subprocess.CompletedProcess]:
     """:func:`_run_process_group`: a command (a torchrun launch or a plain process) run to completion."""
     return _run_process_group
+
+
+KINETICS_TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
+"""The real clips of ``../shared`` (never required: tests that use them skip without them)."""
+
+
+@pytest.fixture
+def kinetics_tiny_folder(tmp_path) -> Path:
+    """``tmp_path/vids/<class>/<clip>``: the first 3 real kinetics-tiny clips of each class (spaces in class names
+    become underscores), copied so a test may add or break files; skips when ``../shared`` is not beside the repo."""
+    if not KINETICS_TINY.exists():
+        pytest.skip(f"no real clips at {KINETICS_TINY}")
+    root = tmp_path / "vids"
+    picked: dict[str, int] = {}
+    for r in csv.DictReader(open(KINETICS_TINY / "clips.csv")):
+        cls = r["label"].replace(" ", "_")
+        if picked.get(cls, 0) < 3:
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            shutil.copy(KINETICS_TINY / r["path"], root / cls / Path(r["path"]).name)
+            picked[cls] = picked.get(cls, 0) + 1
+    return root

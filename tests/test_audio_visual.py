@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ import torch
 from mmdistill.errors import DataError
 from mmdistill.seeding import generator
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
 TINY = dict(image_size=8, n_mels=8, audio_frames=8, sample_rate=8000, duration=0.25, width=8, depth=2, batch_real=4, eval_runs=1,
             eval_epochs=2, herding_epochs=1, progress=False)
 
@@ -227,21 +225,11 @@ def test_csv_missing_column_and_file(tmp_path):
         MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
 
 
-def test_video_clip_without_audio_track_is_skipped_and_named(tmp_path, monkeypatch, caplog):
+def test_video_clip_without_audio_track_is_skipped_and_named(kinetics_tiny_folder, monkeypatch, caplog):
     decord = pytest.importorskip("decord")
-    if not SHARED.exists():
-        pytest.skip("kinetics-tiny clips not at hand")
     from mmdistill.modalities.audio_visual import MODALITY
 
-    rows = list(csv.DictReader(open(SHARED / "clips.csv")))
-    root = tmp_path / "vids"
-    picked: dict[str, int] = {}
-    for r in rows:
-        cls = r["label"].replace(" ", "_")
-        if picked.get(cls, 0) < 3:
-            (root / cls).mkdir(parents=True, exist_ok=True)
-            shutil.copy(SHARED / r["path"], root / cls / Path(r["path"]).name)
-            picked[cls] = picked.get(cls, 0) + 1
+    root = kinetics_tiny_folder
     silent = sorted((root / "typing").iterdir())[0]
     real_reader = decord.AudioReader
 

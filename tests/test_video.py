@@ -3,7 +3,6 @@ the static/dynamic parameterization (shapes, gradients, stored bytes) and short 
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ import torch
 
 from mmdistill.errors import ConfigError, DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
 TINY = dict(md_train_per_class=4, md_test_per_class=2, md_frames=4, md_size=16, eval_runs=1, eval_epochs=1, progress=False)
 
 
@@ -129,20 +127,11 @@ def test_class_with_fewer_clips_than_the_budget_is_refused(tmp_path):
         video_dm.run(dataset="tiny-tensors", ipc=3, iterations=1, evaluate=False, out=str(tmp_path / "r"), progress=False)
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"no real clips at {SHARED}")
-def test_decord_files_with_an_unreadable_one_and_ucf_split(tmp_path):
+def test_decord_files_with_an_unreadable_one_and_ucf_split(kinetics_tiny_folder, tmp_path):
     pytest.importorskip("decord")
     from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
 
-    rows = list(csv.DictReader(open(SHARED / "clips.csv")))
-    root = tmp_path / "vids"
-    picked = {}
-    for r in rows:
-        cls = r["label"].replace(" ", "_")
-        if picked.get(cls, 0) < 3:
-            (root / cls).mkdir(parents=True, exist_ok=True)
-            shutil.copy(SHARED / r["path"], root / cls / Path(r["path"]).name)
-            picked[cls] = picked.get(cls, 0) + 1
+    root = kinetics_tiny_folder
     (root / "typing" / "broken.mp4").write_bytes(b"\x00" * 100)
     # UCF101-style split lists
     train = [f"{p.parent.name}/{p.name}" for p in sorted(root.rglob("*.mp4"))]
