@@ -32,6 +32,7 @@ Data are random reference-shaped tensors (timing needs shapes, not pixels).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from typing import Callable
@@ -300,26 +301,20 @@ def bench_eval(args, device) -> dict:
 
     results: dict[str, list] = {}
 
+    def trained(r: int, augment, protocol: TrainProtocol) -> torch.nn.Module:
+        """Run ``r``: a fresh network from ``generator(0, "eval", r)`` trained on the set."""
+        gen = generator(0, "eval", r)
+        net = make(gen)
+        train_from_scratch(net, data.x, data.y, protocol, gen, augment=augment)
+        return net
+
     def sequential(label: str, augment, protocol: TrainProtocol) -> Callable[[], None]:
         def run() -> None:
-            nets = []
-            for r in range(K):
-                gen = generator(0, "eval", r)
-                net = make(gen)
-                train_from_scratch(net, data.x, data.y, protocol, gen, augment=augment)
-                nets.append(net)
-            results[label] = nets
+            results[label] = [trained(r, augment, protocol) for r in range(K)]
         return run
 
     def threaded() -> None:
-        def job(r: int) -> Callable[[], torch.nn.Module]:
-            def run() -> torch.nn.Module:
-                gen = generator(0, "eval", r)
-                net = make(gen)
-                train_from_scratch(net, data.x, data.y, proto, gen, augment=aug)
-                return net
-            return run
-        results["threaded"] = run_jobs([job(r) for r in range(K)], threads=args.eval_threads)
+        results["threaded"] = run_jobs([functools.partial(trained, r, aug, proto) for r in range(K)], threads=args.eval_threads)
 
     def ensemble() -> None:
         gens = [generator(0, "eval", r) for r in range(K)]

@@ -22,14 +22,15 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmdistill.concurrency import GLOBAL_RANDOM_MODULES
+
 #: positions (samples x positions of a sample) per chunk by device type; 0 = one batch
 CHUNK_POSITIONS_BY_DEVICE: dict[str, int] = {"cpu": 16 * 28 * 28, "cuda": 0}
 #: fewest samples per chunk: one 1x128x56 spectrogram per call ran ~4x slower than one batch of 128 (per-call
 #: costs dominate), so large samples still go at least this many at a time
 MIN_CHUNK = 8
 
-_SAMPLE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-                     nn.AlphaDropout, nn.FeatureAlphaDropout)
+_SAMPLE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, *GLOBAL_RANDOM_MODULES)
 
 
 def default_chunk(device: torch.device | str, sample_shape: Sequence[int]) -> int:

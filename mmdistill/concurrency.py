@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence, TypeVar
 import torch
 from torch import nn
 
+from mmdistill.augment import DSA
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -48,8 +50,6 @@ def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], 
     """Whether training ``make_net``'s network with ``augment`` draws from torch's global generator: dropout,
     or an augmentation that is not seeded from the run's own generator (DSA and no augmentation are). Builds
     one network, with the global RNG restored after."""
-    from mmdistill.augment import DSA
-
     if augment is not None and not isinstance(augment, DSA):
         return True
     with torch.random.fork_rng(devices=[]):

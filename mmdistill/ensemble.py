@@ -25,13 +25,13 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from mmdistill.concurrency import draws_global_randomness
 from mmdistill.seeding import draw_seed
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol
 
 Augment = Callable[..., Tensor]
 
-_RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
 #: runs per ensemble by device type where ``eval_vectorize`` is not set: on a CPU the grouped convolutions
@@ -53,7 +53,7 @@ def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int]) -> bool:
         return False
     ref = [(n, tuple(p.shape)) for n, p in nets[0].named_parameters()]
     for net in nets:
-        if any(True for _ in net.buffers()) or any(isinstance(m, _RANDOM_MODULES) for m in net.modules()):
+        if any(True for _ in net.buffers()) or draws_global_randomness(net):
             return False
         if [(n, tuple(p.shape)) for n, p in net.named_parameters()] != ref:
             return False
