@@ -27,7 +27,10 @@ fixed random draw) are held out and scored, the rest train; the 200 test images 
 
     python benchmarks/image_text_flickr.py [--methods random,herding,whole,bitrajectory,lors] [--pairs 100,200] [--eval-runs 3]
                                            [--buffer DIR] [--budget cpu] [--trainable-blocks 3] [--validation 0.2]
-                                           [--curve 25,50,100]
+                                           [--curve 25,50,100] [--sets-dir DIR]
+
+``--sets-dir DIR`` keeps each distilled set (``DIR/bitrajectory-100`` ...) for later use, e.g. CLIP fine-tuning
+(``benchmarks/image_text_clip_finetune.py``).
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ def main() -> None:
     ap.add_argument("--validation", type=float, default=0.0, help="score on this fraction of the training images, not the test split")
     ap.add_argument("--curve", default="", help="comma list of iteration counts to evaluate the trajectory recipes at")
     ap.add_argument("overrides", nargs="*", help="key=value passed to the trajectory recipes (e.g. lr_lr=1e-4)")
+    ap.add_argument("--sets-dir", type=Path, default=None,
+                    help="keep the distilled sets in DIR/<method>-<pairs> (default: a temporary folder, removed)")
     ap.add_argument("--name", default="image_text_flickr")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -162,7 +167,7 @@ def main() -> None:
 
                     recipe = get_recipe(DISTILL_RECIPES[method])
                     keys = {**settings(args, image_root, pairs), "budget": args.budget, "buffer": str(buffer), "baselines": [],
-                            "eval_whole_split": False, "out": str(Path(tmp) / f"{method}-{pairs}"),
+                            "eval_whole_split": False, "out": str((args.sets_dir or Path(tmp)) / f"{method}-{pairs}"),
                             **({"iterations": args.iterations} if args.iterations else {}), **parse_overrides(args.overrides)}
                     points = []
                     for i, its in enumerate(curve or [None]):  # each point resumes the previous run for more iterations

