@@ -88,7 +88,7 @@ def run_method(data_root: str, method: str, ipc: int, overrides: dict[str, Any],
                                 "eval_seconds": m["timing"]["eval_seconds"], "iterations": m["timing"]["iterations"],
                                 "resumed_from": m["timing"].get("resumed_from"),
                                 "config": {k: m["config"][k] for k in ("image_size", "n_mels", "audio_frames", "iterations", "batch_real",
-                                                                        "lr_data", "width", "eval_epochs", "eval_runs", "init")}},
+                                                                        "lr_data", "width", "eval_epochs", "eval_runs", "init", "multi_formation")}},
                   suffix="" if n is None else f"_it{n}")
 
 
@@ -114,10 +114,12 @@ def table() -> None:
         cells = [f"{100 * rec['scores'][k]['mean']:.2f} ± {100 * rec['scores'][k]['std']:.2f}" if k in rec["scores"] else "-" for k in SCORES]
         cost = f"{rec['distill_seconds']:.0f} s" if "distill_seconds" in rec else "-"
         its = rec.get("iterations", "-")
-        rows.append([rec["method"], rec["ipc"] if rec["ipc"] is not None else "all", its, *cells, cost, f"{rec.get('eval_seconds', 0):.0f} s"])
+        formation = (rec.get("config") or {}).get("multi_formation", 1 if "distill_seconds" in rec else "-")
+        rows.append([rec["method"], rec["ipc"] if rec["ipc"] is not None else "all", its, formation, *cells, cost,
+                     f"{rec.get('eval_seconds', 0):.0f} s"])
     order = {"random_real": 0, "herding": 1, "dm": 2, "avdd": 3, "whole": 4}
     rows.sort(key=lambda r: (str(r[1]), order.get(r[0], 9), r[2] if isinstance(r[2], int) else 0))
-    print_table(["method", "pairs/class", "iterations", "fused (%)", "audio-only (%)", "visual-only (%)", "distill", "evaluation"], rows)
+    print_table(["method", "pairs/class", "iterations", "multi-formation", "fused (%)", "audio-only (%)", "visual-only (%)", "distill", "evaluation"], rows)
     name = "audio_visual_digits" if OUT == RESULTS / "audio_visual" else f"{OUT.name}_digits"
     write_result(name, {"dataset": "audio-visual digits (FSDD + scikit-learn digits)", "results_dir": str(OUT.relative_to(RESULTS))
                         if OUT.is_relative_to(RESULTS) else str(OUT), "rows": records})
@@ -134,12 +136,14 @@ def main() -> None:
     p.add_argument("--iterations", help="comma-separated ascending lengths: one trajectory evaluated after each (resumed); "
                    "default: the cpu budget's")
     p.add_argument("--eval-runs", type=int, help="evaluation networks per set (default: the cpu budget's)")
+    p.add_argument("--multi-formation", type=int, help="multi_formation of the distilled sets (default: the recipe's, 2 = --idm_aug)")
     p.add_argument("--results-dir", help=f"folder of the per-row JSONs (default {OUT}); a validation sweep goes elsewhere")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.results_dir:
         OUT = Path(args.results_dir).resolve()
     overrides: dict[str, Any] = {} if args.eval_runs is None else {"eval_runs": args.eval_runs}
+    formation: dict[str, Any] = {} if args.multi_formation is None else {"multi_formation": args.multi_formation}
     iterations = sorted(int(n) for n in args.iterations.split(",")) if args.iterations else None
     if args.table:
         table()
@@ -154,7 +158,7 @@ def main() -> None:
             if method == "baselines":
                 run_baselines(args.data_root, ipc, overrides)
             else:
-                run_method(args.data_root, method, ipc, overrides, iterations)
+                run_method(args.data_root, method, ipc, {**overrides, **formation}, iterations)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def set_dir(path: str | Path) -> Path:
 
 def shareable(modality: Modality) -> Any:
     if not isinstance(modality, ShareableModality):
-        missing = [h for h in ("inputs", "dataset_view", "hf_columns", "hf_cast", "from_hf", "memorisation_views", "dataset_facts")
+        missing = [h for h in ("inputs", "labels_of", "dataset_view", "hf_columns", "hf_cast", "from_hf", "memorisation_views", "dataset_facts")
                    if not callable(getattr(modality, h, None))]
         raise ConfigError(f"the {getattr(modality, 'name', '?')} adapter lacks the sharing hooks {missing} "
                           "(inherit mmdistill.modality.AdapterDefaults)")
@@ -134,7 +134,7 @@ def load(path: str | Path) -> DistilledSet:
     with torch.no_grad():
         inputs = {k: v.detach().cpu() for k, v in modality.inputs(syn).items()}
     soft = None if syn.soft_labels is None else syn.soft_labels.detach().cpu()
-    return DistilledSet(inputs=inputs, labels=syn.labels.cpu(), soft_labels=soft, step_size=step_size_of(syn), manifest=manifest,
+    return DistilledSet(inputs=inputs, labels=modality.labels_of(syn).cpu(), soft_labels=soft, step_size=step_size_of(syn), manifest=manifest,
                         synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start)
 
 

@@ -1,6 +1,8 @@
 """The adapter hooks that make a distilled set shareable, and their defaults.
 
 * ``inputs(syn) -> {name: tensor}``: the set decoded to the modality's model inputs, as named CPU tensors;
+* ``labels_of(syn) -> (N,)``: one hard label per decoded sample (``syn.labels``, unless a parameterization decodes
+  one stored sample into several, e.g. multi-formation);
 * ``dataset_view(inputs, labels, soft_labels) -> torch.utils.data.Dataset``;
 * ``hf_columns(syn, inputs, labels, soft_labels) -> (columns, features)``, ``hf_cast(syn) -> {column: feature}``
   and ``from_hf(dataset) -> tensors``: the Hugging Face ``datasets`` form (the modality's natural features next
@@ -78,6 +80,8 @@ def random_features(x: Tensor, dim: int = 256, seed: int = 0) -> Tensor:
 class ShareableModality(Protocol):
     def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]: ...
 
+    def labels_of(self, syn: SyntheticSet) -> Tensor: ...
+
     def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset: ...
 
     def hf_columns(self, syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
@@ -106,6 +110,10 @@ class ShareDefaults:
         if not isinstance(decoded, Tensor):
             raise ConfigError(f"{type(self).__name__}.decode gives a {type(decoded).__name__}; the adapter must define inputs(syn)")
         return {"x": decoded.detach().cpu()}
+
+    def labels_of(self, syn: SyntheticSet) -> Tensor:
+        """One hard label per sample of :meth:`inputs`: the stored labels."""
+        return syn.labels
 
     def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset:
         """Items ``(*inputs, hard label)``; with soft labels ``(*inputs, hard label, soft-label logits)``."""

@@ -11,6 +11,7 @@ def make_av_matcher(ctx: MatchContext) -> AVDistributionMatching:
     cfg = ctx.config
     return AVDistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, num_classes=ctx.data.num_classes, decode=ctx.modality.decode,
+        labels_of=ctx.modality.labels_of,
         batch_real=cfg.batch_real, augment=ctx.augment, lam_icm=float(getattr(cfg, "lam_icm", 0.0)),
         lam_cgm=float(getattr(cfg, "lam_cgm", 0.0)),
     )

@@ -89,7 +89,7 @@ def test_matcher_step_moves_both_sides_and_avdd_differs_from_dm(tensors_set):
 
     stepped = {}
     for recipe in ("audio_visual_dm", "audio_visual_avdd"):
-        cfg = _cfg(recipe, dataset=tensors_set, ipc=2, init="real")
+        cfg = _cfg(recipe, dataset=tensors_set, ipc=1, init="real")
         data = MODALITY.load(cfg)
         syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
         before = {k: v.clone() for k, v in syn.data.items()}
@@ -127,7 +127,7 @@ def test_herding_init_and_export(tensors_set, tmp_path):
 
     from mmdistill.modalities.audio_visual import MODALITY
 
-    cfg = _cfg(dataset=tensors_set, ipc=2)
+    cfg = _cfg(dataset=tensors_set, ipc=2, multi_formation=1)
     data = MODALITY.load(cfg)
     a = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
     b = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(5, "other"))
@@ -206,9 +206,12 @@ def test_class_with_fewer_pairs_than_the_budget_is_named(tmp_path):
     from mmdistill.modalities.audio_visual import MODALITY
 
     path = _write_csv_set(tmp_path / "set", per_class=3)
-    cfg = _cfg(dataset="csv", data_root=str(path), ipc=5)
+    cfg = _cfg(dataset="csv", data_root=str(path), ipc=5, multi_formation=1)
     data = MODALITY.load(cfg)
     with pytest.raises(DataError, match=r"2 class\(es\) hold fewer training pairs than ipc = 5: '0' \(3\), '1' \(3\)"):
+        MODALITY.init_synthetic(data, cfg, generator(0))
+    cfg = _cfg(dataset="csv", data_root=str(path), ipc=1)  # multi-formation 2: 4 real pairs per stored pair
+    with pytest.raises(DataError, match=r"fewer training pairs than ipc x multi_formation² = 4: '0' \(3\)"):
         MODALITY.init_synthetic(data, cfg, generator(0))
 
 
@@ -257,3 +260,58 @@ def test_resume_gives_the_same_pairs(tensors_set, tmp_path):
     resumed = audio_visual_avdd.run(iterations=4, out=str(tmp_path / "resumed"), resume=True, **kw)
     for k in ("audio", "image"):
         assert torch.equal(straight.synthetic.data[k], resumed.synthetic.data[k])
+
+
+# --------------------------------------------------------------------------- multi-formation (--idm_aug)
+def test_multi_formation_decodes_tiles_in_the_reference_order():
+    import torch.nn.functional as F
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual.formation import check_divisible, repeat_labels, tile, untile
+
+    x = torch.arange(2 * 16, dtype=torch.float).view(2, 1, 4, 4)
+    out = untile(x, 2)
+    assert out.shape == (8, 1, 4, 4)
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear")  # noqa: E731 - the reference's upsample
+    # top-left, bottom-left, top-right, bottom-right tiles of every stored sample (number_sign_augment's order)
+    for k, (rows, cols) in enumerate([(slice(0, 2), slice(0, 2)), (slice(2, 4), slice(0, 2)), (slice(0, 2), slice(2, 4)),
+                                      (slice(2, 4), slice(2, 4))]):
+        torch.testing.assert_close(out[2 * k:2 * k + 2], up(x[..., rows, cols]))
+    assert repeat_labels(torch.tensor([3, 7]), 2).tolist() == [3, 7] * 4
+    # tile is untile's inverse on constant samples, and untile carries gradients to every stored value
+    consts = torch.arange(8, dtype=torch.float).view(8, 1, 1, 1).expand(8, 1, 4, 4).contiguous()
+    assert torch.equal(untile(tile(consts, 2), 2), consts)
+    stored = torch.zeros(2, 1, 4, 4, requires_grad=True)
+    untile(stored, 2).sum().backward()
+    assert bool((stored.grad > 0).all())
+    with pytest.raises(ConfigError, match="must divide by 2"):
+        check_divisible((1, 6, 5), 2, "frame")
+
+
+def test_multi_formation_set_trains_on_four_pairs_per_stored_pair(tensors_set, tmp_path):
+    from mmdistill import share
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.recipes import audio_visual_avdd
+
+    cfg = _cfg(dataset=tensors_set, ipc=1)
+    assert cfg.multi_formation == 2  # the reference script's --idm_aug
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert syn.data["audio"].shape == (3, 1, 8, 8) and syn.meta["multi_formation"] == 2
+    audio, image = MODALITY.decode(syn)
+    assert audio.shape == (12, 1, 8, 8) and image.shape == (12, 1, 8, 8)
+    assert MODALITY.labels_of(syn).tolist() == [0, 1, 2] * 4
+    # every class's 4 tiles come from its 4 training pairs (herding order), each downscaled into one tile
+    from mmdistill.modalities.audio_visual.evaluate import herding_indices
+
+    import dataclasses
+
+    picks = herding_indices(dataclasses.replace(cfg, ipc=4), data, torch.device("cpu"), MODALITY._eval_augment(cfg, data))
+    first_of_b = data.train.image[picks[4]]  # class 1's first herding pick: top-left tile of stored pair 1
+    torch.testing.assert_close(syn.data["image"][1, :, :4, :4], torch.nn.functional.interpolate(first_of_b[None], size=(4, 4), mode="bilinear")[0])
+    res = audio_visual_avdd.run(dataset=tensors_set, ipc=1, iterations=2, checkpoint_every=1, out=str(tmp_path / "run"), **TINY)
+    assert res.manifest["metrics"]["distilled"]["size"] == 3
+    loaded = share.load(res.out_dir)
+    assert len(loaded.labels) == len(loaded.inputs["audio"]) == 12
+    out = MODALITY.export(res.synthetic, tmp_path / "export")
+    assert len(sorted(out.rglob("*.wav"))) == 12

@@ -139,7 +139,8 @@ def test_adapter_meets_the_modality_protocol(name, tmp_path):
     assert isinstance(modality, ShareableModality)  # the sharing hooks (mmdistill.sharing): mmdistill.load, export --to hf
     inputs = modality.inputs(syn.detached())
     assert inputs and all(isinstance(t, torch.Tensor) for t in inputs.values())
-    assert len(modality.dataset_view(inputs, syn.labels, None)) >= 1
+    labels = modality.labels_of(syn)  # one per decoded sample (more than stored under multi-formation)
+    assert len(labels) == len(next(iter(inputs.values()))) and len(modality.dataset_view(inputs, labels, None)) >= 1
     net = modality.matching_network(cfg, data)
     assert isinstance(net, torch.nn.Module)
     assert modality.task(cfg) is not None

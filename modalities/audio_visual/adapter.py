@@ -18,6 +18,7 @@ from mmdistill.task import ClassificationTask
 
 from .data import AVData
 from .evaluate import av_plan, herding_indices, random_indices
+from .formation import check_divisible, repeat_labels, tile, untile
 from .matching import AVAugment
 from .nets import AVNet
 from .share import HF_INPUT_NAMES
@@ -66,7 +67,11 @@ class AudioVisualModality(AdapterDefaults):
     def init_synthetic(self, data: AVData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """``config.ipc`` pairs per class: herding pairs (AVDD), random real pairs, or N(0, 1) noise (``config.init``).
         DataError naming every class with fewer pairs than ``ipc``."""
-        data.require_per_class(config.ipc)
+        factor = int(getattr(config, "multi_formation", 1))
+        check_divisible(data.audio_shape, factor, "log-mel map (n_mels x audio_frames)")
+        check_divisible(data.image_shape, factor, "frame (image_size x image_size)")
+        per_class = config.ipc * factor**2  # real pairs per class the tiles are made of
+        data.require_per_class(per_class, what="ipc" if factor == 1 else "ipc x multi_formation²")
         device = data.train.audio.device
         if config.init == "noise":
             labels = torch.arange(data.num_classes).repeat_interleave(config.ipc)
@@ -74,14 +79,18 @@ class AudioVisualModality(AdapterDefaults):
             image = torch.randn((len(labels), *data.image_shape), generator=gen)
         else:
             if config.init == "herding":
-                idx = herding_indices(config, data, device, self._eval_augment(config, data))
+                idx = herding_indices(dataclasses.replace(config, ipc=per_class) if factor > 1 else config, data, device,
+                                      self._eval_augment(config, data))
             else:
-                idx = random_indices(data, config.ipc, gen)
-            idx = idx.to(device)
-            labels = data.train.y[idx].cpu()
-            audio, image = data.train.audio[idx].detach().clone().cpu(), data.train.image[idx].detach().clone().cpu()
+                idx = random_indices(data, per_class, gen)
+            # class-major (c0: per_class picks, c1: ...) -> decoding order (tile t of every class's ipc samples)
+            idx = idx.view(data.num_classes, factor**2, config.ipc).transpose(0, 1).reshape(-1).to(device)
+            audio = tile(data.train.audio[idx].detach().float().cpu(), factor)
+            image = tile(data.train.image[idx].detach().float().cpu(), factor)
+            labels = data.train.y[idx[: data.num_classes * config.ipc]].cpu()
         return SyntheticSet(data={"audio": audio.float(), "image": image.float()}, labels=labels.long(), num_classes=data.num_classes,
-                            meta={**data.meta, "classes": list(data.classes), "ipc": config.ipc, "init": config.init, "dataset": data.name})
+                            meta={**data.meta, "classes": list(data.classes), "ipc": config.ipc, "init": config.init, "dataset": data.name,
+                                  "multi_formation": factor})
 
     def matching_network(self, config: Any, data: AVData) -> nn.Module:
         return AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=config.depth, width=config.width)
@@ -96,11 +105,17 @@ class AudioVisualModality(AdapterDefaults):
         return AVAugment(DSA(strategy), DSA(strategy))
 
     def decode(self, syn: SyntheticSet) -> tuple[Tensor, Tensor]:
-        """(audio (K, 1, n_mels, frames), image (K, C, H, W)), the learnable tensors themselves."""
-        return syn.data["audio"], syn.data["image"]
+        """(audio (N, 1, n_mels, frames), image (N, C, H, W)): the learnable tensors themselves (N = K stored pairs),
+        or with ``multi_formation`` f > 1 their f x f tiles upsampled (N = f² K, :mod:`.formation`; differentiable)."""
+        factor = _factor(syn)
+        return untile(syn.data["audio"], factor), untile(syn.data["image"], factor)
+
+    def labels_of(self, syn: SyntheticSet) -> Tensor:
+        """(N,) the label of each decoded pair."""
+        return repeat_labels(syn.labels, _factor(syn))
 
     def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: AVData, device: torch.device) -> EvaluationPlan:
-        return av_plan(config, syn, data, device, self.decode, self._eval_augment(config, data))
+        return av_plan(config, syn, data, device, self.decode, self.labels_of, self._eval_augment(config, data))
 
     def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
         audio, image = self.decode(syn)
@@ -131,13 +146,13 @@ class AudioVisualModality(AdapterDefaults):
         from .export import save_pair_preview
 
         audio, image = self.decode(syn)
-        return save_pair_preview(audio, image, syn.labels, _classes(syn), syn.meta, path, title=title)
+        return save_pair_preview(audio, image, self.labels_of(syn), _classes(syn), syn.meta, path, title=title)
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_pairs
 
         audio, image = self.decode(syn)
-        return export_pairs(audio, image, syn.labels, _classes(syn), syn.meta, out_dir)
+        return export_pairs(audio, image, self.labels_of(syn), _classes(syn), syn.meta, out_dir)
 
     def versions(self) -> dict[str, str]:
         import torchaudio
@@ -157,3 +172,7 @@ def _classes(syn: SyntheticSet) -> list[str]:
 
 
 __all__ = ["AUDIO_DSA_STRATEGY", "IMAGE_DSA_STRATEGY", "AudioVisualModality"]
+
+
+def _factor(syn: SyntheticSet) -> int:
+    return int(syn.meta.get("multi_formation", 1))

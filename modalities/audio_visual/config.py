@@ -67,7 +67,8 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
     sakshamsingh1/AVDD, ``main_DM_AV.py``): 5,000 iterations; SGD momentum 0.5 at 0.2 on both the spectrograms and the
     frames; 128 real pairs per class per iteration; herding initialisation; DSA while matching and evaluating;
     evaluation: 5 fused networks x 30 epochs, Adam (audio 1e-3, frames 1e-4, heads 1e-3, weight decay 1e-4), lr x0.1
-    every 10 epochs, minibatch 32.
+    every 10 epochs, minibatch 32; multi-formation 2 (``train_avdd.sh``'s ``--idm_aug``: four half-size pairs
+    in each stored pair, initialised from 4 x IPC herding pairs per class).
 
     Data: ``dataset`` is ``tones-digits`` (generated tones paired with scikit-learn digits, the default; no files),
     ``csv`` (``data_root`` a CSV ``image_path,audio_path,label,split``), ``video`` (``data_root`` a folder of clips with
@@ -76,6 +77,9 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
 
     dataset: str = "tones-digits"
     init: Literal["herding", "real", "noise"] = key("herding", help="initialisation: herding pairs (AVDD), random real pairs, or noise")
+    multi_formation: int = key(2, help="each stored pair holds factor x factor downscaled pairs (tiles), decoded by bilinear "
+                               "upsampling into factor² pairs of its class for matching and evaluation (the reference "
+                               "script's --idm_aug: 2); 1 stores the pairs as they are", unit="factor", range="[1, 4]")
     iterations: int = 5000
     lr_data: float = 0.2
     momentum_data: float = 0.5

@@ -115,7 +115,7 @@ def random_indices(data: AVData, ipc: int, gen: torch.Generator) -> Tensor:
 
 
 def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.device, decode: Callable[[SyntheticSet], tuple[Tensor, Tensor]],
-            augment: AVAugment | None) -> EvaluationPlan:
+            labels_of: Callable[[SyntheticSet], Tensor], augment: AVAugment | None) -> EvaluationPlan:
     """The distilled pairs (when given) next to random real pairs, herding pairs and (``eval_whole``) the whole split."""
     train = data.train.to(device)
 
@@ -131,7 +131,7 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
     sets: dict[str, EvalSet] = {}
     if syn is not None:
         a, v = decode(syn)
-        sets["distilled"] = EvalSet((a.detach().to(device), v.detach().to(device), syn.labels.to(device)), size=len(syn.labels))
+        sets["distilled"] = EvalSet((a.detach().to(device), v.detach().to(device), labels_of(syn).to(device)), size=len(syn.labels))
     if "random_real" in cfg.baselines:
         sets["random_real"] = EvalSet(lambda r: take(random_indices(data, cfg.ipc, generator(cfg.seed, "random_real", r))), per_run=True,
                                       size=cfg.ipc * data.num_classes)

@@ -70,6 +70,7 @@ class AVDistributionMatching:
         augment: DSA per modality (or None).
         lam_icm, lam_cgm: weights of implicit cross-matching and cross-modal gap matching (0, 0: AV-DM).
         decode: the synthetic set's (audio, image) tensors.
+        labels_of: the label of each decoded pair (the stored labels, or repeated under multi-formation).
         real_chunk: samples per forward of the real side (0: one batch).
     """
 
@@ -78,6 +79,7 @@ class AVDistributionMatching:
     real: AVPairs
     num_classes: int
     decode: Callable[[SyntheticSet], Any]
+    labels_of: Callable[[SyntheticSet], Tensor] = lambda syn: syn.labels
     batch_real: int = 128
     augment: AVAugment | None = None
     lam_icm: float = 0.0
@@ -108,7 +110,7 @@ class AVDistributionMatching:
         idx, y_real = idx.to(device), y_real.to(device)
         a_real, v_real = self.real.audio[idx], self.real.image[idx]
         a_syn, v_syn = self.decode(syn)
-        y_syn = syn.labels
+        y_syn = self.labels_of(syn)
         C = self.num_classes
         if self.augment is not None:
             seed_a, seed_v = draw_seed(gen), draw_seed(gen)
