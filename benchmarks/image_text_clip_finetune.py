@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 from _common import print_table, write_result
-from image_text_flickr import DEFAULT_DATA, validation_captions
+from image_text_flickr import DEFAULT_DATA, recall_cells, validation_captions
 
 from mmdistill.modalities.image_text.offline_clip import EFFNET_MINILM, IMAGENET_TAG
 from mmdistill.modalities.image_text.task import RECALL_KEYS
@@ -95,9 +95,7 @@ def main() -> None:
                 if name not in metrics:
                     continue
                 entry = metrics[name]
-                cells = [f"{100 * (entry.get('scores') or entry['recalls'])[k]['mean']:.1f}" for k in RECALL_KEYS]
-                rows.append([syn_dir.name if syn_dir else "-", f"{lr:g}", epochs, name, entry.get("size", "-"), *cells,
-                             f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"])
+                rows.append([syn_dir.name if syn_dir else "-", f"{lr:g}", epochs, name, entry.get("size", "-"), *recall_cells(entry)])
             records.append({"set": str(syn_dir) if syn_dir else None, "ft_lr": lr, "ft_epochs": epochs, "metrics": metrics,
                             "wall_seconds": seconds})
             print(*rows[-3:], f"({seconds:.0f} s)", sep="\n", flush=True)

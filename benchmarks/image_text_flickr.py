@@ -87,9 +87,14 @@ def settings(args: argparse.Namespace, image_root: Path, pairs: int) -> dict[str
     )
 
 
-def row(method: str, pairs: int, entry: dict[str, Any], seconds: float) -> list[Any]:
+def recall_cells(entry: dict[str, Any]) -> list[str]:
+    """The six recalls of an evaluated set's metrics entry (%, one decimal), then its headline as mean ± std."""
     cells = [f"{100 * (entry.get('scores') or entry['recalls'])[k]['mean']:.1f}" for k in RECALL_KEYS]
-    return [method, pairs, *cells, f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}", f"{seconds:.0f}"]
+    return [*cells, f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"]
+
+
+def row(method: str, pairs: int, entry: dict[str, Any], seconds: float) -> list[Any]:
+    return [method, pairs, *recall_cells(entry), f"{seconds:.0f}"]
 
 
 def main() -> None:

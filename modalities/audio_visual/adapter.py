@@ -171,8 +171,9 @@ def _classes(syn: SyntheticSet) -> list[str]:
     return list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
 
 
-__all__ = ["AUDIO_DSA_STRATEGY", "IMAGE_DSA_STRATEGY", "AudioVisualModality"]
-
-
 def _factor(syn: SyntheticSet) -> int:
+    """The set's multi-formation factor (1 for sets saved before it existed)."""
     return int(syn.meta.get("multi_formation", 1))
+
+
+__all__ = ["AUDIO_DSA_STRATEGY", "IMAGE_DSA_STRATEGY", "AudioVisualModality"]

