@@ -55,6 +55,7 @@ from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, train_from_scratch
 from mmdistill.compile import maybe_compile
 from mmdistill.concurrency import default_threads, run_jobs
+from mmdistill.host_memory import keep_freed_memory
 from mmdistill.recipes import image_dc
 
 
@@ -366,12 +367,17 @@ def main() -> None:
     ap.add_argument("--no-ensemble", action="store_true", help="eval: skip the vectorised ensemble variant")
     ap.add_argument("--eval-threads", type=int, default=None,
                     help="eval: runs at a time in the threaded variant (default: the device's, mmdistill.concurrency; 1 skips it)")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="call mmdistill.host_memory.keep_freed_memory() first; it holds for both sides (malloc settings "
+                         "belong to the process; benchmarks/host_allocator.py compares processes)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     if args.ipc is None:
         args.ipc = 1 if args.what == "dc" else 10
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.keep_freed_memory and not keep_freed_memory():
+        raise SystemExit("--keep-freed-memory: not applied here (not glibc, or MALLOC_* / MMDISTILL_HOST_MALLOC set)")
     if args.eval_threads is None:
         args.eval_threads = default_threads(args.device)
     device = torch.device(args.device)

@@ -25,6 +25,7 @@ from typing import Sequence
 
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
+from mmdistill.host_memory import keep_freed_memory
 from mmdistill.logs import configure_logging
 
 
@@ -279,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv[:1]
     argv = argv[1:] if debug else argv
     configure_logging(debug)
+    keep_freed_memory()
     parser = build_parser()
     try:
         if argv[:1] in (["run"], ["experts"]):

@@ -22,6 +22,7 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
+from mmdistill.host_memory import keep_freed_memory
 from mmdistill.keys import Keys, input_keys
 from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
@@ -157,6 +158,7 @@ class Recipe:
         """Command-line entry point: an expected failure is one line and an exit code (:mod:`mmdistill.exits`),
         a traceback only with ``debug``."""
         configure_logging(debug)
+        keep_freed_memory()
         try:
             cfg = self.config_from_argv(argv)
             result = self.run(cfg)
