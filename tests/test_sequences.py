@@ -342,3 +342,23 @@ def test_config_rows_come_from_the_td3_table_and_the_budget_table():
         sequences_td3.RECIPE.config(ipc=5)
     with pytest.raises(ConfigError, match=r"baselines=\['herding'\]: expected a list, each one of random_real, most_active, whole"):
         sequences_td3.RECIPE.config(baselines=["herding"])
+
+
+@pytest.mark.parametrize("pretrained", [True, False])
+def test_evaluation_freezes_only_pretrained_embeddings(pretrained, monkeypatch):
+    """Frozen fresh embeddings would leave every learner at chance: with eval_pretrained_embedding=false they train."""
+    import mmdistill.modalities.sequences.evaluate as evaluate
+
+    seen = []
+    real = evaluate.train_on_summary
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["freeze_embedding"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "train_on_summary", spy)
+    cfg = tiny(baselines=["random_real"], eval_pretrained_embedding=pretrained, eval_runs=1)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
+    assert seen and set(seen) == {pretrained}

@@ -112,7 +112,8 @@ class SequenceLearnerKeys(ConfigKeys):
     gru_hidden: int = key(64, help="GRU4Rec hidden size", unit="units", range="[1, inf)")
     gru_layers: int = key(1, help="GRU4Rec recurrent layers", unit="layers", range="[1, inf)")
     gru_dropout: float = key(0.2, help="GRU4Rec dropout probability", range="[0, 1)")
-    freeze_embedding: bool = key(True, help="keep the pretrained item embeddings frozen in every learner (the reference's config)")
+    freeze_embedding: bool = key(True, help="keep the pretrained item embeddings frozen in every learner that starts from them "
+                                            "(the reference's config)")
     pretrain_epochs: int = key(100, help="epochs of the pretrained learner on the real data", unit="epochs", range="[1, inf)")
     pretrain_lr: float = key(0.001, help="Adam learning rate of the pretrained and whole-data learners", unit="step size",
                              range="(0, inf)")
@@ -153,7 +154,9 @@ class SequenceEvalKeys(ConfigKeys):
     eval_protocol: Literal["full", "sampled", "both"] = key(
         "full", help="full: rank every item; sampled: the target among eval_negatives random items; both", resume=False)
     eval_negatives: int = key(100, help="uniform negatives of the sampled protocol", unit="items", range="[1, inf)", resume=False)
-    eval_pretrained_embedding: bool = key(True, help="start evaluation learners from the pretrained item embeddings", resume=False)
+    eval_pretrained_embedding: bool = key(
+        True, help="start evaluation learners from the pretrained item embeddings; false: fresh embeddings, trained with the rest "
+                   "(freeze_embedding then holds for the matching learner only)", resume=False)
     whole_epochs: int = key(100, help="epochs of the learner trained on the whole training data (the whole baseline)",
                             unit="epochs", range="[1, inf)", resume=False)
 

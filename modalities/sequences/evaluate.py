@@ -85,14 +85,17 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         if pre is not None:
             pretrain_info[arch] = {k: v for k, v in pre.info.items() if k != "test"} | {"test_full": pre.info["test"]}
 
+        # frozen embeddings are the pretrained ones: fresh random ones frozen would leave every learner at chance
+        freeze = cfg.freeze_embedding and pre is not None
+
         def train_and_score(train_set: Any, gen: torch.Generator) -> dict[str, float]:
             learner = fresh_learner(arch, data, cfg, pre, gen).to(device)
             t0 = time.perf_counter()
             if isinstance(train_set, tuple):
                 train_on_windows(learner, train_set[0].to(device), train_set[1].to(device), whole, gen,
-                                 freeze_embedding=cfg.freeze_embedding, data=data, select_on_valid=True)
+                                 freeze_embedding=freeze, data=data, select_on_valid=True)
             else:
-                train_on_summary(learner, train_set.to(device), small, gen, freeze_embedding=cfg.freeze_embedding)
+                train_on_summary(learner, train_set.to(device), small, gen, freeze_embedding=freeze)
             seconds.setdefault(arch, {}).setdefault(set_name, []).append(time.perf_counter() - t0)
             return scores(learner)
 
