@@ -362,3 +362,17 @@ def test_evaluation_freezes_only_pretrained_embeddings(pretrained, monkeypatch):
     syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
     MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
     assert seen and set(seen) == {pretrained}
+
+
+def test_eval_split_valid_scores_the_second_last_item(monkeypatch):
+    import mmdistill.modalities.sequences.evaluate as evaluate
+
+    splits = []
+    real = evaluate.rank_metrics
+    monkeypatch.setattr(evaluate, "rank_metrics", lambda learner, data, split, *a, **k: splits.append(split) or real(learner, data, split, *a, **k))
+    cfg = tiny(baselines=["random_real"], eval_split="valid", eval_runs=1)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    metrics = MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
+    assert splits and set(splits) == {"valid"}
+    assert metrics["protocol"]["scored"].startswith("validation")

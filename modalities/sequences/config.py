@@ -153,6 +153,9 @@ class SequenceEvalKeys(ConfigKeys):
     cross_arch: bool = key(False, help="evaluate with SASRec and GRU4Rec (cross-architecture)", resume=False)
     eval_protocol: Literal["full", "sampled", "both"] = key(
         "full", help="full: rank every item; sampled: the target among eval_negatives random items; both", resume=False)
+    eval_split: Literal["test", "valid"] = key(
+        "test", help="leave-one-out item the learners are scored on: test (the last) or valid (the second-last, for choosing "
+                     "settings without reading the test items)", resume=False)
     eval_negatives: int = key(100, help="uniform negatives of the sampled protocol", unit="items", range="[1, inf)", resume=False)
     eval_pretrained_embedding: bool = key(
         True, help="start evaluation learners from the pretrained item embeddings; false: fresh embeddings, trained with the rest "
