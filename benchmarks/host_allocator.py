@@ -37,6 +37,8 @@ from pathlib import Path
 
 from _common import print_table, write_result
 
+from mmdistill.host_memory import OPT_OUT_VARIABLE, USER_TUNING_VARIABLES
+
 HERE = Path(__file__).resolve().parent
 EVAL_VARIANTS = ("reference", "sequential", "sequential+keep", "threads", "threads+keep")
 README_VARIANTS = ("readme", "readme+keep")
@@ -101,13 +103,9 @@ def child_readme(args: argparse.Namespace, env: dict[str, str]) -> dict[str, flo
 
 
 def run_child(variant: str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ)
-    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"):
-        env.pop(name, None)
-    if variant.endswith("+keep"):
-        env.pop("MMDISTILL_HOST_MALLOC", None)
-    else:
-        env["MMDISTILL_HOST_MALLOC"] = "default"
+    env = {k: v for k, v in os.environ.items() if k not in (*USER_TUNING_VARIABLES, OPT_OUT_VARIABLE)}
+    if not variant.endswith("+keep"):
+        env[OPT_OUT_VARIABLE] = "default"
     if variant in README_VARIANTS:
         return child_readme(args, env)
     cmd = [sys.executable, str(Path(__file__)), "--child", variant, "--epochs", str(args.epochs), "--runs", str(args.runs),

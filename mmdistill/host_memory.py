@@ -5,9 +5,10 @@ the largest block freed so far) their own mapping and returns them to the kernel
 heap's top once more than twice that threshold is free. A training step allocates and frees the same
 activation-sized blocks (a 100 × 128 × 8 × 8 float map is 3.2 MiB) every step, so every step maps fresh pages
 and the kernel zero-fills them again on first touch: measured on a 2-core machine of this project, one
-100-sample step of ConvNet-3 on 8×8 digits made about 3,000 minor page faults, and evaluating 5 networks for
-300 epochs spent 31 s of its 380 s of CPU time in the kernel (``benchmarks/host_allocator.py``). :func:`keep_freed_memory` raises the mmap threshold to glibc's maximum and keeps freed memory on the
-heap (``mallopt``); the process's peak memory is what it was, it is just not handed back between steps.
+100-sample step of ConvNet-3 on 8×8 digits made about 3,000 minor page faults, and training 5 such networks
+for 300 epochs made 5 million and spent 12 s of its 75 s of CPU time in the kernel (``benchmarks/host_allocator.py``).
+:func:`keep_freed_memory` raises the mmap threshold to glibc's maximum and keeps freed memory on the heap
+(``mallopt``); the process's peak memory is what it was, it is just not handed back between steps.
 Values are untouched: the same kernels run on the same numbers (bit-equal results).
 
 Entry points call it (``mmdistill`` and every recipe script); a library user may call it. It does nothing

@@ -122,15 +122,16 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
             sets["whole"] = EvalSet(data.windows(), train_and_score=make_trainer(arch, "whole"), size=data.num_users)
         plans.append(NetworkPlan(arch, make_trainer(arch, "distilled"), sets))
     names = [PROTOCOL_NAMES[p].format(n=cfg.eval_negatives) for p in protocols]
+    scored = "test" if cfg.eval_split == "test" else "validation"
     label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else f'{cfg.eval_negatives} sampled negatives'})"
     return EvaluationPlan(
         metric="hr@10", label=label, networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-        title=f"{'test' if cfg.eval_split == 'test' else 'validation'} HR/NDCG@{{5,10,20}}, {cfg.eval_runs} runs each, {seq_num} sequences x {seq_len}; "
+        title=f"{scored} HR/NDCG@{{5,10,20}}, {cfg.eval_runs} runs each, {seq_num} sequences x {seq_len}; "
               + "; ".join(f"{'unprefixed' if i == 0 else f's{cfg.eval_negatives}:'} = {n}" for i, n in enumerate(names)),
         protocol={"ranking": protocols[0], "ranking_name": names[0],
                   **({"also": f"s{cfg.eval_negatives}: " + names[1]} if len(protocols) > 1 else {}),
                   "ks": list(KS), "split": "leave-one-out (last item test, second-last validation)",
-                  "scored": "test (last item)" if cfg.eval_split == "test" else "validation (second-last item; test unread)",
+                  "scored": f"{scored} ({'last item' if cfg.eval_split == 'test' else 'second-last item; test unread'})",
                   "summary_training": {"optimizer": "adam", "lr": small.lr, "weight_decay": small.weight_decay,
                                        "steps": small.steps, "batch": small.batch},
                   "whole_training": {"optimizer": "adam", "lr": whole.lr, "epochs": whole.epochs, "batch_windows": whole.batch,
