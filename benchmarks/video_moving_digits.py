@@ -5,6 +5,7 @@ throughput and cache hit time.
 
     python benchmarks/video_moving_digits.py --methods dm,mtt,sd-dm,sd-mtt --ipc 1      # one JSON per method
     python benchmarks/video_moving_digits.py --methods whole,single-frame,motion-blind  # reference points
+    python benchmarks/video_moving_digits.py --methods factors                          # linear read-out of motion and digit group
     python benchmarks/video_moving_digits.py --methods decode                           # loader throughput (kinetics-tiny)
     python benchmarks/video_moving_digits.py --dataset kinetics-tiny --methods dm,sd-dm --ipc 1
     python benchmarks/video_moving_digits.py --table                                    # the table of every JSON
@@ -92,6 +93,26 @@ def reference_points(method: str, dataset: str, epochs: int, runs: int) -> dict:
             "distilled": {"mean": res.mean, "std": res.std, "runs": res.runs}, "storage": {"stored_bytes": full}}
 
 
+def factor_readout() -> dict:
+    """Which half of the moving-digits label can be learnt from the training clips at all: a linear read-out of raw
+    pixels (scikit-learn logistic regression, C 0.1) of the class, of the motion alone (5-way) and of the digit group
+    alone (2-way), from whole clips and from the mean frame (appearance without motion), scored on the test clips."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mmdistill.modalities.video.moving_digits import MovingDigitsSpec, generate
+
+    started = time.perf_counter()
+    x_tr, y_tr, x_te, y_te, _ = generate(MovingDigitsSpec())
+    views = {"whole clip": (x_tr.flatten(1), x_te.flatten(1)), "mean frame": (x_tr.mean(2).flatten(1), x_te.mean(2).flatten(1))}
+    labels = {"class (10-way)": lambda y: y, "motion (5-way)": lambda y: y // 2, "digit group (2-way)": lambda y: y % 2}
+    readout = {}
+    for view, (a, b) in views.items():
+        for label, f in labels.items():
+            model = LogisticRegression(C=0.1, max_iter=2000).fit(a.numpy(), f(y_tr).numpy())
+            readout[f"{label}, {view}"] = round(100 * float(model.score(b.numpy(), f(y_te).numpy())), 2)
+    return {"method": "factors", "readout_accuracy_pct": readout, "seconds": round(time.perf_counter() - started, 1)}
+
+
 def decode_throughput() -> dict:
     """Clips per second of the decord loader on kinetics-tiny (8 frames, 64x64, 2 threads), cold and from the cache."""
     import tempfile
@@ -118,6 +139,9 @@ def table() -> None:
         r = json.loads(path.read_text())
         if r["method"] == "decode":
             print(f"decode: {r['clips']} clips in {r['decode_seconds']} s = {r['clips_per_second']} clips/s; cache hit {r['cache_hit_seconds']} s")
+            continue
+        if r["method"] == "factors":
+            print("linear read-out (test accuracy %): " + "; ".join(f"{k} {v}" for k, v in r["readout_accuracy_pct"].items()))
             continue
         st = r.get("storage", {})
         ratio = f"{100 * st['ratio']:.0f} %" if "ratio" in st else "-"
@@ -148,6 +172,8 @@ def main() -> int:
         for ipc in [int(i) for i in args.ipc.split(",")]:
             if method == "decode":
                 rec, tag = decode_throughput(), "decode"
+            elif method == "factors":
+                rec, tag = factor_readout(), "factors"
             elif method in RECIPES:
                 rec, tag = run_recipe(method, args.dataset, ipc, args.buffer, extra), f"{method}_ipc{ipc}"
             else:

@@ -3,9 +3,9 @@ summary's optimizer and the tables.
 
 Defaults are TD3's reference: the per-release rows of ``tables/td3.yaml`` (``modalities/sequences/config.py``
 says where every shared default comes from). ``--budget cpu`` (a row of ``tables/budgets.yaml``) sizes a run
-for 2 CPU cores (about 20 minutes of summary learning on MovieLens latest-small): 100 outer steps, 100 inner
-steps of which the last 20 are differentiated (the evaluation learners then train 100 steps too), real batches
-of 256 prefixes, 20 pretraining epochs and 10 whole-data epochs. Run it with one torch thread on a shared
+for a CPU (about 11 minutes of summary learning on MovieLens latest-small on one idle core): 200 outer steps of
+the reference's 200 inner steps, the last 40 differentiated (the evaluation learners train 200 steps too), real
+batches of 256 prefixes, 20 pretraining epochs and 10 whole-data epochs. Run it with one torch thread on a shared
 machine (``OMP_NUM_THREADS=1``; on 2 busy cores two threads made every step ~10x slower).
 """
 

@@ -278,6 +278,29 @@ def test_rat_bptt_truncated_gradient_is_the_full_unroll_with_a_detached_prefix(f
     assert cos > 0
 
 
+def test_matching_learner_with_fresh_embeddings_trains_them_and_keeps_the_exact_gradient(float64):
+    """match_pretrained_embedding=false: the inner learner starts from drawn (not pretrained) item embeddings,
+    they are trained (part of the unrolled parameters, no precomputed frozen inputs), and the outer gradient is
+    still the full unroll's."""
+    m, syn = _setup(window=4, inner_steps=4, match_pretrained_embedding=False)
+    module, params = m.fresh(generator(3))
+    names = [f"learner.{n}" for n in module.learner.embedding_names()]
+    assert names and all(n in params for n in names)
+    for n in module.learner.embedding_names():
+        assert not torch.equal(module.learner.get_parameter(n).detach(), m.pre.state[n])
+    assert m.frozen_inputs(module, decode_summary(syn)) is None
+    loss = m.outer(syn, generator(7))[0]
+    g = torch.autograd.grad(loss, [syn.data["U"]])[0]
+    ref = _full_unroll_reference(m, syn, 7, detach_first=0, steps=4)
+    r = torch.autograd.grad(ref, [syn.data["U"]])[0]
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-10)
+    assert torch.allclose(g, r, rtol=1e-8, atol=1e-12) and g.abs().sum() > 0
+    ref_matcher = _setup(window=4, inner_steps=4)[0]  # the default: the pretrained embeddings, frozen
+    pretrained, ref_params = ref_matcher.fresh(generator(3))
+    for n in module.learner.embedding_names():
+        assert torch.equal(pretrained.learner.get_parameter(n).detach(), ref_matcher.pre.state[n]) and f"learner.{n}" not in ref_params
+
+
 def test_differentiable_adam_matches_torch_adam():
     p = torch.randn(5, requires_grad=True)
     opt = torch.optim.Adam([p], lr=0.1, weight_decay=0.01, eps=1e-8)
@@ -335,7 +358,7 @@ def test_config_rows_come_from_the_td3_table_and_the_budget_table():
     assert (other.seq_num, other.rank_user, other.seq_lr, other.iterations) == (20, 64, 0.01, 1000)
     assert other.ipc == other.seq_num  # one source of truth for the summary's size
     cpu = sequences_td3.RECIPE.rebuild(small, {"budget": "cpu"})
-    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 100, 100, 20, 256, 10)
+    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 200, 200, 40, 256, 10)
     assert config_sources(cpu)["iterations"].startswith("tables/budgets.yaml: recipe sequences-td3/sequences-farzi, budget cpu")
     assert sequences_td3.RECIPE.config(dataset="ml-1m", seq_num=7).seq_num == 7  # explicit wins over the row
     with pytest.raises(ConfigError, match="'ipc' .*does not apply to recipe sequences-td3: use seq_num"):

@@ -44,6 +44,28 @@ def test_moving_digits_is_seeded_and_shaped():
     assert (a[0][:, :, 1:] - a[0][:, :, :-1]).abs().mean() > 0.01
 
 
+def test_moving_digits_groups_pick_the_glyphs_and_bad_groups_are_named(monkeypatch):
+    import mmdistill.modalities.video.moving_digits as md
+    from mmdistill.modalities.video.adapter import parse_digit_groups
+
+    assert parse_digit_groups("01234/56789") == ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)) and parse_digit_groups("0/1") == ((0,), (1,))
+    for bad in ("0123", "01/12", "0/", "a/b", "00/1", "0/1/2"):
+        with pytest.raises(ConfigError, match="md_groups=.*expected two disjoint groups"):
+            parse_digit_groups(bad)
+    with pytest.raises(ValueError, match="groups"):
+        md.MovingDigitsSpec(groups=((0, 1), (1, 2)))
+    rendered = []
+    real = md._render
+    monkeypatch.setattr(md, "_render", lambda glyph, spec, motion, gen: rendered.append(glyph) or real(glyph, spec, motion, gen))
+    images, digits = md._glyphs()
+    glyphs = torch.nn.functional.interpolate(images[:, None], size=(8, 8), mode="bilinear", align_corners=False).clamp(0, 1)
+    md.generate(md.MovingDigitsSpec(train_per_class=2, test_per_class=1, frames=2, size=16, glyph=8, groups=((3,), (7,))))
+    wanted = {3: [g for g, d in zip(glyphs, digits.tolist()) if d == 3], 7: [g for g, d in zip(glyphs, digits.tolist()) if d == 7]}
+    for i, glyph in enumerate(rendered):  # classes in order, low group first: class k % 2 == 0 is low
+        group = 3 if (i // (2 if i < 20 else 1)) % 2 == 0 else 7
+        assert any(torch.equal(glyph, g) for g in wanted[group])
+
+
 # ------------------------------------------------------------------ sampling
 def test_frame_sampling_rules():
     from mmdistill.modalities.video.datasets import FrameSampling

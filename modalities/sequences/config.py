@@ -138,6 +138,9 @@ class SequenceMetaKeys(ConfigKeys):
     window: int = key(40, help="RaT-BPTT window: the last inner steps differentiated", unit="steps", range="[1, inf)")
     min_window: int = key(0, help="smallest number of inner steps run without a graph before the window", unit="steps", range="[0, inf)")
     align_weight: float = key(1.0, help="weight of the MSE to the pretrained learner's features in the outer loss", range="[0, inf)")
+    match_pretrained_embedding: bool = key(
+        True, help="start the matching learners from the pretrained item embeddings (the reference); false: fresh embeddings "
+                   "trained in the inner loop, the starting point of evaluation with eval_pretrained_embedding=false")
     batch_real: int = key(2048, help="real prefixes per outer step (the reference's train.batch_size)", unit="prefixes",
                           range="[1, inf)")
 

@@ -2,7 +2,9 @@
 
 One outer step (reference ``src/trainer.py`` of USTC-StarTeam/TD3, ``Trainer.fit``):
 
-1. a learner starts from fresh weights with the pretrained embeddings (the evaluation's starting point);
+1. a learner starts from fresh weights with the pretrained embeddings (the evaluation's starting point; with
+   ``match_pretrained_embedding=false`` from fresh embeddings that train, the starting point of evaluation with
+   ``eval_pretrained_embedding=false``);
 2. it takes ``curriculum`` ~ U[min_window, inner_steps - window] Adam steps on the summary *without* a graph,
    then ``window`` more Adam steps that are differentiated (the reference does this with ``higher``; here the
    learner runs through :func:`torch.func.functional_call` on a parameter dict and Adam is written out, so the
@@ -97,10 +99,17 @@ class MetaMatcher:
         self.lr_now = self.base_lr * (0.5 * (1 + math.cos(math.pi * it / self.iterations)) if self.cfg.cosine else 1.0)
 
     # ------------------------------------------------------------------ pieces (also used by the tests)
+    @property
+    def embedding_frozen(self) -> bool:
+        """The inner learner's item embedding is frozen: pretrained (``match_pretrained_embedding``) and
+        ``freeze_embedding``; fresh embeddings always train, as in evaluation."""
+        return bool(self.cfg.freeze_embedding and self.cfg.match_pretrained_embedding)
+
     def fresh(self, gen: torch.Generator) -> tuple[LossModule, Params]:
-        learner = fresh_learner(self.cfg.network, self.data, self.cfg, self.pre, gen).to(self.device)
+        pre = self.pre if self.cfg.match_pretrained_embedding else None
+        learner = fresh_learner(self.cfg.network, self.data, self.cfg, pre, gen).to(self.device)
         module = LossModule(learner)
-        frozen = learner.embedding_names() if self.cfg.freeze_embedding else ()
+        frozen = learner.embedding_names() if self.embedding_frozen else ()
         params = {f"learner.{n}": p.detach().clone() for n, p in learner.named_parameters() if n not in frozen}
         return module, params
 
@@ -114,7 +123,7 @@ class MetaMatcher:
 
     def frozen_inputs(self, module: LossModule, dist: Tensor) -> Tensor | None:
         """``dist @ E`` once per outer step when the item embedding is frozen (the same for every inner step)."""
-        if not self.cfg.freeze_embedding:
+        if not self.embedding_frozen:
             return None
         return module.learner.embed_dist(dist)
 

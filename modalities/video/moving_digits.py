@@ -3,8 +3,11 @@
 Design (seeded, a few seconds to build, no files, no download):
 
 * 10 classes = 5 motion patterns (``left``, ``right``, ``up``, ``down``, ``rotate``) x 2 digit groups
-  (``low`` = digits 0-4, ``high`` = digits 5-9). Class ``k`` is motion ``k // 2`` and group ``k % 2``; its
-  name is ``"<motion>-<group>"``.
+  (``low`` = digit 0, ``high`` = digit 1 by default; ``groups`` / the recipes' ``md_groups`` choose others). Class
+  ``k`` is motion ``k // 2`` and group ``k % 2``; its name is ``"<motion>-<group>"``. The first design's groups,
+  0-4 against 5-9 (``md_groups=01234/56789``), cannot be learnt from 60 clips per class at 12 px: a linear read-out
+  of the group is at chance and ConvNet3D-small on the whole set reaches 54 % (the motion alone gives 50 %), so
+  that set's ceiling was the motion; with 0 against 1 the same network reaches 84 % in 30 epochs.
 * Glyphs are scikit-learn's embedded 8x8 handwritten digits (1,797 of them, a dependency of mmdistill), scaled
   to ``glyph`` pixels (default 12) and placed on a ``size`` x ``size`` canvas (default 32), one channel.
 * Every clip starts from a random tilt in +-20 degrees and a random position such that the whole trajectory
@@ -45,6 +48,13 @@ class MovingDigitsSpec:
     tilt: float = 20.0
     noise: float = 0.05
     seed: int = 0
+    groups: tuple[tuple[int, ...], tuple[int, ...]] = ((0,), (1,))
+    """the digits of the ``low`` and of the ``high`` group (disjoint, each non-empty, digits 0-9)"""
+
+    def __post_init__(self) -> None:
+        low, high = (set(g) for g in self.groups)
+        if not low or not high or low & high or not (low | high) <= set(range(10)):
+            raise ValueError(f"MovingDigitsSpec.groups={self.groups}: expected two disjoint, non-empty groups of digits 0-9")
 
 
 def _glyphs() -> tuple[Tensor, Tensor]:
@@ -111,7 +121,7 @@ def generate(spec: MovingDigitsSpec = MovingDigitsSpec()) -> tuple[Tensor, Tenso
         xs, ys = [], []
         for k, name in enumerate(CLASSES):
             motion, group = name.split("-")
-            wanted = (digits[pool] < 5) if group == "low" else (digits[pool] >= 5)
+            wanted = torch.isin(digits[pool], torch.tensor(spec.groups[GROUPS.index(group)]))
             choices = pool[wanted]
             pick = choices[torch.randint(len(choices), (per_class,), generator=gen)]
             for i in pick.tolist():
