@@ -46,7 +46,7 @@ def test_moving_digits_is_seeded_and_shaped():
 
 def test_moving_digits_groups_pick_the_glyphs_and_bad_groups_are_named(monkeypatch):
     import mmdistill.modalities.video.moving_digits as md
-    from mmdistill.modalities.video.adapter import parse_digit_groups
+    from mmdistill.modalities.video.moving_digits import parse_digit_groups
 
     assert parse_digit_groups("01234/56789") == ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)) and parse_digit_groups("0/1") == ((0,), (1,))
     for bad in ("0123", "01/12", "0/", "a/b", "00/1", "0/1/2"):
@@ -54,6 +54,10 @@ def test_moving_digits_groups_pick_the_glyphs_and_bad_groups_are_named(monkeypat
             parse_digit_groups(bad)
     with pytest.raises(ValueError, match="groups"):
         md.MovingDigitsSpec(groups=((0, 1), (1, 2)))
+    from mmdistill.recipes import video_dm
+
+    with pytest.raises(ConfigError, match="md_groups='0/0'"):  # refused when the config is made, before any data
+        video_dm.RECIPE.config(md_groups="0/0")
     rendered = []
     real = md._render
     monkeypatch.setattr(md, "_render", lambda glyph, spec, motion, gen: rendered.append(glyph) or real(glyph, spec, motion, gen))

@@ -38,22 +38,11 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
 
 
 def _moving_digits(cfg: Any) -> VideoSet:
-    from .moving_digits import MovingDigitsSpec
+    from .moving_digits import MovingDigitsSpec, parse_digit_groups
 
     spec = MovingDigitsSpec(train_per_class=cfg.md_train_per_class, test_per_class=cfg.md_test_per_class, frames=cfg.md_frames,
                             size=cfg.md_size, seed=cfg.seed, groups=parse_digit_groups(cfg.md_groups))
     return _cached_moving_digits(spec)
-
-
-def parse_digit_groups(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``"01234/56789"`` -> ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)); a clear error naming ``md_groups`` otherwise."""
-    parts = str(text).split("/")
-    ok = len(parts) == 2 and all(p and p.isdigit() for p in parts)
-    groups = tuple(tuple(int(c) for c in p) for p in parts) if ok else ()
-    if not ok or set(groups[0]) & set(groups[1]) or any(len(set(g)) != len(g) for g in groups):
-        raise ConfigError(f"md_groups={text!r}: expected two disjoint groups of distinct digits separated by '/', "
-                          "e.g. 01234/56789", key="md_groups")
-    return groups  # type: ignore[return-value]
 
 
 _MD_CACHE: dict[Any, VideoSet] = {}

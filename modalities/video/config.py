@@ -85,6 +85,10 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         super().check()
         if self.dataset in ("folder", "frames") and not self.data_root:
             raise ConfigError(f"dataset={self.dataset!r} needs --data-root (a folder of clips or a CSV path,label,split)", key="data_root")
+        if self.dataset == "moving-digits":
+            from .moving_digits import parse_digit_groups
+
+            parse_digit_groups(self.md_groups)
 
     def sampling(self):
         from .datasets import FrameSampling

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmdistill.errors import ConfigError
+
 MOTIONS = ("left", "right", "up", "down", "rotate")
 GROUPS = ("low", "high")
 CLASSES = [f"{m}-{g}" for m in MOTIONS for g in GROUPS]
@@ -133,6 +135,17 @@ def generate(spec: MovingDigitsSpec = MovingDigitsSpec()) -> tuple[Tensor, Tenso
     return out[0], out[1], out[2], out[3], list(CLASSES)
 
 
+def parse_digit_groups(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``"01234/56789"`` -> ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)); a clear error naming ``md_groups`` otherwise."""
+    parts = str(text).split("/")
+    ok = len(parts) == 2 and all(p and p.isdigit() for p in parts)
+    groups = tuple(tuple(int(c) for c in p) for p in parts) if ok else ()
+    if not ok or set(groups[0]) & set(groups[1]) or any(len(set(g)) != len(g) for g in groups):
+        raise ConfigError(f"md_groups={text!r}: expected two disjoint groups of distinct digits separated by '/', "
+                          "e.g. 01234/56789", key="md_groups")
+    return groups  # type: ignore[return-value]
+
+
 def still_frames(x: Tensor, gen: torch.Generator) -> Tensor:
     """One random frame per clip (N, C, T, H, W) -> (N, C, H, W) (the single-frame view of a clip)."""
     t = torch.randint(x.shape[2], (x.shape[0],), generator=gen)
@@ -145,4 +158,4 @@ def motion_blind(x: Tensor, gen: torch.Generator) -> Tensor:
     return torch.stack([x[i][:, perm[i]] for i in range(x.shape[0])])
 
 
-__all__ = ["CLASSES", "GROUPS", "MOTIONS", "MovingDigitsSpec", "generate", "motion_blind", "still_frames"]
+__all__ = ["CLASSES", "GROUPS", "MOTIONS", "MovingDigitsSpec", "generate", "motion_blind", "parse_digit_groups", "still_frames"]
