@@ -31,7 +31,7 @@ from mmdistill.synthetic import SyntheticSet
 from .data import SequenceData
 from .nets import learner_name
 from .summary import decode_summary
-from .train import KS, LearnerProtocol, fresh_learner, pretrained_learner, rank_metrics, sample_negatives, train_on_summary, train_on_windows
+from .train import KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives, train_on_summary, train_on_windows
 
 PROTOCOL_NAMES = {"full": "full ranking over all items (the user's earlier items excluded)",
                   "sampled": "{n} sampled negatives (uniform, items the user never interacted with)"}
@@ -85,8 +85,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         if pre is not None:
             pretrain_info[arch] = {k: v for k, v in pre.info.items() if k != "test"} | {"test_full": pre.info["test"]}
 
-        # frozen embeddings are the pretrained ones: fresh random ones frozen would leave every learner at chance
-        freeze = cfg.freeze_embedding and pre is not None
+        freeze = freezes_embedding(cfg, pre)
 
         def train_and_score(train_set: Any, gen: torch.Generator) -> dict[str, float]:
             learner = fresh_learner(arch, data, cfg, pre, gen).to(device)

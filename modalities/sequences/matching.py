@@ -43,7 +43,7 @@ from mmdistill.synthetic import SyntheticSet
 from .data import SequenceData
 from .nets import Learner
 from .summary import decode_summary, learnable_keys
-from .train import LossModule, Pretrained, augmentation_positions, batch_indices, fresh_learner
+from .train import LossModule, Pretrained, augmentation_positions, batch_indices, freezes_embedding, fresh_learner
 
 Params = dict[str, Tensor]
 
@@ -80,6 +80,7 @@ class MetaMatcher:
         self.cfg = cfg
         self.data = data
         self.pre = pretrained
+        self.start = pretrained if cfg.match_pretrained_embedding else None  # what the matching learners start from
         self.device = device
         self.x_real, self.y_real = data.windows()
         if self.x_real.shape[0] == 0:
@@ -101,13 +102,11 @@ class MetaMatcher:
     # ------------------------------------------------------------------ pieces (also used by the tests)
     @property
     def embedding_frozen(self) -> bool:
-        """The inner learner's item embedding is frozen: pretrained (``match_pretrained_embedding``) and
-        ``freeze_embedding``; fresh embeddings always train, as in evaluation."""
-        return bool(self.cfg.freeze_embedding and self.cfg.match_pretrained_embedding)
+        """The inner learner's item embedding is frozen (the same rule as evaluation's)."""
+        return freezes_embedding(self.cfg, self.start)
 
     def fresh(self, gen: torch.Generator) -> tuple[LossModule, Params]:
-        pre = self.pre if self.cfg.match_pretrained_embedding else None
-        learner = fresh_learner(self.cfg.network, self.data, self.cfg, pre, gen).to(self.device)
+        learner = fresh_learner(self.cfg.network, self.data, self.cfg, self.start, gen).to(self.device)
         module = LossModule(learner)
         frozen = learner.embedding_names() if self.embedding_frozen else ()
         params = {f"learner.{n}": p.detach().clone() for n, p in learner.named_parameters() if n not in frozen}

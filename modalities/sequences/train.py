@@ -252,6 +252,12 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
     return data.cache[key]
 
 
+def freezes_embedding(cfg: Any, pre: Pretrained | None) -> bool:
+    """Whether a learner started from ``pre`` keeps its item embeddings frozen: ``freeze_embedding`` applies to
+    pretrained embeddings only (fresh random ones frozen would leave every learner at chance)."""
+    return bool(cfg.freeze_embedding and pre is not None)
+
+
 def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | None, gen: torch.Generator) -> Learner:
     """A learner with weights drawn from ``gen`` and, with ``pre``, the pretrained embeddings (TD3's
     evaluation re-initialises Linear and LayerNorm weights and keeps the pretrained embeddings)."""
@@ -265,5 +271,5 @@ def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | Non
 
 
 __all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
-           "fresh_learner", "metrics_from_ranks", "pretrained_learner", "rank_metrics", "real_loss", "sample_negatives", "summary_loss",
+           "freezes_embedding", "fresh_learner", "metrics_from_ranks", "pretrained_learner", "rank_metrics", "real_loss", "sample_negatives", "summary_loss",
            "train_on_summary", "train_on_windows"]

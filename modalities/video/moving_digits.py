@@ -54,9 +54,16 @@ class MovingDigitsSpec:
     """the digits of the ``low`` and of the ``high`` group (disjoint, each non-empty, digits 0-9)"""
 
     def __post_init__(self) -> None:
-        low, high = (set(g) for g in self.groups)
-        if not low or not high or low & high or not (low | high) <= set(range(10)):
+        if not _valid_groups(self.groups):
             raise ValueError(f"MovingDigitsSpec.groups={self.groups}: expected two disjoint, non-empty groups of digits 0-9")
+
+
+def _valid_groups(groups: tuple[tuple[int, ...], ...]) -> bool:
+    """Two disjoint, non-empty groups of digits 0-9."""
+    if len(groups) != 2:
+        return False
+    low, high = (set(g) for g in groups)
+    return bool(low) and bool(high) and not low & high and (low | high) <= set(range(10))
 
 
 def _glyphs() -> tuple[Tensor, Tensor]:
@@ -138,9 +145,8 @@ def generate(spec: MovingDigitsSpec = MovingDigitsSpec()) -> tuple[Tensor, Tenso
 def parse_digit_groups(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``"01234/56789"`` -> ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)); a clear error naming ``md_groups`` otherwise."""
     parts = str(text).split("/")
-    ok = len(parts) == 2 and all(p and p.isdigit() for p in parts)
-    groups = tuple(tuple(int(c) for c in p) for p in parts) if ok else ()
-    if not ok or set(groups[0]) & set(groups[1]) or any(len(set(g)) != len(g) for g in groups):
+    groups = tuple(tuple(int(c) for c in p) for p in parts) if all(p and set(p) <= set("0123456789") for p in parts) else ()
+    if not _valid_groups(groups) or any(len(set(g)) != len(g) for g in groups):
         raise ConfigError(f"md_groups={text!r}: expected two disjoint groups of distinct digits separated by '/', "
                           "e.g. 01234/56789", key="md_groups")
     return groups  # type: ignore[return-value]
