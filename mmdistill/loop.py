@@ -24,6 +24,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.logs import progress_bar
+from mmdistill.optim import rate_keys
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -231,9 +232,11 @@ def run_loop(
             try:
                 stats = matcher.step(syn, optimizer, gen)
             except DivergenceError as exc:
+                keys = rate_keys(optimizer)
+                lower = f"lower a learning rate of the synthetic set ({', '.join(keys)})" if keys else "lower the synthetic set's learning rate"
                 raise DivergenceError(
                     f"iteration {it}: {exc}. The last good checkpoint ({ckpt if ckpt.exists() else 'none yet'}) is kept; "
-                    "lower the learning rate of the synthetic data (lr_data) and resume"
+                    f"{lower} and resume"
                 ) from None
             last_loss = stats.get("loss")
             if on_iteration is not None:

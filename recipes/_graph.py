@@ -25,6 +25,7 @@ from mmdistill.modalities.graph.config import GraphDistillConfig
 from mmdistill.modalities.graph.matching import GCondMatcher, gcond_matcher
 from mmdistill.modalities.graph.nets import reinitialize_graph_net
 from mmdistill.modalities.graph.pge import PREFIX
+from mmdistill.optim import RATE_KEY
 from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
 from mmdistill.synthetic import SyntheticSet
@@ -73,10 +74,10 @@ def make_gcond_matcher(ctx: MatchContext) -> GCondMatcher:
 
 def make_graph_optimizer(syn: SyntheticSet, cfg: GCondConfig) -> torch.optim.Optimizer:
     """Adam on X' (``lr_feat``) and, in a second group, on the generator's weights (``lr_adj``)."""
-    groups = [{"params": [syn.data["x"]], "lr": cfg.lr_feat}]
+    groups = [{"params": [syn.data["x"]], "lr": cfg.lr_feat, RATE_KEY: "lr_feat"}]
     pge = [v for k, v in syn.data.items() if k.startswith(PREFIX)]
     if pge:
-        groups.append({"params": pge, "lr": cfg.lr_adj})
+        groups.append({"params": pge, "lr": cfg.lr_adj, RATE_KEY: "lr_adj"})
     return torch.optim.Adam(groups)
 
 

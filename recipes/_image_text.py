@@ -82,8 +82,8 @@ class ImageTextTrajectoryConfig(TrajectoryKeys, ImageTextDistillConfig):
 def image_text_optimizer(syn: SyntheticSet, cfg: ImageTextTrajectoryConfig) -> torch.optim.Optimizer:
     """SGD (momentum ``momentum_data``) on images at ``lr_data``, text embeddings at ``lr_text``, LoRS's
     similarity factors at ``lr_sim`` and the student step sizes at ``lr_lr``."""
-    lrs = {"text": float(cfg.lr_text)}
-    lrs.update({k: float(cfg.lr_sim) for k in syn.data if k.startswith("sim_")})
+    lrs = {"text": ("lr_text", float(cfg.lr_text))}
+    lrs.update({k: ("lr_sim", float(cfg.lr_sim)) for k in syn.data if k.startswith("sim_")})
     return synthetic_optimizer(syn, cfg, data_lrs=lrs)
 
 

@@ -27,6 +27,7 @@ from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.video.config import StaticDynamicKeys, VideoDistillConfig
 from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT
+from mmdistill.optim import RATE_KEY
 from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
 from mmdistill.recipes.video_mtt import ClampedStepSizes
@@ -72,11 +73,11 @@ def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
     """SGD (momentum ``momentum_data``, 0.95 in the reference) over the dynamic memories (``lr_dynamic``) and
     the integrator (``lr_integrator``), and the student step size (``lr_lr``, momentum 0.5) under MTT; the
     static memories are not in it (frozen after stage 1)."""
-    groups: list[dict[str, Any]] = [{"params": [syn.data[DYNAMIC]], "lr": cfg.lr_dynamic},
-                                    {"params": [syn.data[WEIGHT], syn.data[BIAS]], "lr": cfg.lr_integrator}]
+    groups: list[dict[str, Any]] = [{"params": [syn.data[DYNAMIC]], "lr": cfg.lr_dynamic, RATE_KEY: "lr_dynamic"},
+                                    {"params": [syn.data[WEIGHT], syn.data[BIAS]], "lr": cfg.lr_integrator, RATE_KEY: "lr_integrator"}]
     steps = step_size_keys(syn)
     if steps:
-        groups.append({"params": [syn.data[k] for k in steps], "lr": cfg.lr_lr, "momentum": 0.5})
+        groups.append({"params": [syn.data[k] for k in steps], "lr": cfg.lr_lr, "momentum": 0.5, RATE_KEY: "lr_lr"})
     return torch.optim.SGD(groups, lr=cfg.lr_dynamic, momentum=cfg.momentum_data)
 
 

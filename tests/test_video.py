@@ -258,6 +258,21 @@ def test_video_static_dynamic_runs(tmp_path, method):
     assert (out / "memories.safetensors").exists() and len(list((out / "static").iterdir())) == 20
 
 
+def test_static_dynamic_divergence_names_its_own_rate_keys(tmp_path):
+    """The set's rates are lr_dynamic / lr_integrator, not lr_data: a divergence names those (keys that exist)."""
+    import re
+
+    from mmdistill.errors import DivergenceError
+    from mmdistill.recipes import video_static_dynamic
+
+    cfg = _sd_config(method="dm", out=str(tmp_path / "sd"), lr_dynamic=1e30, lr_integrator=1e30, iterations=3, evaluate=False)
+    with pytest.raises(DivergenceError) as err:
+        video_static_dynamic.run(cfg)
+    named = set(re.findall(r"\b(lr_\w+)\b", str(err.value)))
+    assert {"lr_dynamic", "lr_integrator"} <= named and "lr_data" not in named, str(err.value)
+    assert all(hasattr(cfg, k) for k in named)
+
+
 def test_video_mtt_runs(tmp_path):
     from mmdistill.recipes import video_mtt
 

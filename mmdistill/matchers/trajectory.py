@@ -296,7 +296,7 @@ class TrajectoryMatching:
         if value > self.divergence:
             raise DivergenceError(
                 f"the student diverged: normalised distance to the expert {value:.4g} > {self.divergence:g} "
-                "(lower lr_data / lr_lr or syn_steps); the synthetic set was not updated"
+                "(lower the synthetic set's learning rates or syn_steps); the synthetic set was not updated"
             )
         return value
 

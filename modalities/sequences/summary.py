@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmdistill.optim import RATE_KEY
 from mmdistill.synthetic import SyntheticSet
 
 FROZEN = ("V",)
@@ -82,7 +83,7 @@ def summary_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:
     """The reference's optimizer of the summary: Adam at ``seq_lr`` with weight decay ``seq_weight_decay`` over
     the learnable factors (U, T, G or Z, D); V is not in it."""
     return torch.optim.Adam([{"params": [syn.data[k] for k in learnable_keys(syn)], "lr": cfg.seq_lr,
-                              "weight_decay": cfg.seq_weight_decay}], lr=cfg.seq_lr)
+                              "weight_decay": cfg.seq_weight_decay, RATE_KEY: "seq_lr"}], lr=cfg.seq_lr)
 
 
 __all__ = ["FROZEN", "decode_summary", "init_summary", "learnable_keys", "summary_logits", "summary_optimizer"]
