@@ -262,6 +262,7 @@ def pins(name: str) -> dict[str, Any]:
                     "record them with: python tests/test_pinned_runs.py --print")
     return table[name]
 
+
 # ----------------------------------------------------------------------------------------- comparison
 def close(actual: Any, expected: Any, what: str) -> None:
     torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64),
