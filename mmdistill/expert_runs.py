@@ -135,7 +135,22 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     else:
         buffer = ExpertBuffer(path)
     buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))
+    if ctx.workers.rank == 0:
+        note_buffer_differences(cfg, buffer)
     return buffer
+
+
+def note_buffer_differences(cfg: Any, buffer: ExpertBuffer) -> None:
+    """Log, naming both values, where a finished buffer's experts differ in count or length from what the run's
+    keys ask for. The run uses the buffer as it is (every expert in it, each as long as it was trained), so the
+    manifest's ``num_experts`` / ``expert_train_epochs`` are then not what was matched."""
+    held = {"num_experts": buffer.num_experts, "expert_train_epochs": buffer.epochs}
+    diff = [f"{key}: buffer {held[key]}, this run's keys {getattr(cfg, key)}" for key in held
+            if getattr(cfg, key, None) is not None and int(getattr(cfg, key)) != held[key]]
+    if diff:
+        log.warning("%s holds other experts than this run's keys ask for (%s); the run matches the buffer as it is. "
+                    "`mmdistill experts RECIPE --buffer %s num_experts=N` adds experts to it, with the same training keys",
+                    buffer.path, "; ".join(diff), buffer.path)
 
 
 def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:

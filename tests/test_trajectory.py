@@ -202,3 +202,18 @@ def test_a_buffer_for_another_dataset_is_refused(tmp_path, capsys):
 def test_experts_command_refuses_a_recipe_without_trajectories(capsys):
     assert cli_main(["experts", "image-dm"]) == 2
     assert "does not match trajectories" in capsys.readouterr().err
+
+
+def test_a_buffer_with_other_experts_than_the_keys_ask_for_is_named(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    capsys.readouterr()
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
+                     "--num-experts", "3", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "num_experts: buffer 2, this run's keys 3" in err and "expert_train_epochs:" not in err, err
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
+                     "--out", str(tmp_path / "same")])
+    assert code == 0 and "holds other experts" not in capsys.readouterr().err  # a matching buffer is not reported
