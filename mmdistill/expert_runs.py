@@ -145,8 +145,9 @@ def note_buffer_differences(cfg: Any, buffer: ExpertBuffer) -> None:
     keys ask for. The run uses the buffer as it is (every expert in it, each as long as it was trained), so the
     manifest's ``num_experts`` / ``expert_train_epochs`` are then not what was matched."""
     held = {"num_experts": buffer.num_experts, "expert_train_epochs": buffer.epochs}
-    diff = [f"{key}: buffer {held[key]}, this run's keys {getattr(cfg, key)}" for key in held
-            if getattr(cfg, key, None) is not None and int(getattr(cfg, key)) != held[key]]
+    asked = {key: getattr(cfg, key, None) for key in held}  # None: the run's config has no such key (e.g. DM's labels)
+    diff = [f"{key}: buffer {held[key]}, this run's keys {asked[key]}" for key in held
+            if asked[key] is not None and int(asked[key]) != held[key]]
     if diff:
         log.warning("%s holds other experts than this run's keys ask for (%s); the run matches the buffer as it is. "
                     "`mmdistill experts RECIPE --buffer %s num_experts=N` adds experts to it, with the same training keys",
