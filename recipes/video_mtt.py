@@ -51,7 +51,8 @@ MIN_STEP_SIZE = 1e-3
 
 class ClampedStepSizes:
     """A trajectory matcher whose learned step sizes are clipped to at least ``minimum`` after every update
-    (as the reference code does); everything else is the wrapped matcher's."""
+    (as the reference code does); everything else is the wrapped matcher's. The step's statistics report the
+    step sizes as kept (after the clip), so the logged value is the one the next iteration and evaluation use."""
 
     def __init__(self, inner: Any, minimum: float = MIN_STEP_SIZE) -> None:
         self.inner, self.minimum = inner, minimum
@@ -62,6 +63,8 @@ class ClampedStepSizes:
         with torch.no_grad():
             for key in step_size_keys(syn):
                 syn.data[key].clamp_(min=self.minimum)
+                if key in stats:
+                    stats[key] = float(syn.data[key])
         return stats
 
     def __getattr__(self, attr: str) -> Any:

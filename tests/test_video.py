@@ -281,6 +281,26 @@ def test_video_mtt_runs(tmp_path):
     assert res.manifest["metrics"]["storage"]["ratio"] == 1.0
 
 
+
+def test_step_size_clip_keeps_and_reports_at_least_the_minimum():
+    """The reference clips the learned step size to >= 1e-3 after each update; the logged value is the kept one."""
+    from mmdistill.recipes.video_mtt import MIN_STEP_SIZE, ClampedStepSizes
+    from mmdistill.synthetic import SyntheticSet
+
+    class Inner:
+        name = "fake"
+
+        def step(self, syn, optimizer, gen):
+            syn.data["syn_lr"].fill_(-0.5)  # an update that overshoots below zero
+            return {"loss": 1.0, "syn_lr": float(syn.data["syn_lr"])}
+
+    syn = SyntheticSet({"x": torch.zeros(2, 3), "syn_lr": torch.tensor(0.01)}, torch.tensor([0, 1]), 2)
+    matcher = ClampedStepSizes(Inner())
+    stats = matcher.step(syn, None, torch.Generator())
+    assert float(syn.data["syn_lr"]) == pytest.approx(MIN_STEP_SIZE)
+    assert stats == {"loss": 1.0, "syn_lr": pytest.approx(MIN_STEP_SIZE)}
+    assert matcher.name == "fake"
+
 def test_recipes_are_on_the_cli():
     from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES, get_recipe
 
