@@ -26,7 +26,7 @@ from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_m
 from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.video.config import StaticDynamicKeys, VideoDistillConfig
-from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT
+from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT, rendered_slots
 from mmdistill.optim import RATE_KEY
 from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
@@ -39,7 +39,8 @@ class Config(StaticDynamicKeys, DistributionMatchingConfig, ClassificationTrajec
     """Defaults of the reference (``distill_s2d_ms.py`` and ``sh/s2d/*.sh``): ``method`` ``dm`` (5,000
     iterations, 64 real clips per class) or ``mtt`` (10,000 iterations; 10 student steps at 1 clip per class, 5
     at 5 with 128 clips per step; 1 expert epoch; start epochs below 10; experts 30 x 50 epochs at lr 0.01; the
-    step size learned at 1 clip per class); 2 static and 2 dynamic memories per clip; dynamic memories of 1
+    step size learned at 1 clip per class; each student step takes every slot once with one random pair of its
+    memories); 2 static and 2 dynamic memories per clip; dynamic memories of 1
     channel at the clip's frames and size; the integrator a 3x3x3 convolution; lr_dynamic / lr_integrator
     per method and VPC from the README (rows of ``tables/video.yaml``, with the stage-2 iterations and MTT keys),
     SGD momentum 0.95; static memory frozen; no DSA; evaluation 500 epochs x 3 networks (ConvNet3D). The CPU
@@ -65,8 +66,14 @@ class Config(StaticDynamicKeys, DistributionMatchingConfig, ClassificationTrajec
 
 
 def make_matcher(ctx: MatchContext):
-    """Stage 2: video DM or trajectory matching of the rendered clips."""
-    return make_dm_matcher(ctx) if ctx.config.method == "dm" else ClampedStepSizes(make_trajectory_matcher(ctx))
+    """Stage 2: video DM or trajectory matching of the rendered clips (under ``pairs_per_step=one`` each student
+    step takes one random static/dynamic pair of every slot, as the reference)."""
+    if ctx.config.method == "dm":
+        return make_dm_matcher(ctx)
+    matcher = make_trajectory_matcher(ctx)
+    if ctx.config.pairs_per_step == "one" and ctx.syn is not None:
+        matcher.sample_groups = rendered_slots(ctx.syn)
+    return ClampedStepSizes(matcher)
 
 
 def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:

@@ -14,7 +14,7 @@ from mmdistill.training import train_epoch
 from mmdistill.buffer import ExpertSpec, ParamLayout
 from mmdistill.experts import ExpertTraining, train_experts
 from mmdistill.loop import run_loop
-from mmdistill.matchers.trajectory import STEP_SIZE, ClassificationStudent, TrajectoryMatching, add_step_size, plan_steps
+from mmdistill.matchers.trajectory import STEP_SIZE, ClassificationStudent, TrajectoryMatching, add_step_size, plan_group_steps, plan_steps
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
@@ -96,6 +96,31 @@ def test_minibatch_plan_covers_the_set_before_repeating():
     assert [len(i) for i in plan.indices] == [2, 4, 4, 2]  # chunks popped from the end, then a reshuffle
     assert sorted(torch.cat(plan.indices[:3]).tolist()) == list(range(10))
 
+
+
+def test_group_plan_takes_one_member_of_each_chosen_group():
+    """The static/dynamic reference's student batch: every group (slot) once per step, one random member each."""
+    groups = torch.arange(5).repeat_interleave(4)  # 5 slots x 4 rendered clips
+    plan = plan_group_steps(groups, 6, None, torch.Generator().manual_seed(0))
+    for idx in plan.indices:
+        assert sorted(groups[idx].tolist()) == list(range(5))
+    assert len(set(torch.cat(plan.indices).tolist())) > 5  # not always the same member of a slot
+    again = plan_group_steps(groups, 6, None, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(plan.indices, again.indices)) and plan.seeds == again.seeds
+    chunked = plan_group_steps(groups, 3, 2, torch.Generator().manual_seed(1))
+    assert [len(i) for i in chunked.indices] == [1, 2, 2]
+    assert sorted(groups[torch.cat(chunked.indices)].tolist()) == list(range(5))
+
+
+def test_matcher_with_sample_groups_plans_by_group_and_checks_their_count(blobs, buffer):
+    syn = _syn(blobs)
+    m = _matcher(buffer, "mtt")
+    m.sample_groups = torch.arange(len(syn)) // 2
+    plan = m.plan(syn, torch.Generator().manual_seed(0))
+    assert all(len(i) == len(syn) // 2 for i in plan.indices) and m.student_batch(syn) == len(syn) // 2
+    m.sample_groups = torch.zeros(len(syn) + 1, dtype=torch.long)
+    with pytest.raises(ConfigError, match="sample_groups names a group for"):
+        m.plan(syn, torch.Generator())
 
 def test_segments_beyond_the_experts_are_refused(buffer):
     with pytest.raises(ConfigError, match="trained for 4 epochs"):

@@ -258,6 +258,32 @@ def test_video_static_dynamic_runs(tmp_path, method):
     assert (out / "memories.safetensors").exists() and len(list((out / "static").iterdir())) == 20
 
 
+
+def test_static_dynamic_mtt_student_steps_take_one_pair_per_slot(tmp_path, monkeypatch):
+    """pairs_per_step=one (the reference's default): each student step holds every slot once; all: the rendered clips."""
+    from mmdistill.matchers import trajectory
+    from mmdistill.recipes import video_static_dynamic
+
+    seen = []
+    original = trajectory.TrajectoryMatching.plan
+
+    def spy(self, syn, gen):
+        plan = original(self, syn, gen)
+        seen.append((None if self.sample_groups is None else self.sample_groups.clone(), [i.clone() for i in plan.indices]))
+        return plan
+
+    monkeypatch.setattr(trajectory.TrajectoryMatching, "plan", spy)
+    for pairs in ("one", "all"):
+        seen.clear()
+        video_static_dynamic.run(_sd_config(method="mtt", pairs_per_step=pairs, out=str(tmp_path / pairs), num_experts=1,
+                                            expert_train_epochs=2, max_start_epoch=1, syn_steps=2, batch_train=16, eval_runs=1))
+        groups, steps = seen[0]
+        if pairs == "one":
+            assert groups.tolist() == torch.arange(10).repeat_interleave(4).tolist()  # 10 slots x 2 static x 2 dynamic
+            assert all(sorted(groups[i].tolist()) == list(range(10)) for i in steps)
+        else:
+            assert groups is None and all(len(i) == 40 for i in steps)
+
 def test_static_dynamic_divergence_names_its_own_rate_keys(tmp_path):
     """The set's rates are lr_dynamic / lr_integrator, not lr_data: a divergence names those (keys that exist)."""
     import re

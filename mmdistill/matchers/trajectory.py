@@ -149,6 +149,25 @@ def plan_steps(num_samples: int, steps: int, batch: int, gen: torch.Generator) -
     return plan
 
 
+def plan_group_steps(groups: Tensor, steps: int, batch: int | None, gen: torch.Generator) -> StepPlan:
+    """Minibatches of groups of interchangeable samples: shuffle the groups, split them into chunks of
+    ``batch`` groups (None: all), take chunks from the end (reshuffling when they run out) and give each chosen
+    group one member drawn uniformly. ``groups`` (K,) holds each sample's group id in ``[0, G)``. This is the
+    video static/dynamic reference's student batch (``distill_s2d_ms.py``: every synthetic clip slot once per
+    step, with one random static and one random dynamic memory of it)."""
+    ids = torch.unique(groups)
+    members = [torch.nonzero(groups == g).flatten() for g in ids.tolist()]
+    plan, chunks = StepPlan(), []
+    for _ in range(steps):
+        if not chunks:
+            chunks = list(torch.split(torch.randperm(len(members), generator=gen), batch or len(members)))
+        chosen = chunks.pop().tolist()
+        picks = torch.randint(1 << 62, (len(chosen),), generator=gen)
+        plan.indices.append(torch.stack([members[g][int(r) % len(members[g])] for g, r in zip(chosen, picks)]))
+        plan.seeds.append(draw_seed(gen))
+    return plan
+
+
 @dataclass
 class TrajectoryMatching:
     """One MTT/TESLA outer iteration per :meth:`step`.
@@ -169,6 +188,9 @@ class TrajectoryMatching:
         step_sizes: optional segment name -> key in ``syn.data`` of that segment's learnable step size (a 0-d
             tensor, see :func:`add_step_size`); the segments must then cover the whole vector. None: one step
             size ``syn.data[STEP_SIZE]`` for every parameter.
+        sample_groups: optional (K,) group id of every synthetic sample: each student step then takes
+            ``batch_syn`` groups (None: all) with one random member each (:func:`plan_group_steps`); None:
+            ``batch_syn`` samples (:func:`plan_steps`).
     """
 
     student: StudentObjective
@@ -185,6 +207,7 @@ class TrajectoryMatching:
     segments: dict[str, slice] | None = None
     step_sizes: dict[str, str] | None = None
     workers: Workers = Workers()
+    sample_groups: Tensor | None = None
 
     name = "trajectory"
 
@@ -263,7 +286,7 @@ class TrajectoryMatching:
         start = int(torch.randint(self.max_start_epoch, (1,), generator=gen))
         w0, target = self.buffer.rows(expert, [start, start + self.expert_epochs]).to(self.device).unbind(0)
         w0, target = w0.to(dtype), target.to(dtype)
-        plan = plan_steps(len(syn), self.syn_steps, self.batch_syn or len(syn), gen)
+        plan = self.plan(syn, gen)
         optimizer.zero_grad(set_to_none=True)
         if self.method == "mtt":
             value = self.mtt_backward(syn, w0, target, plan, [p for g in optimizer.param_groups for p in g["params"]])
@@ -271,6 +294,21 @@ class TrajectoryMatching:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
         return {"loss": value, "start_epoch": float(start), **{k: float(syn.data[k].detach()) for k in self.step_size_keys()}}
+
+    def plan(self, syn: SyntheticSet, gen: torch.Generator) -> StepPlan:
+        """The minibatch and augmentation seed of each of the ``syn_steps`` student steps of one iteration."""
+        if self.sample_groups is None:
+            return plan_steps(len(syn), self.syn_steps, self.batch_syn or len(syn), gen)
+        if len(self.sample_groups) != len(syn):
+            raise ConfigError(f"sample_groups names a group for {len(self.sample_groups)} samples, the set has {len(syn)}")
+        return plan_group_steps(self.sample_groups, self.syn_steps, self.batch_syn, gen)
+
+    def student_batch(self, syn: SyntheticSet) -> int:
+        """Samples in one student step's minibatch."""
+        if self.sample_groups is None:
+            return min(self.batch_syn or len(syn), len(syn))
+        groups = len(torch.unique(self.sample_groups))
+        return min(self.batch_syn or groups, groups)
 
     def mtt_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan, params: list[Tensor]) -> float:
         """MTT's loss (checked) and its gradient in the ``.grad`` of ``params`` (the set's learnable tensors);
@@ -289,7 +327,7 @@ class TrajectoryMatching:
         offload = self.device.type == "cuda" if self.offload is None else self.offload
         return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
                         optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
-                        batch=self.batch_syn or len(syn), world=self.workers.world, method=self.method, offload=offload)
+                        batch=self.student_batch(syn), world=self.workers.world, method=self.method, offload=offload)
 
     def _checked(self, value: float) -> float:
         check_loss(value)
@@ -392,5 +430,5 @@ def expert_logits(net: nn.Module, layout: ParamLayout, flat: Tensor, x: Tensor, 
 
 __all__ = [
     "ClassificationStudent", "METHODS", "STEP_SIZE", "SplittableStudent", "StepPlan", "StudentObjective", "TrajectoryMatching",
-    "add_step_size", "expert_logits", "plan_steps", "step_size_keys",
+    "add_step_size", "expert_logits", "plan_group_steps", "plan_steps", "step_size_keys",
 ]

@@ -117,7 +117,9 @@ class StaticDynamicKeys(ConfigKeys):
     ``random`` (PyTorch's default, the reference) or ``identity`` (the static channels passed through).
     Every static memory of a slot is combined with every dynamic memory of the slot, so a synthetic clip slot
     renders ``memories``^2 clips. ``lr_dynamic`` / ``lr_integrator``: the README's per method and VPC
-    (``tables/video.yaml``); SGD momentum ``momentum_data`` 0.95, as the reference's optimisers.
+    (``tables/video.yaml``); SGD momentum ``momentum_data`` 0.95, as the reference's optimisers. Under MTT/TESLA
+    a student step takes, as the reference, each slot once with one random pair of its memories
+    (``pairs_per_step=one``; ``batch_syn`` then counts slots), or minibatches of all the rendered clips (``all``).
     """
 
     HELP_ORDER = 3
@@ -142,6 +144,9 @@ class StaticDynamicKeys(ConfigKeys):
     lr_integrator: float = key(1e-5, help="stage 2: learning rate of the integrator's weights (tables/video.yaml per method and VPC)",
                                unit="SGD step size", range="(0, inf)")
     momentum_data: float = key(0.95, help="momentum of the SGD over dynamic memories and integrator", range="[0, 1)")
+    pairs_per_step: Literal["one", "all"] = key("one", help="stage 2 by MTT/TESLA: each student step takes every slot (batch_syn "
+                                                "slots, none: all) with one random static and one random dynamic memory "
+                                                "of it (one, the reference) or batch_syn of all the rendered clips (all)")
 
     def check(self) -> None:
         super().check()

@@ -74,6 +74,16 @@ def rendered_labels(slot_labels: Tensor, m: int) -> Tensor:
     return slot_labels.repeat_interleave(m * m)
 
 
+def rendered_slots(syn: SyntheticSet) -> Tensor:
+    """(S*m^2,) the slot of every clip :func:`render` gives (slot ``s`` renders clips ``s*m^2 .. (s+1)*m^2 - 1``,
+    one per static x dynamic memory pair of the slot)."""
+    info = syn.meta.get(KEY)
+    if info is None:
+        raise ArtifactError("the set has static/dynamic tensors but no meta['static_dynamic'] (clip shape, memories)")
+    m = int(info["memories"])
+    return torch.arange(syn.data[STATIC].shape[0] // m).repeat_interleave(m * m)
+
+
 def init_integrator(c: int, dc: int, how: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """The integrator's weight (c, c + dc, 3, 3, 3) and bias: PyTorch's Conv3d default (U(+-1/sqrt(fan_in)),
     the reference) or ``identity`` (the static channels passed through at the centre tap, the dynamic
