@@ -47,12 +47,18 @@ def is_static_dynamic(syn: SyntheticSet) -> bool:
     return STATIC in syn.data and DYNAMIC in syn.data
 
 
-def render(syn: SyntheticSet) -> Tensor:
-    """The clips (S*m^2, C, T, H, W) of a static/dynamic set, differentiable w.r.t. the dynamic memories and the
-    integrator (the static memories are frozen: detached, as the reference's ``--no_train_static``)."""
+def _layout(syn: SyntheticSet) -> dict[str, Any]:
+    """``syn.meta['static_dynamic']``: the clip shape and the memories per slot."""
     info = syn.meta.get(KEY)
     if info is None:
         raise ArtifactError("the set has static/dynamic tensors but no meta['static_dynamic'] (clip shape, memories)")
+    return info
+
+
+def render(syn: SyntheticSet) -> Tensor:
+    """The clips (S*m^2, C, T, H, W) of a static/dynamic set, differentiable w.r.t. the dynamic memories and the
+    integrator (the static memories are frozen: detached, as the reference's ``--no_train_static``)."""
+    info = _layout(syn)
     m = int(info["memories"])
     c, t, h, w = info["clip_shape"]
     static = syn.data[STATIC]
@@ -77,10 +83,7 @@ def rendered_labels(slot_labels: Tensor, m: int) -> Tensor:
 def rendered_slots(syn: SyntheticSet) -> Tensor:
     """(S*m^2,) the slot of every clip :func:`render` gives (slot ``s`` renders clips ``s*m^2 .. (s+1)*m^2 - 1``,
     one per static x dynamic memory pair of the slot)."""
-    info = syn.meta.get(KEY)
-    if info is None:
-        raise ArtifactError("the set has static/dynamic tensors but no meta['static_dynamic'] (clip shape, memories)")
-    m = int(info["memories"])
+    m = int(_layout(syn)["memories"])
     return torch.arange(syn.data[STATIC].shape[0] // m).repeat_interleave(m * m)
 
 
