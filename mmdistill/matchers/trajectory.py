@@ -42,7 +42,7 @@ so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
 import torch
@@ -50,13 +50,13 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from mmdistill.chunking import chunk_for, chunked_embed
+from mmdistill.matchers.step_plans import StepPlan, plan_group_steps, plan_steps
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, enter_ranks, sum_over_ranks
 from mmdistill.matchers import check_loss, step_checked
 from mmdistill.matchers.trajectory_memory import estimate
 from mmdistill.memory import MemoryEstimate
-from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
@@ -127,45 +127,6 @@ def step_size_keys(syn: SyntheticSet) -> list[str]:
     """The keys of ``syn.data`` that are learnable student step sizes (not synthetic data)."""
     keys = list(syn.meta.get("step_sizes", []))
     return keys if keys else ([STEP_SIZE] if STEP_SIZE in syn.data else [])
-
-
-@dataclass
-class StepPlan:
-    """What each student step uses: sample indices and an augmentation seed (drawn once, replayed by TESLA)."""
-
-    indices: list[Tensor] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-
-
-def plan_steps(num_samples: int, steps: int, batch: int, gen: torch.Generator) -> StepPlan:
-    """Minibatches as in the MTT reference: shuffle the set, split it into chunks of ``batch``, take chunks
-    from the end, reshuffle when they run out."""
-    plan, chunks = StepPlan(), []
-    for _ in range(steps):
-        if not chunks:
-            chunks = list(torch.split(torch.randperm(num_samples, generator=gen), batch))
-        plan.indices.append(chunks.pop())
-        plan.seeds.append(draw_seed(gen))
-    return plan
-
-
-def plan_group_steps(groups: Tensor, steps: int, batch: int | None, gen: torch.Generator) -> StepPlan:
-    """Minibatches of groups of interchangeable samples: shuffle the groups, split them into chunks of
-    ``batch`` groups (None: all), take chunks from the end (reshuffling when they run out) and give each chosen
-    group one member drawn uniformly. ``groups`` (K,) holds each sample's group id in ``[0, G)``. This is the
-    video static/dynamic reference's student batch (``distill_s2d_ms.py``: every synthetic clip slot once per
-    step, with one random static and one random dynamic memory of it)."""
-    ids = torch.unique(groups)
-    members = [torch.nonzero(groups == g).flatten() for g in ids.tolist()]
-    plan, chunks = StepPlan(), []
-    for _ in range(steps):
-        if not chunks:
-            chunks = list(torch.split(torch.randperm(len(members), generator=gen), batch or len(members)))
-        chosen = chunks.pop().tolist()
-        picks = torch.randint(1 << 62, (len(chosen),), generator=gen)
-        plan.indices.append(torch.stack([members[g][int(r) % len(members[g])] for g, r in zip(chosen, picks)]))
-        plan.seeds.append(draw_seed(gen))
-    return plan
 
 
 @dataclass
