@@ -34,7 +34,7 @@ def plan_steps(num_samples: int, steps: int, batch: int, gen: torch.Generator) -
 def plan_group_steps(groups: Tensor, steps: int, batch: int | None, gen: torch.Generator) -> StepPlan:
     """Minibatches of groups of interchangeable samples: shuffle the groups, split them into chunks of
     ``batch`` groups (None: all), take chunks from the end (reshuffling when they run out) and give each chosen
-    group one member drawn uniformly. ``groups`` (K,) holds each sample's group id in ``[0, G)``. This is the
+    group one member drawn uniformly. ``groups`` (K,) holds each sample's group id (any integers). This is the
     video static/dynamic reference's student batch (``distill_s2d_ms.py``: every synthetic clip slot once per
     step, with one random static and one random dynamic memory of it)."""
     ids = torch.unique(groups)

@@ -84,7 +84,7 @@ def rendered_slots(syn: SyntheticSet) -> Tensor:
     """(S*m^2,) the slot of every clip :func:`render` gives (slot ``s`` renders clips ``s*m^2 .. (s+1)*m^2 - 1``,
     one per static x dynamic memory pair of the slot)."""
     m = int(_layout(syn)["memories"])
-    return torch.arange(syn.data[STATIC].shape[0] // m).repeat_interleave(m * m)
+    return rendered_labels(torch.arange(syn.data[STATIC].shape[0] // m), m)
 
 
 def init_integrator(c: int, dc: int, how: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
