@@ -4,7 +4,7 @@
     mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE]
     mmdistill experts RECIPE [--key value ...]  train a trajectory recipe's expert buffer
                                                (torchrun --nproc_per_node K -m mmdistill experts ... shards it)
-    mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write]
+    mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write] [key=value ...]
                                                (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
                                                shard_classes=true, and the evaluation runs, over K processes)
     mmdistill show DIR                         summary of a saved set (the card's summary)
@@ -61,6 +61,23 @@ def _load_saved(directory: str):
     return syn, manifest, recipe, modality
 
 
+def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, str]:
+    """``key=value`` pairs of ``mmdistill eval``: only keys that leave the distillation as it was (declared with
+    ``resume=False``: evaluation, output and progress keys) may change; any other key is a ConfigError naming it."""
+    from mmdistill.config import parse_overrides
+    from mmdistill.keys import key_infos
+
+    parsed = parse_overrides(list(pairs))
+    infos = {info.name: info for info in key_infos(config_cls)}
+    for name in parsed:
+        if name not in infos:
+            raise ConfigError(f"mmdistill eval: {config_cls.__name__} has no key {name!r}", key=name)
+        if infos[name].resume:
+            raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
+                              f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
+    return parsed
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -89,6 +106,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["baselines"] = []
     if args.vectorize is not None:
         changes["eval_vectorize"] = args.vectorize
+    changes.update(evaluation_overrides(recipe.config_cls, args.overrides))
     cfg = recipe.config_from_saved(saved, changes)
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
@@ -262,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "under torchrun the groups go to the processes in turn")
     p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
     p_eval.add_argument("--write", action="store_true", help="store the new metrics in the manifest")
+    p_eval.add_argument("key=value", nargs="*", help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
+                                                     "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set")
     p_show.add_argument("dir")
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
@@ -289,7 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if argv[0] == "experts":
                 return _cmd_experts(argv[1], argv[2:])
             return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "eval":  # key=value pairs may stand between the flags
+            args.overrides = list(getattr(args, "key=value")) + [a for a in extra if "=" in a and not a.startswith("-")]
+            extra = [a for a in extra if a not in args.overrides]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check}[args.command]
         return handler(args)
     except EXPECTED as exc:

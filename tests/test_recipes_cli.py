@@ -66,6 +66,13 @@ def test_eval_reproduces_the_saved_metrics(dm_run, capsys):
     assert f"distilled {100 * saved['mean']:.2f}" in out  # same seeds, same protocol -> same accuracy
 
 
+def test_eval_takes_evaluation_keys_and_names_the_others(dm_run, capsys):
+    assert cli_main(["eval", str(dm_run), "--no-baselines", "eval_runs=1", "eval_epochs=2"]) == 0
+    assert "distilled" in capsys.readouterr().out
+    assert cli_main(["eval", str(dm_run), "--no-baselines", "lr_data=3"]) == 2
+    assert "lr_data changes the distillation" in capsys.readouterr().err
+
+
 def test_show_and_export(dm_run, tmp_path, capsys):
     assert cli_main(["show", str(dm_run)]) == 0
     assert "image-dm" in capsys.readouterr().out

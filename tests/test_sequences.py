@@ -399,3 +399,44 @@ def test_eval_split_valid_scores_the_second_last_item(monkeypatch):
     metrics = MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
     assert splits and set(splits) == {"valid"}
     assert metrics["protocol"]["scored"].startswith("validation")
+
+
+def test_selection_on_the_validation_item_keeps_the_best_state_and_is_recorded():
+    """eval_select_every k: each small-set learner is scored on the validation item every k steps and keeps its
+    best state (as the whole baseline keeps its best epoch); the kept learner scores what the selection saw."""
+    from mmdistill.modalities.sequences.train import LearnerProtocol, fresh_learner, rank_metrics, train_on_summary
+
+    cfg = tiny(eval_pretrained_embedding=False)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    dist = decode_summary(syn.detached())
+    learner = fresh_learner("sasrec", data, cfg, None, generator(0, "eval"))
+    info = train_on_summary(learner, dist, LearnerProtocol(lr=0.01, weight_decay=0.0, steps=7, batch=2), generator(1, "x"),
+                            data=data, select_every=3)
+    assert info["best_step"] in (3, 6, 7) and info["steps"] == 7
+    assert rank_metrics(learner, data, "valid", "full")["hr@10"] == pytest.approx(info["valid_hr@10"])
+    plain = train_on_summary(fresh_learner("sasrec", data, cfg, None, generator(0, "eval")), dist,
+                             LearnerProtocol(lr=0.01, weight_decay=0.0, steps=7, batch=2), generator(1, "x"))
+    assert "best_step" not in plain  # the reference's protocol: the last step
+
+    cfg = tiny(baselines=["random_real"], eval_steps=5, eval_select_every=2)
+    metrics = MODALITY.evaluate(cfg, syn.detached(), data, torch.device("cpu"))
+    assert metrics["protocol"]["summary_training"]["steps"] == 5
+    assert metrics["protocol"]["summary_training"]["selection"] == "best validation hr@10 of every 2 steps"
+    assert set(metrics["selected_steps"]["sasrec"]) == {"distilled", "random_real"}
+    assert all(s in (2, 4, 5) for runs in metrics["selected_steps"]["sasrec"].values() for s in runs)
+    with pytest.raises(ConfigError, match="eval_select_every=2 selects each learner on the validation item") as err:
+        tiny(eval_select_every=2, eval_split="valid")
+    assert err.value.key == "eval_select_every"
+
+
+def test_mmdistill_eval_takes_evaluation_keys_only():
+    from mmdistill.cli import evaluation_overrides
+
+    cls = sequences_td3.RECIPE.config_cls
+    assert evaluation_overrides(cls, ["eval_steps=400", "eval-select-every=50"]) == {"eval_steps": "400", "eval_select_every": "50"}
+    with pytest.raises(ConfigError, match="seq_lr changes the distillation") as err:
+        evaluation_overrides(cls, ["seq_lr=0.1"])
+    assert err.value.key == "seq_lr"
+    with pytest.raises(ConfigError, match="has no key 'eval_stepz'"):
+        evaluation_overrides(cls, ["eval_stepz=4"])

@@ -165,6 +165,13 @@ class SequenceEvalKeys(ConfigKeys):
                    "(freeze_embedding then holds for the matching learner only)", resume=False)
     whole_epochs: int = key(100, help="epochs of the learner trained on the whole training data (the whole baseline)",
                             unit="epochs", range="[1, inf)", resume=False)
+    eval_steps: int = key(0, help="Adam steps of every learner trained on a small set (the summary, random real users, the most "
+                                  "active users); 0: inner_steps, as the reference's evaluation", unit="steps", range="[0, inf)",
+                          resume=False)
+    eval_select_every: int = key(
+        0, help="0: keep each small-set learner after its last step (the reference); k > 0: score it on the validation item "
+                "(HR@10, full ranking) every k steps and keep the best, as the whole baseline keeps its best validation epoch "
+                "(needs eval_split=test)", unit="steps", range="[0, inf)", resume=False)
 
 
 @dataclass
@@ -182,8 +189,9 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
     pretrained learner's features; Adam ``seq_lr`` (weight decay ``seq_weight_decay``, cosine), clipped at
     ``max_grad_norm``; the learner's Adam ``net_lr`` / ``net_weight_decay``, batches of ``learner_batch``.
 
-    Evaluation: ``eval_runs`` learners per set trained ``inner_steps`` steps on the summary (or a real subset of
-    the same size, one-hot) with the learner's protocol, ``whole_epochs`` on the whole training data;
+    Evaluation: ``eval_runs`` learners per set trained ``eval_steps`` (default ``inner_steps``) steps on the summary
+    (or a real subset of the same size, one-hot) with the learner's protocol, the last step kept or, with
+    ``eval_select_every`` k, the best of every k steps on the validation item; ``whole_epochs`` on the whole training data;
     ``eval_learners`` (default the matching learner; ``cross_arch``: SASRec and GRU4Rec); ``eval_protocol``
     ``full`` ranking, ``sampled`` (``eval_negatives`` = 100 uniform negatives) or ``both``.
     """
@@ -217,6 +225,9 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
         if self.seq_len - 1 > self.max_len:
             raise ConfigError(f"seq_len - 1 ({self.seq_len - 1}) summary positions are learner inputs: max_len must be >= it, "
                               f"got max_len={self.max_len}", key="max_len")
+        if self.eval_select_every and self.eval_split != "test":
+            raise ConfigError(f"eval_select_every={self.eval_select_every} selects each learner on the validation item, which "
+                              f"eval_split={self.eval_split} also scores; use eval_select_every=0 there", key="eval_select_every")
         if not self.min_window <= self.inner_steps - self.window:
             raise ConfigError(f"need 0 <= min_window <= inner_steps - window, got min_window={self.min_window}, "
                               f"inner_steps={self.inner_steps}, window={self.window}", key="window")

@@ -5,8 +5,9 @@ TD3's ``Evaluator`` re-initialises only Linear and LayerNorm weights) and scores
 items (HR@{5,10,20}, NDCG@{5,10,20}; full ranking over every item the user has not interacted with, or 100
 sampled negatives, or both — the plan's title, label and protocol name which):
 
-- ``distilled``: the summary's distributions, ``inner_steps`` Adam steps in batches of ``learner_batch``
-  (the reference's evaluation protocol);
+- ``distilled``: the summary's distributions, ``eval_steps`` (default ``inner_steps``) Adam steps in batches of
+  ``learner_batch`` (the reference's evaluation protocol); with ``eval_select_every`` k the learner is scored on
+  the validation item every k steps and its best state kept, as ``whole`` keeps its best validation epoch;
 - ``random_real``: ``seq_num`` random real users (a new draw per run), each as its last ``seq_len`` training
   items in one-hot, trained with the same protocol as the summary;
 - ``most_active``: the ``seq_num`` users with the most training interactions (a heuristic coreset), likewise;
@@ -67,9 +68,11 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         learners = list(dict.fromkeys([cfg.network, "sasrec", "gru4rec"]))
     protocols = ["full", "sampled"] if cfg.eval_protocol == "both" else [cfg.eval_protocol]
     negatives = sample_negatives(data, cfg.eval_negatives, cfg.seed) if "sampled" in protocols else None
-    small = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.inner_steps, batch=cfg.learner_batch)
+    small = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.eval_steps or cfg.inner_steps,
+                            batch=cfg.learner_batch)
     whole = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.whole_epochs)
     seconds: dict[str, dict[str, list[float]]] = {}
+    best_steps: dict[str, dict[str, list[int]]] = {}
     pretrain_info: dict[str, Any] = {}
 
     def scores(learner) -> dict[str, float]:
@@ -94,7 +97,10 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                 train_on_windows(learner, train_set[0].to(device), train_set[1].to(device), whole, gen,
                                  freeze_embedding=freeze, data=data, select_on_valid=True)
             else:
-                train_on_summary(learner, train_set.to(device), small, gen, freeze_embedding=freeze)
+                info = train_on_summary(learner, train_set.to(device), small, gen, freeze_embedding=freeze, data=data,
+                                        select_every=cfg.eval_select_every)
+                if "best_step" in info:
+                    best_steps.setdefault(arch, {}).setdefault(set_name, []).append(int(info["best_step"]))
             seconds.setdefault(arch, {}).setdefault(set_name, []).append(time.perf_counter() - t0)
             return scores(learner)
 
@@ -132,12 +138,15 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                   "ks": list(KS), "split": "leave-one-out (last item test, second-last validation)",
                   "scored": f"{scored} ({'last item' if cfg.eval_split == 'test' else 'second-last item; test unread'})",
                   "summary_training": {"optimizer": "adam", "lr": small.lr, "weight_decay": small.weight_decay,
-                                       "steps": small.steps, "batch": small.batch},
+                                       "steps": small.steps, "batch": small.batch,
+                                       "selection": (f"best validation hr@10 of every {cfg.eval_select_every} steps"
+                                                     if cfg.eval_select_every else "last step")},
                   "whole_training": {"optimizer": "adam", "lr": whole.lr, "epochs": whole.epochs, "batch_windows": whole.batch,
                                      "selection": "best validation hr@10"},
                   "embeddings": "pretrained on the whole training split" if cfg.eval_pretrained_embedding else "fresh",
                   "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items},
-        extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats)},
+        extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats),
+               **({"selected_steps": best_steps} if cfg.eval_select_every else {})},
     )
 
 

@@ -106,9 +106,12 @@ def _adam(learner: Learner, p: LearnerProtocol, freeze_embedding: bool) -> torch
 
 
 def train_on_summary(learner: Learner, dist: Tensor, p: LearnerProtocol, gen: torch.Generator,
-                     freeze_embedding: bool = False) -> float:
+                     freeze_embedding: bool = False, data: SequenceData | None = None, select_every: int = 0) -> dict[str, Any]:
     """Train on a (S, L, N) summary for ``p.steps`` Adam steps, batch ``p.batch`` in fixed order (the
-    reference's ``fix_order``); returns the last loss."""
+    reference's ``fix_order``). With ``select_every`` k > 0 and ``data``, the learner is scored on the validation
+    item (HR@10, full ranking) after every k steps and after the last, and the best state is kept (ties: the
+    earlier). Returns ``{"steps", "loss"}`` (the last step's loss) and, when selecting, ``"best_step"`` and
+    ``"valid_hr@10"``."""
     torch.manual_seed(draw_seed(gen))  # dropout
     learner.train()
     opt = _adam(learner, p, freeze_embedding)
@@ -119,6 +122,8 @@ def train_on_summary(learner: Learner, dist: Tensor, p: LearnerProtocol, gen: to
     if freeze_embedding:
         with torch.no_grad():
             emb = learner.embed_dist(dist)
+    selecting = select_every > 0 and data is not None
+    best, best_state, best_step = -1.0, None, p.steps
     for step in range(p.steps):
         idx = batch_indices(step, s, batch)
         loss = summary_loss(learner, dist[idx], augmentation_positions(len(idx), dist.shape[1], gen),
@@ -126,7 +131,17 @@ def train_on_summary(learner: Learner, dist: Tensor, p: LearnerProtocol, gen: to
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return float(loss.detach())
+        if selecting and ((step + 1) % select_every == 0 or step + 1 == p.steps):
+            hr = rank_metrics(learner, data, "valid", "full")["hr@10"]  # type: ignore[arg-type]
+            learner.train()
+            if hr > best:
+                best, best_step = hr, step + 1
+                best_state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+    out: dict[str, Any] = {"steps": p.steps, "loss": float(loss.detach())}
+    if best_state is not None:
+        learner.load_state_dict(best_state)
+        out.update({"best_step": best_step, "valid_hr@10": best})
+    return out
 
 
 def batch_indices(step: int, size: int, batch: int) -> Tensor:
