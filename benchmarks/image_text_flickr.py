@@ -155,7 +155,7 @@ def main() -> None:
             recipe = get_recipe(DISTILL_RECIPES[trajectory[0]])
             t0 = time.perf_counter()
             run_experts_command(recipe, recipe.config(("benchmark", {**settings(args, image_root, budgets[0]), "budget": args.budget,
-                                                                    "buffer": str(buffer)})))
+                                                                    "buffer": str(buffer), **parse_overrides(args.overrides)})))
             expert_seconds = time.perf_counter() - t0
             print(f"expert buffer {buffer}: {expert_seconds:.0f} s", flush=True)
         for method in methods:
