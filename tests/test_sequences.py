@@ -352,7 +352,7 @@ def test_config_rows_come_from_the_td3_table_and_the_budget_table():
     from mmdistill.resolve import config_sources
 
     small = sequences_farzi.RECIPE.config(dataset="movielens", data_root="/data/ml-latest-small.zip")
-    assert (small.seq_num, small.learner_batch, small.rank_user, small.iterations, small.batch_real) == (50, 25, 8, 720, 4096)
+    assert (small.seq_num, small.learner_batch, small.rank_user, small.iterations, small.batch_real) == (50, 25, 16, 720, 4096)
     assert config_sources(small)["seq_num"].startswith("tables/td3.yaml: release ml-latest-small (mmdistill (ours)")
     other = sequences_td3.RECIPE.config(dataset="generated")
     assert (other.seq_num, other.rank_user, other.seq_lr, other.iterations) == (20, 64, 0.01, 1000)
