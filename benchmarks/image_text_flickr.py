@@ -169,12 +169,12 @@ def main() -> None:
                 t0 = time.perf_counter()
                 result = None
                 if method in BASELINES:
-                    cfg = ImageTextDistillConfig(**settings(args, image_root, pairs), eval_whole_split=method == "whole",
+                    keys = settings(args, image_root, pairs)
+                    cfg = ImageTextDistillConfig(**keys, eval_whole_split=method == "whole",
                                                  baselines=[BASELINES[method]] if method != "whole" else [])
                     metrics = MODALITY.evaluate(cfg, None, data, device)
                     entry = metrics[BASELINES[method]]
                     timing: dict[str, Any] = {}
-                    keys = settings(args, image_root, pairs)
                 else:
                     from mmdistill.recipes import get_recipe
 
@@ -194,12 +194,16 @@ def main() -> None:
                     timing = {**timing, "seconds_per_iteration": timing["seconds"] / max(timing["iterations"], 1), "curve": points}
                     entry = metrics["distilled"]
                 seconds = time.perf_counter() - t0
-                label = method if len(eval_epochs) == 1 else f"{method} @{eval_epochs[0]}ep"
-                rows.append(row(label, entry.get("size", entry.get("pairs")), entry, seconds))
-                records.append({"method": method, "pairs": entry.get("size", entry.get("pairs")), "eval_epochs": eval_epochs[0],
-                                "metrics": entry, "protocol": metrics.get("protocol"), "timing": timing, "wall_seconds": seconds,
-                                "config": result.manifest["config"] if result is not None else None})
-                print(rows[-1], flush=True)
+
+                def report(epochs: int, entry: dict[str, Any], protocol: Any, timing: dict[str, Any], seconds: float, **extra: Any) -> None:
+                    label = method if len(eval_epochs) == 1 else f"{method} @{epochs}ep"
+                    rows.append(row(label, entry.get("size", entry.get("pairs")), entry, seconds))
+                    records.append({"method": method, "pairs": entry.get("size", entry.get("pairs")), "eval_epochs": epochs, "metrics": entry,
+                                    "protocol": protocol, "timing": timing, "wall_seconds": seconds, **extra})
+                    print(rows[-1], flush=True)
+
+                report(eval_epochs[0], entry, metrics.get("protocol"), timing, seconds,
+                       config=result.manifest["config"] if result is not None else None)
                 for epochs in ([] if method == "whole" else eval_epochs[1:]):  # the same set (or baseline draws), evaluated longer
                     t0 = time.perf_counter()
                     name = BASELINES.get(method, "distilled")
@@ -209,11 +213,8 @@ def main() -> None:
                         cfg = recipe.config(("benchmark", {**keys, "eval_epochs": epochs}))
                     metrics = MODALITY.evaluate(cfg, None if result is None else result.synthetic, data, device)
                     seconds = time.perf_counter() - t0
-                    rows.append(row(f"{method} @{epochs}ep", metrics[name].get("size", pairs), metrics[name], seconds))
-                    records.append({"method": method, "pairs": pairs, "eval_epochs": epochs, "metrics": metrics[name],
-                                    "protocol": metrics.get("protocol"), "timing": {"eval_seconds": seconds}, "wall_seconds": seconds,
-                                    "config": None, "same_set_as": f"{method} @{eval_epochs[0]}ep"})
-                    print(rows[-1], flush=True)
+                    report(epochs, metrics[name], metrics.get("protocol"), {"eval_seconds": seconds}, seconds,
+                           config=None, same_set_as=f"{method} @{eval_epochs[0]}ep")
     scored = f"{args.validation:g} of the training images (validation)" if args.validation else "200 test images / 1,000 captions"
     print(f"\nFlickr8k-1k, {args.image_encoder} {args.image_size}px (last {args.trainable_blocks or 'all'} blocks trained) + "
           f"{args.text_encoder}; recall % on {scored}, "
