@@ -6,13 +6,16 @@ atomic checkpoint (synthetic tensors + optimizer state + iteration counter, one 
 ends in the same synthetic set as an uninterrupted run. The checkpoint records the values of the keys that
 change the distillation (``resume_keys``); a resume with other values is refused naming each changed key. A
 non-finite loss stops the run with
-:class:`~mmdistill.errors.DivergenceError`; the last good checkpoint stays on disk.
+:class:`~mmdistill.errors.DivergenceError`; the last good checkpoint stays on disk. A matcher with a
+``selector`` (:mod:`mmdistill.selection`) has its set scored on held-out data every ``selector.every``
+iterations; the best-scoring set is kept in the checkpoint and ends the run in place of the last one.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +29,11 @@ from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
 from mmdistill.seeding import generator
+from mmdistill.selection import BestSet, Selector
 from mmdistill.synthetic import SyntheticSet
 
 CHECKPOINT_FORMAT = "mmdistill.checkpoint/2"
+_log = logging.getLogger(__name__)
 
 
 class Matcher(Protocol):
@@ -49,6 +54,7 @@ class LoopResult:
     seconds: float
     resumed_from: int | None
     last_loss: float | None
+    selection: dict[str, Any] | None = None  #: BestSet.summary() when a selector chose the returned set
 
 
 def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], str]:
@@ -77,11 +83,13 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], b
 
 
 def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, next_iteration: int, elapsed: float,
-                    resume_keys: Mapping[str, Any]) -> None:
+                    resume_keys: Mapping[str, Any], best: BestSet | None = None) -> None:
     """Atomically write the loop state after ``next_iteration`` iterations have been completed, with the values
-    of the keys that must not change on resume."""
+    of the keys that must not change on resume (and the best set so far when a selector scores the run)."""
     opt_tensors, opt_json = _optimizer_state(opt)
     tensors = {f"syn.{k}": v for k, v in syn.tensors().items()} | opt_tensors
+    if best is not None:
+        tensors |= best.checkpoint_tensors()
     meta = {
         "format": CHECKPOINT_FORMAT,
         "iteration": str(next_iteration),
@@ -90,6 +98,8 @@ def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, n
         "optimizer": opt_json,
         "synthetic": json.dumps(syn.header()),
     }
+    if best is not None:
+        meta["selection"] = best.checkpoint_meta()
     save_tensors(path, tensors, metadata=meta)
 
 
@@ -114,16 +124,22 @@ def _snapshot(syn: SyntheticSet, opt: torch.optim.Optimizer) -> tuple[dict[str, 
 
 
 def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, snapshot: tuple[dict[str, Tensor], dict[str, Any]],
-                      iteration: int, elapsed: float, resume_keys: Mapping[str, Any]) -> None:
+                      iteration: int, elapsed: float, resume_keys: Mapping[str, Any], best: BestSet | None = None) -> None:
     """Checkpoint the state of the start of ``iteration`` (restored from ``snapshot``): an interrupted
     iteration may have half-updated the set (DC updates it several times per outer iteration)."""
     tensors, state = snapshot
-    current = syn.tensors()
-    with torch.no_grad():
-        for name, value in tensors.items():
-            current[name].copy_(value)
+    syn.copy_from(tensors)  # syn.tensors() are CPU copies for a set on a GPU: write into the live tensors
     opt.load_state_dict(state)
-    save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys)
+    if best is not None:  # a score taken at the end of the interrupted iteration goes with it: resume redoes both
+        best.forget_after(iteration)
+    save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys, best)
+
+
+def load_best(path: Path, metric: str) -> BestSet:
+    """The selection state stored in checkpoint ``path`` (a fresh one when the checkpoint has none)."""
+    tensors, meta = load_tensors_with_metadata(path)
+    blob = meta.get("selection")
+    return BestSet.from_checkpoint(tensors, blob) if blob else BestSet(metric)
 
 
 def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -186,6 +202,7 @@ def run_loop(
     stop_after: int | None = None,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     writer: bool = True,
+    select: Selector | None = None,
 ) -> LoopResult:
     """Run ``iterations`` outer iterations of ``matcher`` on ``syn``.
 
@@ -200,23 +217,33 @@ def run_loop(
         stop_after: stop (after checkpointing) once this many iterations are done (tests, time slicing).
         writer: whether this process writes the checkpoint and the log (False on the ranks > 0 of a torchrun
             run: they hold the same set and read the checkpoint on resume, rank 0 writes it).
+        select: score the set before the first iteration, every ``select.every`` iterations and after the last;
+            the best-scoring set (kept in the checkpoint) replaces the last one when the run completes, and
+            ``LoopResult.selection`` says which iteration it came from. Scores go to the metrics log as ``select``.
     """
     if iterations < 0:
         raise ConfigError(f"iterations must be >= 0, got {iterations}")
     if checkpoint_every <= 0:
         raise ConfigError(f"checkpoint_every must be > 0, got {checkpoint_every}")
+    if select is not None and select.every <= 0:
+        raise ConfigError(f"the selector's interval must be > 0 iterations, got {select.every}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / CHECKPOINT_FILE
     log = MetricsLog(out_dir / METRICS_FILE)
     start, elapsed, resumed_from = 0, 0.0, None
+    best = BestSet(select.metric) if select is not None else None
     if resume and ckpt.exists():
         start, elapsed = load_checkpoint(ckpt, syn, optimizer, resume_keys or {})
         resumed_from = start
+        if select is not None:
+            best = load_best(ckpt, select.metric)
         if writer:
             log.truncate_after(start)
     elif writer:
         log.reset()
+    if best is not None and select is not None and not best.scored(0) and start == 0:
+        _offer(best, select, syn, 0)
     end = iterations if stop_after is None else min(iterations, stop_after)
     last_loss = None
     start_iteration = getattr(matcher, "start_iteration", None)
@@ -239,21 +266,43 @@ def run_loop(
                     f"{lower} and resume"
                 ) from None
             last_loss = stats.get("loss")
+            done = it + 1
+            scored = best is not None and select is not None and (done % select.every == 0 or done == iterations)
+            if scored:
+                stats = {**stats, "select": _offer(best, select, syn, done)}  # type: ignore[arg-type]
             if on_iteration is not None:
                 on_iteration(it, stats)
-            if writer and (it % log_every == 0 or it == iterations - 1):
+            if writer and (it % log_every == 0 or it == iterations - 1 or scored):
                 log.append({"it": it, **stats, "seconds": elapsed + time.perf_counter() - t0})
             bar.update(1)
             if last_loss is not None:
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
-            done = it + 1
             if writer and (done % checkpoint_every == 0 or done == end):
-                save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {})
+                save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
     except KeyboardInterrupt:
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
-            _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {})
+            _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
         raise InterruptedRun(f"interrupted at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
                              "iterations: continue with the same command and --resume") from None
     finally:
         bar.close()
-    return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss)
+    selection = None
+    if best is not None and end == iterations:
+        best.restore_into(syn)
+        selection = best.summary(iterations)
+        log_selection(selection)
+    return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss,
+                      selection=selection)
+
+
+def _offer(best: BestSet, select: Selector, syn: SyntheticSet, done: int) -> float:
+    """Score ``syn`` after ``done`` iterations and keep it when it is the best so far; returns the score."""
+    score = float(select.score(syn, done))
+    if best.offer(syn, done, score):
+        _log.info("selection: %s %.4f after %d iterations (best so far)", select.metric, score, done)
+    return score
+
+
+def log_selection(selection: Mapping[str, Any]) -> None:
+    _log.info("selection: kept the set of iteration %d of %d (%s %.4f)", selection["selected_iteration"],
+              selection["last_iteration"], selection["metric"], selection["selected_score"])

@@ -190,11 +190,13 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
         resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
-        stop_after=stop_after, writer=workers.is_writer,
+        stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None),
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
     manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from}
+    if loop.selection is not None:
+        manifest["selection"] = loop.selection
     if loop.iterations < cfg.iterations:
         log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
         return RunResult(out, syn.detached(), manifest)

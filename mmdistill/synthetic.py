@@ -141,6 +141,17 @@ class SyntheticSet:
             out["soft_labels"] = self.soft_labels.detach().cpu().contiguous()
         return out
 
+    def copy_from(self, tensors: dict[str, Tensor]) -> None:
+        """Overwrite this set's tensors in place, on their device, from a mapping named as :meth:`tensors` names
+        them (a snapshot, a checkpoint's best set); names it does not hold are ignored."""
+        live = {f"data.{k}": v for k, v in self.data.items()} | {"labels": self.labels}
+        if self.soft_labels is not None:
+            live["soft_labels"] = self.soft_labels
+        with torch.no_grad():
+            for name, value in tensors.items():
+                if name in live:
+                    live[name].copy_(value.to(live[name].device))
+
     def header(self) -> dict[str, Any]:
         """JSON description matching :meth:`tensors` (shapes are checked on load)."""
         return {

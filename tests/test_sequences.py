@@ -440,3 +440,26 @@ def test_mmdistill_eval_takes_evaluation_keys_only():
     assert err.value.key == "seq_lr"
     with pytest.raises(ConfigError, match="has no key 'eval_stepz'"):
         evaluation_overrides(cls, ["eval_stepz=4"])
+
+
+def test_td3_keeps_its_best_validation_summary_as_the_reference(tmp_path):
+    """select_every k: the summary is scored on the validation item (MRR@10) before the first outer step and every
+    k steps; the run ends with the best one (the reference's best checkpoint), recorded in the manifest."""
+    from mmdistill.modalities.sequences.select import selection_interval
+
+    res = sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "sel"), "iterations": 3, "select_every": 1,
+                                     "baselines": ["random_real"]})
+    sel = res.manifest["selection"]
+    assert sel["metric"].startswith("validation mrr@10") and [it for it, _ in sel["scores"]] == [0, 1, 2, 3]
+    assert sel["selected_score"] == max(s for _, s in sel["scores"])
+    kept = sel["selected_iteration"]
+    plain = sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "plain"), "iterations": 3, "select_every": 0, "evaluate": False},
+                                     stop_after=kept)  # the same trajectory, stopped at the kept iteration
+    for k in ("U", "T", "G"):
+        assert torch.equal(res.synthetic.data[k], plain.synthetic.data[k])
+    assert "selection" not in plain.manifest
+    cfg = tiny(batch_real=16)
+    assert selection_interval(cfg, 100) == 7 and selection_interval(tiny(select_every=0), 100) == 0
+    with pytest.raises(ConfigError, match="select_every=-1 selects the summary on the validation item") as err:
+        sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "valid"), "eval_split": "valid"})
+    assert err.value.key == "select_every"

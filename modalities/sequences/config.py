@@ -143,6 +143,13 @@ class SequenceMetaKeys(ConfigKeys):
                    "trained in the inner loop, the starting point of evaluation with eval_pretrained_embedding=false")
     batch_real: int = key(2048, help="real prefixes per outer step (the reference's train.batch_size)", unit="prefixes",
                           range="[1, inf)")
+    select_every: int = key(
+        -1, help="score the summary on the validation item (MRR@10, full ranking) before the first outer step and every this "
+                 "many steps, and end with the best one (the reference's best checkpoint); -1: once per epoch of real prefixes "
+                 "(ceil(transitions / batch_real) steps, the reference's val_interval 1); 0: keep the last summary (a run "
+                 "with eval_split=valid needs 0)", unit="outer steps", range="[-1, inf)")
+    select_models: int = key(1, help="learners trained on the summary per selection score, their MRR@10 averaged (the "
+                                     "reference's train.n_eval_model)", unit="learners", range="[1, inf)")
 
 
 @dataclass
@@ -188,6 +195,8 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
     graph); outer loss = the learner's loss on ``batch_real`` real prefixes + ``align_weight`` x MSE to the
     pretrained learner's features; Adam ``seq_lr`` (weight decay ``seq_weight_decay``, cosine), clipped at
     ``max_grad_norm``; the learner's Adam ``net_lr`` / ``net_weight_decay``, batches of ``learner_batch``.
+    Selection: the summary is scored on the validation item before the first step and every ``select_every`` steps
+    (default: once per epoch of real prefixes) and the best one is kept, as the reference keeps its best checkpoint.
 
     Evaluation: ``eval_runs`` learners per set trained ``eval_steps`` (default ``inner_steps``) steps on the summary
     (or a real subset of the same size, one-hot) with the learner's protocol, the last step kept or, with

@@ -13,7 +13,10 @@ One outer step (reference ``src/trainer.py`` of USTC-StarTeam/TD3, ``Trainer.fit
    ``align_weight`` x the MSE between its features and the pretrained learner's on the same positions (TD3's
    feature-space alignment);
 4. the summary's learnable factors get that gradient, clipped to norm ``max_grad_norm``, and one Adam step at
-   a cosine-decayed ``seq_lr``.
+   a cosine-decayed ``seq_lr``;
+5. every ``select_every`` steps (default one epoch of real prefixes) the summary is scored on the validation item
+   and the run ends with the best one (``selector``, :mod:`modalities.sequences.select`), as the reference
+   keeps its best checkpoint.
 
 Inner-loop augmentation is in the learner's summary loss (a random truncation position per sequence,
 :func:`~modalities.sequences.train.summary_loss`). The same matcher distils a Farzi summary: only the decoder
@@ -42,6 +45,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import SequenceData
 from .nets import Learner
+from .select import summary_selector
 from .summary import decode_summary, learnable_keys
 from .train import LossModule, Pretrained, augmentation_positions, batch_indices, freezes_embedding, fresh_learner
 
@@ -94,6 +98,7 @@ class MetaMatcher:
         self.base_lr = float(cfg.seq_lr)
         self.iterations = max(1, int(cfg.iterations))
         self.trainable: tuple[str, ...] = ()
+        self.selector = summary_selector(cfg, data, self.targets.shape[0], device)  # the reference's best checkpoint
 
     def start_iteration(self, it: int) -> None:
         """Cosine schedule of the summary's learning rate (the reference's ``seq_scheduler: cosine``)."""

@@ -197,10 +197,17 @@ def sample_negatives(data: SequenceData, num: int, seed: int) -> Tensor:
     return out
 
 
-@torch.no_grad()
 def rank_metrics(learner: Learner, data: SequenceData, split: str = "test", protocol: str = "full",
                  negatives: Tensor | None = None, batch: int = 512) -> dict[str, float]:
     """HR@K and NDCG@K (K in 5, 10, 20) on ``split`` under ``protocol`` (``full`` or ``sampled``)."""
+    return metrics_from_ranks(target_ranks(learner, data, split, protocol, negatives, batch))
+
+
+@torch.no_grad()
+def target_ranks(learner: Learner, data: SequenceData, split: str = "test", protocol: str = "full",
+                 negatives: Tensor | None = None, batch: int = 512) -> Tensor:
+    """(U,) float 0-based rank of each user's ``split`` item among the candidates of ``protocol`` (``full``: every
+    item but the user's earlier ones; ``sampled``: the user's row of ``negatives``)."""
     learner.eval()
     device = next(learner.parameters()).device
     x, lens, targets = data.eval_inputs(split)
@@ -222,7 +229,13 @@ def rank_metrics(learner: Learner, data: SequenceData, split: str = "test", prot
             neg = scores.gather(1, negatives[i : i + batch].to(device))
             rank = (neg >= target_score).sum(1)
         ranks.append(rank.cpu())
-    return metrics_from_ranks(torch.cat(ranks).float())
+    return torch.cat(ranks).float()
+
+
+def mrr_at(r: Tensor, k: int) -> float:
+    """MRR@K of 0-based ranks ``r``: the mean of 1 / (rank + 1) over targets ranked below K, 0 for the others
+    (RecBole's ``mrr@k``, the metric TD3 selects its summary by)."""
+    return float(torch.where(r < k, 1.0 / (r + 1), torch.zeros_like(r)).mean())
 
 
 def metrics_from_ranks(r: Tensor) -> dict[str, float]:
@@ -286,5 +299,5 @@ def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | Non
 
 
 __all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
-           "freezes_embedding", "fresh_learner", "metrics_from_ranks", "pretrained_learner", "rank_metrics", "real_loss", "sample_negatives", "summary_loss",
-           "train_on_summary", "train_on_windows"]
+           "freezes_embedding", "fresh_learner", "metrics_from_ranks", "mrr_at", "pretrained_learner", "rank_metrics", "real_loss",
+           "sample_negatives", "summary_loss", "target_ranks", "train_on_summary", "train_on_windows"]

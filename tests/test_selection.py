@@ -1,0 +1,133 @@
+"""Model selection in the outer loop: the best-scoring set ends the run, survives a resume, and a score taken
+at the end of an interrupted iteration is redone with it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmdistill.errors import ConfigError
+from mmdistill.loop import run_loop
+from mmdistill.selection import BestSet
+from mmdistill.seeding import generator
+from mmdistill.synthetic import SyntheticSet
+
+
+class _AddOne:
+    """Each iteration adds 1 to every value of the set (no randomness, no gradient)."""
+
+    name = "add-one"
+
+    def step(self, syn, optimizer, gen):
+        with torch.no_grad():
+            syn.x.add_(1.0)
+        return {"loss": float(syn.x.detach().mean())}
+
+
+class _PeakAt:
+    """Scores a set by how close its mean drift from the start is to ``peak`` iterations (best: exactly there)."""
+
+    metric = "closeness to the peak"
+
+    def __init__(self, start: torch.Tensor, peak: int, every: int = 1):
+        self.start, self.peak, self.every, self.calls = start.clone(), peak, every, []
+
+    def score(self, syn, iteration):
+        self.calls.append(iteration)
+        return -abs(float((syn.x.detach() - self.start).mean()) - self.peak)
+
+
+def _set(blobs):
+    return SyntheticSet.from_real(blobs, 2, generator(0, "init")).requires_grad_(True)
+
+
+def test_the_best_scored_set_ends_the_run(tmp_path, blobs):
+    syn = _set(blobs)
+    start = syn.x.detach().clone()
+    sel = _PeakAt(start, peak=3)
+    res = run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path,
+                   checkpoint_every=2, progress=False, select=sel)
+    assert sel.calls == [0, 1, 2, 3, 4, 5, 6]  # before the first iteration, then after each
+    assert torch.allclose(syn.x, start + 3)  # the set of iteration 3, not of the last (6)
+    assert res.selection is not None and res.selection["selected_iteration"] == 3 and res.selection["last_iteration"] == 6
+    assert [it for it, _ in res.selection["scores"]] == [0, 1, 2, 3, 4, 5, 6]
+    logged = __import__("mmdistill.io", fromlist=["MetricsLog"]).MetricsLog(tmp_path / "metrics.jsonl").read()
+    assert [r["select"] for r in logged if "select" in r] == [s for it, s in res.selection["scores"] if it > 0]
+
+
+def test_selection_is_every_k_iterations_and_after_the_last(tmp_path, blobs):
+    syn = _set(blobs)
+    sel = _PeakAt(syn.x.detach(), peak=100, every=3)
+    res = run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=7, seed=0, out_dir=tmp_path,
+                   progress=False, select=sel)
+    assert sel.calls == [0, 3, 6, 7] and res.selection["selected_iteration"] == 7
+
+
+def test_resume_selects_among_the_same_candidates(tmp_path, blobs):
+    a = _set(blobs)
+    start = a.x.detach().clone()
+    full = run_loop(_AddOne(), a, torch.optim.SGD(a.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "a",
+                    checkpoint_every=1, progress=False, select=_PeakAt(start, peak=1))
+    b = _set(blobs)
+    run_loop(_AddOne(), b, torch.optim.SGD(b.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
+             checkpoint_every=1, progress=False, select=_PeakAt(start, peak=1), stop_after=4)
+    assert torch.allclose(b.x, start + 4)  # a run stopped early keeps its last set: it has not ended
+    c = _set(blobs)  # a new process: the best set (iteration 1) comes back from the checkpoint
+    sel = _PeakAt(start, peak=1)
+    res = run_loop(_AddOne(), c, torch.optim.SGD(c.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
+                   checkpoint_every=1, progress=False, select=sel, resume=True)
+    assert sel.calls == [5, 6]  # the scores of iterations 0-4 came from the checkpoint
+    assert torch.allclose(c.x, start + 1) and torch.equal(c.x, a.x)
+    assert res.selection["scores"] == full.selection["scores"]
+
+
+def test_a_score_of_an_interrupted_iteration_is_dropped_with_it(blobs):
+    syn = _set(blobs)
+    best = BestSet("m")
+    best.offer(syn, 1, 0.5)
+    kept = syn.x.detach().clone()
+    with torch.no_grad():
+        syn.x.add_(1.0)
+    best.offer(syn, 2, 0.9)  # the end of iteration 2, which is then interrupted
+    best.forget_after(1)
+    assert best.iteration == 1 and best.score == 0.5 and torch.equal(best.tensors["data.x"], kept)
+    assert best.history == [(1, 0.5)]
+
+
+def test_a_selector_needs_a_positive_interval(tmp_path, blobs):
+    syn = _set(blobs)
+    with pytest.raises(ConfigError, match="selector's interval must be > 0"):
+        run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=2, seed=0, out_dir=tmp_path,
+                 progress=False, select=_PeakAt(syn.x.detach(), peak=1, every=0))
+
+
+class _InterruptedScore(_PeakAt):
+    """Raises KeyboardInterrupt (Ctrl-C) while scoring after ``at`` iterations, the first time only."""
+
+    def __init__(self, start, peak, at):
+        super().__init__(start, peak)
+        self.at = at
+
+    def score(self, syn, iteration):
+        if iteration == self.at:
+            self.at = -1
+            raise KeyboardInterrupt
+        return super().score(syn, iteration)
+
+
+def test_ctrl_c_while_scoring_resumes_to_the_same_selection(tmp_path, blobs):
+    from mmdistill.errors import InterruptedRun
+
+    a = _set(blobs)
+    start = a.x.detach().clone()
+    full = run_loop(_AddOne(), a, torch.optim.SGD(a.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "a",
+                    checkpoint_every=5, progress=False, select=_PeakAt(start, peak=4))
+    b = _set(blobs)
+    sel = _InterruptedScore(start, peak=4, at=4)
+    with pytest.raises(InterruptedRun, match="interrupted at iteration 3"):
+        run_loop(_AddOne(), b, torch.optim.SGD(b.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
+                 checkpoint_every=5, progress=False, select=sel)
+    c = _set(blobs)
+    res = run_loop(_AddOne(), c, torch.optim.SGD(c.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
+                   checkpoint_every=5, progress=False, select=sel, resume=True)
+    assert res.resumed_from == 3 and torch.equal(c.x, a.x) and res.selection["scores"] == full.selection["scores"]
