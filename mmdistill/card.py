@@ -93,7 +93,12 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                   f"{manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0]} samples, "
                   f"{manifest.get('num_classes')} classes, seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
-            f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}", ""]
+            f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
+    if sel := manifest.get("selection"):
+        out += [f"- kept the set of iteration {sel['selected_iteration']} of {sel['last_iteration']}, the best of "
+                f"{len(sel.get('scores', []))} scores by {sel['metric']} ({sel['selected_score']:.4f}); the metrics below "
+                "are of that set"]
+    out += [""]
     out += ["## Source dataset", "", f"- dataset: `{manifest.get('dataset')}`",
             f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
             f"- source: {facts.get('source', 'not known to the loader')}",

@@ -28,18 +28,26 @@ def save_figure(fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss") -> Path | None:
-    """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot."""
+def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss",
+                    selection: dict[str, Any] | None = None) -> Path | None:
+    """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot. With a
+    run's ``selection`` (the manifest's block), its held-out scores on a second axis and the kept iteration marked."""
     pts = [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
     if not pts:
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2)
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label="loss")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     if min(p[1] for p in pts) > 0:
         ax.set_yscale("log")
+    if selection and selection.get("scores"):
+        right = ax.twinx()
+        its, scores = zip(*selection["scores"])
+        right.plot(its, scores, "o-", color="tab:orange", ms=3, lw=1, label=selection.get("metric", "selection score"))
+        right.axvline(selection["selected_iteration"], color="tab:orange", ls="--", lw=0.8)
+        right.set_ylabel(str(selection.get("metric", "selection score")).split(" (")[0], color="tab:orange")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)

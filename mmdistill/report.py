@@ -83,7 +83,8 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set)."""
     title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
     modality.write_preview(syn, out / PREVIEW_FILE, title)
-    plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss")
+    plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
+                    selection=manifest.get("selection"))
     metrics = manifest.get("metrics", {})
     plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", title, ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
     write_card(out, manifest, modality, syn)

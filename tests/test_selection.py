@@ -131,3 +131,12 @@ def test_ctrl_c_while_scoring_resumes_to_the_same_selection(tmp_path, blobs):
     res = run_loop(_AddOne(), c, torch.optim.SGD(c.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
                    checkpoint_every=5, progress=False, select=sel, resume=True)
     assert res.resumed_from == 3 and torch.equal(c.x, a.x) and res.selection["scores"] == full.selection["scores"]
+
+
+def test_the_loss_plot_shows_the_selection(tmp_path):
+    from mmdistill.plots import plot_loss_curve
+
+    records = [{"it": i, "loss": 1.0 / (i + 1)} for i in range(5)]
+    sel = {"metric": "validation mrr@10 (full ranking, 1 learner(s))", "selected_iteration": 2, "selected_score": 0.3,
+           "last_iteration": 5, "scores": [[0, 0.1], [2, 0.3], [5, 0.2]]}
+    assert plot_loss_curve(records, tmp_path / "loss.png", selection=sel).stat().st_size > 0

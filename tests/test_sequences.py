@@ -458,6 +458,7 @@ def test_td3_keeps_its_best_validation_summary_as_the_reference(tmp_path):
     for k in ("U", "T", "G"):
         assert torch.equal(res.synthetic.data[k], plain.synthetic.data[k])
     assert "selection" not in plain.manifest
+    assert f"kept the set of iteration {kept} of 3" in (tmp_path / "sel" / "README.md").read_text()
     cfg = tiny(batch_real=16)
     assert selection_interval(cfg, 100) == 7 and selection_interval(tiny(select_every=0), 100) == 0
     with pytest.raises(ConfigError, match="select_every=-1 selects the summary on the validation item") as err:
