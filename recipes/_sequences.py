@@ -5,7 +5,7 @@ Defaults are TD3's reference: the per-release rows of ``tables/td3.yaml`` (``mod
 says where every shared default comes from). ``--budget cpu`` (a row of ``tables/budgets.yaml``) sizes a run
 for a CPU (about 11 minutes of summary learning on MovieLens latest-small on one idle core): 200 outer steps of
 the reference's 200 inner steps, the last 40 differentiated (the evaluation learners train 200 steps too), real
-batches of 256 prefixes, 20 pretraining epochs and 10 whole-data epochs. Run it with one torch thread on a shared
+batches of 4,096 prefixes (the reference's ML-100K batch), 20 pretraining epochs and 10 whole-data epochs. Run it with one torch thread on a shared
 machine (``OMP_NUM_THREADS=1``; on 2 busy cores two threads made every step ~10x slower). As in the reference,
 the run ends with the summary that scored best on the validation item (MRR@10, scored before the first outer step
 and once per epoch of real prefixes: ``select_every``; 0 keeps the last summary).

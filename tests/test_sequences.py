@@ -358,7 +358,7 @@ def test_config_rows_come_from_the_td3_table_and_the_budget_table():
     assert (other.seq_num, other.rank_user, other.seq_lr, other.iterations) == (20, 64, 0.01, 1000)
     assert other.ipc == other.seq_num  # one source of truth for the summary's size
     cpu = sequences_td3.RECIPE.rebuild(small, {"budget": "cpu"})
-    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 200, 200, 40, 256, 10)
+    assert (cpu.seq_num, cpu.iterations, cpu.inner_steps, cpu.window, cpu.batch_real, cpu.whole_epochs) == (50, 200, 200, 40, 4096, 10)
     assert config_sources(cpu)["iterations"].startswith("tables/budgets.yaml: recipe sequences-td3/sequences-farzi, budget cpu")
     assert sequences_td3.RECIPE.config(dataset="ml-1m", seq_num=7).seq_num == 7  # explicit wins over the row
     with pytest.raises(ConfigError, match="'ipc' .*does not apply to recipe sequences-td3: use seq_num"):
