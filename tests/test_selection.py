@@ -41,12 +41,17 @@ def _set(blobs):
     return SyntheticSet.from_real(blobs, 2, generator(0, "init")).requires_grad_(True)
 
 
+def _run(syn, out, select, iterations=6, **kw):
+    """The loop on ``syn`` with the add-one matcher (a fresh optimizer: what a new process would build)."""
+    return run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=iterations, seed=0, out_dir=out,
+                    progress=False, select=select, **kw)
+
+
 def test_the_best_scored_set_ends_the_run(tmp_path, blobs):
     syn = _set(blobs)
     start = syn.x.detach().clone()
     sel = _PeakAt(start, peak=3)
-    res = run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path,
-                   checkpoint_every=2, progress=False, select=sel)
+    res = _run(syn, tmp_path, sel, checkpoint_every=2)
     assert sel.calls == [0, 1, 2, 3, 4, 5, 6]  # before the first iteration, then after each
     assert torch.allclose(syn.x, start + 3)  # the set of iteration 3, not of the last (6)
     assert res.selection is not None and res.selection["selected_iteration"] == 3 and res.selection["last_iteration"] == 6
@@ -58,24 +63,20 @@ def test_the_best_scored_set_ends_the_run(tmp_path, blobs):
 def test_selection_is_every_k_iterations_and_after_the_last(tmp_path, blobs):
     syn = _set(blobs)
     sel = _PeakAt(syn.x.detach(), peak=100, every=3)
-    res = run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=7, seed=0, out_dir=tmp_path,
-                   progress=False, select=sel)
+    res = _run(syn, tmp_path, sel, iterations=7)
     assert sel.calls == [0, 3, 6, 7] and res.selection["selected_iteration"] == 7
 
 
 def test_resume_selects_among_the_same_candidates(tmp_path, blobs):
     a = _set(blobs)
     start = a.x.detach().clone()
-    full = run_loop(_AddOne(), a, torch.optim.SGD(a.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "a",
-                    checkpoint_every=1, progress=False, select=_PeakAt(start, peak=1))
+    full = _run(a, tmp_path / "a", _PeakAt(start, peak=1), checkpoint_every=1)
     b = _set(blobs)
-    run_loop(_AddOne(), b, torch.optim.SGD(b.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
-             checkpoint_every=1, progress=False, select=_PeakAt(start, peak=1), stop_after=4)
+    _run(b, tmp_path / "b", _PeakAt(start, peak=1), checkpoint_every=1, stop_after=4)
     assert torch.allclose(b.x, start + 4)  # a run stopped early keeps its last set: it has not ended
     c = _set(blobs)  # a new process: the best set (iteration 1) comes back from the checkpoint
     sel = _PeakAt(start, peak=1)
-    res = run_loop(_AddOne(), c, torch.optim.SGD(c.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
-                   checkpoint_every=1, progress=False, select=sel, resume=True)
+    res = _run(c, tmp_path / "b", sel, checkpoint_every=1, resume=True)
     assert sel.calls == [5, 6]  # the scores of iterations 0-4 came from the checkpoint
     assert torch.allclose(c.x, start + 1) and torch.equal(c.x, a.x)
     assert res.selection["scores"] == full.selection["scores"]
@@ -97,8 +98,7 @@ def test_a_score_of_an_interrupted_iteration_is_dropped_with_it(blobs):
 def test_a_selector_needs_a_positive_interval(tmp_path, blobs):
     syn = _set(blobs)
     with pytest.raises(ConfigError, match="selector's interval must be > 0"):
-        run_loop(_AddOne(), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=2, seed=0, out_dir=tmp_path,
-                 progress=False, select=_PeakAt(syn.x.detach(), peak=1, every=0))
+        _run(syn, tmp_path, _PeakAt(syn.x.detach(), peak=1, every=0), iterations=2)
 
 
 class _InterruptedScore(_PeakAt):
@@ -120,16 +120,13 @@ def test_ctrl_c_while_scoring_resumes_to_the_same_selection(tmp_path, blobs):
 
     a = _set(blobs)
     start = a.x.detach().clone()
-    full = run_loop(_AddOne(), a, torch.optim.SGD(a.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "a",
-                    checkpoint_every=5, progress=False, select=_PeakAt(start, peak=4))
+    full = _run(a, tmp_path / "a", _PeakAt(start, peak=4), checkpoint_every=5)
     b = _set(blobs)
     sel = _InterruptedScore(start, peak=4, at=4)
     with pytest.raises(InterruptedRun, match="interrupted at iteration 3"):
-        run_loop(_AddOne(), b, torch.optim.SGD(b.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
-                 checkpoint_every=5, progress=False, select=sel)
+        _run(b, tmp_path / "b", sel, checkpoint_every=5)
     c = _set(blobs)
-    res = run_loop(_AddOne(), c, torch.optim.SGD(c.parameters(), lr=0.1), iterations=6, seed=0, out_dir=tmp_path / "b",
-                   checkpoint_every=5, progress=False, select=sel, resume=True)
+    res = _run(c, tmp_path / "b", sel, checkpoint_every=5, resume=True)
     assert res.resumed_from == 3 and torch.equal(c.x, a.x) and res.selection["scores"] == full.selection["scores"]
 
 
