@@ -238,6 +238,9 @@ def run_loop(
         resumed_from = start
         if select is not None:
             best = load_best(ckpt, select.metric)
+            if best.history and best.metric != select.metric:
+                raise ConfigError(f"cannot resume {ckpt}: its sets were scored by {best.metric}, this run would score by "
+                                  f"{select.metric}; resume with the settings of the first run, or start over (--overwrite)")
         if writer:
             log.truncate_after(start)
     elif writer:

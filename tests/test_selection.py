@@ -137,3 +137,12 @@ def test_the_loss_plot_shows_the_selection(tmp_path):
     sel = {"metric": "validation mrr@10 (full ranking, 1 learner(s))", "selected_iteration": 2, "selected_score": 0.3,
            "last_iteration": 5, "scores": [[0, 0.1], [2, 0.3], [5, 0.2]]}
     assert plot_loss_curve(records, tmp_path / "loss.png", selection=sel).stat().st_size > 0
+
+
+def test_resume_refuses_another_selection_metric(tmp_path, blobs):
+    syn = _set(blobs)
+    _run(syn, tmp_path, _PeakAt(syn.x.detach(), peak=1), stop_after=2)
+    other = _PeakAt(syn.x.detach(), peak=1)
+    other.metric = "another score"
+    with pytest.raises(ConfigError, match="its sets were scored by closeness to the peak, this run would score by another score"):
+        _run(_set(blobs), tmp_path, other, resume=True)

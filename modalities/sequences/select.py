@@ -41,10 +41,13 @@ class SummarySelector:
 
     def __init__(self, cfg: Any, data: SequenceData, every: int, device: torch.device):
         self.cfg, self.data, self.every, self.device = cfg, data, every, device
-        self.metric = f"validation mrr@{SELECT_K} (full ranking, {cfg.select_models} learner(s))"
         self.pre = pretrained_learner(data, cfg, cfg.network) if cfg.eval_pretrained_embedding else None
         self.protocol = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.eval_steps or cfg.inner_steps,
                                         batch=cfg.learner_batch)
+        embeddings = "pretrained frozen" if cfg.eval_pretrained_embedding else "fresh"
+        # the protocol is in the name: a resume that would score with another one is refused by the loop
+        self.metric = (f"validation mrr@{SELECT_K} (full ranking, {cfg.select_models} learner(s), {embeddings} embeddings, "
+                       f"{self.protocol.steps} steps)")
 
     def score(self, syn: SyntheticSet, iteration: int) -> float:
         with torch.no_grad():
