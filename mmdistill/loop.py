@@ -135,12 +135,6 @@ def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer,
     save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys, best)
 
 
-def load_best(path: Path, metric: str) -> BestSet:
-    """The selection state stored in checkpoint ``path`` (a fresh one when the checkpoint has none)."""
-    tensors, meta = load_tensors_with_metadata(path)
-    blob = meta.get("selection")
-    return BestSet.from_checkpoint(tensors, blob) if blob else BestSet(metric)
-
 
 def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """``key: saved -> now`` for each key whose value differs (a key only one side has counts as changed)."""
@@ -153,8 +147,10 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if saved.get(k, missing) != now.get(k, missing)]
 
 
-def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any]) -> tuple[int, float]:
-    """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds).
+def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any],
+                    select_metric: str | None = None) -> tuple[int, float, BestSet | None]:
+    """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds, the
+    selection state when ``select_metric`` is given: the checkpoint's, or a fresh one when it has none).
 
     ConfigError naming each changed key (checkpoint value -> this run's) when ``resume_keys`` differ from the
     values the checkpoint recorded."""
@@ -176,13 +172,14 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     for name, val in saved.data.items():
         if name not in syn.data or syn.data[name].shape != val.shape:
             raise ArtifactError(f"{path}: tensor data.{name} does not match the synthetic set of this run")
-        with torch.no_grad():
-            syn.data[name].copy_(val.to(syn.data[name].device))
-    if saved.soft_labels is not None and syn.soft_labels is not None:
-        with torch.no_grad():
-            syn.soft_labels.copy_(saved.soft_labels.to(syn.soft_labels.device))
+    learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
+    syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
     _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"])
-    return int(meta["iteration"]), float(meta["elapsed"])
+    best = None
+    if select_metric is not None:
+        blob = meta.get("selection")
+        best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
+    return int(meta["iteration"]), float(meta["elapsed"]), best
 
 
 def run_loop(
@@ -234,10 +231,9 @@ def run_loop(
     start, elapsed, resumed_from = 0, 0.0, None
     best = BestSet(select.metric) if select is not None else None
     if resume and ckpt.exists():
-        start, elapsed = load_checkpoint(ckpt, syn, optimizer, resume_keys or {})
+        start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select.metric if select is not None else None)
         resumed_from = start
-        if select is not None:
-            best = load_best(ckpt, select.metric)
+        if best is not None and select is not None:
             if best.history and best.metric != select.metric:
                 raise ConfigError(f"cannot resume {ckpt}: its sets were scored by {best.metric}, this run would score by "
                                   f"{select.metric}; resume with the settings of the first run, or start over (--overwrite)")
@@ -293,7 +289,7 @@ def run_loop(
     if best is not None and end == iterations:
         best.restore_into(syn)
         selection = best.summary(iterations)
-        log_selection(selection)
+        _log.info("selection: kept the set of iteration %d of %d (%s %.4f)", best.iteration, iterations, best.metric, best.score)
     return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss,
                       selection=selection)
 
@@ -304,8 +300,3 @@ def _offer(best: BestSet, select: Selector, syn: SyntheticSet, done: int) -> flo
     if best.offer(syn, done, score):
         _log.info("selection: %s %.4f after %d iterations (best so far)", select.metric, score, done)
     return score
-
-
-def log_selection(selection: Mapping[str, Any]) -> None:
-    _log.info("selection: kept the set of iteration %d of %d (%s %.4f)", selection["selected_iteration"],
-              selection["last_iteration"], selection["metric"], selection["selected_score"])

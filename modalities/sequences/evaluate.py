@@ -32,7 +32,8 @@ from mmdistill.synthetic import SyntheticSet
 from .data import SequenceData
 from .nets import learner_name
 from .summary import decode_summary
-from .train import KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives, train_on_summary, train_on_windows
+from .train import (KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives,
+                    small_set_protocol, train_on_summary, train_on_windows)
 
 PROTOCOL_NAMES = {"full": "full ranking over all items (the user's earlier items excluded)",
                   "sampled": "{n} sampled negatives (uniform, items the user never interacted with)"}
@@ -68,8 +69,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         learners = list(dict.fromkeys([cfg.network, "sasrec", "gru4rec"]))
     protocols = ["full", "sampled"] if cfg.eval_protocol == "both" else [cfg.eval_protocol]
     negatives = sample_negatives(data, cfg.eval_negatives, cfg.seed) if "sampled" in protocols else None
-    small = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.eval_steps or cfg.inner_steps,
-                            batch=cfg.learner_batch)
+    small = small_set_protocol(cfg)
     whole = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.whole_epochs)
     seconds: dict[str, dict[str, list[float]]] = {}
     best_steps: dict[str, dict[str, list[int]]] = {}

@@ -23,7 +23,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import SequenceData
 from .summary import decode_summary
-from .train import LearnerProtocol, freezes_embedding, fresh_learner, mrr_at, pretrained_learner, target_ranks, train_on_summary
+from .train import freezes_embedding, fresh_learner, mrr_at, pretrained_learner, small_set_protocol, target_ranks, train_on_summary
 
 SELECT_K = 10
 
@@ -42,8 +42,7 @@ class SummarySelector:
     def __init__(self, cfg: Any, data: SequenceData, every: int, device: torch.device):
         self.cfg, self.data, self.every, self.device = cfg, data, every, device
         self.pre = pretrained_learner(data, cfg, cfg.network) if cfg.eval_pretrained_embedding else None
-        self.protocol = LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.eval_steps or cfg.inner_steps,
-                                        batch=cfg.learner_batch)
+        self.protocol = small_set_protocol(cfg)  # evaluation's
         embeddings = "pretrained frozen" if cfg.eval_pretrained_embedding else "fresh"
         # the protocol is in the name: a resume that would score with another one is refused by the loop
         self.metric = (f"validation mrr@{SELECT_K} (full ranking, {cfg.select_models} learner(s), {embeddings} embeddings, "

@@ -100,6 +100,14 @@ class LearnerProtocol:
     epochs: int = 0
 
 
+def small_set_protocol(cfg: Any) -> LearnerProtocol:
+    """How a learner trains on a small set (the summary, real subsets of its size) in evaluation and in selection:
+    the inner learner's Adam (``net_lr``, ``net_weight_decay``), ``eval_steps`` (0: ``inner_steps``) steps in
+    batches of ``learner_batch``."""
+    return LearnerProtocol(lr=cfg.net_lr, weight_decay=cfg.net_weight_decay, steps=cfg.eval_steps or cfg.inner_steps,
+                           batch=cfg.learner_batch)
+
+
 def _adam(learner: Learner, p: LearnerProtocol, freeze_embedding: bool) -> torch.optim.Optimizer:
     params = [q for n, q in learner.named_parameters() if not (freeze_embedding and n in learner.embedding_names())]
     return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
@@ -300,4 +308,4 @@ def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | Non
 
 __all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
            "freezes_embedding", "fresh_learner", "metrics_from_ranks", "mrr_at", "pretrained_learner", "rank_metrics", "real_loss",
-           "sample_negatives", "summary_loss", "target_ranks", "train_on_summary", "train_on_windows"]
+           "sample_negatives", "small_set_protocol", "summary_loss", "target_ranks", "train_on_summary", "train_on_windows"]
