@@ -153,7 +153,8 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     selection state when ``select_metric`` is given: the checkpoint's, or a fresh one when it has none).
 
     ConfigError naming each changed key (checkpoint value -> this run's) when ``resume_keys`` differ from the
-    values the checkpoint recorded."""
+    values the checkpoint recorded, or both metrics when the checkpoint's sets were scored by another metric than
+    ``select_metric``; both are refused before ``syn`` or ``opt`` is touched."""
     tensors, meta = load_tensors_with_metadata(path)
     if meta.get("format") not in (CHECKPOINT_FORMAT, "mmdistill.checkpoint/1"):
         raise ArtifactError(f"{path} is not an mmdistill checkpoint")
@@ -166,6 +167,13 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
             f"cannot resume {path}: keys that change the distillation differ from the run that wrote it ({'; '.join(changed)}); "
             "use the checkpoint's values, or start over (--overwrite) or choose another --out"
         )
+    best = None
+    if select_metric is not None:
+        blob = meta.get("selection")
+        best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
+        if best.history and best.metric != select_metric:
+            raise ConfigError(f"cannot resume {path}: its sets were scored by {best.metric}, this run would score by "
+                              f"{select_metric}; resume with the settings of the first run, or start over (--overwrite)")
     saved = SyntheticSet.from_tensors(
         {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, json.loads(meta["synthetic"]), source=str(path)
     )
@@ -175,10 +183,6 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
     _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"])
-    best = None
-    if select_metric is not None:
-        blob = meta.get("selection")
-        best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
     return int(meta["iteration"]), float(meta["elapsed"]), best
 
 
@@ -233,10 +237,6 @@ def run_loop(
     if resume and ckpt.exists():
         start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select.metric if select is not None else None)
         resumed_from = start
-        if best is not None and select is not None:
-            if best.history and best.metric != select.metric:
-                raise ConfigError(f"cannot resume {ckpt}: its sets were scored by {best.metric}, this run would score by "
-                                  f"{select.metric}; resume with the settings of the first run, or start over (--overwrite)")
         if writer:
             log.truncate_after(start)
     elif writer:

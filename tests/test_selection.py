@@ -144,5 +144,8 @@ def test_resume_refuses_another_selection_metric(tmp_path, blobs):
     _run(syn, tmp_path, _PeakAt(syn.x.detach(), peak=1), stop_after=2)
     other = _PeakAt(syn.x.detach(), peak=1)
     other.metric = "another score"
+    fresh = _set(blobs)
+    before = fresh.x.detach().clone()
     with pytest.raises(ConfigError, match="its sets were scored by closeness to the peak, this run would score by another score"):
-        _run(_set(blobs), tmp_path, other, resume=True)
+        _run(fresh, tmp_path, other, resume=True)
+    assert torch.equal(fresh.x, before)  # refused before the checkpoint's set was copied in
