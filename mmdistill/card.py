@@ -159,7 +159,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 "```", ""]
     out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
             "```", "", "## Config", "", "```json", json.dumps(manifest.get("config", {}), indent=1, default=str), "```", "",
-            "Library versions: " + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]
+            "Library versions (and the CPU kernels torch dispatched to): "
+            + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]
     return "\n".join(out)
 
 
