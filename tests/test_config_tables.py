@@ -118,11 +118,11 @@ def test_image_text_rows_follow_similarity_and_pairs():
     from mmdistill.recipes import image_text_bitrajectory, image_text_lors
 
     # the authors' rows at 100, 200 and 500 pairs; between two, the nearer wins and a tie goes to the smaller
-    assert (image_text_lors.RECIPE.config(ipc=150).lr_data, image_text_lors.RECIPE.config(ipc=150).sim_rank) == (100.0, 10)
-    two_hundred = image_text_lors.RECIPE.config(ipc=200)
-    assert (two_hundred.lr_data, two_hundred.sim_rank, two_hundred.sim_alpha, two_hundred.batch_syn) == (1000.0, 5, 1.0, 20)
-    assert image_text_lors.RECIPE.config(ipc=350).sim_rank == 5
-    assert (image_text_lors.RECIPE.config(ipc=351).sim_rank, image_text_lors.RECIPE.config(ipc=351).batch_syn) == (20, 40)
+    by_pairs = {ipc: image_text_lors.RECIPE.config(ipc=ipc) for ipc in (150, 200, 350, 351)}
+    assert (by_pairs[150].lr_data, by_pairs[150].sim_rank) == (100.0, 10)
+    assert (by_pairs[200].lr_data, by_pairs[200].sim_rank, by_pairs[200].sim_alpha, by_pairs[200].batch_syn) == (1000.0, 5, 1.0, 20)
+    assert by_pairs[350].sim_rank == 5
+    assert (by_pairs[351].sim_rank, by_pairs[351].batch_syn) == (20, 40)
     # the cpu budget's 200-pair row keeps the similarity shape it was validated with (rank 10, alpha 3)
     cpu = image_text_lors.RECIPE.config(ipc=200, budget="cpu")
     assert (cpu.sim_rank, cpu.sim_alpha, cpu.batch_syn, cpu.lr_data) == (10, 3.0, 40, 100.0)
