@@ -21,6 +21,8 @@ iteration (same network, data shapes and augmentation ops; no code copied):
 
 Timing: the variants alternate (ref, mmdistill, ref, mmdistill, ...) ``--pairs`` times after a warm-up, in
 one process; the table gives the medians and the median of the per-pair ratios mmdistill / reference.
+The result goes to ``benchmarks/results/reference_speed_<what>_<device>.json`` (the recorded one), or to
+``NAME.json`` with ``--name NAME`` for a side measurement that must not replace it.
 Data are random reference-shaped tensors (timing needs shapes, not pixels).
 
     python benchmarks/reference_speed.py dm   [--pairs 6] [--batch-real 256] [--ipc 10] [--compile] [--one-batch]
@@ -371,6 +373,8 @@ def main() -> None:
                     help="call mmdistill.host_memory.keep_freed_memory() first; it holds for both sides (malloc settings "
                          "belong to the process; benchmarks/host_allocator.py compares processes)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--name", default=None,
+                    help="result name: benchmarks/results/NAME.json (default: reference_speed_WHAT_DEVICE, the recorded result)")
     args = ap.parse_args()
     if args.ipc is None:
         args.ipc = 1 if args.what == "dc" else 10
@@ -382,7 +386,7 @@ def main() -> None:
         args.eval_threads = default_threads(args.device)
     device = torch.device(args.device)
     record = {"dm": bench_dm, "dc": bench_dc, "mtt": bench_mtt, "eval": bench_eval}[args.what](args, device)
-    write_result(f"reference_speed_{args.what}_{device.type}", {"benchmark": f"{args.what} vs reference structure",
+    write_result(args.name or f"reference_speed_{args.what}_{device.type}", {"benchmark": f"{args.what} vs reference structure",
                                                                "settings": vars(args), "results": record})
 
 
