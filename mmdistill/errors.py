@@ -34,4 +34,10 @@ class DivergenceError(MmdistillError, RuntimeError):
 
 
 class InterruptedRun(MmdistillError, KeyboardInterrupt):
-    """A run stopped by Ctrl-C (or SIGINT) after saving a checkpoint; the message says how to resume."""
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM after saving a checkpoint; the message says how to resume.
+
+    ``signum`` is the signal that stopped it (the command line exits with 128 + ``signum``: 130 or 143)."""
+
+    def __init__(self, message: str, *, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum

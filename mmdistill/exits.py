@@ -10,15 +10,18 @@ code   failure
 5      the optimisation diverged (DivergenceError)
 6      the file system: a path that cannot be read or written (OSError)
 130    interrupted (Ctrl-C); the checkpoint is kept and the message says how to resume
+143    stopped by SIGTERM (a scheduler, ``kill PID``) during a run: as 130
 =====  ==========================================================
 """
 
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
+from mmdistill.stop_signals import stop_signal_number
 
 EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5}
 
@@ -26,7 +29,7 @@ EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, Arti
 def exit_code(exc: BaseException) -> int:
     """The exit code of an expected failure (see the module docstring)."""
     if isinstance(exc, KeyboardInterrupt):
-        return 130
+        return 128 + stop_signal_number(exc)
     if isinstance(exc, OSError):
         return 6
     for kind, code in EXIT_CODES.items():
@@ -43,7 +46,9 @@ def describe(exc: BaseException) -> str:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         return f"cannot access{path}: {reason}{hint}"
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
-        return "interrupted; continue with the same command and --resume (the last checkpoint is kept)"
+        signum = stop_signal_number(exc)
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        return f"{how}; continue with the same command and --resume (the last checkpoint is kept)"
     return str(exc)
 
 

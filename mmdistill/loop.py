@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
+from mmdistill.stop_signals import stop_signal_number
 from mmdistill.synthetic import SyntheticSet
 
 CHECKPOINT_FORMAT = "mmdistill.checkpoint/2"
@@ -278,11 +280,13 @@ def run_loop(
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
             if writer and (done % checkpoint_every == 0 or done == end):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-        raise InterruptedRun(f"interrupted at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
-                             "iterations: continue with the same command and --resume") from None
+        signum = stop_signal_number(stop)
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        raise InterruptedRun(f"{how} at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
+                             "iterations: continue with the same command and --resume", signum=signum) from None
     finally:
         bar.close()
     selection = None

@@ -22,6 +22,7 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
+from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.keys import Keys, input_keys
 from mmdistill.logs import configure_logging, is_lead_process
@@ -160,8 +161,9 @@ class Recipe:
         configure_logging(debug)
         keep_freed_memory()
         try:
-            cfg = self.config_from_argv(argv)
-            result = self.run(cfg)
+            with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
+                cfg = self.config_from_argv(argv)
+                result = self.run(cfg)
         except EXPECTED as exc:
             if debug:
                 raise

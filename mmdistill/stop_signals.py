@@ -1,0 +1,58 @@
+"""SIGTERM stops a run the way Ctrl-C does: the loop checkpoints the start of the interrupted iteration and the
+command line says how to resume.
+
+A batch scheduler (Slurm's preemption and time limit, Kubernetes, ``torchrun`` stopping its workers) and a
+plain ``kill PID`` send SIGTERM, whose default action ends the process at once and loses every iteration since
+the last periodic checkpoint. Inside :func:`terminate_as_interrupt` the first SIGTERM raises
+:class:`Terminated` (a ``KeyboardInterrupt``) in the main thread instead; further SIGTERMs are ignored while the
+checkpoint is written (SIGKILL still ends the process; checkpoint writes are atomic, so the previous one stays).
+A SIGTERM disposition someone already chose (ignored, or a handler of the program embedding mmdistill) is left
+alone, as is any thread but the main one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by SIGTERM inside :func:`terminate_as_interrupt`; ``signum`` is the signal's number."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def stop_signal_number(stop: BaseException) -> int:
+    """The signal a ``KeyboardInterrupt`` stands for: SIGTERM for :class:`Terminated` (or anything carrying
+    ``signum``), SIGINT (Ctrl-C) otherwise."""
+    return int(getattr(stop, "signum", signal.SIGINT))
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # one stop is enough: let the checkpoint be written
+    _log.warning("%s received: stopping after a checkpoint of the current iteration", signal.Signals(signum).name)
+    raise Terminated(signum)
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[bool]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread; yields whether it was installed
+    (not when called off the main thread or when SIGTERM already had a disposition other than the default)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield False
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+__all__ = ["Terminated", "stop_signal_number", "terminate_as_interrupt"]
