@@ -11,6 +11,8 @@ throughput and cache hit time.
     python benchmarks/video_moving_digits.py --table                                    # the table of every JSON
 
 Each method writes ``benchmarks/results/video/<dataset>_<method>_ipc<K>.json``; ``--table`` prints them all.
+``--tag T`` (e.g. a second distillation seed: ``--set seed=1 --tag seed1``) writes ``..._ipc<K>_T.json`` and runs in
+``runs/bench-video-<dataset>-<method>-ipc<K>-T``, so a side measurement never replaces the recorded one.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ def data_keys(dataset: str) -> dict:
     return {}
 
 
-def run_recipe(method: str, dataset: str, ipc: int, buffer: str | None, extra: dict) -> dict:
+def run_recipe(method: str, dataset: str, ipc: int, buffer: str | None, extra: dict, tag: str = "") -> dict:
     import importlib
 
     module, keys = RECIPES[method]
     recipe = importlib.import_module(f"mmdistill.recipes.{module}").RECIPE
-    out = Path("runs") / f"bench-video-{dataset}-{method}-ipc{ipc}"
+    out = Path("runs") / (f"bench-video-{dataset}-{method}-ipc{ipc}" + (f"-{tag}" if tag else ""))
     kw = {**data_keys(dataset), **keys, "ipc": ipc, "budget": "cpu", "out": str(out), "overwrite": True, "progress": False, **extra}
     if method in ("mtt", "sd-mtt") and buffer:
         kw["buffer"] = buffer
@@ -160,6 +162,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--table", action="store_true")
     p.add_argument("--set", nargs="*", default=[], help="key=value overrides of the recipes")
+    p.add_argument("--tag", default="", help="suffix of the recipes' JSON names and run folders (a side measurement)")
     args = p.parse_args()
     if args.table:
         table()
@@ -175,7 +178,8 @@ def main() -> int:
             elif method == "factors":
                 rec, tag = factor_readout(), "factors"
             elif method in RECIPES:
-                rec, tag = run_recipe(method, args.dataset, ipc, args.buffer, extra), f"{method}_ipc{ipc}"
+                rec = run_recipe(method, args.dataset, ipc, args.buffer, extra, args.tag)
+                tag = f"{method}_ipc{ipc}" + (f"_{args.tag}" if args.tag else "")
             else:
                 rec, tag = reference_points(method, args.dataset, args.epochs, args.runs), method
             dataset = "kinetics-tiny" if method == "decode" else args.dataset  # the loader is measured on real files

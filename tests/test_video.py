@@ -44,6 +44,20 @@ def test_moving_digits_is_seeded_and_shaped():
     assert (a[0][:, :, 1:] - a[0][:, :, :-1]).abs().mean() > 0.01
 
 
+def test_moving_digits_data_follow_md_seed_not_the_distillation_seed():
+    """``--seed`` draws a second distillation of the same benchmark; only ``md_seed`` draws other clips."""
+    from mmdistill.modalities.video.adapter import load_video_set
+    from mmdistill.recipes.video_dm import RECIPE
+
+    def clips(**keys):
+        cfg = RECIPE.config_cls(**{k: v for k, v in TINY.items() if k.startswith("md_")}, **keys)
+        return load_video_set(cfg).x_train
+
+    base = clips(seed=0)
+    assert torch.equal(base, clips(seed=1))
+    assert not torch.equal(base, clips(md_seed=1))
+
+
 def test_moving_digits_groups_pick_the_glyphs_and_bad_groups_are_named(monkeypatch):
     import mmdistill.modalities.video.moving_digits as md
     from mmdistill.modalities.video.moving_digits import parse_digit_groups

@@ -41,7 +41,7 @@ def _moving_digits(cfg: Any) -> VideoSet:
     from .moving_digits import MovingDigitsSpec, parse_digit_groups
 
     spec = MovingDigitsSpec(train_per_class=cfg.md_train_per_class, test_per_class=cfg.md_test_per_class, frames=cfg.md_frames,
-                            size=cfg.md_size, seed=cfg.seed, groups=parse_digit_groups(cfg.md_groups))
+                            size=cfg.md_size, seed=cfg.md_seed, groups=parse_digit_groups(cfg.md_groups))
     return _cached_moving_digits(spec)
 
 

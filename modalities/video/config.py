@@ -53,6 +53,8 @@ class VideoKeys(ConfigKeys):
     md_test_per_class: int = key(30, help="generated moving-digits test clips per class", unit="clips per class", range="[1, inf)")
     md_frames: int = key(8, help="frames of a generated moving-digits clip", unit="frames", range="[1, inf)")
     md_size: int = key(32, help="side of a generated moving-digits frame", unit="pixels", range="[16, inf)")
+    md_seed: int = key(0, help="seed of the generated moving-digits clips, train and test (the benchmark's data); --seed "
+                               "draws the distillation (initial clips, experts, evaluation networks), not the data", range="[0, inf)")
     md_groups: str = key("0/1", help="digits of the two appearance groups of the generated moving digits, low/high (e.g. "
                                      "01234/56789, the first design: digits 0-4 against 5-9)")
 
