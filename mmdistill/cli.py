@@ -296,15 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_or_experts(parser: argparse.ArgumentParser, argv: list[str], debug: bool) -> int:
-    """``mmdistill run RECIPE ...`` or ``mmdistill experts RECIPE ...``."""
-    if len(argv) < 2 or argv[1].startswith("-"):
-        parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
-    if argv[0] == "experts":
-        return _cmd_experts(argv[1], argv[2:])
-    return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[:1]
@@ -314,8 +305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         if argv[:1] in (["run"], ["experts"]):
-            with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
-                return _run_or_experts(parser, argv, debug)
+            if len(argv) < 2 or argv[1].startswith("-"):
+                parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
+            if argv[0] == "experts":
+                with terminate_as_interrupt():  # SIGTERM stops as Ctrl-C does (exit 143); Recipe.main does it for run
+                    return _cmd_experts(argv[1], argv[2:])
+            return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
         args, extra = parser.parse_known_args(argv)
         if args.command == "eval":  # key=value pairs may stand between the flags
             args.overrides = list(getattr(args, "key=value")) + [a for a in extra if "=" in a and not a.startswith("-")]

@@ -6,6 +6,8 @@ can catch one type and print the message without a traceback from deep inside to
 
 from __future__ import annotations
 
+import signal
+
 
 class MmdistillError(Exception):
     """Base class of every error raised on bad input or a failed run."""
@@ -38,6 +40,6 @@ class InterruptedRun(MmdistillError, KeyboardInterrupt):
 
     ``signum`` is the signal that stopped it (the command line exits with 128 + ``signum``: 130 or 143)."""
 
-    def __init__(self, message: str, *, signum: int = 2) -> None:
+    def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
         super().__init__(message)
         self.signum = signum

@@ -17,11 +17,10 @@ code   failure
 from __future__ import annotations
 
 import errno
-import signal
 import sys
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
-from mmdistill.stop_signals import stop_signal_number
+from mmdistill.stop_signals import stop_phrase, stop_signal_number
 
 EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5}
 
@@ -46,9 +45,7 @@ def describe(exc: BaseException) -> str:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         return f"cannot access{path}: {reason}{hint}"
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
-        signum = stop_signal_number(exc)
-        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        return f"{how}; continue with the same command and --resume (the last checkpoint is kept)"
+        return f"{stop_phrase(exc)}; continue with the same command and --resume (the last checkpoint is kept)"
     return str(exc)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
-from mmdistill.stop_signals import stop_signal_number
+from mmdistill.stop_signals import stop_phrase, stop_signal_number
 from mmdistill.synthetic import SyntheticSet
 
 CHECKPOINT_FORMAT = "mmdistill.checkpoint/2"
@@ -283,10 +282,8 @@ def run_loop(
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-        signum = stop_signal_number(stop)
-        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        raise InterruptedRun(f"{how} at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
-                             "iterations: continue with the same command and --resume", signum=signum) from None
+        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
+                             "iterations: continue with the same command and --resume", signum=stop_signal_number(stop)) from None
     finally:
         bar.close()
     selection = None

@@ -22,7 +22,6 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
-from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.keys import Keys, input_keys
 from mmdistill.logs import configure_logging, is_lead_process
@@ -32,6 +31,7 @@ from mmdistill.report import summary_line
 from mmdistill.resolve import Layer, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
 from mmdistill.schema import DistillConfig
+from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
 

@@ -35,6 +35,12 @@ def stop_signal_number(stop: BaseException) -> int:
     return int(getattr(stop, "signum", signal.SIGINT))
 
 
+def stop_phrase(stop: BaseException) -> str:
+    """How a message says what stopped a run: "interrupted" (Ctrl-C) or "stopped by SIGTERM"."""
+    signum = stop_signal_number(stop)
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # one stop is enough: let the checkpoint be written
     _log.warning("%s received: stopping after a checkpoint of the current iteration", signal.Signals(signum).name)
@@ -55,4 +61,4 @@ def terminate_as_interrupt() -> Iterator[bool]:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["Terminated", "stop_signal_number", "terminate_as_interrupt"]
+__all__ = ["Terminated", "stop_phrase", "stop_signal_number", "terminate_as_interrupt"]
