@@ -147,9 +147,13 @@ def table() -> None:
             continue
         st = r.get("storage", {})
         ratio = f"{100 * st['ratio']:.0f} %" if "ratio" in st else "-"
-        rows.append([r.get("dataset", "?"), r["method"], r.get("ipc", "all"), pct(r["distilled"]), pct(r.get("random_real")),
+        stem = f"{r.get('dataset', '?')}_{r['method']}_ipc{r['ipc']}" if "ipc" in r else path.stem
+        tag = path.stem.removeprefix(stem).lstrip("_") or "-"  # --tag of a side measurement (a second seed, a GPU run)
+        where = (r.get("machine") or {}).get("cuda") or "cpu"
+        rows.append([r.get("dataset", "?"), r["method"], r.get("ipc", "all"), tag, where, pct(r["distilled"]), pct(r.get("random_real")),
                      f"{st.get('stored_bytes', 0) / 1024:.1f}", ratio, r.get("seconds", "-")])
-    print_table(["dataset", "method", "clips/class", "accuracy %", "random real %", "stored KiB", "of full clips", "seconds"], rows)
+    print_table(["dataset", "method", "clips/class", "tag", "device", "accuracy %", "random real %", "stored KiB", "of full clips",
+                 "seconds"], rows)
 
 
 def main() -> int:
