@@ -77,13 +77,17 @@ def _saved_bytes(forward: Callable[[Tensor], Tensor], x: Tensor) -> int:
     return sum(seen.values()) + out.numel() * out.element_size()
 
 
+def graph_bytes(build: Callable[[], Tensor]) -> int:
+    """Bytes of the autograd graph ``build()`` makes: what it saves for the backward pass, and its output."""
+    return _saved_bytes(lambda _: build(), torch.empty(0))
+
+
 def probe_graph(step: Callable[[int], Tensor], sizes: tuple[int, int] = (1, 2)) -> tuple[int, int]:
     """``(fixed, per_sample)`` bytes of the autograd graph ``step(n)`` builds for ``n`` samples (what it saves
     for the backward pass, double-backward graphs included, and its output), from the two ``sizes`` of ``n``
     (a contrastive loss needs at least 2 samples)."""
     a, b = sizes
-    sa = _saved_bytes(lambda _: step(a), torch.empty(0))
-    sb = _saved_bytes(lambda _: step(b), torch.empty(0))
+    sa, sb = graph_bytes(lambda: step(a)), graph_bytes(lambda: step(b))
     per = max(0, sb - sa) // (b - a)
     return max(0, sa - a * per), per
 

@@ -75,6 +75,10 @@ class StudentObjective(Protocol):
         with respect to ``params`` and ``syn.parameters()``."""
         ...
 
+    # Optional: ``shared_graph(syn) -> Tensor | None`` builds the part of the graph that one iteration makes once and
+    # every student step reuses (e.g. a frozen prefix over all synthetic samples), so the memory planner counts it
+    # once, not per step; the next ``loss`` calls must reuse what it built.
+
 
 @runtime_checkable
 class SplittableStudent(Protocol):
@@ -286,9 +290,11 @@ class TrajectoryMatching:
     def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate:
         """Estimated peak bytes of one :meth:`step` on this rank (:func:`~mmdistill.matchers.trajectory_memory.estimate`)."""
         offload = self.device.type == "cuda" if self.offload is None else self.offload
+        shared = getattr(self.student, "shared_graph", None)
         return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
                         optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
-                        batch=self.student_batch(syn), world=self.workers.world, method=self.method, offload=offload)
+                        batch=self.student_batch(syn), world=self.workers.world, method=self.method, offload=offload,
+                        shared=(lambda: shared(syn)) if shared is not None else None)
 
     def _checked(self, value: float) -> float:
         check_loss(value)

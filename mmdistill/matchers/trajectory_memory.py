@@ -7,21 +7,30 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from mmdistill.memory import MemoryEstimate, nbytes, optimizer_state_factor, probe_graph
+from mmdistill.memory import MemoryEstimate, graph_bytes, nbytes, optimizer_state_factor, probe_graph
 
 StudentStep = Callable[[Tensor, Tensor], Tensor]
 """``loss(w, idx) -> scalar``: the student's loss with flat parameters ``w`` (P,) on synthetic samples ``idx``."""
 
 
 def estimate(student_loss: StudentStep, alpha: Tensor, num_samples: int, optimizer: torch.optim.Optimizer, net: nn.Module | None, *,
-             syn_steps: int, batch: int, world: int, method: str, offload: bool) -> MemoryEstimate:
+             syn_steps: int, batch: int, world: int, method: str, offload: bool,
+             shared: Callable[[], Tensor | None] | None = None) -> MemoryEstimate:
     """Estimated peak bytes of one trajectory-matching iteration on one rank: the set with its gradient and
     optimizer state, the network, two expert rows (P values each, ``alpha`` (P,) the step size per parameter),
     and the student steps' graphs (MTT: ``syn_steps`` graphs of this rank's share of a minibatch of ``batch``;
     TESLA: one step's, plus ``syn_steps`` parameter vectors unless ``offload``). A step's graph (forward, the
     gradient with its double-backward graph, the update) is measured on two and four samples
-    (:func:`mmdistill.memory.probe_graph`)."""
+    (:func:`mmdistill.memory.probe_graph`).
+
+    ``shared``: builds the part of the graph that one iteration makes once and every student step reuses (a
+    frozen prefix over all synthetic samples: a student's optional ``shared_graph``); it is built first, counted
+    once as ``shared graph``, and ``student_loss`` must then reuse it, so the steps' probes leave it out."""
     alpha = alpha.detach()
+    shared_bytes = 0
+    if shared is not None:
+        holder: list[Tensor | None] = []  # keeps the graph alive while the steps are probed, so they reuse it
+        shared_bytes = graph_bytes(lambda: _kept(shared(), holder))
     w0 = torch.zeros_like(alpha)
 
     def one_step(n: int) -> Tensor:
@@ -42,10 +51,17 @@ def estimate(student_loss: StudentStep, alpha: Tensor, num_samples: int, optimiz
         "expert rows": 2 * P,
         "student graphs": (syn_steps if method == "mtt" else 1) * (fixed + per * share),
     }
+    if shared_bytes:
+        parts["shared graph"] = shared_bytes
     if method == "tesla" and not offload:
         parts["student parameters"] = syn_steps * P
     return MemoryEstimate(parts, keys=("syn_steps", "batch_syn", "method=tesla") if method == "mtt" else ("batch_syn",),
                           resident=("synthetic set", "optimizer state", "network", "expert rows"))
+
+
+def _kept(graph: Tensor | None, holder: list[Tensor | None]) -> Tensor:
+    holder.append(graph)
+    return graph if graph is not None else torch.zeros(0)  # no shared part: nothing to count
 
 
 __all__ = ["estimate"]

@@ -65,6 +65,11 @@ class PairStudent:
             self._cache = (*stamp, feats)
         return feats
 
+    def shared_graph(self, syn: SyntheticSet) -> Tensor | None:
+        """The frozen prefix's features of all synthetic images when ``share_prefix`` (built once per iteration and
+        reused by every student step, so the memory planner counts it once); None otherwise."""
+        return self.prefix_features(self.decode(syn).images) if self.share_prefix else None
+
     def loss(self, params: dict[str, Tensor], syn: SyntheticSet, idx: Tensor, seed: int) -> Tensor:
         whole = self.decode(syn)
         feats = self.prefix_features(whole.images) if self.share_prefix else None
