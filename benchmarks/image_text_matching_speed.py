@@ -103,9 +103,14 @@ def main() -> None:
     rows, records = [], []
     for method in args.methods.split(","):
         for blocks in (int(b) for b in args.blocks.split(",")):
-            r = one_setting(blocks, args.pairs, method, args.repeats, args.image_size, device, args.encoder, args.weights, args.text_dim)
-            rows.append([method, blocks or "whole", r["trainable_params"], "-" if r["seconds"] is None else f"{r['seconds']:.2f}",
-                         "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}", f"{r['estimate_mb']:.0f}"])
+            try:
+                r = one_setting(blocks, args.pairs, method, args.repeats, args.image_size, device, args.encoder, args.weights, args.text_dim)
+            except torch.OutOfMemoryError:  # e.g. unrolled MTT at the papers' scale: recorded, and the next setting runs
+                r = {"blocks": blocks, "trainable_params": "-", "seconds": None, "peak_mb": None, "estimate_mb": None, "error": "out of memory"}
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            rows.append([method, blocks or "whole", r["trainable_params"], r.get("error") or ("-" if r["seconds"] is None else f"{r['seconds']:.2f}"),
+                         "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}", "-" if r["estimate_mb"] is None else f"{r['estimate_mb']:.0f}"])
             records.append({"method": method, "pairs": args.pairs, "threads": torch.get_num_threads(), **r})
             print(rows[-1], flush=True)
     print_table(["method", "trainable blocks", "trainable params", "s / iteration", peak_label, "planner's estimate MB"], rows)
