@@ -37,7 +37,7 @@ from mmdistill.synthetic import SyntheticSet
 
 
 def one_setting(blocks: int, pairs: int, method: str, repeats: int, size: int, device: torch.device,
-                encoder: str = "efficientnet_lite0", weights: str = "default", text_dim: int = 384) -> dict[str, float]:
+                encoder: str = "efficientnet_lite0", weights: str = "default", text_dim: int = 384) -> dict[str, float | str | None]:
     torch.manual_seed(0)
     image = build_image_encoder(encoder, weights, size)
     net = DualEncoderFactory(image, text_dim, trainable_blocks=blocks).make(torch.Generator().manual_seed(0)).to(device)
@@ -70,16 +70,20 @@ def one_setting(blocks: int, pairs: int, method: str, repeats: int, size: int, d
     gen = torch.Generator().manual_seed(0)
     cuda = device.type == "cuda"
     times = []
-    for i in range(repeats + 1):  # the first is a warm-up
-        if cuda:
-            torch.cuda.synchronize(device)
-            if i == 1:
-                torch.cuda.reset_peak_memory_stats(device)
-        t0 = time.perf_counter()
-        matcher.step(syn, opt, gen)
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
+    try:
+        for i in range(repeats + 1):  # the first is a warm-up
+            if cuda:
+                torch.cuda.synchronize(device)
+                if i == 1:
+                    torch.cuda.reset_peak_memory_stats(device)
+            t0 = time.perf_counter()
+            matcher.step(syn, opt, gen)
+            if cuda:
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t0)
+    except torch.OutOfMemoryError:  # e.g. unrolled MTT at the papers' scale: recorded next to the estimate, the next setting runs
+        return {"blocks": blocks, "trainable_params": layout.num_params, "seconds": None, "peak_mb": None, "estimate_mb": estimate_mb,
+                "error": "out of memory"}
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"blocks": blocks, "trainable_params": layout.num_params, "seconds": sum(times[1:]) / repeats, "peak_mb": peak,
             "estimate_mb": estimate_mb}
@@ -103,14 +107,11 @@ def main() -> None:
     rows, records = [], []
     for method in args.methods.split(","):
         for blocks in (int(b) for b in args.blocks.split(",")):
-            try:
-                r = one_setting(blocks, args.pairs, method, args.repeats, args.image_size, device, args.encoder, args.weights, args.text_dim)
-            except torch.OutOfMemoryError:  # e.g. unrolled MTT at the papers' scale: recorded, and the next setting runs
-                r = {"blocks": blocks, "trainable_params": "-", "seconds": None, "peak_mb": None, "estimate_mb": None, "error": "out of memory"}
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+            r = one_setting(blocks, args.pairs, method, args.repeats, args.image_size, device, args.encoder, args.weights, args.text_dim)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the next setting starts from an empty allocator (after an out-of-memory too)
             rows.append([method, blocks or "whole", r["trainable_params"], r.get("error") or ("-" if r["seconds"] is None else f"{r['seconds']:.2f}"),
-                         "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}", "-" if r["estimate_mb"] is None else f"{r['estimate_mb']:.0f}"])
+                         "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}", f"{r['estimate_mb']:.0f}"])
             records.append({"method": method, "pairs": args.pairs, "threads": torch.get_num_threads(), **r})
             print(rows[-1], flush=True)
     print_table(["method", "trainable blocks", "trainable params", "s / iteration", peak_label, "planner's estimate MB"], rows)
