@@ -146,11 +146,13 @@ def device_memory(device: torch.device) -> int:
     return 0  # unknown: nothing to check against
 
 
-def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int | None = None, enforce: bool = True) -> None:
-    """Log the estimate; ConfigError naming ``estimate.keys`` (and ``memory_check=false``) when ``enforce`` and
-    it exceeds the device's memory (``capacity`` bytes, default :func:`device_memory`)."""
+def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int | None = None, enforce: bool = True,
+               quiet: bool = False) -> None:
+    """Log the estimate (at debug level when ``quiet``: a pre-check whose estimate is logged again later); ConfigError
+    naming ``estimate.keys`` (and ``memory_check=false``) when ``enforce`` and it exceeds the device's memory
+    (``capacity`` bytes, default :func:`device_memory`)."""
     available = device_memory(device) if capacity is None else capacity
-    log.info("estimated peak memory of one iteration on %s: %s", device, estimate.describe())
+    log.log(logging.DEBUG if quiet else logging.INFO, "estimated peak memory of one iteration on %s: %s", device, estimate.describe())
     if enforce and available and estimate.total > available:
         raise ConfigError(
             f"one iteration needs about {estimate.total / MiB:.0f} MiB on {device}, which has {available / MiB:.0f} MiB "

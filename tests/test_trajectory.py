@@ -185,6 +185,21 @@ def test_mtt_recipe_trains_its_experts_and_evaluates_with_the_learned_step_size(
     assert protocol["labels"] == "hard" and "distilled_hard_labels" not in manifest["metrics"]
 
 
+def test_a_matching_iteration_that_cannot_fit_is_refused_before_the_experts_are_trained(tmp_path, capsys, monkeypatch):
+    import mmdistill.memory
+
+    monkeypatch.setattr(mmdistill.memory, "device_memory", lambda device: 1024)  # a device of 1 KiB
+    root = _tree(tmp_path / "data")
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "lower syn_steps, batch_syn, method=tesla" in err and "memory_check=false" in err
+    assert not (out / "experts" / "index.json").exists()  # refused before hours of expert training, not after
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--out", str(tmp_path / "run2"),
+                     "--no-memory-check"])
+    assert code == 0, capsys.readouterr().err
+
+
 def test_tesla_recipe_reports_soft_and_hard_labels_separately(tmp_path, capsys):
     root = _tree(tmp_path / "data")
     buf = tmp_path / "buf"

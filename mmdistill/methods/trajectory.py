@@ -7,29 +7,55 @@ A modality takes part by implementing :class:`~mmdistill.modality.TrajectoryModa
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from mmdistill.buffer import ParamLayout
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
-from mmdistill.expert_runs import open_buffer, trajectory_modality
+from mmdistill.expert_runs import buffer_dir, open_buffer, trajectory_modality
 from mmdistill.labels import apply_label_mode
 from mmdistill.matchers.trajectory import TrajectoryMatching, add_step_size
+from mmdistill.memory import check_fits
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys, TrajectoryKeys
-from mmdistill.modality import TrajectoryPart
+from mmdistill.modality import TrajectoryModality, TrajectoryPart
+from mmdistill.optim import synthetic_optimizer
 
 
 def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
-    """The recipe's matcher: the buffer (trained when missing), the learnable step size, labels, the student."""
-    cfg, syn, modality = ctx.config, ctx.syn, ctx.modality
+    """The recipe's matcher: the learnable step size, the buffer (trained when missing, after a memory check of the
+    matching iteration), labels, the student."""
+    cfg, syn = ctx.config, ctx.syn
     if syn is None:
         raise ConfigError("trajectory matching needs the synthetic set in the match context")
-    buffer = open_buffer(ctx, train_if_missing=True)
-    modality = trajectory_modality(modality, "be distilled by trajectory matching")
+    modality = trajectory_modality(ctx.modality, "be distilled by trajectory matching")
     layout = ParamLayout.of(ctx.net)
     parts = modality.trajectory_parts(cfg, layout)
     for part in parts:
         if part.step_key not in syn.data:
             add_step_size(syn, part.initial_step, part.step_key)
+    path = buffer_dir(cfg, ctx.out_dir)
+    if not (path / "index.json").exists() and getattr(cfg, "memory_check", True):
+        check_memory_before_experts(ctx, modality, layout, parts, path)
+    buffer = open_buffer(ctx, train_if_missing=True)
     apply_label_mode(ctx, buffer)
+    return _matcher(ctx, modality, layout, parts, buffer)
+
+
+def check_memory_before_experts(ctx: MatchContext, modality: TrajectoryModality, layout: ParamLayout, parts: list[TrajectoryPart],
+                                path: Any) -> None:
+    """Refuse a run whose matching iteration cannot fit its device *before* its experts are trained (hours at the
+    papers' scale), not after: the estimate ``run.distill`` checks later, made now with a stand-in for the buffer of
+    the configured shape (the estimate reads no expert). Logged at debug level; the later check logs it."""
+    cfg = ctx.config
+    stand_in = SimpleNamespace(epochs=int(cfg.expert_train_epochs), num_params=layout.num_params, num_experts=int(cfg.num_experts),
+                               path=f"{path} (not trained yet)")
+    estimate = _matcher(ctx, modality, layout, parts, stand_in).memory_estimate(ctx.syn, synthetic_optimizer(ctx.syn, cfg))
+    check_fits(estimate, ctx.device, quiet=True)
+
+
+def _matcher(ctx: MatchContext, modality: TrajectoryModality, layout: ParamLayout, parts: list[TrajectoryPart], buffer: Any) -> TrajectoryMatching:
+    cfg = ctx.config
     return TrajectoryMatching(
         student=modality.student(cfg, ctx.net, ctx.task, ctx.augment),
         layout=layout, buffer=buffer, syn_steps=cfg.syn_steps, expert_epochs=cfg.expert_epochs,
@@ -39,4 +65,4 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
     )
 
 
-__all__ = ["ClassificationTrajectoryKeys", "TrajectoryKeys", "TrajectoryPart", "make_trajectory_matcher"]
+__all__ = ["ClassificationTrajectoryKeys", "TrajectoryKeys", "TrajectoryPart", "check_memory_before_experts", "make_trajectory_matcher"]
