@@ -27,10 +27,7 @@ def estimate(student_loss: StudentStep, alpha: Tensor, num_samples: int, optimiz
     frozen prefix over all synthetic samples: a student's optional ``shared_graph``); it is built first, counted
     once as ``shared graph``, and ``student_loss`` must then reuse it, so the steps' probes leave it out."""
     alpha = alpha.detach()
-    shared_bytes = 0
-    if shared is not None:
-        holder: list[Tensor | None] = []  # keeps the graph alive while the steps are probed, so they reuse it
-        shared_bytes = graph_bytes(lambda: _kept(shared(), holder))
+    shared_bytes = graph_bytes(lambda: _or_empty(shared())) if shared is not None else 0  # the student keeps it for the probes
     w0 = torch.zeros_like(alpha)
 
     def one_step(n: int) -> Tensor:
@@ -59,8 +56,7 @@ def estimate(student_loss: StudentStep, alpha: Tensor, num_samples: int, optimiz
                           resident=("synthetic set", "optimizer state", "network", "expert rows"))
 
 
-def _kept(graph: Tensor | None, holder: list[Tensor | None]) -> Tensor:
-    holder.append(graph)
+def _or_empty(graph: Tensor | None) -> Tensor:
     return graph if graph is not None else torch.zeros(0)  # no shared part: nothing to count
 
 

@@ -7,6 +7,7 @@ A modality takes part by implementing :class:`~mmdistill.modality.TrajectoryModa
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,7 +44,7 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
 
 
 def check_memory_before_experts(ctx: MatchContext, modality: TrajectoryModality, layout: ParamLayout, parts: list[TrajectoryPart],
-                                path: Any) -> None:
+                                path: Path) -> None:
     """Refuse a run whose matching iteration cannot fit its device *before* its experts are trained (hours at the
     papers' scale), not after: the estimate ``run.distill`` checks later, made now with a stand-in for the buffer of
     the configured shape (the estimate reads no expert). Logged at debug level; the later check logs it."""
