@@ -143,6 +143,11 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
 
 
 # --------------------------------------------------------------------------- loading
+def buffer_finished(path: Path | str) -> bool:
+    """Whether ``path`` holds a finished buffer: its index is written last, once every expert is."""
+    return (Path(path) / INDEX_FILE).exists()
+
+
 @dataclass
 class ExpertBuffer:
     """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard."""
@@ -215,4 +220,4 @@ class ExpertBuffer:
         return [e.get("scores", []) for e in self.index["experts"]]
 
 
-__all__ = ["FORMAT", "INDEX_FILE", "ExpertBuffer", "ExpertSpec", "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch"]
+__all__ = ["FORMAT", "INDEX_FILE", "ExpertBuffer", "buffer_finished", "ExpertSpec", "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch"]

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout
+from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
@@ -128,7 +128,7 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     cfg = ctx.config
     resolve_batch_train(cfg, ctx.data)
     path = buffer_dir(cfg, ctx.out_dir)
-    if not (path / "index.json").exists():
+    if not buffer_finished(path):
         if not train_if_missing:
             raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
         buffer = train_buffer(ctx, path, ctx.workers)

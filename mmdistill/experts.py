@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, read_shard_header, shard_name, spec_mismatch
+from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header, shard_name, spec_mismatch
 from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -131,7 +131,7 @@ def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:
 
 def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> None:
     """Refuse to add experts to a buffer trained for something else."""
-    if not (out / INDEX_FILE).exists():
+    if not buffer_finished(out):
         return
     index = read_json(out / INDEX_FILE)
     mismatch = spec_mismatch(index.get("spec", {}), spec)

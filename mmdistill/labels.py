@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from mmdistill.buffer import ExpertBuffer, ParamLayout
+from mmdistill.buffer import ExpertBuffer, ParamLayout, buffer_finished
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.expert_runs import expert_spec, open_buffer, trajectory_network
@@ -59,7 +59,7 @@ def soft_labeler(syn: SyntheticSet, modality: Any, cfg: Any, data: Any, device: 
     if not source or syn.label_mode == "hard":
         return None
     path = Path(source["buffer"])
-    if not (path / "index.json").exists():
+    if not buffer_finished(path):
         log.warning("the soft-label teacher's buffer %s is not here; skipping the random-real soft-label baseline", path)
         return None
     net = modality.matching_network(cfg, data).to(device)

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mmdistill.buffer import ParamLayout
+from mmdistill.buffer import ParamLayout, buffer_finished
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.expert_runs import buffer_dir, open_buffer, trajectory_modality
@@ -36,7 +36,7 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
         if part.step_key not in syn.data:
             add_step_size(syn, part.initial_step, part.step_key)
     path = buffer_dir(cfg, ctx.out_dir)
-    if not (path / "index.json").exists() and getattr(cfg, "memory_check", True):
+    if not buffer_finished(path) and getattr(cfg, "memory_check", True):
         check_memory_before_experts(ctx, modality, layout, parts, path)
     buffer = open_buffer(ctx, train_if_missing=True)
     apply_label_mode(ctx, buffer)
