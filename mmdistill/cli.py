@@ -123,7 +123,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.write:
         from mmdistill.share import set_dir
 
-        manifest["metrics"] = metrics
+        from mmdistill.evaluation import rescored_metrics
+
+        manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
         write_json(set_dir(args.dir) / "manifest.json", manifest)
         print(f"updated {set_dir(args.dir) / 'manifest.json'}")
     return 0
@@ -280,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "
                         "under torchrun the groups go to the processes in turn")
     p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
-    p_eval.add_argument("--write", action="store_true", help="store the new metrics in the manifest")
+    p_eval.add_argument("--write", action="store_true",
+                        help="store the new metrics in the manifest (sets not scored again, e.g. the baselines after "
+                             "--no-baselines, move under metrics.earlier with the protocol they were scored under)")
     p_eval.add_argument("key=value", nargs="*", help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
                                                      "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set")

@@ -346,5 +346,24 @@ def evaluated_sets(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in metrics.items() if isinstance(v, dict) and "mean" in v and "std" in v}
 
 
+def rescored_metrics(saved: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics block that replaces ``saved`` after a set is scored again (``mmdistill eval --write``).
+
+    ``new`` as it is, plus, under ``earlier``, every evaluated set of ``saved`` that ``new`` did not score again (the
+    baselines after ``--no-baselines``) with the ``protocol`` they were scored under, and ``saved``'s own ``earlier``
+    nested inside it. Nothing recorded is lost, and no table mixes two protocols: tables, cards and plots read only the
+    top-level sets (``evaluated_sets``)."""
+    kept = {k: v for k, v in evaluated_sets(saved).items() if k not in new}
+    out = dict(new)
+    if kept:
+        earlier: dict[str, Any] = {**kept, "protocol": saved.get("protocol")}
+        if "earlier" in saved:
+            earlier["earlier"] = saved["earlier"]
+        out["earlier"] = earlier
+    elif "earlier" in saved and "earlier" not in new:
+        out["earlier"] = saved["earlier"]
+    return out
+
+
 __all__ = ["EvalResult", "EvalSet", "EvaluationPlan", "NetworkPlan", "TrainAndScore", "TrainAndScoreMany", "evaluate_network",
-           "evaluated_sets", "results_table", "run_plan", "score_runs"]
+           "evaluated_sets", "rescored_metrics", "results_table", "run_plan", "score_runs"]

@@ -75,6 +75,29 @@ def test_eval_takes_evaluation_keys_and_names_the_others(dm_run, capsys):
     assert "lr_data changes the distillation" in capsys.readouterr().err
 
 
+def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
+    """``eval --write --no-baselines`` stores the new distilled numbers and moves the saved baselines, with the protocol
+    they were scored under, to ``metrics.earlier``: nothing recorded is lost and no table mixes the two protocols."""
+    import shutil
+
+    from mmdistill.evaluation import evaluated_sets
+
+    run = tmp_path / "run"
+    shutil.copytree(dm_run, run)
+    before = json.loads((run / "manifest.json").read_text())["metrics"]
+    assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
+    after = json.loads((run / "manifest.json").read_text())["metrics"]
+    assert len(after["distilled"]["runs"]) == 1 and after["protocol"]["runs"] == 1
+    assert set(evaluated_sets(after)) == {"distilled"}
+    assert after["earlier"]["random_real"] == before["random_real"] and after["earlier"]["herding"] == before["herding"]
+    assert after["earlier"]["protocol"] == before["protocol"] and "distilled" not in after["earlier"]
+    # a second rescoring that scores the same sets keeps the first record as it was
+    assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
+    again = json.loads((run / "manifest.json").read_text())["metrics"]
+    assert again["earlier"] == after["earlier"]
+    capsys.readouterr()
+
+
 def test_show_and_export(dm_run, tmp_path, capsys):
     assert cli_main(["show", str(dm_run)]) == 0
     assert "image-dm" in capsys.readouterr().out
