@@ -121,13 +121,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
     if args.write:
+        from mmdistill.evaluation import rescored_metrics
+        from mmdistill.report import write_accuracy_plot, write_card
         from mmdistill.share import set_dir
 
-        from mmdistill.evaluation import rescored_metrics
-
+        folder = set_dir(args.dir)
         manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
-        write_json(set_dir(args.dir) / "manifest.json", manifest)
-        print(f"updated {set_dir(args.dir) / 'manifest.json'}")
+        write_json(folder / "manifest.json", manifest)
+        if folder.name == "mmdistill":  # an export made with --to hf: its card sits beside the folder
+            write_card(folder.parent, manifest, modality, where="hf")
+            print(f"updated {folder / 'manifest.json'} and the card")
+        else:
+            write_card(folder, manifest, modality)
+            write_accuracy_plot(folder, manifest)
+            print(f"updated {folder / 'manifest.json'}, the card and accuracy.png")
     return 0
 
 
@@ -283,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "under torchrun the groups go to the processes in turn")
     p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
     p_eval.add_argument("--write", action="store_true",
-                        help="store the new metrics in the manifest (sets not scored again, e.g. the baselines after "
-                             "--no-baselines, move under metrics.earlier with the protocol they were scored under)")
+                        help="store the new metrics in the manifest, the card and accuracy.png (sets not scored again, e.g. "
+                             "the baselines after --no-baselines, move under metrics.earlier with their protocol)")
     p_eval.add_argument("key=value", nargs="*", help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
                                                      "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set")

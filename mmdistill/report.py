@@ -82,14 +82,25 @@ def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: Syntheti
     return out / "README.md"
 
 
+def artifact_title(manifest: Mapping[str, Any]) -> str:
+    """``recipe · dataset · size``, the title of a run's pictures."""
+    return f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+
+
+def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
+    """``accuracy.png``: mean ± std of every evaluated set of the manifest's metrics (None when there is none)."""
+    metrics = manifest.get("metrics", {})
+    return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
+                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
+
+
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set)."""
-    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+    title = artifact_title(manifest)
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
                     selection=manifest.get("selection"))
-    metrics = manifest.get("metrics", {})
-    plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", title, ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
+    write_accuracy_plot(out, manifest)
     write_card(out, manifest, modality, syn)
     save_synthetic(out, syn, manifest)
 

@@ -91,6 +91,8 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     assert set(evaluated_sets(after)) == {"distilled"}
     assert after["earlier"]["random_real"] == before["random_real"] and after["earlier"]["herding"] == before["herding"]
     assert after["earlier"]["protocol"] == before["protocol"] and "distilled" not in after["earlier"]
+    card = (run / "README.md").read_text()  # the card shows what the manifest now holds, and only that
+    assert f"| distilled | {100 * after['distilled']['mean']:.2f} % |" in card and "| random real |" not in card
     # a second rescoring that scores the same sets keeps the first record as it was
     assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
     again = json.loads((run / "manifest.json").read_text())["metrics"]
