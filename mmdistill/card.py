@@ -113,10 +113,17 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                                              for k, v in rows.items())]
         out += ["", "### How it was evaluated", ""]
         cfg = manifest.get("config", {})
-        out += [f"- {cfg.get('eval_runs', '?')} networks per set, {cfg.get('eval_epochs', '?')} epochs each, seeded from the run's seed; "
+        proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
+        runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
+        out += [f"- {runs} networks per set, {epochs} epochs each, seeded from the run's seed; "
                 "mean ± std over the networks; random-real baselines draw a new subset per network",
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
-                f"- protocol: `{json.dumps(m.get('protocol', {}), default=str)}`", ""]
+                f"- protocol: `{json.dumps(m.get('protocol', {}), default=str)}`"]
+        earlier = list(evaluated_sets(m.get("earlier") or {}))
+        if earlier:
+            out += [f"- scored again after the run; the earlier evaluation's {', '.join(k.replace('_', ' ') for k in earlier)} "
+                    "(another protocol) are in the manifest under `metrics.earlier`"]
+        out += [""]
     else:
         out += ["Not evaluated (`mmdistill eval DIR --write` adds the metrics).", ""]
     st = manifest.get("storage") or {}
