@@ -118,7 +118,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += [f"- {runs} networks per set, {epochs} epochs each, seeded from the run's seed; "
                 "mean ± std over the networks; random-real baselines draw a new subset per network",
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
-                f"- protocol: `{json.dumps(m.get('protocol', {}), default=str)}`"]
+                f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))
         if earlier:
             out += [f"- scored again after the run; the earlier evaluation's {', '.join(k.replace('_', ' ') for k in earlier)} "

@@ -128,14 +128,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         folder = set_dir(args.dir)
         manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
         write_json(folder / "manifest.json", manifest)
-        if folder.name == "mmdistill":  # an export made with --to hf: its card sits beside the folder
-            write_card(folder.parent, manifest, modality, where="hf")
-            print(f"updated {folder / 'manifest.json'} and the card")
-        else:
-            write_card(folder, manifest, modality)
+        card_dir, where = _card_place(folder)
+        write_card(card_dir, manifest, modality, where=where)
+        if where == "run":
             write_accuracy_plot(folder, manifest)
-            print(f"updated {folder / 'manifest.json'}, the card and accuracy.png")
+        print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
+
+
+def _card_place(folder: Path) -> tuple[Path, str]:
+    """Where a saved set's card goes and which kind it is: beside ``manifest.json`` in a run folder (``run``); one level
+    up for an export made with ``--to hf``, whose set sits in its ``mmdistill/`` folder (``hf``)."""
+    return (folder.parent, "hf") if folder.name == "mmdistill" else (folder, "run")
 
 
 def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
@@ -169,8 +173,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print("  " + line)
     if not args.no_write:
         write_json(folder / "manifest.json", manifest)
-        write_card(folder if folder.name != "mmdistill" else folder.parent, manifest, modality,
-                   where="run" if folder.name != "mmdistill" else "hf")
+        card_dir, where = _card_place(folder)
+        write_card(card_dir, manifest, modality, where=where)
         print(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
     return 0
 

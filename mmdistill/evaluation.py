@@ -354,15 +354,10 @@ def rescored_metrics(saved: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
     nested inside it. Nothing recorded is lost, and no table mixes two protocols: tables, cards and plots read only the
     top-level sets (``evaluated_sets``)."""
     kept = {k: v for k, v in evaluated_sets(saved).items() if k not in new}
-    out = dict(new)
+    earlier = saved.get("earlier")
     if kept:
-        earlier: dict[str, Any] = {**kept, "protocol": saved.get("protocol")}
-        if "earlier" in saved:
-            earlier["earlier"] = saved["earlier"]
-        out["earlier"] = earlier
-    elif "earlier" in saved and "earlier" not in new:
-        out["earlier"] = saved["earlier"]
-    return out
+        earlier = {**kept, "protocol": saved.get("protocol"), **({"earlier": earlier} if earlier else {})}
+    return {**new, "earlier": earlier} if earlier else dict(new)
 
 
 __all__ = ["EvalResult", "EvalSet", "EvaluationPlan", "NetworkPlan", "TrainAndScore", "TrainAndScoreMany", "evaluate_network",
