@@ -94,7 +94,7 @@ def test_kcore_filter_counts_what_it_removes():
 
 def test_bad_input_is_named_with_counts(tmp_path):
     bad = ROWS + [("u1", "e", "yesterday"), ("u2", "e", "n/a")]
-    with pytest.raises(DataError, match=r"2 of 13 rows have a non-numeric timestamp.*'yesterday'"):
+    with pytest.raises(DataError, match=r"2 of 13 rows have a non-numeric or non-finite timestamp.*'yesterday'"):
         build_sequences("toy", bad, OPTS)
     d = build_sequences("toy", bad, SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
     assert d.stats["non_numeric_timestamps"] == 2
@@ -111,6 +111,134 @@ def test_bad_input_is_named_with_counts(tmp_path):
     with pytest.raises(DataError, match="data-root"):
         load_sequences("csv", None, OPTS)
 
+
+
+def _sequences_of(d):
+    return {u: [d.item_ids[i] for i in d.train[k].tolist()] + [d.item_ids[int(d.valid_target[k])], d.item_ids[int(d.test_target[k])]]
+            for k, u in enumerate(d.users)}
+
+
+def test_csv_header_names_the_columns_in_any_order(tmp_path):
+    expect = _sequences_of(build_sequences("toy", ROWS, OPTS))
+    ratings = {"a": "5", "b": "1", "c": "3", "d": "2"}  # read as the timestamp, they would reorder every user
+    logs = {"reordered.csv": "timestamp,user,item\n" + "\n".join(f"{t},{u},{i}" for u, i, t in ROWS),
+            "swapped.tsv": "item\tuserId\ttimestamp\n" + "\n".join(f"{i}\t{u}\t{t}" for u, i, t in ROWS),
+            "wide.csv": "user_id,item_id,rating,timestamp\n" + "\n".join(f"{u},{i},{ratings[i]},{t}" for u, i, t in ROWS),
+            "bom_quoted.csv": "\ufeffuser,item,timestamp\n" + "\n".join(f'"{u}","{i}","{t}"' for u, i, t in ROWS)}
+    for name, text in logs.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert _sequences_of(load_sequences("csv", str(tmp_path / name), OPTS)) == expect, name
+    (tmp_path / "no_time.csv").write_text("user,item\n" + "\n".join(f"{u},{i}" for u, i, _ in ROWS))
+    with pytest.raises(DataError, match=r"no_time.csv: line 1 is a header .* without a timestamp column"):
+        load_sequences("csv", str(tmp_path / "no_time.csv"), OPTS)
+    # no header: exactly user,item,timestamp; a 4th column is not guessed at
+    (tmp_path / "four.csv").write_text("\n".join(f"{u},{i},4,{t}" for u, i, t in ROWS))
+    with pytest.raises(DataError, match=r"none of the 11 lines is a user,item,timestamp row \(line 1: 4 comma-separated fields, expected 3"):
+        load_sequences("csv", str(tmp_path / "four.csv"), OPTS)
+    (tmp_path / "unnamed.csv").write_text("a,b,c\n" + "\n".join(f"{u},{i},{t}" for u, i, t in ROWS))
+    with pytest.raises(DataError, match=r"line 1: 'c'\); if line 1 is a header, name its columns"):
+        load_sequences("csv", str(tmp_path / "unnamed.csv"), OPTS)
+
+
+def test_malformed_lines_stop_the_load_or_are_skipped_and_counted(tmp_path):
+    ordered = sorted(ROWS, key=lambda r: (r[0], float(r[2])))
+    sasrec = "\n".join(f"{u} {i}" for u, i, _ in ordered)
+    inter = "user_id:token\titem_id:token\ttimestamp:float\n" + "\n".join(f"{u}\t{i}\t{t}" for u, i, t in ROWS)
+    with zipfile.ZipFile(tmp_path / "ml-1m.zip", "w") as zf:
+        zf.writestr("ml-1m/ratings.dat", "\n".join(f"{u}::{i}::4::{t}" for u, i, t in ROWS) + "\nu9::a::4\n")
+    cases = {"sasrec": ("three.txt", sasrec + "\nu1 a 7\n", r"line 12: 3 whitespace-separated fields, expected 2"),
+             "recbole": ("short.inter", inter + "\nu1\ta\n", r"line 13: 2 tab-separated fields, expected 3"),
+             "csv": ("short.csv", "user,item,timestamp\n" + "\n".join(f"{u},{i},{t}" for u, i, t in ROWS) + "\nu1,,5\n",
+                     r"line 13: an empty user or item"),
+             "ml-1m": ("ml-1m.zip", None, r"ratings.dat: 1 of 12 lines .*line 12: 3 fields, expected 4")}
+    skip = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip")
+    for fmt, (name, text, message) in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=message + r".*on_bad=skip"):
+            load_sequences(fmt, str(tmp_path / name), OPTS)
+        d = load_sequences(fmt, str(tmp_path / name), skip)
+        assert d.stats["malformed_lines"] == 1 and d.num_users == 3, fmt
+    (tmp_path / "semicolon.csv").write_text("\n".join(f"{u};{i};{t}" for u, i, t in ROWS))
+    for opts in (OPTS, skip):  # nothing readable: skipping cannot help, the message says what to check
+        with pytest.raises(DataError, match=r"none of the 11 lines .*the delimiter"):
+            load_sequences("csv", str(tmp_path / "semicolon.csv"), opts)
+
+
+def test_logs_are_utf8_and_titles_may_be_latin1(tmp_path):
+    (tmp_path / "latin.csv").write_bytes(b"user,item,timestamp\nu1,a,1\ncaf\xe9,b,2\n")
+    with pytest.raises(DataError, match=r"latin.csv: line 3 is not UTF-8 \(byte 0xe9"):
+        load_sequences("csv", str(tmp_path / "latin.csv"), OPTS)
+    with zipfile.ZipFile(tmp_path / "ml-100k.zip", "w") as zf:
+        zf.writestr("ml-100k/u.data", "\n".join(f"{u}\t{i}\t4\t{t}" for u, i, t in ROWS))
+        zf.writestr("ml-100k/u.item", "a|Mis\xe9rables, Les (1995)|x\nb|B|x\n".encode("latin-1"))
+    d = load_sequences("ml-100k", str(tmp_path / "ml-100k.zip"), OPTS)
+    assert "Misérables, Les (1995)" in d.titles
+
+
+def test_non_finite_timestamps_duplicates_and_empty_logs(tmp_path):
+    with pytest.raises(DataError, match=r"1 of 12 rows have a non-numeric or non-finite timestamp \(row 12: 'inf'\)"):
+        build_sequences("toy", ROWS + [("u1", "e", "inf")], OPTS)
+    # a copied last event would make u1's test item its validation item: dropped and counted
+    d = build_sequences("toy", ROWS + [("u1", "d", "4"), ("u2", "a", "3")], OPTS)
+    u1 = d.users.index("u1")
+    assert d.stats["duplicate_rows"] == 2 and d.stats["interactions"] == len(ROWS)
+    assert int(d.valid_target[u1]) != int(d.test_target[u1])
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("user,item,timestamp\n\n")
+    with pytest.raises(DataError, match=r"empty.csv: no interactions could be read .*the file is empty"):
+        load_sequences("csv", str(tmp_path / "empty.csv"), OPTS)
+    with pytest.raises(DataError, match=r"header.csv: no interactions .*a header and no rows"):
+        load_sequences("csv", str(tmp_path / "header.csv"), OPTS)
+    with pytest.raises(DataError, match=r"is a folder; dataset 'csv' reads one log file"):
+        load_sequences("csv", str(tmp_path), OPTS)
+    with zipfile.ZipFile(tmp_path / "ml-x.zip", "w") as zf:
+        zf.writestr("ml-x/movies.csv", "movieId,title\n")
+    with pytest.raises(DataError, match=r"no ratings.csv, ratings.dat or u.data in this zip \(it holds 1 files: ml-x/movies.csv\)"):
+        load_sequences("movielens", str(tmp_path / "ml-x.zip"), OPTS)
+    with pytest.raises(DataError, match=r"not a MovieLens release.*--dataset csv"):
+        load_sequences("ml-latest-small", str(tmp_path / "header.csv"), OPTS)
+    for spec in ("generated:0:10", "generated:abc", "generated_big", "generated:1:2:3"):
+        with pytest.raises(DataError, match=r"generated\[:USERS:ITEMS\]"):
+            load_sequences(spec, None, OPTS)
+    assert build_sequences("g", generated_log(10, 5), OPTS).num_items <= 5
+
+
+def test_kcore_counts_every_round_and_is_logged(caplog):
+    # round 1 drops item z (one interaction), leaving u3 one; round 2 drops u3, round 3 changes nothing. A count of
+    # round 1 alone would report no user removed
+    rows = [(u, i, str(t)) for t, (u, i) in enumerate([("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "b"), ("u3", "a"),
+                                                     ("u3", "z"), ("u4", "a"), ("u4", "b")])]
+    opts = SequenceLoadOptions(min_user_inter=2, min_item_inter=2, kcore="iterate")
+    with caplog.at_level("INFO", logger="mmdistill.modalities.sequences.data"):
+        with pytest.raises(DataError, match="empty after filtering"):  # every user is left below 3
+            build_sequences("toy", rows, opts)
+    assert "k-core filter (min_user_inter=2, min_item_inter=2, kcore=iterate, 3 rounds) removed 2 of 8 interactions, " \
+           "1 of 4 users and 1 of 3 items" in caplog.text
+
+
+def test_cli_names_a_bad_log_without_a_traceback(tmp_path, capsys):
+    from mmdistill.cli import main as cli_main
+
+    (tmp_path / "log.csv").write_text("user,item,timestamp\n" + "\n".join(f"{u},{i},{t}" for u, i, t in ROWS) + "\nu1,b,soon\n")
+    code = cli_main(["run", "sequences-td3", "--dataset", "csv", "--data-root", str(tmp_path / "log.csv"),
+                     "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3 and "line 13: 'soon'" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_path):
+    from mmdistill.modalities.sequences.export import export_summary
+
+    cfg = tiny(sequences_farzi)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert syn.meta["data_stats"]["users"] == data.num_users and "kcore_interactions_removed" in syn.meta["data_stats"]
+    export_summary(syn, tmp_path / "export")
+    with pytest.raises(DataError, match="exists and is not empty"):
+        export_summary(syn, tmp_path / "export")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder left behind
 
 def test_config_names_bad_keys():
     with pytest.raises(ConfigError, match="eval_protocol"):

@@ -60,7 +60,10 @@ class SequenceModality(SequenceShare, AdapterDefaults):
         if config.parameterization == "tucker":
             pre = pretrained_learner(data, config, config.network)
             item_factor = pre.state["item_embedding.weight"][: data.num_items]
-        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network}
+        # the loader's counts (rows read, malformed lines and timestamps dropped, k-core and short-user removals,
+        # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation
+        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network,
+                "data_stats": dict(data.stats)}
         if data.titles:
             meta["titles"] = list(data.titles)
         return init_summary(config, data.num_items, item_factor, gen, meta)

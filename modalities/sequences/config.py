@@ -75,7 +75,9 @@ class SequenceDataKeys(ConfigKeys):
     min_user_inter: int = key(5, help="k-core filter: users with fewer interactions are dropped", unit="interactions", range="[0, inf)")
     min_item_inter: int = key(5, help="k-core filter: items with fewer interactions are dropped", unit="interactions", range="[0, inf)")
     kcore: Literal["once", "iterate"] = key("once", help="once: one k-core pass as the reference; iterate: until nothing changes")
-    on_bad: Literal["error", "skip"] = key("error", help="rows with non-numeric timestamps: stop with an error or skip them")
+    on_bad: Literal["error", "skip"] = key(
+        "error", help="lines that are not rows of the log's format and rows with non-numeric or non-finite timestamps: "
+                      "stop with an error or skip them (counted)")
 
 
 @dataclass

@@ -6,7 +6,8 @@ Readers (each gives rows of ``(user, item, timestamp)`` as strings, in file orde
   ``ratings.dat`` (ml-1m, ``::``) or ``u.data`` (ml-100k, tabs); read from inside the zip. Titles come from
   ``movies.csv`` / ``movies.dat`` / ``u.item``.
 - RecBole atomic ``.inter`` files (a typed header ``user_id:token  item_id:token  ...  timestamp:float``).
-- A plain CSV/TSV log ``user,item,timestamp`` (header optional, delimiter sniffed).
+- A plain CSV/TSV log ``user,item,timestamp`` (delimiter from the first line; a header naming the columns is
+  read by name, in any order, with more columns allowed).
 - SASRec's text format: ``user item`` per line, already time-ordered (file order is the time).
 - ``generated[:USERS:ITEMS]``: a seeded Markov-ish log (no files), the default.
 
@@ -18,9 +19,14 @@ are remapped to 0..N-1 in order of first appearance (the mapping is kept and sav
 leave-one-out: the last item of a user is the test target, the one before it the validation target, the rest
 the training sequence. Inputs are the last ``max_len`` items before the target.
 
-Bad input is named with counts: non-numeric timestamps (``on_bad="error"`` stops, ``"skip"`` drops and
-records them), users below 3 interactions (dropped, counted), test items never seen in training (kept,
-counted), a log empty after filtering (stops, with the count removed by each filter).
+Bad input is named with counts and file lines: logs are read as UTF-8 (a line that is not stops the load);
+lines that are not rows of the format (a wrong number of fields, an empty user or item) and non-numeric or
+non-finite timestamps stop the load (``on_bad="error"``) or are dropped and counted (``"skip"``); rows that
+repeat an earlier ``(user, item, timestamp)`` are dropped and counted (a copied last event would make a user's
+test item their validation item); the k-core filter's removals are logged and
+counted; users below 3 interactions are dropped and counted; test items never seen in training are kept and
+counted; a log empty after filtering stops, with the count removed by each filter. The counts are
+``SequenceData.stats`` (stored in the manifest with the set).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import logging
 import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -147,6 +154,62 @@ class SequenceData:
 
 
 # ---------------------------------------------------------------------------------------------- reading
+#: header names (lower case, any ``:type`` suffix removed) of the user, item and timestamp columns of a CSV/TSV log
+USER_NAMES = ("user", "user_id", "userid", "uid")
+ITEM_NAMES = ("item", "item_id", "itemid", "iid", "movieid", "movie_id")
+TIME_NAMES = ("timestamp", "time", "ts")
+RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
+TITLE_FILES = ("movies.csv", "movies.dat", "u.item")
+
+
+@dataclass
+class LogRows:
+    """What a reader got from a log: rows ``(user, item, timestamp)`` in file order, the file line of each row,
+    the lines that are not rows of the format (``(line, why)``; blank lines are not counted), and what a row is."""
+
+    rows: list[Row]
+    lines: list[int]
+    malformed: list[tuple[int, str]]
+    expected: str
+    titles: dict[str, str] | None = None
+    member: str | None = None
+    header: bool = False
+
+
+def _fields(n: int, kind: str = "") -> str:
+    return f"{n} {kind}field{'' if n == 1 else 's'}"
+
+
+def _header_name(field: str) -> str:
+    return field.strip().strip('"').split(":", 1)[0].strip().lower()
+
+
+def _decode(raw: bytes, where: str) -> str:
+    """UTF-8 text (a byte-order mark is dropped); DataError naming the line of the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{where}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        "re-save the log as UTF-8") from None
+
+
+def _decode_titles(raw: bytes, where: str) -> str:
+    """Titles are UTF-8 in ml-latest* and Latin-1 in ml-100k / ml-1m: either is read as what it is."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.info("%s is not UTF-8; its titles are read as Latin-1 (as GroupLens wrote ml-100k and ml-1m)", where)
+        return raw.decode("latin-1")
+
+
+def _read_file(path: Path, dataset: str) -> bytes:
+    if path.is_dir():
+        raise DataError(f"data_root {path} is a folder; dataset {dataset!r} reads one log file (a folder is read only as "
+                        "a MovieLens release: --dataset movielens)")
+    return path.read_bytes()
+
+
 def _zip_member(zf: zipfile.ZipFile, names: tuple[str, ...]) -> str | None:
     for member in zf.namelist():
         if member.rsplit("/", 1)[-1] in names:
@@ -154,104 +217,210 @@ def _zip_member(zf: zipfile.ZipFile, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _read_text(path: Path, names: tuple[str, ...]) -> tuple[str, str] | None:
-    """(member name, text) of the first file called one of ``names`` in a zip or a folder, or None."""
+def _find_bytes(path: Path, names: tuple[str, ...]) -> tuple[str, bytes] | None:
+    """(member name, bytes) of the first file called one of ``names`` in a zip, a folder or ``path`` itself, or None."""
     if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            member = _zip_member(zf, names)
-            if member is None:
-                return None
-            return member, zf.read(member).decode("utf-8", errors="replace")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                member = _zip_member(zf, names)
+                return None if member is None else (member, zf.read(member))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise DataError(f"{path}: the zip file is damaged ({exc}); download it again") from None
     if path.is_dir():
         for name in names:
             hits = sorted(path.rglob(name))
             if hits:
-                return str(hits[0]), hits[0].read_text(encoding="utf-8", errors="replace")
+                return str(hits[0]), hits[0].read_bytes()
     if path.is_file() and path.name in names:
-        return str(path), path.read_text(encoding="utf-8", errors="replace")
+        return str(path), path.read_bytes()
     return None
 
 
-def read_movielens(path: Path) -> tuple[list[Row], dict[str, str], str]:
+def read_movielens(path: Path) -> LogRows:
     """Rows, movie titles by id and the member read, from a MovieLens zip, folder or ratings file."""
-    found = _read_text(path, ("ratings.csv", "ratings.dat", "u.data"))
+    found = _find_bytes(path, RATINGS_FILES)
     if found is None:
-        raise DataError(f"{path}: no ratings.csv, ratings.dat or u.data in this MovieLens zip or folder")
-    member, text = found
+        if path.is_file() and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                members = [m for m in zf.namelist() if not m.endswith("/")]
+            raise DataError(f"{path}: no ratings.csv, ratings.dat or u.data in this zip (it holds {len(members)} files: "
+                            f"{', '.join(members[:5])}{' ...' if len(members) > 5 else ''})")
+        if path.is_dir():
+            raise DataError(f"{path}: no ratings.csv, ratings.dat or u.data in this folder or below it")
+        raise DataError(f"{path}: not a MovieLens release: expected the GroupLens zip, its folder or a file named ratings.csv, "
+                        "ratings.dat or u.data (a plain user,item,timestamp log is --dataset csv)")
+    member, raw = found
+    where = f"{path}:{member}" if member != str(path) else str(path)
+    text = _decode(raw, where)
     rows: list[Row] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
     if member.endswith(".csv"):
+        expected = "userId,movieId,rating,timestamp"
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["userId", "movieId"]:
-            raise DataError(f"{path}:{member}: expected the header userId,movieId,rating,timestamp, got {header}")
-        rows = [(r[0], r[1], r[3]) for r in reader if len(r) >= 4]
+        names = [_header_name(h) for h in header or []]
+        if names[:2] != ["userid", "movieid"] or "timestamp" not in names:
+            raise DataError(f"{where}: expected the header {expected}, got {header}")
+        it = names.index("timestamp")
+        for r in reader:
+            if not r or (len(r) == 1 and not r[0].strip()):
+                continue
+            if len(r) != len(names):
+                bad.append((reader.line_num, f"{_fields(len(r))}, expected {len(names)}"))
+                continue
+            rows.append((r[0].strip(), r[1].strip(), r[it].strip()))
+            lines.append(reader.line_num)
     else:
         sep = "::" if member.endswith(".dat") else "\t"
-        for line in text.splitlines():
+        expected = "user::item::rating::timestamp" if sep == "::" else "user<TAB>item<TAB>rating<TAB>timestamp"
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
             parts = line.strip().split(sep)
-            if len(parts) >= 4:
-                rows.append((parts[0], parts[1], parts[3]))
+            if len(parts) != 4 or not parts[0].strip() or not parts[1].strip():
+                bad.append((n, f"{_fields(len(parts))}, expected 4" if len(parts) != 4 else "an empty user or item"))
+                continue
+            rows.append((parts[0].strip(), parts[1].strip(), parts[3].strip()))
+            lines.append(n)
     titles: dict[str, str] = {}
-    movies = _read_text(path, ("movies.csv", "movies.dat", "u.item"))
+    movies = _find_bytes(path, TITLE_FILES)
     if movies is not None:
-        mname, mtext = movies
+        mname, mraw = movies
+        mtext = _decode_titles(mraw, mname)
         if mname.endswith(".csv"):
-            reader = csv.reader(io.StringIO(mtext))
-            next(reader, None)
-            titles = {r[0]: r[1] for r in reader if len(r) >= 2}
+            mreader = csv.reader(io.StringIO(mtext))
+            next(mreader, None)
+            titles = {r[0]: r[1] for r in mreader if len(r) >= 2}
         else:
-            sep = "::" if mname.endswith(".dat") else "|"
+            msep = "::" if mname.endswith(".dat") else "|"
             for line in mtext.splitlines():
-                parts = line.split(sep)
+                parts = line.split(msep)
                 if len(parts) >= 2:
                     titles[parts[0]] = parts[1]
-    return rows, titles, member
+    return LogRows(rows, lines, bad, expected, titles, member, header=member.endswith(".csv"))
 
 
-def read_recbole(path: Path) -> list[Row]:
-    """Rows of a RecBole atomic ``.inter`` file (tab-separated, typed header ``name:type``)."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    if not lines:
+def read_recbole(path: Path) -> LogRows:
+    """Rows of a RecBole atomic ``.inter`` file (tab-separated, typed header ``name:type``). Without a timestamp
+    field the file order is the time order."""
+    text = _decode(_read_file(path, "recbole"), str(path))
+    all_lines = text.splitlines()
+    first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
+    if first is None:
         raise DataError(f"{path}: empty .inter file")
-    header = [h.split(":", 1)[0].strip() for h in lines[0].split("\t")]
+    fields = all_lines[first].split("\t")
+    header = [_header_name(h) for h in fields]
     try:
         iu, ii = header.index("user_id"), header.index("item_id")
     except ValueError:
-        raise DataError(f"{path}: a RecBole .inter header needs user_id and item_id fields, got {header}") from None
+        raise DataError(f"{path}: a RecBole .inter file starts with a tab-separated typed header naming user_id and item_id "
+                        f"(user_id:token<TAB>item_id:token<TAB>timestamp:float), got {fields}") from None
     it = header.index("timestamp") if "timestamp" in header else None
-    rows = []
-    for n, line in enumerate(lines[1:]):
+    if it is None:
+        log.info("%s: no timestamp field; the file order is the time order", path)
+    rows: list[Row] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for n in range(first + 1, len(all_lines)):
+        line = all_lines[n]
+        if not line.strip():
+            continue
         parts = line.split("\t")
-        if len(parts) < len(header):
+        if len(parts) != len(header):
+            bad.append((n + 1, f"{_fields(len(parts), 'tab-separated ')}, expected {len(header)}"))
             continue
-        rows.append((parts[iu], parts[ii], parts[it] if it is not None else str(n)))
-    return rows
-
-
-def read_csv_log(path: Path) -> list[Row]:
-    """Rows of a ``user,item,timestamp`` CSV/TSV log (header optional; delimiter from the first line)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    first = text.split("\n", 1)[0]
-    delim = "\t" if "\t" in first else ("," if "," in first else None)
-    rows = []
-    for n, line in enumerate(text.splitlines()):
-        parts = [p.strip() for p in (line.split(delim) if delim else line.split())]
-        if len(parts) < 3 or not parts[0]:
+        if not parts[iu].strip() or not parts[ii].strip():
+            bad.append((n + 1, "an empty user_id or item_id"))
             continue
-        if n == 0 and parts[0].lower() in ("user", "user_id", "userid", "uid"):
+        rows.append((parts[iu].strip(), parts[ii].strip(), parts[it].strip() if it is not None else str(n)))
+        lines.append(n + 1)
+    return LogRows(rows, lines, bad, f"tab-separated {' / '.join(fields)}", header=True)
+
+
+def read_csv_log(path: Path) -> LogRows:
+    """Rows of a ``user,item,timestamp`` CSV/TSV log. The delimiter comes from the first line (tab, comma, else
+    whitespace). A first line naming its columns (``user``/``user_id``/``userId``/``uid``, ``item``/``item_id``/
+    ``movieId``/``iid``, ``timestamp``/``time``/``ts``; more columns are allowed) is a header and the columns are
+    taken by name; without one every row is exactly ``user,item,timestamp``."""
+    text = _decode(_read_file(path, "csv"), str(path))
+    all_lines = text.splitlines()
+    first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
+    if first is None:
+        return LogRows([], [], [], "user,item,timestamp")
+    delim = "\t" if "\t" in all_lines[first] else ("," if "," in all_lines[first] else None)
+
+    def split(line: str) -> list[str]:
+        if delim is None:
+            return line.split()
+        return [p.strip() for p in next(csv.reader([line], delimiter=delim))]
+
+    head = split(all_lines[first])
+    names = [_header_name(h) for h in head]
+    known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
+    sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
+    if any(n in known for n in names):
+        cols = []
+        for what, options in (("user", USER_NAMES), ("item", ITEM_NAMES), ("timestamp", TIME_NAMES)):
+            hit = [k for k, n in enumerate(names) if n in options]
+            if not hit:
+                raise DataError(f"{path}: line {first + 1} is a header {head} without a {what} column; name the columns "
+                                f"{', '.join(USER_NAMES)} / {', '.join(ITEM_NAMES)} / {', '.join(TIME_NAMES)}")
+            if len(hit) > 1:
+                raise DataError(f"{path}: the header {head} names {len(hit)} {what} columns "
+                                f"({', '.join(head[k] for k in hit)}); keep one")
+            cols.append(hit[0])
+        width, start = len(head), first + 1
+        expected = delim.join(head) if delim else " ".join(head)
+    else:
+        cols, width, start = [0, 1, 2], 3, first
+        expected = "user,item,timestamp"
+    rows: list[Row] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for n in range(start, len(all_lines)):
+        line = all_lines[n]
+        if not line.strip():
             continue
-        rows.append((parts[0], parts[1], parts[2]))
-    return rows
+        try:
+            parts = split(line)
+        except csv.Error as exc:
+            bad.append((n + 1, f"not a {sep_name}-separated row ({exc})"))
+            continue
+        if len(parts) != width:
+            bad.append((n + 1, f"{_fields(len(parts), sep_name + '-separated ')}, expected {width}"))
+            continue
+        u, i, t = (parts[c] for c in cols)
+        if not u or not i:
+            bad.append((n + 1, "an empty user or item"))
+            continue
+        rows.append((u, i, t))
+        lines.append(n + 1)
+    return LogRows(rows, lines, bad, expected, header=start > first)
 
 
-def read_sasrec_text(path: Path) -> list[Row]:
-    """Rows of SASRec's ``user item`` text format; the file order is the time order."""
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+def read_sasrec_text(path: Path) -> LogRows:
+    """Rows of SASRec's ``user item`` text format; the file order is the time order. A first line naming the
+    columns (``user item``) is skipped as a header."""
+    rows: list[Row] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
+    seen_first = False
+    for n, line in enumerate(_decode(_read_file(path, "sasrec"), str(path)).splitlines(), start=1):
         parts = line.split()
-        if len(parts) >= 2:
-            rows.append((parts[0], parts[1], str(n)))
-    return rows
+        if not parts:
+            continue
+        if not seen_first:
+            seen_first = True
+            if len(parts) == 2 and _header_name(parts[0]) in USER_NAMES and _header_name(parts[1]) in ITEM_NAMES:
+                log.info("%s: line %d (%s) is a header; skipped", path, n, line.strip())
+                continue
+        if len(parts) != 2:
+            bad.append((n, f"{_fields(len(parts), 'whitespace-separated ')}, expected 2"))
+            continue
+        rows.append((parts[0], parts[1], str(n)))
+        lines.append(n)
+    return LogRows(rows, lines, bad, "'user item'")
 
 
 def generated_log(num_users: int = 300, num_items: int = 200, seed: int = 0) -> list[Row]:
@@ -259,7 +428,7 @@ def generated_log(num_users: int = 300, num_items: int = 200, seed: int = 0) -> 
     to the next item of its cluster (70 %), else jumps within its clusters (20 %) or anywhere (10 %);
     sequence lengths 15-60. A sequential model learns it far better than popularity."""
     gen = torch.Generator().manual_seed(seed)
-    cluster = 20
+    cluster = min(20, num_items)  # fewer than 20 items: one cluster of all of them
     n_clusters = max(1, num_items // cluster)
     rows: list[Row] = []
     t = 0
@@ -294,29 +463,44 @@ class SequenceLoadOptions:
     seed: int = 0
 
 
-def _parse_time(rows: list[Row], source: str, on_bad: str, stats: dict[str, Any]) -> list[tuple[str, str, float, int]]:
+SKIP_HINT = "fix the log or pass on_bad=skip to drop them (they are then counted in the log and the manifest)"
+
+
+def _where(n: int, lines: list[int] | None) -> str:
+    return f"line {lines[n]}" if lines is not None else f"row {n + 1}"
+
+
+def _parse_time(rows: list[Row], source: str, on_bad: str, stats: dict[str, Any],
+                lines: list[int] | None = None) -> list[tuple[str, str, float, int]]:
     out, bad = [], []
     for n, (u, i, ts) in enumerate(rows):
         try:
             t = float(ts)
-            if math.isnan(t):
+            if not math.isfinite(t):
                 raise ValueError(ts)
         except ValueError:
             bad.append((n, ts))
             continue
         out.append((u, i, t, n))
     if bad:
-        examples = ", ".join(f"row {n + 1}: {ts!r}" for n, ts in bad[:3])
+        examples = ", ".join(f"{_where(n, lines)}: {ts!r}" for n, ts in bad[:3])
         if on_bad != "skip":
-            raise DataError(f"{source}: {len(bad)} of {len(rows)} rows have a non-numeric timestamp ({examples}); "
-                            "fix the log or pass on_bad=skip to drop them (they are then counted in the manifest)")
-        log.warning("%s: dropped %d rows with a non-numeric timestamp (%s)", source, len(bad), examples)
+            hint = ""
+            if bad[0][0] == 0 and lines is not None and lines[0] == 1:
+                hint = ("; if line 1 is a header, name its columns (user / user_id / userId, item / item_id / movieId, "
+                        "timestamp / time / ts)")
+            raise DataError(f"{source}: {len(bad)} of {len(rows)} rows have a non-numeric or non-finite timestamp "
+                            f"({examples}){hint}; {SKIP_HINT}")
+        log.warning("%s: dropped %d of %d rows with a non-numeric or non-finite timestamp (%s)", source, len(bad), len(rows),
+                    examples)
         stats["non_numeric_timestamps"] = len(bad)
     return out
 
 
 def _filter(rows: list[tuple[str, str, float, int]], opts: SequenceLoadOptions, stats: dict[str, Any], source: str):
     before = len(rows)
+    users_before = len({r[0] for r in rows})
+    items_before = len({r[1] for r in rows})
     rounds = 0
     while True:
         rounds += 1
@@ -326,15 +510,20 @@ def _filter(rows: list[tuple[str, str, float, int]], opts: SequenceLoadOptions, 
             ucount[u] = ucount.get(u, 0) + 1
             icount[i] = icount.get(i, 0) + 1
         kept = [r for r in rows if ucount[r[0]] >= opts.min_user_inter and icount[r[1]] >= opts.min_item_inter]
-        if rounds == 1:
-            stats["kcore_users_removed"] = sum(1 for c in ucount.values() if c < opts.min_user_inter)
-            stats["kcore_items_removed"] = sum(1 for c in icount.values() if c < opts.min_item_inter)
         changed = len(kept) != len(rows)
         rows = kept
         if opts.kcore != "iterate" or not changed:
             break
+    # users / items with no interaction left (below the threshold themselves, or left without rows by the other filter)
+    stats["kcore_users_removed"] = users_before - len({r[0] for r in rows})
+    stats["kcore_items_removed"] = items_before - len({r[1] for r in rows})
     stats["kcore_rounds"] = rounds
     stats["kcore_interactions_removed"] = before - len(rows)
+    if before - len(rows):
+        log.info("%s: k-core filter (min_user_inter=%d, min_item_inter=%d, kcore=%s, %d round%s) removed %d of %d "
+                 "interactions, %d of %d users and %d of %d items", source, opts.min_user_inter, opts.min_item_inter,
+                 opts.kcore, rounds, "" if rounds == 1 else "s", before - len(rows), before, stats["kcore_users_removed"],
+                 users_before, stats["kcore_items_removed"], items_before)
     counts: dict[str, int] = {}
     for u, *_ in rows:
         counts[u] = counts.get(u, 0) + 1
@@ -343,24 +532,42 @@ def _filter(rows: list[tuple[str, str, float, int]], opts: SequenceLoadOptions, 
         log.warning("%s: %d users have fewer than %d interactions after filtering and are removed (%d interactions)",
                     source, len(short), MIN_LEAVE_ONE_OUT, sum(counts[u] for u in short))
     stats["users_below_3_removed"] = len(short)
+    stats["users_below_3_interactions_removed"] = sum(counts[u] for u in short)
     rows = [r for r in rows if r[0] not in short]
     if not rows:
         raise DataError(
-            f"{source}: the log is empty after filtering ({before} interactions read; k-core with min_user_inter="
-            f"{opts.min_user_inter}, min_item_inter={opts.min_item_inter} removed {stats['kcore_interactions_removed']} "
-            f"interactions, {stats['kcore_users_removed']} users and {stats['kcore_items_removed']} items; "
-            f"{len(short)} users had fewer than {MIN_LEAVE_ONE_OUT} interactions left); lower min_user_inter / min_item_inter")
+            f"{source}: the log is empty after filtering ({before} interactions of {users_before} users and {items_before} "
+            f"items read; k-core with min_user_inter={opts.min_user_inter}, min_item_inter={opts.min_item_inter} removed "
+            f"{stats['kcore_interactions_removed']} interactions, {stats['kcore_users_removed']} users and "
+            f"{stats['kcore_items_removed']} items; {len(short)} users had fewer than {MIN_LEAVE_ONE_OUT} interactions "
+            "left); lower min_user_inter / min_item_inter")
     return rows
 
 
 def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
-                    source: str | None = None) -> SequenceData:
-    """Time-ordered user sequences split leave-one-out from raw ``(user, item, timestamp)`` rows."""
+                    source: str | None = None, lines: list[int] | None = None,
+                    stats: dict[str, Any] | None = None) -> SequenceData:
+    """Time-ordered user sequences split leave-one-out from raw ``(user, item, timestamp)`` rows. ``lines``: the
+    file line of each row (errors name lines, else rows); ``stats``: counts a reader already made."""
     source = source or name
-    stats: dict[str, Any] = {"rows_read": len(rows)}
+    stats = {"rows_read": len(rows), **(stats or {})}
     if not rows:
         raise DataError(f"{source}: no interactions could be read")
-    parsed = _parse_time(rows, source, opts.on_bad, stats)
+    parsed = _parse_time(rows, source, opts.on_bad, stats, lines)
+    # a row repeating an earlier (user, item, timestamp) is a copy of the same event: kept, it can make a user's
+    # test item their validation item (a leak the ranking rewards), so it is dropped and counted
+    events: set[tuple[str, str, float]] = set()
+    unique = []
+    for r in parsed:
+        if (r[0], r[1], r[2]) not in events:
+            events.add((r[0], r[1], r[2]))
+            unique.append(r)
+    del events
+    if len(unique) != len(parsed):
+        log.warning("%s: dropped %d rows that repeat an earlier row's (user, item, timestamp)", source,
+                    len(parsed) - len(unique))
+        stats["duplicate_rows"] = len(parsed) - len(unique)
+    parsed = unique
     parsed = _filter(parsed, opts, stats, source)
     by_user: dict[str, list[tuple[float, int, str]]] = {}
     for u, i, t, n in parsed:
@@ -369,9 +576,9 @@ def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, title
     item_index: dict[str, int] = {}
     seqs: list[list[int]] = []
     for u in users:
-        events = sorted(by_user[u])
+        events_u = sorted(by_user[u])
         seq = []
-        for _, _, i in events:
+        for _, _, i in events_u:
             if i not in item_index:
                 item_index[i] = len(item_index)
             seq.append(item_index[i])
@@ -400,12 +607,28 @@ def _sniff_format(path: Path) -> str:
         return "movielens"
     if path.suffix == ".inter":
         return "recbole"
-    if path.name in ("ratings.csv", "ratings.dat", "u.data"):
+    if path.name in RATINGS_FILES:
         return "movielens"
-    first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16).decode("utf-8", errors="replace")  # only to choose a reader; it decodes strictly
+    first = next((line for line in head.splitlines() if line.strip()), "")
     if len(first.split()) == 2 and "," not in first:
         return "sasrec"
     return "csv"
+
+
+def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, Any]) -> None:
+    if not read.malformed:
+        return
+    n, total = len(read.malformed), len(read.malformed) + len(read.rows)
+    examples = "; ".join(f"line {line}: {why}" for line, why in read.malformed[:3])
+    if not read.rows:
+        raise DataError(f"{source}: none of the {n} lines is a {read.expected} row ({examples}); check the format "
+                        "(log_format, --dataset) and the delimiter (tab, comma or whitespace)")
+    if on_bad != "skip":
+        raise DataError(f"{source}: {n} of {total} lines are not {read.expected} rows ({examples}); {SKIP_HINT}")
+    log.warning("%s: dropped %d of %d lines that are not %s rows (%s)", source, n, total, read.expected, examples)
+    stats["malformed_lines"] = n
 
 
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
@@ -416,10 +639,14 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     if key.startswith("generated"):
         parts = key.split(":")
         try:
+            if len(parts) > 3 or (key != "generated" and parts[0] != "generated"):
+                raise ValueError(dataset)
             users = int(parts[1]) if len(parts) > 1 else 300
             items = int(parts[2]) if len(parts) > 2 else 200
+            if users < 1 or items < 1:
+                raise ValueError(dataset)
         except ValueError:
-            raise DataError(f"generated log spec is generated[:USERS:ITEMS], got {dataset!r}") from None
+            raise DataError(f"generated log spec is generated[:USERS:ITEMS] with USERS, ITEMS >= 1, got {dataset!r}") from None
         return build_sequences(dataset, generated_log(users, items, opts.seed), opts)
     if not data_root:
         raise DataError(f"dataset {dataset!r} reads a file: pass --data-root (a MovieLens zip or folder, a RecBole "
@@ -431,21 +658,26 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     if fmt == "auto":
         fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec"}.get(key) or (
             "movielens" if key.startswith(("movielens", "ml-")) else _sniff_format(path))
-    titles = None
     if fmt == "movielens":
-        rows, titles, member = read_movielens(path)
-        source = f"{path}:{member}"
+        read = read_movielens(path)
+        source = f"{path}:{read.member}" if read.member != str(path) else str(path)
     elif fmt == "recbole":
-        rows, source = read_recbole(path), str(path)
+        read, source = read_recbole(path), str(path)
     elif fmt == "csv":
-        rows, source = read_csv_log(path), str(path)
+        read, source = read_csv_log(path), str(path)
     elif fmt == "sasrec":
-        rows, source = read_sasrec_text(path), str(path)
+        read, source = read_sasrec_text(path), str(path)
     else:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
+    stats: dict[str, Any] = {"format": fmt}
+    _check_malformed(read, source, opts.on_bad, stats)
+    if not read.rows:
+        why = "the file has a header and no rows" if read.header else "the file is empty"
+        raise DataError(f"{source}: no interactions could be read (the {fmt} reader expects {read.expected} rows; {why})")
+    log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
     name = dataset if key not in ("file", "csv", "recbole", "sasrec", "movielens") else re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name)
-    return build_sequences(name, rows, opts, titles, source)
+    return build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
 
 
-__all__ = ["SequenceData", "SequenceLoadOptions", "build_sequences", "generated_log", "load_sequences", "read_csv_log",
-           "read_movielens", "read_recbole", "read_sasrec_text"]
+__all__ = ["LogRows", "SequenceData", "SequenceLoadOptions", "build_sequences", "generated_log", "load_sequences",
+           "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text"]

@@ -1,7 +1,8 @@
 """A person's view of a summary: the top items at each position of a few synthetic sequences (with titles
 where the data has them), as a picture and as JSON; and the export directory.
 
-``export`` writes ``factors.safetensors`` (the summary's tensors), ``items.json`` (internal index -> original
+``export`` writes, into a new folder (built beside it and renamed into place; a non-empty one is refused),
+``factors.safetensors`` (the summary's tensors), ``items.json`` (internal index -> original
 item id and title), ``decoded.json`` (top-5 items and probabilities at every position of every sequence) and
 ``sequences.txt`` (each sequence's most likely item per position in SASRec's ``user item`` text format, which
 the ``sasrec`` loader reads back).
@@ -18,6 +19,7 @@ from mmdistill.io import save_tensors, write_json
 from mmdistill.plots import pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
 
+from ..artifacts import new_tree
 from .summary import decode_summary
 
 FORMAT = "mmdistill.sequence-summary/1"
@@ -63,8 +65,13 @@ def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, 
 
 
 def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Built in a temporary sibling and renamed into place; DataError if ``out_dir`` exists and is not empty."""
+    with new_tree(out_dir) as tmp:
+        _write_export(syn, tmp)
+    return Path(out_dir)
+
+
+def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     save_tensors(out_dir / "factors.safetensors", {k: v for k, v in syn.tensors().items() if k.startswith("data.")},
                  metadata={"format": FORMAT, "parameterization": str(syn.meta.get("parameterization"))})
     names = item_names(syn)
@@ -75,8 +82,7 @@ def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
     with torch.no_grad():
         top = decode_summary(syn.detached().to("cpu")).argmax(-1)
     lines = [f"s{s} {ids[int(i)]}" for s in range(top.shape[0]) for i in top[s]]
-    (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")
-    return out_dir
+    (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")  # inside new_tree's temporary folder
 
 
 __all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_names"]
