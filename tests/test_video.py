@@ -187,6 +187,194 @@ def test_decord_files_with_an_unreadable_one_and_ucf_split(kinetics_tiny_folder,
         load_clip_folder(root, kind="files", sampling=sampling, strict=True, use_cache=False)
 
 
+# ------------------------------------------------------------------ bad input (audit): each case named, nothing dropped silently
+def _sampling(**kw):
+    from mmdistill.modalities.video.datasets import FrameSampling
+
+    return FrameSampling(**{"num_frames": 4, "frame_gap": 1, "frame_size": 8, **kw})
+
+
+def test_decord_sizes_its_scaler_refuses_are_resized_by_pillow(kinetics_tiny_folder, tmp_path):
+    """decord 0.6's scaler fails (a buffer-size check) at some widths, 16 and 24 among them: every clip was
+    reported unreadable. Those sizes now decode natively and are resized as frame images are."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    for size in (16, 24):
+        vs = load_clip_folder(kinetics_tiny_folder, sampling=_sampling(frame_size=size), use_cache=False)
+        assert vs.x_train.shape[1:] == (3, 4, size, size) and vs.report.counts()["unreadable"] == 0
+        assert float(vs.x_train.std()) > 0.01  # real pixels, not a blank fill
+
+
+def test_strict_makes_short_skips_an_error_and_a_cache_hit_obeys_strict(tmp_path):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    for f in sorted((root / "a" / "clip0").iterdir())[2:]:  # a 2-frame clip
+        f.unlink()
+    skip = _sampling(short="skip")
+    with pytest.raises(DataError, match=r"clip0 is shorter than num_frames x frame_gap \(2 frames < 4; short=skip\).*--strict"):
+        load_clip_folder(root, kind="frames", sampling=skip, strict=True, use_cache=False)
+    (root / "b" / "clip1" / "frame_02.png").write_bytes(b"not a png")  # frame 2 of 6 is in every 4-frame window
+    ok = load_clip_folder(root, kind="frames", sampling=_sampling(short="pad"), cache_dir=tmp_path / "c")  # fills the cache
+    assert ok.report.counts()["unreadable"] == 1 and ok.report.cache.startswith("wrote")
+    with pytest.raises(DataError, match=r"b/clip1 \(unreadable: frame_02.png.*--strict"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(short="pad"), cache_dir=tmp_path / "c", strict=True)
+
+
+def test_a_damaged_or_foreign_cache_file_is_decoded_again(tmp_path, caplog):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    first = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+    (cache,) = (tmp_path / "c").glob("*.safetensors")
+    for junk in (b"garbage" * 10, b""):
+        cache.write_bytes(junk)
+        with caplog.at_level("WARNING"):
+            again = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+        assert again.report.cache.startswith("wrote") and torch.equal(again.x_train, first.x_train)
+        assert "cannot be used" in caplog.text and cache.name in caplog.text
+        caplog.clear()
+    # a cache written with other decode settings, under this key's name, is not taken as this one
+    load_clip_folder(root, kind="frames", sampling=_sampling(num_frames=3), cache_dir=tmp_path / "c")
+    other = next(p for p in (tmp_path / "c").glob("*.safetensors") if p != cache)
+    shutil.copy(other, cache)
+    with caplog.at_level("WARNING"):
+        again = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+    assert again.x_train.shape[2] == 4 and "other decode settings" in caplog.text
+    assert not list((tmp_path / "c").glob("*.tmp")) and not list((tmp_path / "c").glob(".*.tmp"))
+
+
+def test_split_files_wrong_header_bom_duplicates_and_ucf_lines(tmp_path):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2})
+    rows = "a/clip0,a,train\r\na/clip1,a,test\r\nb/clip0,b,train\r\nb/clip1,b,test\r\n"
+    (root / "bom.csv").write_bytes(("\ufeffpath,label,split\r\n" + rows).encode("utf-8"))  # a spreadsheet's CSV
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "bom.csv"), use_cache=False)
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2 and vs.classes == ["a", "b"]
+    (root / "hdr.csv").write_text("file,class,split\n" + rows)
+    with pytest.raises(DataError, match=r"hdr.csv, line 1: the header must be path,label,split, got 'file,class,split'"):
+        load_clip_folder(root, kind="frames", split_file=str(root / "hdr.csv"), use_cache=False)
+    (root / "dev.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,dev\n")
+    with pytest.raises(DataError, match=r"dev.csv, line 3: split must be train, test or val, got 'dev'"):
+        load_clip_folder(root, kind="frames", split_file=str(root / "dev.csv"), use_cache=False)
+    (root / "dup.csv").write_text("path,label,split\n" + rows + "a/clip0,a,test\n")
+    with pytest.raises(DataError, match=r"dup.csv names .*a/clip0 more than once \(train and test\)"):
+        load_clip_folder(root, kind="frames", split_file=str(root / "dup.csv"), use_cache=False)
+    (root / "trainlist01.txt").write_text("a/clip0 1\nclip1 1\n")
+    (root / "testlist01.txt").write_text("b/clip1\n")
+    with pytest.raises(DataError, match=r"trainlist01.txt, line 2: 'clip1' has no class folder"):
+        load_clip_folder(root, kind="frames", split_file=str(root / "trainlist01.txt"), use_cache=False)
+
+
+def test_a_class_left_without_clips_is_refused_by_name(tmp_path):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"good": 3, "bad": 2})
+    for clip in (root / "bad").iterdir():  # every clip of 'bad' unreadable: the class used to vanish silently
+        (clip / "frame_02.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"'bad' \(2 training clip\(s\) listed, 2 unreadable or skipped"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    shutil.rmtree(root / "bad")
+    (root / "empty").mkdir()  # an empty class folder is a class too
+    with pytest.raises(DataError, match=r"'empty' \(0 training clip"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+
+
+def test_files_found_but_not_used_are_named_and_strict_refuses_them(tmp_path, caplog):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    (root / "a" / "notes.txt").write_text("x")  # beside the clip folders
+    (root / "a" / "clip0" / "Thumbs.db").write_text("x")  # in a clip folder, not a frame
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(root / "stray.png")  # beside the class folders
+    with caplog.at_level("WARNING"):
+        vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    assert vs.report.counts()["ignored"] == 3
+    assert {Path(p).name for p, _ in vs.report.ignored} == {"notes.txt", "Thumbs.db", "stray.png"}
+    assert "3 file(s) or folder(s) under the data root not used" in caplog.text
+    assert vs.report.as_dict()["ignored_files"] == ["stray.png", "a/notes.txt", "a/clip0/Thumbs.db"]
+    with pytest.raises(DataError, match=r"would be left out.*--strict"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, strict=True)
+    # train/ + test/ + val/: val/ is not used, and says so
+    tv = tmp_path / "tv"
+    _frames_tree(tv / "train", {"a": 2, "b": 2})
+    _frames_tree(tv / "test", {"a": 1, "b": 1})
+    _frames_tree(tv / "val", {"a": 1})
+    vs = load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
+    assert len(vs.x_train) == 4 and len(vs.x_test) == 2
+    assert [r for _, r in vs.report.ignored] == ["val/ is not used: test/ is the held-out split"]
+
+
+def test_frames_of_different_sizes_in_one_clip_are_named(tmp_path):
+    from PIL import Image
+
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2}, size=(8, 8))
+    Image.new("RGB", (12, 6)).save(root / "a" / "clip1" / "frame_02.png")
+    with pytest.raises(DataError, match=r"clip .*a/clip1 has frames of different sizes: 8x8 .*12x6 \(frame_02.png\).*--frame-size"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(frame_size=None, offset="center"), use_cache=False)
+
+
+def test_tensor_sets_refuse_bad_shapes_dtypes_and_labels():
+    from mmdistill.modalities.video import register_tensors
+    from mmdistill.modalities.video.datasets import from_tensors
+
+    x, y = torch.rand(4, 1, 2, 8, 8), torch.tensor([0, 0, 1, 1])
+    cases = [((x * 255, y, x, y), r"x_train: float clips must be in \[0, 1\]"),
+             ((x.long(), y, x, y), r"x_train: clips must be float in \[0, 1\] or uint8, got torch.int64"),
+             ((x.masked_fill(x > 0.5, float("nan")), y, x, y), "x_train holds NaN"),
+             ((x, y.float(), x, y), r"y_train: labels must be integers"),
+             ((x, y - 1, x, y), r"y_train: labels must be class indices >= 0"),
+             ((x, y, x[:0], y[:0]), "x_test holds no clip"),
+             ((x[:, 0], y, x, y), r"x_train: clips must be \(N, C, T, H, W\)"),
+             ((x.numpy(), y, x, y), "x_train must be a torch.Tensor")]
+    for args, msg in cases:
+        with pytest.raises(DataError, match=msg):
+            from_tensors(*args)
+    with pytest.raises(DataError, match="classes names 1 class"):
+        from_tensors(x, y, x, y, ["only"])
+    assert from_tensors((x * 255).to(torch.uint8), y, x, y).x_train.max() <= 1.0
+    with pytest.raises(ConfigError, match="non-empty string"):
+        register_tensors("", x, y, x, y)
+
+
+def test_frame_size_below_four_names_the_key():
+    from mmdistill.recipes import video_dm
+
+    with pytest.raises(ConfigError, match=r"frame_size=2: expected 0 .* or at least 4 pixels") as exc:
+        video_dm.RECIPE.config(dataset="frames", data_root="x", frame_size=2)
+    assert exc.value.key == "frame_size"
+
+
+def test_the_load_report_reaches_the_manifest_and_the_cli_names_bad_input(tmp_path, capsys):
+    from mmdistill.cli import main as cli_main
+    from mmdistill.recipes import video_dm
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    (root / "b" / "clip2" / "frame_02.png").write_bytes(b"junk")
+    res = video_dm.run(dataset="frames", data_root=str(root), num_frames=4, frame_gap=1, frame_size=8, ipc=1, iterations=1,
+                       evaluate=False, progress=False, cache=False, out=str(tmp_path / "run"))
+    import json
+
+    rep = json.loads((tmp_path / "run" / "manifest.json").read_text())["synthetic"]["meta"]["load_report"]
+    assert res.synthetic.meta["load_report"] == rep
+    assert rep["unreadable"] == 1 and rep["unreadable_files"] == ["b/clip2"] and rep["skipped_short"] == 0
+    common = ["--dataset", "frames", "--data-root", str(root), "--num-frames", "4", "--frame-gap", "1", "--frame-size", "8",
+              "--ipc", "1", "--iterations", "1", "--no-evaluate", "--no-progress", "--no-cache"]
+    code = cli_main(["run", "video-dm", *common, "--strict", "--out", str(tmp_path / "strict")])
+    err = capsys.readouterr().err
+    assert code == 3 and "b/clip2" in err and "--strict" in err and "Traceback" not in err
+    (root / "c").mkdir()
+    code = cli_main(["run", "video-dm", *common, "--out", str(tmp_path / "empty-class")])
+    err = capsys.readouterr().err
+    assert code == 3 and "'c' (0 training clip" in err and "Traceback" not in err
+
+
 # ------------------------------------------------------------------ networks
 @pytest.mark.parametrize("shape", [(1, 8, 32, 32), (3, 8, 64, 64), (3, 4, 16, 16)])
 def test_video_networks(shape):

@@ -31,6 +31,8 @@ _TENSOR_SETS: dict[str, VideoSet] = {}
 
 def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: list[str] | None = None) -> str:
     """Make in-memory clips (N, C, T, H, W) (float in [0, 1] or uint8) loadable as ``dataset=name``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
     if name in ("moving-digits", "folder", "frames"):
         raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
     _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name)
@@ -102,7 +104,9 @@ class VideoModality(TensorClassificationAdapter):
         vs = load_video_set(config)
         mean = vs.x_train.mean(dim=(0, 2, 3, 4)).tolist()
         std = vs.x_train.std(dim=(0, 2, 3, 4)).clamp_min(1e-6).tolist()
-        meta = {"classes": list(vs.classes), "mean": mean, "std": std, "load_report": vs.report.as_dict(), **vs.meta}
+        meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta}
+        if vs.report.root:  # clips read from files: what was skipped, padded or left out goes into the set's manifest
+            meta["load_report"] = vs.report.as_dict()
         return ClassificationData(
             name=vs.name,
             train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
@@ -113,7 +117,7 @@ class VideoModality(TensorClassificationAdapter):
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """Full clips (``ipc`` real clips per class or noise), or with ``parameterization="static_dynamic"``
         the static memories distilled from single frames (stage 1) and fresh dynamic memories + integrator."""
-        meta = {k: data.meta[k] for k in ("mean", "std") if k in data.meta} | {"dataset": data.name}
+        meta = {k: data.meta[k] for k in ("mean", "std", "load_report") if k in data.meta} | {"dataset": data.name}
         if getattr(config, "parameterization", "full") == "static_dynamic":
             frame_aug = DSA(video_dsa_strategy(data.name)) if config.dsa else None
             syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)

@@ -46,7 +46,8 @@ class VideoKeys(ConfigKeys):
     offset: Literal["random", "center"] = key("random", help="where the sampled frames start in a clip: random (seeded per clip) or center")
     short: Literal["gap", "pad", "skip"] = key("gap", help="clips shorter than num_frames x frame_gap: a smaller gap, pad with "
                                                "the last frame, or skip the clip")
-    strict: bool = key(False, help="fail on an unreadable clip instead of skipping and counting it")
+    strict: bool = key(False, help="fail on a clip or file that would be left out (unreadable, too short with short=skip, not "
+                       "part of the layout) instead of skipping, counting and logging it")
     cache: bool = key(True, help="keep decoded clips as uint8 safetensors in cache_dir (same clips, faster reloads)", resume=False)
     cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: ~/.cache/mmdistill/video", resume=False)
     md_train_per_class: int = key(60, help="generated moving-digits training clips per class", unit="clips per class", range="[1, inf)")
@@ -73,8 +74,9 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
 
     Sampling: ``num_frames`` frames ``frame_gap`` apart (none: the ``preset``'s frames), ``offset``,
     ``frame_size`` (square resize; none: the preset's; 0 keeps the native size and refuses mixed sizes),
-    ``short`` for clips shorter than ``num_frames x frame_gap``. ``strict``: an unreadable file is an error
-    instead of being skipped and counted. ``cache``: decoded clips as uint8 safetensors in ``cache_dir``.
+    ``short`` for clips shorter than ``num_frames x frame_gap``. ``strict``: an unreadable file, a clip skipped as
+    too short or a file that is not part of the layout is an error instead of being skipped and counted.
+    ``cache``: decoded clips as uint8 safetensors in ``cache_dir``.
     Evaluation: ConvNet3D, 500 epochs x 3 networks (``sh/s2d/*.sh``).
     """
 
@@ -87,6 +89,9 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         super().check()
         if self.dataset in ("folder", "frames") and not self.data_root:
             raise ConfigError(f"dataset={self.dataset!r} needs --data-root (a folder of clips or a CSV path,label,split)", key="data_root")
+        if self.frame_size is not None and 0 < self.frame_size < 4:
+            raise ConfigError(f"frame_size={self.frame_size}: expected 0 (the native size), none (the preset's) or at least 4 pixels",
+                              key="frame_size")
         if self.dataset == "moving-digits":
             from .moving_digits import parse_digit_groups
 

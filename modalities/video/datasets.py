@@ -10,10 +10,14 @@ frames ``frame_gap`` apart, starting at a random offset (``offset="random"``, se
 middle of the clip (``offset="center"``); ``short`` says what happens to a clip shorter than
 ``(num_frames - 1) x frame_gap + 1`` frames: ``gap`` (the reference: the gap shrinks to fit; a clip with
 fewer than ``num_frames`` frames is then padded by repeating its last frame), ``pad`` (keep the gap, repeat
-the last frame) or ``skip`` (drop the clip). Each case is counted and named in the log and the manifest.
+the last frame) or ``skip`` (drop the clip). Each case is counted and named in the log and the manifest, as are unreadable files
+and files found under the root that are not clips of the layout (``ignored``); ``strict`` makes an unreadable,
+skipped or ignored item an error. Every class of the layout is kept: a class left with no training clip is
+refused by name.
 
 Decoded clips are cached as one uint8 safetensors file per split, keyed by the file list (paths, sizes and
-modification times) and the decode settings, so a second run with the same settings does not decode again.
+modification times) and the decode settings, so a second run with the same settings does not decode again; a cache
+file that cannot be read (or holds other settings) is decoded again and replaced, with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -91,24 +96,33 @@ class FrameSampling:
         return idx, kind
 
 
+REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "padded", "shrunk_gap")
+#: the kinds ``strict`` turns into errors: everything that leaves an item out
+STRICT_KINDS = ("unreadable", "skipped_short", "ignored")
+
+
 @dataclass
 class LoadReport:
-    """What the loader did not take as it was: each list holds ``(path, reason)``."""
+    """What the loader did not take as it was: each list holds ``(path, reason)``. ``ignored``: files and
+    folders found under the root that are not clips of the layout (a file beside the class folders, ``val/``
+    when ``test/`` exists, a file that is not a frame image in a clip folder)."""
 
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     skipped_short: list[tuple[str, str]] = field(default_factory=list)
     padded: list[tuple[str, str]] = field(default_factory=list)
     shrunk_gap: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
     cache: str = ""
+    root: str = ""
 
     def counts(self) -> dict[str, int]:
-        return {"unreadable": len(self.unreadable), "skipped_short": len(self.skipped_short), "padded": len(self.padded),
-                "shrunk_gap": len(self.shrunk_gap)}
+        return {k: len(getattr(self, k)) for k in REPORT_KINDS}
 
     def lines(self) -> list[str]:
         out = []
         for key, what in (("unreadable", "unreadable or empty file(s) skipped"),
                           ("skipped_short", "clip(s) shorter than num_frames x frame_gap skipped (short=skip)"),
+                          ("ignored", "file(s) or folder(s) under the data root not used (not a clip of the layout)"),
                           ("padded", "short clip(s) padded by repeating the last frame"),
                           ("shrunk_gap", "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)")):
             items = getattr(self, key)
@@ -117,9 +131,27 @@ class LoadReport:
                 out.append(f"{len(items)} {what}: {examples}{' ...' if len(items) > 3 else ''}")
         return out
 
+    def _rel(self, path: str) -> str:
+        """``path`` relative to the data root (the manifest names files without the machine's folders)."""
+        try:
+            return str(Path(path).relative_to(self.root)) if self.root else path
+        except ValueError:
+            return Path(path).name
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.counts(), **{k: [p for p, _ in getattr(self, k)][:20] for k in ("unreadable", "skipped_short", "padded", "shrunk_gap")},
-                "cache": self.cache}
+        what, _, where = self.cache.partition(" ")
+        return {**self.counts(), **{f"{k}_files": [self._rel(p) for p, _ in getattr(self, k)][:20] for k in REPORT_KINDS},
+                "cache": f"{what} {Path(where).name}" if where else what}
+
+    def strict_error(self) -> "DataError | None":
+        """The error ``strict`` raises for what this report left out (None: nothing was)."""
+        bad = [(k, p, r) for k in STRICT_KINDS for p, r in getattr(self, k)]
+        if not bad:
+            return None
+        names = "; ".join(f"{p} ({k.replace('_', ' ')}: {r})" for k, p, r in bad[:3])
+        return DataError(f"{len(bad)} item(s) under {self.root or 'the data root'} would be left out: {names}"
+                         f"{' ...' if len(bad) > 3 else ''}; --strict makes that an error (without it they are skipped, "
+                         "counted and logged)")
 
 
 @dataclass
@@ -144,39 +176,58 @@ class Item:
 
 
 # --------------------------------------------------------------------------- discovery
-def _is_video(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+def _hidden(p: Path, base: Path) -> bool:
+    return any(part.startswith(".") for part in p.relative_to(base).parts)
 
 
-def _is_frame_dir(p: Path) -> bool:
-    return p.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir())
-
-
-def _class_tree(root: Path, split: str, kind: str) -> list[Item]:
+def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]], classes: set[str]) -> list[Item]:
+    """Clips of ``root/<class>/...``. Every class folder counts as a class (an empty one too, so it is refused by
+    name rather than vanishing); with ``kind="files"`` every file in it is tried (one that does not decode is named
+    as unreadable), with ``kind="frames"`` every sub-folder is a clip and a file beside them is ``ignored``."""
     items = []
+    for p in sorted(root.iterdir()):  # clips beside the class folders belong to no class
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+            ignored.append((str(p), "not inside a class folder"))
     for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        members = [p for p in sorted(cls.iterdir()) if (_is_video(p) if kind == "files" else _is_frame_dir(p))]
-        if kind == "files":  # files of unknown type are tried too, so an unreadable one is named rather than ignored
-            members = [p for p in sorted(cls.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+        classes.add(cls.name)
+        if kind == "files":
+            members = [p for p in sorted(cls.rglob("*")) if p.is_file() and not _hidden(p, cls)]
+        else:
+            members = []
+            for p in sorted(cls.iterdir()):
+                if p.name.startswith("."):
+                    continue
+                if p.is_dir():
+                    members.append(p)
+                else:
+                    ignored.append((str(p), "a file beside the clip folders; dataset=frames takes one folder of frame images per clip"))
         items += [Item(p, cls.name, split) for p in members]
     return items
 
 
 def _read_csv(path: Path, root: Path) -> list[Item]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: a spreadsheet's byte-order mark
+            reader = csv.reader(fh)
+            rows = [(reader.line_num, row) for row in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"split file {path} is not a UTF-8 CSV of path,label,split: {exc}") from None
+    if rows:
+        head = [c.strip().lower() for c in rows[0][1]]
+        if head[:3] == ["path", "label", "split"]:
+            rows = rows[1:]
+        elif any(h in ("path", "label", "split", "file", "class", "filename") for h in head):
+            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r}")
     items = []
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
-    for n, row in enumerate(rows, 1):
-        if not row or not row[0].strip():
+    for n, row in rows:
+        if not row or not "".join(row).strip():
             continue
-        if len(row) < 3:
-            raise DataError(f"{path}, row {n}: expected path,label,split, got {row}")
+        if len(row) < 3 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"{path}, line {n}: expected path,label,split (a path, a class label and train, test or val), got {row}")
         split = row[2].strip().lower()
         split = {"val": "test", "validation": "test", "valid": "test"}.get(split, split)
         if split not in ("train", "test"):
-            raise DataError(f"{path}, row {n}: split must be train, test or val, got {row[2]!r}")
+            raise DataError(f"{path}, line {n}: split must be train, test or val, got {row[2]!r}")
         items.append(Item(root / row[0].strip(), row[1].strip(), split))
     return items
 
@@ -186,24 +237,38 @@ def _read_ucf_lists(trainlist: Path, root: Path) -> list[Item]:
     the class is the folder of each path."""
     testlist = trainlist.with_name(trainlist.name.replace("train", "test"))
     if testlist == trainlist or not testlist.exists():
-        raise DataError(f"split file {trainlist}: no matching test list {testlist.name} beside it")
+        raise DataError(f"split file {trainlist}: no matching test list {testlist.name} beside it "
+                        "(a CSV split file needs the .csv suffix)")
     items = []
     for split, path in (("train", trainlist), ("test", testlist)):
-        for line in path.read_text().splitlines():
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"split file {path} is not a UTF-8 text list of Class/clip paths: {exc}") from None
+        for n, line in enumerate(lines, 1):
             parts = line.strip().split()
             if parts:
                 rel = Path(parts[0])
-                items.append(Item(root / rel, rel.parent.name if rel.parent.name else "?", split))
+                if not rel.parent.name:
+                    raise DataError(f"{path}, line {n}: {parts[0]!r} has no class folder (expected Class/clip, as "
+                                    "UCF101's ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi)")
+                items.append(Item(root / rel, rel.parent.name, split))
     return items
 
 
-def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int) -> list[Item]:
-    """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
+def _no_duplicates(items: list[Item], source: Path) -> None:
+    seen: dict[str, str] = {}
+    for it in items:
+        key = os.path.normpath(str(it.path))
+        if key in seen:
+            raise DataError(f"split file {source} names {it.path} more than once ({seen[key]} and {it.split}); "
+                            "each clip belongs to one split and one class")
+        seen[key] = it.split
 
-    Layouts: ``root/<class>/<clip>`` (a split is drawn: ``test_fraction`` of each class, seeded),
-    ``root/train/<class>/...`` + ``root/test/<class>/...`` (``val`` counts as test), a CSV ``path,label,split``
-    (``split_file``, or ``root`` itself, or ``root/clips.csv``), or UCF101's ``trainlist0N.txt`` as
-    ``split_file`` (its ``testlist0N.txt`` beside it)."""
+
+def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float,
+              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]]]:
+    """(items, every class named by the layout, what was found but not used)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"data_root {root} does not exist")
@@ -212,8 +277,9 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
         csv_path, root = root, root.parent
     if csv_path is None and (root / "clips.csv").exists():
         csv_path = root / "clips.csv"
+    ignored: list[tuple[str, str]] = []
     if csv_path is not None:
-        if not csv_path.exists():
+        if not csv_path.is_file():
             raise DataError(f"split file {csv_path} does not exist")
         items = _read_csv(csv_path, root) if csv_path.suffix.lower() == ".csv" else _read_ucf_lists(csv_path, root)
         missing = [it for it in items if not it.path.exists()]
@@ -221,13 +287,28 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
             names = ", ".join(str(it.path) for it in missing[:5])
             raise DataError(f"split file {csv_path} names {len(missing)} clip(s) that do not exist: {names}"
                             f"{' ...' if len(missing) > 5 else ''}")
-        return items
+        _no_duplicates(items, csv_path)
+        return items, sorted({it.label for it in items}), ignored
     if not root.is_dir():
         raise DataError(f"data_root {root} is neither a folder nor a CSV of path,label,split")
-    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
+    classes: set[str] = set()
+    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
     if "train" in subdirs and ("test" in subdirs or "val" in subdirs):
-        return _class_tree(subdirs["train"], "train", kind) + _class_tree(subdirs.get("test") or subdirs["val"], "test", kind)
-    items = _class_tree(root, "train", kind)
+        held_out = subdirs.get("test") or subdirs["val"]
+        items = _class_tree(subdirs["train"], "train", kind, ignored, classes) + _class_tree(held_out, "test", kind, ignored, classes)
+        for name, d in sorted(subdirs.items()):
+            if d in (subdirs["train"], held_out):
+                continue
+            if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out
+                ignored += [(str(it.path), "val/ is not used: test/ is the held-out split")
+                            for it in _class_tree(d, "test", kind, [], set())]
+            else:
+                ignored.append((str(d), "not train/, test/ or val/"))
+        for p in sorted(root.iterdir()):
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+                ignored.append((str(p), "not inside train/ or test/"))
+        return items, sorted(classes), ignored
+    items = _class_tree(root, "train", kind, ignored, classes)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for label in sorted({it.label for it in items}):
@@ -236,7 +317,21 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
         n_test = int(round(test_fraction * len(members))) if len(members) > 1 else 0
         test = set(perm[:n_test])
         out += [Item(it.path, it.label, "test" if i in test else "train") for i, it in enumerate(members)]
-    return out
+    return out, sorted(classes), ignored
+
+
+def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int) -> list[Item]:
+    """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
+
+    Layouts: ``root/<class>/<clip>`` (a split is drawn: ``test_fraction`` of each class, seeded),
+    ``root/train/<class>/...`` + ``root/test/<class>/...`` (``val`` counts as test when there is no ``test``),
+    a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or ``root/clips.csv``), or UCF101's
+    ``trainlist0N.txt`` as ``split_file`` (its ``testlist0N.txt`` beside it). Files and folders found but not
+    used (a clip beside the class folders, ``val/`` next to ``test/``) are logged with a count."""
+    items, _, ignored = _discover(root, kind, split_file, test_fraction, seed)
+    if ignored:
+        log.warning("%s", LoadReport(ignored=ignored).lines()[0])
+    return items
 
 
 # --------------------------------------------------------------------------- decoding
@@ -249,32 +344,59 @@ def _decord():
     return decord
 
 
+def _why(exc: BaseException) -> str:
+    """The first line of an error, without decord's ``[hh:mm:ss] /src/file.cc:NN:`` prefix."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return re.sub(r"^(\[[\d:]+\] )?\S+\.(cc|h|cpp):\d+: ", "", text.splitlines()[0])[-160:]
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames resized to ``size`` x ``size`` with Pillow's bilinear filter (the frame-image loader's)."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+
+
 def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
-    """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error)."""
+    """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error).
+
+    Frames are resized by decord's scaler; for the output sizes it cannot produce (decord 0.6 fails a buffer-size
+    check for some widths, 4, 6, 8, 12, 16, 24 and 48 pixels among them) the clip is decoded at its native size and
+    resized with Pillow, as frame images are."""
     decord = _decord()
+    hint = "" if path.suffix.lower() in VIDEO_EXTENSIONS else f"not a video file ({path.suffix or 'no suffix'}); "
+    size = {} if sampling.frame_size is None else {"width": sampling.frame_size, "height": sampling.frame_size}
     try:
-        size = {} if sampling.frame_size is None else {"width": sampling.frame_size, "height": sampling.frame_size}
         vr = decord.VideoReader(str(path), num_threads=1, **size)
         length = len(vr)
     except Exception as exc:  # decord raises its own error type for corrupt or unknown files
-        return None, 0, f"unreadable: {str(exc).splitlines()[0][-120:]}"
+        return None, 0, f"unreadable: {hint}{_why(exc)}"
     idx, kind = sampling.indices(length, str(path))
     if idx is None:
-        return None, length, "skip" if length else "unreadable: no frames"
+        return None, length, "skip" if length else f"unreadable: {hint}no frames"
     try:
         frames = vr.get_batch(idx).asnumpy()
     except Exception as exc:
-        return None, length, f"unreadable: {str(exc).splitlines()[0][-120:]}"
+        if not size:
+            return None, length, f"unreadable: {hint}{_why(exc)}"
+        try:  # decord's scaler refused this size: decode natively, resize with Pillow
+            frames = _resize(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
+        except Exception as exc2:
+            return None, length, f"unreadable: {hint}{_why(exc2)}"
     return frames, length, kind
 
 
 def _decode_frame_dir(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
     from PIL import Image
 
-    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    if not path.is_dir():
+        return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."))
     idx, kind = sampling.indices(len(files), str(path))
     if idx is None:
-        return None, len(files), "skip" if files else "unreadable: no frame images"
+        return None, len(files), "skip" if files else f"unreadable: no frame images ({', '.join(IMAGE_EXTENSIONS)})"
     frames = []
     try:
         for i in idx:
@@ -285,15 +407,32 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling) -> tuple[np.ndarray |
                 frames.append(np.asarray(im))
     except Exception as exc:
         return None, len(files), f"unreadable: {files[i].name}: {exc}"
+    shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
+    if len(shapes) > 1:
+        desc = ", ".join(f"{w}x{h} ({name})" for (h, w), name in shapes.items())
+        raise DataError(f"clip {path} has frames of different sizes: {desc}; pass --frame-size N to resize every frame to NxN")
     return np.stack(frames), len(files), kind
 
 
-def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str) -> str:
+def _other_files(path: Path) -> list[tuple[str, str]]:
+    """What a frame folder holds besides its frame images (named in the report, not silently passed over)."""
+    if not path.is_dir():
+        return []
+    return [(str(f), "not a frame image" if f.is_file() else "a folder inside a clip folder") for f in sorted(path.iterdir())
+            if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
+
+
+CACHE_VERSION = 2  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept
+
+
+def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = ()) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": 1}, sort_keys=True).encode())
+    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION}, sort_keys=True).encode())
     for it in items:
         st = it.path.stat()
         h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+    for path, _ in ignored:
+        h.update(f"ignored|{path}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -301,49 +440,107 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MMDISTILL_CACHE", Path.home() / ".cache" / "mmdistill")) / "video"
 
 
+def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """The cached tensors and metadata, or None (with a warning) when the file cannot be read, is not a cache of
+    this loader or was written with other decode settings: the clips are then decoded again and the file replaced."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(cache_path), "pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(cache_path))
+        saved = json.loads(meta["report"])
+        info = {"classes": json.loads(meta["classes"]), "native_sizes": json.loads(meta["native_sizes"]),
+                "sampling": json.loads(meta["sampling"])}
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(tensors)
+        if missing:
+            raise ValueError(f"no tensor(s) {sorted(missing)}")
+        if any(t.dtype != torch.uint8 for k, t in tensors.items() if k.startswith("x_")) or tensors["x_train"].dim() != 5:
+            raise ValueError("the clips are not uint8 (N, C, T, H, W)")
+        if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
+            raise ValueError(f"written with other decode settings ({info['sampling']})")
+        entries = {k: [tuple(v) for v in saved.get(k, [])] for k in REPORT_KINDS}
+    except Exception as exc:  # noqa: BLE001 - a damaged cache costs a decode, never the run
+        log.warning("decoded-clip cache %s cannot be used (%s: %s); decoding the clips again and replacing it",
+                    cache_path, type(exc).__name__, _why(exc))
+        return None
+    for k, v in entries.items():
+        setattr(report, k, v)
+    return tensors, info
+
+
+def _write_cache(cache_path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    """Atomically: a temporary file of this process beside the cache, then renamed over it."""
+    from safetensors.torch import save_file
+
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, cache_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout); see
-    :func:`discover` for the layouts and the module docstring for sampling, short clips and the cache."""
-    items = discover(root, kind, split_file, test_fraction, sampling.seed)
+    :func:`discover` for the layouts and the module docstring for sampling, short clips and the cache.
+
+    Unreadable clips, clips skipped as too short and files found but not used are counted and named in the log
+    and :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of
+    the layout is kept, so a class none of whose clips decodes is refused by name."""
+    if kind not in ("files", "frames"):
+        raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
+    items, all_classes, ignored = _discover(root, kind, split_file, test_fraction, sampling.seed)
+    base = Path(root).expanduser()
+    report = LoadReport(ignored=list(ignored), root=str(base.parent if base.is_file() else base))
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
-                        "in one sub-folder per class, or a CSV path,label,split)")
-    report = LoadReport()
+                        "in one sub-folder per class, or a CSV path,label,split)"
+                        + (f"; found but not used: {'; '.join(report.lines())}" if ignored else ""))
+    if strict and (err := report.strict_error()) is not None:
+        raise err
     cache_path = None
     if use_cache:
-        cache_path = Path(cache_dir or default_cache_dir()) / f"{Path(root).name}-{_fingerprint(items, sampling, kind)}.safetensors"
-        if cache_path.exists():
-            from safetensors.torch import load_file
-            from safetensors import safe_open
-
-            with safe_open(str(cache_path), "pt") as fh:
-                meta = fh.metadata()
-            tensors = load_file(str(cache_path))
-            saved = json.loads(meta["report"])
-            for key in ("unreadable", "skipped_short", "padded", "shrunk_gap"):
-                setattr(report, key, [tuple(v) for v in saved[key]])
+        cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
+                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored)}.safetensors")
+        cached = _read_cache(cache_path, sampling, report) if cache_path.exists() else None
+        if cached is not None:
+            tensors, info = cached
             report.cache = f"hit {cache_path}"
             for line in report.lines():
                 log.warning("%s", line)
+            if strict and (err := report.strict_error()) is not None:
+                raise err
             return VideoSet(Path(root).name, tensors["x_train"].float() / 255, tensors["y_train"].long(),
-                            tensors["x_test"].float() / 255, tensors["y_test"].long(), json.loads(meta["classes"]), report,
-                            {"native_sizes": json.loads(meta["native_sizes"])})
+                            tensors["x_test"].float() / 255, tensors["y_test"].long(), info["classes"], report,
+                            {"native_sizes": info["native_sizes"]})
     decode = _decode_file if kind == "files" else _decode_frame_dir
     clips: dict[str, list[np.ndarray]] = {"train": [], "test": []}
     labels: dict[str, list[str]] = {"train": [], "test": []}
     sizes: dict[tuple[int, int], list[str]] = {}
     for it in items:
+        if kind == "frames" and (other := _other_files(it.path)):
+            report.ignored += other
+            if strict:
+                raise report.strict_error()
         frames, length, what = decode(it.path, sampling)
         if frames is None:
             if what.startswith("unreadable"):
-                report.unreadable.append((str(it.path), what[len("unreadable: "):] or "unreadable"))
-                if strict:
-                    raise DataError(f"{it.path} cannot be decoded ({what}); without --strict it would be skipped and counted")
+                reason = what[len("unreadable: "):] or "unreadable"
+                report.unreadable.append((str(it.path), reason))
+                why = f"cannot be decoded ({reason})"
             else:
-                report.skipped_short.append((str(it.path), f"{length} frames < {sampling.span}"))
+                reason = f"{length} frames < {sampling.span}"
+                report.skipped_short.append((str(it.path), reason))
+                why = f"is shorter than num_frames x frame_gap ({reason}; short=skip)"
+            if strict:
+                raise DataError(f"{it.path} {why}; --strict makes a skipped clip an error (without it: skipped, counted "
+                                "and logged)")
             continue
         if what in ("pad", "gap+pad"):
             report.padded.append((str(it.path), f"{length} frames"))
@@ -355,14 +552,23 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     for line in report.lines():
         log.warning("%s", line)
     if not clips["train"] and not clips["test"]:
+        hint = ""
+        if any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.unreadable) and kind == "files":
+            hint = "; frame images were found: --dataset frames reads one folder of frame images per clip"
         raise DataError(f"no decodable clip under {root}: {len(report.unreadable)} unreadable, {len(report.skipped_short)} too short "
-                        f"({'; '.join(report.lines())})")
+                        f"({'; '.join(report.lines())}){hint}")
     if len(sizes) > 1:
         desc = ", ".join(f"{w}x{h} ({len(v)} clips, e.g. {v[0]})" for (h, w), v in sizes.items())
         raise DataError(f"clips under {root} have mixed frame sizes: {desc}; pass --frame-size N to resize every frame to NxN")
-    classes = sorted(set(labels["train"]) | set(labels["test"]))
-    if not clips["train"]:
-        raise DataError(f"no training clip under {root} (all {len(clips['test'])} decodable clips are in the test split)")
+    classes = list(all_classes)
+    empty = [c for c in classes if c not in labels["train"]]
+    if empty:
+        def why(c: str) -> str:
+            listed = [str(it.path) for it in items if it.label == c and it.split == "train"]
+            lost = sum(p in listed for k in ("unreadable", "skipped_short") for p, _ in getattr(report, k))
+            return f"{c!r} ({len(listed)} training clip(s) listed, {lost} unreadable or skipped, {labels['test'].count(c)} test clip(s))"
+        raise DataError(f"class(es) without a usable training clip under {root}: {', '.join(why(c) for c in empty)}; "
+                        "add clips or remove the class")
     if not clips["test"]:
         raise DataError(f"no test clip under {root}: give a split (train/ and test/ folders, a CSV or a split file)")
 
@@ -374,33 +580,55 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     if cache_path is not None:
-        from safetensors.torch import save_file
-
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp")
-        save_file({"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}, str(tmp),
-                  metadata={"classes": json.dumps(classes), "report": json.dumps({k: getattr(report, k) for k in ("unreadable", "skipped_short", "padded", "shrunk_gap")}),
-                            "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
-        os.replace(tmp, cache_path)
+        _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
+                     {"classes": json.dumps(classes), "report": json.dumps({k: getattr(report, k) for k in REPORT_KINDS}),
+                      "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
         report.cache = f"wrote {cache_path}"
     return VideoSet(Path(root).name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
 
 def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: Iterable[str] | None = None,
                  name: str = "tensors") -> VideoSet:
-    """A set from in-memory clips (N, C, T, H, W) (float in [0, 1], or uint8) and labels (N,)."""
+    """A set from in-memory clips (N, C, T, H, W) (float in [0, 1], or uint8) and integer labels (N,) in
+    ``[0, len(classes))``; anything else is a :class:`DataError` naming the argument."""
+    args = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    for arg, t in args.items():
+        if not isinstance(t, Tensor):
+            raise DataError(f"{arg} must be a torch.Tensor, got {type(t).__name__} (torch.from_numpy converts an array)")
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.dim() != 5:
-            raise DataError(f"{split} clips must be (N, C, T, H, W), got shape {tuple(x.shape)}")
+            raise DataError(f"x_{split}: clips must be (N, C, T, H, W), got shape {tuple(x.shape)}")
+        if len(x) == 0:
+            raise DataError(f"x_{split} holds no clip (shape {tuple(x.shape)})")
         if y.dim() != 1 or len(y) != len(x):
-            raise DataError(f"{split} labels must be (N,) with N = {len(x)}, got shape {tuple(y.shape)}")
+            raise DataError(f"y_{split}: labels must be (N,) with N = {len(x)}, got shape {tuple(y.shape)}")
+        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+            raise DataError(f"y_{split}: labels must be integers (class indices), got {y.dtype}")
+        if int(y.min()) < 0:
+            raise DataError(f"y_{split}: labels must be class indices >= 0, got {int(y.min())}")
+        if x.dtype != torch.uint8:
+            if not x.dtype.is_floating_point:
+                raise DataError(f"x_{split}: clips must be float in [0, 1] or uint8, got {x.dtype}")
+            if not bool(torch.isfinite(x).all()):
+                raise DataError(f"x_{split} holds NaN or infinite values")
+            lo, hi = float(x.min()), float(x.max())
+            if lo < -1e-3 or hi > 1 + 1e-3:
+                raise DataError(f"x_{split}: float clips must be in [0, 1], got values in [{lo:g}, {hi:g}] "
+                                "(divide 0-255 pixels by 255, or pass uint8)")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"train clips {tuple(x_train.shape[1:])} and test clips {tuple(x_test.shape[1:])} differ in shape")
     n_cls = int(max(y_train.max(), y_test.max())) + 1
-    classes = list(classes) if classes is not None else [str(i) for i in range(n_cls)]
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        if len(classes) < n_cls:
+            raise DataError(f"classes names {len(classes)} class(es) but the labels go up to {n_cls - 1}")
+        if len(set(classes)) != len(classes):
+            raise DataError(f"classes has repeated names: {classes}")
+    else:
+        classes = [str(i) for i in range(n_cls)]
 
     def f(x: Tensor) -> Tensor:
-        return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        return x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
 
     return VideoSet(name, f(x_train), y_train.long(), f(x_test), y_test.long(), classes)
 
@@ -413,5 +641,5 @@ def moving_digits_set(spec: Any = None) -> VideoSet:
     return VideoSet("moving-digits", xtr, ytr, xte, yte, classes, meta={"spec": dict(spec.__dict__)})
 
 
-__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "Item", "LoadReport", "OFFSETS", "SHORT_POLICIES", "VIDEO_EXTENSIONS", "VideoSet",
-           "default_cache_dir", "discover", "from_tensors", "load_clip_folder", "moving_digits_set"]
+__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "Item", "LoadReport", "OFFSETS", "REPORT_KINDS", "SHORT_POLICIES", "VIDEO_EXTENSIONS",
+           "VideoSet", "default_cache_dir", "discover", "from_tensors", "load_clip_folder", "moving_digits_set"]
