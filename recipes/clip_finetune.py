@@ -32,7 +32,7 @@ from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
 from mmdistill.report import FINETUNE_FORMAT, versions
 from mmdistill.resolve import config_sources
-from mmdistill.run import RunResult, prepare_out_dir
+from mmdistill.run import RunResult, prepare_out_dir, remove_if_unused
 from mmdistill.schema import DistillConfig, SplitKeys
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,25 @@ class Config(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys, SplitK
         self.image_size = None
 
 
+def check_pair_set(syn: Any, syn_dir: str, clip_text_encoder: str) -> None:
+    """The set in ``syn_dir`` is an image-text set (images and text embeddings) whose text lives in the CLIP
+    model's text space; a ConfigError names the folder and what is wrong."""
+    from mmdistill.modalities.image_text.clip_finetune import same_text_space
+
+    images, text = syn.data.get("images"), syn.data.get("text")
+    if images is None or text is None or images.dim() != 4 or images.shape[1] != 3 or text.dim() != 2:
+        raise ConfigError(f"syn_dir={syn_dir} is not a distilled image-text set: it holds {sorted(syn.data)}, expected 'images' "
+                          "(K, 3, H, W) and 'text' (K, D) (made by image-text-bitrajectory or image-text-lors)", key="syn_dir")
+    missing = [k for k in ("mean", "std", "text_encoder") if k not in syn.meta]
+    if missing:
+        raise ConfigError(f"syn_dir={syn_dir}: the set's metadata lacks {missing}; it was not made by an image-text recipe", key="syn_dir")
+    if not same_text_space(syn.meta.get("text_encoder"), clip_text_encoder):
+        also = [enc for enc in ("minilm",) if same_text_space(enc, clip_text_encoder)]
+        raise ConfigError(f"syn_dir={syn_dir}: the set's text embeddings come from {syn.meta.get('text_encoder')!r}, not from this CLIP "
+                          f"model's text tower ({clip_text_encoder!r}); distil with text_encoder={clip_text_encoder}"
+                          f"{''.join(f' (or text_encoder={a})' for a in also)} so they live in its space", key="syn_dir")
+
+
 def _no_matcher(ctx: Any) -> Any:
     raise ConfigError("clip-finetune fine-tunes a CLIP model; it does not distil (run an image-text distillation recipe first)")
 
@@ -95,18 +114,31 @@ class FinetuneRecipe(Recipe):
     make_matcher: Any = _no_matcher
 
     def run(self, config: Any = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
-        from mmdistill.modalities.image_text import MODALITY
-        from mmdistill.modalities.image_text.clip_finetune import finetune_plan
-        from mmdistill.modalities.image_text.encoders import load_open_clip, parse_openclip
-
         cfg: Config = self.config(**overrides) if config is None else (self.rebuild(config, overrides) if overrides else config)  # type: ignore[assignment]
         started = time.perf_counter()
         device = resolve_device(cfg.device)
         out = cfg.out_dir(self.name)
-        prepare_out_dir(out, cfg)
+        created = prepare_out_dir(out, cfg)
+        try:
+            return self._finetune(cfg, out, device, started)
+        except BaseException:
+            if created:
+                remove_if_unused(out)  # a run that failed before writing anything leaves no empty folder behind
+            raise
+
+    def _finetune(self, cfg: Any, out: Path, device: Any, started: float) -> RunResult:
+        from mmdistill.modalities.image_text import MODALITY
+        from mmdistill.modalities.image_text.clip_finetune import finetune_plan
+        from mmdistill.modalities.image_text.encoders import load_open_clip, parse_openclip
+
         syn = None
         if cfg.syn_dir:
             syn, _ = load_synthetic(cfg.syn_dir)
+            check_pair_set(syn, cfg.syn_dir, cfg.text_encoder)  # before the data and the model are loaded
+            explicit = config_sources(cfg).get("ipc")
+            if explicit is not None and int(cfg.ipc) != len(syn):
+                log.warning("ipc=%d (%s) is replaced by the %d pairs of the set in syn_dir %s: the random real pairs match the set",
+                            cfg.ipc, explicit, len(syn), cfg.syn_dir)
             cfg = self.rebuild(cfg, {"ipc": len(syn)}, layer="the set in syn_dir")  # type: ignore[assignment]
         data = MODALITY.to_device(MODALITY.load(cfg), device)
         model_name, pretrained = parse_openclip(cfg.image_encoder.split(":", 1)[1])

@@ -80,6 +80,43 @@ def test_hub_tag_without_download_names_the_local_file_option(tmp_path, tiny_cli
         clip_finetune.run(**base(tmp_path, "RN50", "openai"))
 
 
+def test_bad_clip_weights_and_sets_are_named_and_leave_no_run_folder(tmp_path, tiny_clip):
+    from safetensors.torch import save_file
+
+    from mmdistill.synthetic import SyntheticSet
+
+    model, ckpt = tiny_clip
+    (tmp_path / "garbage.safetensors").write_bytes(b"garbage" * 10)
+    save_file({"foo": torch.zeros(2)}, str(tmp_path / "keys.safetensors"))
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    cases = {
+        str(tmp_path / "missing.safetensors"): "weights file .*missing.safetensors for mmd-tiny-clip does not exist",
+        str(tmp_path / "garbage.safetensors"): "could not load open_clip mmd-tiny-clip .*SafetensorError",
+        str(tmp_path / "keys.safetensors"): "could not load open_clip mmd-tiny-clip .*Missing key",
+        str(tmp_path / "notes.pt"): "not a checkpoint of plain tensors",
+    }
+    for i, (weights, message) in enumerate(cases.items()):
+        out = tmp_path / f"ft{i}"
+        with pytest.raises(ConfigError, match=message) as err:
+            clip_finetune.run(**base(tmp_path, model, weights, out=str(out)))
+        assert len(str(err.value)) < 700  # a key mismatch does not list every key of the model
+        assert not out.exists()  # the failed run removed the folder it created
+    # a set of another modality is refused by name, before the data is read
+    save_synthetic(tmp_path / "image_set", SyntheticSet(data={"images": torch.zeros(2, 3, 8, 8)}, labels=torch.arange(2), num_classes=2),
+                   {"recipe": "image-dm", "ipc": 1})
+    with pytest.raises(ConfigError, match=r"syn_dir=.*image_set is not a distilled image-text set: it holds \['images'\]"):
+        clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "image_set"), data_root=str(tmp_path / "nowhere.csv")))
+
+
+def test_an_explicit_ipc_replaced_by_the_set_size_is_logged(tmp_path, tiny_clip, caplog):
+    model, ckpt = tiny_clip
+    cfg = clip_finetune.RECIPE.config(**base(tmp_path, model, ckpt))
+    save_synthetic(tmp_path / "set", MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init")), {"recipe": "test", "ipc": 4})
+    with caplog.at_level("WARNING"):
+        result = clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "set"), ipc=7, eval_runs=1, ft_epochs=1))
+    assert result.manifest["ipc"] == 4 and "ipc=7 (arguments) is replaced by the 4 pairs of the set in syn_dir" in caplog.text
+
+
 def test_offline_clip_text_space_is_minilm_only_with_the_packaged_towers():
     from mmdistill.modalities.image_text.clip_finetune import same_text_space
 
@@ -125,3 +162,11 @@ def test_offline_clip_is_the_packaged_towers(tmp_path):
     save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(path))
     loaded = load_open_clip("EfficientNetLite0-MiniLM", str(path), False)
     assert torch.equal(loaded.visual.head.proj.weight, clip.visual.head.proj.weight)
+    # every key present but one of another shape: a named ConfigError, not load_state_dict's RuntimeError
+    sd = {k: v.contiguous() for k, v in clip.state_dict().items()}
+    sd["visual.head.proj.weight"] = torch.zeros(3, 3)
+    save_file(sd, str(tmp_path / "shape.safetensors"))
+    with pytest.raises(ConfigError, match=r"1 of another shape \(e.g. \['visual.head.proj.weight \(3, 3\) \(expected \(384, 1280\)\)"):
+        load_open_clip("EfficientNetLite0-MiniLM", str(tmp_path / "shape.safetensors"), False)
+    with pytest.raises(ConfigError, match="the weights file .*missing.safetensors does not exist"):
+        load_open_clip("EfficientNetLite0-MiniLM", str(tmp_path / "missing.safetensors"), False)

@@ -146,6 +146,110 @@ def test_folder_with_sidecar_captions(tmp_path, tiny_bert):
     assert (data.train.num_pairs, data.test.num_pairs) == (8, 4) and data.meta["dropped"] == {"no_caption": 1}
 
 
+def test_caption_csv_encoding_and_layout_errors_name_the_file_and_line(tmp_path, tiny_bert):
+    from mmdistill.modalities.image_text.loaders import read_csv_records
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffimage,caption\nimg/000.png,a dog\n".encode("utf-8"))  # as Excel saves UTF-8 CSV
+    assert [(r.image, r.caption) for r in read_csv_records(bom)] == [("img/000.png", "a dog")]
+    cases = {
+        "latin.csv": ("image,caption\nimg/000.png,a dog\nimg/001.png,caf\u00e9\n".encode("latin-1"), r"latin\.csv line 3: the file is not UTF-8"),
+        "empty.csv": (b"", "is empty; expected a header line naming the columns image,caption"),
+        "tabs.csv": (b"img/000.png#0\ta dog\n", "the first line is tab-separated.*Flickr8k.token.txt"),
+        "semi.csv": (b"image;caption\nimg/000.png;a dog\n", "semicolon-separated"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError, match=message):
+            read_csv_records(tmp_path / name)
+    with pytest.raises(DataError, match="is a folder; data_root names the caption file itself"):
+        read_csv_records(tmp_path)
+    # through the loader, the latin-1 file is a DataError (the command line prints it), not a UnicodeDecodeError
+    write_pairs(tmp_path, n_images=4)
+    with pytest.raises(DataError, match="not UTF-8"):
+        MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(tmp_path / "latin.csv")))
+
+
+def test_malformed_caption_json_entries_are_named(tmp_path):
+    from mmdistill.modalities.image_text.loaders import BadInput, read_json_records
+
+    files = {
+        "coco_no_name.json": ({"images": [{"id": 1}], "annotations": [{"image_id": 1, "caption": "a dog"}]},
+                              r"images\[0\]: a COCO image entry needs 'id' and 'file_name'"),
+        "coco_number.json": ({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1, "caption": 5}]},
+                             r"annotations\[0\]: 'caption' must be a string, got int"),
+        "karpathy_str.json": ({"images": [{"filename": "a.png", "sentences": [{"raw": "a"}]}, "b.png"]},
+                              r"images\[1\]: expected an object with 'filename' and 'sentences'"),
+        "blip_null.json": ([{"image": None, "caption": "a dog"}], r"\[0\]: 'image' must be a string, got NoneType"),
+        "blip_dict.json": ([{"image": "a.png", "caption": {"en": "a dog"}}], r"\[0\]: 'caption' must be a string, got dict"),
+    }
+    for name, (content, message) in files.items():
+        (tmp_path / name).write_text(json.dumps(content))
+        with pytest.raises(DataError, match=message):
+            read_json_records(tmp_path / name)
+    # an image listed without any caption is bad input (counted, named), not silently left out
+    (tmp_path / "coco.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}],
+                                                    "annotations": [{"image_id": 1, "caption": "a dog"}]}))
+    (tmp_path / "blip.json").write_text(json.dumps([{"image": "a.png", "caption": ["a dog"]}, {"image": "c.png", "caption": []}]))
+    for name, missing in (("coco.json", "b.png"), ("blip.json", "c.png")):
+        bad = BadInput()
+        records = read_json_records(tmp_path / name, bad=bad)
+        assert [r.image for r in records] == ["a.png"] and bad.counts() == {"no_caption": 1} and missing in bad.summary()
+
+
+def test_images_of_any_mode_and_undecodable_ones(tmp_path):
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener, image_to_tensor
+
+    for mode, value, expected in (("L", 100, 100 / 255), ("I;16", 40000, 40000 / 65535), ("RGBA", (200, 0, 0, 0), 200 / 255),
+                                  ("CMYK", (0, 0, 0, 0), 1.0), ("1", 1, 1.0)):
+        x = image_to_tensor(Image.new(mode, (6, 6), value), 4, (0.0,) * 3, (1.0,) * 3)
+        assert x.shape == (3, 4, 4) and abs(float(x[0].mean()) - expected) < 3e-3, mode  # 16-bit grey is scaled, not saturated
+    with pytest.raises(ValueError, match="mode F"):
+        image_to_tensor(Image.new("F", (6, 6), 0.5), 4, (0.0,) * 3, (1.0,) * 3)
+    for i in range(4):
+        Image.new("RGB", (6, 6), COLOURS[i]).save(tmp_path / f"{i}.png")
+    Image.new("F", (6, 6), 0.5).save(tmp_path / "float.tif")
+    opener = file_opener(tmp_path)
+
+    def open_image(name: str):
+        if name == "bomb.png":  # what PIL raises on an image too large to decode safely (not an OSError)
+            raise Image.DecompressionBombError("Image size (900000000 pixels) exceeds limit")
+        return opener(name)
+
+    records = [CaptionRecord(n, f"caption of {n}", None, n) for n in ("0.png", "1.png", "2.png", "3.png", "bomb.png", "float.tif")]
+    kw = dict(size=4, mean=(0.0,) * 3, std=(1.0,) * 3, source="test", test_fraction=0.25, split_order="sorted", seed=0, max_words=30,
+              progress=False)
+    with pytest.raises(DataError, match=r"2 images that cannot be decoded \(bomb.png \(DecompressionBombError.*float.tif \(ValueError"):
+        build_splits(records, open_image, bad=BadInput(), on_bad="error", **kw)
+    loaded = build_splits(records, open_image, bad=BadInput(), on_bad="skip", **kw)
+    assert loaded.dropped == {"unreadable_image": 2, "captions_of_dropped_images": 2} and loaded.train.num_images == 3
+    # captions of one image that name different splits are refused, not resolved by whichever comes last
+    mixed = [CaptionRecord("0.png", "a", "test", "l2"), CaptionRecord("0.png", "b", "train", "l3"), CaptionRecord("1.png", "c", "train", "l4")]
+    with pytest.raises(DataError, match=r"1 image\(s\) have captions in different splits \(0.png \(test/train\)\)"):
+        build_splits(mixed, opener, bad=BadInput(), on_bad="error", **kw)
+
+
+def test_folder_caption_file_that_is_not_utf8_is_counted(tmp_path, tiny_bert):
+    for i in range(5):
+        Image.new("RGB", (18, 18), COLOURS[i % 4]).save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_text(f"a red dog {i}\n")
+    (tmp_path / "4.txt").write_bytes(b"caf\xe9 au lait\n")
+    with pytest.raises(DataError, match=r"1 caption files that are not UTF-8 text \(4.txt"):
+        MODALITY.load(cfg_for(tiny_bert, tmp_path, dataset="folder", data_root=str(tmp_path), ipc=2))
+    data = MODALITY.load(cfg_for(tiny_bert, tmp_path, dataset="folder", data_root=str(tmp_path), ipc=2, on_bad="skip"))
+    assert data.meta["dropped"] == {"unreadable_caption": 1} and data.train.num_pairs + data.test.num_pairs == 4
+
+
+def test_herding_budget_above_the_images_is_refused_before_distilling(tmp_path, tiny_bert):
+    csv_path = write_pairs(tmp_path, n_images=5)  # 4 train images, 8 train pairs
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), ipc=6)
+    data = MODALITY.load(cfg)
+    with pytest.raises(DataError, match=r"herding baseline picks 6 distinct images, and the training split has 4.*baselines=random_real"):
+        MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert len(MODALITY.init_synthetic(data, cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), ipc=6, baselines=["random_real"]),
+                                       generator(0, "init"))) == 6
+
+
 # --------------------------------------------------------------------------- encoders and cache
 def test_hub_names_fail_offline_with_a_way_to_point_at_local_files():
     with pytest.raises(ConfigError, match=r"image_weights=/path/to"):
@@ -191,6 +295,55 @@ def test_text_embeddings_are_cached_by_encoder_and_captions(tmp_path, tiny_bert)
     assert path == path2 and path.is_file() and calls == [2] and torch.equal(first, second)
     _, other = embed_captions(enc, ["a cat", "a red dog"], tmp_path, progress=False)
     assert other != path and calls == [2, 2]
+
+
+def test_weights_files_that_are_damaged_or_pickled_are_named(tmp_path):
+    from mmdistill.modalities.image_text.encoders import load_state_dict_file
+
+    (tmp_path / "garbage.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(ConfigError, match="garbage.safetensors is not a readable safetensors file"):
+        load_state_dict_file(tmp_path / "garbage.safetensors")
+    (tmp_path / "notes.pt").write_text("image,caption\n")
+    with pytest.raises(ConfigError, match="not a torch state dict of plain tensors") as err:
+        load_state_dict_file(tmp_path / "notes.pt")
+    assert "weights_only` set to `False`" not in str(err.value)  # torch's advice to unpickle is not passed on
+    with pytest.raises(ConfigError, match="is a folder"):
+        build_image_encoder("convnetw32", str(tmp_path), 16)
+
+
+def test_text_encoder_folders_are_checked_and_never_read_from_pickles(tmp_path, tiny_bert):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "bert_bin"
+    shutil.copytree(tiny_bert[3:], pickled)
+    torch.save(load_file(str(pickled / "model.safetensors")), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    with pytest.raises(ConfigError, match=r"no \.safetensors weights; it holds pickled checkpoints \(pytorch_model.bin\)"):
+        build_text_encoder(f"hf:{pickled}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="the folder has no config.json"):
+        build_text_encoder(f"hf:{tmp_path / 'empty'}")
+    with pytest.raises(ConfigError, match="the folder does not exist"):
+        build_text_encoder(f"hf:{tmp_path / 'nowhere'}")
+    with pytest.raises(ConfigError, match=r"weights file /no/such/clip.safetensors for RN50 does not exist"):
+        build_text_encoder("openclip:RN50@/no/such/clip.safetensors")
+
+
+def test_unusable_text_cache_is_logged_and_replaced(tmp_path, tiny_bert, caplog):
+    from mmdistill.modalities.image_text.text_cache import cache_path
+
+    enc = build_text_encoder(tiny_bert)
+    caps = ["a red dog", "a cat"]
+    path = cache_path(enc, caps, tmp_path)
+    path.write_bytes(b"garbage")
+    with caplog.at_level("WARNING"):
+        emb, written = embed_captions(enc, caps, tmp_path, progress=False)
+    assert written == path and emb.shape == (2, 16) and "is not usable" in caplog.text and path.name in caplog.text
+    assert torch.equal(embed_captions(enc, caps, tmp_path, progress=False)[0], emb)  # the replacement is read back
+    with pytest.raises(ConfigError, match="text_cache=.* is a file"):
+        embed_captions(enc, caps, path, progress=False)
 
 
 # --------------------------------------------------------------------------- task and metric

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ConfigError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.evaluation import EvaluationPlan
 from mmdistill.buffer import ParamLayout
 from mmdistill.seeding import generator
@@ -26,7 +26,7 @@ from mmdistill.modality import AdapterDefaults, TrajectoryPart
 
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
-from .evaluation import image_text_plan, random_pairs
+from .evaluation import image_text_plan, random_pairs, require_pairs
 from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
 from .text_cache import load_caption_bank, nearest_captions
@@ -92,6 +92,12 @@ class ImageTextModality(AdapterDefaults):
         data's statistics (``init="noise"``); LoRS factors per ``config.similarity``."""
         train = data.train
         k = int(config.ipc)
+        require_pairs(train, k, "the distilled set")
+        if getattr(config, "evaluate", False) and "herding" in (getattr(config, "baselines", None) or ()) and k > train.num_images:
+            # checked here, before any distillation, rather than when evaluation reaches the herding baseline
+            raise DataError(f"the herding baseline picks {k} distinct images, and the training split has {train.num_images} "
+                            f"({train.num_pairs} pairs); lower ipc to at most {train.num_images}, or leave herding out of "
+                            "baselines (baselines=random_real)")
         idx = random_pairs(train, k, gen).to(train.caption_image.device)
         images = train.images[train.caption_image[idx]].detach().clone().float().cpu()
         text = train.text[idx].detach().clone().float().cpu()  # type: ignore[index]

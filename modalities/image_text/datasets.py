@@ -35,7 +35,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         opener, source, name = file_opener(root), str(path), path.stem
     elif kind in ("karpathy", "coco", "flickr30k"):
         path = _need_root(cfg)
-        records = read_json_records(path, Path(cfg.test_captions).expanduser() if cfg.test_captions else None)
+        records = read_json_records(path, Path(cfg.test_captions).expanduser() if cfg.test_captions else None, bad)
         root = Path(cfg.image_root).expanduser() if cfg.image_root else path.parent
         opener, source, name = file_opener(root), str(path), kind if kind != "karpathy" else path.stem
     elif kind == "folder":

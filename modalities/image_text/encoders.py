@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -53,22 +54,32 @@ def offline_message(what: str, key: str, example: str) -> str:
 
 def load_state_dict_file(path: Path) -> dict[str, Tensor]:
     """A state dict from a safetensors file or a torch checkpoint (``weights_only=True``; a
-    ``state_dict`` / ``model`` entry is unwrapped)."""
+    ``state_dict`` / ``model`` entry is unwrapped). A missing, damaged or unsafe file is a ConfigError naming it."""
+    if path.is_dir():
+        raise ConfigError(f"weights file {path} is a folder; expected a .safetensors file (or a torch state dict of tensors)")
     if not path.is_file():
         raise ConfigError(f"weights file {path} does not exist")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - SafetensorError and OSError: a damaged or foreign file
+            raise ConfigError(f"{path} is not a readable safetensors file ({type(exc).__name__}: {str(exc)[:200]}); it may be "
+                              "truncated or another format") from None
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ConfigError(f"{path} is not a readable weights file ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError:
+        raise ConfigError(f"{path} is not a torch state dict of plain tensors (torch.load with weights_only=True refused it: not "
+                          "a checkpoint, or one holding objects, which mmdistill does not unpickle); give a .safetensors file") from None
+    except Exception as exc:  # noqa: BLE001 - any other read failure is a bad file
+        raise ConfigError(f"{path} is not a readable weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                          "expected a .safetensors file or a torch state dict of tensors") from None
     for key in ("state_dict", "model"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
-    if not isinstance(sd, dict):
-        raise ConfigError(f"{path} holds a {type(sd).__name__}, not a state dict")
+    if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):
+        raise ConfigError(f"{path} holds a {type(sd).__name__}, not a state dict of tensors")
     return sd
 
 
@@ -311,15 +322,39 @@ def _cached_open_clip(model_name: str, pretrained: str | None, download: bool) -
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {model_name!r} (open_clip.list_models() lists them; a custom config "
                           "is registered with open_clip.add_model_config)")
-    if pretrained is not None and not Path(pretrained).is_file() and not download:
+    if pretrained is not None and looks_like_path(pretrained) and not Path(pretrained).expanduser().is_file():
+        raise ConfigError(f"open_clip weights file {pretrained} for {model_name} "
+                          f"{'is a folder' if Path(pretrained).expanduser().is_dir() else 'does not exist'}; give a local "
+                          ".safetensors checkpoint (openclip:<model>@/path/file, or clip_pretrained=/path/file for clip-finetune) or an "
+                          "open_clip tag with --download")
+    if pretrained is not None and not Path(pretrained).expanduser().is_file() and not download:
         raise ConfigError(offline_message(f"open_clip weights {model_name}@{pretrained}", "the pretrained part",
                                           f"openclip:{model_name}@/path/to/open_clip_model.safetensors (or clip_pretrained=/path/... "
                                           "for clip-finetune)"))
+    if pretrained is not None and Path(pretrained).expanduser().is_file():
+        pretrained = str(Path(pretrained).expanduser())
     try:
         model = open_clip.create_model(model_name, pretrained=pretrained, weights_only=True)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise ConfigError(f"could not load open_clip {model_name} with pretrained={pretrained!r}: {exc}") from None
+    except pickle.UnpicklingError:
+        raise ConfigError(f"open_clip weights {pretrained} for {model_name} are not a checkpoint of plain tensors (torch.load with "
+                          "weights_only=True refused them: not a checkpoint, or one holding objects, which mmdistill does not "
+                          "unpickle); give a .safetensors file") from None
+    except Exception as exc:  # noqa: BLE001 - open_clip, torch and the hub raise many kinds on a bad or unreachable checkpoint
+        raise ConfigError(f"could not load open_clip {model_name} with pretrained={pretrained!r}: {short_error(exc)}") from None
     return model.eval()
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether an open_clip ``pretrained`` value names a file rather than a tag (tags have no ``/`` and no suffix)."""
+    return "/" in value or "\\" in value or value.startswith("~") or Path(value).suffix.lower() in (
+        ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of ``exc`` cut to its first lines and ``limit`` characters (a key-mismatch error of
+    ``load_state_dict`` lists every key)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}{' ...' if len(text) > limit else ''}"
 
 
 def load_open_clip(model_name: str, pretrained: str | None, download: bool) -> nn.Module:
@@ -378,6 +413,29 @@ def _files_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def check_hf_folder(folder: Path) -> None:
+    """A local Hugging Face model folder has a config.json and safetensors weights (a pickled
+    ``pytorch_model.bin`` is not read); a ConfigError names what is missing."""
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"text_encoder=hf:{folder}: the folder has no config.json; expected a Hugging Face model folder "
+                          "(config.json, the tokenizer files, model.safetensors)")
+    if not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        raise ConfigError(f"text_encoder=hf:{folder}: the folder has no .safetensors weights"
+                          + (f"; it holds pickled checkpoints ({', '.join(pickled[:3])}), which mmdistill does not read: convert them to "
+                             "safetensors (model.save_pretrained(folder, safe_serialization=True) on a trusted machine)" if pickled else ""))
+
+
+def _read_json_file(path: Path, kind: type) -> object:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not readable JSON ({short_error(exc)})") from None
+    if not isinstance(value, kind):
+        raise ConfigError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, found {type(value).__name__}")
+    return value
+
+
 class HFTextEncoder(FrozenTextEncoder):
     """A transformers model (local folder or hub name) with CLS or mean pooling (optionally L2-normalised, as
     a sentence-transformers folder with a Normalize module asks)."""
@@ -387,29 +445,35 @@ class HFTextEncoder(FrozenTextEncoder):
 
         folder = Path(source).expanduser()
         local = folder.is_dir()
+        if local:
+            check_hf_folder(folder)
+        elif folder.exists() or source.startswith(("/", "./", "../", "~")):
+            raise ConfigError(f"text_encoder=hf:{source}: {'is a file' if folder.exists() else 'the folder does not exist'}; "
+                              "expected a Hugging Face model folder (config.json, the tokenizer files, model.safetensors) or a hub name")
+        # use_safetensors: weights are read from safetensors only, never from a pickled pytorch_model.bin
         if not local and not download:
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-                self.model = AutoModel.from_pretrained(source, local_files_only=True)
+                self.model = AutoModel.from_pretrained(source, local_files_only=True, use_safetensors=True)
             except (OSError, ValueError):
-                raise ConfigError(offline_message(f"the Hugging Face model {source!r}", "text_encoder",
-                                                  "hf:/path/to/folder (with config.json, the tokenizer files and the weights)")) from None
+                raise ConfigError(offline_message(f"the Hugging Face model {source!r} (with safetensors weights)", "text_encoder",
+                                                  "hf:/path/to/folder (with config.json, the tokenizer files and model.safetensors)")) from None
         else:
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(str(folder) if local else source, local_files_only=local)
-                self.model = AutoModel.from_pretrained(str(folder) if local else source, local_files_only=local)
+                self.model = AutoModel.from_pretrained(str(folder) if local else source, local_files_only=local, use_safetensors=True)
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"could not load the Hugging Face model {source!r}: {exc}") from None
+                raise ConfigError(f"could not load the Hugging Face model {source!r}: {short_error(exc)}") from None
         self.model.eval()
         self.normalize = False
         if pooling == "auto":
             pooling = "cls"
             pool_cfg = folder / "1_Pooling" / "config.json"
             if local and pool_cfg.is_file():
-                pooling = "mean" if json.loads(pool_cfg.read_text()).get("pooling_mode_mean_tokens") else "cls"
+                pooling = "mean" if _read_json_file(pool_cfg, dict).get("pooling_mode_mean_tokens") else "cls"
             modules = folder / "modules.json"
             if local and modules.is_file():
-                self.normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+                self.normalize = any("Normalize" in str(m.get("type", "")) for m in _read_json_file(modules, list) if isinstance(m, dict))
         self.pooling = pooling
         self.name = label or f"hf:{source}"
         self.dim = int(self.model.config.hidden_size)

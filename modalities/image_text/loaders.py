@@ -12,17 +12,21 @@ Sources (each gives caption records ``(image path, caption, split or None)``):
   (:func:`read_folder_records`), optionally split into ``train/`` and ``test/`` sub-folders;
 * ``shapes``: generated coloured shapes with several captions each (:func:`shapes_records`), no files.
 
-Bad input (a caption whose image is missing or unreadable, an empty caption, a duplicate pair or image id,
-an image without a caption) is collected in a :class:`BadInput` with counts and examples: with
+Caption files are UTF-8 (a byte-order mark is allowed); a file that is not, a malformed entry (a caption or
+image name that is not a string) or captions of one image in different splits stop loading with a
+:class:`DataError` naming the file and entry. Bad input (a caption whose image is missing or unreadable, an
+empty caption, a duplicate pair or image id, an image without a caption, a sidecar caption file that is not
+UTF-8) is collected in a :class:`BadInput` with counts and examples: with
 ``on_bad="error"`` loading stops with a :class:`DataError` that names them all, with ``"skip"`` they are
 dropped and the counts are printed and stored in the data's ``meta["dropped"]``; nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import logging
 import csv
+import io
 import json
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,6 +53,7 @@ BAD_KINDS = {
     "empty_caption": "empty captions",
     "duplicate": "duplicate pairs or image ids",
     "no_caption": "images without any caption",
+    "unreadable_caption": "caption files that are not UTF-8 text",
 }
 
 
@@ -101,88 +106,159 @@ def clean_caption(text: str, max_words: int) -> str:
 
 
 # --------------------------------------------------------------------------- sources
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path`` (a byte-order mark is dropped); a DataError names a file that is not UTF-8."""
+    if path.is_dir():
+        raise DataError(f"{what} {path} is a folder; data_root names the caption file itself (dataset=folder reads a folder "
+                        "of images with .txt captions)")
+    if not path.is_file():
+        raise DataError(f"{what} {path} does not exist")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path} line {line}: the file is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                        "save it as UTF-8") from None
+
+
 def read_csv_records(path: Path) -> list[CaptionRecord]:
     """Rows of a CSV whose header names ``image`` and ``caption`` (and optionally ``split``)."""
-    if not path.is_file():
-        raise DataError(f"caption CSV {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        if "image" not in header or "caption" not in header:
-            raise DataError(f"{path}: the header must name the columns 'image' and 'caption' (found {reader.fieldnames})")
-        reader.fieldnames = header
-        records = []
-        for i, row in enumerate(reader, start=2):
-            if row.get("image") is None:
-                raise DataError(f"{path} line {i}: the row has fewer columns than the header")
-            split = (row.get("split") or "").strip().lower() or None
-            records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {i}"))
+    text = _read_text(path, "caption CSV")
+    if not text.strip():
+        raise DataError(f"caption CSV {path} is empty; expected a header line naming the columns image,caption[,split] "
+                        "and one row per caption")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "image" not in header or "caption" not in header:
+        first = text.splitlines()[0]
+        hint = ""
+        for sep, name in (("\t", "tab"), (";", "semicolon"), ("|", "pipe")):
+            if len(header) < 2 and sep in first:
+                hint = f"; the first line is {name}-separated, the loader reads comma-separated values: convert the file" + (
+                    " (Flickr8k's Flickr8k.token.txt 'name.jpg#0<TAB>caption' becomes 'image,caption' rows)" if name == "tab" else "")
+                break
+        raise DataError(f"{path} line 1: the header must name the columns 'image' and 'caption' "
+                        f"(found {reader.fieldnames}){hint}")
+    reader.fieldnames = header
+    records = []
+    for i, row in enumerate(reader, start=2):
+        if row.get("image") is None:
+            raise DataError(f"{path} line {i}: the row has fewer columns than the header")
+        split = (row.get("split") or "").strip().lower() or None
+        records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {i}"))
     if not records:
         raise DataError(f"caption CSV {path} has no rows")
     return records
 
 
 def _load_json(path: Path) -> object:
-    if not path.is_file():
-        raise DataError(f"caption file {path} does not exist")
+    text = _read_text(path, "caption file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc})") from None
 
 
-def read_json_records(path: Path, test_path: Path | None = None) -> list[CaptionRecord]:
-    """Records of a Karpathy, BLIP-style or COCO caption JSON (see the module docstring)."""
+def _string(value: object, path: Path, where: str, field: str) -> str:
+    """``value`` when it is a string; a DataError naming the entry and field otherwise."""
+    if not isinstance(value, str):
+        raise DataError(f"{path} {where}: '{field}' must be a string, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
+def _caption(value: object, path: Path, where: str, field: str) -> str:
+    """A caption: a string, or null / missing (an empty caption, counted as such)."""
+    return "" if value is None else _string(value, path, where, field)
+
+
+def read_json_records(path: Path, test_path: Path | None = None, bad: BadInput | None = None) -> list[CaptionRecord]:
+    """Records of a Karpathy, BLIP-style or COCO caption JSON (see the module docstring). An image listed
+    without any caption (a COCO image no annotation names, a BLIP entry with an empty caption list) goes to
+    ``bad`` as ``no_caption``."""
+    bad = bad if bad is not None else BadInput()
     data = _load_json(path)
     if isinstance(data, dict) and isinstance(data.get("images"), list) and data["images"] and "sentences" in data["images"][0]:
         if test_path is not None:
             raise DataError(f"{path} is a Karpathy file with its own splits; do not pass test_captions")
         return _karpathy(data, path)
     split = "train" if test_path is not None else None
-    records = _flat_json(data, path, split)
+    records = _flat_json(data, path, split, bad)
     if test_path is not None:
-        records += _flat_json(_load_json(test_path), test_path, "test")
+        records += _flat_json(_load_json(test_path), test_path, "test", bad)
     return records
 
 
 def _karpathy(data: dict, path: Path) -> list[CaptionRecord]:
     records = []
     for i, img in enumerate(data["images"]):
+        if not isinstance(img, dict):
+            raise DataError(f"{path} images[{i}]: expected an object with 'filename' and 'sentences', got {type(img).__name__}")
         name = img.get("filename")
         if not name:
             raise DataError(f"{path}: images[{i}] has no 'filename'")
-        rel = f"{img['filepath']}/{name}" if img.get("filepath") else name
+        name = _string(name, path, f"images[{i}]", "filename")
+        folder = _string(img["filepath"], path, f"images[{i}]", "filepath") if img.get("filepath") else ""
+        rel = f"{folder}/{name}" if folder else name
         split = str(img.get("split", "")).lower() or None
         sentences = img.get("sentences") or []
+        if not isinstance(sentences, list):
+            raise DataError(f"{path} images[{i}]: 'sentences' must be a list, got {type(sentences).__name__}")
         if not sentences:
             records.append(CaptionRecord(rel, "", split, f"{path.name} images[{i}]"))
         for j, s in enumerate(sentences):
-            raw = s.get("raw") if isinstance(s, dict) else s
-            if raw is None and isinstance(s, dict):
-                raw = " ".join(s.get("tokens", []))
-            records.append(CaptionRecord(rel, raw or "", split, f"{path.name} images[{i}].sentences[{j}]"))
+            where = f"images[{i}].sentences[{j}]"
+            if isinstance(s, dict):
+                raw = s.get("raw")
+                if raw is None:
+                    tokens = s.get("tokens", [])
+                    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                        raise DataError(f"{path} {where}: 'tokens' must be a list of strings")
+                    raw = " ".join(tokens)
+                raw = _caption(raw, path, where, "raw")
+            else:
+                raw = _caption(s, path, where, "sentence")
+            records.append(CaptionRecord(rel, raw, split, f"{path.name} {where}"))
     return records
 
 
-def _flat_json(data: object, path: Path, split: str | None) -> list[CaptionRecord]:
+def _flat_json(data: object, path: Path, split: str | None, bad: BadInput) -> list[CaptionRecord]:
     if isinstance(data, dict) and "annotations" in data and "images" in data:  # COCO captions_*.json
+        if not isinstance(data["images"], list) or not isinstance(data["annotations"], list):
+            raise DataError(f"{path}: 'images' and 'annotations' of a COCO captions file must be lists")
         names = {}
-        for img in data["images"]:
-            names[img["id"]] = img["file_name"]
+        for i, img in enumerate(data["images"]):
+            if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
+                raise DataError(f"{path} images[{i}]: a COCO image entry needs 'id' and 'file_name' (found "
+                                f"{sorted(img) if isinstance(img, dict) else type(img).__name__})")
+            names[img["id"]] = _string(img["file_name"], path, f"images[{i}]", "file_name")
         records = []
         for i, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict):
+                raise DataError(f"{path} annotations[{i}]: expected an object with 'image_id' and 'caption', got {type(ann).__name__}")
             if ann.get("image_id") not in names:
                 raise DataError(f"{path}: annotations[{i}] names image_id {ann.get('image_id')!r}, which is not in 'images'")
-            records.append(CaptionRecord(names[ann["image_id"]], ann.get("caption") or "", split, f"{path.name} annotations[{i}]"))
+            records.append(CaptionRecord(names[ann["image_id"]], _caption(ann.get("caption"), path, f"annotations[{i}]", "caption"),
+                                         split, f"{path.name} annotations[{i}]"))
+        named = {ann["image_id"] for ann in data["annotations"]}
+        for i, img in enumerate(data["images"]):
+            if img["id"] not in named:
+                bad.add("no_caption", f"{path.name} images[{i}] ({names[img['id']]})")
         return records
     if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
         raise DataError(f"{path}: expected a Karpathy file ({{'images': [{{'filename', 'sentences'}}]}}), a list of "
                         "{'image', 'caption'} entries or a COCO captions file ({'images', 'annotations'})")
     records = []
     for i, ann in enumerate(data):
+        image = _string(ann["image"], path, f"[{i}]", "image")
+        if not image.strip():
+            raise DataError(f"{path} [{i}]: 'image' is empty")
         caps = ann["caption"] if isinstance(ann["caption"], list) else [ann["caption"]]
+        if not caps:
+            bad.add("no_caption", f"{path.name}[{i}] ({image})")
         for j, cap in enumerate(caps):
-            records.append(CaptionRecord(ann["image"], cap or "", split, f"{path.name}[{i}]" + (f".caption[{j}]" if len(caps) > 1 else "")))
+            where = f"[{i}]" + (f".caption[{j}]" if len(caps) > 1 else "")
+            records.append(CaptionRecord(image, _caption(cap, path, where, "caption"), split, f"{path.name}{where}"))
     return records
 
 
@@ -206,7 +282,12 @@ def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
             if not txt.is_file():
                 bad.add("no_caption", rel)
                 continue
-            lines = [ln for ln in txt.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+            try:
+                text = txt.read_bytes().decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                bad.add("unreadable_caption", f"{txt.relative_to(root).as_posix()} (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
+                continue
+            lines = [ln for ln in text.splitlines() if ln.strip()]
             if not lines:
                 bad.add("empty_caption", txt.relative_to(root).as_posix())
                 continue
@@ -255,10 +336,18 @@ def shapes_records(num_images: int, seed: int) -> tuple[list[CaptionRecord], dic
 # --------------------------------------------------------------------------- images
 def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """A PIL image as (3, size, size) float32: RGB, resized (bicubic, as the reference test transform),
-    scaled to [0, 1] and normalised per channel."""
+    scaled to [0, 1] and normalised per channel. Greyscale, palette, CMYK and alpha images become RGB (alpha
+    is dropped); 16-bit greyscale (modes ``I;16*`` and ``I``) is scaled from [0, 65535]; 32-bit float pixels
+    (mode ``F``) have no defined range and raise a ValueError (the caller counts the image as unreadable)."""
     from PIL import Image
     import numpy as np
 
+    mode = getattr(img, "mode", "RGB")
+    if mode == "F":
+        raise ValueError("32-bit float pixels (mode F) have no defined range; save the image as 8-bit RGB")
+    if mode == "I" or mode.startswith("I;16"):
+        grey = np.clip(np.asarray(img, dtype=np.float64) / 65535.0, 0.0, 1.0)
+        img = Image.fromarray((grey * 255.0 + 0.5).astype(np.uint8), mode="L")
     rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
     x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
     return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
@@ -318,6 +407,14 @@ def build_splits(
     unknown = sorted({r.split for r in with_split if r.split not in KNOWN_SPLITS})
     if unknown:
         raise DataError(f"{source}: unknown split name(s) {unknown}; use train, test or val")
+    splits_of: dict[str, set[str]] = {}
+    for r in with_split:
+        splits_of.setdefault(r.image, set()).add("train" if r.split in TRAIN_SPLITS else str(r.split))
+    mixed = sorted(name for name, s in splits_of.items() if len(s) > 1)
+    if mixed:
+        shown = ", ".join(f"{n} ({'/'.join(sorted(splits_of[n]))})" for n in mixed[:3]) + (", ..." if len(mixed) > 3 else "")
+        raise DataError(f"{source}: {len(mixed)} image(s) have captions in different splits ({shown}); every caption of an "
+                        "image must name the same split")
     seen: set[tuple[str, str]] = set()
     kept: list[CaptionRecord] = []
     for r in records:
@@ -339,9 +436,12 @@ def build_splits(
         except FileNotFoundError:
             failed.add(name)
             bad.add("missing_image", name)
-        except (OSError, ValueError, SyntaxError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever an image decoder raises on a bad file (PIL raises many kinds)
             failed.add(name)
-            bad.add("unreadable_image", f"{name} ({type(exc).__name__})")
+            from PIL import UnidentifiedImageError
+
+            reason = "" if isinstance(exc, UnidentifiedImageError) or not str(exc) else str(exc).splitlines()[0][:80]
+            bad.add("unreadable_image", f"{name} ({type(exc).__name__}{': ' + reason if reason else ''})")
     dropped_rows = sum(1 for r in kept if r.image in failed)
     dropped = bad.resolve(on_bad, source)
     if dropped_rows:

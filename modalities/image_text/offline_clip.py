@@ -66,11 +66,16 @@ def _effnet_minilm(pretrained: str | None) -> nn.Module:
     if towers:
         model.visual.trunk.load_state_dict(efficientnet_lite0_imagenet_state(model.visual.trunk, f"the offline CLIP {EFFNET_MINILM}"))
     elif tag != "none":
-        sd = load_state_dict_file(Path(pretrained))  # type: ignore[arg-type]
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        if missing or unexpected:
+        sd = load_state_dict_file(Path(pretrained).expanduser())  # type: ignore[arg-type]
+        own = model.state_dict()
+        missing = [k for k in own if k not in sd]
+        unexpected = [k for k in sd if k not in own]
+        wrong = [f"{k} {tuple(sd[k].shape)} (expected {tuple(own[k].shape)})" for k in own if k in sd and sd[k].shape != own[k].shape]
+        if missing or unexpected or wrong:
             raise ConfigError(f"{pretrained} is not a {EFFNET_MINILM} state dict: {len(missing)} missing keys "
-                              f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+                              f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(wrong)} of "
+                              f"another shape (e.g. {wrong[:2]})")
+        model.load_state_dict(sd)
     return model.eval()
 
 
@@ -84,7 +89,13 @@ def is_offline(model_name: str) -> bool:
 
 def build_offline(model_name: str, pretrained: str | None) -> nn.Module:
     """The offline open_clip model ``model_name`` with ``pretrained`` (``imagenet``, a local file or None)."""
-    if pretrained is not None and pretrained.lower() not in (IMAGENET_TAG, "none") and not Path(pretrained).is_file():
+    if pretrained is not None and pretrained.lower() not in (IMAGENET_TAG, "none") and not Path(pretrained).expanduser().is_file():
+        from .encoders import looks_like_path
+
+        if looks_like_path(pretrained):
+            raise ConfigError(f"{model_name}: the weights file {pretrained} "
+                              f"{'is a folder' if Path(pretrained).expanduser().is_dir() else 'does not exist'}; give a state-dict "
+                              f"file of the model (.safetensors), pretrained={IMAGENET_TAG} (its towers' packaged weights) or none")
         raise ConfigError(f"{model_name} takes pretrained={IMAGENET_TAG} (its towers' packaged weights), none, or a local "
                           f"state-dict file; {pretrained!r} is neither")
     return OFFLINE_MODELS[model_name](pretrained)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -16,10 +17,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError
+from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 
 from .encoders import FrozenTextEncoder
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -41,19 +44,33 @@ def embed_captions(
 ) -> tuple[Tensor, Path]:
     """(N, D) float32 embeddings of ``captions``, read from the cache when present; returns them and the
     cache file."""
-    path = cache_path(encoder, captions, Path(cache_dir) if cache_dir else default_cache_dir())
+    folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"text_cache={folder} is a file; it must be a folder for the cached caption embeddings", key="text_cache")
+    path = cache_path(encoder, captions, folder)
     if path.is_file():
+        why = ""
         try:
             tensors, meta = load_tensors_with_metadata(path)
-            emb = tensors["text"]
-            if emb.shape[0] == len(captions) and meta.get("fingerprint") == encoder.fingerprint():
+            emb = tensors.get("text")
+            if emb is None or emb.dim() != 2 or emb.shape[0] != len(captions):
+                why = f"it holds no ({len(captions)}, D) 'text' tensor"
+            elif meta.get("fingerprint") != encoder.fingerprint():
+                why = f"it was made by another encoder ({meta.get('encoder')!r})"
+            else:
                 return emb.float(), path
-        except (ArtifactError, KeyError):
-            pass  # a damaged cache file is recomputed below
+        except ArtifactError as exc:
+            why = str(exc)
+        log.warning("text cache %s is not usable (%s); embedding the %d captions again and replacing it", path, why, len(captions))
     emb = encoder.encode(captions, batch_size, progress).float().contiguous()
     meta = {"format": "mmdistill.text-embeddings/1", "encoder": encoder.name, "fingerprint": encoder.fingerprint(),
             "count": str(len(captions)), "captions": json.dumps(captions)}
-    save_tensors(path, {"text": emb}, metadata=meta)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_tensors(path, {"text": emb}, metadata=meta)
+    except OSError as exc:
+        raise ConfigError(f"text_cache folder {folder} cannot be written ({exc.strerror or exc}); set text_cache to a writable "
+                          "folder", key="text_cache") from None
     return emb, path
 
 
