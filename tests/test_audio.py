@@ -360,3 +360,85 @@ def test_class_with_fewer_clips_than_ipc_is_named(tmp_path, capsys):
 def test_recipe_is_a_script():
     proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "audio_dm.py"), "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--n-mfcc" in proc.stdout and "--sample-rate" in proc.stdout
+
+
+# --------------------------------------------------------------------------- bad input: what is named, counted and refused
+def test_csv_header_missing_and_duplicate_files_are_named_by_line(tmp_path):
+    root = _write_tree(tmp_path / "data", per_class=3)
+    rows = [f"data/{c}/{i}.wav,{c}" for c in ("rising", "steady") for i in range(3)]
+
+    def load(name: str, lines: list[str]):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return load_audio_dataset("folder", tmp_path / name, sample_rate=8000, duration=0.4)
+
+    with pytest.raises(DataError, match=r"wrong.csv, row 1: \['file', 'class'\] is neither the header path,label"):
+        load("wrong.csv", ["file,class", *rows])  # before: the header became a class 'class' of one missing file
+    with pytest.raises(DataError, match=r"1 listed file\(s\) do not exist .*row 8: data/steady/9.wav"):
+        load("missing.csv", ["path,label", *rows, "data/steady/9.wav,steady"])
+    with pytest.raises(DataError, match=r"listed more than once .*data/rising/0.wav on rows 2 and 8"):
+        load("dup.csv", ["path,label", *rows, "data/rising/0.wav,steady"])  # before: kept twice, under two labels
+    with pytest.raises(DataError, match=r"bad.csv, row 3: split must be"):  # the file's line, counting header and blank lines
+        load("bad.csv", ["path,label,split", "", "data/rising/0.wav,rising,holdout"])
+    assert root.is_dir()
+
+
+def test_held_out_split_is_drawn_from_the_readable_clips(tmp_path):
+    from mmdistill.modalities.audio.datasets import find_audio_items
+
+    root = _write_tree(tmp_path / "data", per_class=2)
+    for c in ("rising", "steady", "warble"):
+        (root / c / "zz_broken.wav").write_bytes(b"RIFF not really a wave file")
+    for seed in range(4):  # an unreadable file never takes its class's only test place
+        ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, seed=seed)
+        assert torch.bincount(ds.y_test, minlength=3).tolist() == [1, 1, 1] and len(ds.skipped) == 3
+    # valid data: the same split and order as before (find_audio_items' draw, written as a split column)
+    clean = _write_tree(tmp_path / "clean", per_class=5)
+    items, _ = find_audio_items("folder", clean, seed=3)
+    (tmp_path / "split.csv").write_text("path,label,split\n" + "".join(f"{it.name},{it.label},{it.split}\n" for it in items))
+    a = load_audio_dataset("folder", clean, sample_rate=8000, duration=0.4, seed=3)
+    b = load_audio_dataset("folder", tmp_path / "split.csv", sample_rate=8000, duration=0.4)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+
+
+def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, caplog):
+    import logging
+
+    root = _write_tree(tmp_path / "data", per_class=4, rates=(8000, 16000))
+    sf.write(root / "steady" / "long.wav", _tone(300, 8000, 0.9), 8000)
+    (root / "rising" / "notes.txt").write_text("not a clip")
+    (root / "warble" / "empty.wav").write_bytes(b"")
+    with caplog.at_level(logging.INFO):
+        ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
+    rep = ds.report
+    assert (rep["skipped"], rep["skipped_files"], rep["ignored"], rep["ignored_files"]) == (1, ["warble/empty.wav"], 1, ["rising/notes.txt"])
+    assert rep["resampled"] == {"16000": 6} and rep["cropped"] == 1 and rep["clips"] == 13
+    for text in ("empty (0 bytes)", "ignored 1 file under the data root", "resampled 6 clip(s) from 16000 Hz", "cropped 1 clip(s) longer than 0.4 s"):
+        assert text in caplog.text, text
+    with pytest.raises(DataError, match=r"notes.txt .*strict mode"):
+        load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, strict=True)
+
+
+def test_the_load_report_reaches_the_manifest(folder_run):
+    rep = json.loads((folder_run / "manifest.json").read_text())["synthetic"]["meta"]["load_report"]
+    assert rep["resampled"] == {"16000": 9} and rep["skipped"] == 0 and rep["root"] == "data"
+
+
+def test_bad_arguments_and_tensors_are_named(tmp_path):
+    from mmdistill.modalities.audio.decode import decode
+
+    root = _write_tree(tmp_path / "data", per_class=2)
+    for kw, msg in ((dict(sample_rate=0), "sample_rate must be >= 1000"), (dict(duration=float("inf")), "finite number of seconds"),
+                    (dict(batch_files=0), "batch_files"), (dict(normalization="cmvn"), "normalize must be one of")):
+        with pytest.raises(ConfigError, match=msg):  # before: 0 Hz silently the default, inf an OverflowError, 0 a ValueError
+            load_audio_dataset("folder", root, **kw)
+    p = FDMFCCParams(sample_rate=8000)
+    with pytest.raises(DataError, match="longer than half an FFT frame"):  # before: torch's padding RuntimeError
+        FDMFCC(p)(torch.randn(1, 10))
+    waves = torch.randn(3, 4000)
+    waves[1, 7] = float("nan")
+    with pytest.raises(DataError, match=r"NaN or infinite samples: rows \[1\]"):  # before: NaN maps
+        extract_fdmfcc(waves, p)
+    with pytest.raises(DataError, match="does not exist"):
+        decode("gone.wav", str(tmp_path / "gone.wav"))
+    with pytest.raises(ConfigError, match=r"sample_rate / 2 \(4000 Hz\)"):
+        FDMFCCParams(sample_rate=8000, f_max=6000)

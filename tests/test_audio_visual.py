@@ -246,7 +246,7 @@ def test_video_clip_without_audio_track_is_skipped_and_named(kinetics_tiny_folde
     with caplog.at_level(logging.WARNING):
         data = MODALITY.load(cfg)
     assert len(data.train) + len(data.test) == 5 and data.image_shape == (3, 8, 8)
-    assert f"skipped 1 unreadable or empty audio file: {silent} (no audio track)" in caplog.text and "(of 6 clips)" in caplog.text
+    assert f"skipped 1 unreadable clip: {silent} (no audio track)" in caplog.text and "(of 6 clips)" in caplog.text
     with pytest.raises(DataError, match=f"{silent.name} \\(no audio track\\).*strict mode"):
         MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.34, strict=True))
 
@@ -315,3 +315,138 @@ def test_multi_formation_set_trains_on_four_pairs_per_stored_pair(tensors_set, t
     assert len(loaded.labels) == len(loaded.inputs["audio"]) == 12
     out = MODALITY.export(res.synthetic, tmp_path / "export")
     assert len(sorted(out.rglob("*.wav"))) == 12
+
+
+# --------------------------------------------------------------------------- bad input: generated clips and lists
+def _write_avi(path: Path, frames: int = 10, fps: int = 10, audio: np.ndarray | None = None, rate: int = 8000) -> None:
+    """A minimal AVI: ``frames`` 16x16 MJPEG frames and, when given, a mono 16-bit PCM track at ``rate`` Hz (interleaved)."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+    def lst(kind: bytes, body: bytes) -> bytes:
+        return b"LIST" + struct.pack("<I", len(body) + 4) + kind + body
+
+    jpgs = []
+    for k in range(frames):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((16, 16, 3), 40 + 10 * k, dtype=np.uint8)).save(buf, format="JPEG")
+        jpgs.append(buf.getvalue())
+    avih = struct.pack("<10I4I", 1_000_000 // fps, 0, 0, 0x10, frames, 0, 2 if audio is not None else 1, 0, 16, 16, 0, 0, 0, 0)
+    strh_v = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, frames, 0, 0xFFFFFFFF, 0, 0, 0, 16, 16)
+    strf_v = struct.pack("<IiiHHIIiiII", 40, 16, 16, 1, 24, struct.unpack("<I", b"MJPG")[0], 16 * 16 * 3, 0, 0, 0, 0)
+    hdrl = chunk(b"avih", avih) + lst(b"strl", chunk(b"strh", strh_v) + chunk(b"strf", strf_v))
+    pcm = b""
+    if audio is not None:
+        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        strh_a = b"auds\0\0\0\0" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, rate, 0, len(audio), 0, 0xFFFFFFFF, 2, 0, 0, 0, 0)
+        hdrl += lst(b"strl", chunk(b"strh", strh_a) + chunk(b"strf", struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)))
+    per = (len(pcm) // 2 // frames) * 2
+    movi = b"".join((chunk(b"01wb", pcm[k * per:(k + 1) * per if k < frames - 1 else None]) if pcm else b"") + chunk(b"00dc", j)
+                    for k, j in enumerate(jpgs))
+    body = b"AVI " + lst(b"hdrl", hdrl) + lst(b"movi", movi)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def _sine(seconds: float, rate: int, freq: float = 400.0) -> np.ndarray:
+    return 0.4 * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+
+
+def test_video_clips_rates_lengths_silent_clips_and_a_class_left_empty(tmp_path, caplog):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import _native_rate
+
+    root = tmp_path / "clips"
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            _write_avi(root / name / f"{i}.avi", audio=_sine(1.0, 8000, 300 * (c + 1)))
+    _write_avi(root / "a" / "rate16k_1.9s.avi", frames=19, audio=_sine(1.9, 16000), rate=16000)  # decord's duration(): 1 s
+    _write_avi(root / "b" / "short_sound.avi", audio=_sine(0.1, 8000))  # decord's duration(): 0 s
+    (root / "silent").mkdir()
+    for i in range(2):
+        _write_avi(root / "silent" / f"{i}.avi")  # no audio track
+    cfg = _cfg(dataset="video", data_root=str(root), test_fraction=0.3, multi_formation=1, ipc=1)
+    with caplog.at_level(logging.INFO):
+        data = MODALITY.load(cfg)
+    rep = data.meta["load_report"]
+    # the stream's own rate (before: samples / whole seconds, 16 kHz read as 32 kHz and a 0.1 s track as 96 kHz)
+    assert rep["resampled"] == {"16000": 1} and "from 96000 Hz" not in caplog.text
+    assert (rep["skipped"], sorted(rep["skipped_files"])) == (2, ["silent/0.avi", "silent/1.avi"])
+    assert rep["length_mismatch_files"] == ["b/short_sound.avi"] and (rep["padded"], rep["cropped"]) == (1, 9)  # 0.25 s kept
+    assert data.classes == ["a", "b", "silent"]  # before: the class vanished with its files
+    with pytest.raises(DataError, match=r"1 class\(es\) hold fewer training pairs than ipc = 1: .silent. \(0\)"):
+        MODALITY.init_synthetic(data, cfg, generator(0))
+    assert _native_rate(30400, 30400 / 16000) == 16000 and _native_rate(1000, 1.0) == 1000
+
+
+def test_csv_unreadable_files_are_skipped_or_refused_and_bad_rows_named(tmp_path, caplog):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", rows_extra=[("i00.png", "broken.wav", "0", "train")])
+    (tmp_path / "set" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    with caplog.at_level(logging.WARNING):  # before: a DataError whatever strict said
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert "skipped 1 unreadable pair" in caplog.text and "row 10" in caplog.text
+    assert data.meta["load_report"]["skipped"] == 1 and len(data.train) == 6
+    with pytest.raises(DataError, match=r"row 10: cannot decode audio file .*broken.wav.*strict mode"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path), strict=True))
+    header = "image_path,audio_path,label,split\n"
+    for name, text, msg in (
+        ("dup.csv", header + "i00.png,a00.wav,0,train\ni00.png,a00.wav,0,test\n", r"listed more than once .*rows 2 and 3"),
+        ("nolabel.csv", header + "i00.png,a00.wav,,train\n", r"empty image_path/audio_path/label field: row 2 \(label\)"),
+        ("short.csv", header + "i00.png\n", r"row 2 \(audio_path, label\)"),
+        ("header.csv", header, "holds no rows after its header"),
+    ):
+        (tmp_path / "set" / name).write_text(text)
+        with pytest.raises(DataError, match=msg):
+            MODALITY.load(_cfg(dataset="csv", data_root=str(tmp_path / "set" / name)))
+    (tmp_path / "set" / "latin1.csv").write_bytes(header.encode() + "i00.png,a00.wav,\xe9t\xe9,train\n".encode("latin-1"))
+    with pytest.raises(DataError, match="cannot read CSV file .*latin1.csv"):  # before: a UnicodeDecodeError traceback
+        MODALITY.load(_cfg(dataset="csv", data_root=str(tmp_path / "set" / "latin1.csv")))
+
+
+def test_registered_tensors_are_checked(tensors_set):
+    from mmdistill.modalities.audio_visual import MODALITY, register_tensors
+
+    y, yt = torch.arange(3).repeat_interleave(4), torch.arange(3)
+    ok = dict(audio_train=_waves(y), image_train=_images(y), y_train=y, audio_test=_waves(yt), image_test=_images(yt), y_test=yt)
+    nan = _waves(y)
+    nan[5, 3] = float("nan")
+    for change, msg in ((dict(audio_train=nan), r"train audio hold NaN or infinite values in 1 pair\(s\): rows \[5\]"),
+                        (dict(image_train=_images(y) * 255), r"float frames must lie in \[0, 1\]"),
+                        (dict(y_train=y.float()), "labels must be integer class ids"),
+                        (dict(audio_test=_waves(yt)[:0], image_test=_images(yt)[:0], y_test=yt[:0]), "test holds no pairs")):
+        with pytest.raises(DataError, match=msg):
+            register_tensors("checked", **{**ok, **change})
+    register_tensors("checked", **ok)
+    data = MODALITY.load(_cfg(dataset="checked", duration=0.5))  # the 0.25 s waves are padded: counted
+    assert data.meta["load_report"]["padded"] == 15 and data.meta["load_report"]["cropped"] == 0
+
+
+def test_av_digits_builder_never_writes_into_a_used_folder(tmp_path):
+    import soundfile as sf
+    import tarfile
+
+    from mmdistill.modalities.audio_visual import build_av_digits
+
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for d in range(10):
+        for spk in ("ann", "yweweler"):
+            sf.write(rec / f"{d}_{spk}_0.wav", _sine(0.2, 8000, 200 + 40 * d).astype(np.float32), 8000)
+    with tarfile.open(tmp_path / "recordings.tar", "w") as tf:
+        for f in sorted(rec.iterdir()):
+            tf.add(f, arcname=f"recordings/{f.name}")
+    csv_path = build_av_digits(tmp_path / "recordings.tar", tmp_path / "av")
+    before = sorted(p.name for p in (tmp_path / "av").rglob("*"))
+    assert csv_path == tmp_path / "av" / "pairs.csv" and len(csv_path.read_text().splitlines()) == 21
+    # before: a second build (other settings) kept the first build's images under the same names, mixing the pairs
+    with pytest.raises(DataError, match="exists and is not an empty folder"):
+        build_av_digits(tmp_path / "recordings.tar", tmp_path / "av", image_test_fraction=0.3)
+    assert sorted(p.name for p in (tmp_path / "av").rglob("*")) == before and not list(tmp_path.glob(".av.*"))

@@ -54,7 +54,6 @@ class AudioModality(TensorClassificationAdapter):
 
     def load(self, config: Any) -> ClassificationData:
         from .datasets import load_audio_dataset
-        from .decode import describe_bad
 
         ds = load_audio_dataset(
             config.dataset, config.data_root, params=config.feature_params(config.sample_rate or 16000),
@@ -62,14 +61,13 @@ class AudioModality(TensorClassificationAdapter):
             strict=config.strict,
             test_fraction=config.test_fraction, seed=config.seed, download=config.download, progress=config.progress,
         )
-        if ds.skipped:
-            log.warning("%s", describe_bad(ds.skipped))
         return ClassificationData(
             name=ds.name,
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
             meta={"classes": list(ds.classes), "mean": ds.mean, "std": ds.std, "features": ds.params.to_dict(),
-                  "num_samples": ds.num_samples, "skipped_files": len(ds.skipped)},
+                  "num_samples": ds.num_samples, "skipped_files": len(ds.skipped),
+                  **({"load_report": ds.report} if ds.report else {})},
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:

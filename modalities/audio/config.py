@@ -23,7 +23,8 @@ class AudioKeys(ConfigKeys):
     align: Literal["center", "start"] = key("center", help="where a clip is padded or cropped")
     normalize: Literal["channel", "coefficient"] = key(
         "channel", help="map normalisation from training statistics: one mean/std per channel, or per channel and coefficient")
-    strict: bool = key(False, help="fail on an unreadable or empty file instead of skipping it")
+    strict: bool = key(False, help="fail on an unreadable or empty file, or a file under a folder root that is not an audio file "
+                       "of the layout, instead of skipping it")
     derive_deltas: bool = key(False, help="learn only the MFCC channel and compute its delta channels in every step")
 
 

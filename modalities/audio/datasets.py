@@ -16,10 +16,13 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
   official splits; ``download=True`` lets torchaudio fetch them). torchaudio 2.9+ decodes only through
   torchcodec, so the files are decoded here with soundfile.
 
-Without a given split, ``test_fraction`` of every class is held out (seeded). Every clip is resampled to
-one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files`` clips
-at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped and reported
-(``strict=True`` makes the first one an error).
+Without a given split, ``test_fraction`` of every class's readable clips is held out (seeded). Every clip is
+resampled to one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files``
+clips at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped, and files under a
+folder root that are not audio files of the layout ignored, both named in a warning (``strict=True`` makes them an
+error); clips resampled (per source rate), padded and cropped are counted in the log. All of it is the set's
+``report`` (the manifest's ``load_report``). A CSV whose first row is neither a ``path,label[,split]`` header nor a
+row of an audio file, that lists a file that does not exist or a file twice, is refused naming the rows (lines).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
+import math
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -40,8 +45,12 @@ from tqdm.auto import tqdm
 
 from mmdistill.errors import ConfigError, DataError
 
-from .decode import AUDIO_EXTENSIONS, BadFile, decode_all, to_fixed_batch
-from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
+from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
+from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
+
+log = logging.getLogger(__name__)
+#: file names the manifest's load report lists per kind (the counts are always complete)
+REPORT_NAMES = 20
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -79,7 +88,9 @@ class AudioDataset:
     ``x_train`` (N, 3, n_mfcc, frames) and ``x_test`` (M, 3, n_mfcc, frames) are float32, normalised with
     ``mean``/``std`` (FD-MFCC units, from the training split; C values, or C x n_mfcc per coefficient); ``y_*`` are int64 indices into
     ``classes``. Clips were resampled to ``params.sample_rate`` and padded/cropped to ``num_samples``.
-    ``skipped`` lists the files that could not be read.
+    ``skipped`` lists the files that could not be read; ``report`` is what the loader did not take as it was
+    (JSON: skipped and ignored files, counts and names; clips resampled per source rate, padded, cropped), which
+    the adapter stores in the set's metadata and so in the run's manifest.
     """
 
     name: str
@@ -93,6 +104,7 @@ class AudioDataset:
     params: FDMFCCParams
     num_samples: int
     skipped: list[BadFile] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -152,33 +164,90 @@ def load_audio_dataset(
     key = canonical_name(name)
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    if int(batch_files) < 1:
+        raise ConfigError(f"batch_files must be >= 1, got {batch_files!r}")
+    if align not in ALIGNMENTS:
+        raise ConfigError(f"align must be one of {ALIGNMENTS}, got {align!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {normalization!r}")
     native_rate, native_duration = NATIVE[key]
-    rate = int(sample_rate or native_rate)
+    rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    items, classes = find_audio_items(key, root, download=download, test_fraction=test_fraction, seed=seed, strict=strict)
+    found = _find(key, root, download=download, strict=strict, seed=seed)
+    classes = found.classes
+    items = found.items
+    if found.needs_split:  # held out after decoding, from the readable clips; class-major order as _held_out's
+        order = {c: i for i, c in enumerate(classes)}
+        items = sorted(items, key=lambda it: order[it.label])
     if duration is None:
         duration = native_duration if native_duration is not None else _longest_seconds(items)
-    if not duration > 0:
-        raise ConfigError(f"duration must be > 0 seconds, got {duration!r}")
+    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise ConfigError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     num_samples = max(int(round(duration * rate)), params.win_length)
-    x, y, split, skipped = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
+    x, y, split, skipped, counts = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
+    if found.needs_split:
+        x, y, split = _split_readable(x, y, classes, test_fraction, seed)
     train, test = split == 0, split == 1
+    report = _report(found, skipped, counts, root, num_samples / rate, rate, align)
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
-    return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped)
+    return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report)
+
+
+def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The held-out split of the readable clips (x, y in class-major order): :func:`_held_out`'s draw over the
+    clips that were read, so an unreadable file never leaves a class without its test clips."""
+    is_test = _held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
+    return x, y, torch.tensor([1 if t else 0 for t in is_test])
+
+
+def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> dict:
+    """Log what the loader did not take as it was (skipped and ignored files: warnings naming them; resampled,
+    padded and cropped clips: counts) and return it as the JSON load report of the set."""
+    if skipped:
+        log.warning("%s", describe_bad(skipped))
+    if found.ignored:
+        log.warning("%s", describe_bad(found.ignored, what="file", verb="ignored", note=" under the data root (not audio files of the layout)"))
+    for src, n in sorted(counts["resampled"].items()):
+        log.info("resampled %d clip(s) from %d Hz to %d Hz", n, src, rate)
+    if counts["padded"]:
+        log.info("padded %d clip(s) shorter than %.4g s with silence (align=%s)", counts["padded"], seconds, align)
+    if counts["cropped"]:
+        log.info("cropped %d clip(s) longer than %.4g s to %.4g s (align=%s; set duration / --duration to keep more)",
+                 counts["cropped"], seconds, seconds, align)
+    return {"root": _name_in(str(root), None) if root else "", "clips": counts["clips"], "duration_s": round(seconds, 6),
+            "sample_rate": rate, "skipped": len(skipped), "skipped_files": [_name_in(b.name, root) for b in skipped][:REPORT_NAMES],
+            "ignored": len(found.ignored), "ignored_files": [_name_in(b.name, root) for b in found.ignored][:REPORT_NAMES],
+            "resampled": {str(k): v for k, v in sorted(counts["resampled"].items())}, "padded": counts["padded"],
+            "cropped": counts["cropped"]}
+
+
+def _name_in(name: str, root) -> str:
+    """``name`` relative to the data root (the manifest names files without the machine's folders)."""
+    if root is None:
+        return Path(name).name
+    base = Path(root).expanduser()
+    base = base.parent if base.is_file() else base
+    try:
+        return str(Path(name).relative_to(base))
+    except ValueError:
+        return name if ":" in name and not Path(name).is_absolute() else Path(name).name
 
 
 # --------------------------------------------------------------------------- features of items
 def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams, num_samples: int, align: str,
-               strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile]]:
-    """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items."""
+               strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile], dict]:
+    """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items, the
+    skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``padded``,
+    ``cropped``)."""
     index = {c: i for i, c in enumerate(classes)}
     transform = FDMFCC(params)
     maps, labels, splits, skipped = [], [], [], []
+    counts: dict = {"clips": 0, "resampled": {}, "padded": 0, "cropped": 0}
     chunks = range(0, len(items), batch_files)
     for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
         chunk = items[start : start + batch_files]
@@ -187,13 +256,21 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
         kept = [(it, c) for it, c in zip(chunk, clips) if c is not None]
         if not kept:
             continue
-        waves = to_fixed_batch([c for _, c in kept], params.sample_rate, num_samples, align)
+        for _, c in kept:
+            if c.sample_rate != params.sample_rate:
+                counts["resampled"][c.sample_rate] = counts["resampled"].get(c.sample_rate, 0) + 1
+        resampled = resample_clips([c for _, c in kept], params.sample_rate)
+        padded, cropped = length_counts((len(w) for w in resampled), num_samples)
+        counts["clips"] += len(kept)
+        counts["padded"] += padded
+        counts["cropped"] += cropped
+        waves = torch.stack([fix_length(w, num_samples, align) for w in resampled])
         maps.append(extract_fdmfcc(waves, params, batch_size=batch_files, transform=transform))
         labels += [index[it.label] for it, _ in kept]
         splits += [0 if it.split == "train" else 1 for it, _ in kept]
     if not maps:
         raise DataError(f"dataset {key!r}: none of its {len(items)} audio files could be read; first: {skipped[0].name} ({skipped[0].reason})")
-    return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped
+    return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped, counts
 
 
 def _longest_seconds(items: list[AudioItem]) -> float:
@@ -217,20 +294,42 @@ def _longest_seconds(items: list[AudioItem]) -> float:
     return longest
 
 
+@dataclass
+class _Found:
+    """What a source holds before decoding: items (split ``train`` placeholders when ``needs_split``), class names,
+    files under the root that are not used (``ignored``), and whether the held-out split is still to be drawn."""
+
+    items: list[AudioItem]
+    classes: list[str]
+    ignored: list[BadFile] = field(default_factory=list)
+    needs_split: bool = False
+
+
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
                      strict: bool = False) -> tuple[list[AudioItem], list[str]]:
-    """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names."""
-    key = canonical_name(name)
+    """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
+    a split gets ``test_fraction`` of every class held out (seeded)."""
+    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed)
+    if found.needs_split:
+        return _held_out(found.items, found.classes, test_fraction, seed), found.classes
+    return found.items, found.classes
+
+
+def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0) -> _Found:
     if key == "tones":
-        return _tones(seed)
+        return _Found(*_tones(seed))
     path = _need_root(root, key, download)
     if key == "fsdd":
-        return _fsdd(path, download, strict)
+        return _Found(*_fsdd(path, download, strict))
     if key == "folder":
-        return _folder(path, test_fraction, seed)
+        found = _folder(path)
+        if found.ignored and strict:
+            raise DataError(f"{describe_bad(found.ignored, what='file', verb='found', note=' under the data root that are not audio files of the layout')}"
+                            " (strict mode; leave strict off to ignore them)")
+        return found
     if key == "speechcommands":
-        return _speechcommands(path, download)
-    return _gtzan(path, download)
+        return _Found(*_speechcommands(path, download))
+    return _Found(*_gtzan(path, download))
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
@@ -246,18 +345,26 @@ def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
     return path
 
 
+def _held_out_flags(labels: list[str], classes: list[str], test_fraction: float, seed: int) -> list[bool]:
+    """For items with ``labels`` in class-major order: whether each is held out. A seeded ``test_fraction`` of
+    every class (at least one clip of a class with two or more); the draw of :func:`_held_out`."""
+    gen = torch.Generator().manual_seed(seed)
+    flags: list[bool] = []
+    for c in classes:
+        n = sum(1 for lab in labels if lab == c)
+        order = torch.randperm(n, generator=gen).tolist()
+        n_test = min(max(int(round(n * test_fraction)), 1), n - 1) if n > 1 else 0
+        test = set(order[:n_test])
+        flags += [i in test for i in range(n)]
+    return flags
+
+
 def _held_out(items: list[AudioItem], classes: list[str], test_fraction: float, seed: int) -> list[AudioItem]:
     """Mark a seeded ``test_fraction`` of every class (at least one clip of a class with two or more) as
-    test, the rest as train."""
-    gen = torch.Generator().manual_seed(seed)
-    out: list[AudioItem] = []
-    for c in classes:
-        members = [it for it in items if it.label == c]
-        order = torch.randperm(len(members), generator=gen).tolist()
-        n_test = min(max(int(round(len(members) * test_fraction)), 1), len(members) - 1) if len(members) > 1 else 0
-        test = set(order[:n_test])
-        out += [AudioItem(it.name, it.open, it.label, "test" if i in test else "train") for i, it in enumerate(members)]
-    return out
+    test, the rest as train (class-major order)."""
+    members = [it for c in classes for it in items if it.label == c]
+    flags = _held_out_flags([it.label for it in members], classes, test_fraction, seed)
+    return [AudioItem(it.name, it.open, it.label, "test" if t else "train") for it, t in zip(members, flags)]
 
 
 def _path_opener(path: Path) -> Callable[[], str]:
@@ -390,55 +497,86 @@ def _download_fsdd(root: Path) -> None:
 
 
 # --------------------------------------------------------------------------- folder trees and CSV files
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
+def _audio_files(folder: Path, ignored: list[BadFile] | None = None) -> list[Path]:
+    """The audio files under ``folder`` (any depth; hidden files and folders left out); other files are added to
+    ``ignored``."""
+    files = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.suffix.lower() in AUDIO_EXTENSIONS:
+            files.append(p)
+        elif ignored is not None:
+            ignored.append(BadFile(str(p), f"not an audio file ({', '.join(AUDIO_EXTENSIONS)})"))
+    return files
 
 
-def _scan(root: Path, split: str) -> tuple[list[AudioItem], list[str]]:
+def _scan(root: Path, split: str, ignored: list[BadFile]) -> tuple[list[AudioItem], list[str]]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DataError(f"data root {root} holds no class folders: expected one sub-folder of audio files per class ({root}/<class>/<file>)")
+    ignored += [BadFile(str(p), "a file beside the class folders") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
     items: list[AudioItem] = []
     for d in class_dirs:
-        files = _audio_files(d)
+        files = _audio_files(d, ignored)
         if not files:
             raise DataError(f"class folder {d} (class {d.name!r}) holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
         items += [AudioItem(str(f), _path_opener(f), d.name, split) for f in files]
     return items, [d.name for d in class_dirs]
 
 
-def _folder(root: Path, test_fraction: float, seed: int) -> tuple[list[AudioItem], list[str]]:
+def _folder(root: Path) -> _Found:
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DataError(f"data root {root} is a file but not a .csv of path,label rows")
-        return _csv(root, test_fraction, seed)
+        return _csv(root)
+    ignored: list[BadFile] = []
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
     if train_dir.is_dir() and test_dir is not None:
-        train, classes = _scan(train_dir, "train")
-        test, test_classes = _scan(test_dir, "test")
+        train, classes = _scan(train_dir, "train", ignored)
+        test, test_classes = _scan(test_dir, "test", ignored)
         extra = sorted(set(test_classes) - set(classes))
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
-        return train + test, classes
-    items, classes = _scan(train_dir if train_dir.is_dir() else root, "train")
-    return _held_out(items, classes, test_fraction, seed), classes
+        ignored += [BadFile(str(p), f"beside {train_dir.name}/ and {test_dir.name}/" + (" (test/ is the test split)" if p.name == "val" else ""))
+                    for p in sorted(root.iterdir()) if p not in (train_dir, test_dir) and not p.name.startswith(".")]
+        return _Found(train + test, classes, ignored)
+    if train_dir.is_dir():
+        ignored += [BadFile(str(p), "beside train/ (without a test/ or val/ folder)") for p in sorted(root.iterdir())
+                    if p != train_dir and not p.name.startswith(".")]
+    items, classes = _scan(train_dir if train_dir.is_dir() else root, "train", ignored)
+    return _Found(items, classes, ignored, needs_split=True)
 
 
-def _csv(path: Path, test_fraction: float, seed: int) -> tuple[list[AudioItem], list[str]]:
+CSV_LAYOUT = "rows path,label[,split] (an optional header row path,label[,split]; split train or test)"
+
+
+def _csv(path: Path) -> _Found:
     """Rows ``path,label[,split]`` (an optional header row naming the columns); relative paths are taken
-    from the CSV's folder. Without a split column ``test_fraction`` of each class is held out."""
+    from the CSV's folder. Without a split column the held-out split is still to be drawn. DataError naming the
+    file and row (its line) for a header with other column names, a short row, an unknown split, a file that does
+    not exist, or a file listed twice."""
     try:
-        rows = [r for r in csv.reader(path.read_text(encoding="utf-8-sig").splitlines()) if r and any(c.strip() for c in r)]
+        text = path.read_text(encoding="utf-8-sig")
+        rows = [(n, r) for n, r in enumerate(csv.reader(text.splitlines()), start=1) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read CSV file {path}: {exc}") from None
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
+    if rows:
+        first = [c.strip().lower() for c in rows[0][1]]
+        if first[:2] == ["path", "label"]:
+            if len(first) >= 3 and first[2] not in ("", "split"):
+                raise DataError(f"CSV file {path}, row {rows[0][0]}: the third column must be named split, got {rows[0][1][2]!r}")
+            rows = rows[1:]
+        elif Path(first[0]).suffix not in AUDIO_EXTENSIONS and not (path.parent / rows[0][1][0].strip()).expanduser().is_file():
+            raise DataError(f"CSV file {path}, row {rows[0][0]}: {rows[0][1]} is neither the header path,label[,split] nor a row of "
+                            f"an audio file; expected {CSV_LAYOUT}")
     if not rows:
-        raise DataError(f"CSV file {path} holds no path,label rows")
+        raise DataError(f"CSV file {path} holds no path,label rows; expected {CSV_LAYOUT}")
     items: list[AudioItem] = []
-    has_split = any(len(r) >= 3 and r[2].strip() for r in rows)
-    for line, row in enumerate(rows, start=1):
+    has_split = any(len(r) >= 3 and r[2].strip() for _, r in rows)
+    missing, first_row, duplicates = [], {}, []
+    for line, row in rows:
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             raise DataError(f"CSV file {path}, row {line}: expected path,label[,split], got {row}")
         file = Path(row[0].strip()).expanduser()
@@ -446,14 +584,26 @@ def _csv(path: Path, test_fraction: float, seed: int) -> tuple[list[AudioItem], 
         split = row[2].strip().lower() if len(row) >= 3 else ""
         if has_split and split not in ("train", "test"):
             raise DataError(f"CSV file {path}, row {line}: split must be 'train' or 'test', got {split!r}")
+        if not file.is_file():
+            missing.append(f"row {line}: {row[0].strip()}")
+        key = str(file.resolve())
+        if key in first_row:
+            duplicates.append(f"{row[0].strip()} on rows {first_row[key]} and {line}")
+        first_row.setdefault(key, line)
         items.append(AudioItem(str(file), _path_opener(file), row[1].strip(), split or "train"))
+    if missing:
+        raise DataError(f"CSV file {path}: {len(missing)} listed file(s) do not exist (paths are relative to the CSV's folder): "
+                        f"{'; '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if duplicates:
+        raise DataError(f"CSV file {path}: {len(duplicates)} file(s) listed more than once (a clip counts once, in one split): "
+                        f"{'; '.join(duplicates[:5])}{' ...' if len(duplicates) > 5 else ''}")
     classes = sorted({it.label for it in items})
     if has_split:
-        missing = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
-        if missing:
-            raise DataError(f"CSV file {path}: classes {missing} have test rows but no train rows")
-        return items, classes
-    return _held_out(items, classes, test_fraction, seed), classes
+        missing_train = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
+        if missing_train:
+            raise DataError(f"CSV file {path}: classes {missing_train} have test rows but no train rows")
+        return _Found(items, classes)
+    return _Found(items, classes, needs_split=True)
 
 
 # --------------------------------------------------------------------------- torchaudio dataset classes

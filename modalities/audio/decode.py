@@ -51,6 +51,10 @@ def decode(name: str, source: bytes | str) -> Clip:
     decoded or holds no samples. Channels are averaged."""
     import soundfile as sf
 
+    if isinstance(source, str) and not Path(source).is_file():
+        raise DataError(f"audio file {name} does not exist" if not Path(source).exists() else f"audio file {name} is not a file")
+    if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:
+        raise DataError(f"audio file {name} is empty (0 bytes)")
     try:
         data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
     except Exception as sf_error:  # noqa: BLE001 - libsndfile raises LibsndfileError, RuntimeError, TypeError
@@ -151,14 +155,23 @@ def to_fixed_batch(clips: Sequence[Clip], sample_rate: int, num_samples: int, al
     return torch.stack([fix_length(w, num_samples, align) for w in waves])
 
 
-def describe_bad(bad: Sequence[BadFile], limit: int = 5) -> str:
-    """``skipped 3 unreadable or empty audio files: a.wav (reason); ...`` naming up to ``limit`` files."""
-    head = "; ".join(f"{b.name} ({b.reason})" for b in bad[:limit])
+def describe_bad(bad: Sequence[BadFile], limit: int = 5, what: str = "unreadable or empty audio file", verb: str = "skipped",
+                 note: str = "") -> str:
+    """``skipped 3 unreadable or empty audio files: a.wav (reason); ...`` naming up to ``limit`` files (a reason
+    that already names its file is given alone). ``what``: the noun (singular; an ``s`` is added), ``note``: words
+    after it."""
+    head = "; ".join(b.reason if b.name in b.reason else f"{b.name} ({b.reason})" for b in bad[:limit])
     more = f"; and {len(bad) - limit} more" if len(bad) > limit else ""
-    return f"skipped {len(bad)} unreadable or empty audio file{'s' if len(bad) != 1 else ''}: {head}{more}"
+    return f"{verb} {len(bad)} {what}{'s' if len(bad) != 1 else ''}{note}: {head}{more}"
+
+
+def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
+    """(padded, cropped): how many of ``lengths`` (samples) are shorter / longer than ``num_samples``."""
+    lengths = list(lengths)
+    return sum(n < num_samples for n in lengths), sum(n > num_samples for n in lengths)
 
 
 __all__ = [
-    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "fix_length",
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "fix_length", "length_counts",
     "resample_clips", "to_fixed_batch",
 ]

@@ -89,7 +89,8 @@ class FDMFCCParams(FDMFCCKeys):
             raise ConfigError(f"n_fft ({self.n_fft}) must be >= the window length ({self.win_length} samples)")
         top = self.sample_rate / 2 if self.f_max is None else self.f_max
         if not 0 <= self.f_min < top <= self.sample_rate / 2:
-            raise ConfigError(f"need 0 <= f_min < f_max <= sample_rate / 2; got f_min {self.f_min}, f_max {self.f_max}")
+            raise ConfigError(f"need 0 <= f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz); got f_min {self.f_min}, "
+                              f"f_max {self.f_max}")
         if not 0.0 <= self.preemphasis < 1.0:
             raise ConfigError(f"preemphasis must lie in [0, 1), got {self.preemphasis}")
         if self.delta_win < 3 or self.delta_win % 2 == 0:
@@ -155,6 +156,9 @@ class FDMFCC(nn.Module):
         x = wave[None] if single else wave
         if x.dim() != 2:
             raise DataError(f"FD-MFCC takes waveforms of shape (N, T) or (T,), got {tuple(wave.shape)}")
+        if x.shape[-1] <= self.params.fft_size // 2:  # the reflect padding of the centred frames needs more
+            raise DataError(f"FD-MFCC needs waveforms longer than half an FFT frame ({self.params.fft_size // 2} samples at "
+                            f"{self.params.sample_rate} Hz), got {x.shape[-1]} samples")
         if self.params.preemphasis > 0:
             x = AF.preemphasis(x, self.params.preemphasis)
         # (N, 1, T): torchaudio floors the dB scale per leading "channel" group, so one clip per group
@@ -174,7 +178,15 @@ def fuse_deltas(mfcc: Tensor, delta_win: int) -> Tensor:
 
 @torch.no_grad()
 def extract_fdmfcc(waves: Tensor, params: FDMFCCParams, batch_size: int = 512, transform: FDMFCC | None = None) -> Tensor:
-    """FD-MFCC maps (N, 3, n_mfcc, frames) of waveforms (N, T), computed ``batch_size`` clips at a time."""
+    """FD-MFCC maps (N, 3, n_mfcc, frames) of waveforms (N, T), computed ``batch_size`` clips at a time.
+    DataError naming the rows of a waveform with NaN or infinite samples."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if waves.dim() != 2:
+        raise DataError(f"extract_fdmfcc takes waveforms of shape (N, T), got {tuple(waves.shape)}")
+    bad = (~torch.isfinite(waves)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise DataError(f"{len(bad)} waveform(s) hold NaN or infinite samples: rows {bad[:10]}{' ...' if len(bad) > 10 else ''}")
     transform = transform or FDMFCC(params)
     if waves.shape[0] == 0:
         return torch.empty(0, 3, params.n_mfcc, params.frames(waves.shape[-1]))

@@ -37,9 +37,16 @@ def build_av_digits(fsdd: str | Path, out_dir: str | Path, *, test_speakers: Seq
     """Write the paired digits set to ``out_dir`` (``audio/*.wav``, ``images/*.png``, ``pairs.csv``); returns the CSV.
 
     ``test_speakers``' takes form the test split with the held-out images; ``exclude_speakers`` are left out (a
-    validation set carved from training data: ``test_speakers=("theo",), exclude_speakers=("yweweler",)``)."""
+    validation set carved from training data: ``test_speakers=("theo",), exclude_speakers=("yweweler",)``). The set is
+    built in a temporary sibling and renamed into place; DataError if ``out_dir`` exists and is not empty (a second
+    build with other settings would otherwise mix its pairs with the first's images)."""
     from PIL import Image
 
+    from ..artifacts import new_tree
+
+    final = Path(out_dir)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise DataError(f"{final} exists and is not an empty folder; build_av_digits writes a new folder (choose another --out)")
     fsdd = Path(fsdd)
     tar = fsdd if fsdd.is_file() else fsdd / "recordings.tar"
     if not tar.is_file():
@@ -57,30 +64,29 @@ def build_av_digits(fsdd: str | Path, out_dir: str | Path, *, test_speakers: Seq
         raise DataError(f"test speaker(s) {unknown} not in {tar} (speakers: {sorted(speakers)})")
     x_tr, y_tr, x_te, y_te, _ = _digits(image_test_fraction, seed)
     images = {"train": (x_tr, y_tr), "test": (x_te, y_te)}
-    out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split in ("train", "test"):
-        x, y = images[split]
-        for digit in range(10):
-            pool = torch.nonzero(y == digit).flatten().numpy()
-            pool = pool[rng.permutation(len(pool))]
-            mine = [t for t in takes if t[2] == split and t[1] == digit]
-            for k, (base, _, _, opener) in enumerate(mine):
-                idx = int(pool[k % len(pool)])
-                img_name = f"images/{split}_{idx:04d}.png"
-                if not (out / img_name).exists():
-                    Image.fromarray((x[idx, 0].numpy() * 255.0 + 0.5).astype(np.uint8), mode="L").save(out / img_name)
-                (out / "audio" / base).write_bytes(opener())
-                rows.append((img_name, f"audio/{base}", str(digit), split))
-    csv_path = out / "pairs.csv"
-    with open(csv_path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image_path", "audio_path", "label", "split"])
-        w.writerows(rows)
-    return csv_path
+    with new_tree(final) as out:
+        (out / "audio").mkdir()
+        (out / "images").mkdir()
+        rng = np.random.default_rng(seed)
+        rows = []
+        for split in ("train", "test"):
+            x, y = images[split]
+            for digit in range(10):
+                pool = torch.nonzero(y == digit).flatten().numpy()
+                pool = pool[rng.permutation(len(pool))]
+                mine = [t for t in takes if t[2] == split and t[1] == digit]
+                for k, (base, _, _, opener) in enumerate(mine):
+                    idx = int(pool[k % len(pool)])
+                    img_name = f"images/{split}_{idx:04d}.png"
+                    if not (out / img_name).exists():
+                        Image.fromarray((x[idx, 0].numpy() * 255.0 + 0.5).astype(np.uint8), mode="L").save(out / img_name)
+                    (out / "audio" / base).write_bytes(opener())
+                    rows.append((img_name, f"audio/{base}", str(digit), split))
+        with open(out / "pairs.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["image_path", "audio_path", "label", "split"])
+            w.writerows(rows)
+    return final / "pairs.csv"
 
 
 def tones_digits_pairs(seed: int, per_class: int = 16, sample_rate: int = 8000, duration: float = 0.5) -> list[RawPair]:
