@@ -119,6 +119,134 @@ def test_planetoid_offline_without_files_is_named(tmp_path):
         load_graph_dataset("cora", str(tmp_path))
 
 
+@pytest.fixture
+def graph_logs(caplog, monkeypatch):
+    """caplog that sees the package's records even after a CLI run made the ``mmdistill`` logger local."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("mmdistill"), "propagate", True)
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def _files(root, raw=None, **text):
+    """A ``dataset=files`` folder of ``raw`` (an sbm raw dict); ``text`` replaces whole files by name."""
+    raw = raw or make_sbm(90, 3, 5, seed=2)
+    root.mkdir(parents=True)
+    np.savetxt(root / "edges.csv", raw["edge_index"].t().numpy(), fmt="%d", delimiter=",")
+    np.save(root / "features.npy", raw["x"].numpy())
+    np.savetxt(root / "labels.txt", raw["y"].numpy(), fmt="%d")
+    for split in ("train", "val", "test"):
+        np.savetxt(root / f"{split}.txt", raw[f"{split}_mask"].nonzero().reshape(-1).numpy(), fmt="%d")
+    for name, content in text.items():
+        (root / name.replace("_", ".")).write_text(content)
+    return root
+
+
+def test_repeated_and_one_way_edges_are_named_and_self_loops_counted(graph_logs):
+    ring = [[0, 1], [1, 0], [1, 2], [2, 1]]
+    # u -> v listed twice but v -> u once: a named DataError (was an IndexError)
+    raw = _raw(edge_index=torch.tensor(ring + [[0, 1]]).t())
+    with pytest.raises(DataError, match=r"not symmetric: 1 edges are listed more often than their reverse \(e\.g\. 0 -> 1 "
+                                        r"listed 2 times but 1 -> 0 1 times\).*symmetrize=true"):
+        build_data(raw, "custom", GraphLoadOptions())
+    # kept as given, and counted in the log
+    data = build_data(_raw(edge_index=torch.tensor(ring + [[0, 1], [1, 0], [3, 3]]).t()), "custom", GraphLoadOptions())
+    assert data.graph.edge_index.shape[1] == 7
+    assert "1 self-loop(s) and 2 repeated edge(s) kept as given" in graph_logs.text
+    graph_logs.clear()
+    data = build_data(raw, "custom", GraphLoadOptions(symmetrize=True))
+    assert data.graph.edge_index.shape[1] == 4 and "1 repeated edges merged" in graph_logs.text
+
+
+def test_split_ids_repeated_overlapping_or_out_of_range_are_named(tmp_path):
+    raw = _raw()
+    train = raw["train_mask"].nonzero().reshape(-1)
+    with pytest.raises(DataError, match=r"3 node\(s\) are in both the train and the val split"):
+        build_data(_raw(val_mask=raw["val_mask"] | raw["train_mask"] & (torch.cumsum(raw["train_mask"], 0) <= 3)),
+                   "custom", GraphLoadOptions())
+    with pytest.raises(DataError, match=r"1 repeated train node id\(s\) \(e\.g\. node \d+ listed 2 times\)"):
+        build_data(_raw(train_mask=torch.cat([train, train[:1]])), "custom", GraphLoadOptions())
+    root = _files(tmp_path / "g", test_txt="1\n2\n500\n")
+    with pytest.raises(DataError, match=r"test\.txt: test node ids must lie in 0\.\.89; found 1 outside \(e\.g\. 500\)"):
+        load_graph_dataset("files", str(root))
+
+
+def test_edge_list_files_errors_name_the_file_and_never_truncate(tmp_path):
+    raw = make_sbm(90, 3, 5, seed=2)
+    x = raw["x"].numpy().copy()
+    x[4, 2] = np.nan
+    bad_x = _files(tmp_path / "nan")
+    np.save(bad_x / "features.npy", x)
+    with pytest.raises(DataError, match=r"nan/features\.npy: node features contain 1 NaN.*node 4, feature 2"):
+        load_graph_dataset("files", str(bad_x))
+    floats = _files(tmp_path / "floats")
+    (floats / "labels.txt").unlink()
+    np.save(floats / "labels.npy", raw["y"].numpy() + 0.5)  # was silently truncated to the class ids
+    with pytest.raises(DataError, match=r"labels\.npy: expected integers, found 90 non-integer"):
+        load_graph_dataset("files", str(floats))
+    onehot = _files(tmp_path / "onehot")
+    (onehot / "labels.txt").unlink()
+    np.save(onehot / "labels.npy", np.eye(3, dtype=np.int64)[raw["y"].numpy()])
+    with pytest.raises(DataError, match=r"labels\.npy: labels must have shape \(90,\).*\(90, 3\).*argmax"):
+        load_graph_dataset("files", str(onehot))
+    with pytest.raises(DataError, match=r"empty/edges\.csv: holds no edges"):
+        load_graph_dataset("files", str(_files(tmp_path / "empty", edges_csv="")))
+    with pytest.raises(DataError, match=r"loops/labels\.txt: labels must be class ids >= 0, found -1 at node 0"):
+        load_graph_dataset("files", str(_files(tmp_path / "loops", labels_txt="-1\n" + "0\n" * 89)))
+    with pytest.raises(DataError, match=r"needs >= 1 node and >= 1 feature"):
+        build_data(_raw(x=torch.zeros(90, 0)), "custom", GraphLoadOptions())
+
+
+def test_data_root_is_a_folder_and_may_start_with_a_tilde(tmp_path, monkeypatch):
+    root = _files(tmp_path / "home" / "g")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_graph_dataset("files", "~/g").num_nodes == 90
+    with pytest.raises(DataError, match=r"data_root .*edges\.csv is a file; give the folder"):
+        load_graph_dataset("files", str(root / "edges.csv"))
+
+
+def test_pyg_classes_never_download_unasked(tmp_path, monkeypatch):
+    from torch_geometric.datasets import Planetoid
+
+    def fetch(self):
+        raise AssertionError("PyG's download ran")
+
+    monkeypatch.setattr(Planetoid, "download", fetch)
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    raw = tmp_path / "data" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "ind.cora.x").write_bytes(b"only one of the files")
+    with pytest.raises(DataError, match=r"^pyg:Planetoid/Cora: \S+ lacks Cora/raw/ind\.cora\.tx, .*--download"):
+        load_graph_dataset("pyg:Planetoid/Cora", str(tmp_path / "data"))
+    with pytest.raises(ConfigError, match=r"missing a required argument: 'name'.*write pyg:Planetoid/<name>"):
+        load_graph_dataset("pyg:Planetoid", str(tmp_path / "data"))
+    with pytest.raises(ConfigError, match=r"KarateClub.*takes no name argument"):
+        load_graph_dataset("pyg:KarateClub/x", None)
+
+
+def test_planetoid_edges_merged_like_pyg_are_counted(graph_logs, tmp_path):
+    from mmdistill.modalities.graph.planetoid import _edge_index
+
+    ei = _edge_index({0: [1, 1, 0], 1: [0], 2: []}, 3, tmp_path / "ind.x.graph")
+    assert sorted(map(tuple, ei.t().tolist())) == [(0, 1), (1, 0)]
+    assert "4 neighbour entries -> 2 edges (1 self-loops removed, 1 repeated entries merged" in graph_logs.text
+
+
+def test_generated_graph_too_small_for_its_split_is_named():
+    with pytest.raises(ConfigError, match=r"sbm:60:3:4.*leaves no test node; use >= 67 nodes"):
+        load_graph_dataset("sbm:60:3:4", None)
+    assert load_graph_dataset("sbm:67:3:4", None).test_idx.numel() == 1
+
+
+def test_saved_graph_masks_must_be_boolean_over_the_nodes(tmp_path):
+    raw = make_sbm(90, 3, 5, seed=2)
+    with pytest.raises(DataError, match=r"masks\['train'\] must be a boolean mask with one entry per node \(90\)"):
+        save_graph_data(tmp_path / "s", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
+                        masks={"train": raw["train_mask"].nonzero().reshape(-1)})  # node ids, not a mask
+    assert not (tmp_path / "s").exists()
+
+
 # ------------------------------------------------------------------------------------------------ PGE
 def test_generator_is_gconds_pair_mlp():
     g = torch.Generator().manual_seed(0)

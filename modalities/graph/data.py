@@ -12,6 +12,7 @@ settings:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
 
 SETTINGS = ("transductive", "inductive")
 
@@ -243,45 +246,84 @@ class NodeClassificationData:
 
 
 # ---------------------------------------------------------------------------------------------- checks
+def _edge_multiset(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """The distinct directed edges of ``edge_index`` as sorted keys ``u * N + v`` and how often each occurs."""
+    return torch.unique(edge_index[0] * num_nodes + edge_index[1], sorted=True, return_counts=True)
+
+
+_LOOPS = "GCN, SGC and APPNP take a listed self-loop as the one they add; GraphSAGE counts it as a neighbour"
+
+
 def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool) -> Tensor:
     """``edge_index`` (2, E) checked: integer, in range, symmetric; returns it (symmetrised on request).
 
-    Raises :class:`DataError` naming ``source``, the first offending edge and the fix.
+    Self-loops and repeated edges are kept as given (a repeated edge counts once per listing in the
+    propagation) and counted in a logged warning. Symmetric means every edge ``u -> v`` is listed as often as
+    ``v -> u``. With ``symmetrize`` the reverse edges are added and repeats merged (PyG ``to_undirected``),
+    which is logged with its counts. Raises :class:`DataError` naming ``source``, the first offending edge and
+    the fix.
     """
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise DataError(f"{source}: edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
-    if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
+    if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex or edge_index.dtype == torch.bool:
         raise DataError(f"{source}: edge_index must hold integer node ids, got {edge_index.dtype}")
     edge_index = edge_index.long()
-    if edge_index.numel():
-        bad = (edge_index < 0) | (edge_index >= num_nodes)
-        if bad.any():
-            col = int(bad.any(dim=0).nonzero()[0])
-            u, v = edge_index[:, col].tolist()
-            raise DataError(
-                f"{source}: edge {col} ({u} -> {v}) names a node outside 0..{num_nodes - 1} ({int(bad.any(dim=0).sum())} "
-                f"such edges); node ids must index the feature rows — remove these edges or renumber the nodes"
-            )
-    from torch_geometric.utils import is_undirected, to_undirected
-
-    if symmetrize:
-        return to_undirected(edge_index, num_nodes=num_nodes)
-    if edge_index.numel() and not is_undirected(edge_index, num_nodes=num_nodes):
-        keys = edge_index[0] * num_nodes + edge_index[1]
-        missing = (~torch.isin(edge_index[1] * num_nodes + edge_index[0], keys)).nonzero().reshape(-1)
-        u, v = edge_index[:, int(missing[0])].tolist()
+    if not edge_index.numel():
+        return edge_index
+    bad = (edge_index < 0) | (edge_index >= num_nodes)
+    if bad.any():
+        col = int(bad.any(dim=0).nonzero()[0])
+        u, v = edge_index[:, col].tolist()
         raise DataError(
-            f"{source}: the graph is not symmetric: {missing.numel()} edges have no reverse edge (e.g. {u} -> {v} "
-            f"without {v} -> {u}); GCond condenses undirected graphs — pass symmetrize=true (--symmetrize) to add "
-            "the reverse edges"
+            f"{source}: edge {col} ({u} -> {v}) names a node outside 0..{num_nodes - 1} ({int(bad.any(dim=0).sum())} "
+            f"such edges); node ids must index the feature rows — remove these edges or renumber the nodes"
+        )
+    keys, counts = _edge_multiset(edge_index, num_nodes)
+    loops = int((edge_index[0] == edge_index[1]).sum())
+    repeats = int((counts - 1).sum())
+    if symmetrize:
+        from torch_geometric.utils import to_undirected
+
+        out = to_undirected(edge_index, num_nodes=num_nodes)
+        logger.info("%s: symmetrize: %d edges in, %d out (%d reverse edges added, %d repeated edges merged)", source,
+                    edge_index.shape[1], out.shape[1], out.shape[1] - keys.numel(), repeats)
+        if loops:
+            logger.warning("%s: %d self-loop(s) kept (%s)", source, loops, _LOOPS)
+        return out
+    if loops or repeats:
+        logger.warning(
+            "%s: %d self-loop(s) and %d repeated edge(s) kept as given (a repeated edge counts once per listing "
+            "in the propagation; %s); remove them from the input to count every edge once", source, loops, repeats,
+            _LOOPS)
+    rev = (keys % num_nodes) * num_nodes + torch.div(keys, num_nodes, rounding_mode="floor")
+    pos = torch.searchsorted(keys, rev).clamp_max(keys.numel() - 1)
+    rev_counts = torch.where(keys[pos] == rev, counts[pos], torch.zeros_like(counts))
+    excess = counts > rev_counts  # each asymmetric pair once: the direction listed more often
+    if excess.any():
+        first = int(excess.nonzero()[0])
+        u, v = divmod(int(keys[first]), num_nodes)
+        absent = int((rev_counts == 0).sum())
+        detail = (f"e.g. {u} -> {v} without {v} -> {u}" if int(rev_counts[first]) == 0 else
+                  f"e.g. {u} -> {v} listed {int(counts[first])} times but {v} -> {u} {int(rev_counts[first])} times")
+        uneven = int(excess.sum()) - absent
+        what = f"{absent} edges have no reverse edge" if absent else ""
+        what += (" and " if absent and uneven else "") + (
+            f"{uneven} edges are listed more often than their reverse" if uneven else "")
+        raise DataError(
+            f"{source}: the graph is not symmetric: {what} ({detail}); "
+            "GCond condenses undirected graphs — pass symmetrize=true (--symmetrize) to add the reverse edges "
+            "and merge repeats"
         )
     return edge_index
 
 
-def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_classes: int) -> dict[str, Tensor]:
-    """Node indices of the train/val/test masks; DataError for a missing or empty mask or a class without
-    training nodes, naming the fix."""
+def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_classes: int,
+                sources: dict[str, str] | None = None) -> dict[str, Tensor]:
+    """Node indices of the train/val/test masks (boolean masks over the nodes, or lists of node ids);
+    DataError for a missing or empty mask, an id out of range or listed twice, a node in two splits, or a
+    class without training nodes, naming the fix. ``sources`` names where each split came from (a file)."""
     out: dict[str, Tensor] = {}
+    where = lambda split: (sources or {}).get(split) or f"{name}: {split}_mask"  # noqa: E731
     for split in ("train", "val", "test"):
         m = masks.get(split)
         if m is None:
@@ -290,18 +332,35 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
                 "val_mask and test_mask to the data, or pass split=random (--split random) for a seeded "
                 "stratified 10 % / 10 % / 80 % split (GCond's split for graphs without one)"
             )
-        m = m.reshape(-1)
+        m = torch.as_tensor(m).reshape(-1)
         if m.dtype == torch.bool:  # a boolean mask over the nodes
             if m.numel() != y.numel():
-                raise DataError(f"{name}: {split}_mask has {m.numel()} entries for {y.numel()} nodes")
+                raise DataError(f"{where(split)} has {m.numel()} entries for {y.numel()} nodes")
             idx = m.nonzero().reshape(-1)
         else:  # node indices
+            if m.dtype.is_floating_point or m.dtype.is_complex:
+                raise DataError(f"{where(split)}: expected node ids (integers) or a boolean mask, got {m.dtype}")
             idx = m.long()
             if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= y.numel()):
-                raise DataError(f"{name}: {split} node ids must lie in 0..{y.numel() - 1}")
+                bad = idx[(idx < 0) | (idx >= y.numel())]
+                raise DataError(f"{where(split)}: {split} node ids must lie in 0..{y.numel() - 1}; found "
+                                f"{bad.numel()} outside (e.g. {int(bad[0])})")
+            uniq, counts = torch.unique(idx, return_counts=True)
+            if uniq.numel() != idx.numel():
+                node = int(uniq[counts > 1][0])
+                raise DataError(
+                    f"{where(split)}: {idx.numel() - uniq.numel()} repeated {split} node id(s) (e.g. node {node} "
+                    f"listed {int(counts[uniq == node])} times); list each node once (a 0/1 flag per node is "
+                    "not a list of ids)")
         if idx.numel() == 0:
-            raise DataError(f"{name}: {split}_mask selects no node; give it at least one node, or pass split=random")
+            raise DataError(f"{where(split)} selects no node; give it at least one node, or pass split=random")
         out[split] = idx
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        both = out[a][torch.isin(out[a], out[b])]
+        if both.numel():
+            raise DataError(
+                f"{name}: {both.numel()} node(s) are in both the {a} and the {b} split (e.g. node {int(both[0])}); "
+                "the splits must be disjoint — fix the masks, or pass split=random")
     counts = torch.bincount(y[out["train"]], minlength=num_classes)
     absent = [c for c in range(num_classes) if counts[c] == 0]
     if absent:
@@ -318,13 +377,22 @@ def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
     if y.dim() == 2 and y.shape[1] == 1:
         y = y.reshape(-1)
     if y.dim() != 1 or y.numel() != num_nodes:
-        raise DataError(f"{name}: labels must have shape ({num_nodes},), one class id per node, got {tuple(y.shape)}")
+        hint = " (one-hot or multi-label rows are not supported: give the class id, e.g. the argmax)" \
+            if y.dim() == 2 and y.shape[0] == num_nodes else ""
+        raise DataError(f"{name}: labels must have shape ({num_nodes},), one class id per node, got {tuple(y.shape)}{hint}")
+    if y.dtype == torch.bool or y.dtype.is_complex:
+        raise DataError(f"{name}: labels must be integer class ids, got {y.dtype}")
     if y.dtype.is_floating_point:
-        if not torch.equal(y, y.round()):
-            raise DataError(f"{name}: labels must be integer class ids, got non-integer floats")
+        odd = ~torch.isfinite(y) | (y != y.round())
+        if odd.any():
+            node = int(odd.nonzero()[0])
+            raise DataError(f"{name}: labels must be integer class ids, got {int(odd.sum())} non-integer value(s) "
+                            f"(e.g. {float(y[node])} at node {node})")
     y = y.long()
     if y.numel() and int(y.min()) < 0:
-        raise DataError(f"{name}: labels must be class ids >= 0, found {int(y.min())}")
+        node = int((y < 0).nonzero()[0])
+        raise DataError(f"{name}: labels must be class ids >= 0, found {int(y[node])} at node {node} "
+                        f"({int((y < 0).sum())} such node(s))")
     return y
 
 

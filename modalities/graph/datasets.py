@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,9 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
     elif key == "saved":
         from .export import load_graph_data
 
-        raw = load_graph_data(_need_root(name, root))
-        raw["name"] = raw.get("name") or Path(root).name  # type: ignore[arg-type]
+        folder = _need_root(name, root)
+        raw = load_graph_data(folder)
+        raw["name"] = raw.get("name") or Path(folder).name
     elif key == "files":
         raw = _edge_list_files(Path(_need_root(name, root)))
     elif key == "sbm" or key.startswith("sbm:"):
@@ -107,6 +108,8 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
 def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeClassificationData:
     """Check the loaded tensors (``x``, ``edge_index``, ``y``, masks), split, normalise the features."""
     name = str(raw.get("name", key))
+    files: dict[str, str] = {k: str(v) for k, v in (raw.get("files") or {}).items()}  # field -> the file it came from
+    x_src = files.get("x", name)
     x = raw.get("x")
     if x is None:
         raise DataError(f"{name}: the graph has no node features x; give an (N, F) feature matrix (e.g. one-hot ids)")
@@ -115,23 +118,32 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     if x.is_sparse:
         x = x.to_dense()
     if x.dim() != 2:
-        raise DataError(f"{name}: node features must have shape (N, F), got {tuple(x.shape)}")
+        raise DataError(f"{x_src}: node features must have shape (N, F), got {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{x_src}: node features have shape {tuple(x.shape)}; a graph needs >= 1 node and >= 1 feature "
+                        "column (give one-hot node ids if the graph has no features)")
     x = x.float()
-    if not torch.isfinite(x).all():
-        raise DataError(f"{name}: node features contain NaN or infinite values; fill or drop them first")
+    finite = torch.isfinite(x)
+    if not finite.all():
+        node, col = (int(v) for v in (~finite).nonzero()[0])
+        raise DataError(f"{x_src}: node features contain {int((~finite).sum())} NaN or infinite value(s) (first at node "
+                        f"{node}, feature {col}); fill or drop them first")
     n = int(x.shape[0])
     if raw.get("y") is None:
         raise DataError(f"{name}: the graph has no node labels y; node classification needs one class id per node")
-    y = check_labels(name, torch.as_tensor(raw["y"]), n)
-    edge_index = check_edges(torch.as_tensor(raw["edge_index"]), n, source=f"{name} edge_index",
+    y = check_labels(files.get("y", name), torch.as_tensor(raw["y"]), n)
+    if raw.get("edge_index") is None:
+        raise DataError(f"{name}: the graph has no edge_index; give its edges as (2, E) node ids")
+    edge_index = check_edges(torch.as_tensor(raw["edge_index"]), n, source=files.get("edge_index", f"{name} edge_index"),
                              symmetrize=opts.symmetrize or key == "ogbn-arxiv")
     classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
     if int(y.max()) >= len(classes):
-        raise DataError(f"{name}: label {int(y.max())} but only {len(classes)} class names")
+        raise DataError(f"{files.get('y', name)}: label {int(y.max())} but only {len(classes)} class names")
+    sources = {s: files[f"{s}_mask"] for s in ("train", "val", "test") if f"{s}_mask" in files}
     if opts.split == "random":
         split = random_split(y, len(classes), opts.seed)
     elif opts.split == "masks":
-        split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes))
+        split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes), sources)
     else:
         raise ConfigError(f"split must be 'masks' or 'random', got {opts.split!r}")
     if opts.split == "random":
@@ -188,9 +200,12 @@ def random_split(y: Tensor, num_classes: int, seed: int) -> dict[str, Tensor]:
 def _need_root(name: str, root: str | None) -> str:
     if not root:
         raise ConfigError(f"dataset {name!r} needs data_root (--data-root PATH), the folder that holds it")
-    if not Path(root).exists():
-        raise DataError(f"data_root {root} does not exist")
-    return str(root)
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(f"data_root {root} does not exist; give the folder that holds dataset {name!r}")
+    if not path.is_dir():
+        raise DataError(f"data_root {root} is a file; give the folder that holds dataset {name!r}")
+    return str(path)
 
 
 def _first_graph(ds: Any, label: str) -> dict[str, Any]:
@@ -223,38 +238,82 @@ def _planetoid(key: str, root: str, opts: GraphLoadOptions) -> dict[str, Any]:
     return read_planetoid(raw_dir, key)
 
 
-def _load_failure(label: str, root: str, exc: Exception) -> DataError:
+_PYG_OPTIONS = frozenset({"transform", "pre_transform", "pre_filter", "force_reload", "log"})  # not a dataset name
+
+
+_OFFLINE_HINT = "; offline runs need the dataset's files there"
+
+
+def _load_failure(label: str, root: str, exc: Exception, hint: str = _OFFLINE_HINT) -> DataError:
     """A DataError naming ``label`` for a dataset class that failed: the guard's refusal (itself, or the cause
     of a library's error) or the library's error."""
     refusal = exc if isinstance(exc, DataError) else exc.__cause__ or exc.__context__
     if isinstance(refusal, DataError):
-        return DataError(f"{label}: {refusal}")
-    return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}); offline runs need the "
-                     "dataset's files there")
+        msg = str(refusal)
+        return DataError(msg if msg.startswith(f"{label}: ") else f"{label}: {msg}")
+    return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}){hint}")
+
+
+def _guarded_class(cls: type, label: str, root: str | None, download: bool) -> type:
+    """A subclass of the dataset class ``cls`` (same name) that prints nothing (PyG's "Processing..." lines;
+    the cache's progress is logged instead) and, unless ``download``, cannot download: a missing raw file is
+    a DataError naming it under ``root`` instead of a silent fetch from the internet."""
+    from torch_geometric.data import Dataset, InMemoryDataset
+
+    attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+                             "log": property(lambda self: False, lambda self, value: None)}
+    downloads = any("download" in c.__dict__ for c in cls.__mro__ if c not in (Dataset, InMemoryDataset, object))
+    if downloads and not download:
+        def download_refused(self: Any) -> None:  # PyG calls it only when a raw file is missing
+            base = cache_root() / "graph"  # the mirror of data_root is base/<entry>/
+            missing = [Path(p) for p in self.raw_paths if not Path(p).exists()]
+            names = [str(Path(*p.relative_to(base).parts[1:])) if p.is_relative_to(base) else p.name for p in missing]
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            raise DataError(f"{label}: {root} lacks {shown} (the raw files torch_geometric.datasets.{cls.__name__} "
+                            "reads, relative to data_root); put them there, or pass download=true (--download) when "
+                            "online")
+
+        attrs["download"] = download_refused
+    return type(cls.__name__, (cls,), attrs)
 
 
 def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoadOptions, *, label: str) -> dict[str, Any]:
     """The first graph of ``torch_geometric.datasets.<cls_name>``, built (and its ``processed/`` written) in a
     mirror of ``root`` under our cache, ``sub`` the dataset's name argument; classes that ship their data
-    (KarateClub) take no root. Runs under :func:`guarded_loading`."""
+    (KarateClub) take no root. Runs under :func:`guarded_loading`; downloads only with ``opts.download``."""
     import inspect
 
     import torch_geometric.datasets as pyg_datasets
 
-    cls = getattr(pyg_datasets, cls_name, None)
+    cls = getattr(pyg_datasets, cls_name, None) if cls_name.isidentifier() else None
     if cls is None or not inspect.isclass(cls):
         raise ConfigError(f"torch_geometric.datasets has no class {cls_name!r} (dataset {label!r})")
-    if "root" not in inspect.signature(cls).parameters:
+    params = inspect.signature(cls).parameters
+    takes_root = "root" in params
+    others = [n for n in params if n != "root"]
+    args = (sub,) if sub else ()
+    named = bool(others) and others[0] not in _PYG_OPTIONS
+    try:
+        if sub and not named:
+            raise TypeError("it takes no name argument")
+        inspect.signature(cls).bind(*(("root",) if takes_root else ()), *args)
+    except TypeError as exc:
+        how = f"pyg:{cls_name}/<name>" if not sub else f"pyg:{cls_name}"
+        raise ConfigError(f"dataset {label!r}: torch_geometric.datasets.{cls_name} cannot be built from it ({exc}); "
+                          f"write {how}") from None
+    if not takes_root:
         with guarded_loading():
-            return _first_graph(cls(), label)
+            try:
+                return _first_graph(_guarded_class(cls, label, root, opts.download)(*args), label)
+            except Exception as exc:  # noqa: BLE001  (any failure of the library becomes a named DataError)
+                raise _load_failure(label, "its shipped data", exc, hint="") from None
     root = _need_root(label, root)
     if not opts.download and not any(Path(root).iterdir()):
         raise DataError(f"{label}: {root} is empty; put the dataset's files there, or pass download=true when online")
-    args = (sub,) if sub else ()
     with pyg_workdir(Path(root), label) as work, guarded_loading():
         try:
-            return _first_graph(cls(str(work), *args), label)
-        except (DataError, OSError, RuntimeError, pickle.UnpicklingError) as exc:  # refused pickle, offline ...
+            return _first_graph(_guarded_class(cls, label, root, opts.download)(str(work), *args), label)
+        except Exception as exc:  # noqa: BLE001  (refused pickle, missing file, malformed file ...)
             raise _load_failure(label, root, exc) from None
 
 
@@ -268,10 +327,10 @@ def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
         ) from None
     with pyg_workdir(Path(root), "ogbn-arxiv") as work, guarded_loading():
         try:
-            ds = PygNodePropPredDataset("ogbn-arxiv", root=str(work))
+            ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, opts.download)("ogbn-arxiv", root=str(work))
             raw = _first_graph(ds, "ogbn-arxiv")
             split = ds.get_idx_split()
-        except (DataError, OSError, RuntimeError, pickle.UnpicklingError) as exc:
+        except Exception as exc:  # noqa: BLE001
             raise _load_failure("ogbn-arxiv", root, exc) from None
     raw.update(train_mask=split["train"], val_mask=split["valid"], test_mask=split["test"])
     return raw
@@ -288,30 +347,59 @@ def _find(root: Path, stem: str, exts: tuple[str, ...], required: bool = True) -
 
 
 def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
-    """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text."""
+    """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text; integers
+    are read exactly (a non-integer value is a DataError, never truncated)."""
+    want = np.dtype(dtype)
     try:
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False).astype(dtype)
+            arr = np.load(path, allow_pickle=False)
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+                what = f"a {arr.dtype} array" if isinstance(arr, np.ndarray) else type(arr).__name__
+                raise DataError(f"{path}: expected a numeric .npy array, got {what}")
+            if want.kind in "iu" and arr.dtype.kind == "f":
+                odd = ~np.isfinite(arr) | (arr != np.round(arr))
+                if odd.any():
+                    raise DataError(f"{path}: expected integers, found {int(odd.sum())} non-integer value(s) "
+                                    f"(e.g. {arr[odd].reshape(-1)[0].item()!r})")
+            return arr.astype(want)
         delim = "," if path.suffix == ".csv" else None
-        return np.loadtxt(path, delimiter=delim, dtype=dtype, ndmin=ndmin, comments="#")
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot read it as a table of {np.dtype(dtype).name} ({exc})") from None
+        with warnings.catch_warnings():  # numpy warns on an empty file; the callers name that case
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#")
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read it as a table of {want.name} ({exc})") from None
 
 
 def _edge_list_files(root: Path) -> dict[str, Any]:
-    edges = _read_table(_find(root, "edges", ("csv", "tsv", "txt")), np.int64, 2)  # type: ignore[arg-type]
+    """The raw dict of a ``dataset=files`` folder; ``files`` maps each field to the file it came from."""
+    paths = {"edge_index": _find(root, "edges", ("csv", "tsv", "txt")), "x": _find(root, "features", ("npy", "csv", "txt")),
+             "y": _find(root, "labels", ("npy", "csv", "txt"))}
+    edges = _read_table(paths["edge_index"], np.int64, 2)  # type: ignore[arg-type]
+    if edges.size == 0:
+        raise DataError(f"{paths['edge_index']}: holds no edges; write one edge per line as two node ids (source target)")
     if edges.ndim != 2 or edges.shape[1] != 2:
-        raise DataError(f"{root}/edges.*: each line must hold two node ids (source target)")
-    x = _read_table(_find(root, "features", ("npy", "csv", "txt")), np.float32, 2)  # type: ignore[arg-type]
-    y = _read_table(_find(root, "labels", ("npy", "csv", "txt")), np.int64, 1).reshape(-1)  # type: ignore[arg-type]
+        raise DataError(f"{paths['edge_index']}: each line must hold two node ids (source target), got {edges.shape[1]} "
+                        "columns")
+    x = _read_table(paths["x"], np.float32, 2)  # type: ignore[arg-type]
+    y = _read_table(paths["y"], np.int64, 1)  # type: ignore[arg-type]
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if x.size == 0 or y.size == 0:
+        raise DataError(f"{paths['x'] if x.size == 0 else paths['y']}: holds no values; give one row per node")
     if x.shape[0] != y.shape[0]:
-        raise DataError(f"{root}: features has {x.shape[0]} rows but labels has {y.shape[0]} entries (one per node)")
-    raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(y),
+        x_name, y_name = Path(str(paths["x"])).name, Path(str(paths["y"])).name
+        raise DataError(f"{root}: {x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]} (one row per node in both)")
+    raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(np.ascontiguousarray(y)),
                            "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "name": root.name, "source": str(root)}
     for split in ("train", "val", "test"):
         p = _find(root, split, ("txt", "csv"), required=False)
         if p is not None:
             raw[f"{split}_mask"] = torch.from_numpy(_read_table(p, np.int64, 1).reshape(-1))
+            paths[f"{split}_mask"] = p
+    raw["files"] = {k: str(v) for k, v in paths.items()}
+    logger.info("%s: read %s", root, ", ".join(v.name for v in paths.values() if v is not None))
     return raw
 
 
@@ -326,7 +414,18 @@ def _sbm_spec(name: str) -> tuple[int, int, int]:
         raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:32") from None
     if c < 2 or n < 10 * c or f < 1:
         raise ConfigError(f"dataset {name!r}: needs >= 2 classes, >= 10 nodes per class and >= 1 feature")
+    if not _sbm_split_fits(n, c):
+        smallest = next(m for m in range(n, 40 * c + 20) if _sbm_split_fits(m, c))
+        raise ConfigError(f"dataset {name!r}: its Planetoid-style split takes 20 training nodes per class and 10 % of "
+                          f"the nodes for validation, which leaves no test node; use >= {smallest} nodes for {c} classes")
     return n, c, f
+
+
+def _sbm_split_fits(num_nodes: int, num_classes: int) -> bool:
+    """Whether :func:`make_sbm`'s split of ``num_nodes`` nodes leaves >= 1 validation and >= 1 test node."""
+    sizes = [num_nodes // num_classes + (1 if c < num_nodes % num_classes else 0) for c in range(num_classes)]
+    rest = num_nodes - sum(min(20, s) for s in sizes)
+    return num_nodes // 10 >= 1 and rest - num_nodes // 10 >= 1
 
 
 def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 32, *, seed: int = 0,
@@ -347,7 +446,12 @@ def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 32,
     probs.fill_diagonal_(p_in)
     with torch.random.fork_rng(devices=[]):  # PyG draws from the global generator; keep it untouched
         torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
-        edge_index = stochastic_blockmodel_graph(sizes, probs, directed=False)
+        try:
+            edge_index = stochastic_blockmodel_graph(sizes, probs, directed=False)
+        except (MemoryError, RuntimeError) as exc:  # PyG's generator holds every node pair: O(N^2) memory
+            raise ConfigError(f"sbm:{num_nodes}:{num_classes}:{num_features}: generating the graph needs memory for all "
+                              f"{num_nodes * (num_nodes - 1) // 2:,} node pairs and failed ({type(exc).__name__}); use "
+                              "fewer nodes") from None
     y = torch.cat([torch.full((s,), c) for c, s in enumerate(sizes)])
     centres = torch.randn(num_classes, num_features, generator=g)
     x = signal * centres[y] + torch.randn(num_nodes, num_features, generator=g)

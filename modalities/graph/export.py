@@ -44,7 +44,12 @@ def save_graph_data(out_dir: str | Path, *, x: Tensor, edge_index: Tensor, y: Te
     if edge_weight is not None:
         tensors["edge_weight"] = edge_weight.detach().float()
     for split, m in (masks or {}).items():
-        tensors[f"{split}_mask"] = m.detach().bool()
+        if split not in ("train", "val", "test"):
+            raise DataError(f"masks: unknown split {split!r}; use train, val and test")
+        if m.dtype != torch.bool or m.reshape(-1).numel() != n:
+            raise DataError(f"masks[{split!r}] must be a boolean mask with one entry per node ({n}), got "
+                            f"{m.dtype} of shape {tuple(m.shape)}")
+        tensors[f"{split}_mask"] = m.detach().reshape(-1)
     num_classes = len(classes) if classes else (int(y.max()) + 1 if y.numel() else 0)
     save_tensors(out_dir / TENSORS_FILE, tensors, metadata={"format": FORMAT})
     write_json(out_dir / HEADER_FILE, {

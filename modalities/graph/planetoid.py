@@ -140,8 +140,14 @@ def _edge_index(graph: dict[int, list[int]], num_nodes: int, path: Path) -> Tens
     if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
         raise DataError(f"{path}: names node {int(edge_index.max())} (or a negative id) but the graph has "
                         f"{num_nodes} nodes (allx + tx rows)")
+    listed = edge_index.shape[1]
     edge_index, _ = remove_self_loops(edge_index)
-    return coalesce(edge_index, num_nodes=num_nodes, sort_by_row=False)
+    loops = listed - edge_index.shape[1]
+    edge_index = coalesce(edge_index, num_nodes=num_nodes, sort_by_row=False)
+    if loops or listed - loops != edge_index.shape[1]:
+        logger.info("%s: %d neighbour entries -> %d edges (%d self-loops removed, %d repeated entries merged; as PyG's "
+                    "Planetoid)", path, listed, edge_index.shape[1], loops, listed - loops - edge_index.shape[1])
+    return edge_index
 
 
 def _mask(index: Tensor, size: int) -> Tensor:
