@@ -292,3 +292,191 @@ def test_export_refuses_non_empty_target(tmp_path):
     empty.mkdir()  # an existing empty folder is fine
     export_image_folder(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"], empty, mean=(0.0,), std=(1.0,))
     assert sorted(p.name for p in empty.iterdir()) == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- audit: what a user's folder can hold
+@pytest.fixture
+def image_log(caplog):
+    """caplog attached to the loader's logger directly (the CLI's logging setup may stop propagation)."""
+    import logging
+
+    logger = logging.getLogger("mmdistill.modalities.image.datasets")
+    logger.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.INFO)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def test_16bit_grayscale_is_scaled_not_saturated(tmp_path):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        for i in range(2):
+            (tmp_path / c).mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 65536, (5, 6), dtype=np.uint16)).save(tmp_path / c / f"{i}.png")
+    with Image.open(tmp_path / "a" / "0.png") as img:
+        assert img.mode.startswith("I;16")
+        want = np.rint(np.asarray(img).astype(np.float64) / 257.0) / 255.0
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.5, seed=0)
+    pixels = torch.cat([ds.denormalize(ds.x_train), ds.denormalize(ds.x_test)])
+    assert ds.in_shape == (1, 5, 6) and float(pixels.max()) < 1.0 + 1e-5
+    assert any(np.allclose(p[0].numpy(), want, atol=1e-5) for p in pixels)  # not 255 everywhere
+    rgb = load_image_dataset("imagefolder", tmp_path, channels=3, test_fraction=0.5)
+    assert rgb.in_shape == (3, 5, 6) and float(rgb.denormalize(rgb.x_train).std()) > 0.1
+
+
+def test_float_or_32bit_image_without_a_scale_is_refused(tmp_path):
+    _tree(tmp_path, {"a": 2, "b": 2}, mode="L")
+    Image.fromarray(np.full((5, 6), 0.5, dtype=np.float32)).save(tmp_path / "b" / "f.tif")
+    with pytest.raises(DataError, match=r"f\.tif is floating-point.*fractional"):
+        load_image_dataset("imagefolder", tmp_path)
+    (tmp_path / "b" / "f.tif").unlink()
+    Image.fromarray(np.full((5, 6), 4000, dtype=np.int32)).save(tmp_path / "b" / "i.tif")
+    with pytest.raises(DataError, match=r"i\.tif is 32-bit integer.*4000"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_entries_not_read_are_logged_and_reported(tmp_path, image_log):
+    _tree(tmp_path, {"a": 3, "b": 3})
+    Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(tmp_path / "a" / "anim.gif")
+    (tmp_path / "b" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
+    _png(tmp_path / "b" / ".ipynb_checkpoints" / "copy.png")
+    _png(tmp_path / "loose.png")
+    (tmp_path / "a" / "dead.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
+    _png(tmp_path / "b" / "nested" / "deep.png")  # nested folders are read
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.3)
+    assert len(ds.x_train) + len(ds.x_test) == 7
+    rep = ds.report
+    assert rep["ignored"] == 6 and rep["root"] == str(tmp_path)
+    joined = " | ".join(rep["ignored_entries"])
+    for name in ("a/anim.gif", "b/._0.png", "b/.ipynb_checkpoints", "loose.png", "a/dead.png", "a/loop"):
+        assert name in joined and name in image_log.text, name
+    assert load_image_dataset("imagefolder", _tree(tmp_path / "clean", {"a": 2, "b": 2})).report == {}
+
+
+def test_class_of_other_file_types_names_what_it_holds(tmp_path):
+    _tree(tmp_path, {"a": 2})
+    (tmp_path / "b").mkdir()
+    Image.fromarray(np.zeros((5, 6, 3), np.uint8)).save(tmp_path / "b" / "only.gif")
+    with pytest.raises(DataError, match=r"(?s)class 'b'.*holds no image files.*only\.gif"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+@pytest.mark.parametrize("folders", [("test",), ("Train", "Test"), ("val",)])
+def test_split_folders_without_train_are_not_read_as_classes(tmp_path, folders):
+    for f in folders:
+        _tree(tmp_path / f, {"cat": 2, "dog": 2})
+    with pytest.raises(DataError, match=rf"{folders[-1]} looks like a split folder.*no train/"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_class_named_like_a_split_still_loads(tmp_path):
+    _tree(tmp_path, {"test": 2, "bus": 2})  # a class called "test" holding images is a class
+    assert load_image_dataset("imagefolder", tmp_path).classes == ["bus", "test"]
+
+
+def test_train_test_layout_reports_unused_folders_and_classes_without_test(tmp_path, image_log):
+    _tree(tmp_path / "train", {"a": 2, "b": 2, "c": 2})
+    _tree(tmp_path / "test", {"a": 1, "b": 1})
+    _tree(tmp_path / "val", {"a": 1, "b": 1})
+    _tree(tmp_path, {"stray": 1})
+    ds = load_image_dataset("imagefolder", tmp_path)
+    assert ds.classes == ["a", "b", "c"] and len(ds.x_test) == 2
+    assert ds.report["classes_without_test"] == ["c"]
+    assert any(e.startswith("val (") for e in ds.report["ignored_entries"])
+    assert any(e.startswith("stray (") for e in ds.report["ignored_entries"])
+    assert "'c'" in image_log.text and "stray" in image_log.text
+
+
+def test_decompression_bomb_header_is_a_data_error(tmp_path):
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    _tree(tmp_path, {"a": 2, "b": 2})
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    (tmp_path / "b" / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                              + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(DataError, match=r"bomb\.png.*decompression bomb"):
+        load_image_dataset("imagefolder", tmp_path)
+
+
+def test_memory_check_refuses_an_image_size_that_cannot_fit(tmp_path, monkeypatch):
+    from mmdistill.modalities.image import datasets as image_datasets
+
+    _tree(tmp_path, {"a": 2, "b": 2})
+    monkeypatch.setattr(image_datasets, "_available_memory", lambda: 10_000)
+    with pytest.raises(ConfigError, match=r"(?s)4 images of 1x64x64 \(image_size=64\).*memory_check=false"):
+        load_image_dataset("imagefolder", tmp_path, image_size=64)
+    with pytest.raises(ConfigError, match=r"dataset 'digits'.*image_size=64"):
+        load_image_dataset("digits", image_size=64)
+    monkeypatch.setattr(image_datasets, "_available_memory", lambda: 1_000)  # 4 x 3x5x6 float32 values do not fit
+    with pytest.raises(DataError, match=r"3x5x6 \(their stored size\)"):  # no resize: the images' own size is too much
+        load_image_dataset("imagefolder", tmp_path)
+    assert load_image_dataset("imagefolder", tmp_path, image_size=64, check_memory=False).in_shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"image_size": True}, "image_size"), ({"image_size": 8.0}, "image_size"), ({"channels": True}, "channels"),
+    ({"test_fraction": "x"}, "test_fraction"), ({"root": 123}, "data_root"),
+])
+def test_bad_argument_types_are_config_errors(tmp_path, kw, match):
+    _tree(tmp_path, {"a": 2, "b": 2})
+    args = {"root": tmp_path, **kw}
+    with pytest.raises(ConfigError, match=match):
+        load_image_dataset("imagefolder", args.pop("root"), **args)
+    with pytest.raises(ConfigError, match="dataset"):
+        load_image_dataset(None)  # type: ignore[arg-type]
+
+
+def test_digits_warns_that_a_root_is_not_read(image_log):
+    load_image_dataset("digits", "/some/where")
+    assert "/some/where is not read" in image_log.text
+
+
+def test_cifar_and_svhn_failures_name_the_file(tmp_path):
+    folder = tmp_path / "c" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (folder / name).write_bytes(b"not the original")
+    with pytest.raises(DataError, match=r"data_batch_1 is not the original file"):
+        load_image_dataset("cifar10", tmp_path / "c")
+    with pytest.raises(DataError, match=r"cifar-10-batches-py folder itself; pass its parent"):
+        load_image_dataset("cifar10", folder)
+    (tmp_path / "s").mkdir()
+    with pytest.raises(DataError, match=r"train_32x32\.mat is missing"):
+        load_image_dataset("svhn", tmp_path / "s")
+
+
+def test_adapter_stores_the_load_report_in_meta(tmp_path):
+    from types import SimpleNamespace
+
+    from mmdistill.modalities.image import MODALITY
+
+    _tree(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "a" / "notes.txt").write_text("x")
+    config = SimpleNamespace(dataset="imagefolder", data_root=str(tmp_path), image_size=None, channels=None,
+                             download=False, test_fraction=0.5, seed=0, memory_check=True)
+    meta = MODALITY.load(config).meta
+    assert meta["load_report"]["ignored"] == 1 and "a/notes.txt" in meta["load_report"]["ignored_entries"][0]
+    config.data_root = None
+    config.dataset = "digits"
+    assert "load_report" not in MODALITY.load(config).meta
+
+
+def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("offline (test)")
+
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
+    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", offline)
+    for name in ("cifar10", "mnist"):
+        with pytest.raises(DataError, match="could not download"):
+            load_image_dataset(name, tmp_path / "new" / name, download=True)
+    assert list(tmp_path.iterdir()) == []

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
-
 import torch
 from torch import Tensor
 
@@ -48,12 +46,15 @@ class ImageModality(TensorClassificationAdapter):
             download=config.download,
             test_fraction=config.test_fraction,
             seed=config.seed,
+            check_memory=bool(getattr(config, "memory_check", True)),
         )
         return ClassificationData(
             name=ds.name,
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
-            meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes)},
+            # load_report (entries not read, classes without test images...) lands in the manifest's synthetic.meta
+            meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes),
+                  **({"load_report": ds.report} if ds.report else {})},
         )
 
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:

@@ -17,13 +17,20 @@ Sources (one small loader function each):
 
 Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
 :class:`~mmdistill.errors.DataError` naming the file, folder or class, bad arguments
-:class:`~mmdistill.errors.ConfigError`.
+:class:`~mmdistill.errors.ConfigError`. An ImageFolder entry the loader does not read (a file of another
+type, a hidden file or folder, a link to a folder, a file outside the class folders, a folder the train/test
+layout does not use) is logged as a warning and listed in :attr:`ImageDataset.report`, never dropped unseen.
 """
 
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+import logging
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +40,8 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 
 from ..safe_pickle import guarded_loading
+
+log = logging.getLogger(__name__)
 
 #: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -60,6 +69,13 @@ LAYOUTS = {
     "svhn": "ROOT/train_32x32.mat and ROOT/test_32x32.mat",
 }
 
+#: entries named in the load report and its log line (the counts cover all of them)
+REPORT_NAMES = 20
+#: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
+SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
+#: bytes of host memory per loaded value that the loader needs at least (float32 pixels, then their normalised copy)
+BYTES_PER_VALUE = 8
+
 Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
 
 
@@ -70,6 +86,8 @@ class ImageDataset:
     ``x_train`` (N, C, H, W) and ``x_test`` (M, C, H, W) are float32, normalised per channel as
     ``(pixel - mean) / std`` with pixels in [0, 1]; ``y_train`` (N,) and ``y_test`` (M,) are int64 class
     indices into ``classes``. ``mean``/``std`` have one entry per channel, in [0, 1] pixel units.
+    ``report`` (JSON) says what an ImageFolder load did not take as it was: entries not read (count and
+    names), classes without test images, image decoding notes; empty when there is nothing to say.
     """
 
     name: str
@@ -80,6 +98,7 @@ class ImageDataset:
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    report: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -110,6 +129,8 @@ def list_image_datasets() -> list[str]:
 
 def canonical_name(name: str) -> str:
     """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError if unknown."""
+    if not isinstance(name, str):
+        raise ConfigError(f"dataset must be a name, got {name!r}; choose from {', '.join(list_image_datasets())}", key="dataset")
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in list_image_datasets():
@@ -128,6 +149,7 @@ def load_image_dataset(
     download: bool = False,
     test_fraction: float = 0.2,
     seed: int = 0,
+    check_memory: bool = True,
 ) -> ImageDataset:
     """Load ``name`` (see :func:`list_image_datasets`) into memory, normalised.
 
@@ -145,6 +167,8 @@ def load_image_dataset(
         test_fraction: held-out fraction per class for ``digits`` (stratified, scikit-learn
             ``train_test_split``) and for ImageFolder trees without a test split.
         seed: seed of those held-out splits.
+        check_memory: refuse, before decoding, a set whose float32 pixels cannot fit in the host's available
+            memory (``memory_check=false`` in a recipe turns it off).
 
     Raises:
         DataError: the data is missing, empty, corrupt or inconsistent (the message names the path).
@@ -152,36 +176,80 @@ def load_image_dataset(
     """
     key = canonical_name(name)
     size = _check_args(image_size, channels, test_fraction)
+    report: dict = {}
     if key == "digits":
+        if root is not None and str(root) != "":
+            log.warning("data_root %s is not read: the digits dataset is built in (scikit-learn)", root)
         x_tr, y_tr, x_te, y_te, classes = _digits(test_fraction, seed)
     elif key == "imagefolder":
-        x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed)
-    elif key in ("mnist", "fashion-mnist"):
-        x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, _need_root(root, key, download), download)
+        x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
+                                                        report, check_memory)
     else:
-        x_tr, y_tr, x_te, y_te, classes = _torchvision(key, _need_root(root, key, download), download)
+        made = _first_missing(root) if download else None  # the folder download=True creates, if any
+        path = _need_root(root, key, download)
+        try:
+            if key in ("mnist", "fashion-mnist"):
+                x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, path, download)
+            else:
+                x_tr, y_tr, x_te, y_te, classes = _torchvision(key, path, download)
+        except DataError:
+            if made is not None:  # a failed (offline) download leaves no empty folders behind
+                _remove_empty_folders(made)
+            raise
     if key != "imagefolder":  # ImageFolder images are resized and converted as they are read
         if size is not None and tuple(x_tr.shape[-2:]) != size:
-            x_tr, x_te = (_resize(t, size) for t in (x_tr, x_te))
+            if check_memory:
+                _check_memory(len(x_tr) + len(x_te), channels or int(x_tr.shape[1]), size, f"dataset {key!r}",
+                              f"image_size={image_size!r}")
+            try:
+                x_tr, x_te = _resize(x_tr, size), _resize(x_te, size)
+            except (RuntimeError, MemoryError) as exc:  # torch's allocator refuses (memory_check=false)
+                raise ConfigError(f"dataset {key!r} at image_size={image_size!r}: {' '.join(str(exc).split())[:200]}",
+                                  key="image_size") from None
         if channels is not None and x_tr.shape[1] != channels:
             x_tr, x_te = (_convert_channels(t, channels) for t in (x_tr, x_te))
     mean, std = _stats(key, x_tr, mean, std, altered=size is not None or channels is not None)
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return ImageDataset(key, (x_tr - m) / s, y_tr.long(), (x_te - m) / s, y_te.long(), list(classes), mean, std)
+    return ImageDataset(key, (x_tr - m) / s, y_tr.long(), (x_te - m) / s, y_te.long(), list(classes), mean, std, report)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, test_fraction: float) -> tuple[int, int] | None:
-    if channels not in (None, 1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {channels!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    if channels is not None and not (_is_int(channels) and channels in (1, 3)):
+        raise ConfigError(f"channels must be 1 or 3, got {channels!r}", key="channels")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}", key="test_fraction")
     if image_size is None:
         return None
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
-        raise ConfigError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+    size = (image_size, image_size) if _is_int(image_size) else tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
+    if len(size) != 2 or not all(_is_int(v) and v > 0 for v in size):
+        raise ConfigError(f"image_size must be a positive int or (height, width), got {image_size!r}", key="image_size")
     return int(size[0]), int(size[1])
+
+
+def _available_memory() -> int:
+    """Bytes of host memory available now (0: unknown)."""
+    from mmdistill.memory import device_memory
+
+    return device_memory(torch.device("cpu"))
+
+
+def _check_memory(count: int, channels: int, size: tuple[int, int], what: str, cause: str) -> None:
+    """ConfigError (``cause`` names the argument) or DataError when ``count`` images of ``channels`` x ``size``
+    cannot fit, as float32 pixels and their normalised copy, in the host's available memory."""
+    need = count * channels * size[0] * size[1] * BYTES_PER_VALUE
+    available = _available_memory()
+    if available and need > available:
+        gib = 1024.0**3
+        raise (ConfigError if cause.startswith("image_size") else DataError)(
+            f"{what}: {count} images of {channels}x{size[0]}x{size[1]} ({cause}) need about {need / gib:.1f} GiB of "
+            f"memory as float32, more than the {available / gib:.1f} GiB available; pass a smaller image_size "
+            f"(--image-size N), or memory_check=false to try anyway"
+        )
 
 
 def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -197,8 +265,10 @@ def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[f
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != c or len(std) != c:
         raise ConfigError(f"mean {mean} and std {std} need one value per channel ({c} channels)")
-    if any(not v > 0 for v in std):
-        raise ConfigError(f"std values must be > 0, got {std}")
+    if any(not math.isfinite(v) for v in mean):
+        raise ConfigError(f"mean values must be finite, got {mean}")
+    if any(not (v > 0 and math.isfinite(v)) for v in std):
+        raise ConfigError(f"std values must be finite and > 0, got {std}")
     return mean, std
 
 
@@ -206,6 +276,8 @@ def _need_root(root: str | Path | None, key: str, download: bool = False) -> Pat
     if root is None or str(root) == "":
         hint = f" (expected layout: {LAYOUTS[key]})" if key in LAYOUTS else ""
         raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH){hint}")
+    if not isinstance(root, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a path (str or Path), got {type(root).__name__} {root!r}", key="data_root")
     path = Path(root).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -219,6 +291,25 @@ def _need_root(root: str | Path | None, key: str, download: bool = False) -> Pat
         return path
     hint = f"; pass download=True (--download) when online, or put the files there as {LAYOUTS[key]}" if key in LAYOUTS else ""
     raise DataError(f"data root {path} does not exist (dataset {key!r}){hint}")
+
+
+def _first_missing(root: object) -> Path | None:
+    """The top-most folder of ``root`` that does not exist yet (None when ``root`` exists or is not a path)."""
+    if not isinstance(root, (str, os.PathLike)) or str(root) == "":
+        return None
+    path, top = Path(root).expanduser(), None
+    while not path.exists() and path != path.parent:
+        path, top = path.parent, path
+    return top
+
+
+def _remove_empty_folders(top: Path) -> None:
+    """Remove ``top`` and the folders under it that hold nothing (files are never removed)."""
+    for folder, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -347,10 +438,17 @@ def _torchvision(key: str, root: Path, download: bool) -> Split:
         raise
     except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, pickle and OS errors
         detail = " ".join(str(exc).split())[:300]
+        local = _diagnose_files(key, cls, root)
         if download:
+            found = f" (the local copy: {local})" if local else ""
             raise DataError(
-                f"could not download {key} into {root}: {type(exc).__name__}: {detail}. This machine may be "
+                f"could not download {key} into {root}: {type(exc).__name__}: {detail}{found}. This machine may be "
                 f"offline; copy the files there instead, laid out as {LAYOUTS[key]}"
+            ) from None
+        if local:
+            raise DataError(
+                f"{key} under {root}: {local}. Put the original files there as {LAYOUTS[key]}, or pass "
+                "download=True (--download) when online"
             ) from None
         raise DataError(
             f"{key} was not found (or is damaged) under {root}: {detail}. Pass download=True (--download) when "
@@ -373,67 +471,193 @@ def _torchvision(key: str, root: Path, download: bool) -> Split:
     return x_tr, y_tr, x_te, y_te, classes
 
 
+def _diagnose_files(key: str, cls, root: Path) -> str | None:
+    """After torchvision failed on CIFAR or SVHN: the first expected file that is missing or differs from the
+    original (torchvision's MD5), named; None when every file looks right or for other datasets."""
+    from torchvision.datasets.utils import check_integrity
+
+    try:
+        if key in ("cifar10", "cifar100"):
+            folder = root / cls.base_folder
+            if not folder.is_dir():
+                if root.name == cls.base_folder or (root / cls.train_list[0][0]).is_file():
+                    return f"{root} is the {cls.base_folder} folder itself; pass its parent {root.parent} as the data root"
+                return f"folder {folder} is missing"
+            expected = [(folder / name, md5) for name, md5 in cls.train_list + cls.test_list]
+            expected.append((folder / cls.meta["filename"], cls.meta["md5"]))
+        elif key == "svhn":
+            expected = [(root / cls.split_list[s][1], cls.split_list[s][2]) for s in ("train", "test")]
+        else:
+            return None
+        for path, md5 in expected:
+            if not path.is_file():
+                return f"{path} is missing"
+            if not check_integrity(str(path), md5):
+                return f"{path} is not the original file (its MD5 differs: truncated, damaged or altered)"
+    except OSError as exc:
+        return f"cannot read its files ({exc})"
+    return None
+
+
 # --------------------------------------------------------------------------- ImageFolder trees
-def _image_files(folder: Path) -> list[Path]:
-    """Image files (torchvision's IMG_EXTENSIONS, any case) anywhere under ``folder``, sorted."""
+def _image_files(folder: Path, ignored: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Image files (torchvision's IMG_EXTENSIONS, any case) anywhere under ``folder``, sorted. Every other
+    entry (hidden files and folders, files of other types, links to folders, broken links) is appended to
+    ``ignored`` as (path, reason)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+    ignored = [] if ignored is None else ignored
+    files: list[Path] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise DataError(f"cannot list folder {current}: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = current / entry.name
+            if entry.name.startswith("."):
+                ignored.append((path, "hidden"))
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif entry.is_symlink() and entry.is_dir():
+                ignored.append((path, "link to a folder, not followed"))
+            elif not entry.is_file():
+                ignored.append((path, "broken link or not a regular file"))
+            elif path.suffix.lower() in IMG_EXTENSIONS:
+                files.append(path)
+            else:
+                ignored.append((path, "not an image type the loader reads"))
+    return sorted(files)
 
 
-def _scan_tree(root: Path) -> dict[str, list[Path]]:
-    """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder."""
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The non-hidden folders directly in ``folder``."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dict[str, list[Path]]:
+    """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder.
+    Entries not read (hidden ones, files beside the class folders, non-images) go to ``ignored``."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    ignored = [] if ignored is None else ignored
     if not root.is_dir():
         raise DataError(f"data root {root} is not a directory")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs, outside = [], []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith("."):
+            ignored.append((p, "hidden"))
+        elif p.is_dir():
+            class_dirs.append(p)
+        else:
+            outside.append((p, "file outside the class folders" if p.exists() else "broken link"))
     if not class_dirs:
-        raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>)")
-    tree = {d.name: _image_files(d) for d in class_dirs}
-    for name, files in tree.items():
+        seen = f"; it holds {len(outside)} file(s) outside any class folder, e.g. {outside[0][0].name}" if outside else ""
+        raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>){seen}")
+    ignored += outside
+    tree = {}
+    for d in class_dirs:
+        own: list[tuple[Path, str]] = []
+        files = _image_files(d, own)
         if not files:
-            raise DataError(f"class folder {root / name} (class {name!r}) holds no image files")
+            seen = f"; it holds {_count(len(own), 'other entry', 'other entries')}, e.g. {own[0][0].name} ({own[0][1]})" if own else ""
+            raise DataError(f"class folder {d} (class {d.name!r}) holds no image files "
+                            f"({', '.join(sorted(set(e.lstrip('.') for e in IMG_EXTENSIONS)))}){seen}")
+        ignored += own
+        tree[d.name] = files
     return tree
 
 
-def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None) -> Tensor:
+def _to_8bit(img, path: Path):
+    """16-bit grayscale (``I;16*``) scaled to 8-bit ``L`` (value / 257, rounded); 32-bit integer or float
+    images (``I``, ``F``) kept when their values are whole numbers in 0..255, else DataError naming the file
+    (their scale is not stated: a float image in [0, 1] would otherwise turn black)."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16"):
+        arr = np.asarray(img).astype(np.float64)
+        return Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        fractional = img.mode == "F" and math.isfinite(lo) and math.isfinite(hi) and bool(np.any(arr != np.rint(arr)))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi > 255 or fractional:
+            kind = "32-bit integer" if img.mode == "I" else "floating-point"
+            what = "fractional values" if fractional and 0 <= lo and hi <= 255 else "values"
+            raise DataError(
+                f"image {path} is {kind} (mode {img.mode}) with {what} from {lo:g} to {hi:g}, not whole numbers in "
+                "the 8-bit range 0..255 the loader reads, and its scale is not stated; save it as an 8-bit or "
+                "16-bit image"
+            )
+    return img
+
+
+def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
+                 notes: dict | None = None) -> Tensor:
     """Read ``files`` with PIL into (N, C, H, W) float32 in [0, 1], resized to ``size`` (H, W) and converted
-    to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files."""
+    to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files. 16-bit
+    grayscale is scaled to 8 bits. Pillow's warnings (a large image, a palette with transparency) are logged
+    once per kind with a count and the first file, and kept in ``notes``."""
     from PIL import Image, UnidentifiedImageError
 
     first: dict[str, tuple[Path, object]] = {}
     arrays = []
+    caught: dict[str, list] = {} if notes is None else notes
     for path in files:
         try:
-            with Image.open(path) as img:
-                img.load()  # decode fully, so truncated files fail here
-                if channels is None:
-                    if img.mode not in ("L", "RGB"):  # grayscale-like modes to L, colour-like ones to RGB
-                        img = img.convert("L" if img.mode in ("1", "LA", "I", "I;16", "F") else "RGB")
-                    first.setdefault("mode", (path, img.mode))
-                    if img.mode != first["mode"][1]:
-                        raise DataError(
-                            f"mixed image modes: {first['mode'][0]} is {first['mode'][1]} but {path} is {img.mode}; "
-                            "pass channels=1 or channels=3 (--channels) to convert all images"
-                        )
-                else:
-                    img = img.convert("L" if channels == 1 else "RGB")
-                if size is not None:
-                    if img.size != (size[1], size[0]):
-                        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
-                else:
-                    first.setdefault("size", (path, img.size))
-                    w0, h0 = first["size"][1]  # type: ignore[misc]
-                    if img.size != (w0, h0):
-                        raise DataError(
-                            f"mixed image sizes: {first['size'][0]} is {w0}x{h0} but {path} is "
-                            f"{img.size[0]}x{img.size[1]} (width x height); pass image_size=N (--image-size N) to resize all images"
-                        )
-                arr = np.asarray(img, dtype=np.uint8)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")  # Pillow's DecompressionBombWarning and palette notes
+                with Image.open(path) as img:
+                    img.load()  # decode fully, so truncated files fail here
+                    img = _to_8bit(img, path)
+                    if channels is None:
+                        if img.mode not in ("L", "RGB"):  # grayscale-like modes to L, colour-like ones to RGB
+                            img = img.convert("L" if img.mode in ("1", "LA", "La", "I", "F") else "RGB")
+                        first.setdefault("mode", (path, img.mode))
+                        if img.mode != first["mode"][1]:
+                            raise DataError(
+                                f"mixed image modes: {first['mode'][0]} is {first['mode'][1]} but {path} is {img.mode}; "
+                                "pass channels=1 or channels=3 (--channels) to convert all images"
+                            )
+                    else:
+                        img = img.convert("L" if channels == 1 else "RGB")
+                    if size is not None:
+                        if img.size != (size[1], size[0]):
+                            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
+                    else:
+                        first.setdefault("size", (path, img.size))
+                        w0, h0 = first["size"][1]  # type: ignore[misc]
+                        if img.size != (w0, h0):
+                            raise DataError(
+                                f"mixed image sizes: {first['size'][0]} is {w0}x{h0} but {path} is "
+                                f"{img.size[0]}x{img.size[1]} (width x height); pass image_size=N (--image-size N) to resize all images"
+                            )
+                    arr = np.asarray(img, dtype=np.uint8)
+            for w in seen:
+                entry = caught.setdefault(w.category.__name__, [0, str(path), " ".join(str(w.message).split())[:200]])
+                entry[0] += 1
         except DataError:
             raise
+        except MemoryError:
+            raise DataError(f"out of memory while reading image {path} (resized to {size}); pass a smaller image_size "
+                            "(--image-size N)" if size else f"out of memory while reading image {path}") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read image {path} (corrupt or not an image?): {exc}") from None
+        if not arrays and check_memory:
+            _check_memory(len(files), arr.shape[2] if arr.ndim == 3 else 1, arr.shape[:2], f"images such as {path}",
+                          f"image_size={size[0] if size[0] == size[1] else size}" if size else "their stored size")
         arrays.append(arr[:, :, None] if arr.ndim == 2 else arr)
+    for kind, (count, path, message) in caught.items():
+        log.warning("%d image(s) gave %s while decoding; the first, %s: %s", count, kind, path, message)
     stacked = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     return torch.from_numpy(stacked)
 
@@ -455,23 +679,91 @@ def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root
     return classes, train_files, test_files
 
 
-def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int) -> Split:
+def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int,
+                  report: dict | None = None, check_memory: bool = True) -> Split:
     """An ImageFolder tree: ``root/train`` + ``root/test`` (or ``root/val``) when present, else ``root``
-    (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names."""
+    (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names.
+    What is not read is logged and summarised in ``report`` (see :attr:`ImageDataset.report`)."""
+    report = {} if report is None else report
+    ignored: list[tuple[Path, str]] = []
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    missing_test: list[str] = []
+    if train_dir.is_dir():
+        used = {train_dir.name} | ({test_dir.name} if test_dir is not None else set())
+        for p in sorted(root.iterdir()):
+            if p.name in used:
+                continue
+            if p.name.startswith("."):
+                ignored.append((p, "hidden"))
+            elif p.name == "val" and test_dir is not None:
+                ignored.append((p, "not used: test/ is the test split"))
+            else:
+                ignored.append((p, "not used: with train/ only train/ and test/ or val/ are read"))
     if train_dir.is_dir() and test_dir is not None:
-        train_tree, test_tree = _scan_tree(train_dir), _scan_tree(test_dir)
+        train_tree, test_tree = _scan_tree(train_dir, ignored), _scan_tree(test_dir, ignored)
         classes = sorted(train_tree)
         extra = sorted(c for c in test_tree if c not in train_tree)
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
+        missing_test = [c for c in classes if c not in test_tree]
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
     else:
         base = train_dir if train_dir.is_dir() else root
-        classes, train_files, test_files = _held_out(_scan_tree(base), test_fraction, seed, base)
-    x = _read_images([f for f, _ in train_files + test_files], size, channels)
+        if base == root:
+            _refuse_split_lookalikes(root)
+        classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
+    if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
+        _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
+                      f"image_size={size[0] if size[0] == size[1] else size}")
+    notes: dict = {}
+    x = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes)
     n_tr = len(train_files)
     y = torch.tensor([label for _, label in train_files + test_files], dtype=torch.long)
+    _report(report, root, ignored, missing_test, test_dir, notes)
     return x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], classes
+
+
+def _refuse_split_lookalikes(root: Path) -> None:
+    """DataError when a folder of ``root`` is named like a split (``test``, ``Train``, ``valid``...) and holds
+    sub-folders but no images of its own: read as a class, it would turn a split layout into wrong classes."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    for d in _subfolders(root):
+        if d.name.lower() not in SPLIT_NAMES or not _subfolders(d):
+            continue
+        try:
+            if any(p.is_file() and p.suffix.lower() in IMG_EXTENSIONS for p in d.iterdir()):
+                continue
+        except OSError as exc:
+            raise DataError(f"cannot list folder {d}: {exc.strerror or exc}") from None
+        raise DataError(
+            f"{d} looks like a split folder (it holds sub-folders, no images), but {root} has no train/ folder "
+            f"beside it, so it would be read as one class named {d.name!r}. A split layout is {root}/train/<class>/ "
+            f"with {root}/test/<class>/ or {root}/val/<class>/ (lower case); without a test split put the class "
+            f"folders directly in {root} (or in {root}/train)"
+        )
+
+
+def _report(report: dict, root: Path, ignored: list[tuple[Path, str]], missing_test: list[str], test_dir: Path | None,
+            notes: dict) -> None:
+    """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was."""
+    def name(p: Path) -> str:
+        try:
+            return str(p.relative_to(root))
+        except ValueError:
+            return str(p)
+
+    if ignored:
+        shown = [f"{name(p)} ({why})" for p, why in ignored[:REPORT_NAMES]]
+        more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
+        log.warning("imagefolder: %s under %s not read: %s%s", _count(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
+        report.update(root=str(root), ignored=len(ignored), ignored_entries=shown)
+    if missing_test:
+        log.warning("imagefolder: %s has no folder for class(es) %s: they have training images but no test images",
+                    test_dir, ", ".join(repr(c) for c in missing_test))
+        report.update(root=str(root), classes_without_test=missing_test)
+    if notes:
+        report.update(root=str(root), decoding_warnings={k: {"images": v[0], "first": name(Path(v[1])), "message": v[2]}
+                                                         for k, v in notes.items()})
