@@ -45,20 +45,25 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 
 
 def _load_saved(directory: str):
+    """The set in ``directory`` (a run or a --to hf export), its manifest, recipe and adapter; ArtifactError naming
+    the manifest when it names no recipe or adapter of this installation, or when the adapter cannot decode the set."""
     from mmdistill.errors import ArtifactError
     from mmdistill.io import MANIFEST_FILE, load_synthetic
-    from mmdistill.modality import get_modality
     from mmdistill.recipes import get_recipe
-
-    from mmdistill.share import set_dir
+    from mmdistill.share import decoded_inputs, saved_modality, set_dir
 
     folder = set_dir(directory)
     syn, manifest = load_synthetic(folder)
-    missing = [k for k in ("recipe", "modality") if not isinstance(manifest.get(k), str)]
-    if missing:
-        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE} lacks {', '.join(missing)}; the manifest is damaged")
-    recipe = get_recipe(manifest["recipe"])
-    modality = get_modality(manifest["modality"])
+    name = manifest.get("recipe")
+    if not isinstance(name, str) or not name:
+        raise ArtifactError(f"{folder / MANIFEST_FILE} has no 'recipe' (a string such as 'image-dm'); the manifest is damaged")
+    try:
+        recipe = get_recipe(name)
+    except ConfigError as exc:
+        raise ArtifactError(f"{folder / MANIFEST_FILE}: {exc}") from None
+    modality = saved_modality(manifest, folder)
+    if callable(getattr(modality, "inputs", None)):
+        decoded_inputs(modality, syn, folder)  # a set its adapter cannot decode is named here, not deep in a network
     return syn, manifest, recipe, modality
 
 
@@ -82,13 +87,19 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, st
 def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from mmdistill.io import write_json
     from mmdistill.devices import resolve_device
     from mmdistill.distributed import close_workers, init_workers
+    from mmdistill.io import require_writable, write_json
     from mmdistill.report import summary_line
+    from mmdistill.share import check_fits_data, manifest_fields, set_dir
     from mmdistill.validation import load_data
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
+    folder = set_dir(args.dir)
+    if args.write:
+        card_dir, _ = _card_place(folder)
+        require_writable(folder, card_dir, why="--write stores the new metrics there: run without --write, or copy the set "
+                                                "to a folder you can write")
     saved = dict(manifest.get("config", {}))
     changes: dict[str, object] = {"resume": False, "overwrite": False}
     if args.runs is not None:
@@ -112,7 +123,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
         torch.manual_seed(cfg.seed)
-        data = modality.to_device(load_data(modality, cfg), workers.device)
+        data = load_data(modality, cfg)
+        check_fits_data(syn, modality, data, folder)
+        data = modality.to_device(data, workers.device)
         metrics = modality.evaluate(cfg, syn, data, workers.device)
     finally:
         close_workers(workers)
@@ -123,23 +136,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.write:
         from mmdistill.evaluation import rescored_metrics
         from mmdistill.report import write_accuracy_plot, write_card
-        from mmdistill.share import set_dir
 
-        folder = set_dir(args.dir)
-        manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
+        with manifest_fields(folder):
+            manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
         write_json(folder / "manifest.json", manifest)
         card_dir, where = _card_place(folder)
-        write_card(card_dir, manifest, modality, where=where)
-        if where == "run":
-            write_accuracy_plot(folder, manifest)
+        with manifest_fields(folder):
+            write_card(card_dir, manifest, modality, where=where)
+            if where == "run":
+                write_accuracy_plot(folder, manifest)
         print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
 
 
 def _card_place(folder: Path) -> tuple[Path, str]:
     """Where a saved set's card goes and which kind it is: beside ``manifest.json`` in a run folder (``run``); one level
-    up for an export made with ``--to hf``, whose set sits in its ``mmdistill/`` folder (``hf``)."""
-    return (folder.parent, "hf") if folder.name == "mmdistill" else (folder, "run")
+    up for an export made with ``--to hf``, whose set sits in its ``mmdistill/`` folder next to the dataset's
+    ``dataset_info.json`` (``hf``). A run folder that happens to be named ``mmdistill`` keeps its card."""
+    from mmdistill.share import EXPORT_SET_DIR
+
+    is_export = folder.name == EXPORT_SET_DIR and (folder.parent / "dataset_info.json").is_file()
+    return (folder.parent, "hf") if is_export else (folder, "run")
 
 
 def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
@@ -151,20 +168,24 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False}
     if getattr(args, "data_root", None) is not None:
         changes["data_root"] = args.data_root
-    cfg = recipe.config(("saved manifest", dict(manifest.get("config", {}))), ("check arguments", changes))
+    cfg = recipe.config_from_saved(dict(manifest.get("config", {})), changes)
     torch.manual_seed(cfg.seed)
     return cfg, load_data(modality, cfg)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from mmdistill.io import write_json
+    from mmdistill.io import require_writable, write_json
     from mmdistill.memorisation import summary_lines
     from mmdistill.report import add_sharing_blocks, write_card
-    from mmdistill.share import set_dir
+    from mmdistill.share import check_fits_data, manifest_fields, set_dir
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
-    cfg, data = _real_data(args, manifest, recipe, modality)
     folder = set_dir(args.dir)
+    if not args.no_write:
+        require_writable(folder, _card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
+                                                              "there: pass --no-write to print only, or copy the set to a folder you can write")
+    cfg, data = _real_data(args, manifest, recipe, modality)
+    check_fits_data(syn, modality, data, folder)
     manifest.setdefault("paper", recipe.paper)
     add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
     mem = manifest["memorisation"]
@@ -174,19 +195,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not args.no_write:
         write_json(folder / "manifest.json", manifest)
         card_dir, where = _card_place(folder)
-        write_card(card_dir, manifest, modality, where=where)
+        with manifest_fields(folder):
+            write_card(card_dir, manifest, modality, where=where)
         print(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from mmdistill.card import card_summary
     from mmdistill.io import load_synthetic
+    from mmdistill.share import manifest_fields, set_dir
+
+    folder = set_dir(args.dir)
+    syn, manifest = load_synthetic(folder)
+    with manifest_fields(folder):
+        _show(args, syn, manifest)
+    return 0
+
+
+def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
+    from mmdistill.card import card_summary
     from mmdistill.modality import get_modality
     from mmdistill.report import budget_label, summary_line
-    from mmdistill.share import set_dir, step_size_of
+    from mmdistill.share import step_size_of
 
-    syn, manifest = load_synthetic(set_dir(args.dir))
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
     print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, {budget_label(manifest)}, seed {manifest.get('seed')}, "
           f"labels {syn.label_mode}")
@@ -212,10 +243,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for pic in ("preview.png", "loss.png", "accuracy.png", "memorisation.png", "README.md"):
         if (Path(args.dir) / pic).exists():
             print(f"  {'card file' if pic == 'README.md' else 'picture'}: {Path(args.dir) / pic}")
-    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from mmdistill.card import render_card
     from mmdistill.report import write_card
 
     to = list(args.to or [])
@@ -230,8 +261,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     if len(to) > 1:
         raise ConfigError(f"--to takes one output folder (or 'hf OUT'), got {to}")
+    from mmdistill.share import manifest_fields, set_dir
+
     syn, manifest, recipe, modality = _load_saved(args.dir)
     manifest.setdefault("paper", recipe.paper)
+    with manifest_fields(set_dir(args.dir)):  # a manifest the card cannot be made from stops before anything is written
+        render_card({**manifest, "synthetic": syn.header()}, modality, where="export")
     target = Path(to[0]) if to else Path(args.dir) / "export"
     out = modality.export(syn, target)
     if Path(out).is_dir() and not (Path(out) / "README.md").exists():

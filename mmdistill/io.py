@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError
+from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.synthetic import SyntheticSet
 
 SYNTHETIC_FILE = "synthetic.safetensors"
@@ -56,6 +56,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def require_writable(*folders: str | Path, why: str) -> None:
+    """ConfigError naming the first of ``folders`` in which this process cannot create a file (probed: a read-only
+    mount stops root too), and ``why`` it is needed; called before the work whose result would be lost."""
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".mmdistill-write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}); {why}") from None
+
+
 def current_umask() -> int:
     """The process's umask (read by setting and restoring it)."""
     mask = os.umask(0o022)
@@ -83,12 +95,23 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return Path(path)
 
 
+def _require_file(path: Path) -> None:
+    """ArtifactError naming ``path`` unless it is a regular file (or a link to one)."""
+    if path.is_file():
+        return
+    if path.exists():
+        raise ArtifactError(f"{path} is not a regular file (a folder, device or pipe); expected a file written by mmdistill")
+    raise ArtifactError(f"{path} does not exist")
+
+
 def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``; :class:`ArtifactError` names a missing file, or one that is not UTF-8 JSON."""
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path} does not exist")
+    _require_file(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON, the file is damaged") from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}); the file is damaged") from exc
 
@@ -114,8 +137,7 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
 def load_tensors(path: str | Path) -> dict[str, Tensor]:
     """Read a safetensors file (no code is executed); :class:`ArtifactError` names a missing or damaged file."""
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path} does not exist")
+    _require_file(path)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -142,14 +164,56 @@ def save_synthetic(out_dir: str | Path, syn: SyntheticSet, manifest: dict[str, A
     return out_dir
 
 
+#: the manifest format this version writes (``report.MANIFEST_FORMAT``) and the newest it reads
+SET_FORMAT = "mmdistill.set"
+SET_FORMAT_VERSION = 1
+#: top-level manifest fields and the JSON type each must have when present
+_MANIFEST_FIELDS: dict[str, tuple[type, str]] = {
+    "recipe": (str, "a string"), "modality": (str, "a string"), "method": (str, "a string"), "dataset": (str, "a string"),
+    "config": (dict, "an object"), "metrics": (dict, "an object"), "timing": (dict, "an object"),
+    "memorisation": (dict, "an object"), "storage": (dict, "an object"), "config_sources": (dict, "an object"),
+    "versions": (dict, "an object"),
+}
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
+    """``manifest`` (read from ``path``) when it has the shape of a distilled set's manifest; otherwise an
+    :class:`ArtifactError` naming the file, the field and what was expected. The ``synthetic`` section's
+    contents are checked against the tensors by :meth:`SyntheticSet.from_tensors`."""
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} holds {_json_type(manifest)}; expected a JSON object (the manifest of an mmdistill set)")
+    fmt = manifest.get("format")
+    if fmt is not None:
+        if not isinstance(fmt, str):
+            raise ArtifactError(f"{path}: field 'format' is {_json_type(fmt)}; expected a string such as '{SET_FORMAT}/{SET_FORMAT_VERSION}'")
+        name, _, version = fmt.partition("/")
+        if name == "mmdistill.finetune":
+            raise ArtifactError(f"{path} is the manifest of a fine-tuning run (format {fmt!r}); it holds no distilled set")
+        if name != SET_FORMAT or not version.isdigit():
+            raise ArtifactError(f"{path}: format {fmt!r} is not an mmdistill set (expected '{SET_FORMAT}/{SET_FORMAT_VERSION}')")
+        if int(version) > SET_FORMAT_VERSION:
+            raise ArtifactError(f"{path} was written by a newer mmdistill (format {fmt!r}; this version reads up to "
+                                f"'{SET_FORMAT}/{SET_FORMAT_VERSION}'): upgrade mmdistill to read it")
+    if not isinstance(manifest.get("synthetic"), dict):
+        got = "no" if "synthetic" not in manifest else f"{_json_type(manifest['synthetic'])} as its"
+        raise ArtifactError(f"{path} has {got} 'synthetic' section (an object describing the tensors); not an mmdistill set")
+    for key, (kind, expected) in _MANIFEST_FIELDS.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
+    return manifest
+
+
 def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     """Load a distilled-set directory without unpickling anything; returns ``(set, manifest)``."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
-    manifest = read_json(out_dir / MANIFEST_FILE)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("synthetic"), dict):
-        raise ArtifactError(f"{out_dir / MANIFEST_FILE} has no 'synthetic' section; not an mmdistill set")
+    manifest = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE))
     return syn, manifest

@@ -70,15 +70,27 @@ def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], str
                 tensors[f"opt.{pid}.{key}"] = val
             else:
                 plain[str(pid)][key] = val
-    return tensors, json.dumps({"param_groups": sd["param_groups"], "state": plain})
+    return tensors, json.dumps({"param_groups": sd["param_groups"], "state": plain, "tensors": sorted(tensors)})
 
 
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], blob: str) -> None:
+def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], blob: str, path: Path | str = "the checkpoint") -> None:
+    """Load the optimizer state of :func:`_optimizer_state` into ``opt``; ArtifactError naming ``path`` when the
+    state is not the one of this run's optimizer (a tensor the JSON lists is missing, a state tensor's shape differs
+    from its parameter's, another number of parameters)."""
     info = json.loads(blob)
+    missing = sorted(set(info.get("tensors", [])) - set(tensors))
+    if missing:
+        raise ArtifactError(f"{path} lacks the optimizer tensors {', '.join(missing)}; the checkpoint is damaged")
+    params = [p for group in opt.param_groups for p in group["params"]]
     state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in info["state"].items()}
     for name, val in tensors.items():
         if name.startswith("opt."):
             _, pid, key = name.split(".", 2)
+            if not 0 <= int(pid) < len(params):
+                raise ArtifactError(f"{path}: optimizer tensor {name} is for parameter {pid}, this run has {len(params)}")
+            if val.dim() > 0 and val.shape != params[int(pid)].shape:
+                raise ArtifactError(f"{path}: optimizer tensor {name} has shape {list(val.shape)}, its parameter "
+                                    f"{list(params[int(pid)].shape)}; the checkpoint is damaged or of another run")
             state.setdefault(int(pid), {})[key] = val
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
@@ -112,7 +124,20 @@ def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
     try:
         with safe_open(str(path), framework="pt") as fh:
             blob = (fh.metadata() or {}).get("resume_keys")
-        return json.loads(blob) if blob else None
+        keys = json.loads(blob) if blob else None
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return keys if isinstance(keys, dict) else None
+
+
+def checkpoint_iteration(path: Path) -> int | None:
+    """The number of iterations checkpoint ``path`` holds (its header alone is read), or None when it is not a
+    readable checkpoint (loading it names why)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return int((fh.metadata() or {}).get("iteration", ""))
     except (SafetensorError, OSError, ValueError):
         return None
 
@@ -162,29 +187,66 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     if "resume_keys" not in meta:
         raise ConfigError(f"{path} was written by an earlier mmdistill that did not record its keys one by one; finish it with that "
                           "version, or start over (--overwrite) or choose another --out")
-    changed = changed_keys(json.loads(meta["resume_keys"]), resume_keys)
+    saved_keys = _meta_json(path, meta, "resume_keys", dict)
+    changed = changed_keys(saved_keys, resume_keys)
     if changed:
         raise ConfigError(
             f"cannot resume {path}: keys that change the distillation differ from the run that wrote it ({'; '.join(changed)}); "
             "use the checkpoint's values, or start over (--overwrite) or choose another --out"
         )
+    try:
+        iteration, elapsed = int(meta["iteration"]), float(meta["elapsed"])
+    except (KeyError, ValueError):
+        raise ArtifactError(f"{path}: its header has no valid 'iteration' and 'elapsed' (got {meta.get('iteration')!r}, "
+                            f"{meta.get('elapsed')!r}); the checkpoint is damaged") from None
+    if iteration < 0:
+        raise ArtifactError(f"{path}: its header says iteration {iteration}; expected a count >= 0, the checkpoint is damaged")
     best = None
     if select_metric is not None:
         blob = meta.get("selection")
-        best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
+        try:
+            best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(f"{path}: its selection state is damaged ({type(exc).__name__}: {exc})") from None
         if best.history and best.metric != select_metric:
             raise ConfigError(f"cannot resume {path}: its sets were scored by {best.metric}, this run would score by "
                               f"{select_metric}; resume with the settings of the first run, or start over (--overwrite)")
     saved = SyntheticSet.from_tensors(
-        {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, json.loads(meta["synthetic"]), source=str(path)
+        {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, _meta_json(path, meta, "synthetic", dict),
+        source=str(path)
     )
     for name, val in saved.data.items():
         if name not in syn.data or syn.data[name].shape != val.shape:
             raise ArtifactError(f"{path}: tensor data.{name} does not match the synthetic set of this run")
+    _meta_json(path, meta, "optimizer", dict)
+    before = copy.deepcopy(opt.state_dict())
+    try:
+        _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"], path)
+    except ArtifactError:
+        opt.load_state_dict(before)
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        opt.load_state_dict(before)
+        raise ArtifactError(f"{path}: its optimizer state does not load into this run's optimizer ({type(exc).__name__}: {exc}); "
+                            "the checkpoint is damaged or of another run") from None
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
-    _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"])
-    return int(meta["iteration"]), float(meta["elapsed"]), best
+    return iteration, elapsed, best
+
+
+def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any:
+    """The JSON value of header field ``key`` of checkpoint ``path``; ArtifactError naming both when it is missing,
+    not JSON or not a ``kind``."""
+    try:
+        value = json.loads(meta[key])
+    except KeyError:
+        raise ArtifactError(f"{path}: its header lacks '{key}'; the checkpoint is damaged") from None
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: header field '{key}' is not valid JSON ({exc}); the checkpoint is damaged") from None
+    if not isinstance(value, kind):
+        raise ArtifactError(f"{path}: header field '{key}' is a {type(value).__name__}; expected a JSON "
+                            f"{'object' if kind is dict else kind.__name__}. The checkpoint is damaged")
+    return value
 
 
 def run_loop(

@@ -120,8 +120,8 @@ class Recipe:
         """The config of a saved run (its manifest's ``config``) with ``changes``. Saved keys this recipe no
         longer has, and saved values its declarations no longer accept, are dropped (logged)."""
         keys = input_keys(self.config_cls)
-        kept = {k: v for k, v in saved.items() if k in keys}
-        dropped = sorted(set(saved) - set(kept))
+        kept = {k: v for k, v in saved.items() if k in keys and k not in changes}  # a change replaces the saved value
+        dropped = sorted(set(saved) - set(kept) - set(changes))
         while True:
             try:
                 cfg = self.config(("saved manifest", kept), ("changes", changes))

@@ -107,7 +107,7 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
 
 def budget_label(manifest: Mapping[str, Any]) -> str:
     """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``."""
-    return str(manifest.get("budget_label") or f"ipc {manifest['ipc']}")
+    return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
 
 
 def summary_line(manifest: Mapping[str, Any]) -> str:
@@ -115,7 +115,7 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     unless it is accuracy)."""
     m = manifest.get("metrics", {})
     metric = m.get("metric", "accuracy")
-    head = f"{manifest['recipe']} on {manifest.get('dataset')} at {budget_label(manifest)}"
+    head = f"{manifest.get('recipe', '?')} on {manifest.get('dataset')} at {budget_label(manifest)}"
     head += ":" if metric == "accuracy" else f" ({metric}):"
     parts = [f"{key.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)

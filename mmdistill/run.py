@@ -26,10 +26,10 @@ from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, changed_keys, checkpoint_resume_keys, run_loop
+from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
 from mmdistill.memory import check_fits
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
@@ -68,23 +68,52 @@ def check_writable(out: Path) -> None:
             return
 
 
+#: files a run writes into its folder beside the checkpoint, manifest and log (a folder that holds no run but has
+#: one of them is someone else's: a run would replace it)
+RUN_FILES = ("README.md", PREVIEW_FILE, "loss.png", "accuracy.png", "memorisation.png", SYNTHETIC_FILE)
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """The files of ``out`` (a folder that holds no run) that a run would replace: :data:`RUN_FILES`, and a
+    ``metrics.jsonl`` that is not a run's log (the log a run killed before its first checkpoint leaves is its own)."""
+    found = [name for name in RUN_FILES if os.path.lexists(out / name)]
+    log_file = out / METRICS_FILE
+    if os.path.lexists(log_file):
+        try:
+            with open(log_file, encoding="utf-8") as fh:
+                first = fh.readline()
+            ours = not first.strip() or first.startswith('{"it": ')  # MetricsLog's lines (a kill may cut one short)
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            found.append(METRICS_FILE)
+    return found
+
+
 def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> bool:
     """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
 
     A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
-    too when the folder holds a finished set and no checkpoint to continue from, or a checkpoint of another
-    configuration (``resume_keys``, the values of the keys that change the distillation, differ from the
-    checkpoint's; the changed keys are named): nothing is replaced silently."""
+    too when the folder holds a finished set and no checkpoint to continue from, a finished run whose checkpoint
+    has all of ``cfg.iterations`` (nothing to continue), a checkpoint with more iterations than ``cfg.iterations``,
+    or a checkpoint of another configuration (``resume_keys``, the values of the keys that change the
+    distillation, differ from the checkpoint's; the changed keys are named). A folder that holds no run but files a
+    run would replace (README.md, preview.png ...) is refused even with ``overwrite``: nothing is replaced silently."""
     check_writable(out)
     ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
-    holds_run = ckpt.exists() or manifest.exists()
+    holds_run = os.path.lexists(ckpt) or os.path.lexists(manifest)
+    if out.is_dir() and not holds_run:
+        foreign = _foreign_files(out)
+        if foreign:
+            raise ConfigError(f"output folder {out} holds no mmdistill run but has files a run would replace "
+                              f"({', '.join(foreign)}); choose a new or empty --out (--overwrite only replaces a run)")
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(
                 f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
                 "(--overwrite) to start over, or choose another out"
             )
-        for name in (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE):
+        for name in (MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *RUN_FILES):  # the old run's files: none survives to mix in
             (out / name).unlink(missing_ok=True)
     if cfg.resume and not cfg.overwrite:
         if manifest.exists() and not ckpt.exists():
@@ -97,6 +126,17 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
                 raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
                                   f"({'; '.join(changed)}); use the checkpoint's values, pass --overwrite to start over, "
                                   "or choose another --out")
+        done = checkpoint_iteration(ckpt) if ckpt.exists() else None  # None: damaged; loading it names why
+        total = getattr(cfg, "iterations", None)
+        if done is not None and total is not None and done > total:
+            raise ConfigError(f"cannot resume {ckpt}: it holds {done} iterations, more than iterations={total}; "
+                              f"resume with iterations >= {done}, or pass --overwrite to start over")
+        if done is not None and done == total and manifest.exists():
+            raise ConfigError(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
+                              f"iterations to continue distilling it, re-evaluate it with `mmdistill eval {out}`, or pass "
+                              "--overwrite to start over")
+    if cfg.resume and not os.path.lexists(ckpt):
+        log.info("%s has no %s to resume from: the run starts at iteration 0", out, CHECKPOINT_FILE)
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -13,19 +13,23 @@ export is itself a set ``mmdistill eval`` and ``mmdistill.load`` read). :func:`r
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mmdistill.errors import ArtifactError, ConfigError
-from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic
-from mmdistill.modality import Modality, get_modality
+from mmdistill.errors import ArtifactError, ConfigError, MmdistillError
+from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, current_umask, load_synthetic
+from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
@@ -107,6 +111,8 @@ def step_size_of(syn: SyntheticSet) -> float | dict[str, float] | None:
 def set_dir(path: str | Path) -> Path:
     """The folder holding ``manifest.json`` + ``synthetic.safetensors`` of ``path`` (a run or an export)."""
     path = Path(path)
+    if path.is_file():
+        raise ArtifactError(f"{path} is a file; pass the folder that holds the set (a run folder, or an export made with --to hf)")
     if (path / MANIFEST_FILE).is_file():
         return path
     if (path / EXPORT_SET_DIR / MANIFEST_FILE).is_file():
@@ -126,13 +132,77 @@ def shareable(modality: Modality) -> Any:
     return modality
 
 
+@contextmanager
+def manifest_fields(folder: str | Path) -> Iterator[None]:
+    """Turn a manifest field of an unexpected form met while summarising a set or writing its card (a damaged or
+    hand-edited manifest) into an ArtifactError naming the manifest of the set in ``folder``."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, MmdistillError):
+            raise
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: a field has an unexpected form ({type(exc).__name__}: {exc}); "
+                            "the manifest is damaged") from None
+
+
+def saved_modality(manifest: dict[str, Any], folder: Path) -> Any:
+    """The adapter named by the manifest of the set in ``folder``; ArtifactError naming the manifest when the
+    field is missing or names no adapter (ConfigError, naming it too, when the adapter needs a missing package)."""
+    name = manifest.get("modality")
+    where = Path(folder) / MANIFEST_FILE
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ArtifactError(f"{where}: field 'modality' is {name!r}; expected the name of an adapter such as 'image'. "
+                            "The manifest is damaged")
+    if importlib.util.find_spec(f"mmdistill.modalities.{name}") is None:
+        raise ArtifactError(f"{where}: modality {name!r} is not an adapter of this mmdistill (it has "
+                            f"{', '.join(REGISTERED_MODALITIES)}); the set was made by another version or the manifest is damaged")
+    try:
+        return get_modality(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, Tensor]:
+    """``modality.inputs(syn)`` as CPU tensors; ArtifactError naming ``folder`` when the adapter cannot decode the
+    stored tensors (a damaged set, or one of another parameterization)."""
+    try:
+        with torch.no_grad():
+            return {k: v.detach().cpu() for k, v in modality.inputs(syn).items()}
+    except ArtifactError as exc:
+        raise ArtifactError(f"{folder / SYNTHETIC_FILE}: {exc}") from None
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        raise ArtifactError(f"{folder / SYNTHETIC_FILE}: the {getattr(modality, 'name', '?')} adapter cannot decode its tensors "
+                            f"({type(exc).__name__}: {exc}); the set is damaged or of another parameterization") from None
+
+
+def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -> None:
+    """ArtifactError naming the set in ``folder`` when its decoded samples do not have the shape (or float dtype) of
+    the real samples they are evaluated or compared against (classification data: images, audio maps, clips)."""
+    from mmdistill.data import ClassificationData
+
+    real = getattr(getattr(data, "train", None), "x", None)
+    if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
+        return
+    with torch.no_grad():
+        decoded = modality.decode(syn)
+    if not isinstance(decoded, Tensor):
+        return
+    name, where = getattr(data, "name", "the dataset"), Path(folder) / SYNTHETIC_FILE
+    if tuple(decoded.shape[1:]) != tuple(real.shape[1:]):
+        raise ArtifactError(f"{where}: its samples have shape {tuple(decoded.shape[1:])}, the real samples of {name} "
+                            f"{tuple(real.shape[1:])}; the set was made for other data or is damaged")
+    if real.is_floating_point() and decoded.dtype != real.dtype:
+        raise ArtifactError(f"{where}: its samples are {str(decoded.dtype).replace('torch.', '')}, the real samples of {name} "
+                            f"{str(real.dtype).replace('torch.', '')}; the set was not written by mmdistill or is damaged")
+
+
 def load(path: str | Path) -> DistilledSet:
     """Load a distilled set (a run folder, or an export made with ``--to hf``); nothing is unpickled."""
     start = time.perf_counter()
-    syn, manifest = load_synthetic(set_dir(path))
-    modality = shareable(get_modality(manifest["modality"]))
-    with torch.no_grad():
-        inputs = {k: v.detach().cpu() for k, v in modality.inputs(syn).items()}
+    folder = set_dir(path)
+    syn, manifest = load_synthetic(folder)
+    modality = shareable(saved_modality(manifest, folder))
+    inputs = decoded_inputs(modality, syn, folder)
     soft = None if syn.soft_labels is None else syn.soft_labels.detach().cpu()
     return DistilledSet(inputs=inputs, labels=modality.labels_of(syn).cpu(), soft_labels=soft, step_size=step_size_of(syn), manifest=manifest,
                         synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start)
@@ -148,13 +218,15 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"export target {out} exists and is not an empty folder; choose another --to")
+    with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
+        card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)
     ds = datasets.Dataset.from_dict(columns, features=datasets.Features(features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)
-    tmp = out.parent / f".{out.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # ours alone: never a user's folder
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the export gets the user's umask
     try:
         ds.save_to_disk(str(tmp))
         (tmp / "data").mkdir()
@@ -163,10 +235,10 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
         (tmp / EXPORT_SET_DIR).mkdir()
         for name in (MANIFEST_FILE, SYNTHETIC_FILE):
             shutil.copy2(src / name, tmp / EXPORT_SET_DIR / name)
-        (tmp / CARD_FILE).write_text(render_card(loaded.manifest, loaded.modality, where="hf"))
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
+        (tmp / CARD_FILE).write_text(card)
+        if out.is_dir() and not out.is_symlink():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -177,9 +249,16 @@ def read_hf(out: str | Path) -> dict[str, Tensor]:
     """The tensors of a ``--to hf`` export read back through ``datasets.load_from_disk`` (not through the
     carried safetensors): ``inputs.<name>``, ``labels``, ``soft_labels``."""
     datasets = require_datasets()
-    _, manifest = load_synthetic(set_dir(out))
-    modality = shareable(get_modality(manifest["modality"]))
-    return modality.from_hf(datasets.load_from_disk(str(out)))
+    folder = set_dir(out)
+    _, manifest = load_synthetic(folder)
+    modality = shareable(saved_modality(manifest, folder))
+    try:
+        ds = datasets.load_from_disk(str(out))
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ArtifactError(f"{out}: the Hugging Face dataset does not load ({type(exc).__name__}: {exc}); its arrow or JSON files "
+                            f"are missing or damaged (the set itself, in {folder}, is read by mmdistill.load)") from None
+    return modality.from_hf(ds)
 
 
-__all__ = ["CARD_FILE", "DistilledSet", "EXPORT_SET_DIR", "export_hf", "load", "read_hf", "set_dir", "step_size_of"]
+__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "EXPORT_SET_DIR", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
+           "step_size_of"]

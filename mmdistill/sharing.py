@@ -109,6 +109,10 @@ class ShareDefaults:
         decoded = self.decode(syn)  # type: ignore[attr-defined]
         if not isinstance(decoded, Tensor):
             raise ConfigError(f"{type(self).__name__}.decode gives a {type(decoded).__name__}; the adapter must define inputs(syn)")
+        labels = self.labels_of(syn)
+        if decoded.dim() == 0 or decoded.shape[0] != labels.shape[0]:
+            raise ArtifactError(f"the set decodes to {decoded.shape[0] if decoded.dim() else 0} samples but has {labels.shape[0]} labels; "
+                                "expected one label per sample (the tensors are damaged or inconsistent)")
         return {"x": decoded.detach().cpu()}
 
     def labels_of(self, syn: SyntheticSet) -> Tensor:

@@ -84,8 +84,13 @@ class SyntheticSet:
 
     @property
     def x(self) -> Tensor:
-        """The raw inputs (K, *sample_shape)."""
-        return self.data["x"]
+        """The raw inputs (K, *sample_shape); ArtifactError when the set has none (a damaged or foreign file)."""
+        try:
+            return self.data["x"]
+        except KeyError:
+            held = ", ".join(f"data.{k}" for k in self.data) or "no data tensors"
+            raise ArtifactError(f"the synthetic set has no 'data.x' tensor (it holds {held}); the raw parameterization "
+                                "needs one: the file is damaged or was written for another parameterization") from None
 
     def __len__(self) -> int:
         return int(self.labels.numel())
@@ -154,18 +159,33 @@ class SyntheticSet:
 
     def header(self) -> dict[str, Any]:
         """JSON description matching :meth:`tensors` (shapes are checked on load)."""
+        tensors = self.tensors()
         return {
             "num_classes": self.num_classes,
             "label_mode": self.label_mode,
-            "tensors": {k: list(v.shape) for k, v in self.tensors().items()},
+            "tensors": {k: list(v.shape) for k, v in tensors.items()},
+            "dtypes": {k: dtype_name(v.dtype) for k, v in tensors.items()},
             "meta": self.meta,
         }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor], header: dict[str, Any], source: str = "") -> "SyntheticSet":
-        """Rebuild from :meth:`tensors` and :meth:`header`; raises :class:`ArtifactError` on a mismatch."""
+        """Rebuild from :meth:`tensors` and :meth:`header`; raises :class:`ArtifactError` naming ``source`` on a
+        mismatch: a tensor the header lists that is missing, of another shape or (when the header records dtypes)
+        another dtype, a tensor the header does not list, labels that are not integer class indices, soft labels
+        that are not (K, num_classes) floats, or a header field of the wrong type."""
         where = f" in {source}" if source else ""
+        if not isinstance(header, dict):
+            raise ArtifactError(f"the set's header{where} is {type(header).__name__}; expected an object (the manifest's 'synthetic' section)")
         expected = header.get("tensors", {})
+        if not isinstance(expected, dict) or not all(
+                isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+                for shape in expected.values()):
+            raise ArtifactError(f"the set's header{where}: field 'tensors' must map each tensor name to its shape (a list of "
+                                f"integers >= 0), got {_short(expected)}; the manifest's 'synthetic' section is damaged")
+        dtypes = header.get("dtypes")
+        if dtypes is not None and (not isinstance(dtypes, dict) or not all(isinstance(v, str) for v in dtypes.values())):
+            raise ArtifactError(f"the set's header{where}: field 'dtypes' must map tensor names to dtype names, got {_short(dtypes)}")
         for name, shape in expected.items():
             if name not in tensors:
                 raise ArtifactError(f"tensor {name!r} listed in the manifest is missing{where}")
@@ -173,25 +193,62 @@ class SyntheticSet:
                 raise ArtifactError(
                     f"tensor {name!r}{where} has shape {list(tensors[name].shape)}, manifest says {shape}"
                 )
+            if dtypes is not None and name in dtypes and dtype_name(tensors[name].dtype) != dtypes[name]:
+                raise ArtifactError(f"tensor {name!r}{where} has dtype {dtype_name(tensors[name].dtype)}, manifest says {dtypes[name]}")
+        if "tensors" in header:
+            extra = sorted(set(tensors) - set(expected))
+            if extra:
+                raise ArtifactError(f"{source or 'the set'} holds tensors the manifest does not list ({', '.join(extra)}); "
+                                    "the file does not belong to this manifest")
         if "labels" not in tensors:
             raise ArtifactError(f"no 'labels' tensor{where}")
         data = {k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")}
         if not data:
             raise ArtifactError(f"no 'data.*' tensors{where}")
-        try:
-            num_classes = int(header["num_classes"])
-        except (KeyError, TypeError, ValueError):
-            raise ArtifactError(f"the set's header{where} has no valid 'num_classes' (got {header.get('num_classes')!r}); "
-                                "the manifest's 'synthetic' section is damaged") from None
-        labels = tensors["labels"].long()
+        for name, value in [*((f"data.{k}", v) for k, v in data.items()), ("soft_labels", tensors.get("soft_labels"))]:
+            if value is not None and not value.is_floating_point():
+                raise ArtifactError(f"tensor {name!r}{where} has dtype {dtype_name(value.dtype)}; expected floating point values")
+        num_classes = header.get("num_classes")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ArtifactError(f"the set's header{where} has no valid 'num_classes' (got {num_classes!r}; expected an integer >= 1); "
+                                "the manifest's 'synthetic' section is damaged")
+        label_mode = header.get("label_mode", "hard")
+        if label_mode not in LABEL_MODES:
+            raise ArtifactError(f"the set's header{where}: label_mode is {label_mode!r}; expected one of {', '.join(LABEL_MODES)}")
+        meta = header.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ArtifactError(f"the set's header{where}: field 'meta' is {type(meta).__name__}; expected an object")
+        classes = meta.get("classes")
+        if classes is not None and (not isinstance(classes, list) or len(classes) != num_classes):
+            raise ArtifactError(f"the set's header{where}: meta.classes must list num_classes={num_classes} class names, "
+                                f"got {_short(classes)}")
+        raw_labels = tensors["labels"]
+        if raw_labels.is_floating_point() or raw_labels.is_complex() or raw_labels.dtype == torch.bool:
+            raise ArtifactError(f"labels{where} have dtype {dtype_name(raw_labels.dtype)}; expected integer class indices")
+        labels = raw_labels.long()
         if labels.dim() != 1 or (labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
             bad = labels[(labels < 0) | (labels >= num_classes)].unique()[:5].tolist() if labels.dim() == 1 else list(labels.shape)
             raise ArtifactError(f"labels{where} must be a 1-D tensor of class indices in [0, {num_classes}); found {bad}")
+        soft = tensors.get("soft_labels")
+        if label_mode != "hard" and soft is None:
+            raise ArtifactError(f"the set{where} has label_mode {label_mode!r} but no 'soft_labels' tensor")
+        if soft is not None and (soft.dim() != 2 or soft.shape[1] != num_classes):
+            raise ArtifactError(f"soft_labels{where} have shape {list(soft.shape)}; expected (samples, num_classes={num_classes})")
         return cls(
             data=data,
             labels=labels,
             num_classes=num_classes,
-            soft_labels=tensors.get("soft_labels"),
-            label_mode=str(header.get("label_mode", "hard")),
-            meta=dict(header.get("meta", {})),
+            soft_labels=soft,
+            label_mode=label_mode,
+            meta=dict(meta),
         )
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``float32`` for ``torch.float32`` (as the header records it)."""
+    return str(dtype).replace("torch.", "")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

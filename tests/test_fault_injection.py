@@ -221,3 +221,93 @@ def test_artifacts_get_the_users_umask(tmp_path):
         os.umask(old)
     for name in (SYNTHETIC_FILE, MANIFEST_FILE, CHECKPOINT_FILE):
         assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """A finished 5-iteration run (no evaluation), copied by the tests below."""
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}"]) == 0
+    return out
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    return out
+
+
+def test_resume_of_a_finished_run_is_refused_and_leaves_it(small_run, tmp_path, capsys):
+    out = _copy(small_run, tmp_path)
+    before = (out / MANIFEST_FILE).read_bytes()
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "resume=true"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a finished run (5 of 5 iterations): nothing to resume" in err and "mmdistill eval" in err, err
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=3", f"out={out}", "resume=true"])
+    err = capsys.readouterr().err
+    assert code == 2 and "it holds 5 iterations, more than iterations=3" in err, err
+    assert (out / MANIFEST_FILE).read_bytes() == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+def test_a_folder_with_someone_elses_files_is_never_written(tmp_path, capsys, overwrite):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my project")
+    (out / "metrics.jsonl").write_text("my own numbers\n")
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=2", f"out={out}"] + (["overwrite=true"] if overwrite else []))
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no mmdistill run but has files a run would replace (README.md, metrics.jsonl)" in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "metrics.jsonl"]
+    assert (out / "README.md").read_text() == "my project" and (out / "metrics.jsonl").read_text() == "my own numbers\n"
+
+
+def test_overwrite_starts_over_without_the_old_runs_files(small_run, tmp_path):
+    """--overwrite removes the old run's files before the new run starts: none can be mistaken for the new run's (and a
+    new run killed early leaves a folder a later run may use)."""
+    from types import SimpleNamespace
+
+    from mmdistill.run import prepare_out_dir
+
+    out = _copy(small_run, tmp_path)
+    (out / "notes.txt").write_text("kept")
+    prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    prepare_out_dir(out, SimpleNamespace(resume=True, overwrite=False, iterations=5))  # nothing of another's: accepted
+
+
+def _rewrite_checkpoint(path: Path, meta_changes: dict, drop: str | None = None) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    meta.update(meta_changes)
+    if drop is not None:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(drop)}
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("meta_changes, drop, said", [
+    ({"resume_keys": "{bad"}, None, "header field 'resume_keys' is not valid JSON"),
+    ({"resume_keys": "[1]"}, None, "header field 'resume_keys' is a list"),
+    ({"iteration": "abc"}, None, "no valid 'iteration'"),
+    ({"iteration": "-4"}, None, "iteration -4; expected a count >= 0"),
+    ({"optimizer": "[]"}, None, "header field 'optimizer' is a list"),
+    ({"synthetic": "[]"}, None, "header field 'synthetic' is a list"),
+    ({}, "opt.", "lacks the optimizer tensors opt.0.momentum_buffer"),
+], ids=["keys-not-json", "keys-a-list", "iteration-text", "iteration-negative", "optimizer-a-list", "header-a-list",
+        "optimizer-tensor-gone"])
+def test_a_damaged_checkpoint_header_is_named_and_kept(small_run, tmp_path, capsys, meta_changes, drop, said):
+    out = _copy(small_run, tmp_path)
+    (out / MANIFEST_FILE).unlink()  # killed inside the artifact write: the checkpoint is what --resume reads
+    ckpt = out / CHECKPOINT_FILE
+    _rewrite_checkpoint(ckpt, meta_changes, drop)
+    damaged = ckpt.read_bytes()
+    code = cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "resume=true"])
+    err = capsys.readouterr().err
+    assert code == 4 and str(ckpt) in err and said in err and "Traceback" not in err, err
+    assert ckpt.read_bytes() == damaged

@@ -62,3 +62,120 @@ def test_ipc_larger_than_a_class_names_the_class(blobs):
 
     with pytest.raises(DataError, match="class 'a'.*12 training samples.*ipc=13"):
         SyntheticSet.from_real(blobs, 13, generator(0))
+
+
+def _saved(tmp_path, blobs, **syn_kwargs):
+    syn = SyntheticSet.from_real(blobs, 1, generator(0), meta={"mean": [0.0], "std": [1.0]})
+    for key, value in syn_kwargs.items():
+        setattr(syn, key, value)
+    save_synthetic(tmp_path, syn, {"format": "mmdistill.set/1", "recipe": "image-dm", "modality": "image"})
+    return json.loads((tmp_path / "manifest.json").read_text())
+
+
+def _edit(manifest, path, value):
+    *parents, last = path.split(".")
+    node = manifest
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("format", "mmdistill.set/9", "written by a newer mmdistill"),
+    ("format", "something-else", "not an mmdistill set"),
+    ("format", "mmdistill.finetune/1", "fine-tuning run"),
+    ("config", [1], "field 'config' is a list; expected an object"),
+    ("metrics", "good", "field 'metrics' is a string"),
+    ("recipe", 5, "field 'recipe' is a number; expected a string"),
+    ("synthetic", [], "'synthetic' section"),
+    ("synthetic.tensors", ["data.x"], "field 'tensors' must map each tensor name to its shape"),
+    ("synthetic.meta", [1], "field 'meta' is list"),
+    ("synthetic.label_mode", "bogus", "label_mode is 'bogus'"),
+    ("synthetic.num_classes", "three", "no valid 'num_classes'"),
+    ("synthetic.meta.classes", ["a"], "meta.classes must list num_classes=3"),
+    ("synthetic.label_mode", "soft", "label_mode 'soft' but no 'soft_labels'"),
+])
+def test_manifest_of_the_wrong_shape_is_named(tmp_path, blobs, field, value, said):
+    manifest = _saved(tmp_path, blobs)
+    _edit(manifest, field, value)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=said) as err:
+        load_synthetic(tmp_path)
+    assert str(tmp_path) in str(err.value)
+
+
+@pytest.mark.parametrize("content, said", [(b"[1, 2]", "holds a list; expected a JSON object"),
+                                           (b"\xff\xfe{}", "is not UTF-8 text"), (b"{", "is not valid JSON")])
+def test_manifest_that_is_not_a_json_object_is_named(tmp_path, blobs, content, said):
+    _saved(tmp_path, blobs)
+    (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(ArtifactError, match=said):
+        load_synthetic(tmp_path)
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda t: t.update(extra=torch.zeros(3)), r"holds tensors the manifest does not list \(extra\)"),
+    (lambda t: t.update(labels=t["labels"].float()), "'labels'.* has dtype float32, manifest says int64"),
+    (lambda t: t.update({"data.x": t["data.x"].double()}), "'data.x'.* has dtype float64, manifest says float32"),
+])
+def test_tensors_that_do_not_match_the_manifest_are_refused(tmp_path, blobs, change, said):
+    from safetensors.torch import load_file, save_file
+
+    _saved(tmp_path, blobs)
+    tensors = load_file(str(tmp_path / "synthetic.safetensors"))
+    change(tensors)
+    save_file(tensors, str(tmp_path / "synthetic.safetensors"))
+    with pytest.raises(ArtifactError, match=said):
+        load_synthetic(tmp_path)
+
+
+def test_sets_without_recorded_dtypes_still_load_but_not_integer_inputs(tmp_path, blobs):
+    """Sets written before the header recorded dtypes load; their tensors must still be float inputs, integer labels."""
+    from safetensors.torch import load_file, save_file
+
+    manifest = _saved(tmp_path, blobs)
+    del manifest["synthetic"]["dtypes"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert load_synthetic(tmp_path)[0].x.dtype == torch.float32
+    tensors = load_file(str(tmp_path / "synthetic.safetensors"))
+    tensors["data.x"] = tensors["data.x"].long()
+    save_file(tensors, str(tmp_path / "synthetic.safetensors"))
+    with pytest.raises(ArtifactError, match="'data.x'.* has dtype int64; expected floating point"):
+        load_synthetic(tmp_path)
+
+
+def test_soft_labels_must_have_one_column_per_class(tmp_path, blobs):
+    manifest = _saved(tmp_path, blobs, soft_labels=torch.zeros(3, 2), label_mode="soft")
+    assert manifest["synthetic"]["tensors"]["soft_labels"] == [3, 2]
+    with pytest.raises(ArtifactError, match=r"soft_labels.* have shape \[3, 2\]; expected \(samples, num_classes=3\)"):
+        load_synthetic(tmp_path)
+
+
+def test_a_missing_raw_tensor_is_an_artifact_error(blobs):
+    syn = SyntheticSet.from_real(blobs, 1, generator(0))
+    syn.data = {"y": syn.data.pop("x")}
+    with pytest.raises(ArtifactError, match="no 'data.x' tensor .*data.y"):
+        syn.x
+
+
+def test_a_folder_or_device_in_place_of_a_file_is_named(tmp_path, blobs):
+    _saved(tmp_path, blobs)
+    (tmp_path / "synthetic.safetensors").unlink()
+    (tmp_path / "synthetic.safetensors").mkdir()
+    with pytest.raises(ArtifactError, match="synthetic.safetensors is not a regular file"):
+        load_synthetic(tmp_path)
+
+
+def test_ipc_larger_than_several_classes_names_every_short_class():
+    import torch
+
+    from mmdistill.data import LabeledTensors
+    from mmdistill.errors import DataError
+
+    real = LabeledTensors(torch.zeros(10, 1, 2, 2), torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2]), ["a", "b", "c"])
+    real.require_per_class(3 - 1)  # every class has 2 or more
+    with pytest.raises(DataError, match=r"class 'b' \(index 1\) has 2 training samples, fewer than ipc=3; .*that class"):
+        real.require_per_class(3)
+    with pytest.raises(DataError, match=r"class 'a' \(index 0\) has 3 training samples, and 1 more class\(es\) too: 'b' \(2\), "
+                                        r"fewer than ipc=4"):
+        real.require_per_class(4)

@@ -181,3 +181,103 @@ def test_baselines_alone_equal_the_runs_baselines(dm_run):
     assert list(rows) == ["convnet"] and list(rows["convnet"]) == ["random_real", "herding"]
     for name, res in rows["convnet"].items():
         assert res.runs == saved[name]["runs"], name
+
+
+def _damaged_copy(dm_run, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(dm_run, run)
+    damage(run)
+    return run
+
+
+def _manifest_edit(**fields):
+    def damage(run):
+        manifest = json.loads((run / "manifest.json").read_text())
+        for key, value in fields.items():
+            manifest.pop(key) if value is None else manifest.__setitem__(key, value)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    return damage
+
+
+def _shape_edit(run):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(run / "synthetic.safetensors"))
+    tensors["data.x"] = torch.zeros(10, 1, 4, 4)
+    save_file(tensors, str(run / "synthetic.safetensors"))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["synthetic"]["tensors"]["data.x"] = [10, 1, 4, 4]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, said, commands", [
+    (lambda run: (run / "manifest.json").write_bytes(b"\xff\xfe"), "manifest.json is not UTF-8 text", ("show", "eval", "export")),
+    (_manifest_edit(timing={"seconds": "long"}), "manifest.json: a field has an unexpected form", ("show",)),
+    (_manifest_edit(recipe=None), "manifest.json has no 'recipe'", ("eval", "check", "export")),
+    (_manifest_edit(recipe="image-nosuch"), "manifest.json: unknown recipe 'image-nosuch'", ("eval", "check", "export")),
+    (_manifest_edit(format="mmdistill.set/2"), "written by a newer mmdistill", ("show", "eval", "export")),
+    (_shape_edit, r"synthetic.safetensors: its samples have shape \(1, 4, 4\), the real samples of digits \(1, 8, 8\)",
+     ("eval", "check")),
+], ids=["not-utf8", "timing-strings", "no-recipe", "unknown-recipe", "newer-format", "shape-not-the-datasets"])
+def test_damaged_sets_are_named_without_traceback(dm_run, tmp_path, capsys, damage, said, commands):
+    import re
+
+    run = _damaged_copy(dm_run, tmp_path, damage)
+    for command in commands:
+        extra = {"eval": ["--runs", "1", "--epochs", "1", "--no-baselines"], "check": ["--no-write"],
+                 "export": ["--to", str(tmp_path / "png")]}.get(command, [])
+        code = cli_main([command, str(run), *extra])
+        err = capsys.readouterr().err
+        assert code == 4 and re.search(said, err) and str(run) in err, (command, err)
+    assert not (tmp_path / "png").exists()
+
+
+def test_eval_write_and_check_refuse_a_folder_they_cannot_write_before_working(dm_run, tmp_path, capsys, monkeypatch):
+    """A read-only folder (simulated: root may write anywhere) is named before any network is trained."""
+    import tempfile
+
+    from mmdistill.modalities.image import MODALITY
+
+    run = _damaged_copy(dm_run, tmp_path, lambda run: None)
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and str(dir) == str(run):
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("evaluated a set whose results cannot be written")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(type(MODALITY), "evaluate", must_not_run)
+    assert cli_main(["eval", str(run), "--runs", "1", "--no-baselines", "--write"]) == 2
+    assert f"{run} cannot be written (Permission denied); --write" in capsys.readouterr().err
+    assert cli_main(["check", str(run)]) == 2
+    assert "pass --no-write to print only" in capsys.readouterr().err
+
+
+def test_a_run_folder_named_mmdistill_keeps_its_card(dm_run, tmp_path, capsys):
+    """Only an export made with --to hf has its card one level up; a run folder called mmdistill is a run."""
+    import shutil
+
+    run = tmp_path / "parent" / "mmdistill"
+    shutil.copytree(dm_run, run)
+    (tmp_path / "parent" / "README.md").write_text("the user's own README")
+    assert cli_main(["check", str(run)]) == 0
+    assert (tmp_path / "parent" / "README.md").read_text() == "the user's own README"
+    assert "Memorisation check" in (run / "README.md").read_text()
+
+
+def test_eval_takes_a_change_over_a_saved_value_it_replaces(dm_run, tmp_path, capsys):
+    """A saved value the checks refuse (hand-edited) does not block eval when the command replaces it."""
+    def damage(run):
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["config"]["eval_epochs"] = "many"
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    run = _damaged_copy(dm_run, tmp_path, damage)
+    assert cli_main(["eval", str(run), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "eval_epochs" not in capsys.readouterr().err

@@ -214,3 +214,98 @@ def test_cli_show_check_and_natural_export_write_the_card(share_root, tmp_path, 
     assert "input space" in capsys.readouterr().out and (out / "memorisation.png").is_file()
     assert main(["export", str(out), "--to", str(tmp_path / "pngs")]) == 0
     assert (tmp_path / "pngs" / "README.md").is_file()
+
+
+def _copy_set(share_root, tmp_path) -> Path:
+    import shutil
+
+    out = tmp_path / "set"
+    shutil.copytree(make_set("image", share_root / "image"), out)
+    return out
+
+
+def _edit_manifest(out: Path, **changes) -> None:
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key)
+        else:
+            manifest[key] = value
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("changes, said", [
+    ({"modality": None}, "field 'modality' is None; expected the name of an adapter"),
+    ({"modality": "../image"}, "field 'modality' is '../image'"),
+    ({"modality": "nosuch"}, "modality 'nosuch' is not an adapter of this mmdistill"),
+])
+def test_load_names_a_manifest_without_a_known_adapter(share_root, tmp_path, changes, said):
+    from mmdistill.errors import ArtifactError
+
+    out = _copy_set(share_root, tmp_path)
+    _edit_manifest(out, **changes)
+    with pytest.raises(ArtifactError, match=said) as err:
+        mmdistill.load(out)
+    assert str(out / "manifest.json") in str(err.value)
+    assert main(["export", str(out), "--to", "hf", str(tmp_path / "hf")]) == 4 and not (tmp_path / "hf").exists()
+
+
+def test_load_names_tensors_the_adapter_cannot_use(share_root, tmp_path):
+    """Tensors consistent with their (edited) manifest but not with each other: one label per sample, a raw ``x``."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.errors import ArtifactError
+
+    out = _copy_set(share_root, tmp_path)
+    tensors = load_file(str(out / "synthetic.safetensors"))
+    tensors["labels"] = tensors["labels"][:3].clone()
+    save_file(tensors, str(out / "synthetic.safetensors"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["synthetic"]["tensors"]["labels"] = [3]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors: the set decodes to \d+ samples but has 3 labels"):
+        mmdistill.load(out)
+    tensors["data.y"] = tensors.pop("data.x")
+    tensors["labels"] = load_file(str(make_set("image", share_root / "image") / "synthetic.safetensors"))["labels"]
+    save_file(tensors, str(out / "synthetic.safetensors"))
+    manifest["synthetic"]["tensors"] = {k: list(v.shape) for k, v in tensors.items()}
+    manifest["synthetic"].pop("dtypes")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="synthetic.safetensors: the synthetic set has no 'data.x' tensor"):
+        mmdistill.load(out)
+
+
+def test_load_of_a_file_says_to_pass_the_folder(share_root):
+    from mmdistill.errors import ArtifactError
+
+    out = make_set("image", share_root / "image")
+    with pytest.raises(ArtifactError, match="manifest.json is a file; pass the folder"):
+        mmdistill.load(out / "manifest.json")
+
+
+def test_hf_export_never_touches_a_folder_beside_its_target(share_root, tmp_path):
+    """The export is built in a temporary folder of its own: a user's ``.OUT.tmp`` (the name an earlier version built
+    in, and removed) is left as it was, and no temporary folder is left behind."""
+    pytest.importorskip("datasets")
+    out = make_set("image", share_root / "image")
+    mine = tmp_path / ".hf.tmp"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("mine")
+    export_hf(out, tmp_path / "hf")
+    assert (mine / "precious.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf"]
+
+
+def test_read_hf_names_damaged_dataset_files(share_root, tmp_path):
+    pytest.importorskip("datasets")
+    from mmdistill.errors import ArtifactError
+
+    target = export_hf(make_set("image", share_root / "image"), tmp_path / "hf")
+    (target / "state.json").unlink()
+    with pytest.raises(ArtifactError, match="the Hugging Face dataset does not load"):
+        read_hf(target)
+    assert len(mmdistill.load(target)) > 0  # the set itself, in mmdistill/, is intact
