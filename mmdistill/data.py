@@ -63,13 +63,15 @@ class LabeledTensors:
         return [int(i.numel()) for i in self.class_indices()]
 
     def require_per_class(self, n: int, what: str = "ipc") -> None:
-        """Raise :class:`DataError` naming the first class with fewer than ``n`` samples."""
-        for c, idx in enumerate(self.class_indices()):
-            if idx.numel() < n:
-                raise DataError(
-                    f"class {self.classes[c]!r} (index {c}) has {idx.numel()} training samples, "
-                    f"fewer than {what}={n}; lower {what} or add samples to that class"
-                )
+        """Raise :class:`DataError` naming every class with fewer than ``n`` samples, with its count."""
+        short = [(c, int(idx.numel())) for c, idx in enumerate(self.class_indices()) if idx.numel() < n]
+        if not short:
+            return
+        c, k = short[0]
+        more = ", ".join(f"{self.classes[o]!r} ({m})" for o, m in short[1:21]) + (" ..." if len(short) > 21 else "")
+        also = f", and {len(short) - 1} more class(es) too: {more}" if len(short) > 1 else ""
+        raise DataError(f"class {self.classes[c]!r} (index {c}) has {k} training samples{also}, fewer than {what}={n}; "
+                        f"lower {what} or add samples to {'those classes' if len(short) > 1 else 'that class'}")
 
     def sample_per_class(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Up to ``n`` random samples of every class without replacement.

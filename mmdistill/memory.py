@@ -136,6 +136,11 @@ def device_memory(device: torch.device) -> int:
     """Bytes a run can use on ``device``: the GPU's total memory, or the host's available memory."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[1])
+    return host_memory()
+
+
+def host_memory() -> int:
+    """Bytes of host memory available now (``MemAvailable``; 0: unknown, nothing to check against)."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -160,5 +165,5 @@ def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int 
             "(torchrun, shard_classes=true), or pass memory_check=false to try anyway")
 
 
-__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "nbytes", "optimizer_state_factor", "probe_graph",
+__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "host_memory", "nbytes", "optimizer_state_factor", "probe_graph",
            "probe_network"]

@@ -144,12 +144,25 @@ def read_pickle(path: Path, *, encoding: str = "latin1") -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- guard
+def _restricted_load(file: BinaryIO, source: str, **kwargs: Any) -> Any:
+    """What a third-party loader's ``pickle.load`` gets: the restricted unpickler, and a truncated or corrupt
+    pickle as a DataError naming ``source`` (as :func:`read_pickle` does)."""
+    try:
+        return RestrictedUnpickler(file, source=source, **kwargs).load()
+    except DataError:
+        raise
+    except (EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError) as exc:
+        raise DataError(f"{source}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
+
+
 def _guarded_pickle_load(file: BinaryIO, **kwargs: Any) -> Any:
-    return RestrictedUnpickler(file, **kwargs).load()
+    kwargs.pop("source", None)
+    return _restricted_load(file, describe_source(file), **kwargs)
 
 
 def _guarded_pickle_loads(data: bytes, /, **kwargs: Any) -> Any:
-    return RestrictedUnpickler(io.BytesIO(data), source="a pickle in memory", **kwargs).load()
+    kwargs.pop("source", None)
+    return _restricted_load(io.BytesIO(data), "a pickle in memory", **kwargs)
 
 
 def _strict_torch_load(real_load: Callable[..., Any]) -> Callable[..., Any]:
@@ -161,7 +174,11 @@ def _strict_torch_load(real_load: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return real_load(f, map_location, **kwargs)
         except pickle.UnpicklingError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # torch's message starts by suggesting weights_only=False, which mmdistill never does: quote only
+            # the global it refused (or the kind of failure)
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            first = next((ln for ln in lines if ln.startswith(("WeightsUnpickler error", "Unsupported global"))),
+                         type(exc).__name__).split(" Please use", 1)[0]
             raise DataError(
                 f"{describe_source(f)}: not loaded — .pt files are read with torch.load(weights_only=True) only, "
                 f"which admits tensors and plain containers ({first})"

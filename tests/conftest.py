@@ -18,6 +18,19 @@ from mmdistill.data import LabeledTensors
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_package_logging():
+    """Each test starts with the ``mmdistill`` logger as the test before found it: the CLI's
+    ``configure_logging`` binds a handler to the ``sys.stderr`` of its test (pytest's capture, closed when that
+    test ends), and a later test's logs would otherwise go to that closed stream ("--- Logging error ---")."""
+    import logging
+
+    logger = logging.getLogger("mmdistill")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
 @pytest.fixture
 def blobs() -> LabeledTensors:
     """3 classes x 12 samples of 1x8x8 'images', class c brighter in row block c (learnable, tiny)."""

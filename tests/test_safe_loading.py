@@ -196,6 +196,22 @@ def test_guard_covers_numpy_and_torch_loads_and_is_undone(tmp_path):
     assert pickle.load is load and os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") == env
 
 
+
+def test_guarded_loads_name_a_truncated_pickle_and_never_advise_unpickling(tmp_path):
+    truncated = tmp_path / "cut.pkl"
+    truncated.write_bytes(pickle.dumps({"a": [1, 2, 3]})[:-5])
+    evil_pt = tmp_path / "evil.pt"
+    torch.save(Payload(tmp_path / "pwned"), evil_pt)
+    with guarded_loading():
+        with open(truncated, "rb") as fh, pytest.raises(DataError, match=r"cut\.pkl: not a readable pickle \(truncated"):
+            pickle.load(fh)
+        with pytest.raises(DataError, match="in memory: not a readable pickle"):
+            pickle.loads(pickle.dumps([1, 2])[:-3])
+        with pytest.raises(DataError) as refused:
+            torch.load(evil_pt)
+    assert "weights_only=False" not in str(refused.value) and "Unsupported global" in str(refused.value)
+    assert not (tmp_path / "pwned").exists()
+
 def test_cache_location_and_key(tmp_path, monkeypatch):
     from mmdistill.modalities.graph.pyg_cache import cache_root, input_digest, input_files
 

@@ -233,9 +233,9 @@ def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, 
 
 def _available_memory() -> int:
     """Bytes of host memory available now (0: unknown)."""
-    from mmdistill.memory import device_memory
+    from mmdistill.memory import host_memory
 
-    return device_memory(torch.device("cpu"))
+    return host_memory()
 
 
 def _check_memory(count: int, channels: int, size: tuple[int, int], what: str, cause: str) -> None:
