@@ -52,6 +52,20 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def loading_counts(manifest: Mapping[str, Any]) -> str | None:
+    """What the loader read and left out, from the counts an adapter stores in the set's metadata
+    (``synthetic.meta.load_report`` / ``data_stats``: unreadable, skipped, ignored, padded files ...), as one
+    line of the non-zero counts; None when the set has no such record (in-memory or generated data)."""
+    syn = manifest.get("synthetic")
+    meta = syn.get("meta") if isinstance(syn, Mapping) else None
+    reports = [meta[k] for k in ("data_stats", "load_report") if isinstance(meta, Mapping) and isinstance(meta.get(k), Mapping)]
+    if not reports:
+        return None
+    counts = [f"{k.replace('_', ' ')} {v:,}" for rep in reports for k, v in rep.items()
+              if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return ", ".join(counts) if counts else "nothing skipped, padded or left out"
+
+
 def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     """A few lines: what, how good, how big, how close to real data."""
     facts = _facts(manifest, modality)
@@ -59,6 +73,8 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
              + (f" — {manifest['paper']}" if manifest.get("paper") else "")]
     if facts:
         lines.append(f"source licence: {facts.get('licence')}")
+    if (loaded := loading_counts(manifest)) is not None:
+        lines.append(f"loading: {loaded}")
     m = manifest.get("metrics") or {}
     sets = evaluated_sets(m)
     if sets:
@@ -102,7 +118,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     out += ["## Source dataset", "", f"- dataset: `{manifest.get('dataset')}`",
             f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
             f"- source: {facts.get('source', 'not known to the loader')}",
-            "- the synthetic samples are derived from the real training split; check the licence before publishing", ""]
+            "- the synthetic samples are derived from the real training split; check the licence before publishing"]
+    if (loaded := loading_counts(manifest)) is not None:
+        out.append(f"- what loading read and left out: {loaded} (the files are named in the manifest's `synthetic.meta`)")
+    out += [""]
     m = manifest.get("metrics") or {}
     out += ["## Metrics", ""]
     if evaluated_sets(m):
@@ -171,4 +190,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "metric_rows", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "loading_counts", "metric_rows", "render_card", "storage_block"]
