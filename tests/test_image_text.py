@@ -102,6 +102,10 @@ def test_bad_input_is_named_with_counts_and_skip_reports_it(tmp_path, tiny_bert)
     assert data.meta["dropped"] == {"empty_caption": 1, "duplicate": 1, "missing_image": 2, "unreadable_image": 1,
                                     "captions_of_dropped_images": 3}
     assert data.train.num_pairs + data.test.num_pairs == 16
+    from mmdistill.seeding import generator
+
+    syn = MODALITY.init_synthetic(data, cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip", ipc=2), generator(0))
+    assert syn.meta["load_report"] == data.meta["dropped"]  # the manifest (and so the card) states what was dropped
 
 
 def test_budget_larger_than_the_split_is_refused_with_counts(tmp_path, tiny_bert):
