@@ -112,14 +112,21 @@ def shard_name(expert: int) -> str:
 
 def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> dict[str, str]:
     """Check a shard's tensor header without reading its data; returns its metadata."""
+    if not path.is_file():
+        raise ArtifactError(f"expert shard {path} is missing or not a file; train that expert again")
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
             if "trajectory" not in fh.keys():
                 raise ArtifactError(f"{path} has no 'trajectory' tensor")
-            shape = list(fh.get_slice("trajectory").get_shape())
+            sl = fh.get_slice("trajectory")
+            shape, dtype = list(sl.get_shape()), str(sl.get_dtype())
     except (SafetensorError, OSError, ValueError) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
         raise ArtifactError(f"expert shard {path} is unreadable or truncated ({exc}); train that expert again") from exc
+    if dtype != "F32":
+        raise ArtifactError(f"expert shard {path} holds a {dtype} trajectory; an mmdistill buffer holds float32 (F32)")
     if shape != [epochs + 1, num_params]:
         raise ArtifactError(f"expert shard {path} holds a trajectory of shape {shape}; the index expects {[epochs + 1, num_params]}")
     if meta.get("expert") not in (None, str(expert)):
@@ -143,6 +150,39 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
 
 
 # --------------------------------------------------------------------------- loading
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate_index(index: Any, path: Path | str) -> dict[str, Any]:
+    """``index`` (the JSON of ``path``) when it has the shape of an expert index, else :class:`ArtifactError`
+    naming the field at fault and what was expected."""
+    where = str(path)
+    if not isinstance(index, dict):
+        raise ArtifactError(f"{where} is not an mmdistill expert index: expected a JSON object, got {type(index).__name__}")
+    if index.get("format") != FORMAT:
+        raise ArtifactError(f"{where} is not an mmdistill expert index (format {index.get('format')!r}, expected {FORMAT!r})")
+    spec, training, experts = index.get("spec"), index.get("training"), index.get("experts")
+    if not isinstance(spec, dict):
+        raise ArtifactError(f"{where}: field 'spec' must be an object naming dataset, network, num_classes and num_params")
+    for key, ok, what in (("dataset", lambda v: isinstance(v, str), "a string"), ("network", lambda v: isinstance(v, str), "a string"),
+                          ("num_classes", _is_int, "an integer"), ("num_params", lambda v: _is_int(v) and v > 0, "a positive integer"),
+                          ("params", lambda v: isinstance(v, list), "a list of [name, shape]")):
+        if not ok(spec.get(key)):
+            raise ArtifactError(f"{where}: field 'spec.{key}' must be {what}, got {spec.get(key)!r}")
+    if not isinstance(training, dict) or not (_is_int(training.get("epochs")) and training["epochs"] >= 1):
+        got = training.get("epochs") if isinstance(training, dict) else training
+        raise ArtifactError(f"{where}: field 'training.epochs' must be an integer >= 1, got {got!r}")
+    if not isinstance(experts, list):
+        raise ArtifactError(f"{where}: field 'experts' must be a list of {{\"expert\": i, \"file\": name}}, got {type(experts).__name__}")
+    for n, entry in enumerate(experts):
+        if not (isinstance(entry, dict) and _is_int(entry.get("expert")) and isinstance(entry.get("file"), str)
+                and entry["file"] and Path(entry["file"]).name == entry["file"] and entry["file"] not in (".", "..")):
+            raise ArtifactError(f"{where}: experts[{n}] must be {{\"expert\": integer, \"file\": a file name in the buffer}}, "
+                                f"got {entry!r}")
+    return index
+
+
 def buffer_finished(path: Path | str) -> bool:
     """Whether ``path`` holds a finished buffer: its index is written last, once every expert is."""
     return (Path(path) / INDEX_FILE).exists()
@@ -161,14 +201,14 @@ class ExpertBuffer:
         if not index_path.exists():
             raise ArtifactError(f"{self.path} holds no expert buffer (no {INDEX_FILE}); train experts first with "
                                 "`mmdistill experts RECIPE ... --buffer DIR`")
-        self.index = read_json(index_path)
-        if self.index.get("format") != FORMAT:
-            raise ArtifactError(f"{index_path} is not an mmdistill expert index (format {self.index.get('format')!r})")
+        self.index = validate_index(read_json(index_path), index_path)
         missing = [e["file"] for e in self.index["experts"] if not (self.path / e["file"]).exists()]
         if missing:
             raise ArtifactError(f"{self.path}: expert shard(s) listed in {INDEX_FILE} are missing: {', '.join(missing[:5])}")
         if not self.index["experts"]:
             raise ArtifactError(f"{index_path} lists no experts")
+        for entry in self.index["experts"]:  # headers only: a damaged shard is named now, not at iteration 3,000
+            read_shard_header(self.path / entry["file"], entry["expert"], self.epochs, self.num_params)
 
     @property
     def num_experts(self) -> int:
@@ -208,9 +248,14 @@ class ExpertBuffer:
         try:
             with safe_open(str(path), framework="pt") as fh:
                 sl = fh.get_slice("trajectory")
-                return torch.stack([sl[e : e + 1][0] for e in epochs]).float()
+                rows = torch.stack([sl[e : e + 1][0] for e in epochs]).float()
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"expert shard {path} could not be read ({exc}); it may be truncated") from exc
+        bad = [e for e, row in zip(epochs, rows) if not torch.isfinite(row).all()]
+        if bad:
+            raise ArtifactError(f"expert shard {path} holds non-finite parameters at epoch(s) {bad}; the shard is damaged, "
+                                "train that expert again")
+        return rows
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.num_experts))
@@ -220,4 +265,5 @@ class ExpertBuffer:
         return [e.get("scores", []) for e in self.index["experts"]]
 
 
-__all__ = ["FORMAT", "INDEX_FILE", "ExpertBuffer", "buffer_finished", "ExpertSpec", "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch"]
+__all__ = ["FORMAT", "INDEX_FILE", "ExpertBuffer", "buffer_finished", "ExpertSpec", "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch",
+           "validate_index"]

@@ -18,16 +18,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mmdistill.buffer import FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header, shard_name, spec_mismatch
+from mmdistill.buffer import (FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header, shard_name,
+                              spec_mismatch, validate_index)
 from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -35,6 +38,7 @@ from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, sav
 from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
 
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,8 +110,13 @@ def train_experts(
     epochs draw nothing from torch's global generator, the caller's guarantee).
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the expert buffer {out} is a file; expected a directory (new or made by `mmdistill experts`)")
     out.mkdir(parents=True, exist_ok=True)
-    _check_existing_index(out, spec, training)
+    held = _check_existing_index(out, spec, training)
+    if held > training.num_experts:  # never shrink a finished buffer: its index keeps every expert it lists
+        log.warning("%s already holds %d experts, more than num_experts=%d; it keeps all %d", out, held, training.num_experts, held)
+        training = dataclasses.replace(training, num_experts=held)
     header = _header(spec, training)
     mine = workers.mine(range(training.num_experts))
     bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
@@ -129,11 +138,18 @@ def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:
     return {"format": FORMAT, "spec": spec.as_json(), "training": dataclasses.asdict(training)}
 
 
-def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> None:
-    """Refuse to add experts to a buffer trained for something else."""
+def _same_setting(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two shard headers describe the same experts, whatever the buffer's number of experts."""
+    def strip(h: dict[str, Any]) -> dict[str, Any]:
+        return {**h, "training": {k: v for k, v in (h.get("training") or {}).items() if k != "num_experts"}}
+    return strip(a) == strip(b)
+
+
+def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> int:
+    """Refuse to add experts to a buffer trained for something else; the number of experts it lists (0: none)."""
     if not buffer_finished(out):
-        return
-    index = read_json(out / INDEX_FILE)
+        return 0
+    index = validate_index(read_json(out / INDEX_FILE), out / INDEX_FILE)
     mismatch = spec_mismatch(index.get("spec", {}), spec)
     if mismatch:
         raise ConfigError(f"{out} holds experts for another setting ({mismatch}); choose another buffer directory")
@@ -142,6 +158,7 @@ def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining)
     if old != new:
         diff = ", ".join(f"{k}: buffer {old.get(k)!r} vs asked {new[k]!r}" for k in new if old.get(k) != new[k])
         raise ConfigError(f"{out} holds experts trained differently ({diff}); choose another buffer directory")
+    return len(index["experts"])
 
 
 def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, training: ExpertTraining,
@@ -149,12 +166,13 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
                score: Callable[[nn.Module], float] | None, make_optimizer: OptimizerFn, workers: Workers, bar: tqdm) -> None:
     final = out / shard_name(i)
     if final.exists():
+        _check_shard_setting(final, header)
         try:
             read_shard_header(final, i, training.epochs, spec.layout.num_params)
             bar.update(training.epochs)
             return
-        except ArtifactError:
-            final.unlink()  # a damaged shard of this rank's own expert: train it again
+        except ArtifactError as exc:  # a damaged shard of this rank's own expert: trained again (replaced atomically)
+            log.warning("%s; training expert %d again", exc, i)
     net = make_net(generator(training.seed, "expert", i))
     layout = ParamLayout.of(net)
     if layout != spec.layout:
@@ -185,6 +203,38 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     partial.unlink(missing_ok=True)
 
 
+def _check_shard_setting(path: Path, header: dict[str, Any]) -> None:
+    """ConfigError when the readable shard ``path`` was trained for another setting: it is kept, never replaced."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get("header")
+    except (SafetensorError, OSError, ValueError):
+        return  # unreadable: damaged, trained again
+    try:
+        saved = json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        saved = None
+    if not isinstance(saved, dict) or not _same_setting(saved, header):
+        what = _header_difference(saved, header)
+        raise ConfigError(f"{path} holds an expert trained for another setting ({what}); it is kept: move it away or "
+                          "choose another buffer directory")
+
+
+def _header_difference(saved: Any, header: dict[str, Any]) -> str:
+    if not isinstance(saved, dict):
+        return "no mmdistill expert header"
+    parts = []
+    for k, v in header["training"].items():
+        old = (saved.get("training") or {}).get(k)
+        if k != "num_experts" and old != v:
+            parts.append(f"{k}: shard {old!r} vs asked {v!r}")
+    for k, v in header["spec"].items():
+        old = (saved.get("spec") or {}).get(k)
+        if old != v:
+            parts.append(f"{k}: shard {old!r} vs asked {v!r}" if k != "params" else "parameter names or shapes differ")
+    return ", ".join(parts) or "header differs"
+
+
 def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, scores: list[float | None], seconds: float,
                   header: dict[str, Any], expert: int) -> None:
     tensors = {"trajectory": torch.stack(rows)}
@@ -199,8 +249,10 @@ def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, sc
 def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout,
                     header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float]:
     tensors, meta = load_tensors_with_metadata(path)
-    if json.loads(meta.get("header", "{}")) != header:
-        raise ArtifactError(f"{path} was written for another expert setting; delete it to start that expert over")
+    saved = json.loads(meta.get("header", "{}"))
+    if not _same_setting(saved, header):
+        raise ArtifactError(f"{path} was written for another expert setting ({_header_difference(saved, header)}); "
+                            "delete it to start that expert over")
     rows = list(tensors["trajectory"].unbind(0))
     layout.load_into(net, rows[-1])
     momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}

@@ -207,3 +207,84 @@ def test_expert_threads_default_by_adapter_and_network():
     dropout = lambda gen: torch.nn.Sequential(_net(gen), torch.nn.Dropout(0.1))
     assert expert_threads(cfg, seeded, dropout, None, cpu) == 1
     assert expert_threads(SimpleNamespace(expert_threads=3), unseeded, dropout, None, cpu) == 3
+
+
+def _rewrite_index(path: Path, change) -> None:
+    index = json.loads((path / "index.json").read_text())
+    (path / "index.json").write_text(json.dumps(change(index)))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: [1, 2], "expected a JSON object, got list"),
+    (lambda d: {k: v for k, v in d.items() if k != "experts"}, "field 'experts' must be a list"),
+    (lambda d: {k: v for k, v in d.items() if k != "spec"}, "field 'spec' must be an object"),
+    (lambda d: {**d, "training": {**d["training"], "epochs": "abc"}}, r"field 'training.epochs' must be an integer >= 1, got 'abc'"),
+    (lambda d: {**d, "experts": [{"x": 1}]}, r"experts\[0\] must be"),
+    (lambda d: {**d, "experts": [{"expert": 0, "file": "../elsewhere.safetensors"}]}, r"experts\[0\] must be"),
+])
+def test_a_malformed_index_is_named_not_a_traceback(tmp_path, blobs, change, message):
+    path = tmp_path / "buf"
+    _train(path, blobs, num=1, epochs=1)
+    _rewrite_index(path, change)
+    with pytest.raises(ArtifactError, match=message):
+        ExpertBuffer(path)
+    with pytest.raises(ArtifactError, match=message):  # adding experts reads the same index
+        _train(path, blobs, num=2, epochs=1)
+
+
+def test_damaged_shards_are_named_when_the_buffer_opens(tmp_path, blobs):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "buf"
+    buf = _train(path, blobs, num=2, epochs=1)
+    shard = path / shard_name(1)
+    save_file({"trajectory": torch.zeros(2, buf.num_params, dtype=torch.float16)}, str(shard), metadata={"expert": "1"})
+    with pytest.raises(ArtifactError, match="expert_0001.safetensors holds a F16 trajectory"):
+        ExpertBuffer(path)  # at opening, not at the iteration that draws expert 1
+    save_file({"trajectory": torch.full((2, buf.num_params), float("nan"))}, str(shard), metadata={"expert": "1"})
+    with pytest.raises(ArtifactError, match="expert_0001.safetensors holds non-finite parameters"):
+        ExpertBuffer(path).rows(1, [0, 1])
+
+
+def test_a_buffer_path_that_is_a_file_is_refused(tmp_path, blobs):
+    (tmp_path / "buf").write_text("notes")
+    with pytest.raises(ConfigError, match="is a file; expected a directory"):
+        _train(tmp_path / "buf", blobs, num=1, epochs=1)
+    assert (tmp_path / "buf").read_text() == "notes"
+
+
+def test_shards_of_another_setting_are_kept_and_refused_not_replaced(tmp_path, blobs):
+    path = tmp_path / "buf"
+    _train(path, blobs, num=2, epochs=2)
+    (path / "index.json").unlink()  # an unfinished buffer: its shards are reused only when trained the same way
+    before = (path / shard_name(0)).read_bytes()
+    with pytest.raises(ConfigError, match=r"expert_0000.safetensors holds an expert trained for another setting \(epochs: shard 2 vs asked 3\)"):
+        _train(path, blobs, num=2, epochs=3)
+    assert (path / shard_name(0)).read_bytes() == before
+    other = ExpertTraining(num_experts=2, epochs=2, lr=0.5, batch_size=12)
+    with pytest.raises(ConfigError, match=r"lr: shard 0.05 vs asked 0.5"):
+        train_experts(path, _spec(), other, _net, lambda n, o, g: 0.0, progress=False)
+    assert (path / shard_name(0)).read_bytes() == before
+    assert _train(path, blobs, num=2, epochs=2).num_experts == 2  # the same keys finish it
+
+
+def test_asking_for_fewer_experts_never_shrinks_a_buffer(tmp_path, blobs):
+    path = tmp_path / "buf"
+    _train(path, blobs, num=3, epochs=1)
+    assert _train(path, blobs, num=1, epochs=1).num_experts == 3
+    assert json.loads((path / "index.json").read_text())["training"]["num_experts"] == 3
+
+
+def test_an_interrupted_expert_resumes_when_experts_are_added(tmp_path, blobs):
+    calls = {"n": 0}
+
+    def flaky(net, opt, gen):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "buf", blobs, num=1, epochs=3, epoch_fn=flaky)
+    buf = _train(tmp_path / "buf", blobs, num=2, epochs=3, epoch_fn=flaky)  # the partial of expert 0 is still used
+    assert buf.num_experts == 2 and calls["n"] == 2 + 2 + 3
