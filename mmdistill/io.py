@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.synthetic import SyntheticSet
 
 SYNTHETIC_FILE = "synthetic.safetensors"
@@ -66,6 +66,17 @@ def require_writable(*folders: str | Path, why: str) -> None:
             os.unlink(probe)
         except OSError as exc:
             raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}); {why}") from None
+
+
+def decode_utf8(raw: bytes, where: str | Path) -> str:
+    """The UTF-8 text of ``raw`` (the bytes of a user's data file; a byte-order mark, as spreadsheets write it, is
+    dropped); a :class:`DataError` names ``where`` and the line of the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{where}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        "save the file as UTF-8") from None
 
 
 def current_umask() -> int:

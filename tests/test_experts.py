@@ -84,15 +84,23 @@ def test_finished_experts_are_kept_and_a_lost_one_is_retrained(tmp_path, blobs):
         assert torch.equal(again.rows(i, [3]), before[i])
 
 
-def test_an_interrupted_expert_resumes_from_its_last_epoch(tmp_path, blobs):
-    reference = _train(tmp_path / "ref", blobs, num=1, epochs=4)
+def _interrupted_at(call: int, blobs):
+    """An epoch function that trains as usual but raises KeyboardInterrupt (a Ctrl-C) at its ``call``-th call, and
+    the counter of its calls."""
     calls = {"n": 0}
 
     def flaky(net, opt, gen):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == call:
             raise KeyboardInterrupt
         return train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+
+    return calls, flaky
+
+
+def test_an_interrupted_expert_resumes_from_its_last_epoch(tmp_path, blobs):
+    reference = _train(tmp_path / "ref", blobs, num=1, epochs=4)
+    calls, flaky = _interrupted_at(3, blobs)
 
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
@@ -276,13 +284,7 @@ def test_asking_for_fewer_experts_never_shrinks_a_buffer(tmp_path, blobs):
 
 
 def test_an_interrupted_expert_resumes_when_experts_are_added(tmp_path, blobs):
-    calls = {"n": 0}
-
-    def flaky(net, opt, gen):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+    calls, flaky = _interrupted_at(2, blobs)
 
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "buf", blobs, num=1, epochs=3, epoch_fn=flaky)

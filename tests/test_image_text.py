@@ -157,7 +157,7 @@ def test_caption_csv_encoding_and_layout_errors_name_the_file_and_line(tmp_path,
     bom.write_bytes("\ufeffimage,caption\nimg/000.png,a dog\n".encode("utf-8"))  # as Excel saves UTF-8 CSV
     assert [(r.image, r.caption) for r in read_csv_records(bom)] == [("img/000.png", "a dog")]
     cases = {
-        "latin.csv": ("image,caption\nimg/000.png,a dog\nimg/001.png,caf\u00e9\n".encode("latin-1"), r"latin\.csv line 3: the file is not UTF-8"),
+        "latin.csv": ("image,caption\nimg/000.png,a dog\nimg/001.png,caf\u00e9\n".encode("latin-1"), r"latin\.csv: line 3 is not UTF-8 \(byte 0xe9"),
         "empty.csv": (b"", "is empty; expected a header line naming the columns image,caption"),
         "tabs.csv": (b"img/000.png#0\ta dog\n", "the first line is tab-separated.*Flickr8k.token.txt"),
         "semi.csv": (b"image;caption\nimg/000.png;a dog\n", "semicolon-separated"),

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
 from mmdistill.seeding import generator
 
 from .data import PairSplit
@@ -113,13 +114,7 @@ def _read_text(path: Path, what: str) -> str:
                         "of images with .txt captions)")
     if not path.is_file():
         raise DataError(f"{what} {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path} line {line}: the file is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-                        "save it as UTF-8") from None
+    return decode_utf8(path.read_bytes(), path)
 
 
 def read_csv_records(path: Path) -> list[CaptionRecord]:

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
 
 log = logging.getLogger(__name__)
 
@@ -184,16 +185,6 @@ def _header_name(field: str) -> str:
     return field.strip().strip('"').split(":", 1)[0].strip().lower()
 
 
-def _decode(raw: bytes, where: str) -> str:
-    """UTF-8 text (a byte-order mark is dropped); DataError naming the line of the first byte that is not UTF-8."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{where}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                        "re-save the log as UTF-8") from None
-
-
 def _decode_titles(raw: bytes, where: str) -> str:
     """Titles are UTF-8 in ml-latest* and Latin-1 in ml-100k / ml-1m: either is read as what it is."""
     try:
@@ -251,7 +242,7 @@ def read_movielens(path: Path) -> LogRows:
                         "ratings.dat or u.data (a plain user,item,timestamp log is --dataset csv)")
     member, raw = found
     where = f"{path}:{member}" if member != str(path) else str(path)
-    text = _decode(raw, where)
+    text = decode_utf8(raw, where)
     rows: list[Row] = []
     lines: list[int] = []
     bad: list[tuple[int, str]] = []
@@ -304,7 +295,7 @@ def read_movielens(path: Path) -> LogRows:
 def read_recbole(path: Path) -> LogRows:
     """Rows of a RecBole atomic ``.inter`` file (tab-separated, typed header ``name:type``). Without a timestamp
     field the file order is the time order."""
-    text = _decode(_read_file(path, "recbole"), str(path))
+    text = decode_utf8(_read_file(path, "recbole"), str(path))
     all_lines = text.splitlines()
     first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
     if first is None:
@@ -343,7 +334,7 @@ def read_csv_log(path: Path) -> LogRows:
     whitespace). A first line naming its columns (``user``/``user_id``/``userId``/``uid``, ``item``/``item_id``/
     ``movieId``/``iid``, ``timestamp``/``time``/``ts``; more columns are allowed) is a header and the columns are
     taken by name; without one every row is exactly ``user,item,timestamp``."""
-    text = _decode(_read_file(path, "csv"), str(path))
+    text = decode_utf8(_read_file(path, "csv"), str(path))
     all_lines = text.splitlines()
     first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
     if first is None:
@@ -406,7 +397,7 @@ def read_sasrec_text(path: Path) -> LogRows:
     lines: list[int] = []
     bad: list[tuple[int, str]] = []
     seen_first = False
-    for n, line in enumerate(_decode(_read_file(path, "sasrec"), str(path)).splitlines(), start=1):
+    for n, line in enumerate(decode_utf8(_read_file(path, "sasrec"), str(path)).splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
