@@ -480,3 +480,17 @@ def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
         with pytest.raises(DataError, match="could not download"):
             load_image_dataset(name, tmp_path / "new" / name, download=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_32_bit_integer_images_holding_16_bit_values_are_scaled_as_16_bit():
+    """Older Pillow opens a 16-bit greyscale PNG as mode I (32-bit integers): values above 255 and up to 65535
+    are scaled as 16-bit ones; values already in 0..255 load as they are."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.modalities.image.datasets import _to_8bit
+
+    wide = Image.fromarray(np.full((2, 2), 40000, dtype=np.int32), mode="I")
+    assert np.asarray(_to_8bit(wide, Path("w.png"))).tolist() == [[156, 156], [156, 156]]  # 40000 / 257
+    narrow = Image.fromarray(np.full((2, 2), 200, dtype=np.int32), mode="I")
+    assert np.asarray(_to_8bit(narrow, Path("n.png"))).max() == 200

@@ -486,3 +486,14 @@ def manifest_captions(tmp_path: Path) -> set[str]:
 def test_pair_batch_checks_shapes():
     with pytest.raises(DataError, match="soft targets must be"):
         PairBatch(torch.zeros(3, 3, 4, 4), torch.zeros(3, 2), torch.zeros(2, 2))
+
+
+def test_mode_i_images_are_16_bit_only_when_their_values_say_so():
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.modalities.image_text.loaders import image_to_tensor
+
+    wide = image_to_tensor(Image.fromarray(np.full((4, 4), 40000, dtype=np.int32), mode="I"), 4, (0.0,) * 3, (1.0,) * 3)
+    narrow = image_to_tensor(Image.fromarray(np.full((4, 4), 200, dtype=np.int32), mode="I"), 4, (0.0,) * 3, (1.0,) * 3)
+    assert abs(float(wide[0, 0, 0]) - 40000 / 65535) < 0.01 and abs(float(narrow[0, 0, 0]) - 200 / 255) < 0.01

@@ -592,3 +592,25 @@ def test_td3_keeps_its_best_validation_summary_as_the_reference(tmp_path):
     with pytest.raises(ConfigError, match="select_every=-1 selects the summary on the validation item") as err:
         sequences_td3.RECIPE.run(**{**TINY, "out": str(tmp_path / "valid"), "eval_split": "valid"})
     assert err.value.key == "select_every"
+
+
+def test_a_three_column_header_with_other_names_and_trailing_tabs_still_load(tmp_path):
+    """Logs the loaders read before the header-by-name change: a three-column header naming the item otherwise
+    (columns taken in order), and a RecBole file whose lines end in a tab."""
+    rows = generated_log(40, 30, seed=0)
+    csv_path = tmp_path / "shop.csv"
+    csv_path.write_text("user_id,product_id,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    inter = tmp_path / "shop.inter"
+    inter.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(f"{u}\t{i}\t{t}\t\n" for u, i, t in rows))
+    plain = tmp_path / "plain.csv"
+    plain.write_text("".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    opts = SequenceLoadOptions()
+    want = load_sequences("csv", str(plain), opts)
+    for ds, path in (("csv", csv_path), ("recbole", inter)):
+        got = load_sequences(ds, str(path), opts)
+        assert len(got.train) == len(want.train) and all(torch.equal(a, b) for a, b in zip(got.train, want.train)), ds
+        assert torch.equal(got.test_target, want.test_target) and got.item_ids == want.item_ids, ds
+    four = tmp_path / "four.csv"
+    four.write_text("".join(f"{u},{i},{t},5\n" for u, i, t in rows))
+    with pytest.raises(DataError, match="more than three columns needs a header line"):
+        load_sequences("csv", str(four), opts)

@@ -578,14 +578,21 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
 
 
 def _to_8bit(img, path: Path):
-    """16-bit grayscale (``I;16*``) scaled to 8-bit ``L`` (value / 257, rounded); 32-bit integer or float
+    """16-bit grayscale (``I;16*``, or ``I`` with values in 0..65535 above 255, as older Pillow opens 16-bit PNGs)
+    scaled to 8-bit ``L`` (value / 257, rounded); other 32-bit integer or float
     images (``I``, ``F``) kept when their values are whole numbers in 0..255, else DataError naming the file
     (their scale is not stated: a float image in [0, 1] would otherwise turn black)."""
     from PIL import Image
 
+    def scaled(arr: np.ndarray):
+        return Image.fromarray(np.clip(np.rint(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8), mode="L")
+
     if img.mode.startswith("I;16"):
-        arr = np.asarray(img).astype(np.float64)
-        return Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8), mode="L")
+        return scaled(np.asarray(img))
+    if img.mode == "I":  # older Pillow opens a 16-bit PNG as 32-bit integers: values up to 65535 are 16-bit
+        arr = np.asarray(img)
+        if arr.size and 0 <= int(arr.min()) and 255 < int(arr.max()) <= 65535:
+            return scaled(arr)
     if img.mode in ("I", "F"):
         arr = np.asarray(img)
         lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)

@@ -318,6 +318,8 @@ def read_recbole(path: Path) -> LogRows:
         if not line.strip():
             continue
         parts = line.split("\t")
+        while len(parts) > len(header) and not parts[-1].strip():  # trailing tabs: empty fields past the header's
+            parts.pop()
         if len(parts) != len(header):
             bad.append((n + 1, f"{_fields(len(parts), 'tab-separated ')}, expected {len(header)}"))
             continue
@@ -350,7 +352,15 @@ def read_csv_log(path: Path) -> LogRows:
     names = [_header_name(h) for h in head]
     known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
     sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
-    if any(n in known for n in names):
+    roles = [[k for k, n in enumerate(names) if n in options] for options in (USER_NAMES, ITEM_NAMES, TIME_NAMES)]
+    if any(n in known for n in names) and len(head) == 3 and not all(roles):
+        # a three-column header naming some columns otherwise (user_id,product_id,timestamp): the columns are, as
+        # without a header, user, item, timestamp in that order
+        log.info("%s: line %d (%s) is a header; its columns are read as user, item, timestamp in that order", path,
+                 first + 1, ",".join(head))
+        cols, width, start = [0, 1, 2], 3, first + 1
+        expected = delim.join(head) if delim else " ".join(head)
+    elif any(n in known for n in names):
         cols = []
         for what, options in (("user", USER_NAMES), ("item", ITEM_NAMES), ("timestamp", TIME_NAMES)):
             hit = [k for k, n in enumerate(names) if n in options]
@@ -615,7 +625,9 @@ def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, A
     examples = "; ".join(f"line {line}: {why}" for line, why in read.malformed[:3])
     if not read.rows:
         raise DataError(f"{source}: none of the {n} lines is a {read.expected} row ({examples}); check the format "
-                        "(log_format, --dataset) and the delimiter (tab, comma or whitespace)")
+                        "(log_format, --dataset) and the delimiter (tab, comma or whitespace)"
+                        + ("; a log with more than three columns needs a header line naming its user, item and timestamp "
+                           "columns" if read.expected == "user,item,timestamp" else ""))
     if on_bad != "skip":
         raise DataError(f"{source}: {n} of {total} lines are not {read.expected} rows ({examples}); {SKIP_HINT}")
     log.warning("%s: dropped %d of %d lines that are not %s rows (%s)", source, n, total, read.expected, examples)
