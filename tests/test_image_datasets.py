@@ -482,15 +482,14 @@ def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_32_bit_integer_images_holding_16_bit_values_are_scaled_as_16_bit():
-    """Older Pillow opens a 16-bit greyscale PNG as mode I (32-bit integers): values above 255 and up to 65535
-    are scaled as 16-bit ones; values already in 0..255 load as they are."""
+def test_a_mode_i_png_is_read_as_16_bit(tmp_path):
+    """Older Pillow opens a 16-bit greyscale PNG as mode I (32-bit integers); a PNG holds at most 16 bits, so it
+    is scaled as a 16-bit image. A mode-I TIFF is refused (previous test)."""
     import numpy as np
     from PIL import Image
 
     from mmdistill.modalities.image.datasets import _to_8bit
 
-    wide = Image.fromarray(np.full((2, 2), 40000, dtype=np.int32), mode="I")
-    assert np.asarray(_to_8bit(wide, Path("w.png"))).tolist() == [[156, 156], [156, 156]]  # 40000 / 257
-    narrow = Image.fromarray(np.full((2, 2), 200, dtype=np.int32), mode="I")
-    assert np.asarray(_to_8bit(narrow, Path("n.png"))).max() == 200
+    img = Image.fromarray(np.full((2, 2), 40000, dtype=np.int32), mode="I")  # what older Pillow gives for the PNG
+    img.format = "PNG"
+    assert np.asarray(_to_8bit(img, tmp_path / "w.png")).tolist() == [[156, 156], [156, 156]]  # 40000 / 257

@@ -488,12 +488,18 @@ def test_pair_batch_checks_shapes():
         PairBatch(torch.zeros(3, 3, 4, 4), torch.zeros(3, 2), torch.zeros(2, 2))
 
 
-def test_mode_i_images_are_16_bit_only_when_their_values_say_so():
+def test_mode_i_images_are_16_bit_only_as_pngs():
     import numpy as np
     from PIL import Image
 
     from mmdistill.modalities.image_text.loaders import image_to_tensor
 
-    wide = image_to_tensor(Image.fromarray(np.full((4, 4), 40000, dtype=np.int32), mode="I"), 4, (0.0,) * 3, (1.0,) * 3)
-    narrow = image_to_tensor(Image.fromarray(np.full((4, 4), 200, dtype=np.int32), mode="I"), 4, (0.0,) * 3, (1.0,) * 3)
-    assert abs(float(wide[0, 0, 0]) - 40000 / 65535) < 0.01 and abs(float(narrow[0, 0, 0]) - 200 / 255) < 0.01
+    def mode_i(value: int, fmt: str | None):
+        img = Image.fromarray(np.full((4, 4), value, dtype=np.int32), mode="I")
+        img.format = fmt
+        return image_to_tensor(img, 4, (0.0,) * 3, (1.0,) * 3)
+
+    assert abs(float(mode_i(40000, "PNG")[0, 0, 0]) - 40000 / 65535) < 0.01  # older Pillow's 16-bit PNG
+    assert abs(float(mode_i(200, "TIFF")[0, 0, 0]) - 200 / 255) < 0.01  # 8-bit values: read as before
+    with pytest.raises(ValueError, match="no stated scale"):
+        mode_i(40000, "TIFF")

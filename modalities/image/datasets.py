@@ -578,8 +578,8 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
 
 
 def _to_8bit(img, path: Path):
-    """16-bit grayscale (``I;16*``, or ``I`` with values in 0..65535 above 255, as older Pillow opens 16-bit PNGs)
-    scaled to 8-bit ``L`` (value / 257, rounded); other 32-bit integer or float
+    """16-bit grayscale (``I;16*``, or an ``I`` PNG, as older Pillow opens 16-bit PNGs) scaled to 8-bit ``L``
+    (value / 257, rounded); other 32-bit integer or float
     images (``I``, ``F``) kept when their values are whole numbers in 0..255, else DataError naming the file
     (their scale is not stated: a float image in [0, 1] would otherwise turn black)."""
     from PIL import Image
@@ -589,10 +589,8 @@ def _to_8bit(img, path: Path):
 
     if img.mode.startswith("I;16"):
         return scaled(np.asarray(img))
-    if img.mode == "I":  # older Pillow opens a 16-bit PNG as 32-bit integers: values up to 65535 are 16-bit
-        arr = np.asarray(img)
-        if arr.size and 0 <= int(arr.min()) and 255 < int(arr.max()) <= 65535:
-            return scaled(arr)
+    if img.mode == "I" and getattr(img, "format", None) == "PNG":  # older Pillow opens a 16-bit PNG as mode I
+        return scaled(np.asarray(img))  # (a PNG holds at most 16 bits a sample)
     if img.mode in ("I", "F"):
         arr = np.asarray(img)
         lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)

@@ -332,7 +332,8 @@ def shapes_records(num_images: int, seed: int) -> tuple[list[CaptionRecord], dic
 def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """A PIL image as (3, size, size) float32: RGB, resized (bicubic, as the reference test transform),
     scaled to [0, 1] and normalised per channel. Greyscale, palette, CMYK and alpha images become RGB (alpha
-    is dropped); 16-bit greyscale (mode ``I;16*``, or ``I`` with values above 255) is scaled from [0, 65535]; 32-bit float pixels
+    is dropped); 16-bit greyscale (mode ``I;16*``, or a mode-``I`` PNG) is scaled from [0, 65535]; other mode-``I`` images
+    are read as 8-bit when their values are in 0..255, else raise a ValueError; 32-bit float pixels
     (mode ``F``) have no defined range and raise a ValueError (the caller counts the image as unreadable)."""
     from PIL import Image
     import numpy as np
@@ -340,9 +341,14 @@ def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tupl
     mode = getattr(img, "mode", "RGB")
     if mode == "F":
         raise ValueError("32-bit float pixels (mode F) have no defined range; save the image as 8-bit RGB")
-    # I;16: 16-bit greyscale; I: 32-bit integers, which older Pillow gives for 16-bit PNGs: scaled from [0, 65535]
-    # unless every value is already in 0..255 (read as 8-bit, as before)
-    if mode.startswith("I;16") or (mode == "I" and np.asarray(img).size and int(np.asarray(img).max()) > 255):
+    # I;16: 16-bit greyscale, as is a mode-I PNG (older Pillow opens 16-bit PNGs so): scaled from [0, 65535]. Other
+    # 32-bit integer images are read as 8-bit when every value is in 0..255 (as before), else have no stated scale
+    if mode == "I" and getattr(img, "format", None) != "PNG":
+        arr = np.asarray(img)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
+            raise ValueError(f"32-bit integer pixels (mode I) from {int(arr.min())} to {int(arr.max())} have no stated scale; "
+                             "save the image as 8-bit RGB or 16-bit greyscale")
+    elif mode.startswith("I;16") or mode == "I":
         grey = np.clip(np.asarray(img, dtype=np.float64) / 65535.0, 0.0, 1.0)
         img = Image.fromarray((grey * 255.0 + 0.5).astype(np.uint8), mode="L")
     rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
