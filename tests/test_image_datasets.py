@@ -488,8 +488,8 @@ def test_a_mode_i_png_is_read_as_16_bit(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from mmdistill.modalities.image.datasets import _to_8bit
+    from mmdistill.modalities.image.datasets import to_8bit
 
     img = Image.fromarray(np.full((2, 2), 40000, dtype=np.int32), mode="I")  # what older Pillow gives for the PNG
     img.format = "PNG"
-    assert np.asarray(_to_8bit(img, tmp_path / "w.png")).tolist() == [[156, 156], [156, 156]]  # 40000 / 257
+    assert np.asarray(to_8bit(img, tmp_path / "w.png")).tolist() == [[156, 156], [156, 156]]  # 40000 / 257

@@ -577,7 +577,7 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
     return tree
 
 
-def _to_8bit(img, path: Path):
+def to_8bit(img, path: Path):
     """16-bit grayscale (``I;16*``, or an ``I`` PNG, as older Pillow opens 16-bit PNGs) scaled to 8-bit ``L``
     (value / 257, rounded); other 32-bit integer or float
     images (``I``, ``F``) kept when their values are whole numbers in 0..255, else DataError naming the file
@@ -600,7 +600,7 @@ def _to_8bit(img, path: Path):
             what = "fractional values" if fractional and 0 <= lo and hi <= 255 else "values"
             raise DataError(
                 f"image {path} is {kind} (mode {img.mode}) with {what} from {lo:g} to {hi:g}, not whole numbers in "
-                "the 8-bit range 0..255 the loader reads, and its scale is not stated; save it as an 8-bit or "
+                "the 8-bit range 0..255 the loader reads, and has no stated scale; save it as an 8-bit or "
                 "16-bit image"
             )
     return img
@@ -623,7 +623,7 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                 warnings.simplefilter("always")  # Pillow's DecompressionBombWarning and palette notes
                 with Image.open(path) as img:
                     img.load()  # decode fully, so truncated files fail here
-                    img = _to_8bit(img, path)
+                    img = to_8bit(img, path)
                     if channels is None:
                         if img.mode not in ("L", "RGB"):  # grayscale-like modes to L, colour-like ones to RGB
                             img = img.convert("L" if img.mode in ("1", "LA", "La", "I", "F") else "RGB")

@@ -338,19 +338,11 @@ def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tupl
     from PIL import Image
     import numpy as np
 
-    mode = getattr(img, "mode", "RGB")
-    if mode == "F":
+    from mmdistill.modalities.image.datasets import to_8bit
+
+    if getattr(img, "mode", "RGB") == "F":
         raise ValueError("32-bit float pixels (mode F) have no defined range; save the image as 8-bit RGB")
-    # I;16: 16-bit greyscale, as is a mode-I PNG (older Pillow opens 16-bit PNGs so): scaled from [0, 65535]. Other
-    # 32-bit integer images are read as 8-bit when every value is in 0..255 (as before), else have no stated scale
-    if mode == "I" and getattr(img, "format", None) != "PNG":
-        arr = np.asarray(img)
-        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
-            raise ValueError(f"32-bit integer pixels (mode I) from {int(arr.min())} to {int(arr.max())} have no stated scale; "
-                             "save the image as 8-bit RGB or 16-bit greyscale")
-    elif mode.startswith("I;16") or mode == "I":
-        grey = np.clip(np.asarray(img, dtype=np.float64) / 65535.0, 0.0, 1.0)
-        img = Image.fromarray((grey * 255.0 + 0.5).astype(np.uint8), mode="L")
+    img = to_8bit(img, Path(getattr(img, "filename", "") or "the image"))  # 16-bit scaled; 32-bit beyond 0..255 refused
     rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
     x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
     return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
