@@ -44,6 +44,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.io import decode_utf8
 
 from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
@@ -558,9 +559,9 @@ def _csv(path: Path) -> _Found:
     file and row (its line) for a header with other column names, a short row, an unknown split, a file that does
     not exist, or a file listed twice."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = decode_utf8(path.read_bytes(), f"CSV file {path}")
         rows = [(n, r) for n, r in enumerate(csv.reader(text.splitlines()), start=1) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, csv.Error) as exc:
         raise DataError(f"cannot read CSV file {path}: {exc}") from None
     if rows:
         first = [c.strip().lower() for c in rows[0][1]]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.io import decode_utf8
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +208,11 @@ def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]
 
 
 def _read_csv(path: Path, root: Path) -> list[Item]:
+    reader = csv.reader(io.StringIO(decode_utf8(path.read_bytes(), f"split file {path}"), newline=""))
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: a spreadsheet's byte-order mark
-            reader = csv.reader(fh)
-            rows = [(reader.line_num, row) for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"split file {path} is not a UTF-8 CSV of path,label,split: {exc}") from None
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"split file {path} is not a CSV of path,label,split: {exc}") from None
     if rows:
         head = [c.strip().lower() for c in rows[0][1]]
         if head[:3] == ["path", "label", "split"]:
@@ -241,10 +242,7 @@ def _read_ucf_lists(trainlist: Path, root: Path) -> list[Item]:
                         "(a CSV split file needs the .csv suffix)")
     items = []
     for split, path in (("train", trainlist), ("test", testlist)):
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataError(f"split file {path} is not a UTF-8 text list of Class/clip paths: {exc}") from None
+        lines = decode_utf8(path.read_bytes(), f"split file {path}").splitlines()
         for n, line in enumerate(lines, 1):
             parts = line.strip().split()
             if parts:
