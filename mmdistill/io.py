@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -66,6 +68,30 @@ def require_writable(*folders: str | Path, why: str) -> None:
             os.unlink(probe)
         except OSError as exc:
             raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}); {why}") from None
+
+
+@contextmanager
+def new_tree(out_dir: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
+
+    An interrupted export leaves nothing half-written. Raises DataError if ``out_dir`` exists and is not an
+    empty directory."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
+    try:
+        yield tmp
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            out_dir.rmdir()  # empty (checked above)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def decode_utf8(raw: bytes, where: str | Path) -> str:

@@ -14,9 +14,7 @@ export is itself a set ``mmdistill eval`` and ``mmdistill.load`` read). :func:`r
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from mmdistill.errors import ArtifactError, ConfigError, MmdistillError
-from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, current_umask, load_synthetic
+from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
@@ -224,10 +222,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     ds = datasets.Dataset.from_dict(columns, features=datasets.Features(features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # ours alone: never a user's folder
-    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the export gets the user's umask
-    try:
+    with new_tree(out) as tmp:  # a uniquely named sibling, renamed into place: never a user's folder, never half-written
         ds.save_to_disk(str(tmp))
         (tmp / "data").mkdir()
         ds.to_parquet(str(tmp / "data" / "train.parquet"))
@@ -236,12 +231,6 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
         for name in (MANIFEST_FILE, SYNTHETIC_FILE):
             shutil.copy2(src / name, tmp / EXPORT_SET_DIR / name)
         (tmp / CARD_FILE).write_text(card)
-        if out.is_dir() and not out.is_symlink():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

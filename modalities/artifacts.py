@@ -3,15 +3,11 @@ class, file-system safe class folder names and an all-or-nothing file tree."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from mmdistill.errors import DataError
+from mmdistill.io import new_tree
 
 
 def check_labels(labels, n: int, classes: list[str]) -> None:
@@ -62,30 +58,6 @@ def class_folder_names(classes: list[str]) -> list[str]:
     if len({n.lower() for n in names}) != len(names):
         names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
     return names
-
-
-@contextmanager
-def new_tree(out_dir: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
-
-    An interrupted export leaves nothing half-written. Raises DataError if ``out_dir`` exists and is not an
-    empty directory."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
-    try:
-        yield tmp
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 __all__ = ["check_labels", "class_folder_names", "class_grid", "new_tree", "safe_name"]
