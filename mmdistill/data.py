@@ -114,3 +114,25 @@ class ClassificationData:
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return self.train.sample_shape
+
+
+def held_out_flags(labels: list[str], classes: list[str], fraction: float, seed: int, *, at_least_one: bool = True) -> list[bool]:
+    """Whether each item is held out as test, for data that comes without a split: a seeded ``fraction`` of
+    every class, drawn class by class in the order of ``classes`` from one generator seeded with ``seed``.
+
+    ``labels`` (one per item) must be in class-major order (all items of ``classes[0]``, then ``classes[1]`` ...).
+    A class of ``n`` items holds out ``round(n * fraction)``; with ``at_least_one`` that is clamped to
+    ``[1, n - 1]`` for ``n >= 2`` (every class is scored and keeps a training item; the audio adapters' rule),
+    without it a class whose share rounds to zero holds out nothing (the video adapter's rule). A class of one
+    item stays in training."""
+    gen = torch.Generator().manual_seed(seed)
+    flags: list[bool] = []
+    for c in classes:
+        n = sum(1 for lab in labels if lab == c)
+        order = torch.randperm(n, generator=gen).tolist()
+        n_test = int(round(n * fraction)) if n > 1 else 0
+        if at_least_one and n > 1:
+            n_test = min(max(n_test, 1), n - 1)
+        test = set(order[:n_test])
+        flags += [i in test for i in range(n)]
+    return flags

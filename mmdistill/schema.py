@@ -196,7 +196,7 @@ class SplitKeys(ConfigKeys):
 
     HELP_ORDER: ClassVar[int] = 1
 
-    test_fraction: float = key(0.2, help="held-out share of each class (of the data, for pairs) when the data has no test split",
+    test_fraction: float = key(0.2, help="held-out share of each class when the data has no test split (seeded)",
                                range="(0, 1)")
 
 

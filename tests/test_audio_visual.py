@@ -450,3 +450,29 @@ def test_av_digits_builder_never_writes_into_a_used_folder(tmp_path):
     with pytest.raises(DataError, match="exists and is not an empty folder"):
         build_av_digits(tmp_path / "recordings.tar", tmp_path / "av", image_test_fraction=0.3)
     assert sorted(p.name for p in (tmp_path / "av").rglob("*")) == before and not list(tmp_path.glob(".av.*"))
+
+
+def test_csv_without_split_holds_out_each_class(tmp_path):
+    """A CSV with no split column holds out a seeded test_fraction of every class (as the audio loader does),
+    drawn over the readable pairs; before, each row was drawn on its own, so a class could end up with no test
+    pair or no training pair."""
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    path = _write_csv_set(tmp_path / "set", per_class=4)  # 5 pairs per class
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(",".join(r.split(",")[:3]) for r in rows) + "\n")  # drop the split column
+    drawn = set()
+    for seed in range(6):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path), seed=seed, test_fraction=0.2))
+        assert torch.bincount(data.test.y, minlength=2).tolist() == [1, 1], seed
+        assert torch.bincount(data.train.y, minlength=2).tolist() == [4, 4], seed
+        test = sorted(p.name for p in read_csv_pairs(path, 0.2, seed, strict=False) if p.split == "test")
+        assert test == sorted(p.name for p in read_csv_pairs(path, 0.2, seed, strict=False) if p.split == "test")  # seeded
+        drawn.add(tuple(test))
+    assert len(drawn) > 1  # the seed moves the draw
+    # an unreadable pair is left out before the draw: its class still gets a test pair from the readable ones
+    (tmp_path / "set" / "a00.wav").write_bytes(b"RIFF not really a wave file")
+    pairs = read_csv_pairs(path, 0.2, 0, strict=False)
+    assert "a00.wav" not in {p.name for p in pairs}
+    assert sorted(p.label for p in pairs if p.split == "test") == ["0", "1"]

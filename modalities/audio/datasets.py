@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 
@@ -202,7 +203,7 @@ def load_audio_dataset(
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """The held-out split of the readable clips (x, y in class-major order): :func:`_held_out`'s draw over the
     clips that were read, so an unreadable file never leaves a class without its test clips."""
-    is_test = _held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
+    is_test = held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
     return x, y, torch.tensor([1 if t else 0 for t in is_test])
 
 
@@ -346,25 +347,11 @@ def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
     return path
 
 
-def _held_out_flags(labels: list[str], classes: list[str], test_fraction: float, seed: int) -> list[bool]:
-    """For items with ``labels`` in class-major order: whether each is held out. A seeded ``test_fraction`` of
-    every class (at least one clip of a class with two or more); the draw of :func:`_held_out`."""
-    gen = torch.Generator().manual_seed(seed)
-    flags: list[bool] = []
-    for c in classes:
-        n = sum(1 for lab in labels if lab == c)
-        order = torch.randperm(n, generator=gen).tolist()
-        n_test = min(max(int(round(n * test_fraction)), 1), n - 1) if n > 1 else 0
-        test = set(order[:n_test])
-        flags += [i in test for i in range(n)]
-    return flags
-
-
 def _held_out(items: list[AudioItem], classes: list[str], test_fraction: float, seed: int) -> list[AudioItem]:
     """Mark a seeded ``test_fraction`` of every class (at least one clip of a class with two or more) as
     test, the rest as train (class-major order)."""
     members = [it for c in classes for it in items if it.label == c]
-    flags = _held_out_flags([it.label for it in members], classes, test_fraction, seed)
+    flags = held_out_flags([it.label for it in members], classes, test_fraction, seed)
     return [AudioItem(it.name, it.open, it.label, "test" if t else "train") for it, t in zip(members, flags)]
 
 

@@ -6,7 +6,8 @@ Sources (``dataset``):
   folders, or a ``path,label,split`` CSV such as kinetics-tiny's ``clips.csv``); the middle frame through decord's
   ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio;
 * ``csv``: a CSV ``image_path,audio_path,label[,split]`` (paths relative to the CSV; optional ``image_label`` and
-  ``audio_label`` columns must agree with each other);
+  ``audio_label`` columns must agree with each other; without a split column ``test_fraction`` of each class's
+  readable pairs is held out, seeded, as the audio loader does);
 * a name registered with :func:`register_tensors` (in-memory tensors);
 * ``tones-digits``: generated, no files (tones of the audio adapter paired with scikit-learn digits).
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
@@ -258,9 +260,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
     if absent:
         raise DataError(f"{path}: {len(absent)} file(s) do not exist: {'; '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
     splits = [_split(r.get("split", ""), path, n) for n, r in enumerate(rows, 2)]
-    if all(s is None for s in splits):
-        gen = torch.Generator().manual_seed(seed)
-        splits = ["test" if torch.rand((), generator=gen).item() < test_fraction else "train" for _ in rows]
+    drawn = all(s is None for s in splits)
     pairs, bad = [], []
     for n, (r, split) in enumerate(zip(rows, splits), 2):
         try:
@@ -274,7 +274,19 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
         pairs.append(RawPair(r["audio_path"], clip, image, r["label"], split or "train"))
     if bad:
         log.warning("%s: %s (of %d rows)", path, describe_bad(bad, what="unreadable pair"), len(rows))
-    return pairs, sorted({r["label"] for r in rows}, key=_natural), bad
+    classes = sorted({r["label"] for r in rows}, key=_natural)
+    if drawn:
+        _hold_out(pairs, classes, test_fraction, seed)
+    return pairs, classes, bad
+
+
+def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, seed: int) -> None:
+    """Mark a seeded ``test_fraction`` of every class's readable pairs as test, the rest train (in place): the
+    audio loader's rule (:func:`mmdistill.data.held_out_flags`, at least one test pair of a class with two or
+    more), drawn after decoding so that an unreadable file never leaves a class without test pairs."""
+    order = [p for c in classes for p in pairs if p.label == c]
+    for p, is_test in zip(order, held_out_flags([p.label for p in order], classes, test_fraction, seed)):
+        p.split = "test" if is_test else "train"
 
 
 def _split(value: str, path: Path, row: int) -> str | None:

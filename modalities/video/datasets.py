@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 
@@ -307,14 +308,10 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
                 ignored.append((str(p), "not inside train/ or test/"))
         return items, sorted(classes), ignored
     items = _class_tree(root, "train", kind, ignored, classes)
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for label in sorted({it.label for it in items}):
-        members = [it for it in items if it.label == label]
-        perm = torch.randperm(len(members), generator=gen).tolist()
-        n_test = int(round(test_fraction * len(members))) if len(members) > 1 else 0
-        test = set(perm[:n_test])
-        out += [Item(it.path, it.label, "test" if i in test else "train") for i, it in enumerate(members)]
+    labels = sorted({it.label for it in items})
+    members = [it for label in labels for it in items if it.label == label]
+    flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
+    out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
     return out, sorted(classes), ignored
 
 
