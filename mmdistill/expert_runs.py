@@ -131,6 +131,8 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     if not buffer_finished(path):
         if not train_if_missing:
             raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
+        if cfg.buffer and ctx.workers.rank == 0:
+            warn_new_buffer(path, cfg)
         buffer = train_buffer(ctx, path, ctx.workers)
     else:
         buffer = ExpertBuffer(path)
@@ -138,6 +140,17 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     if ctx.workers.rank == 0:
         note_buffer_differences(cfg, buffer)
     return buffer
+
+
+def warn_new_buffer(path: Path, cfg: Any) -> None:
+    """Warn, before any expert trains, that an explicitly named ``buffer`` holds no finished buffer and will be
+    trained there: a mistyped folder name would otherwise cost the whole expert training (hours at a paper's
+    scale) without a word. A folder with some experts already is finished, not restarted."""
+    training = cfg.expert_training()
+    state = "does not exist" if not path.exists() else "holds no finished expert buffer"
+    log.warning("buffer=%s %s: training %d experts of %d epochs into it before distilling. If you meant an existing "
+                "buffer, stop now (Ctrl-C) and correct --buffer; `mmdistill experts RECIPE --buffer DIR` trains one on its own",
+                path, state, training.num_experts, training.epochs)
 
 
 def note_buffer_differences(cfg: Any, buffer: ExpertBuffer) -> None:

@@ -185,6 +185,18 @@ def test_mtt_recipe_trains_its_experts_and_evaluates_with_the_learned_step_size(
     assert protocol["labels"] == "hard" and "distilled_hard_labels" not in manifest["metrics"]
 
 
+def test_a_named_buffer_that_does_not_exist_is_warned_about_before_its_experts_train(tmp_path, capsys):
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "bufer"  # a typo of an existing buffer's name: trained anew, but never without a word
+    args = ["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]
+    assert cli_main([*args, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert f"buffer={buf} does not exist: training 2 experts of 2 epochs into it" in err and "correct --buffer" in err
+    assert err.index("does not exist") < err.index("training 2 experts for")  # before the training starts
+    assert cli_main([*args, "--out", str(tmp_path / "run2")]) == 0
+    assert "does not exist" not in capsys.readouterr().err  # the finished buffer is used without a warning
+
+
 def test_a_matching_iteration_that_cannot_fit_is_refused_before_the_experts_are_trained(tmp_path, capsys, monkeypatch):
     import mmdistill.memory
 
