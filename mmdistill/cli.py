@@ -8,7 +8,8 @@
                                                (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
                                                shard_classes=true, and the evaluation runs, over K processes)
     mmdistill show DIR                         summary of a saved set (the card's summary)
-    mmdistill check DIR                        memorisation check of a saved set (writes memorisation.png, the card)
+    mmdistill check DIR [--data-root PATH] [--no-write]
+                                               memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf OUT           a Hugging Face dataset (save_to_disk + parquet + card)
 
@@ -286,18 +287,22 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.recipes import get_recipe
     from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.expert_runs import run_experts_command
+    from mmdistill.recipe_cli import config_from_argv
 
     recipe = get_recipe(recipe_name)
     if not issubclass(recipe.config_cls, TrajectoryKeys):
         raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
                           "recipe such as image-mtt (its buffer also serves soft labels of other recipes)")
-    cfg = recipe.config_from_argv(rest)
+    cfg = config_from_argv(recipe, rest, prog=f"mmdistill experts {recipe.name}")
     buffer = run_experts_command(recipe, cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]
         score = f"; final test score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
         print(f"{buffer.num_experts} experts of {buffer.epochs} epochs ({buffer.num_params} parameters each) in {buffer.path}{score}")
     return 0
+
+
+DIR_HELP = "a run folder, or an export made with --to hf"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,31 +322,35 @@ def build_parser() -> argparse.ArgumentParser:
                            "torchrun --nproc_per_node K -m mmdistill experts ... shards the experts over K processes.",
                            epilog="trajectory recipes:\n" + recipe_listing(trajectory_only=True))
     p_exp.add_argument("recipe", help="a trajectory recipe name (below)")
-    p_eval = sub.add_parser("eval", help="re-evaluate a saved set")
-    p_eval.add_argument("dir")
-    p_eval.add_argument("--runs", type=int, default=None, help="evaluation networks per set")
-    p_eval.add_argument("--epochs", type=int, default=None, help="training epochs per evaluation network")
-    p_eval.add_argument("--networks", type=lambda s: [x for x in s.split(",") if x], default=None, help="comma-separated network names")
-    p_eval.add_argument("--cross-arch", action="store_true", help="evaluate on ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18")
-    p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine")
-    p_eval.add_argument("--device", default=None)
+    p_eval = sub.add_parser("eval", help="re-evaluate a saved set",
+                            description="Evaluate a saved set again. Every flag defaults to the saved run's value.")
+    p_eval.add_argument("dir", help=DIR_HELP)
+    p_eval.add_argument("--runs", type=int, default=None, help="evaluation networks per set (eval_runs)")
+    p_eval.add_argument("--epochs", type=int, default=None, help="training epochs per evaluation network (eval_epochs)")
+    p_eval.add_argument("--networks", type=lambda s: [x for x in s.split(",") if x], default=None,
+                        help="comma-separated network names (eval_networks)")
+    p_eval.add_argument("--cross-arch", action="store_true", help="also evaluate on the papers' cross-architecture networks "
+                        "(cross_arch; images: ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18)")
+    p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (data_root)")
+    p_eval.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 ... (device)")
     p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "
                         "under torchrun the groups go to the processes in turn")
-    p_eval.add_argument("--no-baselines", action="store_true", help="skip the random-real and herding baselines")
+    p_eval.add_argument("--no-baselines", action="store_true", help="skip the baselines (random real, herding ...; baselines=)")
     p_eval.add_argument("--write", action="store_true",
                         help="store the new metrics in the manifest, the card and accuracy.png (sets not scored again, e.g. "
                              "the baselines after --no-baselines, move under metrics.earlier with their protocol)")
     p_eval.add_argument("key=value", nargs="*", help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
                                                      "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set")
-    p_show.add_argument("dir")
+    p_show.add_argument("dir", help=DIR_HELP)
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
-    p_export.add_argument("dir")
+    p_export.add_argument("dir", help=DIR_HELP)
     p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",
                           help="output directory (default DIR/export), or 'hf OUT' for a Hugging Face dataset")
     p_check = sub.add_parser("check", help="memorisation check of a saved set: distances to the nearest real samples")
-    p_check.add_argument("dir")
-    p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine")
+    p_check.add_argument("dir", help=DIR_HELP)
+    p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved "
+                         "run's data_root)")
     p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
     return parser
 

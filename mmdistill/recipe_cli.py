@@ -9,6 +9,7 @@ does not have is an error that says whether it does not apply to this recipe or 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -103,9 +104,13 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
     return parser
 
 
-def config_from_argv(recipe: Recipe, argv: Sequence[str] | None) -> DistillConfig:
-    """The config of ``mmdistill run RECIPE ARGS``: YAML file, flags, then ``key=value`` overrides."""
-    parser = argument_parser(recipe)
+def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | None = None) -> DistillConfig:
+    """The config of ``mmdistill run RECIPE ARGS``: YAML file, flags, then ``key=value`` overrides. ``prog`` names the
+    command in the usage line (``mmdistill experts RECIPE``); with ``argv`` None (the recipe run as a script) it is
+    ``python SCRIPT``."""
+    if prog is None and argv is None:
+        prog = f"python {sys.argv[0]}"
+    parser = argument_parser(recipe, prog)
     args, unknown = parser.parse_known_args(list(argv) if argv is not None else None)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
     unknown = [t for t in unknown if t not in late]
