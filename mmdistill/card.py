@@ -12,6 +12,7 @@ import json
 from typing import Any, Mapping
 
 from mmdistill.evaluation import evaluated_sets
+from mmdistill.load_report import NOTHING, is_report, summary_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.synthetic import SyntheticSet
 
@@ -53,17 +54,23 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def loading_counts(manifest: Mapping[str, Any]) -> str | None:
-    """What the loader read and left out, from the counts an adapter stores in the set's metadata
-    (``synthetic.meta.load_report`` / ``data_stats``: unreadable, skipped, ignored, padded files ...), as one
-    line of the non-zero counts; None when the set has no such record (in-memory or generated data)."""
+    """What the loader read and left out, from the report an adapter stores in the set's metadata
+    (``synthetic.meta.load_report``, :class:`mmdistill.load_report.LoadReport`: unreadable, skipped, ignored,
+    padded files ...), as one line of the non-zero counts; None when the set has no such record (in-memory or
+    generated data). Sets saved before that shape (a flat dict of counts in ``load_report``, the sequences'
+    ``data_stats``) give the line they gave then: every positive integer of both, in that order."""
     syn = manifest.get("synthetic")
     meta = syn.get("meta") if isinstance(syn, Mapping) else None
-    reports = [meta[k] for k in ("data_stats", "load_report") if isinstance(meta, Mapping) and isinstance(meta.get(k), Mapping)]
+    if not isinstance(meta, Mapping):
+        return None
+    if is_report(meta.get("load_report")):
+        return summary_line(meta["load_report"]["counts"])
+    reports = [meta[k] for k in ("data_stats", "load_report") if isinstance(meta.get(k), Mapping)]
     if not reports:
         return None
     counts = [f"{k.replace('_', ' ')} {v:,}" for rep in reports for k, v in rep.items()
               if isinstance(v, int) and not isinstance(v, bool) and v > 0]
-    return ", ".join(counts) if counts else "nothing skipped, padded or left out"
+    return ", ".join(counts) if counts else NOTHING
 
 
 def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:

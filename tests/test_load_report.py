@@ -1,0 +1,114 @@
+"""The core load report (``mmdistill.load_report``): the one shape every adapter stores in ``synthetic.meta.load_report``,
+read back, named relative to the data root, refused under strict, and the card line of new and older manifests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmdistill.card import card_summary, loading_counts, render_card
+from mmdistill.errors import ArtifactError, DataError
+from mmdistill.load_report import FORMAT, NAMES, NOTHING, LoadReport, is_report
+
+
+def _report(root) -> LoadReport:
+    rep = LoadReport(root=str(root), descriptions={"unreadable": "unreadable file(s) skipped", "ignored": "file(s) not used",
+                                                   "padded": "clip(s) padded"}, facts={"sample_rate": 8000})
+    for i in range(NAMES + 5):
+        rep.add("unreadable", root / "a" / f"{i:02d}.wav", f"cannot decode {i}")
+    rep.add("ignored", "/elsewhere/notes.txt", "not audio")
+    rep.count("resampled", 7)
+    return rep
+
+
+def test_as_dict_has_one_shape_and_reads_back(tmp_path):
+    rep = _report(tmp_path / "data")
+    d = rep.as_dict()
+    assert set(d) == {"format", "root", "counts", "files", "facts"} and d["format"] == FORMAT == 1
+    assert d["counts"] == {"unreadable": NAMES + 5, "ignored": 1, "padded": 0, "resampled": 7}  # declared kinds first, zeros kept
+    assert len(d["files"]["unreadable"]) == NAMES and "resampled" not in d["files"] and "padded" not in d["files"]
+    assert d["facts"] == {"sample_rate": 8000}
+    back = LoadReport.from_dict(json.loads(json.dumps(d)))  # through JSON, as a manifest stores it
+    assert back.counts() == rep.counts() and back.facts == rep.facts and back.as_dict() == d
+    assert back.items("ignored") == [("notes.txt", "")]  # names without reasons (those stay in the log)
+    assert LoadReport.from_dict(LoadReport().as_dict()).counts() == {}
+
+
+def test_entries_are_stored_relative_to_the_root_never_the_machines_folders(tmp_path):
+    d = _report(tmp_path / "data").as_dict()
+    assert d["root"] == "data" and str(tmp_path) not in json.dumps(d) and "/elsewhere" not in json.dumps(d)
+    assert d["files"]["unreadable"][:2] == ["a/00.wav", "a/01.wav"] and d["files"]["ignored"] == ["notes.txt"]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "list.csv").write_text("path,label\n")
+    csv = LoadReport(root=str(tmp_path / "data" / "list.csv"))  # a root that is a file: names relative to its folder
+    csv.add("unreadable", tmp_path / "data" / "b" / "x.wav", "empty")
+    csv.add("unreadable", "b/y.wav", "relative names are kept")
+    assert csv.as_dict()["root"] == "list.csv" and csv.as_dict()["files"]["unreadable"] == ["b/x.wav", "b/y.wav"]
+
+
+def test_lines_name_the_first_entries_with_the_adapters_descriptions(tmp_path):
+    lines = _report(tmp_path / "data").lines()
+    assert lines[0].startswith(f"{NAMES + 5} unreadable file(s) skipped: ") and lines[0].endswith(" ...")
+    assert f"{tmp_path / 'data' / 'a' / '00.wav'} (cannot decode 0)" in lines[0]
+    assert lines[1] == "1 file(s) not used: /elsewhere/notes.txt (not audio)" and lines[2] == "7 resampled"
+    assert len(lines) == 3  # padded: 0, no line
+
+
+def test_strict_error_names_what_would_be_left_out(tmp_path):
+    rep = _report(tmp_path / "data")
+    assert rep.strict_error(["padded"]) is None
+    err = rep.strict_error(["unreadable", "ignored"])
+    assert isinstance(err, DataError)
+    msg = str(err)
+    assert msg.startswith(f"{NAMES + 6} item(s) under {tmp_path / 'data'} would be left out: ")
+    assert "00.wav (unreadable: cannot decode 0)" in msg and "03.wav" not in msg and " ...; --strict makes that an error" in msg
+    assert msg.endswith("(without it they are skipped, counted and logged)")
+    counted = LoadReport(root="r")
+    counted.count("resampled", 3)
+    assert str(counted.strict_error(["resampled"], flag="strict=true", would="would be resampled", without="resampled")) == (
+        "3 item(s) under r would be resampled: 3 resampled; strict=true makes that an error (without it resampled)")
+
+
+def test_from_dict_refuses_another_shape():
+    assert not is_report({"unreadable": 2, "unreadable_files": ["a"]}) and is_report(LoadReport().as_dict())
+    with pytest.raises(ArtifactError, match="not a load report of format 1"):
+        LoadReport.from_dict({"unreadable": 2, "unreadable_files": ["a"]})
+    with pytest.raises(ArtifactError, match=r"kind\(s\) \['padded'\]"):
+        LoadReport.from_dict({"format": 1, "root": "", "counts": {"padded": -1}, "files": {}, "facts": {}})
+    with pytest.raises(ValueError, match="integer >= 0"):
+        LoadReport().count("padded", -2)
+
+
+def _manifest(meta: dict) -> dict:
+    return {"recipe": "video-dm", "method": "dm", "dataset": "folder", "ipc": 1, "modality": "video",
+            "synthetic": {"tensors": {"labels": [2]}, "meta": meta}}
+
+
+def test_the_card_states_the_counts_of_a_new_shape_report(tmp_path):
+    rep = LoadReport(root=str(tmp_path), descriptions={"unreadable": "", "skipped_short": "", "ignored": ""}, facts={"cache": "hit x"})
+    rep.add("unreadable", tmp_path / "a" / "x.mp4", "bad")
+    rep.add("unreadable", tmp_path / "b" / "y.mp4", "bad")
+    rep.add("ignored", tmp_path / "notes.txt", "not a clip")
+    manifest = _manifest({"load_report": rep.as_dict()})
+    assert loading_counts(manifest) == "unreadable 2, ignored 1"  # before: "format 1" (every positive integer at the top)
+    assert "loading: unreadable 2, ignored 1" in card_summary(manifest)
+    assert "- what loading read and left out: unreadable 2, ignored 1" in render_card(manifest)
+    assert loading_counts(_manifest({"load_report": LoadReport(root="r", descriptions={"padded": ""}).as_dict()})) == NOTHING
+    # the sequences adapter keeps its data_stats (rows read, users ...) beside the report: only the report's counts are stated
+    stats = {"rows_read": 900, "users": 30, "duplicate_rows": 4}
+    seq = LoadReport(root="log.csv")
+    seq.count("duplicate_rows", 4)
+    assert loading_counts(_manifest({"data_stats": stats, "load_report": seq.as_dict()})) == "duplicate rows 4"
+
+
+def test_the_card_still_reads_manifests_saved_before_the_one_shape():
+    flat = {"unreadable": 2, "skipped_short": 0, "ignored": 1, "unreadable_files": ["a/x.mp4", "b/y.mp4"], "cache": ""}
+    assert loading_counts(_manifest({"load_report": flat})) == "unreadable 2, ignored 1"
+    assert loading_counts(_manifest({"load_report": {"unreadable": 0}})) == NOTHING
+    audio = {"root": "data", "clips": 18, "duration_s": 0.4, "sample_rate": 16000, "skipped": 2, "skipped_files": ["a.wav", "b.wav"],
+             "ignored": 0, "ignored_files": [], "resampled": {"8000": 3}, "padded": 0, "cropped": 0}
+    assert loading_counts(_manifest({"load_report": audio})) == "clips 18, sample rate 16,000, skipped 2"  # as its card said
+    stats = {"format": "csv", "rows_read": 15886, "duplicate_rows": 7943, "kcore_rounds": 1, "users": 200}
+    assert loading_counts(_manifest({"data_stats": stats})) == "rows read 15,886, duplicate rows 7,943, kcore rounds 1, users 200"
+    assert loading_counts(_manifest({})) is None and loading_counts({"synthetic": {}}) is None
