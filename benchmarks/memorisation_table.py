@@ -44,6 +44,10 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
     import mmdistill.card  # noqa: F401
 
-    main(sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", metavar="DIR", help="run folders or --to hf exports of saved sets")
+    main(ap.parse_args().dirs)
