@@ -222,6 +222,29 @@ def test_strict_makes_short_skips_an_error_and_a_cache_hit_obeys_strict(tmp_path
         load_clip_folder(root, kind="frames", sampling=_sampling(short="pad"), cache_dir=tmp_path / "c", strict=True)
 
 
+def test_strict_refuses_a_short_clip_that_short_pads_or_shrinks_and_a_cache_hit_too(tmp_path):
+    """A clip shorter than num_frames x frame_gap is an error under --strict whatever ``short`` does with it; before,
+    only short=skip's skipped clip was, and a padded or shrunk clip passed --strict silently (fresh or cached)."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    for f in sorted((root / "a" / "clip0").iterdir())[2:]:  # a 2-frame clip: 4 frames are sampled
+        f.unlink()
+    for short, policy, done in (("pad", "short=pad", "padded by repeating the last frame"),
+                                ("gap", "short=gap", "sampled with a smaller frame gap")):
+        kept = load_clip_folder(root, kind="frames", sampling=_sampling(short=short), cache_dir=tmp_path / "c")
+        assert kept.report.counts()["padded"] == 1 and len(kept.x_train) + len(kept.x_test) == 6  # without strict: kept, counted
+        for cached in (False, True):  # a fresh decode, and a cache hit of the load above
+            with pytest.raises(DataError) as err:
+                load_clip_folder(root, kind="frames", sampling=_sampling(short=short), cache_dir=tmp_path / "c", use_cache=cached,
+                                 strict=True)
+            msg = str(err.value)
+            for part in ("1 clip(s) under", "a/clip0 (", "shorter than num_frames x frame_gap", done, policy, "--strict",
+                         f"without it {policy} "):
+                assert part in msg, (short, cached, part, msg)
+    assert "also padded" in msg  # short=gap pads a clip with fewer frames than num_frames too
+
+
 def test_a_damaged_or_foreign_cache_file_is_decoded_again(tmp_path, caplog):
     from mmdistill.modalities.video.datasets import load_clip_folder
 
@@ -296,7 +319,7 @@ def test_files_found_but_not_used_are_named_and_strict_refuses_them(tmp_path, ca
     assert vs.report.counts()["ignored"] == 3
     assert {Path(p).name for p, _ in vs.report.ignored} == {"notes.txt", "Thumbs.db", "stray.png"}
     assert "3 file(s) or folder(s) under the data root not used" in caplog.text
-    assert vs.report.as_dict()["ignored_files"] == ["stray.png", "a/notes.txt", "a/clip0/Thumbs.db"]
+    assert vs.report.as_dict()["files"]["ignored"] == ["stray.png", "a/notes.txt", "a/clip0/Thumbs.db"]
     with pytest.raises(DataError, match=r"would be left out.*--strict"):
         load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, strict=True)
     # train/ + test/ + val/: val/ is not used, and says so
@@ -363,7 +386,8 @@ def test_the_load_report_reaches_the_manifest_and_the_cli_names_bad_input(tmp_pa
 
     rep = json.loads((tmp_path / "run" / "manifest.json").read_text())["synthetic"]["meta"]["load_report"]
     assert res.synthetic.meta["load_report"] == rep
-    assert rep["unreadable"] == 1 and rep["unreadable_files"] == ["b/clip2"] and rep["skipped_short"] == 0
+    assert rep["counts"]["unreadable"] == 1 and rep["files"] == {"unreadable": ["b/clip2"]} and rep["counts"]["skipped_short"] == 0
+    assert rep["root"] == "data" and str(tmp_path) not in json.dumps(rep)  # names relative to the root, no machine folders
     common = ["--dataset", "frames", "--data-root", str(root), "--num-frames", "4", "--frame-gap", "1", "--frame-size", "8",
               "--ipc", "1", "--iterations", "1", "--no-evaluate", "--no-progress", "--no-cache"]
     code = cli_main(["run", "video-dm", *common, "--strict", "--out", str(tmp_path / "strict")])

@@ -11,9 +11,9 @@ middle of the clip (``offset="center"``); ``short`` says what happens to a clip 
 ``(num_frames - 1) x frame_gap + 1`` frames: ``gap`` (the reference: the gap shrinks to fit; a clip with
 fewer than ``num_frames`` frames is then padded by repeating its last frame), ``pad`` (keep the gap, repeat
 the last frame) or ``skip`` (drop the clip). Each case is counted and named in the log and the manifest, as are unreadable files
-and files found under the root that are not clips of the layout (``ignored``); ``strict`` makes an unreadable,
-skipped or ignored item an error. Every class of the layout is kept: a class left with no training clip is
-refused by name.
+and files found under the root that are not clips of the layout (``ignored``); ``strict`` makes an unreadable or
+ignored item and every short clip (skipped, padded or shrunk) an error. Every class of the layout is kept: a class
+left with no training clip is refused by name.
 
 Decoded clips are cached as one uint8 safetensors file per split, keyed by the file list (paths, sizes and
 modification times) and the decode settings, so a second run with the same settings does not decode again; a cache
@@ -40,6 +40,7 @@ from torch import Tensor
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
+from mmdistill.load_report import LoadReport as CoreLoadReport
 
 log = logging.getLogger(__name__)
 
@@ -100,61 +101,54 @@ class FrameSampling:
 
 
 REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "padded", "shrunk_gap")
-#: the kinds ``strict`` turns into errors: everything that leaves an item out
-STRICT_KINDS = ("unreadable", "skipped_short", "ignored")
+#: the kinds that leave an item out
+LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
+#: the kinds of a clip shorter than num_frames x frame_gap that the ``short`` policy kept
+SHORT_KINDS = ("padded", "shrunk_gap")
+#: the kinds ``strict`` turns into errors: everything that leaves an item out, and every too-short clip
+STRICT_KINDS = LEFT_OUT_KINDS + SHORT_KINDS
 
 
-@dataclass
-class LoadReport:
-    """What the loader did not take as it was: each list holds ``(path, reason)``. ``ignored``: files and
-    folders found under the root that are not clips of the layout (a file beside the class folders, ``val/``
-    when ``test/`` exists, a file that is not a frame image in a clip folder)."""
+class LoadReport(CoreLoadReport):
+    """:class:`mmdistill.load_report.LoadReport` with the video loader's kinds; entries are ``(path, reason)``.
+    ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
+    folders, ``val/`` when ``test/`` exists, a file that is not a frame image in a clip folder). The kinds read as
+    attributes (``report.unreadable``: the live list) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
+    the cache file's name)."""
 
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
-    skipped_short: list[tuple[str, str]] = field(default_factory=list)
-    padded: list[tuple[str, str]] = field(default_factory=list)
-    shrunk_gap: list[tuple[str, str]] = field(default_factory=list)
-    ignored: list[tuple[str, str]] = field(default_factory=list)
-    cache: str = ""
-    root: str = ""
+    KINDS = {"unreadable": "unreadable or empty file(s) skipped",
+             "skipped_short": "clip(s) shorter than num_frames x frame_gap skipped (short=skip)",
+             "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
+             "padded": "short clip(s) padded by repeating the last frame",
+             "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
 
-    def counts(self) -> dict[str, int]:
-        return {k: len(getattr(self, k)) for k in REPORT_KINDS}
+    unreadable = property(lambda self: self.items("unreadable"))
+    skipped_short = property(lambda self: self.items("skipped_short"))
+    ignored = property(lambda self: self.items("ignored"))
+    padded = property(lambda self: self.items("padded"))
+    shrunk_gap = property(lambda self: self.items("shrunk_gap"))
 
-    def lines(self) -> list[str]:
-        out = []
-        for key, what in (("unreadable", "unreadable or empty file(s) skipped"),
-                          ("skipped_short", "clip(s) shorter than num_frames x frame_gap skipped (short=skip)"),
-                          ("ignored", "file(s) or folder(s) under the data root not used (not a clip of the layout)"),
-                          ("padded", "short clip(s) padded by repeating the last frame"),
-                          ("shrunk_gap", "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)")):
-            items = getattr(self, key)
-            if items:
-                examples = "; ".join(f"{p} ({r})" for p, r in items[:3])
-                out.append(f"{len(items)} {what}: {examples}{' ...' if len(items) > 3 else ''}")
-        return out
+    @property
+    def cache(self) -> str:
+        return str(self.facts.get("cache", ""))
 
-    def _rel(self, path: str) -> str:
-        """``path`` relative to the data root (the manifest names files without the machine's folders)."""
-        try:
-            return str(Path(path).relative_to(self.root)) if self.root else path
-        except ValueError:
-            return Path(path).name
-
-    def as_dict(self) -> dict[str, Any]:
-        what, _, where = self.cache.partition(" ")
-        return {**self.counts(), **{f"{k}_files": [self._rel(p) for p, _ in getattr(self, k)][:20] for k in REPORT_KINDS},
-                "cache": f"{what} {Path(where).name}" if where else what}
-
-    def strict_error(self) -> "DataError | None":
-        """The error ``strict`` raises for what this report left out (None: nothing was)."""
-        bad = [(k, p, r) for k in STRICT_KINDS for p, r in getattr(self, k)]
-        if not bad:
-            return None
-        names = "; ".join(f"{p} ({k.replace('_', ' ')}: {r})" for k, p, r in bad[:3])
-        return DataError(f"{len(bad)} item(s) under {self.root or 'the data root'} would be left out: {names}"
-                         f"{' ...' if len(bad) > 3 else ''}; --strict makes that an error (without it they are skipped, "
-                         "counted and logged)")
+    def strict_error(self, kinds: Iterable[str] = STRICT_KINDS, **kw: Any) -> "DataError | None":
+        """The error ``strict`` raises for what this report left out or kept although too short (None: nothing):
+        items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
+        kinds = list(kinds)
+        if kw or any(k not in STRICT_KINDS for k in kinds):
+            return super().strict_error(kinds, **kw)
+        left = super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])
+        if left is not None or not any(self.counts()[k] for k in kinds if k in SHORT_KINDS):
+            return left
+        if "shrunk_gap" in kinds and self.counts()["shrunk_gap"]:
+            padded = self.counts()["padded"] if "padded" in kinds else 0
+            what = ("would be sampled with a smaller frame gap (short=gap, the reference's rule"
+                    + (f"; {padded} of them also padded by repeating the last frame" if padded else "") + ")")
+            return super().strict_error(["shrunk_gap"], noun="clip(s)", would=f"are shorter than num_frames x frame_gap and {what}",
+                                        without="short=gap shrinks their gap, counts and logs them")
+        return super().strict_error(["padded"], noun="clip(s)", would="are shorter than num_frames x frame_gap and would be padded by "
+                                    "repeating the last frame (short=pad)", without="short=pad pads them, counts and logs them")
 
 
 @dataclass
@@ -325,7 +319,9 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     used (a clip beside the class folders, ``val/`` next to ``test/``) are logged with a count."""
     items, _, ignored = _discover(root, kind, split_file, test_fraction, seed)
     if ignored:
-        log.warning("%s", LoadReport(ignored=ignored).lines()[0])
+        report = LoadReport()
+        report.extend("ignored", ignored)
+        log.warning("%s", report.lines()[0])
     return items
 
 
@@ -455,13 +451,12 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -
             raise ValueError("the clips are not uint8 (N, C, T, H, W)")
         if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
             raise ValueError(f"written with other decode settings ({info['sampling']})")
-        entries = {k: [tuple(v) for v in saved.get(k, [])] for k in REPORT_KINDS}
+        entries = {k: [(str(p), str(r)) for p, r in saved.get(k, [])] for k in REPORT_KINDS}
     except Exception as exc:  # noqa: BLE001 - a damaged cache costs a decode, never the run
         log.warning("decoded-clip cache %s cannot be used (%s: %s); decoding the clips again and replacing it",
                     cache_path, type(exc).__name__, _why(exc))
         return None
-    for k, v in entries.items():
-        setattr(report, k, v)
+    report.entries.update(entries)  # what the load that wrote the cache found (``ignored`` too)
     return tensors, info
 
 
@@ -485,14 +480,16 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout); see
     :func:`discover` for the layouts and the module docstring for sampling, short clips and the cache.
 
-    Unreadable clips, clips skipped as too short and files found but not used are counted and named in the log
-    and :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of
-    the layout is kept, so a class none of whose clips decodes is refused by name."""
+    Unreadable clips, clips shorter than ``num_frames x frame_gap`` (skipped, padded or sampled with a smaller gap,
+    as ``sampling.short`` says) and files found but not used are counted and named in the log and
+    :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of the
+    layout is kept, so a class none of whose clips decodes is refused by name."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     items, all_classes, ignored = _discover(root, kind, split_file, test_fraction, sampling.seed)
     base = Path(root).expanduser()
-    report = LoadReport(ignored=list(ignored), root=str(base.parent if base.is_file() else base))
+    report = LoadReport(root=str(base.parent if base.is_file() else base))
+    report.extend("ignored", ignored)
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"
@@ -506,7 +503,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         cached = _read_cache(cache_path, sampling, report) if cache_path.exists() else None
         if cached is not None:
             tensors, info = cached
-            report.cache = f"hit {cache_path}"
+            report.facts["cache"] = f"hit {cache_path.name}"
             for line in report.lines():
                 log.warning("%s", line)
             if strict and (err := report.strict_error()) is not None:
@@ -520,30 +517,32 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     sizes: dict[tuple[int, int], list[str]] = {}
     for it in items:
         if kind == "frames" and (other := _other_files(it.path)):
-            report.ignored += other
+            report.extend("ignored", other)
             if strict:
-                raise report.strict_error()
+                raise report.strict_error(LEFT_OUT_KINDS)
         frames, length, what = decode(it.path, sampling)
         if frames is None:
             if what.startswith("unreadable"):
                 reason = what[len("unreadable: "):] or "unreadable"
-                report.unreadable.append((str(it.path), reason))
+                report.add("unreadable", it.path, reason)
                 why = f"cannot be decoded ({reason})"
             else:
                 reason = f"{length} frames < {sampling.span}"
-                report.skipped_short.append((str(it.path), reason))
+                report.add("skipped_short", it.path, reason)
                 why = f"is shorter than num_frames x frame_gap ({reason}; short=skip)"
             if strict:
                 raise DataError(f"{it.path} {why}; --strict makes a skipped clip an error (without it: skipped, counted "
                                 "and logged)")
             continue
         if what in ("pad", "gap+pad"):
-            report.padded.append((str(it.path), f"{length} frames"))
+            report.add("padded", it.path, f"{length} frames < {sampling.span}")
         if what in ("gap", "gap+pad"):
-            report.shrunk_gap.append((str(it.path), f"{length} frames, gap {max(1, length // sampling.num_frames)}"))
+            report.add("shrunk_gap", it.path, f"{length} frames < {sampling.span}, gap {max(1, length // sampling.num_frames)}")
         sizes.setdefault((frames.shape[1], frames.shape[2]), []).append(str(it.path))
         clips[it.split].append(frames)
         labels[it.split].append(it.label)
+    if strict and (err := report.strict_error(SHORT_KINDS)) is not None:  # every short clip named, not just the first
+        raise err
     for line in report.lines():
         log.warning("%s", line)
     if not clips["train"] and not clips["test"]:
@@ -560,7 +559,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if empty:
         def why(c: str) -> str:
             listed = [str(it.path) for it in items if it.label == c and it.split == "train"]
-            lost = sum(p in listed for k in ("unreadable", "skipped_short") for p, _ in getattr(report, k))
+            lost = sum(p in listed for k in ("unreadable", "skipped_short") for p, _ in report.items(k))
             return f"{c!r} ({len(listed)} training clip(s) listed, {lost} unreadable or skipped, {labels['test'].count(c)} test clip(s))"
         raise DataError(f"class(es) without a usable training clip under {root}: {', '.join(why(c) for c in empty)}; "
                         "add clips or remove the class")
@@ -576,9 +575,9 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     if cache_path is not None:
         _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
-                     {"classes": json.dumps(classes), "report": json.dumps({k: getattr(report, k) for k in REPORT_KINDS}),
+                     {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
                       "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
-        report.cache = f"wrote {cache_path}"
+        report.facts["cache"] = f"wrote {cache_path.name}"
     return VideoSet(Path(root).name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
 
@@ -636,5 +635,6 @@ def moving_digits_set(spec: Any = None) -> VideoSet:
     return VideoSet("moving-digits", xtr, ytr, xte, yte, classes, meta={"spec": dict(spec.__dict__)})
 
 
-__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "Item", "LoadReport", "OFFSETS", "REPORT_KINDS", "SHORT_POLICIES", "VIDEO_EXTENSIONS",
+__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "Item", "LEFT_OUT_KINDS", "LoadReport", "OFFSETS", "REPORT_KINDS", "SHORT_KINDS",
+           "SHORT_POLICIES", "STRICT_KINDS", "VIDEO_EXTENSIONS",
            "VideoSet", "default_cache_dir", "discover", "from_tensors", "load_clip_folder", "moving_digits_set"]
