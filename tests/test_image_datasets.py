@@ -18,6 +18,7 @@ pytest.importorskip("torchvision")
 from PIL import Image  # noqa: E402
 
 from mmdistill.errors import ConfigError, DataError  # noqa: E402
+from mmdistill.load_report import LoadReport  # noqa: E402
 from mmdistill.modalities.image.datasets import (  # noqa: E402
     list_image_datasets,
     load_image_dataset,
@@ -348,12 +349,13 @@ def test_entries_not_read_are_logged_and_reported(tmp_path, image_log):
     _png(tmp_path / "b" / "nested" / "deep.png")  # nested folders are read
     ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.3)
     assert len(ds.x_train) + len(ds.x_test) == 7
-    rep = ds.report
-    assert rep["ignored"] == 6 and rep["root"] == str(tmp_path)
-    joined = " | ".join(rep["ignored_entries"])
+    rep = ds.report.as_dict()
+    assert rep["counts"] == {"ignored": 6} and rep["root"] == tmp_path.name and str(tmp_path) not in str(rep)
+    assert ds.report.root == str(tmp_path) and all(why for _, why in ds.report.items("ignored"))  # reasons: in the log
     for name in ("a/anim.gif", "b/._0.png", "b/.ipynb_checkpoints", "loose.png", "a/dead.png", "a/loop"):
-        assert name in joined and name in image_log.text, name
-    assert load_image_dataset("imagefolder", _tree(tmp_path / "clean", {"a": 2, "b": 2})).report == {}
+        assert name in rep["files"]["ignored"] and name in image_log.text, name
+    clean = load_image_dataset("imagefolder", _tree(tmp_path / "clean", {"a": 2, "b": 2})).report.as_dict()
+    assert clean["counts"] == {"ignored": 0} and clean["files"] == {} and clean["facts"] == {}
 
 
 def test_class_of_other_file_types_names_what_it_holds(tmp_path):
@@ -384,9 +386,8 @@ def test_train_test_layout_reports_unused_folders_and_classes_without_test(tmp_p
     _tree(tmp_path, {"stray": 1})
     ds = load_image_dataset("imagefolder", tmp_path)
     assert ds.classes == ["a", "b", "c"] and len(ds.x_test) == 2
-    assert ds.report["classes_without_test"] == ["c"]
-    assert any(e.startswith("val (") for e in ds.report["ignored_entries"])
-    assert any(e.startswith("stray (") for e in ds.report["ignored_entries"])
+    assert ds.report.facts["classes_without_test"] == ["c"]
+    assert {"val", "stray"} <= set(ds.report.as_dict()["files"]["ignored"])
     assert "'c'" in image_log.text and "stray" in image_log.text
 
 
@@ -461,7 +462,8 @@ def test_adapter_stores_the_load_report_in_meta(tmp_path):
     config = SimpleNamespace(dataset="imagefolder", data_root=str(tmp_path), image_size=None, channels=None,
                              download=False, test_fraction=0.5, seed=0, memory_check=True)
     meta = MODALITY.load(config).meta
-    assert meta["load_report"]["ignored"] == 1 and "a/notes.txt" in meta["load_report"]["ignored_entries"][0]
+    assert meta["load_report"]["counts"] == {"ignored": 1} and meta["load_report"]["files"] == {"ignored": ["a/notes.txt"]}
+    assert LoadReport.from_dict(meta["load_report"]).counts() == {"ignored": 1}  # the one shape, read back
     config.data_root = None
     config.dataset = "digits"
     assert "load_report" not in MODALITY.load(config).meta

@@ -54,7 +54,7 @@ class ImageModality(TensorClassificationAdapter):
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
             # load_report (entries not read, classes without test images...) lands in the manifest's synthetic.meta
             meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes),
-                  **({"load_report": ds.report} if ds.report else {})},
+                  **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
         )
 
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import LoadReport
 
 from ..safe_pickle import guarded_loading
 
@@ -69,8 +70,10 @@ LAYOUTS = {
     "svhn": "ROOT/train_32x32.mat and ROOT/test_32x32.mat",
 }
 
-#: entries named in the load report and its log line (the counts cover all of them)
+#: entries named in the log line of what was not read (the count covers all of them)
 REPORT_NAMES = 20
+#: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
+REPORT_KINDS = {"ignored": "entries under the data root not read (not images of the layout)"}
 #: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 #: bytes of host memory per loaded value that the loader needs at least (float32 pixels, then their normalised copy)
@@ -86,8 +89,10 @@ class ImageDataset:
     ``x_train`` (N, C, H, W) and ``x_test`` (M, C, H, W) are float32, normalised per channel as
     ``(pixel - mean) / std`` with pixels in [0, 1]; ``y_train`` (N,) and ``y_test`` (M,) are int64 class
     indices into ``classes``. ``mean``/``std`` have one entry per channel, in [0, 1] pixel units.
-    ``report`` (JSON) says what an ImageFolder load did not take as it was: entries not read (count and
-    names), classes without test images, image decoding notes; empty when there is nothing to say.
+    ``report`` (:class:`mmdistill.load_report.LoadReport`) says what an ImageFolder load did not take as it was:
+    entries not read (kind ``ignored``: count and names), and as facts the classes without test images
+    (``classes_without_test``) and Pillow's decoding notes (``decoding_warnings``); the other datasets, read whole
+    from their own files, leave it empty (no root).
     """
 
     name: str
@@ -98,7 +103,7 @@ class ImageDataset:
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    report: dict = field(default_factory=dict)
+    report: LoadReport = field(default_factory=LoadReport)
 
     @property
     def num_classes(self) -> int:
@@ -176,7 +181,7 @@ def load_image_dataset(
     """
     key = canonical_name(name)
     size = _check_args(image_size, channels, test_fraction)
-    report: dict = {}
+    report = LoadReport(descriptions=dict(REPORT_KINDS))
     if key == "digits":
         if root is not None and str(root) != "":
             log.warning("data_root %s is not read: the digits dataset is built in (scikit-learn)", root)
@@ -685,11 +690,11 @@ def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root
 
 
 def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int,
-                  report: dict | None = None, check_memory: bool = True) -> Split:
+                  report: LoadReport | None = None, check_memory: bool = True) -> Split:
     """An ImageFolder tree: ``root/train`` + ``root/test`` (or ``root/val``) when present, else ``root``
     (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names.
     What is not read is logged and summarised in ``report`` (see :attr:`ImageDataset.report`)."""
-    report = {} if report is None else report
+    report = LoadReport(descriptions=dict(REPORT_KINDS)) if report is None else report
     ignored: list[tuple[Path, str]] = []
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
@@ -751,24 +756,20 @@ def _refuse_split_lookalikes(root: Path) -> None:
         )
 
 
-def _report(report: dict, root: Path, ignored: list[tuple[Path, str]], missing_test: list[str], test_dir: Path | None,
+def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], missing_test: list[str], test_dir: Path | None,
             notes: dict) -> None:
     """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was."""
-    def name(p: Path) -> str:
-        try:
-            return str(p.relative_to(root))
-        except ValueError:
-            return str(p)
-
+    report.root = str(root)
+    report.count("ignored", 0)  # stated as 0 when every entry was read
     if ignored:
-        shown = [f"{name(p)} ({why})" for p, why in ignored[:REPORT_NAMES]]
+        report.extend("ignored", ((str(p), why) for p, why in ignored))
+        shown = [f"{report.relative(str(p))} ({why})" for p, why in ignored[:REPORT_NAMES]]
         more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
         log.warning("imagefolder: %s under %s not read: %s%s", _count(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
-        report.update(root=str(root), ignored=len(ignored), ignored_entries=shown)
     if missing_test:
         log.warning("imagefolder: %s has no folder for class(es) %s: they have training images but no test images",
                     test_dir, ", ".join(repr(c) for c in missing_test))
-        report.update(root=str(root), classes_without_test=missing_test)
+        report.facts["classes_without_test"] = list(missing_test)
     if notes:
-        report.update(root=str(root), decoding_warnings={k: {"images": v[0], "first": name(Path(v[1])), "message": v[2]}
-                                                         for k, v in notes.items()})
+        report.facts["decoding_warnings"] = {k: {"images": v[0], "first": report.relative(v[1]), "message": v[2]}
+                                             for k, v in notes.items()}
