@@ -19,6 +19,7 @@ pytest.importorskip("torchaudio")
 from mmdistill.cli import main as cli_main  # noqa: E402
 from mmdistill.errors import ConfigError, DataError  # noqa: E402
 from mmdistill.io import load_synthetic, load_tensors_with_metadata  # noqa: E402
+from mmdistill.load_report import is_report  # noqa: E402
 from mmdistill.resolve import config_sources  # noqa: E402
 from mmdistill.modalities.audio.config import DDFADConfig  # noqa: E402
 from mmdistill.modalities.audio.datasets import TONE_CLASSES, load_audio_dataset, tone_clip  # noqa: E402
@@ -409,9 +410,11 @@ def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, cap
     (root / "warble" / "empty.wav").write_bytes(b"")
     with caplog.at_level(logging.INFO):
         ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
-    rep = ds.report
-    assert (rep["skipped"], rep["skipped_files"], rep["ignored"], rep["ignored_files"]) == (1, ["warble/empty.wav"], 1, ["rising/notes.txt"])
-    assert rep["resampled"] == {"16000": 6} and rep["cropped"] == 1 and rep["clips"] == 13
+    rep = ds.report.as_dict()
+    assert rep["counts"] == {"unreadable": 1, "ignored": 1, "resampled": 6, "padded": 0, "cropped": 1}
+    assert rep["files"] == {"unreadable": ["warble/empty.wav"], "ignored": ["rising/notes.txt"]} and rep["root"] == "data"
+    assert rep["facts"] == {"clips": 13, "sample_rate": 8000, "duration_s": 0.4, "align": "center", "resampled_from_hz": {"16000": 6}}
+    assert str(tmp_path) not in json.dumps(rep)
     for text in ("empty (0 bytes)", "ignored 1 file under the data root", "resampled 6 clip(s) from 16000 Hz", "cropped 1 clip(s) longer than 0.4 s"):
         assert text in caplog.text, text
     with pytest.raises(DataError, match=r"notes.txt .*strict mode"):
@@ -420,7 +423,8 @@ def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, cap
 
 def test_the_load_report_reaches_the_manifest(folder_run):
     rep = json.loads((folder_run / "manifest.json").read_text())["synthetic"]["meta"]["load_report"]
-    assert rep["resampled"] == {"16000": 9} and rep["skipped"] == 0 and rep["root"] == "data"
+    assert rep["counts"]["resampled"] == 9 and rep["facts"]["resampled_from_hz"] == {"16000": 9}
+    assert rep["counts"]["unreadable"] == 0 and rep["root"] == "data" and is_report(rep)
 
 
 def test_bad_arguments_and_tensors_are_named(tmp_path):

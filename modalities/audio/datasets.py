@@ -46,13 +46,16 @@ from tqdm.auto import tqdm
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
+from mmdistill.load_report import LoadReport
 
 from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
-#: file names the manifest's load report lists per kind (the counts are always complete)
-REPORT_NAMES = 20
+#: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
+REPORT_KINDS = {"unreadable": "unreadable or empty audio file(s) skipped",
+                "ignored": "file(s) under the data root not used (not audio files of the layout)",
+                "resampled": "clip(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped"}
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -90,9 +93,11 @@ class AudioDataset:
     ``x_train`` (N, 3, n_mfcc, frames) and ``x_test`` (M, 3, n_mfcc, frames) are float32, normalised with
     ``mean``/``std`` (FD-MFCC units, from the training split; C values, or C x n_mfcc per coefficient); ``y_*`` are int64 indices into
     ``classes``. Clips were resampled to ``params.sample_rate`` and padded/cropped to ``num_samples``.
-    ``skipped`` lists the files that could not be read; ``report`` is what the loader did not take as it was
-    (JSON: skipped and ignored files, counts and names; clips resampled per source rate, padded, cropped), which
-    the adapter stores in the set's metadata and so in the run's manifest.
+    ``skipped`` lists the files that could not be read; ``report`` (:class:`mmdistill.load_report.LoadReport`) is
+    what the loader did not take as it was: unreadable and ignored files (named), clips resampled, padded and
+    cropped (counts; the source rates in the fact ``resampled_from_hz``), with the facts ``clips``,
+    ``sample_rate``, ``duration_s`` and ``align``; the adapter stores it in the set's metadata and so in the
+    run's manifest.
     """
 
     name: str
@@ -106,7 +111,7 @@ class AudioDataset:
     params: FDMFCCParams
     num_samples: int
     skipped: list[BadFile] = field(default_factory=list)
-    report: dict = field(default_factory=dict)
+    report: LoadReport = field(default_factory=LoadReport)
 
     @property
     def num_classes(self) -> int:
@@ -207,9 +212,9 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
     return x, y, torch.tensor([1 if t else 0 for t in is_test])
 
 
-def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> dict:
+def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> LoadReport:
     """Log what the loader did not take as it was (skipped and ignored files: warnings naming them; resampled,
-    padded and cropped clips: counts) and return it as the JSON load report of the set."""
+    padded and cropped clips: counts) and return it as the load report of the set."""
     if skipped:
         log.warning("%s", describe_bad(skipped))
     if found.ignored:
@@ -221,23 +226,14 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
     if counts["cropped"]:
         log.info("cropped %d clip(s) longer than %.4g s to %.4g s (align=%s; set duration / --duration to keep more)",
                  counts["cropped"], seconds, seconds, align)
-    return {"root": _name_in(str(root), None) if root else "", "clips": counts["clips"], "duration_s": round(seconds, 6),
-            "sample_rate": rate, "skipped": len(skipped), "skipped_files": [_name_in(b.name, root) for b in skipped][:REPORT_NAMES],
-            "ignored": len(found.ignored), "ignored_files": [_name_in(b.name, root) for b in found.ignored][:REPORT_NAMES],
-            "resampled": {str(k): v for k, v in sorted(counts["resampled"].items())}, "padded": counts["padded"],
-            "cropped": counts["cropped"]}
-
-
-def _name_in(name: str, root) -> str:
-    """``name`` relative to the data root (the manifest names files without the machine's folders)."""
-    if root is None:
-        return Path(name).name
-    base = Path(root).expanduser()
-    base = base.parent if base.is_file() else base
-    try:
-        return str(Path(name).relative_to(base))
-    except ValueError:
-        return name if ":" in name and not Path(name).is_absolute() else Path(name).name
+    report = LoadReport(root=str(Path(root).expanduser()) if root else "", descriptions=dict(REPORT_KINDS),
+                        facts={"clips": counts["clips"], "sample_rate": rate, "duration_s": round(seconds, 6), "align": align,
+                               "resampled_from_hz": {str(k): v for k, v in sorted(counts["resampled"].items())}})
+    report.extend("unreadable", ((b.name, b.reason) for b in skipped))
+    report.extend("ignored", ((b.name, b.reason) for b in found.ignored))
+    for kind in ("resampled", "padded", "cropped"):
+        report.count(kind, sum(counts[kind].values()) if kind == "resampled" else counts[kind])
+    return report
 
 
 # --------------------------------------------------------------------------- features of items

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import entry_text
 
 #: file endings the folder and CSV loaders treat as audio (any case)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".m4a", ".aac")
@@ -160,7 +161,7 @@ def describe_bad(bad: Sequence[BadFile], limit: int = 5, what: str = "unreadable
     """``skipped 3 unreadable or empty audio files: a.wav (reason); ...`` naming up to ``limit`` files (a reason
     that already names its file is given alone). ``what``: the noun (singular; an ``s`` is added), ``note``: words
     after it."""
-    head = "; ".join(b.reason if b.name in b.reason else f"{b.name} ({b.reason})" for b in bad[:limit])
+    head = "; ".join(entry_text(b.name, b.reason) for b in bad[:limit])
     more = f"; and {len(bad) - limit} more" if len(bad) > limit else ""
     return f"{verb} {len(bad)} {what}{'s' if len(bad) != 1 else ''}{note}: {head}{more}"
 
