@@ -33,14 +33,16 @@ from torch import Tensor
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import LoadReport
 
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
 
-#: file names the set's load report lists per kind (the counts are always complete)
-REPORT_NAMES = 20
+#: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
+REPORT_KINDS = {"skipped": "unreadable pair(s) or clip(s) without a usable audio track skipped",
+                "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped"}
 
 BUILT_IN = ("tones-digits", "csv", "video")
 
@@ -108,8 +110,9 @@ def load_pairs(cfg: Any) -> AVData:
     if name == "video":
         root = Path(_root(cfg))
         pairs, classes, bad, mismatched = _read_video(root, cfg)
-        extra = {"length_mismatch": len(mismatched), "length_mismatch_files": [_rel(m, root) for m in mismatched][:REPORT_NAMES]}
-        return featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, extra_report=extra)
+        report = LoadReport(descriptions={"length_mismatch": "clip(s) whose sound track and video differ in length (kept)"})
+        report.extend("length_mismatch", ((m, "") for m in mismatched))
+        return featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report)
     raise ConfigError(f"unknown audio-visual dataset {name!r}; choose from {', '.join(BUILT_IN)} or a name given to register_tensors "
                       f"({', '.join(sorted(_TENSOR_SETS)) or 'none registered'})")
 
@@ -136,8 +139,8 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         waves = fix_length(spec["audio"][s].float(), n)
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
-    counts = _length_report(name, lengths, n, cfg)
-    return normalise_pairs(name, spec["classes"], parts[0], parts[1], {**_meta(cfg, n), "load_report": counts})
+    report = _length_report(name, lengths, n, cfg, LoadReport(descriptions=dict(REPORT_KINDS)))
+    return normalise_pairs(name, spec["classes"], parts[0], parts[1], {**_meta(cfg, n), "load_report": report.as_dict()})
 
 
 def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
@@ -145,11 +148,12 @@ def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
 
 
 def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] | None = None, skipped: list[BadFile] | None = None,
-              root: Path | None = None, extra_report: dict[str, Any] | None = None) -> AVData:
+              root: Path | None = None, report: LoadReport | None = None) -> AVData:
     """Resample every clip to ``cfg.sample_rate`` (counted per source rate, logged), fix its length (padded and cropped
     clips counted), take the log-mel spectrogram; resize the frames; normalise with the training split's statistics.
     ``classes``: every class the source names (None: those of ``pairs``), so a class whose files were all skipped is
-    kept, and refused by the per-class check naming it; ``skipped``: the files left out, named in the load report."""
+    kept, and refused by the per-class check naming it; ``skipped``: the files left out, named in the load report
+    (``report``: one the reader began, or a new one; its root is ``root``)."""
     if not pairs:
         raise DataError(f"{name}: no readable pairs" + (f" ({describe_bad(skipped)})" if skipped else ""))
     other = {}
@@ -175,32 +179,28 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
         waves = torch.stack([fix_length(w, n) for w in resampled])
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor([p.image for p in members], cfg.image_size, cfg.image_channels),
                       torch.tensor([classes.index(p.label) for p in members]), [p.name for p in members]))
-    report = _length_report(name, lengths, n, cfg)
-    bad = list(skipped or [])
-    report.update({"skipped": len(bad), "skipped_files": [_rel(b.name, root) for b in bad][:REPORT_NAMES],
-                   "resampled": {str(k): len(v) for k, v in sorted(other.items())}, **(extra_report or {})})
-    meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()}, "load_report": report}
+    report = report if report is not None else LoadReport()
+    report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
+    _length_report(name, lengths, n, cfg, report)
+    report.extend("skipped", ((b.name, b.reason) for b in skipped or []))
+    report.count("resampled", sum(len(v) for v in other.values()))
+    report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
+    meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()}, "load_report": report.as_dict()}
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
 
 
-def _length_report(name: str, lengths: list[int], n: int, cfg: Any) -> dict[str, Any]:
-    """Log how many clips were padded / cropped (centred) to ``n`` samples; the counts as a dict."""
+def _length_report(name: str, lengths: list[int], n: int, cfg: Any, report: LoadReport) -> LoadReport:
+    """Log how many clips were padded / cropped (centred) to ``n`` samples; count them in ``report`` (with the facts
+    ``pairs`` and ``duration_s``) and return it."""
     padded, cropped = length_counts(lengths, n)
     if padded:
         log.info("%s: padded %d clip(s) shorter than %g s with silence (centred)", name, padded, cfg.duration)
     if cropped:
         log.info("%s: cropped %d clip(s) longer than %g s to their middle %g s (--duration)", name, cropped, cfg.duration, cfg.duration)
-    return {"pairs": len(lengths), "duration_s": float(cfg.duration), "padded": padded, "cropped": cropped}
-
-
-def _rel(name: str, root: Path | None) -> str:
-    """``name`` relative to ``root`` (the manifest names files without the machine's folders)."""
-    if root is None:
-        return Path(name).name
-    try:
-        return str(Path(name).relative_to(root))
-    except ValueError:
-        return Path(name).name
+    report.count("padded", padded)
+    report.count("cropped", cropped)
+    report.facts.update(pairs=len(lengths), duration_s=float(cfg.duration))
+    return report
 
 
 def _natural(s: str) -> tuple:
