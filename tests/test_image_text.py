@@ -16,6 +16,7 @@ pytest.importorskip("PIL")
 
 from PIL import Image  # noqa: E402
 
+from mmdistill.card import loading_counts  # noqa: E402
 from mmdistill.errors import ConfigError, DataError  # noqa: E402
 from mmdistill.io import load_synthetic  # noqa: E402
 from mmdistill.matchers import apply_update  # noqa: E402
@@ -105,7 +106,12 @@ def test_bad_input_is_named_with_counts_and_skip_reports_it(tmp_path, tiny_bert)
     from mmdistill.seeding import generator
 
     syn = MODALITY.init_synthetic(data, cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip", ipc=2), generator(0))
-    assert syn.meta["load_report"] == data.meta["dropped"]  # the manifest (and so the card) states what was dropped
+    rep = syn.meta["load_report"]  # the manifest (and so the card) states what was dropped, in the one shape
+    assert rep == data.meta["load_report"] and {k: n for k, n in rep["counts"].items() if n} == data.meta["dropped"]
+    assert rep["root"] == tmp_path.name and rep["files"]["missing_image"] == ["img/gone.png", "img/missing.png"]
+    assert rep["files"]["empty_caption"] == ["captions.csv line 21"] and str(tmp_path) not in str(rep)
+    assert loading_counts({"synthetic": {"meta": syn.meta}}) == (
+        "missing image 2, unreadable image 1, empty caption 1, duplicate 1, captions of dropped images 3")
 
 
 def test_budget_larger_than_the_split_is_refused_with_counts(tmp_path, tiny_bert):

@@ -115,8 +115,8 @@ class ImageTextModality(AdapterDefaults):
             "pairs": k, "ipc": k, "init": config.init, "dataset": data.name, "similarity": config.similarity,
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
-            # what on_bad=skip dropped (counts per kind), so the manifest and the card state it
-            **({"load_report": dict(data.meta["dropped"])} if data.meta.get("dropped") else {}),
+            # what on_bad=skip dropped (counts per kind, first names), so the manifest and the card state it
+            **({"load_report": data.meta["load_report"]} if data.meta.get("load_report") else {}),
         }
         return SyntheticSet(data=tensors, labels=torch.zeros(k, dtype=torch.long), num_classes=1, meta=meta)
 

@@ -62,6 +62,9 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": str(bank), "dropped": loaded.dropped,
         "unused_val_images": loaded.unused_val_images, "source": source,
     }
+    if kind != "shapes":  # read from files: what on_bad=skip dropped (zeros too) goes into the set's manifest
+        loaded.report.root = str(root)
+        meta["load_report"] = loaded.report.as_dict()
     return ImageTextData(name=name, train=loaded.train, test=loaded.test, meta=meta)
 
 

@@ -18,7 +18,8 @@ image name that is not a string) or captions of one image in different splits st
 empty caption, a duplicate pair or image id, an image without a caption, a sidecar caption file that is not
 UTF-8) is collected in a :class:`BadInput` with counts and examples: with
 ``on_bad="error"`` loading stops with a :class:`DataError` that names them all, with ``"skip"`` they are
-dropped and the counts are printed and stored in the data's ``meta["dropped"]``; nothing is dropped silently.
+dropped and the counts are printed and stored in the data's ``meta["dropped"]``, and with their first names in a
+:class:`mmdistill.load_report.LoadReport` (``meta["load_report"]``); nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
+from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 
 from .data import PairSplit
@@ -56,6 +58,8 @@ BAD_KINDS = {
     "no_caption": "images without any caption",
     "unreadable_caption": "caption files that are not UTF-8 text",
 }
+#: the load report's kinds: what ``on_bad=skip`` dropped, and the captions that went with a dropped image
+REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "captions of images that were dropped"}
 
 
 @dataclass
@@ -371,6 +375,8 @@ class LoadedSplits:
     test: PairSplit
     dropped: dict[str, int]
     unused_val_images: int
+    #: what was dropped, per kind, with where (the entries of ``bad``) and the captions of dropped images (a count)
+    report: LoadReport = field(default_factory=lambda: LoadReport(descriptions=dict(REPORT_KINDS)))
 
 
 def build_splits(
@@ -441,6 +447,10 @@ def build_splits(
     dropped = bad.resolve(on_bad, source)
     if dropped_rows:
         dropped["captions_of_dropped_images"] = dropped_rows
+    report = LoadReport(descriptions=dict(REPORT_KINDS))
+    for kind, where in bad.found.items():
+        report.extend(kind, ((w, "") for w in where))
+    report.count("captions_of_dropped_images", dropped_rows)
     kept = [r for r in kept if r.image not in failed]
     if not kept:
         raise DataError(f"{source}: no usable image-caption pair is left")
@@ -470,7 +480,7 @@ def build_splits(
             captions=[r.caption for r in rows],
             caption_image=torch.tensor([index[r.image] for r in rows], dtype=torch.long),
         )
-    return LoadedSplits(splits["train"], splits["test"], dropped, unused_val)
+    return LoadedSplits(splits["train"], splits["test"], dropped, unused_val, report)
 
 
 __all__ = [
