@@ -240,6 +240,29 @@ def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_
         export_summary(syn, tmp_path / "export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder left behind
 
+def test_what_the_log_loader_dropped_is_a_load_report_in_the_one_shape(tmp_path):
+    """The counts of what was dropped or removed are the set's load_report (the card's line); the other stats (rows
+    read, users, items ...) are its facts. Before, only data_stats was stored and the card listed every positive
+    stat, rows read and users included."""
+    from mmdistill.card import loading_counts
+
+    log = tmp_path / "log.csv"
+    rows = ROWS + [("u1", "d", "4"), ("u9", "z", "1")]  # a copied event; a user of one interaction
+    log.write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows) + "u1,e\n")  # a short line
+    data = load_sequences("csv", str(log), SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
+    rep = data.report.as_dict()
+    assert rep["root"] == "log.csv" and rep["files"] == {}
+    nonzero = {k: n for k, n in rep["counts"].items() if n}
+    assert nonzero == {"malformed_lines": 1, "duplicate_rows": 1, "users_below_3_removed": 1, "users_below_3_interactions_removed": 1}
+    assert rep["facts"]["rows_read"] == len(rows) and rep["facts"]["users"] == data.num_users and rep["facts"]["format"] == "csv"
+    cfg = tiny(sequences_farzi)
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    assert syn.meta["load_report"]["counts"].keys() == rep["counts"].keys() and "data_stats" in syn.meta
+    manifest = {"synthetic": {"meta": {"data_stats": dict(data.stats), "load_report": rep}}}
+    assert loading_counts(manifest) == ("malformed lines 1, duplicate rows 1, users below 3 removed 1, "
+                                        "users below 3 interactions removed 1")
+
+
 def test_config_names_bad_keys():
     with pytest.raises(ConfigError, match="eval_protocol"):
         tiny(eval_protocol="uni100")

@@ -61,9 +61,10 @@ class SequenceModality(SequenceShare, AdapterDefaults):
             pre = pretrained_learner(data, config, config.network)
             item_factor = pre.state["item_embedding.weight"][: data.num_items]
         # the loader's counts (rows read, malformed lines and timestamps dropped, k-core and short-user removals,
-        # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation
+        # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation;
+        # load_report holds those of what was dropped or removed in the shape of every adapter (the card's line)
         meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network,
-                "data_stats": dict(data.stats)}
+                "data_stats": dict(data.stats), "load_report": data.report.as_dict()}
         if data.titles:
             meta["titles"] = list(data.titles)
         return init_summary(config, data.num_items, item_factor, gen, meta)

@@ -26,7 +26,9 @@ repeat an earlier ``(user, item, timestamp)`` are dropped and counted (a copied 
 test item their validation item); the k-core filter's removals are logged and
 counted; users below 3 interactions are dropped and counted; test items never seen in training are kept and
 counted; a log empty after filtering stops, with the count removed by each filter. The counts are
-``SequenceData.stats`` (stored in the manifest with the set).
+``SequenceData.stats`` (stored in the manifest with the set as ``data_stats``); those of what was dropped or removed
+are also its ``report`` (:class:`mmdistill.load_report.LoadReport`, the other stats as its facts), stored as
+``load_report`` in the shape every adapter uses.
 """
 
 from __future__ import annotations
@@ -47,11 +49,23 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
+from mmdistill.load_report import LoadReport
 
 log = logging.getLogger(__name__)
 
 Row = tuple[str, str, str]
 MIN_LEAVE_ONE_OUT = 3
+#: the stats that count what the loader dropped or removed: the load report's kinds (counts only) and what each says
+REPORT_KINDS = {
+    "malformed_lines": "lines that are not rows of the format dropped (on_bad=skip)",
+    "non_numeric_timestamps": "rows with a non-numeric or non-finite timestamp dropped (on_bad=skip)",
+    "duplicate_rows": "rows repeating an earlier row's (user, item, timestamp) dropped",
+    "kcore_interactions_removed": "interactions removed by the k-core filter",
+    "kcore_users_removed": "users removed by the k-core filter",
+    "kcore_items_removed": "items removed by the k-core filter",
+    "users_below_3_removed": f"users left with fewer than {MIN_LEAVE_ONE_OUT} interactions removed",
+    "users_below_3_interactions_removed": f"interactions of users left with fewer than {MIN_LEAVE_ONE_OUT} removed",
+}
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -74,6 +88,8 @@ class SequenceData:
     titles: list[str] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: the counts of ``stats`` that say what was dropped or removed (:data:`REPORT_KINDS`), the rest as facts
+    report: LoadReport = field(default_factory=LoadReport, repr=False)
 
     @property
     def num_users(self) -> int:
@@ -600,7 +616,17 @@ def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, title
     item_ids = list(item_index)
     title_list = [titles.get(i, i) for i in item_ids] if titles else None
     return SequenceData(name=name, num_items=len(item_ids), item_ids=item_ids, users=users, train=train,
-                        valid_target=valid, test_target=test, max_len=opts.max_len, titles=title_list, stats=stats)
+                        valid_target=valid, test_target=test, max_len=opts.max_len, titles=title_list, stats=stats,
+                        report=stats_report(stats))
+
+
+def stats_report(stats: dict[str, Any], root: str = "") -> LoadReport:
+    """The load report of a log's ``stats``: the counts of what was dropped or removed (every kind of
+    :data:`REPORT_KINDS`, zeros too), the other stats (format, rows read, users, items ...) as facts."""
+    report = LoadReport(root=root, descriptions=dict(REPORT_KINDS), facts={k: v for k, v in stats.items() if k not in REPORT_KINDS})
+    for kind in REPORT_KINDS:
+        report.count(kind, int(stats.get(kind, 0)))
+    return report
 
 
 def _sniff_format(path: Path) -> str:
@@ -679,8 +705,10 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         raise DataError(f"{source}: no interactions could be read (the {fmt} reader expects {read.expected} rows; {why})")
     log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
     name = dataset if key not in ("file", "csv", "recbole", "sasrec", "movielens") else re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name)
-    return build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
+    data = build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
+    data.report.root = str(path)
+    return data
 
 
-__all__ = ["LogRows", "SequenceData", "SequenceLoadOptions", "build_sequences", "generated_log", "load_sequences",
-           "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text"]
+__all__ = ["LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "generated_log", "load_sequences",
+           "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
