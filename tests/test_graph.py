@@ -14,6 +14,7 @@ pytest.importorskip("torch_geometric")
 from mmdistill.cli import main as cli_main  # noqa: E402
 from mmdistill.errors import ConfigError, DataError  # noqa: E402
 from mmdistill.io import load_synthetic  # noqa: E402
+from mmdistill.load_report import LoadReport  # noqa: E402
 from mmdistill.modalities.graph import MODALITY, load_condensed  # noqa: E402
 from mmdistill.modalities.graph.budget import resolve_budget  # noqa: E402
 from mmdistill.modalities.graph.data import Graph  # noqa: E402
@@ -159,6 +160,26 @@ def test_repeated_and_one_way_edges_are_named_and_self_loops_counted(graph_logs)
     assert data.graph.edge_index.shape[1] == 4 and "1 repeated edges merged" in graph_logs.text
 
 
+def test_self_loops_and_repeated_edges_are_counted_in_the_load_report(tmp_path):
+    """What the edge check counts (before: only in a log line) is the set's load_report, so the card states it."""
+    from mmdistill.card import loading_counts
+    from mmdistill.modalities.graph import MODALITY
+
+    raw = make_sbm(90, 3, 5, seed=2)
+    twice = raw["edge_index"][:, :2]
+    doubled = torch.cat([raw["edge_index"], twice, twice.flip(0), torch.tensor([[5, 7], [5, 7]])], dim=1)  # 4 repeats
+    root = _files(tmp_path / "g", {**raw, "edge_index": doubled})  # and 2 self-loops
+    data = load_graph_dataset("files", str(root))
+    rep = data.meta["load_report"]
+    assert rep["root"] == "g" and rep["counts"] == {"self_loops_kept": 2, "repeated_edges_kept": 4, "repeated_edges_merged": 0}
+    merged = load_graph_dataset("files", str(root), GraphLoadOptions(symmetrize=True)).meta["load_report"]["counts"]
+    assert merged == {"self_loops_kept": 2, "repeated_edges_kept": 0, "repeated_edges_merged": 4}
+    cfg = graph_gcond.RECIPE.config(dataset="files", data_root=str(root), ipc=1)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0))
+    assert loading_counts({"synthetic": {"meta": syn.meta}}) == "self loops kept 2, repeated edges kept 4"
+    assert "load_report" not in load_graph_dataset("sbm", None).meta  # generated: nothing was read
+
+
 def test_split_ids_repeated_overlapping_or_out_of_range_are_named(tmp_path):
     raw = _raw()
     train = raw["train_mask"].nonzero().reshape(-1)
@@ -228,9 +249,11 @@ def test_pyg_classes_never_download_unasked(tmp_path, monkeypatch):
 def test_planetoid_edges_merged_like_pyg_are_counted(graph_logs, tmp_path):
     from mmdistill.modalities.graph.planetoid import _edge_index
 
-    ei = _edge_index({0: [1, 1, 0], 1: [0], 2: []}, 3, tmp_path / "ind.x.graph")
+    report = LoadReport()
+    ei = _edge_index({0: [1, 1, 0], 1: [0], 2: []}, 3, tmp_path / "ind.x.graph", report)
     assert sorted(map(tuple, ei.t().tolist())) == [(0, 1), (1, 0)]
     assert "4 neighbour entries -> 2 edges (1 self-loops removed, 1 repeated entries merged" in graph_logs.text
+    assert report.counts() == {"self_loops_removed": 1, "repeated_entries_merged": 1}  # and in the set's load report
 
 
 def test_generated_graph_too_small_for_its_split_is_named():

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import LoadReport
 
 logger = logging.getLogger(__name__)
 
@@ -252,16 +253,20 @@ def _edge_multiset(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
 
 
 _LOOPS = "GCN, SGC and APPNP take a listed self-loop as the one they add; GraphSAGE counts it as a neighbour"
+#: the load report's kinds :func:`check_edges` counts (counts only) and what each says
+EDGE_KINDS = {"self_loops_kept": "self-loop(s) kept as given",
+              "repeated_edges_kept": "repeated edge(s) kept as given (each listing counts in the propagation)",
+              "repeated_edges_merged": "repeated edge(s) merged (symmetrize)"}
 
 
-def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool) -> Tensor:
+def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool, report: LoadReport | None = None) -> Tensor:
     """``edge_index`` (2, E) checked: integer, in range, symmetric; returns it (symmetrised on request).
 
     Self-loops and repeated edges are kept as given (a repeated edge counts once per listing in the
     propagation) and counted in a logged warning. Symmetric means every edge ``u -> v`` is listed as often as
     ``v -> u``. With ``symmetrize`` the reverse edges are added and repeats merged (PyG ``to_undirected``),
     which is logged with its counts. Raises :class:`DataError` naming ``source``, the first offending edge and
-    the fix.
+    the fix. ``report``: counts the self-loops and repeated edges (:data:`EDGE_KINDS`) there too.
     """
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise DataError(f"{source}: edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
@@ -281,6 +286,10 @@ def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: 
     keys, counts = _edge_multiset(edge_index, num_nodes)
     loops = int((edge_index[0] == edge_index[1]).sum())
     repeats = int((counts - 1).sum())
+    if report is not None:
+        report.descriptions = {**report.descriptions, **EDGE_KINDS}
+        report.count("self_loops_kept", loops)
+        report.count("repeated_edges_merged" if symmetrize else "repeated_edges_kept", repeats)
     if symmetrize:
         from torch_geometric.utils import to_undirected
 
@@ -396,4 +405,4 @@ def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
     return y
 
 
-__all__ = ["Graph", "NodeClassificationData", "SETTINGS", "check_edges", "check_labels", "check_split"]
+__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "check_edges", "check_labels", "check_split"]

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 
 from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
@@ -101,12 +102,18 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
             f"unknown graph dataset {name!r}; use cora, citeseer, pubmed, flickr, reddit, ogbn-arxiv, pyg:<Class>[/<name>], "
             "saved, files or sbm[:N:C:F]"
         )
+    if not key.startswith("sbm"):  # read from files: what loading merged or kept as given goes into the set's manifest
+        if not isinstance(raw.get("load_report"), LoadReport):
+            raw["load_report"] = LoadReport()
+        raw["load_report"].root = str(Path(root).expanduser()) if root else ""
     return build_data(raw, key if not key.startswith("sbm") else "sbm", opts)
 
 
 # ---------------------------------------------------------------------------------------------- assembly
 def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeClassificationData:
-    """Check the loaded tensors (``x``, ``edge_index``, ``y``, masks), split, normalise the features."""
+    """Check the loaded tensors (``x``, ``edge_index``, ``y``, masks), split, normalise the features. A
+    :class:`~mmdistill.load_report.LoadReport` in ``raw["load_report"]`` (the Planetoid reader's merges) gets the
+    self-loops and repeated edges counted and becomes ``meta["load_report"]``."""
     name = str(raw.get("name", key))
     files: dict[str, str] = {k: str(v) for k, v in (raw.get("files") or {}).items()}  # field -> the file it came from
     x_src = files.get("x", name)
@@ -134,8 +141,9 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     y = check_labels(files.get("y", name), torch.as_tensor(raw["y"]), n)
     if raw.get("edge_index") is None:
         raise DataError(f"{name}: the graph has no edge_index; give its edges as (2, E) node ids")
+    report = raw.get("load_report")
     edge_index = check_edges(torch.as_tensor(raw["edge_index"]), n, source=files.get("edge_index", f"{name} edge_index"),
-                             symmetrize=opts.symmetrize or key == "ogbn-arxiv")
+                             symmetrize=opts.symmetrize or key == "ogbn-arxiv", report=report)
     classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
     if int(y.max()) >= len(classes):
         raise DataError(f"{files.get('y', name)}: label {int(y.max())} but only {len(classes)} class names")
@@ -156,7 +164,8 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     return NodeClassificationData(
         name=name, graph=Graph(x, edge_index), y=y, train_idx=split["train"], val_idx=split["val"], test_idx=split["test"],
         setting=setting, classes=classes,
-        meta={"source": raw.get("source", key), "normalize_features": norm, "setting": setting, "split": opts.split},
+        meta={"source": raw.get("source", key), "normalize_features": norm, "setting": setting, "split": opts.split,
+              **({"load_report": report.as_dict()} if isinstance(report, LoadReport) else {})},
     )
 
 

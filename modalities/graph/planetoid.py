@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.load_report import LoadReport
 
 from ..safe_pickle import read_pickle
 
@@ -130,8 +131,14 @@ def _citeseer_isolated(tx: Tensor, ty: Tensor, test_index: Tensor, sorted_test: 
     return tx_ext, ty_ext
 
 
-def _edge_index(graph: dict[int, list[int]], num_nodes: int, path: Path) -> Tensor:
-    """(2, E) edges ``key -> neighbour`` without self-loops, coalesced (PyG's ``edge_index_from_dict``)."""
+#: the load report's kinds the reader counts (counts only) and what each says
+READER_KINDS = {"self_loops_removed": "self-loop(s) removed (as PyG's Planetoid)",
+                "repeated_entries_merged": "repeated neighbour entries merged (as PyG's Planetoid)"}
+
+
+def _edge_index(graph: dict[int, list[int]], num_nodes: int, path: Path, report: LoadReport | None = None) -> Tensor:
+    """(2, E) edges ``key -> neighbour`` without self-loops, coalesced (PyG's ``edge_index_from_dict``); the
+    self-loops removed and entries merged are logged and counted in ``report``."""
     from torch_geometric.utils import coalesce, remove_self_loops
 
     rows = [k for k, v in graph.items() for _ in v]
@@ -147,6 +154,10 @@ def _edge_index(graph: dict[int, list[int]], num_nodes: int, path: Path) -> Tens
     if loops or listed - loops != edge_index.shape[1]:
         logger.info("%s: %d neighbour entries -> %d edges (%d self-loops removed, %d repeated entries merged; as PyG's "
                     "Planetoid)", path, listed, edge_index.shape[1], loops, listed - loops - edge_index.shape[1])
+    if report is not None:
+        report.descriptions = {**report.descriptions, **READER_KINDS}
+        report.count("self_loops_removed", loops)
+        report.count("repeated_entries_merged", listed - loops - edge_index.shape[1])
     return edge_index
 
 
@@ -156,7 +167,7 @@ def _mask(index: Tensor, size: int) -> Tensor:
     return mask
 
 
-def assemble(items: dict[str, Any], key: str, paths: dict[str, Path]) -> dict[str, Tensor]:
+def assemble(items: dict[str, Any], key: str, paths: dict[str, Path], report: LoadReport | None = None) -> dict[str, Tensor]:
     """``x`` (N, F) float, ``edge_index`` (2, E), ``y`` (N,) and boolean train/val/test masks (N,), as
     ``read_planetoid_data``: nodes are allx's then tx's (test rows moved to their ids), train = the first
     ``len(y)`` nodes, val = the next 500, test = the ids of ``test.index``."""
@@ -180,7 +191,7 @@ def assemble(items: dict[str, Any], key: str, paths: dict[str, Path]) -> dict[st
     labels[test_index] = labels[sorted_test]
     return {
         "x": feats, "y": labels,
-        "edge_index": _edge_index(items["graph"], n, paths["graph"]),
+        "edge_index": _edge_index(items["graph"], n, paths["graph"], report),
         "train_mask": _mask(torch.arange(y.size(0)), n),
         "val_mask": _mask(torch.arange(y.size(0), y.size(0) + VAL_NODES), n),
         "test_mask": _mask(test_index, n),
@@ -191,8 +202,9 @@ def read_planetoid(raw_dir: Path, key: str) -> dict[str, Any]:
     """The graph of ``raw_dir/ind.<key>.*`` as the raw dict :func:`~modalities.graph.datasets.build_data`
     checks; DataError naming the file for a refused global, a truncated file or inconsistent shapes."""
     paths = raw_paths(raw_dir, key)
-    out: dict[str, Any] = assemble(read_raw_files(raw_dir, key), key, paths)
-    out.update(name=key, source=f"Planetoid raw files {raw_dir} (restricted unpickler)")
+    report = LoadReport()
+    out: dict[str, Any] = assemble(read_raw_files(raw_dir, key), key, paths, report)
+    out.update(name=key, source=f"Planetoid raw files {raw_dir} (restricted unpickler)", load_report=report)
     logger.info("read %s from %s: %d nodes, %d edges", key, raw_dir, out["x"].shape[0], out["edge_index"].shape[1])
     return out
 
