@@ -377,8 +377,8 @@ def test_video_clips_rates_lengths_silent_clips_and_a_class_left_empty(tmp_path,
     rep = data.meta["load_report"]
     # the stream's own rate (before: samples / whole seconds, 16 kHz read as 32 kHz and a 0.1 s track as 96 kHz)
     assert rep["facts"]["resampled_from_hz"] == {"16000": 1} and "from 96000 Hz" not in caplog.text
-    assert rep["counts"] == {"skipped": 2, "resampled": 1, "padded": 1, "cropped": 9, "length_mismatch": 1}  # 0.25 s kept
-    assert sorted(rep["files"]["skipped"]) == ["silent/0.avi", "silent/1.avi"] and rep["files"]["length_mismatch"] == ["b/short_sound.avi"]
+    assert rep["counts"] == {"unreadable": 2, "resampled": 1, "padded": 1, "cropped": 9, "length_mismatch": 1}  # 0.25 s kept
+    assert sorted(rep["files"]["unreadable"]) == ["silent/0.avi", "silent/1.avi"] and rep["files"]["length_mismatch"] == ["b/short_sound.avi"]
     assert rep["root"] == root.name and str(tmp_path) not in str(rep)
     assert data.classes == ["a", "b", "silent"]  # before: the class vanished with its files
     with pytest.raises(DataError, match=r"1 class\(es\) hold fewer training pairs than ipc = 1: .silent. \(0\)"):
@@ -394,8 +394,8 @@ def test_csv_unreadable_files_are_skipped_or_refused_and_bad_rows_named(tmp_path
     with caplog.at_level(logging.WARNING):  # before: a DataError whatever strict said
         data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
     assert "skipped 1 unreadable pair" in caplog.text and "row 10" in caplog.text
-    assert data.meta["load_report"]["counts"]["skipped"] == 1 and len(data.train) == 6
-    assert data.meta["load_report"]["files"]["skipped"] == ["i00.png, broken.wav"]  # the pair, relative to the CSV
+    assert data.meta["load_report"]["counts"]["unreadable"] == 1 and len(data.train) == 6
+    assert data.meta["load_report"]["files"]["unreadable"] == ["i00.png, broken.wav"]  # the pair, relative to the CSV
     with pytest.raises(DataError, match=r"row 10: cannot decode audio file .*broken.wav.*strict mode"):
         MODALITY.load(_cfg(dataset="csv", data_root=str(path), strict=True))
     header = "image_path,audio_path,label,split\n"
@@ -428,7 +428,7 @@ def test_registered_tensors_are_checked(tensors_set):
             register_tensors("checked", **{**ok, **change})
     register_tensors("checked", **ok)
     data = MODALITY.load(_cfg(dataset="checked", duration=0.5))  # the 0.25 s waves are padded: counted
-    assert data.meta["load_report"]["counts"] == {"skipped": 0, "resampled": 0, "padded": 15, "cropped": 0}
+    assert data.meta["load_report"]["counts"] == {"unreadable": 0, "resampled": 0, "padded": 15, "cropped": 0}
     assert data.meta["load_report"]["facts"] == {"pairs": 15, "duration_s": 0.5}
 
 

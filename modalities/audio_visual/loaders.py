@@ -41,7 +41,7 @@ from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pa
 log = logging.getLogger(__name__)
 
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
-REPORT_KINDS = {"skipped": "unreadable pair(s) or clip(s) without a usable audio track skipped",
+REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable audio track skipped",
                 "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped"}
 
 BUILT_IN = ("tones-digits", "csv", "video")
@@ -182,7 +182,7 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report = report if report is not None else LoadReport()
     report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
     _length_report(name, lengths, n, cfg, report)
-    report.extend("skipped", ((b.name, b.reason) for b in skipped or []))
+    report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()}, "load_report": report.as_dict()}
