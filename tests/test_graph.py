@@ -99,6 +99,7 @@ def test_edge_list_files_and_saved_graph_load(tmp_path):
         np.savetxt(files / f"{split}.txt", raw[f"{split}_mask"].nonzero().reshape(-1).numpy(), fmt="%d")
     a = load_graph_dataset("files", str(files))
     assert torch.allclose(a.graph.x, raw["x"]) and torch.equal(a.y, raw["y"]) and a.train_idx.numel() == 60
+    assert a.meta["source"] == "local folder files"  # the folder's name, not the machine's path
     save_graph_data(tmp_path / "saved", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
                     masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
     b = load_graph_dataset("saved", str(tmp_path / "saved"))

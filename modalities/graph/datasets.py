@@ -401,7 +401,7 @@ def _edge_list_files(root: Path) -> dict[str, Any]:
         x_name, y_name = Path(str(paths["x"])).name, Path(str(paths["y"])).name
         raise DataError(f"{root}: {x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]} (one row per node in both)")
     raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(np.ascontiguousarray(y)),
-                           "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "name": root.name, "source": str(root)}
+                           "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "name": root.name, "source": f"local folder {root.name}"}
     for split in ("train", "val", "test"):
         p = _find(root, split, ("txt", "csv"), required=False)
         if p is not None:
