@@ -196,7 +196,8 @@ class SplitKeys(ConfigKeys):
 
     HELP_ORDER: ClassVar[int] = 1
 
-    test_fraction: float = key(0.2, help="held-out share of each class when the data has no test split (seeded)",
+    test_fraction: float = key(0.2, help="held-out share when the data has no test split: of each class, seeded (classification data), or of the "
+                               "images (image-text pairs: which ones, split_order)",
                                range="(0, 1)")
 
 

@@ -46,3 +46,17 @@ def test_run_scores_on_validation_and_says_so(tmp_path):
     assert '"test_samples": 142' in protocol
     with pytest.raises(ConfigError, match="validation"):
         image_dm.RECIPE.config(validation=1.5)
+
+
+def test_held_out_flags_draws_a_seeded_share_of_each_class():
+    """The per-class draw every loader without a given split uses (image folder, audio, video, audio-visual CSV):
+    pinned, so that a change to it (which would move every such user's split) is seen."""
+    from mmdistill.data import held_out_flags
+
+    labels, classes = ["a"] * 5 + ["b"] * 2 + ["c"], ["a", "b", "c"]
+    # audio / image rule: at least one test item of a class with two or more, never its last training item
+    assert held_out_flags(labels, classes, 0.2, 0) == [False, False, False, False, True, False, True, False]
+    # video rule: a class whose share rounds to zero holds out nothing
+    assert held_out_flags(labels, classes, 0.2, 0, at_least_one=False) == [False, False, False, False, True, False, False, False]
+    assert held_out_flags(labels, classes, 0.2, 1) == [True, False, False, False, False, False, True, False]
+    assert held_out_flags(labels, classes, 0.9, 0).count(True) == 4 + 1  # a: round(4.5) = 4 of 5, b: clamped to 1 of 2

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
@@ -673,17 +674,13 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
 
 
 def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root: Path):
-    """Per class, a seeded random ``test_fraction`` (at least one image when a class has two or more)."""
+    """Per class, a seeded random ``test_fraction`` (at least one image when a class has two or more):
+    :func:`mmdistill.data.held_out_flags`."""
     classes = sorted(tree)
-    gen = torch.Generator().manual_seed(seed)
-    train_files: list[tuple[Path, int]] = []
-    test_files: list[tuple[Path, int]] = []
-    for label, c in enumerate(classes):
-        files = tree[c]
-        order = torch.randperm(len(files), generator=gen).tolist()
-        n_test = min(max(int(round(len(files) * test_fraction)), 1), len(files) - 1)
-        test_files += [(files[i], label) for i in sorted(order[:n_test])]
-        train_files += [(files[i], label) for i in sorted(order[n_test:])]
+    flags = held_out_flags([c for c in classes for _ in tree[c]], classes, test_fraction, seed)
+    members = [(f, label) for label, c in enumerate(classes) for f in tree[c]]
+    train_files = [m for m, t in zip(members, flags) if not t]
+    test_files = [m for m, t in zip(members, flags) if t]
     if not test_files:
         raise DataError(f"{root}: every class holds a single image, nothing is left for a test split")
     return classes, train_files, test_files
