@@ -95,6 +95,8 @@ def test_frame_sampling_rules():
     assert kind == "gap" and np.diff(idx).tolist() == [2, 2, 2]
     idx, kind = s.indices(3, "a")  # fewer frames than num_frames: gap 1, last frame repeated
     assert kind == "gap+pad" and idx == [0, 1, 2, 2]
+    idx, kind = FrameSampling(num_frames=4, frame_gap=1, short="gap").indices(3, "a")  # gap 1 cannot shrink: only padded
+    assert kind == "pad" and idx == [0, 1, 2, 2]
     idx, kind = FrameSampling(num_frames=4, frame_gap=3, short="pad").indices(8, "a")
     assert kind == "pad" and idx[-1] == 7
     assert FrameSampling(num_frames=4, frame_gap=3, short="skip").indices(8, "a") == (None, "skip")
@@ -213,7 +215,7 @@ def test_strict_makes_short_skips_an_error_and_a_cache_hit_obeys_strict(tmp_path
     for f in sorted((root / "a" / "clip0").iterdir())[2:]:  # a 2-frame clip
         f.unlink()
     skip = _sampling(short="skip")
-    with pytest.raises(DataError, match=r"clip0 is shorter than num_frames x frame_gap \(2 frames < 4; short=skip\).*--strict"):
+    with pytest.raises(DataError, match=r"clip0 is shorter than \(num_frames - 1\) x frame_gap \+ 1 frames \(2 frames < 4; short=skip\).*--strict"):
         load_clip_folder(root, kind="frames", sampling=skip, strict=True, use_cache=False)
     (root / "b" / "clip1" / "frame_02.png").write_bytes(b"not a png")  # frame 2 of 6 is in every 4-frame window
     ok = load_clip_folder(root, kind="frames", sampling=_sampling(short="pad"), cache_dir=tmp_path / "c")  # fills the cache
@@ -223,23 +225,23 @@ def test_strict_makes_short_skips_an_error_and_a_cache_hit_obeys_strict(tmp_path
 
 
 def test_strict_refuses_a_short_clip_that_short_pads_or_shrinks_and_a_cache_hit_too(tmp_path):
-    """A clip shorter than num_frames x frame_gap is an error under --strict whatever ``short`` does with it; before,
+    """A clip shorter than (num_frames - 1) x frame_gap + 1 frames is an error under --strict whatever ``short`` does with it; before,
     only short=skip's skipped clip was, and a padded or shrunk clip passed --strict silently (fresh or cached)."""
     from mmdistill.modalities.video.datasets import load_clip_folder
 
     root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
-    for f in sorted((root / "a" / "clip0").iterdir())[2:]:  # a 2-frame clip: 4 frames are sampled
+    for f in sorted((root / "a" / "clip0").iterdir())[2:]:  # a 2-frame clip: 3 frames at gap 2 span 5
         f.unlink()
     for short, policy, done in (("pad", "short=pad", "padded by repeating the last frame"),
                                 ("gap", "short=gap", "sampled with a smaller frame gap")):
-        kept = load_clip_folder(root, kind="frames", sampling=_sampling(short=short), cache_dir=tmp_path / "c")
+        kept = load_clip_folder(root, kind="frames", sampling=_sampling(short=short, num_frames=3, frame_gap=2), cache_dir=tmp_path / "c")
         assert kept.report.counts()["padded"] == 1 and len(kept.x_train) + len(kept.x_test) == 6  # without strict: kept, counted
         for cached in (False, True):  # a fresh decode, and a cache hit of the load above
             with pytest.raises(DataError) as err:
-                load_clip_folder(root, kind="frames", sampling=_sampling(short=short), cache_dir=tmp_path / "c", use_cache=cached,
+                load_clip_folder(root, kind="frames", sampling=_sampling(short=short, num_frames=3, frame_gap=2), cache_dir=tmp_path / "c", use_cache=cached,
                                  strict=True)
             msg = str(err.value)
-            for part in ("1 clip(s) under", "a/clip0 (", "shorter than num_frames x frame_gap", done, policy, "--strict",
+            for part in ("1 clip(s) under", "a/clip0 (", "shorter than (num_frames - 1) x frame_gap + 1 frames", done, policy, "--strict",
                          f"without it {policy} "):
                 assert part in msg, (short, cached, part, msg)
     assert "also padded" in msg  # short=gap pads a clip with fewer frames than num_frames too

@@ -44,10 +44,10 @@ class VideoKeys(ConfigKeys):
     frame_size: int | None = key(None, help="square side every frame is resized to; none: the preset's; 0: the native size",
                                  unit="pixels", range="[0, inf)")
     offset: Literal["random", "center"] = key("random", help="where the sampled frames start in a clip: random (seeded per clip) or center")
-    short: Literal["gap", "pad", "skip"] = key("gap", help="clips shorter than num_frames x frame_gap: a smaller gap, pad with "
+    short: Literal["gap", "pad", "skip"] = key("gap", help="clips shorter than (num_frames - 1) x frame_gap + 1 frames: a smaller gap, pad with "
                                                "the last frame, or skip the clip")
     strict: bool = key(False, help="fail on a clip or file that would be left out (unreadable, not part of the layout) or is "
-                       "too short (shorter than num_frames x frame_gap, whatever short says) instead of skipping, padding "
+                       "too short (shorter than (num_frames - 1) x frame_gap + 1 frames, whatever short says) instead of skipping, padding "
                        "or shrinking, counting and logging it")
     cache: bool = key(True, help="keep decoded clips as uint8 safetensors in cache_dir (same clips, faster reloads)", resume=False)
     cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: ~/.cache/mmdistill/video", resume=False)
@@ -75,7 +75,7 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
 
     Sampling: ``num_frames`` frames ``frame_gap`` apart (none: the ``preset``'s frames), ``offset``,
     ``frame_size`` (square resize; none: the preset's; 0 keeps the native size and refuses mixed sizes),
-    ``short`` for clips shorter than ``num_frames x frame_gap``. ``strict``: an unreadable file, a file that is not
+    ``short`` for clips shorter than ``(num_frames - 1) x frame_gap + 1 frames``. ``strict``: an unreadable file, a file that is not
     part of the layout or a too-short clip (one ``short`` would skip, pad or shrink) is an error instead of being
     skipped, padded or shrunk and counted.
     ``cache``: decoded clips as uint8 safetensors in ``cache_dir``.

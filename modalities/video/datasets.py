@@ -5,7 +5,7 @@ Every loader returns a :class:`VideoSet`: float clips (N, C, T, H, W) in [0, 1] 
 names and a :class:`LoadReport` of what was skipped, padded or shortened (each named with a count).
 
 Frame sampling (the reference's ``distill_utils/dataset.py``: 16 frames, a gap of 4 frames, a random start;
-a clip shorter than ``num_frames x frame_gap`` gets a gap of ``length // num_frames``): ``num_frames``
+a clip shorter than ``(num_frames - 1) x frame_gap + 1 frames`` gets a gap of ``length // num_frames``): ``num_frames``
 frames ``frame_gap`` apart, starting at a random offset (``offset="random"``, seeded per clip) or in the
 middle of the clip (``offset="center"``); ``short`` says what happens to a clip shorter than
 ``(num_frames - 1) x frame_gap + 1`` frames: ``gap`` (the reference: the gap shrinks to fit; a clip with
@@ -84,9 +84,11 @@ class FrameSampling:
         if length < self.span:
             if self.short == "skip":
                 return None, "skip"
+            kind = self.short
             if self.short == "gap":
                 gap = max(1, length // self.num_frames)
-            kind = self.short
+                if gap == self.frame_gap:  # frame_gap 1: no smaller gap exists, the clip is only padded
+                    kind = "pad"
         span = (self.num_frames - 1) * gap + 1
         room = max(0, length - span)
         if self.offset == "center":
@@ -103,7 +105,7 @@ class FrameSampling:
 REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "padded", "shrunk_gap")
 #: the kinds that leave an item out
 LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
-#: the kinds of a clip shorter than num_frames x frame_gap that the ``short`` policy kept
+#: the kinds of a clip shorter than (num_frames - 1) x frame_gap + 1 frames that the ``short`` policy kept
 SHORT_KINDS = ("padded", "shrunk_gap")
 #: the kinds ``strict`` turns into errors: everything that leaves an item out, and every too-short clip
 STRICT_KINDS = LEFT_OUT_KINDS + SHORT_KINDS
@@ -117,7 +119,7 @@ class LoadReport(CoreLoadReport):
     the cache file's name)."""
 
     KINDS = {"unreadable": "unreadable or empty file(s) skipped",
-             "skipped_short": "clip(s) shorter than num_frames x frame_gap skipped (short=skip)",
+             "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
              "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
@@ -145,9 +147,9 @@ class LoadReport(CoreLoadReport):
             padded = self.counts()["padded"] if "padded" in kinds else 0
             what = ("would be sampled with a smaller frame gap (short=gap, the reference's rule"
                     + (f"; {padded} of them also padded by repeating the last frame" if padded else "") + ")")
-            return super().strict_error(["shrunk_gap"], noun="clip(s)", would=f"are shorter than num_frames x frame_gap and {what}",
+            return super().strict_error(["shrunk_gap"], noun="clip(s)", would=f"are shorter than (num_frames - 1) x frame_gap + 1 frames and {what}",
                                         without="short=gap shrinks their gap, counts and logs them")
-        return super().strict_error(["padded"], noun="clip(s)", would="are shorter than num_frames x frame_gap and would be padded by "
+        return super().strict_error(["padded"], noun="clip(s)", would="are shorter than (num_frames - 1) x frame_gap + 1 frames and would be padded by "
                                     "repeating the last frame (short=pad)", without="short=pad pads them, counts and logs them")
 
 
@@ -480,7 +482,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout); see
     :func:`discover` for the layouts and the module docstring for sampling, short clips and the cache.
 
-    Unreadable clips, clips shorter than ``num_frames x frame_gap`` (skipped, padded or sampled with a smaller gap,
+    Unreadable clips, clips shorter than ``(num_frames - 1) x frame_gap + 1 frames`` (skipped, padded or sampled with a smaller gap,
     as ``sampling.short`` says) and files found but not used are counted and named in the log and
     :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of the
     layout is kept, so a class none of whose clips decodes is refused by name."""
@@ -529,7 +531,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             else:
                 reason = f"{length} frames < {sampling.span}"
                 report.add("skipped_short", it.path, reason)
-                why = f"is shorter than num_frames x frame_gap ({reason}; short=skip)"
+                why = f"is shorter than (num_frames - 1) x frame_gap + 1 frames ({reason}; short=skip)"
             if strict:
                 raise DataError(f"{it.path} {why}; --strict makes a skipped clip an error (without it: skipped, counted "
                                 "and logged)")
