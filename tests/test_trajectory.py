@@ -195,6 +195,10 @@ def test_a_named_buffer_that_does_not_exist_is_warned_about_before_its_experts_t
     assert err.index("does not exist") < err.index("training 2 experts for")  # before the training starts
     assert cli_main([*args, "--out", str(tmp_path / "run2")]) == 0
     assert "does not exist" not in capsys.readouterr().err  # the finished buffer is used without a warning
+    (tmp_path / "empty").mkdir()  # a folder that holds no finished buffer (an interrupted one is finished, not restarted)
+    args[-1] = str(tmp_path / "empty")
+    assert cli_main([*args, "--out", str(tmp_path / "run3")]) == 0
+    assert f"buffer={tmp_path / 'empty'} holds no finished expert buffer: training 2 experts" in capsys.readouterr().err
 
 
 def test_a_matching_iteration_that_cannot_fit_is_refused_before_the_experts_are_trained(tmp_path, capsys, monkeypatch):
