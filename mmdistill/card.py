@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets
-from mmdistill.load_report import NOTHING, is_report, summary_line
+from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.synthetic import SyntheticSet
 
@@ -57,20 +58,28 @@ def loading_counts(manifest: Mapping[str, Any]) -> str | None:
     """What the loader read and left out, from the report an adapter stores in the set's metadata
     (``synthetic.meta.load_report``, :class:`mmdistill.load_report.LoadReport`: unreadable, skipped, ignored,
     padded files ...), as one line of the non-zero counts; None when the set has no such record (in-memory or
-    generated data). Sets saved before that shape (a flat dict of counts in ``load_report``, the sequences'
-    ``data_stats``) give the line they gave then: every positive integer of both, in that order."""
+    generated data). A report with a ``format`` this version does not read (another format, or format 1 in another
+    shape) gets a line saying so, never counts read from the wrong shape. Sets saved before that shape (a flat dict
+    of counts in ``load_report``, the sequences' ``data_stats`` of a log read from a file, which names its
+    ``format``) give the line they gave then: every positive integer of both, in that order. The ``data_stats`` of a
+    generated log (no ``format``; sequences sets store them beside no load report) give no line."""
     syn = manifest.get("synthetic")
     meta = syn.get("meta") if isinstance(syn, Mapping) else None
     if not isinstance(meta, Mapping):
         return None
-    if is_report(meta.get("load_report")):
-        return summary_line(meta["load_report"]["counts"])
-    reports = [meta[k] for k in ("data_stats", "load_report") if isinstance(meta.get(k), Mapping)]
+    stored = meta.get("load_report")
+    if isinstance(stored, Mapping) and "format" in stored:
+        try:
+            return LoadReport.from_dict(stored).summary()
+        except ArtifactError:
+            return (f"not shown: the load report (format {repr(stored['format'])[:40]}) is not in a shape this version of "
+                    f"mmdistill reads (format {FORMAT})")
+    stats = meta.get("data_stats")
+    reports = ([stats] if isinstance(stats, Mapping) and "format" in stats else []) + ([stored] if isinstance(stored, Mapping) else [])
     if not reports:
         return None
-    counts = [f"{k.replace('_', ' ')} {v:,}" for rep in reports for k, v in rep.items()
-              if isinstance(v, int) and not isinstance(v, bool) and v > 0]
-    return ", ".join(counts) if counts else NOTHING
+    shown = [line for rep in reports if (line := summary_line(rep)) != NOTHING]
+    return ", ".join(shown) if shown else NOTHING
 
 
 def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:

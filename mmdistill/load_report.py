@@ -21,6 +21,7 @@ manifest) and :func:`mmdistill.card.loading_counts` puts the non-zero counts on 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
@@ -69,7 +70,7 @@ class LoadReport:
     # ---------------------------------------------------------------- filling
     def add(self, kind: str, path: str | Path, reason: str = "") -> None:
         """One ``path`` of ``kind``, and why (``reason``, shown in the log)."""
-        self.items(kind).append((str(path), str(reason)))
+        self.entries.setdefault(kind, []).append((str(path), str(reason)))
 
     def extend(self, kind: str, entries: Iterable[tuple[str | Path, str]]) -> None:
         """Several ``(path, reason)`` entries of ``kind``."""
@@ -82,11 +83,12 @@ class LoadReport:
             raise ValueError(f"count of {kind!r} must be an integer >= 0, got {n!r}")
         self.tallies[kind] = self.tallies.get(kind, 0) + n
 
-    def items(self, kind: str) -> list[tuple[str, str]]:
-        """The entries ``(path, reason)`` of ``kind`` (the live list: appending to it adds to the report)."""
-        return self.entries.setdefault(kind, [])
-
     # ---------------------------------------------------------------- reading
+    def items(self, kind: str) -> list[tuple[str, str]]:
+        """The entries ``(path, reason)`` of ``kind``, a copy (empty for a kind the report does not hold): reading
+        never adds a kind; :meth:`add` and :meth:`extend` fill the report."""
+        return list(self.entries.get(kind, ()))
+
     def kinds(self) -> list[str]:
         """The described kinds, then any other kind that was added or counted, in that order."""
         return list(dict.fromkeys([*self.descriptions, *self.entries, *self.tallies]))
@@ -119,7 +121,7 @@ class LoadReport:
         """The card's line: the non-zero counts (``"unreadable 2, ignored 1"``), or that there were none."""
         return summary_line(self.counts())
 
-    def _base(self) -> Path | None:
+    def base_folder(self) -> Path | None:
         """The folder entries are relative to: the root, or the folder holding it when it is a file (a CSV, a tar)."""
         if not self.root:
             return None
@@ -128,7 +130,7 @@ class LoadReport:
 
     def relative(self, path: str) -> str:
         """``path`` relative to the root; a path outside it by its file name (a relative name is kept as it is)."""
-        p, base = Path(path), self._base()
+        p, base = Path(path), self.base_folder()
         if base is not None:
             tries = [(p, base)] + ([(p, base.resolve()), (p.resolve(), base.resolve())] if p.is_absolute() else [])
             for a, b in tries:
@@ -142,7 +144,7 @@ class LoadReport:
     def as_dict(self, names: int = NAMES) -> dict[str, Any]:
         """The JSON shape stored in the manifest (see the module docstring): the root's name, every count, the first
         ``names`` entries of each kind relative to the root, and the facts."""
-        root = Path(self.root).expanduser().resolve().name if self.root else ""
+        root = os.path.basename(os.path.abspath(os.path.expanduser(self.root))) if self.root else ""  # as given: a link's own name
         return {"format": FORMAT, "root": root, "counts": self.counts(),
                 "files": {k: [self.relative(p) for p, _ in v[:names]] for k, v in self.entries.items() if v},
                 "facts": dict(self.facts)}
@@ -154,13 +156,14 @@ class LoadReport:
         counts: :func:`is_report` tells the two apart)."""
         if not is_report(data):
             raise ArtifactError(f"not a load report of format {FORMAT} (keys format, root, counts, files, facts): "
-                                f"{sorted(data) if isinstance(data, Mapping) else type(data).__name__}")
+                                f"{sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__}")
         counts, files = data["counts"], data.get("files") or {}
         bad = [k for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0]
         bad += [k for k, v in files.items() if not isinstance(v, list) or not all(isinstance(x, str) for x in v)]
         if bad:
             raise ArtifactError(f"load report: counts must be integers >= 0 and files lists of names; kind(s) {sorted(set(bad))} are not")
-        report = cls(root=str(data.get("root") or ""), facts=dict(data.get("facts") or {}))
+        # every stored kind described (by its name), so the read-back lists the kinds in the stored order
+        report = cls(root=str(data.get("root") or ""), descriptions={str(k): "" for k in counts}, facts=dict(data.get("facts") or {}))
         for kind, n in counts.items():
             listed = list(files.get(kind, []))[:n]
             report.extend(kind, [(name, "") for name in listed])
@@ -193,8 +196,11 @@ def summary_line(counts: Mapping[str, Any]) -> str:
 
 
 def is_report(data: Any) -> bool:
-    """Whether ``data`` is :meth:`LoadReport.as_dict`'s shape (not a flat dict of counts of an older set)."""
-    return (isinstance(data, Mapping) and data.get("format") == FORMAT and isinstance(data.get("counts"), Mapping)
+    """Whether ``data`` is :meth:`LoadReport.as_dict`'s shape of :data:`FORMAT` (not a flat dict of counts of an
+    older set, nor another format: ``format`` is the integer 1, never ``true``; ``counts`` a mapping; ``files`` and
+    ``facts`` mappings where present, not null)."""
+    fmt = data.get("format") if isinstance(data, Mapping) else None
+    return (type(fmt) is int and fmt == FORMAT and isinstance(data.get("counts"), Mapping)
             and isinstance(data.get("files", {}), Mapping) and isinstance(data.get("facts", {}), Mapping))
 
 

@@ -111,4 +111,55 @@ def test_the_card_still_reads_manifests_saved_before_the_one_shape():
     assert loading_counts(_manifest({"load_report": audio})) == "clips 18, sample rate 16,000, skipped 2"  # as its card said
     stats = {"format": "csv", "rows_read": 15886, "duplicate_rows": 7943, "kcore_rounds": 1, "users": 200}
     assert loading_counts(_manifest({"data_stats": stats})) == "rows read 15,886, duplicate rows 7,943, kcore rounds 1, users 200"
+    generated = {"rows_read": 6000, "duplicate_rows": 0, "users": 300}  # a generated log's stats name no file format
+    assert loading_counts(_manifest({"data_stats": generated})) is None
     assert loading_counts(_manifest({})) is None and loading_counts({"synthetic": {}}) is None
+    assert "loading:" not in card_summary(_manifest({})) and "what loading read" not in render_card(_manifest({}))
+
+
+def test_a_format_this_version_does_not_read_gets_no_counts():
+    """A report whose format is not 1 (2, or true, which equals 1) or whose files / facts are null is not read as
+    the one shape, and the card says so rather than listing its positive integers as an older flat dict (before:
+    "format 1" or "format 2")."""
+    good = LoadReport(root="r", descriptions={"unreadable": ""})
+    good.add("unreadable", "a.wav", "bad")
+    for change in ({"format": True}, {"format": 2}, {"format": 1.0}, {"files": None}, {"facts": None}, {"counts": None}):
+        stored = {**good.as_dict(), **change}
+        assert not is_report(stored), change
+        with pytest.raises(ArtifactError, match="not a load report of format 1"):
+            LoadReport.from_dict(stored)
+        line = loading_counts(_manifest({"load_report": stored}))
+        assert line.startswith("not shown: the load report (format ") and "unreadable" not in line, change
+        assert "loading: not shown" in card_summary(_manifest({"load_report": stored}))
+    bad_counts = {**good.as_dict(), "counts": {"unreadable": "1"}}  # format 1, counts that are not integers
+    assert loading_counts(_manifest({"load_report": bad_counts})).startswith("not shown")
+    assert loading_counts(_manifest({"load_report": good.as_dict()})) == "unreadable 1"
+    with pytest.raises(ArtifactError, match=r"\['1', 'a'\]"):  # before: a TypeError sorting int and str keys
+        LoadReport.from_dict({1: 0, "a": 1})
+
+
+def test_reading_a_kind_does_not_add_it():
+    rep = LoadReport(root="r", descriptions={"unreadable": ""})
+    assert rep.items("typo") == [] and rep.items("unreadable") == []
+    assert rep.counts() == {"unreadable": 0} and "typo" not in rep.as_dict()["counts"]
+    rep.add("unreadable", "a.wav", "bad")
+    listed = rep.items("unreadable")
+    listed.append(("b.wav", ""))  # a copy: the report is filled by add / extend / count only
+    assert rep.counts() == {"unreadable": 1} and rep.items("unreadable") == [("a.wav", "bad")]
+
+
+def test_the_root_is_named_as_given_not_after_a_links_target(tmp_path):
+    (tmp_path / "store" / "kinetics-2024").mkdir(parents=True)
+    (tmp_path / "kinetics").symlink_to(tmp_path / "store" / "kinetics-2024")
+    rep = LoadReport(root=str(tmp_path / "kinetics"))
+    rep.add("unreadable", tmp_path / "kinetics" / "a" / "x.mp4", "bad")
+    rep.add("unreadable", tmp_path / "store" / "kinetics-2024" / "b" / "y.mp4", "bad")  # the same file through the target
+    d = rep.as_dict()
+    assert d["root"] == "kinetics" and d["files"]["unreadable"] == ["a/x.mp4", "b/y.mp4"]  # before: root "kinetics-2024"
+
+
+def test_the_read_back_keeps_the_stored_order_of_kinds():
+    stored = {"format": 1, "root": "", "counts": {"padded": 2, "unreadable": 1}, "files": {"unreadable": ["a.wav"]}, "facts": {}}
+    back = LoadReport.from_dict(stored)
+    assert list(back.counts()) == ["padded", "unreadable"] and back.summary() == "padded 2, unreadable 1"
+    assert loading_counts(_manifest({"load_report": stored})) == "padded 2, unreadable 1"

@@ -309,17 +309,3 @@ def test_read_hf_names_damaged_dataset_files(share_root, tmp_path):
     with pytest.raises(ArtifactError, match="the Hugging Face dataset does not load"):
         read_hf(target)
     assert len(mmdistill.load(target)) > 0  # the set itself, in mmdistill/, is intact
-
-
-def test_the_card_and_show_state_what_loading_left_out():
-    from mmdistill.card import card_summary, loading_counts, render_card
-
-    manifest = {"recipe": "video-dm", "method": "dm", "dataset": "folder", "ipc": 1, "modality": "video",
-                "synthetic": {"tensors": {"labels": [2]}, "meta": {"load_report": {
-                    "unreadable": 2, "skipped_short": 0, "ignored": 1, "unreadable_files": ["a/x.mp4", "b/y.mp4"]}}}}
-    assert loading_counts(manifest) == "unreadable 2, ignored 1"
-    assert "loading: unreadable 2, ignored 1" in card_summary(manifest)
-    assert "- what loading read and left out: unreadable 2, ignored 1" in render_card(manifest)
-    clean = {**manifest, "synthetic": {"meta": {"load_report": {"unreadable": 0}}}}
-    assert loading_counts(clean) == "nothing skipped, padded or left out"
-    assert loading_counts({**manifest, "synthetic": {"meta": {}}}) is None and "loading:" not in card_summary({"synthetic": {}})
