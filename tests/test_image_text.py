@@ -110,6 +110,8 @@ def test_bad_input_is_named_with_counts_and_skip_reports_it(tmp_path, tiny_bert)
     assert rep == data.meta["load_report"] and {k: n for k, n in rep["counts"].items() if n} == data.meta["dropped"]
     assert rep["root"] == tmp_path.name and rep["files"]["missing_image"] == ["img/gone.png", "img/missing.png"]
     assert rep["files"]["empty_caption"] == ["captions.csv line 21"] and str(tmp_path) not in str(rep)
+    # names only, the reasons stay in the log (before: "img/broken.png (UnidentifiedImageError)", the caption too)
+    assert rep["files"]["unreadable_image"] == ["img/broken.png"] and rep["files"]["duplicate"] == ["captions.csv line 22"]
     assert loading_counts({"synthetic": {"meta": syn.meta}}) == (
         "missing image 2, unreadable image 1, empty caption 1, duplicate 1, captions of dropped images 3")
 
@@ -237,6 +239,39 @@ def test_images_of_any_mode_and_undecodable_ones(tmp_path):
     mixed = [CaptionRecord("0.png", "a", "test", "l2"), CaptionRecord("0.png", "b", "train", "l3"), CaptionRecord("1.png", "c", "train", "l4")]
     with pytest.raises(DataError, match=r"1 image\(s\) have captions in different splits \(0.png \(test/train\)\)"):
         build_splits(mixed, opener, bad=BadInput(), on_bad="error", **kw)
+
+
+def test_the_load_report_names_an_unreadable_image_without_the_reason(tmp_path, caplog):
+    """The reason of an image that cannot be opened can name the machine's folders (an OSError's path): the message
+    and the log keep it, the load report stores the name relative to the image root only (before: the whole text,
+    "img/3.png (PermissionError: ... '/home/.../img/3.png')", went into the manifest)."""
+    import logging
+
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener
+
+    (tmp_path / "img").mkdir()
+    for i in range(4):
+        Image.new("RGB", (6, 6), COLOURS[i]).save(tmp_path / "img" / f"{i}.png")
+    opener = file_opener(tmp_path)
+    private = str(tmp_path / "img" / "3.png")
+
+    def open_image(name: str):
+        if name == "img/3.png":
+            raise PermissionError(13, "Permission denied", private)
+        return opener(name)
+
+    records = [CaptionRecord(f"img/{i}.png", f"caption of {i}", None, f"captions.csv line {i + 2}") for i in range(4)]
+    kw = dict(size=4, mean=(0.0,) * 3, std=(1.0,) * 3, source="test", test_fraction=0.34, split_order="sorted", seed=0, max_words=30,
+              progress=False)
+    with pytest.raises(DataError, match=r"1 images that cannot be decoded \(img/3.png \(PermissionError: \[Errno 13\] Permission denied: "):
+        build_splits(records, open_image, bad=BadInput(), on_bad="error", **kw)
+    with caplog.at_level(logging.WARNING):
+        loaded = build_splits(records, open_image, bad=BadInput(), on_bad="skip", **kw)
+    assert f"img/3.png (PermissionError: [Errno 13] Permission denied: '{private[:30]}" in caplog.text  # (cut at 80 characters)
+    loaded.report.root = str(tmp_path)
+    rep = loaded.report.as_dict()
+    assert rep["files"] == {"unreadable_image": ["img/3.png"]} and str(tmp_path) not in json.dumps(rep)
+    assert rep["counts"]["unreadable_image"] == 1 and rep["counts"]["captions_of_dropped_images"] == 1
 
 
 def test_folder_caption_file_that_is_not_utf8_is_counted(tmp_path, tiny_bert):

@@ -74,12 +74,14 @@ class CaptionRecord:
 
 @dataclass
 class BadInput:
-    """Problems found while reading, by kind, with where each occurred."""
+    """Problems found while reading, by kind: ``(name, reason)`` per problem. The name says where (an image path
+    relative to the image root, ``captions.csv line 7``, ``coco.json images[3]``) and goes into the load report;
+    the reason (``PermissionError: ...``, which can name the machine's folders) only into messages and the log."""
 
-    found: dict[str, list[str]] = field(default_factory=dict)
+    found: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
-    def add(self, kind: str, where: str) -> None:
-        self.found.setdefault(kind, []).append(where)
+    def add(self, kind: str, name: str, reason: str = "") -> None:
+        self.found.setdefault(kind, []).append((str(name), str(reason)))
 
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.found.items() if v}
@@ -88,7 +90,7 @@ class BadInput:
         parts = []
         for kind, items in self.found.items():
             if items:
-                shown = ", ".join(items[:examples]) + (", ..." if len(items) > examples else "")
+                shown = ", ".join(f"{n} ({r})" if r else n for n, r in items[:examples]) + (", ..." if len(items) > examples else "")
                 parts.append(f"{len(items)} {BAD_KINDS.get(kind, kind)} ({shown})")
         return "; ".join(parts)
 
@@ -242,7 +244,7 @@ def _flat_json(data: object, path: Path, split: str | None, bad: BadInput) -> li
         named = {ann["image_id"] for ann in data["annotations"]}
         for i, img in enumerate(data["images"]):
             if img["id"] not in named:
-                bad.add("no_caption", f"{path.name} images[{i}] ({names[img['id']]})")
+                bad.add("no_caption", f"{path.name} images[{i}]", names[img['id']])
         return records
     if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
         raise DataError(f"{path}: expected a Karpathy file ({{'images': [{{'filename', 'sentences'}}]}}), a list of "
@@ -254,7 +256,7 @@ def _flat_json(data: object, path: Path, split: str | None, bad: BadInput) -> li
             raise DataError(f"{path} [{i}]: 'image' is empty")
         caps = ann["caption"] if isinstance(ann["caption"], list) else [ann["caption"]]
         if not caps:
-            bad.add("no_caption", f"{path.name}[{i}] ({image})")
+            bad.add("no_caption", f"{path.name}[{i}]", image)
         for j, cap in enumerate(caps):
             where = f"[{i}]" + (f".caption[{j}]" if len(caps) > 1 else "")
             records.append(CaptionRecord(image, _caption(cap, path, where, "caption"), split, f"{path.name}{where}"))
@@ -275,7 +277,7 @@ def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
         for p in images:
             rel = p.relative_to(root).as_posix()
             if stems[p.with_suffix("").as_posix()] > 1:
-                bad.add("duplicate", f"{rel} (shares its caption file with another image)")
+                bad.add("duplicate", rel, "shares its caption file with another image")
                 continue
             txt = p.with_suffix(".txt")
             if not txt.is_file():
@@ -284,7 +286,7 @@ def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
             try:
                 text = txt.read_bytes().decode("utf-8-sig")
             except UnicodeDecodeError as exc:
-                bad.add("unreadable_caption", f"{txt.relative_to(root).as_posix()} (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
+                bad.add("unreadable_caption", txt.relative_to(root).as_posix(), f"byte {exc.object[exc.start]:#04x} at offset {exc.start}")
                 continue
             lines = [ln for ln in text.splitlines() if ln.strip()]
             if not lines:
@@ -425,7 +427,7 @@ def build_splits(
             continue
         key = (r.image, cap)
         if key in seen:
-            bad.add("duplicate", f"{r.where} ({r.image!r}: {cap[:40]!r})")
+            bad.add("duplicate", r.where, f"{r.image!r}: {cap[:40]!r}")
             continue
         seen.add(key)
         kept.append(CaptionRecord(r.image, cap, r.split, r.where))
@@ -442,14 +444,14 @@ def build_splits(
             from PIL import UnidentifiedImageError
 
             reason = "" if isinstance(exc, UnidentifiedImageError) or not str(exc) else str(exc).splitlines()[0][:80]
-            bad.add("unreadable_image", f"{name} ({type(exc).__name__}{': ' + reason if reason else ''})")
+            bad.add("unreadable_image", name, f"{type(exc).__name__}{': ' + reason if reason else ''}")
     dropped_rows = sum(1 for r in kept if r.image in failed)
     dropped = bad.resolve(on_bad, source)
     if dropped_rows:
         dropped["captions_of_dropped_images"] = dropped_rows
     report = LoadReport(descriptions=dict(REPORT_KINDS))
-    for kind, where in bad.found.items():
-        report.extend(kind, ((w, "") for w in where))
+    for kind, entries in bad.found.items():  # the names (relative to the image root); the reasons stay in the log
+        report.extend(kind, entries)
     report.count("captions_of_dropped_images", dropped_rows)
     kept = [r for r in kept if r.image not in failed]
     if not kept:
