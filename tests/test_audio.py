@@ -427,6 +427,20 @@ def test_the_load_report_reaches_the_manifest(folder_run):
     assert rep["counts"]["unreadable"] == 0 and rep["root"] == "data" and is_report(rep)
 
 
+def test_generated_tones_store_no_load_report_and_a_folder_keeps_it(folder_run):
+    """Generated data gets no load line on its card (before: tones stored a report, "nothing skipped, padded or left
+    out"); a set read from files keeps its report and line."""
+    from mmdistill.card import card_summary, loading_counts
+    from mmdistill.modalities.audio import MODALITY
+    from mmdistill.recipes import audio_dm
+
+    meta = MODALITY.load(audio_dm.RECIPE.config(dataset="tones", sample_rate=8000, duration=0.4, progress=False)).meta
+    tones = {"recipe": "audio-dm", "synthetic": {"meta": meta}}
+    assert "load_report" not in meta and loading_counts(tones) is None and "loading:" not in card_summary(tones)
+    manifest = json.loads((folder_run / "manifest.json").read_text())
+    assert loading_counts(manifest) == "resampled 9" and "loading: resampled 9" in card_summary(manifest)
+
+
 def test_bad_arguments_and_tensors_are_named(tmp_path):
     from mmdistill.modalities.audio.decode import decode
 

@@ -53,6 +53,7 @@ def test_tensors_load_to_normalised_pairs(tensors_set):
 
     data = MODALITY.load(_cfg(dataset=tensors_set))
     assert data.audio_shape == (1, 8, 8) and data.image_shape == (1, 8, 8) and data.num_classes == 3
+    assert "load_report" not in data.meta  # in-memory: no files, no load line on the card
     assert len(data.train) == 12 and len(data.test) == 6
     assert abs(float(data.train.audio.mean())) < 1e-4 and abs(float(data.train.audio.std()) - 1.0) < 1e-3
     assert abs(float(data.train.image.mean())) < 1e-4
@@ -413,7 +414,7 @@ def test_csv_unreadable_files_are_skipped_or_refused_and_bad_rows_named(tmp_path
         MODALITY.load(_cfg(dataset="csv", data_root=str(tmp_path / "set" / "latin1.csv")))
 
 
-def test_registered_tensors_are_checked(tensors_set):
+def test_registered_tensors_are_checked(tensors_set, caplog):
     from mmdistill.modalities.audio_visual import MODALITY, register_tensors
 
     y, yt = torch.arange(3).repeat_interleave(4), torch.arange(3)
@@ -427,9 +428,43 @@ def test_registered_tensors_are_checked(tensors_set):
         with pytest.raises(DataError, match=msg):
             register_tensors("checked", **{**ok, **change})
     register_tensors("checked", **ok)
-    data = MODALITY.load(_cfg(dataset="checked", duration=0.5))  # the 0.25 s waves are padded: counted
-    assert data.meta["load_report"]["counts"] == {"unreadable": 0, "resampled": 0, "padded": 15, "cropped": 0}
-    assert data.meta["load_report"]["facts"] == {"pairs": 15, "duration_s": 0.5}
+    with caplog.at_level(logging.INFO):
+        data = MODALITY.load(_cfg(dataset="checked", duration=0.5))  # the 0.25 s waves are padded: logged
+    assert "padded 15 clip(s) shorter than 0.5 s" in caplog.text
+    assert "load_report" not in data.meta  # in-memory tensors: no load report (before: one, so a card line)
+
+
+def test_generated_pairs_store_no_load_report_and_files_keep_it(tmp_path):
+    """tones-digits is generated: no load_report, no card line (before: "nothing skipped, padded or left out")."""
+    from mmdistill.card import card_summary, loading_counts
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    meta = MODALITY.load(_cfg(dataset="tones-digits")).meta
+    generated = {"recipe": "audio-visual-avdd", "synthetic": {"meta": meta}}
+    assert "load_report" not in meta and loading_counts(generated) is None and "loading:" not in card_summary(generated)
+    path = _write_csv_set(tmp_path / "set")
+    files = {"recipe": "audio-visual-avdd", "synthetic": {"meta": MODALITY.load(_cfg(dataset="csv", data_root=str(path))).meta}}
+    assert loading_counts(files) == "nothing skipped, padded or left out" and "loading: nothing skipped" in card_summary(files)
+
+
+def test_csv_rows_with_absolute_paths_name_both_files_relative(tmp_path):
+    """A skipped pair whose row gives absolute paths is named by its two files, each relative to the CSV's folder (one
+    outside it by its file name); before, the second kept its absolute path ("i00.png, /tmp/.../broken.wav")."""
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "set"
+    (root / "take 1, mono").mkdir(parents=True)
+    (root / "take 1, mono" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    (root / "broken2.wav").write_bytes(b"RIFF not really a wave file")
+    (tmp_path / "elsewhere").mkdir()
+    Image.fromarray(np.full((8, 8), 160, dtype=np.uint8), mode="L").save(tmp_path / "elsewhere" / "pic.png")
+    path = _write_csv_set(root, rows_extra=[(str(root / "i00.png"), str(root / "take 1, mono" / "broken.wav"), "0", "train"),
+                                            (str(tmp_path / "elsewhere" / "pic.png"), "broken2.wav", "1", "train")])
+    rep = MODALITY.load(_cfg(dataset="csv", data_root=str(path))).meta["load_report"]
+    assert rep["files"]["unreadable"] == ["i00.png, take 1, mono/broken.wav", "pic.png, broken2.wav"]
+    assert str(tmp_path) not in str(rep) and rep["root"] == "set"
 
 
 def test_av_digits_builder_never_writes_into_a_used_folder(tmp_path):

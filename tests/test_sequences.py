@@ -240,11 +240,12 @@ def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_
         export_summary(syn, tmp_path / "export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder left behind
 
+
 def test_what_the_log_loader_dropped_is_a_load_report_in_the_one_shape(tmp_path):
     """The counts of what was dropped or removed are the set's load_report (the card's line); the other stats (rows
     read, users, items ...) are its facts. Before, only data_stats was stored and the card listed every positive
     stat, rows read and users included."""
-    from mmdistill.card import loading_counts
+    from mmdistill.card import card_summary, loading_counts
 
     log = tmp_path / "log.csv"
     rows = ROWS + [("u1", "d", "4"), ("u9", "z", "1")]  # a copied event; a user of one interaction
@@ -255,12 +256,23 @@ def test_what_the_log_loader_dropped_is_a_load_report_in_the_one_shape(tmp_path)
     nonzero = {k: n for k, n in rep["counts"].items() if n}
     assert nonzero == {"malformed_lines": 1, "duplicate_rows": 1, "users_below_3_removed": 1, "users_below_3_interactions_removed": 1}
     assert rep["facts"]["rows_read"] == len(rows) and rep["facts"]["users"] == data.num_users and rep["facts"]["format"] == "csv"
-    cfg = tiny(sequences_farzi)
-    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
-    assert syn.meta["load_report"]["counts"].keys() == rep["counts"].keys() and "data_stats" in syn.meta
     manifest = {"synthetic": {"meta": {"data_stats": dict(data.stats), "load_report": rep}}}
     assert loading_counts(manifest) == ("malformed lines 1, duplicate rows 1, users below 3 removed 1, "
                                         "users below 3 interactions removed 1")
+    # the adapter stores the report of a log read from a file; a generated log has none, so its card has no load line
+    # (before: the generated set stored one, "nothing skipped, padded or left out")
+    big = tmp_path / "big.csv"
+    big.write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in generated_log(40, 40, 0)))
+    for dataset, root in (("csv", str(big)), ("generated:40:40", None)):
+        cfg = tiny(sequences_farzi, dataset=dataset, data_root=root)
+        syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+        manifest = {"recipe": "sequences-farzi", "synthetic": {"meta": syn.meta}}
+        assert "data_stats" in syn.meta and ("load_report" in syn.meta) == (root is not None), dataset
+        if root:
+            assert syn.meta["load_report"]["counts"].keys() == rep["counts"].keys() and syn.meta["load_report"]["root"] == "big.csv"
+            assert "loading: " in card_summary(manifest)
+        else:
+            assert loading_counts(manifest) is None and "loading:" not in card_summary(manifest)
 
 
 def test_config_names_bad_keys():

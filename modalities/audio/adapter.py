@@ -67,7 +67,8 @@ class AudioModality(TensorClassificationAdapter):
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
             meta={"classes": list(ds.classes), "mean": ds.mean, "std": ds.std, "features": ds.params.to_dict(),
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped),
-                  "load_report": ds.report.as_dict()},
+                  # read from files (the report has a root): what loading left out; generated tones have none
+                  **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:

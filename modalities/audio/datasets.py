@@ -96,8 +96,8 @@ class AudioDataset:
     ``skipped`` lists the files that could not be read; ``report`` (:class:`mmdistill.load_report.LoadReport`) is
     what the loader did not take as it was: unreadable and ignored files (named), clips resampled, padded and
     cropped (counts; the source rates in the fact ``resampled_from_hz``), with the facts ``clips``,
-    ``sample_rate``, ``duration_s`` and ``align``; the adapter stores it in the set's metadata and so in the
-    run's manifest.
+    ``sample_rate``, ``duration_s`` and ``align``; for data read from files (its ``root`` is set; not the generated
+    ``tones``) the adapter stores it in the set's metadata and so in the run's manifest.
     """
 
     name: str
@@ -195,7 +195,7 @@ def load_audio_dataset(
     if found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed)
     train, test = split == 0, split == 1
-    report = _report(found, skipped, counts, root, num_samples / rate, rate, align)
+    report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():

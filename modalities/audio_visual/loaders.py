@@ -139,8 +139,8 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         waves = fix_length(spec["audio"][s].float(), n)
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
-    report = _length_report(name, lengths, n, cfg, LoadReport(descriptions=dict(REPORT_KINDS)))
-    return normalise_pairs(name, spec["classes"], parts[0], parts[1], {**_meta(cfg, n), "load_report": report.as_dict()})
+    _length_report(name, lengths, n, cfg, LoadReport(descriptions=dict(REPORT_KINDS)))  # logged; in-memory: no load_report
+    return normalise_pairs(name, spec["classes"], parts[0], parts[1], _meta(cfg, n))
 
 
 def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
@@ -153,7 +153,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     clips counted), take the log-mel spectrogram; resize the frames; normalise with the training split's statistics.
     ``classes``: every class the source names (None: those of ``pairs``), so a class whose files were all skipped is
     kept, and refused by the per-class check naming it; ``skipped``: the files left out, named in the load report
-    (``report``: one the reader began, or a new one; its root is ``root``)."""
+    (``report``: one the reader began, or a new one; its root is ``root``), which ``meta["load_report"]`` holds
+    when the pairs were read from files (``root`` given; generated pairs get none)."""
     if not pairs:
         raise DataError(f"{name}: no readable pairs" + (f" ({describe_bad(skipped)})" if skipped else ""))
     other = {}
@@ -182,11 +183,27 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report = report if report is not None else LoadReport()
     report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
     _length_report(name, lengths, n, cfg, report)
-    report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
+    report.extend("unreadable", ((_files_name(report, b.name), b.reason) for b in skipped or []))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
-    meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()}, "load_report": report.as_dict()}
+    meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
+            **({"load_report": report.as_dict()} if report.root else {})}
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
+
+
+def _files_name(report: LoadReport, name: str) -> str:
+    """``name`` relative to the report's root; a CSV pair ``"image, audio"`` (as its row gives them, each relative to
+    the CSV's folder or absolute) with each of its two files made relative on its own. The pair's split is the one
+    at which both sides are files (they were checked to exist before decoding); a name that is not a pair is kept."""
+    base = report.base_folder()
+    if base is None or (base / name).exists() or ", " not in name:
+        return name
+    parts = name.split(", ")
+    for i in range(1, len(parts)):
+        image, audio = ", ".join(parts[:i]), ", ".join(parts[i:])
+        if (base / image).is_file() and (base / audio).is_file():
+            return f"{report.relative(image)}, {report.relative(audio)}"
+    return name
 
 
 def _length_report(name: str, lengths: list[int], n: int, cfg: Any, report: LoadReport) -> LoadReport:

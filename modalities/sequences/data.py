@@ -620,10 +620,11 @@ def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, title
                         report=stats_report(stats))
 
 
-def stats_report(stats: dict[str, Any], root: str = "") -> LoadReport:
+def stats_report(stats: dict[str, Any]) -> LoadReport:
     """The load report of a log's ``stats``: the counts of what was dropped or removed (every kind of
-    :data:`REPORT_KINDS`, zeros too), the other stats (format, rows read, users, items ...) as facts."""
-    report = LoadReport(root=root, descriptions=dict(REPORT_KINDS), facts={k: v for k, v in stats.items() if k not in REPORT_KINDS})
+    :data:`REPORT_KINDS`, zeros too), the other stats (format, rows read, users, items ...) as facts. Its root is
+    set by :func:`load_sequences` for a log read from a file (a generated log has none, and no stored report)."""
+    report = LoadReport(descriptions=dict(REPORT_KINDS), facts={k: v for k, v in stats.items() if k not in REPORT_KINDS})
     for kind in REPORT_KINDS:
         report.count(kind, int(stats.get(kind, 0)))
     return report
