@@ -14,6 +14,7 @@ export is itself a set ``mmdistill eval`` and ``mmdistill.load`` read). :func:`r
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import time
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
 
 #: the folder of an export that holds the mmdistill set itself (manifest + tensors)
 EXPORT_SET_DIR = "mmdistill"
@@ -175,9 +178,12 @@ def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, 
 
 def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -> None:
     """ArtifactError naming the set in ``folder`` when its decoded samples do not have the shape (or float dtype) of
-    the real samples they are evaluated or compared against (classification data: images, audio maps, clips)."""
+    the real samples they are evaluated or compared against (classification data: images, audio maps, clips).
+    Also warns (:func:`warn_split_rule`) when the data's held-out split is now drawn by another rule than it was
+    when the set was distilled."""
     from mmdistill.data import ClassificationData
 
+    warn_split_rule(syn, data, folder)
     real = getattr(getattr(data, "train", None), "x", None)
     if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
         return
@@ -192,6 +198,19 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
     if real.is_floating_point() and decoded.dtype != real.dtype:
         raise ArtifactError(f"{where}: its samples are {str(decoded.dtype).replace('torch.', '')}, the real samples of {name} "
                             f"{str(real.dtype).replace('torch.', '')}; the set was not written by mmdistill or is damaged")
+
+
+def warn_split_rule(syn: SyntheticSet, data: Any, folder: Path) -> None:
+    """Warn, naming the set, when the real data's ``meta["split_rule"]`` (how a loader drew the held-out split of data
+    that has none; an adapter records it in the data's meta, and so in the set's, when the rule is not the one it
+    always used) differs from the rule in the set's meta: the samples now scored as held out may include samples the
+    set was distilled from, so its scores are not comparable with its manifest's."""
+    now = (getattr(data, "meta", None) or {}).get("split_rule")
+    then = (syn.meta or {}).get("split_rule")
+    if now is not None and now != then:
+        log.warning("%s was distilled when %s's held-out split was drawn %s; it is now drawn %s, so some samples scored as "
+                    "held out may be ones the set was distilled from: distil again to score it on a split it never saw",
+                    Path(folder), getattr(data, "name", "the dataset"), then or "by an earlier rule (not recorded)", now)
 
 
 def load(path: str | Path) -> DistilledSet:
@@ -249,5 +268,5 @@ def read_hf(out: str | Path) -> dict[str, Tensor]:
     return modality.from_hf(ds)
 
 
-__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "EXPORT_SET_DIR", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
+__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
            "step_size_of"]

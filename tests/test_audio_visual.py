@@ -514,3 +514,28 @@ def test_csv_without_split_holds_out_each_class(tmp_path):
     pairs = read_csv_pairs(path, 0.2, 0, strict=False)
     assert "a00.wav" not in {p.name for p in pairs}
     assert sorted(p.label for p in pairs if p.split == "test") == ["0", "1"]
+
+
+def test_a_set_distilled_under_the_earlier_csv_split_rule_is_warned_about(tmp_path, caplog):
+    """The CSV without a split column records its split rule in the data's meta (and so in every set distilled from
+    it); evaluating or checking a set made under the earlier per-row draw names the set, since some pairs now held
+    out may be pairs it was distilled from."""
+    from types import SimpleNamespace
+
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import SPLIT_RULE
+    from mmdistill.share import warn_split_rule
+
+    path = _write_csv_set(tmp_path / "set", per_class=4)
+    with_split = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert "split_rule" not in with_split.meta  # a CSV with a split column: nothing drawn, nothing recorded
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(",".join(r.split(",")[:3]) for r in rows) + "\n")
+    data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert data.meta["split_rule"] == SPLIT_RULE
+    with caplog.at_level(logging.WARNING):
+        warn_split_rule(SimpleNamespace(meta=dict(data.meta)), data, tmp_path / "new-run")  # made under this rule
+        assert not caplog.text
+        warn_split_rule(SimpleNamespace(meta={"classes": ["0", "1"]}), data, tmp_path / "old-run")
+    assert "old-run was distilled when pairs's held-out split was drawn by an earlier rule (not recorded)" in caplog.text
+    assert "distil again" in caplog.text

@@ -105,8 +105,11 @@ def load_pairs(cfg: Any) -> AVData:
         return featurise(name, tones_digits_pairs(cfg.seed, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
     if name == "csv":
         root = Path(_root(cfg))
-        pairs, classes, bad = _read_csv(root, cfg.test_fraction, cfg.seed, cfg.strict)
-        return featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent)
+        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.seed, cfg.strict)
+        data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent)
+        if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
+            data.meta["split_rule"] = SPLIT_RULE
+        return data
     if name == "video":
         root = Path(_root(cfg))
         pairs, classes, bad, mismatched = _read_video(root, cfg)
@@ -236,8 +239,13 @@ def read_csv_pairs(path: Path, test_fraction: float = 0.2, seed: int = 0, strict
     return _read_csv(path, test_fraction, seed, strict)[0]
 
 
-def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tuple[list[RawPair], list[str], list[BadFile]]:
-    """(pairs, every class the CSV names, the skipped files): see :func:`read_csv_pairs`."""
+#: how the CSV reader holds out pairs when the CSV has no split column (since 5 December 2026; before, each row was
+#: drawn on its own); stored as ``meta["split_rule"]`` of such data and of the sets distilled from it
+SPLIT_RULE = "per class (test_fraction of each class's readable pairs, seeded)"
+
+
+def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
+    """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -294,7 +302,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
     classes = sorted({r["label"] for r in rows}, key=_natural)
     if drawn:
         _hold_out(pairs, classes, test_fraction, seed)
-    return pairs, classes, bad
+    return pairs, classes, bad, drawn
 
 
 def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, seed: int) -> None:

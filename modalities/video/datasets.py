@@ -115,7 +115,7 @@ class LoadReport(CoreLoadReport):
     """:class:`mmdistill.load_report.LoadReport` with the video loader's kinds; entries are ``(path, reason)``.
     ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
     folders, ``val/`` when ``test/`` exists, a file that is not a frame image in a clip folder). The kinds read as
-    attributes (``report.unreadable``: the live list) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
+    attributes (``report.unreadable``: a copy of the entries; fill through ``add``) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
     the cache file's name)."""
 
     KINDS = {"unreadable": "unreadable or empty file(s) skipped",
