@@ -22,6 +22,7 @@ message names the file.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from torch import Tensor
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
@@ -247,14 +249,13 @@ SPLIT_RULE = "per class (test_fraction of each class's readable pairs, seeded)"
 def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
     """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            fields = [f.strip() for f in (reader.fieldnames or [])]
-            missing = [c for c in REQUIRED if c not in fields]
-            if missing:
-                raise DataError(f"{path}: missing column(s) {missing}; expected a header image_path,audio_path,label[,split]")
-            rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(decode_utf8(path.read_bytes(), path), newline=""))
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in fields]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; expected a header image_path,audio_path,label[,split]")
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    except (OSError, csv.Error) as exc:
         raise DataError(f"cannot read CSV file {path} (a UTF-8 text file of image_path,audio_path,label[,split] rows): {exc}") from None
     if not rows:
         raise DataError(f"{path}: holds no rows after its header; expected image_path,audio_path,label[,split] rows")
