@@ -129,16 +129,8 @@ class LoadReport:
         return base.parent if base.is_file() else base
 
     def relative(self, path: str) -> str:
-        """``path`` relative to the root; a path outside it by its file name (a relative name is kept as it is)."""
-        p, base = Path(path), self.base_folder()
-        if base is not None:
-            tries = [(p, base)] + ([(p, base.resolve()), (p.resolve(), base.resolve())] if p.is_absolute() else [])
-            for a, b in tries:
-                try:
-                    return a.relative_to(b).as_posix()
-                except ValueError:
-                    continue
-        return p.name if p.is_absolute() else path
+        """``path`` relative to the root: :func:`relative_name` under :meth:`base_folder`."""
+        return relative_name(path, self.base_folder())
 
     # ---------------------------------------------------------------- JSON
     def as_dict(self, names: int = NAMES) -> dict[str, Any]:
@@ -189,6 +181,20 @@ class LoadReport:
                          f"{flag} makes that an error (without it {without})")
 
 
+def relative_name(path: str, base: Path | None) -> str:
+    """``path`` relative to the folder ``base`` (links resolved when needed); a path outside it by its file name, a
+    relative name as it is (the manifest names files without the machine's folders)."""
+    p = Path(path)
+    if base is not None:
+        tries = [(p, base)] + ([(p, base.resolve()), (p.resolve(), base.resolve())] if p.is_absolute() else [])
+        for a, b in tries:
+            try:
+                return a.relative_to(b).as_posix()
+            except ValueError:
+                continue
+    return p.name if p.is_absolute() else path
+
+
 def summary_line(counts: Mapping[str, Any]) -> str:
     """``"unreadable 2, ignored 1"``: the positive integer counts of ``counts`` in order, or :data:`NOTHING`."""
     shown = [f"{k.replace('_', ' ')} {n:,}" for k, n in counts.items() if isinstance(n, int) and not isinstance(n, bool) and n > 0]
@@ -204,4 +210,4 @@ def is_report(data: Any) -> bool:
             and isinstance(data.get("files", {}), Mapping) and isinstance(data.get("facts", {}), Mapping))
 
 
-__all__ = ["FORMAT", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "summary_line"]
+__all__ = ["FORMAT", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]

@@ -35,7 +35,7 @@ from torch import Tensor
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
-from mmdistill.load_report import LoadReport
+from mmdistill.load_report import LoadReport, relative_name
 
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -188,27 +188,12 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report = report if report is not None else LoadReport()
     report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
     _length_report(name, lengths, n, cfg, report)
-    report.extend("unreadable", ((_files_name(report, b.name), b.reason) for b in skipped or []))
+    report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
-
-
-def _files_name(report: LoadReport, name: str) -> str:
-    """``name`` relative to the report's root; a CSV pair ``"image, audio"`` (as its row gives them, each relative to
-    the CSV's folder or absolute) with each of its two files made relative on its own. The pair's split is the one
-    at which both sides are files (they were checked to exist before decoding); a name that is not a pair is kept."""
-    base = report.base_folder()
-    if base is None or (base / name).exists() or ", " not in name:
-        return name
-    parts = name.split(", ")
-    for i in range(1, len(parts)):
-        image, audio = ", ".join(parts[:i]), ", ".join(parts[i:])
-        if (base / image).is_file() and (base / audio).is_file():
-            return f"{report.relative(image)}, {report.relative(audio)}"
-    return name
 
 
 def _length_report(name: str, lengths: list[int], n: int, cfg: Any, report: LoadReport) -> LoadReport:
@@ -295,7 +280,8 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
         except DataError as exc:
             if strict:
                 raise DataError(f"{path}, row {n}: {exc} (strict mode; leave strict off to skip unreadable files)") from None
-            bad.append(BadFile(f"{r['image_path']}, {r['audio_path']}", f"row {n}: {exc}"))
+            pair = ", ".join(relative_name(r[c], root) for c in ("image_path", "audio_path"))  # each named under the CSV's folder
+            bad.append(BadFile(pair, f"row {n}: {exc}"))
             continue
         pairs.append(RawPair(r["audio_path"], clip, image, r["label"], split or "train"))
     if bad:
