@@ -134,21 +134,20 @@ class LoadReport(CoreLoadReport):
     def cache(self) -> str:
         return str(self.facts.get("cache", ""))
 
-    def strict_error(self, kinds: Iterable[str] = STRICT_KINDS, **kw: Any) -> "DataError | None":
-        """The error ``strict`` raises for what this report left out or kept although too short (None: nothing):
-        items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
+    def strict_error(self, kinds: Iterable[str] = STRICT_KINDS) -> "DataError | None":
+        """The error ``strict`` raises for what this report, among ``kinds``, left out or kept although too short
+        (None: nothing): items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
         kinds = list(kinds)
-        if kw or any(k not in STRICT_KINDS for k in kinds):
-            return super().strict_error(kinds, **kw)
-        left = super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])
-        if left is not None or not any(self.counts()[k] for k in kinds if k in SHORT_KINDS):
+        if (left := super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])) is not None:
             return left
-        if "shrunk_gap" in kinds and self.counts()["shrunk_gap"]:
-            padded = self.counts()["padded"] if "padded" in kinds else 0
+        if "shrunk_gap" in kinds and self.total(["shrunk_gap"]):
+            padded = self.total(["padded"]) if "padded" in kinds else 0
             what = ("would be sampled with a smaller frame gap (short=gap, the reference's rule"
                     + (f"; {padded} of them also padded by repeating the last frame" if padded else "") + ")")
             return super().strict_error(["shrunk_gap"], noun="clip(s)", would=f"are shorter than (num_frames - 1) x frame_gap + 1 frames and {what}",
                                         without="short=gap shrinks their gap, counts and logs them")
+        if "padded" not in kinds:
+            return None
         return super().strict_error(["padded"], noun="clip(s)", would="are shorter than (num_frames - 1) x frame_gap + 1 frames and would be padded by "
                                     "repeating the last frame (short=pad)", without="short=pad pads them, counts and logs them")
 
