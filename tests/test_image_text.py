@@ -206,7 +206,7 @@ def test_malformed_caption_json_entries_are_named(tmp_path):
     for name, missing in (("coco.json", "b.png"), ("blip.json", "c.png")):
         bad = BadInput()
         records = read_json_records(tmp_path / name, bad=bad)
-        assert [r.image for r in records] == ["a.png"] and bad.counts() == {"no_caption": 1} and missing in bad.summary()
+        assert [r.image for r in records] == ["a.png"] and bad.total() == bad.counts()["no_caption"] == 1 and missing in bad.problems()
 
 
 def test_images_of_any_mode_and_undecodable_ones(tmp_path):

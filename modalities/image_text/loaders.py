@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, ClassVar, Iterable, Mapping
 
 import torch
 from torch import Tensor
@@ -73,36 +73,35 @@ class CaptionRecord:
 
 
 @dataclass
-class BadInput:
-    """Problems found while reading, by kind: ``(name, reason)`` per problem. The name says where (an image path
-    relative to the image root, ``captions.csv line 7``, ``coco.json images[3]``) and goes into the load report;
-    the reason (``PermissionError: ...``, which can name the machine's folders) only into messages and the log."""
+class BadInput(LoadReport):
+    """Problems found while reading, by kind (:data:`REPORT_KINDS`): a :class:`~mmdistill.load_report.LoadReport`
+    whose entries are ``(name, reason)``. The name says where (an image path relative to the image root,
+    ``captions.csv line 7``, ``coco.json images[3]``) and goes into the manifest; the reason (``PermissionError:
+    ...``, which can name the machine's folders) only into messages and the log. :meth:`resolve` applies the
+    ``on_bad`` policy to what was found."""
 
-    found: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    KINDS: ClassVar[Mapping[str, str]] = REPORT_KINDS
 
-    def add(self, kind: str, name: str, reason: str = "") -> None:
-        self.found.setdefault(kind, []).append((str(name), str(reason)))
-
-    def counts(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self.found.items() if v}
-
-    def summary(self, examples: int = 3) -> str:
+    def problems(self, examples: int = 3) -> str:
+        """``"2 empty captions (a.csv line 3, a.csv line 9); 1 images that cannot be decoded (x.png (OSError))"``:
+        every non-empty kind with its first ``examples`` names and reasons."""
         parts = []
-        for kind, items in self.found.items():
+        for kind in self.kinds():
+            items = self.items(kind)
             if items:
                 shown = ", ".join(f"{n} ({r})" if r else n for n, r in items[:examples]) + (", ..." if len(items) > examples else "")
-                parts.append(f"{len(items)} {BAD_KINDS.get(kind, kind)} ({shown})")
+                parts.append(f"{len(items)} {self.describe(kind)} ({shown})")
         return "; ".join(parts)
 
     def resolve(self, policy: str, source: str) -> dict[str, int]:
-        """Raise (``policy="error"``) or report (``"skip"``) what was found; returns the counts."""
-        counts = self.counts()
+        """Raise (``policy="error"``) or log (``"skip"``) what was found; returns the non-zero counts."""
+        counts = {k: n for k, n in self.counts().items() if n}
         if not counts:
             return {}
         if policy == "error":
-            raise DataError(f"{source}: {self.summary()}. Fix the data, or pass on_bad=skip to drop these and "
+            raise DataError(f"{source}: {self.problems()}. Fix the data, or pass on_bad=skip to drop these and "
                             "continue (the counts are reported and stored in the manifest)")
-        log.warning("%s: dropped %s", source, self.summary())
+        log.warning("%s: dropped %s", source, self.problems())
         return counts
 
 
@@ -377,8 +376,8 @@ class LoadedSplits:
     test: PairSplit
     dropped: dict[str, int]
     unused_val_images: int
-    #: what was dropped, per kind, with where (the entries of ``bad``) and the captions of dropped images (a count)
-    report: LoadReport = field(default_factory=lambda: LoadReport(descriptions=dict(REPORT_KINDS)))
+    #: what was dropped, per kind, with where (``bad`` itself) and the captions of dropped images (a count)
+    report: LoadReport = field(default_factory=lambda: BadInput())
 
 
 def build_splits(
@@ -447,12 +446,9 @@ def build_splits(
             bad.add("unreadable_image", name, f"{type(exc).__name__}{': ' + reason if reason else ''}")
     dropped_rows = sum(1 for r in kept if r.image in failed)
     dropped = bad.resolve(on_bad, source)
+    bad.count("captions_of_dropped_images", dropped_rows)  # after resolve: a consequence, not a problem of its own
     if dropped_rows:
         dropped["captions_of_dropped_images"] = dropped_rows
-    report = LoadReport(descriptions=dict(REPORT_KINDS))
-    for kind, entries in bad.found.items():  # the names (relative to the image root); the reasons stay in the log
-        report.extend(kind, entries)
-    report.count("captions_of_dropped_images", dropped_rows)
     kept = [r for r in kept if r.image not in failed]
     if not kept:
         raise DataError(f"{source}: no usable image-caption pair is left")
@@ -482,7 +478,7 @@ def build_splits(
             captions=[r.caption for r in rows],
             caption_image=torch.tensor([index[r.image] for r in rows], dtype=torch.long),
         )
-    return LoadedSplits(splits["train"], splits["test"], dropped, unused_val, report)
+    return LoadedSplits(splits["train"], splits["test"], dropped, unused_val, bad)
 
 
 __all__ = [
