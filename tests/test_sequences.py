@@ -235,6 +235,7 @@ def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_
     data = MODALITY.load(cfg)
     syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
     assert syn.meta["data_stats"]["users"] == data.num_users and "kcore_interactions_removed" in syn.meta["data_stats"]
+    assert "load_report" not in syn.meta  # a generated log: nothing read from a file
     export_summary(syn, tmp_path / "export")
     with pytest.raises(DataError, match="exists and is not empty"):
         export_summary(syn, tmp_path / "export")
@@ -263,13 +264,18 @@ def test_what_the_log_loader_dropped_is_a_load_report_in_the_one_shape(tmp_path)
     # (before: the generated set stored one, "nothing skipped, padded or left out")
     big = tmp_path / "big.csv"
     big.write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in generated_log(40, 40, 0)))
+    big_stats = MODALITY.load(tiny(sequences_farzi, dataset="csv", data_root=str(big))).stats
     for dataset, root in (("csv", str(big)), ("generated:40:40", None)):
         cfg = tiny(sequences_farzi, dataset=dataset, data_root=root)
         syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
         manifest = {"recipe": "sequences-farzi", "synthetic": {"meta": syn.meta}}
-        assert "data_stats" in syn.meta and ("load_report" in syn.meta) == (root is not None), dataset
+        # the stats once: a file's as its report (counts and facts), a generated log's as data_stats
+        assert ("data_stats" in syn.meta) == (root is None) and ("load_report" in syn.meta) == (root is not None), dataset
         if root:
-            assert syn.meta["load_report"]["counts"].keys() == rep["counts"].keys() and syn.meta["load_report"]["root"] == "big.csv"
+            stored = syn.meta["load_report"]
+            assert stored["counts"].keys() == rep["counts"].keys() and stored["root"] == "big.csv"
+            merged = {**stored["counts"], **stored["facts"]}  # every stat (and zeros of the kinds the log did not meet)
+            assert {k: v for k, v in merged.items() if k in big_stats or v} == big_stats
             assert "loading: " in card_summary(manifest)
         else:
             assert loading_counts(manifest) is None and "loading:" not in card_summary(manifest)

@@ -61,11 +61,12 @@ class SequenceModality(SequenceShare, AdapterDefaults):
             pre = pretrained_learner(data, config, config.network)
             item_factor = pre.state["item_embedding.weight"][: data.num_items]
         # the loader's counts (rows read, malformed lines and timestamps dropped, k-core and short-user removals,
-        # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation;
-        # load_report holds those of what was dropped or removed in the shape of every adapter (the card's line), for
-        # a log read from a file (the report has a root; a generated log has none)
-        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network,
-                "data_stats": dict(data.stats), **({"load_report": data.report.as_dict()} if data.report.root else {})}
+        # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation: a log
+        # read from a file stores them once, as its load_report (what was dropped or removed as counts, the card's
+        # line; the other stats as facts), in the shape of every adapter; a generated log (nothing read, no
+        # report) as data_stats
+        stats = {"load_report": data.report.as_dict()} if data.report.root else {"data_stats": dict(data.stats)}
+        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network, **stats}
         if data.titles:
             meta["titles"] = list(data.titles)
         return init_summary(config, data.num_items, item_factor, gen, meta)

@@ -26,9 +26,9 @@ repeat an earlier ``(user, item, timestamp)`` are dropped and counted (a copied 
 test item their validation item); the k-core filter's removals are logged and
 counted; users below 3 interactions are dropped and counted; test items never seen in training are kept and
 counted; a log empty after filtering stops, with the count removed by each filter. The counts are
-``SequenceData.stats`` (stored in the manifest with the set as ``data_stats``); those of what was dropped or removed
-are also its ``report`` (:class:`mmdistill.load_report.LoadReport`, the other stats as its facts), stored as
-``load_report`` in the shape every adapter uses.
+``SequenceData.stats``; they are also its ``report`` (:class:`mmdistill.load_report.LoadReport`: those of what was
+dropped or removed as counts, the other stats as facts), which a set distilled from a log read from a file stores as
+``load_report`` in the shape every adapter uses (a generated log's set stores the stats as ``data_stats``).
 """
 
 from __future__ import annotations
