@@ -181,12 +181,15 @@ def distill(
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
     created = False
+    # the values as given, before the run derives any (an experts' batch_train=None sized from the data): the
+    # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
+    resume_keys = resume_values(cfg)
     try:
         if workers.is_writer:
-            created = prepare_out_dir(out, cfg, resume_values(cfg))
+            created = prepare_out_dir(out, cfg, resume_keys)
         workers.barrier()
         result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
-                          started=started, stop_after=stop_after, paper=paper, workers=workers)
+                          started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)
         workers.barrier()
         return result
     except BaseException:
@@ -199,7 +202,8 @@ def distill(
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
-             stop_after: int | None, paper: str = "", workers: Workers = Workers()) -> RunResult:
+             stop_after: int | None, paper: str = "", workers: Workers = Workers(),
+             resume_keys: dict[str, Any] | None = None) -> RunResult:
     data = modality.to_device(load_data(modality, cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
@@ -228,7 +232,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        resume_keys=resume_values(cfg), checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_values(cfg) if resume_keys is None else resume_keys, checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
         stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None),
     )
