@@ -111,7 +111,12 @@ class ClassificationStudent:
         x = self.decode(syn)[idx]
         if self.augment is not None:
             x = self.augment(x, seed=seed, groups=positions.to(x.device), num_groups=batch)
-        out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk_for(x, net=self.net))
+        # what the network draws from torch's global generator (dropout: the video ConvNet3D's 0.5) comes from the
+        # step's seed, the global state left as it was: TESLA's reverse sweep recomputes a step with the masks of its
+        # forward sweep (else its gradient is another function's), and a resumed run draws what an uninterrupted one did
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            torch.manual_seed(seed)
+            out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk_for(x, net=self.net))
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 
 
