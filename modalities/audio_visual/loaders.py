@@ -144,7 +144,7 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         waves = fix_length(spec["audio"][s].float(), n)
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
-    _length_report(name, lengths, n, cfg, LoadReport(descriptions=dict(REPORT_KINDS)))  # logged; in-memory: no load_report
+    _log_lengths(name, lengths, n, cfg)  # in memory: logged, no load report
     return normalise_pairs(name, spec["classes"], parts[0], parts[1], _meta(cfg, n))
 
 
@@ -187,7 +187,10 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
                       torch.tensor([classes.index(p.label) for p in members]), [p.name for p in members]))
     report = report if report is not None else LoadReport()
     report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
-    _length_report(name, lengths, n, cfg, report)
+    padded, cropped = _log_lengths(name, lengths, n, cfg)
+    report.count("padded", padded)
+    report.count("cropped", cropped)
+    report.facts.update(pairs=len(lengths), duration_s=float(cfg.duration))
     report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
@@ -196,18 +199,15 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
 
 
-def _length_report(name: str, lengths: list[int], n: int, cfg: Any, report: LoadReport) -> LoadReport:
-    """Log how many clips were padded / cropped (centred) to ``n`` samples; count them in ``report`` (with the facts
-    ``pairs`` and ``duration_s``) and return it."""
+def _log_lengths(name: str, lengths: list[int], n: int, cfg: Any) -> tuple[int, int]:
+    """Log how many of the clips of ``lengths`` samples are padded / cropped (centred) to ``n`` samples; returns
+    ``(padded, cropped)``."""
     padded, cropped = length_counts(lengths, n)
     if padded:
         log.info("%s: padded %d clip(s) shorter than %g s with silence (centred)", name, padded, cfg.duration)
     if cropped:
         log.info("%s: cropped %d clip(s) longer than %g s to their middle %g s (--duration)", name, cropped, cfg.duration, cfg.duration)
-    report.count("padded", padded)
-    report.count("cropped", cropped)
-    report.facts.update(pairs=len(lengths), duration_s=float(cfg.duration))
-    return report
+    return padded, cropped
 
 
 def _natural(s: str) -> tuple:
