@@ -9,15 +9,21 @@ The core never imports torchvision, torchaudio, torch_geometric, librosa or open
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
 from mmdistill.synthetic import SyntheticSet
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mmdistill.share import DistilledSet
 
 
-def load(path):
+def load(path: str | Path) -> DistilledSet:
     """Load a distilled set (a run folder or a ``--to hf`` export) as a :class:`mmdistill.share.DistilledSet`:
     decoded model inputs, hard/soft labels, the learned step size, a ``torch.utils.data.Dataset`` view."""
     from mmdistill.share import load as _load

@@ -106,6 +106,8 @@ class ExpertSpec:
 
 
 def shard_name(expert: int) -> str:
+    """The file name of expert ``expert``'s shard in a buffer folder: ``expert_0007.safetensors`` (index zero-padded
+    to 4 digits)."""
     return f"expert_{expert:04d}.safetensors"
 
 

@@ -44,10 +44,14 @@ def _size(n: float) -> str:
 
 
 def budget(manifest: Mapping[str, Any]) -> str:
+    """The set's budget as the card names it: the manifest's ``budget_label`` (e.g. ``"50 sequences x 20"``), else
+    ``"ipc <ipc>"``."""
     return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc')}")
 
 
 def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
+    """The Markdown table of the evaluated sets in ``metrics``: two header rows, then one row per set with the mean
+    and standard deviation of its score (a fraction, shown x100; the mean with ``%``) and its number of runs."""
     rows = ["| set | mean | std | runs |", "| --- | ---: | ---: | ---: |"]
     for name, v in evaluated_sets(metrics).items():
         rows.append(f"| {name.replace('_', ' ')} | {100 * v['mean']:.2f} % | {100 * v['std']:.2f} | {len(v.get('runs', []))} |")

@@ -46,6 +46,7 @@ def classification_data_on(data: ClassificationData, device: torch.device) -> Cl
 
 
 def describe_classification(data: ClassificationData) -> str:
+    """One line on ``data``: its name, class count, train / test sample counts and sample shape."""
     return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
             f"of shape {tuple(data.sample_shape)}")
 

@@ -306,6 +306,9 @@ DIR_HELP = "a run folder, or an export made with --to hf"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mmdistill`` argument parser: ``--debug`` and the subcommands ``recipes``, ``run``, ``experts``, ``eval``,
+    ``show``, ``export`` and ``check`` (module docstring). ``run`` and ``experts`` take only the recipe name here;
+    :func:`main` hands their keys to the recipe."""
     parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
     parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -356,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``; a leading ``--debug`` gives debug logging and
+    tracebacks) and return the exit code: 0 on success, else the code :mod:`mmdistill.exits` gives an expected failure
+    (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[:1]
     argv = argv[1:] if debug else argv

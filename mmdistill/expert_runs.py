@@ -75,6 +75,8 @@ def trajectory_network(ctx: MatchContext) -> nn.Module:
 
 
 def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
+    """The :class:`ExpertSpec` a buffer for ``cfg`` must match: ``data.name`` (else ``cfg.dataset``), ``cfg.network``,
+    ``data.num_classes`` (0 when absent), ``net``'s parameter layout and ``data.sample_shape`` (None when absent)."""
     shape = getattr(data, "sample_shape", None)
     return ExpertSpec(
         dataset=str(getattr(data, "name", cfg.dataset)), network=str(cfg.network), num_classes=int(getattr(data, "num_classes", 0)),

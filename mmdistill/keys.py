@@ -131,6 +131,7 @@ def optional_inner(tp: Any) -> Any:
 
 
 def is_optional(tp: Any) -> bool:
+    """Whether the type ``tp`` admits None (``X | None``, ``Optional[X]`` or a union with None)."""
     return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
 
 

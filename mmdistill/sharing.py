@@ -19,7 +19,8 @@ it, so a new adapter has all of them and overrides what its data needs (graphs, 
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -30,12 +31,15 @@ from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.memorisation import MemorisationViews, pool_indices
 from mmdistill.synthetic import SyntheticSet
 
+if TYPE_CHECKING:
+    import datasets
+
 HF_INSTALL = 'pip install "mmdistill[hf]"'
 LABEL_COLUMN = "label"
 SOFT_COLUMN = "soft_label_logits"
 
 
-def require_datasets():
+def require_datasets() -> ModuleType:
     """The ``datasets`` module, or a ConfigError saying how to install it."""
     try:
         import datasets
@@ -44,7 +48,9 @@ def require_datasets():
     return datasets
 
 
-def array_feature(shape: tuple[int, ...], dtype: str = "float32"):
+def array_feature(
+    shape: tuple[int, ...], dtype: str = "float32",
+) -> datasets.Value | datasets.List | datasets.Array2D | datasets.Array3D | datasets.Array4D | datasets.Array5D:
     """The ``datasets`` feature of one sample of ``shape``: Value, a fixed-length List, Array2D..Array5D, or
     a flat List for more dimensions (the shape is then in the manifest)."""
     datasets = require_datasets()
@@ -78,6 +84,9 @@ def random_features(x: Tensor, dim: int = 256, seed: int = 0) -> Tensor:
 
 @runtime_checkable
 class ShareableModality(Protocol):
+    """The sharing hooks of the module docstring as a ``runtime_checkable`` protocol: ``isinstance(modality,
+    ShareableModality)`` checks that an adapter has every hook (by name, not by signature)."""
+
     def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]: ...
 
     def labels_of(self, syn: SyntheticSet) -> Tensor: ...

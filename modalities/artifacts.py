@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from torch import Tensor
 
-def check_labels(labels, n: int, classes: list[str]) -> None:
+
+def check_labels(labels: Tensor, n: int, classes: list[str]) -> None:
     """DataError unless ``labels`` is (n,) with values in [0, len(classes))."""
     if labels.dim() != 1 or len(labels) != n:
         raise DataError(f"expected {n} labels of shape (N,), got {tuple(labels.shape)}")
@@ -18,7 +24,8 @@ def check_labels(labels, n: int, classes: list[str]) -> None:
         raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
 
 
-def class_grid(labels, classes: list[str], *, max_per_class: int, cell: tuple[float, float], title: str | None = None):
+def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: tuple[float, float],
+               title: str | None = None) -> tuple[Figure, list[tuple[list[Axes], list[int]]]]:
     """A figure with one row per class present in ``labels`` (N,) and up to ``max_per_class`` cells per row,
     each cell ``cell`` = (width, height) inches without ticks or frame, the class name at the row start and
     ``title`` on top. Returns ``(fig, rows)``; ``rows`` lists ``(axes of the row, indices of the row's samples)``

@@ -90,3 +90,44 @@ def test_core_modules_are_small_and_find_no_hook_by_name():
                 lookups.append(f"{path.name}:{lineno}")
     assert not too_long, too_long
     assert not lookups, lookups
+
+
+#: the folders whose modules' ``__all__`` is the public API
+#: (the rule: typed public APIs; docstrings that state shapes and units)
+PUBLIC_ROOTS = [CORE, CORE.parent / "modalities", CORE.parent / "recipes"]
+
+
+def _public_defs(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+    """The module-level functions and classes named in the module's ``__all__`` (none without one)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if (any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+                    and isinstance(node.value, (ast.List, ast.Tuple))):
+                names.update(e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    return [node for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in names]
+
+
+def _unannotated(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The parameters of ``fn`` (but self and cls) without an annotation, and ``return`` when it has none."""
+    a = fn.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
+    missing = [p.arg for p in params if p.annotation is None and p.arg not in ("self", "cls")]
+    return missing + (["return"] if fn.returns is None else [])
+
+
+def test_public_names_have_docstrings_and_annotations():
+    undocumented, untyped = [], []
+    for root in PUBLIC_ROOTS:
+        for path in sorted(root.rglob("*.py")):
+            where = path.relative_to(CORE.parent)
+            for node in _public_defs(ast.parse(path.read_text())):
+                if not ast.get_docstring(node):
+                    undocumented.append(f"{where}:{node.lineno}:{node.name}")
+                if not isinstance(node, ast.ClassDef) and _unannotated(node):
+                    untyped.append(f"{where}:{node.lineno}:{node.name} ({', '.join(_unannotated(node))})")
+    assert not undocumented and not untyped, (
+        f"{len(undocumented)} public names (in __all__) without a docstring: {', '.join(undocumented) or 'none'}; "
+        f"{len(untyped)} public functions (in __all__) without full annotations: {', '.join(untyped) or 'none'}")

@@ -41,6 +41,9 @@ class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys, ClassShardKeys):
 
 
 def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
+    """The :class:`DistributionMatching` matcher of ``ctx``: its network's ``embed`` (``torch.compile``-d when
+    ``compile``) on the real training split, with ``batch_real``, ``dm_loss``, ``real_chunk`` and ``shard_classes`` of
+    ``ctx.config`` (a :class:`DistributionMatchingConfig`)."""
     cfg: DistributionMatchingConfig = ctx.config
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,

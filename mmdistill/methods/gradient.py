@@ -48,6 +48,9 @@ class GradientMatchingConfig(GradientKeys, RealBatchKeys, RealChunkKeys, ClassSh
 
 
 def make_gradient_matcher(ctx: MatchContext) -> GradientMatching:
+    """The :class:`GradientMatching` matcher of ``ctx``: its network, task and augmentation on the real training split,
+    with ``outer_loop``, ``inner_loop``, ``lr_net``, ``batch_real``, ``batch_train``, ``dis_metric``, ``real_chunk`` and
+    ``shard_classes`` of ``ctx.config`` (a :class:`GradientMatchingConfig`)."""
     cfg: GradientMatchingConfig = ctx.config
     return GradientMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, task=ctx.task, outer_loop=cfg.outer_loop, inner_loop=cfg.inner_loop,

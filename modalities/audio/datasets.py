@@ -119,10 +119,13 @@ class AudioDataset:
 
 
 def list_audio_datasets() -> list[str]:
+    """The canonical names of the audio datasets the loader knows (:data:`DATASETS`, in order)."""
     return list(DATASETS)
 
 
 def canonical_name(name: str) -> str:
+    """The canonical dataset name of ``name`` (stripped, lower-cased, an alias resolved). ConfigError for an
+    unknown name."""
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in DATASETS:
         raise ConfigError(f"unknown audio dataset {name!r}; choose from {', '.join(DATASETS)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -78,7 +78,8 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
 
 
 def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str | Path, *, params: FDMFCCParams,
-                     mean, std, num_samples: int | None = None, n_iter: int = 32, meta: dict[str, Any] | None = None) -> Path:
+                     mean: Sequence[float] | Sequence[Sequence[float]], std: Sequence[float] | Sequence[Sequence[float]],
+                     num_samples: int | None = None, n_iter: int = 32, meta: dict[str, Any] | None = None) -> Path:
     """Export normalised FD-MFCC maps ``x`` (N, 3, n_mfcc, frames) with ``labels`` (N,) to ``out_dir``:
 
     * ``<class>/<index:05d>.wav``: approximate waveforms (:func:`fdmfcc_to_waveform`, ``n_iter`` Griffin-Lim

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -215,17 +215,20 @@ def _stat(values, like: Tensor) -> Tensor:
     return t.view(t.shape[0], -1, 1)
 
 
-def normalize(maps: Tensor, mean, std) -> Tensor:
+def normalize(maps: Tensor, mean: Sequence[float] | Sequence[Sequence[float]],
+              std: Sequence[float] | Sequence[Sequence[float]]) -> Tensor:
     """``(maps - mean) / std`` for maps (..., C, F, T), per channel (C values) or per coefficient (C x F)."""
     return (maps - _stat(mean, maps)) / _stat(std, maps)
 
 
-def denormalize(maps: Tensor, mean, std) -> Tensor:
+def denormalize(maps: Tensor, mean: Sequence[float] | Sequence[Sequence[float]],
+                std: Sequence[float] | Sequence[Sequence[float]]) -> Tensor:
     """``maps * std + mean``: normalised maps (..., C, F, T) back to FD-MFCC units."""
     return maps * _stat(std, maps) + _stat(mean, maps)
 
 
-def fdmfcc_from_mfcc(mfcc: Tensor, mean, std, delta_win: int) -> Tensor:
+def fdmfcc_from_mfcc(mfcc: Tensor, mean: Sequence[float] | Sequence[Sequence[float]],
+                     std: Sequence[float] | Sequence[Sequence[float]], delta_win: int) -> Tensor:
     """Normalised FD-MFCC maps (N, 3, F, T) whose delta channels are derived from a normalised MFCC channel
     (N, F, T): de-normalise it, take ``compute_deltas`` twice (as :class:`FDMFCC` does), normalise the three
     channels with ``mean``/``std`` (C or C x F values, :func:`feature_stats`). Differentiable in ``mfcc``; the

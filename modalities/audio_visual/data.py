@@ -141,6 +141,8 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
 
 
 def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:
+    """ConfigError naming ``where`` unless every label in ``y`` lies in 0..``num_classes`` - 1 (an empty ``y``
+    passes)."""
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, got {int(y.min())}..{int(y.max())}")
 

@@ -33,6 +33,8 @@ Pairs = tuple[Tensor, Tensor, Tensor]
 
 
 def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator) -> AVNet:
+    """A fresh :class:`AVNet` for ``data``'s audio and frame shapes and classes (``cfg.depth``, ``cfg.width``) on
+    ``device``, its weights drawn from ``gen``."""
     net = AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=cfg.depth, width=cfg.width).to(device)
     reinitialize(net, gen)
     return net

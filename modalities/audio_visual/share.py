@@ -36,6 +36,8 @@ def natural_columns(syn: SyntheticSet, inputs: dict[str, Tensor]) -> tuple[dict[
 
 
 def audio_cast(syn: SyntheticSet) -> dict[str, Any]:
+    """The cast applied once the Hugging Face dataset is built: ``audio`` as ``datasets.Audio`` at the set's sample
+    rate (Hz). ArtifactError if ``syn.meta`` lacks the pair metadata; ConfigError without ``datasets``."""
     params = pair_meta(syn.meta)[0]
     return {"audio": require_datasets().Audio(sampling_rate=params.sample_rate)}
 

@@ -23,6 +23,7 @@ STRUCTURES = ("pge", "identity")
 
 
 def dataset_key(name: str) -> str:
+    """``name`` as a lookup key: lower-cased (not stripped, no alias resolved)."""
     return name.lower()
 
 

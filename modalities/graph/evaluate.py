@@ -72,6 +72,8 @@ def coreset_graph(data: NodeClassificationData, nodes: Tensor) -> LabelledGraph:
 
 
 def whole_training_graph(data: NodeClassificationData) -> LabelledGraph:
+    """The whole real training graph as a training set: ``data.view("train")`` with its training nodes and their
+    labels (transductive: the full graph, the loss on the training nodes; inductive: the training subgraph)."""
     graph, nodes = data.view("train")
     return LabelledGraph(graph, nodes, data.labels("train"))
 

@@ -14,7 +14,7 @@ The same format is an input (``dataset=saved``), so a condensed graph can itself
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -23,6 +23,9 @@ from mmdistill.errors import ArtifactError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 TENSORS_FILE = "graph.safetensors"
 HEADER_FILE = "graph.json"
@@ -82,14 +85,14 @@ def load_graph_data(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def to_pyg(raw: dict[str, Any]):
+def to_pyg(raw: dict[str, Any]) -> Data:
     """A ``torch_geometric.data.Data`` of a graph read by :func:`load_graph_data`."""
     from torch_geometric.data import Data
 
     return Data(**{k: raw[k] for k in ("x", "edge_index", "y", *_OPTIONAL) if raw.get(k) is not None})
 
 
-def load_condensed(path: str | Path):
+def load_condensed(path: str | Path) -> Data:
     """The exported condensed graph at ``path`` as a PyG ``Data`` (x, edge_index, edge_weight, y, train_mask)."""
     return to_pyg(load_graph_data(path))
 

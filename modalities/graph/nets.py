@@ -89,6 +89,9 @@ class _TwoLayer(GraphNet):
 
 
 class GCN(_TwoLayer):
+    """Two ``GCNConv`` layers (``hidden`` units, ReLU, ``dropout``) over the graph's GCN-normalised adjacency
+    (``normalize=False``: the graph supplies it); on a dense graph the same weights multiply the dense adjacency."""
+
     def __init__(self, in_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
         from torch_geometric.nn import GCNConv

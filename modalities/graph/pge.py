@@ -54,6 +54,8 @@ def pge_weights(data: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def num_layers(weights: dict[str, Tensor]) -> int:
+    """The number of linear layers in the generator's ``weights`` (``pge.0.weight``, ``pge.1.weight`` ... up to the
+    first gap). ArtifactError if fewer than 2."""
     n = 0
     while f"{PREFIX}{n}.weight" in weights:
         n += 1

@@ -41,6 +41,8 @@ class GraphDataset(Dataset):
 
 
 def graph_inputs(graph: Any) -> dict[str, Tensor]:
+    """A decoded graph's model inputs as CPU tensors: ``x`` (n, F) float32, ``edge_index`` (2, E) int64 and
+    ``edge_weight`` (E,) float32 (a dense adjacency's non-zero off-diagonal entries; 1 for an unweighted edge)."""
     with torch.no_grad():
         edge_index, edge_weight = graph.edges()
     return {"x": graph.x.detach().cpu().float(), "edge_index": edge_index.detach().cpu().long(),
@@ -48,6 +50,8 @@ def graph_inputs(graph: Any) -> dict[str, Tensor]:
 
 
 def graph_dataset(inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> GraphDataset:
+    """The one-item :class:`GraphDataset` of ``inputs`` with ``y`` = ``labels`` (n,) and ``soft_labels`` (n, C) when
+    given."""
     item = {**inputs, "y": labels}
     if soft_labels is not None:
         item["soft_labels"] = soft_labels
@@ -56,6 +60,9 @@ def graph_dataset(inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor
 
 def graph_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
                      soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]:
+    """The graph as one Hugging Face row: ``node_feat`` (n, F), ``edge_index`` (2, E) int64, ``edge_attr`` (E,),
+    ``y`` (n,) int64, ``num_nodes`` and, with soft labels, ``soft_label_logits`` (n, C); returns ``(columns,
+    features)``. ConfigError without the ``datasets`` package."""
     datasets = require_datasets()
     x, ei, ew = inputs["x"], inputs["edge_index"], inputs["edge_weight"]
     features = {"node_feat": array_feature(tuple(x.shape)), "edge_index": array_feature(tuple(ei.shape), "int64"),
@@ -70,6 +77,9 @@ def graph_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tenso
 
 
 def graph_from_hf(ds: Any) -> dict[str, Tensor]:
+    """The tensors of :func:`graph_hf_columns` back from the first row: ``inputs.x`` (n, F), ``inputs.edge_index``
+    (2, E), ``inputs.edge_weight`` (E,), ``labels`` (n,) and ``soft_labels`` (n, C) when present. ArtifactError for a
+    missing column."""
     n = int(column_tensor(ds, "num_nodes")[0])
     out = {"inputs.x": column_tensor(ds, "node_feat")[0].float().reshape(n, -1),
            "inputs.edge_index": column_tensor(ds, "edge_index")[0].long().reshape(2, -1),

@@ -42,6 +42,8 @@ def image_encoder_for(name: str, weights: str, size: int | None, download: bool)
 
 
 def image_encoder_of(cfg: Any) -> ImageEncoderBuild:
+    """The image encoder build of ``cfg`` (``image_encoder``, ``image_weights``, ``image_size``, ``download``),
+    cached per process: configs with the same four values share one build."""
     return image_encoder_for(cfg.image_encoder, cfg.image_weights, cfg.image_size, bool(cfg.download))
 
 

@@ -65,6 +65,7 @@ def random_pairs(split: PairSplit, k: int, gen: torch.Generator) -> Tensor:
 
 
 def require_pairs(split: PairSplit, k: int, what: str) -> None:
+    """DataError naming ``what`` when the budget of ``k`` pairs exceeds the caption pairs of ``split``."""
     if k > split.num_pairs:
         raise DataError(f"{what}: the training split has {split.num_pairs} pairs ({split.num_images} images), "
                         f"fewer than the budget of {k} pairs; lower ipc or use a larger split")

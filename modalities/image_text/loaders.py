@@ -372,6 +372,9 @@ def file_opener(root: Path) -> Callable[[str], "object"]:
 # --------------------------------------------------------------------------- splits
 @dataclass
 class LoadedSplits:
+    """What :func:`build_splits` returns: the ``train`` and ``test`` :class:`PairSplit`, the ``dropped`` counts per
+    kind (by ``on_bad``, plus ``captions_of_dropped_images``), the count of ``val`` images left out and the report."""
+
     train: PairSplit
     test: PairSplit
     dropped: dict[str, int]

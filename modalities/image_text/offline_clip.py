@@ -84,6 +84,7 @@ OFFLINE_MODELS: dict[str, Callable[[str | None], nn.Module]] = {EFFNET_MINILM: _
 
 
 def is_offline(model_name: str) -> bool:
+    """Whether ``model_name`` is an open_clip model built here without a download (a key of :data:`OFFLINE_MODELS`)."""
     return model_name in OFFLINE_MODELS
 
 

@@ -30,6 +30,8 @@ DATASET_FACTS = {
 
 
 def pair_inputs(decoded: Any) -> dict[str, Tensor]:
+    """Decoded pairs as CPU float32 model inputs: ``images`` (K, 3, H, W) normalised pixels, ``text`` (K, D)
+    embeddings and, when the set has targets (LoRS), ``similarity`` (K, K)."""
     out = {"images": decoded.images.detach().cpu().float(), "text": decoded.text.detach().cpu().float()}
     if decoded.targets is not None:
         out["similarity"] = decoded.targets.detach().cpu().float()
@@ -42,6 +44,9 @@ def pair_dataset(inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor 
 
 
 def pair_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], captions: list[str]) -> tuple[dict[str, list], dict[str, Any]]:
+    """One Hugging Face row per pair: ``image`` (H x W x C uint8 pixels), the exact ``pixel_values`` (C, H, W),
+    ``caption`` (from ``captions``, one per pair), ``text_embedding`` (D,) and ``similarity`` (K,) when present; returns
+    ``(columns, features)``. ConfigError without ``datasets``."""
     datasets = require_datasets()
     images, text = inputs["images"], inputs["text"]
     pixels = (to_pixels(images, tuple(syn.meta["mean"]), tuple(syn.meta["std"])) * 255.0 + 0.5).to(torch.uint8)
@@ -56,6 +61,8 @@ def pair_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], captions: list
 
 
 def pair_from_hf(ds: Any) -> dict[str, Tensor]:
+    """The tensors of :func:`pair_hf_columns` back: ``inputs.images`` (K, C, H, W), ``inputs.text`` (K, D),
+    ``inputs.similarity`` (K, K) when present and ``labels`` (K,) all 0 (pairs have no classes)."""
     out = {"inputs.images": column_tensor(ds, "pixel_values").float(), "inputs.text": column_tensor(ds, "text_embedding").float()}
     if "similarity" in ds.column_names:
         out["inputs.similarity"] = column_tensor(ds, "similarity").float()

@@ -32,6 +32,8 @@ def default_cache_dir() -> Path:
 
 
 def cache_path(encoder: FrozenTextEncoder, captions: list[str], cache_dir: Path) -> Path:
+    """The cache file of ``captions`` under ``encoder`` in ``cache_dir``: ``<encoder name>-<hash>.safetensors``, the
+    hash 24 hex digits of a SHA-256 over the encoder's fingerprint and the captions in order."""
     h = hashlib.sha256(encoder.fingerprint().encode())
     for c in captions:
         h.update(b"\n" + c.encode())

@@ -471,6 +471,11 @@ def generated_log(num_users: int = 300, num_items: int = 200, seed: int = 0) -> 
 # ---------------------------------------------------------------------------------------------- building
 @dataclass
 class SequenceLoadOptions:
+    """How a log becomes user sequences: the learner input length ``max_len`` (items), the k-core thresholds
+    ``min_user_inter`` / ``min_item_inter`` (interactions) applied ``once`` or until stable (``kcore="iterate"``),
+    ``on_bad`` (``error`` or ``skip`` bad rows), the file's ``log_format`` (``auto``: from the name and the file) and
+    the ``seed`` of a generated log."""
+
     max_len: int = 50
     min_user_inter: int = 5
     min_item_inter: int = 5

@@ -26,6 +26,8 @@ FORMAT = "mmdistill.sequence-summary/1"
 
 
 def item_names(syn: SyntheticSet) -> list[str]:
+    """A display name per item index (``num_items`` of them): the set's ``titles`` when stored, else its original
+    ``item_ids``, else the index."""
     n = int(syn.meta["num_items"])
     titles = syn.meta.get("titles")
     ids = syn.meta.get("item_ids") or [str(i) for i in range(n)]

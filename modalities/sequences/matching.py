@@ -54,6 +54,9 @@ Params = dict[str, Tensor]
 
 @dataclass
 class AdamState:
+    """The state of :func:`adam_update`: first (``m``) and second (``v``) moment estimates per parameter name and
+    the number of steps taken ``t`` (incremented before each step's bias correction)."""
+
     m: Params
     v: Params
     t: int = 0

@@ -165,6 +165,8 @@ LEARNERS: dict[str, Callable[..., Learner]] = {"sasrec": SASRec, "gru4rec": GRU4
 
 
 def learner_name(name: str) -> str:
+    """The registry name of learner ``name`` (lower-cased: ``sasrec`` or ``gru4rec``). ConfigError for an unknown
+    learner."""
     key = name.lower()
     if key not in LEARNERS:
         raise ConfigError(f"unknown learner {name!r}; choose from {sorted(LEARNERS)}")

@@ -30,6 +30,8 @@ FROZEN = ("V",)
 
 
 def learnable_keys(syn: SyntheticSet) -> list[str]:
+    """The keys of ``syn.data`` the optimizer moves, in the data's order: all but the frozen item factor ``V``
+    (``U``, ``T``, ``G``, or ``Z``, ``D``)."""
     return [k for k in syn.data if k not in FROZEN]
 
 
@@ -45,6 +47,9 @@ def _kaiming_uniform(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
 
 
 def init_summary(cfg: Any, num_items: int, item_factor: Tensor | None, gen: torch.Generator, meta: dict[str, Any]) -> SyntheticSet:
+    """A fresh summary of ``cfg.seq_num`` sequences x ``cfg.seq_len`` positions over ``num_items`` items (module
+    docstring): ``tucker`` needs ``item_factor`` (num_items, hidden), the pretrained item embedding, stored as ``V``;
+    ``farzi`` ignores it. Labels (seq_num,) all 0 (one class); ``meta`` is merged into the set's metadata."""
     s, l = int(cfg.seq_num), int(cfg.seq_len)
     if cfg.parameterization == "tucker":
         assert item_factor is not None

@@ -72,12 +72,15 @@ def load_video_set(cfg: Any) -> VideoSet:
 
 
 def normalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
+    """``(x - mean) / std`` per channel of clips ``x`` (N, C, T, H, W); ``mean`` and ``std`` hold C values."""
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
     return (x - m) / s
 
 
 def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
+    """``x * std + mean`` per channel: normalised clips (N, C, T, H, W) back to pixel values (the loader's are in
+    [0, 1])."""
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
     return x * s + m

@@ -168,6 +168,9 @@ class VideoSet:
 
 @dataclass(frozen=True)
 class Item:
+    """One clip found by :func:`discover`: its ``path`` (a video file, or a folder of frame images), its class
+    ``label`` and its ``split`` (``"train"`` or ``"test"``)."""
+
     path: Path
     label: str
     split: str  # "train" | "test"
@@ -429,6 +432,7 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
 
 
 def default_cache_dir() -> Path:
+    """``$MMDISTILL_CACHE/video`` or ``~/.cache/mmdistill/video``: where decoded clips are cached."""
     return Path(os.environ.get("MMDISTILL_CACHE", Path.home() / ".cache" / "mmdistill")) / "video"
 
 
@@ -629,6 +633,8 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
 
 
 def moving_digits_set(spec: Any = None) -> VideoSet:
+    """The generated moving-digits :class:`VideoSet` of ``spec`` (default :class:`MovingDigitsSpec`): clips
+    (N, 1, T, size, size) float in [0, 1], 10 classes, the spec in ``meta["spec"]``."""
     from .moving_digits import MovingDigitsSpec, generate
 
     spec = spec or MovingDigitsSpec()

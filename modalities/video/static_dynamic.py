@@ -44,6 +44,7 @@ FLOAT_BYTES = 4
 
 
 def is_static_dynamic(syn: SyntheticSet) -> bool:
+    """Whether ``syn`` has the static/dynamic parameterization (its data holds ``static`` and ``dynamic``)."""
     return STATIC in syn.data and DYNAMIC in syn.data
 
 
@@ -77,6 +78,7 @@ def render(syn: SyntheticSet) -> Tensor:
 
 
 def rendered_labels(slot_labels: Tensor, m: int) -> Tensor:
+    """Labels (S*m^2,) of the rendered clips: each slot's label in ``slot_labels`` (S,) repeated m^2 times."""
     return slot_labels.repeat_interleave(m * m)
 
 
@@ -166,6 +168,7 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
 
 
 def trainable_keys(syn: SyntheticSet) -> list[str]:
+    """The tensors stage 2 learns: ``dynamic``, ``integrator.weight`` and ``integrator.bias`` (``syn`` is not read)."""
     return [DYNAMIC, WEIGHT, BIAS]
 
 
