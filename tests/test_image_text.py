@@ -340,6 +340,10 @@ def test_text_embeddings_are_cached_by_encoder_and_captions(tmp_path, tiny_bert)
     assert path == path2 and path.is_file() and calls == [2] and torch.equal(first, second)
     _, other = embed_captions(enc, ["a cat", "a red dog"], tmp_path, progress=False)
     assert other != path and calls == [2, 2]
+    # captions are hashed with their lengths: a caption holding a newline is not two captions (before: one file)
+    from mmdistill.modalities.image_text.text_cache import cache_path
+
+    assert cache_path(enc, ["a\nb"], tmp_path) != cache_path(enc, ["a", "b"], tmp_path)
 
 
 def test_weights_files_that_are_damaged_or_pickled_are_named(tmp_path):

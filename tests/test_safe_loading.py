@@ -213,7 +213,10 @@ def test_guarded_loads_name_a_truncated_pickle_and_never_advise_unpickling(tmp_p
     assert not (tmp_path / "pwned").exists()
 
 def test_cache_location_and_key(tmp_path, monkeypatch):
-    from mmdistill.modalities.graph.pyg_cache import cache_root, input_digest, input_files
+    from mmdistill.cache_dir import cache_root
+    from mmdistill.modalities.graph.pyg_cache import input_digest, input_files
+    from mmdistill.modalities.image_text.text_cache import default_cache_dir as text_cache
+    from mmdistill.modalities.video.datasets import default_cache_dir as video_cache
 
     assert cache_root() == tmp_path / "cache"
     monkeypatch.delenv("MMDISTILL_CACHE")
@@ -221,6 +224,10 @@ def test_cache_location_and_key(tmp_path, monkeypatch):
     assert cache_root() == tmp_path / "xdg" / "mmdistill"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_root() == Path.home() / ".cache" / "mmdistill"
+    # one rule for every cache; an empty variable is unset (before: video's cache went to ./video, text's ignored XDG)
+    monkeypatch.setenv("MMDISTILL_CACHE", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert (video_cache(), text_cache()) == (tmp_path / "xdg" / "mmdistill" / "video", tmp_path / "xdg" / "mmdistill" / "text")
     root = write_planetoid(tmp_path / "data")
     key = input_digest(root, "pyg:Planetoid/Cora", input_files(root))
     (root / "Cora" / "processed").mkdir()

@@ -21,20 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 SKIPPED_DIRS = frozenset({"processed"})  # PyG's and OGB's caches: never read from the user's folder
 _CHUNK = 1 << 20
-
-
-def cache_root() -> Path:
-    """``$MMDISTILL_CACHE``, else ``$XDG_CACHE_HOME/mmdistill``, else ``~/.cache/mmdistill``."""
-    if os.environ.get("MMDISTILL_CACHE"):
-        return Path(os.environ["MMDISTILL_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "mmdistill"
 
 
 def input_files(root: Path) -> list[Path]:
@@ -115,4 +108,4 @@ def pyg_workdir(root: Path, label: str) -> Iterator[Path]:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-__all__ = ["cache_root", "input_digest", "input_files", "pyg_workdir"]
+__all__ = ["input_digest", "input_files", "pyg_workdir"]

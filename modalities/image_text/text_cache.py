@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 
@@ -26,17 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$MMDISTILL_CACHE/text`` or ``~/.cache/mmdistill/text``."""
-    base = os.environ.get("MMDISTILL_CACHE") or Path.home() / ".cache" / "mmdistill"
-    return Path(base) / "text"
+    """``<cache>/text`` (:func:`mmdistill.cache_dir.cache_root`): where caption embeddings are cached."""
+    return cache_root() / "text"
 
 
 def cache_path(encoder: FrozenTextEncoder, captions: list[str], cache_dir: Path) -> Path:
     """The cache file of ``captions`` under ``encoder`` in ``cache_dir``: ``<encoder name>-<hash>.safetensors``, the
-    hash 24 hex digits of a SHA-256 over the encoder's fingerprint and the captions in order."""
-    h = hashlib.sha256(encoder.fingerprint().encode())
+    hash 24 hex digits of a SHA-256 over the encoder's fingerprint and the captions in order, each prefixed by its
+    length in bytes (so ``["a\\nb"]`` and ``["a", "b"]`` get different files)."""
+    h = hashlib.sha256(encoder.fingerprint().encode() + b"|captions-v2")
     for c in captions:
-        h.update(b"\n" + c.encode())
+        raw = c.encode()
+        h.update(f"\n{len(raw)}:".encode() + raw)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name)[-60:]
     return cache_dir / f"{slug}-{h.hexdigest()[:24]}.safetensors"
 

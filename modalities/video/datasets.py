@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.cache_dir import cache_root
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
@@ -432,8 +433,8 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
 
 
 def default_cache_dir() -> Path:
-    """``$MMDISTILL_CACHE/video`` or ``~/.cache/mmdistill/video``: where decoded clips are cached."""
-    return Path(os.environ.get("MMDISTILL_CACHE", Path.home() / ".cache" / "mmdistill")) / "video"
+    """``<cache>/video`` (:func:`mmdistill.cache_dir.cache_root`): where decoded clips are cached."""
+    return cache_root() / "video"
 
 
 def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
