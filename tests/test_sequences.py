@@ -655,3 +655,27 @@ def test_a_three_column_header_with_other_names_and_trailing_tabs_still_load(tmp
     four.write_text("".join(f"{u},{i},{t},5\n" for u, i, t in rows))
     with pytest.raises(DataError, match="more than three columns needs a header line"):
         load_sequences("csv", str(four), opts)
+
+
+def test_evaluation_learners_take_the_registry_names_once_and_cross_arch_adds_both():
+    """Before: cross_arch replaced eval_learners, and network='SASRec' gave ['SASRec', 'sasrec', 'gru4rec'] (SASRec twice)."""
+    from types import SimpleNamespace
+
+    from mmdistill.modalities.sequences.evaluate import evaluation_learners
+
+    cfg = SimpleNamespace(eval_learners=[], network="SASRec", cross_arch=True)
+    assert evaluation_learners(cfg) == ["sasrec", "gru4rec"]
+    cfg = SimpleNamespace(eval_learners=["gru4rec"], network="sasrec", cross_arch=False)
+    assert evaluation_learners(cfg) == ["gru4rec"]
+    cfg.cross_arch = True
+    assert evaluation_learners(cfg) == ["gru4rec", "sasrec"]
+    with pytest.raises(ConfigError, match="unknown learner 'bert4rec'"):
+        evaluation_learners(SimpleNamespace(eval_learners=[], network="bert4rec", cross_arch=False))
+
+
+def test_a_tucker_summary_without_its_item_factor_is_a_config_error():
+    from mmdistill.modalities.sequences.summary import init_summary
+
+    cfg = sequences_td3.RECIPE.config(**TINY)
+    with pytest.raises(ConfigError, match="parameterization=tucker needs the pretrained item embedding"):
+        init_summary(cfg, 40, None, generator(0), {})

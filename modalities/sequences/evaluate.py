@@ -62,6 +62,13 @@ def most_active_users(data: SequenceData, k: int) -> list[int]:
     return order[:k]
 
 
+def evaluation_learners(cfg: Any) -> list[str]:
+    """The learners the sets are evaluated with, registry names in order without repeats: ``eval_learners`` (default
+    the matching learner ``network``), then SASRec and GRU4Rec with ``cross_arch``. ConfigError for an unknown one."""
+    names = list(cfg.eval_learners or [cfg.network]) + (["sasrec", "gru4rec"] if cfg.cross_arch else [])
+    return list(dict.fromkeys(learner_name(n) for n in names))
+
+
 def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device: torch.device) -> EvaluationPlan:
     """The evaluation plan of ``syn`` on ``data`` (``syn`` None: the baselines alone, at ``cfg.seq_num`` x
     ``cfg.seq_len``): per learner the sets of the module docstring, scored by HR/NDCG@{5,10,20}, learners trained on
@@ -69,9 +76,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
     seq_num = int(syn.meta["seq_num"]) if syn is not None else int(cfg.seq_num)
     seq_len = int(syn.meta["seq_len"]) if syn is not None else int(cfg.seq_len)
     check_budget(data, seq_num)
-    learners = [learner_name(n) for n in (cfg.eval_learners or [cfg.network])]
-    if cfg.cross_arch:
-        learners = list(dict.fromkeys([cfg.network, "sasrec", "gru4rec"]))
+    learners = evaluation_learners(cfg)
     protocols = ["full", "sampled"] if cfg.eval_protocol == "both" else [cfg.eval_protocol]
     negatives = sample_negatives(data, cfg.eval_negatives, cfg.seed) if "sampled" in protocols else None
     small = small_set_protocol(cfg)
@@ -155,4 +160,4 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
     )
 
 
-__all__ = ["check_budget", "most_active_users", "one_hot_sequences", "sequence_plan"]
+__all__ = ["check_budget", "evaluation_learners", "most_active_users", "one_hot_sequences", "sequence_plan"]

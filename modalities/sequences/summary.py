@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmdistill.errors import ConfigError
 from mmdistill.optim import RATE_KEY
 from mmdistill.synthetic import SyntheticSet
 
@@ -52,7 +53,9 @@ def init_summary(cfg: Any, num_items: int, item_factor: Tensor | None, gen: torc
     ``farzi`` ignores it. Labels (seq_num,) all 0 (one class); ``meta`` is merged into the set's metadata."""
     s, l = int(cfg.seq_num), int(cfg.seq_len)
     if cfg.parameterization == "tucker":
-        assert item_factor is not None
+        if item_factor is None:
+            raise ConfigError("parameterization=tucker needs the pretrained item embedding (item_factor, num_items x hidden) "
+                              "as its item factor V; the farzi parameterization learns without one")
         h = item_factor.shape[1]
         scale = float(getattr(cfg, "init_scale", 0.02))
         data = {"U": torch.randn(s, cfg.rank_user, generator=gen) * scale,
