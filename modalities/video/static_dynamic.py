@@ -168,8 +168,10 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
 
 
 def trainable_keys(syn: SyntheticSet) -> list[str]:
-    """The tensors stage 2 learns: ``dynamic``, ``integrator.weight`` and ``integrator.bias`` (``syn`` is not read)."""
-    return [DYNAMIC, WEIGHT, BIAS]
+    """The tensors stage 2 learns: ``dynamic``, ``integrator.weight`` and ``integrator.bias``, and ``static`` too when
+    the set's layout says the still images are not frozen (``frozen_static`` false; the stage-1 output is frozen)."""
+    keys = [DYNAMIC, WEIGHT, BIAS]
+    return keys if _layout(syn).get("frozen_static", True) else [STATIC, *keys]
 
 
 def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
