@@ -99,6 +99,22 @@ def test_tesla_gradient_equals_unrolled_mtt_with_a_dropout_student(tmp_path, blo
         assert a.abs().sum() > 0 and float((a - b).norm() / a.norm()) <= 1e-6
 
 
+def test_minibatches_too_small_to_split_over_the_processes_are_refused_naming_batch_syn(blobs, buffer):
+    """Before: found at the first iteration (its first student step takes the remainder chunk), after the experts."""
+    from mmdistill.distributed import Workers
+
+    syn = _syn(blobs)  # 6 samples
+    for batch, world, ok in ((4, 2, True), (5, 2, False), (None, 2, True), (4, 3, False), (3, 3, True)):
+        matcher = _matcher(buffer, "mtt", batch_syn=batch, workers=Workers(rank=0, world=world))
+        if ok:
+            matcher.check_split(syn)
+        else:
+            with pytest.raises(ConfigError, match=rf"batch_syn={batch}: the set's 6 samples make student minibatches of {batch} "
+                                                  rf"and, last, {6 % batch}, which cannot be split over {world} processes"):
+                matcher.check_split(syn)
+    _matcher(buffer, "mtt", batch_syn=5).check_split(syn)  # one process: any minibatch
+
+
 def test_segmented_distance_gradient_matches_too(blobs, buffer):
     """Bi-trajectory matching: parts of the parameter vector matched separately, TESLA still exact."""
     half = ParamLayout.of(_net()).num_params // 3

@@ -292,8 +292,26 @@ class TrajectoryMatching:
             all_reduce_grads([p for p in params if not any(p is t for t in steps)], self.workers)
         return value
 
+    def check_split(self, syn: SyntheticSet) -> None:
+        """Over several processes every student minibatch is split among them: ConfigError naming ``batch_syn`` when
+        the smallest one the plan makes (the remainder of the shuffled set's chunks, :func:`plan_steps`) has fewer
+        samples than processes. Called before the experts are trained and before the first iteration."""
+        world = self.workers.world
+        if world <= 1:
+            return
+        n = len(syn) if self.sample_groups is None else len(torch.unique(self.sample_groups))
+        batch = min(self.batch_syn or n, n)
+        smallest = n % batch or batch
+        if smallest < world:
+            what = "samples" if self.sample_groups is None else "slots"
+            raise ConfigError(f"batch_syn={self.batch_syn}: the set's {n} {what} make student minibatches of {batch} and, last, "
+                              f"{smallest}, which cannot be split over {world} processes; choose a batch_syn that divides {n} "
+                              f"into minibatches of at least {world}, or none (the whole set), or fewer processes")
+
     def memory_estimate(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer) -> MemoryEstimate:
-        """Estimated peak bytes of one :meth:`step` on this rank (:func:`~mmdistill.matchers.trajectory_memory.estimate`)."""
+        """Estimated peak bytes of one :meth:`step` on this rank (:func:`~mmdistill.matchers.trajectory_memory.estimate`);
+        first :meth:`check_split` (the run asks for the estimate before its loop, and before training experts)."""
+        self.check_split(syn)
         offload = self.device.type == "cuda" if self.offload is None else self.offload
         shared = getattr(self.student, "shared_graph", None)
         return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),

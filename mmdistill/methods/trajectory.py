@@ -36,6 +36,8 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
         if part.step_key not in syn.data:
             add_step_size(syn, part.initial_step, part.step_key)
     path = buffer_dir(cfg, ctx.out_dir)
+    if not buffer_finished(path) and ctx.workers.world > 1:  # before hours of expert training: minibatches all can share
+        _matcher(ctx, modality, layout, parts, _stand_in(cfg, layout, path)).check_split(syn)
     if not buffer_finished(path) and getattr(cfg, "memory_check", True):
         check_memory_before_experts(ctx, modality, layout, parts, path)
     buffer = open_buffer(ctx, train_if_missing=True)
@@ -49,10 +51,15 @@ def check_memory_before_experts(ctx: MatchContext, modality: TrajectoryModality,
     papers' scale), not after: the estimate ``run.distill`` checks later, made now with a stand-in for the buffer of
     the configured shape (the estimate reads no expert). Logged at debug level; the later check logs it."""
     cfg = ctx.config
-    stand_in = SimpleNamespace(epochs=int(cfg.expert_train_epochs), num_params=layout.num_params, num_experts=int(cfg.num_experts),
-                               path=f"{path} (not trained yet)")
-    estimate = _matcher(ctx, modality, layout, parts, stand_in).memory_estimate(ctx.syn, synthetic_optimizer(ctx.syn, cfg))
+    estimate = _matcher(ctx, modality, layout, parts, _stand_in(cfg, layout, path)).memory_estimate(ctx.syn, synthetic_optimizer(ctx.syn, cfg))
     check_fits(estimate, ctx.device, quiet=True)
+
+
+def _stand_in(cfg: Any, layout: ParamLayout, path: Path) -> SimpleNamespace:
+    """A stand-in for the expert buffer of the configured shape, for checks made before its experts are trained
+    (they read no expert)."""
+    return SimpleNamespace(epochs=int(cfg.expert_train_epochs), num_params=layout.num_params, num_experts=int(cfg.num_experts),
+                           path=f"{path} (not trained yet)")
 
 
 def _matcher(ctx: MatchContext, modality: TrajectoryModality, layout: ParamLayout, parts: list[TrajectoryPart], buffer: Any) -> TrajectoryMatching:
