@@ -440,3 +440,19 @@ def test_inductive_setting_trains_on_the_training_subgraph(tmp_path):
                           baselines=["random_real"])
     assert res.manifest["metrics"]["synthetic"]["nodes"] == 6  # 10 % of the 60 visible (training) nodes
     assert res.manifest["config"]["eval_dropout"] == 0.0  # GCond's inductive evaluation
+
+
+def test_a_structure_free_set_exports_to_hugging_face_and_back(tmp_path):
+    """GCond-X's set has no edges (E = 0): before, `export --to hf` was a pyarrow traceback (a fixed-size list of length
+    0); its edges are now empty variable-length lists, read back as (2, 0) and (0,)."""
+    pytest.importorskip("datasets")
+    import mmdistill
+    from mmdistill.share import export_hf, read_hf
+
+    run = graph_gcond_x.run(**FAST, out=str(tmp_path / "x"), evaluate=False)
+    loaded = mmdistill.load(run.out_dir)
+    assert loaded.inputs["edge_index"].shape == (2, 0)
+    back = read_hf(export_hf(run.out_dir, tmp_path / "hf"))
+    for key, tensor in loaded.inputs.items():
+        assert torch.equal(back[f"inputs.{key}"], tensor), key
+    assert torch.equal(back["labels"], loaded.labels)

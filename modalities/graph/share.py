@@ -62,11 +62,16 @@ def graph_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tenso
                      soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]:
     """The graph as one Hugging Face row: ``node_feat`` (n, F), ``edge_index`` (2, E) int64, ``edge_attr`` (E,),
     ``y`` (n,) int64, ``num_nodes`` and, with soft labels, ``soft_label_logits`` (n, C); returns ``(columns,
-    features)``. ConfigError without the ``datasets`` package."""
+    features)``. A graph without edges (GCond-X's structure-free set: E = 0) stores ``edge_index`` and ``edge_attr`` as
+    empty variable-length lists (Arrow has no fixed-size list of length 0). ConfigError without the ``datasets`` package."""
     datasets = require_datasets()
     x, ei, ew = inputs["x"], inputs["edge_index"], inputs["edge_weight"]
-    features = {"node_feat": array_feature(tuple(x.shape)), "edge_index": array_feature(tuple(ei.shape), "int64"),
-                "edge_attr": array_feature(tuple(ew.shape)), "y": array_feature(tuple(labels.shape), "int64"),
+    if ei.shape[1] == 0:
+        ei, ew = ei.reshape(-1), ew.reshape(-1)  # read back by graph_from_hf's reshape(2, -1)
+        edge_features = {"edge_index": datasets.List(datasets.Value("int64")), "edge_attr": datasets.List(datasets.Value("float32"))}
+    else:
+        edge_features = {"edge_index": array_feature(tuple(ei.shape), "int64"), "edge_attr": array_feature(tuple(ew.shape))}
+    features = {"node_feat": array_feature(tuple(x.shape)), **edge_features, "y": array_feature(tuple(labels.shape), "int64"),
                 "num_nodes": datasets.Value("int64")}
     columns = {"node_feat": [x.numpy()], "edge_index": [ei.numpy()], "edge_attr": [ew.numpy()], "y": [labels.numpy()],
                "num_nodes": [int(x.shape[0])]}
