@@ -103,6 +103,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                                 "to a folder you can write")
     saved = dict(manifest.get("config", {}))
     changes: dict[str, object] = {"resume": False, "overwrite": False}
+    flags = {"eval_runs": (args.runs is not None, "--runs"), "eval_epochs": (args.epochs is not None, "--epochs"),
+             "eval_networks": (bool(args.networks), "--networks"), "cross_arch": (args.cross_arch, "--cross-arch"),
+             "eval_vectorize": (args.vectorize is not None, "--vectorize")}
+    fields = recipe.config_cls.__dataclass_fields__
+    replaced = getattr(recipe.config_cls, "REPLACED_KEYS", {})
+    for key, (given, flag) in flags.items():
+        if given and key not in fields and key not in replaced:  # a replaced key is named by the config with its successor
+            raise ConfigError(f"{flag} does not apply to {recipe.name}: its evaluation has no {key} "
+                              f"(`mmdistill run {recipe.name} --help` lists its evaluation keys)", key=key)
     if args.runs is not None:
         changes["eval_runs"] = args.runs
     if args.epochs is not None:

@@ -263,6 +263,16 @@ def test_resume_gives_the_same_pairs(tensors_set, tmp_path):
         assert torch.equal(straight.synthetic.data[k], resumed.synthetic.data[k])
 
 
+def test_an_eval_flag_the_recipe_has_no_key_for_is_named_as_the_flag(tensors_set, tmp_path, capsys):
+    """Before: "config key 'cross_arch' (in changes) does not apply to recipe audio-visual-avdd"."""
+    from mmdistill.cli import main as cli_main
+    from mmdistill.recipes import audio_visual_avdd
+
+    run = audio_visual_avdd.run(**dict(TINY, dataset=tensors_set, ipc=1, evaluate=False), iterations=1, out=str(tmp_path / "run"))
+    assert cli_main(["eval", str(run.out_dir), "--cross-arch"]) == 2
+    assert "--cross-arch does not apply to audio-visual-avdd: its evaluation has no cross_arch" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- multi-formation (--idm_aug)
 def test_multi_formation_decodes_tiles_in_the_reference_order():
     import torch.nn.functional as F
