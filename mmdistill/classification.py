@@ -62,9 +62,13 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
     return make_net
 
 
-def evaluation_networks(cfg: Any) -> list[str]:
-    """The networks a set is evaluated on: the cross-architecture list, ``eval_networks``, or the recipe's."""
-    return list(CROSS_ARCH_NETWORKS) if cfg.cross_arch else list(cfg.eval_networks or [cfg.network])
+def evaluation_networks(cfg: Any, modality: Any = None) -> list[str]:
+    """The networks a set is evaluated on: with ``cross_arch`` the modality's cross-architecture list (its
+    ``cross_arch_networks``; the image list :data:`~mmdistill.schema.CROSS_ARCH_NETWORKS` for an adapter that
+    declares none), else ``eval_networks``, or the recipe's network."""
+    if cfg.cross_arch:
+        return list(getattr(modality, "cross_arch_networks", None) or CROSS_ARCH_NETWORKS)
+    return list(cfg.eval_networks or [cfg.network])
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:
@@ -164,7 +168,7 @@ def classification_plan(
     if syn is not None:  # decoded once, shared by every evaluation network
         x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     networks = []
-    for name in evaluation_networks(cfg):
+    for name in evaluation_networks(cfg, modality):
         make_net = network_factory(modality, name, data, device)
         default = trainer(make_net, data.test, protocol, task=task, augment=augment)
         default_many = many_trainer(make_net, data.test, protocol, task=task, augment=augment)

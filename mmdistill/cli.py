@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--networks", type=lambda s: [x for x in s.split(",") if x], default=None,
                         help="comma-separated network names (eval_networks)")
     p_eval.add_argument("--cross-arch", action="store_true", help="also evaluate on the papers' cross-architecture networks "
-                        "(cross_arch; images: ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18)")
+                        "(cross_arch; images and audio: ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18; video: ConvNet3D, "
+                        "framepool, framegru, framelstm)")
     p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (data_root)")
     p_eval.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 ... (device)")
     p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "

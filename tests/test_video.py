@@ -567,3 +567,24 @@ def test_recipes_are_on_the_cli():
     assert "video-static-dynamic" in TRAJECTORY_RECIPES
     with pytest.raises(ConfigError, match="method='dc'.*one of dm, mtt, tesla"):
         get_recipe("video-static-dynamic").config(method="dc")
+
+
+def test_cross_architecture_evaluation_uses_the_clip_networks():
+    """Before: cross_arch evaluated video sets on the image list and stopped at 'ConvNet takes (C, H, W) samples'."""
+    from types import SimpleNamespace
+
+    from mmdistill.classification import evaluation_networks
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.nets import CROSS_ARCH
+
+    assert evaluation_networks(SimpleNamespace(cross_arch=True), MODALITY) == list(CROSS_ARCH)
+    assert evaluation_networks(SimpleNamespace(cross_arch=False, eval_networks=[], network="convnet3d-small"), MODALITY) == ["convnet3d-small"]
+    x = torch.randn(2, 1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    reversed_x = x.flip(2)  # the same frames in the opposite order
+    for name in CROSS_ARCH:
+        net = MODALITY.build_network(name, (1, 4, 16, 16), 10).eval()
+        assert net(x).shape == (2, 10) and net.embed(x).shape[0] == 2, name
+        if name in ("framegru", "framelstm"):  # recurrent: frame order matters; the temporal mean is blind to it
+            assert not torch.allclose(net.embed(x), net.embed(reversed_x)), name
+        if name == "framepool":
+            assert torch.allclose(net.embed(x), net.embed(reversed_x), atol=1e-6)

@@ -18,7 +18,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 
 from ..base import TensorClassificationAdapter
-from . import nets  # noqa: F401  (registers convnet3d, framepool)
+from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, stored_bytes
@@ -102,6 +102,8 @@ class VideoModality(TensorClassificationAdapter):
     of the same number of full clips (``metrics["storage"]``)."""
 
     name = "video"
+    #: ``cross_arch`` evaluates on the reference's clip networks, not the image list
+    cross_arch_networks = CROSS_ARCH
 
     def load(self, config: Any) -> ClassificationData:
         vs = load_video_set(config)

@@ -10,7 +10,12 @@
   64x64 this equals the reference's (2, 2, 2) / (2, 1, 1) average pool) before the logits; time is
   averaged over windows of 2 frames as in the reference.
 * ``framepool``: a cheap motion-blind baseline network: the core's 2-D ConvNet (instance norm, depth from the
-  frame size) on every frame, features averaged over time, a linear classifier.
+  frame size) on every frame, features averaged over time, a linear classifier (the reference's
+  ``VideoConvNetMean``).
+* ``framegru`` / ``framelstm``: the same per-frame ConvNet read in frame order by a one-layer GRU (hidden size an
+  eighth of the frame features) or LSTM (hidden size the frame features), its outputs averaged over time, a linear
+  classifier (the reference's ``VideoConvNetGRU`` / ``VideoConvNetLSTM``). With ConvNet3D and framepool they are
+  the video cross-architecture evaluation (``cross_arch``).
 """
 
 from __future__ import annotations
@@ -90,8 +95,48 @@ class FramePool(nn.Module):
         return self.classifier(self.embed(x))
 
 
+class FrameRecurrent(FramePool):
+    """Per-frame 2-D ConvNet, a one-layer GRU or LSTM over the frames in order, its outputs averaged over time, a
+    linear classifier (sees frame order, unlike :class:`FramePool`)."""
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int, cell: str = "gru", width: int = 64, depth: int = 0) -> None:
+        super().__init__(in_shape, num_classes, width=width, depth=depth)
+        frame_dim = self.frame_net.feature_dim
+        if cell == "gru":  # the reference's VideoConvNetGRU: hidden size an eighth of the frame features
+            self.temporal: nn.Module = nn.GRU(frame_dim, max(1, frame_dim // 8), batch_first=True)
+            self.feature_dim = max(1, frame_dim // 8)
+        elif cell == "lstm":  # VideoConvNetLSTM: hidden size the frame features
+            self.temporal = nn.LSTM(frame_dim, frame_dim, batch_first=True)
+            self.feature_dim = frame_dim
+        else:
+            raise ConfigError(f"unknown recurrent cell {cell!r}; choose gru or lstm")
+        self.classifier = nn.Linear(self.feature_dim, num_classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """(N, C, T, H, W) -> (N, feature_dim): the recurrent layer's outputs over the T frames, averaged."""
+        n, c, t, h, w = x.shape
+        frames = self.frame_net.embed(x.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)).reshape(n, t, -1)
+        out, _ = self.temporal(frames)
+        return out.mean(1)
+
+
+def frame_gru(in_shape: tuple[int, ...], num_classes: int) -> FrameRecurrent:
+    """:class:`FrameRecurrent` with a GRU (the reference's ``VideoConvNetGRU``)."""
+    return FrameRecurrent(in_shape, num_classes, cell="gru")
+
+
+def frame_lstm(in_shape: tuple[int, ...], num_classes: int) -> FrameRecurrent:
+    """:class:`FrameRecurrent` with an LSTM (the reference's ``VideoConvNetLSTM``)."""
+    return FrameRecurrent(in_shape, num_classes, cell="lstm")
+
+
+#: the video cross-architecture evaluation (``cross_arch``): the reference's clip networks
+CROSS_ARCH = ("convnet3d", "framepool", "framegru", "framelstm")
+
 register_network("convnet3d")(ConvNet3D)
 register_network("framepool")(FramePool)
+register_network("framegru")(frame_gru)
+register_network("framelstm")(frame_lstm)
 
 
 def convnet3d_small(in_shape: tuple[int, ...], num_classes: int) -> ConvNet3D:
@@ -101,4 +146,4 @@ def convnet3d_small(in_shape: tuple[int, ...], num_classes: int) -> ConvNet3D:
 
 register_network("convnet3d-small")(convnet3d_small)
 
-__all__ = ["ConvNet3D", "FramePool", "convnet3d_small"]
+__all__ = ["CROSS_ARCH", "ConvNet3D", "FramePool", "FrameRecurrent", "convnet3d_small", "frame_gru", "frame_lstm"]
