@@ -6,8 +6,10 @@ so a resumed run draws exactly what an uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +33,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, devices: Iterable[torch.device | int] = ()) -> Iterator[None]:
+    """Torch's global generators of the CPU and of the CUDA ``devices`` seeded with ``seed`` inside the block and
+    restored after it (no other device touched): what code inside draws from them (dropout) follows ``seed``, not
+    whatever ran before, and leaves the caller's stream as it was."""
+    cuda = sorted({d if isinstance(d, int) else (d.index or 0) for d in devices
+                   if isinstance(d, int) or d.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for i in cuda:
+            torch.cuda.default_generators[i].manual_seed(seed)
+        yield
 
 
 def draw_seed(gen: torch.Generator) -> int:

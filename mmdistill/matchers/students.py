@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from mmdistill.chunking import chunk_for, chunked_embed
+from mmdistill.seeding import seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
@@ -66,8 +67,7 @@ class ClassificationStudent:
         # what the network draws from torch's global generator (dropout: the video ConvNet3D's 0.5) comes from the
         # step's seed, the global state left as it was: TESLA's reverse sweep recomputes a step with the masks of its
         # forward sweep (else its gradient is another function's), and a resumed run draws what an uninterrupted one did
-        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed, [x.device]):
             out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk_for(x, net=self.net))
         return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
 

@@ -27,6 +27,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.buffer import ParamLayout
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.modality import TrajectoryPart
+from mmdistill.seeding import seeded_global_rng
 
 from .data import PairBatch
 from .task import ContrastiveTask
@@ -76,8 +77,7 @@ class PairStudent:
         batch = (whole if feats is None else PairBatch(feats, whole.text, whole.targets)).subset(idx)
         if len(batch) < 2:
             raise ConfigError("a contrastive student step needs at least 2 synthetic pairs; raise batch_syn")
-        with torch.random.fork_rng(devices=[batch.images.device] if batch.images.is_cuda else []):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed, [batch.images.device]):
             return student_loss(self.net, batch, self.task, params, from_prefix=feats is not None)
 
 
