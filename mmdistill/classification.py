@@ -30,7 +30,6 @@ from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPl
                                   evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
 from mmdistill.nets import reinitialize
-from mmdistill.schema import CROSS_ARCH_NETWORKS
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
@@ -62,13 +61,10 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
     return make_net
 
 
-def evaluation_networks(cfg: Any, modality: Any = None) -> list[str]:
-    """The networks a set is evaluated on: with ``cross_arch`` the modality's cross-architecture list (its
-    ``cross_arch_networks``; the image list :data:`~mmdistill.schema.CROSS_ARCH_NETWORKS` for an adapter that
-    declares none), else ``eval_networks``, or the recipe's network."""
-    if cfg.cross_arch:
-        return list(getattr(modality, "cross_arch_networks", None) or CROSS_ARCH_NETWORKS)
-    return list(cfg.eval_networks or [cfg.network])
+def evaluation_networks(cfg: Any, modality: ClassificationModality) -> list[str]:
+    """The networks a set is evaluated on: with ``cross_arch`` the modality's ``cross_arch_networks``, else
+    ``eval_networks``, or the recipe's network."""
+    return list(modality.cross_arch_networks) if cfg.cross_arch else list(cfg.eval_networks or [cfg.network])
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:

@@ -121,6 +121,10 @@ class ClassificationModality(Modality, Protocol):
     """An adapter of a classification modality: its data is a :class:`ClassificationData` of fixed-shape
     samples and its networks are built by name."""
 
+    cross_arch_networks: tuple[str, ...]
+    """the networks ``cross_arch`` evaluates on (registry names; the papers' image list,
+    :data:`mmdistill.schema.CROSS_ARCH_NETWORKS`, for samples image networks take)"""
+
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
         """A network by registry name; it exposes ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
         ...

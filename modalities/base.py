@@ -21,6 +21,7 @@ from mmdistill.matchers.trajectory import ClassificationStudent
 from mmdistill.modality import (AdapterDefaults, Augment, ClassificationData, ClassificationModality, Modality,
                                 TrajectoryModality, TrajectoryPart, get_modality)
 from mmdistill.nets import build_network, reinitialize
+from mmdistill.schema import CROSS_ARCH_NETWORKS
 from mmdistill.seeding import generator
 from mmdistill.training import accuracy_on, train_epoch
 from mmdistill.synthetic import SyntheticSet
@@ -32,6 +33,7 @@ class TensorClassificationAdapter(AdapterDefaults):
     per sample; subclasses add ``load``, ``augmenter``, ``write_preview``, ``export`` and ``versions``."""
 
     name = "base"
+    cross_arch_networks: tuple[str, ...] = tuple(CROSS_ARCH_NETWORKS)  # the papers' image networks (audio maps too)
     seeded_experts = True  # train_epoch: minibatch order and DSA seeds from the epoch's generator
 
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
