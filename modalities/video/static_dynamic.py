@@ -167,13 +167,6 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
     return syn
 
 
-def trainable_keys(syn: SyntheticSet) -> list[str]:
-    """The tensors stage 2 learns: ``dynamic``, ``integrator.weight`` and ``integrator.bias``, and ``static`` too when
-    the set's layout says the still images are not frozen (``frozen_static`` false; the stage-1 output is frozen)."""
-    keys = [DYNAMIC, WEIGHT, BIAS]
-    return keys if _layout(syn).get("frozen_static", True) else [STATIC, *keys]
-
-
 def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
     """Bytes the set stores (float32 tensors of ``syn.data`` that make up the data: memories, integrator or
     clips; not the learned step size) next to the bytes of ``classes x ipc`` full clips (what the full-clip
@@ -193,4 +186,4 @@ def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
 
 
 __all__ = ["BIAS", "DYNAMIC", "KEY", "STATIC", "WEIGHT", "distil_static", "init_integrator", "init_static_dynamic", "is_static_dynamic",
-           "render", "rendered_labels", "stored_bytes", "trainable_keys"]
+           "render", "rendered_labels", "stored_bytes"]
