@@ -202,8 +202,7 @@ def distill(
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
-             stop_after: int | None, paper: str = "", workers: Workers = Workers(),
-             resume_keys: dict[str, Any] | None = None) -> RunResult:
+             stop_after: int | None, resume_keys: dict[str, Any], paper: str = "", workers: Workers = Workers()) -> RunResult:
     data = modality.to_device(load_data(modality, cfg), device)
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
@@ -232,7 +231,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        resume_keys=resume_values(cfg) if resume_keys is None else resume_keys, checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_keys, checkpoint_every=cfg.checkpoint_every,
         resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
         stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None),
     )

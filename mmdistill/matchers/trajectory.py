@@ -216,12 +216,14 @@ class TrajectoryMatching:
             raise ConfigError(f"sample_groups names a group for {len(self.sample_groups)} samples, the set has {len(syn)}")
         return plan_group_steps(self.sample_groups, self.syn_steps, self.batch_syn, gen)
 
+    def plan_units(self, syn: SyntheticSet) -> int:
+        """What the plan shuffles and chunks: the set's samples, or its groups with ``sample_groups``."""
+        return len(syn) if self.sample_groups is None else len(torch.unique(self.sample_groups))
+
     def student_batch(self, syn: SyntheticSet) -> int:
         """Samples in one student step's minibatch."""
-        if self.sample_groups is None:
-            return min(self.batch_syn or len(syn), len(syn))
-        groups = len(torch.unique(self.sample_groups))
-        return min(self.batch_syn or groups, groups)
+        n = self.plan_units(syn)
+        return min(self.batch_syn or n, n)
 
     def mtt_backward(self, syn: SyntheticSet, w0: Tensor, target: Tensor, plan: StepPlan, params: list[Tensor]) -> float:
         """MTT's loss (checked) and its gradient in the ``.grad`` of ``params`` (the set's learnable tensors);
@@ -242,11 +244,13 @@ class TrajectoryMatching:
         world = self.workers.world
         if world <= 1:
             return
-        n = len(syn) if self.sample_groups is None else len(torch.unique(self.sample_groups))
-        batch = min(self.batch_syn or n, n)
+        n, batch = self.plan_units(syn), self.student_batch(syn)
         smallest = n % batch or batch
         if smallest < world:
             what = "samples" if self.sample_groups is None else "slots"
+            if n < world:
+                raise ConfigError(f"the set's {n} {what} cannot be split over {world} processes (each student minibatch is "
+                                  f"shared among them); run it with at most {n} processes")
             raise ConfigError(f"batch_syn={self.batch_syn}: the set's {n} {what} make student minibatches of {batch} and, last, "
                               f"{smallest}, which cannot be split over {world} processes; choose a batch_syn that divides {n} "
                               f"into minibatches of at least {world}, or none (the whole set), or fewer processes")
