@@ -22,7 +22,8 @@
 ==================  ==========================================================================================
 
 ``data_root`` is only read. The PyG/OGB classes (Flickr, Reddit, ogbn-arxiv, ``pyg:``) run in a mirror of
-it under our cache (:mod:`.pyg_cache`, ``$MMDISTILL_CACHE``), where their ``processed/`` files go, and under
+it under our cache (:func:`mmdistill.cache_dir.cache_root`: ``$MMDISTILL_CACHE``, else ``$XDG_CACHE_HOME/mmdistill``,
+else ``~/.cache/mmdistill``), where their ``processed/`` files go, and under
 :func:`~modalities.safe_pickle.guarded_loading`: pickles they read pass the restricted unpickler, ``torch.load`` is
 weights-only. ``download=True`` fetches missing Planetoid files into ``<cache>/graph/download/``.
 """
@@ -40,13 +41,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 
 from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
-from .pyg_cache import cache_root, pyg_workdir
+from .pyg_cache import pyg_workdir
 from ..safe_pickle import guarded_loading
 
 logger = logging.getLogger(__name__)

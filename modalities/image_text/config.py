@@ -35,7 +35,7 @@ class ImageTextDataKeys(ConfigKeys):
                                                    "seeded random draw")
     on_bad: Literal["error", "skip"] = key("error", help="a missing image, empty caption or duplicate: stop (error) or drop and count (skip)")
     max_caption_words: int = key(30, help="captions are cut to this many words", unit="words", range="[1, inf)")
-    text_cache: str | None = key(None, help="folder of cached caption embeddings; none: ~/.cache/mmdistill/text", resume=False)
+    text_cache: str | None = key(None, help="folder of cached caption embeddings; none: <cache>/text (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
     text_batch: int = key(256, help="captions embedded per batch", unit="captions", range="[1, inf)", resume=False)
     preview_max: int = key(40, help="pairs shown in preview.png", unit="pairs", range="[1, inf)", resume=False)
 

@@ -5,7 +5,7 @@ frame-strip preview and GIF export. ``MODALITY`` is the object the core looks up
 
 from __future__ import annotations
 
-from . import nets  # noqa: F401  (registers convnet3d, convnet3d-small, framepool)
+from . import nets  # noqa: F401  (registers convnet3d, convnet3d-small, framepool, framegru, framelstm)
 from .adapter import VideoModality, register_tensors
 from .config import StaticDynamicKeys, VideoDistillConfig
 from .datasets import FrameSampling, load_clip_folder

@@ -50,7 +50,7 @@ class VideoKeys(ConfigKeys):
                        "too short (shorter than (num_frames - 1) x frame_gap + 1 frames, whatever short says) instead of skipping, padding "
                        "or shrinking, counting and logging it")
     cache: bool = key(True, help="keep decoded clips as uint8 safetensors in cache_dir (same clips, faster reloads)", resume=False)
-    cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: ~/.cache/mmdistill/video", resume=False)
+    cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: <cache>/video (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
     md_train_per_class: int = key(60, help="generated moving-digits training clips per class", unit="clips per class", range="[1, inf)")
     md_test_per_class: int = key(30, help="generated moving-digits test clips per class", unit="clips per class", range="[1, inf)")
     md_frames: int = key(8, help="frames of a generated moving-digits clip", unit="frames", range="[1, inf)")

@@ -14,13 +14,17 @@
   ``VideoConvNetMean``).
 * ``framegru`` / ``framelstm``: the same per-frame ConvNet read in frame order by a one-layer GRU (hidden size an
   eighth of the frame features) or LSTM (hidden size the frame features), its outputs averaged over time, a linear
-  classifier (the reference's ``VideoConvNetGRU`` / ``VideoConvNetLSTM``). With ConvNet3D and framepool they are
-  the video cross-architecture evaluation (``cross_arch``).
+  classifier: the layout of the reference's ``VideoConvNetGRU`` / ``VideoConvNetLSTM``. With ConvNet3D and framepool
+  they are the video cross-architecture evaluation (``cross_arch``).
+  The per-frame ConvNet of all three is framepool's (width 64, depth from the frame size: 2 at 16 px, 3 at 32 px, 4 at
+  64 px and more), not the reference's width 128 and depth 3: at 32x32 frames the GRU's hidden size is 128 and the
+  LSTM's 1,024 (the reference's 256 and 2,048).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -99,7 +103,8 @@ class FrameRecurrent(FramePool):
     """Per-frame 2-D ConvNet, a one-layer GRU or LSTM over the frames in order, its outputs averaged over time, a
     linear classifier (sees frame order, unlike :class:`FramePool`)."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int, cell: str = "gru", width: int = 64, depth: int = 0) -> None:
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int, cell: Literal["gru", "lstm"] = "gru", width: int = 64,
+                 depth: int = 0) -> None:
         super().__init__(in_shape, num_classes, width=width, depth=depth)
         frame_dim = self.frame_net.feature_dim
         if cell == "gru":  # the reference's VideoConvNetGRU: hidden size an eighth of the frame features
