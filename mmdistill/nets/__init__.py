@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mmdistill.errors import ConfigError
+from mmdistill.seeding import seeded_global_rng
 
 Builder = Callable[..., nn.Module]
 """``fn(in_shape: tuple[int, ...], num_classes: int, **kw) -> nn.Module``."""
@@ -135,11 +136,7 @@ def _reset_seeded(m: nn.Module, seed: int, name: str) -> None:
     if not callable(reset):
         names = [n for n, _ in m.named_parameters(recurse=False)]
         raise ConfigError(f"reinitialize cannot redraw parameters {names} of {name}: it has no reset_parameters()")
-    cuda = sorted({p.device.index or 0 for p in m.parameters(recurse=False) if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=cuda):
-        torch.default_generator.manual_seed(seed)
-        for i in cuda:
-            torch.cuda.default_generators[i].manual_seed(seed)
+    with seeded_global_rng(seed, [p.device for p in m.parameters(recurse=False)]):
         reset()
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
-from mmdistill.seeding import draw_seed
+from mmdistill.seeding import draw_seed, seeded_global_rng
 from mmdistill.task import ClassificationTask
 
 from .data import Graph, NodeClassificationData
@@ -72,8 +72,7 @@ def train_with_validation(net: nn.Module, train: LabelledGraph, data: NodeClassi
     val_labels = data.labels("val")
     decay = int(protocol.epochs * protocol.lr_decay_at)
     best_acc, best_state = -1.0, None
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(draw_seed(gen))
+    with seeded_global_rng(draw_seed(gen), [device]):
         opt = torch.optim.Adam(net.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay)
         for epoch in range(protocol.epochs):
             if epoch == decay and epoch > 0:
