@@ -36,23 +36,23 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
         if part.step_key not in syn.data:
             add_step_size(syn, part.initial_step, part.step_key)
     path = buffer_dir(cfg, ctx.out_dir)
-    if not buffer_finished(path) and ctx.workers.world > 1:  # before hours of expert training: minibatches all can share
-        _matcher(ctx, modality, layout, parts, _stand_in(cfg, layout, path)).check_split(syn)
-    if not buffer_finished(path) and getattr(cfg, "memory_check", True):
-        check_memory_before_experts(ctx, modality, layout, parts, path)
+    memory_check = getattr(cfg, "memory_check", True)
+    if not buffer_finished(path) and (ctx.workers.world > 1 or memory_check):  # before hours of expert training
+        early = _matcher(ctx, modality, layout, parts, _stand_in(cfg, layout, path))  # one stand-in matcher for both checks
+        early.check_split(syn)  # minibatches every process can share (nothing to check for one process)
+        if memory_check:
+            check_memory_before_experts(ctx, early)
     buffer = open_buffer(ctx, train_if_missing=True)
     apply_label_mode(ctx, buffer)
     return _matcher(ctx, modality, layout, parts, buffer)
 
 
-def check_memory_before_experts(ctx: MatchContext, modality: TrajectoryModality, layout: ParamLayout, parts: list[TrajectoryPart],
-                                path: Path) -> None:
+def check_memory_before_experts(ctx: MatchContext, matcher: TrajectoryMatching) -> None:
     """Refuse a run whose matching iteration cannot fit its device *before* its experts are trained (hours at the
-    papers' scale), not after: the estimate ``run.distill`` checks later, made now with a stand-in for the buffer of
-    the configured shape (the estimate reads no expert). Logged at debug level; the later check logs it."""
-    cfg = ctx.config
-    estimate = _matcher(ctx, modality, layout, parts, _stand_in(cfg, layout, path)).memory_estimate(ctx.syn, synthetic_optimizer(ctx.syn, cfg))
-    check_fits(estimate, ctx.device, quiet=True)
+    papers' scale), not after: the estimate ``run.distill`` checks later, made now by ``matcher``, built with a
+    stand-in for the buffer of the configured shape (:func:`_stand_in`; the estimate reads no expert). Logged at
+    debug level; the later check logs it."""
+    check_fits(matcher.memory_estimate(ctx.syn, synthetic_optimizer(ctx.syn, ctx.config)), ctx.device, quiet=True)
 
 
 def _stand_in(cfg: Any, layout: ParamLayout, path: Path) -> SimpleNamespace:
