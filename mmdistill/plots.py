@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mmdistill.io import atomic_path
+
+PALETTE = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
+"""Bar colours in set order: the distilled set first (blue), then the baselines (random real: grey)."""
 
 
 def pyplot():
@@ -18,10 +23,53 @@ def pyplot():
     return plt
 
 
+def _titles(fig) -> list[tuple[Any, Any]]:
+    """``(text, axes or None)`` for the figure's suptitle and every axes' title that has text."""
+    out = [(fig._suptitle, None)] if getattr(fig, "_suptitle", None) is not None else []
+    out += [(t, ax) for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title) if t.get_text()]
+    return [(t, ax) for t, ax in out if t.get_text()]
+
+
+def fit_titles(fig) -> bool:
+    """Wrap every title that runs past the figure's edges onto more lines (``tight_layout`` makes room for a
+    title's height but never shortens it, so a long ``recipe · dataset · size`` title was cut at both sides).
+    A centred axes title may span twice the distance from its axes' centre to the nearer figure edge. Returns
+    whether any title changed."""
+    renderer = fig.canvas.get_renderer()
+    fig_w = fig.bbox.width
+    changed = False
+    for text, ax in _titles(fig):
+        centre = fig_w / 2 if ax is None else (ax.bbox.x0 + ax.bbox.x1) / 2
+        room = 0.96 * 2 * min(centre, fig_w - centre)
+        width = text.get_window_extent(renderer).width
+        if width <= room:
+            continue
+        lines = text.get_text().split("\n")
+        longest = max(len(line) for line in lines)
+        chars = max(12, int(longest * room / width))
+        text.set_text("\n".join(wrap_line(line, chars) for line in lines))
+        changed = True
+    return changed
+
+
+def wrap_line(line: str, chars: int) -> str:
+    """``line`` on lines of at most ``chars`` characters where it can: broken first between its `` · `` parts
+    (``recipe · dataset · size``), then between words, never inside a number and its unit (``39 %``)."""
+    out: list[str] = []
+    for part in line.replace(" %", "\u00a0%").split(" · "):
+        if out and len(out[-1]) + 3 + len(part) <= chars:
+            out[-1] += " · " + part
+        else:
+            out += textwrap.wrap(part, chars, break_on_hyphens=False) or [part]
+    return "\n".join(out)
+
+
 def save_figure(fig, path: str | Path) -> Path:
-    """Lay out ``fig``, write it as PNG atomically, close it."""
+    """Lay out ``fig`` (titles wider than the figure wrapped), write it as PNG atomically, close it."""
     plt = pyplot()
     fig.tight_layout()
+    if fit_titles(fig):
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
@@ -48,28 +96,80 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         right.plot(its, scores, "o-", color="tab:orange", ms=3, lw=1, label=selection.get("metric", "selection score"))
         right.axvline(selection["selected_iteration"], color="tab:orange", ls="--", lw=0.8)
         right.set_ylabel(str(selection.get("metric", "selection score")).split(" (")[0], color="tab:orange")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
 
-def plot_accuracy_bars(metrics: dict[str, dict[str, Any]], path: str | Path, title: str, ylabel: str = "test accuracy (%)") -> Path | None:
-    """Bar chart of mean ± std of each evaluated set's metric (values in [0, 1], drawn in percent)."""
-    rows = [(k, v) for k, v in metrics.items() if isinstance(v, dict) and "mean" in v]
-    if not rows:
+def _is_set(v: Any) -> bool:
+    return isinstance(v, Mapping) and "mean" in v and "std" in v
+
+
+def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: str = "test accuracy (%)",
+                    networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
+    """The figure of :func:`plot_accuracy_bars` (not saved); None when there is no evaluated set.
+
+    ``sets``: ``{name: {"mean", "std", "runs"?}}`` with values in [0, 1], drawn in percent: one bar per set
+    (mean, ± std as an error bar, its value written above the bar's error bar) and each evaluation run as a dot,
+    so the spread of a few runs is seen, not only summarised. ``networks`` (a metrics block's ``cross_arch``:
+    ``{network: {set: {...}}}``), when it holds more than one network, draws one group of bars per network,
+    the sets in the same colours in every group. The y axis runs to 100 % when a value passes 50 %, else to
+    1.3 × the highest bar (ranking metrics such as HR@10 sit at a few percent and would be invisible)."""
+    groups = {n: {k: v for k, v in rows.items() if _is_set(v)} for n, rows in (networks or {}).items()}
+    groups = {n: rows for n, rows in groups.items() if rows}
+    if len(groups) < 2:
+        rows = {k: v for k, v in sets.items() if _is_set(v)}
+        groups = {"": rows} if rows else {}
+    if not groups:
         return None
+    names: list[str] = []
+    for rows in groups.values():
+        names += [k for k in rows if k not in names]
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
-    names = [k.replace("_", " ") for k, _ in rows]
-    means = [100 * v["mean"] for _, v in rows]
-    stds = [100 * v["std"] for _, v in rows]
-    palette = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
-    bars = ax.bar(names, means, yerr=stds, capsize=4, color=[palette[i % len(palette)] for i in range(len(rows))])
-    for b, m in zip(bars, means):
-        ax.text(b.get_x() + b.get_width() / 2, m + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=9)
+    wide = len(groups) > 1
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.55 * len(names) * len(groups)) if wide else 5.0, 3.6), dpi=110)
+    width = 0.8 / len(names) if wide else 0.7
+    tops = []
+    for j, name in enumerate(names):
+        colour = PALETTE[j % len(PALETTE)]
+        for g, rows in enumerate(groups.values()):
+            v = rows.get(name)
+            if v is None:
+                continue
+            x = g + (j - (len(names) - 1) / 2) * width if wide else j
+            m, s = 100 * float(v["mean"]), 100 * float(v["std"])
+            ax.bar(x, m, width=width * 0.92, yerr=s, capsize=3, color=colour, alpha=0.85,
+                   label=name.replace("_", " ") if g == 0 else None, error_kw={"lw": 1})
+            runs = [100 * float(r) for r in v.get("runs") or []]
+            if len(runs) > 1:
+                spread = width * 0.5
+                xs = [x - spread / 2 + spread * i / (len(runs) - 1) for i in range(len(runs))]
+                ax.scatter(xs, runs, s=7, color="black", alpha=0.55, zorder=3, linewidths=0)
+            top = max([m + s] + runs)
+            tops.append(top)
+            ax.text(x, top, f"{m:.1f}", ha="center", va="bottom", fontsize=7 if wide else 9)
+    high = max(tops)
+    ax.set_ylim(0, 105 if high > 50 else max(high * 1.3, 1e-3))
     ax.set_ylabel(ylabel)
-    if len(rows) > 4:
-        ax.tick_params(axis="x", labelrotation=25, labelsize=8)
-    ax.set_ylim(0, 105)
+    if wide:
+        ax.set_xticks(range(len(groups)), list(groups))
+        ax.set_xlabel("evaluation network")
+        ax.legend(fontsize=7, frameon=False, ncol=min(len(names), 4), loc="upper right")
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    else:
+        ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
+        if len(names) > 4:
+            ax.tick_params(axis="x", labelrotation=25, labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
     ax.set_title(title, fontsize=10)
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_accuracy_bars(metrics: Mapping[str, Mapping[str, Any]], path: str | Path, title: str, ylabel: str = "test accuracy (%)",
+                       networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> Path | None:
+    """Bar chart of mean ± std of each evaluated set's metric (values in [0, 1], drawn in percent), every run a
+    dot; with ``networks`` (a ``cross_arch`` block of several networks) one group of bars per network. None when
+    there is nothing to draw. See :func:`accuracy_figure`."""
+    fig = accuracy_figure(metrics, title, ylabel, networks)
+    return None if fig is None else save_figure(fig, path)

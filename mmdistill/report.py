@@ -88,10 +88,11 @@ def artifact_title(manifest: Mapping[str, Any]) -> str:
 
 
 def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
-    """``accuracy.png``: mean ± std of every evaluated set of the manifest's metrics (None when there is none)."""
+    """``accuracy.png``: mean ± std and the runs of every evaluated set of the manifest's metrics, one group of
+    bars per evaluation network when the set was scored on several (``cross_arch``); None when there is none."""
     metrics = manifest.get("metrics", {})
     return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
-                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)")
+                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"))
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:

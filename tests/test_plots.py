@@ -1,0 +1,79 @@
+"""The run's pictures: titles stay inside the figure, the accuracy chart shows every run and every network."""
+
+from __future__ import annotations
+
+from mmdistill.plots import accuracy_figure, fit_titles, pyplot, wrap_line
+
+LONG = "video-static-dynamic · moving-digits · 1 clip/class, 125.2 KiB stored (39 % of full clips)"
+
+
+def _title_extents(fig):
+    renderer = fig.canvas.get_renderer()
+    return [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.title.get_text()]
+
+
+def _inside(fig) -> bool:
+    return all(e.x0 >= -0.5 and e.x1 <= fig.bbox.width + 0.5 for e in _title_extents(fig))
+
+
+def _set(mean: float, runs: list[float]) -> dict:
+    return {"mean": mean, "std": 0.01, "runs": runs}
+
+
+def test_a_long_title_is_wrapped_inside_the_figure():
+    fig = accuracy_figure({"distilled": _set(0.5, [0.49, 0.51]), "random_real": _set(0.4, [0.39, 0.41])}, LONG)
+    fig.tight_layout()
+    assert not _inside(fig)  # what tight_layout alone leaves: the title cut at both sides
+    assert fit_titles(fig)
+    fig.tight_layout()
+    assert _inside(fig)
+    assert "\n" in fig.axes[0].title.get_text()
+    assert not fit_titles(fig)  # a fitted title is left alone
+    pyplot().close(fig)
+
+
+def test_wrapping_breaks_between_parts_and_keeps_a_number_with_its_unit():
+    lines = wrap_line(LONG, 40).split("\n")
+    assert lines[0] == "video-static-dynamic · moving-digits"
+    assert all(len(line) <= 40 for line in lines)
+    assert "39\u00a0%" in "".join(lines)
+    assert wrap_line("image-dm · digits · ipc 10", 40) == "image-dm · digits · ipc 10"
+
+
+def test_every_evaluation_run_is_a_dot_over_its_bar():
+    sets = {"distilled": _set(0.9, [0.88, 0.9, 0.92]), "random_real": _set(0.8, [0.79, 0.8, 0.81]), "herding": _set(0.85, [0.85])}
+    fig = accuracy_figure(sets, "image-dm · digits · ipc 10")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["distilled", "random real", "herding"]
+    assert len(ax.patches) == 3
+    dots = [c for c in ax.collections if c.get_offsets().shape[0] in (2, 3)]
+    assert sorted(c.get_offsets().shape[0] for c in dots) == [3, 3]  # a single run draws no dot
+    labels = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    assert labels["90.0"] >= 92.0 and labels["80.0"] >= 81.0  # above the highest run and the error bar
+    assert ax.get_ylim()[1] == 105
+    pyplot().close(fig)
+
+
+def test_cross_architecture_results_are_one_group_of_bars_per_network():
+    rows = {"distilled": _set(0.52, [0.5, 0.54]), "random_real": _set(0.44, [0.43, 0.45])}
+    networks = {"convnet3d": rows, "framepool": {"distilled": _set(0.24, [0.23, 0.25]), "random_real": _set(0.17, [0.16, 0.18])},
+                "framegru": rows}
+    fig = accuracy_figure(rows, "video-dm", networks=networks)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["convnet3d", "framepool", "framegru"]
+    assert len(ax.patches) == 6
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["distilled", "random real"]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [17.0, 24.0, 44.0, 44.0, 52.0, 52.0]
+    pyplot().close(fig)
+    one = accuracy_figure(rows, "video-dm", networks={"convnet3d": rows})  # one network: the plain chart
+    assert [t.get_text() for t in one.axes[0].get_xticklabels()] == ["distilled", "random real"]
+    pyplot().close(one)
+
+
+def test_a_ranking_metric_of_a_few_percent_gets_an_axis_it_can_be_read_on():
+    fig = accuracy_figure({"distilled": _set(0.065, [0.06, 0.07]), "whole": _set(0.097, [0.095, 0.099])}, "td3", "test HR@10 (%)")
+    top = fig.axes[0].get_ylim()[1]
+    assert 10 < top < 15
+    pyplot().close(fig)
+    assert accuracy_figure({"metric": "accuracy"}, "nothing evaluated") is None
