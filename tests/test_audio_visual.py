@@ -549,3 +549,21 @@ def test_a_set_distilled_under_the_earlier_csv_split_rule_is_warned_about(tmp_pa
         warn_split_rule(SimpleNamespace(meta={"classes": ["0", "1"]}), data, tmp_path / "old-run")
     assert "old-run was distilled when pairs's held-out split was drawn by an earlier rule (not recorded)" in caplog.text
     assert "distil again" in caplog.text
+
+
+def test_pair_preview_names_its_columns_and_draws_every_spectrogram_on_one_scale(tmp_path, monkeypatch):
+    from modalities.audio.features import FDMFCCParams
+    from modalities.audio_visual import export
+
+    figures = []
+    monkeypatch.setattr(export, "save_figure", lambda fig, path: figures.append(fig) or path)
+    g = generator(0)
+    audio = torch.randn(4, 1, 16, 12, generator=g)
+    audio[0] *= 0.1  # a quiet pair keeps its own look only on a shared scale
+    image = torch.randn(4, 1, 8, 8, generator=g)
+    meta = {"features": FDMFCCParams(n_mels=16).to_dict(), "audio_mean": -40.0, "audio_std": 10.0, "image_mean": [0.5], "image_std": [0.25]}
+    export.save_pair_preview(audio, image, torch.tensor([0, 0, 1, 1]), ["a", "b"], meta, tmp_path / "p.png", title="t")
+    axes = figures[0].axes
+    assert [ax.get_title() for ax in axes[:4]] == ["frame", "log-mel (dB)", "frame", "log-mel (dB)"]
+    limits = {ax.images[0].get_clim() for ax in axes[1::2] if ax.images}
+    assert len(limits) == 1

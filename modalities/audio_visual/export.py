@@ -50,13 +50,17 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
 
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
                       title: str = "", max_per_class: int = 5) -> Path:
-    """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram."""
+    """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
+    columns named on the first row; every spectrogram on one colour scale, the set's 1st to 99th percentile in dB,
+    so a quiet pair looks quiet)."""
     plt = pyplot()
     labels = labels.detach().cpu().long()
     check_labels(labels, len(audio), classes)
     _, a_mean, a_std, i_mean, i_std = pair_meta(meta)
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
+    lo, hi = (float(q) for q in torch.quantile(mel.flatten()[:2_000_000], torch.tensor([0.01, 0.99])))
+    hi = hi if hi > lo else lo + 1.0
     present = sorted(set(labels.tolist()))
     cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
     fig, axes = plt.subplots(len(present), 2 * cols, figsize=(max(4.0, 1.5 * 2 * cols), 1.3 * len(present) + 0.6), squeeze=False)
@@ -71,7 +75,10 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
                 continue
             img = pixels[idx[k]].permute(1, 2, 0).numpy()
             ax_i.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap="magma")
+            ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi)
+            if r == 0:
+                ax_i.set_title("frame", fontsize=7)
+                ax_a.set_title("log-mel (dB)", fontsize=7)
         axes[r][0].set_ylabel(str(classes[c]), rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
@@ -89,6 +96,8 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     check_labels(labels, len(audio), classes)
     params, a_mean, a_std, i_mean, i_std = pair_meta(meta)
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
+    lo, hi = (float(q) for q in torch.quantile(mel.flatten()[:2_000_000], torch.tensor([0.01, 0.99])))
+    hi = hi if hi > lo else lo + 1.0
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     waves = mel_to_waves(mel, params, meta.get("num_samples"))
     names = class_folder_names(classes)
