@@ -91,7 +91,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from mmdistill.devices import resolve_device
     from mmdistill.distributed import close_workers, init_workers
     from mmdistill.io import require_writable, write_json
-    from mmdistill.report import summary_line
+    from mmdistill.report import cross_arch_lines, summary_line
     from mmdistill.share import check_fits_data, manifest_fields, set_dir
     from mmdistill.validation import load_data
 
@@ -143,6 +143,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 0
     report = {**manifest, "metrics": metrics}
     print("\n" + summary_line(report))
+    for line in cross_arch_lines(metrics, indent="  "):
+        print(line)
     if args.write:
         from mmdistill.evaluation import rescored_metrics
         from mmdistill.report import write_accuracy_plot, write_card
@@ -225,7 +227,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
     from mmdistill.card import card_summary
     from mmdistill.modality import get_modality
-    from mmdistill.report import budget_label, summary_line
+    from mmdistill.report import budget_label, cross_arch_lines, summary_line
     from mmdistill.share import step_size_of
 
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
@@ -239,9 +241,8 @@ def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
               f"evaluation {timing.get('eval_seconds', 0):.1f} s")
     if "metrics" in manifest:
         print("  " + summary_line(manifest))
-        for net, rows in manifest["metrics"].get("cross_arch", {}).items():
-            cells = ", ".join(f"{k} {100 * v['mean']:.2f} ± {100 * v['std']:.2f}" for k, v in rows.items())
-            print(f"    {net}: {cells}")
+        for line in cross_arch_lines(manifest["metrics"]):
+            print(line)
     step = step_size_of(syn)
     if step is not None:
         print(f"  learned step size: {step}")

@@ -122,4 +122,12 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     return head + " " + ", ".join(parts)
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]
+def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[str]:
+    """One line per evaluation network of a metrics block's ``cross_arch`` (``net: distilled m ± s, random real ...``, in
+    percent); empty when the set was scored on one network."""
+    return [indent + f"{net}: " + ", ".join(f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f}"
+                                            for k, v in evaluated_sets(rows).items())
+            for net, rows in (metrics.get("cross_arch") or {}).items()]
+
+
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

@@ -263,14 +263,39 @@ def test_resume_gives_the_same_pairs(tensors_set, tmp_path):
         assert torch.equal(straight.synthetic.data[k], resumed.synthetic.data[k])
 
 
-def test_an_eval_flag_the_recipe_has_no_key_for_is_named_as_the_flag(tensors_set, tmp_path, capsys):
-    """Before: "config key 'cross_arch' (in changes) does not apply to recipe audio-visual-avdd"."""
+def test_cross_architecture_evaluation_trains_pairs_of_core_networks(tensors_set, tmp_path, capsys):
+    """Before: `mmdistill eval --cross-arch` on an audio-visual set said the recipe had no cross_arch."""
     from mmdistill.cli import main as cli_main
+    from mmdistill.io import read_json
     from mmdistill.recipes import audio_visual_avdd
 
     run = audio_visual_avdd.run(**dict(TINY, dataset=tensors_set, ipc=1, evaluate=False), iterations=1, out=str(tmp_path / "run"))
-    assert cli_main(["eval", str(run.out_dir), "--cross-arch"]) == 2
-    assert "--cross-arch does not apply to audio-visual-avdd: its evaluation has no cross_arch" in capsys.readouterr().err
+    assert cli_main(["eval", str(run.out_dir), "--cross-arch", "--runs", "1", "--epochs", "1", "--no-baselines", "--write"]) == 0
+    metrics = read_json(run.out_dir / "manifest.json")["metrics"]
+    assert list(metrics["cross_arch"]) == ["av-convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
+    assert metrics["network"] == "av-convnet" and metrics["distilled"] == metrics["cross_arch"]["av-convnet"]["distilled"]
+    for rows in metrics["cross_arch"].values():
+        assert set(rows["distilled"]["scores"]) == {"accuracy", "audio_accuracy", "visual_accuracy"}
+    out = capsys.readouterr().out  # the summary, then a line per network
+    assert "audio-visual-avdd on tiny-av" in out and "\n  resnet18: distilled " in out and "\n  av-convnet: distilled " in out
+    assert cli_main(["eval", str(run.out_dir), "--networks", "lenet", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "[lenet] test accuracy" in capsys.readouterr().err  # the network's table is logged
+
+
+def test_a_core_network_as_both_encoders_and_unknown_names_refused():
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual.nets import AVNet, build_av_network
+
+    net = build_av_network("lenet", (1, 16, 12), (3, 16, 16), 4)
+    assert not isinstance(net, AVNet)
+    out_a, out_v = net(torch.zeros(2, 1, 16, 12), torch.zeros(2, 3, 16, 16))
+    assert out_a.shape == out_v.shape == (2, 4)
+    assert net.embed_audio(torch.zeros(2, 1, 16, 12)).shape == (2, 84)  # LeNet's features, its own classifier dropped
+    assert isinstance(build_av_network("av-convnet", (1, 16, 12), (3, 16, 16), 4, depth=2, width=8), AVNet)
+    with pytest.raises(ConfigError, match="expected one of av-convnet, mlp"):
+        build_av_network("convnet", (1, 16, 12), (3, 16, 16), 4)
+    with pytest.raises(ConfigError, match="eval_networks 'vit'"):
+        _cfg(eval_networks=["vit"]).check()
 
 
 # --------------------------------------------------------------------------- multi-formation (--idm_aug)
@@ -552,8 +577,8 @@ def test_a_set_distilled_under_the_earlier_csv_split_rule_is_warned_about(tmp_pa
 
 
 def test_pair_preview_names_its_columns_and_draws_every_spectrogram_on_one_scale(tmp_path, monkeypatch):
-    from modalities.audio.features import FDMFCCParams
-    from modalities.audio_visual import export
+    from mmdistill.modalities.audio.features import FDMFCCParams
+    from mmdistill.modalities.audio_visual import export
 
     figures = []
     monkeypatch.setattr(export, "save_figure", lambda fig, path: figures.append(fig) or path)

@@ -67,6 +67,15 @@ def test_bitrajectory_end_to_end_learns_two_step_sizes(tmp_path, tiny_bert):
     assert {"lr_image", "lr_text", "loss"} <= set(metrics[-1])
 
 
+def test_an_eval_flag_the_recipe_has_no_key_for_is_named_as_the_flag(tmp_path, tiny_bert, capsys):
+    """Before: "config key 'cross_arch' (in changes) does not apply to recipe image-text-lors"."""
+    from mmdistill.cli import main as cli_main
+
+    image_text_lors.run(**tiny(tmp_path, tiny_bert, evaluate=False, iterations=1), out=str(tmp_path / "run"))
+    assert cli_main(["eval", str(tmp_path / "run"), "--cross-arch"]) == 2
+    assert "--cross-arch does not apply to image-text-lors: its evaluation has no cross_arch" in capsys.readouterr().err
+
+
 def test_lors_learns_the_similarity_and_resumes_to_the_same_set(tmp_path, tiny_bert):
     kw = tiny(tmp_path, tiny_bert, sim_rank=2, evaluate=False)
     full = image_text_lors.run(**kw, out=str(tmp_path / "full"), buffer=str(tmp_path / "buf"))

@@ -7,7 +7,9 @@ learning rates x0.1 every ``eval_lr_step`` epochs. It is scored on the real test
 ``accuracy`` (fused: the argmax of the mean of the two softmaxes, the headline), ``audio_accuracy`` (the audio head
 alone) and ``visual_accuracy`` (the frame head alone). Sets: ``distilled``, ``random_real`` (``ipc`` random real
 pairs per class, a new draw per run), ``herding`` (herding pairs in the fused embedding of a network trained
-``herding_epochs`` on the whole split), ``whole`` (with ``eval_whole``).
+``herding_epochs`` on the whole split), ``whole`` (with ``eval_whole``). With ``cross_arch`` every set is also trained and scored, with the same protocol, on
+each pair of core networks of :data:`~.nets.CROSS_ARCH` (``mlp``, ``lenet``, ``alexnet``, ``vgg11``, ``resnet18`` as
+both encoders), or on the networks ``eval_networks`` names; herding always selects in AVDD's network.
 """
 
 from __future__ import annotations
@@ -26,21 +28,27 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import AVData, AVPairs
 from .matching import AVAugment
-from .nets import AVNet
+from .nets import AV_NETWORK, CROSS_ARCH, AVPair, build_av_network
 
 Pairs = tuple[Tensor, Tensor, Tensor]
 """(audio (N, 1, n_mels, frames), image (N, C, H, W), labels (N,))"""
 
 
-def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator) -> AVNet:
-    """A fresh :class:`AVNet` for ``data``'s audio and frame shapes and classes (``cfg.depth``, ``cfg.width``) on
-    ``device``, its weights drawn from ``gen``."""
-    net = AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=cfg.depth, width=cfg.width).to(device)
+def evaluation_networks(cfg: Any) -> list[str]:
+    """The networks a set is trained and scored on: ``cfg.eval_networks`` (default AVDD's), every one of
+    :data:`~.nets.CROSS_ARCH` with ``cfg.cross_arch``."""
+    return list(CROSS_ARCH) if cfg.cross_arch else list(cfg.eval_networks or [AV_NETWORK])
+
+
+def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator, network: str = AV_NETWORK) -> AVPair:
+    """A fresh ``network`` (:func:`~.nets.build_av_network`; AVDD's with ``cfg.depth`` and ``cfg.width``) for ``data``'s
+    audio and frame shapes and classes on ``device``, its weights drawn from ``gen``."""
+    net = build_av_network(network, data.audio_shape, data.image_shape, data.num_classes, depth=cfg.depth, width=cfg.width).to(device)
     reinitialize(net, gen)
     return net
 
 
-def train_pairs(net: AVNet, pairs: Pairs, cfg: Any, gen: torch.Generator, augment: AVAugment | None, epochs: int) -> None:
+def train_pairs(net: AVPair, pairs: Pairs, cfg: Any, gen: torch.Generator, augment: AVAugment | None, epochs: int) -> None:
     """AVDD's training of the fused network on ``pairs`` for ``epochs`` epochs (see the module docstring)."""
     audio, image, y = pairs
     opt = torch.optim.Adam([{"params": net.audio.parameters(), "lr": cfg.eval_lr_audio},
@@ -72,14 +80,14 @@ def train_pairs(net: AVNet, pairs: Pairs, cfg: Any, gen: torch.Generator, augmen
 
 
 @torch.no_grad()
-def score_pairs(net: AVNet, test: AVPairs, device: torch.device, chunk: int = 256) -> dict[str, float]:
+def score_pairs(net: AVPair, test: AVPairs, device: torch.device, chunk: int = 256) -> dict[str, float]:
     """Fused, audio-only and visual-only test accuracy in [0, 1]."""
     net.eval()
     hits = torch.zeros(3)
     for s in range(0, len(test), chunk):
         a, v, y = (t[s:s + chunk].to(device) for t in (test.audio, test.image, test.y))
         out_a, out_v = net(a, v)
-        fused = AVNet.fused_probabilities(out_a, out_v)
+        fused = AVPair.fused_probabilities(out_a, out_v)
         hits += torch.tensor([(fused.argmax(1) == y).sum().item(), (out_a.argmax(1) == y).sum().item(), (out_v.argmax(1) == y).sum().item()])
     acc = (hits / max(1, len(test))).tolist()
     return {"accuracy": acc[0], "audio_accuracy": acc[1], "visual_accuracy": acc[2]}
@@ -118,13 +126,17 @@ def random_indices(data: AVData, ipc: int, gen: torch.Generator) -> Tensor:
 
 def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.device, decode: Callable[[SyntheticSet], tuple[Tensor, Tensor]],
             labels_of: Callable[[SyntheticSet], Tensor], augment: AVAugment | None) -> EvaluationPlan:
-    """The distilled pairs (when given) next to random real pairs, herding pairs and (``eval_whole``) the whole split."""
+    """The distilled pairs (when given) next to random real pairs, herding pairs and (``eval_whole``) the whole split, on
+    AVDD's network and (``cross_arch``) on every pair of :data:`~.nets.CROSS_ARCH`."""
     train = data.train.to(device)
 
-    def train_and_score(pairs: Pairs, gen: torch.Generator) -> dict[str, float]:
-        net = make_net(cfg, data, device, gen)
-        train_pairs(net, pairs, cfg, gen, augment if cfg.eval_dsa else None, cfg.eval_epochs)
-        return score_pairs(net, data.test, device)
+    def trainer(network: str) -> Callable[[Pairs, torch.Generator], dict[str, float]]:
+        def train_and_score(pairs: Pairs, gen: torch.Generator) -> dict[str, float]:
+            net = make_net(cfg, data, device, gen, network)
+            train_pairs(net, pairs, cfg, gen, augment if cfg.eval_dsa else None, cfg.eval_epochs)
+            return score_pairs(net, data.test, device)
+
+        return train_and_score
 
     def take(idx: Tensor) -> Pairs:
         idx = idx.to(device)
@@ -145,9 +157,10 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
                 "lr_image": cfg.eval_lr_image, "lr_heads": cfg.eval_lr_head, "weight_decay": cfg.eval_weight_decay,
                 "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": cfg.eval_dsa, "test_pairs": len(data.test),
                 "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
-    return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=[NetworkPlan("av-convnet", train_and_score, sets)],
+    networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]
+    return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=networks,
                           runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
                           title=f"test accuracy (fused, audio-only, visual-only), {cfg.eval_runs} runs each, {cfg.ipc} pairs per class")
 
 
-__all__ = ["av_plan", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]
+__all__ = ["av_plan", "evaluation_networks", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]
