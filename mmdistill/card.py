@@ -124,7 +124,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         head += ["configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train.parquet"]
     head.append("---")
     out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "",
-                  f"A synthetic training set made by [mmdistill](https://github.com/) with the recipe `{manifest.get('recipe')}` "
+                  f"A synthetic training set made by mmdistill {manifest.get('versions', {}).get('mmdistill', '')}".rstrip()
+                  + f" with the recipe `{manifest.get('recipe')}` "
                   f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
                   f"{manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0]} samples, "
                   f"{manifest.get('num_classes')} classes, seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]

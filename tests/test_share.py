@@ -87,7 +87,9 @@ def test_load_gives_decoded_inputs_labels_and_a_dataset(name, share_root):
     else:
         assert mem["input"]["synthetic"]["max"] < 1e-4  # an initialised (undistilled) set is real samples
     assert ds.manifest["storage"]["synthetic_bytes"] > 0
-    assert (out / "README.md").is_file() and "Memorisation check" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "Memorisation check" in card
+    assert f"made by mmdistill {mmdistill.__version__} with the recipe" in card and "https://github.com/)" not in card  # no placeholder link
 
 
 def test_load_reads_soft_labels_and_the_learned_step_size(share_root):
