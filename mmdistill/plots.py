@@ -85,11 +85,22 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label="loss")
+    its, losses = [p[0] for p in pts], [p[1] for p in pts]
+    smooth = running_mean(losses, max(3, len(losses) // 15)) if len(losses) >= 20 else None
+    ax.plot(its, losses, lw=1.2 if smooth is None else 0.8, alpha=1.0 if smooth is None else 0.35, color="tab:blue",
+            label="loss" if smooth is None else "loss (logged)")
+    if smooth is not None:
+        ax.plot(its, smooth, lw=1.6, color="tab:blue", label="running mean")
+        ax.legend(fontsize=7, frameon=False, loc="upper right")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
-    if min(p[1] for p in pts) > 0:
+    if min(losses) > 0:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 1, 10 rather than 10^0, 10^1
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if _mantissa(v) in (2, 3, 5) else ""))
+        ax.tick_params(axis="y", which="minor", labelsize=7)
     if selection and selection.get("scores"):
         right = ax.twinx()
         its, scores = zip(*selection["scores"])
@@ -99,6 +110,23 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def _mantissa(v: float) -> int:
+    """The leading digit of ``v`` > 0 (0.3 -> 3, 50 -> 5)."""
+    import math
+
+    return round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
+
+
+def running_mean(values: list[float], window: int) -> list[float]:
+    """The centred running mean of ``values`` over ``window`` points (shorter at both ends, never shifted)."""
+    half = window // 2
+    out = []
+    for i in range(len(values)):
+        part = values[max(0, i - half): i + half + 1]
+        out.append(sum(part) / len(part))
+    return out
 
 
 def _is_set(v: Any) -> bool:

@@ -77,3 +77,25 @@ def test_a_ranking_metric_of_a_few_percent_gets_an_axis_it_can_be_read_on():
     assert 10 < top < 15
     pyplot().close(fig)
     assert accuracy_figure({"metric": "accuracy"}, "nothing evaluated") is None
+
+
+def test_running_mean_is_centred_and_keeps_the_ends():
+    from mmdistill.plots import running_mean
+
+    assert running_mean([0.0, 3.0, 6.0, 9.0], 3) == [1.5, 3.0, 6.0, 7.5]
+    assert running_mean([5.0], 7) == [5.0]
+
+
+def test_a_long_noisy_loss_gets_its_running_mean_drawn_over_it(tmp_path, monkeypatch):
+    from mmdistill import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    noisy = [{"it": 10 * i, "loss": 1.0 + (i % 2)} for i in range(40)]
+    plots.plot_loss_curve(noisy, tmp_path / "a.png")
+    plots.plot_loss_curve(noisy[:5], tmp_path / "b.png")
+    long_ax, short_ax = figures[0].axes[0], figures[1].axes[0]
+    assert [line.get_label() for line in long_ax.get_lines()] == ["loss (logged)", "running mean"]
+    assert max(long_ax.get_lines()[1].get_ydata()) < 2.0  # the alternation averaged out
+    assert [line.get_label() for line in short_ax.get_lines()] == ["loss"]
+    assert short_ax.get_yscale() == "log" and short_ax.yaxis.get_major_formatter()(1.0, 0) == "1"
