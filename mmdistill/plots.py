@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ def pyplot():
 def _titles(fig) -> list[tuple[Any, Any]]:
     """``(text, axes or None)`` for the figure's suptitle and every axes' title that has text."""
     out = [(fig._suptitle, None)] if getattr(fig, "_suptitle", None) is not None else []
-    out += [(t, ax) for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title) if t.get_text()]
+    out += [(t, ax) for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
     return [(t, ax) for t, ax in out if t.get_text()]
 
 
@@ -114,8 +115,6 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
 
 def _mantissa(v: float) -> int:
     """The leading digit of ``v`` > 0 (0.3 -> 3, 50 -> 5)."""
-    import math
-
     return round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
 
 
@@ -129,10 +128,6 @@ def running_mean(values: list[float], window: int) -> list[float]:
     return out
 
 
-def _is_set(v: Any) -> bool:
-    return isinstance(v, Mapping) and "mean" in v and "std" in v
-
-
 def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: str = "test accuracy (%)",
                     networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
     """The figure of :func:`plot_accuracy_bars` (not saved); None when there is no evaluated set.
@@ -143,10 +138,12 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
     ``{network: {set: {...}}}``), when it holds more than one network, draws one group of bars per network,
     the sets in the same colours in every group. The y axis runs to 100 % when a value passes 50 %, else to
     1.3 × the highest bar (ranking metrics such as HR@10 sit at a few percent and would be invisible)."""
-    groups = {n: {k: v for k, v in rows.items() if _is_set(v)} for n, rows in (networks or {}).items()}
+    from mmdistill.evaluation import evaluated_sets
+
+    groups = {n: evaluated_sets(rows) for n, rows in (networks or {}).items()}
     groups = {n: rows for n, rows in groups.items() if rows}
     if len(groups) < 2:
-        rows = {k: v for k, v in sets.items() if _is_set(v)}
+        rows = evaluated_sets(sets)
         groups = {"": rows} if rows else {}
     if not groups:
         return None
