@@ -116,10 +116,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["eval_runs"] = args.runs
     if args.epochs is not None:
         changes["eval_epochs"] = args.epochs
-    if args.networks:
+    if args.networks and args.cross_arch:
+        raise ConfigError("--networks and --cross-arch both choose the evaluation networks (--cross-arch takes the whole "
+                          "cross-architecture list): give one", key="eval_networks")
+    if args.networks:  # the named networks, even for a set saved with cross_arch
         changes["eval_networks"] = args.networks
+        if "cross_arch" in fields:
+            changes["cross_arch"] = False
     if args.cross_arch:
         changes["cross_arch"] = True
+        if "eval_networks" in fields:
+            changes["eval_networks"] = []
     if args.data_root is not None:
         changes["data_root"] = args.data_root
     if args.device is not None:

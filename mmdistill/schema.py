@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from mmdistill.errors import ConfigError
 from mmdistill.keys import Keys, key
 
 #: networks of the papers' cross-architecture tables
@@ -158,6 +159,14 @@ class RealChunkKeys(ConfigKeys):
                                  "Speed only: the sums are the same", unit="samples", range="[0, inf)", resume=False)
 
 
+def check_one_network_choice(eval_networks: list[str], cross_arch: bool) -> None:
+    """ConfigError when ``eval_networks`` names networks and ``cross_arch`` asks for the whole cross-architecture list:
+    the evaluation would take the list and leave the names unused."""
+    if cross_arch and eval_networks:
+        raise ConfigError(f"eval_networks={','.join(eval_networks)} and cross_arch=true both choose the evaluation networks "
+                          "(cross_arch takes its whole list): set one of them", key="eval_networks")
+
+
 @dataclass
 class NetworkEvalKeys(ConfigKeys):
     """Evaluation networks of a classification task (images, audio, graphs)."""
@@ -168,6 +177,10 @@ class NetworkEvalKeys(ConfigKeys):
     eval_networks: list[str] = key(factory=list, help="networks the set is evaluated on (comma-separated); empty: the matching network",
                                    resume=False)
     cross_arch: bool = key(False, help="evaluate on every network of the papers' cross-architecture tables", resume=False)
+
+    def check(self) -> None:
+        super().check()
+        check_one_network_choice(self.eval_networks, self.cross_arch)
 
 
 @dataclass
@@ -263,4 +276,4 @@ class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKey
 
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
-           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys"]
+           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice"]

@@ -269,7 +269,14 @@ def test_cross_architecture_evaluation_trains_pairs_of_core_networks(tensors_set
     from mmdistill.io import read_json
     from mmdistill.recipes import audio_visual_avdd
 
-    run = audio_visual_avdd.run(**dict(TINY, dataset=tensors_set, ipc=1, evaluate=False), iterations=1, out=str(tmp_path / "run"))
+    run = audio_visual_avdd.run(**dict(TINY, dataset=tensors_set, ipc=1, evaluate=False, cross_arch=True), iterations=1,
+                                out=str(tmp_path / "run"))
+    # --networks names the networks even for a set saved with cross_arch (before: the whole list ran, the names unused)
+    assert cli_main(["eval", str(run.out_dir), "--networks", "lenet", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    err = capsys.readouterr().err
+    assert "[lenet] test accuracy" in err and "[av-convnet]" not in err and "[mlp]" not in err
+    assert cli_main(["eval", str(run.out_dir), "--networks", "lenet", "--cross-arch"]) == 2
+    assert "--networks and --cross-arch both choose the evaluation networks" in capsys.readouterr().err
     assert cli_main(["eval", str(run.out_dir), "--cross-arch", "--runs", "1", "--epochs", "1", "--no-baselines", "--write"]) == 0
     metrics = read_json(run.out_dir / "manifest.json")["metrics"]
     assert list(metrics["cross_arch"]) == ["av-convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
@@ -278,8 +285,6 @@ def test_cross_architecture_evaluation_trains_pairs_of_core_networks(tensors_set
         assert set(rows["distilled"]["scores"]) == {"accuracy", "audio_accuracy", "visual_accuracy"}
     out = capsys.readouterr().out  # the summary, then a line per network
     assert "audio-visual-avdd on tiny-av" in out and "\n  resnet18: distilled " in out and "\n  av-convnet: distilled " in out
-    assert cli_main(["eval", str(run.out_dir), "--networks", "lenet", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
-    assert "[lenet] test accuracy" in capsys.readouterr().err  # the network's table is logged
 
 
 def test_a_core_network_as_both_encoders_and_unknown_names_refused():
@@ -296,6 +301,8 @@ def test_a_core_network_as_both_encoders_and_unknown_names_refused():
         build_av_network("convnet", (1, 16, 12), (3, 16, 16), 4)
     with pytest.raises(ConfigError, match="eval_networks 'vit'"):
         _cfg(eval_networks=["vit"]).check()
+    with pytest.raises(ConfigError, match="both choose the evaluation networks"):
+        _cfg(eval_networks=["lenet"], cross_arch=True).check()
 
 
 # --------------------------------------------------------------------------- multi-formation (--idm_aug)

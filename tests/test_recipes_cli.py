@@ -169,6 +169,16 @@ def test_cross_architecture_eval_covers_the_papers_networks(dm_run, capsys):
         assert f"[{net}] test accuracy" in out, net
 
 
+def test_named_networks_and_the_cross_architecture_list_are_one_choice(dm_run, capsys):
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    with pytest.raises(ConfigError, match="eval_networks=mlp and cross_arch=true both choose"):
+        image_dm.RECIPE.config(**FAST_DM, eval_networks=["mlp"], cross_arch=True)
+    assert cli_main(["eval", str(dm_run), "--networks", "mlp", "--cross-arch"]) == 2
+    assert "--networks and --cross-arch both choose the evaluation networks" in capsys.readouterr().err
+
+
 def test_baselines_alone_equal_the_runs_baselines(dm_run):
     """Baselines computed on their own (another process, shared by methods) are the run's numbers exactly."""
     from mmdistill.modalities.image import MODALITY

@@ -8,7 +8,7 @@ from typing import Literal
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
 from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, RealBatchKeys,
-                              SplitKeys)
+                              SplitKeys, check_one_network_choice)
 
 from ..audio.features import FDMFCCParams
 
@@ -65,6 +65,7 @@ class AudioVisualKeys(ConfigKeys):
             raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
         from .nets import CROSS_ARCH
 
+        check_one_network_choice(self.eval_networks, self.cross_arch)
         unknown = [n for n in self.eval_networks if n not in CROSS_ARCH]
         if unknown:
             raise ConfigError(f"eval_networks {', '.join(map(repr, unknown))}: expected names among {', '.join(CROSS_ARCH)}",
