@@ -154,6 +154,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
     wide = len(groups) > 1
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.55 * len(names) * len(groups)) if wide else 5.0, 3.6), dpi=110)
     width = 0.8 / len(names) if wide else 0.7
+    decimals = 2 if max(100 * float(v["mean"]) for rows in groups.values() for v in rows.values()) < 20 else 1  # HR@10 of a few %
     tops = []
     for j, name in enumerate(names):
         colour = PALETTE[j % len(PALETTE)]
@@ -172,7 +173,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
                 ax.scatter(xs, runs, s=7, color="black", alpha=0.55, zorder=3, linewidths=0)
             top = max([m + s] + runs)
             tops.append(top)
-            ax.text(x, top, f"{m:.1f}", ha="center", va="bottom", fontsize=7 if wide else 9)
+            ax.text(x, top, f"{m:.{decimals}f}", ha="center", va="bottom", fontsize=7 if wide else 9)
     high = max(tops)
     ax.set_ylim(0, 105 if high > 50 else max(high * 1.3, 1e-3))
     ax.set_ylabel(ylabel)

@@ -75,6 +75,7 @@ def test_a_ranking_metric_of_a_few_percent_gets_an_axis_it_can_be_read_on():
     fig = accuracy_figure({"distilled": _set(0.065, [0.06, 0.07]), "whole": _set(0.097, [0.095, 0.099])}, "td3", "test HR@10 (%)")
     top = fig.axes[0].get_ylim()[1]
     assert 10 < top < 15
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["6.50", "9.70"]  # two decimals for values of a few %
     pyplot().close(fig)
     assert accuracy_figure({"metric": "accuracy"}, "nothing evaluated") is None
 
