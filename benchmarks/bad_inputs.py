@@ -102,6 +102,10 @@ def cases() -> list[Case]:
                 "run", r, *f, "--out", str(t / f"v-{r}-{k}"), f"{k}={v}")))
     add(Case("values", "unknown key", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "ipcc=3")))
     add(Case("values", "graph-gcond --dsa (an image key)", lambda t: mmdistill("run", "graph-gcond", *FAST_GRAPH, "--dsa")))
+    add(Case("values", "eval: --networks and --cross-arch together", lambda t: mmdistill(
+        "eval", str(t / "done"), "--networks", "mlp", "--cross-arch"), lambda t: _finished_set(t)))
+    add(Case("values", "eval: --networks naming an unknown network", lambda t: mmdistill(
+        "eval", str(t / "done"), "--networks", "vit_b16", "--runs", "1", "--epochs", "1"), lambda t: _finished_set(t)))
     # 4. file system
     def blocker(tmp: Path) -> None:
         (tmp / "afile").write_text("x")
