@@ -12,7 +12,7 @@ import json
 from typing import Any, Mapping
 
 from mmdistill.errors import ArtifactError
-from mmdistill.evaluation import evaluated_sets
+from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.synthetic import SyntheticSet
@@ -149,8 +149,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` networks trained from scratch on each set "
                 "(the baselines have the same size as the distilled set):", ""] + metric_rows(m) + [""]
         for net, rows in (m.get("cross_arch") or {}).items():
-            out += [f"`{net}`: " + ", ".join(f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %"
-                                             for k, v in rows.items())]
+            out += [f"`{net}`: " + ", ".join(f"{set_cell(k, v)} %" for k, v in evaluated_sets(rows).items())]
         out += ["", "### How it was evaluated", ""]
         cfg = manifest.get("config", {})
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config

@@ -15,7 +15,7 @@ import torch
 
 from mmdistill import __version__
 from mmdistill.config import to_dict
-from mmdistill.evaluation import evaluated_sets
+from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import render_card, storage_block
 from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, atomic_path, save_synthetic
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -118,16 +118,16 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     metric = m.get("metric", "accuracy")
     head = f"{manifest.get('recipe', '?')} on {manifest.get('dataset')} at {budget_label(manifest)}"
     head += ":" if metric == "accuracy" else f" ({metric}):"
-    parts = [f"{key.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for key, v in evaluated_sets(m).items()]
+    parts = [f"{set_cell(key, v)} %" for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)
 
 
 def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[str]:
     """One line per evaluation network of a metrics block's ``cross_arch`` (``net: distilled m ± s, random real ...``, in
     percent); empty when the set was scored on one network."""
-    return [indent + f"{net}: " + ", ".join(f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f}"
-                                            for k, v in evaluated_sets(rows).items())
+    return [indent + f"{net}: " + ", ".join(set_cell(k, v) for k, v in evaluated_sets(rows).items())
             for net, rows in (metrics.get("cross_arch") or {}).items()]
+
 
 
 __all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

@@ -299,7 +299,7 @@ def test_a_core_network_as_both_encoders_and_unknown_names_refused():
     assert isinstance(build_av_network("av-convnet", (1, 16, 12), (3, 16, 16), 4, depth=2, width=8), AVNet)
     with pytest.raises(ConfigError, match="expected one of av-convnet, mlp"):
         build_av_network("convnet", (1, 16, 12), (3, 16, 16), 4)
-    with pytest.raises(ConfigError, match="eval_networks 'vit'"):
+    with pytest.raises(ConfigError, match="network eval_networks 'vit': expected one of av-convnet"):
         _cfg(eval_networks=["vit"]).check()
     with pytest.raises(ConfigError, match="both choose the evaluation networks"):
         _cfg(eval_networks=["lenet"], cross_arch=True).check()

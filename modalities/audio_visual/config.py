@@ -44,8 +44,8 @@ class AudioVisualKeys(ConfigKeys):
     eval_networks: list[str] = key(factory=list, help="networks the pairs are evaluated on (comma-separated: av-convnet, mlp, lenet, "
                                    "alexnet, vgg11, resnet18; a core network serves as both encoders); empty: av-convnet",
                                    resume=False)
-    cross_arch: bool = key(False, help="evaluate on every network of eval_networks' list, AVDD's ConvNet pair first, with the "
-                           "same protocol", resume=False)
+    cross_arch: bool = key(False, help="evaluate on every audio-visual network (av-convnet, mlp, lenet, alexnet, vgg11, resnet18) "
+                           "with the same protocol", resume=False)
 
     def feature_params(self) -> FDMFCCParams:
         """The audio adapter's front end at this config's rate, with the hop and window that give ``audio_frames``
@@ -63,13 +63,11 @@ class AudioVisualKeys(ConfigKeys):
         network = getattr(self, "network", "convnet")
         if str(network).lower() != "convnet":
             raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
-        from .nets import CROSS_ARCH
+        from .nets import check_av_network
 
         check_one_network_choice(self.eval_networks, self.cross_arch)
-        unknown = [n for n in self.eval_networks if n not in CROSS_ARCH]
-        if unknown:
-            raise ConfigError(f"eval_networks {', '.join(map(repr, unknown))}: expected names among {', '.join(CROSS_ARCH)}",
-                              key="eval_networks")
+        for name in self.eval_networks:
+            check_av_network(name, key="eval_networks")
         self.feature_params()
 
 

@@ -7,9 +7,10 @@ learning rates x0.1 every ``eval_lr_step`` epochs. It is scored on the real test
 ``accuracy`` (fused: the argmax of the mean of the two softmaxes, the headline), ``audio_accuracy`` (the audio head
 alone) and ``visual_accuracy`` (the frame head alone). Sets: ``distilled``, ``random_real`` (``ipc`` random real
 pairs per class, a new draw per run), ``herding`` (herding pairs in the fused embedding of a network trained
-``herding_epochs`` on the whole split), ``whole`` (with ``eval_whole``). With ``cross_arch`` every set is also trained and scored, with the same protocol, on
-each pair of core networks of :data:`~.nets.CROSS_ARCH` (``mlp``, ``lenet``, ``alexnet``, ``vgg11``, ``resnet18`` as
-both encoders), or on the networks ``eval_networks`` names; herding always selects in AVDD's network.
+``herding_epochs`` on the whole split), ``whole`` (with ``eval_whole``). With ``cross_arch`` every set is also trained
+and scored, with the same protocol, on each pair of core networks of :data:`~.nets.CROSS_ARCH` (``mlp``, ``lenet``,
+``alexnet``, ``vgg11``, ``resnet18`` as both encoders), or on the networks ``eval_networks`` names; herding always
+selects in AVDD's network.
 """
 
 from __future__ import annotations

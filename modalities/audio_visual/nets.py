@@ -96,16 +96,22 @@ CROSS_ARCH = (AV_NETWORK, "mlp", "lenet", "alexnet", "vgg11", "resnet18")
 cross-architecture list (without the ConvNet, which AVDD's network is) as both encoders of a pair."""
 
 
+def check_av_network(name: str, key: str | None = None) -> None:
+    """ConfigError naming ``name`` (and the config ``key`` that gave it) and the choices unless it is one of :data:`CROSS_ARCH`."""
+    if name not in CROSS_ARCH:
+        where = f"{key} " if key else ""
+        raise ConfigError(f"audio-visual evaluation network {where}{name!r}: expected one of {', '.join(CROSS_ARCH)}", key=key)
+
+
 def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int, depth: int = 3,
                      width: int = 128) -> AVPair:
     """``av-convnet`` (:class:`AVNet` with ``depth`` and ``width``) or a core registry network as both encoders of an
     :class:`AVPair`. ConfigError naming the choices for another name."""
+    check_av_network(name)
     if name == AV_NETWORK:
         return AVNet(audio_shape, image_shape, num_classes, depth=depth, width=width)
-    if name not in CROSS_ARCH:
-        raise ConfigError(f"audio-visual evaluation network {name!r}: expected one of {', '.join(CROSS_ARCH)}")
     audio, image = CoreEmbedding(name, audio_shape), CoreEmbedding(name, image_shape)
     return AVPair(audio, image, audio.dim, image.dim, num_classes)
 
 
-__all__ = ["AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "build_av_network", "final_map"]
+__all__ = ["AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "build_av_network", "check_av_network", "final_map"]
