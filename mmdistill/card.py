@@ -98,8 +98,7 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     m = manifest.get("metrics") or {}
     sets = evaluated_sets(m)
     if sets:
-        lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(
-            f"{k.replace('_', ' ')} {100 * v['mean']:.2f} ± {100 * v['std']:.2f} %" for k, v in sets.items()))
+        lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
     st = manifest.get("storage") or {}
     if st.get("real_bytes"):
         lines.append(f"stored {_size(st['synthetic_bytes'])} for {st['samples']} samples; the same number of real samples: "

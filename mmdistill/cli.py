@@ -116,17 +116,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         changes["eval_runs"] = args.runs
     if args.epochs is not None:
         changes["eval_epochs"] = args.epochs
-    if args.networks and args.cross_arch:
+    if args.networks and args.cross_arch and "eval_networks" in fields:
         raise ConfigError("--networks and --cross-arch both choose the evaluation networks (--cross-arch takes the whole "
                           "cross-architecture list): give one", key="eval_networks")
-    if args.networks:  # the named networks, even for a set saved with cross_arch
+    if args.networks:
         changes["eval_networks"] = args.networks
-        if "cross_arch" in fields:
-            changes["cross_arch"] = False
     if args.cross_arch:
         changes["cross_arch"] = True
-        if "eval_networks" in fields:
-            changes["eval_networks"] = []
     if args.data_root is not None:
         changes["data_root"] = args.data_root
     if args.device is not None:
@@ -136,6 +132,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.vectorize is not None:
         changes["eval_vectorize"] = args.vectorize
     changes.update(evaluation_overrides(recipe.config_cls, args.overrides))
+    if {"eval_networks", "cross_arch"} <= set(fields):  # one choice of networks replaces the saved one, by flag or key=value
+        if changes.get("eval_networks") and "cross_arch" not in changes:
+            changes["cross_arch"] = False  # the named networks, even for a set saved with cross_arch
+        if changes.get("cross_arch") and "eval_networks" not in changes:
+            changes["eval_networks"] = []  # the whole list, even for a set saved with eval_networks
     cfg = recipe.config_from_saved(saved, changes)
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
@@ -349,9 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--epochs", type=int, default=None, help="training epochs per evaluation network (eval_epochs)")
     p_eval.add_argument("--networks", type=lambda s: [x for x in s.split(",") if x], default=None,
                         help="comma-separated network names (eval_networks)")
-    p_eval.add_argument("--cross-arch", action="store_true", help="also evaluate on the papers' cross-architecture networks "
-                        "(cross_arch; images and audio: ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18; video: ConvNet3D, "
-                        "framepool, framegru, framelstm)")
+    p_eval.add_argument("--cross-arch", action="store_true", help="evaluate on the recipe's cross-architecture networks instead "
+                        "of the saved choice (cross_arch; images and audio: ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18; video: "
+                        "ConvNet3D, framepool, framegru, framelstm; graphs: SGC, GCN, GraphSAGE, APPNP, Cheby, MLP; audio-visual: "
+                        "AVDD's ConvNet pair, then MLP ... ResNet18 as both encoders; sequences: adds GRU4Rec)")
     p_eval.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (data_root)")
     p_eval.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 ... (device)")
     p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "

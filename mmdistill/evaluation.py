@@ -355,13 +355,19 @@ def rescored_metrics(saved: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
     """The metrics block that replaces ``saved`` after a set is scored again (``mmdistill eval --write``).
 
     ``new`` as it is, plus, under ``earlier``, every evaluated set of ``saved`` that ``new`` did not score again (the
-    baselines after ``--no-baselines``) with the ``protocol`` they were scored under, and ``saved``'s own ``earlier``
-    nested inside it. Nothing recorded is lost, and no table mixes two protocols: tables, cards and plots read only the
-    top-level sets (``evaluated_sets``)."""
-    kept = {k: v for k, v in evaluated_sets(saved).items() if k not in new}
+    baselines after ``--no-baselines``) with the ``network`` and ``protocol`` they were scored under, and ``saved``'s own
+    ``earlier`` nested inside it. When ``new`` was scored on other networks (``--networks``, ``--cross-arch``), every
+    saved set and the saved ``cross_arch`` block go there. Nothing recorded is lost, and no table mixes two protocols or
+    two networks: tables, cards and plots read only the top-level sets (``evaluated_sets``)."""
+    same_networks = (saved.get("network") == new.get("network")
+                     and list(saved.get("cross_arch") or []) == list(new.get("cross_arch") or []))
+    kept = {k: v for k, v in evaluated_sets(saved).items() if k not in new or not same_networks}
+    if saved.get("cross_arch") and not same_networks:
+        kept["cross_arch"] = saved["cross_arch"]
     earlier = saved.get("earlier")
     if kept:
-        earlier = {**kept, "protocol": saved.get("protocol"), **({"earlier": earlier} if earlier else {})}
+        earlier = {**kept, "network": saved.get("network"), "protocol": saved.get("protocol"),
+                   **({"earlier": earlier} if earlier else {})}
     return {**new, "earlier": earlier} if earlier else dict(new)
 
 

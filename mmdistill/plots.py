@@ -6,9 +6,14 @@ import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmdistill.io import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 PALETTE = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
 """Bar colours in set order: the distilled set first (blue), then the baselines (random real: grey)."""
@@ -24,14 +29,15 @@ def pyplot():
     return plt
 
 
-def _titles(fig) -> list[tuple[Any, Any]]:
-    """``(text, axes or None)`` for the figure's suptitle and every axes' title that has text."""
-    out = [(fig._suptitle, None)] if getattr(fig, "_suptitle", None) is not None else []
-    out += [(t, ax) for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
+def _titles(fig: Figure) -> list[tuple[Text, Axes | None]]:
+    """``(text, axes or None)`` for the figure's suptitle and every axes' centred title that has text (matplotlib keeps
+    the suptitle in a private attribute; read with a default so another matplotlib only loses the suptitle's fit)."""
+    out: list[tuple[Text, Axes | None]] = [(fig._suptitle, None)] if getattr(fig, "_suptitle", None) is not None else []
+    out += [(ax.title, ax) for ax in fig.axes]
     return [(t, ax) for t, ax in out if t.get_text()]
 
 
-def fit_titles(fig) -> bool:
+def fit_titles(fig: Figure) -> bool:
     """Wrap every title that runs past the figure's edges onto more lines (``tight_layout`` makes room for a
     title's height but never shortens it, so a long ``recipe · dataset · size`` title was cut at both sides).
     A centred axes title may span twice the distance from its axes' centre to the nearer figure edge. Returns
@@ -55,7 +61,7 @@ def fit_titles(fig) -> bool:
 
 def wrap_line(line: str, chars: int) -> str:
     """``line`` on lines of at most ``chars`` characters where it can: broken first between its `` · `` parts
-    (``recipe · dataset · size``), then between words, never inside a number and its unit (``39 %``)."""
+    (``recipe · dataset · size``), then between words, never between a number and its ``%``."""
     out: list[str] = []
     for part in line.replace(" %", "\u00a0%").split(" · "):
         if out and len(out[-1]) + 3 + len(part) <= chars:
@@ -65,7 +71,7 @@ def wrap_line(line: str, chars: int) -> str:
     return "\n".join(out)
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Lay out ``fig`` (titles wider than the figure wrapped), write it as PNG atomically, close it."""
     plt = pyplot()
     fig.tight_layout()
@@ -129,7 +135,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
 
 
 def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: str = "test accuracy (%)",
-                    networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
+                    networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> Figure | None:
     """The figure of :func:`plot_accuracy_bars` (not saved); None when there is no evaluated set.
 
     ``sets``: ``{name: {"mean", "std", "runs"?}}`` with values in [0, 1], drawn in percent: one bar per set

@@ -129,5 +129,4 @@ def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[s
             for net, rows in (metrics.get("cross_arch") or {}).items()]
 
 
-
 __all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

@@ -299,6 +299,7 @@ def test_a_core_network_as_both_encoders_and_unknown_names_refused():
     assert isinstance(build_av_network("av-convnet", (1, 16, 12), (3, 16, 16), 4, depth=2, width=8), AVNet)
     with pytest.raises(ConfigError, match="expected one of av-convnet, mlp"):
         build_av_network("convnet", (1, 16, 12), (3, 16, 16), 4)
+    assert build_av_network("ResNet-18", (1, 16, 12), (3, 16, 16), 4).audio.dim == 512  # spelled as the core registry allows
     with pytest.raises(ConfigError, match="network eval_networks 'vit': expected one of av-convnet"):
         _cfg(eval_networks=["vit"]).check()
     with pytest.raises(ConfigError, match="both choose the evaluation networks"):

@@ -46,7 +46,9 @@ def test_every_evaluation_run_is_a_dot_over_its_bar():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["distilled", "random real", "herding"]
     assert len(ax.patches) == 3
-    dots = [c for c in ax.collections if c.get_offsets().shape[0] in (2, 3)]
+    from matplotlib.collections import PathCollection
+
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]  # scatter; the error bars are lines
     assert sorted(c.get_offsets().shape[0] for c in dots) == [3, 3]  # a single run draws no dot
     labels = {t.get_text(): t.get_position()[1] for t in ax.texts}
     assert labels["90.0"] >= 92.0 and labels["80.0"] >= 81.0  # above the highest run and the error bar
@@ -100,3 +102,13 @@ def test_a_long_noisy_loss_gets_its_running_mean_drawn_over_it(tmp_path, monkeyp
     assert max(long_ax.get_lines()[1].get_ydata()) < 2.0  # the alternation averaged out
     assert [line.get_label() for line in short_ax.get_lines()] == ["loss"]
     assert short_ax.get_yscale() == "log" and short_ax.yaxis.get_major_formatter()(1.0, 0) == "1"
+
+
+def test_saving_a_figure_wraps_its_overlong_title(tmp_path, monkeypatch):
+    from mmdistill import plots
+
+    fig = accuracy_figure({"distilled": _set(0.5, [0.49, 0.51])}, LONG)
+    seen = []
+    monkeypatch.setattr(plots, "fit_titles", lambda f: seen.append(f) or False)
+    plots.save_figure(fig, tmp_path / "a.png")
+    assert seen == [fig] and (tmp_path / "a.png").stat().st_size > 0

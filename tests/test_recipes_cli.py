@@ -179,6 +179,34 @@ def test_named_networks_and_the_cross_architecture_list_are_one_choice(dm_run, c
     assert "--networks and --cross-arch both choose the evaluation networks" in capsys.readouterr().err
 
 
+def test_another_choice_of_networks_replaces_the_saved_one_and_keeps_its_record(dm_run, tmp_path, capsys):
+    """A set scored on every cross-architecture network, then scored again on named networks (flag or key=value):
+    only the named ones run (before: the saved cross_arch ran the whole list and the names were unused), and --write
+    keeps the saved sets and their cross_arch block, with the network they were scored on, under metrics.earlier."""
+    import shutil
+
+    from mmdistill.io import read_json
+
+    run = tmp_path / "run"
+    shutil.copytree(dm_run, run)
+    assert cli_main(["eval", str(run), "--cross-arch", "--runs", "1", "--epochs", "1", "--no-baselines", "--write"]) == 0
+    crossed = read_json(run / "manifest.json")["metrics"]
+    assert list(crossed["cross_arch"]) == ["convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
+    manifest = read_json(run / "manifest.json")
+    manifest["config"]["cross_arch"] = True  # as a set made with `mmdistill run ... --cross-arch` holds it
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    for choice in (["--networks", "mlp"], ["eval_networks=mlp"]):
+        assert cli_main(["eval", str(run), *choice, "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0, choice
+        err = capsys.readouterr().err
+        assert "[mlp] test accuracy" in err and "[lenet]" not in err and "[convnet]" not in err, choice
+    assert cli_main(["eval", str(run), "--networks", "mlp", "--runs", "1", "--epochs", "1", "--no-baselines", "--write"]) == 0
+    after = read_json(run / "manifest.json")["metrics"]
+    assert after["network"] == "mlp" and "cross_arch" not in after
+    assert after["earlier"]["cross_arch"] == crossed["cross_arch"] and after["earlier"]["network"] == "convnet"
+    assert after["earlier"]["distilled"] == crossed["distilled"]
+
+
 def test_baselines_alone_equal_the_runs_baselines(dm_run):
     """Baselines computed on their own (another process, shared by methods) are the run's numbers exactly."""
     from mmdistill.modalities.image import MODALITY

@@ -63,11 +63,11 @@ class AudioVisualKeys(ConfigKeys):
         network = getattr(self, "network", "convnet")
         if str(network).lower() != "convnet":
             raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
-        from .nets import check_av_network
+        from .nets import av_network_name
 
         check_one_network_choice(self.eval_networks, self.cross_arch)
         for name in self.eval_networks:
-            check_av_network(name, key="eval_networks")
+            av_network_name(name, key="eval_networks")
         self.feature_params()
 
 

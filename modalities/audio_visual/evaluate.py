@@ -29,7 +29,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import AVData, AVPairs
 from .matching import AVAugment
-from .nets import AV_NETWORK, CROSS_ARCH, AVPair, build_av_network
+from .nets import AV_NETWORK, CROSS_ARCH, AVPair, av_network_name, build_av_network
 
 Pairs = tuple[Tensor, Tensor, Tensor]
 """(audio (N, 1, n_mels, frames), image (N, C, H, W), labels (N,))"""
@@ -38,7 +38,7 @@ Pairs = tuple[Tensor, Tensor, Tensor]
 def evaluation_networks(cfg: Any) -> list[str]:
     """The networks a set is trained and scored on: ``cfg.eval_networks`` (default AVDD's), every one of
     :data:`~.nets.CROSS_ARCH` with ``cfg.cross_arch``."""
-    return list(CROSS_ARCH) if cfg.cross_arch else list(cfg.eval_networks or [AV_NETWORK])
+    return list(CROSS_ARCH) if cfg.cross_arch else [av_network_name(n) for n in cfg.eval_networks or [AV_NETWORK]]
 
 
 def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator, network: str = AV_NETWORK) -> AVPair:

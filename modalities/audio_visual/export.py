@@ -59,7 +59,9 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
     _, a_mean, a_std, i_mean, i_std = pair_meta(meta)
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
-    lo, hi = (float(q) for q in torch.quantile(mel.flatten()[:2_000_000], torch.tensor([0.01, 0.99])))
+    flat = mel.flatten()
+    sample = flat[:: max(1, flat.numel() // 2_000_000)]  # every class, within torch.quantile's input size
+    lo, hi = (float(q) for q in torch.quantile(sample, torch.tensor([0.01, 0.99])))
     hi = hi if hi > lo else lo + 1.0
     present = sorted(set(labels.tolist()))
     cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
@@ -96,8 +98,6 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     check_labels(labels, len(audio), classes)
     params, a_mean, a_std, i_mean, i_std = pair_meta(meta)
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
-    lo, hi = (float(q) for q in torch.quantile(mel.flatten()[:2_000_000], torch.tensor([0.01, 0.99])))
-    hi = hi if hi > lo else lo + 1.0
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     waves = mel_to_waves(mel, params, meta.get("num_samples"))
     names = class_folder_names(classes)

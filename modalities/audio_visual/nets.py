@@ -86,6 +86,7 @@ class CoreEmbedding(nn.Module):
         self.net.classifier = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        """(N, *in_shape) -> (N, ``dim``)."""
         return self.net.embed(x)
 
 
@@ -96,22 +97,29 @@ CROSS_ARCH = (AV_NETWORK, "mlp", "lenet", "alexnet", "vgg11", "resnet18")
 cross-architecture list (without the ConvNet, which AVDD's network is) as both encoders of a pair."""
 
 
-def check_av_network(name: str, key: str | None = None) -> None:
-    """ConfigError naming ``name`` (and the config ``key`` that gave it) and the choices unless it is one of :data:`CROSS_ARCH`."""
-    if name not in CROSS_ARCH:
+def av_network_name(name: str, key: str | None = None) -> str:
+    """The name of :data:`CROSS_ARCH` that ``name`` spells (case, ``-`` and ``_`` ignored, as the core registry does:
+    ``ResNet-18`` is ``resnet18``); ConfigError naming ``name`` (and the config ``key`` that gave it) and the choices."""
+    found = {_spelling(n): n for n in CROSS_ARCH}.get(_spelling(name))
+    if found is None:
         where = f"{key} " if key else ""
         raise ConfigError(f"audio-visual evaluation network {where}{name!r}: expected one of {', '.join(CROSS_ARCH)}", key=key)
+    return found
+
+
+def _spelling(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
 
 
 def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int, depth: int = 3,
                      width: int = 128) -> AVPair:
     """``av-convnet`` (:class:`AVNet` with ``depth`` and ``width``) or a core registry network as both encoders of an
     :class:`AVPair`. ConfigError naming the choices for another name."""
-    check_av_network(name)
+    name = av_network_name(name)
     if name == AV_NETWORK:
         return AVNet(audio_shape, image_shape, num_classes, depth=depth, width=width)
     audio, image = CoreEmbedding(name, audio_shape), CoreEmbedding(name, image_shape)
     return AVPair(audio, image, audio.dim, image.dim, num_classes)
 
 
-__all__ = ["AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "build_av_network", "check_av_network", "final_map"]
+__all__ = ["AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "av_network_name", "build_av_network", "final_map"]
