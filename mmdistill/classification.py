@@ -30,6 +30,7 @@ from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPl
                                   evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
 from mmdistill.nets import reinitialize
+from mmdistill.schema import chosen_networks
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
@@ -64,7 +65,7 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
 def evaluation_networks(cfg: Any, modality: ClassificationModality) -> list[str]:
     """The networks a set is evaluated on: with ``cross_arch`` the modality's ``cross_arch_networks``, else
     ``eval_networks``, or the recipe's network."""
-    return list(modality.cross_arch_networks) if cfg.cross_arch else list(cfg.eval_networks or [cfg.network])
+    return chosen_networks(cfg, modality.cross_arch_networks) or [cfg.network]
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:

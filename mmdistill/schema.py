@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, Sequence
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import Keys, key
@@ -167,6 +167,12 @@ def check_one_network_choice(eval_networks: list[str], cross_arch: bool) -> None
                           "(cross_arch takes its whole list): set one of them", key="eval_networks")
 
 
+def chosen_networks(cfg: Any, cross_arch_list: Sequence[str]) -> list[str]:
+    """The networks an evaluation was asked for: ``cross_arch_list`` whole with ``cfg.cross_arch``, else
+    ``cfg.eval_networks``; empty when neither was given (the caller's default network then: ``... or [default]``)."""
+    return list(cross_arch_list) if cfg.cross_arch else list(cfg.eval_networks)
+
+
 @dataclass
 class NetworkEvalKeys(ConfigKeys):
     """Evaluation networks of a classification task (images, audio, graphs)."""
@@ -276,4 +282,4 @@ class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKey
 
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
-           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice"]
+           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks"]

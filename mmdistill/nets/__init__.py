@@ -27,7 +27,8 @@ Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
 
 
-def _key(name: str) -> str:
+def network_key(name: str) -> str:
+    """How the registry compares names: case, ``-`` and ``_`` ignored (``ResNet-18`` is ``resnet18``)."""
     return name.lower().replace("-", "").replace("_", "")
 
 
@@ -39,7 +40,7 @@ def register_network(name: str) -> Callable[[Builder], Builder]:
     """
 
     def deco(fn: Builder) -> Builder:
-        key = _key(name)
+        key = network_key(name)
         old = _REGISTRY.get(key)
         if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ConfigError(f"network name {name!r} is already registered by {old.__module__}.{old.__qualname__}")
@@ -63,7 +64,7 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
     network does not take (naming the option and the network).
     """
     _load_builtin()
-    key = _key(name)
+    key = network_key(name)
     if key not in _REGISTRY:
         raise ConfigError(f"unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}")
     fn = _REGISTRY[key]
@@ -144,4 +145,4 @@ def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["Builder", "build_network", "list_networks", "register_network", "reinitialize"]
+__all__ = ["Builder", "build_network", "list_networks", "network_key", "register_network", "reinitialize"]

@@ -24,6 +24,7 @@ from torch import Tensor
 from mmdistill.baselines import herding_select
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan
 from mmdistill.nets import reinitialize
+from mmdistill.schema import chosen_networks
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -38,7 +39,7 @@ Pairs = tuple[Tensor, Tensor, Tensor]
 def evaluation_networks(cfg: Any) -> list[str]:
     """The networks a set is trained and scored on: ``cfg.eval_networks`` (default AVDD's), every one of
     :data:`~.nets.CROSS_ARCH` with ``cfg.cross_arch``."""
-    return list(CROSS_ARCH) if cfg.cross_arch else [av_network_name(n) for n in cfg.eval_networks or [AV_NETWORK]]
+    return [av_network_name(n) for n in chosen_networks(cfg, CROSS_ARCH) or [AV_NETWORK]]
 
 
 def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator, network: str = AV_NETWORK) -> AVPair:

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
-from mmdistill.nets import build_network
+from mmdistill.schema import CROSS_ARCH_NETWORKS
+from mmdistill.nets import build_network, network_key
 from mmdistill.nets.convnet import ConvNet
 
 
@@ -92,7 +93,7 @@ class CoreEmbedding(nn.Module):
 
 AV_NETWORK = "av-convnet"
 """AVDD's network (:class:`AVNet`), the one the pairs are distilled and evaluated with."""
-CROSS_ARCH = (AV_NETWORK, "mlp", "lenet", "alexnet", "vgg11", "resnet18")
+CROSS_ARCH = (AV_NETWORK, *(n for n in CROSS_ARCH_NETWORKS if n != "convnet"))
 """The audio-visual cross-architecture evaluation (``cross_arch``): AVDD's network, then each network of the image
 cross-architecture list (without the ConvNet, which AVDD's network is) as both encoders of a pair."""
 
@@ -100,15 +101,11 @@ cross-architecture list (without the ConvNet, which AVDD's network is) as both e
 def av_network_name(name: str, key: str | None = None) -> str:
     """The name of :data:`CROSS_ARCH` that ``name`` spells (case, ``-`` and ``_`` ignored, as the core registry does:
     ``ResNet-18`` is ``resnet18``); ConfigError naming ``name`` (and the config ``key`` that gave it) and the choices."""
-    found = {_spelling(n): n for n in CROSS_ARCH}.get(_spelling(name))
+    found = {network_key(n): n for n in CROSS_ARCH}.get(network_key(name))
     if found is None:
         where = f"{key} " if key else ""
         raise ConfigError(f"audio-visual evaluation network {where}{name!r}: expected one of {', '.join(CROSS_ARCH)}", key=key)
     return found
-
-
-def _spelling(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
 
 
 def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int, depth: int = 3,

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from mmdistill.baselines import herding_select
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
+from mmdistill.schema import chosen_networks
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -108,7 +109,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
     """The evaluation of ``syn`` (None: the baselines alone, at the config's budget) on each evaluation network
     next to the coresets of the same size and the whole graph, in the order distilled, random_real, herding,
     whole_graph (the GNNs' dropout draws from the global generator, so the order is part of the result)."""
-    networks = list(CROSS_ARCH) if cfg.cross_arch else list(cfg.eval_networks or [cfg.eval_network])
+    networks = chosen_networks(cfg, CROSS_ARCH) or [cfg.eval_network]
     networks = [n if registry_name(n) != "graph-mlp" else "mlp" for n in networks]
     protocol = GraphTrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, weight_decay=cfg.eval_weight_decay)
     data = data.to(device)
