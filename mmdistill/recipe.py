@@ -121,7 +121,8 @@ class Recipe:
         longer has, and saved values its declarations no longer accept, are dropped (logged)."""
         keys = input_keys(self.config_cls)
         kept = {k: v for k, v in saved.items() if k in keys and k not in changes}  # a change replaces the saved value
-        dropped = sorted(set(saved) - set(kept) - set(changes))
+        gone = sorted(set(saved) - set(keys))
+        refused: list[str] = []
         while True:
             try:
                 cfg = self.config(("saved manifest", kept), ("changes", changes))
@@ -129,9 +130,11 @@ class Recipe:
             except ConfigError as exc:
                 if exc.key is None or exc.key not in kept or exc.key in changes:
                     raise
-                dropped.append(f"{exc.key}={kept.pop(exc.key)!r}")
-        if dropped:
-            log.info("saved keys that do not apply any more (their defaults are used): %s", ", ".join(dropped))
+                refused.append(f"{exc.key}={kept.pop(exc.key)!r} ({exc})")
+        if gone:
+            log.info("saved keys recipe %s no longer has (ignored): %s", self.name, ", ".join(gone))
+        if refused:
+            log.info("saved values not taken with this configuration (their defaults are used): %s", "; ".join(refused))
         return cfg
 
     # ------------------------------------------------------------------ running

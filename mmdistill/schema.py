@@ -279,6 +279,14 @@ class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKey
                            DistillConfig):
     """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
 
+    def check(self) -> None:
+        super().check()
+        from mmdistill.nets import check_network_name  # the registry imports torch: only when a config is checked
+
+        check_network_name(self.network, key="network")
+        for name in self.eval_networks:
+            check_network_name(name, key="eval_networks")
+
 
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",

@@ -144,12 +144,16 @@ def test_a_config_built_directly_is_rebuilt_from_its_non_default_fields():
     assert dataclasses.asdict(image_mtt.RECIPE.rebuild(ten, {})) == dataclasses.asdict(ten)
 
 
-def test_a_saved_config_drops_what_no_longer_applies():
+def test_a_saved_config_drops_what_no_longer_applies(caplog):
     """``mmdistill eval`` of a set saved by an earlier release: keys the recipe lost, and values its declarations
-    no longer accept (DC's outer_loop=0 meant "the paper's"), are dropped and take today's values."""
+    no longer accept (DC's outer_loop=0 meant "the paper's"), are dropped and take today's values; the log says
+    which is which, and why a value was refused."""
     saved = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "outer_loop": 0, "fingerprint_only_key": 1}
-    cfg = image_dc.RECIPE.config_from_saved(saved, {"eval_runs": 2})
+    with caplog.at_level("INFO", logger="mmdistill.recipe"):
+        cfg = image_dc.RECIPE.config_from_saved(saved, {"eval_runs": 2})
     assert (cfg.outer_loop, cfg.eval_runs, cfg.ipc) == (1, 2, 1)
+    assert "saved keys recipe image-dc no longer has (ignored): fingerprint_only_key" in caplog.text
+    assert "saved values not taken with this configuration (their defaults are used): outer_loop=0 (config key outer_loop" in caplog.text
     graph = get_recipe("graph-gcond")
     old = {**dataclasses.asdict(graph.config(dataset="cora")), "dsa": False, "label_mode": "hard", "setting": "transductive"}
     assert graph.config_from_saved(old, {}).adj_threshold == 0.05

@@ -179,6 +179,28 @@ def test_named_networks_and_the_cross_architecture_list_are_one_choice(dm_run, c
     assert "--networks and --cross-arch both choose the evaluation networks" in capsys.readouterr().err
 
 
+def test_an_unknown_network_name_stops_the_run_before_its_data_is_loaded(dm_run, tmp_path, capsys):
+    """A misspelt ``network`` or ``eval_networks`` name is a ConfigError naming the key when the config is made
+    (before: the distillation ran to its end and the evaluation failed when it built the network, without the key)."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import audio_dm, image_dm, video_dm
+
+    with pytest.raises(ConfigError, match=r"config key eval_networks: unknown network 'convnett'; known networks: .*convnet,") as err:
+        image_dm.RECIPE.config(**FAST_DM, eval_networks=["mlp", "convnett"])
+    assert err.value.key == "eval_networks"
+    with pytest.raises(ConfigError, match=r"config key network: unknown network 'convnet3'") as err:
+        video_dm.RECIPE.config(network="convnet3")
+    assert err.value.key == "network"
+    # the registry's spelling rule (case, '-' and '_' ignored) and every modality's networks are accepted
+    assert video_dm.RECIPE.config(eval_networks=["ConvNet3D-small", "framepool"]).eval_networks == ["ConvNet3D-small", "framepool"]
+    assert audio_dm.RECIPE.config(eval_networks=["ConvNet1D", "MLP"]).network
+    out = tmp_path / "never-made"
+    assert cli_main(["run", "image-dm", "--dataset", "digits", "--ipc", "1", "--eval-networks", "convnett", "--out", str(out)]) == 2
+    assert "unknown network 'convnett'" in capsys.readouterr().err and not out.exists()
+    assert cli_main(["eval", str(dm_run), "--networks", "vgg-11x"]) == 2
+    assert "config key eval_networks: unknown network 'vgg-11x'" in capsys.readouterr().err
+
+
 def test_another_choice_of_networks_replaces_the_saved_one_and_keeps_its_record(dm_run, tmp_path, capsys):
     """A set scored on every cross-architecture network, then scored again on named networks (flag or key=value):
     only the named ones run (before: the saved cross_arch ran the whole list and the names were unused), and --write

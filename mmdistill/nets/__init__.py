@@ -56,6 +56,14 @@ def list_networks() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_network_name(name: str, *, key: str) -> None:
+    """ConfigError naming the configuration ``key`` when ``name`` is no registered network (listing the known
+    ones): a misspelt name stops a run before its data is loaded, not when the evaluation builds the network."""
+    _load_builtin()
+    if network_key(name) not in _REGISTRY:
+        raise ConfigError(f"config key {key}: unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}", key=key)
+
+
 def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
     """The network registered as ``name`` for samples of shape ``in_shape`` (one sample, e.g. (1, 28, 28)).
 
@@ -145,4 +153,4 @@ def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["Builder", "build_network", "list_networks", "network_key", "register_network", "reinitialize"]
+__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "register_network", "reinitialize"]
