@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mmdistill.errors import ConfigError
-from mmdistill.exits import EXPECTED, fail
+from mmdistill.exits import EXPECTED, closed_stdout, fail
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.logs import configure_logging
 from mmdistill.stop_signals import terminate_as_interrupt
@@ -404,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check}[args.command]
         return handler(args)
+    except BrokenPipeError:
+        return closed_stdout()
     except EXPECTED as exc:
         if debug:
             raise

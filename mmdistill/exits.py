@@ -10,6 +10,7 @@ code   failure
 5      the optimisation diverged (DivergenceError)
 6      the file system: a path that cannot be read or written (OSError)
 130    interrupted (Ctrl-C); the checkpoint is kept and the message says how to resume
+141    standard output closed by its reader (``mmdistill show RUN | head``): no message
 143    stopped by SIGTERM (a scheduler, ``kill PID``) during a run: as 130
 =====  ==========================================================
 """
@@ -17,6 +18,7 @@ code   failure
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
@@ -55,8 +57,20 @@ def fail(exc: BaseException) -> int:
     return exit_code(exc)
 
 
+def closed_stdout() -> int:
+    """The reader of standard output went away (``mmdistill show RUN | head``): stop quietly, as ``ls`` and ``cat``
+    do, with 128 + SIGPIPE (141). Standard output is pointed at /dev/null so that the interpreter's flush at exit
+    does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file (a test's capture)
+        pass
+    return 128 + 13
+
+
 EXPECTED = (MmdistillError, OSError, KeyboardInterrupt)
 """The failures the command line reports without a traceback."""
 
 
-__all__ = ["EXIT_CODES", "EXPECTED", "describe", "exit_code", "fail"]
+__all__ = ["EXIT_CODES", "EXPECTED", "closed_stdout", "describe", "exit_code", "fail"]

@@ -341,3 +341,14 @@ def test_eval_takes_a_change_over_a_saved_value_it_replaces(dm_run, tmp_path, ca
     run = _damaged_copy(dm_run, tmp_path, damage)
     assert cli_main(["eval", str(run), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
     assert "eval_epochs" not in capsys.readouterr().err
+
+
+def test_show_into_a_reader_that_stops_early_ends_quietly(dm_run):
+    """``mmdistill show RUN | head -1``: the reader closes the pipe; the command stops with 141 (128 + SIGPIPE) and
+    no message (before: 'error: cannot access: Broken pipe', exit 6)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mmdistill", "show", str(dm_run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert "error" not in err and "Traceback" not in err and "Broken pipe" not in err
