@@ -18,6 +18,12 @@ from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.synthetic import SyntheticSet
 
 
+def classes_phrase(num_classes: Any) -> str:
+    """``10 classes, `` for a classification set; empty for a set without classes (image-text pairs and sequence
+    summaries are stored as one placeholder class) or an unknown count."""
+    return f"{num_classes} classes, " if isinstance(num_classes, int) and num_classes > 1 else ""
+
+
 def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: str) -> dict[str, Any]:
     """Bytes of the stored tensors against ``len(syn)`` real samples of ``real_bytes_per_sample`` bytes."""
     stored = int(sum(t.numel() * t.element_size() for t in syn.tensors().values()))
@@ -127,7 +133,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                   + f" with the recipe `{manifest.get('recipe')}` "
                   f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
                   f"{manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0]} samples, "
-                  f"{manifest.get('num_classes')} classes, seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
+                  f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
     if sel := manifest.get("selection"):
@@ -209,4 +215,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "loading_counts", "metric_rows", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "classes_phrase", "loading_counts", "metric_rows", "render_card", "storage_block"]

@@ -149,7 +149,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         close_workers(workers)
     if not workers.is_writer:
         return 0
-    report = {**manifest, "metrics": metrics}
+    report = {**manifest, "metrics": metrics, "config": {**saved, **changes}}
     print("\n" + summary_line(report))
     for line in cross_arch_lines(metrics, indent="  "):
         print(line)
@@ -233,13 +233,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
-    from mmdistill.card import card_summary
+    from mmdistill.card import card_summary, classes_phrase
     from mmdistill.modality import get_modality
     from mmdistill.report import budget_label, cross_arch_lines, summary_line
     from mmdistill.share import step_size_of
 
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
-    print(f"  dataset {manifest.get('dataset')}, {syn.num_classes} classes, {budget_label(manifest)}, seed {manifest.get('seed')}, "
+    print(f"  dataset {manifest.get('dataset')}, {classes_phrase(syn.num_classes)}{budget_label(manifest)}, seed {manifest.get('seed')}, "
           f"labels {syn.label_mode}")
     for name, tensor in syn.tensors().items():
         print(f"  {name}: {tuple(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")

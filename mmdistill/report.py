@@ -113,10 +113,15 @@ def budget_label(manifest: Mapping[str, Any]) -> str:
 
 def summary_line(manifest: Mapping[str, Any]) -> str:
     """``recipe on dataset at ipc K: distilled m ± s %, random real m ± s %, ...`` (the metric is named
-    unless it is accuracy)."""
+    unless it is accuracy; the network the numbers are of is named, ``, scored on mlp``, when the set was scored on
+    networks chosen by ``eval_networks`` / ``cross_arch`` rather than the recipe's own one)."""
     m = manifest.get("metrics", {})
     metric = m.get("metric", "accuracy")
     head = f"{manifest.get('recipe', '?')} on {manifest.get('dataset')} at {budget_label(manifest)}"
+    config = manifest.get("config") or {}
+    if m.get("network") and (m.get("cross_arch") or config.get("eval_networks") or config.get("cross_arch")):
+        others = len(m.get("cross_arch") or {}) - 1
+        head += f", scored on {m['network']}" + (f" (and {others} more network{'s' if others > 1 else ''}, below)" if others > 0 else "")
     head += ":" if metric == "accuracy" else f" ({metric}):"
     parts = [f"{set_cell(key, v)} %" for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)

@@ -352,3 +352,30 @@ def test_show_into_a_reader_that_stops_early_ends_quietly(dm_run):
     proc.stderr.close()
     assert proc.wait(timeout=120) == 141
     assert "error" not in err and "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_the_headline_names_the_network_its_numbers_are_of(dm_run, capsys):
+    """After ``eval --networks`` the headline's numbers are of the named network, not the recipe's own: the line says
+    so (before: worded as the run's own headline); with several networks it says the others follow."""
+    assert cli_main(["eval", str(dm_run), "--networks", "mlp", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "image-dm on digits at ipc 1, scored on mlp: distilled" in capsys.readouterr().out
+    assert cli_main(["eval", str(dm_run), "--networks", "lenet,mlp", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    out = capsys.readouterr().out
+    assert "image-dm on digits at ipc 1, scored on lenet (and 1 more network, below): distilled" in out and "  mlp: distilled" in out
+    assert cli_main(["eval", str(dm_run), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "image-dm on digits at ipc 1: distilled" in capsys.readouterr().out  # the recipe's own network: as before
+
+
+def test_a_set_without_classes_is_not_described_as_one_class(dm_run, capsys):
+    """Image-text pairs and sequence summaries are stored as one placeholder class: the card and ``show`` leave the
+    class count out for them (before: '10 samples, 1 classes'); a classification set keeps it."""
+    from mmdistill.card import classes_phrase, render_card
+
+    manifest = json.loads((dm_run / "manifest.json").read_text())
+    assert "10 classes, seed" in render_card(manifest)
+    pairs = {**manifest, "recipe": "image-text-lors", "modality": "image_text", "num_classes": 1}
+    card = render_card(pairs)
+    assert "1 classes" not in card and "samples, seed" in card
+    assert (classes_phrase(7), classes_phrase(1), classes_phrase(None)) == ("7 classes, ", "", "")
+    assert cli_main(["show", str(dm_run)]) == 0
+    assert "dataset digits, 10 classes, ipc 1" in capsys.readouterr().out
