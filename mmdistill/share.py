@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mmdistill.errors import ArtifactError, ConfigError, MmdistillError
+from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality
 from mmdistill.sharing import ShareableModality, require_datasets
@@ -184,6 +184,7 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
     from mmdistill.data import ClassificationData
 
     warn_split_rule(syn, data, folder)
+    check_same_classes(syn, data, folder)
     real = getattr(getattr(data, "train", None), "x", None)
     if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
         return
@@ -198,6 +199,31 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
     if real.is_floating_point() and decoded.dtype != real.dtype:
         raise ArtifactError(f"{where}: its samples are {str(decoded.dtype).replace('torch.', '')}, the real samples of {name} "
                             f"{str(real.dtype).replace('torch.', '')}; the set was not written by mmdistill or is damaged")
+
+
+def data_classes(data: Any) -> list[str] | None:
+    """The class names of real ``data`` (``data.classes``, else its training split's), None when it has none."""
+    classes = getattr(data, "classes", None)
+    if classes is None:
+        classes = getattr(getattr(data, "train", None), "classes", None)
+    return [str(c) for c in classes] if classes is not None else None
+
+
+def check_same_classes(syn: SyntheticSet, data: Any, folder: Path) -> None:
+    """DataError when the set's classes (its meta's ``classes``, in label order) are not the classes of ``data`` in the
+    same order: its label i would be scored as another class (a set made for other data, or the data's class folders
+    renamed or reordered). Sets without recorded classes, and data without classes, are not checked."""
+    made_for = (syn.meta or {}).get("classes")
+    now = data_classes(data)
+    if made_for is None or now is None or [str(c) for c in made_for] == now:
+        return
+    made_for = [str(c) for c in made_for]
+    diff = next((i for i, (a, b) in enumerate(zip(made_for, now)) if a != b), min(len(made_for), len(now)))
+    shown = (lambda names: ", ".join(map(repr, names[:8])) + (" ..." if len(names) > 8 else ""))
+    raise DataError(f"{Path(folder) / SYNTHETIC_FILE}: the set was distilled for {len(made_for)} classes ({shown(made_for)}), "
+                    f"the data of {getattr(data, 'name', 'this dataset')} has {len(now)} ({shown(now)}); they differ from label "
+                    f"{diff} on, so its labels would be scored as other classes: evaluate it on the data it was made for "
+                    "(the manifest's dataset and data_root, or --data-root)")
 
 
 def warn_split_rule(syn: SyntheticSet, data: Any, folder: Path) -> None:

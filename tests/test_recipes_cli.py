@@ -379,3 +379,27 @@ def test_a_set_without_classes_is_not_described_as_one_class(dm_run, capsys):
     assert (classes_phrase(7), classes_phrase(1), classes_phrase(None)) == ("7 classes, ", "", "")
     assert cli_main(["show", str(dm_run)]) == 0
     assert "dataset digits, 10 classes, ipc 1" in capsys.readouterr().out
+
+
+def test_a_set_is_not_scored_on_data_with_other_classes(dm_run):
+    """``eval`` / ``check`` against data whose classes are not the set's, in its label order (other data with the same
+    shapes, or class folders renamed or reordered): a DataError naming both lists and where they part, not a score
+    of label i as another class (before: scored silently)."""
+    from mmdistill.data import ClassificationData, LabeledTensors
+    from mmdistill.errors import DataError
+    from mmdistill.io import load_synthetic
+    from mmdistill.modality import get_modality
+    from mmdistill.share import check_fits_data
+
+    syn, _ = load_synthetic(dm_run)
+    modality = get_modality("image")
+    x, y = torch.zeros(20, 1, 8, 8), torch.arange(20) % 10
+
+    def data(classes: list[str]) -> ClassificationData:
+        return ClassificationData("other", LabeledTensors(x, y, classes), LabeledTensors(x, y, classes))
+
+    check_fits_data(syn, modality, data([str(i) for i in range(10)]), dm_run)  # the digits' own classes
+    with pytest.raises(DataError, match=r"distilled for 10 classes \('0', '1', .*the data of other has 10 \('a', 'b'.*differ from label 0 on"):
+        check_fits_data(syn, modality, data(list("abcdefghij")), dm_run)
+    with pytest.raises(DataError, match="differ from label 8 on"):
+        check_fits_data(syn, modality, data([*map(str, range(8)), "9", "8"]), dm_run)
