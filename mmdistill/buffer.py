@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +26,8 @@ from torch import Tensor, nn
 
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import read_json
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.json"
 FORMAT = "mmdistill.experts/1"
@@ -87,21 +90,48 @@ class ParamLayout:
 
 
 # --------------------------------------------------------------------------- what a buffer is for
+def content_digest(*parts: Any) -> str:
+    """16 hex digits of a SHA-256 over ``parts``: tensors by dtype, shape and bytes (on the CPU), strings and
+    lists of strings by their UTF-8 text, anything else by its JSON. Cheap enough for every label of a large
+    training split (ImageNet's 1.3 M labels: ~10 MB hashed once per run)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Tensor):
+            t = part.detach().cpu().contiguous()
+            h.update(f"tensor {t.dtype} {list(t.shape)}|".encode())
+            h.update(t.numpy().tobytes())
+        elif isinstance(part, (list, tuple)) and all(isinstance(x, str) for x in part):
+            h.update(f"strings {len(part)}|".encode())
+            for x in part:
+                h.update(x.encode("utf-8", "surrogatepass") + b"\0")
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode() + b"|")
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class ExpertSpec:
-    """What a buffer's experts were trained on: a buffer made for another dataset, network, class count or
-    parameter layout cannot drive a distillation and is refused with the difference named."""
+    """What a buffer's experts were trained on: a buffer made for another dataset, network, class count,
+    parameter layout, sample shape or training data cannot drive a distillation and is refused with the
+    difference named.
+
+    ``data`` is a fingerprint of the training split the experts saw (:func:`mmdistill.expert_runs.data_fingerprint`:
+    ``train_samples`` and a content digest); None when the data offers none. A buffer written before fingerprints
+    were recorded has none in its index: it is accepted, and :meth:`ExpertBuffer.check` logs that its data could not
+    be checked."""
 
     dataset: str
     network: str
     num_classes: int
     layout: ParamLayout
     sample_shape: list[int] | None = None
+    data: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "network": self.network, "num_classes": self.num_classes,
-            "sample_shape": self.sample_shape, "num_params": self.layout.num_params, "params": self.layout.as_json(),
+            "sample_shape": self.sample_shape, "data": self.data, "num_params": self.layout.num_params,
+            "params": self.layout.as_json(),
         }
 
 
@@ -139,13 +169,37 @@ def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> 
     return meta
 
 
+#: spec fields a buffer written by an older mmdistill may lack (None or absent): not checked then
+UNRECORDED_OK = ("sample_shape", "data")
+
+
+def unchecked_fields(saved: dict[str, Any], spec: ExpertSpec) -> list[str]:
+    """The fields of :data:`UNRECORDED_OK` this run can check but ``saved`` (an index's or shard's ``spec``) does
+    not record: a buffer written before they were, accepted without checking them."""
+    want = spec.as_json()
+    return [key for key in UNRECORDED_OK if want[key] is not None and saved.get(key) is None]
+
+
+def data_mismatch(saved: Any, want: Any) -> str:
+    """How two training-data fingerprints differ, field by field (``train samples: buffer 48, this run 52``)."""
+    if not isinstance(saved, dict) or not isinstance(want, dict):
+        return f"training data: buffer {saved!r}, this run {want!r}"
+    return "; ".join(f"training data's {key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want.get(key)!r}"
+                     for key in sorted(set(saved) | set(want)) if saved.get(key) != want.get(key))
+
+
 def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
-    """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree."""
+    """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree. The
+    fields of :data:`UNRECORDED_OK` are compared only when both record them (see :func:`unchecked_fields`)."""
     want = spec.as_json()
     parts = []
     for key in ("dataset", "network", "num_classes", "sample_shape", "num_params"):
-        if saved.get(key) != want[key] and not (key == "sample_shape" and want[key] is None):
+        if key in UNRECORDED_OK and (want[key] is None or saved.get(key) is None):
+            continue
+        if saved.get(key) != want[key]:
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
+    if want["data"] is not None and saved.get("data") is not None and saved["data"] != want["data"]:
+        parts.append(data_mismatch(saved["data"], want["data"]))
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
     return "; ".join(parts)
@@ -235,6 +289,11 @@ class ExpertBuffer:
         if mismatch:
             raise ConfigError(f"the expert buffer {self.path} was made for another setting ({mismatch}); "
                               "train experts for this dataset and network or point --buffer at matching ones")
+        unchecked = unchecked_fields(self.index["spec"], spec)
+        if unchecked:
+            log.warning("the expert buffer %s does not record its experts' %s (written by an older mmdistill): it could not be "
+                        "checked against this run's, only dataset name, network, class count and parameter layout were",
+                        self.path, " or ".join("training data" if k == "data" else k.replace("_", " ") for k in unchecked))
 
     def rows(self, expert: int, epochs: list[int]) -> Tensor:
         """Rows ``epochs`` of expert ``expert``'s trajectory, shape (len(epochs), num_params), float32 on CPU.
@@ -267,5 +326,5 @@ class ExpertBuffer:
         return [e.get("scores", []) for e in self.index["experts"]]
 
 
-__all__ = ["FORMAT", "INDEX_FILE", "ExpertBuffer", "buffer_finished", "ExpertSpec", "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch",
-           "validate_index"]
+__all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
+           "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]

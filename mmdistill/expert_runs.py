@@ -7,14 +7,15 @@ files and the checks are :mod:`mmdistill.experts` and :mod:`mmdistill.buffer`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished
+from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, content_digest
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
@@ -74,13 +75,30 @@ def trajectory_network(ctx: MatchContext) -> nn.Module:
     return ctx.modality.matching_network(ctx.config, ctx.data).to(ctx.device)
 
 
+def data_fingerprint(data: Any) -> dict[str, Any] | None:
+    """A cheap fingerprint of the training split experts of ``data`` train on, recorded in a buffer's spec so a
+    buffer trained on other data (another file of the same name, another split) is refused: ``data.fingerprint()``
+    when the data object defines it (image-text: pair count and a digest of image ids and captions), else for a
+    training split with a label tensor ``train.y`` (every :class:`~mmdistill.data.ClassificationData`: image, audio,
+    video) ``{"train_samples": N, "train_labels": digest of the labels in order}``; None when the data offers
+    neither (not checked)."""
+    hook = getattr(data, "fingerprint", None)
+    if callable(hook):
+        return dict(hook())
+    labels = getattr(getattr(data, "train", None), "y", None)
+    if isinstance(labels, Tensor):
+        return {"train_samples": int(labels.shape[0]), "train_labels": content_digest(labels.long())}
+    return None
+
+
 def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
     """The :class:`ExpertSpec` a buffer for ``cfg`` must match: ``data.name`` (else ``cfg.dataset``), ``cfg.network``,
-    ``data.num_classes`` (0 when absent), ``net``'s parameter layout and ``data.sample_shape`` (None when absent)."""
+    ``data.num_classes`` (0 when absent), ``net``'s parameter layout, ``data.sample_shape`` (None when absent) and
+    :func:`data_fingerprint` of ``data``."""
     shape = getattr(data, "sample_shape", None)
     return ExpertSpec(
         dataset=str(getattr(data, "name", cfg.dataset)), network=str(cfg.network), num_classes=int(getattr(data, "num_classes", 0)),
-        layout=ParamLayout.of(net), sample_shape=list(shape) if shape is not None else None,
+        layout=ParamLayout.of(net), sample_shape=list(shape) if shape is not None else None, data=data_fingerprint(data),
     )
 
 
@@ -138,10 +156,70 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
         buffer = train_buffer(ctx, path, ctx.workers)
     else:
         buffer = ExpertBuffer(path)
+        if not cfg.buffer and ctx.workers.rank == 0:
+            note_reused_out_buffer(path, cfg)
     buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))
-    if ctx.workers.rank == 0:
-        note_buffer_differences(cfg, buffer)
+    record_buffer_training(ctx, buffer, warn=ctx.workers.rank == 0)
     return buffer
+
+
+def note_reused_out_buffer(path: Path, cfg: Any) -> None:
+    """Say that the finished buffer in ``<out>/experts`` (left by an earlier run into the same folder) is used as it
+    is: ``--overwrite`` replaces the run's set, checkpoint and log but keeps its experts, the expensive part, once
+    they pass the checks against this run (dataset, network, layout, sample shape, training data)."""
+    if getattr(cfg, "overwrite", False):
+        log.warning("--overwrite keeps the expert buffer %s (experts are the expensive part to train) and reuses it, checked "
+                    "against this run's data and network; delete that folder to train new experts", path)
+    else:
+        log.info("reusing the expert buffer %s trained by an earlier run into this folder; delete it to train new experts", path)
+
+
+#: ExpertTraining fields a difference in is not reported: the seed is the run's (one buffer distilled with several
+#: seeds is the usual protocol), the experts' own seed is in the buffer's index
+NOT_COMPARED = ("seed",)
+
+
+def _asked_training(cfg: Any) -> dict[str, Any]:
+    """What the run's keys ask of the experts: ``cfg.expert_training()`` as a dict, else (a config without one: DM's
+    soft labels read a buffer too) the experts' count and epochs it names."""
+    make = getattr(cfg, "expert_training", None)
+    if callable(make):
+        try:
+            return dataclasses.asdict(make())
+        except (NotImplementedError, ConfigError):
+            pass
+    return {f: getattr(cfg, k) for k, f in (("num_experts", "num_experts"), ("expert_train_epochs", "epochs"))
+            if getattr(cfg, k, None) is not None}
+
+
+def buffer_training(buffer: ExpertBuffer) -> dict[str, Any]:
+    """How ``buffer``'s experts were trained (its index's ``training``), with the count and length they have."""
+    return {**buffer.index["training"], "num_experts": buffer.num_experts, "epochs": buffer.epochs}
+
+
+def training_differences(cfg: Any, held: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """ExpertTraining field -> (the buffer's value, what this run's keys ask for) where they differ
+    (:data:`NOT_COMPARED` left out)."""
+    return {f: (held.get(f), v) for f, v in _asked_training(cfg).items() if f not in NOT_COMPARED and held.get(f) != v}
+
+
+def record_buffer_training(ctx: MatchContext, buffer: ExpertBuffer, *, warn: bool = True) -> dict[str, tuple[Any, Any]]:
+    """Record in the set's meta (and so in its manifest, ``synthetic.meta.expert_buffer``) which buffer the run matched
+    and how its experts were trained, and name in one warning every expert-training value that differs from what the
+    run's keys ask for; returns those differences. The run matches the buffer as it is; its config keeps the run's
+    own keys (a trajectory student's initial step size, for one, is the run's ``lr_teacher``), so the manifest states
+    both."""
+    held = buffer_training(buffer)
+    if ctx.syn is not None:
+        ctx.syn.meta["expert_buffer"] = {"path": str(buffer.path), "training": held}
+    diff = training_differences(ctx.config, held)
+    if diff and warn:
+        log.warning("the expert buffer %s holds experts trained otherwise than this run's keys ask for (%s); the run matches "
+                    "the buffer as it is (its training is recorded in the manifest's synthetic.meta.expert_buffer). To match "
+                    "experts trained with this run's keys, point --buffer at a new folder (`mmdistill experts RECIPE --buffer "
+                    "%s num_experts=N` adds experts to this one, with its training keys)", buffer.path,
+                    "; ".join(f"{f}: buffer {b!r}, this run's keys {a!r}" for f, (b, a) in diff.items()), buffer.path)
+    return diff
 
 
 def warn_new_buffer(path: Path, cfg: Any) -> None:
@@ -153,20 +231,6 @@ def warn_new_buffer(path: Path, cfg: Any) -> None:
     log.warning("buffer=%s %s: training %d experts of %d epochs into it before distilling. If you meant an existing "
                 "buffer, stop now (Ctrl-C) and correct --buffer; `mmdistill experts RECIPE --buffer DIR` trains one on its own",
                 path, state, training.num_experts, training.epochs)
-
-
-def note_buffer_differences(cfg: Any, buffer: ExpertBuffer) -> None:
-    """Log, naming both values, where a finished buffer's experts differ in count or length from what the run's
-    keys ask for. The run uses the buffer as it is (every expert in it, each as long as it was trained), so the
-    manifest's ``num_experts`` / ``expert_train_epochs`` are then not what was matched."""
-    held = {"num_experts": buffer.num_experts, "expert_train_epochs": buffer.epochs}
-    asked = {key: getattr(cfg, key, None) for key in held}  # None: the run's config has no such key (e.g. DM's labels)
-    diff = [f"{key}: buffer {held[key]}, this run's keys {asked[key]}" for key in held
-            if asked[key] is not None and int(asked[key]) != held[key]]
-    if diff:
-        log.warning("%s holds other experts than this run's keys ask for (%s); the run matches the buffer as it is. "
-                    "`mmdistill experts RECIPE --buffer %s num_experts=N` adds experts to it, with the same training keys",
-                    buffer.path, "; ".join(diff), buffer.path)
 
 
 def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
@@ -189,5 +253,6 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
         close_workers(workers)
 
 
-__all__ = ["buffer_dir", "expert_spec", "expert_threads", "experts_batch", "open_buffer", "resolve_batch_train", "run_experts_command",
-           "train_buffer", "trajectory_modality", "trajectory_network"]
+__all__ = ["buffer_dir", "buffer_training", "data_fingerprint", "expert_spec", "expert_threads", "experts_batch",
+           "note_reused_out_buffer", "open_buffer", "record_buffer_training", "resolve_batch_train", "run_experts_command", "train_buffer", "training_differences",
+           "trajectory_modality", "trajectory_network"]

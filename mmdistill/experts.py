@@ -29,8 +29,8 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mmdistill.buffer import (FORMAT, INDEX_FILE, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header, shard_name,
-                              spec_mismatch, validate_index)
+from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header,
+                              shard_name, spec_mismatch, unchecked_fields, validate_index)
 from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -113,7 +113,7 @@ def train_experts(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"the expert buffer {out} is a file; expected a directory (new or made by `mmdistill experts`)")
     out.mkdir(parents=True, exist_ok=True)
-    held = _check_existing_index(out, spec, training)
+    held, spec = _check_existing_index(out, spec, training)
     if held > training.num_experts:  # never shrink a finished buffer: its index keeps every expert it lists
         log.warning("%s already holds %d experts, more than num_experts=%d; it keeps all %d", out, held, training.num_experts, held)
         training = dataclasses.replace(training, num_experts=held)
@@ -138,17 +138,25 @@ def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:
     return {"format": FORMAT, "spec": spec.as_json(), "training": dataclasses.asdict(training)}
 
 
-def _same_setting(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two shard headers describe the same experts, whatever the buffer's number of experts."""
+def _same_setting(saved: dict[str, Any], header: dict[str, Any]) -> bool:
+    """Whether the shard header ``saved`` describes the experts of ``header``, whatever the buffer's number of
+    experts; spec fields ``saved`` does not record (:data:`~mmdistill.buffer.UNRECORDED_OK`, a shard written by an
+    older mmdistill) are not compared."""
+    saved_spec = saved.get("spec") if isinstance(saved.get("spec"), dict) else {}
+    unrecorded = {k for k in UNRECORDED_OK if saved_spec.get(k) is None}
+
     def strip(h: dict[str, Any]) -> dict[str, Any]:
-        return {**h, "training": {k: v for k, v in (h.get("training") or {}).items() if k != "num_experts"}}
-    return strip(a) == strip(b)
+        spec = {k: v for k, v in (h.get("spec") or {}).items() if k not in unrecorded}
+        return {**h, "spec": spec, "training": {k: v for k, v in (h.get("training") or {}).items() if k != "num_experts"}}
+    return strip(saved) == strip(header)
 
 
-def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> int:
-    """Refuse to add experts to a buffer trained for something else; the number of experts it lists (0: none)."""
+def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining) -> tuple[int, ExpertSpec]:
+    """Refuse to add experts to a buffer trained for something else; the number of experts it lists (0: none) and
+    the spec to write: ``spec``, less the fields an older buffer does not record (its index never claims a training
+    data fingerprint its first experts were not checked against)."""
     if not buffer_finished(out):
-        return 0
+        return 0, spec
     index = validate_index(read_json(out / INDEX_FILE), out / INDEX_FILE)
     mismatch = spec_mismatch(index.get("spec", {}), spec)
     if mismatch:
@@ -158,7 +166,10 @@ def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining)
     if old != new:
         diff = ", ".join(f"{k}: buffer {old.get(k)!r} vs asked {new[k]!r}" for k in new if old.get(k) != new[k])
         raise ConfigError(f"{out} holds experts trained differently ({diff}); choose another buffer directory")
-    return len(index["experts"])
+    unchecked = unchecked_fields(index.get("spec", {}), spec)
+    if unchecked:
+        spec = dataclasses.replace(spec, **{k: None for k in unchecked})
+    return len(index["experts"]), spec
 
 
 def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, training: ExpertTraining,
@@ -230,7 +241,7 @@ def _header_difference(saved: Any, header: dict[str, Any]) -> str:
             parts.append(f"{k}: shard {old!r} vs asked {v!r}")
     for k, v in header["spec"].items():
         old = (saved.get("spec") or {}).get(k)
-        if old != v:
+        if old != v and not (k in UNRECORDED_OK and old is None):
             parts.append(f"{k}: shard {old!r} vs asked {v!r}" if k != "params" else "parameter names or shapes differ")
     return ", ".join(parts) or "header differs"
 

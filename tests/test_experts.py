@@ -290,3 +290,61 @@ def test_an_interrupted_expert_resumes_when_experts_are_added(tmp_path, blobs):
         _train(tmp_path / "buf", blobs, num=1, epochs=3, epoch_fn=flaky)
     buf = _train(tmp_path / "buf", blobs, num=2, epochs=3, epoch_fn=flaky)  # the partial of expert 0 is still used
     assert buf.num_experts == 2 and calls["n"] == 2 + 2 + 3
+
+
+def test_a_buffer_trained_on_other_data_is_refused_naming_it(tmp_path, blobs):
+    """The spec records a fingerprint of the training split (sample count and a digest of the labels): a buffer
+    trained on another split of the same dataset name and shape is refused naming what differs (before: only the
+    name, network, class count and layout were compared, and it was accepted)."""
+    from types import SimpleNamespace
+
+    from mmdistill.expert_runs import data_fingerprint
+
+    fingerprint = data_fingerprint(SimpleNamespace(train=blobs))
+    assert fingerprint is not None and fingerprint["train_samples"] == 36
+    training = ExpertTraining(num_experts=1, epochs=1, lr=0.05, batch_size=12)
+    spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8], fingerprint)
+    buf = train_experts(tmp_path / "buf", spec, training, _net, lambda n, o, g: 0.0, progress=False)
+    assert json.loads((tmp_path / "buf" / "index.json").read_text())["spec"]["data"] == fingerprint
+    buf.check(spec)
+    fewer = LabeledTensors(blobs.x[:30], blobs.y[:30], blobs.classes)
+    with pytest.raises(ConfigError, match=r"training data's train samples: buffer 36, this run 30"):
+        buf.check(ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8], data_fingerprint(SimpleNamespace(train=fewer))))
+    relabelled = LabeledTensors(blobs.x, blobs.y.flip(0), blobs.classes)
+    other = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8], data_fingerprint(SimpleNamespace(train=relabelled)))
+    with pytest.raises(ConfigError, match=r"training data's train labels: buffer '[0-9a-f]{16}', this run '[0-9a-f]{16}'"):
+        buf.check(other)
+    with pytest.raises(ConfigError, match=r"holds experts for another setting \(training data's train labels"):
+        train_experts(tmp_path / "buf", other, training, _net, lambda n, o, g: 0.0, progress=False)
+    with pytest.raises(ConfigError, match=r"sample shape: buffer \[1, 8, 8\], this run \[1, 16, 16\]"):
+        buf.check(ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 16, 16], fingerprint))
+
+
+def test_a_buffer_written_before_data_fingerprints_is_accepted_with_one_line(tmp_path, blobs, caplog):
+    """An index (and shards) without ``spec.data`` nor ``sample_shape`` (an older mmdistill) is accepted with one
+    warning that its data could not be checked; adding experts to it keeps it so (its index claims no fingerprint
+    its first experts were not checked against)."""
+    import logging
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path / "buf"
+    _train(path, blobs, num=1, epochs=1)
+
+    def old(spec: dict) -> dict:
+        return {k: v for k, v in spec.items() if k != "data"} | {"sample_shape": None}
+
+    _rewrite_index(path, lambda d: {**d, "spec": old(d["spec"])})
+    with safe_open(str(path / shard_name(0)), framework="pt") as fh:
+        meta, rows = fh.metadata(), fh.get_tensor("trajectory")
+    header = json.loads(meta["header"])
+    save_file({"trajectory": rows}, str(path / shard_name(0)), metadata={**meta, "header": json.dumps({**header, "spec": old(header["spec"])})})
+    spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8], {"train_samples": 36, "train_labels": "0" * 16})
+    with caplog.at_level(logging.WARNING, logger="mmdistill.buffer"):
+        ExpertBuffer(path).check(spec)
+    lines = [r.getMessage() for r in caplog.records if "could not be checked" in r.getMessage()]
+    assert len(lines) == 1 and "training data" in lines[0] and "sample shape" in lines[0], lines
+    training = ExpertTraining(num_experts=2, epochs=1, lr=0.05, batch_size=12)
+    buf = train_experts(path, spec, training, _net, lambda n, o, g: 0.0, progress=False)  # the old shard is kept, one added
+    assert buf.num_experts == 2 and buf.index["spec"].get("data") is None and buf.index["spec"]["sample_shape"] is None

@@ -100,9 +100,8 @@ def test_bad_input_is_named_with_counts_and_skip_reports_it(tmp_path, tiny_bert)
                  "1 empty captions", "1 duplicate pairs", "on_bad=skip"):
         assert part in msg, part
     data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip"))
-    assert data.meta["dropped"] == {"empty_caption": 1, "duplicate": 1, "missing_image": 2, "unreadable_image": 1,
-                                    "captions_of_dropped_images": 3}
-    assert data.train.num_pairs + data.test.num_pairs == 16
+    assert data.meta["dropped"] == {"empty_caption": 1, "duplicate": 1, "missing_image": 2, "unreadable_image": 1}
+    assert data.train.num_pairs + data.test.num_pairs == 16 == 21 - sum(data.meta["dropped"].values())  # each row counted once
     from mmdistill.seeding import generator
 
     syn = MODALITY.init_synthetic(data, cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip", ipc=2), generator(0))
@@ -112,8 +111,52 @@ def test_bad_input_is_named_with_counts_and_skip_reports_it(tmp_path, tiny_bert)
     assert rep["files"]["empty_caption"] == ["captions.csv line 21"] and str(tmp_path) not in str(rep)
     # names only, the reasons stay in the log (before: "img/broken.png (UnidentifiedImageError)", the caption too)
     assert rep["files"]["unreadable_image"] == ["img/broken.png"] and rep["files"]["duplicate"] == ["captions.csv line 22"]
-    assert loading_counts({"synthetic": {"meta": syn.meta}}) == (
-        "missing image 2, unreadable image 1, empty caption 1, duplicate 1, captions of dropped images 3")
+    assert loading_counts({"synthetic": {"meta": syn.meta}}) == "missing image 2, unreadable image 1, empty caption 1, duplicate 1"
+
+
+def test_skip_counts_each_dropped_row_once(tmp_path, tiny_bert):
+    """The counts of on_bad=skip add up to the caption rows dropped, each under its first reason: an image that
+    cannot be read counts one of its rows, its other captions count as captions of dropped images (before: the
+    image's rows were counted twice, "missing image 1, unreadable image 1, ..., captions of dropped images 5" for 7
+    rows dropped)."""
+    csv_path = write_pairs(tmp_path, n_images=8, captions_per_image=3)
+    (tmp_path / "img" / "broken.png").write_bytes(b"not a png")
+    with open(csv_path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerows([("img/gone.png", "a dog 1"), ("img/gone.png", "a dog 2"), ("img/gone.png", "a dog 3"),
+                     ("img/broken.png", "a ball 1"), ("img/broken.png", "a ball 2"),
+                     ("img/000.png", ""), ("img/001.png", "a green cat photo 1 0"),  # an empty caption, a repeated row
+                     ("img/gone.png", "a dog 1")])  # a repeated row of a missing image: counted as a duplicate only
+    rows = 8 * 3 + 8
+    data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip"))
+    dropped = data.meta["dropped"]
+    assert dropped == {"missing_image": 1, "unreadable_image": 1, "empty_caption": 1, "duplicate": 2, "captions_of_dropped_images": 3}
+    assert sum(dropped.values()) == rows - (data.train.num_pairs + data.test.num_pairs) == 8
+    assert {k: n for k, n in data.meta["load_report"]["counts"].items() if n} == dropped
+
+
+def test_one_image_written_two_ways_is_one_image(tmp_path, tiny_bert):
+    """Image paths are compared after resolving them against the caption file's folder: a test image listed again
+    as ``./img/X``, by its absolute path or through a symbolic link in the train split is refused as an image in two
+    splits (before: accepted as three images, the test image leaking into train); one caption repeated under two
+    spellings is a duplicate."""
+    csv_path = write_pairs(tmp_path, n_images=6)
+    rows = list(csv.reader(open(csv_path)))
+    body = [r + ["test" if r[0] == "img/005.png" else "train"] for r in rows[1:]]
+    (tmp_path / "img" / "link.png").symlink_to(tmp_path / "img" / "005.png")
+    for extra in ("./img/005.png", str(tmp_path / "img" / "005.png"), "img/../img/005.png", "img/link.png"):
+        with open(tmp_path / "leak.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerows([["image", "caption", "split"], *body, [extra, "the same photo again", "train"]])
+        with pytest.raises(DataError, match=r"1 image\(s\) have captions in different splits \(img/005.png \(test/train\)\)"):
+            MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(tmp_path / "leak.csv")))
+    with open(tmp_path / "twice.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerows([["image", "caption", "split"], *body, [str(tmp_path / "img" / "005.png"), body[-1][1], "test"],
+                     ["./img/005.png", "one more caption of it", "test"]])
+    data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(tmp_path / "twice.csv"), on_bad="skip"))
+    assert data.meta["dropped"] == {"duplicate": 1}
+    assert data.test.image_ids == ["img/005.png"] and data.test.num_pairs == 3 and data.train.num_images == 5
 
 
 def test_budget_larger_than_the_split_is_refused_with_counts(tmp_path, tiny_bert):
@@ -234,7 +277,7 @@ def test_images_of_any_mode_and_undecodable_ones(tmp_path):
     with pytest.raises(DataError, match=r"2 images that cannot be decoded \(bomb.png \(DecompressionBombError.*float.tif \(ValueError"):
         build_splits(records, open_image, bad=BadInput(), on_bad="error", **kw)
     loaded = build_splits(records, open_image, bad=BadInput(), on_bad="skip", **kw)
-    assert loaded.dropped == {"unreadable_image": 2, "captions_of_dropped_images": 2} and loaded.train.num_images == 3
+    assert loaded.dropped == {"unreadable_image": 2} and loaded.train.num_images == 3  # one row each: counted once
     # captions of one image that name different splits are refused, not resolved by whichever comes last
     mixed = [CaptionRecord("0.png", "a", "test", "l2"), CaptionRecord("0.png", "b", "train", "l3"), CaptionRecord("1.png", "c", "train", "l4")]
     with pytest.raises(DataError, match=r"1 image\(s\) have captions in different splits \(0.png \(test/train\)\)"):
@@ -271,7 +314,7 @@ def test_the_load_report_names_an_unreadable_image_without_the_reason(tmp_path, 
     loaded.report.root = str(tmp_path)
     rep = loaded.report.as_dict()
     assert rep["files"] == {"unreadable_image": ["img/3.png"]} and str(tmp_path) not in json.dumps(rep)
-    assert rep["counts"]["unreadable_image"] == 1 and rep["counts"]["captions_of_dropped_images"] == 1
+    assert rep["counts"]["unreadable_image"] == 1 and rep["counts"]["captions_of_dropped_images"] == 0  # its one row
 
 
 def test_folder_caption_file_that_is_not_utf8_is_counted(tmp_path, tiny_bert):

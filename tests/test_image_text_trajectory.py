@@ -86,6 +86,35 @@ def test_lors_learns_the_similarity_and_resumes_to_the_same_set(tmp_path, tiny_b
         assert torch.equal(resumed.synthetic.data[key], value), key
 
 
+def test_a_buffer_is_checked_against_the_pairs_image_size_and_expert_keys(tmp_path, tiny_bert, caplog):
+    """A buffer records what its experts trained on: another caption file of the same name (more pairs) or another
+    image size is refused naming the difference; other expert-training keys are named in one warning and the
+    manifest records the buffer's training next to the run's keys (before: all three were accepted without a word,
+    the manifest stating only expert_lr_image=0.05 for experts trained at 0.1)."""
+    import logging
+
+    kw = tiny(tmp_path, tiny_bert, evaluate=False, iterations=1)
+    buf = str(tmp_path / "buf")
+    image_text_lors.run(**kw, out=str(tmp_path / "a"), buffer=buf)
+    index = json.loads((tmp_path / "buf" / "index.json").read_text())
+    assert index["spec"]["sample_shape"] == [3, 16, 16] and index["spec"]["data"]["train_samples"] == 20
+    other = write_pairs(tmp_path / "v2", n_images=15)  # captions.csv too: the same dataset name, 12 train images
+    with pytest.raises(ConfigError, match=r"training data's train samples: buffer 20, this run 24"):
+        image_text_lors.run(**{**kw, "data_root": str(other)}, out=str(tmp_path / "b"), buffer=buf)
+    with pytest.raises(ConfigError, match=r"sample shape: buffer \[3, 16, 16\], this run \[3, 24, 24\]"):
+        image_text_lors.run(**{**kw, "image_size": 24}, out=str(tmp_path / "c"), buffer=buf)
+    with caplog.at_level(logging.WARNING, logger="mmdistill.expert_runs"):
+        image_text_lors.run(**{**kw, "expert_lr_image": 0.05, "expert_batch": 4}, out=str(tmp_path / "d"), buffer=buf)
+    warnings = [r.getMessage() for r in caplog.records if "trained otherwise" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    for part in ("lr: buffer 0.1, this run's keys 0.05", "batch_size: buffer 8, this run's keys 4", "group_lrs: buffer"):
+        assert part in warnings[0], warnings[0]
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    config, held = manifest["config"], manifest["synthetic"]["meta"]["expert_buffer"]
+    assert (config["expert_lr_image"], config["expert_batch"]) == (0.05, 4)  # the run's own keys
+    assert held["path"] == buf and (held["training"]["group_lrs"]["image"], held["training"]["batch_size"]) == (0.1, 8)
+
+
 def test_tesla_equals_unrolled_gradient_with_two_step_sizes_and_similarity(tmp_path, tiny_bert):
     recipe = get_recipe("image-text-lors")
     cfg = recipe.config(**tiny(tmp_path, tiny_bert, sim_rank=2, evaluate=False), out=str(tmp_path / "run"))

@@ -319,4 +319,50 @@ def test_a_buffer_with_other_experts_than_the_keys_ask_for_is_named(tmp_path, ca
     assert "num_experts: buffer 2, this run's keys 3" in err and "expert_train_epochs:" not in err, err
     code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
                      "--out", str(tmp_path / "same")])
-    assert code == 0 and "holds other experts" not in capsys.readouterr().err  # a matching buffer is not reported
+    assert code == 0 and "trained otherwise" not in capsys.readouterr().err  # a matching buffer is not reported
+
+
+def test_a_buffer_trained_otherwise_is_named_once_and_the_manifest_records_its_training(tmp_path, capsys):
+    """Every expert-training value that differs from the run's keys is named in one warning (before: only the count
+    and length of experts), and the manifest records the buffer's training beside the run's keys."""
+    root = _tree(tmp_path / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "run"
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
+                     "--num-experts", "3", "--batch-train", "4", "lr_teacher=0.02", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("trained otherwise") == 1, err
+    for part in ("num_experts: buffer 2, this run's keys 3", "lr: buffer 0.01, this run's keys 0.02", "batch_size: buffer 6, this run's keys 4"):
+        assert part in err, part
+    manifest = json.loads((out / "manifest.json").read_text())
+    held = manifest["synthetic"]["meta"]["expert_buffer"]
+    assert held["path"] == str(buf)
+    assert (held["training"]["num_experts"], held["training"]["lr"], held["training"]["batch_size"]) == (2, 0.01, 6)
+    assert (manifest["config"]["num_experts"], manifest["config"]["lr_teacher"]) == (3, 0.02)  # the run's keys, as given
+
+
+def test_a_buffer_trained_on_other_samples_of_the_same_name_is_refused(tmp_path, capsys):
+    root = _tree(tmp_path / "a" / "data")
+    buf = tmp_path / "buf"
+    assert cli_main(["experts", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf)]) == 0
+    other = _tree(tmp_path / "b" / "data", per_class=8)  # the same folder name, classes and image size; more samples
+    code = cli_main(["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(other), *TINY, "--buffer", str(buf),
+                     "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "training data's train samples: buffer" in err, err
+
+
+def test_overwrite_keeps_the_experts_of_the_out_folder_and_says_so(tmp_path, capsys):
+    """``--overwrite`` replaces the run's files, not ``<out>/experts`` (the expensive part): the reuse is logged,
+    with why and how to train anew."""
+    root = _tree(tmp_path / "data")
+    args = ["run", "image-mtt", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--out", str(tmp_path / "run")]
+    assert cli_main(args) == 0
+    capsys.readouterr()
+    assert cli_main([*args, "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert f"--overwrite keeps the expert buffer {tmp_path / 'run' / 'experts'}" in err and "delete that folder" in err, err
+    assert "training 2 experts" not in err

@@ -86,6 +86,21 @@ class ImageTextData:
     test: PairSplit
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape (3, S, S) of one image the encoders take (recorded in an expert buffer's spec)."""
+        return tuple(int(s) for s in self.train.images.shape[1:])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the experts train on, cheaply (recorded in an expert buffer's spec, so a buffer trained on other
+        pairs is refused): the training pair count and a digest of the training image ids, captions and
+        caption-to-image index, in order."""
+        from mmdistill.buffer import content_digest
+
+        train = self.train
+        return {"train_samples": train.num_pairs,
+                "train_pairs": content_digest(train.image_ids, train.captions, train.caption_image.long())}
+
 
 @dataclass
 class PairBatch:

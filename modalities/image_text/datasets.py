@@ -10,7 +10,7 @@ from mmdistill.errors import ConfigError, DataError
 
 from .data import ImageTextData
 from .encoders import ImageEncoderBuild, build_text_encoder
-from .loaders import BadInput, build_splits, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
+from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
 from .text_cache import embed_captions
 
 DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
@@ -49,6 +49,8 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         raise ConfigError(f"unknown image-text dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if kind in ("csv", "karpathy", "coco", "flickr30k") and not root.is_dir():
         raise DataError(f"image root {root} does not exist (set image_root to the folder the image paths are relative to)")
+    if kind != "shapes":  # one image written two ways (images/x.jpg, ./images/x.jpg, /abs/images/x.jpg) is one image
+        records = canonical_image_paths(records, root)
     loaded = build_splits(
         records, opener, size=image.image_size, mean=image.mean, std=image.std, bad=bad, on_bad=cfg.on_bad, source=source,
         test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.seed, max_words=cfg.max_caption_words,

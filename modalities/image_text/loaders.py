@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ BAD_KINDS = {
     "unreadable_caption": "caption files that are not UTF-8 text",
 }
 #: the load report's kinds: what ``on_bad=skip`` dropped, and the captions that went with a dropped image
-REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "captions of images that were dropped"}
+REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of dropped images (the first is counted with its image)"}
 
 
 @dataclass
@@ -297,6 +298,39 @@ def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
     return records
 
 
+def canonical_image_paths(records: list[CaptionRecord], root: Path) -> list[CaptionRecord]:
+    """``records`` with every spelling of one image file given one name, so the split and duplicate checks see one
+    image. A path is taken relative to ``root`` (an absolute path as it is) and normalised (``./``, ``..``, repeated
+    ``/``); its name is then that path relative to ``root`` (``/``-separated; ``../`` for a file outside it, so no
+    machine folder goes into a manifest). Names that resolve to the same file (:meth:`Path.resolve`: a symbolic link and its target) take the first of
+    them in sorted order. Rows whose name changes are logged (how many, one example)."""
+    base = os.path.abspath(root)
+
+    def lexical(name: str) -> str:
+        path = os.path.abspath(os.path.join(base, name))
+        try:
+            return Path(os.path.relpath(path, base)).as_posix()
+        except ValueError:  # another drive (Windows): no relative path
+            return Path(path).as_posix()
+
+    def identity(name: str) -> str:
+        try:
+            return str((root / name).resolve())
+        except (OSError, RuntimeError):  # a symbolic link loop: compared as written, reading it names the problem
+            return lexical(name)
+
+    spelled = {name: lexical(name) for name in {r.image for r in records}}
+    by_file: dict[str, str] = {}
+    for name in sorted(spelled, key=lambda n: spelled[n]):
+        by_file.setdefault(identity(name), spelled[name])
+    names = {name: by_file[identity(name)] for name in spelled}
+    renamed = [r for r in records if names[r.image] != r.image]
+    if renamed:
+        log.info("%d caption row(s) name their image by another path than the one used for it (e.g. %s: %r is %r); "
+                 "rows naming one file are one image", len(renamed), renamed[0].where, renamed[0].image, names[renamed[0].image])
+    return [r if names[r.image] == r.image else CaptionRecord(names[r.image], r.caption, r.split, r.where) for r in records]
+
+
 # --------------------------------------------------------------------------- generated data
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -447,11 +481,13 @@ def build_splits(
 
             reason = "" if isinstance(exc, UnidentifiedImageError) or not str(exc) else str(exc).splitlines()[0][:80]
             bad.add("unreadable_image", name, f"{type(exc).__name__}{': ' + reason if reason else ''}")
-    dropped_rows = sum(1 for r in kept if r.image in failed)
+    # each dropped row counted once, under its first reason: a failed image counts one of its rows (as
+    # missing_image / unreadable_image), its other rows are captions_of_dropped_images
+    further_rows = sum(1 for r in kept if r.image in failed) - len(failed)
     dropped = bad.resolve(on_bad, source)
-    bad.count("captions_of_dropped_images", dropped_rows)  # after resolve: a consequence, not a problem of its own
-    if dropped_rows:
-        dropped["captions_of_dropped_images"] = dropped_rows
+    bad.count("captions_of_dropped_images", further_rows)  # after resolve: a consequence, not a problem of its own
+    if further_rows:
+        dropped["captions_of_dropped_images"] = further_rows
     kept = [r for r in kept if r.image not in failed]
     if not kept:
         raise DataError(f"{source}: no usable image-caption pair is left")
@@ -485,6 +521,6 @@ def build_splits(
 
 
 __all__ = [
-    "BadInput", "CaptionRecord", "LoadedSplits", "build_splits", "clean_caption", "file_opener", "image_to_tensor",
+    "BadInput", "CaptionRecord", "LoadedSplits", "build_splits", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
     "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
 ]
