@@ -439,8 +439,29 @@ def test_static_dynamic_decode_gradients_and_bytes():
     assert syn.data[DYNAMIC].grad.abs().sum() > 0 and syn.data[WEIGHT].grad.abs().sum() > 0
     assert syn.data[STATIC].grad is None  # frozen after stage 1
     info = stored_bytes(syn)
-    assert info["stored_bytes"] == 4 * (20 * 256 + 20 * 2 * 64 + 1 * 2 * 27 + 1)
-    assert info["full_clip_bytes"] == 4 * 10 * 4 * 256 and info["ratio"] == round(info["stored_bytes"] / info["full_clip_bytes"], 4)
+    assert info["stored_bytes"] == 4 * (20 * 256 + 20 * 2 * 64 + 1 * 2 * 27 + 1) + 8 * 40  # memories, integrator, 40 int64 labels
+    assert info["full_clip_bytes"] == 10 * (4 * 4 * 256 + 8) and info["ratio"] == round(info["stored_bytes"] / info["full_clip_bytes"], 4)
+
+
+def test_static_dynamic_storage_is_one_statement_with_the_card():
+    """Before: the summary line said "125.2 KiB stored (39 % of full clips)" (data tensors against classes x ipc clips)
+    while the card's Storage section said 125.5 KiB (every stored tensor, labels too) against 40 rendered clips, ratio
+    0.098. Both now count the same bytes, and the summary line names both references."""
+    from mmdistill.card import storage_block
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.static_dynamic import stored_bytes
+    from mmdistill.seeding import generator
+
+    cfg = _sd_config()
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    info = stored_bytes(syn)
+    card = storage_block(syn, 4 * 4 * 256, "float32 model inputs of the real training data")  # what report.py writes
+    assert info["stored_bytes"] == card["synthetic_bytes"] and info["rendered_clips"] == card["samples"] == 40
+    assert info["rendered_clip_bytes"] == card["real_bytes"] and info["rendered_ratio"] == round(card["ratio"], 4)
+    label = syn.meta["budget_label"]
+    assert f"{card['synthetic_bytes'] / 1024:.1f} KiB stored" in label, label
+    assert f"{100 * info['ratio']:.0f} % of 10 full clips" in label and f"{100 * card['ratio']:.1f} % of 40 real clips, as many as it renders" in label
 
 
 def test_identity_integrator_passes_the_static_memory_through():
@@ -463,6 +484,7 @@ def test_video_dm_run_writes_storage_and_preview(tmp_path):
     res = video_dm.run(**TINY, ipc=1, iterations=2, batch_real=2, out=str(tmp_path / "dm"))
     m = res.manifest
     assert m["metrics"]["storage"]["ratio"] == 1.0 and "KiB stored" in m["budget_label"]
+    assert m["metrics"]["storage"]["stored_bytes"] == m["storage"]["synthetic_bytes"] == m["metrics"]["storage"]["random_real_bytes"]
     assert (tmp_path / "dm" / "preview.png").exists() and (tmp_path / "dm" / "preview.gif").exists()
     syn, _ = load_synthetic(tmp_path / "dm")
     out = MODALITY.export(syn, tmp_path / "export")
@@ -532,7 +554,9 @@ def test_video_mtt_runs(tmp_path):
 
     res = video_mtt.run(**TINY, ipc=1, iterations=2, num_experts=1, expert_train_epochs=2, max_start_epoch=1, syn_steps=2, batch_train=16,
                         out=str(tmp_path / "mtt"))
-    assert res.manifest["metrics"]["storage"]["ratio"] == 1.0
+    st = res.manifest["metrics"]["storage"]
+    assert st["stored_bytes"] == st["full_clip_bytes"] + 4  # the clips and labels of a full-clip set, and the learned step size
+    assert st["stored_bytes"] == res.manifest["storage"]["synthetic_bytes"]  # the card's number
 
 
 
@@ -584,3 +608,115 @@ def test_cross_architecture_evaluation_uses_the_clip_networks():
             assert not torch.allclose(net.embed(x), net.embed(reversed_x)), name
         if name == "framepool":
             assert torch.allclose(net.embed(x), net.embed(reversed_x), atol=1e-6)
+
+
+# ------------------------------------------------------------------ layouts, val rows, stray files (user test, session 32)
+def _write_avi(path: Path, frames: int = 12, size: int = 40, fps: int = 10) -> Path:
+    """A small MJPEG AVI (``frames`` frames of ``size`` x ``size``, a moving square) that decord reads; no encoder needed
+    (decord 0.6 cannot decode some widths, 16 and 48 among them: keep the default 40)."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+    def lst(kind: bytes, data: bytes) -> bytes:
+        return b"LIST" + struct.pack("<I", len(data) + 4) + kind + data
+
+    jpgs = []
+    for t in range(frames):
+        a = np.full((size, size, 3), 30, np.uint8)
+        a[4:8, t % (size - 4):t % (size - 4) + 4] = (250, 200, 50)
+        b = io.BytesIO()
+        Image.fromarray(a).save(b, "JPEG", quality=90)
+        jpgs.append(b.getvalue())
+    big = max(map(len, jpgs))
+    avih = struct.pack("<IIIIIIIIII4I", int(1e6 / fps), 0, 0, 0x10, frames, 0, 1, big, size, size, 0, 0, 0, 0)
+    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, frames, big, 0xFFFFFFFF, 0, 0, 0, size, size)
+    strf = struct.pack("<IiiHH4sIiiII", 40, size, size, 1, 24, b"MJPG", size * size * 3, 0, 0, 0, 0)
+    hdrl = lst(b"hdrl", chunk(b"avih", avih) + lst(b"strl", chunk(b"strh", strh) + chunk(b"strf", strf)))
+    movi, idx, off = b"", b"", 4
+    for j in jpgs:
+        c = chunk(b"00dc", j)
+        idx += b"00dc" + struct.pack("<III", 0x10, off, len(j))
+        movi, off = movi + c, off + len(c)
+    body = b"AVI " + hdrl + lst(b"movi", movi) + chunk(b"idx1", idx)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def test_clips_csv_in_the_root_names_its_layout_and_the_clips_it_does_not_list(tmp_path, caplog):
+    """Before: a clips.csv in the root silently replaced the class folders and the clips it did not list vanished
+    (load report all 0, card "nothing skipped"). The layout read is now logged and recorded, the unlisted clips named."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    (root / "clips.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,test\nb/clip0,b,train\nb/clip1,b,test\n")
+    with caplog.at_level("INFO"):
+        vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2
+    assert "clips.csv" in vs.report.facts["layout"] and "replaces the class-folder layout" in vs.report.facts["layout"]
+    assert "2 clip(s) under the root it does not list left out" in vs.report.facts["layout"]
+    assert vs.report.counts()["ignored"] == 2 and {r for _, r in vs.report.ignored} == {"a folder of frame images not listed in clips.csv"}
+    assert vs.report.as_dict()["files"]["ignored"] == ["a/clip2", "b/clip2"] and vs.report.as_dict()["facts"]["layout"]
+    assert "video layout under" in caplog.text and "clips.csv" in caplog.text and "a/clip2" in caplog.text
+    folders = load_clip_folder(_frames_tree(tmp_path / "plain", {"a": 3, "b": 3}), kind="frames", sampling=_sampling(), use_cache=False)
+    assert folders.report.facts["layout"].startswith("class folders, test_fraction 0.2")
+
+
+def test_split_file_val_rows_are_left_out_beside_test_rows_as_val_folders_are(tmp_path):
+    """Before: a CSV's val rows were merged into the scored test split (kinetics-tiny: 20 test clips, 15 of them val)."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    (root / "tv.csv").write_text("path,label,split\na/clip0,a,train\nb/clip0,b,train\na/clip1,a,test\nb/clip1,b,test\n"
+                                 "a/clip2,a,val\nb/clip2,b,validation\n")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "tv.csv"), use_cache=False)
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2
+    assert vs.report.counts()["ignored"] == 2 and vs.report.as_dict()["files"]["ignored"] == ["a/clip2", "b/clip2"]
+    assert {r for _, r in vs.report.ignored} == {"a val row of tv.csv: its test rows are the held-out split"}
+    assert "2 val row(s) left out" in vs.report.facts["layout"]
+    (root / "v.csv").write_text("path,label,split\na/clip0,a,train\nb/clip0,b,train\na/clip1,a,val\nb/clip1,b,val\n"
+                                "a/clip2,a,train\nb/clip2,b,train\n")
+    only_val = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "v.csv"), use_cache=False)
+    assert len(only_val.x_test) == 2 and only_val.report.counts()["ignored"] == 0  # no test rows: val is the test split
+    assert "val rows are the test split" in only_val.report.facts["layout"]
+
+
+def test_ucf_split_lines_with_spaces_in_the_class_folder(tmp_path):
+    """Before: ``Move Right/clip0 1`` was cut at the first space ('Move' has no class folder)."""
+    from mmdistill.modalities.video.datasets import _ucf_path, load_clip_folder
+
+    assert _ucf_path("Move Right/v_x.avi 1") == "Move Right/v_x.avi" and _ucf_path("Move Right/v_x.avi") == "Move Right/v_x.avi"
+    assert _ucf_path("A/b.avi\t12 ") == "A/b.avi" and _ucf_path("  ") is None and _ucf_path("A/b 2.avi") == "A/b 2.avi"
+    root = _frames_tree(tmp_path / "data", {"Move Right": 2, "Move Left": 2})
+    (root / "trainlist01.txt").write_text("Move Right/clip0 1\nMove Left/clip0 2\n")
+    (root / "testlist01.txt").write_text("Move Right/clip1\nMove Left/clip1\n")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "trainlist01.txt"), use_cache=False)
+    assert vs.classes == ["Move Left", "Move Right"] and len(vs.x_train) == 2 and len(vs.x_test) == 2
+    assert vs.report.facts["layout"] == "UCF101 split files trainlist01.txt + testlist01.txt"
+
+
+def test_a_file_that_is_not_a_video_is_named_not_decoded_and_decord_stays_quiet(tmp_path, capfd):
+    """Before: notes.txt in a class folder was handed to decord (which reads a text file as a 1-frame clip, or prints
+    "ERROR opening"); broken files printed decord's raw C++ lines. Only video types are read; the others are named."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = tmp_path / "vids"
+    for cls in ("left", "right"):
+        for i in range(3):
+            _write_avi(root / cls / f"{cls}{i}.avi")
+    (root / "left" / "notes.txt").write_text("x")
+    (root / "right" / "broken.avi").write_bytes(b"RIFF\0\0\0\0AVI junk")
+    capfd.readouterr()
+    vs = load_clip_folder(root, sampling=_sampling(frame_size=32), use_cache=False)
+    err = capfd.readouterr().err
+    assert vs.x_train.shape[1:] == (3, 4, 32, 32) and len(vs.x_train) + len(vs.x_test) == 6
+    assert [(Path(p).name, r) for p, r in vs.report.ignored] == [("notes.txt", "not a video file (.txt: not a video type the loader reads)")]
+    assert [Path(p).name for p, _ in vs.report.unreadable] == ["broken.avi"]
+    assert "ERROR opening" not in err and "video_reader.cc" not in err, err  # decord's native line is kept off stderr ...
+    assert "Invalid data" in vs.report.unreadable[0][1]  # ... and its reason goes into our own message

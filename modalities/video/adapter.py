@@ -21,7 +21,7 @@ from ..base import TensorClassificationAdapter
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
-from .static_dynamic import init_static_dynamic, is_static_dynamic, render, stored_bytes
+from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,7 @@ class VideoModality(TensorClassificationAdapter):
             syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)
         else:
             syn = SyntheticSet.from_real(data.train, config.ipc, gen, init=config.init, meta=meta)
-        info = stored_bytes(syn)
-        syn.meta["budget_label"] = (f"{config.ipc} clip{'s' if config.ipc > 1 else ''}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
-                                    f"({100 * info['ratio']:.0f} % of full clips)")
+        syn.meta["budget_label"] = storage_label(stored_bytes(syn), config.ipc)  # the bytes the card's Storage section states
         return syn
 
     def decode(self, syn: SyntheticSet) -> Tensor:
@@ -145,7 +143,8 @@ class VideoModality(TensorClassificationAdapter):
     def evaluation_plan(self, config: Any, syn: SyntheticSet | None, data: ClassificationData, device: torch.device) -> EvaluationPlan:
         plan = super().evaluation_plan(config, syn, data, device)
         sample = data.sample_shape
-        full = data.num_classes * config.ipc * int(torch.tensor(sample).prod()) * 4
+        # classes x ipc float32 clips with their int64 labels: what a random-real subset of the set's size stores
+        full = data.num_classes * config.ipc * (int(torch.tensor(sample).prod()) * 4 + 8)
         plan.extra["storage"] = stored_bytes(syn) if syn is not None else {"full_clip_bytes": full}
         plan.extra["storage"]["random_real_bytes"] = full
         return plan

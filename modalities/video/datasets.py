@@ -22,6 +22,7 @@ file that cannot be read (or holds other settings) is decoded again and replaced
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -29,9 +30,11 @@ import json
 import logging
 import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,7 +48,10 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+#: file types read as video files (decord/ffmpeg's common containers); any other file in a class folder is named as
+#: ``ignored`` (not read), never handed to the decoder
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".3g2", ".ogv",
+                    ".ts", ".mts", ".m2ts", ".vob", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SHORT_POLICIES = ("gap", "pad", "skip")
 OFFSETS = ("random", "center")
@@ -115,13 +121,16 @@ STRICT_KINDS = LEFT_OUT_KINDS + SHORT_KINDS
 class LoadReport(CoreLoadReport):
     """:class:`mmdistill.load_report.LoadReport` with the video loader's kinds; entries are ``(path, reason)``.
     ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
-    folders, ``val/`` when ``test/`` exists, a file that is not a frame image in a clip folder). The kinds read as
+    folders, a file of a type that is not a video in a class folder, ``val/`` when ``test/`` exists, a split file's
+    ``val`` rows when it has ``test`` rows, a video file under the root the split file does not list, a file that is
+    not a frame image in a clip folder). ``facts["layout"]`` says which layout was read. The kinds read as
     attributes (``report.unreadable``: a copy of the entries; fill through ``add``) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
     the cache file's name)."""
 
     KINDS = {"unreadable": "unreadable or empty file(s) skipped",
              "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
-             "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
+             "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout, not listed by the split "
+                        "file, or of the val split beside a test split)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
 
@@ -174,7 +183,7 @@ class Item:
 
     path: Path
     label: str
-    split: str  # "train" | "test"
+    split: str  # "train" | "test" ("val" only while a split file is read: see _val_rows)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -184,8 +193,9 @@ def _hidden(p: Path, base: Path) -> bool:
 
 def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]], classes: set[str]) -> list[Item]:
     """Clips of ``root/<class>/...``. Every class folder counts as a class (an empty one too, so it is refused by
-    name rather than vanishing); with ``kind="files"`` every file in it is tried (one that does not decode is named
-    as unreadable), with ``kind="frames"`` every sub-folder is a clip and a file beside them is ``ignored``."""
+    name rather than vanishing); with ``kind="files"`` every file of a video type (:data:`VIDEO_EXTENSIONS`) in it is
+    tried (one that does not decode is named as unreadable) and any other file is ``ignored``, with ``kind="frames"``
+    every sub-folder is a clip and a file beside them is ``ignored``."""
     items = []
     for p in sorted(root.iterdir()):  # clips beside the class folders belong to no class
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
@@ -193,7 +203,14 @@ def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]
     for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
         classes.add(cls.name)
         if kind == "files":
-            members = [p for p in sorted(cls.rglob("*")) if p.is_file() and not _hidden(p, cls)]
+            members = []
+            for p in sorted(cls.rglob("*")):
+                if not p.is_file() or _hidden(p, cls):
+                    continue
+                if p.suffix.lower() in VIDEO_EXTENSIONS:
+                    members.append(p)
+                else:
+                    ignored.append((str(p), f"not a video file ({p.suffix or 'no suffix'}: not a video type the loader reads)"))
         else:
             members = []
             for p in sorted(cls.iterdir()):
@@ -226,8 +243,8 @@ def _read_csv(path: Path, root: Path) -> list[Item]:
         if len(row) < 3 or not row[0].strip() or not row[1].strip():
             raise DataError(f"{path}, line {n}: expected path,label,split (a path, a class label and train, test or val), got {row}")
         split = row[2].strip().lower()
-        split = {"val": "test", "validation": "test", "valid": "test"}.get(split, split)
-        if split not in ("train", "test"):
+        split = {"validation": "val", "valid": "val"}.get(split, split)
+        if split not in ("train", "test", "val"):
             raise DataError(f"{path}, line {n}: split must be train, test or val, got {row[2]!r}")
         items.append(Item(root / row[0].strip(), row[1].strip(), split))
     return items
@@ -244,14 +261,26 @@ def _read_ucf_lists(trainlist: Path, root: Path) -> list[Item]:
     for split, path in (("train", trainlist), ("test", testlist)):
         lines = decode_utf8(path.read_bytes(), f"split file {path}").splitlines()
         for n, line in enumerate(lines, 1):
-            parts = line.strip().split()
-            if parts:
-                rel = Path(parts[0])
+            if (name := _ucf_path(line)) is not None:
+                rel = Path(name)
                 if not rel.parent.name:
-                    raise DataError(f"{path}, line {n}: {parts[0]!r} has no class folder (expected Class/clip, as "
-                                    "UCF101's ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi)")
+                    raise DataError(f"{path}, line {n}: {name!r} has no class folder (expected Class/clip [index], as "
+                                    "UCF101's ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1)")
                 items.append(Item(root / rel, rel.parent.name, split))
     return items
+
+
+def _ucf_path(line: str) -> str | None:
+    """The clip path of a UCF101 list line ``Class/clip.avi [index]`` (None for a blank line): the class index, when
+    present, is the last whitespace-separated token and an integer; everything before it is the path, spaces included
+    (``Move Right/clip.avi 1`` -> ``Move Right/clip.avi``)."""
+    text = line.strip()
+    if not text:
+        return None
+    parts = text.rsplit(None, 1)
+    if len(parts) == 2 and re.fullmatch(r"[+-]?\d+", parts[1]):
+        return parts[0].rstrip()
+    return text
 
 
 def _no_duplicates(items: list[Item], source: Path) -> None:
@@ -264,35 +293,75 @@ def _no_duplicates(items: list[Item], source: Path) -> None:
         seen[key] = it.split
 
 
+def _val_rows(items: list[Item], source: Path, ignored: list[tuple[str, str]]) -> tuple[list[Item], str]:
+    """A split file's ``val`` rows follow the folder layout's rule for ``val/``: left out when the file has ``test``
+    rows (test is the held-out split; each val clip is named in ``ignored``), the test split when it has none.
+    Returns the items (splits ``train``/``test`` only) and what was done, in words (empty: no val row)."""
+    val = [it for it in items if it.split == "val"]
+    if not val:
+        return items, ""
+    if any(it.split == "test" for it in items):
+        ignored += [(str(it.path), f"a val row of {source.name}: its test rows are the held-out split") for it in val]
+        return [it for it in items if it.split != "val"], f"; its {len(val)} val row(s) left out (its test rows are the held-out split)"
+    return [Item(it.path, it.label, "test" if it.split == "val" else it.split) for it in items], "; its val rows are the test split (no test rows)"
+
+
+def _unlisted(root: Path, listed: list[Item], kind: str, source: Path) -> list[tuple[str, str]]:
+    """Clips under ``root`` that the split file ``source`` does not list, as ``(path, reason)``: video files
+    (:data:`VIDEO_EXTENSIONS`) with ``kind="files"``, folders holding frame images with ``kind="frames"``. Hidden
+    entries and the listed clip folders are not walked into."""
+    names = {os.path.normpath(str(it.path)) for it in listed}
+    out = []
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.normpath(os.path.join(here, d)) not in names)
+        if kind == "files":
+            out += [(os.path.join(here, f), f"not listed in {source.name}") for f in sorted(files)
+                    if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
+                    and os.path.normpath(os.path.join(here, f)) not in names]
+        elif Path(here) != root and any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
+            out.append((here, f"a folder of frame images not listed in {source.name}"))
+    return out
+
+
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float,
-              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]]]:
-    """(items, every class named by the layout, what was found but not used)."""
+              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]], str]:
+    """(items, every class named by the layout, what was found but not used, the layout read, in words)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"data_root {root} does not exist")
     csv_path = Path(split_file).expanduser() if split_file else None
+    found = ""
     if csv_path is None and root.is_file() and root.suffix.lower() == ".csv":
         csv_path, root = root, root.parent
     if csv_path is None and (root / "clips.csv").exists():
-        csv_path = root / "clips.csv"
+        csv_path, found = root / "clips.csv", " found in the data root (it replaces the class-folder layout)"
     ignored: list[tuple[str, str]] = []
     if csv_path is not None:
         if not csv_path.is_file():
             raise DataError(f"split file {csv_path} does not exist")
-        items = _read_csv(csv_path, root) if csv_path.suffix.lower() == ".csv" else _read_ucf_lists(csv_path, root)
+        if csv_path.suffix.lower() == ".csv":
+            items, layout = _read_csv(csv_path, root), f"split file {csv_path.name} (CSV path,label,split){found}"
+        else:
+            testlist = csv_path.with_name(csv_path.name.replace("train", "test"))
+            items, layout = _read_ucf_lists(csv_path, root), f"UCF101 split files {csv_path.name} + {testlist.name}"
         missing = [it for it in items if not it.path.exists()]
         if missing:
             names = ", ".join(str(it.path) for it in missing[:5])
             raise DataError(f"split file {csv_path} names {len(missing)} clip(s) that do not exist: {names}"
                             f"{' ...' if len(missing) > 5 else ''}")
         _no_duplicates(items, csv_path)
-        return items, sorted({it.label for it in items}), ignored
+        unlisted = _unlisted(root, items, kind, csv_path)
+        items, val = _val_rows(items, csv_path, ignored)
+        ignored += unlisted
+        layout += val + (f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else "")
+        return items, sorted({it.label for it in items}), ignored, layout
     if not root.is_dir():
         raise DataError(f"data_root {root} is neither a folder nor a CSV of path,label,split")
     classes: set[str] = set()
     subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
     if "train" in subdirs and ("test" in subdirs or "val" in subdirs):
         held_out = subdirs.get("test") or subdirs["val"]
+        layout = f"train/ and {held_out.name}/ class folders" + ("" if "test" in subdirs else f" ({held_out.name}/ is the test split)")
         items = _class_tree(subdirs["train"], "train", kind, ignored, classes) + _class_tree(held_out, "test", kind, ignored, classes)
         for name, d in sorted(subdirs.items()):
             if d in (subdirs["train"], held_out):
@@ -305,24 +374,27 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
         for p in sorted(root.iterdir()):
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
                 ignored.append((str(p), "not inside train/ or test/"))
-        return items, sorted(classes), ignored
+        return items, sorted(classes), ignored, layout
     items = _class_tree(root, "train", kind, ignored, classes)
     labels = sorted({it.label for it in items})
     members = [it for label in labels for it in items if it.label == label]
     flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
     out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
-    return out, sorted(classes), ignored
+    return out, sorted(classes), ignored, f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
-    Layouts: ``root/<class>/<clip>`` (a split is drawn: ``test_fraction`` of each class, seeded),
-    ``root/train/<class>/...`` + ``root/test/<class>/...`` (``val`` counts as test when there is no ``test``),
-    a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or ``root/clips.csv``), or UCF101's
-    ``trainlist0N.txt`` as ``split_file`` (its ``testlist0N.txt`` beside it). Files and folders found but not
-    used (a clip beside the class folders, ``val/`` next to ``test/``) are logged with a count."""
-    items, _, ignored = _discover(root, kind, split_file, test_fraction, seed)
+    Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
+    ``root/clips.csv``, which then replaces the class folders) or UCF101's ``trainlist0N.txt`` as ``split_file`` (its
+    ``testlist0N.txt`` beside it); ``root/train/<class>/...`` + ``root/test/<class>/...``; ``root/<class>/<clip>``
+    (a split is drawn: ``test_fraction`` of each class, seeded). ``val`` (a ``val/`` folder, a split file's ``val``
+    rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
+    found but not used (a clip beside the class folders, a file that is not a video, ``val`` next to ``test``, a clip
+    the split file does not list) are logged with a count."""
+    items, _, ignored, layout = _discover(root, kind, split_file, test_fraction, seed)
+    log.info("video layout under %s: %s", root, layout)
     if ignored:
         report = LoadReport()
         report.extend("ignored", ignored)
@@ -348,6 +420,49 @@ def _why(exc: BaseException) -> str:
     return re.sub(r"^(\[[\d:]+\] )?\S+\.(cc|h|cpp):\d+: ", "", text.splitlines()[0])[-160:]
 
 
+#: the prefix of decord's native log lines (``[13:54:33] /src/video/video_reader.cc:83: ``)
+_NATIVE_LINE = re.compile(r"^(\[[\d:]+\] )?\S+\.(cc|h|cpp):\d+: ")
+
+
+@contextlib.contextmanager
+def _native_stderr(captured: list[str]) -> Iterator[None]:
+    """Route file descriptor 2 to a temporary file while decord opens a file, so its C++ log lines (``ERROR
+    opening: ...``, which ``decord.logging.set_level`` does not reach) stay off the terminal: the loader names the
+    file itself. The text written meanwhile is appended to ``captured``. Nothing is redirected where descriptor 2
+    cannot be duplicated."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        saved = None
+    if saved is None:
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _native_lines(captured: list[str]) -> list[str]:
+    """decord's lines of ``captured`` (:func:`_native_stderr`), without their prefix; any other text written to
+    descriptor 2 meanwhile (another thread's) is written back to stderr."""
+    ours, other = [], []
+    for line in "".join(captured).splitlines():
+        if _NATIVE_LINE.match(line):
+            ours.append(_NATIVE_LINE.sub("", line).strip())
+        elif line.strip():
+            other.append(line)
+    if other:
+        sys.stderr.write("\n".join(other) + "\n")
+    return ours
+
+
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     """(T, H, W, 3) uint8 frames resized to ``size`` x ``size`` with Pillow's bilinear filter (the frame-image loader's)."""
     from PIL import Image
@@ -364,11 +479,16 @@ def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None
     decord = _decord()
     hint = "" if path.suffix.lower() in VIDEO_EXTENSIONS else f"not a video file ({path.suffix or 'no suffix'}); "
     size = {} if sampling.frame_size is None else {"width": sampling.frame_size, "height": sampling.frame_size}
+    native: list[str] = []
     try:
-        vr = decord.VideoReader(str(path), num_threads=1, **size)
-        length = len(vr)
+        with _native_stderr(native):
+            vr = decord.VideoReader(str(path), num_threads=1, **size)
+            length = len(vr)
     except Exception as exc:  # decord raises its own error type for corrupt or unknown files
-        return None, 0, f"unreadable: {hint}{_why(exc)}"
+        said = _native_lines(native)  # decord's own line says why ("ERROR opening: PATH, Invalid data ..."); its error does not
+        return None, 0, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
+    for line in _native_lines(native):
+        log.debug("decord on %s: %s", path, line)
     idx, kind = sampling.indices(length, str(path))
     if idx is None:
         return None, length, "skip" if length else f"unreadable: {hint}no frames"
@@ -492,10 +612,12 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     layout is kept, so a class none of whose clips decodes is refused by name."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
-    items, all_classes, ignored = _discover(root, kind, split_file, test_fraction, sampling.seed)
+    items, all_classes, ignored, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
     base = Path(root).expanduser()
     report = LoadReport(root=str(base.parent if base.is_file() else base))
     report.extend("ignored", ignored)
+    report.facts["layout"] = layout
+    log.info("video layout under %s: %s", root, layout)
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"

@@ -168,22 +168,39 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
 
 
 def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
-    """Bytes the set stores (float32 tensors of ``syn.data`` that make up the data: memories, integrator or
-    clips; not the learned step size) next to the bytes of ``classes x ipc`` full clips (what the full-clip
-    baselines store at the same clips per class)."""
-    steps = set(syn.meta.get("step_sizes", []))
-    parts = {k: int(v.numel()) * FLOAT_BYTES for k, v in syn.data.items() if k not in steps}
+    """What the set stores, as the card's Storage section counts it, next to two references.
+
+    ``stored_bytes``: every tensor of the set's file (:meth:`SyntheticSet.tensors`: memories and integrator, or
+    clips, a learned step size, the labels), by part in ``parts`` (bytes); the card's ``synthetic_bytes``.
+    ``full_clip_bytes``: a full-clip set of ``classes x ipc`` clips (C, T, H, W) float32 with their labels, what the
+    full-clip baselines store at the same clips per class; ``ratio`` = stored / that (the summary line's "% of full
+    clips"). ``rendered_clip_bytes``: ``rendered_clips`` real clips (float32 model inputs, one per clip the set
+    decodes to: S x m^2 for static/dynamic, the clips for full clips), what the card compares with ("the same
+    number of real samples"); ``rendered_ratio`` = stored / that. For a full-clip set both references count the
+    same clips."""
+    parts = {(k[len("data."):] if k.startswith("data.") else k): int(v.numel()) * v.element_size() for k, v in syn.tensors().items()}
     stored = sum(parts.values())
-    if is_static_dynamic(syn):
-        c, t, h, w = syn.meta[KEY]["clip_shape"]
-        rendered = len(syn)
-    else:
-        c, t, h, w = syn.data["x"].shape[1:]
-        rendered = len(syn)
-    full = syn.num_classes * syn.ipc * c * t * h * w * FLOAT_BYTES
-    return {"stored_bytes": stored, "full_clip_bytes": full, "ratio": round(stored / full, 4), "parts": parts,
-            "rendered_clips": rendered, "clips_per_class": syn.ipc}
+    c, t, h, w = syn.meta[KEY]["clip_shape"] if is_static_dynamic(syn) else syn.data["x"].shape[1:]
+    clip = c * t * h * w * FLOAT_BYTES
+    rendered = len(syn)
+    label_bytes = sum(parts.get(k, 0) for k in ("labels", "soft_labels")) / max(rendered, 1)  # per clip
+    clips = syn.num_classes * syn.ipc
+    full = int(round(clips * (clip + label_bytes)))
+    return {"stored_bytes": stored, "full_clip_bytes": full, "ratio": round(stored / full, 4), "full_clips": clips, "parts": parts,
+            "rendered_clips": rendered, "rendered_clip_bytes": rendered * clip, "rendered_ratio": round(stored / (rendered * clip), 4),
+            "clips_per_class": syn.ipc}
+
+
+def storage_label(info: dict[str, Any], ipc: int) -> str:
+    """The set's size in words, from :func:`stored_bytes`: ``"1 clip/class, 125.5 KiB stored (39 % of 10 full clips)"``,
+    with ``"; 9.8 % of 40 real clips, as many as it renders"`` when the set renders more clips than it has slots (the
+    card's comparison)."""
+    text = (f"{ipc} clip{'s' if ipc > 1 else ''}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
+            f"({100 * info['ratio']:.0f} % of {info['full_clips']} full clips")
+    if info["rendered_clips"] != info["full_clips"]:
+        text += f"; {100 * info['rendered_ratio']:.1f} % of {info['rendered_clips']} real clips, as many as it renders"
+    return text + ")"
 
 
 __all__ = ["BIAS", "DYNAMIC", "KEY", "STATIC", "WEIGHT", "distil_static", "init_integrator", "init_static_dynamic", "is_static_dynamic",
-           "render", "rendered_labels", "stored_bytes"]
+           "render", "rendered_labels", "storage_label", "stored_bytes"]
