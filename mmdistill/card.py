@@ -173,7 +173,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     st = manifest.get("storage") or {}
     out += ["## Storage", ""]
     if st:
-        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for {st['samples']} samples")
+        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {st['samples']} samples they decode to")
         if st.get("real_bytes"):
             out.append(f"- the same number of real samples: {_size(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")
@@ -199,9 +199,14 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                            f"{100 * sp['frac_below_real_min']:.0f} % |")
         out += ["", *[f"- {line}" for line in summary_lines(mem)]]
         if mem.get("picture"):
-            out += ["", f"Distributions and the closest pairs: `{MEMORISATION_FILE}` in the run folder."]
+            out += ["", f"Distributions and the closest pairs: `{MEMORISATION_FILE}` in the run folder"
+                    + (" this export was made from (not copied here)." if where == "export" else ".")]
         out.append("")
-    path = "." if where != "run" else "PATH/TO/THIS/FOLDER"
+    path = {"run": "PATH/TO/THIS/FOLDER", "hf": "."}.get(where, "PATH/TO/THE/RUN")
+    if where == "export":
+        out += ["## This folder", "", "The samples as files of the modality's own format (where they are in one folder per class, "
+                "`classes.json` maps each folder to its class name and label index). `mmdistill.load`, `show`, `eval` and `check` "
+                "read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
     out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
             "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]

@@ -25,6 +25,7 @@ from mmdistill.baselines import herding_subset, random_subset
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.distributed import current_workers
+from mmdistill.errors import ConfigError
 from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
 from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, TrainAndScoreMany,
                                   evaluate_network, score_runs)
@@ -66,6 +67,26 @@ def evaluation_networks(cfg: Any, modality: ClassificationModality) -> list[str]
     """The networks a set is evaluated on: with ``cross_arch`` the modality's ``cross_arch_networks``, else
     ``eval_networks``, or the recipe's network."""
     return chosen_networks(cfg, modality.cross_arch_networks) or [cfg.network]
+
+
+def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: ClassificationData) -> None:
+    """ConfigError naming ``eval_networks`` (or ``cross_arch`` / ``network``) when a network the evaluation will train
+    does not take ``data``'s samples: each is built and run once on two samples of the data's shape on PyTorch's
+    ``meta`` device (no memory, no arithmetic), so a video set asked to be scored by the image ConvNet stops before
+    its distillation, not after it."""
+    key = "cross_arch" if cfg.cross_arch else "eval_networks" if cfg.eval_networks else "network"
+    shape = tuple(data.sample_shape)
+    for name in evaluation_networks(cfg, modality):
+        try:
+            with torch.device("meta"):
+                net = modality.build_network(name, shape, data.num_classes)
+                out = net(torch.empty((2, *shape)))
+            if tuple(out.shape) != (2, data.num_classes):
+                raise ValueError(f"it gives outputs of shape {tuple(out.shape)[1:]} per sample, not ({data.num_classes},)")
+        except (ConfigError, RuntimeError, ValueError, TypeError) as exc:
+            raise ConfigError(f"config key {key}: network {name!r} does not take {data.name}'s samples of shape {shape} "
+                              f"({exc}); choose one of the networks for them (the modality's cross-architecture list: "
+                              f"{', '.join(modality.cross_arch_networks)})", key=key) from exc
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:
@@ -202,6 +223,6 @@ def evaluate_baselines(cfg: Any, data: ClassificationData, modality: Classificat
     return {network.name: evaluate_network(plan, network) for network in plan.networks}
 
 
-__all__ = ["EvalResult", "baseline_sets", "classification_data_on", "classification_plan", "describe_classification",
+__all__ = ["EvalResult", "baseline_sets", "check_evaluation_networks", "classification_data_on", "classification_plan", "describe_classification",
            "evaluate_baselines", "evaluate_tensors", "evaluation_augment", "evaluation_networks", "evaluation_protocol", "herding_indices",
            "many_trainer", "network_factory", "trainer"]

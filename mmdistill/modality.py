@@ -169,6 +169,7 @@ class AdapterDefaults(ShareDefaults):
     """Defaults of the optional hooks, in one place: adapters inherit this and override what differs.
 
     * :meth:`evaluate`: the adapter's :meth:`Modality.evaluation_plan` run by the core skeleton;
+    * :meth:`check_evaluation`: nothing to check (a classification adapter checks its evaluation networks);
     * :meth:`fresh_network`: the matching network re-initialised from ``gen`` (a pretrained encoder overrides
       this to copy its weights instead);
     * :meth:`expert_optimizer`: MTT's SGD (``lr_teacher``, ``momentum_teacher``, ``weight_decay_teacher``)
@@ -189,6 +190,10 @@ class AdapterDefaults(ShareDefaults):
 
     def evaluate(self, config: Any, syn: SyntheticSet | None, data: Any, device: torch.device) -> dict[str, Any]:
         return run_plan(self.evaluation_plan(config, syn, data, device))
+
+    def check_evaluation(self, config: Any, data: Any) -> None:
+        """Raise a ConfigError naming the key when the evaluation ``config`` asks for cannot run on ``data`` (a
+        network that does not take its samples); the run calls it after loading the data, before distilling."""
 
     def fresh_network(self, config: Any, data: Any, gen: torch.Generator) -> nn.Module:
         net = self.matching_network(config, data)

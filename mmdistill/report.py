@@ -96,14 +96,23 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
-    """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set)."""
+    """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
+    manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
+    ``preview.gif``), so that ``--overwrite`` removes every one of them, and no other file of the folder."""
+    before = _plain_files(out)
     title = artifact_title(manifest)
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
                     selection=manifest.get("selection"))
     write_accuracy_plot(out, manifest)
     write_card(out, manifest, modality, syn)
+    manifest["written_files"] = sorted(_plain_files(out) - before)
     save_synthetic(out, syn, manifest)
+
+
+def _plain_files(folder: Path) -> set[str]:
+    """Names of the plain files directly in ``folder``."""
+    return {p.name for p in Path(folder).iterdir() if p.is_file() and not p.is_symlink()}
 
 
 def budget_label(manifest: Mapping[str, Any]) -> str:

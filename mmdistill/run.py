@@ -13,6 +13,7 @@ the artifact. A matcher that does not shard is refused with several processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -90,6 +91,18 @@ def _foreign_files(out: Path) -> list[str]:
     return found
 
 
+def written_files(manifest: Path) -> list[str]:
+    """The files beside the set that the run of ``manifest`` wrote (its ``written_files``: the modality's own pictures
+    and views too, a video's ``preview.gif``); plain names only, so nothing outside the folder is named. Empty for a
+    manifest that cannot be read or predates the list (:data:`RUN_FILES` still applies)."""
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            names = json.load(fh).get("written_files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and n == Path(n).name] if isinstance(names, list) else []
+
+
 def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> bool:
     """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
 
@@ -113,7 +126,7 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
                 f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
                 "(--overwrite) to start over, or choose another out"
             )
-        for name in (MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *RUN_FILES):  # the old run's files: none survives to mix in
+        for name in (*written_files(manifest), MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *RUN_FILES):  # none survives to mix in
             (out / name).unlink(missing_ok=True)
     if cfg.resume and not cfg.overwrite:
         if manifest.exists() and not ckpt.exists():
@@ -204,6 +217,8 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
              stop_after: int | None, resume_keys: dict[str, Any], paper: str = "", workers: Workers = Workers()) -> RunResult:
     data = modality.to_device(load_data(modality, cfg), device)
+    if cfg.evaluate:
+        modality.check_evaluation(cfg, data)  # a network that cannot take the samples stops the run before distilling
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
     syn.to(device).requires_grad_(True)
@@ -259,4 +274,5 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     return RunResult(out, final, manifest)
 
 
-__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "prepare_out_dir", "remove_if_unused"]
+__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "prepare_out_dir", "remove_if_unused",
+           "written_files"]

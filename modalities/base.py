@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmdistill.classification import classification_data_on, classification_plan, describe_classification
+from mmdistill.classification import check_evaluation_networks, classification_data_on, classification_plan, describe_classification
 from mmdistill.evaluation import EvaluationPlan
 from mmdistill.labels import soft_labeler
 from mmdistill.matchers.trajectory import ClassificationStudent
@@ -54,6 +54,9 @@ class TensorClassificationAdapter(AdapterDefaults):
 
     def matching_network(self, config: Any, data: ClassificationData) -> nn.Module:
         return self.build_network(config.network, data.sample_shape, data.num_classes)
+
+    def check_evaluation(self, config: Any, data: ClassificationData) -> None:
+        check_evaluation_networks(config, self, data)
 
     def decode(self, syn: SyntheticSet) -> Tensor:
         return syn.x

@@ -278,6 +278,28 @@ def test_overwrite_starts_over_without_the_old_runs_files(small_run, tmp_path):
     prepare_out_dir(out, SimpleNamespace(resume=True, overwrite=False, iterations=5))  # nothing of another's: accepted
 
 
+def test_overwrite_removes_every_file_the_old_run_wrote_and_only_those(small_run, tmp_path):
+    """A modality's own files (a video run's preview.gif, a summary's decoded.json) are listed in the manifest's
+    written_files and removed by --overwrite with the rest (before: a video run overwritten by an image run kept its
+    preview.gif); a user's file and a name reaching outside the folder are left alone."""
+    import json
+    from types import SimpleNamespace
+
+    from mmdistill.run import prepare_out_dir
+
+    out = _copy(small_run, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"README.md", "preview.png", "loss.png"} <= set(manifest["written_files"])
+    assert not {"manifest.json", "synthetic.safetensors", "checkpoint.safetensors"} & set(manifest["written_files"])
+    (out / "preview.gif").write_text("the old run's animation")
+    (out / "notes.txt").write_text("kept")
+    (tmp_path / "outside.txt").write_text("kept")
+    manifest["written_files"] += ["preview.gif", "../outside.txt"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (tmp_path / "outside.txt").exists()
+
+
 def _rewrite_checkpoint(path: Path, meta_changes: dict, drop: str | None = None) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

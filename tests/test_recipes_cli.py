@@ -403,3 +403,37 @@ def test_a_set_is_not_scored_on_data_with_other_classes(dm_run):
         check_fits_data(syn, modality, data(list("abcdefghij")), dm_run)
     with pytest.raises(DataError, match="differ from label 8 on"):
         check_fits_data(syn, modality, data([*map(str, range(8)), "9", "8"]), dm_run)
+
+
+def test_an_evaluation_network_that_cannot_take_the_samples_stops_the_run_before_distilling(tmp_path):
+    """A registered network of another modality (ConvNet3D for 8x8 digits): a ConfigError naming eval_networks, the
+    data's sample shape and the modality's networks, raised after loading the data and before the first iteration
+    (before: the whole distillation ran and the evaluation failed building the network)."""
+    import mmdistill.modalities.video  # noqa: F401  (registers convnet3d)
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"config key eval_networks: network 'convnet3d' does not take digits's samples of shape "
+                                          r"\(1, 8, 8\) .*convnet, mlp, lenet") as err:
+        image_dm.RECIPE.run(**FAST_DM, eval_networks=["mlp", "convnet3d"], out=str(out))
+    assert err.value.key == "eval_networks"
+    assert not (out / "checkpoint.safetensors").exists() and not (out / "metrics.jsonl").exists()
+    # the networks that take the samples pass the check (built on the meta device: nothing allocated)
+    cfg = image_dm.RECIPE.config(**FAST_DM, cross_arch=True)
+    from mmdistill.modality import get_modality
+    from mmdistill.validation import load_data
+
+    modality = get_modality("image")
+    modality.check_evaluation(cfg, load_data(modality, cfg))
+
+
+def test_a_file_export_says_where_its_set_is_read_from(dm_run, tmp_path):
+    """The card of a PNG/WAV export does not tell the user to ``mmdistill.load(".")`` it (that reads a run folder or a
+    --to hf export, and failed on the export), and indexes its class folders in classes.json."""
+    out = tmp_path / "pngs"
+    assert cli_main(["export", str(dm_run), "--to", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert 'mmdistill.load(".")' not in card and 'mmdistill.load("PATH/TO/THE/RUN")' in card and "## This folder" in card
+    index = json.loads((out / "classes.json").read_text())["classes"]
+    assert [(r["label"], r["class"], r["folder"]) for r in index[:2]] == [(0, "0", "0"), (1, "1", "1")]
