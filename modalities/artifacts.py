@@ -1,11 +1,15 @@
 """Helpers shared by the adapters' previews and exports: label checks, a grid of samples with one row per
-class, file-system safe class folder names and an all-or-nothing file tree."""
+class, portable class folder names with their ``classes.json`` index, and an all-or-nothing file tree."""
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import torch
 
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
@@ -52,19 +56,50 @@ def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: 
     return fig, rows
 
 
-def safe_name(name: str) -> str:
-    """``name`` with characters outside ``A-Za-z0-9._ -`` replaced by ``_`` (never empty)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" .")
-    return cleaned or "class"
+#: the export's index of class folders: ``{"classes": [{"label", "class", "folder", "samples"}, ...]}``
+CLASS_INDEX_FILE = "classes.json"
+#: characters no common file system takes in a name (Windows' ``<>:"/\|?*``, ``/`` and NUL on POSIX, control codes)
+_INVALID = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+#: names Windows reserves for devices, with or without an extension
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+#: bytes of UTF-8 a folder name keeps (file systems allow 255; room for an index prefix)
+_MAX_BYTES = 200
 
 
-def class_folder_names(classes: list[str]) -> list[str]:
-    """File-system safe folder names of ``classes``; on a collision (also case-insensitive) every folder
-    gets its class index as a prefix (``003_name``)."""
-    names = [safe_name(c) for c in classes]
-    if len({n.lower() for n in names}) != len(names):
+def portable_name(name: str) -> str:
+    """``name`` as a folder name valid on the common file systems, unicode letters kept (NFC): path separators,
+    NUL, control codes and Windows' ``<>:"|?*`` become ``_``; leading and trailing spaces and dots are removed (a
+    leading dot would hide the folder, Windows drops trailing ones); a Windows device name (``CON``, ``nul.txt``...)
+    gets a ``_`` prefix; cut to 200 bytes of UTF-8; never empty (``class``)."""
+    cleaned = _INVALID.sub("_", unicodedata.normalize("NFC", str(name))).strip(" .")
+    while len(cleaned.encode("utf-8")) > _MAX_BYTES:
+        cleaned = cleaned[:-1]
+    cleaned = cleaned.rstrip(" .") or "class"
+    return "_" + cleaned if _RESERVED.match(cleaned) else cleaned
+
+
+def export_folder_names(classes: list[str]) -> list[str]:
+    """The class folder names of an export (:func:`portable_name` of each class); when two would be the same on a
+    case- or normalisation-insensitive file system (Windows, macOS), every folder gets its class index as a prefix
+    (``003_name``), so folders still sort in label order. ``classes.json`` (:func:`write_class_index`) maps them
+    back to the class names."""
+    names = [portable_name(c) for c in classes]
+    if len({n.casefold() for n in names}) != len(names):
         names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
     return names
 
 
-__all__ = ["check_labels", "class_folder_names", "class_grid", "new_tree", "safe_name"]
+def write_class_index(folder: Path, classes: list[str], names: list[str], labels: Tensor) -> Path:
+    """Write ``folder/classes.json``: per class its label index, name, export folder (None: no samples, no folder)
+    and sample count, so a folder whose name had to change still leads back to its class. Returns the path."""
+    counts = torch.bincount(labels.long(), minlength=len(classes)).tolist() if len(labels) else [0] * len(classes)
+    rows = [{"label": i, "class": c, "folder": names[i] if counts[i] else None, "samples": int(counts[i])}
+            for i, c in enumerate(classes)]
+    path = Path(folder) / CLASS_INDEX_FILE
+    lines = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows)  # one class a line
+    path.write_text('{"classes": [\n' + lines + "\n]}\n", encoding="utf-8")
+    return path
+
+
+
+__all__ = ["CLASS_INDEX_FILE", "check_labels", "class_grid", "export_folder_names", "new_tree", "portable_name", "write_class_index"]

@@ -302,6 +302,21 @@ def test_export_writes_wav_per_class_and_tensors(folder_run, tmp_path):
     syn, _ = load_synthetic(folder_run)
     assert tensors["fdmfcc"].shape == (6, 3, 13, 41) and json.loads(meta["classes"]) == ["rising", "steady", "warble"]
     assert json.loads(meta["params"])["n_mfcc"] == 13 and torch.equal(tensors["labels"], syn.labels)
+    index = json.loads((tmp_path / "wav" / "classes.json").read_text(encoding="utf-8"))["classes"]
+    assert [(r["label"], r["class"], r["folder"], r["samples"]) for r in index] == [
+        (0, "rising", "rising", 2), (1, "steady", "steady", 2), (2, "warble", "warble", 2)]
+
+
+def test_export_keeps_unicode_class_folders(tmp_path):
+    from mmdistill.modalities.audio.export import export_audio_set
+
+    params = FDMFCCParams(sample_rate=8000)
+    x = torch.randn(3, 3, 13, 11)
+    out = export_audio_set(x, torch.tensor([0, 1, 2]), ["dög", "dåg", "d?g"], tmp_path / "wav", params=params,
+                           mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], num_samples=800, n_iter=2)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(["dög", "dåg", "d_g"])  # before: 000_d_g ...
+    index = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
+    assert [(r["class"], r["folder"]) for r in index] == [("dög", "dög"), ("dåg", "dåg"), ("d?g", "d_g")]
 
 
 def test_eval_of_a_saved_set_reproduces_its_metrics(folder_run, capsys):
@@ -419,6 +434,35 @@ def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, cap
         assert text in caplog.text, text
     with pytest.raises(DataError, match=r"notes.txt .*strict mode"):
         load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, strict=True)
+
+
+def test_hidden_files_are_named_and_a_class_without_test_clips_is_warned(tmp_path, caplog):
+    import logging
+    import shutil
+
+    root = _write_tree(tmp_path / "data", per_class=3)
+    (root / "steady" / ".DS_Store").write_bytes(b"\0")
+    (root / "rising" / ".git").mkdir()
+    (root / "rising" / ".git" / "x.wav").write_bytes(b"")  # inside a hidden folder: not read, the folder named
+    (root / ".DS_Store").write_bytes(b"\0")
+    for extra in ("1.wav", "2.wav"):  # warble keeps a single clip: nothing to hold out
+        (root / "warble" / extra).unlink()
+    with caplog.at_level(logging.WARNING):
+        ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
+    rep = ds.report.as_dict()
+    assert sorted(rep["files"]["ignored"]) == [".DS_Store", "rising/.git", "steady/.DS_Store"]
+    assert "steady/.DS_Store (hidden)" in caplog.text
+    assert rep["facts"]["classes_without_test"] == ["warble"] and "'warble' have training clips but no test clip" in caplog.text
+    load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, strict=True)  # hidden entries never fail strict
+    # a train/test layout whose test/ lacks a class folder: warned, as the image loader does
+    split = tmp_path / "split"
+    shutil.copytree(root / "rising", split / "train" / "rising")
+    shutil.copytree(root / "steady", split / "train" / "steady")
+    shutil.copytree(root / "rising", split / "test" / "rising")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        ds = load_audio_dataset("folder", split, sample_rate=8000, duration=0.4)
+    assert ds.report.facts["classes_without_test"] == ["steady"] and "'steady' have training clips" in caplog.text
 
 
 def test_the_load_report_reaches_the_manifest(folder_run):

@@ -4,6 +4,7 @@ preview/export, the recipes' defaults and CPU budget, a short run of each recipe
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 from pathlib import Path
@@ -141,6 +142,8 @@ def test_herding_init_and_export(tensors_set, tmp_path):
     assert rate == 8000 and len(wave) == 2000 and np.abs(wave).max() > 0.1
     stored = load_file(out / "pairs.safetensors")
     assert stored["image"].min() >= 0 and stored["image"].max() <= 1 and stored["audio"].shape == (6, 1, 8, 8)
+    index = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
+    assert [r["samples"] for r in index] == [2, 2, 2] and all((out / r["folder"]).is_dir() for r in index)
 
 
 def test_paper_defaults_and_cpu_budget():
@@ -225,8 +228,10 @@ def test_csv_missing_column_and_file(tmp_path):
         MODALITY.load(_cfg(dataset="csv", data_root=str(bad)))
     path = _write_csv_set(tmp_path / "set")
     (tmp_path / "set" / "a01.wav").unlink()
-    with pytest.raises(DataError, match=r"1 file\(s\) do not exist: row 3: .*a01.wav"):
-        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    for strict in (False, True):  # a missing file is a listing error either way (an unreadable one is skipped unless strict)
+        with pytest.raises(DataError, match=r"1 file\(s\) do not exist: row 3: .*a01.wav .*relative to the CSV's folder.*"
+                                            r"with or without strict"):
+            MODALITY.load(_cfg(dataset="csv", data_root=str(path), strict=strict))
 
 
 def test_video_clip_without_audio_track_is_skipped_and_named(kinetics_tiny_folder, monkeypatch, caplog):

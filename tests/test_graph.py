@@ -88,6 +88,16 @@ def test_non_symmetric_and_out_of_range_edges_are_named():
         build_data(_raw(edge_index=torch.tensor([[0, 95], [95, 0]])), "custom", GraphLoadOptions())
 
 
+def test_undirected_edge_count_counts_each_self_loop_once():
+    # 0-1, 1-2 both ways, self-loops on 0 and 3 (listed once each, as their own reverse): 2 + 2 undirected edges
+    raw = _raw(edge_index=torch.tensor([[0, 1, 1, 2, 0, 3], [1, 0, 2, 1, 0, 3]]))
+    data = build_data(raw, "custom", GraphLoadOptions(symmetrize=True))
+    assert data.graph.num_edges == 6 and data.graph.num_undirected_edges == 4
+    assert "4 undirected edges" in data.describe()
+    dense = Graph(torch.zeros(3, 2), adj=torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert dense.num_undirected_edges == 1  # a dense graph's diagonal is no edge
+
+
 def test_edge_list_files_and_saved_graph_load(tmp_path):
     raw = make_sbm(90, 3, 5, seed=2)
     files = tmp_path / "files"

@@ -24,6 +24,7 @@ from mmdistill.modalities.image.datasets import (  # noqa: E402
     load_image_dataset,
     read_idx,
 )
+from mmdistill.modalities.artifacts import export_folder_names, portable_name  # noqa: E402
 from mmdistill.modalities.image.export import export_image_folder, save_preview_grid  # noqa: E402
 
 
@@ -262,7 +263,7 @@ def test_export_round_trip(tmp_path):
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     classes = ["ant", "bee/wasp", "cat"]
     out = export_image_folder(x, labels, classes, tmp_path / "export", mean=mean, std=std)
-    assert sorted(p.name for p in out.iterdir()) == ["ant", "bee_wasp", "cat"]
+    assert sorted(p.name for p in out.iterdir()) == ["ant", "bee_wasp", "cat", "classes.json"]
     assert sorted(p.name for p in (out / "cat").iterdir()) == ["00004.png", "00005.png"]
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # the temporary sibling is gone
     back = load_image_dataset("imagefolder", out, mean=mean, std=std, test_fraction=0.5)
@@ -292,7 +293,23 @@ def test_export_refuses_non_empty_target(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()  # an existing empty folder is fine
     export_image_folder(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"], empty, mean=(0.0,), std=(1.0,))
-    assert sorted(p.name for p in empty.iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in empty.iterdir()) == ["a", "b", "classes.json"]
+
+
+def test_export_keeps_unicode_class_names_and_maps_folders_back(tmp_path):
+    import json
+
+    classes = ["dög", "dåg", "d?g", "a/b", "CON", ".hidden", "empty"]
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    out = export_image_folder(torch.zeros(6, 1, 4, 4), labels, classes, tmp_path / "e", mean=(0.0,), std=(1.0,))
+    folders = ["dög", "dåg", "d_g", "a_b", "_CON", "hidden"]  # before: 000_d_g, 001_d_g, 002_d_g, ...
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(folders)
+    index = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
+    assert [(r["label"], r["class"], r["folder"], r["samples"]) for r in index] == [
+        *[(i, c, f, 1) for i, (c, f) in enumerate(zip(classes, folders))], (6, "empty", None, 0)]
+    assert export_folder_names(["Dög", "dög", "x"]) == ["000_Dög", "001_dög", "002_x"]  # same folder on macOS / Windows
+    assert export_folder_names(["e\u0301", "\u00e9"]) == ["000_é", "001_é"]  # the same name once normalised
+    assert portable_name("a\x00b\tc:d*e|f\\g") == "a_b_c_d_e_f_g" and portable_name(" . ") == "class"
 
 
 # --------------------------------------------------------------------------- audit: what a user's folder can hold

@@ -20,7 +20,8 @@ from mmdistill.modalities.sequences.evaluate import check_budget, most_active_us
 from mmdistill.modalities.sequences.matching import AdamState, MetaMatcher, adam_update
 from mmdistill.modalities.sequences.nets import GRU4Rec, SASRec
 from mmdistill.modalities.sequences.summary import decode_summary, learnable_keys, summary_optimizer
-from mmdistill.modalities.sequences.train import LossModule, metrics_from_ranks, pretrained_learner
+from mmdistill.modalities.sequences.train import (NO_NEGATIVE, LossModule, metrics_from_ranks, pretrained_learner, sample_negatives,
+                                                  short_negative_users, target_ranks)
 from mmdistill.recipes import sequences_farzi, sequences_td3
 from mmdistill.seeding import generator
 
@@ -323,6 +324,27 @@ def test_ranking_metrics():
     assert m["ndcg@10"] == pytest.approx((1 + 1 / math.log2(6) + 1 / math.log2(11)) / 5)
 
 
+
+def test_sampled_negatives_on_a_small_catalogue_are_distinct_and_never_score_below_full(caplog):
+    data = build_sequences("small", generated_log(60, 45, seed=3), SequenceLoadOptions(max_len=10))
+    assert data.num_items < 100
+    neg = sample_negatives(data, 100, seed=0)
+    for u in range(data.num_users):
+        row = [int(i) for i in neg[u] if i != NO_NEGATIVE]
+        seen = set(data.train[u].tolist()) | {int(data.valid_target[u]), int(data.test_target[u])}
+        assert len(row) == len(set(row)) == data.num_items - len(seen) and not set(row) & seen  # all unseen, once each
+    assert short_negative_users(neg) == data.num_users
+    assert any("fewer than 100 unseen items" in r.getMessage() for r in caplog.records)
+    torch.manual_seed(0)
+    net = SASRec(data.num_items, 10, hidden=8, inner=16, hidden_dropout=0.0, attn_dropout=0.0)
+    full = target_ranks(net, data, "test", "full")
+    sampled = target_ranks(net, data, "test", "sampled", neg)
+    assert bool((sampled <= full).all())  # a subset of the full candidates can never rank the target lower
+    mf, ms = metrics_from_ranks(full), metrics_from_ranks(sampled)
+    assert all(ms[f"hr@{k}"] >= mf[f"hr@{k}"] for k in (5, 10, 20))
+    big = sample_negatives(build_sequences("g", generated_log(30, 200, seed=1), SequenceLoadOptions(max_len=10)), 20, seed=0)
+    assert short_negative_users(big) == 0 and all(len(set(r.tolist())) == 20 for r in big)
+
 # ---------------------------------------------------------------------------------------------- summary
 def test_tucker_summary_keeps_v_frozen_and_out_of_the_optimizer():
     cfg = tiny()
@@ -490,6 +512,7 @@ def test_recipe_runs_and_writes_its_artifacts(recipe, tmp_path):
     metrics = res.manifest["metrics"]
     assert metrics["metric"] == "hr@10 (full ranking)" and {"distilled", "random_real", "most_active", "whole"} <= set(metrics)
     assert "s100:hr@10" in metrics["distilled"]["scores"] and "ranking_name" in metrics["protocol"]
+    assert 0 < metrics["protocol"]["short_negative_users"] <= metrics["protocol"]["test_users"]  # 40 items < 100 negatives
     assert set(metrics["train_seconds"]["sasrec"]) == {"distilled", "random_real", "most_active", "whole"}
     for name in ("synthetic.safetensors", "manifest.json", "preview.png", "decoded.json", "loss.png", "accuracy.png"):
         assert (tmp_path / "run" / name).exists(), name

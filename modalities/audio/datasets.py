@@ -20,7 +20,9 @@ Without a given split, ``test_fraction`` of every class's readable clips is held
 resampled to one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files``
 clips at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped, and files under a
 folder root that are not audio files of the layout ignored, both named in a warning (``strict=True`` makes them an
-error); clips resampled (per source rate), padded and cropped are counted in the log. All of it is the set's
+error; hidden files and folders are named too, reason ``hidden``, never an error); a class with training clips but
+no test clip is named in a warning (fact ``classes_without_test``); clips resampled (per source rate), padded and
+cropped are counted in the log. All of it is the set's
 ``report`` (the manifest's ``load_report``). A CSV whose first row is neither a ``path,label[,split]`` header nor a
 row of an audio file, that lists a file that does not exist or a file twice, is refused naming the rows (lines).
 """
@@ -32,6 +34,7 @@ import dataclasses
 import io
 import logging
 import math
+import os
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -203,6 +206,7 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
+    _classes_without_test(key, classes, y, train, test, found.needs_split, report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report)
@@ -213,6 +217,22 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
     clips that were read, so an unreadable file never leaves a class without its test clips."""
     is_test = held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
     return x, y, torch.tensor([1 if t else 0 for t in is_test])
+
+
+def _classes_without_test(key: str, classes: list[str], y: Tensor, train: Tensor, test: Tensor, held_out: bool,
+                          report: LoadReport) -> list[str]:
+    """The classes with readable training clips but no readable test clip (they are trained on, never scored):
+    logged as a warning naming them, as the image loader does, and recorded in ``report``'s fact
+    ``classes_without_test``. ``held_out``: the split was drawn here (a class needs two readable clips to give one)."""
+    scored = set(y[test].tolist())
+    missing = [classes[c] for c in sorted(set(y[train].tolist()) - scored)]
+    if missing:
+        why = ("a class needs at least two readable clips to hold one out" if held_out else
+               "the test split has no folder or row for them, or their test clips were unreadable")
+        log.warning("%s: class(es) %s have training clips but no test clip (%s); their accuracy is not measured",
+                    key, ", ".join(repr(c) for c in missing), why)
+        report.facts["classes_without_test"] = missing
+    return missing
 
 
 def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> LoadReport:
@@ -324,8 +344,9 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         return _Found(*_fsdd(path, download, strict))
     if key == "folder":
         found = _folder(path)
-        if found.ignored and strict:
-            raise DataError(f"{describe_bad(found.ignored, what='file', verb='found', note=' under the data root that are not audio files of the layout')}"
+        stray = [b for b in found.ignored if b.reason != HIDDEN]  # hidden entries are listed, never an error
+        if stray and strict:
+            raise DataError(f"{describe_bad(stray, what='file', verb='found', note=' under the data root that are not audio files of the layout')}"
                             " (strict mode; leave strict off to ignore them)")
         return found
     if key == "speechcommands":
@@ -484,30 +505,61 @@ def _download_fsdd(root: Path) -> None:
 
 
 # --------------------------------------------------------------------------- folder trees and CSV files
+#: the reason a hidden entry (``.DS_Store``, ``.git/``, ``._x.wav``...) is listed under ``ignored``; as the image
+#: loader, it is named in the warning and the report but never an error under ``strict`` (tools write these files)
+HIDDEN = "hidden"
+
+
 def _audio_files(folder: Path, ignored: list[BadFile] | None = None) -> list[Path]:
-    """The audio files under ``folder`` (any depth; hidden files and folders left out); other files are added to
-    ``ignored``."""
-    files = []
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        if p.suffix.lower() in AUDIO_EXTENSIONS:
-            files.append(p)
-        elif ignored is not None:
-            ignored.append(BadFile(str(p), f"not an audio file ({', '.join(AUDIO_EXTENSIONS)})"))
-    return files
+    """The audio files under ``folder`` (any depth), sorted. Every other entry (hidden files and folders, not
+    descended, files of other types, links to folders, broken links) is appended to ``ignored`` with its reason,
+    as the image loader's ``_image_files`` does."""
+    ignored = [] if ignored is None else ignored
+    files: list[Path] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise DataError(f"cannot list folder {current}: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = current / entry.name
+            if entry.name.startswith("."):
+                ignored.append(BadFile(str(path), HIDDEN))
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif entry.is_symlink() and entry.is_dir():
+                ignored.append(BadFile(str(path), "link to a folder, not followed"))
+            elif not entry.is_file():
+                ignored.append(BadFile(str(path), "broken link or not a regular file"))
+            elif path.suffix.lower() in AUDIO_EXTENSIONS:
+                files.append(path)
+            else:
+                ignored.append(BadFile(str(path), f"not an audio file ({', '.join(AUDIO_EXTENSIONS)})"))
+    return sorted(files)
+
+
+def _hidden(folder: Path, ignored: list[BadFile], skip: tuple[Path, ...] = ()) -> None:
+    """Append the hidden entries directly in ``folder`` (but ``skip``) to ``ignored``."""
+    ignored += [BadFile(str(p), HIDDEN) for p in sorted(folder.iterdir()) if p.name.startswith(".") and p not in skip]
 
 
 def _scan(root: Path, split: str, ignored: list[BadFile]) -> tuple[list[AudioItem], list[str]]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DataError(f"data root {root} holds no class folders: expected one sub-folder of audio files per class ({root}/<class>/<file>)")
-    ignored += [BadFile(str(p), "a file beside the class folders") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    _hidden(root, ignored)
+    ignored += [BadFile(str(p), "a file beside the class folders" if p.exists() else "broken link") for p in sorted(root.iterdir())
+                if not p.is_dir() and not p.name.startswith(".")]
     items: list[AudioItem] = []
     for d in class_dirs:
-        files = _audio_files(d, ignored)
+        own: list[BadFile] = []
+        files = _audio_files(d, own)
         if not files:
-            raise DataError(f"class folder {d} (class {d.name!r}) holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            seen = f"; it holds {len(own)} other entr{'y' if len(own) == 1 else 'ies'}, e.g. {Path(own[0].name).name} ({own[0].reason})" if own else ""
+            raise DataError(f"class folder {d} (class {d.name!r}) holds no audio files ({', '.join(AUDIO_EXTENSIONS)}){seen}")
+        ignored += own
         items += [AudioItem(str(f), _path_opener(f), d.name, split) for f in files]
     return items, [d.name for d in class_dirs]
 
@@ -528,10 +580,12 @@ def _folder(root: Path) -> _Found:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
         ignored += [BadFile(str(p), f"beside {train_dir.name}/ and {test_dir.name}/" + (" (test/ is the test split)" if p.name == "val" else ""))
                     for p in sorted(root.iterdir()) if p not in (train_dir, test_dir) and not p.name.startswith(".")]
+        _hidden(root, ignored)
         return _Found(train + test, classes, ignored)
     if train_dir.is_dir():
         ignored += [BadFile(str(p), "beside train/ (without a test/ or val/ folder)") for p in sorted(root.iterdir())
                     if p != train_dir and not p.name.startswith(".")]
+        _hidden(root, ignored)
     items, classes = _scan(train_dir if train_dir.is_dir() else root, "train", ignored)
     return _Found(items, classes, ignored, needs_split=True)
 

@@ -15,7 +15,7 @@ from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
 from mmdistill.plots import save_figure
 
-from ..artifacts import check_labels, class_folder_names, class_grid, new_tree
+from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
 
 FEATURES_FILE = "fdmfcc.safetensors"
@@ -84,7 +84,9 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
 
     * ``<class>/<index:05d>.wav``: approximate waveforms (:func:`fdmfcc_to_waveform`, ``n_iter`` Griffin-Lim
       iterations), 16-bit PCM mono at ``params.sample_rate``, ``num_samples`` long; ``index`` is the
-      sample's position in ``x``; class folder names as :func:`modalities.artifacts.class_folder_names`;
+      sample's position in ``x``; class folder names keep the class names, unicode letters included
+      (:func:`modalities.artifacts.export_folder_names`);
+    * ``classes.json``: per class its label index, name, folder and sample count (the image export's index);
     * ``fdmfcc.safetensors``: ``fdmfcc`` (N, 3, n_mfcc, frames) in FD-MFCC units (de-normalised), ``labels``
       (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` (JSON).
 
@@ -96,7 +98,7 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
     _check(x, labels, classes)
     raw = denormalize(x.detach().float().cpu(), mean, std)
     waves = fdmfcc_to_waveform(raw, params, num_samples=num_samples, n_iter=n_iter)
-    names = class_folder_names(classes)
+    names = export_folder_names(classes)
     metadata = {"classes": json.dumps(list(classes)), "mean": json.dumps(list(mean)), "std": json.dumps(list(std)),
                 "params": json.dumps(params.to_dict()), "meta": json.dumps(meta or {}, default=str)}
     with new_tree(out_dir) as tmp:
@@ -105,6 +107,7 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
             folder.mkdir(exist_ok=True)
             sf.write(folder / f"{i:05d}.wav", np.clip(wave.numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
         save_tensors(tmp / FEATURES_FILE, {"fdmfcc": raw, "labels": labels}, metadata=metadata)
+        write_class_index(tmp, classes, names, labels)
     return Path(out_dir)
 
 

@@ -20,7 +20,7 @@ from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors
 from mmdistill.plots import pyplot, save_figure
 
-from ..artifacts import check_labels, class_folder_names, new_tree
+from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from ..audio.decode import fix_length
 from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
 from ..image.export import to_pixels
@@ -88,9 +88,11 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
 
 
 def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], out_dir: str | Path) -> Path:
-    """``<class>/<i:05d>.png`` (frame, 8-bit), ``<class>/<i:05d>.wav`` (16-bit PCM, Griffin-Lim) per pair ``i``, and
-    ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames) in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,),
-    string metadata ``classes`` and ``meta`` (JSON). Built in a temporary sibling and renamed into place."""
+    """``<class>/<i:05d>.png`` (frame, 8-bit), ``<class>/<i:05d>.wav`` (16-bit PCM, Griffin-Lim) per pair ``i`` (class
+    folder names as the image export's, unicode kept: :func:`~mmdistill.modalities.artifacts.export_folder_names`),
+    ``classes.json`` (folder -> class name -> label index), and ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames)
+    in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,), string metadata ``classes`` and ``meta`` (JSON). Built in
+    a temporary sibling and renamed into place."""
     import soundfile as sf
     from PIL import Image
 
@@ -100,7 +102,7 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     waves = mel_to_waves(mel, params, meta.get("num_samples"))
-    names = class_folder_names(classes)
+    names = export_folder_names(classes)
     with new_tree(out_dir) as tmp:
         for i, label in enumerate(labels.tolist()):
             folder = tmp / names[label]
@@ -110,6 +112,7 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
             sf.write(folder / f"{i:05d}.wav", np.clip(waves[i].numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
         save_tensors(tmp / PAIRS_FILE, {"audio": mel, "image": pixels, "labels": labels},
                      metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(meta, default=str)})
+        write_class_index(tmp, classes, names, labels)
     return Path(out_dir)
 
 

@@ -11,12 +11,13 @@ Sources (``dataset``):
 * a name registered with :func:`register_tensors` (in-memory tensors);
 * ``tones-digits``: generated, no files (tones of the audio adapter paired with scikit-learn digits).
 
-Bad input is named with counts: a clip without an audio track, or a file that cannot be decoded, is skipped (listed,
-and named in the set's ``load_report``) or fails in ``strict`` mode; a class all of whose files were skipped stays
-a class (and is refused by the per-class check, naming it); audio at another sample rate is resampled and counted
-per source rate; clips padded or cropped to ``duration`` are counted; a pair whose labels disagree, a row listed
-twice, a row without a label, a file that does not exist, NaN or out-of-range tensors fail naming the rows. Every
-message names the file.
+Bad input is named with counts: a clip without an audio track, or a file that exists but cannot be decoded, is
+skipped (listed, and named in the set's ``load_report``) or fails in ``strict`` mode; a class all of whose files were
+skipped stays a class (and is refused by the per-class check, naming it); audio at another sample rate is resampled
+and counted per source rate; clips padded or cropped to ``duration`` are counted; a pair whose labels disagree, a row
+listed twice, a row without a label, a listed file that does not exist (a wrong path is a listing error, not a bad
+file: refused with or without ``strict``, as the audio CSV loader and the video split file refuse it), NaN or
+out-of-range tensors fail naming the rows. Every message names the file.
 """
 
 from __future__ import annotations
@@ -269,7 +270,10 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
     root = path.parent
     absent = [f"row {n}: {root / r[c]}" for n, r in enumerate(rows, 2) for c in ("image_path", "audio_path") if not (root / r[c]).is_file()]
     if absent:
-        raise DataError(f"{path}: {len(absent)} file(s) do not exist: {'; '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+        raise DataError(f"{path}: {len(absent)} file(s) do not exist: {'; '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
+                        f"(paths are relative to the CSV's folder {root}; a listed file that does not exist is a listing "
+                        "error, with or without strict, as in the audio CSV loader: fix the path or remove the row; a file "
+                        "that exists but cannot be decoded is skipped and counted instead)")
     splits = [_split(r.get("split", ""), path, n) for n, r in enumerate(rows, 2)]
     drawn = all(s is None for s in splits)
     pairs, bad = [], []

@@ -69,6 +69,15 @@ class Graph:
             return int((self.adj.detach() != 0).sum()) - int((self.adj.detach().diagonal() != 0).sum())
         return int(self.edge_index.shape[1])  # type: ignore[union-attr]
 
+    @property
+    def num_undirected_edges(self) -> int:
+        """Undirected edges of a symmetric graph: each non-loop pair ``u -> v`` / ``v -> u`` once, each self-loop
+        (listed once, as its own reverse) once; a dense graph's diagonal is not an edge (see :attr:`num_edges`)."""
+        if self.adj is not None:
+            return self.num_edges // 2
+        loops = int((self.edge_index[0] == self.edge_index[1]).sum())  # type: ignore[index]
+        return (self.num_edges - loops) // 2 + loops
+
     def to(self, device: torch.device | str) -> "Graph":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Graph(self.x.to(device), mv(self.edge_index), mv(self.edge_weight), mv(self.adj))
@@ -240,7 +249,7 @@ class NodeClassificationData:
         return out
 
     def describe(self) -> str:
-        und = self.graph.num_edges // 2
+        und = self.graph.num_undirected_edges
         return (f"{self.name} ({self.setting}): {self.num_nodes} nodes, {und} undirected edges, {self.num_features} "
                 f"features, {self.num_classes} classes; {self.train_idx.numel()}/{self.val_idx.numel()}/"
                 f"{self.test_idx.numel()} train/val/test nodes")

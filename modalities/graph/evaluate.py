@@ -137,7 +137,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
         plans.append(NetworkPlan(name, trainer(factory(name), data, protocol), sets))
     extra: dict[str, Any] = {}
     if condensed is not None:
-        extra["synthetic"] = {"nodes": int(sum(per_class)), "per_class": per_class, "edges": condensed.graph.num_edges // 2,
+        extra["synthetic"] = {"nodes": int(sum(per_class)), "per_class": per_class, "edges": condensed.graph.num_undirected_edges,
                               "adj_threshold": cfg.adj_threshold}
     return EvaluationPlan(
         metric="accuracy", networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,

@@ -1,4 +1,5 @@
-"""Pictures and files of a distilled image set: a preview grid (PNG) and ImageFolder export (PNGs)."""
+"""Pictures and files of a distilled image set: a preview grid (PNG) and ImageFolder export (PNGs, with the class
+folders' ``classes.json`` index of :mod:`modalities.artifacts`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.plots import save_figure
 
-from ..artifacts import check_labels, class_folder_names, class_grid, new_tree
+from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .datasets import denormalize
-
 
 def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """Normalised images (N, C, H, W) back to [0, 1] pixels, clamped (non-finite values become 0)."""
@@ -71,9 +71,10 @@ def export_image_folder(
 ) -> Path:
     """Write ``x`` (N, C, H, W; normalised with per-channel ``mean``/``std``) as an ImageFolder tree
     ``out_dir/<class>/<index:05d>.png``: de-normalised, clamped, 8-bit L or RGB PNGs; ``index`` is the
-    sample's position in ``x``. Class names are made file-system safe (characters outside ``A-Za-z0-9._ -``
-    become ``_``; on a collision every folder gets its class index as prefix); classes without samples get
-    no folder. The tree is built in a temporary sibling and renamed into place, so an interrupted export
+    sample's position in ``x``. Folder names keep the class names, unicode letters included, with only what
+    common file systems refuse replaced (:func:`export_folder_names`); ``classes.json`` maps each folder to its
+    class name and label index (:func:`write_class_index`); classes without samples get no folder. The tree is
+    built in a temporary sibling and renamed into place, so an interrupted export
     leaves nothing half-written. Loading it back with ``load_image_dataset("imagefolder", out_dir)``
     numbers classes by sorted folder name. Raises DataError if ``out_dir`` exists and is not empty.
     Returns ``out_dir``."""
@@ -83,11 +84,15 @@ def export_image_folder(
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
-    names = class_folder_names(classes)
+    names = export_folder_names(classes)
     with new_tree(out_dir) as tmp:
         for i, (img, label) in enumerate(zip(pixels, labels.tolist())):
             folder = tmp / names[label]
             folder.mkdir(exist_ok=True)
             arr = img.permute(1, 2, 0).numpy()
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else np.ascontiguousarray(arr)).save(folder / f"{i:05d}.png")
+        write_class_index(tmp, classes, names, labels)
     return out_dir
+
+
+__all__ = ["export_image_folder", "save_preview_grid", "to_pixels"]

@@ -33,7 +33,7 @@ from .data import SequenceData
 from .nets import learner_name
 from .summary import decode_summary
 from .train import (KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives,
-                    small_set_protocol, train_on_summary, train_on_windows)
+                    short_negative_users, small_set_protocol, train_on_summary, train_on_windows)
 
 PROTOCOL_NAMES = {"full": "full ranking over all items (the user's earlier items excluded)",
                   "sampled": "{n} sampled negatives (uniform, items the user never interacted with)"}
@@ -154,7 +154,8 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                   "whole_training": {"optimizer": "adam", "lr": whole.lr, "epochs": whole.epochs, "batch_windows": whole.batch,
                                      "selection": "best validation hr@10"},
                   "embeddings": "pretrained on the whole training split" if cfg.eval_pretrained_embedding else "fresh",
-                  "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items},
+                  "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items,
+                  **({"short_negative_users": short_negative_users(negatives)} if negatives is not None else {})},
         extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats),
                **({"selected_steps": best_steps} if cfg.eval_select_every else {})},
     )

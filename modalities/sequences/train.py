@@ -11,7 +11,8 @@ Losses (TD3's reference, ``src/model.py`` of USTC-StarTeam/TD3):
 
 Metrics: HR@K and NDCG@K (K = 5, 10, 20) of the held-out item, ranked against every item the user has not
 interacted with before (``full``, RecBole's full sort) or against 100 uniformly sampled negatives the user never
-interacted with (``sampled``, the reference's ``uni100``). Ties count against the target.
+interacted with (``sampled``, the reference's ``uni100``: distinct items, drawn without replacement; a user with
+fewer unseen items is ranked against all of them). Ties count against the target.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .data import SequenceData
 from .nets import Learner, build_learner
 
 KS = (5, 10, 20)
+NO_NEGATIVE = -1  # padding of a user's row of sampled negatives when fewer unseen items exist than asked
 log = logging.getLogger(__name__)
 
 
@@ -188,21 +190,40 @@ def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol,
 
 # ---------------------------------------------------------------------------------------------- metrics
 def sample_negatives(data: SequenceData, num: int, seed: int) -> Tensor:
-    """(U, num) items each user never interacted with (train, validation or test), uniformly drawn, fixed by
-    ``seed`` so every evaluated set is ranked against the same candidates."""
+    """(U, num) items each user never interacted with (train, validation or test), uniformly drawn without
+    replacement, fixed by ``seed`` so every evaluated set is ranked against the same candidates.
+
+    ``uni100`` ranks the target against 100 distinct negatives (BERT4Rec's sampler, for one, rejects repeats; the TD3
+    reference's own sampler was not at hand to compare); a user with fewer than ``num`` unseen items (a small
+    catalogue) gets all of them, the rest of the row padded with ``NO_NEGATIVE`` (never a candidate), and the count
+    of such users is logged once (``short_negative_users`` counts them). Drawing with replacement instead would
+    repeat negatives and rank the target below a duplicated item, so the sampled HR could fall under the full one.
+    """
     gen = generator(seed, "negatives", num)
-    out = torch.empty(data.num_users, num, dtype=torch.long)
+    out = torch.full((data.num_users, num), NO_NEGATIVE, dtype=torch.long)
+    short = 0
     for u in range(data.num_users):
         seen = set(data.train[u].tolist()) | {int(data.valid_target[u]), int(data.test_target[u])}
-        picks: list[int] = []
-        if data.num_items - len(seen) < num:
-            pool = [i for i in range(data.num_items) if i not in seen] or [0]
-            picks = [pool[int(j)] for j in torch.randint(0, len(pool), (num,), generator=gen)]
+        if data.num_items - len(seen) <= num:
+            pool = torch.tensor([i for i in range(data.num_items) if i not in seen], dtype=torch.long)
+            short += int(pool.numel() < num)
+            out[u, : pool.numel()] = pool
+            continue
+        picks: dict[int, None] = {}  # insertion-ordered set: distinct negatives in draw order
         while len(picks) < num:
-            cand = torch.randint(0, data.num_items, (2 * num,), generator=gen).tolist()
-            picks += [c for c in cand if c not in seen][: num - len(picks)]
-        out[u] = torch.tensor(picks)
+            for c in torch.randint(0, data.num_items, (2 * num,), generator=gen).tolist():
+                if c not in seen and len(picks) < num:
+                    picks[c] = None
+        out[u] = torch.tensor(list(picks))
+    if short:
+        log.warning("%s: %d of %d users have fewer than %d unseen items; they are ranked against all of their unseen "
+                    "items (fewer than %d sampled negatives)", data.name, short, data.num_users, num, num)
     return out
+
+
+def short_negative_users(negatives: Tensor) -> int:
+    """How many users of ``sample_negatives``' rows have fewer negatives than the row length (padded rows)."""
+    return int((negatives == NO_NEGATIVE).any(1).sum())
 
 
 def rank_metrics(learner: Learner, data: SequenceData, split: str = "test", protocol: str = "full",
@@ -234,8 +255,9 @@ def target_ranks(learner: Learner, data: SequenceData, split: str = "test", prot
             rank = (scores >= target_score).sum(1) - 1
         else:
             assert negatives is not None
-            neg = scores.gather(1, negatives[i : i + batch].to(device))
-            rank = (neg >= target_score).sum(1)
+            nb = negatives[i : i + batch].to(device)
+            neg = scores.gather(1, nb.clamp(min=0))
+            rank = ((neg >= target_score) & (nb != NO_NEGATIVE)).sum(1)  # padding of a short row is no candidate
         ranks.append(rank.cpu())
     return torch.cat(ranks).float()
 
@@ -308,4 +330,5 @@ def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | Non
 
 __all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
            "freezes_embedding", "fresh_learner", "metrics_from_ranks", "mrr_at", "pretrained_learner", "rank_metrics", "real_loss",
-           "sample_negatives", "small_set_protocol", "summary_loss", "target_ranks", "train_on_summary", "train_on_windows"]
+           "sample_negatives", "short_negative_users", "small_set_protocol", "summary_loss", "target_ranks", "train_on_summary",
+           "train_on_windows"]

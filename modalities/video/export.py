@@ -16,7 +16,7 @@ from mmdistill.errors import DataError
 from mmdistill.plots import save_figure
 from mmdistill.synthetic import SyntheticSet
 
-from ..artifacts import check_labels, class_folder_names, new_tree
+from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from .static_dynamic import KEY, STATIC, is_static_dynamic, stored_bytes
 
 
@@ -101,7 +101,8 @@ def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120) -> Path:
 
 
 def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> Path:
-    """``<class>/<index>.gif`` per rendered clip, ``clips.safetensors`` (uint8 pixels (N, C, T, H, W) and
+    """``<class>/<index>.gif`` per rendered clip (folders named as :func:`~modalities.artifacts.export_folder_names`
+    names them, ``classes.json`` mapping them to the classes), ``clips.safetensors`` (uint8 pixels (N, C, T, H, W) and
     labels), and for a static/dynamic set ``static/<class>_<index>.png`` (the static memories) and
     ``memories.safetensors`` (static, dynamic, integrator: the stored set itself)."""
     from PIL import Image
@@ -111,7 +112,7 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     labels = syn.labels.cpu()
     check_labels(labels, len(clips), classes)
     pix = to_pixels(clips, syn)
-    names = class_folder_names(classes)
+    names = export_folder_names(classes)
     with new_tree(out_dir) as tmp:
         counts = [0] * len(classes)
         for i in range(len(pix)):
@@ -120,6 +121,7 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
             folder.mkdir(exist_ok=True)
             _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif")
             counts[c] += 1
+        write_class_index(tmp, classes, names, labels)
         u8 = (pix * 255).round().to(torch.uint8).contiguous()
         save_file({"clips": u8, "labels": labels.contiguous()}, str(tmp / "clips.safetensors"),
                   metadata={"classes": ",".join(classes), "layout": "N,C,T,H,W uint8"})
