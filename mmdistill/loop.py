@@ -249,6 +249,22 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
     return value
 
 
+
+def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path) -> str:
+    """The message of a divergence at iteration ``it`` (``what``: the matcher's words): what can have caused it and a
+    way on that works. At iteration 0 the set is still its initialisation, so its learning rates (``keys``) are not
+    the cause; later they are the first suspects. Resuming the last good checkpoint with the same rates draws the same
+    steps and diverges again, and the rates are keys a resume must keep, so the way on is to start over."""
+    kept = f"the last good checkpoint ({ckpt}) is kept for inspection" if ckpt.exists() else "no checkpoint was written yet"
+    if it == 0:
+        return (f"iteration 0: {what}. Nothing was distilled yet, so the synthetic set's learning rates are not the cause: the "
+                "matching diverged on the initial set (trajectory matching: the student's initial step size or syn_steps, or "
+                "experts trained with large steps, e.g. few minibatches per epoch on a small dataset); change those and start "
+                f"again with --overwrite ({kept})")
+    lower = f"a learning rate of the synthetic set ({', '.join(keys)})" if keys else "the synthetic set's learning rate"
+    return (f"iteration {it}: {what}. Lower {lower} and start again with --overwrite: resuming would draw the same steps "
+            f"with the same rates, and a resume must keep them ({kept})")
+
 def run_loop(
     matcher: Matcher,
     syn: SyntheticSet,
@@ -321,12 +337,7 @@ def run_loop(
             try:
                 stats = matcher.step(syn, optimizer, gen)
             except DivergenceError as exc:
-                keys = rate_keys(optimizer)
-                lower = f"lower a learning rate of the synthetic set ({', '.join(keys)})" if keys else "lower the synthetic set's learning rate"
-                raise DivergenceError(
-                    f"iteration {it}: {exc}. The last good checkpoint ({ckpt if ckpt.exists() else 'none yet'}) is kept; "
-                    f"{lower} and resume"
-                ) from None
+                raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt)) from None
             last_loss = stats.get("loss")
             done = it + 1
             scored = best is not None and select is not None and (done % select.every == 0 or done == iterations)
