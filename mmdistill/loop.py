@@ -56,6 +56,7 @@ class LoopResult:
     resumed_from: int | None
     last_loss: float | None
     selection: dict[str, Any] | None = None  #: BestSet.summary() when a selector chose the returned set
+    seconds_before: float = 0.0  #: of ``seconds``, those spent before this process resumed the run (the checkpoint's)
 
 
 def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], str]:
@@ -365,7 +366,7 @@ def run_loop(
         selection = best.summary(iterations)
         _log.info("selection: kept the set of iteration %d of %d (%s %.4f)", best.iteration, iterations, best.metric, best.score)
     return LoopResult(iterations=end, seconds=elapsed + time.perf_counter() - t0, resumed_from=resumed_from, last_loss=last_loss,
-                      selection=selection)
+                      selection=selection, seconds_before=elapsed if resumed_from is not None else 0.0)
 
 
 def _offer(best: BestSet, select: Selector, syn: SyntheticSet, done: int) -> float:

@@ -252,7 +252,10 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     )
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
-    manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from}
+    # seconds: distillation over every process that ran it; seconds_before_resume: its part before this process resumed;
+    # total_seconds (below): this process's wall time plus that part, so it is never less than the distillation's
+    manifest["timing"] = {"seconds": loop.seconds, "iterations": loop.iterations, "resumed_from": loop.resumed_from,
+                          "seconds_before_resume": loop.seconds_before}
     if loop.selection is not None:
         manifest["selection"] = loop.selection
     if loop.iterations < cfg.iterations:
@@ -269,7 +272,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         t_mem = time.perf_counter()
         add_sharing_blocks(manifest, modality, cfg, final, data, out)
         manifest["timing"]["memorisation_seconds"] = time.perf_counter() - t_mem
-    manifest["timing"]["total_seconds"] = time.perf_counter() - started
+    manifest["timing"]["total_seconds"] = time.perf_counter() - started + loop.seconds_before
     write_artifact(out, final, manifest, modality)
     return RunResult(out, final, manifest)
 

@@ -137,7 +137,10 @@ def test_resume_allows_evaluation_changes_and_names_matching_changes(tmp_path):
     assert "eval_" not in str(err.value)
     resumed = image_dm.run(out=out, resume=True, **{**FAST_DM, "eval_epochs": 3, "eval_lr": 0.05, "eval_dsa": False,
                                                     "cross_arch": True, "herding_epochs": 0})
-    assert resumed.manifest["timing"]["resumed_from"] == 2 and resumed.manifest["timing"]["iterations"] == 4
+    timing = resumed.manifest["timing"]
+    assert timing["resumed_from"] == 2 and timing["iterations"] == 4
+    # the first process's part is counted in the total too (before: total_seconds < seconds after a resume)
+    assert 0 < timing["seconds_before_resume"] < timing["seconds"] <= timing["total_seconds"]
     assert resumed.manifest["config_sources"]["eval_epochs"] == "arguments"
 
 
