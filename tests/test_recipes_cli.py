@@ -437,3 +437,24 @@ def test_a_file_export_says_where_its_set_is_read_from(dm_run, tmp_path):
     assert 'mmdistill.load(".")' not in card and 'mmdistill.load("PATH/TO/THE/RUN")' in card and "## This folder" in card
     index = json.loads((out / "classes.json").read_text())["classes"]
     assert [(r["label"], r["class"], r["folder"]) for r in index[:2]] == [(0, "0", "0"), (1, "1", "1")]
+
+
+def test_a_relative_data_root_that_is_not_here_is_explained(tmp_path, monkeypatch):
+    """``eval`` / ``check`` of a run made with ``--data-root data/x`` from another folder: the error says the path is
+    relative to where the run was started and names --data-root (before: only 'data root data/x does not exist')."""
+    from types import SimpleNamespace
+
+    from mmdistill.cli import _saved_run_data
+    from mmdistill.errors import DataError
+
+    class Missing:
+        def load(self, cfg):
+            raise DataError(f"data root {cfg.data_root} does not exist")
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"data root data/x does not exist \(the run recorded data_root='data/x', relative to the "
+                                        r"folder it was started from, not .*pass --data-root\)"):
+        _saved_run_data(Missing(), SimpleNamespace(data_root="data/x"), root_given=False)
+    for cfg, given in ((SimpleNamespace(data_root="data/x"), True), (SimpleNamespace(data_root=str(tmp_path / "abs")), False)):
+        with pytest.raises(DataError, match=r"does not exist$"):  # a root given now, or an absolute one: the loader's words
+            _saved_run_data(Missing(), cfg, root_given=given)
