@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmdistill.plots import accuracy_figure, fit_titles, pyplot, wrap_line
+from mmdistill.plots import accuracy_figure, fit_axis_labels, fit_titles, pyplot, wrap_line
 
 LONG = "video-static-dynamic · moving-digits · 1 clip/class, 125.2 KiB stored (39 % of full clips)"
 
@@ -112,3 +112,19 @@ def test_saving_a_figure_wraps_its_overlong_title(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "fit_titles", lambda f: seen.append(f) or False)
     plots.save_figure(fig, tmp_path / "a.png")
     assert seen == [fig] and (tmp_path / "a.png").stat().st_size > 0
+
+
+def test_a_long_y_label_is_wrapped_inside_the_figure():
+    """A retrieval metric's axis label is longer than the figure is tall: wrapped, not cut at both ends."""
+    fig = accuracy_figure({"distilled": _set(0.5, [0.49, 0.51])}, "image-text-lors · clean · ipc 10",
+                          ylabel="test R@10 (mean of image->text and text->image) (%)")
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    label = fig.axes[0].yaxis.label
+    assert label.get_window_extent(renderer).y0 < 0  # what tight_layout alone leaves: the label runs off the figure
+    assert fit_axis_labels(fig)
+    fig.tight_layout()
+    extent = label.get_window_extent(renderer)
+    assert "\n" in label.get_text() and extent.y0 >= -0.5 and extent.y1 <= fig.bbox.height + 0.5
+    assert not fit_axis_labels(fig)  # a fitted label is left alone
+    pyplot().close(fig)
