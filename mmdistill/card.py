@@ -146,7 +146,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"- source: {facts.get('source', 'not known to the loader')}",
             "- the synthetic samples are derived from the real training split; check the licence before publishing"]
     if (loaded := loading_counts(manifest)) is not None:
-        out.append(f"- what loading read and left out: {loaded} (the files are named in the manifest's `synthetic.meta`)")
+        report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")
+        named = isinstance(report, Mapping) and any(report.get("files") or {})
+        out.append(f"- what loading read and left out: {loaded} ("
+                   + ("the files are named in" if named else "recorded in") + " the manifest's `synthetic.meta.load_report`)")
     out += [""]
     m = manifest.get("metrics") or {}
     out += ["## Metrics", ""]

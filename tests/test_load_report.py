@@ -93,7 +93,10 @@ def test_the_card_states_the_counts_of_a_new_shape_report(tmp_path):
     manifest = _manifest({"load_report": rep.as_dict()})
     assert loading_counts(manifest) == "unreadable 2, ignored 1"  # before: "format 1" (every positive integer at the top)
     assert "loading: unreadable 2, ignored 1" in card_summary(manifest)
-    assert "- what loading read and left out: unreadable 2, ignored 1" in render_card(manifest)
+    assert "- what loading read and left out: unreadable 2, ignored 1 (the files are named in the manifest's" in render_card(manifest)
+    counts_only = LoadReport(root="g", descriptions={"self_loops_kept": ""})
+    counts_only.count("self_loops_kept", 3)  # a graph's counts name no file: the card does not say they are named
+    assert "self loops kept 3 (recorded in the manifest's `synthetic.meta.load_report`)" in render_card(_manifest({"load_report": counts_only.as_dict()}))
     assert loading_counts(_manifest({"load_report": LoadReport(root="r", descriptions={"padded": ""}).as_dict()})) == NOTHING
     # the sequences adapter keeps its data_stats (rows read, users ...) beside the report: only the report's counts are stated
     stats = {"rows_read": 900, "users": 30, "duplicate_rows": 4}
