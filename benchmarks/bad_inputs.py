@@ -106,6 +106,27 @@ def cases() -> list[Case]:
         "eval", str(t / "done"), "--networks", "mlp", "--cross-arch"), lambda t: _finished_set(t)))
     add(Case("values", "eval: --networks naming an unknown network", lambda t: mmdistill(
         "eval", str(t / "done"), "--networks", "vit_b16", "--runs", "1", "--epochs", "1"), lambda t: _finished_set(t)))
+    add(Case("values", "run: --eval-networks misspelt (stops before distilling)", lambda t: mmdistill(
+        "run", "image-dm", *FAST_IMAGE, "--eval-networks", "convnett", "--out", str(t / "typo-net"))))
+    add(Case("values", "run: an evaluation network that cannot take clips", lambda t: mmdistill(
+        "run", "video-dm", "--ipc", "1", "--budget", "cpu", "iterations=2", "eval_runs=1", "eval_epochs=1", "md_train_per_class=2",
+        "md_test_per_class=1", "eval_networks=convnet", "--no-progress", "--out", str(t / "clip-net"))))
+
+    def two_folders(tmp: Path) -> None:  # a set distilled on classes a, b; another folder of classes c, d
+        from PIL import Image
+
+        for root, names in (("fa", "ab"), ("fb", "cd")):
+            for split, n in (("train", 3), ("test", 1)):
+                for c in names:
+                    (tmp / root / split / c).mkdir(parents=True, exist_ok=True)
+                    for i in range(n):
+                        Image.new("L", (8, 8), 40 * i + (100 if c in "ac" else 0)).save(tmp / root / split / c / f"{i}.png")
+        code, err = _run(mmdistill("run", "image-dm", "--dataset", "imagefolder", "--data-root", str(tmp / "fa"), "--ipc", "1",
+                                   "iterations=2", "eval_runs=1", "eval_epochs=1", "herding_epochs=1", "--no-progress",
+                                   "--out", str(tmp / "ab-set")))
+        assert code == 0, err
+    add(Case("data", "eval on a folder of other classes", lambda t: mmdistill(
+        "eval", str(t / "ab-set"), "--data-root", str(t / "fb"), "--runs", "1", "--epochs", "1"), two_folders))
     # 4. file system
     def blocker(tmp: Path) -> None:
         (tmp / "afile").write_text("x")
