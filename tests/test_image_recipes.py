@@ -32,7 +32,7 @@ def test_imagefolder_run_end_to_end(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert (out / "preview.png").exists() and (out / "manifest.json").exists()
     assert cli_main(["export", str(out), "--to", str(tmp_path / "exp")]) == 0
-    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "cat", "dog", "owl"]  # + the card
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "cat", "classes.json", "dog", "owl"]  # + the card and the folder index
 
 
 def test_class_smaller_than_ipc_is_named(tmp_path, capsys):
