@@ -199,7 +199,7 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
         if saved.get(key) != want[key]:
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
     if want["data"] is not None and saved.get("data") is not None and saved["data"] != want["data"]:
-        parts.append(data_mismatch(saved["data"], want["data"]))
+        parts.append(data_mismatch(saved["data"], want["data"]) + " (other training samples: another file, split or validation fraction)")
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
     return "; ".join(parts)

@@ -71,19 +71,25 @@ def evaluation_networks(cfg: Any, modality: ClassificationModality) -> list[str]
 
 def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: ClassificationData) -> None:
     """ConfigError naming ``eval_networks`` (or ``cross_arch`` / ``network``) when a network the evaluation will train
-    does not take ``data``'s samples: each is built and run once on two samples of the data's shape on PyTorch's
-    ``meta`` device (no memory, no arithmetic), so a video set asked to be scored by the image ConvNet stops before
-    its distillation, not after it."""
+    does not take ``data``'s samples: each is built and run once on two samples of the data's shape, on PyTorch's
+    ``meta`` device (no memory, no arithmetic), or on the CPU under ``no_grad`` when the network does something the
+    meta device cannot (reads a value, draws from a CPU generator), so a video set asked to be scored by the image
+    ConvNet stops before its distillation, not after it."""
     key = "cross_arch" if cfg.cross_arch else "eval_networks" if cfg.eval_networks else "network"
     shape = tuple(data.sample_shape)
     for name in evaluation_networks(cfg, modality):
         try:
-            with torch.device("meta"):
-                net = modality.build_network(name, shape, data.num_classes)
-                out = net(torch.empty((2, *shape)))
+            try:
+                with torch.device("meta"):
+                    out = modality.build_network(name, shape, data.num_classes)(torch.empty((2, *shape)))
+            except ConfigError:
+                raise
+            except Exception:  # an operation the meta device lacks, or a real mismatch: the CPU tells them apart
+                with torch.no_grad():
+                    out = modality.build_network(name, shape, data.num_classes)(torch.zeros((2, *shape)))
             if tuple(out.shape) != (2, data.num_classes):
                 raise ValueError(f"it gives outputs of shape {tuple(out.shape)[1:]} per sample, not ({data.num_classes},)")
-        except (ConfigError, RuntimeError, ValueError, TypeError) as exc:
+        except (ConfigError, RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise ConfigError(f"config key {key}: network {name!r} does not take {data.name}'s samples of shape {shape} "
                               f"({exc}); choose one of the networks for them (the modality's cross-architecture list: "
                               f"{', '.join(modality.cross_arch_networks)})", key=key) from exc

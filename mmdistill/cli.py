@@ -33,11 +33,12 @@ from mmdistill.stop_signals import terminate_as_interrupt
 
 def recipe_listing(trajectory_only: bool = False) -> str:
     """One line per recipe (``name  summary``); only the trajectory recipes (those with experts) on request."""
-    from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES
+    from mmdistill.recipes import TRAJECTORY_RECIPES, recipe_summaries
 
-    names = sorted(n for n in RECIPES if not trajectory_only or n in TRAJECTORY_RECIPES)
+    summaries = recipe_summaries()  # mmdistill's own and the installed plugins'
+    names = sorted(n for n in summaries if not trajectory_only or n in TRAJECTORY_RECIPES)
     width = max(len(n) for n in names)
-    return "\n".join(f"  {name:<{width}}  {RECIPES[name][1]}" for name in names)
+    return "\n".join(f"  {name:<{width}}  {summaries[name]}" for name in names)
 
 
 def _cmd_recipes(_: argparse.Namespace) -> int:
@@ -92,7 +93,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from mmdistill.distributed import close_workers, init_workers
     from mmdistill.io import require_writable, write_json
     from mmdistill.report import cross_arch_lines, summary_line
-    from mmdistill.share import check_fits_data, manifest_fields, set_dir
+    from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, set_dir
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     folder = set_dir(args.dir)
@@ -140,7 +141,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
         torch.manual_seed(cfg.seed)
-        data = _saved_run_data(modality, cfg, root_given=args.data_root is not None)
+        data = saved_run_data(modality, cfg, root_given=args.data_root is not None)
         check_fits_data(syn, modality, data, folder)
         data = modality.to_device(data, workers.device)
         metrics = modality.evaluate(cfg, syn, data, workers.device)
@@ -182,28 +183,14 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
     import torch
 
+    from mmdistill.share import saved_run_data
+
     changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False}
     if getattr(args, "data_root", None) is not None:
         changes["data_root"] = args.data_root
     cfg = recipe.config_from_saved(dict(manifest.get("config", {})), changes)
     torch.manual_seed(cfg.seed)
-    return cfg, _saved_run_data(modality, cfg, root_given="data_root" in changes)
-
-
-def _saved_run_data(modality, cfg, *, root_given: bool):
-    """The real data of a saved run's ``cfg``. When it cannot be loaded and the run recorded a relative ``data_root``
-    that does not exist from here, the error says so: the path is relative to the folder the run was started from."""
-    from mmdistill.errors import DataError
-    from mmdistill.validation import load_data
-
-    try:
-        return load_data(modality, cfg)
-    except (DataError, ConfigError) as exc:
-        root = getattr(cfg, "data_root", None)
-        if root_given or not root or Path(str(root)).is_absolute() or Path(str(root)).exists():
-            raise
-        raise type(exc)(f"{exc} (the run recorded data_root={root!r}, relative to the folder it was started from, not "
-                        f"{Path.cwd()}: run the command there, or pass --data-root)") from None
+    return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -205,13 +205,14 @@ def training_differences(cfg: Any, held: Mapping[str, Any]) -> dict[str, tuple[A
 
 def record_buffer_training(ctx: MatchContext, buffer: ExpertBuffer, *, warn: bool = True) -> dict[str, tuple[Any, Any]]:
     """Record in the set's meta (and so in its manifest, ``synthetic.meta.expert_buffer``) which buffer the run matched
-    and how its experts were trained, and name in one warning every expert-training value that differs from what the
+    (its folder's name) and how its experts were trained, and name in one warning every expert-training value that differs from what the
     run's keys ask for; returns those differences. The run matches the buffer as it is; its config keeps the run's
     own keys (a trajectory student's initial step size, for one, is the run's ``lr_teacher``), so the manifest states
     both."""
     held = buffer_training(buffer)
     if ctx.syn is not None:
-        ctx.syn.meta["expert_buffer"] = {"path": str(buffer.path), "training": held}
+        # the folder's name, not its path: a shared set carries no machine paths (as the load report)
+        ctx.syn.meta["expert_buffer"] = {"folder": Path(buffer.path).name, "training": held}
     diff = training_differences(ctx.config, held)
     if diff and warn:
         log.warning("the expert buffer %s holds experts trained otherwise than this run's keys ask for (%s); the run matches "

@@ -250,7 +250,6 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
     return value
 
 
-
 def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path) -> str:
     """The message of a divergence at iteration ``it`` (``what``: the matcher's words): what can have caused it and a
     way on that works. At iteration 0 the set is still its initialisation, so its learning rates (``keys``) are not
@@ -265,6 +264,7 @@ def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path) -> str:
     lower = f"a learning rate of the synthetic set ({', '.join(keys)})" if keys else "the synthetic set's learning rate"
     return (f"iteration {it}: {what}. Lower {lower} and start again with --overwrite: resuming would draw the same steps "
             f"with the same rates, and a resume must keep them ({kept})")
+
 
 def run_loop(
     matcher: Matcher,

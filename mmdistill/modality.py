@@ -15,6 +15,8 @@ the manifest with :func:`get_modality`, which imports ``mmdistill.modalities.<na
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -34,8 +36,16 @@ from mmdistill.synthetic import SyntheticSet
 Augment = Callable[..., Tensor]
 """``aug(x, seed=, groups=None, num_groups=1) -> x``: differentiable; samples of one group share a draw."""
 
-#: modules under ``mmdistill.modalities`` that hold an adapter (``MODALITY``); the contract test runs each
-REGISTERED_MODALITIES = ("image", "audio", "graph", "image_text", "video", "sequences", "audio_visual")
+def _packaged_modalities() -> tuple[str, ...]:
+    """The packages under ``mmdistill.modalities`` (each holds an adapter, ``MODALITY``), found on disk: a new
+    modality's folder is its registration, the core lists no names."""
+    spec = importlib.util.find_spec("mmdistill.modalities")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(locations) if m.ispkg))
+
+
+#: packages under ``mmdistill.modalities`` that hold an adapter (``MODALITY``); the contract test runs each
+REGISTERED_MODALITIES = _packaged_modalities()
 
 
 @dataclass(frozen=True)
@@ -208,14 +218,29 @@ class AdapterDefaults(ShareDefaults):
         return [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, config.lr_teacher)]
 
 
+def registered_modalities() -> list[str]:
+    """mmdistill's own modalities (:data:`REGISTERED_MODALITIES`), then those installed packages declare in the
+    ``mmdistill.modalities`` entry-point group (:mod:`mmdistill.plugins`)."""
+    from mmdistill.plugins import MODALITY_GROUP, plugin_names
+
+    return [*REGISTERED_MODALITIES, *(n for n in plugin_names(MODALITY_GROUP) if n not in REGISTERED_MODALITIES)]
+
+
 def get_modality(name: str) -> Modality:
-    """The adapter registered as ``mmdistill.modalities.<name>.MODALITY``."""
+    """The adapter registered as ``mmdistill.modalities.<name>.MODALITY``, else the one an installed package declares
+    as entry point ``name`` of the ``mmdistill.modalities`` group (:mod:`mmdistill.plugins`)."""
+    from mmdistill.plugins import MODALITY_GROUP, load_plugin
+
     module_name = f"mmdistill.modalities.{name}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"unknown modality {name!r}: no module {module_name}") from None
+            plugin = load_plugin(MODALITY_GROUP, name, "MODALITY")
+            if plugin is not None:
+                return plugin
+            raise ConfigError(f"unknown modality {name!r}: no module {module_name}, and no installed package declares it "
+                              f"(entry point group {MODALITY_GROUP})") from None
         raise ConfigError(f"modality {name!r} needs a package that is not installed: {exc.name} "
                           f"(install mmdistill with the '{name}' extra)") from None
     modality = getattr(module, "MODALITY", None)
@@ -225,4 +250,4 @@ def get_modality(name: str) -> Modality:
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
-           "REGISTERED_MODALITIES", "ShareableModality", "TrajectoryModality", "TrajectoryPart", "get_modality"]
+           "REGISTERED_MODALITIES", "ShareableModality", "TrajectoryModality", "TrajectoryPart", "get_modality", "registered_modalities"]

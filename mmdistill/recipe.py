@@ -36,6 +36,8 @@ from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
 
 log = logging.getLogger(__name__)
+#: saved keys naming the networks a set is scored on: a refused value is an error in config_from_saved, not dropped
+NETWORK_KEYS = ("network", "eval_networks")
 
 
 def known_keys() -> set[str]:
@@ -118,7 +120,9 @@ class Recipe:
 
     def config_from_saved(self, saved: Mapping[str, Any], changes: Mapping[str, Any]) -> DistillConfig:
         """The config of a saved run (its manifest's ``config``) with ``changes``. Saved keys this recipe no
-        longer has, and saved values its declarations no longer accept, are dropped (logged)."""
+        longer has, and saved values its declarations no longer accept, are dropped (logged); a saved network name
+        that is refused (:data:`NETWORK_KEYS`: one no module of this process registers) is an error, never replaced
+        by the default network."""
         keys = input_keys(self.config_cls)
         kept = {k: v for k, v in saved.items() if k in keys and k not in changes}  # a change replaces the saved value
         gone = sorted(set(saved) - set(keys))
@@ -130,6 +134,9 @@ class Recipe:
             except ConfigError as exc:
                 if exc.key is None or exc.key not in kept or exc.key in changes:
                     raise
+                if exc.key in NETWORK_KEYS and "unknown network" in str(exc):  # else the set is scored on another network, unnoticed
+                    raise ConfigError(f"{exc} (the saved run's {exc.key}; a network a plugin registers must be imported "
+                                      f"first, or choose others with --networks)", key=exc.key) from None
                 refused.append(f"{exc.key}={kept.pop(exc.key)!r} ({exc})")
         if gone:
             log.info("saved keys recipe %s no longer has (ignored): %s", self.name, ", ".join(gone))

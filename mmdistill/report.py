@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +18,7 @@ from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import render_card, storage_block
-from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog, atomic_path, save_synthetic
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path, save_synthetic
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
@@ -99,20 +100,31 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
     manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
     ``preview.gif``), so that ``--overwrite`` removes every one of them, and no other file of the folder."""
-    before = _plain_files(out)
+    before, started = _plain_files(out), time.time()
     title = artifact_title(manifest)
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
                     selection=manifest.get("selection"))
     write_accuracy_plot(out, manifest)
     write_card(out, manifest, modality, syn)
-    manifest["written_files"] = sorted(_plain_files(out) - before)
+    now = _plain_files(out)
+    own = {CHECKPOINT_FILE, METRICS_FILE, MANIFEST_FILE, SYNTHETIC_FILE}  # the run's own record, removed by name
+    manifest["written_files"] = sorted(((now - before) | {n for n in now if _modified_since(out / n, started)}) - own)
     save_synthetic(out, syn, manifest)
 
 
 def _plain_files(folder: Path) -> set[str]:
     """Names of the plain files directly in ``folder``."""
     return {p.name for p in Path(folder).iterdir() if p.is_file() and not p.is_symlink()}
+
+
+def _modified_since(path: Path, started: float) -> bool:
+    """Whether ``path`` was written at or after ``started`` (seconds since the epoch; 2 s of slack for file systems
+    that store coarse times): a file this write replaced, such as the preview of a run continued in its folder."""
+    try:
+        return path.stat().st_mtime >= started - 2
+    except OSError:
+        return False
 
 
 def budget_label(manifest: Mapping[str, Any]) -> str:

@@ -229,9 +229,10 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                        syn=syn, out_dir=out, workers=workers)
     matcher = make_matcher(ctx)
     if workers.world > 1 and not getattr(matcher, "sharded", False):
+        experts = (" (an expert buffer it trained first is kept: `mmdistill experts` shards that)"
+                   if getattr(cfg, "num_experts", None) is not None else "")  # only trajectory recipes have experts
         raise ConfigError(f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
-                          "MTT and TESLA with a classification student); start it without torchrun (an expert buffer it "
-                          "trained first is kept: `mmdistill experts` shards that)")
+                          f"MTT and TESLA with a classification student); start it without torchrun{experts}")
     if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable

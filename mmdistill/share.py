@@ -28,7 +28,8 @@ from torch.utils.data import Dataset
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
-from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality
+from mmdistill.modality import Modality, get_modality, registered_modalities
+from mmdistill.plugins import MODALITY_GROUP, is_plugin
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
@@ -154,9 +155,10 @@ def saved_modality(manifest: dict[str, Any], folder: Path) -> Any:
     if not isinstance(name, str) or not name.isidentifier():
         raise ArtifactError(f"{where}: field 'modality' is {name!r}; expected the name of an adapter such as 'image'. "
                             "The manifest is damaged")
-    if importlib.util.find_spec(f"mmdistill.modalities.{name}") is None:
-        raise ArtifactError(f"{where}: modality {name!r} is not an adapter of this mmdistill (it has "
-                            f"{', '.join(REGISTERED_MODALITIES)}); the set was made by another version or the manifest is damaged")
+    if importlib.util.find_spec(f"mmdistill.modalities.{name}") is None and not is_plugin(MODALITY_GROUP, name):
+        raise ArtifactError(f"{where}: modality {name!r} is not an adapter of this mmdistill nor of an installed plugin "
+                            f"(it has {', '.join(registered_modalities())}); install the package that made the set (its "
+                            "adapter is an entry point of group mmdistill.modalities), or the manifest is damaged")
     try:
         return get_modality(name)
     except ConfigError as exc:
@@ -174,6 +176,25 @@ def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, 
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
         raise ArtifactError(f"{folder / SYNTHETIC_FILE}: the {getattr(modality, 'name', '?')} adapter cannot decode its tensors "
                             f"({type(exc).__name__}: {exc}); the set is damaged or of another parameterization") from None
+
+
+def saved_run_data(modality: Any, cfg: Any, *, root_given: bool) -> Any:
+    """The real data of a saved run's ``cfg`` (``eval``, ``check``). When it cannot be loaded and the run recorded a
+    relative ``data_root`` that does not exist from here (and none was given now, ``root_given``), the error says the
+    path is relative to the folder the run was started from and names ``--data-root``; its key is kept."""
+    from mmdistill.validation import load_data
+
+    try:
+        return load_data(modality, cfg)
+    except (DataError, ConfigError) as exc:
+        root = getattr(cfg, "data_root", None)
+        if root_given or not root or Path(str(root)).is_absolute() or Path(str(root)).exists():
+            raise
+        message = (f"{exc} (the run recorded data_root={root!r}, relative to the folder it was started from, not "
+                   f"{Path.cwd()}: run the command there, or pass --data-root)")
+        if isinstance(exc, ConfigError):
+            raise ConfigError(message, key=exc.key) from None
+        raise DataError(message) from None
 
 
 def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -> None:
@@ -294,5 +315,5 @@ def read_hf(out: str | Path) -> dict[str, Tensor]:
     return modality.from_hf(ds)
 
 
-__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
+__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "check_same_classes", "data_classes", "saved_run_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
            "step_size_of"]

@@ -101,5 +101,4 @@ def write_class_index(folder: Path, classes: list[str], names: list[str], labels
     return path
 
 
-
 __all__ = ["CLASS_INDEX_FILE", "check_labels", "class_grid", "export_folder_names", "new_tree", "portable_name", "write_class_index"]

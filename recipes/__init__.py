@@ -52,13 +52,28 @@ def tables(*names: str) -> tuple[Path, ...]:
     return tuple(TABLES_DIR / f"{name}.yaml" for name in (*names, "budgets"))
 
 
+def recipe_summaries() -> dict[str, str]:
+    """CLI name -> one-line summary of every recipe: mmdistill's own (:data:`RECIPES`), then those installed packages
+    declare in the ``mmdistill.recipes`` entry-point group (:mod:`mmdistill.plugins`; nothing is imported)."""
+    from mmdistill.plugins import RECIPE_GROUP, plugin_summaries
+
+    own = {name: summary for name, (_, summary) in RECIPES.items()}
+    return {**own, **{n: s for n, s in plugin_summaries(RECIPE_GROUP).items() if n not in own}}
+
+
 def get_recipe(name: str) -> Recipe:
-    """The recipe registered as ``name`` (``image-dm`` or ``image_dm``)."""
+    """The recipe registered as ``name`` (``image-dm`` or ``image_dm``), or one an installed package declares in the
+    ``mmdistill.recipes`` entry-point group."""
+    from mmdistill.plugins import RECIPE_GROUP, load_plugin
+
     key = name.replace("_", "-").lower()
-    if key not in RECIPES:
-        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
-    module = importlib.import_module(f"mmdistill.recipes.{RECIPES[key][0]}")
-    return module.RECIPE
+    if key in RECIPES:
+        return importlib.import_module(f"mmdistill.recipes.{RECIPES[key][0]}").RECIPE
+    plugin = load_plugin(RECIPE_GROUP, key, "RECIPE")
+    if not isinstance(plugin, Recipe):
+        what = "" if plugin is None else f" (entry point {key!r} of group {RECIPE_GROUP} is a {type(plugin).__name__}, not a Recipe)"
+        raise ConfigError(f"unknown recipe {name!r}{what}; known recipes: {', '.join(sorted(recipe_summaries()))}")
+    return plugin
 
 
 def __getattr__(name: str):  # from mmdistill.recipes import image_dm

@@ -1,7 +1,7 @@
 """Every registered adapter through the written contracts (:mod:`mmdistill.modality`) on tiny generated data.
 
-A new modality adds its name to ``REGISTERED_MODALITIES`` and a tiny case to ``CASES`` below; the test
-refuses a registered modality without one.
+``REGISTERED_MODALITIES`` lists every package under ``modalities/`` (its folder is its registration); a new modality
+adds a tiny case to ``CASES`` below, and the test refuses a registered modality without one.
 """
 
 from __future__ import annotations

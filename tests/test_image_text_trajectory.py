@@ -112,7 +112,7 @@ def test_a_buffer_is_checked_against_the_pairs_image_size_and_expert_keys(tmp_pa
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     config, held = manifest["config"], manifest["synthetic"]["meta"]["expert_buffer"]
     assert (config["expert_lr_image"], config["expert_batch"]) == (0.05, 4)  # the run's own keys
-    assert held["path"] == buf and (held["training"]["group_lrs"]["image"], held["training"]["batch_size"]) == (0.1, 8)
+    assert held["folder"] == "buf" and (held["training"]["group_lrs"]["image"], held["training"]["batch_size"]) == (0.1, 8)
 
 
 def test_tesla_equals_unrolled_gradient_with_two_step_sizes_and_similarity(tmp_path, tiny_bert):

@@ -444,7 +444,7 @@ def test_a_relative_data_root_that_is_not_here_is_explained(tmp_path, monkeypatc
     relative to where the run was started and names --data-root (before: only 'data root data/x does not exist')."""
     from types import SimpleNamespace
 
-    from mmdistill.cli import _saved_run_data
+    from mmdistill.share import saved_run_data
     from mmdistill.errors import DataError
 
     class Missing:
@@ -454,7 +454,44 @@ def test_a_relative_data_root_that_is_not_here_is_explained(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match=r"data root data/x does not exist \(the run recorded data_root='data/x', relative to the "
                                         r"folder it was started from, not .*pass --data-root\)"):
-        _saved_run_data(Missing(), SimpleNamespace(data_root="data/x"), root_given=False)
+        saved_run_data(Missing(), SimpleNamespace(data_root="data/x"), root_given=False)
     for cfg, given in ((SimpleNamespace(data_root="data/x"), True), (SimpleNamespace(data_root=str(tmp_path / "abs")), False)):
         with pytest.raises(DataError, match=r"does not exist$"):  # a root given now, or an absolute one: the loader's words
-            _saved_run_data(Missing(), cfg, root_given=given)
+            saved_run_data(Missing(), cfg, root_given=given)
+
+
+def test_the_evaluation_network_check_takes_a_network_the_meta_device_cannot_run():
+    """A registered network that reads a value while it builds (``int(tensor.prod())``) fails on the meta device but
+    works: the check runs it on the CPU then, and accepts it; a network that really cannot take the samples is refused."""
+    from torch import nn
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.modality import get_modality
+    from mmdistill.nets import register_network
+    from mmdistill.recipes import image_dm
+    from mmdistill.validation import load_data
+
+    class ReadsAValue(nn.Module):
+        def __init__(self, in_shape, num_classes):
+            super().__init__()
+            self.fc = nn.Linear(int(torch.tensor(in_shape).prod()), num_classes)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    class WantsEightChannels(nn.Module):
+        def __init__(self, in_shape, num_classes):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(8, 4, 3), nn.LazyLinear(num_classes)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    register_network("test-reads-a-value")(ReadsAValue)
+    register_network("test-eight-channels")(WantsEightChannels)
+    modality = get_modality("image")
+    cfg = image_dm.RECIPE.config(**FAST_DM, eval_networks=["test-reads-a-value"])
+    data = load_data(modality, cfg)
+    modality.check_evaluation(cfg, data)
+    with pytest.raises(ConfigError, match="network 'test-eight-channels' does not take digits's samples"):
+        modality.check_evaluation(image_dm.RECIPE.config(**FAST_DM, eval_networks=["test-eight-channels"]), data)

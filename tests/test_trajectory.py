@@ -341,7 +341,7 @@ def test_a_buffer_trained_otherwise_is_named_once_and_the_manifest_records_its_t
         assert part in err, part
     manifest = json.loads((out / "manifest.json").read_text())
     held = manifest["synthetic"]["meta"]["expert_buffer"]
-    assert held["path"] == str(buf)
+    assert held["folder"] == "buf"  # its name: no machine path travels with the set
     assert (held["training"]["num_experts"], held["training"]["lr"], held["training"]["batch_size"]) == (2, 0.01, 6)
     assert (manifest["config"]["num_experts"], manifest["config"]["lr_teacher"]) == (3, 0.02)  # the run's keys, as given
 

@@ -331,7 +331,9 @@ def test_files_found_but_not_used_are_named_and_strict_refuses_them(tmp_path, ca
     _frames_tree(tv / "val", {"a": 1})
     vs = load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
     assert len(vs.x_train) == 4 and len(vs.x_test) == 2
-    assert [r for _, r in vs.report.ignored] == ["val/ is not used: test/ is the held-out split"]
+    assert [r for _, r in vs.report.unused] == ["val/ is not used: test/ is the held-out split"] and not vs.report.ignored
+    strict = load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False, strict=True)  # left out by design
+    assert len(strict.x_test) == 2 and strict.report.counts()["unused"] == 1
 
 
 def test_frames_of_different_sizes_in_one_clip_are_named(tmp_path):
@@ -486,6 +488,11 @@ def test_video_dm_run_writes_storage_and_preview(tmp_path):
     assert m["metrics"]["storage"]["ratio"] == 1.0 and "KiB stored" in m["budget_label"]
     assert m["metrics"]["storage"]["stored_bytes"] == m["storage"]["synthetic_bytes"] == m["metrics"]["storage"]["random_real_bytes"]
     assert (tmp_path / "dm" / "preview.png").exists() and (tmp_path / "dm" / "preview.gif").exists()
+    # --overwrite removes what the manifest lists as written: the modality's own preview.gif too, also after the
+    # finished run is continued in its folder (the files exist then and are written again)
+    assert {"preview.gif", "preview.png", "README.md"} <= set(m["written_files"])
+    more = video_dm.run(**TINY, ipc=1, iterations=3, batch_real=2, out=str(tmp_path / "dm"), resume=True)
+    assert {"preview.gif", "preview.png", "README.md"} <= set(more.manifest["written_files"])
     syn, _ = load_synthetic(tmp_path / "dm")
     out = MODALITY.export(syn, tmp_path / "export")
     assert len(list(out.rglob("*.gif"))) == 10 and (out / "clips.safetensors").exists()
@@ -660,8 +667,8 @@ def test_clips_csv_in_the_root_names_its_layout_and_the_clips_it_does_not_list(t
     assert len(vs.x_train) == 2 and len(vs.x_test) == 2
     assert "clips.csv" in vs.report.facts["layout"] and "replaces the class-folder layout" in vs.report.facts["layout"]
     assert "2 clip(s) under the root it does not list left out" in vs.report.facts["layout"]
-    assert vs.report.counts()["ignored"] == 2 and {r for _, r in vs.report.ignored} == {"a folder of frame images not listed in clips.csv"}
-    assert vs.report.as_dict()["files"]["ignored"] == ["a/clip2", "b/clip2"] and vs.report.as_dict()["facts"]["layout"]
+    assert vs.report.counts()["unused"] == 2 and {r for _, r in vs.report.unused} == {"a folder of frame images not listed in clips.csv"}
+    assert vs.report.as_dict()["files"]["unused"] == ["a/clip2", "b/clip2"] and vs.report.as_dict()["facts"]["layout"]
     assert "video layout under" in caplog.text and "clips.csv" in caplog.text and "a/clip2" in caplog.text
     folders = load_clip_folder(_frames_tree(tmp_path / "plain", {"a": 3, "b": 3}), kind="frames", sampling=_sampling(), use_cache=False)
     assert folders.report.facts["layout"].startswith("class folders, test_fraction 0.2")
@@ -676,13 +683,16 @@ def test_split_file_val_rows_are_left_out_beside_test_rows_as_val_folders_are(tm
                                  "a/clip2,a,val\nb/clip2,b,validation\n")
     vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "tv.csv"), use_cache=False)
     assert len(vs.x_train) == 2 and len(vs.x_test) == 2
-    assert vs.report.counts()["ignored"] == 2 and vs.report.as_dict()["files"]["ignored"] == ["a/clip2", "b/clip2"]
-    assert {r for _, r in vs.report.ignored} == {"a val row of tv.csv: its test rows are the held-out split"}
+    assert vs.report.counts()["unused"] == 2 and vs.report.as_dict()["files"]["unused"] == ["a/clip2", "b/clip2"]
+    assert {r for _, r in vs.report.unused} == {"a val row of tv.csv: its test rows are the held-out split"}
     assert "2 val row(s) left out" in vs.report.facts["layout"]
+    # a standard train/val/test file is not an error under --strict (the val rows are left out by design, and named)
+    assert len(load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "tv.csv"), use_cache=False,
+                                strict=True).x_test) == 2
     (root / "v.csv").write_text("path,label,split\na/clip0,a,train\nb/clip0,b,train\na/clip1,a,val\nb/clip1,b,val\n"
                                 "a/clip2,a,train\nb/clip2,b,train\n")
     only_val = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "v.csv"), use_cache=False)
-    assert len(only_val.x_test) == 2 and only_val.report.counts()["ignored"] == 0  # no test rows: val is the test split
+    assert len(only_val.x_test) == 2 and only_val.report.counts()["unused"] == 0  # no test rows: val is the test split
     assert "val rows are the test split" in only_val.report.facts["layout"]
 
 

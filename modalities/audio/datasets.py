@@ -688,6 +688,6 @@ def _gtzan(root: Path, download: bool) -> tuple[list[AudioItem], list[str]]:
 
 
 __all__ = [
-    "AudioDataset", "AudioItem", "DATASETS", "NATIVE", "TONE_CLASSES", "canonical_name", "find_audio_items", "list_audio_datasets",
+    "AudioDataset", "AudioItem", "DATASETS", "HIDDEN", "NATIVE", "TONE_CLASSES", "canonical_name", "find_audio_items", "list_audio_datasets",
     "load_audio_dataset", "tone_clip",
 ]

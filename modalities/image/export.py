@@ -15,6 +15,7 @@ from mmdistill.plots import save_figure
 from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .datasets import denormalize
 
+
 def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
     """Normalised images (N, C, H, W) back to [0, 1] pixels, clamped (non-finite values become 0)."""
     return torch.nan_to_num(denormalize(x, mean, std), nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)

@@ -320,10 +320,11 @@ def canonical_image_paths(records: list[CaptionRecord], root: Path) -> list[Capt
             return lexical(name)
 
     spelled = {name: lexical(name) for name in {r.image for r in records}}
+    file_of = {name: identity(name) for name in spelled}  # one resolve() per spelling
     by_file: dict[str, str] = {}
     for name in sorted(spelled, key=lambda n: spelled[n]):
-        by_file.setdefault(identity(name), spelled[name])
-    names = {name: by_file[identity(name)] for name in spelled}
+        by_file.setdefault(file_of[name], spelled[name])
+    names = {name: by_file[file_of[name]] for name in spelled}
     renamed = [r for r in records if names[r.image] != r.image]
     if renamed:
         log.info("%d caption row(s) name their image by another path than the one used for it (e.g. %s: %r is %r); "

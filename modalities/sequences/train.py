@@ -328,7 +328,7 @@ def fresh_learner(arch: str, data: SequenceData, cfg: Any, pre: Pretrained | Non
     return learner
 
 
-__all__ = ["KS", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
+__all__ = ["KS", "NO_NEGATIVE", "LearnerProtocol", "LossModule", "Pretrained", "augmentation_positions", "batch_indices",
            "freezes_embedding", "fresh_learner", "metrics_from_ranks", "mrr_at", "pretrained_learner", "rank_metrics", "real_loss",
            "sample_negatives", "short_negative_users", "small_set_protocol", "summary_loss", "target_ranks", "train_on_summary",
            "train_on_windows"]

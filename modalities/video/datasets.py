@@ -11,8 +11,9 @@ middle of the clip (``offset="center"``); ``short`` says what happens to a clip 
 ``(num_frames - 1) x frame_gap + 1`` frames: ``gap`` (the reference: the gap shrinks to fit; a clip with
 fewer than ``num_frames`` frames is then padded by repeating its last frame), ``pad`` (keep the gap, repeat
 the last frame) or ``skip`` (drop the clip). Each case is counted and named in the log and the manifest, as are unreadable files
-and files found under the root that are not clips of the layout (``ignored``); ``strict`` makes an unreadable or
-ignored item and every short clip (skipped, padded or shrunk) an error. Every class of the layout is kept: a class
+and files found under the root that are not clips of the layout (``ignored``) or that the layout leaves out by design
+(``unused``: a val split beside a test split, clips a split file does not list); ``strict`` makes an unreadable or
+ignored item and every short clip (skipped, padded or shrunk) an error, never an unused one. Every class of the layout is kept: a class
 left with no training clip is refused by name.
 
 Decoded clips are cached as one uint8 safetensors file per split, keyed by the file list (paths, sizes and
@@ -109,7 +110,7 @@ class FrameSampling:
         return idx, kind
 
 
-REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "padded", "shrunk_gap")
+REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap")
 #: the kinds that leave an item out
 LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
 #: the kinds of a clip shorter than (num_frames - 1) x frame_gap + 1 frames that the ``short`` policy kept
@@ -121,22 +122,24 @@ STRICT_KINDS = LEFT_OUT_KINDS + SHORT_KINDS
 class LoadReport(CoreLoadReport):
     """:class:`mmdistill.load_report.LoadReport` with the video loader's kinds; entries are ``(path, reason)``.
     ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
-    folders, a file of a type that is not a video in a class folder, ``val/`` when ``test/`` exists, a split file's
-    ``val`` rows when it has ``test`` rows, a video file under the root the split file does not list, a file that is
-    not a frame image in a clip folder). ``facts["layout"]`` says which layout was read. The kinds read as
+    folders, a file of a type that is not a video in a class folder, a file that is not a frame image in a clip
+    folder); ``unused``: clips the layout leaves out by design (``val/`` when ``test/`` exists, a split file's ``val``
+    rows when it has ``test`` rows, a clip under the root the split file does not list), named and never made an
+    error by ``strict``. ``facts["layout"]`` says which layout was read. The kinds read as
     attributes (``report.unreadable``: a copy of the entries; fill through ``add``) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
     the cache file's name)."""
 
     KINDS = {"unreadable": "unreadable or empty file(s) skipped",
              "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
-             "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout, not listed by the split "
-                        "file, or of the val split beside a test split)",
+             "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
+             "unused": "clip(s) the layout leaves out (a val split beside a test split, or not listed by the split file)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
 
     unreadable = property(lambda self: self.items("unreadable"))
     skipped_short = property(lambda self: self.items("skipped_short"))
     ignored = property(lambda self: self.items("ignored"))
+    unused = property(lambda self: self.items("unused"))
     padded = property(lambda self: self.items("padded"))
     shrunk_gap = property(lambda self: self.items("shrunk_gap"))
 
@@ -293,15 +296,15 @@ def _no_duplicates(items: list[Item], source: Path) -> None:
         seen[key] = it.split
 
 
-def _val_rows(items: list[Item], source: Path, ignored: list[tuple[str, str]]) -> tuple[list[Item], str]:
+def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) -> tuple[list[Item], str]:
     """A split file's ``val`` rows follow the folder layout's rule for ``val/``: left out when the file has ``test``
-    rows (test is the held-out split; each val clip is named in ``ignored``), the test split when it has none.
+    rows (test is the held-out split; each val clip is named in ``unused``), the test split when it has none.
     Returns the items (splits ``train``/``test`` only) and what was done, in words (empty: no val row)."""
     val = [it for it in items if it.split == "val"]
     if not val:
         return items, ""
     if any(it.split == "test" for it in items):
-        ignored += [(str(it.path), f"a val row of {source.name}: its test rows are the held-out split") for it in val]
+        unused += [(str(it.path), f"a val row of {source.name}: its test rows are the held-out split") for it in val]
         return [it for it in items if it.split != "val"], f"; its {len(val)} val row(s) left out (its test rows are the held-out split)"
     return [Item(it.path, it.label, "test" if it.split == "val" else it.split) for it in items], "; its val rows are the test split (no test rows)"
 
@@ -324,8 +327,9 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path) -> list[t
 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float,
-              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]], str]:
-    """(items, every class named by the layout, what was found but not used, the layout read, in words)."""
+              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
+    leaves out by design (val beside test, not listed by the split file), the layout read, in words)."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"data_root {root} does not exist")
@@ -336,6 +340,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     if csv_path is None and (root / "clips.csv").exists():
         csv_path, found = root / "clips.csv", " found in the data root (it replaces the class-folder layout)"
     ignored: list[tuple[str, str]] = []
+    unused: list[tuple[str, str]] = []
     if csv_path is not None:
         if not csv_path.is_file():
             raise DataError(f"split file {csv_path} does not exist")
@@ -351,10 +356,10 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
                             f"{' ...' if len(missing) > 5 else ''}")
         _no_duplicates(items, csv_path)
         unlisted = _unlisted(root, items, kind, csv_path)
-        items, val = _val_rows(items, csv_path, ignored)
-        ignored += unlisted
+        items, val = _val_rows(items, csv_path, unused)
+        unused += unlisted
         layout += val + (f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else "")
-        return items, sorted({it.label for it in items}), ignored, layout
+        return items, sorted({it.label for it in items}), ignored, unused, layout
     if not root.is_dir():
         raise DataError(f"data_root {root} is neither a folder nor a CSV of path,label,split")
     classes: set[str] = set()
@@ -367,20 +372,20 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
             if d in (subdirs["train"], held_out):
                 continue
             if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out
-                ignored += [(str(it.path), "val/ is not used: test/ is the held-out split")
+                unused += [(str(it.path), "val/ is not used: test/ is the held-out split")
                             for it in _class_tree(d, "test", kind, [], set())]
             else:
                 ignored.append((str(d), "not train/, test/ or val/"))
         for p in sorted(root.iterdir()):
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
                 ignored.append((str(p), "not inside train/ or test/"))
-        return items, sorted(classes), ignored, layout
+        return items, sorted(classes), ignored, unused, layout
     items = _class_tree(root, "train", kind, ignored, classes)
     labels = sorted({it.label for it in items})
     members = [it for label in labels for it in items if it.label == label]
     flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
     out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
-    return out, sorted(classes), ignored, f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
+    return out, sorted(classes), ignored, unused, f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int) -> list[Item]:
@@ -393,12 +398,14 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
     found but not used (a clip beside the class folders, a file that is not a video, ``val`` next to ``test``, a clip
     the split file does not list) are logged with a count."""
-    items, _, ignored, layout = _discover(root, kind, split_file, test_fraction, seed)
+    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed)
     log.info("video layout under %s: %s", root, layout)
-    if ignored:
+    if ignored or unused:
         report = LoadReport()
         report.extend("ignored", ignored)
-        log.warning("%s", report.lines()[0])
+        report.extend("unused", unused)
+        for line in report.lines():
+            log.warning("%s", line)
     return items
 
 
@@ -612,22 +619,23 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     layout is kept, so a class none of whose clips decodes is refused by name."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
-    items, all_classes, ignored, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
+    items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
     base = Path(root).expanduser()
     report = LoadReport(root=str(base.parent if base.is_file() else base))
     report.extend("ignored", ignored)
+    report.extend("unused", unused)
     report.facts["layout"] = layout
     log.info("video layout under %s: %s", root, layout)
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"
-                        + (f"; found but not used: {'; '.join(report.lines())}" if ignored else ""))
+                        + (f"; found but not used: {'; '.join(report.lines())}" if ignored or unused else ""))
     if strict and (err := report.strict_error()) is not None:
         raise err
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
-                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored)}.safetensors")
+                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored + unused)}.safetensors")
         cached = _read_cache(cache_path, sampling, report) if cache_path.exists() else None
         if cached is not None:
             tensors, info = cached
@@ -675,7 +683,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         log.warning("%s", line)
     if not clips["train"] and not clips["test"]:
         hint = ""
-        if any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.unreadable) and kind == "files":
+        if kind == "files" and any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.unreadable + report.ignored):
             hint = "; frame images were found: --dataset frames reads one folder of frame images per clip"
         raise DataError(f"no decodable clip under {root}: {len(report.unreadable)} unreadable, {len(report.skipped_short)} too short "
                         f"({'; '.join(report.lines())}){hint}")

@@ -175,9 +175,9 @@ def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
     ``full_clip_bytes``: a full-clip set of ``classes x ipc`` clips (C, T, H, W) float32 with their labels, what the
     full-clip baselines store at the same clips per class; ``ratio`` = stored / that (the summary line's "% of full
     clips"). ``rendered_clip_bytes``: ``rendered_clips`` real clips (float32 model inputs, one per clip the set
-    decodes to: S x m^2 for static/dynamic, the clips for full clips), what the card compares with ("the same
-    number of real samples"); ``rendered_ratio`` = stored / that. For a full-clip set both references count the
-    same clips."""
+    decodes to: S x m^2 for static/dynamic, the clips for full clips), model inputs only, as the card compares
+    ("the same number of real samples"); ``rendered_ratio`` = stored / that, so a full-clip set's is its labels'
+    bytes above 1."""
     parts = {(k[len("data."):] if k.startswith("data.") else k): int(v.numel()) * v.element_size() for k, v in syn.tensors().items()}
     stored = sum(parts.values())
     c, t, h, w = syn.meta[KEY]["clip_shape"] if is_static_dynamic(syn) else syn.data["x"].shape[1:]

@@ -1,0 +1,78 @@
+"""Modalities and recipes from other installed packages, found through their entry points.
+
+A package adds a modality without touching mmdistill by declaring, in its ``pyproject.toml``::
+
+    [project.entry-points."mmdistill.modalities"]
+    tabular = "mmdistill_tabular:MODALITY"          # the adapter object (or a module defining MODALITY)
+
+    [project.entry-points."mmdistill.recipes"]
+    tabular-dm = "mmdistill_tabular.recipes:RECIPE"  # a mmdistill.recipe.Recipe (or a module defining RECIPE)
+
+``mmdistill.modality.get_modality`` and ``mmdistill.recipes.get_recipe`` look a name up here when it is not one of
+mmdistill's own, so ``mmdistill run tabular-dm``, ``show``, ``eval``, ``export`` and ``mmdistill.load`` of its sets
+work once the package is installed. Nothing is imported until a name is asked for (listing reads the metadata only).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+from mmdistill.errors import ConfigError
+
+#: the entry-point group of modality adapters: name -> the adapter object (or a module with ``MODALITY``)
+MODALITY_GROUP = "mmdistill.modalities"
+#: the entry-point group of recipes: CLI name -> a :class:`~mmdistill.recipe.Recipe` (or a module with ``RECIPE``)
+RECIPE_GROUP = "mmdistill.recipes"
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "-").lower()
+
+
+def plugin_entry_points(group: str) -> dict[str, EntryPoint]:
+    """The installed entry points of ``group`` by name (``_`` and ``-`` alike, lower case); the first of a name wins."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=group):
+        found.setdefault(_key(ep.name), ep)
+    return found
+
+
+def load_plugin(group: str, name: str, attribute: str) -> Any | None:
+    """The object entry point ``name`` of ``group`` names (a module's ``attribute`` when it names a module); None when
+    no installed package declares ``name``. A plugin that fails to import is a ConfigError naming its package."""
+    ep = plugin_entry_points(group).get(_key(name))
+    if ep is None:
+        return None
+    package = ep.dist.name if ep.dist is not None else ep.value
+    try:
+        obj = ep.load()
+    except Exception as exc:  # the plugin's own import error: named, not a traceback
+        raise ConfigError(f"{group} entry point {ep.name!r} of package {package} ({ep.value}) cannot be loaded: "
+                          f"{type(exc).__name__}: {exc}") from None
+    if isinstance(obj, ModuleType):
+        obj = getattr(obj, attribute, None)
+        if obj is None:
+            raise ConfigError(f"{group} entry point {ep.name!r} of package {package} names the module {ep.value}, which "
+                              f"defines no {attribute}")
+    return obj
+
+
+def plugin_names(group: str) -> list[str]:
+    """The names the installed packages declare in ``group``, as they declare them, sorted."""
+    return sorted(ep.name for ep in plugin_entry_points(group).values())
+
+
+def is_plugin(group: str, name: str) -> bool:
+    """Whether an installed package declares ``name`` in ``group`` (nothing imported)."""
+    return _key(name) in plugin_entry_points(group)
+
+
+def plugin_summaries(group: str) -> dict[str, str]:
+    """Name -> ``from package <distribution>`` for the listing of ``mmdistill recipes`` (nothing imported)."""
+    return {name: f"from package {ep.dist.name if ep.dist is not None else ep.value}"
+            for name, ep in sorted(plugin_entry_points(group).items())}
+
+
+__all__ = ["MODALITY_GROUP", "RECIPE_GROUP", "is_plugin", "load_plugin", "plugin_entry_points", "plugin_names", "plugin_summaries"]

@@ -1,0 +1,88 @@
+"""Modalities and recipes of other packages, found through their entry points (``mmdistill.plugins``): a package
+on the path with a dist-info declaring them is run, shown, evaluated and loaded like mmdistill's own, untouched."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from mmdistill.cli import main as cli_main
+from mmdistill.errors import ConfigError
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
+from mmdistill.modalities.image.adapter import ImageModality
+from mmdistill.modalities.image.config import ImageDistillConfig
+from mmdistill.recipe import Recipe
+from mmdistill.recipes import tables
+
+
+class ToyModality(ImageModality):
+    """The image adapter under another name: what matters here is how it is found."""
+
+    name = "toyplug"
+
+
+MODALITY = ToyModality()
+
+
+@dataclass
+class Config(DistributionMatchingConfig, ImageDistillConfig):
+    """DM on images."""
+
+
+RECIPE = Recipe(name="toyplug-dm", modality="toyplug", method="dm", summary="a plugin's recipe", paper="",
+                config_cls=Config, make_matcher=make_dm_matcher, tables=tables())
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """A package ``toyplug_pkg`` with a dist-info declaring its modality and recipe, on ``sys.path``."""
+    site = tmp_path / "site"
+    (site / "toyplug_pkg").mkdir(parents=True)
+    (site / "toyplug_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    info = site / "toyplug_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\n\n"
+                                           "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("toyplug_pkg", None)
+
+
+def test_an_installed_plugin_runs_and_its_set_is_read_back(plugin, tmp_path, capsys):
+    from mmdistill.modality import get_modality, registered_modalities
+    from mmdistill.recipes import get_recipe
+    from mmdistill.share import load
+
+    assert get_recipe("toyplug-dm").name == "toyplug-dm" and get_modality("toyplug").name == "toyplug"
+    assert "toyplug" in registered_modalities()
+    assert cli_main(["recipes"]) == 0 and "toyplug-dm" in capsys.readouterr().out  # listed, from package toyplug-pkg
+    out = tmp_path / "run"
+    assert cli_main(["run", "toyplug-dm", "--dataset", "digits", "--ipc", "1", "iterations=2", "eval_runs=1", "eval_epochs=1",
+                     "herding_epochs=1", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["modality"] == "toyplug"
+    capsys.readouterr()
+    assert cli_main(["show", str(out)]) == 0 and "recipe toyplug-dm, modality toyplug" in capsys.readouterr().out
+    assert cli_main(["eval", str(out), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert tuple(load(out).labels.shape) == (10,)  # mmdistill.load finds the adapter by its name
+
+
+def test_a_plugin_that_cannot_be_loaded_or_is_missing_is_named(plugin):
+    from mmdistill.modality import get_modality
+    from mmdistill.recipes import get_recipe
+
+    with pytest.raises(ConfigError, match=r"mmdistill.recipes entry point 'broken-dm' of package toyplug-pkg .*cannot be loaded"):
+        get_recipe("broken-dm")
+    with pytest.raises(ConfigError, match=r"unknown recipe 'nosuch-dm'; known recipes: .*toyplug-dm"):
+        get_recipe("nosuch-dm")
+    with pytest.raises(ConfigError, match=r"unknown modality 'nosuch': no module mmdistill.modalities.nosuch, and no installed "
+                                          r"package declares it \(entry point group mmdistill.modalities\)"):
+        get_modality("nosuch")
