@@ -4,10 +4,11 @@ class, portable class folder names with their ``classes.json`` index, and an all
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 
@@ -101,4 +102,39 @@ def write_class_index(folder: Path, classes: list[str], names: list[str], labels
     return path
 
 
-__all__ = ["CLASS_INDEX_FILE", "check_labels", "class_grid", "export_folder_names", "new_tree", "portable_name", "write_class_index"]
+#: the reason a hidden entry (``.DS_Store``, ``.git/``) is listed by :func:`scan_files`
+HIDDEN = "hidden"
+
+
+def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files under ``folder`` (any depth) whose suffix is one of ``extensions`` (any case), sorted, and every other
+    entry as ``(path, reason)``: hidden files and folders (:data:`HIDDEN`, not descended), links to folders (not
+    followed), broken links, and files of other types (``other``). A folder that cannot be listed is a DataError."""
+    wanted = {e.lower() for e in extensions}
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    pending = [Path(folder)]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise DataError(f"cannot list folder {current}: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = current / entry.name
+            if entry.name.startswith("."):
+                skipped.append((path, HIDDEN))
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif entry.is_symlink() and entry.is_dir():
+                skipped.append((path, "link to a folder, not followed"))
+            elif not entry.is_file():
+                skipped.append((path, "broken link or not a regular file"))
+            elif path.suffix.lower() in wanted:
+                files.append(path)
+            else:
+                skipped.append((path, other))
+    return sorted(files), skipped
+
+
+__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_labels", "class_grid", "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]

@@ -34,7 +34,6 @@ import dataclasses
 import io
 import logging
 import math
-import os
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
+from ..artifacts import HIDDEN, scan_files
 from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
@@ -505,39 +505,18 @@ def _download_fsdd(root: Path) -> None:
 
 
 # --------------------------------------------------------------------------- folder trees and CSV files
-#: the reason a hidden entry (``.DS_Store``, ``.git/``, ``._x.wav``...) is listed under ``ignored``; as the image
-#: loader, it is named in the warning and the report but never an error under ``strict`` (tools write these files)
-HIDDEN = "hidden"
+# a hidden entry (``.DS_Store``, ``.git/``, ``._x.wav``...) is listed under ``ignored`` with the reason HIDDEN; as the
+# image loader, it is named in the warning and the report but never an error under ``strict`` (tools write these files)
 
 
 def _audio_files(folder: Path, ignored: list[BadFile] | None = None) -> list[Path]:
     """The audio files under ``folder`` (any depth), sorted. Every other entry (hidden files and folders, not
     descended, files of other types, links to folders, broken links) is appended to ``ignored`` with its reason,
-    as the image loader's ``_image_files`` does."""
-    ignored = [] if ignored is None else ignored
-    files: list[Path] = []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError as exc:
-            raise DataError(f"cannot list folder {current}: {exc.strerror or exc}") from None
-        for entry in entries:
-            path = current / entry.name
-            if entry.name.startswith("."):
-                ignored.append(BadFile(str(path), HIDDEN))
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append(path)
-            elif entry.is_symlink() and entry.is_dir():
-                ignored.append(BadFile(str(path), "link to a folder, not followed"))
-            elif not entry.is_file():
-                ignored.append(BadFile(str(path), "broken link or not a regular file"))
-            elif path.suffix.lower() in AUDIO_EXTENSIONS:
-                files.append(path)
-            else:
-                ignored.append(BadFile(str(path), f"not an audio file ({', '.join(AUDIO_EXTENSIONS)})"))
-    return sorted(files)
+    as the image loader does (:func:`modalities.artifacts.scan_files`)."""
+    files, skipped = scan_files(folder, AUDIO_EXTENSIONS, f"not an audio file ({', '.join(AUDIO_EXTENSIONS)})")
+    if ignored is not None:
+        ignored += [BadFile(str(p), reason) for p, reason in skipped]
+    return files
 
 
 def _hidden(folder: Path, ignored: list[BadFile], skip: tuple[Path, ...] = ()) -> None:

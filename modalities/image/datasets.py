@@ -41,6 +41,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
+from ..artifacts import scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -509,33 +510,13 @@ def _diagnose_files(key: str, cls, root: Path) -> str | None:
 def _image_files(folder: Path, ignored: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Image files (torchvision's IMG_EXTENSIONS, any case) anywhere under ``folder``, sorted. Every other
     entry (hidden files and folders, files of other types, links to folders, broken links) is appended to
-    ``ignored`` as (path, reason)."""
+    ``ignored`` as (path, reason) (:func:`modalities.artifacts.scan_files`)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    ignored = [] if ignored is None else ignored
-    files: list[Path] = []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError as exc:
-            raise DataError(f"cannot list folder {current}: {exc.strerror or exc}") from None
-        for entry in entries:
-            path = current / entry.name
-            if entry.name.startswith("."):
-                ignored.append((path, "hidden"))
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append(path)
-            elif entry.is_symlink() and entry.is_dir():
-                ignored.append((path, "link to a folder, not followed"))
-            elif not entry.is_file():
-                ignored.append((path, "broken link or not a regular file"))
-            elif path.suffix.lower() in IMG_EXTENSIONS:
-                files.append(path)
-            else:
-                ignored.append((path, "not an image type the loader reads"))
-    return sorted(files)
+    files, skipped = scan_files(folder, IMG_EXTENSIONS, "not an image type the loader reads")
+    if ignored is not None:
+        ignored += skipped
+    return files
 
 
 def _count(n: int, one: str, many: str) -> str:
