@@ -89,7 +89,7 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
                     out = modality.build_network(name, shape, data.num_classes)(torch.zeros((2, *shape)))
             if tuple(out.shape) != (2, data.num_classes):
                 raise ValueError(f"it gives outputs of shape {tuple(out.shape)[1:]} per sample, not ({data.num_classes},)")
-        except (ConfigError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        except Exception as exc:  # whatever the network raised on two samples of the data's shape: named, not a traceback
             raise ConfigError(f"config key {key}: network {name!r} does not take {data.name}'s samples of shape {shape} "
                               f"({exc}); choose one of the networks for them (the modality's cross-architecture list: "
                               f"{', '.join(modality.cross_arch_networks)})", key=key) from exc

@@ -6,10 +6,11 @@
 * :class:`AdapterDefaults`: the one mixin holding the default of every optional hook (evaluate through the
   skeleton, fresh expert networks, the experts' optimizer, one trajectory part); adapters inherit it.
 
-The core never imports an adapter directly: a recipe hands its adapter object to the run, and commands that
-start from a saved set (``mmdistill eval``, ``show``, ``export``) look the adapter up by the name stored in
-the manifest with :func:`get_modality`, which imports ``mmdistill.modalities.<name>`` and takes its
-``MODALITY`` object. ``tests/test_contracts.py`` runs every registered adapter through these protocols.
+The core never imports an adapter directly: a recipe names its modality, and the run and the commands that
+start from a saved set (``mmdistill eval``, ``show``, ``export``) look the adapter up by that name with
+:func:`get_modality`, which imports ``mmdistill.modalities.<name>`` and takes its ``MODALITY`` object, or loads
+the ``mmdistill.modalities`` entry point of an installed package (:mod:`mmdistill.plugins`).
+``tests/test_contracts.py`` runs every registered adapter through these protocols.
 """
 
 from __future__ import annotations
@@ -232,15 +233,21 @@ def get_modality(name: str) -> Modality:
     from mmdistill.plugins import MODALITY_GROUP, load_plugin
 
     module_name = f"mmdistill.modalities.{name}"
+    if name not in REGISTERED_MODALITIES:  # mmdistill's own come first; a helper module (base, artifacts) is none
+        plugin = load_plugin(MODALITY_GROUP, name, "MODALITY")
+        if plugin is None:
+            raise ConfigError(f"unknown modality {name!r}: no package {module_name}, and no installed package declares it "
+                              f"(entry point group {MODALITY_GROUP}); mmdistill has {', '.join(REGISTERED_MODALITIES)}")
+        if not isinstance(plugin, Modality) or getattr(plugin, "name", None) != name or not name.isidentifier():
+            raise ConfigError(f"{MODALITY_GROUP} entry point {name!r} is not an adapter named {name!r} (a Modality object "
+                              f"whose name is the entry point's, an identifier): got {type(plugin).__name__} named "
+                              f"{getattr(plugin, 'name', None)!r}")
+        return plugin
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            plugin = load_plugin(MODALITY_GROUP, name, "MODALITY")
-            if plugin is not None:
-                return plugin
-            raise ConfigError(f"unknown modality {name!r}: no module {module_name}, and no installed package declares it "
-                              f"(entry point group {MODALITY_GROUP})") from None
+            raise ConfigError(f"unknown modality {name!r}: no module {module_name}") from None
         raise ConfigError(f"modality {name!r} needs a package that is not installed: {exc.name} "
                           f"(install mmdistill with the '{name}' extra)") from None
     modality = getattr(module, "MODALITY", None)

@@ -31,21 +31,38 @@ def _key(name: str) -> str:
     return name.replace("_", "-").lower()
 
 
-def plugin_entry_points(group: str) -> dict[str, EntryPoint]:
-    """The installed entry points of ``group`` by name (``_`` and ``-`` alike, lower case); the first of a name wins."""
-    found: dict[str, EntryPoint] = {}
+def _package(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ep.value
+
+
+def _declared(group: str) -> dict[str, list[EntryPoint]]:
+    """Every installed entry point of ``group`` by name (``_`` and ``-`` alike, lower case), one per (package, value)."""
+    found: dict[str, list[EntryPoint]] = {}
     for ep in entry_points(group=group):
-        found.setdefault(_key(ep.name), ep)
+        same = found.setdefault(_key(ep.name), [])
+        if all((_package(o), o.value) != (_package(ep), ep.value) for o in same):
+            same.append(ep)
     return found
+
+
+def plugin_entry_points(group: str) -> dict[str, EntryPoint]:
+    """The installed entry points of ``group`` by name (``_`` and ``-`` alike, lower case); a name two packages declare
+    is a ConfigError when it is loaded (:func:`load_plugin`), listed here by its first."""
+    return {name: eps[0] for name, eps in _declared(group).items()}
 
 
 def load_plugin(group: str, name: str, attribute: str) -> Any | None:
     """The object entry point ``name`` of ``group`` names (a module's ``attribute`` when it names a module); None when
-    no installed package declares ``name``. A plugin that fails to import is a ConfigError naming its package."""
-    ep = plugin_entry_points(group).get(_key(name))
-    if ep is None:
+    no installed package declares ``name``. A plugin that fails to import, or a name two packages declare, is a
+    ConfigError naming the packages."""
+    eps = _declared(group).get(_key(name), [])
+    if not eps:
         return None
-    package = ep.dist.name if ep.dist is not None else ep.value
+    if len(eps) > 1:
+        raise ConfigError(f"{group} entry point {name!r} is declared by several installed packages "
+                          f"({', '.join(f'{_package(e)}: {e.value}' for e in eps)}); uninstall all but one")
+    ep = eps[0]
+    package = _package(ep)
     try:
         obj = ep.load()
     except Exception as exc:  # the plugin's own import error: named, not a traceback
@@ -71,8 +88,7 @@ def is_plugin(group: str, name: str) -> bool:
 
 def plugin_summaries(group: str) -> dict[str, str]:
     """Name -> ``from package <distribution>`` for the listing of ``mmdistill recipes`` (nothing imported)."""
-    return {name: f"from package {ep.dist.name if ep.dist is not None else ep.value}"
-            for name, ep in sorted(plugin_entry_points(group).items())}
+    return {name: f"from package {_package(ep)}" for name, ep in sorted(plugin_entry_points(group).items())}
 
 
 __all__ = ["MODALITY_GROUP", "RECIPE_GROUP", "is_plugin", "load_plugin", "plugin_entry_points", "plugin_names", "plugin_summaries"]

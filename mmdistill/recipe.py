@@ -134,9 +134,11 @@ class Recipe:
             except ConfigError as exc:
                 if exc.key is None or exc.key not in kept or exc.key in changes:
                     raise
-                if exc.key in NETWORK_KEYS and "unknown network" in str(exc):  # else the set is scored on another network, unnoticed
-                    raise ConfigError(f"{exc} (the saved run's {exc.key}; a network a plugin registers must be imported "
-                                      f"first, or choose others with --networks)", key=exc.key) from None
+                chosen_now = bool(changes.get("eval_networks") or changes.get("cross_arch"))  # the saved network is not scored
+                if exc.key in NETWORK_KEYS and "unknown network" in str(exc) and not (exc.key == "network" and chosen_now):
+                    # else the set would be scored on another network than it names, unnoticed
+                    raise ConfigError(f"{exc} (the saved run's {exc.key}: import the package that registers it first, or "
+                                      "score the set on other networks with --networks)", key=exc.key) from None
                 refused.append(f"{exc.key}={kept.pop(exc.key)!r} ({exc})")
         if gone:
             log.info("saved keys recipe %s no longer has (ignored): %s", self.name, ", ".join(gone))

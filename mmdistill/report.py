@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-import time
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -100,31 +100,31 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
     manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
     ``preview.gif``), so that ``--overwrite`` removes every one of them, and no other file of the folder."""
-    before, started = _plain_files(out), time.time()
+    before = _file_states(out)
     title = artifact_title(manifest)
     modality.write_preview(syn, out / PREVIEW_FILE, title)
     plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
                     selection=manifest.get("selection"))
     write_accuracy_plot(out, manifest)
     write_card(out, manifest, modality, syn)
-    now = _plain_files(out)
     own = {CHECKPOINT_FILE, METRICS_FILE, MANIFEST_FILE, SYNTHETIC_FILE}  # the run's own record, removed by name
-    manifest["written_files"] = sorted(((now - before) | {n for n in now if _modified_since(out / n, started)}) - own)
+    after = _file_states(out)
+    manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)
     save_synthetic(out, syn, manifest)
 
 
-def _plain_files(folder: Path) -> set[str]:
-    """Names of the plain files directly in ``folder``."""
-    return {p.name for p in Path(folder).iterdir() if p.is_file() and not p.is_symlink()}
-
-
-def _modified_since(path: Path, started: float) -> bool:
-    """Whether ``path`` was written at or after ``started`` (seconds since the epoch; 2 s of slack for file systems
-    that store coarse times): a file this write replaced, such as the preview of a run continued in its folder."""
-    try:
-        return path.stat().st_mtime >= started - 2
-    except OSError:
-        return False
+def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Name -> (inode, size, modification time in ns) of each plain file directly in ``folder``: a file whose state
+    changed across a write was written by it (an atomic replace gives a new inode), whatever the clocks say."""
+    states = {}
+    for p in Path(folder).iterdir():
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            states[p.name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return states
 
 
 def budget_label(manifest: Mapping[str, Any]) -> str:

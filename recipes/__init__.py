@@ -70,9 +70,11 @@ def get_recipe(name: str) -> Recipe:
     if key in RECIPES:
         return importlib.import_module(f"mmdistill.recipes.{RECIPES[key][0]}").RECIPE
     plugin = load_plugin(RECIPE_GROUP, key, "RECIPE")
-    if not isinstance(plugin, Recipe):
-        what = "" if plugin is None else f" (entry point {key!r} of group {RECIPE_GROUP} is a {type(plugin).__name__}, not a Recipe)"
-        raise ConfigError(f"unknown recipe {name!r}{what}; known recipes: {', '.join(sorted(recipe_summaries()))}")
+    if plugin is None:
+        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(recipe_summaries()))}")
+    if not isinstance(plugin, Recipe) or plugin.name != key:
+        raise ConfigError(f"{RECIPE_GROUP} entry point {key!r} is not a Recipe named {key!r}: got {type(plugin).__name__} "
+                          f"named {getattr(plugin, 'name', None)!r}")
     return plugin
 
 

@@ -164,13 +164,16 @@ def test_a_saved_network_this_process_does_not_know_is_an_error_not_the_default(
     name is refused with the key named (before the name check at config time it failed later; dropping it would score
     the set on the default ConvNet without a word)."""
     saved = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "network": "my-plugin-net"}
-    with pytest.raises(ConfigError, match=r"unknown network 'my-plugin-net'.*the saved run's network; a network a plugin") as err:
+    with pytest.raises(ConfigError, match=r"unknown network 'my-plugin-net'.*the saved run's network: import the package") as err:
         image_dc.RECIPE.config_from_saved(saved, {})
     assert err.value.key == "network"
     saved = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "eval_networks": ["mlp", "my-plugin-net"]}
     with pytest.raises(ConfigError, match="the saved run's eval_networks"):
         image_dc.RECIPE.config_from_saved(saved, {})
     assert image_dc.RECIPE.config_from_saved(saved, {"eval_networks": ["mlp"]}).eval_networks == ["mlp"]  # a choice made now
+    # networks chosen now: the saved matching network is not what gets scored, so an unknown one is dropped, not an error
+    plugin_net = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "network": "my-plugin-net"}
+    assert image_dc.RECIPE.config_from_saved(plugin_net, {"eval_networks": ["mlp"]}).eval_networks == ["mlp"]
     # a saved pair of choices the config refuses together still loads (the names are dropped, the cross_arch list runs)
     both = {**dataclasses.asdict(image_dc.RECIPE.config(ipc=1)), "eval_networks": ["mlp"], "cross_arch": True}
     assert image_dc.RECIPE.config_from_saved(both, {}).cross_arch

@@ -300,6 +300,24 @@ def test_overwrite_removes_every_file_the_old_run_wrote_and_only_those(small_run
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (tmp_path / "outside.txt").exists()
 
 
+def test_a_users_file_is_not_counted_as_written_by_the_run(tmp_path):
+    """written_files lists the files a write created or replaced, by their state before and after it, not by their
+    time: a user's file dated in the future (or touched a moment before) is not listed, so --overwrite keeps it."""
+    import os
+    import time
+
+    from mmdistill.recipes import image_dm
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    later = time.time() + 3600
+    os.utime(out / "notes.txt", (later, later))
+    res = image_dm.run(dataset="digits", ipc=1, iterations=2, batch_real=8, eval_runs=1, eval_epochs=1, herding_epochs=1,
+                       progress=False, out=str(out))
+    assert "notes.txt" not in res.manifest["written_files"] and "preview.png" in res.manifest["written_files"]
+
+
 def _rewrite_checkpoint(path: Path, meta_changes: dict, drop: str | None = None) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

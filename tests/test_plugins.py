@@ -50,8 +50,14 @@ def plugin(tmp_path, monkeypatch):
     info = site / "toyplug_pkg-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug-pkg\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\n\n"
-                                           "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n")
+    (info / "entry_points.txt").write_text("[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\nnotanadapter = toyplug_pkg:Config\n"
+                                           "wrongname = toyplug_pkg:MODALITY\nbase = toyplug_pkg:MODALITY\ntwice = toyplug_pkg:MODALITY\n\n"
+                                           "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n"
+                                           "renamed-dm = toyplug_pkg:RECIPE\n")
+    other = site / "other_pkg-0.1.dist-info"  # a second package declaring a name the first declares
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: other-pkg\nVersion: 0.1\n")
+    (other / "entry_points.txt").write_text("[mmdistill.modalities]\ntwice = toyplug_pkg:ToyModality\n")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("toyplug_pkg", None)
@@ -83,6 +89,25 @@ def test_a_plugin_that_cannot_be_loaded_or_is_missing_is_named(plugin):
         get_recipe("broken-dm")
     with pytest.raises(ConfigError, match=r"unknown recipe 'nosuch-dm'; known recipes: .*toyplug-dm"):
         get_recipe("nosuch-dm")
-    with pytest.raises(ConfigError, match=r"unknown modality 'nosuch': no module mmdistill.modalities.nosuch, and no installed "
+    with pytest.raises(ConfigError, match=r"unknown modality 'nosuch': no package mmdistill.modalities.nosuch, and no installed "
                                           r"package declares it \(entry point group mmdistill.modalities\)"):
         get_modality("nosuch")
+
+
+def test_a_plugin_must_be_what_its_entry_point_says_and_declared_once(plugin):
+    """An entry point naming something that is not an adapter, an adapter of another name (its saved sets could not be
+    read back), a name two packages declare, or the name of one of mmdistill's helper modules (``base``): each a
+    ConfigError naming it, never an arbitrary choice or a later failure."""
+    from mmdistill.modality import get_modality
+    from mmdistill.recipes import get_recipe
+
+    with pytest.raises(ConfigError, match=r"entry point 'notanadapter' is not an adapter named 'notanadapter'.*got type"):
+        get_modality("notanadapter")
+    with pytest.raises(ConfigError, match=r"entry point 'wrongname' is not an adapter named 'wrongname'.*named 'toyplug'"):
+        get_modality("wrongname")
+    with pytest.raises(ConfigError, match=r"entry point 'twice' is declared by several installed packages \(.*toyplug-pkg.*other-pkg"):
+        get_modality("twice")
+    with pytest.raises(ConfigError, match=r"entry point 'base' is not an adapter named 'base'"):  # not mmdistill.modalities.base
+        get_modality("base")
+    with pytest.raises(ConfigError, match=r"entry point 'renamed-dm' is not a Recipe named 'renamed-dm'.*named 'toyplug-dm'"):
+        get_recipe("renamed-dm")

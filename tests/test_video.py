@@ -730,3 +730,13 @@ def test_a_file_that_is_not_a_video_is_named_not_decoded_and_decord_stays_quiet(
     assert [Path(p).name for p, _ in vs.report.unreadable] == ["broken.avi"]
     assert "ERROR opening" not in err and "video_reader.cc" not in err, err  # decord's native line is kept off stderr ...
     assert "Invalid data" in vs.report.unreadable[0][1]  # ... and its reason goes into our own message
+
+
+def test_a_frames_tree_read_as_video_files_gets_the_frames_hint(tmp_path):
+    """Frame images in clip folders read with kind='files' (``--dataset folder``): no clip, and the error says the
+    frames loader reads them (the hint had become unreachable once frame images were 'ignored' by type)."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2})
+    with pytest.raises(DataError, match=r"no clips found under .*frame images were found: --dataset frames reads one folder"):
+        load_clip_folder(root, kind="files", sampling=_sampling(), use_cache=False)

@@ -545,7 +545,8 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 2  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept
+CACHE_VERSION = 3  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+# 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``
 
 
 def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = ()) -> str:
@@ -627,9 +628,11 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     report.facts["layout"] = layout
     log.info("video layout under %s: %s", root, layout)
     if not items:
+        frames = kind == "files" and any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.ignored)
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"
-                        + (f"; found but not used: {'; '.join(report.lines())}" if ignored or unused else ""))
+                        + (f"; found but not used: {'; '.join(report.lines())}" if ignored or unused else "")
+                        + ("; frame images were found: --dataset frames reads one folder of frame images per clip" if frames else ""))
     if strict and (err := report.strict_error()) is not None:
         raise err
     cache_path = None
