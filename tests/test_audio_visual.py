@@ -369,36 +369,9 @@ def test_multi_formation_set_trains_on_four_pairs_per_stored_pair(tensors_set, t
 # --------------------------------------------------------------------------- bad input: generated clips and lists
 def _write_avi(path: Path, frames: int = 10, fps: int = 10, audio: np.ndarray | None = None, rate: int = 8000) -> None:
     """A minimal AVI: ``frames`` 16x16 MJPEG frames and, when given, a mono 16-bit PCM track at ``rate`` Hz (interleaved)."""
-    import io
-    import struct
+    from avi_files import write_avi
 
-    from PIL import Image
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
-
-    def lst(kind: bytes, body: bytes) -> bytes:
-        return b"LIST" + struct.pack("<I", len(body) + 4) + kind + body
-
-    jpgs = []
-    for k in range(frames):
-        buf = io.BytesIO()
-        Image.fromarray(np.full((16, 16, 3), 40 + 10 * k, dtype=np.uint8)).save(buf, format="JPEG")
-        jpgs.append(buf.getvalue())
-    avih = struct.pack("<10I4I", 1_000_000 // fps, 0, 0, 0x10, frames, 0, 2 if audio is not None else 1, 0, 16, 16, 0, 0, 0, 0)
-    strh_v = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, frames, 0, 0xFFFFFFFF, 0, 0, 0, 16, 16)
-    strf_v = struct.pack("<IiiHHIIiiII", 40, 16, 16, 1, 24, struct.unpack("<I", b"MJPG")[0], 16 * 16 * 3, 0, 0, 0, 0)
-    hdrl = chunk(b"avih", avih) + lst(b"strl", chunk(b"strh", strh_v) + chunk(b"strf", strf_v))
-    pcm = b""
-    if audio is not None:
-        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-        strh_a = b"auds\0\0\0\0" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, rate, 0, len(audio), 0, 0xFFFFFFFF, 2, 0, 0, 0, 0)
-        hdrl += lst(b"strl", chunk(b"strh", strh_a) + chunk(b"strf", struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)))
-    per = (len(pcm) // 2 // frames) * 2
-    movi = b"".join((chunk(b"01wb", pcm[k * per:(k + 1) * per if k < frames - 1 else None]) if pcm else b"") + chunk(b"00dc", j)
-                    for k, j in enumerate(jpgs))
-    body = b"AVI " + lst(b"hdrl", hdrl) + lst(b"movi", movi)
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    write_avi(path, [np.full((16, 16, 3), 40 + 10 * k, dtype=np.uint8) for k in range(frames)], fps=fps, audio=audio, rate=rate)
 
 
 def _sine(seconds: float, rate: int, freq: float = 400.0) -> np.ndarray:

@@ -621,38 +621,14 @@ def test_cross_architecture_evaluation_uses_the_clip_networks():
 def _write_avi(path: Path, frames: int = 12, size: int = 40, fps: int = 10) -> Path:
     """A small MJPEG AVI (``frames`` frames of ``size`` x ``size``, a moving square) that decord reads; no encoder needed
     (decord 0.6 cannot decode some widths, 16 and 48 among them: keep the default 40)."""
-    import io
-    import struct
+    from avi_files import write_avi
 
-    from PIL import Image
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
-
-    def lst(kind: bytes, data: bytes) -> bytes:
-        return b"LIST" + struct.pack("<I", len(data) + 4) + kind + data
-
-    jpgs = []
+    images = []
     for t in range(frames):
         a = np.full((size, size, 3), 30, np.uint8)
         a[4:8, t % (size - 4):t % (size - 4) + 4] = (250, 200, 50)
-        b = io.BytesIO()
-        Image.fromarray(a).save(b, "JPEG", quality=90)
-        jpgs.append(b.getvalue())
-    big = max(map(len, jpgs))
-    avih = struct.pack("<IIIIIIIIII4I", int(1e6 / fps), 0, 0, 0x10, frames, 0, 1, big, size, size, 0, 0, 0, 0)
-    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, frames, big, 0xFFFFFFFF, 0, 0, 0, size, size)
-    strf = struct.pack("<IiiHH4sIiiII", 40, size, size, 1, 24, b"MJPG", size * size * 3, 0, 0, 0, 0)
-    hdrl = lst(b"hdrl", chunk(b"avih", avih) + lst(b"strl", chunk(b"strh", strh) + chunk(b"strf", strf)))
-    movi, idx, off = b"", b"", 4
-    for j in jpgs:
-        c = chunk(b"00dc", j)
-        idx += b"00dc" + struct.pack("<III", 0x10, off, len(j))
-        movi, off = movi + c, off + len(c)
-    body = b"AVI " + hdrl + lst(b"movi", movi) + chunk(b"idx1", idx)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
+        images.append(a)
+    return write_avi(path, images, fps=fps)
 
 
 def test_clips_csv_in_the_root_names_its_layout_and_the_clips_it_does_not_list(tmp_path, caplog):
