@@ -245,9 +245,7 @@ def get_modality(name: str) -> Modality:
         return plugin
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"unknown modality {name!r}: no module {module_name}") from None
+    except ModuleNotFoundError as exc:  # the package is on disk (REGISTERED_MODALITIES): a dependency of it is missing
         raise ConfigError(f"modality {name!r} needs a package that is not installed: {exc.name} "
                           f"(install mmdistill with the '{name}' extra)") from None
     modality = getattr(module, "MODALITY", None)

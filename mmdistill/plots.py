@@ -48,15 +48,19 @@ def fit_titles(fig: Figure) -> bool:
     for text, ax in _titles(fig):
         centre = fig_w / 2 if ax is None else (ax.bbox.x0 + ax.bbox.x1) / 2
         room = 0.96 * 2 * min(centre, fig_w - centre)
-        width = text.get_window_extent(renderer).width
-        if width <= room:
-            continue
-        lines = text.get_text().split("\n")
-        longest = max(len(line) for line in lines)
-        chars = max(12, int(longest * room / width))
-        text.set_text("\n".join(wrap_line(line, chars) for line in lines))
-        changed = True
+        changed |= _wrap_to_fit(text, text.get_window_extent(renderer).width, room)
     return changed
+
+
+def _wrap_to_fit(text: Any, length: float, room: float) -> bool:
+    """Wrap matplotlib ``text`` (:func:`wrap_line`) when its ``length`` along its line (pixels) exceeds ``room``,
+    at a line width in characters scaled from its longest line; returns whether it changed."""
+    if length <= room:
+        return False
+    lines = text.get_text().split("\n")
+    chars = max(12, int(max(len(line) for line in lines) * room / length))
+    text.set_text("\n".join(wrap_line(line, chars) for line in lines))
+    return True
 
 
 def fit_axis_labels(fig: Figure) -> bool:
@@ -72,13 +76,7 @@ def fit_axis_labels(fig: Figure) -> bool:
             continue
         centre = (ax.bbox.y0 + ax.bbox.y1) / 2
         room = 0.96 * 2 * min(centre, fig_h - centre)
-        length = label.get_window_extent(renderer).height
-        if length <= room:
-            continue
-        lines = label.get_text().split("\n")
-        chars = max(12, int(max(len(line) for line in lines) * room / length))
-        label.set_text("\n".join(wrap_line(line, chars) for line in lines))
-        changed = True
+        changed |= _wrap_to_fit(label, label.get_window_extent(renderer).height, room)
     return changed
 
 

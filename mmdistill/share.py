@@ -13,7 +13,6 @@ export is itself a set ``mmdistill eval`` and ``mmdistill.load`` read). :func:`r
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import time
@@ -28,7 +27,7 @@ from torch.utils.data import Dataset
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
-from mmdistill.modality import Modality, get_modality, registered_modalities
+from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, is_plugin
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
@@ -155,7 +154,7 @@ def saved_modality(manifest: dict[str, Any], folder: Path) -> Any:
     if not isinstance(name, str) or not name.isidentifier():
         raise ArtifactError(f"{where}: field 'modality' is {name!r}; expected the name of an adapter such as 'image'. "
                             "The manifest is damaged")
-    if importlib.util.find_spec(f"mmdistill.modalities.{name}") is None and not is_plugin(MODALITY_GROUP, name):
+    if name not in REGISTERED_MODALITIES and not is_plugin(MODALITY_GROUP, name):  # get_modality's rule
         raise ArtifactError(f"{where}: modality {name!r} is not an adapter of this mmdistill nor of an installed plugin "
                             f"(it has {', '.join(registered_modalities())}); install the package that made the set (its "
                             "adapter is an entry point of group mmdistill.modalities), or the manifest is damaged")
@@ -234,11 +233,10 @@ def check_same_classes(syn: SyntheticSet, data: Any, folder: Path) -> None:
     """DataError when the set's classes (its meta's ``classes``, in label order) are not the classes of ``data`` in the
     same order: its label i would be scored as another class (a set made for other data, or the data's class folders
     renamed or reordered). Sets without recorded classes, and data without classes, are not checked."""
-    made_for = (syn.meta or {}).get("classes")
-    now = data_classes(data)
-    if made_for is None or now is None or [str(c) for c in made_for] == now:
+    saved = (syn.meta or {}).get("classes")
+    made_for, now = (None if saved is None else [str(c) for c in saved]), data_classes(data)
+    if made_for is None or now is None or made_for == now:
         return
-    made_for = [str(c) for c in made_for]
     diff = next((i for i, (a, b) in enumerate(zip(made_for, now)) if a != b), min(len(made_for), len(now)))
     shown = (lambda names: ", ".join(map(repr, names[:8])) + (" ..." if len(names) > 8 else ""))
     raise DataError(f"{Path(folder) / SYNTHETIC_FILE}: the set was distilled for {len(made_for)} classes ({shown(made_for)}), "

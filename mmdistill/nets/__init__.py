@@ -56,12 +56,14 @@ def list_networks() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def check_network_name(name: str, *, key: str) -> None:
-    """ConfigError naming the configuration ``key`` when ``name`` is no registered network (listing the known
-    ones): a misspelt name stops a run before its data is loaded, not when the evaluation builds the network."""
+def check_network_name(name: str, *, key: str | None = None) -> None:
+    """ConfigError, naming the configuration ``key`` when given, when ``name`` is no registered network (listing the
+    known ones): a config checks its names when it is made, so a misspelt one stops a run before its data is loaded;
+    :func:`build_network` checks with the same rule."""
     _load_builtin()
     if network_key(name) not in _REGISTRY:
-        raise ConfigError(f"config key {key}: unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}", key=key)
+        where = f"config key {key}: " if key else ""
+        raise ConfigError(f"{where}unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}", key=key)
 
 
 def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
@@ -71,11 +73,8 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
     Raises :class:`ConfigError` for an unknown name (listing the known ones) or an option ``kw`` the
     network does not take (naming the option and the network).
     """
-    _load_builtin()
-    key = network_key(name)
-    if key not in _REGISTRY:
-        raise ConfigError(f"unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}")
-    fn = _REGISTRY[key]
+    check_network_name(name)
+    fn = _REGISTRY[network_key(name)]
     params = inspect.signature(fn).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         allowed = [p for p in params if p not in ("in_shape", "num_classes")]

@@ -41,7 +41,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import scan_files
+from ..artifacts import HIDDEN, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -542,7 +542,7 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
     class_dirs, outside = [], []
     for p in sorted(root.iterdir()):
         if p.name.startswith("."):
-            ignored.append((p, "hidden"))
+            ignored.append((p, HIDDEN))
         elif p.is_dir():
             class_dirs.append(p)
         else:
@@ -683,7 +683,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
             if p.name in used:
                 continue
             if p.name.startswith("."):
-                ignored.append((p, "hidden"))
+                ignored.append((p, HIDDEN))
             elif p.name == "val" and test_dir is not None:
                 ignored.append((p, "not used: test/ is the test split"))
             else:

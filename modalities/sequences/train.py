@@ -201,12 +201,10 @@ def sample_negatives(data: SequenceData, num: int, seed: int) -> Tensor:
     """
     gen = generator(seed, "negatives", num)
     out = torch.full((data.num_users, num), NO_NEGATIVE, dtype=torch.long)
-    short = 0
     for u in range(data.num_users):
         seen = set(data.train[u].tolist()) | {int(data.valid_target[u]), int(data.test_target[u])}
         if data.num_items - len(seen) <= num:
             pool = torch.tensor([i for i in range(data.num_items) if i not in seen], dtype=torch.long)
-            short += int(pool.numel() < num)
             out[u, : pool.numel()] = pool
             continue
         picks: dict[int, None] = {}  # insertion-ordered set: distinct negatives in draw order
@@ -215,7 +213,7 @@ def sample_negatives(data: SequenceData, num: int, seed: int) -> Tensor:
                 if c not in seen and len(picks) < num:
                     picks[c] = None
         out[u] = torch.tensor(list(picks))
-    if short:
+    if short := short_negative_users(out):
         log.warning("%s: %d of %d users have fewer than %d unseen items; they are ranked against all of their unseen "
                     "items (fewer than %d sampled negatives)", data.name, short, data.num_users, num, num)
     return out

@@ -607,6 +607,15 @@ def _write_cache(cache_path: Path, tensors: dict[str, Tensor], metadata: dict[st
         tmp.unlink(missing_ok=True)
 
 
+def _frames_hint(report: LoadReport, kind: str) -> str:
+    """``"; frame images were found: --dataset frames ..."`` when video files were asked for (``kind="files"``) and
+    frame images were found instead (ignored as not a video type, or unreadable); else empty."""
+    found = report.unreadable + report.ignored
+    if kind == "files" and any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in found):
+        return "; frame images were found: --dataset frames reads one folder of frame images per clip"
+    return ""
+
+
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True) -> VideoSet:
@@ -628,11 +637,10 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     report.facts["layout"] = layout
     log.info("video layout under %s: %s", root, layout)
     if not items:
-        frames = kind == "files" and any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.ignored)
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"
                         + (f"; found but not used: {'; '.join(report.lines())}" if ignored or unused else "")
-                        + ("; frame images were found: --dataset frames reads one folder of frame images per clip" if frames else ""))
+                        + _frames_hint(report, kind))
     if strict and (err := report.strict_error()) is not None:
         raise err
     cache_path = None
@@ -685,9 +693,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     for line in report.lines():
         log.warning("%s", line)
     if not clips["train"] and not clips["test"]:
-        hint = ""
-        if kind == "files" and any(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in report.unreadable + report.ignored):
-            hint = "; frame images were found: --dataset frames reads one folder of frame images per clip"
+        hint = _frames_hint(report, kind)
         raise DataError(f"no decodable clip under {root}: {len(report.unreadable)} unreadable, {len(report.skipped_short)} too short "
                         f"({'; '.join(report.lines())}){hint}")
     if len(sizes) > 1:
