@@ -10,7 +10,8 @@ The core never imports an adapter directly: a recipe names its modality, and the
 start from a saved set (``mmdistill eval``, ``show``, ``export``) look the adapter up by that name with
 :func:`get_modality`, which imports ``mmdistill.modalities.<name>`` and takes its ``MODALITY`` object, or loads
 the ``mmdistill.modalities`` entry point of an installed package (:mod:`mmdistill.plugins`).
-``tests/test_contracts.py`` runs every registered adapter through these protocols.
+:mod:`mmdistill.adapter_checks` runs an adapter through these protocols: ``tests/test_contracts.py`` every registered
+one, a plugin package its own.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class Modality(Protocol):
         ...
 
     def augmenter(self, strategy: str, dataset: str) -> Augment | None:
-        """A differentiable augmentation or None; ``strategy="auto"`` asks for the paper's for ``dataset``."""
+        """A differentiable augmentation or None; ``strategy="auto"`` asks for the paper's for ``dataset``. The core
+        calls it (an :data:`Augment`) on a :class:`ClassificationModality`'s samples; otherwise it only passes it
+        back to the adapter's hooks and its recipes' matchers, which may take any object (a pair of augmentations)."""
         ...
 
     def decode(self, syn: SyntheticSet) -> Any:
@@ -124,6 +127,11 @@ class Modality(Protocol):
 
     def versions(self) -> dict[str, str]:
         """Versions of the libraries the adapter uses (recorded in the manifest)."""
+        ...
+
+    def check_evaluation(self, config: Any, data: Any) -> None:
+        """Raise a ConfigError naming the key when the evaluation ``config`` asks for cannot run on ``data``; the run
+        calls it after loading the data, before distilling (:class:`AdapterDefaults`: nothing to check)."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""Every registered adapter through the written contracts (:mod:`mmdistill.modality`) on tiny generated data.
+"""Every registered adapter through the written contracts (:mod:`mmdistill.modality`) on tiny generated data, by the
+checks a plugin package runs on its own (:mod:`mmdistill.adapter_checks`), and what those checks tell a broken adapter.
 
 ``REGISTERED_MODALITIES`` lists every package under ``modalities/`` (its folder is its registration); a new modality
 adds a tiny case to ``CASES`` below, and the test refuses a registered modality without one.
@@ -10,17 +11,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
-import torch
 
-from mmdistill.buffer import ParamLayout
-from mmdistill.evaluation import EvaluationPlan, run_plan
+from mmdistill.adapter_checks import ContractError, check_modality, check_trajectory, protocol_members
 from mmdistill.modality import (REGISTERED_MODALITIES, ClassificationModality, Modality, TrajectoryModality, TrajectoryPart,
                                 get_modality)
-from mmdistill.seeding import generator
-from mmdistill.sharing import ShareableModality
-from mmdistill.synthetic import SyntheticSet
 
 pytest.importorskip("torchvision")
+
+from mmdistill.modalities.image.adapter import ImageModality  # noqa: E402  (after the skip: it needs torchvision)
 
 
 @dataclass
@@ -126,61 +124,82 @@ def test_adapter_meets_the_modality_protocol(name, tmp_path):
         pytest.importorskip("open_clip")
     case = CASES[name]
     modality = get_modality(name)
-    assert isinstance(modality, Modality) and modality.name == name
-    assert isinstance(modality, ClassificationModality) == case.classification
-    cfg = case.config(tmp_path)
-    device = torch.device("cpu")
-    data = modality.to_device(modality.load(cfg), device)
-    assert isinstance(modality.describe(data), str)
-    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
-    assert isinstance(syn, SyntheticSet) and syn.parameters()
-    decoded = modality.decode(syn)
-    assert decoded is not None
-    assert isinstance(modality, ShareableModality)  # the sharing hooks (mmdistill.sharing): mmdistill.load, export --to hf
-    inputs = modality.inputs(syn.detached())
-    assert inputs and all(isinstance(t, torch.Tensor) for t in inputs.values())
-    labels = modality.labels_of(syn)  # one per decoded sample (more than stored under multi-formation)
-    assert len(labels) == len(next(iter(inputs.values()))) and len(modality.dataset_view(inputs, labels, None)) >= 1
-    net = modality.matching_network(cfg, data)
-    assert isinstance(net, torch.nn.Module)
-    assert modality.task(cfg) is not None
-    assert isinstance(modality.versions(), dict)
-    plan = modality.evaluation_plan(cfg, syn.detached(), data, device)
-    assert isinstance(plan, EvaluationPlan)
-    assert "distilled" in plan.networks[0].sets and "random_real" in plan.networks[0].sets
-    metrics = run_plan(plan)
-    assert metrics["metric"] == (plan.label or plan.metric) and 0.0 <= metrics["distilled"]["mean"] <= 1.0
-    baselines_only = modality.evaluation_plan(cfg, None, data, device)
-    assert "distilled" not in baselines_only.networks[0].sets
-    preview = modality.write_preview(syn.detached(), tmp_path / "preview.png", "contract")
-    assert preview.exists()
-    exported = modality.export(syn.detached(), tmp_path / "export")
-    assert exported.exists()
+    assert modality.name == name and isinstance(modality, ClassificationModality) == case.classification
+    done = check_modality(modality, case.config(tmp_path), tmp_path / "check")
+    assert {"load", "init_synthetic", "decode", "inputs", "labels_of", "evaluation_plan", "write_preview", "export"} <= set(done)
+    assert ("build_network" in done) == case.classification
 
 
 @pytest.mark.parametrize("name", [n for n in REGISTERED_MODALITIES if CASES[n].trajectory is not None])
 def test_adapter_meets_the_trajectory_protocol(name, tmp_path):
     if name == "image_text":
         pytest.importorskip("open_clip")
-    case = CASES[name]
-    modality = get_modality(name)
-    assert isinstance(modality, TrajectoryModality)
-    cfg = case.trajectory(tmp_path)
-    data = modality.to_device(modality.load(cfg), torch.device("cpu"))
-    if getattr(cfg, "batch_train", 1) is None:
+    cfg = CASES[name].trajectory(tmp_path)
+    if getattr(cfg, "batch_train", 1) is None:  # the run resolves it from the data; the check takes the config as given
         cfg.batch_train = 32
-    net = modality.fresh_network(cfg, data, generator(0, "expert", 0))
-    layout = ParamLayout.of(net)
-    parts = modality.trajectory_parts(cfg, layout)
-    assert parts and all(isinstance(p, TrajectoryPart) for p in parts)
-    assert sum(p.params.stop - p.params.start for p in parts) == layout.num_params
-    opt = modality.expert_optimizer(cfg, net)
-    loss = modality.train_epoch(cfg, net, opt, data, None, generator(0, "epoch"))
-    assert torch.isfinite(torch.tensor(loss))
-    assert 0.0 <= modality.score(cfg, net, data) <= 1.0
-    syn = modality.init_synthetic(data, cfg, generator(0, "init")).requires_grad_(True)
-    student = modality.student(cfg, net, modality.task(cfg), None)
-    params = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters() if p.requires_grad}
-    out = student.loss(params, syn, torch.arange(min(2, len(syn))), seed=0)
-    out.backward()
-    assert any(t.grad is not None for t in syn.parameters())
+    done = check_trajectory(get_modality(name), cfg)
+    assert {"fresh_network", "trajectory_parts", "train_epoch", "score", "student(...).loss backward"} <= set(done)
+
+
+# --------------------------------------------------------------------------- what a broken adapter is told
+class _Short(ImageModality):
+    """One label fewer than decoded samples."""
+
+    def labels_of(self, syn):
+        return super().labels_of(syn)[:-1]
+
+
+class _Unsaveable(ImageModality):
+    """Meta that JSON cannot hold."""
+
+    def init_synthetic(self, data, config, gen):
+        syn = super().init_synthetic(data, config, gen)
+        syn.meta["decoder"] = object()
+        return syn
+
+
+class _Failing(ImageModality):
+    """A loader that raises."""
+
+    def load(self, config):
+        raise ValueError("no such table")
+
+
+class _Gap(ImageModality):
+    """Trajectory parts that leave the last parameters out."""
+
+    def trajectory_parts(self, config, layout):
+        return [TrajectoryPart("all", slice(0, layout.num_params - 1), "syn_lr", 0.01)]
+
+
+class _Bare:
+    """Has a name and a loader, nothing else."""
+
+    name = "bare"
+
+    def load(self, config):
+        return None
+
+
+@pytest.mark.parametrize("adapter, said", [
+    (_Short(), "inputs must run on the check's config; got ArtifactError: the set decodes to 10 samples but has 9 labels"),
+    (_Unsaveable(), "init_synthetic must give a set that saves and loads"),
+    (_Failing(), "load must run on the check's config; got ValueError: no such table"),
+    (_Bare(), "Modality must be implemented (see mmdistill.modality.Modality); got no augmenter, check_evaluation, decode"),
+])
+def test_a_broken_adapter_is_told_which_hook_breaks_the_contract(adapter, said, tmp_path):
+    with pytest.raises(ContractError) as err:
+        check_modality(adapter, CASES["image"].config(tmp_path), tmp_path / "check")
+    assert said in str(err.value) and isinstance(err.value, AssertionError)
+
+
+def test_trajectory_parts_must_cover_every_parameter_once(tmp_path):
+    with pytest.raises(ContractError, match=r"trajectory_parts must cover the \d+ trainable parameters once"):
+        check_trajectory(_Gap(), CASES["image"].trajectory(tmp_path))
+
+
+def test_the_protocols_ask_for_every_hook_the_core_calls():
+    """A hook the run calls on every adapter is part of a written contract (a plugin adapter that does not inherit
+    AdapterDefaults is told it lacks it before a run fails on it)."""
+    assert {"check_evaluation", "evaluate", "evaluation_plan", "load", "decode"} <= set(protocol_members(Modality))
+    assert {"train_epoch", "student", "seeded_experts", "load"} <= set(protocol_members(TrajectoryModality))

@@ -111,3 +111,15 @@ def test_a_plugin_must_be_what_its_entry_point_says_and_declared_once(plugin):
         get_modality("base")
     with pytest.raises(ConfigError, match=r"entry point 'renamed-dm' is not a Recipe named 'renamed-dm'.*named 'toyplug-dm'"):
         get_recipe("renamed-dm")
+
+
+def test_a_plugin_checks_its_adapter_with_the_public_contract_checks(plugin, tmp_path):
+    """What the plugin section of docs/adding-a-modality.md tells a package to put in its own tests: the checks this
+    repository's contract test runs (:mod:`mmdistill.adapter_checks`), with no copy of that test."""
+    from mmdistill.adapter_checks import check_modality
+    from mmdistill.modality import get_modality
+    from mmdistill.recipes import get_recipe
+
+    cfg = get_recipe("toyplug-dm").config(dataset="digits", ipc=1, eval_runs=1, eval_epochs=1, herding_epochs=1, progress=False)
+    done = check_modality(get_modality("toyplug"), cfg, tmp_path / "check")
+    assert "build_network" in done and "export" in done
