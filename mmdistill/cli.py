@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Train a trajectory recipe's expert buffer: mmdistill experts RECIPE --buffer DIR [--key value ...];\n"
                            "torchrun --nproc_per_node K -m mmdistill experts ... shards the experts over K processes.",
-                           epilog="trajectory recipes:\n" + recipe_listing(trajectory_only=True))
+                           epilog="trajectory recipes (and an installed package's whose config has the trajectory keys):\n" + recipe_listing(trajectory_only=True))
     p_exp.add_argument("recipe", help="a trajectory recipe name (below)")
     p_eval = sub.add_parser("eval", help="re-evaluate a saved set",
                             description="Evaluate a saved set again. Every flag defaults to the saved run's value.")

@@ -43,6 +43,15 @@ def test_recipes_lists_the_image_recipes(capsys):
     assert {"image-dc", "image-dsa", "image-dm"} <= set(names)
 
 
+def test_the_trajectory_recipe_list_is_the_recipes_with_trajectory_keys():
+    """``mmdistill experts --help`` lists TRAJECTORY_RECIPES and ``experts`` accepts a recipe whose config has the
+    trajectory keys: one set, so the help never leaves out a recipe the command takes."""
+    from mmdistill.methods.trajectory_keys import TrajectoryKeys
+    from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES, get_recipe
+
+    assert sorted(TRAJECTORY_RECIPES) == sorted(n for n in RECIPES if issubclass(get_recipe(n).config_cls, TrajectoryKeys))
+
+
 def test_run_writes_the_contract(dm_run):
     manifest = json.loads((dm_run / "manifest.json").read_text())
     for key in ("recipe", "modality", "method", "ipc", "seed", "config", "versions", "timing"):
