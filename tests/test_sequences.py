@@ -680,6 +680,24 @@ def test_a_three_column_header_with_other_names_and_trailing_tabs_still_load(tmp
         load_sequences("csv", str(four), opts)
 
 
+def test_a_three_column_header_naming_the_user_elsewhere_is_read_by_name(tmp_path):
+    """``product_id,user_id,timestamp`` was read by position: users and items swapped, silently. The columns it names
+    are taken by name, the one it does not name is the item."""
+    rows = generated_log(40, 30, seed=0)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    swapped = tmp_path / "amazon.csv"
+    swapped.write_text("product_id,user_id,timestamp\n" + "".join(f"{i},{u},{t}\n" for u, i, t in rows))
+    last = tmp_path / "last.csv"
+    last.write_text("timestamp,user_id,asin\n" + "".join(f"{t},{u},{i}\n" for u, i, t in rows))
+    opts = SequenceLoadOptions()
+    want = load_sequences("csv", str(plain), opts)
+    for path in (swapped, last):
+        got = load_sequences("csv", str(path), opts)
+        assert got.item_ids == want.item_ids and len(got.train) == len(want.train), path.name
+        assert all(torch.equal(a, b) for a, b in zip(got.train, want.train)) and torch.equal(got.test_target, want.test_target)
+
+
 def test_evaluation_learners_take_the_registry_names_once_and_cross_arch_adds_both():
     """Before: cross_arch replaced eval_learners, and network='SASRec' gave ['SASRec', 'sasrec', 'gru4rec'] (SASRec twice)."""
     from types import SimpleNamespace

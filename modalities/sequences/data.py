@@ -369,12 +369,14 @@ def read_csv_log(path: Path) -> LogRows:
     known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
     sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
     roles = [[k for k, n in enumerate(names) if n in options] for options in (USER_NAMES, ITEM_NAMES, TIME_NAMES)]
-    if any(n in known for n in names) and len(head) == 3 and not all(roles):
-        # a three-column header naming some columns otherwise (user_id,product_id,timestamp): the columns are, as
-        # without a header, user, item, timestamp in that order
-        log.info("%s: line %d (%s) is a header; its columns are read as user, item, timestamp in that order", path,
-                 first + 1, ",".join(head))
-        cols, width, start = [0, 1, 2], 3, first + 1
+    if any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
+        # a three-column header naming some columns otherwise (product_id,user_id,timestamp): the named ones are taken
+        # by name, the others fill the remaining roles in their order
+        free = iter(k for k in range(3) if not any(k in r for r in roles))
+        cols = [r[0] if r else next(free) for r in roles]
+        log.info("%s: line %d (%s) is a header; read as user = %s, item = %s, timestamp = %s (columns it does not name "
+                 "take the remaining roles in order)", path, first + 1, ",".join(head), *(repr(head[c]) for c in cols))
+        width, start = 3, first + 1
         expected = delim.join(head) if delim else " ".join(head)
     elif any(n in known for n in names):
         cols = []
