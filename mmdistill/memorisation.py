@@ -150,6 +150,9 @@ def verdict(space: dict[str, Any]) -> str:
                 f"another: they are near copies")
     if ratio < 0.5:
         return f"median {ratio:.2f}x the real set's own: the set stays close to real samples"
+    if ratio < 1.0:
+        return (f"median {ratio:.2f}x the real set's own: somewhat closer to real samples than real samples are to each "
+                f"other, none nearer than the closest real pair")
     return f"median {ratio:.2f}x the real set's own: no closer to real samples than real samples are to each other"
 
 

@@ -311,3 +311,14 @@ def test_read_hf_names_damaged_dataset_files(share_root, tmp_path):
     with pytest.raises(ArtifactError, match="the Hugging Face dataset does not load"):
         read_hf(target)
     assert len(mmdistill.load(target)) > 0  # the set itself, in mmdistill/, is intact
+
+
+@pytest.mark.parametrize("ratio, said", [
+    (1.20, "no closer to real samples than real samples are to each other"),
+    (0.90, "somewhat closer to real samples than real samples are to each other"),  # was "no closer"
+    (0.30, "the set stays close to real samples"),
+])
+def test_memorisation_verdict_follows_its_ratio(ratio, said):
+    from mmdistill.memorisation import verdict
+
+    assert said in verdict({"ratio_median": ratio, "frac_below_real_min": 0.0})
