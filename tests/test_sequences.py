@@ -513,6 +513,8 @@ def test_recipe_runs_and_writes_its_artifacts(recipe, tmp_path):
     assert metrics["metric"] == "hr@10 (full ranking)" and {"distilled", "random_real", "most_active", "whole"} <= set(metrics)
     assert "s100:hr@10" in metrics["distilled"]["scores"] and "ranking_name" in metrics["protocol"]
     assert 0 < metrics["protocol"]["short_negative_users"] <= metrics["protocol"]["test_users"]  # 40 items < 100 negatives
+    short = metrics["protocol"]["short_negative_users"]  # ... and the protocol's name says so, not only the count
+    assert f"{short} of {metrics['protocol']['test_users']} users have fewer unseen items" in metrics["protocol"]["also"]
     assert set(metrics["train_seconds"]["sasrec"]) == {"distilled", "random_real", "most_active", "whole"}
     for name in ("synthetic.safetensors", "manifest.json", "preview.png", "decoded.json", "loss.png", "accuracy.png"):
         assert (tmp_path / "run" / name).exists(), name

@@ -136,9 +136,13 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         if "whole" in cfg.baselines:
             sets["whole"] = EvalSet(data.windows(), train_and_score=make_trainer(arch, "whole"), size=data.num_users)
         plans.append(NetworkPlan(arch, make_trainer(arch, "distilled"), sets))
-    names = [PROTOCOL_NAMES[p].format(n=cfg.eval_negatives) for p in protocols]
+    short = short_negative_users(negatives) if negatives is not None else 0
+    fewer = f"{short} of {data.num_users} users have fewer unseen items, ranked against all of them" if short else ""
+    names = [PROTOCOL_NAMES[p].format(n=cfg.eval_negatives) + (f"; {fewer}" if p == "sampled" and short else "")
+             for p in protocols]
     scored = "test" if cfg.eval_split == "test" else "validation"
-    label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else f'{cfg.eval_negatives} sampled negatives'})"
+    sampled = f"{cfg.eval_negatives} sampled negatives" + (f"; {fewer}" if short else "")
+    label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else sampled})"
     return EvaluationPlan(
         metric="hr@10", label=label, networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
         title=f"{scored} HR/NDCG@{{5,10,20}}, {cfg.eval_runs} runs each, {seq_num} sequences x {seq_len}; "
@@ -155,7 +159,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                                      "selection": "best validation hr@10"},
                   "embeddings": "pretrained on the whole training split" if cfg.eval_pretrained_embedding else "fresh",
                   "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items,
-                  **({"short_negative_users": short_negative_users(negatives)} if negatives is not None else {})},
+                  **({"short_negative_users": short} if negatives is not None else {})},
         extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats),
                **({"selected_steps": best_steps} if cfg.eval_select_every else {})},
     )
