@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -241,6 +242,25 @@ def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_
     with pytest.raises(DataError, match="exists and is not empty"):
         export_summary(syn, tmp_path / "export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder left behind
+
+
+@pytest.mark.parametrize("key", ["item_ids", "num_items"])
+def test_item_metadata_that_does_not_match_the_summary_is_named_not_a_traceback(key, tmp_path):
+    """A manifest whose item ids were cut to 3 while the summary ranks every item: export stopped on an IndexError
+    and mmdistill.load accepted it. Now both name the metadata and the tensors."""
+    from mmdistill.errors import ArtifactError
+    from mmdistill.modalities.sequences.export import export_summary
+
+    cfg = tiny(sequences_farzi)
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    items = syn.meta["num_items"]
+    syn.meta[key] = syn.meta[key][:3] if key == "item_ids" else items - 1
+    said = f"has {'3 item_ids' if key == 'item_ids' else f'num_items {items - 1}'}, but its summary (synthetic.safetensors) ranks {items} items"
+    with pytest.raises(ArtifactError, match=re.escape(said)):
+        export_summary(syn, tmp_path / "export")
+    with pytest.raises(ArtifactError, match=re.escape(said)):
+        MODALITY.inputs(syn)  # what mmdistill.load and export --to hf call
+    assert not (tmp_path / "export").exists()
 
 
 def test_what_the_log_loader_dropped_is_a_load_report_in_the_one_shape(tmp_path):

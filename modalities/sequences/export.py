@@ -15,23 +15,39 @@ from typing import Any
 
 import torch
 
+from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors, write_json
 from mmdistill.plots import pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import new_tree
-from .summary import decode_summary
+from .summary import decode_summary, summary_logits
 
 FORMAT = "mmdistill.sequence-summary/1"
 
 
-def item_names(syn: SyntheticSet) -> list[str]:
-    """A display name per item index (``num_items`` of them): the set's ``titles`` when stored, else its original
-    ``item_ids``, else the index."""
-    n = int(syn.meta["num_items"])
+def item_ids(syn: SyntheticSet, num_items: int | None = None) -> list[str]:
+    """The original item id of every item index the summary ranks (``num_items``, from its tensors when not given):
+    the set's ``item_ids``, else the index. ArtifactError when the set's metadata (``num_items``, ``item_ids``,
+    ``titles``) counts other items than its tensors rank: the manifest and the tensors do not belong together."""
+    if num_items is None:
+        with torch.no_grad():
+            num_items = int(summary_logits(syn.detached().to("cpu")).shape[-1])
+    meta = syn.meta
+    found = [f"num_items {meta['num_items']}"] if "num_items" in meta and meta["num_items"] != num_items else []
+    found += [f"{len(meta[k])} {k}" for k in ("item_ids", "titles") if meta.get(k) and len(meta[k]) != num_items]
+    if found:
+        raise ArtifactError(f"the set's metadata (manifest.json, synthetic.meta) has {' and '.join(found)}, but its summary "
+                            f"(synthetic.safetensors) ranks {num_items} items: the two files do not belong together, or one "
+                            "was edited")
+    return [str(i) for i in meta.get("item_ids") or range(num_items)]
+
+
+def item_names(syn: SyntheticSet, num_items: int | None = None) -> list[str]:
+    """A display name per item index: the set's ``titles`` when stored, else :func:`item_ids`."""
+    ids = item_ids(syn, num_items)
     titles = syn.meta.get("titles")
-    ids = syn.meta.get("item_ids") or [str(i) for i in range(n)]
-    return list(titles) if titles else [str(i) for i in ids]
+    return [str(t) for t in titles] if titles else ids
 
 
 def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5) -> list[list[list[dict[str, Any]]]]:
@@ -40,8 +56,7 @@ def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5) 
         dist = decode_summary(syn.detached().to("cpu"))
     if sequences is not None:
         dist = dist[:sequences]
-    names = item_names(syn)
-    ids = syn.meta.get("item_ids") or [str(i) for i in range(dist.shape[-1])]
+    names, ids = item_names(syn, dist.shape[-1]), item_ids(syn, dist.shape[-1])
     probs, idx = dist.topk(min(top, dist.shape[-1]), dim=-1)
     return [[[{"item": str(ids[int(i)]), "name": names[int(i)], "p": round(float(q), 4)} for q, i in zip(probs[s, p], idx[s, p])]
              for p in range(dist.shape[1])] for s in range(dist.shape[0])]
@@ -76,8 +91,7 @@ def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
 def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     save_tensors(out_dir / "factors.safetensors", {k: v for k, v in syn.tensors().items() if k.startswith("data.")},
                  metadata={"format": FORMAT, "parameterization": str(syn.meta.get("parameterization"))})
-    names = item_names(syn)
-    ids = syn.meta.get("item_ids") or [str(i) for i in range(int(syn.meta["num_items"]))]
+    names, ids = item_names(syn), item_ids(syn)
     write_json(out_dir / "items.json", {"format": FORMAT, "items": [{"index": i, "item": str(ids[i]), "name": names[i]}
                                                                     for i in range(len(ids))]})
     write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5)})
@@ -87,4 +101,4 @@ def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")  # inside new_tree's temporary folder
 
 
-__all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_names"]
+__all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_ids", "item_names"]

@@ -23,6 +23,7 @@ from mmdistill.sharing import ShareDefaults, random_features, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
 from .data import SequenceData
+from .export import item_ids
 
 ITEMS_COLUMN = "items"
 TITLES_COLUMN = "titles"
@@ -42,8 +43,8 @@ def sequence_hf_columns(base: tuple[dict[str, list], dict[str, Any]], syn: Synth
     datasets = require_datasets()
     columns, features = base
     top = inputs["x"].argmax(-1)  # (S, L)
-    ids = [str(i) for i in syn.meta.get("item_ids", [])]
-    columns[ITEMS_COLUMN] = [[ids[j] if j < len(ids) else str(j) for j in row.tolist()] for row in top]
+    ids = item_ids(syn, inputs["x"].shape[-1])
+    columns[ITEMS_COLUMN] = [[ids[j] for j in row.tolist()] for row in top]
     features[ITEMS_COLUMN] = datasets.List(datasets.Value("string"))
     titles = syn.meta.get("titles")
     if titles:
@@ -79,6 +80,13 @@ class SequenceShare(ShareDefaults):
     """The sequences adapter's overrides of the sharing defaults."""
 
     DATASET_FACTS = DATASET_FACTS
+
+    def inputs(self, syn: SyntheticSet) -> dict[str, Tensor]:
+        """The default (the decoded summary, (S, L, N) item distributions), after checking the set's item metadata
+        counts the N items its tensors rank (:func:`~.export.item_ids`)."""
+        out = super().inputs(syn)
+        item_ids(syn, out["x"].shape[-1])
+        return out
 
     def hf_columns(self, syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
                    soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]:
