@@ -23,7 +23,7 @@ from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
 from mmdistill.host_memory import keep_freed_memory
-from mmdistill.keys import Keys, input_keys
+from mmdistill.keys import Keys, input_keys, key_infos
 from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
@@ -125,7 +125,7 @@ class Recipe:
         by the default network."""
         keys = input_keys(self.config_cls)
         kept = {k: v for k, v in saved.items() if k in keys and k not in changes}  # a change replaces the saved value
-        gone = sorted(set(saved) - set(keys))
+        gone = sorted(set(saved) - {info.name for info in key_infos(self.config_cls)})  # a derived key is not gone
         refused: list[str] = []
         while True:
             try:

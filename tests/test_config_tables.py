@@ -154,6 +154,11 @@ def test_a_saved_config_drops_what_no_longer_applies(caplog):
     assert (cfg.outer_loop, cfg.eval_runs, cfg.ipc) == (1, 2, 1)
     assert "saved keys recipe image-dc no longer has (ignored): fingerprint_only_key" in caplog.text
     assert "saved values not taken with this configuration (their defaults are used): outer_loop=0 (config key outer_loop" in caplog.text
+    seq = get_recipe("sequences-td3")  # ipc is derived from seq_num: saved by this release, never "no longer has"
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mmdistill.recipe"):
+        assert seq.config_from_saved(dataclasses.asdict(seq.config(seq_num=7)), {}).ipc == 7
+    assert "no longer has" not in caplog.text
     graph = get_recipe("graph-gcond")
     old = {**dataclasses.asdict(graph.config(dataset="cora")), "dsa": False, "label_mode": "hard", "setting": "transductive"}
     assert graph.config_from_saved(old, {}).adj_threshold == 0.05
