@@ -11,7 +11,7 @@
     mmdistill check DIR [--data-root PATH] [--no-write]
                                                memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
-    mmdistill export DIR --to hf OUT           a Hugging Face dataset (save_to_disk + parquet + card)
+    mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
 
 DIR is a run folder or an export made with --to hf.
 """
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
     p_export.add_argument("dir", help=DIR_HELP)
     p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",
-                          help="output directory (default DIR/export), or 'hf OUT' for a Hugging Face dataset")
+                          help="output directory (default DIR/export), or 'hf [OUT]' for a Hugging Face dataset (default DIR/export-hf)")
     p_check = sub.add_parser("check", help="memorisation check of a saved set: distances to the nearest real samples")
     p_check.add_argument("dir", help=DIR_HELP)
     p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved "

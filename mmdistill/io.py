@@ -74,16 +74,19 @@ def require_writable(*folders: str | Path, why: str) -> None:
 def new_tree(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
 
-    An interrupted export leaves nothing half-written. Raises DataError if ``out_dir`` exists and is not an
-    empty directory."""
+    An interrupted export leaves nothing half-written. Raises ConfigError (key ``to``: the command's argument, as a
+    run's --out that holds other files is) if ``out_dir`` exists and is not an empty directory."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"export target {out_dir} exists and is not a directory; choose another --to")
+        raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
+        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
+    try:
+        tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
+    except OSError as exc:  # named by the folder asked for, not by the temporary sibling nobody asked for
+        raise OSError(exc.errno, f"{exc.strerror} (creating a folder in {out_dir.parent})", str(out_dir)) from None
     try:
         yield tmp
         if out_dir.is_dir() and not out_dir.is_symlink():

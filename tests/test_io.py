@@ -179,3 +179,33 @@ def test_ipc_larger_than_several_classes_names_every_short_class():
     with pytest.raises(DataError, match=r"class 'a' \(index 0\) has 3 training samples, and 1 more class\(es\) too: 'b' \(2\), "
                                         r"fewer than ipc=4"):
         real.require_per_class(4)
+
+
+def test_new_tree_names_the_folder_asked_for_when_it_cannot_be_made(tmp_path, monkeypatch):
+    """``export --to /proc/xx`` said "cannot access /proc/.xx.13135.c4e8dbbe.tmp": the temporary sibling, not the
+    folder the user asked for. A non-empty target is the argument's fault (ConfigError, key 'to': exit 2)."""
+    from pathlib import Path
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.exits import describe
+    from mmdistill.io import new_tree
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kw):
+        if self.name.endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(OSError) as err:
+        with new_tree(tmp_path / "xx"):
+            pass
+    assert describe(err.value) == f"cannot access {tmp_path / 'xx'}: Permission denied (creating a folder in {tmp_path})"
+    monkeypatch.undo()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "a").write_text("a")
+    with pytest.raises(ConfigError, match="exists and is not empty; choose another --to") as used:
+        with new_tree(tmp_path / "used"):
+            pass
+    assert used.value.key == "to" and sorted(p.name for p in tmp_path.iterdir()) == ["used"]

@@ -239,7 +239,7 @@ def test_loader_counts_travel_with_the_set_and_export_refuses_a_used_folder(tmp_
     assert syn.meta["data_stats"]["users"] == data.num_users and "kcore_interactions_removed" in syn.meta["data_stats"]
     assert "load_report" not in syn.meta  # a generated log: nothing read from a file
     export_summary(syn, tmp_path / "export")
-    with pytest.raises(DataError, match="exists and is not empty"):
+    with pytest.raises(ConfigError, match="exists and is not empty; choose another --to"):  # the argument: exit 2, as run's --out
         export_summary(syn, tmp_path / "export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder left behind
 
