@@ -26,6 +26,9 @@ FAST_IMAGE = ["--dataset", "digits", "--ipc", "1", "iterations=3", "batch_real=8
 FAST_AUDIO = ["--ipc", "1", "iterations=2", "batch_real=4", "eval_runs=1", "eval_epochs=1", "herding_epochs=1", "--no-progress"]
 FAST_GRAPH = ["--dataset", "sbm:90:3:8", "--ipc", "3", "iterations=2", "eval_runs=1", "eval_epochs=2", "hidden=8",
               "pge_hidden=8", "--no-progress"]
+FAST_SEQUENCES = ["--dataset", "generated:40:40", "max_len=10", "seq_len=8", "seq_num=4", "learner_batch=2", "hidden_size=8",
+                  "inner_size=16", "inner_steps=4", "window=2", "batch_real=16", "pretrain_epochs=1", "whole_epochs=1", "eval_runs=1",
+                  "iterations=2", "--no-progress"]
 FAST_TEXT = ["--dataset", "shapes", "--image-encoder", "convnet", "--text-encoder", "minilm", "--ipc", "4", "iterations=1",
              "eval_runs=1", "eval_epochs=1", "num_experts=1", "expert_train_epochs=2", "max_start_epoch=1", "expert_epochs=1",
              "syn_steps=1", "--no-progress"]
@@ -137,6 +140,12 @@ def cases() -> list[Case]:
     add(Case("file system", "eval of a missing folder", lambda t: mmdistill("eval", str(t / "nope"))))
     add(Case("file system", "export under a file", lambda t: mmdistill("export", str(t / "done"), "--to", str(t / "afile" / "x")),
              lambda t: (_finished_set(t), blocker(t)) and None))
+    def used_target(tmp: Path) -> None:
+        _finished_set(tmp)
+        (tmp / "used").mkdir(exist_ok=True)
+        (tmp / "used" / "notes.txt").write_text("mine")
+    add(Case("file system", "export into a folder holding other files", lambda t: mmdistill("export", str(t / "done"), "--to", str(t / "used")),
+             used_target, lambda t: "" if sorted(p.name for p in (t / "used").iterdir()) == ["notes.txt"] else "folder changed"))
     # 5. damaged artifacts
     def truncated_ckpt(tmp: Path) -> None:
         src = _finished_set(tmp)
@@ -164,6 +173,19 @@ def cases() -> list[Case]:
         d.mkdir(exist_ok=True)
         (d / "manifest.json").write_text("{not json")
     add(Case("damaged", "manifest that is not JSON", lambda t: mmdistill("export", str(t / "nojson")), not_json))
+    def cut_item_ids(tmp: Path) -> None:  # a sequence summary whose manifest lists 3 item ids for the 40 its factors rank
+        src = tmp / "seq"
+        if not (src / "manifest.json").exists():
+            code, err = _run(mmdistill("run", "sequences-farzi", *FAST_SEQUENCES, "--out", str(src)))
+            assert code == 0, err
+        dst = tmp / "seqcut"
+        dst.mkdir(exist_ok=True)
+        (dst / "synthetic.safetensors").write_bytes((src / "synthetic.safetensors").read_bytes())
+        m = json.loads((src / "manifest.json").read_text())
+        m["synthetic"]["meta"]["item_ids"] = m["synthetic"]["meta"]["item_ids"][:3]
+        (dst / "manifest.json").write_text(json.dumps(m))
+    add(Case("damaged", "sequence summary: item ids cut from its manifest", lambda t: mmdistill("export", str(t / "seqcut")),
+             cut_item_ids, lambda t: "" if not (t / "seqcut" / "export").exists() else "export written"))
     def truncated_planetoid(tmp: Path) -> None:
         raw = tmp / "tcora" / "Cora" / "raw"
         raw.mkdir(parents=True, exist_ok=True)
