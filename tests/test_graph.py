@@ -238,6 +238,102 @@ def test_data_root_is_a_folder_and_may_start_with_a_tilde(tmp_path, monkeypatch)
         load_graph_dataset("files", str(root / "edges.csv"))
 
 
+def _symmetric_weights(edge_index):
+    """(E,) weights in (0, 1] that depend on the node pair only, so ``u -> v`` and ``v -> u`` weigh the same."""
+    return ((edge_index[0] + edge_index[1]) % 7 + 1).float() / 7
+
+
+def test_saved_graph_keeps_its_edge_weights(tmp_path):
+    """A condensed graph's export is weighted (A' entries 0.01..1); loading it as dataset=saved dropped the weights (every
+    edge counted 1) and the load report said nothing was left out. The weights are now the loaded graph's, checked."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    w = _symmetric_weights(raw["edge_index"])
+    masks = {s: raw[f"{s}_mask"] for s in ("train", "val", "test")}
+
+    def saved(name, weights):
+        return str(save_graph_data(tmp_path / name, x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
+                                   edge_weight=weights, masks=masks))
+
+    data = load_graph_dataset("saved", saved("w", w))
+    assert torch.equal(data.graph.edge_weight, w) and "undirected edges (weighted)" in data.describe()
+    plain = Graph(data.graph.x, data.graph.edge_index)
+    assert not torch.allclose(data.graph.propagate(data.graph.x), plain.propagate(plain.x))  # GCN sees the weights
+    assert data.meta["source"] == "saved graph w"  # the folder's name, not the machine's path
+    odd = w.clone()
+    odd[0] += 1
+    with pytest.raises(DataError, match=r"w2/graph\.safetensors: the edge weights are not symmetric: 1 edge\(s\).*"
+                                        r"symmetrize=true"):
+        load_graph_dataset("saved", saved("w2", odd))
+    both = load_graph_dataset("saved", str(tmp_path / "w2"), GraphLoadOptions(symmetrize=True)).graph
+    adj = torch.zeros(90, 90).index_put_(tuple(both.edge_index), both.edge_weight, accumulate=True)
+    u, v = raw["edge_index"][:, 0].tolist()
+    assert torch.equal(adj, adj.t()) and adj[u, v] == pytest.approx(float(w[0]) + 0.5)  # the mean of w + 1 and w
+    negative = w.clone()
+    negative[3] = -1.0
+    with pytest.raises(DataError, match=r"edge weights must be finite and >= 0.*edge 3 .* weight -1\.0"):
+        load_graph_dataset("saved", saved("w3", negative))
+
+
+def test_edge_list_files_read_a_weight_column_and_skip_a_header_line(tmp_path):
+    """``u,v,w`` was 'could not convert string '1.0' to int64' and a ``source,target`` header 'could not convert string
+    'source''; a third column is now the edge's weight and a first line of column names is skipped."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    ei, w = raw["edge_index"], _symmetric_weights(raw["edge_index"])
+    lines = "".join(f"{u},{v},{x:.6f}\n" for (u, v), x in zip(ei.t().tolist(), w.tolist()))
+    weighted = load_graph_dataset("files", str(_files(tmp_path / "w", raw, edges_csv="source,target,weight\n" + lines)))
+    assert torch.equal(weighted.graph.edge_index, ei) and torch.allclose(weighted.graph.edge_weight, w, atol=1e-6)
+    pairs = "".join(f"{u},{v}\n" for u, v in ei.t().tolist())
+    headed = load_graph_dataset("files", str(_files(tmp_path / "h", raw, edges_csv="source,target\n" + pairs)))
+    assert torch.equal(headed.graph.edge_index, ei) and headed.graph.edge_weight is None
+    with pytest.raises(DataError, match=r"four/edges\.csv: each line must hold two node ids \(source target\) and "
+                                        r"optionally a weight, got 4 columns"):
+        load_graph_dataset("files", str(_files(tmp_path / "four", raw, edges_csv="0,1,1.0,7\n1,0,1.0,7\n")))
+    with pytest.raises(DataError, match=r"half/edges\.csv: node ids must be integers; edge 1 .* has 0\.5"):
+        load_graph_dataset("files", str(_files(tmp_path / "half", raw, edges_csv="0,1\n0.5,0\n")))
+
+
+def test_random_split_names_the_split_files_it_does_not_use(tmp_path, graph_logs):
+    """--split random on a folder with train/val/test.txt dropped the files silently; now a warning names them and the
+    load report (so the card) lists them as ignored."""
+    from mmdistill.card import loading_counts
+
+    data = load_graph_dataset("files", str(_files(tmp_path / "g")), GraphLoadOptions(split="random"))
+    rep = data.meta["load_report"]
+    assert rep["counts"]["ignored"] == 3 and rep["files"]["ignored"] == ["train.txt", "val.txt", "test.txt"]
+    assert "split=random: not using the data's own split (train.txt, val.txt, test.txt)" in graph_logs.text
+    assert "ignored 3" in loading_counts({"synthetic": {"meta": {"load_report": rep}}})
+    graph_logs.clear()
+    assert "load_report" not in load_graph_dataset(TINY, None, GraphLoadOptions(split="random")).meta
+    assert "not using" not in graph_logs.text  # a generated graph's split is not the user's input
+
+
+def test_missing_split_file_is_named_by_its_file(tmp_path):
+    """A files folder with train.txt but no val.txt said 'no val_mask ... add train_mask, val_mask and test_mask to the
+    data'; it now names the file to add."""
+    root = _files(tmp_path / "g")
+    (root / "val.txt").unlink()
+    with pytest.raises(DataError, match=r"g: no val\.txt; dataset=files reads its split from train\.txt, val\.txt and "
+                                        r"test\.txt .* add val\.txt, or pass split=random"):
+        load_graph_dataset("files", str(root))
+
+
+def test_budget_given_twice_is_refused():
+    """--ipc 2 --reduction-rate 0.1 gave the rate's 12 nodes and dropped ipc silently; two budget keys are an error."""
+    with pytest.raises(ConfigError, match=r"budget is given 2 times: reduction_rate=0\.1 \(--reduction-rate\) and ipc=2 "
+                                          r"\(--ipc\); give one of"):
+        MODALITY.load(graph_dm.RECIPE.config(dataset=TINY, ipc=2, reduction_rate=0.1))
+    with pytest.raises(ConfigError, match=r"reduction_rate=0\.1 .* and label_rate=0\.5"):
+        MODALITY.load(graph_dm.RECIPE.config(dataset=TINY, label_rate=0.5, reduction_rate=0.1))
+    with pytest.raises(ConfigError, match=r"ipc=2 \(--ipc\)"):  # a config built directly, not through the recipe
+        MODALITY.load(graph_dm.RECIPE.config_cls(dataset=TINY, ipc=2, label_rate=0.5))
+    assert MODALITY.load(graph_dm.RECIPE.config(dataset=TINY, reduction_rate=0.1)).num_nodes == 90
+    # a saved run's config lists ipc (its default) beside its rate: not two budgets; an ipc given now is
+    saved = {"dataset": TINY, "reduction_rate": 0.1, "ipc": 10}
+    assert MODALITY.load(graph_dm.RECIPE.config_from_saved(saved, {})).num_nodes == 90
+    with pytest.raises(ConfigError, match="ipc=2"):
+        MODALITY.load(graph_dm.RECIPE.config_from_saved(saved, {"ipc": 2}))
+
+
 def test_pyg_classes_never_download_unasked(tmp_path, monkeypatch):
     from torch_geometric.datasets import Planetoid
 
@@ -345,7 +441,10 @@ def test_unknown_graph_network_is_named():
 
 # ------------------------------------------------------------------------------------------------ matching
 def _matcher(**over):
-    cfg = graph_gcond.RECIPE.config(**{**FAST, **over})
+    keys = {**FAST, **over}
+    if "reduction_rate" in over or "label_rate" in over:  # a rate is the budget: FAST's ipc would give it twice
+        keys.pop("ipc")
+    cfg = graph_gcond.RECIPE.config(**keys)
     data = MODALITY.load(cfg)
     syn = MODALITY.init_synthetic(data, cfg, generator(0, "init")).requires_grad_(True)
     net = MODALITY.matching_network(cfg, data)
@@ -366,7 +465,7 @@ def test_gcond_alternates_structure_and_feature_updates():
 
 
 def test_gcond_class_weights_follow_the_budget():
-    cfg, syn, matcher, _ = _matcher(ipc=1, label_rate=0.5)
+    cfg, syn, matcher, _ = _matcher(label_rate=0.5)
     counts = torch.bincount(syn.labels).tolist()
     assert matcher.inner.class_weights == [c / max(counts) for c in counts]
 
@@ -446,7 +545,8 @@ def test_inductive_setting_trains_on_the_training_subgraph(tmp_path):
     inside = torch.isin(full[0], data.train_idx) & torch.isin(full[1], data.train_idx)
     mapped = {tuple(e) for e in data.train_idx[graph.edge_index].t().tolist()}
     assert mapped == {tuple(e) for e in full[:, inside].t().tolist()}
-    res = graph_gcond.run(**{**FAST, "iterations": 2}, setting="inductive", reduction_rate=0.1, out=str(tmp_path / "ind"),
+    no_ipc = {k: v for k, v in FAST.items() if k != "ipc"}  # the rate is the budget
+    res = graph_gcond.run(**{**no_ipc, "iterations": 2}, setting="inductive", reduction_rate=0.1, out=str(tmp_path / "ind"),
                           baselines=["random_real"])
     assert res.manifest["metrics"]["synthetic"]["nodes"] == 6  # 10 % of the 60 visible (training) nodes
     assert res.manifest["config"]["eval_dropout"] == 0.0  # GCond's inductive evaluation

@@ -24,7 +24,7 @@ from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
-from .budget import resolve_budget
+from .budget import check_budget_keys, resolve_budget
 from .data import Graph, NodeClassificationData
 from .datasets import GraphLoadOptions, load_graph_dataset
 from .pge import init_pge
@@ -37,6 +37,8 @@ class GraphModality(AdapterDefaults):
     name = "graph"
 
     def load(self, config: Any) -> NodeClassificationData:
+        """The graph of ``config`` (its budget keys checked first: :func:`~.budget.check_budget_keys`)."""
+        check_budget_keys(config)
         opts = GraphLoadOptions(
             download=config.download, setting=config.setting,
             split=config.split, normalize_features=config.normalize_features,

@@ -12,8 +12,11 @@ reduction rate times visible / training nodes), exactly as GCond's ``generate_la
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mmdistill.errors import ConfigError
+from mmdistill.keys import input_keys
+from mmdistill.resolve import explicit_values
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ def resolve_budget(train_counts: list[int], visible_nodes: int, *, reduction_rat
                    label_rate: float | None = None, nodes_per_class: int | None = None) -> GraphBudget:
     """The per-class synthetic node counts for one of the three ways of stating a budget.
 
-    ``reduction_rate`` wins over ``label_rate``, which wins over ``nodes_per_class``. The total of a rate is
+    ``reduction_rate`` wins over ``label_rate``, which wins over ``nodes_per_class`` (a config that gives two is
+    refused before: :func:`check_budget_keys`). The total of a rate is
     ``floor(rate * visible_nodes)`` (reduction rate) or ``floor(rate * training nodes)`` (label rate), as
     GCond's ``int(...)``. Raises :class:`ConfigError` when the budget is smaller than the number of classes.
     """
@@ -67,6 +71,42 @@ def resolve_budget(train_counts: list[int], visible_nodes: int, *, reduction_rat
     return GraphBudget(tuple(per_class), how)
 
 
+#: the budget keys, in the order :func:`resolve_budget` reads them, with their flags
+BUDGET_KEYS = {"reduction_rate": "--reduction-rate", "label_rate": "--label-rate", "ipc": "--ipc"}
+#: the layer a saved run's config is rebuilt from (:meth:`mmdistill.recipe.Recipe.config_from_saved`): it lists every
+#: key, ``ipc`` too, so a key from it alone is not one the user gave
+SAVED_LAYER = "saved manifest"
+
+
+def _given_budget_keys(config: Any) -> dict[str, bool]:
+    """``{key: given in this invocation}`` for each budget key that is set: a rate that is not None, ``ipc`` set
+    explicitly (for a config built directly, not through the resolver: an ``ipc`` other than the default). A key
+    from :data:`SAVED_LAYER` is set but not given now; ``ipc`` from there is not set (a manifest always holds it)."""
+    explicit = explicit_values(config)
+    out: dict[str, bool] = {}
+    for name in BUDGET_KEYS:
+        value = getattr(config, name, None)
+        layer = explicit.get(name, (None, None))[1] if explicit is not None else None
+        if name == "ipc":
+            if (explicit is None and value != input_keys(type(config))["ipc"].default) or layer not in (None, SAVED_LAYER):
+                out[name] = True
+        elif value is not None:
+            out[name] = layer != SAVED_LAYER
+    return out
+
+
+def check_budget_keys(config: Any) -> None:
+    """ConfigError when the graph config states its budget twice (``reduction_rate``, ``label_rate`` and ``ipc``
+    are three ways of giving it; the one not used would be dropped silently), naming both keys. A saved run's
+    config that already held two (before this check) is left as it was unless a key given now joins them."""
+    given = _given_budget_keys(config)
+    if len(given) > 1 and any(given.values()):
+        shown = " and ".join(f"{k}={getattr(config, k)} ({BUDGET_KEYS[k]})" for k in given)
+        raise ConfigError(f"the graph budget is given {len(given)} times: {shown}; give one of reduction_rate (synthetic / "
+                          "visible nodes), label_rate (synthetic / training nodes) or ipc (synthetic nodes per class)",
+                          key=next(k for k in reversed(BUDGET_KEYS) if k in given))
+
+
 def _proportional(train_counts: list[int], rate: float, total: int) -> list[int]:
     """GCond's allocation: classes in increasing order of their training count; each but the last gets
     ``max(floor(n_c * rate), 1)``, the last (largest) class gets the rest of ``total``."""
@@ -83,4 +123,4 @@ def _proportional(train_counts: list[int], rate: float, total: int) -> list[int]
     return out
 
 
-__all__ = ["GraphBudget", "resolve_budget"]
+__all__ = ["BUDGET_KEYS", "GraphBudget", "check_budget_keys", "resolve_budget"]

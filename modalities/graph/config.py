@@ -58,9 +58,10 @@ class GraphKeys(ConfigKeys):
 class GraphDistillConfig(GraphKeys, NetworkEvalKeys, RealBatchKeys, DistillConfig):
     """The keys of a graph recipe.
 
-    Budget (first given wins): ``reduction_rate`` (synthetic / visible nodes, GCond's paper definition:
-    Cora 0.013 / 0.026 / 0.052 -> 35 / 70 / 140 nodes), ``label_rate`` (synthetic / training nodes, the
-    reference code's ``--reduction_rate``), ``ipc`` (synthetic nodes per class).
+    Budget, one of: ``reduction_rate`` (synthetic / visible nodes, GCond's paper definition: Cora 0.013 / 0.026 /
+    0.052 -> 35 / 70 / 140 nodes), ``label_rate`` (synthetic / training nodes, the reference code's
+    ``--reduction_rate``), ``ipc`` (synthetic nodes per class); two are a ConfigError naming both
+    (:func:`.budget.check_budget_keys`, when the graph is loaded).
 
     Evaluation: ``eval_network`` (GCN) trained ``eval_runs`` times for ``eval_epochs`` with Adam
     (``eval_lr``, ``eval_weight_decay``, ``eval_dropout``, ``hidden`` units), best validation accuracy

@@ -250,8 +250,9 @@ class NodeClassificationData:
 
     def describe(self) -> str:
         und = self.graph.num_undirected_edges
-        return (f"{self.name} ({self.setting}): {self.num_nodes} nodes, {und} undirected edges, {self.num_features} "
-                f"features, {self.num_classes} classes; {self.train_idx.numel()}/{self.val_idx.numel()}/"
+        weighted = " (weighted)" if self.graph.edge_weight is not None else ""
+        return (f"{self.name} ({self.setting}): {self.num_nodes} nodes, {und} undirected edges{weighted}, "
+                f"{self.num_features} features, {self.num_classes} classes; {self.train_idx.numel()}/{self.val_idx.numel()}/"
                 f"{self.test_idx.numel()} train/val/test nodes")
 
 
@@ -335,6 +336,50 @@ def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: 
     return edge_index
 
 
+def check_edge_weights(edge_weight: Tensor, edge_index: Tensor, num_nodes: int, *, source: str,
+                       symmetrize: bool) -> tuple[Tensor, Tensor]:
+    """``(edge_index, edge_weight)`` of a weighted graph, checked: ``edge_weight`` (E,) finite and >= 0 (GCN/SGC/APPNP
+    normalise by the weighted degree), one weight per column of ``edge_index`` (2, E) as given (already passed
+    :func:`check_edges`). Symmetric weights: the weights of ``u -> v`` (summed over its listings) equal those of
+    ``v -> u``. With ``symmetrize`` the reverse edges are added and each edge's weight becomes the mean of its listings
+    in either direction (PyG ``to_undirected(reduce="mean")``; the same edges as :func:`check_edges` returns). Returns
+    float32 weights; raises :class:`DataError` naming ``source``, the first offending edge and the fix."""
+    w = torch.as_tensor(edge_weight)
+    if w.dim() != 1 or w.numel() != edge_index.shape[1]:
+        raise DataError(f"{source}: edge_weight must have shape ({edge_index.shape[1]},), one weight per edge, got "
+                        f"{tuple(w.shape)}")
+    if w.dtype == torch.bool or w.dtype.is_complex:
+        raise DataError(f"{source}: edge weights must be real numbers, got {w.dtype}")
+    w = w.float()
+    bad = ~torch.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        u, v = edge_index[:, i].tolist()
+        raise DataError(f"{source}: edge weights must be finite and >= 0 (GCN normalises by the weighted degree); edge {i} "
+                        f"({u} -> {v}) has weight {float(w[i])} ({int(bad.sum())} such edge(s))")
+    if not w.numel():
+        return edge_index, w
+    if symmetrize:
+        from torch_geometric.utils import to_undirected
+
+        out, out_w = to_undirected(edge_index, w, num_nodes=num_nodes, reduce="mean")
+        logger.info("%s: symmetrize: the weight of each edge is the mean of its listings in either direction", source)
+        return out, out_w
+    keys, inverse = torch.unique(edge_index[0] * num_nodes + edge_index[1], sorted=True, return_inverse=True)
+    total = torch.zeros(keys.numel(), dtype=w.dtype).index_add_(0, inverse, w)
+    rev = (keys % num_nodes) * num_nodes + torch.div(keys, num_nodes, rounding_mode="floor")
+    back = total[torch.searchsorted(keys, rev).clamp_max(keys.numel() - 1)]  # every reverse exists: check_edges ran
+    odd = ~torch.isclose(total, back, rtol=1e-5, atol=1e-8)
+    if odd.any():
+        first = int(odd.nonzero()[0])
+        u, v = divmod(int(keys[first]), num_nodes)
+        raise DataError(
+            f"{source}: the edge weights are not symmetric: {int(odd.sum()) // 2} edge(s) weigh other than their reverse "
+            f"(e.g. {u} -> {v} weighs {float(total[first]):g} but {v} -> {u} {float(back[first]):g}); GCond condenses "
+            "undirected graphs — pass symmetrize=true (--symmetrize) to give each edge the mean weight of both directions")
+    return edge_index, w
+
+
 def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_classes: int,
                 sources: dict[str, str] | None = None) -> dict[str, Tensor]:
     """Node indices of the train/val/test masks (boolean masks over the nodes, or lists of node ids);
@@ -414,4 +459,5 @@ def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
     return y
 
 
-__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "check_edges", "check_labels", "check_split"]
+__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "check_edge_weights", "check_edges", "check_labels",
+           "check_split"]

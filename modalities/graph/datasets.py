@@ -13,10 +13,12 @@
 ``pyg:Class``,      any ``torch_geometric.datasets`` class whose first graph has ``x``, ``y`` and masks,
 ``pyg:Class/name``  built as ``Class(dir)`` or ``Class(dir, name)``
 ``saved``           a graph saved without pickle: ``data_root/graph.safetensors`` + ``graph.json``
-                    (:func:`modalities.graph.export.save_graph_data`; a condensed graph's export is one)
-``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line), ``features.{npy,csv,txt}``
-                    (one row per node), ``labels.{npy,csv,txt}`` (one class id per node) and optional
-                    ``train.txt``, ``val.txt``, ``test.txt`` (node ids)
+                    (:func:`modalities.graph.export.save_graph_data`; a condensed graph's export is one, its
+                    ``edge_weight`` kept)
+``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line, optionally a third column: the
+                    edge's weight), ``features.{npy,csv,txt}`` (one row per node), ``labels.{npy,csv,txt}`` (one
+                    class id per node) and optional ``train.txt``, ``val.txt``, ``test.txt`` (node ids); a first
+                    line of column names in a text file is skipped
 ``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
 ``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
 ==================  ==========================================================================================
@@ -46,7 +48,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 
-from .data import Graph, NodeClassificationData, check_edges, check_labels, check_split
+from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import pyg_workdir
 from ..safe_pickle import guarded_loading
@@ -90,11 +92,13 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
         cls, _, sub = name[4:].partition("/")
         raw = _pyg_class(cls, sub or None, root, opts, label=name)
     elif key == "saved":
-        from .export import load_graph_data
+        from .export import TENSORS_FILE, load_graph_data
 
         folder = _need_root(name, root)
         raw = load_graph_data(folder)
         raw["name"] = raw.get("name") or Path(folder).name
+        raw["source"] = f"saved graph {Path(folder).name}"  # the folder's name, not the machine's path
+        raw["files"] = {k: str(Path(folder) / TENSORS_FILE) for k in ("x", "y", "edge_index")}  # errors name the file
     elif key == "files":
         raw = _edge_list_files(Path(_need_root(name, root)))
     elif key == "sbm" or key.startswith("sbm:"):
@@ -144,15 +148,18 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     if raw.get("edge_index") is None:
         raise DataError(f"{name}: the graph has no edge_index; give its edges as (2, E) node ids")
     report = raw.get("load_report")
-    edge_index = check_edges(torch.as_tensor(raw["edge_index"]), n, source=files.get("edge_index", f"{name} edge_index"),
-                             symmetrize=opts.symmetrize or key == "ogbn-arxiv", report=report)
+    edge_index, edge_weight = _edges(raw, n, files.get("edge_index", f"{name} edge_index"),
+                                     opts.symmetrize or key == "ogbn-arxiv", report)
     classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
     if int(y.max()) >= len(classes):
         raise DataError(f"{files.get('y', name)}: label {int(y.max())} but only {len(classes)} class names")
     sources = {s: files[f"{s}_mask"] for s in ("train", "val", "test") if f"{s}_mask" in files}
     if opts.split == "random":
+        _report_unused_masks(raw, name, sources, report)
         split = random_split(y, len(classes), opts.seed)
     elif opts.split == "masks":
+        if key == "files":
+            _check_split_files(raw, Path(files["edge_index"]).parent)
         split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes), sources)
     else:
         raise ConfigError(f"split must be 'masks' or 'random', got {opts.split!r}")
@@ -164,11 +171,53 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
         norm = "row" if key in PLANETOID else "standard" if key in STANDARDISED else "none"
     x = normalize_features(x, norm, split["train"])
     return NodeClassificationData(
-        name=name, graph=Graph(x, edge_index), y=y, train_idx=split["train"], val_idx=split["val"], test_idx=split["test"],
+        name=name, graph=Graph(x, edge_index, edge_weight), y=y, train_idx=split["train"], val_idx=split["val"],
+        test_idx=split["test"],
         setting=setting, classes=classes,
         meta={"source": raw.get("source", key), "normalize_features": norm, "setting": setting, "split": opts.split,
               **({"load_report": report.as_dict()} if isinstance(report, LoadReport) else {})},
     )
+
+
+def _edges(raw: dict[str, Any], n: int, source: str, symmetrize: bool,
+           report: LoadReport | None) -> tuple[Tensor, Tensor | None]:
+    """``(edge_index (2, E), edge_weight (E,) or None)`` of ``raw`` checked (:func:`check_edges`, and
+    :func:`check_edge_weights` when the data has ``edge_weight``: a saved condensed graph, a weighted edge list)."""
+    given = torch.as_tensor(raw["edge_index"])
+    edge_index = check_edges(given, n, source=source, symmetrize=symmetrize, report=report)
+    if raw.get("edge_weight") is None:
+        return edge_index, None
+    return check_edge_weights(torch.as_tensor(raw["edge_weight"]), given.long(), n, source=source, symmetrize=symmetrize)
+
+
+#: the load report's kind for data the load did not use, and what it says
+UNUSED_KIND = {"ignored": "split file(s) or mask(s) not used (split=random draws its own split)"}
+
+
+def _report_unused_masks(raw: dict[str, Any], name: str, sources: dict[str, str], report: LoadReport | None) -> None:
+    """``split=random`` on data that has its own split: each mask (or split file, as named in ``sources``) it
+    leaves out is logged in a warning and listed in ``report`` as ``ignored``. A generated graph (no report)
+    says nothing: its split is not the user's input."""
+    unused = [s for s in ("train", "val", "test") if raw.get(f"{s}_mask") is not None]
+    if not unused or report is None:
+        return
+    report.descriptions = {**report.descriptions, **UNUSED_KIND}
+    for s in unused:
+        report.add("ignored", sources.get(s, f"{s}_mask"), "split=random draws its own split")
+    shown = ", ".join(report.relative(sources[s]) if s in sources else f"{s}_mask" for s in unused)
+    logger.warning("%s: split=random: not using the data's own split (%s); pass split=masks (--split masks) to use it",
+                   name, shown)
+
+
+def _check_split_files(raw: dict[str, Any], root: Path) -> None:
+    """A ``dataset=files`` folder without one of train.txt / val.txt / test.txt: a DataError naming the missing
+    file(s) (the masks of other formats are named by :func:`check_split`)."""
+    missing = [f"{s}.txt" for s in ("train", "val", "test") if raw.get(f"{s}_mask") is None]
+    if missing:
+        raise DataError(
+            f"{root}: no {', '.join(missing)}; dataset=files reads its split from train.txt, val.txt and test.txt (node "
+            f"ids, one per line; .csv also read) — add {' and '.join(missing)}, or pass split=random (--split random) for "
+            "a seeded stratified 10 % / 10 % / 80 % split (GCond's split for graphs without one)")
 
 
 def normalize_features(x: Tensor, how: str, train_idx: Tensor) -> Tensor:
@@ -357,9 +406,36 @@ def _find(root: Path, stem: str, exts: tuple[str, ...], required: bool = True) -
     return None
 
 
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_rows(path: Path, delim: str | None) -> int:
+    """Lines of the text table ``path`` to skip before its values: through its first line when that line is a header
+    (one of its fields is not a number and every field of the next line is), else 0; ``#`` comments are no lines."""
+    lines: list[tuple[int, list[str]]] = []  # (line number, fields) of the first two value lines
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                lines.append((number, [v.strip() for v in text.split(delim)]))
+                if len(lines) == 2:
+                    break
+    if len(lines) < 2 or all(_is_number(v) for v in lines[0][1]) or not all(_is_number(v) for v in lines[1][1]):
+        return 0
+    logger.info("%s: line %d (%s) is a header of column names; not read", path, lines[0][0] + 1,
+                (delim or " ").join(lines[0][1]))
+    return lines[0][0] + 1
+
+
 def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
-    """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text; integers
-    are read exactly (a non-integer value is a DataError, never truncated)."""
+    """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text (a first line
+    of column names is skipped: :func:`_header_rows`); integers are read exactly (a non-integer value is a
+    DataError, never truncated)."""
     want = np.dtype(dtype)
     try:
         if path.suffix == ".npy":
@@ -376,23 +452,46 @@ def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
         delim = "," if path.suffix == ".csv" else None
         with warnings.catch_warnings():  # numpy warns on an empty file; the callers name that case
             warnings.simplefilter("ignore", UserWarning)
-            return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#")
+            skip = _header_rows(path, delim)
+            return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip)
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read it as a table of {want.name} ({exc})") from None
 
 
+_EDGE_LINE = "one edge per line: two node ids (source target), optionally its weight as a third column"
+
+
+def _read_edges(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The edge list ``path``: ``(edges (E, 2) int64, weights (E,) float32 or None)``, from lines ``u v`` or
+    ``u v w`` (commas in ``.csv``; node ids are integers, checked exactly). DataError naming the file and the
+    line format otherwise."""
+    try:
+        table = _read_table(path, np.float64, 2)
+    except DataError as exc:
+        raise DataError(f"{exc}; an edge list holds {_EDGE_LINE}, a first line of column names is skipped") from None
+    if table.size == 0:
+        raise DataError(f"{path}: holds no edges; write {_EDGE_LINE}")
+    if table.shape[1] not in (2, 3):
+        raise DataError(f"{path}: each line must hold two node ids (source target) and optionally a weight, got "
+                        f"{table.shape[1]} columns; write {_EDGE_LINE}")
+    ids = table[:, :2]
+    odd = ~np.isfinite(ids) | (ids != np.round(ids)) | (np.abs(ids) > 2**53)
+    if odd.any():
+        row, col = (int(v) for v in np.argwhere(odd)[0])
+        raise DataError(f"{path}: node ids must be integers; edge {row} (0-based, in file order) has "
+                        f"{float(ids[row, col])!r} in column {col + 1} ({int(odd.any(axis=1).sum())} such edge(s)); "
+                        f"write {_EDGE_LINE}")
+    weights = np.ascontiguousarray(table[:, 2], dtype=np.float32) if table.shape[1] == 3 else None
+    return ids.astype(np.int64), weights
+
+
 def _edge_list_files(root: Path) -> dict[str, Any]:
     """The raw dict of a ``dataset=files`` folder; ``files`` maps each field to the file it came from."""
     paths = {"edge_index": _find(root, "edges", ("csv", "tsv", "txt")), "x": _find(root, "features", ("npy", "csv", "txt")),
              "y": _find(root, "labels", ("npy", "csv", "txt"))}
-    edges = _read_table(paths["edge_index"], np.int64, 2)  # type: ignore[arg-type]
-    if edges.size == 0:
-        raise DataError(f"{paths['edge_index']}: holds no edges; write one edge per line as two node ids (source target)")
-    if edges.ndim != 2 or edges.shape[1] != 2:
-        raise DataError(f"{paths['edge_index']}: each line must hold two node ids (source target), got {edges.shape[1]} "
-                        "columns")
+    edges, weights = _read_edges(paths["edge_index"])  # type: ignore[arg-type]
     x = _read_table(paths["x"], np.float32, 2)  # type: ignore[arg-type]
     y = _read_table(paths["y"], np.int64, 1)  # type: ignore[arg-type]
     if y.ndim == 2 and y.shape[1] == 1:
@@ -404,6 +503,8 @@ def _edge_list_files(root: Path) -> dict[str, Any]:
         raise DataError(f"{root}: {x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]} (one row per node in both)")
     raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.from_numpy(np.ascontiguousarray(y)),
                            "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "name": root.name, "source": f"local folder {root.name}"}
+    if weights is not None:
+        raw["edge_weight"] = torch.from_numpy(weights)
     for split in ("train", "val", "test"):
         p = _find(root, split, ("txt", "csv"), required=False)
         if p is not None:
