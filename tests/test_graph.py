@@ -377,6 +377,95 @@ def test_saved_graph_masks_must_be_boolean_over_the_nodes(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def _one_graph_class(monkeypatch, name, **fields):
+    """A ``torch_geometric.datasets.<name>`` holding one in-memory graph, the sbm graph of :func:`_files` plus
+    ``fields`` (built without a root or a download, as KarateClub), for ``dataset=pyg:<name>``."""
+    import torch_geometric.datasets as pyg_datasets
+    from torch_geometric.data import Data, InMemoryDataset
+
+    raw = make_sbm(90, 3, 5, seed=2)
+    graph = Data(**{k: raw[k] for k in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")}, **fields)
+
+    class OneGraph(InMemoryDataset):
+        def __init__(self):
+            super().__init__(None)
+            self.data, self.slices = self.collate([graph])
+
+    monkeypatch.setattr(pyg_datasets, name, type(name, (OneGraph,), {}), raising=False)
+
+
+def test_pyg_graph_keeps_its_edge_weights_and_names_its_edge_features(monkeypatch, graph_logs):
+    """A PyG graph's edge_weight was dropped (every edge counted 1) and its edge_attr too, silently; the weights are now
+    the loaded graph's (checked), and edge features, which GCond's networks do not take, are named in a warning and in
+    the load report (so on the card)."""
+    from mmdistill.card import loading_counts
+
+    raw = make_sbm(90, 3, 5, seed=2)  # the graph _one_graph_class holds
+    w = _symmetric_weights(raw["edge_index"])
+    _one_graph_class(monkeypatch, "TinyWeighted", edge_weight=w)
+    data = load_graph_dataset("pyg:TinyWeighted", None)
+    assert torch.equal(data.graph.edge_weight, w) and "undirected edges (weighted)" in data.describe()
+    odd = w.clone()
+    odd[0] += 1
+    _one_graph_class(monkeypatch, "TinyOdd", edge_weight=odd)
+    with pytest.raises(DataError, match=r"^pyg:TinyOdd edge_index: the edge weights are not symmetric"):
+        load_graph_dataset("pyg:TinyOdd", None)
+    _one_graph_class(monkeypatch, "TinyFeatured", edge_attr=torch.ones(raw["edge_index"].shape[1], 4))
+    data = load_graph_dataset("pyg:TinyFeatured", None)
+    assert data.graph.edge_weight is None
+    assert "pyg:TinyFeatured: edge_attr (%d, 4) (edge features) not used" % raw["edge_index"].shape[1] in graph_logs.text
+    rep = data.meta["load_report"]
+    assert rep["counts"]["edge_features_ignored"] == 1 and rep["files"]["edge_features_ignored"] == ["edge_attr"]
+    assert "edge features ignored 1" in loading_counts({"synthetic": {"meta": {"load_report": rep}}})
+    graph_logs.clear()
+    _one_graph_class(monkeypatch, "TinyScalar", edge_attr=w[:, None])  # one column: perhaps weights, named how to keep them
+    load_graph_dataset("pyg:TinyScalar", None)
+    assert "if they are edge weights, save the graph with edge_weight=edge_attr" in graph_logs.text
+
+
+def test_labels_and_split_files_written_as_floats_are_read_as_integers(tmp_path):
+    """np.savetxt's default '1.000000000000000000e+00' (or '1.0') in labels.txt or a split file was "could not convert
+    string to int64 at row 0" (a 0-based row); whole numbers written as floats are now read exactly, and a value that is
+    not one is named with its file's 1-based line."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    root = _files(tmp_path / "g", raw)
+    np.savetxt(root / "labels.txt", raw["y"].numpy())  # the default format: floats
+    np.savetxt(root / "train.txt", raw["train_mask"].nonzero().reshape(-1).numpy())
+    (root / "val.txt").write_text("".join(f"{v}.0\n" for v in raw["val_mask"].nonzero().reshape(-1).tolist()))
+    data = load_graph_dataset("files", str(root))
+    assert torch.equal(data.y, raw["y"]) and torch.equal(data.train_idx, raw["train_mask"].nonzero().reshape(-1))
+    assert torch.equal(data.val_idx, raw["val_mask"].nonzero().reshape(-1))
+    (root / "labels.txt").write_text("label\n# a comment\n0\n\n1.0\n1.5\n" + "0\n" * 86)
+    with pytest.raises(DataError, match=r"g/labels\.txt: expected integers, found 1 non-integer value\(s\): line 6 "
+                                        r"holds '1\.5'"):
+        load_graph_dataset("files", str(root))
+    (root / "labels.txt").write_text("0\n0\nx\n" + "0\n" * 87)
+    with pytest.raises(DataError, match=r"g/labels\.txt: cannot read it as a table of int64: line 3, column 1: "
+                                        r"could not convert string 'x'"):
+        load_graph_dataset("files", str(root))
+
+
+def test_saved_graph_without_val_and_test_masks_says_how_to_load_it(tmp_path):
+    """An exported condensed graph holds only train_mask: loading it as dataset=saved said 'no val_mask ... add train_mask,
+    val_mask and test_mask to the data'; it now names the file, what the export holds and how it loads."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    everyone = {"train": torch.ones(90, dtype=torch.bool)}
+    folder = save_graph_data(tmp_path / "exp", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"], masks=everyone,
+                             meta={"structure": "pge", "adj_threshold": 0.01})  # as export_condensed writes it
+    with pytest.raises(DataError, match=r"exp/graph\.safetensors: holds train_mask but no val_mask, test_mask \(an "
+                                        r"exported condensed graph marks every node as a training node\); .* pass "
+                                        r"split=random \(--split random\) .* of its 90 nodes"):
+        load_graph_dataset("saved", str(folder))
+    assert load_graph_dataset("saved", str(folder), GraphLoadOptions(split="random")).num_nodes == 90
+    y = torch.zeros(90, dtype=torch.long)
+    y[:2] = torch.tensor([1, 2])
+    small = save_graph_data(tmp_path / "small", x=raw["x"], edge_index=raw["edge_index"], y=y, masks=everyone)
+    with pytest.raises(DataError, match=r"small/graph\.safetensors: holds train_mask but no val_mask, test_mask; .*"
+                                        r"split=random \(--split random\) cannot split it either .* class\(es\) \[1, 2\] "
+                                        r"have fewer, counts \[88, 1, 1\]\): save it with all three masks"):
+        load_graph_dataset("saved", str(small))
+
+
 # ------------------------------------------------------------------------------------------------ PGE
 def test_generator_is_gconds_pair_mlp():
     g = torch.Generator().manual_seed(0)
@@ -502,7 +591,9 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     assert data.num_nodes == 15 and torch.equal(data.y, syn.labels) and bool(data.train_mask.all())
     assert (data.edge_weight >= 0.01).all() and data.edge_index.shape[1] == data.edge_weight.numel()
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "graph.json", "graph.safetensors"]  # + the card
-    # the export is itself a dataset
+    # the export loads as dataset=saved with split=random (it holds only train_mask); split=masks says so
+    with pytest.raises(DataError, match=r"exp/graph\.safetensors: holds train_mask but no val_mask, test_mask .*split=random"):
+        load_graph_dataset("saved", str(tmp_path / "exp"))
     back = load_graph_dataset("saved", str(tmp_path / "exp"), GraphLoadOptions(split="random"))
     assert back.num_nodes == 15
 

@@ -11,10 +11,11 @@
 ``ogbn-arxiv``      OGB's ``PygNodePropPredDataset`` (needs the ``ogb`` package; symmetrised, standardised,
                     transductive)
 ``pyg:Class``,      any ``torch_geometric.datasets`` class whose first graph has ``x``, ``y`` and masks,
-``pyg:Class/name``  built as ``Class(dir)`` or ``Class(dir, name)``
+``pyg:Class/name``  built as ``Class(dir)`` or ``Class(dir, name)``; its ``edge_weight`` is kept, its ``edge_attr`` (edge
+                    features) named as not used
 ``saved``           a graph saved without pickle: ``data_root/graph.safetensors`` + ``graph.json``
                     (:func:`modalities.graph.export.save_graph_data`; a condensed graph's export is one, its
-                    ``edge_weight`` kept)
+                    ``edge_weight`` kept; it holds only ``train_mask``, so it loads with ``split=random``)
 ``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line, optionally a third column: the
                     edge's weight), ``features.{npy,csv,txt}`` (one row per node), ``labels.{npy,csv,txt}`` (one
                     class id per node) and optional ``train.txt``, ``val.txt``, ``test.txt`` (node ids); a first
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +152,7 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     report = raw.get("load_report")
     edge_index, edge_weight = _edges(raw, n, files.get("edge_index", f"{name} edge_index"),
                                      opts.symmetrize or key == "ogbn-arxiv", report)
+    _report_edge_features(raw, name, report)
     classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
     if int(y.max()) >= len(classes):
         raise DataError(f"{files.get('y', name)}: label {int(y.max())} but only {len(classes)} class names")
@@ -160,6 +163,8 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     elif opts.split == "masks":
         if key == "files":
             _check_split_files(raw, Path(files["edge_index"]).parent)
+        elif key == "saved":
+            _check_saved_masks(raw, files.get("x", name), y, len(classes))
         split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes), sources)
     else:
         raise ConfigError(f"split must be 'masks' or 'random', got {opts.split!r}")
@@ -207,6 +212,50 @@ def _report_unused_masks(raw: dict[str, Any], name: str, sources: dict[str, str]
     shown = ", ".join(report.relative(sources[s]) if s in sources else f"{s}_mask" for s in unused)
     logger.warning("%s: split=random: not using the data's own split (%s); pass split=masks (--split masks) to use it",
                    name, shown)
+
+
+#: the load report's kind for edge features the networks do not take, and what it says
+EDGE_FEATURES_KIND = {"edge_features_ignored": "edge features (edge_attr) not used (GCond's networks take edge weights only)"}
+
+
+def _report_edge_features(raw: dict[str, Any], name: str, report: LoadReport | None) -> None:
+    """Data with edge features (a PyG graph's ``edge_attr``): GCond's networks take node features and edge weights, no
+    edge features, so they are left out, named in a warning and listed in ``report`` as ``edge_features_ignored``."""
+    attr = raw.get("edge_attr")
+    if attr is None:
+        return
+    shape = tuple(torch.as_tensor(attr).shape)
+    hint = ""
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        hint = ("; if they are edge weights, save the graph with edge_weight=edge_attr "
+                "(modalities.graph.save_graph_data) and load it as dataset=saved")
+    if report is not None:
+        report.descriptions = {**report.descriptions, **EDGE_FEATURES_KIND}
+        report.add("edge_features_ignored", "edge_attr", f"edge features of shape {shape}: GCond's networks take none")
+    logger.warning("%s: edge_attr %s (edge features) not used: GCond's networks take node features and edge weights "
+                   "only%s", name, shape, hint)
+
+
+def _check_saved_masks(raw: dict[str, Any], source: str, y: Tensor, num_classes: int) -> None:
+    """A ``dataset=saved`` graph without one of train/val/test_mask (an exported condensed graph holds only
+    ``train_mask``: every node is a training node): a DataError naming the file, the missing masks and how it loads."""
+    missing = [f"{s}_mask" for s in ("train", "val", "test") if raw.get(f"{s}_mask") is None]
+    if not missing:
+        return
+    header = raw.get("header") or {}
+    have = [f"{s}_mask" for s in ("train", "val", "test") if raw.get(f"{s}_mask") is not None]
+    what = (f"holds {', '.join(have) or 'no mask'} but no {', '.join(missing)}" +
+            (" (an exported condensed graph marks every node as a training node)" if "adj_threshold" in header else ""))
+    counts = torch.bincount(y, minlength=num_classes)
+    small = [c for c in range(num_classes) if counts[c] < 3]
+    random = ("pass split=random (--split random) for a seeded stratified 10 % / 10 % / 80 % split of its "
+              f"{y.numel()} nodes (it needs >= 3 nodes of every class, which this graph has), or") if not small else (
+        f"split=random (--split random) cannot split it either (it needs >= 3 nodes of every class; class(es) "
+        f"{small} have fewer, counts {counts.tolist()}):")
+    raise DataError(
+        f"{source}: {what}; split=masks (--split masks, the default) needs train_mask, val_mask and test_mask — "
+        f"{random} save it with all three masks (modalities.graph.save_graph_data(..., masks={{'train': ..., "
+        "'val': ..., 'test': ...})); modalities.graph.load_condensed reads it as a PyG Data without a split")
 
 
 def _check_split_files(raw: dict[str, Any], root: Path) -> None:
@@ -269,8 +318,11 @@ def _need_root(name: str, root: str | None) -> str:
 
 
 def _first_graph(ds: Any, label: str) -> dict[str, Any]:
+    """The raw dict of ``ds[0]``: its tensors :func:`build_data` reads, ``edge_weight`` (kept, checked) and
+    ``edge_attr`` (left out, named: :func:`_report_edge_features`) among them."""
     data = ds[0]
-    raw = {k: getattr(data, k, None) for k in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")}
+    raw = {k: getattr(data, k, None) for k in ("x", "edge_index", "edge_weight", "edge_attr", "y", "train_mask",
+                                               "val_mask", "test_mask")}
     for split in ("train", "val", "test"):  # several fixed splits (e.g. WikiCS): take the first
         m = raw[f"{split}_mask"]
         if m is not None and m.dim() == 2:
@@ -434,8 +486,9 @@ def _header_rows(path: Path, delim: str | None) -> int:
 
 def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
     """A numeric table from ``.npy`` (no pickle), ``.csv`` (commas) or whitespace-separated text (a first line
-    of column names is skipped: :func:`_header_rows`); integers are read exactly (a non-integer value is a
-    DataError, never truncated)."""
+    of column names is skipped: :func:`_header_rows`); integers are read exactly, also when written as floats (``1.0``,
+    ``np.savetxt``'s ``1.000000000000000000e+00``); a non-integer value is a DataError naming it and its line, never
+    truncated."""
     want = np.dtype(dtype)
     try:
         if path.suffix == ".npy":
@@ -453,11 +506,60 @@ def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
         with warnings.catch_warnings():  # numpy warns on an empty file; the callers name that case
             warnings.simplefilter("ignore", UserWarning)
             skip = _header_rows(path, delim)
-            return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip)
+            try:
+                return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip)
+            except ValueError as exc:
+                if want.kind not in "iu":
+                    raise _table_error(path, want, exc, skip, delim) from None
+                try:  # integers written as floats ('1.0', np.savetxt's '1.000000000000000000e+00'): read, then checked
+                    table = np.loadtxt(path, delimiter=delim, dtype=np.float64, ndmin=2, comments="#", skiprows=skip)
+                except ValueError:
+                    raise _table_error(path, want, exc, skip, delim) from None
+        return _exact_integers(path, table, want, ndmin, skip, delim)
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read it as a table of {want.name} ({exc})") from None
+
+
+def _value_line(path: Path, skip: int, delim: str | None, row: int) -> tuple[int, list[str]]:
+    """The 1-based line number and the fields of value row ``row`` (0-based, as numpy counts rows) of the text table
+    ``path`` read after its first ``skip`` lines; ``#`` comments and blank lines are no rows. ``(0, [])`` past the end."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f):
+            text = line.split("#", 1)[0].strip()
+            if number < skip or not text:
+                continue
+            if row == 0:
+                return number + 1, [v.strip() for v in text.split(delim)]
+            row -= 1
+    return 0, []
+
+
+def _table_error(path: Path, want: np.dtype, exc: ValueError, skip: int, delim: str | None) -> DataError:
+    """numpy's error on a value it cannot convert ("could not convert string 'x' to int64 at row 0, column 1", the row
+    0-based among the value rows) as a DataError naming the file's 1-based line; other errors as numpy words them."""
+    m = re.search(r"^(.*) at row (\d+), column (\d+)\.?$", str(exc))
+    line = _value_line(path, skip, delim, int(m.group(2)))[0] if m else 0
+    if not m or not line:
+        return DataError(f"{path}: cannot read it as a table of {want.name} ({exc})")
+    return DataError(f"{path}: cannot read it as a table of {want.name}: line {line}, column {m.group(3)}: {m.group(1)}")
+
+
+def _exact_integers(path: Path, table: np.ndarray, want: np.dtype, ndmin: int, skip: int, delim: str | None) -> np.ndarray:
+    """The float64 table ``table`` (rows x columns) of the text file ``path`` as integers ``want`` in the shape
+    ``np.loadtxt(ndmin=ndmin)`` gives: each value integral and exact (|v| <= 2**53), else a DataError naming the
+    file, the first such value and its 1-based line."""
+    odd = ~np.isfinite(table) | (table != np.round(table)) | (np.abs(table) > 2**53)
+    if odd.any():
+        row, col = (int(v) for v in np.argwhere(odd)[0])
+        line, fields = _value_line(path, skip, delim, row)
+        value = fields[col] if col < len(fields) else repr(float(table[row, col]))
+        raise DataError(f"{path}: expected integers, found {int(odd.sum())} non-integer value(s): line {line} holds "
+                        f"{value!r} (column {col + 1}); write whole numbers (1 or 1.0, not 1.5)")
+    if ndmin < 2:  # np.loadtxt's shape: a single row or column is 1-D
+        table = np.atleast_1d(table.squeeze())
+    return table.astype(want)
 
 
 _EDGE_LINE = "one edge per line: two node ids (source target), optionally its weight as a third column"

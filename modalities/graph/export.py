@@ -8,7 +8,8 @@ A saved graph is a directory of two files:
   "tensors": {name: shape}, ...}``.
 
 :func:`load_graph_data` reads it back without executing code; :func:`to_pyg` makes it a PyG ``Data``.
-The same format is an input (``dataset=saved``), so a condensed graph can itself be loaded as a dataset.
+The same format is an input (``dataset=saved``). A condensed graph's export holds only ``train_mask`` (every node is a
+training node), so it loads as a dataset with ``split=random`` (or once saved with val and test masks).
 """
 
 from __future__ import annotations
