@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--device", default=None, help="torch device: auto, cpu, cuda, cuda:1 ... (device)")
     p_eval.add_argument("--vectorize", type=int, default=None, help="evaluation runs trained together (eval_vectorize); "
                         "under torchrun the groups go to the processes in turn")
-    p_eval.add_argument("--no-baselines", action="store_true", help="skip the baselines (random real, herding ...; baselines=)")
+    p_eval.add_argument("--no-baselines", action="store_true", help="skip the baselines (random real, herding ...; baselines=); a recipe's whole-training-data row, when not a baseline, has its own key: run RECIPE --help)")
     p_eval.add_argument("--write", action="store_true",
                         help="store the new metrics in the manifest, the card and accuracy.png (sets not scored again, e.g. "
                              "the baselines after --no-baselines, move under metrics.earlier with their protocol)")
