@@ -1,9 +1,11 @@
-"""Helpers shared by the adapters' previews and exports: label checks, a grid of samples with one row per
-class, portable class folder names with their ``classes.json`` index, and an all-or-nothing file tree."""
+"""Helpers shared by the adapters' loaders, previews and exports: label checks, a grid of samples with one row per
+class, portable class folder names with their ``classes.json`` index, an all-or-nothing file tree, and the classes
+a split leaves without a test sample."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import unicodedata
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from torch import Tensor
+
+    from mmdistill.load_report import LoadReport
+
+log = logging.getLogger(__name__)
 
 
 def check_labels(labels: Tensor, n: int, classes: list[str]) -> None:
@@ -137,4 +143,19 @@ def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[lis
     return sorted(files), skipped
 
 
-__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_labels", "class_grid", "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]
+def classes_without_test(name: str, classes: list[str], train_labels: Tensor, test_labels: Tensor, why: str,
+                         report: LoadReport | None, what: str = "clip") -> list[str]:
+    """The classes with training samples (``train_labels`` (N,), indices into ``classes``) but none in ``test_labels``:
+    trained on, never scored. Logged in a warning naming them and ``why``, and recorded in ``report``'s fact
+    ``classes_without_test`` (the card states it); ``what`` names a sample in the message."""
+    missing = [classes[c] for c in sorted(set(train_labels.tolist()) - set(test_labels.tolist()))]
+    if missing:
+        log.warning("%s: class(es) %s have training %ss but no test %s (%s); their accuracy is not measured", name,
+                    ", ".join(repr(c) for c in missing), what, what, why)
+        if report is not None:
+            report.facts["classes_without_test"] = missing
+    return missing
+
+
+__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_labels", "class_grid", "classes_without_test", "export_folder_names", "new_tree",
+           "portable_name", "scan_files", "write_class_index"]

@@ -190,6 +190,26 @@ def test_csv_resamples_other_rates_and_counts_them(tmp_path, caplog):
     assert len(data.train) == 6 and len(data.test) == 2 and data.image_shape == (1, 8, 8)
 
 
+def test_a_class_without_a_test_pair_is_named_and_reported(tmp_path, caplog):
+    """A class whose only pair is a training pair was trained on and never scored, without a word (the audio loader
+    names such classes); now a warning names it and the load report holds ``classes_without_test``."""
+    import soundfile as sf
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _write_csv_set(tmp_path / "set").parent
+    t = np.arange(2000) / 8000
+    sf.write(root / "solo.wav", (0.4 * np.sin(2 * np.pi * 900 * t)).astype(np.float32), 8000)
+    Image.fromarray(np.full((8, 8), 250, dtype=np.uint8), mode="L").save(root / "solo.png")
+    with open(root / "pairs.csv", "a") as fh:
+        fh.write("solo.png,solo.wav,solo,train\n")
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(root / "pairs.csv")))
+    assert "class(es) 'solo' have training pairs but no test pair" in caplog.text
+    assert data.meta["load_report"]["facts"]["classes_without_test"] == ["solo"]
+
+
 def test_csv_label_disagreement_is_named(tmp_path):
     from mmdistill.modalities.audio_visual import MODALITY
 

@@ -50,7 +50,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import HIDDEN, scan_files
+from ..artifacts import HIDDEN, classes_without_test, scan_files
 from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
@@ -206,7 +206,9 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    _classes_without_test(key, classes, y, train, test, found.needs_split, report)
+    classes_without_test(key, classes, y[train], y[test], "a class needs at least two readable clips to hold one out" if
+                         found.needs_split else "the test split has no folder or row for them, or their test clips were unreadable",
+                         report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report)
@@ -217,22 +219,6 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
     clips that were read, so an unreadable file never leaves a class without its test clips."""
     is_test = held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
     return x, y, torch.tensor([1 if t else 0 for t in is_test])
-
-
-def _classes_without_test(key: str, classes: list[str], y: Tensor, train: Tensor, test: Tensor, held_out: bool,
-                          report: LoadReport) -> list[str]:
-    """The classes with readable training clips but no readable test clip (they are trained on, never scored):
-    logged as a warning naming them, as the image loader does, and recorded in ``report``'s fact
-    ``classes_without_test``. ``held_out``: the split was drawn here (a class needs two readable clips to give one)."""
-    scored = set(y[test].tolist())
-    missing = [classes[c] for c in sorted(set(y[train].tolist()) - scored)]
-    if missing:
-        why = ("a class needs at least two readable clips to hold one out" if held_out else
-               "the test split has no folder or row for them, or their test clips were unreadable")
-        log.warning("%s: class(es) %s have training clips but no test clip (%s); their accuracy is not measured",
-                    key, ", ".join(repr(c) for c in missing), why)
-        report.facts["classes_without_test"] = missing
-    return missing
 
 
 def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> LoadReport:

@@ -38,6 +38,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
+from ..artifacts import classes_without_test
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
@@ -195,6 +196,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
+    classes_without_test(name, classes, parts[0][2], parts[1][2], "a class needs two readable pairs to hold one out, or "
+                         "the split gives it no test row", report, what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
