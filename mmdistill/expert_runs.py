@@ -116,12 +116,8 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
     def make_net(gen: torch.Generator) -> nn.Module:
         return modality.fresh_network(cfg, data, gen).to(device)
 
-    training = cfg.expert_training()
-    if workers.rank == 0:
-        log.info("training %d experts for %d epochs into %s%s", training.num_experts, training.epochs, path,
-                 f" on {workers.world} processes" if workers.world > 1 else "")
     return train_experts(
-        path, expert_spec(cfg, data, trajectory_network(ctx)), training, make_net,
+        path, expert_spec(cfg, data, trajectory_network(ctx)), cfg.expert_training(), make_net,
         lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),
         score=lambda net: modality.score(cfg, net, data),
         make_optimizer=lambda net: modality.expert_optimizer(cfg, net), workers=workers, progress=cfg.progress,

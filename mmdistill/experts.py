@@ -117,6 +117,8 @@ def train_experts(
     if held > training.num_experts:  # never shrink a finished buffer: its index keeps every expert it lists
         log.warning("%s already holds %d experts, more than num_experts=%d; it keeps all %d", out, held, training.num_experts, held)
         training = dataclasses.replace(training, num_experts=held)
+    if workers.rank == 0:
+        _log_plan(out, training, workers.world)
     header = _header(spec, training)
     mine = workers.mine(range(training.num_experts))
     bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
@@ -132,6 +134,17 @@ def train_experts(
         write_index(out, spec, training)
     workers.barrier()
     return ExpertBuffer(out)
+
+
+def _log_plan(out: Path, training: ExpertTraining, world: int) -> None:
+    """What this call trains, after the buffer was checked: the experts whose shards are missing, of how many."""
+    n = training.num_experts
+    there = sum((out / shard_name(i)).exists() for i in range(n))
+    if there == n:
+        log.info("%s holds all %d experts of %d epochs; nothing to train", out, n, training.epochs)
+        return
+    log.info("training %d of %d experts for %d epochs into %s%s%s", n - there, n, training.epochs, out,
+             f" ({there} already there)" if there else "", f" on {world} processes" if world > 1 else "")
 
 
 def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:

@@ -276,11 +276,27 @@ def test_shards_of_another_setting_are_kept_and_refused_not_replaced(tmp_path, b
     assert _train(path, blobs, num=2, epochs=2).num_experts == 2  # the same keys finish it
 
 
-def test_asking_for_fewer_experts_never_shrinks_a_buffer(tmp_path, blobs):
+def test_asking_for_fewer_experts_never_shrinks_a_buffer(tmp_path, blobs, caplog):
     path = tmp_path / "buf"
     _train(path, blobs, num=3, epochs=1)
-    assert _train(path, blobs, num=1, epochs=1).num_experts == 3
+    with caplog.at_level("INFO", logger="mmdistill.experts"):
+        assert _train(path, blobs, num=1, epochs=1).num_experts == 3
     assert json.loads((path / "index.json").read_text())["training"]["num_experts"] == 3
+    assert "holds all 3 experts of 1 epochs; nothing to train" in caplog.text and "training 1 " not in caplog.text
+
+
+def test_the_log_says_how_many_experts_it_trains_after_checking_the_buffer(tmp_path, blobs, caplog):
+    """Before: 'training 6 experts' when 4 were there and 2 were trained, and 'training 2 experts' for a buffer of another
+    setting, just before refusing it."""
+    path = tmp_path / "buf"
+    _train(path, blobs, num=2, epochs=1)
+    with caplog.at_level("INFO", logger="mmdistill.experts"):
+        _train(path, blobs, num=3, epochs=1)
+    assert f"training 1 of 3 experts for 1 epochs into {path} (2 already there)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mmdistill.experts"), pytest.raises(ConfigError):
+        _train(path, blobs, num=4, epochs=2)
+    assert "training" not in caplog.text
 
 
 def test_an_interrupted_expert_resumes_when_experts_are_added(tmp_path, blobs):
