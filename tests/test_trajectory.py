@@ -241,7 +241,7 @@ def test_a_named_buffer_that_does_not_exist_is_warned_about_before_its_experts_t
     assert cli_main([*args, "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert f"buffer={buf} does not exist: training 2 experts of 2 epochs into it" in err and "correct --buffer" in err
-    assert err.index("does not exist") < err.index("training 2 experts for")  # before the training starts
+    assert err.index("does not exist") < err.index("training 2 of 2 experts for")  # before the training starts
     assert cli_main([*args, "--out", str(tmp_path / "run2")]) == 0
     assert "does not exist" not in capsys.readouterr().err  # the finished buffer is used without a warning
     (tmp_path / "empty").mkdir()  # a folder that holds no finished buffer (an interrupted one is finished, not restarted)
@@ -367,4 +367,4 @@ def test_overwrite_keeps_the_experts_of_the_out_folder_and_says_so(tmp_path, cap
     assert cli_main([*args, "--overwrite"]) == 0
     err = capsys.readouterr().err
     assert f"--overwrite keeps the expert buffer {tmp_path / 'run' / 'experts'}" in err and "delete that folder" in err, err
-    assert "training 2 experts" not in err
+    assert "training 2 of 2 experts" not in err
