@@ -20,8 +20,9 @@ and no ``--parts`` prints the combined table and summary:
     python benchmarks/audio_fsdd.py --parts whole --name fsdd_whole &
     python benchmarks/audio_fsdd.py --parts baselines --ipcs 10 --methods ddfad --name fsdd_base10 &
     python benchmarks/audio_fsdd.py --parts distill --ipcs 10 --methods ddfad --buffer DIR --name fsdd_ddfad10
-    python benchmarks/audio_fsdd.py --parts "" --merge results/fsdd_whole.json results/fsdd_base10.json \
-        results/fsdd_ddfad10.json --name audio_fsdd
+    python benchmarks/audio_fsdd.py --parts "" --merge fsdd_whole.json fsdd_base10.json fsdd_ddfad10.json --name audio_fsdd
+
+(``--merge`` reads each name in ``benchmarks/results/``, where ``--name`` writes, or a path as given.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import pct, print_table, write_result
+from _common import RESULTS, pct, print_table, write_result
 
 from mmdistill.config import parse_overrides
 from mmdistill.training import TrainProtocol
@@ -47,7 +48,7 @@ from mmdistill.modalities.audio.datasets import find_audio_items, load_audio_dat
 from mmdistill.modalities.audio.decode import decode_all, to_fixed_batch
 from mmdistill.classification import evaluate_baselines, network_factory
 
-DEFAULT_TAR = "/work/shared/data/fsdd/recordings.tar"
+DEFAULT_TAR = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings.tar")  # ../shared beside the clone
 TARGET_GAIN = {1: 0.10, 10: 0.03}
 EXTRACTION_LIMIT_S = 10.0
 RECIPES = {"dm": "audio_dm", "ddfad": "audio_ddfad"}
@@ -122,7 +123,8 @@ def merge(paths: list[str]) -> dict:
     """Whole-set result, baselines and distillation runs of earlier results files of this benchmark."""
     out: dict = {"whole_set": None, "baselines": {}, "runs": []}
     for path in paths:
-        saved = json.loads(Path(path).read_text())
+        given = Path(path)
+        saved = json.loads((given if given.exists() or given.parent != Path(".") else RESULTS / given).read_text())
         out["whole_set"] = saved.get("whole_set") or out["whole_set"]
         out["baselines"].update(saved.get("baselines", {}))
         out["runs"] += saved.get("runs", [])
@@ -131,7 +133,7 @@ def merge(paths: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tar", default=DEFAULT_TAR, help="FSDD recordings.tar")
+    ap.add_argument("--tar", default=DEFAULT_TAR, help="FSDD recordings.tar (default: %(default)s)")
     ap.add_argument("--ipcs", default="1,10")
     ap.add_argument("--methods", default="dm", help=f"comma-separated, from {', '.join(RECIPES)}")
     ap.add_argument("--seeds", default="0")

@@ -12,6 +12,9 @@ Parts run as separate processes and are merged (each pretrains the same seeded S
     python benchmarks/sequences_movielens.py --parts td3,whole --out runs/bench-seq     # one process
     python benchmarks/sequences_movielens.py --parts farzi --out runs/bench-seq         # another
     python benchmarks/sequences_movielens.py --merge --out runs/bench-seq               # table + JSON
+
+Each part runs its recipe in ``--out``/<part> (default ``runs/bench-sequences``; replaced by a re-run of the part,
+logged) and writes ``--out``/part-<part>.json, which ``--merge`` reads.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def run_part(part: str, args) -> dict:
     if part in ("td3", "farzi"):
         recipe = sequences_td3 if part == "td3" else sequences_farzi
         kw = base_config(args) | {"out": str(out / part)}
+        if (out / part / "manifest.json").exists() or (out / part / "checkpoint.safetensors").exists():
+            print(f"replacing the benchmark's earlier run in {out / part}", flush=True)
         if part == "td3":
             kw |= {"cross_arch": True, "baselines": ["random_real", "most_active"]}
         else:

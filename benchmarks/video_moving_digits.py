@@ -12,7 +12,9 @@ throughput and cache hit time.
 
 Each method writes ``benchmarks/results/video/<dataset>_<method>_ipc<K>.json``; ``--table`` prints them all.
 ``--tag T`` (e.g. a second distillation seed: ``--set seed=1 --tag seed1``) writes ``..._ipc<K>_T.json`` and runs in
-``runs/bench-video-<dataset>-<method>-ipc<K>-T``, so a side measurement never replaces the recorded one.
+``runs/bench-video-<dataset>-<method>-ipc<K>-T``, so a side measurement never replaces the recorded one. Each
+recipe runs in ``runs/bench-video-<dataset>-<method>-ipc<K>[-T]`` (relative to the current folder), which a re-run
+of the same method replaces (logged): the benchmark's own folders, not a user's runs.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def run_recipe(method: str, dataset: str, ipc: int, buffer: str | None, extra: d
     kw = {**data_keys(dataset), **keys, "ipc": ipc, "budget": "cpu", "out": str(out), "overwrite": True, "progress": False, **extra}
     if method in ("mtt", "sd-mtt") and buffer:
         kw["buffer"] = buffer
+    if (out / "manifest.json").exists() or (out / "checkpoint.safetensors").exists():
+        print(f"replacing the benchmark's earlier run in {out}", flush=True)
     started = time.perf_counter()
     res = recipe.run(**kw)
     m = res.manifest

@@ -255,7 +255,7 @@ def get_modality(name: str) -> Modality:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:  # the package is on disk (REGISTERED_MODALITIES): a dependency of it is missing
         raise ConfigError(f"modality {name!r} needs a package that is not installed: {exc.name} "
-                          f"(install mmdistill with the '{name}' extra)") from None
+                          f"(pip install \"mmdistill[all]\" installs every adapter's libraries)") from None
     modality = getattr(module, "MODALITY", None)
     if modality is None:
         raise ConfigError(f"{module_name} defines no MODALITY object")

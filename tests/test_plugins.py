@@ -123,3 +123,16 @@ def test_a_plugin_checks_its_adapter_with_the_public_contract_checks(plugin, tmp
     cfg = get_recipe("toyplug-dm").config(dataset="digits", ipc=1, eval_runs=1, eval_epochs=1, herding_epochs=1, progress=False)
     done = check_modality(get_modality("toyplug"), cfg, tmp_path / "check")
     assert "build_network" in done and "export" in done
+
+
+def test_a_modality_whose_library_is_missing_names_an_install_that_exists(monkeypatch):
+    """It said "install mmdistill with the 'image_text' extra": there is no such extra (image-text's is 'text')."""
+    from mmdistill import modality
+
+    def missing(name, *a, **kw):
+        raise ModuleNotFoundError("No module named 'open_clip'", name="open_clip")
+
+    monkeypatch.setattr(modality.importlib, "import_module", missing)
+    with pytest.raises(ConfigError, match=r"modality 'image_text' needs a package that is not installed: open_clip "
+                                          r"\(pip install \"mmdistill\[all\]\" installs every adapter's libraries\)"):
+        modality.get_modality("image_text")
