@@ -177,7 +177,10 @@ def unchecked_fields(saved: dict[str, Any], spec: ExpertSpec) -> list[str]:
     """The fields of :data:`UNRECORDED_OK` this run can check but ``saved`` (an index's or shard's ``spec``) does
     not record: a buffer written before they were, accepted without checking them."""
     want = spec.as_json()
-    return [key for key in UNRECORDED_OK if want[key] is not None and saved.get(key) is None]
+    out = [key for key in UNRECORDED_OK if want[key] is not None and saved.get(key) is None]
+    if isinstance(want["data"], dict) and isinstance(saved.get("data"), dict):  # a fingerprint field added since
+        out += [f"data.{key}" for key in want["data"] if key not in saved["data"]]
+    return out
 
 
 def data_mismatch(saved: Any, want: Any) -> str:
@@ -198,8 +201,13 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
             continue
         if saved.get(key) != want[key]:
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
-    if want["data"] is not None and saved.get("data") is not None and saved["data"] != want["data"]:
-        parts.append(data_mismatch(saved["data"], want["data"]) + " (other training samples: another file, split or validation fraction)")
+    held, asked = saved.get("data"), want["data"]
+    if isinstance(held, dict) and isinstance(asked, dict):  # fields an older buffer does not record: unchecked_fields
+        asked = {key: value for key, value in asked.items() if key in held}
+    if asked is not None and held is not None and held != asked:
+        samples = any(k.startswith("train_") for k in held if held.get(k) != asked.get(k))  # the samples' count or digest
+        parts.append(data_mismatch(held, asked) + (" (other training samples: another file, split or validation fraction)"
+                                                   if samples else " (the experts saw the training data otherwise)"))
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
     return "; ".join(parts)
@@ -293,7 +301,8 @@ class ExpertBuffer:
         if unchecked:
             log.warning("the expert buffer %s does not record its experts' %s (written by an older mmdistill): it could not be "
                         "checked against this run's, only dataset name, network, class count and parameter layout were",
-                        self.path, " or ".join("training data" if k == "data" else k.replace("_", " ") for k in unchecked))
+                        self.path, " or ".join("training data" if k == "data" else f"training data's {k[5:].replace('_', ' ')}"
+                                               if k.startswith("data.") else k.replace("_", " ") for k in unchecked))
 
     def rows(self, expert: int, epochs: list[int]) -> Tensor:
         """Rows ``epochs`` of expert ``expert``'s trajectory, shape (len(epochs), num_params), float32 on CPU.

@@ -87,7 +87,7 @@ class Config(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys, SplitK
 def check_pair_set(syn: Any, syn_dir: str, clip_text_encoder: str) -> None:
     """The set in ``syn_dir`` is an image-text set (images and text embeddings) whose text lives in the CLIP
     model's text space; a ConfigError names the folder and what is wrong."""
-    from mmdistill.modalities.image_text.clip_finetune import same_text_space
+    from mmdistill.modalities.image_text.clip_finetune import text_space_problem
 
     images, text = syn.data.get("images"), syn.data.get("text")
     if images is None or text is None or images.dim() != 4 or images.shape[1] != 3 or text.dim() != 2:
@@ -96,11 +96,22 @@ def check_pair_set(syn: Any, syn_dir: str, clip_text_encoder: str) -> None:
     missing = [k for k in ("mean", "std", "text_encoder") if k not in syn.meta]
     if missing:
         raise ConfigError(f"syn_dir={syn_dir}: the set's metadata lacks {missing}; it was not made by an image-text recipe", key="syn_dir")
-    if not same_text_space(syn.meta.get("text_encoder"), clip_text_encoder):
-        also = [enc for enc in ("minilm",) if same_text_space(enc, clip_text_encoder)]
-        raise ConfigError(f"syn_dir={syn_dir}: the set's text embeddings come from {syn.meta.get('text_encoder')!r}, not from this CLIP "
-                          f"model's text tower ({clip_text_encoder!r}); distil with text_encoder={clip_text_encoder}"
-                          f"{''.join(f' (or text_encoder={a})' for a in also)} so they live in its space", key="syn_dir")
+    problem = text_space_problem(syn.meta, clip_text_encoder)
+    if problem:
+        raise ConfigError(f"syn_dir={syn_dir}: {problem}", key="syn_dir")
+
+
+def syn_folder(syn_dir: str) -> Path:
+    """The folder holding the set of ``syn_dir``: a run folder, or an export made with ``--to hf`` (its set is in
+    its ``mmdistill/`` subfolder), found as ``mmdistill.load`` finds it; an ArtifactError naming ``syn_dir`` and
+    what it holds otherwise (a ``--to DIR`` export of PNGs and captions is not a set)."""
+    from mmdistill.errors import ArtifactError
+    from mmdistill.share import set_dir
+
+    try:
+        return set_dir(syn_dir)
+    except ArtifactError as exc:
+        raise ArtifactError(f"syn_dir={syn_dir}: {exc}") from None
 
 
 def _no_matcher(ctx: Any) -> Any:
@@ -133,7 +144,7 @@ class FinetuneRecipe(Recipe):
 
         syn = None
         if cfg.syn_dir:
-            syn, _ = load_synthetic(cfg.syn_dir)
+            syn, _ = load_synthetic(syn_folder(cfg.syn_dir))
             check_pair_set(syn, cfg.syn_dir, cfg.text_encoder)  # before the data and the model are loaded
             explicit = config_sources(cfg).get("ipc")
             if explicit is not None and int(cfg.ipc) != len(syn):

@@ -170,3 +170,56 @@ def test_offline_clip_is_the_packaged_towers(tmp_path):
         load_open_clip("EfficientNetLite0-MiniLM", str(tmp_path / "shape.safetensors"), False)
     with pytest.raises(ConfigError, match="the weights file .*missing.safetensors does not exist"):
         load_open_clip("EfficientNetLite0-MiniLM", str(tmp_path / "missing.safetensors"), False)
+
+
+def test_a_minilm_set_pooled_otherwise_than_the_offline_tower_is_refused_naming_text_pooling(tmp_path):
+    """Before: clip-finetune compared only the encoder's name, so a set distilled with --text-encoder minilm
+    --text-pooling cls fine-tuned the mean-pooled MiniLM tower of EfficientNetLite0-MiniLM without a word."""
+    from mmdistill.modalities.image_text.clip_finetune import same_text_space, text_space_problem
+    from mmdistill.recipes.clip_finetune import check_pair_set
+    from mmdistill.synthetic import SyntheticSet
+
+    clip = "openclip:EfficientNetLite0-MiniLM@imagenet"
+    assert same_text_space("minilm", clip, "mean") and same_text_space("minilm", clip) and not same_text_space("minilm", clip, "cls")
+    assert text_space_problem({"text_encoder": "minilm", "text_pooling": "mean"}, clip) is None
+    syn = SyntheticSet(data={"images": torch.zeros(2, 3, 8, 8), "text": torch.zeros(2, 384)}, labels=torch.zeros(2, dtype=torch.long),
+                       num_classes=1, meta={"mean": [0.5] * 3, "std": [0.5] * 3, "text_encoder": "minilm", "text_pooling": "cls"})
+    with pytest.raises(ConfigError, match=r"syn_dir=s: the set's text embeddings are 'minilm' with text_pooling=cls, and this CLIP "
+                                          r"model's text tower .* mean-pools 'minilm'.*text_pooling=mean"):
+        check_pair_set(syn, "s", clip)
+    with pytest.raises(ConfigError, match="text_pooling=cls"):
+        syn_pairs_for_clip(syn, clip, (0.5,) * 3, (0.5,) * 3, 8)
+
+
+def test_syn_dir_takes_an_hf_export_folder(tmp_path, tiny_clip):
+    """Before: --syn-dir on an `export --to hf` folder said "<dir>/manifest.json does not exist"; the set is in its
+    mmdistill/ subfolder, found as mmdistill.load finds it. A folder holding no set says what it should hold."""
+    model, ckpt = tiny_clip
+    cfg = clip_finetune.RECIPE.config(**base(tmp_path, model, ckpt))
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    save_synthetic(tmp_path / "export-hf" / "mmdistill", syn, {"recipe": "test", "ipc": 4})
+    result = clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "export-hf"), eval_runs=1, ft_epochs=1))
+    assert result.manifest["metrics"]["distilled"]["size"] == 4
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "captions.csv").write_text("image,caption\n")
+    from mmdistill.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match=r"syn_dir=.*pngs: .*holds no distilled set: neither manifest.json \(a run\) nor "
+                                            r"mmdistill/manifest.json \(an export made with --to hf\)"):
+        clip_finetune.run(**base(tmp_path, model, ckpt, syn_dir=str(tmp_path / "pngs"), out=str(tmp_path / "ft2")))
+
+
+def test_a_test_split_of_ten_images_or_fewer_is_named_as_saturating_r10(tmp_path, tiny_clip, caplog):
+    """Before: with 8 test images text->image R@10 is 100 % for every set and nothing said so."""
+    from mmdistill.modalities.image_text.task import saturated_recalls_note
+
+    assert saturated_recalls_note(1000, 5000) is None
+    note = saturated_recalls_note(8, 24)
+    assert note.startswith("the test split has 8 images / 24 captions: text->image R@10 is 100 % for any model")
+    assert "image->text R@5/10" in saturated_recalls_note(4, 5)
+    model, ckpt = tiny_clip
+    with caplog.at_level("WARNING"):
+        result = clip_finetune.run(**base(tmp_path, model, ckpt, eval_runs=1, ft_epochs=1))
+    protocol = result.manifest["metrics"]["protocol"]
+    assert protocol["note"].startswith("the test split has 2 images / 4 captions: text->image R@5/10 and image->text R@5/10 are 100 %")
+    assert protocol["note"] in caplog.text

@@ -591,3 +591,97 @@ def test_mode_i_images_are_16_bit_only_as_pngs():
     assert abs(float(mode_i(200, "TIFF")[0, 0, 0]) - 200 / 255) < 0.01  # 8-bit values: read as before
     with pytest.raises(ValueError, match="no stated scale"):
         mode_i(40000, "TIFF")
+
+
+def test_small_test_split_note_and_the_recorded_text_space(tmp_path, tiny_bert, caplog):
+    """Before: a test split of <= 10 images made text->image R@10 100 % for any set without a word; now a warning and
+    metrics.protocol.note say so. The data and the set record the text pooling and image weights (clip-finetune and
+    the expert buffer check them)."""
+    csv_path = write_pairs(tmp_path, n_images=10)
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path))
+    data = MODALITY.load(cfg)
+    assert data.meta["text_pooling"] == "cls" and data.meta["image_weights"] == "none (random init)"
+    syn = MODALITY.init_synthetic(data, cfg, generator(0))
+    assert syn.meta["text_pooling"] == "cls"
+    with caplog.at_level("WARNING"):
+        plan = MODALITY.evaluation_plan(cfg, None, data, torch.device("cpu"))
+    assert plan.protocol["note"].startswith("the test split has 2 images / 4 captions: text->image R@5/10 and image->text R@5/10 "
+                                            "are 100 % for any model") and plan.protocol["note"] in caplog.text
+
+
+def test_cut_captions_are_counted_and_named_when_they_become_duplicates(tmp_path, tiny_bert, caplog):
+    """Before: captions were cut to max_caption_words silently, and two captions that agreed in those words were
+    dropped as plain duplicates."""
+    csv_path = write_pairs(tmp_path, n_images=8)
+    long = " ".join(["a red dog runs on the grass in the park"] * 4)  # 40 words
+    with open(csv_path, "a", newline="") as fh:
+        csv.writer(fh).writerows([("img/000.png", long), ("img/001.png", long + " photo"), ("img/001.png", long + " ball")])
+    with pytest.raises(DataError, match="a duplicate once cut to max_caption_words=30"):
+        MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path)))
+    with caplog.at_level("INFO"):
+        data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), on_bad="skip"))
+    assert data.meta["load_report"]["counts"]["cut_captions"] == 2 and data.meta["dropped"] == {"duplicate": 1}
+    assert "2 caption(s) longer than max_caption_words=30 words were cut to 30; 1 further caption(s) became duplicates" in caplog.text
+
+
+def test_the_caption_bank_is_recorded_without_a_machine_path(tmp_path, tiny_bert, monkeypatch):
+    """Before: synthetic.meta.caption_bank was the absolute path of the cache file (~/.cache/...), in every manifest
+    and shared export. Now it is the file's hash, found in this process or in the default cache; an older set's path
+    is still read."""
+    from mmdistill.modalities.image_text import text_cache
+
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "mc"))
+    csv_path = write_pairs(tmp_path, n_images=8)
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), text_cache=None)
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0))
+    ref = syn.meta["caption_bank"]
+    assert "/" not in ref and str(tmp_path) not in json.dumps(syn.meta)
+    monkeypatch.setattr(text_cache, "_BANKS", {})  # another process: found in the default cache
+    path = text_cache.caption_bank_file(ref)
+    assert path is not None and path.parent == tmp_path / "mc" / "text"
+    assert all(c in data.train.captions for c in MODALITY.captions_for(syn))  # nearest real captions, not "(initial) ..."
+    assert text_cache.load_caption_bank(str(path))[0] == data.train.captions  # an older set's absolute path
+
+
+def test_transformers_load_report_of_unused_weights_is_silenced_but_not_missing_ones():
+    """Before: every offline-CLIP load printed transformers' "BertModel LOAD REPORT ... UNEXPECTED pooler.dense.*"."""
+    import logging
+
+    from mmdistill.modalities.image_text.encoders import expected_load_report_silenced
+
+    logger = logging.getLogger("transformers.modeling_utils")  # where transformers logs the report
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.seen.append(record.getMessage())
+
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        with expected_load_report_silenced():
+            logger.warning("BertModel LOAD REPORT from: x\npooler.dense.weight | UNEXPECTED")
+            logger.warning("BertModel LOAD REPORT from: x\nencoder.layer.0.weight | MISSING\npooler.dense.weight | UNEXPECTED")
+        logger.warning("BertModel LOAD REPORT from: y\npooler.dense.weight | UNEXPECTED")  # outside a load of ours: kept
+    finally:
+        logger.removeHandler(keep)
+    assert len(keep.seen) == 2 and "MISSING" in keep.seen[0] and "from: y" in keep.seen[1]
+
+
+def test_preview_of_captions_the_font_lacks_logs_once_instead_of_a_warning_per_glyph(tmp_path, caplog):
+    """Before: Chinese captions flooded stderr with matplotlib's "Glyph ... missing from font(s)" warnings."""
+    import warnings
+
+    from mmdistill.modalities.image_text.export import save_pair_preview
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("INFO"):
+        warnings.simplefilter("always")
+        save_pair_preview(torch.zeros(2, 3, 8, 8), ["上海的一只狗在草地上", "собака бежит"], tmp_path / "p.png", mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    if "show as boxes" in caplog.text:  # the installed font lacks them (matplotlib's DejaVu Sans has no CJK)
+        assert "caption character(s) are not in the installed font" in caplog.text

@@ -40,9 +40,12 @@ def tiny(tmp_path: Path, bert: str, **kw) -> dict:
 
 
 def test_recipes_keep_the_published_defaults():
+    from mmdistill.modalities.image_text.trajectory import sized_expert_batch
+
     bt = image_text_bitrajectory.RECIPE.config()
     assert (bt.syn_steps, bt.expert_epochs, bt.max_start_epoch, bt.lr_data, bt.lr_text, bt.lr_lr) == (8, 1, 2, 1000.0, 1000.0, 1e-2)
-    assert (bt.num_experts, bt.expert_train_epochs, bt.expert_lr_image, bt.expert_lr_text, bt.expert_batch) == (20, 10, 0.1, 0.1, 128)
+    assert (bt.num_experts, bt.expert_train_epochs, bt.expert_lr_image, bt.expert_lr_text, bt.expert_batch) == (20, 10, 0.1, 0.1, None)
+    assert sized_expert_batch(145_000, bt.syn_steps) == 128  # Flickr30K's caption pairs: the reference's batch
     assert bt.similarity == "identity" and bt.method == "mtt" and bt.batch_syn is None and bt.ipc == 100
     lors = image_text_lors.RECIPE.config()
     assert (lors.lr_data, lors.lr_sim, lors.sim_rank, lors.sim_alpha, lors.batch_syn, lors.method) == (100.0, 10.0, 10, 3.0, 20, "tesla")
@@ -183,3 +186,79 @@ def test_student_needs_two_pairs_per_step(tmp_path, tiny_bert):
     student = PairStudent(net, MODALITY.task(cfg), MODALITY.decode)
     with pytest.raises(ConfigError, match="at least 2"):
         student.loss(dict(net.named_parameters()), syn, torch.tensor([0]), seed=0)
+
+
+def test_expert_batch_is_sized_so_an_expert_epoch_keeps_the_students_steps(tmp_path, tiny_bert, caplog):
+    """Before: expert_batch was 128 whatever the data, so a small caption file (101 pairs) gave experts one SGD step per
+    epoch against the student's 8 and the set blew up (pixels |max| 22,376) without a word. Now expert_batch=None sizes
+    it (the reference's 128, halved only while an epoch has fewer SGD steps than syn_steps), logs the
+    numbers, records them in config_sources, and an explicit batch that leaves fewer steps than syn_steps is warned about."""
+    import logging
+
+    from mmdistill.modalities.image_text.trajectory import expert_epoch_steps, sized_expert_batch
+
+    assert sized_expert_batch(101, 8) == 8 and expert_epoch_steps(101, 8) == 13 and expert_epoch_steps(101, 128) == 1
+    assert sized_expert_batch(4000, 8) == 128 and expert_epoch_steps(4000, 128) == 32  # Flickr8k-1k: the recorded rows' 128
+    kw = {k: v for k, v in tiny(tmp_path, tiny_bert, evaluate=False, iterations=1, syn_steps=4).items() if k != "expert_batch"}
+    buf = str(tmp_path / "buf")
+    with caplog.at_level(logging.INFO):
+        image_text_bitrajectory.run(**kw, out=str(tmp_path / "a"), buffer=buf)
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["config"]["expert_batch"] == 4  # 20 pairs: 16 and 8 give 2 and 3 steps, fewer than syn_steps=4
+    source = manifest["config_sources"]["expert_batch"]
+    assert "sized from the data: 20 training pairs at batch 4 make 5 SGD steps per expert epoch" in source, source
+    assert "expert_batch=4: sized from the data" in caplog.text
+    assert json.loads((tmp_path / "buf" / "index.json").read_text())["training"]["batch_size"] == 4
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the buffer reused: sized the same way, so checked without a difference
+        image_text_bitrajectory.run(**kw, out=str(tmp_path / "b"), buffer=buf)
+    assert "trained otherwise" not in caplog.text
+    cfg = image_text_bitrajectory.RECIPE.config(**{**kw, "expert_batch": 16})
+    with caplog.at_level(logging.WARNING):
+        MODALITY.load(cfg)
+    assert cfg.expert_batch == 16  # an explicit batch is kept, and named as the likely cause of a divergence
+    assert "expert_batch=16 on 20 training pairs makes 2 SGD step(s) per expert epoch, fewer than the student's syn_steps=4" in caplog.text
+
+
+def test_a_buffer_records_the_image_weights_and_the_text_space(tmp_path, tiny_bert):
+    """Before: a buffer's spec recorded neither the image encoder's initial weights nor the text encoder's pooling, so a
+    run with other weights or text_pooling reused it silently and `mmdistill experts` appended a differently trained
+    expert. Now both are in the spec's training-data fingerprint and a difference is refused naming it."""
+    from safetensors.torch import save_file
+
+    from mmdistill.modalities.image_text.encoders import build_image_encoder
+
+    kw = tiny(tmp_path, tiny_bert, evaluate=False, iterations=1)
+    buf = tmp_path / "buf"
+    image_text_bitrajectory.run(**kw, out=str(tmp_path / "a"), buffer=str(buf))
+    data = json.loads((buf / "index.json").read_text())["spec"]["data"]
+    bert = Path(tiny_bert[3:]).name
+    assert data["image_weights"] == "none (random init)" and data["text_space"] == f"hf:{bert}, cls pooling"
+    with pytest.raises(ConfigError, match=rf"text space: buffer 'hf:{bert}, cls pooling', this run 'hf:{bert}, mean pooling'"):
+        image_text_bitrajectory.run(**{**kw, "text_pooling": "mean"}, out=str(tmp_path / "b"), buffer=str(buf))
+    enc = build_image_encoder("convnetw32", "none", 16)
+    save_file({k: v.contiguous() for k, v in enc.module.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(ConfigError, match=r"image weights: buffer 'none \(random init\)', this run 'pretrained [0-9a-f]{16}'"):
+        image_text_bitrajectory.run(**{**kw, "image_weights": str(tmp_path / "w.safetensors")}, out=str(tmp_path / "c"), buffer=str(buf))
+    # `experts` adding to the buffer with another pooling is refused too, and adds nothing
+    args = [f"{k}={v}" for k, v in kw.items() if k != "progress"]
+    assert cli_main(["experts", "image-text-bitrajectory", "--buffer", str(buf), "--no-progress", *args, "num_experts=3",
+                     "text_pooling=mean"]) == 2
+    assert ExpertBuffer(buf).num_experts == 2
+
+
+def test_a_buffer_without_the_weights_and_text_space_is_accepted_with_one_warning(tmp_path, tiny_bert, caplog):
+    """A buffer written before image_weights / text_space were recorded is reused as before, with the one warning of
+    an older buffer (mmdistill.buffer.UNRECORDED_OK), not refused."""
+    import logging
+
+    kw = tiny(tmp_path, tiny_bert, evaluate=False, iterations=1)
+    buf = tmp_path / "buf"
+    image_text_bitrajectory.run(**kw, out=str(tmp_path / "a"), buffer=str(buf))
+    index = json.loads((buf / "index.json").read_text())
+    for key in ("image_weights", "text_space"):
+        index["spec"]["data"].pop(key)
+    (buf / "index.json").write_text(json.dumps(index))
+    with caplog.at_level(logging.WARNING):
+        image_text_bitrajectory.run(**kw, out=str(tmp_path / "b"), buffer=str(buf))
+    assert "does not record" in caplog.text

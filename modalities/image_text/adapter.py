@@ -32,7 +32,7 @@ from .task import ContrastiveTask
 from .text_cache import load_caption_bank, nearest_captions
 from .training import expert_optimizer, retrieval_on, train_epoch
 from .share import DATASET_FACTS, pair_dataset, pair_from_hf, pair_hf_columns, pair_inputs, pair_memorisation_views
-from .trajectory import PairStudent, dual_encoder_parts
+from .trajectory import PairStudent, dual_encoder_parts, resolve_expert_batch
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,7 +74,9 @@ class ImageTextModality(AdapterDefaults):
     def load(self, config: Any) -> ImageTextData:
         from .datasets import load_image_text
 
-        return load_image_text(config, image_encoder_of(config))
+        data = load_image_text(config, image_encoder_of(config))
+        resolve_expert_batch(config, data.train.num_pairs)  # expert_batch=None: sized from the training pairs
+        return data
 
     def to_device(self, data: ImageTextData, device: torch.device) -> ImageTextData:
         return ImageTextData(data.name, data.train.to(device), data.test.to(device), data.meta)
@@ -117,6 +119,8 @@ class ImageTextModality(AdapterDefaults):
             "pairs": k, "ipc": k, "init": config.init, "dataset": data.name, "similarity": config.similarity,
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
+            # the text embeddings' pooling (clip-finetune checks it against a CLIP text tower) and the image weights
+            **{key: data.meta[key] for key in ("text_pooling", "image_weights") if data.meta.get(key) is not None},
             # what on_bad=skip dropped (counts per kind, first names), so the manifest and the card state it
             **({"load_report": data.meta["load_report"]} if data.meta.get("load_report") else {}),
         }

@@ -13,6 +13,7 @@ and, for ``random_real``, the pairs); retrieval before fine-tuning is determinis
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import torch
@@ -29,9 +30,11 @@ from .data import ImageTextData, PairBatch, PairSplit
 from .encoders import parse_openclip
 from .evaluation import random_pairs, require_pairs
 from .lora import add_lora
-from .offline_clip import IMAGENET_TAG, text_space_matches
-from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask
+from .offline_clip import IMAGENET_TAG, TEXT_POOLING, text_space_matches
+from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask, saturated_recalls_note
 from .training import retrieval_on, train_on_pairs
+
+log = logging.getLogger(__name__)
 
 
 class ClipImageTower(nn.Module):
@@ -53,26 +56,55 @@ class ClipImageTower(nn.Module):
         return self.logit_scale.exp() * self.encode_image(images) @ self.encode_text(text).T
 
 
-def same_text_space(set_text_encoder: str | None, clip_text_encoder: str) -> bool:
-    """Whether a set distilled with ``set_text_encoder`` has its text embeddings in the space of the CLIP text
-    tower ``clip_text_encoder`` (``openclip:<model>@<pretrained>``): the same encoder, or a frozen sentence
-    encoder an offline model's text tower *is* (:data:`.offline_clip.TEXT_SPACES`, packaged weights only)."""
+def same_text_space(set_text_encoder: str | None, clip_text_encoder: str, set_text_pooling: str | None = None) -> bool:
+    """Whether a set distilled with ``set_text_encoder`` (pooled with ``set_text_pooling``, None: not recorded) has its
+    text embeddings in the space of the CLIP text tower ``clip_text_encoder`` (``openclip:<model>@<pretrained>``): the
+    same encoder, or a frozen sentence encoder an offline model's text tower *is* (:data:`.offline_clip.TEXT_SPACES`,
+    packaged weights only) pooled as that tower pools (:data:`.offline_clip.TEXT_POOLING`)."""
     if set_text_encoder == clip_text_encoder:
         return True
+    tower = offline_tower_pooling(clip_text_encoder, set_text_encoder)
+    return tower is not None and set_text_pooling in (None, tower)
+
+
+def offline_tower_pooling(clip_text_encoder: str, set_text_encoder: str | None) -> str | None:
+    """The pooling of the offline CLIP text tower ``clip_text_encoder`` when ``set_text_encoder`` is the sentence
+    encoder it is built from (``"mean"`` for ``EfficientNetLite0-MiniLM@imagenet`` and ``minilm``), else None."""
     if not clip_text_encoder.startswith("openclip:"):
-        return False
+        return None
     model_name, pretrained = parse_openclip(clip_text_encoder.split(":", 1)[1])
-    return (pretrained or "").lower() == IMAGENET_TAG and text_space_matches(model_name, set_text_encoder)
+    if (pretrained or "").lower() != IMAGENET_TAG or not text_space_matches(model_name, set_text_encoder):
+        return None
+    return TEXT_POOLING.get(model_name, "mean")
+
+
+def text_space_problem(meta: dict, clip_text_encoder: str, *, warn: bool = True) -> str | None:
+    """Why the text embeddings of a set with metadata ``meta`` (``text_encoder``, ``text_pooling``) do not live in the
+    CLIP text tower ``clip_text_encoder``'s space, or None when they do (with ``warn``, a set of an offline tower's
+    encoder that does not record its pooling, made before it was recorded, is accepted with a warning)."""
+    encoder, pooling = meta.get("text_encoder"), meta.get("text_pooling")
+    if same_text_space(encoder, clip_text_encoder, pooling):
+        if warn and pooling is None and encoder != clip_text_encoder:
+            log.warning("the distilled set does not record its text_pooling (made by an older mmdistill): it is taken to be "
+                        "%s's %s pooling, which this CLIP model's text tower uses", encoder, offline_tower_pooling(clip_text_encoder, encoder))
+        return None
+    tower = offline_tower_pooling(clip_text_encoder, encoder)
+    if tower is not None:
+        return (f"the set's text embeddings are {encoder!r} with text_pooling={pooling}, and this CLIP model's text tower "
+                f"({clip_text_encoder!r}) {tower}-pools {encoder!r}: they lie in another space; distil with "
+                f"text_encoder={encoder} text_pooling={tower} (or auto) so they live in its space")
+    also = [enc for enc in ("minilm",) if same_text_space(enc, clip_text_encoder)]
+    return (f"the set's text embeddings come from {encoder!r}, not from this CLIP model's text tower ({clip_text_encoder!r}); "
+            f"distil with text_encoder={clip_text_encoder}{''.join(f' (or text_encoder={a})' for a in also)} so they live in its space")
 
 
 def syn_pairs_for_clip(syn: SyntheticSet, clip_text_encoder: str, mean: tuple[float, ...], std: tuple[float, ...], size: int) -> PairBatch:
     """The distilled pairs as CLIP inputs: its text must live in ``clip_text_encoder``'s space
     (:func:`same_text_space`); its images are
     re-normalised with CLIP's statistics and resized (bilinear) to ``size`` when they differ."""
-    if not same_text_space(syn.meta.get("text_encoder"), clip_text_encoder):
-        raise ConfigError(f"the distilled set's text embeddings come from {syn.meta.get('text_encoder')!r}, not from this CLIP "
-                          f"model's text tower ({clip_text_encoder!r}); distil with text_encoder={clip_text_encoder} so they "
-                          "live in its space")
+    problem = text_space_problem(syn.meta, clip_text_encoder, warn=False)  # the recipe's check_pair_set warned
+    if problem:
+        raise ConfigError(problem)
     images = syn.data["images"].detach().float()
     s_mean, s_std = torch.tensor(syn.meta["mean"])[:, None, None], torch.tensor(syn.meta["std"])[:, None, None]
     pixels = images * s_std + s_mean
@@ -131,9 +163,14 @@ def finetune_plan(cfg: Any, data: ImageTextData, visual: nn.Module, logit_scale:
     protocol = {"finetune": cfg.finetune, "epochs": cfg.ft_epochs, "batch_size": cfg.ft_batch, "lr": cfg.ft_lr,
                 "weight_decay": cfg.ft_weight_decay, "optimizer": "AdamW, lr x0.1 after half", "runs": cfg.eval_runs,
                 "lora_rank": cfg.lora_rank if cfg.finetune == "lora" else None, "logit_scale": "frozen"}
+    note = saturated_recalls_note(data.test.num_images, data.test.num_pairs)
+    if note:  # in the log and in the manifest's metrics.protocol
+        log.warning("%s", note)
+        protocol["note"] = note
     return EvaluationPlan(metric=HEADLINE_KEY, label=HEADLINE, networks=[NetworkPlan(cfg.clip_model, finetune_trainer(visual, logit_scale, cfg, data.test, task), sets)],
                           runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
                           title=f"CLIP retrieval on {data.test.num_images} test images / {data.test.num_pairs} captions (recall %)")
 
 
-__all__ = ["ClipImageTower", "finetune_plan", "finetune_tower", "finetune_trainer", "same_text_space", "syn_pairs_for_clip"]
+__all__ = ["ClipImageTower", "finetune_plan", "finetune_tower", "finetune_trainer", "offline_tower_pooling", "same_text_space",
+           "syn_pairs_for_clip", "text_space_problem"]

@@ -96,7 +96,8 @@ class ImageTextExpertKeys(ConfigKeys):
                                  unit="SGD step size", range="(0, inf)")
     expert_lr_text: float = key(0.1, help="the experts' learning rate of the text projection (the student's initial text step size)",
                                 unit="SGD step size", range="(0, inf)")
-    expert_batch: int = key(128, help="the experts' minibatch", unit="pairs", range="[1, inf)")
+    expert_batch: int | None = key(None, help="the experts' minibatch; none: the reference's 128, halved on a small training "
+                                   "split until an expert epoch has >= syn_steps SGD steps", unit="pairs", range="[1, inf)")
     expert_augment: bool = key(True, help="augment the real images while training the experts")
 
 
@@ -117,7 +118,8 @@ class ImageTextDistillConfig(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextM
     ``eval_lr_image`` / ``eval_lr_text`` (replaced by the learned step sizes a matcher stores in the set),
     next to ``baselines`` (random real pairs, herding) of the same count and, with ``eval_whole_split``,
     the whole training split trained for ``whole_epochs``. Expert training (``expert_*``) is the
-    reference buffer.py: SGD lr 0.1 without momentum, batch 128, augmentation on.
+    reference buffer.py: SGD lr 0.1 without momentum, batch 128 (``expert_batch=None``: 128, halved on a small training
+    split until an expert epoch has >= ``syn_steps`` SGD steps), augmentation on.
     """
 
     dataset: str = "shapes"

@@ -78,7 +78,8 @@ class ImageTextData:
     """A dataset of image-caption pairs split into train and test.
 
     ``meta`` (JSON): image ``mean``/``std``/``image_size``, the encoders' names, ``text_dim``, ``dropped``
-    counts of bad input, and ``caption_bank`` (the cached train caption embeddings the preview reads).
+    counts of bad input, and ``caption_bank`` (a reference to the cached train caption embeddings the preview reads:
+    :func:`.text_cache.bank_ref`, no machine path).
     """
 
     name: str
@@ -94,12 +95,18 @@ class ImageTextData:
     def fingerprint(self) -> dict[str, Any]:
         """What the experts train on, cheaply (recorded in an expert buffer's spec, so a buffer trained on other
         pairs is refused): the training pair count and a digest of the training image ids, captions and
-        caption-to-image index, in order."""
+        caption-to-image index, in order; and, when the loader recorded them (``meta``), the image encoder's initial
+        weights (``image_weights``: random, or a digest of the pretrained ones) and the text embeddings' space
+        (``text_space``: encoder, pooling, normalisation), so a buffer trained from other weights or on text
+        embedded otherwise is refused naming them. The text space is compared by name, not by a digest of the
+        embeddings: those differ in their last bits between machines, which would refuse a buffer moved to another."""
         from mmdistill.buffer import content_digest
 
         train = self.train
-        return {"train_samples": train.num_pairs,
-                "train_pairs": content_digest(train.image_ids, train.captions, train.caption_image.long())}
+        out: dict[str, Any] = {"train_samples": train.num_pairs,
+                               "train_pairs": content_digest(train.image_ids, train.captions, train.caption_image.long())}
+        out.update({k: self.meta[k] for k in ("image_weights", "text_space") if self.meta.get(k) is not None})
+        return out
 
 
 @dataclass

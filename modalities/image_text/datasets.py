@@ -9,9 +9,9 @@ from typing import Any
 from mmdistill.errors import ConfigError, DataError
 
 from .data import ImageTextData
-from .encoders import ImageEncoderBuild, build_text_encoder
+from .encoders import ImageEncoderBuild, build_text_encoder, text_space
 from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
-from .text_cache import embed_captions
+from .text_cache import bank_ref, embed_captions
 
 DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
 SHAPES_IMAGES = 300
@@ -61,8 +61,10 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     loaded.test.text, _ = embed_captions(encoder, loaded.test.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)
     meta = {
         "mean": list(image.mean), "std": list(image.std), "image_size": image.image_size, "image_encoder": image.name,
-        "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": str(bank), "dropped": loaded.dropped,
+        "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": bank_ref(bank), "dropped": loaded.dropped,
         "unused_val_images": loaded.unused_val_images, "source": source,
+        # what the experts start from and the space their text lies in: in an expert buffer's spec (fingerprint())
+        "image_weights": image.weights_identity(), "text_space": text_space(encoder), "text_pooling": getattr(encoder, "pooling", None),
     }
     if kind != "shapes":  # read from files: what on_bad=skip dropped (zeros too) goes into the set's manifest
         loaded.report.root = str(root)

@@ -27,13 +27,15 @@ file (safetensors, or a torch state dict read with ``weights_only=True``). Nothi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -115,6 +117,21 @@ class ImageEncoderBuild:
     image_size: int
     pretrained: bool
     fresh: Callable[[], nn.Module]
+
+    def weights_identity(self) -> str:
+        """Which initial weights every expert and the student start from, for an expert buffer's spec:
+        ``"none (random init)"`` (each network draws its own), else ``"pretrained <digest>"``, a content digest of
+        the pretrained weights (the same file gives the same digest on any machine; computed once per build)."""
+        if not self.pretrained:
+            return "none (random init)"
+        cached = self.__dict__.get("_weights_identity")
+        if cached is None:
+            from mmdistill.buffer import content_digest
+
+            state = self.module.state_dict()
+            cached = f"pretrained {content_digest(*[state[k] for k in sorted(state)])}"
+            self.__dict__["_weights_identity"] = cached
+        return cached
 
 
 class PooledFeatures(nn.Module):
@@ -436,6 +453,27 @@ def _read_json_file(path: Path, kind: type) -> object:
     return value
 
 
+def _unexpected_only_report(record: logging.LogRecord) -> bool:
+    """False for transformers' "LOAD REPORT" that lists only UNEXPECTED keys (checkpoint weights the model does not use:
+    the pooler of a sentence encoder loaded without one); a report with MISSING (newly initialised), MISMATCH or
+    CONVERSION rows, and every other record, passes."""
+    msg = record.getMessage()
+    return not ("LOAD REPORT" in msg and "UNEXPECTED" in msg and not any(w in msg for w in ("MISSING", "MISMATCH", "CONVERSION")))
+
+
+@contextlib.contextmanager
+def expected_load_report_silenced() -> Iterator[None]:
+    """While a transformers model loads, drop its load report when it lists only unused checkpoint weights (printed
+    as a table on every run; the offline CLIP's MiniLM tower leaves BERT's ``pooler.dense.*`` unused). Missing or
+    mismatched weights are still reported, and loading errors still raise."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addFilter(_unexpected_only_report)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_unexpected_only_report)
+
+
 class HFTextEncoder(FrozenTextEncoder):
     """A transformers model (local folder or hub name) with CLS or mean pooling (optionally L2-normalised, as
     a sentence-transformers folder with a Normalize module asks)."""
@@ -454,14 +492,16 @@ class HFTextEncoder(FrozenTextEncoder):
         if not local and not download:
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-                self.model = AutoModel.from_pretrained(source, local_files_only=True, use_safetensors=True)
+                with expected_load_report_silenced():
+                    self.model = AutoModel.from_pretrained(source, local_files_only=True, use_safetensors=True)
             except (OSError, ValueError):
                 raise ConfigError(offline_message(f"the Hugging Face model {source!r} (with safetensors weights)", "text_encoder",
                                                   "hf:/path/to/folder (with config.json, the tokenizer files and model.safetensors)")) from None
         else:
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(str(folder) if local else source, local_files_only=local)
-                self.model = AutoModel.from_pretrained(str(folder) if local else source, local_files_only=local, use_safetensors=True)
+                with expected_load_report_silenced():
+                    self.model = AutoModel.from_pretrained(str(folder) if local else source, local_files_only=local, use_safetensors=True)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"could not load the Hugging Face model {source!r}: {short_error(exc)}") from None
         self.model.eval()
@@ -491,6 +531,27 @@ class HFTextEncoder(FrozenTextEncoder):
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             out = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         return torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+
+def portable_encoder_name(name: str) -> str:
+    """``name`` with a local folder or file reduced to its last component (``hf:/home/me/models/bert`` ->
+    ``hf:bert``, ``openclip:ViT-B-32@/ckpt/a.pt`` -> ``openclip:ViT-B-32@a.pt``): what an expert buffer or a shared
+    set records, the same on every machine."""
+    prefix, sep, rest = name.partition(":")
+    if not sep:
+        return name
+    head, at, tail = rest.rpartition("@") if prefix.lower() == "openclip" else ("", "", rest)
+    if looks_like_path(tail) or Path(tail).expanduser().exists():
+        tail = Path(tail).expanduser().name or tail
+    return f"{prefix}{sep}{head}{at}{tail}"
+
+
+def text_space(encoder: FrozenTextEncoder) -> str:
+    """The space a text encoder's embeddings lie in, for an expert buffer's spec: its portable name, its pooling and
+    whether it L2-normalises (``"minilm, mean pooling, L2-normalised"``); another encoder or pooling is another space."""
+    pooling = getattr(encoder, "pooling", None)
+    return ", ".join([portable_encoder_name(encoder.name)] + ([f"{pooling} pooling"] if pooling else [])
+                     + (["L2-normalised"] if getattr(encoder, "normalize", False) else []))
 
 
 class OpenCLIPTextEncoder(FrozenTextEncoder):
@@ -569,5 +630,5 @@ def build_text_encoder(name: str, pooling: str = "auto", *, download: bool = Fal
 __all__ = [
     "CLIP_MEAN", "CLIP_STD", "FrozenTextEncoder", "HFTextEncoder", "ImageEncoderBuild", "OpenCLIPTextEncoder",
     "build_image_encoder", "build_text_encoder", "load_open_clip", "load_state_dict_file", "parse_openclip",
-    "register_image_encoder", "register_text_encoder",
+    "portable_encoder_name", "register_image_encoder", "register_text_encoder", "text_space",
 ]

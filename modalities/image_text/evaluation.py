@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,8 +36,10 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import ImageTextData, PairBatch, PairSplit
 from .model import DualEncoder
-from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask
+from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask, saturated_recalls_note
 from .training import embed_split, expert_optimizer, retrieval_on, train_epoch, train_on_pairs
+
+log = logging.getLogger(__name__)
 
 MakeNet = Callable[[torch.Generator], DualEncoder]
 
@@ -152,6 +155,10 @@ def image_text_plan(
     }
     if learned is not None:
         block["distilled_learning_rates"] = list(learned)
+    note = saturated_recalls_note(test.num_images, test.num_pairs)
+    if note:  # in the log and in the metrics' protocol (so the card carries it)
+        log.warning("%s", note)
+        block["note"] = note
     return EvaluationPlan(
         metric=HEADLINE_KEY, label=HEADLINE, networks=[NetworkPlan(str(cfg.image_encoder), default, sets)], runs=cfg.eval_runs, seed=cfg.seed,
         progress=cfg.progress, protocol=block,

@@ -60,7 +60,8 @@ BAD_KINDS = {
     "unreadable_caption": "caption files that are not UTF-8 text",
 }
 #: the load report's kinds: what ``on_bad=skip`` dropped, and the captions that went with a dropped image
-REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of dropped images (the first is counted with its image)"}
+REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of dropped images (the first is counted with its image)",
+                "cut_captions": "captions cut to max_caption_words words (kept, shortened)"}
 
 
 @dataclass
@@ -455,18 +456,24 @@ def build_splits(
         shown = ", ".join(f"{n} ({'/'.join(sorted(splits_of[n]))})" for n in mixed[:3]) + (", ..." if len(mixed) > 3 else "")
         raise DataError(f"{source}: {len(mixed)} image(s) have captions in different splits ({shown}); every caption of an "
                         "image must name the same split")
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str] = {}  # (image, caption as kept) -> the caption before the cut
     kept: list[CaptionRecord] = []
+    cut = cut_duplicates = 0
     for r in records:
+        full = clean_caption(r.caption, len(str(r.caption)) + 1)
         cap = clean_caption(r.caption, max_words)
         if not cap:
             bad.add("empty_caption", r.where)
             continue
         key = (r.image, cap)
         if key in seen:
-            bad.add("duplicate", r.where, f"{r.image!r}: {cap[:40]!r}")
+            once_cut = seen[key] != full  # two different captions that agree in their first max_words words
+            cut_duplicates += once_cut
+            bad.add("duplicate", r.where, f"{r.image!r}: {cap[:40]!r}" + (f" (a duplicate once cut to max_caption_words={max_words})"
+                                                                          if once_cut else ""))
             continue
-        seen.add(key)
+        seen[key] = full
+        cut += cap != full
         kept.append(CaptionRecord(r.image, cap, r.split, r.where))
     pixels: dict[str, Tensor] = {}
     failed: set[str] = set()
@@ -487,6 +494,10 @@ def build_splits(
     further_rows = sum(1 for r in kept if r.image in failed) - len(failed)
     dropped = bad.resolve(on_bad, source)
     bad.count("captions_of_dropped_images", further_rows)  # after resolve: a consequence, not a problem of its own
+    if cut:  # kept, shortened: counted in the report (and so the manifest and card), not dropped
+        bad.count("cut_captions", cut)
+        log.info("%s: %d caption(s) longer than max_caption_words=%d words were cut to %d%s", source, cut, max_words, max_words,
+                 f"; {cut_duplicates} further caption(s) became duplicates once cut (counted as duplicates)" if cut_duplicates else "")
     if further_rows:
         dropped["captions_of_dropped_images"] = further_rows
     kept = [r for r in kept if r.image not in failed]

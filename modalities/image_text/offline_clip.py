@@ -34,6 +34,8 @@ EFFNET_MINILM = "EfficientNetLite0-MiniLM"
 #: offline model name -> the frozen text encoders (``text_encoder`` names) whose embeddings are its text space
 TEXT_SPACES: dict[str, tuple[str, ...]] = {EFFNET_MINILM: ("minilm", "all-minilm-l6-v2")}
 IMAGENET_TAG = "imagenet"
+#: offline model name -> the pooling of its text tower (a set of those encoders pooled otherwise lies in another space)
+TEXT_POOLING: dict[str, str] = {EFFNET_MINILM: "mean"}
 
 
 def _minilm_folder() -> str:
@@ -48,7 +50,7 @@ def _minilm_folder() -> str:
 def _effnet_minilm(pretrained: str | None) -> nn.Module:
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg, CustomTextCLIP
 
-    from .encoders import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_imagenet_state, load_state_dict_file
+    from .encoders import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_imagenet_state, expected_load_report_silenced, load_state_dict_file
 
     tag = (pretrained or "none").lower()
     towers = tag == IMAGENET_TAG
@@ -59,7 +61,8 @@ def _effnet_minilm(pretrained: str | None) -> nn.Module:
     if pretrained is None:  # a random model draws from torch's global RNG, as open_clip's own (random_open_clip)
         model = CustomTextCLIP(embed_dim=384, vision_cfg=vision, text_cfg=text, init_logit_scale=math.log(1 / 0.07))
     else:
-        with torch.random.fork_rng(devices=[]):
+        # open_clip loads MiniLM without BERT's pooler: transformers' report of the unused pooler.dense.* is expected
+        with torch.random.fork_rng(devices=[]), expected_load_report_silenced():
             torch.manual_seed(0)  # the image projection is the same in every process
             model = CustomTextCLIP(embed_dim=384, vision_cfg=vision, text_cfg=text, init_logit_scale=math.log(1 / 0.07))
     model.visual.image_mean, model.visual.image_std = IMAGENET_MEAN, IMAGENET_STD
@@ -121,5 +124,5 @@ def text_space_matches(model_name: str, text_encoder: str | None) -> bool:
     return (text_encoder or "").lower() in TEXT_SPACES.get(model_name, ())
 
 
-__all__ = ["EFFNET_MINILM", "IMAGENET_TAG", "OFFLINE_MODELS", "TEXT_SPACES", "build_offline", "is_offline",
+__all__ = ["EFFNET_MINILM", "IMAGENET_TAG", "OFFLINE_MODELS", "TEXT_POOLING", "TEXT_SPACES", "build_offline", "is_offline",
            "offline_tokenizer", "text_space_matches"]

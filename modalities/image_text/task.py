@@ -88,4 +88,19 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     return out
 
 
-__all__ = ["ContrastiveTask", "HEADLINE", "HEADLINE_KEY", "KS", "RECALL_KEYS", "retrieval_recalls"]
+def saturated_recalls_note(num_images: int, num_captions: int, ks: tuple[int, ...] = KS) -> str | None:
+    """A note when a test split is too small for some recalls to tell models apart: with at most k images every
+    text->image R@k is 100 % (the right image is always among the k ranked), with at most k captions every
+    image->text R@k; None when no recall of ``ks`` is saturated."""
+    t2i = [str(k) for k in ks if num_images <= k]
+    i2t = [str(k) for k in ks if num_captions <= k]
+    if not t2i and not i2t:
+        return None
+    parts = ([f"text->image R@{'/'.join(t2i)}"] if t2i else []) + ([f"image->text R@{'/'.join(i2t)}"] if i2t else [])
+    headline = " (so the headline R@10 mean is partly a constant)" if "10" in t2i + i2t else ""
+    return (f"the test split has {num_images} images / {num_captions} captions: {' and '.join(parts)} "
+            f"{'is' if len(t2i) + len(i2t) == 1 else 'are'} 100 % for any model, whatever it learned{headline}; hold out more "
+            f"than {max(int(k) for k in t2i + i2t)} images and captions (test_fraction, or a larger test file) for recalls that compare sets")
+
+
+__all__ = ["ContrastiveTask", "HEADLINE", "HEADLINE_KEY", "KS", "RECALL_KEYS", "retrieval_recalls", "saturated_recalls_note"]

@@ -77,8 +77,39 @@ def embed_captions(
     return emb, path
 
 
+#: caption bank reference -> its cache file, for the banks this process embedded or read (a custom ``text_cache``)
+_BANKS: dict[str, Path] = {}
+
+
+def bank_ref(path: Path) -> str:
+    """What a set's ``meta["caption_bank"]`` records of the cache file ``path``: the 24 hex digits of its name (a hash
+    of the encoder and the captions, :func:`cache_path`), no folder of this machine (a manifest is shared)."""
+    ref = path.stem.rsplit("-", 1)[-1]
+    _BANKS[ref] = path
+    return ref
+
+
+def caption_bank_file(ref: str | Path) -> Path | None:
+    """The cache file of a caption bank reference: a path as older sets recorded it, else (:func:`bank_ref`) the file
+    this process embedded or read, else ``<encoder>-<ref>.safetensors`` in the default text cache; None when none is
+    found on this machine."""
+    ref = str(ref)
+    if "/" in ref or "\\" in ref or ref.endswith(".safetensors"):
+        return Path(ref)
+    if ref in _BANKS:
+        return _BANKS[ref]
+    if not re.fullmatch(r"[0-9a-f]{8,64}", ref):
+        return None
+    found = sorted(default_cache_dir().glob(f"*-{ref}.safetensors")) if default_cache_dir().is_dir() else []
+    return found[0] if found else None
+
+
 def load_caption_bank(path: str | Path) -> tuple[list[str], Tensor] | None:
-    """The captions and their embeddings of a cache file, or None when it is gone or unreadable."""
+    """The captions and their embeddings of a cache file (a path, or a set's reference: :func:`caption_bank_file`),
+    or None when it is gone or unreadable."""
+    path = caption_bank_file(path)  # type: ignore[assignment]
+    if path is None:
+        return None
     try:
         tensors, meta = load_tensors_with_metadata(path)
         captions = json.loads(meta["captions"])
@@ -97,4 +128,4 @@ def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor]) -> list[str]:
     return [captions[i] for i in sims.argmax(dim=1).tolist()]
 
 
-__all__ = ["cache_path", "default_cache_dir", "embed_captions", "load_caption_bank", "nearest_captions"]
+__all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_captions", "load_caption_bank", "nearest_captions"]

@@ -17,6 +17,7 @@ Xu et al.): the student objective on synthetic pairs and the two trajectories of
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +33,8 @@ from mmdistill.seeding import seeded_global_rng
 from .data import PairBatch
 from .task import ContrastiveTask
 from .training import student_loss
+
+log = logging.getLogger(__name__)
 
 #: keys of the learnable student step sizes in ``SyntheticSet.data`` (read back by evaluation)
 STEP_KEYS = {"image": "lr_image", "text": "lr_text"}
@@ -103,10 +106,75 @@ def dual_encoder_parts(layout: ParamLayout, initial_steps: dict[str, float]) -> 
     return parts
 
 
+#: the reference experts' batch (``buffer.py``): on Flickr30K's ~145,000 caption pairs an epoch is over 1,000 SGD steps
+REFERENCE_EXPERT_BATCH = 128
+
+
+def expert_epoch_steps(num_pairs: int, batch: int) -> int:
+    """SGD steps of one expert epoch over ``num_pairs`` pairs at ``batch`` (:func:`.training.train_epoch` keeps a last,
+    smaller batch when it holds at least 2 pairs)."""
+    return num_pairs // batch + (1 if num_pairs % batch >= 2 else 0)
+
+
+def sized_expert_batch(num_pairs: int, syn_steps: int = 1) -> int:
+    """The experts' batch of ``expert_batch=None``: the reference's 128, halved (down to 2, the smallest contrastive
+    batch) only while an expert epoch over ``num_pairs`` would have fewer SGD steps than the student's ``syn_steps``: a
+    student that moves further than an expert epoch cannot match it (101 pairs at 128 are one step per epoch against
+    the student's 8, and the set blew up). Every split of 128 x ``syn_steps`` pairs or more keeps 128 (Flickr8k-1k's
+    4,000 training pairs: 32 steps)."""
+    size = REFERENCE_EXPERT_BATCH
+    while size > 2 and expert_epoch_steps(num_pairs, size) < syn_steps:
+        size //= 2
+    return size
+
+
+def resolve_expert_batch(cfg: Any, num_pairs: int) -> None:
+    """Size ``cfg.expert_batch=None`` from the training split's ``num_pairs`` (:func:`sized_expert_batch`), log the
+    numbers and record where the value came from in the config's sources (the manifest's ``config_sources``), as the
+    audio experts' ``batch_train=None``; an explicit ``expert_batch`` whose epoch has fewer SGD steps than the
+    student's ``syn_steps`` is kept and named in a warning (the likely cause of a divergence). Configs without
+    ``expert_batch`` (clip-finetune) are left alone."""
+    if not hasattr(cfg, "expert_batch"):
+        return
+    syn_steps = int(getattr(cfg, "syn_steps", None) or 1)
+    if cfg.expert_batch is None:
+        size = sized_expert_batch(num_pairs, syn_steps)
+        steps = expert_epoch_steps(num_pairs, size)
+        why = (f"sized from the data: {num_pairs} training pairs at batch {size} make {steps} SGD steps per expert epoch (the "
+               f"student takes syn_steps={syn_steps}"
+               + (")" if size == REFERENCE_EXPERT_BATCH else
+                  f"; the reference's batch {REFERENCE_EXPERT_BATCH} would make {expert_epoch_steps(num_pairs, REFERENCE_EXPERT_BATCH)})"))
+        cfg.expert_batch = size
+        _record_source(cfg, "expert_batch", why)
+        log.info("expert_batch=%d: %s%s", size, why, "" if size == REFERENCE_EXPERT_BATCH else " (--expert-batch N chooses another)")
+        return
+    steps = expert_epoch_steps(num_pairs, int(cfg.expert_batch))
+    if hasattr(cfg, "syn_steps") and steps < syn_steps:
+        log.warning("expert_batch=%d on %d training pairs makes %d SGD step(s) per expert epoch, fewer than the student's "
+                    "syn_steps=%d: an expert epoch moves less than the student's steps, the normalised distance starts far above "
+                    "1 and the set is likely to diverge (its pixels blow up) whatever its learning rates. Lower expert_batch to at "
+                    "most %d, or leave it unset to size it from the data (%d here)", cfg.expert_batch, num_pairs, steps,
+                    syn_steps, max(2, num_pairs // max(syn_steps, 1)), sized_expert_batch(num_pairs, syn_steps))
+
+
+def _record_source(cfg: Any, name: str, source: str) -> None:
+    """Add ``name: source`` to the config's recorded sources (a config built through :func:`mmdistill.resolve.resolve`;
+    one built directly records none)."""
+    from mmdistill.resolve import attach, config_sources, explicit_values
+
+    explicit = explicit_values(cfg)
+    if explicit is not None:
+        attach(cfg, explicit, {**config_sources(cfg), name: source})
+
+
 def expert_training_keys(cfg: Any) -> dict[str, Any]:
     """The keys of the image-text experts' protocol (reference ``buffer.py``) in ``ExpertTraining``'s terms."""
+    if cfg.expert_batch is None:
+        raise ConfigError("expert_batch is not sized yet (the image-text adapter's load sizes it from the training pairs)",
+                          key="expert_batch")
     return {"lr": cfg.expert_lr_image, "group_lrs": {"image": cfg.expert_lr_image, "text": cfg.expert_lr_text},
             "batch_size": cfg.expert_batch, "augment": "crop_flip" if cfg.expert_augment else "none"}
 
 
-__all__ = ["PairStudent", "STEP_KEYS", "dual_encoder_parts", "expert_training_keys"]
+__all__ = ["PairStudent", "REFERENCE_EXPERT_BATCH", "STEP_KEYS", "dual_encoder_parts", "expert_epoch_steps",
+           "expert_training_keys", "resolve_expert_batch", "sized_expert_batch"]
