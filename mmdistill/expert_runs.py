@@ -61,7 +61,7 @@ def resolve_batch_train(cfg: Any, data: Any) -> None:
 def buffer_dir(cfg: BufferKeys, out_dir: Path | None) -> Path:
     """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``."""
     if cfg.buffer:
-        return Path(cfg.buffer)
+        return Path(cfg.buffer).expanduser()
     if out_dir is None:
         raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")
     return Path(out_dir) / "experts"

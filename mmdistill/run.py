@@ -103,8 +103,9 @@ def written_files(manifest: Path) -> list[str]:
     return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and n == Path(n).name] if isinstance(names, list) else []
 
 
-def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> bool:
-    """Create ``out`` for a run; returns whether this call created it (so an early failure can remove it).
+def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> Path | None:
+    """Create ``out`` for a run; returns the outermost folder this call created (``out`` or one of its parents: an
+    early failure removes it and what it made below, :func:`remove_if_unused`), None when ``out`` existed.
 
     A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
     too when the folder holds a finished set and no checkpoint to continue from, a finished run whose checkpoint
@@ -150,7 +151,7 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
                               "--overwrite to start over")
     if cfg.resume and not os.path.lexists(ckpt):
         log.info("%s has no %s to resume from: the run starts at iteration 0", out, CHECKPOINT_FILE)
-    created = not out.exists()
+    created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the outermost missing folder
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".mmdistill-write-test"
@@ -161,16 +162,22 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
     return created
 
 
-def remove_if_unused(out: Path) -> None:
-    """Remove a run folder this run created when it holds nothing worth keeping (no checkpoint, no manifest)."""
+def remove_if_unused(out: Path, created: Path | None = None) -> None:
+    """Remove a run folder this run created when it holds nothing worth keeping (no checkpoint, no manifest), and
+    the empty parents it made for it up to ``created`` (:func:`prepare_out_dir`'s outermost new folder; default
+    ``out``): ``--out new/sub`` that fails early leaves neither ``new/sub`` nor ``new``."""
     if (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists():
         return
     for name in (METRICS_FILE,):
         (out / name).unlink(missing_ok=True)
-    try:
-        out.rmdir()
-    except OSError:
-        pass  # something else is in it: keep it
+    top = created if created is not None else out
+    for folder in [out, *out.parents]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # something else is in it: keep it and its parents
+        if folder == top:
+            return
 
 
 def distill(
@@ -193,7 +200,7 @@ def distill(
     workers = init_workers(resolve_device(cfg.device))
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    created = False
+    created: Path | None = None
     # the values as given, before the run derives any (an experts' batch_train=None sized from the data): the
     # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
     resume_keys = resume_values(cfg)
@@ -206,8 +213,8 @@ def distill(
         workers.barrier()
         return result
     except BaseException:
-        if created:
-            remove_if_unused(out)
+        if created is not None:
+            remove_if_unused(out, created)
         raise
     finally:
         close_workers(workers)

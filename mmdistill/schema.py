@@ -116,7 +116,7 @@ class DistillConfig(RunKeys, SetKeys, EvaluationKeys):
     """The keys every distillation recipe has (run, synthetic set, evaluation runs and baselines)."""
 
     def out_dir(self, recipe: str) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-ipc{self.ipc}-seed{self.seed}"
+        return Path(self.out).expanduser() if self.out else Path("runs") / f"{recipe}-{self.dataset}-ipc{self.ipc}-seed{self.seed}"
 
 
 @dataclass

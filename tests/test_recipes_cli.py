@@ -154,6 +154,24 @@ def test_bad_input_is_named_without_traceback(tmp_path, capsys, args, message, e
     assert not (tmp_path / "x").exists()  # an early failure leaves no folder it created
 
 
+def test_an_early_failure_removes_the_parent_folders_it_made_too(tmp_path, capsys):
+    """``--out new/sub`` with a missing data root left an empty ``new/`` behind (only ``sub`` was removed)."""
+    (tmp_path / "kept").mkdir()
+    for out in (tmp_path / "new" / "sub", tmp_path / "kept" / "a" / "b"):
+        code = cli_main(["run", "image-dm", "--dataset", "imagefolder", "--data-root", str(tmp_path / "nope"), "--out", str(out),
+                         "--no-progress"])
+        assert code == 3 and "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and not any((tmp_path / "kept").iterdir())
+
+
+def test_a_tilde_in_out_is_the_home_folder_as_in_data_root(tmp_path, monkeypatch, capsys):
+    """``out: ~/runs/t`` wrote into a folder literally named ``~`` under the current one (data_root expanded it)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["run", "image-dm", "--ipc", "1", "iterations=0", "--no-evaluate", "--no-progress", "--out", "~/runs/t"]) == 0
+    assert (tmp_path / "home" / "runs" / "t" / "manifest.json").exists() and not (tmp_path / "~").exists()
+
+
 def test_gradient_matching_recipes_run(tmp_path):
     from mmdistill.recipes import image_dc, image_dsa
 
