@@ -173,7 +173,7 @@ class SyntheticSet:
         """Rebuild from :meth:`tensors` and :meth:`header`; raises :class:`ArtifactError` naming ``source`` on a
         mismatch: a tensor the header lists that is missing, of another shape or (when the header records dtypes)
         another dtype, a tensor the header does not list, labels that are not integer class indices, soft labels
-        that are not (K, num_classes) floats, or a header field of the wrong type."""
+        that are not (K, num_classes) floats, values that are NaN or infinite, or a header field of the wrong type."""
         where = f" in {source}" if source else ""
         if not isinstance(header, dict):
             raise ArtifactError(f"the set's header{where} is {type(header).__name__}; expected an object (the manifest's 'synthetic' section)")
@@ -208,6 +208,10 @@ class SyntheticSet:
         for name, value in [*((f"data.{k}", v) for k, v in data.items()), ("soft_labels", tensors.get("soft_labels"))]:
             if value is not None and not value.is_floating_point():
                 raise ArtifactError(f"tensor {name!r}{where} has dtype {dtype_name(value.dtype)}; expected floating point values")
+            if value is not None and not bool(torch.isfinite(value).all()):  # a set trained to NaN scores chance, silently
+                bad = int((~torch.isfinite(value)).sum())
+                raise ArtifactError(f"tensor {name!r}{where} holds {bad} value(s) that are NaN or infinite; a distilled set's "
+                                    "values are finite (the file is damaged, or was written by a run that diverged)")
         num_classes = header.get("num_classes")
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
             raise ArtifactError(f"the set's header{where} has no valid 'num_classes' (got {num_classes!r}; expected an integer >= 1); "

@@ -117,6 +117,7 @@ def test_manifest_that_is_not_a_json_object_is_named(tmp_path, blobs, content, s
     (lambda t: t.update(extra=torch.zeros(3)), r"holds tensors the manifest does not list \(extra\)"),
     (lambda t: t.update(labels=t["labels"].float()), "'labels'.* has dtype float32, manifest says int64"),
     (lambda t: t.update({"data.x": t["data.x"].double()}), "'data.x'.* has dtype float64, manifest says float32"),
+    (lambda t: t["data.x"].view(-1)[:3].fill_(float("nan")), "'data.x'.* holds 3 value\\(s\\) that are NaN or infinite"),  # was scored at chance
 ])
 def test_tensors_that_do_not_match_the_manifest_are_refused(tmp_path, blobs, change, said):
     from safetensors.torch import load_file, save_file
