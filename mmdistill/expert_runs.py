@@ -19,12 +19,13 @@ from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finis
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
-from mmdistill.errors import ConfigError
+from mmdistill.errors import ConfigError, InterruptedRun
 from mmdistill.experts import Workers, close_workers, init_workers, train_experts
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
 from mmdistill.seeding import seed_everything
+from mmdistill.stop_signals import stop_phrase, stop_signal_number
 from mmdistill.validation import load_data
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def record_buffer_training(ctx: MatchContext, buffer: ExpertBuffer, *, warn: boo
         log.warning("the expert buffer %s holds experts trained otherwise than this run's keys ask for (%s); the run matches "
                     "the buffer as it is (its training is recorded in the manifest's synthetic.meta.expert_buffer). To match "
                     "experts trained with this run's keys, point --buffer at a new folder (`mmdistill experts RECIPE --buffer "
-                    "%s num_experts=N` adds experts to this one, with its training keys)", buffer.path,
+                    "%s num_experts=N` adds experts to this one when given the buffer's values above, which it checks)", buffer.path,
                     "; ".join(f"{f}: buffer {b!r}, this run's keys {a!r}" for f, (b, a) in diff.items()), buffer.path)
     return diff
 
@@ -243,7 +244,14 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
         ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
                            device=workers.device, out_dir=cfg.out_dir(recipe.name))
         path = buffer_dir(cfg, ctx.out_dir)
-        buffer = train_buffer(ctx, path, workers)
+        try:
+            buffer = train_buffer(ctx, path, workers)
+        except KeyboardInterrupt as stop:
+            if isinstance(stop, InterruptedRun):
+                raise
+            raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's finished "
+                                 "epochs: run the same command again to continue (no --resume needed)",
+                                 signum=stop_signal_number(stop)) from None
         buffer.check(expert_spec(cfg, data, net))
         return buffer
     finally:

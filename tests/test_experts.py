@@ -364,3 +364,19 @@ def test_a_buffer_written_before_data_fingerprints_is_accepted_with_one_line(tmp
     training = ExpertTraining(num_experts=2, epochs=1, lr=0.05, batch_size=12)
     buf = train_experts(path, spec, training, _net, lambda n, o, g: 0.0, progress=False)  # the old shard is kept, one added
     assert buf.num_experts == 2 and buf.index["spec"].get("data") is None and buf.index["spec"]["sample_shape"] is None
+
+
+def test_an_interrupted_experts_command_says_to_run_it_again_not_to_resume(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in `mmdistill experts` said "continue with the same command and --resume (the last checkpoint is kept)":
+    the command has no --resume and no checkpoint; its buffer keeps finished experts and epochs."""
+    from mmdistill import expert_runs
+    from mmdistill.cli import main as cli_main
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(expert_runs, "train_buffer", interrupted)
+    code = cli_main(["experts", "image-mtt", "--dataset", "digits", "--buffer", str(tmp_path / "buf"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 130 and f"interrupted; {tmp_path / 'buf'} keeps every finished expert" in err
+    assert "run the same command again to continue (no --resume needed)" in err and "last checkpoint" not in err

@@ -173,7 +173,7 @@ def test_readme_example_trains_a_model_on_a_loaded_set(share_root):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, ds.num_classes))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(100):
-        for x, y in loader:
+        for x, y, *_ in loader:  # the README line, for soft-label sets too
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
