@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
-from mmdistill.io import MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, is_plugin
 from mmdistill.sharing import ShareableModality, require_datasets
@@ -120,6 +120,9 @@ def set_dir(path: str | Path) -> Path:
         return path / EXPORT_SET_DIR
     if not path.exists():
         raise ArtifactError(f"{path} does not exist")
+    if (path / CHECKPOINT_FILE).is_file():  # an interrupted run: its set is written when it finishes
+        raise ArtifactError(f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue it with "
+                            "the command that started it and --resume")
     raise ArtifactError(f"{path} holds no distilled set: neither {MANIFEST_FILE} (a run) nor {EXPORT_SET_DIR}/{MANIFEST_FILE} "
                         "(an export made with --to hf)")
 

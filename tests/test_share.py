@@ -289,6 +289,14 @@ def test_load_of_a_file_says_to_pass_the_folder(share_root):
         mmdistill.load(out / "manifest.json")
 
 
+def test_show_of_an_interrupted_run_says_to_resume_it(tmp_path, capsys):
+    """`show` on a run stopped before it finished said only "holds no distilled set"."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.safetensors").write_bytes(b"")
+    assert main(["show", str(tmp_path / "run")]) == 4
+    assert "holds the checkpoint.safetensors of an unfinished run, no distilled set yet" in capsys.readouterr().err
+
+
 def test_hf_export_never_touches_a_folder_beside_its_target(share_root, tmp_path):
     """The export is built in a temporary folder of its own: a user's ``.OUT.tmp`` (the name an earlier version built
     in, and removed) is left as it was, and no temporary folder is left behind."""
