@@ -225,6 +225,8 @@ class BufferKeys(ConfigKeys):
     """Where expert trajectories live (trajectory matching; the teachers of soft labels)."""
 
     HELP_ORDER: ClassVar[int] = 6
+    #: whether every run of the recipe reads the buffer (trajectory matching); else only soft or learnable labels do
+    READS_BUFFER: ClassVar[bool] = False
 
     buffer: str | None = key(None, help="directory of an expert buffer (made by `mmdistill experts`); none: <out>/experts")
     expert_threads: int | None = key(None, help="experts trained at the same time on threads, torch's intra-op threads shared "
@@ -247,6 +249,12 @@ class LabelKeys(BufferKeys):
 
     def label_spec(self) -> LabelSpec:
         return LabelSpec(self.label_mode, self.label_expert_epoch, self.lr_labels)
+
+    def check(self) -> None:
+        super().check()
+        if self.buffer and self.label_mode == "hard" and not self.READS_BUFFER:  # a key that does not apply: said, not ignored
+            raise ConfigError(f"buffer={self.buffer} is read for an expert's soft or learnable labels (label_mode=soft|learnable); "
+                              "with label_mode=hard this recipe reads no expert buffer", key="buffer")
 
 
 @dataclass

@@ -52,3 +52,14 @@ def test_literal_choices_are_read_as_their_type():
 
     assert coerce("3", Literal[1, 3], "channels") == 3 and coerce("real", Literal["real", "noise"], "init") == "real"
     assert coerce("random_real,herding", list[Literal["random_real", "herding"]], "baselines") == ["random_real", "herding"]
+
+
+def test_a_buffer_no_label_reads_is_refused_naming_the_key():
+    """image-dm with buffer=DIR and hard labels ignored the key silently; a trajectory recipe always reads it."""
+    from mmdistill.recipes import image_dm, image_mtt
+
+    with pytest.raises(ConfigError, match=r"buffer=/x is read for an expert's soft or learnable labels") as err:
+        image_dm.RECIPE.config(buffer="/x")
+    assert err.value.key == "buffer"
+    assert image_dm.RECIPE.config(buffer="/x", label_mode="soft").buffer == "/x"
+    assert image_mtt.RECIPE.config(buffer="/x").buffer == "/x"

@@ -8,7 +8,7 @@ way); :class:`ClassificationTrajectoryKeys` add the experts' protocol of a class
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mmdistill.errors import ConfigError
 from mmdistill.experts import ExpertTraining
@@ -27,6 +27,8 @@ class TrajectoryKeys(BufferKeys):
     The experts: ``num_experts`` networks trained ``expert_train_epochs`` epochs, in
     ``buffer`` (default ``<out>/experts``; trained there when it holds none). Recipes take the matching keys
     from a table (``tables/mtt.yaml``, ``tables/lors.yaml`` ...)."""
+
+    READS_BUFFER: ClassVar[bool] = True
 
     method: Literal["mtt", "tesla"] = key("mtt", help="mtt: the unrolled student's gradient; tesla: the same gradient in constant memory")
     num_experts: int = key(100, help="expert trajectories in the buffer", unit="experts", range="[1, inf)")
