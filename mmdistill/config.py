@@ -18,6 +18,7 @@ from typing import Any, Literal, Mapping, TypeVar
 import yaml
 
 from mmdistill.errors import ConfigError
+from mmdistill.keys import short_repr
 
 C = TypeVar("C")
 
@@ -64,12 +65,16 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 return False
             raise ValueError(value)
         if inner is int:
+            if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+                value = float(value)  # "1.0", "1e3" on the command line, as YAML's 1.0 and 1e3 are read
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
             return int(value)
         if inner is float:
             return float(value)
         if inner is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # a tensor or a list is no name
+                raise TypeError(value)
             return str(value)
         if origin is Literal:
             choices = typing.get_args(inner)
@@ -89,7 +94,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ValueError(value)
             return dict(loaded)
     except (TypeError, ValueError):
-        raise ConfigError(f"config key {key!r}: cannot read {value!r} as {getattr(inner, '__name__', inner)}", key=key) from None
+        raise ConfigError(f"config key {key!r}: cannot read {short_repr(value)} as {getattr(inner, '__name__', inner)}",
+                          key=key) from None
     return value
 
 

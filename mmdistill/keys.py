@@ -175,8 +175,14 @@ def expected_error(info: KeyInfo, value: Any) -> ConfigError:
     return _fail(info, value, "true or false" if tp is bool else info.describe_accepted() or f"a {getattr(tp, '__name__', tp)}")
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, or for a long one (a tensor passed where a name belongs) its type and first characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"<{type(value).__name__} {text[: limit - 20]}...>"
+
+
 def _fail(info: KeyInfo, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"config key {info.name}={value!r}: expected {expected}", key=info.name)
+    return ConfigError(f"config key {info.name}={short_repr(value)}: expected {expected}", key=info.name)
 
 
 def check_value(info: KeyInfo, value: Any) -> None:
@@ -262,5 +268,5 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "key", "key_infos",
+__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "key", "key_infos", "short_repr",
            "optional_inner", "resume_values", "validate"]

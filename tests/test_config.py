@@ -63,3 +63,19 @@ def test_a_buffer_no_label_reads_is_refused_naming_the_key():
     assert err.value.key == "buffer"
     assert image_dm.RECIPE.config(buffer="/x", label_mode="soft").buffer == "/x"
     assert image_mtt.RECIPE.config(buffer="/x").buffer == "/x"
+
+
+def test_integers_written_as_floats_read_alike_and_a_tensor_is_named_briefly():
+    """CLI seed=1.0 was refused while YAML's 1.0 and Python's 1.0 were read; dataset=<a tensor> printed the whole tensor."""
+    import torch
+
+    from mmdistill.recipe_cli import config_from_argv
+    from mmdistill.recipes import image_dm
+
+    cfg = config_from_argv(image_dm.RECIPE, ["seed=1.0", "eval_epochs=1e3"], prog="mmdistill run image-dm")
+    assert (cfg.seed, cfg.eval_epochs) == (1, 1000) and isinstance(cfg.seed, int)
+    with pytest.raises(ConfigError, match=r"seed='1.5': expected an integer"):
+        config_from_argv(image_dm.RECIPE, ["seed=1.5"], prog="mmdistill run image-dm")
+    with pytest.raises(ConfigError, match=r"config key dataset=<Tensor tensor\(.*\.\.\.>: expected a str") as err:
+        image_dm.RECIPE.config(dataset=torch.rand(50, 1, 9, 7))
+    assert len(str(err.value)) < 160
