@@ -157,5 +157,48 @@ def classes_without_test(name: str, classes: list[str], train_labels: Tensor, te
     return missing
 
 
-__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_labels", "class_grid", "classes_without_test", "export_folder_names", "new_tree",
-           "portable_name", "scan_files", "write_class_index"]
+def _id_list(ids: list[int], limit: int = 12) -> str:
+    return ", ".join(str(i) for i in ids[:limit]) + (f" ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterable[str] | None = None) -> list[str]:
+    """The class names of in-memory labels ``y_train`` and ``y_test`` (integer tensors (N,)): ``classes`` as strings,
+    or ``'0'..'K-1'`` when None. A :class:`DataError` starting with ``where`` (``register_tensors('name')``) and naming
+    the labels it got unless they are class ids 0..K-1 (K = the number of ``classes`` names, or the largest label + 1)
+    with every class present in ``y_train``: a class without a training sample cannot be distilled, and sparse ids
+    (3, 7, 11) would leave the classes between them empty."""
+    for arg, y in (("y_train", y_train), ("y_test", y_test)):
+        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+            raise DataError(f"{where}: {arg} must hold integer class ids, got dtype {y.dtype}")
+        if y.numel() and int(y.min()) < 0:
+            raise DataError(f"{where}: {arg} holds negative label(s) {_id_list(sorted(set(y[y < 0].tolist())))}; "
+                            "labels must be class ids 0..K-1")
+    got = {a: sorted(set(y.tolist())) for a, y in (("y_train", y_train), ("y_test", y_test))}
+    renumber = "renumber them (torch.unique(torch.cat([y_train, y_test]), return_inverse=True) gives 0..K-1)"
+    hint = f"{renumber} and pass classes= their K names in that order"
+    fix = f"add training samples of them, or leave them out of classes= and {renumber}"
+    if classes is not None:
+        names = [str(c) for c in classes]
+        if len(set(names)) != len(names):
+            raise DataError(f"{where}: classes has repeated names: {names}")
+        for arg, ids in got.items():
+            over = [i for i in ids if i >= len(names)]
+            if over:
+                raise DataError(f"{where}: {arg} holds class id(s) {_id_list(over)} but classes names {len(names)} class(es) "
+                                f"(ids 0..{len(names) - 1}); {hint}")
+    else:
+        names = [str(c) for c in range(max(got["y_train"] + got["y_test"], default=-1) + 1)]
+    trained = set(got["y_train"])
+    empty = [c for c in range(len(names)) if c not in trained]
+    if empty:
+        which = (f"class id(s) {_id_list(empty)}" if classes is None
+                 else "class(es) " + ", ".join(f"{names[c]!r} (id {c})" for c in empty[:12]) + (" ..." if len(empty) > 12 else ""))
+        test = "" if got["y_test"] == got["y_train"] else f" (y_test {_id_list(got['y_test'])})"
+        raise DataError(f"{where}: y_train holds labels {_id_list(got['y_train'])}{test}, which leave {which} of "
+                        f"0..{len(names) - 1} without a training sample; expected class ids 0..K-1 with every class in "
+                        f"y_train: {hint if classes is None else fix}")
+    return names
+
+
+__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_class_ids", "check_labels", "class_grid", "classes_without_test",
+           "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]

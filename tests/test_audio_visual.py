@@ -475,6 +475,23 @@ def test_registered_tensors_are_checked(tensors_set, caplog):
     assert "load_report" not in data.meta  # in-memory tensors: no load report (before: one, so a card line)
 
 
+def test_registered_tensors_refuse_labels_that_leave_a_class_untrained():
+    """Labels 3, 7, 11 were registered as 12 classes (9 without a sample); the failure came later, at distillation.
+    Refused at registration with the labels and what is expected (the check video's register_tensors shares)."""
+    from mmdistill.modalities.audio_visual import register_tensors
+    from mmdistill.modalities.audio_visual.loaders import _TENSOR_SETS
+
+    y, yt = torch.tensor([1, 1, 3, 3, 5]), torch.tensor([1, 3, 5])
+    pairs = dict(audio_train=_waves(y), image_train=_images(y * 0), audio_test=_waves(yt), image_test=_images(yt * 0))
+    for labels, msg in ((dict(y_train=y * 2 + 1, y_test=yt * 2 + 1), r"register_tensors\('sparse-av'\): y_train holds labels 3, 7, "
+                         r"11, which leave class id\(s\) 0, 1, 2, 4, 5, 6, 8, 9, 10 of 0..11 without a training sample"),
+                        (dict(y_train=y - 3, y_test=yt), r"y_train holds negative label\(s\) -2"),
+                        (dict(y_train=y, y_test=yt, classes=["a", "b", "c"]), r"y_train holds class id\(s\) 3, 5 but classes "
+                         r"names 3 class\(es\)")):
+        with pytest.raises(DataError, match=msg):
+            register_tensors("sparse-av", **pairs, **labels)
+    assert "sparse-av" not in _TENSOR_SETS
+
 def test_generated_pairs_store_no_load_report_and_files_keep_it(tmp_path):
     """tones-digits is generated: no load_report, no card line (before: "nothing skipped, padded or left out")."""
     from mmdistill.card import card_summary, loading_counts

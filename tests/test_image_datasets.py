@@ -68,6 +68,21 @@ def test_aliases_and_unknown_name():
         load_image_dataset("digits", test_fraction=1.0)
 
 
+def test_images_in_memory_as_dataset_get_a_short_message_with_the_imagefolder_route():
+    """A tensor passed as ``dataset`` gave "unknown image dataset 'tensor([[[[0.5457, ..." with the whole repr (2,690
+    characters). Now a short message: a dataset name is expected, and images in memory go through an ImageFolder (a
+    recipe's config refuses a tensor for the string key first: tests/test_config.py)."""
+    x = torch.rand(50, 1, 9, 7)
+    for value, got in ((x, r"got a Tensor of shape \(50, 1, 9, 7\)"), (x.numpy(), r"got a ndarray of shape \(50, 1, 9, 7\)"),
+                       ([1, 2], r"got a list")):
+        with pytest.raises(ConfigError, match=got + r": the image adapter does not take images in memory; save them as an "
+                                              r"ImageFolder .*dataset=imagefolder, data_root=that folder") as err:
+            load_image_dataset(value)
+        assert len(str(err.value)) < 400 and err.value.key == "dataset"
+    with pytest.raises(ConfigError, match=r"unknown image dataset 'x{59}\.\.\.; choose from digits") as err:
+        load_image_dataset("x" * 3000)  # an unknown name is cut too
+    assert len(str(err.value)) < 200
+
 # --------------------------------------------------------------------------- ImageFolder
 def test_imagefolder_train_test_subdirs(tmp_path):
     _tree(tmp_path / "train", {"cat": 4, "dog": 3})
@@ -287,7 +302,7 @@ def test_export_refuses_non_empty_target(tmp_path):
     target = tmp_path / "busy"
     target.mkdir()
     (target / "keep.txt").write_text("x")
-    with pytest.raises(DataError, match="busy"):
+    with pytest.raises(ConfigError, match="busy"):  # the --to argument (exit 2), as run's --out
         export_image_folder(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"], target, mean=(0.0,), std=(1.0,))
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
     empty = tmp_path / "empty"
@@ -407,6 +422,25 @@ def test_train_test_layout_reports_unused_folders_and_classes_without_test(tmp_p
     assert {"val", "stray"} <= set(ds.report.as_dict()["files"]["ignored"])
     assert "'c'" in image_log.text and "stray" in image_log.text
 
+
+def test_held_out_split_warns_about_a_class_left_without_test_images(tmp_path, caplog):
+    """Without a test split a class of one image stays in training: trained on, never scored. It was silent (no
+    warning, nothing in the load report); now a warning names it and the report holds ``classes_without_test``."""
+    import logging
+
+    _tree(tmp_path, {"3": 4, "7": 4, "11": 1})
+    logger = logging.getLogger("mmdistill.modalities.artifacts")  # the CLI's logging setup may stop propagation
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.artifacts"):
+            ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.25)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert ds.classes == ["11", "3", "7"] and len(ds.x_train) == 7 and len(ds.x_test) == 2
+    assert ds.report.facts["classes_without_test"] == ["11"]
+    assert "class(es) '11' have training images but no test image" in caplog.text and "needs at least two images" in caplog.text
+    _tree(tmp_path / "more", {"a": 2, "b": 3})  # every class scored: no fact, no warning
+    assert "classes_without_test" not in load_image_dataset("imagefolder", tmp_path / "more").report.facts
 
 def test_decompression_bomb_header_is_a_data_error(tmp_path):
     import zlib

@@ -69,3 +69,17 @@ def test_corrupt_image_is_named(tmp_path, capsys, garbage):
                      "--no-progress", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 3 and "broken.png" in err, err
+
+
+def test_tensor_as_dataset_is_refused_in_a_short_message(tmp_path):
+    """``image_dm.run(dataset=torch.rand(50, 1, 9, 7))`` raised a 2,690-character ConfigError holding the tensor's whole
+    repr. Refused now in a few lines naming ``dataset`` (by the config's type check or the image adapter's)."""
+    import torch
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    with pytest.raises(ConfigError, match="dataset") as err:
+        image_dm.run(dataset=torch.rand(50, 1, 9, 7), ipc=1, budget="cpu", iterations=2, eval_runs=1, eval_epochs=1,
+                     out=str(tmp_path / "run"), progress=False)
+    assert len(str(err.value)) < 400, str(err.value)

@@ -356,7 +356,7 @@ def test_tensor_sets_refuse_bad_shapes_dtypes_and_labels():
              ((x.long(), y, x, y), r"x_train: clips must be float in \[0, 1\] or uint8, got torch.int64"),
              ((x.masked_fill(x > 0.5, float("nan")), y, x, y), "x_train holds NaN"),
              ((x, y.float(), x, y), r"y_train: labels must be integers"),
-             ((x, y - 1, x, y), r"y_train: labels must be class indices >= 0"),
+             ((x, y - 1, x, y), r"y_train holds negative label\(s\) -1; labels must be class ids 0..K-1"),
              ((x, y, x[:0], y[:0]), "x_test holds no clip"),
              ((x[:, 0], y, x, y), r"x_train: clips must be \(N, C, T, H, W\)"),
              ((x.numpy(), y, x, y), "x_train must be a torch.Tensor")]
@@ -369,6 +369,28 @@ def test_tensor_sets_refuse_bad_shapes_dtypes_and_labels():
     with pytest.raises(ConfigError, match="non-empty string"):
         register_tensors("", x, y, x, y)
 
+
+def test_register_tensors_refuses_labels_that_leave_a_class_untrained():
+    """Labels 3, 7, 11 were taken as 12 classes; the run then failed in SyntheticSet.from_real with "class '0' has 0
+    training samples ... lower ipc" (a wrong hint). register_tensors refuses them, naming the labels and 0..K-1."""
+    from mmdistill.modalities.video import register_tensors
+    from mmdistill.modalities.video.adapter import _TENSOR_SETS
+
+    x, xt = torch.rand(5, 1, 2, 8, 8), torch.rand(3, 1, 2, 8, 8)
+    y, yt = torch.tensor([3, 3, 7, 7, 11]), torch.tensor([3, 7, 11])
+    cases = [((y, yt, None), r"register_tensors\('sparse'\): y_train holds labels 3, 7, 11, which leave class id\(s\) "
+                             r"0, 1, 2, 4, 5, 6, 8, 9, 10 of 0..11 without a training sample; expected class ids 0..K-1.*"
+                             r"torch.unique.*classes="),
+             ((y, yt, ["a", "b", "c"]), r"y_train holds class id\(s\) 3, 7, 11 but classes names 3 class\(es\) \(ids 0..2\)"),
+             ((y - 4, yt, None), r"register_tensors\('sparse'\): y_train holds negative label\(s\) -1; labels must be class ids"),
+             ((torch.tensor([0, 0, 1, 1, 1]), torch.tensor([0, 1, 2]), None), r"\(y_test 0, 1, 2\).*class id\(s\) 2 of 0..2"),
+             ((torch.tensor([0, 0, 1, 1, 1]), torch.tensor([0, 1, 1]), ["a", "b", "c"]), r"class\(es\) 'c' \(id 2\).*add training")]
+    for (ytr, yte, classes), msg in cases:
+        with pytest.raises(DataError, match=msg):
+            register_tensors("sparse", x, ytr, xt, yte, classes)
+    assert "sparse" not in _TENSOR_SETS
+    assert register_tensors("dense", x, torch.tensor([0, 0, 1, 1, 2]), xt, torch.tensor([0, 1, 1]), ["a", "b", "c"]) == "dense"
+    assert _TENSOR_SETS.pop("dense").classes == ["a", "b", "c"]  # a class absent from the test split is still taken
 
 def test_frame_size_below_four_names_the_key():
     from mmdistill.recipes import video_dm

@@ -38,7 +38,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
-from ..artifacts import classes_without_test
+from ..artifacts import check_class_ids, classes_without_test
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
@@ -68,7 +68,8 @@ class RawPair:
 def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_train: Tensor, audio_test: Tensor, image_test: Tensor,
                      y_test: Tensor, classes: list[str] | None = None) -> str:
     """Make in-memory pairs loadable as ``dataset=name``: waveforms (N, T) at the config's ``sample_rate``, frames
-    (N, C, h, w) in [0, 1] (or uint8), class ids (N,). Returns ``name``."""
+    (N, C, h, w) in [0, 1] (or uint8), class ids (N,) 0..K-1 with every class in ``y_train`` (K = the number of
+    ``classes`` names, or the largest label + 1); other labels are a DataError here. Returns ``name``."""
     if name in BUILT_IN:
         raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
     for what, a, i, y in (("train", audio_train, image_train, y_train), ("test", audio_test, image_test, y_test)):
@@ -92,9 +93,8 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
             lo, hi = float(i.min()), float(i.max())
             if lo < -1e-3 or hi > 1.0 + 1e-3:
                 raise DataError(f"{where}: float frames must lie in [0, 1] (uint8 for 0..255), got values in [{lo:g}, {hi:g}]")
-    k = int(max(int(y_train.max()), int(y_test.max())) + 1)
-    _TENSOR_SETS[name] = dict(audio=(audio_train, audio_test), image=(image_train, image_test), y=(y_train, y_test),
-                              classes=list(classes) if classes is not None else [str(c) for c in range(k)])
+    names = check_class_ids(f"register_tensors({name!r})", y_train, y_test, classes)  # 0..K-1, every class trained
+    _TENSOR_SETS[name] = dict(audio=(audio_train, audio_test), image=(image_train, image_test), y=(y_train, y_test), classes=names)
     return name
 
 

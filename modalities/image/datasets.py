@@ -41,7 +41,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import HIDDEN, scan_files
+from ..artifacts import HIDDEN, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -134,14 +134,30 @@ def list_image_datasets() -> list[str]:
     return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
 
 
+#: how much of an unknown ``dataset`` value a message shows
+_SHOWN_CHARS = 60
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` cut to :data:`_SHOWN_CHARS` characters (an array's repr runs to thousands)."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
+
+
 def canonical_name(name: str) -> str:
-    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError if unknown."""
+    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown.
+    Images in memory (a tensor or an array; the config refuses them first) are refused with the route the image adapter
+    has for them: an ImageFolder on disk (there is no ``register_tensors`` for images)."""
+    choices = ", ".join(list_image_datasets())
     if not isinstance(name, str):
-        raise ConfigError(f"dataset must be a name, got {name!r}; choose from {', '.join(list_image_datasets())}", key="dataset")
+        got = f"a {type(name).__name__} of shape {tuple(name.shape)}" if hasattr(name, "shape") else f"a {type(name).__name__}"
+        raise ConfigError(f"dataset must be a dataset name (a string), got {got}: the image adapter does not take images "
+                          "in memory; save them as an ImageFolder (one sub-folder of image files per class) and pass "
+                          f"dataset=imagefolder, data_root=that folder; names: {choices}", key="dataset")
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in list_image_datasets():
-        raise ConfigError(f"unknown image dataset {name!r}; choose from {', '.join(list_image_datasets())}")
+        raise ConfigError(f"unknown image dataset {_shown(name)}; choose from {choices}", key="dataset")
     return key
 
 
@@ -677,6 +693,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
     missing_test: list[str] = []
+    held_out_from: Path | None = None  # the folder test_fraction is held out of (no test split)
     if train_dir.is_dir():
         used = {train_dir.name} | ({test_dir.name} if test_dir is not None else set())
         for p in sorted(root.iterdir()):
@@ -702,6 +719,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if base == root:
             _refuse_split_lookalikes(root)
         classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
+        held_out_from = base
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
         _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
                       f"image_size={size[0] if size[0] == size[1] else size}")
@@ -709,6 +727,9 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
     x = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes)
     n_tr = len(train_files)
     y = torch.tensor([label for _, label in train_files + test_files], dtype=torch.long)
+    if held_out_from is not None:  # a class of one image stays in training: warned, and named in the load report
+        classes_without_test("imagefolder", classes, y[:n_tr], y[n_tr:], f"{held_out_from} has no test split and a class "
+                             f"needs at least two images to hold one out (test_fraction={test_fraction})", report, what="image")
     _report(report, root, ignored, missing_test, test_dir, notes)
     return x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], classes
 

@@ -35,7 +35,7 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
         raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
     if name in ("moving-digits", "folder", "frames"):
         raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
-    _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name)
+    _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name, where=f"register_tensors({name!r})")
     return name
 
 

@@ -47,6 +47,8 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 
+from ..artifacts import check_class_ids
+
 log = logging.getLogger(__name__)
 
 #: file types read as video files (decord/ffmpeg's common containers); any other file in a class folder is named as
@@ -727,9 +729,11 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
 
 
 def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: Iterable[str] | None = None,
-                 name: str = "tensors") -> VideoSet:
-    """A set from in-memory clips (N, C, T, H, W) (float in [0, 1], or uint8) and integer labels (N,) in
-    ``[0, len(classes))``; anything else is a :class:`DataError` naming the argument."""
+                 name: str = "tensors", where: str = "from_tensors") -> VideoSet:
+    """A set from in-memory clips (N, C, T, H, W) (float in [0, 1], or uint8) and integer labels (N,): class ids
+    0..K-1 with every class in ``y_train`` (K = the number of ``classes`` names, or the largest label + 1; see
+    :func:`~modalities.artifacts.check_class_ids`); anything else is a :class:`DataError` naming the
+    argument (label errors start with ``where``)."""
     args = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     for arg, t in args.items():
         if not isinstance(t, Tensor):
@@ -743,8 +747,6 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
             raise DataError(f"y_{split}: labels must be (N,) with N = {len(x)}, got shape {tuple(y.shape)}")
         if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
             raise DataError(f"y_{split}: labels must be integers (class indices), got {y.dtype}")
-        if int(y.min()) < 0:
-            raise DataError(f"y_{split}: labels must be class indices >= 0, got {int(y.min())}")
         if x.dtype != torch.uint8:
             if not x.dtype.is_floating_point:
                 raise DataError(f"x_{split}: clips must be float in [0, 1] or uint8, got {x.dtype}")
@@ -756,15 +758,7 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
                                 "(divide 0-255 pixels by 255, or pass uint8)")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"train clips {tuple(x_train.shape[1:])} and test clips {tuple(x_test.shape[1:])} differ in shape")
-    n_cls = int(max(y_train.max(), y_test.max())) + 1
-    if classes is not None:
-        classes = [str(c) for c in classes]
-        if len(classes) < n_cls:
-            raise DataError(f"classes names {len(classes)} class(es) but the labels go up to {n_cls - 1}")
-        if len(set(classes)) != len(classes):
-            raise DataError(f"classes has repeated names: {classes}")
-    else:
-        classes = [str(i) for i in range(n_cls)]
+    classes = check_class_ids(where, y_train, y_test, classes)
 
     def f(x: Tensor) -> Tensor:
         return x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
