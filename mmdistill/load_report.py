@@ -118,8 +118,14 @@ class LoadReport:
         return out
 
     def summary(self) -> str:
-        """The card's line: the non-zero counts (``"unreadable 2, ignored 1"``), or that there were none."""
-        return summary_line(self.counts())
+        """The card's line: the non-zero counts (``"unreadable 2, ignored 1"``), or that there were none; then the
+        classes a split left without a test sample (fact :data:`CLASSES_WITHOUT_TEST`: trained on, never scored)."""
+        line = summary_line(self.counts())
+        unscored = self.facts.get(CLASSES_WITHOUT_TEST)
+        if isinstance(unscored, list) and unscored:
+            shown = ", ".join(repr(str(c)) for c in unscored[:NAMES]) + (f" and {len(unscored) - NAMES} more" if len(unscored) > NAMES else "")
+            line += f"; class(es) without a test sample, trained on but not scored: {shown}"
+        return line
 
     def base_folder(self) -> Path | None:
         """The folder entries are relative to: the root, or the folder holding it when it is a file (a CSV, a tar)."""
@@ -195,6 +201,10 @@ def relative_name(path: str, base: Path | None) -> str:
     return p.name if p.is_absolute() else path
 
 
+#: the fact naming the classes a split left without a test sample (the image, audio and audio-visual loaders set it)
+CLASSES_WITHOUT_TEST = "classes_without_test"
+
+
 def summary_line(counts: Mapping[str, Any]) -> str:
     """``"unreadable 2, ignored 1"``: the positive integer counts of ``counts`` in order, or :data:`NOTHING`."""
     shown = [f"{k.replace('_', ' ')} {n:,}" for k, n in counts.items() if isinstance(n, int) and not isinstance(n, bool) and n > 0]
@@ -210,4 +220,4 @@ def is_report(data: Any) -> bool:
             and isinstance(data.get("files", {}), Mapping) and isinstance(data.get("facts", {}), Mapping))
 
 
-__all__ = ["FORMAT", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]
+__all__ = ["CLASSES_WITHOUT_TEST", "FORMAT", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]

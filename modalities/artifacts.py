@@ -16,6 +16,7 @@ import torch
 
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
+from mmdistill.load_report import CLASSES_WITHOUT_TEST
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -153,7 +154,7 @@ def classes_without_test(name: str, classes: list[str], train_labels: Tensor, te
         log.warning("%s: class(es) %s have training %ss but no test %s (%s); their accuracy is not measured", name,
                     ", ".join(repr(c) for c in missing), what, what, why)
         if report is not None:
-            report.facts["classes_without_test"] = missing
+            report.facts[CLASSES_WITHOUT_TEST] = missing
     return missing
 
 

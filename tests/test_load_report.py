@@ -166,3 +166,11 @@ def test_the_read_back_keeps_the_stored_order_of_kinds():
     back = LoadReport.from_dict(stored)
     assert list(back.counts()) == ["padded", "unreadable"] and back.summary() == "padded 2, unreadable 1"
     assert loading_counts(_manifest({"load_report": stored})) == "padded 2, unreadable 1"
+
+
+def test_the_card_line_names_classes_left_without_a_test_sample():
+    """The loaders recorded classes_without_test in the manifest, but the card's line showed only counts."""
+    report = LoadReport(root="set")
+    report.facts["classes_without_test"] = ["solo", "duo"]
+    manifest = {"synthetic": {"meta": {"load_report": report.as_dict()}}}
+    assert loading_counts(manifest) == (f"{NOTHING}; class(es) without a test sample, trained on but not scored: 'solo', 'duo'")

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.load_report import LoadReport
+from mmdistill.load_report import CLASSES_WITHOUT_TEST, LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
@@ -768,7 +768,7 @@ def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], mis
     if missing_test:
         log.warning("imagefolder: %s has no folder for class(es) %s: they have training images but no test images",
                     test_dir, ", ".join(repr(c) for c in missing_test))
-        report.facts["classes_without_test"] = list(missing_test)
+        report.facts[CLASSES_WITHOUT_TEST] = list(missing_test)
     if notes:
         report.facts["decoding_warnings"] = {k: {"images": v[0], "first": report.relative(v[1]), "message": v[2]}
                                              for k, v in notes.items()}
