@@ -738,3 +738,18 @@ def test_a_frames_tree_read_as_video_files_gets_the_frames_hint(tmp_path):
     root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2})
     with pytest.raises(DataError, match=r"no clips found under .*frame images were found: --dataset frames reads one folder"):
         load_clip_folder(root, kind="files", sampling=_sampling(), use_cache=False)
+
+
+def test_a_drawn_split_names_a_class_left_without_a_test_clip(tmp_path, caplog):
+    """Class folders without a split: 20 % of a 2-clip class rounds to no test clip; it was trained on and never scored,
+    without a word. Now a warning names it and the report holds classes_without_test, from a cached load too."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 5, "b": 2})
+    for _ in range(2):  # decoded, then read from the cache
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "cache")
+        assert vs.report.facts["classes_without_test"] == ["b"]
+        assert "class(es) 'b' have training clips but no test clip" in caplog.text
+    assert vs.report.facts["cache"].startswith("hit")

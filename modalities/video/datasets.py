@@ -47,7 +47,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 
-from ..artifacts import check_class_ids
+from ..artifacts import check_class_ids, classes_without_test
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".m
                     ".ts", ".mts", ".m2ts", ".vob", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SHORT_POLICIES = ("gap", "pad", "skip")
+#: why a class can end up without a test clip (the warning of :func:`~modalities.artifacts.classes_without_test`)
+UNSCORED_WHY = ("a drawn split holds out test_fraction of a class's clips, rounded, so a class of few clips may give none; "
+                "or its test clips were unreadable or too short")
 OFFSETS = ("random", "center")
 
 
@@ -653,6 +656,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         if cached is not None:
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
+            classes_without_test(Path(root).name, info["classes"], tensors["y_train"], tensors["y_test"],
+                                 UNSCORED_WHY, report)
             for line in report.lines():
                 log.warning("%s", line)
             if strict and (err := report.strict_error()) is not None:
@@ -719,6 +724,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         return x, y
 
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
+    classes_without_test(Path(root).name, classes, ytr, yte, UNSCORED_WHY, report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     if cache_path is not None:
         _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
