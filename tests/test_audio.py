@@ -88,6 +88,16 @@ def test_inversion_sounds_like_the_input():
         assert abs(peak_hz - freq) < 0.25 * freq, (freq, peak_hz)
 
 
+def test_a_loud_map_inverts_to_a_waveform_not_a_square_wave():
+    """A distilled map is louder than a real one (its c0 far above the real maps'); torchaudio's deemphasis clamped the
+    waveform to [-1, 1] before the peak scaling, so exports were a clipped square wave (99.98 % of samples at +-0.9)."""
+    p = FDMFCCParams(sample_rate=8000)
+    maps = FDMFCC(p)(torch.from_numpy(_tone(440)))[None]
+    maps[:, 0, 0] += 300.0  # c0: the frame energy, as a distilled map's reached +260
+    back = fdmfcc_to_waveform(maps, p, num_samples=4000)
+    assert float((back.abs() > 0.85).float().mean()) < 0.05 and back.abs().max() <= 0.9 + 1e-6
+
+
 def test_bad_feature_parameters_are_named():
     with pytest.raises(ConfigError, match="n_mfcc"):
         FDMFCCParams(n_mfcc=50, n_mels=40)

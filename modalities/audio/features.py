@@ -277,8 +277,10 @@ def fdmfcc_to_waveform(maps: Tensor, params: FDMFCCParams, num_samples: int | No
         window_fn=torch.hamming_window, power=1.0, length=length, rand_init=False,
     )
     wave = griffin_lim(magnitude)
-    if params.preemphasis > 0:
-        wave = torchaudio.functional.deemphasis(wave, params.preemphasis)
+    if params.preemphasis > 0:  # deemphasis, y[n] = x[n] + a * y[n-1], without torchaudio's clamp to [-1, 1]: a distilled
+        # map's waveform is louder than a real one's, and the clamp made it a square wave before the peak scaling below
+        a = torch.tensor([1.0, -params.preemphasis], dtype=wave.dtype)
+        wave = torchaudio.functional.lfilter(wave, a, torch.tensor([1.0, 0.0], dtype=wave.dtype), clamp=False)
     peak = wave.abs().amax(dim=-1, keepdim=True).clamp_min(1e-9)
     return torch.nan_to_num(wave / peak * 0.9)
 
