@@ -615,3 +615,14 @@ def test_pair_preview_names_its_columns_and_draws_every_spectrogram_on_one_scale
     assert [ax.get_title() for ax in axes[:4]] == ["frame", "log-mel (dB)", "frame", "log-mel (dB)"]
     limits = {ax.images[0].get_clim() for ax in axes[1::2] if ax.images}
     assert len(limits) == 1
+
+
+def test_a_16_bit_png_frame_is_scaled_not_saturated(tmp_path):
+    """convert("L") on a 16-bit PNG saturated it: 40000 read as 255 (white)."""
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual.loaders import _read_image
+
+    Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    assert torch.allclose(_read_image(tmp_path / "deep.png"), torch.full((1, 4, 4), round(40000 / 257) / 255.0))

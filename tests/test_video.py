@@ -753,3 +753,186 @@ def test_a_drawn_split_names_a_class_left_without_a_test_clip(tmp_path, caplog):
         assert vs.report.facts["classes_without_test"] == ["b"]
         assert "class(es) 'b' have training clips but no test clip" in caplog.text
     assert vs.report.facts["cache"].startswith("hit")
+
+
+# ------------------------------------------------------------------ walkthrough 33E: frame order, 16-bit frames, the cache, GIF frames
+def _numbered_clip(d: Path, names: list[str], mode: str = "RGB") -> None:
+    """A clip folder ``d``: frame ``names[i]`` has intensity 10 * i + 5 (8 x 8; ``I;16``: the same level x 257)."""
+    from PIL import Image
+
+    d.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        level = 10 * i + 5
+        if mode == "I;16":
+            Image.fromarray(np.full((8, 8), level * 257, dtype=np.uint16)).save(d / name)
+        else:
+            Image.new("RGB", (8, 8), (level,) * 3).save(d / name)
+
+
+def _levels(x: torch.Tensor) -> list[int]:
+    """The intensity of each frame of one clip (C, T, H, W) in [0, 1], as 0..255."""
+    return [round(float(v) * 255) for v in x[0, :, 0, 0]]
+
+
+def test_frame_images_are_read_in_natural_order_not_text_order(tmp_path):
+    """frame_1 ... frame_12 (no zero padding) were read as 1, 10, 11, 12, 2, ...: clips scrambled in time."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    names = [f"frame_{i}.png" for i in range(1, 13)]
+    for split in ("train", "test"):
+        _numbered_clip(tmp_path / "data" / split / "a" / "c0", names)
+    vs = load_clip_folder(tmp_path / "data", kind="frames", sampling=_sampling(num_frames=12, frame_size=None, offset="center"),
+                          use_cache=False)
+    assert _levels(vs.x_train[0]) == [10 * i + 5 for i in range(12)]
+
+
+def test_a_rawframes_clip_folder_gives_its_img_frames_and_names_the_flow(tmp_path, caplog):
+    """mmaction2's rawframes layout: img_ (RGB) beside x_/y_ (optical flow) in one clip folder; all were read as frames."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = tmp_path / "tsn"
+    for split in ("train", "test"):
+        d = root / split / "a" / "c0"
+        _numbered_clip(d, [f"img_{i:05d}.jpg" for i in range(1, 5)])
+        for flow in ("x", "y"):
+            from PIL import Image
+
+            for i in range(1, 5):
+                Image.new("L", (8, 8), 128).save(d / f"{flow}_{i:05d}.jpg")
+    with caplog.at_level("WARNING"):
+        vs = load_clip_folder(root, kind="frames", sampling=_sampling(num_frames=4, frame_size=None), use_cache=False, strict=True)
+    assert [abs(v - (10 * i + 5)) <= 2 for i, v in enumerate(_levels(vs.x_train[0]))] == [True] * 4  # JPEG: near
+    assert sorted(Path(p).name for p, _ in vs.report.unused) == ["x_*", "x_*", "y_*", "y_*"]
+    assert vs.report.unused[0][1] == "4 image(s) of another sequence; the clip is its img_* frames (mmaction2's rawframes layout)"
+    assert "clip(s) or frame sequence(s) the layout leaves out" in caplog.text
+    # several sequences and none of them RGB: refused, naming the prefixes
+    other = tmp_path / "two"
+    for split in ("train", "test"):
+        _numbered_clip(other / split / "a" / "c0", [f"left_{i}.png" for i in range(4)] + [f"right_{i}.png" for i in range(4)])
+    with pytest.raises(DataError, match=r"c0 holds 2 image sequences .*left_\* \(4\), right_\* \(4\).*one sequence per clip"):
+        load_clip_folder(other, kind="frames", sampling=_sampling(), use_cache=False)
+
+
+def test_16_bit_png_frames_are_scaled_to_8_bits_not_saturated(tmp_path):
+    """I;16 frames went through convert("RGB") and came out solid white."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    for split in ("train", "test"):
+        _numbered_clip(tmp_path / "data" / split / "a" / "c0", [f"f{i:02d}.png" for i in range(4)], mode="I;16")
+    vs = load_clip_folder(tmp_path / "data", kind="frames", sampling=_sampling(frame_size=None), use_cache=False)
+    assert _levels(vs.x_train[0]) == [5, 15, 25, 35]  # (10 i + 5) x 257 / 257, exactly
+    assert vs.x_train.shape[1] == 3 and torch.equal(vs.x_train[0, 0], vs.x_train[0, 2])
+
+
+def test_frames_replaced_under_the_same_names_are_decoded_again_not_a_stale_cache_hit(tmp_path):
+    """The key took the clip folder's own size and time, which overwriting frames in place does not change."""
+    import os
+
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        _numbered_clip(root / split / "a" / "c0", [f"f{i}.png" for i in range(4)])
+    first = load_clip_folder(root, kind="frames", sampling=_sampling(frame_size=None), cache_dir=tmp_path / "c")
+    clip = root / "train" / "a" / "c0"
+    st = clip.stat()
+    from PIL import Image
+
+    for i in range(4):  # same names, new pixels; the folder's size and time stay as they were
+        Image.new("RGB", (8, 8), (200,) * 3).save(clip / f"f{i}.png")
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = load_clip_folder(root, kind="frames", sampling=_sampling(frame_size=None), cache_dir=tmp_path / "c")
+    assert _levels(first.x_train[0]) == [5, 15, 25, 35]
+    assert again.report.cache.startswith("wrote") and _levels(again.x_train[0]) == [200] * 4
+
+
+def test_a_cache_hit_and_a_cache_write_say_so_on_the_log(tmp_path, caplog):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    for verb in ("cached in", "read from the cache"):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="mmdistill.modalities.video.datasets"):
+            vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+        (cache,) = (tmp_path / "c").glob("*.safetensors")
+        lines = [r for r in caplog.records if ".safetensors" in r.getMessage() and r.levelname == "INFO"]
+        assert len(lines) == 1 and verb in lines[0].getMessage() and str(cache) in lines[0].getMessage()
+    assert vs.report.cache == f"hit {cache.name}"
+
+
+def test_a_cache_that_cannot_be_written_or_read_is_a_warning_not_the_end_of_the_run(tmp_path, monkeypatch, caplog):
+    """A file where the cache folder should be, MMDISTILL_CACHE naming a file, a location the system refuses: the
+    clips were all decoded, then the run stopped (raw FileExistsError / NotADirectoryError / PermissionError)."""
+    from pathlib import Path as P
+
+    import safetensors.torch
+
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("MMDISTILL_CACHE", str(afile))
+    for cache_dir in (afile, None):  # --cache-dir afile, MMDISTILL_CACHE=afile (cache in afile/video)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=cache_dir)
+        assert len(vs.x_train) + len(vs.x_test) == 6 and vs.report.cache.startswith("not written")
+        assert "cannot be written" in caplog.text and f"{afile} is a file, not a folder" in caplog.text
+    monkeypatch.delenv("MMDISTILL_CACHE")
+
+    def refused(*a, **k):
+        raise PermissionError(1, "Operation not permitted")
+
+    with monkeypatch.context() as m:
+        m.setattr(safetensors.torch, "save_file", refused)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+        assert vs.report.cache.startswith("not written") and "PermissionError: Operation not permitted" in caplog.text
+        assert not list((tmp_path / "c").glob(".*.tmp"))
+    exists = P.exists
+
+    def no_look(self, *a, **k):
+        if self.suffix == ".safetensors":
+            raise PermissionError(13, "Permission denied")
+        return exists(self, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(P, "exists", no_look)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+        assert len(vs.x_train) + len(vs.x_test) == 6 and "cannot be read (PermissionError: Permission denied)" in caplog.text
+
+
+def test_a_corrupt_frame_names_its_clip_in_the_warning(tmp_path, caplog):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    (root / "a" / "clip1" / "frame_02.png").write_bytes(b"not a png")
+    with caplog.at_level("WARNING"):
+        vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    line = next(r.getMessage() for r in caplog.records if "unreadable" in r.getMessage())
+    assert f"{root / 'a' / 'clip1'} (frame_02.png: cannot identify image file)" in line
+    assert vs.report.unreadable == [(str(root / "a" / "clip1"), "frame_02.png: cannot identify image file")]
+
+
+def test_exported_gifs_keep_every_frame_of_a_clip_that_holds_still(tmp_path):
+    """Pillow's save_all merged identical frames: a 5-frame clip (3 alike, then 2 alike) became a 2-frame GIF."""
+    from PIL import Image, ImageSequence
+
+    from mmdistill.modalities.video.export import _save_gif
+
+    torch.manual_seed(0)
+    for c in (3, 1):
+        a, b = torch.rand(c, 1, 8, 8), torch.rand(c, 1, 8, 8)
+        path = _save_gif([torch.cat([a, a, a, b, b], 1)], tmp_path / f"c{c}.gif")
+        with Image.open(path) as im:
+            assert im.n_frames == 5 and im.info.get("loop") == 0
+            frames = [(np.asarray(f.convert("RGB")).copy(), f.info.get("duration")) for f in ImageSequence.Iterator(im)]
+        assert [d for _, d in frames] == [120] * 5
+        same = [bool((f == frames[0][0]).all()) for f, _ in frames]
+        assert same == [True, True, True, False, False]
+        if c == 1:  # grayscale: exact pixels, upscaled x8
+            assert np.array_equal(frames[3][0][::8, ::8, 0], (b[0, 0] * 255).round().numpy().astype(np.uint8))

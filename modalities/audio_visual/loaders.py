@@ -39,6 +39,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import check_class_ids, classes_without_test
+from ..image.datasets import to_8bit
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
@@ -320,7 +321,9 @@ def _read_image(path: Path) -> Tensor:
 
     try:
         with Image.open(path) as im:
-            im = im.convert("L") if im.mode in ("L", "1", "I", "I;16", "F") else im.convert("RGB")
+            if im.mode.startswith("I") or im.mode == "F":  # 16-bit (and 32-bit) grayscale: scaled, not saturated to white
+                im = to_8bit(im, path)
+            im = im.convert("L") if im.mode in ("L", "1") else im.convert("RGB")
             arr = np.asarray(im, dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError) as exc:
         raise DataError(f"cannot read image file {path}: {exc}") from None

@@ -16,9 +16,19 @@ and files found under the root that are not clips of the layout (``ignored``) or
 ignored item and every short clip (skipped, padded or shrunk) an error, never an unused one. Every class of the layout is kept: a class
 left with no training clip is refused by name.
 
+A folder of frame images (``kind="frames"``) is one clip: its images in natural order (numbers in names compare as
+numbers: ``frame_2`` before ``frame_10``, as frame-extraction tools name frames without zero padding). A clip folder
+holding several image sequences (names with different prefixes before their number: mmaction2's rawframes layout keeps
+``img_*`` RGB frames beside ``x_*``/``y_*`` optical flow) gives its RGB frames (:data:`RGB_PREFIXES`); the others
+are named as ``unused``, and several sequences without an RGB one are refused by name. 16-bit frames are scaled to
+8 bits (value / 257), as the image loaders do.
+
 Decoded clips are cached as one uint8 safetensors file per split, keyed by the file list (paths, sizes and
-modification times) and the decode settings, so a second run with the same settings does not decode again; a cache
-file that cannot be read (or holds other settings) is decoded again and replaced, with a warning.
+modification times; for a frame folder, those of every file in it) and the decode settings, so a second run with the
+same settings does not decode again (an INFO line names the cache file read or written); a cache file that cannot be
+read (or holds other settings) is decoded again and replaced, and a cache that cannot be written (a file where its
+folder should be, a folder the system refuses) leaves the clips uncached, each with a warning: the cache never
+costs the run.
 """
 
 from __future__ import annotations
@@ -129,15 +139,18 @@ class LoadReport(CoreLoadReport):
     ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
     folders, a file of a type that is not a video in a class folder, a file that is not a frame image in a clip
     folder); ``unused``: clips the layout leaves out by design (``val/`` when ``test/`` exists, a split file's ``val``
-    rows when it has ``test`` rows, a clip under the root the split file does not list), named and never made an
-    error by ``strict``. ``facts["layout"]`` says which layout was read. The kinds read as
-    attributes (``report.unreadable``: a copy of the entries; fill through ``add``) and ``cache`` is the ``cache`` fact (``hit``/``wrote`` and
-    the cache file's name)."""
+    rows when it has ``test`` rows, a clip under the root the split file does not list) and the other image sequences
+    of a clip folder that holds RGB frames (``img_*``) beside optical flow (``x_*``, ``y_*``: mmaction2's rawframes
+    layout; one entry ``<clip>/<prefix>*`` per sequence), named and never made an error by ``strict``.
+    ``facts["layout"]`` says which layout was read. The kinds read as attributes (``report.unreadable``: a copy of the
+    entries; fill through ``add``) and ``cache`` is the ``cache`` fact (``hit``, ``wrote`` or ``not written`` (a
+    warning said why) and the cache file's name)."""
 
     KINDS = {"unreadable": "unreadable or empty file(s) skipped",
              "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
              "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
-             "unused": "clip(s) the layout leaves out (a val split beside a test split, or not listed by the split file)",
+             "unused": "clip(s) or frame sequence(s) the layout leaves out (a val split beside a test split, not listed by the "
+                       "split file, or optical flow beside a clip folder's img_ frames)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
 
@@ -516,25 +529,102 @@ def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None
     return frames, length, kind
 
 
-def _decode_frame_dir(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
+#: the name prefixes of a clip folder's RGB frames taken when it holds several image sequences: mmaction2's rawframes
+#: layout (``img_00001.jpg`` beside the optical flow ``x_00001.jpg``/``y_00001.jpg`` or ``flow_x_``/``flow_y_``), and
+#: ``image_00001.jpg`` as other extraction scripts name them; compared without case and separators (``img``, ``img_``,
+#: ``IMG-``)
+RGB_PREFIXES = ("img", "image")
+
+
+def _natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key of a frame name in natural order: runs of digits compare as numbers (``frame_2`` before
+    ``frame_10``, as frame-extraction tools number frames without zero padding), the rest without case; the name
+    itself breaks ties (``frame_01``, ``frame_1``)."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(t) if i % 2 else t.lower() for i, t in enumerate(parts)), name
+
+
+def _sequence_prefix(name: str) -> str:
+    """The part of a frame file's stem before its final number (``img_`` of ``img_00001.jpg``, ``flow_x_`` of
+    ``flow_x_00001.jpg``, ``frame_`` of ``frame_1.5.png``, empty for ``00001.jpg``; the whole stem when it does not
+    end in a number)."""
+    return re.sub(r"\d[\d.:_-]*$", "", Path(name).stem)
+
+
+def _sequence_key(name: str) -> str:
+    """The image sequence a frame belongs to: :func:`_sequence_prefix` without case and trailing separators
+    (``img_00001.jpg`` and ``IMG-00002.jpg`` are one sequence, ``img``)."""
+    return _sequence_prefix(name).rstrip("._- ").lower()
+
+
+def _frame_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The frame images of the clip folder ``path`` in natural order (:func:`_natural_key`) and the image sequences
+    it leaves out, as ``(path/<prefix>*, reason)`` entries of ``unused``.
+
+    A clip is one image sequence: the frames whose names share the part before their number
+    (:func:`_sequence_key`). A folder of several (mmaction2's rawframes layout keeps ``img_*`` RGB frames beside
+    ``x_*``/``y_*`` optical flow) gives its RGB one (:data:`RGB_PREFIXES`) and names the others; several without an
+    RGB one is a :class:`DataError` naming them. Hidden files are passed over; not a folder: no frames."""
+    if not path.is_dir():
+        return [], []
+    with os.scandir(path) as it:
+        files = [path / e.name for e in it if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                 and e.is_file()]
+    groups: dict[str, list[Path]] = {}
+    for f in sorted(files, key=lambda f: _natural_key(f.name)):
+        groups.setdefault(_sequence_key(f.name), []).append(f)
+    if len(groups) <= 1:
+        return next(iter(groups.values()), []), []
+    shown = {p: _sequence_prefix(fs[0].name) for p, fs in groups.items()}  # as the files spell them
+    rgb = next((p for p in RGB_PREFIXES if p in groups), None)
+    if rgb is None:
+        desc = ", ".join(f"{shown[p] or '(none)'}* ({len(fs)})" for p, fs in list(groups.items())[:6])
+        raise DataError(f"clip folder {path} holds {len(groups)} image sequences (frame names with different prefixes before "
+                        f"their number: {desc}{' ...' if len(groups) > 6 else ''}); dataset=frames reads one sequence per clip "
+                        f"and takes the RGB one ({', '.join(p + '_*' for p in RGB_PREFIXES)}) beside optical flow: keep one "
+                        "sequence per folder, or name the RGB frames img_00001.jpg ...")
+    left = [(str(path / f"{shown[p]}*"), f"{len(fs)} image(s) of another sequence; the clip is its {shown[rgb]}* frames "
+             "(mmaction2's rawframes layout)") for p, fs in groups.items() if p != rgb]
+    return groups[rgb], left
+
+
+def _open_frame(file: Path, size: int | None) -> np.ndarray:
+    """One frame image as (H, W, 3) uint8, resized to ``size`` x ``size`` when given: 16-bit grayscale scaled to 8
+    bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
+    saturate it to white), grayscale, palette and alpha images made RGB."""
     from PIL import Image
 
+    from ..image.datasets import to_8bit
+
+    with Image.open(file) as im:
+        im = to_8bit(im, file).convert("RGB")
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        return np.asarray(im)
+
+
+def _frame_error(file: Path, exc: BaseException) -> str:
+    """Why a frame image cannot be read, naming it by file name (the clip's path goes before it in the report):
+    ``frame_5.png: cannot identify image file``."""
+    text = _why(exc).replace(str(file), file.name).replace(f"'{file.name}'", "").replace(f" {file.name} ", " ").strip()
+    return f"{file.name}: {text}"
+
+
+def _decode_frame_dir(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
+    """(T, H, W, 3) uint8 frames of a clip folder (its image sequence in natural order: :func:`_frame_files`), the
+    clip's length, and what was done (or the error)."""
     if not path.is_dir():
         return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
-    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."))
+    files, _ = _frame_files(path)
     idx, kind = sampling.indices(len(files), str(path))
     if idx is None:
         return None, len(files), "skip" if files else f"unreadable: no frame images ({', '.join(IMAGE_EXTENSIONS)})"
     frames = []
-    try:
-        for i in idx:
-            with Image.open(files[i]) as im:
-                im = im.convert("RGB")
-                if sampling.frame_size is not None and im.size != (sampling.frame_size, sampling.frame_size):
-                    im = im.resize((sampling.frame_size, sampling.frame_size), Image.BILINEAR)
-                frames.append(np.asarray(im))
-    except Exception as exc:
-        return None, len(files), f"unreadable: {files[i].name}: {exc}"
+    for i in idx:
+        try:
+            frames.append(_open_frame(files[i], sampling.frame_size))
+        except Exception as exc:  # Pillow raises several types for a damaged or foreign file
+            return None, len(files), f"unreadable: {_frame_error(files[i], exc)}"
     shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
     if len(shapes) > 1:
         desc = ", ".join(f"{w}x{h} ({name})" for (h, w), name in shapes.items())
@@ -550,16 +640,31 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 3  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
-# 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``
+CACHE_VERSION = 4  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+# 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``;
+# 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits
+
+
+def _clip_stamp(path: Path) -> str:
+    """What the cache key takes of one clip: a video file's size and modification time (ns); for a folder of frame
+    images, the name, size and modification time of each entry in it (one ``stat`` each, nothing read), so frames
+    replaced under the same names, which leave the folder's own time as it was, are decoded again."""
+    st = path.stat()
+    if not path.is_dir():
+        return f"{st.st_size}|{st.st_mtime_ns}"
+    with os.scandir(path) as it:
+        entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        stats = [(e.name, e.stat()) for e in entries]
+    return ";".join(f"{name}|{s.st_size}|{s.st_mtime_ns}" for name, s in stats)
 
 
 def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = ()) -> str:
+    """The decoded-clip cache key: the decode settings, each clip's path, class, split and :func:`_clip_stamp`, and
+    what the load named as not used."""
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION}, sort_keys=True).encode())
     for it in items:
-        st = it.path.stat()
-        h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+        h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
     for path, _ in ignored:
         h.update(f"ignored|{path}\n".encode())
     return h.hexdigest()[:24]
@@ -599,17 +704,50 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -
     return tensors, info
 
 
-def _write_cache(cache_path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    """Atomically: a temporary file of this process beside the cache, then renamed over it."""
+def _cache_exists(cache_path: Path) -> bool:
+    """Whether the cache file is there; a location the system will not even look into is a warning (the clips are
+    decoded), never the run's end."""
+    try:
+        return cache_path.exists()
+    except OSError as exc:
+        log.warning("decoded-clip cache %s cannot be read (%s); decoding the clips", cache_path, _os_why(cache_path.parent, exc))
+        return False
+
+
+def _os_why(folder: Path, exc: BaseException) -> str:
+    """Why the cache ``folder`` cannot be used, in words: a file standing where it or a folder above it should be
+    (``File exists`` and ``Not a directory`` say so badly), else the system's reason."""
+    for p in (folder, *folder.parents):
+        with contextlib.suppress(OSError):
+            if p.exists():
+                if not p.is_dir():
+                    return f"{p} is a file, not a folder"
+                break
+    reason = getattr(exc, "strerror", None) or _why(exc)
+    return f"{type(exc).__name__}: {reason}"
+
+
+def _write_cache(cache_path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> bool:
+    """Atomically: a temporary file of this process beside the cache, then renamed over it. A cache that cannot be
+    written is a warning naming it and why (the clips are decoded; the cache only saves the next load's decoding),
+    and False."""
     from safetensors.torch import save_file
 
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
     try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, cache_path)
+    except Exception as exc:  # noqa: BLE001 - OSError, or safetensors' own error for a file it cannot create
+        log.warning("decoded-clip cache %s cannot be written (%s); the clips are used without caching them (cache_dir "
+                    "(--cache-dir) sets a writable folder, cache=False (--no-cache) turns the cache off)",
+                    cache_path, _os_why(cache_path.parent, exc))
+        return False
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    log.info("decoded clips cached in %s", cache_path)
+    return True
 
 
 def _frames_hint(report: LoadReport, kind: str) -> str:
@@ -625,7 +763,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
-    (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout); see
+    (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
+    one image sequence per folder); see
     :func:`discover` for the layouts and the module docstring for sampling, short clips and the cache.
 
     Unreadable clips, clips shorter than ``(num_frames - 1) x frame_gap + 1 frames`` (skipped, padded or sampled with a smaller gap,
@@ -652,10 +791,11 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
                       / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored + unused)}.safetensors")
-        cached = _read_cache(cache_path, sampling, report) if cache_path.exists() else None
+        cached = _read_cache(cache_path, sampling, report) if _cache_exists(cache_path) else None
         if cached is not None:
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
+            log.info("decoded clips read from the cache %s (not decoded again)", cache_path)
             classes_without_test(Path(root).name, info["classes"], tensors["y_train"], tensors["y_test"],
                                  UNSCORED_WHY, report)
             for line in report.lines():
@@ -674,6 +814,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             report.extend("ignored", other)
             if strict:
                 raise report.strict_error(LEFT_OUT_KINDS)
+        if kind == "frames":
+            report.extend("unused", _frame_files(it.path)[1])  # optical flow beside a rawframes clip's RGB frames
         frames, length, what = decode(it.path, sampling)
         if frames is None:
             if what.startswith("unreadable"):
@@ -727,10 +869,10 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     classes_without_test(Path(root).name, classes, ytr, yte, UNSCORED_WHY, report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     if cache_path is not None:
-        _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
-                     {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                      "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
-        report.facts["cache"] = f"wrote {cache_path.name}"
+        wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
+                             {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
+                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
+        report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
     return VideoSet(Path(root).name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
 

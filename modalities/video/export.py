@@ -84,7 +84,8 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
 
 
 def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120) -> Path:
-    """Clips (C, T, H, W) in [0, 1] side by side, animated over T, upscaled to at least 64 px high."""
+    """Clips (C, T, H, W) in [0, 1] side by side, animated over T (every frame kept: :func:`_write_gif`), upscaled
+    to at least 64 px high."""
     from PIL import Image
 
     t = clips[0].shape[1]
@@ -96,8 +97,28 @@ def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120) -> Path:
         if scale > 1:
             im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
         frames.append(im.convert("P") if im.mode != "L" else im)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
-    return path
+    return _write_gif(frames, path, duration_ms)
+
+
+def _write_gif(frames: list, path: Path, duration_ms: int) -> Path:
+    """An endless animated GIF of ``frames`` (PIL images of one size, mode ``L``, or ``P`` with the web palette
+    ``convert("P")`` gives every frame), one GIF frame per frame, each ``duration_ms`` long.
+
+    Pillow's ``save_all`` merges a frame identical to the one before into it (adding up their durations; no save
+    option turns that off, Pillow 13 included), so a clip that holds still would come out with fewer frames than it
+    has. Each frame is written whole with Pillow's GIF helpers instead: the header (the first frame's palette as the
+    global one, looping), then every frame (a frame whose palette differs carries its own)."""
+    from PIL import GifImagePlugin
+
+    first = frames[0]
+    header, _ = GifImagePlugin.getheader(first, info={"loop": 0, "duration": duration_ms})
+    palette = first.getpalette()
+    chunks = list(header)
+    for im in frames:
+        own = im.mode == "P" and im.getpalette() != palette
+        chunks += GifImagePlugin.getdata(im, duration=duration_ms, **({"include_color_table": True} if own else {}))
+    Path(path).write_bytes(b"".join(chunks) + b";")
+    return Path(path)
 
 
 def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> Path:
