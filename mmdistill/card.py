@@ -154,15 +154,16 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     m = manifest.get("metrics") or {}
     out += ["## Metrics", ""]
     if evaluated_sets(m):
-        out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` networks trained from scratch on each set "
-                "(the baselines have the same size as the distilled set):", ""] + metric_rows(m) + [""]
+        proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
+        trained = proto.get("trained_as") or "networks trained from scratch on each set (the baselines have the same size as the distilled set)"
+        out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
         for net, rows in (m.get("cross_arch") or {}).items():
             out += [f"`{net}`: " + ", ".join(f"{set_cell(k, v)} %" for k, v in evaluated_sets(rows).items())]
         out += ["", "### How it was evaluated", ""]
         cfg = manifest.get("config", {})
-        proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
-        out += [f"- {runs} networks per set, {epochs} epochs each, seeded from the run's seed; "
+        each = proto.get("training") or f"{epochs} epochs each"  # a plan that trains otherwise than by epochs says how
+        out += [f"- {runs} networks per set, {each}, seeded from the run's seed; "
                 "mean ± std over the networks; random-real baselines draw a new subset per network",
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`"]

@@ -52,6 +52,7 @@ class MemorisationViews:
         feature_space: what the feature space is, in words (recorded in the manifest and the card).
         input_space: what the input space is, in words.
         real_bytes_per_sample: bytes of one real sample as a model input (the card's storage comparison).
+        real_bytes_basis: what those bytes are, in words (default: float32 model inputs).
         syn_pictures, real_pictures: draw samples (by index into ``syn_input`` / ``real_input``) as images,
             for image-like modalities; None otherwise.
     """
@@ -63,6 +64,7 @@ class MemorisationViews:
     feature_space: str = ""
     input_space: str = "model inputs"
     real_bytes_per_sample: int | None = None
+    real_bytes_basis: str | None = None
     syn_pictures: Pictures | None = None
     real_pictures: Pictures | None = None
 
@@ -240,6 +242,8 @@ def run_check(modality: Any, config: Any, syn: Any, data: Any, *, out_png: Path 
             return {"skipped": f"the {modality.name} adapter does not compare its sets with real samples"}
         block = check(views, seed=seed, out_png=out_png, title=title)
         block["real_bytes_per_sample"] = views.real_bytes_per_sample
+        if views.real_bytes_basis:
+            block["real_bytes_basis"] = views.real_bytes_basis
         return block
     except Exception as exc:  # noqa: BLE001 - the check reports, it never breaks a finished run
         log.warning("memorisation check skipped: %s: %s", type(exc).__name__, exc)

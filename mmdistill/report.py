@@ -72,7 +72,8 @@ def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, s
     title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
     mem = run_check(modality, cfg, syn, data, out_png=out / MEMORISATION_FILE, title=title)
     manifest["memorisation"] = mem
-    manifest["storage"] = storage_block(syn, mem.get("real_bytes_per_sample"), "float32 model inputs of the real training data")
+    manifest["storage"] = storage_block(syn, mem.get("real_bytes_per_sample"),
+                                        mem.get("real_bytes_basis") or "float32 model inputs of the real training data")
 
 
 def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run") -> Path:

@@ -540,6 +540,9 @@ def test_recipe_runs_and_writes_its_artifacts(recipe, tmp_path):
         assert (tmp_path / "run" / name).exists(), name
     decoded = json.loads((tmp_path / "run" / "decoded.json").read_text())
     assert len(decoded["sequences"]) == 4 and len(decoded["sequences"][0]) == 8
+    card = (tmp_path / "run" / "README.md").read_text()  # it said "networks trained from scratch ... 300 epochs each"
+    assert "learners trained on each set" in card and "Adam steps on a small set" in card and "epochs each" not in card
+    assert res.manifest["storage"]["real_basis"] == "a real user's last 8 item ids as int64 (a learner's input window)"  # not float32
     out = MODALITY.export(res.synthetic, tmp_path / "export")
     assert (out / "factors.safetensors").exists() and (out / "items.json").exists()
     back = load_sequences("sasrec", str(out / "sequences.txt"), SequenceLoadOptions(min_user_inter=1, min_item_inter=1))
@@ -742,3 +745,11 @@ def test_a_tucker_summary_without_its_item_factor_is_a_config_error():
     cfg = sequences_td3.RECIPE.config(**TINY)
     with pytest.raises(ConfigError, match="parameterization=tucker needs the pretrained item embedding"):
         init_summary(cfg, 40, None, generator(0), {})
+
+
+def test_a_max_len_whose_attention_cannot_fit_is_refused_naming_it():
+    """max_len=100000 padded every window to 100,000 items and ended in a traceback asking for 640 GB."""
+    cfg = tiny(max_len=100_000)
+    with pytest.raises(ConfigError, match=r"max_len=100000: every learner window is padded to max_len items") as err:
+        MODALITY.load(cfg)
+    assert err.value.key == "max_len"

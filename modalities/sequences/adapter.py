@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from mmdistill.evaluation import EvaluationPlan
+from mmdistill.errors import ConfigError
 from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 
@@ -29,6 +30,30 @@ class NextItemTask:
     name = "next-item ranking"
 
 
+#: the largest batch of windows a learner runs attention over: the outer loss's real prefixes, the pretraining and
+#: whole-data batches, or the ranking's users (:func:`.train.rank_metrics`' batch of 512)
+RANKING_BATCH = 512
+
+
+def check_attention_memory(config: Any) -> None:
+    """ConfigError naming ``max_len`` when SASRec's attention over windows of ``max_len`` items cannot fit the host's
+    available memory (``memory_check``): every window is padded to ``max_len``, and one attention map of a batch is
+    batch x n_heads x max_len^2 floats, held three times (scores, softmax, gradient). ``max_len=100000`` asked for
+    640 GB and ended in a traceback."""
+    if not getattr(config, "memory_check", True):
+        return
+    from mmdistill.memory import host_memory
+
+    batch = max(int(config.batch_real), int(config.pretrain_batch), RANKING_BATCH)
+    need = 3 * 4 * batch * int(config.n_heads) * int(config.max_len) ** 2
+    available = host_memory()
+    if available and need > available:
+        raise ConfigError(f"max_len={config.max_len}: every learner window is padded to max_len items, and SASRec's attention "
+                          f"over a batch of {batch} windows needs about {need / 2**30:,.0f} GiB (batch x n_heads x max_len^2 "
+                          f"floats, three times), more than the {available / 2**30:,.1f} GiB available; lower max_len (the "
+                          "reference's 50 or 200), or pass memory_check=false to try anyway", key="max_len")
+
+
 class SequenceModality(SequenceShare, AdapterDefaults):
     """The sequences adapter; its sharing hooks (Hugging Face ``items`` column, item-profile memorisation) are
     :class:`.share.SequenceShare`'s."""
@@ -36,6 +61,7 @@ class SequenceModality(SequenceShare, AdapterDefaults):
     name = "sequences"
 
     def load(self, config: Any) -> SequenceData:
+        check_attention_memory(config)
         opts = SequenceLoadOptions(max_len=config.max_len, min_user_inter=config.min_user_inter,
                                    min_item_inter=config.min_item_inter, kcore=config.kcore, on_bad=config.on_bad,
                                    log_format=config.log_format, seed=config.seed)

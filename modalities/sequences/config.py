@@ -211,6 +211,7 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
         "ipc": "seq_num (the summary's number of sequences; ipc follows it)",
         "lr_data": "seq_lr (Adam on the summary's factors)",
         "eval_networks": "eval_learners (sasrec, gru4rec)",
+        "eval_epochs": "eval_steps (Adam steps of a learner on a small set) and whole_epochs (on the whole data)",
     }
 
     #: the keys declared here (baselines) are evaluation keys in ``--help``
@@ -219,6 +220,8 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
     dataset: str = "generated"
     network: str = "sasrec"
     ipc: int = derived(20, help="the summary's size as the core counts it: seq_num (set seq_num)")
+    eval_epochs: int = derived(300, help="not used: learners train eval_steps steps on a small set, whole_epochs epochs on the "
+                               "whole data (set those)")
     eval_runs: int = 3
     baselines: list[Literal["random_real", "most_active", "whole"]] = key(
         factory=lambda: list(SEQUENCE_BASELINES),

@@ -158,6 +158,13 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                   "whole_training": {"optimizer": "adam", "lr": whole.lr, "epochs": whole.epochs, "batch_windows": whole.batch,
                                      "selection": "best validation hr@10"},
                   "embeddings": "pretrained on the whole training split" if cfg.eval_pretrained_embedding else "fresh",
+                  # the card's words for how the learners were trained (they are not networks trained for epochs)
+                  "trained_as": ("learners trained on each set, " + ("their item embeddings pretrained on the whole training "
+                                 "split and frozen" if cfg.eval_pretrained_embedding else "from scratch")
+                                 + f" (random real and most active users: as many sequences as the summary, {seq_num}; "
+                                 "the whole data: every training user)"),
+                  "training": (f"{small.steps} Adam steps on a small set (batch {small.batch}), {whole.epochs} epochs on the "
+                               "whole data"),
                   "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items,
                   **({"short_negative_users": short} if negatives is not None else {})},
         extra={"train_seconds": seconds, "pretrained": pretrain_info, "data_stats": dict(data.stats),

@@ -73,7 +73,8 @@ def sequence_memorisation_views(syn: SyntheticSet, decoded: Tensor, data: Sequen
     return MemorisationViews(syn_input=fake, real_input=real, syn_feature=random_features(fake), real_feature=random_features(real),
                              feature_space="ReLU(seeded Gaussian projection of the item profile to 256-d)",
                              input_space=f"item profiles (share of each item among a sequence's last {seq_len} items)",
-                             real_bytes_per_sample=8 * seq_len)
+                             real_bytes_per_sample=8 * seq_len,
+                             real_bytes_basis=f"a real user's last {seq_len} item ids as int64 (a learner's input window)")
 
 
 class SequenceShare(ShareDefaults):
