@@ -83,7 +83,8 @@ class GraphModality(AdapterDefaults):
             meta={"classes": list(data.classes), "dataset": data.name, "structure": config.structure,
                   "adj_threshold": config.adj_threshold, "setting": data.setting, "init": config.init,
                   "per_class": list(budget.per_class), "budget_label": budget.label(),
-                  "num_features": data.num_features, **{k: data.meta[k] for k in ("load_report",) if k in data.meta}},
+                  "num_features": data.num_features,
+                  **{k: data.meta[k] for k in ("load_report", "normalize_features") if k in data.meta}},
         )
 
     def matching_network(self, config: Any, data: NodeClassificationData) -> nn.Module:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError, DataError
+from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
@@ -98,14 +98,26 @@ def load_condensed(path: str | Path) -> Data:
     return to_pyg(load_graph_data(path))
 
 
+#: what an exported graph's features are, per the source's ``normalize_features``: a model trained on the export reads
+#: real graphs normalised the same way (a GCN trained on a Cora export scored 36.7 % on raw Planetoid features, 60.4 %
+#: with NormalizeFeatures)
+FEATURE_NOTES = {
+    "row": "learned in the source's row-normalised feature space (each node's features divided by their sum, PyG's "
+           "NormalizeFeatures): normalise real graphs the same way before using a model trained on this graph",
+    "standard": "learned in the source's standardised feature space (zero mean, unit variance per feature, the training "
+                "nodes' statistics): standardise real graphs the same way before using a model trained on this graph",
+    "none": "learned in the source's feature space, unnormalised",
+}
+
+
 def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
     """Write the condensed graph of ``syn`` (adjacency sparsified at the set's threshold) as a saved graph;
     every node is a training node. Raises DataError if ``out_dir`` exists and is not empty."""
     from .matching import synthetic_graph
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise DataError(f"export target {out_dir} exists and is not empty; choose another --to")
+    if out_dir.exists() and any(out_dir.iterdir()):  # the --to argument's fault (exit 2), as every export's
+        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
     with torch.no_grad():
         g = synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
     n = g.num_nodes
@@ -114,7 +126,9 @@ def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
         out_dir, x=g.x, edge_index=edge_index, y=syn.labels, edge_weight=edge_weight,
         masks={"train": torch.ones(n, dtype=torch.bool)}, classes=list(syn.meta.get("classes", [])) or None,
         name=f"condensed {syn.meta.get('dataset', '')}".strip(),
-        meta={"structure": syn.meta.get("structure"), "adj_threshold": syn.meta.get("adj_threshold")},
+        meta={"structure": syn.meta.get("structure"), "adj_threshold": syn.meta.get("adj_threshold"),
+              **({"normalize_features": syn.meta["normalize_features"],
+                  "features": FEATURE_NOTES.get(syn.meta["normalize_features"], "")} if "normalize_features" in syn.meta else {})},
     )
 
 
