@@ -180,7 +180,8 @@ class NetworkEvalKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 8
 
     eval_lr: float = key(0.01, help="learning rate of the evaluation networks", unit="step size", range="(0, inf)", resume=False)
-    eval_networks: list[str] = key(factory=list, help="networks the set is evaluated on (comma-separated); empty: the matching network",
+    eval_networks: list[str] = key(factory=list, help="networks the set is evaluated on (comma-separated); empty: the recipe's evaluation network (the "
+                                   "matching network for images, audio and video; eval_network for graphs)",
                                    resume=False)
     cross_arch: bool = key(False, help="evaluate on every network of the papers' cross-architecture tables", resume=False)
 

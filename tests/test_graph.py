@@ -606,6 +606,7 @@ def test_eval_cross_arch(gcond_run, capsys):
     out = captured.out + captured.err  # the summary on stdout, the per-network tables logged on stderr
     for name in ("[sgc]", "[gcn]", "[graphsage]", "[appnp]", "[cheby]", "[mlp]"):
         assert name in out
+    assert "scored on gcn (and 5 more networks" in out  # the plain evaluation's network heads the table (it was sgc)
 
 
 def test_resume_is_bit_exact(tmp_path):
