@@ -47,7 +47,7 @@ def describe(exc: BaseException) -> str:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         return f"cannot access{path}: {reason}{hint}"
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
-        return f"{stop_phrase(exc)}; continue with the same command and --resume (the last checkpoint is kept)"
+        return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)"
     return str(exc)
 
 

@@ -33,9 +33,9 @@ FINETUNE_FORMAT = "mmdistill.finetune/1"
 def versions(modality: Modality | None = None) -> dict[str, str]:
     """mmdistill's, torch's and Python's versions, the CPU kernels torch dispatches to (``AVX2``, ``AVX512`` ...: float
     results differ between them in the last bits, which SGD over many epochs grows into different accuracies), and
-    the adapter's libraries' versions."""
+    the adapter's libraries' versions, and torch's intra-op thread count (float sums on the CPU follow it too)."""
     out = {"mmdistill": __version__, "torch": torch.__version__, "python": platform.python_version(),
-           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": str(torch.get_num_threads())}
     if modality is not None:
         out.update(modality.versions())
     return out

@@ -64,6 +64,7 @@ def test_run_writes_the_contract(dm_run):
     assert manifest["versions"]["torch"] == torch.__version__
     # the kernels float results depend on (hosts differ: AVX2, AVX512), so a number that moves between hosts can be traced
     assert manifest["versions"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert manifest["versions"]["torch_threads"] == str(torch.get_num_threads())  # the float sums follow the thread count too
     for name in ("synthetic.safetensors", "preview.png", "metrics.jsonl", "loss.png", "accuracy.png"):
         assert (dm_run / name).stat().st_size > 0, name
     syn, _ = load_synthetic(dm_run)
