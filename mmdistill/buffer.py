@@ -13,6 +13,8 @@ never has to fit in memory. Training a buffer is :mod:`mmdistill.experts`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import logging
@@ -183,6 +185,19 @@ def unchecked_fields(saved: dict[str, Any], spec: ExpertSpec) -> list[str]:
     return out
 
 
+def as_recorded(spec: ExpertSpec, saved: dict[str, Any]) -> ExpertSpec:
+    """``spec`` less what ``saved`` (an older index's or shard's ``spec``) does not record (:func:`unchecked_fields`):
+    the fields of :data:`UNRECORDED_OK` it lacks set to None, and a training-data fingerprint cut to the fields it
+    records; what a buffer adding experts to older ones writes, so its index never claims what they were not checked
+    against."""
+    unchecked = unchecked_fields(saved, spec)
+    top = {k: None for k in unchecked if "." not in k}
+    data = spec.data
+    if isinstance(data, dict) and isinstance(saved.get("data"), dict) and "data" not in top:
+        data = {k: v for k, v in data.items() if k in saved["data"]}
+    return dataclasses.replace(spec, **{"data": data, **top})
+
+
 def data_mismatch(saved: Any, want: Any) -> str:
     """How two training-data fingerprints differ, field by field (``train samples: buffer 48, this run 52``)."""
     if not isinstance(saved, dict) or not isinstance(want, dict):
@@ -335,5 +350,5 @@ class ExpertBuffer:
         return [e.get("scores", []) for e in self.index["experts"]]
 
 
-__all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
+__all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "as_recorded", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
            "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]

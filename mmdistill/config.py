@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -73,6 +74,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if inner is float:
             return float(value)
         if inner is str:
+            if isinstance(value, os.PathLike):  # a pathlib.Path for out, data_root, buffer ...
+                return os.fspath(value)
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # a tensor or a list is no name
                 raise TypeError(value)
             return str(value)

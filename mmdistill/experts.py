@@ -29,8 +29,8 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, read_shard_header,
-                              shard_name, spec_mismatch, unchecked_fields, validate_index)
+from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
+                              shard_name, spec_mismatch, validate_index)
 from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -157,9 +157,13 @@ def _same_setting(saved: dict[str, Any], header: dict[str, Any]) -> bool:
     older mmdistill) are not compared."""
     saved_spec = saved.get("spec") if isinstance(saved.get("spec"), dict) else {}
     unrecorded = {k for k in UNRECORDED_OK if saved_spec.get(k) is None}
+    datas = [h.get("spec", {}).get("data") for h in (saved, header) if isinstance(h.get("spec"), dict)]
+    common = set.intersection(*(set(d) for d in datas)) if len(datas) == 2 and all(isinstance(d, dict) for d in datas) else None
 
     def strip(h: dict[str, Any]) -> dict[str, Any]:
         spec = {k: v for k, v in (h.get("spec") or {}).items() if k not in unrecorded}
+        if common is not None:  # fingerprint fields one side records and the other does not (added since): not compared
+            spec["data"] = {k: v for k, v in spec["data"].items() if k in common}
         return {**h, "spec": spec, "training": {k: v for k, v in (h.get("training") or {}).items() if k != "num_experts"}}
     return strip(saved) == strip(header)
 
@@ -179,10 +183,7 @@ def _check_existing_index(out: Path, spec: ExpertSpec, training: ExpertTraining)
     if old != new:
         diff = ", ".join(f"{k}: buffer {old.get(k)!r} vs asked {new[k]!r}" for k in new if old.get(k) != new[k])
         raise ConfigError(f"{out} holds experts trained differently ({diff}); choose another buffer directory")
-    unchecked = unchecked_fields(index.get("spec", {}), spec)
-    if unchecked:
-        spec = dataclasses.replace(spec, **{k: None for k in unchecked})
-    return len(index["experts"]), spec
+    return len(index["experts"]), as_recorded(spec, index.get("spec", {}))
 
 
 def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, training: ExpertTraining,

@@ -82,10 +82,10 @@ def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None 
     return field(default=default, metadata=meta)
 
 
-def derived(default: Any, *, help: str) -> Any:
+def derived(default: Any, *, help: str, resume: bool = True) -> Any:
     """A field computed from other keys in :meth:`Keys.derive` (not settable: it is no input key, but it is
-    recorded in the manifest and blocks resume like the keys it comes from)."""
-    return field(default=default, init=False, metadata={_META: {"help": help, "unit": "", "range": None, "resume": True}})
+    recorded in the manifest and, with ``resume``, blocks resume like the keys it comes from)."""
+    return field(default=default, init=False, metadata={_META: {"help": help, "unit": "", "range": None, "resume": resume}})
 
 
 @dataclass(frozen=True)

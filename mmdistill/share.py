@@ -282,7 +282,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     loaded = load(path)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"export target {out} exists and is not an empty folder; choose another --to")
+        raise ConfigError(f"export target {out} exists and is not an empty folder; choose another --to", key="to")
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)

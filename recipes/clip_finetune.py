@@ -77,7 +77,7 @@ class Config(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextModelKeys, SplitK
     eval_epochs: int = 100
 
     def out_dir(self, recipe: str) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"
+        return Path(self.out).expanduser() if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"
 
     def derive(self) -> None:
         self.image_encoder = self.text_encoder = f"openclip:{self.clip_model}@{self.clip_pretrained}"

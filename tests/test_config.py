@@ -76,6 +76,9 @@ def test_integers_written_as_floats_read_alike_and_a_tensor_is_named_briefly():
     assert (cfg.seed, cfg.eval_epochs) == (1, 1000) and isinstance(cfg.seed, int)
     with pytest.raises(ConfigError, match=r"seed='1.5': expected an integer"):
         config_from_argv(image_dm.RECIPE, ["seed=1.5"], prog="mmdistill run image-dm")
+    from pathlib import Path
+
+    assert image_dm.RECIPE.config(out=Path("/tmp/x"), data_root=Path("d")).out == "/tmp/x"  # a path is a string key's value
     with pytest.raises(ConfigError, match=r"config key dataset=<Tensor tensor\(.*\.\.\.>: expected a str") as err:
         image_dm.RECIPE.config(dataset=torch.rand(50, 1, 9, 7))
     assert len(str(err.value)) < 160

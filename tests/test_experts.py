@@ -3,6 +3,7 @@ problem, and sharding over two torchrun processes with no duplicate and no lost 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -380,3 +381,20 @@ def test_an_interrupted_experts_command_says_to_run_it_again_not_to_resume(tmp_p
     err = capsys.readouterr().err
     assert code == 130 and f"interrupted; {tmp_path / 'buf'} keeps every finished expert" in err
     assert "run the same command again to continue (no --resume needed)" in err and "last checkpoint" not in err
+
+
+def test_experts_added_to_a_buffer_whose_fingerprint_has_fewer_fields(tmp_path, blobs):
+    """A buffer written before a fingerprint field existed (image-text's image_weights): adding experts raised a
+    TypeError (dataclasses.replace got 'data.image_weights'), and its shards were refused as another setting. They are
+    compared on the fields both record, and the index keeps claiming only those."""
+    fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen)  # noqa: E731
+    training = ExpertTraining(num_experts=1, epochs=1, lr=0.05, batch_size=12)
+    old = dataclasses.replace(_spec(), data={"train_samples": 48})
+    train_experts(tmp_path / "buf", old, training, _net, fn, progress=False)
+    new = dataclasses.replace(_spec(), data={"train_samples": 48, "image_weights": "none (random init)"})
+    grown = train_experts(tmp_path / "buf", new, dataclasses.replace(training, num_experts=2), _net, fn, progress=False)
+    assert grown.num_experts == 2
+    assert json.loads((tmp_path / "buf" / "index.json").read_text())["spec"]["data"] == {"train_samples": 48}
+    other = dataclasses.replace(_spec(), data={"train_samples": 50, "image_weights": "none (random init)"})
+    with pytest.raises(ConfigError, match="train samples: buffer 48, this run 50"):
+        train_experts(tmp_path / "buf", other, dataclasses.replace(training, num_experts=3), _net, fn, progress=False)

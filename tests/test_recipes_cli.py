@@ -173,6 +173,16 @@ def test_a_tilde_in_out_is_the_home_folder_as_in_data_root(tmp_path, monkeypatch
     assert (tmp_path / "home" / "runs" / "t" / "manifest.json").exists() and not (tmp_path / "~").exists()
 
 
+def test_every_recipe_expands_a_tilde_in_out(tmp_path, monkeypatch):
+    """The graph, image-text, sequences and clip-finetune configs name their own default folder and kept ``~`` literal."""
+    from mmdistill.recipes import RECIPES, get_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in RECIPES:
+        recipe = get_recipe(name)
+        assert recipe.config(out="~/runs/t").out_dir(recipe.name) == tmp_path / "runs" / "t", name
+
+
 def test_gradient_matching_recipes_run(tmp_path):
     from mmdistill.recipes import image_dc, image_dsa
 

@@ -753,3 +753,10 @@ def test_a_max_len_whose_attention_cannot_fit_is_refused_naming_it():
     with pytest.raises(ConfigError, match=r"max_len=100000: every learner window is padded to max_len items") as err:
         MODALITY.load(cfg)
     assert err.value.key == "max_len"
+
+
+def test_eval_epochs_is_no_resume_key():
+    """Made a derived key today, it first blocked every checkpoint written before ("eval_epochs: (no such key) -> 300")."""
+    from mmdistill.keys import resume_values
+
+    assert "eval_epochs" not in resume_values(tiny())

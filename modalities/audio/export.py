@@ -90,7 +90,7 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
     * ``fdmfcc.safetensors``: ``fdmfcc`` (N, 3, n_mfcc, frames) in FD-MFCC units (de-normalised), ``labels``
       (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` (JSON).
 
-    Built in a temporary sibling and renamed into place; DataError if ``out_dir`` exists and is not empty.
+    Built in a temporary sibling and renamed into place; ConfigError (key ``to``) if ``out_dir`` exists and is not empty.
     Returns ``out_dir``."""
     import soundfile as sf
 

@@ -93,7 +93,7 @@ class GraphDistillConfig(GraphKeys, NetworkEvalKeys, RealBatchKeys, DistillConfi
 
     def out_dir(self, recipe: str) -> Path:
         if self.out:
-            return Path(self.out)
+            return Path(self.out).expanduser()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.dataset)
         return Path("runs") / f"{recipe}-{safe}-{self.budget_tag()}-seed{self.seed}"
 

@@ -112,7 +112,7 @@ FEATURE_NOTES = {
 
 def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
     """Write the condensed graph of ``syn`` (adjacency sparsified at the set's threshold) as a saved graph;
-    every node is a training node. Raises DataError if ``out_dir`` exists and is not empty."""
+    every node is a training node. Raises ConfigError (key ``to``) if ``out_dir`` exists and is not empty."""
     from .matching import synthetic_graph
 
     out_dir = Path(out_dir)

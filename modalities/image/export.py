@@ -77,7 +77,7 @@ def export_image_folder(
     class name and label index (:func:`write_class_index`); classes without samples get no folder. The tree is
     built in a temporary sibling and renamed into place, so an interrupted export
     leaves nothing half-written. Loading it back with ``load_image_dataset("imagefolder", out_dir)``
-    numbers classes by sorted folder name. Raises DataError if ``out_dir`` exists and is not empty.
+    numbers classes by sorted folder name. Raises ConfigError (key ``to``) if ``out_dir`` exists and is not empty.
     Returns ``out_dir``."""
     from PIL import Image
 

@@ -135,4 +135,4 @@ class ImageTextDistillConfig(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextM
         return True
 
     def out_dir(self, recipe: str) -> Path:
-        return Path(self.out) if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"
+        return Path(self.out).expanduser() if self.out else Path("runs") / f"{recipe}-{self.dataset}-{self.ipc}pairs-seed{self.seed}"

@@ -91,7 +91,7 @@ def _draw_pair_preview(images: Tensor, captions: list[str], path: str | Path, *,
 def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str | Path, *, mean: tuple[float, ...],
                  std: tuple[float, ...], similarity: Tensor | None = None, metadata: dict[str, str] | None = None) -> Path:
     """Write the pairs to ``out_dir`` (module docstring), built in a temporary sibling and renamed into
-    place (:func:`~mmdistill.modalities.artifacts.new_tree`). Raises DataError if ``out_dir`` exists and is not
+    place (:func:`~mmdistill.modalities.artifacts.new_tree`). Raises ConfigError (key ``to``) if ``out_dir`` exists and is not
     an empty directory. Returns ``out_dir``."""
     from PIL import Image
 

@@ -221,7 +221,7 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
     network: str = "sasrec"
     ipc: int = derived(20, help="the summary's size as the core counts it: seq_num (set seq_num)")
     eval_epochs: int = derived(300, help="not used: learners train eval_steps steps on a small set, whole_epochs epochs on the "
-                               "whole data (set those)")
+                               "whole data (set those)", resume=False)  # an evaluation key: a checkpoint's value never blocks
     eval_runs: int = 3
     baselines: list[Literal["random_real", "most_active", "whole"]] = key(
         factory=lambda: list(SEQUENCE_BASELINES),
@@ -248,7 +248,7 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
 
     def out_dir(self, recipe: str) -> Path:
         if self.out:
-            return Path(self.out)
+            return Path(self.out).expanduser()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.dataset)
         return Path("runs") / f"{recipe}-{safe}-n{self.seq_num}x{self.seq_len}-seed{self.seed}"
 

@@ -82,7 +82,7 @@ def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, 
 
 
 def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
-    """Built in a temporary sibling and renamed into place; DataError if ``out_dir`` exists and is not empty."""
+    """Built in a temporary sibling and renamed into place; ConfigError (key ``to``) if ``out_dir`` exists and is not empty."""
     with new_tree(out_dir) as tmp:
         _write_export(syn, tmp)
     return Path(out_dir)
