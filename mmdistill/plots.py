@@ -105,6 +105,11 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
+#: the ratio of the largest to the smallest loss from which loss.png's y-axis is logarithmic (linear below: a loss
+#: that moves within one decade got no tick labels on a log axis)
+LOG_SCALE_FROM = 10.0
+
+
 def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss",
                     selection: dict[str, Any] | None = None) -> Path | None:
     """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot. With a
@@ -123,7 +128,10 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         ax.legend(fontsize=7, frameon=False, loc="upper right")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
-    if min(losses) > 0:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers (a short run showed 0.5, 1.25)
+    if min(losses) > 0 and max(losses) / min(losses) >= LOG_SCALE_FROM:  # within a decade a log axis shows no numbers
         from matplotlib.ticker import FuncFormatter
 
         ax.set_yscale("log")

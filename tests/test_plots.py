@@ -101,7 +101,11 @@ def test_a_long_noisy_loss_gets_its_running_mean_drawn_over_it(tmp_path, monkeyp
     assert [line.get_label() for line in long_ax.get_lines()] == ["loss (logged)", "running mean"]
     assert max(long_ax.get_lines()[1].get_ydata()) < 2.0  # the alternation averaged out
     assert [line.get_label() for line in short_ax.get_lines()] == ["loss"]
-    assert short_ax.get_yscale() == "log" and short_ax.yaxis.get_major_formatter()(1.0, 0) == "1"
+    assert short_ax.get_yscale() == "linear"  # 1 to 2: within a decade, where a log axis showed no numbers
+    plots.plot_loss_curve([{"it": i, "loss": 100.0 / (i + 1) ** 2} for i in range(4)], tmp_path / "c.png")
+    wide_ax = figures[2].axes[0]
+    assert wide_ax.get_yscale() == "log" and wide_ax.yaxis.get_major_formatter()(1.0, 0) == "1"
+    assert all(float(t).is_integer() for t in wide_ax.get_xticks())  # whole iterations (0.5, 1.25 before)
 
 
 def test_saving_a_figure_wraps_its_overlong_title(tmp_path, monkeypatch):
