@@ -169,8 +169,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))
         if earlier:
+            same = (m.get("earlier") or {}).get("protocol") == proto
             out += [f"- scored again after the run; the earlier evaluation's {', '.join(k.replace('_', ' ') for k in earlier)} "
-                    "(another protocol) are in the manifest under `metrics.earlier`"]
+                    f"({'the same protocol' if same else 'another protocol'}) are in the manifest under `metrics.earlier`"]
         out += [""]
     else:
         out += ["Not evaluated (`mmdistill eval DIR --write` adds the metrics).", ""]
@@ -203,7 +204,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                            f"{100 * sp['frac_below_real_min']:.0f} % |")
         out += ["", *[f"- {line}" for line in summary_lines(mem)]]
         if mem.get("picture"):
-            out += ["", f"Distributions and the closest pairs: `{MEMORISATION_FILE}` in the run folder"
+            drawn = {True: "Distributions and the closest pairs", False: "The two distance distributions"}.get(
+                mem.get("picture_pairs"), "Distributions (and, for image-like sets, the closest pairs)")
+            out += ["", f"{drawn}: `{MEMORISATION_FILE}` in the run folder"
                     + (" this export was made from (not copied here)." if where == "export" else ".")]
         out.append("")
     path = {"run": "PATH/TO/THIS/FOLDER", "hf": "."}.get(where, "PATH/TO/THE/RUN")

@@ -138,6 +138,7 @@ def check(views: MemorisationViews, *, seed: int = 0, pool_size: int | None = No
     }
     if out_png is not None:
         block["picture"] = plot(block, views, out_png, title).name
+        block["picture_pairs"] = views.syn_pictures is not None and views.real_pictures is not None  # the card says so
     return block
 
 

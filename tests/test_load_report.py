@@ -174,3 +174,22 @@ def test_the_card_line_names_classes_left_without_a_test_sample():
     report.facts["classes_without_test"] = ["solo", "duo"]
     manifest = {"synthetic": {"meta": {"load_report": report.as_dict()}}}
     assert loading_counts(manifest) == (f"{NOTHING}; class(es) without a test sample, trained on but not scored: 'solo', 'duo'")
+
+
+def test_the_card_says_what_memorisation_png_draws_and_whether_a_rescoring_changed_the_protocol():
+    """The card promised "the closest pairs" for sets whose picture has only the histograms (graphs, sequences, video),
+    and called a re-scoring with the run's own protocol "another protocol"."""
+    space = {"synthetic": {"median": 1.0, "min": 0.5}, "random_real": {"median": 1.0, "min": 0.5}, "ratio_median": 1.0,
+             "frac_below_real_min": 0.0}
+    proto = {"runs": 2, "epochs": 3}
+    sets = {"distilled": {"mean": 0.5, "std": 0.1, "runs": [0.4, 0.6]}}
+    for pairs, said in ((False, "The two distance distributions: `memorisation.png`"),
+                        (True, "Distributions and the closest pairs: `memorisation.png`")):
+        manifest = {**_manifest({}), "memorisation": {"input": space, "input_space": "x", "picture": "memorisation.png",
+                                                      "picture_pairs": pairs},
+                    "metrics": {"metric": "accuracy", "network": "convnet", **sets, "protocol": proto,
+                                "earlier": {**sets, "protocol": proto}}}
+        card = render_card(manifest)
+        assert said in card and "(the same protocol) are in the manifest under `metrics.earlier`" in card
+    manifest["metrics"]["earlier"]["protocol"] = {"runs": 2, "epochs": 30}
+    assert "(another protocol)" in render_card(manifest)
