@@ -760,3 +760,11 @@ def test_eval_epochs_is_no_resume_key():
     from mmdistill.keys import resume_values
 
     assert "eval_epochs" not in resume_values(tiny())
+
+
+def test_decoded_json_holds_every_sequence_and_the_preview_says_how_many_it_shows(tmp_path):
+    """decoded.json held the first 4 sequences (the preview's), silently; probabilities like 1/60 showed as 0.02."""
+    cfg = tiny(sequences_farzi, seq_num=6)
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    MODALITY.write_preview(syn.detached(), tmp_path / "preview.png", "t")
+    assert len(json.loads((tmp_path / "decoded.json").read_text())["sequences"]) == 6

@@ -69,15 +69,18 @@ def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2 * max(1, len(view)) + 0.6, 0.32 * positions + 0.9), dpi=110)
     ax.axis("off")
-    cells = [[f"{v[p][0]['name'][:34]} ({v[p][0]['p']:.2f})" for v in view] for p in range(positions)]
+    cells = [[f"{v[p][0]['name'][:34]} ({v[p][0]['p']:.3g})" for v in view] for p in range(positions)]  # 1/60: 0.0167
     table = ax.table(cellText=cells, colLabels=[f"synthetic sequence {s}" for s in range(len(view))],
                      rowLabels=[f"pos {p}" for p in range(positions)], loc="center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     table.scale(1, 1.2)
-    ax.set_title(f"{title}\ntop item (probability) at the first {positions} positions", fontsize=9)
+    total = len(syn.labels)
+    shown = f"the first {len(view)} of {total} sequences, " if len(view) < total else ""
+    ax.set_title(f"{title}\ntop item (probability): {shown}the first {positions} positions", fontsize=9)
     out = save_figure(fig, path)
-    write_json(Path(path).parent / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, sequences, top=5)})
+    # every sequence in the JSON (the picture shows a few): the README's "top items at each position of the summary"
+    write_json(Path(path).parent / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5)})
     return out
 
 
