@@ -211,9 +211,12 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out.append("")
     path = {"run": "PATH/TO/THIS/FOLDER", "hf": "."}.get(where, "PATH/TO/THE/RUN")
     if where == "export":
-        out += ["## This folder", "", "The samples as files of the modality's own format (where they are in one folder per class, "
-                "`classes.json` maps each folder to its class name and label index). `mmdistill.load`, `show`, `eval` and `check` "
-                "read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
+        files = manifest.get("export_files") or []
+        held = f" It holds {', '.join(f'`{f}`' for f in files)}." if files else ""
+        index = (" `classes.json` maps each class folder to its class name and label index." if "classes.json" in files or not files
+                 else "")
+        out += ["## This folder", "", f"The set in the modality's own file format.{held}{index} `mmdistill.load`, `show`, `eval` and "
+                "`check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
     out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
             "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]

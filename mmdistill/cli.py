@@ -289,7 +289,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     target = Path(to[0]) if to else Path(args.dir) / "export"
     out = modality.export(syn, target)
     if Path(out).is_dir() and not (Path(out) / "README.md").exists():
-        write_card(Path(out), manifest, modality, syn, where="export")
+        write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export")
     print(f"exported {len(syn)} samples to {out}")
     return 0
 

@@ -473,6 +473,7 @@ def test_a_file_export_says_where_its_set_is_read_from(dm_run, tmp_path):
     assert cli_main(["export", str(dm_run), "--to", str(out)]) == 0
     card = (out / "README.md").read_text()
     assert 'mmdistill.load(".")' not in card and 'mmdistill.load("PATH/TO/THE/RUN")' in card and "## This folder" in card
+    assert "It holds `0`, `1`," in card and "`classes.json` maps each class folder" in card
     index = json.loads((out / "classes.json").read_text())["classes"]
     assert [(r["label"], r["class"], r["folder"]) for r in index[:2]] == [(0, "0", "0"), (1, "1", "1")]
 
