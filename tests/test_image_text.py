@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -641,6 +642,8 @@ def test_the_caption_bank_is_recorded_without_a_machine_path(tmp_path, tiny_bert
     path = text_cache.caption_bank_file(ref)
     assert path is not None and path.parent == tmp_path / "mc" / "text"
     assert all(c in data.train.captions for c in MODALITY.captions_for(syn))  # nearest real captions, not "(initial) ..."
+    shown = MODALITY.captions_for(syn, similarity=True)  # the preview's: a far embedding's caption says little, so say how far
+    assert all(re.fullmatch(r"\[cos -?\d\.\d\d\] .+", c) for c in shown) and [c.split("] ", 1)[1] for c in shown] == MODALITY.captions_for(syn)
     assert text_cache.load_caption_bank(str(path))[0] == data.train.captions  # an older set's absolute path
 
 

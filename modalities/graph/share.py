@@ -109,7 +109,8 @@ def graph_memorisation_views(syn: SyntheticSet, data: Any, decoded: Any, max_rea
     return MemorisationViews(syn_input=decoded.x.detach().float().cpu(), real_input=graph.x[pool].detach().float().cpu(),
                              syn_feature=syn_feat, real_feature=real_feat, input_space="node features X",
                              feature_space="SGC features Â²X (each graph's own GCN-normalised adjacency)",
-                             real_bytes_per_sample=int(4 * data.num_features + round(16 * degree)))
+                             real_bytes_per_sample=int(4 * data.num_features + round(16 * degree)),
+                             real_bytes_basis="a real node's float32 features and its edges as int64 id pairs (the mean degree)")
 
 
 __all__ = ["DATASET_FACTS", "GraphDataset", "graph_dataset", "graph_from_hf", "graph_hf_columns", "graph_inputs",

@@ -148,12 +148,13 @@ class ImageTextModality(AdapterDefaults):
             syn.meta["nearest_captions"] = nearest_captions(syn.data["text"], (data.train.captions, data.train.text.cpu()))
         return image_text_plan(config, syn, data, lambda g: factory.make(g, device), self.task(config), self.decode, device)
 
-    def captions_for(self, syn: SyntheticSet) -> list[str]:
+    def captions_for(self, syn: SyntheticSet, similarity: bool = False) -> list[str]:
         """The nearest real training caption of each distilled text embedding: from the caption bank when it
-        is on this machine, else as recorded by :meth:`evaluate`, else the captions of the initial pairs."""
+        is on this machine (with ``similarity``, prefixed by its cosine: the preview's), else as recorded by
+        :meth:`evaluate`, else the captions of the initial pairs."""
         bank = load_caption_bank(syn.meta["caption_bank"]) if syn.meta.get("caption_bank") else None
         if bank is not None and bank[1].shape[1] == syn.data["text"].shape[1]:
-            return nearest_captions(syn.data["text"], bank)
+            return nearest_captions(syn.data["text"], bank, similarity=similarity)
         saved = syn.meta.get("nearest_captions")
         if isinstance(saved, list) and len(saved) == len(syn):
             return [str(c) for c in saved]
@@ -162,7 +163,7 @@ class ImageTextModality(AdapterDefaults):
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_pair_preview
 
-        return save_pair_preview(syn.data["images"].cpu(), self.captions_for(syn), path, mean=tuple(syn.meta["mean"]),
+        return save_pair_preview(syn.data["images"].cpu(), self.captions_for(syn, similarity=True), path, mean=tuple(syn.meta["mean"]),
                                  std=tuple(syn.meta["std"]), title=title, max_pairs=int(syn.meta.get("preview_max", 40)))
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:

@@ -121,11 +121,16 @@ def load_caption_bank(path: str | Path) -> tuple[list[str], Tensor] | None:
     return captions, emb.float()
 
 
-def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor]) -> list[str]:
-    """For each row of ``text`` (K, D), the caption of the bank with the highest cosine similarity."""
+def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor], *, similarity: bool = False) -> list[str]:
+    """For each row of ``text`` (K, D), the caption of the bank with the highest cosine similarity; with
+    ``similarity``, prefixed by that cosine (``"[cos 0.41] a dog ..."``: a distilled embedding may lie far from every
+    real caption, and its nearest one then says little about it)."""
     captions, emb = bank
     sims = torch.nn.functional.normalize(text.detach().float().cpu(), dim=-1) @ torch.nn.functional.normalize(emb, dim=-1).T
-    return [captions[i] for i in sims.argmax(dim=1).tolist()]
+    best, idx = sims.max(dim=1)
+    if similarity:
+        return [f"[cos {float(c):.2f}] {captions[i]}" for c, i in zip(best, idx.tolist())]
+    return [captions[i] for i in idx.tolist()]
 
 
 __all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_captions", "load_caption_bank", "nearest_captions"]
