@@ -159,9 +159,11 @@ def verdict(space: dict[str, Any]) -> str:
                 f"another: they are near copies")
     if ratio < 0.5:
         return f"median {ratio:.2f}x the real set's own: the set stays close to real samples"
-    if ratio < 1.0:
+    if ratio < 0.9:
         return (f"median {ratio:.2f}x the real set's own: somewhat closer to real samples than real samples are to each "
                 f"other, none nearer than the closest real pair")
+    if ratio < 1.0:
+        return f"median {ratio:.2f}x the real set's own: about as close to real samples as real samples are to each other"
     if ratio >= FAR_RATIO:
         return (f"median {ratio:.2f}x the real set's own: far from every real sample, no copy of one; a set this far from "
                 f"the data may have diverged (loss.png, and the scores next to random real)")

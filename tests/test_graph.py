@@ -593,6 +593,7 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "graph.json", "graph.safetensors"]  # + the card
     stored = json.loads((gcond_run / "manifest.json").read_text())["storage"]  # it said "float32 model inputs"
     assert stored["real_basis"].startswith("a real node's float32 features and its edges")
+    assert "the whole graph: every training node" in (gcond_run / "README.md").read_text()  # not "the same size" for all rows
     card = (tmp_path / "exp" / "README.md").read_text()  # it described class folders and classes.json, which a graph has not
     assert "It holds `graph.json`, `graph.safetensors`." in card and "classes.json" not in card
     header = json.loads((tmp_path / "exp" / "graph.json").read_text())  # the feature space a model trained on it reads

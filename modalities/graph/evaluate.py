@@ -146,7 +146,9 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
         protocol={"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
-                  "test_nodes": int(data.test_idx.numel())},
+                  "test_nodes": int(data.test_idx.numel()),
+                  "trained_as": "networks trained from scratch on each graph (the baselines: as many real nodes as the "
+                                "condensed graph, with their edges; the whole graph: every training node)"},
         extra=extra,
     )
 

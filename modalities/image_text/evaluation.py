@@ -152,6 +152,11 @@ def image_text_plan(
         "momentum": protocol.momentum, "weight_decay": protocol.weight_decay, "lr_decay": "x0.1 after epochs // 2",
         "runs": cfg.eval_runs, "whole_train_epochs": cfg.whole_epochs, "herding_epochs": cfg.herding_epochs,
         "test_images": test.num_images, "test_captions": test.num_pairs, "scored": "after the last epoch",
+        # the card's words (mmdistill.card): the whole split trains for whole_epochs, the text side is not from scratch
+        "training": f"{protocol.epochs} epochs each" + (f" (the whole training split: {cfg.whole_epochs})" if cfg.eval_whole_split else ""),
+        "trained_as": ("dual encoders trained on each set: the image tower from its initial weights, the frozen text "
+                       "encoder's embeddings through a trained projection (the baselines: as many real pairs as the set"
+                       + ("; the whole split: every training pair)" if cfg.eval_whole_split else ")")),
     }
     if learned is not None:
         block["distilled_learning_rates"] = list(learned)
