@@ -81,6 +81,9 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
         raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
+    above = next((p for p in out_dir.parents if p.exists()), None)  # the nearest existing folder above it
+    if above is not None and not above.is_dir():  # "cannot access x: File exists" said nothing useful
+        raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to", key="to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:

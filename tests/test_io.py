@@ -210,3 +210,7 @@ def test_new_tree_names_the_folder_asked_for_when_it_cannot_be_made(tmp_path, mo
         with new_tree(tmp_path / "used"):
             pass
     assert used.value.key == "to" and sorted(p.name for p in tmp_path.iterdir()) == ["used"]
+    (tmp_path / "afile").write_text("x")  # said "cannot access afile: File exists"
+    with pytest.raises(ConfigError, match=f"export target {tmp_path / 'afile' / 'x'} lies under the file {tmp_path / 'afile'}"):
+        with new_tree(tmp_path / "afile" / "x"):
+            pass
