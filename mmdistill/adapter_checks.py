@@ -76,9 +76,12 @@ class _Checks:
             raise self.fail(hook, expected, got)
 
     def conforms(self, protocol: type) -> None:
-        missing = [n for n in protocol_members(protocol) if not hasattr(self.modality, n)]
-        self.expect(not missing, protocol.__name__, f"be implemented (see mmdistill.modality.{protocol.__name__})",
-                    f"no {', '.join(missing)}")
+        if isinstance(self.modality, protocol):  # the runtime_checkable protocol's own test
+            return
+        present = set(dir(self.modality))  # the message names what the protocol asks for and the adapter lacks
+        missing = [n for n in protocol_members(protocol) if n not in present]
+        raise self.fail(protocol.__name__, f"be implemented (see mmdistill.modality.{protocol.__name__})",
+                        f"no {', '.join(missing)}")
 
 
 def _shape(x: Any) -> str:
@@ -106,8 +109,9 @@ def _check_classification(c: _Checks, config: Any, data: Any, device: torch.devi
              "map (2, *sample_shape) to embeddings (2, D)", _shape(emb))
 
 
-def _check_sharing(c: _Checks, syn: SyntheticSet) -> None:
-    """The sharing hooks (:mod:`mmdistill.sharing`): model inputs with one label per decoded sample and a Dataset."""
+def _check_sharing(c: _Checks, syn: SyntheticSet) -> dict[str, Tensor]:
+    """The sharing hooks (:mod:`mmdistill.sharing`): model inputs with one label per decoded sample and a Dataset;
+    returns the inputs."""
     m = c.modality
     c.conforms(ShareableModality)
     inputs = c.call("inputs", m.inputs, syn)
@@ -120,10 +124,11 @@ def _check_sharing(c: _Checks, syn: SyntheticSet) -> None:
              "tensor has rows)", f"{len(labels)} labels for {first!r} of {_shape(samples)}")
     view = c.call("dataset_view", m.dataset_view, inputs, labels, None)
     c.expect(len(view) >= 1, "dataset_view", "hold at least one sample", len(view))
+    return inputs
 
 
-def _check_round_trip(c: _Checks, syn: SyntheticSet, workdir: Path) -> None:
-    """The set written as safetensors + JSON and read back decodes to the same model inputs."""
+def _check_round_trip(c: _Checks, syn: SyntheticSet, before: dict[str, Tensor], workdir: Path) -> None:
+    """The set written as safetensors + JSON and read back decodes to ``before``, the model inputs of ``syn``."""
     folder = workdir / "saved"
     try:
         save_synthetic(folder, syn, {"modality": c.name})
@@ -131,7 +136,7 @@ def _check_round_trip(c: _Checks, syn: SyntheticSet, workdir: Path) -> None:
     except Exception as exc:
         raise c.fail("init_synthetic", "give a set that saves and loads (tensors and JSON-serialisable meta)",
                      f"{type(exc).__name__}: {exc}") from exc
-    before, after = c.call("inputs", c.modality.inputs, syn), c.call("inputs", c.modality.inputs, back)
+    after = c.call("inputs", c.modality.inputs, back)
     same = before.keys() == after.keys() and all(torch.equal(before[k].cpu(), after[k].cpu()) for k in before)
     c.expect(same, "inputs", "decode a saved and re-loaded set to the same tensors (what decode needs belongs in the set's "
              "tensors or meta)", f"keys {sorted(before)} before, {sorted(after)} after")
@@ -187,8 +192,7 @@ def check_modality(modality: Any, config: Any, workdir: str | Path, *, device: s
     c.expect(isinstance(versions, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in versions.items()),
              "versions", "return a dict of library name -> version string", versions)
     frozen = syn.detached()
-    _check_sharing(c, frozen)
-    _check_round_trip(c, frozen, workdir)
+    _check_round_trip(c, frozen, _check_sharing(c, frozen), workdir)
     _check_evaluation(c, config, frozen, data, device)
     preview = c.call("write_preview", modality.write_preview, frozen, workdir / "preview.png", "contract check")
     c.expect(Path(preview).exists(), "write_preview", "write the file it returns", preview)
