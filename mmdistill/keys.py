@@ -175,10 +175,15 @@ def expected_error(info: KeyInfo, value: Any) -> ConfigError:
     return _fail(info, value, "true or false" if tp is bool else info.describe_accepted() or f"a {getattr(tp, '__name__', tp)}")
 
 
+def clipped(text: str, limit: int) -> str:
+    """``text``, or its first ``limit - 3`` characters and ``...`` when it is longer than ``limit``."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """``repr(value)``, or for a long one (a tensor passed where a name belongs) its type and first characters."""
     text = repr(value)
-    return text if len(text) <= limit else f"<{type(value).__name__} {text[: limit - 20]}...>"
+    return text if len(text) <= limit else f"<{type(value).__name__} {clipped(text, limit - 17)}>"
 
 
 def _fail(info: KeyInfo, value: Any, expected: str) -> ConfigError:
@@ -268,5 +273,5 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "key", "key_infos", "short_repr",
+__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr",
            "optional_inner", "resume_values", "validate"]

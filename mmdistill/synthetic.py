@@ -16,6 +16,7 @@ from torch import Tensor
 
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.keys import clipped
 
 LABEL_MODES = ("hard", "soft", "learnable")
 
@@ -254,5 +255,4 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clipped(repr(value), limit)

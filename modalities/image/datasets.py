@@ -39,6 +39,7 @@ from torch import Tensor
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.keys import clipped
 from mmdistill.load_report import CLASSES_WITHOUT_TEST, LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
@@ -134,16 +135,6 @@ def list_image_datasets() -> list[str]:
     return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
 
 
-#: how much of an unknown ``dataset`` value a message shows
-_SHOWN_CHARS = 60
-
-
-def _shown(value: object) -> str:
-    """``repr(value)`` cut to :data:`_SHOWN_CHARS` characters (an array's repr runs to thousands)."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
-
-
 def canonical_name(name: str) -> str:
     """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown.
     Images in memory (a tensor or an array; the config refuses them first) are refused with the route the image adapter
@@ -157,7 +148,7 @@ def canonical_name(name: str) -> str:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in list_image_datasets():
-        raise ConfigError(f"unknown image dataset {_shown(name)}; choose from {choices}", key="dataset")
+        raise ConfigError(f"unknown image dataset {clipped(repr(name), 63)}; choose from {choices}", key="dataset")
     return key
 
 
