@@ -70,6 +70,12 @@ def require_writable(*folders: str | Path, why: str) -> None:
             raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}); {why}") from None
 
 
+def nearest_existing(path: Path) -> Path | None:
+    """``path`` or its nearest ancestor that exists (None: none does): what decides whether a folder can be made
+    there (a file on the way stops it)."""
+    return next((p for p in [path, *path.parents] if p.exists()), None)
+
+
 @contextmanager
 def new_tree(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
@@ -81,7 +87,7 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
         raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
-    above = next((p for p in out_dir.parents if p.exists()), None)  # the nearest existing folder above it
+    above = nearest_existing(out_dir.parent)
     if above is not None and not above.is_dir():  # "cannot access x: File exists" said nothing useful
         raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to", key="to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)

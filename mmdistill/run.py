@@ -27,7 +27,7 @@ from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
@@ -59,14 +59,14 @@ class RunResult:
 def check_writable(out: Path) -> None:
     """ConfigError naming ``out`` when it cannot hold a run: a file, under a file, or not writable — checked
     before any data is loaded."""
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                where = "is a file" if parent == out else f"lies under the file {parent}"
-                raise ConfigError(f"output folder {out} {where}; choose another --out")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ConfigError(f"output folder {out}: {parent} is not writable by this user; choose another --out")
-            return
+    parent = nearest_existing(out)
+    if parent is None:
+        return
+    if not parent.is_dir():
+        where = "is a file" if parent == out else f"lies under the file {parent}"
+        raise ConfigError(f"output folder {out} {where}; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {out}: {parent} is not writable by this user; choose another --out")
 
 
 #: files a run writes into its folder beside the checkpoint, manifest and log (a folder that holds no run but has
