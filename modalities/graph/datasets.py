@@ -546,11 +546,16 @@ def _table_error(path: Path, want: np.dtype, exc: ValueError, skip: int, delim: 
     return DataError(f"{path}: cannot read it as a table of {want.name}: line {line}, column {m.group(3)}: {m.group(1)}")
 
 
+def _not_exact_integers(table: np.ndarray) -> np.ndarray:
+    """Where the float values of ``table`` are no integer a float64 holds exactly: not finite, fractional, or beyond 2**53."""
+    return ~np.isfinite(table) | (table != np.round(table)) | (np.abs(table) > 2**53)
+
+
 def _exact_integers(path: Path, table: np.ndarray, want: np.dtype, ndmin: int, skip: int, delim: str | None) -> np.ndarray:
     """The float64 table ``table`` (rows x columns) of the text file ``path`` as integers ``want`` in the shape
     ``np.loadtxt(ndmin=ndmin)`` gives: each value integral and exact (|v| <= 2**53), else a DataError naming the
     file, the first such value and its 1-based line."""
-    odd = ~np.isfinite(table) | (table != np.round(table)) | (np.abs(table) > 2**53)
+    odd = _not_exact_integers(table)
     if odd.any():
         row, col = (int(v) for v in np.argwhere(odd)[0])
         line, fields = _value_line(path, skip, delim, row)
@@ -579,7 +584,7 @@ def _read_edges(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise DataError(f"{path}: each line must hold two node ids (source target) and optionally a weight, got "
                         f"{table.shape[1]} columns; write {_EDGE_LINE}")
     ids = table[:, :2]
-    odd = ~np.isfinite(ids) | (ids != np.round(ids)) | (np.abs(ids) > 2**53)
+    odd = _not_exact_integers(ids)
     if odd.any():
         row, col = (int(v) for v in np.argwhere(odd)[0])
         raise DataError(f"{path}: node ids must be integers; edge {row} (0-based, in file order) has "
