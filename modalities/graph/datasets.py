@@ -33,13 +33,14 @@ weights-only. ``download=True`` fetches missing Planetoid files into ``<cache>/g
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -466,17 +467,20 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def _header_rows(path: Path, delim: str | None) -> int:
-    """Lines of the text table ``path`` to skip before its values: through its first line when that line is a header
-    (one of its fields is not a number and every field of the next line is), else 0; ``#`` comments are no lines."""
-    lines: list[tuple[int, list[str]]] = []  # (line number, fields) of the first two value lines
+def _text_rows(path: Path, delim: str | None, skip: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """``(0-based line number, fields)`` of each line of the text table ``path`` after its first ``skip`` lines that
+    holds anything but a ``#`` comment, as ``np.loadtxt`` counts rows."""
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f):
             text = line.split("#", 1)[0].strip()
-            if text:
-                lines.append((number, [v.strip() for v in text.split(delim)]))
-                if len(lines) == 2:
-                    break
+            if number >= skip and text:
+                yield number, [v.strip() for v in text.split(delim)]
+
+
+def _header_rows(path: Path, delim: str | None) -> int:
+    """Lines of the text table ``path`` to skip before its values: through its first line when that line is a header
+    (one of its fields is not a number and every field of the next line is), else 0; ``#`` comments are no lines."""
+    lines = list(itertools.islice(_text_rows(path, delim), 2))  # the first two value lines
     if len(lines) < 2 or all(_is_number(v) for v in lines[0][1]) or not all(_is_number(v) for v in lines[1][1]):
         return 0
     logger.info("%s: line %d (%s) is a header of column names; not read", path, lines[0][0] + 1,
@@ -525,15 +529,8 @@ def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
 def _value_line(path: Path, skip: int, delim: str | None, row: int) -> tuple[int, list[str]]:
     """The 1-based line number and the fields of value row ``row`` (0-based, as numpy counts rows) of the text table
     ``path`` read after its first ``skip`` lines; ``#`` comments and blank lines are no rows. ``(0, [])`` past the end."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f):
-            text = line.split("#", 1)[0].strip()
-            if number < skip or not text:
-                continue
-            if row == 0:
-                return number + 1, [v.strip() for v in text.split(delim)]
-            row -= 1
-    return 0, []
+    number, fields = next(itertools.islice(_text_rows(path, delim, skip), row, None), (-1, []))
+    return number + 1, fields
 
 
 def _table_error(path: Path, want: np.dtype, exc: ValueError, skip: int, delim: str | None) -> DataError:
