@@ -40,7 +40,7 @@ from torch import Tensor
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped
-from mmdistill.load_report import CLASSES_WITHOUT_TEST, LoadReport
+from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
@@ -683,8 +683,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
     ignored: list[tuple[Path, str]] = []
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
-    missing_test: list[str] = []
-    held_out_from: Path | None = None  # the folder test_fraction is held out of (no test split)
+    unscored_why = ""  # why a class may have no test image, per layout (classes_without_test's warning)
     if train_dir.is_dir():
         used = {train_dir.name} | ({test_dir.name} if test_dir is not None else set())
         for p in sorted(root.iterdir()):
@@ -702,7 +701,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         extra = sorted(c for c in test_tree if c not in train_tree)
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
-        missing_test = [c for c in classes if c not in test_tree]
+        unscored_why = f"{test_dir} has no folder for them"
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
     else:
@@ -710,7 +709,8 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if base == root:
             _refuse_split_lookalikes(root)
         classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
-        held_out_from = base
+        unscored_why = (f"{base} has no test split and a class needs at least two images to hold one out "
+                        f"(test_fraction={test_fraction})")
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
         _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
                       f"image_size={size[0] if size[0] == size[1] else size}")
@@ -718,10 +718,8 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
     x = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes)
     n_tr = len(train_files)
     y = torch.tensor([label for _, label in train_files + test_files], dtype=torch.long)
-    if held_out_from is not None:  # a class of one image stays in training: warned, and named in the load report
-        classes_without_test("imagefolder", classes, y[:n_tr], y[n_tr:], f"{held_out_from} has no test split and a class "
-                             f"needs at least two images to hold one out (test_fraction={test_fraction})", report, what="image")
-    _report(report, root, ignored, missing_test, test_dir, notes)
+    classes_without_test("imagefolder", classes, y[:n_tr], y[n_tr:], unscored_why, report, what="image")  # trained, never scored
+    _report(report, root, ignored, notes)
     return x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], classes
 
 
@@ -746,8 +744,7 @@ def _refuse_split_lookalikes(root: Path) -> None:
         )
 
 
-def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], missing_test: list[str], test_dir: Path | None,
-            notes: dict) -> None:
+def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], notes: dict) -> None:
     """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was."""
     report.root = str(root)
     report.count("ignored", 0)  # stated as 0 when every entry was read
@@ -756,10 +753,6 @@ def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], mis
         shown = [f"{report.relative(str(p))} ({why})" for p, why in ignored[:REPORT_NAMES]]
         more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
         log.warning("imagefolder: %s under %s not read: %s%s", _count(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
-    if missing_test:
-        log.warning("imagefolder: %s has no folder for class(es) %s: they have training images but no test images",
-                    test_dir, ", ".join(repr(c) for c in missing_test))
-        report.facts[CLASSES_WITHOUT_TEST] = list(missing_test)
     if notes:
         report.facts["decoding_warnings"] = {k: {"images": v[0], "first": report.relative(v[1]), "message": v[2]}
                                              for k, v in notes.items()}
