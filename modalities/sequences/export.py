@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors, write_json
@@ -50,10 +51,17 @@ def item_names(syn: SyntheticSet, num_items: int | None = None) -> list[str]:
     return [str(t) for t in titles] if titles else ids
 
 
-def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5) -> list[list[list[dict[str, Any]]]]:
-    """``view[s][p]`` = the ``top`` items (id, name, probability) at position p of synthetic sequence s."""
+def _decoded(syn: SyntheticSet) -> Tensor:
+    """The summary's (S, L, N) item distributions on the CPU, without a graph."""
     with torch.no_grad():
-        dist = decode_summary(syn.detached().to("cpu"))
+        return decode_summary(syn.detached().to("cpu"))
+
+
+def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5,
+                 dist: Tensor | None = None) -> list[list[list[dict[str, Any]]]]:
+    """``view[s][p]`` = the ``top`` items (id, name, probability) at position p of synthetic sequence s; ``dist``: the
+    summary already decoded (S, L, N), when the caller has it."""
+    dist = _decoded(syn) if dist is None else dist
     if sequences is not None:
         dist = dist[:sequences]
     names, ids = item_names(syn, dist.shape[-1]), item_ids(syn, dist.shape[-1])
@@ -64,7 +72,8 @@ def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5) 
 
 def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, positions: int = 12) -> Path:
     """A table: one column per synthetic sequence, one row per position, the top item's name and probability."""
-    view = decoded_view(syn, sequences, top=1)
+    dist = _decoded(syn)
+    view = decoded_view(syn, sequences, top=1, dist=dist)
     positions = min(positions, len(view[0]) if view else 0)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2 * max(1, len(view)) + 0.6, 0.32 * positions + 0.9), dpi=110)
@@ -80,7 +89,7 @@ def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, 
     ax.set_title(f"{title}\ntop item (probability): {shown}the first {positions} positions", fontsize=9)
     out = save_figure(fig, path)
     # every sequence in the JSON (the picture shows a few): the README's "top items at each position of the summary"
-    write_json(Path(path).parent / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5)})
+    write_json(Path(path).parent / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5, dist=dist)})
     return out
 
 
@@ -94,12 +103,12 @@ def export_summary(syn: SyntheticSet, out_dir: Path) -> Path:
 def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     save_tensors(out_dir / "factors.safetensors", {k: v for k, v in syn.tensors().items() if k.startswith("data.")},
                  metadata={"format": FORMAT, "parameterization": str(syn.meta.get("parameterization"))})
-    names, ids = item_names(syn), item_ids(syn)
+    dist = _decoded(syn)  # once, for the item check, the JSON and the text file
+    names, ids = item_names(syn, dist.shape[-1]), item_ids(syn, dist.shape[-1])
     write_json(out_dir / "items.json", {"format": FORMAT, "items": [{"index": i, "item": str(ids[i]), "name": names[i]}
                                                                     for i in range(len(ids))]})
-    write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5)})
-    with torch.no_grad():
-        top = decode_summary(syn.detached().to("cpu")).argmax(-1)
+    write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5, dist=dist)})
+    top = dist.argmax(-1)
     lines = [f"s{s} {ids[int(i)]}" for s in range(top.shape[0]) for i in top[s]]
     (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")  # inside new_tree's temporary folder
 
