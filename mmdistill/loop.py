@@ -175,13 +175,14 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 
 
 def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any],
-                    select_metric: str | None = None) -> tuple[int, float, BestSet | None]:
+                    select: Selector | None = None) -> tuple[int, float, BestSet | None]:
     """Restore ``syn`` (in place) and ``opt`` from ``path``; returns (next iteration, elapsed seconds, the
-    selection state when ``select_metric`` is given: the checkpoint's, or a fresh one when it has none).
+    selection state when ``select`` is given: the checkpoint's, or a fresh one when it has none).
 
     ConfigError naming each changed key (checkpoint value -> this run's) when ``resume_keys`` differ from the
-    values the checkpoint recorded, or both metrics when the checkpoint's sets were scored by another metric than
-    ``select_metric``; both are refused before ``syn`` or ``opt`` is touched."""
+    values the checkpoint recorded, or when the checkpoint's sets were scored by another metric than ``select``'s
+    (the selector's changed keys, or both metrics when the checkpoint recorded no keys); both are refused before
+    ``syn`` or ``opt`` is touched."""
     tensors, meta = load_tensors_with_metadata(path)
     if meta.get("format") not in (CHECKPOINT_FORMAT, "mmdistill.checkpoint/1"):
         raise ArtifactError(f"{path} is not an mmdistill checkpoint")
@@ -203,15 +204,13 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     if iteration < 0:
         raise ArtifactError(f"{path}: its header says iteration {iteration}; expected a count >= 0, the checkpoint is damaged")
     best = None
-    if select_metric is not None:
+    if select is not None:
         blob = meta.get("selection")
         try:
-            best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select_metric)
+            best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select.metric, dict(select.keys))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"{path}: its selection state is damaged ({type(exc).__name__}: {exc})") from None
-        if best.history and best.metric != select_metric:
-            raise ConfigError(f"cannot resume {path}: its sets were scored by {best.metric}, this run would score by "
-                              f"{select_metric}; resume with the settings of the first run, or start over (--overwrite)")
+        _check_same_selection(path, best, select)
     saved = SyntheticSet.from_tensors(
         {k[len("syn."):]: v for k, v in tensors.items() if k.startswith("syn.")}, _meta_json(path, meta, "synthetic", dict),
         source=str(path)
@@ -233,6 +232,23 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
     return iteration, elapsed, best
+
+
+def _check_same_selection(path: Path, best: BestSet, select: Selector) -> None:
+    """ConfigError when the checkpoint's sets were scored otherwise than ``select`` would score: it names the
+    selector's keys that changed (checkpoint value -> this run's), or both metrics for a checkpoint that recorded
+    no keys."""
+    if not best.history or best.metric == select.metric:
+        return
+    changed = changed_keys(best.keys, _plain_keys(select.keys)) if best.keys else []
+    what = (f"keys that change how the sets are scored differ ({'; '.join(changed)})" if changed else
+            f"its sets were scored by {best.metric}, this run would score by {select.metric}")
+    raise ConfigError(f"cannot resume {path}: {what}; resume with the settings of the first run, or start over (--overwrite)")
+
+
+def _plain_keys(keys: Mapping[str, Any]) -> dict[str, Any]:
+    """``keys`` as their JSON round trip gives them back (tuples as lists), for comparing with a checkpoint's."""
+    return json.loads(json.dumps(dict(keys), default=str))
 
 
 def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any:
@@ -313,9 +329,9 @@ def run_loop(
     ckpt = out_dir / CHECKPOINT_FILE
     log = MetricsLog(out_dir / METRICS_FILE)
     start, elapsed, resumed_from = 0, 0.0, None
-    best = BestSet(select.metric) if select is not None else None
+    best = BestSet(select.metric, _plain_keys(select.keys)) if select is not None else None
     if resume and ckpt.exists():
-        start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select.metric if select is not None else None)
+        start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select)
         resumed_from = start
         if writer:
             log.truncate_after(start)

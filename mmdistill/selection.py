@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from torch import Tensor
 
@@ -27,6 +27,7 @@ class Selector(Protocol):
 
     every: int  #: outer iterations between scores (> 0)
     metric: str  #: what ``score`` returns, for logs and the manifest (e.g. "validation mrr@10")
+    keys: Mapping[str, Any]  #: the config keys (name -> value) the score depends on: a resume that changes one is refused by name
 
     def score(self, syn: SyntheticSet, iteration: int) -> float:
         """Higher is better. ``iteration``: outer iterations done when the score is taken (0: the initial set).
@@ -39,6 +40,7 @@ class BestSet:
     """The best-scoring copy of a set's tensors so far, with every score taken (iteration, score)."""
 
     metric: str
+    keys: dict[str, Any] = field(default_factory=dict)  #: the selector's keys when the scores were taken
     score: float = -float("inf")
     iteration: int = -1
     tensors: dict[str, Tensor] = field(default_factory=dict)
@@ -76,13 +78,13 @@ class BestSet:
         return {BEST_PREFIX + k: v for k, v in self.tensors.items()}
 
     def checkpoint_meta(self) -> str:
-        return json.dumps({"metric": self.metric, "score": self.score, "iteration": self.iteration,
+        return json.dumps({"metric": self.metric, "keys": self.keys, "score": self.score, "iteration": self.iteration,
                            "history": [[it, s] for it, s in self.history]})
 
     @classmethod
     def from_checkpoint(cls, tensors: dict[str, Tensor], blob: str) -> "BestSet":
         info = json.loads(blob)
-        best = cls(metric=str(info["metric"]), score=float(info["score"]), iteration=int(info["iteration"]),
+        best = cls(metric=str(info["metric"]), keys=dict(info.get("keys") or {}), score=float(info["score"]), iteration=int(info["iteration"]),
                    history=[(int(it), float(s)) for it, s in info["history"]])
         best.tensors = {k[len(BEST_PREFIX):]: v for k, v in tensors.items() if k.startswith(BEST_PREFIX)}
         return best

@@ -31,6 +31,7 @@ class _PeakAt:
 
     def __init__(self, start: torch.Tensor, peak: int, every: int = 1):
         self.start, self.peak, self.every, self.calls = start.clone(), peak, every, []
+        self.keys = {"peak": peak}
 
     def score(self, syn, iteration):
         self.calls.append(iteration)
@@ -146,6 +147,16 @@ def test_resume_refuses_another_selection_metric(tmp_path, blobs):
     other.metric = "another score"
     fresh = _set(blobs)
     before = fresh.x.detach().clone()
+    other.keys = {"peak": 1}  # the same keys: the metric's name is all the refusal can give
     with pytest.raises(ConfigError, match="its sets were scored by closeness to the peak, this run would score by another score"):
         _run(fresh, tmp_path, other, resume=True)
     assert torch.equal(fresh.x, before)  # refused before the checkpoint's set was copied in
+
+
+def test_resume_refusal_of_another_selection_names_the_changed_key(tmp_path, blobs):
+    syn = _set(blobs)
+    _run(syn, tmp_path, _PeakAt(syn.x.detach(), peak=1), stop_after=2)
+    other = _PeakAt(syn.x.detach(), peak=4)
+    other.metric = "closeness to the peak 4"
+    with pytest.raises(ConfigError, match=r"keys that change how the sets are scored differ \(peak: 1 -> 4\)"):
+        _run(_set(blobs), tmp_path, other, resume=True)

@@ -768,3 +768,12 @@ def test_decoded_json_holds_every_sequence_and_the_preview_says_how_many_it_show
     syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
     MODALITY.write_preview(syn.detached(), tmp_path / "preview.png", "t")
     assert len(json.loads((tmp_path / "decoded.json").read_text())["sequences"]) == 6
+
+
+def test_resume_with_another_selection_protocol_names_the_key(tmp_path):
+    """A resume whose selection would score with other eval_steps is refused naming the key and both values (it
+    named the metric's two long descriptions)."""
+    run = {**TINY, "out": str(tmp_path / "sel"), "iterations": 3, "select_every": 1, "evaluate": False}
+    sequences_td3.RECIPE.run(**run, stop_after=1)
+    with pytest.raises(ConfigError, match=r"differ \(eval_steps: 0 -> 4\)"):
+        sequences_td3.RECIPE.run(**{**run, "eval_steps": 4, "resume": True})

@@ -47,6 +47,8 @@ class SummarySelector:
         # the protocol is in the name: a resume that would score with another one is refused by the loop
         self.metric = (f"validation mrr@{SELECT_K} (full ranking, {cfg.select_models} learner(s), {embeddings} embeddings, "
                        f"{self.protocol.steps} steps)")
+        self.keys = {"select_models": cfg.select_models, "eval_pretrained_embedding": cfg.eval_pretrained_embedding,
+                     "eval_steps": cfg.eval_steps}
 
     def score(self, syn: SyntheticSet, iteration: int) -> float:
         with torch.no_grad():
