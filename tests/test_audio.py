@@ -433,14 +433,16 @@ def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, cap
     sf.write(root / "steady" / "long.wav", _tone(300, 8000, 0.9), 8000)
     (root / "rising" / "notes.txt").write_text("not a clip")
     (root / "warble" / "empty.wav").write_bytes(b"")
+    sf.write(root / "warble" / "quiet.wav", np.zeros(3200, dtype=np.float32), 8000)  # was trained on without a word
     with caplog.at_level(logging.INFO):
         ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
     rep = ds.report.as_dict()
-    assert rep["counts"] == {"unreadable": 1, "ignored": 1, "resampled": 6, "padded": 0, "cropped": 1}
-    assert rep["files"] == {"unreadable": ["warble/empty.wav"], "ignored": ["rising/notes.txt"]} and rep["root"] == "data"
-    assert rep["facts"] == {"clips": 13, "sample_rate": 8000, "duration_s": 0.4, "align": "center", "resampled_from_hz": {"16000": 6}}
+    assert rep["counts"] == {"unreadable": 1, "ignored": 1, "resampled": 6, "padded": 0, "cropped": 1, "silent": 1}
+    assert rep["files"] == {"unreadable": ["warble/empty.wav"], "ignored": ["rising/notes.txt"], "silent": ["warble/quiet.wav"]}
+    assert rep["root"] == "data"
+    assert rep["facts"] == {"clips": 14, "sample_rate": 8000, "duration_s": 0.4, "align": "center", "resampled_from_hz": {"16000": 6}}
     assert str(tmp_path) not in json.dumps(rep)
-    for text in ("empty (0 bytes)", "ignored 1 file under the data root", "resampled 6 clip(s) from 16000 Hz", "cropped 1 clip(s) longer than 0.4 s"):
+    for text in ("empty (0 bytes)", "ignored 1 file under the data root", "kept 1 all-zero clip (digital silence", "resampled 6 clip(s) from 16000 Hz", "cropped 1 clip(s) longer than 0.4 s"):
         assert text in caplog.text, text
     with pytest.raises(DataError, match=r"notes.txt .*strict mode"):
         load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, strict=True)

@@ -419,7 +419,7 @@ def test_video_clips_rates_lengths_silent_clips_and_a_class_left_empty(tmp_path,
     rep = data.meta["load_report"]
     # the stream's own rate (before: samples / whole seconds, 16 kHz read as 32 kHz and a 0.1 s track as 96 kHz)
     assert rep["facts"]["resampled_from_hz"] == {"16000": 1} and "from 96000 Hz" not in caplog.text
-    assert rep["counts"] == {"unreadable": 2, "resampled": 1, "padded": 1, "cropped": 9, "length_mismatch": 1}  # 0.25 s kept
+    assert rep["counts"] == {"unreadable": 2, "resampled": 1, "padded": 1, "cropped": 9, "silent": 0, "length_mismatch": 1}  # 0.25 s kept
     assert sorted(rep["files"]["unreadable"]) == ["silent/0.avi", "silent/1.avi"] and rep["files"]["length_mismatch"] == ["b/short_sound.avi"]
     assert rep["root"] == root.name and str(tmp_path) not in str(rep)
     assert data.classes == ["a", "b", "silent"]  # before: the class vanished with its files
@@ -453,6 +453,22 @@ def test_csv_unreadable_files_are_skipped_or_refused_and_bad_rows_named(tmp_path
     (tmp_path / "set" / "latin1.csv").write_bytes(header.encode() + "i00.png,a00.wav,\xe9t\xe9,train\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin1.csv: line 2 is not UTF-8"):  # before: a UnicodeDecodeError traceback
         MODALITY.load(_cfg(dataset="csv", data_root=str(tmp_path / "set" / "latin1.csv")))
+
+
+def test_all_zero_audio_clips_are_named_and_counted(tmp_path, caplog):
+    """A pair whose audio is digital silence is kept (it is data) but named in a warning and the load report
+    (before: trained on without a word)."""
+    import soundfile as sf
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", rows_extra=[("i00.png", "quiet.wav", "0", "train")])
+    sf.write(tmp_path / "set" / "quiet.wav", np.zeros(2000, dtype=np.float32), 8000)
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    rep = data.meta["load_report"]
+    assert rep["counts"]["silent"] == 1 and rep["files"]["silent"] == ["quiet.wav"] and len(data.train) == 7
+    assert "kept 1 pair with an all-zero audio clip" in caplog.text
 
 
 def test_registered_tensors_are_checked(tensors_set, caplog):

@@ -58,7 +58,8 @@ log = logging.getLogger(__name__)
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
 REPORT_KINDS = {"unreadable": "unreadable or empty audio file(s) skipped",
                 "ignored": "file(s) under the data root not used (not audio files of the layout)",
-                "resampled": "clip(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped"}
+                "resampled": "clip(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
+                "silent": "all-zero clip(s) (digital silence) kept and trained on"}
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -232,6 +233,9 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
         log.info("resampled %d clip(s) from %d Hz to %d Hz", n, src, rate)
     if counts["padded"]:
         log.info("padded %d clip(s) shorter than %.4g s with silence (align=%s)", counts["padded"], seconds, align)
+    if counts["silent"]:
+        log.warning("%s", describe_bad([BadFile(n, "every sample is 0") for n in counts["silent"]], what="all-zero clip",
+                                       verb="kept", note=" (digital silence: a recording or export that wrote no sound?)"))
     if counts["cropped"]:
         log.info("cropped %d clip(s) longer than %.4g s to %.4g s (align=%s; set duration / --duration to keep more)",
                  counts["cropped"], seconds, seconds, align)
@@ -240,6 +244,7 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
                                "resampled_from_hz": {str(k): v for k, v in sorted(counts["resampled"].items())}})
     report.extend("unreadable", ((b.name, b.reason) for b in skipped))
     report.extend("ignored", ((b.name, b.reason) for b in found.ignored))
+    report.extend("silent", ((name, "every sample is 0") for name in counts["silent"]))
     for kind in ("resampled", "padded", "cropped"):
         report.count(kind, sum(counts[kind].values()) if kind == "resampled" else counts[kind])
     return report
@@ -250,11 +255,11 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
                strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile], dict]:
     """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items, the
     skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``padded``,
-    ``cropped``)."""
+    ``cropped``, ``silent``: the names of clips whose every sample is 0)."""
     index = {c: i for i, c in enumerate(classes)}
     transform = FDMFCC(params)
     maps, labels, splits, skipped = [], [], [], []
-    counts: dict = {"clips": 0, "resampled": {}, "padded": 0, "cropped": 0}
+    counts: dict = {"clips": 0, "resampled": {}, "padded": 0, "cropped": 0, "silent": []}
     chunks = range(0, len(items), batch_files)
     for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
         chunk = items[start : start + batch_files]
@@ -271,6 +276,7 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
         counts["clips"] += len(kept)
         counts["padded"] += padded
         counts["cropped"] += cropped
+        counts["silent"] += [it.name for (it, _), w in zip(kept, resampled) if not bool(w.any())]
         waves = torch.stack([fix_length(w, num_samples, align) for w in resampled])
         maps.append(extract_fdmfcc(waves, params, batch_size=batch_files, transform=transform))
         labels += [index[it.label] for it, _ in kept]

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
 REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable audio track skipped",
-                "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped"}
+                "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
+                "silent": "all-zero audio clip(s) (digital silence) kept and trained on"}
 
 BUILT_IN = ("tones-digits", "csv", "video")
 
@@ -178,13 +179,14 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
         log.warning("%s: %d class(es) kept no readable pair (all their files were skipped): %s", name, len(empty), ", ".join(map(repr, empty[:10])))
     n = int(round(cfg.duration * cfg.sample_rate))
     params = cfg.feature_params()
-    parts, lengths = [], []
+    parts, lengths, silent = [], [], []
     for split in ("train", "test"):
         members = [p for p in pairs if p.split == split]
         if not members:
             raise DataError(f"{name}: the {split} split holds no pairs")
         resampled = resample_clips([p.clip for p in members], cfg.sample_rate)
         lengths += [len(w) for w in resampled]
+        silent += [p.name for p, w in zip(members, resampled) if not bool(w.any())]
         waves = torch.stack([fix_length(w, n) for w in resampled])
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor([p.image for p in members], cfg.image_size, cfg.image_channels),
                       torch.tensor([classes.index(p.label) for p in members]), [p.name for p in members]))
@@ -195,6 +197,10 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report.count("cropped", cropped)
     report.facts.update(pairs=len(lengths), duration_s=float(cfg.duration))
     report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
+    report.extend("silent", ((p, "every sample is 0") for p in silent))
+    if silent:
+        log.warning("%s: %s", name, describe_bad([BadFile(p, "every sample is 0") for p in silent], what="pair with an all-zero audio clip",
+                                                 verb="kept", note=" (digital silence: a recording or export that wrote no sound?)"))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     classes_without_test(name, classes, parts[0][2], parts[1][2], "a class needs two readable pairs to hold one out, or "
