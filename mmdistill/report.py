@@ -91,10 +91,20 @@ def artifact_title(manifest: Mapping[str, Any]) -> str:
 
 def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
     """``accuracy.png``: mean ± std and the runs of every evaluated set of the manifest's metrics, one group of
-    bars per evaluation network when the set was scored on several (``cross_arch``); None when there is none."""
+    bars per evaluation network when the set was scored on several (``cross_arch``), a dashed line at chance for
+    accuracy (:func:`chance_level`); None when there is no evaluated set."""
     metrics = manifest.get("metrics", {})
     return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
-                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"))
+                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
+                              chance=chance_level(manifest))
+
+
+def chance_level(manifest: Mapping[str, Any]) -> float | None:
+    """The accuracy of guessing a class uniformly, 1 / ``num_classes``, for a set scored by accuracy over two or
+    more classes; None for other metrics (a ranking metric's chance depends on its candidate list)."""
+    k = manifest.get("num_classes")
+    metric = manifest.get("metrics", {}).get("metric", "accuracy")
+    return 1.0 / k if metric == "accuracy" and isinstance(k, int) and not isinstance(k, bool) and k >= 2 else None
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
@@ -156,4 +166,4 @@ def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[s
             for net, rows in (metrics.get("cross_arch") or {}).items()]
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

@@ -73,6 +73,25 @@ def test_cross_architecture_results_are_one_group_of_bars_per_network():
     pyplot().close(one)
 
 
+def test_accuracy_png_draws_chance_for_a_classification_set(tmp_path):
+    """A dashed line at 1 / classes, named in the right margin, for accuracy; none for a ranking metric (there was
+    no chance line)."""
+    from mmdistill.report import chance_level, write_accuracy_plot
+
+    metrics = {"metric": "accuracy", "distilled": _set(0.52, [0.5, 0.54]), "random_real": _set(0.44, [0.43, 0.45])}
+    assert chance_level({"num_classes": 4, "metrics": metrics}) == 0.25
+    assert chance_level({"num_classes": 4, "metrics": {**metrics, "metric": "hr@10"}}) is None
+    assert chance_level({"num_classes": 1, "metrics": metrics}) is None and chance_level({"metrics": metrics}) is None
+    fig = accuracy_figure(metrics, "image-dm", chance=0.25)
+    ax = fig.axes[0]
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == 25.0
+    assert "chance\n25.0" in [t.get_text() for t in ax.texts]
+    pyplot().close(fig)
+    manifest = {"recipe": "image-dm", "dataset": "d", "ipc": 1, "num_classes": 4, "metrics": metrics}
+    assert write_accuracy_plot(tmp_path, manifest).stat().st_size > 0
+
+
 def test_a_ranking_metric_of_a_few_percent_gets_an_axis_it_can_be_read_on():
     fig = accuracy_figure({"distilled": _set(0.065, [0.06, 0.07]), "whole": _set(0.097, [0.095, 0.099])}, "td3", "test HR@10 (%)")
     top = fig.axes[0].get_ylim()[1]
