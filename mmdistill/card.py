@@ -64,6 +64,25 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def score_rows(metrics: Mapping[str, Any]) -> list[str]:
+    """The Markdown table of every score of the evaluated sets that record several (``"scores"``: fused, audio-only
+    and visual-only accuracy; HR@K and NDCG@K; R@K per direction), one column per score as mean ± std (x100); no
+    rows when no set records more than its headline."""
+    sets = {k: v for k, v in evaluated_sets(metrics).items() if isinstance(v.get("scores"), Mapping) and v["scores"]}
+    names: list[str] = []
+    for v in sets.values():
+        names += [n for n in v["scores"] if n not in names]
+    if len(names) < 2:
+        return []
+
+    def cell(v: Mapping[str, Any], n: str) -> str:
+        s = v["scores"].get(n)
+        return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}" if isinstance(s, Mapping) and "mean" in s else "-"
+
+    rows = ["| set | " + " | ".join(n.replace("_", " ") for n in names) + " |", "| --- |" + " ---: |" * len(names)]
+    return rows + [f"| {k.replace('_', ' ')} | " + " | ".join(cell(v, n) for n in names) + " |" for k, v in sets.items()]
+
+
 def loading_counts(manifest: Mapping[str, Any]) -> str | None:
     """What the loader read and left out, from the report an adapter stores in the set's metadata
     (``synthetic.meta.load_report``, :class:`mmdistill.load_report.LoadReport`: unreadable, skipped, ignored,
@@ -157,6 +176,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
         trained = proto.get("trained_as") or "networks trained from scratch on each set (the baselines have the same size as the distilled set)"
         out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
+        if every := score_rows(m):
+            out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
         for net, rows in (m.get("cross_arch") or {}).items():
             out += [f"`{net}`: " + ", ".join(f"{set_cell(k, v)} %" for k, v in evaluated_sets(rows).items())]
         out += ["", "### How it was evaluated", ""]

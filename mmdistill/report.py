@@ -100,11 +100,11 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
 
 
 def chance_level(manifest: Mapping[str, Any]) -> float | None:
-    """The accuracy of guessing a class uniformly, 1 / ``num_classes``, for a set scored by accuracy over two or
-    more classes; None for other metrics (a ranking metric's chance depends on its candidate list)."""
+    """The accuracy of guessing a class uniformly, 1 / ``num_classes``, for a set scored by an accuracy (audio-visual:
+    "fused accuracy") over two or more classes; None for other metrics (a ranking metric's chance depends on its candidate list)."""
     k = manifest.get("num_classes")
     metric = manifest.get("metrics", {}).get("metric", "accuracy")
-    return 1.0 / k if metric == "accuracy" and isinstance(k, int) and not isinstance(k, bool) and k >= 2 else None
+    return 1.0 / k if str(metric).endswith("accuracy") and isinstance(k, int) and not isinstance(k, bool) and k >= 2 else None
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:

@@ -81,6 +81,7 @@ def test_accuracy_png_draws_chance_for_a_classification_set(tmp_path):
     metrics = {"metric": "accuracy", "distilled": _set(0.52, [0.5, 0.54]), "random_real": _set(0.44, [0.43, 0.45])}
     assert chance_level({"num_classes": 4, "metrics": metrics}) == 0.25
     assert chance_level({"num_classes": 4, "metrics": {**metrics, "metric": "hr@10"}}) is None
+    assert chance_level({"num_classes": 5, "metrics": {**metrics, "metric": "fused accuracy"}}) == 0.2  # audio-visual
     assert chance_level({"num_classes": 1, "metrics": metrics}) is None and chance_level({"metrics": metrics}) is None
     fig = accuracy_figure(metrics, "image-dm", chance=0.25)
     ax = fig.axes[0]

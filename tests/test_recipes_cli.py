@@ -419,6 +419,25 @@ def test_a_set_without_classes_is_not_described_as_one_class(dm_run, capsys):
     assert "dataset digits, 10 classes, ipc 1" in capsys.readouterr().out
 
 
+def test_the_card_shows_every_score_the_evaluation_took(dm_run):
+    """A set scored by several metrics (audio-visual: fused, audio-only and visual-only accuracy) gets a table of all
+    of them on its card (before: only the headline; the others were in the manifest alone); one metric: no table."""
+    from mmdistill.card import render_card
+
+    manifest = json.loads((dm_run / "manifest.json").read_text())
+    assert "Every score the evaluation took" not in render_card(manifest)
+
+    def row(fused: float, audio: float) -> dict:
+        one = lambda v: {"mean": v, "std": 0.01, "runs": [v - 0.01, v + 0.01]}  # noqa: E731
+        return {**one(fused), "scores": {"accuracy": one(fused), "audio_accuracy": one(audio)}}
+
+    metrics = {**manifest["metrics"], "metric": "fused accuracy", "distilled": row(0.5, 0.4), "random_real": row(0.3, 0.2)}
+    metrics.pop("herding", None)
+    card = render_card({**manifest, "metrics": metrics})
+    assert "| set | accuracy | audio accuracy |" in card
+    assert "| distilled | 50.00 ± 1.00 | 40.00 ± 1.00 |" in card and "| random real | 30.00 ± 1.00 | 20.00 ± 1.00 |" in card
+
+
 def test_a_set_is_not_scored_on_data_with_other_classes(dm_run):
     """``eval`` / ``check`` against data whose classes are not the set's, in its label order (other data with the same
     shapes, or class folders renamed or reordered): a DataError naming both lists and where they part, not a score
