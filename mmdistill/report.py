@@ -69,7 +69,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
 
 def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, syn: SyntheticSet, data: Any, out: Path) -> None:
     """The manifest's ``memorisation`` block (and ``memorisation.png``) and ``storage`` block of a finished set."""
-    title = f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+    title = artifact_title(manifest)
     mem = run_check(modality, cfg, syn, data, out_png=out / MEMORISATION_FILE, title=title)
     manifest["memorisation"] = mem
     manifest["storage"] = storage_block(syn, mem.get("real_bytes_per_sample"),
@@ -85,8 +85,9 @@ def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: Syntheti
 
 
 def artifact_title(manifest: Mapping[str, Any]) -> str:
-    """``recipe · dataset · size``, the title of a run's pictures."""
-    return f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest)}"
+    """``recipe · dataset · size``, the title of a run's pictures (the size's short form: the card and the summary
+    line carry the whole one)."""
+    return f"{manifest['recipe']} · {manifest.get('dataset', '')} · {budget_label(manifest, short=True)}"
 
 
 def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
@@ -138,9 +139,12 @@ def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:
     return states
 
 
-def budget_label(manifest: Mapping[str, Any]) -> str:
-    """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``."""
-    return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
+def budget_label(manifest: Mapping[str, Any], short: bool = False) -> str:
+    """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``. ``short``:
+    without its parenthesis (a picture's title: ``"1 clip/class, 58.3 KiB stored"``, not the comparison with full
+    clips that follows it; ``"140 nodes"``, not how the budget was stated)."""
+    label = str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
+    return label.split(" (", 1)[0] if short else label
 
 
 def summary_line(manifest: Mapping[str, Any]) -> str:

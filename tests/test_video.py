@@ -486,6 +486,10 @@ def test_static_dynamic_storage_is_one_statement_with_the_card():
     label = syn.meta["budget_label"]
     assert f"{card['synthetic_bytes'] / 1024:.1f} KiB stored" in label, label
     assert f"{100 * info['ratio']:.0f} % of 10 full clips" in label and f"{100 * card['ratio']:.1f} % of 40 real clips, as many as it renders" in label
+    from mmdistill.report import artifact_title
+
+    title = artifact_title({"recipe": "video-static-dynamic", "dataset": "md", "budget_label": label})  # pictures: one line
+    assert title == f"video-static-dynamic · md · 1 clip/class, {card['synthetic_bytes'] / 1024:.1f} KiB stored", title
 
 
 def test_identity_integrator_passes_the_static_memory_through():
