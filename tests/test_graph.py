@@ -584,6 +584,25 @@ def test_gcond_run_writes_the_contract(gcond_run, capsys):
     assert syn.data["x"].shape == (15, 8) and pge_weights(syn.data)["pge.0.weight"].shape == (8, 16)
 
 
+def test_the_preview_draws_each_nodes_strongest_edges_and_the_adjacency(gcond_run, tmp_path, monkeypatch):
+    """A condensed adjacency is dense; the preview drew every kept edge (a hairball at 70 nodes). Now: each node's
+    3 strongest edges in the layout, and A' as a class-ordered matrix beside it."""
+    from mmdistill.modalities.graph.export import draw_condensed, strongest_edges
+
+    edges = [(0, 1, 0.9), (0, 2, 0.1), (0, 3, 0.5), (1, 2, 0.2), (2, 3, 0.05)]
+    assert strongest_edges(edges, 1) == [(0, 1, 0.9), (0, 3, 0.5), (1, 2, 0.2)]  # 0 and 1: 0.9; 2: 0.2; 3: 0.5
+    assert strongest_edges(edges, 9) == edges
+    syn, _ = load_synthetic(gcond_run)
+    import mmdistill.modalities.graph.export as export
+
+    seen = []
+    monkeypatch.setattr(export, "save_figure", lambda fig, path: seen.append(fig) or path)
+    draw_condensed(syn, tmp_path / "p.png", "t")
+    titles = [a.get_title() for a in seen[0].axes]
+    assert any("strongest edges" in t or "every kept edge" in t for t in titles) and any("kept adjacency" in t for t in titles)
+    __import__("mmdistill.plots", fromlist=["pyplot"]).pyplot().close(seen[0])
+
+
 def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     assert cli_main(["export", str(gcond_run), "--to", str(tmp_path / "exp")]) == 0
     data = load_condensed(tmp_path / "exp")

@@ -132,9 +132,27 @@ def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
     )
 
 
+#: edges per node the layout panel of the preview draws (the strongest ones): a condensed adjacency is dense
+#: (GCond keeps every weight above a small threshold) and drawing all of it hides the structure
+PREVIEW_EDGES_PER_NODE = 3
+
+
+def strongest_edges(edges: list[tuple[int, int, float]], per_node: int) -> list[tuple[int, int, float]]:
+    """The union over nodes of each node's ``per_node`` heaviest edges (``(u, v, weight)`` with u < v), in the
+    input's order."""
+    by_node: dict[int, list[tuple[float, int]]] = {}
+    for i, (u, v, w) in enumerate(edges):
+        by_node.setdefault(u, []).append((w, i))
+        by_node.setdefault(v, []).append((w, i))
+    keep = {i for lst in by_node.values() for _, i in sorted(lst, key=lambda t: (-t[0], t[1]))[:per_node]}
+    return [e for i, e in enumerate(edges) if i in keep]
+
+
 def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path:
-    """A PNG of the condensed graph: one dot per synthetic node coloured by class, each kept edge drawn with
-    its weight as opacity (spring layout, seeded)."""
+    """A PNG of the condensed graph in two panels: left, one dot per synthetic node coloured by class with each
+    node's :data:`PREVIEW_EDGES_PER_NODE` strongest kept edges, weight as opacity (spring layout of those edges,
+    seeded); right, the kept adjacency A' as a matrix, nodes ordered by class with the class blocks outlined (how
+    much weight stays within a class). A structure-free set (A' = I) draws the nodes alone."""
     import networkx as nx
     from matplotlib.collections import LineCollection
 
@@ -145,20 +163,23 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     n = g.num_nodes
     labels = syn.labels.cpu().tolist()
     classes = list(syn.meta.get("classes", [])) or [str(c) for c in range(syn.num_classes)]
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
     ei, w = (t.cpu() for t in g.edges())
     keep = ei[0] < ei[1]
     edges = [(int(u), int(v), float(x)) for (u, v), x in zip(ei[:, keep].t().tolist(), w[keep].tolist())]
-    graph.add_weighted_edges_from(edges)
+    drawn = strongest_edges(edges, PREVIEW_EDGES_PER_NODE)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_weighted_edges_from(drawn)
     pos = nx.spring_layout(graph, seed=0, weight="weight") if n else {}
     plt = pyplot()
     cmap = plt.get_cmap("tab10" if syn.num_classes <= 10 else "tab20")
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
-    if edges:
-        segs = [(pos[u], pos[v]) for u, v, _ in edges]
-        top = max(x for *_, x in edges)
-        colors = [(0.2, 0.2, 0.2, 0.05 + 0.75 * x / top) for *_, x in edges]
+    structured = syn.meta.get("structure") != "identity" and bool(edges)
+    fig, axes = plt.subplots(1, 2 if structured else 1, figsize=(11.0 if structured else 6.4, 5.2), dpi=110, squeeze=False)
+    ax = axes[0][0]
+    if drawn:
+        segs = [(pos[u], pos[v]) for u, v, _ in drawn]
+        top = max(x for *_, x in drawn)
+        colors = [(0.2, 0.2, 0.2, 0.05 + 0.75 * x / top) for *_, x in drawn]
         ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.8, zorder=1))
     for c in range(syn.num_classes):
         pts = [pos[i] for i in range(n) if labels[i] == c]
@@ -166,11 +187,41 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=46, color=cmap(c % cmap.N), edgecolors="white",
                        linewidths=0.6, zorder=2, label=classes[c] if c < len(classes) else str(c))
     ax.set_axis_off()
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
+    if structured:
+        shown = "every kept edge" if len(drawn) == len(edges) else f"each node's {PREVIEW_EDGES_PER_NODE} strongest edges ({len(drawn)} of {len(edges)})"
+        ax.set_title(f"nodes by class, {shown}", fontsize=8)
+        _draw_adjacency(axes[0][1], g, labels, syn.num_classes)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(syn.num_classes, 7), fontsize=7, frameon=False,
+                  title="class", title_fontsize=8)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
     structure = "A' = I (structure-free)" if syn.meta.get("structure") == "identity" else \
         f"{len(edges)} edges (weight >= {syn.meta.get('adj_threshold')})"
-    ax.set_title(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
+    fig.suptitle(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
     return save_figure(fig, path)
 
 
-__all__ = ["FORMAT", "draw_condensed", "export_condensed", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
+def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> None:
+    """The dense kept adjacency (n, n) with rows and columns ordered by class, class blocks outlined."""
+    from matplotlib.patches import Rectangle
+
+    n = g.num_nodes
+    order = sorted(range(n), key=lambda i: (labels[i], i))
+    dense = torch.zeros(n, n)
+    ei, w = (t.cpu() for t in g.edges())
+    dense[ei[0], ei[1]] = w.float()
+    idx = torch.tensor(order, dtype=torch.long)
+    image = ax.imshow(dense[idx][:, idx].numpy(), cmap="Greys", interpolation="nearest", vmin=0)
+    start = 0
+    for c in range(num_classes):
+        size = sum(1 for y in labels if y == c)
+        if size:
+            ax.add_patch(Rectangle((start - 0.5, start - 0.5), size, size, fill=False, edgecolor="tab:red", linewidth=0.8))
+        start += size
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("kept adjacency A', nodes ordered by class (class blocks outlined)", fontsize=8)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="edge weight")
+
+
+__all__ = ["FORMAT", "PREVIEW_EDGES_PER_NODE", "draw_condensed", "strongest_edges", "export_condensed", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
