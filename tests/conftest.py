@@ -31,6 +31,19 @@ def _isolated_package_logging():
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """``MMDISTILL_CACHE`` in a folder of the test session: the tests never read a cache the user's runs wrote
+    (decoded clips, caption embeddings, pretrained learners) nor leave theirs in ``~/.cache``."""
+    saved = os.environ.get("MMDISTILL_CACHE")
+    os.environ["MMDISTILL_CACHE"] = str(tmp_path_factory.mktemp("mmdistill-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("MMDISTILL_CACHE", None)
+    else:
+        os.environ["MMDISTILL_CACHE"] = saved
+
+
 @pytest.fixture
 def blobs() -> LabeledTensors:
     """3 classes x 12 samples of 1x8x8 'images', class c brighter in row block c (learnable, tiny)."""

@@ -777,3 +777,40 @@ def test_resume_with_another_selection_protocol_names_the_key(tmp_path):
     sequences_td3.RECIPE.run(**run, stop_after=1)
     with pytest.raises(ConfigError, match=r"differ \(eval_steps: 0 -> 4\)"):
         sequences_td3.RECIPE.run(**{**run, "eval_steps": 4, "resume": True})
+
+
+def test_the_pretrained_learner_is_kept_on_disk_and_read_back(tmp_path, caplog, monkeypatch):
+    """A resume, an eval or a second run on the same data reads the pretrained learner from the cache (it pretrained
+    again: about 140 s on ml-latest-small at the cpu budget); other settings or data get another file; a damaged file
+    is a warning and is replaced; pretrain_cache=false writes nothing."""
+    import logging
+
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    cfg = tiny()
+    data = MODALITY.load(cfg)
+    first = seq_train.pretrained_learner(data, cfg, "sasrec")
+    path = cache_file(data, cfg, "sasrec")
+    assert path.is_file() and path.parent == tmp_path / "cache" / "sequences"
+    calls = []
+    monkeypatch.setattr(seq_train, "train_on_windows", lambda *a, **k: calls.append(1) or {})
+    with caplog.at_level(logging.INFO):
+        again = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")  # a new process's data object
+    assert not calls and "read from the cache" in caplog.text and again.info["read_from_cache"]
+    assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+    assert cache_file(data, tiny(pretrain_epochs=2), "sasrec") != path and cache_file(data, cfg, "gru4rec") != path
+    other = MODALITY.load(tiny(dataset="generated:41:40"))
+    assert cache_file(other, cfg, "sasrec") != path
+    path.write_bytes(b"not safetensors")
+    monkeypatch.undo()
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    assert "cannot be used" in caplog.text and str(path) in caplog.text
+    assert seq_train.read_pretrained(path, seq_train.pretrain_key(data, cfg, "sasrec")) is not None  # replaced
+    off = tiny(pretrain_cache=False, pretrain_cache_dir=str(tmp_path / "off"))
+    seq_train.pretrained_learner(MODALITY.load(off), off, "sasrec")
+    assert not (tmp_path / "off").exists()

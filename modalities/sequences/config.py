@@ -120,6 +120,13 @@ class SequenceLearnerKeys(ConfigKeys):
     pretrain_lr: float = key(0.001, help="Adam learning rate of the pretrained and whole-data learners", unit="step size",
                              range="(0, inf)")
     pretrain_batch: int = key(16, help="minibatch of the pretrained and whole-data learners", unit="sequences", range="[1, inf)")
+    pretrain_cache: bool = key(True, help="keep the pretrained learner on disk (safetensors, in pretrain_cache_dir) so a resume, "
+                                          "`eval` or another run on the same data and settings reads it instead of pretraining "
+                                          "again; keyed by the data, the learner and pretraining keys, the seed and torch's build "
+                                          "and thread count", resume=False)
+    pretrain_cache_dir: str | None = key(None, help="folder of cached pretrained learners; none: <cache>/sequences (<cache>: "
+                                                    "$MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)",
+                                         resume=False)
 
 
 @dataclass

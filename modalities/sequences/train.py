@@ -17,6 +17,7 @@ fewer unseen items is ranked against all of them). Ties count against the target
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from mmdistill.seeding import draw_seed, generator
 
 from .data import SequenceData
 from .nets import Learner, build_learner
+from .pretrain_cache import cache_file, pretrain_key, read_pretrained, write_pretrained
 
 KS = (5, 10, 20)
 NO_NEGATIVE = -1  # padding of a user's row of sampled negatives when fewer unseen items exist than asked
@@ -288,24 +290,37 @@ class Pretrained:
 
 def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
     """The ``arch`` learner pretrained on all training windows (TD3 pretrains its learner with RecBole before
-    distilling: ``pretrain_epochs`` epochs, Adam, best validation epoch kept), cached on ``data`` per
-    architecture and settings."""
-    key = ("pretrained", arch, cfg.hidden_size, cfg.inner_size, cfg.n_heads, cfg.n_layers, cfg.gru_embedding,
-           cfg.gru_hidden, cfg.pretrain_epochs, cfg.pretrain_lr, cfg.seed, data.max_len)
-    if key not in data.cache:
-        t0 = time.perf_counter()
-        learner = build_learner(arch, data.num_items, data.max_len, cfg)
-        gen = generator(cfg.seed, "pretrain", arch)
-        learner.init_weights(gen)
-        x, y = data.windows()
-        p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
-        info = train_on_windows(learner, x, y, p, gen, data=data, select_on_valid=True)
-        info["seconds"] = time.perf_counter() - t0
-        info["test"] = rank_metrics(learner, data, "test", "full")
-        log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
-                 arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
-        data.cache[key] = Pretrained({k: v.detach().clone() for k, v in learner.state_dict().items()}, info)
-    return data.cache[key]
+    distilling: ``pretrain_epochs`` epochs, Adam, best validation epoch kept), cached on ``data`` per architecture
+    and settings and, with ``pretrain_cache``, on disk (:mod:`.pretrain_cache`: a resume, an ``eval`` or another run
+    on the same data and settings reads it instead of pretraining again)."""
+    key = pretrain_key(data, cfg, arch)
+    memo = ("pretrained", json.dumps(key, sort_keys=True))
+    if memo in data.cache:
+        return data.cache[memo]
+    path = cache_file(data, cfg, arch) if cfg.pretrain_cache else None
+    cached = read_pretrained(path, key) if path is not None else None
+    if cached is not None:
+        state, info = cached
+        log.info("pretrained %s on %s: read from the cache %s (%d epochs, best validation HR@10 %.4f at epoch %d)", arch,
+                 data.name, path, info.get("epochs", 0), info.get("valid_hr@10", float("nan")), info.get("best_epoch", 0))
+        data.cache[memo] = Pretrained(state, {**info, "read_from_cache": True})
+        return data.cache[memo]
+    t0 = time.perf_counter()
+    learner = build_learner(arch, data.num_items, data.max_len, cfg)
+    gen = generator(cfg.seed, "pretrain", arch)
+    learner.init_weights(gen)
+    x, y = data.windows()
+    p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
+    info = train_on_windows(learner, x, y, p, gen, data=data, select_on_valid=True)
+    info["seconds"] = time.perf_counter() - t0
+    info["test"] = rank_metrics(learner, data, "test", "full")
+    log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
+             arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
+    state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+    if path is not None:
+        write_pretrained(path, key, state, info)
+    data.cache[memo] = Pretrained(state, info)
+    return data.cache[memo]
 
 
 def freezes_embedding(cfg: Any, pre: Pretrained | None) -> bool:

@@ -1,0 +1,97 @@
+"""The pretrained learner kept on disk, so a resume, an ``eval`` or a second run on the same data does not pretrain
+again (TD3's reference pretrains with RecBole once and loads the saved checkpoint for every distillation run).
+
+One safetensors file per pretrained learner under ``<cache>/sequences`` (:func:`mmdistill.cache_dir.cache_root`,
+or the config's ``pretrain_cache_dir``), named by a key that covers everything the weights depend on: the data (every
+user's training sequence and held-out items, the item count, the input length), the learner's keys, the pretraining
+keys, the seed, and the build, thread count and CPU kernels of torch (pretraining sums in floating point: another
+build or thread count gives other last digits, so its weights are not the ones this run would compute). A file is
+read without executing code (safetensors + JSON); a damaged or foreign one is a warning and the learner is
+pretrained again; a folder that cannot be written is a warning, never the run's end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.cache_dir import cache_root
+from mmdistill.io import load_tensors_with_metadata, save_tensors
+
+from .data import SequenceData
+
+log = logging.getLogger(__name__)
+
+#: the cache file's format tag; a change of what the file holds changes it
+FORMAT = "mmdistill.sequences.pretrained/1"
+#: the config keys a pretrained learner depends on (the learner's shape and dropout, the pretraining schedule, the seed)
+PRETRAIN_KEYS = ("hidden_size", "inner_size", "n_heads", "n_layers", "hidden_dropout", "attn_dropout", "gru_embedding",
+                 "gru_hidden", "gru_layers", "gru_dropout", "pretrain_epochs", "pretrain_lr", "pretrain_batch", "seed")
+
+
+def data_fingerprint(data: SequenceData) -> str:
+    """A sha256 over the split the learner is pretrained and selected on: item count, input length, every user's
+    training sequence and validation / test item (cached on ``data``)."""
+    key = ("fingerprint",)
+    if key not in data.cache:
+        h = hashlib.sha256(f"{data.num_items}|{data.max_len}|{data.num_users}\n".encode())
+        for s in data.train:
+            h.update(s.to(torch.int64).numpy().tobytes() + b"|")
+        h.update(data.valid_target.to(torch.int64).numpy().tobytes())
+        h.update(data.test_target.to(torch.int64).numpy().tobytes())
+        data.cache[key] = h.hexdigest()
+    return data.cache[key]
+
+
+def pretrain_key(data: SequenceData, cfg: Any, arch: str) -> dict[str, Any]:
+    """What a pretrained ``arch`` learner on ``data`` under ``cfg`` depends on, as JSON-ready values."""
+    return {"format": FORMAT, "arch": arch, "data": data_fingerprint(data), **{k: getattr(cfg, k) for k in PRETRAIN_KEYS},
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def cache_file(data: SequenceData, cfg: Any, arch: str) -> Path:
+    """``<folder>/<arch>-<sha256 of the key, 24 hex>.safetensors``; folder: ``pretrain_cache_dir`` or ``<cache>/sequences``."""
+    folder = Path(cfg.pretrain_cache_dir).expanduser() if cfg.pretrain_cache_dir else cache_root() / "sequences"
+    digest = hashlib.sha256(json.dumps(pretrain_key(data, cfg, arch), sort_keys=True).encode()).hexdigest()[:24]
+    return folder / f"{arch}-{digest}.safetensors"
+
+
+def read_pretrained(path: Path, key: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """(state, info) from ``path``, or None when there is no such file, or (with a warning naming the file and
+    why) when it cannot be read or was written for another key."""
+    try:
+        if not path.is_file():
+            return None
+        tensors, meta = load_tensors_with_metadata(path)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
+        if json.loads(meta["key"]) != json.loads(json.dumps(key)):
+            raise ValueError("written for other data or settings (its key differs)")
+        info = json.loads(meta["info"])
+        if not isinstance(info, dict):
+            raise ValueError("its info is not an object")
+    except Exception as exc:  # noqa: BLE001 - a damaged cache costs a pretraining, never the run
+        log.warning("pretrained-learner cache %s cannot be used (%s: %s); pretraining again and replacing it", path,
+                    type(exc).__name__, str(exc)[:200])
+        return None
+    return tensors, info
+
+
+def write_pretrained(path: Path, key: dict[str, Any], state: dict[str, Tensor], info: dict[str, Any]) -> None:
+    """Write ``state`` and ``info`` atomically to ``path``; a folder that cannot be written is a warning."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_tensors(path, state, metadata={"format": FORMAT, "key": json.dumps(key, sort_keys=True),
+                                            "info": json.dumps(info, default=float)})
+    except OSError as exc:
+        log.warning("pretrained-learner cache %s cannot be written (%s); the next run pretrains again", path, exc)
+
+
+__all__ = ["FORMAT", "PRETRAIN_KEYS", "cache_file", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]
