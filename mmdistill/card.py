@@ -41,6 +41,13 @@ def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
         return {}
 
 
+def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
+    """``"5 clips"``: ``n`` with the set's sample noun (the manifest's ``sample_noun``, else the adapter's, else
+    "sample"), plural unless ``n`` is 1."""
+    noun = manifest.get("sample_noun") or (modality.sample_noun if modality is not None else "sample")
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -126,7 +133,7 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
         lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
     st = manifest.get("storage") or {}
     if st.get("real_bytes"):
-        lines.append(f"stored {_size(st['synthetic_bytes'])} for {st['samples']} samples; the same number of real samples: "
+        lines.append(f"stored {_size(st['synthetic_bytes'])} for {counted(st['samples'], manifest, modality)}; the same number of real ones: "
                      f"{_size(st['real_bytes'])} ({st.get('real_basis')})")
     mem = manifest.get("memorisation") or {}
     if mem.get("skipped"):
@@ -151,7 +158,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                   f"A synthetic training set made by mmdistill {manifest.get('versions', {}).get('mmdistill', '')}".rstrip()
                   + f" with the recipe `{manifest.get('recipe')}` "
                   f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
-                  f"{manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0]} samples, "
+                  f"{counted(manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0], manifest, modality)}, "
                   f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
@@ -199,9 +206,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     st = manifest.get("storage") or {}
     out += ["## Storage", ""]
     if st:
-        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {st['samples']} samples they decode to")
+        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
         if st.get("real_bytes"):
-            out.append(f"- the same number of real samples: {_size(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
+            out.append(f"- the same number of real ones: {_size(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")
     else:
         out.append("- not recorded (a set made before mmdistill recorded storage)")
@@ -251,4 +258,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "classes_phrase", "loading_counts", "metric_rows", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "classes_phrase", "counted", "loading_counts", "metric_rows", "score_rows", "render_card", "storage_block"]

@@ -194,6 +194,7 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from mmdistill.card import counted
     from mmdistill.io import require_writable, write_json
     from mmdistill.memorisation import summary_lines
     from mmdistill.report import add_sharing_blocks, write_card
@@ -209,7 +210,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     manifest.setdefault("paper", recipe.paper)
     add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
     mem = manifest["memorisation"]
-    print(f"{args.dir}: memorisation check of {len(syn)} synthetic samples against {mem.get('real_pool')} real samples")
+    print(f"{args.dir}: memorisation check of {counted(len(syn), manifest, modality)} against {mem.get('real_pool')} real ones")
     for line in summary_lines(mem) or [f"skipped: {mem.get('skipped')}"]:
         print("  " + line)
     if not args.no_write:
@@ -265,7 +266,7 @@ def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from mmdistill.card import render_card
+    from mmdistill.card import counted, render_card
     from mmdistill.report import write_card
 
     to = list(args.to or [])
@@ -290,7 +291,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = modality.export(syn, target)
     if Path(out).is_dir() and not (Path(out) / "README.md").exists():
         write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export")
-    print(f"exported {len(syn)} samples to {out}")
+    print(f"exported {counted(len(syn), manifest, modality)} to {out}")
     return 0
 
 

@@ -72,6 +72,7 @@ class Modality(Protocol):
     """
 
     name: str
+    sample_noun: str  #: what one sample of a set is called on cards and in CLI lines ("image", "clip", "pair", "node", "sequence"; plural + "s")
 
     def load(self, config: Any) -> Any:
         """Load the real data the config names (``dataset``, ``data_root`` and the modality's own keys)."""
@@ -200,6 +201,8 @@ class AdapterDefaults(ShareDefaults):
 
     seeded_experts: bool = False
     """see :class:`TrajectoryModality`; an adapter opts in when its ``train_epoch`` draws only from its generator"""
+    sample_noun: str = "sample"
+    """see :class:`Modality`"""
 
     def matching_network(self, config: Any, data: Any) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} must define matching_network(config, data)")

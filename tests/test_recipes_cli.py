@@ -411,9 +411,12 @@ def test_a_set_without_classes_is_not_described_as_one_class(dm_run, capsys):
 
     manifest = json.loads((dm_run / "manifest.json").read_text())
     assert "10 classes, seed" in render_card(manifest)
-    pairs = {**manifest, "recipe": "image-text-lors", "modality": "image_text", "num_classes": 1}
+    pairs = {**manifest, "recipe": "image-text-lors", "modality": "image_text", "num_classes": 1, "sample_noun": "pair"}
     card = render_card(pairs)
-    assert "1 classes" not in card and "samples, seed" in card
+    assert "1 classes" not in card and "10 pairs, seed" in card  # the adapter's noun (before: "samples" for every set)
+    assert "10 images, 10 classes" in render_card(manifest) and "for the 10 images they decode to" in render_card(manifest)
+    older = {k: v for k, v in manifest.items() if k != "sample_noun"}  # a set made before the noun was recorded
+    assert "10 samples, 10 classes" in render_card(older)
     assert (classes_phrase(7), classes_phrase(1), classes_phrase(None)) == ("7 classes, ", "", "")
     assert cli_main(["show", str(dm_run)]) == 0
     assert "dataset digits, 10 classes, ipc 1" in capsys.readouterr().out

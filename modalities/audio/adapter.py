@@ -51,6 +51,7 @@ class AudioModality(TensorClassificationAdapter):
     """
 
     name = "audio"
+    sample_noun = "clip"
 
     def load(self, config: Any) -> ClassificationData:
         from .datasets import load_audio_dataset

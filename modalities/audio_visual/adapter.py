@@ -44,6 +44,7 @@ class AudioVisualModality(AdapterDefaults):
     hard labels; ``meta`` carries what preview and export need (front end, normalisation)."""
 
     name = "audio_visual"
+    sample_noun = "pair"
     DATASET_FACTS = DATASET_FACTS
 
     def load(self, config: Any) -> AVData:

@@ -35,6 +35,7 @@ class GraphModality(AdapterDefaults):
     """Node classification on one graph (GCond's transductive and inductive settings)."""
 
     name = "graph"
+    sample_noun = "node"
 
     def load(self, config: Any) -> NodeClassificationData:
         """The graph of ``config`` (its budget keys checked first: :func:`~.budget.check_budget_keys`)."""

@@ -34,6 +34,7 @@ class ImageModality(TensorClassificationAdapter):
     """Images of shape (C, H, W), normalised per channel; the synthetic set lives in normalised pixels."""
 
     name = "image"
+    sample_noun = "image"
 
     def load(self, config: Any) -> ClassificationData:
         from .datasets import load_image_dataset

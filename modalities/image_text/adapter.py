@@ -69,6 +69,7 @@ class ImageTextModality(AdapterDefaults):
     """Image-caption pairs; the synthetic set is images + text embeddings (+ LoRS similarity factors)."""
 
     name = "image_text"
+    sample_noun = "pair"
 
     # ------------------------------------------------------------------ data
     def load(self, config: Any) -> ImageTextData:

@@ -59,6 +59,7 @@ class SequenceModality(SequenceShare, AdapterDefaults):
     :class:`.share.SequenceShare`'s."""
 
     name = "sequences"
+    sample_noun = "sequence"
 
     def load(self, config: Any) -> SequenceData:
         check_attention_memory(config)

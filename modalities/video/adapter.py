@@ -102,6 +102,7 @@ class VideoModality(TensorClassificationAdapter):
     of the same number of full clips (``metrics["storage"]``)."""
 
     name = "video"
+    sample_noun = "clip"
     #: ``cross_arch`` evaluates on the reference's clip networks, not the image list
     cross_arch_networks = CROSS_ARCH
 
