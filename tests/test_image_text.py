@@ -647,6 +647,24 @@ def test_the_caption_bank_is_recorded_without_a_machine_path(tmp_path, tiny_bert
     assert text_cache.load_caption_bank(str(path))[0] == data.train.captions  # an older set's absolute path
 
 
+def test_a_caption_bank_in_a_custom_text_cache_is_found_by_a_later_process(tmp_path, tiny_bert, monkeypatch):
+    """A set made with text_cache=DIR: a later export or preview (another process) found no bank, because only the
+    default cache was searched, and showed the initial captions ("(initial) ..."). Now the set records the folder."""
+    from mmdistill.modalities.image_text import text_cache
+
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "default"))
+    csv_path = write_pairs(tmp_path, n_images=8)
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), text_cache=str(tmp_path / "mine"))
+    data = MODALITY.load(cfg)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0))
+    assert syn.meta["caption_bank_dir"] == str(tmp_path / "mine")
+    monkeypatch.setattr(text_cache, "_BANKS", {})  # another process
+    found = text_cache.caption_bank_file(syn.meta["caption_bank"], syn.meta["caption_bank_dir"])
+    assert found is not None and found.parent == tmp_path / "mine"
+    shown = MODALITY.captions_for(syn)
+    assert all(c in data.train.captions for c in shown) and not any(c.startswith("(initial)") for c in shown)
+
+
 def test_transformers_load_report_of_unused_weights_is_silenced_but_not_missing_ones():
     """Before: every offline-CLIP load printed transformers' "BertModel LOAD REPORT ... UNEXPECTED pooler.dense.*"."""
     import logging

@@ -121,7 +121,7 @@ class ImageTextModality(AdapterDefaults):
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
             # the text embeddings' pooling (clip-finetune checks it against a CLIP text tower) and the image weights
-            **{key: data.meta[key] for key in ("text_pooling", "image_weights") if data.meta.get(key) is not None},
+            **{key: data.meta[key] for key in ("text_pooling", "image_weights", "caption_bank_dir") if data.meta.get(key) is not None},
             # what on_bad=skip dropped (counts per kind, first names), so the manifest and the card state it
             **({"load_report": data.meta["load_report"]} if data.meta.get("load_report") else {}),
         }
@@ -153,7 +153,7 @@ class ImageTextModality(AdapterDefaults):
         """The nearest real training caption of each distilled text embedding: from the caption bank when it
         is on this machine (with ``similarity``, prefixed by its cosine: the preview's), else as recorded by
         :meth:`evaluate`, else the captions of the initial pairs."""
-        bank = load_caption_bank(syn.meta["caption_bank"]) if syn.meta.get("caption_bank") else None
+        bank = load_caption_bank(syn.meta["caption_bank"], syn.meta.get("caption_bank_dir")) if syn.meta.get("caption_bank") else None
         if bank is not None and bank[1].shape[1] == syn.data["text"].shape[1]:
             return nearest_captions(syn.data["text"], bank, similarity=similarity)
         saved = syn.meta.get("nearest_captions")

@@ -62,6 +62,8 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     meta = {
         "mean": list(image.mean), "std": list(image.std), "image_size": image.image_size, "image_encoder": image.name,
         "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": bank_ref(bank), "dropped": loaded.dropped,
+        # a custom text_cache (already in the manifest's config): where a later export or preview finds the bank
+        **({"caption_bank_dir": str(Path(cfg.text_cache).expanduser())} if cfg.text_cache else {}),
         "unused_val_images": loaded.unused_val_images, "source": source,
         # what the experts start from and the space their text lies in: in an expert buffer's spec (fingerprint())
         "image_weights": image.weights_identity(), "text_space": text_space(encoder), "text_pooling": getattr(encoder, "pooling", None),

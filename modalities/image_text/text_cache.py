@@ -89,10 +89,11 @@ def bank_ref(path: Path) -> str:
     return ref
 
 
-def caption_bank_file(ref: str | Path) -> Path | None:
+def caption_bank_file(ref: str | Path, folder: str | Path | None = None) -> Path | None:
     """The cache file of a caption bank reference: a path as older sets recorded it, else (:func:`bank_ref`) the file
-    this process embedded or read, else ``<encoder>-<ref>.safetensors`` in the default text cache; None when none is
-    found on this machine."""
+    this process embedded or read, else ``<encoder>-<ref>.safetensors`` in ``folder`` (the set's custom
+    ``text_cache``, recorded as ``caption_bank_dir``) or the default text cache; None when none is found on this
+    machine."""
     ref = str(ref)
     if "/" in ref or "\\" in ref or ref.endswith(".safetensors"):
         return Path(ref)
@@ -100,14 +101,17 @@ def caption_bank_file(ref: str | Path) -> Path | None:
         return _BANKS[ref]
     if not re.fullmatch(r"[0-9a-f]{8,64}", ref):
         return None
-    found = sorted(default_cache_dir().glob(f"*-{ref}.safetensors")) if default_cache_dir().is_dir() else []
-    return found[0] if found else None
+    for place in ([Path(folder).expanduser()] if folder else []) + [default_cache_dir()]:
+        found = sorted(place.glob(f"*-{ref}.safetensors")) if place.is_dir() else []
+        if found:
+            return found[0]
+    return None
 
 
-def load_caption_bank(path: str | Path) -> tuple[list[str], Tensor] | None:
-    """The captions and their embeddings of a cache file (a path, or a set's reference: :func:`caption_bank_file`),
-    or None when it is gone or unreadable."""
-    path = caption_bank_file(path)  # type: ignore[assignment]
+def load_caption_bank(path: str | Path, folder: str | Path | None = None) -> tuple[list[str], Tensor] | None:
+    """The captions and their embeddings of a cache file (a path, or a set's reference looked up in ``folder`` and the
+    default cache: :func:`caption_bank_file`), or None when it is gone or unreadable."""
+    path = caption_bank_file(path, folder)  # type: ignore[assignment]
     if path is None:
         return None
     try:
