@@ -1,10 +1,16 @@
-"""Plots a person would rather look at than read: the loss curve and the accuracy comparison."""
+"""Plots a person would rather look at than read: the loss curve and the accuracy comparison; and what every figure
+needs: titles and labels that fit, class names the installed font can draw."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import re
 import textwrap
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +20,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.text import Text
+
+log = logging.getLogger(__name__)
 
 PALETTE = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
 """Bar colours in set order: the distilled set first (blue), then the baselines (random real: grey)."""
@@ -103,6 +111,96 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return Path(path)
+
+
+#: matplotlib's warning for a character the font lacks (drawn as a box): "Glyph 19978 (...) missing from font(s) DejaVu Sans."
+MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font\(s\) (.*?)\.?$", re.S)
+#: what a missing character becomes in a class label that keeps its other characters
+GLYPH_STANDIN = "?"
+
+
+def _plot_fonts() -> tuple[frozenset[int], str]:
+    """The code points the figures' text font can draw (matplotlib's default font family, with the fallback fonts it
+    tries after the first) and the fonts' family names."""
+    from matplotlib import font_manager as fm
+
+    prop = fm.FontProperties()  # rcParams' family: what a label without a font of its own is drawn in
+    find = getattr(fm.fontManager, "_find_fonts_by_props", None)  # the fallback list (matplotlib >= 3.6; private)
+    try:
+        paths = tuple(find(prop)) if find is not None else (fm.findfont(prop),)
+    except Exception:  # noqa: BLE001 - another matplotlib's private API: the first font only
+        paths = (fm.findfont(prop),)
+    return _charmap(paths)
+
+
+@functools.lru_cache(maxsize=8)
+def _charmap(paths: tuple[Any, ...]) -> tuple[frozenset[int], str]:
+    from matplotlib import font_manager as fm
+
+    codes: set[int] = set()
+    names: list[str] = []
+    for path in paths:
+        font = fm.get_font(path)
+        codes.update(font.get_charmap())
+        names.append(font.family_name)
+    return frozenset(codes), ", ".join(dict.fromkeys(names))
+
+
+def missing_glyphs(text: str) -> str:
+    """The characters of ``text`` (each once, in order) that the figures' font cannot draw: matplotlib draws each as
+    a box and warns once per character. Spaces and other non-printing characters never count."""
+    codes, _ = _plot_fonts()
+    return "".join(dict.fromkeys(ch for ch in text if ord(ch) not in codes and ch.isprintable() and not ch.isspace()))
+
+
+def drawable_labels(names: Sequence[str], where: str = "figure", shown: Iterable[int] | None = None) -> list[str]:
+    """Class ``names`` (label index = position) as a figure can draw them: a name whose every character the font has
+    stays as it is; one with characters it lacks (CJK in matplotlib's DejaVu Sans) becomes ``class <index>``, or,
+    when some of its letters can be drawn, the name with each missing character as ``?`` and `` (class <index>)``
+    after it (``dög ?? (class 3)``), so every row still leads back to its class. One log line for ``where`` (a
+    figure or file name) names the classes changed among ``shown`` (label indices drawn; default all), instead of
+    matplotlib's warning per character and drawing."""
+    out: list[str] = []
+    changed: list[str] = []
+    shown_set = set(range(len(names)) if shown is None else shown)
+    for i, name in enumerate(names):
+        name = str(name)
+        lacking = missing_glyphs(name)
+        if not lacking:
+            out.append(name)
+            continue
+        kept = "".join(GLYPH_STANDIN if ch in lacking else ch for ch in name)
+        has_letters = any(ch.isalnum() for ch in name if ch not in lacking)
+        out.append(f"{kept} (class {i})" if has_letters else f"class {i}")
+        if i in shown_set:
+            changed.append(f"{out[-1]!r} is {name!r}")
+    if changed:
+        log.info("%s: %d class name(s) use characters the installed font (%s) lacks, which would show as boxes; labelled by "
+                 "their index instead: %s (install a font that has them, e.g. Noto Sans CJK, for matplotlib to draw them)",
+                 where, len(changed), _plot_fonts()[1], "; ".join(changed))
+    return out
+
+
+@contextmanager
+def missing_glyph_note(where: str, what: str = "label") -> Iterator[None]:
+    """Collect matplotlib's "Glyph ... missing from font(s)" warnings raised inside (one per character and drawing;
+    the characters show as boxes) and log one line for ``where`` (a figure or file name) saying how many characters
+    of ``what`` the installed font lacks. Any other warning is passed on as it came."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message=r"Glyph \d+ .*missing from font", category=UserWarning)  # each one, to count
+        yield
+    glyphs: set[str] = set()
+    fonts: set[str] = set()
+    for w in caught:
+        found = MISSING_GLYPH.search(str(w.message)) if issubclass(w.category, UserWarning) else None
+        if found:
+            glyphs.add(found.group(1))
+            fonts.add(found.group(2))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if glyphs:
+        log.info("%s: %d %s character(s) are not in the installed font (%s) and show as boxes; install a font that has "
+                 "them (e.g. Noto Sans CJK) for matplotlib to draw them", where, len(glyphs), what, ", ".join(sorted(fonts)))
 
 
 #: the ratio of the largest to the smallest loss from which loss.png's y-axis is logarithmic (linear below: a loss

@@ -37,15 +37,18 @@ def check_labels(labels: Tensor, n: int, classes: list[str]) -> None:
 
 
 def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: tuple[float, float],
-               title: str | None = None) -> tuple[Figure, list[tuple[list[Axes], list[int]]]]:
+               title: str | None = None, where: str = "preview") -> tuple[Figure, list[tuple[list[Axes], list[int]]]]:
     """A figure with one row per class present in ``labels`` (N,) and up to ``max_per_class`` cells per row,
     each cell ``cell`` = (width, height) inches without ticks or frame, the class name at the row start and
-    ``title`` on top. Returns ``(fig, rows)``; ``rows`` lists ``(axes of the row, indices of the row's samples)``
+    ``title`` on top. A class name with characters the installed font lacks is labelled by its index
+    (:func:`mmdistill.plots.drawable_labels`: one log line for ``where``, the figure's name, instead of a warning per
+    character). Returns ``(fig, rows)``; ``rows`` lists ``(axes of the row, indices of the row's samples)``
     with at most one index per axis (draw sample ``indices[k]`` on ``axes[k]``)."""
-    from mmdistill.plots import pyplot
+    from mmdistill.plots import drawable_labels, pyplot
 
     plt = pyplot()
     present = [c for c in range(len(classes)) if (labels == c).any()]
+    names = drawable_labels(classes, where, shown=present)
     cols = max(1, min(max_per_class, max(int((labels == c).sum()) for c in present) if present else 1))
     fig, axes = plt.subplots(max(1, len(present)), cols, squeeze=False, dpi=100,
                              figsize=(cols * cell[0] + 1.4, max(1, len(present)) * cell[1] + (0.5 if title else 0.1)))
@@ -57,7 +60,7 @@ def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: 
                 spine.set_visible(False)
     rows = []
     for r, c in enumerate(present):
-        axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
         rows.append((list(axes[r]), (labels == c).nonzero().flatten()[:cols].tolist()))
     if title:
         fig.suptitle(title, fontsize=10)

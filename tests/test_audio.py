@@ -516,3 +516,97 @@ def test_bad_arguments_and_tensors_are_named(tmp_path):
         decode("gone.wav", str(tmp_path / "gone.wav"))
     with pytest.raises(ConfigError, match=r"sample_rate / 2 \(4000 Hz\)"):
         FDMFCCParams(sample_rate=8000, f_max=6000)
+
+
+# --------------------------------------------------------------------------- walk34A: duration, CSV, decoders, preview labels
+def test_default_duration_is_the_longest_readable_clip_and_names_its_file(tmp_path, caplog):
+    """Before: a 2 s WAV holding a NaN (skipped as unreadable) set the duration: every 0.4 s clip padded to 2 s."""
+    import logging
+
+    root = _write_tree(tmp_path / "data", per_class=3)
+    bad = _tone(300, 8000, 2.0)
+    bad[5] = np.nan
+    sf.write(root / "steady" / "nan.wav", bad, 8000, subtype="FLOAT")
+    sf.write(root / "warble" / "long.wav", _tone(500, 8000, 0.5), 8000)
+    with caplog.at_level(logging.INFO):
+        ds = load_audio_dataset("folder", root, sample_rate=8000)
+    assert ds.num_samples == 4000 and ds.x_train.shape[-1] == 51 and [Path(b.name).name for b in ds.skipped] == ["nan.wav"]
+    assert "duration 0.5 s: the longest readable clip" in caplog.text and "long.wav" in caplog.text
+    assert "nan.wav (2 s)" in caplog.text  # the longer file passed over is named
+    (root / "warble" / "long.wav").unlink()
+    (root / "steady" / "nan.wav").unlink()
+    # every file readable: the duration (and so the maps) as before, from the longest header
+    assert load_audio_dataset("folder", root, sample_rate=8000).num_samples == 3200
+
+
+def test_csv_without_test_rows_a_folder_row_and_extra_columns_are_named(tmp_path, caplog):
+    """Before: "no readable test clips" for a split column of only 'train', a folder "does not exist", and extra
+    columns ignored without a word."""
+    import logging
+
+    _write_tree(tmp_path / "data", per_class=3)
+    rows = [(f"data/{c}/{i}.wav", c) for c in ("rising", "steady") for i in range(3)]
+
+    def load(name: str, lines: list[str]):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return load_audio_dataset("folder", tmp_path / name, sample_rate=8000, duration=0.4)
+
+    with pytest.raises(DataError, match=r"train.csv names no test rows: its split column \(column 3\) is 'train' on all 6 rows"):
+        load("train.csv", [f"{p},{c},train,extra" for p, c in rows])
+    with pytest.raises(DataError, match=r"1 listed path\(s\) are folders, not audio files .*row 8: data/warble"):
+        load("dir.csv", ["path,label", *[f"{p},{c}" for p, c in rows], "data/warble,warble"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        ds = load("extra.csv", ["path,label,split,speaker,", *[f"{p},{c},{'test' if p.endswith('0.wav') else 'train'},spk{i}," for i, (p, c) in
+                                                             enumerate(rows)]])
+    assert len(ds.x_train) == 4 and len(ds.x_test) == 2
+    assert caplog.text.count("column(s) not read") == 1 and "extra.csv: 1 column(s) not read" in caplog.text
+    assert "'speaker' (column 4)" in caplog.text and "column 5" not in caplog.text  # a trailing comma names nothing
+
+
+def test_a_format_librosa_cannot_decode_says_what_is_missing(tmp_path, monkeypatch):
+    """Before: "librosa: NoBackendError: " (audioread's error has no message), and nothing said ffmpeg was needed."""
+    import shutil
+
+    librosa = pytest.importorskip("librosa")
+    audioread = pytest.importorskip("audioread")
+    from mmdistill.modalities.audio.decode import decode
+
+    def no_backend(*args, **kwargs):
+        raise audioread.exceptions.NoBackendError()
+
+    monkeypatch.setattr(librosa, "load", no_backend)
+    clip = tmp_path / "clip.m4a"
+    clip.write_bytes(b"\0\0\0\x20ftypM4A " + bytes(64))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(DataError, match=r"clip.m4a .*ffmpeg is not installed .*convert the file to WAV or FLAC"):
+        decode(str(clip), str(clip))
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/ffmpeg")
+    with pytest.raises(DataError, match=r"ffmpeg is installed but could not read it"):
+        decode(str(clip), str(clip))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a clip")
+    with pytest.raises(DataError, match=r"a \.txt file: not audio\?"):
+        decode(str(notes), str(notes))
+
+
+def test_fdmfcc_preview_labels_a_class_the_font_lacks_by_index_without_glyph_warnings(tmp_path, caplog, monkeypatch):
+    """Before: the 鳥の声 row of preview.png read □□□ and stderr got matplotlib's warning once per glyph."""
+    import logging
+    import warnings
+
+    from mmdistill.modalities.audio.export import save_fdmfcc_preview
+    from mmdistill.plots import missing_glyphs, pyplot
+
+    if missing_glyphs("鳥の声") != "鳥の声":
+        pytest.skip("the installed plot font draws CJK")
+    figures = []
+    close = pyplot().close
+    monkeypatch.setattr(pyplot(), "close", lambda fig=None: figures.append(fig))
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        save_fdmfcc_preview(torch.randn(3, 3, 13, 20), torch.tensor([0, 1, 1]), ["low hum", "鳥の声"], tmp_path / "preview.png")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert [ax.get_ylabel() for ax in figures[0].axes if ax.get_ylabel()] == ["low hum", "class 1"]
+    close(figures[0])
+    assert caplog.text.count("class name(s) use characters") == 1 and "'class 1' is '鳥の声'" in caplog.text

@@ -152,3 +152,92 @@ def test_a_long_y_label_is_wrapped_inside_the_figure():
     assert "\n" in label.get_text() and extent.y0 >= -0.5 and extent.y1 <= fig.bbox.height + 0.5
     assert not fit_axis_labels(fig)  # a fitted label is left alone
     pyplot().close(fig)
+
+
+# --------------------------------------------------------------------------- class names the font cannot draw
+CJK = "鳥の声"
+
+
+def _font_lacks_cjk() -> bool:
+    from mmdistill.plots import missing_glyphs
+
+    return missing_glyphs(CJK) == CJK
+
+
+def _glyph_warnings(caught) -> list:
+    return [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_class_names_the_font_lacks_are_labelled_by_index_with_one_note(caplog):
+    """Before: a class named 鳥の声 was drawn as three boxes, with matplotlib's warning per glyph (walk34A #7)."""
+    import logging
+
+    import pytest
+
+    from mmdistill.plots import drawable_labels, missing_glyphs
+
+    if not _font_lacks_cjk():
+        pytest.skip("the installed plot font draws CJK")
+    assert missing_glyphs("vögel ç, Δ x\n") == "" and missing_glyphs("dög 汽車汽") == "汽車"
+    with caplog.at_level(logging.INFO, logger="mmdistill.plots"):
+        labels = drawable_labels(["low hum", "vögel ç", CJK, "dög 汽車", "猫"], "p.png", shown=[0, 1, 2, 3])
+    assert labels == ["low hum", "vögel ç", "class 2", "dög ?? (class 3)", "class 4"]
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and notes[0].startswith("p.png: 2 class name(s)")  # one note, the classes shown only
+    assert f"'class 2' is '{CJK}'" in notes[0] and "'dög ?? (class 3)' is 'dög 汽車'" in notes[0] and "猫" not in notes[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mmdistill.plots"):
+        assert drawable_labels(["a", "b"], "q.png") == ["a", "b"]
+    assert not caplog.records
+
+
+def test_audio_visual_preview_labels_a_class_the_font_lacks_by_index_without_glyph_warnings(tmp_path, caplog, monkeypatch):
+    """The pair preview's rows: before, the 汽車 row read □□ and stderr got one matplotlib warning per glyph."""
+    import logging
+    import warnings
+
+    import pytest
+    import torch
+
+    pytest.importorskip("torchaudio")
+    if not _font_lacks_cjk():
+        pytest.skip("the installed plot font draws CJK")
+    from mmdistill.modalities.audio.features import FDMFCCParams
+    from mmdistill.modalities.audio_visual import export
+
+    meta = {"features": FDMFCCParams(n_mels=16).to_dict(), "audio_mean": -40.0, "audio_std": 10.0, "image_mean": [0.5],
+            "image_std": [0.25]}
+    figures = []
+    close = pyplot().close
+    monkeypatch.setattr(pyplot(), "close", lambda fig=None: figures.append(fig))  # keep the figure to read its labels
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        export.save_pair_preview(torch.randn(4, 1, 16, 12), torch.rand(4, 1, 8, 8), torch.tensor([0, 0, 1, 1]), ["cat", "汽車"],
+                                 meta, tmp_path / "preview.png", title="av")
+    assert not _glyph_warnings(caught)
+    assert (tmp_path / "preview.png").stat().st_size > 0
+    assert [ax.get_ylabel() for ax in figures[0].axes if ax.get_ylabel()] == ["cat", "class 1"]
+    close(figures[0])
+    notes = [r.getMessage() for r in caplog.records if "class name(s)" in r.getMessage()]
+    assert notes == [notes[0]] and "preview.png: 1 class name(s)" in notes[0] and "'class 1' is '汽車'" in notes[0]
+
+
+def test_missing_glyph_note_turns_the_warnings_of_a_figure_into_one_line(tmp_path, caplog):
+    import logging
+    import warnings
+
+    import pytest
+
+    from mmdistill.plots import missing_glyph_note, save_figure
+
+    if not _font_lacks_cjk():
+        pytest.skip("the installed plot font draws CJK")
+    fig, ax = pyplot().subplots()
+    ax.set_title(CJK)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        with missing_glyph_note("t.png", "title"):
+            save_figure(fig, tmp_path / "t.png")
+            warnings.warn("another warning")  # passed on as it came
+    assert not _glyph_warnings(caught) and [str(w.message) for w in caught] == ["another warning"]
+    assert caplog.text.count("3 title character(s) are not in the installed font") == 1

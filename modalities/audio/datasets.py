@@ -24,7 +24,9 @@ error; hidden files and folders are named too, reason ``hidden``, never an error
 no test clip is named in a warning (fact ``classes_without_test``); clips resampled (per source rate), padded and
 cropped are counted in the log. All of it is the set's
 ``report`` (the manifest's ``load_report``). A CSV whose first row is neither a ``path,label[,split]`` header nor a
-row of an audio file, that lists a file that does not exist or a file twice, is refused naming the rows (lines).
+row of an audio file, that lists a file that does not exist, a folder or a file twice, is refused naming the rows
+(lines); one whose split column names no ``test`` row is refused naming the column; columns after ``split`` are
+named in one log line. A folder's default duration is its longest readable clip, logged with its file.
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ def load_audio_dataset(
         sample_rate: Hz every clip is resampled to; None: the dataset's own rate (8 kHz for FSDD and tones,
             16 kHz for Speech Commands and folders, 22.05 kHz for GTZAN).
         duration: seconds every clip is padded or cropped to; None: the dataset's usual length (1 s for
-            FSDD and Speech Commands, 30 s for GTZAN, 0.5 s for tones) or, for a folder, its longest clip.
+            FSDD and Speech Commands, 30 s for GTZAN, 0.5 s for tones) or, for a folder, its longest readable clip
+            (logged with the file that set it).
         align: ``"center"`` pads/crops both ends equally, ``"start"`` keeps the beginning.
         normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
             and cepstral coefficient, global CMVN), from the training split.
@@ -194,7 +197,7 @@ def load_audio_dataset(
         order = {c: i for i, c in enumerate(classes)}
         items = sorted(items, key=lambda it: order[it.label])
     if duration is None:
-        duration = native_duration if native_duration is not None else _longest_seconds(items)
+        duration = native_duration if native_duration is not None else _longest_seconds(items, strict)
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
         raise ConfigError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     num_samples = max(int(round(duration * rate)), params.win_length)
@@ -286,25 +289,38 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped, counts
 
 
-def _longest_seconds(items: list[AudioItem]) -> float:
-    """The longest clip in seconds, from the file headers (files soundfile cannot describe are skipped
-    here; they are judged when decoded)."""
+def _header_seconds(item: AudioItem) -> float | None:
+    """The length of ``item`` in seconds from its file header; None when soundfile cannot describe it (judged
+    when decoded)."""
     import soundfile as sf
 
-    longest = 0.0
-    for it in items:
-        source = it.open()
-        if isinstance(source, bytes):
-            source = io.BytesIO(source)
-        try:
-            info = sf.info(source)
-        except Exception:  # noqa: BLE001 - decoded (or reported) later
+    source = item.open()
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    try:
+        info = sf.info(source)
+    except Exception:  # noqa: BLE001 - decoded (or reported) later
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
+def _longest_seconds(items: list[AudioItem], strict: bool = False) -> float:
+    """The length in seconds (from its file header) of the longest clip that decodes: the headers are read, and
+    the clips are tried longest first until one decodes, so a file skipped later as unreadable (a NaN sample, a
+    corrupt body behind a good header) never sets every clip's length. Logs the clip that set it and the longer
+    ones passed over. In ``strict`` mode an unreadable file tried here is the error it is when decoded."""
+    lengths = [(s, n, it) for n, it in enumerate(items) if (s := _header_seconds(it)) is not None and s > 0]
+    passed: list[tuple[str, float]] = []
+    for seconds, _, it in sorted(lengths, key=lambda t: (-t[0], t[1])):  # longest first, ties in item order
+        clips, _ = decode_all([(it.name, it.open)], strict=strict)
+        if clips[0] is None:
+            passed.append((it.name, seconds))
             continue
-        if info.samplerate > 0:
-            longest = max(longest, info.frames / info.samplerate)
-    if longest <= 0:
-        raise DataError("could not read the length of any clip to choose a duration; pass duration=SECONDS (--duration)")
-    return longest
+        over = "; ".join(f"{name} ({s:.4g} s)" for name, s in passed[:3]) + (f" and {len(passed) - 3} more" if len(passed) > 3 else "")
+        log.info("duration %.4g s: the longest readable clip, %s%s; pass duration= (--duration) to choose another", seconds, it.name,
+                 f" (longer but unreadable, skipped: {over})" if passed else "")
+        return seconds
+    raise DataError("could not read the length of any readable clip to choose a duration; pass duration=SECONDS (--duration)")
 
 
 @dataclass
@@ -568,26 +584,30 @@ def _csv(path: Path) -> _Found:
     """Rows ``path,label[,split]`` (an optional header row naming the columns); relative paths are taken
     from the CSV's folder. Without a split column the held-out split is still to be drawn. DataError naming the
     file and row (its line) for a header with other column names, a short row, an unknown split, a file that does
-    not exist, or a file listed twice."""
+    not exist, a folder, or a file listed twice, and naming the file for a split column without a ``test`` row.
+    Columns after the third are not read: one log line names them."""
     try:
         text = decode_utf8(path.read_bytes(), f"CSV file {path}")
         rows = [(n, r) for n, r in enumerate(csv.reader(text.splitlines()), start=1) if r and any(c.strip() for c in r)]
     except (OSError, csv.Error) as exc:
         raise DataError(f"cannot read CSV file {path}: {exc}") from None
+    header: list[str] = []
     if rows:
         first = [c.strip().lower() for c in rows[0][1]]
         if first[:2] == ["path", "label"]:
             if len(first) >= 3 and first[2] not in ("", "split"):
                 raise DataError(f"CSV file {path}, row {rows[0][0]}: the third column must be named split, got {rows[0][1][2]!r}")
+            header = [c.strip() for c in rows[0][1]]
             rows = rows[1:]
         elif Path(first[0]).suffix not in AUDIO_EXTENSIONS and not (path.parent / rows[0][1][0].strip()).expanduser().is_file():
             raise DataError(f"CSV file {path}, row {rows[0][0]}: {rows[0][1]} is neither the header path,label[,split] nor a row of "
                             f"an audio file; expected {CSV_LAYOUT}")
     if not rows:
         raise DataError(f"CSV file {path} holds no path,label rows; expected {CSV_LAYOUT}")
+    _note_extra_columns(path, header, [r for _, r in rows])
     items: list[AudioItem] = []
     has_split = any(len(r) >= 3 and r[2].strip() for _, r in rows)
-    missing, first_row, duplicates = [], {}, []
+    missing, folders, first_row, duplicates = [], [], {}, []
     for line, row in rows:
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             raise DataError(f"CSV file {path}, row {line}: expected path,label[,split], got {row}")
@@ -596,26 +616,49 @@ def _csv(path: Path) -> _Found:
         split = row[2].strip().lower() if len(row) >= 3 else ""
         if has_split and split not in ("train", "test"):
             raise DataError(f"CSV file {path}, row {line}: split must be 'train' or 'test', got {split!r}")
-        if not file.is_file():
+        if file.is_dir():
+            folders.append(f"row {line}: {row[0].strip()}")
+        elif not file.is_file():
             missing.append(f"row {line}: {row[0].strip()}")
         key = str(file.resolve())
         if key in first_row:
             duplicates.append(f"{row[0].strip()} on rows {first_row[key]} and {line}")
         first_row.setdefault(key, line)
         items.append(AudioItem(str(file), _path_opener(file), row[1].strip(), split or "train"))
+    problems = []
     if missing:
-        raise DataError(f"CSV file {path}: {len(missing)} listed file(s) do not exist (paths are relative to the CSV's folder): "
+        problems.append(f"{len(missing)} listed file(s) do not exist (paths are relative to the CSV's folder): "
                         f"{'; '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if folders:
+        problems.append(f"{len(folders)} listed path(s) are folders, not audio files (list a folder's clips "
+                        f"one per row): {'; '.join(folders[:5])}{' ...' if len(folders) > 5 else ''}")
+    if problems:
+        raise DataError(f"CSV file {path}: {'; and '.join(problems)}")
     if duplicates:
         raise DataError(f"CSV file {path}: {len(duplicates)} file(s) listed more than once (a clip counts once, in one split): "
                         f"{'; '.join(duplicates[:5])}{' ...' if len(duplicates) > 5 else ''}")
     classes = sorted({it.label for it in items})
     if has_split:
+        if not any(it.split == "test" for it in items):
+            raise DataError(f"CSV file {path} names no test rows: its split column (column 3) is 'train' on all {len(items)} rows; "
+                            "mark the rows to hold out as test, or leave the split column out (or empty on every row) to hold out "
+                            "a seeded share of each class's readable clips (test_fraction, --test-fraction)")
         missing_train = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
         if missing_train:
             raise DataError(f"CSV file {path}: classes {missing_train} have test rows but no train rows")
         return _Found(items, classes)
     return _Found(items, classes, needs_split=True)
+
+
+def _note_extra_columns(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Log once the columns after ``path,label,split`` that the loader does not read: by their ``header`` name (and
+    number) when the CSV has a header row, else by number; a column with neither a name nor a value in any row
+    (a trailing comma) is not named."""
+    width = max([len(header)] + [len(r) for r in rows])
+    extra = [j for j in range(3, width) if (j < len(header) and header[j]) or any(j < len(r) and r[j].strip() for r in rows)]
+    if extra:
+        names = [f"{header[j]!r} (column {j + 1})" if j < len(header) and header[j] else f"column {j + 1}" for j in extra]
+        log.info("CSV file %s: %d column(s) not read (the loader reads path,label[,split]): %s", path, len(names), ", ".join(names))
 
 
 # --------------------------------------------------------------------------- torchaudio dataset classes

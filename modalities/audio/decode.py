@@ -75,13 +75,38 @@ def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) ->
         raise DataError(f"cannot decode audio file {name} (corrupt, or not audio?): {sf_error}") from None
     try:
         import librosa
-
+    except ImportError:
+        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}); its format needs librosa, which is not "
+                        f"installed (pip install librosa, or the audio extra), or convert the file to {CONVERTIBLE}") from None
+    try:
         with warnings.catch_warnings():  # librosa warns before falling back to audioread
             warnings.simplefilter("ignore")
             y, rate = librosa.load(source, sr=None, mono=True)
     except Exception as exc:  # noqa: BLE001 - audioread raises its own error types
-        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; librosa: {type(exc).__name__}: {exc})") from None
+        reason = _librosa_reason(exc, Path(name).suffix)
+        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; librosa: {reason})") from None
     return np.asarray(y, dtype=np.float32)[:, None], int(rate)
+
+
+#: the formats to convert a file into when libsndfile cannot read it and librosa has no decoder for it
+CONVERTIBLE = "WAV or FLAC"
+
+
+def _librosa_reason(exc: Exception, suffix: str) -> str:
+    """Why librosa could not decode a file whose name ends in ``suffix``, in words: audioread's ``NoBackendError``
+    carries no message, and means no decoder on this machine took the file (ffmpeg missing, or present but unable to
+    read it, or the file is not audio at all)."""
+    import shutil
+
+    kind = type(exc).__name__
+    if kind != "NoBackendError":
+        return f"{kind}: {exc}" if str(exc).strip() else kind
+    if suffix.lower() not in AUDIO_EXTENSIONS:
+        return f"no audioread backend can decode it (a {suffix or 'suffix-less'} file: not audio?)"
+    if shutil.which("ffmpeg") is None:
+        return (f"no audioread backend can decode it: ffmpeg is not installed (not on PATH), and audioread needs it for this "
+                f"format; install ffmpeg, or convert the file to {CONVERTIBLE}")
+    return f"no audioread backend could decode it (ffmpeg is installed but could not read it: corrupt, or not audio?); convert it to {CONVERTIBLE}"
 
 
 def decode_all(items: Sequence[tuple[str, Opener]], *, strict: bool) -> tuple[list[Clip | None], list[BadFile]]:

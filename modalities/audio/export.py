@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import save_figure
+from mmdistill.plots import missing_glyph_note, save_figure
 
 from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
@@ -46,7 +46,9 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
     channels stacked top to bottom (MFCC, delta, delta-delta; coefficient 0 at the bottom of each band),
     each channel with its own colour scale shared by the whole set (viridis for MFCC, a diverging map for
     the deltas). The MFCC band shows every coefficient standardised over the set (coefficient 0, the
-    loudness, would otherwise take the whole colour range). Written atomically. Returns ``path``."""
+    loudness, would otherwise take the whole colour range). A class name the installed font cannot draw is
+    labelled by its index, with one log line (:func:`~mmdistill.modalities.artifacts.class_grid`). Written
+    atomically. Returns ``path``."""
     labels = labels.detach().cpu().long()
     x = torch.nan_to_num(x.detach().float().cpu())
     _check(x, labels, classes)
@@ -58,7 +60,7 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
     n_mfcc, frames = x.shape[-2], x.shape[-1]
     height = 1.4
     width = min(height * frames / (3 * n_mfcc + 2), 3.0)
-    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height), title=title)
+    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height), title=title, where=Path(path).name)
     cmaps = ("viridis", "coolwarm", "coolwarm")
     for axes, indices in rows:
         for ax, i in zip(axes, indices):
@@ -74,7 +76,8 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
         first.yaxis.labelpad = 14
         if hop_ms:
             rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=7)
-    return save_figure(fig, path)
+    with missing_glyph_note(Path(path).name, "title"):  # class names were made drawable; a title may still lack some
+        return save_figure(fig, path)
 
 
 def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str | Path, *, params: FDMFCCParams,

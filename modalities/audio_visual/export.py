@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors
-from mmdistill.plots import pyplot, save_figure
+from mmdistill.plots import drawable_labels, missing_glyph_note, pyplot, save_figure
 
 from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from ..audio.decode import fix_length
@@ -52,7 +52,8 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
                       title: str = "", max_per_class: int = 5) -> Path:
     """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
     columns named on the first row; every spectrogram on one colour scale, the set's 1st to 99th percentile in dB,
-    so a quiet pair looks quiet)."""
+    so a quiet pair looks quiet). A class name the installed font cannot draw is labelled by its index, with one log
+    line (:func:`mmdistill.plots.drawable_labels`) instead of matplotlib's warning per character."""
     plt = pyplot()
     labels = labels.detach().cpu().long()
     check_labels(labels, len(audio), classes)
@@ -64,6 +65,7 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
     lo, hi = (float(q) for q in torch.quantile(sample, torch.tensor([0.01, 0.99])))
     hi = hi if hi > lo else lo + 1.0
     present = sorted(set(labels.tolist()))
+    names = drawable_labels(classes, Path(path).name, shown=present)
     cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
     fig, axes = plt.subplots(len(present), 2 * cols, figsize=(max(4.0, 1.5 * 2 * cols), 1.3 * len(present) + 0.6), squeeze=False)
     for r, c in enumerate(present):
@@ -81,10 +83,11 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
             if r == 0:
                 ax_i.set_title("frame", fontsize=7)
                 ax_a.set_title("log-mel (dB)", fontsize=7)
-        axes[r][0].set_ylabel(str(classes[c]), rotation=0, ha="right", va="center")
+        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    with missing_glyph_note(Path(path).name, "title"):  # class names were made drawable; a title may still lack some
+        return save_figure(fig, path)
 
 
 def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], out_dir: str | Path) -> Path:

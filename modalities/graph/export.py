@@ -22,7 +22,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
-from mmdistill.plots import pyplot, save_figure
+from mmdistill.plots import drawable_labels, pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     n = g.num_nodes
     labels = syn.labels.cpu().tolist()
     classes = list(syn.meta.get("classes", [])) or [str(c) for c in range(syn.num_classes)]
+    classes = drawable_labels(classes + [str(c) for c in range(len(classes), syn.num_classes)], Path(path).name)
     ei, w = (t.cpu() for t in g.edges())
     keep = ei[0] < ei[1]
     edges = [(int(u), int(v), float(x)) for (u, v), x in zip(ei[:, keep].t().tolist(), w[keep].tolist())]
@@ -185,7 +186,7 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
         pts = [pos[i] for i in range(n) if labels[i] == c]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=46, color=cmap(c % cmap.N), edgecolors="white",
-                       linewidths=0.6, zorder=2, label=classes[c] if c < len(classes) else str(c))
+                       linewidths=0.6, zorder=2, label=classes[c])
     ax.set_axis_off()
     if structured:
         shown = "every kept edge" if len(drawn) == len(edges) else f"each node's {PREVIEW_EDGES_PER_NODE} strongest edges ({len(drawn)} of {len(edges)})"

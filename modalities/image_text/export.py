@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 import textwrap
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +20,11 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import pyplot, save_figure
+from mmdistill.plots import missing_glyph_note, pyplot, save_figure
 
 from ..artifacts import new_tree
 
 log = logging.getLogger(__name__)
-#: matplotlib's warning for a character the font lacks (drawn as a box): "Glyph 19978 (...) missing from font(s) DejaVu Sans."
-MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font\(s\) (.*?)\.?$", re.S)
 
 
 def to_pixels(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
@@ -43,22 +39,8 @@ def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, 
     caption (wrapped to 4 lines) below; written atomically. Returns ``path``. Caption characters the installed font
     lacks (CJK with matplotlib's DejaVu Sans) show as boxes: one log line says how many, instead of matplotlib's
     warning per glyph."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.filterwarnings("always", message=r"Glyph \d+ .*missing from font", category=UserWarning)  # each one, to count
-        out = _draw_pair_preview(images, captions, path, mean=mean, std=std, title=title, max_pairs=max_pairs, cols=cols)
-    glyphs: set[str] = set()
-    fonts: set[str] = set()
-    for w in caught:
-        found = MISSING_GLYPH.search(str(w.message)) if issubclass(w.category, UserWarning) else None
-        if found:
-            glyphs.add(found.group(1))
-            fonts.add(found.group(2))
-        else:  # any other warning is passed on as it came
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if glyphs:
-        log.info("%s: %d caption character(s) are not in the installed font (%s) and show as boxes; install a font that has "
-                 "them (e.g. Noto Sans CJK) for matplotlib to draw them", Path(path).name, len(glyphs), ", ".join(sorted(fonts)))
-    return out
+    with missing_glyph_note(Path(path).name, "caption"):
+        return _draw_pair_preview(images, captions, path, mean=mean, std=std, title=title, max_pairs=max_pairs, cols=cols)
 
 
 def _draw_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, mean: tuple[float, ...], std: tuple[float, ...],

@@ -43,8 +43,9 @@ def _first_per_class(labels: Tensor, num_classes: int) -> list[int | None]:
 
 def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, title: str | None = None) -> Path:
     """``path`` (PNG): one row per class, the frames of its first synthetic clip and, for a static/dynamic set,
-    its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side."""
-    from mmdistill.plots import pyplot
+    its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side. A class
+    name the installed font cannot draw is labelled by its index (:func:`mmdistill.plots.drawable_labels`)."""
+    from mmdistill.plots import drawable_labels, pyplot
 
     classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
     labels = syn.labels.cpu()
@@ -52,6 +53,7 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
     pix = to_pixels(clips, syn)
     first = _first_per_class(labels, len(classes))
     rows = [c for c in range(len(classes)) if first[c] is not None]
+    names = drawable_labels(classes, Path(path).name, shown=rows)
     t = pix.shape[2]
     sd = is_static_dynamic(syn)
     cols = t + (1 if sd else 0)
@@ -74,7 +76,7 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
                 if r == 0:
                     ax.set_title(f"t={k - (1 if sd else 0)}", fontsize=7)
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        axes[r][0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
     if title:
         info = stored_bytes(syn)
         fig.suptitle(title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored", fontsize=9)
