@@ -419,7 +419,8 @@ def test_video_clips_rates_lengths_silent_clips_and_a_class_left_empty(tmp_path,
     rep = data.meta["load_report"]
     # the stream's own rate (before: samples / whole seconds, 16 kHz read as 32 kHz and a 0.1 s track as 96 kHz)
     assert rep["facts"]["resampled_from_hz"] == {"16000": 1} and "from 96000 Hz" not in caplog.text
-    assert rep["counts"] == {"unreadable": 2, "resampled": 1, "padded": 1, "cropped": 9, "silent": 0, "length_mismatch": 1}  # 0.25 s kept
+    assert rep["counts"] == {"unreadable": 2, "resampled": 1, "padded": 1, "cropped": 9, "silent": 0, "length_mismatch": 1,  # 0.25 s kept
+                             "ignored": 0, "unused": 0}
     assert sorted(rep["files"]["unreadable"]) == ["silent/0.avi", "silent/1.avi"] and rep["files"]["length_mismatch"] == ["b/short_sound.avi"]
     assert rep["root"] == root.name and str(tmp_path) not in str(rep)
     assert data.classes == ["a", "b", "silent"]  # before: the class vanished with its files
@@ -468,7 +469,15 @@ def test_all_zero_audio_clips_are_named_and_counted(tmp_path, caplog):
         data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
     rep = data.meta["load_report"]
     assert rep["counts"]["silent"] == 1 and rep["files"]["silent"] == ["quiet.wav"] and len(data.train) == 7
-    assert "kept 1 pair with an all-zero audio clip" in caplog.text
+    assert "kept 1 silent pair (audio all zero: digital silence" in caplog.text
+    # two of them read as plural (before: "kept 2 pair with an all-zero audio clips")
+    path = _write_csv_set(tmp_path / "set2", rows_extra=[("i00.png", "quiet.wav", "0", "train"), ("i01.png", "quiet2.wav", "0", "train")])
+    for name in ("quiet.wav", "quiet2.wav"):
+        sf.write(tmp_path / "set2" / name, np.zeros(2000, dtype=np.float32), 8000)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert "kept 2 silent pairs (audio all zero: " in caplog.text and "audio clips" not in caplog.text
 
 
 def test_registered_tensors_are_checked(tensors_set, caplog):
@@ -642,3 +651,212 @@ def test_a_16_bit_png_frame_is_scaled_not_saturated(tmp_path):
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(tmp_path / "deep.png")
     assert Image.open(tmp_path / "deep.png").mode.startswith("I")
     assert torch.allclose(_read_image(tmp_path / "deep.png"), torch.full((1, 4, 4), round(40000 / 257) / 255.0))
+
+
+# --------------------------------------------------------------------------- walk34A: frames, shared files, splits, video folders
+def _rows_csv(path: Path, rows: list[str], header: str = "image_path,audio_path,label,split") -> Path:
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_frame_pillow_refuses_is_skipped_and_named_not_a_traceback(tmp_path, monkeypatch, caplog):
+    """An image over Pillow's decompression-bomb limit raised DecompressionBombError through the loader (a
+    traceback); it is an unreadable pair now, as a damaged file is (ValueError, SyntaxError from Pillow too)."""
+    import shutil
+
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import _read_image
+
+    root = tmp_path / "set"
+    path = _write_csv_set(root, rows_extra=[("big.png", "big.wav", "0", "train")])
+    Image.new("L", (64, 64)).save(root / "big.png")
+    shutil.copy(root / "a00.wav", root / "big.wav")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit: an error, not a warning
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert "skipped 1 unreadable pair" in caplog.text and "row 10" in caplog.text and "decompression bomb" in caplog.text
+    assert data.meta["load_report"]["files"]["unreadable"] == ["big.png, big.wav"] and len(data.train) == 6
+    with pytest.raises(DataError, match=r"row 10: cannot read image file .*big.png.*strict mode"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path), strict=True))
+    for exc in (SyntaxError("broken PNG file"), ValueError("tile cannot extend outside image")):
+        def fail(*a, exc=exc, **kw):
+            raise exc
+
+        monkeypatch.setattr(Image, "open", fail)
+        with pytest.raises(DataError, match=f"cannot read image file .*i00.png.*{exc}"):
+            _read_image(root / "i00.png")
+
+
+def test_csv_files_shared_by_pairs_are_named_and_never_in_both_splits(tmp_path, caplog):
+    """One sound (or image) in several pairs was taken without a word, in train and test alike (audio-only accuracy
+    100 %: the test sounds were trained on). Within one split it is named and counted; across train and test it is
+    refused naming the file and rows; a drawn split holds the pairs of a file out together."""
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import SPLIT_RULE_SHARED, read_csv_pairs
+
+    path = _write_csv_set(tmp_path / "set")  # rows 2-4: class 0 train, row 5: class 0 test, rows 6-9: class 1
+    rows = path.read_text().splitlines()[1:]
+    _rows_csv(path, [rows[0], rows[1].replace("a01.wav", "a00.wav"), *rows[2:]])  # rows 2 and 3 (train) share a00.wav
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    rep = data.meta["load_report"]
+    assert rep["counts"]["reused"] == 1 and rep["files"]["reused"] == ["a00.wav"] and rep["facts"]["pairs_sharing_a_file"] == 2
+    assert "1 file(s) used by more than one pair (2 pairs share them" in caplog.text and "a00.wav (the audio of 2 pairs: rows 2, 3)" in caplog.text
+    _rows_csv(path, [*rows[:3], rows[3].replace("a03.wav", "a00.wav"), *rows[4:]])  # a00.wav in row 2 (train) and 5 (test)
+    with pytest.raises(DataError, match=r"pairs.csv: 1 file\(s\) used by both train and test pairs .*audio file a00.wav in rows 2 "
+                                        r"\(train\) and 5 \(test\)"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    _rows_csv(path, [",".join(r.split(",")[:3]) for r in [rows[0], rows[1].replace("i01.png", "i00.png"), *rows[2:]]],
+              header="image_path,audio_path,label")  # no split: rows 2 and 3 share i00.png
+    for seed in range(8):
+        pairs = read_csv_pairs(path, 0.5, seed, strict=False)
+        assert len({p.split for p in pairs if p.image_file.endswith("i00.png")}) == 1, seed
+        assert {p.label for p in pairs if p.split == "test"} == {"0", "1"}, seed
+    assert MODALITY.load(_cfg(dataset="csv", data_root=str(path))).meta["split_rule"] == SPLIT_RULE_SHARED
+    _rows_csv(path, [",".join(r.split(",")[:3]).replace(f"a{r[1]}{r[2]}.wav", f"a{r[1]}0.wav") for r in rows],
+              header="image_path,audio_path,label")  # every pair of a class has the class's one sound: nothing to hold out
+    with pytest.raises(DataError, match=r"pairs.csv: no pair can be held out as test: the pairs of each class share files"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+
+
+def test_csv_split_given_on_some_rows_and_empty_on_others_is_refused(tmp_path):
+    """Rows with an empty split beside rows that give one became training rows without a word (the audio CSV loader
+    refuses them); an empty split on every row still holds out test_fraction of each class."""
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set")
+    rows = path.read_text().splitlines()[1:]
+    _rows_csv(path, [rows[0], rows[1].rsplit(",", 1)[0] + ",", rows[2].rsplit(",", 1)[0] + ",", *rows[3:]])
+    with pytest.raises(DataError, match=r"pairs.csv, row 3: split must be train, test or val, got '' \(2 row\(s\) with an empty "
+                                        r"split: rows 3, 4; the other rows give one\)"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    _rows_csv(path, [r.rsplit(",", 1)[0] + "," for r in rows])
+    data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert len(data.test) == 2 and len(data.train) == 6
+
+
+def test_frames_of_mixed_channels_name_a_file_of_each_and_conversions_are_counted(tmp_path):
+    """Grey and colour frames were refused with their shapes and the config key only; now a file of each and the flag.
+    Frames converted to grey or RGB (alpha dropped, palette, CMYK, 16-bit) are named and counted (before: silently)."""
+    import shutil
+
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "set"
+    images = {"rgb.png": Image.new("RGB", (8, 8), (200, 10, 10)), "rgba.png": Image.new("RGBA", (8, 8), (0, 0, 0, 0)),
+              "pal.png": Image.new("RGB", (8, 8), (9, 90, 200)).convert("P"), "cmyk.jpg": Image.new("CMYK", (8, 8), (0, 255, 0, 0)),
+              "la.png": Image.new("LA", (8, 8), (120, 255)), "deep.png": Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16))}
+    path = _write_csv_set(root, rows_extra=[(name, f"x{k}.wav", "0", "train") for k, name in enumerate(images)])
+    for k, (name, im) in enumerate(images.items()):
+        im.save(root / name)
+        shutil.copy(root / "a00.wav", root / f"x{k}.wav")
+    with pytest.raises(DataError, match=r"frames have different channel counts: .*i00.png has 1 channel\(s\), .*rgb.png has 3; "
+                                        r"pass image_channels=1 or 3 \(--image-channels\)"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    rep = MODALITY.load(_cfg(dataset="csv", data_root=str(path), image_channels="3")).meta["load_report"]
+    assert rep["counts"]["converted"] == 5 and sorted(rep["files"]["converted"]) == ["cmyk.jpg", "deep.png", "la.png", "pal.png", "rgba.png"]
+    from mmdistill.modalities.audio_visual.loaders import _read_image
+
+    converted: list = []
+    assert _read_image(root / "la.png", converted).shape == (1, 8, 8)  # grey with alpha stays grey (before: 3 channels)
+    assert converted == [(str(root / "la.png"), "mode LA: alpha channel dropped")]
+
+
+def test_evaluation_title_counts_runs_and_pairs_in_words(tensors_set):
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.evaluate import av_plan
+
+    data = MODALITY.load(_cfg(dataset=tensors_set))
+    for runs, ipc, words in ((1, 1, "1 run each, 1 pair per class"), (2, 10, "2 runs each, 10 pairs per class")):
+        plan = av_plan(_cfg(dataset=tensors_set, eval_runs=runs, ipc=ipc), None, data, torch.device("cpu"), None, None, None)
+        assert plan.title.endswith(words), plan.title  # before: "1 runs each, 1 pairs per class"
+
+
+def test_readme_states_the_audio_visual_dataset_item():
+    """The README listed ``dataset()``'s items as ``(x, y[, soft])``, a graph dict and ``(image, text)``: an
+    audio-visual set's loop took the image as the label."""
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("`dataset()` (a `torch.utils.data.Dataset`")
+    assert "`(audio, image, y[, soft])` for audio-visual pairs" in text[start:start + 400]
+    view = MODALITY.dataset_view({"audio": torch.zeros(2, 1, 4, 3), "image": torch.ones(2, 3, 5, 5)}, torch.tensor([0, 1]), torch.zeros(2, 2))
+    assert [tuple(t.shape) for t in view[1]] == [(1, 4, 3), (3, 5, 5), (), (2,)]
+
+
+def _clip_classes(root: Path, per_class: int = 4) -> None:
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            _write_avi(root / name / f"{i}.avi", audio=_sine(0.5, 8000, 300 * (c + 1)))
+
+
+def test_video_class_folders_hold_out_readable_clips_and_given_splits_are_kept(tmp_path):
+    """Class folders: the test split was drawn over the files before decoding, so an unreadable clip drawn as a class's
+    only test clip left it unscored ("needs two readable pairs", though it had four). It is drawn among the readable
+    clips now; train/ and test/ folders keep their split."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import SPLIT_RULE
+    from mmdistill.modalities.video.datasets import discover
+
+    root = tmp_path / "clips"
+    _clip_classes(root)
+    (root / "a" / "broken.avi").write_bytes(b"RIFF not really a video")
+    seed = next(s for s in range(100) if [it.path.name for it in discover(root, "files", None, 0.2, s)
+                                          if it.split == "test" and it.label == "a"] == ["broken.avi"])
+    data = MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.2, seed=seed))
+    assert torch.bincount(data.test.y, minlength=2).tolist() == [1, 1] and len(data.train) == 6
+    assert "classes_without_test" not in data.meta["load_report"]["facts"] and data.meta["split_rule"] == SPLIT_RULE
+    given = tmp_path / "given"
+    _clip_classes(given / "train", per_class=2)
+    (given / "test" / "a").mkdir(parents=True)
+    (given / "test" / "a" / "broken.avi").write_bytes(b"RIFF not really a video")
+    _write_avi(given / "test" / "b" / "0.avi", audio=_sine(0.5, 8000, 600))
+    data = MODALITY.load(_cfg(dataset="video", data_root=str(given), test_fraction=0.5))
+    assert [Path(n).relative_to(given).as_posix() for n in data.test.names] == ["test/b/0.avi"] and len(data.train) == 4
+    assert data.meta["load_report"]["facts"]["classes_without_test"] == ["a"] and "split_rule" not in data.meta
+
+
+def test_video_folder_names_files_it_does_not_use_and_keeps_decord_lines_off_the_terminal(tmp_path, capfd, caplog):
+    """A text file in a class folder and hidden files were left out of the load report (the text file only logged,
+    hidden ones not named at all), and decord's C++ lines about an unreadable clip reached the terminal."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "clips"
+    _clip_classes(root, per_class=3)
+    (root / "a" / "notes.txt").write_text("hi")
+    (root / ".DS_Store").write_bytes(b"\0\1")
+    _write_avi(root / "a" / ".hidden.avi", audio=_sine(0.5, 8000))
+    (root / "b" / "broken.avi").write_bytes(b"RIFF not really a video")
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.34))
+    err = capfd.readouterr().err
+    assert "ERROR opening" not in err and ".cc:" not in err, err
+    rep = data.meta["load_report"]
+    assert sorted(rep["files"]["ignored"]) == [".DS_Store", "a/.hidden.avi", "a/notes.txt"] and rep["counts"]["unused"] == 0
+    assert rep["files"]["unreadable"] == ["b/broken.avi"] and len(data.train) + len(data.test) == 6
+    assert "ignored 2 hidden file(s) or folder(s) under the data root" in caplog.text and "notes.txt" in caplog.text
+
+
+def test_decord_and_ffmpeg_lines_about_a_truncated_mp4_stay_off_the_terminal(kinetics_tiny_folder, capfd, caplog):
+    """A truncated mp4 made decord print its C++ line and ffmpeg its ``[mov,mp4,...] moov atom not found`` on the
+    terminal; both are captured now and the warning names the file with decord's reason."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    first = sorted(p for p in kinetics_tiny_folder.rglob("*.mp4"))[0]
+    cut = first.with_name("truncated.mp4")
+    cut.write_bytes(first.read_bytes()[:5000])
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING):
+        MODALITY.load(_cfg(dataset="video", data_root=str(kinetics_tiny_folder), test_fraction=0.34, sample_rate=16000))
+    err = capfd.readouterr().err
+    assert "moov atom" not in err and ".cc:" not in err, err
+    assert f"{cut} (no readable video stream: ERROR opening: truncated.mp4, Invalid data found" in caplog.text

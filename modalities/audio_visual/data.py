@@ -97,9 +97,10 @@ def log_mel(waves: Tensor, params: FDMFCCParams, frames: int, batch_size: int = 
     return torch.nn.functional.pad(out, (0, frames - out.shape[-1], 0, 0), mode="replicate")
 
 
-def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str) -> Tensor:
+def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str, names: Sequence[str] = ()) -> Tensor:
     """Frames (N, C, h, w) in [0, 1] (or a list of (C, h, w)) -> (N, C', size, size) float in [0, 1], bilinear
-    (antialiased); ``channels`` ``"1"`` averages RGB, ``"3"`` repeats grey, ``"auto"`` keeps C."""
+    (antialiased); ``channels`` ``"1"`` averages RGB, ``"3"`` repeats grey, ``"auto"`` keeps C (frames of different
+    C are a DataError naming, from ``names`` (one per frame) when given, a frame of each)."""
     out = []
     for img in images:
         x = img.float()[None]
@@ -112,9 +113,15 @@ def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str) ->
         out.append(x[0].clamp(0.0, 1.0))
     if not out:
         raise DataError("no frames to stack")
-    shapes = {tuple(t.shape) for t in out}
-    if len(shapes) != 1:
-        raise DataError(f"frames have different channel counts {sorted(shapes)}; set image_channels to 1 or 3")
+    first: dict[int, int] = {}
+    for i, t in enumerate(out):
+        first.setdefault(int(t.shape[0]), i)
+    if len(first) > 1:
+        (c1, i1), (c2, i2) = sorted(first.items())[:2]
+        named = len(names) == len(out)
+        a, b = (names[i1], names[i2]) if named else (f"frame {i1}", f"frame {i2}")
+        raise DataError(f"frames have different channel counts: {a} has {c1} channel(s), {b} has {c2}; pass image_channels=1 or 3 "
+                        "(--image-channels) to convert every frame to grey or RGB")
     return torch.stack(out)
 
 

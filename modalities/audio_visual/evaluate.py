@@ -162,7 +162,13 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
     networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]
     return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=networks,
                           runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
-                          title=f"test accuracy (fused, audio-only, visual-only), {cfg.eval_runs} runs each, {cfg.ipc} pairs per class")
+                          title=f"test accuracy (fused, audio-only, visual-only), {_count(cfg.eval_runs, 'run')} each, "
+                                f"{_count(cfg.ipc, 'pair')} per class")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 pair``, ``2 pairs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 __all__ = ["av_plan", "evaluation_networks", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]

@@ -4,17 +4,26 @@ Sources (``dataset``):
 
 * ``video``: clips with sound (``data_root`` laid out as the video adapter reads it: class folders, train/test
   folders, or a ``path,label,split`` CSV such as kinetics-tiny's ``clips.csv``); the middle frame through decord's
-  ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio;
+  ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio; decord's
+  own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: ``test_fraction``
+  of each class's readable clips is held out, seeded, after decoding (as the CSV loader does); train/test folders and
+  split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
+  out and hidden entries are named in the log and the load report (``ignored``, ``unused``);
 * ``csv``: a CSV ``image_path,audio_path,label[,split]`` (paths relative to the CSV; optional ``image_label`` and
-  ``audio_label`` columns must agree with each other; without a split column ``test_fraction`` of each class's
-  readable pairs is held out, seeded, as the audio loader does);
+  ``audio_label`` columns must agree with each other; without a split column, or with it empty on every row,
+  ``test_fraction`` of each class's readable pairs is held out, seeded, as the audio loader does, the pairs that
+  share a file held out together; a split given on some rows and empty on others is refused naming the rows). A
+  file (image or audio) used by several pairs is named and counted (``reused``); one whose pairs the split puts in
+  both train and test is refused naming the file and its rows (its test pairs would not be held out);
 * a name registered with :func:`register_tensors` (in-memory tensors);
 * ``tones-digits``: generated, no files (tones of the audio adapter paired with scikit-learn digits).
 
 Bad input is named with counts: a clip without an audio track, or a file that exists but cannot be decoded, is
 skipped (listed, and named in the set's ``load_report``) or fails in ``strict`` mode; a class all of whose files were
 skipped stays a class (and is refused by the per-class check, naming it); audio at another sample rate is resampled
-and counted per source rate; clips padded or cropped to ``duration`` are counted; a pair whose labels disagree, a row
+and counted per source rate; clips padded or cropped to ``duration`` are counted; a frame image converted to grey or RGB
+(alpha dropped, palette, CMYK, 16-bit) is named and counted (``converted``); frames of mixed channel counts (grey and
+colour) with ``image_channels="auto"`` are refused naming a file of each; a pair whose labels disagree, a row
 listed twice, a row without a label, a listed file that does not exist (a wrong path is a listing error, not a bad
 file: refused with or without ``strict``, as the audio CSV loader and the video split file refuse it), NaN or
 out-of-range tensors fail naming the rows. Every message names the file.
@@ -25,6 +34,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +49,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
-from ..artifacts import check_class_ids, classes_without_test
+from ..artifacts import HIDDEN, check_class_ids, classes_without_test
 from ..image.datasets import to_8bit
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -49,6 +60,13 @@ log = logging.getLogger(__name__)
 REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable audio track skipped",
                 "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero audio clip(s) (digital silence) kept and trained on"}
+#: the CSV reader's kinds, beside :data:`REPORT_KINDS`
+CSV_KINDS = {"reused": "file(s) each used by more than one pair (kept; a file's pairs are never split between train and test)",
+             "converted": "frame image(s) converted to grey or RGB (alpha dropped, palette, CMYK, 16-bit scaled)"}
+#: the video reader's kinds, beside :data:`REPORT_KINDS`
+VIDEO_KINDS = {"length_mismatch": "clip(s) whose sound track and video differ in length (kept)",
+               "ignored": "file(s) or folder(s) under the data root not used (not clips of the layout, or hidden)",
+               "unused": "clip(s) the layout leaves out (a val split beside a test split, not listed by the split file)"}
 
 BUILT_IN = ("tones-digits", "csv", "video")
 
@@ -58,13 +76,15 @@ _TENSOR_SETS: dict[str, dict[str, Any]] = {}
 
 @dataclass
 class RawPair:
-    """One pair before featurising: its name, the decoded clip, the frame (C, h, w) in [0, 1], class, split."""
+    """One pair before featurising: its name, the decoded clip, the frame (C, h, w) in [0, 1], class, split, and
+    where its frame came from (``image_file``: the image file or the clip; empty for generated pairs)."""
 
     name: str
     clip: Clip
     image: Tensor
     label: str
     split: str
+    image_file: str = ""
 
 
 def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_train: Tensor, audio_test: Tensor, image_test: Tensor,
@@ -111,17 +131,21 @@ def load_pairs(cfg: Any) -> AVData:
         return featurise(name, tones_digits_pairs(cfg.seed, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
     if name == "csv":
         root = Path(_root(cfg))
-        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.seed, cfg.strict)
-        data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent)
+        report = LoadReport(descriptions=dict(CSV_KINDS))
+        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.seed, cfg.strict, report)
+        data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
-            data.meta["split_rule"] = SPLIT_RULE
+            data.meta["split_rule"] = SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE
         return data
     if name == "video":
         root = Path(_root(cfg))
-        pairs, classes, bad, mismatched = _read_video(root, cfg)
-        report = LoadReport(descriptions={"length_mismatch": "clip(s) whose sound track and video differ in length (kept)"})
+        report = LoadReport(descriptions=dict(VIDEO_KINDS))
+        pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
-        return featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report)
+        data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report)
+        if report.facts.get("split_drawn"):  # drawn among the readable clips (before: over the files, undecoded)
+            data.meta["split_rule"] = SPLIT_RULE
+        return data
     raise ConfigError(f"unknown audio-visual dataset {name!r}; choose from {', '.join(BUILT_IN)} or a name given to register_tensors "
                       f"({', '.join(sorted(_TENSOR_SETS)) or 'none registered'})")
 
@@ -177,6 +201,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     empty = [c for c in classes if not any(p.label == c for p in pairs)]
     if empty:
         log.warning("%s: %d class(es) kept no readable pair (all their files were skipped): %s", name, len(empty), ", ".join(map(repr, empty[:10])))
+    if cfg.image_channels == "auto":
+        _same_channels(name, pairs)
     n = int(round(cfg.duration * cfg.sample_rate))
     params = cfg.feature_params()
     parts, lengths, silent = [], [], []
@@ -188,8 +214,9 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
         lengths += [len(w) for w in resampled]
         silent += [p.name for p, w in zip(members, resampled) if not bool(w.any())]
         waves = torch.stack([fix_length(w, n) for w in resampled])
-        parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor([p.image for p in members], cfg.image_size, cfg.image_channels),
-                      torch.tensor([classes.index(p.label) for p in members]), [p.name for p in members]))
+        frames = image_tensor([p.image for p in members], cfg.image_size, cfg.image_channels, [p.image_file or p.name for p in members])
+        parts.append((log_mel(waves, params, cfg.audio_frames), frames, torch.tensor([classes.index(p.label) for p in members]),
+                      [p.name for p in members]))
     report = report if report is not None else LoadReport()
     report.root, report.descriptions = str(root) if root is not None else "", {**REPORT_KINDS, **report.descriptions}
     padded, cropped = _log_lengths(name, lengths, n, cfg)
@@ -199,15 +226,29 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report.extend("unreadable", ((b.name, b.reason) for b in skipped or []))
     report.extend("silent", ((p, "every sample is 0") for p in silent))
     if silent:
-        log.warning("%s: %s", name, describe_bad([BadFile(p, "every sample is 0") for p in silent], what="pair with an all-zero audio clip",
-                                                 verb="kept", note=" (digital silence: a recording or export that wrote no sound?)"))
+        log.warning("%s: %s", name, describe_bad([BadFile(p, "every sample is 0") for p in silent], what="silent pair", verb="kept",
+                                                 note=" (audio all zero: digital silence, a recording or export that wrote no sound?)"))
     report.count("resampled", sum(len(v) for v in other.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
-    classes_without_test(name, classes, parts[0][2], parts[1][2], "a class needs two readable pairs to hold one out, or "
+    shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
+    classes_without_test(name, classes, parts[0][2], parts[1][2], f"a class needs two readable pairs{shared} to hold one out, or "
                          "the split gives it no test row", report, what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
     return normalise_pairs(name, classes, parts[0], parts[1], meta)
+
+
+def _same_channels(name: str, pairs: list[RawPair]) -> None:
+    """DataError naming a frame of each channel count when ``pairs``' frames (C, h, w) differ in C (grey and colour
+    images, with ``image_channels="auto"``, which keeps each frame's own)."""
+    first: dict[int, RawPair] = {}
+    for p in pairs:
+        first.setdefault(int(p.image.shape[0]), p)
+    if len(first) > 1:
+        (c1, a), (c2, b) = sorted(first.items())[:2]
+        raise DataError(f"{name}: frames have different channel counts: {a.image_file or a.name} has {c1} channel(s), "
+                        f"{b.image_file or b.name} has {c2}; pass image_channels=1 or 3 (--image-channels) to convert every frame "
+                        "to grey or RGB")
 
 
 def _log_lengths(name: str, lengths: list[int], n: int, cfg: Any) -> tuple[int, int]:
@@ -231,19 +272,27 @@ REQUIRED = ("image_path", "audio_path", "label")
 
 def read_csv_pairs(path: Path, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> list[RawPair]:
     """The rows of a CSV ``image_path,audio_path,label[,split][,image_label,audio_label]`` as pairs. DataError naming
-    the file and rows for a missing column or file, an empty field, an unknown split, a pair listed twice, or labels
-    that disagree (``image_label`` vs ``audio_label`` on a row, or one file listed under two labels). A file that
-    cannot be decoded fails (``strict``) or is skipped and logged."""
+    the file and rows for a missing column or file, an empty field, an unknown split, a split given on some rows and
+    empty on others, a pair listed twice, a file whose pairs the split puts in both train and test, or labels that
+    disagree (``image_label`` vs ``audio_label`` on a row, or one file listed under two labels). A file that cannot be
+    decoded fails (``strict``) or is skipped and logged."""
     return _read_csv(path, test_fraction, seed, strict)[0]
 
 
-#: how the CSV reader holds out pairs when the CSV has no split column (since 5 December 2026; before, each row was
-#: drawn on its own); stored as ``meta["split_rule"]`` of such data and of the sets distilled from it
+#: how the CSV reader holds out pairs when the CSV has no split (since 5 December 2026; before, each row was drawn
+#: on its own); stored as ``meta["split_rule"]`` of such data and of the sets distilled from it (and of class folders
+#: of clips, whose split is drawn among the readable clips since the same rule came to them)
 SPLIT_RULE = "per class (test_fraction of each class's readable pairs, seeded)"
+#: the rule when some pairs share a file: they are held out together (before, pair by pair, so a file could be in both
+#: splits); a set distilled from such a CSV under :data:`SPLIT_RULE` is then warned about
+SPLIT_RULE_SHARED = SPLIT_RULE[:-1] + "; pairs that share a file held out together)"
 
 
-def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
-    """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`."""
+def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
+              report: LoadReport | None = None) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
+    """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`.
+    ``report`` (when given) receives the files used by several pairs (``reused``) and the frame images converted
+    (``converted``), and the fact ``pairs_sharing_a_file``."""
     try:
         reader = csv.DictReader(io.StringIO(decode_utf8(path.read_bytes(), path), newline=""))
         fields = [f.strip() for f in (reader.fieldnames or [])]
@@ -286,33 +335,135 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool) -> tupl
                         "that exists but cannot be decoded is skipped and counted instead)")
     splits = [_split(r.get("split", ""), path, n) for n, r in enumerate(rows, 2)]
     drawn = all(s is None for s in splits)
-    pairs, bad = [], []
+    blank = [n for n, s in enumerate(splits, 2) if s is None]
+    if blank and not drawn:  # before: such rows became training rows without a word
+        raise DataError(f"{path}, row {blank[0]}: split must be train, test or val, got '' ({len(blank)} row(s) with an empty split: "
+                        f"rows {_rows(blank)}; the other rows give one): give every row a split, or leave it empty on every row "
+                        "to hold out test_fraction of each class's readable pairs")
+    report = report if report is not None else LoadReport()
+    files = _no_file_in_both_splits(path, rows, splits)
+    pairs, bad, converted, kept = [], [], [], []
     for n, (r, split) in enumerate(zip(rows, splits), 2):
         try:
             clip = decode(str(root / r["audio_path"]), str(root / r["audio_path"]))
-            image = _read_image(root / r["image_path"])
+            image = _read_image(root / r["image_path"], converted)
         except DataError as exc:
             if strict:
                 raise DataError(f"{path}, row {n}: {exc} (strict mode; leave strict off to skip unreadable files)") from None
             pair = ", ".join(relative_name(r[c], root) for c in ("image_path", "audio_path"))  # each named under the CSV's folder
             bad.append(BadFile(pair, f"row {n}: {exc}"))
             continue
-        pairs.append(RawPair(r["audio_path"], clip, image, r["label"], split or "train"))
+        pairs.append(RawPair(r["audio_path"], clip, image, r["label"], split or "train", str(root / r["image_path"])))
+        kept.append(n)
     if bad:
         log.warning("%s: %s (of %d rows)", path, describe_bad(bad, what="unreadable pair"), len(rows))
+    if converted:
+        report.extend("converted", converted)
+        log.warning("%s: %s", path, describe_bad([BadFile(p, why) for p, why in converted], what="frame image", verb="converted",
+                                                 note=" to grey or RGB"))
+    _name_shared(path, rows, files, kept, drawn, report)
     classes = sorted({r["label"] for r in rows}, key=_natural)
     if drawn:
-        _hold_out(pairs, classes, test_fraction, seed)
+        _hold_out(pairs, classes, test_fraction, seed, [files[n - 2] for n in kept])
+        if pairs and all(p.split == "train" for p in pairs) and report.counts().get("reused"):
+            raise DataError(f"{path}: no pair can be held out as test: the pairs of each class share files (named above), and "
+                            "the pairs of a file are held out together, so that no file is in both splits; give the CSV a "
+                            "split column, or more pairs that do not share a file")
     return pairs, classes, bad, drawn
 
 
-def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, seed: int) -> None:
+def _rows(numbers: list[int], limit: int = 10) -> str:
+    """``2, 3, 9`` (the first ``limit`` row numbers, `` ...`` after them)."""
+    return ", ".join(map(str, numbers[:limit])) + (" ..." if len(numbers) > limit else "")
+
+
+def _no_file_in_both_splits(path: Path, rows: list[dict[str, str]], splits: list[str | None]) -> list[tuple[str, str]]:
+    """The files of each row, ``(image, audio)`` normalised (a file named two ways is one file). DataError naming the
+    file and its rows when the rows of one file give both train and test: a test pair whose frame or sound was trained
+    on is not held out (the audio-only or visual-only score would measure memory). With no split given (``splits``
+    all None) the held-out draw keeps such rows together instead (:func:`_hold_out`)."""
+    root = path.parent
+    keys = [(os.path.normpath(str(root / r["image_path"])), os.path.normpath(str(root / r["audio_path"]))) for r in rows]
+    both = []
+    for (col, file), ns in _uses(keys, range(2, len(rows) + 2)).items():
+        by_split = {s: [n for n in ns if splits[n - 2] == s] for s in ("train", "test")}
+        if by_split["train"] and by_split["test"]:
+            both.append(f"{col} file {rows[ns[0] - 2][col + '_path']} in rows {_rows(by_split['train'])} (train) and "
+                        f"{_rows(by_split['test'])} (test)")
+    if both:
+        raise DataError(f"{path}: {len(both)} file(s) used by both train and test pairs (a test pair whose frame or sound was trained on "
+                        f"is not held out): {'; '.join(both[:5])}{' ...' if len(both) > 5 else ''}; give all the pairs of a file one "
+                        "split, or leave the split empty on every row to hold them out together")
+    return keys
+
+
+def _uses(keys: list[tuple[str, str]], numbers: Any) -> dict[tuple[str, str], list[int]]:
+    """``(column, file) -> row numbers`` for the files (``keys``: ``(image, audio)`` per row, numbered ``numbers``) that
+    more than one of those rows uses; ``column`` is ``image`` or ``audio``."""
+    uses: dict[tuple[str, str], list[int]] = {}
+    for n, key in zip(numbers, keys):
+        for col, file in zip(("image", "audio"), key):
+            uses.setdefault((col, file), []).append(n)
+    return {k: v for k, v in uses.items() if len(v) > 1}
+
+
+def _name_shared(path: Path, rows: list[dict[str, str]], keys: list[tuple[str, str]], kept: list[int], drawn: bool,
+                 report: LoadReport) -> None:
+    """Name, in a warning and in ``report`` (``reused``, one entry per file, and the fact ``pairs_sharing_a_file``),
+    the files that more than one of the readable rows ``kept`` (row numbers; ``keys``: the files of every row) use:
+    kept, a file's pairs in one split (given, or held out together when ``drawn``)."""
+    shared = _uses([keys[n - 2] for n in kept], kept)
+    if not shared:
+        return
+    root = path.parent
+    entries = [(str(root / rows[ns[0] - 2][col + "_path"]), f"the {col} of {len(ns)} pairs: rows {_rows(ns)}") for (col, _), ns in shared.items()]
+    pairs = len({n for ns in shared.values() for n in ns})
+    report.extend("reused", entries)
+    report.facts["pairs_sharing_a_file"] = pairs
+    log.warning("%s: %d file(s) used by more than one pair (%d pairs share them; kept, %s): %s", path, len(entries), pairs,
+                "each file's pairs held out together" if drawn else "each file's pairs in one split",
+                "; ".join(f"{relative_name(p, root)} ({why})" for p, why in entries[:5]) + (" ..." if len(entries) > 5 else ""))
+
+
+def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, seed: int,
+              files: list[tuple[str, str]] | None = None) -> None:
     """Mark a seeded ``test_fraction`` of every class's readable pairs as test, the rest train (in place): the
     audio loader's rule (:func:`mmdistill.data.held_out_flags`, at least one test pair of a class with two or
-    more), drawn after decoding so that an unreadable file never leaves a class without test pairs."""
-    order = [p for c in classes for p in pairs if p.label == c]
-    for p, is_test in zip(order, held_out_flags([p.label for p in order], classes, test_fraction, seed)):
-        p.split = "test" if is_test else "train"
+    more), drawn after decoding so that an unreadable file never leaves a class without test pairs. ``files``: the
+    files of each pair (``(image, audio)``); pairs that share a file are drawn as one (all test or all train), so no
+    file is in both splits; pairs of their own are drawn as before."""
+    group = _groups(files) if files else list(range(len(pairs)))
+    order: list[int] = []  # the groups, class-major, each in the order of its first pair
+    label = {}
+    for c in classes:
+        for g, p in zip(group, pairs):
+            if p.label == c and g not in label:
+                label[g] = c
+                order.append(g)
+    test = {g for g, t in zip(order, held_out_flags([label[g] for g in order], classes, test_fraction, seed)) if t}
+    for g, p in zip(group, pairs):
+        p.split = "test" if g in test else "train"
+
+
+def _groups(files: list[tuple[str, ...]]) -> list[int]:
+    """A group id per item of ``files`` (each a tuple of file names): items that share a file, directly or through
+    others, get one id (the index of the group's first item)."""
+    parent = list(range(len(files)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[int, str], int] = {}
+    for i, names in enumerate(files):
+        for col, name in enumerate(names):
+            j = owner.setdefault((col, name), i)
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return [find(i) for i in range(len(files))]
 
 
 def _split(value: str, path: Path, row: int) -> str | None:
@@ -322,52 +473,98 @@ def _split(value: str, path: Path, row: int) -> str | None:
     return v or None
 
 
-def _read_image(path: Path) -> Tensor:
+#: Pillow modes read as one grey channel (``I``/``F`` after :func:`~..image.datasets.to_8bit`); others become RGB
+GREY_MODES = ("1", "L", "LA", "La", "I", "F")
+
+
+def _read_image(path: Path, converted: list[tuple[str, str]] | None = None) -> Tensor:
+    """The image file ``path`` as a frame (C, h, w) float in [0, 1]: C = 1 for grey images (:data:`GREY_MODES`;
+    16-bit grey scaled to 8 bits, not saturated), 3 for the others. A conversion that changes what the file holds
+    (alpha dropped, a palette or CMYK turned into RGB, 16- or 32-bit grey into 8 bits) is appended to ``converted``
+    as ``(path, what was done)``. DataError naming the file when it cannot be read: not an image, damaged, or larger
+    than Pillow's decompression-bomb limit (as the image adapter's reader)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            if im.mode.startswith("I") or im.mode == "F":  # 16-bit (and 32-bit) grayscale: scaled, not saturated to white
+            mode, transparent, fmt = im.mode, "transparency" in im.info, im.format
+            if mode.startswith("I") or mode == "F":  # 16-bit (and 32-bit) grayscale: scaled, not saturated to white
                 im = to_8bit(im, path)
-            im = im.convert("L") if im.mode in ("L", "1") else im.convert("RGB")
+            im = im.convert("L") if im.mode in GREY_MODES else im.convert("RGB")
             arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"cannot read image file {path}: {exc}") from None
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image file {path} (corrupt, not an image, or too large?): {exc}") from None
+    if converted is not None and (why := _conversion(mode, transparent, fmt)):
+        converted.append((str(path), why))
     return torch.from_numpy(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy())
+
+
+def _conversion(mode: str, transparent: bool, fmt: str | None = None) -> str:
+    """What reading an image of Pillow ``mode`` (``transparent``: it has a transparency key; ``fmt``: its file format)
+    as grey or RGB does to it, in words; empty when nothing is lost or rescaled (L, RGB, 1-bit)."""
+    if mode in ("1", "L", "RGB"):
+        return ""
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA"):
+        return f"mode {mode}: alpha channel dropped"
+    if mode == "P":
+        return "palette image (mode P) read as RGB" + (" (its transparency dropped)" if transparent else "")
+    if mode == "CMYK":
+        return "CMYK converted to RGB"
+    if mode.startswith("I;16") or (mode == "I" and fmt == "PNG"):  # older Pillow opens a 16-bit PNG as mode I
+        return "16-bit grey scaled to 8 bits"
+    if mode in ("I", "F"):
+        return f"{'32-bit integer' if mode == 'I' else 'floating-point'} grey (mode {mode}) read as 8 bits"
+    return f"mode {mode} converted to RGB"
 
 
 # --------------------------------------------------------------------------- video files
 def read_video_pairs(root: Path, cfg: Any) -> list[RawPair]:
     """Each clip's middle frame (decord ``VideoReader``) and its sound track (decord ``AudioReader``, mono, the
     file's own rate). A clip without an audio track or that cannot be decoded is skipped and listed (``strict``:
-    DataError naming it)."""
+    DataError naming it). Class folders (no split given) hold out ``test_fraction`` of each class's readable clips,
+    seeded (:func:`_hold_out`); train/test folders and split files keep their split."""
     return _read_video(root, cfg)[0]
 
 
-def _read_video(root: Path, cfg: Any) -> tuple[list[RawPair], list[str], list[BadFile], list[str]]:
+def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple[list[RawPair], list[str], list[BadFile], list[str]]:
     """(pairs, every class the layout names, the skipped clips, the clips whose sound track and video differ in
-    length by more than 10 % and 0.1 s: logged, kept): see :func:`read_video_pairs`."""
-    from ..video.datasets import _why, discover
+    length by more than 10 % and 0.1 s: logged, kept): see :func:`read_video_pairs`. ``report`` (when given)
+    receives what the layout does not use (``ignored``: files that are not clips of the layout and hidden entries;
+    ``unused``) and the facts ``layout`` and ``split_drawn``. decord's C++ log lines are captured (the video loader's
+    :func:`~..video.datasets._native_stderr`): the reason of a clip that does not open is its last line."""
+    from ..video.datasets import _native_stderr, discover
 
     try:
         import decord
     except ImportError:
         raise ConfigError("reading video files needs decord: pip install decord") from None
-    items = discover(root, "files", None, cfg.test_fraction, cfg.seed)
+    report = report if report is not None else LoadReport()
+    items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)
+    hidden = _hidden_entries(root)
+    if hidden:
+        report.extend("ignored", hidden)
+        log.warning("%s: ignored %d hidden file(s) or folder(s) under the data root: %s%s", root, len(hidden),
+                    ", ".join(p for p, _ in hidden[:5]), " ..." if len(hidden) > 5 else "")
     pairs, bad, mismatched = [], [], []
     for it in items:
+        native: list[str] = []  # decord's C++ lines while it reads this clip
         try:
-            vr = decord.VideoReader(str(it.path))
-            frame = torch.from_numpy(vr[len(vr) // 2].asnumpy()).permute(2, 0, 1).float() / 255.0
-            fps = float(vr.get_avg_fps())
+            with _native_stderr(native):
+                vr = decord.VideoReader(str(it.path))
+                frame = torch.from_numpy(vr[len(vr) // 2].asnumpy()).permute(2, 0, 1).float() / 255.0
+                fps = float(vr.get_avg_fps())
             video_s = len(vr) / fps if fps > 0 else None
         except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError
-            bad.append(BadFile(str(it.path), f"no readable video stream: {_why(exc)[:120]}"))
+            bad.append(BadFile(str(it.path), f"no readable video stream: {_decord_why(native, exc, it.path)}"))
             continue
         try:
-            ar = decord.AudioReader(str(it.path), sample_rate=-1, mono=True)
-            samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
+            with _native_stderr(native):
+                ar = decord.AudioReader(str(it.path), sample_rate=-1, mono=True)
+                samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
         except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
+            _native_said(native, it.path)
             bad.append(BadFile(str(it.path), "no audio track"))
             continue
         if samples.size == 0:
@@ -377,14 +574,17 @@ def _read_video(root: Path, cfg: Any) -> tuple[list[RawPair], list[str], list[Ba
             bad.append(BadFile(str(it.path), "audio track holds NaN or infinite samples"))
             continue
         try:
-            rate = _stream_rate(decord, str(it.path), samples.size)
+            with _native_stderr(native):
+                rate = _stream_rate(decord, str(it.path), samples.size)
         except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream
-            bad.append(BadFile(str(it.path), f"cannot tell the audio track's sample rate: {_why(exc)[:120]}"))
+            bad.append(BadFile(str(it.path), f"cannot tell the audio track's sample rate: {_decord_why(native, exc, it.path)}"))
             continue
+        for line in _native_said(native, it.path):
+            log.debug("decord on %s: %s", it.path, line)
         audio_s = samples.size / rate
         if video_s is not None and abs(audio_s - video_s) > max(0.1, 0.1 * max(audio_s, video_s)):
             mismatched.append(f"{it.path} (sound {audio_s:.2f} s, video {video_s:.2f} s)")
-        pairs.append(RawPair(str(it.path), Clip(samples, rate), frame, it.label, it.split))
+        pairs.append(RawPair(str(it.path), Clip(samples, rate), frame, it.label, it.split, str(it.path)))
     if bad:
         msg = f"{root}: {describe_bad(bad, what='unreadable clip')} (of {len(items)} clips)"
         if cfg.strict:
@@ -393,7 +593,53 @@ def _read_video(root: Path, cfg: Any) -> tuple[list[RawPair], list[str], list[Ba
     if mismatched:
         log.info("%s: %d clip(s) whose sound track and video differ in length (kept: the middle frame with the centred %g s of "
                  "sound): %s%s", root, len(mismatched), cfg.duration, "; ".join(mismatched[:3]), " ..." if len(mismatched) > 3 else "")
-    return pairs, sorted({it.label for it in items}, key=_natural), bad, [m.split(" (sound ")[0] for m in mismatched]
+    classes = sorted({it.label for it in items}, key=_natural)
+    if report.facts.get("split_drawn"):  # class folders: drawn among the readable clips (discover drew over the files)
+        _hold_out(pairs, classes, cfg.test_fraction, cfg.seed)
+    return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
+
+
+#: a line of ffmpeg's own log (``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d3c18b6e80] moov atom not found``), which decord's
+#: demuxer writes to descriptor 2 beside decord's lines
+_FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
+
+
+def _native_said(native: list[str], path: Path) -> list[str]:
+    """decord's lines of the text captured in ``native`` while it read ``path`` (the video loader's
+    ``_native_lines``: without their prefix); ffmpeg's lines are logged at DEBUG, naming the file, and any other text
+    is written back to stderr (another thread's)."""
+    from ..video.datasets import _native_lines
+
+    lines = "".join(native).splitlines()
+    for line in lines:
+        if _FFMPEG_LINE.match(line):
+            log.debug("ffmpeg on %s: %s", path, line)
+    return _native_lines(["\n".join(line for line in lines if not _FFMPEG_LINE.match(line))])
+
+
+def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:
+    """Why decord failed on ``path``, in at most 160 characters: its own last C++ line captured in ``native``
+    (``ERROR opening: PATH, Invalid data ...``, the path shortened to the file's name: the message names it), else the
+    first line of its error, as the video loader says it."""
+    from ..video.datasets import _why
+
+    said = _native_said(native, path)
+    text = (said[-1] if said else _why(exc)).replace(str(path), path.name)
+    return text if len(text) <= 160 else "..." + text[-157:]
+
+
+def _hidden_entries(root: Path) -> list[tuple[str, str]]:
+    """The hidden files and folders under the folder ``root`` (``.DS_Store``, ``.git/``, ``._clip.mp4`` ...; a hidden
+    folder is not walked into) as ``(path, HIDDEN)``: named as ``ignored``, as the audio and image loaders name them,
+    never an error."""
+    if not root.is_dir():
+        return []
+    out = []
+    for here, dirs, files in os.walk(root):
+        out += [(os.path.join(here, d), HIDDEN) for d in sorted(dirs) if d.startswith(".")]
+        out += [(os.path.join(here, f), HIDDEN) for f in sorted(files) if f.startswith(".")]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    return out
 
 
 #: sample rates a container's audio stream is assumed to be stored at (decord reports samples and duration, not the rate)

@@ -403,10 +403,16 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     members = [it for label in labels for it in items if it.label == label]
     flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
     out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
-    return out, sorted(classes), ignored, unused, f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
+    return out, sorted(classes), ignored, unused, _drawn_layout(test_fraction, seed)
 
 
-def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int) -> list[Item]:
+def _drawn_layout(test_fraction: float, seed: int) -> str:
+    """The layout of class folders whose split :func:`_discover` draws, in words (how :func:`discover` tells it)."""
+    return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
+
+
+def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+             report: CoreLoadReport | None = None) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
@@ -415,15 +421,23 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     (a split is drawn: ``test_fraction`` of each class, seeded). ``val`` (a ``val/`` folder, a split file's ``val``
     rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
     found but not used (a clip beside the class folders, a file that is not a video, ``val`` next to ``test``, a clip
-    the split file does not list) are logged with a count."""
+    the split file does not list) are logged with a count.
+
+    ``report``: when given, it receives those as ``ignored`` and ``unused`` entries ``(path, reason)`` (the kinds of
+    :class:`LoadReport`), and the facts ``layout`` (the layout read, in words) and ``split_drawn`` (True for class
+    folders, whose split is drawn here over the files, before any is decoded: a caller that decodes them may draw
+    its own among the readable ones)."""
     items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed)
     log.info("video layout under %s: %s", root, layout)
-    if ignored or unused:
-        report = LoadReport()
+    found = LoadReport()
+    found.extend("ignored", ignored)
+    found.extend("unused", unused)
+    for line in found.lines():
+        log.warning("%s", line)
+    if report is not None:
         report.extend("ignored", ignored)
         report.extend("unused", unused)
-        for line in report.lines():
-            log.warning("%s", line)
+        report.facts.update(layout=layout, split_drawn=layout == _drawn_layout(test_fraction, seed))
     return items
 
 
