@@ -940,3 +940,22 @@ def test_exported_gifs_keep_every_frame_of_a_clip_that_holds_still(tmp_path):
         assert same == [True, True, True, False, False]
         if c == 1:  # grayscale: exact pixels, upscaled x8
             assert np.array_equal(frames[3][0][::8, ::8, 0], (b[0, 0] * 255).round().numpy().astype(np.uint8))
+
+
+def test_ffmpeg_lines_captured_while_decord_reads_stay_off_the_terminal(capsys, caplog):
+    """decord's demuxer lets ffmpeg write ``[mov,mp4,... @ 0x...] moov atom not found`` to descriptor 2 beside decord's
+    own C++ lines; the video loader wrote it back to the terminal (only decord's lines were recognised). Now it is a
+    DEBUG line naming the file; decord's lines are returned; anything else is still written back."""
+    import logging
+
+    from mmdistill.modalities.video.datasets import _native_lines
+
+    captured = ["[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d3c18b6e80] moov atom not found\n",
+                "[17:45:44] /github/workspace/src/video/video_reader.cc:83: ERROR opening: a.mp4, Invalid data\n",
+                "another thread's line\n"]
+    with caplog.at_level(logging.DEBUG, logger="mmdistill"):
+        said = _native_lines(captured, "clips/a.mp4")
+    assert said == ["ERROR opening: a.mp4, Invalid data"]
+    err = capsys.readouterr().err
+    assert "moov atom" not in err and "another thread's line" in err
+    assert "ffmpeg on clips/a.mp4: [mov,mp4" in caplog.text

@@ -35,7 +35,6 @@ import csv
 import io
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -534,7 +533,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     receives what the layout does not use (``ignored``: files that are not clips of the layout and hidden entries;
     ``unused``) and the facts ``layout`` and ``split_drawn``. decord's C++ log lines are captured (the video loader's
     :func:`~..video.datasets._native_stderr`): the reason of a clip that does not open is its last line."""
-    from ..video.datasets import _native_stderr, discover
+    from ..video.datasets import _native_lines, _native_stderr, discover
 
     try:
         import decord
@@ -564,7 +563,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
                 ar = decord.AudioReader(str(it.path), sample_rate=-1, mono=True)
                 samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
         except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
-            _native_said(native, it.path)
+            _native_lines(native, it.path)
             bad.append(BadFile(str(it.path), "no audio track"))
             continue
         if samples.size == 0:
@@ -579,7 +578,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream
             bad.append(BadFile(str(it.path), f"cannot tell the audio track's sample rate: {_decord_why(native, exc, it.path)}"))
             continue
-        for line in _native_said(native, it.path):
+        for line in _native_lines(native, it.path):
             log.debug("decord on %s: %s", it.path, line)
         audio_s = samples.size / rate
         if video_s is not None and abs(audio_s - video_s) > max(0.1, 0.1 * max(audio_s, video_s)):
@@ -599,31 +598,13 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 
 
-#: a line of ffmpeg's own log (``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d3c18b6e80] moov atom not found``), which decord's
-#: demuxer writes to descriptor 2 beside decord's lines
-_FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
-
-
-def _native_said(native: list[str], path: Path) -> list[str]:
-    """decord's lines of the text captured in ``native`` while it read ``path`` (the video loader's
-    ``_native_lines``: without their prefix); ffmpeg's lines are logged at DEBUG, naming the file, and any other text
-    is written back to stderr (another thread's)."""
-    from ..video.datasets import _native_lines
-
-    lines = "".join(native).splitlines()
-    for line in lines:
-        if _FFMPEG_LINE.match(line):
-            log.debug("ffmpeg on %s: %s", path, line)
-    return _native_lines(["\n".join(line for line in lines if not _FFMPEG_LINE.match(line))])
-
-
 def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:
     """Why decord failed on ``path``, in at most 160 characters: its own last C++ line captured in ``native``
     (``ERROR opening: PATH, Invalid data ...``, the path shortened to the file's name: the message names it), else the
     first line of its error, as the video loader says it."""
-    from ..video.datasets import _why
+    from ..video.datasets import _native_lines, _why
 
-    said = _native_said(native, path)
+    said = _native_lines(native, path)
     text = (said[-1] if said else _why(exc)).replace(str(path), path.name)
     return text if len(text) <= 160 else "..." + text[-157:]
 

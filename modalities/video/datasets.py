@@ -461,6 +461,9 @@ def _why(exc: BaseException) -> str:
 
 #: the prefix of decord's native log lines (``[13:54:33] /src/video/video_reader.cc:83: ``)
 _NATIVE_LINE = re.compile(r"^(\[[\d:]+\] )?\S+\.(cc|h|cpp):\d+: ")
+#: a line of ffmpeg's own log (``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d3c18b6e80] moov atom not found``), which decord's
+#: demuxer writes to descriptor 2 beside decord's lines
+_FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
 
 
 @contextlib.contextmanager
@@ -488,13 +491,16 @@ def _native_stderr(captured: list[str]) -> Iterator[None]:
             captured.append(tmp.read().decode("utf-8", "replace"))
 
 
-def _native_lines(captured: list[str]) -> list[str]:
-    """decord's lines of ``captured`` (:func:`_native_stderr`), without their prefix; any other text written to
-    descriptor 2 meanwhile (another thread's) is written back to stderr."""
+def _native_lines(captured: list[str], path: str | Path = "") -> list[str]:
+    """decord's lines of ``captured`` (:func:`_native_stderr`), without their prefix; ffmpeg's own lines (its
+    demuxer's, ``moov atom not found``) are logged at DEBUG naming ``path``; any other text written to descriptor 2
+    meanwhile (another thread's) is written back to stderr."""
     ours, other = [], []
     for line in "".join(captured).splitlines():
         if _NATIVE_LINE.match(line):
             ours.append(_NATIVE_LINE.sub("", line).strip())
+        elif _FFMPEG_LINE.match(line):
+            log.debug("ffmpeg on %s: %s", path, line)
         elif line.strip():
             other.append(line)
     if other:
@@ -524,9 +530,9 @@ def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None
             vr = decord.VideoReader(str(path), num_threads=1, **size)
             length = len(vr)
     except Exception as exc:  # decord raises its own error type for corrupt or unknown files
-        said = _native_lines(native)  # decord's own line says why ("ERROR opening: PATH, Invalid data ..."); its error does not
+        said = _native_lines(native, path)  # decord's own line says why ("ERROR opening: PATH, Invalid data ..."); its error does not
         return None, 0, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
-    for line in _native_lines(native):
+    for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
     idx, kind = sampling.indices(length, str(path))
     if idx is None:
