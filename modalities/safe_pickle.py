@@ -8,8 +8,13 @@ global for anything else.
 
 :func:`guarded_loading` applies the same rule to third-party dataset code (``torch_geometric.datasets``
 classes, OGB, torchvision's CIFAR-10/100) for the duration of a call: ``pickle.load``/``loads``/``Unpickler`` (also what
-``numpy.load(allow_pickle=True)`` uses) become the restricted reader and every ``torch.load`` is forced to
-``weights_only=True`` (PyG falls back to ``weights_only=False`` otherwise).
+``numpy.load(allow_pickle=True)`` uses) become the restricted reader, the pure-Python ``pickle._Unpickler``'s
+``find_class`` (which pandas' and joblib's unpicklers subclass and call) admits the same globals, and every
+``torch.load`` is forced to ``weights_only=True`` (PyG falls back to ``weights_only=False`` otherwise).
+
+Inside the guard a refused global raises :class:`PickleRefused`, which is not an :class:`Exception`: a library that
+catches errors of its first reader and retries with another (``pandas.read_pickle`` catches ``ValueError`` and
+unpickles again with its own reader) cannot swallow it; the guard turns it into a :class:`DataError` on the way out.
 """
 
 from __future__ import annotations
@@ -105,10 +110,28 @@ def describe_source(f: Any) -> str:
     return "a pickle in memory"
 
 
+class PickleRefused(BaseException):
+    """A pickle names a global outside the allowed list (or a persistent reference). A ``BaseException``, so that a
+    library's ``except Exception`` / ``except ValueError`` fallback cannot catch it and read the file again with an
+    unrestricted reader; :func:`read_pickle` and :func:`guarded_loading` turn it into a :class:`DataError`."""
+
+
+def allowed_global(module: str, name: str, source: str) -> Any:
+    """The object a pickle's global ``module.name`` may load, or :class:`PickleRefused` naming ``source``."""
+    key = _python3_name(module, name)
+    if not _ALLOWED:
+        _ALLOWED.update(_allowed_globals())
+    resolve = _ALLOWED.get(key)
+    if resolve is None:
+        logger.warning("refused to unpickle %s.%s from %s", key[0], key[1], source)
+        raise PickleRefused(f"{source}: refers to {key[0]}.{key[1]}; {ALLOWED_WHAT}")
+    return resolve()
+
+
 class RestrictedUnpickler(_PICKLE_UNPICKLER):  # type: ignore[misc, valid-type]
     """A :class:`pickle.Unpickler` whose ``find_class`` admits only sparse matrices, arrays and containers.
 
-    ``source`` names the file in the :class:`DataError` raised for any other global.
+    ``source`` names the file in the :class:`PickleRefused` raised for any other global.
     """
 
     def __init__(self, file: BinaryIO, *, source: str | None = None, **kwargs: Any) -> None:
@@ -116,17 +139,21 @@ class RestrictedUnpickler(_PICKLE_UNPICKLER):  # type: ignore[misc, valid-type]
         self.source = source or describe_source(file)
 
     def find_class(self, module: str, name: str) -> Any:
-        key = _python3_name(module, name)
-        if not _ALLOWED:
-            _ALLOWED.update(_allowed_globals())
-        resolve = _ALLOWED.get(key)
-        if resolve is None:
-            logger.warning("refused to unpickle %s.%s from %s", key[0], key[1], self.source)
-            raise DataError(f"{self.source}: refers to {key[0]}.{key[1]}; {ALLOWED_WHAT}")
-        return resolve()
+        return allowed_global(module, name, self.source)
 
     def persistent_load(self, pid: Any) -> Any:
-        raise DataError(f"{self.source}: holds a persistent reference; {ALLOWED_WHAT}")
+        raise PickleRefused(f"{self.source}: holds a persistent reference; {ALLOWED_WHAT}")
+
+
+def _restricted_pure_find_class(self: Any, module: str, name: str) -> Any:
+    """``pickle._Unpickler.find_class`` inside the guard: the allowed globals only (pandas' and joblib's unpicklers
+    subclass the pure-Python unpickler and call this)."""
+    return allowed_global(module, name, f"a pickle read by {type(self).__module__}.{type(self).__qualname__}")
+
+
+def _restricted_pure_persistent_load(self: Any, pid: Any) -> Any:
+    raise PickleRefused(f"a pickle read by {type(self).__module__}.{type(self).__qualname__}: holds a persistent reference; "
+                        f"{ALLOWED_WHAT}")
 
 
 def read_pickle(path: Path, *, encoding: str = "latin1") -> Any:
@@ -135,6 +162,8 @@ def read_pickle(path: Path, *, encoding: str = "latin1") -> Any:
     try:
         with open(path, "rb") as f:
             return RestrictedUnpickler(f, source=str(path), encoding=encoding).load()
+    except PickleRefused as exc:
+        raise DataError(str(exc)) from None
     except DataError:
         raise
     except OSError as exc:
@@ -149,7 +178,7 @@ def _restricted_load(file: BinaryIO, source: str, **kwargs: Any) -> Any:
     pickle as a DataError naming ``source`` (as :func:`read_pickle` does)."""
     try:
         return RestrictedUnpickler(file, source=source, **kwargs).load()
-    except DataError:
+    except (PickleRefused, DataError):
         raise
     except (EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError) as exc:
         raise DataError(f"{source}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
@@ -191,24 +220,36 @@ def _strict_torch_load(real_load: Callable[..., Any]) -> Callable[..., Any]:
 def guarded_loading() -> Iterator[None]:
     """Run third-party dataset code with restricted unpickling and weights-only ``torch.load``.
 
-    Process-wide while it lasts (the ``pickle`` and ``torch`` module attributes and the
-    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` variable are swapped, then restored); calls are serialised by a lock.
+    Process-wide while it lasts (the ``pickle`` and ``torch`` module attributes, the pure-Python unpickler's
+    ``find_class`` and ``persistent_load``, and the ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` variable are swapped, then
+    restored); calls are serialised by a lock. A refused global ends the guarded call as a :class:`DataError`, even
+    when the code inside caught errors of its own reader and tried another.
     """
     import torch
 
+    pure = pickle._Unpickler  # type: ignore[attr-defined]
     with _GUARD_LOCK:
         saved = (pickle.load, pickle.loads, pickle.Unpickler, torch.load, os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
+        saved_pure = (pure.find_class, pure.__dict__.get("persistent_load"))
         pickle.load, pickle.loads, pickle.Unpickler = _guarded_pickle_load, _guarded_pickle_loads, RestrictedUnpickler
+        pure.find_class, pure.persistent_load = _restricted_pure_find_class, _restricted_pure_persistent_load
         torch.load = _strict_torch_load(saved[3])
         os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
         try:
             yield
+        except PickleRefused as exc:
+            raise DataError(str(exc)) from None
         finally:
             pickle.load, pickle.loads, pickle.Unpickler, torch.load = saved[:4]
+            pure.find_class = saved_pure[0]
+            if saved_pure[1] is None:
+                del pure.persistent_load
+            else:
+                pure.persistent_load = saved_pure[1]
             if saved[4] is None:
                 os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
             else:
                 os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved[4]
 
 
-__all__ = ["ALLOWED_WHAT", "RestrictedUnpickler", "describe_source", "guarded_loading", "read_pickle"]
+__all__ = ["ALLOWED_WHAT", "PickleRefused", "RestrictedUnpickler", "allowed_global", "describe_source", "guarded_loading", "read_pickle"]

@@ -6,6 +6,7 @@ with PyG on the real Cora files runs only when ../shared holds them."""
 from __future__ import annotations
 
 import collections
+import io
 import os
 import pickle
 import shutil
@@ -182,18 +183,44 @@ def test_guard_covers_numpy_and_torch_loads_and_is_undone(tmp_path):
     evil_pt = tmp_path / "evil.pt"
     torch.save(Payload(marker), evil_pt)
     load, env = pickle.load, os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    find_class = pickle._Unpickler.find_class
+    for call, msg in ((lambda: np.load(evil_npy, allow_pickle=True), r"evil\.npy: refers to builtins\.exec"),
+                      (lambda: torch.load(evil_pt, weights_only=False), r"evil\.pt: not loaded"),
+                      (lambda: pickle.loads(pickle.dumps(Payload(marker))), "in memory: refers to builtins.exec")):
+        with pytest.raises(DataError, match=msg), guarded_loading():  # a refusal leaves the guard as a DataError
+            call()
     with guarded_loading():
-        with pytest.raises(DataError, match=r"evil\.npy: refers to builtins\.exec"):
-            np.load(evil_npy, allow_pickle=True)
-        with pytest.raises(DataError, match=r"evil\.pt: not loaded"):
-            torch.load(evil_pt, weights_only=False)
-        with pytest.raises(DataError, match="in memory: refers to builtins.exec"):
-            pickle.loads(pickle.dumps(Payload(marker)))
         ok = tmp_path / "ok.pt"
         torch.save({"w": torch.ones(2)}, ok)
         assert torch.equal(torch.load(ok)["w"], torch.ones(2))
     assert not marker.exists()
     assert pickle.load is load and os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") == env
+    assert pickle._Unpickler.find_class is find_class
+
+
+def test_a_library_that_retries_with_its_own_unpickler_cannot_run_a_payload(tmp_path):
+    """pandas.read_pickle catches the first reader's ValueError (the refusal was a DataError, a ValueError) and
+    unpickles again with its own pure-Python unpickler (a subclass of pickle._Unpickler): the payload ran although
+    "refused to unpickle" was logged (a PyG dataset class reads its raw files with pandas). Now the refusal is not an
+    Exception and the pure-Python unpickler's find_class is restricted too."""
+    pd = pytest.importorskip("pandas")
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "train.pkl"
+    evil.write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(DataError, match="refers to builtins.exec"), guarded_loading():
+        try:
+            pd.read_pickle(evil)
+        except Exception:  # what a library's own fallback would do: it must not reach this
+            pytest.fail("the refusal was caught as an Exception")
+    assert not marker.exists()
+
+    class OwnReader(pickle._Unpickler):  # joblib's and pandas' readers are such subclasses
+        pass
+
+    with pytest.raises(DataError, match=r"OwnReader: refers to builtins\.exec"), guarded_loading():
+        OwnReader(io.BytesIO(pickle.dumps(Payload(marker)))).load()
+    assert not marker.exists()
+    assert OwnReader(io.BytesIO(pickle.dumps({"a": [1]}))).load() == {"a": [1]}  # outside the guard: pickle as ever
 
 
 

@@ -54,7 +54,7 @@ from mmdistill.seeding import generator
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import pyg_workdir
-from ..safe_pickle import guarded_loading
+from ..safe_pickle import PickleRefused, guarded_loading
 
 logger = logging.getLogger(__name__)
 
@@ -357,11 +357,11 @@ _PYG_OPTIONS = frozenset({"transform", "pre_transform", "pre_filter", "force_rel
 _OFFLINE_HINT = "; offline runs need the dataset's files there"
 
 
-def _load_failure(label: str, root: str, exc: Exception, hint: str = _OFFLINE_HINT) -> DataError:
+def _load_failure(label: str, root: str, exc: BaseException, hint: str = _OFFLINE_HINT) -> DataError:
     """A DataError naming ``label`` for a dataset class that failed: the guard's refusal (itself, or the cause
     of a library's error) or the library's error."""
-    refusal = exc if isinstance(exc, DataError) else exc.__cause__ or exc.__context__
-    if isinstance(refusal, DataError):
+    refusal = exc if isinstance(exc, (DataError, PickleRefused)) else exc.__cause__ or exc.__context__
+    if isinstance(refusal, (DataError, PickleRefused)):
         msg = str(refusal)
         return DataError(msg if msg.startswith(f"{label}: ") else f"{label}: {msg}")
     return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}){hint}")
@@ -418,7 +418,7 @@ def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoad
         with guarded_loading():
             try:
                 return _first_graph(_guarded_class(cls, label, root, opts.download)(*args), label)
-            except Exception as exc:  # noqa: BLE001  (any failure of the library becomes a named DataError)
+            except (Exception, PickleRefused) as exc:  # noqa: BLE001  (any failure of the library becomes a named DataError)
                 raise _load_failure(label, "its shipped data", exc, hint="") from None
     root = _need_root(label, root)
     if not opts.download and not any(Path(root).iterdir()):
@@ -426,7 +426,7 @@ def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoad
     with pyg_workdir(Path(root), label) as work, guarded_loading():
         try:
             return _first_graph(_guarded_class(cls, label, root, opts.download)(str(work), *args), label)
-        except Exception as exc:  # noqa: BLE001  (refused pickle, missing file, malformed file ...)
+        except (Exception, PickleRefused) as exc:  # noqa: BLE001  (refused pickle, missing file, malformed file ...)
             raise _load_failure(label, root, exc) from None
 
 
@@ -443,7 +443,7 @@ def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
             ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, opts.download)("ogbn-arxiv", root=str(work))
             raw = _first_graph(ds, "ogbn-arxiv")
             split = ds.get_idx_split()
-        except Exception as exc:  # noqa: BLE001
+        except (Exception, PickleRefused) as exc:  # noqa: BLE001
             raise _load_failure("ogbn-arxiv", root, exc) from None
     raw.update(train_mask=split["train"], val_mask=split["valid"], test_mask=split["test"])
     return raw
