@@ -8,7 +8,10 @@ it. The YAML header is the Hugging Face Hub's dataset-card metadata.
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
 from typing import Any, Mapping
 
 from mmdistill.errors import ArtifactError
@@ -143,14 +146,44 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     return "\n".join(lines)
 
 
+def _inert(value: Any) -> Any:
+    """``value`` with every string (keys too, recursively) made inert in Markdown: line breaks and other control
+    characters become spaces, ``&``, ``<`` and ``>`` HTML entities, a backtick a prime (a manifest is input: a set
+    received from someone else must not add headings, HTML or links to the card it is published with)."""
+    if isinstance(value, str):
+        flat = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value)
+        return html.escape(flat, quote=False).replace("`", "\u2032")
+    if isinstance(value, Mapping):
+        return {_inert(k): _inert(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_inert(v) for v in value]
+    return value
+
+
+def _yaml_string(value: Any) -> str:
+    """``value`` as a double-quoted YAML scalar (a JSON string is one): quotes and line breaks cannot end it."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _fence(text: str, lang: str = "") -> list[str]:
+    """``text`` in a Markdown code fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    tick = "`" * max(3, longest + 1)
+    return [tick + lang, text, tick]
+
+
 def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run") -> str:
     """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
-    ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export)."""
+    ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export). Every string taken from
+    the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
+    in a fence it cannot close."""
+    raw_config = manifest.get("config", {})
+    manifest = _inert(manifest)
     facts = _facts(manifest, modality)
     name = f"{manifest.get('recipe')} · {manifest.get('dataset')} · {budget(manifest)}"
     modality_name = manifest.get("modality", "")
-    head = ["---", f"license: {facts.get('licence_id', 'unknown')}", "tags:", "- dataset-distillation", "- mmdistill",
-            f"- {modality_name}", f"pretty_name: \"{name}\"", "size_categories:", "- n<1K"]
+    head = ["---", f"license: {_yaml_string(facts.get('licence_id', 'unknown'))}", "tags:", "- dataset-distillation", "- mmdistill",
+            f"- {_yaml_string(modality_name)}", f"pretty_name: {_yaml_string(name)}", "size_categories:", "- n<1K"]
     if where == "hf":
         head += ["configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train.parquet"]
     head.append("---")
@@ -252,7 +285,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += ["```python", "import datasets", "ds = datasets.load_from_disk(\".\")          # or load_dataset(\"parquet\", data_files=\"data/train.parquet\")",
                 "```", ""]
     out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
-            "```", "", "## Config", "", "```json", json.dumps(manifest.get("config", {}), indent=1, default=str), "```", "",
+            "```", "", "## Config", "", *_fence(json.dumps(raw_config, indent=1, default=str), "json"), "",
             "Library versions (and the CPU kernels torch dispatched to): "
             + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]
     return "\n".join(out)

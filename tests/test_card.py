@@ -1,0 +1,52 @@
+"""The dataset card is rendered from a manifest, which is input (a set received from someone else): its strings
+cannot change the card's YAML header, add HTML, links or headings to its body, or close the config's code fence."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from mmdistill.card import render_card
+
+
+def _manifest(**changes) -> dict:
+    base = {"recipe": "image-dm", "method": "dm", "modality": "image", "dataset": "digits", "ipc": 1, "seed": 0,
+            "num_classes": 10, "sample_noun": "image", "config": {"budget": "cpu", "eval_runs": 2},
+            "synthetic": {"tensors": {"labels": [10]}}}
+    return {**base, **changes}
+
+
+def _front_matter(card: str) -> dict:
+    head = card.split("---\n", 2)[1]
+    return yaml.safe_load(head)
+
+
+def test_a_manifest_string_cannot_add_keys_to_the_cards_yaml_header():
+    """Before: pretty_name: "{name}" unescaped: a dataset name with a quote and a newline added `license: mit`
+    (overriding the loader's licence) and a gating prompt to the published card."""
+    evil = 'digits"\nlicense: mit\nextra_gated_prompt: "pwn'
+    card = render_card(_manifest(dataset=evil, modality='image"\n- injected'))
+    meta = _front_matter(card)
+    assert meta["license"] == "unknown" and "extra_gated_prompt" not in meta
+    assert meta["tags"] == ["dataset-distillation", "mmdistill", 'image" - injected']
+    assert meta["pretty_name"].startswith('image-dm · digits" license: mit')
+
+
+def test_manifest_text_is_inert_in_the_card_body():
+    card = render_card(_manifest(paper="x\n\n# Heading\n<script>alert(1)</script>\n[click](javascript:alert(1))",
+                                 method="dm`code`"))
+    body = card.split("---\n", 2)[2]
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "\n# Heading" not in body  # the newline that would start a heading is a space
+    assert "dm`code`" not in body and "dm\u2032code\u2032" in body
+
+
+def test_a_config_string_with_backticks_cannot_close_the_config_fence():
+    config = {"budget": "cpu", "note": "```\n## Injected section\n```"}
+    card = render_card(_manifest(config=config))
+    block = card.split("## Config", 1)[1]
+    fence = block.split("\n")[2]
+    assert fence.startswith("````") and fence.endswith("json")  # longer than the value's run of three
+    inner = block.split(fence, 1)[1].split("\n" + fence.rstrip("json"), 1)[0]
+    assert json.loads(inner) == config  # the config is shown as it is, inside one fence
