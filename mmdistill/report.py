@@ -7,6 +7,7 @@ marks a complete set; see :func:`mmdistill.io.save_synthetic`).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
 import stat
 from pathlib import Path
@@ -112,7 +113,8 @@ def chance_level(manifest: Mapping[str, Any]) -> float | None:
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
     manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
-    ``preview.gif``), so that ``--overwrite`` removes every one of them, and no other file of the folder."""
+    ``preview.gif``), with each one's SHA-256 (``written_file_sha256``), so that ``--overwrite`` removes every one of
+    them, and no other file of the folder (a name a manifest lists whose content is not what the run wrote stays)."""
     before = _file_states(out)
     title = artifact_title(manifest)
     modality.write_preview(syn, out / PREVIEW_FILE, title)
@@ -123,7 +125,17 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     own = {CHECKPOINT_FILE, METRICS_FILE, MANIFEST_FILE, SYNTHETIC_FILE}  # the run's own record, removed by name
     after = _file_states(out)
     manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)
+    manifest["written_file_sha256"] = {n: file_sha256(out / n) for n in manifest["written_files"]}
     save_synthetic(out, syn, manifest)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file ``path`` (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:

@@ -92,15 +92,38 @@ def _foreign_files(out: Path) -> list[str]:
 
 
 def written_files(manifest: Path) -> list[str]:
-    """The files beside the set that the run of ``manifest`` wrote (its ``written_files``: the modality's own pictures
-    and views too, a video's ``preview.gif``); plain names only, so nothing outside the folder is named. Empty for a
-    manifest that cannot be read or predates the list (:data:`RUN_FILES` still applies)."""
+    """The files beside the set that the run of ``manifest`` wrote and that are still as it wrote them (its
+    ``written_files``, the modality's own pictures and views too, a video's ``preview.gif``, whose content still has
+    the SHA-256 the manifest recorded); plain names only, so nothing outside the folder is named. A listed file whose
+    content differs, or that an older manifest lists without its hash, is left where it is, with a warning: a
+    manifest is input, and ``--overwrite`` removes only what the run wrote. Empty for a manifest that cannot be read
+    or predates the list (:data:`RUN_FILES` still applies)."""
+    from mmdistill.report import file_sha256
+
     try:
         with open(manifest, encoding="utf-8") as fh:
-            names = json.load(fh).get("written_files", [])
-    except (OSError, ValueError, AttributeError):
+            found = json.load(fh)
+        names, hashes = found.get("written_files", []), found.get("written_file_sha256", {})
+    except (OSError, ValueError, AttributeError, RecursionError):
         return []
-    return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and n == Path(n).name] if isinstance(names, list) else []
+    if not isinstance(names, list) or not isinstance(hashes, dict):
+        return []
+    out, left = [], []
+    for n in names:
+        if not isinstance(n, str) or n in ("", ".", "..") or n != Path(n).name:
+            continue
+        path = manifest.parent / n
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            same = hashes.get(n) == file_sha256(path)
+        except OSError:
+            same = False
+        (out if same else left).append(n)
+    if left:
+        log.warning("%s lists %s as written by its run, but %s not the content it recorded: left in place (remove by hand "
+                    "what is the old run's)", manifest, ", ".join(left), "that is" if len(left) == 1 else "those are")
+    return out
 
 
 def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> Path | None:

@@ -281,7 +281,8 @@ def test_overwrite_starts_over_without_the_old_runs_files(small_run, tmp_path):
 def test_overwrite_removes_every_file_the_old_run_wrote_and_only_those(small_run, tmp_path):
     """A modality's own files (a video run's preview.gif, a summary's decoded.json) are listed in the manifest's
     written_files and removed by --overwrite with the rest (before: a video run overwritten by an image run kept its
-    preview.gif); a user's file and a name reaching outside the folder are left alone."""
+    preview.gif); a user's file and a name reaching outside the folder are left alone, and so is a file the manifest
+    lists whose content is not what the run recorded (before: any listed name was deleted, a user's thesis.tex too)."""
     import json
     from types import SimpleNamespace
 
@@ -291,13 +292,19 @@ def test_overwrite_removes_every_file_the_old_run_wrote_and_only_those(small_run
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"README.md", "preview.png", "loss.png"} <= set(manifest["written_files"])
     assert not {"manifest.json", "synthetic.safetensors", "checkpoint.safetensors"} & set(manifest["written_files"])
+    from mmdistill.report import file_sha256
+
+    assert set(manifest["written_file_sha256"]) == set(manifest["written_files"])
     (out / "preview.gif").write_text("the old run's animation")
     (out / "notes.txt").write_text("kept")
+    (out / "thesis.tex").write_text("kept")
     (tmp_path / "outside.txt").write_text("kept")
-    manifest["written_files"] += ["preview.gif", "../outside.txt"]
+    manifest["written_files"] += ["preview.gif", "../outside.txt", "thesis.tex", "notes.txt"]
+    manifest["written_file_sha256"]["preview.gif"] = file_sha256(out / "preview.gif")  # what the run would record
+    manifest["written_file_sha256"]["notes.txt"] = "0" * 64  # a received manifest naming the user's files: not their content
     (out / "manifest.json").write_text(json.dumps(manifest))
     prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (tmp_path / "outside.txt").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "thesis.tex"] and (tmp_path / "outside.txt").exists()
 
 
 def test_a_users_file_is_not_counted_as_written_by_the_run(tmp_path):
