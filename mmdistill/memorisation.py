@@ -76,11 +76,13 @@ def pool_indices(n: int, max_real: int, gen: torch.Generator) -> Tensor:
     return torch.randperm(n, generator=gen)[:max_real].sort().values
 
 
-def nearest(query: Tensor, ref: Tensor, *, exclude: Tensor | None = None, chunk: int = 1024) -> tuple[Tensor, Tensor]:
+def nearest(query: Tensor, ref: Tensor, *, exclude: Tensor | None = None, distinct: bool = False,
+            chunk: int = 1024) -> tuple[Tensor, Tensor]:
     """For each row of ``query`` (Q, D) its Euclidean distance to the nearest row of ``ref`` (N, D) and that
-    row's index; ``exclude`` (Q,) names a row of ``ref`` each query must skip (itself). Chunked so memory
-    stays at ``chunk * N`` floats. Distances are computed directly (not through the ``|a|² + |b|² - 2ab``
-    matrix product, whose cancellation leaves ~1e-2 of error where a copy should read 0)."""
+    row's index; ``exclude`` (Q,) names a row of ``ref`` each query must skip (itself); ``distinct`` skips rows
+    equal to the query (distance 0: a duplicate), so the nearest *different* row is found (inf when there is none).
+    Chunked so memory stays at ``chunk * N`` floats. Distances are computed directly (not through the
+    ``|a|² + |b|² - 2ab`` matrix product, whose cancellation leaves ~1e-2 of error where a copy should read 0)."""
     query, ref = query.float().flatten(1), ref.float().flatten(1)
     dists, idx = [], []
     for s in range(0, query.shape[0], chunk):
@@ -88,6 +90,8 @@ def nearest(query: Tensor, ref: Tensor, *, exclude: Tensor | None = None, chunk:
         if exclude is not None:
             ex = exclude[s:s + chunk]
             d[torch.arange(d.shape[0]), ex] = math.inf
+        if distinct:
+            d[d == 0] = math.inf
         m, i = d.min(dim=1)
         dists.append(m)
         idx.append(i)
@@ -103,10 +107,17 @@ def summarise(values: Tensor) -> dict[str, float]:
 
 def compare(syn: Tensor, real: Tensor, gen: torch.Generator, queries: int = REAL_QUERIES) -> dict[str, Any]:
     """The block of one space: the synthetic samples' nearest-real distances next to those of a random real
-    subset (each real query's nearest *other* real sample), and how they compare."""
+    subset (each real query's nearest *other, different* real sample: duplicate real samples, common in a user's
+    folder, would set the yardstick to 0 and hide every copy), and how they compare. ``exact_copies``: the share of
+    synthetic samples equal to a real one (distance 0), counted whatever the yardstick; ``real_duplicates``: the share
+    of the real queries that have an identical real sample."""
     d_syn, j_syn = nearest(syn, real)
     q = torch.randperm(real.shape[0], generator=gen)[: min(queries, real.shape[0] - 1)]
-    d_real, _ = nearest(real[q], real, exclude=q)
+    d_any, _ = nearest(real[q], real, exclude=q)
+    d_real, _ = nearest(real[q], real, exclude=q, distinct=True)
+    d_real = d_real[torch.isfinite(d_real)]  # a query whose every other sample equals it has no different neighbour
+    if d_real.numel() == 0:
+        d_real = d_any  # every real sample is one of a few repeated ones: the plain distances (0) are all there is
     s, r = summarise(d_syn), summarise(d_real)
     return {
         "synthetic": s,
@@ -114,6 +125,8 @@ def compare(syn: Tensor, real: Tensor, gen: torch.Generator, queries: int = REAL
         "ratio_median": s["median"] / r["median"] if r["median"] > 0 else None,
         "frac_below_real_min": float((d_syn < r["min"]).float().mean()),
         "frac_below_real_p5": float((d_syn < r["p5"]).float().mean()),
+        "exact_copies": float((d_syn == 0).float().mean()),
+        "real_duplicates": float((d_any == 0).float().mean()),
         "distances": [round(float(x), 6) for x in d_syn],
         "nearest_real": [int(x) for x in j_syn],
         "real_distances": [round(float(x), 6) for x in d_real],
@@ -151,6 +164,9 @@ FAR_RATIO = 100.0
 def verdict(space: dict[str, Any]) -> str:
     """One phrase: how the synthetic distances compare with the real set's own."""
     ratio = space.get("ratio_median")
+    copies = space.get("exact_copies", 0.0)
+    if copies > 0:
+        return f"{100 * copies:.0f} % of the synthetic samples are exact copies of real samples (distance 0)"
     if ratio is None:
         return "the real set has duplicate samples (median real nearest-neighbour distance 0)"
     below = space.get("frac_below_real_min", 0.0)
@@ -179,8 +195,11 @@ def summary_lines(block: dict[str, Any]) -> list[str]:
             continue
         s, r = space["synthetic"], space["random_real"]
         where = block.get("input_space") if key == "input" else block.get("feature_space")
+        dup = space.get("real_duplicates", 0.0)
+        note = (f" (the nearest different real sample: {100 * dup:.0f} % of the real samples checked have an identical copy "
+                "in the real set)") if dup > 0 else ""
         out.append(f"{key} space ({where}): nearest-real distance median {s['median']:.4g} (min {s['min']:.4g}) vs real-real "
-                   f"median {r['median']:.4g} (min {r['min']:.4g}); {verdict(space)}")
+                   f"median {r['median']:.4g} (min {r['min']:.4g}){note}; {verdict(space)}")
     return out
 
 

@@ -1,0 +1,33 @@
+"""The memorisation check when the real data repeats samples (a user's folder with duplicate files): its yardstick is
+each real sample's nearest *different* real sample, and a synthetic sample equal to a real one is always counted."""
+
+from __future__ import annotations
+
+import torch
+
+from mmdistill.memorisation import MemorisationViews, check, nearest, summary_lines, verdict
+
+
+def test_duplicate_real_samples_do_not_hide_an_exact_copy():
+    """Before: three duplicated real images set the real-real minimum to 0, so a synthetic copy (distance 0) was
+    not 'closer than any real pair' and the card said '0 %' and 'no closer to real samples than real samples are to
+    each other'; without the duplicates the same copy was flagged."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(40, 12, generator=g)
+    real = torch.cat([real, real[:3]])  # three files copied in the folder
+    syn = torch.cat([real[5:6], 3.0 * torch.randn(3, 12, generator=g)])  # one exact copy, three far samples
+    block = check(MemorisationViews(syn_input=syn, real_input=real))["input"]
+    assert block["exact_copies"] == 0.25 and block["random_real"]["min"] > 0
+    assert block["frac_below_real_min"] == 0.25
+    assert verdict(block).startswith("25 % of the synthetic samples are exact copies of real samples")
+    line = summary_lines({"input": block, "input_space": "pixels"})[0]
+    assert block["real_duplicates"] > 0  # 42 of the 43 real samples are queried: duplicates among them
+    assert "have an identical copy in the real set" in line
+
+
+def test_nearest_distinct_skips_equal_rows():
+    a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
+    d, i = nearest(a[:1], a, exclude=torch.tensor([0]))
+    assert float(d[0]) == 0.0 and int(i[0]) == 1  # the duplicate
+    d, i = nearest(a[:1], a, exclude=torch.tensor([0]), distinct=True)
+    assert float(d[0]) == 5.0 and int(i[0]) == 2  # the nearest different sample
