@@ -65,6 +65,15 @@ def budget(manifest: Mapping[str, Any]) -> str:
     return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc')}")
 
 
+def scored_split(metrics: Mapping[str, Any]) -> str:
+    """``"validation"`` when the metrics block's protocol says its sets were scored on held-out training data
+    (``scored_on``, or a ``scored`` phrase that starts with it: a run tuned with ``validation=`` / ``eval_split=valid``),
+    else ``"test"``: every picture and card line names the split, so a tuning score is never read as a test score."""
+    proto = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
+    said = str(proto.get("scored_on") or proto.get("scored") or "test")
+    return "validation" if said.startswith("validation") else "test"
+
+
 def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
     """The Markdown table of the evaluated sets in ``metrics``: two header rows, then one row per set with the mean
     and standard deviation of its score (a fraction, shown x100; the mean with ``%``) and its number of runs."""
@@ -215,7 +224,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
         trained = proto.get("trained_as") or "networks trained from scratch on each set (the baselines have the same size as the distilled set)"
-        out += [f"Test {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
+        out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
         for net, rows in (m.get("cross_arch") or {}).items():
@@ -291,4 +300,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "classes_phrase", "counted", "loading_counts", "metric_rows", "score_rows", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "classes_phrase", "counted", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

@@ -47,9 +47,10 @@ def classification_data_on(data: ClassificationData, device: torch.device) -> Cl
 
 
 def describe_classification(data: ClassificationData) -> str:
-    """One line on ``data``: its name, class count, train / test sample counts and sample shape."""
-    return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test samples "
-            f"of shape {tuple(data.sample_shape)}")
+    """One line on ``data``: its name, class count, train / test (or, tuning with ``validation=``, validation)
+    sample counts and sample shape."""
+    return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} "
+            f"{data.meta.get('scored_on', 'test')} samples of shape {tuple(data.sample_shape)}")
 
 
 def network_factory(modality: ClassificationModality, name: str, data: ClassificationData, device: torch.device) -> Callable[[torch.Generator], nn.Module]:
@@ -210,7 +211,8 @@ def classification_plan(
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
                                     draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
-                                      "scored_on": data.meta.get("scored_on", "test"), "test_samples": len(data.test)}
+                                      "scored_on": data.meta.get("scored_on", "test"),
+                                      f"{data.meta.get('scored_on', 'test')}_samples": len(data.test)}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,

@@ -18,7 +18,7 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
-from mmdistill.card import render_card, storage_block
+from mmdistill.card import render_card, scored_split, storage_block
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path, save_synthetic
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
@@ -98,7 +98,7 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
     accuracy (:func:`chance_level`); None when there is no evaluated set."""
     metrics = manifest.get("metrics", {})
     return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
-                              ylabel=f"test {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
+                              ylabel=f"{scored_split(metrics)} {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
                               chance=chance_level(manifest))
 
 
@@ -171,6 +171,8 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     if m.get("network") and (m.get("cross_arch") or config.get("eval_networks") or config.get("cross_arch")):
         others = len(m.get("cross_arch") or {}) - 1
         head += f", scored on {m['network']}" + (f" (and {others} more network{'s' if others > 1 else ''}, below)" if others > 0 else "")
+    if scored_split(m) == "validation":
+        metric = f"{metric} on validation samples held out of the training split"
     head += ":" if metric == "accuracy" else f" ({metric}):"
     parts = [f"{set_cell(key, v)} %" for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)

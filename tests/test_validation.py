@@ -43,7 +43,12 @@ def test_run_scores_on_validation_and_says_so(tmp_path):
     protocol = json.dumps(manifest["metrics"])
     assert '"scored_on": "validation"' in protocol
     # digits: 1,437 training samples; round(10 %) of each class held out = 142 scored samples, the 360 test samples unused
-    assert '"test_samples": 142' in protocol
+    assert '"validation_samples": 142' in protocol and "test_samples" not in protocol  # was "test_samples": 142
+    card = (out / "README.md").read_text()  # the card, picture and summary said "test" of a tuning score
+    assert "Validation accuracy of" in card and "Test accuracy of" not in card
+    from mmdistill.report import summary_line
+
+    assert "(accuracy on validation samples held out of the training split)" in summary_line(manifest)
     with pytest.raises(ConfigError, match="validation"):
         image_dm.RECIPE.config(validation=1.5)
 
