@@ -285,8 +285,11 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         held = f" It holds {', '.join(f'`{f}`' for f in files)}." if files else ""
         index = (" `classes.json` maps each class folder to its class name and label index." if "classes.json" in files or not files
                  else "")
-        out += ["## This folder", "", f"The set in the modality's own file format.{held}{index} `mmdistill.load`, `show`, `eval` and "
-                "`check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
+        mode = (manifest.get("synthetic") or {}).get("label_mode", "hard")
+        soft = (f" Its files carry hard labels only: the set's {mode} labels (and a learned step size) stay in the run folder, so "
+                "the `distilled hard labels` row above is the score of what this folder holds." if mode != "hard" else "")
+        out += ["## This folder", "", f"The set in the modality's own file format.{held}{index}{soft} `mmdistill.load`, `show`, "
+                "`eval` and `check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
     out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
             "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]

@@ -50,3 +50,26 @@ def test_a_config_string_with_backticks_cannot_close_the_config_fence():
     assert fence.startswith("````") and fence.endswith("json")  # longer than the value's run of three
     inner = block.split(fence, 1)[1].split("\n" + fence.rstrip("json"), 1)[0]
     assert json.loads(inner) == config  # the config is shown as it is, inside one fence
+
+
+def test_the_export_card_of_a_soft_label_set_says_its_files_hold_hard_labels():
+    """A TESLA set with soft labels exported as class folders: the card reported the soft-label score without saying
+    the files carry hard labels only."""
+    soft = _manifest(synthetic={"tensors": {"labels": [10]}, "label_mode": "soft"}, export_files=["0", "classes.json"])
+    card = render_card(soft, where="export")
+    assert "carry hard labels only" in card and "`distilled hard labels` row" in card
+    assert "carry hard labels only" not in render_card(_manifest(export_files=["0"]), where="export")
+
+
+def test_an_image_export_says_how_many_pixel_values_it_clamped(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    from mmdistill.modalities.image.export import export_image_folder
+
+    x = torch.zeros(2, 1, 4, 4)
+    x[0, 0, 0, :2] = 5.0  # 2 of 32 values above 1 after de-normalising (mean 0, std 1)
+    with caplog.at_level(logging.WARNING):
+        export_image_folder(x, torch.tensor([0, 1]), ["a", "b"], tmp_path / "out", mean=(0.0,), std=(1.0,))
+    assert "6.2 % of the pixel values lie outside [0, 1] and are clamped" in caplog.text

@@ -3,6 +3,7 @@ folders' ``classes.json`` index of :mod:`modalities.artifacts`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from mmdistill.plots import save_figure
 
 from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .datasets import denormalize
+
+log = logging.getLogger(__name__)
 
 
 def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
@@ -84,6 +87,12 @@ def export_image_folder(
     out_dir = Path(out_dir)
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
+    raw = denormalize(x.detach().float().cpu(), mean, std)
+    outside = float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
+    if outside > 0:
+        log.warning("%s: %.1f %% of the pixel values lie outside [0, 1] and are clamped to it (8-bit PNGs hold [0, 1] only): "
+                    "the exported images are not exactly the set that was evaluated; load the run folder for that", out_dir,
+                    100 * outside)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
     names = export_folder_names(classes)
     with new_tree(out_dir) as tmp:
