@@ -9,7 +9,6 @@ defaults, tables and explicit layers is :mod:`mmdistill.resolve`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import types
 import typing
@@ -19,7 +18,7 @@ from typing import Any, Literal, Mapping, TypeVar
 import yaml
 
 from mmdistill.errors import ConfigError
-from mmdistill.keys import short_repr
+from mmdistill.keys import short_repr, unknown_key_error
 
 C = TypeVar("C")
 
@@ -32,10 +31,7 @@ def field_names(cls: type) -> list[str]:
 
 
 def _unknown(key: str, cls: type, source: str) -> ConfigError:
-    names = field_names(cls)
-    close = difflib.get_close_matches(key, names, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return ConfigError(f"unknown config key {key!r} in {source}.{hint} Valid keys: {', '.join(names)}")
+    return unknown_key_error(key, field_names(cls), source)
 
 
 def _is_optional(tp: Any) -> tuple[bool, Any]:
@@ -50,11 +46,13 @@ def _is_optional(tp: Any) -> tuple[bool, Any]:
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (from YAML or a command-line string) to type ``tp``; ConfigError names ``key``."""
     optional, inner = _is_optional(tp)
-    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
+    if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null", "~", "")):
         if optional:
             return None
         raise ConfigError(f"config key {key!r} may not be empty", key=key)
     origin = typing.get_origin(inner)
+    if origin in (list, tuple) and isinstance(value, str) and value.strip().startswith("["):
+        value = _flow_list(value, key)  # YAML flow syntax, as a YAML file reads it: [a, b]
     try:
         if inner is bool:
             if isinstance(value, bool):
@@ -102,28 +100,92 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
+def _flow_list(text: str, key: str) -> list[Any]:
+    """A ``key=value`` value written as a YAML flow list (``[herding]``, ``[mlp, convnet]``), read as YAML reads it."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"config key {key!r}: cannot read {short_repr(text)} as a list (YAML flow syntax: [a, b])",
+                          key=key) from None
+    if not isinstance(loaded, list):
+        raise ConfigError(f"config key {key!r}: cannot read {short_repr(text)} as a list (YAML flow syntax: [a, b])", key=key)
+    return loaded
+
+
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of a YAML file that gives one key twice (YAML requires unique keys; PyYAML keeps the last)."""
+
+    def __init__(self, key: Any, first: tuple[int, Any], second: tuple[int, Any]) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (``<<`` merge keys may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, tuple[int, Any]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = seen.get(key)
+            except TypeError:  # an unhashable key: the safe loader names it
+                continue
+            here = (key_node.start_mark.line + 1, value_node)
+            if earlier is not None:
+                raise _DuplicateKey(key, (earlier[0], self.construct_object(earlier[1], deep=True)),
+                                    (here[0], self.construct_object(value_node, deep=True)))
+            seen[key] = here
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; ConfigError names the file when it is missing or not a mapping."""
+    """Read a YAML mapping of config keys; ConfigError names the file when it is missing, a folder, not UTF-8, not
+    YAML or not a mapping, and names the key when one is not a name or is given twice."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder, not a YAML file: pass the YAML file of key: value pairs")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); save it as "
+                          "UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
+    except _DuplicateKey as exc:
+        (line1, value1), (line2, value2) = exc.first, exc.second
+        raise ConfigError(f"config file {path} gives key {exc.key!r} twice: {short_repr(value1)} (line {line1}) and "
+                          f"{short_repr(value2)} (line {line2}); keep one", key=str(exc.key)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of key: value, got {type(data).__name__}")
+    for name in data:
+        if not isinstance(name, str):
+            raise ConfigError(f"config file {path}: key {short_repr(name)} is not a name (keys are config key names such "
+                              "as ipc)")
     return data
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    """``["ipc=10", "dsa=false"]`` -> ``{"ipc": "10", "dsa": "false"}``; dashes in keys become underscores."""
+    """``["ipc=10", "dsa=false"]`` -> ``{"ipc": "10", "dsa": "false"}``; dashes in keys become underscores. A key
+    given twice (also as ``eval-runs`` and ``eval_runs``) is a ConfigError naming both values."""
     out: dict[str, str] = {}
+    given: dict[str, str] = {}  # key -> the pair that gave it
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"override {pair!r} is not of the form key=value")
         key, value = pair.split("=", 1)
-        out[key.strip().replace("-", "_")] = value
+        key = key.strip().replace("-", "_")
+        if key in out:
+            raise ConfigError(f"key=value overrides give {key!r} twice: {given[key]} and {pair}; keep one", key=key)
+        out[key], given[key] = value, pair
     return out
 
 
@@ -133,6 +195,8 @@ def build_config(cls: type[C], *layers: tuple[str, Mapping[str, Any]]) -> C:
     values: dict[str, Any] = {}
     for source, mapping in layers:
         for key, value in mapping.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{source}: key {short_repr(key)} is not a config key name (a string such as ipc)")
             key = key.replace("-", "_")
             if key not in hints or key not in field_names(cls):
                 raise _unknown(key, cls, source)

@@ -15,12 +15,13 @@ the value and what is accepted. Configs built from :class:`Keys` are validated w
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from mmdistill.errors import ConfigError
 
@@ -175,6 +176,34 @@ def expected_error(info: KeyInfo, value: Any) -> ConfigError:
     return _fail(info, value, "true or false" if tp is bool else info.describe_accepted() or f"a {getattr(tp, '__name__', tp)}")
 
 
+def close_matches(word: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """The ``names`` closest to ``word`` (:func:`difflib.get_close_matches`), compared case-insensitively, so
+    ``IPC`` finds ``ipc``; each as spelled in ``names``. The one place mmdistill's "Did you mean" suggestions are made."""
+    by_lower: dict[str, str] = {}
+    for name in names:
+        by_lower.setdefault(name.lower(), name)
+    return [by_lower[m] for m in difflib.get_close_matches(str(word).lower(), list(by_lower), n=n)]
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """``" Did you mean a, b?"`` with the names closest to ``word`` (:func:`close_matches`), or ``""`` when none is close."""
+    close = close_matches(word, names)
+    return f" Did you mean {', '.join(close)}?" if close else ""
+
+
+def unknown_key_error(key: str, names: Iterable[str], source: str) -> ConfigError:
+    """The error for a config key that is none of ``names`` (given in ``source``): the closest names and the valid keys."""
+    names = list(names)
+    return ConfigError(f"unknown config key {key!r} in {source}.{did_you_mean(key, names)} Valid keys: {', '.join(names)}",
+                       key=key)
+
+
+class UnknownKeywordError(ConfigError, TypeError):
+    """A config class constructed with a keyword it has no settable key for (``Config(ipcc=2)``). A ConfigError with
+    the close-match suggestion of ``recipe.run(ipcc=2)``, and the TypeError a dataclass raises for an unexpected
+    keyword argument, so code that catches either still does."""
+
+
 def clipped(text: str, limit: int) -> str:
     """``text``, or its first ``limit - 3`` characters and ``...`` when it is longer than ``limit``."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -239,13 +268,36 @@ def validate(cfg: Any) -> None:
         check()
 
 
+@functools.lru_cache(maxsize=None)
+def _init_names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The keyword arguments the dataclass ``cls`` takes (in field order), and its fields it computes (``init=False``)."""
+    fields = dataclasses.fields(cls)
+    return tuple(f.name for f in fields if f.init), frozenset(f.name for f in fields if not f.init)
+
+
 @dataclass
 class Keys:
     """Base of every configuration: built, derived (:meth:`derive`), then validated (:func:`validate`).
 
     Subclasses declare fields with :func:`key` and put checks that involve several keys in :meth:`check`
-    (calling ``super().check()``); they do not override ``__post_init__``.
+    (calling ``super().check()``); they do not override ``__post_init__``. A keyword argument the class has no
+    key for is a ConfigError with the closest key names (:class:`UnknownKeywordError`), as in ``recipe.run``.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Refuse a keyword argument the class has no settable key for (:class:`UnknownKeywordError`, naming the
+        closest keys) before the dataclass's own ``__init__`` runs; that ``__init__`` is left as the dataclass made it
+        (positional arguments, defaults, ``dataclasses.replace`` and pickling are unchanged)."""
+        if kwargs:
+            settable, computed = _init_names(cls)
+            where = f"{cls.__module__}.{cls.__qualname__}"
+            for name in kwargs:
+                if name in computed:
+                    raise UnknownKeywordError(f"config key {name!r} of {where} is computed from other keys (derived), not "
+                                              "set: leave it out", key=name)
+                if name not in settable:
+                    raise UnknownKeywordError(str(unknown_key_error(name, settable, f"the arguments of {where}")), key=name)
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
         self.derive()
@@ -273,5 +325,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["Interval", "KeyInfo", "Keys", "check_value", "derived", "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr",
-           "optional_inner", "resume_values", "validate"]
+__all__ = ["Interval", "KeyInfo", "Keys", "UnknownKeywordError", "check_value", "close_matches", "derived", "did_you_mean",
+           "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr", "optional_inner",
+           "resume_values", "unknown_key_error", "validate"]

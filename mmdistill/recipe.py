@@ -23,7 +23,7 @@ from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail
 from mmdistill.host_memory import keep_freed_memory
-from mmdistill.keys import Keys, input_keys, key_infos
+from mmdistill.keys import Keys, input_keys, key_infos, short_repr
 from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
@@ -50,6 +50,20 @@ def known_keys() -> set[str]:
         if dataclasses.is_dataclass(cls):
             out.update(f.name for f in dataclasses.fields(cls))
     return out
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _describe_config(cls: type) -> str:
+    """``recipe image-dm's config (mmdistill.recipes.image_dm.Config)``, or the class alone for a config no
+    recipe module of :data:`mmdistill.recipes.RECIPES` defines."""
+    from mmdistill.recipes import RECIPES  # the registry imports this module
+
+    module = cls.__module__.rsplit(".", 1)[-1]
+    owner = next((name for name, (mod, _) in RECIPES.items() if mod == module), None)
+    return f"recipe {owner}'s config ({_qualified(cls)})" if owner else f"a config of another class ({_qualified(cls)})"
 
 
 @dataclass
@@ -150,16 +164,39 @@ class Recipe:
     def get_modality(self) -> Modality:
         return get_modality(self.modality)
 
-    def run(self, config: DistillConfig | None = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
+    def run(self, config: DistillConfig | Mapping[str, Any] | None = None, *, stop_after: int | None = None,
+            **overrides: Any) -> RunResult:
         """Run the recipe with ``config`` (or defaults updated by ``overrides``); returns the result.
 
-        With both, the config is rebuilt from its explicit keys plus ``overrides`` (:meth:`rebuild`)."""
-        if config is None:
-            config = self.config(**overrides)
-        elif overrides:
-            config = self.rebuild(config, overrides)
+        ``config`` is this recipe's config class (``RECIPE.config_cls``, the module's ``Config``), or a mapping of
+        keys (read as keyword arguments are, before them: ``run({"ipc": 1}, budget="cpu")`` is
+        ``run(ipc=1, budget="cpu")``), or None. With a config and ``overrides``, the config is rebuilt from its
+        explicit keys plus ``overrides`` (:meth:`rebuild`); another recipe's config is rebuilt the same way (so a key
+        of its own that this recipe does not have is refused, naming both recipes). Anything else is a ConfigError."""
+        config = self.run_config(config, overrides)
         return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after,
                        paper=self.paper)
+
+    def run_config(self, config: Any, overrides: Mapping[str, Any]) -> DistillConfig:
+        """The config :meth:`run` runs for its arguments ``config`` and ``overrides`` (see there)."""
+        if config is None:
+            return self.config(**overrides)
+        if isinstance(config, Mapping):
+            return self.config(("the mapping passed to run", dict(config)), **overrides)
+        if isinstance(config, self.config_cls):
+            return self.rebuild(config, overrides) if overrides else config
+        if isinstance(config, DistillConfig):
+            try:
+                return self.rebuild(config, overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"recipe {self.name} was given {_describe_config(type(config))}, rebuilt as {self.name}'s "
+                                  f"config ({_qualified(self.config_cls)}): {exc}", key=exc.key) from None
+        if isinstance(config, str):
+            got = f"the string {short_repr(config)} (a dataset name? run(dataset={short_repr(config)}, ...))"
+        else:
+            got = f"a {type(config).__qualname__} ({short_repr(config, 60)})"
+        raise ConfigError(f"recipe {self.name}: run() takes its config ({_qualified(self.config_cls)}), a mapping of config "
+                          f"keys, or keyword arguments (run(dataset='digits', ipc=1)); got {got}")
 
     # ------------------------------------------------------------------ command line
     def config_from_argv(self, argv: Sequence[str] | None) -> DistillConfig:

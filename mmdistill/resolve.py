@@ -3,7 +3,9 @@
 The layers, later winning: the config class's defaults; the row each of the recipe's tables gives for the
 run (:mod:`mmdistill.tables`; looked up from the run's ``dataset``, ``ipc``, ``budget`` ... as they stand
 after the explicit layers); the explicit layers (YAML file, ``--key value`` flags, ``key=value`` overrides,
-keyword arguments). A value set explicitly always wins over a table row.
+keyword arguments). A value set explicitly always wins over a table row. A key given twice in one layer is
+refused; a key a later layer gives again with another value takes the later value, with a warning naming the
+value dropped.
 
 The built config remembers which keys were explicit and where every non-default value came from
 (:func:`config_sources`: ``{"syn_steps": "tables/mtt.yaml: dataset cifar10, ipc 10 (MTT ...)"}``), so
@@ -13,44 +15,72 @@ IPC never survives a change of ``ipc`` — and the manifest can say where each v
 
 from __future__ import annotations
 
-import difflib
+import logging
 from typing import Any, Callable, Mapping, Sequence
 
 from mmdistill.config import coerce
 from mmdistill.errors import ConfigError
-from mmdistill.keys import expected_error, input_keys
+from mmdistill.keys import expected_error, input_keys, short_repr
+from mmdistill.keys import unknown_key_error as unknown_name_error
 from mmdistill.tables import Table
 
 Layer = tuple[str, Mapping[str, Any]]
 #: the error for a key the config class does not have: (key, layer name) -> ConfigError
 UnknownKey = Callable[[str, str], ConfigError]
 
+log = logging.getLogger(__name__)
+
 _EXPLICIT = "_mmdistill_explicit"
 _SOURCES = "_mmdistill_sources"
 
 
 def unknown_key_error(cls: type, key: str, source: str) -> ConfigError:
-    """A key ``cls`` does not have: the closest names and the valid keys."""
-    names = list(input_keys(cls))
-    close = difflib.get_close_matches(key, names, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return ConfigError(f"unknown config key {key!r} in {source}.{hint} Valid keys: {', '.join(names)}", key=key)
+    """A key ``cls`` does not have: the closest names (case-insensitively) and the valid keys."""
+    return unknown_name_error(key, input_keys(cls), source)
 
 
 def explicit_layers(cls: type, layers: Sequence[Layer], unknown: UnknownKey) -> dict[str, tuple[Any, str]]:
-    """``{key: (value, layer name)}`` of the layers, later layers winning; values converted to the key's type."""
+    """``{key: (value, layer name)}`` of the layers, later layers winning; values converted to the key's type.
+
+    A key given twice in one layer (``eval-runs`` and ``eval_runs``) and a key that is no string are ConfigErrors
+    naming the layer; a key a later layer sets to another value is logged once, naming the values dropped."""
     keys = input_keys(cls)
     out: dict[str, tuple[Any, str]] = {}
+    dropped: dict[str, list[tuple[Any, str]]] = {}
     for source, mapping in layers:
-        for name, value in mapping.items():
-            name = name.replace("-", "_")
+        spelled: dict[str, str] = {}  # key -> its spelling in this layer
+        for raw, value in mapping.items():
+            if not isinstance(raw, str):
+                raise ConfigError(f"{source}: key {short_repr(raw)} is not a config key name (a string such as ipc)")
+            name = raw.replace("-", "_")
+            if name in spelled:
+                first = spelled[name]
+                raise ConfigError(f"{source} gives config key {name!r} twice: {first}={short_repr(mapping[first])} and "
+                                  f"{raw}={short_repr(value)}; keep one", key=name)
+            spelled[name] = raw
             if name not in keys:
                 raise unknown(name, source)
             try:
-                out[name] = (coerce(value, keys[name].type, name), source)
+                coerced = coerce(value, keys[name].type, name)
             except ConfigError:
                 raise expected_error(keys[name], value) from None
+            if name in out and _differs(out[name][0], coerced):
+                dropped.setdefault(name, []).append(out[name])
+            out[name] = (coerced, source)
+    for name, lost in dropped.items():
+        value, source = out[name]
+        log.warning("config key %s=%s from %s replaces %s (a later layer wins: YAML file < flags < key=value overrides "
+                    "< keyword arguments)", name, short_repr(value), source,
+                    ", ".join(f"{short_repr(v)} from {s}" for v, s in lost))
     return out
+
+
+def _differs(a: Any, b: Any) -> bool:
+    """Whether two values of a key differ (True when they cannot be compared)."""
+    try:
+        return bool(a != b)
+    except Exception:  # noqa: BLE001 - arrays and other values without a truth value: count as different
+        return True
 
 
 def resolve(cls: type, *, tables: Sequence[Table] = (), layers: Sequence[Layer] = (),
@@ -109,15 +139,17 @@ def config_sources(cfg: Any) -> dict[str, str]:
 
 def rebuild_layers(cfg: Any, overrides: Mapping[str, Any], name: str = "arguments") -> list[Layer]:
     """The explicit layers of ``cfg`` followed by ``overrides``: what :func:`resolve` needs to build ``cfg``
-    again with ``overrides`` applied. A config built directly counts the fields that differ from the class
-    defaults as explicit."""
+    again with ``overrides`` applied (a key they set is left out of the old layers). A config built directly counts
+    the fields that differ from the class defaults as explicit."""
     explicit = explicit_values(cfg)
     if explicit is None:
         keys = input_keys(type(cfg))
         explicit = {k: (getattr(cfg, k), "config") for k, info in keys.items() if getattr(cfg, k) != info.default}
+    replaced = {str(k).replace("-", "_") for k in overrides}  # left out of the old layers: replaced on purpose, no warning
     by_layer: dict[str, dict[str, Any]] = {}
     for key, (value, layer) in explicit.items():
-        by_layer.setdefault(layer, {})[key] = value
+        if key not in replaced:
+            by_layer.setdefault(layer, {})[key] = value
     return [*by_layer.items(), (name, dict(overrides))]
 
 

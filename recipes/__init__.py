@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 
 from mmdistill.errors import ConfigError
+from mmdistill.keys import close_matches
 from mmdistill.recipe import Recipe
 
 #: CLI name -> (module, one-line summary)
@@ -71,7 +72,10 @@ def get_recipe(name: str) -> Recipe:
         return importlib.import_module(f"mmdistill.recipes.{RECIPES[key][0]}").RECIPE
     plugin = load_plugin(RECIPE_GROUP, key, "RECIPE")
     if plugin is None:
-        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(recipe_summaries()))}")
+        known = sorted(recipe_summaries())
+        close = close_matches(key, known)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown recipe {name!r}{hint}; known recipes: {', '.join(known)}")
     if not isinstance(plugin, Recipe) or plugin.name != key:
         raise ConfigError(f"{RECIPE_GROUP} entry point {key!r} is not a Recipe named {key!r}: got {type(plugin).__name__} "
                           f"named {getattr(plugin, 'name', None)!r}")

@@ -82,3 +82,60 @@ def test_integers_written_as_floats_read_alike_and_a_tensor_is_named_briefly():
     with pytest.raises(ConfigError, match=r"config key dataset=<Tensor tensor\(.*\.\.\.>: expected a str") as err:
         image_dm.RECIPE.config(dataset=torch.rand(50, 1, 9, 7))
     assert len(str(err.value)) < 160
+
+
+def test_config_file_problems_are_config_errors_naming_the_file(tmp_path):
+    """Walk 34C #4, #10: non-UTF-8 bytes raised UnicodeDecodeError, a key `1:` an AttributeError deep in resolve, a folder
+    was said not to exist; each is a ConfigError naming the file (and the key)."""
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"ipc: 2\n\xff\xfe\x00bad\n")
+    with pytest.raises(ConfigError, match=r"config file .*latin.yaml is not UTF-8 text \(byte 0xff at line 2\)"):
+        load_yaml(latin)
+    (tmp_path / "intkey.yaml").write_text("1: 2\n")
+    with pytest.raises(ConfigError, match=r"config file .*intkey.yaml: key 1 is not a name"):
+        load_yaml(tmp_path / "intkey.yaml")
+    with pytest.raises(ConfigError, match=r"config file .* is a folder, not a YAML file"):
+        load_yaml(tmp_path)
+    with pytest.raises(ConfigError, match=r"layer: key 1 is not a config key name"):
+        build_config(Cfg, ("layer", {1: 2}))
+    (tmp_path / "bom.yaml").write_bytes("\ufeffipc: 3\nroot: café\n".encode())  # UTF-8 with a byte-order mark is UTF-8
+    assert load_yaml(tmp_path / "bom.yaml") == {"ipc": 3, "root": "café"}
+
+
+def test_a_key_given_twice_in_one_layer_is_refused_naming_both_values(tmp_path):
+    """Walk 34C #9: `ipc: 2` then `ipc: 3` in one file, and `ipc=3 ipc=4`, silently kept the last value."""
+    (tmp_path / "dup.yaml").write_text("ipc: 2\nlr: 0.1\nipc: 3\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml gives key 'ipc' twice: 2 \(line 1\) and 3 \(line 3\)") as err:
+        load_yaml(tmp_path / "dup.yaml")
+    assert err.value.key == "ipc"
+    (tmp_path / "nested.yaml").write_text("a:\n  x: 1\n  x: 2\n")
+    with pytest.raises(ConfigError, match=r"gives key 'x' twice"):
+        load_yaml(tmp_path / "nested.yaml")
+    (tmp_path / "merge.yaml").write_text("base: &b {ipc: 1}\nrun:\n  <<: *b\n  ipc: 2\n")  # a merge key may be overridden
+    assert load_yaml(tmp_path / "merge.yaml")["run"] == {"ipc": 2}
+    with pytest.raises(ConfigError, match=r"key=value overrides give 'ipc' twice: ipc=3 and ipc=4") as err:
+        parse_overrides(["ipc=3", "lr=1", "ipc=4"])
+    assert err.value.key == "ipc"
+    with pytest.raises(ConfigError, match=r"give 'eval_runs' twice: eval-runs=2 and eval_runs=3"):
+        parse_overrides(["eval-runs=2", "eval_runs=3"])
+
+
+def test_key_value_reads_a_flow_list_and_tilde_as_yaml_does():
+    """Walk 34C #14: `baselines=[herding]` was read as the name '[herding]', `image_size=~` was refused."""
+    from typing import Literal
+
+    baselines = list[Literal["random_real", "herding"]]
+    assert coerce("[herding]", baselines, "baselines") == ["herding"]
+    assert coerce(" [mlp, convnet] ", list[str], "nets") == ["mlp", "convnet"]
+    assert coerce("[]", list[str], "nets") == []
+    assert coerce("herding,random_real", baselines, "baselines") == ["herding", "random_real"]  # plain values as before
+    assert coerce("~", int | None, "image_size") is None
+    assert coerce("[x]", str, "name") == "[x]"  # only a list key reads YAML flow syntax
+    with pytest.raises(ConfigError, match=r"'nets': cannot read '\[mlp' as a list"):
+        coerce("[mlp", list[str], "nets")
+
+
+def test_a_key_differing_only_in_case_gets_a_suggestion():
+    """Walk 34C #11: `IPC=3` got no "Did you mean ipc?" (difflib compares case-sensitively)."""
+    with pytest.raises(ConfigError, match=r"unknown config key 'IPC' in cli\. Did you mean ipc\?"):
+        build_config(Cfg, ("cli", {"IPC": 3}))

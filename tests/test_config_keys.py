@@ -157,3 +157,96 @@ def test_resume_allows_graph_evaluation_changes(tmp_path):
     graph_gcond.run(**{**fast, "iterations": 6}, stop_after=4, resume=True)
     with pytest.raises(ConfigError, match=r"lr_feat: 0\.01 -> 0\.02"):
         graph_gcond.run(**{**fast, "iterations": 6}, resume=True, lr_feat=0.02)
+
+
+def test_run_refuses_a_wrong_first_argument_and_reads_a_mapping_as_keywords():
+    """Walk 34C #7: `image_dm.run("digits")` raised "must be called with a dataclass type or instance", a dict an
+    AttributeError on `.device`, another recipe's Config an AttributeError on `outer_loop`."""
+    from mmdistill.recipes import image_dc, image_dm
+    from mmdistill.resolve import config_sources
+
+    with pytest.raises(ConfigError, match=r"recipe image-dm: run\(\) takes its config \(mmdistill.recipes.image_dm.Config\), "
+                                          r"a mapping of config keys, or keyword arguments .*got the string 'digits' "
+                                          r"\(a dataset name\? run\(dataset='digits', \.\.\.\)\)"):
+        image_dm.run("digits", budget="cpu")
+    with pytest.raises(ConfigError, match=r"got a list \(\[1\]\)"):
+        image_dm.run([1])
+    cfg = image_dm.RECIPE.run_config({"ipc": 2, "budget": "cpu"}, {"ipc": 3})  # a mapping is read before the keywords
+    assert (cfg.ipc, cfg.iterations) == (3, image_dm.RECIPE.config(budget="cpu").iterations)
+    assert config_sources(image_dm.RECIPE.run_config({"ipc": 2}, {}))["ipc"] == "the mapping passed to run"
+    with pytest.raises(ConfigError, match=r"unknown config key 'ipcc' in the mapping passed to run\. Did you mean ipc"):
+        image_dm.run({"ipcc": 2})
+    # another recipe's config is rebuilt as with keyword overrides: its common keys kept, its own keys refused
+    dc = image_dc.RECIPE.run_config(image_dm.Config(dataset="digits", ipc=1), {})
+    assert type(dc) is image_dc.Config and (dc.dataset, dc.ipc) == ("digits", 1)
+    with pytest.raises(ConfigError, match=r"recipe image-dc was given recipe image-dm's config \(mmdistill.recipes.image_dm.Config\), "
+                                          r"rebuilt as image-dc's config .*'dm_loss' .*does not apply to recipe image-dc") as err:
+        image_dc.run(image_dm.Config(dataset="digits", ipc=1, dm_loss="mmd"))
+    assert err.value.key == "dm_loss"
+    own = image_dm.Config(ipc=2)
+    assert image_dm.RECIPE.run_config(own, {}) is own
+
+
+def test_a_config_class_given_an_unknown_keyword_suggests_the_key():
+    """Walk 34C #7: `Config(ipcc=2)` gave a plain TypeError without the "Did you mean" that `run(ipcc=2)` gives."""
+    import dataclasses
+    import pickle
+
+    from mmdistill.keys import UnknownKeywordError
+    from mmdistill.recipes import image_dm
+
+    for wrong in ("ipcc", "IPC"):
+        with pytest.raises(ConfigError, match=rf"unknown config key '{wrong}' in the arguments of mmdistill.recipes.image_dm.Config\. "
+                                              r"Did you mean ipc\? Valid keys: .*dataset") as err:
+            image_dm.Config(dataset="digits", **{wrong: 2})
+        assert isinstance(err.value, TypeError) and isinstance(err.value, UnknownKeywordError) and err.value.key == wrong
+    cfg = image_dm.Config(dataset="digits", ipc=2)  # the dataclass as it was
+    assert dataclasses.replace(cfg, ipc=3).ipc == 3 and pickle.loads(pickle.dumps(cfg)) == cfg and type(image_dm.Config) is type
+
+    from mmdistill.keys import Keys, derived, key
+
+    @dataclasses.dataclass
+    class Small(Keys):
+        a: int = key(1, help="a number", range="[0, inf)")
+        b: int = derived(0, help="computed from a")
+
+    assert Small(2).a == 2
+    with pytest.raises(ConfigError, match=r"config key 'b' of .*Small is computed from other keys \(derived\), not set"):
+        Small(a=1, b=2)
+
+
+def test_a_key_two_layers_give_keeps_the_later_and_warns_naming_the_dropped_value(tmp_path, caplog):
+    """Walk 34C #9: `--config` (ipc 2), `--ipc 3` and `ipc=4` kept 4 without a word; the order is YAML < flags < key=value.
+    A key given twice in one layer is refused; `run(cfg, ipc=...)` replaces on purpose, without a warning."""
+    import logging
+
+    from mmdistill.recipe_cli import config_from_argv
+    from mmdistill.recipes import image_dm
+
+    (tmp_path / "prec.yaml").write_text("ipc: 2\nseed: 5\n")
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        cfg = config_from_argv(image_dm.RECIPE, ["--config", str(tmp_path / "prec.yaml"), "--ipc", "3", "ipc=4", "--seed", "5"],
+                               prog="mmdistill run image-dm")
+    assert cfg.ipc == 4 and cfg.seed == 5
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned  # seed: the same value twice, nothing dropped
+    assert re.search(r"config key ipc=4 from key=value overrides replaces 2 from .*prec.yaml, 3 from command-line flags", warned[0])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        assert image_dm.RECIPE.rebuild(cfg, {"ipc": 5}).ipc == 5
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    with pytest.raises(ConfigError, match=r"layer gives config key 'eval_runs' twice: eval-runs=2 and eval_runs=3"):
+        image_dm.RECIPE.config(("layer", {"eval-runs": 2, "eval_runs": 3}))
+
+
+def test_an_unknown_recipe_or_image_dataset_gets_the_close_names():
+    """Walk 34C #11: `image-dn` and `digit` were refused with the whole list and no suggestion."""
+    from mmdistill.modalities.image.datasets import canonical_name
+    from mmdistill.recipes import get_recipe
+
+    with pytest.raises(ConfigError, match=r"unknown recipe 'image-dn' \(did you mean image-dm\b.*\?\); known recipes: "):
+        get_recipe("image-dn")
+    with pytest.raises(ConfigError, match=r"unknown image dataset 'digit' \(did you mean digits\?\); choose from digits"):
+        canonical_name("digit")
+    with pytest.raises(ConfigError, match=r"unknown config key 'IPC' .*Did you mean ipc\?"):
+        get_recipe("image-dm").config(IPC=3)
