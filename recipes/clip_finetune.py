@@ -125,7 +125,7 @@ class FinetuneRecipe(Recipe):
     make_matcher: Any = _no_matcher
 
     def run(self, config: Any = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
-        cfg: Config = self.config(**overrides) if config is None else (self.rebuild(config, overrides) if overrides else config)  # type: ignore[assignment]
+        cfg: Config = self.run_config(config, overrides)  # type: ignore[assignment]
         started = time.perf_counter()
         device = resolve_device(cfg.device)
         out = cfg.out_dir(self.name)
