@@ -114,6 +114,9 @@ def write_class_index(folder: Path, classes: list[str], names: list[str], labels
 
 #: the reason a hidden entry (``.DS_Store``, ``.git/``) is listed by :func:`scan_files`
 HIDDEN = "hidden"
+#: the reason a link to a folder is listed by :func:`scan_files` (and at an ImageFolder's class level): links to
+#: folders are never followed, so a tree is read as it lies on disk (no loops, nothing outside it)
+LINKED_FOLDER = "link to a folder, not followed"
 
 
 def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -137,7 +140,7 @@ def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[lis
             elif entry.is_dir(follow_symlinks=False):
                 pending.append(path)
             elif entry.is_symlink() and entry.is_dir():
-                skipped.append((path, "link to a folder, not followed"))
+                skipped.append((path, LINKED_FOLDER))
             elif not entry.is_file():
                 skipped.append((path, "broken link or not a regular file"))
             elif path.suffix.lower() in wanted:
@@ -204,5 +207,5 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     return names
 
 
-__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "check_class_ids", "check_labels", "class_grid", "classes_without_test",
+__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_labels", "class_grid", "classes_without_test",
            "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]

@@ -37,6 +37,10 @@ def _png(path: Path, size: tuple[int, int] = (6, 5), mode: str = "RGB", value: i
     return path
 
 
+#: the load report's counts of images read otherwise than as stored, for a folder of ordinary images
+NONE_ALTERED = {"exif_rotated": 0, "first_frame_only": 0, "alpha_dropped": 0, "upscaled": 0}
+
+
 def _tree(root: Path, counts: dict[str, int], **kw) -> Path:
     for c, n in counts.items():
         for i in range(n):
@@ -382,12 +386,12 @@ def test_entries_not_read_are_logged_and_reported(tmp_path, image_log):
     ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.3)
     assert len(ds.x_train) + len(ds.x_test) == 7
     rep = ds.report.as_dict()
-    assert rep["counts"] == {"ignored": 6} and rep["root"] == tmp_path.name and str(tmp_path) not in str(rep)
+    assert rep["counts"] == {"ignored": 6, **NONE_ALTERED} and rep["root"] == tmp_path.name and str(tmp_path) not in str(rep)
     assert ds.report.root == str(tmp_path) and all(why for _, why in ds.report.items("ignored"))  # reasons: in the log
     for name in ("a/anim.gif", "b/._0.png", "b/.ipynb_checkpoints", "loose.png", "a/dead.png", "a/loop"):
         assert name in rep["files"]["ignored"] and name in image_log.text, name
     clean = load_image_dataset("imagefolder", _tree(tmp_path / "clean", {"a": 2, "b": 2})).report.as_dict()
-    assert clean["counts"] == {"ignored": 0} and clean["files"] == {} and clean["facts"] == {}
+    assert clean["counts"] == {"ignored": 0, **NONE_ALTERED} and clean["files"] == {} and clean["facts"] == {}
 
 
 def test_class_of_other_file_types_names_what_it_holds(tmp_path):
@@ -513,8 +517,9 @@ def test_adapter_stores_the_load_report_in_meta(tmp_path):
     config = SimpleNamespace(dataset="imagefolder", data_root=str(tmp_path), image_size=None, channels=None,
                              download=False, test_fraction=0.5, seed=0, memory_check=True)
     meta = MODALITY.load(config).meta
-    assert meta["load_report"]["counts"] == {"ignored": 1} and meta["load_report"]["files"] == {"ignored": ["a/notes.txt"]}
-    assert LoadReport.from_dict(meta["load_report"]).counts() == {"ignored": 1}  # the one shape, read back
+    assert meta["load_report"]["counts"] == {"ignored": 1, **NONE_ALTERED}
+    assert meta["load_report"]["files"] == {"ignored": ["a/notes.txt"]}
+    assert LoadReport.from_dict(meta["load_report"]).counts() == {"ignored": 1, **NONE_ALTERED}  # the one shape, read back
     config.data_root = None
     config.dataset = "digits"
     assert "load_report" not in MODALITY.load(config).meta
@@ -546,3 +551,168 @@ def test_a_mode_i_png_is_read_as_16_bit(tmp_path):
     img = Image.fromarray(np.full((2, 2), 40000, dtype=np.int32), mode="I")  # what older Pillow gives for the PNG
     img.format = "PNG"
     assert np.asarray(to_8bit(img, tmp_path / "w.png")).tolist() == [[156, 156], [156, 156]]  # 40000 / 257
+
+
+# --------------------------------------------------------------------------- images read otherwise than as stored
+def _pixels(ds) -> torch.Tensor:
+    """Every image of ``ds``, train then test, back in [0, 1] pixel units: (N, C, H, W)."""
+    return torch.cat([ds.denormalize(ds.x_train), ds.denormalize(ds.x_test)])
+
+
+def _as_read(path: Path, mode: str = "RGB") -> np.ndarray:
+    """The stored pixels of ``path`` converted to ``mode`` as (C, H, W) floats in [0, 1] (no EXIF turn)."""
+    with Image.open(path) as img:
+        arr = np.asarray(img.convert(mode), dtype=np.float32) / 255.0
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _phone_photo(path: Path, orientation: int = 6) -> Path:
+    """A JPEG stored 16 wide x 8 tall with EXIF Orientation ``orientation``: 6 shows it 8 wide x 16 tall (a phone
+    held upright). Its picture is a top-to-bottom gradient once turned, so a sideways read differs."""
+    from PIL import ImageOps
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    upright = Image.fromarray(np.tile(np.linspace(0, 255, 16, dtype=np.uint8)[:, None, None], (1, 8, 3)))  # 8 x 16
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the phone's sensor wrote: 16 x 8
+    stored.save(path, exif=exif.tobytes(), quality=95)
+    with Image.open(path) as img:
+        assert img.size == (16, 8) and ImageOps.exif_transpose(img).size == (8, 16)
+    return path
+
+
+def test_exif_orientation_turns_phone_photos_upright(tmp_path, image_log):
+    """A phone photo is stored sideways with an EXIF Orientation tag that every viewer applies. It was read as
+    stored: refused as 16x8 beside 8x16 PNGs ("mixed image sizes"), or, with image_size, trained on sideways
+    without a word. Now it is turned upright (PIL.ImageOps.exif_transpose) before the size check, counted as
+    ``exif_rotated`` in the load report and named in one info line. (Pillow's TIFF loader turns a TIFF by its tag
+    itself; that is counted too.)"""
+    import logging
+
+    from PIL import ImageOps
+
+    for c in ("x", "y"):
+        _phone_photo(tmp_path / "train" / c / "phone.jpg")
+        _png(tmp_path / "train" / c / "plain.png", size=(8, 16))
+        _png(tmp_path / "test" / c / "plain.png", size=(8, 16), value=3)
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(tmp_path / "train" / "y" / "turned.tif", tiffinfo={0x0112: 8})
+    image_log.set_level(logging.INFO, logger="mmdistill.modalities.image.datasets")
+    ds = load_image_dataset("imagefolder", tmp_path)
+    assert ds.in_shape == (3, 16, 8) and ds.classes == ["x", "y"]
+    with Image.open(tmp_path / "train" / "x" / "phone.jpg") as img:
+        upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    assert np.allclose(ds.denormalize(ds.x_train[:1])[0].numpy(), upright, atol=1e-5)  # train/x/phone.jpg comes first
+    rep = ds.report.as_dict()
+    assert rep["counts"]["exif_rotated"] == 3
+    assert rep["files"]["exif_rotated"] == ["train/x/phone.jpg", "train/y/phone.jpg", "train/y/turned.tif"]
+    assert [how for _, how in ds.report.items("exif_rotated")] == ["orientation 6: stored 16x8, read as 8x16"] * 2 + [
+        "orientation 8: stored 16x8, read as 8x16"]
+    # one distinct line (caplog may hold a record twice: through the fixture's handler and the root's)
+    ((level, line),) = {(r.levelno, r.getMessage()) for r in image_log.records if "EXIF orientation" in r.getMessage()}
+    assert level == logging.INFO and "train/x/phone.jpg (orientation 6" in line
+
+
+def test_images_without_an_exif_turn_are_read_exactly_as_stored(tmp_path):
+    """PNGs, and a JPEG whose EXIF says orientation 1 (as stored), are read pixel for pixel as before: no turn,
+    nothing counted."""
+    _tree(tmp_path, {"a": 2, "b": 2})
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)).save(
+        tmp_path / "b" / "upright.jpg", exif=exif.tobytes())
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.5, seed=0)
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    stored = [_as_read(f) for f in files]
+    got = _pixels(ds).numpy()
+    assert all(any(np.allclose(g, s, atol=1e-5) for g in got) for s in stored)  # every file, as stored
+    assert ds.report.as_dict()["counts"] == {"ignored": 0, **NONE_ALTERED}
+
+
+def test_folder_link_at_the_data_root_is_skipped_and_named_like_inside_a_class(tmp_path, image_log):
+    """A link to a folder at the data root became a class (``c_link``), named nowhere, while inside a class folder a
+    folder link is skipped ("link to a folder, not followed") and README says links to folders are not read. Now the
+    root level does the same: skipped, named in the warning and the load report; the data root and its train/ and
+    test/ folders may still be links (they are the data the user points at)."""
+    _tree(tmp_path / "data", {"a": 2, "b": 2})
+    _tree(tmp_path / "elsewhere", {"c": 2})
+    (tmp_path / "data" / "c_link").symlink_to(tmp_path / "elsewhere" / "c")
+    ds = load_image_dataset("imagefolder", tmp_path / "data")
+    assert ds.classes == ["a", "b"] and len(ds.x_train) + len(ds.x_test) == 4
+    assert ds.report.as_dict()["files"]["ignored"] == ["c_link"]
+    assert ds.report.items("ignored")[0][1] == "link to a folder, not followed"
+    assert "c_link (link to a folder, not followed)" in image_log.text
+    (tmp_path / "links").mkdir()  # nothing but links: the message says why no class was found
+    (tmp_path / "links" / "c").symlink_to(tmp_path / "elsewhere" / "c")
+    with pytest.raises(DataError, match=r"holds no class folders.*1 link to folders, e\.g\. c, which are not followed"):
+        load_image_dataset("imagefolder", tmp_path / "links")
+    (tmp_path / "split").mkdir()  # a root given as a link, and train/ and test/ links, are read
+    (tmp_path / "split" / "train").symlink_to(tmp_path / "data")
+    (tmp_path / "split" / "test").symlink_to(_tree(tmp_path / "test", {"a": 1, "b": 1}))
+    (tmp_path / "split_link").symlink_to(tmp_path / "split")
+    split = load_image_dataset("imagefolder", tmp_path / "split_link")
+    assert split.classes == ["a", "b"] and len(split.x_train) == 4 and len(split.x_test) == 2
+
+
+def test_multi_frame_images_are_read_as_their_first_frame_and_reported(tmp_path, image_log):
+    """A multi-page TIFF or an animated PNG was read as its first frame without a word. It still is (pixels of
+    frame 0), now counted as ``first_frame_only`` and named in a warning with the number of frames."""
+    _tree(tmp_path, {"a": 2, "b": 2})
+    rng = np.random.default_rng(7)
+    pages = [Image.fromarray(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)) for _ in range(3)]
+    pages[0].save(tmp_path / "a" / "pages.tiff", save_all=True, append_images=pages[1:])
+    pages[0].save(tmp_path / "b" / "anim.png", save_all=True, append_images=pages[1:2], duration=100)
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.2)
+    rep = ds.report.as_dict()
+    assert rep["counts"]["first_frame_only"] == 2 and rep["files"]["first_frame_only"] == ["a/pages.tiff", "b/anim.png"]
+    assert dict(ds.report.items("first_frame_only")) == {str(tmp_path / "a" / "pages.tiff"): "3 pages, only the first read",
+                                                          str(tmp_path / "b" / "anim.png"): "2 frames, only the first read"}
+    first = np.asarray(pages[0], dtype=np.float32).transpose(2, 0, 1) / 255.0
+    assert sum(np.allclose(g, first, atol=1e-5) for g in _pixels(ds).numpy()) == 2  # both read as frame 0
+    assert "2 multi-frame image(s)" in image_log.text and "a/pages.tiff (3 pages, only the first read)" in image_log.text
+    assert {k: n for k, n in rep["counts"].items() if n} == {"first_frame_only": 2}
+
+
+def test_transparent_pixels_dropped_are_reported(tmp_path, image_log):
+    """RGBA, LA and palette images with a transparent entry lost their transparency silently (the colour stored
+    under a transparent pixel is read). That is still what is read, now counted as ``alpha_dropped`` and named in a
+    warning; a fully opaque RGBA image loses nothing and is not counted."""
+    rng = np.random.default_rng(2)
+    rgba = rng.integers(0, 256, (5, 6, 4), dtype=np.uint8)
+    rgba[0, 0, 3] = 0
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        Image.fromarray(rgba).save(tmp_path / c / "rgba.png")
+        opaque = rgba.copy()
+        opaque[..., 3] = 255
+        Image.fromarray(opaque).save(tmp_path / c / "opaque.png")
+    la = np.stack([rng.integers(0, 256, (5, 6), dtype=np.uint8), np.full((5, 6), 128, np.uint8)], axis=-1)
+    Image.fromarray(la).save(tmp_path / "a" / "la.png")
+    pal = Image.fromarray(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)).convert("P")
+    pal.save(tmp_path / "b" / "pal.png", transparency=int(np.asarray(pal)[0, 0]))
+    ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.3, channels=3)
+    rep = ds.report.as_dict()
+    assert rep["counts"]["alpha_dropped"] == 4
+    assert rep["files"]["alpha_dropped"] == ["a/la.png", "a/rgba.png", "b/pal.png", "b/rgba.png"]
+    assert dict(ds.report.items("alpha_dropped"))[str(tmp_path / "b" / "pal.png")] == "mode P with a transparent colour"
+    assert "4 image(s) with transparent pixels read without their alpha channel" in image_log.text
+    want = rgba[..., :3].astype(np.float32).transpose(2, 0, 1) / 255.0  # the stored colour, as before
+    assert sum(np.allclose(g, want, atol=1e-5) for g in _pixels(ds).numpy()) == 4  # rgba.png and opaque.png, twice
+
+
+def test_images_enlarged_to_image_size_are_reported(tmp_path, image_log):
+    """A 1x1 image was enlarged to image_size silently. Now every image smaller than image_size in width or height
+    is counted as ``upscaled`` and named (the first 5) in one warning; images shrunk or already at the size are
+    not."""
+    _tree(tmp_path, {"a": 2, "b": 2})  # 6 x 5
+    for i in range(7):
+        _png(tmp_path / "b" / f"tiny{i}.png", size=(1, 1), value=i)
+    ds = load_image_dataset("imagefolder", tmp_path, image_size=4)
+    assert ds.report.as_dict()["counts"]["upscaled"] == 7 and ds.in_shape == (3, 4, 4)
+    assert ds.report.items("upscaled")[0][1] == "1x1 enlarged to 4x4, width x height"
+    (line,) = {r.getMessage() for r in image_log.records if "enlarged" in r.getMessage()}  # one line
+    assert line.startswith("imagefolder: 7 image(s) smaller than image_size") and line.endswith(", and 2 more")
+    assert line.count("enlarged to 4x4") == 5
+    same = _tree(tmp_path / "same", {"a": 2, "b": 2})
+    assert load_image_dataset("imagefolder", same, image_size=(5, 6)).report.counts()["upscaled"] == 0  # 6 x 5 already
+

@@ -18,8 +18,12 @@ Sources (one small loader function each):
 Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
 :class:`~mmdistill.errors.DataError` naming the file, folder or class, bad arguments
 :class:`~mmdistill.errors.ConfigError`. An ImageFolder entry the loader does not read (a file of another
-type, a hidden file or folder, a link to a folder, a file outside the class folders, a folder the train/test
-layout does not use) is logged as a warning and listed in :attr:`ImageDataset.report`, never dropped unseen.
+type, a hidden file or folder, a link to a folder -- at the class level or inside a class folder; the data root and
+its ``train``/``test``/``val`` folders may be links --, a file outside the class folders, a folder the train/test
+layout does not use) is logged as a warning and listed in :attr:`ImageDataset.report`, never dropped unseen. An
+image read otherwise than as stored is counted there too: turned upright by its EXIF orientation tag (logged), and,
+each in a warning, a multi-frame file read as its first frame, transparency dropped, an image enlarged to
+``image_size``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import HIDDEN, classes_without_test, scan_files
+from ..artifacts import HIDDEN, LINKED_FOLDER, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -76,7 +80,19 @@ LAYOUTS = {
 #: entries named in the log line of what was not read (the count covers all of them)
 REPORT_NAMES = 20
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
-REPORT_KINDS = {"ignored": "entries under the data root not read (not images of the layout)"}
+REPORT_KINDS = {
+    "ignored": "entries under the data root not read (not images of the layout)",
+    "exif_rotated": "image(s) turned upright by their EXIF orientation tag (as photo viewers show them)",
+    "first_frame_only": "multi-frame image(s) (multi-page TIFF, animated PNG or WebP) read as their first frame only",
+    "alpha_dropped": "image(s) with transparent pixels read without their alpha channel (the colour stored under them kept)",
+    "upscaled": "image(s) smaller than image_size enlarged to it (bilinear)",
+}
+#: the kinds of :data:`REPORT_KINDS` that count images read otherwise than as stored (the rest are entries not read)
+ALTERED_KINDS = ("exif_rotated", "first_frame_only", "alpha_dropped", "upscaled")
+#: files named per kind in the log line of images read otherwise than as stored (the count covers all of them)
+ALTERED_NAMES = 5
+#: Pillow modes that carry an alpha band
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 #: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 #: bytes of host memory per loaded value that the loader needs at least (float32 pixels, then their normalised copy)
@@ -93,9 +109,11 @@ class ImageDataset:
     ``(pixel - mean) / std`` with pixels in [0, 1]; ``y_train`` (N,) and ``y_test`` (M,) are int64 class
     indices into ``classes``. ``mean``/``std`` have one entry per channel, in [0, 1] pixel units.
     ``report`` (:class:`mmdistill.load_report.LoadReport`) says what an ImageFolder load did not take as it was:
-    entries not read (kind ``ignored``: count and names), and as facts the classes without test images
-    (``classes_without_test``) and Pillow's decoding notes (``decoding_warnings``); the other datasets, read whole
-    from their own files, leave it empty (no root).
+    entries not read (kind ``ignored``: count and names), images read otherwise than as stored (kinds
+    ``exif_rotated``, ``first_frame_only``, ``alpha_dropped``, ``upscaled``: count and names, see
+    :data:`REPORT_KINDS`), and as facts the classes without test images (``classes_without_test``) and Pillow's
+    decoding notes (``decoding_warnings``); the other datasets, read whole from their own files, leave it empty
+    (no root).
     """
 
     name: str
@@ -148,7 +166,11 @@ def canonical_name(name: str) -> str:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in list_image_datasets():
-        raise ConfigError(f"unknown image dataset {clipped(repr(name), 63)}; choose from {choices}", key="dataset")
+        from mmdistill.keys import close_matches
+
+        close = close_matches(key, list_image_datasets())
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown image dataset {clipped(repr(name), 63)}{hint}; choose from {choices}", key="dataset")
     return key
 
 
@@ -531,33 +553,39 @@ def _count(n: int, one: str, many: str) -> str:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    """The non-hidden folders directly in ``folder``."""
+    """The non-hidden folders directly in ``folder``, links to folders left out (they are not read)."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
     except OSError:
         return []
 
 
 def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dict[str, list[Path]]:
     """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder.
-    Entries not read (hidden ones, files beside the class folders, non-images) go to ``ignored``."""
+    Entries not read (hidden ones, links to folders -- not followed here either, as inside a class folder --, files
+    beside the class folders, non-images) go to ``ignored``."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     ignored = [] if ignored is None else ignored
     if not root.is_dir():
         raise DataError(f"data root {root} is not a directory")
-    class_dirs, outside = [], []
+    class_dirs, links, outside = [], [], []
     for p in sorted(root.iterdir()):
         if p.name.startswith("."):
             ignored.append((p, HIDDEN))
+        elif p.is_symlink() and p.is_dir():
+            links.append((p, LINKED_FOLDER))
         elif p.is_dir():
             class_dirs.append(p)
         else:
             outside.append((p, "file outside the class folders" if p.exists() else "broken link"))
     if not class_dirs:
         seen = f"; it holds {len(outside)} file(s) outside any class folder, e.g. {outside[0][0].name}" if outside else ""
+        if links:
+            seen += (f"; it holds {_count(len(links), 'link', 'links')} to folders, e.g. {links[0][0].name}, which are not "
+                     "followed (put the class folders, or copies of them, in the data root)")
         raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>){seen}")
-    ignored += outside
+    ignored += links + outside
     tree = {}
     for d in class_dirs:
         own: list[tuple[Path, str]] = []
@@ -600,24 +628,91 @@ def to_8bit(img, path: Path):
     return img
 
 
+def _frame_count(img) -> int:
+    """How many frames (pages) an opened, not yet loaded, PIL image holds; 1 for a single image, and for an MPO
+    (a JPEG whose further pictures -- a phone's HDR gain map or depth map, a stereo view -- follow the photo)."""
+    if getattr(img, "format", None) == "MPO":
+        return 1
+    n = int(getattr(img, "n_frames", 1) or 1)
+    if n > 1:
+        img.seek(0)  # counting may have moved to a later frame (TIFF)
+    return n
+
+
+def _stored_size(img) -> tuple[int, int]:
+    """(width, height) of an opened PIL image as its file stores the pixels: a TIFF's own tags (Pillow already gives
+    a TIFF turned by its orientation tag the turned size), else ``img.size``."""
+    tags = getattr(img, "tag_v2", None) if getattr(img, "format", None) == "TIFF" else None
+    width, height = (tags.get(256), tags.get(257)) if tags is not None else (None, None)
+    return (int(width), int(height)) if isinstance(width, int) and isinstance(height, int) else img.size
+
+
+def _exif_orientation(img) -> int | None:
+    """The EXIF Orientation tag (0x0112) of a PIL image when it asks for a turn or a flip (2..8), else None (no
+    EXIF, orientation 1, or an EXIF block Pillow cannot parse: the pixels are then read as stored)."""
+    try:
+        value = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block does not make the pixels unreadable
+        return None
+    return int(value) if isinstance(value, int) and 2 <= value <= 8 else None
+
+
+def _has_transparency(img) -> bool:
+    """Whether a PIL image has a pixel that is not fully opaque: an alpha band (``RGBA``, ``LA``, ``PA`` ...) below
+    255 somewhere, or a transparent colour or palette entry (``transparency`` in ``img.info``) that is used.
+    Images without either (ordinary ``RGB``/``L``) are answered without touching their pixels."""
+    if img.mode in ALPHA_MODES:
+        return img.getchannel("A").getextrema()[0] < 255
+    if "transparency" not in img.info or img.mode not in ("1", "L", "P", "RGB"):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's palette note is the decode's own (decoding_warnings), not this check's
+        return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
 def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
-                 notes: dict | None = None) -> Tensor:
+                 notes: dict | None = None, altered: dict[str, list[tuple[Path, str]]] | None = None) -> Tensor:
     """Read ``files`` with PIL into (N, C, H, W) float32 in [0, 1], resized to ``size`` (H, W) and converted
     to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files. 16-bit
     grayscale is scaled to 8 bits. Pillow's warnings (a large image, a palette with transparency) are logged
-    once per kind with a count and the first file, and kept in ``notes``."""
-    from PIL import Image, UnidentifiedImageError
+    once per kind with a count and the first file, and kept in ``notes``.
+
+    An image is turned upright by its EXIF orientation tag (:func:`PIL.ImageOps.exif_transpose`) before its size
+    is compared or changed. Images read otherwise than as stored go to ``altered`` as kind -> [(path, how)]
+    (kinds of :data:`ALTERED_KINDS`: ``exif_rotated``; ``first_frame_only``, a multi-page TIFF or animated
+    PNG/WebP; ``alpha_dropped``, transparent pixels read as the colour stored under them; ``upscaled``, smaller
+    than ``size`` in width or height). Their pixels are read as before; an image with none of these (no EXIF
+    orientation, one frame, opaque, not enlarged) is read exactly as it is stored."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     first: dict[str, tuple[Path, object]] = {}
     arrays = []
     caught: dict[str, list] = {} if notes is None else notes
+    changed: dict[str, list[tuple[Path, str]]] = {} if altered is None else altered
     for path in files:
         try:
             with warnings.catch_warnings(record=True) as seen:
                 warnings.simplefilter("always")  # Pillow's DecompressionBombWarning and palette notes
                 with Image.open(path) as img:
+                    frames, stored = _frame_count(img), _stored_size(img)
+                    # Pillow's TIFF loader turns a TIFF by its orientation tag itself (and drops the tag): read it first
+                    turned_on_load = _exif_orientation(img) if img.format == "TIFF" else None
                     img.load()  # decode fully, so truncated files fail here
+                    if frames > 1:
+                        unit = "pages" if img.format == "TIFF" else "frames"
+                        changed.setdefault("first_frame_only", []).append((path, f"{frames} {unit}, only the first read"))
+                    orientation = turned_on_load or _exif_orientation(img)
+                    if orientation is not None:
+                        if turned_on_load is None:
+                            fmt = img.format
+                            img = ImageOps.exif_transpose(img)
+                            img.format = fmt  # to_8bit tells an older Pillow's 16-bit PNG (mode I) by its format
+                        how = f"orientation {orientation}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
+                        changed.setdefault("exif_rotated", []).append((path, how))
                     img = to_8bit(img, path)
+                    if _has_transparency(img):
+                        how = f"mode {img.mode}" + ("" if img.mode in ALPHA_MODES else " with a transparent colour")
+                        changed.setdefault("alpha_dropped", []).append((path, how))
                     if channels is None:
                         if img.mode not in ("L", "RGB"):  # grayscale-like modes to L, colour-like ones to RGB
                             img = img.convert("L" if img.mode in ("1", "LA", "La", "I", "F") else "RGB")
@@ -630,6 +725,9 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                     else:
                         img = img.convert("L" if channels == 1 else "RGB")
                     if size is not None:
+                        if img.size[0] < size[1] or img.size[1] < size[0]:
+                            changed.setdefault("upscaled", []).append(
+                                (path, f"{img.size[0]}x{img.size[1]} enlarged to {size[1]}x{size[0]}, width x height"))
                         if img.size != (size[1], size[0]):
                             img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
                     else:
@@ -715,11 +813,12 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
                       f"image_size={size[0] if size[0] == size[1] else size}")
     notes: dict = {}
-    x = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes)
+    altered: dict[str, list[tuple[Path, str]]] = {}
+    x = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes, altered)
     n_tr = len(train_files)
     y = torch.tensor([label for _, label in train_files + test_files], dtype=torch.long)
     classes_without_test("imagefolder", classes, y[:n_tr], y[n_tr:], unscored_why, report, what="image")  # trained, never scored
-    _report(report, root, ignored, notes)
+    _report(report, root, ignored, notes, altered)
     return x[:n_tr], y[:n_tr], x[n_tr:], y[n_tr:], classes
 
 
@@ -744,8 +843,12 @@ def _refuse_split_lookalikes(root: Path) -> None:
         )
 
 
-def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], notes: dict) -> None:
-    """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was."""
+def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], notes: dict,
+            altered: dict[str, list[tuple[Path, str]]] | None = None) -> None:
+    """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was: ``ignored``
+    entries, Pillow's ``notes``, and the images ``altered`` (kind -> [(path, how)], :func:`_read_images`), one
+    line per kind naming the first :data:`ALTERED_NAMES` (a warning; an info line for EXIF orientation, which
+    reads the image as it is meant to be seen)."""
     report.root = str(root)
     report.count("ignored", 0)  # stated as 0 when every entry was read
     if ignored:
@@ -753,6 +856,15 @@ def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], not
         shown = [f"{report.relative(str(p))} ({why})" for p, why in ignored[:REPORT_NAMES]]
         more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
         log.warning("imagefolder: %s under %s not read: %s%s", _count(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
+    for kind in ALTERED_KINDS:
+        entries = sorted((altered or {}).get(kind, []), key=lambda e: str(e[0]))  # read order is train, then test
+        if not entries:
+            continue
+        report.extend(kind, ((str(p), how) for p, how in entries))
+        shown = [f"{report.relative(str(p))} ({how})" for p, how in entries[:ALTERED_NAMES]]
+        more = f", and {len(entries) - ALTERED_NAMES} more" if len(entries) > ALTERED_NAMES else ""
+        log.log(logging.INFO if kind == "exif_rotated" else logging.WARNING, "imagefolder: %d %s: %s%s", len(entries),
+                REPORT_KINDS[kind], "; ".join(shown), more)
     if notes:
         report.facts["decoding_warnings"] = {k: {"images": v[0], "first": report.relative(v[1]), "message": v[2]}
                                              for k, v in notes.items()}
