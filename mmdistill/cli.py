@@ -8,7 +8,7 @@
                                                (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
                                                shard_classes=true, and the evaluation runs, over K processes)
     mmdistill show DIR                         summary of a saved set (the card's summary)
-    mmdistill check DIR [--data-root PATH] [--no-write]
+    mmdistill check DIR [--data-root PATH] [--no-write] [--download]
                                                memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
@@ -49,20 +49,13 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 def _load_saved(directory: str):
     """The set in ``directory`` (a run or a --to hf export), its manifest, recipe and adapter; ArtifactError naming
     the manifest when it names no recipe or adapter of this installation, or when the adapter cannot decode the set."""
-    from mmdistill.errors import ArtifactError
-    from mmdistill.io import MANIFEST_FILE, load_synthetic
+    from mmdistill.io import load_synthetic
     from mmdistill.recipes import get_recipe
-    from mmdistill.share import decoded_inputs, saved_modality, set_dir
+    from mmdistill.share import decoded_inputs, saved_modality, saved_recipe, set_dir
 
     folder = set_dir(directory)
     syn, manifest = load_synthetic(folder)
-    name = manifest.get("recipe")
-    if not isinstance(name, str) or not name:
-        raise ArtifactError(f"{folder / MANIFEST_FILE} has no 'recipe' (a string such as 'image-dm'); the manifest is damaged")
-    try:
-        recipe = get_recipe(name)
-    except ConfigError as exc:
-        raise ArtifactError(f"{folder / MANIFEST_FILE}: {exc}") from None
+    recipe = saved_recipe(manifest, folder, get_recipe)  # also refuses a recipe of another modality than the set's
     modality = saved_modality(manifest, folder)
     if callable(getattr(modality, "inputs", None)):
         decoded_inputs(modality, syn, folder)  # a set its adapter cannot decode is named here, not deep in a network
@@ -93,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from mmdistill.distributed import close_workers, init_workers
     from mmdistill.io import require_writable, write_json
     from mmdistill.report import cross_arch_lines, summary_line
-    from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, set_dir
+    from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, set_dir, without_download
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     folder = set_dir(args.dir)
@@ -137,7 +130,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             changes["cross_arch"] = False  # the named networks, even for a set saved with cross_arch
         if changes.get("cross_arch") and "eval_networks" not in changes:
             changes["eval_networks"] = []  # the whole list, even for a set saved with eval_networks
-    cfg = recipe.config_from_saved(saved, changes)
+    cfg = recipe.config_from_saved(saved, without_download(saved, changes, folder, "pass download=true"))
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
         torch.manual_seed(cfg.seed)
@@ -183,12 +176,13 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
     import torch
 
-    from mmdistill.share import saved_run_data
+    from mmdistill.share import saved_run_data, set_dir, without_download
 
-    changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False}
+    changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False, **({"download": True} if args.download else {})}
     if getattr(args, "data_root", None) is not None:
         changes["data_root"] = args.data_root
-    cfg = recipe.config_from_saved(dict(manifest.get("config", {})), changes)
+    saved = dict(manifest.get("config", {}))
+    cfg = recipe.config_from_saved(saved, without_download(saved, changes, set_dir(args.dir), "pass --download"))
     torch.manual_seed(cfg.seed)
     return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes)
 
@@ -224,10 +218,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from mmdistill.io import load_synthetic
-    from mmdistill.share import manifest_fields, set_dir
+    from mmdistill.share import check_recipe_modality, manifest_fields, set_dir
 
     folder = set_dir(args.dir)
     syn, manifest = load_synthetic(folder)
+    check_recipe_modality(manifest, folder)
     with manifest_fields(folder):
         _show(args, syn, manifest)
     return 0
@@ -281,14 +276,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     if len(to) > 1:
         raise ConfigError(f"--to takes one output folder (or 'hf OUT'), got {to}")
-    from mmdistill.share import manifest_fields, set_dir
+    from mmdistill.share import export_natural, manifest_fields, set_dir
 
     syn, manifest, recipe, modality = _load_saved(args.dir)
     manifest.setdefault("paper", recipe.paper)
     with manifest_fields(set_dir(args.dir)):  # a manifest the card cannot be made from stops before anything is written
         render_card({**manifest, "synthetic": syn.header()}, modality, where="export")
     target = Path(to[0]) if to else Path(args.dir) / "export"
-    out = modality.export(syn, target)
+    out = export_natural(modality, syn, target, set_dir(args.dir))
     if Path(out).is_dir() and not (Path(out) / "README.md").exists():
         write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export")
     print(f"exported {counted(len(syn), manifest, modality)} to {out}")
@@ -376,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved "
                          "run's data_root)")
     p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
+    p_check.add_argument("--download", action="store_true", help="allow downloading the real dataset when it is not found (the "
+                         "saved run's download is not followed)")
     return parser
 
 

@@ -9,6 +9,7 @@ defaults, tables and explicit layers is :mod:`mmdistill.resolve`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -24,6 +25,8 @@ C = TypeVar("C")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+log = logging.getLogger(__name__)
 
 
 def field_names(cls: type) -> list[str]:
@@ -175,7 +178,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
     """``["ipc=10", "dsa=false"]`` -> ``{"ipc": "10", "dsa": "false"}``; dashes in keys become underscores. A key
-    given twice (also as ``eval-runs`` and ``eval_runs``) is a ConfigError naming both values."""
+    given twice with different values (also as ``eval-runs`` and ``eval_runs``: an override appended to a command
+    from the shell's history) keeps the later one, as a repeated flag does, with a warning naming both."""
     out: dict[str, str] = {}
     given: dict[str, str] = {}  # key -> the pair that gave it
     for pair in pairs:
@@ -183,8 +187,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"override {pair!r} is not of the form key=value")
         key, value = pair.split("=", 1)
         key = key.strip().replace("-", "_")
-        if key in out:
-            raise ConfigError(f"key=value overrides give {key!r} twice: {given[key]} and {pair}; keep one", key=key)
+        if key in out and out[key] != value:
+            log.warning("key=value overrides give %r twice: %s and %s; the later one is used", key, given[key], pair)
         out[key], given[key] = value, pair
     return out
 

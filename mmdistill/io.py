@@ -14,7 +14,10 @@ save leaves the previous file (or nothing), never half a file. ``manifest.json``
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -36,6 +39,13 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_FILE = "preview.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+#: the folder of a ``--to hf`` export that holds the mmdistill set itself (manifest + tensors)
+EXPORT_SET_DIR = "mmdistill"
+#: beside the manifest of an export's set: the size and sha256 of every data file the export wrote
+EXPORT_RECORD = "export_files.json"
+EXPORT_RECORD_FORMAT = "mmdistill.export_files/1"
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -76,13 +86,23 @@ def nearest_existing(path: Path) -> Path | None:
     return next((p for p in [path, *path.parents] if p.exists()), None)
 
 
+def check_export_target(out_dir: str | Path) -> None:
+    """ConfigError (key ``to``) naming ``out_dir`` when it is a symbolic link (to a folder or dangling): the export is
+    renamed into place, which a link cannot take, so it is refused before anything is built."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise ConfigError(f"export target {out_dir} is a symbolic link (to {os.readlink(out_dir)}); an export is a new folder: "
+                          "choose another --to, or pass the folder the link points to", key="to")
+
+
 @contextmanager
 def new_tree(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
 
     An interrupted export leaves nothing half-written. Raises ConfigError (key ``to``: the command's argument, as a
-    run's --out that holds other files is) if ``out_dir`` exists and is not an empty directory."""
+    run's --out that holds other files is) if ``out_dir`` exists and is not an empty directory, or is a symbolic link."""
     out_dir = Path(out_dir)
+    check_export_target(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -138,10 +158,25 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented JSON."""
+    """Atomically write ``obj`` as indented JSON; a float that is NaN or infinite is written as ``null`` (strict JSON
+    readers, as the Hub's, refuse ``NaN``; :func:`read_json` still reads files that hold it)."""
+    text = json.dumps(finite_json(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        tmp.write_text(text + "\n")
     return Path(path)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every float that is NaN or infinite (in dicts, lists and tuples, and one-element tensors) as None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return finite_json(obj.item())
+    return obj
 
 
 def _require_file(path: Path) -> None:
@@ -150,6 +185,9 @@ def _require_file(path: Path) -> None:
         return
     if path.exists():
         raise ArtifactError(f"{path} is not a regular file (a folder, device or pipe); expected a file written by mmdistill")
+    if path.is_symlink():
+        raise ArtifactError(f"{path} is a symbolic link (to {os.readlink(path)}) that leads to no file (dangling, or a loop); "
+                            "expected a file written by mmdistill")
     raise ArtifactError(f"{path} does not exist")
 
 
@@ -163,6 +201,8 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON, the file is damaged") from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}); the file is damaged") from exc
+    except RecursionError:
+        raise ArtifactError(f"{path} is not valid JSON (nested too deeply); the file is damaged") from None
 
 
 def _json_default(obj: Any) -> Any:
@@ -251,10 +291,23 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest.get("synthetic"), dict):
         got = "no" if "synthetic" not in manifest else f"{_json_type(manifest['synthetic'])} as its"
         raise ArtifactError(f"{path} has {got} 'synthetic' section (an object describing the tensors); not an mmdistill set")
+    if "tensors" not in manifest["synthetic"]:  # every set mmdistill writes lists them; without it nothing would be checked
+        raise ArtifactError(f"{path}: its 'synthetic' section has no 'tensors' (the name and shape of each tensor of the set, "
+                            "checked against the tensor file); the manifest is damaged")
     for key, (kind, expected) in _MANIFEST_FIELDS.items():
         if key in manifest and not isinstance(manifest[key], kind):
             raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
+    for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
+        value = manifest.get(key, 0 if least is None else least)
+        if not isinstance(value, int) or isinstance(value, bool) or (least is not None and not least <= value < 2 ** 31):
+            raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:60]}; expected an integer"
+                                f"{'' if least is None else f' in [{least}, 2^31)'}. The manifest is damaged")
+    declared = manifest["synthetic"].get("num_classes")
+    if "num_classes" in manifest and isinstance(declared, int) and declared != manifest["num_classes"]:
+        raise ArtifactError(f"{path}: field 'num_classes' is {manifest['num_classes']}, its 'synthetic' section says {declared}; "
+                            "the manifest is damaged")
     return manifest
+
 
 
 def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
@@ -264,8 +317,60 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
     manifest = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
-    syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE))
+    syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE),
+                                    header_source=f"{out_dir / MANIFEST_FILE} (section 'synthetic')")
+    verify_export_files(out_dir)
     return syn, manifest
+
+
+# --------------------------------------------------------------------------- the data files of an export
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of the file at ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def record_export_files(root: Path, set_folder: Path, skip: tuple[str, ...] = ()) -> Path:
+    """Write :data:`EXPORT_RECORD` into ``set_folder``: the size and sha256 of every file under ``root`` (an export being
+    built) outside ``set_folder``, but the names in ``skip`` (the card, which ``eval --write`` rewrites)."""
+    files = {p.relative_to(root).as_posix(): file_digest(p) for p in sorted(root.rglob("*"))
+             if p.is_file() and set_folder not in p.parents and p.relative_to(root).as_posix() not in skip}
+    return write_json(set_folder / EXPORT_RECORD, {"format": EXPORT_RECORD_FORMAT, "files": files})
+
+
+_UNVERIFIED: set[Path] = set()
+
+
+def verify_export_files(set_folder: Path) -> None:
+    """ArtifactError naming the first data file of the export around ``set_folder`` that is missing or differs (size,
+    then sha256) from :func:`record_export_files`' record: its Hugging Face data no longer is the set in ``set_folder``.
+    An export without the record (an earlier mmdistill's) is read as it is, with one warning."""
+    record_path, root = set_folder / EXPORT_RECORD, set_folder.parent
+    if not record_path.exists() and not record_path.is_symlink():
+        if set_folder.name == EXPORT_SET_DIR and (root / "dataset_info.json").is_file() and set_folder.resolve() not in _UNVERIFIED:
+            _UNVERIFIED.add(set_folder.resolve())
+            log.warning("%s was exported by an earlier mmdistill that recorded no digests of its data files (%s): its Hugging Face "
+                        "data cannot be checked against the set in %s; export the set again to have it checked", root, EXPORT_RECORD, set_folder)
+        return
+    files = (lambda r: r.get("files") if isinstance(r, dict) else None)(read_json(record_path))
+    if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+                                              and not Path(k).is_absolute() and ".." not in Path(k).parts for k, v in files.items()):
+        raise ArtifactError(f"{record_path} does not map each data file of the export to its size and sha256; the record is damaged")
+    for name, want in files.items():
+        path = root / name
+        if not path.is_file():
+            problem = "is missing"
+        elif path.stat().st_size != want["size"]:
+            problem = f"has {path.stat().st_size} bytes, {want['size']} when it was exported"
+        elif file_digest(path)["sha256"] != want["sha256"]:
+            problem = "has other contents (sha256) than when it was exported"
+        else:
+            continue
+        raise ArtifactError(f"{path} {problem}: the Hugging Face data no longer is the set in {set_folder} (edited or damaged "
+                            "after the export); export the set again, or use the set in that folder")
 
 
 # --------------------------------------------------------------------------- metrics log
@@ -284,7 +389,7 @@ class MetricsLog:
         for line in self.path.read_text().splitlines():
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue  # a line cut by a kill
             if rec.get("it", -1) < iteration:
                 kept.append(line)
@@ -306,6 +411,6 @@ class MetricsLog:
         for line in self.path.read_text().splitlines():
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
         return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
         with safe_open(str(path), framework="pt") as fh:
             blob = (fh.metadata() or {}).get("resume_keys")
         keys = json.loads(blob) if blob else None
-    except (SafetensorError, OSError, ValueError):
+    except (SafetensorError, OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return None
     return keys if isinstance(keys, dict) else None
 
@@ -203,12 +204,14 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
                             f"{meta.get('elapsed')!r}); the checkpoint is damaged") from None
     if iteration < 0:
         raise ArtifactError(f"{path}: its header says iteration {iteration}; expected a count >= 0, the checkpoint is damaged")
+    if not math.isfinite(elapsed) or elapsed < 0:  # else the run's timing would be NaN in its manifest
+        raise ArtifactError(f"{path}: its header says elapsed {meta['elapsed']!r}; expected seconds >= 0, the checkpoint is damaged")
     best = None
     if select is not None:
         blob = meta.get("selection")
         try:
             best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select.metric, dict(select.keys))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise ArtifactError(f"{path}: its selection state is damaged ({type(exc).__name__}: {exc})") from None
         _check_same_selection(path, best, select)
     saved = SyntheticSet.from_tensors(
@@ -260,6 +263,8 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
         raise ArtifactError(f"{path}: its header lacks '{key}'; the checkpoint is damaged") from None
     except ValueError as exc:
         raise ArtifactError(f"{path}: header field '{key}' is not valid JSON ({exc}); the checkpoint is damaged") from None
+    except RecursionError:
+        raise ArtifactError(f"{path}: header field '{key}' is not valid JSON (nested too deeply); the checkpoint is damaged") from None
     if not isinstance(value, kind):
         raise ArtifactError(f"{path}: header field '{key}' is a {type(value).__name__}; expected a JSON "
                             f"{'object' if kind is dict else kind.__name__}. The checkpoint is damaged")

@@ -57,13 +57,12 @@ def _qualified(cls: type) -> str:
 
 
 def _describe_config(cls: type) -> str:
-    """``recipe image-dm's config (mmdistill.recipes.image_dm.Config)``, or the class alone for a config no
-    recipe module of :data:`mmdistill.recipes.RECIPES` defines."""
-    from mmdistill.recipes import RECIPES  # the registry imports this module
-
-    module = cls.__module__.rsplit(".", 1)[-1]
-    owner = next((name for name, (mod, _) in RECIPES.items() if mod == module), None)
-    return f"recipe {owner}'s config ({_qualified(cls)})" if owner else f"a config of another class ({_qualified(cls)})"
+    """``recipe image-dm's config (mmdistill.recipes.image_dm.Config)`` for a config class of a recipe module of this
+    package (named after its recipe, ``_`` for ``-``), else the class alone (the core does not import the recipes)."""
+    module, _, tail = cls.__module__.rpartition(".")
+    if module in ("mmdistill.recipes", "recipes") and cls.__qualname__ == "Config":
+        return f"recipe {tail.replace('_', '-')}'s config ({_qualified(cls)})"
+    return f"a config of another class ({_qualified(cls)})"
 
 
 @dataclass

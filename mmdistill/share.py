@@ -19,23 +19,22 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, SYNTHETIC_FILE, load_synthetic, new_tree
+from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
+                          record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
-from mmdistill.plugins import MODALITY_GROUP, is_plugin
+from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
 
-#: the folder of an export that holds the mmdistill set itself (manifest + tensors)
-EXPORT_SET_DIR = "mmdistill"
 CARD_FILE = "README.md"
 
 
@@ -93,9 +92,11 @@ class DistilledSet:
         return self.modality.dataset_view(self.inputs, self.labels, self.soft_labels)
 
     def summary(self) -> str:
+        """The card's summary of the set; ArtifactError naming its manifest when a field has an unexpected form."""
         from mmdistill.card import card_summary
 
-        return card_summary(self.manifest, self.modality)
+        with manifest_fields(set_dir(self.path) if self.path is not None else Path("the set")):
+            return card_summary(self.manifest, self.modality)
 
 
 def step_size_of(syn: SyntheticSet) -> float | dict[str, float] | None:
@@ -114,10 +115,9 @@ def set_dir(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         raise ArtifactError(f"{path} is a file; pass the folder that holds the set (a run folder, or an export made with --to hf)")
-    if (path / MANIFEST_FILE).is_file():
-        return path
-    if (path / EXPORT_SET_DIR / MANIFEST_FILE).is_file():
-        return path / EXPORT_SET_DIR
+    for folder in (path, path / EXPORT_SET_DIR):  # a manifest.json that is no file (a folder, a device) is named on reading
+        if (folder / MANIFEST_FILE).exists() or (folder / MANIFEST_FILE).is_symlink():
+            return folder
     if not path.exists():
         raise ArtifactError(f"{path} does not exist")
     if (path / CHECKPOINT_FILE).is_file():  # an interrupted run: its set is written when it finishes
@@ -161,10 +161,61 @@ def saved_modality(manifest: dict[str, Any], folder: Path) -> Any:
         raise ArtifactError(f"{where}: modality {name!r} is not an adapter of this mmdistill nor of an installed plugin "
                             f"(it has {', '.join(registered_modalities())}); install the package that made the set (its "
                             "adapter is an entry point of group mmdistill.modalities), or the manifest is damaged")
+    check_recipe_modality(manifest, folder)
     try:
         return get_modality(name)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_recipe_modality(manifest: dict[str, Any], folder: Path, recipe_modality: str | None = None) -> None:
+    """ArtifactError naming the manifest of the set in ``folder`` when its ``modality`` is not the modality of its
+    ``recipe``: ``recipe_modality`` (the command line looks the recipe up); without it, mmdistill's own recipes are named
+    ``<modality>-<method>`` (a recipe an installed package declares is not guessed)."""
+    name, modality = manifest.get("recipe"), manifest.get("modality")
+    if recipe_modality is None and isinstance(name, str) and not is_plugin(RECIPE_GROUP, name.replace("_", "-").lower()):
+        prefixes = [m for m in REGISTERED_MODALITIES if name.replace("_", "-").lower().startswith(m.replace("_", "-") + "-")]
+        recipe_modality = max(prefixes, key=len) if prefixes else None
+    if recipe_modality is not None and isinstance(modality, str) and modality != recipe_modality:
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: recipe {name} is a recipe of modality {recipe_modality}, the set's "
+                            f"modality is {modality}; they must agree (the manifest is damaged or was edited)")
+
+
+def saved_recipe(manifest: dict[str, Any], folder: Path, get_recipe: Callable[[str], Any]) -> Any:
+    """The recipe the manifest of the set in ``folder`` names, looked up with ``get_recipe`` (the command line's
+    registry); ArtifactError naming the manifest when it names none of this installation, or one of another modality."""
+    name = manifest.get("recipe")
+    if not isinstance(name, str) or not name:
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE} has no 'recipe' (a string such as 'image-dm'); the manifest is damaged")
+    try:
+        recipe = get_recipe(name)
+    except ConfigError as exc:
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: {exc}") from None
+    check_recipe_modality(manifest, folder, recipe.modality)
+    return recipe
+
+
+def without_download(saved: dict[str, Any], changes: dict[str, Any], folder: Path, how: str) -> dict[str, Any]:
+    """``changes`` to a received set's saved config with ``download`` off unless they set it (``how``: the receiver's
+    way to allow it): the sender's ``download: true`` would fetch data into the ``data_root`` the sender chose. Logs
+    one line when the manifest asked for a download."""
+    if "download" in changes:
+        return changes
+    if saved.get("download") not in (None, False):
+        log.info("%s: the manifest's config asks for download=%r (into data_root=%r); it is off for this command (%s to "
+                 "allow it)", Path(folder) / MANIFEST_FILE, saved.get("download"), saved.get("data_root"), how)
+    return {**changes, "download": False}
+
+
+def export_natural(modality: Any, syn: SyntheticSet, target: Path, folder: Path) -> Path:
+    """``modality.export(syn, target)``, with a symbolic-link target refused before anything is built, and a DataError
+    of the export (the set's meta or tensors do not fit it) an ArtifactError naming the set in ``folder``."""
+    check_export_target(target)
+    try:
+        return modality.export(syn, target)
+    except DataError as exc:
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE} and {SYNTHETIC_FILE}: the set does not fit the "
+                            f"{getattr(modality, 'name', '?')} export ({exc}); the set is damaged") from None
 
 
 def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, Tensor]:
@@ -281,6 +332,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     datasets = require_datasets()
     loaded = load(path)
     out = Path(out)
+    check_export_target(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"export target {out} exists and is not an empty folder; choose another --to", key="to")
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
@@ -297,6 +349,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
         (tmp / EXPORT_SET_DIR).mkdir()
         for name in (MANIFEST_FILE, SYNTHETIC_FILE):
             shutil.copy2(src / name, tmp / EXPORT_SET_DIR / name)
+        record_export_files(tmp, tmp / EXPORT_SET_DIR)  # checked whenever the export is read as a set
         (tmp / CARD_FILE).write_text(card)
     return out
 
@@ -316,5 +369,5 @@ def read_hf(out: str | Path) -> dict[str, Tensor]:
     return modality.from_hf(ds)
 
 
-__all__ = ["CARD_FILE", "DistilledSet", "check_fits_data", "check_same_classes", "data_classes", "saved_run_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
+__all__ = ["CARD_FILE", "DistilledSet", "check_recipe_modality", "export_natural", "saved_recipe", "without_download", "check_fits_data", "check_same_classes", "data_classes", "saved_run_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
            "step_size_of"]

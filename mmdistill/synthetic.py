@@ -170,23 +170,29 @@ class SyntheticSet:
         }
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, Tensor], header: dict[str, Any], source: str = "") -> "SyntheticSet":
+    def from_tensors(cls, tensors: dict[str, Tensor], header: dict[str, Any], source: str = "",
+                     header_source: str = "") -> "SyntheticSet":
         """Rebuild from :meth:`tensors` and :meth:`header`; raises :class:`ArtifactError` naming ``source`` on a
         mismatch: a tensor the header lists that is missing, of another shape or (when the header records dtypes)
-        another dtype, a tensor the header does not list, labels that are not integer class indices, soft labels
-        that are not (K, num_classes) floats, values that are NaN or infinite, or a header field of the wrong type."""
+        another dtype, a tensor the header does not list, no samples, labels that are not integer class indices, soft
+        labels that are not (K, num_classes) floats, values that are NaN or infinite; a header without ``tensors`` or
+        with a field of the wrong type is named as ``header_source`` (where the header was read, e.g. the manifest;
+        default: ``source``)."""
         where = f" in {source}" if source else ""
+        hwhere = f" in {header_source}" if header_source else where
         if not isinstance(header, dict):
-            raise ArtifactError(f"the set's header{where} is {type(header).__name__}; expected an object (the manifest's 'synthetic' section)")
-        expected = header.get("tensors", {})
+            raise ArtifactError(f"the set's header{hwhere} is {type(header).__name__}; expected an object (the manifest's 'synthetic' section)")
+        if "tensors" not in header:  # every header mmdistill writes lists them: without it no tensor would be checked
+            raise ArtifactError(f"the set's header{hwhere} has no 'tensors' (the name and shape of each tensor); it is damaged")
+        expected = header["tensors"]
         if not isinstance(expected, dict) or not all(
                 isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
                 for shape in expected.values()):
-            raise ArtifactError(f"the set's header{where}: field 'tensors' must map each tensor name to its shape (a list of "
+            raise ArtifactError(f"the set's header{hwhere}: field 'tensors' must map each tensor name to its shape (a list of "
                                 f"integers >= 0), got {_short(expected)}; the manifest's 'synthetic' section is damaged")
         dtypes = header.get("dtypes")
         if dtypes is not None and (not isinstance(dtypes, dict) or not all(isinstance(v, str) for v in dtypes.values())):
-            raise ArtifactError(f"the set's header{where}: field 'dtypes' must map tensor names to dtype names, got {_short(dtypes)}")
+            raise ArtifactError(f"the set's header{hwhere}: field 'dtypes' must map tensor names to dtype names, got {_short(dtypes)}")
         for name, shape in expected.items():
             if name not in tensors:
                 raise ArtifactError(f"tensor {name!r} listed in the manifest is missing{where}")
@@ -196,11 +202,10 @@ class SyntheticSet:
                 )
             if dtypes is not None and name in dtypes and dtype_name(tensors[name].dtype) != dtypes[name]:
                 raise ArtifactError(f"tensor {name!r}{where} has dtype {dtype_name(tensors[name].dtype)}, manifest says {dtypes[name]}")
-        if "tensors" in header:
-            extra = sorted(set(tensors) - set(expected))
-            if extra:
-                raise ArtifactError(f"{source or 'the set'} holds tensors the manifest does not list ({', '.join(extra)}); "
-                                    "the file does not belong to this manifest")
+        extra = sorted(set(tensors) - set(expected))
+        if extra:
+            raise ArtifactError(f"{source or 'the set'} holds tensors the manifest does not list ({', '.join(extra)}); "
+                                "the file does not belong to this manifest")
         if "labels" not in tensors:
             raise ArtifactError(f"no 'labels' tensor{where}")
         data = {k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")}
@@ -215,22 +220,28 @@ class SyntheticSet:
                                     "values are finite (the file is damaged, or was written by a run that diverged)")
         num_classes = header.get("num_classes")
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ArtifactError(f"the set's header{where} has no valid 'num_classes' (got {num_classes!r}; expected an integer >= 1); "
+            raise ArtifactError(f"the set's header{hwhere} has no valid 'num_classes' (got {num_classes!r}; expected an integer >= 1); "
                                 "the manifest's 'synthetic' section is damaged")
         label_mode = header.get("label_mode", "hard")
         if label_mode not in LABEL_MODES:
-            raise ArtifactError(f"the set's header{where}: label_mode is {label_mode!r}; expected one of {', '.join(LABEL_MODES)}")
+            raise ArtifactError(f"the set's header{hwhere}: label_mode is {label_mode!r}; expected one of {', '.join(LABEL_MODES)}")
         meta = header.get("meta", {})
         if not isinstance(meta, dict):
-            raise ArtifactError(f"the set's header{where}: field 'meta' is {type(meta).__name__}; expected an object")
+            raise ArtifactError(f"the set's header{hwhere}: field 'meta' is {type(meta).__name__}; expected an object")
+        ipc = meta.get("ipc", 1)
+        if not isinstance(ipc, int) or isinstance(ipc, bool) or not 1 <= ipc < 2 ** 31:
+            raise ArtifactError(f"the set's header{hwhere}: meta.ipc is {_short(ipc)}; expected an integer >= 1 (samples per class)")
         classes = meta.get("classes")
         if classes is not None and (not isinstance(classes, list) or len(classes) != num_classes):
-            raise ArtifactError(f"the set's header{where}: meta.classes must list num_classes={num_classes} class names, "
+            raise ArtifactError(f"the set's header{hwhere}: meta.classes must list num_classes={num_classes} class names, "
                                 f"got {_short(classes)}")
         raw_labels = tensors["labels"]
         if raw_labels.is_floating_point() or raw_labels.is_complex() or raw_labels.dtype == torch.bool:
             raise ArtifactError(f"labels{where} have dtype {dtype_name(raw_labels.dtype)}; expected integer class indices")
         labels = raw_labels.long()
+        if labels.numel() == 0:  # scored, it would divide by zero; shared, it is nothing
+            raise ArtifactError(f"{source or 'the set'} holds no samples (its labels tensor is empty); a distilled set has at "
+                                "least one, the file is damaged")
         if labels.dim() != 1 or (labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
             bad = labels[(labels < 0) | (labels >= num_classes)].unique()[:5].tolist() if labels.dim() == 1 else list(labels.shape)
             raise ArtifactError(f"labels{where} must be a 1-D tensor of class indices in [0, {num_classes}); found {bad}")

@@ -214,3 +214,105 @@ def test_new_tree_names_the_folder_asked_for_when_it_cannot_be_made(tmp_path, mo
     with pytest.raises(ConfigError, match=f"export target {tmp_path / 'afile' / 'x'} lies under the file {tmp_path / 'afile'}"):
         with new_tree(tmp_path / "afile" / "x"):
             pass
+
+
+# ----------------------------------------------------------------------------- a received set's manifest (audit walk34B)
+def test_a_manifest_without_its_tensor_list_is_refused(tmp_path, blobs):
+    """Without ``synthetic.tensors`` the shape, dtype and extra-tensor checks were all skipped: a stranger's tensor
+    (and one of another shape) loaded."""
+    from safetensors.torch import load_file, save_file
+
+    manifest = _saved(tmp_path, blobs)
+    del manifest["synthetic"]["tensors"], manifest["synthetic"]["dtypes"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    tensors = load_file(str(tmp_path / "synthetic.safetensors"))
+    save_file({**tensors, "data.evil": torch.zeros(3)}, str(tmp_path / "synthetic.safetensors"))
+    with pytest.raises(ArtifactError, match=r"manifest.json: its 'synthetic' section has no 'tensors'"):
+        load_synthetic(tmp_path)
+    with pytest.raises(ArtifactError, match=r"header in ck.safetensors has no 'tensors'"):  # a checkpoint's header too
+        SyntheticSet.from_tensors(tensors, manifest["synthetic"], source="ck.safetensors")
+
+
+def test_json_nested_too_deeply_is_named_not_a_traceback(tmp_path, blobs):
+    from mmdistill.io import MetricsLog
+
+    _saved(tmp_path, blobs)
+    text = (tmp_path / "manifest.json").read_text()
+    (tmp_path / "manifest.json").write_text(text[:-2] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(nested too deeply\)"):
+        load_synthetic(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text('{"it": 0}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert MetricsLog(tmp_path / "metrics.jsonl").read() == [{"it": 0}]
+
+
+def test_a_set_with_no_samples_is_refused(tmp_path, blobs):
+    """An empty set passed show, load and export, then eval divided by zero."""
+    syn = SyntheticSet.from_real(blobs, 1, generator(0))
+    syn.data["x"], syn.labels = syn.x[:0], syn.labels[:0]
+    save_synthetic(tmp_path, syn, {})
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors holds no samples"):
+        load_synthetic(tmp_path)
+
+
+@pytest.mark.parametrize("field, raw, said", [
+    ("ipc", "-5", "field 'ipc' is -5; expected an integer in \\[1, 2\\^31\\)"),
+    ("ipc", '"ten"', "field 'ipc' is \"ten\""),
+    ("ipc", "NaN", "field 'ipc' is NaN"),
+    ("ipc", "1000000000000000000000000000000", "field 'ipc' is 1000000000000000000000000000000"),
+    ("ipc", "1e30", "field 'ipc' is 1e\\+30"),
+    ("num_classes", "0", "field 'num_classes' is 0"),
+    ("num_classes", "5", "field 'num_classes' is 5, its 'synthetic' section says 3"),
+    ("seed", '"x"', "field 'seed' is \"x\"; expected an integer\\."),
+])
+def test_manifest_counts_are_checked(tmp_path, blobs, field, raw, said):
+    manifest = _saved(tmp_path, blobs)
+    manifest.update(ipc=1, num_classes=3, seed=0)
+    manifest[field] = "@@"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest).replace('"@@"', raw))
+    with pytest.raises(ArtifactError, match=said) as err:
+        load_synthetic(tmp_path)
+    assert str(tmp_path / "manifest.json") in str(err.value)
+
+
+def test_header_faults_name_the_manifest_and_meta_ipc_is_checked(tmp_path, blobs):
+    manifest = _saved(tmp_path, blobs)
+    manifest["synthetic"]["meta"]["ipc"] = -3
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"header in .*manifest.json \(section 'synthetic'\): meta.ipc is -3"):
+        load_synthetic(tmp_path)
+    manifest["synthetic"]["meta"].update(ipc=1, classes=["a"])  # was reported against synthetic.safetensors
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"manifest.json \(section 'synthetic'\): meta.classes must list"):
+        load_synthetic(tmp_path)
+
+
+def test_write_json_writes_nan_as_null_and_read_json_still_reads_nan(tmp_path):
+    from mmdistill.io import read_json, write_json
+
+    write_json(tmp_path / "m.json", {"seconds": float("nan"), "ratio": [float("inf"), 1.5], "t": torch.tensor(float("-inf"))})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {"seconds": None, "ratio": [None, 1.5], "t": None}
+    (tmp_path / "old.json").write_text('{"seconds": NaN}')  # written by an earlier version
+    assert read_json(tmp_path / "old.json")["seconds"] != read_json(tmp_path / "old.json")["seconds"]
+
+
+def test_links_are_named_as_links(tmp_path, blobs):
+    """A dangling link as the tensor file said "does not exist"; an export into a link was built, then failed naming a
+    temporary folder."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.io import new_tree
+
+    _saved(tmp_path, blobs)
+    (tmp_path / "synthetic.safetensors").unlink()
+    (tmp_path / "synthetic.safetensors").symlink_to(tmp_path / "gone")
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors is a symbolic link \(to .*gone\) that leads to no file"):
+        load_synthetic(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for name, to in (("link", tmp_path / "empty"), ("dangling", tmp_path / "nowhere")):
+        (tmp_path / name).symlink_to(to)
+        with pytest.raises(ConfigError, match=f"export target {tmp_path / name} is a symbolic link") as err:
+            with new_tree(tmp_path / name):
+                pytest.fail("built into a link")
+        assert err.value.key == "to"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

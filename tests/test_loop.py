@@ -115,3 +115,33 @@ def test_loop_tells_a_matcher_each_iteration_index_also_after_resume(tmp_path, b
     run_loop(rec, syn, opt, iterations=5, seed=0, out_dir=tmp_path, checkpoint_every=2, progress=False, stop_after=3)
     run_loop(rec, syn, opt, iterations=5, seed=0, out_dir=tmp_path, checkpoint_every=2, progress=False, resume=True)
     assert rec.seen == [0, 1, 2, 3, 4]
+
+
+def _rewrite_header(path, **fields) -> None:
+    """Rewrite checkpoint ``path`` with some of its header fields replaced (the tensors kept)."""
+    from safetensors.torch import save_file
+
+    from mmdistill.io import load_tensors_with_metadata
+
+    tensors, meta = load_tensors_with_metadata(path)
+    save_file(tensors, str(path), metadata={**meta, **fields})
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("resume_keys", "[" * 100_000 + "]" * 100_000, r"header field 'resume_keys' is not valid JSON \(nested too deeply\)"),
+    ("synthetic", "[" * 100_000 + "]" * 100_000, r"header field 'synthetic' is not valid JSON \(nested too deeply\)"),
+    ("elapsed", "nan", r"its header says elapsed 'nan'; expected seconds >= 0"),  # its manifest said "seconds": NaN
+])
+def test_a_checkpoint_header_that_is_nested_too_deeply_or_not_a_time_is_named(tmp_path, blobs, field, value, said):
+    from mmdistill.errors import ArtifactError
+    from mmdistill.loop import checkpoint_resume_keys
+
+    syn, m, opt = _setup(blobs, "dm")
+    run_loop(m, syn, opt, iterations=1, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, progress=False)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    _rewrite_header(ckpt, **{field: value})
+    if field == "resume_keys":
+        assert checkpoint_resume_keys(ckpt) is None  # the run's early check: loading it names why
+    with pytest.raises(ArtifactError, match=said) as err:
+        run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, resume=True, progress=False)
+    assert str(ckpt) in str(err.value)

@@ -299,6 +299,14 @@ def _manifest_edit(**fields):
     return damage
 
 
+def _meta_edit(**fields):
+    def damage(run):
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["synthetic"]["meta"].update(fields)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    return damage
+
+
 def _shape_edit(run):
     from safetensors.torch import load_file, save_file
 
@@ -318,7 +326,15 @@ def _shape_edit(run):
     (_manifest_edit(format="mmdistill.set/2"), "written by a newer mmdistill", ("show", "eval", "export")),
     (_shape_edit, r"synthetic.safetensors: its samples have shape \(1, 4, 4\), the real samples of digits \(1, 8, 8\)",
      ("eval", "check")),
-], ids=["not-utf8", "timing-strings", "no-recipe", "unknown-recipe", "newer-format", "shape-not-the-datasets"])
+    (_manifest_edit(modality="graph"), "manifest.json: recipe image-dm is a recipe of modality image, the set's modality is graph",
+     ("show", "eval", "check", "export")),  # loaded as a graph set; eval crashed in the graph adapter
+    (_manifest_edit(recipe="graph-dm"), "manifest.json: recipe graph-dm is a recipe of modality graph, the set's modality is image",
+     ("show", "eval", "check", "export")),  # eval said "unknown graph network 'convnet'"
+    (_manifest_edit(ipc=-5), "manifest.json: field 'ipc' is -5", ("show", "eval", "export")),  # the card said "at ipc -5"
+    (_meta_edit(mean=["a", "b", "c"]), r"manifest.json and synthetic.safetensors: the set does not fit the image export \(mean",
+     ("export",)),  # a DataError naming no file, exit 3
+], ids=["not-utf8", "timing-strings", "no-recipe", "unknown-recipe", "newer-format", "shape-not-the-datasets",
+        "modality-not-the-recipes", "recipe-of-another-modality", "negative-ipc", "meta-mean-strings"])
 def test_damaged_sets_are_named_without_traceback(dm_run, tmp_path, capsys, damage, said, commands):
     import re
 
@@ -556,3 +572,28 @@ def test_the_evaluation_network_check_takes_a_network_the_meta_device_cannot_run
     modality.check_evaluation(cfg, data)
     with pytest.raises(ConfigError, match="network 'test-eight-channels' does not take digits's samples"):
         modality.check_evaluation(image_dm.RECIPE.config(**FAST_DM, eval_networks=["test-eight-channels"]), data)
+
+
+def test_a_received_sets_download_is_not_followed_unless_asked(dm_run, tmp_path, capsys, monkeypatch):
+    """``eval`` and ``check`` took the sender's ``download: true`` and ``data_root`` and downloaded into that path."""
+    import mmdistill.validation
+    from mmdistill.errors import DataError
+
+    run = _damaged_copy(dm_run, tmp_path, lambda run: None)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"].update(download=True, data_root=str(tmp_path / "senders-root"))
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    asked: list[bool] = []
+
+    def no_data(modality, cfg):
+        asked.append(cfg.download)
+        raise DataError("no data here")
+
+    monkeypatch.setattr(mmdistill.validation, "load_data", no_data)
+    for command, extra, allow in (("eval", ["--no-baselines"], "pass download=true"), ("check", ["--no-write"], "pass --download")):
+        assert cli_main([command, str(run), *extra]) == 3
+        assert (f"{run / 'manifest.json'}: the manifest's config asks for download=True (into data_root="
+                f"'{tmp_path / 'senders-root'}'); it is off for this command ({allow} to allow it)") in capsys.readouterr().err
+    assert cli_main(["eval", str(run), "--no-baselines", "download=true"]) == 3
+    assert cli_main(["check", str(run), "--no-write", "--download"]) == 3
+    assert asked == [False, False, True, True] and "asks for download" not in capsys.readouterr().err

@@ -316,9 +316,56 @@ def test_read_hf_names_damaged_dataset_files(share_root, tmp_path):
 
     target = export_hf(make_set("image", share_root / "image"), tmp_path / "hf")
     (target / "state.json").unlink()
+    with pytest.raises(ArtifactError, match=f"{target / 'state.json'} is missing: the Hugging Face data no longer is the set"):
+        mmdistill.load(target)  # the export's record of its data files names the file
+    (target / "mmdistill" / "export_files.json").unlink()  # an export of an earlier version: no record
     with pytest.raises(ArtifactError, match="the Hugging Face dataset does not load"):
         read_hf(target)
     assert len(mmdistill.load(target)) > 0  # the set itself, in mmdistill/, is intact
+
+
+def test_hf_data_edited_after_the_export_is_named(share_root, tmp_path, capsys):
+    """The labels of the arrow data shifted by one class: eval, show and load read the untouched mmdistill/ copy and
+    never said so. An export without the record (an earlier version's) loads, with one warning."""
+    datasets = pytest.importorskip("datasets")
+    import shutil
+
+    from mmdistill.errors import ArtifactError
+
+    target = export_hf(make_set("image", share_root / "image"), tmp_path / "hf")
+    assert mmdistill.load(target).labels.tolist() == read_hf(target)["labels"].tolist()
+    shifted = datasets.load_from_disk(str(target)).map(lambda r: {"label": (r["label"] + 1) % 3})
+    assert list((tmp_path / "hf").glob("cache-*.arrow"))  # datasets' own cache files beside the data are not checked
+    shifted.save_to_disk(str(tmp_path / "edited"))
+    for name in ("mmdistill", "data", "README.md"):
+        (shutil.copytree if name != "README.md" else shutil.copy2)(target / name, tmp_path / "edited" / name)
+    with pytest.raises(ArtifactError, match=r"edited/data-00000-of-00001.arrow has other contents \(sha256\) than when it was "
+                                            r"exported: the Hugging Face data no longer is the set in .*edited/mmdistill"):
+        mmdistill.load(tmp_path / "edited")
+    for command in (["show"], ["eval", "--runs", "1", "--epochs", "1", "--no-baselines"], ["check", "--no-write"]):
+        assert main([command[0], str(tmp_path / "edited"), *command[1:]]) == 4
+        assert "data-00000-of-00001.arrow has other contents" in capsys.readouterr().err
+    (tmp_path / "edited" / "mmdistill" / "export_files.json").unlink()
+    mmdistill.load(tmp_path / "edited")
+    mmdistill.load(tmp_path / "edited")
+    assert capsys.readouterr().err.count("recorded no digests of its data files") == 1
+
+
+def test_summary_of_a_damaged_manifest_names_it(share_root, tmp_path):
+    from mmdistill.errors import ArtifactError
+
+    out = _copy_set(share_root, tmp_path)
+    _edit_manifest(out, storage={"synthetic_bytes": "x", "samples": 10, "real_bytes": 2560, "ratio": 1.0})
+    with pytest.raises(ArtifactError, match=f"{out / 'manifest.json'}: a field has an unexpected form"):
+        mmdistill.load(out).summary()  # a bare TypeError
+
+
+def test_a_manifest_that_is_no_file_is_named_not_an_unfinished_run(share_root, tmp_path, capsys):
+    out = _copy_set(share_root, tmp_path)
+    (out / "manifest.json").unlink()
+    (out / "manifest.json").mkdir()
+    assert main(["show", str(out)]) == 4
+    assert f"{out / 'manifest.json'} is not a regular file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("ratio, said", [
