@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--write", action="store_true",
                         help="store the new metrics in the manifest, the card and accuracy.png (sets not scored again, e.g. "
                              "the baselines after --no-baselines, move under metrics.earlier with their protocol)")
-    p_eval.add_argument("key=value", nargs="*", help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
+    p_eval.add_argument("key=value", nargs="*", default=[], help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
                                                      "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set")
     p_show.add_argument("dir", help=DIR_HELP)

@@ -597,3 +597,11 @@ def test_a_received_sets_download_is_not_followed_unless_asked(dm_run, tmp_path,
     assert cli_main(["eval", str(run), "--no-baselines", "download=true"]) == 3
     assert cli_main(["check", str(run), "--no-write", "--download"]) == 3
     assert asked == [False, False, True, True] and "asks for download" not in capsys.readouterr().err
+
+
+def test_eval_without_arguments_names_only_the_folder_as_required(capsys):
+    """`mmdistill eval` alone said "the following arguments are required: dir, key=value"; key=value is optional."""
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["eval"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "required: dir" in err and "key=value" not in err.split("required:")[1]
