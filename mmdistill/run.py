@@ -30,7 +30,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
+from mmdistill.loop import DATA_KEY, Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
 from mmdistill.memory import check_fits
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
@@ -158,6 +158,7 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
                               "pass --overwrite to replace it, or choose another --out")
         if ckpt.exists() and resume_keys is not None:
             saved = checkpoint_resume_keys(ckpt)  # None: damaged or older; loading it names why
+            saved = {k: v for k, v in saved.items() if k != DATA_KEY} if saved is not None else None  # compared once loaded
             changed = changed_keys(saved, resume_keys) if saved is not None else []
             if changed:
                 raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
@@ -243,10 +244,32 @@ def distill(
         close_workers(workers)
 
 
+def training_data_identity(data: Any) -> dict[str, Any] | None:
+    """What a checkpoint records of the real training data (``resume_keys[DATA_KEY]``), so that a resume on other
+    data is refused (:func:`mmdistill.loop.check_same_data`): the class names, the experts' data fingerprint (sample
+    count and a digest of the labels, or the data's own ``fingerprint()``) and, for a training tensor ``train.x`` of
+    at most 2^28 values (1 GiB of float32, hashed in about a second), a digest of its content. None when the data
+    offers none of these."""
+    from mmdistill.buffer import content_digest
+    from mmdistill.expert_runs import data_fingerprint
+    from mmdistill.share import data_classes
+
+    identity: dict[str, Any] = {}
+    if (classes := data_classes(data)) is not None:
+        identity["classes"] = classes
+    identity.update(data_fingerprint(data) or {})
+    x = getattr(getattr(data, "train", None), "x", None)
+    if isinstance(x, torch.Tensor) and x.numel() <= 1 << 28:
+        identity["train_inputs"] = content_digest(x)
+    return identity or None
+
+
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
              stop_after: int | None, resume_keys: dict[str, Any], paper: str = "", workers: Workers = Workers()) -> RunResult:
     data = modality.to_device(load_data(modality, cfg), device)
+    if (identity := training_data_identity(data)) is not None:  # a resume on other data is refused at the checkpoint
+        resume_keys = {**resume_keys, DATA_KEY: identity}
     if cfg.evaluate:
         modality.check_evaluation(cfg, data)  # a network that cannot take the samples stops the run before distilling
     task = modality.task(cfg)

@@ -358,3 +358,39 @@ def test_a_damaged_checkpoint_header_is_named_and_kept(small_run, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 4 and str(ckpt) in err and said in err and "Traceback" not in err, err
     assert ckpt.read_bytes() == damaged
+
+
+def test_resume_on_other_training_data_is_refused(tmp_path):
+    """Walk 34C #1: a run interrupted, one class folder replaced by another (same image count), then resumed: it
+    finished with exit 0 and a set whose label 2 was distilled from two classes. The checkpoint now records the
+    training data's identity (class names, labels, content) and a resume on other data is a DataError."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.errors import DataError
+    from mmdistill.recipes import image_dm
+
+    def folder(root: Path, classes: dict[str, int]) -> Path:
+        for name, shade in classes.items():
+            (root / name).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(np.full((8, 8), shade + 10 * i, dtype=np.uint8), mode="L").save(root / name / f"{i}.png")
+        return root
+
+    data = folder(tmp_path / "data", {"a": 20, "b": 90, "c": 160})
+    run = dict(dataset="imagefolder", data_root=str(data), ipc=1, iterations=4, batch_real=4, checkpoint_every=1,
+               evaluate=False, progress=False, out=str(tmp_path / "run"))
+    image_dm.run(**run, stop_after=2)
+    import shutil
+
+    shutil.rmtree(data / "c")
+    folder(data, {"d": 200})  # class c replaced by d: three classes of four images, as before
+    with pytest.raises(DataError, match=r"not the data the run was distilling \(class names \['a', 'b', 'c'\] -> \['a', 'b', 'd'\]"):
+        image_dm.run(**run, resume=True)
+    shutil.rmtree(data / "d")
+    folder(data, {"c": 170})  # the class back, its images changed
+    with pytest.raises(DataError, match=r"the training samples' content differ"):
+        image_dm.run(**run, resume=True)
+    shutil.rmtree(data / "c")
+    folder(data, {"c": 160})  # the data as it was: the run resumes and finishes
+    assert image_dm.run(**run, resume=True).manifest["timing"]["resumed_from"] == 2
