@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -237,7 +237,7 @@ def _check_shard_setting(path: Path, header: dict[str, Any]) -> None:
         return  # unreadable: damaged, trained again
     try:
         saved = json.loads(raw) if raw is not None else None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         saved = None
     if not isinstance(saved, dict) or not _same_setting(saved, header):
         what = _header_difference(saved, header)
@@ -274,8 +274,8 @@ def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, sc
 def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout,
                     header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float]:
     tensors, meta = load_tensors_with_metadata(path)
-    saved = json.loads(meta.get("header", "{}"))
-    if not _same_setting(saved, header):
+    saved = _header_json(path, meta, "header", "{}")
+    if not isinstance(saved, dict) or not _same_setting(saved, header):
         raise ArtifactError(f"{path} was written for another expert setting ({_header_difference(saved, header)}); "
                             "delete it to start that expert over")
     rows = list(tensors["trajectory"].unbind(0))
@@ -285,7 +285,21 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
         state = opt.state_dict()
         state["state"] = {k: {"momentum_buffer": v.to(rows[-1].dtype)} for k, v in momentum.items()}
         opt.load_state_dict(state)
-    return rows, json.loads(meta["scores"]), float(meta["seconds"])
+    scores = _header_json(path, meta, "scores", "[]")
+    try:
+        return rows, list(scores), float(meta["seconds"])
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{path}: its header's scores or seconds are damaged; delete it to start that expert over") from None
+
+
+def _header_json(path: Path, meta: Mapping[str, str], key: str, default: str) -> Any:
+    """The JSON value of shard ``path``'s header field ``key`` (``default`` when absent); ArtifactError naming the file
+    and field when it is not JSON or nested too deeply to read."""
+    try:
+        return json.loads(meta.get(key, default))
+    except (json.JSONDecodeError, RecursionError, TypeError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        raise ArtifactError(f"{path}: its header field {key!r} is {why}; the shard is damaged") from None
 
 
 def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining) -> Path:
@@ -299,7 +313,7 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
             continue
         meta = read_shard_header(path, i, training.epochs, spec.layout.num_params)
         entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
-                        "scores": json.loads(meta.get("scores", "[]")), "seconds": float(meta.get("seconds", "0"))})
+                        "scores": _header_json(path, meta, "scores", "[]"), "seconds": float(meta.get("seconds", "0"))})
     if missing:
         raise ArtifactError(f"{out}: {len(missing)} expert shard(s) missing after training: {', '.join(missing[:5])}")
     index = {**_header(spec, training), "experts": entries}

@@ -112,6 +112,27 @@ def test_an_interrupted_expert_resumes_from_its_last_epoch(tmp_path, blobs):
     assert not (tmp_path / "buf" / "expert_0000.partial.safetensors").exists()
 
 
+def test_a_partial_expert_with_a_damaged_header_is_named_not_a_traceback(tmp_path, blobs):
+    """A partial shard whose header field is nested too deeply (or is not JSON) raised RecursionError /
+    JSONDecodeError from json.loads; it is an ArtifactError naming the file and the field."""
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.errors import ArtifactError
+
+    calls, flaky = _interrupted_at(3, blobs)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+    part = tmp_path / "buf" / "expert_0000.partial.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(part), "pt") as fh:
+        meta = dict(fh.metadata())
+    for field, value in (("scores", "[" * 100000 + "]" * 100000), ("header", "{not json")):
+        save_file(load_file(str(part)), str(part), metadata={**meta, field: value})
+        with pytest.raises(ArtifactError, match=rf"expert_0000.partial.safetensors: its header field '{field}' is"):
+            _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+
+
 def test_buffer_for_another_setting_is_refused_with_the_mismatch_named(tmp_path, blobs):
     buf = _train(tmp_path / "buf", blobs, num=1, epochs=1)
     with pytest.raises(ConfigError, match=r"dataset: buffer 'blobs', this run 'digits'"):
