@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,21 @@ def _foreign_files(out: Path) -> list[str]:
     return found
 
 
+def _listed(manifest: Path) -> tuple[list[str], dict[str, Any]]:
+    """The plain file names the ``manifest`` lists as written beside the set (``written_files``; nothing outside the
+    folder) and their recorded SHA-256 (``written_file_sha256``); empty for a manifest that cannot be read or
+    predates the list."""
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            found = json.load(fh)
+        names, hashes = found.get("written_files", []), found.get("written_file_sha256", {})
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return [], {}
+    if not isinstance(names, list) or not isinstance(hashes, dict):
+        return [], {}
+    return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and n == Path(n).name], hashes
+
+
 def written_files(manifest: Path) -> list[str]:
     """The files beside the set that the run of ``manifest`` wrote and that are still as it wrote them (its
     ``written_files``, the modality's own pictures and views too, a video's ``preview.gif``, whose content still has
@@ -100,18 +116,9 @@ def written_files(manifest: Path) -> list[str]:
     or predates the list (:data:`RUN_FILES` still applies)."""
     from mmdistill.report import file_sha256
 
-    try:
-        with open(manifest, encoding="utf-8") as fh:
-            found = json.load(fh)
-        names, hashes = found.get("written_files", []), found.get("written_file_sha256", {})
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return []
-    if not isinstance(names, list) or not isinstance(hashes, dict):
-        return []
+    names, hashes = _listed(manifest)
     out, left = [], []
     for n in names:
-        if not isinstance(n, str) or n in ("", ".", "..") or n != Path(n).name:
-            continue
         path = manifest.parent / n
         if not path.is_file() or path.is_symlink():
             continue
@@ -124,6 +131,22 @@ def written_files(manifest: Path) -> list[str]:
         log.warning("%s lists %s as written by its run, but %s not the content it recorded: left in place (remove by hand "
                     "what is the old run's)", manifest, ", ".join(left), "that is" if len(left) == 1 else "those are")
     return out
+
+
+#: a temporary file of :func:`mmdistill.io.atomic_path` (``.<name>.<random>.tmp``), left when a run was killed mid-write
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove the temporary files a killed run left in its folder ``out`` (``.accuracy.png.k3j_x9a2.tmp``: a write
+    interrupted before its rename), those of the run's own files only (:data:`RUN_FILES`, the manifest, checkpoint and
+    metrics log, and what its manifest lists as written); logged."""
+    own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *_listed(out / MANIFEST_FILE)[0]}
+    stale = [p for p in out.iterdir() if (m := _TEMPORARY.match(p.name)) and m.group("name") in own and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        log.info("%s: removed %d temporary file(s) a killed run left (%s)", out, len(stale), ", ".join(p.name for p in stale[:5]))
 
 
 def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> Path | None:
@@ -144,6 +167,8 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
         if foreign:
             raise ConfigError(f"output folder {out} holds no mmdistill run but has files a run would replace "
                               f"({', '.join(foreign)}); choose a new or empty --out (--overwrite only replaces a run)")
+    if holds_run and (cfg.resume or cfg.overwrite):
+        _remove_stale_temporaries(out)
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(

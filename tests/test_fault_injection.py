@@ -394,3 +394,20 @@ def test_resume_on_other_training_data_is_refused(tmp_path):
     shutil.rmtree(data / "c")
     folder(data, {"c": 160})  # the data as it was: the run resumes and finishes
     assert image_dm.run(**run, resume=True).manifest["timing"]["resumed_from"] == 2
+
+
+def test_a_killed_runs_temporary_files_are_removed_when_it_is_resumed_or_overwritten(small_run, tmp_path):
+    """A SIGKILL during an atomic write leaves `.accuracy.png.k3j_x9a2.tmp`; nothing removed it. A resume or an
+    overwrite of that run folder removes the temporaries of the run's own files, and no other file."""
+    from types import SimpleNamespace
+
+    from mmdistill.run import prepare_out_dir
+
+    out = _copy(small_run, tmp_path)
+    for name in (".accuracy.png.k3j_x9a2.tmp", ".manifest.json.abcdefgh.tmp", ".preview.gif.a1b2c3d4.tmp"):
+        (out / name).write_text("half")
+    (out / ".notes.txt.abcdefgh.tmp").write_text("a user's")  # not a file of the run
+    (out / "manifest.json").write_text(json.dumps({**json.loads((out / "manifest.json").read_text()),
+                                                   "written_files": ["README.md", "preview.gif"]}))
+    prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == [".notes.txt.abcdefgh.tmp"]
