@@ -9,6 +9,7 @@ does not have is an error that says whether it does not apply to this recipe or 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
@@ -18,6 +19,8 @@ from mmdistill.errors import ConfigError
 from mmdistill.keys import KeyInfo, input_keys
 from mmdistill.resolve import Layer, config_sources
 from mmdistill.schema import DistillConfig
+
+log = logging.getLogger(__name__)
 
 
 class Recipe(Protocol):
@@ -104,6 +107,23 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
     return parser
 
 
+def _warn_repeated_flags(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> None:
+    """Log one warning per flag given more than once (``--ipc 3 ... --ipc 4``: argparse keeps the last, silently), as
+    for a key given twice as ``key=value``."""
+    seen: dict[str, list[str]] = {}
+    for token in tokens:
+        if token == "--":
+            break
+        if not token.startswith("--"):
+            continue
+        action = parser._option_string_actions.get(token.split("=", 1)[0])  # noqa: SLF001 - argparse keeps no public map
+        if action is not None and action.dest not in ("help", "overrides"):
+            seen.setdefault(action.dest, []).append(token.split("=", 1)[0])
+    for dest, given in seen.items():
+        if len(given) > 1:
+            log.warning("flag %s given %d times (%s); the last one is used", given[-1], len(given), ", ".join(given))
+
+
 def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | None = None) -> DistillConfig:
     """The config of ``mmdistill run RECIPE ARGS``: YAML file, flags, then ``key=value`` overrides. ``prog`` names the
     command in the usage line (``mmdistill experts RECIPE``); with ``argv`` None (the recipe run as a script) it is
@@ -111,7 +131,9 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     if prog is None and argv is None:
         prog = f"python {sys.argv[0]}"
     parser = argument_parser(recipe, prog)
-    args, unknown = parser.parse_known_args(list(argv) if argv is not None else None)
+    tokens = list(argv) if argv is not None else sys.argv[1:]
+    _warn_repeated_flags(parser, tokens)
+    args, unknown = parser.parse_known_args(tokens)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
     unknown = [t for t in unknown if t not in late]
     for token in unknown:

@@ -142,3 +142,14 @@ def test_a_key_differing_only_in_case_gets_a_suggestion():
     """Walk 34C #11: `IPC=3` got no "Did you mean ipc?" (difflib compares case-sensitively)."""
     with pytest.raises(ConfigError, match=r"unknown config key 'IPC' in cli\. Did you mean ipc\?"):
         build_config(Cfg, ("cli", {"IPC": 3}))
+
+
+def test_a_flag_given_twice_is_named(caplog):
+    """`--ipc 3 ... --ipc 1`: argparse kept the last silently; one warning names it (as key=value given twice)."""
+    import logging
+
+    from mmdistill.recipes import image_dm
+
+    with caplog.at_level(logging.WARNING):
+        cfg = image_dm.RECIPE.config_from_argv(["--dataset", "digits", "--ipc", "3", "--ipc=1", "--budget", "cpu"])
+    assert cfg.ipc == 1 and "flag --ipc given 2 times (--ipc, --ipc); the last one is used" in caplog.text
