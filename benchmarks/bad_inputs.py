@@ -195,6 +195,46 @@ def cases() -> list[Case]:
             (raw / f"ind.cora.{part}").write_bytes(b"\x80\x02")
         (raw / "ind.cora.test.index").write_text("0\n")
     add(Case("damaged", "truncated Planetoid raw file", lambda t: mmdistill("run", "graph-gcond", "--dataset", "cora", "--data-root", str(t / "tcora"), "--out", str(t / "tc")), truncated_planetoid))
+    # 6. a set received from someone else (session 34's audit)
+    add(Case("received", "manifest: recipe of another modality", lambda t: mmdistill("eval", str(t / "othermod")),
+             lambda t: manifest_edit(t, lambda m: m.__setitem__("recipe", "graph-dm"), "othermod")))
+    add(Case("received", "manifest: a negative ipc", lambda t: mmdistill("show", str(t / "negipc")),
+             lambda t: manifest_edit(t, lambda m: m.__setitem__("ipc", -5), "negipc")))
+    add(Case("received", "manifest: dataset name that would inject card metadata", lambda t: mmdistill(
+        "export", str(t / "inject"), "--to", str(t / "inject-out")),
+        lambda t: manifest_edit(t, lambda m: m.__setitem__("dataset", 'digits"\nlicense: mit'), "inject"),
+        lambda t: "card header injected" if "\nlicense: mit" in (t / "inject-out" / "README.md").read_text() else ""))
+    add(Case("received", "eval of a set whose manifest asks to download", lambda t: mmdistill(
+        "eval", str(t / "dl"), "--runs", "1", "--epochs", "1", "--no-baselines"),
+        lambda t: manifest_edit(t, lambda m: m["config"].update(dataset="cifar10", data_root=str(t / "dl-root"), download=True), "dl"),
+        lambda t: "downloaded" if (t / "dl-root").exists() and any((t / "dl-root").iterdir()) else ""))
+    # 7. config files and resume on other data
+    def yaml_files(tmp: Path) -> None:
+        (tmp / "dup.yaml").write_text("ipc: 2\nipc: 3\n")
+        (tmp / "latin.yaml").write_bytes(b"ipc: 2\n\xff\xfe bad\n")
+    add(Case("values", "YAML config giving a key twice", lambda t: mmdistill("run", "image-dm", "--config", str(t / "dup.yaml"), *FAST_IMAGE,
+                                                                           "--out", str(t / "dupy")), yaml_files))
+    add(Case("values", "YAML config that is not UTF-8", lambda t: mmdistill("run", "image-dm", "--config", str(t / "latin.yaml"), *FAST_IMAGE,
+                                                                          "--out", str(t / "latin")), yaml_files))
+
+    def interrupted_then_changed(tmp: Path) -> None:
+        from PIL import Image
+
+        data = tmp / "resdata"
+        for c, shade in (("a", 20), ("b", 90), ("c", 160)):
+            (data / c).mkdir(parents=True, exist_ok=True)
+            for i in range(4):
+                Image.new("L", (8, 8), shade + 10 * i).save(data / c / f"{i}.png")
+        code, err = _run(mmdistill("run", "image-dm", "--dataset", "imagefolder", "--data-root", str(data), "--ipc", "1",
+                                   "iterations=4", "checkpoint_every=1", "--no-evaluate", "--no-progress", "--out", str(tmp / "res")))
+        assert code == 0, err
+        (tmp / "res" / "manifest.json").unlink()  # as a run killed after its last checkpoint
+        for i in range(4):
+            Image.new("L", (8, 8), 200 + 10 * i).save(data / "c" / f"{i}.png")  # the class's images replaced
+    add(Case("nothing lost", "--resume on changed training data", lambda t: mmdistill(
+        "run", "image-dm", "--dataset", "imagefolder", "--data-root", str(t / "resdata"), "--ipc", "1", "iterations=6",
+        "checkpoint_every=1", "--no-evaluate", "--no-progress", "--out", str(t / "res"), "--resume"), interrupted_then_changed,
+        lambda t: "" if (t / "res" / "checkpoint.safetensors").exists() and not (t / "res" / "manifest.json").exists() else "run finished on mixed data"))
     return out
 
 
