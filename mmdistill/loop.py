@@ -25,7 +25,8 @@ from typing import Any, Callable, Mapping, Protocol
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun
+from mmdistill.data_identity import DATA_KEY, check_same_data
+from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
@@ -236,35 +237,6 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
     return iteration, elapsed, best
-
-
-#: the entry of a checkpoint's ``resume_keys`` that identifies the real training data the run distils from (not a
-#: config key: :func:`check_same_data` compares it, and a checkpoint written before it existed has none)
-DATA_KEY = "training_data"
-#: what each field of the data identity is, for the refusal
-_DATA_FIELDS = {"classes": "class names", "train_samples": "training samples", "train_labels": "training labels (their order)",
-                "train_inputs": "the training samples' content"}
-
-
-def check_same_data(path: Path, saved: Any, now: Any) -> None:
-    """DataError when the checkpoint ``path`` was written while distilling other real training data than ``now``
-    (``resume_keys[DATA_KEY]``: class names, sample count, a digest of the labels and of the samples): the resumed
-    run would finish a set that mixes the two (a class folder replaced, images added). Not checked when either side
-    has no identity (a checkpoint written before it was recorded; data that offers none)."""
-    if not isinstance(saved, dict) or not isinstance(now, dict):
-        return
-    differ = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k in saved and k in now]
-    if not differ:
-        return
-    said = []
-    for k in differ:
-        if k in ("classes", "train_samples"):
-            said.append(f"{_DATA_FIELDS[k]} {saved[k]} -> {now[k]}")
-        else:
-            said.append(f"{_DATA_FIELDS.get(k, k)} differ")
-    raise DataError(f"cannot resume {path}: the real training data is not the data the run was distilling ({'; '.join(said)}): "
-                    "the set would mix the two; point the run at that data again, or start over (--overwrite) or choose "
-                    "another --out")
 
 
 def _check_same_selection(path: Path, best: BestSet, select: Selector) -> None:

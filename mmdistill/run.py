@@ -25,13 +25,14 @@ from typing import Any, Callable
 import torch
 
 from mmdistill.context import MatchContext
+from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import DATA_KEY, Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
+from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
 from mmdistill.memory import check_fits
 from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
@@ -267,26 +268,6 @@ def distill(
         raise
     finally:
         close_workers(workers)
-
-
-def training_data_identity(data: Any) -> dict[str, Any] | None:
-    """What a checkpoint records of the real training data (``resume_keys[DATA_KEY]``), so that a resume on other
-    data is refused (:func:`mmdistill.loop.check_same_data`): the class names, the experts' data fingerprint (sample
-    count and a digest of the labels, or the data's own ``fingerprint()``) and, for a training tensor ``train.x`` of
-    at most 2^28 values (1 GiB of float32, hashed in about a second), a digest of its content. None when the data
-    offers none of these."""
-    from mmdistill.buffer import content_digest
-    from mmdistill.expert_runs import data_fingerprint
-    from mmdistill.share import data_classes
-
-    identity: dict[str, Any] = {}
-    if (classes := data_classes(data)) is not None:
-        identity["classes"] = classes
-    identity.update(data_fingerprint(data) or {})
-    x = getattr(getattr(data, "train", None), "x", None)
-    if isinstance(x, torch.Tensor) and x.numel() <= 1 << 28:
-        identity["train_inputs"] = content_digest(x)
-    return identity or None
 
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,

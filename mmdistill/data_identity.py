@@ -1,0 +1,55 @@
+"""What a checkpoint records of the real training data a run distils from, and the refusal of a resume on other data.
+
+A run interrupted, its data folder changed (a class folder replaced, images added or relabelled), then resumed would
+finish a set distilled from two datasets. The checkpoint's ``resume_keys`` therefore carry, beside the config keys,
+:data:`DATA_KEY`: the class names and the experts' data fingerprint (sample count and a digest of the labels in order,
+or the data's own ``fingerprint()``: image-text pairs). The samples' values are not hashed: they are normalised by
+floating-point sums whose last bits depend on the thread count, and an identical folder must resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmdistill.errors import DataError
+from mmdistill.keys import clipped
+
+#: the entry of a checkpoint's ``resume_keys`` that identifies the real training data (not a config key: a checkpoint
+#: written before it existed has none, and is not checked)
+DATA_KEY = "training_data"
+#: what each field of the identity is, for the refusal
+_FIELDS = {"classes": "class names", "train_samples": "training samples", "train_labels": "training labels (their order)"}
+
+
+def training_data_identity(data: Any) -> dict[str, Any] | None:
+    """``{"classes": [...], "train_samples": N, "train_labels": digest}`` of real ``data`` (the experts' fingerprint:
+    :func:`mmdistill.expert_runs.data_fingerprint`, and the class names); None when the data offers neither."""
+    from mmdistill.expert_runs import data_fingerprint
+    from mmdistill.share import data_classes
+
+    identity: dict[str, Any] = {}
+    if (classes := data_classes(data)) is not None:
+        identity["classes"] = classes
+    identity.update(data_fingerprint(data) or {})
+    return identity or None
+
+
+def check_same_data(path: Path, saved: Any, now: Any) -> None:
+    """DataError when the checkpoint ``path`` was written while distilling other real training data than ``now`` (both
+    :func:`training_data_identity`): the resumed run would finish a set that mixes the two. Not checked when either
+    side has no identity (a checkpoint written before it was recorded; data that offers none); only the fields both
+    record are compared."""
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        return
+    differ = [k for k in sorted(set(saved) & set(now)) if saved[k] != now[k]]
+    if not differ:
+        return
+    said = [f"{_FIELDS[k]} {clipped(repr(saved[k]), 120)} -> {clipped(repr(now[k]), 120)}" if k in ("classes", "train_samples")
+            else f"{_FIELDS.get(k, k)} differ" for k in differ]
+    raise DataError(f"cannot resume {path}: the real training data is not the data the run was distilling ({'; '.join(said)}): "
+                    "the set would mix the two; point the run at that data again, or start over (--overwrite) or choose "
+                    "another --out")
+
+
+__all__ = ["DATA_KEY", "check_same_data", "training_data_identity"]
