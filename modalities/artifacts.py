@@ -114,8 +114,8 @@ def write_class_index(folder: Path, classes: list[str], names: list[str], labels
 
 #: the reason a hidden entry (``.DS_Store``, ``.git/``) is listed by :func:`scan_files`
 HIDDEN = "hidden"
-#: the reason a link to a folder is listed by :func:`scan_files` (and at an ImageFolder's class level): links to
-#: folders are never followed, so a tree is read as it lies on disk (no loops, nothing outside it)
+#: the reason a link to a folder inside a scanned folder is listed by :func:`scan_files`: such links are not followed,
+#: so a class folder is read as it lies on disk (no loops)
 LINKED_FOLDER = "link to a folder, not followed"
 
 

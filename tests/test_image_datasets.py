@@ -629,25 +629,21 @@ def test_images_without_an_exif_turn_are_read_exactly_as_stored(tmp_path):
     assert ds.report.as_dict()["counts"] == {"ignored": 0, **NONE_ALTERED}
 
 
-def test_folder_link_at_the_data_root_is_skipped_and_named_like_inside_a_class(tmp_path, image_log):
-    """A link to a folder at the data root became a class (``c_link``), named nowhere, while inside a class folder a
-    folder link is skipped ("link to a folder, not followed") and README says links to folders are not read. Now the
-    root level does the same: skipped, named in the warning and the load report; the data root and its train/ and
-    test/ folders may still be links (they are the data the user points at)."""
+def test_a_class_folder_may_be_a_link_and_is_named_in_the_log(tmp_path, image_log):
+    """A class folder that is a link is read (a subset of a larger tree made of links is common; an earlier change
+    today skipped it and trained on fewer classes with exit 0), and the log names where it points; inside a class
+    folder links to folders are still not followed."""
+    import logging
+
     _tree(tmp_path / "data", {"a": 2, "b": 2})
     _tree(tmp_path / "elsewhere", {"c": 2})
     (tmp_path / "data" / "c_link").symlink_to(tmp_path / "elsewhere" / "c")
-    ds = load_image_dataset("imagefolder", tmp_path / "data")
-    assert ds.classes == ["a", "b"] and len(ds.x_train) + len(ds.x_test) == 4
-    assert ds.report.as_dict()["files"]["ignored"] == ["c_link"]
-    assert ds.report.items("ignored")[0][1] == "link to a folder, not followed"
-    assert "c_link (link to a folder, not followed)" in image_log.text
-    (tmp_path / "links").mkdir()  # nothing but links: the message says why no class was found
-    (tmp_path / "links" / "c").symlink_to(tmp_path / "elsewhere" / "c")
-    with pytest.raises(DataError, match=r"holds no class folders.*1 link to folders, e\.g\. c, which are not followed"):
-        load_image_dataset("imagefolder", tmp_path / "links")
+    with image_log.at_level(logging.INFO):
+        ds = load_image_dataset("imagefolder", tmp_path / "data")
+    assert ds.classes == ["a", "b", "c_link"] and len(ds.x_train) + len(ds.x_test) == 6
+    assert "1 class folder read through a link: c_link ->" in image_log.text
     (tmp_path / "split").mkdir()  # a root given as a link, and train/ and test/ links, are read
-    (tmp_path / "split" / "train").symlink_to(tmp_path / "data")
+    (tmp_path / "split" / "train").symlink_to(_tree(tmp_path / "train", {"a": 2, "b": 2}))
     (tmp_path / "split" / "test").symlink_to(_tree(tmp_path / "test", {"a": 1, "b": 1}))
     (tmp_path / "split_link").symlink_to(tmp_path / "split")
     split = load_image_dataset("imagefolder", tmp_path / "split_link")

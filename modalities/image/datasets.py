@@ -18,8 +18,8 @@ Sources (one small loader function each):
 Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
 :class:`~mmdistill.errors.DataError` naming the file, folder or class, bad arguments
 :class:`~mmdistill.errors.ConfigError`. An ImageFolder entry the loader does not read (a file of another
-type, a hidden file or folder, a link to a folder -- at the class level or inside a class folder; the data root and
-its ``train``/``test``/``val`` folders may be links --, a file outside the class folders, a folder the train/test
+type, a hidden file or folder, a link to a folder inside a class folder -- class folders, the data root and its
+``train``/``test``/``val`` folders may be links --, a file outside the class folders, a folder the train/test
 layout does not use) is logged as a warning and listed in :attr:`ImageDataset.report`, never dropped unseen. An
 image read otherwise than as stored is counted there too: turned upright by its EXIF orientation tag (logged), and,
 each in a warning, a multi-frame file read as its first frame, transparency dropped, an image enlarged to
@@ -46,7 +46,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import HIDDEN, LINKED_FOLDER, classes_without_test, scan_files
+from ..artifacts import HIDDEN, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -553,17 +553,18 @@ def _count(n: int, one: str, many: str) -> str:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    """The non-hidden folders directly in ``folder``, links to folders left out (they are not read)."""
+    """The non-hidden folders directly in ``folder`` (a link to a folder counts: class folders may be links)."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
 
 
 def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dict[str, list[Path]]:
-    """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder.
-    Entries not read (hidden ones, links to folders -- not followed here either, as inside a class folder --, files
-    beside the class folders, non-images) go to ``ignored``."""
+    """{class name: its image files} of ``root/<class>/...``; DataError on an empty root or class folder. A class
+    folder may be a link (a subset of a larger tree made of links is common; logged); inside a class folder links to
+    folders are not followed. Entries not read (hidden ones, files beside the class folders, non-images) go to
+    ``ignored``."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     ignored = [] if ignored is None else ignored
@@ -573,19 +574,19 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
     for p in sorted(root.iterdir()):
         if p.name.startswith("."):
             ignored.append((p, HIDDEN))
-        elif p.is_symlink() and p.is_dir():
-            links.append((p, LINKED_FOLDER))
         elif p.is_dir():
             class_dirs.append(p)
+            if p.is_symlink():
+                links.append(p)
         else:
             outside.append((p, "file outside the class folders" if p.exists() else "broken link"))
     if not class_dirs:
         seen = f"; it holds {len(outside)} file(s) outside any class folder, e.g. {outside[0][0].name}" if outside else ""
-        if links:
-            seen += (f"; it holds {_count(len(links), 'link', 'links')} to folders, e.g. {links[0][0].name}, which are not "
-                     "followed (put the class folders, or copies of them, in the data root)")
         raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>){seen}")
-    ignored += links + outside
+    if links:
+        log.info("%s: %s read through a link: %s", root, _count(len(links), "class folder", "class folders"),
+                 ", ".join(f"{p.name} -> {os.path.realpath(p)}" for p in links[:5]) + (" ..." if len(links) > 5 else ""))
+    ignored += outside
     tree = {}
     for d in class_dirs:
         own: list[tuple[Path, str]] = []
