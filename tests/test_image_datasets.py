@@ -611,6 +611,11 @@ def test_exif_orientation_turns_phone_photos_upright(tmp_path, image_log):
     # one distinct line (caplog may hold a record twice: through the fixture's handler and the root's)
     ((level, line),) = {(r.levelno, r.getMessage()) for r in image_log.records if "EXIF orientation" in r.getMessage()}
     assert level == logging.INFO and "train/x/phone.jpg (orientation 6" in line
+    (tmp_path / "mixed" / "a").mkdir(parents=True)  # photos all stored 16x8, one turned: the refusal says why they differ
+    _png(tmp_path / "mixed" / "a" / "plain.png", size=(16, 8))
+    _phone_photo(tmp_path / "mixed" / "a" / "phone.jpg")
+    with pytest.raises(DataError, match=r"phone.jpg is 8x16 \(turned upright by its EXIF orientation 6; stored 16x8\)"):
+        load_image_dataset("imagefolder", tmp_path / "mixed")
 
 
 def test_images_without_an_exif_turn_are_read_exactly_as_stored(tmp_path):

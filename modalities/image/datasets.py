@@ -732,12 +732,15 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                         if img.size != (size[1], size[0]):
                             img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
                     else:
-                        first.setdefault("size", (path, img.size))
+                        turned = f" (turned upright by its EXIF orientation {orientation}; stored {stored[0]}x{stored[1]})" \
+                            if orientation is not None else ""
+                        first.setdefault("size", (path, img.size, turned))
                         w0, h0 = first["size"][1]  # type: ignore[misc]
                         if img.size != (w0, h0):
                             raise DataError(
-                                f"mixed image sizes: {first['size'][0]} is {w0}x{h0} but {path} is "
-                                f"{img.size[0]}x{img.size[1]} (width x height); pass image_size=N (--image-size N) to resize all images"
+                                f"mixed image sizes: {first['size'][0]} is {w0}x{h0}{first['size'][2]} but {path} is "
+                                f"{img.size[0]}x{img.size[1]}{turned} (width x height, as photo viewers show them); pass "
+                                "image_size=N (--image-size N) to resize all images"
                             )
                     arr = np.asarray(img, dtype=np.uint8)
             for w in seen:
