@@ -762,7 +762,7 @@ def test_frames_of_mixed_channels_name_a_file_of_each_and_conversions_are_counte
     from mmdistill.modalities.audio_visual.loaders import _read_image
 
     converted: list = []
-    assert _read_image(root / "la.png", converted).shape == (1, 8, 8)  # grey with alpha stays grey (before: 3 channels)
+    assert _read_image(root / "la.png", converted).shape == (3, 8, 8)  # as before today: sets made from LA frames still fit
     assert converted == [(str(root / "la.png"), "mode LA: alpha channel dropped")]
 
 
@@ -812,6 +812,10 @@ def test_video_class_folders_hold_out_readable_clips_and_given_splits_are_kept(t
     data = MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.2, seed=seed))
     assert torch.bincount(data.test.y, minlength=2).tolist() == [1, 1] and len(data.train) == 6
     assert "classes_without_test" not in data.meta["load_report"]["facts"] and data.meta["split_rule"] == SPLIT_RULE
+    (root / "a" / "broken.avi").unlink()  # every clip readable: the split is discover's, as before today (no new rule)
+    plain = MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.2, seed=seed))
+    drawn = {str(it.path) for it in discover(root, "files", None, 0.2, seed) if it.split == "test"}
+    assert set(plain.test.names) == drawn and "split_rule" not in plain.meta
     given = tmp_path / "given"
     _clip_classes(given / "train", per_class=2)
     (given / "test" / "a").mkdir(parents=True)

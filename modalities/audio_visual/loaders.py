@@ -5,9 +5,9 @@ Sources (``dataset``):
 * ``video``: clips with sound (``data_root`` laid out as the video adapter reads it: class folders, train/test
   folders, or a ``path,label,split`` CSV such as kinetics-tiny's ``clips.csv``); the middle frame through decord's
   ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio; decord's
-  own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: ``test_fraction``
-  of each class's readable clips is held out, seeded, after decoding (as the CSV loader does); train/test folders and
-  split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
+  own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: the video
+  adapter's seeded ``test_fraction`` of each class, drawn again among the readable clips (as the CSV loader draws) when
+  one cannot be read; train/test folders and split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
   out and hidden entries are named in the log and the load report (``ignored``, ``unused``);
 * ``csv``: a CSV ``image_path,audio_path,label[,split]`` (paths relative to the CSV; optional ``image_label`` and
   ``audio_label`` columns must agree with each other; without a split column, or with it empty on every row,
@@ -142,7 +142,7 @@ def load_pairs(cfg: Any) -> AVData:
         pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report)
-        if report.facts.get("split_drawn"):  # drawn among the readable clips (before: over the files, undecoded)
+        if report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
             data.meta["split_rule"] = SPLIT_RULE
         return data
     raise ConfigError(f"unknown audio-visual dataset {name!r}; choose from {', '.join(BUILT_IN)} or a name given to register_tensors "
@@ -473,7 +473,7 @@ def _split(value: str, path: Path, row: int) -> str | None:
 
 
 #: Pillow modes read as one grey channel (``I``/``F`` after :func:`~..image.datasets.to_8bit`); others become RGB
-GREY_MODES = ("1", "L", "LA", "La", "I", "F")
+GREY_MODES = ("1", "L", "I", "F")  # grey with alpha (LA) is read as RGB, as before: sets and CSVs mixing it with RGB keep working
 
 
 def _read_image(path: Path, converted: list[tuple[str, str]] | None = None) -> Tensor:
@@ -593,8 +593,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         log.info("%s: %d clip(s) whose sound track and video differ in length (kept: the middle frame with the centred %g s of "
                  "sound): %s%s", root, len(mismatched), cfg.duration, "; ".join(mismatched[:3]), " ..." if len(mismatched) > 3 else "")
     classes = sorted({it.label for it in items}, key=_natural)
-    if report.facts.get("split_drawn"):  # class folders: drawn among the readable clips (discover drew over the files)
-        _hold_out(pairs, classes, cfg.test_fraction, cfg.seed)
+    if report.facts.get("split_drawn") and bad:  # class folders with unreadable clips: drawn again among the readable ones
+        _hold_out(pairs, classes, cfg.test_fraction, cfg.seed)  # (every clip readable: discover's split, as before)
+        report.facts["split_redrawn"] = True
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 
 
