@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -158,25 +157,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented JSON; a float that is NaN or infinite is written as ``null`` (strict JSON
-    readers, as the Hub's, refuse ``NaN``; :func:`read_json` still reads files that hold it)."""
-    text = json.dumps(finite_json(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    """Atomically write ``obj`` as indented JSON. A NaN or infinite float is written as Python's ``json`` writes it
+    (``NaN``: :func:`read_json` reads it back as a number; written as ``null`` it came back as None, which every
+    reader of a metric would then have to expect)."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
     return Path(path)
-
-
-def finite_json(obj: Any) -> Any:
-    """``obj`` with every float that is NaN or infinite (in dicts, lists and tuples, and one-element tensors) as None."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return finite_json(obj.item())
-    return obj
 
 
 def _require_file(path: Path) -> None:
