@@ -47,7 +47,7 @@ def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
 def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
     """``"5 clips"``: ``n`` with the set's sample noun (the manifest's ``sample_noun``, else the adapter's, else
     "sample"), plural unless ``n`` is 1."""
-    noun = manifest.get("sample_noun") or (modality.sample_noun if modality is not None else "sample")
+    noun = manifest.get("sample_noun") or getattr(modality, "sample_noun", None) or "sample"  # an adapter from before the noun
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 

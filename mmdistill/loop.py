@@ -212,7 +212,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     if select is not None:
         blob = meta.get("selection")
         try:
-            best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select.metric, dict(select.keys))
+            best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select.metric, _plain_keys(_selector_keys(select)))
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise ArtifactError(f"{path}: its selection state is damaged ({type(exc).__name__}: {exc})") from None
         _check_same_selection(path, best, select)
@@ -245,10 +245,15 @@ def _check_same_selection(path: Path, best: BestSet, select: Selector) -> None:
     no keys."""
     if not best.history or best.metric == select.metric:
         return
-    changed = changed_keys(best.keys, _plain_keys(select.keys)) if best.keys else []
+    changed = changed_keys(best.keys, _plain_keys(_selector_keys(select))) if best.keys else []
     what = (f"keys that change how the sets are scored differ ({'; '.join(changed)})" if changed else
             f"its sets were scored by {best.metric}, this run would score by {select.metric}")
     raise ConfigError(f"cannot resume {path}: {what}; resume with the settings of the first run, or start over (--overwrite)")
+
+
+def _selector_keys(select: Selector) -> Mapping[str, Any]:
+    """``select.keys``, or none for a selector written before :class:`~mmdistill.selection.Selector` had them."""
+    return getattr(select, "keys", None) or {}
 
 
 def _plain_keys(keys: Mapping[str, Any]) -> dict[str, Any]:
@@ -336,7 +341,7 @@ def run_loop(
     ckpt = out_dir / CHECKPOINT_FILE
     log = MetricsLog(out_dir / METRICS_FILE)
     start, elapsed, resumed_from = 0, 0.0, None
-    best = BestSet(select.metric, _plain_keys(select.keys)) if select is not None else None
+    best = BestSet(select.metric, _plain_keys(_selector_keys(select))) if select is not None else None
     if resume and ckpt.exists():
         start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select)
         resumed_from = start

@@ -57,7 +57,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
         "ipc": cfg.ipc,
         "seed": cfg.seed,
         "num_classes": syn.num_classes,
-        "sample_noun": modality.sample_noun,
+        "sample_noun": getattr(modality, "sample_noun", "sample"),  # a plugin adapter written before the noun existed
         "config": to_dict(cfg),
         "config_sources": config_sources(cfg),
         "versions": versions(modality),

@@ -160,3 +160,13 @@ def test_resume_refusal_of_another_selection_names_the_changed_key(tmp_path, blo
     other.metric = "closeness to the peak 4"
     with pytest.raises(ConfigError, match=r"keys that change how the sets are scored differ \(peak: 1 -> 4\)"):
         _run(_set(blobs), tmp_path, other, resume=True)
+
+
+def test_a_selector_without_keys_still_runs(tmp_path, blobs):
+    """A selector written before Selector.keys existed (a plugin's): the run selects as before (it failed with an
+    AttributeError)."""
+    syn = _set(blobs)
+    old = _PeakAt(syn.x.detach(), peak=2)
+    del old.keys
+    res = _run(syn, tmp_path, old, iterations=3)
+    assert res.selection["selected_iteration"] == 2
