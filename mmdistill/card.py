@@ -157,11 +157,14 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
 
 def _inert(value: Any) -> Any:
     """``value`` with every string (keys too, recursively) made inert in Markdown: line breaks and other control
-    characters become spaces, ``&``, ``<`` and ``>`` HTML entities, a backtick a prime (a manifest is input: a set
-    received from someone else must not add headings, HTML or links to the card it is published with)."""
+    characters become spaces, ``&``, ``<`` and ``>`` HTML entities, a backtick a prime, and ``[``, ``]``, ``!`` and
+    ``|`` are backslash-escaped (no link, image or table cell can start or end in them; a bare URL stays text a
+    renderer may link). A manifest is input: a set received from someone else must not add headings, HTML, links or
+    table columns to the card it is published with."""
     if isinstance(value, str):
         flat = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value)
-        return html.escape(flat, quote=False).replace("`", "\u2032")
+        escaped = html.escape(flat, quote=False).replace("`", "\u2032")
+        return re.sub(r"([\[\]!|])", r"\\\1", escaped)
     if isinstance(value, Mapping):
         return {_inert(k): _inert(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

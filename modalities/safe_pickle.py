@@ -15,6 +15,12 @@ classes, OGB, torchvision's CIFAR-10/100) for the duration of a call: ``pickle.l
 Inside the guard a refused global raises :class:`PickleRefused`, which is not an :class:`Exception`: a library that
 catches errors of its first reader and retries with another (``pandas.read_pickle`` catches ``ValueError`` and
 unpickles again with its own reader) cannot swallow it; the guard turns it into a :class:`DataError` on the way out.
+
+Limits: the swap is of module attributes, so code holding its own reference taken before the guard (``from pickle
+import Unpickler`` at import time, a C-level subclass of ``_pickle.Unpickler``, ``dill``) is not covered; the dataset
+classes mmdistill reaches (PyG, OGB, torchvision's CIFAR) call ``pickle``/``numpy``/``torch``/``pandas`` through
+their modules. The swap is process-wide while the guard lasts (serialised by a lock): another thread that unpickles
+meanwhile gets the restricted reader too.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ cannot change the card's YAML header, add HTML, links or headings to its body, o
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 
@@ -40,6 +41,10 @@ def test_manifest_text_is_inert_in_the_card_body():
     assert "<script>" not in body and "&lt;script&gt;" in body
     assert "\n# Heading" not in body  # the newline that would start a heading is a space
     assert "dm`code`" not in body and "dm\u2032code\u2032" in body
+    assert "[click](javascript" not in body and "\\[click\\](javascript" in body  # not a link any more
+    card = render_card(_manifest(dataset="d ![x](https://e.example/p.png) | col"))
+    assert "![x](" not in card and "\\!\\[x\\](" in card
+    assert not re.search(r"(?<!\\)\| col", card.split("---\n", 2)[2])  # a table cell cannot end in a manifest value
 
 
 def test_a_config_string_with_backticks_cannot_close_the_config_fence():
