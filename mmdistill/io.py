@@ -332,9 +332,11 @@ _UNVERIFIED: set[Path] = set()
 
 
 def verify_export_files(set_folder: Path) -> None:
-    """ArtifactError naming the first data file of the export around ``set_folder`` that is missing or differs (size,
-    then sha256) from :func:`record_export_files`' record: its Hugging Face data no longer is the set in ``set_folder``.
-    An export without the record (an earlier mmdistill's) is read as it is, with one warning."""
+    """ArtifactError naming the first data file of the export around ``set_folder`` that differs (size, then sha256)
+    from :func:`record_export_files`' record: its Hugging Face data no longer is the set in ``set_folder``. Files the
+    record lists that are gone (a copy of the parquet file and ``mmdistill/`` alone) are named in one warning: the set
+    itself is intact. An export without the record (an earlier mmdistill's) is read as it is, with one warning. This
+    detects data edited or damaged after the export, not a forgery: whoever edits the data can rewrite the record."""
     record_path, root = set_folder / EXPORT_RECORD, set_folder.parent
     if not record_path.exists() and not record_path.is_symlink():
         if set_folder.name == EXPORT_SET_DIR and (root / "dataset_info.json").is_file() and set_folder.resolve() not in _UNVERIFIED:
@@ -346,11 +348,13 @@ def verify_export_files(set_folder: Path) -> None:
     if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
                                               and not Path(k).is_absolute() and ".." not in Path(k).parts for k, v in files.items()):
         raise ArtifactError(f"{record_path} does not map each data file of the export to its size and sha256; the record is damaged")
+    missing = []
     for name, want in files.items():
         path = root / name
         if not path.is_file():
-            problem = "is missing"
-        elif path.stat().st_size != want["size"]:
+            missing.append(name)
+            continue
+        if path.stat().st_size != want["size"]:
             problem = f"has {path.stat().st_size} bytes, {want['size']} when it was exported"
         elif file_digest(path)["sha256"] != want["sha256"]:
             problem = "has other contents (sha256) than when it was exported"
@@ -358,6 +362,10 @@ def verify_export_files(set_folder: Path) -> None:
             continue
         raise ArtifactError(f"{path} {problem}: the Hugging Face data no longer is the set in {set_folder} (edited or damaged "
                             "after the export); export the set again, or use the set in that folder")
+    if missing and set_folder.resolve() not in _UNVERIFIED:
+        _UNVERIFIED.add(set_folder.resolve())
+        log.warning("%s: %d data file(s) the export wrote are not here (%s): the set in %s is read as it is, and those files "
+                    "cannot be checked", root, len(missing), ", ".join(missing[:5]), set_folder)
 
 
 # --------------------------------------------------------------------------- metrics log

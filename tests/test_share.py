@@ -310,14 +310,17 @@ def test_hf_export_never_touches_a_folder_beside_its_target(share_root, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hf.tmp", "hf"]
 
 
-def test_read_hf_names_damaged_dataset_files(share_root, tmp_path):
+def test_read_hf_names_damaged_dataset_files(share_root, tmp_path, caplog):
     pytest.importorskip("datasets")
     from mmdistill.errors import ArtifactError
 
     target = export_hf(make_set("image", share_root / "image"), tmp_path / "hf")
-    (target / "state.json").unlink()
-    with pytest.raises(ArtifactError, match=f"{target / 'state.json'} is missing: the Hugging Face data no longer is the set"):
-        mmdistill.load(target)  # the export's record of its data files names the file
+    (target / "state.json").unlink()  # a partial copy: the set in mmdistill/ is intact and loads, the gap is named
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        assert len(mmdistill.load(target)) > 0
+    assert "1 data file(s) the export wrote are not here (state.json)" in caplog.text
     (target / "mmdistill" / "export_files.json").unlink()  # an export of an earlier version: no record
     with pytest.raises(ArtifactError, match="the Hugging Face dataset does not load"):
         read_hf(target)
