@@ -167,6 +167,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
                           f"{short_repr(value2)} (line {line2}); keep one", key=str(exc.key)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is not valid YAML (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of key: value, got {type(data).__name__}")
     for name in data:

@@ -153,3 +153,10 @@ def test_a_flag_given_twice_is_named(caplog):
     with caplog.at_level(logging.WARNING):
         cfg = image_dm.RECIPE.config_from_argv(["--dataset", "digits", "--ipc", "3", "--ipc=1", "--budget", "cpu"])
     assert cfg.ipc == 1 and "flag --ipc given 2 times (--ipc, --ipc); the last one is used" in caplog.text
+
+
+def test_a_config_file_nested_too_deeply_is_named(tmp_path):
+    """PyYAML recursed until RecursionError (a traceback) on a value nested 20,000 levels deep."""
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError, match=r"deep.yaml is not valid YAML \(nested too deeply\)"):
+        load_yaml(tmp_path / "deep.yaml")

@@ -706,3 +706,12 @@ def test_preview_of_captions_the_font_lacks_logs_once_instead_of_a_warning_per_g
     assert (tmp_path / "p.png").stat().st_size > 0
     if "show as boxes" in caplog.text:  # the installed font lacks them (matplotlib's DejaVu Sans has no CJK)
         assert "caption character(s) are not in the installed font" in caplog.text
+
+
+def test_a_caption_json_nested_too_deeply_is_named(tmp_path):
+    """json.loads raised RecursionError (a traceback) on a caption file nested too deeply."""
+    from mmdistill.modalities.image_text.loaders import _load_json
+
+    (tmp_path / "captions.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(DataError, match=r"captions.json is not valid JSON \(nested too deeply\)"):
+        _load_json(tmp_path / "captions.json")

@@ -448,6 +448,8 @@ def _read_json_file(path: Path, kind: type) -> object:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path} is not readable JSON ({short_error(exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not readable JSON (nested too deeply)") from None
     if not isinstance(value, kind):
         raise ConfigError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, found {type(value).__name__}")
     return value

@@ -160,6 +160,8 @@ def _load_json(path: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DataError(f"{path} is not valid JSON (nested too deeply)") from None
 
 
 def _string(value: object, path: Path, where: str, field: str) -> str:

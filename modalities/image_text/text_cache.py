@@ -117,7 +117,7 @@ def load_caption_bank(path: str | Path, folder: str | Path | None = None) -> tup
     try:
         tensors, meta = load_tensors_with_metadata(path)
         captions = json.loads(meta["captions"])
-    except (ArtifactError, KeyError, json.JSONDecodeError, OSError):
+    except (ArtifactError, KeyError, json.JSONDecodeError, OSError, RecursionError):
         return None
     emb = tensors.get("text")
     if emb is None or emb.shape[0] != len(captions):
