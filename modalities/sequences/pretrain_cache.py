@@ -2,7 +2,8 @@
 again (TD3's reference pretrains with RecBole once and loads the saved checkpoint for every distillation run).
 
 One safetensors file per pretrained learner under ``<cache>/sequences`` (:func:`mmdistill.cache_dir.cache_root`,
-or the config's ``pretrain_cache_dir``), named by a key that covers everything the weights depend on: the data (every
+or the config's ``pretrain_cache_dir``), named by a key that covers everything the weights depend on: the code
+(:data:`CODE_VERSION` and mmdistill's version), the data (every
 user's training sequence and held-out items, the item count, the input length), the learner's keys, the pretraining
 keys, the seed, and the build, thread count and CPU kernels of torch (pretraining sums in floating point: another
 build or thread count gives other last digits, so its weights are not the ones this run would compute). A file is
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: the cache file's format tag; a change of what the file holds changes it
 FORMAT = "mmdistill.sequences.pretrained/1"
+#: raise it with any change to the learners or to how they are pretrained (nets.py, train.py's pretraining and
+#: selection): every cached learner is then pretrained again, never read stale
+CODE_VERSION = 1
 #: the config keys a pretrained learner depends on (the learner's shape and dropout, the pretraining schedule, the seed)
 PRETRAIN_KEYS = ("hidden_size", "inner_size", "n_heads", "n_layers", "hidden_dropout", "attn_dropout", "gru_embedding",
                  "gru_hidden", "gru_layers", "gru_dropout", "pretrain_epochs", "pretrain_lr", "pretrain_batch", "seed")
@@ -51,8 +55,10 @@ def data_fingerprint(data: SequenceData) -> str:
 
 def pretrain_key(data: SequenceData, cfg: Any, arch: str) -> dict[str, Any]:
     """What a pretrained ``arch`` learner on ``data`` under ``cfg`` depends on, as JSON-ready values."""
-    return {"format": FORMAT, "arch": arch, "data": data_fingerprint(data), **{k: getattr(cfg, k) for k in PRETRAIN_KEYS},
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
+    from mmdistill import __version__
+
+    return {"format": FORMAT, "code": CODE_VERSION, "mmdistill": __version__, "arch": arch, "data": data_fingerprint(data),
+            **{k: getattr(cfg, k) for k in PRETRAIN_KEYS}, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
@@ -94,4 +100,4 @@ def write_pretrained(path: Path, key: dict[str, Any], state: dict[str, Tensor], 
         log.warning("pretrained-learner cache %s cannot be written (%s); the next run pretrains again", path, exc)
 
 
-__all__ = ["FORMAT", "PRETRAIN_KEYS", "cache_file", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]
+__all__ = ["CODE_VERSION", "FORMAT", "PRETRAIN_KEYS", "cache_file", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]
