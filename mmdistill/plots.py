@@ -102,13 +102,15 @@ def wrap_line(line: str, chars: int) -> str:
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Lay out ``fig`` (titles wider than the figure and y labels taller than it wrapped), write it as PNG atomically,
-    close it."""
+    close it. Characters the installed font lacks (a CJK dataset name in a title) give one log line for the figure
+    (:func:`missing_glyph_note`), not matplotlib's warning per character and drawing."""
     plt = pyplot()
-    fig.tight_layout()
-    if fit_titles(fig) | fit_axis_labels(fig):  # both run: each may wrap
+    with missing_glyph_note(Path(path).name, "text"):
         fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        if fit_titles(fig) | fit_axis_labels(fig):  # both run: each may wrap
+            fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     plt.close(fig)
     return Path(path)
 

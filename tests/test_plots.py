@@ -241,3 +241,22 @@ def test_missing_glyph_note_turns_the_warnings_of_a_figure_into_one_line(tmp_pat
             warnings.warn("another warning")  # passed on as it came
     assert not _glyph_warnings(caught) and [str(w.message) for w in caught] == ["another warning"]
     assert caplog.text.count("3 title character(s) are not in the installed font") == 1
+
+
+def test_save_figure_turns_glyph_warnings_of_any_picture_into_one_line(tmp_path, caplog):
+    """A CJK dataset name in a picture's title gave one matplotlib warning per character and drawing (previews of
+    video, graph, image sets; loss.png, accuracy.png); save_figure logs one line for the figure instead."""
+    import logging
+    import warnings
+
+    from mmdistill.plots import missing_glyphs, save_figure
+
+    if missing_glyphs("鳥の声") != "鳥の声":
+        pytest.skip("the installed font draws these characters")
+    fig, ax = pyplot().subplots()
+    ax.set_title("鳥の声 data")
+    with warnings.catch_warnings(record=True) as seen, caplog.at_level(logging.INFO, logger="mmdistill"):
+        warnings.simplefilter("always")
+        save_figure(fig, tmp_path / "t.png")
+    assert not [w for w in seen if "Glyph" in str(w.message)]
+    assert "t.png: 3 text character(s) are not in the installed font" in caplog.text
