@@ -100,12 +100,13 @@ def wrap_line(line: str, chars: int) -> str:
     return "\n".join(out)
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path, what: str = "text") -> Path:
     """Lay out ``fig`` (titles wider than the figure and y labels taller than it wrapped), write it as PNG atomically,
     close it. Characters the installed font lacks (a CJK dataset name in a title) give one log line for the figure
-    (:func:`missing_glyph_note`), not matplotlib's warning per character and drawing."""
+    (:func:`missing_glyph_note`, naming them as ``what``: "caption" for a caption grid), not matplotlib's warning per
+    character and drawing."""
     plt = pyplot()
-    with missing_glyph_note(Path(path).name, "text"):
+    with missing_glyph_note(Path(path).name, what):
         fig.tight_layout()
         if fit_titles(fig) | fit_axis_labels(fig):  # both run: each may wrap
             fig.tight_layout()

@@ -228,7 +228,7 @@ def test_missing_glyph_note_turns_the_warnings_of_a_figure_into_one_line(tmp_pat
 
     import pytest
 
-    from mmdistill.plots import missing_glyph_note, save_figure
+    from mmdistill.plots import missing_glyph_note
 
     if not _font_lacks_cjk():
         pytest.skip("the installed plot font draws CJK")
@@ -237,8 +237,9 @@ def test_missing_glyph_note_turns_the_warnings_of_a_figure_into_one_line(tmp_pat
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
         warnings.simplefilter("always")
         with missing_glyph_note("t.png", "title"):
-            save_figure(fig, tmp_path / "t.png")
+            fig.savefig(tmp_path / "t.png")
             warnings.warn("another warning")  # passed on as it came
+    pyplot().close(fig)
     assert not _glyph_warnings(caught) and [str(w.message) for w in caught] == ["another warning"]
     assert caplog.text.count("3 title character(s) are not in the installed font") == 1
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import missing_glyph_note, save_figure
+from mmdistill.plots import save_figure
 
 from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
@@ -76,8 +76,7 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
         first.yaxis.labelpad = 14
         if hop_ms:
             rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=7)
-    with missing_glyph_note(Path(path).name, "title"):  # class names were made drawable; a title may still lack some
-        return save_figure(fig, path)
+    return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
 def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str | Path, *, params: FDMFCCParams,

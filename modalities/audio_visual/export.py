@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors
-from mmdistill.plots import drawable_labels, missing_glyph_note, pyplot, save_figure
+from mmdistill.plots import drawable_labels, pyplot, save_figure
 
 from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from ..audio.decode import fix_length
@@ -86,8 +86,7 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
-    with missing_glyph_note(Path(path).name, "title"):  # class names were made drawable; a title may still lack some
-        return save_figure(fig, path)
+    return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
 def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], out_dir: str | Path) -> Path:

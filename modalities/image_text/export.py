@@ -20,7 +20,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import missing_glyph_note, pyplot, save_figure
+from mmdistill.plots import pyplot, save_figure
 
 from ..artifacts import new_tree
 
@@ -37,14 +37,8 @@ def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, 
                       title: str | None = None, max_pairs: int = 40, cols: int = 8) -> Path:
     """A grid of up to ``max_pairs`` images (K, 3, H, W), normalised with ``mean``/``std``, each with its
     caption (wrapped to 4 lines) below; written atomically. Returns ``path``. Caption characters the installed font
-    lacks (CJK with matplotlib's DejaVu Sans) show as boxes: one log line says how many, instead of matplotlib's
-    warning per glyph."""
-    with missing_glyph_note(Path(path).name, "caption"):
-        return _draw_pair_preview(images, captions, path, mean=mean, std=std, title=title, max_pairs=max_pairs, cols=cols)
-
-
-def _draw_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, mean: tuple[float, ...], std: tuple[float, ...],
-                       title: str | None, max_pairs: int, cols: int) -> Path:
+    lacks (CJK with matplotlib's DejaVu Sans) show as boxes: one log line says how many (:func:`save_figure`), instead
+    of matplotlib's warning per glyph."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise DataError(f"expected images of shape (K, 3, H, W), got {tuple(images.shape)}")
     if len(captions) != images.shape[0]:
@@ -67,7 +61,7 @@ def _draw_pair_preview(images: Tensor, captions: list[str], path: str | Path, *,
             ax.set_xlabel(text, fontsize=6.5, labelpad=2)
     if title:
         fig.suptitle(title + (f" (first {k} of {images.shape[0]})" if k < images.shape[0] else ""), fontsize=10)
-    return save_figure(fig, path)
+    return save_figure(fig, path, what="caption")
 
 
 def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str | Path, *, mean: tuple[float, ...],
