@@ -3,9 +3,10 @@
 The layers, later winning: the config class's defaults; the row each of the recipe's tables gives for the
 run (:mod:`mmdistill.tables`; looked up from the run's ``dataset``, ``ipc``, ``budget`` ... as they stand
 after the explicit layers); the explicit layers (YAML file, ``--key value`` flags, ``key=value`` overrides,
-keyword arguments). A value set explicitly always wins over a table row. A key given twice in one layer is
-refused; a key a later layer gives again with another value takes the later value, with a warning naming the
-value dropped.
+keyword arguments). A value set explicitly always wins over a table row. A key spelled twice in one layer's
+mapping (``eval-runs`` and ``eval_runs`` in a YAML file) is refused (``key=value`` pairs given twice keep the later,
+with a warning, before they become a layer: :func:`mmdistill.config.parse_overrides`); a key a later layer gives
+again with another value takes the later value, with a warning naming the value dropped.
 
 The built config remembers which keys were explicit and where every non-default value came from
 (:func:`config_sources`: ``{"syn_steps": "tables/mtt.yaml: dataset cifar10, ipc 10 (MTT ...)"}``), so
