@@ -78,3 +78,17 @@ def test_an_image_export_says_how_many_pixel_values_it_clamped(tmp_path, caplog)
     with caplog.at_level(logging.WARNING):
         export_image_folder(x, torch.tensor([0, 1]), ["a", "b"], tmp_path / "out", mean=(0.0,), std=(1.0,))
     assert "6.2 % of the pixel values lie outside [0, 1] and are clamped" in caplog.text
+
+
+def test_a_manifest_name_with_a_line_break_or_quote_is_refused_on_load(tmp_path):
+    """The card renders it inert, but a name mmdistill never writes (a line break, a double quote) means an edited
+    manifest: loading it is an ArtifactError naming the field."""
+    import pytest
+
+    from mmdistill.errors import ArtifactError
+    from mmdistill.io import check_manifest
+
+    for field, value in (("dataset", 'digits"\nlicense: mit'), ("recipe", "image-dm\tx")):
+        with pytest.raises(ArtifactError, match=rf"field '{field}' is .*a name holds no line break"):
+            check_manifest({**_manifest(), field: value}, tmp_path / "manifest.json")
+    assert check_manifest(_manifest(), tmp_path / "manifest.json")["dataset"] == "digits"
