@@ -177,6 +177,11 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
     return sets
 
 
+def _title(scored_on: str, runs: int, ipc: int, noun: str) -> str:
+    """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1)."""
+    return f"{scored_on} accuracy, {runs} run{'s' if runs != 1 else ''} each, {ipc} {noun}{'s' if ipc != 1 else ''} per class"
+
+
 def classification_plan(
     cfg: Any, syn: SyntheticSet | None, data: ClassificationData, modality: ClassificationModality, *,
     device: torch.device, task: ClassificationTask = ClassificationTask(), labeler: Labeler | None = None,
@@ -218,7 +223,8 @@ def classification_plan(
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
                           vectorize=cfg.eval_vectorize or default_vectorize(device, cfg.eval_runs, current_workers().world),
                           seeded_runs=True, threads=cfg.eval_threads or default_threads(device),
-                          title=f"{data.meta.get('scored_on', 'test')} accuracy, {cfg.eval_runs} runs each, {cfg.ipc} per class",
+                          title=_title(data.meta.get("scored_on", "test"), cfg.eval_runs, cfg.ipc,
+                                       getattr(modality, "sample_noun", "sample")),
                           protocol=protocol_block)
 
 

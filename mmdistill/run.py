@@ -109,7 +109,8 @@ def _listed(manifest: Path) -> tuple[list[str], dict[str, Any]]:
 
 
 def written_files(manifest: Path) -> list[str]:
-    """The files beside the set that the run of ``manifest`` wrote and that are still as it wrote them (its
+    """The files beside the set, other than :data:`RUN_FILES` (a run's own names, removed by name: ``eval --write``
+    rewrites the card and accuracy.png after the run), that the run of ``manifest`` wrote and that are still as it wrote them (its
     ``written_files``, the modality's own pictures and views too, a video's ``preview.gif``, whose content still has
     the SHA-256 the manifest recorded); plain names only, so nothing outside the folder is named. A listed file whose
     content differs, or that an older manifest lists without its hash, is left where it is, with a warning: a
@@ -119,7 +120,7 @@ def written_files(manifest: Path) -> list[str]:
 
     names, hashes = _listed(manifest)
     out, left = [], []
-    for n in names:
+    for n in (n for n in names if n not in RUN_FILES):
         path = manifest.parent / n
         if not path.is_file() or path.is_symlink():
             continue
@@ -129,8 +130,9 @@ def written_files(manifest: Path) -> list[str]:
             same = False
         (out if same else left).append(n)
     if left:
-        log.warning("%s lists %s as written by its run, but %s not the content it recorded: left in place (remove by hand "
-                    "what is the old run's)", manifest, ", ".join(left), "that is" if len(left) == 1 else "those are")
+        log.warning("%s lists %s as written by its run, but %s not the content it recorded: not removed (the new run replaces "
+                    "a file of a name it writes; remove by hand what is the old run's)", manifest, ", ".join(left),
+                    "that is" if len(left) == 1 else "those are")
     return out
 
 

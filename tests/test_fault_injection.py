@@ -411,3 +411,18 @@ def test_a_killed_runs_temporary_files_are_removed_when_it_is_resumed_or_overwri
                                                    "written_files": ["README.md", "preview.gif"]}))
     prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == [".notes.txt.abcdefgh.tmp"]
+
+
+def test_overwrite_says_nothing_misleading_about_the_runs_own_files(small_run, tmp_path, caplog):
+    """A run's own names (README.md, preview.png, accuracy.png) are removed by name: an edited one (or one `eval
+    --write` rewrote) was reported as "left in place" and then replaced anyway."""
+    import logging
+    from types import SimpleNamespace
+
+    from mmdistill.run import prepare_out_dir
+
+    out = _copy(small_run, tmp_path)
+    (out / "README.md").write_text("edited card")
+    with caplog.at_level(logging.WARNING):
+        prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
+    assert "left in place" not in caplog.text and not (out / "README.md").exists()

@@ -83,3 +83,11 @@ def test_tensor_as_dataset_is_refused_in_a_short_message(tmp_path):
         image_dm.run(dataset=torch.rand(50, 1, 9, 7), ipc=1, budget="cpu", iterations=2, eval_runs=1, eval_epochs=1,
                      out=str(tmp_path / "run"), progress=False)
     assert len(str(err.value)) < 400, str(err.value)
+
+
+def test_the_evaluation_heading_counts_in_words():
+    """"1 runs each, 1 per class" (no noun, no singular)."""
+    from mmdistill.classification import _title
+
+    assert _title("test", 1, 1, "image") == "test accuracy, 1 run each, 1 image per class"
+    assert _title("validation", 5, 10, "clip") == "validation accuracy, 5 runs each, 10 clips per class"
