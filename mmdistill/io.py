@@ -327,9 +327,11 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def record_export_files(root: Path, set_folder: Path, skip: tuple[str, ...] = ()) -> Path:
     """Write :data:`EXPORT_RECORD` into ``set_folder``: the size and sha256 of every file under ``root`` (an export being
-    built) outside ``set_folder``, but the names in ``skip`` (the card, which ``eval --write`` rewrites)."""
+    built) outside ``set_folder``, but the names in ``skip`` (the card, which ``eval --write`` rewrites), and of the
+    set's tensor file in ``set_folder`` (what ``load`` reads; its manifest is rewritten by ``eval --write``)."""
     files = {p.relative_to(root).as_posix(): file_digest(p) for p in sorted(root.rglob("*"))
-             if p.is_file() and set_folder not in p.parents and p.relative_to(root).as_posix() not in skip}
+             if p.is_file() and (set_folder not in p.parents or p == set_folder / SYNTHETIC_FILE)
+             and p.relative_to(root).as_posix() not in skip}
     return write_json(set_folder / EXPORT_RECORD, {"format": EXPORT_RECORD_FORMAT, "files": files})
 
 

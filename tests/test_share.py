@@ -348,6 +348,12 @@ def test_hf_data_edited_after_the_export_is_named(share_root, tmp_path, capsys):
     for command in (["show"], ["eval", "--runs", "1", "--epochs", "1", "--no-baselines"], ["check", "--no-write"]):
         assert main([command[0], str(tmp_path / "edited"), *command[1:]]) == 4
         assert "data-00000-of-00001.arrow has other contents" in capsys.readouterr().err
+    tensors = target / "mmdistill" / "synthetic.safetensors"  # the set's own tensors: what load reads
+    raw = bytearray(tensors.read_bytes())
+    raw[-1] ^= 1
+    tensors.write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match=r"mmdistill/synthetic.safetensors has other contents \(sha256\)"):
+        mmdistill.load(target)
     (tmp_path / "edited" / "mmdistill" / "export_files.json").unlink()
     mmdistill.load(tmp_path / "edited")
     mmdistill.load(tmp_path / "edited")
