@@ -203,7 +203,8 @@ def cases() -> list[Case]:
     add(Case("received", "manifest: dataset name that would inject card metadata", lambda t: mmdistill(
         "export", str(t / "inject"), "--to", str(t / "inject-out")),
         lambda t: manifest_edit(t, lambda m: m.__setitem__("dataset", 'digits"\nlicense: mit'), "inject"),
-        lambda t: "card header injected" if "\nlicense: mit" in (t / "inject-out" / "README.md").read_text() else ""))
+        lambda t: "card header injected" if (t / "inject-out" / "README.md").exists()
+        and "\nlicense: mit" in (t / "inject-out" / "README.md").read_text() else ""))
     add(Case("received", "eval of a set whose manifest asks to download", lambda t: mmdistill(
         "eval", str(t / "dl"), "--runs", "1", "--epochs", "1", "--no-baselines"),
         lambda t: manifest_edit(t, lambda m: m["config"].update(dataset="cifar10", data_root=str(t / "dl-root"), download=True), "dl"),
