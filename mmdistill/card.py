@@ -8,7 +8,6 @@ it. The YAML header is the Hugging Face Hub's dataset-card metadata.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import unicodedata
@@ -157,13 +156,13 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
 
 def _inert(value: Any) -> Any:
     """``value`` with every string (keys too, recursively) made inert in Markdown: line breaks and other control
-    characters become spaces, ``&``, ``<`` and ``>`` HTML entities, a backtick a prime, and ``[``, ``]``, ``!`` and
+    characters become spaces, ``<`` and ``>`` HTML entities (no tag can open), a backtick a prime, and ``[``, ``]``, ``!`` and
     ``|`` are backslash-escaped (no link, image or table cell can start or end in them; a bare URL stays text a
     renderer may link). A manifest is input: a set received from someone else must not add headings, HTML, links or
     table columns to the card it is published with."""
     if isinstance(value, str):
         flat = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value)
-        escaped = html.escape(flat, quote=False).replace("`", "\u2032")
+        escaped = flat.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\u2032")  # "&" stays: "Zhao & Bilen"
         return re.sub(r"([\[\]!|])", r"\\\1", escaped)
     if isinstance(value, Mapping):
         return {_inert(k): _inert(v) for k, v in value.items()}

@@ -92,3 +92,9 @@ def test_a_manifest_name_with_a_line_break_or_quote_is_refused_on_load(tmp_path)
         with pytest.raises(ArtifactError, match=rf"field '{field}' is .*a name holds no line break"):
             check_manifest({**_manifest(), field: value}, tmp_path / "manifest.json")
     assert check_manifest(_manifest(), tmp_path / "manifest.json")["dataset"] == "digits"
+
+
+def test_an_ampersand_stays_readable_in_the_cards_markdown():
+    """The paper line read "Zhao &amp; Bilen" in the card's Markdown source; only < and > need to be entities."""
+    card = render_card(_manifest(paper="Zhao & Bilen, Dataset Condensation with Distribution Matching"))
+    assert "Zhao & Bilen" in card and "&amp;" not in card
