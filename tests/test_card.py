@@ -81,8 +81,9 @@ def test_an_image_export_says_how_many_pixel_values_it_clamped(tmp_path, caplog)
 
 
 def test_a_manifest_name_with_a_line_break_or_quote_is_refused_on_load(tmp_path):
-    """The card renders it inert, but a name mmdistill never writes (a line break, a double quote) means an edited
-    manifest: loading it is an ArtifactError naming the field."""
+    """The card renders it inert, but a name with a control character (a line break) means an edited manifest: loading
+    it is an ArtifactError naming the field. A double quote may be in a folder's name, which an image-text or graph
+    set records as its dataset: loaded, and quoted safely in the card's header."""
     import pytest
 
     from mmdistill.errors import ArtifactError
@@ -92,6 +93,8 @@ def test_a_manifest_name_with_a_line_break_or_quote_is_refused_on_load(tmp_path)
         with pytest.raises(ArtifactError, match=rf"field '{field}' is .*a name holds no line break"):
             check_manifest({**_manifest(), field: value}, tmp_path / "manifest.json")
     assert check_manifest(_manifest(), tmp_path / "manifest.json")["dataset"] == "digits"
+    quoted = check_manifest({**_manifest(), "dataset": 'my "best" photos'}, tmp_path / "manifest.json")  # a folder's name
+    assert quoted["dataset"] == 'my "best" photos' and 'pretty_name: "image-dm · my \\"best\\" photos' in render_card(quoted)
 
 
 def test_an_ampersand_stays_readable_in_the_cards_markdown():
