@@ -316,13 +316,18 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the data files of an export
-def file_digest(path: Path) -> dict[str, Any]:
-    """``{"size": bytes, "sha256": hex}`` of the file at ``path`` (read in 1 MiB blocks)."""
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of the file at ``path``."""
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def record_export_files(root: Path, set_folder: Path, skip: tuple[str, ...] = ()) -> Path:
@@ -363,7 +368,7 @@ def verify_export_files(set_folder: Path) -> None:
             continue
         if path.stat().st_size != want["size"]:
             problem = f"has {path.stat().st_size} bytes, {want['size']} when it was exported"
-        elif file_digest(path)["sha256"] != want["sha256"]:
+        elif file_sha256(path) != want["sha256"]:
             problem = "has other contents (sha256) than when it was exported"
         else:
             continue

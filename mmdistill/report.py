@@ -7,7 +7,6 @@ marks a complete set; see :func:`mmdistill.io.save_synthetic`).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import platform
 import stat
 from pathlib import Path
@@ -19,7 +18,8 @@ from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import render_card, scored_split, storage_block
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path, save_synthetic
+from mmdistill.io import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path,
+                          file_sha256, save_synthetic)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
@@ -127,15 +127,6 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)
     manifest["written_file_sha256"] = {n: file_sha256(out / n) for n in manifest["written_files"]}
     save_synthetic(out, syn, manifest)
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of the file ``path`` (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:

@@ -29,7 +29,7 @@ from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
@@ -116,8 +116,6 @@ def written_files(manifest: Path) -> list[str]:
     content differs, or that an older manifest lists without its hash, is left where it is, with a warning: a
     manifest is input, and ``--overwrite`` removes only what the run wrote. Empty for a manifest that cannot be read
     or predates the list (:data:`RUN_FILES` still applies)."""
-    from mmdistill.report import file_sha256
-
     names, hashes = _listed(manifest)
     out, left = [], []
     for n in (n for n in names if n not in RUN_FILES):

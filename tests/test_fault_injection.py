@@ -292,7 +292,7 @@ def test_overwrite_removes_every_file_the_old_run_wrote_and_only_those(small_run
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"README.md", "preview.png", "loss.png"} <= set(manifest["written_files"])
     assert not {"manifest.json", "synthetic.safetensors", "checkpoint.safetensors"} & set(manifest["written_files"])
-    from mmdistill.report import file_sha256
+    from mmdistill.io import file_sha256
 
     assert set(manifest["written_file_sha256"]) == set(manifest["written_files"])
     (out / "preview.gif").write_text("the old run's animation")

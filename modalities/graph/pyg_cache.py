@@ -23,11 +23,11 @@ from typing import Iterator
 
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError
+from mmdistill.io import file_sha256
 
 logger = logging.getLogger(__name__)
 
 SKIPPED_DIRS = frozenset({"processed"})  # PyG's and OGB's caches: never read from the user's folder
-_CHUNK = 1 << 20
 
 
 def input_files(root: Path) -> list[Path]:
@@ -47,20 +47,12 @@ def input_files(root: Path) -> list[Path]:
     return sorted(out)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def input_digest(root: Path, label: str, files: list[Path]) -> str:
     """32 hex digits of sha256 over ``label`` and each file's relative path, size and sha256."""
     h = hashlib.sha256(label.encode())
     for rel in files:
         p = root / rel
-        h.update(f"\0{rel.as_posix()}\0{p.stat().st_size}\0{_file_sha256(p)}".encode())
+        h.update(f"\0{rel.as_posix()}\0{p.stat().st_size}\0{file_sha256(p)}".encode())
     return h.hexdigest()[:32]
 
 
