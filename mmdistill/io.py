@@ -301,7 +301,6 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-
 def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     """Load a distilled-set directory without unpickling anything; returns ``(set, manifest)``."""
     out_dir = Path(out_dir)
@@ -325,16 +324,11 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: Path) -> dict[str, Any]:
-    """``{"size": bytes, "sha256": hex}`` of the file at ``path``."""
-    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
-
-
 def record_export_files(root: Path, set_folder: Path, skip: tuple[str, ...] = ()) -> Path:
     """Write :data:`EXPORT_RECORD` into ``set_folder``: the size and sha256 of every file under ``root`` (an export being
     built) outside ``set_folder``, but the names in ``skip`` (the card, which ``eval --write`` rewrites), and of the
     set's tensor file in ``set_folder`` (what ``load`` reads; its manifest is rewritten by ``eval --write``)."""
-    files = {p.relative_to(root).as_posix(): file_digest(p) for p in sorted(root.rglob("*"))
+    files = {p.relative_to(root).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(root.rglob("*"))
              if p.is_file() and (set_folder not in p.parents or p == set_folder / SYNTHETIC_FILE)
              and p.relative_to(root).as_posix() not in skip}
     return write_json(set_folder / EXPORT_RECORD, {"format": EXPORT_RECORD_FORMAT, "files": files})
