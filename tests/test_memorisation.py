@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mmdistill.memorisation import MemorisationViews, check, nearest, summary_lines, verdict
+from mmdistill.memorisation import MemorisationViews, check, nearest, nearest_different, summary_lines, verdict
 
 
 def test_duplicate_real_samples_do_not_hide_an_exact_copy():
@@ -25,9 +25,9 @@ def test_duplicate_real_samples_do_not_hide_an_exact_copy():
     assert "have an identical copy in the real set" in line
 
 
-def test_nearest_distinct_skips_equal_rows():
+def test_nearest_different_skips_equal_rows_and_says_so():
     a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
     d, i = nearest(a[:1], a, exclude=torch.tensor([0]))
     assert float(d[0]) == 0.0 and int(i[0]) == 1  # the duplicate
-    d, i = nearest(a[:1], a, exclude=torch.tensor([0]), distinct=True)
-    assert float(d[0]) == 5.0 and int(i[0]) == 2  # the nearest different sample
+    d, dup = nearest_different(a[:1], a, exclude=torch.tensor([0]))
+    assert float(d[0]) == 5.0 and bool(dup[0])  # the nearest different sample, and that a duplicate exists
