@@ -124,6 +124,21 @@ def _warn_repeated_flags(parser: argparse.ArgumentParser, tokens: Sequence[str])
             log.warning("flag %s given %d times (%s); the last one is used", given[-1], len(given), ", ".join(given))
 
 
+def _hyphenated(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
+    """``tokens`` with each flag spelled with a key's underscores (``--expert_train_epochs``) written as the parser's
+    flag (``--expert-train-epochs``); other tokens, and everything after ``--``, unchanged."""
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        if token == "--":
+            return out + tokens[i:]
+        name, eq, value = token.partition("=")
+        flag = name.replace("_", "-")
+        if name.startswith("--") and "_" in name and flag in parser._option_string_actions:  # noqa: SLF001
+            token = flag + eq + value
+        out.append(token)
+    return out
+
+
 def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | None = None) -> DistillConfig:
     """The config of ``mmdistill run RECIPE ARGS``: YAML file, flags, then ``key=value`` overrides. ``prog`` names the
     command in the usage line (``mmdistill experts RECIPE``); with ``argv`` None (the recipe run as a script) it is
@@ -131,7 +146,7 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     if prog is None and argv is None:
         prog = f"python {sys.argv[0]}"
     parser = argument_parser(recipe, prog)
-    tokens = list(argv) if argv is not None else sys.argv[1:]
+    tokens = _hyphenated(parser, list(argv) if argv is not None else sys.argv[1:])
     _warn_repeated_flags(parser, tokens)
     args, unknown = parser.parse_known_args(tokens)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag

@@ -155,6 +155,19 @@ def test_a_flag_given_twice_is_named(caplog):
     assert cfg.ipc == 1 and "flag --ipc given 2 times (--ipc, --ipc); the last one is used" in caplog.text
 
 
+def test_a_flag_spelled_with_the_keys_underscores_is_read():
+    """`--expert_train_epochs 2` (the key's own spelling) was refused as a key that "does not apply to recipe
+    image-mtt", a key the recipe has; it is read as `--expert-train-epochs`, `=value` and `--no-` forms included."""
+    from mmdistill.recipes import image_mtt
+
+    cfg = image_mtt.RECIPE.config_from_argv(["--dataset", "digits", "--expert_train_epochs", "30", "--max_start_epoch=4",
+                                             "--no-eval_dsa", "seed=2"])
+    assert (cfg.expert_train_epochs, cfg.max_start_epoch, cfg.eval_dsa, cfg.seed) == (30, 4, False, 2)
+    with pytest.raises(ConfigError, match=r"unknown config key 'expert_train_epoch' in command-line flags\. Did you mean "
+                                          r"expert_train_epochs, "):
+        image_mtt.RECIPE.config_from_argv(["--expert_train_epoch", "30"])
+
+
 def test_a_config_file_nested_too_deeply_is_named(tmp_path):
     """PyYAML recursed until RecursionError (a traceback) on a value nested 20,000 levels deep."""
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")
