@@ -62,6 +62,8 @@ def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -
     text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "")
     if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
         text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
+    if not info.resume and info.name != "resume":
+        text += "; may differ on --resume"
     return text.replace("%", "%%")
 
 
@@ -86,7 +88,9 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
         description=f"{recipe.summary}{' — ' + recipe.paper if recipe.paper else ''}. Defaults are the paper's (from the "
         f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'}); "
         f"--budget {'/'.join(b for b in budgets if b != 'paper') or 'cpu'} shrinks the run for a CPU. "
-        "Extra key=value pairs override any key; a value set explicitly always wins over a table row.",
+        "Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
+        "continues a checkpoint only with the same values of the keys that shape the distillation: those not marked "
+        "'may differ on --resume'.",
     )
     parser.add_argument("--config", help="YAML file of key: value pairs", default=None)
     default = recipe.config()

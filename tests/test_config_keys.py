@@ -123,6 +123,15 @@ def test_evaluation_keys_never_block_resume(name):
             assert info.resume, (name, info.name)
 
 
+def test_help_marks_the_keys_that_may_differ_on_resume():
+    """--help did not say which keys a --resume may change; those that do not shape the distillation say so."""
+    from mmdistill.recipe_cli import argument_parser as parser_of
+
+    helps = {a.dest: " ".join((a.help or "").split()) for a in parser_of(get_recipe("image-dm"))._actions}
+    assert helps["eval_runs"].endswith("; may differ on --resume") and helps["out"].endswith("; may differ on --resume")
+    assert "may differ" not in helps["lr_data"] and "may differ" not in helps["seed"] and "may differ" not in helps["resume"]
+
+
 FAST_DM = dict(dataset="digits", ipc=1, iterations=4, batch_real=16, eval_runs=1, eval_epochs=2, herding_epochs=1, baselines=[],
                checkpoint_every=2, progress=False, evaluate=False)
 
