@@ -766,6 +766,32 @@ def test_frames_of_mixed_channels_name_a_file_of_each_and_conversions_are_counte
     assert converted == [(str(root / "la.png"), "mode LA: alpha channel dropped")]
 
 
+def test_a_frame_photo_with_an_exif_orientation_is_turned_upright_and_counted(tmp_path):
+    """The CSV reader read frames as stored while the image adapter turns photos by their EXIF tag: a phone photo of a
+    pair was trained sideways. It is turned (as the image adapter does) and counted (`exif_rotated`)."""
+    import shutil
+
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import _read_image
+
+    root = tmp_path / "set"
+    path = _write_csv_set(root, rows_extra=[("phone.jpg", "x0.wav", "0", "train")])
+    shutil.copy(root / "a00.wav", root / "x0.wav")
+    stored = np.zeros((8, 16, 3), dtype=np.uint8)
+    stored[:, :8] = 255  # left half white as stored; orientation 6 = turn 90 degrees clockwise to view
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(root / "phone.jpg", exif=exif, quality=100)
+    rotated: list = []
+    frame = _read_image(root / "phone.jpg", rotated=rotated)
+    assert frame.shape == (3, 16, 8) and frame[:, :8].mean() > 0.9 and frame[:, 8:].mean() < 0.1  # the white half on top
+    assert rotated == [(str(root / "phone.jpg"), "orientation 6: stored 16x8, read as 8x16")]
+    rep = MODALITY.load(_cfg(dataset="csv", data_root=str(path), image_channels="3")).meta["load_report"]
+    assert rep["counts"]["exif_rotated"] == 1 and rep["files"]["exif_rotated"] == ["phone.jpg"]
+
+
 def test_evaluation_title_counts_runs_and_pairs_in_words(tensors_set):
     from mmdistill.modalities.audio_visual import MODALITY
     from mmdistill.modalities.audio_visual.evaluate import av_plan

@@ -22,7 +22,8 @@ Bad input is named with counts: a clip without an audio track, or a file that ex
 skipped (listed, and named in the set's ``load_report``) or fails in ``strict`` mode; a class all of whose files were
 skipped stays a class (and is refused by the per-class check, naming it); audio at another sample rate is resampled
 and counted per source rate; clips padded or cropped to ``duration`` are counted; a frame image converted to grey or RGB
-(alpha dropped, palette, CMYK, 16-bit) is named and counted (``converted``); frames of mixed channel counts (grey and
+(alpha dropped, palette, CMYK, 16-bit) is named and counted (``converted``), one turned upright by its EXIF
+orientation tag too (``exif_rotated``, as the image adapter reads photos); frames of mixed channel counts (grey and
 colour) with ``image_channels="auto"`` are refused naming a file of each; a pair whose labels disagree, a row
 listed twice, a row without a label, a listed file that does not exist (a wrong path is a listing error, not a bad
 file: refused with or without ``strict``, as the audio CSV loader and the video split file refuse it), NaN or
@@ -49,7 +50,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import HIDDEN, check_class_ids, classes_without_test
-from ..image.datasets import to_8bit
+from ..image.datasets import exif_orientation, to_8bit
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
@@ -61,7 +62,8 @@ REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable au
                 "silent": "all-zero audio clip(s) (digital silence) kept and trained on"}
 #: the CSV reader's kinds, beside :data:`REPORT_KINDS`
 CSV_KINDS = {"reused": "file(s) each used by more than one pair (kept; a file's pairs are never split between train and test)",
-             "converted": "frame image(s) converted to grey or RGB (alpha dropped, palette, CMYK, 16-bit scaled)"}
+             "converted": "frame image(s) converted to grey or RGB (alpha dropped, palette, CMYK, 16-bit scaled)",
+             "exif_rotated": "frame image(s) turned upright by their EXIF orientation tag (as the image adapter reads them)"}
 #: the video reader's kinds, beside :data:`REPORT_KINDS`
 VIDEO_KINDS = {"length_mismatch": "clip(s) whose sound track and video differ in length (kept)",
                "ignored": "file(s) or folder(s) under the data root not used (not clips of the layout, or hidden)",
@@ -341,11 +343,11 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                         "to hold out test_fraction of each class's readable pairs")
     report = report if report is not None else LoadReport()
     files = _no_file_in_both_splits(path, rows, splits)
-    pairs, bad, converted, kept = [], [], [], []
+    pairs, bad, converted, rotated, kept = [], [], [], [], []
     for n, (r, split) in enumerate(zip(rows, splits), 2):
         try:
             clip = decode(str(root / r["audio_path"]), str(root / r["audio_path"]))
-            image = _read_image(root / r["image_path"], converted)
+            image = _read_image(root / r["image_path"], converted, rotated)
         except DataError as exc:
             if strict:
                 raise DataError(f"{path}, row {n}: {exc} (strict mode; leave strict off to skip unreadable files)") from None
@@ -360,6 +362,10 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
         report.extend("converted", converted)
         log.warning("%s: %s", path, describe_bad([BadFile(p, why) for p, why in converted], what="frame image", verb="converted",
                                                  note=" to grey or RGB"))
+    if rotated:
+        report.extend("exif_rotated", rotated)
+        log.info("%s: %d frame image(s) turned upright by their EXIF orientation tag (%s)", path, len(rotated),
+                 ", ".join(relative_name(p, root) for p, _ in rotated[:3]) + (" ..." if len(rotated) > 3 else ""))
     _name_shared(path, rows, files, kept, drawn, report)
     classes = sorted({r["label"] for r in rows}, key=_natural)
     if drawn:
@@ -476,17 +482,25 @@ def _split(value: str, path: Path, row: int) -> str | None:
 GREY_MODES = ("1", "L", "I", "F")  # grey with alpha (LA) is read as RGB, as before: sets and CSVs mixing it with RGB keep working
 
 
-def _read_image(path: Path, converted: list[tuple[str, str]] | None = None) -> Tensor:
+def _read_image(path: Path, converted: list[tuple[str, str]] | None = None,
+                rotated: list[tuple[str, str]] | None = None) -> Tensor:
     """The image file ``path`` as a frame (C, h, w) float in [0, 1]: C = 1 for grey images (:data:`GREY_MODES`;
-    16-bit grey scaled to 8 bits, not saturated), 3 for the others. A conversion that changes what the file holds
-    (alpha dropped, a palette or CMYK turned into RGB, 16- or 32-bit grey into 8 bits) is appended to ``converted``
-    as ``(path, what was done)``. DataError naming the file when it cannot be read: not an image, damaged, or larger
-    than Pillow's decompression-bomb limit (as the image adapter's reader)."""
-    from PIL import Image, UnidentifiedImageError
+    16-bit grey scaled to 8 bits, not saturated), 3 for the others; turned upright by its EXIF orientation tag, as the
+    image adapter reads photos (appended to ``rotated`` as ``(path, how)``). A conversion that changes what the file
+    holds (alpha dropped, a palette or CMYK turned into RGB, 16- or 32-bit grey into 8 bits) is appended to
+    ``converted`` as ``(path, what was done)``. DataError naming the file when it cannot be read: not an image,
+    damaged, or larger than Pillow's decompression-bomb limit (as the image adapter's reader)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             mode, transparent, fmt = im.mode, "transparency" in im.info, im.format
+            stored, turn = im.size, exif_orientation(im)
+            if turn is not None:  # Pillow's TIFF loader turns the pixels itself when it loads them
+                im = im if fmt == "TIFF" else ImageOps.exif_transpose(im)
+                im.load()
+                if rotated is not None:
+                    rotated.append((str(path), f"orientation {turn}: stored {stored[0]}x{stored[1]}, read as {im.size[0]}x{im.size[1]}"))
             if mode.startswith("I") or mode == "F":  # 16-bit (and 32-bit) grayscale: scaled, not saturated to white
                 im = to_8bit(im, path)
             im = im.convert("L") if im.mode in GREY_MODES else im.convert("RGB")

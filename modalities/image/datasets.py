@@ -648,7 +648,7 @@ def _stored_size(img) -> tuple[int, int]:
     return (int(width), int(height)) if isinstance(width, int) and isinstance(height, int) else img.size
 
 
-def _exif_orientation(img) -> int | None:
+def exif_orientation(img) -> int | None:
     """The EXIF Orientation tag (0x0112) of a PIL image when it asks for a turn or a flip (2..8), else None (no
     EXIF, orientation 1, or an EXIF block Pillow cannot parse: the pixels are then read as stored)."""
     try:
@@ -697,12 +697,12 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                 with Image.open(path) as img:
                     frames, stored = _frame_count(img), _stored_size(img)
                     # Pillow's TIFF loader turns a TIFF by its orientation tag itself (and drops the tag): read it first
-                    turned_on_load = _exif_orientation(img) if img.format == "TIFF" else None
+                    turned_on_load = exif_orientation(img) if img.format == "TIFF" else None
                     img.load()  # decode fully, so truncated files fail here
                     if frames > 1:
                         unit = "pages" if img.format == "TIFF" else "frames"
                         changed.setdefault("first_frame_only", []).append((path, f"{frames} {unit}, only the first read"))
-                    orientation = turned_on_load or _exif_orientation(img)
+                    orientation = turned_on_load or exif_orientation(img)
                     if orientation is not None:
                         if turned_on_load is None:
                             fmt = img.format
