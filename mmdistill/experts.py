@@ -35,6 +35,7 @@ from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
+from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.seeding import generator
 
@@ -236,8 +237,8 @@ def _check_shard_setting(path: Path, header: dict[str, Any]) -> None:
     except (SafetensorError, OSError, ValueError):
         return  # unreadable: damaged, trained again
     try:
-        saved = json.loads(raw) if raw is not None else None
-    except (json.JSONDecodeError, RecursionError):
+        saved = parse_json(raw) if raw is not None else None
+    except json.JSONDecodeError:
         saved = None
     if not isinstance(saved, dict) or not _same_setting(saved, header):
         what = _header_difference(saved, header)
@@ -294,12 +295,12 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
 
 def _header_json(path: Path, meta: Mapping[str, str], key: str, default: str) -> Any:
     """The JSON value of shard ``path``'s header field ``key`` (``default`` when absent); ArtifactError naming the file
-    and field when it is not JSON or nested too deeply to read."""
+    and field when it is not JSON (nested too deeply included)."""
     try:
-        return json.loads(meta.get(key, default))
-    except (json.JSONDecodeError, RecursionError, TypeError) as exc:
-        why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
-        raise ArtifactError(f"{path}: its header field {key!r} is {why}; the shard is damaged") from None
+        return parse_json(meta.get(key, default))
+    except (json.JSONDecodeError, TypeError) as exc:
+        why = f" ({exc})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ArtifactError(f"{path}: its header field {key!r} is not valid JSON{why}; the shard is damaged") from None
 
 
 def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining) -> Path:

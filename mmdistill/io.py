@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.json_text import parse_json
 from mmdistill.synthetic import SyntheticSet
 
 SYNTHETIC_FILE = "synthetic.safetensors"
@@ -183,13 +184,11 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     _require_file(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ArtifactError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON, the file is damaged") from None
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); the file is damaged") from exc
-    except RecursionError:
-        raise ArtifactError(f"{path} is not valid JSON (nested too deeply); the file is damaged") from None
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); the file is damaged") from None
 
 
 def _json_default(obj: Any) -> Any:
@@ -389,8 +388,8 @@ class MetricsLog:
         kept = []
         for line in self.path.read_text().splitlines():
             try:
-                rec = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+                rec = parse_json(line)
+            except json.JSONDecodeError:
                 continue  # a line cut by a kill
             if rec.get("it", -1) < iteration:
                 kept.append(line)
@@ -411,7 +410,7 @@ class MetricsLog:
         out = []
         for line in self.path.read_text().splitlines():
             try:
-                out.append(json.loads(line))
-            except (json.JSONDecodeError, RecursionError):
+                out.append(parse_json(line))
+            except json.JSONDecodeError:
                 continue
         return out

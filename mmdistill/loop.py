@@ -28,6 +28,7 @@ from torch import Tensor
 from mmdistill.data_identity import DATA_KEY, check_same_data
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
+from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
 from mmdistill.seeding import generator
@@ -80,7 +81,7 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], b
     """Load the optimizer state of :func:`_optimizer_state` into ``opt``; ArtifactError naming ``path`` when the
     state is not the one of this run's optimizer (a tensor the JSON lists is missing, a state tensor's shape differs
     from its parameter's, another number of parameters)."""
-    info = json.loads(blob)
+    info = parse_json(blob)
     missing = sorted(set(info.get("tensors", [])) - set(tensors))
     if missing:
         raise ArtifactError(f"{path} lacks the optimizer tensors {', '.join(missing)}; the checkpoint is damaged")
@@ -127,8 +128,8 @@ def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
     try:
         with safe_open(str(path), framework="pt") as fh:
             blob = (fh.metadata() or {}).get("resume_keys")
-        keys = json.loads(blob) if blob else None
-    except (SafetensorError, OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+        keys = parse_json(blob) if blob else None
+    except (SafetensorError, OSError, ValueError):
         return None
     return keys if isinstance(keys, dict) else None
 
@@ -213,7 +214,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         blob = meta.get("selection")
         try:
             best = BestSet.from_checkpoint(tensors, blob) if blob else BestSet(select.metric, _plain_keys(_selector_keys(select)))
-        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"{path}: its selection state is damaged ({type(exc).__name__}: {exc})") from None
         _check_same_selection(path, best, select)
     saved = SyntheticSet.from_tensors(
@@ -265,13 +266,11 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
     """The JSON value of header field ``key`` of checkpoint ``path``; ArtifactError naming both when it is missing,
     not JSON or not a ``kind``."""
     try:
-        value = json.loads(meta[key])
+        value = parse_json(meta[key])
     except KeyError:
         raise ArtifactError(f"{path}: its header lacks '{key}'; the checkpoint is damaged") from None
     except ValueError as exc:
         raise ArtifactError(f"{path}: header field '{key}' is not valid JSON ({exc}); the checkpoint is damaged") from None
-    except RecursionError:
-        raise ArtifactError(f"{path}: header field '{key}' is not valid JSON (nested too deeply); the checkpoint is damaged") from None
     if not isinstance(value, kind):
         raise ArtifactError(f"{path}: header field '{key}' is a {type(value).__name__}; expected a JSON "
                             f"{'object' if kind is dict else kind.__name__}. The checkpoint is damaged")

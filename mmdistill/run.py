@@ -13,7 +13,6 @@ the artifact. A matcher that does not shard is refused with several processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing
+from mmdistill.json_text import parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
@@ -98,10 +98,9 @@ def _listed(manifest: Path) -> tuple[list[str], dict[str, Any]]:
     folder) and their recorded SHA-256 (``written_file_sha256``); empty for a manifest that cannot be read or
     predates the list."""
     try:
-        with open(manifest, encoding="utf-8") as fh:
-            found = json.load(fh)
+        found = parse_json(manifest.read_text(encoding="utf-8"))
         names, hashes = found.get("written_files", []), found.get("written_file_sha256", {})
-    except (OSError, ValueError, AttributeError, RecursionError):
+    except (OSError, ValueError, AttributeError):
         return [], {}
     if not isinstance(names, list) or not isinstance(hashes, dict):
         return [], {}

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Protocol
 
 from torch import Tensor
 
+from mmdistill.json_text import parse_json
 from mmdistill.synthetic import SyntheticSet
 
 BEST_PREFIX = "best."
@@ -83,7 +84,7 @@ class BestSet:
 
     @classmethod
     def from_checkpoint(cls, tensors: dict[str, Tensor], blob: str) -> "BestSet":
-        info = json.loads(blob)
+        info = parse_json(blob)
         best = cls(metric=str(info["metric"]), keys=dict(info.get("keys") or {}), score=float(info["score"]), iteration=int(info["iteration"]),
                    history=[(int(it), float(s)) for it, s in info["history"]])
         best.tensors = {k[len(BEST_PREFIX):]: v for k, v in tensors.items() if k.startswith(BEST_PREFIX)}

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
+from mmdistill.json_text import parse_json
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -445,11 +446,9 @@ def check_hf_folder(folder: Path) -> None:
 
 def _read_json_file(path: Path, kind: type) -> object:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path} is not readable JSON ({short_error(exc)})") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not readable JSON (nested too deeply)") from None
     if not isinstance(value, kind):
         raise ConfigError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, found {type(value).__name__}")
     return value

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
+from mmdistill.json_text import parse_json
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 
@@ -157,11 +158,9 @@ def read_csv_records(path: Path) -> list[CaptionRecord]:
 def _load_json(path: Path) -> object:
     text = _read_text(path, "caption file")
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise DataError(f"{path} is not valid JSON (nested too deeply)") from None
 
 
 def _string(value: object, path: Path, where: str, field: str) -> str:

@@ -19,6 +19,7 @@ from torch import Tensor
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
+from mmdistill.json_text import parse_json
 
 from .encoders import FrozenTextEncoder
 
@@ -116,8 +117,8 @@ def load_caption_bank(path: str | Path, folder: str | Path | None = None) -> tup
         return None
     try:
         tensors, meta = load_tensors_with_metadata(path)
-        captions = json.loads(meta["captions"])
-    except (ArtifactError, KeyError, json.JSONDecodeError, OSError, RecursionError):
+        captions = parse_json(meta["captions"])
+    except (ArtifactError, KeyError, json.JSONDecodeError, OSError):
         return None
     emb = tensors.get("text")
     if emb is None or emb.shape[0] != len(captions):
