@@ -872,7 +872,8 @@ def test_video_folder_names_files_it_does_not_use_and_keeps_decord_lines_off_the
     rep = data.meta["load_report"]
     assert sorted(rep["files"]["ignored"]) == [".DS_Store", "a/.hidden.avi", "a/notes.txt"] and rep["counts"]["unused"] == 0
     assert rep["files"]["unreadable"] == ["b/broken.avi"] and len(data.train) + len(data.test) == 6
-    assert "ignored 2 hidden file(s) or folder(s) under the data root" in caplog.text and "notes.txt" in caplog.text
+    assert ".hidden.avi (hidden)" in caplog.text and ".DS_Store (hidden)" in caplog.text and "notes.txt" in caplog.text
+    assert "hidden file(s) or folder(s) under the data root" not in caplog.text  # named once, by the video adapter's walk
 
 
 def test_decord_and_ffmpeg_lines_about_a_truncated_mp4_stay_off_the_terminal(kinetics_tiny_folder, capfd, caplog):

@@ -959,3 +959,125 @@ def test_ffmpeg_lines_captured_while_decord_reads_stay_off_the_terminal(capsys, 
     err = capsys.readouterr().err
     assert "moov atom" not in err and "another thread's line" in err
     assert "ffmpeg on clips/a.mp4: [mov,mp4" in caplog.text
+
+
+# ------------------------------------------------------------------ walk 35C: a user's own video files
+def test_a_new_empty_class_folder_is_refused_on_a_cache_hit_too(tmp_path):
+    """The cache key held the clips only: an empty class folder made after a cached load was a hit, and the run went
+    on with the old classes (with no cache: refused by name). The layout's classes are in the key."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "cache")
+    (root / "c_new").mkdir()
+    with pytest.raises(DataError, match=r"class\(es\) without a usable training clip .*'c_new'"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "cache")
+
+
+def test_hidden_files_links_and_broken_links_in_class_folders_are_named_and_strict_spares_hidden_ones(tmp_path):
+    """The video walk dropped hidden files, broken links and linked folders without a word (strict too); it names
+    them as the image and audio loaders do: hidden entries listed (never a strict error), the rest strict errors."""
+    from mmdistill.modalities.video.datasets import discover, load_clip_folder
+    from mmdistill.load_report import LoadReport
+
+    root = tmp_path / "data"
+    for c in ("a", "b"):
+        for i in range(3):
+            _write_avi(root / c / f"{c}{i}.avi")
+    (root / "a" / ".hidden.avi").write_bytes((root / "a" / "a0.avi").read_bytes())
+    (root / ".DS_Store").write_bytes(b"x")
+    report = LoadReport()
+    discover(root, "files", None, 0.3, 0, report=report)
+    assert sorted(Path(p).name for p, why in report.items("ignored") if why == "hidden") == [".DS_Store", ".hidden.avi"]
+    vs = load_clip_folder(root, sampling=_sampling(), strict=True, use_cache=False)  # hidden: named, not an error
+    assert len(vs.x_train) + len(vs.x_test) == 6 and vs.report.counts()["ignored"] == 2
+    (root / "b" / "gone.avi").symlink_to(root / "b" / "missing.avi")
+    (root / "b" / "more").symlink_to(root / "a", target_is_directory=True)
+    report = LoadReport()
+    discover(root, "files", None, 0.3, 0, report=report)
+    reasons = {Path(p).name: why for p, why in report.items("ignored")}
+    assert reasons["gone.avi"] == "broken link or not a regular file" and reasons["more"] == "link to a folder, not followed"
+    with pytest.raises(DataError, match=r"gone.avi \(ignored: broken link"):
+        load_clip_folder(root, sampling=_sampling(), strict=True, use_cache=False)
+
+
+def test_the_random_frame_offset_does_not_depend_on_how_the_root_is_spelled(tmp_path, monkeypatch):
+    """The offset was seeded by the path as typed: a relative and an absolute data_root gave other frames of the same
+    clips (and a cache hit hid it). It is seeded by the clip's path under the root."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3}, frames=12)
+    monkeypatch.chdir(tmp_path)
+    spelled = [load_clip_folder(r, kind="frames", sampling=_sampling(frame_gap=1), use_cache=False).x_train
+               for r in ("data", str(root), "./data/../data")]
+    assert all(torch.equal(spelled[0], x) for x in spelled[1:])
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(root, moved)
+    assert torch.equal(load_clip_folder(moved, kind="frames", sampling=_sampling(frame_gap=1), use_cache=False).x_train, spelled[0])
+
+
+def test_gif_clips_are_read_with_pillow_and_an_export_reads_back(tmp_path):
+    """decord cannot read a GIF (the export's own clip format): every GIF was unreadable. GIFs are decoded with
+    Pillow, sampled and resized as other clips."""
+    from PIL import Image
+
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = tmp_path / "gifs"
+    for c, colour in (("red", (250, 0, 0)), ("blue", (0, 0, 250))):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            frames = [Image.new("RGB", (12, 12), tuple(min(255, v + 20 * t) for v in colour)) for t in range(6)]
+            frames[0].save(root / c / f"{i}.gif", save_all=True, append_images=frames[1:], duration=100)
+    vs = load_clip_folder(root, sampling=_sampling(), use_cache=False)
+    assert vs.x_train.shape[1:] == (3, 4, 8, 8) and vs.report.counts()["unreadable"] == 0
+    red = vs.x_train[vs.y_train == vs.classes.index("red")]
+    assert (red[:, 0] > red[:, 2]).all()
+
+
+def test_a_split_file_naming_one_clip_through_a_link_and_its_target_is_refused(tmp_path):
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = tmp_path / "data"
+    for i in range(2):
+        _write_avi(root / "a" / f"a{i}.avi")
+        _write_avi(root / "b" / f"b{i}.avi")
+    (root / "a" / "a1_link.avi").symlink_to(root / "a" / "a1.avi")
+    (root / "clips.csv").write_text("path,label,split\na/a0.avi,a,train\na/a1.avi,a,train\na/a1_link.avi,a,test\n"
+                                    "b/b0.avi,b,train\nb/b1.avi,b,test\n")
+    with pytest.raises(DataError, match=r"names .*a1_link.avi more than once \(as .*a1.avi: the same file through a link\) "
+                                        r"\(train and test\)"):
+        load_clip_folder(root, sampling=_sampling(), use_cache=False)
+
+
+def test_export_files_take_the_users_file_mode_and_the_class_list_is_json(tmp_path):
+    """clips.safetensors and memories.safetensors were written owner-only (safetensors' save_file makes 0600) and
+    their class list was joined with commas (a class "run, jump" read back as two)."""
+    import json
+    import os
+
+    from safetensors import safe_open
+
+    from mmdistill.modalities.video.export import export_video_set
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet(data={"x": torch.rand(2, 1, 3, 4, 4)}, labels=torch.tensor([0, 1]), num_classes=2,
+                       meta={"classes": ["run, jump", "typing"], "mean": [0.5], "std": [0.25]})
+    old = os.umask(0o022)
+    try:
+        out = export_video_set(syn, syn.data["x"], tmp_path / "export")
+    finally:
+        os.umask(old)
+    assert oct((out / "clips.safetensors").stat().st_mode & 0o777) == oct(0o644)
+    with safe_open(str(out / "clips.safetensors"), "pt") as fh:
+        assert json.loads(fh.metadata()["classes"]) == ["run, jump", "typing"]
+
+
+def test_static_dynamic_names_ipc_x_memories_when_a_class_has_too_few_clips():
+    """A 1-clip class at ipc 1 was refused as "fewer than ipc=2; lower ipc" (stage 1 needs ipc x memories clips)."""
+    from mmdistill.data import LabeledTensors
+    from mmdistill.modalities.video.static_dynamic import init_static_dynamic
+
+    train = LabeledTensors(torch.rand(3, 1, 4, 8, 8), torch.tensor([0, 0, 1]), ["a", "b"])
+    with pytest.raises(DataError, match=r"class 'b' \(index 1\) has 1 training samples, fewer than ipc x memories=2"):
+        init_static_dynamic(train, _sd_config(ipc=1, memories=2), torch.Generator().manual_seed(0), None, {})

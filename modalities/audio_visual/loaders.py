@@ -555,7 +555,8 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         raise ConfigError("reading video files needs decord: pip install decord") from None
     report = report if report is not None else LoadReport()
     items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)
-    hidden = _hidden_entries(root)
+    named = {p for p, _ in report.items("ignored")}  # the video adapter's walk names hidden entries of class folders
+    hidden = [h for h in _hidden_entries(root) if h[0] not in named]
     if hidden:
         report.extend("ignored", hidden)
         log.warning("%s: ignored %d hidden file(s) or folder(s) under the data root: %s%s", root, len(hidden),

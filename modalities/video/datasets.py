@@ -23,8 +23,9 @@ holding several image sequences (names with different prefixes before their numb
 are named as ``unused``, and several sequences without an RGB one are refused by name. 16-bit frames are scaled to
 8 bits (value / 257), as the image loaders do.
 
-Decoded clips are cached as one uint8 safetensors file per split, keyed by the file list (paths, sizes and
-modification times; for a frame folder, those of every file in it) and the decode settings, so a second run with the
+Decoded clips are cached as one uint8 safetensors file per split, keyed by the layout's classes, the file list
+(paths, sizes, modification times, inodes and status-change times; for a frame folder, those of every file in it) and
+the decode settings, so a second run with the
 same settings does not decode again (an INFO line names the cache file read or written); a cache file that cannot be
 read (or holds other settings) is decoded again and replaced, and a cache that cannot be written (a file where its
 folder should be, a folder the system refuses) leaves the clips uncached, each with a warning: the cache never
@@ -57,13 +58,15 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 
-from ..artifacts import check_class_ids, classes_without_test
+from ..artifacts import HIDDEN, check_class_ids, classes_without_test, scan_files
 
 log = logging.getLogger(__name__)
 
 #: file types read as video files (decord/ffmpeg's common containers); any other file in a class folder is named as
 #: ``ignored`` (not read), never handed to the decoder
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".3g2", ".ogv",
+#: (``.gif``, which decord cannot read, is decoded with Pillow, so the export's own clip format reads back; Theora ``.ogv``
+#: is not listed: decord's ffmpeg build has no decoder for it)
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".3g2",
                     ".ts", ".mts", ".m2ts", ".vob", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SHORT_POLICIES = ("gap", "pad", "skip")
@@ -100,7 +103,8 @@ class FrameSampling:
 
     def indices(self, length: int, key: str) -> tuple[list[int] | None, str]:
         """Frame indices for a clip of ``length`` frames (None: skip it) and what was done (``ok``, ``gap``,
-        ``pad`` or ``skip``). ``key`` (the clip's path) seeds its random offset."""
+        ``pad`` or ``skip``). ``key`` (the clip's path under the data root: :func:`offset_key`) seeds its random
+        offset."""
         if length <= 0:
             return None, "skip"
         gap, kind = self.frame_gap, "ok"
@@ -169,6 +173,10 @@ class LoadReport(CoreLoadReport):
         """The error ``strict`` raises for what this report, among ``kinds``, left out or kept although too short
         (None: nothing): items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
         kinds = list(kinds)
+        if any(why == HIDDEN for _, why in self.entries.get("ignored", ())):  # named, never an error (as the audio loader)
+            shown = LoadReport(root=self.root, entries={**self.entries, "ignored": [e for e in self.entries["ignored"] if e[1] != HIDDEN]},
+                               tallies=dict(self.tallies))
+            return shown.strict_error(kinds)
         if (left := super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])) is not None:
             return left
         if "shrunk_gap" in kinds and self.total(["shrunk_gap"]):
@@ -208,34 +216,34 @@ class Item:
 
 
 # --------------------------------------------------------------------------- discovery
-def _hidden(p: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in p.relative_to(base).parts)
+#: the reason :func:`~modalities.artifacts.scan_files` gives a file of another type in a class folder (reworded)
+_NOT_VIDEO = "not a video file"
 
 
 def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]], classes: set[str]) -> list[Item]:
     """Clips of ``root/<class>/...``. Every class folder counts as a class (an empty one too, so it is refused by
     name rather than vanishing); with ``kind="files"`` every file of a video type (:data:`VIDEO_EXTENSIONS`) in it is
-    tried (one that does not decode is named as unreadable) and any other file is ``ignored``, with ``kind="frames"``
-    every sub-folder is a clip and a file beside them is ``ignored``."""
+    tried (one that does not decode is named as unreadable) and any other file is ``ignored``, as are hidden entries,
+    links to folders (not followed) and broken links (:func:`~modalities.artifacts.scan_files`, the image and audio
+    loaders' walk); with ``kind="frames"`` every sub-folder is a clip and a file beside them is ``ignored``. Hidden
+    entries are named, never a ``strict`` error."""
     items = []
     for p in sorted(root.iterdir()):  # clips beside the class folders belong to no class
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+        if p.name.startswith("."):
+            ignored.append((str(p), HIDDEN))
+        elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
             ignored.append((str(p), "not inside a class folder"))
     for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
         classes.add(cls.name)
         if kind == "files":
-            members = []
-            for p in sorted(cls.rglob("*")):
-                if not p.is_file() or _hidden(p, cls):
-                    continue
-                if p.suffix.lower() in VIDEO_EXTENSIONS:
-                    members.append(p)
-                else:
-                    ignored.append((str(p), f"not a video file ({p.suffix or 'no suffix'}: not a video type the loader reads)"))
+            members, skipped = scan_files(cls, VIDEO_EXTENSIONS, _NOT_VIDEO)
+            ignored += [(str(p), f"not a video file ({p.suffix or 'no suffix'}: not a video type the loader reads)"
+                         if why == _NOT_VIDEO else why) for p, why in skipped]
         else:
             members = []
             for p in sorted(cls.iterdir()):
                 if p.name.startswith("."):
+                    ignored.append((str(p), HIDDEN))
                     continue
                 if p.is_dir():
                     members.append(p)
@@ -305,13 +313,17 @@ def _ucf_path(line: str) -> str | None:
 
 
 def _no_duplicates(items: list[Item], source: Path) -> None:
-    seen: dict[str, str] = {}
+    """DataError when ``source`` lists one clip twice: the same path, or two paths of one file (a link and its
+    target), which would put one clip in both splits."""
+    seen: dict[str, tuple[str, Path]] = {}
     for it in items:
-        key = os.path.normpath(str(it.path))
+        key = os.path.realpath(it.path)
         if key in seen:
-            raise DataError(f"split file {source} names {it.path} more than once ({seen[key]} and {it.split}); "
+            split, first = seen[key]
+            same = "" if os.path.normpath(first) == os.path.normpath(it.path) else f" (as {first}: the same file through a link)"
+            raise DataError(f"split file {source} names {it.path} more than once{same} ({split} and {it.split}); "
                             "each clip belongs to one split and one class")
-        seen[key] = it.split
+        seen[key] = (it.split, it.path)
 
 
 def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) -> tuple[list[Item], str]:
@@ -395,7 +407,9 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
             else:
                 ignored.append((str(d), "not train/, test/ or val/"))
         for p in sorted(root.iterdir()):
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+            if p.name.startswith("."):
+                ignored.append((str(p), HIDDEN))
+            elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
                 ignored.append((str(p), "not inside train/ or test/"))
         return items, sorted(classes), ignored, unused, layout
     items = _class_tree(root, "train", kind, ignored, classes)
@@ -515,14 +529,19 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
-def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
-    """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error).
+def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
+    """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error); ``key`` seeds the random
+    offset (:func:`offset_key`).
 
     Frames are resized by decord's scaler; for the output sizes it cannot produce (decord 0.6 fails a buffer-size
     check for some widths, 4, 6, 8, 12, 16, 24 and 48 pixels among them) the clip is decoded at its native size and
-    resized with Pillow, as frame images are."""
+    resized with Pillow, as frame images are. A GIF (which decord cannot read) is decoded with Pillow. decord's and
+    ffmpeg's own lines are kept off the terminal for every call (logged at DEBUG naming the file)."""
+    if path.suffix.lower() == ".gif" and path.is_file():
+        return _decode_gif(path, sampling, key)
     decord = _decord()
-    hint = "" if path.suffix.lower() in VIDEO_EXTENSIONS else f"not a video file ({path.suffix or 'no suffix'}); "
+    hint = "" if path.suffix.lower() in VIDEO_EXTENSIONS else (
+        "a folder, not a video file; " if path.is_dir() else f"not a video file ({path.suffix or 'no suffix'}); ")
     size = {} if sampling.frame_size is None else {"width": sampling.frame_size, "height": sampling.frame_size}
     native: list[str] = []
     try:
@@ -534,19 +553,42 @@ def _decode_file(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None
         return None, 0, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
-    idx, kind = sampling.indices(length, str(path))
+    idx, kind = sampling.indices(length, key)
     if idx is None:
         return None, length, "skip" if length else f"unreadable: {hint}no frames"
+    native = []
     try:
-        frames = vr.get_batch(idx).asnumpy()
-    except Exception as exc:
-        if not size:
-            return None, length, f"unreadable: {hint}{_why(exc)}"
-        try:  # decord's scaler refused this size: decode natively, resize with Pillow
-            frames = _resize(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
-        except Exception as exc2:
-            return None, length, f"unreadable: {hint}{_why(exc2)}"
+        with _native_stderr(native):
+            try:
+                frames = vr.get_batch(idx).asnumpy()
+            except Exception:
+                if not size:
+                    raise
+                # decord's scaler refused this size: decode natively, resize with Pillow
+                frames = _resize(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
+    except Exception as exc:  # noqa: BLE001 - decord raises its own error type for a stream it cannot decode
+        said = _native_lines(native, path)
+        return None, length, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
+    for line in _native_lines(native, path):
+        log.debug("decord on %s: %s", path, line)
     return frames, length, kind
+
+
+def _decode_gif(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
+    """:func:`_decode_file` for an animated GIF, read with Pillow (every frame as RGB, then sampled and resized as
+    a video's)."""
+    from PIL import Image, ImageSequence
+
+    try:
+        with Image.open(path) as im:
+            every = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+    except Exception as exc:  # noqa: BLE001 - Pillow raises several types for a damaged or foreign file
+        return None, 0, f"unreadable: {_why(exc)}"
+    idx, kind = sampling.indices(len(every), key)
+    if idx is None:
+        return None, len(every), "skip" if every else "unreadable: no frames"
+    frames = np.stack([every[i] for i in idx])
+    return (frames if sampling.frame_size is None else _resize(frames, sampling.frame_size)), len(every), kind
 
 
 #: the name prefixes of a clip folder's RGB frames taken when it holds several image sequences: mmaction2's rawframes
@@ -630,13 +672,13 @@ def _frame_error(file: Path, exc: BaseException) -> str:
     return f"{file.name}: {text}"
 
 
-def _decode_frame_dir(path: Path, sampling: FrameSampling) -> tuple[np.ndarray | None, int, str]:
+def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
     """(T, H, W, 3) uint8 frames of a clip folder (its image sequence in natural order: :func:`_frame_files`), the
-    clip's length, and what was done (or the error)."""
+    clip's length, and what was done (or the error); ``key`` seeds the random offset (:func:`offset_key`)."""
     if not path.is_dir():
         return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
     files, _ = _frame_files(path)
-    idx, kind = sampling.indices(len(files), str(path))
+    idx, kind = sampling.indices(len(files), key)
     if idx is None:
         return None, len(files), "skip" if files else f"unreadable: no frame images ({', '.join(IMAGE_EXTENSIONS)})"
     frames = []
@@ -660,29 +702,44 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 4  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+CACHE_VERSION = 5  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
 # 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``;
-# 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits
+# 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits;
+# 5: the random offset seeded by the clip's path under the data root (offset_key), GIFs read, hidden entries named
+
+
+def offset_key(path: Path, base: Path) -> str:
+    """What seeds a clip's random frame offset: its path relative to the data root's folder ``base`` (POSIX, links
+    not resolved), so the same folder gives the same frames wherever it lies and however ``data_root`` is spelled
+    (relative or absolute); a split file's clip outside the folder as ``../...``."""
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base))).as_posix()
 
 
 def _clip_stamp(path: Path) -> str:
-    """What the cache key takes of one clip: a video file's size and modification time (ns); for a folder of frame
-    images, the name, size and modification time of each entry in it (one ``stat`` each, nothing read), so frames
-    replaced under the same names, which leave the folder's own time as it was, are decoded again."""
-    st = path.stat()
+    """What the cache key takes of one clip: a video file's size, modification time, inode and status-change time
+    (ns; the last two no copy tool sets back, so a file replaced by ``cp -p``/``rsync -a`` with the old size and time is
+    decoded again); for a folder of frame images, the same of each entry in it (one ``stat`` each, nothing read), so
+    frames replaced under the same names, which leave the folder's own time as it was, are decoded again."""
     if not path.is_dir():
-        return f"{st.st_size}|{st.st_mtime_ns}"
+        return _stat_text(path.stat())
     with os.scandir(path) as it:
         entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
         stats = [(e.name, e.stat()) for e in entries]
-    return ";".join(f"{name}|{s.st_size}|{s.st_mtime_ns}" for name, s in stats)
+    return ";".join(f"{name}|{_stat_text(s)}" for name, s in stats)
 
 
-def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = ()) -> str:
-    """The decoded-clip cache key: the decode settings, each clip's path, class, split and :func:`_clip_stamp`, and
-    what the load named as not used."""
+def _stat_text(st: os.stat_result) -> str:
+    return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = (),
+                 classes: list[str] = ()) -> str:
+    """The decoded-clip cache key: the decode settings, every class of the layout (an empty class folder too: a hit
+    must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
+    used."""
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION}, sort_keys=True).encode())
+    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
+                        sort_keys=True).encode())
     for it in items:
         h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
     for path, _ in ignored:
@@ -810,7 +867,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
-                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored + unused)}.safetensors")
+                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored + unused, all_classes)}.safetensors")
         cached = _read_cache(cache_path, sampling, report) if _cache_exists(cache_path) else None
         if cached is not None:
             tensors, info = cached
@@ -836,7 +893,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                 raise report.strict_error(LEFT_OUT_KINDS)
         if kind == "frames":
             report.extend("unused", _frame_files(it.path)[1])  # optical flow beside a rawframes clip's RGB frames
-        frames, length, what = decode(it.path, sampling)
+        frames, length, what = decode(it.path, sampling, offset_key(it.path, report.base_folder() or base))
         if frames is None:
             if what.startswith("unreadable"):
                 reason = what[len("unreadable: "):] or "unreadable"

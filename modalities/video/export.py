@@ -6,6 +6,7 @@ dependency; GIF needs only Pillow."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.io import save_tensors
 from mmdistill.plots import save_figure
 from mmdistill.synthetic import SyntheticSet
 
@@ -126,10 +128,9 @@ def _write_gif(frames: list, path: Path, duration_ms: int) -> Path:
 def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> Path:
     """``<class>/<index>.gif`` per rendered clip (folders named as :func:`~modalities.artifacts.export_folder_names`
     names them, ``classes.json`` mapping them to the classes), ``clips.safetensors`` (uint8 pixels (N, C, T, H, W) and
-    labels), and for a static/dynamic set ``static/<class>_<index>.png`` (the static memories) and
+    labels; its metadata ``classes`` is the JSON list of class names), and for a static/dynamic set ``static/<class>_<index>.png`` (the static memories) and
     ``memories.safetensors`` (static, dynamic, integrator: the stored set itself)."""
     from PIL import Image
-    from safetensors.torch import save_file
 
     classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
     labels = syn.labels.cpu()
@@ -146,8 +147,8 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
             counts[c] += 1
         write_class_index(tmp, classes, names, labels)
         u8 = (pix * 255).round().to(torch.uint8).contiguous()
-        save_file({"clips": u8, "labels": labels.contiguous()}, str(tmp / "clips.safetensors"),
-                  metadata={"classes": ",".join(classes), "layout": "N,C,T,H,W uint8"})
+        save_tensors(tmp / "clips.safetensors", {"clips": u8, "labels": labels},  # the user's file mode, as the rest of the export
+                     metadata={"classes": json.dumps(classes, ensure_ascii=False), "layout": "N,C,T,H,W uint8"})
         if is_static_dynamic(syn):
             st = to_pixels(syn.data[STATIC].detach().cpu(), syn)
             (tmp / "static").mkdir()
@@ -155,7 +156,7 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
             for j in range(len(st)):
                 c = int(labels[(j // m) * m * m])
                 Image.fromarray(_frame_image(st[j])).save(tmp / "static" / f"{names[c]}_{j:03d}.png")
-            save_file({k: v.detach().cpu().contiguous() for k, v in syn.data.items()}, str(tmp / "memories.safetensors"))
+            save_tensors(tmp / "memories.safetensors", syn.data)
     return Path(out_dir)
 
 

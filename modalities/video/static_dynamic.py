@@ -145,7 +145,7 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
     N(0, 1) (the reference's ``torch.randn``), the integrator initialised by ``cfg.integrator_init``."""
     c, t, h, w = train.sample_shape
     m, vpc = cfg.memories, cfg.ipc
-    train.require_per_class(vpc)
+    train.require_per_class(vpc * m, "ipc x memories")  # stage 1 starts each static memory from a distinct real clip
     pick = torch.randint(t, (len(train),), generator=gen).to(train.x.device)
     frames = LabeledTensors(train.x[torch.arange(len(train), device=train.x.device), :, pick], train.y, list(train.classes))
     static, static_labels, info = distil_static(frames, vpc * m, cfg, gen, augment)
