@@ -9,11 +9,14 @@ floating-point sums whose last bits depend on the thread count, and an identical
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from mmdistill.errors import DataError
 from mmdistill.keys import clipped
+
+log = logging.getLogger(__name__)
 
 #: the entry of a checkpoint's ``resume_keys`` that identifies the real training data (not a config key: a checkpoint
 #: written before it existed has none, and is not checked)
@@ -22,11 +25,18 @@ DATA_KEY = "training_data"
 _FIELDS = {"classes": "class names", "train_samples": "training samples", "train_labels": "training labels (their order)"}
 
 
+def data_classes(data: Any) -> list[str] | None:
+    """The class names of real ``data`` (``data.classes``, else its training split's), None when it has none."""
+    classes = getattr(data, "classes", None)
+    if classes is None:
+        classes = getattr(getattr(data, "train", None), "classes", None)
+    return [str(c) for c in classes] if classes is not None else None
+
+
 def training_data_identity(data: Any) -> dict[str, Any] | None:
     """``{"classes": [...], "train_samples": N, "train_labels": digest}`` of real ``data`` (the experts' fingerprint:
     :func:`mmdistill.expert_runs.data_fingerprint`, and the class names); None when the data offers neither."""
     from mmdistill.expert_runs import data_fingerprint
-    from mmdistill.share import data_classes
 
     identity: dict[str, Any] = {}
     if (classes := data_classes(data)) is not None:
@@ -40,16 +50,32 @@ def check_same_data(path: Path, saved: Any, now: Any) -> None:
     :func:`training_data_identity`): the resumed run would finish a set that mixes the two. Not checked when either
     side has no identity (a checkpoint written before it was recorded; data that offers none); only the fields both
     record are compared."""
-    if not isinstance(saved, dict) or not isinstance(now, dict):
-        return
-    differ = [k for k in sorted(set(saved) & set(now)) if saved[k] != now[k]]
-    if not differ:
-        return
-    said = [f"{_FIELDS[k]} {clipped(repr(saved[k]), 120)} -> {clipped(repr(now[k]), 120)}" if k in ("classes", "train_samples")
-            else f"{_FIELDS.get(k, k)} differ" for k in differ]
-    raise DataError(f"cannot resume {path}: the real training data is not the data the run was distilling ({'; '.join(said)}): "
+    said = _differences(saved, now)
+    if said:
+        raise DataError(f"cannot resume {path}: the real training data is not the data the run was distilling ({'; '.join(said)}): "
                     "the set would mix the two; point the run at that data again, or start over (--overwrite) or choose "
                     "another --out")
 
 
-__all__ = ["DATA_KEY", "check_same_data", "training_data_identity"]
+def _differences(saved: Any, now: Any) -> list[str]:
+    """The fields in which two identities differ, in words (empty when either is missing or they agree)."""
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        return []
+    differ = [k for k in sorted(set(saved) & set(now)) if saved[k] != now[k]]
+    return [f"{_FIELDS[k]} {clipped(repr(saved[k]), 120)} -> {clipped(repr(now[k]), 120)}" if k in ("classes", "train_samples")
+            else f"{_FIELDS.get(k, k)} differ" for k in differ]
+
+
+def warn_other_data(folder: Path, saved: Any, data: Any) -> None:
+    """Warn, naming the set in ``folder``, when the real training data (``data``) differ from those it was distilled
+    from (``saved``: the identity the run stored in the set's meta under :data:`DATA_KEY`): clips added to a folder
+    whose held-out split is drawn move samples the set was distilled from into the scored split, so its scores are not
+    comparable with its manifest's. Not checked for a set saved before the identity was recorded."""
+    said = _differences(saved, training_data_identity(data))
+    if said:
+        log.warning("%s was distilled from other real training data than %s holds now (%s): a held-out split drawn from "
+                    "the data may now score samples the set was distilled from; evaluate it on the data it was made "
+                    "from to compare with its manifest", folder, getattr(data, "name", "the dataset"), "; ".join(said))
+
+
+__all__ = ["DATA_KEY", "check_same_data", "data_classes", "training_data_identity", "warn_other_data"]

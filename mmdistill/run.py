@@ -279,6 +279,8 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         modality.check_evaluation(cfg, data)  # a network that cannot take the samples stops the run before distilling
     task = modality.task(cfg)
     syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
+    if identity is not None:  # saved with the set: eval/check warn when the data changed since (data_identity.warn_other_data)
+        syn.meta[DATA_KEY] = identity
     syn.to(device).requires_grad_(True)
     net = modality.matching_network(cfg, data).to(device)
     strategy = cfg.matching_augmentation()

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
                           record_export_files)
@@ -259,6 +260,7 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
 
     warn_split_rule(syn, data, folder)
     check_same_classes(syn, data, folder)
+    warn_other_data(Path(folder), (syn.meta or {}).get(DATA_KEY), data)
     real = getattr(getattr(data, "train", None), "x", None)
     if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
         return
@@ -273,14 +275,6 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
     if real.is_floating_point() and decoded.dtype != real.dtype:
         raise ArtifactError(f"{where}: its samples are {str(decoded.dtype).replace('torch.', '')}, the real samples of {name} "
                             f"{str(real.dtype).replace('torch.', '')}; the set was not written by mmdistill or is damaged")
-
-
-def data_classes(data: Any) -> list[str] | None:
-    """The class names of real ``data`` (``data.classes``, else its training split's), None when it has none."""
-    classes = getattr(data, "classes", None)
-    if classes is None:
-        classes = getattr(getattr(data, "train", None), "classes", None)
-    return [str(c) for c in classes] if classes is not None else None
 
 
 def check_same_classes(syn: SyntheticSet, data: Any, folder: Path) -> None:

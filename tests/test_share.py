@@ -388,3 +388,35 @@ def test_memorisation_verdict_follows_its_ratio(ratio, said):
     from mmdistill.memorisation import verdict
 
     assert said in verdict({"ratio_median": ratio, "frac_below_real_min": 0.0})
+
+
+def test_eval_on_training_data_that_changed_since_the_distillation_warns(tmp_path, caplog):
+    """Walk 35C #3: clips added to a class folder redraw its held-out split, and `eval` scored the set on samples it
+    was distilled from without a word. The set records the identity of its training data; eval and check warn."""
+    import logging
+
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.data_identity import DATA_KEY
+    from mmdistill.recipes import image_dm
+    from mmdistill.share import check_fits_data, load, saved_modality, saved_run_data
+
+    data = tmp_path / "data"
+    for name, shade in {"a": 20, "b": 90, "c": 160}.items():
+        (data / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), shade + 10 * i, dtype=np.uint8), mode="L").save(data / name / f"{i}.png")
+    res = image_dm.run(dataset="imagefolder", data_root=str(data), ipc=1, iterations=1, batch_real=4, evaluate=False,
+                       progress=False, memory_check=False, out=str(tmp_path / "run"))
+    loaded = load(tmp_path / "run")
+    assert loaded.synthetic.meta[DATA_KEY]["train_samples"] == 9
+    modality = saved_modality(res.manifest, tmp_path / "run")
+    cfg = image_dm.RECIPE.config(**res.manifest["config"])
+    with caplog.at_level(logging.WARNING):
+        check_fits_data(loaded.synthetic, modality, saved_run_data(modality, cfg, root_given=False), tmp_path / "run")
+    assert "other real training data" not in caplog.text
+    Image.fromarray(np.full((8, 8), 250, dtype=np.uint8), mode="L").save(data / "c" / "9.png")
+    with caplog.at_level(logging.WARNING):
+        check_fits_data(loaded.synthetic, modality, saved_run_data(modality, cfg, root_given=False), tmp_path / "run")
+    assert "was distilled from other real training data than" in caplog.text and "training samples 9 -> 10" in caplog.text
