@@ -16,6 +16,7 @@ Every set trains fresh networks from scratch (:func:`mmdistill.training.train_fr
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Callable
 
 import torch
@@ -36,6 +37,8 @@ from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
+
+log = logging.getLogger(__name__)
 
 Labeler = Callable[[Tensor], Tensor]
 
@@ -102,8 +105,13 @@ def evaluation_protocol(cfg: Any) -> TrainProtocol:
 
 
 def evaluation_augment(cfg: Any, data: ClassificationData, modality: ClassificationModality) -> Callable[..., Tensor] | None:
-    """The augmentation every evaluated set is trained with: the modality's DSA when ``eval_dsa``, else None."""
-    return modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+    """The augmentation every evaluated set is trained with: the modality's DSA when ``eval_dsa``, else None (also when
+    the modality has no augmentation: a warning says ``eval_dsa`` has no effect, and the protocol records none)."""
+    augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
+    if cfg.eval_dsa and augment is None and cfg.dsa_strategy.lower() not in ("", "none"):
+        log.warning("eval_dsa=true has no effect: modality %s has no augmentation for %s; the sets are evaluated without it",
+                    getattr(modality, "name", type(modality).__name__), data.name)
+    return augment
 
 
 def trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTensors, protocol: TrainProtocol, *,
@@ -215,7 +223,7 @@ def classification_plan(
         sets.update(baselines)
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
                                     draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
-    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": cfg.eval_dsa,
+    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": augment is not None,
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test)}
     if syn is not None:

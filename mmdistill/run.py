@@ -285,6 +285,9 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     net = modality.matching_network(cfg, data).to(device)
     strategy = cfg.matching_augmentation()
     augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
+    if strategy and augment is None and strategy.lower() != "none":  # a modality without augmentation (the contract allows it): nothing claims it ran
+        log.warning("dsa (strategy %r) has no effect: modality %s has no augmentation; the set is matched without it",
+                    strategy, modality.name)
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out, workers=workers)
     matcher = make_matcher(ctx)

@@ -75,3 +75,20 @@ def test_each_run_gets_its_own_global_rng_stream():
     assert torch.equal(torch.get_rng_state(), state)
     other = score_runs(EvalSet((None, None)), train_and_score, metric="accuracy", runs=3, seed=8, progress=False)
     assert other.runs != first.runs
+
+
+def test_dsa_asked_of_a_modality_without_augmentation_is_warned_and_not_recorded_as_applied(tmp_path, monkeypatch, caplog):
+    """Walk 35A D1: a plugin modality without augmentation (augmenter() -> None, as the contract allows) took
+    dsa=true / eval_dsa=true silently, and the manifest's protocol said "dsa": true although nothing was applied."""
+    import logging
+
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.recipes import image_dm
+
+    monkeypatch.setattr(type(MODALITY), "augmenter", lambda self, strategy, dataset: None)
+    with caplog.at_level(logging.WARNING):
+        res = image_dm.run(dataset="digits", ipc=1, iterations=1, batch_real=4, eval_runs=1, eval_epochs=1, baselines=[],
+                           dsa=True, eval_dsa=True, progress=False, memory_check=False, out=str(tmp_path / "run"))
+    assert res.manifest["metrics"]["protocol"]["dsa"] is False
+    assert "dsa (strategy 'auto') has no effect: modality image has no augmentation" in caplog.text
+    assert "eval_dsa=true has no effect: modality image has no augmentation for digits" in caplog.text
