@@ -199,6 +199,9 @@ def classification_plan(
     random_real_soft_labels, herding."""
     protocol = evaluation_protocol(cfg)
     learned_lr = syn.data.get("syn_lr") if syn is not None and cfg.learned_lr_evaluation() else None
+    if learned_lr is not None and not float(learned_lr) > 0:
+        raise ConfigError(f"the set's learned step size is {float(learned_lr):.4g}, which evaluation cannot train with; "
+                          "evaluate it with eval_lr instead (eval_lr_from_set=false)", key="eval_lr_from_set")
     syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None

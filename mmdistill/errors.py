@@ -32,7 +32,13 @@ class ArtifactError(MmdistillError, ValueError):
 
 
 class DivergenceError(MmdistillError, RuntimeError):
-    """The optimisation produced a non-finite loss; the last good checkpoint is kept."""
+    """The optimisation produced a non-finite loss (or another state it cannot go on from); the last good checkpoint
+    is kept. ``by_rates``: the synthetic set's own learning rates caused it, at any iteration (a learned step size
+    driven below zero by ``lr_lr``)."""
+
+    def __init__(self, message: str, *, by_rates: bool = False) -> None:
+        super().__init__(message)
+        self.by_rates = by_rates
 
 
 class InterruptedRun(MmdistillError, KeyboardInterrupt):

@@ -277,13 +277,13 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
     return value
 
 
-def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path) -> str:
+def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path, by_rates: bool = False) -> str:
     """The message of a divergence at iteration ``it`` (``what``: the matcher's words): what can have caused it and a
     way on that works. At iteration 0 the set is still its initialisation, so its learning rates (``keys``) are not
-    the cause; later they are the first suspects. Resuming the last good checkpoint with the same rates draws the same
+    the cause (unless the matcher says they are: ``by_rates``); later they are the first suspects. Resuming the last good checkpoint with the same rates draws the same
     steps and diverges again, and the rates are keys a resume must keep, so the way on is to start over."""
     kept = f"the last good checkpoint ({ckpt}) is kept for inspection" if ckpt.exists() else "no checkpoint was written yet"
-    if it == 0:
+    if it == 0 and not by_rates:
         return (f"iteration 0: {what}. Nothing was distilled yet, so the synthetic set's learning rates are not the cause: the "
                 "matching diverged on the initial set (trajectory matching: the student's initial step size or syn_steps, or "
                 "experts trained with large steps, e.g. few minibatches per epoch on a small dataset); change those and start "
@@ -365,7 +365,7 @@ def run_loop(
             try:
                 stats = matcher.step(syn, optimizer, gen)
             except DivergenceError as exc:
-                raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt)) from None
+                raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt, exc.by_rates)) from None
             last_loss = stats.get("loss")
             done = it + 1
             scored = best is not None and select is not None and (done % select.every == 0 or done == iterations)

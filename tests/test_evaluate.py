@@ -92,3 +92,19 @@ def test_dsa_asked_of_a_modality_without_augmentation_is_warned_and_not_recorded
     assert res.manifest["metrics"]["protocol"]["dsa"] is False
     assert "dsa (strategy 'auto') has no effect: modality image has no augmentation" in caplog.text
     assert "eval_dsa=true has no effect: modality image has no augmentation for digits" in caplog.text
+
+
+def test_a_set_whose_learned_step_size_is_not_positive_names_eval_lr_from_set(blobs):
+    """Evaluation of such a set failed with "lr must be > 0, got TrainProtocol(...)", naming no key."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from mmdistill.classification import classification_plan
+    from mmdistill.errors import ConfigError
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet(data={"x": blobs.x[:3].clone(), "syn_lr": torch.tensor(-0.0078)}, labels=blobs.y[:3].clone(), num_classes=3)
+    cfg = SimpleNamespace(learned_lr_evaluation=lambda: True, eval_epochs=2, eval_lr=0.01, eval_batch=8)
+    with pytest.raises(ConfigError, match=r"learned step size is -0.0078.*eval_lr_from_set=false"):
+        classification_plan(cfg, syn, None, None, device=torch.device("cpu"))

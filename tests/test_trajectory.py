@@ -194,6 +194,17 @@ def test_a_diverging_student_stops_before_touching_the_set(tmp_path, blobs, buff
     assert torch.equal(syn.x, before)
 
 
+def test_a_learned_step_size_driven_below_zero_stops_the_run_naming_lr_lr(tmp_path, blobs, buffer):
+    """Walk 35A D3: lr_lr moved syn_lr from 0.01 to -0.0078 in one iteration; the student then ascended its loss
+    unnoticed and evaluation failed with "lr must be > 0, got TrainProtocol(...)" (no set written). The step that
+    takes a step size to <= 0 is a divergence naming the rate keys (lr_lr among them), at iteration 0 too."""
+    syn = _syn(blobs, lr=0.5)  # a student that overshoots: the step size's gradient says "smaller", lr_lr 1 overdoes it
+    opt = synthetic_optimizer(syn, _cfg(lr_data=1.0, lr_lr=1.0, momentum_data=0.5))
+    with pytest.raises(DivergenceError, match=r"iteration 0: a learned student step size went to syn_lr -[\d.e-]+ \(<= 0: .*"
+                                              r"Lower a learning rate of the synthetic set \(lr_data, lr_lr\)"):
+        run_loop(_matcher(buffer, "mtt"), syn, opt, iterations=3, seed=0, out_dir=tmp_path / "run", progress=False)
+
+
 def test_resume_is_bit_exact(tmp_path, blobs, buffer):
     def setup():
         syn = _syn(blobs, labels="learnable")

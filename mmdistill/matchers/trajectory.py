@@ -206,7 +206,12 @@ class TrajectoryMatching:
         else:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
-        return {"loss": value, "start_epoch": float(start), **{k: float(syn.data[k].detach()) for k in self.step_size_keys()}}
+        sizes = {k: float(syn.data[k].detach()) for k in self.step_size_keys()}
+        if not all(v > 0 for v in sizes.values()):  # the student would climb its loss; no evaluation can train with it
+            raise DivergenceError(f"a learned student step size went to {', '.join(f'{k} {v:.4g}' for k, v in sizes.items())} "
+                                  f"(<= 0: each student step would ascend its loss, and evaluation trains with it); lr_lr "
+                                  f"moves it", by_rates=True)
+        return {"loss": value, "start_epoch": float(start), **sizes}
 
     def plan(self, syn: SyntheticSet, gen: torch.Generator) -> StepPlan:
         """The minibatch and augmentation seed of each of the ``syn_steps`` student steps of one iteration."""
