@@ -102,7 +102,7 @@ def _check_classification(c: _Checks, config: Any, data: Any, device: torch.devi
     net = net.to(device)
     with torch.no_grad():
         logits = c.call("build_network(...).forward", net, x)
-        emb = c.call("build_network(...).embed", net.embed, x)
+        emb = c.call("build_network(...).embed", lambda v: net.embed(v), x)  # a network without embed: named, not raised
     c.expect(isinstance(logits, Tensor) and tuple(logits.shape) == (2, data.num_classes), "build_network(...).forward",
              f"map (2, *sample_shape) to logits (2, {data.num_classes})", _shape(logits))
     c.expect(isinstance(emb, Tensor) and emb.dim() == 2 and emb.shape[0] == 2, "build_network(...).embed",

@@ -158,6 +158,9 @@ def herding_indices(cfg: Any, data: ClassificationData, modality: Classification
     ``herding_epochs`` epochs (the DC paper's coreset protocol)."""
     gen = generator(cfg.seed, "herding")
     net = network_factory(modality, cfg.network, data, device)(gen)
+    if not callable(getattr(net, "embed", None)):
+        raise ConfigError(f"network {cfg.network!r} ({type(net).__name__}) has no embed(x) -> (N, D) method, which the herding "
+                          "baseline selects real samples with: give it one, or leave herding out of baselines", key="baselines")
     protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
     train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
     net.eval()

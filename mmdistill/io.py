@@ -87,12 +87,17 @@ def nearest_existing(path: Path) -> Path | None:
 
 
 def check_export_target(out_dir: str | Path) -> None:
-    """ConfigError (key ``to``) naming ``out_dir`` when it is a symbolic link (to a folder or dangling): the export is
-    renamed into place, which a link cannot take, so it is refused before anything is built."""
+    """ConfigError (key ``to``) naming ``out_dir`` when it is a symbolic link (to a folder or dangling: the export is
+    renamed into place, which a link cannot take), a file, or a folder that is not empty (an export is a new folder:
+    nothing of another is replaced or mixed in); checked before anything is built."""
     out_dir = Path(out_dir)
     if out_dir.is_symlink():
         raise ConfigError(f"export target {out_dir} is a symbolic link (to {os.readlink(out_dir)}); an export is a new folder: "
                           "choose another --to, or pass the folder the link points to", key="to")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
 
 
 @contextmanager
@@ -103,10 +108,6 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
     run's --out that holds other files is) if ``out_dir`` exists and is not an empty directory, or is a symbolic link."""
     out_dir = Path(out_dir)
     check_export_target(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
     above = nearest_existing(out_dir.parent)
     if above is not None and not above.is_dir():  # "cannot access x: File exists" said nothing useful
         raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to", key="to")

@@ -209,7 +209,8 @@ def without_download(saved: dict[str, Any], changes: dict[str, Any], folder: Pat
 
 
 def export_natural(modality: Any, syn: SyntheticSet, target: Path, folder: Path) -> Path:
-    """``modality.export(syn, target)``, with a symbolic-link target refused before anything is built, and a DataError
+    """``modality.export(syn, target)``, with a symbolic link, a file or a folder that is not empty refused as the target
+    before anything is built (whatever the adapter's export does: the card written beside it must describe it), and a DataError
     of the export (the set's meta or tensors do not fit it) an ArtifactError naming the set in ``folder``."""
     check_export_target(target)
     try:
@@ -327,8 +328,6 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     loaded = load(path)
     out = Path(out)
     check_export_target(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"export target {out} exists and is not an empty folder; choose another --to", key="to")
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)

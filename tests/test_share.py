@@ -420,3 +420,25 @@ def test_eval_on_training_data_that_changed_since_the_distillation_warns(tmp_pat
     with caplog.at_level(logging.WARNING):
         check_fits_data(loaded.synthetic, modality, saved_run_data(modality, cfg, root_given=False), tmp_path / "run")
     assert "was distilled from other real training data than" in caplog.text and "training samples 9 -> 10" in caplog.text
+
+
+def test_an_export_into_a_used_folder_is_refused_whatever_the_adapters_export_does(tmp_path):
+    """Walk 35A D5: a plugin's export that writes into the folder it is given (not through new_tree) re-exported into
+    a used folder: the new rows beside the old card (the card is written only when none exists). The core refuses a
+    target that is not empty (or a file) before the adapter's export runs."""
+    from types import SimpleNamespace
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.share import export_natural
+
+    calls = []
+    stub = SimpleNamespace(name="stub", export=lambda syn, target: calls.append(target) or target)
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "README.md").write_text("# another set")
+    with pytest.raises(ConfigError, match=r"export target .*used exists and is not empty; choose another --to"):
+        export_natural(stub, None, used, tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"exists and is not a directory"):
+        export_natural(stub, None, tmp_path / "file", tmp_path)
+    assert calls == [] and export_natural(stub, None, tmp_path / "new", tmp_path) == tmp_path / "new"

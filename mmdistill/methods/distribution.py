@@ -8,6 +8,7 @@ from typing import Literal
 
 from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
+from mmdistill.errors import ConfigError
 from mmdistill.keys import key
 from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.schema import ClassShardKeys, RealBatchKeys, RealChunkKeys
@@ -45,6 +46,10 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
     ``compile``) on the real training split, with ``batch_real``, ``dm_loss``, ``real_chunk`` and ``shard_classes`` of
     ``ctx.config`` (a :class:`DistributionMatchingConfig`)."""
     cfg: DistributionMatchingConfig = ctx.config
+    if not callable(getattr(ctx.net, "embed", None)):
+        raise ConfigError(f"network {cfg.network!r} ({type(ctx.net).__name__}) has no embed(x) -> (N, D) method, which "
+                          "distribution matching matches the real and synthetic samples with: give it one (and a final "
+                          "`classifier` nn.Linear, as mmdistill.nets describes), or choose another network", key="network")
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
         loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
