@@ -108,3 +108,24 @@ def test_a_set_whose_learned_step_size_is_not_positive_names_eval_lr_from_set(bl
     cfg = SimpleNamespace(learned_lr_evaluation=lambda: True, eval_epochs=2, eval_lr=0.01, eval_batch=8)
     with pytest.raises(ConfigError, match=r"learned step size is -0.0078.*eval_lr_from_set=false"):
         classification_plan(cfg, syn, None, None, device=torch.device("cpu"))
+
+
+def test_a_registered_network_without_embed_is_named_not_a_traceback(tmp_path, monkeypatch):
+    """Walk 35A D4: a network registered without embed(x) ended a DM run in AttributeError (exit 1) after loading the
+    data; it is a ConfigError naming the key."""
+    import pytest
+    from torch import nn
+
+    from mmdistill.errors import ConfigError
+    from mmdistill import nets
+    from mmdistill.recipes import image_dm
+
+    def _plain(in_shape, num_classes, **kw):
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(in_shape).prod()), num_classes))
+
+    nets.list_networks()  # the built-ins first, then this test's network for this test only
+    monkeypatch.setitem(nets._REGISTRY, nets.network_key("plain-seq-no-embed"), _plain)
+
+    with pytest.raises(ConfigError, match=r"network 'plain-seq-no-embed' \(Sequential\) has no embed\(x\) -> \(N, D\) method"):
+        image_dm.run(dataset="digits", ipc=1, iterations=1, network="plain-seq-no-embed", evaluate=False, progress=False,
+                     memory_check=False, out=str(tmp_path / "run"))
