@@ -27,12 +27,15 @@ def classes_phrase(num_classes: Any) -> str:
 
 
 def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: str) -> dict[str, Any]:
-    """Bytes of the stored tensors against ``len(syn)`` real samples of ``real_bytes_per_sample`` bytes."""
+    """Bytes of the stored tensors (labels included) against ``len(syn)`` real samples of ``real_bytes_per_sample``
+    bytes, each with its class label stored as the set stores its hard labels (so a set of small samples is not shown
+    larger than as many real ones only because the real side left its labels out; none for one-class sets)."""
     stored = int(sum(t.numel() * t.element_size() for t in syn.tensors().values()))
     out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
     if real_bytes_per_sample:
-        out.update(real_bytes=int(real_bytes_per_sample) * len(syn), real_basis=basis,
-                   ratio=stored / (int(real_bytes_per_sample) * len(syn)))
+        label = syn.labels.element_size() if syn.num_classes > 1 else 0  # pairs and sequence summaries: no real label
+        real = (int(real_bytes_per_sample) + label) * len(syn)
+        out.update(real_bytes=real, real_basis=basis + (f", with a {label}-byte label each" if label else ""), ratio=stored / real)
     return out
 
 

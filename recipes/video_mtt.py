@@ -56,6 +56,7 @@ class ClampedStepSizes:
 
     def __init__(self, inner: Any, minimum: float = MIN_STEP_SIZE) -> None:
         self.inner, self.minimum = inner, minimum
+        inner.min_step_size = minimum  # the matcher clips before it refuses a step size <= 0 (which it then cannot be)
         self.name = getattr(inner, "name", "trajectory")
 
     def step(self, syn, optimizer, gen):

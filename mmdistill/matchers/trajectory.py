@@ -95,6 +95,9 @@ class TrajectoryMatching:
         batch_syn: synthetic samples per student step; None = the whole set.
         method: ``"mtt"`` (unrolled autograd) or ``"tesla"`` (constant memory, same gradient).
         divergence: a normalised distance above this (or non-finite) stops the run before the set is updated.
+        min_step_size: learned step sizes are clipped to at least this after each update (the video reference's
+            1e-3); 0 (MTT's reference, no clip): an update that takes one to <= 0 stops the run (a divergence naming
+            the set's rates: the student would ascend its loss, and evaluation trains with it).
         offload: keep TESLA's per-step student parameters on the host (default: when on a GPU).
         segments: optional named slices of the flat parameter vector matched separately (their normalised
             distances are summed); None matches the whole vector at once (MTT).
@@ -115,6 +118,7 @@ class TrajectoryMatching:
     batch_syn: int | None = None
     method: str = "mtt"
     divergence: float = 1e3
+    min_step_size: float = 0.0
     offload: bool | None = None
     device: torch.device = torch.device("cpu")
     segments: dict[str, slice] | None = None
@@ -206,6 +210,10 @@ class TrajectoryMatching:
         else:
             value = self._checked(self.tesla_backward(syn, w0, target, plan))
         step_checked(optimizer)
+        if self.min_step_size > 0:
+            with torch.no_grad():
+                for k in self.step_size_keys():
+                    syn.data[k].clamp_(min=self.min_step_size)
         sizes = {k: float(syn.data[k].detach()) for k in self.step_size_keys()}
         if not all(v > 0 for v in sizes.values()):  # the student would climb its loss; no evaluation can train with it
             raise DivergenceError(f"a learned student step size went to {', '.join(f'{k} {v:.4g}' for k, v in sizes.items())} "

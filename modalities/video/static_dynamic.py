@@ -175,9 +175,9 @@ def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
     ``full_clip_bytes``: a full-clip set of ``classes x ipc`` clips (C, T, H, W) float32 with their labels, what the
     full-clip baselines store at the same clips per class; ``ratio`` = stored / that (the summary line's "% of full
     clips"). ``rendered_clip_bytes``: ``rendered_clips`` real clips (float32 model inputs, one per clip the set
-    decodes to: S x m^2 for static/dynamic, the clips for full clips), model inputs only, as the card compares
-    ("the same number of real samples"); ``rendered_ratio`` = stored / that, so a full-clip set's is its labels'
-    bytes above 1."""
+    decodes to: S x m^2 for static/dynamic, the clips for full clips), each with a label of the set's label dtype, as
+    the card compares ("the same number of real samples", :func:`mmdistill.card.storage_block`); ``rendered_ratio`` =
+    stored / that (1 for a full-clip set with hard labels)."""
     parts = {(k[len("data."):] if k.startswith("data.") else k): int(v.numel()) * v.element_size() for k, v in syn.tensors().items()}
     stored = sum(parts.values())
     c, t, h, w = syn.meta[KEY]["clip_shape"] if is_static_dynamic(syn) else syn.data["x"].shape[1:]
@@ -187,7 +187,8 @@ def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
     clips = syn.num_classes * syn.ipc
     full = int(round(clips * (clip + label_bytes)))
     return {"stored_bytes": stored, "full_clip_bytes": full, "ratio": round(stored / full, 4), "full_clips": clips, "parts": parts,
-            "rendered_clips": rendered, "rendered_clip_bytes": rendered * clip, "rendered_ratio": round(stored / (rendered * clip), 4),
+            "rendered_clips": rendered, "rendered_clip_bytes": rendered * (clip + syn.labels.element_size()),
+            "rendered_ratio": round(stored / (rendered * (clip + syn.labels.element_size())), 4),
             "clips_per_class": syn.ipc}
 
 
