@@ -236,11 +236,12 @@ def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, 
 def saved_run_data(modality: Any, cfg: Any, *, root_given: bool) -> Any:
     """The real data of a saved run's ``cfg`` (``eval``, ``check``). When it cannot be loaded and the run recorded a
     relative ``data_root`` that does not exist from here (and none was given now, ``root_given``), the error says the
-    path is relative to the folder the run was started from and names ``--data-root``; its key is kept."""
+    path is relative to the folder the run was started from and names ``--data-root``; its key is kept. The evaluation
+    networks are checked against the data (``modality.check_evaluation``), as a run checks them."""
     from mmdistill.validation import load_data
 
     try:
-        return load_data(modality, cfg)
+        data = load_data(modality, cfg)
     except (DataError, ConfigError) as exc:
         root = getattr(cfg, "data_root", None)
         if root_given or not root or Path(str(root)).is_absolute() or Path(str(root)).exists():
@@ -250,6 +251,9 @@ def saved_run_data(modality: Any, cfg: Any, *, root_given: bool) -> Any:
         if isinstance(exc, ConfigError):
             raise ConfigError(message, key=exc.key) from None
         raise DataError(message) from None
+    if callable(check := getattr(modality, "check_evaluation", None)):  # a network (--networks) that cannot take the
+        check(cfg, data)  # samples is named by its key, with the modality's list, before anything is trained
+    return data
 
 
 def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -> None:

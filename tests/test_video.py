@@ -1081,3 +1081,16 @@ def test_static_dynamic_names_ipc_x_memories_when_a_class_has_too_few_clips():
     train = LabeledTensors(torch.rand(3, 1, 4, 8, 8), torch.tensor([0, 0, 1]), ["a", "b"])
     with pytest.raises(DataError, match=r"class 'b' \(index 1\) has 1 training samples, fewer than ipc x memories=2"):
         init_static_dynamic(train, _sd_config(ipc=1, memories=2), torch.Generator().manual_seed(0), None, {})
+
+
+def test_eval_with_a_network_that_cannot_take_clips_names_the_key_before_training(tmp_path, capsys):
+    """Walk 35A D9: `eval --networks lenet` on a set whose samples the network cannot take gave a bare error after
+    the data and the herding baseline were prepared; `run` named the key and the modality's list. eval does too."""
+    from mmdistill.cli import main
+    from mmdistill.recipes import video_dm
+
+    video_dm.run(**TINY, ipc=1, iterations=1, batch_real=2, baselines=[], out=str(tmp_path / "dm"))
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "dm"), "--networks", "lenet", "--runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "eval_networks" in err and "convnet3d" in err.lower(), err
