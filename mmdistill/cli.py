@@ -33,10 +33,10 @@ from mmdistill.stop_signals import terminate_as_interrupt
 
 def recipe_listing(trajectory_only: bool = False) -> str:
     """One line per recipe (``name  summary``); only the trajectory recipes (those with experts) on request."""
-    from mmdistill.recipes import TRAJECTORY_RECIPES, recipe_summaries
+    from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES, recipe_summaries
 
-    summaries = recipe_summaries()  # mmdistill's own and the installed plugins'
-    names = sorted(n for n in summaries if not trajectory_only or n in TRAJECTORY_RECIPES)
+    summaries = recipe_summaries()  # mmdistill's own and the installed plugins' (not imported: which have experts is unknown)
+    names = sorted(n for n in summaries if not trajectory_only or n in TRAJECTORY_RECIPES or n not in RECIPES)
     width = max(len(n) for n in names)
     return "\n".join(f"  {name:<{width}}  {summaries[name]}" for name in names)
 
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Train a trajectory recipe's expert buffer: mmdistill experts RECIPE --buffer DIR [--key value ...];\n"
                            "torchrun --nproc_per_node K -m mmdistill experts ... shards the experts over K processes.",
-                           epilog="trajectory recipes (and an installed package's whose config has the trajectory keys):\n" + recipe_listing(trajectory_only=True))
+                           epilog="trajectory recipes (and installed packages' recipes: experts takes those whose config has the trajectory keys):\n" + recipe_listing(trajectory_only=True))
     p_exp.add_argument("recipe", help="a trajectory recipe name (below)")
     p_eval = sub.add_parser("eval", help="re-evaluate a saved set",
                             description="Evaluate a saved set again. Every flag defaults to the saved run's value.")

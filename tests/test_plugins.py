@@ -71,6 +71,10 @@ def test_an_installed_plugin_runs_and_its_set_is_read_back(plugin, tmp_path, cap
     assert get_recipe("toyplug-dm").name == "toyplug-dm" and get_modality("toyplug").name == "toyplug"
     assert "toyplug" in registered_modalities()
     assert cli_main(["recipes"]) == 0 and "toyplug-dm" in capsys.readouterr().out  # listed, from package toyplug-pkg
+    from mmdistill.cli import recipe_listing
+
+    listed = recipe_listing(trajectory_only=True)  # experts --help: the heading says it lists installed packages' too
+    assert "toyplug-dm" in listed and "image-mtt" in listed and "image-dm " not in listed
     out = tmp_path / "run"
     assert cli_main(["run", "toyplug-dm", "--dataset", "digits", "--ipc", "1", "iterations=2", "eval_runs=1", "eval_epochs=1",
                      "herding_epochs=1", "--no-progress", "--out", str(out)]) == 0
