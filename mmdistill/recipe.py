@@ -28,7 +28,7 @@ from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
-from mmdistill.resolve import Layer, rebuild_layers, resolve, unknown_key_error
+from mmdistill.resolve import Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
 from mmdistill.schema import DistillConfig
 from mmdistill.stop_signals import terminate_as_interrupt
@@ -170,11 +170,21 @@ class Recipe:
         ``config`` is this recipe's config class (``RECIPE.config_cls``, the module's ``Config``), or a mapping of
         keys (read as keyword arguments are, before them: ``run({"ipc": 1}, budget="cpu")`` is
         ``run(ipc=1, budget="cpu")``), or None. With a config and ``overrides``, the config is rebuilt from its
-        explicit keys plus ``overrides`` (:meth:`rebuild`); another recipe's config is rebuilt the same way (so a key
+        explicit keys plus ``overrides`` (:meth:`rebuild`), as is a config built directly (``Config(budget="cpu")``: its
+        values that differ from the class defaults are explicit, the budget's and the tables' rows apply to the rest);
+        another recipe's config is rebuilt the same way (so a key
         of its own that this recipe does not have is refused, naming both recipes). Anything else is a ConfigError."""
         config = self.run_config(config, overrides)
-        return distill(self.name, self.method, config, self.get_modality(), self.make_matcher, self.make_optimizer, stop_after=stop_after,
-                       paper=self.paper)
+        return distill(self.name, self.method_of(config), config, self.get_modality(), self.make_matcher, self.make_optimizer,
+                       stop_after=stop_after, paper=self.paper)
+
+    def method_of(self, config: DistillConfig) -> str:
+        """The method a run of ``config`` records: the recipe's, or the config's ``method`` when the recipe's method is
+        one of that key's choices (``image-mtt method=tesla`` is TESLA, ``image-tesla method=mtt`` MTT)."""
+        info = input_keys(self.config_cls).get("method")
+        chosen = getattr(config, "method", None)
+        choices = info.choices() if info is not None else None
+        return str(chosen) if choices and self.method in choices and chosen in choices else self.method
 
     def run_config(self, config: Any, overrides: Mapping[str, Any]) -> DistillConfig:
         """The config :meth:`run` runs for its arguments ``config`` and ``overrides`` (see there)."""
@@ -182,8 +192,8 @@ class Recipe:
             return self.config(**overrides)
         if isinstance(config, Mapping):
             return self.config(("the mapping passed to run", dict(config)), **overrides)
-        if isinstance(config, self.config_cls):
-            return self.rebuild(config, overrides) if overrides else config
+        if isinstance(config, self.config_cls):  # built directly (Config(budget="cpu")): rebuilt, so the tables apply
+            return self.rebuild(config, overrides) if overrides or explicit_values(config) is None else config
         if isinstance(config, DistillConfig):
             try:
                 return self.rebuild(config, overrides)

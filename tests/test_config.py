@@ -173,3 +173,27 @@ def test_a_config_file_nested_too_deeply_is_named(tmp_path):
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")
     with pytest.raises(ConfigError, match=r"deep.yaml is not valid YAML \(nested too deeply\)"):
         load_yaml(tmp_path / "deep.yaml")
+
+
+def test_a_config_built_directly_takes_its_budget_and_tables_when_run():
+    """Walk 35B D1: run(image_dm.Config(dataset="digits", budget="cpu")) ran the paper's values (lr_data 1, 20
+    evaluation networks) under a manifest and card saying budget cpu; run(cfg) and run(cfg, ipc=<same>) differed."""
+    from mmdistill.recipes import image_dm
+    from mmdistill.resolve import config_sources
+
+    direct = image_dm.Config(dataset="digits", budget="cpu", ipc=1)
+    ran = image_dm.RECIPE.run_config(direct, {})
+    assert ran == image_dm.RECIPE.run_config(direct, {"ipc": 1}) == image_dm.RECIPE.config(dataset="digits", budget="cpu", ipc=1)
+    assert ran.lr_data == 10.0 and ran.eval_runs == 5 and "tables/budgets.yaml" in config_sources(ran)["lr_data"]
+    mine = image_dm.RECIPE.run_config(image_dm.Config(dataset="digits", budget="cpu", lr_data=3.0), {})
+    assert mine.lr_data == 3.0 and mine.eval_runs == 5  # a value set on the config still wins over the table
+
+
+def test_the_method_key_of_a_trajectory_recipe_is_the_method_recorded():
+    """Walk 35B D2: image-mtt method=tesla was recorded (manifest, card, show) as mtt, image-tesla method=mtt as tesla."""
+    from mmdistill.recipes import image_dm, image_mtt, image_tesla
+
+    assert image_mtt.RECIPE.method_of(image_mtt.RECIPE.config(method="tesla")) == "tesla"
+    assert image_tesla.RECIPE.method_of(image_tesla.RECIPE.config(method="mtt")) == "mtt"
+    assert image_mtt.RECIPE.method_of(image_mtt.RECIPE.config()) == "mtt"
+    assert image_dm.RECIPE.method_of(image_dm.RECIPE.config()) == "dm"

@@ -192,8 +192,9 @@ def test_run_refuses_a_wrong_first_argument_and_reads_a_mapping_as_keywords():
                                           r"rebuilt as image-dc's config .*'dm_loss' .*does not apply to recipe image-dc") as err:
         image_dc.run(image_dm.Config(dataset="digits", ipc=1, dm_loss="mmd"))
     assert err.value.key == "dm_loss"
-    own = image_dm.Config(ipc=2)
-    assert image_dm.RECIPE.run_config(own, {}) is own
+    built = image_dm.RECIPE.config(ipc=2)  # a config the recipe built runs as it is; one built directly is rebuilt
+    assert image_dm.RECIPE.run_config(built, {}) is built
+    assert image_dm.RECIPE.run_config(image_dm.Config(ipc=2), {}) == built
 
 
 def test_a_config_class_given_an_unknown_keyword_suggests_the_key():
