@@ -311,7 +311,8 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     buffer = run_experts_command(recipe, cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]
-        score = f"; final test score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
+        split = "validation" if getattr(cfg, "validation", 0) else "test"  # a validation= buffer is scored on the held-out part
+        score = f"; final {split} score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
         print(f"{buffer.num_experts} experts of {buffer.epochs} epochs ({buffer.num_params} parameters each) in {buffer.path}{score}")
     return 0
 

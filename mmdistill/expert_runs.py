@@ -60,9 +60,16 @@ def resolve_batch_train(cfg: Any, data: Any) -> None:
 
 
 def buffer_dir(cfg: BufferKeys, out_dir: Path | None) -> Path:
-    """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``."""
+    """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``. A ``buffer`` that is a run's folder (its
+    ``manifest.json`` or ``synthetic.safetensors``, and no buffer of its own) is a ConfigError pointing at the run's
+    ``experts`` folder: a new buffer would be trained beside the run's files."""
     if cfg.buffer:
-        return Path(cfg.buffer).expanduser()
+        path = Path(cfg.buffer).expanduser()
+        if not buffer_finished(path) and any((path / f).is_file() for f in ("manifest.json", "synthetic.safetensors")):
+            inner = " (it holds a finished buffer)" if buffer_finished(path / "experts") else ""
+            raise ConfigError(f"buffer={path} is a run's folder, not an expert buffer: a run keeps the experts it trained "
+                              f"in {path / 'experts'}{inner}; pass that, or a folder of its own", key="buffer")
+        return path
     if out_dir is None:
         raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")
     return Path(out_dir) / "experts"

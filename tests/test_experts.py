@@ -419,3 +419,30 @@ def test_experts_added_to_a_buffer_whose_fingerprint_has_fewer_fields(tmp_path, 
     other = dataclasses.replace(_spec(), data={"train_samples": 50, "image_weights": "none (random init)"})
     with pytest.raises(ConfigError, match="train samples: buffer 48, this run 50"):
         train_experts(tmp_path / "buf", other, dataclasses.replace(training, num_experts=3), _net, fn, progress=False)
+
+
+def test_a_run_folder_given_as_buffer_is_refused_pointing_at_its_experts(tmp_path):
+    """Walk 35B D3: `--buffer RUN` (a run that keeps its buffer in RUN/experts) trained a new buffer beside the run's
+    manifest and set, silently passing over the finished one."""
+    from types import SimpleNamespace
+
+    from mmdistill.expert_runs import buffer_dir
+
+    run = tmp_path / "run"
+    (run / "experts").mkdir(parents=True)
+    (run / "manifest.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"buffer=.*run is a run's folder, not an expert buffer: .* in .*run/experts; pass that"):
+        buffer_dir(SimpleNamespace(buffer=str(run)), None)
+    assert buffer_dir(SimpleNamespace(buffer=str(run / "experts")), None) == run / "experts"
+    assert buffer_dir(SimpleNamespace(buffer=str(tmp_path / "new")), None) == tmp_path / "new"
+
+
+def test_the_experts_command_names_the_validation_split_it_scored_on(tmp_path, capsys):
+    """Walk 35B D4: `mmdistill experts ... validation=0.1` printed a "final test score" measured on the validation part."""
+    from mmdistill.cli import main
+
+    args = ["experts", "image-mtt", "--dataset", "digits", "--buffer", str(tmp_path / "b"), "num_experts=1",
+            "expert_train_epochs=1", "max_start_epoch=1", "expert_epochs=1", "validation=0.1", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "final validation score" in out and "test score" not in out, out
