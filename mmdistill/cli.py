@@ -63,8 +63,8 @@ def _load_saved(directory: str):
 
 
 def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, str]:
-    """``key=value`` pairs of ``mmdistill eval``: only keys that leave the distillation as it was (declared with
-    ``resume=False``: evaluation, output and progress keys) may change; any other key is a ConfigError naming it."""
+    """``key=value`` pairs of ``mmdistill eval``: only evaluation keys (``resume=False`` and not a run's own) may change;
+    any other key is a ConfigError naming it."""
     from mmdistill.config import parse_overrides
     from mmdistill.keys import key_infos
 
@@ -76,6 +76,8 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, st
         if infos[name].resume:
             raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
                               f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
+        if name in ("iterations", "checkpoint_every", "budget", "out", "resume", "overwrite", "evaluate", "memory_check"):
+            raise ConfigError(f"mmdistill eval: {name} has no effect on evaluating a saved set (it is a key of a run)", key=name)
     return parsed
 
 

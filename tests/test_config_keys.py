@@ -260,3 +260,15 @@ def test_an_unknown_recipe_or_image_dataset_gets_the_close_names():
         canonical_name("digit")
     with pytest.raises(ConfigError, match=r"unknown config key 'IPC' .*Did you mean ipc\?"):
         get_recipe("image-dm").config(IPC=3)
+
+
+def test_eval_refuses_run_keys_that_would_do_nothing():
+    """Walk 35B D6: `mmdistill eval RUN iterations=3 budget=paper out=x` exited 0 having ignored them (they are
+    resume=False keys, the filter's test), while lr_data=3 was refused."""
+    from mmdistill.cli import evaluation_overrides
+    from mmdistill.recipes import image_dm
+
+    for pair in ("iterations=3", "checkpoint_every=1", "budget=paper", "out=elsewhere"):
+        with pytest.raises(ConfigError, match=r"has no effect on evaluating a saved set"):
+            evaluation_overrides(image_dm.Config, [pair])
+    assert evaluation_overrides(image_dm.Config, ["eval_epochs=5", "progress=false"]) == {"eval_epochs": "5", "progress": "false"}
