@@ -238,7 +238,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         cfg = manifest.get("config", {})
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
         each = proto.get("training") or f"{epochs} epochs each"  # a plan that trains otherwise than by epochs says how
-        out += [f"- {runs} networks per set, {each}, seeded from the run's seed; "
+        out += [f"- {runs} network{'' if runs == 1 else 's'} per set, {each}, seeded from the run's seed; "
                 "mean ± std over the networks; random-real baselines draw a new subset per network",
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`"]

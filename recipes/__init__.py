@@ -21,7 +21,7 @@ RECIPES: dict[str, tuple[str, str]] = {
     "image-dsa": ("image_dsa", "images, gradient matching + differentiable siamese augmentation (DSA, ICML 2021)"),
     "image-dm": ("image_dm", "images, distribution matching (DM, Zhao & Bilen WACV 2023)"),
     "image-mtt": ("image_mtt", "images, trajectory matching (MTT, Cazenavette et al. CVPR 2022)"),
-    "image-tesla": ("image_tesla", "images, constant-memory trajectory matching + soft labels (TESLA, Cui et al. ICML 2023)"),
+    "image-tesla": ("image_tesla", "images, constant-memory trajectory matching, soft labels with --label-mode soft (TESLA, Cui et al. ICML 2023)"),
     "image-text-bitrajectory": ("image_text_bitrajectory", "image-text pairs, bi-trajectory matching (Wu et al. TMLR 2024)"),
     "image-text-lors": ("image_text_lors", "image-text pairs, trajectory matching + low-rank similarity mining (LoRS, Xu et al. ICML 2024)"),
     "clip-finetune": ("clip_finetune", "image-text: fine-tune an open_clip image tower on distilled or random real pairs"),

@@ -103,7 +103,7 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     assert after["earlier"]["protocol"] == before["protocol"] and "distilled" not in after["earlier"]
     card = (run / "README.md").read_text()  # the card shows what the manifest now holds, and only that
     assert f"| distilled | {100 * after['distilled']['mean']:.2f} % |" in card and "| random real |" not in card
-    assert "- 1 networks per set" in card and "earlier evaluation's random real, herding" in card
+    assert "- 1 network per set" in card and "earlier evaluation's random real, herding" in card
     # a second rescoring that scores the same sets keeps the first record as it was
     assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
     again = json.loads((run / "manifest.json").read_text())["metrics"]
