@@ -209,6 +209,11 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                   f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
+    if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
+        held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
+        out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "
+                f"{held.get('epochs', '?')} epochs (its training: `synthetic.meta.expert_buffer`; the config's expert keys "
+                "are what the run asked for)"]
     if sel := manifest.get("selection"):
         out += [f"- kept the set of iteration {sel['selected_iteration']} of {sel['last_iteration']}, the best of "
                 f"{len(sel.get('scores', []))} scores by {sel['metric']} ({sel['selected_score']:.4f}); the metrics below "

@@ -442,3 +442,13 @@ def test_an_export_into_a_used_folder_is_refused_whatever_the_adapters_export_do
     with pytest.raises(ConfigError, match=r"exists and is not a directory"):
         export_natural(stub, None, tmp_path / "file", tmp_path)
     assert calls == [] and export_natural(stub, None, tmp_path / "new", tmp_path) == tmp_path / "new"
+
+
+def test_a_trajectory_card_names_the_expert_buffer_it_matched():
+    """Walk 35B D5: the card's config said 100 experts x 50 epochs (the keys asked for) for a set matched against a
+    2 x 4 buffer, and no line named the buffer."""
+    from mmdistill.card import render_card
+
+    manifest = {"recipe": "image-tesla", "method": "tesla", "dataset": "digits", "config": {"num_experts": 100},
+                "synthetic": {"meta": {"expert_buffer": {"folder": "buf_d", "training": {"num_experts": 2, "epochs": 4}}}}}
+    assert "- matched the expert buffer `buf_d`: 2 experts of 4 epochs" in render_card(manifest)
