@@ -86,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from mmdistill.devices import resolve_device
     from mmdistill.distributed import close_workers, init_workers
-    from mmdistill.io import require_writable, write_json
+    from mmdistill.io import require_writable
     from mmdistill.report import cross_arch_lines, summary_line
     from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, set_dir, without_download
 
@@ -149,17 +149,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for line in cross_arch_lines(metrics, indent="  "):
         print(line)
     if args.write:
-        from mmdistill.evaluation import rescored_metrics
-        from mmdistill.report import write_accuracy_plot, write_card
+        from mmdistill.report import write_rescored
 
-        with manifest_fields(folder):
-            manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
-        write_json(folder / "manifest.json", manifest)
         card_dir, where = _card_place(folder)
         with manifest_fields(folder):
-            write_card(card_dir, manifest, modality, where=where)
-            if where == "run":
-                write_accuracy_plot(folder, manifest)
+            write_rescored(folder, manifest, metrics, changes, modality, card_dir, where)
         print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
 

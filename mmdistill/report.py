@@ -19,7 +19,7 @@ from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import render_card, scored_split, storage_block
 from mmdistill.io import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path,
-                          file_sha256, save_synthetic)
+                          file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
@@ -127,6 +127,26 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)
     manifest["written_file_sha256"] = {n: file_sha256(out / n) for n in manifest["written_files"]}
     save_synthetic(out, syn, manifest)
+
+
+def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str, Any], changes: Mapping[str, Any], modality: Any,
+                   card_dir: Path, where: str) -> None:
+    """``mmdistill eval --write``: the manifest's metrics (the earlier ones kept, :func:`rescored_metrics`) and its config's
+    evaluation keys (``changes``, but not where the data were read from) become the new evaluation's, the card (in
+    ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the recorded SHA-256 of the files
+    rewritten follow them (else ``--overwrite`` would take them for the user's edits), the manifest last."""
+    from mmdistill.evaluation import rescored_metrics
+
+    manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
+    manifest["config"] = {**manifest.get("config", {}), **{k: v for k, v in changes.items() if k not in ("data_root", "download", "resume", "overwrite")}}
+    write_card(card_dir, manifest, modality, where=where)
+    if where == "run":
+        write_accuracy_plot(folder, manifest)
+        hashes = manifest.get("written_file_sha256")
+        for name in ("README.md", "accuracy.png"):
+            if isinstance(hashes, dict) and name in hashes and (folder / name).is_file():
+                hashes[name] = file_sha256(folder / name)
+    write_json(folder / MANIFEST_FILE, manifest)
 
 
 def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:

@@ -104,6 +104,13 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     card = (run / "README.md").read_text()  # the card shows what the manifest now holds, and only that
     assert f"| distilled | {100 * after['distilled']['mean']:.2f} % |" in card and "| random real |" not in card
     assert "- 1 network per set" in card and "earlier evaluation's random real, herding" in card
+    # walk 35B D7: the config's evaluation keys follow (the card's config block said the old eval_runs), and the
+    # recorded hashes of the rewritten card and picture follow them (else --overwrite takes them for the user's edits)
+    written = json.loads((run / "manifest.json").read_text())
+    assert written["config"]["eval_runs"] == 1 and written["config"]["baselines"] == []
+    from mmdistill.io import file_sha256
+
+    assert all(written["written_file_sha256"][n] == file_sha256(run / n) for n in ("README.md", "accuracy.png"))
     # a second rescoring that scores the same sets keeps the first record as it was
     assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
     again = json.loads((run / "manifest.json").read_text())["metrics"]
