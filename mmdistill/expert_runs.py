@@ -8,6 +8,7 @@ files and the checks are :mod:`mmdistill.experts` and :mod:`mmdistill.buffer`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -89,13 +90,18 @@ def data_fingerprint(data: Any) -> dict[str, Any] | None:
     when the data object defines it (image-text: pair count and a digest of image ids and captions), else for a
     training split with a label tensor ``train.y`` (every :class:`~mmdistill.data.ClassificationData`: image, audio,
     video) ``{"train_samples": N, "train_labels": digest of the labels in order}``; None when the data offers
-    neither (not checked)."""
+    neither (not checked). A loader that shapes the inputs by settings the sample shape does not show (audio's
+    normalisation, video's frame gap) records them in ``data.meta["preprocessing"]`` (a JSON mapping), and it joins the
+    fingerprint: experts trained on inputs prepared otherwise are refused, naming the settings."""
     hook = getattr(data, "fingerprint", None)
     if callable(hook):
         return dict(hook())
     labels = getattr(getattr(data, "train", None), "y", None)
     if isinstance(labels, Tensor):
-        return {"train_samples": int(labels.shape[0]), "train_labels": content_digest(labels.long())}
+        out = {"train_samples": int(labels.shape[0]), "train_labels": content_digest(labels.long())}
+        if isinstance(prep := (getattr(data, "meta", None) or {}).get("preprocessing"), dict):
+            out["preprocessing"] = json.loads(json.dumps(prep, sort_keys=True, default=str))  # as the index stores it
+        return out
     return None
 
 

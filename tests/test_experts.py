@@ -446,3 +446,27 @@ def test_the_experts_command_names_the_validation_split_it_scored_on(tmp_path, c
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "final validation score" in out and "test score" not in out, out
+
+
+def test_a_buffer_of_inputs_prepared_otherwise_is_refused_naming_the_settings(tmp_path):
+    """Walk 35A D2: a buffer trained on standardised features was reused by a run without standardisation (the
+    fingerprint held counts and labels only; the run then diverged blaming its step sizes). A loader's
+    meta["preprocessing"] joins the fingerprint; audio records its normalisation, video files their frame sampling."""
+    from mmdistill.buffer import spec_mismatch
+    from mmdistill.data import ClassificationData, LabeledTensors
+    from mmdistill.expert_runs import data_fingerprint
+
+    def data(prep):
+        split = LabeledTensors(torch.zeros(4, 2), torch.tensor([0, 0, 1, 1]), ["a", "b"])
+        return ClassificationData("t", train=split, test=split, meta={"preprocessing": prep})
+
+    a, b = data_fingerprint(data({"normalize": "coefficient"})), data_fingerprint(data({"normalize": "channel"}))
+    assert a["preprocessing"] == {"normalize": "coefficient"} and a != b
+    from mmdistill.buffer import ExpertSpec, ParamLayout
+
+    layout = ParamLayout.of(torch.nn.Linear(2, 2))
+    saved = ExpertSpec("t", "mlp", 2, layout, [2], a).as_json()
+    said = spec_mismatch(saved, ExpertSpec("t", "mlp", 2, layout, [2], b))
+    assert "training data's preprocessing: buffer {'normalize': 'coefficient'}, this run {'normalize': 'channel'}" in said
+    older = {**saved, "data": {k: v for k, v in a.items() if k != "preprocessing"}}  # a buffer from before: accepted
+    assert spec_mismatch(older, ExpertSpec("t", "mlp", 2, layout, [2], b)) == ""

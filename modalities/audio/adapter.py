@@ -67,6 +67,8 @@ class AudioModality(TensorClassificationAdapter):
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
             meta={"classes": list(ds.classes), "mean": ds.mean, "std": ds.std, "features": ds.params.to_dict(),
+                  # what shapes the maps beyond their shape: an expert buffer trained on maps made otherwise is refused
+                  "preprocessing": {"features": ds.params.to_dict(), "normalize": config.normalize, "align": config.align},
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped),
                   # read from files (the report has a root): what loading left out; generated tones have none
                   **({"load_report": ds.report.as_dict()} if ds.report.root else {})},

@@ -113,6 +113,8 @@ class VideoModality(TensorClassificationAdapter):
         meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta}
         if vs.report.root:  # clips read from files: what was skipped, padded or left out goes into the set's manifest
             meta["load_report"] = vs.report.as_dict()
+            s = config.sampling()  # what shapes the clips beyond their shape: a buffer trained on clips sampled otherwise is refused
+            meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short}
         return ClassificationData(
             name=vs.name,
             train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
