@@ -1094,3 +1094,17 @@ def test_eval_with_a_network_that_cannot_take_clips_names_the_key_before_trainin
     assert main(["eval", str(tmp_path / "dm"), "--networks", "lenet", "--runs", "1"]) == 2
     err = capsys.readouterr().err
     assert "eval_networks" in err and "convnet3d" in err.lower(), err
+
+
+def test_dynamic_memories_are_never_larger_than_the_clips(caplog):
+    """Walk 35C #12: the cpu budget's 4 x 12x12 dynamic memories on 8x8 clips made the "compressed" set 222 % of the
+    full clips (downsampled, where the docs say upsampled). They are clamped to the clips' frames and size, with a warning."""
+    import logging
+
+    from mmdistill.data import LabeledTensors
+    from mmdistill.modalities.video.static_dynamic import DYNAMIC, init_static_dynamic
+
+    train = LabeledTensors(torch.rand(8, 1, 3, 8, 8), torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]), ["a", "b"])
+    with caplog.at_level(logging.WARNING):
+        syn = init_static_dynamic(train, _sd_config(dynamic_frames=4, dynamic_size=12), torch.Generator().manual_seed(0), None, {})
+    assert tuple(syn.data[DYNAMIC].shape[2:]) == (3, 8, 8) and "larger than the 3 x 8x8 clips" in caplog.text

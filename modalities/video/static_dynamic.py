@@ -149,9 +149,12 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
     pick = torch.randint(t, (len(train),), generator=gen).to(train.x.device)
     frames = LabeledTensors(train.x[torch.arange(len(train), device=train.x.device), :, pick], train.y, list(train.classes))
     static, static_labels, info = distil_static(frames, vpc * m, cfg, gen, augment)
-    tt = cfg.dynamic_frames or t
+    tt = min(cfg.dynamic_frames or t, t)  # a dynamic memory is a compressed clip: never larger than the clips it renders
     size = cfg.dynamic_size
-    hh, ww = (h, w) if size is None else (size, size)
+    hh, ww = (h, w) if size is None else (min(size, h), min(size, w))
+    if (tt, hh, ww) != (cfg.dynamic_frames or t, *((h, w) if size is None else (size, size))):
+        log.warning("dynamic memories of %s frames x %s px would be larger than the %d x %dx%d clips they are upsampled to "
+                    "(dynamic_frames, dynamic_size); they take %d x %dx%d", cfg.dynamic_frames or t, size, t, h, w, tt, hh, ww)
     slots = train.num_classes * vpc
     dynamic = torch.randn((slots * m, cfg.dynamic_channels, tt, hh, ww), generator=gen)
     weight, bias = init_integrator(c, cfg.dynamic_channels, cfg.integrator_init, gen)
