@@ -1108,3 +1108,27 @@ def test_dynamic_memories_are_never_larger_than_the_clips(caplog):
     with caplog.at_level(logging.WARNING):
         syn = init_static_dynamic(train, _sd_config(dynamic_frames=4, dynamic_size=12), torch.Generator().manual_seed(0), None, {})
     assert tuple(syn.data[DYNAMIC].shape[2:]) == (3, 8, 8) and "larger than the 3 x 8x8 clips" in caplog.text
+
+
+def test_decord_reasons_are_plain_and_a_split_file_in_another_unicode_form_finds_its_clips(tmp_path):
+    """Walk 35C #11: "Check failed: st_nb >= 0 ... cannot find video stream with wanted index: -1" for an audio-only
+    file; a reason cut mid-path from its end; a CSV listing `Café` composed while the disk holds it decomposed said
+    the clips "do not exist"; a CSV given as the root named the set after the CSV file."""
+    import unicodedata
+
+    from mmdistill.modalities.video.datasets import load_clip_folder, plain_reason
+
+    assert plain_reason("[20:18:29] /src/video/video_reader.cc:151: Check failed: st_nb >= 0 (-1381258232 vs. 0) ERROR "
+                        "cannot find video stream with wanted index: -1").startswith("no video stream decord can decode")
+    long = "/github/workspace/src/video/ffmpeg/threaded_decoder.cc:218: Check failed: avcodec_send_packet " + "x" * 300
+    assert plain_reason(long).startswith("Check failed: avcodec_send_packet") and len(plain_reason(long)) == 160
+    root = tmp_path / "data"
+    cafe = unicodedata.normalize("NFD", "Café")
+    for c in (cafe, "b"):
+        for i in range(2):
+            _write_avi(root / c / f"{i}.avi")
+    composed = unicodedata.normalize("NFC", "Café")
+    (root / "clips.csv").write_text("".join(f"{c}/{i}.avi,{c},{s}\n" for c in (composed, "b") for i, s in ((0, "train"), (1, "test"))),
+                                    encoding="utf-8")
+    vs = load_clip_folder(root / "clips.csv", sampling=_sampling(), use_cache=False)
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2 and vs.name == "data"

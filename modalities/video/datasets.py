@@ -44,6 +44,7 @@ import os
 import re
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -312,6 +313,18 @@ def _ucf_path(line: str) -> str | None:
     return text
 
 
+def _on_disk(path: Path) -> Path:
+    """``path``, or its spelling in the other Unicode normal form when only that one exists (a split file written on
+    one system lists ``Café`` composed, macOS stores it decomposed: the same name, which "does not exist" hid)."""
+    if path.exists():
+        return path
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(path)))
+        if other.exists():
+            return other
+    return path
+
+
 def _no_duplicates(items: list[Item], source: Path) -> None:
     """DataError when ``source`` lists one clip twice: the same path, or two paths of one file (a link and its
     target), which would put one clip in both splits."""
@@ -379,6 +392,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
         else:
             testlist = csv_path.with_name(csv_path.name.replace("train", "test"))
             items, layout = _read_ucf_lists(csv_path, root), f"UCF101 split files {csv_path.name} + {testlist.name}"
+        items = [Item(_on_disk(it.path), it.label, it.split) for it in items]
         missing = [it for it in items if not it.path.exists()]
         if missing:
             names = ", ".join(str(it.path) for it in missing[:5])
@@ -466,11 +480,21 @@ def _decord():
 
 
 def _why(exc: BaseException) -> str:
-    """The first line of an error, without decord's ``[hh:mm:ss] /src/file.cc:NN:`` prefix."""
+    """The first line of an error in plain words: without decord's ``[hh:mm:ss] /src/file.cc:NN:`` prefixes (wherever
+    they stand), decord's "no video stream" said as such, cut to 160 characters from its start."""
     text = str(exc).strip()
     if not text:
         return type(exc).__name__
-    return re.sub(r"^(\[[\d:]+\] )?\S+\.(cc|h|cpp):\d+: ", "", text.splitlines()[0])[-160:]
+    return plain_reason(text.splitlines()[0])
+
+
+def plain_reason(line: str) -> str:
+    """A decord/ffmpeg line as a reason: source-file prefixes dropped, "cannot find video stream with wanted index: -1"
+    (an audio-only file, or a codec decord's ffmpeg cannot decode, AV1 among them) said so, at most 160 characters."""
+    if "wanted index: -1" in line or "cannot find video stream" in line:
+        return "no video stream decord can decode (an audio-only file, or a codec its ffmpeg lacks, such as AV1)"
+    text = re.sub(r"(\[[\d:]+\] )?\S*\.(cc|h|cpp):\d+: ", "", line).strip()
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 #: the prefix of decord's native log lines (``[13:54:33] /src/video/video_reader.cc:83: ``)
@@ -550,7 +574,7 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndar
             length = len(vr)
     except Exception as exc:  # decord raises its own error type for corrupt or unknown files
         said = _native_lines(native, path)  # decord's own line says why ("ERROR opening: PATH, Invalid data ..."); its error does not
-        return None, 0, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
+        return None, 0, f"unreadable: {hint}{plain_reason(said[-1]) if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
     idx, kind = sampling.indices(length, key)
@@ -568,7 +592,7 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndar
                 frames = _resize(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
     except Exception as exc:  # noqa: BLE001 - decord raises its own error type for a stream it cannot decode
         said = _native_lines(native, path)
-        return None, length, f"unreadable: {hint}{said[-1][-160:] if said else _why(exc)}"
+        return None, length, f"unreadable: {hint}{plain_reason(said[-1]) if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
     return frames, length, kind
@@ -852,6 +876,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
     base = Path(root).expanduser()
+    name = os.path.basename(os.path.abspath(base.parent if base.is_file() else base))  # a CSV as the root: its folder names the set
     report = LoadReport(root=str(base.parent if base.is_file() else base))
     report.extend("ignored", ignored)
     report.extend("unused", unused)
@@ -867,19 +892,19 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
-                      / f"{Path(root).name}-{_fingerprint(items, sampling, kind, ignored + unused, all_classes)}.safetensors")
+                      / f"{name}-{_fingerprint(items, sampling, kind, ignored + unused, all_classes)}.safetensors")
         cached = _read_cache(cache_path, sampling, report) if _cache_exists(cache_path) else None
         if cached is not None:
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
             log.info("decoded clips read from the cache %s (not decoded again)", cache_path)
-            classes_without_test(Path(root).name, info["classes"], tensors["y_train"], tensors["y_test"],
+            classes_without_test(name, info["classes"], tensors["y_train"], tensors["y_test"],
                                  UNSCORED_WHY, report)
             for line in report.lines():
                 log.warning("%s", line)
             if strict and (err := report.strict_error()) is not None:
                 raise err
-            return VideoSet(Path(root).name, tensors["x_train"].float() / 255, tensors["y_train"].long(),
+            return VideoSet(name, tensors["x_train"].float() / 255, tensors["y_train"].long(),
                             tensors["x_test"].float() / 255, tensors["y_test"].long(), info["classes"], report,
                             {"native_sizes": info["native_sizes"]})
     decode = _decode_file if kind == "files" else _decode_frame_dir
@@ -943,14 +968,14 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         return x, y
 
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
-    classes_without_test(Path(root).name, classes, ytr, yte, UNSCORED_WHY, report)
+    classes_without_test(name, classes, ytr, yte, UNSCORED_WHY, report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
                               "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
-    return VideoSet(Path(root).name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
+    return VideoSet(name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
 
 def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: Iterable[str] | None = None,
