@@ -346,6 +346,7 @@ def run_loop(
         resumed_from = start
         if writer:
             log.truncate_after(start)
+            _log.info("resumed from %s at iteration %d of %d (%.1f s spent before)", ckpt, start, iterations, elapsed)
     elif writer:
         log.reset()
     if best is not None and select is not None and not best.scored(0) and start == 0:

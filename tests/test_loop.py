@@ -31,7 +31,7 @@ def _setup(blobs, kind: str, lr: float = 0.1):
 
 
 @pytest.mark.parametrize("kind", ["dm", "dc"])
-def test_resume_is_bit_exact(tmp_path, blobs, kind):
+def test_resume_is_bit_exact(tmp_path, blobs, kind, caplog):
     syn_a, m_a, opt_a = _setup(blobs, kind)
     run_loop(m_a, syn_a, opt_a, iterations=6, seed=3, out_dir=tmp_path / "a", checkpoint_every=2, progress=False)
 
@@ -39,8 +39,9 @@ def test_resume_is_bit_exact(tmp_path, blobs, kind):
     first = run_loop(m_b, syn_b, opt_b, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=2, progress=False, stop_after=3)
     assert first.iterations == 3
     syn_c, m_c, opt_c = _setup(blobs, kind)  # a new process: fresh objects, state from disk only
-    res = run_loop(m_c, syn_c, opt_c, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=2, progress=False, resume=True)
-    assert res.resumed_from == 3
+    with caplog.at_level("INFO", logger="mmdistill"):
+        res = run_loop(m_c, syn_c, opt_c, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=2, progress=False, resume=True)
+    assert res.resumed_from == 3 and "at iteration 3 of 6" in caplog.text  # the log says where it went on from (walk 35A)
     assert torch.equal(syn_a.x, syn_c.x)
     assert not torch.equal(syn_a.x, SyntheticSet.from_real(blobs, 2, generator(0, "init")).x)  # it did learn something
     its = [r["it"] for r in __import__("mmdistill.io", fromlist=["MetricsLog"]).MetricsLog(tmp_path / "b" / "metrics.jsonl").read()]
