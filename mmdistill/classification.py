@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 Labeler = Callable[[Tensor], Tensor]
 
 
+def majority_share(labels: Tensor) -> float:
+    """The share of ``labels`` (N,) held by the most common class (0 for none): what always answering it scores."""
+    return round(float(torch.bincount(labels.long()).max()) / len(labels), 6) if len(labels) else 0.0
+
+
 def classification_data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
     """``data`` with its training split on ``device`` (the matchers sample it there; the test split stays)."""
     train = LabeledTensors(data.train.x.to(device), data.train.y.to(device), data.train.classes)
@@ -231,7 +236,8 @@ def classification_plan(
                                     draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": augment is not None,
                                       "scored_on": data.meta.get("scored_on", "test"),
-                                      f"{data.meta.get('scored_on', 'test')}_samples": len(data.test)}
+                                      f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
+                                      "majority_share": majority_share(data.test.y)}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,

@@ -267,7 +267,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
 
 def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: str = "test accuracy (%)",
                     networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
-                    chance: float | None = None) -> Figure | None:
+                    chance: float | None = None, chance_label: str = "chance") -> Figure | None:
     """The figure of :func:`plot_accuracy_bars` (not saved); None when there is no evaluated set.
 
     ``sets``: ``{name: {"mean", "std", "runs"?}}`` with values in [0, 1], drawn in percent: one bar per set
@@ -276,7 +276,8 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
     ``{network: {set: {...}}}``), when it holds more than one network, draws one group of bars per network,
     the sets in the same colours in every group. The y axis runs to 100 % when a value passes 50 %, else to
     1.3 × the highest bar (ranking metrics such as HR@10 sit at a few percent and would be invisible).
-    ``chance`` (in [0, 1]): the score of guessing, drawn as a dashed line across the bars when given."""
+    ``chance`` (in [0, 1]): the score of guessing, drawn as a dashed line across the bars when given, named
+    ``chance_label``."""
     from mmdistill.evaluation import evaluated_sets
 
     groups = {n: evaluated_sets(rows) for n, rows in (networks or {}).items()}
@@ -315,7 +316,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
             ax.text(x, top, f"{m:.{decimals}f}", ha="center", va="bottom", fontsize=7 if wide else 9)
     if chance is not None:  # named in the right margin, clear of the bars and the legend
         ax.axhline(100 * chance, color="grey", ls="--", lw=1, zorder=1)
-        ax.text(1.01, 100 * chance, f"chance\n{100 * chance:.{decimals}f}", transform=ax.get_yaxis_transform(), ha="left",
+        ax.text(1.01, 100 * chance, f"{chance_label}\n{100 * chance:.{decimals}f}", transform=ax.get_yaxis_transform(), ha="left",
                 va="center", fontsize=7, color="dimgrey")
         tops.append(100 * chance)
     high = max(tops)
@@ -338,9 +339,9 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
 
 def plot_accuracy_bars(metrics: Mapping[str, Mapping[str, Any]], path: str | Path, title: str, ylabel: str = "test accuracy (%)",
                        networks: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
-                       chance: float | None = None) -> Path | None:
+                       chance: float | None = None, chance_label: str = "chance") -> Path | None:
     """Bar chart of mean ± std of each evaluated set's metric (values in [0, 1], drawn in percent), every run a
     dot; with ``networks`` (a ``cross_arch`` block of several networks) one group of bars per network. None when
     there is nothing to draw. See :func:`accuracy_figure` (``chance``: the dashed line of guessing)."""
-    fig = accuracy_figure(metrics, title, ylabel, networks, chance)
+    fig = accuracy_figure(metrics, title, ylabel, networks, chance, chance_label)
     return None if fig is None else save_figure(fig, path)

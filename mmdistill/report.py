@@ -99,15 +99,26 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
     metrics = manifest.get("metrics", {})
     return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
                               ylabel=f"{scored_split(metrics)} {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
-                              chance=chance_level(manifest))
+                              chance=chance_level(manifest), chance_label=chance_label(manifest))
 
 
 def chance_level(manifest: Mapping[str, Any]) -> float | None:
-    """The accuracy of guessing a class uniformly, 1 / ``num_classes``, for a set scored by an accuracy (audio-visual:
-    "fused accuracy") over two or more classes; None for other metrics (a ranking metric's chance depends on its candidate list)."""
+    """What a model that learned nothing scores, for a set scored by an accuracy (audio-visual: "fused accuracy") over
+    two or more classes: 1 / ``num_classes``, or the share of the scored split's most common class when that is higher
+    (the protocol's ``majority_share``: always answering it beats uniform guessing on imbalanced data); None for other
+    metrics (a ranking metric's chance depends on its candidate list)."""
     k = manifest.get("num_classes")
-    metric = manifest.get("metrics", {}).get("metric", "accuracy")
-    return 1.0 / k if str(metric).endswith("accuracy") and isinstance(k, int) and not isinstance(k, bool) and k >= 2 else None
+    metrics = manifest.get("metrics", {})
+    if not (str(metrics.get("metric", "accuracy")).endswith("accuracy") and isinstance(k, int) and not isinstance(k, bool) and k >= 2):
+        return None
+    majority = (metrics.get("protocol") or {}).get("majority_share")
+    return max(1.0 / k, float(majority)) if isinstance(majority, (int, float)) and not isinstance(majority, bool) else 1.0 / k
+
+
+def chance_label(manifest: Mapping[str, Any]) -> str:
+    """The name of :func:`chance_level`'s line: ``chance``, or ``majority class`` when that is what it is."""
+    level, k = chance_level(manifest), manifest.get("num_classes")
+    return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k + 1e-12 else "chance"
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:

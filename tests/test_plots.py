@@ -83,6 +83,13 @@ def test_accuracy_png_draws_chance_for_a_classification_set(tmp_path):
     assert chance_level({"num_classes": 4, "metrics": {**metrics, "metric": "hr@10"}}) is None
     assert chance_level({"num_classes": 5, "metrics": {**metrics, "metric": "fused accuracy"}}) == 0.2  # audio-visual
     assert chance_level({"num_classes": 1, "metrics": metrics}) is None and chance_level({"metrics": metrics}) is None
+    # walk 35A D6: on imbalanced data (a 62.8 % majority class of 2) the line drew 50 %, below a constant answer
+    from mmdistill.report import chance_label
+
+    skewed = {"num_classes": 2, "metrics": {**metrics, "protocol": {"majority_share": 0.628}}}
+    assert chance_level(skewed) == 0.628 and chance_label(skewed) == "majority class"
+    balanced = {"num_classes": 4, "metrics": {**metrics, "protocol": {"majority_share": 0.25}}}
+    assert chance_level(balanced) == 0.25 and chance_label(balanced) == "chance"
     fig = accuracy_figure(metrics, "image-dm", chance=0.25)
     ax = fig.axes[0]
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
