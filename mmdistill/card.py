@@ -233,7 +233,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     out += ["## Metrics", ""]
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
-        trained = proto.get("trained_as") or "networks trained from scratch on each set (the baselines have the same size as the distilled set)"
+        has_baselines = any(k != "distilled" and not k.startswith("distilled_") for k in evaluated_sets(m))
+        trained = proto.get("trained_as") or ("networks trained from scratch on each set"
+                                              + (" (the baselines have the same size as the distilled set)" if has_baselines else ""))
         out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
@@ -244,7 +246,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
         each = proto.get("training") or f"{epochs} epochs each"  # a plan that trains otherwise than by epochs says how
         out += [f"- {runs} network{'' if runs == 1 else 's'} per set, {each}, seeded from the run's seed; "
-                "mean ± std over the networks; random-real baselines draw a new subset per network",
+                "mean ± std over the networks" + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))

@@ -104,6 +104,7 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     card = (run / "README.md").read_text()  # the card shows what the manifest now holds, and only that
     assert f"| distilled | {100 * after['distilled']['mean']:.2f} % |" in card and "| random real |" not in card
     assert "- 1 network per set" in card and "earlier evaluation's random real, herding" in card
+    assert "baselines have the same size" not in card and "draw a new subset" not in card  # none scored now (walk 35A)
     # walk 35B D7: the config's evaluation keys follow (the card's config block said the old eval_runs), and the
     # recorded hashes of the rewritten card and picture follow them (else --overwrite takes them for the user's edits)
     written = json.loads((run / "manifest.json").read_text())
