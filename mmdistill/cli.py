@@ -302,7 +302,7 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     recipe = get_recipe(recipe_name)
     if not issubclass(recipe.config_cls, TrajectoryKeys):
         raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
-                          "recipe such as image-mtt (its buffer also serves soft labels of other recipes)")
+                          "recipe such as image-mtt (a buffer of the run's own network also gives other recipes soft labels)")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill experts {recipe.name}")
     buffer = run_experts_command(recipe, cfg)
     if int(os.environ.get("RANK", "0")) == 0:
