@@ -235,6 +235,16 @@ def cases() -> list[Case]:
         "run", "image-dm", "--dataset", "imagefolder", "--data-root", str(t / "resdata"), "--ipc", "1", "iterations=6",
         "checkpoint_every=1", "--no-evaluate", "--no-progress", "--out", str(t / "res"), "--resume"), interrupted_then_changed,
         lambda t: "" if (t / "res" / "checkpoint.safetensors").exists() and not (t / "res" / "manifest.json").exists() else "run finished on mixed data"))
+    # 8. session 35: keys that would do nothing, a run's folder taken for a buffer
+    add(Case("values", "eval given a run's key (iterations=)", lambda t: mmdistill(
+        "eval", str(_finished_set(t)), "--runs", "1", "--epochs", "1", "iterations=3")))
+
+    def run_as_buffer(tmp: Path) -> None:
+        _finished_set(tmp, "runbuf")
+    add(Case("nothing lost", "--buffer naming a run's folder", lambda t: mmdistill(
+        "run", "image-mtt", *[a for a in FAST_IMAGE if a != "batch_real=8"], "num_experts=1", "expert_train_epochs=2", "max_start_epoch=1", "expert_epochs=1",
+        "syn_steps=2", "--buffer", str(t / "runbuf"), "--out", str(t / "mttrun")), run_as_buffer,
+        lambda t: "experts written into the run" if list((t / "runbuf").glob("expert_*")) or (t / "runbuf" / "index.json").exists() else ""))
     return out
 
 
