@@ -179,6 +179,12 @@ def _yaml_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def _protocol(proto: Any) -> Any:
+    """An evaluation protocol without what describes the scored data rather than the training (``majority_share``,
+    recorded since session 35): two protocols that train alike compare equal."""
+    return {k: v for k, v in proto.items() if k != "majority_share"} if isinstance(proto, Mapping) else proto
+
+
 def _fence(text: str, lang: str = "") -> list[str]:
     """``text`` in a Markdown code fence longer than any run of backticks inside it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -251,7 +257,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))
         if earlier:
-            same = (m.get("earlier") or {}).get("protocol") == proto
+            same = _protocol(((m.get("earlier") or {}).get("protocol"))) == _protocol(proto)
             out += [f"- scored again after the run; the earlier evaluation's {', '.join(k.replace('_', ' ') for k in earlier)} "
                     f"({'the same protocol' if same else 'another protocol'}) are in the manifest under `metrics.earlier`"]
         out += [""]

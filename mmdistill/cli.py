@@ -67,6 +67,7 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, st
     any other key is a ConfigError naming it."""
     from mmdistill.config import parse_overrides
     from mmdistill.keys import key_infos
+    from mmdistill.report import EVAL_EXECUTION_KEYS, is_evaluation_key
 
     parsed = parse_overrides(list(pairs))
     infos = {info.name: info for info in key_infos(config_cls)}
@@ -76,7 +77,7 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, st
         if infos[name].resume:
             raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
                               f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
-        if name in ("iterations", "checkpoint_every", "budget", "out", "resume", "overwrite", "evaluate", "memory_check"):
+        if not (is_evaluation_key(name) or name in EVAL_EXECUTION_KEYS):
             raise ConfigError(f"mmdistill eval: {name} has no effect on evaluating a saved set (it is a key of a run)", key=name)
     return parsed
 
@@ -153,7 +154,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         card_dir, where = _card_place(folder)
         with manifest_fields(folder):
-            write_rescored(folder, manifest, metrics, changes, modality, card_dir, where)
+            write_rescored(folder, manifest, metrics, cfg, changes, modality, card_dir, where)
         print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
 

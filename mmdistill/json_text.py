@@ -8,13 +8,21 @@ import json
 from typing import Any
 
 
+class NestedTooDeeply(json.JSONDecodeError):
+    """JSON text nested past the recursion limit; its message is ``nested too deeply`` (no position: there is none
+    to point at)."""
+
+    def __str__(self) -> str:
+        return "nested too deeply"
+
+
 def parse_json(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)``; :class:`json.JSONDecodeError` (a ``ValueError``) for malformed text, its message
-    ``"nested too deeply: line 1 column 1 (char 0)"`` for text nested past the recursion limit."""
+    """``json.loads(text)``; :class:`json.JSONDecodeError` (a ``ValueError``) for malformed text,
+    :class:`NestedTooDeeply` (one too) for text nested past the recursion limit."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", text if isinstance(text, str) else "", 0) from None
+        raise NestedTooDeeply("nested too deeply", text if isinstance(text, str) else "", 0) from None
 
 
-__all__ = ["parse_json"]
+__all__ = ["NestedTooDeeply", "parse_json"]

@@ -275,6 +275,11 @@ def _init_names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(f.name for f in fields if f.init), frozenset(f.name for f in fields if not f.init)
 
 
+#: the attribute of a config built directly that names the keys its caller gave (keyword or positional): a recipe
+#: rebuilding it keeps exactly those, a value equal to the default included (:func:`mmdistill.resolve.rebuild_layers`)
+GIVEN = "_mmdistill_given"
+
+
 @dataclass
 class Keys:
     """Base of every configuration: built, derived (:meth:`derive`), then validated (:func:`validate`).
@@ -297,7 +302,9 @@ class Keys:
                                               "set: leave it out", key=name)
                 if name not in settable:
                     raise UnknownKeywordError(str(unknown_key_error(name, settable, f"the arguments of {where}")), key=name)
-        return super().__new__(cls)
+        obj = super().__new__(cls)
+        object.__setattr__(obj, GIVEN, frozenset(kwargs) | frozenset(_init_names(cls)[0][:len(args)]))  # what the caller set
+        return obj
 
     def __post_init__(self) -> None:
         self.derive()
@@ -325,6 +332,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["Interval", "KeyInfo", "Keys", "UnknownKeywordError", "check_value", "close_matches", "derived", "did_you_mean",
+__all__ = ["GIVEN", "Interval", "KeyInfo", "Keys", "UnknownKeywordError", "check_value", "close_matches", "derived", "did_you_mean",
            "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr", "optional_inner",
            "resume_values", "unknown_key_error", "validate"]

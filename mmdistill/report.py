@@ -118,7 +118,7 @@ def chance_level(manifest: Mapping[str, Any]) -> float | None:
 def chance_label(manifest: Mapping[str, Any]) -> str:
     """The name of :func:`chance_level`'s line: ``chance``, or ``majority class`` when that is what it is."""
     level, k = chance_level(manifest), manifest.get("num_classes")
-    return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k + 1e-12 else "chance"
+    return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k + 1e-6 else "chance"  # rounding
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
@@ -140,16 +140,29 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     save_synthetic(out, syn, manifest)
 
 
-def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str, Any], changes: Mapping[str, Any], modality: Any,
-                   card_dir: Path, where: str) -> None:
+#: keys ``mmdistill eval`` may change that only say how it runs (recorded nowhere): device, progress, caches
+EVAL_EXECUTION_KEYS = ("device", "progress", "download", "cache", "cache_dir", "pretrain_cache", "pretrain_cache_dir", "text_batch",
+                       "text_cache")
+
+
+def is_evaluation_key(name: str) -> bool:
+    """Whether config key ``name`` shapes how a set is scored (``eval_*``, ``ft_*``, ``whole_*``, the baselines, ...):
+    the keys ``mmdistill eval`` changes, and ``--write`` records in the manifest's config."""
+    return name.startswith(("eval_", "ft_", "whole_")) or name in ("adj_threshold", "baselines", "cross_arch", "herding_epochs")
+
+
+def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str, Any], cfg: Any, changes: Mapping[str, Any],
+                   modality: Any, card_dir: Path, where: str) -> None:
     """``mmdistill eval --write``: the manifest's metrics (the earlier ones kept, :func:`rescored_metrics`) and its config's
-    evaluation keys (``changes``, but not where the data were read from) become the new evaluation's, the card (in
-    ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the recorded SHA-256 of the files
-    rewritten follow them (else ``--overwrite`` would take them for the user's edits), the manifest last."""
+    evaluation keys that ``changes`` names (:func:`is_evaluation_key`; their values as ``cfg`` holds them, typed) become
+    the new evaluation's, the card (in ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the
+    recorded SHA-256 of the files rewritten follow them (else ``--overwrite`` would take them for the user's edits), the
+    manifest last."""
     from mmdistill.evaluation import rescored_metrics
 
     manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
-    manifest["config"] = {**manifest.get("config", {}), **{k: v for k, v in changes.items() if k not in ("data_root", "download", "resume", "overwrite")}}
+    plain = to_dict(cfg)
+    manifest["config"] = {**manifest.get("config", {}), **{k: plain[k] for k in changes if is_evaluation_key(k) and k in plain}}
     write_card(card_dir, manifest, modality, where=where)
     if where == "run":
         write_accuracy_plot(folder, manifest)

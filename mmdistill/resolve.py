@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from mmdistill.config import coerce
 from mmdistill.errors import ConfigError
-from mmdistill.keys import expected_error, input_keys, short_repr
+from mmdistill.keys import GIVEN, expected_error, input_keys, short_repr
 from mmdistill.keys import unknown_key_error as unknown_name_error
 from mmdistill.tables import Table
 
@@ -141,11 +141,14 @@ def config_sources(cfg: Any) -> dict[str, str]:
 def rebuild_layers(cfg: Any, overrides: Mapping[str, Any], name: str = "arguments") -> list[Layer]:
     """The explicit layers of ``cfg`` followed by ``overrides``: what :func:`resolve` needs to build ``cfg``
     again with ``overrides`` applied (a key they set is left out of the old layers). A config built directly counts
-    the fields that differ from the class defaults as explicit."""
+    the keys its caller gave as explicit (:data:`~mmdistill.keys.GIVEN`; ``dataclasses.replace`` gives them all), else
+    the fields that differ from the class defaults."""
     explicit = explicit_values(cfg)
     if explicit is None:
         keys = input_keys(type(cfg))
-        explicit = {k: (getattr(cfg, k), "config") for k, info in keys.items() if getattr(cfg, k) != info.default}
+        given = getattr(cfg, GIVEN, None)
+        names = [k for k in keys if k in given] if given is not None else [k for k, info in keys.items() if getattr(cfg, k) != info.default]
+        explicit = {k: (getattr(cfg, k), "config") for k in names}
     replaced = {str(k).replace("-", "_") for k in overrides}  # left out of the old layers: replaced on purpose, no warning
     by_layer: dict[str, dict[str, Any]] = {}
     for key, (value, layer) in explicit.items():

@@ -187,6 +187,12 @@ def test_a_config_built_directly_takes_its_budget_and_tables_when_run():
     assert ran.lr_data == 10.0 and ran.eval_runs == 5 and "tables/budgets.yaml" in config_sources(ran)["lr_data"]
     mine = image_dm.RECIPE.run_config(image_dm.Config(dataset="digits", budget="cpu", lr_data=3.0), {})
     assert mine.lr_data == 3.0 and mine.eval_runs == 5  # a value set on the config still wins over the table
+    # review 35: a value the caller gave that equals the class default is kept too (it was taken for "not set")
+    assert image_dm.RECIPE.run_config(image_dm.Config(dataset="digits", budget="cpu", iterations=20000), {}).iterations == 20000
+    import dataclasses
+
+    copied = dataclasses.replace(image_dm.RECIPE.config(dataset="digits", budget="cpu"), lr_data=1.0)  # every field given
+    assert image_dm.RECIPE.run_config(copied, {}).lr_data == 1.0
 
 
 def test_the_method_key_of_a_trajectory_recipe_is_the_method_recorded():

@@ -268,7 +268,7 @@ def test_eval_refuses_run_keys_that_would_do_nothing():
     from mmdistill.cli import evaluation_overrides
     from mmdistill.recipes import image_dm
 
-    for pair in ("iterations=3", "checkpoint_every=1", "budget=paper", "out=elsewhere"):
+    for pair in ("iterations=3", "checkpoint_every=1", "budget=paper", "out=elsewhere", "real_chunk=4", "expert_threads=2"):
         with pytest.raises(ConfigError, match=r"has no effect on evaluating a saved set"):
             evaluation_overrides(image_dm.Config, [pair])
     assert evaluation_overrides(image_dm.Config, ["eval_epochs=5", "progress=false"]) == {"eval_epochs": "5", "progress": "false"}

@@ -713,5 +713,5 @@ def test_a_caption_json_nested_too_deeply_is_named(tmp_path):
     from mmdistill.modalities.image_text.loaders import _load_json
 
     (tmp_path / "captions.json").write_text("[" * 100000 + "]" * 100000)
-    with pytest.raises(DataError, match=r"captions.json is not valid JSON \(nested too deeply"):
+    with pytest.raises(DataError, match=r"captions.json is not valid JSON \(nested too deeply\)"):
         _load_json(tmp_path / "captions.json")

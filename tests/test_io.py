@@ -239,7 +239,7 @@ def test_json_nested_too_deeply_is_named_not_a_traceback(tmp_path, blobs):
     _saved(tmp_path, blobs)
     text = (tmp_path / "manifest.json").read_text()
     (tmp_path / "manifest.json").write_text(text[:-2] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
-    with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(nested too deeply"):
+    with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(nested too deeply\)"):
         load_synthetic(tmp_path)
     (tmp_path / "metrics.jsonl").write_text('{"it": 0}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
     assert MetricsLog(tmp_path / "metrics.jsonl").read() == [{"it": 0}]
@@ -328,7 +328,7 @@ def test_parse_json_reports_text_nested_too_deeply_as_malformed_json():
 
     assert parse_json('{"a": [1, 2]}') == {"a": [1, 2]} and parse_json(b"[3]") == [3]
     for text in ("[" * 100_000 + "]" * 100_000, b"[" * 100_000 + b"]" * 100_000):
-        with pytest.raises(json.JSONDecodeError, match=r"^nested too deeply: line 1 column 1"):
+        with pytest.raises(json.JSONDecodeError, match=r"^nested too deeply$"):
             parse_json(text)
     with pytest.raises(ValueError):
         parse_json("{not json")

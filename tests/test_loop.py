@@ -129,8 +129,8 @@ def _rewrite_header(path, **fields) -> None:
 
 
 @pytest.mark.parametrize("field, value, said", [
-    ("resume_keys", "[" * 100_000 + "]" * 100_000, r"header field 'resume_keys' is not valid JSON \(nested too deeply"),
-    ("synthetic", "[" * 100_000 + "]" * 100_000, r"header field 'synthetic' is not valid JSON \(nested too deeply"),
+    ("resume_keys", "[" * 100_000 + "]" * 100_000, r"header field 'resume_keys' is not valid JSON \(nested too deeply\)"),
+    ("synthetic", "[" * 100_000 + "]" * 100_000, r"header field 'synthetic' is not valid JSON \(nested too deeply\)"),
     ("elapsed", "nan", r"its header says elapsed 'nan'; expected seconds >= 0"),  # its manifest said "seconds": NaN
 ])
 def test_a_checkpoint_header_that_is_nested_too_deeply_or_not_a_time_is_named(tmp_path, blobs, field, value, said):

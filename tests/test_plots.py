@@ -90,6 +90,8 @@ def test_accuracy_png_draws_chance_for_a_classification_set(tmp_path):
     assert chance_level(skewed) == 0.628 and chance_label(skewed) == "majority class"
     balanced = {"num_classes": 4, "metrics": {**metrics, "protocol": {"majority_share": 0.25}}}
     assert chance_level(balanced) == 0.25 and chance_label(balanced) == "chance"
+    six = {"num_classes": 6, "metrics": {**metrics, "protocol": {"majority_share": round(1 / 6, 6)}}}  # rounded up: still chance
+    assert chance_label(six) == "chance"
     fig = accuracy_figure(metrics, "image-dm", chance=0.25)
     ax = fig.axes[0]
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]

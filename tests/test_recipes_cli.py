@@ -95,6 +95,7 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(dm_run, run)
     before = json.loads((run / "manifest.json").read_text())["metrics"]
+    before_cfg = json.loads((run / "manifest.json").read_text())["config"]
     assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
     after = json.loads((run / "manifest.json").read_text())["metrics"]
     assert len(after["distilled"]["runs"]) == 1 and after["protocol"]["runs"] == 1
@@ -116,6 +117,12 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     assert cli_main(["eval", str(run), "--no-baselines", "--runs", "1", "--write"]) == 0
     again = json.loads((run / "manifest.json").read_text())["metrics"]
     assert again["earlier"] == after["earlier"]
+    # review 35: key=value changes are recorded typed, and only evaluation keys (not device, caches ...)
+    assert cli_main(["eval", str(run), "--runs", "1", "eval_dsa=false", "eval_lr=0.05", "baselines=random_real", "device=cpu",
+                     "--write"]) == 0
+    cfg = json.loads((run / "manifest.json").read_text())["config"]
+    assert cfg["eval_dsa"] is False and cfg["eval_lr"] == 0.05 and cfg["baselines"] == ["random_real"]
+    assert cfg["device"] == before_cfg["device"]
     capsys.readouterr()
 
 

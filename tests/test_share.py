@@ -452,3 +452,16 @@ def test_a_trajectory_card_names_the_expert_buffer_it_matched():
     manifest = {"recipe": "image-tesla", "method": "tesla", "dataset": "digits", "config": {"num_experts": 100},
                 "synthetic": {"meta": {"expert_buffer": {"folder": "buf_d", "training": {"num_experts": 2, "epochs": 4}}}}}
     assert "- matched the expert buffer `buf_d`: 2 experts of 4 epochs" in render_card(manifest)
+
+
+def test_a_set_scored_before_majority_share_was_recorded_is_rescored_under_the_same_protocol():
+    """Review 35: the protocol's new majority_share (what the scored data hold, not how networks train) made a set saved
+    before it, rescored with the same settings, read "another protocol" on its card."""
+    from mmdistill.card import render_card
+
+    proto = {"epochs": 3, "lr": 0.01, "runs": 1}
+    metrics = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.5, "std": 0.0, "runs": [0.5]},
+               "protocol": {**proto, "majority_share": 0.1},
+               "earlier": {"random_real": {"mean": 0.4, "std": 0.0, "runs": [0.4]}, "protocol": proto}}
+    card = render_card({"recipe": "image-dm", "method": "dm", "dataset": "digits", "metrics": metrics})
+    assert "(the same protocol)" in card

@@ -1113,7 +1113,7 @@ def test_dynamic_memories_are_never_larger_than_the_clips(caplog):
 def test_decord_reasons_are_plain_and_a_split_file_in_another_unicode_form_finds_its_clips(tmp_path):
     """Walk 35C #11: "Check failed: st_nb >= 0 ... cannot find video stream with wanted index: -1" for an audio-only
     file; a reason cut mid-path from its end; a CSV listing `Café` composed while the disk holds it decomposed said
-    the clips "do not exist"; a CSV given as the root named the set after the CSV file."""
+    the clips "do not exist". (A CSV given as the root still names the set after the file: expert buffers record it.)"""
     import unicodedata
 
     from mmdistill.modalities.video.datasets import load_clip_folder, plain_reason
@@ -1131,4 +1131,4 @@ def test_decord_reasons_are_plain_and_a_split_file_in_another_unicode_form_finds
     (root / "clips.csv").write_text("".join(f"{c}/{i}.avi,{c},{s}\n" for c in (composed, "b") for i, s in ((0, "train"), (1, "test"))),
                                     encoding="utf-8")
     vs = load_clip_folder(root / "clips.csv", sampling=_sampling(), use_cache=False)
-    assert len(vs.x_train) == 2 and len(vs.x_test) == 2 and vs.name == "data"
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2 and vs.name == "clips.csv"  # as before (buffers name it so)

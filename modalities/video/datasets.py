@@ -313,13 +313,18 @@ def _ucf_path(line: str) -> str | None:
     return text
 
 
-def _on_disk(path: Path) -> Path:
-    """``path``, or its spelling in the other Unicode normal form when only that one exists (a split file written on
-    one system lists ``Café`` composed, macOS stores it decomposed: the same name, which "does not exist" hid)."""
+def _on_disk(path: Path, root: Path) -> Path:
+    """``path``, or its part under ``root`` spelled in the other Unicode normal form when only that one exists (a split
+    file written on one system lists ``Café`` composed, macOS stores it decomposed: the same name, which "does not
+    exist" hid); ``root`` itself is kept as given."""
     if path.exists():
         return path
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return path
     for form in ("NFC", "NFD"):
-        other = Path(unicodedata.normalize(form, str(path)))
+        other = root / unicodedata.normalize(form, str(rel))
         if other.exists():
             return other
     return path
@@ -392,7 +397,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
         else:
             testlist = csv_path.with_name(csv_path.name.replace("train", "test"))
             items, layout = _read_ucf_lists(csv_path, root), f"UCF101 split files {csv_path.name} + {testlist.name}"
-        items = [Item(_on_disk(it.path), it.label, it.split) for it in items]
+        items = [Item(_on_disk(it.path, root), it.label, it.split) for it in items]
         missing = [it for it in items if not it.path.exists()]
         if missing:
             names = ", ".join(str(it.path) for it in missing[:5])
@@ -876,7 +881,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
     base = Path(root).expanduser()
-    name = os.path.basename(os.path.abspath(base.parent if base.is_file() else base))  # a CSV as the root: its folder names the set
+    name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
     report = LoadReport(root=str(base.parent if base.is_file() else base))
     report.extend("ignored", ignored)
     report.extend("unused", unused)

@@ -153,8 +153,9 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
     size = cfg.dynamic_size
     hh, ww = (h, w) if size is None else (min(size, h), min(size, w))
     if (tt, hh, ww) != (cfg.dynamic_frames or t, *((h, w) if size is None else (size, size))):
-        log.warning("dynamic memories of %s frames x %s px would be larger than the %d x %dx%d clips they are upsampled to "
-                    "(dynamic_frames, dynamic_size); they take %d x %dx%d", cfg.dynamic_frames or t, size, t, h, w, tt, hh, ww)
+        log.warning("dynamic memories of %s frames x %s would be larger than the %d x %dx%d clips they are upsampled to "
+                    "(dynamic_frames, dynamic_size); they take %d x %dx%d", cfg.dynamic_frames or t,
+                    f"{size}x{size}" if size else f"{h}x{w}", t, h, w, tt, hh, ww)
     slots = train.num_classes * vpc
     dynamic = torch.randn((slots * m, cfg.dynamic_channels, tt, hh, ww), generator=gen)
     weight, bias = init_integrator(c, cfg.dynamic_channels, cfg.integrator_init, gen)
