@@ -4,7 +4,7 @@ never a traceback (``mmdistill --debug`` shows it).
 =====  ==========================================================
 code   failure
 =====  ==========================================================
-2      a configuration key, value or argument (ConfigError)
+2      a configuration key, value or argument (ConfigError), or an optional library not installed (named with its extra)
 3      a dataset root, file or sample (DataError)
 4      a saved set, checkpoint or buffer (ArtifactError)
 5      the optimisation diverged (DivergenceError)
@@ -22,6 +22,7 @@ import os
 import sys
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
+from mmdistill.extras import install_hint
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
 
 EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5}
@@ -31,6 +32,8 @@ def exit_code(exc: BaseException) -> int:
     """The exit code of an expected failure (see the module docstring)."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + stop_signal_number(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        return 2
     if isinstance(exc, OSError):
         return 6
     for kind, code in EXIT_CODES.items():
@@ -46,6 +49,8 @@ def describe(exc: BaseException) -> str:
         reason = exc.strerror or str(exc)
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         return f"cannot access{path}: {reason}{hint}"
+    if isinstance(exc, ModuleNotFoundError):
+        return f"this command {install_hint(exc.name)}"
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
         return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)"
     return str(exc)
@@ -69,7 +74,7 @@ def closed_stdout() -> int:
     return 128 + 13
 
 
-EXPECTED = (MmdistillError, OSError, KeyboardInterrupt)
+EXPECTED = (MmdistillError, OSError, KeyboardInterrupt, ModuleNotFoundError)
 """The failures the command line reports without a traceback."""
 
 

@@ -30,6 +30,7 @@ from mmdistill.buffer import ParamLayout
 from mmdistill.data import ClassificationData
 from mmdistill.errors import ConfigError
 from mmdistill.evaluation import EvaluationPlan, run_plan
+from mmdistill.extras import install_hint
 from mmdistill.matchers.trajectory import STEP_SIZE, StudentObjective
 from mmdistill.nets import reinitialize
 from mmdistill.sharing import ShareableModality, ShareDefaults
@@ -257,8 +258,7 @@ def get_modality(name: str) -> Modality:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:  # the package is on disk (REGISTERED_MODALITIES): a dependency of it is missing
-        raise ConfigError(f"modality {name!r} needs a package that is not installed: {exc.name} "
-                          f"(pip install \"mmdistill[all]\" installs every adapter's libraries)") from None
+        raise ConfigError(f"modality {name!r} {install_hint(exc.name)}") from None
     modality = getattr(module, "MODALITY", None)
     if modality is None:
         raise ConfigError(f"{module_name} defines no MODALITY object")

@@ -137,6 +137,23 @@ def test_a_modality_whose_library_is_missing_names_an_install_that_exists(monkey
         raise ModuleNotFoundError("No module named 'open_clip'", name="open_clip")
 
     monkeypatch.setattr(modality.importlib, "import_module", missing)
-    with pytest.raises(ConfigError, match=r"modality 'image_text' needs a package that is not installed: open_clip "
-                                          r"\(pip install \"mmdistill\[all\]\" installs every adapter's libraries\)"):
+    with pytest.raises(ConfigError, match=r"modality 'image_text' needs the package open_clip, which is not installed: "
+                                          r"pip install \"mmdistill\[text\]\""):
         modality.get_modality("image_text")
+
+
+def test_a_library_missing_when_an_adapter_imports_it_late_names_its_extra_not_a_traceback(monkeypatch, tmp_path, capsys):
+    """Walk 35D #1: with only the image extra, the audio, graph, image-text ... recipes ended in a ModuleNotFoundError
+    traceback (their adapters import those libraries while loading, after the guard above). The command line names
+    the package and the extra that installs it (exit 2)."""
+    from mmdistill import run as run_module
+    from mmdistill.cli import main
+
+    def missing(*a, **kw):
+        raise ModuleNotFoundError("No module named 'torch_geometric'", name="torch_geometric.data")
+
+    monkeypatch.setattr(run_module, "load_data", missing)
+    assert main(["run", "image-dm", "--dataset", "digits", "--ipc", "1", "--no-progress", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert 'needs the package torch_geometric, which is not installed: pip install "mmdistill[graph]"' in err
+    assert "Traceback" not in err

@@ -552,7 +552,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     try:
         import decord
     except ImportError:
-        raise ConfigError("reading video files needs decord: pip install decord") from None
+        raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
     items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)
     named = {p for p, _ in report.items("ignored")}  # the video adapter's walk names hidden entries of class folders
