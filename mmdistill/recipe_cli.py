@@ -86,8 +86,9 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
     parser = argparse.ArgumentParser(
         prog=prog or f"mmdistill run {recipe.name}",
         description=f"{recipe.summary}{' — ' + recipe.paper if recipe.paper else ''}. Defaults are the paper's (from the "
-        f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'}); "
-        f"--budget {'/'.join(b for b in budgets if b != 'paper') or 'cpu'} shrinks the run for a CPU. "
+        f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'})"
+        + (f"; --budget {'/'.join(b for b in budgets if b != 'paper')} shrinks the run for a CPU. " if len(budgets) > 1 else
+           " (no CPU budget: choose smaller keys yourself). ") +
         "Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
         "continues a checkpoint only with the same values of the keys that shape the distillation: those not marked "
         "'may differ on --resume'.",
