@@ -88,7 +88,7 @@ buf = types.SimpleNamespace(epochs=2, num_params=layout.num_params, path="stub",
 x = torch.randn(100, 1, 28, 28, generator=g).to(dev).requires_grad_(True)
 syn = SyntheticSet({"x": x}, (torch.arange(100) // 10).to(dev), 10)
 lr = add_step_size(syn, 0.01).requires_grad_(True)
-opt = torch.optim.SGD([x, lr], lr=1.0, momentum=0.5)
+opt = torch.optim.SGD([{"params": [x], "lr": 1.0}, {"params": [lr], "lr": 1e-5}], momentum=0.5)  # MTT's lr_lr (a rate of 1 drove it below 0)
 mtt = TrajectoryMatching(ClassificationStudent(net, ClassificationTask(), augment=DSA()), layout, buf, syn_steps=steps,
                          expert_epochs=1, max_start_epoch=1, batch_syn=batch, device=dev)
 est = mtt.memory_estimate(syn, opt)
