@@ -16,6 +16,21 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _one_line_failures(kind: type, exc: BaseException, tb: Any) -> None:
+    """A benchmark's expected failure (data that is not there, a damaged file, a key refused, a library missing) as
+    the command line reports it, one line naming the file or key; anything else (a defect) keeps its traceback."""
+    from mmdistill.exits import EXPECTED, describe
+
+    if issubclass(kind, EXPECTED) and not issubclass(kind, KeyboardInterrupt):
+        print(f"error: {describe(exc)} (the benchmarks' data: docs/results.md names each one's, most under ../shared/data)",
+              file=sys.stderr)
+        return
+    sys.__excepthook__(kind, exc, tb)
+
+
+sys.excepthook = _one_line_failures  # every benchmark imports this module
+
+
 def timed_run(cmd: list[str], threads: int = 1) -> float:
     """Wall seconds of ``cmd`` run with ``threads`` OpenMP/MKL threads per process; exits with the output's tail
     if it fails."""

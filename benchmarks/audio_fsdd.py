@@ -161,6 +161,8 @@ def main() -> None:
     ipcs = [int(i) for i in args.ipcs.split(",") if i.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     methods = [m for m in args.methods.split(",") if m]
+    if unknown := [m for m in methods if m not in RECIPES]:
+        ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     started = time.perf_counter()
     results = merge(args.merge)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+import _common  # noqa: F401  (an expected failure is one line: _common's excepthook)
+
 from mmdistill.errors import DataError
 from mmdistill.io import load_synthetic
 from mmdistill.modalities.audio import MODALITY

@@ -52,6 +52,8 @@ def main() -> None:
         raise SystemExit(f"{src}/raw not found; pass --data-root, the folder that holds Cora/raw/")
     rates = [float(r) for r in args.rates.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if unknown := [m for m in methods if m not in ("gcond", "gcond-x")]:
+        ap.error(f"unknown method(s) {', '.join(unknown)}; choose from gcond, gcond-x")
     records: list[dict] = []
     payload: dict = {"benchmark": "Cora GCond", "paper": PAPER, "budget": args.budget, "threads": args.threads, "runs": records}
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,8 @@ its test split, the test speaker left out entirely).
 from __future__ import annotations
 
 import argparse
+
+import _common  # noqa: F401  (an expected failure is one line: _common's excepthook)
 import logging
 from pathlib import Path
 

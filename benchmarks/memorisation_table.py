@@ -9,6 +9,8 @@ the synthetic samples' nearest-real distances next to a random real subset's nea
 from __future__ import annotations
 
 import subprocess
+
+import _common  # noqa: F401  (an expected failure is one line: _common's excepthook)
 import sys
 import time
 

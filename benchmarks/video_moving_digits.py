@@ -62,6 +62,10 @@ def run_recipe(method: str, dataset: str, ipc: int, buffer: str | None, extra: d
             "out": str(out)}
 
 
+#: every --methods name: the recipes, the reference points, the loader's throughput, the factor read-out
+METHODS = (*RECIPES, "whole", "single-frame", "motion-blind", "decode", "factors")
+
+
 def reference_points(method: str, dataset: str, epochs: int, runs: int) -> dict:
     """``whole``: ConvNet3D-small on every training clip; ``single-frame``: a 2-D ConvNet on one random frame
     per clip (train and test); ``motion-blind``: framepool (per-frame ConvNet, temporal mean) on whole clips."""
@@ -143,6 +147,9 @@ def table() -> None:
     rows = []
     for path in sorted(OUT.glob("*.json")):
         r = json.loads(path.read_text())
+        if "method" not in r or "distilled" not in r and r["method"] not in ("decode", "factors"):
+            print(f"{path.name}: not a recipe's result (another benchmark's record), left out of the table")
+            continue
         if r["method"] == "decode":
             print(f"decode: {r['clips']} clips in {r['decode_seconds']} s = {r['clips_per_second']} clips/s; cache hit {r['cache_hit_seconds']} s")
             continue
@@ -162,7 +169,7 @@ def table() -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", default="dm,sd-dm")
+    p.add_argument("--methods", default="dm,sd-dm", help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--dataset", default="moving-digits", choices=["moving-digits", "kinetics-tiny"])
     p.add_argument("--ipc", default="1")
     p.add_argument("--buffer", default=None, help="expert buffer shared by mtt and sd-mtt (trained there when missing)")
@@ -179,6 +186,9 @@ def main() -> int:
     from mmdistill.config import parse_overrides
 
     extra = parse_overrides(args.set)
+    unknown = [m for m in args.methods.split(",") if m not in METHODS]
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     for method in args.methods.split(","):
         for ipc in [int(i) for i in args.ipc.split(",")]:
             if method == "decode":
