@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--name", default=None, help="the JSON's name under benchmarks/results (default dm_speed_<device>, the "
+                    "recorded one; give another for a side measurement)")
     args = ap.parse_args()
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
@@ -80,7 +82,7 @@ def main() -> None:
     print(f"\nDM iteration cost, ConvNet-3, {C} classes x {args.batch_real} real, ipc {args.ipc}, {shape}, {device} "
           f"({torch.get_num_threads()} threads), median of {args.repeats}")
     print_table(["variant", "iteration ms", "floor ms", "ratio", "<= 1.3x"], rows)
-    write_result(f"dm_speed_{device.type}", {"benchmark": "dm iteration vs floor", "settings": vars(args), "results": record})
+    write_result(args.name or f"dm_speed_{device.type}", {"benchmark": "dm iteration vs floor", "settings": vars(args), "results": record})
 
 
 if __name__ == "__main__":
