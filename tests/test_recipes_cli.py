@@ -620,3 +620,9 @@ def test_eval_without_arguments_names_only_the_folder_as_required(capsys):
         cli_main(["eval"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "required: dir" in err and "key=value" not in err.split("required:")[1]
+
+
+def test_eval_reads_flags_spelled_with_underscores(dm_run, capsys):
+    """Review 35: `--expert_train_epochs` became readable for run and experts, `eval --no_baselines` stayed refused."""
+    assert cli_main(["eval", str(dm_run), "--runs", "1", "--epochs", "1", "--no_baselines"]) == 0
+    assert "random_real" not in capsys.readouterr().out
