@@ -715,3 +715,20 @@ def test_a_caption_json_nested_too_deeply_is_named(tmp_path):
     (tmp_path / "captions.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(DataError, match=r"captions.json is not valid JSON \(nested too deeply\)"):
         _load_json(tmp_path / "captions.json")
+
+
+def test_a_set_with_a_learned_step_size_not_positive_names_eval_lr_from_set():
+    """Review 35: the classification evaluation names eval_lr_from_set for such a set; image-text's trained with it."""
+    from types import SimpleNamespace
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.image_text.evaluation import image_text_plan
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet(data={"x": torch.zeros(2, 3), "lr_image": torch.tensor(-0.01), "lr_text": torch.tensor(0.1)},
+                       labels=torch.zeros(2, dtype=torch.long), num_classes=1)
+    cfg = SimpleNamespace(learned_lr_evaluation=lambda: True, eval_epochs=1, eval_lr_image=0.1, eval_lr_text=0.1, eval_batch=2,
+                          eval_runs=1, baselines=[], seed=0, ipc=2, eval_whole_split=False, eval_momentum=0.9,
+                          eval_weight_decay=0.0)
+    with pytest.raises(ConfigError, match=r"learned step sizes are -0.01 \(image\) and 0.1 \(text\).*eval_lr_from_set=false"):
+        image_text_plan(cfg, syn, SimpleNamespace(test=None, train=None), None, None, None, torch.device("cpu"))

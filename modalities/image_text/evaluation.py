@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.baselines import herding_select
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
@@ -124,6 +124,10 @@ def image_text_plan(
     default = trainer(make_net, test, protocol, task)
     sets: dict[str, EvalSet] = {}
     learned = learned_learning_rates(syn) if syn is not None and cfg.learned_lr_evaluation() else None
+    if learned is not None and not min(learned) > 0:  # an older set (the matcher now stops a run that drives one there)
+        raise ConfigError(f"the set's learned step sizes are {learned[0]:.4g} (image) and {learned[1]:.4g} (text); evaluation "
+                          "cannot train with one that is not positive: evaluate it with eval_lr_image / eval_lr_text "
+                          "(eval_lr_from_set=false)", key="eval_lr_from_set")
     if syn is not None:
         syn_protocol = protocol if learned is None else dataclasses.replace(protocol, lr_image=learned[0], lr_text=learned[1])
         pairs = decode(syn).detached().to(device)
