@@ -119,13 +119,20 @@ HIDDEN = "hidden"
 LINKED_FOLDER = "link to a folder, not followed"
 
 
+#: the reason :func:`scan_files` gives a second name of one file (a link to a file it already found, or the target of
+#: one), followed by the first name: one file is one sample (else a drawn split could put it in train and test)
+SAME_FILE = "the same file as"
+
+
 def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files under ``folder`` (any depth) whose suffix is one of ``extensions`` (any case), sorted, and every other
     entry as ``(path, reason)``: hidden files and folders (:data:`HIDDEN`, not descended), links to folders (not
-    followed), broken links, and files of other types (``other``). A folder that cannot be listed is a DataError."""
+    followed), broken links, files of other types (``other``), and a second name of a file already found
+    (:data:`SAME_FILE`). A folder that cannot be listed is a DataError."""
     wanted = {e.lower() for e in extensions}
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}  # real path -> the first name it was found under
     pending = [Path(folder)]
     while pending:
         current = pending.pop()
@@ -147,7 +154,14 @@ def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[lis
                 files.append(path)
             else:
                 skipped.append((path, other))
-    return sorted(files), skipped
+    kept = []
+    for path in sorted(files):  # a link to a file already found (or its target) is one sample, read once
+        first = seen.setdefault(os.path.realpath(path), path)
+        if first == path:
+            kept.append(path)
+        else:
+            skipped.append((path, f"{SAME_FILE} {first.name}"))
+    return kept, skipped
 
 
 def classes_without_test(name: str, classes: list[str], train_labels: Tensor, test_labels: Tensor, why: str,

@@ -717,3 +717,19 @@ def test_images_enlarged_to_image_size_are_reported(tmp_path, image_log):
     same = _tree(tmp_path / "same", {"a": 2, "b": 2})
     assert load_image_dataset("imagefolder", same, image_size=(5, 6)).report.counts()["upscaled"] == 0  # 6 x 5 already
 
+
+
+def test_a_link_to_an_image_in_the_same_class_folder_is_one_sample(tmp_path):
+    """Review 35: a clip (or image) and a link to it in a class folder were two samples, which a drawn split could put
+    in train and test; the second name is named as the same file and read once."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.modalities.artifacts import scan_files
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(folder / "0.png")
+    (folder / "1.png").symlink_to(folder / "0.png")
+    files, skipped = scan_files(folder, (".png",), "other")
+    assert files == [folder / "0.png"] and skipped == [(folder / "1.png", "the same file as 0.png")]
