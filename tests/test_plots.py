@@ -92,6 +92,8 @@ def test_accuracy_png_draws_chance_for_a_classification_set(tmp_path):
     assert chance_level(balanced) == 0.25 and chance_label(balanced) == "chance"
     six = {"num_classes": 6, "metrics": {**metrics, "protocol": {"majority_share": round(1 / 6, 6)}}}  # rounded up: still chance
     assert chance_label(six) == "chance"
+    near = {"num_classes": 10, "metrics": {**metrics, "protocol": {"majority_share": 0.103}}}  # digits' test split: 37 of 360
+    assert chance_level(near) == 0.1 and chance_label(near) == "chance"
     fig = accuracy_figure(metrics, "image-dm", chance=0.25)
     ax = fig.axes[0]
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
