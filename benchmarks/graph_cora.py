@@ -6,7 +6,7 @@ Targets (issue 5): within 2 points of the paper's GCond numbers (79.8 / 80.1 / 7
 
 The Planetoid raw files are copied to a temporary root first (PyG writes processed/ next to raw/).
 
-    python benchmarks/graph_cora.py --data-root /work/shared/data/planetoid [--rates 0.013,0.026,0.052]
+    python benchmarks/graph_cora.py [--data-root ../shared/data/planetoid] [--rates 0.013,0.026,0.052]
         [--eval-runs 5] [--budget paper|cpu] [--cross-arch-rate 0.026] [--methods gcond,gcond-x] [--threads 1]
 """
 
@@ -35,7 +35,8 @@ CROSS_ARCH = ["sgc", "gcn", "graphsage", "appnp", "cheby", "mlp"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-root", default="/work/shared/data/planetoid", help="folder holding Cora/raw/ind.cora.*")
+    ap.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"),
+                    help="folder holding Cora/raw/ind.cora.* (default: ../shared/data/planetoid beside the repository)")
     ap.add_argument("--rates", default="0.013,0.026,0.052")
     ap.add_argument("--methods", default="gcond", help="gcond and/or gcond-x")
     ap.add_argument("--eval-runs", type=int, default=5)
