@@ -392,7 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with terminate_as_interrupt():  # SIGTERM stops as Ctrl-C does (exit 143); Recipe.main does it for run
                     return _cmd_experts(argv[1], argv[2:])
             return _cmd_run(argparse.Namespace(recipe=argv[1]), argv[2:], debug)
-        args, extra = parser.parse_known_args([t.replace("_", "-") if t.startswith("--") and "=" not in t else t for t in argv])
+        from mmdistill.recipe_cli import hyphenated_flags
+
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
+        args, extra = parser.parse_known_args(hyphenated_flags(argv, {f for p in commands.values() for f in p._option_string_actions}))
         if args.command == "eval":  # key=value pairs may stand between the flags
             args.overrides = list(getattr(args, "key=value")) + [a for a in extra if "=" in a and not a.startswith("-")]
             extra = [a for a in extra if a not in args.overrides]

@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Collection, Mapping, Protocol, Sequence
 
 from mmdistill.config import load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
@@ -129,18 +129,18 @@ def _warn_repeated_flags(parser: argparse.ArgumentParser, tokens: Sequence[str])
             log.warning("flag %s given %d times (%s); the last one is used", given[-1], len(given), ", ".join(given))
 
 
-def _hyphenated(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
-    """``tokens`` with each flag spelled with a key's underscores (``--expert_train_epochs``) written as the parser's
-    flag (``--expert-train-epochs``); other tokens, and everything after ``--``, unchanged."""
+def hyphenated_flags(tokens: Sequence[str], flags: Collection[str]) -> list[str]:
+    """``tokens`` with each flag spelled with a key's underscores (``--expert_train_epochs``, ``--data_root=x``) written
+    as the flag of ``flags`` it spells (``--expert-train-epochs``); other tokens (values, ``key=value``, a misspelt
+    flag: refused as it was given, never matched as an abbreviation), and everything after ``--``, unchanged. Every
+    command reads its arguments through it."""
     out: list[str] = []
     for i, token in enumerate(tokens):
         if token == "--":
-            return out + tokens[i:]
+            return out + list(tokens[i:])
         name, eq, value = token.partition("=")
         flag = name.replace("_", "-")
-        if name.startswith("--") and "_" in name and flag in parser._option_string_actions:  # noqa: SLF001
-            token = flag + eq + value
-        out.append(token)
+        out.append(flag + eq + value if name.startswith("--") and "_" in name and flag in flags else token)
     return out
 
 
@@ -151,7 +151,7 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     if prog is None and argv is None:
         prog = f"python {sys.argv[0]}"
     parser = argument_parser(recipe, prog)
-    tokens = _hyphenated(parser, list(argv) if argv is not None else sys.argv[1:])
+    tokens = hyphenated_flags(list(argv) if argv is not None else sys.argv[1:], parser._option_string_actions)  # noqa: SLF001
     _warn_repeated_flags(parser, tokens)
     args, unknown = parser.parse_known_args(tokens)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
@@ -172,4 +172,4 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     return recipe.config(*layers)
 
 
-__all__ = ["argument_parser", "config_from_argv", "key_help"]
+__all__ = ["argument_parser", "config_from_argv", "hyphenated_flags", "key_help"]
