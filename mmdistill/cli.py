@@ -12,6 +12,7 @@
                                                memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
+    mmdistill cache [clear KIND ... | --all]   the caches (decoded clips, caption embeddings ...), or clear them
 
 DIR is a run folder or an export made with --to hf.
 """
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from mmdistill.cache_cli import add_parser as add_cache_parser, run_command as cache_command
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail
 from mmdistill.host_memory import keep_freed_memory
@@ -115,18 +117,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.networks and args.cross_arch and "eval_networks" in fields:
         raise ConfigError("--networks and --cross-arch both choose the evaluation networks (--cross-arch takes the whole "
                           "cross-architecture list): give one", key="eval_networks")
-    if args.networks:
-        changes["eval_networks"] = args.networks
-    if args.cross_arch:
-        changes["cross_arch"] = True
-    if args.data_root is not None:
-        changes["data_root"] = args.data_root
-    if args.device is not None:
-        changes["device"] = args.device
-    if args.no_baselines:
-        changes["baselines"] = []
-    if args.vectorize is not None:
-        changes["eval_vectorize"] = args.vectorize
+    given = {"eval_networks": args.networks or None, "cross_arch": args.cross_arch or None, "data_root": args.data_root,
+             "device": args.device, "baselines": [] if args.no_baselines else None, "eval_vectorize": args.vectorize}
+    changes.update({key: value for key, value in given.items() if value is not None})
     changes.update(evaluation_overrides(recipe.config_cls, args.overrides))
     if {"eval_networks", "cross_arch"} <= set(fields):  # one choice of networks replaces the saved one, by flag or key=value
         if changes.get("eval_networks") and "cross_arch" not in changes:
@@ -319,7 +312,7 @@ DIR_HELP = "a run folder, or an export made with --to hf"
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mmdistill`` argument parser: ``--debug`` and the subcommands ``recipes``, ``run``, ``experts``, ``eval``,
-    ``show``, ``export`` and ``check`` (module docstring). ``run`` and ``experts`` take only the recipe name here;
+    ``show``, ``export``, ``check`` and ``cache`` (module docstring). ``run`` and ``experts`` take only the recipe name here;
     :func:`main` hands their keys to the recipe."""
     parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
     parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks for errors")
@@ -371,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
     p_check.add_argument("--download", action="store_true", help="allow downloading the real dataset when it is not found (the "
                          "saved run's download is not followed)")
+    add_cache_parser(sub)
     return parser
 
 
@@ -401,8 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra = [a for a in extra if a not in args.overrides]
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        handler = {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check}[args.command]
-        return handler(args)
+        return {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check,
+                "cache": cache_command}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:

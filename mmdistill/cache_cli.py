@@ -1,0 +1,164 @@
+"""``mmdistill cache``: what the caches under :func:`mmdistill.cache_dir.cache_root` hold, and clearing them.
+
+    mmdistill cache                                  the cache root and, per kind, entries, size and newest write
+    mmdistill cache clear KIND [KIND ...] [--older-than DAYS]
+    mmdistill cache clear --all [--older-than DAYS]
+
+Every cache holds what can be computed again: decoded video clips (``video``), caption embeddings (``text``),
+pretrained sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
+changed setting leaves a new file beside the old ones, so the folders only grow; nothing deletes them but this
+command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
+files of interrupted writes; for ``graph``, its hash-named working folders and ``download``), so a cache root set to
+a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A temporary file or a ``.partial-`` folder younger than an
+hour may belong to a running job and is left. Folders given to a run's own keys (``cache_dir``,
+``pretrain_cache_dir``) are the user's and are not looked at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmdistill.cache_dir import cache_root
+from mmdistill.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+KINDS: dict[str, str] = {
+    "video": "decoded video clips",
+    "text": "caption embeddings",
+    "sequences": "pretrained sequence learners",
+    "graph": "torch_geometric working folders and downloads",
+}
+RUNNING_GRACE_S = 3600.0  # a temporary write younger than this may be a running job's
+_GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One removable entry of a kind's folder: ``path``, its size in bytes (links counted, never followed), its last
+    write (``mtime``, seconds since the epoch) and whether it is an interrupted write (a temporary file or folder)."""
+
+    path: Path
+    size: int
+    mtime: float
+    temporary: bool
+
+
+def _tree_size(path: Path) -> tuple[int, float]:
+    """Bytes under ``path`` (links as links) and its newest modification time."""
+    st = path.lstat()
+    if not path.is_dir() or path.is_symlink():
+        return st.st_size, st.st_mtime
+    size, newest = 0, st.st_mtime
+    for dirpath, dirnames, filenames in os.walk(path):  # never follows links; a linked folder is listed in dirnames
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            s = os.lstat(full)
+            size += s.st_size if name in filenames or os.path.islink(full) else 0
+            newest = max(newest, s.st_mtime)
+    return size, newest
+
+
+def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
+    """The entries mmdistill wrote in ``<root>/<kind>`` (root: :func:`cache_root`), sorted by name; anything else in the
+    folder is left out (and never removed)."""
+    folder = (root or cache_root()) / kind
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    out = []
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        temporary = (name.startswith(".") and name.endswith(".tmp")) or ".partial-" in name
+        if kind == "graph":
+            ours = bool(_GRAPH_ENTRY.match(name)) and path.is_dir() and not path.is_symlink()
+        else:
+            ours = (name.endswith(".safetensors") and not name.startswith(".")) or temporary
+            ours = ours and path.is_file() and not path.is_symlink()
+        if ours:
+            size, mtime = _tree_size(path)
+            out.append(CacheEntry(path, size, mtime, temporary))
+    return out
+
+
+def clear(kinds: list[str], older_than_days: float | None = None, root: Path | None = None, now: float | None = None) -> tuple[int, int]:
+    """Remove the entries of ``kinds`` (see :func:`entries`) written more than ``older_than_days`` days ago (all when
+    None), except temporary ones younger than an hour; returns (entries removed, bytes freed)."""
+    now = time.time() if now is None else now
+    removed = freed = 0
+    for kind in kinds:
+        for entry in entries(kind, root):
+            age = now - entry.mtime
+            if entry.temporary and age < RUNNING_GRACE_S:
+                continue
+            if older_than_days is not None and age < older_than_days * 86400:
+                continue
+            try:
+                shutil.rmtree(entry.path) if entry.path.is_dir() and not entry.path.is_symlink() else entry.path.unlink()
+            except FileNotFoundError:  # another process removed it first
+                continue
+            except OSError as exc:
+                raise ConfigError(f"cannot remove {entry.path} from the cache: {exc.strerror or exc}") from None
+            removed, freed = removed + 1, freed + entry.size
+    return removed, freed
+
+
+def _size_text(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``cache`` subcommand on ``sub`` (the ``mmdistill`` parser's subparsers)."""
+    p = sub.add_parser("cache", help="list the caches (decoded clips, caption embeddings ...) or clear them",
+                       description="Each changed setting leaves a new cache entry beside the old ones; only this command "
+                       "removes them. Only entries mmdistill writes are listed or removed; a run's own cache_dir / "
+                       "pretrain_cache_dir folders are not looked at.")
+    p.add_argument("action", nargs="?", choices=["list", "clear"], default="list", help="list (default) or clear")
+    p.add_argument("kinds", nargs="*", metavar="KIND", help=f"with clear: which caches ({', '.join(KINDS)})")
+    p.add_argument("--all", action="store_true", help="with clear: every kind")
+    p.add_argument("--older-than", type=float, default=None, metavar="DAYS", help="with clear: only entries written "
+                   "more than DAYS days ago")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``mmdistill cache [list]`` prints the root and a line per kind; ``clear`` removes and says what it freed."""
+    root = cache_root()
+    if args.action == "list":
+        if args.kinds or args.all or args.older_than is not None:
+            raise ConfigError("mmdistill cache: KIND, --all and --older-than go with clear (mmdistill cache clear video)")
+        print(f"cache root: {root} ($MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)")
+        total = count = 0
+        for kind, what in KINDS.items():
+            found = entries(kind, root)
+            size = sum(e.size for e in found)
+            total, count = total + size, count + len(found)
+            newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(e.mtime for e in found))) if found else "-"
+            temp = sum(e.temporary for e in found)
+            print(f"  {kind:<10} {len(found):>5} entries {_size_text(size):>10}   newest {newest}   {what}"
+                  + (f" ({temp} interrupted writes)" if temp else ""))
+        print(f"total {count} entries, {_size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] removes them")
+        return 0
+    unknown = [k for k in args.kinds if k not in KINDS]
+    if unknown:
+        raise ConfigError(f"mmdistill cache clear: no cache named {', '.join(unknown)}; the caches are {', '.join(KINDS)}")
+    if bool(args.kinds) == bool(args.all):
+        raise ConfigError(f"mmdistill cache clear: name the caches to clear ({', '.join(KINDS)}) or give --all"
+                          + (", not both" if args.all else ""))
+    if args.older_than is not None and not args.older_than >= 0:
+        raise ConfigError(f"mmdistill cache clear: --older-than is a number of days >= 0, got {args.older_than}")
+    removed, freed = clear(list(KINDS) if args.all else args.kinds, args.older_than, root)
+    print(f"removed {removed} entries ({_size_text(freed)}) from {root}")
+    return 0
+
+
+__all__ = ["KINDS", "CacheEntry", "entries", "clear", "add_parser", "run_command"]

@@ -1,0 +1,103 @@
+"""``mmdistill cache``: listing and clearing the caches under $MMDISTILL_CACHE, touching only mmdistill's own entries."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from mmdistill.cache_cli import clear, entries
+from mmdistill.cli import main
+
+DAY = 86400.0
+
+
+def _file(path: Path, size: int = 10, age_s: float = 0.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_list_counts_only_mmdistill_entries(root, tmp_path, capsys):
+    _file(root / "video" / "set-a.safetensors", 1000)
+    _file(root / "video" / "set-b.safetensors", 500)
+    _file(root / "video" / "notes.txt", 99)  # not ours
+    outside = _file(tmp_path / "elsewhere.safetensors", 7)
+    (root / "video" / "linked.safetensors").symlink_to(outside)  # a link is not an entry we wrote
+    _file(root / "text" / "minilm-1.safetensors", 30)
+    _file(root / "text" / ".minilm-2.safetensors.abc.tmp", 5, age_s=2 * 3600)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(root) in out
+    video = next(line for line in out.splitlines() if line.strip().startswith("video"))
+    assert " 2 entries" in video and "1.5 kB" in video
+    text = next(line for line in out.splitlines() if line.strip().startswith("text"))
+    assert " 2 entries" in text and "1 interrupted writes" in text
+    assert "total 4 entries" in out
+
+
+def test_clear_removes_only_the_named_kind_and_our_names(root, tmp_path, capsys):
+    a = _file(root / "video" / "set-a.safetensors", 1000)
+    notes = _file(root / "video" / "notes.txt")
+    outside = _file(tmp_path / "elsewhere.safetensors")
+    link = root / "video" / "linked.safetensors"
+    link.symlink_to(outside)
+    text = _file(root / "text" / "minilm-1.safetensors")
+    assert main(["cache", "clear", "video"]) == 0
+    assert "removed 1 entries (1.0 kB)" in capsys.readouterr().out
+    assert not a.exists() and notes.exists() and link.is_symlink() and outside.exists() and text.exists()
+
+
+def test_clear_older_than_and_running_writes(root):
+    old = _file(root / "sequences" / "sasrec-old.safetensors", age_s=10 * DAY)
+    new = _file(root / "sequences" / "sasrec-new.safetensors", age_s=1 * DAY)
+    stale_tmp = _file(root / "sequences" / ".sasrec-x.safetensors.1.tmp", age_s=2 * 3600)
+    running_tmp = _file(root / "sequences" / ".sasrec-y.safetensors.2.tmp", age_s=60)
+    assert clear(["sequences"], older_than_days=5) == (1, 10)
+    assert not old.exists() and new.exists() and stale_tmp.exists() and running_tmp.exists()
+    assert clear(["sequences"]) == (2, 20)  # the rest but a write that may be running
+    assert not stale_tmp.exists() and not new.exists()
+    assert [e.path for e in entries("sequences")] == [running_tmp]
+
+
+def test_graph_clears_hash_folders_and_downloads_never_following_links(root, tmp_path):
+    user_file = _file(tmp_path / "user" / "Cora" / "raw" / "ind.cora.x", 100)
+    work = root / "graph" / ("ab" * 16)
+    (work / "raw").mkdir(parents=True)
+    (work / "raw" / "ind.cora.x").symlink_to(user_file)  # pyg_workdir mirrors the user's files by links
+    _file(work / "processed" / "data.pt", 50)
+    _file(root / "graph" / "download" / "Cora" / "raw" / "ind.cora.y", 20)
+    keep = _file(root / "graph" / "mine" / "keep.txt")
+    found = {e.path.name: e.size for e in entries("graph")}
+    assert set(found) == {"ab" * 16, "download"} and found["download"] == 20
+    assert clear(["graph"])[0] == 2
+    assert user_file.read_bytes() == b"x" * 100 and keep.exists() and not work.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["cache", "clear"], "name the caches to clear"),
+    (["cache", "clear", "video", "--all"], "not both"),
+    (["cache", "clear", "clips"], "no cache named clips"),
+    (["cache", "clear", "--all", "--older-than", "-1"], "--older-than is a number of days"),
+    (["cache", "list", "video"], "go with clear"),
+])
+def test_bad_cache_commands_are_one_line(root, capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_list_without_a_cache_folder(root, capsys):
+    assert main(["cache"]) == 0
+    assert "total 0 entries, 0 B" in capsys.readouterr().out
+    assert not root.exists()  # listing creates nothing
