@@ -238,6 +238,7 @@ def cases() -> list[Case]:
     # 8. session 35: keys that would do nothing, a run's folder taken for a buffer
     add(Case("values", "eval given a run's key (iterations=)", lambda t: mmdistill(
         "eval", str(_finished_set(t)), "--runs", "1", "--epochs", "1", "iterations=3")))
+    add(Case("values", "cache clear of a cache that does not exist", lambda t: mmdistill("cache", "clear", "clips")))
 
     def run_as_buffer(tmp: Path) -> None:
         _finished_set(tmp, "runbuf")
