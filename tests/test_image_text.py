@@ -329,6 +329,20 @@ def test_folder_caption_file_that_is_not_utf8_is_counted(tmp_path, tiny_bert):
     assert data.meta["dropped"] == {"unreadable_caption": 1} and data.train.num_pairs + data.test.num_pairs == 4
 
 
+def test_herding_baseline_evaluated_directly_sizes_an_unset_expert_batch(tmp_path, tiny_bert):
+    """modality.evaluate on data loaded elsewhere (the Flickr benchmark, API users) with expert_batch=None: the herding
+    model trains at the batch the adapter's load would size (it raised a TypeError on range(..., None))."""
+    from modalities.image_text.trajectory import sized_expert_batch
+
+    csv_path = write_pairs(tmp_path, n_images=10)
+    data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path)))
+    kw = dict(data_root=str(csv_path), baselines=["herding"], eval_runs=1, eval_whole_split=False)
+    unset = MODALITY.evaluate(cfg_for(tiny_bert, tmp_path, expert_batch=None, **kw), None, data, torch.device("cpu"))
+    sized = sized_expert_batch(data.train.num_pairs)  # this config has no syn_steps: 1
+    given = MODALITY.evaluate(cfg_for(tiny_bert, tmp_path, expert_batch=sized, **kw), None, data, torch.device("cpu"))
+    assert unset["herding"]["runs"] == given["herding"]["runs"]
+
+
 def test_herding_budget_above_the_images_is_refused_before_distilling(tmp_path, tiny_bert):
     csv_path = write_pairs(tmp_path, n_images=5)  # 4 train images, 8 train pairs
     cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), ipc=6)

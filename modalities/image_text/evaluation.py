@@ -38,6 +38,7 @@ from .data import ImageTextData, PairBatch, PairSplit
 from .model import DualEncoder
 from .task import HEADLINE, HEADLINE_KEY, RECALL_KEYS, ContrastiveTask, saturated_recalls_note
 from .training import embed_split, expert_optimizer, retrieval_on, train_epoch, train_on_pairs
+from .trajectory import sized_expert_batch
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,10 @@ def image_text_plan(
             gen = generator(cfg.seed, "herding")
             net = make_net(gen)
             opt = expert_optimizer(net, cfg.expert_lr_image, cfg.expert_lr_text)
+            batch = cfg.expert_batch  # None until the adapter's load sizes it; evaluated directly (the API, benchmarks): sized here
+            batch = sized_expert_batch(train.num_pairs, int(getattr(cfg, "syn_steps", None) or 1)) if batch is None else batch
             for _ in range(cfg.herding_epochs):
-                train_epoch(net, train, opt, gen, batch_size=cfg.expert_batch, task=task, augment=cfg.expert_augment)
+                train_epoch(net, train, opt, gen, batch_size=batch, task=task, augment=cfg.expert_augment)
             return train.pairs(herding_pairs(train, k, net))
 
         sets["herding"] = EvalSet(lambda r: herding_set(), per_run=True, size=k)
