@@ -134,19 +134,21 @@ def merge(paths: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tar", default=DEFAULT_TAR, help="FSDD recordings.tar (default: %(default)s)")
-    ap.add_argument("--ipcs", default="1,10")
-    ap.add_argument("--methods", default="dm", help=f"comma-separated, from {', '.join(RECIPES)}")
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--budget", default="cpu")
+    ap.add_argument("--ipcs", default="1,10", help="maps per class, comma-separated (default %(default)s)")
+    ap.add_argument("--methods", default="dm", help=f"comma-separated, from {', '.join(RECIPES)} (default %(default)s)")
+    ap.add_argument("--seeds", default="0", help="seeds, comma-separated: one run per (ipc, seed, method) (default %(default)s)")
+    ap.add_argument("--budget", default="cpu", help="recipe budget: cpu or paper (default %(default)s)")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help="what this process computes, from whole (the whole-training-set baseline), baselines (random real "
-                         "and herding per ipc and seed, shared by the methods) and distill (the recipes, distilled set only)")
+                         "and herding per ipc and seed, shared by the methods) and distill (the recipes, distilled set only); "
+                         "default all three")
     ap.add_argument("--merge", nargs="*", default=[], help="results files of earlier runs of this benchmark (e.g. parts run in "
                                                             "parallel processes) combined with this one's in the table and summary")
-    ap.add_argument("--whole-epochs", type=int, default=20, help="epochs of the whole-training-set baseline")
-    ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline")
+    ap.add_argument("--whole-epochs", type=int, default=20,
+                    help="epochs of the whole-training-set baseline (default %(default)s)")
+    ap.add_argument("--whole-runs", type=int, default=5, help="runs of the whole-training-set baseline (default %(default)s)")
     ap.add_argument("--validation", action="store_true", help="tune on takes 5-9 instead of the test split")
-    ap.add_argument("--name", default=None, help="results file name (default audio_fsdd[_validation])")
+    ap.add_argument("--name", default=None, help="results file name under benchmarks/results (default audio_fsdd[_validation])")
     ap.add_argument("--out-dir", default=None, help="keep the unpacked clips and the distilled sets (manifest, preview, "
                                                      "maps, checkpoint: resumable) under this folder (default: a temporary "
                                                      "one, removed at the end)")

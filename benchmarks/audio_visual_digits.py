@@ -16,7 +16,7 @@ Choosing the budget on the validation set (``make_audio_visual_digits.py --valid
 to 1000 (the same pairs as fresh runs of each length, at the cost of the longest); ``--eval-runs`` overrides the
 budget's number of evaluation networks; ``--results-dir`` keeps such a sweep apart from the test results:
 
-    python benchmarks/audio_visual_digits.py --data-root /tmp/av_digits_val/pairs.csv --methods dm,avdd --ipc 1,10 \
+    python benchmarks/audio_visual_digits.py --data-root /tmp/av_digits_val/pairs.csv --methods dm,avdd --ipc 1,10 \\
         --iterations 200,500,1000 --eval-runs 5 --results-dir benchmarks/results/audio_visual_validation
     python benchmarks/audio_visual_digits.py --table --results-dir benchmarks/results/audio_visual_validation
 """
@@ -127,11 +127,13 @@ def table() -> None:
 
 def main() -> None:
     global OUT
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", help="pairs.csv written by benchmarks/make_audio_visual_digits.py")
-    p.add_argument("--methods", default="baselines,dm,avdd", help="comma-separated: baselines, dm, avdd, whole")
-    p.add_argument("--ipc", default="1,10", help="pairs per class, comma-separated")
-    p.add_argument("--whole-epochs", type=int, default=10, help="epochs of the whole-training-set reference networks")
+    p.add_argument("--methods", default="baselines,dm,avdd",
+                   help="comma-separated: baselines, dm, avdd, whole (default %(default)s)")
+    p.add_argument("--ipc", default="1,10", help="pairs per class, comma-separated (default %(default)s)")
+    p.add_argument("--whole-epochs", type=int, default=10,
+                   help="epochs of the whole-training-set reference networks (default %(default)s)")
     p.add_argument("--table", action="store_true", help="print the table of every stored result and write the summary JSON")
     p.add_argument("--iterations", help="comma-separated ascending lengths: one trajectory evaluated after each (resumed); "
                    "default: the cpu budget's")

@@ -250,7 +250,7 @@ def cases() -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None, help="the JSON table (default: benchmarks/results/bad_inputs.json for a run of "
                         "every case; a run with --only writes only where --out says, never over the recorded table)")
     parser.add_argument("--only", default="", help="comma-separated words; run the cases whose name holds one")

@@ -9,6 +9,8 @@ Target (issue 3): speed-up >= 1.8x with 2 processes.
 
 ``--thread-cores 2`` adds one process on 2 intra-op threads, experts one at a time against 2 at a time on threads
 (``expert_threads``, the CPU default since it exists); a same-buffer "yes" there means bit-equal to the 1-thread run.
+
+Prints one row per run and writes ``benchmarks/results/experts_parallel.json`` (``--name``).
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ from _common import print_table, timed_run, write_result
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--experts", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--procs", default="2", help="comma-separated process counts to compare with 1")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dataset", default="digits", help="image-mtt dataset the experts train on (default %(default)s)")
+    ap.add_argument("--data-root", default=None, help="where the dataset lives (default: the loader's; digits is built in)")
+    ap.add_argument("--experts", type=int, default=8, help="expert trajectories in the buffer (default %(default)s)")
+    ap.add_argument("--epochs", type=int, default=10, help="training epochs of each expert (default %(default)s)")
+    ap.add_argument("--procs", default="2",
+                    help="comma-separated process counts to compare with 1, each run under torchrun (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="intra-op threads (OMP_NUM_THREADS) of every process of the 1 vs K comparison (default %(default)s)")
     ap.add_argument("--thread-cores", type=int, default=0,
                     help="also time one process on this many intra-op threads, experts one at a time and that many at a time "
                          "on threads (expert_threads; 'same buffer' compares with the one-thread process)")
-    ap.add_argument("--name", default="experts_parallel")
+    ap.add_argument("--name", default="experts_parallel", help="the JSON's name under benchmarks/results (default %(default)s)")
     args = ap.parse_args()
     from mmdistill.buffer import ExpertBuffer
 

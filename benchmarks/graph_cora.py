@@ -8,6 +8,8 @@ The Planetoid raw files are copied to a temporary root first (PyG writes process
 
     python benchmarks/graph_cora.py [--data-root ../shared/data/planetoid] [--rates 0.013,0.026,0.052]
         [--eval-runs 5] [--budget paper|cpu] [--cross-arch-rate 0.026] [--methods gcond,gcond-x] [--threads 1]
+
+Writes ``benchmarks/results/graph_cora.json`` (``--name``) after every rate, and with the summary at the end.
 """
 
 from __future__ import annotations
@@ -37,15 +39,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"),
                     help="folder holding Cora/raw/ind.cora.* (default: ../shared/data/planetoid beside the repository)")
-    ap.add_argument("--rates", default="0.013,0.026,0.052")
-    ap.add_argument("--methods", default="gcond", help="gcond and/or gcond-x")
-    ap.add_argument("--eval-runs", type=int, default=5)
-    ap.add_argument("--budget", default="paper", choices=["paper", "cpu"])
-    ap.add_argument("--iterations", type=int, default=None, help="override the budget's iterations")
-    ap.add_argument("--cross-arch-rate", type=float, default=0.026, help="rate of the cross-architecture table (0: none)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on 2 shared cores)")
-    ap.add_argument("--name", default="graph_cora")
+    ap.add_argument("--rates", default="0.013,0.026,0.052",
+                    help="reduction rates (condensed nodes / the graph's 2,708), comma-separated; the paper's numbers are "
+                         "for the default %(default)s")
+    ap.add_argument("--methods", default="gcond", help="comma-separated: gcond, gcond-x (default %(default)s)")
+    ap.add_argument("--eval-runs", type=int, default=5, help="GCNs trained on each graph to score it (default %(default)s)")
+    ap.add_argument("--budget", default="paper", choices=["paper", "cpu"], help="recipe budget (default %(default)s)")
+    ap.add_argument("--iterations", type=int, default=None, help="override the budget's iterations (default: the budget's)")
+    ap.add_argument("--cross-arch-rate", type=float, default=0.026,
+                    help="rate of the cross-architecture table, one of --rates, GCond only (0: none; default %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every run (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s: fastest on 2 shared cores)")
+    ap.add_argument("--name", default="graph_cora", help="the JSON's name under benchmarks/results (default %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     src = Path(args.data_root) / "Cora"

@@ -19,6 +19,8 @@ minor page faults, and the median of the per-round ratios to the first variant. 
     python benchmarks/host_allocator.py [--variants reference,sequential,sequential+keep,threads,threads+keep]
         [--pairs 3] [--epochs 300] [--runs 5] [--set-size 100] [--size 8]
     python benchmarks/host_allocator.py --variants readme,readme+keep --pairs 2
+
+Writes ``benchmarks/results/host_allocator.json`` (``--name``).
 """
 
 from __future__ import annotations
@@ -118,13 +120,16 @@ def run_child(variant: str, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default=",".join(EVAL_VARIANTS), help=f"comma list of {', '.join(EVAL_VARIANTS + README_VARIANTS)}")
-    ap.add_argument("--pairs", type=int, default=3, help="rounds of all variants")
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--runs", type=int, default=5, help="networks per evaluation")
-    ap.add_argument("--set-size", type=int, default=100)
-    ap.add_argument("--size", type=int, default=8, help="image side (8: digits, README command 1)")
-    ap.add_argument("--name", default="host_allocator")
+    ap.add_argument("--variants", default=",".join(EVAL_VARIANTS),
+                    help=f"comma list of {', '.join(EVAL_VARIANTS + README_VARIANTS)}; the ratios are to the first "
+                         "(default: the five evaluation variants)")
+    ap.add_argument("--pairs", type=int, default=3, help="rounds of all variants (default %(default)s)")
+    ap.add_argument("--epochs", type=int, default=300, help="training epochs of each evaluation network (default %(default)s)")
+    ap.add_argument("--runs", type=int, default=5, help="networks per evaluation (default %(default)s)")
+    ap.add_argument("--set-size", type=int, default=100,
+                    help="images in the evaluated set, split evenly over 10 classes (default %(default)s)")
+    ap.add_argument("--size", type=int, default=8, help="image side in pixels (8: digits, README command 1; default %(default)s)")
+    ap.add_argument("--name", default="host_allocator", help="the JSON's name under benchmarks/results (default %(default)s)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

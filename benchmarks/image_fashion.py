@@ -7,9 +7,11 @@ MTT and TESLA share one expert buffer (``--buffer``, trained by the first of the
 soft labels: its rows also show the set with hard labels and a random real subset with the same teacher's
 soft labels, so the gain of the labels is not mistaken for the gain of the data.
 
-    python benchmarks/image_fashion.py --data-root /usr/share/datasets/fashion-mnist \
-        [--methods dm,dsa,mtt,tesla] [--ipcs 1,10] [--dm-iterations 1000] [--dsa-iterations 100] \
+    python benchmarks/image_fashion.py --data-root /usr/share/datasets/fashion-mnist \\
+        [--methods dm,dsa,mtt,tesla] [--ipcs 1,10] [--dm-iterations 1000] [--dsa-iterations 100] \\
         [--mtt-iterations 200] [--buffer DIR] [--eval-runs 5]
+
+Writes ``benchmarks/results/image_fashion.json`` (``--name``) after every (method, IPC) row, so a cut run keeps its rows.
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ PUBLISHED = {"dsa": {1: 70.6, 10: 84.6}, "random": {1: 51.4, 10: 73.8}}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-root", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--methods", default="dm,dsa")
-    ap.add_argument("--ipcs", default="1,10")
-    ap.add_argument("--dm-iterations", type=int, default=1000)
-    ap.add_argument("--dsa-iterations", type=int, default=100)
+    ap.add_argument("--data-root", default="/usr/share/datasets/fashion-mnist",
+                    help="Fashion-MNIST idx files or a torchvision FashionMNIST root (default %(default)s)")
+    ap.add_argument("--methods", default="dm,dsa",
+                    help="comma-separated: dm, dsa, mtt, tesla (each the image-<method> recipe; default %(default)s)")
+    ap.add_argument("--ipcs", default="1,10", help="images per class, comma-separated (default %(default)s)")
+    ap.add_argument("--dm-iterations", type=int, default=1000, help="DM iterations (default %(default)s)")
+    ap.add_argument("--dsa-iterations", type=int, default=100, help="DSA iterations (default %(default)s)")
     ap.add_argument("--mtt-iterations", type=int, default=None, help="MTT/TESLA iterations (default: the cpu budget's)")
     ap.add_argument("--buffer", default=None, help="expert buffer shared by MTT and TESLA (default: a temporary one)")
-    ap.add_argument("--eval-runs", type=int, default=5)
-    ap.add_argument("--eval-epochs", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default="image_fashion")
+    ap.add_argument("--eval-runs", type=int, default=5, help="ConvNets trained on each set to score it (default %(default)s)")
+    ap.add_argument("--eval-epochs", type=int, default=300,
+                    help="training epochs of each evaluation ConvNet (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every run (default %(default)s)")
+    ap.add_argument("--name", default="image_fashion", help="the JSON's name under benchmarks/results (default %(default)s)")
     args = ap.parse_args()
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,9 @@ chosen. Distilled sets cannot be scored there (they were distilled from all 800 
     python benchmarks/image_text_clip_finetune.py --validation 0.2 --pairs 100 --ft-lr 1e-4,1e-3 --ft-epochs 10,50
     python benchmarks/image_text_clip_finetune.py --sets runs/flickr-sets/bitrajectory-100,runs/flickr-sets/lors-100 \\
         --ft-lr 1e-3 --ft-epochs 50
+
+Prints one row per (set, learning rate, epochs, scored set) and writes ``benchmarks/results/image_text_clip_finetune.json``
+(``--name``).
 """
 
 from __future__ import annotations
@@ -58,18 +61,24 @@ def finetune(args: argparse.Namespace, captions: Path, image_root: Path, out: Pa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with images.tar and captions.txt")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                    help="folder with images.tar and captions.txt (default: ../shared/data/flickr8k-1k beside the repository)")
     ap.add_argument("--sets", default="", help="comma list of distilled set folders (from image_text_flickr.py --sets-dir)")
-    ap.add_argument("--pairs", type=int, default=100, help="random real pairs when no --sets are given")
-    ap.add_argument("--finetune", default="full", choices=["full", "lora"])
-    ap.add_argument("--ft-lr", default="1e-3", help="comma list of AdamW learning rates")
-    ap.add_argument("--ft-epochs", default="50", help="comma list of epoch counts")
-    ap.add_argument("--ft-batch", type=int, default=128)
-    ap.add_argument("--eval-runs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--text-cache", default=None)
-    ap.add_argument("--validation", type=float, default=0.0, help="score on this fraction of the training images, not the test split")
-    ap.add_argument("--name", default="image_text_clip_finetune")
+    ap.add_argument("--pairs", type=int, default=100, help="random real pairs when no --sets are given (default %(default)s)")
+    ap.add_argument("--finetune", default="full", choices=["full", "lora"],
+                    help="full: every weight of the image tower; lora: LoRA factors of its layers (default %(default)s)")
+    ap.add_argument("--ft-lr", default="1e-3", help="comma list of AdamW learning rates (default %(default)s)")
+    ap.add_argument("--ft-epochs", default="50",
+                    help="comma list of epoch counts; every (lr, epochs) combination runs (default %(default)s)")
+    ap.add_argument("--ft-batch", type=int, default=128, help="fine-tuning minibatch in pairs (default %(default)s)")
+    ap.add_argument("--eval-runs", type=int, default=3, help="fine-tuning runs per set, mean ± std (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every run (default %(default)s)")
+    ap.add_argument("--text-cache", default=None,
+                    help="folder of cached caption embeddings (default: text-cache in the temporary folder, rebuilt each time)")
+    ap.add_argument("--validation", type=float, default=0.0,
+                    help="score on this fraction of the training images, not the test split; random pairs only (default 0: test)")
+    ap.add_argument("--name", default="image_text_clip_finetune",
+                    help="the JSON's name under benchmarks/results (default %(default)s)")
     args = ap.parse_args()
     sets = [Path(s) for s in args.sets.split(",") if s.strip()]
     if args.validation and sets:

@@ -10,11 +10,13 @@ GPU's allocated memory).
 
     taskset -c 1 env OMP_NUM_THREADS=1 python benchmarks/image_text_matching_speed.py --blocks 0,1,2,3 --pairs 100
     python benchmarks/image_text_matching_speed.py --device cuda --blocks 0,2 --pairs 100 --image-size 224
-    python benchmarks/image_text_matching_speed.py --device cuda --encoder nfnet_l0 --weights none --text-dim 768 \
+    python benchmarks/image_text_matching_speed.py --device cuda --encoder nfnet_l0 --weights none --text-dim 768 \\
         --blocks 0 --image-size 224      # the papers' scale: NFNet-L0 over BERT-sized text embeddings, whole encoder
 
 ``--encoder`` / ``--weights`` take the recipe's ``image_encoder`` / ``image_weights`` (``none``: random init, which
 times the same; NFNet-L0's weights are not reachable offline), ``--text-dim`` the text embedding width.
+
+Prints one row per (method, blocks) and writes ``benchmarks/results/image_text_matching_speed.json`` (``--name``).
 """
 
 from __future__ import annotations
@@ -91,16 +93,23 @@ def one_setting(blocks: int, pairs: int, method: str, repeats: int, size: int, d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--blocks", default="1,2,3")
-    ap.add_argument("--pairs", type=int, default=100)
-    ap.add_argument("--methods", default="mtt,tesla")
-    ap.add_argument("--repeats", type=int, default=2, help="timed iterations after one warm-up; 0: only the planner's estimate")
-    ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--name", default="image_text_matching_speed")
-    ap.add_argument("--device", default="cpu", help="cpu (the issue's 2-core figure) or cuda")
-    ap.add_argument("--encoder", default="efficientnet_lite0", help="the recipe's image_encoder")
-    ap.add_argument("--weights", default="default", help="the recipe's image_weights (none: random init)")
-    ap.add_argument("--text-dim", type=int, default=384, help="text embedding width (MiniLM 384, BERT-base 768)")
+    ap.add_argument("--blocks", default="1,2,3",
+                    help="comma list of image_trainable_blocks: K = the last K blocks trainable, 0 = the whole encoder "
+                         "(default %(default)s)")
+    ap.add_argument("--pairs", type=int, default=100, help="synthetic image-text pairs (default %(default)s)")
+    ap.add_argument("--methods", default="mtt,tesla",
+                    help="comma list: mtt (bi-trajectory), tesla (LoRS) (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="timed iterations after one warm-up, averaged; 0: only the planner's estimate (default %(default)s)")
+    ap.add_argument("--image-size", type=int, default=64, help="image side in pixels (default %(default)s)")
+    ap.add_argument("--name", default="image_text_matching_speed",
+                    help="the JSON's name under benchmarks/results (default %(default)s)")
+    ap.add_argument("--device", default="cpu", help="cpu (the issue's 2-core figure) or cuda (default %(default)s)")
+    ap.add_argument("--encoder", default="efficientnet_lite0", help="the recipe's image_encoder (default %(default)s)")
+    ap.add_argument("--weights", default="default",
+                    help="the recipe's image_weights: default (the encoder's pretrained ones) or none (random init)")
+    ap.add_argument("--text-dim", type=int, default=384,
+                    help="text embedding width (MiniLM 384, BERT-base 768; default %(default)s)")
     args = ap.parse_args()
     device = torch.device(args.device)
     peak_label = "peak GPU MB (allocated)" if device.type == "cuda" else "peak RSS MB (process)"

@@ -24,7 +24,7 @@ VALIDATION_SPEAKER = "theo"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fsdd", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"), help="FSDD folder or recordings.tar")
     p.add_argument("--out", required=True, help="folder to write (audio/, images/, pairs.csv)")
     p.add_argument("--validation", action="store_true", help="hold out a training speaker as the split to tune on")

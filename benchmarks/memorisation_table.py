@@ -50,6 +50,6 @@ if __name__ == "__main__":
 
     import mmdistill.card  # noqa: F401
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", metavar="DIR", help="run folders or --to hf exports of saved sets")
     main(ap.parse_args().dirs)

@@ -12,6 +12,8 @@ data, network, set and optimizer state). Target (issue 20): within +-25 %.
 
     python benchmarks/memory_estimate.py [--device cpu] [--configs 10:256:0,50:256:0]        # DM: ipc:batch_real:per_class
     python benchmarks/memory_estimate.py --method mtt [--configs 5:50,10:50,10:100]           # MTT: syn_steps:batch_syn (ipc 10)
+
+Writes ``benchmarks/results/memory_estimate_<device>.json`` (MTT: ``memory_estimate_mtt_<device>.json``; ``--name``).
 """
 
 from __future__ import annotations
@@ -99,12 +101,15 @@ matcher = mtt
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--method", default="dm", choices=["dm", "mtt"])
+    ap.add_argument("--device", default="cpu",
+                    help="torch device: cpu (peak resident memory) or cuda[:N] (max_memory_allocated) (default %(default)s)")
+    ap.add_argument("--method", default="dm", choices=["dm", "mtt"],
+                    help="the iteration measured: dm or mtt; sets what --configs means (default %(default)s)")
     ap.add_argument("--configs", default=None,
-                    help="DM: ipc:batch_real:per_class (default 10:256:0,10:256:1,50:256:0,50:64:0); "
-                         "MTT: syn_steps:batch_syn (default 5:50,10:50,10:100); comma-separated")
-    ap.add_argument("--name", default=None)
+                    help="DM: ipc:batch_real:per_class, per_class 0 or 1 (default 10:256:0,10:256:1,50:256:0,50:64:0); "
+                         "MTT: syn_steps:batch_syn (default 5:50,10:50,10:100); comma-separated, each in a fresh process")
+    ap.add_argument("--name", default=None,
+                    help="the JSON's name under benchmarks/results (default memory_estimate[_mtt]_<device type>)")
     args = ap.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "131072"}
     rows, records = [], []

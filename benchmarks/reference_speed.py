@@ -346,24 +346,27 @@ def bench_eval(args, device) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["dm", "dc", "mtt", "eval"])
-    ap.add_argument("--pairs", type=int, default=6)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--size", type=int, default=28)
-    ap.add_argument("--channels", type=int, default=1)
-    ap.add_argument("--dataset", default="mnist", help="name for the DSA strategy (digit datasets drop flip)")
-    ap.add_argument("--ipc", type=int, default=None, help="default: 10 (dm, mtt), 1 (dc)")
-    ap.add_argument("--batch-real", type=int, default=256)
+    ap.add_argument("what", choices=["dm", "dc", "mtt", "eval"], help="the computation timed: dm, dc (DC/DSA), mtt or eval")
+    ap.add_argument("--pairs", type=int, default=6, help="alternating (reference, mmdistill) rounds timed (default %(default)s)")
+    ap.add_argument("--classes", type=int, default=10, help="number of classes (default %(default)s)")
+    ap.add_argument("--size", type=int, default=28, help="image height and width in pixels (default %(default)s)")
+    ap.add_argument("--channels", type=int, default=1, help="image channels (default %(default)s)")
+    ap.add_argument("--dataset", default="mnist",
+                    help="name for the DSA strategy (digit datasets drop flip; default %(default)s)")
+    ap.add_argument("--ipc", type=int, default=None, help="synthetic images per class (default: 10 for dm, mtt; 1 for dc)")
+    ap.add_argument("--batch-real", type=int, default=256,
+                    help="DM, DC: real images per class per iteration (default %(default)s)")
     ap.add_argument("--real-chunk", type=int, default=None, help="DM's real_chunk (default: the device's)")
     ap.add_argument("--compile", action="store_true", help="DM: also time the torch.compile'd embed")
     ap.add_argument("--one-batch", action="store_true", help="DM: also time mmdistill with the real side in one batch")
     ap.add_argument("--no-dsa", action="store_true", help="DC: no augmentation (DC instead of DSA)")
-    ap.add_argument("--syn-steps", type=int, default=20)
-    ap.add_argument("--batch-syn", type=int, default=None)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--set-size", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--syn-steps", type=int, default=20, help="MTT: unrolled student steps per iteration (default %(default)s)")
+    ap.add_argument("--batch-syn", type=int, default=None, help="MTT: synthetic images per student step (default: the whole set)")
+    ap.add_argument("--epochs", type=int, default=300, help="eval: training epochs of each network (default %(default)s)")
+    ap.add_argument("--runs", type=int, default=5, help="eval: networks trained per evaluation (default %(default)s)")
+    ap.add_argument("--set-size", type=int, default=100,
+                    help="eval: images in the trained-on set, split evenly over --classes (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--row-major-reference", action="store_true",
                     help="give the reference mmdistill's row-major DSA output instead of its own channels-last crop output")
     ap.add_argument("--no-ensemble", action="store_true", help="eval: skip the vectorised ensemble variant")
@@ -372,7 +375,8 @@ def main() -> None:
     ap.add_argument("--keep-freed-memory", action="store_true",
                     help="call mmdistill.host_memory.keep_freed_memory() first; it holds for both sides (malloc settings "
                          "belong to the process; benchmarks/host_allocator.py compares processes)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="torch device, e.g. cpu, cuda (default: cuda if available, else cpu; here %(default)s)")
     ap.add_argument("--name", default=None,
                     help="result name: benchmarks/results/NAME.json (default: reference_speed_WHAT_DEVICE, the recorded result)")
     args = ap.parse_args()

@@ -14,7 +14,8 @@ Parts run as separate processes and are merged (each pretrains the same seeded S
     python benchmarks/sequences_movielens.py --merge --out runs/bench-seq               # table + JSON
 
 Each part runs its recipe in ``--out``/<part> (default ``runs/bench-sequences``; replaced by a re-run of the part,
-logged) and writes ``--out``/part-<part>.json, which ``--merge`` reads.
+logged) and writes ``--out``/part-<part>.json, which ``--merge`` reads; ``--merge`` prints the tables and writes
+``benchmarks/results/sequences_movielens.json`` (``--name``).
 """
 
 from __future__ import annotations
@@ -114,15 +115,21 @@ def merge(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-root", default=str(ZIP))
-    ap.add_argument("--parts", default="td3,farzi,whole")
-    ap.add_argument("--out", default="runs/bench-sequences")
-    ap.add_argument("--budget", default="cpu")
-    ap.add_argument("--eval-runs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--merge", action="store_true")
-    ap.add_argument("--name", default="sequences_movielens")
+    ap.add_argument("--data-root", default=str(ZIP), help="ml-latest-small.zip of MovieLens (default: ../shared/data/movielens/)")
+    ap.add_argument("--parts", default="td3,farzi,whole",
+                    help="comma-separated parts to run in this process: td3 (with the random/most-active baselines and "
+                         "GRU4Rec cross-architecture), farzi, whole (default %(default)s)")
+    ap.add_argument("--out", default="runs/bench-sequences",
+                    help="folder of each part's run (<out>/<part>, replaced) and part-<part>.json, read by --merge "
+                         "(default %(default)s)")
+    ap.add_argument("--budget", default="cpu", help="recipe budget: cpu or paper (default %(default)s)")
+    ap.add_argument("--eval-runs", type=int, default=3, help="SASRec/GRU4Rec learners trained per set (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every part's recipe (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s)")
+    ap.add_argument("--merge", action="store_true",
+                    help="run nothing: read --out/part-*.json, print the tables and targets, write the summary JSON")
+    ap.add_argument("--name", default="sequences_movielens",
+                    help="--merge writes benchmarks/results/<name>.json (default %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.merge:

@@ -10,6 +10,8 @@ growth of the process's resident high-water mark, each configuration in a fresh 
 ``--repeats`` steps after one warm-up step.
 
     python benchmarks/trajectory_memory.py [--device cuda] [--steps 10,20,40,80] [--ipc 10] [--repeats 3]
+
+Writes ``benchmarks/results/trajectory_memory_<device>.json`` (``--name``).
 """
 
 from __future__ import annotations
@@ -100,11 +102,17 @@ def measure(method: str, steps: int, ipc: int, device: str, repeats: int) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--steps", default="10,20,40,80")
-    ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--name", default=None)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="torch device, e.g. cpu, cuda (default: cuda if available, else cpu; here %(default)s)")
+    ap.add_argument("--steps", default="10,20,40,80",
+                    help="comma-separated syn_steps, each run by MTT and TESLA in a fresh process; the TESLA peak target "
+                         "compares the last with the first (default %(default)s)")
+    ap.add_argument("--ipc", type=int, default=10,
+                    help="synthetic images per class, all in each step's batch (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed steps after one warm-up; the median is reported (default %(default)s)")
+    ap.add_argument("--name", default=None,
+                    help="the JSON's name under benchmarks/results (default trajectory_memory_<device type>)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: method:steps in this process
     args = ap.parse_args()
     if args.one:
