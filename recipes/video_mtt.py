@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import torch
+from typing import Literal
 
 from mmdistill.context import MatchContext
-from mmdistill.matchers.trajectory import step_size_keys
+from mmdistill.matchers.trajectory import TrajectoryMatching
 from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.video.config import VideoDistillConfig
@@ -45,35 +43,16 @@ class Config(ClassificationTrajectoryKeys, VideoDistillConfig):
 
 
 #: the reference clips the learned student step size after every update (``syn_lr.data.clip(min=0.001)`` in
-#: ``distill_baseline.py`` and ``distill_s2d_ms.py``)
+#: ``distill_baseline.py`` and ``distill_s2d_ms.py``); the video recipes hand it to the matcher's ``min_step_size``
 MIN_STEP_SIZE = 1e-3
 
 
-class ClampedStepSizes:
-    """A trajectory matcher whose learned step sizes are clipped to at least ``minimum`` after every update
-    (as the reference code does); everything else is the wrapped matcher's. The step's statistics report the
-    step sizes as kept (after the clip), so the logged value is the one the next iteration and evaluation use."""
-
-    def __init__(self, inner: Any, minimum: float = MIN_STEP_SIZE) -> None:
-        self.inner, self.minimum = inner, minimum
-        inner.min_step_size = minimum  # the matcher clips before it refuses a step size <= 0 (which it then cannot be)
-        self.name = getattr(inner, "name", "trajectory")
-
-    def step(self, syn, optimizer, gen):
-        stats = self.inner.step(syn, optimizer, gen)
-        with torch.no_grad():
-            for key in step_size_keys(syn):
-                syn.data[key].clamp_(min=self.minimum)
-                if key in stats:
-                    stats[key] = float(syn.data[key])
-        return stats
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self.inner, attr)
-
-
-def make_matcher(ctx: MatchContext) -> ClampedStepSizes:
-    return ClampedStepSizes(make_trajectory_matcher(ctx))
+def make_matcher(ctx: MatchContext) -> TrajectoryMatching:
+    """The core trajectory matcher with ``min_step_size`` :data:`MIN_STEP_SIZE`: it clips the learned step sizes
+    after every update (before its <= 0 refusal) and reports them as kept."""
+    matcher = make_trajectory_matcher(ctx)
+    matcher.min_step_size = MIN_STEP_SIZE
+    return matcher
 
 
 

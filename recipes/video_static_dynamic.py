@@ -30,7 +30,7 @@ from mmdistill.modalities.video.static_dynamic import BIAS, DYNAMIC, WEIGHT, ren
 from mmdistill.optim import RATE_KEY
 from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
-from mmdistill.recipes.video_mtt import ClampedStepSizes
+from mmdistill.recipes.video_mtt import MIN_STEP_SIZE
 from mmdistill.synthetic import SyntheticSet
 
 
@@ -67,13 +67,15 @@ class Config(StaticDynamicKeys, DistributionMatchingConfig, ClassificationTrajec
 
 def make_matcher(ctx: MatchContext):
     """Stage 2: video DM or trajectory matching of the rendered clips (under ``pairs_per_step=one`` each student
-    step takes one random static/dynamic pair of every slot, as the reference)."""
+    step takes one random static/dynamic pair of every slot, as the reference); the trajectory matcher clips the
+    learned step size to at least :data:`~mmdistill.recipes.video_mtt.MIN_STEP_SIZE` after every update."""
     if ctx.config.method == "dm":
         return make_dm_matcher(ctx)
     matcher = make_trajectory_matcher(ctx)
+    matcher.min_step_size = MIN_STEP_SIZE
     if ctx.config.pairs_per_step == "one" and ctx.syn is not None:
         matcher.sample_groups = rendered_slots(ctx.syn)
-    return ClampedStepSizes(matcher)
+    return matcher
 
 
 def make_optimizer(syn: SyntheticSet, cfg: Any) -> torch.optim.Optimizer:

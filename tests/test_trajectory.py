@@ -31,6 +31,11 @@ def _net(gen: torch.Generator | None = None) -> torch.nn.Module:
 
 @pytest.fixture
 def buffer(tmp_path, blobs):
+    return _buffer(tmp_path, blobs)
+
+
+def _buffer(tmp_path, blobs):
+    """Two experts of 4 epochs on ``blobs`` under ``tmp_path/buf``."""
     spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8])
     training = ExpertTraining(num_experts=2, epochs=4, lr=0.05, batch_size=12)
     return train_experts(tmp_path / "buf", spec, training, _net, lambda n, o, g: train_epoch(n, o, blobs.x, blobs.y, 12, g), progress=False)
@@ -205,17 +210,13 @@ def test_a_learned_step_size_driven_below_zero_stops_the_run_naming_lr_lr(tmp_pa
         run_loop(_matcher(buffer, "mtt"), syn, opt, iterations=3, seed=0, out_dir=tmp_path / "run", progress=False)
 
 
-def test_the_video_recipes_clip_keeps_a_step_size_the_refusal_would_stop(tmp_path, blobs, buffer):
-    """The video recipes clip the learned step size to >= 1e-3 (their reference); ClampedStepSizes hands the floor to
-    the matcher, which clips before its <= 0 refusal (review 35: no test covered that line)."""
-    from mmdistill.recipes.video_mtt import MIN_STEP_SIZE, ClampedStepSizes
-
+def test_a_min_step_size_clips_a_step_size_the_refusal_would_stop(tmp_path, blobs, buffer):
+    """``min_step_size`` (the video recipes' 1e-3, their reference's clip) clips the learned step size before the
+    matcher's <= 0 refusal, and the step reports the kept value (review 35: no test covered that line)."""
     syn = _syn(blobs, lr=0.5)  # the setting of the refusal's test: lr_lr 1 takes the step size below 0
     opt = synthetic_optimizer(syn, _cfg(lr_data=1.0, lr_lr=1.0, momentum_data=0.5))
-    clamped = ClampedStepSizes(_matcher(buffer, "mtt"))
-    assert clamped.inner.min_step_size == MIN_STEP_SIZE
-    stats = clamped.step(syn, opt, torch.Generator().manual_seed(0))
-    assert stats["syn_lr"] == pytest.approx(MIN_STEP_SIZE) and float(syn.data["syn_lr"].detach()) == pytest.approx(MIN_STEP_SIZE)
+    stats = _matcher(buffer, "mtt", min_step_size=1e-3).step(syn, opt, torch.Generator().manual_seed(0))
+    assert stats["syn_lr"] == pytest.approx(1e-3) and float(syn.data["syn_lr"].detach()) == pytest.approx(1e-3)
 
 
 def test_resume_is_bit_exact(tmp_path, blobs, buffer):
