@@ -34,6 +34,9 @@ FORMAT = 1
 NAMES = 20
 #: the line a report with nothing to say gives on the card
 NOTHING = "nothing skipped, padded or left out"
+#: the reason of a hidden entry (``.DS_Store``, ``.git/``, ``._clip.mp4``): named in the report, never a strict error
+#: (:meth:`LoadReport.strict_error`; tools write these files)
+HIDDEN = "hidden"
 
 
 def entry_text(path: str, reason: str) -> str:
@@ -173,12 +176,12 @@ class LoadReport:
                      without: str = "they are skipped, counted and logged") -> DataError | None:
         """The :class:`DataError` a strict load raises for the items of ``kinds`` (None: there are none). It names
         how many ``noun``, where, what ``would`` happen to them, the first three (``path (kind: reason)``), and what
-        happens ``without`` the ``flag``."""
+        happens ``without`` the ``flag``. Hidden entries (reason :data:`HIDDEN`) are named by the report, never an error."""
         kinds = list(kinds)
-        n = self.total(kinds)
+        named = [(k, p, r) for k in kinds for p, r in self.entries.get(k, ()) if r != HIDDEN]
+        n = len(named) + sum(self.tallies.get(k, 0) for k in kinds)
         if not n:
             return None
-        named = [(k, p, r) for k in kinds for p, r in self.entries.get(k, ())]
         shown = [f"{p} ({k.replace('_', ' ')}{': ' + r if r else ''})" for k, p, r in named[:3]]
         bare = [(k, c) for k in kinds if (c := self.tallies.get(k, 0))][: 3 - len(shown)]
         shown += [f"{c} {k.replace('_', ' ')}" for k, c in bare]
@@ -220,4 +223,4 @@ def is_report(data: Any) -> bool:
             and isinstance(data.get("files", {}), Mapping) and isinstance(data.get("facts", {}), Mapping))
 
 
-__all__ = ["CLASSES_WITHOUT_TEST", "FORMAT", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]
+__all__ = ["CLASSES_WITHOUT_TEST", "FORMAT", "HIDDEN", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]

@@ -16,7 +16,7 @@ import torch
 
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
-from mmdistill.load_report import CLASSES_WITHOUT_TEST
+from mmdistill.load_report import CLASSES_WITHOUT_TEST, HIDDEN  # HIDDEN: the core's reason, re-exported for the walks
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -112,8 +112,6 @@ def write_class_index(folder: Path, classes: list[str], names: list[str], labels
     return path
 
 
-#: the reason a hidden entry (``.DS_Store``, ``.git/``) is listed by :func:`scan_files`
-HIDDEN = "hidden"
 #: the reason a link to a folder inside a scanned folder is listed by :func:`scan_files`: such links are not followed,
 #: so a class folder is read as it lies on disk (no loops)
 LINKED_FOLDER = "link to a folder, not followed"
@@ -126,7 +124,7 @@ SAME_FILE = "the same file as"
 
 def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files under ``folder`` (any depth) whose suffix is one of ``extensions`` (any case), sorted, and every other
-    entry as ``(path, reason)``: hidden files and folders (:data:`HIDDEN`, not descended), links to folders (not
+    entry as ``(path, reason)``: hidden files and folders (:data:`~mmdistill.load_report.HIDDEN`, not descended), links to folders (not
     followed), broken links, files of other types (``other``), and a second name of a file already found
     (:data:`SAME_FILE`). A folder that cannot be listed is a DataError."""
     wanted = {e.lower() for e in extensions}

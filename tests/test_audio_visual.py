@@ -874,6 +874,24 @@ def test_video_folder_names_files_it_does_not_use_and_keeps_decord_lines_off_the
     assert rep["files"]["unreadable"] == ["b/broken.avi"] and len(data.train) + len(data.test) == 6
     assert ".hidden.avi (hidden)" in caplog.text and ".DS_Store (hidden)" in caplog.text and "notes.txt" in caplog.text
     assert "hidden file(s) or folder(s) under the data root" not in caplog.text  # named once, by the video adapter's walk
+    (root / "b" / "broken.avi").unlink()
+    strict = MODALITY.load(_cfg(dataset="video", data_root=str(root), test_fraction=0.34, strict=True))  # hidden: named, no error
+    assert sorted(strict.meta["load_report"]["files"]["ignored"]) == [".DS_Store", "a/.hidden.avi", "a/notes.txt"]
+
+
+def test_video_split_file_names_hidden_entries_once_and_strict_spares_them(tmp_path):
+    """Under a clips.csv layout only this loader's own second walk named hidden entries; the video adapter's walk names
+    them now (one walk for both): each once, under ``ignored``, never a strict error."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "clips"
+    _clip_classes(root, per_class=2)
+    (root / "clips.csv").write_text("path,label,split\na/0.avi,a,train\na/1.avi,a,test\nb/0.avi,b,train\nb/1.avi,b,test\n")
+    (root / ".DS_Store").write_bytes(b"\0")
+    (root / "a" / "._0.avi").write_bytes(b"\0")
+    rep = MODALITY.load(_cfg(dataset="video", data_root=str(root), strict=True)).meta["load_report"]
+    assert rep["files"]["ignored"] == [".DS_Store", "a/._0.avi"] and rep["counts"]["ignored"] == 2 and rep["counts"]["unused"] == 0
 
 
 def test_decord_and_ffmpeg_lines_about_a_truncated_mp4_stay_off_the_terminal(kinetics_tiny_folder, capfd, caplog):

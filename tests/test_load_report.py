@@ -9,7 +9,7 @@ import pytest
 
 from mmdistill.card import card_summary, loading_counts, render_card
 from mmdistill.errors import ArtifactError, DataError
-from mmdistill.load_report import FORMAT, NAMES, NOTHING, LoadReport, is_report
+from mmdistill.load_report import FORMAT, HIDDEN, NAMES, NOTHING, LoadReport, is_report
 
 
 def _report(root) -> LoadReport:
@@ -68,6 +68,18 @@ def test_strict_error_names_what_would_be_left_out(tmp_path):
     counted.count("resampled", 3)
     assert str(counted.strict_error(["resampled"], flag="strict=true", would="would be resampled", without="resampled")) == (
         "3 item(s) under r would be resampled: 3 resampled; strict=true makes that an error (without it resampled)")
+
+
+def test_strict_error_names_hidden_entries_but_never_refuses_them():
+    """Hidden entries (``.DS_Store``, ``.git/``) are named by every loader's report and never a strict error: the core
+    report spares them (before, the video report and the audio loader each filtered them out themselves)."""
+    rep = LoadReport(root="data", descriptions={"ignored": "file(s) not used"})
+    rep.extend("ignored", [("data/.DS_Store", HIDDEN), ("data/a/.git", HIDDEN)])
+    assert rep.counts() == {"ignored": 2} and rep.as_dict()["files"]["ignored"] == [".DS_Store", "a/.git"]  # named
+    assert rep.strict_error(["ignored"]) is None  # never an error
+    rep.add("ignored", "data/a/notes.txt", "not audio")
+    msg = str(rep.strict_error(["ignored"]))
+    assert msg.startswith("1 item(s) under data would be left out: data/a/notes.txt (ignored: not audio); --strict") and "DS_Store" not in msg
 
 
 def test_from_dict_refuses_another_shape():

@@ -593,24 +593,28 @@ def test_video_mtt_runs(tmp_path):
 
 
 
-def test_step_size_clip_keeps_and_reports_at_least_the_minimum():
-    """The reference clips the learned step size to >= 1e-3 after each update; the logged value is the kept one."""
-    from mmdistill.recipes.video_mtt import MIN_STEP_SIZE, ClampedStepSizes
-    from mmdistill.synthetic import SyntheticSet
+def test_the_video_recipes_matcher_clips_and_reports_at_least_the_minimum(monkeypatch, blobs, tmp_path):
+    """The reference clips the learned step size to >= 1e-3 after each update; both video recipes' trajectory
+    matcher is the core's own, with ``min_step_size`` 1e-3: an update that overshoots below zero is kept at the
+    floor (not refused) and the logged value is the kept one."""
+    from types import SimpleNamespace
 
-    class Inner:
-        name = "fake"
+    from mmdistill.matchers.trajectory import TrajectoryMatching
+    from mmdistill.optim import synthetic_optimizer
+    from mmdistill.recipes import video_mtt, video_static_dynamic
+    from tests.test_trajectory import _buffer, _cfg, _matcher, _syn
 
-        def step(self, syn, optimizer, gen):
-            syn.data["syn_lr"].fill_(-0.5)  # an update that overshoots below zero
-            return {"loss": 1.0, "syn_lr": float(syn.data["syn_lr"])}
+    buffer = _buffer(tmp_path, blobs)
+    for recipe, ctx in ((video_mtt, SimpleNamespace()),
+                        (video_static_dynamic, SimpleNamespace(config=SimpleNamespace(method="mtt", pairs_per_step="one"), syn=None))):
+        monkeypatch.setattr(recipe, "make_trajectory_matcher", lambda ctx: _matcher(buffer, "mtt"))
+        matcher = recipe.make_matcher(ctx)
+        assert type(matcher) is TrajectoryMatching and matcher.min_step_size == video_mtt.MIN_STEP_SIZE
+        syn = _syn(blobs, lr=0.5)  # lr_lr 1 takes this step size below 0 (the core's refusal test)
+        stats = matcher.step(syn, synthetic_optimizer(syn, _cfg(lr_data=1.0, lr_lr=1.0, momentum_data=0.5)), torch.Generator().manual_seed(0))
+        assert float(syn.data["syn_lr"].detach()) == pytest.approx(video_mtt.MIN_STEP_SIZE)
+        assert stats["syn_lr"] == pytest.approx(video_mtt.MIN_STEP_SIZE) and matcher.name == "trajectory"
 
-    syn = SyntheticSet({"x": torch.zeros(2, 3), "syn_lr": torch.tensor(0.01)}, torch.tensor([0, 1]), 2)
-    matcher = ClampedStepSizes(Inner())
-    stats = matcher.step(syn, None, torch.Generator())
-    assert float(syn.data["syn_lr"]) == pytest.approx(MIN_STEP_SIZE)
-    assert stats == {"loss": 1.0, "syn_lr": pytest.approx(MIN_STEP_SIZE)}
-    assert matcher.name == "fake"
 
 def test_recipes_are_on_the_cli():
     from mmdistill.recipes import RECIPES, TRAJECTORY_RECIPES, get_recipe
@@ -674,6 +678,28 @@ def test_clips_csv_in_the_root_names_its_layout_and_the_clips_it_does_not_list(t
     assert "video layout under" in caplog.text and "clips.csv" in caplog.text and "a/clip2" in caplog.text
     folders = load_clip_folder(_frames_tree(tmp_path / "plain", {"a": 3, "b": 3}), kind="frames", sampling=_sampling(), use_cache=False)
     assert folders.report.facts["layout"].startswith("class folders, test_fraction 0.2")
+
+
+def test_hidden_entries_under_a_split_file_and_in_an_unused_val_folder_are_named_and_strict_spares_them(tmp_path):
+    """The class-folder walk named hidden entries, but a clips.csv root and a val/ beside test/ passed over them (the
+    audio-visual loader walked the root a second time to name them). Every layout names them now (``ignored``,
+    reason hidden), never a strict error."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2})
+    (root / "clips.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,test\nb/clip0,b,train\nb/clip1,b,test\n")
+    (root / ".DS_Store").write_bytes(b"x")
+    (root / "a" / ".git" / "clip9").mkdir(parents=True)  # a hidden folder: named, not walked into
+    (root / "b" / "._clip0").write_bytes(b"x")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, strict=True)  # named, not an error
+    assert sorted(vs.report.as_dict()["files"]["ignored"]) == [".DS_Store", "a/.git", "b/._clip0"]
+    assert {why for _, why in vs.report.ignored} == {"hidden"} and vs.report.counts()["unused"] == 0
+    tv = tmp_path / "tv"
+    for split in ("train", "test", "val"):
+        _frames_tree(tv / split, {"a": 2, "b": 2})
+    (tv / "val" / "a" / ".DS_Store").write_bytes(b"x")
+    vs = load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False, strict=True)
+    assert vs.report.as_dict()["files"]["ignored"] == ["val/a/.DS_Store"] and vs.report.counts()["unused"] == 4
 
 
 def test_split_file_val_rows_are_left_out_beside_test_rows_as_val_folders_are(tmp_path):

@@ -352,10 +352,11 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         return _Found(*_fsdd(path, download, strict))
     if key == "folder":
         found = _folder(path)
-        stray = [b for b in found.ignored if b.reason != HIDDEN]  # hidden entries are listed, never an error
-        if stray and strict:
-            raise DataError(f"{describe_bad(stray, what='file', verb='found', note=' under the data root that are not audio files of the layout')}"
-                            " (strict mode; leave strict off to ignore them)")
+        if strict:  # hidden entries are listed, never an error (LoadReport.strict_error, as every loader)
+            stray = LoadReport(root=str(path), entries={"ignored": [(b.name, b.reason) for b in found.ignored]})
+            if (err := stray.strict_error(["ignored"], flag="strict mode", noun="file(s)", would="are not audio files of the layout",
+                                          without="they are ignored, named and logged")) is not None:
+                raise err
         return found
     if key == "speechcommands":
         return _Found(*_speechcommands(path, download))

@@ -49,7 +49,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
-from ..artifacts import HIDDEN, check_class_ids, classes_without_test
+from ..artifacts import check_class_ids, classes_without_test
 from ..image.datasets import exif_orientation, to_8bit
 from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -554,13 +554,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     except ImportError:
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
-    items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)
-    named = {p for p, _ in report.items("ignored")}  # the video adapter's walk names hidden entries of class folders
-    hidden = [h for h in _hidden_entries(root) if h[0] not in named]
-    if hidden:
-        report.extend("ignored", hidden)
-        log.warning("%s: ignored %d hidden file(s) or folder(s) under the data root: %s%s", root, len(hidden),
-                    ", ".join(p for p, _ in hidden[:5]), " ..." if len(hidden) > 5 else "")
+    items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)  # names hidden entries too, any layout
     pairs, bad, mismatched = [], [], []
     for it in items:
         native: list[str] = []  # decord's C++ lines while it reads this clip
@@ -623,20 +617,6 @@ def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:
     said = _native_lines(native, path)
     text = (said[-1] if said else _why(exc)).replace(str(path), path.name)
     return text if len(text) <= 160 else "..." + text[-157:]
-
-
-def _hidden_entries(root: Path) -> list[tuple[str, str]]:
-    """The hidden files and folders under the folder ``root`` (``.DS_Store``, ``.git/``, ``._clip.mp4`` ...; a hidden
-    folder is not walked into) as ``(path, HIDDEN)``: named as ``ignored``, as the audio and image loaders name them,
-    never an error."""
-    if not root.is_dir():
-        return []
-    out = []
-    for here, dirs, files in os.walk(root):
-        out += [(os.path.join(here, d), HIDDEN) for d in sorted(dirs) if d.startswith(".")]
-        out += [(os.path.join(here, f), HIDDEN) for f in sorted(files) if f.startswith(".")]
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    return out
 
 
 #: sample rates a container's audio stream is assumed to be stored at (decord reports samples and duration, not the rate)

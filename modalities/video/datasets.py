@@ -173,11 +173,7 @@ class LoadReport(CoreLoadReport):
     def strict_error(self, kinds: Iterable[str] = STRICT_KINDS) -> "DataError | None":
         """The error ``strict`` raises for what this report, among ``kinds``, left out or kept although too short
         (None: nothing): items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
-        kinds = list(kinds)
-        if any(why == HIDDEN for _, why in self.entries.get("ignored", ())):  # named, never an error (as the audio loader)
-            shown = LoadReport(root=self.root, entries={**self.entries, "ignored": [e for e in self.entries["ignored"] if e[1] != HIDDEN]},
-                               tallies=dict(self.tallies))
-            return shown.strict_error(kinds)
+        kinds = list(kinds)  # hidden entries are named, never an error (the core's rule for every loader)
         if (left := super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])) is not None:
             return left
         if "shrunk_gap" in kinds and self.total(["shrunk_gap"]):
@@ -357,13 +353,16 @@ def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) ->
     return [Item(it.path, it.label, "test" if it.split == "val" else it.split) for it in items], "; its val rows are the test split (no test rows)"
 
 
-def _unlisted(root: Path, listed: list[Item], kind: str, source: Path) -> list[tuple[str, str]]:
+def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Clips under ``root`` that the split file ``source`` does not list, as ``(path, reason)``: video files
     (:data:`VIDEO_EXTENSIONS`) with ``kind="files"``, folders holding frame images with ``kind="frames"``. Hidden
-    entries and the listed clip folders are not walked into."""
+    entries are appended to ``ignored`` (``(path, HIDDEN)``: named, never a strict error, as the class-folder walk
+    names them) and, as the listed clip folders, not walked into."""
     names = {os.path.normpath(str(it.path)) for it in listed}
     out = []
     for here, dirs, files in os.walk(root):
+        ignored += [(os.path.join(here, n), HIDDEN) for n in sorted(dirs) + sorted(files)
+                    if n.startswith(".") and os.path.normpath(os.path.join(here, n)) not in names]  # (a listed clip is a clip)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.normpath(os.path.join(here, d)) not in names)
         if kind == "files":
             out += [(os.path.join(here, f), f"not listed in {source.name}") for f in sorted(files)
@@ -404,7 +403,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
             raise DataError(f"split file {csv_path} names {len(missing)} clip(s) that do not exist: {names}"
                             f"{' ...' if len(missing) > 5 else ''}")
         _no_duplicates(items, csv_path)
-        unlisted = _unlisted(root, items, kind, csv_path)
+        unlisted = _unlisted(root, items, kind, csv_path, ignored)
         items, val = _val_rows(items, csv_path, unused)
         unused += unlisted
         layout += val + (f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else "")
@@ -420,9 +419,11 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
         for name, d in sorted(subdirs.items()):
             if d in (subdirs["train"], held_out):
                 continue
-            if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out
+            if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out (its hidden entries too)
+                in_val: list[tuple[str, str]] = []
                 unused += [(str(it.path), "val/ is not used: test/ is the held-out split")
-                            for it in _class_tree(d, "test", kind, [], set())]
+                            for it in _class_tree(d, "test", kind, in_val, set())]
+                ignored += [e for e in in_val if e[1] == HIDDEN]
             else:
                 ignored.append((str(d), "not train/, test/ or val/"))
         for p in sorted(root.iterdir()):
@@ -453,8 +454,8 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     ``testlist0N.txt`` beside it); ``root/train/<class>/...`` + ``root/test/<class>/...``; ``root/<class>/<clip>``
     (a split is drawn: ``test_fraction`` of each class, seeded). ``val`` (a ``val/`` folder, a split file's ``val``
     rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
-    found but not used (a clip beside the class folders, a file that is not a video, ``val`` next to ``test``, a clip
-    the split file does not list) are logged with a count.
+    found but not used (a clip beside the class folders, a file that is not a video, a hidden entry under any layout,
+    ``val`` next to ``test``, a clip the split file does not list) are logged with a count.
 
     ``report``: when given, it receives those as ``ignored`` and ``unused`` entries ``(path, reason)`` (the kinds of
     :class:`LoadReport`), and the facts ``layout`` (the layout read, in words) and ``split_drawn`` (True for class
