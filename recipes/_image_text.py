@@ -6,7 +6,10 @@ command at 100 pairs of princetonvisualai/multimodal_dataset_distillation) in ``
 for ``similarity="identity"``; LoRS (Xu et al., arXiv 2406.03793; its ``scripts/flickr_*.sh``) per number of
 pairs in ``tables/lors.yaml`` for a learned similarity. Both start from 20 experts x 10 epochs (``buffer.py``:
 SGD lr 0.1 on the image encoder and on the text projection, batch 128), momentum 0.5 on every synthetic
-tensor, 2,000 iterations.
+tensor; the iterations and the evaluation protocol are each method's own (its recipe's ``Config``): bi-trajectory
+matching 50,000 iterations, 5 models x 50 epochs at batch 64 (``distill.py``'s defaults, which its README command
+keeps); LoRS 3,000 iterations, 5 models x 100 epochs at batch 128 (``distill_tesla_lors.py``'s defaults, which its
+``sh/distill_flickr_lors_*.sh`` keep).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class ImageTextTrajectoryConfig(TrajectoryKeys, ImageTextDistillConfig):
 
     lr_text: float = key(1000.0, help="learning rate of the synthetic text embeddings", unit="SGD step size", range="[0, inf)")
     lr_sim: float = key(0.0, help="learning rate of LoRS's similarity factors", unit="SGD step size", range="[0, inf)")
-    iterations: int = 2000
+    iterations: int = 3000
     method: Literal["mtt", "tesla"] = "mtt"
     num_experts: int = 20
     expert_train_epochs: int = 10

@@ -31,7 +31,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023",
     config_cls=Config,
     make_matcher=make_dm_matcher,
-    tables=tables(),
+    tables=tables("dm"),
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -22,10 +22,15 @@ from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_
 
 @dataclass
 class Config(ImageTextTrajectoryConfig):
-    """Bi-trajectory matching: hard contrastive targets (``similarity="identity"``), unrolled MTT gradients."""
+    """Bi-trajectory matching: hard contrastive targets (``similarity="identity"``), unrolled MTT gradients; the
+    reference ``distill.py``'s 50,000 iterations and its evaluation (``--epoch_eval_train 50``, ``--batch_train 64``,
+    ``--num_eval 5``), which its README's Flickr command keeps."""
 
     similarity: Literal["identity", "lowrank", "full"] = "identity"
     method: Literal["mtt", "tesla"] = "mtt"
+    iterations: int = 50000
+    eval_epochs: int = 50
+    eval_batch: int = 64
 
 
 RECIPE = image_text_recipe(

@@ -130,6 +130,29 @@ def test_image_text_rows_follow_similarity_and_pairs():
     assert (lowrank.lr_sim, lowrank.batch_syn) == (10.0, 20)  # a learned similarity takes LoRS's row on either recipe
 
 
+def test_each_method_keeps_its_reference_codes_defaults():
+    """Values the reference code sets that the shared parents of the recipes do not: bi-trajectory's distill.py
+    (50,000 iterations, evaluation 50 epochs at batch 64) against LoRS's (3,000, 100 epochs at 128), TESLA's
+    distill.py against MTT's (10,000 iterations, 3 networks), GCond's ogbn-arxiv evaluation without weight decay,
+    DM's README lr 10 for CIFAR-10 from 100 images per class; the cpu budget keeps what it was measured with."""
+    from mmdistill.recipes import graph_dm, graph_gcond, image_dm, image_tesla, image_text_bitrajectory, image_text_lors
+
+    bt, lors = image_text_bitrajectory.RECIPE.config(), image_text_lors.RECIPE.config()
+    assert (bt.iterations, bt.eval_epochs, bt.eval_batch, bt.eval_runs) == (50000, 50, 64, 5)
+    assert (lors.iterations, lors.eval_epochs, lors.eval_batch, lors.eval_runs) == (3000, 100, 128, 5)
+    bt_cpu = image_text_bitrajectory.RECIPE.config(budget="cpu")
+    assert (bt_cpu.iterations, bt_cpu.eval_epochs, bt_cpu.eval_batch) == (100, 10, 128)
+    tesla, mtt = image_tesla.RECIPE.config(), image_mtt.RECIPE.config()
+    assert (tesla.iterations, tesla.eval_runs, mtt.iterations, mtt.eval_runs) == (10000, 3, 5000, 5)
+    for recipe in (graph_gcond, graph_dm):
+        assert recipe.RECIPE.config(dataset="ogbn-arxiv").eval_weight_decay == 0.0
+        assert recipe.RECIPE.config(dataset="cora").eval_weight_decay == 5e-4
+    lr = {(d, ipc): image_dm.RECIPE.config(dataset=d, ipc=ipc).lr_data for d in ("cifar10", "cifar100") for ipc in (1, 50, 100, 500)}
+    assert lr == {("cifar10", 1): 1.0, ("cifar10", 50): 1.0, ("cifar10", 100): 10.0, ("cifar10", 500): 10.0,
+                  ("cifar100", 1): 1.0, ("cifar100", 50): 1.0, ("cifar100", 100): 1.0, ("cifar100", 500): 1.0}
+    assert image_dm.RECIPE.config(dataset="cifar10", ipc=100, budget="cpu").lr_data == 10.0
+
+
 def test_unknown_budget_names_the_choices():
     with pytest.raises(ConfigError, match=r"budget='gpu': expected one of paper, cpu"):
         image_mtt.RECIPE.config(budget="gpu")
