@@ -3,7 +3,9 @@
 
 The protocol is the DC/DSA/DM papers': SGD with momentum 0.9 and weight decay 5e-4, learning rate 0.01
 multiplied by 0.1 at half of the epochs, batch 256, DSA augmentation with an independent draw per sample
-when the method used DSA. Epoch counts are the recipe's (300 for DC, 1000 with DSA / for DM).
+when the method used DSA. Epoch counts are the recipe's (300 for DC, 1000 with DSA / for DM). The references'
+``evaluate_synset`` trains ``epochs + 1`` epochs and decays after epoch ``epochs // 2 + 1`` with a new optimizer;
+here ``epochs`` epochs, decayed from epoch ``floor(epochs * lr_decay_at)`` with the momentum kept (README).
 """
 
 from __future__ import annotations
