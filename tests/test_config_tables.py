@@ -151,6 +151,13 @@ def test_each_method_keeps_its_reference_codes_defaults():
     assert lr == {("cifar10", 1): 1.0, ("cifar10", 50): 1.0, ("cifar10", 100): 10.0, ("cifar10", 500): 10.0,
                   ("cifar100", 1): 1.0, ("cifar100", 50): 1.0, ("cifar100", 100): 1.0, ("cifar100", 500): 1.0}
     assert image_dm.RECIPE.config(dataset="cifar10", ipc=100, budget="cpu").lr_data == 10.0
+    from mmdistill.modalities.video.static_dynamic import STATIC_LR
+    from mmdistill.recipes import video_static_dynamic
+
+    sd = {(m, b): video_static_dynamic.RECIPE.config(method=m, ipc=1, budget=b) for m in ("dm", "mtt") for b in ("paper", "cpu")}
+    assert (sd["mtt", "paper"].static_method, sd["mtt", "paper"].momentum_lr) == ("dc", 0.9)  # distill_s2d_ms.py; README's static learning
+    assert (sd["mtt", "cpu"].static_method, sd["mtt", "cpu"].momentum_lr, sd["dm", "cpu"].static_method) == ("dm", 0.5, "dm")
+    assert sd["mtt", "paper"].static_lr is None and STATIC_LR == {"dc": 0.1, "dm": 1.0}  # DC's lr_img, DM's lr_img
 
 
 def test_unknown_budget_names_the_choices():

@@ -115,8 +115,9 @@ class StaticDynamicKeys(ConfigKeys):
 
     Stage 1 (static memory): ``memories`` still images per synthetic clip (reference ``--spc 2`` at vpc 1),
     distilled from one random frame of each real clip with the core's image matcher ``static_method``
-    (``dm``; ``dc`` as the reference README uses) for ``static_iterations`` at ``static_lr``, ConvNet-3 on
-    frames; then frozen (``--no_train_static``).
+    (``dc``, as the reference README's "Static Learning" uses, with DC's loops; or ``dm``) for ``static_iterations``
+    at ``static_lr`` (none: the method's own, DC's 0.1 or DM's 1.0), ConvNet-3 on frames; then frozen
+    (``--no_train_static``).
 
     Stage 2 (dynamic memory + integrator): ``memories`` dynamic memories per clip (``--dpc``) of
     ``dynamic_channels`` (1) x ``dynamic_frames`` x ``dynamic_size``^2 (none: the clip's frames and size, as
@@ -137,10 +138,12 @@ class StaticDynamicKeys(ConfigKeys):
                                                       "and an integrator (full clips: recipes video-dm, video-mtt)")
     memories: int = key(2, help="static and dynamic memories per synthetic clip slot (reference --spc / --dpc)",
                         unit="memories", range="[1, inf)")
-    static_method: Literal["dm", "dc"] = key("dm", help="stage 1: the image matcher that distils the static memories from single frames")
+    static_method: Literal["dm", "dc"] = key("dc", help="stage 1: the image matcher that distils the static memories from single "
+                                             "frames (dc: the reference README's static learning)")
     static_iterations: int = key(1000, help="stage 1: iterations of the static memories' distillation", unit="iterations",
                                  range="[0, inf)")
-    static_lr: float = key(1.0, help="stage 1: learning rate of the static memories", unit="SGD step size", range="(0, inf)")
+    static_lr: float | None = key(None, help="stage 1: learning rate of the static memories; none: the method's own (dc: DC's "
+                                  "lr_img 0.1, dm: DM's 1.0)", unit="SGD step size", range="(0, inf)")
     dynamic_channels: int = key(1, help="channels of a dynamic memory", unit="channels", range="[1, inf)")
     dynamic_frames: int | None = key(None, help="frames of a dynamic memory (upsampled to the clip's); none: the clip's",
                                      unit="frames", range="[1, inf)")

@@ -105,10 +105,15 @@ def init_integrator(c: int, dc: int, how: str, gen: torch.Generator) -> tuple[Te
     return weight, bias
 
 
+#: stage 1's image learning rate when ``static_lr`` is none: DC's ``lr_img`` 0.1 (main.py) and DM's 1 (main_DM.py)
+STATIC_LR = {"dc": 0.1, "dm": 1.0}
+
+
 def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Generator, augment: DSA | None) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Stage 1: ``count`` still images per class distilled from ``frames`` (one frame per real clip) by the
     core's image DM (``cfg.static_method="dm"``) or DC (``"dc"``) on a 2-D ConvNet-3 for
-    ``cfg.static_iterations`` at ``cfg.static_lr``. Returns (images (classes*count, C, H, W), labels, info)."""
+    ``cfg.static_iterations`` at ``cfg.static_lr`` (None: :data:`STATIC_LR` of the method). Returns (images
+    (classes*count, C, H, W), labels, info)."""
     from mmdistill.matchers.distribution import DistributionMatching
     from mmdistill.matchers.gradient import GradientMatching
     from mmdistill.recipes import TABLES_DIR
@@ -122,13 +127,12 @@ def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Gener
     net = build_network("convnet", (c, h, w), frames.num_classes, depth=max(1, min(3, int(math.log2(max(min(h, w), 4))) - 2))).to(frames.x.device)
     if cfg.static_method == "dm":
         matcher: Any = DistributionMatching(net=net, reinit=reinitialize, real=frames, batch_real=cfg.batch_real, augment=augment)
-        lr = cfg.static_lr
     else:
         loops = load_table(TABLES_DIR / "dc.yaml").lookup({"ipc": count}).values  # DC's loops for the IPC (nearest row)
         outer, inner = int(loops["outer_loop"]), int(loops["inner_loop"])
         matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), outer_loop=outer, inner_loop=inner,
                                    lr_net=0.01, batch_real=cfg.batch_real, batch_train=256, augment=augment)
-        lr = cfg.static_lr
+    lr = STATIC_LR[cfg.static_method] if cfg.static_lr is None else cfg.static_lr
     opt = torch.optim.SGD(img.parameters(), lr=lr, momentum=0.5)
     loss = float("nan")
     for it in range(cfg.static_iterations):
