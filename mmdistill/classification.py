@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from mmdistill.baselines import herding_subset, random_subset
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
+from mmdistill.dc_augment import DCAugment, dc_ops
 from mmdistill.distributed import current_workers
 from mmdistill.errors import ConfigError
 from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
@@ -83,9 +84,13 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
     does not take ``data``'s samples: each is built and run once on two samples of the data's shape, on PyTorch's
     ``meta`` device (no memory, no arithmetic), or on the CPU under ``no_grad`` when the network does something the
     meta device cannot (reads a value, draws from a CPU generator), so a video set asked to be scored by the image
-    ConvNet stops before its distillation, not after it."""
+    ConvNet stops before its distillation, not after it. Also ConfigError naming ``eval_dc_augment`` when it is on and
+    the samples are not images (C, H, W)."""
     key = "cross_arch" if cfg.cross_arch else "eval_networks" if cfg.eval_networks else "network"
     shape = tuple(data.sample_shape)
+    if dc_ops(getattr(cfg, "eval_dc_augment", "none")) and len(shape) != 3:
+        raise ConfigError(f"eval_dc_augment={cfg.eval_dc_augment} augments images of shape (C, H, W), but {data.name}'s samples "
+                          f"have shape {shape}: set eval_dc_augment=none", key="eval_dc_augment")
     for name in evaluation_networks(cfg, modality):
         try:
             try:
@@ -110,8 +115,11 @@ def evaluation_protocol(cfg: Any) -> TrainProtocol:
 
 
 def evaluation_augment(cfg: Any, data: ClassificationData, modality: ClassificationModality) -> Callable[..., Tensor] | None:
-    """The augmentation every evaluated set is trained with: the modality's DSA when ``eval_dsa``, else None (also when
-    the modality has no augmentation: a warning says ``eval_dsa`` has no effect, and the protocol records none)."""
+    """The augmentation every evaluated set is trained with: DC's (:class:`~mmdistill.dc_augment.DCAugment`) when
+    ``eval_dc_augment`` names ops, the modality's DSA when ``eval_dsa``, else None (also when the modality has no
+    augmentation: a warning says ``eval_dsa`` has no effect, and the protocol records none)."""
+    if dc_ops(getattr(cfg, "eval_dc_augment", "none")):
+        return DCAugment(cfg.eval_dc_augment)
     augment = modality.augmenter(cfg.dsa_strategy, data.name) if cfg.eval_dsa else None
     if cfg.eval_dsa and augment is None and cfg.dsa_strategy.lower() not in ("", "none"):
         log.warning("eval_dsa=true has no effect: modality %s has no augmentation for %s; the sets are evaluated without it",
@@ -234,7 +242,9 @@ def classification_plan(
         sets.update(baselines)
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
                                     draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
-    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": augment is not None,
+    dc = augment if isinstance(augment, DCAugment) else None
+    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": augment is not None and dc is None,
+                                      **({"dc_augment": dc.describe()} if dc is not None else {}),
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
                                       "majority_share": majority_share(data.test.y)}

@@ -7,7 +7,8 @@
     mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write] [key=value ...]
                                                (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
                                                shard_classes=true, and the evaluation runs, over K processes)
-    mmdistill show DIR                         summary of a saved set (the card's summary)
+    mmdistill show DIR                         summary of a saved set (the card's summary); checks its files against
+                                               the sha256 recorded when they were written (what a receiver runs)
     mmdistill check DIR [--data-root PATH] [--no-write] [--download]
                                                memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
@@ -207,14 +208,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from mmdistill.io import load_synthetic
+    from mmdistill.integrity import integrity_line
+    from mmdistill.io import SYNTHETIC_FILE, load_synthetic
     from mmdistill.share import check_recipe_modality, manifest_fields, set_dir
 
     folder = set_dir(args.dir)
-    syn, manifest = load_synthetic(folder)
+    syn, manifest = load_synthetic(folder)  # checks the files against their recorded digests: show is how a receiver checks a set
     check_recipe_modality(manifest, folder)
     with manifest_fields(folder):
         _show(args, syn, manifest)
+    print("  " + integrity_line(folder, manifest, SYNTHETIC_FILE))
     return 0
 
 
@@ -261,7 +264,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if len(to) > 2:
             raise ConfigError(f"--to hf takes one output folder, got {to[1:]}")
         target = Path(to[1]) if len(to) == 2 else Path(args.dir) / "export-hf"
-        out = export_hf(args.dir, target)
+        out = export_hf(args.dir, target, progress=sys.stderr.isatty())  # datasets' bars for a person at a terminal
         print(f"exported a Hugging Face dataset to {out} (datasets.load_from_disk; parquet in {out / 'data'}; card {out / 'README.md'})")
         return 0
     if len(to) > 1:
@@ -351,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "the baselines after --no-baselines, move under metrics.earlier with their protocol)")
     p_eval.add_argument("key=value", nargs="*", default=[], help="evaluation keys (those that leave the distillation as it was, e.g. eval_runs=5), "
                                                      "anywhere after DIR")
-    p_show = sub.add_parser("show", help="summarise a saved set")
+    p_show = sub.add_parser("show", help="summarise a saved set, checking its files against their recorded sha256 (a received set)")
     p_show.add_argument("dir", help=DIR_HELP)
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
     p_export.add_argument("dir", help=DIR_HELP)

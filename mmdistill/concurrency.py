@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from mmdistill.augment import DSA
+from mmdistill.dc_augment import DCAugment
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def draws_global_randomness(net: nn.Module) -> bool:
 
 def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], augment: Any) -> bool:
     """Whether training ``make_net``'s network with ``augment`` draws from torch's global generator: dropout,
-    or an augmentation that is not seeded from the run's own generator (DSA and no augmentation are). Builds
+    or an augmentation that is not seeded from the run's own generator (DSA, DC's and no augmentation are). Builds
     one network, with the global RNG restored after."""
-    if augment is not None and not isinstance(augment, DSA):
+    if augment is not None and not isinstance(augment, (DSA, DCAugment)):
         return True
     with torch.random.fork_rng(devices=[]):
         return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))

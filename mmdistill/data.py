@@ -118,7 +118,8 @@ class ClassificationData:
 
 def held_out_flags(labels: list[str], classes: list[str], fraction: float, seed: int, *, at_least_one: bool = True) -> list[bool]:
     """Whether each item is held out as test, for data that comes without a split: a seeded ``fraction`` of
-    every class, drawn class by class in the order of ``classes`` from one generator seeded with ``seed``.
+    every class, drawn class by class in the order of ``classes`` from one generator seeded with ``seed`` (the adapters
+    pass a recipe's ``split_seed``, never its distillation ``seed``: the split is the data's, the same for every run).
 
     ``labels`` (one per item) must be in class-major order (all items of ``classes[0]``, then ``classes[1]`` ...).
     A class of ``n`` items holds out ``round(n * fraction)``; with ``at_least_one`` that is clamped to

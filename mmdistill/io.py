@@ -4,7 +4,7 @@ A distilled set is a directory::
 
     synthetic.safetensors   the tensors (never pickle)
     manifest.json           recipe, modality, method, ipc, seed, config, versions, metrics, timing,
-                            and the tensor header used to check the file on load
+                            and the tensor header and sha256 used to check the file on load
     metrics.jsonl           one JSON object per logged iteration
     preview.png             the modality's picture of the set
 
@@ -14,7 +14,6 @@ save leaves the previous file (or nothing), never half a file. ``manifest.json``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,6 +30,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
+                                 class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
 from mmdistill.json_text import parse_json
 from mmdistill.synthetic import SyntheticSet
 
@@ -39,11 +40,6 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_FILE = "preview.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
-#: the folder of a ``--to hf`` export that holds the mmdistill set itself (manifest + tensors)
-EXPORT_SET_DIR = "mmdistill"
-#: beside the manifest of an export's set: the size and sha256 of every data file the export wrote
-EXPORT_RECORD = "export_files.json"
-EXPORT_RECORD_FORMAT = "mmdistill.export_files/1"
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +228,13 @@ def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dic
 
 # --------------------------------------------------------------------------- distilled-set directory
 def save_synthetic(out_dir: str | Path, syn: SyntheticSet, manifest: dict[str, Any]) -> Path:
-    """Write ``synthetic.safetensors`` then ``manifest.json`` (with the tensor header) into ``out_dir``."""
+    """Write ``synthetic.safetensors`` then ``manifest.json`` (with the tensor header and the tensor file's sha256, also
+    set in ``manifest``: :func:`load_synthetic` checks it) into ``out_dir``. A manifest there is removed first: a kill
+    before the new one is written leaves an unfinished run, never an old manifest over new tensors."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_tensors(out_dir / SYNTHETIC_FILE, syn.tensors(), metadata={"format": "mmdistill.synthetic/1"})
+    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    manifest[SET_DIGEST_KEY] = file_sha256(save_tensors(out_dir / SYNTHETIC_FILE, syn.tensors(), metadata={"format": "mmdistill.synthetic/1"}))
     write_json(out_dir / MANIFEST_FILE, {**manifest, "synthetic": syn.header()})
     return out_dir
 
@@ -302,7 +301,8 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
 
 
 def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
-    """Load a distilled-set directory without unpickling anything; returns ``(set, manifest)``."""
+    """Load a distilled-set directory without unpickling anything; returns ``(set, manifest)``. Its tensor file is checked
+    against the sha256 the manifest records, an export's files against its record (:mod:`mmdistill.integrity`)."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
@@ -310,47 +310,43 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE),
                                     header_source=f"{out_dir / MANIFEST_FILE} (section 'synthetic')")
-    verify_export_files(out_dir)
+    check_class_names(syn.meta, out_dir / MANIFEST_FILE)
+    verify_tensor_digest(out_dir / SYNTHETIC_FILE, manifest, out_dir / MANIFEST_FILE)
+    verify_export_files(out_dir, manifest)
     return syn, manifest
 
 
 # --------------------------------------------------------------------------- the data files of an export
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 (hex) of the file at ``path``, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def record_export_files(root: Path, set_folder: Path, skip: tuple[str, ...] = ()) -> Path:
     """Write :data:`EXPORT_RECORD` into ``set_folder``: the size and sha256 of every file under ``root`` (an export being
     built) outside ``set_folder``, but the names in ``skip`` (the card, which ``eval --write`` rewrites), and of the
-    set's tensor file in ``set_folder`` (what ``load`` reads; its manifest is rewritten by ``eval --write``)."""
+    set's tensor file in ``set_folder`` (what ``load`` reads; its manifest is rewritten by ``eval --write``), and the digest of
+    each field of the manifest's ``synthetic`` section (classes, normalisation ...: ``eval --write`` never changes them)."""
     files = {p.relative_to(root).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(root.rglob("*"))
              if p.is_file() and (set_folder not in p.parents or p == set_folder / SYNTHETIC_FILE)
              and p.relative_to(root).as_posix() not in skip}
-    return write_json(set_folder / EXPORT_RECORD, {"format": EXPORT_RECORD_FORMAT, "files": files})
+    fields = field_digests(read_json(set_folder / MANIFEST_FILE)["synthetic"])
+    return write_json(set_folder / EXPORT_RECORD, {"format": EXPORT_RECORD_FORMAT, "files": files, FIELDS_KEY: fields})
 
 
 _UNVERIFIED: set[Path] = set()
 
 
-def verify_export_files(set_folder: Path) -> None:
+def verify_export_files(set_folder: Path, manifest: dict[str, Any] | None = None) -> None:
     """ArtifactError naming the first data file of the export around ``set_folder`` that differs (size, then sha256)
     from :func:`record_export_files`' record: its Hugging Face data no longer is the set in ``set_folder``. Files the
     record lists that are gone (a copy of the parquet file and ``mmdistill/`` alone) are named in one warning: the set
     itself is intact. An export without the record (an earlier mmdistill's) is read as it is, with one warning. This
-    detects data edited or damaged after the export, not a forgery: whoever edits the data can rewrite the record."""
+    detects data edited or damaged after the export, not a forgery: whoever edits the data can rewrite the record. Then
+    the ``manifest``'s class names are compared with the export's ``label`` ClassLabel, and its ``synthetic`` fields with
+    the record's digests of them (:mod:`mmdistill.integrity`)."""
     record_path, root = set_folder / EXPORT_RECORD, set_folder.parent
-    if not record_path.exists() and not record_path.is_symlink():
-        if set_folder.name == EXPORT_SET_DIR and (root / "dataset_info.json").is_file() and set_folder.resolve() not in _UNVERIFIED:
-            _UNVERIFIED.add(set_folder.resolve())
-            log.warning("%s was exported by an earlier mmdistill that recorded no digests of its data files (%s): its Hugging Face "
-                        "data cannot be checked against the set in %s; export the set again to have it checked", root, EXPORT_RECORD, set_folder)
-        return
-    files = (lambda r: r.get("files") if isinstance(r, dict) else None)(read_json(record_path))
+    record = read_json(record_path) if record_path.exists() or record_path.is_symlink() else None
+    if record is None and set_folder.name == EXPORT_SET_DIR and (root / "dataset_info.json").is_file() and set_folder.resolve() not in _UNVERIFIED:
+        _UNVERIFIED.add(set_folder.resolve())
+        log.warning("%s was exported by an earlier mmdistill that recorded no digests of its data files (%s): its Hugging Face "
+                    "data cannot be checked against the set in %s; export the set again to have it checked", root, EXPORT_RECORD, set_folder)
+    files = record.get("files") if isinstance(record, dict) else {} if record is None else None
     if not isinstance(files, dict) or not all(isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
                                               and not Path(k).is_absolute() and ".." not in Path(k).parts for k, v in files.items()):
         raise ArtifactError(f"{record_path} does not map each data file of the export to its size and sha256; the record is damaged")
@@ -372,6 +368,10 @@ def verify_export_files(set_folder: Path) -> None:
         _UNVERIFIED.add(set_folder.resolve())
         log.warning("%s: %d data file(s) the export wrote are not here (%s): the set in %s is read as it is, and those files "
                     "cannot be checked", root, len(missing), ", ".join(missing[:5]), set_folder)
+    if manifest is not None and set_folder.name == EXPORT_SET_DIR:  # after the files: dataset_info.json is as it was exported
+        check_label_column(root, class_names(manifest["synthetic"].get("meta") or {}, manifest["synthetic"]["num_classes"]), set_folder / MANIFEST_FILE)
+    if manifest is not None and isinstance(record, dict):
+        verify_set_fields(record, manifest, set_folder / MANIFEST_FILE, record_path)
 
 
 # --------------------------------------------------------------------------- metrics log

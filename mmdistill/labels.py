@@ -1,6 +1,11 @@
 """Label modes of a synthetic set, for every matcher: hard class indices, or the soft (fixed) or learnable
-logits of an expert of a trajectory buffer (TESLA's soft-label assignment), and the same teacher as a
-labeller of real samples (the soft-label baseline).
+logits of an expert of a trajectory buffer, and the same teacher as a labeller of real samples (the soft-label
+baseline).
+
+Soft labels are assigned once, before the first iteration, by expert 0 at ``label_expert_epoch``
+(:func:`assign_expert_labels`); trajectory matching then relabels the set at every iteration as TESLA's
+``distill.py --teacher_label`` does (:func:`expert_relabeller`): the logits of the iteration's drawn expert at its
+target epoch ``start + expert_epochs`` on the current synthetic samples, whose softmax is the student's target.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdistill.buffer import ExpertBuffer, ParamLayout, buffer_finished
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.expert_runs import expert_spec, open_buffer, trajectory_network
-from mmdistill.matchers.trajectory import expert_logits
+from mmdistill.matchers.trajectory import Relabel, expert_logits
 from mmdistill.methods.trajectory_keys import TrajectoryKeys
 from mmdistill.synthetic import SyntheticSet
 
@@ -24,9 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuffer, mode: str, epoch: int) -> None:
-    """Soft (fixed) or learnable labels for ``syn``: the logits of expert 0 at ``epoch`` (-1: its last epoch)
-    on the synthetic samples (TESLA's soft-label assignment). The source is recorded in ``syn.meta`` so
-    evaluation can label a random real subset with the same teacher."""
+    """Soft (fixed) or learnable labels for ``syn``: the logits (K, C) of expert 0 at ``epoch`` (-1: its last
+    epoch) on the synthetic samples, once (trajectory matching relabels soft labels every iteration after this:
+    :func:`expert_relabeller`). The source is recorded in ``syn.meta`` so evaluation can label a random real
+    subset with the same teacher."""
     if mode not in ("soft", "learnable"):
         raise ConfigError(f"label_mode must be 'hard', 'soft' or 'learnable', got {mode!r}")
     epoch = buffer.epochs if epoch < 0 else epoch
@@ -38,6 +44,29 @@ def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuf
     syn.soft_labels = logits.detach().clone()
     syn.label_mode = mode
     syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": 0, "epoch": epoch, "network": buffer.network}
+
+
+def expert_relabeller(net: nn.Module, decode: Callable[[SyntheticSet], Tensor], buffer: ExpertBuffer) -> Relabel:
+    """TESLA's soft labels (``distill.py --teacher_label``) as trajectory matching's per-iteration
+    :data:`~mmdistill.matchers.trajectory.Relabel`: ``syn.soft_labels`` (K, C) become the logits of ``net`` (eval
+    mode) with the drawn expert's target parameters (P,) on the current decoded samples (no augmentation, no
+    gradient); the student's target is their softmax (:class:`~mmdistill.task.ClassificationTask`), the set keeps
+    the last iteration's labels for evaluation, and ``syn.meta["soft_label_source"]`` names that teacher (expert,
+    epoch) for the random-real soft-label baseline. Draws no randomness, so a resumed run relabels as an
+    uninterrupted one."""
+    layout = ParamLayout.of(net)
+
+    def relabel(syn: SyntheticSet, expert: int, epoch: int, target: Tensor) -> None:
+        if syn.soft_labels is None or syn.label_mode != "soft":
+            raise ConfigError(f"per-iteration relabelling needs a set with soft labels, this one has {syn.label_mode!r} labels")
+        x = decode(syn).detach()
+        logits = expert_logits(net, layout, target.to(x.dtype), x)
+        with torch.no_grad():
+            syn.soft_labels.copy_(logits.to(syn.soft_labels.dtype))
+        syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": int(expert), "epoch": int(epoch),
+                                         "network": buffer.network, "every_iteration": True}
+
+    return relabel
 
 
 def apply_label_mode(ctx: MatchContext, buffer: ExpertBuffer | None = None) -> None:
@@ -70,4 +99,4 @@ def soft_labeler(syn: SyntheticSet, modality: Any, cfg: Any, data: Any, device: 
     return lambda x: expert_logits(net, layout, flat, x.to(device))
 
 
-__all__ = ["apply_label_mode", "assign_expert_labels", "soft_labeler"]
+__all__ = ["apply_label_mode", "assign_expert_labels", "expert_relabeller", "soft_labeler"]

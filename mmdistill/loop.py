@@ -31,6 +31,7 @@ from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
+from mmdistill.schema import INHERITED_KEYS
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
@@ -193,6 +194,8 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         raise ConfigError(f"{path} was written by an earlier mmdistill that did not record its keys one by one; finish it with that "
                           "version, or start over (--overwrite) or choose another --out")
     saved_keys = _meta_json(path, meta, "resume_keys", dict)
+    saved_keys.update({k: saved_keys[old] for k, old in INHERITED_KEYS.items() if k not in saved_keys and old in saved_keys
+                       and k in resume_keys})  # written before the key existed: it had the value of the key it replaces
     check_same_data(path, saved_keys.pop(DATA_KEY, None), resume_keys.get(DATA_KEY))
     changed = changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k != DATA_KEY})
     if changed:
@@ -237,6 +240,8 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
                             "the checkpoint is damaged or of another run") from None
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
+    if "soft_label_source" in saved.meta:  # the teacher of those soft labels (relabelled every iteration: the last one's)
+        syn.meta["soft_label_source"] = saved.meta["soft_label_source"]
     return iteration, elapsed, best
 
 

@@ -30,7 +30,7 @@ from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
 from mmdistill.resolve import Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
-from mmdistill.schema import DistillConfig
+from mmdistill.schema import INHERITED_KEYS, DistillConfig
 from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
@@ -49,6 +49,17 @@ def known_keys() -> set[str]:
         stack.extend(cls.__subclasses__())
         if dataclasses.is_dataclass(cls):
             out.update(f.name for f in dataclasses.fields(cls))
+    return out
+
+
+def inherited_values(saved: Mapping[str, Any], keys: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``{key: saved[old]}`` for each key of :data:`~mmdistill.schema.INHERITED_KEYS` that the config has (``keys``) and
+    the saved config lacks (written before the key existed, when its value was ``old``'s), unless ``changes`` set it."""
+    out = {new: saved[old] for new, old in INHERITED_KEYS.items()
+           if new in keys and new not in saved and old in saved and new not in changes}
+    if out:
+        log.info("saved config written before %s existed: %s (the values it was made with)", ", ".join(out),
+                 ", ".join(f"{k}={v!r} from {INHERITED_KEYS[k]}" for k, v in out.items()))
     return out
 
 
@@ -135,9 +146,12 @@ class Recipe:
         """The config of a saved run (its manifest's ``config``) with ``changes``. Saved keys this recipe no
         longer has, and saved values its declarations no longer accept, are dropped (logged); a saved network name
         that is refused (:data:`NETWORK_KEYS`: one no module of this process registers) is an error, never replaced
-        by the default network."""
+        by the default network. A key added since the run was saved that took another key's value before
+        (:data:`~mmdistill.schema.INHERITED_KEYS`: ``split_seed`` was the run's ``seed``) takes that value, so the set is
+        scored on the held-out split it was made with."""
         keys = input_keys(self.config_cls)
         kept = {k: v for k, v in saved.items() if k in keys and k not in changes}  # a change replaces the saved value
+        kept.update(inherited_values(saved, keys, changes))
         gone = sorted(set(saved) - {info.name for info in key_infos(self.config_cls)})  # a derived key is not gone
         refused: list[str] = []
         while True:
@@ -234,4 +248,4 @@ class Recipe:
         return 0
 
 
-__all__ = ["Recipe", "known_keys"]
+__all__ = ["Recipe", "inherited_values", "known_keys"]

@@ -4,7 +4,7 @@ Every recipe config has the run keys (:class:`RunKeys`), the synthetic set's key
 evaluation keys every modality shares (:class:`EvaluationKeys`): together :class:`DistillConfig`. What else
 it has depends on what applies: a classification modality (image, audio) adds the learned set's SGD
 (:class:`LearnedSetKeys`), the networks' evaluation protocol (:class:`NetworkEvalKeys`,
-:class:`BatchEvalKeys`), labels (:class:`LabelKeys`), augmentation (:class:`AugmentKeys`) and its held-out
+:class:`BatchEvalKeys`), labels (:class:`LabelKeys`), augmentation (:class:`AugmentKeys`, :class:`DCAugmentKeys`) and its held-out
 split (:class:`SplitKeys`) — :class:`ClassificationConfig`; a method family adds its keys
 (:mod:`mmdistill.methods`); a modality adds its own (``modalities/<name>/config.py``). A graph or image-text
 config therefore has no DSA, label or image-evaluation keys.
@@ -74,7 +74,8 @@ class RunKeys(ConfigKeys):
     dataset: str = key("digits", help="the real dataset (a name the modality's loaders know)")
     data_root: str | None = key(None, help="where the dataset lives (folder or file); none: built-in or generated data")
     download: bool = key(False, help="allow downloading the dataset (or weights) when not found locally", resume=False)
-    seed: int = key(0, help="base seed of every random draw (initialisation, iterations, evaluation)", range="[0, inf)")
+    seed: int = key(0, help="base seed of every random draw (initialisation, iterations, evaluation); not of a held-out split "
+                    "drawn from the data (split_seed)", range="[0, inf)")
     out: str | None = key(None, help="run directory; none: runs/<recipe>-<dataset>-<size>-seed<seed>", resume=False)
     device: str = key("auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1 ...", resume=False)
     budget: str = key("paper", help="paper: the paper's settings; cpu: a CPU-sized run (rows of tables/budgets.yaml)", resume=False)
@@ -210,15 +211,26 @@ class BatchEvalKeys(ConfigKeys):
                               resume=False)
 
 
+#: keys added after sets were saved whose value was another key's before: a saved config (or checkpoint) without the
+#: key had ``{key: that key}``'s value. Held-out splits drawn from data without one followed the run's ``seed``
+#: until ``split_seed`` existed, so a set saved then is scored on its own seed's split (never on its training samples).
+INHERITED_KEYS: dict[str, str] = {"split_seed": "seed"}
+SPLIT_SEED_HELP = ("seed of a held-out split drawn from data that has none, a property of the data: the same for every --seed, "
+                   "so sets of several seeds are scored on one test split (a set saved before this key was drawn at its seed, "
+                   "and keeps that split)")
+
+
 @dataclass
 class SplitKeys(ConfigKeys):
-    """The held-out split of data that has none."""
+    """The held-out split of data that has none: ``test_fraction`` of it, drawn with ``split_seed`` (not ``seed``:
+    the split belongs to the data, and every seed of a sweep is scored on the same held-out samples)."""
 
     HELP_ORDER: ClassVar[int] = 1
 
-    test_fraction: float = key(0.2, help="held-out share when the data has no test split: of each class, seeded (classification data), or of the "
-                               "images (image-text pairs: which ones, split_order)",
+    test_fraction: float = key(0.2, help="held-out share when the data has no test split: of each class, drawn with split_seed "
+                               "(classification data), or of the images (image-text pairs: which ones, split_order)",
                                range="(0, 1)")
+    split_seed: int = key(0, help=SPLIT_SEED_HELP, range="[0, inf)")
 
 
 @dataclass
@@ -239,13 +251,18 @@ class BufferKeys(ConfigKeys):
 
 @dataclass
 class LabelKeys(BufferKeys):
-    """Labels of a classification set: hard, or an expert's soft or learnable logits (TESLA's assignment)."""
+    """Labels of a classification set: hard, or an expert's soft or learnable logits (soft in trajectory matching:
+    TESLA's per-iteration assignment, :func:`mmdistill.labels.expert_relabeller`)."""
 
     HELP_ORDER: ClassVar[int] = 6
 
     label_mode: Literal["hard", "soft", "learnable"] = key(
-        "hard", help="hard: class indices; soft: an expert's logits; learnable: those logits, optimised")
-    label_expert_epoch: int = key(-1, help="epoch of the expert whose logits label the set (-1: its last)", unit="epoch", range="[-1, inf)")
+        "hard", help="hard: class indices; soft: an expert's logits, not learned (expert 0's at label_expert_epoch; in trajectory "
+        "matching (MTT, TESLA) recomputed every iteration by the drawn expert at its target epoch on the current set: TESLA's "
+        "--teacher_label); "
+        "learnable: expert 0's logits, optimised")
+    label_expert_epoch: int = key(-1, help="epoch of expert 0 whose logits label the set (-1: its last); with trajectory matching's "
+                                  "soft labels only before the first iteration", unit="epoch", range="[-1, inf)")
     lr_labels: float = key(2.0, help="learning rate of learnable labels", unit="SGD step size", range="(0, inf)")
 
     def label_spec(self) -> LabelSpec:
@@ -273,6 +290,26 @@ class AugmentKeys(ConfigKeys):
 
 
 @dataclass
+class DCAugmentKeys(ConfigKeys):
+    """DC's augmentation of the evaluation networks' training batches (:mod:`mmdistill.dc_augment`): per sample, not
+    differentiable; DC's reference evaluates MNIST (and ConvNetBN) with it."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
+    eval_dc_augment: Literal["none", "crop_scale_rotate", "crop_noise"] = key(
+        "none", help="DC's augmentation while training the evaluation networks (per sample, one of the ops drawn at random, not "
+        "differentiable; crop: shift up to 4 px, scale: x0.8 to x1.2, rotate: up to 45 degrees, noise: std 0.001); none: off. "
+        "image-dc sets DC's, with 1,000 evaluation epochs: crop_scale_rotate on MNIST, crop_noise with convnetbn "
+        "(tables/dc_eval.yaml)", resume=False)
+
+    def check(self) -> None:
+        super().check()
+        if self.eval_dc_augment != "none" and getattr(self, "eval_dsa", False):
+            raise ConfigError(f"eval_dc_augment={self.eval_dc_augment} and eval_dsa=true both augment the evaluation networks' "
+                              "batches (DC's reference mutes its own under DSA): set one of them", key="eval_dc_augment")
+
+
+@dataclass
 class ValidationKeys(ConfigKeys):
     """Scoring on a validation split of the training data instead of the test split (for tuning;
     :mod:`mmdistill.validation` carves it)."""
@@ -284,7 +321,7 @@ class ValidationKeys(ConfigKeys):
 
 
 @dataclass
-class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKeys, ValidationKeys, LearnedSetKeys, SplitKeys,
+class ClassificationConfig(LabelKeys, AugmentKeys, DCAugmentKeys, BatchEvalKeys, NetworkEvalKeys, ValidationKeys, LearnedSetKeys, SplitKeys,
                            DistillConfig):
     """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
 
@@ -297,6 +334,6 @@ class ClassificationConfig(LabelKeys, AugmentKeys, BatchEvalKeys, NetworkEvalKey
             check_network_name(name, key="eval_networks")
 
 
-__all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys",
+__all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys", "DCAugmentKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
-           "RunKeys", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks"]
+           "INHERITED_KEYS", "RunKeys", "SPLIT_SEED_HELP", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks"]

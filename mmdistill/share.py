@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ class DistilledSet:
         manifest: the run's manifest (recipe, method, dataset, config, metrics, memorisation, ...).
         synthetic: the stored parameterization (:class:`SyntheticSet`), for evaluation and export.
         path: where it was loaded from; seconds: how long loading took.
+
+    ``len(ds)`` counts the samples (a graph's nodes); the set itself is not indexable: ``ds.dataset()`` is the
+    ``torch.utils.data.Dataset`` to index or hand to a ``DataLoader`` (a graph is one item of 70 nodes there, so no
+    indexing of the set could agree with its ``len``). ``repr(ds)`` is one short line, not the tensors.
     """
 
     inputs: dict[str, Tensor]
@@ -87,6 +92,15 @@ class DistilledSet:
     def __len__(self) -> int:
         return int(self.labels.numel())
 
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError(f"a DistilledSet is not indexable: use ds.dataset()[{index!r}], and DataLoader(ds.dataset(), ...) "
+                        "(ds.dataset() is the torch Dataset of the set's items)")
+
+    def __repr__(self) -> str:
+        recipe, dataset = self.manifest.get("recipe", "?"), self.manifest.get("dataset", "?")
+        return (f"DistilledSet(modality={self.manifest.get('modality', '?')!r}, recipe={recipe!r}, dataset={dataset!r}, "
+                f"samples={len(self)}, classes={self.num_classes}, path={str(self.path) if self.path else None!r})")
+
     def dataset(self) -> Dataset:
         """A ``torch.utils.data.Dataset`` of the set: ``(x, label)`` items for images and audio (and the soft-label
         logits third when the set has them); one item per graph; ``(image, text)`` per pair."""
@@ -112,8 +126,8 @@ def step_size_of(syn: SyntheticSet) -> float | dict[str, float] | None:
 
 
 def set_dir(path: str | Path) -> Path:
-    """The folder holding ``manifest.json`` + ``synthetic.safetensors`` of ``path`` (a run or an export)."""
-    path = Path(path)
+    """The folder holding ``manifest.json`` + ``synthetic.safetensors`` of ``path`` (a run or an export; ``~`` expanded)."""
+    path = Path(path).expanduser()
     if path.is_file():
         raise ArtifactError(f"{path} is a file; pass the folder that holds the set (a run folder, or an export made with --to hf)")
     for folder in (path, path / EXPORT_SET_DIR):  # a manifest.json that is no file (a folder, a device) is named on reading
@@ -312,8 +326,10 @@ def warn_split_rule(syn: SyntheticSet, data: Any, folder: Path) -> None:
 
 
 def load(path: str | Path) -> DistilledSet:
-    """Load a distilled set (a run folder, or an export made with ``--to hf``); nothing is unpickled."""
+    """Load a distilled set (a run folder, or an export made with ``--to hf``; ``~`` is expanded); nothing is unpickled.
+    The set's files are checked against the digests recorded when they were written (:mod:`mmdistill.integrity`)."""
     start = time.perf_counter()
+    path = Path(path).expanduser()
     folder = set_dir(path)
     syn, manifest = load_synthetic(folder)
     modality = shareable(saved_modality(manifest, folder))
@@ -323,14 +339,36 @@ def load(path: str | Path) -> DistilledSet:
                         synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start)
 
 
-def export_hf(path: str | Path, out: str | Path) -> Path:
+@contextmanager
+def _datasets_bars(datasets: Any, show: bool) -> Iterator[None]:
+    """``datasets``' progress bars on (``show``) or off for the duration of the block, as they were afterwards (an
+    environment variable of ``datasets`` that fixes them wins, without its warning)."""
+    def switch(on: bool) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (datasets.enable_progress_bars if on else datasets.disable_progress_bars)()
+
+    was = not datasets.are_progress_bars_disabled()
+    switch(show)
+    try:
+        yield
+    finally:
+        switch(was)
+
+
+def export_hf(path: str | Path, out: str | Path, progress: bool = False) -> Path:
     """Write the set at ``path`` as a Hugging Face dataset at ``out`` (module docstring). ``out`` must not
-    exist or be empty; the tree is built beside it and renamed into place."""
+    exist or be empty; the tree is built beside it and renamed into place. ``datasets``' progress bars are shown only
+    with ``progress`` (the command line's), whatever they were before: the library does not print."""
+    datasets = require_datasets()
+    with _datasets_bars(datasets, progress):
+        return _export_hf(datasets, Path(path).expanduser(), Path(out).expanduser())
+
+
+def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
     from mmdistill.card import render_card
 
-    datasets = require_datasets()
     loaded = load(path)
-    out = Path(out)
     check_export_target(out)
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.integrity import LABEL_COLUMN  # the column whose ClassLabel names are checked against the manifest on load
 from mmdistill.memorisation import MemorisationViews, pool_indices
 from mmdistill.synthetic import SyntheticSet
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     import datasets
 
 HF_INSTALL = 'pip install "mmdistill[hf]"'
-LABEL_COLUMN = "label"
 SOFT_COLUMN = "soft_label_logits"
 
 

@@ -6,7 +6,8 @@
     from mmdistill.recipes import audio_ddfad; audio_ddfad.run(dataset="fsdd", data_root="recordings.tar", ipc=1, budget="cpu")
 
 ``--method tesla`` computes the same gradient in memory independent of ``syn_steps``; ``--label-mode soft``
-adds an expert's soft labels (evaluated next to hard labels).
+adds TESLA's soft labels (every iteration the drawn expert's logits at its target epoch; evaluated next to hard
+labels).
 """
 
 from __future__ import annotations

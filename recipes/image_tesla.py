@@ -2,8 +2,8 @@
 (TESLA; Cui et al., ICML 2023).
 
 TESLA is MTT with the unrolled gradient computed in memory independent of ``syn_steps``, and optionally the
-synthetic labels assigned by an expert (``--label-mode soft``, the paper's ImageNet-1K setting; its CIFAR runs
-keep hard labels). Expert buffers are shared with ``image-mtt``.
+synthetic labels assigned by the experts (``--label-mode soft``: TESLA's ``--teacher_label``, the paper's
+ImageNet-1K setting; its CIFAR runs keep hard labels). Expert buffers are shared with ``image-mtt``.
 
     python recipes/image_tesla.py --dataset digits --ipc 10 --budget cpu
     from mmdistill.recipes import image_tesla; image_tesla.run(dataset="digits", ipc=1, budget="cpu")
@@ -23,9 +23,16 @@ from mmdistill.methods.trajectory import make_trajectory_matcher
 @dataclass
 class Config(MTTConfig):
     """MTT's table with ``method="tesla"``, and TESLA's ``distill.py`` defaults where they differ from MTT's: 10,000
-    iterations and 3 evaluation networks (``--Iteration``, ``--num_eval``; its README commands keep both). TESLA's soft-label assignment (the logits of the buffer's first
-    expert at ``label_expert_epoch``, -1 = its last) is ``label_mode=soft``; the paper uses it for ImageNet-1K
-    and keeps hard labels for CIFAR, so hard labels stay the default here."""
+    iterations and 3 evaluation networks (``--Iteration``, ``--num_eval``; its README commands keep both).
+
+    TESLA's soft-label assignment (``distill.py --teacher_label``) is ``label_mode=soft``: every iteration the
+    logits of the drawn expert at its target epoch (``start + expert_epochs``, the matched parameters) on the
+    current synthetic images, in eval mode and without augmentation, whose softmax is the student's
+    cross-entropy target; the set keeps the last iteration's labels and is evaluated with them, as TESLA's
+    evaluation takes its ``label_syn`` (:func:`mmdistill.labels.expert_relabeller`). ``label_expert_epoch`` only
+    labels the set before the first iteration (TESLA: hard labels then). ``label_mode=learnable`` (expert 0's
+    logits, optimised) is not TESLA's. The paper uses soft labels for ImageNet-1K and keeps hard labels for
+    CIFAR, so hard labels stay the default here."""
 
     method: Literal["mtt", "tesla"] = "tesla"
     iterations: int = 10000

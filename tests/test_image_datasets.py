@@ -515,7 +515,7 @@ def test_adapter_stores_the_load_report_in_meta(tmp_path):
     _tree(tmp_path, {"a": 2, "b": 2})
     (tmp_path / "a" / "notes.txt").write_text("x")
     config = SimpleNamespace(dataset="imagefolder", data_root=str(tmp_path), image_size=None, channels=None,
-                             download=False, test_fraction=0.5, seed=0, memory_check=True)
+                             download=False, test_fraction=0.5, seed=0, split_seed=0, memory_check=True)
     meta = MODALITY.load(config).meta
     assert meta["load_report"]["counts"] == {"ignored": 1, **NONE_ALTERED}
     assert meta["load_report"]["files"] == {"ignored": ["a/notes.txt"]}

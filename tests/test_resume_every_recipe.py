@@ -49,6 +49,7 @@ CASES: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
     "image-dsa": ("image-dsa", lambda t: _IMAGE),
     "image-mtt": ("image-mtt", lambda t: _IMAGE_TRAJ),
     "image-tesla": ("image-tesla", lambda t: _IMAGE_TRAJ),
+    "image-tesla-soft": ("image-tesla", lambda t: dict(_IMAGE_TRAJ, label_mode="soft")),  # relabelled every iteration
     "audio-dm": ("audio-dm", lambda t: dict(_AUDIO, batch_real=4)),
     "audio-ddfad": ("audio-ddfad", lambda t: _AUDIO_TRAJ),
     "graph-dm": ("graph-dm", lambda t: _GRAPH),
@@ -87,3 +88,7 @@ def test_stopped_and_resumed_run_ends_in_the_uninterrupted_set(case, tmp_path):
     assert sorted(resumed.synthetic.data) == sorted(whole.synthetic.data)
     for key, value in whole.synthetic.data.items():
         assert torch.equal(value, resumed.synthetic.data[key]), key
+    assert resumed.synthetic.label_mode == whole.synthetic.label_mode
+    if whole.synthetic.soft_labels is not None:  # soft labels (TESLA's, relabelled every iteration) and their teacher
+        assert torch.equal(whole.synthetic.soft_labels, resumed.synthetic.soft_labels)
+        assert whole.synthetic.meta.get("soft_label_source") == resumed.synthetic.meta.get("soft_label_source")

@@ -143,6 +143,70 @@ def test_step_updates_data_step_size_and_learnable_labels(blobs, buffer):
         assert not torch.equal(old, new)
 
 
+def _tesla_soft(blobs, buffer):
+    """A soft-label set, a label network of the experts' architecture and a TESLA matcher relabelling with it."""
+    from mmdistill.labels import expert_relabeller
+
+    label_net = _net()
+    syn = _syn(blobs, labels="soft")
+    matcher = _matcher(buffer, "tesla", max_start_epoch=3, relabel=expert_relabeller(label_net, lambda s: s.x, buffer))
+    return syn, matcher, label_net
+
+
+def _draw(it: int, buffer, max_start_epoch: int = 3) -> tuple[int, int]:
+    """The expert and start epoch iteration ``it`` draws (the first two draws of its generator)."""
+    gen = generator(0, "iteration", it)
+    return int(torch.randint(buffer.num_experts, (1,), generator=gen)), int(torch.randint(max_start_epoch, (1,), generator=gen))
+
+
+def test_soft_labels_are_the_drawn_experts_target_logits_recomputed_every_iteration(blobs, buffer):
+    """TESLA's distill.py --teacher_label (lines 333-366): every iteration, the drawn expert's target parameters
+    (start + expert_epochs) label the *current* synthetic images (eval mode, no augmentation), and the softmax of
+    those logits is the student's cross-entropy target. Before: expert 0's logits at its last epoch, assigned once
+    on the initial images and kept for the whole run."""
+    from mmdistill.matchers.trajectory import expert_logits
+
+    syn, matcher, label_net = _tesla_soft(blobs, buffer)
+    layout = ParamLayout.of(label_net)
+    opt = torch.optim.SGD([{"params": [syn.x], "lr": 5.0}, {"params": [syn.data[STEP_SIZE]], "lr": 0.0}])
+    seen: dict[tuple[int, int], torch.Tensor] = {}
+    for it in range(8):
+        expert, start = _draw(it, buffer)
+        x_before = syn.x.detach().clone()
+        stats = matcher.step(syn, opt, generator(0, "iteration", it))
+        assert stats["start_epoch"] == start
+        want = expert_logits(label_net, layout, buffer.rows(expert, [start + 2])[0], x_before)
+        assert torch.equal(syn.soft_labels, want)  # the drawn expert at its target epoch, on the images before the update
+        probs = torch.softmax(syn.soft_labels, dim=-1)
+        assert torch.allclose(probs.sum(-1), torch.ones(len(syn))) and bool((probs > 0).all())
+        assert syn.meta["soft_label_source"] | {"buffer": None} == {"buffer": None, "expert": expert, "epoch": start + 2,
+                                                                   "network": buffer.network, "every_iteration": True}
+        seen.setdefault((expert, start), syn.soft_labels.clone())
+    assert len(seen) >= 3  # several experts and start epochs were drawn ...
+    labels = list(seen.values())
+    assert all(not torch.allclose(a, b) for i, a in enumerate(labels) for b in labels[i + 1:])  # ... each labelling otherwise
+    assert not syn.soft_labels.requires_grad and all(p is not syn.soft_labels for p in syn.parameters())  # fixed, not learned
+
+
+@pytest.mark.parametrize("method", ["mtt", "tesla"])
+def test_the_student_trains_on_the_iterations_relabelled_targets(blobs, buffer, method):
+    """The gradient of a relabelling step is that of a step on a set already holding the drawn expert's labels."""
+    from mmdistill.matchers.trajectory import expert_logits
+
+    syn, matcher, label_net = _tesla_soft(blobs, buffer)
+    matcher.method = method
+    expert, start = _draw(0, buffer)
+    given = _syn(blobs, labels="soft")
+    given.soft_labels = expert_logits(label_net, ParamLayout.of(label_net), buffer.rows(expert, [start + 2])[0], syn.x.detach())
+    plain = _matcher(buffer, method, max_start_epoch=3)
+    old = _syn(blobs, labels="soft")  # the initial labels kept (the old behaviour): another gradient
+    for s, m in ((syn, matcher), (given, plain), (old, plain)):
+        m.step(s, torch.optim.SGD(s.parameters(), lr=0.0), generator(0, "iteration", 0))
+    assert torch.equal(syn.soft_labels, given.soft_labels)
+    assert torch.allclose(syn.x.grad, given.x.grad, rtol=1e-5, atol=1e-8)
+    assert not torch.allclose(syn.x.grad, old.x.grad, rtol=1e-3)
+
+
 def test_minibatch_plan_covers_the_set_before_repeating():
     plan = plan_steps(10, 4, 4, torch.Generator().manual_seed(0))
     assert [len(i) for i in plan.indices] == [2, 4, 4, 2]  # chunks popped from the end, then a reshuffle
@@ -235,6 +299,29 @@ def test_resume_is_bit_exact(tmp_path, blobs, buffer):
         assert torch.equal(a, c)
 
 
+def test_resume_with_relabelled_soft_labels_is_bit_exact_and_keeps_their_teacher(tmp_path, blobs, buffer):
+    """The labels an iteration uses come from the checkpoint's images and the iteration's own draws; the teacher of the
+    checkpoint's labels is restored with them (a resume that runs no iteration still names it, not the initial one)."""
+    def setup():
+        syn, matcher, _ = _tesla_soft(blobs, buffer)
+        syn.meta["soft_label_source"] = {"expert": 0, "epoch": 4}  # the initial assignment's
+        return syn, matcher, synthetic_optimizer(syn, _cfg(lr_data=10.0, lr_lr=1e-5, momentum_data=0.5))
+
+    syn_a, m_a, o_a = setup()
+    run_loop(m_a, syn_a, o_a, iterations=4, seed=2, out_dir=tmp_path / "a", checkpoint_every=1, progress=False)
+    syn_b, m_b, o_b = setup()
+    run_loop(m_b, syn_b, o_b, iterations=4, seed=2, out_dir=tmp_path / "b", checkpoint_every=1, progress=False, stop_after=2)
+    syn_c, m_c, o_c = setup()
+    run_loop(m_c, syn_c, o_c, iterations=4, seed=2, out_dir=tmp_path / "b", checkpoint_every=1, progress=False, resume=True,
+             stop_after=2)  # no iteration: the checkpoint's labels and teacher
+    assert torch.equal(syn_c.soft_labels, syn_b.soft_labels) and syn_c.meta["soft_label_source"] == syn_b.meta["soft_label_source"]
+    assert syn_c.meta["soft_label_source"]["every_iteration"] is True
+    run_loop(m_c, syn_c, o_c, iterations=4, seed=2, out_dir=tmp_path / "b", checkpoint_every=1, progress=False, resume=True)
+    for a, c in zip(syn_a.tensors().values(), syn_c.tensors().values()):
+        assert torch.equal(a, c)
+    assert syn_c.meta["soft_label_source"] == syn_a.meta["soft_label_source"]
+
+
 # --------------------------------------------------------------------------- recipes end to end
 from tests.test_image_recipes import _tree  # noqa: E402  (the generated ImageFolder tree)
 
@@ -299,9 +386,14 @@ def test_tesla_recipe_reports_soft_and_hard_labels_separately(tmp_path, capsys):
     code = cli_main(["run", "image-tesla", "--dataset", "imagefolder", "--data-root", str(root), *TINY, "--buffer", str(buf),
                      "--label-mode", "soft", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
-    metrics = json.loads((out / "manifest.json").read_text())["metrics"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    metrics = manifest["metrics"]
     assert {"distilled", "distilled_hard_labels", "random_real", "random_real_soft_labels", "herding"} <= set(metrics)
     assert metrics["protocol"]["labels"] == "soft"
+    # TESLA's labels: relabelled every iteration by the drawn expert at its target epoch (start 0 + 1 expert epoch), the
+    # last iteration's kept with the set and its teacher labelling the random-real baseline (before: expert 0, epoch -1 = 2)
+    source = manifest["synthetic"]["meta"]["soft_label_source"]
+    assert source["every_iteration"] is True and source["epoch"] == 1 and source["expert"] in (0, 1)
 
 
 def test_dm_with_soft_labels_uses_an_expert_buffer(tmp_path, capsys):

@@ -7,6 +7,8 @@ step size ``alpha``, and measures how far the student lands from the expert ``ex
     loss = ||w_N - w_{s+M}||^2 / ||w_s - w_{s+M}||^2
 
 The synthetic data, ``alpha`` (and learnable labels) receive the gradient of this loss through all N steps.
+With ``relabel`` (soft labels, TESLA's ``--teacher_label``) the set's soft labels are recomputed at the start of
+every iteration by the drawn expert's target parameters ``w_{s+M}`` on the current synthetic samples.
 With ``segments`` the parameters are matched part by part and the normalised distances summed (bi-trajectory
 matching of an image encoder and a text projection: each part's trajectory counts the same whatever its size);
 with ``step_sizes`` each segment also has its own learnable step size (the reference's ``syn_lr_img`` and
@@ -43,6 +45,7 @@ so a ConvNet on images, an audio ConvNet or a dual encoder on image-text pairs u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +64,9 @@ from mmdistill.synthetic import SyntheticSet
 #: name of the learnable student step size in ``SyntheticSet.data`` (a 0-d tensor)
 STEP_SIZE = "syn_lr"
 METHODS = ("mtt", "tesla")
+#: ``relabel(syn, expert, epoch, target)``: give ``syn`` the soft labels of expert ``expert`` at ``epoch`` (its
+#: flat parameters ``target``, (P,)) before the student steps (:func:`mmdistill.labels.expert_relabeller`)
+Relabel = Callable[[SyntheticSet, int, int, Tensor], None]
 
 
 def add_step_size(syn: SyntheticSet, lr_teacher: float, key: str = STEP_SIZE) -> Tensor:
@@ -107,6 +113,9 @@ class TrajectoryMatching:
         sample_groups: optional (K,) group id of every synthetic sample: each student step then takes
             ``batch_syn`` groups (None: all) with one random member each (:func:`plan_group_steps`); None:
             ``batch_syn`` samples (:func:`plan_steps`).
+        relabel: optional :data:`Relabel` called every iteration with the drawn expert, its target epoch
+            ``start + expert_epochs`` and parameters, before the student steps (TESLA's soft labels); None: the
+            set's labels stay as they are.
     """
 
     student: StudentObjective
@@ -125,6 +134,7 @@ class TrajectoryMatching:
     step_sizes: dict[str, str] | None = None
     workers: Workers = Workers()
     sample_groups: Tensor | None = None
+    relabel: Relabel | None = None
 
     name = "trajectory"
 
@@ -202,6 +212,8 @@ class TrajectoryMatching:
         expert = int(torch.randint(self.buffer.num_experts, (1,), generator=gen))
         start = int(torch.randint(self.max_start_epoch, (1,), generator=gen))
         w0, target = self.buffer.rows(expert, [start, start + self.expert_epochs]).to(self.device).unbind(0)
+        if self.relabel is not None:  # draws nothing: the same labels on resume
+            self.relabel(syn, expert, start + self.expert_epochs, target)
         w0, target = w0.to(dtype), target.to(dtype)
         plan = self.plan(syn, gen)
         optimizer.zero_grad(set_to_none=True)
@@ -379,6 +391,6 @@ def expert_logits(net: nn.Module, layout: ParamLayout, flat: Tensor, x: Tensor, 
 
 
 __all__ = [
-    "ClassificationStudent", "METHODS", "STEP_SIZE", "SplittableStudent", "StepPlan", "StudentObjective", "TrajectoryMatching",
+    "ClassificationStudent", "METHODS", "Relabel", "STEP_SIZE", "SplittableStudent", "StepPlan", "StudentObjective", "TrajectoryMatching",
     "add_step_size", "expert_logits", "plan_group_steps", "plan_steps", "step_size_keys",
 ]

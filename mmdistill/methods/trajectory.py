@@ -1,7 +1,8 @@
 """Trajectory matching (MTT, TESLA) as a method family: the matcher a recipe gets from its context.
 
-The buffer (trained when missing), one learnable step size per trajectory part, the labels and the
-adapter's student objective go into the core :class:`~mmdistill.matchers.trajectory.TrajectoryMatching`.
+The buffer (trained when missing), one learnable step size per trajectory part, the labels (soft labels
+relabelled every iteration by the drawn expert, as TESLA's ``--teacher_label``) and the adapter's student
+objective go into the core :class:`~mmdistill.matchers.trajectory.TrajectoryMatching`.
 A modality takes part by implementing :class:`~mmdistill.modality.TrajectoryModality`.
 """
 
@@ -14,8 +15,8 @@ from typing import Any
 from mmdistill.buffer import ParamLayout, buffer_finished
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
-from mmdistill.expert_runs import buffer_dir, open_buffer, trajectory_modality
-from mmdistill.labels import apply_label_mode
+from mmdistill.expert_runs import buffer_dir, open_buffer, trajectory_modality, trajectory_network
+from mmdistill.labels import apply_label_mode, expert_relabeller
 from mmdistill.matchers.trajectory import TrajectoryMatching, add_step_size
 from mmdistill.memory import check_fits
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys, TrajectoryKeys
@@ -25,7 +26,8 @@ from mmdistill.optim import synthetic_optimizer
 
 def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
     """The recipe's matcher: the learnable step size, the buffer (trained when missing, after a memory check of the
-    matching iteration), labels, the student."""
+    matching iteration), labels (soft ones relabelled every iteration, :func:`~mmdistill.labels.expert_relabeller`),
+    the student."""
     cfg, syn = ctx.config, ctx.syn
     if syn is None:
         raise ConfigError("trajectory matching needs the synthetic set in the match context")
@@ -44,7 +46,10 @@ def make_trajectory_matcher(ctx: MatchContext) -> TrajectoryMatching:
             check_memory_before_experts(ctx, early)
     buffer = open_buffer(ctx, train_if_missing=True)
     apply_label_mode(ctx, buffer)
-    return _matcher(ctx, modality, layout, parts, buffer)
+    matcher = _matcher(ctx, modality, layout, parts, buffer)
+    if syn.label_mode == "soft":  # TESLA's --teacher_label: the drawn expert's target labels the set every iteration
+        matcher.relabel = expert_relabeller(trajectory_network(ctx), ctx.modality.decode, buffer)
+    return matcher
 
 
 def check_memory_before_experts(ctx: MatchContext, matcher: TrajectoryMatching) -> None:

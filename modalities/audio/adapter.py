@@ -60,7 +60,8 @@ class AudioModality(TensorClassificationAdapter):
             config.dataset, config.data_root, params=config.feature_params(config.sample_rate or 16000),
             sample_rate=config.sample_rate, duration=config.duration, align=config.align, normalization=config.normalize,
             strict=config.strict,
-            test_fraction=config.test_fraction, seed=config.seed, download=config.download, progress=config.progress,
+            test_fraction=config.test_fraction, seed=config.seed, split_seed=config.split_seed, download=config.download,
+            progress=config.progress,
         )
         return ClassificationData(
             name=ds.name,

@@ -16,7 +16,8 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
   official splits; ``download=True`` lets torchaudio fetch them). torchaudio 2.9+ decodes only through
   torchcodec, so the files are decoded here with soundfile.
 
-Without a given split, ``test_fraction`` of every class's readable clips is held out (seeded). Every clip is
+Without a given split, ``test_fraction`` of every class's readable clips is held out, drawn with ``split_seed`` (a
+recipe's key of that name: the same split for every distillation seed). Every clip is
 resampled to one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files``
 clips at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped, and files under a
 folder root that are not audio files of the layout ignored, both named in a warning (``strict=True`` makes them an
@@ -150,6 +151,7 @@ def load_audio_dataset(
     strict: bool = False,
     test_fraction: float = 0.2,
     seed: int = 0,
+    split_seed: int | None = None,
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
@@ -170,7 +172,10 @@ def load_audio_dataset(
         normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
             and cepstral coefficient, global CMVN), from the training split.
         strict: fail on the first unreadable or empty file instead of skipping it.
-        test_fraction, seed: held-out fraction per class (seeded) where the source has no split.
+        test_fraction, seed: held-out fraction per class (seeded) where the source has no split; ``seed`` also
+            generates ``tones``.
+        split_seed: seed of that held-out split; None: ``seed`` (a recipe passes its ``split_seed``: the split is the
+            data's, the same for every distillation seed).
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
 
@@ -203,7 +208,7 @@ def load_audio_dataset(
     num_samples = max(int(round(duration * rate)), params.win_length)
     x, y, split, skipped, counts = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
     if found.needs_split:
-        x, y, split = _split_readable(x, y, classes, test_fraction, seed)
+        x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
     train, test = split == 0, split == 1
     report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
     if not train.any():
@@ -335,12 +340,12 @@ class _Found:
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
-                     strict: bool = False) -> tuple[list[AudioItem], list[str]]:
+                     strict: bool = False, split_seed: int | None = None) -> tuple[list[AudioItem], list[str]]:
     """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
-    a split gets ``test_fraction`` of every class held out (seeded)."""
+    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``)."""
     found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed)
     if found.needs_split:
-        return _held_out(found.items, found.classes, test_fraction, seed), found.classes
+        return _held_out(found.items, found.classes, test_fraction, seed if split_seed is None else split_seed), found.classes
     return found.items, found.classes
 
 

@@ -6,12 +6,12 @@ Sources (``dataset``):
   folders, or a ``path,label,split`` CSV such as kinetics-tiny's ``clips.csv``); the middle frame through decord's
   ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio; decord's
   own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: the video
-  adapter's seeded ``test_fraction`` of each class, drawn again among the readable clips (as the CSV loader draws) when
+  adapter's ``test_fraction`` of each class drawn with ``split_seed``, drawn again among the readable clips (as the CSV loader draws) when
   one cannot be read; train/test folders and split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
   out and hidden entries are named in the log and the load report (``ignored``, ``unused``);
 * ``csv``: a CSV ``image_path,audio_path,label[,split]`` (paths relative to the CSV; optional ``image_label`` and
   ``audio_label`` columns must agree with each other; without a split column, or with it empty on every row,
-  ``test_fraction`` of each class's readable pairs is held out, seeded, as the audio loader does, the pairs that
+  ``test_fraction`` of each class's readable pairs is held out, drawn with ``split_seed``, as the audio loader does, the pairs that
   share a file held out together; a split given on some rows and empty on others is refused naming the rows). A
   file (image or audio) used by several pairs is named and counted (``reused``); one whose pairs the split puts in
   both train and test is refused naming the file and its rows (its test pairs would not be held out);
@@ -133,7 +133,7 @@ def load_pairs(cfg: Any) -> AVData:
     if name == "csv":
         root = Path(_root(cfg))
         report = LoadReport(descriptions=dict(CSV_KINDS))
-        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.seed, cfg.strict, report)
+        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report)
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
             data.meta["split_rule"] = SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE
@@ -537,7 +537,7 @@ def read_video_pairs(root: Path, cfg: Any) -> list[RawPair]:
     """Each clip's middle frame (decord ``VideoReader``) and its sound track (decord ``AudioReader``, mono, the
     file's own rate). A clip without an audio track or that cannot be decoded is skipped and listed (``strict``:
     DataError naming it). Class folders (no split given) hold out ``test_fraction`` of each class's readable clips,
-    seeded (:func:`_hold_out`); train/test folders and split files keep their split."""
+    drawn with ``cfg.split_seed`` (:func:`_hold_out`); train/test folders and split files keep their split."""
     return _read_video(root, cfg)[0]
 
 
@@ -554,7 +554,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     except ImportError:
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
-    items = discover(root, "files", None, cfg.test_fraction, cfg.seed, report=report)  # names hidden entries too, any layout
+    items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report)  # names hidden entries too, any layout
     pairs, bad, mismatched = [], [], []
     for it in items:
         native: list[str] = []  # decord's C++ lines while it reads this clip
@@ -603,7 +603,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
                  "sound): %s%s", root, len(mismatched), cfg.duration, "; ".join(mismatched[:3]), " ..." if len(mismatched) > 3 else "")
     classes = sorted({it.label for it in items}, key=_natural)
     if report.facts.get("split_drawn") and bad:  # class folders with unreadable clips: drawn again among the readable ones
-        _hold_out(pairs, classes, cfg.test_fraction, cfg.seed)  # (every clip readable: discover's split, as before)
+        _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
         report.facts["split_redrawn"] = True
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 

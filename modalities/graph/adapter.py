@@ -43,7 +43,7 @@ class GraphModality(AdapterDefaults):
         opts = GraphLoadOptions(
             download=config.download, setting=config.setting,
             split=config.split, normalize_features=config.normalize_features,
-            symmetrize=config.symmetrize, seed=config.seed,
+            symmetrize=config.symmetrize, seed=config.seed, split_seed=config.split_seed,
         )
         return load_graph_dataset(config.dataset, config.data_root, opts)
 

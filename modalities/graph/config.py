@@ -33,7 +33,11 @@ class GraphKeys(ConfigKeys):
 
     setting: Literal["transductive", "inductive"] = key(
         "transductive", help="transductive (training sees the whole graph) or inductive (only the training subgraph)")
-    split: Literal["masks", "random"] = key("masks", help="masks: the data's own split; random: a seeded stratified 10/10/80 % split")
+    split: Literal["masks", "random"] = key("masks", help="masks: the data's own split; random: a stratified 10/10/80 % split drawn "
+                                            "with split_seed")
+    split_seed: int = key(0, help="seed of split=random's draw, a property of the data: the same for every --seed, so sets of "
+                          "several seeds are scored on one test split (a set saved before this key was drawn at its seed, and "
+                          "keeps that split)", range="[0, inf)")
     normalize_features: Literal["auto", "row", "standard", "none"] = key(
         "auto", help="node features: row-normalised, standardised on the training nodes, or as stored; auto: GCond's per dataset")
     symmetrize: bool = key(False, help="add the reverse of every edge (for data with one-directional edges)")

@@ -74,6 +74,8 @@ class GraphLoadOptions:
     normalize_features: str = "auto"
     symmetrize: bool = False
     seed: int = 0
+    #: seed of ``split="random"``'s draw; None: ``seed`` (a recipe passes its ``split_seed``: the split is the data's)
+    split_seed: int | None = None
 
 
 def default_setting(name: str) -> str:
@@ -160,7 +162,7 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     sources = {s: files[f"{s}_mask"] for s in ("train", "val", "test") if f"{s}_mask" in files}
     if opts.split == "random":
         _report_unused_masks(raw, name, sources, report)
-        split = random_split(y, len(classes), opts.seed)
+        split = random_split(y, len(classes), opts.seed if opts.split_seed is None else opts.split_seed)
     elif opts.split == "masks":
         if key == "files":
             _check_split_files(raw, Path(files["edge_index"]).parent)

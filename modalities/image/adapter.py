@@ -46,7 +46,7 @@ class ImageModality(TensorClassificationAdapter):
             channels=config.channels,
             download=config.download,
             test_fraction=config.test_fraction,
-            seed=config.seed,
+            seed=config.split_seed,  # the held-out split of digits and ImageFolder trees: the data's, not the run's seed
             check_memory=bool(getattr(config, "memory_check", True)),
         )
         return ClassificationData(

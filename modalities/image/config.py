@@ -21,4 +21,4 @@ class ImageKeys(ConfigKeys):
 @dataclass
 class ImageDistillConfig(ImageKeys, ClassificationConfig):
     """The keys of an image recipe: the classification keys plus the image loader's (``image_size``,
-    ``channels``; ``test_fraction`` is held out per class where a dataset has no test split)."""
+    ``channels``; ``test_fraction`` is held out per class where a dataset has no test split, drawn with ``split_seed``, not ``seed``)."""

@@ -4,7 +4,8 @@ Sources (one small loader function each):
 
 * ``digits`` -- scikit-learn's 1,797 8x8 hand-written digits, embedded (no root, no download). Pixel values
   0..16 are scaled to [0, 1]; the train/test split is scikit-learn's ``train_test_split`` stratified by
-  class with ``test_fraction`` and ``seed`` (1,437 / 360 images at the default 0.2).
+  class with ``test_fraction`` and ``seed`` (1,437 / 360 images at the default 0.2; a recipe passes its ``split_seed``, 0
+  by default, so every distillation seed is scored on the same 360 images).
 * ``mnist``, ``fashion-mnist`` -- a root that directly holds the four original idx files, gzipped or not
   (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-images-idx3-ubyte[.gz]``,
   ``t10k-labels-idx1-ubyte[.gz]``; Debian's ``dataset-fashion-mnist`` installs them in
@@ -202,7 +203,8 @@ def load_image_dataset(
         download: let torchvision fetch MNIST/Fashion-MNIST/CIFAR/SVHN into ``root`` (needs a network).
         test_fraction: held-out fraction per class for ``digits`` (stratified, scikit-learn
             ``train_test_split``) and for ImageFolder trees without a test split.
-        seed: seed of those held-out splits.
+        seed: seed of those held-out splits (a recipe passes its ``split_seed``, not its ``seed``: the split is the
+            data's, the same for every distillation seed).
         check_memory: refuse, before decoding, a set whose float32 pixels cannot fit in the host's available
             memory (``memory_check=false`` in a recipe turns it off).
 

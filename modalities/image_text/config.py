@@ -32,7 +32,7 @@ class ImageTextDataKeys(ConfigKeys):
     image_root: str | None = key(None, help="where image paths are relative to; none: the caption file's folder")
     test_captions: str | None = key(None, help="a BLIP-style *_test.json of test captions (with a *_train.json as data_root)")
     split_order: Literal["sorted", "random"] = key("sorted", help="which images are held out without a split: the last by name, or a "
-                                                   "seeded random draw")
+                                                   "random draw seeded by split_seed")
     on_bad: Literal["error", "skip"] = key("error", help="a missing image, empty caption or duplicate: stop (error) or drop and count (skip)")
     max_caption_words: int = key(30, help="captions are cut to this many words", unit="words", range="[1, inf)")
     text_cache: str | None = key(None, help="folder of cached caption embeddings; none: <cache>/text (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)

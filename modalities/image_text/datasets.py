@@ -53,7 +53,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         records = canonical_image_paths(records, root)
     loaded = build_splits(
         records, opener, size=image.image_size, mean=image.mean, std=image.std, bad=bad, on_bad=cfg.on_bad, source=source,
-        test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.seed, max_words=cfg.max_caption_words,
+        test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.split_seed, max_words=cfg.max_caption_words,
         progress=cfg.progress,
     )
     encoder = build_text_encoder(cfg.text_encoder, cfg.text_pooling, download=cfg.download)

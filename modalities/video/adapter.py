@@ -64,7 +64,7 @@ def load_video_set(cfg: Any) -> VideoSet:
     if cfg.dataset in ("folder", "frames"):
         return load_clip_folder(cfg.data_root, kind="files" if cfg.dataset == "folder" else "frames", sampling=cfg.sampling(),
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
-                                cache_dir=cfg.cache_dir, use_cache=cfg.cache)
+                                cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed)
     if cfg.dataset in _TENSOR_SETS:
         return _TENSOR_SETS[cfg.dataset]
     raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "

@@ -442,7 +442,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
 
 def _drawn_layout(test_fraction: float, seed: int) -> str:
     """The layout of class folders whose split :func:`_discover` draws, in words (how :func:`discover` tells it)."""
-    return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (seed {seed})"
+    return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (split_seed {seed})"
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
@@ -452,7 +452,8 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
     ``root/clips.csv``, which then replaces the class folders) or UCF101's ``trainlist0N.txt`` as ``split_file`` (its
     ``testlist0N.txt`` beside it); ``root/train/<class>/...`` + ``root/test/<class>/...``; ``root/<class>/<clip>``
-    (a split is drawn: ``test_fraction`` of each class, seeded). ``val`` (a ``val/`` folder, a split file's ``val``
+    (a split is drawn: ``test_fraction`` of each class, seeded with ``seed``: a recipe's ``split_seed``). ``val`` (a
+    ``val/`` folder, a split file's ``val``
     rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
     found but not used (a clip beside the class folders, a file that is not a video, a hidden entry under any layout,
     ``val`` next to ``test``, a clip the split file does not list) are logged with a count.
@@ -868,7 +869,7 @@ def _frames_hint(report: LoadReport, kind: str) -> str:
 
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
-                     use_cache: bool = True) -> VideoSet:
+                     use_cache: bool = True, split_seed: int | None = None) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -877,10 +878,13 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     Unreadable clips, clips shorter than ``(num_frames - 1) x frame_gap + 1 frames`` (skipped, padded or sampled with a smaller gap,
     as ``sampling.short`` says) and files found but not used are counted and named in the log and
     :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of the
-    layout is kept, so a class none of whose clips decodes is refused by name."""
+    layout is kept, so a class none of whose clips decodes is refused by name. Class folders (no split given) hold out
+    ``test_fraction`` of each class drawn with ``split_seed`` (None: ``sampling.seed``, the rule before a recipe's
+    ``split_seed`` existed; a recipe passes its ``split_seed``, so every distillation seed is scored on the same clips)."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
-    items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, sampling.seed)
+    items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
+                                                            sampling.seed if split_seed is None else split_seed)
     base = Path(root).expanduser()
     name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
     report = LoadReport(root=str(base.parent if base.is_file() else base))
