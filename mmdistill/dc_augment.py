@@ -79,30 +79,36 @@ def crop_one(img: Tensor, fill: Tensor, crop: int, row: int, col: int) -> Tensor
     return canvas[:, row:row + h, col:col + w]
 
 
+def centre_crop(x: Tensor, h: int, w: int) -> Tensor:
+    """The centre ``h x w`` window of ``x`` (..., H', W') with ``H' >= h``, ``W' >= w`` (offsets rounded down)."""
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def centre_on_zeros(x: Tensor, side: int) -> Tensor:
+    """``x`` (C, h, w) placed at the centre (offsets rounded down) of a (C, side, side) zero canvas, ``side >= h, w``."""
+    h, w = x.shape[-2:]
+    top, left = (side - h) // 2, (side - w) // 2
+    return F.pad(x, (left, side - w - left, top, side - h - top))
+
+
 def scale_one(img: Tensor, new_h: int, new_w: int) -> Tensor:
     """``img`` (C, H, W) resized to (``new_h``, ``new_w``) by nearest neighbour, centred on a zero square canvas of
     side ``max(new_h, new_w, H, W)``, its centre (C, H, W) kept."""
-    c, h, w = img.shape
-    tmp = F.interpolate(img[None], [new_h, new_w])[0]
-    side = max(new_h, new_w, h, w)
-    canvas = torch.zeros(c, side, side, dtype=img.dtype, device=img.device)
-    r, q = (side - new_h) // 2, (side - new_w) // 2
-    canvas[:, r:r + new_h, q:q + new_w] = tmp
-    r, q = (side - h) // 2, (side - w) // 2
-    return canvas[:, r:r + h, q:q + w]
+    h, w = img.shape[-2:]
+    resized = F.interpolate(img[None], size=(new_h, new_w), mode="nearest")[0]
+    return centre_crop(centre_on_zeros(resized, max(new_h, new_w, h, w)), h, w)
 
 
 def rotate_one(img: Tensor, angle: int, fill: float) -> Tensor:
     """``img`` (C, H, W) rotated by ``angle`` degrees with ``scipy.ndimage.rotate`` (cubic spline, the output
-    enlarged, ``fill`` outside), its centre (C, H, W) kept; computed on the CPU in float32 (float64 stays)."""
+    enlarged, ``fill`` outside), its centre (C, H, W) kept; computed on the CPU (float32, float64 kept)."""
     from scipy.ndimage import rotate
 
-    c, h, w = img.shape
     src = img.detach().cpu()
-    out = rotate(src.numpy() if src.dtype in (torch.float32, torch.float64) else src.float().numpy(), angle=angle,
-                 axes=(-2, -1), cval=fill)
-    r, q = (out.shape[-2] - h) // 2, (out.shape[-1] - w) // 2
-    return torch.from_numpy(out[:, r:r + h, q:q + w].copy()).to(img.device, img.dtype)
+    src = src if src.dtype in (torch.float32, torch.float64) else src.float()
+    turned = torch.from_numpy(rotate(src.numpy(), angle=angle, axes=(-2, -1), cval=fill))
+    return centre_crop(turned, *img.shape[-2:]).contiguous().to(img.device, img.dtype)
 
 
 class DCAugment:

@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
-from mmdistill.schema import INHERITED_KEYS
+from mmdistill.schema import values_before_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
@@ -121,9 +121,10 @@ def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, n
     save_tensors(path, tensors, metadata=meta)
 
 
-def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
+def checkpoint_resume_keys(path: Path, run_keys: Iterable[str] | None = None) -> dict[str, Any] | None:
     """The values of the keys that change the distillation recorded in checkpoint ``path`` (its header alone
-    is read), or None when the file is not a readable checkpoint of this version (loading it names why)."""
+    is read), or None when the file is not a readable checkpoint of this version (loading it names why); a key of
+    ``run_keys`` added since it was written has the value it ran with (:func:`~mmdistill.schema.values_before_keys`)."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -132,7 +133,9 @@ def checkpoint_resume_keys(path: Path) -> dict[str, Any] | None:
         keys = parse_json(blob) if blob else None
     except (SafetensorError, OSError, ValueError):
         return None
-    return keys if isinstance(keys, dict) else None
+    if not isinstance(keys, dict):
+        return None
+    return {**keys, **values_before_keys(keys, run_keys or ())}  # a key the run has that was added since: its old value
 
 
 def checkpoint_iteration(path: Path) -> int | None:
@@ -194,8 +197,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         raise ConfigError(f"{path} was written by an earlier mmdistill that did not record its keys one by one; finish it with that "
                           "version, or start over (--overwrite) or choose another --out")
     saved_keys = _meta_json(path, meta, "resume_keys", dict)
-    saved_keys.update({k: saved_keys[old] for k, old in INHERITED_KEYS.items() if k not in saved_keys and old in saved_keys
-                       and k in resume_keys})  # written before the key existed: it had the value of the key it replaces
+    saved_keys.update(values_before_keys(saved_keys, resume_keys))  # written before a key existed: the value it ran with
     check_same_data(path, saved_keys.pop(DATA_KEY, None), resume_keys.get(DATA_KEY))
     changed = changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k != DATA_KEY})
     if changed:

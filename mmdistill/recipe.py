@@ -30,7 +30,7 @@ from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
 from mmdistill.resolve import Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
-from mmdistill.schema import INHERITED_KEYS, DistillConfig
+from mmdistill.schema import INHERITED_KEYS, DistillConfig, values_before_keys
 from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
@@ -55,11 +55,10 @@ def known_keys() -> set[str]:
 def inherited_values(saved: Mapping[str, Any], keys: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """``{key: saved[old]}`` for each key of :data:`~mmdistill.schema.INHERITED_KEYS` that the config has (``keys``) and
     the saved config lacks (written before the key existed, when its value was ``old``'s), unless ``changes`` set it."""
-    out = {new: saved[old] for new, old in INHERITED_KEYS.items()
-           if new in keys and new not in saved and old in saved and new not in changes}
+    out = {k: v for k, v in values_before_keys(saved, keys).items() if k not in changes}
     if out:
         log.info("saved config written before %s existed: %s (the values it was made with)", ", ".join(out),
-                 ", ".join(f"{k}={v!r} from {INHERITED_KEYS[k]}" for k, v in out.items()))
+                 ", ".join(f"{k}={v!r}" + (f" from {INHERITED_KEYS[k]}" if k in INHERITED_KEYS else "") for k, v in out.items()))
     return out
 
 

@@ -183,7 +183,7 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
             raise ConfigError(f"{out} holds a finished set ({MANIFEST_FILE}) and no {CHECKPOINT_FILE} to resume from; "
                               "pass --overwrite to replace it, or choose another --out")
         if ckpt.exists() and resume_keys is not None:
-            saved = checkpoint_resume_keys(ckpt)  # None: damaged or older; loading it names why
+            saved = checkpoint_resume_keys(ckpt, resume_keys)  # None: damaged or older; loading it names why
             saved = {k: v for k, v in saved.items() if k != DATA_KEY} if saved is not None else None  # compared once loaded
             changed = changed_keys(saved, resume_keys) if saved is not None else []
             if changed:

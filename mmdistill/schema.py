@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import Keys, key
@@ -215,6 +215,17 @@ class BatchEvalKeys(ConfigKeys):
 #: key had ``{key: that key}``'s value. Held-out splits drawn from data without one followed the run's ``seed``
 #: until ``split_seed`` existed, so a set saved then is scored on its own seed's split (never on its training samples).
 INHERITED_KEYS: dict[str, str] = {"split_seed": "seed"}
+#: keys added after sets were saved whose behaviour before was a fixed value: a saved config (or checkpoint) without the
+#: key ran with that value (no DC evaluation augmentation; static/dynamic's step-size momentum 0.5)
+ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5}
+
+
+def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The values a config or checkpoint ``saved`` before some of ``keys`` existed ran with: :data:`INHERITED_KEYS`
+    (another saved key's value) and :data:`ABSENT_BEFORE` (a fixed value), for each of ``keys`` that ``saved`` lacks."""
+    out = {new: saved[old] for new, old in INHERITED_KEYS.items() if new in keys and new not in saved and old in saved}
+    out.update({k: v for k, v in ABSENT_BEFORE.items() if k in keys and k not in saved})
+    return out
 SPLIT_SEED_HELP = ("seed of a held-out split drawn from data that has none, a property of the data: the same for every --seed, "
                    "so sets of several seeds are scored on one test split (a set saved before this key was drawn at its seed, "
                    "and keeps that split)")

@@ -246,3 +246,55 @@ def test_resuming_a_checkpoint_written_before_split_seed(tmp_path, blobs):
         res = run_loop(m, syn, opt, iterations=3, seed=seed, out_dir=out, resume_keys={"seed": seed, "split_seed": seed},
                        resume=True, progress=False)
         assert res.resumed_from == 2
+
+
+def _forget_keys(checkpoint: Path, *names: str) -> None:
+    """Rewrite ``checkpoint``'s recorded resume keys without ``names``: a checkpoint written before those keys existed."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    keys = json.loads(meta["resume_keys"])
+    meta["resume_keys"] = json.dumps({k: v for k, v in keys.items() if k not in names})
+    save_file(load_file(str(checkpoint)), str(checkpoint), metadata=meta)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_run_resumes_a_checkpoint_written_before_split_seed_from_the_command_path(tmp_path, seed):
+    """Through recipe.run (run.prepare_out_dir compares the checkpoint's keys before the loop loads it): a seed-0
+    checkpoint without split_seed resumes, a seed-2 one resumes with split_seed=2 and is refused without it."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    kw = dict(dataset="digits", ipc=1, batch_real=16, seed=seed, iterations=3, checkpoint_every=1, evaluate=False,
+              progress=False, device="cpu", out=str(tmp_path / "run"))
+    image_dm.run(**kw, split_seed=seed, stop_after=1)  # an old run drew its split with its seed
+    _forget_keys(tmp_path / "run" / "checkpoint.safetensors", "split_seed")
+    if seed:
+        with pytest.raises(ConfigError, match=r"split_seed: 2 -> 0"):
+            image_dm.run(**kw, resume=True)
+    resumed = image_dm.run(**kw, resume=True, **({"split_seed": seed} if seed else {}))
+    assert resumed.manifest["timing"]["resumed_from"] == 1
+
+
+def test_keys_added_since_a_checkpoint_or_saved_config_take_the_value_they_ran_with():
+    from mmdistill.loop import checkpoint_resume_keys  # noqa: F401 (the reader the run's resume check uses)
+    from mmdistill.schema import values_before_keys
+
+    old = {"seed": 3, "lr_lr": 1e-5}
+    assert values_before_keys(old, {"split_seed", "momentum_lr", "eval_dc_augment", "seed"}) == \
+        {"split_seed": 3, "momentum_lr": 0.5, "eval_dc_augment": "none"}
+    assert values_before_keys(old, {"seed"}) == {}  # only keys the run has
+    assert values_before_keys({**old, "momentum_lr": 0.9}, {"momentum_lr"}) == {}  # a recorded value stays
+
+
+def test_an_image_dc_set_saved_before_eval_dc_augment_is_rescored_without_it():
+    from mmdistill.recipes import image_dc
+
+    saved = dataclasses.asdict(image_dc.RECIPE.config(dataset="mnist"))
+    saved.pop("eval_dc_augment")
+    assert image_dc.RECIPE.config_from_saved(saved, {}).eval_dc_augment == "none"
+    assert image_dc.RECIPE.config(dataset="mnist").eval_dc_augment == "crop_scale_rotate"  # a new MNIST run: DC's
