@@ -175,11 +175,15 @@ _DIGIT_DATASETS = frozenset({"mnist", "svhn", "usps", "digits"})
 
 
 def dsa_strategy_for(dataset_name: str, strategy: str = DEFAULT_STRATEGY) -> str:
-    """The DSA strategy the reference uses for ``dataset_name``.
+    """The DSA strategy the reference uses for the IMAGE dataset ``dataset_name`` (what the image adapter resolves
+    ``dsa_strategy="auto"`` to).
 
     ``strategy`` without its ``flip`` op for digit datasets (MNIST, SVHN, USPS and scikit-learn's
     ``digits``), as the reference's readme prescribes; ``strategy`` unchanged for every other dataset
-    (Fashion-MNIST, CIFAR-10/100, ...).
+    (Fashion-MNIST, CIFAR-10/100, ...). It knows nothing of other modalities: audio, video and audio-visual
+    adapters resolve ``"auto"`` otherwise (audio: ``crop_cutout``). For a distilled set, use the op list its
+    evaluation recorded (``metrics.protocol.dsa_strategy`` in the manifest) or ``mmdistill.load(path).augmentation()``,
+    which builds the augmenter from it, rather than calling this with the set's dataset name.
     """
     key = dataset_name.strip().lower().replace("-", "").replace("_", "")
     if key not in _DIGIT_DATASETS or strategy.strip().lower() in ("", "none"):

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
+from mmdistill.consumer import normalization_line, normalization_of
 from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
@@ -179,10 +180,14 @@ def _yaml_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def _protocol(proto: Any) -> Any:
+def _protocol(proto: Any, other: Any = None) -> Any:
     """An evaluation protocol without what describes the scored data rather than the training (``majority_share``,
-    recorded since session 35): two protocols that train alike compare equal."""
-    return {k: v for k, v in proto.items() if k != "majority_share"} if isinstance(proto, Mapping) else proto
+    recorded since session 35), and without ``dsa_strategy`` (recorded since session 36) when ``other`` lacks it: two
+    protocols that train alike compare equal."""
+    if not isinstance(proto, Mapping):
+        return proto
+    drop = {"majority_share"} | ({"dsa_strategy"} if not (isinstance(other, Mapping) and "dsa_strategy" in other) else set())
+    return {k: v for k, v in proto.items() if k not in drop}
 
 
 def _fence(text: str, lang: str = "") -> list[str]:
@@ -198,6 +203,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
     in a fence it cannot close."""
     raw_config = manifest.get("config", {})
+    raw_synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else None
     manifest = _inert(manifest)
     facts = _facts(manifest, modality)
     name = f"{manifest.get('recipe')} · {manifest.get('dataset')} · {budget(manifest)}"
@@ -229,6 +235,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
             f"- source: {facts.get('source', 'not known to the loader')}",
             "- the synthetic samples are derived from the real training split; check the licence before publishing"]
+    if said := normalization_line(normalization_of(modality, (raw_synthetic or {}).get("meta"))):
+        out.append(f"- {said}; normalise your own real data alike before mixing it with this set or scoring on it")
     if (loaded := loading_counts(manifest)) is not None:
         report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")
         named = isinstance(report, Mapping) and any(report.get("files") or {})
@@ -257,7 +265,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))
         if earlier:
-            same = _protocol(((m.get("earlier") or {}).get("protocol"))) == _protocol(proto)
+            before = (m.get("earlier") or {}).get("protocol")
+            same = _protocol(before, proto) == _protocol(proto, before)
             out += [f"- scored again after the run; the earlier evaluation's {', '.join(k.replace('_', ' ') for k in earlier)} "
                     f"({'the same protocol' if same else 'another protocol'}) are in the manifest under `metrics.earlier`"]
         out += [""]
@@ -310,6 +319,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 "`eval` and `check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
     out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
+            "ds.normalization, ds.augmentation()   # {input: {mean, std}}: (raw - mean) / std; the evaluation's augmenter",
             "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]
     if where == "hf":
         out += ["```python", "import datasets", "ds = datasets.load_from_disk(\".\")          # or load_dataset(\"parquet\", data_files=\"data/train.parquet\")",

@@ -243,8 +243,11 @@ def classification_plan(
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
                                     draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
     dc = augment if isinstance(augment, DCAugment) else None
-    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": augment is not None and dc is None,
+    dsa = augment is not None and dc is None
+    protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": dsa,
                                       **({"dc_augment": dc.describe()} if dc is not None else {}),
+                                      # the op list the adapter resolved ("auto" differs per modality): DistilledSet.augmentation()
+                                      **({"dsa_strategy": getattr(augment, "strategy", str(cfg.dsa_strategy))} if dsa else {}),
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
                                       "majority_share": majority_share(data.test.y)}

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from mmdistill.consumer import ConsumerViews, export_description, normalization_of
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
@@ -41,7 +42,7 @@ CARD_FILE = "README.md"
 
 
 @dataclass
-class DistilledSet:
+class DistilledSet(ConsumerViews):
     """A loaded distilled set.
 
     Attributes:
@@ -52,6 +53,8 @@ class DistilledSet:
         manifest: the run's manifest (recipe, method, dataset, config, metrics, memorisation, ...).
         synthetic: the stored parameterization (:class:`SyntheticSet`), for evaluation and export.
         path: where it was loaded from; seconds: how long loading took.
+        normalization: ``{input: {"mean", "std"}}`` to apply to one's own real data, ``(raw - mean) / std``, or None;
+            augmentation(): the augmenter the metrics were measured with (:mod:`mmdistill.consumer`).
 
     ``len(ds)`` counts the samples (a graph's nodes); the set itself is not indexable: ``ds.dataset()`` is the
     ``torch.utils.data.Dataset`` to index or hand to a ``DataLoader`` (a graph is one item of 70 nodes there, so no
@@ -103,7 +106,7 @@ class DistilledSet:
 
     def dataset(self) -> Dataset:
         """A ``torch.utils.data.Dataset`` of the set: ``(x, label)`` items for images and audio (and the soft-label
-        logits third when the set has them); one item per graph; ``(image, text)`` per pair."""
+        logits third when the set has them); one item per graph; ``(image, text[, similarity row, index])`` per pair."""
         return self.modality.dataset_view(self.inputs, self.labels, self.soft_labels)
 
     def summary(self) -> str:
@@ -144,7 +147,8 @@ def set_dir(path: str | Path) -> Path:
 
 def shareable(modality: Modality) -> Any:
     if not isinstance(modality, ShareableModality):
-        missing = [h for h in ("inputs", "labels_of", "dataset_view", "hf_columns", "hf_cast", "from_hf", "memorisation_views", "dataset_facts")
+        missing = [h for h in ("inputs", "labels_of", "dataset_view", "hf_columns", "hf_cast", "from_hf", "memorisation_views", "dataset_facts",
+                                        "normalization")
                    if not callable(getattr(modality, h, None))]
         raise ConfigError(f"the {getattr(modality, 'name', '?')} adapter lacks the sharing hooks {missing} "
                           "(inherit mmdistill.modality.AdapterDefaults)")
@@ -373,7 +377,8 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)
-    ds = datasets.Dataset.from_dict(columns, features=datasets.Features(features), split="train")
+    said, features = export_description(loaded.manifest, normalization_of(loaded.modality, loaded.synthetic.meta)), datasets.Features(features)
+    ds = datasets.Dataset.from_dict(columns, features=features, info=datasets.DatasetInfo(description=said, features=features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)
     with new_tree(out) as tmp:  # a uniquely named sibling, renamed into place: never a user's folder, never half-written

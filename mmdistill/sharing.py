@@ -9,7 +9,10 @@
   to exact float columns) and back;
 * ``memorisation_views(config, syn, data, max_real, gen) -> MemorisationViews | None``
   (:mod:`mmdistill.memorisation`);
-* ``dataset_facts(dataset) -> {"licence", "licence_id", "source"}``: what the loader knows of a source dataset.
+* ``dataset_facts(dataset) -> {"licence", "licence_id", "source"}``: what the loader knows of a source dataset;
+* ``normalization(meta) -> {input name: {"mean", "std"}}``: the statistics each model input was normalised with,
+  ``(raw - mean) / std`` (:mod:`mmdistill.consumer` shapes them for ``DistilledSet.normalization``, the card and the
+  Hugging Face export); ``{}`` for inputs that are not normalised by a mean and std.
 
 :class:`ShareDefaults` holds defaults for sets whose model inputs are per-sample tensors with one class label
 each (images, audio, video, sequences of fixed length); :class:`mmdistill.modality.AdapterDefaults` inherits
@@ -105,6 +108,8 @@ class ShareableModality(Protocol):
 
     def dataset_facts(self, dataset: str) -> dict[str, str]: ...
 
+    def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]: ...
+
 
 class ShareDefaults:
     """Defaults for per-sample tensor inputs with one class label each (see the module docstring)."""
@@ -190,6 +195,14 @@ class ShareDefaults:
     def dataset_facts(self, dataset: str) -> dict[str, str]:
         key = str(dataset).lower().split(":")[0]
         return dict(self.DATASET_FACTS.get(key, {}))
+
+    def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
+        """The set's ``meta["mean"]``/``meta["std"]`` as the statistics of input ``x``: ``{"x": {"mean", "std"}}``, float32
+        tensors of the leading dims of one sample (per channel (C,), or per channel and coefficient (C, F)); ``{}`` when
+        the meta records none. Adapters that store them otherwise (other keys, several inputs) override it."""
+        if meta.get("mean") is None or meta.get("std") is None:
+            return {}
+        return {"x": {"mean": torch.tensor(meta["mean"], dtype=torch.float32), "std": torch.tensor(meta["std"], dtype=torch.float32)}}
 
 
 __all__ = ["HF_INSTALL", "LABEL_COLUMN", "SOFT_COLUMN", "ShareDefaults", "ShareableModality", "array_feature", "column_tensor",

@@ -96,9 +96,12 @@ class AudioVisualModality(AdapterDefaults):
     def matching_network(self, config: Any, data: AVData) -> nn.Module:
         return AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=config.depth, width=config.width)
 
-    def augmenter(self, strategy: str, dataset: str) -> AVAugment | None:
+    def augmenter(self, strategy: str | dict[str, str], dataset: str) -> AVAugment | None:
         """DSA per side; ``"auto"``: :data:`AUDIO_DSA_STRATEGY` on spectrograms, :data:`IMAGE_DSA_STRATEGY` on frames;
-        another strategy applies to both (the reference's)."""
+        another strategy applies to both (the reference's); ``{"audio": ..., "image": ...}`` (what the evaluation protocol
+        records as ``dsa_strategy``) one per side."""
+        if isinstance(strategy, dict):
+            return AVAugment(*(DSA(str(strategy.get(side, "none"))) for side in ("audio", "image")))
         if strategy.lower() in ("", "none"):
             return None
         if strategy == "auto":
@@ -132,6 +135,14 @@ class AudioVisualModality(AdapterDefaults):
         columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
         nat_cols, nat_feats = natural_columns(syn, inputs)
         return {**nat_cols, **columns}, {**nat_feats, **features}
+
+    def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
+        """``audio``: one mean/std (scalars, dB of the log-mel spectrogram); ``image``: per channel (C,) of [0, 1] frames."""
+        out = {}
+        for side in ("audio", "image"):
+            if meta.get(f"{side}_mean") is not None and meta.get(f"{side}_std") is not None:
+                out[side] = {k: torch.tensor(meta[f"{side}_{k}"], dtype=torch.float32) for k in ("mean", "std")}
+        return out
 
     def hf_cast(self, syn: SyntheticSet) -> dict:
         from .share import audio_cast

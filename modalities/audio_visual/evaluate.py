@@ -158,7 +158,9 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
         sets["whole"] = EvalSet((train.audio, train.image, train.y), size=len(train))
     protocol = {"epochs": cfg.eval_epochs, "batch": cfg.eval_batch, "optimizer": "adam", "lr_audio": cfg.eval_lr_audio,
                 "lr_image": cfg.eval_lr_image, "lr_heads": cfg.eval_lr_head, "weight_decay": cfg.eval_weight_decay,
-                "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": augment is not None, "test_pairs": len(data.test),
+                "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": augment is not None,
+                **({"dsa_strategy": {side: getattr(getattr(augment, side), "strategy", "none") for side in ("audio", "image")}}
+                   if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation() "test_pairs": len(data.test),
                 "majority_share": majority_share(data.test.y),
                 "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
     networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]

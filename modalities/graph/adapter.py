@@ -133,6 +133,11 @@ class GraphModality(AdapterDefaults):
     def from_hf(self, ds: Any) -> dict[str, Tensor]:
         return graph_from_hf(ds)
 
+    def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
+        """None by a mean and std: node features follow ``meta["normalize_features"]`` (``row``: each row divided by its
+        sum, which a consumer applies to their own nodes alike; ``standard``: the training nodes' statistics, not kept)."""
+        return {}
+
     def memorisation_views(self, config: Any, syn: SyntheticSet, data: NodeClassificationData, max_real: int, gen: torch.Generator):
         return graph_memorisation_views(syn, data, self.decode(syn), max_real, gen)
 

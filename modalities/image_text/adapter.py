@@ -191,6 +191,11 @@ class ImageTextModality(AdapterDefaults):
     def from_hf(self, ds: Any) -> dict[str, Tensor]:
         return pair_from_hf(ds)
 
+    def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
+        """The image encoder's per-channel ``mean``/``std`` (C,) for ``images`` ([0, 1] pixels at ``meta["image_size"]``);
+        the text embeddings are the frozen encoder's, not normalised."""
+        return {"images": stats} if (stats := super().normalization(meta).get("x")) else {}
+
     def memorisation_views(self, config: Any, syn: SyntheticSet, data: ImageTextData, max_real: int, gen: torch.Generator):
         return pair_memorisation_views(syn, data, max_real, gen)
 

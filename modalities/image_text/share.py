@@ -39,8 +39,16 @@ def pair_inputs(decoded: Any) -> dict[str, Tensor]:
 
 
 def pair_dataset(inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset:
-    """Items ``(image, text_embedding)``; with LoRS also the pair's row of the learned similarity matrix."""
-    return TensorDataset(*[inputs[k] for k in ("images", "text", "similarity") if k in inputs])
+    """Items ``(image (3, H, W), text_embedding (D,))``; with LoRS ``(image, text_embedding, similarity_row (K,),
+    index)``: the pair's row of the learned similarity matrix S (K, K) and its index (an int64 scalar), so a shuffled
+    minibatch of B pairs cuts its (B, B) targets out of its rows as ``rows[:, index]`` (= ``S[index][:, index]``, what
+    mmdistill's trainer uses). Those targets are for LoRS's loss (:mod:`.task`): weighted BCE of ``sigmoid(logits)``,
+    logits (B, B) = cosine similarity of the model's image and text embeddings / temperature (the config's ``temperature``,
+    0.07), the BCE averaged over the entries > 0.5 and over the others separately, then the two means averaged."""
+    if "similarity" not in inputs:
+        return TensorDataset(inputs["images"], inputs["text"])
+    sim = inputs["similarity"]
+    return TensorDataset(inputs["images"], inputs["text"], sim, torch.arange(sim.shape[0], dtype=torch.long))
 
 
 def pair_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], captions: list[str]) -> tuple[dict[str, list], dict[str, Any]]:

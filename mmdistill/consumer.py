@@ -1,0 +1,126 @@
+"""What a consumer of a loaded set needs besides its tensors: how its inputs were normalised, and the augmentation its
+metrics were measured with (:class:`ConsumerViews`, a base of :class:`mmdistill.share.DistilledSet`).
+
+* normalisation: the adapter's ``normalization(meta)`` sharing hook (:mod:`mmdistill.sharing`) gives, per model input,
+  the ``mean``/``std`` the set's samples were normalised with (the training split's statistics, or an image-text
+  encoder's, in the modality's raw units); ``ds.normalization`` shapes them to broadcast against one sample, so a consumer's own real samples ``raw``
+  of that input are brought to the set's units by ``(raw - mean) / std``. The dataset card and the ``--to hf`` export's
+  ``info.description`` state them in one line (:func:`normalization_line`).
+* augmentation: the evaluation protocol records the op list the adapter resolved (``metrics.protocol.dsa_strategy``:
+  a string, or per side for audio-visual pairs; ``dc_augment`` for DC's), and ``ds.augmentation()`` rebuilds the
+  adapter's augmenter from it (for a set evaluated before the list was recorded: from the config's ``dsa_strategy``,
+  which the adapter resolves as it did then).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError
+from mmdistill.sharing import ShareDefaults
+
+#: the key of the evaluation protocol that records the augmentation's resolved op list
+STRATEGY_KEY = "dsa_strategy"
+
+
+def normalization_of(modality: Any, meta: Mapping[str, Any] | None) -> dict[str, dict[str, Tensor]]:
+    """``modality.normalization(meta)`` (the default hook's for an adapter without it): ``{input: {"mean", "std"}}``
+    as float32 tensors of the leading dims of one sample ((C,), (C, F) or a scalar), ``{}`` when the set records none.
+    ArtifactError when the recorded statistics are not numbers (a damaged or hand-edited manifest)."""
+    hook = getattr(modality, "normalization", None)
+    meta = dict(meta) if isinstance(meta, Mapping) else {}
+    try:
+        stats = hook(meta) if callable(hook) else ShareDefaults().normalization(meta)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"the set's normalisation statistics (synthetic.meta) are not numbers a tensor holds ({exc}); "
+                            "the manifest is damaged or was edited") from None
+    return stats or {}
+
+
+def _rounded(t: Tensor) -> Any:
+    """``t`` as (nested) lists of floats with 4 significant digits."""
+    values = t.tolist()
+    if isinstance(values, float):
+        return float(f"{values:.4g}")
+    return json.loads(json.dumps(values), parse_float=lambda s: float(f"{float(s):.4g}"))
+
+
+def normalization_line(stats: Mapping[str, Mapping[str, Tensor]]) -> str | None:
+    """One line for the card and the Hugging Face export: ``inputs normalised as (raw - mean) / std with x: mean ...
+    std ...`` per input (4 significant digits; the exact values are in the manifest's ``synthetic.meta``), or None
+    without statistics."""
+    if not stats:
+        return None
+    parts = [f"{name}: mean {_rounded(s['mean'])} std {_rounded(s['std'])}" for name, s in stats.items()]
+    return ("inputs normalised as (raw - mean) / std with " + "; ".join(parts)
+            + " (exact values: mmdistill.load(...).normalization)")
+
+
+def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[str, Tensor]]) -> str:
+    """The ``info.description`` of a ``--to hf`` export (``dataset_info.json``): what the set is, the normalisation of
+    its float columns in words (:func:`normalization_line`) and, after ``normalization (JSON):``, the statistics as
+    ``{input: {"mean": [...], "std": [...]}}`` (``{}`` when its inputs are not normalised by a mean and std)."""
+    head = (f"A distilled {manifest.get('dataset')} set made by mmdistill (recipe {manifest.get('recipe')}, method "
+            f"{manifest.get('method')}); its exact float columns hold the model inputs.")
+    said = normalization_line(stats) or "its inputs are not normalised by a mean and std"
+    exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
+    return f"{head} {said[0].upper()}{said[1:]}. normalization (JSON): {json.dumps(exact)}"
+
+
+class ConsumerViews:
+    """The consumer's accessors of :class:`mmdistill.share.DistilledSet` (which holds ``inputs``, ``manifest``,
+    ``synthetic`` and ``modality``)."""
+
+    inputs: dict[str, Tensor]
+    manifest: dict[str, Any]
+    synthetic: Any
+    modality: Any
+
+    @property
+    def normalization(self) -> dict[str, dict[str, Tensor]] | None:
+        """``{input name: {"mean": t, "std": t}}`` — the statistics the set's inputs were normalised with — or None when
+        its inputs are not normalised by a mean and std (graph features, whose ``synthetic.meta.normalize_features``
+        names their rule; sequence summaries; caption embeddings are left out of an image-text set's dict). Each tensor
+        is float32, shaped to broadcast against ONE sample of that input ((C, 1, 1) for (C, H, W) images, (C, 1, 1, 1)
+        for clips, (C, F, 1) or (C, 1, 1) for FD-MFCC maps, (1, 1, 1) for an audio-visual spectrogram), so
+        ``(raw - mean) / std`` brings a real sample (or a batch (N, ...)) in the modality's raw units to the set's."""
+        stats = normalization_of(self.modality, self.synthetic.meta)
+        out: dict[str, dict[str, Tensor]] = {}
+        for name, pair in stats.items():
+            sample = tuple(self.inputs[name].shape[1:]) if name in self.inputs else ()
+            out[name] = {k: _broadcast(name, k, t.float(), sample) for k, t in pair.items()}
+        return out or None
+
+    def augmentation(self) -> Any:
+        """The augmentation the set's metrics were measured with, for training on it as its evaluation did: the adapter's
+        augmenter for the op list the evaluation protocol records (``metrics.protocol.dsa_strategy``; a :class:`~mmdistill.augment.DSA`,
+        called ``aug(x, seed=, groups=, num_groups=)``; a pair of them for audio-visual sets), DC's
+        (:class:`~mmdistill.dc_augment.DCAugment`) when it records ``dc_augment``, or None when the set was evaluated
+        without augmentation or was not evaluated. A set evaluated before the op list was recorded gets the adapter's
+        resolution of its config's ``dsa_strategy`` (what its evaluation used)."""
+        proto = (self.manifest.get("metrics") or {}).get("protocol") or {}
+        if isinstance(proto.get("dc_augment"), Mapping):
+            from mmdistill.dc_augment import DCAugment, DCAugmentParams
+
+            dc = dict(proto["dc_augment"])
+            return DCAugment(str(dc.pop("strategy", "none")), DCAugmentParams(**{k: v for k, v in dc.items() if k in DCAugmentParams.__dataclass_fields__}))
+        if not proto.get("dsa"):
+            return None
+        strategy = proto.get(STRATEGY_KEY) or (self.manifest.get("config") or {}).get("dsa_strategy", "auto")
+        return self.modality.augmenter(strategy, str(self.manifest.get("dataset", "")))
+
+
+def _broadcast(name: str, what: str, t: Tensor, sample: tuple[int, ...]) -> Tensor:
+    """``t`` (the sample's leading dims) with trailing singleton dims to the rank of ``sample``; ArtifactError when its
+    shape is not the sample's leading dims."""
+    if t.dim() > len(sample) or (t.dim() and tuple(t.shape) != sample[:t.dim()] and t.numel() != 1):
+        raise ArtifactError(f"the set's normalisation {what} of {name!r} has shape {tuple(t.shape)}, which does not fit its samples "
+                            f"of shape {sample}; the manifest's synthetic.meta is damaged or was edited")
+    return t.reshape(*t.shape, *([1] * (len(sample) - t.dim())))
+
+
+__all__ = ["STRATEGY_KEY", "ConsumerViews", "export_description", "normalization_line", "normalization_of"]

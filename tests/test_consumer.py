@@ -1,0 +1,172 @@
+"""What a consumer of a loaded set needs besides its tensors (walk 36A): the normalisation to apply to their own real
+data (``ds.normalization``, the card, the ``--to hf`` export's description), the augmentation the metrics were measured
+with (``metrics.protocol.dsa_strategy``, ``ds.augmentation()``), and LoRS items that carry their pair's index."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+import mmdistill
+from mmdistill.errors import ArtifactError
+from mmdistill.modality import REGISTERED_MODALITIES, get_modality
+from mmdistill.seeding import generator
+
+pytest.importorskip("torchvision")
+
+from test_contracts import CASES  # noqa: E402
+from test_share import make_set  # noqa: E402  (the share tests' tiny saved sets, one per modality)
+
+#: per modality: {input: the statistics' shape broadcasting against one sample (C, F: the sample's channels and
+#: coefficients; the audio recipes normalise per coefficient)}, None where inputs are not normalised
+EXPECTED = {"image": {"x": ("C", 1, 1)}, "audio": {"x": ("C", "F", 1)}, "video": {"x": ("C", 1, 1, 1)},
+            "audio_visual": {"audio": ("C", 1, 1), "image": ("C", 1, 1)}, "image_text": {"images": ("C", 1, 1)},
+            "graph": None, "sequences": None}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("consumer")
+
+
+@pytest.mark.parametrize("name", REGISTERED_MODALITIES)
+def test_normalization_gives_each_inputs_statistics_shaped_for_one_sample(name, root):
+    ds = mmdistill.load(make_set(name, root / name))
+    norm = ds.normalization
+    expected = EXPECTED[name]
+    if expected is None:
+        assert norm is None
+        return
+    assert set(norm) == set(expected)
+    for key, shape in expected.items():
+        mean, std = norm[key]["mean"], norm[key]["std"]
+        sample = ds.inputs[key][0]
+        assert mean.dtype == torch.float32 and mean.dim() == sample.dim() and std.shape == mean.shape
+        assert tuple(mean.shape) == tuple(sample.shape[i] if isinstance(d, str) else d for i, d in enumerate(shape)) or mean.numel() == 1
+        assert ((sample - mean) / std).shape == sample.shape  # broadcasts against one sample
+        assert ((ds.inputs[key] - mean) / std).shape == ds.inputs[key].shape  # and against a batch
+    meta = ds.synthetic.meta
+    if name in ("image", "audio", "video"):
+        assert torch.allclose(norm["x"]["mean"].flatten(), torch.tensor(meta["mean"], dtype=torch.float32).flatten())
+    if name == "audio_visual":
+        assert norm["audio"]["std"].item() == pytest.approx(meta["audio_std"])
+        assert torch.allclose(norm["image"]["mean"].flatten(), torch.tensor(meta["image_mean"]))
+
+
+def test_an_initialised_image_set_denormalised_is_real_pixels(root):
+    """The statistics are the ones the set was made with: its initial samples (real digits, pixels in [0, 1]) come back."""
+    ds = mmdistill.load(make_set("image", root / "image"))
+    n = ds.normalization["x"]
+    raw = ds.x * n["std"] + n["mean"]
+    assert raw.min() > -1e-4 and raw.max() < 1 + 1e-4
+
+
+def test_the_card_and_the_hf_export_state_the_normalisation(root, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from mmdistill.share import export_hf
+
+    out = make_set("image", root / "image")
+    ds = mmdistill.load(out)
+    mean = f"{ds.synthetic.meta['mean'][0]:.4g}"
+    card = (out / "README.md").read_text()
+    assert "- inputs normalised as (raw - mean) / std with x: mean [" + mean in card
+    assert "ds.normalization" in card
+    target = export_hf(out, tmp_path / "hf")
+    assert "inputs normalised" in (target / "README.md").read_text()
+    info = datasets.load_from_disk(str(target)).info
+    stated = json.loads(info.description.split("normalization (JSON): ", 1)[1])
+    assert stated["x"]["mean"] == pytest.approx(ds.synthetic.meta["mean"]) and stated["x"]["std"] == pytest.approx(ds.synthetic.meta["std"])
+    graph = (make_set("graph", root / "graph") / "README.md").read_text()
+    assert "inputs normalised" not in graph
+
+
+def test_a_damaged_normalisation_is_named(root):
+    ds = mmdistill.load(make_set("image", root / "image"))
+    broken = dataclasses.replace(ds, synthetic=dataclasses.replace(ds.synthetic, meta={**ds.synthetic.meta, "mean": [0.1, 0.2]}))
+    with pytest.raises(ArtifactError, match="normalisation mean of 'x' has shape"):
+        broken.normalization
+
+
+def _plan_protocol(name: str, root, **changes) -> dict:
+    cfg = dataclasses.replace(CASES[name].config(root), baselines=["random_real"], **changes)
+    modality = get_modality(name)
+    data = modality.load(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+    return dict(modality.evaluation_plan(cfg, syn, data, torch.device("cpu")).protocol)
+
+
+def test_the_protocol_records_the_resolved_op_list_and_augmentation_rebuilds_it(root):
+    """Walk 36A: an audio set evaluated with crop_cutout recorded only ``dsa_strategy: "auto"``, and the image helper
+    ``dsa_strategy_for`` gives the image strategy for it."""
+    from mmdistill.modalities.audio.adapter import AUDIO_DSA_STRATEGY
+
+    proto = _plan_protocol("audio", root / "audio-plan")
+    assert proto["dsa"] is True and proto["dsa_strategy"] == AUDIO_DSA_STRATEGY == "crop_cutout"
+    ds = mmdistill.load(make_set("audio", root / "audio"))
+    assert ds.manifest["config"]["dsa_strategy"] == "auto"
+    evaluated = dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": proto}})
+    assert evaluated.augmentation().strategy == "crop_cutout"
+    earlier = dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": {"dsa": True}}})  # before the list was recorded
+    assert earlier.augmentation().strategy == "crop_cutout"
+    assert dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": {"dsa": False}}}).augmentation() is None
+    assert ds.augmentation() is None  # not evaluated
+    image = _plan_protocol("image", root / "image-plan")
+    assert image["dsa_strategy"] == "color_crop_cutout_scale_rotate"  # digits: no flip
+    assert "dsa_strategy" not in _plan_protocol("image", root / "image-plan", eval_dsa=False)
+
+
+def test_a_dc_protocol_gives_dcs_augmentation(root):
+    from mmdistill.dc_augment import DCAugment
+
+    ds = mmdistill.load(make_set("image", root / "image"))
+    proto = {"dsa": False, "dc_augment": {"strategy": "crop_scale", "crop": 2, "scale": 0.1, "rotate": 45, "noise": 0.001}}
+    aug = dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": proto}}).augmentation()
+    assert isinstance(aug, DCAugment) and aug.strategy == "crop_scale" and aug.params.crop == 2
+
+
+def test_audio_visual_records_one_op_list_per_side(root):
+    from mmdistill.modalities.audio.adapter import AUDIO_DSA_STRATEGY
+    from mmdistill.modalities.audio_visual.adapter import IMAGE_DSA_STRATEGY
+
+    proto = _plan_protocol("audio_visual", root / "av-plan")
+    assert proto["dsa_strategy"] == {"audio": AUDIO_DSA_STRATEGY, "image": IMAGE_DSA_STRATEGY}
+    ds = mmdistill.load(make_set("audio_visual", root / "av"))
+    aug = dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": proto}}).augmentation()
+    assert (aug.audio.strategy, aug.image.strategy) == (AUDIO_DSA_STRATEGY, IMAGE_DSA_STRATEGY)
+
+
+def test_a_card_rescored_with_the_op_list_keeps_the_same_protocol():
+    from mmdistill.card import render_card
+
+    proto = {"epochs": 3, "lr": 0.01, "runs": 1, "dsa": True}
+    metrics = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.5, "std": 0.0, "runs": [0.5]},
+               "protocol": {**proto, "dsa_strategy": "crop_cutout"},
+               "earlier": {"random_real": {"mean": 0.4, "std": 0.0, "runs": [0.4]}, "protocol": proto}}
+    card = render_card({"recipe": "audio-dm", "method": "dm", "dataset": "tones", "metrics": metrics})
+    assert "(the same protocol)" in card and '"dsa_strategy": "crop_cutout"' in card
+    metrics["earlier"]["protocol"] = {**proto, "dsa_strategy": "crop"}
+    assert "(another protocol)" in render_card({"recipe": "audio-dm", "method": "dm", "dataset": "tones", "metrics": metrics})
+
+
+def test_lors_items_carry_the_pair_index_so_a_shuffled_batch_cuts_its_block():
+    from mmdistill.modalities.image_text.data import PairBatch
+    from mmdistill.modalities.image_text.share import pair_dataset
+    from mmdistill.modalities.image_text.task import ContrastiveTask
+
+    k = 6
+    gen = torch.Generator().manual_seed(0)
+    images, text, sim = torch.randn(k, 3, 4, 4, generator=gen), torch.randn(k, 5, generator=gen), torch.randn(k, k, generator=gen)
+    view = pair_dataset({"images": images, "text": text, "similarity": sim}, torch.zeros(k, dtype=torch.long), None)
+    image, emb, row, index = view[2]
+    assert torch.equal(row, sim[2]) and index.dtype == torch.long and int(index) == 2
+    loader = torch.utils.data.DataLoader(view, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1))
+    _, _, rows, idx = next(iter(loader))
+    block = rows[:, idx]  # the README's recipe
+    assert torch.equal(block, PairBatch(images, text, sim).subset(idx).targets)
+    logits = torch.randn(4, 4, generator=gen)
+    assert ContrastiveTask().loss(logits, block) == ContrastiveTask().loss(logits, sim[idx][:, idx])
+    plain = pair_dataset({"images": images, "text": text}, torch.zeros(k, dtype=torch.long), None)[0]
+    assert len(plain) == 2  # CLIP-style pairs keep (image, text_embedding)
