@@ -60,13 +60,18 @@ def normalization_line(stats: Mapping[str, Mapping[str, Tensor]]) -> str | None:
             + " (exact values: mmdistill.load(...).normalization)")
 
 
-def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[str, Tensor]]) -> str:
+def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[str, Tensor]],
+                       columns: Mapping[str, str] | None = None, recorded: bool = True) -> str:
     """The ``info.description`` of a ``--to hf`` export (``dataset_info.json``): what the set is, the normalisation of
     its float columns in words (:func:`normalization_line`) and, after ``normalization (JSON):``, the statistics as
-    ``{input: {"mean": [...], "std": [...]}}`` (``{}`` when its inputs are not normalised by a mean and std)."""
+    ``{column: {"mean": [...], "std": [...]}}`` (``{}`` when none), each input named by its export column (``columns``:
+    the adapter's ``hf_input_names``, e.g. ``x`` -> ``pixel_values``). ``recorded=False``: a set that should carry
+    statistics records none (said so, not "not normalised")."""
+    stats = {(columns or {}).get(name, name): pair for name, pair in stats.items()}
     head = (f"A distilled {manifest.get('dataset')} set made by mmdistill (recipe {manifest.get('recipe')}, method "
             f"{manifest.get('method')}); its exact float columns hold the model inputs.")
-    said = normalization_line(stats) or "its inputs are not normalised by a mean and std"
+    said = normalization_line(stats) or ("its inputs are not normalised by a mean and std" if recorded else
+                                         "the set records no normalisation statistics (an older or edited manifest)")
     exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
     return f"{head} {said[0].upper()}{said[1:]}. normalization (JSON): {json.dumps(exact)}"
 

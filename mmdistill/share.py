@@ -377,7 +377,8 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)
-    said, features = export_description(loaded.manifest, normalization_of(loaded.modality, loaded.synthetic.meta)), datasets.Features(features)
+    stats, named = normalization_of(loaded.modality, loaded.synthetic.meta), getattr(loaded.modality, "hf_input_names", None) or {}
+    said, features = export_description(loaded.manifest, stats, named, recorded=bool(stats) or not named), datasets.Features(features)
     ds = datasets.Dataset.from_dict(columns, features=features, info=datasets.DatasetInfo(description=said, features=features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)

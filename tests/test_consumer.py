@@ -77,10 +77,22 @@ def test_the_card_and_the_hf_export_state_the_normalisation(root, tmp_path):
     target = export_hf(out, tmp_path / "hf")
     assert "inputs normalised" in (target / "README.md").read_text()
     info = datasets.load_from_disk(str(target)).info
-    stated = json.loads(info.description.split("normalization (JSON): ", 1)[1])
-    assert stated["x"]["mean"] == pytest.approx(ds.synthetic.meta["mean"]) and stated["x"]["std"] == pytest.approx(ds.synthetic.meta["std"])
+    stated = json.loads(info.description.split("normalization (JSON): ", 1)[1])  # named by the export's column
+    assert stated["pixel_values"]["mean"] == pytest.approx(ds.synthetic.meta["mean"])
+    assert stated["pixel_values"]["std"] == pytest.approx(ds.synthetic.meta["std"])
+    assert set(stated) <= set(datasets.load_from_disk(str(target)).column_names)
     graph = (make_set("graph", root / "graph") / "README.md").read_text()
     assert "inputs normalised" not in graph
+
+
+def test_export_description_names_columns_and_a_set_without_statistics():
+    from mmdistill.consumer import export_description
+
+    stats = {"audio": {"mean": torch.tensor([0.5]), "std": torch.tensor([2.0])}}
+    said = export_description({"dataset": "d"}, stats, {"audio": "log_mel", "image": "pixel_values"})
+    assert json.loads(said.split("normalization (JSON): ", 1)[1]) == {"log_mel": {"mean": [0.5], "std": [2.0]}}
+    assert "records no normalisation statistics" in export_description({}, {}, {"x": "pixel_values"}, recorded=False)
+    assert "not normalised" in export_description({}, {})
 
 
 def test_a_damaged_normalisation_is_named(root):
@@ -133,6 +145,7 @@ def test_audio_visual_records_one_op_list_per_side(root):
 
     proto = _plan_protocol("audio_visual", root / "av-plan")
     assert proto["dsa_strategy"] == {"audio": AUDIO_DSA_STRATEGY, "image": IMAGE_DSA_STRATEGY}
+    assert proto["test_pairs"] > 0  # recorded beside it
     ds = mmdistill.load(make_set("audio_visual", root / "av"))
     aug = dataclasses.replace(ds, manifest={**ds.manifest, "metrics": {"protocol": proto}}).augmentation()
     assert (aug.audio.strategy, aug.image.strategy) == (AUDIO_DSA_STRATEGY, IMAGE_DSA_STRATEGY)

@@ -160,7 +160,8 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
                 "lr_image": cfg.eval_lr_image, "lr_heads": cfg.eval_lr_head, "weight_decay": cfg.eval_weight_decay,
                 "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": augment is not None,
                 **({"dsa_strategy": {side: getattr(getattr(augment, side), "strategy", "none") for side in ("audio", "image")}}
-                   if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation() "test_pairs": len(data.test),
+                   if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation()
+                "test_pairs": len(data.test),
                 "majority_share": majority_share(data.test.y),
                 "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
     networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]

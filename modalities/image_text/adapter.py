@@ -185,6 +185,9 @@ class ImageTextModality(AdapterDefaults):
     def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None):
         return pair_dataset(inputs, labels, soft_labels)
 
+    #: the export column of each normalised input (pair_hf_columns writes them; named for the export's description)
+    hf_input_names = {"images": "pixel_values"}
+
     def hf_columns(self, syn: SyntheticSet, inputs: dict, labels: Tensor, soft_labels: Tensor | None) -> tuple[dict, dict]:
         return pair_hf_columns(syn, inputs, self.captions_for(syn))
 
