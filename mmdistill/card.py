@@ -235,7 +235,11 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
             f"- source: {facts.get('source', 'not known to the loader')}",
             "- the synthetic samples are derived from the real training split; check the licence before publishing"]
-    if said := normalization_line(normalization_of(modality, (raw_synthetic or {}).get("meta"))):
+    try:
+        stats = normalization_of(modality, (raw_synthetic or {}).get("meta"))
+    except ArtifactError:  # damaged statistics: the loader or the export names them with the file, not the card
+        stats = {}
+    if said := normalization_line(stats):
         out.append(f"- {said}; normalise your own real data alike before mixing it with this set or scoring on it")
     if (loaded := loading_counts(manifest)) is not None:
         report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")
