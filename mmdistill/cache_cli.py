@@ -109,14 +109,6 @@ def clear(kinds: list[str], older_than_days: float | None = None, root: Path | N
     return removed, freed
 
 
-def _size_text(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``cache`` subcommand on ``sub`` (the ``mmdistill`` parser's subparsers)."""
     p = sub.add_parser("cache", help="list the caches (decoded clips, caption embeddings ...) or clear them",
@@ -130,13 +122,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "more than DAYS days ago")
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """``mmdistill cache [list]`` prints the root and a line per kind; ``clear`` removes and says what it freed."""
+def command_lines(args: argparse.Namespace) -> list[str]:
+    """What ``mmdistill cache [list]`` shows (the root and a line per kind), or, for ``clear``, what it removed and
+    freed after removing it; the CLI prints them."""
+    from mmdistill.card import size_text  # the card's binary units; imported here, not at every command's start
+
     root = cache_root()
     if args.action == "list":
         if args.kinds or args.all or args.older_than is not None:
             raise ConfigError("mmdistill cache: KIND, --all and --older-than go with clear (mmdistill cache clear video)")
-        print(f"cache root: {root} ($MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)")
+        lines = [f"cache root: {root} ($MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)"]
         total = count = 0
         for kind, what in KINDS.items():
             found = entries(kind, root)
@@ -144,10 +139,9 @@ def run_command(args: argparse.Namespace) -> int:
             total, count = total + size, count + len(found)
             newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(e.mtime for e in found))) if found else "-"
             temp = sum(e.temporary for e in found)
-            print(f"  {kind:<10} {len(found):>5} entries {_size_text(size):>10}   newest {newest}   {what}"
-                  + (f" ({temp} interrupted writes)" if temp else ""))
-        print(f"total {count} entries, {_size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] removes them")
-        return 0
+            lines.append(f"  {kind:<10} {len(found):>5} entries {size_text(size):>10}   newest {newest}   {what}"
+                         + (f" ({temp} interrupted writes)" if temp else ""))
+        return lines + [f"total {count} entries, {size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] removes them"]
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown:
         raise ConfigError(f"mmdistill cache clear: no cache named {', '.join(unknown)}; the caches are {', '.join(KINDS)}")
@@ -157,8 +151,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.older_than is not None and not args.older_than >= 0:
         raise ConfigError(f"mmdistill cache clear: --older-than is a number of days >= 0, got {args.older_than}")
     removed, freed = clear(list(KINDS) if args.all else args.kinds, args.older_than, root)
-    print(f"removed {removed} entries ({_size_text(freed)}) from {root}")
-    return 0
+    return [f"removed {removed} entries ({size_text(freed)}) from {root}"]
 
 
-__all__ = ["KINDS", "CacheEntry", "entries", "clear", "add_parser", "run_command"]
+__all__ = ["KINDS", "CacheEntry", "entries", "clear", "add_parser", "command_lines"]

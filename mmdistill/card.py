@@ -54,7 +54,8 @@ def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
+    """``n`` bytes in binary units (``"125.5 KiB"``), as the card and ``mmdistill cache`` state sizes."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -148,8 +149,8 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
         lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
     st = manifest.get("storage") or {}
     if st.get("real_bytes"):
-        lines.append(f"stored {_size(st['synthetic_bytes'])} for {counted(st['samples'], manifest, modality)}; the same number of real ones: "
-                     f"{_size(st['real_bytes'])} ({st.get('real_basis')})")
+        lines.append(f"stored {size_text(st['synthetic_bytes'])} for {counted(st['samples'], manifest, modality)}; the same number of real ones: "
+                     f"{size_text(st['real_bytes'])} ({st.get('real_basis')})")
     mem = manifest.get("memorisation") or {}
     if mem.get("skipped"):
         lines.append(f"memorisation check: skipped ({mem['skipped']})")
@@ -279,9 +280,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     st = manifest.get("storage") or {}
     out += ["## Storage", ""]
     if st:
-        out.append(f"- stored tensors: {_size(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
+        out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
         if st.get("real_bytes"):
-            out.append(f"- the same number of real ones: {_size(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
+            out.append(f"- the same number of real ones: {size_text(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")
     else:
         out.append("- not recorded (a set made before mmdistill recorded storage)")

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mmdistill.cache_cli import add_parser as add_cache_parser, run_command as cache_command
+from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail
 from mmdistill.host_memory import keep_freed_memory
@@ -42,6 +42,11 @@ def recipe_listing(trajectory_only: bool = False) -> str:
     names = sorted(n for n in summaries if not trajectory_only or n in TRAJECTORY_RECIPES or n not in RECIPES)
     width = max(len(n) for n in names)
     return "\n".join(f"  {name:<{width}}  {summaries[name]}" for name in names)
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    print("\n".join(cache_lines(args)))
+    return 0
 
 
 def _cmd_recipes(_: argparse.Namespace) -> int:
@@ -399,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return {"recipes": _cmd_recipes, "eval": _cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": _cmd_check,
-                "cache": cache_command}[args.command](args)
+                "cache": _cmd_cache}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:
