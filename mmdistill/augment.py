@@ -33,7 +33,7 @@ from torch import Tensor
 
 from mmdistill.errors import ConfigError
 
-__all__ = ["DEFAULT_STRATEGY", "DSA", "DSAParams", "OPS", "dsa_strategy_for"]
+__all__ = ["DEFAULT_STRATEGY", "DSA", "DSAParams", "OPS", "dsa_strategy_for", "validated_groups"]
 
 DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
@@ -191,6 +191,24 @@ def dsa_strategy_for(dataset_name: str, strategy: str = DEFAULT_STRATEGY) -> str
     return "_".join(op for op in strategy.split("_") if op != "flip") or "none"
 
 
+def validated_groups(groups: Tensor | None, num_groups: int, n: int, device: torch.device, who: str = "DSA") -> tuple[Tensor, int]:
+    """An augmentation's ``groups`` argument checked: (N,) int64 group ids on ``device`` and the number of draws (one
+    draw for the batch when ``groups`` is None); a ConfigError naming ``who`` otherwise."""
+    if groups is None:
+        return torch.zeros(n, dtype=torch.long, device=device), 1
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
+        raise ConfigError(f"{who} num_groups must be a positive int, got {num_groups!r}")
+    if not isinstance(groups, Tensor) or groups.dtype.is_floating_point or groups.dtype.is_complex or groups.dtype == torch.bool:
+        raise ConfigError(f"{who} groups must be an integer tensor of shape ({n},), got {groups!r:.80}")
+    if tuple(groups.shape) != (n,):
+        raise ConfigError(f"{who} groups must have shape ({n},), one id per sample of x, got {tuple(groups.shape)}")
+    if n:
+        lo, hi = int(groups.min()), int(groups.max())
+        if lo < 0 or hi >= num_groups:
+            raise ConfigError(f"{who} groups must lie in [0, num_groups={num_groups}), got values in [{lo}, {hi}]")
+    return groups.to(device=device, dtype=torch.long), num_groups
+
+
 class DSA:
     """Differentiable siamese augmentation.
 
@@ -254,20 +272,7 @@ class DSA:
 
     @staticmethod
     def _groups(groups: Tensor | None, num_groups: int, n: int, device: torch.device) -> tuple[Tensor, int]:
-        """Validated (N,) int64 group ids on ``device`` and the number of draws."""
-        if groups is None:
-            return torch.zeros(n, dtype=torch.long, device=device), 1
-        if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
-            raise ConfigError(f"DSA num_groups must be a positive int, got {num_groups!r}")
-        if not isinstance(groups, Tensor) or groups.dtype.is_floating_point or groups.dtype.is_complex or groups.dtype == torch.bool:
-            raise ConfigError(f"DSA groups must be an integer tensor of shape ({n},), got {groups!r:.80}")
-        if tuple(groups.shape) != (n,):
-            raise ConfigError(f"DSA groups must have shape ({n},), one id per sample of x, got {tuple(groups.shape)}")
-        if n:
-            lo, hi = int(groups.min()), int(groups.max())
-            if lo < 0 or hi >= num_groups:
-                raise ConfigError(f"DSA groups must lie in [0, num_groups={num_groups}), got values in [{lo}, {hi}]")
-        return groups.to(device=device, dtype=torch.long), num_groups
+        return validated_groups(groups, num_groups, n, device, "DSA")
 
     def chosen_ops(self, seed: int) -> list[str]:
         """The op names a call with ``seed`` applies, in order (one drawn at random in single-op mode)."""

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmdistill.augment import validated_groups
 from mmdistill.errors import ConfigError
 
 __all__ = ["DCAugment", "DCAugmentParams", "DC_OPS", "dc_ops"]
@@ -155,11 +156,12 @@ class DCAugment:
         if x.dim() != 4:
             raise ConfigError(f"DC's augmentation takes images of shape (N, C, H, W), got shape {tuple(x.shape)}", key="eval_dc_augment")
         n = x.shape[0]
-        ids = self._group_ids(groups, num_groups, n)
+        ids, count = validated_groups(groups, num_groups, n, torch.device("cpu"), "DC augmentation")
         if not self.ops or n == 0:
             return x
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        draws = [self._draw(gen, x.shape[1:]) for _ in range(num_groups if groups is not None else 1)]
+        draws = [self._draw(gen, x.shape[1:]) for _ in range(count)]
+        ids = ids.tolist()
         fill = x.mean(dim=(0, 2, 3))  # (C,): each channel's mean over the batch, as the reference's ``mean``
         return torch.stack([self._apply(x[i], draws[ids[i]], fill) for i in range(n)])
 
@@ -186,17 +188,3 @@ class DCAugment:
         if op == "rotate":
             return rotate_one(img, draw[1], float(fill.double().mean()))
         return img + self.params.noise * draw[1].to(img.device, img.dtype)
-
-    @staticmethod
-    def _group_ids(groups: Tensor | None, num_groups: int, n: int) -> list[int]:
-        """Each sample's draw index (all 0 without ``groups``), validated."""
-        if groups is None:
-            return [0] * n
-        if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
-            raise ConfigError(f"DC augmentation num_groups must be a positive int, got {num_groups!r}")
-        if not isinstance(groups, Tensor) or groups.dtype.is_floating_point or groups.dtype == torch.bool or tuple(groups.shape) != (n,):
-            raise ConfigError(f"DC augmentation groups must be an integer tensor of shape ({n},), got {groups!r:.80}")
-        ids = groups.tolist()
-        if ids and (min(ids) < 0 or max(ids) >= num_groups):
-            raise ConfigError(f"DC augmentation groups must lie in [0, num_groups={num_groups}), got values in [{min(ids)}, {max(ids)}]")
-        return ids
