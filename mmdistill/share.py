@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from mmdistill.consumer import ConsumerViews, export_description, normalization_of
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
+from mmdistill.integrity import class_names
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
                           record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
@@ -82,7 +83,7 @@ class DistilledSet(ConsumerViews):
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.synthetic.meta.get("classes", range(self.num_classes))]
+        return class_names(self.synthetic.meta, self.num_classes)
 
     @property
     def soft_targets(self) -> Tensor | None:

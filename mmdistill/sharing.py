@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from mmdistill.errors import ArtifactError, ConfigError
-from mmdistill.integrity import LABEL_COLUMN  # the column whose ClassLabel names are checked against the manifest on load
+from mmdistill.integrity import LABEL_COLUMN, class_names  # the column whose ClassLabel names are checked against the manifest on load
 from mmdistill.memorisation import MemorisationViews, pool_indices
 from mmdistill.synthetic import SyntheticSet
 
@@ -150,7 +150,7 @@ class ShareDefaults:
             shape = tuple(t.shape[1:])
             features[col] = array_feature(shape)
             columns[col] = list((t.flatten(1) if len(shape) > 5 else t).float().numpy())
-        classes = [str(c) for c in syn.meta.get("classes", [])] or [str(c) for c in range(syn.num_classes)]
+        classes = class_names(syn.meta, syn.num_classes)
         features[LABEL_COLUMN] = datasets.ClassLabel(names=classes)
         columns[LABEL_COLUMN] = labels.tolist()
         if soft_labels is not None:
