@@ -168,14 +168,15 @@ def table() -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", default="dm,sd-dm", help=f"comma-separated, from {', '.join(METHODS)}")
-    p.add_argument("--dataset", default="moving-digits", choices=["moving-digits", "kinetics-tiny"])
-    p.add_argument("--ipc", default="1")
+    p.add_argument("--dataset", default="moving-digits", choices=["moving-digits", "kinetics-tiny"],
+                   help="the generated moving digits, or the real kinetics-tiny clips of ../shared/data")
+    p.add_argument("--ipc", default="1", help="comma list of clips per class")
     p.add_argument("--buffer", default=None, help="expert buffer shared by mtt and sd-mtt (trained there when missing)")
     p.add_argument("--epochs", type=int, default=15, help="epochs of the reference points (whole, single-frame, motion-blind)")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--table", action="store_true")
+    p.add_argument("--runs", type=int, default=3, help="evaluation networks of the reference points (whole, single-frame, motion-blind)")
+    p.add_argument("--table", action="store_true", help="print the table of the stored results and exit")
     p.add_argument("--set", nargs="*", default=[], help="key=value overrides of the recipes")
     p.add_argument("--tag", default="", help="suffix of the recipes' JSON names and run folders (a side measurement)")
     args = p.parse_args()
