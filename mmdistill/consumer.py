@@ -49,13 +49,25 @@ def _rounded(t: Tensor) -> Any:
     return json.loads(json.dumps(values), parse_float=lambda s: float(f"{float(s):.4g}"))
 
 
+#: statistics with more values than this are shown by their first few and their count (a graph's per-feature ones)
+SHOWN_VALUES = 8
+
+
+def _shown(t: Tensor) -> Any:
+    """:func:`_rounded`, or for more than :data:`SHOWN_VALUES` values the first three and the count, as text."""
+    if t.numel() <= SHOWN_VALUES:
+        return _rounded(t)
+    head = ", ".join(str(v) for v in _rounded(t.flatten()[:3]))
+    return f"[{head}, ... ({t.numel()} values)]"
+
+
 def normalization_line(stats: Mapping[str, Mapping[str, Tensor]]) -> str | None:
     """One line for the card and the Hugging Face export: ``inputs normalised as (raw - mean) / std with x: mean ...
     std ...`` per input (4 significant digits; the exact values are in the manifest's ``synthetic.meta``), or None
     without statistics."""
     if not stats:
         return None
-    parts = [f"{name}: mean {_rounded(s['mean'])} std {_rounded(s['std'])}" for name, s in stats.items()]
+    parts = [f"{name}: mean {_shown(s['mean'])} std {_shown(s['std'])}" for name, s in stats.items()]
     return ("inputs normalised as (raw - mean) / std with " + "; ".join(parts)
             + " (exact values: mmdistill.load(...).normalization)")
 

@@ -183,3 +183,46 @@ def test_lors_items_carry_the_pair_index_so_a_shuffled_batch_cuts_its_block():
     assert ContrastiveTask().loss(logits, block) == ContrastiveTask().loss(logits, sim[idx][:, idx])
     plain = pair_dataset({"images": images, "text": text}, torch.zeros(k, dtype=torch.long), None)[0]
     assert len(plain) == 2  # CLIP-style pairs keep (image, text_embedding)
+
+
+def test_a_standardised_graph_keeps_its_training_nodes_statistics(root, tmp_path):
+    """A graph loaded with ``normalize_features=standard`` (GCond's Flickr/Reddit/ogbn-arxiv setting) keeps the training
+    nodes' per-feature mean and std: ``ds.normalization["x"]`` brings the raw features to the set's, the card states
+    them, and the condensed-graph export's ``graph.json`` holds them."""
+    from mmdistill.modalities.graph.export import export_condensed
+    from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
+
+    modality = get_modality("graph")
+    cfg = CASES["graph"].config(root)
+    standard = modality.load(dataclasses.replace(cfg, normalize_features="standard"))
+    raw = modality.load(dataclasses.replace(cfg, normalize_features="none"))
+    syn = modality.init_synthetic(standard, dataclasses.replace(cfg, normalize_features="standard"), generator(0, "init"))
+    out = root / "graph-standard"
+    manifest = new_manifest(recipe="graph-gcond", method="test", modality=modality, dataset=standard.name, cfg=cfg, syn=syn)
+    add_sharing_blocks(manifest, modality, cfg, syn, standard, out)
+    write_artifact(out, syn.detached(), manifest, modality)
+    ds = mmdistill.load(out)
+    n = ds.normalization["x"]
+    features = raw.graph.x.shape[1]
+    assert n["mean"].shape == n["std"].shape == (features,)
+    assert torch.allclose((raw.graph.x - n["mean"]) / n["std"], standard.graph.x, atol=1e-5)
+    assert torch.allclose(n["mean"], raw.graph.x[raw.train_idx].mean(0), atol=1e-6)
+    assert f"x: mean {[float(f'{v:.4g}') for v in n['mean'].tolist()]}" in (out / "README.md").read_text()
+    header = json.loads((export_condensed(ds.synthetic, tmp_path / "condensed") / "graph.json").read_text())
+    assert header["feature_mean"] == pytest.approx(n["mean"].tolist()) and "feature_std" in header["features"]
+    datasets = pytest.importorskip("datasets")
+    from mmdistill.share import export_hf
+
+    hf = export_hf(out, tmp_path / "hf")
+    stated = json.loads(datasets.load_from_disk(str(hf)).info.description.split("normalization (JSON): ", 1)[1])
+    assert set(stated) == {"node_feat"} and stated["node_feat"]["std"] == pytest.approx(n["std"].tolist())
+    assert mmdistill.load(make_set("graph", root / "graph")).normalization is None  # row-normalised: no statistics
+
+
+def test_the_card_line_shortens_long_statistics():
+    """Per-feature statistics of a graph (hundreds of features) are shown by their first values and their count."""
+    from mmdistill.consumer import normalization_line
+
+    line = normalization_line({"x": {"mean": torch.arange(500.0), "std": torch.ones(500)}})
+    assert "x: mean [0.0, 1.0, 2.0, ... (500 values)] std [1.0, 1.0, 1.0, ... (500 values)]" in line
+    assert "mean [0.5] std [2.0]" in normalization_line({"a": {"mean": torch.tensor([0.5]), "std": torch.tensor([2.0])}})

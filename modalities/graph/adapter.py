@@ -26,9 +26,9 @@ from mmdistill.task import ClassificationTask
 
 from .budget import check_budget_keys, resolve_budget
 from .data import Graph, NodeClassificationData
-from .datasets import GraphLoadOptions, load_graph_dataset
+from .datasets import FEATURE_STATISTICS, GraphLoadOptions, load_graph_dataset
 from .pge import init_pge
-from .share import DATASET_FACTS, graph_dataset, graph_from_hf, graph_hf_columns, graph_inputs, graph_memorisation_views
+from .share import DATASET_FACTS, NODE_FEATURES_COLUMN, graph_dataset, graph_from_hf, graph_hf_columns, graph_inputs, graph_memorisation_views
 
 
 class GraphModality(AdapterDefaults):
@@ -85,7 +85,7 @@ class GraphModality(AdapterDefaults):
                   "adj_threshold": config.adj_threshold, "setting": data.setting, "init": config.init,
                   "per_class": list(budget.per_class), "budget_label": budget.label(),
                   "num_features": data.num_features,
-                  **{k: data.meta[k] for k in ("load_report", "normalize_features") if k in data.meta}},
+                  **{k: data.meta[k] for k in ("load_report", "normalize_features", *FEATURE_STATISTICS) if k in data.meta}},
         )
 
     def matching_network(self, config: Any, data: NodeClassificationData) -> nn.Module:
@@ -133,10 +133,16 @@ class GraphModality(AdapterDefaults):
     def from_hf(self, ds: Any) -> dict[str, Tensor]:
         return graph_from_hf(ds)
 
+    #: the export's column of ``x``, by which the hf description keys the statistics of a standardised graph
+    hf_input_names = {"x": NODE_FEATURES_COLUMN}
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
-        """None by a mean and std: node features follow ``meta["normalize_features"]`` (``row``: each row divided by its
-        sum, which a consumer applies to their own nodes alike; ``standard``: the training nodes' statistics, not kept)."""
-        return {}
+        """``x``: the training nodes' per-feature ``mean``/``std`` (F,) of the raw features when they were standardised
+        (``meta["normalize_features"] == "standard"``); none otherwise (``row``: each node's features divided by their
+        sum, which a consumer applies to their own nodes alike; ``none``: raw features)."""
+        if meta.get("feature_mean") is None or meta.get("feature_std") is None:
+            return {}
+        return {"x": {k: torch.tensor(meta[f"feature_{k}"], dtype=torch.float32) for k in ("mean", "std")}}
 
     def memorisation_views(self, config: Any, syn: SyntheticSet, data: NodeClassificationData, max_real: int, gen: torch.Generator):
         return graph_memorisation_views(syn, data, self.decode(syn), max_real, gen)

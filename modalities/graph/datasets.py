@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 GRAPHSAINT = {"flickr": "Flickr", "reddit": "Reddit"}
 INDUCTIVE = frozenset(GRAPHSAINT)  # GCond's inductive datasets
+#: the ``meta`` keys of a ``"standard"`` graph's training-node statistics (lists of F floats; :func:`standard_statistics`)
+FEATURE_STATISTICS = ("feature_mean", "feature_std")
 STANDARDISED = frozenset({"flickr", "reddit", "ogbn-arxiv"})  # GCond standardises these on the training nodes
 
 
@@ -177,12 +179,14 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     norm = opts.normalize_features
     if norm == "auto":
         norm = "row" if key in PLANETOID else "standard" if key in STANDARDISED else "none"
+    stats = standard_statistics(x, split["train"]) if norm == "standard" else None
     x = normalize_features(x, norm, split["train"])
     return NodeClassificationData(
         name=name, graph=Graph(x, edge_index, edge_weight), y=y, train_idx=split["train"], val_idx=split["val"],
         test_idx=split["test"],
         setting=setting, classes=classes,
         meta={"source": raw.get("source", key), "normalize_features": norm, "setting": setting, "split": opts.split,
+              **(dict(zip(FEATURE_STATISTICS, (t.tolist() for t in stats))) if stats is not None else {}),
               **({"load_report": report.as_dict()} if isinstance(report, LoadReport) else {})},
     )
 
@@ -282,10 +286,17 @@ def normalize_features(x: Tensor, how: str, train_idx: Tensor) -> Tensor:
         s = x.sum(dim=1, keepdim=True)
         return x / s.masked_fill(s == 0, 1.0)
     if how == "standard":
-        ref = x[train_idx]
-        std = ref.std(dim=0, unbiased=False)
-        return (x - ref.mean(dim=0)) / std.masked_fill(std == 0, 1.0)
+        mean, std = standard_statistics(x, train_idx)
+        return (x - mean) / std
     raise ConfigError(f"normalize_features must be auto, row, standard or none, got {how!r}")
+
+
+def standard_statistics(x: Tensor, train_idx: Tensor) -> tuple[Tensor, Tensor]:
+    """``(mean, std)`` (F,) of the training nodes' raw features (population std; a constant feature's std is 1, so
+    ``(x - mean) / std`` leaves it at zero): what ``"standard"`` normalises with and what a set keeps for its consumers."""
+    ref = x[train_idx]
+    std = ref.std(dim=0, unbiased=False)
+    return ref.mean(dim=0), std.masked_fill(std == 0, 1.0)
 
 
 def random_split(y: Tensor, num_classes: int, seed: int) -> dict[str, Tensor]:
@@ -686,5 +697,5 @@ def make_sbm(num_nodes: int = 700, num_classes: int = 7, num_features: int = 32,
             "classes": [f"block{c}" for c in range(num_classes)], "source": "generated stochastic block model"}
 
 
-__all__ = ["GraphLoadOptions", "INDUCTIVE", "PLANETOID", "build_data", "default_setting", "load_graph_dataset",
-           "make_sbm", "normalize_features", "random_split"]
+__all__ = ["FEATURE_STATISTICS", "GraphLoadOptions", "INDUCTIVE", "PLANETOID", "build_data", "default_setting", "load_graph_dataset",
+           "make_sbm", "normalize_features", "random_split", "standard_statistics"]

@@ -25,6 +25,8 @@ from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import drawable_labels, pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
 
+from .datasets import FEATURE_STATISTICS
+
 if TYPE_CHECKING:
     from torch_geometric.data import Data
 
@@ -105,7 +107,8 @@ FEATURE_NOTES = {
     "row": "learned in the source's row-normalised feature space (each node's features divided by their sum, PyG's "
            "NormalizeFeatures): normalise real graphs the same way before using a model trained on this graph",
     "standard": "learned in the source's standardised feature space (zero mean, unit variance per feature, the training "
-                "nodes' statistics): standardise real graphs the same way before using a model trained on this graph",
+                "nodes' statistics, feature_mean and feature_std here): standardise real graphs with them, (x - "
+                "feature_mean) / feature_std, before using a model trained on this graph",
     "none": "learned in the source's feature space, unnormalised",
 }
 
@@ -128,7 +131,8 @@ def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
         name=f"condensed {syn.meta.get('dataset', '')}".strip(),
         meta={"structure": syn.meta.get("structure"), "adj_threshold": syn.meta.get("adj_threshold"),
               **({"normalize_features": syn.meta["normalize_features"],
-                  "features": FEATURE_NOTES.get(syn.meta["normalize_features"], "")} if "normalize_features" in syn.meta else {})},
+                  "features": FEATURE_NOTES.get(syn.meta["normalize_features"], "")} if "normalize_features" in syn.meta else {}),
+              **{k: syn.meta[k] for k in FEATURE_STATISTICS if syn.meta.get(k) is not None}},
     )
 
 

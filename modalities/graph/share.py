@@ -40,6 +40,10 @@ class GraphDataset(Dataset):
         return self.item
 
 
+#: the Hugging Face column of the node features (the Hub's graph datasets' name)
+NODE_FEATURES_COLUMN = "node_feat"
+
+
 def graph_inputs(graph: Any) -> dict[str, Tensor]:
     """A decoded graph's model inputs as CPU tensors: ``x`` (n, F) float32, ``edge_index`` (2, E) int64 and
     ``edge_weight`` (E,) float32 (a dense adjacency's non-zero off-diagonal entries; 1 for an unweighted edge)."""
@@ -71,9 +75,9 @@ def graph_hf_columns(syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tenso
         edge_features = {"edge_index": datasets.List(datasets.Value("int64")), "edge_attr": datasets.List(datasets.Value("float32"))}
     else:
         edge_features = {"edge_index": array_feature(tuple(ei.shape), "int64"), "edge_attr": array_feature(tuple(ew.shape))}
-    features = {"node_feat": array_feature(tuple(x.shape)), **edge_features, "y": array_feature(tuple(labels.shape), "int64"),
+    features = {NODE_FEATURES_COLUMN: array_feature(tuple(x.shape)), **edge_features, "y": array_feature(tuple(labels.shape), "int64"),
                 "num_nodes": datasets.Value("int64")}
-    columns = {"node_feat": [x.numpy()], "edge_index": [ei.numpy()], "edge_attr": [ew.numpy()], "y": [labels.numpy()],
+    columns = {NODE_FEATURES_COLUMN: [x.numpy()], "edge_index": [ei.numpy()], "edge_attr": [ew.numpy()], "y": [labels.numpy()],
                "num_nodes": [int(x.shape[0])]}
     if soft_labels is not None:
         features["soft_label_logits"] = array_feature(tuple(soft_labels.shape))
@@ -86,7 +90,7 @@ def graph_from_hf(ds: Any) -> dict[str, Tensor]:
     (2, E), ``inputs.edge_weight`` (E,), ``labels`` (n,) and ``soft_labels`` (n, C) when present. ArtifactError for a
     missing column."""
     n = int(column_tensor(ds, "num_nodes")[0])
-    out = {"inputs.x": column_tensor(ds, "node_feat")[0].float().reshape(n, -1),
+    out = {"inputs.x": column_tensor(ds, NODE_FEATURES_COLUMN)[0].float().reshape(n, -1),
            "inputs.edge_index": column_tensor(ds, "edge_index")[0].long().reshape(2, -1),
            "inputs.edge_weight": column_tensor(ds, "edge_attr")[0].float().flatten(),
            "labels": column_tensor(ds, "y")[0].long().flatten()}
@@ -113,5 +117,5 @@ def graph_memorisation_views(syn: SyntheticSet, data: Any, decoded: Any, max_rea
                              real_bytes_basis="a real node's float32 features and its edges as int64 id pairs (the mean degree)")
 
 
-__all__ = ["DATASET_FACTS", "GraphDataset", "graph_dataset", "graph_from_hf", "graph_hf_columns", "graph_inputs",
+__all__ = ["DATASET_FACTS", "NODE_FEATURES_COLUMN", "GraphDataset", "graph_dataset", "graph_from_hf", "graph_hf_columns", "graph_inputs",
            "graph_memorisation_views"]
