@@ -28,6 +28,12 @@ from mmdistill.synthetic import SyntheticSet
 log = logging.getLogger(__name__)
 
 
+def label_source(buffer: ExpertBuffer, expert: int, epoch: int) -> dict[str, Any]:
+    """``syn.meta["soft_label_source"]``: the teacher of a set's soft labels (buffer folder, expert, epoch, network), which
+    :func:`soft_labeler` rebuilds to label the random-real soft-label baseline."""
+    return {"buffer": str(buffer.path), "expert": int(expert), "epoch": int(epoch), "network": buffer.network}
+
+
 def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuffer, mode: str, epoch: int) -> None:
     """Soft (fixed) or learnable labels for ``syn``: the logits (K, C) of expert 0 at ``epoch`` (-1: its last
     epoch) on the synthetic samples, once (trajectory matching relabels soft labels every iteration after this:
@@ -43,7 +49,7 @@ def assign_expert_labels(ctx: MatchContext, syn: SyntheticSet, buffer: ExpertBuf
     logits = expert_logits(net, ParamLayout.of(net), flat, ctx.modality.decode(syn).detach())
     syn.soft_labels = logits.detach().clone()
     syn.label_mode = mode
-    syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": 0, "epoch": epoch, "network": buffer.network}
+    syn.meta["soft_label_source"] = label_source(buffer, 0, epoch)
 
 
 def expert_relabeller(net: nn.Module, decode: Callable[[SyntheticSet], Tensor], buffer: ExpertBuffer) -> Relabel:
@@ -63,8 +69,7 @@ def expert_relabeller(net: nn.Module, decode: Callable[[SyntheticSet], Tensor], 
         logits = expert_logits(net, layout, target.to(x.dtype), x)
         with torch.no_grad():
             syn.soft_labels.copy_(logits.to(syn.soft_labels.dtype))
-        syn.meta["soft_label_source"] = {"buffer": str(buffer.path), "expert": int(expert), "epoch": int(epoch),
-                                         "network": buffer.network, "every_iteration": True}
+        syn.meta["soft_label_source"] = {**label_source(buffer, expert, epoch), "every_iteration": True}
 
     return relabel
 
@@ -99,4 +104,4 @@ def soft_labeler(syn: SyntheticSet, modality: Any, cfg: Any, data: Any, device: 
     return lambda x: expert_logits(net, layout, flat, x.to(device))
 
 
-__all__ = ["apply_label_mode", "assign_expert_labels", "expert_relabeller", "soft_labeler"]
+__all__ = ["apply_label_mode", "assign_expert_labels", "expert_relabeller", "label_source", "soft_labeler"]

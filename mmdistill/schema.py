@@ -213,11 +213,15 @@ class BatchEvalKeys(ConfigKeys):
 
 #: keys added after sets were saved whose value was another key's before: a saved config (or checkpoint) without the
 #: key had ``{key: that key}``'s value. Held-out splits drawn from data without one followed the run's ``seed``
-#: until ``split_seed`` existed, so a set saved then is scored on its own seed's split (never on its training samples).
-INHERITED_KEYS: dict[str, str] = {"split_seed": "seed"}
+#: until ``split_seed`` existed, so a set saved then is scored on its own seed's split (never on its training samples);
+#: the audio-visual frame encoder had the audio encoder's ``depth`` until ``image_depth`` existed.
+INHERITED_KEYS: dict[str, str] = {"split_seed": "seed", "image_depth": "depth"}
 #: keys added after sets were saved whose behaviour before was a fixed value: a saved config (or checkpoint) without the
-#: key ran with that value (no DC evaluation augmentation; static/dynamic's step-size momentum 0.5)
-ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5}
+#: key ran with that value (no DC evaluation augmentation; static/dynamic's step-size momentum 0.5; the audio-visual
+#: encoders pooled to the smaller final map with the core ConvNet's padding, its log-mel by the audio front end, scaled by
+#: the training split's statistics)
+ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, "embed_grid": 0, "one_channel_padding": 0,
+                                 "front_end": "fdmfcc", "scaling": "split"}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

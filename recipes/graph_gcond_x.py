@@ -15,10 +15,13 @@ from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
 @dataclass
 class Config(GCondConfig):
-    """GCond-X: the synthetic graph has no edges (with GCN's self-loops its adjacency is the identity), so
-    only the features are learned. The reference obtains it by running GCond with ``lr_adj=0``, which also
-    leaves the features untouched on 10 of every 50 iterations; here there is no generator and every
-    iteration updates the features."""
+    """GCond-X as the paper states it: the synthetic graph has no edges (with GCN's self-loops its adjacency is the
+    identity), so only the features are learned, matched and evaluated with A' = I. The reference code
+    (ChandlerBang/GCond) has no GCond-X script or flag; its only way there is GCond with ``lr_adj=0``, which still
+    matches gradients through the dense adjacency of its never-updated, randomly initialised generator
+    (``gcond_agent_transduct.py``: ``adj_syn = pge(feat_syn)`` in training, zeros only in ``test_with_val``) and leaves
+    the features untouched on 10 of every 50 iterations. Here there is no generator: matching uses A' = I as the
+    evaluation does, and every iteration updates the features; the other defaults are GCond's."""
 
     structure: Literal["pge", "identity"] = "identity"
 

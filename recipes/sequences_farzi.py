@@ -17,7 +17,15 @@ from mmdistill.recipes._sequences import sequence_recipe
 
 @dataclass
 class Config(SequenceDistillConfig):
-    """Farzi: a latent summary Z (seq_num, seq_len, farzi_dim) decoded by a learned D (farzi_dim, items)."""
+    """Farzi: a latent summary Z (seq_num, seq_len, farzi_dim) decoded by a learned D (farzi_dim, items).
+
+    Farzi Data has no public reference code. This is Farzi's parameterization (as TD3's repository re-implements it,
+    its commented ``DistilledInputEmbedding`` / ``DistilledDecoder``: ``farzi_dim`` 32, Kaiming-uniform Z and D) learned
+    by TD3's machinery, as the issue asks, so the two differ in the summary alone: TD3's outer loss with its
+    feature-alignment term (``align_weight``), TD3's inner-loop augmentation, RaT-BPTT through the last ``window`` inner
+    steps, inner learners from fresh weights with the pretrained item embeddings frozen, and TD3's tables for every
+    number. Farzi's own meta-gradient (reverse-mode differentiation of Adam through the whole inner loop at constant
+    memory) and its inner learners initialised from checkpoints of training on the real data are not implemented."""
 
     parameterization: Literal["tucker", "farzi"] = "farzi"
 

@@ -52,12 +52,17 @@ def _cfg(recipe: str = "audio_visual_avdd", **kw):
 def test_tensors_load_to_normalised_pairs(tensors_set):
     from mmdistill.modalities.audio_visual import MODALITY
 
-    data = MODALITY.load(_cfg(dataset=tensors_set))
+    data = MODALITY.load(_cfg(dataset=tensors_set, scaling="split"))
     assert data.audio_shape == (1, 8, 8) and data.image_shape == (1, 8, 8) and data.num_classes == 3
     assert "load_report" not in data.meta  # in-memory: no files, no load line on the card
     assert len(data.train) == 12 and len(data.test) == 6
     assert abs(float(data.train.audio.mean())) < 1e-4 and abs(float(data.train.audio.std()) - 1.0) < 1e-3
     assert abs(float(data.train.image.mean())) < 1e-4
+    # AVDD's scaling (the default): the dB values as they are, grey frames by the mean of its fixed channel constants
+    avdd = MODALITY.load(_cfg(dataset=tensors_set))
+    assert avdd.meta["audio_mean"] == 0.0 and avdd.meta["audio_std"] == 1.0
+    assert torch.allclose(avdd.train.audio, data.train.audio * data.meta["audio_std"] + data.meta["audio_mean"], atol=1e-3)
+    assert torch.allclose(avdd.train.image * 0.2247 + 0.397, _images(avdd.train.y), atol=1e-3)
     # the classes' tones sit in different mel bands: the class means of the spectrograms differ
     means = torch.stack([data.train.audio[data.train.y == c].mean(0) for c in range(3)])
     assert torch.cdist(means.flatten(1), means.flatten(1)).triu(1).max() > 1.0
@@ -314,14 +319,14 @@ def test_cross_architecture_evaluation_trains_pairs_of_core_networks(tensors_set
 
 def test_a_core_network_as_both_encoders_and_unknown_names_refused():
     from mmdistill.errors import ConfigError
-    from mmdistill.modalities.audio_visual.nets import AVNet, build_av_network
+    from mmdistill.modalities.audio_visual.nets import AVEncoderSpec, AVNet, build_av_network
 
     net = build_av_network("lenet", (1, 16, 12), (3, 16, 16), 4)
     assert not isinstance(net, AVNet)
     out_a, out_v = net(torch.zeros(2, 1, 16, 12), torch.zeros(2, 3, 16, 16))
     assert out_a.shape == out_v.shape == (2, 4)
     assert net.embed_audio(torch.zeros(2, 1, 16, 12)).shape == (2, 84)  # LeNet's features, its own classifier dropped
-    assert isinstance(build_av_network("av-convnet", (1, 16, 12), (3, 16, 16), 4, depth=2, width=8), AVNet)
+    assert isinstance(build_av_network("av-convnet", (1, 16, 12), (3, 16, 16), 4, AVEncoderSpec(depth=2, width=8)), AVNet)
     with pytest.raises(ConfigError, match="expected one of av-convnet, mlp"):
         build_av_network("convnet", (1, 16, 12), (3, 16, 16), 4)
     assert build_av_network("ResNet-18", (1, 16, 12), (3, 16, 16), 4).audio.dim == 512  # spelled as the core registry allows
@@ -909,3 +914,41 @@ def test_decord_and_ffmpeg_lines_about_a_truncated_mp4_stay_off_the_terminal(kin
     err = capfd.readouterr().err
     assert "moov atom" not in err and ".cc:" not in err, err
     assert f"{cut} (no readable video stream: ERROR opening: truncated.mp4, Invalid data found" in caplog.text
+
+
+def test_avdd_encoders_at_avdd_sizes_and_the_earlier_design_kept_for_old_sets():
+    """AVDD's nets/audio_net.py and nets/vision_net.py: audio 3 blocks, the first convolution of the 1-channel map padded by
+    3, the last pooling adaptive 7 x 7; frames 5 blocks; both embeddings 128 x 7 x 7 = 6,272 at 1 x 128 x 56 and 3 x 224 x
+    224. A config saved before the keys existed keeps the earlier design (frames at ``depth``, the smaller final map)."""
+    from torch import nn
+
+    from mmdistill.modalities.audio_visual.config import AudioVisualConfig
+    from mmdistill.modalities.audio_visual.nets import AVEncoderSpec, AVNet
+    from mmdistill.schema import values_before_keys
+
+    spec = AVEncoderSpec.of(AudioVisualConfig())
+    assert spec == AVEncoderSpec(depth=3, width=128, image_depth=5, grid=7, one_channel_padding=3)
+    net = AVNet((1, 128, 56), (3, 224, 224), 10, spec)
+    assert net.embed_audio(torch.zeros(1, 1, 128, 56)).shape == net.embed_image(torch.zeros(1, 3, 224, 224)).shape == (1, 6272)
+    audio = list(net.audio.features)
+    convs = [m for m in audio if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3 and convs[0].padding == (3, 3) and convs[1].padding == (1, 1)
+    assert isinstance(audio[-1], nn.AdaptiveAvgPool2d) and not isinstance(audio[-2], nn.AvgPool2d)  # the last pool replaced
+    assert sum(isinstance(m, nn.Conv2d) for m in net.image.features) == 5
+    assert net.head_audio.in_features == net.head_image.in_features == 6272
+    old = {"depth": 2, "width": 8}  # a config saved before image_depth / embed_grid / one_channel_padding
+    before = values_before_keys(old, ["image_depth", "embed_grid", "one_channel_padding"])
+    assert before == {"image_depth": 2, "embed_grid": 0, "one_channel_padding": 0}
+    earlier = AVNet((1, 16, 12), (1, 16, 16), 4, AVEncoderSpec(depth=2, width=8, **{"image_depth": 2, "grid": 0, "one_channel_padding": 0}))
+    assert earlier.embed_dim == 8 * 4 * 3  # both pooled to the smaller final map (4 x 3 for the audio, 4 x 4 for frames)
+    assert [m.padding for m in earlier.image.features if isinstance(m, nn.Conv2d)][0] == (1, 1)
+
+
+def test_avdd_log_mel_front_end():
+    """AVDD's MelSpectrogram(sample_rate) at 11,000 Hz, 1 s, 56 frames: Hann window of 400 samples, FFT 400, hop 200, dB
+    without a floor; ``front_end=fdmfcc`` is the audio adapter's (Hamming, FFT 512) and the cpu budget's."""
+    cfg = _cfg(sample_rate=11000, duration=1.0, n_mels=128, audio_frames=56)
+    p = cfg.feature_params()
+    assert (p.hop_length, p.win_length, p.fft_size, p.window, p.top_db) == (200, 400, 400, "hann", None)
+    q = _cfg(sample_rate=11000, duration=1.0, n_mels=128, audio_frames=56, front_end="fdmfcc", top_db=80.0).feature_params()
+    assert (q.win_length, q.fft_size, q.window, q.top_db) == (400, 512, "hamming", 80.0)

@@ -143,7 +143,11 @@ def test_audio_visual_records_one_op_list_per_side(root):
     from mmdistill.modalities.audio.adapter import AUDIO_DSA_STRATEGY
     from mmdistill.modalities.audio_visual.adapter import IMAGE_DSA_STRATEGY
 
-    proto = _plan_protocol("audio_visual", root / "av-plan")
+    from mmdistill.modalities.audio_visual.config import AVDD_DSA_STRATEGY
+
+    both = _plan_protocol("audio_visual", root / "av-plan-avdd")  # the recipes' default: AVDD's ops on both sides
+    assert both["dsa_strategy"] == {"audio": AVDD_DSA_STRATEGY, "image": AVDD_DSA_STRATEGY}
+    proto = _plan_protocol("audio_visual", root / "av-plan", dsa_strategy="auto")  # mmdistill's per-side choice (cpu budget)
     assert proto["dsa_strategy"] == {"audio": AUDIO_DSA_STRATEGY, "image": IMAGE_DSA_STRATEGY}
     assert proto["test_pairs"] > 0  # recorded beside it
     ds = mmdistill.load(make_set("audio_visual", root / "av"))

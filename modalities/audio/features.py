@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -70,13 +70,21 @@ class FDMFCCKeys:
         return {f.name: getattr(self, f.name) for f in fields(FDMFCCKeys)}
 
 
+#: analysis windows of :class:`FDMFCCParams` by name
+WINDOWS: dict[str, Callable[..., Tensor]] = {"hamming": torch.hamming_window, "hann": torch.hann_window}
+
+
 @dataclass
 class FDMFCCParams(FDMFCCKeys):
     """How a waveform becomes an FD-MFCC map: :class:`FDMFCCKeys` at ``sample_rate`` Hz (validated)."""
 
     sample_rate: int = 16000
+    #: the analysis window: Hamming (the FD-MFCC front end) or Hann (torchaudio's default, AVDD's log-mel)
+    window: str = "hamming"
 
     def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise ConfigError(f"window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
         if self.sample_rate < 1000:
             raise ConfigError(f"sample_rate must be >= 1000 Hz, got {self.sample_rate}")
         if not 1 <= self.n_mfcc <= self.n_mels:
@@ -107,6 +115,11 @@ class FDMFCCParams(FDMFCCKeys):
     def hop_length(self) -> int:
         """Frame step in samples."""
         return int(round(self.sample_rate * self.hop_ms / 1000.0))
+
+    @property
+    def window_fn(self) -> Callable[..., Tensor]:
+        """The torch window function of :attr:`window`."""
+        return WINDOWS[self.window]
 
     @property
     def fft_size(self) -> int:
@@ -144,7 +157,7 @@ class FDMFCC(nn.Module):
         self.mfcc = torchaudio.transforms.MFCC(
             sample_rate=p.sample_rate, n_mfcc=p.n_mfcc, dct_type=2, norm="ortho", log_mels=False,
             melkwargs=dict(n_fft=p.fft_size, win_length=p.win_length, hop_length=p.hop_length, f_min=p.f_min,
-                           f_max=p.f_max, n_mels=p.n_mels, window_fn=torch.hamming_window, power=2.0, center=True,
+                           f_max=p.f_max, n_mels=p.n_mels, window_fn=p.window_fn, power=2.0, center=True,
                            pad_mode="reflect", mel_scale="htk"),
         )
         self.mfcc.amplitude_to_DB.top_db = p.top_db
@@ -274,7 +287,7 @@ def fdmfcc_to_waveform(maps: Tensor, params: FDMFCCParams, num_samples: int | No
     magnitude = inv_mel(power).clamp_min(0.0).sqrt()
     griffin_lim = torchaudio.transforms.GriffinLim(
         n_fft=params.fft_size, n_iter=n_iter, win_length=params.win_length, hop_length=params.hop_length,
-        window_fn=torch.hamming_window, power=1.0, length=length, rand_init=False,
+        window_fn=params.window_fn, power=1.0, length=length, rand_init=False,
     )
     wave = griffin_lim(magnitude)
     if params.preemphasis > 0:  # deemphasis, y[n] = x[n] + a * y[n-1], without torchaudio's clamp to [-1, 1]: a distilled
@@ -286,6 +299,6 @@ def fdmfcc_to_waveform(maps: Tensor, params: FDMFCCParams, num_samples: int | No
 
 
 __all__ = [
-    "CHANNELS", "FDMFCC", "FDMFCCParams", "NORMALIZATIONS", "feature_stats", "denormalize", "extract_fdmfcc", "fdmfcc_from_mfcc", "fdmfcc_to_waveform",
+    "CHANNELS", "FDMFCC", "FDMFCCParams", "NORMALIZATIONS", "WINDOWS", "feature_stats", "denormalize", "extract_fdmfcc", "fdmfcc_from_mfcc", "fdmfcc_to_waveform",
     "fuse_deltas", "mfcc_to_mel_db", "normalize",
 ]

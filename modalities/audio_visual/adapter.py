@@ -20,14 +20,15 @@ from .data import AVData
 from .evaluate import av_plan, herding_indices, random_indices
 from .formation import check_divisible, repeat_labels, tile, untile
 from .matching import AVAugment
-from .nets import AVNet
+from .nets import AVEncoderSpec, AVNet
 from .share import HF_INPUT_NAMES
 
 log = logging.getLogger(__name__)
 
-#: DSA on log-mel maps: a time/frequency shift and a masked patch (the audio adapter's choice; SpecAugment-like)
+#: DSA on log-mel maps for ``auto`` (mmdistill's per-side choice; the recipes' default is AVDD's strategy on both sides,
+#: :data:`~.config.AVDD_DSA_STRATEGY`): a time/frequency shift and a masked patch (the audio adapter's; SpecAugment-like)
 AUDIO_DSA_STRATEGY = "crop_cutout"
-#: DSA on frames for ``auto``: the reference's strategy without flip (a mirrored digit or sign is another picture)
+#: DSA on frames for ``auto``: AVDD's strategy without flip (a mirrored digit or sign is another picture)
 IMAGE_DSA_STRATEGY = "color_crop_cutout_scale_rotate"
 
 DATASET_FACTS = {
@@ -94,7 +95,7 @@ class AudioVisualModality(AdapterDefaults):
                                   "multi_formation": factor})
 
     def matching_network(self, config: Any, data: AVData) -> nn.Module:
-        return AVNet(data.audio_shape, data.image_shape, data.num_classes, depth=config.depth, width=config.width)
+        return AVNet(data.audio_shape, data.image_shape, data.num_classes, AVEncoderSpec.of(config))
 
     def augmenter(self, strategy: str | dict[str, str], dataset: str) -> AVAugment | None:
         """DSA per side; ``"auto"``: :data:`AUDIO_DSA_STRATEGY` on spectrograms, :data:`IMAGE_DSA_STRATEGY` on frames;

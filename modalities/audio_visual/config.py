@@ -13,6 +13,16 @@ from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillCon
 from ..audio.features import FDMFCCParams
 
 
+def _even(n: int) -> int:
+    """``n`` or, when odd, ``n + 1``: the FFT size of an ``n``-sample window (torchaudio's Griffin-Lim, which renders an
+    exported spectrogram, needs an even FFT)."""
+    return n + n % 2
+
+
+#: AVDD's DSA ops (``main_DM_AV.py --dsa_strategy``), applied to the spectrograms and the frames alike
+AVDD_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+
+
 @dataclass
 class AudioVisualKeys(ConfigKeys):
     """Paired (frame, log-mel spectrogram) samples: how both sides are read and sized, the encoders and the
@@ -27,10 +37,26 @@ class AudioVisualKeys(ConfigKeys):
     n_mels: int = key(128, help="mel bands of the log-mel spectrogram (AVDD: 128)", unit="bands", range="[4, inf)")
     audio_frames: int = key(56, help="time frames of the log-mel spectrogram (AVDD: 56); the hop is duration / (frames - 1)",
                             unit="frames", range="[4, inf)")
-    top_db: float = key(80.0, help="floor of each clip's dB mel spectrogram below its peak", unit="dB", range="(0, inf)")
+    top_db: float | None = key(None, help="floor of each clip's dB mel spectrogram below its peak; none: no floor (AVDD's "
+                               "AmplitudeToDB())", unit="dB", range="(0, inf)")
+    front_end: Literal["avdd", "fdmfcc"] = key(
+        "avdd", help="the log-mel analysis: avdd, torchaudio's MelSpectrogram defaults as AVDD calls them (Hann window, an FFT "
+        "of the window's length, made even); fdmfcc, the audio adapter's (Hamming window, the FFT rounded up to a power of 2)")
+    scaling: Literal["avdd", "split"] = key(
+        "avdd", help="input scaling: avdd, spectrograms in dB as they are and frames with AVDD's fixed per-channel mean "
+        "(0.425, 0.396, 0.370) and std (0.229, 0.224, 0.221); split, one mean/std of the training split's dB values and one "
+        "per frame channel")
     strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
-    depth: int = key(3, help="blocks of each modality's ConvNet encoder", unit="blocks", range="[1, 6]")
-    width: int = key(128, help="channels of each modality's ConvNet encoder", unit="channels", range="[1, inf)")
+    depth: int = key(3, help="blocks of the audio ConvNet encoder (AVDD: 3)", unit="blocks", range="[1, 6]")
+    image_depth: int | None = key(5, help="blocks of the frame ConvNet encoder (AVDD: 5, 224 / 2^5 = 7); none: depth",
+                                  unit="blocks", range="[1, 6]")
+    width: int = key(128, help="channels of each modality's ConvNet encoder (AVDD: 128)", unit="channels", range="[1, inf)")
+    embed_grid: int = key(7, help="each encoder's last pooling is adaptive average pooling to this square grid, so both embeddings "
+                          "have width x grid x grid values (AVDD: 7); 0: both pooled to the smaller of their final maps",
+                          unit="cells per side", range="[0, inf)")
+    one_channel_padding: int = key(3, help="padding of the first convolution of a 1-channel input (AVDD: 3, DC's MNIST padding "
+                                   "kept for every size); 0: the core ConvNet's rule (3 for 28-pixel inputs, else 1)",
+                                   unit="pixels", range="[0, inf)")
     eval_lr_audio: float = key(1e-3, help="Adam learning rate of the audio encoder in evaluation (AVDD: 1e-3)", unit="step size",
                                range="(0, inf)", resume=False)
     eval_lr_image: float = key(1e-4, help="Adam learning rate of the frame encoder in evaluation (AVDD: 1e-4)", unit="step size",
@@ -49,11 +75,15 @@ class AudioVisualKeys(ConfigKeys):
 
     def feature_params(self) -> FDMFCCParams:
         """The audio adapter's front end at this config's rate, with the hop and window that give ``audio_frames``
-        frames per clip (hop = duration / (frames - 1), window = 2 hops, no pre-emphasis: AVDD's plain log-mel)."""
+        frames per clip (hop = duration / (frames - 1), window = 2 hops, no pre-emphasis: AVDD's plain log-mel; at AVDD's
+        11,000 Hz and 56 frames a 200-sample hop and a 400-sample window, torchaudio's defaults), the window and FFT size
+        of ``front_end``."""
         hop_ms = 1000.0 * self.duration / (self.audio_frames - 1)
+        avdd = self.front_end == "avdd"
         try:
             return FDMFCCParams(sample_rate=self.sample_rate, n_mfcc=self.n_mels, n_mels=self.n_mels, win_ms=2 * hop_ms, hop_ms=hop_ms,
-                                preemphasis=0.0, top_db=self.top_db)
+                                preemphasis=0.0, top_db=self.top_db, window="hann" if avdd else "hamming",
+                                n_fft=_even(int(round(self.sample_rate * 2 * hop_ms / 1000.0))) if avdd else None)
         except ConfigError as exc:
             raise ConfigError(f"audio keys sample_rate={self.sample_rate}, duration={self.duration}, n_mels={self.n_mels}, "
                               f"audio_frames={self.audio_frames}: {exc}") from None
@@ -62,7 +92,7 @@ class AudioVisualKeys(ConfigKeys):
         super().check()
         network = getattr(self, "network", "convnet")
         if str(network).lower() != "convnet":
-            raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth and --width instead)")
+            raise ConfigError(f"network {network!r}: the audio-visual encoders are the core ConvNet (set --depth, --image-depth and --width instead)")
         from .nets import av_network_name
 
         check_one_network_choice(self.eval_networks, self.cross_arch)
@@ -75,8 +105,12 @@ class AudioVisualKeys(ConfigKeys):
 class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetKeys, RealBatchKeys, SplitKeys, DistillConfig):
     """Defaults of AVDD (Kushwaha et al., "Audio-Visual Dataset Distillation", TMLR 2024; reference code
     sakshamsingh1/AVDD, ``main_DM_AV.py``): 5,000 iterations; SGD momentum 0.5 at 0.2 on both the spectrograms and the
-    frames; 128 real pairs per class per iteration; herding initialisation; DSA while matching and evaluating;
-    evaluation: 5 fused networks x 30 epochs, Adam (audio 1e-3, frames 1e-4, heads 1e-3, weight decay 1e-4), lr x0.1
+    frames; 128 real pairs per class per iteration; herding initialisation; DSA while matching and evaluating, its
+    ``--dsa_strategy`` default on both sides (``auto``: mmdistill's per-side choice, the adapter's); log-mel spectrograms
+    by torchaudio's ``MelSpectrogram`` defaults in dB without a floor, not normalised, frames normalised with fixed
+    constants (``utils/data_utils.py``, ``preprocess/*_input_file.py``);
+    encoders: ConvNets of width 128, audio 3 blocks ending in adaptive 7 x 7 pooling, frames 5 blocks, a 1-channel
+    input's first convolution padded by 3 (``nets/audio_net.py``, ``nets/vision_net.py``); evaluation: 5 fused networks x 30 epochs, Adam (audio 1e-3, frames 1e-4, heads 1e-3, weight decay 1e-4), lr x0.1
     every 10 epochs, minibatch 32; multi-formation 2 (``train_avdd.sh``'s ``--idm_aug``: four half-size pairs
     in each stored pair, initialised from 4 x IPC herding pairs per class).
 
@@ -96,6 +130,7 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
     batch_real: int = 128
     dsa: bool = True
     eval_dsa: bool = True
+    dsa_strategy: str = AVDD_DSA_STRATEGY
     eval_runs: int = 5
     eval_epochs: int = 30
     eval_batch: int = 32
@@ -103,4 +138,4 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
     checkpoint_every: int = 500
 
 
-__all__ = ["AudioVisualConfig", "AudioVisualKeys"]
+__all__ = ["AVDD_DSA_STRATEGY", "AudioVisualConfig", "AudioVisualKeys"]

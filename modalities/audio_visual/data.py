@@ -125,17 +125,32 @@ def image_tensor(images: Sequence[Tensor] | Tensor, size: int, channels: str, na
     return torch.stack(out)
 
 
+#: AVDD's frame normalisation (``utils/data_utils.py``): fixed per-channel mean and std of [0, 1] RGB frames
+AVDD_FRAME_MEAN = (0.425, 0.396, 0.370)
+AVDD_FRAME_STD = (0.229, 0.224, 0.221)
+
+
 def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, Tensor, list[str]],
-                    test: tuple[Tensor, Tensor, Tensor, list[str]], meta: dict[str, Any]) -> AVData:
-    """Raw dB spectrograms and [0, 1] frames of both splits -> :class:`AVData` normalised with training statistics
-    (one mean/std for the dB values, one per frame channel), stored in ``meta``."""
+                    test: tuple[Tensor, Tensor, Tensor, list[str]], meta: dict[str, Any], scaling: str = "split") -> AVData:
+    """Raw dB spectrograms and [0, 1] frames of both splits -> :class:`AVData` scaled by ``scaling`` (the config's
+    key of that name): ``"split"``, the training split's statistics (one mean/std for the dB values, one per frame
+    channel); ``"avdd"``, AVDD's: the dB values as they are (mean 0, std 1) and frames by :data:`AVDD_FRAME_MEAN` /
+    :data:`AVDD_FRAME_STD` (their channel means for grey frames). The statistics are stored in ``meta``."""
     a_tr, i_tr, y_tr, n_tr = train
     a_te, i_te, y_te, n_te = test
     if len(y_tr) == 0 or len(y_te) == 0:
         raise DataError(f"{name}: the {'training' if len(y_tr) == 0 else 'test'} split holds no pairs")
-    a_mean, a_std = float(a_tr.mean()), float(a_tr.std().clamp_min(1e-6))
-    i_mean = i_tr.mean(dim=(0, 2, 3))
-    i_std = i_tr.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    if scaling == "avdd":
+        a_mean, a_std = 0.0, 1.0
+        i_mean, i_std = (torch.tensor(c, dtype=torch.float32) for c in (AVDD_FRAME_MEAN, AVDD_FRAME_STD))
+        if i_tr.shape[1] != 3:
+            i_mean, i_std = i_mean.mean().repeat(i_tr.shape[1]), i_std.mean().repeat(i_tr.shape[1])
+    elif scaling == "split":
+        a_mean, a_std = float(a_tr.mean()), float(a_tr.std().clamp_min(1e-6))
+        i_mean = i_tr.mean(dim=(0, 2, 3))
+        i_std = i_tr.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    else:
+        raise ConfigError(f"scaling must be 'avdd' or 'split', got {scaling!r}", key="scaling")
 
     def norm(a: Tensor, i: Tensor) -> tuple[Tensor, Tensor]:
         return (a - a_mean) / a_std, (i - i_mean[:, None, None]) / i_std[:, None, None]
@@ -154,4 +169,4 @@ def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:
         raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, got {int(y.min())}..{int(y.max())}")
 
 
-__all__ = ["AVData", "AVPairs", "check_pair_labels", "image_tensor", "log_mel", "normalise_pairs"]
+__all__ = ["AVDD_FRAME_MEAN", "AVDD_FRAME_STD", "AVData", "AVPairs", "check_pair_labels", "image_tensor", "log_mel", "normalise_pairs"]

@@ -3,7 +3,9 @@
 Each run trains a fresh :class:`~.nets.AVNet` (both encoders and both heads, weights from the run's generator) on a set
 of pairs: Adam with a learning rate per part (audio encoder, frame encoder, heads), weight decay, the sum of the two
 heads' cross-entropies, minibatches of ``eval_batch`` shuffled from the generator, DSA per sample when ``eval_dsa``,
-learning rates x0.1 every ``eval_lr_step`` epochs. It is scored on the real test pairs three ways from the one model:
+learning rates x0.1 after every ``eval_lr_step`` epochs (after epochs 10 and 20 of 30; AVDD's ``evaluate_synset_av``
+decays after 0-based epochs 10 and 20, one epoch later: stated, not changed, as every recorded number was measured this
+way). Its heads start from the core's initialisation, AVDD's from N(0, 1e-4). It is scored on the real test pairs three ways from the one model:
 ``accuracy`` (fused: the argmax of the mean of the two softmaxes, the headline), ``audio_accuracy`` (the audio head
 alone) and ``visual_accuracy`` (the frame head alone). Sets: ``distilled``, ``random_real`` (``ipc`` random real
 pairs per class, a new draw per run), ``herding`` (herding pairs in the fused embedding of a network trained
@@ -31,7 +33,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from .data import AVData, AVPairs
 from .matching import AVAugment
-from .nets import AV_NETWORK, CROSS_ARCH, AVPair, av_network_name, build_av_network
+from .nets import AV_NETWORK, CROSS_ARCH, AVEncoderSpec, AVPair, av_network_name, build_av_network
 
 Pairs = tuple[Tensor, Tensor, Tensor]
 """(audio (N, 1, n_mels, frames), image (N, C, H, W), labels (N,))"""
@@ -44,9 +46,9 @@ def evaluation_networks(cfg: Any) -> list[str]:
 
 
 def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator, network: str = AV_NETWORK) -> AVPair:
-    """A fresh ``network`` (:func:`~.nets.build_av_network`; AVDD's with ``cfg.depth`` and ``cfg.width``) for ``data``'s
+    """A fresh ``network`` (:func:`~.nets.build_av_network`; AVDD's with the config's encoder keys) for ``data``'s
     audio and frame shapes and classes on ``device``, its weights drawn from ``gen``."""
-    net = build_av_network(network, data.audio_shape, data.image_shape, data.num_classes, depth=cfg.depth, width=cfg.width).to(device)
+    net = build_av_network(network, data.audio_shape, data.image_shape, data.num_classes, AVEncoderSpec.of(cfg)).to(device)
     reinitialize(net, gen)
     return net
 

@@ -174,7 +174,7 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
     _log_lengths(name, lengths, n, cfg)  # in memory: logged, no load report
-    return normalise_pairs(name, spec["classes"], parts[0], parts[1], _meta(cfg, n))
+    return normalise_pairs(name, spec["classes"], parts[0], parts[1], _meta(cfg, n), cfg.scaling)
 
 
 def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
                          "the split gives it no test row", report, what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
-    return normalise_pairs(name, classes, parts[0], parts[1], meta)
+    return normalise_pairs(name, classes, parts[0], parts[1], meta, cfg.scaling)
 
 
 def _same_channels(name: str, pairs: list[RawPair]) -> None:

@@ -1,9 +1,17 @@
-"""The audio-visual network: a ConvNet encoder per modality (the core ConvNet, pooled to one grid so both embeddings
-have the same size, as AVDD's two 128 x 7 x 7 embeddings) and AVDD's ``ensemble`` classifier (a linear head per
+"""The audio-visual network: a ConvNet encoder per modality and AVDD's ``ensemble`` classifier (a linear head per
 modality; the fused prediction averages the two softmaxes), and the pairs of core networks the cross-architecture
-evaluation trains instead."""
+evaluation trains instead.
+
+AVDD's encoders (``nets/audio_net.py``, ``nets/vision_net.py`` of sakshamsingh1/AVDD): ConvNets of width 128,
+instance norm, ReLU, average pooling; the audio one 3 blocks whose last pooling is ``AdaptiveAvgPool2d((7, 7))``, the
+frame one 5 blocks (224 / 2^5 = 7); the first convolution of a 1-channel input padded by 3 (DC's MNIST padding, kept
+for every size); so both embeddings are 128 x 7 x 7 = 6,272. :class:`AVEncoderSpec` holds those choices as keys.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -14,16 +22,49 @@ from mmdistill.nets import build_network, network_key
 from mmdistill.nets.convnet import ConvNet
 
 
-class PooledConvNet(nn.Module):
-    """The core ConvNet's feature blocks + adaptive average pooling to ``grid``: (N, C, H, W) -> (N, width * gh * gw)."""
+@dataclass(frozen=True)
+class AVEncoderSpec:
+    """The two ConvNet encoders of :class:`AVNet`: ``depth`` blocks for the audio side and ``image_depth`` (None:
+    ``depth``) for the frames, ``width`` channels; ``grid`` > 0: each encoder's last pooling is adaptive average pooling
+    to ``grid`` x ``grid`` (AVDD's 7), 0: both pooled to the smaller of their two final maps (mmdistill before session
+    37); ``one_channel_padding`` > 0: the padding of a 1-channel input's first convolution (AVDD's 3), 0: the core
+    ConvNet's rule (3 for 28-pixel inputs, else 1)."""
 
-    def __init__(self, in_shape: tuple[int, ...], depth: int, width: int, grid: tuple[int, int]) -> None:
+    depth: int = 3
+    width: int = 128
+    image_depth: int | None = 5
+    grid: int = 7
+    one_channel_padding: int = 3
+
+    @classmethod
+    def of(cls, cfg: Any) -> "AVEncoderSpec":
+        """The spec of an audio-visual config's keys (``depth``, ``width``, ``image_depth``, ``embed_grid``,
+        ``one_channel_padding``)."""
+        return cls(depth=cfg.depth, width=cfg.width, image_depth=cfg.image_depth, grid=cfg.embed_grid,
+                   one_channel_padding=cfg.one_channel_padding)
+
+    def depth_of(self, side: str) -> int:
+        return self.depth if side == "audio" or self.image_depth is None else self.image_depth
+
+
+class PooledConvNet(nn.Module):
+    """The core ConvNet's feature blocks ending in adaptive average pooling to ``grid``: (N, C, H, W) -> (N, width * gh
+    * gw). ``replace_last_pool``: the last block's pooling becomes the adaptive pooling (AVDD's audio encoder) instead
+    of being followed by it; ``first_padding``: the first convolution's padding (None: the core ConvNet's)."""
+
+    def __init__(self, in_shape: tuple[int, ...], depth: int, width: int, grid: tuple[int, int], *,
+                 replace_last_pool: bool = False, first_padding: int | None = None) -> None:
         super().__init__()
-        self.features = ConvNet(in_shape, 1, depth=depth, width=width).features
-        self.pool = nn.AdaptiveAvgPool2d(grid)
+        features = ConvNet(in_shape, 1, depth=depth, width=width).features
+        if first_padding is not None:
+            features[0].padding = (first_padding, first_padding)  # same weights, drawn as the core draws them
+        layers = list(features)
+        if replace_last_pool and isinstance(layers[-1], (nn.AvgPool2d, nn.MaxPool2d)):
+            layers = layers[:-1]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pool(self.features(x)).flatten(1)
+        return self.features(x).flatten(1)
 
 
 def final_map(in_shape: tuple[int, ...], depth: int) -> tuple[int, int]:
@@ -63,16 +104,22 @@ class AVPair(nn.Module):
 
 
 class AVNet(AVPair):
-    """AVDD's network: the core ConvNet (``depth`` blocks, ``width`` channels) per modality, both pooled to one grid
-    (the smaller of the two final maps per side) so both embeddings have D = width * gh * gw (``embed_dim``), which
-    the cross-modal matching losses need."""
+    """AVDD's network (:class:`AVEncoderSpec`, its defaults AVDD's): a ConvNet per modality, both embeddings of D =
+    width * g * g (``embed_dim``), which the cross-modal matching losses need, and a linear head per modality."""
 
-    def __init__(self, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int, depth: int = 3, width: int = 128) -> None:
-        ha, wa = final_map(audio_shape, depth)
-        hv, wv = final_map(image_shape, depth)
-        grid = (min(ha, hv), min(wa, wv))
-        dim = width * grid[0] * grid[1]
-        super().__init__(PooledConvNet(audio_shape, depth, width, grid), PooledConvNet(image_shape, depth, width, grid), dim, dim, num_classes)
+    def __init__(self, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int,
+                 spec: AVEncoderSpec = AVEncoderSpec()) -> None:
+        shapes = {"audio": tuple(audio_shape), "image": tuple(image_shape)}
+        if spec.grid > 0:
+            grid = (spec.grid, spec.grid)
+        else:
+            (ha, wa), (hv, wv) = (final_map(shapes[side], spec.depth_of(side)) for side in ("audio", "image"))
+            grid = (min(ha, hv), min(wa, wv))
+        towers = {side: PooledConvNet(shape, spec.depth_of(side), spec.width, grid, replace_last_pool=spec.grid > 0,
+                                      first_padding=spec.one_channel_padding if shape[0] == 1 and spec.one_channel_padding else None)
+                  for side, shape in shapes.items()}
+        dim = spec.width * grid[0] * grid[1]
+        super().__init__(towers["audio"], towers["image"], dim, dim, num_classes)
         self.embed_dim = dim
 
 
@@ -108,15 +155,15 @@ def av_network_name(name: str, key: str | None = None) -> str:
     return found
 
 
-def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int, depth: int = 3,
-                     width: int = 128) -> AVPair:
-    """``av-convnet`` (:class:`AVNet` with ``depth`` and ``width``) or a core registry network as both encoders of an
+def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int,
+                     spec: AVEncoderSpec = AVEncoderSpec()) -> AVPair:
+    """``av-convnet`` (:class:`AVNet` with ``spec``) or a core registry network as both encoders of an
     :class:`AVPair`. ConfigError naming the choices for another name."""
     name = av_network_name(name)
     if name == AV_NETWORK:
-        return AVNet(audio_shape, image_shape, num_classes, depth=depth, width=width)
+        return AVNet(audio_shape, image_shape, num_classes, spec)
     audio, image = CoreEmbedding(name, audio_shape), CoreEmbedding(name, image_shape)
     return AVPair(audio, image, audio.dim, image.dim, num_classes)
 
 
-__all__ = ["AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "av_network_name", "build_av_network", "final_map"]
+__all__ = ["AVEncoderSpec", "AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "av_network_name", "build_av_network", "final_map"]

@@ -4,9 +4,11 @@ The text tower stays frozen: its ``encode_text`` embeddings of the real captions
 and a distilled set made with ``text_encoder="openclip:<model>@<pretrained>"`` already lives in that space, so
 a pair is (image, text embedding) on both sides. The image tower is fine-tuned fully or through LoRA factors
 (:mod:`.lora`) with the CLIP loss (bidirectional InfoNCE at the model's own, frozen, logit scale; a LoRS set's
-similarity matrix as soft targets). The paper of the issue does not fix a protocol; the defaults are the usual
-CLIP fine-tuning ones: AdamW, weight decay 0.1, lr 1e-5 (full) or 1e-4 (LoRA), 10 epochs at batch 128,
-learning rate x0.1 after half of them. Each of ``runs`` repetitions reshuffles (and redraws the LoRA factors
+similarity matrix as soft targets). No paper fixes a protocol for fine-tuning on distilled pairs; the defaults
+are mmdistill's: AdamW with weight decay 0.1, 10 epochs at batch 128 (WiSE-FT's ``src/args.py`` defaults, a common
+CLIP fine-tuning recipe), lr 1e-5 (full) or 1e-4 (LoRA) and the learning rate x0.1 after half of the epochs (the
+bi-trajectory evaluation's schedule; WiSE-FT and open_clip train with cosine decay after a warm-up, open_clip at AdamW
+lr 5e-4, betas (0.9, 0.98), weight decay 0.2, a trained logit scale, none of which is taken here). Each of ``runs`` repetitions reshuffles (and redraws the LoRA factors
 and, for ``random_real``, the pairs); retrieval before fine-tuning is deterministic (one run).
 """
 

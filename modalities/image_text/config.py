@@ -19,11 +19,6 @@ from typing import ClassVar, Literal
 from mmdistill.keys import key
 from mmdistill.schema import BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, SplitKeys
 
-SIMILARITIES = ("identity", "lowrank", "full")
-SOFT_LOSSES = ("wbce", "infonce")
-SPLIT_ORDERS = ("sorted", "random")
-ON_BAD = ("error", "skip")
-
 
 @dataclass
 class ImageTextDataKeys(ConfigKeys):
