@@ -49,16 +49,17 @@ def _rounded(t: Tensor) -> Any:
     return json.loads(json.dumps(values), parse_float=lambda s: float(f"{float(s):.4g}"))
 
 
-#: statistics with more values than this are shown by their first few and their count (a graph's per-feature ones)
-SHOWN_VALUES = 8
+#: statistics with more values than this are shown by their first few and their shape (a graph's per-feature ones:
+#: 128-602 features); an audio set's per-coefficient (3, 13) and every per-channel set stay whole
+SHOWN_VALUES = 64
 
 
 def _shown(t: Tensor) -> Any:
-    """:func:`_rounded`, or for more than :data:`SHOWN_VALUES` values the first three and the count, as text."""
+    """:func:`_rounded`, or for more than :data:`SHOWN_VALUES` values the first three and the shape, as text."""
     if t.numel() <= SHOWN_VALUES:
         return _rounded(t)
     head = ", ".join(str(v) for v in _rounded(t.flatten()[:3]))
-    return f"[{head}, ... ({t.numel()} values)]"
+    return f"[{head}, ... (shape {tuple(t.shape)})]"
 
 
 def normalization_line(stats: Mapping[str, Mapping[str, Tensor]]) -> str | None:
@@ -100,8 +101,9 @@ class ConsumerViews:
     @property
     def normalization(self) -> dict[str, dict[str, Tensor]] | None:
         """``{input name: {"mean": t, "std": t}}`` — the statistics the set's inputs were normalised with — or None when
-        its inputs are not normalised by a mean and std (graph features, whose ``synthetic.meta.normalize_features``
-        names their rule; sequence summaries; caption embeddings are left out of an image-text set's dict). Each tensor
+        its inputs are not normalised by a mean and std (row-normalised or raw graph features, whose
+        ``synthetic.meta.normalize_features`` names their rule — a standardised graph gives ``x`` per feature (F,);
+        sequence summaries; caption embeddings are left out of an image-text set's dict). Each tensor
         is float32, shaped to broadcast against ONE sample of that input ((C, 1, 1) for (C, H, W) images, (C, 1, 1, 1)
         for clips, (C, F, 1) or (C, 1, 1) for FD-MFCC maps, (1, 1, 1) for an audio-visual spectrogram), so
         ``(raw - mean) / std`` brings a real sample (or a batch (N, ...)) in the modality's raw units to the set's."""

@@ -219,7 +219,8 @@ INHERITED_KEYS: dict[str, str] = {"split_seed": "seed", "image_depth": "depth"}
 #: keys added after sets were saved whose behaviour before was a fixed value: a saved config (or checkpoint) without the
 #: key ran with that value (no DC evaluation augmentation; static/dynamic's step-size momentum 0.5; the audio-visual
 #: encoders pooled to the smaller final map with the core ConvNet's padding, its log-mel by the audio front end, scaled by
-#: the training split's statistics)
+#: the training split's statistics). The names are global: another config family adding a key of one of these names
+#: would inherit the value for its own older saves, so such a key needs a name of its own.
 ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, "embed_grid": 0, "one_channel_padding": 0,
                                  "front_end": "fdmfcc", "scaling": "split"}
 
@@ -297,7 +298,7 @@ class AugmentKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 4
 
     dsa: bool = key(False, help="differentiable siamese augmentation while matching")
-    dsa_strategy: str = key("auto", help="DSA ops joined by _ (color, crop, cutout, flip, scale, rotate); auto: the paper's for the dataset")
+    dsa_strategy: str = key("auto", help="DSA ops joined by _ (color, crop, cutout, flip, scale, rotate); auto: the adapter's for the dataset (images: the DSA paper's; see each recipe's help)")
     eval_dsa: bool = key(False, help="DSA while training the evaluation networks", resume=False)
 
     def matching_augmentation(self) -> str | None:

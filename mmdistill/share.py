@@ -379,7 +379,9 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
         card = render_card(loaded.manifest, loaded.modality, where="hf")
     columns, features = loaded.modality.hf_columns(loaded.synthetic, loaded.inputs, loaded.labels, loaded.soft_labels)
     stats, named = normalization_of(loaded.modality, loaded.synthetic.meta), getattr(loaded.modality, "hf_input_names", None) or {}
-    said, features = export_description(loaded.manifest, stats, named, recorded=bool(stats) or not named), datasets.Features(features)
+    expects = getattr(loaded.modality, "expects_normalization", None)
+    recorded = bool(stats) or not (expects(dict(loaded.synthetic.meta)) if callable(expects) else named)
+    said, features = export_description(loaded.manifest, stats, named, recorded=recorded), datasets.Features(features)
     ds = datasets.Dataset.from_dict(columns, features=features, info=datasets.DatasetInfo(description=said, features=features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)

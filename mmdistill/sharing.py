@@ -196,6 +196,11 @@ class ShareDefaults:
         key = str(dataset).lower().split(":")[0]
         return dict(self.DATASET_FACTS.get(key, {}))
 
+    def expects_normalization(self, meta: dict[str, Any]) -> bool:
+        """Whether a set of this adapter with ``meta`` should record normalisation statistics (an export of one that
+        records none says so instead of "not normalised"): by default, when its inputs have named export columns."""
+        return bool(self.hf_input_names)
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """The set's ``meta["mean"]``/``meta["std"]`` as the statistics of input ``x``: ``{"x": {"mean", "std"}}``, float32
         tensors of the leading dims of one sample (per channel (C,), or per channel and coefficient (C, F)); ``{}`` when

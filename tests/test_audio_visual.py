@@ -952,3 +952,13 @@ def test_avdd_log_mel_front_end():
     assert (p.hop_length, p.win_length, p.fft_size, p.window, p.top_db) == (200, 400, 400, "hann", None)
     q = _cfg(sample_rate=11000, duration=1.0, n_mels=128, audio_frames=56, front_end="fdmfcc", top_db=80.0).feature_params()
     assert (q.win_length, q.fft_size, q.window, q.top_db) == (400, 512, "hamming", 80.0)
+
+
+def test_the_window_is_stored_only_when_it_is_not_the_fdmfcc_hamming():
+    """Settings recorded before ``window`` existed (audio buffers, checkpoints' preprocessing) still compare equal."""
+    from mmdistill.modalities.audio.features import FDMFCCParams
+
+    assert "window" not in FDMFCCParams().to_dict()
+    hann = FDMFCCParams(window="hann")
+    assert hann.to_dict()["window"] == "hann" and FDMFCCParams.from_dict(hann.to_dict()) == hann
+    assert FDMFCCParams.from_dict(FDMFCCParams().to_dict()).window == "hamming"

@@ -220,13 +220,19 @@ def test_a_standardised_graph_keeps_its_training_nodes_statistics(root, tmp_path
     hf = export_hf(out, tmp_path / "hf")
     stated = json.loads(datasets.load_from_disk(str(hf)).info.description.split("normalization (JSON): ", 1)[1])
     assert set(stated) == {"node_feat"} and stated["node_feat"]["std"] == pytest.approx(n["std"].tolist())
-    assert mmdistill.load(make_set("graph", root / "graph")).normalization is None  # row-normalised: no statistics
+    plain = make_set("graph", root / "graph")
+    assert mmdistill.load(plain).normalization is None  # not standardised: no statistics, and its export says so
+    said = datasets.load_from_disk(str(export_hf(plain, tmp_path / "hf-plain"))).info.description
+    assert "not normalised by a mean and std" in said and "records no normalisation" not in said
 
 
 def test_the_card_line_shortens_long_statistics():
-    """Per-feature statistics of a graph (hundreds of features) are shown by their first values and their count."""
+    """Per-feature statistics of a graph (hundreds of features) are shown by their first values and their shape; an
+    audio set's per-coefficient (3, 13) stay whole."""
     from mmdistill.consumer import normalization_line
 
     line = normalization_line({"x": {"mean": torch.arange(500.0), "std": torch.ones(500)}})
-    assert "x: mean [0.0, 1.0, 2.0, ... (500 values)] std [1.0, 1.0, 1.0, ... (500 values)]" in line
+    assert "x: mean [0.0, 1.0, 2.0, ... (shape (500,))] std [1.0, 1.0, 1.0, ... (shape (500,))]" in line
     assert "mean [0.5] std [2.0]" in normalization_line({"a": {"mean": torch.tensor([0.5]), "std": torch.tensor([2.0])}})
+    whole = normalization_line({"x": {"mean": torch.zeros(3, 13), "std": torch.ones(3, 13)}})
+    assert "shape" not in whole and whole.count("0.0") == 39

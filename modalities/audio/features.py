@@ -130,7 +130,12 @@ class FDMFCCParams(FDMFCCKeys):
         return 1 + num_samples // self.hop_length
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The parameters as stored in a set's or buffer's meta (and compared as the data's preprocessing); ``window``
+        only when it is not the FD-MFCC's Hamming, so settings recorded before the field existed compare equal."""
+        out = asdict(self)
+        if out["window"] == "hamming":
+            del out["window"]
+        return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "FDMFCCParams":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mmdistill.errors import ConfigError
@@ -11,11 +11,16 @@ from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillCon
                               SplitKeys, check_one_network_choice)
 
 from ..audio.features import FDMFCCParams
+from .data import AVDD_FRAME_MEAN, AVDD_FRAME_STD
+from .nets import AVEncoderSpec
+
+#: AVDD's encoders (``nets/audio_net.py``, ``nets/vision_net.py``): the defaults of the encoder keys
+AVDD_ENCODERS = AVEncoderSpec()
 
 
 def _even(n: int) -> int:
-    """``n`` or, when odd, ``n + 1``: the FFT size of an ``n``-sample window (torchaudio's Griffin-Lim, which renders an
-    exported spectrogram, needs an even FFT)."""
+    """``n`` or, when odd, ``n + 1``: the FFT size of an ``n``-sample window (the export's waveform rendering,
+    :func:`~mmdistill.modalities.audio.features.fdmfcc_to_waveform`, gets one frame too few from an odd FFT)."""
     return n + n % 2
 
 
@@ -44,17 +49,19 @@ class AudioVisualKeys(ConfigKeys):
         "of the window's length, made even); fdmfcc, the audio adapter's (Hamming window, the FFT rounded up to a power of 2)")
     scaling: Literal["avdd", "split"] = key(
         "avdd", help="input scaling: avdd, spectrograms in dB as they are and frames with AVDD's fixed per-channel mean "
-        "(0.425, 0.396, 0.370) and std (0.229, 0.224, 0.221); split, one mean/std of the training split's dB values and one "
+        f"{AVDD_FRAME_MEAN} and std {AVDD_FRAME_STD}; split, one mean/std of the training split's dB values and one "
         "per frame channel")
     strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
-    depth: int = key(3, help="blocks of the audio ConvNet encoder (AVDD: 3)", unit="blocks", range="[1, 6]")
-    image_depth: int | None = key(5, help="blocks of the frame ConvNet encoder (AVDD: 5, 224 / 2^5 = 7); none: depth",
-                                  unit="blocks", range="[1, 6]")
-    width: int = key(128, help="channels of each modality's ConvNet encoder (AVDD: 128)", unit="channels", range="[1, inf)")
-    embed_grid: int = key(7, help="each encoder's last pooling is adaptive average pooling to this square grid, so both embeddings "
-                          "have width x grid x grid values (AVDD: 7); 0: both pooled to the smaller of their final maps",
+    depth: int = key(AVDD_ENCODERS.depth, help="blocks of the audio ConvNet encoder (AVDD: 3)", unit="blocks", range="[1, 5]")
+    image_depth: int | None = key(AVDD_ENCODERS.image_depth, help="blocks of the frame ConvNet encoder (AVDD: 5, 224 / 2^5 = 7); none: depth",
+                                  unit="blocks", range="[1, 5]")
+    width: int = key(AVDD_ENCODERS.width, help="channels of each modality's ConvNet encoder (AVDD: 128)", unit="channels", range="[1, inf)")
+    embed_grid: int = key(AVDD_ENCODERS.grid, help="each encoder's last pooling is adaptive average pooling to this square grid, so both embeddings "
+                          "have width x grid x grid values (AVDD: 7, its audio encoder's last pooling; its frame encoder reaches "
+                          "7 x 7 at 224 pixels by plain average pooling, where this is the same); 0: both pooled to the smaller "
+                          "of their final maps",
                           unit="cells per side", range="[0, inf)")
-    one_channel_padding: int = key(3, help="padding of the first convolution of a 1-channel input (AVDD: 3, DC's MNIST padding "
+    one_channel_padding: int = key(AVDD_ENCODERS.one_channel_padding, help="padding of the first convolution of a 1-channel input (AVDD: 3, DC's MNIST padding "
                                    "kept for every size); 0: the core ConvNet's rule (3 for 28-pixel inputs, else 1)",
                                    unit="pixels", range="[0, inf)")
     eval_lr_audio: float = key(1e-3, help="Adam learning rate of the audio encoder in evaluation (AVDD: 1e-3)", unit="step size",
@@ -81,9 +88,9 @@ class AudioVisualKeys(ConfigKeys):
         hop_ms = 1000.0 * self.duration / (self.audio_frames - 1)
         avdd = self.front_end == "avdd"
         try:
-            return FDMFCCParams(sample_rate=self.sample_rate, n_mfcc=self.n_mels, n_mels=self.n_mels, win_ms=2 * hop_ms, hop_ms=hop_ms,
-                                preemphasis=0.0, top_db=self.top_db, window="hann" if avdd else "hamming",
-                                n_fft=_even(int(round(self.sample_rate * 2 * hop_ms / 1000.0))) if avdd else None)
+            params = FDMFCCParams(sample_rate=self.sample_rate, n_mfcc=self.n_mels, n_mels=self.n_mels, win_ms=2 * hop_ms, hop_ms=hop_ms,
+                                  preemphasis=0.0, top_db=self.top_db, window="hann" if avdd else "hamming")
+            return replace(params, n_fft=_even(params.win_length)) if avdd else params
         except ConfigError as exc:
             raise ConfigError(f"audio keys sample_rate={self.sample_rate}, duration={self.duration}, n_mels={self.n_mels}, "
                               f"audio_frames={self.audio_frames}: {exc}") from None

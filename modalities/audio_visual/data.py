@@ -1,9 +1,10 @@
 """Paired audio-visual data: (log-mel spectrogram, frame) pairs with one class label, and the features.
 
 Audio goes through the audio adapter's front end (:class:`~mmdistill.modalities.audio.features.FDMFCC`'s mel filter
-bank and per-clip dB floor; files decoded and resampled by :mod:`mmdistill.modalities.audio.decode`), stopping at the
-log-mel spectrogram AVDD distils: (N, 1, n_mels, frames) in dB, normalised with one training-split mean/std. Frames
-are resized with the image adapter's resize and normalised per channel.
+bank, with AVDD's Hann window and FFT by default and an optional per-clip dB floor; files decoded and resampled by
+:mod:`mmdistill.modalities.audio.decode`), stopping at the log-mel spectrogram AVDD distils: (N, 1, n_mels, frames) in
+dB. Frames are resized with the image adapter's resize. ``scaling`` (:func:`normalise_pairs`): AVDD's (dB as it is,
+frames by fixed per-channel constants, the default) or the training split's statistics.
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
 def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] | None = None, skipped: list[BadFile] | None = None,
               root: Path | None = None, report: LoadReport | None = None) -> AVData:
     """Resample every clip to ``cfg.sample_rate`` (counted per source rate, logged), fix its length (padded and cropped
-    clips counted), take the log-mel spectrogram; resize the frames; normalise with the training split's statistics.
+    clips counted), take the log-mel spectrogram; resize the frames; scale both by ``cfg.scaling`` (:func:`.data.normalise_pairs`).
     ``classes``: every class the source names (None: those of ``pairs``), so a class whose files were all skipped is
     kept, and refused by the per-class check naming it; ``skipped``: the files left out, named in the load report
     (``report``: one the reader began, or a new one; its root is ``root``), which ``meta["load_report"]`` holds

@@ -67,11 +67,14 @@ class PooledConvNet(nn.Module):
         return self.features(x).flatten(1)
 
 
-def final_map(in_shape: tuple[int, ...], depth: int) -> tuple[int, int]:
-    """The (h, w) of the core ConvNet's last feature map for samples ``in_shape`` (C, H, W)."""
-    net = ConvNet(tuple(in_shape), 1, depth=depth, width=1)
+def final_map(in_shape: tuple[int, ...], depth: int, first_padding: int | None = None) -> tuple[int, int]:
+    """The (h, w) of the core ConvNet's last feature map for samples ``in_shape`` (C, H, W), its first convolution
+    padded by ``first_padding`` (None: the core's)."""
+    features = ConvNet(tuple(in_shape), 1, depth=depth, width=1).features
+    if first_padding is not None:
+        features[0].padding = (first_padding, first_padding)
     with torch.no_grad():
-        out = net.features(torch.zeros(1, *in_shape))
+        out = features(torch.zeros(1, *in_shape))
     return int(out.shape[-2]), int(out.shape[-1])
 
 
@@ -110,14 +113,14 @@ class AVNet(AVPair):
     def __init__(self, audio_shape: tuple[int, ...], image_shape: tuple[int, ...], num_classes: int,
                  spec: AVEncoderSpec = AVEncoderSpec()) -> None:
         shapes = {"audio": tuple(audio_shape), "image": tuple(image_shape)}
+        padding = {side: spec.one_channel_padding if shape[0] == 1 and spec.one_channel_padding else None for side, shape in shapes.items()}
         if spec.grid > 0:
             grid = (spec.grid, spec.grid)
         else:
-            (ha, wa), (hv, wv) = (final_map(shapes[side], spec.depth_of(side)) for side in ("audio", "image"))
+            (ha, wa), (hv, wv) = (final_map(shapes[side], spec.depth_of(side), padding[side]) for side in ("audio", "image"))
             grid = (min(ha, hv), min(wa, wv))
         towers = {side: PooledConvNet(shape, spec.depth_of(side), spec.width, grid, replace_last_pool=spec.grid > 0,
-                                      first_padding=spec.one_channel_padding if shape[0] == 1 and spec.one_channel_padding else None)
-                  for side, shape in shapes.items()}
+                                      first_padding=padding[side]) for side, shape in shapes.items()}
         dim = spec.width * grid[0] * grid[1]
         super().__init__(towers["audio"], towers["image"], dim, dim, num_classes)
         self.embed_dim = dim

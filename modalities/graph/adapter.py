@@ -136,6 +136,10 @@ class GraphModality(AdapterDefaults):
     #: the export's column of ``x``, by which the hf description keys the statistics of a standardised graph
     hf_input_names = {"x": NODE_FEATURES_COLUMN}
 
+    def expects_normalization(self, meta: dict[str, Any]) -> bool:
+        """Only a standardised graph carries statistics (row-normalised and raw features are not normalised by them)."""
+        return meta.get("normalize_features") == "standard"
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """``x``: the training nodes' per-feature ``mean``/``std`` (F,) of the raw features when they were standardised
         (``meta["normalize_features"] == "standard"``); none otherwise (``row``: each node's features divided by their
