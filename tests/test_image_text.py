@@ -365,6 +365,19 @@ def test_hub_names_fail_offline_with_a_way_to_point_at_local_files():
         build_image_encoder("vgg99")
 
 
+def test_an_offline_image_encoder_error_names_the_text_sides_download_too(tmp_path, tiny_bert):
+    """The published defaults (nfnet_l0 weights, hf:bert-base-uncased) offline: one error names both downloads (the
+    text one was the next error after fixing the first); a local or offline text encoder is not mentioned."""
+    csv_path = write_pairs(tmp_path)
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), image_encoder="nfnet_l0", image_weights="default",
+                  text_encoder="hf:no-such-org/no-such-model-xyz")
+    with pytest.raises(ConfigError, match=r"image_weights=/path/to.*text_encoder=hf:no-such-org/no-such-model-xyz is not cached.*minilm"):
+        MODALITY.load(cfg)
+    with pytest.raises(ConfigError) as exc:
+        MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path), image_encoder="nfnet_l0", image_weights="default"))
+    assert "text side" not in str(exc.value)  # the tiny local BERT folder needs nothing
+
+
 def test_a_registered_image_encoder_is_built_by_name():
     from mmdistill.modalities.image_text.encoders import CLIP_MEAN, CLIP_STD, ImageEncoderBuild, register_image_encoder
 

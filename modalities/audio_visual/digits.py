@@ -89,7 +89,18 @@ def build_av_digits(fsdd: str | Path, out_dir: str | Path, *, test_speakers: Seq
     return final / "pairs.csv"
 
 
-def tones_digits_pairs(seed: int, per_class: int = 16, sample_rate: int = 8000, duration: float = 0.5) -> list[RawPair]:
+#: generated pairs per class of ``tones-digits`` when a set needs no more (12 training, 4 test)
+TONES_DIGITS_PER_CLASS = 16
+
+
+def tones_digits_per_class(train_needed: int) -> int:
+    """Generated pairs per class for a set that draws ``train_needed`` real training pairs per class (``ipc`` x
+    ``multi_formation``²): :data:`TONES_DIGITS_PER_CLASS`, or the next multiple of 4 whose training three quarters hold
+    them (the paper default, 10 pairs per class of 2 x 2 tiles, needs 40: 56 generated, 42 training)."""
+    return max(TONES_DIGITS_PER_CLASS, 4 * -(-int(train_needed) // 3))
+
+
+def tones_digits_pairs(seed: int, per_class: int = TONES_DIGITS_PER_CLASS, sample_rate: int = 8000, duration: float = 0.5) -> list[RawPair]:
     """Generated pairs: tone class ``k`` (the audio adapter's :data:`TONE_CLASSES`) with a digit-``k`` image; the last
     quarter of each class is the test split (its images from the digits' held-out split)."""
     import soundfile as sf
@@ -110,4 +121,4 @@ def tones_digits_pairs(seed: int, per_class: int = 16, sample_rate: int = 8000, 
     return pairs
 
 
-__all__ = ["build_av_digits", "tones_digits_pairs"]
+__all__ = ["TONES_DIGITS_PER_CLASS", "build_av_digits", "tones_digits_pairs", "tones_digits_per_class"]

@@ -127,9 +127,10 @@ def load_pairs(cfg: Any) -> AVData:
     if name in _TENSOR_SETS:
         return _from_tensors(name, cfg)
     if name == "tones-digits":
-        from .digits import tones_digits_pairs
+        from .digits import tones_digits_pairs, tones_digits_per_class
 
-        return featurise(name, tones_digits_pairs(cfg.seed, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
+        per_class = tones_digits_per_class(cfg.ipc * int(getattr(cfg, "multi_formation", 1)) ** 2)
+        return featurise(name, tones_digits_pairs(cfg.seed, per_class, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
     if name == "csv":
         root = Path(_root(cfg))
         report = LoadReport(descriptions=dict(CSV_KINDS))

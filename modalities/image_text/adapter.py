@@ -47,6 +47,20 @@ def image_encoder_of(cfg: Any) -> ImageEncoderBuild:
     return image_encoder_for(cfg.image_encoder, cfg.image_weights, cfg.image_size, bool(cfg.download))
 
 
+def text_side_offline_hint(cfg: Any) -> str:
+    """``""``, or a sentence naming the text encoder when it is a Hugging Face hub name that is not in the local cache
+    and download is off (it would be the next error of an offline run)."""
+    source = str(cfg.text_encoder)
+    if cfg.download or not source.startswith("hf:") or Path(source[3:]).expanduser().exists():
+        return ""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(source[3:], "config.json"), str):
+        return ""
+    return (f"; the text side needs a download too (text_encoder={source} is not cached here): point it at a local folder "
+            "(hf:/path/to/folder) or use text_encoder=minilm (the offline MiniLM package)")
+
+
 def dual_encoder_factory(cfg: Any, data: ImageTextData) -> DualEncoderFactory:
     """Fresh dual encoders of ``cfg`` for ``data`` (``factory.make(gen, device)``)."""
     return DualEncoderFactory(image_encoder_of(cfg), int(data.meta["text_dim"]), cfg.temperature, cfg.learn_temperature,
@@ -75,7 +89,11 @@ class ImageTextModality(AdapterDefaults):
     def load(self, config: Any) -> ImageTextData:
         from .datasets import load_image_text
 
-        data = load_image_text(config, image_encoder_of(config))
+        try:
+            encoder = image_encoder_of(config)
+        except ConfigError as exc:  # name the text side's download too, so an offline user fixes both at once
+            raise ConfigError(f"{exc}{text_side_offline_hint(config)}", key=exc.key) from None
+        data = load_image_text(config, encoder)
         resolve_expert_batch(config, data.train.num_pairs)  # expert_batch=None: sized from the training pairs
         return data
 

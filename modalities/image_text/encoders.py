@@ -51,7 +51,7 @@ HEAD_PREFIXES = ("fc.", "classifier.", "head.fc.", "head.")
 
 
 def offline_message(what: str, key: str, example: str) -> str:
-    return (f"{what} is not available on this machine and download is off. Either pass download=true "
+    return (f"{what}: not on this machine, and download is off. Either pass download=true "
             f"(--download) to fetch it when online, or point at a local copy: {key}={example}")
 
 
@@ -346,9 +346,10 @@ def _cached_open_clip(model_name: str, pretrained: str | None, download: bool) -
                           ".safetensors checkpoint (openclip:<model>@/path/file, or clip_pretrained=/path/file for clip-finetune) or an "
                           "open_clip tag with --download")
     if pretrained is not None and not Path(pretrained).expanduser().is_file() and not download:
-        raise ConfigError(offline_message(f"open_clip weights {model_name}@{pretrained}", "the pretrained part",
-                                          f"openclip:{model_name}@/path/to/open_clip_model.safetensors (or clip_pretrained=/path/... "
-                                          "for clip-finetune)"))
+        raise ConfigError(offline_message(f"open_clip weights {model_name}@{pretrained}", "image_encoder / text_encoder",
+                                          f"openclip:{model_name}@/path/to/open_clip_model.safetensors (clip-finetune: "
+                                          "clip_pretrained=/path/to/open_clip_model.safetensors, or clip_pretrained=none for random "
+                                          "weights)"))
     if pretrained is not None and Path(pretrained).expanduser().is_file():
         pretrained = str(Path(pretrained).expanduser())
     try:
