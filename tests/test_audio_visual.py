@@ -962,3 +962,16 @@ def test_the_window_is_stored_only_when_it_is_not_the_fdmfcc_hamming():
     hann = FDMFCCParams(window="hann")
     assert hann.to_dict()["window"] == "hann" and FDMFCCParams.from_dict(hann.to_dict()) == hann
     assert FDMFCCParams.from_dict(FDMFCCParams().to_dict()).window == "hamming"
+
+
+def test_tones_digits_grows_for_the_set_it_serves():
+    """The recipes' default (10 pairs per class, multi-formation 2: 40 real training pairs per class) runs on the default
+    generated data; a set that needs at most 12 gets the 16 generated pairs per class it always had."""
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.digits import tones_digits_per_class
+
+    assert tones_digits_per_class(1) == tones_digits_per_class(12) == 16 and tones_digits_per_class(40) == 56
+    data = MODALITY.load(_cfg(dataset="tones-digits", ipc=10, multi_formation=2))
+    assert int(torch.bincount(data.train.y).min()) >= 40
+    data.require_per_class(40, what="ipc x multi_formation²")
+    assert len(MODALITY.load(_cfg(dataset="tones-digits", ipc=1, multi_formation=1)).train) == 5 * 12
