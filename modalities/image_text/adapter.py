@@ -55,7 +55,10 @@ def text_side_offline_hint(cfg: Any) -> str:
         return ""
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(source[3:], "config.json"), str):
+    try:
+        if isinstance(try_to_load_from_cache(source[3:], "config.json"), str):
+            return ""
+    except ValueError:  # not a valid hub name either (huggingface_hub's validation): the text encoder names that itself
         return ""
     return (f"; the text side needs a download too (text_encoder={source} is not cached here): point it at a local folder "
             "(hf:/path/to/folder) or use text_encoder=minilm (the offline MiniLM package)")
