@@ -47,6 +47,15 @@ class AVEncoderSpec:
         return self.depth if side == "audio" or self.image_depth is None else self.image_depth
 
 
+def convnet_features(in_shape: tuple[int, ...], depth: int, width: int, first_padding: int | None = None) -> nn.Sequential:
+    """The core ConvNet's feature blocks for samples ``in_shape`` (C, H, W), its first convolution padded by
+    ``first_padding`` (None: the core's rule); the weights are drawn as the core draws them."""
+    features = ConvNet(tuple(in_shape), 1, depth=depth, width=width).features
+    if first_padding is not None:
+        features[0].padding = (first_padding, first_padding)
+    return features
+
+
 class PooledConvNet(nn.Module):
     """The core ConvNet's feature blocks ending in adaptive average pooling to ``grid``: (N, C, H, W) -> (N, width * gh
     * gw). ``replace_last_pool``: the last block's pooling becomes the adaptive pooling (AVDD's audio encoder) instead
@@ -55,10 +64,7 @@ class PooledConvNet(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], depth: int, width: int, grid: tuple[int, int], *,
                  replace_last_pool: bool = False, first_padding: int | None = None) -> None:
         super().__init__()
-        features = ConvNet(in_shape, 1, depth=depth, width=width).features
-        if first_padding is not None:
-            features[0].padding = (first_padding, first_padding)  # same weights, drawn as the core draws them
-        layers = list(features)
+        layers = list(convnet_features(in_shape, depth, width, first_padding))
         if replace_last_pool and isinstance(layers[-1], (nn.AvgPool2d, nn.MaxPool2d)):
             layers = layers[:-1]
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid))
@@ -70,11 +76,8 @@ class PooledConvNet(nn.Module):
 def final_map(in_shape: tuple[int, ...], depth: int, first_padding: int | None = None) -> tuple[int, int]:
     """The (h, w) of the core ConvNet's last feature map for samples ``in_shape`` (C, H, W), its first convolution
     padded by ``first_padding`` (None: the core's)."""
-    features = ConvNet(tuple(in_shape), 1, depth=depth, width=1).features
-    if first_padding is not None:
-        features[0].padding = (first_padding, first_padding)
     with torch.no_grad():
-        out = features(torch.zeros(1, *in_shape))
+        out = convnet_features(in_shape, depth, 1, first_padding)(torch.zeros(1, *in_shape))
     return int(out.shape[-2]), int(out.shape[-1])
 
 
@@ -169,4 +172,5 @@ def build_av_network(name: str, audio_shape: tuple[int, ...], image_shape: tuple
     return AVPair(audio, image, audio.dim, image.dim, num_classes)
 
 
-__all__ = ["AVEncoderSpec", "AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "av_network_name", "build_av_network", "final_map"]
+__all__ = ["AVEncoderSpec", "AVNet", "AVPair", "AV_NETWORK", "CROSS_ARCH", "CoreEmbedding", "PooledConvNet", "av_network_name", "build_av_network",
+           "convnet_features", "final_map"]

@@ -180,7 +180,7 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     if norm == "auto":
         norm = "row" if key in PLANETOID else "standard" if key in STANDARDISED else "none"
     stats = standard_statistics(x, split["train"]) if norm == "standard" else None
-    x = normalize_features(x, norm, split["train"])
+    x = normalize_features(x, norm, split["train"], stats)
     return NodeClassificationData(
         name=name, graph=Graph(x, edge_index, edge_weight), y=y, train_idx=split["train"], val_idx=split["val"],
         test_idx=split["test"],
@@ -276,17 +276,17 @@ def _check_split_files(raw: dict[str, Any], root: Path) -> None:
             "a seeded stratified 10 % / 10 % / 80 % split (GCond's split for graphs without one)")
 
 
-def normalize_features(x: Tensor, how: str, train_idx: Tensor) -> Tensor:
+def normalize_features(x: Tensor, how: str, train_idx: Tensor, statistics: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``"row"``: each row divided by its sum (PyG ``NormalizeFeatures``, GCond's Planetoid setting);
     ``"standard"``: zero mean, unit variance per feature, statistics of the training nodes (GCond's
-    GraphSAINT/OGB setting); ``"none"``."""
+    GraphSAINT/OGB setting; ``statistics``: those already computed by :func:`standard_statistics`); ``"none"``."""
     if how == "none":
         return x
     if how == "row":
         s = x.sum(dim=1, keepdim=True)
         return x / s.masked_fill(s == 0, 1.0)
     if how == "standard":
-        mean, std = standard_statistics(x, train_idx)
+        mean, std = statistics if statistics is not None else standard_statistics(x, train_idx)
         return (x - mean) / std
     raise ConfigError(f"normalize_features must be auto, row, standard or none, got {how!r}")
 
