@@ -219,10 +219,12 @@ INHERITED_KEYS: dict[str, str] = {"split_seed": "seed", "image_depth": "depth"}
 #: keys added after sets were saved whose behaviour before was a fixed value: a saved config (or checkpoint) without the
 #: key ran with that value (no DC evaluation augmentation; static/dynamic's step-size momentum 0.5; the audio-visual
 #: encoders pooled to the smaller final map with the core ConvNet's padding, its log-mel by the audio front end, scaled by
-#: the training split's statistics). The names are global: another config family adding a key of one of these names
+#: the training split's statistics, and evaluated with a decay after every ``eval_lr_step`` epochs and PyTorch's
+#: default heads). The names are global: another config family adding a key of one of these names
 #: would inherit the value for its own older saves, so such a key needs a name of its own.
 ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, "embed_grid": 0, "one_channel_padding": 0,
-                                 "front_end": "fdmfcc", "scaling": "split"}
+                                 "front_end": "fdmfcc", "scaling": "split", "eval_lr_schedule": "every",
+                                 "eval_head_init": "default"}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -944,6 +944,34 @@ def test_avdd_encoders_at_avdd_sizes_and_the_earlier_design_kept_for_old_sets():
     assert [m.padding for m in earlier.image.features if isinstance(m, nn.Conv2d)][0] == (1, 1)
 
 
+def test_avdd_evaluation_schedule_and_heads(tensors_set):
+    """AVDD's evaluate_synset_av decays after the 0-based epochs in arange(step, epochs, step) and its classifier's
+    weights start at N(0, 1e-4); ``every`` / ``default`` are the earlier design, which a set saved before the keys keeps."""
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.evaluate import decays_after, make_net
+    from mmdistill.schema import values_before_keys
+    from mmdistill.seeding import generator
+
+    avdd, every = _cfg(eval_lr_step=10), _cfg(eval_lr_step=10, eval_lr_schedule="every")
+    assert [e for e in range(30) if decays_after(e, avdd, 30)] == [10, 20]  # np.arange(10, 30, 10), after epochs 11 and 21
+    assert [e for e in range(30) if decays_after(e, every, 30)] == [9, 19]
+    data = MODALITY.load(_cfg(dataset=tensors_set))
+    net = make_net(_cfg(dataset=tensors_set), data, torch.device("cpu"), generator(0, "t"))
+    for head in (net.head_audio, net.head_image):
+        assert 0.5e-4 < float(head.weight.detach().std()) < 1.5e-4
+        assert float(head.bias.detach().abs().max()) > 1e-3  # the biases keep PyTorch's default
+    default = make_net(_cfg(dataset=tensors_set, eval_head_init="default"), data, torch.device("cpu"), generator(0, "t"))
+    assert float(default.head_audio.weight.detach().std()) > 1e-2
+    again = make_net(_cfg(dataset=tensors_set), data, torch.device("cpu"), generator(0, "t"))
+    assert torch.equal(again.head_image.weight, net.head_image.weight)  # drawn from the run's generator
+    before = values_before_keys({"depth": 2}, ["eval_lr_schedule", "eval_head_init"])
+    assert before == {"eval_lr_schedule": "every", "eval_head_init": "default"}
+    from mmdistill.recipes import audio_visual_avdd
+
+    cpu = audio_visual_avdd.RECIPE.config(budget="cpu", ipc=1)
+    assert (cpu.eval_lr_schedule, cpu.eval_head_init) == ("every", "default")
+
+
 def test_avdd_log_mel_front_end():
     """AVDD's MelSpectrogram(sample_rate) at 11,000 Hz, 1 s, 56 frames: Hann window of 400 samples, FFT 400, hop 200, dB
     without a floor; ``front_end=fdmfcc`` is the audio adapter's (Hamming, FFT 512) and the cpu budget's."""

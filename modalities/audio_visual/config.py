@@ -71,8 +71,15 @@ class AudioVisualKeys(ConfigKeys):
     eval_lr_head: float = key(1e-3, help="Adam learning rate of the two linear heads in evaluation (AVDD: 1e-3)", unit="step size",
                               range="(0, inf)", resume=False)
     eval_weight_decay: float = key(1e-4, help="Adam weight decay in evaluation (AVDD: 1e-4)", range="[0, inf)", resume=False)
-    eval_lr_step: int = key(10, help="evaluation learning rates x0.1 every this many epochs (AVDD: 10)", unit="epochs",
-                            range="[1, inf)", resume=False)
+    eval_lr_step: int = key(10, help="evaluation learning rates x0.1 every this many epochs (AVDD: 10; when, eval_lr_schedule)",
+                            unit="epochs", range="[1, inf)", resume=False)
+    eval_lr_schedule: Literal["avdd", "every"] = key(
+        "avdd", help="when the evaluation decays: avdd, after the 0-based epochs step, 2 step, ... below eval_epochs (AVDD's "
+        "evaluate_synset_av: after epochs 11 and 21 of 30); every, after every step epochs (after 10 and 20 of 30)",
+        resume=False)
+    eval_head_init: Literal["avdd", "default"] = key(
+        "avdd", help="the evaluation heads' weights: avdd, N(0, 1e-4) (AVDD's weights_init of its classifier, biases "
+        "PyTorch's default); default, PyTorch's default initialisation like every other layer", resume=False)
     eval_whole: bool = key(False, help="also train on the whole training split (the upper bound row)", resume=False)
     eval_networks: list[str] = key(factory=list, help="networks the pairs are evaluated on (comma-separated: av-convnet, mlp, lenet, "
                                    "alexnet, vgg11, resnet18; a core network serves as both encoders); empty: av-convnet",
@@ -118,7 +125,7 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
     constants (``utils/data_utils.py``, ``preprocess/*_input_file.py``);
     encoders: ConvNets of width 128, audio 3 blocks ending in adaptive 7 x 7 pooling, frames 5 blocks, a 1-channel
     input's first convolution padded by 3 (``nets/audio_net.py``, ``nets/vision_net.py``); evaluation: 5 fused networks x 30 epochs, Adam (audio 1e-3, frames 1e-4, heads 1e-3, weight decay 1e-4), lr x0.1
-    every 10 epochs, minibatch 32; multi-formation 2 (``train_avdd.sh``'s ``--idm_aug``: four half-size pairs
+    after 0-based epochs 10 and 20, heads' weights N(0, 1e-4) (``utils/train_utils_DM.py``, ``nets/__init__.py``), minibatch 32; multi-formation 2 (``train_avdd.sh``'s ``--idm_aug``: four half-size pairs
     in each stored pair, initialised from 4 x IPC herding pairs per class).
 
     Data: ``dataset`` is ``tones-digits`` (generated tones paired with scikit-learn digits, the default; no files),

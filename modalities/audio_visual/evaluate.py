@@ -3,9 +3,11 @@
 Each run trains a fresh :class:`~.nets.AVNet` (both encoders and both heads, weights from the run's generator) on a set
 of pairs: Adam with a learning rate per part (audio encoder, frame encoder, heads), weight decay, the sum of the two
 heads' cross-entropies, minibatches of ``eval_batch`` shuffled from the generator, DSA per sample when ``eval_dsa``,
-learning rates x0.1 after every ``eval_lr_step`` epochs (after epochs 10 and 20 of 30; AVDD's ``evaluate_synset_av``
-decays after 0-based epochs 10 and 20, one epoch later: stated, not changed, as every recorded number was measured this
-way). Its heads start from the core's initialisation, AVDD's from N(0, 1e-4). It is scored on the real test pairs three ways from the one model:
+learning rates x0.1 as ``eval_lr_schedule`` says (``avdd``, AVDD's ``evaluate_synset_av``: after the 0-based epochs
+``eval_lr_step``, 2 x ``eval_lr_step``, ... below the epoch count, i.e. after epochs 11 and 21 of 30; ``every``: after
+every ``eval_lr_step`` epochs, 10 and 20 of 30, the ``cpu`` rows' design with which every recorded number was measured).
+Its heads' weights start from N(0, 1e-4) with ``eval_head_init=avdd`` (AVDD's ``weights_init`` of its classifier; the
+biases and the encoders keep PyTorch's default), else from PyTorch's default like every other layer. It is scored on the real test pairs three ways from the one model:
 ``accuracy`` (fused: the argmax of the mean of the two softmaxes, the headline), ``audio_accuracy`` (the audio head
 alone) and ``visual_accuracy`` (the frame head alone). Sets: ``distilled``, ``random_real`` (``ipc`` random real
 pairs per class, a new draw per run), ``herding`` (herding pairs in the fused embedding of a network trained
@@ -35,6 +37,9 @@ from .data import AVData, AVPairs
 from .matching import AVAugment
 from .nets import AV_NETWORK, CROSS_ARCH, AVEncoderSpec, AVPair, av_network_name, build_av_network
 
+#: std of the evaluation heads' weights with ``eval_head_init=avdd`` (AVDD's ``nets/__init__.py`` ``weights_init``)
+AVDD_HEAD_STD = 1e-4
+
 Pairs = tuple[Tensor, Tensor, Tensor]
 """(audio (N, 1, n_mels, frames), image (N, C, H, W), labels (N,))"""
 
@@ -50,7 +55,21 @@ def make_net(cfg: Any, data: AVData, device: torch.device, gen: torch.Generator,
     audio and frame shapes and classes on ``device``, its weights drawn from ``gen``."""
     net = build_av_network(network, data.audio_shape, data.image_shape, data.num_classes, AVEncoderSpec.of(cfg)).to(device)
     reinitialize(net, gen)
+    if cfg.eval_head_init == "avdd":
+        heads = torch.Generator(device=device).manual_seed(draw_seed(gen))
+        with torch.no_grad():
+            for head in (net.head_audio, net.head_image):
+                head.weight.normal_(0.0, AVDD_HEAD_STD, generator=heads)
     return net
+
+
+def decays_after(epoch: int, cfg: Any, epochs: int) -> bool:
+    """Whether the evaluation's learning rates are x0.1 after 0-based ``epoch`` of ``epochs`` (``cfg.eval_lr_schedule``
+    with ``cfg.eval_lr_step``; see the module docstring)."""
+    step = cfg.eval_lr_step
+    if cfg.eval_lr_schedule == "avdd":
+        return epoch in range(step, epochs, step)
+    return (epoch + 1) % step == 0 and epoch + 1 < epochs
 
 
 def train_pairs(net: AVPair, pairs: Pairs, cfg: Any, gen: torch.Generator, augment: AVAugment | None, epochs: int) -> None:
@@ -79,7 +98,7 @@ def train_pairs(net: AVPair, pairs: Pairs, cfg: Any, gen: torch.Generator, augme
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if (epoch + 1) % cfg.eval_lr_step == 0 and epoch + 1 < epochs:
+        if decays_after(epoch, cfg, epochs):
             for g in opt.param_groups:
                 g["lr"] *= 0.1
 
@@ -160,7 +179,7 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
         sets["whole"] = EvalSet((train.audio, train.image, train.y), size=len(train))
     protocol = {"epochs": cfg.eval_epochs, "batch": cfg.eval_batch, "optimizer": "adam", "lr_audio": cfg.eval_lr_audio,
                 "lr_image": cfg.eval_lr_image, "lr_heads": cfg.eval_lr_head, "weight_decay": cfg.eval_weight_decay,
-                "lr_step": cfg.eval_lr_step, "runs": cfg.eval_runs, "dsa": augment is not None,
+                "lr_step": cfg.eval_lr_step, "lr_schedule": cfg.eval_lr_schedule, "head_init": cfg.eval_head_init, "runs": cfg.eval_runs, "dsa": augment is not None,
                 **({"dsa_strategy": {side: getattr(getattr(augment, side), "strategy", "none") for side in ("audio", "image")}}
                    if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation()
                 "test_pairs": len(data.test),
@@ -178,4 +197,4 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-__all__ = ["av_plan", "evaluation_networks", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]
+__all__ = ["AVDD_HEAD_STD", "av_plan", "decays_after", "evaluation_networks", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]

@@ -12,8 +12,12 @@ matches per class c, with m(.) the class mean of a batch's embeddings:
   the synthetic gap ``m(v_syn) - m(a_syn)`` kept at the real gap ``m(v_real) - m(a_real)``.
 
 The terms and their weights follow the reference code (sakshamsingh1/AVDD ``main_DM_AV.py``). Departure: the
-reference steps the optimizer once per class; here the classes' losses (independent: each class's synthetic pairs
-appear only in its own term) are summed and stepped once per iteration, as the core DM matcher does.
+reference steps its SGD (momentum 0.5) once per class, on one tensor per modality that holds every class, so each
+step also moves every other class by its momentum buffer and a class's update is spent within the iteration it was
+computed in (lr x (1 + 0.5 + 0.25 + ...)); here the classes' losses (independent: each class's synthetic pairs appear
+only in its own term) are summed and stepped once per iteration, as the core DM matcher does, so the same update
+is spread over the following iterations: the same total displacement for a steady gradient, other timing. The
+reference also draws one DSA seed per iteration for every class; here one per class.
 """
 
 from __future__ import annotations
