@@ -73,6 +73,26 @@ def test_fdmfcc_channels_are_mfcc_and_its_deltas():
     assert steady[1:, :, 5:-5].abs().max() < 1e-3 * steady[0].abs().max()
 
 
+def test_empty_mel_bands_are_logged_with_counts_not_warned(caplog):
+    """AVDD's 128 mel bands on an FFT of 400 at 11 kHz leave one band without a bin: one log line with the counts,
+    no torchaudio UserWarning on every run."""
+    import warnings
+
+    from dataclasses import replace
+
+    p = replace(FDMFCCParams(sample_rate=11000, n_mfcc=128, n_mels=128, win_ms=400 / 11, hop_ms=200 / 11, preemphasis=0.0,
+                             top_db=None, window="hann"), n_fft=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("INFO", logger="mmdistill.modalities.audio.features"):
+            FDMFCC(p)
+    assert any("1 of 128 mel bands hold no FFT bin" in r.getMessage() for r in caplog.records), caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mmdistill.modalities.audio.features"):
+        FDMFCC(FDMFCCParams())
+    assert "mel bands hold no FFT bin" not in caplog.text
+
+
 def test_inversion_sounds_like_the_input():
     p = FDMFCCParams(sample_rate=8000)
     for freq in (300.0, 1500.0):

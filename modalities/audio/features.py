@@ -20,7 +20,9 @@ channel and coefficient (global cepstral mean and variance normalisation), see :
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +31,8 @@ from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import key
+
+log = logging.getLogger(__name__)
 
 CHANNELS = ("MFCC", "delta", "delta-delta")
 
@@ -159,13 +163,20 @@ class FDMFCC(nn.Module):
         import torchaudio
 
         self.params = p = params or FDMFCCParams()
-        self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=p.sample_rate, n_mfcc=p.n_mfcc, dct_type=2, norm="ortho", log_mels=False,
-            melkwargs=dict(n_fft=p.fft_size, win_length=p.win_length, hop_length=p.hop_length, f_min=p.f_min,
-                           f_max=p.f_max, n_mels=p.n_mels, window_fn=p.window_fn, power=2.0, center=True,
-                           pad_mode="reflect", mel_scale="htk"),
-        )
+        with warnings.catch_warnings():  # torchaudio's warning of empty mel bands: logged below with the counts
+            warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+            self.mfcc = torchaudio.transforms.MFCC(
+                sample_rate=p.sample_rate, n_mfcc=p.n_mfcc, dct_type=2, norm="ortho", log_mels=False,
+                melkwargs=dict(n_fft=p.fft_size, win_length=p.win_length, hop_length=p.hop_length, f_min=p.f_min,
+                               f_max=p.f_max, n_mels=p.n_mels, window_fn=p.window_fn, power=2.0, center=True,
+                               pad_mode="reflect", mel_scale="htk"),
+            )
         self.mfcc.amplitude_to_DB.top_db = p.top_db
+        empty = int((self.mfcc.MelSpectrogram.mel_scale.fb.amax(dim=0) == 0).sum())  # fb: (fft_size // 2 + 1, n_mels)
+        if empty:
+            log.info("%d of %d mel bands hold no FFT bin (an FFT of %d samples gives %d bins at %d Hz): those rows of every "
+                     "map are constant; fewer mel bands or a longer FFT avoid it (AVDD's 128 bands on its FFT of 400 have "
+                     "the same)", empty, p.n_mels, p.fft_size, p.fft_size // 2 + 1, p.sample_rate)
 
     def forward(self, wave: Tensor) -> Tensor:
         import torchaudio.functional as AF
