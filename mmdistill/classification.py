@@ -34,7 +34,7 @@ from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPl
 from mmdistill.modality import ClassificationModality
 from mmdistill.nets import reinitialize
 from mmdistill.schema import chosen_networks
-from mmdistill.seeding import generator
+from mmdistill.seeding import draw_seed, generator, seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
@@ -175,7 +175,10 @@ def herding_indices(cfg: Any, data: ClassificationData, modality: Classification
         raise ConfigError(f"network {cfg.network!r} ({type(net).__name__}) has no embed(x) -> (N, D) method, which the herding "
                           "baseline selects real samples with: give it one, or leave herding out of baselines", key="baselines")
     protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
-    train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
+    # dropout (ConvNet3D's) draws from torch's global generators, whose state here depends on what ran before (a
+    # distillation in `run`, data loading in `eval`): seed them from (seed, "herding", "global") for the training
+    with seeded_global_rng(draw_seed(generator(cfg.seed, "herding", "global")), [device]):
+        train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
     net.eval()
     return herding_subset(data.train, cfg.ipc, net.embed).to(data.train.x.device)
 
