@@ -33,6 +33,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import key
 
 log = logging.getLogger(__name__)
+_EMPTY_BANDS_SAID: set[tuple[Any, ...]] = set()  # front ends whose empty mel bands were logged (once per process)
 
 CHANNELS = ("MFCC", "delta", "delta-delta")
 
@@ -173,7 +174,9 @@ class FDMFCC(nn.Module):
             )
         self.mfcc.amplitude_to_DB.top_db = p.top_db
         empty = int((self.mfcc.MelSpectrogram.mel_scale.fb.amax(dim=0) == 0).sum())  # fb: (fft_size // 2 + 1, n_mels)
-        if empty:
+        said = (p.n_mels, p.fft_size, p.sample_rate, p.f_min, p.f_max)
+        if empty and said not in _EMPTY_BANDS_SAID:
+            _EMPTY_BANDS_SAID.add(said)
             log.info("%d of %d mel bands hold no FFT bin (an FFT of %d samples gives %d bins at %d Hz): those rows of every "
                      "map are constant; fewer mel bands or a longer FFT avoid it (AVDD's 128 bands on its FFT of 400 have "
                      "the same)", empty, p.n_mels, p.fft_size, p.fft_size // 2 + 1, p.sample_rate)
