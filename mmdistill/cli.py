@@ -21,6 +21,7 @@ DIR is a run folder or an export made with --to hf.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ from mmdistill.exits import EXPECTED, closed_stdout, fail
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.logs import configure_logging
 from mmdistill.stop_signals import terminate_as_interrupt
+
+log = logging.getLogger(__name__)
 
 
 def recipe_listing(trajectory_only: bool = False) -> str:
@@ -70,18 +73,20 @@ def _load_saved(directory: str):
     return syn, manifest, recipe, modality
 
 
-def evaluation_overrides(config_cls: type, pairs: Sequence[str]) -> dict[str, str]:
+def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | None = None) -> dict[str, str]:
     """``key=value`` pairs of ``mmdistill eval``: only evaluation keys (``resume=False`` and not a run's own) may change;
-    any other key is a ConfigError naming it."""
+    any other key is a ConfigError naming it (an unknown one with the closest evaluation keys of ``recipe``)."""
     from mmdistill.config import parse_overrides
-    from mmdistill.keys import key_infos
+    from mmdistill.keys import did_you_mean, key_infos
     from mmdistill.report import EVAL_EXECUTION_KEYS, is_evaluation_key
 
     parsed = parse_overrides(list(pairs))
     infos = {info.name: info for info in key_infos(config_cls)}
     for name in parsed:
         if name not in infos:
-            raise ConfigError(f"mmdistill eval: {config_cls.__name__} has no key {name!r}", key=name)
+            usable = [n for n, info in infos.items() if not info.resume and (is_evaluation_key(n) or n in EVAL_EXECUTION_KEYS)]
+            raise ConfigError(f"mmdistill eval: {recipe or config_cls.__name__} has no evaluation key {name!r}."
+                              f"{did_you_mean(name, usable)} Evaluation keys: {', '.join(usable)}", key=name)
         if infos[name].resume:
             raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
                               f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
@@ -126,7 +131,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     given = {"eval_networks": args.networks or None, "cross_arch": args.cross_arch or None, "data_root": args.data_root,
              "device": args.device, "baselines": [] if args.no_baselines else None, "eval_vectorize": args.vectorize}
     changes.update({key: value for key, value in given.items() if value is not None})
-    changes.update(evaluation_overrides(recipe.config_cls, args.overrides))
+    overrides = evaluation_overrides(recipe.config_cls, args.overrides, recipe.name)
+    for key in sorted(set(overrides) & {k for k, (given, _) in flags.items() if given}):
+        log.warning("config key %s=%s from key=value overrides replaces %s from %s (the later layer wins)",
+                    key, overrides[key], changes.get(key), flags[key][1])
+    changes.update(overrides)
     if {"eval_networks", "cross_arch"} <= set(fields):  # one choice of networks replaces the saved one, by flag or key=value
         if changes.get("eval_networks") and "cross_arch" not in changes:
             changes["cross_arch"] = False  # the named networks, even for a set saved with cross_arch

@@ -627,3 +627,14 @@ def test_eval_reads_flags_spelled_with_underscores(dm_run, capsys):
     """Review 35: `--expert_train_epochs` became readable for run and experts, `eval --no_baselines` stayed refused."""
     assert cli_main(["eval", str(dm_run), "--runs", "1", "--epochs", "1", "--no_baselines"]) == 0
     assert "random_real" not in capsys.readouterr().out
+
+
+def test_eval_names_a_flag_a_key_value_replaces_and_suggests_a_mistyped_key(dm_run, capsys):
+    """Walk 38 #3: `eval RUN eval_runs=1 --runs 2` trained 1 run without a word (run warns), and `eval RUN eval_epoch=1`
+    said "Config has no key 'eval_epoch'" (no suggestion, a class name)."""
+    assert cli_main(["eval", str(dm_run), "--runs", "2", "--epochs", "1", "--no-baselines", "eval_runs=1"]) == 0
+    out = capsys.readouterr()
+    assert "config key eval_runs=1 from key=value overrides replaces 2 from --runs" in out.err and "1 run each" in out.err
+    assert cli_main(["eval", str(dm_run), "eval_epoch=1"]) == 2
+    err = capsys.readouterr().err
+    assert "image-dm has no evaluation key 'eval_epoch'. Did you mean eval_epochs" in err and "Config" not in err

@@ -655,8 +655,8 @@ def test_mmdistill_eval_takes_evaluation_keys_only():
     with pytest.raises(ConfigError, match="seq_lr changes the distillation") as err:
         evaluation_overrides(cls, ["seq_lr=0.1"])
     assert err.value.key == "seq_lr"
-    with pytest.raises(ConfigError, match="has no key 'eval_stepz'"):
-        evaluation_overrides(cls, ["eval_stepz=4"])
+    with pytest.raises(ConfigError, match="sequences-td3 has no evaluation key 'eval_stepz'. Did you mean eval_steps"):
+        evaluation_overrides(cls, ["eval_stepz=4"], "sequences-td3")
 
 
 def test_td3_keeps_its_best_validation_summary_as_the_reference(tmp_path):
