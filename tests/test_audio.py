@@ -461,7 +461,7 @@ def test_load_report_counts_and_names_what_was_not_taken_as_it_was(tmp_path, cap
     with caplog.at_level(logging.INFO):
         ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
     rep = ds.report.as_dict()
-    assert rep["counts"] == {"unreadable": 1, "ignored": 1, "resampled": 6, "padded": 0, "cropped": 1, "silent": 1}
+    assert rep["counts"] == {"unreadable": 1, "ignored": 1, "resampled": 6, "downmixed": 0, "padded": 0, "cropped": 1, "silent": 1}
     assert rep["files"] == {"unreadable": ["warble/empty.wav"], "ignored": ["rising/notes.txt"], "silent": ["warble/quiet.wav"]}
     assert rep["root"] == "data"
     assert rep["facts"] == {"clips": 14, "sample_rate": 8000, "duration_s": 0.4, "align": "center", "resampled_from_hz": {"16000": 6}}
@@ -634,3 +634,38 @@ def test_fdmfcc_preview_labels_a_class_the_font_lacks_by_index_without_glyph_war
     assert [ax.get_ylabel() for ax in figures[0].axes if ax.get_ylabel()] == ["low hum", "class 1"]
     close(figures[0])
     assert caplog.text.count("class name(s) use characters") == 1 and "'class 1' is '鳥の声'" in caplog.text
+
+
+def test_a_hop_that_rounds_to_no_sample_names_hop_ms_not_the_window():
+    """--hop-ms 0.001 said "a 20.0 ms window at 16000 Hz is only 320 samples; use longer frames" (one message for both
+    cases, no key named); the hop and the window are now refused apart, each naming its key and the smallest value."""
+    with pytest.raises(ConfigError, match=r"^hop_ms=0\.001 is 0 samples at 16000 Hz; .*use hop_ms >= 0\.0625 at this rate$") as hop:
+        FDMFCCParams(hop_ms=0.001)
+    assert hop.value.key == "hop_ms" and "window" not in str(hop.value)
+    with pytest.raises(ConfigError, match=r"^win_ms=0\.1 is only 2 samples at 16000 Hz; .*at least 8 samples: use win_ms >= 0\.5 "
+                                          r"at this rate$") as win:
+        FDMFCCParams(win_ms=0.1)
+    assert win.value.key == "win_ms"
+    with pytest.raises(ConfigError, match=r"use hop_ms >= 0\.125 at this rate"):  # the smallest value follows the rate
+        FDMFCCParams(sample_rate=8000, hop_ms=0.05)
+    assert FDMFCCParams(hop_ms=0.0625).hop_length == 1 and FDMFCCParams(win_ms=0.5).win_length == 8  # the values named work
+
+
+def test_stereo_clips_averaged_to_mono_are_counted_as_downmixed(tmp_path, caplog):
+    """A stereo file was averaged to mono without a word (decode.py's data.mean(axis=1)); it is now counted in the load
+    report (kind downmixed) and logged with its channel count, like a resampled clip."""
+    import logging
+
+    from mmdistill.modalities.audio.decode import decode
+
+    root = _write_tree(tmp_path / "data", per_class=3)
+    left, right = _tone(300, 8000, 0.4), _tone(500, 8000, 0.4)
+    sf.write(root / "steady" / "stereo.wav", np.stack([left, right], axis=1), 8000)
+    clip = decode("stereo.wav", str(root / "steady" / "stereo.wav"))
+    assert clip.channels == 2 and np.allclose(clip.samples, (left + right) / 2, atol=1e-4)
+    assert decode("0.wav", str(root / "steady" / "0.wav")).channels == 1
+    with caplog.at_level(logging.INFO):
+        ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4)
+    assert ds.report.as_dict()["counts"]["downmixed"] == 1 and ds.report.counts()["resampled"] == 0
+    assert "downmixed 1 clip(s) from 2 channels to mono" in caplog.text
+    assert any("1 multi-channel clip(s) averaged to mono" in line for line in ds.report.lines())

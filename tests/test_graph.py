@@ -684,3 +684,26 @@ def test_a_structure_free_set_exports_to_hugging_face_and_back(tmp_path):
     for key, tensor in loaded.inputs.items():
         assert torch.equal(back[f"inputs.{key}"], tensor), key
     assert torch.equal(back["labels"], loaded.labels)
+
+
+def test_string_node_ids_under_a_header_are_named_on_their_own_line(tmp_path):
+    """``source,target`` then ``n16,n20``: the header was parsed as data (it was taken as one only above an all-number
+    line) and the error blamed line 1, 'source'; the header is now skipped and the first bad id named with its line and
+    what node ids must be."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    root = _files(tmp_path / "g", raw, edges_csv="source,target\nn16,n20\nn20,n16\n")
+    with pytest.raises(DataError, match=r"g/edges\.csv: line 2: node id 'n16' is not an integer \(line 1, 'source,target', read "
+                                        r"as the header\): node ids are the 0-based row numbers of features\.npy") as err:
+        load_graph_dataset("files", str(root))
+    assert "'source'" not in str(err.value).replace("'source,target'", "")
+    (root / "edges.csv").write_text("u v\n0 1\n1 0\n7 x2\n")  # .csv: commas; the same with a whitespace .txt
+    (root / "edges.csv").rename(root / "edges.txt")
+    with pytest.raises(DataError, match=r"g/edges\.txt: line 4: node id 'x2' is not an integer"):
+        load_graph_dataset("files", str(root))
+    (root / "edges.txt").write_text("0 1 heavy\n1 0 light\n")  # a bad weight is no node id: the table's own message
+    with pytest.raises(DataError, match=r"edges\.txt: cannot read it as a table of float64: line 1, column 3"):
+        load_graph_dataset("files", str(root))
+    pairs = "".join(f"{u},{v}\n" for u, v in raw["edge_index"].t().tolist())
+    (root / "edges.txt").unlink()
+    (root / "edges.csv").write_text("source,target\n" + pairs)  # a numeric edge list under the header still loads
+    assert torch.equal(load_graph_dataset("files", str(root)).graph.edge_index, raw["edge_index"])

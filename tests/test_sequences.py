@@ -648,7 +648,7 @@ def test_selection_on_the_validation_item_keeps_the_best_state_and_is_recorded()
 
 
 def test_mmdistill_eval_takes_evaluation_keys_only():
-    from mmdistill.cli import evaluation_overrides
+    from mmdistill.saved_cli import evaluation_overrides
 
     cls = sequences_td3.RECIPE.config_cls
     assert evaluation_overrides(cls, ["eval_steps=400", "eval-select-every=50"]) == {"eval_steps": "400", "eval_select_every": "50"}
@@ -814,3 +814,23 @@ def test_the_pretrained_learner_is_kept_on_disk_and_read_back(tmp_path, caplog, 
     off = tiny(pretrain_cache=False, pretrain_cache_dir=str(tmp_path / "off"))
     seq_train.pretrained_learner(MODALITY.load(off), off, "sasrec")
     assert not (tmp_path / "off").exists()
+
+
+def test_an_unknown_dataset_name_is_refused_with_the_close_match_and_the_valid_names(tmp_path):
+    """``--dataset cvs --data-root log.csv`` was sniffed and the set labelled "cvs"; ``ml-1n`` read MovieLens with the
+    ``release *`` row of tables/td3.yaml instead of ml-1m's. Names outside the documented set are refused (key dataset)."""
+    paths = _write_logs(tmp_path)
+    for name, hint in (("cvs", "did you mean csv?"), ("recbol", "did you mean recbole?"), ("ml-1n", "did you mean ml-1m")):
+        with pytest.raises(ConfigError, match=rf"^dataset '{name}' .*{hint}.*\(valid: generated\[:USERS:ITEMS\], ml-100k, ml-1m, "
+                                              r"ml-latest-small, movielens, recbole, csv, sasrec, file\)$") as err:
+            load_sequences(name, str(paths["csv"]), OPTS)
+        assert err.value.key == "dataset"
+    with pytest.raises(ConfigError, match=r"'ml-20m' is not a MovieLens release with hyper-parameters of its own .*--dataset movielens"):
+        load_sequences("ml-20m", str(paths["movielens"]), OPTS)
+    with pytest.raises(ConfigError, match=r"'foo' is not a sequences dataset; for your own log pass its format"):
+        load_sequences("foo", None, OPTS)  # the name is judged before the missing --data-root
+    # the documented names still load, in any case; the sniffing name 'file' labels the set by the file
+    assert load_sequences("CSV", str(paths["csv"]), OPTS).num_users == 3
+    assert load_sequences("file", str(paths["csv"]), OPTS).name == "log"
+    assert load_sequences("movielens", str(paths["movielens"]), OPTS).num_items == 4
+    assert load_sequences("generated:20:15", None, OPTS).num_items <= 15

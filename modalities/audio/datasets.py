@@ -22,8 +22,8 @@ resampled to one rate, padded or cropped to one length, and turned into an FD-MF
 clips at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped, and files under a
 folder root that are not audio files of the layout ignored, both named in a warning (``strict=True`` makes them an
 error; hidden files and folders are named too, reason ``hidden``, never an error); a class with training clips but
-no test clip is named in a warning (fact ``classes_without_test``); clips resampled (per source rate), padded and
-cropped are counted in the log. All of it is the set's
+no test clip is named in a warning (fact ``classes_without_test``); clips resampled (per source rate), downmixed
+(multi-channel files averaged to mono, per channel count), padded and cropped are counted in the log. All of it is the set's
 ``report`` (the manifest's ``load_report``). A CSV whose first row is neither a ``path,label[,split]`` header nor a
 row of an audio file, that lists a file that does not exist, a folder or a file twice, is refused naming the rows
 (lines); one whose split column names no ``test`` row is refused naming the column; columns after ``split`` are
@@ -54,14 +54,16 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
-from .decode import ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, fix_length, length_counts, resample_clips
+from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, downmix_counts, fix_length, length_counts,
+                     resample_clips)
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
 REPORT_KINDS = {"unreadable": "unreadable or empty audio file(s) skipped",
                 "ignored": "file(s) under the data root not used (not audio files of the layout)",
-                "resampled": "clip(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
+                "resampled": "clip(s) resampled", "downmixed": "multi-channel clip(s) averaged to mono",
+                "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero clip(s) (digital silence) kept and trained on"}
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
@@ -101,8 +103,8 @@ class AudioDataset:
     ``mean``/``std`` (FD-MFCC units, from the training split; C values, or C x n_mfcc per coefficient); ``y_*`` are int64 indices into
     ``classes``. Clips were resampled to ``params.sample_rate`` and padded/cropped to ``num_samples``.
     ``skipped`` lists the files that could not be read; ``report`` (:class:`mmdistill.load_report.LoadReport`) is
-    what the loader did not take as it was: unreadable and ignored files (named), clips resampled, padded and
-    cropped (counts; the source rates in the fact ``resampled_from_hz``), with the facts ``clips``,
+    what the loader did not take as it was: unreadable and ignored files (named), clips resampled, downmixed (multi-channel
+    files averaged to mono), padded and cropped (counts; the source rates in the fact ``resampled_from_hz``), with the facts ``clips``,
     ``sample_rate``, ``duration_s`` and ``align``; for data read from files (its ``root`` is set; not the generated
     ``tones``) the adapter stores it in the set's metadata and so in the run's manifest.
     """
@@ -232,13 +234,15 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
 
 def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> LoadReport:
     """Log what the loader did not take as it was (skipped and ignored files: warnings naming them; resampled,
-    padded and cropped clips: counts) and return it as the load report of the set."""
+    downmixed, padded and cropped clips: counts) and return it as the load report of the set."""
     if skipped:
         log.warning("%s", describe_bad(skipped))
     if found.ignored:
         log.warning("%s", describe_bad(found.ignored, what="file", verb="ignored", note=" under the data root (not audio files of the layout)"))
     for src, n in sorted(counts["resampled"].items()):
         log.info("resampled %d clip(s) from %d Hz to %d Hz", n, src, rate)
+    for channels, n in sorted(counts["downmixed"].items()):
+        log.info("downmixed %d clip(s) from %d channels to mono (the channels averaged)", n, channels)
     if counts["padded"]:
         log.info("padded %d clip(s) shorter than %.4g s with silence (align=%s)", counts["padded"], seconds, align)
     if counts["silent"]:
@@ -253,8 +257,8 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
     report.extend("unreadable", ((b.name, b.reason) for b in skipped))
     report.extend("ignored", ((b.name, b.reason) for b in found.ignored))
     report.extend("silent", ((name, "every sample is 0") for name in counts["silent"]))
-    for kind in ("resampled", "padded", "cropped"):
-        report.count(kind, sum(counts[kind].values()) if kind == "resampled" else counts[kind])
+    for kind in ("resampled", "downmixed", "padded", "cropped"):
+        report.count(kind, sum(counts[kind].values()) if kind in ("resampled", "downmixed") else counts[kind])
     return report
 
 
@@ -262,12 +266,12 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
 def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams, num_samples: int, align: str,
                strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile], dict]:
     """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items, the
-    skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``padded``,
-    ``cropped``, ``silent``: the names of clips whose every sample is 0)."""
+    skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``downmixed`` per source
+    channel count, ``padded``, ``cropped``, ``silent``: the names of clips whose every sample is 0)."""
     index = {c: i for i, c in enumerate(classes)}
     transform = FDMFCC(params)
     maps, labels, splits, skipped = [], [], [], []
-    counts: dict = {"clips": 0, "resampled": {}, "padded": 0, "cropped": 0, "silent": []}
+    counts: dict = {"clips": 0, "resampled": {}, "downmixed": {}, "padded": 0, "cropped": 0, "silent": []}
     chunks = range(0, len(items), batch_files)
     for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
         chunk = items[start : start + batch_files]
@@ -279,6 +283,8 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
         for _, c in kept:
             if c.sample_rate != params.sample_rate:
                 counts["resampled"][c.sample_rate] = counts["resampled"].get(c.sample_rate, 0) + 1
+        for channels, n in downmix_counts(c for _, c in kept).items():
+            counts["downmixed"][channels] = counts["downmixed"].get(channels, 0) + n
         resampled = resample_clips([c for _, c in kept], params.sample_rate)
         padded, cropped = length_counts((len(w) for w in resampled), num_samples)
         counts["clips"] += len(kept)

@@ -37,10 +37,12 @@ class BadFile:
 
 @dataclass
 class Clip:
-    """One decoded clip: mono samples (float32 in [-1, 1]) at ``sample_rate`` Hz."""
+    """One decoded clip: mono samples (float32 in [-1, 1]) at ``sample_rate`` Hz; ``channels``: how many the file
+    held (more than 1: they were averaged to these mono samples, which the loaders count as ``downmixed``)."""
 
     samples: np.ndarray
     sample_rate: int
+    channels: int = 1
 
 
 Opener = Callable[[], "bytes | str"]
@@ -49,7 +51,7 @@ Opener = Callable[[], "bytes | str"]
 
 def decode(name: str, source: bytes | str) -> Clip:
     """Decode one file (its bytes or its path) to a mono clip; DataError naming ``name`` when it cannot be
-    decoded or holds no samples. Channels are averaged."""
+    decoded or holds no samples. Channels are averaged; the clip's ``channels`` says how many the file held."""
     import soundfile as sf
 
     if isinstance(source, str) and not Path(source).is_file():
@@ -65,7 +67,8 @@ def decode(name: str, source: bytes | str) -> Clip:
     mono = data.mean(axis=1) if data.ndim == 2 else data
     if not np.isfinite(mono).all():
         raise DataError(f"audio file {name} holds non-finite samples")
-    return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate))
+    channels = int(data.shape[1]) if data.ndim == 2 else 1
+    return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), channels)
 
 
 def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) -> tuple[np.ndarray, int]:
@@ -191,6 +194,15 @@ def describe_bad(bad: Sequence[BadFile], limit: int = 5, what: str = "unreadable
     return f"{verb} {len(bad)} {what}{'s' if len(bad) != 1 else ''}{note}: {head}{more}"
 
 
+def downmix_counts(clips: Iterable[Clip]) -> dict[int, int]:
+    """Source channel count -> how many of ``clips`` were averaged to mono from that many channels (multi-channel only)."""
+    counts: dict[int, int] = {}
+    for clip in clips:
+        if clip.channels > 1:
+            counts[clip.channels] = counts.get(clip.channels, 0) + 1
+    return counts
+
+
 def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
     """(padded, cropped): how many of ``lengths`` (samples) are shorter / longer than ``num_samples``."""
     lengths = list(lengths)
@@ -198,6 +210,6 @@ def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
 
 
 __all__ = [
-    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "fix_length", "length_counts",
-    "resample_clips", "to_fixed_batch",
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "downmix_counts", "fix_length",
+    "length_counts", "resample_clips", "to_fixed_batch",
 ]

@@ -96,8 +96,12 @@ class FDMFCCParams(FDMFCCKeys):
             raise ConfigError(f"n_mfcc must lie in 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
         if self.hop_ms <= 0 or self.win_ms <= 0:
             raise ConfigError(f"win_ms and hop_ms must be > 0, got {self.win_ms} and {self.hop_ms}")
-        if self.win_length < 8 or self.hop_length < 1:
-            raise ConfigError(f"a {self.win_ms} ms window at {self.sample_rate} Hz is only {self.win_length} samples; use longer frames")
+        if self.hop_length < 1:
+            raise ConfigError(f"hop_ms={self.hop_ms:g} is {self.hop_length} samples at {self.sample_rate} Hz; the hop must be at least "
+                              f"1 sample: use hop_ms >= {1000.0 / self.sample_rate:g} at this rate", key="hop_ms")
+        if self.win_length < 8:
+            raise ConfigError(f"win_ms={self.win_ms:g} is only {self.win_length} samples at {self.sample_rate} Hz; the window must be at "
+                              f"least 8 samples: use win_ms >= {8000.0 / self.sample_rate:g} at this rate", key="win_ms")
         if self.n_fft is not None and self.n_fft < self.win_length:
             raise ConfigError(f"n_fft ({self.n_fft}) must be >= the window length ({self.win_length} samples)")
         top = self.sample_rate / 2 if self.f_max is None else self.f_max

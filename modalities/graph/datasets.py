@@ -490,14 +490,24 @@ def _text_rows(path: Path, delim: str | None, skip: int = 0) -> Iterator[tuple[i
                 yield number, [v.strip() for v in text.split(delim)]
 
 
-def _header_rows(path: Path, delim: str | None) -> int:
+def _is_header(first: list[str], second: list[str]) -> bool:
+    """Whether ``first`` (the fields of a table's first line) are column names above the row ``second``: one of them
+    is not a number and every field of ``second`` is, or none of them is and ``second`` has as many fields (string
+    ids such as ``n16,n20`` under ``source,target``: the header is skipped, so an error names the first value line)."""
+    if all(_is_number(v) for v in second):
+        return not all(_is_number(v) for v in first)
+    return len(first) == len(second) and not any(_is_number(v) for v in first)
+
+
+def _header_rows(path: Path, delim: str | None, announce: bool = True) -> int:
     """Lines of the text table ``path`` to skip before its values: through its first line when that line is a header
-    (one of its fields is not a number and every field of the next line is), else 0; ``#`` comments are no lines."""
+    (:func:`_is_header`; logged unless not ``announce``), else 0; ``#`` comments are no lines."""
     lines = list(itertools.islice(_text_rows(path, delim), 2))  # the first two value lines
-    if len(lines) < 2 or all(_is_number(v) for v in lines[0][1]) or not all(_is_number(v) for v in lines[1][1]):
+    if len(lines) < 2 or not _is_header(lines[0][1], lines[1][1]):
         return 0
-    logger.info("%s: line %d (%s) is a header of column names; not read", path, lines[0][0] + 1,
-                (delim or " ").join(lines[0][1]))
+    if announce:
+        logger.info("%s: line %d (%s) is a header of column names; not read", path, lines[0][0] + 1,
+                    (delim or " ").join(lines[0][1]))
     return lines[0][0] + 1
 
 
@@ -580,13 +590,36 @@ def _exact_integers(path: Path, table: np.ndarray, want: np.dtype, ndmin: int, s
 _EDGE_LINE = "one edge per line: two node ids (source target), optionally its weight as a third column"
 
 
-def _read_edges(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _first_bad_node_id(path: Path) -> str | None:
+    """``line N: node id 'n16' is not an integer``: the first node id (the first two fields of a value line of the
+    text edge list ``path``, after its header) that is not a number, and the header line skipped if any; None when
+    every id is a number or ``path`` is ``.npy``."""
+    if path.suffix == ".npy":
+        return None
+    delim = "," if path.suffix == ".csv" else None
+    skip = _header_rows(path, delim, announce=False)  # _read_table logged it
+    for number, fields in _text_rows(path, delim, skip):
+        bad = next((v for v in fields[:2] if not _is_number(v)), None)
+        if bad is not None:
+            header = next(_text_rows(path, delim), (0, []))[1] if skip else []
+            read_as = f" (line {skip}, {(delim or ' ').join(header)!r}, read as the header)" if skip else ""
+            return f"line {number + 1}: node id {bad!r} is not an integer{read_as}"
+    return None
+
+
+def _read_edges(path: Path, features: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The edge list ``path``: ``(edges (E, 2) int64, weights (E,) float32 or None)``, from lines ``u v`` or
-    ``u v w`` (commas in ``.csv``; node ids are integers, checked exactly). DataError naming the file and the
-    line format otherwise."""
+    ``u v w`` (commas in ``.csv``; node ids are integers, checked exactly: the 0-based rows of ``features``).
+    DataError naming the file and the line format otherwise; a node id that is not a number (``n16``) is named with
+    its line."""
     try:
         table = _read_table(path, np.float64, 2)
     except DataError as exc:
+        bad = _first_bad_node_id(path)
+        if bad is not None:
+            rows = features.name if features is not None else "the features file"
+            raise DataError(f"{path}: {bad}: node ids are the 0-based row numbers of {rows} (0 for its first row); renumber "
+                            f"the nodes and write {_EDGE_LINE}") from None
         raise DataError(f"{exc}; an edge list holds {_EDGE_LINE}, a first line of column names is skipped") from None
     if table.size == 0:
         raise DataError(f"{path}: holds no edges; write {_EDGE_LINE}")
@@ -608,7 +641,7 @@ def _edge_list_files(root: Path) -> dict[str, Any]:
     """The raw dict of a ``dataset=files`` folder; ``files`` maps each field to the file it came from."""
     paths = {"edge_index": _find(root, "edges", ("csv", "tsv", "txt")), "x": _find(root, "features", ("npy", "csv", "txt")),
              "y": _find(root, "labels", ("npy", "csv", "txt"))}
-    edges, weights = _read_edges(paths["edge_index"])  # type: ignore[arg-type]
+    edges, weights = _read_edges(paths["edge_index"], paths["x"])  # type: ignore[arg-type]
     x = _read_table(paths["x"], np.float32, 2)  # type: ignore[arg-type]
     y = _read_table(paths["y"], np.int64, 1)  # type: ignore[arg-type]
     if y.ndim == 2 and y.shape[1] == 1:

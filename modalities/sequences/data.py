@@ -47,9 +47,12 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor
 
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
+from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
+
+from .config import RELEASES
 
 log = logging.getLogger(__name__)
 
@@ -668,10 +671,35 @@ def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, A
     stats["malformed_lines"] = n
 
 
+#: the dataset names a log file is read by (besides ``generated[:USERS:ITEMS]``): the MovieLens releases with rows of
+#: their own in ``tables/td3.yaml``, ``movielens`` (any other release; its row from data_root's name) and the formats
+FILE_DATASETS = (*RELEASES, "movielens", "recbole", "csv", "sasrec", "file")
+
+
+def check_dataset_name(dataset: str) -> None:
+    """ConfigError (key ``dataset``) for a name outside ``generated[:USERS:ITEMS]`` and :data:`FILE_DATASETS`
+    (case-insensitive), with the close matches: an unknown name was sniffed and became the set's label, and a
+    typo'd release (``ml-1n``) read MovieLens with another release's hyper-parameters."""
+    key = dataset.lower()
+    if key.startswith("generated") or key in FILE_DATASETS:
+        return
+    close = close_matches(key, [*FILE_DATASETS, "generated"])
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    if key.startswith(("ml-", "movielens")):
+        what = (f"is not a MovieLens release with hyper-parameters of its own (tables/td3.yaml has {', '.join(RELEASES)}); "
+                "for another release's zip or folder pass --dataset movielens")
+    else:
+        what = ("is not a sequences dataset; for your own log pass its format (csv, recbole, sasrec, or file to sniff "
+                "it: the set is named after the file)")
+    raise ConfigError(f"dataset {dataset!r} {what}{hint} (valid: generated[:USERS:ITEMS], {', '.join(FILE_DATASETS)})",
+                      key="dataset")
+
+
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
     """``dataset``: ``generated[:USERS:ITEMS]`` (no files), ``movielens`` / ``ml-latest-small`` / ``ml-100k``
     / ``ml-1m`` (a GroupLens zip or folder at ``data_root``), ``recbole`` (a ``.inter`` file), ``csv``
-    (``user,item,timestamp``), ``sasrec`` (``user item`` lines) or ``file`` (format sniffed)."""
+    (``user,item,timestamp``), ``sasrec`` (``user item`` lines) or ``file`` (format sniffed); any other name is a
+    ConfigError (:func:`check_dataset_name`)."""
     key = dataset.lower()
     if key.startswith("generated"):
         parts = key.split(":")
@@ -685,6 +713,7 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         except ValueError:
             raise DataError(f"generated log spec is generated[:USERS:ITEMS] with USERS, ITEMS >= 1, got {dataset!r}") from None
         return build_sequences(dataset, generated_log(users, items, opts.seed), opts)
+    check_dataset_name(dataset)
     if not data_root:
         raise DataError(f"dataset {dataset!r} reads a file: pass --data-root (a MovieLens zip or folder, a RecBole "
                         ".inter file, a user,item,timestamp CSV/TSV or a SASRec 'user item' text file)")
@@ -718,5 +747,5 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     return data
 
 
-__all__ = ["LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "generated_log", "load_sequences",
-           "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
+__all__ = ["FILE_DATASETS", "LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "check_dataset_name",
+           "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
