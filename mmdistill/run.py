@@ -38,6 +38,7 @@ from mmdistill.modality import Modality
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.resolve import explicit_values
+from mmdistill.run_lock import RunFolderLock
 from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
@@ -150,9 +151,13 @@ def _remove_stale_temporaries(out: Path) -> None:
         log.info("%s: removed %d temporary file(s) a killed run left (%s)", out, len(stale), ", ".join(p.name for p in stale[:5]))
 
 
-def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None) -> Path | None:
+def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None,
+                    lock: RunFolderLock | None = None) -> Path | None:
     """Create ``out`` for a run; returns the outermost folder this call created (``out`` or one of its parents: an
-    early failure removes it and what it made below, :func:`remove_if_unused`), None when ``out`` existed.
+    early failure removes it and what it made below, :func:`remove_if_unused`), None when ``out`` existed. With
+    ``lock`` (:class:`~mmdistill.run_lock.RunFolderLock` of ``out``) the folder is locked before anything in it is
+    looked at or removed (an existing one) or as soon as it exists (a new one); a folder another process holds is
+    refused naming it, and a refusal here lets go of the lock again.
 
     A folder that holds a run is refused unless ``overwrite`` (start over) or ``resume``; ``resume`` is refused
     too when the folder holds a finished set and no checkpoint to continue from, a finished run whose checkpoint
@@ -161,6 +166,21 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
     distillation, differ from the checkpoint's; the changed keys are named). A folder that holds no run but files a
     run would replace (README.md, preview.png ...) is refused even with ``overwrite``: nothing is replaced silently."""
     check_writable(out)
+    if lock is not None and out.is_dir():
+        lock.acquire()
+    try:
+        created = _prepare_out_dir(out, cfg, resume_keys)
+        if lock is not None:
+            lock.acquire()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return created
+
+
+def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) -> Path | None:
+    """:func:`prepare_out_dir`'s checks and folder creation."""
     ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
     holds_run = os.path.lexists(ckpt) or os.path.lexists(manifest)
     if out.is_dir() and not holds_run:
@@ -254,19 +274,22 @@ def distill(
     # the values as given, before the run derives any (an experts' batch_train=None sized from the data): the
     # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
     resume_keys = resume_values(cfg)
+    lock = RunFolderLock(out, f"mmdistill run {recipe}")
     try:
         if workers.is_writer:
-            created = prepare_out_dir(out, cfg, resume_keys)
+            created = prepare_out_dir(out, cfg, resume_keys, lock)
         workers.barrier()
         result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
                           started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)
         workers.barrier()
         return result
     except BaseException:
+        lock.release()  # before the folder it made may be removed
         if created is not None:
             remove_if_unused(out, created)
         raise
     finally:
+        lock.release()
         close_workers(workers)
 
 

@@ -265,7 +265,7 @@ def test_an_unknown_recipe_or_image_dataset_gets_the_close_names():
 def test_eval_refuses_run_keys_that_would_do_nothing():
     """Walk 35B D6: `mmdistill eval RUN iterations=3 budget=paper out=x` exited 0 having ignored them (they are
     resume=False keys, the filter's test), while lr_data=3 was refused."""
-    from mmdistill.cli import evaluation_overrides
+    from mmdistill.saved_cli import evaluation_overrides
     from mmdistill.recipes import image_dm
 
     for pair in ("iterations=3", "checkpoint_every=1", "budget=paper", "out=elsewhere", "real_chunk=4", "expert_threads=2"):

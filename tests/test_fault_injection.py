@@ -426,3 +426,32 @@ def test_overwrite_says_nothing_misleading_about_the_runs_own_files(small_run, t
     with caplog.at_level(logging.WARNING):
         prepare_out_dir(out, SimpleNamespace(resume=False, overwrite=True, iterations=5))
     assert "left in place" not in caplog.text and not (out / "README.md").exists()
+
+
+def test_a_folder_another_process_is_writing_is_refused_and_left_alone(small_run, tmp_path, capsys):
+    """Walk 38 #2: a second `run --overwrite` (or `--resume`) into a folder whose run was still writing deleted its files
+    and both runs said "wrote"; `eval --write` and `check` could rewrite its manifest meanwhile. The folder's lock
+    refuses them naming the holder; a holder killed with SIGKILL leaves no lock behind; a finished run no lock file."""
+    from mmdistill.run_lock import LOCK_FILE
+
+    out = _copy(small_run, tmp_path)
+    assert not (out / LOCK_FILE).exists()  # the run let go of its lock and removed the file
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from mmdistill.run_lock import RunFolderLock; "
+                               "RunFolderLock(Path(sys.argv[1]), 'a test holder').acquire(); print('held', flush=True); time.sleep(60)",
+                               str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "--overwrite"],
+                        ["run", "image-dm", *FLAGS, "iterations=6", f"out={out}", "--resume"],
+                        ["eval", str(out), "--runs", "1", "--epochs", "1", "--write"], ["check", str(out)]):
+            assert cli_main(command) == 2, command
+            assert f"{out} is in use by process {holder.pid} (a test holder)" in capsys.readouterr().err
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK_FILE} == before  # nothing touched
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / LOCK_FILE).exists()  # a killed holder's file stays; its lock went with the process
+    assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "--overwrite"]) == 0
+    assert not (out / LOCK_FILE).exists()

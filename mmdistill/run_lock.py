@@ -1,0 +1,89 @@
+"""One writer at a time in a run folder: an exclusive advisory lock on ``<folder>/.mmdistill.lock``.
+
+``mmdistill run`` holds it from before it looks at ``--out`` (so ``--overwrite`` never deletes the files of a run
+that is still writing them, and two ``--resume`` of one checkpoint cannot both continue it) until it exits;
+``mmdistill eval --write`` and ``mmdistill check`` hold it while they rewrite a folder's card and metrics. A second
+process is refused at once with the holder's pid and command, never made to wait. The lock is the operating system's
+(``fcntl.flock``): a process that is killed releases it with its file descriptors, so a crash never leaves a folder
+locked; the file itself is removed by the holder when it lets go. Where ``fcntl`` does not exist (Windows) nothing is
+locked and a debug line says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+
+from mmdistill.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: the lock file's name inside a run folder
+LOCK_FILE = ".mmdistill.lock"
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunFolderLock:
+    """The lock of run folder ``folder`` for this process, taken by ``what`` (``"mmdistill run image-dm"``: the
+    command the refusal of another process names). :meth:`acquire` raises :class:`ConfigError` when another process
+    holds it; :meth:`release` is idempotent. Also a context manager."""
+
+    def __init__(self, folder: Path, what: str) -> None:
+        self.folder = Path(folder)
+        self.what = what
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock (``folder`` must exist); no-op when this object holds it already."""
+        if self._fd is not None:
+            return
+        if fcntl is None:  # pragma: no cover - Windows
+            log.debug("%s: no fcntl on this platform, the run folder is not locked", self.folder)
+            return
+        path = self.folder / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"{self.folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a "
+                              "folder you can write") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(f"{self.folder} is in use by {holder}; wait for it to finish (or stop it), or choose "
+                              "another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock and remove its file (while still holding it, so no later holder loses its file)."""
+        if self._fd is None:
+            return
+        try:
+            (self.folder / LOCK_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or vanished folder: the lock goes with the descriptor anyway
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunFolderLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+__all__ = ["LOCK_FILE", "RunFolderLock"]

@@ -1,0 +1,208 @@
+"""The commands on a saved set that evaluate it or check it against its real data: ``mmdistill eval`` and
+``mmdistill check`` (their parsers are :mod:`mmdistill.cli`'s), and the loading of a saved set every command on one
+shares."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from mmdistill.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def load_saved(directory: str):
+    """The set in ``directory`` (a run or a --to hf export), its manifest, recipe and adapter; ArtifactError naming
+    the manifest when it names no recipe or adapter of this installation, or when the adapter cannot decode the set."""
+    from mmdistill.io import load_synthetic
+    from mmdistill.recipes import get_recipe
+    from mmdistill.share import decoded_inputs, saved_modality, saved_recipe, set_dir
+
+    folder = set_dir(directory)
+    syn, manifest = load_synthetic(folder)
+    recipe = saved_recipe(manifest, folder, get_recipe)  # also refuses a recipe of another modality than the set's
+    modality = saved_modality(manifest, folder)
+    if callable(getattr(modality, "inputs", None)):
+        decoded_inputs(modality, syn, folder)  # a set its adapter cannot decode is named here, not deep in a network
+    return syn, manifest, recipe, modality
+
+
+def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | None = None) -> dict[str, str]:
+    """``key=value`` pairs of ``mmdistill eval``: only evaluation keys (``resume=False`` and not a run's own) may change;
+    any other key is a ConfigError naming it (an unknown one with the closest evaluation keys of ``recipe``)."""
+    from mmdistill.config import parse_overrides
+    from mmdistill.keys import did_you_mean, key_infos
+    from mmdistill.report import EVAL_EXECUTION_KEYS, is_evaluation_key
+
+    parsed = parse_overrides(list(pairs))
+    infos = {info.name: info for info in key_infos(config_cls)}
+    for name in parsed:
+        if name not in infos:
+            usable = [n for n, info in infos.items() if not info.resume and (is_evaluation_key(n) or n in EVAL_EXECUTION_KEYS)]
+            raise ConfigError(f"mmdistill eval: {recipe or config_cls.__name__} has no evaluation key {name!r}."
+                              f"{did_you_mean(name, usable)} Evaluation keys: {', '.join(usable)}", key=name)
+        if infos[name].resume:
+            raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
+                              f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
+        if not (is_evaluation_key(name) or name in EVAL_EXECUTION_KEYS):
+            raise ConfigError(f"mmdistill eval: {name} has no effect on evaluating a saved set (it is a key of a run)", key=name)
+    return parsed
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mmdistill.io import require_writable
+    from mmdistill.run_lock import RunFolderLock
+    from mmdistill.share import set_dir
+
+    syn, manifest, recipe, modality = load_saved(args.dir)
+    folder = set_dir(args.dir)
+    lock = RunFolderLock(folder, "mmdistill eval --write")
+    if args.write:
+        card_dir, _ = card_place(folder)
+        require_writable(folder, card_dir, why="--write stores the new metrics there: run without --write, or copy the set "
+                                                "to a folder you can write")
+        lock.acquire()  # a run still writing the folder, or another --write or check, is refused
+    try:
+        return _rescore(args, syn, manifest, recipe, modality, folder)
+    finally:
+        lock.release()
+
+
+def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path) -> int:
+    """``mmdistill eval``'s evaluation of the loaded set in ``folder`` (and, with ``--write``, its new metrics)."""
+    import torch
+
+    from mmdistill.devices import resolve_device
+    from mmdistill.distributed import close_workers, init_workers
+    from mmdistill.report import cross_arch_lines, summary_line
+    from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, without_download
+
+    saved = dict(manifest.get("config", {}))
+    changes: dict[str, object] = {"resume": False, "overwrite": False}
+    flags = {"eval_runs": (args.runs is not None, "--runs"), "eval_epochs": (args.epochs is not None, "--epochs"),
+             "eval_networks": (bool(args.networks), "--networks"), "cross_arch": (args.cross_arch, "--cross-arch"),
+             "eval_vectorize": (args.vectorize is not None, "--vectorize")}
+    fields = recipe.config_cls.__dataclass_fields__
+    replaced = getattr(recipe.config_cls, "REPLACED_KEYS", {})
+    for key, (given, flag) in flags.items():
+        if given and key not in fields and key not in replaced:  # a replaced key is named by the config with its successor
+            raise ConfigError(f"{flag} does not apply to {recipe.name}: its evaluation has no {key} "
+                              f"(`mmdistill run {recipe.name} --help` lists its evaluation keys)", key=key)
+    if args.runs is not None:
+        changes["eval_runs"] = args.runs
+    if args.epochs is not None:
+        changes["eval_epochs"] = args.epochs
+    if args.networks and args.cross_arch and "eval_networks" in fields:
+        raise ConfigError("--networks and --cross-arch both choose the evaluation networks (--cross-arch takes the whole "
+                          "cross-architecture list): give one", key="eval_networks")
+    given = {"eval_networks": args.networks or None, "cross_arch": args.cross_arch or None, "data_root": args.data_root,
+             "device": args.device, "baselines": [] if args.no_baselines else None, "eval_vectorize": args.vectorize}
+    changes.update({key: value for key, value in given.items() if value is not None})
+    overrides = evaluation_overrides(recipe.config_cls, args.overrides, recipe.name)
+    for key in sorted(set(overrides) & {k for k, (given, _) in flags.items() if given}):
+        log.warning("config key %s=%s from key=value overrides replaces %s from %s (the later layer wins)",
+                    key, overrides[key], changes.get(key), flags[key][1])
+    changes.update(overrides)
+    if {"eval_networks", "cross_arch"} <= set(fields):  # one choice of networks replaces the saved one, by flag or key=value
+        if changes.get("eval_networks") and "cross_arch" not in changes:
+            changes["cross_arch"] = False  # the named networks, even for a set saved with cross_arch
+        if changes.get("cross_arch") and "eval_networks" not in changes:
+            changes["eval_networks"] = []  # the whole list, even for a set saved with eval_networks
+    cfg = recipe.config_from_saved(saved, without_download(saved, changes, folder, "pass download=true"))
+    workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
+    try:
+        torch.manual_seed(cfg.seed)
+        data = saved_run_data(modality, cfg, root_given=args.data_root is not None)
+        check_fits_data(syn, modality, data, folder)
+        data = modality.to_device(data, workers.device)
+        metrics = modality.evaluate(cfg, syn, data, workers.device)
+    finally:
+        close_workers(workers)
+    if not workers.is_writer:
+        return 0
+    report = {**manifest, "metrics": metrics, "config": {**saved, **changes}}
+    print("\n" + summary_line(report))
+    for line in cross_arch_lines(metrics, indent="  "):
+        print(line)
+    if args.write:
+        from mmdistill.report import write_rescored
+
+        card_dir, where = card_place(folder)
+        with manifest_fields(folder):
+            write_rescored(folder, manifest, metrics, cfg, changes, modality, card_dir, where)
+        print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
+    return 0
+
+
+def card_place(folder: Path) -> tuple[Path, str]:
+    """Where a saved set's card goes and which kind it is: beside ``manifest.json`` in a run folder (``run``); one level
+    up for an export made with ``--to hf``, whose set sits in its ``mmdistill/`` folder next to the dataset's
+    ``dataset_info.json`` (``hf``). A run folder that happens to be named ``mmdistill`` keeps its card."""
+    from mmdistill.share import EXPORT_SET_DIR
+
+    is_export = folder.name == EXPORT_SET_DIR and (folder.parent / "dataset_info.json").is_file()
+    return (folder.parent, "hf") if is_export else (folder, "run")
+
+
+def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
+    """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
+    import torch
+
+    from mmdistill.share import saved_run_data, set_dir, without_download
+
+    changes: dict[str, object] = {"resume": False, "overwrite": False, "progress": False, **({"download": True} if args.download else {})}
+    if getattr(args, "data_root", None) is not None:
+        changes["data_root"] = args.data_root
+    saved = dict(manifest.get("config", {}))
+    cfg = recipe.config_from_saved(saved, without_download(saved, changes, set_dir(args.dir), "pass --download"))
+    torch.manual_seed(cfg.seed)
+    return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from mmdistill.io import require_writable
+    from mmdistill.run_lock import RunFolderLock
+    from mmdistill.share import set_dir
+
+    syn, manifest, recipe, modality = load_saved(args.dir)
+    folder = set_dir(args.dir)
+    lock = RunFolderLock(folder, "mmdistill check")
+    if not args.no_write:
+        require_writable(folder, card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
+                                                              "there: pass --no-write to print only, or copy the set to a folder you can write")
+        lock.acquire()  # a run still writing the folder, or an eval --write, is refused
+    try:
+        return _check(args, syn, manifest, recipe, modality, folder)
+    finally:
+        lock.release()
+
+
+def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path) -> int:
+    """``mmdistill check``'s memorisation check of the loaded set in ``folder`` (and, unless ``--no-write``, its record)."""
+    from mmdistill.card import counted
+    from mmdistill.io import write_json
+    from mmdistill.memorisation import summary_lines
+    from mmdistill.report import add_sharing_blocks, write_card
+    from mmdistill.share import check_fits_data, manifest_fields
+
+    cfg, data = _real_data(args, manifest, recipe, modality)
+    check_fits_data(syn, modality, data, folder)
+    manifest.setdefault("paper", recipe.paper)
+    add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
+    mem = manifest["memorisation"]
+    print(f"{args.dir}: memorisation check of {counted(len(syn), manifest, modality)} against {mem.get('real_pool')} real ones")
+    for line in summary_lines(mem) or [f"skipped: {mem.get('skipped')}"]:
+        print("  " + line)
+    if not args.no_write:
+        write_json(folder / "manifest.json", manifest)
+        card_dir, where = card_place(folder)
+        with manifest_fields(folder):
+            write_card(card_dir, manifest, modality, where=where)
+        print(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
+    return 0
+
+
+__all__ = ["card_place", "cmd_check", "cmd_eval", "evaluation_overrides", "load_saved"]
