@@ -38,6 +38,7 @@ from mmdistill.seeding import draw_seed, generator, seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
 
 def _title(scored_on: str, runs: int, ipc: int, noun: str) -> str:
     """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1)."""
-    return f"{scored_on} accuracy, {runs} run{'s' if runs != 1 else ''} each, {ipc} {noun}{'s' if ipc != 1 else ''} per class"
+    return f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
 
 
 def classification_plan(

@@ -43,6 +43,7 @@ from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seed_everything
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.validation import load_data
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -327,8 +328,8 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     estimate = getattr(matcher, "memory_estimate", None)  # matchers that can estimate their iteration say so
     if estimate is not None and (plan := estimate(syn, optimizer)) is not None:
         check_fits(plan, device, enforce=getattr(cfg, "memory_check", True))
-    log.info("%s: %s, %d synthetic %ss, %d iterations on %s%s", recipe, modality.describe(data), len(syn),
-             getattr(modality, "sample_noun", "sample"), cfg.iterations, device, f" (rank {workers.rank} of {workers.world})" if workers.world > 1 else "")
+    log.info("%s: %s, %s, %s on %s%s", recipe, modality.describe(data),
+             quantity(len(syn), "synthetic " + getattr(modality, "sample_noun", "sample")), quantity(cfg.iterations, "iteration"), device, f" (rank {workers.rank} of {workers.world})" if workers.world > 1 else "")
     if device.type == "cpu" and cfg.budget == "paper" and workers.is_writer and "iterations" not in (explicit_values(cfg) or {}):
         log.warning("these are the paper's settings, sized for a GPU; on a CPU the run can take hours. "
                     "--budget cpu shrinks it (the progress bar shows the estimate).")

@@ -91,3 +91,13 @@ def test_the_evaluation_heading_counts_in_words():
 
     assert _title("test", 1, 1, "image") == "test accuracy, 1 run each, 1 image per class"
     assert _title("validation", 5, 10, "clip") == "validation accuracy, 5 runs each, 10 clips per class"
+
+
+def test_counts_in_words_are_singular_for_one():
+    """Walk 38: "1 runs each" (image-text, sequences, graph headings), "3 nodes (1 nodes per class)"."""
+    from mmdistill.words import quantity
+
+    assert (quantity(1, "run"), quantity(0, "run"), quantity(3, "entry", "entries")) == ("1 run", "0 runs", "3 entries")
+    from mmdistill.modalities.graph.budget import resolve_budget
+
+    assert resolve_budget([5, 5, 5], 30, nodes_per_class=1).label() == "3 nodes (1 node per class)"

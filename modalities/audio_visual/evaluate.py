@@ -32,6 +32,7 @@ from mmdistill.nets import reinitialize
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 from .data import AVData, AVPairs
 from .matching import AVAugment
@@ -188,13 +189,8 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
     networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]
     return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=networks,
                           runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
-                          title=f"test accuracy (fused, audio-only, visual-only), {_count(cfg.eval_runs, 'run')} each, "
-                                f"{_count(cfg.ipc, 'pair')} per class")
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 pair``, ``2 pairs``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+                          title=f"test accuracy (fused, audio-only, visual-only), {quantity(cfg.eval_runs, 'run')} each, "
+                                f"{quantity(cfg.ipc, 'pair')} per class")
 
 
 __all__ = ["AVDD_HEAD_STD", "av_plan", "decays_after", "evaluation_networks", "herding_indices", "make_net", "random_indices", "score_pairs", "train_pairs"]

@@ -17,6 +17,7 @@ from typing import Any
 from mmdistill.errors import ConfigError
 from mmdistill.keys import input_keys
 from mmdistill.resolve import explicit_values
+from mmdistill.words import quantity
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def resolve_budget(train_counts: list[int], visible_nodes: int, *, reduction_rat
     else:
         if nodes_per_class is None or nodes_per_class < 1:
             raise ConfigError(f"ipc (synthetic nodes per class) must be >= 1, got {nodes_per_class}")
-        return GraphBudget(tuple([nodes_per_class] * num_classes), f"{nodes_per_class} nodes per class")
+        return GraphBudget(tuple([nodes_per_class] * num_classes), f"{quantity(nodes_per_class, 'node')} per class")
     total = int(rate * n_train + 1e-9)
     if total < num_classes:
         raise ConfigError(

@@ -23,6 +23,7 @@ from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndS
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 from .budget import resolve_budget
 from .data import NodeClassificationData
@@ -142,7 +143,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
                               "adj_threshold": cfg.adj_threshold}
     return EvaluationPlan(
         metric="accuracy", networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-        title=f"test accuracy, {cfg.eval_runs} runs each, {sum(per_class)} synthetic nodes",
+        title=f"test accuracy, {quantity(cfg.eval_runs, 'run')} each, {sum(per_class)} synthetic nodes",
         protocol={"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",

@@ -46,6 +46,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped
 from mmdistill.load_report import LoadReport
+from mmdistill.words import quantity
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
 from ..safe_pickle import guarded_loading
@@ -550,10 +551,6 @@ def _image_files(folder: Path, ignored: list[tuple[Path, str]] | None = None) ->
     return files
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def _subfolders(folder: Path) -> list[Path]:
     """The non-hidden folders directly in ``folder`` (a link to a folder counts: class folders may be links)."""
     try:
@@ -586,7 +583,7 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
         seen = f"; it holds {len(outside)} file(s) outside any class folder, e.g. {outside[0][0].name}" if outside else ""
         raise DataError(f"data root {root} holds no class folders: expected one sub-folder of images per class ({root}/<class>/<image>){seen}")
     if links:
-        log.info("%s: %s read through a link: %s", root, _count(len(links), "class folder", "class folders"),
+        log.info("%s: %s read through a link: %s", root, quantity(len(links), "class folder", "class folders"),
                  ", ".join(f"{p.name} -> {os.path.realpath(p)}" for p in links[:5]) + (" ..." if len(links) > 5 else ""))
     ignored += outside
     tree = {}
@@ -594,7 +591,7 @@ def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dic
         own: list[tuple[Path, str]] = []
         files = _image_files(d, own)
         if not files:
-            seen = f"; it holds {_count(len(own), 'other entry', 'other entries')}, e.g. {own[0][0].name} ({own[0][1]})" if own else ""
+            seen = f"; it holds {quantity(len(own), 'other entry', 'other entries')}, e.g. {own[0][0].name} ({own[0][1]})" if own else ""
             raise DataError(f"class folder {d} (class {d.name!r}) holds no image files "
                             f"({', '.join(sorted(set(e.lstrip('.') for e in IMG_EXTENSIONS)))}){seen}")
         ignored += own
@@ -861,7 +858,7 @@ def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], not
         report.extend("ignored", ((str(p), why) for p, why in ignored))
         shown = [f"{report.relative(str(p))} ({why})" for p, why in ignored[:REPORT_NAMES]]
         more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
-        log.warning("imagefolder: %s under %s not read: %s%s", _count(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
+        log.warning("imagefolder: %s under %s not read: %s%s", quantity(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
     for kind in ALTERED_KINDS:
         entries = sorted((altered or {}).get(kind, []), key=lambda e: str(e[0]))  # read order is train, then test
         if not entries:

@@ -33,6 +33,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 from .data import ImageTextData, PairBatch, PairSplit
 from .model import DualEncoder
@@ -174,7 +175,7 @@ def image_text_plan(
     return EvaluationPlan(
         metric=HEADLINE_KEY, label=HEADLINE, networks=[NetworkPlan(str(cfg.image_encoder), default, sets)], runs=cfg.eval_runs, seed=cfg.seed,
         progress=cfg.progress, protocol=block,
-        title=f"retrieval on {test.num_images} test images / {test.num_pairs} captions, {cfg.eval_runs} runs each (recall %)",
+        title=f"retrieval on {test.num_images} test images / {test.num_pairs} captions, {quantity(cfg.eval_runs, 'run')} each (recall %)",
     )
 
 

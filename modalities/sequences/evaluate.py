@@ -28,6 +28,7 @@ from mmdistill.errors import DataError
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 from .data import SequenceData
 from .nets import learner_name
@@ -145,7 +146,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
     label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else sampled})"
     return EvaluationPlan(
         metric="hr@10", label=label, networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-        title=f"{scored} HR/NDCG@{{5,10,20}}, {cfg.eval_runs} runs each, {seq_num} sequences x {seq_len}; "
+        title=f"{scored} HR/NDCG@{{5,10,20}}, {quantity(cfg.eval_runs, 'run')} each, {quantity(seq_num, 'sequence')} x {seq_len}; "
               + "; ".join(f"{'unprefixed' if i == 0 else f's{cfg.eval_negatives}:'} = {n}" for i, n in enumerate(names)),
         protocol={"ranking": protocols[0], "ranking_name": names[0],
                   **({"also": f"s{cfg.eval_negatives}: " + names[1]} if len(protocols) > 1 else {}),
