@@ -57,9 +57,21 @@ def describe(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException) -> int:
-    """Print ``error: <one line>`` on stderr and return the exit code."""
+    """Print ``error: <one line>`` on stderr, on a line of its own (progress bars the failure left open are closed
+    first: ``leave=False`` ones vanish), and return the exit code."""
+    _close_progress_bars()
     print(f"error: {describe(exc)}", file=sys.stderr)
     return exit_code(exc)
+
+
+def _close_progress_bars() -> None:
+    """Close every tqdm bar still open (an exception left its loop), so the error does not start after one."""
+    tqdm = sys.modules.get("tqdm")  # never imported here: a command that drew no bar has none to close
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
+            pass
 
 
 def closed_stdout() -> int:

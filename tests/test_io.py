@@ -332,3 +332,23 @@ def test_parse_json_reports_text_nested_too_deeply_as_malformed_json():
             parse_json(text)
     with pytest.raises(ValueError):
         parse_json("{not json")
+
+
+def test_an_error_is_printed_after_the_progress_bar_it_left_is_closed(capsys):
+    """Walk 38: "reading images:   0%|          | 0/3 [00:00<?, ?it/s]   error: ..." — a failure inside a loop left its
+    bar open and the error started on the bar's line; the bar is closed (a leave=False one erased) first."""
+    import sys
+
+    from tqdm import tqdm
+
+    from mmdistill.errors import DataError
+    from mmdistill.exits import fail
+
+    try:
+        for _ in tqdm(range(3), desc="reading images", leave=False, file=sys.stderr, disable=False):
+            raise DataError("data/it/lines.csv: 1 empty caption")
+    except DataError as exc:
+        assert fail(exc) == 3
+    err = capsys.readouterr().err
+    assert err.endswith("\rerror: data/it/lines.csv: 1 empty caption\n"), repr(err[-200:])
+    assert not tqdm._instances
