@@ -1003,3 +1003,70 @@ def test_tones_digits_grows_for_the_set_it_serves():
     assert int(torch.bincount(data.train.y).min()) >= 40
     data.require_per_class(40, what="ipc x multi_formation²")
     assert len(MODALITY.load(_cfg(dataset="tones-digits", ipc=1, multi_formation=1)).train) == 5 * 12
+
+
+# --------------------------------------------------------------------------- walk38: CSV quotes, header case, GIF clips
+def test_csv_unclosed_quote_is_refused_naming_the_line_it_starts_on(tmp_path):
+    """Walk 38: `img/5.png,wav/5.wav,"c2` read the rest of the file into one label (a made-up class, 19 of 24 pairs
+    gone, exit 0). A field holding a line break is refused, naming the line where the record starts."""
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set")
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace(",0,", ',"0,', 1)  # line 4: i02.png,a02.wav,"0,train
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"pairs.csv line 4: the 'label' field holds a line break \('0,train\\n.*unclosed quote "
+                                        r"\(\"\) on line 4 likely swallowed the lines after it \(up to line 9\)"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    lines[3] = lines[3].replace('"', "")
+    lines[1] = '"i00.png'  # a path with a line break: the first field of line 2 runs into line 3
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"pairs.csv line 2: the 'image_path' field holds a line break"):
+        MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+
+
+def test_csv_row_numbers_are_physical_lines_after_blank_lines(tmp_path):
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    path = _write_csv_set(tmp_path / "set")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:3] + ["", ""] + lines[3:] + ["i00.png,a00.wav,,train"]) + "\n")  # two blank lines after line 3
+    with pytest.raises(DataError, match=r"empty image_path/audio_path/label field: row 12 \(label\)$"):
+        read_csv_pairs(path, strict=True)
+
+
+def test_csv_header_is_matched_without_case_and_the_header_found_is_shown(tmp_path):
+    """Walk 38: `Image_Path,audio_path,label` (as Excel saves it) was refused, without showing the header read."""
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    path = _write_csv_set(tmp_path / "set")
+    lines = path.read_text().splitlines()
+    path.write_bytes(("\ufeff Image_Path ,AUDIO_PATH,Label,Split\n" + "\n".join(lines[1:]) + "\n").encode("utf-8"))
+    pairs = read_csv_pairs(path, strict=True)
+    assert len(pairs) == 8 and sorted({p.label for p in pairs}) == ["0", "1"]
+    assert sorted(p.split for p in pairs) == ["test"] * 2 + ["train"] * 6
+    path.write_text("image,audio,label\n" + "\n".join(ln.rsplit(",", 1)[0] for ln in lines[1:]) + "\n")
+    with pytest.raises(DataError, match=r"missing column\(s\) \['image_path', 'audio_path'\]; .*found \['image', 'audio', 'label'\]\)$"):
+        read_csv_pairs(path)
+
+
+def test_video_gif_clips_are_named_as_having_no_sound_not_as_broken(tmp_path):
+    """Walk 38: GIF clips were skipped as "no readable video stream ... broken metadata" and then called "audio files"."""
+    pytest.importorskip("decord")
+    from PIL import Image
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    for c in ("left", "right"):
+        (tmp_path / "vids" / c).mkdir(parents=True)
+        for i in range(2):
+            frames = [Image.new("RGB", (8, 8), (40 * k, 100, 30 * i)) for k in range(3)]
+            frames[0].save(tmp_path / "vids" / c / f"{i}.gif", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(DataError) as err:
+        MODALITY.load(_cfg(dataset="video", data_root=str(tmp_path / "vids")))
+    msg = str(err.value)
+    assert msg.startswith("vids: no readable pairs (skipped 4 unreadable clips: ") and "audio file" not in msg
+    assert f"{tmp_path / 'vids' / 'left' / '0.gif'} (a GIF has no audio track (audio-visual pairs need clips with sound))" in msg
+    assert "no readable video stream" not in msg
+    with pytest.raises(DataError, match=r"4 unreadable clips: .*0.gif \(a GIF has no audio track .*strict mode"):
+        MODALITY.load(_cfg(dataset="video", data_root=str(tmp_path / "vids"), strict=True))

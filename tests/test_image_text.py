@@ -759,3 +759,59 @@ def test_a_set_with_a_learned_step_size_not_positive_names_eval_lr_from_set():
                           eval_weight_decay=0.0)
     with pytest.raises(ConfigError, match=r"learned step sizes are -0.01 \(image\) and 0.1 \(text\).*eval_lr_from_set=false"):
         image_text_plan(cfg, syn, SimpleNamespace(test=None, train=None), None, None, None, torch.device("cpu"))
+
+
+# --------------------------------------------------------------------------- walk38: quotes, line numbers, empty image
+def test_caption_csv_quote_left_open_is_refused_naming_the_line(tmp_path):
+    """Walk 38: `images/img30.png,"an unterminated caption` took the 60 rows after it into one caption (30 images
+    gone; the load report said only "1 caption cut"). A quote open at the end of the file, or one closed on a later
+    row with text after it, is refused naming the line the row starts on; a path holding a line break too."""
+    from mmdistill.modalities.image_text.loaders import read_csv_records
+
+    ok = "".join(f"img/{i:03d}.png,a dog {i}\n" for i in range(3, 6))
+    cases = {
+        "open.csv": ("image,caption\nimg/000.png,a dog\nimg/001.png,\"an unterminated caption\n" + ok,
+                     r"open.csv line 3: a quote \(\"\) opened in this row is never closed: it runs to the end of the file \(line 6\)"),
+        "later.csv": ("image,caption\nimg/000.png,\"a stray quote\nimg/001.png,a \"big\" dog\n" + ok,
+                      r"later.csv line 2: a quote \(\"\) opened in this row is only closed on line 3, where text follows it"),
+        "after.csv": ("image,caption\nimg/000.png,\"a \"big\" dog\"\n" + ok,
+                      r"after.csv line 2: text follows the closing quote of a quoted field .*two quotes \(\"\"\)$"),
+        "path.csv": ("image,caption,split\n\"img/000.png\nimg/001.png\",a dog,train\n",
+                     r"path.csv line 2: the 'image' field holds a line break \('img/000.png\\nimg/001.png'\): an unclosed quote"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(DataError, match=message):
+            read_csv_records(tmp_path / name)
+
+
+def test_caption_csv_closed_multiline_caption_is_kept_and_later_lines_keep_their_numbers(tmp_path, caplog):
+    """A caption quoted over two lines is read (warned about, as a stray quote joins rows the same way); the records
+    after it are named by their physical line (before: "line 5" for the empty caption on line 6)."""
+    import logging
+
+    from mmdistill.modalities.image_text.loaders import read_csv_records
+
+    path = tmp_path / "lines.csv"
+    path.write_text('image,caption\nimg/000.png,a red dog\nimg/001.png,"a caption\nwith two lines"\n\nimg/002.png,ok\nimg/003.png,\n')
+    with caplog.at_level(logging.WARNING):
+        records = read_csv_records(path)
+    assert [(r.image, r.caption, r.where) for r in records] == [
+        ("img/000.png", "a red dog", "lines.csv line 2"), ("img/001.png", "a caption\nwith two lines", "lines.csv line 3"),
+        ("img/002.png", "ok", "lines.csv line 6"), ("img/003.png", "", "lines.csv line 7")]
+    assert "1 caption(s) run over several lines inside quotes" in caplog.text and "line 3 (to line 4)" in caplog.text
+
+
+def test_caption_csv_empty_image_field_is_named_not_reported_as_folder_dot(tmp_path, tiny_bert):
+    """Walk 38: a row `,a caption with no image` was reported as a missing image file named `.`."""
+    from mmdistill.modalities.image_text.loaders import read_csv_records
+
+    write_pairs(tmp_path, n_images=4)
+    path = tmp_path / "captions.csv"
+    path.write_text(path.read_text() + ",a caption with no image\n")
+    with pytest.raises(DataError, match=r"captions.csv line 10: empty 'image' field; every row names its image file") as err:
+        MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(path)))
+    assert "(.)" not in str(err.value)
+    path.write_text(path.read_text() + "  ,another\n")
+    with pytest.raises(DataError, match=r"captions.csv line 10: empty 'image' field \(2 rows: lines 10, 11\)"):
+        read_csv_records(path)

@@ -8,8 +8,11 @@ Sources (``dataset``):
   own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: the video
   adapter's ``test_fraction`` of each class drawn with ``split_seed``, drawn again among the readable clips (as the CSV loader draws) when
   one cannot be read; train/test folders and split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
-  out and hidden entries are named in the log and the load report (``ignored``, ``unused``);
-* ``csv``: a CSV ``image_path,audio_path,label[,split]`` (paths relative to the CSV; optional ``image_label`` and
+  out and hidden entries are named in the log and the load report (``ignored``, ``unused``); a ``.gif`` clip (which
+  the video adapter reads) is skipped and named as having no audio track;
+* ``csv``: a CSV ``image_path,audio_path,label[,split]`` (column names matched without case or spaces, as a spreadsheet
+  may save them; a field holding a line break, which an unclosed quote makes of the lines after it, is refused naming
+  the line it starts on; row numbers are physical line numbers; paths relative to the CSV; optional ``image_label`` and
   ``audio_label`` columns must agree with each other; without a split column, or with it empty on every row,
   ``test_fraction`` of each class's readable pairs is held out, drawn with ``split_seed``, as the audio loader does, the pairs that
   share a file held out together; a split given on some rows and empty on others is refused naming the rows). A
@@ -44,6 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.csv_lines import line_list, numbered_records, refuse_line_breaks
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
@@ -144,7 +148,7 @@ def load_pairs(cfg: Any) -> AVData:
         report = LoadReport(descriptions=dict(VIDEO_KINDS))
         pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
-        data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report)
+        data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
         if report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
             data.meta["split_rule"] = SPLIT_RULE
         return data
@@ -183,15 +187,16 @@ def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:
 
 
 def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] | None = None, skipped: list[BadFile] | None = None,
-              root: Path | None = None, report: LoadReport | None = None) -> AVData:
+              root: Path | None = None, report: LoadReport | None = None, skipped_what: str = "unreadable pair") -> AVData:
     """Resample every clip to ``cfg.sample_rate`` (counted per source rate, logged), fix its length (padded and cropped
     clips counted), take the log-mel spectrogram; resize the frames; scale both by ``cfg.scaling`` (:func:`.data.normalise_pairs`).
     ``classes``: every class the source names (None: those of ``pairs``), so a class whose files were all skipped is
-    kept, and refused by the per-class check naming it; ``skipped``: the files left out, named in the load report
+    kept, and refused by the per-class check naming it; ``skipped``: the files left out (``skipped_what``: what each is, in
+    words: a CSV's pairs, or clips), named in the load report
     (``report``: one the reader began, or a new one; its root is ``root``), which ``meta["load_report"]`` holds
     when the pairs were read from files (``root`` given; generated pairs get none)."""
     if not pairs:
-        raise DataError(f"{name}: no readable pairs" + (f" ({describe_bad(skipped)})" if skipped else ""))
+        raise DataError(f"{name}: no readable pairs" + (f" ({describe_bad(skipped, what=skipped_what)})" if skipped else ""))
     other = {}
     for p in pairs:
         if p.clip.sample_rate != cfg.sample_rate:
@@ -295,23 +300,15 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
     """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`.
     ``report`` (when given) receives the files used by several pairs (``reused``) and the frame images converted
     (``converted``), and the fact ``pairs_sharing_a_file``."""
-    try:
-        reader = csv.DictReader(io.StringIO(decode_utf8(path.read_bytes(), path), newline=""))
-        fields = [f.strip() for f in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in fields]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; expected a header image_path,audio_path,label[,split]")
-        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
-    except (OSError, csv.Error) as exc:
-        raise DataError(f"cannot read CSV file {path} (a UTF-8 text file of image_path,audio_path,label[,split] rows): {exc}") from None
+    rows = _csvline_list(path)
     if not rows:
-        raise DataError(f"{path}: holds no rows after its header; expected image_path,audio_path,label[,split] rows")
-    empty = [f"row {n} ({', '.join(c for c in REQUIRED if not r.get(c))})" for n, r in enumerate(rows, 2) if not all(r.get(c) for c in REQUIRED)]
+        raise DataError(f"{path}: holds no rows after its header; expected {HEADER} rows")
+    empty = [f"row {n} ({', '.join(c for c in REQUIRED if not r.get(c))})" for n, r in rows.items() if not all(r.get(c) for c in REQUIRED)]
     if empty:
         raise DataError(f"{path}: {len(empty)} row(s) with an empty {'/'.join(REQUIRED)} field: {'; '.join(empty[:5])}"
                         f"{' ...' if len(empty) > 5 else ''}")
     disagree, seen, twice, pair_rows = [], {}, [], {}
-    for n, r in enumerate(rows, 2):
+    for n, r in rows.items():
         labels = {r["label"]} | {r[c] for c in ("image_label", "audio_label") if r.get(c)}
         if len(labels) > 1:
             disagree.append(f"row {n} ({r['image_path']}, {r['audio_path']}: {sorted(labels)})")
@@ -329,23 +326,24 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
         raise DataError(f"{path}: {len(twice)} pair(s) listed more than once (a pair counts once, in one split): {'; '.join(twice[:5])}"
                         f"{' ...' if len(twice) > 5 else ''}")
     root = path.parent
-    absent = [f"row {n}: {root / r[c]}" for n, r in enumerate(rows, 2) for c in ("image_path", "audio_path") if not (root / r[c]).is_file()]
+    absent = [f"row {n}: {root / r[c]}" for n, r in rows.items() for c in ("image_path", "audio_path") if not (root / r[c]).is_file()]
     if absent:
         raise DataError(f"{path}: {len(absent)} file(s) do not exist: {'; '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
                         f"(paths are relative to the CSV's folder {root}; a listed file that does not exist is a listing "
                         "error, with or without strict, as in the audio CSV loader: fix the path or remove the row; a file "
                         "that exists but cannot be decoded is skipped and counted instead)")
-    splits = [_split(r.get("split", ""), path, n) for n, r in enumerate(rows, 2)]
-    drawn = all(s is None for s in splits)
-    blank = [n for n, s in enumerate(splits, 2) if s is None]
+    splits = {n: _split(r.get("split", ""), path, n) for n, r in rows.items()}
+    drawn = all(s is None for s in splits.values())
+    blank = [n for n, s in splits.items() if s is None]
     if blank and not drawn:  # before: such rows became training rows without a word
         raise DataError(f"{path}, row {blank[0]}: split must be train, test or val, got '' ({len(blank)} row(s) with an empty split: "
-                        f"rows {_rows(blank)}; the other rows give one): give every row a split, or leave it empty on every row "
+                        f"rows {line_list(blank)}; the other rows give one): give every row a split, or leave it empty on every row "
                         "to hold out test_fraction of each class's readable pairs")
     report = report if report is not None else LoadReport()
     files = _no_file_in_both_splits(path, rows, splits)
     pairs, bad, converted, rotated, kept = [], [], [], [], []
-    for n, (r, split) in enumerate(zip(rows, splits), 2):
+    for n, r in rows.items():
+        split = splits[n]
         try:
             clip = decode(str(root / r["audio_path"]), str(root / r["audio_path"]))
             image = _read_image(root / r["image_path"], converted, rotated)
@@ -368,9 +366,9 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
         log.info("%s: %d frame image(s) turned upright by their EXIF orientation tag (%s)", path, len(rotated),
                  ", ".join(relative_name(p, root) for p, _ in rotated[:3]) + (" ..." if len(rotated) > 3 else ""))
     _name_shared(path, rows, files, kept, drawn, report)
-    classes = sorted({r["label"] for r in rows}, key=_natural)
+    classes = sorted({r["label"] for r in rows.values()}, key=_natural)
     if drawn:
-        _hold_out(pairs, classes, test_fraction, seed, [files[n - 2] for n in kept])
+        _hold_out(pairs, classes, test_fraction, seed, [files[n] for n in kept])
         if pairs and all(p.split == "train" for p in pairs) and report.counts().get("reused"):
             raise DataError(f"{path}: no pair can be held out as test: the pairs of each class share files (named above), and "
                             "the pairs of a file are held out together, so that no file is in both splits; give the CSV a "
@@ -378,24 +376,54 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
     return pairs, classes, bad, drawn
 
 
-def _rows(numbers: list[int], limit: int = 10) -> str:
-    """``2, 3, 9`` (the first ``limit`` row numbers, `` ...`` after them)."""
-    return ", ".join(map(str, numbers[:limit])) + (" ..." if len(numbers) > limit else "")
+#: what the pairs CSV's header must name, in words (for messages)
+HEADER = "image_path,audio_path,label[,split]"
 
 
-def _no_file_in_both_splits(path: Path, rows: list[dict[str, str]], splits: list[str | None]) -> list[tuple[str, str]]:
-    """The files of each row, ``(image, audio)`` normalised (a file named two ways is one file). DataError naming the
-    file and its rows when the rows of one file give both train and test: a test pair whose frame or sound was trained
-    on is not held out (the audio-only or visual-only score would measure memory). With no split given (``splits``
-    all None) the held-out draw keeps such rows together instead (:func:`_hold_out`)."""
+def _csvline_list(path: Path) -> dict[int, dict[str, str]]:
+    """The rows of the pairs CSV ``path`` by the physical line each starts on (blank lines skipped), fields stripped
+    and named by the header's columns (matched without case, spaces or a byte-order mark, as a spreadsheet saves them;
+    a short row's missing fields are empty). DataError naming the file for a header without the :data:`REQUIRED`
+    columns (and the header found) and naming the line for a field holding a line break (an unclosed quote:
+    :func:`~mmdistill.csv_lines.refuse_line_breaks`)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read CSV file {path} (a UTF-8 text file of {HEADER} rows): {exc}") from None
+    reader = csv.reader(io.StringIO(decode_utf8(raw, path), newline=""))
+    try:
+        records = numbered_records(reader)
+        _, _, header = next(records, (1, 1, []))
+        fields = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
+        missing = [c for c in REQUIRED if c not in fields]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; expected a header {HEADER} (column names are matched without "
+                            f"case; found {header})")
+        rows = {}
+        for line, end, values in records:
+            refuse_line_breaks(path, line, end, {fields[i] if i < len(fields) and fields[i] else f"column {i + 1}": v
+                                                 for i, v in enumerate(values)})
+            rows[line] = {k: (values[i].strip() if i < len(values) else "") for i, k in enumerate(fields) if k}
+    except csv.Error as exc:
+        raise DataError(f"{path} line {reader.line_num}: cannot read it as CSV ({exc}); expected a UTF-8 text file of {HEADER} "
+                        "rows") from None
+    return rows
+
+
+def _no_file_in_both_splits(path: Path, rows: dict[int, dict[str, str]], splits: dict[int, str | None]) -> dict[int, tuple[str, str]]:
+    """The files of each row (``rows`` and ``splits`` by line number), ``(image, audio)`` normalised (a file named two
+    ways is one file). DataError naming the file and its rows when the rows of one file give both train and test: a
+    test pair whose frame or sound was trained on is not held out (the audio-only or visual-only score would measure
+    memory). With no split given (``splits`` all None) the held-out draw keeps such rows together instead
+    (:func:`_hold_out`)."""
     root = path.parent
-    keys = [(os.path.normpath(str(root / r["image_path"])), os.path.normpath(str(root / r["audio_path"]))) for r in rows]
+    keys = {n: (os.path.normpath(str(root / r["image_path"])), os.path.normpath(str(root / r["audio_path"]))) for n, r in rows.items()}
     both = []
-    for (col, file), ns in _uses(keys, range(2, len(rows) + 2)).items():
-        by_split = {s: [n for n in ns if splits[n - 2] == s] for s in ("train", "test")}
+    for (col, file), ns in _uses(keys).items():
+        by_split = {s: [n for n in ns if splits[n] == s] for s in ("train", "test")}
         if by_split["train"] and by_split["test"]:
-            both.append(f"{col} file {rows[ns[0] - 2][col + '_path']} in rows {_rows(by_split['train'])} (train) and "
-                        f"{_rows(by_split['test'])} (test)")
+            both.append(f"{col} file {rows[ns[0]][col + '_path']} in rows {line_list(by_split['train'])} (train) and "
+                        f"{line_list(by_split['test'])} (test)")
     if both:
         raise DataError(f"{path}: {len(both)} file(s) used by both train and test pairs (a test pair whose frame or sound was trained on "
                         f"is not held out): {'; '.join(both[:5])}{' ...' if len(both) > 5 else ''}; give all the pairs of a file one "
@@ -403,26 +431,26 @@ def _no_file_in_both_splits(path: Path, rows: list[dict[str, str]], splits: list
     return keys
 
 
-def _uses(keys: list[tuple[str, str]], numbers: Any) -> dict[tuple[str, str], list[int]]:
-    """``(column, file) -> row numbers`` for the files (``keys``: ``(image, audio)`` per row, numbered ``numbers``) that
-    more than one of those rows uses; ``column`` is ``image`` or ``audio``."""
+def _uses(keys: dict[int, tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+    """``(column, file) -> row numbers`` for the files (``keys``: ``(image, audio)`` by row number) that more than one
+    of those rows uses; ``column`` is ``image`` or ``audio``."""
     uses: dict[tuple[str, str], list[int]] = {}
-    for n, key in zip(numbers, keys):
+    for n, key in keys.items():
         for col, file in zip(("image", "audio"), key):
             uses.setdefault((col, file), []).append(n)
     return {k: v for k, v in uses.items() if len(v) > 1}
 
 
-def _name_shared(path: Path, rows: list[dict[str, str]], keys: list[tuple[str, str]], kept: list[int], drawn: bool,
+def _name_shared(path: Path, rows: dict[int, dict[str, str]], keys: dict[int, tuple[str, str]], kept: list[int], drawn: bool,
                  report: LoadReport) -> None:
     """Name, in a warning and in ``report`` (``reused``, one entry per file, and the fact ``pairs_sharing_a_file``),
-    the files that more than one of the readable rows ``kept`` (row numbers; ``keys``: the files of every row) use:
-    kept, a file's pairs in one split (given, or held out together when ``drawn``)."""
-    shared = _uses([keys[n - 2] for n in kept], kept)
+    the files that more than one of the readable rows ``kept`` (row numbers; ``rows``, ``keys``: every row and its
+    files by row number) use: kept, a file's pairs in one split (given, or held out together when ``drawn``)."""
+    shared = _uses({n: keys[n] for n in kept})
     if not shared:
         return
     root = path.parent
-    entries = [(str(root / rows[ns[0] - 2][col + "_path"]), f"the {col} of {len(ns)} pairs: rows {_rows(ns)}") for (col, _), ns in shared.items()]
+    entries = [(str(root / rows[ns[0]][col + "_path"]), f"the {col} of {len(ns)} pairs: rows {line_list(ns)}") for (col, _), ns in shared.items()]
     pairs = len({n for ns in shared.values() for n in ns})
     report.extend("reused", entries)
     report.facts["pairs_sharing_a_file"] = pairs
@@ -558,6 +586,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report)  # names hidden entries too, any layout
     pairs, bad, mismatched = [], [], []
     for it in items:
+        if it.path.suffix.lower() == ".gif":  # listed by the video layout (read with Pillow there); decord cannot open one
+            bad.append(BadFile(str(it.path), NO_SOUND_GIF))
+            continue
         native: list[str] = []  # decord's C++ lines while it reads this clip
         try:
             with _native_stderr(native):
@@ -607,6 +638,10 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
         report.facts["split_redrawn"] = True
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
+
+
+#: why a ``.gif`` clip is skipped: the picture is fine, but the format carries no sound
+NO_SOUND_GIF = "a GIF has no audio track (audio-visual pairs need clips with sound)"
 
 
 def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:

@@ -3,7 +3,8 @@
 Sources (each gives caption records ``(image path, caption, split or None)``):
 
 * CSV with a header naming ``image`` and ``caption`` (and optionally ``split``), image paths relative to the
-  image root (:func:`read_csv_records`);
+  image root (:func:`read_csv_records`; a caption may run over several lines inside quotes, a quote left open to the
+  end of the file or a line break in a path is refused naming the line the row starts on);
 * caption JSON (:func:`read_json_records`): Karpathy's ``dataset_coco.json`` / ``dataset_flickr30k.json``
   (``images[].sentences[].raw`` with a ``split`` per image; ``restval`` counts as train, ``val`` is left
   out and counted), BLIP-style lists ``[{"image", "caption"}]`` (``caption`` a string or a list; the train
@@ -38,6 +39,7 @@ from typing import Callable, ClassVar, Iterable, Mapping
 import torch
 from torch import Tensor
 
+from mmdistill.csv_lines import line_list, numbered_records, refuse_line_breaks
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
 from mmdistill.json_text import parse_json
@@ -126,33 +128,68 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def read_csv_records(path: Path) -> list[CaptionRecord]:
-    """Rows of a CSV whose header names ``image`` and ``caption`` (and optionally ``split``)."""
+    """Rows of a CSV whose header names ``image`` and ``caption`` (and optionally ``split``), each record named by the
+    physical line it starts on. A caption may run over several lines inside quotes (named in a warning: a stray quote
+    closed further down joins rows the same way); a quote left open to the end of the file, text after a closing quote,
+    a line break in the ``image`` or ``split`` field and an empty ``image`` field are a DataError naming the line."""
     text = _read_text(path, "caption CSV")
     if not text.strip():
         raise DataError(f"caption CSV {path} is empty; expected a header line naming the columns image,caption[,split] "
                         "and one row per caption")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote open to the end fails (_quote_error)
+    rows = list(numbered_records(reader, lambda exc, start, line: DataError(_quote_error(path, exc, start, line))))
+    header = [h.strip().lower() for h in rows[0][2]] if rows else []
     if "image" not in header or "caption" not in header:
-        first = text.splitlines()[0]
-        hint = ""
-        for sep, name in (("\t", "tab"), (";", "semicolon"), ("|", "pipe")):
-            if len(header) < 2 and sep in first:
-                hint = f"; the first line is {name}-separated, the loader reads comma-separated values: convert the file" + (
-                    " (Flickr8k's Flickr8k.token.txt 'name.jpg#0<TAB>caption' becomes 'image,caption' rows)" if name == "tab" else "")
-                break
-        raise DataError(f"{path} line 1: the header must name the columns 'image' and 'caption' "
-                        f"(found {reader.fieldnames}){hint}")
-    reader.fieldnames = header
-    records = []
-    for i, row in enumerate(reader, start=2):
+        raise DataError(f"{path} line {rows[0][0] if rows else 1}: the header must name the columns 'image' and 'caption' "
+                        f"(found {rows[0][2] if rows else []}){_separator_hint(text, header)}")
+    records, empty, multi = [], [], []
+    for start, end, values in rows[1:]:
+        row = dict(zip(header, values))
         if row.get("image") is None:
-            raise DataError(f"{path} line {i}: the row has fewer columns than the header")
+            raise DataError(f"{path} line {start}: the row has fewer columns than the header")
+        refuse_line_breaks(path, start, end, {k: row.get(k) or "" for k in ("image", "split")})
+        if not row["image"].strip():
+            empty.append(start)
+        if end > start:
+            multi.append(f"line {start} (to line {end})")
         split = (row.get("split") or "").strip().lower() or None
-        records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {i}"))
+        records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {start}"))
+    if empty:
+        more = f" ({len(empty)} rows: lines {line_list(empty)})" if len(empty) > 1 else ""
+        raise DataError(f"{path} line {empty[0]}: empty 'image' field{more}; every row names its image file, relative to the "
+                        "image root")
     if not records:
         raise DataError(f"caption CSV {path} has no rows")
+    if multi:
+        log.warning("%s: %d caption(s) run over several lines inside quotes (read with the line breaks as spaces): %s%s; if a "
+                    "stray quote (\") joined rows into one caption, close it", path, len(multi), ", ".join(multi[:3]),
+                    " ..." if len(multi) > 3 else "")
     return records
+
+
+def _quote_error(path: Path, exc: csv.Error, start: int, line: int) -> str:
+    """The message for the record starting on line ``start`` that the strict CSV reader refused on line ``line``
+    (``exc``): a quote left open to the end of the file, or text after a closing quote (a quote inside a quoted field
+    not doubled, or one left open further up and closed by a quote of a later row)."""
+    if "unexpected end of data" in str(exc):
+        return (f"{path} line {start}: a quote (\") opened in this row is never closed: it runs to the end of the file "
+                f"(line {line}), taking every row after it into one field; close or remove the quote")
+    if line == start:
+        return (f"{path} line {start}: text follows the closing quote of a quoted field ({exc}); write a quote inside a "
+                "quoted field as two quotes (\"\")")
+    return (f"{path} line {start}: a quote (\") opened in this row is only closed on line {line}, where text follows it "
+            f"({exc}): an unclosed quote on line {start} likely swallowed the lines after it; close or remove the quote")
+
+
+def _separator_hint(text: str, header: list[str]) -> str:
+    """A hint when the first line of ``text`` is separated by tabs, semicolons or pipes (``header``: its columns as
+    read with commas)."""
+    first = text.splitlines()[0]
+    for sep, name in (("\t", "tab"), (";", "semicolon"), ("|", "pipe")):
+        if len(header) < 2 and sep in first:
+            return f"; the first line is {name}-separated, the loader reads comma-separated values: convert the file" + (
+                " (Flickr8k's Flickr8k.token.txt 'name.jpg#0<TAB>caption' becomes 'image,caption' rows)" if name == "tab" else "")
+    return ""
 
 
 def _load_json(path: Path) -> object:

@@ -1,0 +1,54 @@
+"""CSV records named by the physical lines they stand on, for loaders whose messages name a line.
+
+A quoted field may run over several lines, so a record's number in the file (``enumerate(reader, 2)``) is not its
+line once one has; and an unclosed quote (``"``) makes one field of every line after it, which a loader that never
+looks for line breaks takes as data (a label or a path holding the rest of the file). :func:`numbered_records` gives
+each record with its first and last line; :func:`refuse_line_breaks` is the check for fields that are never several
+lines (paths, labels, splits).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from mmdistill.errors import DataError
+
+
+def numbered_records(reader: Any, on_error: Callable[[csv.Error, int, int], Exception] | None = None
+                     ) -> Iterator[tuple[int, int, list[str]]]:
+    """``(first line, last line, fields)`` of each record of the ``csv.reader`` ``reader`` (its ``line_num`` read before
+    and after the record), blank lines skipped. A ``csv.Error`` is raised as ``on_error(error, first line, line reached)``
+    when given (a strict reader's "unexpected end of data": a quote open to the end of the file), else as it is."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader, None)
+        except csv.Error as exc:
+            if on_error is None:
+                raise
+            raise on_error(exc, start, reader.line_num) from None
+        if values is None:
+            return
+        if values:
+            yield start, reader.line_num, values
+
+
+def refuse_line_breaks(path: Path, start: int, end: int, fields: Mapping[str, str]) -> None:
+    """DataError naming line ``start`` and the field when one of ``fields`` (name -> value of a record on lines
+    ``start``..``end``, fields that are never several lines) holds a line break: a quote opened there and not closed
+    took the lines after it."""
+    for name, value in fields.items():
+        if "\n" in value or "\r" in value:
+            raise DataError(f"{path} line {start}: the '{name}' field holds a line break ({value[:40]!r}"
+                            f"{'...' if len(value) > 40 else ''}): an unclosed quote (\") on line {start} likely swallowed the "
+                            f"lines after it (up to line {end}); close or remove the quote")
+
+
+def line_list(numbers: list[int], limit: int = 10) -> str:
+    """``2, 3, 9``: the first ``limit`` line (or row) numbers, `` ...`` after them."""
+    return ", ".join(map(str, numbers[:limit])) + (" ..." if len(numbers) > limit else "")
+
+
+__all__ = ["line_list", "numbered_records", "refuse_line_breaks"]
