@@ -1070,3 +1070,18 @@ def test_video_gif_clips_are_named_as_having_no_sound_not_as_broken(tmp_path):
     assert "no readable video stream" not in msg
     with pytest.raises(DataError, match=r"4 unreadable clips: .*0.gif \(a GIF has no audio track .*strict mode"):
         MODALITY.load(_cfg(dataset="video", data_root=str(tmp_path / "vids"), strict=True))
+
+
+def test_a_stereo_file_is_counted_as_downmixed(tmp_path, caplog):
+    """Walk 38: a stereo sound was averaged to mono without a count (the audio loader counts it as downmixed)."""
+    import soundfile as sf
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set")
+    mono, rate = sf.read(path.parent / "a00.wav", dtype="float32")
+    sf.write(path.parent / "a00.wav", np.stack([mono, mono], axis=1), rate)
+    with caplog.at_level(logging.INFO):
+        data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
+    assert data.meta["load_report"]["counts"]["downmixed"] == 1
+    assert "downmixed 1 audio file(s) from 2 channels to mono" in caplog.text

@@ -55,14 +55,15 @@ from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import check_class_ids, classes_without_test
 from ..image.datasets import exif_orientation, to_8bit
-from ..audio.decode import BadFile, Clip, decode, describe_bad, fix_length, length_counts, resample_clips
+from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
 
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
 REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable audio track skipped",
-                "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
+                "resampled": "audio file(s) resampled", "downmixed": "multi-channel audio file(s) averaged to mono",
+                "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero audio clip(s) (digital silence) kept and trained on"}
 #: the CSV reader's kinds, beside :data:`REPORT_KINDS`
 CSV_KINDS = {"reused": "file(s) each used by more than one pair (kept; a file's pairs are never split between train and test)",
@@ -236,6 +237,10 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
         log.warning("%s: %s", name, describe_bad([BadFile(p, "every sample is 0") for p in silent], what="silent pair", verb="kept",
                                                  note=" (audio all zero: digital silence, a recording or export that wrote no sound?)"))
     report.count("resampled", sum(len(v) for v in other.values()))
+    downmixed = downmix_counts(p.clip for p in pairs)  # CSV pairs; a clip's sound track is read mono by decord
+    for channels, count in sorted(downmixed.items()):
+        log.info("%s: downmixed %d audio file(s) from %d channels to mono (the channels averaged)", name, count, channels)
+    report.count("downmixed", sum(downmixed.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
     classes_without_test(name, classes, parts[0][2], parts[1][2], f"a class needs two readable pairs{shared} to hold one out, or "
