@@ -7,7 +7,7 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "mmdistill"
 #: the one core module allowed to import the recipes: the CLI's registry of recipe names
-REGISTRY_IMPORTERS = {"mmdistill.cli"}
+REGISTRY_IMPORTERS = {"mmdistill.cli", "mmdistill.saved_cli"}  # the command line: it finds recipes by name
 
 
 def _module_name(path: Path) -> str:
