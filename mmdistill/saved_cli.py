@@ -7,14 +7,14 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from mmdistill.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def load_saved(directory: str):
+def load_saved(directory: str) -> tuple[Any, dict, Any, Any]:
     """The set in ``directory`` (a run or a --to hf export), its manifest, recipe and adapter; ArtifactError naming
     the manifest when it names no recipe or adapter of this installation, or when the adapter cannot decode the set."""
     from mmdistill.io import load_synthetic
@@ -53,6 +53,8 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | N
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
+    locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`); the exit code."""
     from mmdistill.io import require_writable
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -163,6 +165,8 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
+    its record written, the folder locked meanwhile); the exit code."""
     from mmdistill.io import require_writable
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
