@@ -28,7 +28,7 @@ from typing import Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
-from mmdistill.exits import EXPECTED, closed_stdout, fail
+from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.logs import configure_logging
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = argv[1:] if debug else argv
     configure_logging(debug)
     keep_freed_memory()
+    callers_bars = progress_bars()  # a program running this command in its own loop keeps its bars on an error
     parser = build_parser()
     try:
         if argv[:1] in (["run"], ["experts"]):
@@ -253,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED as exc:
         if debug:
             raise
-        return fail(exc)
+        return fail(exc, keep=callers_bars)
 
 
 if __name__ == "__main__":

@@ -46,9 +46,30 @@ def refuse_line_breaks(path: Path, start: int, end: int, fields: Mapping[str, st
                             f"lines after it (up to line {end}); close or remove the quote")
 
 
+def quote_error(path: Path, exc: csv.Error, start: int, line: int) -> DataError:
+    """The DataError for the record starting on line ``start`` that a CSV reader refused on line ``line`` (``exc``): a
+    field longer than the csv module's limit (an unclosed quote that took the lines after it), a quote left open to
+    the end of the file (a strict reader), or text after a closing quote (a quote inside a quoted field not doubled,
+    or one left open further up and closed by a quote of a later row)."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return DataError(f"{path} line {start}: a field starting in this row runs past line {line} and over "
+                         f"{csv.field_size_limit():,} characters: an unclosed quote (\") on line {start} likely swallowed "
+                         "the lines after it; close or remove the quote")
+    if "unexpected end of data" in text:
+        return DataError(f"{path} line {start}: a quote (\") opened in this row is never closed: it runs to the end of the "
+                         f"file (line {line}), taking every row after it into one field; close or remove the quote")
+    if line == start:
+        return DataError(f"{path} line {start}: text follows the closing quote of a quoted field ({exc}); write a quote "
+                         "inside a quoted field as two quotes (\"\")")
+    return DataError(f"{path} line {start}: a quote (\") opened in this row is only closed on line {line}, where text "
+                     f"follows it ({exc}): an unclosed quote on line {start} likely swallowed the lines after it; close or "
+                     "remove the quote")
+
+
 def line_list(numbers: list[int], limit: int = 10) -> str:
     """``2, 3, 9``: the first ``limit`` line (or row) numbers, `` ...`` after them."""
     return ", ".join(map(str, numbers[:limit])) + (" ..." if len(numbers) > limit else "")
 
 
-__all__ = ["line_list", "numbered_records", "refuse_line_breaks"]
+__all__ = ["line_list", "numbered_records", "quote_error", "refuse_line_breaks"]

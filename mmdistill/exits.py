@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from typing import Any
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
 from mmdistill.extras import install_hint
@@ -56,22 +57,23 @@ def describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def fail(exc: BaseException) -> int:
+def fail(exc: BaseException, keep: frozenset[Any] = frozenset()) -> int:
     """Print ``error: <one line>`` on stderr, on a line of its own (progress bars the failure left open are closed
-    first: ``leave=False`` ones vanish), and return the exit code."""
-    _close_progress_bars()
-    print(f"error: {describe(exc)}", file=sys.stderr)
-    return exit_code(exc)
-
-
-def _close_progress_bars() -> None:
-    """Close every tqdm bar still open (an exception left its loop), so the error does not start after one."""
-    tqdm = sys.modules.get("tqdm")  # never imported here: a command that drew no bar has none to close
-    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+    first: ``leave=False`` ones vanish; those in ``keep``, :func:`progress_bars` taken when the command started, are a
+    calling program's and stay), and return the exit code."""
+    for bar in progress_bars() - keep:
         try:
             bar.close()
         except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
             pass
+    print(f"error: {describe(exc)}", file=sys.stderr)
+    return exit_code(exc)
+
+
+def progress_bars() -> frozenset[Any]:
+    """The tqdm bars open in this process now (none when tqdm was never imported: it is not imported here)."""
+    tqdm = sys.modules.get("tqdm")
+    return frozenset(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ())
 
 
 def closed_stdout() -> int:
@@ -90,4 +92,4 @@ EXPECTED = (MmdistillError, OSError, KeyboardInterrupt, ModuleNotFoundError)
 """The failures the command line reports without a traceback."""
 
 
-__all__ = ["EXIT_CODES", "EXPECTED", "closed_stdout", "describe", "exit_code", "fail"]
+__all__ = ["EXIT_CODES", "EXPECTED", "closed_stdout", "describe", "exit_code", "fail", "progress_bars"]

@@ -21,7 +21,7 @@ import torch
 
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
-from mmdistill.exits import EXPECTED, fail
+from mmdistill.exits import EXPECTED, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.keys import Keys, input_keys, key_infos, short_repr
 from mmdistill.logs import configure_logging, is_lead_process
@@ -231,6 +231,7 @@ class Recipe:
         a traceback only with ``debug``."""
         configure_logging(debug)
         keep_freed_memory()
+        callers_bars = progress_bars()
         try:
             with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
                 cfg = self.config_from_argv(argv)
@@ -238,7 +239,7 @@ class Recipe:
         except EXPECTED as exc:
             if debug:
                 raise
-            return fail(exc)
+            return fail(exc, keep=callers_bars)
         if not is_lead_process():  # rank 0 of a torchrun run speaks for it
             return 0
         if "metrics" in result.manifest:

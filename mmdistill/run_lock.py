@@ -29,6 +29,16 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open descriptor ``fd`` is the file at ``path`` now (not one unlinked since it was opened)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
 class RunFolderLock:
     """The lock of run folder ``folder`` for this process, taken by ``what`` (``"mmdistill run image-dm"``: the
     command the refusal of another process names). :meth:`acquire` raises :class:`ConfigError` when another process
@@ -51,21 +61,26 @@ class RunFolderLock:
             log.debug("%s: no fcntl on this platform, the run folder is not locked", self.folder)
             return
         path = self.folder / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ConfigError(f"{self.folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a "
-                              "folder you can write") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise ConfigError(f"{self.folder} is in use by {holder}; wait for it to finish (or stop it), or choose "
-                              "another folder") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
-        self._fd = fd
+        for _ in range(10):  # a holder that lets go removes the file: lock the file that is there, not an unlinked one
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ConfigError(f"{self.folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a "
+                                  "folder you can write") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise ConfigError(f"{self.folder} is in use by {holder}; wait for it to finish (or stop it), or choose "
+                                  "another folder") from None
+            if _same_file(fd, path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
+                self._fd = fd
+                return
+            os.close(fd)  # locked a file its holder had just removed: try the one there now
+        raise ConfigError(f"{self.folder}: its lock file {LOCK_FILE} kept being replaced; is another program removing it?")
 
     def release(self) -> None:
         """Let go of the lock and remove its file (while still holding it, so no later holder loses its file)."""

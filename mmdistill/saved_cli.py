@@ -56,6 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
     locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`); the exit code."""
     from mmdistill.io import require_writable
+    from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
 
@@ -66,7 +67,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         card_dir, _ = card_place(folder)
         require_writable(folder, card_dir, why="--write stores the new metrics there: run without --write, or copy the set "
                                                 "to a folder you can write")
-        lock.acquire()  # a run still writing the folder, or another --write or check, is refused
+        if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
+            lock.acquire()  # a run still writing the folder, or another --write or check, is refused
     try:
         return _rescore(args, syn, manifest, recipe, modality, folder)
     finally:
@@ -104,9 +106,11 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
              "device": args.device, "baselines": [] if args.no_baselines else None, "eval_vectorize": args.vectorize}
     changes.update({key: value for key, value in given.items() if value is not None})
     overrides = evaluation_overrides(recipe.config_cls, args.overrides, recipe.name)
-    for key in sorted(set(overrides) & {k for k, (given, _) in flags.items() if given}):
+    flag_of = {**{k: flag for k, (_, flag) in flags.items()}, "data_root": "--data-root", "device": "--device",
+               "baselines": "--no-baselines"}
+    for key in sorted(set(overrides) & (set(changes) - {"resume", "overwrite"})):  # a key a flag set too
         log.warning("config key %s=%s from key=value overrides replaces %s from %s (the later layer wins)",
-                    key, overrides[key], changes.get(key), flags[key][1])
+                    key, overrides[key], changes[key], flag_of.get(key, "a flag"))
     changes.update(overrides)
     if {"eval_networks", "cross_arch"} <= set(fields):  # one choice of networks replaces the saved one, by flag or key=value
         if changes.get("eval_networks") and "cross_arch" not in changes:
@@ -168,6 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
     its record written, the folder locked meanwhile); the exit code."""
     from mmdistill.io import require_writable
+    from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
 
@@ -177,7 +182,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.no_write:
         require_writable(folder, card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
                                                               "there: pass --no-write to print only, or copy the set to a folder you can write")
-        lock.acquire()  # a run still writing the folder, or an eval --write, is refused
+        if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
+            lock.acquire()  # a run still writing the folder, or an eval --write, is refused
     try:
         return _check(args, syn, manifest, recipe, modality, folder)
     finally:

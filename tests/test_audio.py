@@ -669,3 +669,20 @@ def test_stereo_clips_averaged_to_mono_are_counted_as_downmixed(tmp_path, caplog
     assert ds.report.as_dict()["counts"]["downmixed"] == 1 and ds.report.counts()["resampled"] == 0
     assert "downmixed 1 clip(s) from 2 channels to mono" in caplog.text
     assert any("1 multi-channel clip(s) averaged to mono" in line for line in ds.report.lines())
+
+
+def test_a_stereo_file_decoded_by_librosa_is_counted_as_two_channels(tmp_path, monkeypatch):
+    """Review 38: files libsndfile cannot read (.m4a, .aac) went through librosa with mono=True, so their channels were
+    never known and a stereo one was not counted as downmixed."""
+    import librosa
+    import soundfile
+
+    from mmdistill.modalities.audio.decode import decode
+
+    path = tmp_path / "song.m4a"
+    path.write_bytes(b"not read for real here")
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("format not recognised")))
+    left, right = np.linspace(-1, 1, 100, dtype=np.float32), np.zeros(100, dtype=np.float32)
+    monkeypatch.setattr(librosa, "load", lambda *a, **k: (np.stack([left, right]), 8000))
+    clip = decode(path.name, str(path))
+    assert clip.channels == 2 and clip.sample_rate == 8000 and np.allclose(clip.samples, (left + right) / 2)

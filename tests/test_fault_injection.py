@@ -455,3 +455,29 @@ def test_a_folder_another_process_is_writing_is_refused_and_left_alone(small_run
     assert (out / LOCK_FILE).exists()  # a killed holder's file stays; its lock went with the process
     assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "--overwrite"]) == 0
     assert not (out / LOCK_FILE).exists()
+
+
+def test_a_lock_file_removed_by_its_holder_is_not_held_twice(tmp_path, monkeypatch):
+    """Review 38: a process that opened the lock file just before its holder removed it could lock the removed file
+    while a third process locked the new one: both held the folder. The lock is taken only on the file there now."""
+    import mmdistill.run_lock as run_lock
+
+    first = run_lock.RunFolderLock(tmp_path, "first")
+    first.acquire()
+    stale = os.open(tmp_path / run_lock.LOCK_FILE, os.O_RDWR)  # the late process opened it before the holder let go
+    first.release()
+    third = run_lock.RunFolderLock(tmp_path, "third")
+    third.acquire()  # a new file, locked
+    opened = []
+    real_open = os.open
+
+    def late_open(path, flags, mode=0o777):  # the late process's first open is the file since removed
+        opened.append(path)
+        return os.dup(stale) if len(opened) == 1 else real_open(path, flags, mode)
+
+    monkeypatch.setattr(run_lock.os, "open", late_open)
+    with pytest.raises(Exception, match=r"is in use by process \d+ \(third\)"):
+        run_lock.RunFolderLock(tmp_path, "late").acquire()  # it locked the removed file, saw it, and tried the one there
+    assert len(opened) == 2
+    os.close(stale)
+    third.release()

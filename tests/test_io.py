@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mmdistill.errors import ArtifactError
+from mmdistill.errors import ArtifactError, DataError
 from mmdistill.io import atomic_path, load_synthetic, save_synthetic
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
@@ -352,3 +352,27 @@ def test_an_error_is_printed_after_the_progress_bar_it_left_is_closed(capsys):
     err = capsys.readouterr().err
     assert err.endswith("\rerror: data/it/lines.csv: 1 empty caption\n"), repr(err[-200:])
     assert not tqdm._instances
+    from mmdistill.exits import progress_bars
+
+    callers = tqdm(range(3), desc="the caller's own loop", file=sys.stderr)  # a program running commands in a loop
+    keep = progress_bars()
+    ours = tqdm(range(3), desc="reading", leave=False, file=sys.stderr)
+    fail(DataError("again"), keep=keep)
+    assert ours.disable or ours not in tqdm._instances
+    assert callers in tqdm._instances
+    callers.close()
+
+
+def test_an_unclosed_quote_past_the_csv_field_limit_names_the_line_it_opened_on(tmp_path):
+    """Review 38: past 128 KiB after an unclosed quote the csv module's field limit tripped first, and the message named
+    the line it tripped on (or said the quote was "only closed" there)."""
+    import csv
+    import io
+
+    from mmdistill.csv_lines import numbered_records, quote_error
+
+    text = "a,b\nx,1\n" + 'y,"never closed\n' + "".join(f"z{i},{'w' * 40}\n" for i in range(5000))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    with pytest.raises(DataError, match=r"t.csv line 3: a field starting in this row runs past line \d+ and over 131,072 "
+                                        r"characters: an unclosed quote .* on line 3"):
+        list(numbered_records(reader, lambda exc, start, line: quote_error(tmp_path / "t.csv", exc, start, line)))

@@ -635,6 +635,10 @@ def test_eval_names_a_flag_a_key_value_replaces_and_suggests_a_mistyped_key(dm_r
     assert cli_main(["eval", str(dm_run), "--runs", "2", "--epochs", "1", "--no-baselines", "eval_runs=1"]) == 0
     out = capsys.readouterr()
     assert "config key eval_runs=1 from key=value overrides replaces 2 from --runs" in out.err and "1 run each" in out.err
+    assert cli_main(["eval", str(dm_run), "--runs", "1", "--epochs", "1", "--no-baselines", "baselines=random_real"]) == 0
+    out = capsys.readouterr()
+    assert "config key baselines=random_real from key=value overrides replaces [] from --no-baselines" in out.err
+    assert "random_real" in out.err.split("overrides replaces")[1]  # the key=value won
     assert cli_main(["eval", str(dm_run), "eval_epoch=1"]) == 2
     err = capsys.readouterr().err
     assert "image-dm has no evaluation key 'eval_epoch'. Did you mean eval_epochs" in err and "Config" not in err

@@ -818,19 +818,23 @@ def test_the_pretrained_learner_is_kept_on_disk_and_read_back(tmp_path, caplog, 
 
 def test_an_unknown_dataset_name_is_refused_with_the_close_match_and_the_valid_names(tmp_path):
     """``--dataset cvs --data-root log.csv`` was sniffed and the set labelled "cvs"; ``ml-1n`` read MovieLens with the
-    ``release *`` row of tables/td3.yaml instead of ml-1m's. Names outside the documented set are refused (key dataset)."""
+    ``release *`` row of tables/td3.yaml instead of ml-1m's. A new run refuses names outside the documented set (key
+    dataset); a set saved under such a name before still loads (eval, check), its log sniffed as before."""
+    from mmdistill.modalities.sequences.data import check_dataset_name
+
     paths = _write_logs(tmp_path)
     for name, hint in (("cvs", "did you mean csv?"), ("recbol", "did you mean recbole?"), ("ml-1n", "did you mean ml-1m")):
         with pytest.raises(ConfigError, match=rf"^dataset '{name}' .*{hint}.*\(valid: generated\[:USERS:ITEMS\], ml-100k, ml-1m, "
                                               r"ml-latest-small, movielens, recbole, csv, sasrec, file\)$") as err:
-            load_sequences(name, str(paths["csv"]), OPTS)
+            check_dataset_name(name)
         assert err.value.key == "dataset"
     with pytest.raises(ConfigError, match=r"'ml-20m' is not a MovieLens release with hyper-parameters of its own .*--dataset movielens"):
-        load_sequences("ml-20m", str(paths["movielens"]), OPTS)
+        check_dataset_name("ml-20m")
     with pytest.raises(ConfigError, match=r"'foo' is not a sequences dataset; for your own log pass its format"):
-        load_sequences("foo", None, OPTS)  # the name is judged before the missing --data-root
-    # the documented names still load, in any case; the sniffing name 'file' labels the set by the file
-    assert load_sequences("CSV", str(paths["csv"]), OPTS).num_users == 3
+        sequences_td3.RECIPE.run(dataset="foo", data_root=str(paths["csv"]), out=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    for name in ("CSV", "file", "movielens", "generated:20:15", "ml-1m"):
+        check_dataset_name(name)
+    assert load_sequences("cvs", str(paths["csv"]), OPTS).num_users == 3  # a set saved under it re-loads its log
     assert load_sequences("file", str(paths["csv"]), OPTS).name == "log"
     assert load_sequences("movielens", str(paths["movielens"]), OPTS).num_items == 4
-    assert load_sequences("generated:20:15", None, OPTS).num_items <= 15

@@ -84,11 +84,12 @@ def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) ->
     try:
         with warnings.catch_warnings():  # librosa warns before falling back to audioread
             warnings.simplefilter("ignore")
-            y, rate = librosa.load(source, sr=None, mono=True)
+            y, rate = librosa.load(source, sr=None, mono=False)  # (T,) or (channels, T): averaged (and counted) by decode
     except Exception as exc:  # noqa: BLE001 - audioread raises its own error types
         reason = _librosa_reason(exc, Path(name).suffix)
         raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; librosa: {reason})") from None
-    return np.asarray(y, dtype=np.float32)[:, None], int(rate)
+    y = np.asarray(y, dtype=np.float32)
+    return (y[:, None] if y.ndim == 1 else y.T), int(rate)
 
 
 #: the formats to convert a file into when libsndfile cannot read it and librosa has no decoder for it

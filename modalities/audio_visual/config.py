@@ -79,7 +79,8 @@ class AudioVisualKeys(ConfigKeys):
         resume=False)
     eval_head_init: Literal["avdd", "default"] = key(
         "avdd", help="the evaluation heads' weights: avdd, N(0, 1e-4) (AVDD's weights_init of its classifier, biases "
-        "PyTorch's default); default, PyTorch's default initialisation like every other layer", resume=False)
+        "PyTorch's default); default, PyTorch's default initialisation like every other layer. Also the heads of the "
+        "network herding selects in (the herding baseline, and the starting pairs with init=herding)", resume=False)
     eval_whole: bool = key(False, help="also train on the whole training split (the upper bound row)", resume=False)
     eval_networks: list[str] = key(factory=list, help="networks the pairs are evaluated on (comma-separated: av-convnet, mlp, lenet, "
                                    "alexnet, vgg11, resnet18; a core network serves as both encoders); empty: av-convnet",

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmdistill.csv_lines import line_list, numbered_records, refuse_line_breaks
+from mmdistill.csv_lines import line_list, numbered_records, quote_error, refuse_line_breaks
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
@@ -62,11 +62,11 @@ log = logging.getLogger(__name__)
 
 #: the load report's kinds (:class:`mmdistill.load_report.LoadReport`) and what each says
 REPORT_KINDS = {"unreadable": "unreadable pair(s) or clip(s) without a usable audio track skipped",
-                "resampled": "audio file(s) resampled", "downmixed": "multi-channel audio file(s) averaged to mono",
-                "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
+                "resampled": "audio file(s) resampled", "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero audio clip(s) (digital silence) kept and trained on"}
 #: the CSV reader's kinds, beside :data:`REPORT_KINDS`
-CSV_KINDS = {"reused": "file(s) each used by more than one pair (kept; a file's pairs are never split between train and test)",
+CSV_KINDS = {"downmixed": "multi-channel audio file(s) averaged to mono",
+             "reused": "file(s) each used by more than one pair (kept; a file's pairs are never split between train and test)",
              "converted": "frame image(s) converted to grey or RGB (alpha dropped, palette, CMYK, 16-bit scaled)",
              "exif_rotated": "frame image(s) turned upright by their EXIF orientation tag (as the image adapter reads them)"}
 #: the video reader's kinds, beside :data:`REPORT_KINDS`
@@ -240,7 +240,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     downmixed = downmix_counts(p.clip for p in pairs)  # CSV pairs; a clip's sound track is read mono by decord
     for channels, count in sorted(downmixed.items()):
         log.info("%s: downmixed %d audio file(s) from %d channels to mono (the channels averaged)", name, count, channels)
-    report.count("downmixed", sum(downmixed.values()))
+    if "downmixed" in report.descriptions:  # CSV pairs (a video's track is read mono by decord, its channels never known)
+        report.count("downmixed", sum(downmixed.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
     classes_without_test(name, classes, parts[0][2], parts[1][2], f"a class needs two readable pairs{shared} to hold one out, or "
@@ -397,7 +398,7 @@ def _csvline_list(path: Path) -> dict[int, dict[str, str]]:
         raise DataError(f"cannot read CSV file {path} (a UTF-8 text file of {HEADER} rows): {exc}") from None
     reader = csv.reader(io.StringIO(decode_utf8(raw, path), newline=""))
     try:
-        records = numbered_records(reader)
+        records = numbered_records(reader, lambda exc, start, line: quote_error(path, exc, start, line))
         _, _, header = next(records, (1, 1, []))
         fields = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
         missing = [c for c in REQUIRED if c not in fields]

@@ -39,7 +39,7 @@ from typing import Callable, ClassVar, Iterable, Mapping
 import torch
 from torch import Tensor
 
-from mmdistill.csv_lines import line_list, numbered_records, refuse_line_breaks
+from mmdistill.csv_lines import line_list, numbered_records, quote_error, refuse_line_breaks
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
 from mmdistill.json_text import parse_json
@@ -136,8 +136,8 @@ def read_csv_records(path: Path) -> list[CaptionRecord]:
     if not text.strip():
         raise DataError(f"caption CSV {path} is empty; expected a header line naming the columns image,caption[,split] "
                         "and one row per caption")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote open to the end fails (_quote_error)
-    rows = list(numbered_records(reader, lambda exc, start, line: DataError(_quote_error(path, exc, start, line))))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote open to the end fails (quote_error)
+    rows = list(numbered_records(reader, lambda exc, start, line: quote_error(path, exc, start, line)))
     header = [h.strip().lower() for h in rows[0][2]] if rows else []
     if "image" not in header or "caption" not in header:
         raise DataError(f"{path} line {rows[0][0] if rows else 1}: the header must name the columns 'image' and 'caption' "
@@ -165,20 +165,6 @@ def read_csv_records(path: Path) -> list[CaptionRecord]:
                     "stray quote (\") joined rows into one caption, close it", path, len(multi), ", ".join(multi[:3]),
                     " ..." if len(multi) > 3 else "")
     return records
-
-
-def _quote_error(path: Path, exc: csv.Error, start: int, line: int) -> str:
-    """The message for the record starting on line ``start`` that the strict CSV reader refused on line ``line``
-    (``exc``): a quote left open to the end of the file, or text after a closing quote (a quote inside a quoted field
-    not doubled, or one left open further up and closed by a quote of a later row)."""
-    if "unexpected end of data" in str(exc):
-        return (f"{path} line {start}: a quote (\") opened in this row is never closed: it runs to the end of the file "
-                f"(line {line}), taking every row after it into one field; close or remove the quote")
-    if line == start:
-        return (f"{path} line {start}: text follows the closing quote of a quoted field ({exc}); write a quote inside a "
-                "quoted field as two quotes (\"\")")
-    return (f"{path} line {start}: a quote (\") opened in this row is only closed on line {line}, where text follows it "
-            f"({exc}): an unclosed quote on line {start} likely swallowed the lines after it; close or remove the quote")
 
 
 def _separator_hint(text: str, header: list[str]) -> str:

@@ -698,8 +698,8 @@ def check_dataset_name(dataset: str) -> None:
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
     """``dataset``: ``generated[:USERS:ITEMS]`` (no files), ``movielens`` / ``ml-latest-small`` / ``ml-100k``
     / ``ml-1m`` (a GroupLens zip or folder at ``data_root``), ``recbole`` (a ``.inter`` file), ``csv``
-    (``user,item,timestamp``), ``sasrec`` (``user item`` lines) or ``file`` (format sniffed); any other name is a
-    ConfigError (:func:`check_dataset_name`)."""
+    (``user,item,timestamp``), ``sasrec`` (``user item`` lines) or ``file`` (format sniffed); another name is sniffed
+    as ``file`` (a new run refuses it first: :func:`check_dataset_name`; a set saved under it still loads)."""
     key = dataset.lower()
     if key.startswith("generated"):
         parts = key.split(":")
@@ -713,7 +713,6 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         except ValueError:
             raise DataError(f"generated log spec is generated[:USERS:ITEMS] with USERS, ITEMS >= 1, got {dataset!r}") from None
         return build_sequences(dataset, generated_log(users, items, opts.seed), opts)
-    check_dataset_name(dataset)
     if not data_root:
         raise DataError(f"dataset {dataset!r} reads a file: pass --data-root (a MovieLens zip or folder, a RecBole "
                         ".inter file, a user,item,timestamp CSV/TSV or a SASRec 'user item' text file)")
