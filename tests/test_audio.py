@@ -686,3 +686,13 @@ def test_a_stereo_file_decoded_by_librosa_is_counted_as_two_channels(tmp_path, m
     monkeypatch.setattr(librosa, "load", lambda *a, **k: (np.stack([left, right]), 8000))
     clip = decode(path.name, str(path))
     assert clip.channels == 2 and clip.sample_rate == 8000 and np.allclose(clip.samples, (left + right) / 2)
+
+
+def test_a_window_longer_than_the_clip_is_refused_naming_both_keys():
+    """Walk 38: --win-ms 500 with --duration 0.3 ran without a word (every frame mostly padding)."""
+    from mmdistill.recipes import audio_dm
+
+    with pytest.raises(ConfigError, match=r"win_ms=500 is longer than a clip \(duration=0.3 s\).*win_ms <= 300") as err:
+        audio_dm.RECIPE.config(win_ms=500, duration=0.3)
+    assert err.value.key == "win_ms"
+    assert audio_dm.RECIPE.config(win_ms=300, duration=0.3).win_ms == 300

@@ -47,7 +47,8 @@ class TrajectoryKeys(BufferKeys):
             raise ConfigError(
                 f"max_start_epoch ({self.max_start_epoch}) - 1 + expert_epochs ({self.expert_epochs}) must not exceed "
                 f"expert_train_epochs ({self.expert_train_epochs}): the matched epoch must exist in the buffer; lower "
-                "max_start_epoch or expert_epochs, or train longer experts", key="max_start_epoch")
+                "max_start_epoch or expert_epochs, or train longer experts (`mmdistill experts` checks it too: the buffer it "
+                "trains serves the run, so pass the same keys to both)", key="max_start_epoch")
 
     def step_size_lr(self) -> float:
         return self.lr_lr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mmdistill.errors import ConfigError
 from mmdistill.keys import key
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.schema import ClassificationConfig, ConfigKeys
@@ -49,7 +50,11 @@ class AudioDistillConfig(AudioKeys, FDMFCCKeys, ClassificationConfig):
 
     def check(self) -> None:
         super().check()
-        self.feature_params(self.sample_rate or 16000)  # the FD-MFCC keys together (n_mfcc <= n_mels, f_max, window length)
+        params = self.feature_params(self.sample_rate or 16000)  # the FD-MFCC keys together (n_mfcc <= n_mels, f_max, window)
+        if self.duration is not None and params.win_ms > 1000.0 * self.duration:
+            raise ConfigError(f"win_ms={params.win_ms:g} is longer than a clip (duration={self.duration:g} s): every analysis "
+                              f"frame would be mostly padding; use win_ms <= {1000.0 * self.duration:g} or a longer duration",
+                              key="win_ms")
 
     def feature_params(self, sample_rate: int) -> FDMFCCParams:
         """The FD-MFCC parameters of this config at ``sample_rate`` Hz."""
