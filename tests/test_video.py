@@ -1175,3 +1175,20 @@ def test_decord_reasons_are_plain_and_a_split_file_in_another_unicode_form_finds
                                     encoding="utf-8")
     vs = load_clip_folder(root / "clips.csv", sampling=_sampling(), use_cache=False)
     assert len(vs.x_train) == 2 and len(vs.x_test) == 2 and vs.name == "clips.csv"  # as before (buffers name it so)
+
+
+def test_a_gif_whose_still_frames_were_merged_reads_back_every_frame(tmp_path):
+    """Walk 38: Pillow's save_all merges a frame equal to the one before into it (its time added), and the loader read
+    11 frames of a 12-frame clip; a frame shown twice as long is two frames."""
+    from PIL import Image
+
+    from mmdistill.modalities.video.datasets import _decode_gif, _gif_repeats
+
+    frames = [Image.new("RGB", (8, 8), (20 * t, 0, 0)) for t in range(11)] + [Image.new("RGB", (8, 8), (200, 0, 0))]
+    path = tmp_path / "still_end.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    with Image.open(path) as im:
+        assert im.n_frames == 11  # the encoder merged the last two
+    pixels, count, _ = _decode_gif(path, _sampling(num_frames=12, frame_gap=1), "k")
+    assert count == 12 and pixels is not None and pixels.shape[0] == 12
+    assert _gif_repeats([100, 200, 100]) == [1, 2, 1] and _gif_repeats([100, None]) == [1, 1] and _gif_repeats([0, 50]) == [1, 1]

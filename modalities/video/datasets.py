@@ -607,19 +607,31 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndar
 
 def _decode_gif(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
     """:func:`_decode_file` for an animated GIF, read with Pillow (every frame as RGB, then sampled and resized as
-    a video's)."""
+    a video's). A frame shown k times as long as the shortest is k frames (:func:`_gif_repeats`)."""
     from PIL import Image, ImageSequence
 
     try:
         with Image.open(path) as im:
-            every = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+            shown = [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(im)]
     except Exception as exc:  # noqa: BLE001 - Pillow raises several types for a damaged or foreign file
         return None, 0, f"unreadable: {_why(exc)}"
+    every = [frame for (frame, _), k in zip(shown, _gif_repeats([d for _, d in shown])) for _ in range(k)]
     idx, kind = sampling.indices(len(every), key)
     if idx is None:
         return None, len(every), "skip" if every else "unreadable: no frames"
     frames = np.stack([every[i] for i in idx])
     return (frames if sampling.frame_size is None else _resize(frames, sampling.frame_size)), len(every), kind
+
+
+def _gif_repeats(durations: list[int | float | None], most: int = 100) -> list[int]:
+    """How many frames each GIF frame stands for: its display time over the shortest one's, rounded (at most
+    ``most``). Encoders (Pillow's ``save_all`` among them) merge a frame equal to the one before into it and add up
+    their times, so a clip that holds still for a moment comes back with fewer, longer frames; a GIF without times,
+    or with a frame of time 0, is read one frame per frame."""
+    if not durations or any(not d or d <= 0 for d in durations):
+        return [1] * len(durations)
+    shortest = min(durations)  # type: ignore[type-var]
+    return [max(1, min(most, round(d / shortest))) for d in durations]  # type: ignore[operator]
 
 
 #: the name prefixes of a clip folder's RGB frames taken when it holds several image sequences: mmaction2's rawframes
@@ -733,10 +745,11 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 5  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+CACHE_VERSION = 6  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
 # 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``;
 # 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits;
-# 5: the random offset seeded by the clip's path under the data root (offset_key), GIFs read, hidden entries named
+# 5: the random offset seeded by the clip's path under the data root (offset_key), GIFs read, hidden entries named;
+# 6: a GIF frame shown k times as long as the shortest read as k frames (_gif_repeats)
 
 
 def offset_key(path: Path, base: Path) -> str:
