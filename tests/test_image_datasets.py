@@ -38,7 +38,7 @@ def _png(path: Path, size: tuple[int, int] = (6, 5), mode: str = "RGB", value: i
 
 
 #: the load report's counts of images read otherwise than as stored, for a folder of ordinary images
-NONE_ALTERED = {"exif_rotated": 0, "first_frame_only": 0, "alpha_dropped": 0, "upscaled": 0}
+NONE_ALTERED = {"exif_rotated": 0, "first_frame_only": 0, "alpha_dropped": 0, "upscaled": 0, "channels_converted": 0}
 
 
 def _tree(root: Path, counts: dict[str, int], **kw) -> Path:
@@ -121,8 +121,10 @@ def test_imagefolder_resize_and_channels(tmp_path):
     _png(tmp_path / "b" / "y.png", size=(9, 12))
     ds = load_image_dataset("imagefolder", tmp_path, image_size=8, channels=3)
     assert ds.in_shape == (3, 8, 8) and len(ds.x_train) + len(ds.x_test) == 4
+    converted = ds.report.as_dict()["counts"]["channels_converted"]
+    assert converted == 1  # walk 38: the greyscale image read as colour was not counted (RGBA was, as alpha_dropped)
     ds = load_image_dataset("imagefolder", tmp_path, image_size=(4, 6), channels=1)
-    assert ds.in_shape == (1, 4, 6)
+    assert ds.in_shape == (1, 4, 6) and ds.report.as_dict()["counts"]["channels_converted"] == 3
 
 
 def test_resize_and_convert_builtin_set():

@@ -88,9 +88,12 @@ REPORT_KINDS = {
     "first_frame_only": "multi-frame image(s) (multi-page TIFF, animated PNG or WebP) read as their first frame only",
     "alpha_dropped": "image(s) with transparent pixels read without their alpha channel (the colour stored under them kept)",
     "upscaled": "image(s) smaller than image_size enlarged to it (bilinear)",
+    "channels_converted": "greyscale image(s) read as colour, or colour ones as greyscale, to the channels asked for",
 }
 #: the kinds of :data:`REPORT_KINDS` that count images read otherwise than as stored (the rest are entries not read)
-ALTERED_KINDS = ("exif_rotated", "first_frame_only", "alpha_dropped", "upscaled")
+ALTERED_KINDS = ("exif_rotated", "first_frame_only", "alpha_dropped", "upscaled", "channels_converted")
+#: Pillow modes read as greyscale (the rest are colour)
+GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L")
 #: files named per kind in the log line of images read otherwise than as stored (the count covers all of them)
 ALTERED_NAMES = 5
 #: Pillow modes that carry an alpha band
@@ -681,7 +684,8 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
     is compared or changed. Images read otherwise than as stored go to ``altered`` as kind -> [(path, how)]
     (kinds of :data:`ALTERED_KINDS`: ``exif_rotated``; ``first_frame_only``, a multi-page TIFF or animated
     PNG/WebP; ``alpha_dropped``, transparent pixels read as the colour stored under them; ``upscaled``, smaller
-    than ``size`` in width or height). Their pixels are read as before; an image with none of these (no EXIF
+    than ``size`` in width or height; ``channels_converted``, greyscale read as colour or colour as greyscale to
+    ``channels``). Their pixels are read as before; an image with none of these (no EXIF
     orientation, one frame, opaque, not enlarged) is read exactly as it is stored."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -723,6 +727,9 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                                 "pass channels=1 or channels=3 (--channels) to convert all images"
                             )
                     else:
+                        if (img.mode in GREY_MODES) != (channels == 1):
+                            changed.setdefault("channels_converted", []).append(
+                                (path, f"mode {img.mode} read as {'greyscale' if channels == 1 else 'RGB'}"))
                         img = img.convert("L" if channels == 1 else "RGB")
                     if size is not None:
                         if img.size[0] < size[1] or img.size[1] < size[0]:
