@@ -246,6 +246,48 @@ def cases() -> list[Case]:
         "run", "image-mtt", *[a for a in FAST_IMAGE if a != "batch_real=8"], "num_experts=1", "expert_train_epochs=2", "max_start_epoch=1", "expert_epochs=1",
         "syn_steps=2", "--buffer", str(t / "runbuf"), "--out", str(t / "mttrun")), run_as_buffer,
         lambda t: "experts written into the run" if list((t / "runbuf").glob("expert_*")) or (t / "runbuf" / "index.json").exists() else ""))
+    # 9. session 38: a stray quote in a CSV, a mistyped sequences dataset, a folder another process is writing
+    def av_csv_with_a_stray_quote(tmp: Path) -> None:
+        import numpy as np
+        import soundfile as sf
+        from PIL import Image
+
+        root = tmp / "avq"
+        root.mkdir(exist_ok=True)
+        rows = ["image_path,audio_path,label,split"]
+        for i in range(8):
+            Image.new("L", (8, 8), 30 * i).save(root / f"i{i}.png")
+            sf.write(root / f"a{i}.wav", (0.3 * np.sin(np.arange(2000) * (i % 2 + 1) / 10)).astype(np.float32), 8000)
+            label = '"c1' if i == 2 else f"c{i % 2}"  # row 4: a quote opened and never closed
+            rows.append(f"i{i}.png,a{i}.wav,{label},{'test' if i >= 6 else 'train'}")
+        (root / "pairs.csv").write_text("\n".join(rows) + "\n")
+    add(Case("data", "audio-visual CSV with an unclosed quote in a label", lambda t: mmdistill(
+        "run", "audio-visual-dm", "--dataset", "csv", "--data-root", str(t / "avq" / "pairs.csv"), "--ipc", "1", "--budget", "cpu",
+        "iterations=1", "--no-evaluate", "--no-progress", "--out", str(t / "avqrun")), av_csv_with_a_stray_quote))
+
+    def interaction_log(tmp: Path) -> None:
+        lines = [f"{u},{i},{1000 + 10 * u + k}" for u in range(12) for k, i in enumerate(range(u % 5, u % 5 + 6))]
+        (tmp / "log.csv").write_text("user,item,timestamp\n" + "\n".join(lines) + "\n")
+    add(Case("values", "sequences: a mistyped dataset name (cvs)", lambda t: mmdistill(
+        "run", "sequences-td3", *[a if a != "generated:40:40" else "cvs" for a in FAST_SEQUENCES], "--data-root", str(t / "log.csv"),
+        "--out", str(t / "seqcvs")), interaction_log))
+
+    holder: dict[str, subprocess.Popen] = {}
+
+    def a_run_still_writing(tmp: Path) -> None:
+        done = _finished_set(tmp, "busy")
+        holder["p"] = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                                        "from mmdistill.run_lock import RunFolderLock; RunFolderLock(Path(sys.argv[1]), "
+                                        "'a run still writing').acquire(); print('held', flush=True); time.sleep(600)", str(done)],
+                                       stdout=subprocess.PIPE, text=True)
+        holder["p"].stdout.readline()
+
+    def still_there(tmp: Path) -> str:
+        holder["p"].kill()
+        holder["p"].wait()
+        return "" if (tmp / "busy" / "synthetic.safetensors").exists() else "the running run's set deleted"
+    add(Case("nothing lost", "--overwrite into a folder another process is writing", lambda t: mmdistill(
+        "run", "image-dm", *FAST_IMAGE, "--out", str(t / "busy"), "--overwrite"), a_run_still_writing, still_there))
     return out
 
 
