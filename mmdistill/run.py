@@ -26,7 +26,7 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
-from mmdistill.distributed import Workers, close_workers, init_workers
+from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import ConfigError
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing
 from mmdistill.json_text import parse_json
@@ -277,8 +277,17 @@ def distill(
     resume_keys = resume_values(cfg)
     lock = RunFolderLock(out, f"mmdistill run {recipe}")
     try:
+        refused: ConfigError | None = None
         if workers.is_writer:
-            created = prepare_out_dir(out, cfg, resume_keys, lock)
+            try:
+                created = prepare_out_dir(out, cfg, resume_keys, lock)
+            except ConfigError as exc:
+                refused = exc
+        said = broadcast_json(None if refused is None else str(refused), workers)  # under torchrun every rank stops with it
+        if refused is not None:
+            raise refused
+        if said is not None:  # rank 0 refused the folder: the same one line here, not a broken connection at the barrier
+            raise ConfigError(str(said))
         workers.barrier()
         result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
                           started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)

@@ -176,14 +176,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
 
+    if not is_lead_process():  # under torchrun rank 0 checks and writes for all (the check uses no collectives)
+        return 0
     syn, manifest, recipe, modality = load_saved(args.dir)
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill check")
     if not args.no_write:
         require_writable(folder, card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
                                                               "there: pass --no-write to print only, or copy the set to a folder you can write")
-        if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
-            lock.acquire()  # a run still writing the folder, or an eval --write, is refused
+        lock.acquire()  # a run still writing the folder, or an eval --write, is refused
     try:
         return _check(args, syn, manifest, recipe, modality, folder)
     finally:

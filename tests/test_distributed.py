@@ -87,6 +87,11 @@ _WORKER = textwrap.dedent(
             distill("image-dm", "dm", dataclasses.replace(cfg, out=out + "-refused"), MODALITY, lambda ctx: object())
         except ConfigError as exc:
             open(out + "-refused.txt", "w").write(str(exc))
+    from mmdistill.errors import ConfigError as Refused
+    try:  # the finished run's folder again: rank 0 refuses it and every rank stops with that line (rank 1 crashed at
+        RECIPE.run(cfg)  # the barrier with a broken connection)
+    except Refused as exc:
+        open(f"{out}-again-{workers.rank}.txt", "w").write(str(exc))
     close_workers(workers)
     """
 )
@@ -107,6 +112,8 @@ def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path, run_process_
     la, lb = ((tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("one-dm", "two-dm"))
     assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
     assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
+    for name in ("one-again-0.txt", "two-again-0.txt", "two-again-1.txt"):
+        assert "already holds a run" in (tmp_path / name).read_text(), name
     a, b = load_tensors(tmp_path / "one-mtt.safetensors"), load_tensors(tmp_path / "two-mtt.safetensors")
     assert a["x"].abs().sum() > 0 and a["syn_lr"].abs().sum() > 0
     for k in a:  # MTT and TESLA split over 2 processes: the single-process gradient to float rounding

@@ -642,3 +642,13 @@ def test_eval_names_a_flag_a_key_value_replaces_and_suggests_a_mistyped_key(dm_r
     assert cli_main(["eval", str(dm_run), "eval_epoch=1"]) == 2
     err = capsys.readouterr().err
     assert "image-dm has no evaluation key 'eval_epoch'. Did you mean eval_epochs" in err and "Config" not in err
+
+
+def test_check_under_torchrun_writes_from_rank_0_only(dm_run, monkeypatch, capsys):
+    """torchrun 38 D1: `check` wrote the manifest, card and picture from every rank while only rank 0 held the folder's
+    lock; a rank other than 0 now leaves the check and the writing to rank 0."""
+    before = {p.name: p.read_bytes() for p in dm_run.iterdir() if p.is_file()}
+    monkeypatch.setenv("RANK", "1")
+    assert cli_main(["check", str(dm_run)]) == 0
+    assert {p.name: p.read_bytes() for p in dm_run.iterdir() if p.is_file()} == before
+    assert "memorisation check" not in capsys.readouterr().out
