@@ -19,6 +19,7 @@ from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 
 def classes_phrase(num_classes: Any) -> str:
@@ -51,7 +52,7 @@ def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
     """``"5 clips"``: ``n`` with the set's sample noun (the manifest's ``sample_noun``, else the adapter's, else
     "sample"), plural unless ``n`` is 1."""
     noun = manifest.get("sample_noun") or getattr(modality, "sample_noun", None) or "sample"  # an adapter from before the noun
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return quantity(n, noun)
 
 
 def size_text(n: float) -> str:

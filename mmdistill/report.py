@@ -25,6 +25,7 @@ from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 MANIFEST_FORMAT = "mmdistill.set/1"
 #: a run that trains on a set instead of distilling one (clip-finetune): a manifest and pictures, no tensors
@@ -212,7 +213,7 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     config = manifest.get("config") or {}
     if m.get("network") and (m.get("cross_arch") or config.get("eval_networks") or config.get("cross_arch")):
         others = len(m.get("cross_arch") or {}) - 1
-        head += f", scored on {m['network']}" + (f" (and {others} more network{'s' if others > 1 else ''}, below)" if others > 0 else "")
+        head += f", scored on {m['network']}" + (f" (and {quantity(others, 'more network')}, below)" if others > 0 else "")
     if scored_split(m) == "validation":
         metric = f"{metric} on validation samples held out of the training split"
     head += ":" if metric == "accuracy" else f" ({metric}):"

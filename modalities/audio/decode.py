@@ -21,6 +21,7 @@ from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import entry_text
+from mmdistill.words import quantity
 
 #: file endings the folder and CSV loaders treat as audio (any case)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".m4a", ".aac")
@@ -192,7 +193,7 @@ def describe_bad(bad: Sequence[BadFile], limit: int = 5, what: str = "unreadable
     after it."""
     head = "; ".join(entry_text(b.name, b.reason) for b in bad[:limit])
     more = f"; and {len(bad) - limit} more" if len(bad) > limit else ""
-    return f"{verb} {len(bad)} {what}{'s' if len(bad) != 1 else ''}{note}: {head}{more}"
+    return f"{verb} {quantity(len(bad), what)}{note}: {head}{more}"
 
 
 def downmix_counts(clips: Iterable[Clip]) -> dict[int, int]:

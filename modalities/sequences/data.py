@@ -51,6 +51,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
+from mmdistill.words import quantity
 
 from .config import RELEASES
 
@@ -197,7 +198,7 @@ class LogRows:
 
 
 def _fields(n: int, kind: str = "") -> str:
-    return f"{n} {kind}field{'' if n == 1 else 's'}"
+    return quantity(n, kind + "field")
 
 
 def _header_name(field: str) -> str:

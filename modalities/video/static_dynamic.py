@@ -35,6 +35,7 @@ from mmdistill.errors import ArtifactError
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def storage_label(info: dict[str, Any], ipc: int) -> str:
     """The set's size in words, from :func:`stored_bytes`: ``"1 clip/class, 125.5 KiB stored (39 % of 10 full clips)"``,
     with ``"; 9.8 % of 40 real clips, as many as it renders"`` when the set renders more clips than it has slots (the
     card's comparison)."""
-    text = (f"{ipc} clip{'s' if ipc > 1 else ''}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
+    text = (f"{quantity(ipc, 'clip')}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
             f"({100 * info['ratio']:.0f} % of {info['full_clips']} full clips")
     if info["rendered_clips"] != info["full_clips"]:
         text += f"; {100 * info['rendered_ratio']:.1f} % of {info['rendered_clips']} real clips, as many as it renders"
