@@ -306,7 +306,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
     """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`.
     ``report`` (when given) receives the files used by several pairs (``reused``) and the frame images converted
     (``converted``), and the fact ``pairs_sharing_a_file``."""
-    rows = _csvline_list(path)
+    rows = _csv_rows(path)
     if not rows:
         raise DataError(f"{path}: holds no rows after its header; expected {HEADER} rows")
     empty = [f"row {n} ({', '.join(c for c in REQUIRED if not r.get(c))})" for n, r in rows.items() if not all(r.get(c) for c in REQUIRED)]
@@ -386,7 +386,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
 HEADER = "image_path,audio_path,label[,split]"
 
 
-def _csvline_list(path: Path) -> dict[int, dict[str, str]]:
+def _csv_rows(path: Path) -> dict[int, dict[str, str]]:
     """The rows of the pairs CSV ``path`` by the physical line each starts on (blank lines skipped), fields stripped
     and named by the header's columns (matched without case, spaces or a byte-order mark, as a spreadsheet saves them;
     a short row's missing fields are empty). DataError naming the file for a header without the :data:`REQUIRED`
