@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from types import TracebackType
 
 from mmdistill.errors import ConfigError
 
@@ -42,16 +41,12 @@ def _same_file(fd: int, path: Path) -> bool:
 class RunFolderLock:
     """The lock of run folder ``folder`` for this process, taken by ``what`` (``"mmdistill run image-dm"``: the
     command the refusal of another process names). :meth:`acquire` raises :class:`ConfigError` when another process
-    holds it; :meth:`release` is idempotent. Also a context manager."""
+    holds it; :meth:`release` is idempotent."""
 
     def __init__(self, folder: Path, what: str) -> None:
         self.folder = Path(folder)
         self.what = what
         self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def acquire(self) -> None:
         """Take the lock (``folder`` must exist); no-op when this object holds it already."""
@@ -92,13 +87,6 @@ class RunFolderLock:
             pass  # a read-only or vanished folder: the lock goes with the descriptor anyway
         os.close(self._fd)
         self._fd = None
-
-    def __enter__(self) -> RunFolderLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.release()
 
 
 __all__ = ["LOCK_FILE", "RunFolderLock"]
