@@ -247,8 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra = [a for a in extra if a not in args.overrides]
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        return {"recipes": _cmd_recipes, "eval": cmd_eval, "show": _cmd_show, "export": _cmd_export, "check": cmd_check,
-                "cache": _cmd_cache}[args.command](args)
+        return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "export": _cmd_export,
+                "check": lambda a: cmd_check(a, print), "cache": _cmd_cache}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:

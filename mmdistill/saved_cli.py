@@ -1,13 +1,13 @@
 """The commands on a saved set that evaluate it or check it against its real data: ``mmdistill eval`` and
-``mmdistill check`` (their parsers are :mod:`mmdistill.cli`'s), and the loading of a saved set every command on one
-shares."""
+``mmdistill check`` (their parsers are :mod:`mmdistill.cli`'s, which also decides where their lines go: ``say``), and the
+loading of a saved set every command on one shares."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from mmdistill.errors import ConfigError
 
@@ -52,9 +52,9 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | N
     return parsed
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
-    locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`); the exit code."""
+    locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`), its lines given to ``say``; the exit code."""
     from mmdistill.io import require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
@@ -70,12 +70,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
             lock.acquire()  # a run still writing the folder, or another --write or check, is refused
     try:
-        return _rescore(args, syn, manifest, recipe, modality, folder)
+        return _rescore(args, syn, manifest, recipe, modality, folder, say)
     finally:
         lock.release()
 
 
-def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path) -> int:
+def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path, say: Callable[[str], None]) -> int:
     """``mmdistill eval``'s evaluation of the loaded set in ``folder`` (and, with ``--write``, its new metrics)."""
     import torch
 
@@ -130,16 +130,16 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
     if not workers.is_writer:
         return 0
     report = {**manifest, "metrics": metrics, "config": {**saved, **changes}}
-    print("\n" + summary_line(report))
+    say("\n" + summary_line(report))
     for line in cross_arch_lines(metrics, indent="  "):
-        print(line)
+        say(line)
     if args.write:
         from mmdistill.report import write_rescored
 
         card_dir, where = card_place(folder)
         with manifest_fields(folder):
             write_rescored(folder, manifest, metrics, cfg, changes, modality, card_dir, where)
-        print(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
+        say(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
 
 
@@ -168,9 +168,9 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
-    its record written, the folder locked meanwhile); the exit code."""
+    its record written, the folder locked meanwhile), its lines given to ``say``; the exit code."""
     from mmdistill.io import require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
@@ -186,12 +186,12 @@ def cmd_check(args: argparse.Namespace) -> int:
                                                               "there: pass --no-write to print only, or copy the set to a folder you can write")
         lock.acquire()  # a run still writing the folder, or an eval --write, is refused
     try:
-        return _check(args, syn, manifest, recipe, modality, folder)
+        return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:
         lock.release()
 
 
-def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path) -> int:
+def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path, say: Callable[[str], None]) -> int:
     """``mmdistill check``'s memorisation check of the loaded set in ``folder`` (and, unless ``--no-write``, its record)."""
     from mmdistill.card import counted
     from mmdistill.io import write_json
@@ -204,15 +204,15 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     manifest.setdefault("paper", recipe.paper)
     add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
     mem = manifest["memorisation"]
-    print(f"{args.dir}: memorisation check of {counted(len(syn), manifest, modality)} against {mem.get('real_pool')} real ones")
+    say(f"{args.dir}: memorisation check of {counted(len(syn), manifest, modality)} against {mem.get('real_pool')} real ones")
     for line in summary_lines(mem) or [f"skipped: {mem.get('skipped')}"]:
-        print("  " + line)
+        say("  " + line)
     if not args.no_write:
         write_json(folder / "manifest.json", manifest)
         card_dir, where = card_place(folder)
         with manifest_fields(folder):
             write_card(card_dir, manifest, modality, where=where)
-        print(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
+        say(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
     return 0
 
 
