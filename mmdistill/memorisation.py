@@ -217,7 +217,7 @@ def summary_lines(block: dict[str, Any]) -> list[str]:
 
 def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str = "") -> Path:
     """Histograms of the two distance distributions per space, and the closest pairs when they can be drawn."""
-    from mmdistill.plots import pyplot, save_figure
+    from mmdistill.plots import drawable_image, pyplot, save_figure
 
     plt = pyplot()
     spaces = [k for k in ("input", "feature") if k in block]
@@ -247,8 +247,8 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
         for c in range(n):
             for r, pics in ((1, syn_pics), (2, real_pics)):
                 ax = fig.add_subplot(grid[r, c])
-                img = pics[c].clamp(0, 1).numpy()
-                ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None,
+                img = drawable_image(pics[c].clamp(0, 1).numpy())
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None,
                           vmin=0, vmax=1, interpolation="nearest", aspect="auto")
                 ax.set_xticks([])
                 ax.set_yticks([])

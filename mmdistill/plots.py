@@ -211,6 +211,17 @@ def missing_glyph_note(where: str, what: str = "label") -> Iterator[None]:
 LOG_SCALE_FROM = 10.0
 
 
+def drawable_image(a: Any) -> Any:
+    """An image array (H, W, C) -> what ``imshow`` draws: (H, W) grey for C = 1 and, of C = 2 (optical flow x/y, grey +
+    alpha), channel 0; (H, W, 3) RGB for C = 3 and, of C > 3, the first 3 channels (:func:`shown_channels` says which)."""
+    return a[..., 0] if a.shape[-1] in (1, 2) else a[..., :3]
+
+
+def shown_channels(c: int) -> str:
+    """What :func:`drawable_image` draws of an image of ``c`` channels, in words for a title; empty for 1 and 3 (all)."""
+    return "channel 0 of 2 shown as grey" if c == 2 else f"channels 0-2 of {c} shown as RGB" if c > 3 else ""
+
+
 def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss",
                     selection: dict[str, Any] | None = None) -> Path | None:
     """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot. With a

@@ -1085,3 +1085,117 @@ def test_a_stereo_file_is_counted_as_downmixed(tmp_path, caplog):
         data = MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
     assert data.meta["load_report"]["counts"]["downmixed"] == 1
     assert "downmixed 1 audio file(s) from 2 channels to mono" in caplog.text
+
+
+# ------------------------------------------------------------------ registered tensors: odd input, snapshots, constant sides
+def _ok_pairs(yt: torch.Tensor | None = None) -> dict:
+    y = torch.arange(2).repeat_interleave(3)
+    yt = torch.arange(2) if yt is None else yt
+    return dict(audio_train=_waves(y), image_train=_images(y), y_train=y, audio_test=_waves(yt), image_test=_images(yt), y_test=yt)
+
+
+def test_registered_waveforms_names_and_classes_are_checked(caplog):
+    """Integer or bool waveforms were taken as amplitudes (int16 PCM unscaled, uint8 with its 128 offset), numpy arrays
+    failed with AttributeError, "" was a name and classes="cat" three classes."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual import register_tensors
+    from mmdistill.modalities.audio_visual.loaders import _TENSOR_SETS
+
+    ok = _ok_pairs()
+    pcm = (ok["audio_train"] * 32767).to(torch.int16)
+    for change, msg in ((dict(audio_train=pcm), r"train: audio_train must be float waveforms with amplitudes in \[-1, 1\], got "
+                         r"dtype torch.int16 \(int16 PCM: pcm.float\(\) / 32768"),
+                        (dict(audio_test=ok["audio_test"] > 0), r"test: audio_test must be float waveforms .* got dtype torch.bool"),
+                        (dict(audio_train=(ok["audio_train"] * 127 + 128).to(torch.uint8)), r"got dtype torch.uint8 .*\(pcm.float\(\) - 128\)"),
+                        (dict(audio_train=ok["audio_train"].numpy()), r"register_tensors\('bad'\): audio_train must be a torch.Tensor, "
+                         r"got ndarray \(torch.from_numpy"),
+                        (dict(classes="ab"), r"classes must be a list of class names, got the string 'ab'")):
+        with pytest.raises(DataError, match=msg):
+            register_tensors("bad", **{**ok, **change})
+    for name in ("", "  ", None):
+        with pytest.raises(ConfigError, match="register_tensors: name must be a non-empty string"):
+            register_tensors(name, **ok)
+    assert "bad" not in _TENSOR_SETS and "" not in _TENSOR_SETS
+    silent = ok["audio_train"].clone()
+    silent[[1, 4]] = 0.0
+    with caplog.at_level(logging.WARNING):
+        register_tensors("quiet", **{**ok, "audio_train": silent})
+    _TENSOR_SETS.pop("quiet")
+    assert "register_tensors('quiet'): train: kept 2 all-zero audio clip(s) (digital silence) of 6: rows [1, 4]" in caplog.text
+    assert "test:" not in caplog.text
+
+
+def test_registered_pairs_are_snapshots_detached_from_autograd():
+    """The caller's tensors were stored as given: a later edit changed the next run's data, and frames requiring grad
+    failed in evaluation (and wrote the caller's .grad)."""
+    from mmdistill.modalities.audio_visual import MODALITY, register_tensors
+    from mmdistill.modalities.audio_visual.loaders import _TENSOR_SETS
+
+    ok = _ok_pairs()
+    w = torch.ones(1, requires_grad=True)
+    given = {**ok, "image_train": ok["image_train"] * w}
+    register_tensors("snap-av", **given)
+    before = MODALITY.load(_cfg(dataset="snap-av"))
+    with torch.no_grad():
+        for t in given.values():
+            t.zero_()
+    spec = _TENSOR_SETS.pop("snap-av")
+    assert all(not t.requires_grad for side in ("audio", "image", "y") for t in spec[side])
+    assert torch.equal(spec["y"][0], torch.arange(2).repeat_interleave(3)) and bool(spec["image"][0].any()) and w.grad is None
+    register_tensors("snap-av", **{**_ok_pairs(), "image_train": _ok_pairs()["image_train"] * w})
+    after = MODALITY.load(_cfg(dataset="snap-av"))
+    _TENSOR_SETS.pop("snap-av")
+    assert torch.equal(before.train.image, after.train.image) and not after.train.image.requires_grad
+
+
+def test_in_memory_pairs_whose_test_split_lacks_a_class_are_named_and_on_the_card(caplog):
+    from mmdistill.card import loading_counts
+    from mmdistill.modalities.audio_visual import MODALITY, register_tensors
+    from mmdistill.modalities.audio_visual.loaders import _TENSOR_SETS
+
+    register_tensors("untested-av", **_ok_pairs(torch.tensor([0, 0])), classes=["cat", "dog"])
+    try:
+        with caplog.at_level(logging.WARNING):
+            meta = MODALITY.load(_cfg(dataset="untested-av")).meta
+    finally:
+        _TENSOR_SETS.pop("untested-av")
+    assert "untested-av: class(es) 'dog' have training pairs but no test pair" in caplog.text
+    assert "not scored: 'dog'" in loading_counts({"synthetic": {"meta": meta}})
+
+
+def test_split_scaling_gives_a_constant_side_std_one_and_warns(caplog):
+    """A constant frame channel or silent audio was divided by clamp_min(1e-6): the test side x 1e6."""
+    from mmdistill.modalities.audio_visual.data import normalise_pairs
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 0, 1, 1])
+    img = torch.rand(4, 3, 8, 8, generator=g)
+    img[:, 2] = 0.5
+    a = torch.full((4, 1, 8, 8), -100.0)  # silent audio: every dB value at the floor
+    with caplog.at_level(logging.WARNING):
+        data = normalise_pairs("const", ["a", "b"], (a, img, y, []), (a + 1.0, img + 0.01, y, []), {}, "split")
+    assert data.meta["audio_std"] == 1.0 and data.meta["image_std"][2] == 1.0
+    assert data.meta["image_std"][:2] == img.std(dim=(0, 2, 3))[:2].tolist()
+    assert float(data.test.audio.abs().max()) == pytest.approx(1.0) and float(data.test.image[:, 2].abs().max()) < 0.02
+    assert "const: the training log-mel (dB) values are constant" in caplog.text
+    assert "const: frame channel(s) 2 (1 of 3) of the training split are constant (std 0 < 1e-6)" in caplog.text
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 5])
+def test_pair_preview_and_export_draw_frames_of_any_channel_count(tmp_path, monkeypatch, c):
+    """2-channel frames failed in matplotlib after the whole run ("Invalid shape (8, 8, 2)")."""
+    from mmdistill.modalities.audio.features import FDMFCCParams
+    from mmdistill.modalities.audio_visual import export
+
+    titles, real_save = [], export.save_figure
+    monkeypatch.setattr(export, "save_figure",
+                        lambda fig, path: titles.append(fig._suptitle.get_text() if fig._suptitle else "") or real_save(fig, path))
+    g = generator(0)
+    audio, image = torch.randn(2, 1, 8, 8, generator=g), torch.rand(2, c, 8, 8, generator=g)
+    meta = {"features": FDMFCCParams(n_mels=8, n_mfcc=8).to_dict(), "audio_mean": -40.0, "audio_std": 10.0, "image_mean": [0.0] * c,
+            "image_std": [1.0] * c, "num_samples": 400}
+    export.save_pair_preview(audio, image, torch.tensor([0, 1]), ["a", "b"], meta, tmp_path / "p.png", title="t")
+    assert titles == ["t" + {2: " · channel 0 of 2 shown as grey", 4: " · channels 0-2 of 4 shown as RGB",
+                             5: " · channels 0-2 of 5 shown as RGB"}.get(c, "")]
+    out = export.export_pairs(audio, image, torch.tensor([0, 1]), ["a", "b"], meta, tmp_path / "export")
+    assert len(list(out.rglob("*.png"))) == 2

@@ -3,6 +3,7 @@ the static/dynamic parameterization (shapes, gradients, stored bytes) and short 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -1192,3 +1193,102 @@ def test_a_gif_whose_still_frames_were_merged_reads_back_every_frame(tmp_path):
     pixels, count, _ = _decode_gif(path, _sampling(num_frames=12, frame_gap=1), "k")
     assert count == 12 and pixels is not None and pixels.shape[0] == 12
     assert _gif_repeats([100, 200, 100]) == [1, 2, 1] and _gif_repeats([100, None]) == [1, 1] and _gif_repeats([0, 50]) == [1, 1]
+
+
+# ------------------------------------------------------------------ in-memory clips: odd channels, constant channels, snapshots
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 5])
+def test_preview_and_export_draw_clips_of_any_channel_count(tmp_path, monkeypatch, c):
+    """2-channel clips (optical flow x/y) failed in matplotlib after the whole run ("Invalid shape (8, 8, 2)"): channel 0
+    is drawn as grey, and C > 3 as channels 0-2; the title says so. C = 1 and 3 are drawn as they are, untitled."""
+    from mmdistill.modalities.video import export
+    from mmdistill.synthetic import SyntheticSet
+
+    titles, real_save = [], export.save_figure
+    monkeypatch.setattr(export, "save_figure",
+                        lambda fig, path: titles.append(fig._suptitle.get_text() if fig._suptitle else "") or real_save(fig, path))
+    syn = SyntheticSet({"x": torch.rand(2, c, 3, 8, 8)}, torch.tensor([0, 1]), 2, meta={"mean": [0.0] * c, "std": [1.0] * c})
+    export.save_video_preview(syn, syn.data["x"], tmp_path / "p.png")
+    assert (tmp_path / "p.png").exists() and (tmp_path / "p.gif").exists()
+    assert titles == [{2: "channel 0 of 2 shown as grey", 4: "channels 0-2 of 4 shown as RGB",
+                       5: "channels 0-2 of 5 shown as RGB"}.get(c, "")]
+    img = export._frame_image(syn.data["x"][0, :, 0])
+    assert img.shape == ((8, 8) if c in (1, 2) else (8, 8, 3))
+    assert np.array_equal(img if c in (1, 2) else img[..., 0], (syn.data["x"][0, 0, 0] * 255).round().numpy().astype(np.uint8))
+    out = export.export_video_set(syn, syn.data["x"], tmp_path / "export")
+    assert len(list(out.rglob("*.gif"))) == 2
+
+
+def test_a_constant_training_channel_gets_std_one_and_a_warning(caplog):
+    """A channel constant in the training clips was divided by clamp_min(1e-6): test clips x 1e6 (0 % accuracy)."""
+    from mmdistill.modalities.video import MODALITY, register_tensors
+    from mmdistill.modalities.video.adapter import _TENSOR_SETS
+    from mmdistill.recipes import video_dm
+
+    g = torch.Generator().manual_seed(0)
+    x, xt = torch.rand(4, 3, 2, 8, 8, generator=g), torch.rand(2, 3, 2, 8, 8, generator=g)
+    x[:, 1] = 0.25
+    x[:, 2] = 0.5 + 1e-4 * torch.rand(4, 2, 8, 8, generator=g)  # small but not constant: its std is kept
+    y = torch.tensor([0, 0, 1, 1])
+    register_tensors("const-channel", x, y, xt, torch.tensor([0, 1]))
+    try:
+        with caplog.at_level(logging.WARNING):
+            data = MODALITY.load(video_dm.RECIPE.config(dataset="const-channel"))
+    finally:
+        _TENSOR_SETS.pop("const-channel")
+    std, before = data.meta["std"], x.std(dim=(0, 2, 3, 4)).clamp_min(1e-6).tolist()  # before: every channel clamped
+    assert std[1] == 1.0 and before[1] < 1.1e-6 and std[0] == before[0] and std[2] == before[2] and 1e-6 < std[2] < 1e-3
+    assert "const-channel: 1 of 3 channel(s) of the training clips are constant (std < 1e-6): channel(s) 1" in caplog.text
+    assert float(data.test.x[:, 1].abs().max()) <= 1.0
+
+
+def test_registered_clips_are_snapshots_detached_from_autograd():
+    """Clips that required grad failed in evaluation ("backward through the graph a second time") and wrote the
+    caller's .grad; int64 labels were kept by reference, so a later edit relabelled the registered set."""
+    from mmdistill.modalities.video import register_tensors
+    from mmdistill.modalities.video.adapter import _TENSOR_SETS
+
+    w = torch.ones(1, requires_grad=True)
+    x, y = torch.rand(4, 1, 2, 8, 8) * w, torch.tensor([0, 0, 1, 1])
+    xt, yt = torch.rand(2, 1, 2, 8, 8), torch.tensor([0, 1])
+    register_tensors("snap", x, y, xt, yt)
+    vs = _TENSOR_SETS.pop("snap")
+    assert not vs.x_train.requires_grad and vs.x_train.grad_fn is None and w.grad is None
+    kept = (vs.x_train.clone(), vs.y_train.clone(), vs.x_test.clone(), vs.y_test.clone())
+    with torch.no_grad():
+        x.zero_()
+    y[:] = 1 - y
+    xt.zero_()
+    yt[:] = 1 - yt
+    assert all(torch.equal(a, b) for a, b in zip(kept, (vs.x_train, vs.y_train, vs.x_test, vs.y_test)))
+
+
+def test_in_memory_test_split_without_a_class_is_named_and_on_the_card(caplog):
+    from mmdistill.card import loading_counts
+    from mmdistill.modalities.video import MODALITY, register_tensors
+    from mmdistill.modalities.video.adapter import _TENSOR_SETS
+    from mmdistill.recipes import video_dm
+
+    x, y = torch.rand(4, 1, 2, 8, 8), torch.tensor([0, 0, 1, 1])
+    with caplog.at_level(logging.WARNING):
+        register_tensors("untested", x, y, x[:2], torch.tensor([0, 0]), ["cat", "dog"])
+    assert "untested: class(es) 'dog' have training clips but no test clip" in caplog.text
+    try:
+        meta = MODALITY.load(video_dm.RECIPE.config(dataset="untested")).meta
+        full = MODALITY.load(video_dm.RECIPE.config(dataset="moving-digits", md_train_per_class=2, md_test_per_class=1,
+                                                    md_frames=2, md_size=16)).meta
+    finally:
+        _TENSOR_SETS.pop("untested")
+    assert "not scored: 'dog'" in loading_counts({"synthetic": {"meta": meta}})
+    assert "load_report" not in full  # generated data, every class tested: no load report, as before
+
+
+def test_classes_given_as_one_string_are_refused():
+    """classes="cat" was split into the names 'c', 'a', 't'."""
+    from mmdistill.modalities.video import register_tensors
+    from mmdistill.modalities.video.adapter import _TENSOR_SETS
+
+    x, y = torch.rand(3, 1, 2, 8, 8), torch.tensor([0, 0, 0])
+    with pytest.raises(DataError, match=r"register_tensors\('str-classes'\): classes must be a list of class names, got the "
+                                        r"string 'cat' \(it would be read as 3 one-letter names\)"):
+        register_tensors("str-classes", x, y, x, y, classes="cat")
+    assert "str-classes" not in _TENSOR_SETS

@@ -9,6 +9,7 @@ frames by fixed per-channel constants, the default) or the training split's stat
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -18,6 +19,8 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 
 from ..audio.features import FDMFCC, FDMFCCParams
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,7 +139,10 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
     """Raw dB spectrograms and [0, 1] frames of both splits -> :class:`AVData` scaled by ``scaling`` (the config's
     key of that name): ``"split"``, the training split's statistics (one mean/std for the dB values, one per frame
     channel); ``"avdd"``, AVDD's: the dB values as they are (mean 0, std 1) and frames by :data:`AVDD_FRAME_MEAN` /
-    :data:`AVDD_FRAME_STD` (their channel means for grey frames). The statistics are stored in ``meta``."""
+    :data:`AVDD_FRAME_STD` (their channel means for grey frames). The statistics are stored in ``meta``. Under
+    ``"split"`` a constant side (std below 1e-6: the dB values, or a frame channel) gets std 1, so its test values are
+    not multiplied by 1e6, and is named in a warning (as the graph loader's ``standard`` scaling treats a constant
+    feature)."""
     a_tr, i_tr, y_tr, n_tr = train
     a_te, i_te, y_te, n_te = test
     if len(y_tr) == 0 or len(y_te) == 0:
@@ -147,9 +153,15 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
         if i_tr.shape[1] != 3:
             i_mean, i_std = i_mean.mean().repeat(i_tr.shape[1]), i_std.mean().repeat(i_tr.shape[1])
     elif scaling == "split":
-        a_mean, a_std = float(a_tr.mean()), float(a_tr.std().clamp_min(1e-6))
+        a_mean, a_sd = float(a_tr.mean()), a_tr.std()
+        a_std = _constant(name, float(a_sd), "the training log-mel (dB) values are") if bool(a_sd < 1e-6) else float(a_sd)
         i_mean = i_tr.mean(dim=(0, 2, 3))
-        i_std = i_tr.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        i_std = i_tr.std(dim=(0, 2, 3))
+        if bool((flat := i_std < 1e-6).any()):
+            ids = flat.nonzero().flatten().tolist()
+            _constant(name, float(i_std[flat].max()), f"frame channel(s) {', '.join(map(str, ids))} ({len(ids)} of {len(i_std)}) "
+                                                      "of the training split are")
+            i_std = i_std.masked_fill(flat, 1.0)
     else:
         raise ConfigError(f"scaling must be 'avdd' or 'split', got {scaling!r}", key="scaling")
 
@@ -161,6 +173,13 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
     meta = {**meta, "classes": list(classes), "audio_mean": a_mean, "audio_std": a_std, "image_mean": i_mean.tolist(),
             "image_std": i_std.tolist()}
     return AVData(name, AVPairs(at, it, y_tr.long(), n_tr), AVPairs(ae, ie, y_te.long(), n_te), list(classes), meta)
+
+
+def _constant(name: str, std: float, what: str) -> float:
+    """Warn that ``what`` (ending in "are") constant (``std`` below 1e-6) and scaled with std 1; returns 1.0."""
+    log.warning("%s: %s constant (std %.3g < 1e-6): kept and scaled with std 1 (mean subtracted only), not divided by ~0",
+                name, what, std)
+    return 1.0
 
 
 def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors
-from mmdistill.plots import drawable_labels, pyplot, save_figure
+from mmdistill.plots import drawable_image, drawable_labels, pyplot, save_figure, shown_channels
 
 from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from ..audio.decode import fix_length
@@ -48,12 +48,20 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
     return waves if num_samples is None else fix_length(waves, int(num_samples), align="start")
 
 
+def _png_frame(arr: np.ndarray) -> np.ndarray:
+    """A uint8 frame (h, w, C) -> the array an exported PNG holds: grey (C = 1), grey + alpha (2), RGB (3), RGBA (4)
+    keep every channel; of more, the first 3 channels as RGB (``pairs.safetensors`` keeps them all)."""
+    c = arr.shape[-1]
+    return arr[..., 0] if c == 1 else arr if c <= 4 else arr[..., :3]
+
+
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
                       title: str = "", max_per_class: int = 5) -> Path:
     """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
     columns named on the first row; every spectrogram on one colour scale, the set's 1st to 99th percentile in dB,
     so a quiet pair looks quiet). A class name the installed font cannot draw is labelled by its index, with one log
-    line (:func:`mmdistill.plots.drawable_labels`) instead of matplotlib's warning per character."""
+    line (:func:`mmdistill.plots.drawable_labels`) instead of matplotlib's warning per character. Frames (C, H, W) of
+    C other than 1 (grey) or 3 (RGB) are drawn as channel 0 (C = 2) or channels 0-2 (C > 3), which the title says."""
     plt = pyplot()
     labels = labels.detach().cpu().long()
     check_labels(labels, len(audio), classes)
@@ -77,15 +85,16 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
             if k >= len(idx):
                 ax_i.axis("off"), ax_a.axis("off")
                 continue
-            img = pixels[idx[k]].permute(1, 2, 0).numpy()
-            ax_i.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            img = drawable_image(pixels[idx[k]].permute(1, 2, 0).numpy())
+            ax_i.imshow(img, cmap="gray", vmin=0, vmax=1)
             ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi)
             if r == 0:
                 ax_i.set_title("frame", fontsize=7)
                 ax_a.set_title("log-mel (dB)", fontsize=7)
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title)
+    shown = shown_channels(pixels.shape[1])
+    if title or shown:
+        fig.suptitle(" · ".join(t for t in (title, shown) if t))
     return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
@@ -94,7 +103,8 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     folder names as the image export's, unicode kept: :func:`~mmdistill.modalities.artifacts.export_folder_names`),
     ``classes.json`` (folder -> class name -> label index), and ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames)
     in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,), string metadata ``classes`` and ``meta`` (JSON). Built in
-    a temporary sibling and renamed into place."""
+    a temporary sibling and renamed into place. A frame PNG is grey, grey + alpha, RGB or RGBA for C = 1..4; of more
+    channels, its first 3 as RGB (``pairs.safetensors`` keeps every channel)."""
     import soundfile as sf
     from PIL import Image
 
@@ -110,7 +120,7 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
             folder = tmp / names[label]
             folder.mkdir(exist_ok=True)
             arr = (pixels[i].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-            Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(folder / f"{i:05d}.png")
+            Image.fromarray(_png_frame(arr)).save(folder / f"{i:05d}.png")
             sf.write(folder / f"{i:05d}.wav", np.clip(waves[i].numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
         save_tensors(tmp / PAIRS_FILE, {"audio": mel, "image": pixels, "labels": labels},
                      metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(meta, default=str)})

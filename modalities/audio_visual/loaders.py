@@ -95,12 +95,25 @@ class RawPair:
 
 def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_train: Tensor, audio_test: Tensor, image_test: Tensor,
                      y_test: Tensor, classes: list[str] | None = None) -> str:
-    """Make in-memory pairs loadable as ``dataset=name``: waveforms (N, T) at the config's ``sample_rate``, frames
-    (N, C, h, w) in [0, 1] (or uint8), class ids (N,) 0..K-1 with every class in ``y_train`` (K = the number of
-    ``classes`` names, or the largest label + 1); other labels are a DataError here. Returns ``name``."""
+    """Make in-memory pairs loadable as ``dataset=name``: waveforms (N, T), float amplitudes in [-1, 1] at the config's
+    ``sample_rate`` (integer PCM is refused: ``pcm.float() / 32768`` scales int16), frames (N, C, h, w) in [0, 1] (or
+    uint8), class ids (N,) 0..K-1 with every class in ``y_train`` (K = the number of ``classes`` names, a list, or the
+    largest label + 1); other input is a DataError here naming the argument. All-zero waveforms are kept, counted in a
+    warning. The tensors are copied, detached from autograd: later edits of the caller's tensors do not change the
+    registered set. Returns ``name``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
     if name in BUILT_IN:
         raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
-    for what, a, i, y in (("train", audio_train, image_train, y_train), ("test", audio_test, image_test, y_test)):
+    args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
+            "image_test": image_test, "y_test": y_test}
+    for arg, t in args.items():
+        if not isinstance(t, Tensor):
+            raise DataError(f"register_tensors({name!r}): {arg} must be a torch.Tensor, got {type(t).__name__} "
+                            "(torch.from_numpy converts an array)")
+    snap = {arg: t.detach().clone() for arg, t in args.items()}  # the caller's tensors are neither kept nor differentiated
+    for what in ("train", "test"):
+        a, i, y = snap[f"audio_{what}"], snap[f"image_{what}"], snap[f"y_{what}"]
         where = f"register_tensors({name!r}): {what}"
         if a.dim() != 2 or i.dim() != 4 or y.dim() != 1 or not len(a) == len(i) == len(y):
             raise DataError(f"{where} needs audio (N, T), frames (N, C, h, w) and labels (N,) of one N; got "
@@ -109,6 +122,9 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
             raise DataError(f"{where} holds no pairs")
         if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
             raise DataError(f"{where}: labels must be integer class ids, got dtype {y.dtype}")
+        if not a.is_floating_point():
+            raise DataError(f"{where}: audio_{what} must be float waveforms with amplitudes in [-1, 1], got dtype {a.dtype} "
+                            "(int16 PCM: pcm.float() / 32768; uint8 PCM: (pcm.float() - 128) / 128)")
         for side, t in (("audio", a), ("frames", i)):
             if t.is_floating_point():
                 rows = (~torch.isfinite(t.reshape(len(t), -1))).any(dim=1).nonzero().flatten().tolist()
@@ -121,8 +137,15 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
             lo, hi = float(i.min()), float(i.max())
             if lo < -1e-3 or hi > 1.0 + 1e-3:
                 raise DataError(f"{where}: float frames must lie in [0, 1] (uint8 for 0..255), got values in [{lo:g}, {hi:g}]")
-    names = check_class_ids(f"register_tensors({name!r})", y_train, y_test, classes)  # 0..K-1, every class trained
-    _TENSOR_SETS[name] = dict(audio=(audio_train, audio_test), image=(image_train, image_test), y=(y_train, y_test), classes=names)
+    names = check_class_ids(f"register_tensors({name!r})", snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained
+    for what in ("train", "test"):
+        a = snap[f"audio_{what}"]
+        silent = (a == 0).all(dim=1).nonzero().flatten().tolist()
+        if silent:
+            log.warning("register_tensors(%r): %s: kept %d all-zero audio clip(s) (digital silence) of %d: rows %s%s", name, what,
+                        len(silent), len(a), silent[:10], " ..." if len(silent) > 10 else "")
+    _TENSOR_SETS[name] = dict(audio=(snap["audio_train"], snap["audio_test"]), image=(snap["image_train"], snap["image_test"]),
+                              y=(snap["y_train"], snap["y_test"]), classes=names)
     return name
 
 
@@ -180,7 +203,11 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
     _log_lengths(name, lengths, n, cfg)  # in memory: logged, no load report
-    return normalise_pairs(name, spec["classes"], parts[0], parts[1], _meta(cfg, n), cfg.scaling)
+    report = LoadReport()  # in memory: a load report only to state a class the test split lacks (the card's fact)
+    classes_without_test(name, spec["classes"], parts[0][2], parts[1][2], "y_test holds no label of it; add test pairs of it "
+                         "to score it", report, what="pair")
+    meta = {**_meta(cfg, n), **({"load_report": report.as_dict()} if report.facts else {})}
+    return normalise_pairs(name, spec["classes"], parts[0], parts[1], meta, cfg.scaling)
 
 
 def _meta(cfg: Any, num_samples: int) -> dict[str, Any]:

@@ -30,7 +30,9 @@ _TENSOR_SETS: dict[str, VideoSet] = {}
 
 
 def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: list[str] | None = None) -> str:
-    """Make in-memory clips (N, C, T, H, W) (float in [0, 1] or uint8) loadable as ``dataset=name``."""
+    """Make in-memory clips (N, C, T, H, W) (float in [0, 1] or uint8) and class ids (N,) loadable as
+    ``dataset=name``; ``classes``: a list of the K class names (not a single string). Checked and copied (detached)
+    by :func:`~.datasets.from_tensors`: later edits of the caller's tensors do not change the registered set."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
     if name in ("moving-digits", "folder", "frames"):
@@ -71,6 +73,19 @@ def load_video_set(cfg: Any) -> VideoSet:
                       f"({', '.join(_TENSOR_SETS) or 'none registered'})")
 
 
+def channel_std(x: Tensor, name: str) -> Tensor:
+    """The per-channel std (C,) of clips ``x`` (N, C, T, H, W), 1 for a channel that is constant (std below 1e-6) so
+    ``(x - mean) / std`` leaves it near zero instead of multiplying the test clips' differences by 1e6 (as the graph
+    loader's ``standard`` scaling does); such channels are named in a warning, counted."""
+    std = x.std(dim=(0, 2, 3, 4))
+    flat = std < 1e-6
+    if bool(flat.any()):
+        ids = flat.nonzero().flatten().tolist()
+        log.warning("%s: %d of %d channel(s) of the training clips are constant (std < 1e-6): channel(s) %s; kept and "
+                    "normalised with std 1 (mean subtracted only)", name, len(ids), len(std), ", ".join(map(str, ids)))
+    return std.masked_fill(flat, 1.0)
+
+
 def normalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
     """``(x - mean) / std`` per channel of clips ``x`` (N, C, T, H, W); ``mean`` and ``std`` hold C values."""
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1, 1)
@@ -109,10 +124,11 @@ class VideoModality(TensorClassificationAdapter):
     def load(self, config: Any) -> ClassificationData:
         vs = load_video_set(config)
         mean = vs.x_train.mean(dim=(0, 2, 3, 4)).tolist()
-        std = vs.x_train.std(dim=(0, 2, 3, 4)).clamp_min(1e-6).tolist()
+        std = channel_std(vs.x_train, vs.name).tolist()
         meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta}
-        if vs.report.root:  # clips read from files: what was skipped, padded or left out goes into the set's manifest
-            meta["load_report"] = vs.report.as_dict()
+        if vs.report.root or vs.report.facts:  # clips read from files (what was skipped, padded or left out), or
+            meta["load_report"] = vs.report.as_dict()  # in-memory ones whose test split lacks a class: in the manifest
+        if vs.report.root:
             s = config.sampling()  # what shapes the clips beyond their shape: a buffer trained on clips sampled otherwise is refused
             meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short}
         return ClassificationData(
@@ -205,4 +221,4 @@ class VideoModality(TensorClassificationAdapter):
         return out
 
 
-__all__ = ["VideoModality", "denormalize", "load_video_set", "normalize", "register_tensors"]
+__all__ = ["VideoModality", "channel_std", "denormalize", "load_video_set", "normalize", "register_tensors"]

@@ -1006,11 +1006,15 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
     """A set from in-memory clips (N, C, T, H, W) (float in [0, 1], or uint8) and integer labels (N,): class ids
     0..K-1 with every class in ``y_train`` (K = the number of ``classes`` names, or the largest label + 1; see
     :func:`~modalities.artifacts.check_class_ids`); anything else is a :class:`DataError` naming the
-    argument (label errors start with ``where``)."""
+    argument (label errors start with ``where``). The tensors are copied, detached from autograd: the set does not
+    change when the caller's tensors do later, and training never writes the caller's ``.grad``. A class of
+    ``y_train`` that ``y_test`` lacks is named in a warning and the set's report (fact ``classes_without_test``, on the
+    card), as the file loaders name it."""
     args = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     for arg, t in args.items():
         if not isinstance(t, Tensor):
             raise DataError(f"{arg} must be a torch.Tensor, got {type(t).__name__} (torch.from_numpy converts an array)")
+    x_train, y_train, x_test, y_test = (t.detach() for t in (x_train, y_train, x_test, y_test))
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.dim() != 5:
             raise DataError(f"x_{split}: clips must be (N, C, T, H, W), got shape {tuple(x.shape)}")
@@ -1032,11 +1036,13 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"train clips {tuple(x_train.shape[1:])} and test clips {tuple(x_test.shape[1:])} differ in shape")
     classes = check_class_ids(where, y_train, y_test, classes)
+    report = LoadReport()
+    classes_without_test(name, classes, y_train, y_test, "y_test holds no label of it; add test clips of it to score it", report)
 
-    def f(x: Tensor) -> Tensor:
+    def f(x: Tensor) -> Tensor:  # a new tensor either way (clamp copies): the caller's clips are not kept
         return x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
 
-    return VideoSet(name, f(x_train), y_train.long(), f(x_test), y_test.long(), classes)
+    return VideoSet(name, f(x_train), y_train.long().clone(), f(x_test), y_test.long().clone(), classes, report)
 
 
 def moving_digits_set(spec: Any = None) -> VideoSet:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
-from mmdistill.plots import save_figure
+from mmdistill.plots import drawable_image, save_figure, shown_channels
 from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
@@ -34,9 +34,9 @@ def to_pixels(x: Tensor, syn: SyntheticSet) -> Tensor:
 
 
 def _frame_image(p: Tensor) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> (H, W) or (H, W, 3) uint8."""
-    a = (p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return a[:, :, 0] if a.shape[2] == 1 else a[:, :, :3]
+    """(C, H, W) in [0, 1] -> (H, W) grey or (H, W, 3) RGB uint8, as :func:`mmdistill.plots.drawable_image` draws a
+    frame of C channels (C = 2, optical flow x/y: channel 0 as grey; C > 3: the first 3 as RGB)."""
+    return drawable_image((p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
 
 
 def _first_per_class(labels: Tensor, num_classes: int) -> list[int | None]:
@@ -46,7 +46,9 @@ def _first_per_class(labels: Tensor, num_classes: int) -> list[int | None]:
 def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, title: str | None = None) -> Path:
     """``path`` (PNG): one row per class, the frames of its first synthetic clip and, for a static/dynamic set,
     its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side. A class
-    name the installed font cannot draw is labelled by its index (:func:`mmdistill.plots.drawable_labels`)."""
+    name the installed font cannot draw is labelled by its index (:func:`mmdistill.plots.drawable_labels`). Clips
+    (N, C, T, H, W) of C other than 1 (grey) or 3 (RGB) are drawn as :func:`_frame_image` draws them, which the
+    title then says (:func:`mmdistill.plots.shown_channels`)."""
     from mmdistill.plots import drawable_labels, pyplot
 
     classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
@@ -79,9 +81,12 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
                     ax.set_title(f"t={k - (1 if sd else 0)}", fontsize=7)
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
+    shown = shown_channels(pix.shape[1])
     if title:
         info = stored_bytes(syn)
-        fig.suptitle(title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored", fontsize=9)
+        title = title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored"
+    if title or shown:
+        fig.suptitle(" · ".join(t for t in (title, shown) if t), fontsize=9)
     out = save_figure(fig, path)
     _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"))
     return out
@@ -129,7 +134,9 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     """``<class>/<index>.gif`` per rendered clip (folders named as :func:`~modalities.artifacts.export_folder_names`
     names them, ``classes.json`` mapping them to the classes), ``clips.safetensors`` (uint8 pixels (N, C, T, H, W) and
     labels; its metadata ``classes`` is the JSON list of class names), and for a static/dynamic set ``static/<class>_<index>.png`` (the static memories) and
-    ``memories.safetensors`` (static, dynamic, integrator: the stored set itself)."""
+    ``memories.safetensors`` (static, dynamic, integrator: the stored set itself). The GIFs and PNGs show grey (C = 1)
+    or RGB (C = 3) frames; of other C what :func:`_frame_image` draws (C = 2: channel 0; C > 3: channels 0-2), every
+    channel kept in ``clips.safetensors``."""
     from PIL import Image
 
     classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
