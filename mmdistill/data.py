@@ -7,6 +7,7 @@ and evaluation only ever touch this type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -97,15 +98,27 @@ class LabeledTensors:
         return LabeledTensors(self.x[indices], self.y[indices], list(self.classes))
 
 
+def require_two_classes(where: str, classes: Sequence[str]) -> None:
+    """A :class:`DataError` starting with ``where`` unless ``classes`` names two classes or more: with one class every
+    model scores 100 % and there is nothing to distil between classes (and batch norm over one synthetic sample fails)."""
+    if len(classes) < 2:
+        held = f"only the class {str(classes[0])!r}" if classes else "no class"
+        raise DataError(f"{where} holds {held}; classification needs at least 2 classes")
+
+
 @dataclass
 class ClassificationData:
     """A classification dataset split into train and test, with what the modality needs to decode, preview
-    and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics)."""
+    and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics). A :class:`DataError` for fewer
+    than 2 classes (:func:`require_two_classes`)."""
 
     name: str
     train: LabeledTensors
     test: LabeledTensors
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_two_classes(f"dataset {self.name!r}", self.train.classes)
 
     @property
     def num_classes(self) -> int:

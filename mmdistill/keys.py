@@ -210,13 +210,22 @@ def clipped(text: str, limit: int) -> str:
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, or for a long one (a tensor passed where a name belongs) its type and first characters."""
+    """``repr(value)``; for an array or tensor its type, shape and dtype (``<Tensor of shape (10, 1, 8, 8), torch.float32>``);
+    for another long one its type and first characters."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (str, bytes)):
+        return f"<{type(value).__name__} of shape {tuple(value.shape)}, {value.dtype}>"
     text = repr(value)
     return text if len(text) <= limit else f"<{type(value).__name__} {clipped(text, limit - 17)}>"
 
 
+#: why a tensor or an array is no config value: where data in memory goes (README: each modality's section)
+IN_MEMORY = ("; data in memory is not a config value: the video and audio-visual adapters take it through their "
+             "register_tensors, the other adapters read files (README: each modality's section)")
+
+
 def _fail(info: KeyInfo, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"config key {info.name}={short_repr(value)}: expected {expected}", key=info.name)
+    note = IN_MEMORY if hasattr(value, "shape") and hasattr(value, "dtype") else ""
+    return ConfigError(f"config key {info.name}={short_repr(value)}: expected {expected}{note}", key=info.name)
 
 
 def check_value(info: KeyInfo, value: Any) -> None:

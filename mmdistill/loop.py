@@ -284,17 +284,19 @@ def _meta_json(path: Path, meta: Mapping[str, str], key: str, kind: type) -> Any
     return value
 
 
-def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path, by_rates: bool = False) -> str:
+#: what can make a matching diverge on its initial set, unless the matcher names its own (``initial_divergence``)
+INITIAL_DIVERGENCE = "the real data's scale: non-finite or very large inputs, e.g. features left unnormalised"
+
+
+def divergence_advice(it: int, what: str, keys: list[str], ckpt: Path, by_rates: bool = False, causes: str = INITIAL_DIVERGENCE) -> str:
     """The message of a divergence at iteration ``it`` (``what``: the matcher's words): what can have caused it and a
     way on that works. At iteration 0 the set is still its initialisation, so its learning rates (``keys``) are not
-    the cause (unless the matcher says they are: ``by_rates``); later they are the first suspects. Resuming the last good checkpoint with the same rates draws the same
+    the cause (unless the matcher says they are: ``by_rates``; ``causes``: the matcher's suspects); later they are the first suspects. Resuming the last good checkpoint with the same rates draws the same
     steps and diverges again, and the rates are keys a resume must keep, so the way on is to start over."""
     kept = f"the last good checkpoint ({ckpt}) is kept for inspection" if ckpt.exists() else "no checkpoint was written yet"
     if it == 0 and not by_rates:
         return (f"iteration 0: {what}. Nothing was distilled yet, so the synthetic set's learning rates are not the cause: the "
-                "matching diverged on the initial set (trajectory matching: the student's initial step size or syn_steps, or "
-                "experts trained with large steps, e.g. few minibatches per epoch on a small dataset); change those and start "
-                f"again with --overwrite ({kept})")
+                f"matching diverged on the initial set ({causes}); change those and start again with --overwrite ({kept})")
     lower = f"a learning rate of the synthetic set ({', '.join(keys)})" if keys else "the synthetic set's learning rate"
     return (f"iteration {it}: {what}. Lower {lower} and start again with --overwrite: resuming would draw the same steps "
             f"with the same rates, and a resume must keep them ({kept})")
@@ -373,7 +375,8 @@ def run_loop(
             try:
                 stats = matcher.step(syn, optimizer, gen)
             except DivergenceError as exc:
-                raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt, exc.by_rates)) from None
+                raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt, exc.by_rates,
+                                                        getattr(matcher, "initial_divergence", INITIAL_DIVERGENCE))) from None
             last_loss = stats.get("loss")
             done = it + 1
             scored = best is not None and select is not None and (done % select.every == 0 or done == iterations)

@@ -7,10 +7,11 @@ marks a complete set; see :func:`mmdistill.io.save_synthetic`).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import platform
 import stat
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -26,6 +27,8 @@ from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "mmdistill.set/1"
 #: a run that trains on a set instead of distilling one (clip-finetune): a manifest and pictures, no tensors
@@ -129,6 +132,15 @@ def chance_label(manifest: Mapping[str, Any]) -> str:
     return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k else "chance"
 
 
+def _draw(name: str, draw: Callable[[], Any]) -> None:
+    """Run ``draw`` (a picture of the set, ``name``); a failure is logged, not raised: the set and its manifest, written
+    after the pictures, are worth more than a picture (an unusual set, such as 2-channel frames, may not draw)."""
+    try:
+        draw()
+    except Exception as exc:  # noqa: BLE001 - any plotting error; the set is written whatever it was
+        log.warning("%s was not drawn (%s: %s); the set is written without it", name, type(exc).__name__, exc)
+
+
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
     manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
@@ -136,10 +148,10 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     them, and no other file of the folder (a name a manifest lists whose content is not what the run wrote stays)."""
     before = _file_states(out)
     title = artifact_title(manifest)
-    modality.write_preview(syn, out / PREVIEW_FILE, title)
-    plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png", title=f"{title}: matching loss",
-                    selection=manifest.get("selection"))
-    write_accuracy_plot(out, manifest)
+    _draw(PREVIEW_FILE, lambda: modality.write_preview(syn, out / PREVIEW_FILE, title))
+    _draw("loss.png", lambda: plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png",
+                                              title=f"{title}: matching loss", selection=manifest.get("selection")))
+    _draw("accuracy.png", lambda: write_accuracy_plot(out, manifest))
     write_card(out, manifest, modality, syn)
     own = {CHECKPOINT_FILE, METRICS_FILE, MANIFEST_FILE, SYNTHETIC_FILE}  # the run's own record, removed by name
     after = _file_states(out)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import torch
 
+from mmdistill.data import require_two_classes
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
 from mmdistill.load_report import CLASSES_WITHOUT_TEST, HIDDEN  # HIDDEN: the core's reason, re-exported for the walks
@@ -186,6 +187,9 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     the labels it got unless they are class ids 0..K-1 (K = the number of ``classes`` names, or the largest label + 1)
     with every class present in ``y_train``: a class without a training sample cannot be distilled, and sparse ids
     (3, 7, 11) would leave the classes between them empty."""
+    if isinstance(classes, str):
+        raise DataError(f"{where}: classes must be a list of class names, got the string {classes!r} (it would be read as "
+                        f"{len(classes)} one-letter names); pass a list of every class's name")
     for arg, y in (("y_train", y_train), ("y_test", y_test)):
         if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
             raise DataError(f"{where}: {arg} must hold integer class ids, got dtype {y.dtype}")
@@ -216,6 +220,7 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
         raise DataError(f"{where}: y_train holds labels {_id_list(got['y_train'])}{test}, which leave {which} of "
                         f"0..{len(names) - 1} without a training sample; expected class ids 0..K-1 with every class in "
                         f"y_train: {hint if classes is None else fix}")
+    require_two_classes(f"{where}: y_train", names)
     return names
 
 

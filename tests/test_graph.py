@@ -119,6 +119,38 @@ def test_edge_list_files_and_saved_graph_load(tmp_path):
         load_graph_dataset("files", str(tmp_path / "bad"))
 
 
+def test_save_graph_data_takes_float_ids_only_when_whole_and_refuses_one_class(tmp_path):
+    """Walk 39B D2/D6: ``save_graph_data`` truncated labels 0.7 -> 0 (and edge ids 0.9 -> 0) and the run went on with
+    them; a NaN label was a traceback; a graph of one class ran into batch norm over one synthetic node."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    with pytest.raises(DataError, match=r"y must hold integer ids, got 90 non-integer value\(s\) \(first: 0\.7"):
+        save_graph_data(tmp_path / "a", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"].float() + 0.7)
+    with pytest.raises(DataError, match=r"y must hold integer ids, got 1 non-integer value\(s\) \(first: nan\)"):
+        save_graph_data(tmp_path / "a", x=raw["x"], edge_index=raw["edge_index"], y=torch.cat([torch.tensor([float("nan")]), raw["y"][1:].float()]))
+    with pytest.raises(DataError, match=r"edge_index must hold integer ids, got \d+ non-integer value\(s\) \(first: \d+\.9\)"):
+        save_graph_data(tmp_path / "a", x=raw["x"], edge_index=raw["edge_index"].float() + 0.9, y=raw["y"])
+    assert not (tmp_path / "a").exists()
+    whole = save_graph_data(tmp_path / "b", x=raw["x"], edge_index=raw["edge_index"].double(), y=raw["y"].float(),
+                            masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
+    assert torch.equal(load_graph_dataset("saved", str(whole)).y, raw["y"])  # whole numbers as floats are read exactly
+    one = save_graph_data(tmp_path / "c", x=raw["x"], edge_index=raw["edge_index"], y=torch.zeros_like(raw["y"]),
+                          masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
+    with pytest.raises(DataError, match=r"graph .* holds only the class '0'; classification needs at least 2 classes"):
+        load_graph_dataset("saved", str(one))
+
+
+def test_row_normalisation_of_negative_features_is_warned(caplog):
+    """Walk 39B: ``normalize_features=row`` on features with negative values (row sums near 0) was silent."""
+    from mmdistill.modalities.graph.datasets import normalize_features
+
+    with caplog.at_level("WARNING"):
+        normalize_features(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), "row", torch.arange(2))
+    assert "negative" not in caplog.text
+    with caplog.at_level("WARNING"):
+        normalize_features(torch.tensor([[1.0, -2.0], [3.0, 4.0], [-1.0, 0.0]]), "row", torch.arange(3))
+    assert "2 nodes of 3 hold negative values; standard suits such features" in caplog.text
+
+
 def test_pyg_dataset_class_without_masks():
     with pytest.raises(DataError, match="no val_mask"):
         load_graph_dataset("pyg:KarateClub", None)

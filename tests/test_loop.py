@@ -97,6 +97,21 @@ def test_divergence_names_the_rate_keys_of_the_optimizer_groups(tmp_path, blobs)
     assert rate_keys(resumed) == ["lr_feat"]  # the tag survives a checkpoint round trip
 
 
+def test_an_iteration_0_divergence_names_the_matchers_own_suspects(tmp_path, blobs):
+    """Walk 39B D7: every iteration-0 divergence got trajectory matching's advice (step size, syn_steps, experts), also
+    from matchers that have none of those (GCond on features scaled by 1e30). A matcher names its suspects
+    (``initial_divergence``); one that does not gets the data's scale."""
+    syn = SyntheticSet.from_real(blobs, 2, generator(0)).requires_grad_(True)
+    with pytest.raises(DivergenceError, match=r"iteration 0: .*diverged on the initial set \(the real data's scale") as err:
+        run_loop(_ExplodesAt(0), syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=2, seed=0, out_dir=tmp_path / "a",
+                 progress=False)
+    assert "syn_steps" not in str(err.value)
+    own = _ExplodesAt(0)
+    own.initial_divergence = "the inner learner's steps: lower net_lr"
+    with pytest.raises(DivergenceError, match=r"diverged on the initial set \(the inner learner's steps: lower net_lr\)"):
+        run_loop(own, syn, torch.optim.SGD(syn.parameters(), lr=0.1), iterations=2, seed=0, out_dir=tmp_path / "b", progress=False)
+
+
 def test_loop_tells_a_matcher_each_iteration_index_also_after_resume(tmp_path, blobs):
     class Recorder:
         name = "recorder"

@@ -324,6 +324,19 @@ def test_baselines_of_the_same_size():
     assert oh[0, -1].argmax() == d.train[top[0]][-1]
 
 
+def test_a_catalogue_no_larger_than_k_is_warned(caplog):
+    """Walk 39B: a catalogue of 10 items or fewer scored HR@10 = 1 for every set, without a note."""
+    from mmdistill.modalities.sequences.evaluate import sequence_plan
+
+    cfg = tiny(dataset="generated:30:8", baselines=["random_real"])
+    data = MODALITY.load(cfg)
+    assert data.num_items <= 10
+    with caplog.at_level("WARNING"):
+        sequence_plan(cfg, None, data, torch.device("cpu"))
+    assert f"the catalogue holds {data.num_items} items, so every user's test item ranks within the top 10" in caplog.text
+    assert "HR@10/20 is 1 for every set" in caplog.text
+
+
 # ---------------------------------------------------------------------------------------------- learners, metrics
 @pytest.mark.parametrize("cls", [SASRec, GRU4Rec])
 def test_learners_are_causal_and_read_distributions(cls):

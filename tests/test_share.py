@@ -63,6 +63,27 @@ def share_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("share")
 
 
+def test_a_preview_that_cannot_be_drawn_leaves_the_set_written(tmp_path, monkeypatch, caplog):
+    """Walk 39B D1: 2-channel clips made matplotlib refuse the preview after the whole run; the set and manifest,
+    written after the pictures, were lost. A picture's failure is a warning; the set is written without it."""
+    modality = get_modality("image")
+    cfg = CASES["image"].config(tmp_path)
+    data = modality.load(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+
+    def broken(*args, **kwargs):
+        raise TypeError("Invalid shape (8, 8, 2) for image data")
+
+    monkeypatch.setattr(type(modality), "write_preview", broken)
+    manifest = new_manifest(recipe="image-dm", method="test", modality=modality, dataset=data.name, cfg=cfg, syn=syn)
+    (tmp_path / "out").mkdir()
+    with caplog.at_level("WARNING"):
+        write_artifact(tmp_path / "out", syn.detached(), manifest, modality)
+    assert "preview.png was not drawn (TypeError: Invalid shape (8, 8, 2) for image data); the set is written without it" in caplog.text
+    loaded, saved = load_synthetic(tmp_path / "out")
+    assert torch.equal(loaded.x, syn.x) and "preview.png" not in saved["written_files"]
+
+
 @pytest.mark.parametrize("name", REGISTERED_MODALITIES)
 def test_load_gives_decoded_inputs_labels_and_a_dataset(name, share_root):
     out = make_set(name, share_root / name)

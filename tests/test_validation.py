@@ -65,3 +65,20 @@ def test_held_out_flags_draws_a_seeded_share_of_each_class():
     assert held_out_flags(labels, classes, 0.2, 0, at_least_one=False) == [False, False, False, False, True, False, False, False]
     assert held_out_flags(labels, classes, 0.2, 1) == [True, False, False, False, False, False, True, False]
     assert held_out_flags(labels, classes, 0.9, 0).count(True) == 4 + 1  # a: round(4.5) = 4 of 5, b: clamped to 1 of 2
+
+
+def test_one_class_is_refused_in_memory_and_on_disk():
+    """Walk 39B D6: a single class was accepted; several recipes then reported a trivial 100 %, others crashed in batch
+    norm or blamed trajectory matching's settings. Classification data needs two classes; a str ``classes`` (split into
+    letters before) is refused too."""
+    from mmdistill.errors import DataError
+    from mmdistill.modalities.artifacts import check_class_ids
+
+    x = torch.rand(6, 1, 4, 4)
+    one = LabeledTensors(x, torch.zeros(6, dtype=torch.long), ["cat"])
+    with pytest.raises(DataError, match=r"dataset 'toy' holds only the class 'cat'; classification needs at least 2 classes"):
+        ClassificationData("toy", one, one)
+    with pytest.raises(DataError, match=r"register_tensors\('m'\): y_train holds only the class '0'; classification needs"):
+        check_class_ids("register_tensors('m')", torch.zeros(4, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(DataError, match=r"register_tensors\('m'\): classes must be a list of class names, got the string 'ab'"):
+        check_class_ids("register_tensors('m')", torch.tensor([0, 1]), torch.tensor([0, 1]), "ab")

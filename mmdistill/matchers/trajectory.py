@@ -137,6 +137,9 @@ class TrajectoryMatching:
     relabel: Relabel | None = None
 
     name = "trajectory"
+    #: what makes it diverge on the initial set (:func:`mmdistill.loop.divergence_advice`)
+    initial_divergence = ("trajectory matching: the student's initial step size or syn_steps, or experts trained with large "
+                          "steps, e.g. few minibatches per epoch on a small dataset")
 
     @property
     def sharded(self) -> bool:

@@ -50,6 +50,7 @@ from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
+from mmdistill.words import quantity
 
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
@@ -283,6 +284,10 @@ def normalize_features(x: Tensor, how: str, train_idx: Tensor, statistics: tuple
     if how == "none":
         return x
     if how == "row":
+        if negative := int((x < 0).any(dim=1).sum()):  # row sums near 0 blow their features up, signs flip
+            logger.warning("normalize_features=row divides each node's features by their sum (made for non-negative features "
+                        "such as bag-of-words counts), but %s of %s hold negative values; standard suits such features",
+                        quantity(negative, "node"), x.shape[0])
         s = x.sum(dim=1, keepdim=True)
         return x / s.masked_fill(s == 0, 1.0)
     if how == "standard":

@@ -46,7 +46,7 @@ def save_graph_data(out_dir: str | Path, *, x: Tensor, edge_index: Tensor, y: Te
         raise DataError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
     if y.shape[0] != n:
         raise DataError(f"y has {y.shape[0]} entries for {n} nodes")
-    tensors = {"x": x.detach().float(), "edge_index": edge_index.detach().long(), "y": y.detach().long()}
+    tensors = {"x": x.detach().float(), "edge_index": _integer_ids("edge_index", edge_index), "y": _integer_ids("y", y)}
     if edge_weight is not None:
         tensors["edge_weight"] = edge_weight.detach().float()
     for split, m in (masks or {}).items():
@@ -56,7 +56,7 @@ def save_graph_data(out_dir: str | Path, *, x: Tensor, edge_index: Tensor, y: Te
             raise DataError(f"masks[{split!r}] must be a boolean mask with one entry per node ({n}), got "
                             f"{m.dtype} of shape {tuple(m.shape)}")
         tensors[f"{split}_mask"] = m.detach().reshape(-1)
-    num_classes = len(classes) if classes else (int(y.max()) + 1 if y.numel() else 0)
+    num_classes = len(classes) if classes else (int(tensors["y"].max()) + 1 if y.numel() else 0)
     save_tensors(out_dir / TENSORS_FILE, tensors, metadata={"format": FORMAT})
     write_json(out_dir / HEADER_FILE, {
         "format": FORMAT, "name": name, "num_nodes": n, "num_classes": num_classes,
@@ -64,6 +64,21 @@ def save_graph_data(out_dir: str | Path, *, x: Tensor, edge_index: Tensor, y: Te
         "tensors": {k: list(v.shape) for k, v in tensors.items()}, **(meta or {}),
     })
     return out_dir
+
+
+def _integer_ids(name: str, t: Tensor) -> Tensor:
+    """``t`` (node ids or class ids) as int64; a floating tensor is taken only when every value is a whole number
+    (``.long()`` would truncate 0.7 to class 0 and NaN to garbage). DataError naming ``name`` and the first bad value."""
+    t = t.detach()
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t) | (t != torch.round(t)) if not t.is_complex() else torch.ones_like(t, dtype=torch.bool)
+        if bool(bad.any()):
+            first = t.reshape(-1)[bad.reshape(-1)][0].item()
+            raise DataError(f"{name} must hold integer ids, got {int(bad.sum())} non-integer value(s) (first: {first:g}); "
+                            f"pass integer ids (a {t.dtype} tensor is read only when every value is a whole number)")
+    elif t.dtype == torch.bool:
+        raise DataError(f"{name} must hold integer ids, got a bool tensor")
+    return t.long()
 
 
 def load_graph_data(path: str | Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ Learner training seconds per set are recorded (``train_seconds``), for the speed
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -38,6 +39,14 @@ from .train import (KS, LearnerProtocol, freezes_embedding, fresh_learner, pretr
 
 PROTOCOL_NAMES = {"full": "full ranking over all items (the user's earlier items excluded)",
                   "sampled": "{n} sampled negatives (uniform, items the user never interacted with)"}
+
+
+log = logging.getLogger(__name__)
+
+
+def scored_item(cfg: Any) -> str:
+    """The held-out item a learner is scored on: ``test`` (last) or ``validation`` (second-last)."""
+    return "test" if cfg.eval_split == "test" else "validation"
 
 
 def one_hot_sequences(data: SequenceData, users: list[int], length: int) -> Tensor:
@@ -137,11 +146,15 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         if "whole" in cfg.baselines:
             sets["whole"] = EvalSet(data.windows(), train_and_score=make_trainer(arch, "whole"), size=data.num_users)
         plans.append(NetworkPlan(arch, make_trainer(arch, "distilled"), sets))
+    if trivial := [k for k in KS if data.num_items <= k]:
+        log.warning("%s: the catalogue holds %s, so every user's %s item ranks within the top %s of every learner: HR@%s "
+                    "is 1 for every set and says nothing", data.name, quantity(data.num_items, "item"), scored_item(cfg),
+                    trivial[0], "/".join(map(str, trivial)))
     short = short_negative_users(negatives) if negatives is not None else 0
     fewer = f"{short} of {data.num_users} users have fewer unseen items, ranked against all of them" if short else ""
     names = [PROTOCOL_NAMES[p].format(n=cfg.eval_negatives) + (f"; {fewer}" if p == "sampled" and short else "")
              for p in protocols]
-    scored = "test" if cfg.eval_split == "test" else "validation"
+    scored = scored_item(cfg)
     sampled = f"{cfg.eval_negatives} sampled negatives" + (f"; {fewer}" if short else "")
     label = f"hr@10 ({'full ranking' if protocols[0] == 'full' else sampled})"
     return EvaluationPlan(

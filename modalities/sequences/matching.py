@@ -82,6 +82,8 @@ class MetaMatcher:
     """TD3's outer step (see the module docstring); ``step`` returns loss, real, align and curriculum."""
 
     name = "td3-meta"
+    #: what makes the outer loss diverge on the initial summary (:func:`mmdistill.loop.divergence_advice`)
+    initial_divergence = "the inner learner's steps on the summary: lower net_lr, or inner_steps / window"
 
     def __init__(self, cfg: Any, data: SequenceData, pretrained: Pretrained, device: torch.device):
         self.cfg = cfg
