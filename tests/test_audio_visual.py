@@ -1199,3 +1199,12 @@ def test_pair_preview_and_export_draw_frames_of_any_channel_count(tmp_path, monk
                              5: " · channels 0-2 of 5 shown as RGB"}.get(c, "")]
     out = export.export_pairs(audio, image, torch.tensor([0, 1]), ["a", "b"], meta, tmp_path / "export")
     assert len(list(out.rglob("*.png"))) == 2
+
+
+def test_pairs_of_one_class_are_refused():
+    """Walk 39B D6: one class was accepted and scored a trivial 100 %; the files' route is refused as the tensors' is."""
+    from mmdistill.modalities.audio_visual.data import normalise_pairs
+
+    split = (torch.zeros(2, 1, 4, 4), torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long), ["a", "b"])
+    with pytest.raises(DataError, match=r"dataset 'mine' holds only the class 'dog'; classification needs at least 2 classes"):
+        normalise_pairs("mine", ["dog"], split, split, {}, "split")
