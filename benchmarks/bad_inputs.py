@@ -131,6 +131,17 @@ def cases() -> list[Case]:
         assert code == 0, err
     add(Case("data", "eval on a folder of other classes", lambda t: mmdistill(
         "eval", str(t / "ab-set"), "--data-root", str(t / "fb"), "--runs", "1", "--epochs", "1"), two_folders))
+
+    def one_class(tmp: Path) -> None:  # an image folder of a single class (walk 39B: a trivial 100 % before)
+        from PIL import Image
+
+        for split, n in (("train", 3), ("test", 1)):
+            (tmp / "one" / split / "cat").mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("L", (8, 8), 40 * i).save(tmp / "one" / split / "cat" / f"{i}.png")
+    add(Case("data", "an image folder of one class", lambda t: mmdistill(
+        "run", "image-dm", "--dataset", "imagefolder", "--data-root", str(t / "one"), "--ipc", "1", "iterations=2", "eval_runs=1",
+        "eval_epochs=1", "--no-progress", "--out", str(t / "one-run")), one_class))
     # 4. file system
     def blocker(tmp: Path) -> None:
         (tmp / "afile").write_text("x")
