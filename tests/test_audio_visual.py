@@ -1123,6 +1123,14 @@ def test_registered_waveforms_names_and_classes_are_checked(caplog):
     _TENSOR_SETS.pop("quiet")
     assert "register_tensors('quiet'): train: kept 2 all-zero audio clip(s) (digital silence) of 6: rows [1, 4]" in caplog.text
     assert "test:" not in caplog.text
+    unscaled = ok["audio_test"].clone()
+    unscaled[1] *= 32767.0  # int16 PCM made float without dividing
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        register_tensors("loud", **{**ok, "audio_test": unscaled})
+    _TENSOR_SETS.pop("loud")
+    assert "register_tensors('loud'): test: 1 waveform(s) of" in caplog.text and "rows [1]" in caplog.text
+    assert "int16: pcm.float() / 32768" in caplog.text
 
 
 def test_registered_pairs_are_snapshots_detached_from_autograd():

@@ -98,7 +98,7 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
     """Make in-memory pairs loadable as ``dataset=name``: waveforms (N, T), float amplitudes in [-1, 1] at the config's
     ``sample_rate`` (integer PCM is refused: ``pcm.float() / 32768`` scales int16), frames (N, C, h, w) in [0, 1] (or
     uint8), class ids (N,) 0..K-1 with every class in ``y_train`` (K = the number of ``classes`` names, a list, or the
-    largest label + 1); other input is a DataError here naming the argument. All-zero waveforms are kept, counted in a
+    largest label + 1); other input is a DataError here naming the argument. All-zero waveforms and ones beyond [-1, 1] are kept, counted in a
     warning. The tensors are copied, detached from autograd: later edits of the caller's tensors do not change the
     registered set. Returns ``name``."""
     if not isinstance(name, str) or not name.strip():
@@ -144,6 +144,11 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
         if silent:
             log.warning("register_tensors(%r): %s: kept %d all-zero audio clip(s) (digital silence) of %d: rows %s%s", name, what,
                         len(silent), len(a), silent[:10], " ..." if len(silent) > 10 else "")
+        loud = (a.abs() > 1.0 + 1e-3).any(dim=1).nonzero().flatten().tolist()
+        if loud:
+            log.warning("register_tensors(%r): %s: %d waveform(s) of %d reach beyond [-1, 1] (up to %.4g; rows %s%s), kept as "
+                        "they are; integer PCM made float without scaling? (int16: pcm.float() / 32768)", name, what, len(loud),
+                        len(a), float(a.abs().max()), loud[:10], " ..." if len(loud) > 10 else "")
     _TENSOR_SETS[name] = dict(audio=(snap["audio_train"], snap["audio_test"]), image=(snap["image_train"], snap["image_test"]),
                               y=(snap["y_train"], snap["y_test"]), classes=names)
     return name
