@@ -1,6 +1,13 @@
-"""Counts in words for titles, log lines and messages: ``1 run``, ``2 runs``, ``1 entry``, ``3 entries``."""
+"""Words for titles, log lines and messages: counts (``1 run``, ``2 runs``, ``3 entries``), and names taken from files
+made safe to show and to save (no line break, escape sequence or bidi override)."""
 
 from __future__ import annotations
+
+import unicodedata
+
+#: Unicode categories a name shown or saved keeps out: control (C0, DEL, C1), format (bidi overrides, zero-width),
+#: lone surrogates (undecodable bytes of a file name) and the line and paragraph separators
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def quantity(n: int, noun: str, many: str | None = None) -> str:
@@ -8,4 +15,21 @@ def quantity(n: int, noun: str, many: str | None = None) -> str:
     return f"{n} {noun if n == 1 else (many or noun + 's')}"
 
 
-__all__ = ["quantity"]
+def unsafe(ch: str) -> bool:
+    """Whether the character ``ch`` is one a name keeps out (:data:`UNSAFE_CATEGORIES`)."""
+    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+
+
+def clean_name(text: str) -> str:
+    """``text`` with every :func:`unsafe` character replaced by ``_`` (what a saved set's name may hold: no line break,
+    tab, escape sequence or bidi override); other text is kept as it is."""
+    return "".join("_" if unsafe(ch) else ch for ch in text)
+
+
+def shown(text: str) -> str:
+    """``text`` for a message: every :func:`unsafe` character written as its escape (``\\x1b``, ``\\n``, ``\\u202e``), so
+    a file name cannot move the cursor or recolour the terminal; other text is kept."""
+    return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if unsafe(ch) else ch for ch in text)
+
+
+__all__ = ["UNSAFE_CATEGORIES", "clean_name", "quantity", "shown", "unsafe"]

@@ -123,11 +123,55 @@ LINKED_FOLDER = "link to a folder, not followed"
 SAME_FILE = "the same file as"
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether real path ``path`` lies inside real path ``folder`` (not equal to it)."""
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_distinct_folder(folder: Path) -> None:
+    """DataError naming both when ``folder`` (a class folder) is a link to a folder beside it or into one (``c -> b``,
+    ``c -> b/sub``), to the same folder as another link beside it, or to the folder that holds it or one above it: its
+    files would be read again, as another class. Only a link makes two class folders share files, and the link is the
+    one named first (a folder that is not a link is not checked: nothing is resolved for a tree without links)."""
+    folder = Path(folder)
+    if not folder.is_symlink():
+        return
+    parent = folder.parent
+    mine, above = os.path.realpath(folder), os.path.realpath(parent)
+    if mine == above or _inside(above, mine):
+        raise DataError(f"class folder {folder} is a link to {mine}, the folder that holds it or one above it: its files would "
+                        f"be read again as class {folder.name!r}; remove the link or point it at a folder of that class only")
+    if _inside(mine, above):
+        first = os.path.relpath(mine, above).split(os.sep)[0]
+        if first != folder.name and not first.startswith("."):
+            how = "the same folder as" if os.path.join(above, first) == mine else "a folder inside"
+            raise DataError(f"class folder {folder.name!r} of {parent} is a link to {how} class folder {first!r} ({folder.name} -> "
+                            f"{mine}): its files would be read as both classes; remove the link or point it at a folder of its "
+                            "own class")
+        return
+    try:
+        here = os.stat(folder)
+        siblings = sorted((e for e in os.scandir(parent) if e.is_symlink() and e.name != folder.name and not e.name.startswith(".")),
+                          key=lambda e: e.name)
+    except OSError:
+        return  # the scan of the folder itself says what is wrong
+    for entry in siblings:
+        try:
+            there = os.stat(parent / entry.name)
+        except OSError:
+            continue  # a broken link: named by the caller
+        if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            raise DataError(f"class folders {folder.name!r} and {entry.name!r} of {parent} are links to one folder, {mine}: its "
+                            "files would be read as both classes; remove one link or point it at a folder of its own class")
+
+
 def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files under ``folder`` (any depth) whose suffix is one of ``extensions`` (any case), sorted, and every other
     entry as ``(path, reason)``: hidden files and folders (:data:`~mmdistill.load_report.HIDDEN`, not descended), links to folders (not
     followed), broken links, files of other types (``other``), and a second name of a file already found
-    (:data:`SAME_FILE`). A folder that cannot be listed is a DataError."""
+    (:data:`SAME_FILE`). A folder that cannot be listed is a DataError, and so is a class folder that is, through a
+    link, the same folder as one beside it (or inside it, or holding it: :func:`check_distinct_folder`)."""
+    check_distinct_folder(folder)
     wanted = {e.lower() for e in extensions}
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
@@ -224,5 +268,6 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     return names
 
 
-__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_labels", "class_grid", "classes_without_test",
+__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
+           "check_labels", "class_grid", "classes_without_test",
            "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]

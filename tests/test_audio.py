@@ -696,3 +696,103 @@ def test_a_window_longer_than_the_clip_is_refused_naming_both_keys():
         audio_dm.RECIPE.config(win_ms=500, duration=0.3)
     assert err.value.key == "win_ms"
     assert audio_dm.RECIPE.config(win_ms=300, duration=0.3).win_ms == 300
+
+
+def _forged_wav(path: Path, rate: int, frames: int = 1600) -> Path:
+    """A PCM16 mono WAV of ``frames`` zero samples whose header declares ``rate`` Hz (soundfile writes no such rate)."""
+    import struct
+
+    data = np.zeros(frames, dtype="<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 8, 999])
+def test_a_clip_whose_header_declares_a_rate_below_1000_hz_is_skipped_not_the_duration(tmp_path, caplog, rate):
+    """Walk 39A #4: one 3 KB WAV declaring 1 Hz (1600 frames: 1600 s) set the folder's duration, and every clip was
+    padded to 1600 s (GBs, a torch allocation traceback). A rate below 1000 Hz is no recording: the clip is skipped as
+    unreadable (named, in the load report), never sets the duration; strict mode refuses it."""
+    root = _write_tree(tmp_path / "data", per_class=3)
+    bad = _forged_wav(root / "steady" / "bad.wav", rate)
+    with caplog.at_level("INFO", logger="mmdistill.modalities.audio.datasets"):
+        ds = load_audio_dataset("folder", root)
+    assert ds.num_samples == int(round(0.4 * 16000))  # the longest real clip (0.4 s), not 1600 s
+    assert [(b.name, b.reason) for b in ds.skipped] == [
+        (str(bad), f"audio file {bad} declares a sample rate of {rate} Hz, below the 1000 Hz of any recording "
+                   "(a damaged or forged header)")]
+    report = ds.report.as_dict()
+    assert report["counts"]["unreadable"] == 1 and report["files"]["unreadable"] == ["steady/bad.wav"]  # relative to the root
+    assert f"declares a sample rate of {rate} Hz" in caplog.text
+    with pytest.raises(DataError, match=rf"^audio file .*bad\.wav declares a sample rate of {rate} Hz.*\(strict mode"):
+        load_audio_dataset("folder", root, strict=True)
+
+
+def test_a_set_too_large_for_memory_is_refused_before_decoding_naming_the_duration_and_its_file(tmp_path, monkeypatch, caplog):
+    """Walk 39A #4: the loader had no memory estimate (images have one). Clips x duration x rate (waveforms, spectra,
+    maps) are compared with the host's available memory before decoding: the refusal names the file that set a folder's
+    duration and --duration (DataError), or the given duration (ConfigError, key duration); check_memory=False skips it.
+    A longest clip far beyond the median is named in a warning."""
+    from mmdistill.modalities.audio import datasets as ad
+
+    root = _write_tree(tmp_path / "data", per_class=3)
+    sf.write(root / "rising" / "long.wav", _tone(300, 8000, 6.0), 8000)
+    params = FDMFCCParams(sample_rate=16000)
+    need = ad.audio_memory_bytes(10, 6 * 16000, params)
+    monkeypatch.setattr(ad, "_available_memory", lambda: need - 1)
+    with caplog.at_level("INFO", logger="mmdistill.modalities.audio.datasets"):
+        with pytest.raises(DataError, match=r"^dataset 'folder' at .*: 10 clips of 6 s at 16000 Hz \(the duration 6 s set by its longest "
+                                            r"readable clip, .*long\.wav\) need about .* GiB .*--duration SECONDS.*memory_check=false"):
+            load_audio_dataset("folder", root)
+    assert "is 15 times the median clip's 0.4 s" in caplog.text
+    with pytest.raises(ConfigError, match=r"duration=6\.0 s \(--duration\)") as err:
+        load_audio_dataset("folder", root, duration=6.0)
+    assert err.value.key == "duration"
+    assert load_audio_dataset("folder", root, duration=6.0, check_memory=False).num_samples == 6 * 16000
+    monkeypatch.setattr(ad, "_available_memory", lambda: need)
+    assert load_audio_dataset("folder", root).num_samples == 6 * 16000  # it fits: read as before
+    monkeypatch.setattr(ad, "_available_memory", lambda: 0)  # unknown: nothing to check against
+    assert load_audio_dataset("folder", root, duration=0.4).num_samples == 6400
+
+
+def test_an_oversized_fsdd_member_is_skipped_unread_and_duplicate_clip_names_refused(tmp_path, monkeypatch):
+    """Walk 39A #5: a 1.5 MB tar holding a sparse member of 3 GB apparent size was read whole (MemoryError). A member
+    (or file) above MAX_FSDD_BYTES is not read: skipped as unreadable naming it (strict: refused). A tar holding one clip
+    name twice (two folders) was read as two clips: refused naming both members."""
+    from mmdistill.modalities.audio import datasets as ad
+
+    files = _fsdd_files(tmp_path / "rec")
+    monkeypatch.setattr(ad, "MAX_FSDD_BYTES", max(f.stat().st_size for f in files))
+    big = tmp_path / "rec" / "9_ann_7.wav"
+    sf.write(big, _tone(300, 8000, 2.0), 8000)
+    with tarfile.open(tmp_path / "big.tar", "w") as tf:
+        for f in sorted((tmp_path / "rec").iterdir()):
+            tf.add(f, arcname=f"recordings/{f.name}")
+    extracted: list[str] = []
+    extractfile = tarfile.TarFile.extractfile
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", lambda tf, m: extracted.append(m.name) or extractfile(tf, m))
+    ds = load_audio_dataset("fsdd", tmp_path / "big.tar")
+    assert len(extracted) == 24 and "recordings/9_ann_7.wav" not in extracted  # never read
+    assert [b.name for b in ds.skipped] == [f"{tmp_path / 'big.tar'}:recordings/9_ann_7.wav"]
+    assert "MiB; an FSDD clip is a few KB" in ds.skipped[0].reason and len(ds.x_train) + len(ds.x_test) == 24
+    with pytest.raises(DataError, match=r"9_ann_7\.wav is .* MiB; an FSDD clip is a few KB.*strict mode"):
+        load_audio_dataset("fsdd", tmp_path / "big.tar", strict=True)
+    from_folder = load_audio_dataset("fsdd", tmp_path / "rec")  # the same bound for a folder of FSDD files
+    assert [Path(b.name).name for b in from_folder.skipped] == ["9_ann_7.wav"]
+    big.unlink()
+    with tarfile.open(tmp_path / "dup.tar", "w") as tf:
+        for f in files:
+            tf.add(f, arcname=f"recordings/{f.name}")
+        tf.add(files[0], arcname=f"other/{files[0].name}")
+    with pytest.raises(DataError, match=rf"dup\.tar: 1 clip name\(s\) are held more than once: {files[0].name} "
+                                        rf"\(recordings/{files[0].name}, other/{files[0].name}\)"):
+        load_audio_dataset("fsdd", tmp_path / "dup.tar")
+
+
+def test_an_audio_class_folder_linked_to_another_is_refused(tmp_path):
+    """Walk 39A #13 for audio folders (the same class-folder walk as images): ``steady_too -> steady`` is refused."""
+    root = _write_tree(tmp_path / "data", per_class=2)
+    (root / "steady_too").symlink_to(root / "steady")
+    with pytest.raises(DataError, match=r"class folder 'steady_too' of .* is a link to the same folder as class folder 'steady'"):
+        load_audio_dataset("folder", root, duration=0.4)

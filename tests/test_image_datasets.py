@@ -735,3 +735,45 @@ def test_a_link_to_an_image_in_the_same_class_folder_is_one_sample(tmp_path):
     (folder / "1.png").symlink_to(folder / "0.png")
     files, skipped = scan_files(folder, (".png",), "other")
     assert files == [folder / "0.png"] and skipped == [(folder / "1.png", "the same file as 0.png")]
+
+
+def test_a_class_folder_linked_to_another_class_folder_is_refused_naming_both(tmp_path):
+    """Walk 39A #13: ``c -> b`` beside ``b`` was read as a second class with b's images (one info line). A class folder
+    that is a link to a class folder beside it (or into one), to the folder holding it, or to the same folder as another
+    link beside it is refused, naming both; a link to a folder of its own is still read (the test above)."""
+    data = _tree(tmp_path / "data", {"a": 2, "b": 2})
+    (data / "b" / "sub").mkdir()
+    _png(data / "b" / "sub" / "x.png")
+    (data / "c").symlink_to(data / "b")
+    with pytest.raises(DataError, match=r"class folder 'c' of .*data is a link to the same folder as class folder 'b' \(c -> .*data/b\)"):
+        load_image_dataset("imagefolder", data)
+    (data / "c").unlink()
+    (data / "c").symlink_to(data / "b" / "sub")
+    with pytest.raises(DataError, match=r"class folder 'c' of .* is a link to a folder inside class folder 'b'"):
+        load_image_dataset("imagefolder", data)
+    (data / "c").unlink()
+    (data / "c").symlink_to(data)
+    with pytest.raises(DataError, match=r"class folder .*data/c is a link to .*data, the folder that holds it or one above it"):
+        load_image_dataset("imagefolder", data)
+    (data / "c").unlink()
+    _tree(tmp_path / "elsewhere", {"e": 2})
+    (data / "c").symlink_to(tmp_path / "elsewhere" / "e")
+    (data / "d").symlink_to(tmp_path / "elsewhere" / "e")
+    with pytest.raises(DataError, match=r"class folders 'c' and 'd' of .*data are links to one folder, .*elsewhere/e"):
+        load_image_dataset("imagefolder", data)
+    (data / "d").unlink()
+    assert load_image_dataset("imagefolder", data).classes == ["a", "b", "c"]
+
+
+def test_scan_files_checks_only_links_for_overlapping_class_folders(tmp_path):
+    """:func:`check_distinct_folder` resolves nothing for a folder that is not a link, and passes a link to a folder of
+    its own (outside the root, or a hidden folder beside it)."""
+    from mmdistill.modalities.artifacts import check_distinct_folder, scan_files
+
+    data = _tree(tmp_path / "data", {"a": 1, "b": 1})
+    check_distinct_folder(data / "a")
+    (data / ".store").mkdir()
+    _png(data / ".store" / "0.png")
+    (data / "c").symlink_to(data / ".store")
+    files, _ = scan_files(data / "c", (".png",), "other")
+    assert [f.name for f in files] == ["0.png"]

@@ -851,3 +851,97 @@ def test_an_unknown_dataset_name_is_refused_with_the_close_match_and_the_valid_n
     assert load_sequences("cvs", str(paths["csv"]), OPTS).num_users == 3  # a set saved under it re-loads its log
     assert load_sequences("file", str(paths["csv"]), OPTS).name == "log"
     assert load_sequences("movielens", str(paths["movielens"]), OPTS).num_items == 4
+
+def _ml_ratings(rows=ROWS) -> str:
+    return "userId,movieId,rating,timestamp\n" + "\n".join(f"{u},{i},4.0,{t}" for u, i, t in rows)
+
+
+def _ml_movies(tag: str) -> str:
+    return "movieId,title,genres\n" + "".join(f"{i},{tag} {i},x\n" for i in "abcd")
+
+
+def test_two_ratings_files_or_a_member_stored_twice_are_refused_naming_them(tmp_path):
+    """Walk 39A #3: a zip (or folder) of two releases read the first ratings file without a word, and the other release's
+    movies.csv named its items; a member stored twice was read from its last copy. Both are refused, naming the files."""
+    import warnings
+
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("ml-a/ratings.csv", _ml_ratings())
+        zf.writestr("ml-b/ratings.csv", _ml_ratings())
+        zf.writestr("ml-b/movies.csv", _ml_movies("B"))
+    with pytest.raises(DataError, match=r"two\.zip holds 2 ratings files \(ml-a/ratings\.csv, ml-b/ratings\.csv\).*--data-root"):
+        load_sequences("movielens", str(two), OPTS)
+    dup = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(dup, "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile's "Duplicate name" warning
+        zf.writestr("ml/ratings.csv", _ml_ratings())
+        zf.writestr("ml/ratings.csv", _ml_ratings(ROWS[:7]))
+    with pytest.raises(DataError, match=r"dup\.zip: the zip stores the member ml/ratings\.csv 2 times"):
+        load_sequences("movielens", str(dup), OPTS)
+    folder = tmp_path / "releases"
+    for release in ("ml-a", "ml-b"):
+        (folder / release).mkdir(parents=True)
+        (folder / release / "ratings.csv").write_text(_ml_ratings())
+    with pytest.raises(DataError, match=r"holds 2 ratings files \(.*ml-a/ratings\.csv, .*ml-b/ratings\.csv\)"):
+        load_sequences("movielens", str(folder), OPTS)
+    assert load_sequences("movielens", str(folder / "ml-a"), OPTS).num_users == 3  # the release chosen by its folder
+
+
+def test_titles_come_only_from_the_ratings_files_folder(tmp_path, caplog):
+    """Walk 39A #3: titles were the first movies.csv anywhere in the zip or folder, another release's in a zip of two.
+    They are read beside the ratings file only; a titles file elsewhere is named in a warning and not read."""
+    zpath = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("ml-b/movies.csv", _ml_movies("B"))
+        zf.writestr("ml-a/ratings.csv", _ml_ratings())
+    with caplog.at_level("WARNING", logger="mmdistill.modalities.sequences.data"):
+        data = load_sequences("movielens", str(zpath), OPTS)
+    assert data.titles is None
+    assert "no movies.csv beside ml-a/ratings.csv; the titles file(s) ml-b/movies.csv are not read" in caplog.text
+    with zipfile.ZipFile(zpath, "a") as zf:
+        zf.writestr("ml-a/movies.csv", _ml_movies("A"))
+    assert load_sequences("movielens", str(zpath), OPTS).titles == ["A a", "A b", "A c", "A d"]
+    folder = tmp_path / "tree"
+    (folder / "ml-a").mkdir(parents=True)
+    (folder / "ml-a" / "ratings.csv").write_text(_ml_ratings())
+    (folder / "movies.csv").write_text(_ml_movies("top"))  # not the release's folder
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mmdistill.modalities.sequences.data"):
+        assert load_sequences("movielens", str(folder), OPTS).titles is None
+    assert "are not read" in caplog.text and str(folder / "movies.csv") in caplog.text
+    (folder / "ml-a" / "movies.csv").write_text(_ml_movies("A"))
+    assert load_sequences("movielens", str(folder), OPTS).titles == ["A a", "A b", "A c", "A d"]
+
+
+@pytest.mark.parametrize("bad", ["ev\nil\x1b[31m", "rtl\u202eexe", "c1\x85x", "tab\tz"])
+def test_a_set_named_after_a_file_gets_no_control_or_format_characters(tmp_path, caplog, bad):
+    """Walk 39A #9: a zip named ``ev\\nil\\x1b[31m.zip`` named the set so; the run wrote a manifest that its own show and
+    load refused as edited, and the escape reached the terminal. The name's control and format characters become
+    ``_`` (logged, escaped), and the messages show the file name escaped."""
+    from mmdistill.words import clean_name
+
+    zpath = tmp_path / f"{bad}.zip"
+    zpath.write_bytes(_write_logs(tmp_path)["movielens"].read_bytes())
+    with caplog.at_level("INFO", logger="mmdistill.modalities.sequences.data"):
+        data = load_sequences("movielens", str(zpath), OPTS)
+    assert data.name == clean_name(bad) and all(ch.isprintable() for ch in data.name) and data.name.count("_") >= 1
+    assert not any(ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) < 0xA0 or ch == "\u202e" for ch in caplog.text.replace("\n", ""))
+    assert caplog.text.count("\n") == len(caplog.records)  # no record holds a line break of the file name
+    assert "they are replaced by '_'" in caplog.text
+    assert load_sequences("movielens", str(_write_logs(tmp_path)["movielens"]), OPTS).name == "ml-toy"  # a plain name as it was
+
+
+def test_a_control_character_file_name_gives_a_set_that_its_own_show_accepts(tmp_path):
+    """Walk 39A #9 through a whole run: the set named after ``ev\\nil.csv`` is written and shown without the refusal
+    'a name holds no line break' (the manifest's dataset is the cleaned name)."""
+    from mmdistill.cli import main as cli
+
+    log = tmp_path / "ev\nil\x1b[31m.csv"
+    log.write_text("user,item,timestamp\n" + "\n".join(f"u{u},i{(u * 3 + k) % 12},{k}" for u in range(12) for k in range(8)))
+    out = tmp_path / "run"
+    sequences_td3.RECIPE.run(**{**TINY, "dataset": "csv", "data_root": str(log), "out": str(out), "iterations": 1,
+                                "min_user_inter": 1, "min_item_inter": 1, "evaluate": False})
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dataset"] == "ev_il_[31m"
+    assert cli(["show", str(out)]) == 0

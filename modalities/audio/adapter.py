@@ -61,7 +61,7 @@ class AudioModality(TensorClassificationAdapter):
             sample_rate=config.sample_rate, duration=config.duration, align=config.align, normalization=config.normalize,
             strict=config.strict,
             test_fraction=config.test_fraction, seed=config.seed, split_seed=config.split_seed, download=config.download,
-            progress=config.progress,
+            progress=config.progress, check_memory=bool(getattr(config, "memory_check", True)),
         )
         return ClassificationData(
             name=ds.name,

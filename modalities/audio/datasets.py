@@ -27,7 +27,13 @@ no test clip is named in a warning (fact ``classes_without_test``); clips resamp
 ``report`` (the manifest's ``load_report``). A CSV whose first row is neither a ``path,label[,split]`` header nor a
 row of an audio file, that lists a file that does not exist, a folder or a file twice, is refused naming the rows
 (lines); one whose split column names no ``test`` row is refused naming the column; columns after ``split`` are
-named in one log line. A folder's default duration is its longest readable clip, logged with its file.
+named in one log line. A folder's default duration is its longest readable clip, logged with its file (a warning when
+it is more than ten times the median clip). A clip whose header declares less than 1000 Hz (``MIN_SAMPLE_RATE``: a
+damaged or forged header, whose few frames would be minutes) and an FSDD file or tar member larger than 50 MiB
+(``MAX_FSDD_BYTES``: never read) are unreadable, skipped and named; an FSDD tar holding one clip name twice is refused
+naming the members. Before decoding, the memory the clips' waveforms and maps take (clips x duration x rate) is compared
+with the host's available memory (``check_memory``), and a set too large is refused naming the duration and the file that
+set it.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, scan_files
-from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, decode_all, describe_bad, downmix_counts, fix_length, length_counts,
+from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Clip, decode_all, describe_bad, downmix_counts, fix_length, length_counts,
                      resample_clips)
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
@@ -65,6 +71,20 @@ REPORT_KINDS = {"unreadable": "unreadable or empty audio file(s) skipped",
                 "resampled": "clip(s) resampled", "downmixed": "multi-channel clip(s) averaged to mono",
                 "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero clip(s) (digital silence) kept and trained on"}
+
+#: the lowest sample rate (Hz) a clip is read at: a file whose header declares less is no recording (a damaged or forged
+#: header: 1 Hz made a 3 KB file 1600 s long) and is skipped as unreadable (the FD-MFCC front end needs 1000 Hz too)
+MIN_SAMPLE_RATE = 1000
+#: the largest FSDD clip read (bytes): the upstream clips are under 40 KB; a larger member or file (a sparse tar member of
+#: gigabytes) is skipped as unreadable before it is read
+MAX_FSDD_BYTES = 50 * 2**20
+#: float32 copies of a chunk's waveforms alive at once while it becomes maps (decoded, resampled, stacked, pre-emphasised)
+_WAVE_COPIES = 4
+#: float32 copies of the maps alive at once (the chunks' maps and their concatenation; then the maps, their training split
+#: and its float64 copy for the statistics; then the maps and their normalised copy)
+_MAP_COPIES = 4
+#: a longest clip this many times the median clip length sets every clip's length: named in a warning
+_OUTLIER_RATIO = 10.0
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -157,6 +177,7 @@ def load_audio_dataset(
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
+    check_memory: bool = True,
 ) -> AudioDataset:
     """Load ``name`` (see :func:`list_audio_datasets`) as normalised FD-MFCC maps.
 
@@ -180,6 +201,9 @@ def load_audio_dataset(
             data's, the same for every distillation seed).
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
+        check_memory: refuse, before decoding, a set whose waveforms and FD-MFCC maps cannot fit in the host's available
+            memory (:func:`audio_memory_bytes`), naming the duration and where it came from (the file that set a
+            folder's duration); a recipe's ``memory_check=false`` turns it off.
 
     Raises:
         DataError: missing, empty or inconsistent data (naming the file, folder or class).
@@ -203,12 +227,30 @@ def load_audio_dataset(
     if found.needs_split:  # held out after decoding, from the readable clips; class-major order as _held_out's
         order = {c: i for i, c in enumerate(classes)}
         items = sorted(items, key=lambda it: order[it.label])
+    given = duration is not None
+    longest: str | None = None  # the clip that set a folder's duration
     if duration is None:
-        duration = native_duration if native_duration is not None else _longest_seconds(items, strict)
+        if native_duration is not None:
+            duration = native_duration
+        else:
+            duration, longest = _longest_seconds(items, strict)
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
         raise ConfigError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     num_samples = max(int(round(duration * rate)), params.win_length)
-    x, y, split, skipped, counts = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
+    where = f"dataset {key!r}" + (f" at {root}" if key != "tones" else "")
+    why = (f"duration={duration!r} s (--duration)" if given else
+           f"the duration {duration:.4g} s set by its longest readable clip, {longest}" if longest is not None else
+           f"the dataset's clip length of {duration:.4g} s")
+    if check_memory:
+        _check_memory(where, len(items), num_samples, params, int(batch_files), why, given, longest is not None)
+    try:
+        x, y, split, skipped, counts = _featurize(items, classes, params, num_samples, align, strict, batch_files, progress, key)
+    except MemoryError:
+        raise _out_of_memory(where, len(items), num_samples, rate, why, "MemoryError") from None
+    except RuntimeError as exc:  # torch's allocator: "DefaultCPUAllocator: can't allocate memory" (memory_check=false)
+        if "alloc" not in str(exc).lower():
+            raise
+        raise _out_of_memory(where, len(items), num_samples, rate, why, " ".join(str(exc).split())[:160]) from None
     if found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
     train, test = split == 0, split == 1
@@ -230,6 +272,49 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
     clips that were read, so an unreadable file never leaves a class without its test clips."""
     is_test = held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
     return x, y, torch.tensor([1 if t else 0 for t in is_test])
+
+
+def audio_memory_bytes(clips: int, num_samples: int, params: FDMFCCParams, batch_files: int = 512) -> int:
+    """Bytes of host memory about to be taken by ``clips`` clips of ``num_samples`` samples turned into FD-MFCC maps
+    ``batch_files`` clips at a time: a chunk's float32 waveforms (decoded, resampled, stacked, pre-emphasised), its
+    complex STFT and power spectrogram, and every clip's maps (3 x n_mfcc x frames, in the few copies the loader
+    holds: concatenated, normalised, split)."""
+    chunk = min(clips, max(1, batch_files))
+    frames = params.frames(num_samples)
+    waves = chunk * num_samples * 4 * _WAVE_COPIES
+    spectra = chunk * frames * (params.fft_size // 2 + 1) * (8 + 4)
+    maps = clips * 3 * params.n_mfcc * frames * 4 * _MAP_COPIES
+    return waves + spectra + maps
+
+
+def _available_memory() -> int:
+    """Bytes of host memory available now (0: unknown)."""
+    from mmdistill.memory import host_memory
+
+    return host_memory()
+
+
+_GIB = 1024.0**3
+_SHORTER = "pass a shorter duration (--duration SECONDS: every clip is padded or cropped to it)"
+
+
+def _check_memory(where: str, clips: int, num_samples: int, params: FDMFCCParams, batch_files: int, why: str,
+                  given: bool, from_file: bool) -> None:
+    """ConfigError (key ``duration``, for a ``given`` duration) or DataError, before decoding, when the clips' waveforms
+    and maps (:func:`audio_memory_bytes`) cannot fit in the host's available memory; ``why`` says where the duration
+    came from (``from_file``: the file that set it, which the message asks to check)."""
+    need = audio_memory_bytes(clips, num_samples, params, batch_files)
+    available = _available_memory()
+    if available and need > available:
+        message = (f"{where}: {clips} clips of {num_samples / params.sample_rate:.4g} s at {params.sample_rate} Hz ({why}) need about "
+                   f"{need / _GIB:.1f} GiB of memory as waveforms and FD-MFCC maps, more than the {available / _GIB:.1f} GiB "
+                   f"available; {'check that file, or ' if from_file else ''}{_SHORTER}, or memory_check=false to try anyway")
+        raise ConfigError(message, key="duration") if given else DataError(message)
+
+
+def _out_of_memory(where: str, clips: int, num_samples: int, rate: int, why: str, detail: str) -> DataError:
+    return DataError(f"{where}: out of memory turning {clips} clips of {num_samples / rate:.4g} s at {rate} Hz ({why}) into "
+                     f"FD-MFCC maps ({detail}); {_SHORTER}")
 
 
 def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds: float, rate: int, align: str) -> LoadReport:
@@ -275,7 +360,7 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     chunks = range(0, len(items), batch_files)
     for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
         chunk = items[start : start + batch_files]
-        clips, bad = decode_all([(it.name, it.open) for it in chunk], strict=strict)
+        clips, bad = _decode_checked([(it.name, it.open) for it in chunk], strict)
         skipped += bad
         kept = [(it, c) for it, c in zip(chunk, clips) if c is not None]
         if not kept:
@@ -300,9 +385,31 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped, counts
 
 
+def _decode_checked(items: list[tuple[str, Callable[[], "bytes | str"]]], strict: bool) -> tuple[list[Clip | None], list[BadFile]]:
+    """:func:`decode_all`, and a clip decoded at a sample rate below :data:`MIN_SAMPLE_RATE` is unreadable too (skipped and
+    named, or the error in ``strict`` mode): its header is damaged or forged, and resampled it would be seconds of
+    samples per header frame."""
+    clips, bad = decode_all(items, strict=strict)
+    if all(c is None or c.sample_rate >= MIN_SAMPLE_RATE for c in clips):
+        return clips, bad
+    failed = {b.name: b for b in bad}
+    bad = []  # rebuilt in item order
+    for k, ((name, _), clip) in enumerate(zip(items, clips)):
+        if clip is not None and clip.sample_rate < MIN_SAMPLE_RATE:
+            reason = (f"audio file {name} declares a sample rate of {clip.sample_rate} Hz, below the {MIN_SAMPLE_RATE} Hz of any "
+                      "recording (a damaged or forged header)")
+            if strict:
+                raise DataError(f"{reason} (strict mode; leave strict off to skip unreadable files)")
+            clips[k] = None
+            bad.append(BadFile(name, reason))
+        elif clip is None and name in failed:
+            bad.append(failed[name])
+    return clips, bad
+
+
 def _header_seconds(item: AudioItem) -> float | None:
-    """The length of ``item`` in seconds from its file header; None when soundfile cannot describe it (judged
-    when decoded)."""
+    """The length of ``item`` in seconds from its file header; None when soundfile cannot describe it, or its rate is
+    below :data:`MIN_SAMPLE_RATE` (judged when decoded)."""
     import soundfile as sf
 
     source = item.open()
@@ -312,25 +419,32 @@ def _header_seconds(item: AudioItem) -> float | None:
         info = sf.info(source)
     except Exception:  # noqa: BLE001 - decoded (or reported) later
         return None
-    return info.frames / info.samplerate if info.samplerate > 0 else None
+    return info.frames / info.samplerate if info.samplerate >= MIN_SAMPLE_RATE else None
 
 
-def _longest_seconds(items: list[AudioItem], strict: bool = False) -> float:
-    """The length in seconds (from its file header) of the longest clip that decodes: the headers are read, and
-    the clips are tried longest first until one decodes, so a file skipped later as unreadable (a NaN sample, a
-    corrupt body behind a good header) never sets every clip's length. Logs the clip that set it and the longer
-    ones passed over. In ``strict`` mode an unreadable file tried here is the error it is when decoded."""
+def _longest_seconds(items: list[AudioItem], strict: bool = False) -> tuple[float, str]:
+    """The length in seconds (from its file header) of the longest clip that decodes, and that clip's name: the headers
+    are read, and the clips are tried longest first until one decodes, so a file skipped later as unreadable (a NaN
+    sample, a corrupt body behind a good header, a sample rate below :data:`MIN_SAMPLE_RATE`) never sets every clip's
+    length. Logs the clip that set it and the longer ones passed over; a warning when it is more than
+    :data:`_OUTLIER_RATIO` times the median clip (every clip is padded to it). In ``strict`` mode an unreadable file
+    tried here is the error it is when decoded."""
     lengths = [(s, n, it) for n, it in enumerate(items) if (s := _header_seconds(it)) is not None and s > 0]
     passed: list[tuple[str, float]] = []
     for seconds, _, it in sorted(lengths, key=lambda t: (-t[0], t[1])):  # longest first, ties in item order
-        clips, _ = decode_all([(it.name, it.open)], strict=strict)
+        clips, _ = _decode_checked([(it.name, it.open)], strict)
         if clips[0] is None:
             passed.append((it.name, seconds))
             continue
         over = "; ".join(f"{name} ({s:.4g} s)" for name, s in passed[:3]) + (f" and {len(passed) - 3} more" if len(passed) > 3 else "")
         log.info("duration %.4g s: the longest readable clip, %s%s; pass duration= (--duration) to choose another", seconds, it.name,
                  f" (longer but unreadable, skipped: {over})" if passed else "")
-        return seconds
+        median = float(np.median([s for s, _, _ in lengths]))
+        if len(lengths) >= 3 and seconds > _OUTLIER_RATIO * median:
+            log.warning("duration %.4g s, set by the longest readable clip %s, is %.0f times the median clip's %.4g s: every "
+                        "clip is padded to it (memory and time grow with it); pass duration= (--duration) to choose another",
+                        seconds, it.name, seconds / median, median)
+        return seconds, it.name
     raise DataError("could not read the length of any readable clip to choose a duration; pass duration=SECONDS (--duration)")
 
 
@@ -460,7 +574,7 @@ def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], li
         named = _fsdd_tar(tar)
     else:
         folder = root / "recordings" if (root / "recordings").is_dir() else root
-        named = [(p.name, str(p), _path_opener(p)) for p in sorted(folder.glob("*.wav"))]
+        named = [(p.name, str(p), _fsdd_file_opener(p)) for p in sorted(folder.glob("*.wav"))]
         if not named and download:
             _download_fsdd(root)
             return _fsdd(root, False, strict)
@@ -486,19 +600,50 @@ def _raise(exc: Exception) -> Callable[[], bytes]:
     return opener
 
 
+def _too_large(name: str, size: int) -> DataError:
+    """The reason an FSDD clip of ``size`` bytes (above :data:`MAX_FSDD_BYTES`) is not read."""
+    return DataError(f"audio file {name} is {size / 2**20:.1f} MiB; an FSDD clip is a few KB (at most {MAX_FSDD_BYTES // 2**20} MiB "
+                     "is read): not read (a damaged or forged file?)")
+
+
+def _fsdd_file_opener(path: Path) -> Callable[[], "bytes | str"]:
+    """The opener of an FSDD file: its path, or a DataError (the file is skipped as unreadable) when it is larger than
+    :data:`MAX_FSDD_BYTES` (a sparse file of gigabytes would be decoded whole)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return _path_opener(path)  # a broken link: named when decoded
+    return _path_opener(path) if size <= MAX_FSDD_BYTES else _raise(_too_large(str(path), size))
+
+
 def _fsdd_tar(tar: Path) -> list[tuple[str, str, Callable[[], bytes]]]:
-    """(file name, display name, opener) of every ``.wav`` member of the upstream ``recordings.tar``."""
+    """(file name, display name, opener) of every ``.wav`` member of the upstream ``recordings.tar``. A member larger
+    than :data:`MAX_FSDD_BYTES` is not read (its opener raises: skipped as unreadable, named); two members of one file
+    name (in two folders, or the same name stored twice) are a DataError naming them, as one clip read twice could land
+    in train and test."""
     out = []
     try:
         with tarfile.open(tar) as tf:
             for member in tf:
                 if member.isfile() and member.name.lower().endswith(".wav"):
+                    name = f"{tar}:{member.name}"
+                    if member.size > MAX_FSDD_BYTES:
+                        out.append((Path(member.name).name, name, _raise(_too_large(name, member.size))))
+                        continue
                     fh = tf.extractfile(member)
-                    out.append((Path(member.name).name, f"{tar}:{member.name}", _bytes_opener(fh.read() if fh else b"")))
+                    out.append((Path(member.name).name, name, _bytes_opener(fh.read() if fh else b"")))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cannot read {tar} (not a tar archive, or truncated): {exc}") from None
     if not out:
         raise DataError(f"{tar} holds no .wav files; expected the FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav)")
+    members: dict[str, list[str]] = {}
+    for base, name, _ in out:
+        members.setdefault(base, []).append(name.removeprefix(f"{tar}:"))
+    twice = {base: names for base, names in members.items() if len(names) > 1}
+    if twice:
+        shown = "; ".join(f"{base} ({', '.join(names)})" for base, names in sorted(twice.items())[:5])
+        raise DataError(f"{tar}: {len(twice)} clip name(s) are held more than once: {shown}{' ...' if len(twice) > 5 else ''}; "
+                        "an FSDD clip is one file (a copy would be read as a second clip, maybe in the other split): keep one of each")
     return sorted(out, key=lambda t: t[0])
 
 
@@ -714,6 +859,7 @@ def _gtzan(root: Path, download: bool) -> tuple[list[AudioItem], list[str]]:
 
 
 __all__ = [
-    "AudioDataset", "AudioItem", "DATASETS", "HIDDEN", "NATIVE", "TONE_CLASSES", "canonical_name", "find_audio_items", "list_audio_datasets",
+    "AudioDataset", "AudioItem", "DATASETS", "HIDDEN", "MAX_FSDD_BYTES", "MIN_SAMPLE_RATE", "NATIVE", "TONE_CLASSES", "audio_memory_bytes",
+    "canonical_name", "find_audio_items", "list_audio_datasets",
     "load_audio_dataset", "tone_clip",
 ]

@@ -4,7 +4,8 @@ Readers (each gives rows of ``(user, item, timestamp)`` as strings, in file orde
 
 - MovieLens: the GroupLens zips or folders — ``ratings.csv`` (ml-latest*, ``userId,movieId,rating,timestamp``),
   ``ratings.dat`` (ml-1m, ``::``) or ``u.data`` (ml-100k, tabs); read from inside the zip. Titles come from
-  ``movies.csv`` / ``movies.dat`` / ``u.item``.
+  ``movies.csv`` / ``movies.dat`` / ``u.item`` beside that ratings file. A zip or folder holding more than one ratings
+  file (two releases), or a zip storing one member twice, is refused naming them.
 - RecBole atomic ``.inter`` files (a typed header ``user_id:token  item_id:token  ...  timestamp:float``).
 - A plain CSV/TSV log ``user,item,timestamp`` (delimiter from the first line; a header naming the columns is
   read by name, in any order, with more columns allowed).
@@ -51,7 +52,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
-from mmdistill.words import quantity
+from mmdistill.words import clean_name, quantity, shown
 
 from .config import RELEASES
 
@@ -221,47 +222,107 @@ def _read_file(path: Path, dataset: str) -> bytes:
     return path.read_bytes()
 
 
-def _zip_member(zf: zipfile.ZipFile, names: tuple[str, ...]) -> str | None:
-    for member in zf.namelist():
-        if member.rsplit("/", 1)[-1] in names:
-            return member
-    return None
+#: the titles file of each ratings file's release: read only from the folder that holds the ratings file (a folder or zip
+#: holding two releases must not name one release's movies with the other's titles)
+TITLES_OF = {"ratings.csv": "movies.csv", "ratings.dat": "movies.dat", "u.data": "u.item"}
 
 
-def _find_bytes(path: Path, names: tuple[str, ...]) -> tuple[str, bytes] | None:
-    """(member name, bytes) of the first file called one of ``names`` in a zip, a folder or ``path`` itself, or None."""
+def _base(member: str) -> str:
+    return member.rsplit("/", 1)[-1]
+
+
+def _folder_of(member: str) -> str:
+    return member.rsplit("/", 1)[0] if "/" in member else ""
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    return ", ".join(shown(n) for n in names[:limit]) + (f" ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _the_one(path: Path, hits: list[str], what: str) -> str | None:
+    """The one candidate of ``hits`` (``what``: the kind of file); None without any. DataError naming them for a
+    member a zip stores twice (its copies may differ, and which one is read would be the zip library's choice) or
+    for more than one file: the loader does not pick one."""
+    if len(hits) <= 1:
+        return hits[0] if hits else None
+    twice = [h for h in dict.fromkeys(hits) if hits.count(h) > 1]
+    if twice:
+        raise DataError(f"{shown(str(path))}: the zip stores the member {shown(twice[0])} {hits.count(twice[0])} times (its copies may "
+                        "differ; none is read): rebuild the zip with one copy")
+    raise DataError(f"{shown(str(path))} holds {len(hits)} {what} files ({_listed(hits)}): a MovieLens release has one, and the "
+                    "loader does not choose; pass the release to read as data_root (--data-root): its folder (unzip the zip "
+                    "first) or its ratings file")
+
+
+def _read_member(zf: zipfile.ZipFile, member: str | None) -> tuple[str, bytes] | None:
+    return None if member is None else (member, zf.read(member))
+
+
+def _read_path(file: Path) -> tuple[str, bytes]:
+    try:
+        return str(file), file.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {shown(str(file))}: {exc.strerror or exc}") from None
+
+
+@dataclass
+class _Release:
+    """What :func:`_find_release` found: the ratings file (its member or path, its bytes), the titles file beside it
+    (or None) and the titles files elsewhere under the root, which are not read."""
+
+    ratings: tuple[str, bytes]
+    titles: tuple[str, bytes] | None
+    elsewhere: list[str]
+
+
+def _find_release(path: Path) -> _Release | None:
+    """The MovieLens release at ``path`` (a zip, a folder or a ratings file itself): its one ratings file (``ratings.csv``,
+    ``ratings.dat`` or ``u.data`` at any depth; more than one, or a zip member stored twice, is a DataError naming
+    them) and the titles file of that release from the same folder (:data:`TITLES_OF`); None without a ratings file.
+    A ratings file given itself has no titles read."""
     if path.is_file() and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
-                member = _zip_member(zf, names)
-                return None if member is None else (member, zf.read(member))
+                names = zf.namelist()
+                member = _the_one(path, [m for m in names if _base(m) in RATINGS_FILES], "ratings")
+                if member is None:
+                    return None
+                folder, paired = _folder_of(member), TITLES_OF[_base(member)]
+                title = _the_one(path, [m for m in names if _base(m) == paired and _folder_of(m) == folder], "titles")
+                elsewhere = [m for m in names if _base(m) in TITLE_FILES and m != title]
+                return _Release((member, zf.read(member)), _read_member(zf, title), elsewhere)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise DataError(f"{path}: the zip file is damaged ({exc}); download it again") from None
+            raise DataError(f"{shown(str(path))}: the zip file is damaged ({exc}); download it again") from None
     if path.is_dir():
-        for name in names:
-            hits = sorted(path.rglob(name))
-            if hits:
-                return str(hits[0]), hits[0].read_bytes()
-    if path.is_file() and path.name in names:
-        return str(path), path.read_bytes()
+        hits = [p for name in RATINGS_FILES for p in sorted(path.rglob(name)) if p.is_file()]
+        found = _the_one(path, [str(p) for p in hits], "ratings")
+        if found is None:
+            return None
+        beside = Path(found).parent / TITLES_OF[Path(found).name]
+        titles = _read_path(beside) if beside.is_file() else None
+        elsewhere = [] if titles is not None else [str(p) for name in TITLE_FILES for p in sorted(path.rglob(name)) if p.is_file()]
+        return _Release(_read_path(Path(found)), titles, elsewhere)
+    if path.is_file() and path.name in RATINGS_FILES:
+        return _Release(_read_path(path), None, [])
     return None
 
 
 def read_movielens(path: Path) -> LogRows:
-    """Rows, movie titles by id and the member read, from a MovieLens zip, folder or ratings file."""
-    found = _find_bytes(path, RATINGS_FILES)
+    """Rows, movie titles by id and the member read, from a MovieLens zip, folder or ratings file (:func:`_find_release`:
+    one ratings file, its release's titles from the same folder)."""
+    found = _find_release(path)
     if found is None:
         if path.is_file() and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 members = [m for m in zf.namelist() if not m.endswith("/")]
-            raise DataError(f"{path}: no ratings.csv, ratings.dat or u.data in this zip (it holds {len(members)} files: "
-                            f"{', '.join(members[:5])}{' ...' if len(members) > 5 else ''})")
+            raise DataError(f"{shown(str(path))}: no ratings.csv, ratings.dat or u.data in this zip (it holds {len(members)} files: "
+                            f"{', '.join(shown(m) for m in members[:5])}{' ...' if len(members) > 5 else ''})")
         if path.is_dir():
-            raise DataError(f"{path}: no ratings.csv, ratings.dat or u.data in this folder or below it")
-        raise DataError(f"{path}: not a MovieLens release: expected the GroupLens zip, its folder or a file named ratings.csv, "
+            raise DataError(f"{shown(str(path))}: no ratings.csv, ratings.dat or u.data in this folder or below it")
+        raise DataError(f"{shown(str(path))}: not a MovieLens release: expected the GroupLens zip, its folder or a file named ratings.csv, "
                         "ratings.dat or u.data (a plain user,item,timestamp log is --dataset csv)")
-    member, raw = found
-    where = f"{path}:{member}" if member != str(path) else str(path)
+    member, raw = found.ratings
+    where = shown(f"{path}:{member}" if member != str(path) else str(path))
     text = decode_utf8(raw, where)
     rows: list[Row] = []
     lines: list[int] = []
@@ -295,10 +356,13 @@ def read_movielens(path: Path) -> LogRows:
             rows.append((parts[0].strip(), parts[1].strip(), parts[3].strip()))
             lines.append(n)
     titles: dict[str, str] = {}
-    movies = _find_bytes(path, TITLE_FILES)
-    if movies is not None:
-        mname, mraw = movies
-        mtext = _decode_titles(mraw, mname)
+    if found.titles is None and found.elsewhere:
+        log.warning("%s: no %s beside %s; the titles file(s) %s are not read (they belong to another folder, maybe another "
+                    "release, whose movie ids name other movies): items are named by their ids", shown(str(path)),
+                    TITLES_OF[Path(member).name], shown(member), _listed(found.elsewhere))
+    if found.titles is not None:
+        mname, mraw = found.titles
+        mtext = _decode_titles(mraw, shown(mname))
         if mname.endswith(".csv"):
             mreader = csv.reader(io.StringIO(mtext))
             next(mreader, None)
@@ -696,6 +760,18 @@ def check_dataset_name(dataset: str) -> None:
                       key="dataset")
 
 
+def _file_set_name(path: Path) -> str:
+    """The name of a set read from ``path`` (its file name without ``.zip``/``.inter``/``.csv``/``.tsv``/``.txt``), with
+    control and format characters replaced by ``_`` (:func:`clean_name`; a saved set's name holds none, so a file called
+    ``ev\\nil.zip`` would give a set its own ``show`` refuses); a replacement is logged."""
+    raw = re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name)
+    name = clean_name(raw)
+    if name != raw:
+        log.warning("the set is named after the file %s, whose name holds control or format characters (a line break, an "
+                    "escape, a bidi override ...); they are replaced by '_': the set is named %s", shown(str(path)), shown(name))
+    return name
+
+
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
     """``dataset``: ``generated[:USERS:ITEMS]`` (no files), ``movielens`` / ``ml-latest-small`` / ``ml-100k``
     / ``ml-1m`` (a GroupLens zip or folder at ``data_root``), ``recbole`` (a ``.inter`` file), ``csv``
@@ -719,20 +795,20 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
                         ".inter file, a user,item,timestamp CSV/TSV or a SASRec 'user item' text file)")
     path = Path(data_root).expanduser()
     if not path.exists():
-        raise DataError(f"data_root {path} does not exist")
+        raise DataError(f"data_root {shown(str(path))} does not exist")
     fmt = opts.log_format
     if fmt == "auto":
         fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec"}.get(key) or (
             "movielens" if key.startswith(("movielens", "ml-")) else _sniff_format(path))
     if fmt == "movielens":
         read = read_movielens(path)
-        source = f"{path}:{read.member}" if read.member != str(path) else str(path)
+        source = shown(f"{path}:{read.member}" if read.member != str(path) else str(path))
     elif fmt == "recbole":
-        read, source = read_recbole(path), str(path)
+        read, source = read_recbole(path), shown(str(path))
     elif fmt == "csv":
-        read, source = read_csv_log(path), str(path)
+        read, source = read_csv_log(path), shown(str(path))
     elif fmt == "sasrec":
-        read, source = read_sasrec_text(path), str(path)
+        read, source = read_sasrec_text(path), shown(str(path))
     else:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
     stats: dict[str, Any] = {"format": fmt}
@@ -741,11 +817,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         why = "the file has a header and no rows" if read.header else "the file is empty"
         raise DataError(f"{source}: no interactions could be read (the {fmt} reader expects {read.expected} rows; {why})")
     log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
-    name = dataset if key not in ("file", "csv", "recbole", "sasrec", "movielens") else re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name)
+    name = dataset if key not in ("file", "csv", "recbole", "sasrec", "movielens") else _file_set_name(path)
     data = build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
     data.report.root = str(path)
     return data
 
 
 __all__ = ["FILE_DATASETS", "LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "check_dataset_name",
-           "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
+           "clean_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "shown",
+           "stats_report"]
