@@ -57,21 +57,23 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from mmdistill.integrity import integrity_line
-    from mmdistill.io import SYNTHETIC_FILE, load_synthetic
-    from mmdistill.share import check_recipe_modality, manifest_fields, set_dir
+    from mmdistill.io import SYNTHETIC_FILE
+    from mmdistill.recipes import get_recipe
+    from mmdistill.share import load, manifest_fields, saved_recipe, set_dir
 
     folder = set_dir(args.dir)
-    syn, manifest = load_synthetic(folder)  # checks the files against their recorded digests: show is how a receiver checks a set
-    check_recipe_modality(manifest, folder)
+    # show is how a receiver checks a set: every check of mmdistill.load (the files against their recorded digests, the
+    # class names, the adapter decoding the tensors, the normalisation statistics), and a recipe export and eval know
+    loaded = load(args.dir)
+    saved_recipe(loaded.manifest, folder, get_recipe)
     with manifest_fields(folder):
-        _show(args, syn, manifest)
-    print("  " + integrity_line(folder, manifest, SYNTHETIC_FILE))
+        _show(args, loaded.synthetic, loaded.manifest, loaded.modality)
+    print("  " + integrity_line(folder, loaded.manifest, SYNTHETIC_FILE))
     return 0
 
 
-def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
+def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
     from mmdistill.card import card_summary, classes_phrase
-    from mmdistill.modality import get_modality
     from mmdistill.report import budget_label, cross_arch_lines, summary_line
     from mmdistill.share import step_size_of
 
@@ -91,10 +93,6 @@ def _show(args: argparse.Namespace, syn, manifest: dict) -> None:
     step = step_size_of(syn)
     if step is not None:
         print(f"  learned step size: {step}")
-    try:
-        modality = get_modality(manifest["modality"])
-    except Exception:  # noqa: BLE001 - the summary does not need the adapter's libraries
-        modality = None
     print("  card: " + card_summary(manifest, modality).replace("\n", "\n        "))
     for pic in ("preview.png", "loss.png", "accuracy.png", "memorisation.png", "README.md"):
         if (Path(args.dir) / pic).exists():

@@ -15,30 +15,62 @@ metrics were measured with (:class:`ConsumerViews`, a base of :class:`mmdistill.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError
+from mmdistill.io import EXPORT_SET_DIR, MANIFEST_FILE
 from mmdistill.sharing import ShareDefaults
 
 #: the key of the evaluation protocol that records the augmentation's resolved op list
 STRATEGY_KEY = "dsa_strategy"
 
 
-def normalization_of(modality: Any, meta: Mapping[str, Any] | None) -> dict[str, dict[str, Tensor]]:
+def normalization_of(modality: Any, meta: Mapping[str, Any] | None, where: str | Path | None = None) -> dict[str, dict[str, Tensor]]:
     """``modality.normalization(meta)`` (the default hook's for an adapter without it): ``{input: {"mean", "std"}}``
     as float32 tensors of the leading dims of one sample ((C,), (C, F) or a scalar), ``{}`` when the set records none.
-    ArtifactError when the recorded statistics are not numbers (a damaged or hand-edited manifest)."""
+    ArtifactError (naming ``where``, the manifest, when given) when the recorded statistics are not numbers, a mean is
+    not finite or a std is not a finite number above 0 (a damaged or hand-edited manifest: ``(raw - mean) / std``
+    would give inf or NaN)."""
     hook = getattr(modality, "normalization", None)
     meta = dict(meta) if isinstance(meta, Mapping) else {}
+    at = f"{where}: " if where is not None else ""
     try:
         stats = hook(meta) if callable(hook) else ShareDefaults().normalization(meta)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"the set's normalisation statistics (synthetic.meta) are not numbers a tensor holds ({exc}); "
-                            "the manifest is damaged or was edited") from None
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as exc:
+        odd = next((k for k, v in meta.items() if k.endswith(("mean", "std")) and not _numbers(v)), None)
+        what = (f"field 'synthetic.meta.{odd}' is {json.dumps(meta[odd], default=str)[:60]}, not" if odd
+                else "the set's normalisation statistics (synthetic.meta) are not")
+        raise ArtifactError(f"{at}{what} numbers a tensor holds ({exc}); the manifest is damaged or was edited") from None
+    for name, pair in (stats or {}).items():
+        for kind, t in pair.items():
+            if not isinstance(t, Tensor) or not t.is_floating_point():
+                continue
+            bad = ~torch.isfinite(t) if kind != "std" else ~(torch.isfinite(t) & (t > 0))
+            if bool(bad.any()):
+                field = next((f"synthetic.meta.{k}" for k in (kind, f"{name}_{kind}", f"feature_{kind}") if k in meta),
+                             f"synthetic.meta (the {kind} of input {name!r})")
+                value = f"{float(t.flatten()[bad.flatten()][0]):.6g}"  # float32: -0.3 as the manifest says it
+                expected = ("finite numbers above 0 (the set's inputs were divided by them: (raw - mean) / std)" if kind == "std"
+                            else "finite numbers")
+                raise ArtifactError(f"{at}field {field!r} holds {value}{' among its values' if t.numel() > 1 else ''}; expected "
+                                    f"{expected}. The manifest is damaged or was edited")
     return stats or {}
+
+
+def _numbers(value: Any) -> bool:
+    """Whether ``value`` is a number or (nested) lists of numbers: what a normalisation statistic is in a manifest."""
+    stack = [value]  # not recursive: a manifest may nest lists as deep as its JSON parser allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, (int, float)) or isinstance(item, bool):
+            return False
+    return True
 
 
 def _rounded(t: Tensor) -> Any:
@@ -107,12 +139,26 @@ class ConsumerViews:
         is float32, shaped to broadcast against ONE sample of that input ((C, 1, 1) for (C, H, W) images, (C, 1, 1, 1)
         for clips, (C, F, 1) or (C, 1, 1) for FD-MFCC maps, (1, 1, 1) for an audio-visual spectrogram), so
         ``(raw - mean) / std`` brings a real sample (or a batch (N, ...)) in the modality's raw units to the set's."""
-        stats = normalization_of(self.modality, self.synthetic.meta)
+        where = self._manifest_path()
+        stats = normalization_of(self.modality, self.synthetic.meta, where)
         out: dict[str, dict[str, Tensor]] = {}
         for name, pair in stats.items():
             sample = tuple(self.inputs[name].shape[1:]) if name in self.inputs else ()
-            out[name] = {k: _broadcast(name, k, t.float(), sample) for k, t in pair.items()}
+            out[name] = {k: _broadcast(name, k, t.float(), sample, where) for k, t in pair.items()}
         return out or None
+
+    def _manifest_path(self) -> Path | None:
+        """The manifest the set was loaded from (a run folder's, or an export's ``mmdistill/``: what the refusals of its
+        statistics name), or None."""
+        path = getattr(self, "path", None)
+        folders = [] if path is None else [Path(path), Path(path) / EXPORT_SET_DIR]
+        return next((f / MANIFEST_FILE for f in folders if (f / MANIFEST_FILE).is_file()), None)
+
+    def checked(self) -> "ConsumerViews":
+        """This set, once its normalisation statistics are checked (:attr:`normalization`: ArtifactError naming the
+        manifest for statistics that are not numbers, do not fit the samples, or hold a std of 0 or a NaN)."""
+        _ = self.normalization
+        return self
 
     def augmentation(self) -> Any:
         """The augmentation the set's metrics were measured with, for training on it as its evaluation did: the adapter's
@@ -133,12 +179,13 @@ class ConsumerViews:
         return self.modality.augmenter(strategy, str(self.manifest.get("dataset", "")))
 
 
-def _broadcast(name: str, what: str, t: Tensor, sample: tuple[int, ...]) -> Tensor:
-    """``t`` (the sample's leading dims) with trailing singleton dims to the rank of ``sample``; ArtifactError when its
-    shape is not the sample's leading dims."""
+def _broadcast(name: str, what: str, t: Tensor, sample: tuple[int, ...], where: Path | None = None) -> Tensor:
+    """``t`` (the sample's leading dims) with trailing singleton dims to the rank of ``sample``; ArtifactError (naming
+    ``where``, the manifest) when its shape is not the sample's leading dims."""
     if t.dim() > len(sample) or (t.dim() and tuple(t.shape) != sample[:t.dim()] and t.numel() != 1):
-        raise ArtifactError(f"the set's normalisation {what} of {name!r} has shape {tuple(t.shape)}, which does not fit its samples "
-                            f"of shape {sample}; the manifest's synthetic.meta is damaged or was edited")
+        raise ArtifactError(f"{'' if where is None else f'{where}: '}the set's normalisation {what} of {name!r} has shape "
+                            f"{tuple(t.shape)}, which does not fit its samples of shape {sample}; the manifest's synthetic.meta "
+                            "is damaged or was edited")
     return t.reshape(*t.shape, *([1] * (len(sample) - t.dim())))
 
 

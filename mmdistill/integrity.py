@@ -61,20 +61,47 @@ def class_names(meta: Mapping[str, Any], num_classes: int) -> list[str]:
 
 
 def check_class_names(meta: Mapping[str, Any], manifest_path: Path) -> None:
-    """ArtifactError naming ``manifest_path`` when ``meta["classes"]`` names a class twice: two labels of one name
-    would be folded together by whoever merges or reads sets by class name."""
+    """ArtifactError naming ``manifest_path`` when ``meta["classes"]`` names a class twice (two labels of one name
+    would be folded together by whoever merges or reads sets by class name) or holds a name that is not Unicode text
+    (a lone surrogate, which no file name, card or export can hold)."""
     names = [str(c) for c in meta.get("classes") or []]
+    for label, name in enumerate(names):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in the JSON): no file name, card or export holds it
+            raise ArtifactError(f"{manifest_path}: field 'synthetic.meta.classes' names label {label} {json.dumps(name)[:80]}, "
+                                f"which is not Unicode text (character {exc.start}, {ascii(name[exc.start])}, is half of a "
+                                "surrogate pair); expected class names that encode as UTF-8 (the manifest was edited or is damaged)") from None
     twice = list(dict.fromkeys(n for i, n in enumerate(names) if n in names[:i]))
     if twice:
         raise ArtifactError(f"{manifest_path}: field 'synthetic.meta.classes' names {_shown(twice)} more than once; each label "
                             "has its own class name (the manifest was edited or is damaged)")
 
 
+#: the first mmdistill version all of whose releases write :data:`SET_DIGEST_KEY`. 0.1.0 does not qualify: its
+#: checkouts before the digest (2026-12-05) wrote sets without one, and those are still read as they are; a manifest of
+#: a later version (``versions.mmdistill``) without the digest had it removed
+DIGEST_ALWAYS_SINCE = (0, 1, 1)
+
+
+def _always_digested(manifest: Mapping[str, Any]) -> str | None:
+    """The manifest's ``versions.mmdistill`` (its numbers) when it is a version that always wrote :data:`SET_DIGEST_KEY`;
+    None for an earlier one, or one that cannot be read (such sets are checked for form only)."""
+    version = (manifest.get("versions") or {}).get("mmdistill") if isinstance(manifest.get("versions"), Mapping) else None
+    found = re.match(r"(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?", version) if isinstance(version, str) else None
+    return found.group(0) if found and tuple(int(n or 0) for n in found.groups()) >= DIGEST_ALWAYS_SINCE else None
+
+
 def verify_tensor_digest(tensor_path: Path, manifest: Mapping[str, Any], manifest_path: Path) -> bool:
     """Check ``tensor_path`` against the sha256 its manifest records (:data:`SET_DIGEST_KEY`); True when it was
     checked, False for a manifest that records none (a set written before mmdistill recorded it: read as it is).
+    ArtifactError naming the manifest when it records none although its version always wrote it (:data:`DIGEST_ALWAYS_SINCE`);
     ArtifactError naming the file when its contents differ, or naming the manifest when the field is not a digest."""
     want = manifest.get(SET_DIGEST_KEY)
+    if want is None and (version := _always_digested(manifest)):
+        raise ArtifactError(f"{manifest_path} has no field {SET_DIGEST_KEY!r} (the sha256 of {tensor_path.name}), yet it says it "
+                            f"was written by mmdistill {version}, which always records it: the field "
+                            "was removed (the manifest was edited); use an intact copy of the set, or distil it again")
     if want is None:
         log.debug("%s records no sha256 of %s (written by an earlier mmdistill): its tensors are not checked against a digest",
                   manifest_path, tensor_path.name)
@@ -156,6 +183,62 @@ def check_label_column(root: Path, classes: list[str], manifest_path: Path) -> b
                         "run folder")
 
 
+#: fields of the manifest's metrics and memorisation blocks (at any depth; a score's ``runs``) that mmdistill writes as
+#: numbers (or null) and as lists of numbers; and the blocks it writes as objects (or null), by where they are
+_NUMBERS = ("mean", "std", "min", "max", "median", "p5", "p25", "ratio_median", "frac_below_real_min", "frac_below_real_p5",
+            "exact_copies", "real_duplicates")
+_NUMBER_LISTS = ("runs", "distances", "real_distances", "nearest_real")
+_OBJECTS = ("metrics.protocol", "metrics.cross_arch", *(f"memorisation.{space}{part}" for space in ("input", "feature")
+                                                        for part in ("", ".synthetic", ".random_real")))
+
+
+def _short_json(value: Any) -> str:
+    """The first 60 characters of ``value`` as JSON (a list's first items only: it may be long)."""
+    return json.dumps(value[:8] + ["..."] if isinstance(value, list) and len(value) > 8 else value, default=str)[:60]
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _odd_in(value: Any, where: str) -> str | None:
+    """The first field under ``value`` (at ``where``) whose form is not the one mmdistill writes, said in words."""
+    if not isinstance(value, Mapping):
+        return None
+    for key, item in value.items():
+        at = f"{where}.{key}"
+        if key in _NUMBERS and not _is_number(item):
+            return f"{at!r} is {_short_json(item)}, expected a number"
+        if ((key in _NUMBER_LISTS and (key != "runs" or "mean" in value))  # a score's runs (the protocol's is a count)
+                and not (isinstance(item, list) and all(map(_is_number, item)))):
+            return f"{at!r} is {_short_json(item)}, expected a list of numbers"
+        if at in _OBJECTS and not (item is None or isinstance(item, Mapping)):
+            return f"{at!r} is {_short_json(item)}, expected an object"
+        if key != "protocol" and (found := _odd_in(item, at)) is not None:  # the protocol holds settings, not scores
+            return found
+    return None
+
+
+def odd_field(manifest_path: Path) -> str | None:
+    """Which field of the ``metrics``, ``memorisation`` or ``timing`` block of the manifest at ``manifest_path`` has a form
+    mmdistill never writes (``'metrics.distilled.mean' is "x", expected a number``), or None (none found, or the
+    file cannot be read): what the refusal of a manifest that a summary or card cannot be made from names."""
+    try:
+        manifest = parse_json(Path(manifest_path).read_text(encoding="utf-8"))
+        if not isinstance(manifest, Mapping):
+            return None
+        for block in ("metrics", "memorisation"):
+            if (found := _odd_in(manifest.get(block), block)) is not None:
+                return found
+        timing = manifest.get("timing")
+        for key, item in (timing.items() if isinstance(timing, Mapping) else ()):
+            if (key.endswith("seconds") or key == "iterations") and not _is_number(item):
+                return f"'timing.{key}' is {_short_json(item)}, expected a number"
+    except (OSError, ValueError, RecursionError):  # unreadable, or nested past the walk: the field is not named
+        return None
+    return None
+
+
 def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: str) -> str:
     """One line saying what loading the set in ``set_folder`` (which passed) checked: its tensor file against the
     manifest's sha256, an export's data files and set fields against :data:`EXPORT_RECORD`, or nothing (older set)."""
@@ -187,6 +270,6 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
     return "integrity: " + "; ".join(said)
 
 
-__all__ = ["EXPORT_RECORD", "EXPORT_RECORD_FORMAT", "EXPORT_SET_DIR", "FIELDS_KEY", "HF_INFO_FILE", "LABEL_COLUMN", "SET_DIGEST_KEY", "check_class_names",
-           "check_label_column", "class_names", "field_digests", "file_sha256", "integrity_line", "verify_set_fields",
-           "verify_tensor_digest"]
+__all__ = ["DIGEST_ALWAYS_SINCE", "EXPORT_RECORD", "EXPORT_RECORD_FORMAT", "EXPORT_SET_DIR", "FIELDS_KEY", "HF_INFO_FILE", "LABEL_COLUMN",
+           "SET_DIGEST_KEY", "check_class_names", "check_label_column", "class_names", "field_digests", "file_sha256",
+           "integrity_line", "odd_field", "verify_set_fields", "verify_tensor_digest"]

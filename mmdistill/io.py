@@ -34,6 +34,7 @@ from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
 from mmdistill.json_text import parse_json
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import unsafe
 
 SYNTHETIC_FILE = "synthetic.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -155,9 +156,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented JSON. A NaN or infinite float is written as Python's ``json`` writes it
-    (``NaN``: :func:`read_json` reads it back as a number; written as ``null`` it came back as None, which every
-    reader of a metric would then have to expect)."""
+    """Atomically write ``obj`` as indented JSON; a NaN or infinite float as Python's ``json`` writes it (``NaN``, which
+    :func:`read_json` reads back as a number; as ``null`` every reader of a metric would have to expect None)."""
     text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
@@ -222,8 +222,7 @@ def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dic
 
     tensors = load_tensors(path)
     with safe_open(str(path), framework="pt") as fh:
-        metadata = fh.metadata() or {}
-    return tensors, dict(metadata)
+        return tensors, dict(fh.metadata() or {})
 
 
 # --------------------------------------------------------------------------- distilled-set directory
@@ -285,7 +284,7 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
     for key in ("recipe", "modality", "method", "dataset"):  # names hold no control character (a dataset may be a folder's name)
         value = manifest.get(key)
-        if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if isinstance(value, str) and any(unsafe(ch) for ch in value):  # control, format (bidi) and separator characters
             raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; a name holds no line break, tab or other "
                                 "control character (the manifest was edited: such a value could rewrite the card it is published with)")
     for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
@@ -376,42 +375,45 @@ def verify_export_files(set_folder: Path, manifest: dict[str, Any] | None = None
 
 # --------------------------------------------------------------------------- metrics log
 class MetricsLog:
-    """Append-only JSONL log, one object per line; on resume lines past the checkpoint are dropped."""
+    """Append-only JSONL log, one object per line; on resume lines past the checkpoint are dropped. Written in place, so
+    a log that is a symbolic link or no regular file is refused (ArtifactError naming it), never followed."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def truncate_after(self, iteration: int) -> None:
-        """Keep only records with ``it < iteration`` (and records without an ``it``)."""
-        if not self.path.exists():
-            return
-        kept = []
-        for line in self.path.read_text().splitlines():
+    def _present(self) -> bool:
+        """Whether the log exists; ArtifactError naming it when it is a link (a received run folder may hold one to any file)."""
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            raise ArtifactError(f"{self.path} is {'a symbolic link' if self.path.is_symlink() else 'not a regular file'}; a run writes "
+                                "its metrics log in place, never through a link: remove it (or choose another --out)")
+        return self.path.exists()
+
+    def _records(self) -> Iterator[tuple[str, Any]]:
+        """``(line, value)`` for each line of the log that is JSON (a line cut by a kill is not)."""
+        for line in self.path.read_text().splitlines() if self._present() else []:
             try:
-                rec = parse_json(line)
+                yield line, parse_json(line)
             except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if rec.get("it", -1) < iteration:
-                kept.append(line)
+                continue
+
+    def truncate_after(self, iteration: int) -> None:
+        """Keep only records with ``it < iteration`` (and records without an ``it``; not a value that is no object, or
+        whose ``it`` is no number: no record of a run)."""
+        if not self._present():
+            return
+        kept = [line for line, rec in self._records()
+                if isinstance(it := rec.get("it", -1) if isinstance(rec, dict) else None, (int, float)) and it < iteration]
         with atomic_path(self.path) as tmp:
             tmp.write_text("".join(k + "\n" for k in kept))
 
     def reset(self) -> None:
-        if self.path.exists():
-            self.path.unlink()
+        self.path.unlink(missing_ok=True)  # a link is removed, not followed
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as fh:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # a link put there meanwhile: ELOOP
+        with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
             fh.write(json.dumps(record, default=_json_default) + "\n")
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
-            try:
-                out.append(parse_json(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [rec for _, rec in self._records()]

@@ -1,10 +1,17 @@
 """JSON text from files mmdistill reads back (manifests, checkpoint and shard headers, caches, caption files), parsed
-with one rule: text nested deeper than Python's recursion limit (``[[[[...`` in a damaged or hostile file) is
-malformed JSON like any other, not a ``RecursionError`` that each reader would have to catch on its own."""
+with one rule: whatever makes the text unreadable is malformed JSON like any other (a :class:`json.JSONDecodeError`,
+which every reader names as a damaged file), not another exception each reader would have to catch on its own:
+
+* text nested deeper than Python's recursion limit (``[[[[...`` in a damaged or hostile file);
+* an integer with more digits than Python converts (``sys.get_int_max_str_digits()``, 4,300 by default);
+* an object that names one key twice: ``json`` would keep the last value, a reader that keeps the first would see
+  other contents (nothing mmdistill writes has a key twice).
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 
@@ -16,13 +23,47 @@ class NestedTooDeeply(json.JSONDecodeError):
         return "nested too deeply"
 
 
+class UnreadableJson(json.JSONDecodeError):
+    """JSON text that is well formed but cannot be read as one value (a key given twice in one object, a number too
+    long to convert); its message says which, without a position."""
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class _DuplicateKey(Exception):
+    """Raised inside the parser for a key named twice (turned into :class:`UnreadableJson` by :func:`parse_json`)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``; :class:`_DuplicateKey` naming the first key given twice."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(twice)
+    return out
+
+
 def parse_json(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)``; :class:`json.JSONDecodeError` (a ``ValueError``) for malformed text,
-    :class:`NestedTooDeeply` (one too) for text nested past the recursion limit."""
+    """``json.loads(text)`` refusing a key given twice in one object; :class:`json.JSONDecodeError` (a ``ValueError``)
+    for malformed text, :class:`NestedTooDeeply` (one too) for text nested past the recursion limit,
+    :class:`UnreadableJson` (one too) for a key given twice or an integer too long to convert."""
+    doc = text if isinstance(text, str) else ""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise NestedTooDeeply("nested too deeply", text if isinstance(text, str) else "", 0) from None
+        raise NestedTooDeeply("nested too deeply", doc, 0) from None
+    except _DuplicateKey as exc:
+        key = json.dumps(str(exc.args[0]), ensure_ascii=True)
+        key = key if len(key) <= 80 else key[:77] + "..."
+        raise UnreadableJson(f"key {key} is given twice in one object", doc, 0) from None
+    except ValueError as exc:
+        if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+            raise
+        what = (f"an integer has more than {sys.get_int_max_str_digits()} digits" if "digits" in str(exc)
+                else f"a value cannot be read ({exc})")
+        raise UnreadableJson(what, doc, 0) from None
 
 
-__all__ = ["NestedTooDeeply", "parse_json"]
+__all__ = ["NestedTooDeeply", "UnreadableJson", "parse_json"]

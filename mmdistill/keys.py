@@ -21,7 +21,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from mmdistill.errors import ConfigError
 
@@ -209,12 +209,42 @@ def clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _repr_parts(value: Any, path: tuple[int, ...] = ()) -> Iterator[str]:
+    """The pieces of ``repr(value)`` in order, made lazily: a list, tuple or dict (however large or deeply shared, as a
+    YAML "billion laughs" is) is walked one item at a time, so a reader of the first characters never builds the rest."""
+    kind = type(value)
+    if kind not in (list, tuple, dict) or not value:
+        try:
+            yield repr(value)
+        except ValueError:  # an int of more digits than Python converts to text
+            yield f"<{kind.__name__} of {value.bit_length()} bits>" if isinstance(value, int) else f"<{kind.__name__}>"
+        return
+    if id(value) in path or len(path) > 100:  # a value that holds itself (YAML anchors can make one): repr's own form;
+        yield "[...]" if kind is list else "{...}" if kind is dict else "(...)"  # or deep past any limit: its start is shown
+        return
+    inner = (*path, id(value))
+    yield "[" if kind is list else "{" if kind is dict else "("
+    for i, item in enumerate(value.items() if kind is dict else value):
+        if i:
+            yield ", "
+        if kind is dict:
+            yield from _repr_parts(item[0], inner)
+            yield ": "
+            item = item[1]
+        yield from _repr_parts(item, inner)
+    yield "]" if kind is list else "}" if kind is dict else ",)" if len(value) == 1 else ")"
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """``repr(value)``; for an array or tensor its type, shape and dtype (``<Tensor of shape (10, 1, 8, 8), torch.float32>``);
-    for another long one its type and first characters."""
+    for another long one its type and first characters (found without building the whole repr: bounded for any value)."""
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (str, bytes)):
         return f"<{type(value).__name__} of shape {tuple(value.shape)}, {value.dtype}>"
-    text = repr(value)
+    text = ""
+    for part in _repr_parts(value):
+        text += part[: limit + 1]  # a long string or number is cut too
+        if len(text) > limit:
+            break
     return text if len(text) <= limit else f"<{type(value).__name__} {clipped(text, limit - 17)}>"
 
 

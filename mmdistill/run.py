@@ -226,7 +226,11 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".mmdistill-write-test"
-        probe.touch()
+        if probe.is_symlink():  # a received folder's link there would make the probe create or touch its target
+            raise ConfigError(f"output folder {out} holds {probe.name}, a link; mmdistill writes that name itself and follows "
+                              "no link there: remove it")
+        probe.unlink(missing_ok=True)  # a probe a killed run left
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)))
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"output folder {out} cannot be written ({exc.strerror or exc}); choose another --out") from None

@@ -6,13 +6,15 @@ that is still writing them, and two ``--resume`` of one checkpoint cannot both c
 process is refused at once with the holder's pid and command, never made to wait. The lock is the operating system's
 (``fcntl.flock``): a process that is killed releases it with its file descriptors, so a crash never leaves a folder
 locked; the file itself is removed by the holder when it lets go. Where ``fcntl`` does not exist (Windows) nothing is
-locked and a debug line says so.
+locked and a debug line says so. A lock path that is a symbolic link (which a run folder received from someone could
+hold), or no regular file, is refused, never followed nor written.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 from mmdistill.errors import ConfigError
@@ -29,13 +31,37 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def _same_file(fd: int, path: Path) -> bool:
-    """Whether the open descriptor ``fd`` is the file at ``path`` now (not one unlinked since it was opened)."""
+    """Whether the open descriptor ``fd`` is the file at ``path`` now (not one unlinked since it was opened, nor a
+    link put in its place: ``path`` itself is looked at, never followed)."""
     try:
-        now = os.stat(path)
+        now = os.lstat(path)
     except FileNotFoundError:
         return False
     held = os.fstat(fd)
     return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _open_lock_file(folder: Path, path: Path) -> int:
+    """A read-write descriptor of the lock file ``path`` of ``folder``, created when missing; ConfigError naming it when
+    it is a symbolic link (never followed: a run folder received from someone could hold one to any file the user can
+    write, which the lock's line would overwrite), not a regular file, or a file with other names (hard links)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ConfigError(f"{path} is a symbolic link (to {os.readlink(path)}), not mmdistill's lock file; a run folder's lock "
+                              "file is never followed: remove the link (or choose another folder)") from None
+        raise ConfigError(f"{folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a folder you "
+                          "can write") from None
+    held = os.fstat(fd)
+    if not stat.S_ISREG(held.st_mode) or held.st_nlink > 1:  # 0: removed by its holder meanwhile (acquire tries again)
+        os.close(fd)
+        what = "is not a regular file (a pipe, device or socket)" if not stat.S_ISREG(held.st_mode) else \
+            f"is a file with {held.st_nlink} names (hard links)"
+        raise ConfigError(f"{path} {what}, not mmdistill's lock file, which the lock would overwrite: remove it (or choose "
+                          "another folder)")
+    return fd
 
 
 class RunFolderLock:
@@ -57,11 +83,7 @@ class RunFolderLock:
             return
         path = self.folder / LOCK_FILE
         for _ in range(10):  # a holder that lets go removes the file: lock the file that is there, not an unlinked one
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise ConfigError(f"{self.folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a "
-                                  "folder you can write") from None
+            fd = _open_lock_file(self.folder, path)  # a link is never followed, a file that is not the lock never written
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

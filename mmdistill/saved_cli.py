@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 
 def load_saved(directory: str) -> tuple[Any, dict, Any, Any]:
     """The set in ``directory`` (a run or a --to hf export), its manifest, recipe and adapter; ArtifactError naming
-    the manifest when it names no recipe or adapter of this installation, or when the adapter cannot decode the set."""
-    from mmdistill.io import load_synthetic
+    the manifest when it names no recipe or adapter of this installation, when the adapter cannot decode the set, or
+    when its normalisation statistics are not numbers or hold a std of 0 or a NaN (:func:`~mmdistill.consumer.normalization_of`)."""
+    from mmdistill.consumer import normalization_of
+    from mmdistill.io import MANIFEST_FILE, load_synthetic
     from mmdistill.recipes import get_recipe
     from mmdistill.share import decoded_inputs, saved_modality, saved_recipe, set_dir
 
@@ -27,6 +29,7 @@ def load_saved(directory: str) -> tuple[Any, dict, Any, Any]:
     modality = saved_modality(manifest, folder)
     if callable(getattr(modality, "inputs", None)):
         decoded_inputs(modality, syn, folder)  # a set its adapter cannot decode is named here, not deep in a network
+    normalization_of(modality, syn.meta, folder / MANIFEST_FILE)  # as mmdistill.load checks them
     return syn, manifest, recipe, modality
 
 

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from mmdistill.consumer import ConsumerViews, export_description, normalization_of
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
-from mmdistill.integrity import class_names
+from mmdistill.integrity import class_names, odd_field
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
                           record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
@@ -165,8 +165,9 @@ def manifest_fields(folder: str | Path) -> Iterator[None]:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         if isinstance(exc, MmdistillError):
             raise
-        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: a field has an unexpected form ({type(exc).__name__}: {exc}); "
-                            "the manifest is damaged") from None
+        said = odd_field(Path(folder) / MANIFEST_FILE)  # which field, where it can tell
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: a field has an unexpected form{f': {said}' if said else ''} "
+                            f"({type(exc).__name__}: {exc}); the manifest is damaged") from None
 
 
 def saved_modality(manifest: dict[str, Any], folder: Path) -> Any:
@@ -332,7 +333,8 @@ def warn_split_rule(syn: SyntheticSet, data: Any, folder: Path) -> None:
 
 def load(path: str | Path) -> DistilledSet:
     """Load a distilled set (a run folder, or an export made with ``--to hf``; ``~`` is expanded); nothing is unpickled.
-    The set's files are checked against the digests recorded when they were written (:mod:`mmdistill.integrity`)."""
+    The set's files are checked against the digests recorded when they were written (:mod:`mmdistill.integrity`), and
+    its normalisation statistics for numbers a consumer can use (:meth:`~mmdistill.consumer.ConsumerViews.checked`)."""
     start = time.perf_counter()
     path = Path(path).expanduser()
     folder = set_dir(path)
@@ -341,7 +343,7 @@ def load(path: str | Path) -> DistilledSet:
     inputs = decoded_inputs(modality, syn, folder)
     soft = None if syn.soft_labels is None else syn.soft_labels.detach().cpu()
     return DistilledSet(inputs=inputs, labels=modality.labels_of(syn).cpu(), soft_labels=soft, step_size=step_size_of(syn), manifest=manifest,
-                        synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start)
+                        synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start).checked()
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -123,3 +124,38 @@ def test_networks_with_dropout_train_one_at_a_time(blobs, monkeypatch):
     plan, net = _plan(blobs, 2, {})
     evaluate_network(plan, net)
     assert asked == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="no fcntl locks here")
+def test_a_lock_file_that_is_a_link_or_no_regular_file_is_refused_never_written(tmp_path):
+    """Walk 39A: a received run folder holding ``.mmdistill.lock -> ~/file`` made check / eval --write / run --resume
+    truncate that file and write the lock's line into it (a dangling link: create it)."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.run_lock import LOCK_FILE, RunFolderLock
+
+    folder, victim = tmp_path / "run", tmp_path / "victim.txt"
+    folder.mkdir()
+    victim.write_text("IMPORTANT USER DATA\n")
+    lock = folder / LOCK_FILE
+    for target in (victim, tmp_path / "created.txt"):  # an existing file, and a dangling link
+        os.symlink(target, lock)
+        with pytest.raises(ConfigError, match=f"{lock} is a symbolic link \\(to {target}\\), not mmdistill's lock file"):
+            RunFolderLock(folder, "mmdistill check").acquire()
+        assert os.path.islink(lock)
+        lock.unlink()
+    assert victim.read_text() == "IMPORTANT USER DATA\n" and not (tmp_path / "created.txt").exists()
+    os.mkfifo(lock)
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        RunFolderLock(folder, "mmdistill check").acquire()
+    lock.unlink()
+    os.link(victim, lock)  # a hard link: the same file under a second name
+    with pytest.raises(ConfigError, match="is a file with 2 names"):
+        RunFolderLock(folder, "mmdistill check").acquire()
+    lock.unlink()
+    assert victim.read_text() == "IMPORTANT USER DATA\n"
+    held = RunFolderLock(folder, "mmdistill run image-dm")  # a plain folder is locked as before
+    held.acquire()
+    with pytest.raises(ConfigError, match=r"is in use by process \d+ \(mmdistill run image-dm\)"):
+        RunFolderLock(folder, "mmdistill check").acquire()
+    held.release()
+    assert not os.path.lexists(lock)

@@ -205,3 +205,46 @@ def test_the_method_key_of_a_trajectory_recipe_is_the_method_recorded():
     assert image_tesla.RECIPE.method_of(image_tesla.RECIPE.config(method="mtt")) == "mtt"
     assert image_mtt.RECIPE.method_of(image_mtt.RECIPE.config()) == "mtt"
     assert image_dm.RECIPE.method_of(image_dm.RECIPE.config()) == "dm"
+
+
+def _laughs(levels: int = 9) -> str:
+    """A YAML "billion laughs": ``levels`` lists of 10 aliases of the one before (10**levels strings once expanded)."""
+    lines = ["nets:", '  - &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"  - &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_short_repr_is_bounded_for_a_billion_laughs_and_unchanged_for_short_values():
+    """Walk 39A: a refused value was repr'd whole before being cut (a YAML bomb under a known key: MemoryError)."""
+    import time
+
+    import yaml
+
+    from mmdistill.keys import short_repr
+
+    bomb = yaml.safe_load(_laughs())
+    start = time.perf_counter()
+    said = short_repr(bomb)
+    assert time.perf_counter() - start < 1.0 and said.startswith("<dict {'nets': [['lol', 'lol'") and len(said) <= 90
+    for value in (1, "abc", [1, 2, (3,)], (), {}, {"a": [1, (2, 3)], "b": None}, [1.5, True, None], {1, 2}, "é\n"):
+        assert short_repr(value) == repr(value)
+    long = list(range(100))
+    assert short_repr(long) == f"<list {repr(long)[:60]}...>"  # as before: type and first characters
+    loop: list = [1]
+    loop.append(loop)
+    assert short_repr(loop) == repr(loop) == "[1, [...]]"
+    assert short_repr(10 ** 5000) == f"<int of {(10 ** 5000).bit_length()} bits>"  # no ValueError past 4,300 digits
+    deep: list = []
+    tip = deep
+    for _ in range(5000):
+        tip.append([])
+        tip = tip[0]
+    assert short_repr(deep).startswith("<list [[[[")
+
+
+def test_a_yaml_bomb_under_a_known_key_is_a_one_line_config_error(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs())
+    with pytest.raises(ConfigError, match=r"config key 'nets': cannot read <list \[\['lol', 'lol'.*\.\.\.> as list") as err:
+        build_config(Cfg, (str(path), load_yaml(path)))
+    assert len(str(err.value)) < 400

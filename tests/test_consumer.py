@@ -236,3 +236,42 @@ def test_the_card_line_shortens_long_statistics():
     assert "mean [0.5] std [2.0]" in normalization_line({"a": {"mean": torch.tensor([0.5]), "std": torch.tensor([2.0])}})
     whole = normalization_line({"x": {"mean": torch.zeros(3, 13), "std": torch.ones(3, 13)}})
     assert "shape" not in whole and whole.count("0.0") == 39
+
+
+def _edited_set(root, tmp_path, **meta) -> "object":
+    import shutil
+
+    out = tmp_path / "set"
+    shutil.copytree(make_set("image", root / "image"), out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["synthetic"]["meta"].update(meta)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+@pytest.mark.parametrize("meta, said", [
+    ({"std": [0.0]}, r"field 'synthetic.meta.std' holds 0; expected finite numbers above 0"),
+    ({"std": [-0.3]}, r"field 'synthetic.meta.std' holds -0.3; expected finite numbers above 0"),
+    ({"std": [float("nan")]}, r"field 'synthetic.meta.std' holds nan; expected finite numbers above 0"),
+    ({"mean": [float("inf")]}, r"field 'synthetic.meta.mean' holds inf; expected finite numbers\."),
+    ({"mean": "abc"}, r"field 'synthetic.meta.mean' is \"abc\", not numbers a tensor holds"),
+    ({"mean": [0.1, 0.2, 0.3]}, r"the set's normalisation mean of 'x' has shape \(3,\), which does not fit its samples"),
+])
+def test_statistics_a_consumer_cannot_use_are_refused_by_load_show_and_export(root, tmp_path, capsys, meta, said):
+    """Walk 39A: a std of 0 or NaN loaded (a consumer's (raw - mean) / std gave inf/NaN) and exported; statistics that are
+    not numbers passed show, which says it loads the set; the load error named no file."""
+    from mmdistill.cli import main
+
+    out = _edited_set(root, tmp_path, **meta)
+    with pytest.raises(ArtifactError, match=said) as err:
+        mmdistill.load(out)
+    assert str(err.value).startswith(f"{out / 'manifest.json'}: ")
+    for command in (["show", str(out)], ["export", str(out), "--to", str(tmp_path / "png")]):
+        assert main(command) == 4
+        assert f"error: {out / 'manifest.json'}" in capsys.readouterr().err  # export: "... and synthetic.safetensors" for a shape
+    assert not (tmp_path / "png").exists()
+
+
+def test_a_graph_constant_feature_and_per_coefficient_statistics_still_load(root):
+    for name in ("audio", "graph", "video"):
+        assert len(mmdistill.load(make_set(name, root / name))) > 0  # valid statistics are never refused

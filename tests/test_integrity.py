@@ -210,3 +210,44 @@ def test_export_hf_prints_no_progress_bars_and_restores_their_setting(share_root
         assert datasets.are_progress_bars_disabled() is not bars_before
     finally:
         datasets.enable_progress_bars()
+
+
+def test_a_class_name_that_is_not_unicode_text_is_refused(share_root, tmp_path, capsys):
+    """Walk 39A: a lone surrogate ("\\ud800" in the JSON) passed show and load, then export crashed (UnicodeEncodeError)."""
+    out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
+    manifest = _manifest(out)
+    manifest["synthetic"]["meta"]["classes"][1] = "\ud800bad"
+    _write_manifest(out, manifest)
+    said = r"manifest.json: field 'synthetic.meta.classes' names label 1 \"\\ud800bad\", which is not Unicode text"
+    with pytest.raises(ArtifactError, match=said):
+        mmdistill.load(out)
+    for command in (["show", str(out)], ["export", str(out), "--to", str(tmp_path / "png")]):
+        assert main(command) == 4 and "not Unicode text" in capsys.readouterr().err
+
+
+def test_a_digest_removed_from_a_manifest_of_a_version_that_always_writes_it_is_refused(share_root, tmp_path, caplog):
+    from mmdistill.integrity import DIGEST_ALWAYS_SINCE
+
+    out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
+    manifest = _manifest(out)
+    del manifest[SET_DIGEST_KEY]
+    later = ".".join(map(str, DIGEST_ALWAYS_SINCE))
+    for version, shown in ((later, later), ("1.0", "1.0"), ("0.2.0.dev3+g1234", "0.2.0")):
+        _write_manifest(out, {**manifest, "versions": {**manifest["versions"], "mmdistill": version}})
+        with pytest.raises(ArtifactError, match=f"manifest.json has no field 'synthetic_sha256'.*written by mmdistill {shown}, "
+                                                "which always records it: the field was removed"):
+            mmdistill.load(out)
+    for version in ("0.1.0", "0.0.9", "unknown", None):  # 0.1.0 wrote sets before the digest too: read as they are
+        _write_manifest(out, {**manifest, "versions": {**manifest["versions"], "mmdistill": version}})
+        assert len(mmdistill.load(out)) > 0
+
+
+def test_a_manifest_that_gives_a_key_twice_is_refused(share_root, tmp_path, capsys):
+    """Walk 39A: a second "synthetic" object (classes reversed) was read as the set's, passing every check."""
+    out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
+    text = (out / "manifest.json").read_text()
+    second = json.dumps(_manifest(out)["synthetic"])
+    (out / "manifest.json").write_text(text.rstrip().rstrip("}") + f', "synthetic": {second}}}')
+    with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(key \"synthetic\" is given twice in one object\)"):
+        mmdistill.load(out)
+    assert main(["show", str(out)]) == 4 and "given twice" in capsys.readouterr().err

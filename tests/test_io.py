@@ -376,3 +376,73 @@ def test_an_unclosed_quote_past_the_csv_field_limit_names_the_line_it_opened_on(
     with pytest.raises(DataError, match=r"t.csv line 3: a field starting in this row runs past line \d+ and over 131,072 "
                                         r"characters: an unclosed quote .* on line 3"):
         list(numbered_records(reader, lambda exc, start, line: quote_error(tmp_path / "t.csv", exc, start, line)))
+
+
+def test_a_metrics_log_that_is_a_link_is_refused_never_followed(tmp_path):
+    """Walk 39A: a dangling metrics.jsonl link in a run folder made --resume create the link's target outside it."""
+    import os
+
+    from mmdistill.io import MetricsLog
+
+    run, outside = tmp_path / "run", tmp_path / "outside.txt"
+    run.mkdir()
+    os.symlink(outside, run / "metrics.jsonl")  # dangling
+    log = MetricsLog(run / "metrics.jsonl")
+    for call in (lambda: log.truncate_after(3), log.read):
+        with pytest.raises(ArtifactError, match=r"run/metrics.jsonl is a symbolic link; a run writes its metrics log in place"):
+            call()
+    with pytest.raises(OSError):
+        log.append({"it": 3})  # opened with O_NOFOLLOW
+    assert not outside.exists() and not os.path.lexists(outside)
+    outside.write_text("user data\n")  # a link to an existing file: refused too, the file untouched
+    with pytest.raises(ArtifactError, match="symbolic link"):
+        log.truncate_after(0)
+    log.reset()  # a fresh run removes the link itself
+    assert not os.path.lexists(run / "metrics.jsonl") and outside.read_text() == "user data\n"
+    log.append({"it": 0, "loss": 1.0})
+    assert log.read() == [{"it": 0, "loss": 1.0}] and outside.read_text() == "user data\n"
+    (run / "dir.jsonl").mkdir()
+    with pytest.raises(ArtifactError, match="dir.jsonl is not a regular file"):
+        MetricsLog(run / "dir.jsonl").read()
+
+
+def test_metrics_lines_that_are_no_records_of_the_run_are_dropped_on_resume(tmp_path):
+    from mmdistill.io import MetricsLog
+
+    path = tmp_path / "metrics.jsonl"
+    lines = ['{"it": 0, "loss": 1}', '{"it": ' + "9" * 5000 + "}", "[1, 2]", '{"it": "x"}', '{"it": 1, "it": 0}', '{"it": 1',
+             '{"note": "no it"}', '{"it": 5}']
+    path.write_text("\n".join(lines) + "\n")
+    log = MetricsLog(path)
+    assert len(log.read()) == 5  # the over-long integer, the key given twice and the cut line are not JSON
+    log.truncate_after(3)  # was a ValueError traceback (4,300 digits), or an AttributeError on a list
+    assert path.read_text() == '{"it": 0, "loss": 1}\n{"note": "no it"}\n'
+
+
+@pytest.mark.parametrize("text, said", [
+    ('{"seed": ' + "9" * 5000 + "}", "an integer has more than 4300 digits"),
+    ('{"a": 1, "synthetic": {}, "synthetic": {"x": 2}}', 'key "synthetic" is given twice in one object'),
+    ('{"a": [{"k": 1, "k": 1}]}', 'key "k" is given twice'),
+    ("[[[" * 100000, "nested too deeply"),
+])
+def test_parse_json_names_what_is_unreadable_as_malformed_json(tmp_path, text, said):
+    """Walk 39A: an integer past Python's 4,300 digits was a ValueError traceback in show/export/load/--resume, and a key
+    given twice was read as its last value (a reader that keeps the first sees another set)."""
+    from mmdistill.io import read_json
+    from mmdistill.json_text import parse_json
+
+    with pytest.raises(json.JSONDecodeError, match=said):
+        parse_json(text)
+    (tmp_path / "f.json").write_text(text)
+    with pytest.raises(ArtifactError, match=f"f.json is not valid JSON \\({said}"):
+        read_json(tmp_path / "f.json")
+    assert parse_json('{"a": {"b": [1, {"a": 2}]}, "b": NaN}')["a"] == {"b": [1, {"a": 2}]}  # the same key in other objects
+
+
+def test_nothing_a_set_writes_names_a_key_twice(tmp_path, blobs):
+    from mmdistill.io import read_json
+
+    syn = SyntheticSet.from_real(blobs, 2, generator(0), meta={"mean": [0.0], "std": [1.0]})
+    save_synthetic(tmp_path, syn, {"recipe": "x", "metrics": {"distilled": {"mean": 0.5, "std": 0.0, "runs": [0.5]}}})
+    assert read_json(tmp_path / "manifest.json")["recipe"] == "x"  # read with parse_json, which refuses a key given twice
+    assert load_synthetic(tmp_path)[1]["metrics"]["distilled"]["runs"] == [0.5]

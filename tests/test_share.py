@@ -4,6 +4,7 @@ modality, the dataset card, the memorisation check, and the CLI (show, check, ex
 from __future__ import annotations
 
 import builtins
+import re
 import sys
 from pathlib import Path
 
@@ -487,3 +488,27 @@ def test_a_set_scored_before_majority_share_was_recorded_is_rescored_under_the_s
                "earlier": {"random_real": {"mean": 0.4, "std": 0.0, "runs": [0.4]}, "protocol": proto}}
     card = render_card({"recipe": "image-dm", "method": "dm", "dataset": "digits", "metrics": metrics})
     assert "(the same protocol)" in card
+
+
+@pytest.mark.parametrize("changes, said, export", [
+    ({"metrics": {"metric": "accuracy", "distilled": {"mean": "x", "std": None, "runs": "a"}}},
+     "'metrics.distilled.mean' is \"x\", expected a number", True),
+    ({"memorisation": {"input": [1, 2]}}, r"'memorisation.input' is \[1, 2\], expected an object", True),
+    ({"timing": {"seconds": "long", "iterations": 2}}, "'timing.seconds' is \"long\", expected a number", False),  # show's only
+])
+def test_a_metrics_field_of_another_form_is_named(share_root, tmp_path, capsys, changes, said, export):
+    """Walk 39A: show and export said "a field has an unexpected form (ValueError: Unknown format code 'f' ...)"."""
+    out = _copy_set(share_root, tmp_path)
+    _edit_manifest(out, **changes)
+    for command in (["show", str(out)], ["export", str(out), "--to", str(tmp_path / "png")])[:2 if export else 1]:
+        assert main(command) == 4
+        err = capsys.readouterr().err
+        assert f"{out / 'manifest.json'}: a field has an unexpected form: " in err and re.search(said, err), err
+
+
+def test_show_refuses_what_load_and_export_refuse(share_root, tmp_path, capsys):
+    """Walk 39A: show (the README's check for a received set) passed an unknown recipe that export and eval refuse."""
+    out = _copy_set(share_root, tmp_path)
+    _edit_manifest(out, recipe="nope")
+    for command in (["show", str(out)], ["export", str(out), "--to", str(tmp_path / "png")]):
+        assert main(command) == 4 and "manifest.json: unknown recipe 'nope'" in capsys.readouterr().err

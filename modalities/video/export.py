@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
-from mmdistill.io import save_tensors
+from mmdistill.io import atomic_path, save_tensors
 from mmdistill.plots import drawable_image, save_figure, shown_channels
 from mmdistill.synthetic import SyntheticSet
 
@@ -126,7 +126,8 @@ def _write_gif(frames: list, path: Path, duration_ms: int) -> Path:
     for im in frames:
         own = im.mode == "P" and im.getpalette() != palette
         chunks += GifImagePlugin.getdata(im, duration=duration_ms, **({"include_color_table": True} if own else {}))
-    Path(path).write_bytes(b"".join(chunks) + b";")
+    with atomic_path(path) as tmp:  # renamed into place: a link already at ``path`` is replaced, never written through
+        tmp.write_bytes(b"".join(chunks) + b";")
     return Path(path)
 
 
