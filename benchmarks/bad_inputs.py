@@ -12,6 +12,7 @@ from ../shared is needed.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import pickle
 import subprocess
@@ -220,6 +221,27 @@ def cases() -> list[Case]:
         "eval", str(t / "dl"), "--runs", "1", "--epochs", "1", "--no-baselines"),
         lambda t: manifest_edit(t, lambda m: m["config"].update(dataset="cifar10", data_root=str(t / "dl-root"), download=True), "dl"),
         lambda t: "downloaded" if (t / "dl-root").exists() and any((t / "dl-root").iterdir()) else ""))
+    def two_releases(tmp: Path) -> None:  # walk 39A: the first ratings file was read, titles from the other release
+        import zipfile
+
+        rows = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},4.0,{1000 + u * 50 + i}\n" for u in range(1, 8) for i in range(1, 9))
+        with zipfile.ZipFile(tmp / "two.zip", "w") as zf:
+            zf.writestr("ml-a/ratings.csv", rows)
+            zf.writestr("ml-b/ratings.csv", rows)
+            zf.writestr("ml-b/movies.csv", "movieId,title,genres\n" + "".join(f"{i},B movie {i},x\n" for i in range(1, 9)))
+    add(Case("data", "a MovieLens zip holding two releases", lambda t: mmdistill(
+        "run", "sequences-td3", *FAST_SEQUENCES[2:], "--dataset", "movielens", "--data-root", str(t / "two.zip"), "--out",
+        str(t / "two-run")), two_releases))
+
+    def lock_link(tmp: Path) -> None:  # walk 39A: a received folder's lock file linked to a file of the user's
+        manifest_edit(tmp, lambda m: None, "locklink")
+        (tmp / "victim.txt").write_text("the user's own file\n")
+        os.symlink(tmp / "victim.txt", tmp / "locklink" / ".mmdistill.lock")
+    add(Case("received", "a run folder whose lock file links to a file outside it", lambda t: mmdistill("check", str(t / "locklink")),
+             lock_link, lambda t: "" if (t / "victim.txt").read_text() == "the user's own file\n" else "the linked file was overwritten"))
+    add(Case("received", "manifest: a key given twice (json keeps the last)", lambda t: mmdistill(
+        "show", str(t / "dupkey")), lambda t: manifest_edit(t, lambda m: None, "dupkey") or (t / "dupkey" / "manifest.json").write_text(
+            (t / "dupkey" / "manifest.json").read_text()[:-1] + ', "dataset": "other"}')))
     # 7. config files and resume on other data
     def yaml_files(tmp: Path) -> None:
         (tmp / "dup.yaml").write_text("ipc: 2\nipc: 3\n")
