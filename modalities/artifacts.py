@@ -165,6 +165,28 @@ def check_distinct_folder(folder: Path) -> None:
                             "files would be read as both classes; remove one link or point it at a folder of its own class")
 
 
+def refuse_shared_files(train: Iterable[str | Path], test: Iterable[str | Path], what: str = "file") -> None:
+    """DataError when a file of the test split is one of the training split (the same file through a link or a second
+    name: the same device and inode), naming the first pair and the count: a test score would count training samples.
+    Files that cannot be looked at are left to the loader, which names them."""
+    def ids(paths: Iterable[str | Path]) -> dict[tuple[int, int], str]:
+        out: dict[tuple[int, int], str] = {}
+        for p in paths:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            out.setdefault((st.st_dev, st.st_ino), str(p))
+        return out
+
+    trained = ids(train)
+    shared = [(path, trained[key]) for key, path in ids(test).items() if key in trained]
+    if shared:
+        first, twin = shared[0]
+        raise DataError(f"{len(shared)} test {what}(s) are training {what}s too (the same file through a link or a second name), "
+                        f"e.g. {first} is {twin}: a test score would count training samples; keep each {what} in one split")
+
+
 def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files under ``folder`` (any depth) whose suffix is one of ``extensions`` (any case), sorted, and every other
     entry as ``(path, reason)``: hidden files and folders (:data:`~mmdistill.load_report.HIDDEN`, not descended), links to folders (not
@@ -270,4 +292,4 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
 
 __all__ = ["CLASS_INDEX_FILE", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
            "check_labels", "class_grid", "classes_without_test",
-           "export_folder_names", "new_tree", "portable_name", "scan_files", "write_class_index"]
+           "export_folder_names", "new_tree", "portable_name", "refuse_shared_files", "scan_files", "write_class_index"]

@@ -796,3 +796,14 @@ def test_an_audio_class_folder_linked_to_another_is_refused(tmp_path):
     (root / "steady_too").symlink_to(root / "steady")
     with pytest.raises(DataError, match=r"class folder 'steady_too' of .* is a link to the same folder as class folder 'steady'"):
         load_audio_dataset("folder", root, duration=0.4)
+
+
+def test_a_test_clip_that_is_a_training_clip_through_a_link_is_refused(tmp_path):
+    """train/ and test/ class folders: a test file linking to a training clip would be scored as unseen; refused."""
+    import os
+
+    _write_tree(tmp_path / "train", per_class=3)
+    _write_tree(tmp_path / "test", per_class=1)
+    os.symlink(tmp_path / "train" / "steady" / "2.wav", tmp_path / "test" / "steady" / "linked.wav")
+    with pytest.raises(DataError, match=r"1 test audio file\(s\) are training audio files too .*linked\.wav is .*train/steady/2\.wav"):
+        load_audio_dataset("folder", str(tmp_path))

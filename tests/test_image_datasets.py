@@ -777,3 +777,21 @@ def test_scan_files_checks_only_links_for_overlapping_class_folders(tmp_path):
     (data / "c").symlink_to(data / ".store")
     files, _ = scan_files(data / "c", (".png",), "other")
     assert [f.name for f in files] == ["0.png"]
+
+
+def test_a_test_image_that_is_a_training_image_through_a_link_is_refused(tmp_path):
+    """A train/test tree whose test folder links (or hard-links) a training image was read as an unseen test image:
+    the test score counted training samples. Refused, naming the pair; distinct files load as before."""
+    import os
+
+    for split in ("train", "test"):
+        for c in "ab":
+            (tmp_path / split / c).mkdir(parents=True)
+    for c in "ab":
+        for i in range(3):
+            Image.new("L", (8, 8), 40 * i + (100 if c == "a" else 0)).save(tmp_path / "train" / c / f"{i}.png")
+        Image.new("L", (8, 8), 7 + (100 if c == "a" else 0)).save(tmp_path / "test" / c / "own.png")
+    assert load_image_dataset("imagefolder", str(tmp_path)).x_test.shape[0] == 2
+    os.link(tmp_path / "train" / "b" / "2.png", tmp_path / "test" / "b" / "second-name.png")
+    with pytest.raises(DataError, match=r"1 test image\(s\) are training images too .* e\.g\. .*second-name\.png is .*train/b/2\.png"):
+        load_image_dataset("imagefolder", str(tmp_path))

@@ -59,7 +59,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
-from ..artifacts import HIDDEN, classes_without_test, scan_files
+from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Clip, decode_all, describe_bad, downmix_counts, fix_length, length_counts,
                      resample_clips)
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
@@ -719,6 +719,7 @@ def _folder(root: Path) -> _Found:
     if train_dir.is_dir() and test_dir is not None:
         train, classes = _scan(train_dir, "train", ignored)
         test, test_classes = _scan(test_dir, "test", ignored)
+        refuse_shared_files([it.name for it in train], [it.name for it in test], "audio file")
         extra = sorted(set(test_classes) - set(classes))
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")

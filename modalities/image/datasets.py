@@ -48,7 +48,7 @@ from mmdistill.keys import clipped
 from mmdistill.load_report import LoadReport
 from mmdistill.words import quantity
 
-from ..artifacts import HIDDEN, classes_without_test, scan_files
+from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -812,6 +812,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         unscored_why = f"{test_dir} has no folder for them"
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
+        refuse_shared_files([f for f, _ in train_files], [f for f, _ in test_files], "image")
     else:
         base = train_dir if train_dir.is_dir() else root
         if base == root:

@@ -59,7 +59,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 
-from ..artifacts import HIDDEN, check_class_ids, classes_without_test, scan_files
+from ..artifacts import HIDDEN, check_class_ids, classes_without_test, refuse_shared_files, scan_files
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +416,7 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
         held_out = subdirs.get("test") or subdirs["val"]
         layout = f"train/ and {held_out.name}/ class folders" + ("" if "test" in subdirs else f" ({held_out.name}/ is the test split)")
         items = _class_tree(subdirs["train"], "train", kind, ignored, classes) + _class_tree(held_out, "test", kind, ignored, classes)
+        refuse_shared_files([it.path for it in items if it.split == "train"], [it.path for it in items if it.split == "test"], "clip")
         for name, d in sorted(subdirs.items()):
             if d in (subdirs["train"], held_out):
                 continue
