@@ -155,9 +155,15 @@ class ConsumerViews:
         return next((f / MANIFEST_FILE for f in folders if (f / MANIFEST_FILE).is_file()), None)
 
     def checked(self) -> "ConsumerViews":
-        """This set, once its normalisation statistics are checked (:attr:`normalization`: ArtifactError naming the
-        manifest for statistics that are not numbers, do not fit the samples, or hold a std of 0 or a NaN)."""
-        _ = self.normalization
+        """This set, once its normalisation statistics are checked: ArtifactError naming the manifest for statistics that
+        are not numbers or hold a std of 0 or a NaN (every input's), or do not fit the samples (the inputs the set holds:
+        an adapter may record statistics of an input it does not expose, which :attr:`normalization` is asked about only
+        by name)."""
+        where = self._manifest_path()
+        for name, pair in normalization_of(self.modality, self.synthetic.meta, where).items():
+            if name in self.inputs:
+                for k, t in pair.items():
+                    _broadcast(name, k, t.float(), tuple(self.inputs[name].shape[1:]), where)
         return self
 
     def augmentation(self) -> Any:

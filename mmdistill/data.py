@@ -98,19 +98,28 @@ class LabeledTensors:
         return LabeledTensors(self.x[indices], self.y[indices], list(self.classes))
 
 
-def require_two_classes(where: str, classes: Sequence[str]) -> None:
-    """A :class:`DataError` starting with ``where`` unless ``classes`` names two classes or more: with one class every
-    model scores 100 % and there is nothing to distil between classes (and batch norm over one synthetic sample fails)."""
+def check_class_list(where: str, classes: Sequence[str]) -> None:
+    """A :class:`DataError` starting with ``where`` unless ``classes`` names two classes or more (with one class every
+    model scores 100 % and there is nothing to distil between classes; batch norm over one synthetic sample fails), each
+    a name that is Unicode text (a folder named in another encoding, such as Latin-1 ``caf\xe9`` on a UTF-8 system,
+    reads as a lone surrogate, which no saved set, card or export can hold)."""
     if len(classes) < 2:
         held = f"only the class {str(classes[0])!r}" if classes else "no class"
         raise DataError(f"{where} holds {held}; classification needs at least 2 classes")
+    for name in classes:
+        try:
+            str(name).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{where}: the class name {ascii(str(name))} is not UTF-8 text (a folder or label named in another "
+                            "encoding, e.g. Latin-1); rename it in UTF-8 (convmv -f latin1 -t utf8 --notest -r DIR renames "
+                            "folders)") from None
 
 
 @dataclass
 class ClassificationData:
     """A classification dataset split into train and test, with what the modality needs to decode, preview
     and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics). A :class:`DataError` for fewer
-    than 2 classes (:func:`require_two_classes`)."""
+    than 2 classes (:func:`check_class_list`)."""
 
     name: str
     train: LabeledTensors
@@ -118,7 +127,7 @@ class ClassificationData:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        require_two_classes(f"dataset {self.name!r}", self.train.classes)
+        check_class_list(f"dataset {self.name!r}", self.train.classes)
 
     @property
     def num_classes(self) -> int:

@@ -161,7 +161,7 @@ def check_label_column(root: Path, classes: list[str], manifest_path: Path) -> b
     if not info_path.is_file():
         return False
     try:
-        info = parse_json(info_path.read_text(encoding="utf-8"))
+        info = parse_json(info_path.read_text(encoding="utf-8"), unique_keys=False)  # written by datasets
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ArtifactError(f"{info_path} is not readable JSON ({exc}); the export's Hugging Face metadata is damaged") from None
     features = info.get("features") if isinstance(info, dict) else None

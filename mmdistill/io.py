@@ -284,9 +284,9 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
     for key in ("recipe", "modality", "method", "dataset"):  # names hold no control character (a dataset may be a folder's name)
         value = manifest.get(key)
-        if isinstance(value, str) and any(unsafe(ch) for ch in value):  # control, format (bidi) and separator characters
-            raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; a name holds no line break, tab or other "
-                                "control character (the manifest was edited: such a value could rewrite the card it is published with)")
+        if isinstance(value, str) and any(unsafe(ch) for ch in value):  # mmdistill.words.clean_name cleans what a run writes
+            raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; a name holds no line break, tab, other control "
+                                "or bidi-reordering character (the manifest was edited: such a value could rewrite the card it is published with)")
     for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
         value = manifest.get(key, 0 if least is None else least)
         if not isinstance(value, int) or isinstance(value, bool) or (least is not None and not least <= value < 2 ** 31):

@@ -4,8 +4,9 @@ which every reader names as a damaged file), not another exception each reader w
 
 * text nested deeper than Python's recursion limit (``[[[[...`` in a damaged or hostile file);
 * an integer with more digits than Python converts (``sys.get_int_max_str_digits()``, 4,300 by default);
-* an object that names one key twice: ``json`` would keep the last value, a reader that keeps the first would see
-  other contents (nothing mmdistill writes has a key twice).
+* an object that names one key twice, in a file mmdistill writes: ``json`` would keep the last value, a reader that
+  keeps the first would see other contents (nothing mmdistill writes has a key twice); files of users and other tools
+  (caption files, library configs) are read with the last value kept (``unique_keys=False``), as every tool reads them.
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)`` refusing a key given twice in one object; :class:`json.JSONDecodeError` (a ``ValueError``)
-    for malformed text, :class:`NestedTooDeeply` (one too) for text nested past the recursion limit,
-    :class:`UnreadableJson` (one too) for a key given twice or an integer too long to convert."""
+def parse_json(text: str | bytes | bytearray, *, unique_keys: bool = True) -> Any:
+    """``json.loads(text)`` refusing a key given twice in one object (``unique_keys``: what mmdistill writes, manifests,
+    checkpoints, records; False for files of other tools and users, caption files and library configs, read as every
+    other tool reads them, the last value kept); :class:`json.JSONDecodeError` (a ``ValueError``) for malformed text,
+    :class:`NestedTooDeeply` (one too) for text nested past the recursion limit, :class:`UnreadableJson` (one too) for
+    a key given twice or an integer too long to convert."""
     doc = text if isinstance(text, str) else ""
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=_unique_keys if unique_keys else None)
     except RecursionError:
         raise NestedTooDeeply("nested too deeply", doc, 0) from None
     except _DuplicateKey as exc:

@@ -235,10 +235,16 @@ def _repr_parts(value: Any, path: tuple[int, ...] = ()) -> Iterator[str]:
     yield "]" if kind is list else "}" if kind is dict else ",)" if len(value) == 1 else ")"
 
 
+def _is_array(value: Any) -> bool:
+    """Whether ``value`` is an array or tensor of one dimension or more (a numpy scalar such as ``np.int64(3)``, which a
+    sweep over ``np.arange`` hands a config, is a value shown as itself)."""
+    return hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """``repr(value)``; for an array or tensor its type, shape and dtype (``<Tensor of shape (10, 1, 8, 8), torch.float32>``);
     for another long one its type and first characters (found without building the whole repr: bounded for any value)."""
-    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (str, bytes)):
+    if _is_array(value):
         return f"<{type(value).__name__} of shape {tuple(value.shape)}, {value.dtype}>"
     text = ""
     for part in _repr_parts(value):
@@ -254,7 +260,7 @@ IN_MEMORY = ("; data in memory is not a config value: the video and audio-visual
 
 
 def _fail(info: KeyInfo, value: Any, expected: str) -> ConfigError:
-    note = IN_MEMORY if hasattr(value, "shape") and hasattr(value, "dtype") else ""
+    note = IN_MEMORY if _is_array(value) else ""
     return ConfigError(f"config key {info.name}={short_repr(value)}: expected {expected}{note}", key=info.name)
 
 

@@ -26,7 +26,7 @@ from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.words import quantity
+from mmdistill.words import clean_name, quantity, shown
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,16 @@ def versions(modality: Modality | None = None) -> dict[str, str]:
     return out
 
 
+def _written_name(dataset: Any) -> str:
+    """``dataset`` as a manifest holds it: without control or bidi-reordering characters (:func:`mmdistill.words.clean_name`;
+    a folder or file name may hold them, and the manifest's reader refuses them), a replacement logged."""
+    name = clean_name(str(dataset))
+    if name != str(dataset):
+        log.warning("the dataset name %s holds control or bidi-reordering characters; the set records it as %s", shown(str(dataset)),
+                    shown(name))
+    return name
+
+
 def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of a run before its metrics: what made the set (recipe, method, config, versions).
@@ -57,7 +67,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
         "recipe": recipe,
         "modality": modality.name,
         "method": method,
-        "dataset": dataset,
+        "dataset": _written_name(dataset),
         "ipc": cfg.ipc,
         "seed": cfg.seed,
         "num_classes": syn.num_classes,

@@ -28,7 +28,7 @@ from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import ConfigError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing, require_writable
 from mmdistill.json_text import parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
@@ -225,15 +225,10 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
     created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the outermost missing folder
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".mmdistill-write-test"
-        if probe.is_symlink():  # a received folder's link there would make the probe create or touch its target
-            raise ConfigError(f"output folder {out} holds {probe.name}, a link; mmdistill writes that name itself and follows "
-                              "no link there: remove it")
-        probe.unlink(missing_ok=True)  # a probe a killed run left
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)))
-        probe.unlink()
     except OSError as exc:
         raise ConfigError(f"output folder {out} cannot be written ({exc.strerror or exc}); choose another --out") from None
+    # probed under a new name (mkstemp's O_EXCL): no link a received folder holds is followed, no two runs share a probe
+    require_writable(out, why="choose another --out")
     return created
 
 

@@ -50,7 +50,11 @@ def _open_lock_file(folder: Path, path: Path) -> int:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if path.is_symlink():
-            raise ConfigError(f"{path} is a symbolic link (to {os.readlink(path)}), not mmdistill's lock file; a run folder's lock "
+            try:
+                target = f" (to {os.readlink(path)})"
+            except OSError:  # removed since
+                target = ""
+            raise ConfigError(f"{path} is a symbolic link{target}, not mmdistill's lock file; a run folder's lock "
                               "file is never followed: remove the link (or choose another folder)") from None
         raise ConfigError(f"{folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a folder you "
                           "can write") from None

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import unicodedata
 
-#: Unicode categories a name shown or saved keeps out: control (C0, DEL, C1), format (bidi overrides, zero-width),
-#: lone surrogates (undecodable bytes of a file name) and the line and paragraph separators
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Unicode categories a name shown or saved keeps out: control (C0, DEL, C1), lone surrogates (undecodable bytes of a
+#: file name) and the line and paragraph separators
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+#: the bidi controls that reorder the text shown after them (embeddings, overrides, isolates, the Arabic letter mark):
+#: a name holding one can display as another (``digits\u202egnp.exe``); the other format characters (the zero-width
+#: joiners of everyday Persian or emoji spelling, soft hyphens, marks) are kept
+BIDI_CONTROLS = frozenset("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def quantity(n: int, noun: str, many: str | None = None) -> str:
@@ -16,8 +20,8 @@ def quantity(n: int, noun: str, many: str | None = None) -> str:
 
 
 def unsafe(ch: str) -> bool:
-    """Whether the character ``ch`` is one a name keeps out (:data:`UNSAFE_CATEGORIES`)."""
-    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+    """Whether the character ``ch`` is one a name keeps out (:data:`UNSAFE_CATEGORIES`, :data:`BIDI_CONTROLS`)."""
+    return ch in BIDI_CONTROLS or unicodedata.category(ch) in UNSAFE_CATEGORIES
 
 
 def clean_name(text: str) -> str:
@@ -32,4 +36,4 @@ def shown(text: str) -> str:
     return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if unsafe(ch) else ch for ch in text)
 
 
-__all__ = ["UNSAFE_CATEGORIES", "clean_name", "quantity", "shown", "unsafe"]
+__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "quantity", "shown", "unsafe"]

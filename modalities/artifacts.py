@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import torch
 
-from mmdistill.data import require_two_classes
+from mmdistill.data import check_class_list
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
 from mmdistill.load_report import CLASSES_WITHOUT_TEST, HIDDEN  # HIDDEN: the core's reason, re-exported for the walks
@@ -286,7 +286,7 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
         raise DataError(f"{where}: y_train holds labels {_id_list(got['y_train'])}{test}, which leave {which} of "
                         f"0..{len(names) - 1} without a training sample; expected class ids 0..K-1 with every class in "
                         f"y_train: {hint if classes is None else fix}")
-    require_two_classes(f"{where}: y_train", names)
+    check_class_list(f"{where}: y_train", names)
     return names
 
 

@@ -84,6 +84,10 @@ def test_integers_written_as_floats_read_alike_and_a_tensor_is_named_briefly():
                                           r"data in memory is not a config value: .*register_tensors") as err:
         image_dm.RECIPE.config(dataset=torch.rand(50, 1, 9, 7))
     assert len(str(err.value)) < 300
+    import numpy as np  # a numpy scalar (a sweep over np.arange) is shown as its value, without the in-memory note
+
+    with pytest.raises(ConfigError, match=r"config key ipc=(np.int64\()?0\)?: expected an integer >= 1 \(samples per class\)$"):
+        image_dm.RECIPE.config(ipc=np.int64(0))
 
 
 def test_config_file_problems_are_config_errors_naming_the_file(tmp_path):

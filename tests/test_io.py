@@ -446,3 +446,21 @@ def test_nothing_a_set_writes_names_a_key_twice(tmp_path, blobs):
     save_synthetic(tmp_path, syn, {"recipe": "x", "metrics": {"distilled": {"mean": 0.5, "std": 0.0, "runs": [0.5]}}})
     assert read_json(tmp_path / "manifest.json")["recipe"] == "x"  # read with parse_json, which refuses a key given twice
     assert load_synthetic(tmp_path)[1]["metrics"]["distilled"]["runs"] == [0.5]
+
+
+def test_names_may_hold_joiners_but_no_bidi_controls_and_a_run_writes_them_cleaned(caplog):
+    """Review 39: every Unicode format character was refused in a manifest's names, among them the zero-width non-joiner
+    of everyday Persian spelling, while only the sequences adapter cleaned the names it wrote: a graph saved under such a
+    name ran and its own ``show`` refused the set. The reader refuses control and bidi-reordering characters only, and
+    every manifest a run writes holds its dataset name cleaned of them (``report._written_name``)."""
+    from mmdistill.io import check_manifest
+    from mmdistill.report import _written_name
+
+    base = {"format": "mmdistill.set/1", "synthetic": {"tensors": {}}}
+    check_manifest({**base, "dataset": "gr\u200cafs"}, "m.json")  # ZWNJ: kept
+    for bad in ("digits\u202egnp.exe", "a\nb", "caf\udce9"):
+        with pytest.raises(ArtifactError, match=r"field 'dataset' is .*; a name holds no line break, tab, other control or bidi"):
+            check_manifest({**base, "dataset": bad}, "m.json")
+    with caplog.at_level("WARNING"):
+        assert _written_name("digits\u202egnp.exe") == "digits_gnp.exe" and _written_name("gr\u200cafs") == "gr\u200cafs"
+    assert "holds control or bidi-reordering characters; the set records it as digits_gnp.exe" in caplog.text

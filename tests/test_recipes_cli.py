@@ -349,8 +349,8 @@ def _shape_edit(run):
     (_manifest_edit(ipc=-5), "manifest.json: field 'ipc' is -5", ("show", "eval", "export")),  # the card said "at ipc -5"
     (_meta_edit(mean=["a", "b", "c"]), r"manifest.json: field 'synthetic.meta.mean' is \[\"a\", \"b\", \"c\"\], not numbers",
      ("show", "export")),  # a DataError naming no file, exit 3; then (walk 39A) refused by the statistics check load runs
-    (_manifest_edit(dataset="digits\u202egnp.exe"), r"manifest.json: field 'dataset' is .*; a name holds no line break, tab or "
-     r"other control character", ("show", "export")),  # walk 39A: a bidi override passed (only C0 and DEL were refused)
+    (_manifest_edit(dataset="digits\u202egnp.exe"), r"manifest.json: field 'dataset' is .*; a name holds no line break, tab, other "
+     r"control or bidi-reordering character", ("show", "export")),  # walk 39A: a bidi override passed (only C0 and DEL were refused)
 ], ids=["not-utf8", "timing-strings", "no-recipe", "unknown-recipe", "newer-format", "shape-not-the-datasets",
         "modality-not-the-recipes", "recipe-of-another-modality", "negative-ipc", "meta-mean-strings", "bidi-dataset-name"])
 def test_damaged_sets_are_named_without_traceback(dm_run, tmp_path, capsys, damage, said, commands):

@@ -82,3 +82,6 @@ def test_one_class_is_refused_in_memory_and_on_disk():
         check_class_ids("register_tensors('m')", torch.zeros(4, dtype=torch.long), torch.zeros(2, dtype=torch.long))
     with pytest.raises(DataError, match=r"register_tensors\('m'\): classes must be a list of class names, got the string 'ab'"):
         check_class_ids("register_tensors('m')", torch.tensor([0, 1]), torch.tensor([0, 1]), "ab")
+    two = LabeledTensors(x, torch.tensor([0, 1, 0, 1, 0, 1]), ["caf\udce9", "tea"])  # a Latin-1 folder name on a UTF-8 system
+    with pytest.raises(DataError, match=r"dataset 'toy': the class name 'caf\\udce9' is not UTF-8 text .*convmv"):
+        ClassificationData("toy", two, two)

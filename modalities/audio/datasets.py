@@ -28,7 +28,7 @@ no test clip is named in a warning (fact ``classes_without_test``); clips resamp
 row of an audio file, that lists a file that does not exist, a folder or a file twice, is refused naming the rows
 (lines); one whose split column names no ``test`` row is refused naming the column; columns after ``split`` are
 named in one log line. A folder's default duration is its longest readable clip, logged with its file (a warning when
-it is more than ten times the median clip). A clip whose header declares less than 1000 Hz (``MIN_SAMPLE_RATE``: a
+it is more than ten times the median clip). A clip whose header declares less than 100 Hz (``MIN_SAMPLE_RATE``: a
 damaged or forged header, whose few frames would be minutes) and an FSDD file or tar member larger than 50 MiB
 (``MAX_FSDD_BYTES``: never read) are unreadable, skipped and named; an FSDD tar holding one clip name twice is refused
 naming the members. Before decoding, the memory the clips' waveforms and maps take (clips x duration x rate) is compared
@@ -72,9 +72,9 @@ REPORT_KINDS = {"unreadable": "unreadable or empty audio file(s) skipped",
                 "padded": "clip(s) padded with silence", "cropped": "clip(s) cropped",
                 "silent": "all-zero clip(s) (digital silence) kept and trained on"}
 
-#: the lowest sample rate (Hz) a clip is read at: a file whose header declares less is no recording (a damaged or forged
-#: header: 1 Hz made a 3 KB file 1600 s long) and is skipped as unreadable (the FD-MFCC front end needs 1000 Hz too)
-MIN_SAMPLE_RATE = 1000
+#: the lowest sample rate (Hz) a clip is read at: a file whose header declares less is skipped as unreadable (a damaged or
+#: forged header: 1 Hz made a 3 KB file 1600 s long); low-rate recordings (ECG, EEG at 250-500 Hz) are read and resampled
+MIN_SAMPLE_RATE = 100
 #: the largest FSDD clip read (bytes): the upstream clips are under 40 KB; a larger member or file (a sparse tar member of
 #: gigabytes) is skipped as unreadable before it is read
 MAX_FSDD_BYTES = 50 * 2**20
@@ -396,8 +396,8 @@ def _decode_checked(items: list[tuple[str, Callable[[], "bytes | str"]]], strict
     bad = []  # rebuilt in item order
     for k, ((name, _), clip) in enumerate(zip(items, clips)):
         if clip is not None and clip.sample_rate < MIN_SAMPLE_RATE:
-            reason = (f"audio file {name} declares a sample rate of {clip.sample_rate} Hz, below the {MIN_SAMPLE_RATE} Hz of any "
-                      "recording (a damaged or forged header)")
+            reason = (f"audio file {name} declares a sample rate of {clip.sample_rate} Hz, below the {MIN_SAMPLE_RATE} Hz the "
+                      "loader reads (a damaged or forged header?)")
             if strict:
                 raise DataError(f"{reason} (strict mode; leave strict off to skip unreadable files)")
             clips[k] = None

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from mmdistill.data import require_two_classes
+from mmdistill.data import check_class_list
 from mmdistill.errors import ConfigError, DataError
 
 from ..audio.features import FDMFCC, FDMFCCParams
@@ -144,7 +144,7 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
     ``"split"`` a constant side (std below 1e-6: the dB values, or a frame channel) gets std 1, so its test values are
     not multiplied by 1e6, and is named in a warning (as the graph loader's ``standard`` scaling treats a constant
     feature)."""
-    require_two_classes(f"dataset {name!r}", classes)
+    check_class_list(f"dataset {name!r}", classes)
     a_tr, i_tr, y_tr, n_tr = train
     a_te, i_te, y_te, n_te = test
     if len(y_tr) == 0 or len(y_te) == 0:

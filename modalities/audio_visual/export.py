@@ -48,13 +48,6 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
     return waves if num_samples is None else fix_length(waves, int(num_samples), align="start")
 
 
-def _png_frame(arr: np.ndarray) -> np.ndarray:
-    """A uint8 frame (h, w, C) -> the array an exported PNG holds: grey (C = 1), grey + alpha (2), RGB (3), RGBA (4)
-    keep every channel; of more, the first 3 channels as RGB (``pairs.safetensors`` keeps them all)."""
-    c = arr.shape[-1]
-    return arr[..., 0] if c == 1 else arr if c <= 4 else arr[..., :3]
-
-
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
                       title: str = "", max_per_class: int = 5) -> Path:
     """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
@@ -103,8 +96,8 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     folder names as the image export's, unicode kept: :func:`~mmdistill.modalities.artifacts.export_folder_names`),
     ``classes.json`` (folder -> class name -> label index), and ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames)
     in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,), string metadata ``classes`` and ``meta`` (JSON). Built in
-    a temporary sibling and renamed into place. A frame PNG is grey, grey + alpha, RGB or RGBA for C = 1..4; of more
-    channels, its first 3 as RGB (``pairs.safetensors`` keeps every channel)."""
+    a temporary sibling and renamed into place. A frame PNG is drawn as the preview draws it (:func:`mmdistill.plots.drawable_image`:
+    grey for C = 1, RGB for C = 3; channel 0 of 2, the first 3 of more; ``pairs.safetensors`` keeps every channel)."""
     import soundfile as sf
     from PIL import Image
 
@@ -120,7 +113,7 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
             folder = tmp / names[label]
             folder.mkdir(exist_ok=True)
             arr = (pixels[i].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-            Image.fromarray(_png_frame(arr)).save(folder / f"{i:05d}.png")
+            Image.fromarray(drawable_image(arr)).save(folder / f"{i:05d}.png")
             sf.write(folder / f"{i:05d}.wav", np.clip(waves[i].numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
         save_tensors(tmp / PAIRS_FILE, {"audio": mel, "image": pixels, "labels": labels},
                      metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(meta, default=str)})

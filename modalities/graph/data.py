@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmdistill.data import require_two_classes
+from mmdistill.data import check_class_list
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
@@ -192,7 +192,7 @@ class NodeClassificationData:
             raise ConfigError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
         if not self.classes:
             self.classes = [str(c) for c in range(int(self.y.max()) + 1 if self.y.numel() else 0)]
-        require_two_classes(f"graph {self.name!r}", self.classes)
+        check_class_list(f"graph {self.name!r}", self.classes)
         self._views: dict[str, tuple[Graph, Tensor]] = {}
 
     # ------------------------------------------------------------------ sizes

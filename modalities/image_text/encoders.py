@@ -447,7 +447,7 @@ def check_hf_folder(folder: Path) -> None:
 
 def _read_json_file(path: Path, kind: type) -> object:
     try:
-        value = parse_json(path.read_text(encoding="utf-8"))
+        value = parse_json(path.read_text(encoding="utf-8"), unique_keys=False)  # a library's config
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path} is not readable JSON ({short_error(exc)})") from None
     if not isinstance(value, kind):

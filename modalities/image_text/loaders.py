@@ -181,7 +181,7 @@ def _separator_hint(text: str, header: list[str]) -> str:
 def _load_json(path: Path) -> object:
     text = _read_text(path, "caption file")
     try:
-        return parse_json(text)
+        return parse_json(text, unique_keys=False)  # a user's file: the last value of a key given twice, as other tools read it
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc})") from None
 

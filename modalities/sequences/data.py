@@ -824,5 +824,4 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
 
 
 __all__ = ["FILE_DATASETS", "LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "check_dataset_name",
-           "clean_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "shown",
-           "stats_report"]
+           "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
