@@ -235,6 +235,9 @@ def _repr_parts(value: Any, path: tuple[int, ...] = ()) -> Iterator[str]:
     yield "]" if kind is list else "}" if kind is dict else ",)" if len(value) == 1 else ")"
 
 
+_INT64_MAX, _FLOAT32_MAX = 2**63 - 1, 3.4028234663852886e38  # the largest values torch's int64 and float32 hold
+
+
 def _is_array(value: Any) -> bool:
     """Whether ``value`` is an array or tensor of one dimension or more (a numpy scalar such as ``np.int64(3)``, which a
     sweep over ``np.arange`` hands a config, is a value shown as itself)."""
@@ -297,6 +300,8 @@ def check_value(info: KeyInfo, value: Any) -> None:
             raise _fail(info, value, info.describe_accepted().replace("an integer", "a finite number", 1).replace("a number", "a finite number", 1))
         if info.range is not None and value not in info.range:
             raise _fail(info, value, info.describe_accepted())
+        if abs(value) > (_INT64_MAX if tp is int else _FLOAT32_MAX):  # torch holds ints in int64, rates and scales in float32
+            raise _fail(info, value, f"{info.describe_accepted()}, at most {'2^63 - 1 (int64)' if tp is int else '3.4e38 (float32)'} in size")
         return
     if tp is str and not isinstance(value, str):
         raise _fail(info, value, "a string")

@@ -184,6 +184,12 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
     """:func:`prepare_out_dir`'s checks and folder creation."""
     ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
     holds_run = os.path.lexists(ckpt) or os.path.lexists(manifest)
+    real, home = Path(os.path.realpath(out)), Path.home().resolve()
+    shared = ("the filesystem root" if real == Path(real.anchor) else "your home folder" if real == home
+              else "the working folder or one above it" if Path.cwd().resolve().is_relative_to(real) else "")
+    if shared and not holds_run:  # walk 39D: --out / wrote the run's files into / among everything else
+        raise ConfigError(f"--out {out} is {shared}: a run's files would lie loose among everything there; choose a folder "
+                          "of its own (e.g. runs/NAME)")
     if out.is_dir() and not holds_run:
         foreign = _foreign_files(out)
         if foreign:

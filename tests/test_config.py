@@ -252,3 +252,15 @@ def test_a_yaml_bomb_under_a_known_key_is_a_one_line_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"config key 'nets': cannot read <list \[\['lol', 'lol'.*\.\.\.> as list") as err:
         build_config(Cfg, (str(path), load_yaml(path)))
     assert len(str(err.value)) < 400
+
+
+def test_numbers_torch_cannot_hold_are_refused_naming_the_key():
+    """Walk 39D: seed=2**64 and lr_data=1e308 passed the keys' ranges and ended in tracebacks from torch (int64 seeds,
+    float32 step sizes)."""
+    from mmdistill.recipes import image_dm
+
+    with pytest.raises(ConfigError, match=r"seed=18446744073709551616: expected an integer >= 0, at most 2\^63 - 1 \(int64\)"):
+        image_dm.RECIPE.config(seed=2**64)
+    with pytest.raises(ConfigError, match=r"lr_data=1e\+308: expected a number > 0 .*, at most 3.4e38 \(float32\)"):
+        image_dm.RECIPE.config(lr_data=1e308)
+    assert image_dm.RECIPE.config(seed=2**63 - 1, lr_data=1e30).seed == 2**63 - 1

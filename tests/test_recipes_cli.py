@@ -654,3 +654,15 @@ def test_check_under_torchrun_writes_from_rank_0_only(dm_run, monkeypatch, capsy
     assert cli_main(["check", str(dm_run)]) == 0
     assert {p.name: p.read_bytes() for p in dm_run.iterdir() if p.is_file()} == before
     assert "memorisation check" not in capsys.readouterr().out
+
+
+def test_an_out_that_is_the_working_folder_root_or_home_is_refused(tmp_path, monkeypatch, capsys):
+    """Walk 39D: ``--out /`` wrote the run's nine files into / among everything else (``.`` and ``..`` alike)."""
+    from mmdistill.cli import main
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for out, said in ((".", "the working folder or one above it"), ("..", "the working folder or one above it"), ("/", "the filesystem root")):
+        assert main(["run", "image-dm", "--dataset", "digits", "--ipc", "1", "iterations=1", "--no-progress", "--out", out]) == 2
+        assert f"--out {out} is {said}: a run's files would lie loose" in capsys.readouterr().err
+    assert list((tmp_path / "work").iterdir()) == []
