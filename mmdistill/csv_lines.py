@@ -48,11 +48,15 @@ def refuse_line_breaks(path: Path, start: int, end: int, fields: Mapping[str, st
 
 def quote_error(path: Path, exc: csv.Error, start: int, line: int) -> DataError:
     """The DataError for the record starting on line ``start`` that a CSV reader refused on line ``line`` (``exc``): a
-    field longer than the csv module's limit (an unclosed quote that took the lines after it), a quote left open to
-    the end of the file (a strict reader), or text after a closing quote (a quote inside a quoted field not doubled,
+    field longer than the csv module's limit (on one line: a field that long; over several: an unclosed quote that took the
+    lines after it), a quote left open to the end of the file (a strict reader), or text after a closing quote (a quote inside a quoted field not doubled,
     or one left open further up and closed by a quote of a later row)."""
     text = str(exc)
     if "field larger than field limit" in text:
+        if line == start:  # within one line: a field that long (quoted or not), not lines taken by an open quote
+            return DataError(f"{path} line {start}: a field on this line is longer than {csv.field_size_limit():,} characters "
+                             "(the longest field the CSV reader takes); expected a caption, path or label of ordinary length: "
+                             "shorten or remove it")
         return DataError(f"{path} line {start}: a field starting in this row runs past line {line} and over "
                          f"{csv.field_size_limit():,} characters: an unclosed quote (\") on line {start} likely swallowed "
                          "the lines after it; close or remove the quote")

@@ -1216,3 +1216,24 @@ def test_pairs_of_one_class_are_refused():
     split = (torch.zeros(2, 1, 4, 4), torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long), ["a", "b"])
     with pytest.raises(DataError, match=r"dataset 'mine' holds only the class 'dog'; classification needs at least 2 classes"):
         normalise_pairs("mine", ["dog"], split, split, {}, "split")
+
+
+def test_a_label_spelled_two_ways_is_refused_naming_both_spellings_and_rows(tmp_path):
+    """``café`` composed (NFC) and decomposed (NFD), or with inner whitespace doubled, were two classes printing the
+    same; case still tells classes apart."""
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    path = tmp_path / "pairs.csv"
+    rows = [("a.png", "a.wav", "Cat"), ("b.png", "b.wav", "cat"), ("c.png", "c.wav", "caf\u00e9"), ("d.png", "d.wav", "cafe\u0301"),
+            ("e.png", "e.wav", "caf\u00e9")]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("image_path", "audio_path", "label"), *rows])
+    with pytest.raises(DataError, match=r"pairs.csv: 1 label\(s\) spelled more than one way.*'caf\\xe9' \(rows 4, 6\) vs "
+                                        r"'cafe\\u0301' \(row 5\)"):
+        read_csv_pairs(path)
+    rows[3] = ("d.png", "d.wav", "big  dog")
+    rows[4] = ("e.png", "e.wav", "big dog")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("image_path", "audio_path", "label"), *rows])
+    with pytest.raises(DataError, match=r"'big  dog' \(row 5\) vs 'big dog' \(row 6\)"):
+        read_csv_pairs(path)

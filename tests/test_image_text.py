@@ -193,7 +193,8 @@ def test_folder_with_sidecar_captions(tmp_path, tiny_bert):
     for split, n in (("train", 4), ("test", 2)):
         (tmp_path / split).mkdir()
         for i in range(n):
-            Image.new("RGB", (18, 18), COLOURS[i]).save(tmp_path / split / f"{i}.jpg")
+            colour = COLOURS[i] if split == "train" else tuple(255 - c for c in COLOURS[i])  # no test image a copy of a training one
+            Image.new("RGB", (18, 18), colour).save(tmp_path / split / f"{i}.jpg")
             (tmp_path / split / f"{i}.txt").write_text(f"a red dog {i}\n\na cat {i}\n")
     Image.new("RGB", (18, 18)).save(tmp_path / "train" / "lonely.png")  # no caption file
     with pytest.raises(DataError, match="1 images without any caption"):
@@ -815,3 +816,122 @@ def test_caption_csv_empty_image_field_is_named_not_reported_as_folder_dot(tmp_p
     path.write_text(path.read_text() + "  ,another\n")
     with pytest.raises(DataError, match=r"captions.csv line 10: empty 'image' field \(2 rows: lines 10, 11\)"):
         read_csv_records(path)
+
+
+# --------------------------------------------------------------------------- fix39E: ids, copies, long fields, odd files, odd text
+def _split_kw(**kw) -> dict:
+    base = dict(size=4, mean=(0.0,) * 3, std=(1.0,) * 3, source="test", test_fraction=0.25, split_order="sorted", seed=0,
+                max_words=30, progress=False)
+    base.update(kw)
+    return base
+
+
+def test_a_coco_image_id_listed_for_two_files_is_refused_naming_both(tmp_path):
+    """Before: the second file name replaced the first, so the first image's captions were trained as the second's."""
+    from mmdistill.modalities.image_text.loaders import BadInput, read_json_records
+
+    coco = {"images": [{"id": 0, "file_name": "img/000.png"}, {"id": 1, "file_name": "img/001.png"},
+                       {"id": 0, "file_name": "img/005.png"}],
+            "annotations": [{"image_id": 0, "caption": "a dog"}, {"image_id": 1, "caption": "a cat"}]}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    with pytest.raises(DataError, match=r"c.json images\[2\]: image id 0 is listed twice, for 'img/000.png' \(images\[0\]\) and "
+                                        r"'img/005.png' \(images\[2\]\)"):
+        read_json_records(tmp_path / "c.json")
+    coco["images"][2]["file_name"] = "img/000.png"  # the same file listed twice: one image, its captions once
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    bad = BadInput()
+    records = read_json_records(tmp_path / "c.json", bad=bad)
+    assert [(r.image, r.caption) for r in records] == [("img/000.png", "a dog"), ("img/001.png", "a cat")] and not bad.total()
+    coco["images"][2] = {"id": [0], "file_name": "img/009.png"}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    with pytest.raises(DataError, match=r"images\[2\]: 'id' must be an integer or a string, got list"):
+        read_json_records(tmp_path / "c.json")
+
+
+def _images(root: Path, n: int = 6) -> list[str]:
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (6, 6), (40 * i, 10, 200 - 20 * i)).save(root / "img" / f"{i}.png")
+    return [f"img/{i}.png" for i in range(n)]
+
+
+@pytest.mark.parametrize("how", ["copy", "hardlink"])
+def test_one_image_under_two_names_in_train_and_test_is_refused(tmp_path, how, caplog):
+    import logging
+    import os
+    import shutil
+
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener
+
+    names = _images(tmp_path)
+    (shutil.copyfile if how == "copy" else os.link)(tmp_path / "img" / "0.png", tmp_path / "img" / "zz_copy.png")
+    records = [CaptionRecord(n, f"caption {n}", "test" if n in ("img/5.png", "img/zz_copy.png") else "train", n)
+               for n in names + ["img/zz_copy.png"]]
+    what = "byte-identical files" if how == "copy" else r"the same file \(a hard link\)"
+    with pytest.raises(DataError, match=rf"1 test image\(s\) are a training image under another name, e.g. 'img/zz_copy.png' "
+                                        rf"\(test\) and 'img/0.png' \(train\): {what}; a test recall would count training images"):
+        build_splits(records, file_opener(tmp_path), bad=BadInput(), on_bad="skip", root=tmp_path, **_split_kw())
+    # within one split: kept, named and counted
+    records[-1] = CaptionRecord("img/zz_copy.png", "caption of the copy", "train", "zz")
+    with caplog.at_level(logging.WARNING):
+        loaded = build_splits(records, file_opener(tmp_path), bad=BadInput(), on_bad="error", root=tmp_path, **_split_kw())
+    assert "img/zz_copy.png" in loaded.train.image_ids and loaded.report.counts()["same_image"] == 1
+    assert "1 image(s) are another image of their split under another name" in caplog.text and "'img/zz_copy.png'" in caplog.text
+    # images that only share a size are read and told apart; none is flagged
+    clean = [r for r in records if r.image != "img/zz_copy.png"]
+    loaded = build_splits(clean, file_opener(tmp_path), bad=BadInput(), on_bad="error", root=tmp_path, **_split_kw())
+    assert loaded.report.counts()["same_image"] == 0
+
+
+def test_an_image_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
+    import os
+
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener
+
+    names = _images(tmp_path)
+    (tmp_path / "img" / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "img" / "fifo.png")
+    os.symlink("loop.png", tmp_path / "img" / "loop.png")
+    os.symlink("/dev/zero", tmp_path / "img" / "zero.png")
+    odd = ["img/folder.png", "img/fifo.png", "img/loop.png", "img/zero.png", "img/gone.png"]
+    records = [CaptionRecord(n, f"caption {n}", None, n) for n in names + odd]
+    bad = BadInput()
+    loaded = build_splits(records, file_opener(tmp_path), bad=bad, on_bad="skip", root=tmp_path, **_split_kw())
+    reasons = dict(bad.items("unreadable_image"))
+    assert reasons == {"img/folder.png": "a folder, not an image file", "img/fifo.png": "a FIFO (named pipe), not an image file",
+                       "img/loop.png": "a symbolic link loop, not an image file",
+                       "img/zero.png": "a symbolic link to a character device (/dev/zero), not an image file"}
+    assert [n for n, _ in bad.items("missing_image")] == ["img/gone.png"] and loaded.dropped["unreadable_image"] == 4
+
+
+def test_a_long_unquoted_caption_is_named_as_a_long_field_not_a_quote(tmp_path):
+    from mmdistill.modalities.image_text.loaders import read_csv_records
+
+    path = tmp_path / "c.csv"
+    path.write_text("image,caption\na.png,short\nb.png," + "word " * 40000 + "\nc.png,ok\n")
+    with pytest.raises(DataError) as err:
+        read_csv_records(path)
+    assert re.search(r"c.csv line 3: a field on this line is longer than [\d,]+ characters", str(err.value))
+    assert "quote" not in str(err.value).split(" line 3: ")[1]
+    path.write_text('image,caption\na.png,short\nb.png,"open\n' + "word " * 40000 + "\nc.png,ok\n")  # an open quote: as before
+    with pytest.raises(DataError, match=r"line 3: a field starting in this row runs past line 4 .* an unclosed quote"):
+        read_csv_records(path)
+
+
+def test_control_and_bidi_characters_in_captions_are_replaced_counted_and_named(tmp_path, caplog):
+    import logging
+
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener
+
+    names = _images(tmp_path, 4)
+    caps = ["a dog\x00 running", "\x1b[31mred\x1b[0m car", "a cat \u202eyppah", "a \u2066plain\u2069 bird"]
+    records = [CaptionRecord(n, c, None, f"c.csv line {i + 2}") for i, (n, c) in enumerate(zip(names, caps))]
+    records.append(CaptionRecord(names[0], "tabs\tand  spaces are\nwhitespace", None, "c.csv line 6"))
+    with caplog.at_level(logging.WARNING):
+        loaded = build_splits(records, file_opener(tmp_path), bad=BadInput(), on_bad="error", root=tmp_path, **_split_kw())
+    captions = loaded.train.captions + loaded.test.captions
+    assert sorted(captions) == sorted(["a dog running", "tabs and spaces are whitespace", "[31mred [0m car", "a cat yppah",
+                                       "a plain bird"])
+    assert loaded.report.counts()["cleaned_captions"] == 4 and not loaded.dropped
+    assert dict(loaded.report.items("cleaned_captions"))["c.csv line 3"] == "\\x1b"
+    assert "4 caption(s) hold control or bidi characters" in caplog.text and "c.csv line 2 (\\x00)" in caplog.text

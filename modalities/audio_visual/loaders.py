@@ -28,7 +28,8 @@ and counted per source rate; clips padded or cropped to ``duration`` are counted
 (alpha dropped, palette, CMYK, 16-bit) is named and counted (``converted``), one turned upright by its EXIF
 orientation tag too (``exif_rotated``, as the image adapter reads photos); frames of mixed channel counts (grey and
 colour) with ``image_channels="auto"`` are refused naming a file of each; a pair whose labels disagree, a row
-listed twice, a row without a label, a listed file that does not exist (a wrong path is a listing error, not a bad
+listed twice, a row without a label, a label spelled two ways that print the same (``café`` composed and
+decomposed, or with different inner whitespace: refused naming both spellings and their rows or clips), a listed file that does not exist (a wrong path is a listing error, not a bad
 file: refused with or without ``strict``, as the audio CSV loader and the video split file refuse it), NaN or
 out-of-range tensors fail naming the rows. Every message names the file.
 """
@@ -39,6 +40,7 @@ import csv
 import io
 import logging
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -358,6 +360,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
         if pair in pair_rows:
             twice.append(f"rows {pair_rows[pair]} and {n} ({pair[0]}, {pair[1]})")
         pair_rows.setdefault(pair, n)
+    one_spelling_per_label(str(path), {n: r["label"] for n, r in rows.items()}, "row")
     if disagree:
         raise DataError(f"{path}: {len(disagree)} pair(s) whose labels disagree: {'; '.join(disagree[:5])}{' ...' if len(disagree) > 5 else ''}")
     if twice:
@@ -446,6 +449,35 @@ def _csv_rows(path: Path) -> dict[int, dict[str, str]]:
         raise DataError(f"{path} line {reader.line_num}: cannot read it as CSV ({exc}); expected a UTF-8 text file of {HEADER} "
                         "rows") from None
     return rows
+
+
+def label_key(label: str) -> str:
+    """What two spellings of one label share: NFC normal form, runs of whitespace as one space, stripped."""
+    return " ".join(unicodedata.normalize("NFC", label).split())
+
+
+def one_spelling_per_label(source: str, labels: dict[Any, str], what: str) -> None:
+    """DataError naming both spellings (escaped, so that they differ on screen) and where each is used when two labels of
+    ``labels`` (where -> label: row numbers or clip paths, named as ``what``) differ only in their Unicode form (``café``
+    composed vs ``e`` + combining accent) or in whitespace: they would be two classes that print the same. Labels
+    differing in case stay apart (``Cat`` and ``cat``), as before."""
+    spellings: dict[str, dict[str, list[Any]]] = {}
+    for where, label in labels.items():
+        spellings.setdefault(label_key(label), {}).setdefault(label, []).append(where)
+    clashes = [forms for forms in spellings.values() if len(forms) > 1]
+    if not clashes:
+        return
+
+    def named(label: str, places: list[Any]) -> str:
+        shown_places = ", ".join(map(str, places[:3])) + (" ..." if len(places) > 3 else "")
+        return f"{ascii(label)} ({what}{'s' if len(places) > 1 else ''} {shown_places})"
+
+    first = clashes[0]
+    raise DataError(f"{source}: {len(clashes)} label(s) spelled more than one way, which would be separate classes that print "
+                    f"the same: {' vs '.join(named(lab, places) for lab, places in first.items())}"
+                    f"{f' (and {len(clashes) - 1} more)' if len(clashes) > 1 else ''}; the spellings differ in their Unicode form "
+                    "(a composed letter vs a letter and a combining accent) or in whitespace: write each label one way "
+                    "(NFC, single spaces)")
 
 
 def _no_file_in_both_splits(path: Path, rows: dict[int, dict[str, str]], splits: dict[int, str | None]) -> dict[int, tuple[str, str]]:
@@ -622,6 +654,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
     items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report)  # names hidden entries too, any layout
+    one_spelling_per_label(str(root), {relative_name(str(it.path), root): it.label for it in items}, "clip")
     pairs, bad, mismatched = [], [], []
     for it in items:
         if it.path.suffix.lower() == ".gif":  # listed by the video layout (read with Pillow there); decord cannot open one

@@ -54,7 +54,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     loaded = build_splits(
         records, opener, size=image.image_size, mean=image.mean, std=image.std, bad=bad, on_bad=cfg.on_bad, source=source,
         test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.split_seed, max_words=cfg.max_caption_words,
-        progress=cfg.progress,
+        progress=cfg.progress, root=root if kind != "shapes" else None,
     )
     encoder = build_text_encoder(cfg.text_encoder, cfg.text_pooling, download=cfg.download)
     loaded.train.text, bank = embed_captions(encoder, loaded.train.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)

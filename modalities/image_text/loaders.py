@@ -20,17 +20,25 @@ empty caption, a duplicate pair or image id, an image without a caption, a sidec
 UTF-8) is collected in a :class:`BadInput` with counts and examples: with
 ``on_bad="error"`` loading stops with a :class:`DataError` that names them all, with ``"skip"`` they are
 dropped and the counts are printed and stored in the data's ``meta["dropped"]``, and with their first names in a
-:class:`mmdistill.load_report.LoadReport` (``meta["load_report"]``); nothing is dropped silently.
+:class:`mmdistill.load_report.LoadReport` (``meta["load_report"]``); nothing is dropped silently. A COCO image id
+listed for two file names is refused naming both entries (the same file name twice is one image). An image path that
+is a folder, FIFO, device or symbolic link loop is named for what it is (``unreadable_image``), never opened. One
+image under two names (a hard link, or a byte-identical copy) in train and test is refused naming a pair and the count;
+within one split it is kept, named and counted (``same_image``). Control and bidi characters in a caption are each
+replaced by a space, named and counted (``cleaned_captions``).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import json
 import logging
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +53,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.json_text import parse_json
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
+from mmdistill.words import shown as escaped, unsafe
 
 from .data import PairSplit
 
@@ -64,7 +73,10 @@ BAD_KINDS = {
 }
 #: the load report's kinds: what ``on_bad=skip`` dropped, and the captions that went with a dropped image
 REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of dropped images (the first is counted with its image)",
-                "cut_captions": "captions cut to max_caption_words words (kept, shortened)"}
+                "cut_captions": "captions cut to max_caption_words words (kept, shortened)",
+                "cleaned_captions": "captions holding control or bidi characters (kept, each such character replaced by a space)",
+                "same_image": "images that are another image of their split under another name (a hard link or a byte-identical "
+                              "copy; kept)"}
 
 
 @dataclass
@@ -252,24 +264,35 @@ def _flat_json(data: object, path: Path, split: str | None, bad: BadInput) -> li
     if isinstance(data, dict) and "annotations" in data and "images" in data:  # COCO captions_*.json
         if not isinstance(data["images"], list) or not isinstance(data["annotations"], list):
             raise DataError(f"{path}: 'images' and 'annotations' of a COCO captions file must be lists")
-        names = {}
+        names: dict[object, str] = {}
+        entry_of: dict[object, int] = {}  # image id -> the index of its first images[] entry
         for i, img in enumerate(data["images"]):
             if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
                 raise DataError(f"{path} images[{i}]: a COCO image entry needs 'id' and 'file_name' (found "
                                 f"{sorted(img) if isinstance(img, dict) else type(img).__name__})")
-            names[img["id"]] = _string(img["file_name"], path, f"images[{i}]", "file_name")
+            if not isinstance(img["id"], (int, str)) or isinstance(img["id"], bool):
+                raise DataError(f"{path} images[{i}]: 'id' must be an integer or a string, got {type(img['id']).__name__} "
+                                f"{str(img['id'])[:40]!r}")
+            name = _string(img["file_name"], path, f"images[{i}]", "file_name")
+            if img["id"] in names:
+                if names[img["id"]] != name:  # annotations name images by id: whose captions they are cannot be told
+                    raise DataError(f"{path} images[{i}]: image id {img['id']!r} is listed twice, for {names[img['id']]!r} "
+                                    f"(images[{entry_of[img['id']]}]) and {name!r} (images[{i}]); give each image its own id")
+                continue  # the same file listed twice under its id: one image
+            names[img["id"]] = name
+            entry_of[img["id"]] = i
         records = []
         for i, ann in enumerate(data["annotations"]):
             if not isinstance(ann, dict):
                 raise DataError(f"{path} annotations[{i}]: expected an object with 'image_id' and 'caption', got {type(ann).__name__}")
-            if ann.get("image_id") not in names:
+            if not isinstance(ann.get("image_id"), (int, str)) or ann.get("image_id") not in names:
                 raise DataError(f"{path}: annotations[{i}] names image_id {ann.get('image_id')!r}, which is not in 'images'")
             records.append(CaptionRecord(names[ann["image_id"]], _caption(ann.get("caption"), path, f"annotations[{i}]", "caption"),
                                          split, f"{path.name} annotations[{i}]"))
         named = {ann["image_id"] for ann in data["annotations"]}
-        for i, img in enumerate(data["images"]):
-            if img["id"] not in named:
-                bad.add("no_caption", f"{path.name} images[{i}]", names[img['id']])
+        for image_id, i in entry_of.items():
+            if image_id not in named:
+                bad.add("no_caption", f"{path.name} images[{i}]", names[image_id])
         return records
     if not isinstance(data, list) or not all(isinstance(a, dict) and "image" in a and "caption" in a for a in data):
         raise DataError(f"{path}: expected a Karpathy file ({{'images': [{{'filename', 'sentences'}}]}}), a list of "
@@ -357,6 +380,72 @@ def canonical_image_paths(records: list[CaptionRecord], root: Path) -> list[Capt
     return [r if names[r.image] == r.image else CaptionRecord(names[r.image], r.caption, r.split, r.where) for r in records]
 
 
+def same_image_groups(root: Path, names: list[str]) -> list[tuple[list[str], str]]:
+    """Groups of ``names`` (image paths relative to ``root``, already canonical: :func:`canonical_image_paths`) that are
+    one image under several names, each ``(names sorted, how)``: ``how`` is ``"the same file (a hard link)"`` when all
+    share ``(st_dev, st_ino)``, else ``"byte-identical files"``. Cheap: only files whose size another file shares are
+    read (a SHA-256 of their bytes); a name that cannot be examined is left out (reading it names the problem)."""
+    inode: dict[tuple[int, int], list[str]] = {}
+    size: dict[tuple[int, int], int] = {}
+    for name in names:
+        try:
+            st = (root / name).stat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        key = (st.st_dev, st.st_ino)
+        inode.setdefault(key, []).append(name)
+        size[key] = st.st_size
+    by_size: dict[int, list[tuple[int, int]]] = {}
+    for key, n in size.items():
+        by_size.setdefault(n, []).append(key)
+    merged: dict[object, list[tuple[int, int]]] = {}
+    for n, keys in by_size.items():
+        if len(keys) == 1:
+            merged[keys[0]] = keys
+            continue
+        for key in keys:
+            digest = hashlib.sha256()
+            try:
+                with open(root / inode[key][0], "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+            except OSError:
+                merged[key] = [key]
+                continue
+            merged.setdefault((n, digest.hexdigest()), []).append(key)
+    groups = []
+    for keys in merged.values():
+        members = sorted(m for key in keys for m in inode[key])
+        if len(members) > 1:
+            groups.append((members, "the same file (a hard link)" if len(keys) == 1 else "byte-identical files"))
+    return sorted(groups)
+
+
+def _refuse_same_images(groups: list[tuple[list[str], str]], split_of: Mapping[str, str], bad: BadInput, source: str) -> None:
+    """DataError naming a pair and the count when a group of :func:`same_image_groups` spans train and test; groups
+    within one split go to ``bad`` (``same_image``: every name after the first of its group) and a warning."""
+    across, within = [], []
+    for members, how in groups:
+        splits = {split_of[m] for m in members}
+        if len(splits) > 1:
+            train = next(m for m in members if split_of[m] == "train")
+            test = next(m for m in members if split_of[m] == "test")
+            across.append(f"{test!r} (test) and {train!r} (train): {how}")
+        else:
+            within += [(m, f"{how}: the same image as {members[0]!r} ({split_of[m]})") for m in members[1:]]
+    if across:
+        raise DataError(f"{source}: {len(across)} test image(s) are a training image under another name, e.g. {across[0]}"
+                        f"{f' (and {len(across) - 1} more)' if len(across) > 1 else ''}; a test recall would count training "
+                        "images: remove the copy or list one name for both")
+    if within:
+        bad.extend("same_image", within)
+        log.warning("%s: %d image(s) are another image of their split under another name (kept, each its own image with its "
+                    "own captions): %s", source, len(within),
+                    "; ".join(f"{m!r} ({why})" for m, why in within[:3]) + (" ..." if len(within) > 3 else ""))
+
+
 # --------------------------------------------------------------------------- generated data
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -413,15 +502,54 @@ def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tupl
     return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
 
 
+class NotAnImageFile(OSError):
+    """An image path that names something other than a regular file (a folder, a FIFO, a device, a symbolic link loop);
+    its message says what."""
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file (``"a folder"``, ``"a FIFO (named pipe)"``, ``"a symbolic link
+    loop"``, ``"a symbolic link to a character device (/dev/zero)"``), None for a regular file. FileNotFoundError when
+    nothing is there (a symbolic link to nothing included)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise FileNotFoundError(path) from None
+    link = ""
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise FileNotFoundError(path) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "a symbolic link loop"
+            raise
+        link = "a symbolic link to "
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    for test, what in kinds:
+        if test(st.st_mode):
+            return f"{link}{what}" + (f" ({escaped(target)})" if link else "")
+    return None if stat.S_ISREG(st.st_mode) else f"{link}not a regular file"
+
+
 def file_opener(root: Path) -> Callable[[str], "object"]:
-    """``open(rel)`` -> a loaded PIL image of ``root / rel``; raises FileNotFoundError or OSError."""
+    """``open(rel)`` -> a loaded PIL image of ``root / rel``; raises FileNotFoundError (nothing there), NotAnImageFile
+    (a folder, FIFO, device or symbolic link loop: never opened, so a FIFO or ``/dev/zero`` cannot hang the read) or
+    OSError."""
 
     def open_image(rel: str) -> object:
         from PIL import Image
 
         path = root / rel
-        if not path.is_file():
-            raise FileNotFoundError(path)
+        what = _not_a_file(path)
+        if what is not None:
+            raise NotAnImageFile(f"{what}, not an image file")
         with Image.open(path) as im:
             im.load()
             return im.copy()
@@ -458,11 +586,17 @@ def build_splits(
     seed: int,
     max_words: int,
     progress: bool = True,
+    root: Path | None = None,
 ) -> LoadedSplits:
     """Clean captions, find duplicates, read each image once, split, and return tensors.
 
     Records with a split go where it says (``restval`` to train, ``val`` left out and counted); without
     one, the last ``test_fraction`` of the images (sorted by name, or in a seeded random order) is test.
+    Control characters (NUL, ESC, DEL, C1) and bidi controls (:data:`mmdistill.words.BIDI_CONTROLS`) in a caption are
+    each replaced by a space, counted (``cleaned_captions``) and named in a warning. With ``root`` (the image root of
+    files), images that are one file under two names (a hard link) or byte-identical copies are found
+    (:func:`same_image_groups`): across train and test a DataError names a pair and the count (a test recall would
+    count training images), within a split they are kept, named in a warning and counted (``same_image``).
     """
     from tqdm.auto import tqdm
 
@@ -483,9 +617,15 @@ def build_splits(
     seen: dict[tuple[str, str], str] = {}  # (image, caption as kept) -> the caption before the cut
     kept: list[CaptionRecord] = []
     cut = cut_duplicates = 0
+    cleaned: list[tuple[str, str]] = []  # (where, the characters replaced)
     for r in records:
-        full = clean_caption(r.caption, len(str(r.caption)) + 1)
-        cap = clean_caption(r.caption, max_words)
+        text = str(r.caption)
+        odd = sorted({ch for ch in text if unsafe(ch) and not ch.isspace()})  # whitespace controls: collapsed as before
+        if odd:
+            text = "".join(" " if ch in odd else ch for ch in text)
+            cleaned.append((r.where, escaped("".join(odd))))
+        full = clean_caption(text, len(text) + 1)
+        cap = clean_caption(text, max_words)
         if not cap:
             bad.add("empty_caption", r.where)
             continue
@@ -507,6 +647,9 @@ def build_splits(
         except FileNotFoundError:
             failed.add(name)
             bad.add("missing_image", name)
+        except NotAnImageFile as exc:
+            failed.add(name)
+            bad.add("unreadable_image", name, str(exc))
         except Exception as exc:  # noqa: BLE001 - whatever an image decoder raises on a bad file (PIL raises many kinds)
             failed.add(name)
             from PIL import UnidentifiedImageError
@@ -522,6 +665,12 @@ def build_splits(
         bad.count("cut_captions", cut)
         log.info("%s: %d caption(s) longer than max_caption_words=%d words were cut to %d%s", source, cut, max_words, max_words,
                  f"; {cut_duplicates} further caption(s) became duplicates once cut (counted as duplicates)" if cut_duplicates else "")
+    bad.count("cleaned_captions", 0)
+    bad.extend("cleaned_captions", cleaned)  # after resolve: kept (changed), not a problem that stops loading
+    if cleaned:
+        log.warning("%s: %d caption(s) hold control or bidi characters, which would reach the exported captions and terminals "
+                    "raw; each such character was replaced by a space: %s", source, len(cleaned),
+                    "; ".join(f"{w} ({c})" for w, c in cleaned[:3]) + (" ..." if len(cleaned) > 3 else ""))
     if further_rows:
         dropped["captions_of_dropped_images"] = further_rows
     kept = [r for r in kept if r.image not in failed]
@@ -539,6 +688,10 @@ def build_splits(
             raise DataError(f"{source}: {len(names)} image(s) cannot be split into train and test")
         split_of = {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
     unused_val = len({r.image for r in kept if split_of[r.image] == "val"})
+    bad.count("same_image", 0)
+    if root is not None:
+        _refuse_same_images(same_image_groups(root, sorted(n for n in split_of if split_of[n] in ("train", "test"))),
+                            split_of, bad, source)
     splits = {}
     for split in ("train", "test"):
         rows = [r for r in kept if split_of[r.image] == split]
@@ -557,6 +710,6 @@ def build_splits(
 
 
 __all__ = [
-    "BadInput", "CaptionRecord", "LoadedSplits", "build_splits", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
+    "BadInput", "CaptionRecord", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
     "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
 ]
