@@ -14,6 +14,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from mmdistill.errors import ConfigError
+
 
 def derive_seed(*parts: int | str) -> int:
     """A 63-bit seed derived from ``parts`` (stable across processes and Python versions)."""
@@ -28,8 +30,16 @@ def generator(*parts: int | str) -> torch.Generator:
     return g
 
 
+#: the seeds torch's generators take: 64-bit (a negative seed ``s`` >= -2**63 is torch's ``s + 2**64``)
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch's global generators (for code outside mmdistill's control)."""
+    """Seed Python, NumPy and torch's global generators (for code outside mmdistill's control); a one-line
+    ConfigError naming ``seed`` for a seed no 64-bit generator takes (nothing seeded then)."""
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise ConfigError(f"seed={seed!r}: expected an integer in 0..{SEED_RANGE[1]} (2**64 - 1, the largest seed a "
+                          "64-bit random generator takes)", key="seed")
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

@@ -4,6 +4,7 @@ and dense graphs, the GCond schedule, and end-to-end runs on tiny generated grap
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -739,3 +740,68 @@ def test_string_node_ids_under_a_header_are_named_on_their_own_line(tmp_path):
     (root / "edges.txt").unlink()
     (root / "edges.csv").write_text("source,target\n" + pairs)  # a numeric edge list under the header still loads
     assert torch.equal(load_graph_dataset("files", str(root)).graph.edge_index, raw["edge_index"])
+
+
+# ------------------------------------------------------------------------------------------------ untrusted input (walk39D)
+def _saved(tmp_path, **header):
+    """A saved sbm graph whose ``graph.json`` fields ``header`` replace."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    folder = save_graph_data(tmp_path / "s", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
+                             masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
+    meta = json.loads((folder / "graph.json").read_text())
+    (folder / "graph.json").write_text(json.dumps({**meta, **header}))
+    return str(folder)
+
+
+@pytest.mark.parametrize("classes, got", [("abc", "got a str"), ({"x": 1, "y": 2, "z": 3}, "got a dict"),
+                                          (["a", 1, "c"], "got a list whose item 1 is int")])
+def test_saved_graph_classes_of_the_wrong_type_are_refused(tmp_path, classes, got):
+    with pytest.raises(DataError, match=rf"graph.json: field 'classes' must be a list of strings, one class name per "
+                                        rf"class id 0..C-1, {got}"):
+        load_graph_dataset("saved", _saved(tmp_path, classes=classes))
+
+
+def test_saved_graph_repeated_or_control_class_names_are_refused(tmp_path):
+    with pytest.raises(DataError, match=r"graph.json: field 'classes' names 'a' more than once"):
+        load_graph_dataset("saved", _saved(tmp_path / "d", classes=["a", "a", "b"]))
+    with pytest.raises(DataError, match=r"class 1's name 'b\\n\\x1b\[31mx\\u202e' holds a control or bidi") as err:
+        load_graph_dataset("saved", _saved(tmp_path / "c", classes=["a", "b\n\x1b[31mx\u202e", "c"]))
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
+    assert load_graph_dataset("saved", _saved(tmp_path / "ok", classes=["a", "b", "c"])).classes == ["a", "b", "c"]
+
+
+def test_a_huge_or_sparse_label_id_is_refused_before_building_per_class_names(tmp_path):
+    raw = make_sbm(90, 3, 5, seed=2)
+    y = raw["y"].clone()
+    y[7] = 10**12
+    folder = _files(tmp_path / "huge", raw={**raw, "y": y})
+    with pytest.raises(DataError, match=r"labels.txt: label 1000000000000 at node 7, but only 4 distinct labels among "
+                                        r"90 nodes; .*renumber the classes 0..3"):
+        load_graph_dataset("files", str(folder))
+    sparse = _files(tmp_path / "sparse", raw={**raw, "y": raw["y"] * 40})  # labels 0, 40, 80 on 90 nodes
+    with pytest.raises(DataError) as err:
+        load_graph_dataset("files", str(sparse))
+    assert len(str(err.value)) < 600 and "in all)" in str(err.value)  # the empty classes are capped, with the count
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("sbm:1000000:100000:8", "CLASSES is 100000, expected 2..2,000"),
+    ("sbm:90:3:1000000000", "FEATURES is 1000000000, expected 1..100,000"),
+    ("sbm:10000000000:3:8", "NODES is 10000000000, expected 30..20,000"),
+    ("sbm:-5:3:8", "NODES is -5, expected 30..20,000"),
+    ("sbm:90:0:8", "CLASSES is 0, expected 2..2,000"),
+    ("sbm:20000:3:5001", "FEATURES is 5001, expected 1..5,000"),
+    ("sbm:90_0:3:8", "in decimal digits"),
+    ("sbm:\uff19\uff10:3:8", "in decimal digits"),
+    ("sbm:1000:45:8", "use >= 1001 nodes for 45 classes"),
+])
+def test_sbm_spec_parts_out_of_range_are_named_without_work(spec, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_graph_dataset(spec, None)
+
+
+def test_edge_ids_beyond_float64_precision_are_out_of_range_not_non_integers(tmp_path):
+    folder = _files(tmp_path / "g", edges_csv="0,1\n1,0\n9223372036854775000,2\n2,9223372036854775000\n")
+    with pytest.raises(DataError, match=r"edges.csv: edge 2 .* has node id 922337203685477\d+ in column 1, out of range "
+                                        r"\(2 such edge\(s\)\): node ids are the 0-based row numbers of features.npy"):
+        load_graph_dataset("files", str(folder))

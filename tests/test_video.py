@@ -1292,3 +1292,51 @@ def test_classes_given_as_one_string_are_refused():
                                         r"string 'cat' \(it would be read as 3 one-letter names\)"):
         register_tensors("str-classes", x, y, x, y, classes="cat")
     assert "str-classes" not in _TENSOR_SETS
+
+
+# ------------------------------------------------------------------ untrusted input (walk39D)
+from mmdistill.modalities.video.datasets import load_clip_folder  # noqa: E402
+def test_clips_too_large_for_memory_are_refused_before_decoding(tmp_path, monkeypatch):
+    from mmdistill.modalities.video import datasets
+
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=2)
+    (root / "clips.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,test\nb/clip0,b,train\nb/clip1,b,test\n")
+    decoded = []
+    monkeypatch.setattr(datasets, "_decode_frame_dir", lambda *a: decoded.append(a) or (None, 0, "skip"))
+    for kw, says in (({"num_frames": 10**9}, r"num_frames=1000000000 frames \(frame_size=8, 8x8\)"),
+                     ({"frame_size": 100000}, r"num_frames=4 frames \(frame_size=100000, 100000x100000\)")):
+        with pytest.raises(ConfigError, match=rf"4 clips of {says} need about [\d,.]+ GiB of memory .* or memory_check=false"):
+            load_clip_folder(root / "clips.csv", kind="frames", sampling=_sampling(**kw), use_cache=False)
+    assert not decoded
+    with pytest.raises(DataError, match="no decodable clip"):  # memory_check=false: decoding goes on
+        load_clip_folder(root / "clips.csv", kind="frames", sampling=_sampling(frame_size=100000, check_memory=False),
+                         use_cache=False)
+    assert len(decoded) == 4
+
+
+def test_memory_check_is_no_decode_setting_and_the_config_passes_it():
+    from mmdistill.modalities.video.config import VideoDistillConfig
+    from mmdistill.modalities.video.datasets import _decode_settings
+
+    assert _decode_settings(_sampling(check_memory=False)) == _decode_settings(_sampling())  # the cache key is unchanged
+    assert "check_memory" not in _decode_settings(_sampling())
+    assert VideoDistillConfig(memory_check=False).sampling().check_memory is False
+
+
+def test_a_clip_listed_under_two_classes_names_both(tmp_path):
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=4)
+    (root / "two.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,test\nb/clip0,b,train\nb/clip1,b,test\n"
+                                  "a/clip0,b,train\n")
+    with pytest.raises(DataError, match=r"names .*a/clip0 more than once \(train as class 'a' and train as class 'b'\)"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "two.csv"), use_cache=False)
+
+
+def test_frames_of_different_sizes_in_one_clip_are_counted_when_resized(tmp_path):
+    from PIL import Image
+
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=4)
+    Image.new("RGB", (24, 9)).save(root / "a" / "clip0" / "frame_01.png")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, test_fraction=0.5)
+    assert [(Path(p).name, why) for p, why in vs.report.mixed_sizes] == [("clip0", "frames of 16x16, 24x9 resized to 8x8")]
+    with pytest.raises(DataError, match="different sizes"):  # the native size still refuses them
+        load_clip_folder(root, kind="frames", sampling=_sampling(frame_size=None), use_cache=False, test_fraction=0.5)

@@ -50,7 +50,7 @@ from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
-from mmdistill.words import quantity
+from mmdistill.words import quantity, shown, unsafe
 
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
@@ -100,13 +100,14 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
         cls, _, sub = name[4:].partition("/")
         raw = _pyg_class(cls, sub or None, root, opts, label=name)
     elif key == "saved":
-        from .export import TENSORS_FILE, load_graph_data
+        from .export import HEADER_FILE, TENSORS_FILE, load_graph_data
 
         folder = _need_root(name, root)
         raw = load_graph_data(folder)
         raw["name"] = raw.get("name") or Path(folder).name
         raw["source"] = f"saved graph {Path(folder).name}"  # the folder's name, not the machine's path
         raw["files"] = {k: str(Path(folder) / TENSORS_FILE) for k in ("x", "y", "edge_index")}  # errors name the file
+        raw["files"]["classes"] = str(Path(folder) / HEADER_FILE)
     elif key == "files":
         raw = _edge_list_files(Path(_need_root(name, root)))
     elif key == "sbm" or key.startswith("sbm:"):
@@ -159,9 +160,7 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     edge_index, edge_weight = _edges(raw, n, files.get("edge_index", f"{name} edge_index"),
                                      opts.symmetrize or key == "ogbn-arxiv", report)
     _report_edge_features(raw, name, report)
-    classes = list(raw.get("classes") or [str(c) for c in range(int(y.max()) + 1)])
-    if int(y.max()) >= len(classes):
-        raise DataError(f"{files.get('y', name)}: label {int(y.max())} but only {len(classes)} class names")
+    classes = _class_names(raw, y, files.get("y", name), files.get("classes", name))
     sources = {s: files[f"{s}_mask"] for s in ("train", "val", "test") if f"{s}_mask" in files}
     if opts.split == "random":
         _report_unused_masks(raw, name, sources, report)
@@ -190,6 +189,43 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
               **(dict(zip(FEATURE_STATISTICS, (t.tolist() for t in stats))) if stats is not None else {}),
               **({"load_report": report.as_dict()} if isinstance(report, LoadReport) else {})},
     )
+
+
+def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: str) -> list[str]:
+    """The class names of ``raw`` (its ``classes``, or ``"0".."C-1"`` when it names none) checked against the labels
+    ``y``: a DataError naming ``label_src`` for a label id >= the number of nodes (each class needs a training node, so
+    such ids are never valid; refused before anything is built per class id), and naming ``classes_src``, field
+    ``classes``, for names that are not a list of strings, that repeat, hold a control or bidi-reordering character, or
+    are fewer than the labels need."""
+    top, n = int(y.max()), int(y.numel())
+    if top >= n:
+        node = int((y == top).nonzero()[0])
+        distinct = int(torch.unique(y).numel())
+        raise DataError(f"{label_src}: label {top} at node {node}, but only {quantity(distinct, 'distinct label')} among "
+                        f"{quantity(n, 'node')}; class ids run 0..C-1 with every class holding a training node, so "
+                        f"renumber the classes 0..{distinct - 1}")
+    given = raw.get("classes")
+    if given is None or (isinstance(given, (list, tuple)) and not given):
+        return [str(c) for c in range(top + 1)]
+    where = f"{classes_src}: field 'classes'"
+    if not isinstance(given, (list, tuple)) or not all(isinstance(c, str) for c in given):
+        at = -1 if not isinstance(given, (list, tuple)) else next(i for i, c in enumerate(given) if not isinstance(c, str))
+        got = f"{type(given).__name__}" if at < 0 else f"list whose item {at} is {type(given[at]).__name__}"
+        raise DataError(f"{where} must be a list of strings, one class name per class id 0..C-1, got a {got} "
+                        f"({shown(json.dumps(given, default=str)[:60])})")
+    names = list(given)
+    seen: set[str] = set()
+    twice = list(dict.fromkeys(c for c in names if c in seen or seen.add(c)))  # type: ignore[func-returns-value]
+    if twice:
+        listed = ", ".join(shown(repr(c)) for c in twice[:5]) + (f" ... ({len(twice)} in all)" if len(twice) > 5 else "")
+        raise DataError(f"{where} names {listed} more than once; give each class id its own name")
+    bad = next((i for i, c in enumerate(names) if any(map(unsafe, c))), None)
+    if bad is not None:
+        raise DataError(f"{where}: class {bad}'s name {shown(repr(names[bad]))} holds a control or bidi-reordering "
+                        "character (a line break, tab, escape sequence or direction override); rename the class")
+    if top >= len(names):
+        raise DataError(f"{label_src}: label {top} but {where} names only {quantity(len(names), 'class', 'classes')}")
+    return names
 
 
 def _edges(raw: dict[str, Any], n: int, source: str, symmetrize: bool,
@@ -632,7 +668,14 @@ def _read_edges(path: Path, features: Path | None = None) -> tuple[np.ndarray, n
         raise DataError(f"{path}: each line must hold two node ids (source target) and optionally a weight, got "
                         f"{table.shape[1]} columns; write {_EDGE_LINE}")
     ids = table[:, :2]
-    odd = _not_exact_integers(ids)
+    odd = ~np.isfinite(ids) | (ids != np.round(ids))
+    big = ~odd & (np.abs(ids) > 2**53)  # integers, but no node's row number (and beyond what float64 holds exactly)
+    if big.any() and not odd.any():
+        row, col = (int(v) for v in np.argwhere(big)[0])
+        rows = features.name if features is not None else "the features file"
+        raise DataError(f"{path}: edge {row} (0-based, in file order) has node id {float(ids[row, col]):.0f} in column "
+                        f"{col + 1}, out of range ({int(big.any(axis=1).sum())} such edge(s)): node ids are the 0-based "
+                        f"row numbers of {rows} (0 for its first row); write {_EDGE_LINE}")
     if odd.any():
         row, col = (int(v) for v in np.argwhere(odd)[0])
         raise DataError(f"{path}: node ids must be integers; edge {row} (0-based, in file order) has "
@@ -671,18 +714,35 @@ def _edge_list_files(root: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- generated
+#: the largest ``sbm:`` graph: PyG's generator holds every node pair (8 bytes x N^2: 3.2 GB at 20,000 nodes), and the
+#: features are N x F float32 (plus one copy: 800 MB at the cap of N x F)
+SBM_MAX_NODES = 20_000
+SBM_MAX_FEATURES = 100_000
+SBM_MAX_CELLS = 100_000_000  # N x F
+_SBM_NUMBER = re.compile(r"-?[0-9]{1,30}")  # ASCII digits only: int() would also read "9_0" and full-width digits
+
+
 def _sbm_spec(name: str) -> tuple[int, int, int]:
+    """``(N, C, F)`` of ``sbm:N:C:F`` (``sbm``: 700, 7, 32); a one-line ConfigError naming the part out of its range
+    (:data:`SBM_MAX_NODES`, :data:`SBM_MAX_FEATURES`, :data:`SBM_MAX_CELLS`) or a split that leaves no test node."""
     if name.lower() == "sbm":
         return 700, 7, 32
     parts = name.split(":")[1:]
-    try:
-        n, c, f = (int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:32") from None
-    if c < 2 or n < 10 * c or f < 1:
-        raise ConfigError(f"dataset {name!r}: needs >= 2 classes, >= 10 nodes per class and >= 1 feature")
+    if len(parts) != 3 or not all(_SBM_NUMBER.fullmatch(p.strip()) for p in parts):
+        raise ConfigError(f"dataset {name!r}: write sbm:NODES:CLASSES:FEATURES in decimal digits, e.g. sbm:700:7:32")
+    n, c, f = (int(p) for p in parts)
+    for part, value, low, high in (("CLASSES", c, 2, SBM_MAX_NODES // 10), ("NODES", n, 10 * max(c, 2), SBM_MAX_NODES),
+                                   ("FEATURES", f, 1, max(1, min(SBM_MAX_FEATURES, SBM_MAX_CELLS // max(n, 1))))):
+        if not low <= value <= high:
+            why = {"CLASSES": "", "NODES": f" (>= 10 nodes per class; at most {SBM_MAX_NODES:,}: the generator holds "
+                                           "every node pair)",
+                   "FEATURES": f" (NODES x FEATURES at most {SBM_MAX_CELLS:,})"}[part]
+            raise ConfigError(f"dataset {name!r}: {part} is {value}, expected {low}..{high:,}{why}; write "
+                              "sbm:NODES:CLASSES:FEATURES, e.g. sbm:700:7:32")
     if not _sbm_split_fits(n, c):
-        smallest = next(m for m in range(n, 40 * c + 20) if _sbm_split_fits(m, c))
+        smallest = max(n + 1, 200 * c // 9 + 1)  # the split fits once ceil(0.9 m) > 20 C (m >= 20 C)
+        while not _sbm_split_fits(smallest, c):  # a step or two at most: the closed form, checked
+            smallest += 1
         raise ConfigError(f"dataset {name!r}: its Planetoid-style split takes 20 training nodes per class and 10 % of "
                           f"the nodes for validation, which leaves no test node; use >= {smallest} nodes for {c} classes")
     return n, c, f

@@ -58,6 +58,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
+from mmdistill.words import shown
 
 from ..artifacts import HIDDEN, check_class_ids, classes_without_test, refuse_shared_files, scan_files
 
@@ -87,6 +88,9 @@ class FrameSampling:
     short: str = "gap"
     frame_size: int | None = 112
     seed: int = 0
+    #: refuse a load whose decoded clips cannot fit in the host's available memory (the config's ``memory_check``); not a
+    #: decode setting: left out of the cache's key and metadata (:func:`_decode_settings`)
+    check_memory: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.frame_gap < 1:
@@ -130,7 +134,37 @@ class FrameSampling:
         return idx, kind
 
 
-REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap")
+def _decode_settings(sampling: FrameSampling) -> dict[str, Any]:
+    """``sampling``'s decode settings (its fields but ``check_memory``): the decoded-clip cache's key and metadata."""
+    return {k: v for k, v in sampling.__dict__.items() if k != "check_memory"}
+
+
+#: bytes per decoded value held at once: the uint8 frames and their float32 copy (``/ 255``)
+BYTES_PER_VALUE = 1 + 4
+
+
+def _check_memory(root: str | Path, clips: int, sampling: FrameSampling) -> None:
+    """ConfigError naming ``num_frames`` and ``frame_size`` when ``clips`` clips of ``num_frames`` RGB frames of
+    ``frame_size``^2 (native size: at least 1 pixel, a lower bound) cannot fit, as uint8 and their float32 copy, in the
+    host's available memory; checked before anything is decoded (``memory_check=false`` turns it off)."""
+    if not sampling.check_memory:
+        return
+    from mmdistill.memory import host_memory
+
+    side = sampling.frame_size or 1
+    need = clips * sampling.num_frames * side * side * 3 * BYTES_PER_VALUE
+    available = host_memory()
+    if available and need > available:
+        gib = 1024.0**3
+        size = (f"frame_size={side}, {side}x{side}" if sampling.frame_size else
+                "frame_size=0, the native size, counted as at least 1x1")
+        raise ConfigError(f"{root}: {clips} clips of num_frames={sampling.num_frames} frames ({size}) need about "
+                          f"{need / gib:,.1f} GiB of memory as uint8 frames and their float32 copy, more than the "
+                          f"{available / gib:,.1f} GiB available; pass a smaller num_frames (--num-frames N) or frame_size "
+                          "(--frame-size N), or memory_check=false to try anyway")
+
+
+REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap", "mixed_sizes")
 #: the kinds that leave an item out
 LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
 #: the kinds of a clip shorter than (num_frames - 1) x frame_gap + 1 frames that the ``short`` policy kept
@@ -157,7 +191,8 @@ class LoadReport(CoreLoadReport):
              "unused": "clip(s) or frame sequence(s) the layout leaves out (a val split beside a test split, not listed by the "
                        "split file, or optical flow beside a clip folder's img_ frames)",
              "padded": "short clip(s) padded by repeating the last frame",
-             "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)"}
+             "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)",
+             "mixed_sizes": "clip(s) whose frame images differ in size, each frame resized to frame_size x frame_size"}
 
     unreadable = property(lambda self: self.items("unreadable"))
     skipped_short = property(lambda self: self.items("skipped_short"))
@@ -165,6 +200,7 @@ class LoadReport(CoreLoadReport):
     unused = property(lambda self: self.items("unused"))
     padded = property(lambda self: self.items("padded"))
     shrunk_gap = property(lambda self: self.items("shrunk_gap"))
+    mixed_sizes = property(lambda self: self.items("mixed_sizes"))
 
     @property
     def cache(self) -> str:
@@ -329,15 +365,18 @@ def _on_disk(path: Path, root: Path) -> Path:
 def _no_duplicates(items: list[Item], source: Path) -> None:
     """DataError when ``source`` lists one clip twice: the same path, or two paths of one file (a link and its
     target), which would put one clip in both splits."""
-    seen: dict[str, tuple[str, Path]] = {}
+    seen: dict[str, Item] = {}
     for it in items:
         key = os.path.realpath(it.path)
         if key in seen:
-            split, first = seen[key]
-            same = "" if os.path.normpath(first) == os.path.normpath(it.path) else f" (as {first}: the same file through a link)"
-            raise DataError(f"split file {source} names {it.path} more than once{same} ({split} and {it.split}); "
-                            "each clip belongs to one split and one class")
-        seen[key] = (it.split, it.path)
+            first = seen[key]
+            same = ("" if os.path.normpath(first.path) == os.path.normpath(it.path)
+                    else f" (as {first.path}: the same file through a link)")
+            where = (f"{first.split} and {it.split}" if first.label == it.label else
+                     f"{first.split} as class {shown(repr(first.label))} and {it.split} as class {shown(repr(it.label))}")
+            raise DataError(f"split file {source} names {it.path} more than once{same} ({where}); each clip belongs to "
+                            "one split and one class")
+        seen[key] = it
 
 
 def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) -> tuple[list[Item], str]:
@@ -694,15 +733,18 @@ def _frame_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return groups[rgb], left
 
 
-def _open_frame(file: Path, size: int | None) -> np.ndarray:
+def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None) -> np.ndarray:
     """One frame image as (H, W, 3) uint8, resized to ``size`` x ``size`` when given: 16-bit grayscale scaled to 8
     bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
-    saturate it to white), grayscale, palette and alpha images made RGB."""
+    saturate it to white), grayscale, palette and alpha images made RGB. Its stored (width, height) is appended to
+    ``native`` when given."""
     from PIL import Image
 
     from ..image.datasets import to_8bit
 
     with Image.open(file) as im:
+        if native is not None:
+            native.append(im.size)
         im = to_8bit(im, file).convert("RGB")
         if size is not None and im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
@@ -725,17 +767,25 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str) -> tuple[np
     idx, kind = sampling.indices(len(files), key)
     if idx is None:
         return None, len(files), "skip" if files else f"unreadable: no frame images ({', '.join(IMAGE_EXTENSIONS)})"
-    frames = []
+    frames: list[np.ndarray] = []
+    native: list[tuple[int, int]] = []
     for i in idx:
         try:
-            frames.append(_open_frame(files[i], sampling.frame_size))
+            frames.append(_open_frame(files[i], sampling.frame_size, native))
         except Exception as exc:  # Pillow raises several types for a damaged or foreign file
             return None, len(files), f"unreadable: {_frame_error(files[i], exc)}"
     shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
     if len(shapes) > 1:
         desc = ", ".join(f"{w}x{h} ({name})" for (h, w), name in shapes.items())
         raise DataError(f"clip {path} has frames of different sizes: {desc}; pass --frame-size N to resize every frame to NxN")
+    stored = list(dict.fromkeys(native))
+    if len(stored) > 1:  # resized to frame_size: named in the load report (MIXED_MARK), not silently
+        kind += MIXED_MARK + ", ".join(f"{w}x{h}" for w, h in stored[:6]) + (" ..." if len(stored) > 6 else "")
     return np.stack(frames), len(files), kind
+
+
+#: what :func:`_decode_frame_dir` appends to its ``kind`` for a clip whose frames differ in size, before the sizes
+MIXED_MARK = "|mixed:"
 
 
 def _other_files(path: Path) -> list[tuple[str, str]]:
@@ -783,7 +833,7 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
     used."""
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
+    h.update(json.dumps({"kind": kind, "sampling": _decode_settings(sampling), "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
     for it in items:
         h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
@@ -815,7 +865,7 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -
             raise ValueError(f"no tensor(s) {sorted(missing)}")
         if any(t.dtype != torch.uint8 for k, t in tensors.items() if k.startswith("x_")) or tensors["x_train"].dim() != 5:
             raise ValueError("the clips are not uint8 (N, C, T, H, W)")
-        if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
+        if info["sampling"] != json.loads(json.dumps(_decode_settings(sampling))):
             raise ValueError(f"written with other decode settings ({info['sampling']})")
         entries = {k: [(str(p), str(r)) for p, r in saved.get(k, [])] for k in REPORT_KINDS}
     except Exception as exc:  # noqa: BLE001 - a damaged cache costs a decode, never the run
@@ -913,6 +963,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                         + _frames_hint(report, kind))
     if strict and (err := report.strict_error()) is not None:
         raise err
+    _check_memory(root, len(items), sampling)
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
@@ -942,7 +993,15 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                 raise report.strict_error(LEFT_OUT_KINDS)
         if kind == "frames":
             report.extend("unused", _frame_files(it.path)[1])  # optical flow beside a rawframes clip's RGB frames
-        frames, length, what = decode(it.path, sampling, offset_key(it.path, report.base_folder() or base))
+        try:
+            frames, length, what = decode(it.path, sampling, offset_key(it.path, report.base_folder() or base))
+        except MemoryError:  # the estimate is a lower bound for native sizes, and memory_check=false skips it
+            raise ConfigError(f"{it.path}: out of memory decoding {sampling.num_frames} frames (num_frames) of "
+                              f"{f'{sampling.frame_size}x{sampling.frame_size} (frame_size)' if sampling.frame_size else 'native size'}; "
+                              "pass a smaller num_frames or frame_size") from None
+        what, _, mixed = what.partition(MIXED_MARK)
+        if mixed:
+            report.add("mixed_sizes", it.path, f"frames of {mixed} resized to {sampling.frame_size}x{sampling.frame_size}")
         if frames is None:
             if what.startswith("unreadable"):
                 reason = what[len("unreadable: "):] or "unreadable"
@@ -997,7 +1056,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
+                              "sampling": json.dumps(_decode_settings(sampling)), "native_sizes": json.dumps(native)})
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
     return VideoSet(name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
