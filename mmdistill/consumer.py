@@ -139,13 +139,19 @@ class ConsumerViews:
         is float32, shaped to broadcast against ONE sample of that input ((C, 1, 1) for (C, H, W) images, (C, 1, 1, 1)
         for clips, (C, F, 1) or (C, 1, 1) for FD-MFCC maps, (1, 1, 1) for an audio-visual spectrogram), so
         ``(raw - mean) / std`` brings a real sample (or a batch (N, ...)) in the modality's raw units to the set's."""
+        return self._shaped_statistics(held_only=False) or None
+
+    def _shaped_statistics(self, held_only: bool) -> dict[str, dict[str, Tensor]]:
+        """:func:`normalization_of` the set's meta, each tensor shaped against one sample of its input (:func:`_broadcast`;
+        an input the set does not hold is shaped as a scalar, or, ``held_only``, left out); refusals name the manifest."""
         where = self._manifest_path()
-        stats = normalization_of(self.modality, self.synthetic.meta, where)
         out: dict[str, dict[str, Tensor]] = {}
-        for name, pair in stats.items():
+        for name, pair in normalization_of(self.modality, self.synthetic.meta, where).items():
+            if held_only and name not in self.inputs:
+                continue
             sample = tuple(self.inputs[name].shape[1:]) if name in self.inputs else ()
             out[name] = {k: _broadcast(name, k, t.float(), sample, where) for k, t in pair.items()}
-        return out or None
+        return out
 
     def _manifest_path(self) -> Path | None:
         """The manifest the set was loaded from (a run folder's, or an export's ``mmdistill/``: what the refusals of its
@@ -159,11 +165,7 @@ class ConsumerViews:
         are not numbers or hold a std of 0 or a NaN (every input's), or do not fit the samples (the inputs the set holds:
         an adapter may record statistics of an input it does not expose, which :attr:`normalization` is asked about only
         by name)."""
-        where = self._manifest_path()
-        for name, pair in normalization_of(self.modality, self.synthetic.meta, where).items():
-            if name in self.inputs:
-                for k, t in pair.items():
-                    _broadcast(name, k, t.float(), tuple(self.inputs[name].shape[1:]), where)
+        self._shaped_statistics(held_only=True)
         return self
 
     def augmentation(self) -> Any:
