@@ -151,6 +151,13 @@ def host_memory() -> int:
     return 0  # unknown: nothing to check against
 
 
+def host_shortfall(need: int) -> int:
+    """The host's available memory in bytes (:func:`host_memory`) when ``need`` bytes do not fit in it, else 0 (also when
+    it is unknown: nothing to check against): what a loader compares its data's size with before reading it."""
+    available = host_memory()
+    return available if available and need > available else 0
+
+
 def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int | None = None, enforce: bool = True,
                quiet: bool = False) -> None:
     """Log the estimate (at debug level when ``quiet``: a pre-check whose estimate is logged again later); ConfigError
@@ -165,5 +172,5 @@ def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int 
             "(torchrun, shard_classes=true), or pass memory_check=false to try anyway")
 
 
-__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "host_memory", "nbytes", "optimizer_state_factor", "probe_graph",
+__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "host_memory", "host_shortfall", "nbytes", "optimizer_state_factor", "probe_graph",
            "probe_network"]

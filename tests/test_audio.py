@@ -740,7 +740,7 @@ def test_a_set_too_large_for_memory_is_refused_before_decoding_naming_the_durati
     sf.write(root / "rising" / "long.wav", _tone(300, 8000, 6.0), 8000)
     params = FDMFCCParams(sample_rate=16000)
     need = ad.audio_memory_bytes(10, 6 * 16000, params)
-    monkeypatch.setattr(ad, "_available_memory", lambda: need - 1)
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: need - 1)
     with caplog.at_level("INFO", logger="mmdistill.modalities.audio.datasets"):
         with pytest.raises(DataError, match=r"^dataset 'folder' at .*: 10 clips of 6 s at 16000 Hz \(the duration 6 s set by its longest "
                                             r"readable clip, .*long\.wav\) need about .* GiB .*--duration SECONDS.*memory_check=false"):
@@ -750,9 +750,9 @@ def test_a_set_too_large_for_memory_is_refused_before_decoding_naming_the_durati
         load_audio_dataset("folder", root, duration=6.0)
     assert err.value.key == "duration"
     assert load_audio_dataset("folder", root, duration=6.0, check_memory=False).num_samples == 6 * 16000
-    monkeypatch.setattr(ad, "_available_memory", lambda: need)
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: need)
     assert load_audio_dataset("folder", root).num_samples == 6 * 16000  # it fits: read as before
-    monkeypatch.setattr(ad, "_available_memory", lambda: 0)  # unknown: nothing to check against
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 0)  # unknown: nothing to check against
     assert load_audio_dataset("folder", root, duration=0.4).num_samples == 6400
 
 

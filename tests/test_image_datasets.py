@@ -466,12 +466,12 @@ def test_memory_check_refuses_an_image_size_that_cannot_fit(tmp_path, monkeypatc
     from mmdistill.modalities.image import datasets as image_datasets
 
     _tree(tmp_path, {"a": 2, "b": 2})
-    monkeypatch.setattr(image_datasets, "_available_memory", lambda: 10_000)
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 10_000)
     with pytest.raises(ConfigError, match=r"(?s)4 images of 1x64x64 \(image_size=64\).*memory_check=false"):
         load_image_dataset("imagefolder", tmp_path, image_size=64)
     with pytest.raises(ConfigError, match=r"dataset 'digits'.*image_size=64"):
         load_image_dataset("digits", image_size=64)
-    monkeypatch.setattr(image_datasets, "_available_memory", lambda: 1_000)  # 4 x 3x5x6 float32 values do not fit
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 1_000)  # 4 x 3x5x6 float32 values do not fit
     with pytest.raises(DataError, match=r"3x5x6 \(their stored size\)"):  # no resize: the images' own size is too much
         load_image_dataset("imagefolder", tmp_path)
     assert load_image_dataset("imagefolder", tmp_path, image_size=64, check_memory=False).in_shape == (3, 64, 64)

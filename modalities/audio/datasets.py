@@ -287,13 +287,6 @@ def audio_memory_bytes(clips: int, num_samples: int, params: FDMFCCParams, batch
     return waves + spectra + maps
 
 
-def _available_memory() -> int:
-    """Bytes of host memory available now (0: unknown)."""
-    from mmdistill.memory import host_memory
-
-    return host_memory()
-
-
 _GIB = 1024.0**3
 _SHORTER = "pass a shorter duration (--duration SECONDS: every clip is padded or cropped to it)"
 
@@ -303,9 +296,10 @@ def _check_memory(where: str, clips: int, num_samples: int, params: FDMFCCParams
     """ConfigError (key ``duration``, for a ``given`` duration) or DataError, before decoding, when the clips' waveforms
     and maps (:func:`audio_memory_bytes`) cannot fit in the host's available memory; ``why`` says where the duration
     came from (``from_file``: the file that set it, which the message asks to check)."""
+    from mmdistill.memory import host_shortfall
+
     need = audio_memory_bytes(clips, num_samples, params, batch_files)
-    available = _available_memory()
-    if available and need > available:
+    if available := host_shortfall(need):
         message = (f"{where}: {clips} clips of {num_samples / params.sample_rate:.4g} s at {params.sample_rate} Hz ({why}) need about "
                    f"{need / _GIB:.1f} GiB of memory as waveforms and FD-MFCC maps, more than the {available / _GIB:.1f} GiB "
                    f"available; {'check that file, or ' if from_file else ''}{_SHORTER}, or memory_check=false to try anyway")

@@ -273,19 +273,13 @@ def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, 
     return int(size[0]), int(size[1])
 
 
-def _available_memory() -> int:
-    """Bytes of host memory available now (0: unknown)."""
-    from mmdistill.memory import host_memory
-
-    return host_memory()
-
-
 def _check_memory(count: int, channels: int, size: tuple[int, int], what: str, cause: str) -> None:
     """ConfigError (``cause`` names the argument) or DataError when ``count`` images of ``channels`` x ``size``
     cannot fit, as float32 pixels and their normalised copy, in the host's available memory."""
+    from mmdistill.memory import host_shortfall
+
     need = count * channels * size[0] * size[1] * BYTES_PER_VALUE
-    available = _available_memory()
-    if available and need > available:
+    if available := host_shortfall(need):
         gib = 1024.0**3
         raise (ConfigError if cause.startswith("image_size") else DataError)(
             f"{what}: {count} images of {channels}x{size[0]}x{size[1]} ({cause}) need about {need / gib:.1f} GiB of "

@@ -42,12 +42,11 @@ def check_attention_memory(config: Any) -> None:
     640 GB and ended in a traceback."""
     if not getattr(config, "memory_check", True):
         return
-    from mmdistill.memory import host_memory
+    from mmdistill.memory import host_shortfall
 
     batch = max(int(config.batch_real), int(config.pretrain_batch), RANKING_BATCH)
     need = 3 * 4 * batch * int(config.n_heads) * int(config.max_len) ** 2
-    available = host_memory()
-    if available and need > available:
+    if available := host_shortfall(need):
         raise ConfigError(f"max_len={config.max_len}: every learner window is padded to max_len items, and SASRec's attention "
                           f"over a batch of {batch} windows needs about {need / 2**30:,.0f} GiB (batch x n_heads x max_len^2 "
                           f"floats, three times), more than the {available / 2**30:,.1f} GiB available; lower max_len (the "

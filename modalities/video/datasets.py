@@ -149,12 +149,11 @@ def _check_memory(root: str | Path, clips: int, sampling: FrameSampling) -> None
     host's available memory; checked before anything is decoded (``memory_check=false`` turns it off)."""
     if not sampling.check_memory:
         return
-    from mmdistill.memory import host_memory
+    from mmdistill.memory import host_shortfall
 
     side = sampling.frame_size or 1
     need = clips * sampling.num_frames * side * side * 3 * BYTES_PER_VALUE
-    available = host_memory()
-    if available and need > available:
+    if available := host_shortfall(need):
         gib = 1024.0**3
         size = (f"frame_size={side}, {side}x{side}" if sampling.frame_size else
                 "frame_size=0, the native size, counted as at least 1x1")
