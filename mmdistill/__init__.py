@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError

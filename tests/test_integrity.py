@@ -78,7 +78,8 @@ def test_tensors_edited_in_a_run_folder_are_refused_by_load_show_and_check(share
 def test_a_set_without_a_digest_loads_and_a_damaged_digest_is_named(share_root, tmp_path, caplog):
     out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
     manifest = _manifest(out)
-    del manifest[SET_DIGEST_KEY]  # a set written by an earlier mmdistill
+    del manifest[SET_DIGEST_KEY]  # a set written by an earlier mmdistill (0.1.0 wrote sets before the digest too)
+    manifest["versions"]["mmdistill"] = "0.1.0"
     _write_manifest(out, manifest)
     with caplog.at_level(logging.DEBUG, logger="mmdistill"):
         assert len(mmdistill.load(out)) > 0
@@ -163,6 +164,7 @@ def test_show_says_what_it_verified(share_root, hf_export, tmp_path, capsys):
     old = _copy(out, tmp_path / "old")
     manifest = _manifest(old)
     del manifest[SET_DIGEST_KEY]
+    manifest["versions"]["mmdistill"] = "0.1.0"
     _write_manifest(old, manifest)
     assert main(["show", str(old)]) == 0
     assert "integrity: no digest recorded (a set written by an earlier mmdistill)" in capsys.readouterr().out
@@ -240,6 +242,18 @@ def test_a_digest_removed_from_a_manifest_of_a_version_that_always_writes_it_is_
     for version in ("0.1.0", "0.0.9", "unknown", None):  # 0.1.0 wrote sets before the digest too: read as they are
         _write_manifest(out, {**manifest, "versions": {**manifest["versions"], "mmdistill": version}})
         assert len(mmdistill.load(out)) > 0
+
+
+def test_sets_this_version_writes_are_covered_by_the_digest_rule(share_root, tmp_path):
+    """Session 40: the rule was inert while mmdistill called itself 0.1.0; a set written now records a version the rule
+    covers, so removing its digest is refused, not read as an old set."""
+    out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
+    manifest = _manifest(out)
+    assert manifest["versions"]["mmdistill"] == mmdistill.__version__
+    del manifest[SET_DIGEST_KEY]
+    _write_manifest(out, manifest)
+    with pytest.raises(ArtifactError, match=f"written by mmdistill {mmdistill.__version__}, which always records it"):
+        mmdistill.load(out)
 
 
 def test_a_manifest_that_gives_a_key_twice_is_refused(share_root, tmp_path, capsys):

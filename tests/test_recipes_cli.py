@@ -331,6 +331,7 @@ def _shape_edit(run):
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["synthetic"]["tensors"]["data.x"] = [10, 1, 4, 4]
     manifest.pop("synthetic_sha256")  # a manifest that agrees with its tensors: one of a set written before the digest
+    manifest["versions"]["mmdistill"] = "0.1.0"
     (run / "manifest.json").write_text(json.dumps(manifest))
 
 

@@ -291,6 +291,7 @@ def test_load_names_tensors_the_adapter_cannot_use(share_root, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["synthetic"]["tensors"]["labels"] = [3]
     manifest.pop("synthetic_sha256")  # a manifest that agrees with its tensors: one of a set written before the digest
+    manifest["versions"]["mmdistill"] = "0.1.0"
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match=r"synthetic.safetensors: the set decodes to \d+ samples but has 3 labels"):
         mmdistill.load(out)
