@@ -243,6 +243,19 @@ def classes_without_test(name: str, classes: list[str], train_labels: Tensor, te
     return missing
 
 
+#: the standard deviation below which a channel counts as constant (:func:`constant_channels`)
+CONSTANT_STD = 1e-6
+
+
+def constant_channels(std: Tensor) -> tuple[Tensor, list[int]]:
+    """``std`` (C,) per-channel standard deviations (any unit) with each one below :data:`CONSTANT_STD` (a constant
+    channel) replaced by 1, so ``(x - mean) / std`` leaves such a channel near zero instead of multiplying held-out
+    differences by ~1e6; and the ids of those channels, ascending (empty: none). The caller names them in its own
+    warning (the video and audio-visual adapters' split statistics)."""
+    flat = std < CONSTANT_STD
+    return std.masked_fill(flat, 1.0), flat.nonzero().flatten().tolist()
+
+
 def _id_list(ids: list[int], limit: int = 12) -> str:
     return ", ".join(str(i) for i in ids[:limit]) + (f" ... ({len(ids)} in all)" if len(ids) > limit else "")
 
@@ -290,6 +303,6 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     return names
 
 
-__all__ = ["CLASS_INDEX_FILE", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
-           "check_labels", "class_grid", "classes_without_test",
+__all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
+           "check_labels", "class_grid", "classes_without_test", "constant_channels",
            "export_folder_names", "new_tree", "portable_name", "refuse_shared_files", "scan_files", "write_class_index"]

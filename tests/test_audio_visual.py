@@ -1237,3 +1237,34 @@ def test_a_label_spelled_two_ways_is_refused_naming_both_spellings_and_rows(tmp_
         csv.writer(fh).writerows([("image_path", "audio_path", "label"), *rows])
     with pytest.raises(DataError, match=r"'big  dog' \(row 5\) vs 'big dog' \(row 6\)"):
         read_csv_pairs(path)
+
+
+def test_split_scaling_shares_the_constant_channel_helper_with_video(caplog):
+    """The split scaling's per-channel std repeated video's channel_std (a std, < 1e-6 set to 1, the ids named); both
+    now take artifacts.constant_channels and word their own warning. Outputs and warnings are those before the change:
+    a near-constant audio side (std ~1e-7) and frame channel (std 3e-8) are set to 1 and named with their std; a channel
+    at exactly 1e-6 is not constant."""
+    from mmdistill.modalities.audio_visual import data as av_data
+    from mmdistill.modalities.audio_visual.data import normalise_pairs
+
+    assert not hasattr(av_data, "_constant")  # the warning-only _warn_constant replaced it
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 0, 0, 1, 1, 1])
+    a = 1e-7 * torch.randn(6, 1, 8, 5, generator=g)
+    img = torch.rand(6, 3, 4, 4, generator=g)
+    img[:, 1] = 0.5 + (torch.arange(6, dtype=torch.float32) * 1e-8)[:, None, None]
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.audio_visual.data"):
+        data = normalise_pairs("av", ["x", "y"], (a, img, y, []), (a, img, torch.tensor([0, 1, 0, 1, 0, 1]), []), {}, "split")
+    assert data.meta["audio_std"] == 1.0 and type(data.meta["audio_std"]) is float
+    sd = img.std(dim=(0, 2, 3))
+    assert data.meta["image_std"] == [float(sd[0]), 1.0, float(sd[2])]
+    assert torch.allclose(data.train.image[:, 1], img[:, 1] - img[:, 1].mean())  # mean subtracted only
+    assert caplog.messages == [
+        f"av: the training log-mel (dB) values are constant (std {float(a.std()):.3g} < 1e-6): kept and scaled with std 1 "
+        "(mean subtracted only), not divided by ~0",
+        "av: frame channel(s) 1 (1 of 3) of the training split are constant (std 3e-08 < 1e-6): kept and scaled with std 1 "
+        "(mean subtracted only), not divided by ~0"]
+    caplog.clear()
+    plain = normalise_pairs("av", ["x", "y"], (a * 1e3, img * 0 + torch.rand(6, 3, 4, 4, generator=g), y, []),
+                            (a, img, y, []), {}, "split")
+    assert not caplog.messages and plain.meta["audio_std"] == float((a * 1e3).std())

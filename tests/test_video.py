@@ -1309,18 +1309,42 @@ def test_clips_too_large_for_memory_are_refused_before_decoding(tmp_path, monkey
             load_clip_folder(root / "clips.csv", kind="frames", sampling=_sampling(**kw), use_cache=False)
     assert not decoded
     with pytest.raises(DataError, match="no decodable clip"):  # memory_check=false: decoding goes on
-        load_clip_folder(root / "clips.csv", kind="frames", sampling=_sampling(frame_size=100000, check_memory=False),
+        load_clip_folder(root / "clips.csv", kind="frames", sampling=_sampling(frame_size=100000), check_memory=False,
                          use_cache=False)
     assert len(decoded) == 4
 
 
-def test_memory_check_is_no_decode_setting_and_the_config_passes_it():
-    from mmdistill.modalities.video.config import VideoDistillConfig
-    from mmdistill.modalities.video.datasets import _decode_settings
+#: _fingerprint of two fixed items (stamps "1|2|3|4") under FrameSampling() and FrameSampling(seed=1, frame_size=8), as
+#: computed while check_memory was a FrameSampling field stripped from the key (the keys of existing caches)
+KEYS_BEFORE_40B = ["3dfee38d6f57734e856eed6f", "57eab8256d5c36c06e91b58b"]
 
-    assert _decode_settings(_sampling(check_memory=False)) == _decode_settings(_sampling())  # the cache key is unchanged
-    assert "check_memory" not in _decode_settings(_sampling())
-    assert VideoDistillConfig(memory_check=False).sampling().check_memory is False
+
+def test_memory_check_is_a_load_argument_the_adapter_passes_not_a_decode_setting(tmp_path, monkeypatch):
+    """check_memory was a FrameSampling field that the cache key had to strip again; it is now an argument of
+    load_clip_folder (as the image and audio loaders take it) that the adapter passes from the config's memory_check. The
+    cache key of the decode settings is the one it was (fixed values below, computed before the change)."""
+    import dataclasses
+    import json
+
+    from mmdistill.modalities.video import adapter, datasets
+    from mmdistill.modalities.video.config import VideoDistillConfig
+    from mmdistill.modalities.video.datasets import FrameSampling
+
+    assert "check_memory" not in {f.name for f in dataclasses.fields(FrameSampling)}
+    with pytest.raises(TypeError):
+        FrameSampling(check_memory=False)
+    seen = []
+    monkeypatch.setattr(adapter, "load_clip_folder", lambda *a, **kw: seen.append(kw["check_memory"]))
+    for flag in (False, True):
+        adapter.load_video_set(VideoDistillConfig(dataset="frames", data_root=str(tmp_path), memory_check=flag))
+    assert seen == [False, True]
+    # the fingerprint's settings part, as json.dumps(..., sort_keys=True) hashes it: the fields without check_memory
+    assert json.dumps(FrameSampling().__dict__, sort_keys=True) == ('{"frame_gap": 4, "frame_size": 112, "num_frames": 16, '
+                                                                    '"offset": "random", "seed": 0, "short": "gap"}')
+    monkeypatch.setattr(datasets, "_clip_stamp", lambda path: "1|2|3|4")  # no file: a key that does not depend on stat
+    items = [datasets.Item(Path("/data/a/clip0"), "a", "train"), datasets.Item(Path("/data/b/clip0"), "b", "test")]
+    keys = [datasets._fingerprint(items, FrameSampling(**kw), "frames", [], ["a", "b"]) for kw in ({}, {"seed": 1, "frame_size": 8})]
+    assert keys == KEYS_BEFORE_40B  # computed the same way with check_memory a field (keys of existing caches still hit)
 
 
 def test_a_clip_listed_under_two_classes_names_both(tmp_path):
@@ -1340,3 +1364,158 @@ def test_frames_of_different_sizes_in_one_clip_are_counted_when_resized(tmp_path
     assert [(Path(p).name, why) for p, why in vs.report.mixed_sizes] == [("clip0", "frames of 16x16, 24x9 resized to 8x8")]
     with pytest.raises(DataError, match="different sizes"):  # the native size still refuses them
         load_clip_folder(root, kind="frames", sampling=_sampling(frame_size=None), use_cache=False, test_fraction=0.5)
+
+
+# ------------------------------------------------------------------ fix40B: structured notes, RGB conversions, linked clip folders
+def test_mixed_frame_sizes_come_back_as_a_note_not_inside_the_kind(tmp_path):
+    """The sizes of a clip's mixed frames travelled as a "|mixed:" suffix of the kind string that the caller split off;
+    they now come back in the ``notes`` the caller passes (report kind -> why), the kind is the sampling's alone."""
+    from PIL import Image
+
+    from mmdistill.modalities.video import datasets
+    from mmdistill.modalities.video.datasets import _decode_frame_dir
+
+    assert not hasattr(datasets, "MIXED_MARK")
+    root = _frames_tree(tmp_path / "r", {"a": 1}, frames=4)
+    Image.new("RGB", (24, 9)).save(root / "a" / "clip0" / "frame_01.png")
+    notes: dict[str, str] = {}
+    frames, length, kind = _decode_frame_dir(root / "a" / "clip0", _sampling(), "a/clip0", notes)
+    assert (frames.shape, length, kind) == ((4, 8, 8, 3), 4, "ok")
+    assert notes == {"mixed_sizes": "frames of 16x16, 24x9 resized to 8x8"}
+    assert _decode_frame_dir(root / "a" / "clip0", _sampling(), "a/clip0")[2] == "ok"  # no notes asked for: same clip, same kind
+    same: dict[str, str] = {}
+    _decode_frame_dir(tmp_path / "r" / "a" / "clip0", _sampling(frame_size=16), "a/clip0", same)
+    assert same == {"mixed_sizes": "frames of 16x16, 24x9 resized to 16x16"}
+
+
+def _recolour(folder: Path, mode: str) -> None:
+    """Every frame of ``folder`` saved again in Pillow ``mode`` (L, LA, P, RGBA, I;16)."""
+    from PIL import Image
+
+    for f in sorted(folder.iterdir()):
+        with Image.open(f) as im:
+            rgb = im.convert("RGB")
+        if mode == "I;16":
+            Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257).save(f)
+        else:
+            (rgb.quantize(16) if mode == "P" else rgb.convert(mode)).save(f)
+
+
+def test_frames_not_stored_as_rgb_are_counted_and_logged_once(tmp_path, caplog):
+    """Greyscale, palette or alpha frame images of a frame folder were made RGB without a count; each such clip is now
+    named in the load report (``converted_rgb``: the modes and how many of its sampled frames) and logged once with the
+    count, a cache hit too. Their pixels are what Pillow's RGB conversion gives, as before."""
+    root = _frames_tree(tmp_path / "r", {"a": 3, "b": 3}, frames=4)
+    for clip, mode in (("a/clip0", "L"), ("a/clip1", "RGBA"), ("b/clip0", "P"), ("b/clip1", "I;16")):
+        _recolour(root / clip, mode)
+    with caplog.at_level("WARNING", logger="mmdistill.modalities.video.datasets"):
+        vs = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c", test_fraction=0.5)
+    assert sorted((vs.report.relative(p), why) for p, why in vs.report.converted_rgb) == [
+        ("a/clip0", "4 of 4 sampled frame(s) of mode L read as RGB"), ("a/clip1", "4 of 4 sampled frame(s) of mode RGBA read as RGB"),
+        ("b/clip0", "4 of 4 sampled frame(s) of mode P read as RGB"), ("b/clip1", "4 of 4 sampled frame(s) of mode I;16 read as RGB")]
+    said = [r.getMessage() for r in caplog.records if "not stored as RGB" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("4 clip(s) whose frame images are not stored as RGB")
+    assert vs.report.counts()["converted_rgb"] == 4 and vs.report.as_dict()["counts"]["converted_rgb"] == 4
+    hit = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c", test_fraction=0.5)
+    assert hit.report.cache.startswith("hit") and hit.report.counts()["converted_rgb"] == 4
+    x = torch.cat([vs.x_train, vs.x_test])
+    grey = x[[i for i, c in enumerate(torch.cat([vs.y_train, vs.y_test]).tolist()) if c == 0]]
+    assert bool((grey[:, 0] == grey[:, 1]).any())  # the L clip: R = G = B
+    assert load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, test_fraction=0.5,
+                            strict=True).report.counts()["converted_rgb"] == 4  # named, not a strict error
+    plain = load_clip_folder(_frames_tree(tmp_path / "rgb", {"a": 2, "b": 2}, frames=4), kind="frames", sampling=_sampling(),
+                             use_cache=False, strict=True, test_fraction=0.5)  # none counted for RGB frames
+    assert plain.report.counts()["converted_rgb"] == 0
+
+
+def test_a_mixed_clip_folder_counts_only_its_converted_frames(tmp_path):
+    from PIL import Image
+
+    from mmdistill.modalities.video.datasets import _decode_frame_dir
+
+    root = _frames_tree(tmp_path / "r", {"a": 1}, frames=4)
+    Image.new("L", (16, 16), 7).save(root / "a" / "clip0" / "frame_02.png")
+    notes: dict[str, str] = {}
+    frames, _, _ = _decode_frame_dir(root / "a" / "clip0", _sampling(frame_size=None), "a/clip0", notes)
+    assert notes == {"converted_rgb": "1 of 4 sampled frame(s) of mode L read as RGB"}
+    assert (frames[2] == 7).all()
+
+
+def test_a_class_folder_linked_to_another_is_refused_in_the_frames_layout(tmp_path):
+    """The frames layout listed class folders without the linked-class-folder check the video-file layout (and the
+    image and audio class folders) go through: c -> b read b's clips again as class 'c'."""
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=4)
+    (root / "c").symlink_to(root / "b")
+    with pytest.raises(DataError, match=r"class folder 'c' of .*r is a link to the same folder as class folder 'b' \(c -> "
+                                        r".*r/b\): its files would be read as both classes"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    tv = tmp_path / "tv"
+    _frames_tree(tv / "train", {"a": 2, "b": 2}, frames=4)
+    _frames_tree(tv / "test", {"a": 1}, frames=4)
+    (tv / "test" / "b").symlink_to(tv / "test" / "a")
+    with pytest.raises(DataError, match=r"class folder 'b' of .*tv/test is a link to the same folder as class folder 'a'"):
+        load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
+
+
+def test_a_clip_folder_linked_into_two_classes_is_refused_naming_both(tmp_path):
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=4)
+    (root / "b" / "clipX").symlink_to(root / "a" / "clip0")
+    with pytest.raises(DataError, match=r"clip folders .*r/a/clip0 \(class 'a'\) and .*r/b/clipX \(class 'b'\) are one folder, "
+                                        r".*r/a/clip0, through a link: its frames would be read as both classes"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False)
+    tv = tmp_path / "tv"  # across the splits of train/ and test/: the shared-file check names both
+    _frames_tree(tv / "train", {"a": 2, "b": 2}, frames=4)
+    _frames_tree(tv / "test", {"a": 1, "b": 1}, frames=4)
+    (tv / "test" / "b" / "clipX").symlink_to(tv / "train" / "a" / "clip1")
+    with pytest.raises(DataError, match=r"1 test clip\(s\) are training clips too .* e\.g\. .*tv/test/b/clipX is "
+                                        r".*tv/train/a/clip1: a test score would count training samples"):
+        load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
+
+
+def test_a_test_clip_folder_that_is_a_training_one_through_a_link_is_refused(tmp_path):
+    """A link in test/ to a training clip folder (or a test class folder linked to a training one) would score the
+    model on a clip it trained on: refused naming both paths (artifacts.refuse_shared_files, as for video files)."""
+    tv = tmp_path / "tv"
+    _frames_tree(tv / "train", {"a": 2, "b": 2}, frames=4)
+    _frames_tree(tv / "test", {"a": 1, "b": 1}, frames=4)
+    (tv / "test" / "a" / "clipL").symlink_to(tv / "train" / "a" / "clip0")
+    with pytest.raises(DataError, match=r"1 test clip\(s\) are training clips too .*tv/test/a/clipL is .*tv/train/a/clip0"):
+        load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
+    shutil.rmtree(tv / "test" / "b")
+    (tv / "test" / "b").symlink_to(tv / "train" / "b")
+    (tv / "test" / "a" / "clipL").unlink()
+    with pytest.raises(DataError, match=r"2 test clip\(s\) are training clips too .*tv/test/b/clip0 is .*tv/train/b/clip0"):
+        load_clip_folder(tv, kind="frames", sampling=_sampling(), use_cache=False)
+
+
+def test_a_clip_folder_linked_twice_into_one_class_is_read_once(tmp_path):
+    """A second name of one clip folder in its class (a link beside it) was a second clip, which a drawn split could put
+    in test while its target trains; it is now read once and the link named (``ignored``, as the video-file walk names a
+    second name of one file), which strict makes an error."""
+    root = _frames_tree(tmp_path / "r", {"a": 2, "b": 2}, frames=4)
+    (root / "a" / "clipL").symlink_to(root / "a" / "clip0")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, test_fraction=0.5)
+    assert len(vs.x_train) + len(vs.x_test) == 4
+    assert [(vs.report.relative(p), why) for p, why in vs.report.ignored] == [("a/clipL", "the same folder as clip0 (a link to it, or its target)")]
+    with pytest.raises(DataError, match=r"a/clipL \(ignored: the same folder as clip0"):
+        load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, test_fraction=0.5, strict=True)
+
+
+def test_channel_std_uses_the_shared_constant_channel_helper(caplog):
+    """Video's channel_std and the audio-visual split scaling share artifacts.constant_channels: std with the channels
+    below 1e-6 set to 1, and their ids; each adapter words its own warning (pinned here and in test_audio_visual)."""
+    from mmdistill.modalities.artifacts import CONSTANT_STD, constant_channels
+    from mmdistill.modalities.video.adapter import channel_std
+
+    std, ids = constant_channels(torch.tensor([0.3, 0.0, 9e-7, 1e-6, 2.0]))
+    assert std.tolist() == pytest.approx([0.3, 1.0, 1.0, 1e-6, 2.0]) and ids == [1, 2] and CONSTANT_STD == 1e-6
+    assert constant_channels(torch.tensor([0.5, 0.25]))[1] == []
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 4, 3, 6, 6, generator=g)
+    x[:, 1], x[:, 3] = 0.5, 0.0
+    x[:, 2] = 0.25 + torch.arange(5.0)[:, None, None, None] * 1e-8
+    with caplog.at_level("WARNING"):
+        out = channel_std(x, "clips")
+    assert out.tolist() == [0.2959701120853424, 1.0, 1.0, 1.0]  # the values before the helper (fix40B identity run)
+    assert caplog.messages == ["clips: 3 of 4 channel(s) of the training clips are constant (std < 1e-6): channel(s) 1, 2, 3; "
+                               "kept and normalised with std 1 (mean subtracted only)"]

@@ -19,6 +19,7 @@ from torch import Tensor
 from mmdistill.data import check_class_list
 from mmdistill.errors import ConfigError, DataError
 
+from ..artifacts import CONSTANT_STD, constant_channels
 from ..audio.features import FDMFCC, FDMFCCParams
 
 log = logging.getLogger(__name__)
@@ -156,14 +157,16 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
             i_mean, i_std = i_mean.mean().repeat(i_tr.shape[1]), i_std.mean().repeat(i_tr.shape[1])
     elif scaling == "split":
         a_mean, a_sd = float(a_tr.mean()), a_tr.std()
-        a_std = _constant(name, float(a_sd), "the training log-mel (dB) values are") if bool(a_sd < 1e-6) else float(a_sd)
+        flat_audio = bool(a_sd < CONSTANT_STD)
+        a_std = 1.0 if flat_audio else float(a_sd)
+        if flat_audio:
+            _warn_constant(name, float(a_sd), "the training log-mel (dB) values are")
         i_mean = i_tr.mean(dim=(0, 2, 3))
-        i_std = i_tr.std(dim=(0, 2, 3))
-        if bool((flat := i_std < 1e-6).any()):
-            ids = flat.nonzero().flatten().tolist()
-            _constant(name, float(i_std[flat].max()), f"frame channel(s) {', '.join(map(str, ids))} ({len(ids)} of {len(i_std)}) "
-                                                      "of the training split are")
-            i_std = i_std.masked_fill(flat, 1.0)
+        sd = i_tr.std(dim=(0, 2, 3))
+        i_std, ids = constant_channels(sd)  # (its constant channels' std 1)
+        if ids:
+            _warn_constant(name, float(sd[ids].max()), f"frame channel(s) {', '.join(map(str, ids))} ({len(ids)} of {len(sd)}) "
+                                                       "of the training split are")
     else:
         raise ConfigError(f"scaling must be 'avdd' or 'split', got {scaling!r}", key="scaling")
 
@@ -177,11 +180,10 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
     return AVData(name, AVPairs(at, it, y_tr.long(), n_tr), AVPairs(ae, ie, y_te.long(), n_te), list(classes), meta)
 
 
-def _constant(name: str, std: float, what: str) -> float:
-    """Warn that ``what`` (ending in "are") constant (``std`` below 1e-6) and scaled with std 1; returns 1.0."""
+def _warn_constant(name: str, std: float, what: str) -> None:
+    """Warn that ``what`` (ending in "are") constant (``std`` below 1e-6) and scaled with std 1."""
     log.warning("%s: %s constant (std %.3g < 1e-6): kept and scaled with std 1 (mean subtracted only), not divided by ~0",
                 name, what, std)
-    return 1.0
 
 
 def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:

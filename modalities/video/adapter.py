@@ -17,6 +17,7 @@ from mmdistill.evaluation import EvaluationPlan
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 
+from ..artifacts import constant_channels
 from ..base import TensorClassificationAdapter
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import video_dsa_strategy
@@ -66,7 +67,8 @@ def load_video_set(cfg: Any) -> VideoSet:
     if cfg.dataset in ("folder", "frames"):
         return load_clip_folder(cfg.data_root, kind="files" if cfg.dataset == "folder" else "frames", sampling=cfg.sampling(),
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
-                                cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed)
+                                cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
+                                check_memory=bool(getattr(cfg, "memory_check", True)))
     if cfg.dataset in _TENSOR_SETS:
         return _TENSOR_SETS[cfg.dataset]
     raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "
@@ -76,14 +78,13 @@ def load_video_set(cfg: Any) -> VideoSet:
 def channel_std(x: Tensor, name: str) -> Tensor:
     """The per-channel std (C,) of clips ``x`` (N, C, T, H, W), 1 for a channel that is constant (std below 1e-6) so
     ``(x - mean) / std`` leaves it near zero instead of multiplying the test clips' differences by 1e6 (as the graph
-    loader's ``standard`` scaling does); such channels are named in a warning, counted."""
-    std = x.std(dim=(0, 2, 3, 4))
-    flat = std < 1e-6
-    if bool(flat.any()):
-        ids = flat.nonzero().flatten().tolist()
+    loader's ``standard`` scaling does: :func:`~modalities.artifacts.constant_channels`); such channels are named in a
+    warning, counted."""
+    std, ids = constant_channels(x.std(dim=(0, 2, 3, 4)))
+    if ids:
         log.warning("%s: %d of %d channel(s) of the training clips are constant (std < 1e-6): channel(s) %s; kept and "
                     "normalised with std 1 (mean subtracted only)", name, len(ids), len(std), ", ".join(map(str, ids)))
-    return std.masked_fill(flat, 1.0)
+    return std
 
 
 def normalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:

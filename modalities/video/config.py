@@ -105,7 +105,7 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         frames, size = PRESETS[self.preset]
         size = size if self.frame_size is None else (None if self.frame_size == 0 else self.frame_size)
         return FrameSampling(num_frames=self.num_frames or frames, frame_gap=self.frame_gap, offset=self.offset, short=self.short,
-                             frame_size=size, seed=self.seed, check_memory=bool(getattr(self, "memory_check", True)))
+                             frame_size=size, seed=self.seed)
 
 
 @dataclass

@@ -21,7 +21,8 @@ numbers: ``frame_2`` before ``frame_10``, as frame-extraction tools name frames 
 holding several image sequences (names with different prefixes before their number: mmaction2's rawframes layout keeps
 ``img_*`` RGB frames beside ``x_*``/``y_*`` optical flow) gives its RGB frames (:data:`RGB_PREFIXES`); the others
 are named as ``unused``, and several sequences without an RGB one are refused by name. 16-bit frames are scaled to
-8 bits (value / 257), as the image loaders do.
+8 bits (value / 257), as the image loaders do; frames not stored as RGB (greyscale, palette, alpha) are read as RGB, and
+such clips counted and named (``converted_rgb``), as are clips whose frames differ in size (``mixed_sizes``).
 
 Decoded clips are cached as one uint8 safetensors file per split, keyed by the layout's classes, the file list
 (paths, sizes, modification times, inodes and status-change times; for a frame folder, those of every file in it) and
@@ -60,7 +61,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
-from ..artifacts import HIDDEN, check_class_ids, classes_without_test, refuse_shared_files, scan_files
+from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ OFFSETS = ("random", "center")
 
 @dataclass(frozen=True)
 class FrameSampling:
-    """How frames are taken from a clip and resized."""
+    """How frames are taken from a clip and resized. Every field is a decode setting: all of them make the decoded-clip
+    cache's key and metadata (a load option that does not change the clips, such as ``check_memory``, is an argument of
+    :func:`load_clip_folder`, not a field)."""
 
     num_frames: int = 16
     frame_gap: int = 4
@@ -88,9 +91,6 @@ class FrameSampling:
     short: str = "gap"
     frame_size: int | None = 112
     seed: int = 0
-    #: refuse a load whose decoded clips cannot fit in the host's available memory (the config's ``memory_check``); not a
-    #: decode setting: left out of the cache's key and metadata (:func:`_decode_settings`)
-    check_memory: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.frame_gap < 1:
@@ -134,11 +134,6 @@ class FrameSampling:
         return idx, kind
 
 
-def _decode_settings(sampling: FrameSampling) -> dict[str, Any]:
-    """``sampling``'s decode settings (its fields but ``check_memory``): the decoded-clip cache's key and metadata."""
-    return {k: v for k, v in sampling.__dict__.items() if k != "check_memory"}
-
-
 #: bytes per decoded value held at once: the uint8 frames and their float32 copy (``/ 255``)
 BYTES_PER_VALUE = 1 + 4
 
@@ -146,9 +141,8 @@ BYTES_PER_VALUE = 1 + 4
 def _check_memory(root: str | Path, clips: int, sampling: FrameSampling) -> None:
     """ConfigError naming ``num_frames`` and ``frame_size`` when ``clips`` clips of ``num_frames`` RGB frames of
     ``frame_size``^2 (native size: at least 1 pixel, a lower bound) cannot fit, as uint8 and their float32 copy, in the
-    host's available memory; checked before anything is decoded (``memory_check=false`` turns it off)."""
-    if not sampling.check_memory:
-        return
+    host's available memory; checked before anything is decoded (:func:`load_clip_folder`'s ``check_memory=False``,
+    the config's ``memory_check=false``, skips it)."""
     from mmdistill.memory import host_shortfall
 
     side = sampling.frame_size or 1
@@ -163,7 +157,7 @@ def _check_memory(root: str | Path, clips: int, sampling: FrameSampling) -> None
                           "(--frame-size N), or memory_check=false to try anyway")
 
 
-REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap", "mixed_sizes")
+REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap", "mixed_sizes", "converted_rgb")
 #: the kinds that leave an item out
 LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
 #: the kinds of a clip shorter than (num_frames - 1) x frame_gap + 1 frames that the ``short`` policy kept
@@ -191,7 +185,9 @@ class LoadReport(CoreLoadReport):
                        "split file, or optical flow beside a clip folder's img_ frames)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)",
-             "mixed_sizes": "clip(s) whose frame images differ in size, each frame resized to frame_size x frame_size"}
+             "mixed_sizes": "clip(s) whose frame images differ in size, each frame resized to frame_size x frame_size",
+             "converted_rgb": "clip(s) whose frame images are not stored as RGB (greyscale, palette or with alpha: mode L, P, "
+                              "RGBA ...), read as RGB"}
 
     unreadable = property(lambda self: self.items("unreadable"))
     skipped_short = property(lambda self: self.items("skipped_short"))
@@ -200,6 +196,7 @@ class LoadReport(CoreLoadReport):
     padded = property(lambda self: self.items("padded"))
     shrunk_gap = property(lambda self: self.items("shrunk_gap"))
     mixed_sizes = property(lambda self: self.items("mixed_sizes"))
+    converted_rgb = property(lambda self: self.items("converted_rgb"))
 
     @property
     def cache(self) -> str:
@@ -258,7 +255,9 @@ def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]
     tried (one that does not decode is named as unreadable) and any other file is ``ignored``, as are hidden entries,
     links to folders (not followed) and broken links (:func:`~modalities.artifacts.scan_files`, the image and audio
     loaders' walk); with ``kind="frames"`` every sub-folder is a clip and a file beside them is ``ignored``. Hidden
-    entries are named, never a ``strict`` error."""
+    entries are named, never a ``strict`` error. A class folder that is, through a link, another class folder (or
+    inside one) is a DataError naming both (:func:`~modalities.artifacts.check_distinct_folder`, for either kind), and
+    so is a clip folder linked into two classes (:func:`_one_clip_per_folder`)."""
     items = []
     for p in sorted(root.iterdir()):  # clips beside the class folders belong to no class
         if p.name.startswith("."):
@@ -272,6 +271,7 @@ def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]
             ignored += [(str(p), f"not a video file ({p.suffix or 'no suffix'}: not a video type the loader reads)"
                          if why == _NOT_VIDEO else why) for p, why in skipped]
         else:
+            check_distinct_folder(cls)  # (scan_files checks it for kind="files")
             members = []
             for p in sorted(cls.iterdir()):
                 if p.name.startswith("."):
@@ -282,7 +282,33 @@ def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]
                 else:
                     ignored.append((str(p), "a file beside the clip folders; dataset=frames takes one folder of frame images per clip"))
         items += [Item(p, cls.name, split) for p in members]
-    return items
+    return _one_clip_per_folder(items, ignored) if kind == "frames" else items
+
+
+def _one_clip_per_folder(items: list[Item], ignored: list[tuple[str, str]]) -> list[Item]:
+    """The clip folders ``items`` of one class tree, each folder once. A clip folder that is, through a link, one
+    found before (the same device and inode) is, in the same class, appended to ``ignored`` (``the same folder as
+    <first>``, as the video-file walk names a second name of one file: else a drawn split could put one clip in both
+    splits); in another class, a DataError naming both folders (its frames would be read as both classes). A folder
+    that cannot be looked at is kept: the decoder names it."""
+    seen: dict[tuple[int, int], Item] = {}
+    kept = []
+    for it in items:
+        try:
+            st = os.stat(it.path)
+        except OSError:
+            kept.append(it)
+            continue
+        first = seen.setdefault((st.st_dev, st.st_ino), it)
+        if first is it:
+            kept.append(it)
+        elif first.label == it.label:
+            ignored.append((str(it.path), f"the same folder as {first.path.name} (a link to it, or its target)"))
+        else:
+            raise DataError(f"clip folders {first.path} (class {shown(repr(first.label))}) and {it.path} (class "
+                            f"{shown(repr(it.label))}) are one folder, {os.path.realpath(it.path)}, through a link: its frames "
+                            "would be read as both classes; remove the link or keep the clip in the folder of its own class")
+    return kept
 
 
 def _read_csv(path: Path, root: Path) -> list[Item]:
@@ -732,11 +758,12 @@ def _frame_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return groups[rgb], left
 
 
-def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None) -> np.ndarray:
+def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None,
+                modes: list[str] | None = None) -> np.ndarray:
     """One frame image as (H, W, 3) uint8, resized to ``size`` x ``size`` when given: 16-bit grayscale scaled to 8
     bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
     saturate it to white), grayscale, palette and alpha images made RGB. Its stored (width, height) is appended to
-    ``native`` when given."""
+    ``native`` and its stored Pillow mode (``RGB``, ``L``, ``P``, ``RGBA``, ``I;16`` ...) to ``modes`` when given."""
     from PIL import Image
 
     from ..image.datasets import to_8bit
@@ -744,6 +771,8 @@ def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | No
     with Image.open(file) as im:
         if native is not None:
             native.append(im.size)
+        if modes is not None:
+            modes.append(im.mode)
         im = to_8bit(im, file).convert("RGB")
         if size is not None and im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
@@ -757,9 +786,14 @@ def _frame_error(file: Path, exc: BaseException) -> str:
     return f"{file.name}: {text}"
 
 
-def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
+def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
+                      notes: dict[str, str] | None = None) -> tuple[np.ndarray | None, int, str]:
     """(T, H, W, 3) uint8 frames of a clip folder (its image sequence in natural order: :func:`_frame_files`), the
-    clip's length, and what was done (or the error); ``key`` seeds the random offset (:func:`offset_key`)."""
+    clip's length, and what was done (or the error); ``key`` seeds the random offset (:func:`offset_key`).
+
+    ``notes``, when given, receives for a decoded clip read otherwise than as stored the :class:`LoadReport` kind and
+    why: ``mixed_sizes`` (frames of different sizes, each resized to ``frame_size``: the stored sizes, width x height)
+    and ``converted_rgb`` (sampled frames not stored as RGB: their Pillow modes and how many)."""
     if not path.is_dir():
         return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
     files, _ = _frame_files(path)
@@ -768,23 +802,25 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str) -> tuple[np
         return None, len(files), "skip" if files else f"unreadable: no frame images ({', '.join(IMAGE_EXTENSIONS)})"
     frames: list[np.ndarray] = []
     native: list[tuple[int, int]] = []
+    modes: list[str] = []
     for i in idx:
         try:
-            frames.append(_open_frame(files[i], sampling.frame_size, native))
+            frames.append(_open_frame(files[i], sampling.frame_size, native, modes))
         except Exception as exc:  # Pillow raises several types for a damaged or foreign file
             return None, len(files), f"unreadable: {_frame_error(files[i], exc)}"
     shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
     if len(shapes) > 1:
         desc = ", ".join(f"{w}x{h} ({name})" for (h, w), name in shapes.items())
         raise DataError(f"clip {path} has frames of different sizes: {desc}; pass --frame-size N to resize every frame to NxN")
-    stored = list(dict.fromkeys(native))
-    if len(stored) > 1:  # resized to frame_size: named in the load report (MIXED_MARK), not silently
-        kind += MIXED_MARK + ", ".join(f"{w}x{h}" for w, h in stored[:6]) + (" ..." if len(stored) > 6 else "")
+    if notes is not None:  # read otherwise than as stored: named in the load report, not silently
+        stored = list(dict.fromkeys(native))
+        if len(stored) > 1:  # resized to frame_size
+            sizes = ", ".join(f"{w}x{h}" for w, h in stored[:6]) + (" ..." if len(stored) > 6 else "")
+            notes["mixed_sizes"] = f"frames of {sizes} resized to {sampling.frame_size}x{sampling.frame_size}"
+        if converted := [m for m in modes if m != "RGB"]:
+            notes["converted_rgb"] = (f"{len(converted)} of {len(modes)} sampled frame(s) of mode "
+                                      f"{', '.join(dict.fromkeys(converted))} read as RGB")
     return np.stack(frames), len(files), kind
-
-
-#: what :func:`_decode_frame_dir` appends to its ``kind`` for a clip whose frames differ in size, before the sizes
-MIXED_MARK = "|mixed:"
 
 
 def _other_files(path: Path) -> list[tuple[str, str]]:
@@ -832,7 +868,7 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
     used."""
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "sampling": _decode_settings(sampling), "version": CACHE_VERSION, "classes": list(classes)},
+    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
     for it in items:
         h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
@@ -864,7 +900,7 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -
             raise ValueError(f"no tensor(s) {sorted(missing)}")
         if any(t.dtype != torch.uint8 for k, t in tensors.items() if k.startswith("x_")) or tensors["x_train"].dim() != 5:
             raise ValueError("the clips are not uint8 (N, C, T, H, W)")
-        if info["sampling"] != json.loads(json.dumps(_decode_settings(sampling))):
+        if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
             raise ValueError(f"written with other decode settings ({info['sampling']})")
         entries = {k: [(str(p), str(r)) for p, r in saved.get(k, [])] for k in REPORT_KINDS}
     except Exception as exc:  # noqa: BLE001 - a damaged cache costs a decode, never the run
@@ -932,7 +968,7 @@ def _frames_hint(report: LoadReport, kind: str) -> str:
 
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
-                     use_cache: bool = True, split_seed: int | None = None) -> VideoSet:
+                     use_cache: bool = True, split_seed: int | None = None, check_memory: bool = True) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -943,7 +979,10 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     :class:`LoadReport`; ``strict`` makes any of them a :class:`DataError` (a cached load too). Every class of the
     layout is kept, so a class none of whose clips decodes is refused by name. Class folders (no split given) hold out
     ``test_fraction`` of each class drawn with ``split_seed`` (None: ``sampling.seed``, the rule before a recipe's
-    ``split_seed`` existed; a recipe passes its ``split_seed``, so every distillation seed is scored on the same clips)."""
+    ``split_seed`` existed; a recipe passes its ``split_seed``, so every distillation seed is scored on the same clips).
+    ``check_memory`` (the config's ``memory_check``): refuse, before decoding, clips whose uint8 frames and float32 copy
+    cannot fit in the host's available memory (a :class:`ConfigError` naming ``num_frames`` and ``frame_size``); not a
+    decode setting, so not part of the cache key."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
@@ -962,7 +1001,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                         + _frames_hint(report, kind))
     if strict and (err := report.strict_error()) is not None:
         raise err
-    _check_memory(root, len(items), sampling)
+    if check_memory:
+        _check_memory(root, len(items), sampling)
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
@@ -992,15 +1032,16 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                 raise report.strict_error(LEFT_OUT_KINDS)
         if kind == "frames":
             report.extend("unused", _frame_files(it.path)[1])  # optical flow beside a rawframes clip's RGB frames
+        notes: dict[str, str] = {}  # report kind -> why, for a clip folder read otherwise than as stored
+        key = offset_key(it.path, report.base_folder() or base)
         try:
-            frames, length, what = decode(it.path, sampling, offset_key(it.path, report.base_folder() or base))
+            frames, length, what = decode(it.path, sampling, key) if kind == "files" else decode(it.path, sampling, key, notes)
         except MemoryError:  # the estimate is a lower bound for native sizes, and memory_check=false skips it
             raise ConfigError(f"{it.path}: out of memory decoding {sampling.num_frames} frames (num_frames) of "
                               f"{f'{sampling.frame_size}x{sampling.frame_size} (frame_size)' if sampling.frame_size else 'native size'}; "
                               "pass a smaller num_frames or frame_size") from None
-        what, _, mixed = what.partition(MIXED_MARK)
-        if mixed:
-            report.add("mixed_sizes", it.path, f"frames of {mixed} resized to {sampling.frame_size}x{sampling.frame_size}")
+        for note, why in notes.items():
+            report.add(note, it.path, why)
         if frames is None:
             if what.startswith("unreadable"):
                 reason = what[len("unreadable: "):] or "unreadable"
@@ -1055,7 +1096,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                              "sampling": json.dumps(_decode_settings(sampling)), "native_sizes": json.dumps(native)})
+                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
     return VideoSet(name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
