@@ -235,7 +235,29 @@ def _repr_parts(value: Any, path: tuple[int, ...] = ()) -> Iterator[str]:
     yield "]" if kind is list else "}" if kind is dict else ",)" if len(value) == 1 else ")"
 
 
-_INT64_MAX, _FLOAT32_MAX = 2**63 - 1, 3.4028234663852886e38  # the largest values torch's int64 and float32 hold
+class Bound(typing.NamedTuple):
+    """The numbers torch holds: ``low..high``, and the words a message gives for ``high`` (``2^63 - 1 (int64)``)."""
+
+    low: float
+    high: float
+    words: str
+
+
+#: the largest integer torch's int64 holds
+INT64_MAX = 2**63 - 1
+#: a config key's integer: torch holds it in int64 (``-(2^63 - 1)..2^63 - 1``)
+INT64_BOUND = Bound(-INT64_MAX, INT64_MAX, "2^63 - 1 (int64)")
+#: a config key's rate or scale: torch holds it in float32
+FLOAT32_BOUND = Bound(-3.4028234663852886e38, 3.4028234663852886e38, "3.4e38 (float32)")
+#: the seeds torch's generators take: any int64, and the unsigned 64-bit values (a negative seed ``s`` is ``s + 2**64``)
+SEED_BOUND = Bound(-(INT64_MAX + 1), 2 * INT64_MAX + 1, "2^64 - 1 (the largest seed a 64-bit random generator takes)")
+
+
+def check_bound(name: str, value: float, accepted: str, bound: Bound = INT64_BOUND, shown_as: str = "config key ") -> None:
+    """A ConfigError (key ``name``) naming ``name``, the value, ``accepted`` and ``bound``'s largest value when
+    ``value`` lies outside ``bound``: the one check of the config keys' numbers and of ``seed_everything``'s seed."""
+    if not bound.low <= value <= bound.high:
+        raise ConfigError(f"{shown_as}{name}={short_repr(value)}: expected {accepted}, at most {bound.words} in size", key=name)
 
 
 def _is_array(value: Any) -> bool:
@@ -300,8 +322,7 @@ def check_value(info: KeyInfo, value: Any) -> None:
             raise _fail(info, value, info.describe_accepted().replace("an integer", "a finite number", 1).replace("a number", "a finite number", 1))
         if info.range is not None and value not in info.range:
             raise _fail(info, value, info.describe_accepted())
-        if abs(value) > (_INT64_MAX if tp is int else _FLOAT32_MAX):  # torch holds ints in int64, rates and scales in float32
-            raise _fail(info, value, f"{info.describe_accepted()}, at most {'2^63 - 1 (int64)' if tp is int else '3.4e38 (float32)'} in size")
+        check_bound(info.name, value, info.describe_accepted(), INT64_BOUND if tp is int else FLOAT32_BOUND)
         return
     if tp is str and not isinstance(value, str):
         raise _fail(info, value, "a string")
@@ -382,6 +403,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["GIVEN", "Interval", "KeyInfo", "Keys", "UnknownKeywordError", "check_value", "close_matches", "derived", "did_you_mean",
+__all__ = ["FLOAT32_BOUND", "GIVEN", "INT64_BOUND", "INT64_MAX", "SEED_BOUND", "Bound", "Interval", "KeyInfo", "Keys",
+           "UnknownKeywordError", "check_bound", "check_value", "close_matches", "derived", "did_you_mean",
            "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr", "optional_inner",
            "resume_values", "unknown_key_error", "validate"]

@@ -26,7 +26,7 @@ from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.words import clean_name, quantity, shown
+from mmdistill.words import quantity, written_name
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,9 @@ def versions(modality: Modality | None = None) -> dict[str, str]:
     return out
 
 
-def _written_name(dataset: Any) -> str:
-    """``dataset`` as a manifest holds it: without control or bidi-reordering characters (:func:`mmdistill.words.clean_name`;
-    a folder or file name may hold them, and the manifest's reader refuses them), a replacement logged."""
-    name = clean_name(str(dataset))
-    if name != str(dataset):
-        log.warning("the dataset name %s holds control or bidi-reordering characters; the set records it as %s", shown(str(dataset)),
-                    shown(name))
-    return name
+#: ``dataset`` as a manifest holds it (:func:`mmdistill.words.written_name`: the one cleaning of a set's name, which
+#: the sequences loader uses too)
+_written_name = written_name
 
 
 def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,

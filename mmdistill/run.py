@@ -13,13 +13,14 @@ the artifact. A matcher that does not shard is refused with several processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -276,11 +277,30 @@ def distill(
     workers = init_workers(resolve_device(cfg.device))
     seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
-    created: Path | None = None
     # the values as given, before the run derives any (an experts' batch_train=None sized from the data): the
     # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
     resume_keys = resume_values(cfg)
-    lock = RunFolderLock(out, f"mmdistill run {recipe}")
+    try:
+        with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers):
+            workers.barrier()
+            result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
+                              started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)
+            workers.barrier()
+            return result
+    finally:
+        close_workers(workers)
+
+
+@contextlib.contextmanager
+def locked_out_dir(out: Path, what: str, cfg: Any, resume_keys: dict[str, Any] | None = None,
+                   workers: Workers = Workers()) -> Iterator[Path | None]:
+    """``out`` prepared (:func:`prepare_out_dir`, by the writing rank of ``workers``) and locked for ``what``
+    (``"mmdistill run image-dm"``) inside the block, which gets the outermost folder this created (None: ``out``
+    existed). A refusal of the folder is the same ConfigError on every rank. When the preparation or the block
+    fails, the lock is let go of first and then the folder it created removed unless it holds a checkpoint or a
+    set (:func:`remove_if_unused`); the lock is let go of after the block in any case."""
+    lock = RunFolderLock(out, what)
+    created: Path | None = None
     try:
         refused: ConfigError | None = None
         if workers.is_writer:
@@ -293,19 +313,13 @@ def distill(
             raise refused
         if said is not None:  # rank 0 refused the folder: the same one line here, not a broken connection at the barrier
             raise ConfigError(str(said))
-        workers.barrier()
-        result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
-                          started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)
-        workers.barrier()
-        return result
+        yield created
     except BaseException:
         lock.release()  # before the folder it made may be removed
         if created is not None:
             remove_if_unused(out, created)
         raise
-    finally:
-        lock.release()
-        close_workers(workers)
+    lock.release()
 
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
@@ -380,5 +394,5 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     return RunResult(out, final, manifest)
 
 
-__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "prepare_out_dir", "remove_if_unused",
-           "written_files"]
+__all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "locked_out_dir", "prepare_out_dir",
+           "remove_if_unused", "written_files"]

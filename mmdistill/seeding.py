@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from mmdistill.errors import ConfigError
+from mmdistill.keys import SEED_BOUND, check_bound
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -31,15 +31,14 @@ def generator(*parts: int | str) -> torch.Generator:
 
 
 #: the seeds torch's generators take: 64-bit (a negative seed ``s`` >= -2**63 is torch's ``s + 2**64``)
-SEED_RANGE = (-(2**63), 2**64 - 1)
+SEED_RANGE = (SEED_BOUND.low, SEED_BOUND.high)
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch's global generators (for code outside mmdistill's control); a one-line
-    ConfigError naming ``seed`` for a seed no 64-bit generator takes (nothing seeded then)."""
-    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise ConfigError(f"seed={seed!r}: expected an integer in 0..{SEED_RANGE[1]} (2**64 - 1, the largest seed a "
-                          "64-bit random generator takes)", key="seed")
+    ConfigError naming ``seed`` for a seed no 64-bit generator takes (nothing seeded then), worded as the config
+    keys' own bound (:func:`mmdistill.keys.check_bound`)."""
+    check_bound("seed", seed, "an integer >= -2^63", SEED_BOUND, shown_as="")
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

@@ -3,7 +3,11 @@ made safe to show and to save (no line break, escape sequence or bidi override).
 
 from __future__ import annotations
 
+import logging
 import unicodedata
+from typing import Any, Iterable
+
+log = logging.getLogger(__name__)
 
 #: Unicode categories a name shown or saved keeps out: control (C0, DEL, C1), lone surrogates (undecodable bytes of a
 #: file name) and the line and paragraph separators
@@ -19,6 +23,13 @@ def quantity(n: int, noun: str, many: str | None = None) -> str:
     return f"{n} {noun if n == 1 else (many or noun + 's')}"
 
 
+def id_list(items: Iterable[Any], limit: int = 12) -> str:
+    """The first ``limit`` of ``items`` joined by ``, `` and, when there are more, `` ... (K in all)`` (K: how many
+    there are): a list a message names without growing with the data."""
+    items = list(items)
+    return ", ".join(str(i) for i in items[:limit]) + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def unsafe(ch: str) -> bool:
     """Whether the character ``ch`` is one a name keeps out (:data:`UNSAFE_CATEGORIES`, :data:`BIDI_CONTROLS`)."""
     return ch in BIDI_CONTROLS or unicodedata.category(ch) in UNSAFE_CATEGORIES
@@ -30,10 +41,23 @@ def clean_name(text: str) -> str:
     return "".join("_" if unsafe(ch) else ch for ch in text)
 
 
+def written_name(dataset: Any, source: str | None = None) -> str:
+    """``dataset`` as a saved set's manifest holds it: :func:`clean_name` of it (a folder or file name may hold control or
+    bidi-reordering characters, and the manifest's reader refuses them), a replacement logged with both spellings
+    escaped; ``source``: the file the name was taken from, shown in that message."""
+    raw = str(dataset)
+    name = clean_name(raw)
+    if name != raw:
+        after = f" (named after the file {shown(source)})" if source is not None else ""
+        log.warning("the dataset name %s%s holds control or bidi-reordering characters; the set records it as %s (they are "
+                    "replaced by '_')", shown(raw), after, shown(name))
+    return name
+
+
 def shown(text: str) -> str:
     """``text`` for a message: every :func:`unsafe` character written as its escape (``\\x1b``, ``\\n``, ``\\u202e``), so
     a file name cannot move the cursor or recolour the terminal; other text is kept."""
     return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if unsafe(ch) else ch for ch in text)
 
 
-__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "quantity", "shown", "unsafe"]
+__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "id_list", "quantity", "shown", "unsafe", "written_name"]

@@ -32,8 +32,7 @@ from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
 from mmdistill.report import FINETUNE_FORMAT, versions
 from mmdistill.resolve import config_sources
-from mmdistill.run import RunResult, prepare_out_dir, remove_if_unused
-from mmdistill.run_lock import RunFolderLock
+from mmdistill.run import RunResult, locked_out_dir
 from mmdistill.schema import DistillConfig, SplitKeys
 
 log = logging.getLogger(__name__)
@@ -130,17 +129,8 @@ class FinetuneRecipe(Recipe):
         started = time.perf_counter()
         device = resolve_device(cfg.device)
         out = cfg.out_dir(self.name)
-        lock = RunFolderLock(out, f"mmdistill run {self.name}")
-        created = prepare_out_dir(out, cfg, lock=lock)
-        try:
+        with locked_out_dir(out, f"mmdistill run {self.name}", cfg):  # a run that fails before writing anything leaves no empty folder behind
             return self._finetune(cfg, out, device, started)
-        except BaseException:
-            lock.release()
-            if created:
-                remove_if_unused(out)  # a run that failed before writing anything leaves no empty folder behind
-            raise
-        finally:
-            lock.release()
 
     def _finetune(self, cfg: Any, out: Path, device: Any, started: float) -> RunResult:
         from mmdistill.modalities.image_text import MODALITY

@@ -223,3 +223,30 @@ def test_a_test_split_of_ten_images_or_fewer_is_named_as_saturating_r10(tmp_path
     protocol = result.manifest["metrics"]["protocol"]
     assert protocol["note"].startswith("the test split has 2 images / 4 captions: text->image R@5/10 and image->text R@5/10 are 100 %")
     assert protocol["note"] in caplog.text
+
+
+def test_the_folder_is_locked_while_fine_tuning_and_a_failure_leaves_neither_it_nor_its_new_parents(tmp_path, tiny_clip, monkeypatch):
+    """Review 40C: the recipe copied run.distill's lock / prepare / release-then-remove block; both use
+    run.locked_out_dir now: the folder is locked during the run, the lock let go of after it, and a failed run
+    removes the folder and the parents it created (``--out new/sub``: neither is left)."""
+    from mmdistill.recipes.clip_finetune import FinetuneRecipe
+    from mmdistill.run_lock import LOCK_FILE, RunFolderLock
+
+    held = []
+
+    def finetune(self, cfg, out, device, started):
+        held.append((out / LOCK_FILE).is_file())
+        with pytest.raises(ConfigError, match=r"is in use by process \d+ \(mmdistill run clip-finetune\)"):
+            RunFolderLock(out, "mmdistill check").acquire()
+        if cfg.seed == 1:
+            raise RuntimeError("fine-tuning failed")
+        return "done"
+
+    monkeypatch.setattr(FinetuneRecipe, "_finetune", finetune)
+    model, ckpt = tiny_clip
+    out = tmp_path / "new" / "sub"
+    with pytest.raises(RuntimeError, match="fine-tuning failed"):
+        clip_finetune.run(**base(tmp_path, model, ckpt, out=str(out), seed=1))
+    assert held == [True] and not (tmp_path / "new").exists()
+    assert clip_finetune.run(**base(tmp_path, model, ckpt, out=str(out), seed=2)) == "done"
+    assert held == [True, True] and out.is_dir() and not (out / LOCK_FILE).exists()  # kept, and let go of

@@ -770,6 +770,40 @@ def test_saved_graph_repeated_or_control_class_names_are_refused(tmp_path):
     assert load_graph_dataset("saved", _saved(tmp_path / "ok", classes=["a", "b", "c"])).classes == ["a", "b", "c"]
 
 
+def test_repeated_class_names_are_listed_in_the_order_of_their_second_mention_and_capped(tmp_path):
+    """Review 40C: the repeated names were found by a comprehension with a side effect; a Counter finds them now, in the
+    same order (each name where it is given a second time), listed by words.id_list (five, then the count)."""
+    from mmdistill.words import id_list
+
+    names = ["b", "a", "c", "a", "b"]  # 'a' is repeated first, then 'b'
+    with pytest.raises(DataError, match=r"field 'classes' names 'a', 'b' more than once; give each class id its own name$"):
+        load_graph_dataset("saved", _saved(tmp_path / "two", classes=names))
+    many = [f"c{i}" for i in range(7)] * 2
+    with pytest.raises(DataError, match=r"names 'c0', 'c1', 'c2', 'c3', 'c4' \.\.\. \(7 in all\) more than once"):
+        load_graph_dataset("saved", _saved(tmp_path / "many", classes=many))
+    assert id_list(range(3)) == "0, 1, 2" and id_list(range(13)) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ... (13 in all)"
+    assert id_list(["x"] * 5, 5) == "x, x, x, x, x" and id_list([], 5) == ""
+
+
+def test_a_class_name_in_two_unicode_forms_is_refused_naming_both_spellings_the_file_and_field(tmp_path):
+    """Review 40C: ``café`` composed and ``cafe`` + combining accent were two classes that print the same; the
+    graph loader refuses them as the audio-visual loader does its labels, naming both spellings (escaped), their class
+    ids, the file and the field. Names differing in case, or only in their other letters, still load."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    folder = _saved(tmp_path / "nfd", classes=[composed, "b", decomposed])
+    with pytest.raises(DataError) as err:
+        load_graph_dataset("saved", folder)
+    text = str(err.value)
+    assert text.startswith(f"{folder}/graph.json: field 'classes' spells one name two ways, ")
+    assert "'caf\\xe9' (class 0) and 'cafe\\u0301' (class 2):" in text and "(and" not in text
+    with pytest.raises(DataError, match=r"\(class 0\) and .* \(class 1\) \(and 1 more\): .*write each class name one way \(NFC\)$"):
+        load_graph_dataset("saved", _saved(tmp_path / "two", classes=[decomposed, composed, "A\u030a", "\u00c5"]))
+    ok = ["Caf\u00e9", composed, "cafe"]
+    assert load_graph_dataset("saved", _saved(tmp_path / "ok", classes=ok)).classes == ok
+    nfd_only = [decomposed, "b", "c"]  # one spelling, decomposed: kept as written
+    assert load_graph_dataset("saved", _saved(tmp_path / "one", classes=nfd_only)).classes == nfd_only
+
+
 def test_a_huge_or_sparse_label_id_is_refused_before_building_per_class_names(tmp_path):
     raw = make_sbm(90, 3, 5, seed=2)
     y = raw["y"].clone()

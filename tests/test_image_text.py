@@ -886,6 +886,64 @@ def test_one_image_under_two_names_in_train_and_test_is_refused(tmp_path, how, c
     assert loaded.report.counts()["same_image"] == 0
 
 
+def test_same_images_are_found_from_what_the_opener_recorded_each_file_read_once(tmp_path, monkeypatch):
+    """Review 40C: same_image_groups looked at every image again after build_splits had read it, and read every file
+    whose size another shares a second time for its SHA-256. The opener records device, inode, size and digest from
+    the one read (decoded from those bytes): each file is opened once, nothing is looked at again, the groups and the
+    images are as before."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from mmdistill.modalities.image_text import loaders
+    from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener, same_image_groups
+
+    names = _images(tmp_path, 6)
+    shutil.copyfile(tmp_path / "img" / "0.png", tmp_path / "img" / "copy.png")  # byte-identical, train
+    os.link(tmp_path / "img" / "1.png", tmp_path / "img" / "link.png")  # one file, train
+    Image.new("RGB", (6, 6), (1, 10, 200)).save(tmp_path / "img" / "same_size.png")  # 0.png's size, other bytes
+    assert (tmp_path / "img" / "same_size.png").stat().st_size == (tmp_path / "img" / "0.png").stat().st_size
+    names += ["img/copy.png", "img/link.png", "img/same_size.png"]
+    records = [CaptionRecord(n, f"caption {n}", "test" if n == "img/5.png" else "train", n) for n in names]
+    expected = same_image_groups(tmp_path, sorted(names))  # no records: looked at and read here, as before
+    assert expected == [(["img/0.png", "img/copy.png"], "byte-identical files"), (["img/1.png", "img/link.png"], "the same file (a hard link)")]
+    opened, looked_at = [], []
+    real_open, real_stat = open, Path.stat
+    monkeypatch.setattr(loaders, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path, *a, **k), raising=False)
+    # a stat that follows links (what the grouping did; the opener's own lstat of what a name is stays)
+    monkeypatch.setattr(Path, "stat", lambda self, **k: (k.get("follow_symlinks", True) and looked_at.append(self.name))
+                        or real_stat(self, **k))
+    opener = file_opener(tmp_path)
+    loaded = build_splits(records, opener, bad=BadInput(), on_bad="error", root=tmp_path, **_split_kw())
+    assert sorted(opened) == sorted(n.split("/")[1] for n in names) and looked_at == []  # each file read once, none looked at again
+    assert same_image_groups(tmp_path, sorted(names), opener.files) == expected and looked_at == [] and len(opened) == len(names)
+    assert loaded.report.counts()["same_image"] == 2
+    shown_pixels = opener("img/3.png")
+    with Image.open(tmp_path / "img" / "3.png") as im:
+        assert shown_pixels.tobytes() == im.convert(shown_pixels.mode).tobytes() and shown_pixels.size == im.size
+
+
+def test_an_image_file_over_the_hashed_read_limit_is_decoded_from_disk_and_still_grouped(tmp_path, monkeypatch):
+    """Session 40: reading each image whole to hash it must not read a huge file (a mislabelled video) into memory;
+    over HASHED_READ_LIMIT it is decoded from disk as before, recorded without a digest, and a byte-identical copy of it
+    is still found (hashed in chunks because another file has its size)."""
+    import shutil
+
+    from mmdistill.modalities.image_text import loaders
+    from mmdistill.modalities.image_text.loaders import file_opener, same_image_groups
+
+    names = _images(tmp_path, 3)
+    shutil.copyfile(tmp_path / "img" / "0.png", tmp_path / "img" / "copy.png")
+    names.append("img/copy.png")
+    monkeypatch.setattr(loaders, "HASHED_READ_LIMIT", 10)  # every test image is larger
+    opener = file_opener(tmp_path)
+    for n in names:
+        with Image.open(tmp_path / n) as im:
+            assert opener(n).tobytes() == im.convert("RGB").tobytes()
+    assert all(opener.files[n].sha256 is None for n in names)
+    assert same_image_groups(tmp_path, sorted(names), opener.files) == [(["img/0.png", "img/copy.png"], "byte-identical files")]
+
+
 def test_an_image_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
     import os
 

@@ -888,6 +888,36 @@ def test_two_ratings_files_or_a_member_stored_twice_are_refused_naming_them(tmp_
     assert load_sequences("movielens", str(folder / "ml-a"), OPTS).num_users == 3  # the release chosen by its folder
 
 
+def test_a_release_folder_is_walked_once_finding_the_same_files_in_the_same_order(tmp_path, caplog, monkeypatch):
+    """Review 40C: a data folder was walked once per ratings and titles file name (up to 6 walks); it is walked once,
+    bucketed by name: the same refusal of two ratings files (in the same order), titles from the ratings file's
+    folder only, the titles elsewhere named in the same order."""
+    from pathlib import Path
+
+    walks = []
+    real = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: walks.append(pattern) or real(self, pattern))
+    folder = tmp_path / "tree"
+    for sub in ("ml-b", "ml-a", "old"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "ml-b" / "u.data").write_text("1\t1\t5\t1\n")
+    (folder / "ml-a" / "ratings.csv").write_text(_ml_ratings())
+    (folder / "old" / "ratings.dat").write_text("1::1::5::1\n")
+    with pytest.raises(DataError, match=r"holds 3 ratings files \(.*ml-a/ratings\.csv, .*old/ratings\.dat, .*ml-b/u\.data\)"):
+        load_sequences("movielens", str(folder), OPTS)
+    assert walks == ["*"]
+    (folder / "ml-b" / "u.data").unlink()
+    (folder / "old" / "ratings.dat").unlink()
+    for titles in ("old/movies.dat", "old/movies.csv", "ml-b/u.item", "movies.csv"):
+        (folder / titles).write_text(_ml_movies("X"))
+    walks.clear()
+    with caplog.at_level("WARNING", logger="mmdistill.modalities.sequences.data"):
+        assert load_sequences("movielens", str(folder), OPTS).titles is None
+    assert walks == ["*"]
+    named = [str(folder / f) for f in ("movies.csv", "old/movies.csv", "old/movies.dat", "ml-b/u.item")]
+    assert ", ".join(named) in caplog.text  # by name as RATINGS_FILES / TITLE_FILES list them, each name's sorted
+
+
 def test_titles_come_only_from_the_ratings_files_folder(tmp_path, caplog):
     """Walk 39A #3: titles were the first movies.csv anywhere in the zip or folder, another release's in a zip of two.
     They are read beside the ratings file only; a titles file elsewhere is named in a warning and not read."""
@@ -919,7 +949,7 @@ def test_a_set_named_after_a_file_gets_no_control_or_format_characters(tmp_path,
     """Walk 39A #9: a zip named ``ev\\nil\\x1b[31m.zip`` named the set so; the run wrote a manifest that its own show and
     load refused as edited, and the escape reached the terminal. The name's control and format characters become
     ``_`` (logged, escaped), and the messages show the file name escaped."""
-    from mmdistill.words import clean_name
+    from mmdistill.words import clean_name, shown
 
     zpath = tmp_path / f"{bad}.zip"
     zpath.write_bytes(_write_logs(tmp_path)["movielens"].read_bytes())
@@ -929,6 +959,8 @@ def test_a_set_named_after_a_file_gets_no_control_or_format_characters(tmp_path,
     assert not any(ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) < 0xA0 or ch == "\u202e" for ch in caplog.text.replace("\n", ""))
     assert caplog.text.count("\n") == len(caplog.records)  # no record holds a line break of the file name
     assert "they are replaced by '_'" in caplog.text
+    # review 40C: the one cleaning a manifest's name gets (words.written_name, report's too), naming the file
+    assert f"the set records it as {shown(data.name)}" in caplog.text and f"(named after the file {shown(str(zpath))})" in caplog.text
     assert load_sequences("movielens", str(_write_logs(tmp_path)["movielens"]), OPTS).name == "ml-toy"  # a plain name as it was
 
 

@@ -380,23 +380,58 @@ def canonical_image_paths(records: list[CaptionRecord], root: Path) -> list[Capt
     return [r if names[r.image] == r.image else CaptionRecord(names[r.image], r.caption, r.split, r.where) for r in records]
 
 
-def same_image_groups(root: Path, names: list[str]) -> list[tuple[list[str], str]]:
+@dataclass(frozen=True)
+class ImageFile:
+    """What tells image files apart, as recorded when one is read (:class:`FileOpener`) or looked at: the device and
+    inode (``st_dev``, ``st_ino``: one file under two names shares them), the size, and the SHA-256 of its bytes
+    (hex; None when the file was only looked at, not read)."""
+
+    dev: int
+    ino: int
+    size: int
+    sha256: str | None = None
+
+
+def _looked_at(path: Path) -> ImageFile | None:
+    """:class:`ImageFile` of ``path`` from a ``stat`` (no digest); None when it cannot be examined or is no regular file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return ImageFile(st.st_dev, st.st_ino, st.st_size) if stat.S_ISREG(st.st_mode) else None
+
+
+def _file_sha256(path: Path) -> str | None:
+    """The SHA-256 of ``path``'s bytes (hex), read in 1 MiB chunks; None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def same_image_groups(root: Path, names: list[str], recorded: Mapping[str, ImageFile] | None = None) -> list[tuple[list[str], str]]:
     """Groups of ``names`` (image paths relative to ``root``, already canonical: :func:`canonical_image_paths`) that are
     one image under several names, each ``(names sorted, how)``: ``how`` is ``"the same file (a hard link)"`` when all
-    share ``(st_dev, st_ino)``, else ``"byte-identical files"``. Cheap: only files whose size another file shares are
-    read (a SHA-256 of their bytes); a name that cannot be examined is left out (reading it names the problem)."""
+    share ``(st_dev, st_ino)``, else ``"byte-identical files"`` (the same size and SHA-256). ``recorded``: what
+    :class:`FileOpener` recorded of each name as it read it (nothing is looked at or read again); a name without a record
+    is looked at here (``stat``), and read for its SHA-256 only when another file shares its size. A name that cannot be
+    examined is left out (reading it names the problem)."""
     inode: dict[tuple[int, int], list[str]] = {}
     size: dict[tuple[int, int], int] = {}
+    digests: dict[tuple[int, int], str] = {}
     for name in names:
-        try:
-            st = (root / name).stat()
-        except OSError:
+        found = (recorded or {}).get(name) or _looked_at(root / name)
+        if found is None:
             continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        key = (st.st_dev, st.st_ino)
+        key = (found.dev, found.ino)
         inode.setdefault(key, []).append(name)
-        size[key] = st.st_size
+        size[key] = found.size
+        if found.sha256 is not None:
+            digests.setdefault(key, found.sha256)
     by_size: dict[int, list[tuple[int, int]]] = {}
     for key, n in size.items():
         by_size.setdefault(n, []).append(key)
@@ -406,15 +441,11 @@ def same_image_groups(root: Path, names: list[str]) -> list[tuple[list[str], str
             merged[keys[0]] = keys
             continue
         for key in keys:
-            digest = hashlib.sha256()
-            try:
-                with open(root / inode[key][0], "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-            except OSError:
+            digest = digests.get(key) or _file_sha256(root / inode[key][0])
+            if digest is None:
                 merged[key] = [key]
                 continue
-            merged.setdefault((n, digest.hexdigest()), []).append(key)
+            merged.setdefault((n, digest), []).append(key)
     groups = []
     for keys in merged.values():
         members = sorted(m for key in keys for m in inode[key])
@@ -538,23 +569,45 @@ def _not_a_file(path: Path) -> str | None:
     return None if stat.S_ISREG(st.st_mode) else f"{link}not a regular file"
 
 
-def file_opener(root: Path) -> Callable[[str], "object"]:
-    """``open(rel)`` -> a loaded PIL image of ``root / rel``; raises FileNotFoundError (nothing there), NotAnImageFile
-    (a folder, FIFO, device or symbolic link loop: never opened, so a FIFO or ``/dev/zero`` cannot hang the read) or
-    OSError."""
+#: the largest image file read whole into memory to be hashed as it is decoded; a larger one (a mislabelled video, a
+#: huge scan) is decoded from disk as before, recorded without its digest (hashed in chunks only if another file has
+#: its size)
+HASHED_READ_LIMIT = 64 << 20
 
-    def open_image(rel: str) -> object:
+
+class FileOpener:
+    """``opener(rel)`` -> a loaded PIL image of ``root / rel``; raises FileNotFoundError (nothing there), NotAnImageFile
+    (a folder, FIFO, device or symbolic link loop: never opened, so a FIFO or ``/dev/zero`` cannot hang the read) or
+    OSError. Each file's bytes are read once: hashed (SHA-256) and decoded from memory (files over
+    :data:`HASHED_READ_LIMIT` bytes: decoded from disk, not hashed); what tells the file apart (:class:`ImageFile`:
+    device, inode and size of the file opened, and the digest) is kept in :attr:`files` by ``rel``, for
+    :func:`same_image_groups`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        #: what was recorded of each image read, by the name it was read under
+        self.files: dict[str, ImageFile] = {}
+
+    def __call__(self, rel: str) -> object:
         from PIL import Image
 
-        path = root / rel
+        path = self.root / rel
         what = _not_a_file(path)
         if what is not None:
             raise NotAnImageFile(f"{what}, not an image file")
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read() if st.st_size <= HASHED_READ_LIMIT else None
+            if stat.S_ISREG(st.st_mode):
+                self.files[rel] = ImageFile(st.st_dev, st.st_ino, st.st_size, hashlib.sha256(data).hexdigest() if data is not None else None)
+            with Image.open(io.BytesIO(data) if data is not None else fh) as im:
+                im.load()
+                return im.copy()
 
-    return open_image
+
+def file_opener(root: Path) -> FileOpener:
+    """The :class:`FileOpener` of the image files under ``root``."""
+    return FileOpener(root)
 
 
 # --------------------------------------------------------------------------- splits
@@ -689,8 +742,9 @@ def build_splits(
         split_of = {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
     unused_val = len({r.image for r in kept if split_of[r.image] == "val"})
     bad.count("same_image", 0)
-    if root is not None:
-        _refuse_same_images(same_image_groups(root, sorted(n for n in split_of if split_of[n] in ("train", "test"))),
+    if root is not None:  # from what the opener recorded as it read each image (its own files under root)
+        recorded = open_image.files if isinstance(open_image, FileOpener) and open_image.root == root else None
+        _refuse_same_images(same_image_groups(root, sorted(n for n in split_of if split_of[n] in ("train", "test")), recorded),
                             split_of, bad, source)
     splits = {}
     for split in ("train", "test"):
@@ -710,6 +764,6 @@ def build_splits(
 
 
 __all__ = [
-    "BadInput", "CaptionRecord", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
+    "BadInput", "CaptionRecord", "FileOpener", "ImageFile", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
     "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
 ]

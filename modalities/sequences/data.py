@@ -52,7 +52,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
-from mmdistill.words import clean_name, quantity, shown
+from mmdistill.words import id_list, quantity, shown, written_name
 
 from .config import RELEASES
 
@@ -236,7 +236,19 @@ def _folder_of(member: str) -> str:
 
 
 def _listed(names: list[str], limit: int = 5) -> str:
-    return ", ".join(shown(n) for n in names[:limit]) + (f" ... ({len(names)} in all)" if len(names) > limit else "")
+    """The first ``limit`` of ``names`` shown escaped, and ``... (K in all)`` past them (:func:`mmdistill.words.id_list`)."""
+    return id_list(map(shown, names), limit)
+
+
+def _files_by_name(folder: Path, names: tuple[str, ...]) -> dict[str, list[Path]]:
+    """The files under ``folder`` at any depth named one of ``names``, by name, each list sorted: what
+    ``sorted(folder.rglob(name))`` finds of each (the same folders walked, links to folders not followed), from one
+    walk of the folder instead of one per name."""
+    found: dict[str, list[Path]] = {name: [] for name in names}
+    for p in folder.rglob("*"):
+        if p.name in found and p.is_file():
+            found[p.name].append(p)
+    return {name: sorted(hits) for name, hits in found.items()}
 
 
 def _the_one(path: Path, hits: list[str], what: str) -> str | None:
@@ -294,13 +306,13 @@ def _find_release(path: Path) -> _Release | None:
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise DataError(f"{shown(str(path))}: the zip file is damaged ({exc}); download it again") from None
     if path.is_dir():
-        hits = [p for name in RATINGS_FILES for p in sorted(path.rglob(name)) if p.is_file()]
-        found = _the_one(path, [str(p) for p in hits], "ratings")
+        by_name = _files_by_name(path, (*RATINGS_FILES, *TITLE_FILES))
+        found = _the_one(path, [str(p) for name in RATINGS_FILES for p in by_name[name]], "ratings")
         if found is None:
             return None
         beside = Path(found).parent / TITLES_OF[Path(found).name]
         titles = _read_path(beside) if beside.is_file() else None
-        elsewhere = [] if titles is not None else [str(p) for name in TITLE_FILES for p in sorted(path.rglob(name)) if p.is_file()]
+        elsewhere = [] if titles is not None else [str(p) for name in TITLE_FILES for p in by_name[name]]
         return _Release(_read_path(Path(found)), titles, elsewhere)
     if path.is_file() and path.name in RATINGS_FILES:
         return _Release(_read_path(path), None, [])
@@ -761,15 +773,10 @@ def check_dataset_name(dataset: str) -> None:
 
 
 def _file_set_name(path: Path) -> str:
-    """The name of a set read from ``path`` (its file name without ``.zip``/``.inter``/``.csv``/``.tsv``/``.txt``), with
-    control and format characters replaced by ``_`` (:func:`clean_name`; a saved set's name holds none, so a file called
-    ``ev\\nil.zip`` would give a set its own ``show`` refuses); a replacement is logged."""
-    raw = re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name)
-    name = clean_name(raw)
-    if name != raw:
-        log.warning("the set is named after the file %s, whose name holds control or format characters (a line break, an "
-                    "escape, a bidi override ...); they are replaced by '_': the set is named %s", shown(str(path)), shown(name))
-    return name
+    """The name of a set read from ``path``: its file name without ``.zip``/``.inter``/``.csv``/``.tsv``/``.txt``, as a
+    manifest holds it (:func:`mmdistill.words.written_name`: a saved set's name holds no control or bidi-reordering
+    character, so a file called ``ev\\nil.zip`` would give a set its own ``show`` refuses; a replacement is logged)."""
+    return written_name(re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name), str(path))
 
 
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
