@@ -18,6 +18,7 @@ from mmdistill.data import check_class_list
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
 from mmdistill.load_report import CLASSES_WITHOUT_TEST, HIDDEN  # HIDDEN: the core's reason, re-exported for the walks
+from mmdistill.words import id_list
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -256,8 +257,6 @@ def constant_channels(std: Tensor) -> tuple[Tensor, list[int]]:
     return std.masked_fill(flat, 1.0), flat.nonzero().flatten().tolist()
 
 
-def _id_list(ids: list[int], limit: int = 12) -> str:
-    return ", ".join(str(i) for i in ids[:limit]) + (f" ... ({len(ids)} in all)" if len(ids) > limit else "")
 
 
 def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterable[str] | None = None) -> list[str]:
@@ -273,7 +272,7 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
         if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
             raise DataError(f"{where}: {arg} must hold integer class ids, got dtype {y.dtype}")
         if y.numel() and int(y.min()) < 0:
-            raise DataError(f"{where}: {arg} holds negative label(s) {_id_list(sorted(set(y[y < 0].tolist())))}; "
+            raise DataError(f"{where}: {arg} holds negative label(s) {id_list(sorted(set(y[y < 0].tolist())))}; "
                             "labels must be class ids 0..K-1")
     got = {a: sorted(set(y.tolist())) for a, y in (("y_train", y_train), ("y_test", y_test))}
     renumber = "renumber them (torch.unique(torch.cat([y_train, y_test]), return_inverse=True) gives 0..K-1)"
@@ -286,17 +285,17 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
         for arg, ids in got.items():
             over = [i for i in ids if i >= len(names)]
             if over:
-                raise DataError(f"{where}: {arg} holds class id(s) {_id_list(over)} but classes names {len(names)} class(es) "
+                raise DataError(f"{where}: {arg} holds class id(s) {id_list(over)} but classes names {len(names)} class(es) "
                                 f"(ids 0..{len(names) - 1}); {hint}")
     else:
         names = [str(c) for c in range(max(got["y_train"] + got["y_test"], default=-1) + 1)]
     trained = set(got["y_train"])
     empty = [c for c in range(len(names)) if c not in trained]
     if empty:
-        which = (f"class id(s) {_id_list(empty)}" if classes is None
+        which = (f"class id(s) {id_list(empty)}" if classes is None
                  else "class(es) " + ", ".join(f"{names[c]!r} (id {c})" for c in empty[:12]) + (" ..." if len(empty) > 12 else ""))
-        test = "" if got["y_test"] == got["y_train"] else f" (y_test {_id_list(got['y_test'])})"
-        raise DataError(f"{where}: y_train holds labels {_id_list(got['y_train'])}{test}, which leave {which} of "
+        test = "" if got["y_test"] == got["y_train"] else f" (y_test {id_list(got['y_test'])})"
+        raise DataError(f"{where}: y_train holds labels {id_list(got['y_train'])}{test}, which leave {which} of "
                         f"0..{len(names) - 1} without a training sample; expected class ids 0..K-1 with every class in "
                         f"y_train: {hint if classes is None else fix}")
     check_class_list(f"{where}: y_train", names)

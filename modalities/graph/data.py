@@ -23,8 +23,7 @@ from torch import Tensor
 from mmdistill.data import check_class_list
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
-
-from ..artifacts import _id_list
+from mmdistill.words import id_list
 
 logger = logging.getLogger(__name__)
 
@@ -432,8 +431,8 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
     absent = [c for c in range(num_classes) if counts[c] == 0]
     if absent:
         raise DataError(
-            f"{name}: class(es) [{_id_list(absent)}] have no training node (train counts per class: "
-            f"[{_id_list(counts.tolist())}]); a "
+            f"{name}: class(es) [{id_list(absent)}] have no training node (train counts per class: "
+            f"[{id_list(counts.tolist())}]); a "
             "condensed graph cannot learn a class it never sees — add training nodes of those classes to "
             "train_mask, or drop the class's nodes and renumber the labels 0..C-1"
         )
