@@ -4,6 +4,7 @@ the networks, the DM recipe end to end (CLI, eval, export). Never reads ../share
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tarfile
@@ -807,3 +808,119 @@ def test_a_test_clip_that_is_a_training_clip_through_a_link_is_refused(tmp_path)
     os.symlink(tmp_path / "train" / "steady" / "2.wav", tmp_path / "test" / "steady" / "linked.wav")
     with pytest.raises(DataError, match=r"1 test audio file\(s\) are training audio files too .*linked\.wav is .*train/steady/2\.wav"):
         load_audio_dataset("folder", str(tmp_path))
+
+
+# --------------------------------------------------------------------------- fix40A: the rate floor in decode(), partial reads
+def test_decode_all_refuses_a_rate_below_min_rate_strict_or_skipped_in_item_order(tmp_path):
+    """Review 39: the 100 Hz floor was a second pass over decode_all's result (datasets._decode_checked) rebuilding its
+    list; decode(min_rate=) now refuses such a file itself. Skipped files keep item order; strict mode names the first
+    bad file in item order (the former pass raised an unreadable file before an earlier one below the floor);
+    the default min_rate=0 (the audio-visual loader) reads any rate; a file at the floor is read, and an empty low-rate
+    file is still named for having no samples."""
+    from mmdistill.modalities.audio.decode import decode_all
+
+    sf.write(tmp_path / "g0.wav", _tone(300), 8000)
+    low = _forged_wav(tmp_path / "low.wav", 50)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    sf.write(tmp_path / "at100.wav", np.zeros(50, np.float32), 100)
+    _forged_wav(tmp_path / "low_empty.wav", 1, frames=0)
+    names = ["g0.wav", "low.wav", "broken.wav", "at100.wav", "low_empty.wav"]
+    items = [(n, (lambda p=str(tmp_path / n): p)) for n in names]
+    clips, bad = decode_all(items, strict=False, min_rate=100)
+    assert [c is None for c in clips] == [False, True, True, False, True]
+    assert [b.name for b in bad] == ["low.wav", "broken.wav", "low_empty.wav"]
+    assert bad[0].reason == "audio file low.wav declares a sample rate of 50 Hz, below the 100 Hz the loader reads (a damaged or forged header?)"
+    assert bad[1].reason.startswith("cannot decode audio file broken.wav") and bad[2].reason.endswith("holds no samples (zero length)")
+    assert clips[3].sample_rate == 100
+    # strict: the first bad file in item order, whichever the reason
+    with pytest.raises(DataError, match=r"^audio file low\.wav declares a sample rate of 50 Hz, below the 100 Hz .*\(strict mode; leave strict off"):
+        decode_all(items, strict=True, min_rate=100)
+    with pytest.raises(DataError, match=r"^cannot decode audio file broken\.wav .*\(strict mode; leave strict off"):
+        decode_all(items[2:], strict=True, min_rate=100)
+    clips, bad = decode_all(items[:2], strict=True)  # min_rate=0: every rate read, as the audio-visual loader does
+    assert clips[1].sample_rate == 50 and len(clips[1].samples) == 1600 and not bad
+    assert low.exists()
+
+
+def _old_path(paths: list[Path], rate: int, num_samples: int, align: str) -> list[torch.Tensor]:
+    """What the loader did before reading in part: the whole files decoded, resampled (one batch), padded or cropped."""
+    from mmdistill.modalities.audio.decode import decode
+
+    return [fix_length(w, num_samples, align) for w in resample_clips([decode(p.name, str(p)) for p in paths], rate)]
+
+
+@pytest.mark.parametrize("src,target,channels,align,fmt", [
+    (8000, 8000, 1, "center", "PCM_16"), (16000, 16000, 2, "center", "FLOAT"), (44100, 44100, 1, "start", "PCM_24"),
+    (22050, 22050, 2, "center", "FLAC"), (48000, 48000, 1, "start", "FLAC"), (11025, 16000, 2, "center", "PCM_16"),
+])
+def test_a_long_file_is_read_only_for_the_kept_samples_with_the_whole_files_samples(tmp_path, monkeypatch, src, target, channels, align, fmt):
+    """Review 39: a file far longer than the clip was decoded whole before the crop (an hour of audio for 1 s). At the
+    clip's rate it is read in part now (soundfile is asked for the kept frames only), and the kept samples are
+    bit-identical to the whole file cropped; a shorter clip, and a file to be resampled (torchaudio's conv1d rounds the
+    last bits differently on a shorter input), are read whole as before."""
+    from mmdistill.modalities.audio.decode import Crop, decode, fit_clip
+
+    rng = np.random.default_rng(src + channels)
+    long_x = (rng.standard_normal((int(7.3 * src) + 3, channels)) * 0.2).clip(-1, 1).astype(np.float32)
+    path = tmp_path / ("long.flac" if fmt == "FLAC" else "long.wav")
+    sf.write(path, long_x, src, **({} if fmt == "FLAC" else {"subtype": fmt}))
+    short = tmp_path / "short.wav"
+    sf.write(short, long_x[: int(0.2 * src)], src, subtype="FLOAT")
+    num_samples = int(0.5 * target) + 1
+    crop = Crop(num_samples, target, align)
+    asked = []
+    real_read = sf.SoundFile.read
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **k: asked.append(frames) or real_read(self, frames, *a, **k))
+    clips = [decode(p.name, str(p), crop=crop) for p in (path, short)]
+    resampled = src != target
+    assert asked == [len(long_x) if resampled else num_samples, int(0.2 * src)]  # frames asked of soundfile
+    assert clips[0].frames == (None if resampled else len(long_x)) and clips[1].frames is None
+    waves = resample_clips(clips, target)  # the two batched together, as the loader does
+    got = [fit_clip(w, c, target, num_samples, align) for w, c in zip(waves, clips)]
+    monkeypatch.setattr(sf.SoundFile, "read", real_read)
+    for (wave, _), old in zip(got, _old_path([path, short], target, num_samples, align)):
+        assert torch.equal(wave, old)
+    assert got[0][1] == int(np.ceil(len(long_x) * target / src)) > num_samples > got[1][1]  # cropped / padded, as counted
+    if not resampled:
+        with pytest.raises(ConfigError, match="read for another crop"):
+            fit_clip(waves[0], clips[0], target, num_samples, "start" if align == "center" else "center")
+
+
+def test_the_loader_reads_long_files_in_part_with_the_same_maps_and_report(tmp_path, monkeypatch):
+    """Through load_audio_dataset: a 20 s file among 0.4 s clips (duration 0.4 s, center and start) gives the same maps,
+    skipped files and load report (cropped) as reading every file whole (decode's window turned off), reading no file at
+    the set's rate whole. A long file whose tail holds non-finite samples is read (its tail never is) when only its head
+    or middle is kept; it was skipped when read whole."""
+    from mmdistill.modalities.audio import decode as decode_module
+
+    root = _write_tree(tmp_path / "data", per_class=3, rates=(8000, 16000))
+    rng = np.random.default_rng(5)
+    sf.write(root / "steady" / "long.wav", (rng.standard_normal((20 * 8000, 2)) * 0.1).astype(np.float32), 8000)
+    sf.write(root / "rising" / "long.flac", (rng.standard_normal(9 * 8000 + 1) * 0.1).astype(np.float32), 8000)
+    (root / "rising" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    asked = []
+    real_read = sf.SoundFile.read
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **k: asked.append((self.samplerate, frames)) or real_read(self, frames, *a, **k))
+
+    def load(align):
+        return load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, align=align)
+
+    part = {align: load(align) for align in ("center", "start")}
+    assert max(n for rate, n in asked if rate == 8000) == 3200  # 0.4 s at 8 kHz: the 20 s and 9 s files read in part
+    assert max(n for rate, n in asked if rate == 16000) == 6400  # resampled clips read whole (0.4 s at 16 kHz)
+    monkeypatch.setattr(decode_module, "_window", lambda *a: None)  # every file read whole, as before
+    whole = {align: load(align) for align in ("center", "start")}
+    for align in ("center", "start"):
+        a, b = part[align], whole[align]
+        assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_test, b.x_test) and torch.equal(a.y_train, b.y_train)
+        assert [(s.name, s.reason) for s in a.skipped] == [(s.name, s.reason) for s in b.skipped] and len(a.skipped) == 1
+        assert a.report.as_dict() == b.report.as_dict() and a.report.as_dict()["counts"]["cropped"] == 2
+    monkeypatch.undo()
+    nan_tail = (rng.standard_normal(5 * 8000) * 0.1).astype(np.float32)
+    nan_tail[-5:] = np.nan
+    sf.write(root / "warble" / "nan_tail.wav", nan_tail, 8000, subtype="FLOAT")
+    for align in ("center", "start"):
+        ds = load(align)
+        assert [Path(s.name).name for s in ds.skipped] == ["broken.wav"] and ds.report.as_dict()["counts"]["cropped"] == 3
+    monkeypatch.setattr(decode_module, "_window", lambda *a: None)
+    assert sorted(Path(s.name).name for s in load("start").skipped) == ["broken.wav", "nan_tail.wav"]

@@ -29,11 +29,13 @@ row of an audio file, that lists a file that does not exist, a folder or a file 
 (lines); one whose split column names no ``test`` row is refused naming the column; columns after ``split`` are
 named in one log line. A folder's default duration is its longest readable clip, logged with its file (a warning when
 it is more than ten times the median clip). A clip whose header declares less than 100 Hz (``MIN_SAMPLE_RATE``: a
-damaged or forged header, whose few frames would be minutes) and an FSDD file or tar member larger than 50 MiB
-(``MAX_FSDD_BYTES``: never read) are unreadable, skipped and named; an FSDD tar holding one clip name twice is refused
+damaged or forged header, whose few frames would be minutes; refused by ``decode(min_rate=)``) and an FSDD file or tar
+member larger than 50 MiB (``MAX_FSDD_BYTES``: never read) are unreadable, skipped and named; an FSDD tar holding one clip name twice is refused
 naming the members. Before decoding, the memory the clips' waveforms and maps take (clips x duration x rate) is compared
 with the host's available memory (``check_memory``), and a set too large is refused naming the duration and the file that
-set it.
+set it. A PCM or FLAC file at the set's rate and longer than the clip length is read only for the samples kept
+(:class:`~.decode.Crop`: the same samples as the whole file cropped; only they are checked for non-finite values); a file
+to be resampled is read whole.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
-from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Clip, decode_all, describe_bad, downmix_counts, fix_length, length_counts,
+from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
@@ -233,7 +235,10 @@ def load_audio_dataset(
         if native_duration is not None:
             duration = native_duration
         else:
-            duration, longest = _longest_seconds(items, strict)
+            duration, longest, unreadable = _longest_seconds(items, strict)
+            # the longer files passed over, unreadable when decoded whole, stay skipped with their reasons (read in part
+            # for the shorter clip, a NaN or bad frame past the samples kept would go unseen)
+            items = [dataclasses.replace(it, open=_raise(DataError(unreadable[it.name]))) if it.name in unreadable else it for it in items]
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
         raise ConfigError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     num_samples = max(int(round(duration * rate)), params.win_length)
@@ -276,7 +281,8 @@ def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: flo
 
 def audio_memory_bytes(clips: int, num_samples: int, params: FDMFCCParams, batch_files: int = 512) -> int:
     """Bytes of host memory about to be taken by ``clips`` clips of ``num_samples`` samples turned into FD-MFCC maps
-    ``batch_files`` clips at a time: a chunk's float32 waveforms (decoded, resampled, stacked, pre-emphasised), its
+    ``batch_files`` clips at a time: a chunk's float32 waveforms (decoded -- a file at the set's rate read only for its
+    ``num_samples`` kept, one to be resampled whole --, resampled, stacked, pre-emphasised), its
     complex STFT and power spectrogram, and every clip's maps (3 x n_mfcc x frames, in the few copies the loader
     holds: concatenated, normalised, split)."""
     chunk = min(clips, max(1, batch_files))
@@ -346,15 +352,17 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
                strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile], dict]:
     """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items, the
     skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``downmixed`` per source
-    channel count, ``padded``, ``cropped``, ``silent``: the names of clips whose every sample is 0)."""
+    channel count, ``padded``, ``cropped`` (by the whole file's length), ``silent``: the names of clips whose every sample
+    read is 0). Files are decoded with :data:`MIN_SAMPLE_RATE` as their floor and read in part for the clip kept."""
     index = {c: i for i, c in enumerate(classes)}
     transform = FDMFCC(params)
     maps, labels, splits, skipped = [], [], [], []
     counts: dict = {"clips": 0, "resampled": {}, "downmixed": {}, "padded": 0, "cropped": 0, "silent": []}
     chunks = range(0, len(items), batch_files)
+    crop = Crop(num_samples, params.sample_rate, align)  # a file longer than the clip is read only for the samples kept
     for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
         chunk = items[start : start + batch_files]
-        clips, bad = _decode_checked([(it.name, it.open) for it in chunk], strict)
+        clips, bad = decode_all([(it.name, it.open) for it in chunk], strict=strict, min_rate=MIN_SAMPLE_RATE, crop=crop)
         skipped += bad
         kept = [(it, c) for it, c in zip(chunk, clips) if c is not None]
         if not kept:
@@ -365,40 +373,19 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
         for channels, n in downmix_counts(c for _, c in kept).items():
             counts["downmixed"][channels] = counts["downmixed"].get(channels, 0) + n
         resampled = resample_clips([c for _, c in kept], params.sample_rate)
-        padded, cropped = length_counts((len(w) for w in resampled), num_samples)
+        fitted = [fit_clip(w, c, params.sample_rate, num_samples, align) for w, (_, c) in zip(resampled, kept)]  # (wave, file's length)
+        padded, cropped = length_counts((n for _, n in fitted), num_samples)
         counts["clips"] += len(kept)
         counts["padded"] += padded
         counts["cropped"] += cropped
-        counts["silent"] += [it.name for (it, _), w in zip(kept, resampled) if not bool(w.any())]
-        waves = torch.stack([fix_length(w, num_samples, align) for w in resampled])
+        counts["silent"] += [it.name for (it, _), w in zip(kept, resampled) if not bool(w.any())]  # of what was read
+        waves = torch.stack([w for w, _ in fitted])
         maps.append(extract_fdmfcc(waves, params, batch_size=batch_files, transform=transform))
         labels += [index[it.label] for it, _ in kept]
         splits += [0 if it.split == "train" else 1 for it, _ in kept]
     if not maps:
         raise DataError(f"dataset {key!r}: none of its {len(items)} audio files could be read; first: {skipped[0].name} ({skipped[0].reason})")
     return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped, counts
-
-
-def _decode_checked(items: list[tuple[str, Callable[[], "bytes | str"]]], strict: bool) -> tuple[list[Clip | None], list[BadFile]]:
-    """:func:`decode_all`, and a clip decoded at a sample rate below :data:`MIN_SAMPLE_RATE` is unreadable too (skipped and
-    named, or the error in ``strict`` mode): its header is damaged or forged, and resampled it would be seconds of
-    samples per header frame."""
-    clips, bad = decode_all(items, strict=strict)
-    if all(c is None or c.sample_rate >= MIN_SAMPLE_RATE for c in clips):
-        return clips, bad
-    failed = {b.name: b for b in bad}
-    bad = []  # rebuilt in item order
-    for k, ((name, _), clip) in enumerate(zip(items, clips)):
-        if clip is not None and clip.sample_rate < MIN_SAMPLE_RATE:
-            reason = (f"audio file {name} declares a sample rate of {clip.sample_rate} Hz, below the {MIN_SAMPLE_RATE} Hz the "
-                      "loader reads (a damaged or forged header?)")
-            if strict:
-                raise DataError(f"{reason} (strict mode; leave strict off to skip unreadable files)")
-            clips[k] = None
-            bad.append(BadFile(name, reason))
-        elif clip is None and name in failed:
-            bad.append(failed[name])
-    return clips, bad
 
 
 def _header_seconds(item: AudioItem) -> float | None:
@@ -416,18 +403,21 @@ def _header_seconds(item: AudioItem) -> float | None:
     return info.frames / info.samplerate if info.samplerate >= MIN_SAMPLE_RATE else None
 
 
-def _longest_seconds(items: list[AudioItem], strict: bool = False) -> tuple[float, str]:
+def _longest_seconds(items: list[AudioItem], strict: bool = False) -> tuple[float, str, dict[str, str]]:
     """The length in seconds (from its file header) of the longest clip that decodes, and that clip's name: the headers
     are read, and the clips are tried longest first until one decodes, so a file skipped later as unreadable (a NaN
     sample, a corrupt body behind a good header, a sample rate below :data:`MIN_SAMPLE_RATE`) never sets every clip's
     length. Logs the clip that set it and the longer ones passed over; a warning when it is more than
     :data:`_OUTLIER_RATIO` times the median clip (every clip is padded to it). In ``strict`` mode an unreadable file
-    tried here is the error it is when decoded."""
+    tried here is the error it is when decoded. Returns (seconds, the clip's name, {name: reason} of the longer clips passed
+    over as unreadable)."""
     lengths = [(s, n, it) for n, it in enumerate(items) if (s := _header_seconds(it)) is not None and s > 0]
     passed: list[tuple[str, float]] = []
+    unreadable: dict[str, str] = {}
     for seconds, _, it in sorted(lengths, key=lambda t: (-t[0], t[1])):  # longest first, ties in item order
-        clips, _ = _decode_checked([(it.name, it.open)], strict)
+        clips, bad = decode_all([(it.name, it.open)], strict=strict, min_rate=MIN_SAMPLE_RATE)
         if clips[0] is None:
+            unreadable[it.name] = bad[0].reason
             passed.append((it.name, seconds))
             continue
         over = "; ".join(f"{name} ({s:.4g} s)" for name, s in passed[:3]) + (f" and {len(passed) - 3} more" if len(passed) > 3 else "")
@@ -438,7 +428,7 @@ def _longest_seconds(items: list[AudioItem], strict: bool = False) -> tuple[floa
             log.warning("duration %.4g s, set by the longest readable clip %s, is %.0f times the median clip's %.4g s: every "
                         "clip is padded to it (memory and time grow with it); pass duration= (--duration) to choose another",
                         seconds, it.name, seconds / median, median)
-        return seconds, it.name
+        return seconds, it.name, unreadable
     raise DataError("could not read the length of any readable clip to choose a duration; pass duration=SECONDS (--duration)")
 
 

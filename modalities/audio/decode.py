@@ -4,7 +4,10 @@ Decoding goes through soundfile (libsndfile: WAV, FLAC, OGG/Vorbis, Opus, MP3 wi
 AU ...); files of a format libsndfile does not know (M4A, AAC ...) go through librosa (audioread, which
 needs ffmpeg or a platform decoder). torchaudio 2.9+ no longer decodes without torchcodec, so it is used
 only for resampling. A file that cannot be decoded or holds no
-samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode.
+samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode (as is one below a loader's
+``min_rate``). Given the loader's clip length (a :class:`Crop`), a file longer than it is read only in part: the source
+frames the kept samples come from (plus the resampler's reach), sample-exact for the PCM and FLAC formats; the samples
+kept are bit-identical to decoding the whole file, resampling it and cropping it with :func:`fix_length`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".
 ALIGNMENTS = ("center", "start")
 
 
+class RateBelowFloor(DataError):
+    """A file whose header declares a sample rate below the ``min_rate`` it was decoded with (a damaged or forged header)."""
+
+
 @dataclass
 class BadFile:
     """A file that was skipped: its name and why."""
@@ -44,23 +51,55 @@ class Clip:
     samples: np.ndarray
     sample_rate: int
     channels: int = 1
+    #: the file's first frame in ``samples`` (0 unless the file was read in part, see :class:`Crop`)
+    offset: int = 0
+    #: the file's length in frames when ``samples`` hold only part of it (read for a :class:`Crop`); None: all of it
+    frames: int | None = None
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The clip a loader keeps of every file: ``num_samples`` samples at ``sample_rate`` Hz, cropped from a longer file
+    as :func:`fix_length` does with ``align``. Given to :func:`decode`, a file at ``sample_rate`` longer than that is read
+    only in part; :func:`fit_clip` then gives the same samples as the whole file cropped (a file at another rate is read
+    whole: see :func:`_window`)."""
+
+    num_samples: int
+    sample_rate: int
+    align: str = "center"
+
+
+#: containers and encodings libsndfile seeks in sample-exactly and counts frames of exactly from the header: a file of
+#: these longer than a :class:`Crop` is read in part; any other (Ogg, MP3, ADPCM ...) is read whole, as before
+_PARTIAL_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
+_PARTIAL_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
 
 
 Opener = Callable[[], "bytes | str"]
 """Returns the file's bytes (an archive member) or its path."""
 
 
-def decode(name: str, source: bytes | str) -> Clip:
+def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | None = None) -> Clip:
     """Decode one file (its bytes or its path) to a mono clip; DataError naming ``name`` when it cannot be
-    decoded or holds no samples. Channels are averaged; the clip's ``channels`` says how many the file held."""
+    decoded, holds no samples or non-finite ones, or declares a sample rate (Hz) below ``min_rate`` (0: any rate).
+    Channels are averaged; the clip's ``channels`` says how many the file held.
+
+    ``crop``: the clip the caller keeps; a PCM/FLAC file (:data:`_PARTIAL_FORMATS`) at the crop's rate and longer than it
+    is read only for the frames kept (the clip's ``offset`` and ``frames`` say which; :func:`fit_clip` crops it), so
+    only that part is checked for non-finite samples. A file at another rate or below ``min_rate`` is read whole, as
+    without ``crop``."""
     import soundfile as sf
 
     if isinstance(source, str) and not Path(source).is_file():
         raise DataError(f"audio file {name} does not exist" if not Path(source).exists() else f"audio file {name} is not a file")
     if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:
         raise DataError(f"audio file {name} is empty (0 bytes)")
+    offset, frames, data = 0, None, None
     try:
-        data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
+        if crop is not None:
+            data, rate, offset, frames = _read_window(source, crop, min_rate)
+        if data is None:
+            data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
     except Exception as sf_error:  # noqa: BLE001 - libsndfile raises LibsndfileError, RuntimeError, TypeError
         data, rate = _decode_with_librosa(name, source, sf_error)
     if data.shape[0] == 0:
@@ -68,8 +107,58 @@ def decode(name: str, source: bytes | str) -> Clip:
     mono = data.mean(axis=1) if data.ndim == 2 else data
     if not np.isfinite(mono).all():
         raise DataError(f"audio file {name} holds non-finite samples")
+    if int(rate) < min_rate:
+        raise RateBelowFloor(f"audio file {name} declares a sample rate of {int(rate)} Hz, below the {min_rate} Hz the loader "
+                             "reads (a damaged or forged header?)")
     channels = int(data.shape[1]) if data.ndim == 2 else 1
-    return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), channels)
+    return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), channels, offset, frames)
+
+
+def _read_window(source: bytes | str, crop: Crop, min_rate: int) -> tuple[np.ndarray | None, int, int, int | None]:
+    """(data (frames, channels) float32, rate in Hz, first frame, the file's frames) of the part of ``source`` a ``crop``
+    keeps, or (None, rate, 0, None) when the file is to be read whole: no longer than the crop, a format not read in part
+    (:data:`_PARTIAL_FORMATS`), a rate below ``min_rate``, or a body shorter than its header says."""
+    import soundfile as sf
+
+    with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source) as f:
+        rate = int(f.samplerate)
+        window = (_window(f.frames, rate, crop) if rate >= min_rate and f.format in _PARTIAL_FORMATS and f.subtype in _PARTIAL_SUBTYPES
+                  and f.seekable() else None)
+        if window is None:
+            return None, rate, 0, None
+        f.seek(window[0])
+        data = f.read(window[1], dtype="float32", always_2d=True)
+        if data.shape[0] != window[1]:
+            return None, rate, 0, None
+        return data, rate, window[0], int(f.frames)
+
+
+def _window(frames: int, rate: int, crop: Crop) -> tuple[int, int] | None:
+    """(first frame, frame count) of a ``frames``-frame file at ``rate`` Hz to read for ``crop``: the frames it keeps, when
+    the file is at the crop's rate and longer than it; None: read it whole.
+
+    A file at another rate is read whole: torchaudio's resampler (a strided conv1d) rounds an output sample differently
+    depending on where it falls in the convolution's tiling, which moves with the length and start of the input, so
+    resampling only the frames a crop needs (even aligned to the resampler's blocks, with its whole kernel reach) differs
+    from resampling the whole file in the last bits (up to ~1e-7 on samples in [-1, 1], a few float32 ulps)."""
+    if rate != crop.sample_rate or frames <= crop.num_samples:
+        return None
+    return ((frames - crop.num_samples) // 2 if crop.align == "center" else 0), crop.num_samples
+
+
+def fit_clip(wave: Tensor, clip: Clip, sample_rate: int, num_samples: int, align: str = "center") -> tuple[Tensor, int]:
+    """``wave`` (T,), the clip's samples at ``sample_rate`` Hz (:func:`resample_clips`), padded or cropped to
+    (num_samples,) as :func:`fix_length` does to the whole file's, and the whole file's length in samples at
+    ``sample_rate`` (what tells padded from cropped). A clip read in part for a :class:`Crop` (its ``frames`` set) holds
+    just the samples that crop keeps; ConfigError when it was read for another crop than these arguments."""
+    if clip.frames is None:
+        return fix_length(wave, num_samples, align), int(wave.shape[-1])
+    start = (clip.frames - num_samples) // 2 if align == "center" else 0
+    if clip.sample_rate != sample_rate or clip.frames <= num_samples or start != clip.offset or wave.shape[-1] != num_samples:
+        raise ConfigError(f"a clip read for another crop (frames {clip.offset}-{clip.offset + len(clip.samples)} of {clip.frames} at "
+                          f"{clip.sample_rate} Hz) was fitted to {num_samples} samples at {sample_rate} Hz (align={align!r}): pass "
+                          "fit_clip the num_samples, sample_rate and align of the Crop it was decoded with")
+    return wave, clip.frames
 
 
 def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) -> tuple[np.ndarray, int]:
@@ -114,14 +203,16 @@ def _librosa_reason(exc: Exception, suffix: str) -> str:
     return f"no audioread backend could decode it (ffmpeg is installed but could not read it: corrupt, or not audio?); convert it to {CONVERTIBLE}"
 
 
-def decode_all(items: Sequence[tuple[str, Opener]], *, strict: bool) -> tuple[list[Clip | None], list[BadFile]]:
-    """Decode ``items`` (name, opener) in order. A bad file raises (``strict``) or becomes None in the
-    result and a :class:`BadFile` in the second list."""
+def decode_all(items: Sequence[tuple[str, Opener]], *, strict: bool, min_rate: int = 0,
+               crop: Crop | None = None) -> tuple[list[Clip | None], list[BadFile]]:
+    """Decode ``items`` (name, opener) in order (:func:`decode`, with ``min_rate`` in Hz and ``crop``). A bad file
+    becomes None in the result and a :class:`BadFile` in the second list (item order), or raises (``strict``): the first
+    in item order that cannot be read or is below ``min_rate``."""
     clips: list[Clip | None] = []
     bad: list[BadFile] = []
     for name, opener in items:
         try:
-            clips.append(decode(name, opener()))
+            clips.append(decode(name, opener(), min_rate=min_rate, crop=crop))
         except DataError as exc:
             if strict:
                 raise DataError(f"{exc} (strict mode; leave strict off to skip unreadable files)") from None
@@ -212,6 +303,6 @@ def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
 
 
 __all__ = [
-    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "decode", "decode_all", "describe_bad", "downmix_counts", "fix_length",
-    "length_counts", "resample_clips", "to_fixed_batch",
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "Crop", "RateBelowFloor", "decode", "decode_all", "describe_bad", "downmix_counts", "fit_clip",
+    "fix_length", "length_counts", "resample_clips", "to_fixed_batch",
 ]
