@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -31,13 +32,13 @@ from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
                               shard_name, spec_mismatch, validate_index)
-from mmdistill.concurrency import run_jobs
+from mmdistill.concurrency import draws_global_randomness, run_jobs
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
-from mmdistill.seeding import generator
+from mmdistill.seeding import derive_seed, generator, seeded_global_rng
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,9 @@ def train_experts(
     for one epoch with the optimizer of ``make_optimizer(net)`` (default: :func:`default_expert_optimizer`);
     ``score(net)`` (optional) is logged per epoch in the index (e.g. test accuracy).
     Expert ``i`` draws its initialisation from ``generator(seed, "expert", i)`` and epoch ``e`` its order
-    and augmentation from ``generator(seed, "expert", i, "epoch", e)``, so a resumed or re-sharded run
-    produces the same trajectories. With ``threads`` > 1 that many experts train at the same time
+    and augmentation from ``generator(seed, "expert", i, "epoch", e)``, and a network that draws from torch's
+    global generator (dropout) has it seeded for the epoch with ``(seed, "expert", i, "epoch", e, "global")``
+    (restored after), so a resumed, re-sharded or grown buffer holds the same trajectories as one made in one go. With ``threads`` > 1 that many experts train at the same time
     (:func:`mmdistill.concurrency.run_jobs`, each on its share of the intra-op threads; only for experts whose
     epochs draw nothing from torch's global generator, the caller's guarantee).
     """
@@ -209,10 +211,14 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     if partial.exists():
         rows, scores, seconds = _resume_partial(partial, net, opt, layout, header)
         bar.update(len(rows) - 1)
+    dropout = draws_global_randomness(net)  # else the global generator is left alone (experts may train on threads)
+    devices = list({p.device for p in net.parameters()})
     for epoch in range(len(rows) - 1, training.epochs):
         t0 = time.perf_counter()
         net.train()
-        loss = train_epoch(net, opt, generator(training.seed, "expert", i, "epoch", epoch))
+        with (seeded_global_rng(derive_seed(training.seed, "expert", i, "epoch", epoch, "global"), devices) if dropout
+              else nullcontext()):
+            loss = train_epoch(net, opt, generator(training.seed, "expert", i, "epoch", epoch))
         if not torch.isfinite(torch.tensor(loss)):
             raise ConfigError(f"expert {i} diverged in epoch {epoch} (training loss {loss}); lower lr_teacher")
         rows.append(layout.flatten(net).cpu())

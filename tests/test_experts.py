@@ -470,3 +470,28 @@ def test_a_buffer_of_inputs_prepared_otherwise_is_refused_naming_the_settings(tm
     assert "training data's preprocessing: buffer {'normalize': 'coefficient'}, this run {'normalize': 'channel'}" in said
     older = {**saved, "data": {k: v for k, v in a.items() if k != "preprocessing"}}  # a buffer from before: accepted
     assert spec_mismatch(older, ExpertSpec("t", "mlp", 2, layout, [2], b)) == ""
+
+
+def test_experts_of_a_dropout_network_are_the_same_however_the_buffer_is_made(tmp_path, blobs):
+    """Walk 40B: a network with dropout drew from torch's global generator, whose state at expert 1 depended on what
+    ran before it in the process (expert 0 in one go; nothing under torchrun or when a buffer grew), so expert 1 of one
+    buffer differed from expert 1 of another. Each epoch now has a global seed of its own."""
+    def net_with_dropout(gen: torch.Generator | None = None) -> torch.nn.Module:
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                  torch.nn.Linear(16, 3))
+        if gen is not None:
+            reinitialize(net, gen)
+        return net
+
+    spec = ExpertSpec("blobs", "mlp-dropout", 3, ParamLayout.of(net_with_dropout()), [1, 8, 8])
+    fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+    two = ExpertTraining(num_experts=2, epochs=3, lr=0.05, batch_size=12)
+    torch.manual_seed(0)
+    at_once = train_experts(tmp_path / "once", spec, two, net_with_dropout, fn, progress=False)
+    torch.manual_seed(0)
+    train_experts(tmp_path / "grown", spec, dataclasses.replace(two, num_experts=1), net_with_dropout, fn, progress=False)
+    torch.manual_seed(123)  # another process, or other work before the buffer grows
+    grown = train_experts(tmp_path / "grown", spec, two, net_with_dropout, fn, progress=False)
+    for i in range(2):
+        assert torch.equal(at_once.rows(i, [0, 1, 2, 3]), grown.rows(i, [0, 1, 2, 3]))
+    assert not torch.equal(at_once.rows(0, [3]), at_once.rows(1, [3]))
