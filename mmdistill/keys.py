@@ -21,6 +21,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from mmdistill.errors import ConfigError
@@ -66,7 +67,7 @@ class Interval:
 
 
 def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None = None, resume: bool = True,
-        factory: Callable[[], Any] | None = None) -> Any:
+        factory: Callable[[], Any] | None = None, path: bool = False) -> Any:
     """A declared configuration field (a :func:`dataclasses.field` carrying its declaration).
 
     Args:
@@ -76,8 +77,9 @@ def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None 
         range: accepted numbers in interval notation; numbers are always required to be finite.
         resume: True when changing the key changes the distillation, so a checkpoint written with another
             value cannot be resumed; False for evaluation, output and progress keys.
+        path: a file or folder; a checkpoint records it absolute (:func:`resume_values`), so a resume may spell it otherwise.
     """
-    meta = {_META: {"help": help, "unit": unit, "range": Interval.parse(range) if range else None, "resume": resume}}
+    meta = {_META: {"help": help, "unit": unit, "range": Interval.parse(range) if range else None, "resume": resume, "path": path}}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -102,6 +104,7 @@ class KeyInfo:
     settable: bool
     default: Any
     owner: type
+    path: bool = False
 
     def choices(self) -> tuple[Any, ...] | None:
         """The ``Literal`` values of a choice key (also of ``X | None`` and ``list[Literal]``), else None."""
@@ -161,7 +164,8 @@ def key_infos(cls: type) -> tuple[KeyInfo, ...]:
             raise TypeError(f"{cls.__name__}.{f.name} has no declaration (declare it with mmdistill.keys.key)")
         meta = owner.__dataclass_fields__[f.name].metadata[_META]
         tp = typing.get_type_hints(owner)[f.name]
-        out.append(KeyInfo(f.name, tp, meta["help"], meta["unit"], meta["range"], meta["resume"], f.init, _default(f), owner))
+        out.append(KeyInfo(f.name, tp, meta["help"], meta["unit"], meta["range"], meta["resume"], f.init, _default(f), owner,
+                           meta.get("path", False)))
     return tuple(out)
 
 
@@ -389,8 +393,11 @@ class Keys:
 
 
 def resume_values(cfg: Any) -> dict[str, Any]:
-    """The values of the keys that change the distillation (``resume=True``), as JSON-ready values."""
-    return {info.name: _plain(getattr(cfg, info.name)) for info in key_infos(type(cfg)) if info.resume}
+    """The values of the keys that change the distillation (``resume=True``), as JSON-ready values; a path key's
+    (``path=True``) absolute, ``~`` expanded, so the same folder matches however it is spelled or wherever run from."""
+    def plain(info: KeyInfo, value: Any) -> Any:
+        return str(Path(value).expanduser().resolve()) if info.path and isinstance(value, str) and value else _plain(value)
+    return {info.name: plain(info, getattr(cfg, info.name)) for info in key_infos(type(cfg)) if info.resume}
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ import copy
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,10 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     def show(values: Mapping[str, Any], k: str) -> str:
         return repr(values[k]) if k in values else "(no such key)"
 
-    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if saved.get(k, missing) != now.get(k, missing)]
+    def same(was: Any, is_: Any) -> bool:  # a path key an earlier mmdistill recorded as given: the folder it names from here
+        return was == is_ or (isinstance(was, str) and isinstance(is_, str) and os.path.isabs(is_) and bool(was)
+                              and str(Path(was).expanduser().resolve()) == is_)
+    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if not same(saved.get(k, missing), now.get(k, missing))]
 
 
 def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any],

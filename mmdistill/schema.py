@@ -72,7 +72,7 @@ class RunKeys(ConfigKeys):
     HELP_ORDER: ClassVar[int] = 0
 
     dataset: str = key("digits", help="the real dataset (a name the modality's loaders know)")
-    data_root: str | None = key(None, help="where the dataset lives (folder or file); none: built-in or generated data")
+    data_root: str | None = key(None, help="where the dataset lives (folder or file); none: built-in or generated data", path=True)
     download: bool = key(False, help="allow downloading the dataset (or weights) when not found locally", resume=False)
     seed: int = key(0, help="base seed of every random draw (initialisation, iterations, evaluation); not of a held-out split "
                     "drawn from the data (split_seed)", range="[0, inf)")
@@ -259,7 +259,7 @@ class BufferKeys(ConfigKeys):
     #: whether every run of the recipe reads the buffer (trajectory matching); else only soft or learnable labels do
     READS_BUFFER: ClassVar[bool] = False
 
-    buffer: str | None = key(None, help="directory of an expert buffer (made by `mmdistill experts`); none: <out>/experts")
+    buffer: str | None = key(None, help="directory of an expert buffer (made by `mmdistill experts`); none: <out>/experts", path=True)
     expert_threads: int | None = key(None, help="experts trained at the same time on threads, torch's intra-op threads shared "
                                      "among them (each trajectory is what it is alone on its share of the threads); none: the "
                                      "device's default (CPU: one per intra-op thread, at most 8; GPU 1) where the adapter's experts "

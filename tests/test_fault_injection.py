@@ -481,3 +481,32 @@ def test_a_lock_file_removed_by_its_holder_is_not_held_twice(tmp_path, monkeypat
     assert len(opened) == 2
     os.close(stale)
     third.release()
+
+
+def test_resume_takes_the_same_data_folder_however_it_is_spelled(tmp_path, monkeypatch):
+    """Walk 40B: data_root and buffer were compared as typed, so a run started with a relative data_root and resumed
+    with the absolute one (or from another working folder) was refused. A checkpoint records path keys absolute; one an
+    earlier mmdistill wrote with a relative path matches the folder that path names from where the resume runs."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.loop import changed_keys
+    from mmdistill.recipes import image_dm
+
+    for name, shade in {"a": 20, "b": 90, "c": 160}.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), shade + 10 * i, dtype=np.uint8), mode="L").save(tmp_path / "data" / name / f"{i}.png")
+    (tmp_path / "elsewhere").mkdir()
+    run = dict(dataset="imagefolder", ipc=1, iterations=4, batch_real=4, checkpoint_every=1, evaluate=False, progress=False,
+               out=str(tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)
+    image_dm.run(**run, data_root="data", stop_after=2)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match=r"data_root: '.*data' -> '.*other'"):  # another folder is still another run
+        image_dm.run(**run, data_root=str(tmp_path / "other"), resume=True)
+    assert image_dm.run(**run, data_root="../data", resume=True).manifest["timing"]["resumed_from"] == 2
+    assert changed_keys({"data_root": "data"}, {"data_root": str(tmp_path / "elsewhere" / "data")}) == []  # an older checkpoint's
+    assert changed_keys({"data_root": "data"}, {"data_root": str(tmp_path / "data")}) != []
+    assert changed_keys({"network": "convnet"}, {"network": "convnet"}) == []
