@@ -321,6 +321,34 @@ def cases() -> list[Case]:
         return "" if (tmp / "busy" / "synthetic.safetensors").exists() else "the running run's set deleted"
     add(Case("nothing lost", "--overwrite into a folder another process is writing", lambda t: mmdistill(
         "run", "image-dm", *FAST_IMAGE, "--out", str(t / "busy"), "--overwrite"), a_run_still_writing, still_there))
+
+    # 10. session 40: one class name spelled two ways, one clip folder under two classes
+    def graph_two_spellings(tmp: Path) -> None:
+        from mmdistill.modalities.graph.datasets import make_sbm
+        from mmdistill.modalities.graph.export import save_graph_data
+
+        raw = make_sbm(90, 3, 5, seed=2)
+        folder = save_graph_data(tmp / "nfd", x=raw["x"], edge_index=raw["edge_index"], y=raw["y"],
+                                 masks={s: raw[f"{s}_mask"] for s in ("train", "val", "test")})
+        meta = json.loads((folder / "graph.json").read_text())
+        (folder / "graph.json").write_text(json.dumps({**meta, "classes": ["caf\u00e9", "b", "cafe\u0301"]}))
+    add(Case("data", "graph: one class name in two Unicode forms (NFC / NFD)", lambda t: mmdistill(
+        "run", "graph-gcond", *FAST_GRAPH[2:], "--dataset", "saved", "--data-root", str(t / "nfd"), "--out", str(t / "nfdrun")),
+        graph_two_spellings))
+
+    def frames_linked_into_two_classes(tmp: Path) -> None:
+        from PIL import Image
+
+        for c in ("a", "b"):
+            for k in range(3):
+                clip = tmp / "frames" / c / f"clip{k}"
+                clip.mkdir(parents=True, exist_ok=True)
+                for f in range(4):
+                    Image.new("RGB", (8, 8), (40 * k + 10 * f, 90 if c == "a" else 200, 0)).save(clip / f"img_{f:05d}.jpg")
+        os.symlink(tmp / "frames" / "a" / "clip0", tmp / "frames" / "b" / "clipX")
+    add(Case("data", "video frames: one clip folder linked into two classes", lambda t: mmdistill(
+        "run", "video-dm", "--dataset", "frames", "--data-root", str(t / "frames"), "--ipc", "1", "--budget", "cpu", "num_frames=4",
+        "frame_size=8", "iterations=1", "--no-evaluate", "--no-progress", "--out", str(t / "framesrun")), frames_linked_into_two_classes))
     return out
 
 
