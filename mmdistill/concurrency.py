@@ -13,7 +13,8 @@ generator) and does not write shared state.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Callable, Sequence, TypeVar
 
 import torch
@@ -57,12 +58,28 @@ def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], 
         return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))
 
 
+#: set while :func:`run_jobs` stops its jobs (Ctrl-C or SIGTERM in the calling thread, or a job that failed)
+_STOPPING = threading.Event()
+
+
+class JobsStopped(Exception):
+    """Raised at a :func:`stop_point` of a job thread while :func:`run_jobs` stops; the caller sees the cause instead."""
+
+
+def stop_point() -> None:
+    """A place where a long job may end early (between two training steps or epochs): raises :class:`JobsStopped` in a
+    :func:`run_jobs` worker thread once run_jobs is stopping; nothing on the main thread (a Ctrl-C reaches it anyway)."""
+    if _STOPPING.is_set() and threading.current_thread() is not threading.main_thread():
+        raise JobsStopped("stopped: the jobs were interrupted or one of them failed")
+
+
 def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[int], None] | None = None) -> list[T]:
     """``[job() for job in jobs]``, up to ``threads`` at a time; ``on_done(i)`` is called on the calling
     thread as job ``i`` finishes (progress). With ``threads`` ≤ 1 or a single job the jobs run here, one
     after the other, with all intra-op threads. Otherwise torch's intra-op thread count is divided among the
-    threads for the duration and restored after; the first job that raises stops the jobs not yet started
-    and its exception is raised here."""
+    threads for the duration and restored after. The first job that raises, or a Ctrl-C / SIGTERM here
+    (KeyboardInterrupt), stops the jobs: those not yet started never start, the running ones end at their next
+    :func:`stop_point` (a training step), and the exception is raised here once they have."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     if threads == 1 or len(jobs) <= 1:
@@ -77,24 +94,28 @@ def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[i
     share = max(1, total // threads)
     log.debug("%d jobs on %d threads, %d intra-op thread(s) each", len(jobs), threads, share)
     torch.set_num_threads(share)  # a new thread takes the process's count at its first torch call
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmdistill-job")
     try:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmdistill-job") as pool:
-            futures = {pool.submit(job): i for i, job in enumerate(jobs)}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for fut in done:
-                    if fut.exception() is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise fut.exception()  # type: ignore[misc]
-                    if on_done is not None:
-                        on_done(futures[fut])
-            by_index = {i: fut.result() for fut, i in futures.items()}
+        futures = {pool.submit(job): i for i, job in enumerate(jobs)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)  # (FIRST_EXCEPTION waits for all when none fails)
+            for fut in done:
+                if fut.exception() is not None:
+                    raise fut.exception()  # type: ignore[misc]
+                if on_done is not None:
+                    on_done(futures[fut])
+        by_index = {i: fut.result() for fut, i in futures.items()}
+    except BaseException:
+        _STOPPING.set()  # the running jobs end at their next stop point; the queued ones are cancelled
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
+        _STOPPING.clear()
         torch.set_num_threads(total)
     return [by_index[i] for i in range(len(jobs))]
 
 
-__all__ = ["GLOBAL_RANDOM_MODULES", "MAX_DEFAULT_THREADS", "default_threads", "draws_global_randomness", "run_jobs",
-           "training_draws_global_rng"]
+__all__ = ["GLOBAL_RANDOM_MODULES", "MAX_DEFAULT_THREADS", "JobsStopped", "default_threads", "draws_global_randomness", "run_jobs",
+           "stop_point", "training_draws_global_rng"]

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
                               shard_name, spec_mismatch, validate_index)
-from mmdistill.concurrency import draws_global_randomness, run_jobs
+from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
@@ -214,6 +214,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     dropout = draws_global_randomness(net)  # else the global generator is left alone (experts may train on threads)
     devices = list({p.device for p in net.parameters()})
     for epoch in range(len(rows) - 1, training.epochs):
+        stop_point()  # on a thread of run_jobs: ends here once the command is interrupted (its partial file is kept)
         t0 = time.perf_counter()
         net.train()
         with (seeded_global_rng(derive_seed(training.seed, "expert", i, "epoch", epoch, "global"), devices) if dropout

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.chunking import chunk_for, chunked_loss_backward
+from mmdistill.concurrency import stop_point
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.seeding import draw_seed
@@ -79,6 +80,7 @@ def train_epoch(
     order = torch.randperm(n, generator=gen).to(device)
     total = 0.0
     for start in range(0, n, batch_size):
+        stop_point()  # a job on a thread of run_jobs ends here once its caller is interrupted
         b = order[start : start + batch_size]
         xb = x[b]
         if augment is not None:
