@@ -372,6 +372,7 @@ def run_loop(
     it, snapshot = start, None
     try:
         for it in range(start, end):
+            snapshot = None  # the previous one freed before the next is taken (not two copies of the set and optimizer at once)
             snapshot = _snapshot(syn, optimizer) if writer and (it % checkpoint_every or not ckpt.exists()) else None  # else the checkpoint holds it
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
