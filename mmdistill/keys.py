@@ -18,10 +18,10 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 import types
 import typing
 from dataclasses import MISSING, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from mmdistill.errors import ConfigError
@@ -396,7 +396,7 @@ def resume_values(cfg: Any) -> dict[str, Any]:
     """The values of the keys that change the distillation (``resume=True``), as JSON-ready values; a path key's
     (``path=True``) absolute, ``~`` expanded, so the same folder matches however it is spelled or wherever run from."""
     def plain(info: KeyInfo, value: Any) -> Any:
-        return str(Path(value).expanduser().resolve()) if info.path and isinstance(value, str) and value else _plain(value)
+        return os.path.realpath(os.path.expanduser(value)) if info.path and isinstance(value, str) and value else _plain(value)
     return {info.name: plain(info, getattr(cfg, info.name)) for info in key_infos(type(cfg)) if info.resume}
 
 

@@ -181,7 +181,7 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 
     def same(was: Any, is_: Any) -> bool:  # a path key an earlier mmdistill recorded as given: the folder it names from here
         return was == is_ or (isinstance(was, str) and isinstance(is_, str) and os.path.isabs(is_) and bool(was)
-                              and str(Path(was).expanduser().resolve()) == is_)
+                              and os.path.realpath(os.path.expanduser(was)) == is_)
     return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if not same(saved.get(k, missing), now.get(k, missing))]
 
 

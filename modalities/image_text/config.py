@@ -24,8 +24,8 @@ from mmdistill.schema import BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSe
 class ImageTextDataKeys(ConfigKeys):
     """Image-text data: caption files, splits, bad pairs, the text-embedding cache and the preview."""
 
-    image_root: str | None = key(None, help="where image paths are relative to; none: the caption file's folder")
-    test_captions: str | None = key(None, help="a BLIP-style *_test.json of test captions (with a *_train.json as data_root)")
+    image_root: str | None = key(None, help="where image paths are relative to; none: the caption file's folder", path=True)
+    test_captions: str | None = key(None, help="a BLIP-style *_test.json of test captions (with a *_train.json as data_root)", path=True)
     split_order: Literal["sorted", "random"] = key("sorted", help="which images are held out without a split: the last by name, or a "
                                                    "random draw seeded by split_seed")
     on_bad: Literal["error", "skip"] = key("error", help="a missing image, empty caption or duplicate: stop (error) or drop and count (skip)")

@@ -36,7 +36,7 @@ class VideoKeys(ConfigKeys):
     HELP_ORDER = 1
 
     split_file: str | None = key(None, help="a CSV path,label,split or UCF101's trainlist0N.txt naming each clip's split; "
-                                 "none: data_root's own layout")
+                                 "none: data_root's own layout", path=True)
     preset: Literal["ucf", "kinetics"] = key("ucf", help="frames and frame size of decoded clips: ucf 16 x 112x112, kinetics 8 x 64x64")
     num_frames: int | None = key(None, help="frames sampled per clip; none: the preset's", unit="frames", range="[1, inf)")
     frame_gap: int = key(4, help="frames between two sampled frames (a smaller gap for short clips with short=gap)", unit="frames",
