@@ -33,7 +33,7 @@ damaged or forged header, whose few frames would be minutes; refused by ``decode
 member larger than 50 MiB (``MAX_FSDD_BYTES``: never read) are unreadable, skipped and named; an FSDD tar holding one clip name twice is refused
 naming the members. Before decoding, the memory the clips' waveforms and maps take (clips x duration x rate) is compared
 with the host's available memory (``check_memory``), and a set too large is refused naming the duration and the file that
-set it. A PCM or FLAC file at the set's rate and longer than the clip length is read only for the samples kept
+set it. A PCM file (WAV, AIFF ...) at the set's rate and longer than the clip length is read only for the samples kept
 (:class:`~.decode.Crop`: the same samples as the whole file cropped; only they are checked for non-finite values); a file
 to be resampled is read whole.
 """
@@ -352,8 +352,8 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
                strict: bool, batch_files: int, progress: bool, key: str) -> tuple[Tensor, Tensor, Tensor, list[BadFile], dict]:
     """FD-MFCC maps (K, 3, n_mfcc, frames), labels (K,), split (K,: 0 train, 1 test) of the readable items, the
     skipped ones, and counts of what was changed (``clips`` read, ``resampled`` per source rate, ``downmixed`` per source
-    channel count, ``padded``, ``cropped`` (by the whole file's length), ``silent``: the names of clips whose every sample
-    read is 0). Files are decoded with :data:`MIN_SAMPLE_RATE` as their floor and read in part for the clip kept."""
+    channel count, ``padded``, ``cropped`` (by the whole file's length), ``silent``: the names of clips whose every kept
+    sample is 0, as the set holds them). Files are decoded with :data:`MIN_SAMPLE_RATE` as their floor and read in part for the clip kept."""
     index = {c: i for i, c in enumerate(classes)}
     transform = FDMFCC(params)
     maps, labels, splits, skipped = [], [], [], []
@@ -378,7 +378,7 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
         counts["clips"] += len(kept)
         counts["padded"] += padded
         counts["cropped"] += cropped
-        counts["silent"] += [it.name for (it, _), w in zip(kept, resampled) if not bool(w.any())]  # of what was read
+        counts["silent"] += [it.name for (it, _), (w, _) in zip(kept, fitted) if not bool(w.any())]  # what the set holds of it
         waves = torch.stack([w for w, _ in fitted])
         maps.append(extract_fdmfcc(waves, params, batch_size=batch_files, transform=transform))
         labels += [index[it.label] for it, _ in kept]

@@ -5,9 +5,10 @@ AU ...); files of a format libsndfile does not know (M4A, AAC ...) go through li
 needs ffmpeg or a platform decoder). torchaudio 2.9+ no longer decodes without torchcodec, so it is used
 only for resampling. A file that cannot be decoded or holds no
 samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode (as is one below a loader's
-``min_rate``). Given the loader's clip length (a :class:`Crop`), a file longer than it is read only in part: the source
-frames the kept samples come from (plus the resampler's reach), sample-exact for the PCM and FLAC formats; the samples
-kept are bit-identical to decoding the whole file, resampling it and cropping it with :func:`fix_length`.
+``min_rate``). Given the loader's clip length (a :class:`Crop`), a PCM file (WAV, AIFF, AU ...) at the crop's rate and
+longer than it is read only for the kept samples (a sample-exact seek), bit-identical to decoding the whole file and
+cropping it with :func:`fix_length`; a file to be resampled, a compressed one (FLAC, Ogg, MP3: their header's length
+may be unknown or wrong) and a shorter one are read whole.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Crop:
 
 #: containers and encodings libsndfile seeks in sample-exactly and counts frames of exactly from the header: a file of
 #: these longer than a :class:`Crop` is read in part; any other (Ogg, MP3, ADPCM ...) is read whole, as before
-_PARTIAL_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
+_PARTIAL_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF"})
 _PARTIAL_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
 
 
@@ -84,7 +85,7 @@ def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | No
     decoded, holds no samples or non-finite ones, or declares a sample rate (Hz) below ``min_rate`` (0: any rate).
     Channels are averaged; the clip's ``channels`` says how many the file held.
 
-    ``crop``: the clip the caller keeps; a PCM/FLAC file (:data:`_PARTIAL_FORMATS`) at the crop's rate and longer than it
+    ``crop``: the clip the caller keeps; a PCM file (:data:`_PARTIAL_FORMATS`) at the crop's rate and longer than it
     is read only for the frames kept (the clip's ``offset`` and ``frames`` say which; :func:`fit_clip` crops it), so
     only that part is checked for non-finite samples. A file at another rate or below ``min_rate`` is read whole, as
     without ``crop``."""
