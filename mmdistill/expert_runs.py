@@ -143,10 +143,18 @@ def expert_threads(cfg: Any, modality: TrajectoryModality, make_net: Callable[[t
                    device: torch.device) -> int:
     """Experts trained at the same time: ``expert_threads`` when set, else the device's default
     (:func:`mmdistill.concurrency.default_threads`) for an adapter that declares ``seeded_experts`` and a
-    network and augmentation that draw nothing from torch's global generator, else 1."""
+    network and augmentation that draw nothing from torch's global generator, else 1. A network or augmentation that
+    draws from it (dropout) trains its experts one at a time whatever ``expert_threads`` says (logged): on threads they
+    would draw from one generator in an order the scheduling picks, and each trajectory would not be its own."""
+    global_draws = training_draws_global_rng(make_net, augment)
     if getattr(cfg, "expert_threads", None):
+        if global_draws and int(cfg.expert_threads) > 1:
+            log.warning("expert_threads=%d ignored: the network or augmentation draws from torch's global generator (dropout), so "
+                        "its experts train one at a time (on threads their trajectories would depend on the scheduling)",
+                        int(cfg.expert_threads))
+            return 1
         return int(cfg.expert_threads)
-    if not getattr(modality, "seeded_experts", False) or training_draws_global_rng(make_net, augment):
+    if not getattr(modality, "seeded_experts", False) or global_draws:
         return 1
     return default_threads(device)
 
