@@ -46,11 +46,6 @@ def versions(modality: Modality | None = None) -> dict[str, str]:
     return out
 
 
-#: ``dataset`` as a manifest holds it (:func:`mmdistill.words.written_name`: the one cleaning of a set's name, which
-#: the sequences loader uses too)
-_written_name = written_name
-
-
 def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, cfg: Any, syn: SyntheticSet,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of a run before its metrics: what made the set (recipe, method, config, versions).
@@ -62,7 +57,7 @@ def new_manifest(*, recipe: str, method: str, modality: Modality, dataset: str, 
         "recipe": recipe,
         "modality": modality.name,
         "method": method,
-        "dataset": _written_name(dataset),
+        "dataset": written_name(dataset),
         "ipc": cfg.ipc,
         "seed": cfg.seed,
         "num_classes": syn.num_classes,

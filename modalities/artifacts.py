@@ -10,7 +10,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 
@@ -244,6 +244,35 @@ def classes_without_test(name: str, classes: list[str], train_labels: Tensor, te
     return missing
 
 
+def label_key(label: str) -> str:
+    """What two spellings of one label share: NFC normal form, runs of whitespace as one space, stripped."""
+    return " ".join(unicodedata.normalize("NFC", label).split())
+
+
+def one_spelling_per_label(source: str, labels: dict[Any, str], what: str) -> None:
+    """DataError naming both spellings (escaped, so that they differ on screen) and where each is used when two labels of
+    ``labels`` (where -> label: row numbers or clip paths, named as ``what``) differ only in their Unicode form (``café``
+    composed vs ``e`` + combining accent) or in whitespace: they would be two classes that print the same. Labels
+    differing in case stay apart (``Cat`` and ``cat``), as before."""
+    spellings: dict[str, dict[str, list[Any]]] = {}
+    for where, label in labels.items():
+        spellings.setdefault(label_key(label), {}).setdefault(label, []).append(where)
+    clashes = [forms for forms in spellings.values() if len(forms) > 1]
+    if not clashes:
+        return
+
+    def named(label: str, places: list[Any]) -> str:
+        shown_places = ", ".join(map(str, places[:3])) + (" ..." if len(places) > 3 else "")
+        return f"{ascii(label)} ({what}{'s' if len(places) > 1 else ''} {shown_places})"
+
+    first = clashes[0]
+    raise DataError(f"{source}: {len(clashes)} label(s) spelled more than one way, which would be separate classes that print "
+                    f"the same: {' vs '.join(named(lab, places) for lab, places in first.items())}"
+                    f"{f' (and {len(clashes) - 1} more)' if len(clashes) > 1 else ''}; the spellings differ in their Unicode form "
+                    "(a composed letter vs a letter and a combining accent) or in whitespace: write each label one way "
+                    "(NFC, single spaces)")
+
+
 #: the standard deviation below which a channel counts as constant (:func:`constant_channels`)
 CONSTANT_STD = 1e-6
 
@@ -304,4 +333,5 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
 
 __all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
            "check_labels", "class_grid", "classes_without_test", "constant_channels",
-           "export_folder_names", "new_tree", "portable_name", "refuse_shared_files", "scan_files", "write_class_index"]
+           "export_folder_names", "label_key", "new_tree", "one_spelling_per_label", "portable_name", "refuse_shared_files",
+           "scan_files", "write_class_index"]

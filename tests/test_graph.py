@@ -794,10 +794,12 @@ def test_a_class_name_in_two_unicode_forms_is_refused_naming_both_spellings_the_
     with pytest.raises(DataError) as err:
         load_graph_dataset("saved", folder)
     text = str(err.value)
-    assert text.startswith(f"{folder}/graph.json: field 'classes' spells one name two ways, ")
-    assert "'caf\\xe9' (class 0) and 'cafe\\u0301' (class 2):" in text and "(and" not in text
-    with pytest.raises(DataError, match=r"\(class 0\) and .* \(class 1\) \(and 1 more\): .*write each class name one way \(NFC\)$"):
+    assert text.startswith(f"{folder}/graph.json: field 'classes': 1 label(s) spelled more than one way, ")
+    assert "'caf\\xe9' (class 0) vs 'cafe\\u0301' (class 2);" in text and "(and" not in text
+    with pytest.raises(DataError, match=r"\(class 0\) vs .* \(class 1\) \(and 1 more\); .*write each label one way \(NFC, single spaces\)$"):
         load_graph_dataset("saved", _saved(tmp_path / "two", classes=[decomposed, composed, "A\u030a", "\u00c5"]))
+    with pytest.raises(DataError, match=r"'a b' \(class 0\) vs 'a  b' \(class 1\)"):  # whitespace too, as audio-visual labels
+        load_graph_dataset("saved", _saved(tmp_path / "ws", classes=["a b", "a  b", "c"]))
     ok = ["Caf\u00e9", composed, "cafe"]
     assert load_graph_dataset("saved", _saved(tmp_path / "ok", classes=ok)).classes == ok
     nfd_only = [decomposed, "b", "c"]  # one spelling, decomposed: kept as written

@@ -452,9 +452,9 @@ def test_names_may_hold_joiners_but_no_bidi_controls_and_a_run_writes_them_clean
     """Review 39: every Unicode format character was refused in a manifest's names, among them the zero-width non-joiner
     of everyday Persian spelling, while only the sequences adapter cleaned the names it wrote: a graph saved under such a
     name ran and its own ``show`` refused the set. The reader refuses control and bidi-reordering characters only, and
-    every manifest a run writes holds its dataset name cleaned of them (``report._written_name``)."""
+    every manifest a run writes holds its dataset name cleaned of them (``words.written_name``)."""
     from mmdistill.io import check_manifest
-    from mmdistill.report import _written_name
+    from mmdistill.words import written_name as _written_name
 
     base = {"format": "mmdistill.set/1", "synthetic": {"tensors": {}}}
     check_manifest({**base, "dataset": "gr\u200cafs"}, "m.json")  # ZWNJ: kept

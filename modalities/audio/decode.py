@@ -32,10 +32,6 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".
 ALIGNMENTS = ("center", "start")
 
 
-class RateBelowFloor(DataError):
-    """A file whose header declares a sample rate below the ``min_rate`` it was decoded with (a damaged or forged header)."""
-
-
 @dataclass
 class BadFile:
     """A file that was skipped: its name and why."""
@@ -109,7 +105,7 @@ def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | No
     if not np.isfinite(mono).all():
         raise DataError(f"audio file {name} holds non-finite samples")
     if int(rate) < min_rate:
-        raise RateBelowFloor(f"audio file {name} declares a sample rate of {int(rate)} Hz, below the {min_rate} Hz the loader "
+        raise DataError(f"audio file {name} declares a sample rate of {int(rate)} Hz, below the {min_rate} Hz the loader "
                              "reads (a damaged or forged header?)")
     channels = int(data.shape[1]) if data.ndim == 2 else 1
     return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), channels, offset, frames)
@@ -304,6 +300,6 @@ def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
 
 
 __all__ = [
-    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "Crop", "RateBelowFloor", "decode", "decode_all", "describe_bad", "downmix_counts", "fit_clip",
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "Crop", "decode", "decode_all", "describe_bad", "downmix_counts", "fit_clip",
     "fix_length", "length_counts", "resample_clips", "to_fixed_batch",
 ]

@@ -40,7 +40,6 @@ import csv
 import io
 import logging
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
-from ..artifacts import check_class_ids, classes_without_test
+from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import exif_orientation, to_8bit
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -449,35 +448,6 @@ def _csv_rows(path: Path) -> dict[int, dict[str, str]]:
         raise DataError(f"{path} line {reader.line_num}: cannot read it as CSV ({exc}); expected a UTF-8 text file of {HEADER} "
                         "rows") from None
     return rows
-
-
-def label_key(label: str) -> str:
-    """What two spellings of one label share: NFC normal form, runs of whitespace as one space, stripped."""
-    return " ".join(unicodedata.normalize("NFC", label).split())
-
-
-def one_spelling_per_label(source: str, labels: dict[Any, str], what: str) -> None:
-    """DataError naming both spellings (escaped, so that they differ on screen) and where each is used when two labels of
-    ``labels`` (where -> label: row numbers or clip paths, named as ``what``) differ only in their Unicode form (``café``
-    composed vs ``e`` + combining accent) or in whitespace: they would be two classes that print the same. Labels
-    differing in case stay apart (``Cat`` and ``cat``), as before."""
-    spellings: dict[str, dict[str, list[Any]]] = {}
-    for where, label in labels.items():
-        spellings.setdefault(label_key(label), {}).setdefault(label, []).append(where)
-    clashes = [forms for forms in spellings.values() if len(forms) > 1]
-    if not clashes:
-        return
-
-    def named(label: str, places: list[Any]) -> str:
-        shown_places = ", ".join(map(str, places[:3])) + (" ..." if len(places) > 3 else "")
-        return f"{ascii(label)} ({what}{'s' if len(places) > 1 else ''} {shown_places})"
-
-    first = clashes[0]
-    raise DataError(f"{source}: {len(clashes)} label(s) spelled more than one way, which would be separate classes that print "
-                    f"the same: {' vs '.join(named(lab, places) for lab, places in first.items())}"
-                    f"{f' (and {len(clashes) - 1} more)' if len(clashes) > 1 else ''}; the spellings differ in their Unicode form "
-                    "(a composed letter vs a letter and a combining accent) or in whitespace: write each label one way "
-                    "(NFC, single spaces)")
 
 
 def _no_file_in_both_splits(path: Path, rows: dict[int, dict[str, str]], splits: dict[int, str | None]) -> dict[int, tuple[str, str]]:

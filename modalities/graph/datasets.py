@@ -37,7 +37,6 @@ import itertools
 import json
 import logging
 import re
-import unicodedata
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 from mmdistill.words import id_list, quantity, shown, unsafe
 
+from ..artifacts import one_spelling_per_label
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import pyg_workdir
@@ -197,7 +197,7 @@ def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: st
     """The class names of ``raw`` (its ``classes``, or ``"0".."C-1"`` when it names none) checked against the labels
     ``y``: a DataError naming ``label_src`` for a label id >= the number of nodes (each class needs a training node, so
     such ids are never valid; refused before anything is built per class id), and naming ``classes_src``, field
-    ``classes``, for names that are not a list of strings, that repeat (or spell one name in two Unicode forms), hold a control or bidi-reordering character, or
+    ``classes``, for names that are not a list of strings, that repeat (or spell one name two ways: Unicode form or whitespace, :func:`~modalities.artifacts.one_spelling_per_label`), hold a control or bidi-reordering character, or
     are fewer than the labels need."""
     top, n = int(y.max()), int(y.numel())
     if top >= n:
@@ -224,7 +224,7 @@ def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: st
             twice.append(c)
     if twice:
         raise DataError(f"{where} names {id_list((shown(repr(c)) for c in twice), 5)} more than once; give each class id its own name")
-    _one_spelling_per_class(names, where)
+    one_spelling_per_label(where, dict(enumerate(names)), "class")
     bad = next((i for i, c in enumerate(names) if any(map(unsafe, c))), None)
     if bad is not None:
         raise DataError(f"{where}: class {bad}'s name {shown(repr(names[bad]))} holds a control or bidi-reordering "
@@ -232,25 +232,6 @@ def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: st
     if top >= len(names):
         raise DataError(f"{label_src}: label {top} but {where} names only {quantity(len(names), 'class', 'classes')}")
     return names
-
-
-def _one_spelling_per_class(names: list[str], where: str) -> None:
-    """DataError starting with ``where`` (the file and its field ``classes``) naming both spellings (as escapes, so
-    that they differ on screen) and their class ids when two of ``names`` differ only in their Unicode form (``café``
-    composed vs ``e`` + combining accent): the same NFC name, which would be two classes that print the same (the
-    audio-visual loader refuses such labels too). Names differing in case stay apart."""
-    first: dict[str, int] = {}
-    clashes = []
-    for i, c in enumerate(names):
-        j = first.setdefault(unicodedata.normalize("NFC", c), i)
-        if j != i:
-            clashes.append((j, i))
-    if clashes:
-        j, i = clashes[0]
-        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        raise DataError(f"{where} spells one name two ways, {ascii(names[j])} (class {j}) and {ascii(names[i])} (class {i}){more}: "
-                        "the spellings differ in their Unicode form (a composed letter vs a letter and a combining accent), "
-                        "which would be separate classes that print the same; write each class name one way (NFC)")
 
 
 def _edges(raw: dict[str, Any], n: int, source: str, symmetrize: bool,

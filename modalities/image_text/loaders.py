@@ -589,7 +589,7 @@ class FileOpener:
         self.files: dict[str, ImageFile] = {}
 
     def __call__(self, rel: str) -> object:
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         path = self.root / rel
         what = _not_a_file(path)
@@ -600,9 +600,12 @@ class FileOpener:
             data = fh.read() if st.st_size <= HASHED_READ_LIMIT else None
             if stat.S_ISREG(st.st_mode):
                 self.files[rel] = ImageFile(st.st_dev, st.st_ino, st.st_size, hashlib.sha256(data).hexdigest() if data is not None else None)
-            with Image.open(io.BytesIO(data) if data is not None else fh) as im:
-                im.load()
-                return im.copy()
+            try:
+                with Image.open(io.BytesIO(data) if data is not None else fh) as im:
+                    im.load()
+                    return im.copy()
+            except UnidentifiedImageError:  # Pillow names the stream it was given, not the file
+                raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
 
 
 def file_opener(root: Path) -> FileOpener:
