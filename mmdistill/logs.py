@@ -16,11 +16,23 @@ from tqdm.auto import tqdm
 NON_TTY_INTERVAL_S = 30.0
 
 
+class _BarAwareHandler(logging.StreamHandler):
+    """A stream handler that writes through ``tqdm.write``: an open progress bar is cleared before the message and
+    drawn again after it, so a message never ends up glued to a bar's line (in a log file the bar's frame has no line
+    end), as ``tqdm.contrib.logging.logging_redirect_tqdm`` does."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging's own rule: a failing handler reports, never raises
+            self.handleError(record)
+
+
 def configure_logging(debug: bool = False) -> None:
     """The CLI's logging: the package's INFO messages (progress notes, result tables) as plain lines on
     stderr, DEBUG with ``--debug``; library users configure ``logging.getLogger("mmdistill")`` themselves.
     Under torchrun the ranks > 0 show warnings and errors only (rank 0 shows what one process would)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarAwareHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s" if not debug else "%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("mmdistill")
     root.handlers[:] = [handler]
