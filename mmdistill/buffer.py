@@ -18,14 +18,16 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
+from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import read_json
 
@@ -141,6 +143,25 @@ def shard_name(expert: int) -> str:
     """The file name of expert ``expert``'s shard in a buffer folder: ``expert_0007.safetensors`` (index zero-padded
     to 4 digits)."""
     return f"expert_{expert:04d}.safetensors"
+
+
+def partial_name(expert: int) -> str:
+    """The file of expert ``expert``'s unfinished trajectory: ``expert_0007.partial.safetensors``."""
+    return f"expert_{expert:04d}.partial.safetensors"
+
+
+#: the files of a buffer folder: a shard, an unfinished trajectory, the index
+_BUFFER_FILE = re.compile(r"^expert_\d{4,}(\.partial)?\.safetensors$|^index\.json$")
+
+
+def remove_stale_buffer_temporaries(folder: str | Path, experts: Iterable[int], index: bool) -> list[str]:
+    """Remove what killed writes left in the buffer ``folder``; the names removed (logged). Several ranks (on several
+    machines) and processes may write into one buffer at once, so at once only the temporaries of the files this
+    rank alone writes (the shards and unfinished trajectories of ``experts``; with ``index``, rank 0, the index)
+    whose write holds no lock any more (:func:`mmdistill.atomic.remove_stale_temporaries`); any other of the buffer's
+    names, and safetensors' own ``.tmpXXXXXX`` files (an earlier mmdistill's), once an hour old."""
+    mine = {name for i in experts for name in (shard_name(i), partial_name(i))} | ({INDEX_FILE} if index else set())
+    return remove_stale_temporaries(Path(folder), mine, others=lambda name: bool(_BUFFER_FILE.match(name)), loose_files=True)
 
 
 
@@ -351,4 +372,5 @@ class ExpertBuffer:
 
 
 __all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "as_recorded", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
-           "ParamLayout", "read_shard_header", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]
+           "ParamLayout", "partial_name", "read_shard_header",
+           "remove_stale_buffer_temporaries", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]

@@ -8,10 +8,11 @@ Every cache holds what can be computed again: decoded video clips (``video``), c
 pretrained sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
 changed setting leaves a new file beside the old ones, so the folders only grow; nothing deletes them but this
 command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
-files of interrupted writes; for ``graph``, its hash-named working folders and ``download``), so a cache root set to
-a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A temporary file or a ``.partial-`` folder younger than an
-hour may belong to a running job and is left. Folders given to a run's own keys (``cache_dir``,
-``pretrain_cache_dir``) are the user's and are not looked at.
+files and folders of interrupted writes, safetensors' own ``.tmpXXXXXX`` among them; for ``graph``, its hash-named
+working folders and ``download``), so a cache root set to a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A
+temporary file or folder or a ``.partial-`` folder younger than an hour may belong to a running job and is left, as
+is a temporary folder whose write still holds its lock (:mod:`mmdistill.atomic`). Folders given to a run's own keys
+(``cache_dir``, ``pretrain_cache_dir``) are the user's and are not looked at.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmdistill.atomic import RUNNING_GRACE_S, SAFETENSORS_TEMPORARY, write_running
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError
 
@@ -36,7 +38,6 @@ KINDS: dict[str, str] = {
     "sequences": "pretrained sequence learners",
     "graph": "torch_geometric working folders and downloads",
 }
-RUNNING_GRACE_S = 3600.0  # a temporary write younger than this may be a running job's
 _GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")
 
 
@@ -75,12 +76,14 @@ def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
     out = []
     for path in sorted(folder.iterdir()):
         name = path.name
-        temporary = (name.startswith(".") and name.endswith(".tmp")) or ".partial-" in name
+        temporary = (name.startswith(".") and name.endswith(".tmp")) or ".partial-" in name or bool(SAFETENSORS_TEMPORARY.match(name))
         if kind == "graph":
             ours = bool(_GRAPH_ENTRY.match(name)) and path.is_dir() and not path.is_symlink()
-        else:
-            ours = (name.endswith(".safetensors") and not name.startswith(".")) or temporary
-            ours = ours and path.is_file() and not path.is_symlink()
+        elif path.is_symlink():  # a link is not an entry we wrote, whatever its name
+            ours = False
+        else:  # a temporary is a folder (mmdistill.atomic.atomic_path) or a file (an earlier mmdistill's, safetensors')
+            ours = (((name.endswith(".safetensors") and not name.startswith(".")) or temporary) and path.is_file()
+                    or name.startswith(".") and name.endswith(".tmp") and path.is_dir())
         if ours:
             size, mtime = _tree_size(path)
             out.append(CacheEntry(path, size, mtime, temporary))
@@ -89,13 +92,13 @@ def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
 
 def clear(kinds: list[str], older_than_days: float | None = None, root: Path | None = None, now: float | None = None) -> tuple[int, int]:
     """Remove the entries of ``kinds`` (see :func:`entries`) written more than ``older_than_days`` days ago (all when
-    None), except temporary ones younger than an hour; returns (entries removed, bytes freed)."""
+    None), except temporary ones younger than an hour or still being written; returns (entries removed, bytes freed)."""
     now = time.time() if now is None else now
     removed = freed = 0
     for kind in kinds:
         for entry in entries(kind, root):
             age = now - entry.mtime
-            if entry.temporary and age < RUNNING_GRACE_S:
+            if entry.temporary and (age < RUNNING_GRACE_S or entry.path.is_dir() and write_running(entry.path)):
                 continue
             if older_than_days is not None and age < older_than_days * 86400:
                 continue

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
-                              shard_name, spec_mismatch, validate_index)
+                              remove_stale_buffer_temporaries, shard_name, spec_mismatch, validate_index)
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -124,6 +124,7 @@ def train_experts(
         _log_plan(out, training, workers.world)
     header = _header(spec, training)
     mine = workers.mine(range(training.num_experts))
+    remove_stale_buffer_temporaries(out, mine, index=workers.rank == 0)  # of a killed write; never another's running one
     bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
                disable=not progress)
     optimizer = make_optimizer or default_expert_optimizer(training)

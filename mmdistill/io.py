@@ -8,8 +8,8 @@ A distilled set is a directory::
     metrics.jsonl           one JSON object per logged iteration
     preview.png             the modality's picture of the set
 
-Every file is written to a temporary sibling, flushed, fsynced and renamed into place, so an interrupted
-save leaves the previous file (or nothing), never half a file. ``manifest.json`` is written last.
+Every file is written in a private temporary folder beside it, fsynced and renamed into place
+(:func:`mmdistill.atomic.atomic_path`), so an interrupted save leaves the previous file (or nothing), never half a file. ``manifest.json`` is written last.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
@@ -43,26 +44,6 @@ PREVIEW_FILE = "preview.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; artifacts get the user's umask
-        os.replace(tmp_path, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def require_writable(*folders: str | Path, why: str) -> None:
@@ -133,26 +114,6 @@ def decode_utf8(raw: bytes, where: str | Path) -> str:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{where}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
                         "save the file as UTF-8") from None
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from mmdistill.context import MatchContext
+from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
@@ -137,20 +137,13 @@ def written_files(manifest: Path) -> list[str]:
     return out
 
 
-#: a temporary file of :func:`mmdistill.io.atomic_path` (``.<name>.<random>.tmp``), left when a run was killed mid-write
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
-
-
-def _remove_stale_temporaries(out: Path) -> None:
-    """Remove the temporary files a killed run left in its folder ``out`` (``.accuracy.png.k3j_x9a2.tmp``: a write
-    interrupted before its rename), those of the run's own files only (:data:`RUN_FILES`, the manifest, checkpoint and
-    metrics log, and what its manifest lists as written); logged."""
+def _remove_stale_temporaries(out: Path, holds_run: bool) -> None:
+    """Remove what writes of a killed run left in its folder ``out`` (locked: no other writer): the temporaries of
+    :func:`mmdistill.atomic.atomic_path` (``.accuracy.png.k3j_x9a2.tmp``, a folder, or a file from an earlier
+    mmdistill) of the run's own files (:data:`RUN_FILES`, the manifest, checkpoint and metrics log, and what its
+    manifest lists as written), and, in a folder that holds a run, safetensors' own ``.tmpXXXXXX`` files; logged."""
     own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *_listed(out / MANIFEST_FILE)[0]}
-    stale = [p for p in out.iterdir() if (m := _TEMPORARY.match(p.name)) and m.group("name") in own and p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    if stale:
-        log.info("%s: removed %d temporary file(s) a killed run left (%s)", out, len(stale), ", ".join(p.name for p in stale[:5]))
+    remove_stale_temporaries(out, own, loose_files=holds_run, held=True)
 
 
 def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = None,
@@ -196,8 +189,8 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
         if foreign:
             raise ConfigError(f"output folder {out} holds no mmdistill run but has files a run would replace "
                               f"({', '.join(foreign)}); choose a new or empty --out (--overwrite only replaces a run)")
-    if holds_run and (cfg.resume or cfg.overwrite):
-        _remove_stale_temporaries(out)
+    if out.is_dir() and (cfg.resume or cfg.overwrite or not holds_run):  # a kill at the first checkpoint too
+        _remove_stale_temporaries(out, holds_run)
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(

@@ -101,3 +101,56 @@ def test_list_without_a_cache_folder(root, capsys):
     assert main(["cache"]) == 0
     assert "total 0 entries, 0 B" in capsys.readouterr().out
     assert not root.exists()  # listing creates nothing
+
+
+def _temporary_folder(path: Path, age_s: float) -> Path:
+    """A private temporary folder of an interrupted cache write (atomic_path), safetensors' own file in it."""
+    path.mkdir(parents=True)
+    _file(path / ".tmpD5BewT", 4000, age_s)
+    _file(path / "clips.safetensors", 0, age_s)
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def test_temporary_folders_and_safetensors_files_are_listed_and_cleared_after_an_hour(root, tmp_path, capsys):
+    """A kill during a cache write left safetensors' full-size `.tmpXXXXXX`, which `mmdistill cache` neither counted nor
+    cleared; writes now go through a temporary folder. Both are interrupted writes, cleared once an hour old, never one
+    whose write still holds its lock, nor a link named like one."""
+    from mmdistill.io import atomic_path
+
+    stale = _temporary_folder(root / "video" / ".clips-a.safetensors.abcd1234.tmp", 2 * 3600)
+    young = _temporary_folder(root / "video" / ".clips-b.safetensors.efgh5678.tmp", 60)
+    loose = _file(root / "video" / ".tmpAbC123", 3000, 2 * 3600)  # an earlier mmdistill's kill inside safetensors
+    (tmp_path / "mine").mkdir()
+    (root / "video" / ".linked.safetensors.abcdefgh.tmp").symlink_to(tmp_path / "mine")
+    assert main(["cache"]) == 0
+    video = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("video"))
+    assert " 3 entries" in video and "3 interrupted writes" in video and "10.7 KiB" in video  # 4,000 + 4,000 + 3,000 bytes
+    with atomic_path(root / "video" / "clips-c.safetensors") as running:  # a cache write running for over an hour
+        running.write_bytes(b"x" * 500)
+        for p in (running, running.parent):
+            os.utime(p, (time.time() - 2 * 3600,) * 2)
+        assert clear(["video"]) == (2, 7000)
+        assert running.exists()
+    assert not stale.exists() and not loose.exists() and young.is_dir() and (tmp_path / "mine").is_dir()
+
+
+def test_a_killed_clip_cache_write_leaves_nothing_beside_the_cache(tmp_path, monkeypatch):
+    """The clip cache called save_file with its own temporary name: safetensors' `.tmpXXXXXX` went beside the cache.
+    It now writes through atomic_path: a failure (a kill is swept as above) leaves nothing in the cache folder."""
+    import safetensors.torch
+    import torch
+
+    from mmdistill.modalities.video.datasets import _write_cache
+
+    def half_then_fail(tensors, path, metadata=None):
+        (Path(path).parent / ".tmpD5BewT").write_bytes(b"x" * 100)
+        raise OSError(28, "No space left on device")
+
+    cache = tmp_path / "c" / "clips.safetensors"
+    assert _write_cache(cache, {"x": torch.zeros(2)}, {"k": "v"}) and cache.is_file()
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["clips.safetensors"]
+    monkeypatch.setattr(safetensors.torch, "save_file", half_then_fail)
+    assert not _write_cache(cache, {"x": torch.ones(2)}, {"k": "v"})
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["clips.safetensors"]

@@ -236,7 +236,9 @@ def test_expert_threads_default_by_adapter_and_network():
     assert expert_threads(cfg, unseeded, _net, None, cpu) == 1
     dropout = lambda gen: torch.nn.Sequential(_net(gen), torch.nn.Dropout(0.1))
     assert expert_threads(cfg, seeded, dropout, None, cpu) == 1
-    assert expert_threads(SimpleNamespace(expert_threads=3), unseeded, dropout, None, cpu) == 3
+    assert expert_threads(SimpleNamespace(expert_threads=3), unseeded, _net, None, cpu) == 3
+    # review 40: a dropout network's experts on threads would draw from one global generator in scheduling order
+    assert expert_threads(SimpleNamespace(expert_threads=3), unseeded, dropout, None, cpu) == 1
 
 
 def _rewrite_index(path: Path, change) -> None:
@@ -495,3 +497,58 @@ def test_experts_of_a_dropout_network_are_the_same_however_the_buffer_is_made(tm
     for i in range(2):
         assert torch.equal(at_once.rows(i, [0, 1, 2, 3]), grown.rows(i, [0, 1, 2, 3]))
     assert not torch.equal(at_once.rows(0, [3]), at_once.rows(1, [3]))
+
+
+def _aged(path: Path, seconds: float) -> Path:
+    import os
+    import time
+
+    when = time.time() - seconds
+    for p in [path, *(path.iterdir() if path.is_dir() and not path.is_symlink() else [])]:
+        os.utime(p, (when, when), follow_symlinks=False)
+    return path
+
+
+def _killed_write(folder: Path, name: str, random: str, age_s: float) -> Path:
+    """A private temporary folder of an atomic write of ``name`` killed inside safetensors (its `.tmpXXXXXX` in it)."""
+    tmp = folder / f".{name}.{random}.tmp"
+    tmp.mkdir(parents=True)
+    (tmp / name).write_bytes(b"")
+    (tmp / ".tmpITSohV").write_bytes(b"x" * 4096)
+    return _aged(tmp, age_s)
+
+
+def test_stale_temporaries_of_a_buffer_are_swept_but_never_another_ranks_running_write(tmp_path):
+    """Killed expert writes left their temporaries in the buffer forever. Ranks write into one buffer at once, so a
+    rank removes at once only dead temporaries of its own experts' files (and rank 0 the index's); those of other
+    names only once an hour old, and never one whose write still holds its lock."""
+    from mmdistill.buffer import partial_name, remove_stale_buffer_temporaries
+    from mmdistill.io import atomic_path
+
+    buf = tmp_path / "buf"
+    mine = _killed_write(buf, partial_name(0), "abcd1234", 10)
+    index = _killed_write(buf, "index.json", "abcd1234", 10)
+    other_rank = _killed_write(buf, shard_name(1), "efgh5678", 10)  # rank 1's expert: its own sweep removes it
+    old_other = _killed_write(buf, partial_name(3), "efgh5678", 2 * 3600)
+    for loose in (".tmpAbC123", ".tmpXyZ789"):  # safetensors' own, from a kill in an earlier mmdistill's write
+        (buf / loose).write_bytes(b"x")
+    young_loose, old_loose = buf / ".tmpAbC123", _aged(buf / ".tmpXyZ789", 2 * 3600)
+    notes = _killed_write(buf, "notes.txt", "abcdefgh", 2 * 3600)  # not a buffer file
+    (buf / f".{shard_name(2)}.zzzz9999.tmp").symlink_to(tmp_path)  # a link is not followed nor removed
+    with atomic_path(buf / shard_name(2)) as running:  # another process writing expert 2 for an hour and more
+        _aged(running.parent, 2 * 3600)
+        removed = remove_stale_buffer_temporaries(buf, [0, 2], index=False)
+        assert removed == sorted([mine.name, old_other.name, old_loose.name])
+        assert running.exists() and index.exists() and other_rank.exists() and young_loose.exists() and notes.exists()
+        assert remove_stale_buffer_temporaries(buf, [1], index=True) == sorted([index.name, other_rank.name])
+    assert sorted(p.name for p in buf.iterdir()) == sorted([notes.name, young_loose.name, f".{shard_name(2)}.zzzz9999.tmp",
+                                                            shard_name(2)])
+
+
+def test_train_experts_sweeps_the_temporaries_of_a_killed_write(tmp_path, blobs):
+    from mmdistill.buffer import partial_name
+
+    path = tmp_path / "buf"
+    _killed_write(path, partial_name(1), "abcd1234", 10)
+    _train(path, blobs, num=2, epochs=1)
+    assert sorted(p.name for p in path.iterdir()) == ["expert_0000.safetensors", "expert_0001.safetensors", "index.json"]

@@ -336,7 +336,7 @@ def test_folder_caption_file_that_is_not_utf8_is_counted(tmp_path, tiny_bert):
 def test_herding_baseline_evaluated_directly_sizes_an_unset_expert_batch(tmp_path, tiny_bert):
     """modality.evaluate on data loaded elsewhere (the Flickr benchmark, API users) with expert_batch=None: the herding
     model trains at the batch the adapter's load would size (it raised a TypeError on range(..., None))."""
-    from modalities.image_text.trajectory import sized_expert_batch
+    from mmdistill.modalities.image_text.trajectory import sized_expert_batch
 
     csv_path = write_pairs(tmp_path, n_images=10)
     data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path)))

@@ -464,3 +464,68 @@ def test_names_may_hold_joiners_but_no_bidi_controls_and_a_run_writes_them_clean
     with caplog.at_level("WARNING"):
         assert _written_name("digits\u202egnp.exe") == "digits_gnp.exe" and _written_name("gr\u200cafs") == "gr\u200cafs"
     assert "holds control or bidi-reordering characters; the set records it as digits_gnp.exe" in caplog.text
+
+
+def _age(path, seconds):
+    """Set back the modification time of ``path`` and of what is directly in it by ``seconds``."""
+    import os
+    import time
+
+    when = time.time() - seconds
+    for p in [path, *(path.iterdir() if path.is_dir() and not path.is_symlink() else [])]:
+        os.utime(p, (when, when), follow_symlinks=False)
+
+
+def test_a_writers_own_temporary_goes_with_the_private_folder(tmp_path):
+    """safetensors 0.8 writes through its own `.tmpXXXXXX` beside the path it is given; atomic_path hands it a path in
+    a private folder, so nothing of it is left beside the target, on success or failure, and the file gets the umask."""
+    import os
+
+    def like_safetensors(tmp, data):  # its own temporary beside ``tmp``, renamed onto it
+        own = tmp.parent / ".tmpD5BewT"
+        own.write_bytes(data)
+        os.replace(own, tmp)
+
+    target = tmp_path / "w.safetensors"
+    old = os.umask(0o022)
+    try:
+        with atomic_path(target) as tmp:
+            assert tmp.name == target.name and tmp.parent.parent == tmp_path and tmp.exists()
+            like_safetensors(tmp, b"new")
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            (tmp.parent / ".tmpAbC123").write_bytes(b"x" * 1000)  # safetensors' file, half written
+            raise RuntimeError("disk full")
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"] and target.read_bytes() == b"new"
+
+
+def test_a_write_killed_inside_safetensors_is_swept_and_a_running_one_is_not(tmp_path):
+    """A SIGKILL while safetensors writes leaves the private folder with its full-size `.tmpXXXXXX` in it; a sweep
+    removes it once its lock is free, never a folder whose writer still runs, a link or another name."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mmdistill.atomic import TEMPORARY, remove_stale_temporaries
+
+    target = tmp_path / "checkpoint.safetensors"
+    script = ("import os, signal, sys\nfrom mmdistill.atomic import atomic_path\n"
+              "with atomic_path(sys.argv[1]) as tmp:\n"
+              "    (tmp.parent / '.tmpD5BewT').write_bytes(b'x' * 4096)\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == -9
+    (left,) = tmp_path.iterdir()
+    assert left.is_dir() and TEMPORARY.match(left.name) and sorted(p.name for p in left.iterdir()) == [".tmpD5BewT", target.name]
+    assert remove_stale_temporaries(tmp_path, {target.name}) == []  # seconds old: a write may not have locked it yet
+    _age(left, 10)
+    (tmp_path / ".README.md.abcdefgh.tmp").symlink_to(left)  # named like a temporary: not ours to follow or remove
+    with atomic_path(tmp_path / "README.md") as running:
+        running.write_text("being written")
+        _age(running.parent, 2 * 3600)
+        removed = remove_stale_temporaries(tmp_path, {target.name, "README.md"})
+        assert removed == [left.name] and running.exists() and (tmp_path / ".README.md.abcdefgh.tmp").is_symlink()
+    assert (tmp_path / "README.md").read_text() == "being written"

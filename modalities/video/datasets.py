@@ -57,7 +57,7 @@ from torch import Tensor
 from mmdistill.cache_dir import cache_root
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.io import decode_utf8
+from mmdistill.io import atomic_path, decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
@@ -935,24 +935,19 @@ def _os_why(folder: Path, exc: BaseException) -> str:
 
 
 def _write_cache(cache_path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> bool:
-    """Atomically: a temporary file of this process beside the cache, then renamed over it. A cache that cannot be
-    written is a warning naming it and why (the clips are decoded; the cache only saves the next load's decoding),
-    and False."""
+    """Atomically (:func:`mmdistill.io.atomic_path`: a private temporary folder beside the cache, which takes
+    safetensors' own temporary file too, then renamed over it). A cache that cannot be written is a warning naming it
+    and why (the clips are decoded; the cache only saves the next load's decoding), and False."""
     from safetensors.torch import save_file
 
-    tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, cache_path)
+        with atomic_path(cache_path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
     except Exception as exc:  # noqa: BLE001 - OSError, or safetensors' own error for a file it cannot create
         log.warning("decoded-clip cache %s cannot be written (%s); the clips are used without caching them (cache_dir "
                     "(--cache-dir) sets a writable folder, cache=False (--no-cache) turns the cache off)",
                     cache_path, _os_why(cache_path.parent, exc))
         return False
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
     log.info("decoded clips cached in %s", cache_path)
     return True
 
