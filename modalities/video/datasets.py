@@ -831,11 +831,12 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 6  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+CACHE_VERSION = 7  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
 # 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``;
 # 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits;
 # 5: the random offset seeded by the clip's path under the data root (offset_key), GIFs read, hidden entries named;
 # 6: a GIF frame shown k times as long as the shortest read as k frames (_gif_repeats)
+# 7: frame images not stored as RGB counted in the report (converted_rgb; a cached report lacked it)
 
 
 def offset_key(path: Path, base: Path) -> str:
