@@ -6,8 +6,8 @@
 
 Every cache holds what can be computed again: decoded video clips (``video``), caption embeddings (``text``),
 pretrained sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
-changed setting leaves a new file beside the old ones, so the folders only grow; nothing deletes them but this
-command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
+changed setting leaves a new file beside the old ones, so the folders only grow (a video folder whose files changed
+replaces its own entry); nothing else deletes them but this command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
 files and folders of interrupted writes, safetensors' own ``.tmpXXXXXX`` among them; for ``graph``, its hash-named
 working folders and ``download``), so a cache root set to a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A
 temporary file or folder or a ``.partial-`` folder younger than an hour may belong to a running job and is left, as

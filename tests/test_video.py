@@ -1520,3 +1520,28 @@ def test_channel_std_uses_the_shared_constant_channel_helper(caplog):
     assert out.tolist() == [0.2959701120853424, 1.0, 1.0, 1.0]  # the values before the helper (fix40B identity run)
     assert caplog.messages == ["clips: 3 of 4 channel(s) of the training clips are constant (std < 1e-6): channel(s) 1, 2, 3; "
                                "kept and normalised with std 1 (mean subtracted only)"]
+
+
+def test_a_changed_folder_replaces_its_cache_entry_instead_of_adding_one(tmp_path, caplog):
+    """Walk 40A: the cache key holds each clip's inode and change time, so a chmod or a re-copy of the same folder
+    wrote a new full entry every time and the superseded one stayed (6 entries for one dataset). An entry now records
+    its slot (root, layout, settings); writing one removes the other entries of that slot, never another folder's."""
+    import os
+
+    root = _frames_tree(tmp_path / "r", {"a": 3, "b": 3}, frames=4)
+    other = _frames_tree(tmp_path / "other", {"a": 3, "b": 3}, frames=4)
+    cache = tmp_path / "cache"
+
+    def load(folder):
+        return load_clip_folder(folder, kind="frames", sampling=_sampling(), cache_dir=cache)
+
+    first = load(root)
+    load(other)
+    assert len(list(cache.glob("*.safetensors"))) == 2
+    os.utime(root / "a" / "clip0" / sorted(os.listdir(root / "a" / "clip0"))[0])  # its stamp changes, the data does not
+    with caplog.at_level("INFO"):
+        again = load(root)
+    names = sorted(p.name for p in cache.glob("*.safetensors"))
+    assert len(names) == 2 and any(n.startswith("other-") for n in names) and "superseded" in caplog.text
+    assert torch.equal(first.x_train, again.x_train)
+    assert again.report.facts["cache"].startswith("wrote") and load(root).report.facts["cache"].startswith("hit")

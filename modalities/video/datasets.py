@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -878,6 +879,39 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     return h.hexdigest()[:24]
 
 
+def _slot(root: str | Path, kind: str, sampling: FrameSampling) -> str:
+    """What a cache entry is of, apart from its files' stamps: the data root (resolved), the layout and the decode
+    settings. Two entries of one slot are the same data read at two states of its files (re-copied, ``chmod``-ed,
+    edited): only the newest can still be hit, so writing it removes the others (:func:`_remove_superseded`)."""
+    text = json.dumps({"root": os.path.realpath(root), "kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _remove_superseded(cache_path: Path, slot: str) -> None:
+    """Remove the other entries of ``cache_path``'s folder and name that record ``slot`` (walk 40A: a re-copied or
+    ``chmod``-ed folder added a full entry each time and the superseded ones stayed); an entry that cannot be read or
+    removed is left (``mmdistill cache clear`` removes it)."""
+    from safetensors import safe_open
+
+    prefix = cache_path.name.rsplit("-", 1)[0] + "-"
+    removed = []
+    for other in cache_path.parent.glob(f"{glob.escape(prefix)}*.safetensors"):
+        if other == cache_path or other.is_symlink() or not other.is_file():
+            continue
+        try:
+            with safe_open(str(other), "pt") as fh:
+                if (fh.metadata() or {}).get("slot") != slot:
+                    continue
+            other.unlink()
+            removed.append(other.name)
+        except Exception:  # noqa: BLE001 - not a cache of this loader, damaged, or gone: not ours to judge here
+            continue
+    if removed:
+        log.info("removed %d decoded-clip cache(s) of the same folder and settings that its files' changes superseded (%s)",
+                 len(removed), ", ".join(removed))
+
+
 def default_cache_dir() -> Path:
     """``<cache>/video`` (:func:`mmdistill.cache_dir.cache_root`): where decoded clips are cached."""
     return cache_root() / "video"
@@ -1092,7 +1126,10 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native)})
+                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native),
+                              "slot": (slot := _slot(root, kind, sampling))})
+        if wrote:
+            _remove_superseded(cache_path, slot)
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
     return VideoSet(name, xtr.float() / 255, ytr, xte.float() / 255, yte, classes, report, {"native_sizes": native})
 
