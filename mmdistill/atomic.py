@@ -62,9 +62,10 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _try_lock(folder: Path) -> tuple[int | None, bool | None]:
+def _try_lock(folder: Path, wait: bool = False) -> tuple[int | None, bool | None]:
     """``(descriptor holding the folder's exclusive lock, or None; True: taken, False: another process holds it,
-    None: it cannot be told)``; a link is never followed."""
+    None: it cannot be told)``; a link is never followed. ``wait``: until the lock is free (a writer's own new folder,
+    which a sweep may be looking at for a moment), not giving up at once."""
     if fcntl is None:
         return None, None
     try:
@@ -72,7 +73,7 @@ def _try_lock(folder: Path) -> tuple[int | None, bool | None]:
     except OSError:
         return None, None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
         os.close(fd)
         return None, False
@@ -93,7 +94,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     except OSError as exc:  # named by the file asked for, not by the temporary nobody asked for
         raise OSError(exc.errno, f"{exc.strerror} (creating a temporary folder in {path.parent})", str(path)) from None
-    lock, _ = _try_lock(folder)
+    lock, _ = _try_lock(folder, wait=True)  # a sweep holds it only while it looks (a new folder is never stale)
     tmp = folder / path.name
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -61,7 +61,10 @@ def _tree_size(path: Path) -> tuple[int, float]:
     for dirpath, dirnames, filenames in os.walk(path):  # never follows links; a linked folder is listed in dirnames
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
-            s = os.lstat(full)
+            try:
+                s = os.lstat(full)
+            except FileNotFoundError:  # a running write renamed or removed it meanwhile
+                continue
             size += s.st_size if name in filenames or os.path.islink(full) else 0
             newest = max(newest, s.st_mtime)
     return size, newest
@@ -85,7 +88,10 @@ def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
             ours = (((name.endswith(".safetensors") and not name.startswith(".")) or temporary) and path.is_file()
                     or name.startswith(".") and name.endswith(".tmp") and path.is_dir())
         if ours:
-            size, mtime = _tree_size(path)
+            try:
+                size, mtime = _tree_size(path)
+            except FileNotFoundError:  # a running write's temporary, gone meanwhile
+                continue
             out.append(CacheEntry(path, size, mtime, temporary))
     return out
 

@@ -58,8 +58,9 @@ def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], 
         return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))
 
 
-#: set while :func:`run_jobs` stops its jobs (Ctrl-C or SIGTERM in the calling thread, or a job that failed)
-_STOPPING = threading.Event()
+#: per job thread, the stop event of the :func:`run_jobs` call it runs for (set while that call stops its jobs: Ctrl-C
+#: or SIGTERM in the calling thread, or a job that failed); each call has its own, so one call never stops another's
+_JOB = threading.local()
 
 
 class JobsStopped(Exception):
@@ -68,8 +69,10 @@ class JobsStopped(Exception):
 
 def stop_point() -> None:
     """A place where a long job may end early (between two training steps or epochs): raises :class:`JobsStopped` in a
-    :func:`run_jobs` worker thread once run_jobs is stopping; nothing on the main thread (a Ctrl-C reaches it anyway)."""
-    if _STOPPING.is_set() and threading.current_thread() is not threading.main_thread():
+    job of a :func:`run_jobs` call on threads once that call stops; nothing elsewhere (jobs run one after the other on the
+    calling thread get a Ctrl-C directly)."""
+    stopping = getattr(_JOB, "stopping", None)
+    if stopping is not None and stopping.is_set():
         raise JobsStopped("stopped: the jobs were interrupted or one of them failed")
 
 
@@ -94,9 +97,17 @@ def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[i
     share = max(1, total // threads)
     log.debug("%d jobs on %d threads, %d intra-op thread(s) each", len(jobs), threads, share)
     torch.set_num_threads(share)  # a new thread takes the process's count at its first torch call
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmdistill-job")
+    pool, stopping = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmdistill-job"), threading.Event()
+
+    def in_call(job: Callable[[], T]) -> T:  # the job's stop points answer to this call's event
+        _JOB.stopping = stopping
+        try:
+            return job()
+        finally:
+            _JOB.stopping = None
+
     try:
-        futures = {pool.submit(job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(in_call, job): i for i, job in enumerate(jobs)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)  # (FIRST_EXCEPTION waits for all when none fails)
@@ -107,12 +118,12 @@ def run_jobs(jobs: Sequence[Callable[[], T]], threads: int, on_done: Callable[[i
                     on_done(futures[fut])
         by_index = {i: fut.result() for fut, i in futures.items()}
     except BaseException:
-        _STOPPING.set()  # the running jobs end at their next stop point; the queued ones are cancelled
+        stopping.set()  # the running jobs end at their next stop point; the queued ones are cancelled
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
+        stopping.set()  # (a second Ctrl-C during the wait above: the threads still stop)
         pool.shutdown(wait=True)
-        _STOPPING.clear()
         torch.set_num_threads(total)
     return [by_index[i] for i in range(len(jobs))]
 

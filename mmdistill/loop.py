@@ -153,9 +153,7 @@ def checkpoint_iteration(path: Path) -> int | None:
 
 def _snapshot(syn: SyntheticSet, opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """A copy of the set's tensors and the optimizer's state at the start of an iteration (for Ctrl-C)."""
-    tensors = {k: v.detach().clone() for k, v in syn.tensors().items()}
-    state = copy.deepcopy(opt.state_dict())
-    return tensors, state
+    return {k: v.detach().clone() for k, v in syn.tensors().items()}, copy.deepcopy(opt.state_dict())
 
 
 def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, snapshot: tuple[dict[str, Tensor], dict[str, Any]],
@@ -168,7 +166,6 @@ def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer,
     if best is not None:  # a score taken at the end of the interrupted iteration goes with it: resume redoes both
         best.forget_after(iteration)
     save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys, best)
-
 
 
 def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -372,8 +369,8 @@ def run_loop(
     it, snapshot = start, None
     try:
         for it in range(start, end):
-            snapshot = None  # the previous one freed before the next is taken (not two copies of the set and optimizer at once)
-            snapshot = _snapshot(syn, optimizer) if writer and (it % checkpoint_every or not ckpt.exists()) else None  # else the checkpoint holds it
+            snapshot = None  # the previous one freed first (not two copies at once); none: the checkpoint holds this start
+            snapshot = _snapshot(syn, optimizer) if writer and (it % checkpoint_every or not ckpt.exists()) else None
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
                 start_iteration(it)
@@ -399,8 +396,10 @@ def run_loop(
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; the checkpoint {ckpt} holds the first {it} "
-                             "iterations: continue with the same command and --resume", signum=stop_signal_number(stop)) from None
+        held = it if snapshot is not None else checkpoint_iteration(ckpt)  # (none taken: stopped while it was being copied)
+        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; " + (f"the checkpoint {ckpt} holds the first {held} "
+                             "iterations: continue with the same command and --resume" if held is not None else "no checkpoint was "
+                             "written yet: run the command again"), signum=stop_signal_number(stop)) from None
     finally:
         bar.close()
     selection = None

@@ -105,6 +105,36 @@ def test_a_failed_job_stops_the_running_ones_too():
     assert time.perf_counter() - t0 < 5 and len(steps) < 500
 
 
+def test_one_calls_failure_never_stops_another_calls_jobs():
+    """Review 40b: the stop flag was one for the process, so a failure in one run_jobs call stopped the healthy jobs of
+    another call running at the same time (and a third Ctrl-C could leave it set for every later call)."""
+    from mmdistill.concurrency import stop_point
+
+    def slow(n):
+        def run():
+            for _ in range(n):
+                stop_point()
+                time.sleep(0.01)
+            return n
+        return run
+
+    def bad():
+        time.sleep(0.05)
+        raise RuntimeError("run 1 failed")
+
+    results = {}
+
+    def other_call():
+        results["other"] = run_jobs([slow(40), slow(40)], threads=2)
+
+    t = threading.Thread(target=other_call)
+    t.start()
+    with pytest.raises(RuntimeError, match="run 1 failed"):
+        run_jobs([slow(2000), bad], threads=2)
+    t.join()
+    assert results["other"] == [40, 40]
+
+
 def test_defaults_and_dropout_detection():
     assert default_threads("cpu") == max(1, min(torch.get_num_threads(), 8))
     assert default_threads("meta") == 1

@@ -1545,3 +1545,15 @@ def test_a_changed_folder_replaces_its_cache_entry_instead_of_adding_one(tmp_pat
     assert len(names) == 2 and any(n.startswith("other-") for n in names) and "superseded" in caplog.text
     assert torch.equal(first.x_train, again.x_train)
     assert again.report.facts["cache"].startswith("wrote") and load(root).report.facts["cache"].startswith("hit")
+
+
+def test_loads_of_one_folder_with_other_splits_keep_their_own_cache_entries(tmp_path):
+    """Review 40b: the slot left the split out, so two split seeds of one folder removed each other's entry and never hit."""
+    root = _frames_tree(tmp_path / "r", {"a": 4, "b": 4}, frames=4)
+    cache = tmp_path / "cache"
+
+    def load(**kw):
+        return load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=cache, **kw).report.facts["cache"]
+
+    assert [load(split_seed=s)[:5] for s in (0, 1, 0, 1)] == ["wrote", "wrote", "hit r", "hit r"]
+    assert len(list(cache.glob("*.safetensors"))) == 2
