@@ -865,29 +865,17 @@ def _stat_text(st: os.stat_result) -> str:
 
 
 def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = (),
-                 classes: list[str] = ()) -> str:
+                 classes: list[str] = (), stamps: bool = True) -> str:
     """The decoded-clip cache key: the decode settings, every class of the layout (an empty class folder too: a hit
     must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
-    used."""
+    used. Without ``stamps``, the entry's slot: what it is of, apart from its files' state. Two entries of one slot are
+    the same clips read at two states of their files (re-copied in place, ``chmod``-ed, edited): only the newest can
+    still be hit, so writing it removes the others (:func:`_remove_superseded`); another split or setting is another slot."""
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
     for it in items:
-        h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
-    for path, _ in ignored:
-        h.update(f"ignored|{path}\n".encode())
-    return h.hexdigest()[:24]
-
-
-def _slot(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]], classes: list[str]) -> str:
-    """What a cache entry is of, apart from its files' stamps: :func:`_fingerprint` without :func:`_clip_stamp` (the
-    settings, the classes, each clip's path, class and split, what was not used). Two entries of one slot are the same
-    clips read at two states of their files (re-copied in place, ``chmod``-ed, edited): only the newest can still be hit,
-    so writing it removes the others (:func:`_remove_superseded`); another split or setting is another slot."""
-    h = hashlib.sha256(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
-                                  sort_keys=True).encode())
-    for it in items:
-        h.update(f"{it.path.resolve()}|{it.label}|{it.split}\n".encode())
+        h.update(f"{it.path.resolve()}|{it.label}|{it.split}{f'|{_clip_stamp(it.path)}' if stamps else ''}\n".encode())
     for path, _ in ignored:
         h.update(f"ignored|{path}\n".encode())
     return h.hexdigest()[:24]
@@ -1132,7 +1120,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
                               "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native),
-                              "slot": (slot := _slot(items, sampling, kind, ignored + unused, all_classes))})
+                              "slot": (slot := _fingerprint(items, sampling, kind, ignored + unused, all_classes, stamps=False))})
         if wrote:
             _remove_superseded(cache_path, slot)
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
