@@ -388,9 +388,9 @@ def run_loop(
                 on_iteration(it, stats)
             if writer and (it % log_every == 0 or it == iterations - 1 or scored):
                 log.append({"it": it, **stats, "seconds": elapsed + time.perf_counter() - t0})
-            bar.update(1)
-            if last_loss is not None:
+            if last_loss is not None:  # before the update that draws it (else the last line showed the previous loss)
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
+            bar.update(1)
             if writer and (done % checkpoint_every == 0 or done == end):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
