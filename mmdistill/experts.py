@@ -226,9 +226,9 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
         rows.append(layout.flatten(net).cpu())
         scores.append(None if score is None else float(score(net)))
         seconds += time.perf_counter() - t0
-        bar.update(1)
-        if scores[-1] is not None:
+        if scores[-1] is not None:  # before the update that draws it
             bar.set_postfix(expert=i, loss=f"{loss:.3f}", score=f"{scores[-1]:.3f}", refresh=False)
+        bar.update(1)
         if epoch + 1 < training.epochs:
             _save_partial(partial, rows, opt, scores, seconds, header, i)
     meta = {"format": FORMAT, "expert": str(i), "epochs": str(training.epochs), "rank": str(workers.rank),
