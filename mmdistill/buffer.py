@@ -164,7 +164,6 @@ def remove_stale_buffer_temporaries(folder: str | Path, experts: Iterable[int], 
     return remove_stale_temporaries(Path(folder), mine, others=lambda name: bool(_BUFFER_FILE.match(name)), loose_files=True)
 
 
-
 def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> dict[str, str]:
     """Check a shard's tensor header without reading its data; returns its metadata."""
     if not path.is_file():
