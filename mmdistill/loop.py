@@ -396,10 +396,11 @@ def run_loop(
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-        held = it if snapshot is not None else checkpoint_iteration(ckpt)  # (none taken: stopped while it was being copied)
-        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; " + (f"the checkpoint {ckpt} holds the first {held} "
-                             "iterations: continue with the same command and --resume" if held is not None else "no checkpoint was "
-                             "written yet: run the command again"), signum=stop_signal_number(stop)) from None
+        held = it if snapshot is not None else checkpoint_iteration(ckpt) if writer else -1  # (-1: another rank writes it)
+        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; " + ("the lead process writes the checkpoint: "
+                             "continue with the same command and --resume" if held == -1 else f"the checkpoint {ckpt} holds the first "
+                             f"{held} iterations: continue with the same command and --resume" if held is not None else "no checkpoint "
+                             "was written yet: run the command again"), signum=stop_signal_number(stop)) from None
     finally:
         bar.close()
     selection = None
