@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
-                              remove_stale_buffer_temporaries, shard_name, spec_mismatch, validate_index)
+                              partial_name, remove_stale_buffer_temporaries, shard_name, spec_mismatch, validate_index)
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -67,10 +67,6 @@ class ExpertTraining:
             raise ConfigError(f"expert training epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0 or self.batch_size < 1:
             raise ConfigError(f"lr_teacher must be > 0 and batch_train >= 1, got lr {self.lr}, batch {self.batch_size}")
-
-
-def _partial_name(expert: int) -> str:
-    return f"expert_{expert:04d}.partial.safetensors"
 
 
 # --------------------------------------------------------------------------- training
@@ -208,7 +204,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
         raise ConfigError(f"the network built for expert {i} does not have the layout of the buffer's spec")
     opt = make_optimizer(net)
     rows, scores, seconds = [layout.flatten(net).cpu()], [], 0.0
-    partial = out / _partial_name(i)
+    partial = out / partial_name(i)
     if partial.exists():
         rows, scores, seconds = _resume_partial(partial, net, opt, layout, header)
         bar.update(len(rows) - 1)

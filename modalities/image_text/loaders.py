@@ -42,7 +42,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable, Mapping
+from typing import Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor
