@@ -30,10 +30,6 @@ def generator(*parts: int | str) -> torch.Generator:
     return g
 
 
-#: the seeds torch's generators take: 64-bit (a negative seed ``s`` >= -2**63 is torch's ``s + 2**64``)
-SEED_RANGE = (SEED_BOUND.low, SEED_BOUND.high)
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch's global generators (for code outside mmdistill's control); a one-line
     ConfigError naming ``seed`` for a seed no 64-bit generator takes (nothing seeded then), worded as the config
