@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from torch import Tensor
@@ -24,6 +24,9 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError
 from mmdistill.io import EXPORT_SET_DIR, MANIFEST_FILE
 from mmdistill.sharing import ShareDefaults
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 #: the key of the evaluation protocol that records the augmentation's resolved op list
 STRATEGY_KEY = "dsa_strategy"
@@ -160,7 +163,7 @@ class ConsumerViews:
         folders = [] if path is None else [Path(path), Path(path) / EXPORT_SET_DIR]
         return next((f / MANIFEST_FILE for f in folders if (f / MANIFEST_FILE).is_file()), None)
 
-    def checked(self) -> "ConsumerViews":
+    def checked(self) -> Self:
         """This set, once its normalisation statistics are checked: ArtifactError naming the manifest for statistics that
         are not numbers or hold a std of 0 or a NaN (every input's), or do not fit the samples (the inputs the set holds:
         an adapter may record statistics of an input it does not expose, which :attr:`normalization` is asked about only

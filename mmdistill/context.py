@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from mmdistill.distributed import Workers
 from mmdistill.modality import Modality
@@ -22,14 +22,16 @@ class MatchContext:
     ``syn`` is the freshly initialised synthetic set: a matcher factory may set its labels (soft labels from
     an expert) before the optimizer is built. ``out_dir`` is the run directory (e.g. for expert buffers the
     recipe trains on the fly). ``workers`` are the processes sharing the run under torchrun (rank 0 of 1
-    otherwise): a matcher that shards its work takes them, one that does not refuses several.
+    otherwise): a matcher that shards its work takes them, one that does not refuses several. ``augment`` is the
+    modality's augmenter (:meth:`~mmdistill.modality.Modality.augmenter`) or None: an ``aug(x, seed=, ...)`` for a
+    classification modality, otherwise what its recipes' matchers take (audio-visual: an ``AVAugment``, not callable).
     """
 
     config: Any
     data: Any
     modality: Modality
     net: nn.Module
-    augment: Callable[..., Tensor] | None
+    augment: Any
     task: Any
     device: torch.device
     syn: SyntheticSet | None = None

@@ -128,13 +128,13 @@ class _SumOverRanks(torch.autograd.Function):
     gradient of a replicated result goes to each part as it is (the adjoint of :class:`_EnterRanks`)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor) -> Tensor:
         buf = x.detach().clone()
         torch.distributed.all_reduce(buf, op=torch.distributed.ReduceOp.SUM)
         return buf
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         return _EnterRanks.apply(grad)
 
 
@@ -143,11 +143,11 @@ class _EnterRanks(torch.autograd.Function):
     over the ranks (the adjoint of :class:`_SumOverRanks`). Both are differentiable, so double backward works."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor) -> Tensor:
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         return _SumOverRanks.apply(grad)
 
 

@@ -147,8 +147,8 @@ def element_type(tp: Any) -> Any:
 def _default(f: dataclasses.Field) -> Any:
     if f.default is not MISSING:
         return f.default
-    if f.default_factory is not MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not MISSING:
+        return f.default_factory()
     return MISSING
 
 

@@ -99,10 +99,11 @@ class Modality(Protocol):
         """The network the matchers use (``config.network`` by default)."""
         ...
 
-    def augmenter(self, strategy: str, dataset: str) -> Augment | None:
+    def augmenter(self, strategy: str, dataset: str) -> Any:
         """A differentiable augmentation or None; ``strategy="auto"`` asks for the paper's for ``dataset``. The core
         calls it (an :data:`Augment`) on a :class:`ClassificationModality`'s samples; otherwise it only passes it
-        back to the adapter's hooks and its recipes' matchers, which may take any object (a pair of augmentations)."""
+        back to the adapter's hooks and its recipes' matchers, which may take any object (a pair of augmentations:
+        the audio-visual adapter's ``AVAugment``, which is not callable)."""
         ...
 
     def decode(self, syn: SyntheticSet) -> Any:
@@ -148,6 +149,10 @@ class ClassificationModality(Modality, Protocol):
 
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
         """A network by registry name; it exposes ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""
+        ...
+
+    def augmenter(self, strategy: str, dataset: str) -> Augment | None:
+        """An :data:`Augment` the core calls on the samples, or None (see :meth:`Modality.augmenter`)."""
         ...
 
 

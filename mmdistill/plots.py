@@ -45,12 +45,23 @@ def _titles(fig: Figure) -> list[tuple[Text, Axes | None]]:
     return [(t, ax) for t, ax in out if t.get_text()]
 
 
+def _renderer(fig: Figure) -> Any:
+    """The renderer of ``fig``'s canvas: pyplot's Agg canvas has one; a ``matplotlib.figure.Figure()`` made without
+    pyplot has a bare ``FigureCanvasBase``, which has none, so an Agg canvas is attached to it first."""
+    canvas = fig.canvas
+    if not hasattr(canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)  # sets itself as fig.canvas
+    return canvas.get_renderer()
+
+
 def fit_titles(fig: Figure) -> bool:
     """Wrap every title that runs past the figure's edges onto more lines (``tight_layout`` makes room for a
     title's height but never shortens it, so a long ``recipe · dataset · size`` title was cut at both sides).
     A centred axes title may span twice the distance from its axes' centre to the nearer figure edge. Returns
     whether any title changed."""
-    renderer = fig.canvas.get_renderer()
+    renderer = _renderer(fig)
     fig_w = fig.bbox.width
     changed = False
     for text, ax in _titles(fig):
@@ -75,7 +86,7 @@ def fit_axis_labels(fig: Figure) -> bool:
     """Wrap every y-axis label longer than the figure is tall (a retrieval metric's ``test R@10 (mean of image->text
     and text->image) (%)`` was cut at both ends); it is centred on its axes, so it may span twice the distance from
     the axes' centre to the nearer figure edge. Returns whether any label changed."""
-    renderer = fig.canvas.get_renderer()
+    renderer = _renderer(fig)
     fig_h = fig.bbox.height
     changed = False
     for ax in fig.axes:

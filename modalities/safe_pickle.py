@@ -233,7 +233,7 @@ def guarded_loading() -> Iterator[None]:
     """
     import torch
 
-    pure = pickle._Unpickler  # type: ignore[attr-defined]
+    pure = pickle._Unpickler
     with _GUARD_LOCK:
         saved = (pickle.load, pickle.loads, pickle.Unpickler, torch.load, os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
         saved_pure = (pure.find_class, pure.__dict__.get("persistent_load"))

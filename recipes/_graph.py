@@ -66,14 +66,15 @@ def make_gcond_matcher(ctx: MatchContext) -> GCondMatcher:
     cfg: GCondConfig = ctx.config
     assert ctx.syn is not None
     return gcond_matcher(
-        ctx.net, reinitialize_graph_net, ctx.data, ctx.syn, outer_loop=cfg.outer_loop, inner_loop=cfg.inner_loop,  # type: ignore[arg-type]
+        ctx.net, reinitialize_graph_net, ctx.data, ctx.syn, outer_loop=cfg.outer_loop, inner_loop=cfg.inner_loop,
         lr_model=cfg.lr_model, batch_real=cfg.batch_real, dis_metric=cfg.dis_metric, period=cfg.structure_period,
         structure_steps=cfg.structure_steps, task=ctx.task,
     )
 
 
-def make_graph_optimizer(syn: SyntheticSet, cfg: GCondConfig) -> torch.optim.Optimizer:
-    """Adam on X' (``lr_feat``) and, in a second group, on the generator's weights (``lr_adj``)."""
+def make_graph_optimizer(syn: SyntheticSet, cfg: GraphDistillConfig) -> torch.optim.Optimizer:
+    """Adam on X' (``lr_feat``) and, in a second group, on the generator's weights (``lr_adj``); every graph recipe's
+    (GCond's and graph-dm's)."""
     groups = [{"params": [syn.data["x"]], "lr": cfg.lr_feat, RATE_KEY: "lr_feat"}]
     pge = [v for k, v in syn.data.items() if k.startswith(PREFIX)]
     if pge:
@@ -84,5 +85,5 @@ def make_graph_optimizer(syn: SyntheticSet, cfg: GCondConfig) -> torch.optim.Opt
 def gcond_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[GCondConfig]) -> Recipe:
     """A GCond-family recipe: GCond's matcher and optimizer, GCond's and the graph tables."""
     return Recipe(name=name, modality="graph", method=method, summary=summary, paper=paper, config_cls=config_cls,
-                  make_matcher=make_gcond_matcher, make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
+                  make_matcher=make_gcond_matcher, make_optimizer=make_graph_optimizer,
                   tables=tables("gcond", *GRAPH_TABLES))

@@ -94,5 +94,5 @@ def image_text_recipe(name: str, method: str, summary: str, paper: str, config_c
     """An image-text trajectory recipe: the core's trajectory matcher, the per-tensor optimizer, the tables of
     bi-trajectory matching and LoRS (the row follows ``similarity``) and the budget table."""
     return Recipe(name=name, modality="image_text", method=method, summary=summary, paper=paper, config_cls=config_cls,
-                  make_matcher=make_trajectory_matcher, make_optimizer=image_text_optimizer,  # type: ignore[arg-type]
+                  make_matcher=make_trajectory_matcher, make_optimizer=image_text_optimizer,
                   tables=tables("bitrajectory", "lors"))

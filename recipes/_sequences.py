@@ -45,5 +45,5 @@ class SequenceRecipe(Recipe):
 def sequence_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[SequenceDistillConfig]) -> Recipe:
     """A sequences recipe: TD3's matcher and summary optimizer, TD3's per-release table and the budgets."""
     return SequenceRecipe(name=name, modality="sequences", method=method, summary=summary, paper=paper, config_cls=config_cls,
-                  make_matcher=make_meta_matcher, make_optimizer=summary_optimizer,  # type: ignore[arg-type]
+                  make_matcher=make_meta_matcher, make_optimizer=summary_optimizer,
                   tables=tables("td3"), table_context=table_context)

@@ -145,7 +145,7 @@ class FinetuneRecipe(Recipe):
             if explicit is not None and int(cfg.ipc) != len(syn):
                 log.warning("ipc=%d (%s) is replaced by the %d pairs of the set in syn_dir %s: the random real pairs match the set",
                             cfg.ipc, explicit, len(syn), cfg.syn_dir)
-            cfg = self.rebuild(cfg, {"ipc": len(syn)}, layer="the set in syn_dir")  # type: ignore[assignment]
+            cfg = self.rebuild(cfg, {"ipc": len(syn)}, layer="the set in syn_dir")
         data = MODALITY.to_device(MODALITY.load(cfg), device)
         model_name, pretrained = parse_openclip(cfg.image_encoder.split(":", 1)[1])
         clip = load_open_clip(model_name, pretrained, cfg.download)

@@ -52,7 +52,7 @@ RECIPE = Recipe(
     paper="Zhao & Bilen, WACV 2023 (DM), on graphs as in Liu et al. 2022 (GCDM)",
     config_cls=Config,
     make_matcher=make_matcher,
-    make_optimizer=make_graph_optimizer,  # type: ignore[arg-type]
+    make_optimizer=make_graph_optimizer,
     tables=tables(*GRAPH_TABLES),
 )
 run = RECIPE.run

@@ -149,6 +149,26 @@ def test_saving_a_figure_wraps_its_overlong_title(tmp_path, monkeypatch):
     assert seen == [fig] and (tmp_path / "a.png").stat().st_size > 0
 
 
+def test_a_figure_made_without_pyplot_is_saved(tmp_path):
+    """``matplotlib.figure.Figure()`` has a bare canvas with no renderer: save_figure attaches an Agg one (it raised
+    AttributeError); a pyplot figure keeps its own canvas."""
+    from matplotlib.figure import Figure
+
+    from mmdistill.plots import save_figure
+
+    fig = Figure(figsize=(3, 2))
+    fig.add_subplot().set_title(LONG)
+    fig.axes[0].set_ylabel("test R@10 (mean of image->text and text->image) (%)")
+    out = save_figure(fig, tmp_path / "bare.png")
+    assert out == tmp_path / "bare.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "\n" in fig.axes[0].title.get_text()  # the title was still fitted
+    pyfig = pyplot().figure()
+    canvas = pyfig.canvas
+    pyfig.add_subplot().set_title("a title")
+    assert not fit_titles(pyfig) and not fit_axis_labels(pyfig) and pyfig.canvas is canvas  # its own Agg canvas
+    assert save_figure(pyfig, tmp_path / "py.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_a_long_y_label_is_wrapped_inside_the_figure():
     """A retrieval metric's axis label is longer than the figure is tall: wrapped, not cut at both ends."""
     fig = accuracy_figure({"distilled": _set(0.5, [0.49, 0.51])}, "image-text-lors · clean · ipc 10",

@@ -265,6 +265,24 @@ def test_strict_refuses_a_short_clip_that_short_pads_or_shrinks_and_a_cache_hit_
     assert "also padded" in msg  # short=gap pads a clip with fewer frames than num_frames too
 
 
+def test_a_video_report_takes_the_core_strict_error_call():
+    """The video LoadReport's strict_error takes the core's keyword arguments (``flag=`` raised TypeError): they word
+    the error for items left out as the core's does, and ``flag`` names the option for a short clip too."""
+    from mmdistill.load_report import LoadReport as CoreReport
+    from mmdistill.modalities.video.datasets import LoadReport
+
+    report = LoadReport()
+    report.add("ignored", "a.txt", "not a clip")
+    err = report.strict_error(["ignored"], flag="--x", noun="file(s)")
+    assert isinstance(err, DataError) and str(err) == str(CoreReport.strict_error(report, ["ignored"], flag="--x", noun="file(s)"))
+    assert "1 file(s) under" in str(err) and "--x makes that an error" in str(err)
+    short = LoadReport()
+    short.add("padded", "b/clip0", "2 frames < 4")
+    msg = str(short.strict_error(flag="--x"))
+    assert "1 clip(s) under" in msg and "short=pad" in msg and "--x makes that an error" in msg
+    assert "--strict makes that an error" in str(short.strict_error())  # the call without them: as before
+
+
 def test_a_damaged_or_foreign_cache_file_is_decoded_again(tmp_path, caplog):
     from mmdistill.modalities.video.datasets import load_clip_folder
 

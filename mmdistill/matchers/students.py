@@ -44,6 +44,14 @@ class SplittableStudent(Protocol):
         ...
 
 
+class StudentTask(Protocol):
+    """What :class:`ClassificationStudent` uses of its task (:class:`~mmdistill.task.ClassificationTask`)."""
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """The differentiable loss of ``logits`` (N, C) against the synthetic samples' targets (N,) or (N, C)."""
+        ...
+
+
 @dataclass
 class ClassificationStudent:
     """The student objective of classification modalities: the task loss of ``net`` on decoded synthetic
@@ -52,7 +60,7 @@ class ClassificationStudent:
     (:mod:`mmdistill.chunking`), each with its own piece of the graph: the same loss and gradients."""
 
     net: nn.Module
-    task: object
+    task: StudentTask
     decode: Callable[[SyntheticSet], Tensor] = lambda syn: syn.x
     augment: Augment | None = None
 
@@ -69,7 +77,7 @@ class ClassificationStudent:
         # forward sweep (else its gradient is another function's), and a resumed run draws what an uninterrupted one did
         with seeded_global_rng(seed, [x.device]):
             out = chunked_embed(lambda part: functional_call(self.net, params, (part,)), x, chunk_for(x, net=self.net))
-        return self.task.loss(out, syn.targets()[idx])  # type: ignore[attr-defined]
+        return self.task.loss(out, syn.targets()[idx])
 
 
 __all__ = ["Augment", "ClassificationStudent", "SplittableStudent", "StudentObjective"]

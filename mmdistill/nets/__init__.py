@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ Builder = Callable[..., nn.Module]
 """``fn(in_shape: tuple[int, ...], num_classes: int, **kw) -> nn.Module``."""
 
 _REGISTRY: dict[str, Builder] = {}
+_B = TypeVar("_B", bound=Builder)  # a builder keeps its own signature (its return type) through the decorator
 
 
 def network_key(name: str) -> str:
@@ -32,14 +33,14 @@ def network_key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
-def register_network(name: str) -> Callable[[Builder], Builder]:
+def register_network(name: str) -> Callable[[_B], _B]:
     """Decorator registering ``fn(in_shape, num_classes, **kw) -> nn.Module`` under ``name``.
 
     Names are case-insensitive ('-' and '_' are ignored). Registering a different builder under a taken
     name raises :class:`ConfigError`; re-registering the same function (a module reload) is allowed.
     """
 
-    def deco(fn: Builder) -> Builder:
+    def deco(fn: _B) -> _B:
         key = network_key(name)
         old = _REGISTRY.get(key)
         if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):

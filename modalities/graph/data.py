@@ -126,7 +126,7 @@ class Graph:
         return h
 
     def _dense_operator(self, kind: str) -> Tensor:
-        a = self.adj.t()  # type: ignore[union-attr]  (rows: targets)
+        a = self.adj.t()  # type: ignore[union-attr]  # dense: called only when adj is set; rows: targets
         eye = torch.eye(self.num_nodes, dtype=a.dtype, device=a.device)
         if kind == "gcn":
             m = a + eye

@@ -97,7 +97,7 @@ def herding_nodes(data: NodeClassificationData, per_class: list[int], make_net: 
     net.eval()
     graph, _ = data.view("train")
     with torch.no_grad():
-        feats = torch.log_softmax(net(graph), dim=-1).float().cpu()  # type: ignore[operator]
+        feats = torch.log_softmax(net(graph), dim=-1).float().cpu()
     picks = []
     for c, nodes in enumerate(data.train_nodes_by_class()):
         chosen = herding_select(feats[nodes.cpu()], per_class[c])

@@ -110,7 +110,7 @@ class GraphLosses:
 
     def real_class_losses(self, net: nn.Module, gen: torch.Generator) -> list[Tensor]:
         """One forward of the real graph; class c's loss on up to ``batch_real`` of its training nodes."""
-        out = net(self.graph)  # type: ignore[operator]
+        out = net(self.graph)
         losses = []
         for nodes in self.nodes_by_class:
             pick = nodes[torch.randperm(nodes.numel(), generator=gen)[: self.batch_real].to(nodes.device)]
@@ -118,11 +118,11 @@ class GraphLosses:
         return losses
 
     def syn_class_losses(self, net: nn.Module, graph: Graph) -> list[Tensor]:
-        out = net(graph)  # type: ignore[operator]
+        out = net(graph)
         return [self.task.loss(out[sl], self.labels_syn[sl]) for sl in self.class_slices]
 
     def syn_train_loss(self, net: nn.Module, graph: Graph) -> Tensor:
-        return self.task.loss(net(graph), self.labels_syn)  # type: ignore[operator]
+        return self.task.loss(net(graph), self.labels_syn)
 
 
 class GCondMatcher:

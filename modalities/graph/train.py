@@ -55,7 +55,7 @@ class LabelledGraph:
 def accuracy(net: nn.Module, graph: Graph, nodes: Tensor, labels: Tensor) -> float:
     """Top-1 accuracy of ``net`` on ``nodes`` of ``graph`` (eval mode)."""
     net.eval()
-    out = net(graph)  # type: ignore[operator]
+    out = net(graph)
     return ClassificationTask.correct(out[nodes], labels) / max(int(nodes.numel()), 1)
 
 
@@ -78,7 +78,7 @@ def train_with_validation(net: nn.Module, train: LabelledGraph, data: NodeClassi
             if epoch == decay and epoch > 0:
                 opt = torch.optim.Adam(net.parameters(), lr=protocol.lr * 0.1, weight_decay=protocol.weight_decay)
             net.train()
-            out = net(graph)  # type: ignore[operator]
+            out = net(graph)
             loss = task.loss(out if nodes is None else out[nodes], targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()

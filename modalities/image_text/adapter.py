@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -234,10 +234,10 @@ class ImageTextModality(AdapterDefaults):
                               f"image encoder (image_weights); {config.image_encoder!r} is randomly initialised here")
         return factory.make(gen)
 
-    def expert_optimizer(self, config: Any, net: DualEncoder) -> torch.optim.Optimizer:
+    def expert_optimizer(self, config: Any, net: torch.nn.Module) -> torch.optim.Optimizer:
         """Reference ``buffer.py``: plain SGD, ``expert_lr_image`` on the image encoder, ``expert_lr_text`` on the
-        text projection."""
-        return expert_optimizer(net, config.expert_lr_image, config.expert_lr_text)
+        text projection. ``net`` is one of :meth:`fresh_network`'s dual encoders (the core passes it no other)."""
+        return expert_optimizer(cast(DualEncoder, net), config.expert_lr_image, config.expert_lr_text)
 
     def train_epoch(self, config: Any, net: DualEncoder, optimizer: torch.optim.Optimizer, data: ImageTextData,
                     augment: Any, gen: torch.Generator) -> float:

@@ -13,6 +13,7 @@ evaluation protocol on a small set of pairs, and retrieval on a split.
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -147,8 +148,21 @@ def train_on_pairs(
     return last
 
 
+class PairEncoder(Protocol):
+    """What :func:`embed_split` and :func:`retrieval_on` use of a network: a :class:`~.model.DualEncoder`, or the
+    CLIP fine-tuning evaluation's image tower (:class:`~.clip_finetune.ClipImageTower`)."""
+
+    def eval(self) -> Any: ...
+
+    def parameters(self) -> Iterator[nn.Parameter]: ...
+
+    def encode_image(self, images: Tensor) -> Tensor: ...
+
+    def encode_text(self, text: Tensor) -> Tensor: ...
+
+
 @torch.no_grad()
-def embed_split(net: DualEncoder, split: PairSplit, batch_size: int = 256) -> tuple[Tensor, Tensor]:
+def embed_split(net: PairEncoder, split: PairSplit, batch_size: int = 256) -> tuple[Tensor, Tensor]:
     """Unit-length embeddings of the split's images (N_img, D) and captions (N_cap, D), eval mode."""
     if split.text is None:
         raise ConfigError("the split's captions are not embedded")
@@ -159,7 +173,7 @@ def embed_split(net: DualEncoder, split: PairSplit, batch_size: int = 256) -> tu
     return img, txt
 
 
-def retrieval_on(net: DualEncoder, split: PairSplit) -> dict[str, float]:
+def retrieval_on(net: PairEncoder, split: PairSplit) -> dict[str, float]:
     """Image->text and text->image recall@1/5/10 (and ``r10_mean``) of ``net`` on ``split``."""
     img, txt = embed_split(net, split)
     return retrieval_recalls(img @ txt.T, split.caption_image)

@@ -203,22 +203,25 @@ class LoadReport(CoreLoadReport):
     def cache(self) -> str:
         return str(self.facts.get("cache", ""))
 
-    def strict_error(self, kinds: Iterable[str] = STRICT_KINDS) -> "DataError | None":
+    def strict_error(self, kinds: Iterable[str] = STRICT_KINDS, **kw: str) -> "DataError | None":
         """The error ``strict`` raises for what this report, among ``kinds``, left out or kept although too short
-        (None: nothing): items left out first, then short clips, naming the ``short`` policy that padded or shrank them."""
+        (None: nothing): items left out first, then short clips, naming the ``short`` policy that padded or shrank them.
+        ``kw``: the core's ``flag``, ``noun``, ``would`` and ``without``, which word the error for items left out as the
+        core's does; ``flag`` also names the option in the error for short clips."""
         kinds = list(kinds)  # hidden entries are named, never an error (the core's rule for every loader)
-        if (left := super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS])) is not None:
+        if (left := super().strict_error([k for k in kinds if k in LEFT_OUT_KINDS], **kw)) is not None:
             return left
+        flag = {"flag": kw["flag"]} if "flag" in kw else {}
         if "shrunk_gap" in kinds and self.total(["shrunk_gap"]):
             padded = self.total(["padded"]) if "padded" in kinds else 0
             what = ("would be sampled with a smaller frame gap (short=gap, the reference's rule"
                     + (f"; {padded} of them also padded by repeating the last frame" if padded else "") + ")")
             return super().strict_error(["shrunk_gap"], noun="clip(s)", would=f"are shorter than (num_frames - 1) x frame_gap + 1 frames and {what}",
-                                        without="short=gap shrinks their gap, counts and logs them")
+                                        without="short=gap shrinks their gap, counts and logs them", **flag)
         if "padded" not in kinds:
             return None
         return super().strict_error(["padded"], noun="clip(s)", would="are shorter than (num_frames - 1) x frame_gap + 1 frames and would be padded by "
-                                    "repeating the last frame (short=pad)", without="short=pad pads them, counts and logs them")
+                                    "repeating the last frame (short=pad)", without="short=pad pads them, counts and logs them", **flag)
 
 
 @dataclass
