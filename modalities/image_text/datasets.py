@@ -25,7 +25,9 @@ def _need_root(cfg: Any) -> Path:
 
 def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     """The dataset ``cfg.dataset`` (see :class:`~.config.ImageTextDistillConfig`) with images sized and
-    normalised for ``image`` and captions embedded by ``cfg.text_encoder``."""
+    normalised for ``image`` and captions embedded by ``cfg.text_encoder``. Before any image is decoded, a set whose
+    float32 pixels cannot fit in the host's available memory is refused (a DataError naming the image count, the size,
+    the estimate and ``image_size``); ``memory_check=false`` skips that check."""
     kind = cfg.dataset.lower()
     bad = BadInput()
     if kind == "csv":
@@ -54,7 +56,9 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     loaded = build_splits(
         records, opener, size=image.image_size, mean=image.mean, std=image.std, bad=bad, on_bad=cfg.on_bad, source=source,
         test_fraction=cfg.test_fraction, split_order=cfg.split_order, seed=cfg.split_seed, max_words=cfg.max_caption_words,
-        progress=cfg.progress, root=root if kind != "shapes" else None,
+        progress=cfg.progress, root=root if kind != "shapes" else None, check_memory=bool(getattr(cfg, "memory_check", True)),
+        # a recipe whose image size follows its model (REPLACED_KEYS: clip_finetune) has no image_size to lower
+        memory_hint=None if "image_size" in getattr(type(cfg), "REPLACED_KEYS", {}) else "a smaller image_size (--image-size N)",
     )
     encoder = build_text_encoder(cfg.text_encoder, cfg.text_pooling, download=cfg.download)
     loaded.train.text, bank = embed_captions(encoder, loaded.train.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)

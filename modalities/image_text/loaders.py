@@ -514,12 +514,18 @@ def shapes_records(num_images: int, seed: int) -> tuple[list[CaptionRecord], dic
 
 
 # --------------------------------------------------------------------------- images
-def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...], *,
+                    out: Tensor | None = None) -> Tensor:
     """A PIL image as (3, size, size) float32: RGB, resized (bicubic, as the reference test transform),
     scaled to [0, 1] and normalised per channel. Greyscale, palette, CMYK and alpha images become RGB (alpha
     is dropped); 16-bit greyscale (mode ``I;16*``, or a mode-``I`` PNG) is scaled from [0, 65535]; other mode-``I`` images
     are read as 8-bit when their values are in 0..255, else raise a ValueError; 32-bit float pixels
-    (mode ``F``) have no defined range and raise a ValueError (the caller counts the image as unreadable)."""
+    (mode ``F``) have no defined range and raise a ValueError (the caller counts the image as unreadable).
+
+    ``out``: a contiguous (3, size, size) float32 tensor (a row of a split's preallocated images) written in place and
+    returned. No float copy is made: the temporaries are the RGB image (when converted) and the resized 8-bit image
+    (``size``^2 x 3 bytes) with its array, and scaling and normalising work in ``out`` (each value the same float32
+    operations as ``(x / 255 - mean) / std``: the same bits whether or not ``out`` is given)."""
     from PIL import Image
     import numpy as np
 
@@ -528,9 +534,14 @@ def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tupl
     if getattr(img, "mode", "RGB") == "F":
         raise ValueError("32-bit float pixels (mode F) have no defined range; save the image as 8-bit RGB")
     img = to_8bit(img, Path(getattr(img, "filename", "") or "the image"))  # 16-bit scaled; 32-bit beyond 0..255 refused
-    rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
-    x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    if getattr(img, "mode", None) != "RGB":  # an RGB image is resized as it is (convert would only copy it)
+        img = img.convert("RGB")  # type: ignore[attr-defined]
+    rgb = img.resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
+    x = torch.empty((3, size, size), dtype=torch.float32) if out is None else out
+    x.copy_(torch.from_numpy(np.array(rgb)).permute(2, 0, 1))  # uint8 (size, size, 3) -> float32 (3, size, size): exact
+    x.div_(255.0)
+    x.sub_(torch.tensor(mean, dtype=torch.float32)[:, None, None])
+    return x.div_(torch.tensor(std, dtype=torch.float32)[:, None, None])
 
 
 class NotAnImageFile(OSError):
@@ -643,6 +654,8 @@ def build_splits(
     max_words: int,
     progress: bool = True,
     root: Path | None = None,
+    check_memory: bool = True,
+    memory_hint: str | None = "a smaller image_size (--image-size N)",
 ) -> LoadedSplits:
     """Clean captions, find duplicates, read each image once, split, and return tensors.
 
@@ -653,6 +666,16 @@ def build_splits(
     files), images that are one file under two names (a hard link) or byte-identical copies are found
     (:func:`same_image_groups`): across train and test a DataError names a pair and the count (a test recall would
     count training images), within a split they are kept, named in a warning and counted (``same_image``).
+
+    Memory: the split of every image is planned before reading (as if every image reads) and each image is decoded
+    straight into its row of one preallocated float32 tensor per split (a ``val`` image into a scratch row: read to
+    check it, then left out), so the peak is about the final tensors plus one image. When an image fails
+    (``on_bad=skip``) a split whose images all lie in one tensor is compacted in place (its storage keeps the rows of the
+    failed images); only a split whose images moved between the planned splits (no ``split`` column: the held-out
+    count or the random order changed) is copied into a new tensor. ``check_memory`` (the config's ``memory_check``)
+    refuses, before anything is decoded, with a DataError naming the image count, the size and the estimate when the
+    images cannot fit in the host's available memory (:data:`BYTES_PER_VALUE`); ``memory_hint`` says what to pass
+    instead (None: the size cannot be set, fewer images are the way).
     """
     from tqdm.auto import tqdm
 
@@ -695,11 +718,19 @@ def build_splits(
         seen[key] = full
         cut += cap != full
         kept.append(CaptionRecord(r.image, cap, r.split, r.where))
-    pixels: dict[str, Tensor] = {}
+    names = sorted({r.image for r in kept})
+    planned = _assign_splits(kept, names, with_split, split_order, test_fraction, seed)  # if every image reads
+    held = {split: [n for n in names if (planned or {}).get(n, "train") == split] for split in ("train", "test")}
+    if check_memory:
+        _check_memory(source, len(held["train"]) + len(held["test"]), size, memory_hint)
+    buffers = {split: torch.empty((len(ids), 3, size, size), dtype=torch.float32) for split, ids in held.items()}
+    row_of = {n: (split, i) for split, ids in held.items() for i, n in enumerate(ids)}
+    scratch = torch.empty((3, size, size), dtype=torch.float32)  # a val image: read to check it, not kept
     failed: set[str] = set()
-    for name in tqdm(sorted({r.image for r in kept}), desc="reading images", disable=not progress, leave=False):
+    for name in tqdm(names, desc="reading images", disable=not progress, leave=False):
+        split, row = row_of.get(name, (None, 0))
         try:
-            pixels[name] = image_to_tensor(open_image(name), size, mean, std)
+            image_to_tensor(open_image(name), size, mean, std, out=buffers[split][row] if split else scratch)
         except FileNotFoundError:
             failed.add(name)
             bad.add("missing_image", name)
@@ -712,6 +743,7 @@ def build_splits(
 
             reason = "" if isinstance(exc, UnidentifiedImageError) or not str(exc) else str(exc).splitlines()[0][:80]
             bad.add("unreadable_image", name, f"{type(exc).__name__}{': ' + reason if reason else ''}")
+    del scratch
     # each dropped row counted once, under its first reason: a failed image counts one of its rows (as
     # missing_image / unreadable_image), its other rows are captions_of_dropped_images
     further_rows = sum(1 for r in kept if r.image in failed) - len(failed)
@@ -732,38 +764,101 @@ def build_splits(
     kept = [r for r in kept if r.image not in failed]
     if not kept:
         raise DataError(f"{source}: no usable image-caption pair is left")
-    if with_split:
-        split_of = {r.image: ("train" if r.split in TRAIN_SPLITS else r.split) for r in kept}
-    else:
-        names = sorted({r.image for r in kept})
-        if split_order == "random":
-            order = torch.randperm(len(names), generator=generator(seed, "image_text_split")).tolist()
-            names = [names[i] for i in order]
-        n_test = min(len(names) - 1, max(1, int(round(len(names) * test_fraction))))
-        if n_test < 1:
-            raise DataError(f"{source}: {len(names)} image(s) cannot be split into train and test")
-        split_of = {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
+    split_of = planned if not failed else _assign_splits(kept, sorted({r.image for r in kept}), with_split, split_order,
+                                                         test_fraction, seed)
+    if split_of is None:
+        raise DataError(f"{source}: {len({r.image for r in kept})} image(s) cannot be split into train and test")
     unused_val = len({r.image for r in kept if split_of[r.image] == "val"})
     bad.count("same_image", 0)
     if root is not None:  # from what the opener recorded as it read each image (its own files under root)
         recorded = open_image.files if isinstance(open_image, FileOpener) and open_image.root == root else None
         _refuse_same_images(same_image_groups(root, sorted(n for n in split_of if split_of[n] in ("train", "test")), recorded),
                             split_of, bad, source)
-    splits = {}
-    for split in ("train", "test"):
-        rows = [r for r in kept if split_of[r.image] == split]
+    rows_of = {split: [r for r in kept if split_of[r.image] == split] for split in ("train", "test")}
+    for split, rows in rows_of.items():
         if not rows:
             raise DataError(f"{source}: the {split} split is empty after reading "
                             f"({len(kept)} usable captions of {len(split_of)} images)")
-        ids = sorted({r.image for r in rows})
-        index = {n: i for i, n in enumerate(ids)}
+    ids_of = {split: sorted({r.image for r in rows}) for split, rows in rows_of.items()}
+    images = _split_images(buffers, row_of, ids_of)
+    del buffers
+    splits = {}
+    for split, rows in rows_of.items():
+        index = {n: i for i, n in enumerate(ids_of[split])}
         splits[split] = PairSplit(
-            images=torch.stack([pixels[n] for n in ids]),
-            image_ids=ids,
+            images=images.pop(split),
+            image_ids=ids_of[split],
             captions=[r.caption for r in rows],
             caption_image=torch.tensor([index[r.image] for r in rows], dtype=torch.long),
         )
     return LoadedSplits(splits["train"], splits["test"], dropped, unused_val, bad)
+
+
+#: bytes of host memory per decoded value that :func:`build_splits` needs: each image is decoded straight into its row of
+#: its split's float32 tensor (measured peak 1.01x the pixels above the process's memory before loading, 2,000 images at
+#: 224 px; before, with one tensor per image and a stack of them, 2.0-3.0x); an image that fails under ``on_bad=skip``
+#: without a ``split`` column can move images between the planned splits, and a split copied anew doubles its share
+BYTES_PER_VALUE = 4
+
+
+def _check_memory(source: str, count: int, size: int, hint: str | None) -> None:
+    """DataError, before anything is decoded, when ``count`` RGB images of ``size`` x ``size`` cannot fit as float32
+    pixels (:data:`BYTES_PER_VALUE`) in the host's available memory (:func:`mmdistill.memory.host_shortfall`); ``hint``
+    names the key that lowers the size (None: fewer images are the way)."""
+    from mmdistill.memory import host_shortfall
+
+    need = count * 3 * size * size * BYTES_PER_VALUE
+    if available := host_shortfall(need):
+        gib = 1024.0**3
+        lower = f"pass {hint}" if hint else "read fewer images (the image size is the image encoder's input size)"
+        raise DataError(f"{source}: {count} images of 3x{size}x{size} need about {need / gib:.1f} GiB of memory as float32, "
+                        f"more than the {available / gib:.1f} GiB available; {lower}, or memory_check=false to try anyway")
+
+
+def _assign_splits(kept: list[CaptionRecord], names: list[str], with_split: list[CaptionRecord], split_order: str,
+                   test_fraction: float, seed: int) -> dict[str, str] | None:
+    """Image name -> ``train``, ``test`` or ``val`` for the images ``names`` (sorted) of ``kept``: the split the
+    records name (``restval`` is train), else the last ``test_fraction`` of the names (sorted, or in the order drawn
+    from ``seed``) are test. None when they cannot be split (fewer than two images)."""
+    if with_split:
+        return {r.image: ("train" if r.split in TRAIN_SPLITS else str(r.split)) for r in kept}
+    if split_order == "random":
+        order = torch.randperm(len(names), generator=generator(seed, "image_text_split")).tolist()
+        names = [names[i] for i in order]
+    n_test = min(len(names) - 1, max(1, int(round(len(names) * test_fraction))))
+    if n_test < 1:
+        return None
+    return {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
+
+
+def _split_images(buffers: dict[str, Tensor], row_of: Mapping[str, tuple[str, int]],
+                  ids_of: Mapping[str, list[str]]) -> dict[str, Tensor]:
+    """Each split's images (``ids_of[split]``, in that order) from the planned ``buffers`` they were decoded into
+    (``row_of``: image -> (buffer, row); a buffer's rows follow its images' sorted names): the buffer itself when it
+    holds exactly them (nothing failed), else the buffer compacted in place when they all lie in it (the rows of failed
+    images dropped; no copy of the split), else a new tensor gathered from the buffers (images moved between splits)."""
+    in_place: dict[str, str] = {}
+    for split, ids in ids_of.items():
+        sources = {row_of[n][0] for n in ids}
+        if len(sources) == 1 and (source := sources.pop()) not in in_place.values():
+            in_place[split] = source
+    result: dict[str, Tensor] = {}
+    for split, ids in ids_of.items():  # gathered first: a buffer compacted in place no longer holds rows where row_of says
+        if split not in in_place:
+            some = next(iter(buffers.values()))
+            out = torch.empty((len(ids), *some.shape[1:]), dtype=some.dtype)
+            for j, name in enumerate(ids):
+                source, i = row_of[name]
+                out[j].copy_(buffers[source][i])
+            result[split] = out
+    for split, source in in_place.items():
+        buf = buffers[source]
+        for j, name in enumerate(ids_of[split]):
+            i = row_of[name][1]
+            if i != j:  # rows ascend with the names, so i > j: row i is read before anything is written over it
+                buf[j].copy_(buf[i])
+        result[split] = buf if len(ids_of[split]) == len(buf) else buf[: len(ids_of[split])]
+    return result
 
 
 __all__ = [
