@@ -41,10 +41,12 @@ import math
 import re
 import zipfile
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -186,11 +188,12 @@ TITLE_FILES = ("movies.csv", "movies.dat", "u.item")
 
 @dataclass
 class LogRows:
-    """What a reader got from a log: rows ``(user, item, timestamp)`` in file order, the file line of each row,
-    the lines that are not rows of the format (``(line, why)``; blank lines are not counted), and what a row is."""
+    """What a reader got from a log: rows ``(user, item, timestamp)`` in file order (a list of tuples, or the
+    :class:`_Columns` :func:`load_sequences` reads into), the file line of each row, the lines that are not rows of the
+    format (``(line, why)``; blank lines are not counted), and what a row is."""
 
-    rows: list[Row]
-    lines: list[int]
+    rows: list[Row] | _Columns
+    lines: list[int] | array[int]
     malformed: list[tuple[int, str]]
     expected: str
     titles: dict[str, str] | None = None
@@ -322,6 +325,12 @@ def _find_release(path: Path) -> _Release | None:
 def read_movielens(path: Path) -> LogRows:
     """Rows, movie titles by id and the member read, from a MovieLens zip, folder or ratings file (:func:`_find_release`:
     one ratings file, its release's titles from the same folder)."""
+    return _read_movielens(path, [], [])
+
+
+def _read_movielens(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
+    """:func:`read_movielens` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
+    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     found = _find_release(path)
     if found is None:
         if path.is_file() and zipfile.is_zipfile(path):
@@ -336,8 +345,6 @@ def read_movielens(path: Path) -> LogRows:
     member, raw = found.ratings
     where = shown(f"{path}:{member}" if member != str(path) else str(path))
     text = decode_utf8(raw, where)
-    rows: list[Row] = []
-    lines: list[int] = []
     bad: list[tuple[int, str]] = []
     if member.endswith(".csv"):
         expected = "userId,movieId,rating,timestamp"
@@ -391,6 +398,12 @@ def read_movielens(path: Path) -> LogRows:
 def read_recbole(path: Path) -> LogRows:
     """Rows of a RecBole atomic ``.inter`` file (tab-separated, typed header ``name:type``). Without a timestamp
     field the file order is the time order."""
+    return _read_recbole(path, [], [])
+
+
+def _read_recbole(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
+    """:func:`read_recbole` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
+    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     text = decode_utf8(_read_file(path, "recbole"), str(path))
     all_lines = text.splitlines()
     first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
@@ -406,8 +419,6 @@ def read_recbole(path: Path) -> LogRows:
     it = header.index("timestamp") if "timestamp" in header else None
     if it is None:
         log.info("%s: no timestamp field; the file order is the time order", path)
-    rows: list[Row] = []
-    lines: list[int] = []
     bad: list[tuple[int, str]] = []
     for n in range(first + 1, len(all_lines)):
         line = all_lines[n]
@@ -432,6 +443,12 @@ def read_csv_log(path: Path) -> LogRows:
     whitespace). A first line naming its columns (``user``/``user_id``/``userId``/``uid``, ``item``/``item_id``/
     ``movieId``/``iid``, ``timestamp``/``time``/``ts``; more columns are allowed) is a header and the columns are
     taken by name; without one every row is exactly ``user,item,timestamp``."""
+    return _read_csv_log(path, [], [])
+
+
+def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
+    """:func:`read_csv_log` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
+    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     text = decode_utf8(_read_file(path, "csv"), str(path))
     all_lines = text.splitlines()
     first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
@@ -474,8 +491,6 @@ def read_csv_log(path: Path) -> LogRows:
     else:
         cols, width, start = [0, 1, 2], 3, first
         expected = "user,item,timestamp"
-    rows: list[Row] = []
-    lines: list[int] = []
     bad: list[tuple[int, str]] = []
     for n in range(start, len(all_lines)):
         line = all_lines[n]
@@ -501,8 +516,12 @@ def read_csv_log(path: Path) -> LogRows:
 def read_sasrec_text(path: Path) -> LogRows:
     """Rows of SASRec's ``user item`` text format; the file order is the time order. A first line naming the
     columns (``user item``) is skipped as a header."""
-    rows: list[Row] = []
-    lines: list[int] = []
+    return _read_sasrec_text(path, [], [])
+
+
+def _read_sasrec_text(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
+    """:func:`read_sasrec_text` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
+    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     bad: list[tuple[int, str]] = []
     seen_first = False
     for n, line in enumerate(decode_utf8(_read_file(path, "sasrec"), str(path)).splitlines(), start=1):
@@ -570,22 +589,58 @@ class SequenceLoadOptions:
 SKIP_HINT = "fix the log or pass on_bad=skip to drop them (they are then counted in the log and the manifest)"
 
 
-def _where(n: int, lines: list[int] | None) -> str:
+def _where(n: int, lines: list[int] | array[int] | None) -> str:
     return f"line {lines[n]}" if lines is not None else f"row {n + 1}"
 
 
-def _parse_time(rows: list[Row], source: str, on_bad: str, stats: dict[str, Any],
-                lines: list[int] | None = None) -> list[tuple[str, str, float, int]]:
-    out, bad = [], []
-    for n, (u, i, ts) in enumerate(rows):
+class _Columns:
+    """Rows ``(user, item, timestamp)`` kept as columns: user and item codes (indices into :attr:`user_ids` /
+    :attr:`item_ids`, the distinct ids in order of first appearance) and the timestamps as float64, read with
+    ``float`` as they are appended; a timestamp that is not a finite number is kept as NaN and listed in :attr:`bad`
+    (``(row, text)``). About 24 bytes a row instead of a tuple of three strings (≈ 230)."""
+
+    def __init__(self) -> None:
+        self.user_index: dict[str, int] = {}
+        self.item_index: dict[str, int] = {}
+        self.users = array("q")
+        self.items = array("q")
+        self.times = array("d")
+        self.bad: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def append(self, row: Row) -> None:
+        u, i, ts = row
+        users, items = self.user_index, self.item_index
+        self.users.append(users.setdefault(u, len(users)))
+        self.items.append(items.setdefault(i, len(items)))
         try:
             t = float(ts)
             if not math.isfinite(t):
                 raise ValueError(ts)
         except ValueError:
-            bad.append((n, ts))
-            continue
-        out.append((u, i, t, n))
+            self.bad.append((len(self.times), ts))
+            t = math.nan
+        self.times.append(t)
+
+    @property
+    def user_ids(self) -> list[str]:
+        return list(self.user_index)
+
+    @property
+    def item_ids(self) -> list[str]:
+        return list(self.item_index)
+
+
+def _parse_time(rows: list[Row] | _Columns, source: str, on_bad: str, stats: dict[str, Any],
+                lines: list[int] | array[int] | None = None) -> _Columns:
+    if not isinstance(rows, _Columns):
+        columns = _Columns()
+        for row in rows:
+            columns.append(row)
+        rows = columns
+    bad = rows.bad
     if bad:
         examples = ", ".join(f"{_where(n, lines)}: {ts!r}" for n, ts in bad[:3])
         if on_bad != "skip":
@@ -598,58 +653,106 @@ def _parse_time(rows: list[Row], source: str, on_bad: str, stats: dict[str, Any]
         log.warning("%s: dropped %d of %d rows with a non-numeric or non-finite timestamp (%s)", source, len(bad), len(rows),
                     examples)
         stats["non_numeric_timestamps"] = len(bad)
-    return out
+    return rows
 
 
-def _filter(rows: list[tuple[str, str, float, int]], opts: SequenceLoadOptions, stats: dict[str, Any], source: str):
-    before = len(rows)
-    users_before = len({r[0] for r in rows})
-    items_before = len({r[1] for r in rows})
+@dataclass
+class _Events:
+    """Interactions as arrays in file order: user and item codes, timestamps and row numbers (the row's index in
+    what the reader gave, which breaks ties of equal timestamps)."""
+
+    user: np.ndarray
+    item: np.ndarray
+    time: np.ndarray
+    row: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def take(self, keep: np.ndarray) -> "_Events":
+        return _Events(self.user[keep], self.item[keep], self.time[keep], self.row[keep])
+
+
+def _events(columns: _Columns) -> _Events:
+    """The rows with a numeric timestamp; ``-0.0`` is read as ``0.0`` (they are equal, as Python compares them)."""
+    time = np.frombuffer(columns.times, dtype=np.float64)
+    ok = ~np.isnan(time)
+    row = np.flatnonzero(ok)
+    return _Events(np.frombuffer(columns.users, dtype=np.int64)[row], np.frombuffer(columns.items, dtype=np.int64)[row],
+                   time[row] + 0.0, row)
+
+
+def _first_of_each(ev: _Events) -> np.ndarray:
+    """Mask of the rows that do not repeat an earlier row's (user, item, timestamp)."""
+    if len(ev) == 0:
+        return np.ones(0, dtype=bool)
+    _, tcode = np.unique(ev.time, return_inverse=True)
+    order = np.lexsort((ev.row, tcode.reshape(-1), ev.item, ev.user))
+    u, i, t = ev.user[order], ev.item[order], tcode.reshape(-1)[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1]) | (t[1:] != t[:-1])
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[first]] = True
+    return keep
+
+
+def _distinct(codes: np.ndarray) -> int:
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+
+def _filter(ev: _Events, opts: SequenceLoadOptions, stats: dict[str, Any], source: str) -> _Events:
+    before = len(ev)
+    users_before = _distinct(ev.user)
+    items_before = _distinct(ev.item)
     rounds = 0
     while True:
         rounds += 1
-        ucount: dict[str, int] = {}
-        icount: dict[str, int] = {}
-        for u, i, _, _ in rows:
-            ucount[u] = ucount.get(u, 0) + 1
-            icount[i] = icount.get(i, 0) + 1
-        kept = [r for r in rows if ucount[r[0]] >= opts.min_user_inter and icount[r[1]] >= opts.min_item_inter]
-        changed = len(kept) != len(rows)
-        rows = kept
+        ucount = np.bincount(ev.user)
+        icount = np.bincount(ev.item)
+        keep = (ucount[ev.user] >= opts.min_user_inter) & (icount[ev.item] >= opts.min_item_inter)
+        changed = not bool(keep.all())
+        if changed:
+            ev = ev.take(keep)
         if opts.kcore != "iterate" or not changed:
             break
     # users / items with no interaction left (below the threshold themselves, or left without rows by the other filter)
-    stats["kcore_users_removed"] = users_before - len({r[0] for r in rows})
-    stats["kcore_items_removed"] = items_before - len({r[1] for r in rows})
+    stats["kcore_users_removed"] = users_before - _distinct(ev.user)
+    stats["kcore_items_removed"] = items_before - _distinct(ev.item)
     stats["kcore_rounds"] = rounds
-    stats["kcore_interactions_removed"] = before - len(rows)
-    if before - len(rows):
+    stats["kcore_interactions_removed"] = before - len(ev)
+    if before - len(ev):
         log.info("%s: k-core filter (min_user_inter=%d, min_item_inter=%d, kcore=%s, %d round%s) removed %d of %d "
                  "interactions, %d of %d users and %d of %d items", source, opts.min_user_inter, opts.min_item_inter,
-                 opts.kcore, rounds, "" if rounds == 1 else "s", before - len(rows), before, stats["kcore_users_removed"],
+                 opts.kcore, rounds, "" if rounds == 1 else "s", before - len(ev), before, stats["kcore_users_removed"],
                  users_before, stats["kcore_items_removed"], items_before)
-    counts: dict[str, int] = {}
-    for u, *_ in rows:
-        counts[u] = counts.get(u, 0) + 1
-    short = {u for u, c in counts.items() if c < MIN_LEAVE_ONE_OUT}
-    if short:
+    counts = np.bincount(ev.user) if len(ev) else np.zeros(0, dtype=np.int64)
+    short = (counts > 0) & (counts < MIN_LEAVE_ONE_OUT)
+    n_short, n_short_rows = int(np.count_nonzero(short)), int(counts[short].sum())
+    if n_short:
         log.warning("%s: %d users have fewer than %d interactions after filtering and are removed (%d interactions)",
-                    source, len(short), MIN_LEAVE_ONE_OUT, sum(counts[u] for u in short))
-    stats["users_below_3_removed"] = len(short)
-    stats["users_below_3_interactions_removed"] = sum(counts[u] for u in short)
-    rows = [r for r in rows if r[0] not in short]
-    if not rows:
+                    source, n_short, MIN_LEAVE_ONE_OUT, n_short_rows)
+    stats["users_below_3_removed"] = n_short
+    stats["users_below_3_interactions_removed"] = n_short_rows
+    if n_short:
+        ev = ev.take(~short[ev.user])
+    if not len(ev):
         raise DataError(
             f"{source}: the log is empty after filtering ({before} interactions of {users_before} users and {items_before} "
             f"items read; k-core with min_user_inter={opts.min_user_inter}, min_item_inter={opts.min_item_inter} removed "
             f"{stats['kcore_interactions_removed']} interactions, {stats['kcore_users_removed']} users and "
-            f"{stats['kcore_items_removed']} items; {len(short)} users had fewer than {MIN_LEAVE_ONE_OUT} interactions "
+            f"{stats['kcore_items_removed']} items; {n_short} users had fewer than {MIN_LEAVE_ONE_OUT} interactions "
             "left); lower min_user_inter / min_item_inter")
-    return rows
+    return ev
 
 
-def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
-                    source: str | None = None, lines: list[int] | None = None,
+def _in_order_of_first(codes: np.ndarray) -> np.ndarray:
+    """The distinct values of ``codes`` in order of first appearance."""
+    distinct, first = np.unique(codes, return_index=True)
+    return distinct[np.argsort(first, kind="stable")]
+
+
+def build_sequences(name: str, rows: list[Row] | _Columns, opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
+                    source: str | None = None, lines: list[int] | array[int] | None = None,
                     stats: dict[str, Any] | None = None) -> SequenceData:
     """Time-ordered user sequences split leave-one-out from raw ``(user, item, timestamp)`` rows. ``lines``: the
     file line of each row (errors name lines, else rows); ``stats``: counts a reader already made."""
@@ -657,50 +760,54 @@ def build_sequences(name: str, rows: list[Row], opts: SequenceLoadOptions, title
     stats = {"rows_read": len(rows), **(stats or {})}
     if not rows:
         raise DataError(f"{source}: no interactions could be read")
-    parsed = _parse_time(rows, source, opts.on_bad, stats, lines)
+    columns = _parse_time(rows, source, opts.on_bad, stats, lines)
+    user_ids, item_ids_read = columns.user_ids, columns.item_ids
+    ev = _events(columns)
+    del columns
     # a row repeating an earlier (user, item, timestamp) is a copy of the same event: kept, it can make a user's
     # test item their validation item (a leak the ranking rewards), so it is dropped and counted
-    events: set[tuple[str, str, float]] = set()
-    unique = []
-    for r in parsed:
-        if (r[0], r[1], r[2]) not in events:
-            events.add((r[0], r[1], r[2]))
-            unique.append(r)
-    del events
-    if len(unique) != len(parsed):
+    keep = _first_of_each(ev)
+    if not keep.all():
         log.warning("%s: dropped %d rows that repeat an earlier row's (user, item, timestamp)", source,
-                    len(parsed) - len(unique))
-        stats["duplicate_rows"] = len(parsed) - len(unique)
-    parsed = unique
-    parsed = _filter(parsed, opts, stats, source)
-    by_user: dict[str, list[tuple[float, int, str]]] = {}
-    for u, i, t, n in parsed:
-        by_user.setdefault(u, []).append((t, n, i))
-    users = list(by_user)
-    item_index: dict[str, int] = {}
-    seqs: list[list[int]] = []
-    for u in users:
-        events_u = sorted(by_user[u])
-        seq = []
-        for _, _, i in events_u:
-            if i not in item_index:
-                item_index[i] = len(item_index)
-            seq.append(item_index[i])
-        seqs.append(seq)
-    train = [torch.tensor(s[:-2], dtype=torch.long) for s in seqs]
-    valid = torch.tensor([s[-2] for s in seqs], dtype=torch.long)
-    test = torch.tensor([s[-1] for s in seqs], dtype=torch.long)
-    seen = torch.zeros(len(item_index), dtype=torch.bool)
-    for s in train:
-        seen[s] = True
+                    len(ev) - int(keep.sum()))
+        stats["duplicate_rows"] = len(ev) - int(keep.sum())
+        ev = ev.take(keep)
+    del keep
+    ev = _filter(ev, opts, stats, source)
+    # users in order of their first row left; each user's events by (timestamp, row); items numbered in order of
+    # first appearance in those sequences
+    user_order = _in_order_of_first(ev.user)
+    rank = np.empty(len(user_ids), dtype=np.int64)
+    rank[user_order] = np.arange(len(user_order))
+    user_rank = rank[ev.user]
+    order = np.lexsort((ev.row, ev.time, user_rank))
+    seq = ev.item[order]
+    sizes = np.bincount(user_rank, minlength=len(user_order))
+    del order, user_rank, rank
+    item_order = _in_order_of_first(seq)
+    new_id = np.empty(len(item_ids_read), dtype=np.int64)
+    new_id[item_order] = np.arange(len(item_order))
+    seq = new_id[seq]
+    ends = np.cumsum(sizes)
+    in_train = np.ones(len(seq), dtype=bool)
+    in_train[ends - 1] = False
+    in_train[ends - 2] = False
+    train_items = torch.from_numpy(seq[in_train])
+    train = [s.clone() for s in train_items.split((sizes - 2).tolist())]
+    valid = torch.tensor(seq[ends - 2], dtype=torch.long)
+    test = torch.tensor(seq[ends - 1], dtype=torch.long)
+    users = [user_ids[c] for c in user_order.tolist()]
+    item_ids = [item_ids_read[c] for c in item_order.tolist()]
+    seen = torch.zeros(len(item_ids), dtype=torch.bool)
+    seen[train_items] = True
+    del train_items, seq, in_train
     unseen_test = int((~seen[test]).sum())
     unseen_valid = int((~seen[valid]).sum())
     if unseen_test or unseen_valid:
         log.warning("%s: %d test and %d validation targets are items never seen in training; they are kept "
                     "(only their initial embedding can rank them)", source, unseen_test, unseen_valid)
-    stats.update({"users": len(users), "items": len(item_index), "interactions": len(parsed),
+    stats.update({"users": len(users), "items": len(item_ids), "interactions": len(ev),
                   "unseen_test_items": unseen_test, "unseen_valid_items": unseen_valid})
-    item_ids = list(item_index)
     title_list = [titles.get(i, i) for i in item_ids] if titles else None
     return SequenceData(name=name, num_items=len(item_ids), item_ids=item_ids, users=users, train=train,
                         valid_target=valid, test_target=test, max_len=opts.max_len, titles=title_list, stats=stats,
@@ -807,17 +914,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     if fmt == "auto":
         fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec"}.get(key) or (
             "movielens" if key.startswith(("movielens", "ml-")) else _sniff_format(path))
-    if fmt == "movielens":
-        read = read_movielens(path)
-        source = shown(f"{path}:{read.member}" if read.member != str(path) else str(path))
-    elif fmt == "recbole":
-        read, source = read_recbole(path), shown(str(path))
-    elif fmt == "csv":
-        read, source = read_csv_log(path), shown(str(path))
-    elif fmt == "sasrec":
-        read, source = read_sasrec_text(path), shown(str(path))
-    else:
+    reader = {"movielens": _read_movielens, "recbole": _read_recbole, "csv": _read_csv_log, "sasrec": _read_sasrec_text}.get(fmt)
+    if reader is None:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
+    # rows read straight into columns (codes and float timestamps) and lines into an array: a few bytes a row
+    read = reader(path, _Columns(), array("q"))
+    source = shown(f"{path}:{read.member}" if fmt == "movielens" and read.member != str(path) else str(path))
     stats: dict[str, Any] = {"format": fmt}
     _check_malformed(read, source, opts.on_bad, stats)
     if not read.rows:

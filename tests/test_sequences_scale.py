@@ -1,0 +1,121 @@
+"""The sequences loader's array path (codes, np.unique / bincount / lexsort) against a small pure-Python reference of
+the same rules: duplicates dropped (first kept), k-core once or iterated, users below 3 removed, users in order of
+their first row left, each user's events by (timestamp, file order), items numbered in order of first appearance."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from mmdistill.errors import DataError
+from mmdistill.modalities.sequences.data import SequenceLoadOptions, build_sequences, load_sequences
+
+
+def reference(rows, opts):
+    """The rules, one Python object per row (what the loader did before it used arrays)."""
+    parsed = []
+    for n, (u, i, ts) in enumerate(rows):
+        try:
+            t = float(ts)
+        except ValueError:
+            continue
+        if math.isfinite(t):
+            parsed.append((u, i, t, n))
+    seen, unique = set(), []
+    for r in parsed:
+        if r[:3] not in seen:
+            seen.add(r[:3])
+            unique.append(r)
+    dup = len(parsed) - len(unique)
+    rows_, rounds = unique, 0
+    while True:
+        rounds += 1
+        uc, ic = {}, {}
+        for u, i, _, _ in rows_:
+            uc[u] = uc.get(u, 0) + 1
+            ic[i] = ic.get(i, 0) + 1
+        kept = [r for r in rows_ if uc[r[0]] >= opts.min_user_inter and ic[r[1]] >= opts.min_item_inter]
+        changed, rows_ = len(kept) != len(rows_), kept
+        if opts.kcore != "iterate" or not changed:
+            break
+    counts = {}
+    for r in rows_:
+        counts[r[0]] = counts.get(r[0], 0) + 1
+    short = {u for u, c in counts.items() if c < 3}
+    rows_ = [r for r in rows_ if r[0] not in short]
+    by_user = {}
+    for u, i, t, n in rows_:
+        by_user.setdefault(u, []).append((t, n, i))
+    index, seqs = {}, []
+    for u in by_user:
+        seqs.append([index.setdefault(i, len(index)) for _, _, i in sorted(by_user[u])])
+    return {"users": list(by_user), "items": list(index), "seqs": seqs, "duplicates": dup, "rounds": rounds,
+            "short": len(short), "interactions": len(rows_)}
+
+
+def random_log(rng: random.Random, n: int):
+    users = [f"u{k}" for k in range(rng.randint(5, 40))] + ["ü", "用户"]
+    items = [f"i{k}" for k in range(rng.randint(5, 30))] + ["电影"]
+    rows = []
+    for _ in range(n):
+        t = rng.choice(["1", "2", "2.0", "3", "-0", "0", "1e0", str(rng.randint(0, 9))])
+        rows.append((rng.choice(users[: rng.choice([3, len(users)])]), items[min(int(rng.paretovariate(0.8)) - 1, len(items) - 1)], t))
+        if rng.random() < 0.1:
+            rows.append(rng.choice(rows))  # a duplicate of an earlier row
+    for k in range(4):  # a chain that the iterated k-core removes round by round
+        rows += [(f"c{k}", f"ci{(k + j) % 5}" if j < 3 else f"rare{k}", str(j)) for j in range(4)]
+    if rng.random() < 0.3:
+        rows.append(("x", "i0", "soon"))
+    rng.shuffle(rows)
+    return rows
+
+
+def sequences(d):
+    return [d.train[u].tolist() + [int(d.valid_target[u]), int(d.test_target[u])] for u in range(d.num_users)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrays_equal_the_python_reference(seed):
+    rng = random.Random(seed)
+    rows = random_log(rng, rng.randint(50, 600))
+    for opts in (SequenceLoadOptions(on_bad="skip"), SequenceLoadOptions(on_bad="skip", kcore="iterate", min_item_inter=4),
+                 SequenceLoadOptions(on_bad="skip", min_user_inter=1, min_item_inter=1)):
+        ref = reference(rows, opts)
+        try:
+            d = build_sequences("r", rows, opts)
+        except DataError as exc:
+            assert not ref["seqs"] and "empty after filtering" in str(exc)
+            continue
+        assert d.users == ref["users"] and d.item_ids == ref["items"] and sequences(d) == ref["seqs"]
+        assert d.stats.get("duplicate_rows", 0) == ref["duplicates"] and d.stats["kcore_rounds"] == ref["rounds"]
+        assert d.stats["users_below_3_removed"] == ref["short"] and d.stats["interactions"] == ref["interactions"]
+        assert all(s.dtype == torch.long and s.is_contiguous() and s.untyped_storage().nbytes() == 8 * s.numel() for s in d.train)
+        assert d.valid_target.dtype == d.test_target.dtype == torch.long
+        assert all(type(v) in (int, str) for v in d.stats.values())
+
+
+def test_a_file_read_into_columns_gives_what_the_rows_give(tmp_path):
+    rng = random.Random(7)
+    rows = [r for r in random_log(rng, 400) if r[2] != "soon"]
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,timestamp\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    opts = SequenceLoadOptions(kcore="iterate", min_user_inter=3, min_item_inter=3)
+    a, b = load_sequences("csv", str(path), opts), build_sequences("log", rows, opts)
+    assert a.users == b.users and a.item_ids == b.item_ids and sequences(a) == sequences(b)
+    assert {k: v for k, v in a.stats.items() if k != "format"} == b.stats
+
+
+def test_negative_zero_and_equal_texts_are_one_timestamp():
+    rows = [("a", "x", "-0"), ("a", "y", "0"), ("a", "x", "0.0"), ("a", "z", "1"), ("a", "w", "1.0")]
+    d = build_sequences("t", rows, SequenceLoadOptions(min_user_inter=1, min_item_inter=1))
+    assert d.stats["duplicate_rows"] == 1 and d.item_ids == ["x", "y", "z", "w"]  # ties keep file order
+
+
+def test_bad_timestamps_name_their_lines_from_the_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,timestamp\na,x,1\na,y,later\na,z,3\n")
+    with pytest.raises(DataError, match=r"1 of 3 rows have a non-numeric or non-finite timestamp \(line 3: 'later'\)"):
+        load_sequences("csv", str(path), SequenceLoadOptions(min_user_inter=1, min_item_inter=1))
