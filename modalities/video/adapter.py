@@ -68,7 +68,8 @@ def load_video_set(cfg: Any) -> VideoSet:
         return load_clip_folder(cfg.data_root, kind="files" if cfg.dataset == "folder" else "frames", sampling=cfg.sampling(),
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
-                                check_memory=bool(getattr(cfg, "memory_check", True)))
+                                check_memory=bool(getattr(cfg, "memory_check", True)),
+                                progress=bool(getattr(cfg, "progress", False)))
     if cfg.dataset in _TENSOR_SETS:
         return _TENSOR_SETS[cfg.dataset]
     raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "
