@@ -48,7 +48,7 @@ class ImageModality(TensorClassificationAdapter):
             test_fraction=config.test_fraction,
             seed=config.split_seed,  # the held-out split of digits and ImageFolder trees: the data's, not the run's seed
             check_memory=bool(getattr(config, "memory_check", True)),
-            progress=config.progress,
+            progress=bool(getattr(config, "progress", False)),
         )
         return ClassificationData(
             name=ds.name,
