@@ -43,8 +43,8 @@ def stop_phrase(stop: BaseException) -> str:
 
 def _raise_terminated(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # one stop is enough: let the checkpoint be written
-    _log.warning("%s received: stopping (during distillation, after a checkpoint of the current iteration; experts keep "
-                 "their last epoch)", signal.Signals(signum).name)
+    _log.warning("%s received: stopping (a distillation checkpoints its current iteration first; expert training keeps "
+                 "its finished epochs; an evaluation stops at its next step)", signal.Signals(signum).name)
     raise Terminated(signum)
 
 

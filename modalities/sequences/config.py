@@ -178,11 +178,13 @@ class SequenceEvalKeys(ConfigKeys):
     eval_negatives: int = key(100, help="uniform negatives of the sampled protocol", unit="items", range="[1, inf)", resume=False)
     eval_pretrained_embedding: bool = key(
         True, help="start evaluation learners from the pretrained item embeddings; false: fresh embeddings, trained with the rest "
-                   "(freeze_embedding then holds for the matching learner only)", resume=False)
+                   "(freeze_embedding then holds for the matching learner only); may differ on --resume unless select_every "
+                   "keeps the best summary (its selection trains learners with it)", resume=False)
     whole_epochs: int = key(100, help="epochs of the learner trained on the whole training data (the whole baseline)",
                             unit="epochs", range="[1, inf)", resume=False)
     eval_steps: int = key(0, help="Adam steps of every learner trained on a small set (the summary, random real users, the most "
-                                  "active users); 0: inner_steps, as the reference's evaluation", unit="steps", range="[0, inf)",
+                                  "active users); 0: inner_steps, as the reference's evaluation; may differ on --resume unless "
+                                  "select_every keeps the best summary (its selection trains learners with it)", unit="steps", range="[0, inf)",
                           resume=False)
     eval_select_every: int = key(
         0, help="0: keep each small-set learner after its last step (the reference); k > 0: score it on the validation item "
