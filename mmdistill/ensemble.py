@@ -48,12 +48,15 @@ def default_vectorize(device: torch.device | str, runs: int, processes: int = 1)
 
 def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int]) -> bool:
     """Whether ``nets`` (trained on sets of ``sizes`` samples) can be trained as one ensemble: two or more
-    networks of identical parameter names and shapes, no buffers, no dropout, equal set sizes."""
+    networks of identical parameter names and shapes, no buffers, no dropout, no recurrent layer (``vmap`` has no
+    batching rule for GRU / LSTM / RNN), equal set sizes."""
     if len(nets) < 2 or len(set(sizes)) != 1:
         return False
     ref = [(n, tuple(p.shape)) for n, p in nets[0].named_parameters()]
     for net in nets:
         if any(True for _ in net.buffers()) or draws_global_randomness(net):
+            return False
+        if any(isinstance(m, nn.RNNBase) for m in net.modules()):
             return False
         if [(n, tuple(p.shape)) for n, p in net.named_parameters()] != ref:
             return False

@@ -54,7 +54,7 @@ OptimizerFactory = Callable[[SyntheticSet, Any], torch.optim.Optimizer]
 
 @dataclass
 class RunResult:
-    """A finished (or stopped) run: its directory, the synthetic set (detached, on the CPU when finished;
+    """A finished (or stopped) run: its directory, the synthetic set (detached, on the CPU;
     None for a run that trains on a set instead of distilling one, such as clip-finetune) and its manifest."""
 
     out_dir: Path
@@ -370,7 +370,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         manifest["selection"] = loop.selection
     if loop.iterations < cfg.iterations:
         log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
-        return RunResult(out, syn.detached(), manifest)
+        return RunResult(out, syn.detached().to("cpu"), manifest)  # on the CPU, as a finished run's set
     final = syn.detached().to("cpu")
     if cfg.evaluate:
         t_eval = time.perf_counter()

@@ -86,6 +86,8 @@ def test_fallbacks_to_sequential():
     assert not can_vectorize(plain, [12, 15])  # different set sizes
     assert not can_vectorize(plain[:1], [12])
     assert can_vectorize(plain, [12, 12])
+    gru = [torch.nn.Sequential(torch.nn.GRU(4, 4, batch_first=True)) for _ in range(2)]
+    assert not can_vectorize(gru, [12, 12])  # vmap has no batching rule for aten::gru (a video framegru's evaluation)
     calls = []
     one = lambda s, g: calls.append(1) or {"accuracy": 0.5}
     res = score_runs(EvalSet(None), one, metric="accuracy", runs=4, seed=0, progress=False,
