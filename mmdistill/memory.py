@@ -133,9 +133,10 @@ def optimizer_state_factor(optimizer: torch.optim.Optimizer) -> int:
 
 
 def device_memory(device: torch.device) -> int:
-    """Bytes a run can use on ``device``: the GPU's total memory, or the host's available memory."""
+    """Bytes a run can use on ``device``: the GPU's free memory and what this process's allocator already holds there
+    (other processes' memory on a shared GPU is not this run's), or the host's available memory."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[1])
+        return int(torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device))
     return host_memory()
 
 

@@ -45,8 +45,8 @@ def seeded_global_rng(seed: int, devices: Iterable[torch.device | int] = ()) -> 
     """Torch's global generators of the CPU and of the CUDA ``devices`` seeded with ``seed`` inside the block and
     restored after it (no other device touched): what code inside draws from them (dropout) follows ``seed``, not
     whatever ran before, and leaves the caller's stream as it was."""
-    cuda = sorted({d if isinstance(d, int) else (d.index or 0) for d in devices
-                   if isinstance(d, int) or d.type == "cuda"})
+    cuda = sorted({d if isinstance(d, int) else (d.index if d.index is not None else torch.cuda.current_device())
+                   for d in devices if isinstance(d, int) or d.type == "cuda"})  # "cuda": the current GPU, as torch reads it
     with torch.random.fork_rng(devices=cuda):
         torch.default_generator.manual_seed(seed)
         for i in cuda:

@@ -76,3 +76,14 @@ def test_mtt_estimate_grows_with_syn_steps_and_shrinks_with_ranks():
     assert est(4, Workers(0, 2)).parts["student graphs"] < 0.9 * two  # each rank keeps its share of every minibatch
     tesla = est(4, method="tesla").parts["student graphs"]
     assert abs(tesla - one / 2) <= 0.02 * one  # one step's graph at a time
+
+
+def test_a_gpu_offers_its_free_memory_and_what_this_process_holds(monkeypatch):
+    """On a shared GPU the check compares with what is free (and this process's allocator already reserved), not the
+    card's total: another process's 60 GiB is not this run's."""
+    import mmdistill.memory
+
+    gib = 1024**3
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (20 * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2 * gib)
+    assert mmdistill.memory.device_memory(torch.device("cuda", 0)) == 22 * gib
