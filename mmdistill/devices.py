@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterator
+
 import torch
+from torch import nn
 
 from mmdistill.errors import ConfigError
 
@@ -20,4 +24,27 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-__all__ = ["resolve_device"]
+@contextmanager
+def _cudnn_disabled() -> Iterator[None]:
+    """cuDNN off, every other cuDNN setting left as it is (``torch.backends.cudnn.flags`` would reset them too)."""
+    was = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = was
+
+
+def twice_differentiable(device: torch.device | str, *nets: object) -> ContextManager[None]:
+    """Where to run forwards whose gradients are differentiated again (``create_graph=True`` steps that are unrolled):
+    with cuDNN disabled when ``device`` is CUDA and one of ``nets`` holds a recurrent layer (``nn.RNNBase``: cuDNN's
+    GRU/LSTM have no double backward, "Double backwards is not supported for CuDNN RNNs", the native kernels do);
+    otherwise a null context, so convolutional networks keep cuDNN."""
+    if torch.device(device).type == "cuda" and any(
+        isinstance(m, nn.RNNBase) for net in nets if isinstance(net, nn.Module) for m in net.modules()
+    ):
+        return _cudnn_disabled()
+    return nullcontext()
+
+
+__all__ = ["resolve_device", "twice_differentiable"]

@@ -28,7 +28,7 @@ from mmdistill.recipes import tables
 
 def make_meta_matcher(ctx: MatchContext) -> MetaMatcher:
     cfg: SequenceDistillConfig = ctx.config
-    return MetaMatcher(cfg, ctx.data, pretrained_learner(ctx.data, cfg, cfg.network), ctx.device)
+    return MetaMatcher(cfg, ctx.data, pretrained_learner(ctx.data, cfg, cfg.network, ctx.device), ctx.device)
 
 
 class SequenceRecipe(Recipe):

@@ -56,6 +56,7 @@ from mmdistill.matchers.students import ClassificationStudent, SplittableStudent
 from mmdistill.errors import ConfigError, DivergenceError
 from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.distributed import Workers, all_reduce_grads, all_reduce_sum, enter_ranks, sum_over_ranks
+from mmdistill.devices import twice_differentiable
 from mmdistill.matchers import check_loss, step_checked
 from mmdistill.matchers.trajectory_memory import estimate
 from mmdistill.memory import MemoryEstimate
@@ -289,10 +290,11 @@ class TrajectoryMatching:
         self.check_split(syn)
         offload = self.device.type == "cuda" if self.offload is None else self.offload
         shared = getattr(self.student, "shared_graph", None)
-        return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
-                        optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
-                        batch=self.student_batch(syn), world=self.workers.world, method=self.method, offload=offload,
-                        shared=(lambda: shared(syn)) if shared is not None else None)
+        with twice_differentiable(self.device, getattr(self.student, "net", None)):  # the graphs the steps will build
+            return estimate(lambda w, idx: self.student.loss(self.layout.unflatten(w), syn, idx, 0), self.alpha(syn), len(syn),
+                            optimizer, getattr(self.student, "net", None), syn_steps=self.syn_steps,
+                            batch=self.student_batch(syn), world=self.workers.world, method=self.method, offload=offload,
+                            shared=(lambda: shared(syn)) if shared is not None else None)
 
     def _checked(self, value: float) -> float:
         check_loss(value)
@@ -308,12 +310,13 @@ class TrajectoryMatching:
         """The normalised distance after the unrolled student steps, with the whole graph kept (MTT)."""
         alpha = self.alpha(syn)
         w = w0.detach().clone().requires_grad_(True)
-        if self.workers.world > 1:
-            return self.distance(self._unrolled_split(syn, w, alpha, plan), w0, target)
-        for idx, seed in zip(plan.indices, plan.seeds):
-            loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
-            (g,) = torch.autograd.grad(loss, w, create_graph=True)
-            w = w - alpha * g
+        with twice_differentiable(self.device, getattr(self.student, "net", None)):  # no cuDNN RNN: it has no double backward
+            if self.workers.world > 1:
+                return self.distance(self._unrolled_split(syn, w, alpha, plan), w0, target)
+            for idx, seed in zip(plan.indices, plan.seeds):
+                loss = self.student.loss(self.layout.unflatten(w), syn, idx.to(self.device), seed)
+                (g,) = torch.autograd.grad(loss, w, create_graph=True)
+                w = w - alpha * g
         return self.distance(w, w0, target)
 
     def _unrolled_split(self, syn: SyntheticSet, w: Tensor, alpha: Tensor, plan: StepPlan) -> Tensor:
@@ -362,7 +365,8 @@ class TrajectoryMatching:
         lam_g = torch.zeros_like(w)  # sum_i lambda_{i+1} * g_i, elementwise: -dL/dalpha before summing per segment
         for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
             w_i = ws[i].to(self.device).requires_grad_(True)
-            (g,) = torch.autograd.grad(self._share_loss(w_i, syn, plan.indices[i], plan.seeds[i]), w_i, create_graph=True)
+            with twice_differentiable(self.device, getattr(self.student, "net", None)):  # no cuDNN RNN (no double backward)
+                (g,) = torch.autograd.grad(self._share_loss(w_i, syn, plan.indices[i], plan.seeds[i]), w_i, create_graph=True)
             lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
             v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
             vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)

@@ -104,7 +104,7 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         return out
 
     def make_trainer(arch: str, set_name: str):
-        pre = pretrained_learner(data, cfg, arch) if cfg.eval_pretrained_embedding else None
+        pre = pretrained_learner(data, cfg, arch, device) if cfg.eval_pretrained_embedding else None
         if pre is not None:
             pretrain_info[arch] = {k: v for k, v in pre.info.items() if k != "test"} | {"test_full": pre.info["test"]}
 

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
+from mmdistill.devices import twice_differentiable
 from mmdistill.errors import DivergenceError
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
@@ -154,10 +155,11 @@ class MetaMatcher:
         emb = self.frozen_inputs(module, dist)
         params = {k: p.detach().requires_grad_(True) for k, p in params.items()}
         state = AdamState({k: v.detach() for k, v in state.m.items()}, {k: v.detach() for k, v in state.v.items()}, state.t)
-        for step in range(curriculum, curriculum + window):
-            loss = self.inner_loss(module, params, dist, step, gen, emb)
-            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()), create_graph=True)))
-            params = adam_update(params, grads, state, cfg.net_lr, cfg.net_weight_decay)
+        with twice_differentiable(self.device, module):  # no cuDNN GRU here: it has no double backward
+            for step in range(curriculum, curriculum + window):
+                loss = self.inner_loss(module, params, dist, step, gen, emb)
+                grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()), create_graph=True)))
+                params = adam_update(params, grads, state, cfg.net_lr, cfg.net_weight_decay)
         return params
 
     def outer_loss(self, module: LossModule, params: Params, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:

@@ -53,19 +53,21 @@ def data_fingerprint(data: SequenceData) -> str:
     return data.cache[key]
 
 
-def pretrain_key(data: SequenceData, cfg: Any, arch: str) -> dict[str, Any]:
-    """What a pretrained ``arch`` learner on ``data`` under ``cfg`` depends on, as JSON-ready values."""
+def pretrain_key(data: SequenceData, cfg: Any, arch: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """What a pretrained ``arch`` learner on ``data`` under ``cfg`` depends on, as JSON-ready values; a learner trained
+    on another device type than the CPU (a GPU sums in another order) is another entry (a CPU key is as before)."""
     from mmdistill import __version__
 
+    kind = torch.device(device).type
     return {"format": FORMAT, "code": CODE_VERSION, "mmdistill": __version__, "arch": arch, "data": data_fingerprint(data),
             **{k: getattr(cfg, k) for k in PRETRAIN_KEYS}, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), **({"device": kind} if kind != "cpu" else {})}
 
 
-def cache_file(data: SequenceData, cfg: Any, arch: str) -> Path:
+def cache_file(data: SequenceData, cfg: Any, arch: str, device: torch.device | str = "cpu") -> Path:
     """``<folder>/<arch>-<sha256 of the key, 24 hex>.safetensors``; folder: ``pretrain_cache_dir`` or ``<cache>/sequences``."""
     folder = Path(cfg.pretrain_cache_dir).expanduser() if cfg.pretrain_cache_dir else cache_root() / "sequences"
-    digest = hashlib.sha256(json.dumps(pretrain_key(data, cfg, arch), sort_keys=True).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(json.dumps(pretrain_key(data, cfg, arch, device), sort_keys=True).encode()).hexdigest()[:24]
     return folder / f"{arch}-{digest}.safetensors"
 
 

@@ -41,7 +41,7 @@ class SummarySelector:
 
     def __init__(self, cfg: Any, data: SequenceData, every: int, device: torch.device):
         self.cfg, self.data, self.every, self.device = cfg, data, every, device
-        self.pre = pretrained_learner(data, cfg, cfg.network) if cfg.eval_pretrained_embedding else None
+        self.pre = pretrained_learner(data, cfg, cfg.network, device) if cfg.eval_pretrained_embedding else None
         self.protocol = small_set_protocol(cfg)  # evaluation's
         embeddings = "pretrained frozen" if cfg.eval_pretrained_embedding else "fresh"
         # the protocol is in the name: a resume that would score with another one is refused by the loop

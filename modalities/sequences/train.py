@@ -288,16 +288,17 @@ class Pretrained:
     info: dict[str, Any]
 
 
-def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
+def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.device | str = "cpu") -> Pretrained:
     """The ``arch`` learner pretrained on all training windows (TD3 pretrains its learner with RecBole before
     distilling: ``pretrain_epochs`` epochs, Adam, best validation epoch kept), cached on ``data`` per architecture
     and settings and, with ``pretrain_cache``, on disk (:mod:`.pretrain_cache`: a resume, an ``eval`` or another run
-    on the same data and settings reads it instead of pretraining again)."""
-    key = pretrain_key(data, cfg, arch)
+    on the same data and settings reads it instead of pretraining again). It trains on ``device``; its state is kept
+    on the CPU."""
+    key = pretrain_key(data, cfg, arch, device)
     memo = ("pretrained", json.dumps(key, sort_keys=True))
     if memo in data.cache:
         return data.cache[memo]
-    path = cache_file(data, cfg, arch) if cfg.pretrain_cache else None
+    path = cache_file(data, cfg, arch, device) if cfg.pretrain_cache else None
     cached = read_pretrained(path, key) if path is not None else None
     if cached is not None:
         state, info = cached
@@ -309,14 +310,15 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str) -> Pretrained:
     learner = build_learner(arch, data.num_items, data.max_len, cfg)
     gen = generator(cfg.seed, "pretrain", arch)
     learner.init_weights(gen)
+    learner = learner.to(device)
     x, y = data.windows()
     p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
-    info = train_on_windows(learner, x, y, p, gen, data=data, select_on_valid=True)
+    info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True)
     info["seconds"] = time.perf_counter() - t0
     info["test"] = rank_metrics(learner, data, "test", "full")
     log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
              arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
-    state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()}
     if path is not None:
         write_pretrained(path, key, state, info)
     data.cache[memo] = Pretrained(state, info)
