@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator
 
@@ -24,15 +25,26 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+_CUDNN_OFF = threading.Lock()
+_cudnn_off: list = [0, True]  # blocks inside _cudnn_disabled now, and the setting before the first of them
+
+
 @contextmanager
 def _cudnn_disabled() -> Iterator[None]:
-    """cuDNN off, every other cuDNN setting left as it is (``torch.backends.cudnn.flags`` would reset them too)."""
-    was = torch.backends.cudnn.enabled
-    torch.backends.cudnn.enabled = False
+    """cuDNN off, every other cuDNN setting left as it is (``torch.backends.cudnn.flags`` would reset them too). The
+    setting is process-wide: blocks that overlap (threads) share it, and the last one to leave restores it."""
+    with _CUDNN_OFF:
+        if _cudnn_off[0] == 0:
+            _cudnn_off[1] = torch.backends.cudnn.enabled
+        _cudnn_off[0] += 1
+        torch.backends.cudnn.enabled = False
     try:
         yield
     finally:
-        torch.backends.cudnn.enabled = was
+        with _CUDNN_OFF:
+            _cudnn_off[0] -= 1
+            if _cudnn_off[0] == 0:
+                torch.backends.cudnn.enabled = _cudnn_off[1]
 
 
 def twice_differentiable(device: torch.device | str, *nets: object) -> ContextManager[None]:

@@ -47,13 +47,14 @@ def is_lead_process() -> bool:
 
 def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     """tqdm on stderr, redrawn as usual on a terminal and at most every :data:`NON_TTY_INTERVAL_S` seconds
-    elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``, ``leave``...)."""
+    elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``, ``leave``...); off on a torchrun rank other
+    than 0 (:func:`is_lead_process`: one bar for the run, not one per rank)."""
     interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
     kwargs.setdefault("dynamic_ncols", True)
     if not interactive:
         kwargs.setdefault("mininterval", NON_TTY_INTERVAL_S)
         kwargs.setdefault("maxinterval", NON_TTY_INTERVAL_S * 2)
-    return tqdm(disable=disable, **kwargs)
+    return tqdm(disable=disable or not is_lead_process(), **kwargs)
 
 
 __all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "is_lead_process", "progress_bar"]

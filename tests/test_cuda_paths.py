@@ -69,3 +69,34 @@ def test_the_recipes_networks_are_told_apart():
 def test_a_null_context_otherwise(device, nets):
     assert isinstance(twice_differentiable(device, *nets), nullcontext)
     assert _enabled_inside(device, *nets) is True
+
+
+def test_overlapping_blocks_share_the_switch_and_the_last_one_restores_it():
+    """Threads whose blocks overlap: cuDNN stays off until the last block leaves, then the setting from before the first
+    one comes back (a block that restored its own saved value would leave it off, or turn it on under another)."""
+    import threading
+
+    import torch
+    from torch import nn
+
+    from mmdistill.devices import twice_differentiable
+
+    gru = nn.GRU(2, 2)
+    before = torch.backends.cudnn.enabled
+    first, second = twice_differentiable("cuda", gru), twice_differentiable("cuda", gru)
+    first.__enter__()
+    entered, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with second:
+            entered.set()
+            leave.wait(5)
+
+    t = threading.Thread(target=other)
+    t.start()
+    entered.wait(5)
+    first.__exit__(None, None, None)
+    assert torch.backends.cudnn.enabled is False  # the other block is still inside
+    leave.set()
+    t.join(5)
+    assert torch.backends.cudnn.enabled is before

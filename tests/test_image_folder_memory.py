@@ -133,7 +133,7 @@ def test_memory_check_counts_float_and_uint8(tmp_path, monkeypatch):
     asked: list[int] = []
     monkeypatch.setattr(mmdistill.memory, "host_shortfall", lambda need: asked.append(need) or 0)
     load_image_dataset("imagefolder", tmp_path)
-    assert FOLDER_BYTES_PER_VALUE == 5 and asked == [18 * 3 * 5 * 7 * FOLDER_BYTES_PER_VALUE]
+    assert FOLDER_BYTES_PER_VALUE == 5.5 and asked == [18 * 3 * 5 * 7 * FOLDER_BYTES_PER_VALUE]
     asked.clear()
     load_image_dataset("imagefolder", tmp_path, image_size=4, channels=1)  # before decoding, then at the first image
     assert asked == [18 * 1 * 4 * 4 * FOLDER_BYTES_PER_VALUE] * 2

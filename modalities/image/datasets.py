@@ -104,8 +104,9 @@ SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 #: their clamped copy; the normalisation after works in place)
 BYTES_PER_VALUE = 8
 #: bytes of host memory per loaded value that an ImageFolder load needs at least: every image decoded into one uint8
-#: array, then turned into float32 pixels (scaled and normalised in place); measured peak about 5.2 (32,000 32x32 images)
-FOLDER_BYTES_PER_VALUE = 5
+#: array, then turned into float32 pixels (scaled and normalised in place); measured peak about 5.2 (32,000 32x32 images),
+#: with a margin
+FOLDER_BYTES_PER_VALUE = 5.5
 
 Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
 
@@ -283,13 +284,13 @@ def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, 
 
 
 def _check_memory(count: int, channels: int, size: tuple[int, int], what: str, cause: str,
-                  bytes_per_value: int = BYTES_PER_VALUE) -> None:
+                  bytes_per_value: float = BYTES_PER_VALUE) -> None:
     """ConfigError (``cause`` names the argument) or DataError when ``count`` images of ``channels`` x ``size``
     cannot fit, at ``bytes_per_value`` bytes a value (:data:`BYTES_PER_VALUE`, :data:`FOLDER_BYTES_PER_VALUE`), in
     the host's available memory."""
     from mmdistill.memory import host_shortfall
 
-    need = count * channels * size[0] * size[1] * bytes_per_value
+    need = int(count * channels * size[0] * size[1] * bytes_per_value)
     if available := host_shortfall(need):
         gib = 1024.0**3
         raise (ConfigError if cause.startswith("image_size") else DataError)(

@@ -677,7 +677,7 @@ def build_splits(
     images cannot fit in the host's available memory (:data:`BYTES_PER_VALUE`); ``memory_hint`` says what to pass
     instead (None: the size cannot be set, fewer images are the way).
     """
-    from tqdm.auto import tqdm
+    from mmdistill.logs import progress_bar
 
     with_split = [r for r in records if r.split is not None]
     if with_split and len(with_split) != len(records):
@@ -727,7 +727,7 @@ def build_splits(
     row_of = {n: (split, i) for split, ids in held.items() for i, n in enumerate(ids)}
     scratch = torch.empty((3, size, size), dtype=torch.float32)  # a val image: read to check it, not kept
     failed: set[str] = set()
-    for name in tqdm(names, desc="reading images", disable=not progress, leave=False):
+    for name in progress_bar(iterable=names, desc="reading images", disable=not progress, leave=False):
         split, row = row_of.get(name, (None, 0))
         try:
             image_to_tensor(open_image(name), size, mean, std, out=buffers[split][row] if split else scratch)
@@ -857,7 +857,8 @@ def _split_images(buffers: dict[str, Tensor], row_of: Mapping[str, tuple[str, in
             i = row_of[name][1]
             if i != j:  # rows ascend with the names, so i > j: row i is read before anything is written over it
                 buf[j].copy_(buf[i])
-        result[split] = buf if len(ids_of[split]) == len(buf) else buf[: len(ids_of[split])]
+        n = len(ids_of[split])  # a view keeps its buffer's storage: copied when it would hold more than twice its rows
+        result[split] = buf if n == len(buf) else buf[:n] if 2 * n >= len(buf) else buf[:n].clone()
     return result
 
 

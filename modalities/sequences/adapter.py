@@ -79,6 +79,7 @@ class SequenceModality(SequenceShare, AdapterDefaults):
     def init_synthetic(self, data: SequenceData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """TD3's factors (V = the pretrained learner's item embedding) or Farzi's latent summary and decoder."""
         from mmdistill.devices import resolve_device
+        from mmdistill.distributed import current_workers
 
         from .evaluate import check_budget
         from .train import pretrained_learner
@@ -86,7 +87,10 @@ class SequenceModality(SequenceShare, AdapterDefaults):
         check_budget(data, int(config.seq_num))
         item_factor = None
         if config.parameterization == "tucker":
-            pre = pretrained_learner(data, config, config.network, resolve_device(config.device))  # the run's device
+            device, workers = resolve_device(config.device), current_workers()
+            if workers.world > 1 and device.type == "cuda":
+                device = workers.device  # under torchrun each rank's own GPU, as the run's
+            pre = pretrained_learner(data, config, config.network, device)
             item_factor = pre.state["item_embedding.weight"][: data.num_items]
         # the loader's counts (rows read, malformed lines and timestamps dropped, k-core and short-user removals,
         # duplicates, unseen targets) travel with the set, so the manifest has them with or without evaluation: a log
