@@ -363,19 +363,19 @@ class TrajectoryMatching:
         params = [p for p in syn.parameters() if p.requires_grad and not any(p is t for t in step_tensors)]
         grads = [torch.zeros_like(p) for p in params]
         lam_g = torch.zeros_like(w)  # sum_i lambda_{i+1} * g_i, elementwise: -dL/dalpha before summing per segment
-        for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
-            w_i = ws[i].to(self.device).requires_grad_(True)
-            with twice_differentiable(self.device, getattr(self.student, "net", None)):  # no cuDNN RNN (no double backward)
+        with twice_differentiable(self.device, getattr(self.student, "net", None)):  # no cuDNN RNN (no double backward)
+            for i in reversed(range(len(plan.indices))):  # reverse sweep, one step's graph at a time
+                w_i = ws[i].to(self.device).requires_grad_(True)
                 (g,) = torch.autograd.grad(self._share_loss(w_i, syn, plan.indices[i], plan.seeds[i]), w_i, create_graph=True)
-            lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
-            v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
-            vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
-            hvp, rest = all_reduce_sum(vjp[0], self.workers), vjp[1:]
-            for acc, d in zip(grads, rest):
-                if d is not None:
-                    acc.sub_(d)
-            lam = lam - hvp.detach()
-            ws[i] = ws[i].new_empty(0)  # release as we go
+                lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
+                v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
+                vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
+                hvp, rest = all_reduce_sum(vjp[0], self.workers), vjp[1:]
+                for acc, d in zip(grads, rest):
+                    if d is not None:
+                        acc.sub_(d)
+                lam = lam - hvp.detach()
+                ws[i] = ws[i].new_empty(0)  # release as we go
         for p, grad in zip(params, grads):
             p.grad = grad
         all_reduce_grads(params, self.workers)  # the shares of the data's gradient; lam_g is whole on every rank
