@@ -273,6 +273,22 @@ def one_spelling_per_label(source: str, labels: dict[Any, str], what: str) -> No
                     "(NFC, single spaces)")
 
 
+def check_images_fit(what: str, count: int, shape: tuple[int, int, int], bytes_per_value: float, *, cause: str = "",
+                     lower: str = "pass a smaller image_size (--image-size N)", error: type[Exception] = DataError) -> None:
+    """``error`` naming ``what``, the image count and shape (C, H, W), the estimate and the memory available when
+    ``count`` images of ``shape`` cannot fit at ``bytes_per_value`` bytes a value in the host's available memory
+    (:func:`mmdistill.memory.host_shortfall`); ``cause`` says where the size comes from, ``lower`` what to pass
+    instead. The image loaders' check before decoding."""
+    from mmdistill.memory import host_shortfall
+
+    need = int(count * shape[0] * shape[1] * shape[2] * bytes_per_value)
+    if available := host_shortfall(need):
+        gib = 1024.0**3
+        raise error(f"{what}: {count} images of {shape[0]}x{shape[1]}x{shape[2]}{f' ({cause})' if cause else ''} need about "
+                    f"{need / gib:.1f} GiB of memory as float32, more than the {available / gib:.1f} GiB available; {lower}, "
+                    "or memory_check=false to try anyway")
+
+
 #: the standard deviation below which a channel counts as constant (:func:`constant_channels`)
 CONSTANT_STD = 1e-6
 
@@ -331,7 +347,7 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     return names
 
 
-__all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder",
+__all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder", "check_images_fit",
            "check_labels", "class_grid", "classes_without_test", "constant_channels",
            "export_folder_names", "label_key", "new_tree", "one_spelling_per_label", "portable_name", "refuse_shared_files",
            "scan_files", "write_class_index"]

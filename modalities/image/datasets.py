@@ -48,7 +48,7 @@ from mmdistill.keys import clipped
 from mmdistill.load_report import LoadReport
 from mmdistill.words import quantity
 
-from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
+from ..artifacts import HIDDEN, check_images_fit, classes_without_test, refuse_shared_files, scan_files
 from ..safe_pickle import guarded_loading
 
 log = logging.getLogger(__name__)
@@ -287,17 +287,9 @@ def _check_memory(count: int, channels: int, size: tuple[int, int], what: str, c
                   bytes_per_value: float = BYTES_PER_VALUE) -> None:
     """ConfigError (``cause`` names the argument) or DataError when ``count`` images of ``channels`` x ``size``
     cannot fit, at ``bytes_per_value`` bytes a value (:data:`BYTES_PER_VALUE`, :data:`FOLDER_BYTES_PER_VALUE`), in
-    the host's available memory."""
-    from mmdistill.memory import host_shortfall
-
-    need = int(count * channels * size[0] * size[1] * bytes_per_value)
-    if available := host_shortfall(need):
-        gib = 1024.0**3
-        raise (ConfigError if cause.startswith("image_size") else DataError)(
-            f"{what}: {count} images of {channels}x{size[0]}x{size[1]} ({cause}) need about {need / gib:.1f} GiB of "
-            f"memory as float32, more than the {available / gib:.1f} GiB available; pass a smaller image_size "
-            f"(--image-size N), or memory_check=false to try anyway"
-        )
+    the host's available memory (:func:`~modalities.artifacts.check_images_fit`)."""
+    check_images_fit(what, count, (channels, *size), bytes_per_value, cause=cause,
+                     error=ConfigError if cause.startswith("image_size") else DataError)
 
 
 def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:

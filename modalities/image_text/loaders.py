@@ -55,6 +55,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
 from mmdistill.words import shown as escaped, unsafe
 
+from ..artifacts import check_images_fit
 from .data import PairSplit
 
 log = logging.getLogger(__name__)
@@ -804,15 +805,9 @@ BYTES_PER_VALUE = 4
 def _check_memory(source: str, count: int, size: int, hint: str | None) -> None:
     """DataError, before anything is decoded, when ``count`` RGB images of ``size`` x ``size`` cannot fit as float32
     pixels (:data:`BYTES_PER_VALUE`) in the host's available memory (:func:`mmdistill.memory.host_shortfall`); ``hint``
-    names the key that lowers the size (None: fewer images are the way)."""
-    from mmdistill.memory import host_shortfall
-
-    need = count * 3 * size * size * BYTES_PER_VALUE
-    if available := host_shortfall(need):
-        gib = 1024.0**3
-        lower = f"pass {hint}" if hint else "read fewer images (the image size is the image encoder's input size)"
-        raise DataError(f"{source}: {count} images of 3x{size}x{size} need about {need / gib:.1f} GiB of memory as float32, "
-                        f"more than the {available / gib:.1f} GiB available; {lower}, or memory_check=false to try anyway")
+    names the key that lowers the size (None: fewer images are the way; :func:`~modalities.artifacts.check_images_fit`)."""
+    check_images_fit(source, count, (3, size, size), BYTES_PER_VALUE,
+                     lower=f"pass {hint}" if hint else "read fewer images (the image size is the image encoder's input size)")
 
 
 def _assign_splits(kept: list[CaptionRecord], names: list[str], with_split: list[CaptionRecord], split_order: str,
