@@ -140,7 +140,7 @@ def _window(frames: int, rate: int, crop: Crop) -> tuple[int, int] | None:
     from resampling the whole file in the last bits (up to ~1e-7 on samples in [-1, 1], a few float32 ulps)."""
     if rate != crop.sample_rate or frames <= crop.num_samples:
         return None
-    return ((frames - crop.num_samples) // 2 if crop.align == "center" else 0), crop.num_samples
+    return crop_start(frames, crop.num_samples, crop.align), crop.num_samples
 
 
 def fit_clip(wave: Tensor, clip: Clip, sample_rate: int, num_samples: int, align: str = "center") -> tuple[Tensor, int]:
@@ -150,7 +150,7 @@ def fit_clip(wave: Tensor, clip: Clip, sample_rate: int, num_samples: int, align
     just the samples that crop keeps; ConfigError when it was read for another crop than these arguments."""
     if clip.frames is None:
         return fix_length(wave, num_samples, align), int(wave.shape[-1])
-    start = (clip.frames - num_samples) // 2 if align == "center" else 0
+    start = crop_start(clip.frames, num_samples, align)
     if clip.sample_rate != sample_rate or clip.frames <= num_samples or start != clip.offset or wave.shape[-1] != num_samples:
         raise ConfigError(f"a clip read for another crop (frames {clip.offset}-{clip.offset + len(clip.samples)} of {clip.frames} at "
                           f"{clip.sample_rate} Hz) was fitted to {num_samples} samples at {sample_rate} Hz (align={align!r}): pass "
@@ -223,6 +223,13 @@ def decode_all(items: Sequence[tuple[str, Opener]], *, strict: bool, min_rate: i
     return clips, bad
 
 
+def crop_start(length: int, num_samples: int, align: str = "center") -> int:
+    """The first of the ``num_samples`` samples a crop keeps of a longer ``length``-sample clip: the middle ones for
+    ``align="center"`` (the extra sample at the end), else the first ones. One rule for :func:`fix_length` and a file
+    read in part (:class:`Crop`), so both keep the same samples."""
+    return (length - num_samples) // 2 if align == "center" else 0
+
+
 def fix_length(x: Tensor, num_samples: int, align: str = "center") -> Tensor:
     """A (…, T) waveform zero-padded or cropped to (…, num_samples): ``align="center"`` keeps the middle
     (padding both sides equally, the extra sample at the end), ``"start"`` keeps the beginning (padding at
@@ -233,7 +240,7 @@ def fix_length(x: Tensor, num_samples: int, align: str = "center") -> Tensor:
     if t == num_samples:
         return x
     if t > num_samples:
-        start = (t - num_samples) // 2 if align == "center" else 0
+        start = crop_start(t, num_samples, align)
         return x[..., start : start + num_samples]
     before = (num_samples - t) // 2 if align == "center" else 0
     return torch.nn.functional.pad(x, (before, num_samples - t - before))
@@ -300,6 +307,6 @@ def length_counts(lengths: Iterable[int], num_samples: int) -> tuple[int, int]:
 
 
 __all__ = [
-    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "Crop", "decode", "decode_all", "describe_bad", "downmix_counts", "fit_clip",
+    "ALIGNMENTS", "AUDIO_EXTENSIONS", "BadFile", "Clip", "Crop", "decode", "decode_all", "crop_start", "describe_bad", "downmix_counts", "fit_clip",
     "fix_length", "length_counts", "resample_clips", "to_fixed_batch",
 ]
