@@ -54,12 +54,12 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
+from mmdistill.logs import progress_bar
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
@@ -360,7 +360,7 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     counts: dict = {"clips": 0, "resampled": {}, "downmixed": {}, "padded": 0, "cropped": 0, "silent": []}
     chunks = range(0, len(items), batch_files)
     crop = Crop(num_samples, params.sample_rate, align)  # a file longer than the clip is read only for the samples kept
-    for start in tqdm(chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False, dynamic_ncols=True):
+    for start in progress_bar(iterable=chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False):
         chunk = items[start : start + batch_files]
         clips, bad = decode_all([(it.name, it.open) for it in chunk], strict=strict, min_rate=MIN_SAMPLE_RATE, crop=crop)
         skipped += bad

@@ -411,11 +411,12 @@ class FrozenTextEncoder:
         return self.name
 
     def encode(self, captions: list[str], batch_size: int = 256, progress: bool = True) -> Tensor:
-        from tqdm.auto import tqdm
+        from mmdistill.logs import progress_bar
 
         out = []
         with torch.no_grad():
-            for s in tqdm(range(0, len(captions), batch_size), desc=f"embedding captions ({self.name})", disable=not progress, leave=False):
+            for s in progress_bar(iterable=range(0, len(captions), batch_size), desc=f"embedding captions ({self.name})",
+                                  disable=not progress, leave=False):
                 out.append(self._encode(captions[s : s + batch_size]).float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
