@@ -67,7 +67,7 @@ class Interval:
 
 
 def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None = None, resume: bool = True,
-        factory: Callable[[], Any] | None = None, path: bool = False) -> Any:
+        factory: Callable[[], Any] | None = None, path: bool = False, resume_note: str = "") -> Any:
     """A declared configuration field (a :func:`dataclasses.field` carrying its declaration).
 
     Args:
@@ -78,8 +78,10 @@ def key(default: Any = MISSING, *, help: str, unit: str = "", range: str | None 
         resume: True when changing the key changes the distillation, so a checkpoint written with another
             value cannot be resumed; False for evaluation, output and progress keys.
         path: a file or folder; a checkpoint records it absolute (:func:`resume_values`), so a resume may spell it otherwise.
+        resume_note: what ``--help`` says of a ``resume=False`` key instead of "may differ on --resume" (when it may not).
     """
-    meta = {_META: {"help": help, "unit": unit, "range": Interval.parse(range) if range else None, "resume": resume, "path": path}}
+    meta = {_META: {"help": help, "unit": unit, "range": Interval.parse(range) if range else None, "resume": resume, "path": path,
+                    "resume_note": resume_note}}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -105,6 +107,7 @@ class KeyInfo:
     default: Any
     owner: type
     path: bool = False
+    resume_note: str = ""
 
     def choices(self) -> tuple[Any, ...] | None:
         """The ``Literal`` values of a choice key (also of ``X | None`` and ``list[Literal]``), else None."""
@@ -165,7 +168,7 @@ def key_infos(cls: type) -> tuple[KeyInfo, ...]:
         meta = owner.__dataclass_fields__[f.name].metadata[_META]
         tp = typing.get_type_hints(owner)[f.name]
         out.append(KeyInfo(f.name, tp, meta["help"], meta["unit"], meta["range"], meta["resume"], f.init, _default(f), owner,
-                           meta.get("path", False)))
+                           meta.get("path", False), meta.get("resume_note", "")))
     return tuple(out)
 
 

@@ -62,8 +62,8 @@ def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -
     text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "")
     if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
         text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
-    if not info.resume and info.name != "resume" and "--resume" not in info.help:  # a help that says when it may
-        text += "; may differ on --resume"
+    if not info.resume and info.name != "resume":
+        text += f"; {info.resume_note or 'may differ on --resume'}"
     return text.replace("%", "%%")
 
 

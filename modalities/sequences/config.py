@@ -161,6 +161,9 @@ class SequenceMetaKeys(ConfigKeys):
                                      "reference's train.n_eval_model)", unit="learners", range="[1, inf)")
 
 
+_SELECTION_HOLDS = "may differ on --resume unless select_every keeps the best summary (its selection trains learners with it)"
+
+
 @dataclass
 class SequenceEvalKeys(ConfigKeys):
     """Evaluation: learners trained on the summary, ranked by HR@K / NDCG@K next to real baselines."""
@@ -178,14 +181,12 @@ class SequenceEvalKeys(ConfigKeys):
     eval_negatives: int = key(100, help="uniform negatives of the sampled protocol", unit="items", range="[1, inf)", resume=False)
     eval_pretrained_embedding: bool = key(
         True, help="start evaluation learners from the pretrained item embeddings; false: fresh embeddings, trained with the rest "
-                   "(freeze_embedding then holds for the matching learner only); may differ on --resume unless select_every "
-                   "keeps the best summary (its selection trains learners with it)", resume=False)
+                   "(freeze_embedding then holds for the matching learner only)", resume=False, resume_note=_SELECTION_HOLDS)
     whole_epochs: int = key(100, help="epochs of the learner trained on the whole training data (the whole baseline)",
                             unit="epochs", range="[1, inf)", resume=False)
     eval_steps: int = key(0, help="Adam steps of every learner trained on a small set (the summary, random real users, the most "
-                                  "active users); 0: inner_steps, as the reference's evaluation; may differ on --resume unless "
-                                  "select_every keeps the best summary (its selection trains learners with it)", unit="steps", range="[0, inf)",
-                          resume=False)
+                                  "active users); 0: inner_steps, as the reference's evaluation", unit="steps", range="[0, inf)",
+                          resume=False, resume_note=_SELECTION_HOLDS)
     eval_select_every: int = key(
         0, help="0: keep each small-set learner after its last step (the reference); k > 0: score it on the validation item "
                 "(HR@10, full ranking) every k steps and keep the best, as the whole baseline keeps its best validation epoch "
