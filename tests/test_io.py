@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmdistill.errors import ArtifactError, DataError
-from mmdistill.io import atomic_path, load_synthetic, save_synthetic
+from mmdistill.io import ALIGNMENT, atomic_path, load_synthetic, load_tensors, save_synthetic, save_tensors
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
@@ -529,3 +529,13 @@ def test_a_write_killed_inside_safetensors_is_swept_and_a_running_one_is_not(tmp
         removed = remove_stale_temporaries(tmp_path, {target.name, "README.md"})
         assert removed == [left.name] and running.exists() and (tmp_path / ".README.md.abcdefgh.tmp").is_symlink()
     assert (tmp_path / "README.md").read_text() == "being written"
+
+
+def test_loaded_tensors_sit_at_allocation_alignment(tmp_path):
+    """safetensors places tensors at 8-byte offsets in the file; loaded ones are given memory of their own at
+    PyTorch's alignment (unaligned operands made some CPUs' BLAS round a loaded set's decode differently)."""
+    tensors = {"a": torch.arange(3.0), "b": torch.randn(5, 5, generator=generator(0, "b")), "c": torch.arange(7, dtype=torch.int16)}
+    save_tensors(tmp_path / "t.safetensors", tensors)
+    back = load_tensors(tmp_path / "t.safetensors")
+    assert all(v.data_ptr() % ALIGNMENT == 0 for v in back.values())
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
