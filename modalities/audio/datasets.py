@@ -62,7 +62,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.logs import progress_bar
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
-from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
+from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
@@ -389,8 +389,9 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
 
 
 def _header_seconds(item: AudioItem) -> float | None:
-    """The length of ``item`` in seconds from its file header; None when soundfile cannot describe it, or its rate is
-    below :data:`MIN_SAMPLE_RATE` (judged when decoded)."""
+    """The length of ``item`` in seconds from its file header, or by decoding it when soundfile cannot describe it
+    (:func:`_decoded_seconds`); None when its rate is below :data:`MIN_SAMPLE_RATE` or it cannot be decoded (judged
+    when the set is decoded)."""
     import soundfile as sf
 
     source = item.open()
@@ -398,9 +399,19 @@ def _header_seconds(item: AudioItem) -> float | None:
         source = io.BytesIO(source)
     try:
         info = sf.info(source)
-    except Exception:  # noqa: BLE001 - decoded (or reported) later
-        return None
+    except Exception:  # noqa: BLE001 - not a libsndfile format (M4A, AAC): measured by decoding it
+        return _decoded_seconds(item)
     return info.frames / info.samplerate if info.samplerate >= MIN_SAMPLE_RATE else None
+
+
+def _decoded_seconds(item: AudioItem) -> float | None:
+    """The length in seconds of a clip whose header soundfile cannot read (a format decoded through librosa, such as
+    M4A), by decoding it; None when it cannot be decoded (it is skipped and named when the set is decoded)."""
+    try:
+        clip = decode(item.name, item.open(), min_rate=MIN_SAMPLE_RATE)
+    except (DataError, OSError):
+        return None
+    return len(clip.samples) / clip.sample_rate
 
 
 def _longest_seconds(items: list[AudioItem], strict: bool = False) -> tuple[float, str, dict[str, str]]:

@@ -107,8 +107,24 @@ def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | No
     if int(rate) < min_rate:
         raise DataError(f"audio file {name} declares a sample rate of {int(rate)} Hz, below the {min_rate} Hz the loader "
                              "reads (a damaged or forged header?)")
+    if frames is None and Path(source if isinstance(source, str) else name).suffix.lower() == ".mp3":
+        _check_mp3_stream(name, source, data.shape[0] / int(rate))
     channels = int(data.shape[1]) if data.ndim == 2 else 1
     return Clip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), channels, offset, frames)
+
+
+def _check_mp3_stream(name: str, source: bytes | str, decoded: float) -> None:
+    """DataError when the MPEG frames of MP3 file ``source`` last clearly longer than the ``decoded`` seconds libsndfile
+    gave (:func:`~modalities.audio.mp3.stream_seconds`): it trusts a Xing/Info header that does not describe the whole
+    stream (files joined with ``cat``, VBR written without one) and stops early, silently."""
+    from .mp3 import stream_seconds
+
+    stream, frame_s = stream_seconds(source)
+    # a decoder drops the Xing/Info frame and the encoder's delay and padding (LAME: ~2 frames): 4 frames and 2 % slack
+    if stream is not None and stream > decoded * 1.02 + 4 * frame_s:
+        raise DataError(f"audio file {name}: its MP3 stream lasts {stream:.3f} s but libsndfile decodes {decoded:.3f} s of it "
+                        "(a Xing/Info header that does not describe the whole stream: MP3 files joined with cat, or a VBR "
+                        f"file written without one); convert it to {CONVERTIBLE} with ffmpeg, which reads the whole stream")
 
 
 def _read_window(source: bytes | str, crop: Crop, min_rate: int) -> tuple[np.ndarray | None, int, int, int | None]:

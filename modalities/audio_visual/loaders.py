@@ -55,7 +55,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
-from ..image.datasets import exif_orientation, to_8bit
+from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
@@ -559,17 +559,14 @@ def _read_image(path: Path, converted: list[tuple[str, str]] | None = None,
     holds (alpha dropped, a palette or CMYK turned into RGB, 16- or 32-bit grey into 8 bits) is appended to
     ``converted`` as ``(path, what was done)``. DataError naming the file when it cannot be read: not an image,
     damaged, or larger than Pillow's decompression-bomb limit (as the image adapter's reader)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             mode, transparent, fmt = im.mode, "transparency" in im.info, im.format
-            stored, turn = im.size, exif_orientation(im)
-            if turn is not None:  # Pillow's TIFF loader turns the pixels itself when it loads them
-                im = im if fmt == "TIFF" else ImageOps.exif_transpose(im)
-                im.load()
-                if rotated is not None:
-                    rotated.append((str(path), f"orientation {turn}: stored {stored[0]}x{stored[1]}, read as {im.size[0]}x{im.size[1]}"))
+            im, how = upright(im)
+            if how is not None and rotated is not None:
+                rotated.append((str(path), how))
             if mode.startswith("I") or mode == "F":  # 16-bit (and 32-bit) grayscale: scaled, not saturated to white
                 im = to_8bit(im, path)
             im = im.convert("L") if im.mode in GREY_MODES else im.convert("RGB")

@@ -530,7 +530,7 @@ def _is_number(field: str) -> bool:
 def _text_rows(path: Path, delim: str | None, skip: int = 0) -> Iterator[tuple[int, list[str]]]:
     """``(0-based line number, fields)`` of each line of the text table ``path`` after its first ``skip`` lines that
     holds anything but a ``#`` comment, as ``np.loadtxt`` counts rows."""
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:  # a byte-order mark (Excel's CSV UTF-8) is no value
         for number, line in enumerate(f):
             text = line.split("#", 1)[0].strip()
             if number >= skip and text:
@@ -581,12 +581,14 @@ def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)
             skip = _header_rows(path, delim)
             try:
-                return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip)
+                return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip,
+                                  encoding="utf-8-sig")
             except ValueError as exc:
                 if want.kind not in "iu":
                     raise _table_error(path, want, exc, skip, delim) from None
                 try:  # integers written as floats ('1.0', np.savetxt's '1.000000000000000000e+00'): read, then checked
-                    table = np.loadtxt(path, delimiter=delim, dtype=np.float64, ndmin=2, comments="#", skiprows=skip)
+                    table = np.loadtxt(path, delimiter=delim, dtype=np.float64, ndmin=2, comments="#", skiprows=skip,
+                                       encoding="utf-8-sig")
                 except ValueError:
                     raise _table_error(path, want, exc, skip, delim) from None
         return _exact_integers(path, table, want, ndmin, skip, delim)

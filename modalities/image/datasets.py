@@ -37,6 +37,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -656,6 +657,24 @@ def exif_orientation(img) -> int | None:
     except Exception:  # noqa: BLE001 - a damaged EXIF block does not make the pixels unreadable
         return None
     return int(value) if isinstance(value, int) and 2 <= value <= 8 else None
+
+
+def upright(img: Any) -> tuple[Any, str | None]:
+    """A PIL image just opened from a file, loaded and turned upright by its EXIF orientation tag as photo viewers show
+    it, and how (``"orientation 6: stored 64x32, read as 32x64"``; None when it was read as stored). Pillow's TIFF loader
+    turns a TIFF itself as it loads it (dropping the tag), so the tag is read first; a turned image keeps its
+    ``format`` (:func:`to_8bit` tells an older Pillow's 16-bit PNG by it). The image-text, video-frame and
+    audio-visual frame readers' rule, as :func:`_read_images` reads photos."""
+    from PIL import ImageOps
+
+    fmt, stored, turn = img.format, img.size, exif_orientation(img)
+    img.load()
+    if turn is None:
+        return img, None
+    if fmt != "TIFF":
+        img = ImageOps.exif_transpose(img)
+        img.format = fmt
+    return img, f"orientation {turn}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
 
 
 def _has_transparency(img) -> bool:

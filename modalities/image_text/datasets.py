@@ -3,6 +3,7 @@ chosen image encoder, split, and embed every caption once with the frozen text e
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from .data import ImageTextData
 from .encoders import ImageEncoderBuild, build_text_encoder, text_space
 from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
 from .text_cache import bank_ref, embed_captions
+
+log = logging.getLogger(__name__)
 
 DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
 SHAPES_IMAGES = 300
@@ -74,6 +77,10 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     }
     if kind != "shapes":  # read from files: what on_bad=skip dropped (zeros too) goes into the set's manifest
         loaded.report.root = str(root)
+        if rotated := getattr(opener, "rotated", None):  # photos turned upright by EXIF, as the image loader does
+            loaded.report.extend("exif_rotated", rotated)
+            log.info("%s: %d image(s) turned upright by their EXIF orientation tag, e.g. %s (%s)", source, len(rotated),
+                     *rotated[0])
         meta["load_report"] = loaded.report.as_dict()
     return ImageTextData(name=name, train=loaded.train, test=loaded.test, meta=meta)
 

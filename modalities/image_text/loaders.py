@@ -77,7 +77,8 @@ REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of 
                 "cut_captions": "captions cut to max_caption_words words (kept, shortened)",
                 "cleaned_captions": "captions holding control or bidi characters (kept, each such character replaced by a space)",
                 "same_image": "images that are another image of their split under another name (a hard link or a byte-identical "
-                              "copy; kept)"}
+                              "copy; kept)",
+                "exif_rotated": "images turned upright by their EXIF orientation tag (as the image loader reads photos)"}
 
 
 @dataclass
@@ -155,8 +156,11 @@ def read_csv_records(path: Path) -> list[CaptionRecord]:
     if "image" not in header or "caption" not in header:
         raise DataError(f"{path} line {rows[0][0] if rows else 1}: the header must name the columns 'image' and 'caption' "
                         f"(found {rows[0][2] if rows else []}){_separator_hint(text, header)}")
-    records, empty, multi = [], [], []
+    records, empty, multi, wide = [], [], [], []
     for start, end, values in rows[1:]:
+        if len(values) > len(header) and any(v.strip() for v in values[len(header):]):
+            wide.append((start, len(values)))  # an unquoted comma in a caption: zip would cut the caption (or shift split)
+            continue
         row = dict(zip(header, values))
         if row.get("image") is None:
             raise DataError(f"{path} line {start}: the row has fewer columns than the header")
@@ -167,6 +171,11 @@ def read_csv_records(path: Path) -> list[CaptionRecord]:
             multi.append(f"line {start} (to line {end})")
         split = (row.get("split") or "").strip().lower() or None
         records.append(CaptionRecord(row["image"].strip(), row.get("caption") or "", split, f"{path.name} line {start}"))
+    if wide:
+        more = f" ({len(wide)} rows: lines {line_list([s for s, _ in wide])})" if len(wide) > 1 else ""
+        raise DataError(f"{path} line {wide[0][0]}: the row has {wide[0][1]} comma-separated fields but the header "
+                        f"{','.join(rows[0][2])} names {len(header)}{more}; a caption holding a comma must be quoted "
+                        '(im.jpg,"a dog, a cat",train), as spreadsheets and csv writers do')
     if empty:
         more = f" ({len(empty)} rows: lines {line_list(empty)})" if len(empty) > 1 else ""
         raise DataError(f"{path} line {empty[0]}: empty 'image' field{more}; every row names its image file, relative to the "
@@ -317,6 +326,13 @@ def read_folder_records(root: Path, bad: BadInput) -> list[CaptionRecord]:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist")
     parts = [(root / s, s) for s in ("train", "test") if (root / s).is_dir()]
+    if parts and (root / "val").is_dir():
+        # as the image, audio and video loaders read train/ + val/: val is the test split when there is no test/;
+        # beside a test/ its images are left out and counted (unused_val_images), as a Karpathy file's val split
+        as_split = "val" if (root / "test").is_dir() else "test"
+        parts.append((root / "val", as_split))
+        log.info("%s: val/ read as the %s", root, "test split (no test/ folder)" if as_split == "test" else
+                 "validation split, left out (test/ is the test split)")
     if not parts:
         parts = [(root, None)]
     records: list[CaptionRecord] = []
@@ -599,9 +615,14 @@ class FileOpener:
         self.root = root
         #: what was recorded of each image read, by the name it was read under
         self.files: dict[str, ImageFile] = {}
+        #: images turned upright by their EXIF orientation tag (as the image and audio-visual loaders read photos):
+        #: (name, how)
+        self.rotated: list[tuple[str, str]] = []
 
     def __call__(self, rel: str) -> object:
         from PIL import Image, UnidentifiedImageError
+
+        from ..image.datasets import upright
 
         path = self.root / rel
         what = _not_a_file(path)
@@ -614,7 +635,9 @@ class FileOpener:
                 self.files[rel] = ImageFile(st.st_dev, st.st_ino, st.st_size, hashlib.sha256(data).hexdigest() if data is not None else None)
             try:
                 with Image.open(io.BytesIO(data) if data is not None else fh) as im:
-                    im.load()
+                    im, how = upright(im)  # photos upright, as the image and audio-visual loaders read them
+                    if how is not None:
+                        self.rotated.append((rel, how))
                     return im.copy()
             except UnidentifiedImageError:  # Pillow names the stream it was given, not the file
                 raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None

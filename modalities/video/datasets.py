@@ -162,7 +162,8 @@ def _check_memory(root: str | Path, clips: int, sampling: FrameSampling) -> None
                           "(--frame-size N), or memory_check=false to try anyway")
 
 
-REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap", "mixed_sizes", "converted_rgb")
+REPORT_KINDS = ("unreadable", "skipped_short", "ignored", "unused", "padded", "shrunk_gap", "mixed_sizes", "converted_rgb",
+                "exif_rotated")
 #: the kinds that leave an item out
 LEFT_OUT_KINDS = ("unreadable", "skipped_short", "ignored")
 #: the kinds of a clip shorter than (num_frames - 1) x frame_gap + 1 frames that the ``short`` policy kept
@@ -192,7 +193,9 @@ class LoadReport(CoreLoadReport):
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)",
              "mixed_sizes": "clip(s) whose frame images differ in size, each frame resized to frame_size x frame_size",
              "converted_rgb": "clip(s) whose frame images are not stored as RGB (greyscale, palette or with alpha: mode L, P, "
-                              "RGBA ...), read as RGB"}
+                              "RGBA ...), read as RGB",
+             "exif_rotated": "clip(s) whose frame images were turned upright by their EXIF orientation tag (as the image "
+                             "loader reads photos)"}
 
     unreadable = property(lambda self: self.items("unreadable"))
     skipped_short = property(lambda self: self.items("skipped_short"))
@@ -724,9 +727,15 @@ def _natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
 
 def _sequence_prefix(name: str) -> str:
     """The part of a frame file's stem before its final number (``img_`` of ``img_00001.jpg``, ``flow_x_`` of
-    ``flow_x_00001.jpg``, ``frame_`` of ``frame_1.5.png``, empty for ``00001.jpg``; the whole stem when it does not
-    end in a number)."""
-    return re.sub(r"\d[\d.:_-]*$", "", Path(name).stem)
+    ``flow_x_00001.jpg``, ``frame_`` of ``frame_1.5.png``, empty for ``00001.jpg``); a stem whose last number is
+    followed by a fixed suffix gives the stem with ``*`` for that number (``*_rgb`` of ``0001_rgb.jpg``); a stem without a
+    number, the whole stem."""
+    stem = Path(name).stem
+    if re.search(r"\d[\d.:_-]*$", stem):
+        return re.sub(r"\d[\d.:_-]*$", "", stem)
+    # the frame number is followed by a fixed suffix (0001_rgb.jpg, frame_0001_small.png): the sequence is the stem
+    # with its last number left out, written with * where the number stands
+    return re.sub(r"\d+(?=\D*$)", "*", stem, count=1)
 
 
 def _sequence_key(name: str) -> str:
@@ -752,7 +761,7 @@ def _frame_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     for f in sorted(files, key=lambda f: _natural_key(f.name)):
         groups.setdefault(_sequence_key(f.name), []).append(f)
     if len(groups) <= 1:
-        return next(iter(groups.values()), []), []
+        return _one_file_per_frame(path, next(iter(groups.values()), [])), []
     shown = {p: _sequence_prefix(fs[0].name) for p, fs in groups.items()}  # as the files spell them
     rgb = next((p for p in RGB_PREFIXES if p in groups), None)
     if rgb is None:
@@ -763,24 +772,48 @@ def _frame_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
                         "sequence per folder, or name the RGB frames img_00001.jpg ...")
     left = [(str(path / f"{shown[p]}*"), f"{len(fs)} image(s) of another sequence; the clip is its {shown[rgb]}* frames "
              "(mmaction2's rawframes layout)") for p, fs in groups.items() if p != rgb]
-    return groups[rgb], left
+    return _one_file_per_frame(path, groups[rgb]), left
+
+
+def _one_file_per_frame(path: Path, files: list[Path]) -> list[Path]:
+    """``files`` (one image sequence, in natural order) when no two of them are the same frame: names equal but for
+    zero padding, case or the image type (``frame_1.png`` and ``frame_01.png``, ``img_00001.jpg`` and
+    ``img_00001.png``, as a second extraction into the same folder leaves them); else a :class:`DataError` naming
+    them (read both, every frame would count twice and the frame gap would halve)."""
+    seen: dict[tuple, Path] = {}
+    twice: list[tuple[Path, Path]] = []
+    for f in files:
+        key = _natural_key(Path(f.name).stem)[0]
+        if key in seen:
+            twice.append((seen[key], f))
+        else:
+            seen[key] = f
+    if twice:
+        pairs = "; ".join(f"{a.name} and {b.name}" for a, b in twice[:3]) + (" ..." if len(twice) > 3 else "")
+        raise DataError(f"clip folder {path} holds {len(twice)} frame(s) twice under two names ({pairs}): each would be "
+                        "read as a frame of its own; keep one file per frame (one image type, one numbering)")
+    return files
 
 
 def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None,
-                modes: list[str] | None = None) -> np.ndarray:
+                modes: list[str] | None = None, turned: list[str] | None = None) -> np.ndarray:
     """One frame image as (H, W, 3) uint8, resized to ``size`` x ``size`` when given: 16-bit grayscale scaled to 8
     bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
-    saturate it to white), grayscale, palette and alpha images made RGB. Its stored (width, height) is appended to
-    ``native`` and its stored Pillow mode (``RGB``, ``L``, ``P``, ``RGBA``, ``I;16`` ...) to ``modes`` when given."""
+    saturate it to white), grayscale, palette and alpha images made RGB, turned upright by its EXIF orientation tag
+    (:func:`~modalities.image.datasets.upright`: how is appended to ``turned``). Its stored (width, height) is appended
+    to ``native`` and its stored Pillow mode (``RGB``, ``L``, ``P``, ``RGBA``, ``I;16`` ...) to ``modes`` when given."""
     from PIL import Image
 
-    from ..image.datasets import to_8bit
+    from ..image.datasets import to_8bit, upright
 
     with Image.open(file) as im:
         if native is not None:
             native.append(im.size)
         if modes is not None:
             modes.append(im.mode)
+        im, how = upright(im)  # as the image loader reads photos
+        if how is not None and turned is not None:
+            turned.append(how)
         im = to_8bit(im, file).convert("RGB")
         if size is not None and im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
@@ -800,8 +833,9 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
     clip's length, and what was done (or the error); ``key`` seeds the random offset (:func:`offset_key`).
 
     ``notes``, when given, receives for a decoded clip read otherwise than as stored the :class:`LoadReport` kind and
-    why: ``mixed_sizes`` (frames of different sizes, each resized to ``frame_size``: the stored sizes, width x height)
-    and ``converted_rgb`` (sampled frames not stored as RGB: their Pillow modes and how many)."""
+    why: ``mixed_sizes`` (frames of different sizes, each resized to ``frame_size``: the stored sizes, width x
+    height), ``converted_rgb`` (sampled frames not stored as RGB: their Pillow modes and how many) and
+    ``exif_rotated`` (sampled frames turned upright by their EXIF orientation tag)."""
     if not path.is_dir():
         return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
     files, _ = _frame_files(path)
@@ -811,9 +845,10 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
     frames: list[np.ndarray] = []
     native: list[tuple[int, int]] = []
     modes: list[str] = []
+    turned: list[str] = []
     for i in idx:
         try:
-            frames.append(_open_frame(files[i], sampling.frame_size, native, modes))
+            frames.append(_open_frame(files[i], sampling.frame_size, native, modes, turned))
         except Exception as exc:  # Pillow raises several types for a damaged or foreign file
             return None, len(files), f"unreadable: {_frame_error(files[i], exc)}"
     shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
@@ -825,6 +860,8 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
         if len(stored) > 1:  # resized to frame_size
             sizes = ", ".join(f"{w}x{h}" for w, h in stored[:6]) + (" ..." if len(stored) > 6 else "")
             notes["mixed_sizes"] = f"frames of {sizes} resized to {sampling.frame_size}x{sampling.frame_size}"
+        if turned:
+            notes["exif_rotated"] = f"{len(turned)} of {len(modes)} sampled frame(s) turned upright by EXIF ({turned[0]})"
         if converted := [m for m in modes if m != "RGB"]:
             notes["converted_rgb"] = (f"{len(converted)} of {len(modes)} sampled frame(s) of mode "
                                       f"{', '.join(dict.fromkeys(converted))} read as RGB")
@@ -839,12 +876,14 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
 
 
-CACHE_VERSION = 7  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
+CACHE_VERSION = 8  # 2: the Pillow fallback for sizes decord cannot scale to, ``ignored`` in the report, every class kept;
 # 3: a val split beside test and clips a split file does not list are ``unused`` (never a strict error), not ``ignored``;
 # 4: frames in natural order, one image sequence per clip folder, 16-bit frames scaled to 8 bits;
 # 5: the random offset seeded by the clip's path under the data root (offset_key), GIFs read, hidden entries named;
 # 6: a GIF frame shown k times as long as the shortest read as k frames (_gif_repeats)
 # 7: frame images not stored as RGB counted in the report (converted_rgb; a cached report lacked it)
+# 8: frame images turned upright by their EXIF orientation tag (exif_rotated); a clip folder holding a frame twice
+# (frame_1.png and frame_01.png) refused (a cached clip read it twice)
 
 
 def offset_key(path: Path, base: Path) -> str:
