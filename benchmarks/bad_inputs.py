@@ -349,6 +349,51 @@ def cases() -> list[Case]:
     add(Case("data", "video frames: one clip folder linked into two classes", lambda t: mmdistill(
         "run", "video-dm", "--dataset", "frames", "--data-root", str(t / "frames"), "--ipc", "1", "--budget", "cpu", "num_frames=4",
         "frame_size=8", "iterations=1", "--no-evaluate", "--no-progress", "--out", str(t / "framesrun")), frames_linked_into_two_classes))
+
+    # 11. session 42 (walk 42B): valid-looking files that were read wrong without a word
+    def caption_csv_with_an_unquoted_comma(tmp: Path) -> None:
+        from PIL import Image
+
+        (tmp / "caps").mkdir()
+        rows = ["image,caption,split"]
+        for k in range(10):
+            Image.new("RGB", (8, 8), (25 * k, 0, 0)).save(tmp / "caps" / f"im{k}.png")
+            rows.append(f"im{k}.png,a red square {k},{'test' if k >= 8 else 'train'}")
+        rows[2] = "im1.png,a dog, test,train"  # a training image that the cut would have put in the test split
+        (tmp / "caps" / "captions.csv").write_text("\n".join(rows) + "\n")
+    add(Case("data", "image-text: caption CSV row with an unquoted comma", lambda t: mmdistill(
+        "run", "image-text-lors", *FAST_TEXT[2:], "--dataset", "csv", "--data-root", str(t / "caps" / "captions.csv"), "image_size=16",
+        "--out", str(t / "capsrun")), caption_csv_with_an_unquoted_comma))
+
+    def frames_stored_twice(tmp: Path) -> None:
+        from PIL import Image
+
+        for c in ("a", "b"):
+            for k in range(2):
+                clip = tmp / "twice" / c / f"clip{k}"
+                clip.mkdir(parents=True, exist_ok=True)
+                for f in range(1, 5):
+                    for name in (f"img_{f:05d}.jpg", f"img_{f:05d}.png"):  # a second extraction into the same folder
+                        Image.new("RGB", (8, 8), (40 * k + 10 * f, 90 if c == "a" else 200, 0)).save(clip / name)
+    add(Case("data", "video frames: each frame stored as .jpg and .png", lambda t: mmdistill(
+        "run", "video-dm", "--dataset", "frames", "--data-root", str(t / "twice"), "--ipc", "1", "--budget", "cpu", "num_frames=4",
+        "frame_size=8", "iterations=1", "--no-evaluate", "--no-progress", "--out", str(t / "twicerun")), frames_stored_twice))
+
+    def joined_mp3(tmp: Path) -> None:
+        import io
+
+        import numpy as np
+        import soundfile as sf
+
+        for c, hz in (("low", 300), ("high", 1200)):
+            (tmp / "mp3" / c).mkdir(parents=True)
+            for k in range(3):
+                buf = io.BytesIO()
+                sf.write(buf, (0.4 * np.sin(2 * np.pi * hz * np.arange(8000) / 8000)).astype(np.float32), 8000, format="MP3")
+                (tmp / "mp3" / c / f"c{k}.mp3").write_bytes(buf.getvalue() * (2 if (c, k) == ("low", 0) else 1))  # joined with cat
+    add(Case("data", "audio: two MP3 files joined with cat (--strict)", lambda t: mmdistill(
+        "run", "audio-dm", *FAST_AUDIO, "--dataset", "folder", "--data-root", str(t / "mp3"), "--strict", "--out", str(t / "mp3run")),
+        joined_mp3))
     return out
 
 
