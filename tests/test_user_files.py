@@ -131,3 +131,13 @@ def test_a_clip_soundfile_cannot_describe_is_measured_by_decoding_it(tmp_path, m
     items = [datasets.AudioItem(str(tmp_path / n), lambda n=n: str(tmp_path / n), "tone", "train") for n in ("short.wav", "long.wav")]
     seconds, longest, _ = datasets._longest_seconds(items)
     assert seconds == pytest.approx(3.0) and longest.endswith("long.wav")
+
+
+def test_a_semicolon_separated_interaction_log_is_named_as_such(tmp_path):
+    from mmdistill.modalities.sequences.data import read_csv_log
+
+    (tmp_path / "log.csv").write_text("user;item;timestamp\n1;2;100\n1;3;101\n")  # European spreadsheets' CSV
+    with pytest.raises(DataError, match=r"log.csv: line 1 \(user;item;timestamp\) is separated by ';'"):
+        read_csv_log(tmp_path / "log.csv")
+    (tmp_path / "ids.csv").write_text("1 a;b 100\n1 c 101\n")  # whitespace-separated, ';' inside an item id: read
+    assert [r[1] for r in read_csv_log(tmp_path / "ids.csv").rows] == ["a;b", "c"]

@@ -455,6 +455,10 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     if first is None:
         return LogRows([], [], [], "user,item,timestamp")
     delim = "\t" if "\t" in all_lines[first] else ("," if "," in all_lines[first] else None)
+    if delim is None and len(all_lines[first].split()) == 1 and (other := next((c for c in ";|" if c in all_lines[first]), None)):
+        raise DataError(f"{path}: line {first + 1} ({all_lines[first].strip()[:60]}) is separated by {other!r}; the csv format reads "
+                        "tab-, comma- or whitespace-separated user,item,timestamp rows: convert the file (a spreadsheet's "
+                        "'CSV (comma delimited)', or replace the separator)")
 
     def split(line: str) -> list[str]:
         if delim is None:
