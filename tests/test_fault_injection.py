@@ -558,3 +558,24 @@ def test_resume_removes_safetensors_temporaries_and_temporary_folders_of_the_run
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".tmp") or p.name.endswith(".tmp")) == [
         ".README.md.k3j_x9a2.tmp", ".notes.txt.abcdefgh.tmp"]
     assert (tmp_path / "elsewhere").is_dir()
+
+
+@pytest.mark.parametrize("stop, code_wanted, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped by SIGTERM")])
+def test_a_stopped_eval_says_to_run_it_again_not_to_resume(monkeypatch, capsys, stop, code_wanted, said):
+    """eval, check, export ... have no checkpoint and no --resume: a stop says so (walk 42A); SIGTERM stops them
+    with a message and 143 as it stops run and experts (it killed them silently)."""
+    import mmdistill.cli as cli
+
+    def stopped(args, out):
+        before = signal.getsignal(signal.SIGTERM)
+        signal.raise_signal(stop)
+        raise AssertionError(f"{stop!r} did not stop the command (SIGTERM handler {before!r})")
+
+    monkeypatch.setattr(cli, "cmd_eval", stopped)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert cli.main(["eval", "some-run"]) == code_wanted
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert f"error: {said}; eval leaves nothing half-written" in err and "--resume" not in err
