@@ -118,7 +118,8 @@ class ImageTextDistillConfig(ImageTextDataKeys, ImageTextEncoderKeys, ImageTextM
     """
 
     dataset: str = "shapes"
-    ipc: int = 100
+    ipc: int = key(100, help="distilled image-caption pairs in the whole set (image-text data has no classes: not per class)",
+                   unit="pairs", range="[1, inf)")
     network: str = "dual_encoder"
     eval_runs: int = 5
     eval_epochs: int = 100
