@@ -143,8 +143,10 @@ def _log_plan(out: Path, training: ExpertTraining, world: int) -> None:
     if there == n:
         log.info("%s holds all %d experts of %d epochs; nothing to train", out, n, training.epochs)
         return
-    log.info("training %d of %d experts for %d epochs into %s%s%s", n - there, n, training.epochs, out,
-             f" ({there} already there)" if there else "", f" on {world} processes" if world > 1 else "")
+    partial = sum((out / partial_name(i)).exists() and not (out / shard_name(i)).exists() for i in range(n))
+    log.info("training %d of %d experts for %d epochs into %s%s%s%s", n - there, n, training.epochs, out,
+             f" ({there} already there)" if there else "", f" ({partial} continuing from their finished epochs)" if partial else "",
+             f" on {world} processes" if world > 1 else "")
 
 
 def _header(spec: ExpertSpec, training: ExpertTraining) -> dict[str, Any]:

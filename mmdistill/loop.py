@@ -399,7 +399,7 @@ def run_loop(
         held = it if snapshot is not None else checkpoint_iteration(ckpt) if writer else -1  # (-1: another rank writes it)
         raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; " + ("the lead process writes the checkpoint: "
                              "continue with the same command and --resume" if held == -1 else f"the checkpoint {ckpt} holds the first "
-                             f"{held} iterations: continue with the same command and --resume" if held is not None else "no checkpoint "
+                             f"{held} iteration{'s' * (held != 1)}: continue with the same command and --resume" if held is not None else "no checkpoint "
                              "was written yet: run the command again"), signum=stop_signal_number(stop)) from None
     finally:
         bar.close()
