@@ -244,7 +244,7 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
     manifest's sha256, an export's data files and set fields against :data:`EXPORT_RECORD`, or nothing (older set)."""
     said = []
     if isinstance(manifest.get(SET_DIGEST_KEY), str):
-        said.append(f"{tensor_name} sha256 matches the manifest")
+        said.append(f"{tensor_name} sha256 {manifest[SET_DIGEST_KEY]} matches the manifest")  # the set's identity, to compare
     record_path = set_folder / EXPORT_RECORD
     if record_path.is_file():
         try:

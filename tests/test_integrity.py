@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -155,10 +156,11 @@ def test_normalisation_edited_in_an_exports_manifest_is_named(hf_export, tmp_pat
 def test_show_says_what_it_verified(share_root, hf_export, tmp_path, capsys):
     out = make_set("image", share_root / "image")
     assert main(["show", str(out)]) == 0
-    assert "integrity: synthetic.safetensors sha256 matches the manifest" in capsys.readouterr().out
+    digest = json.loads((out / "manifest.json").read_text())["synthetic_sha256"]  # shown, so two sets can be compared
+    assert f"integrity: synthetic.safetensors sha256 {digest} matches the manifest" in capsys.readouterr().out
     assert main(["show", str(hf_export)]) == 0
     shown = capsys.readouterr().out
-    assert "synthetic.safetensors sha256 matches the manifest" in shown
+    assert re.search(r"synthetic.safetensors sha256 [0-9a-f]{64} matches the manifest", shown)
     assert "the export's 5 data file(s) match export_files.json, and so do the set's fields" in shown
     assert "the class names of the export's 'label' column match the manifest's" in shown
     old = _copy(out, tmp_path / "old")
