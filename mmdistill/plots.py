@@ -27,14 +27,48 @@ PALETTE = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#4
 """Bar colours in set order: the distilled set first (blue), then the baselines (random real: grey)."""
 
 
-def pyplot():
-    """matplotlib's pyplot on the non-interactive Agg backend."""
-    import matplotlib
+class _AggFigures:
+    """The part of pyplot the library uses (``subplots``, ``figure``, ``close``, ``get_cmap``), making figures with
+    their own Agg canvas: the calling program's backend (a notebook's inline one) is left as it is, and the figures
+    never enter pyplot's registry, so one a failed drawing leaves behind is freed with its last reference (a notebook
+    shows no stray figure, a long program keeps none)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def figure(**kwargs: Any) -> Figure:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(**kwargs)
+        FigureCanvasAgg(fig)
+        return fig
+
+    def subplots(self, nrows: int = 1, ncols: int = 1, *, sharex: Any = False, sharey: Any = False, squeeze: bool = True,
+                 width_ratios: Any = None, height_ratios: Any = None, subplot_kw: Any = None, gridspec_kw: Any = None,
+                 **fig_kw: Any) -> tuple[Figure, Any]:
+        fig = self.figure(**fig_kw)
+        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=squeeze, width_ratios=width_ratios,
+                            height_ratios=height_ratios, subplot_kw=subplot_kw, gridspec_kw=gridspec_kw)
+        return fig, axes
+
+    @staticmethod
+    def close(fig: Any = None) -> None:
+        """Nothing to unregister (the figure was never in pyplot's registry); its memory goes with its references."""
+
+    @staticmethod
+    def get_cmap(name: str) -> Any:
+        import matplotlib
+
+        return matplotlib.colormaps[name]
+
+
+_AGG_FIGURES = _AggFigures()
+
+
+def pyplot() -> _AggFigures:
+    """Figures on an Agg canvas of their own, through a pyplot-like object (one per process): ``subplots``,
+    ``figure``, ``close``, ``get_cmap``. Neither the process's matplotlib backend nor pyplot's list of open figures is
+    touched (``import matplotlib.pyplot`` is left to the calling program)."""
+    return _AGG_FIGURES
 
 
 def _titles(fig: Figure) -> list[tuple[Text, Axes | None]]:

@@ -292,3 +292,21 @@ def test_save_figure_turns_glyph_warnings_of_any_picture_into_one_line(tmp_path,
         save_figure(fig, tmp_path / "t.png")
     assert not [w for w in seen if "Glyph" in str(w.message)]
     assert "t.png: 3 text character(s) are not in the installed font" in caplog.text
+
+
+def test_drawing_leaves_the_callers_backend_and_figures_alone(tmp_path):
+    """A library run inside a notebook switched its inline backend to Agg (matplotlib.use), and a picture that failed
+    to save stayed open in pyplot's registry (walk 42C): the library's figures have their own Agg canvas now."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before, open_before = matplotlib.get_backend(), plt.get_fignums()
+    fig, ax = pyplot().subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    from mmdistill.plots import save_figure
+
+    save_figure(fig, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 0
+    leaked, _ = pyplot().subplots()  # a drawing that failed before save_figure closed it
+    assert matplotlib.get_backend() == before and plt.get_fignums() == open_before
+    assert pyplot().get_cmap("tab10") is not None and pyplot().figure(figsize=(1, 1)).canvas.get_renderer() is not None
