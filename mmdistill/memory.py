@@ -70,7 +70,10 @@ def _saved_bytes(forward: Callable[[Tensor], Tensor], x: Tensor) -> int:
     def pack(t: Tensor) -> Tensor:
         storage = t.untyped_storage()
         seen[storage.data_ptr()] = storage.nbytes()
-        return t
+        # detached: the tensor itself (an output its own graph node saves) made a reference cycle through autograd's
+        # C++ graph that Python's collector never frees, so every run kept the probe's graph and the network's
+        # weights alive (torch's saved_tensors_hooks warning; walk 42C)
+        return t.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = forward(x)
