@@ -1,7 +1,8 @@
 """Error types with messages that name the offending file, field or argument.
 
 Every error mmdistill raises on bad input derives from :class:`MmdistillError`, so callers (and the CLI)
-can catch one type and print the message without a traceback from deep inside torch.
+can catch one type and print the message without a traceback from deep inside torch. A stopped run
+(:class:`InterruptedRun`) is a ``KeyboardInterrupt`` instead, so that catching errors never catches Ctrl-C.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ class DivergenceError(MmdistillError, RuntimeError):
         self.by_rates = by_rates
 
 
-class InterruptedRun(MmdistillError, KeyboardInterrupt):
+class InterruptedRun(KeyboardInterrupt):
     """A run stopped by Ctrl-C (SIGINT) or SIGTERM after saving a checkpoint; the message says how to resume.
 
-    ``signum`` is the signal that stopped it (the command line exits with 128 + ``signum``: 130 or 143)."""
+    ``signum`` is the signal that stopped it (the command line exits with 128 + ``signum``: 130 or 143). A
+    ``KeyboardInterrupt`` only, not an ``Exception`` nor a :class:`MmdistillError`: a program that skips failing
+    configs with ``except MmdistillError`` (or ``except Exception``) still stops on Ctrl-C."""
 
     def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
         super().__init__(message)

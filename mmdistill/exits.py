@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any
 
-from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
+from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun, MmdistillError
 from mmdistill.extras import install_hint
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
 
@@ -52,7 +52,7 @@ def describe(exc: BaseException) -> str:
         return f"cannot access{path}: {reason}{hint}"
     if isinstance(exc, ModuleNotFoundError):
         return f"this command {install_hint(exc.name)}"
-    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, MmdistillError):
+    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, InterruptedRun):  # a run's own stop names its checkpoint
         return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)"
     return str(exc)
 
