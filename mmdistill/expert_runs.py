@@ -25,7 +25,7 @@ from mmdistill.experts import Workers, close_workers, init_workers, train_expert
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
-from mmdistill.seeding import seed_everything
+from mmdistill.seeding import callers_global_rng, run_torch_modes, seed_everything
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
 from mmdistill.validation import load_data
 
@@ -258,23 +258,24 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
     device = resolve_device(cfg.device)
     workers = init_workers(device)
     try:
-        seed_everything(cfg.seed)
-        modality = recipe.get_modality()
-        data = modality.to_device(load_data(modality, cfg), workers.device)
-        net = modality.matching_network(cfg, data).to(workers.device)
-        ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
-                           device=workers.device, out_dir=cfg.out_dir(recipe.name))
-        path = buffer_dir(cfg, ctx.out_dir)
-        try:
-            buffer = train_buffer(ctx, path, workers)
-        except KeyboardInterrupt as stop:
-            if isinstance(stop, InterruptedRun):
-                raise
-            raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's finished "
-                                 "epochs: run the same command again to continue (no --resume needed)",
-                                 signum=stop_signal_number(stop)) from None
-        buffer.check(expert_spec(cfg, data, net))
-        return buffer
+        with callers_global_rng(), run_torch_modes():  # seeded for the experts, the caller's generators given back
+            seed_everything(cfg.seed)
+            modality = recipe.get_modality()
+            data = modality.to_device(load_data(modality, cfg), workers.device)
+            net = modality.matching_network(cfg, data).to(workers.device)
+            ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
+                               device=workers.device, out_dir=cfg.out_dir(recipe.name))
+            path = buffer_dir(cfg, ctx.out_dir)
+            try:
+                buffer = train_buffer(ctx, path, workers)
+            except KeyboardInterrupt as stop:
+                if isinstance(stop, InterruptedRun):
+                    raise
+                raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's "
+                                     "finished epochs: run the same command again to continue (no --resume needed)",
+                                     signum=stop_signal_number(stop)) from None
+            buffer.check(expert_spec(cfg, data, net))
+            return buffer
     finally:
         close_workers(workers)
 

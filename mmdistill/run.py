@@ -41,7 +41,7 @@ from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.resolve import explicit_values
 from mmdistill.run_lock import RunFolderLock
 from mmdistill.schema import DistillConfig
-from mmdistill.seeding import generator, seed_everything
+from mmdistill.seeding import callers_global_rng, generator, run_torch_modes, seed_everything
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.validation import load_data
 from mmdistill.words import quantity
@@ -268,18 +268,21 @@ def distill(
     """
     started = time.perf_counter()
     workers = init_workers(resolve_device(cfg.device))
-    seed_everything(cfg.seed)
     out = cfg.out_dir(recipe)
     # the values as given, before the run derives any (an experts' batch_train=None sized from the data): the
     # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
     resume_keys = resume_values(cfg)
     try:
-        with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers):
-            workers.barrier()
-            result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
-                              started=started, stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys)
-            workers.barrier()
-            return result
+        # the global generators are seeded for the run and given back to the caller as they were (walk 42C)
+        with callers_global_rng(), run_torch_modes():
+            seed_everything(cfg.seed)
+            with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers):
+                workers.barrier()
+                result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
+                                  started=started, stop_after=stop_after, paper=paper, workers=workers,
+                                  resume_keys=resume_keys)
+                workers.barrier()
+                return result
     finally:
         close_workers(workers)
 

@@ -41,6 +41,37 @@ def seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
+def callers_global_rng() -> Iterator[None]:
+    """The global generators of Python's ``random``, NumPy and torch (the CPU's, and those of the CUDA devices already
+    initialised) restored after the block to what they were before it, however it ends: a run's
+    :func:`seed_everything` seeds them for code outside mmdistill's control while it runs, and the calling program's
+    own streams go on afterwards as if the run had not happened."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=cuda, _caller="callers_global_rng"):
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def run_torch_modes() -> Iterator[None]:
+    """Torch's modes a run needs, whatever the calling program set, and the program's own back after the block:
+    autograd on (a call made inside ``torch.no_grad()`` or ``torch.inference_mode()``, a notebook's evaluation cell,
+    stopped with "element 0 of tensors does not require grad") and float32 as the default dtype (after
+    ``torch.set_default_dtype(torch.float64)`` the networks were built in float64 against float32 data)."""
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+@contextlib.contextmanager
 def seeded_global_rng(seed: int, devices: Iterable[torch.device | int] = ()) -> Iterator[None]:
     """Torch's global generators of the CPU and of the CUDA ``devices`` seeded with ``seed`` inside the block and
     restored after it (no other device touched): what code inside draws from them (dropout) follows ``seed``, not
