@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mmdistill.plots import accuracy_figure, fit_axis_labels, fit_titles, pyplot, wrap_line
 
 LONG = "video-static-dynamic · moving-digits · 1 clip/class, 125.2 KiB stored (39 % of full clips)"

@@ -4,7 +4,6 @@ differences) and a whole run through the core."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -21,7 +20,7 @@ from mmdistill.modalities.sequences.evaluate import check_budget, most_active_us
 from mmdistill.modalities.sequences.matching import AdamState, MetaMatcher, adam_update
 from mmdistill.modalities.sequences.nets import GRU4Rec, SASRec
 from mmdistill.modalities.sequences.summary import decode_summary, learnable_keys, summary_optimizer
-from mmdistill.modalities.sequences.train import (NO_NEGATIVE, LossModule, metrics_from_ranks, pretrained_learner, sample_negatives,
+from mmdistill.modalities.sequences.train import (NO_NEGATIVE, metrics_from_ranks, pretrained_learner, sample_negatives,
                                                   short_negative_users, target_ranks)
 from mmdistill.recipes import sequences_farzi, sequences_td3
 from mmdistill.seeding import generator
