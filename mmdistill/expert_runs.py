@@ -171,7 +171,7 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
             raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
         if cfg.buffer and ctx.workers.rank == 0:
             warn_new_buffer(path, cfg)
-        buffer = train_buffer(ctx, path, ctx.workers)
+        buffer = train_keeping_experts(ctx, path, "continue with the same command and --resume (it trains the rest, then distils)")
     else:
         buffer = ExpertBuffer(path)
         if not cfg.buffer and ctx.workers.rank == 0:
@@ -179,6 +179,18 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
     buffer.check(expert_spec(cfg, ctx.data, trajectory_network(ctx)))
     record_buffer_training(ctx, buffer, warn=ctx.workers.rank == 0)
     return buffer
+
+
+def train_keeping_experts(ctx: MatchContext, path: Path, remedy: str, workers: Workers | None = None) -> ExpertBuffer:
+    """:func:`train_buffer` into ``path``; a stop (Ctrl-C, SIGTERM) becomes an :class:`InterruptedRun` saying that the
+    finished experts and the interrupted one's finished epochs are kept, and ``remedy``: how to continue."""
+    try:
+        return train_buffer(ctx, path, workers or ctx.workers)
+    except KeyboardInterrupt as stop:
+        if isinstance(stop, InterruptedRun):
+            raise
+        raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's finished "
+                             f"epochs: {remedy}", signum=stop_signal_number(stop)) from None
 
 
 def note_reused_out_buffer(path: Path, cfg: Any) -> None:
@@ -266,14 +278,7 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
             ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=None, task=modality.task(cfg),
                                device=workers.device, out_dir=cfg.out_dir(recipe.name))
             path = buffer_dir(cfg, ctx.out_dir)
-            try:
-                buffer = train_buffer(ctx, path, workers)
-            except KeyboardInterrupt as stop:
-                if isinstance(stop, InterruptedRun):
-                    raise
-                raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's "
-                                     "finished epochs: run the same command again to continue (no --resume needed)",
-                                     signum=stop_signal_number(stop)) from None
+            buffer = train_keeping_experts(ctx, path, "run the same command again to continue (no --resume needed)", workers)
             buffer.check(expert_spec(cfg, data, net))
             return buffer
     finally:
@@ -281,5 +286,5 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
 
 
 __all__ = ["buffer_dir", "buffer_training", "data_fingerprint", "expert_spec", "expert_threads", "experts_batch",
-           "note_reused_out_buffer", "open_buffer", "record_buffer_training", "resolve_batch_train", "run_experts_command", "train_buffer", "training_differences",
+           "note_reused_out_buffer", "open_buffer", "record_buffer_training", "resolve_batch_train", "run_experts_command", "train_buffer", "train_keeping_experts", "training_differences",
            "trajectory_modality", "trajectory_network"]

@@ -579,3 +579,22 @@ def test_a_stopped_eval_says_to_run_it_again_not_to_resume(monkeypatch, capsys, 
         signal.signal(signal.SIGTERM, previous)
     err = capsys.readouterr().err
     assert f"error: {said}; eval leaves nothing half-written" in err and "--resume" not in err
+
+
+def test_a_stop_while_a_run_trains_its_experts_says_they_are_kept(monkeypatch, tmp_path):
+    """A run that trains its expert buffer first says, when stopped there, that the finished experts (and the
+    interrupted one's finished epochs) are kept and how to continue (walk 42A: it gave the generic checkpoint line)."""
+    from types import SimpleNamespace
+
+    import mmdistill.expert_runs as expert_runs
+    from mmdistill.errors import InterruptedRun
+
+    def stopped(ctx, path, workers):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(expert_runs, "train_buffer", stopped)
+    with pytest.raises(InterruptedRun, match=r"^interrupted; .*experts keeps every finished expert and the interrupted one's "
+                                             r"finished epochs: continue with the same command and --resume") as caught:
+        expert_runs.train_keeping_experts(SimpleNamespace(workers=None), tmp_path / "experts",
+                                          "continue with the same command and --resume (it trains the rest, then distils)")
+    assert caught.value.signum == signal.SIGINT
