@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
-from mmdistill.errors import ConfigError, InterruptedRun
+from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.logs import configure_logging
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
-from mmdistill.stop_signals import stop_phrase, stop_signal_number, terminate_as_interrupt
+from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
 
 def recipe_listing(trajectory_only: bool = False) -> str:
@@ -245,16 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra = [a for a in extra if a not in args.overrides]
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        with terminate_as_interrupt():  # SIGTERM stops these with one line and 143 too, as it stops run and experts
-            try:
-                return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "export": _cmd_export,
-                        "check": lambda a: cmd_check(a, print), "cache": _cmd_cache}[args.command](args)
-            except KeyboardInterrupt as stop:  # no checkpoint and no --resume here: not the run's advice (exits.describe)
-                if isinstance(stop, InterruptedRun):
-                    raise
-                raise InterruptedRun(f"{stop_phrase(stop)}; {args.command} leaves nothing half-written (what it writes is "
-                                     "replaced whole or not at all): run the same command again",
-                                     signum=stop_signal_number(stop)) from None
+        # SIGTERM stops these with one line and 143 too, as it stops run and experts; they have no checkpoint and no --resume
+        with terminate_as_interrupt(), stop_says(f"{args.command} leaves nothing half-written (what it writes is replaced whole "
+                                                 "or not at all): run the same command again"):
+            return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "export": _cmd_export,
+                    "check": lambda a: cmd_check(a, print), "cache": _cmd_cache}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:

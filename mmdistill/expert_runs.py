@@ -20,13 +20,13 @@ from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finis
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
-from mmdistill.errors import ConfigError, InterruptedRun
+from mmdistill.errors import ConfigError
 from mmdistill.experts import Workers, close_workers, init_workers, train_experts
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
 from mmdistill.seeding import callers_global_rng, run_torch_modes, seed_everything
-from mmdistill.stop_signals import stop_phrase, stop_signal_number
+from mmdistill.stop_signals import stop_says
 from mmdistill.validation import load_data
 
 log = logging.getLogger(__name__)
@@ -182,15 +182,10 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
 
 
 def train_keeping_experts(ctx: MatchContext, path: Path, remedy: str, workers: Workers | None = None) -> ExpertBuffer:
-    """:func:`train_buffer` into ``path``; a stop (Ctrl-C, SIGTERM) becomes an :class:`InterruptedRun` saying that the
+    """:func:`train_buffer` into ``path``; a stop (Ctrl-C, SIGTERM) becomes an :class:`~mmdistill.errors.InterruptedRun` saying that the
     finished experts and the interrupted one's finished epochs are kept, and ``remedy``: how to continue."""
-    try:
+    with stop_says(f"{path} keeps every finished expert and the interrupted one's finished epochs: {remedy}"):
         return train_buffer(ctx, path, workers or ctx.workers)
-    except KeyboardInterrupt as stop:
-        if isinstance(stop, InterruptedRun):
-            raise
-        raise InterruptedRun(f"{stop_phrase(stop)}; {path} keeps every finished expert and the interrupted one's finished "
-                             f"epochs: {remedy}", signum=stop_signal_number(stop)) from None
 
 
 def note_reused_out_buffer(path: Path, cfg: Any) -> None:

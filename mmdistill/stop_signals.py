@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from mmdistill.errors import InterruptedRun
+
 _log = logging.getLogger(__name__)
 
 
@@ -62,4 +64,17 @@ def terminate_as_interrupt() -> Iterator[bool]:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["Terminated", "stop_phrase", "stop_signal_number", "terminate_as_interrupt"]
+@contextmanager
+def stop_says(remedy: str) -> Iterator[None]:
+    """A bare stop inside the block (Ctrl-C, or SIGTERM under :func:`terminate_as_interrupt`) becomes an
+    :class:`~mmdistill.errors.InterruptedRun` saying ``"<stop_phrase>; <remedy>"`` (what is kept, how to go on) instead
+    of the run's generic checkpoint advice; a stop that already says (an ``InterruptedRun``) passes as it is."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        if isinstance(stop, InterruptedRun):
+            raise
+        raise InterruptedRun(f"{stop_phrase(stop)}; {remedy}", signum=stop_signal_number(stop)) from None
+
+
+__all__ = ["Terminated", "stop_phrase", "stop_says", "stop_signal_number", "terminate_as_interrupt"]
