@@ -52,11 +52,15 @@ def twice_differentiable(device: torch.device | str, *nets: object) -> ContextMa
     with cuDNN disabled when ``device`` is CUDA and one of ``nets`` holds a recurrent layer (``nn.RNNBase``: cuDNN's
     GRU/LSTM have no double backward, "Double backwards is not supported for CuDNN RNNs", the native kernels do);
     otherwise a null context, so convolutional networks keep cuDNN."""
-    if torch.device(device).type == "cuda" and any(
-        isinstance(m, nn.RNNBase) for net in nets if isinstance(net, nn.Module) for m in net.modules()
-    ):
+    if torch.device(device).type == "cuda" and has_recurrent_layer(*nets):
         return _cudnn_disabled()
     return nullcontext()
 
 
-__all__ = ["resolve_device", "twice_differentiable"]
+def has_recurrent_layer(*nets: object) -> bool:
+    """Whether one of ``nets`` (objects that are not modules are passed over) holds a GRU / LSTM / RNN
+    (``nn.RNNBase``): no double backward through cuDNN's, no ``vmap`` batching rule."""
+    return any(isinstance(m, nn.RNNBase) for net in nets if isinstance(net, nn.Module) for m in net.modules())
+
+
+__all__ = ["has_recurrent_layer", "resolve_device", "twice_differentiable"]

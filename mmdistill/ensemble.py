@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from mmdistill.concurrency import draws_global_randomness
+from mmdistill.devices import has_recurrent_layer
 from mmdistill.seeding import draw_seed
 from mmdistill.task import ClassificationTask
 from mmdistill.training import TrainProtocol
@@ -56,7 +57,7 @@ def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int]) -> bool:
     for net in nets:
         if any(True for _ in net.buffers()) or draws_global_randomness(net):
             return False
-        if any(isinstance(m, nn.RNNBase) for m in net.modules()):
+        if has_recurrent_layer(net):
             return False
         if [(n, tuple(p.shape)) for n, p in net.named_parameters()] != ref:
             return False
