@@ -71,6 +71,14 @@ def test_exif_orientation_is_applied_by_every_photo_reader(tmp_path):
     im = opener("p.png")
     assert im.size == (4, 8) and np.asarray(im.convert("RGB"))[0, 0].tolist() == [255, 0, 0]  # upright: red on top
     assert opener.rotated == [("p.png", "orientation 6: stored 8x4, read as 4x8")]
+    from PIL import TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[274] = 6  # a TIFF's own orientation tag: Pillow turns it as it loads and reports the turned size
+    with Image.open(tmp_path / "it" / "p.png") as stored:
+        stored.save(tmp_path / "it" / "t.tif", tiffinfo=tags)
+    assert opener("t.tif").size == (4, 8)  # upright, turned once (by Pillow as it loads a TIFF)
+    assert opener.rotated[-1] == ("t.tif", "orientation 6: stored 8x4, read as 4x8")
     clip = tmp_path / "clip"
     clip.mkdir()
     for k in range(1, 3):

@@ -660,21 +660,26 @@ def exif_orientation(img) -> int | None:
 
 
 def upright(img: Any) -> tuple[Any, str | None]:
-    """A PIL image just opened from a file, loaded and turned upright by its EXIF orientation tag as photo viewers show
-    it, and how (``"orientation 6: stored 64x32, read as 32x64"``; None when it was read as stored). Pillow's TIFF loader
-    turns a TIFF itself as it loads it (dropping the tag), so the tag is read first; a turned image keeps its
-    ``format`` (:func:`to_8bit` tells an older Pillow's 16-bit PNG by it). The image-text, video-frame and
-    audio-visual frame readers' rule, as :func:`_read_images` reads photos."""
+    """A PIL image just opened from a file, loaded (decoded fully, so a truncated file fails here) and turned upright
+    by its EXIF orientation tag as photo viewers show it, and how (``"orientation 6: stored 64x32, read as 32x64"``;
+    None when it was read as stored). Pillow's TIFF loader turns a TIFF itself as it loads it (dropping the tag), so a
+    TIFF's tag is read first, and its stored size from its own tags (Pillow reports the turned one). A turned image
+    keeps its ``format`` (:func:`to_8bit` tells an older Pillow's 16-bit PNG by it). The rule of :func:`_read_images`
+    (which keeps its own lines: its mixed-size message names the orientation and stored size apart), for image-text,
+    video frames and audio-visual frames."""
     from PIL import ImageOps
 
-    fmt, stored, turn = img.format, img.size, exif_orientation(img)
+    stored = _stored_size(img)
+    turned_on_load = exif_orientation(img) if img.format == "TIFF" else None
     img.load()
-    if turn is None:
+    orientation = turned_on_load or exif_orientation(img)
+    if orientation is None:
         return img, None
-    if fmt != "TIFF":
+    if turned_on_load is None:
+        fmt = img.format
         img = ImageOps.exif_transpose(img)
         img.format = fmt
-    return img, f"orientation {turn}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
+    return img, f"orientation {orientation}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
 
 
 def _has_transparency(img) -> bool:
