@@ -4,12 +4,14 @@
     mmdistill cache clear KIND [KIND ...] [--older-than DAYS]
     mmdistill cache clear --all [--older-than DAYS]
 
-Every cache holds what can be computed again: decoded video clips (``video``), caption embeddings (``text``),
-pretrained sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
+Every cache holds what can be computed again: decoded video clips (``video``), video-static-dynamic's stage 1
+(``video-static``: static memories kept so a resume continues them), caption embeddings (``text``), pretrained
+sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
 changed setting leaves a new file beside the old ones, so the folders only grow (a video folder whose files changed
 replaces its own entry); nothing else deletes them but this command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
 files and folders of interrupted writes, safetensors' own ``.tmpXXXXXX`` among them; for ``graph``, its hash-named
-working folders and ``download``), so a cache root set to a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A
+working folders and ``download``; for ``video-static``, its hash-named folders, left while a running stage 1 holds
+their lock), so a cache root set to a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A
 temporary file or folder or a ``.partial-`` folder younger than an hour may belong to a running job and is left, as
 is a temporary folder whose write still holds its lock (:mod:`mmdistill.atomic`). Folders given to a run's own keys
 (``cache_dir``, ``pretrain_cache_dir``) are the user's and are not looked at.
@@ -29,16 +31,22 @@ from pathlib import Path
 from mmdistill.atomic import RUNNING_GRACE_S, SAFETENSORS_TEMPORARY, write_running
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError
+from mmdistill.run_lock import RunFolderLock
 
 log = logging.getLogger(__name__)
 
 KINDS: dict[str, str] = {
     "video": "decoded video clips",
+    "video-static": "video-static-dynamic's stage 1 (static memories, kept to continue)",
     "text": "caption embeddings",
     "sequences": "pretrained sequence learners",
     "graph": "torch_geometric working folders and downloads",
 }
 _GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")
+#: a kind whose folder is not ``<root>/<kind>``
+FOLDERS: dict[str, str] = {"video-static": "video/static"}
+#: kinds whose entries are hash-named folders that a running job locks (:class:`~mmdistill.run_lock.RunFolderLock`)
+_LOCKED_FOLDER_ENTRY = {"video-static": re.compile(r"^[0-9a-f]{24}$")}
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ def _tree_size(path: Path) -> tuple[int, float]:
 def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
     """The entries mmdistill wrote in ``<root>/<kind>`` (root: :func:`cache_root`), sorted by name; anything else in the
     folder is left out (and never removed)."""
-    folder = (root or cache_root()) / kind
+    folder = (root or cache_root()) / FOLDERS.get(kind, kind)
     if not folder.is_dir() or folder.is_symlink():
         return []
     out = []
@@ -82,6 +90,8 @@ def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
         temporary = (name.startswith(".") and name.endswith(".tmp")) or ".partial-" in name or bool(SAFETENSORS_TEMPORARY.match(name))
         if kind == "graph":
             ours = bool(_GRAPH_ENTRY.match(name)) and path.is_dir() and not path.is_symlink()
+        elif kind in _LOCKED_FOLDER_ENTRY:
+            ours = bool(_LOCKED_FOLDER_ENTRY[kind].match(name)) and path.is_dir() and not path.is_symlink()
         elif path.is_symlink():  # a link is not an entry we wrote, whatever its name
             ours = False
         else:  # a temporary is a folder (mmdistill.atomic.atomic_path) or a file (an earlier mmdistill's, safetensors')
@@ -108,12 +118,21 @@ def clear(kinds: list[str], older_than_days: float | None = None, root: Path | N
                 continue
             if older_than_days is not None and age < older_than_days * 86400:
                 continue
+            lock = RunFolderLock(entry.path, "mmdistill cache clear") if kind in _LOCKED_FOLDER_ENTRY else None
             try:
+                if lock is not None:
+                    lock.acquire()  # a running stage 1 holds it: its folder stays
                 shutil.rmtree(entry.path) if entry.path.is_dir() and not entry.path.is_symlink() else entry.path.unlink()
             except FileNotFoundError:  # another process removed it first
                 continue
+            except ConfigError as exc:
+                log.info("left %s: %s", entry.path, exc)
+                continue
             except OSError as exc:
                 raise ConfigError(f"cannot remove {entry.path} from the cache: {exc.strerror or exc}") from None
+            finally:
+                if lock is not None:
+                    lock.release()
             removed, freed = removed + 1, freed + entry.size
     return removed, freed
 
@@ -148,7 +167,7 @@ def command_lines(args: argparse.Namespace) -> list[str]:
             total, count = total + size, count + len(found)
             newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(e.mtime for e in found))) if found else "-"
             temp = sum(e.temporary for e in found)
-            lines.append(f"  {kind:<10} {len(found):>5} entries {size_text(size):>10}   newest {newest}   {what}"
+            lines.append(f"  {kind:<12} {len(found):>5} entries {size_text(size):>10}   newest {newest}   {what}"
                          + (f" ({temp} interrupted writes)" if temp else ""))
         return lines + [f"total {count} entries, {size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] removes them"]
     unknown = [k for k in args.kinds if k not in KINDS]

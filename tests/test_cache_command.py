@@ -154,3 +154,25 @@ def test_a_killed_clip_cache_write_leaves_nothing_beside_the_cache(tmp_path, mon
     monkeypatch.setattr(safetensors.torch, "save_file", half_then_fail)
     assert not _write_cache(cache, {"x": torch.ones(2)}, {"k": "v"})
     assert sorted(p.name for p in cache.parent.iterdir()) == ["clips.safetensors"]
+
+
+def test_video_static_folders_are_listed_and_cleared_but_never_a_running_one(root, capsys):
+    from mmdistill.run_lock import RunFolderLock
+
+    done = _file(root / "video" / "static" / ("a" * 24) / "checkpoint.safetensors", 300).parent
+    running = _file(root / "video" / "static" / ("b" * 24) / "checkpoint.safetensors", 200).parent
+    _file(root / "video" / "static" / "notes" / "x.txt", 5)  # not a name stage 1 writes
+    _file(root / "video" / "clips.safetensors", 50)
+    assert [e.path for e in entries("video-static")] == [done, running]
+    assert [e.path.name for e in entries("video")] == ["clips.safetensors"]  # the static/ folder is no clip entry
+    assert main(["cache"]) == 0
+    assert "video-static     2 entries" in capsys.readouterr().out
+    lock = RunFolderLock(running, "stage 1 of mmdistill video-static-dynamic")
+    lock.acquire()
+    try:
+        assert clear(["video-static"]) == (1, 300)
+    finally:
+        lock.release()
+    assert not done.exists() and running.is_dir() and (root / "video" / "static" / "notes").is_dir()
+    assert (root / "video" / "clips.safetensors").exists()
+    assert clear(["video-static"]) == (1, 200) and not running.exists()

@@ -50,7 +50,7 @@ class VideoKeys(ConfigKeys):
                        "too short (shorter than (num_frames - 1) x frame_gap + 1 frames, whatever short says) instead of skipping, padding "
                        "or shrinking, counting and logging it")
     cache: bool = key(True, help="keep decoded clips as uint8 safetensors in cache_dir (same clips, faster reloads)", resume=False)
-    cache_dir: str | None = key(None, help="folder of the decoded-clip cache; none: <cache>/video (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
+    cache_dir: str | None = key(None, help="folder of the decoded-clip cache (and of stage 1's kept static memories, under static/); none: <cache>/video (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
     md_train_per_class: int = key(60, help="generated moving-digits training clips per class", unit="clips per class", range="[1, inf)")
     md_test_per_class: int = key(30, help="generated moving-digits test clips per class", unit="clips per class", range="[1, inf)")
     md_frames: int = key(8, help="frames of a generated moving-digits clip", unit="frames", range="[1, inf)")
@@ -117,7 +117,8 @@ class StaticDynamicKeys(ConfigKeys):
     distilled from one random frame of each real clip with the core's image matcher ``static_method``
     (``dc``, as the reference README's "Static Learning" uses, with DC's loops; or ``dm``) for ``static_iterations``
     at ``static_lr`` (none: the method's own, DC's 0.1 or DM's 1.0), ConvNet-3 on frames; then frozen
-    (``--no_train_static``).
+    (``--no_train_static``). Stage 1 runs in the core's loop with its progress kept under ``<cache_dir>/static``
+    (``static_cache``; :mod:`.static_stage`).
 
     Stage 2 (dynamic memory + integrator): ``memories`` dynamic memories per clip (``--dpc``) of
     ``dynamic_channels`` (1) x ``dynamic_frames`` x ``dynamic_size``^2 (none: the clip's frames and size, as
@@ -144,6 +145,9 @@ class StaticDynamicKeys(ConfigKeys):
                                  range="[0, inf)")
     static_lr: float | None = key(None, help="stage 1: learning rate of the static memories; none: the method's own (dc: DC's "
                                   "lr_img 0.1, dm: DM's 1.0)", unit="SGD step size", range="(0, inf)")
+    static_cache: bool = key(True, help="stage 1: keep its progress in <cache_dir>/static (a checkpoint every checkpoint_every "
+                             "iterations and at a stop), so a --resume, a stopped stage 1 run again or another stage-2 run on the "
+                             "same frames and settings continues it instead of distilling the static memories again", resume=False)
     dynamic_channels: int = key(1, help="channels of a dynamic memory", unit="channels", range="[1, inf)")
     dynamic_frames: int | None = key(None, help="frames of a dynamic memory (upsampled to the clip's); none: the clip's",
                                      unit="frames", range="[1, inf)")

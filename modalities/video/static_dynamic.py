@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,7 +33,6 @@ from mmdistill.augment import DSA
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError
 from mmdistill.nets import build_network, reinitialize
-from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
 
@@ -113,7 +112,8 @@ STATIC_LR = {"dc": 0.1, "dm": 1.0}
 def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Generator, augment: DSA | None) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Stage 1: ``count`` still images per class distilled from ``frames`` (one frame per real clip) by the
     core's image DM (``cfg.static_method="dm"``) or DC (``"dc"``) on a 2-D ConvNet-3 for
-    ``cfg.static_iterations`` at ``cfg.static_lr`` (None: :data:`STATIC_LR` of the method). Returns (images
+    ``cfg.static_iterations`` at ``cfg.static_lr`` (None: :data:`STATIC_LR` of the method), through the core's loop
+    with its progress kept on disk (:mod:`.static_stage`: a resume or a second run continues it). Returns (images
     (classes*count, C, H, W), labels, info)."""
     from mmdistill.matchers.distribution import DistributionMatching
     from mmdistill.matchers.gradient import GradientMatching
@@ -121,27 +121,35 @@ def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Gener
     from mmdistill.tables import load_table
     from mmdistill.task import ClassificationTask
 
-    started = time.perf_counter()
+    from .datasets import default_cache_dir
+    from .static_stage import StaticSteps, last_loss, run_static_stage, stage_key
+
     img = SyntheticSet.from_real(frames, count, gen, init="real")
     img.requires_grad_(True)
     c, h, w = frames.sample_shape
     net = build_network("convnet", (c, h, w), frames.num_classes, depth=max(1, min(3, int(math.log2(max(min(h, w), 4))) - 2))).to(frames.x.device)
+    lr = STATIC_LR[cfg.static_method] if cfg.static_lr is None else cfg.static_lr
+    settings: dict[str, Any] = {"method": cfg.static_method, "iterations": cfg.static_iterations, "lr": lr, "momentum": 0.5,
+                                "batch_real": cfg.batch_real, "augment": None if augment is None else repr(augment)}
     if cfg.static_method == "dm":
         matcher: Any = DistributionMatching(net=net, reinit=reinitialize, real=frames, batch_real=cfg.batch_real, augment=augment)
     else:
         loops = load_table(TABLES_DIR / "dc.yaml").lookup({"ipc": count}).values  # DC's loops for the IPC (nearest row)
         outer, inner = int(loops["outer_loop"]), int(loops["inner_loop"])
+        settings |= {"outer_loop": outer, "inner_loop": inner, "lr_net": 0.01, "batch_train": 256}
         matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), outer_loop=outer, inner_loop=inner,
                                    lr_net=0.01, batch_real=cfg.batch_real, batch_train=256, augment=augment)
-    lr = STATIC_LR[cfg.static_method] if cfg.static_lr is None else cfg.static_lr
     opt = torch.optim.SGD(img.parameters(), lr=lr, momentum=0.5)
-    loss = float("nan")
-    for it in range(cfg.static_iterations):
-        loss = matcher.step(img, opt, generator(cfg.seed, "static", it)).get("loss", float("nan"))
-    info = {"method": cfg.static_method, "iterations": cfg.static_iterations, "lr": lr, "last_loss": loss,
-            "seconds": round(time.perf_counter() - started, 2), "frames": "one random frame per real training clip"}
-    log.info("static memory: %d images per class by image %s, %d iterations, %.1f s", count, cfg.static_method.upper(),
-             cfg.static_iterations, info["seconds"])
+    key = stage_key(frames, count, settings, cfg.seed, frames.x.device)
+    root = Path(cfg.cache_dir).expanduser() if getattr(cfg, "cache_dir", None) else default_cache_dir()
+    result, folder = run_static_stage(StaticSteps(matcher, cfg.seed), img, opt, cfg, key, root)
+    info = {"method": cfg.static_method, "iterations": cfg.static_iterations, "lr": lr,
+            "last_loss": last_loss(result, folder),
+            "seconds": round(result.seconds, 2), "frames": "one random frame per real training clip",
+            "kept": folder is not None, "continued_from": result.resumed_from}  # the folder only in the log: no local path in a set
+    log.info("static memory: %d images per class by image %s, %d iterations, %.1f s%s", count, cfg.static_method.upper(),
+             cfg.static_iterations, info["seconds"], "" if result.resumed_from is None else
+             f" (continued from iteration {result.resumed_from}, kept in {folder})")
     return img.x.detach(), img.labels, info
 
 
