@@ -976,3 +976,28 @@ def test_a_control_character_file_name_gives_a_set_that_its_own_show_accepts(tmp
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["dataset"] == "ev_il_[31m"
     assert cli(["show", str(out)]) == 0
+
+
+def test_a_stop_while_pretraining_says_the_learner_is_not_kept_yet(tmp_path, monkeypatch):
+    """A Ctrl-C / SIGTERM while the learner pretrains gave the run's generic "--resume (from the last checkpoint, when one
+    was written)"; it says what is kept (the cache file, once pretraining finishes) and how to go on."""
+    from mmdistill.errors import InterruptedRun
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+    from mmdistill.stop_signals import Terminated
+
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    cfg = tiny()
+    data = MODALITY.load(cfg)
+
+    def stopped(*a, **k):
+        raise Terminated()
+
+    monkeypatch.setattr(seq_train, "train_on_windows", stopped)
+    with pytest.raises(InterruptedRun) as stop:
+        seq_train.pretrained_learner(data, cfg, "sasrec")
+    assert str(stop.value) == (f"stopped by SIGTERM; the sasrec learner was being pretrained ({cache_file(data, cfg, 'sasrec')} "
+                               "keeps it once it finishes): run the same command again to pretrain it from its first epoch")
+    assert stop.value.signum == 15 and not cache_file(data, cfg, "sasrec").exists()
+    with pytest.raises(InterruptedRun, match=r"\(pretrain_cache=false keeps nothing\)"):
+        seq_train.pretrained_learner(data, tiny(pretrain_cache=False), "sasrec")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdistill.seeding import draw_seed, generator
+from mmdistill.stop_signals import stop_says
 
 from .data import SequenceData
 from .nets import Learner, build_learner
@@ -313,7 +314,9 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.de
     learner = learner.to(device)
     x, y = data.windows()
     p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
-    info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True)
+    kept = f"{path} keeps it once it finishes" if path is not None else "pretrain_cache=false keeps nothing"
+    with stop_says(f"the {arch} learner was being pretrained ({kept}): run the same command again to pretrain it from its first epoch"):
+        info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True)
     info["seconds"] = time.perf_counter() - t0
     info["test"] = rank_metrics(learner, data, "test", "full")
     log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
