@@ -54,6 +54,8 @@ def _show(value: Any) -> str:
 def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -> str:
     """The help line of one key (``%`` escaped for argparse)."""
     text = info.help
+    if info.name == "budget" and cpu is None:  # the generic help offers cpu, which this recipe's choices refuse
+        text = "paper: the paper's settings, this recipe's only budget (no rows of tables/budgets.yaml)"
     accepted = info.describe_accepted()
     if accepted and info.type is not bool:
         text += f"; {accepted}"

@@ -8,7 +8,7 @@ each has its own learnable step size.
     mmdistill experts image-text-bitrajectory --dataset csv --data-root captions.csv --buffer buffers/flickr   # once
     mmdistill run image-text-bitrajectory --dataset csv --data-root captions.csv --ipc 100 --buffer buffers/flickr
     python recipes/image_text_bitrajectory.py --budget cpu --image-encoder convnet --text-encoder minilm
-    from mmdistill.recipes import image_text_bitrajectory; image_text_bitrajectory.run(dataset="shapes", budget="cpu")
+    from mmdistill.recipes import image_text_bitrajectory; image_text_bitrajectory.run(dataset="shapes", budget="cpu", image_encoder="convnet", text_encoder="minilm")
 """
 
 from __future__ import annotations

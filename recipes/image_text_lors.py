@@ -6,7 +6,7 @@ model later trained on the set; gradients by TESLA's constant-memory method.
 
     mmdistill experts image-text-lors --dataset csv --data-root captions.csv --buffer buffers/flickr   # once
     mmdistill run image-text-lors --dataset csv --data-root captions.csv --ipc 100 --buffer buffers/flickr
-    from mmdistill.recipes import image_text_lors; image_text_lors.run(dataset="shapes", budget="cpu")
+    from mmdistill.recipes import image_text_lors; image_text_lors.run(dataset="shapes", budget="cpu", image_encoder="convnet", text_encoder="minilm")
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Video distillation by static/dynamic disentanglement (Wang et al., "Dancing with Still Images: Video
 Distillation via Static-Dynamic Disentanglement", CVPR 2024; reference code yuz1wan/video_distillation).
 
-Stage 1 distils still images (the static memory) from single frames with the core's image DM (or DC); stage 2
+Stage 1 distils still images (the static memory) from single frames with the core's image DC (or DM: static_method=dm, the cpu budget's); stage 2
 freezes them and learns a small dynamic memory per clip and a shared integrator with video DM
 (``--method dm``) or trajectory matching (``--method mtt`` / ``tesla``).
 

@@ -667,3 +667,16 @@ def test_an_out_that_is_the_working_folder_root_or_home_is_refused(tmp_path, mon
         assert main(["run", "image-dm", "--dataset", "digits", "--ipc", "1", "iterations=1", "--no-progress", "--out", out]) == 2
         assert f"--out {out} is {said}: a run's files would lie loose" in capsys.readouterr().err
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_budget_help_offers_only_the_budgets_a_recipe_has():
+    """Walk 43B: clip-finetune's --help offered "cpu: a CPU-sized run" (the generic text) while its choices refuse cpu."""
+    from mmdistill.recipe_cli import argument_parser
+    from mmdistill.recipes import get_recipe
+
+    def budget_help(name: str) -> str:
+        parser = argument_parser(get_recipe(name))
+        return next(a.help for a in parser._actions if a.dest == "budget")  # noqa: SLF001
+
+    assert "cpu" not in budget_help("clip-finetune") and "this recipe's only budget" in budget_help("clip-finetune")
+    assert "cpu: a CPU-sized run" in budget_help("image-dm")
