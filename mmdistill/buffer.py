@@ -306,8 +306,17 @@ class ExpertBuffer:
             raise ArtifactError(f"{self.path}: expert shard(s) listed in {INDEX_FILE} are missing: {', '.join(missing[:5])}")
         if not self.index["experts"]:
             raise ArtifactError(f"{index_path} lists no experts")
+        trained = {k: v for k, v in self.index.get("training", {}).items() if k != "num_experts"}
         for entry in self.index["experts"]:  # headers only: a damaged shard is named now, not at iteration 3,000
-            read_shard_header(self.path / entry["file"], entry["expert"], self.epochs, self.num_params)
+            meta = read_shard_header(self.path / entry["file"], entry["expert"], self.epochs, self.num_params)
+            try:  # a shard another process wrote with other expert keys (two trainings into one folder at once)
+                shard = {k: v for k, v in json.loads(meta.get("header", "{}")).get("training", {}).items() if k != "num_experts"}
+            except (ValueError, AttributeError):
+                shard = {}
+            differ = [f"{k}: shard {shard[k]!r} vs index {trained.get(k)!r}" for k in sorted(shard) if shard[k] != trained.get(k)]
+            if differ:
+                raise ArtifactError(f"expert shard {self.path / entry['file']} was trained otherwise than {INDEX_FILE} says "
+                                    f"({', '.join(differ)}); train that expert again into a buffer of its own")
 
     @property
     def num_experts(self) -> int:

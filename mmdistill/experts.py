@@ -229,6 +229,14 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
         bar.update(1)
         if epoch + 1 < training.epochs:
             _save_partial(partial, rows, opt, scores, seconds, header, i)
+    if final.exists():  # another process (a run or `mmdistill experts` on the same buffer) finished this expert meanwhile
+        _check_shard_setting(final, header)  # trained otherwise: kept, and this process stops naming it (never replaced)
+        try:  # trained the same way and seeded by its index: the same trajectory, kept as it is
+            read_shard_header(final, i, training.epochs, spec.layout.num_params)
+            partial.unlink(missing_ok=True)
+            return
+        except ArtifactError:
+            pass  # damaged: replaced (atomically) below
     meta = {"format": FORMAT, "expert": str(i), "epochs": str(training.epochs), "rank": str(workers.rank),
             "scores": json.dumps(scores), "seconds": repr(seconds), "header": json.dumps(header)}
     save_tensors(final, {"trajectory": torch.stack(rows)}, metadata=meta)
@@ -284,7 +292,8 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
     saved = _header_json(path, meta, "header", "{}")
     if not isinstance(saved, dict) or not _same_setting(saved, header):
         raise ArtifactError(f"{path} was written for another expert setting ({_header_difference(saved, header)}); "
-                            "delete it to start that expert over")
+                            "another process may be training into this buffer with those keys (then give this one a "
+                            "buffer of its own); else delete it to start that expert over")
     rows = list(tensors["trajectory"].unbind(0))
     layout.load_into(net, rows[-1])
     momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}
@@ -318,6 +327,7 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
         if not path.exists():
             missing.append(shard_name(i))
             continue
+        _check_shard_setting(path, _header(spec, training))  # an index never lists an expert trained otherwise
         meta = read_shard_header(path, i, training.epochs, spec.layout.num_params)
         entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
                         "scores": _header_json(path, meta, "scores", "[]"), "seconds": float(meta.get("seconds", "0"))})

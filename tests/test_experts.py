@@ -552,3 +552,35 @@ def test_train_experts_sweeps_the_temporaries_of_a_killed_write(tmp_path, blobs)
     _killed_write(path, partial_name(1), "abcd1234", 10)
     _train(path, blobs, num=2, epochs=1)
     assert sorted(p.name for p in path.iterdir()) == ["expert_0000.safetensors", "expert_0001.safetensors", "index.json"]
+
+
+def test_an_expert_another_process_finished_with_other_keys_meanwhile_is_refused_not_replaced(tmp_path, blobs):
+    """walk 43A: two trainings into one new buffer at once (a sweep over lr_teacher that shares --buffer) both trained
+    expert 0; the one finishing last replaced the other's shard without a check and its index named its own keys, so
+    the buffer listed an expert trained with lr 0.5 under lr 0.05 and a run matched it silently."""
+    path = tmp_path / "buf"
+    other = ExpertTraining(num_experts=1, epochs=2, lr=0.5, batch_size=12)
+    fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen)  # noqa: E731
+    started = []
+
+    def first_epoch_lets_the_other_process_finish(net, opt, gen):
+        if not started:  # the other process (lr 0.5) finishes expert 0 and writes its index while this one trains it
+            started.append(1)
+            train_experts(path, _spec(), other, _net, fn, progress=False)
+        return fn(net, opt, gen)
+
+    theirs = path / shard_name(0)
+    with pytest.raises(ConfigError, match=r"expert_0000.safetensors holds an expert trained for another setting \(lr: shard 0.5 vs asked 0.05\)"):
+        _train(path, blobs, num=2, epochs=2, epoch_fn=first_epoch_lets_the_other_process_finish)
+    buffer = ExpertBuffer(path)  # the other process's buffer, as it wrote it
+    assert buffer.index["training"]["lr"] == 0.5 and buffer.num_experts == 1 and theirs.exists()
+
+
+def test_a_buffer_whose_shard_was_trained_otherwise_than_its_index_says_is_named(tmp_path, blobs):
+    path = tmp_path / "buf"
+    _train(path, blobs, num=2, epochs=2)
+    index = json.loads((path / "index.json").read_text())
+    index["training"]["lr"] = 0.5  # what a race between two trainings with other keys could leave
+    (path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ArtifactError, match=r"expert_0000.safetensors was trained otherwise than index.json says \(lr: shard 0.05 vs index 0.5\)"):
+        ExpertBuffer(path)
