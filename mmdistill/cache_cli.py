@@ -47,6 +47,8 @@ _GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")
 FOLDERS: dict[str, str] = {"video-static": "video/static"}
 #: kinds whose entries are hash-named folders that a running job locks (:class:`~mmdistill.run_lock.RunFolderLock`)
 _LOCKED_FOLDER_ENTRY = {"video-static": re.compile(r"^[0-9a-f]{24}$")}
+#: what :func:`clear` moves such a folder to before removing it; one a killed clear left is an interrupted write
+_REMOVING = re.compile(r"^\.[0-9a-f]{24}\.\d+\.removing$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
         if kind == "graph":
             ours = bool(_GRAPH_ENTRY.match(name)) and path.is_dir() and not path.is_symlink()
         elif kind in _LOCKED_FOLDER_ENTRY:
-            ours = bool(_LOCKED_FOLDER_ENTRY[kind].match(name)) and path.is_dir() and not path.is_symlink()
+            temporary = bool(_REMOVING.match(name))
+            ours = (bool(_LOCKED_FOLDER_ENTRY[kind].match(name)) or temporary) and path.is_dir() and not path.is_symlink()
         elif path.is_symlink():  # a link is not an entry we wrote, whatever its name
             ours = False
         else:  # a temporary is a folder (mmdistill.atomic.atomic_path) or a file (an earlier mmdistill's, safetensors')
@@ -118,11 +121,18 @@ def clear(kinds: list[str], older_than_days: float | None = None, root: Path | N
                 continue
             if older_than_days is not None and age < older_than_days * 86400:
                 continue
-            lock = RunFolderLock(entry.path, "mmdistill cache clear") if kind in _LOCKED_FOLDER_ENTRY else None
+            lock = RunFolderLock(entry.path, "mmdistill cache clear", advice="clear it again once that run is done") \
+                if kind in _LOCKED_FOLDER_ENTRY else None
             try:
+                target = entry.path
                 if lock is not None:
                     lock.acquire()  # a running stage 1 holds it: its folder stays
-                shutil.rmtree(entry.path) if entry.path.is_dir() and not entry.path.is_symlink() else entry.path.unlink()
+                    # out of the way first: a stage 1 starting now makes a fresh folder of that name (and takes its lock)
+                    # instead of a lock file inside the one being removed ("Directory not empty", and a folder removed
+                    # under its new holder)
+                    target = entry.path.with_name(f".{entry.path.name}.{os.getpid()}.removing")
+                    os.rename(entry.path, target)
+                shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
             except FileNotFoundError:  # another process removed it first
                 continue
             except ConfigError as exc:

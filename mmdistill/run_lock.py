@@ -73,9 +73,13 @@ class RunFolderLock:
     command the refusal of another process names). :meth:`acquire` raises :class:`ConfigError` when another process
     holds it; :meth:`release` is idempotent."""
 
-    def __init__(self, folder: Path, what: str) -> None:
+    #: what a refusal tells the user to do (a caller that never waits and never takes another folder says its own)
+    ADVICE = "wait for it to finish (or stop it), or choose another folder"
+
+    def __init__(self, folder: Path, what: str, advice: str = ADVICE) -> None:
         self.folder = Path(folder)
         self.what = what
+        self.advice = advice
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -93,8 +97,7 @@ class RunFolderLock:
             except OSError:
                 holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
                 os.close(fd)
-                raise ConfigError(f"{self.folder} is in use by {holder}; wait for it to finish (or stop it), or choose "
-                                  "another folder") from None
+                raise ConfigError(f"{self.folder} is in use by {holder}" + (f"; {self.advice}" if self.advice else "")) from None
             if _same_file(fd, path):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
@@ -108,11 +111,33 @@ class RunFolderLock:
         if self._fd is None:
             return
         try:
-            (self.folder / LOCK_FILE).unlink(missing_ok=True)
+            if _same_file(self._fd, self.folder / LOCK_FILE):  # not a new holder's file (its folder removed and made again)
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
         except OSError:
             pass  # a read-only or vanished folder: the lock goes with the descriptor anyway
         os.close(self._fd)
         self._fd = None
 
 
-__all__ = ["LOCK_FILE", "RunFolderLock"]
+def lock_holder(folder: Path) -> str | None:
+    """Who holds ``folder``'s lock now (the line its holder wrote, ``process 123 (mmdistill run image-dm)``), or None
+    when nobody does or it cannot be told; nothing is created, taken or followed."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+        return None  # taken and let go with the descriptor below
+    finally:
+        os.close(fd)
+
+
+__all__ = ["LOCK_FILE", "RunFolderLock", "lock_holder"]

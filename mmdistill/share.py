@@ -34,6 +34,7 @@ from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHE
                           record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
+from mmdistill.run_lock import lock_holder
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
@@ -139,9 +140,11 @@ def set_dir(path: str | Path) -> Path:
             return folder
     if not path.exists():
         raise ArtifactError(f"{path} does not exist")
-    if (path / CHECKPOINT_FILE).is_file():  # an interrupted run: its set is written when it finishes
-        raise ArtifactError(f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue it with "
-                            "the command that started it and --resume")
+    if (path / CHECKPOINT_FILE).is_file():  # a run still going (a --resume would be refused too) or an interrupted one
+        going = lock_holder(path)
+        raise ArtifactError(f"{path} holds no distilled set yet: its run is still going ({going}); its set is written when it finishes"
+                            if going else f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue "
+                            "it with the command that started it and --resume")
     raise ArtifactError(f"{path} holds no distilled set: neither {MANIFEST_FILE} (a run) nor {EXPORT_SET_DIR}/{MANIFEST_FILE} "
                         "(an export made with --to hf)")
 
@@ -401,8 +404,7 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
 
 
 def read_hf(out: str | Path) -> dict[str, Tensor]:
-    """The tensors of a ``--to hf`` export read back through ``datasets.load_from_disk`` (not through the
-    carried safetensors): ``inputs.<name>``, ``labels``, ``soft_labels``."""
+    """A ``--to hf`` export's tensors through ``datasets.load_from_disk`` (not the carried safetensors): ``inputs.<name>``, ``labels``, ``soft_labels``."""
     datasets = require_datasets()
     folder = set_dir(out)
     _, manifest = load_synthetic(folder)
@@ -415,5 +417,4 @@ def read_hf(out: str | Path) -> dict[str, Tensor]:
     return modality.from_hf(ds)
 
 
-__all__ = ["CARD_FILE", "DistilledSet", "check_recipe_modality", "export_natural", "saved_recipe", "without_download", "check_fits_data", "check_same_classes", "data_classes", "saved_run_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir",
-           "step_size_of"]
+__all__ = ["CARD_FILE", "DistilledSet", "check_recipe_modality", "export_natural", "saved_recipe", "without_download", "check_fits_data", "check_same_classes", "data_classes", "saved_run_data", "EXPORT_SET_DIR", "warn_split_rule", "decoded_inputs", "export_hf", "load", "manifest_fields", "read_hf", "saved_modality", "set_dir", "step_size_of"]

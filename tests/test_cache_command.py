@@ -176,3 +176,62 @@ def test_video_static_folders_are_listed_and_cleared_but_never_a_running_one(roo
     assert not done.exists() and running.is_dir() and (root / "video" / "static" / "notes").is_dir()
     assert (root / "video" / "clips.safetensors").exists()
     assert clear(["video-static"]) == (1, 200) and not running.exists()
+
+
+def test_a_running_stage1_left_by_clear_says_what_to_do_not_to_choose_another_folder(root, caplog):
+    """walk 43A: the line of a stage-1 folder left by `cache clear` (and the in-memory note of a second stage 1) ended
+    in the run folder's "wait for it to finish (or stop it), or choose another folder": neither command waits, and
+    there is no other folder to choose."""
+    import logging
+
+    from mmdistill.run_lock import RunFolderLock
+
+    running = _file(root / "video" / "static" / ("b" * 24) / "checkpoint.safetensors", 200).parent
+    lock = RunFolderLock(running, "stage 1 of mmdistill video-static-dynamic")
+    lock.acquire()
+    try:
+        with caplog.at_level(logging.INFO, logger="mmdistill.cache_cli"):
+            assert clear(["video-static"]) == (0, 0)
+    finally:
+        lock.release()
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "(stage 1 of mmdistill video-static-dynamic); clear it again once that run is done" in said, said
+    assert "choose another folder" not in said
+
+
+def test_clear_moves_a_stage1_folder_aside_before_removing_it(root, monkeypatch):
+    """walk 43A: clear removed the folder in place, so a stage 1 starting meanwhile put its new lock file into it:
+    "cannot remove ... Directory not empty" (the clear stopped there), and the folder went under its new holder.
+    Now the folder is renamed first; a run starting meanwhile makes a fresh one of that name, which stays."""
+    import shutil
+
+    import mmdistill.cache_cli as cache_cli
+    from mmdistill.run_lock import LOCK_FILE, RunFolderLock
+
+    folder = _file(root / "video" / "static" / ("a" * 24) / "checkpoint.safetensors", 300).parent
+    started = []
+    real_rmtree = shutil.rmtree
+
+    def a_run_starts_meanwhile(path, *a, **kw):
+        folder.mkdir(exist_ok=True)  # run_static_stage: mkdir, then its lock
+        lock = RunFolderLock(folder, "stage 1 of mmdistill video-static-dynamic")
+        lock.acquire()
+        started.append(lock)
+        return real_rmtree(path, *a, **kw)
+
+    monkeypatch.setattr(cache_cli.shutil, "rmtree", a_run_starts_meanwhile)
+    try:
+        assert clear(["video-static"]) == (1, 300)
+        assert (folder / LOCK_FILE).exists() and not (folder / "checkpoint.safetensors").exists()  # the new run's
+        assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing left aside
+    finally:
+        for lock in started:
+            lock.release()
+
+
+def test_a_stage1_folder_a_killed_clear_left_aside_is_an_interrupted_write(root):
+    aside = _file(root / "video" / "static" / f".{'c' * 24}.4242.removing" / "checkpoint.safetensors", 100, age_s=2 * 3600).parent
+    os.utime(aside, (time.time() - 2 * 3600,) * 2)
+    (found,) = entries("video-static")
+    assert found.path == aside and found.temporary
+    assert clear(["video-static"]) == (1, 100) and not aside.exists()

@@ -598,3 +598,28 @@ def test_a_stop_while_a_run_trains_its_experts_says_they_are_kept(monkeypatch, t
         expert_runs.train_keeping_experts(SimpleNamespace(workers=None), tmp_path / "experts",
                                           "continue with the same command and --resume (it trains the rest, then distils)")
     assert caught.value.signum == signal.SIGINT
+
+
+def test_a_holder_whose_folder_was_removed_and_made_again_leaves_the_new_holders_file(tmp_path):
+    """walk 43A: `mmdistill cache clear video-static` removed a stage-1 folder under its lock; a stage 1 starting then
+    made the folder again and locked a new file, which the clear's release() then unlinked (it removed whatever file
+    had the name), so a third process could take the folder too. release() removes only the file it holds."""
+    import shutil
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.run_lock import LOCK_FILE, RunFolderLock
+
+    folder = tmp_path / "stage"
+    folder.mkdir()
+    clearing = RunFolderLock(folder, "mmdistill cache clear")
+    clearing.acquire()
+    shutil.rmtree(folder)
+    folder.mkdir()
+    starting = RunFolderLock(folder, "stage 1")
+    starting.acquire()
+    clearing.release()
+    assert (folder / LOCK_FILE).exists()
+    with pytest.raises(ConfigError, match=r"is in use by process \d+ \(stage 1\)"):
+        RunFolderLock(folder, "third").acquire()
+    starting.release()
+    assert not (folder / LOCK_FILE).exists()

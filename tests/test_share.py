@@ -513,3 +513,24 @@ def test_show_refuses_what_load_and_export_refuse(share_root, tmp_path, capsys):
     _edit_manifest(out, recipe="nope")
     for command in (["show", str(out)], ["export", str(out), "--to", str(tmp_path / "png")]):
         assert main(command) == 4 and "manifest.json: unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_show_and_eval_of_a_run_still_going_name_its_process_not_a_resume(tmp_path, capsys):
+    """walk 43A: `eval --write` (and `show`, `eval`) on the folder of a run that was still distilling said to continue
+    it with --resume, which the run's lock would refuse; it now says the run is still going and by which process."""
+    from mmdistill.run_lock import RunFolderLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(b"")
+    lock = RunFolderLock(run, "mmdistill run image-dm")
+    lock.acquire()
+    try:
+        for argv in (["show", str(run)], ["eval", str(run), "--write"]):
+            assert main(argv) == 4
+            err = capsys.readouterr().err
+            assert "its run is still going (process" in err and "(mmdistill run image-dm))" in err and "--resume" not in err, err
+    finally:
+        lock.release()
+    assert main(["show", str(run)]) == 4  # stopped: resume it, as before
+    assert "holds the checkpoint.safetensors of an unfinished run" in capsys.readouterr().err

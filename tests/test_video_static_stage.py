@@ -164,3 +164,23 @@ def test_a_resumed_run_reads_stage1_and_ends_in_the_uninterrupted_set(tmp_path, 
     for k, v in whole.synthetic.tensors().items():
         assert torch.equal(v, resumed.synthetic.tensors()[k]), k
     assert resumed.synthetic.meta["static_dynamic"]["stage1"]["continued_from"] == 3
+
+
+def test_a_second_stage1_of_the_same_key_runs_in_memory_with_a_plain_note(tmp_path, caplog):
+    """walk 43A: the note said "wait for it to finish (or stop it), or choose another folder", though a second stage 1
+    does neither: it runs in memory."""
+    from mmdistill.run_lock import RunFolderLock
+
+    cfg = _config(tmp_path)
+    alone = _stage1(cfg)
+    (folder,) = (tmp_path / "cache" / "static").iterdir()
+    lock = RunFolderLock(folder, "stage 1 of mmdistill video-static-dynamic")  # another run's stage 1 holds it
+    lock.acquire()
+    try:
+        with caplog.at_level(logging.INFO, logger="mmdistill.modalities.video.static_stage"):
+            again = _stage1(cfg)
+    finally:
+        lock.release()
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "it runs in memory" in said and "choose another folder" not in said, said
+    assert again[2]["kept"] is False and torch.equal(again[0], alone[0])

@@ -138,7 +138,7 @@ def run_static_stage(steps: StaticSteps, img: SyntheticSet, opt: torch.optim.Opt
     if folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            lock = RunFolderLock(folder, "stage 1 of mmdistill video-static-dynamic")
+            lock = RunFolderLock(folder, "stage 1 of mmdistill video-static-dynamic", advice="")  # never waits: runs in memory
             lock.acquire()
         except (OSError, ConfigError) as exc:
             log.info("stage 1 is not kept on disk (%s); it runs in memory", exc)
