@@ -192,14 +192,9 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
                make_net: Callable[[torch.Generator], nn.Module], train_epoch: EpochFn,
                score: Callable[[nn.Module], float] | None, make_optimizer: OptimizerFn, workers: Workers, bar: tqdm) -> None:
     final = out / shard_name(i)
-    if final.exists():
-        _check_shard_setting(final, header)
-        try:
-            read_shard_header(final, i, training.epochs, spec.layout.num_params)
-            bar.update(training.epochs)
-            return
-        except ArtifactError as exc:  # a damaged shard of this rank's own expert: trained again (replaced atomically)
-            log.warning("%s; training expert %d again", exc, i)
+    if _kept_shard(final, header, i, training.epochs, spec.layout.num_params):
+        bar.update(training.epochs)
+        return
     net = make_net(generator(training.seed, "expert", i))
     layout = ParamLayout.of(net)
     if layout != spec.layout:
@@ -229,18 +224,28 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
         bar.update(1)
         if epoch + 1 < training.epochs:
             _save_partial(partial, rows, opt, scores, seconds, header, i)
-    if final.exists():  # another process (a run or `mmdistill experts` on the same buffer) finished this expert meanwhile
-        _check_shard_setting(final, header)  # trained otherwise: kept, and this process stops naming it (never replaced)
-        try:  # trained the same way and seeded by its index: the same trajectory, kept as it is
-            read_shard_header(final, i, training.epochs, spec.layout.num_params)
-            partial.unlink(missing_ok=True)
-            return
-        except ArtifactError:
-            pass  # damaged: replaced (atomically) below
+    if _kept_shard(final, header, i, training.epochs, spec.layout.num_params):  # another process (a run, `mmdistill
+        partial.unlink(missing_ok=True)  # experts`) finished it meanwhile, seeded by its index: the same trajectory
+        return
     meta = {"format": FORMAT, "expert": str(i), "epochs": str(training.epochs), "rank": str(workers.rank),
             "scores": json.dumps(scores), "seconds": repr(seconds), "header": json.dumps(header)}
     save_tensors(final, {"trajectory": torch.stack(rows)}, metadata=meta)
     partial.unlink(missing_ok=True)
+
+
+def _kept_shard(final: Path, header: dict[str, Any], i: int, epochs: int, num_params: int) -> bool:
+    """Whether ``final`` holds a readable expert ``i`` of this setting (kept as it is); ConfigError when it holds one
+    trained otherwise (kept, never replaced); False when there is none, or a damaged one (a warning: this process's
+    training of the expert replaces it, atomically)."""
+    if not final.exists():
+        return False
+    _check_shard_setting(final, header)
+    try:
+        read_shard_header(final, i, epochs, num_params)
+        return True
+    except ArtifactError as exc:
+        log.warning("%s; this process's training of expert %d replaces it", exc, i)
+        return False
 
 
 def _check_shard_setting(path: Path, header: dict[str, Any]) -> None:
