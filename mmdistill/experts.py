@@ -38,6 +38,7 @@ from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
+from mmdistill.run_lock import FolderInUse, RunFolderLock
 from mmdistill.seeding import derive_seed, generator, seeded_global_rng
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,9 @@ def train_experts(
     Expert ``i`` draws its initialisation from ``generator(seed, "expert", i)`` and epoch ``e`` its order
     and augmentation from ``generator(seed, "expert", i, "epoch", e)``, and a network that draws from torch's
     global generator (dropout) has it seeded for the epoch with ``(seed, "expert", i, "epoch", e, "global")``
-    (restored after), so a resumed, re-sharded or grown buffer holds the same trajectories as one made in one go. With ``threads`` > 1 that many experts train at the same time
+    (restored after), so a resumed, re-sharded or grown buffer holds the same trajectories as one made in one go. Each
+    expert is trained under its claim (:func:`_train_claimed`): processes training one buffer at once share its experts
+    out, one waiting at the end for those another is still training. With ``threads`` > 1 that many experts train at the same time
     (:func:`mmdistill.concurrency.run_jobs`, each on its share of the intra-op threads; only for experts whose
     epochs draw nothing from torch's global generator, the caller's guarantee).
     """
@@ -124,9 +127,13 @@ def train_experts(
     bar = progress_bar(total=len(mine) * training.epochs, desc=f"experts (rank {workers.rank}/{workers.world})" if workers.world > 1 else "experts",
                disable=not progress)
     optimizer = make_optimizer or default_expert_optimizer(training)
+    train = {i: functools.partial(_train_one, out, i, header, spec, training, make_net, train_epoch, score, optimizer, workers, bar)
+             for i in mine}
+    waiting: list[int] = []  # experts another process is training: taken up after this process's others
     try:
-        run_jobs([functools.partial(_train_one, out, i, header, spec, training, make_net, train_epoch, score, optimizer, workers, bar)
-                  for i in mine], threads)
+        run_jobs([functools.partial(_train_claimed, out, i, train[i], waiting) for i in mine], threads)
+        for i in sorted(waiting):
+            _train_claimed(out, i, train[i], None)
     finally:
         bar.close()
     workers.barrier()
@@ -134,6 +141,35 @@ def train_experts(
         write_index(out, spec, training)
     workers.barrier()
     return ExpertBuffer(out)
+
+
+def claim_name(expert: int) -> str:
+    """The lock file in a buffer folder of the process training expert ``expert``: ``.expert_0007.claim``."""
+    return f".expert_{expert:04d}.claim"
+
+
+def _train_claimed(out: Path, i: int, train: Callable[[], None], waiting: list[int] | None) -> None:
+    """Train expert ``i`` (``train``) holding its claim in buffer ``out`` (:func:`claim_name`), so processes training
+    one buffer at once (a sweep sharing ``--buffer``, ``experts`` beside a ``run``) share its experts out instead of
+    each training all of them. When another process holds the claim, ``i`` goes to ``waiting``; with ``waiting``
+    None, this waits for that process, then finds its shard (or continues its partial expert, if it stopped). An
+    expert whose shard is there is not claimed (a finished buffer in a folder this process cannot write)."""
+    if (out / shard_name(i)).exists():
+        train()
+        return
+    claim = RunFolderLock(out, f"training expert {i}", advice="", name=claim_name(i))
+    try:
+        claim.acquire(wait=waiting is None)
+    except FolderInUse as exc:
+        if waiting is None:  # not raised while waiting
+            raise
+        log.info("expert %d is being trained by %s; this process takes it up after its other experts", i, exc.holder)
+        waiting.append(i)
+        return
+    try:
+        train()
+    finally:
+        claim.release()
 
 
 def _log_plan(out: Path, training: ExpertTraining, world: int) -> None:

@@ -56,7 +56,7 @@ def _open_lock_file(folder: Path, path: Path) -> int:
                 target = ""
             raise ConfigError(f"{path} is a symbolic link{target}, not mmdistill's lock file; a run folder's lock "
                               "file is never followed: remove the link (or choose another folder)") from None
-        raise ConfigError(f"{folder}: cannot create its lock file {LOCK_FILE} ({exc.strerror or exc}); choose a folder you "
+        raise ConfigError(f"{folder}: cannot create its lock file {path.name} ({exc.strerror or exc}); choose a folder you "
                           "can write") from None
     held = os.fstat(fd)
     if not stat.S_ISREG(held.st_mode) or held.st_nlink > 1:  # 0: removed by its holder meanwhile (acquire tries again)
@@ -68,51 +68,70 @@ def _open_lock_file(folder: Path, path: Path) -> int:
     return fd
 
 
+class FolderInUse(ConfigError):
+    """Another process holds the lock :meth:`RunFolderLock.acquire` asked for; ``holder`` is the line it wrote."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class RunFolderLock:
     """The lock of run folder ``folder`` for this process, taken by ``what`` (``"mmdistill run image-dm"``: the
-    command the refusal of another process names). :meth:`acquire` raises :class:`ConfigError` when another process
-    holds it; :meth:`release` is idempotent."""
+    command the refusal of another process names). :meth:`acquire` raises :class:`FolderInUse` (a ConfigError) when
+    another process holds it; :meth:`release` is idempotent. ``name``: the lock file's name in the folder (another
+    name locks something else in it: an expert buffer's claim on one expert)."""
 
     #: what a refusal tells the user to do (a caller that never waits and never takes another folder says its own)
     ADVICE = "wait for it to finish (or stop it), or choose another folder"
 
-    def __init__(self, folder: Path, what: str, advice: str = ADVICE) -> None:
+    def __init__(self, folder: Path, what: str, advice: str = ADVICE, name: str = LOCK_FILE) -> None:
         self.folder = Path(folder)
+        self.name = name
         self.what = what
         self.advice = advice
         self._fd: int | None = None
 
-    def acquire(self) -> None:
-        """Take the lock (``folder`` must exist); no-op when this object holds it already."""
+    def acquire(self, wait: bool = False) -> None:
+        """Take the lock (``folder`` must exist); no-op when this object holds it already. ``wait``: when another
+        process holds it, wait until it lets go (an INFO line names the holder; Ctrl-C / SIGTERM stop the wait)."""
         if self._fd is not None:
             return
         if fcntl is None:  # pragma: no cover - Windows
             log.debug("%s: no fcntl on this platform, the run folder is not locked", self.folder)
             return
-        path = self.folder / LOCK_FILE
+        path = self.folder / self.name
         for _ in range(10):  # a holder that lets go removes the file: lock the file that is there, not an unlinked one
             fd = _open_lock_file(self.folder, path)  # a link is never followed, a file that is not the lock never written
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
-                os.close(fd)
-                raise ConfigError(f"{self.folder} is in use by {holder}" + (f"; {self.advice}" if self.advice else "")) from None
+                if not wait:
+                    os.close(fd)
+                    raise FolderInUse(f"{self.folder} is in use by {holder}" + (f"; {self.advice}" if self.advice else ""),
+                                      holder) from None
+                log.info("%s: waiting for %s to let go of %s", self.folder, holder, self.name)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
             if _same_file(fd, path):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
                 self._fd = fd
                 return
             os.close(fd)  # locked a file its holder had just removed: try the one there now
-        raise ConfigError(f"{self.folder}: its lock file {LOCK_FILE} kept being replaced; is another program removing it?")
+        raise ConfigError(f"{self.folder}: its lock file {self.name} kept being replaced; is another program removing it?")
 
     def release(self) -> None:
         """Let go of the lock and remove its file (while still holding it, so no later holder loses its file)."""
         if self._fd is None:
             return
         try:
-            if _same_file(self._fd, self.folder / LOCK_FILE):  # not a new holder's file (its folder removed and made again)
-                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+            if _same_file(self._fd, self.folder / self.name):  # not a new holder's file (its folder removed and made again)
+                (self.folder / self.name).unlink(missing_ok=True)
         except OSError:
             pass  # a read-only or vanished folder: the lock goes with the descriptor anyway
         os.close(self._fd)
@@ -140,4 +159,4 @@ def lock_holder(folder: Path) -> str | None:
         os.close(fd)
 
 
-__all__ = ["LOCK_FILE", "RunFolderLock", "lock_holder"]
+__all__ = ["LOCK_FILE", "FolderInUse", "RunFolderLock", "lock_holder"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -561,12 +563,14 @@ def test_an_expert_another_process_finished_with_other_keys_meanwhile_is_refused
     path = tmp_path / "buf"
     other = ExpertTraining(num_experts=1, epochs=2, lr=0.5, batch_size=12)
     fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen)  # noqa: E731
+    train_experts(tmp_path / "theirs", _spec(), other, _net, fn, progress=False)
     started = []
 
     def first_epoch_lets_the_other_process_finish(net, opt, gen):
-        if not started:  # the other process (lr 0.5) finishes expert 0 and writes its index while this one trains it
+        if not started:  # the other process (lr 0.5; one that took no claim on the expert) finishes expert 0 meanwhile
             started.append(1)
-            train_experts(path, _spec(), other, _net, fn, progress=False)
+            for name in (shard_name(0), "index.json"):
+                shutil.copy2(tmp_path / "theirs" / name, path / name)
         return fn(net, opt, gen)
 
     theirs = path / shard_name(0)
@@ -584,3 +588,98 @@ def test_a_buffer_whose_shard_was_trained_otherwise_than_its_index_says_is_named
     (path / "index.json").write_text(json.dumps(index))
     with pytest.raises(ArtifactError, match=r"expert_0000.safetensors was trained otherwise than index.json says \(lr: shard 0.05 vs index 0.5\)"):
         ExpertBuffer(path)
+
+
+def _while_another_process_holds_expert_0(path, blobs, other_process):
+    """Train a 2-expert buffer on a thread while this test holds expert 0's claim as another process would; once the
+    thread has trained expert 1 and waits, ``other_process()`` runs and the claim is let go. Returns (the thread's
+    buffer, the experts it trained, its log)."""
+    import logging
+    import threading
+
+    from mmdistill.experts import claim_name
+    from mmdistill.run_lock import RunFolderLock
+
+    path.mkdir()
+    claim = RunFolderLock(path, "training expert 0", name=claim_name(0))
+    claim.acquire()
+    trained, done, records = [], {}, []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("mmdistill")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+
+    def fn(net, opt, gen):
+        trained.append(float(next(net.parameters()).detach().sum()))
+        return train_epoch(net, opt, blobs.x, blobs.y, 12, gen)
+
+    thread = threading.Thread(target=lambda: done.setdefault("buffer", _train(path, blobs, num=2, epochs=2, epoch_fn=fn)))
+    try:
+        thread.start()
+        deadline = time.time() + 60
+        while not any("waiting for process" in r.getMessage() for r in records) and time.time() < deadline:
+            time.sleep(0.05)
+        assert (path / shard_name(1)).exists() and not (path / shard_name(0)).exists()
+        other_process()
+    finally:
+        claim.release()
+        thread.join(60)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return done["buffer"], trained, " ".join(r.getMessage() for r in records)
+
+
+def test_processes_training_one_buffer_share_its_experts_out(tmp_path, blobs):
+    """Walk 43A's note: two trainings into one buffer with the same keys both trained every expert. An expert another
+    process is training is taken up last: its shard, once that process finishes it, is kept, not trained again."""
+    alone = _train(tmp_path / "alone", blobs, num=2, epochs=2)
+    buffer, trained, said = _while_another_process_holds_expert_0(
+        tmp_path / "shared", blobs, lambda: shutil.copy2(tmp_path / "alone" / shard_name(0), tmp_path / "shared" / shard_name(0)))
+    assert "expert 0 is being trained by process" in said and "(training expert 0)" in said
+    assert len(trained) == 2  # expert 1's two epochs only
+    for i in range(2):
+        assert torch.equal(buffer.rows(i, [0, 1, 2]), alone.rows(i, [0, 1, 2]))
+    assert not list((tmp_path / "shared").glob(".expert_*.claim"))
+
+
+def test_an_expert_whose_other_process_stopped_is_trained_after_waiting(tmp_path, blobs):
+    alone = _train(tmp_path / "alone", blobs, num=2, epochs=2)
+    buffer, trained, _ = _while_another_process_holds_expert_0(tmp_path / "shared", blobs, lambda: None)
+    assert len(trained) == 4  # the other process let go without a shard: expert 0 trained here after all
+    for i in range(2):
+        assert torch.equal(buffer.rows(i, [0, 1, 2]), alone.rows(i, [0, 1, 2]))
+
+
+def test_a_process_waiting_for_an_expert_trained_with_other_keys_is_refused_by_name(tmp_path, blobs):
+    """Two trainings with other keys at once (walk 43A D1) under claims: the second waits for the expert the first is
+    training, then finds its shard trained otherwise and stops naming the key; the shard is kept."""
+    import threading
+
+    from mmdistill.experts import claim_name
+    from mmdistill.run_lock import RunFolderLock
+
+    _train(tmp_path / "first", blobs, num=1, epochs=2)  # what the first process (lr 0.05) writes
+    path = tmp_path / "shared"
+    path.mkdir()
+    claim = RunFolderLock(path, "training expert 0", name=claim_name(0))
+    claim.acquire()
+    caught = {}
+    other = ExpertTraining(num_experts=1, epochs=2, lr=0.5, batch_size=12)
+    fn = lambda net, opt, gen: train_epoch(net, opt, blobs.x, blobs.y, 12, gen)  # noqa: E731
+
+    def second_process():
+        try:
+            train_experts(path, _spec(), other, _net, fn, progress=False)
+        except ConfigError as exc:
+            caught["error"] = str(exc)
+
+    thread = threading.Thread(target=second_process)
+    thread.start()
+    time.sleep(0.5)
+    shutil.copy2(tmp_path / "first" / shard_name(0), path / shard_name(0))
+    claim.release()
+    thread.join(60)
+    assert "holds an expert trained for another setting (lr: shard 0.05 vs asked 0.5)" in caught.get("error", ""), caught
+    assert (path / shard_name(0)).exists()
