@@ -25,7 +25,7 @@ from mmdistill.experts import Workers, close_workers, init_workers, train_expert
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
-from mmdistill.seeding import callers_global_rng, run_torch_modes, seed_everything
+from mmdistill.seeding import seeded_run
 from mmdistill.stop_signals import stop_says
 from mmdistill.validation import load_data
 
@@ -265,8 +265,7 @@ def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:
     device = resolve_device(cfg.device)
     workers = init_workers(device)
     try:
-        with callers_global_rng(), run_torch_modes():  # seeded for the experts, the caller's generators given back
-            seed_everything(cfg.seed)
+        with seeded_run(cfg.seed):  # the caller's global generators and torch modes given back after
             modality = recipe.get_modality()
             data = modality.to_device(load_data(modality, cfg), workers.device)
             net = modality.matching_network(cfg, data).to(workers.device)

@@ -383,5 +383,5 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
 
 
 __all__ = [
-    "ExpertTraining", "Workers", "close_workers", "default_expert_optimizer", "init_workers", "train_experts", "write_index",
+    "ExpertTraining", "Workers", "claim_name", "close_workers", "default_expert_optimizer", "init_workers", "train_experts", "write_index",
 ]

@@ -41,7 +41,7 @@ from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.resolve import explicit_values
 from mmdistill.run_lock import RunFolderLock
 from mmdistill.schema import DistillConfig
-from mmdistill.seeding import callers_global_rng, generator, run_torch_modes, seed_everything
+from mmdistill.seeding import generator, seeded_run
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.validation import load_data
 from mmdistill.words import quantity
@@ -273,9 +273,7 @@ def distill(
     # checkpoint stores these and a resume compares these, before loading anything and again at the checkpoint
     resume_keys = resume_values(cfg)
     try:
-        # the global generators are seeded for the run and given back to the caller as they were (walk 42C)
-        with callers_global_rng(), run_torch_modes():
-            seed_everything(cfg.seed)
+        with seeded_run(cfg.seed):  # the caller's global generators and torch modes given back after (walk 42C)
             with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers):
                 workers.barrier()
                 result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,

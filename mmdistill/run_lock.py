@@ -68,6 +68,11 @@ def _open_lock_file(folder: Path, path: Path) -> int:
     return fd
 
 
+def _holder_line(fd: int) -> str:
+    """The line the holder of the lock file open as ``fd`` wrote (``process 123 (mmdistill run image-dm)``)."""
+    return os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+
+
 class FolderInUse(ConfigError):
     """Another process holds the lock :meth:`RunFolderLock.acquire` asked for; ``holder`` is the line it wrote."""
 
@@ -106,7 +111,7 @@ class RunFolderLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+                holder = _holder_line(fd)
                 if not wait:
                     os.close(fd)
                     raise FolderInUse(f"{self.folder} is in use by {holder}" + (f"; {self.advice}" if self.advice else ""),
@@ -153,7 +158,7 @@ def lock_holder(folder: Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            return os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
+            return _holder_line(fd)
         return None  # taken and let go with the descriptor below
     finally:
         os.close(fd)

@@ -57,6 +57,16 @@ def callers_global_rng() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def seeded_run(seed: int) -> Iterator[None]:
+    """What a run (a distillation, an experts call) does to the calling process inside the block: the global
+    generators seeded with ``seed`` (:func:`seed_everything`) and torch's modes set (:func:`run_torch_modes`), the
+    caller's generators and modes given back after it (:func:`callers_global_rng`)."""
+    with callers_global_rng(), run_torch_modes():
+        seed_everything(seed)
+        yield
+
+
+@contextlib.contextmanager
 def run_torch_modes() -> Iterator[None]:
     """Torch's modes a run needs, whatever the calling program set, and the program's own back after the block:
     autograd on (a call made inside ``torch.no_grad()`` or ``torch.inference_mode()``, a notebook's evaluation cell,

@@ -135,10 +135,10 @@ def distil_static(frames: LabeledTensors, count: int, cfg: Any, gen: torch.Gener
         matcher: Any = DistributionMatching(net=net, reinit=reinitialize, real=frames, batch_real=cfg.batch_real, augment=augment)
     else:
         loops = load_table(TABLES_DIR / "dc.yaml").lookup({"ipc": count}).values  # DC's loops for the IPC (nearest row)
-        outer, inner = int(loops["outer_loop"]), int(loops["inner_loop"])
-        settings |= {"outer_loop": outer, "inner_loop": inner, "lr_net": 0.01, "batch_train": 256}
-        matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), outer_loop=outer, inner_loop=inner,
-                                   lr_net=0.01, batch_real=cfg.batch_real, batch_train=256, augment=augment)
+        dc = {"outer_loop": int(loops["outer_loop"]), "inner_loop": int(loops["inner_loop"]), "lr_net": 0.01, "batch_train": 256}
+        settings |= dc
+        matcher = GradientMatching(net=net, reinit=reinitialize, real=frames, task=ClassificationTask(), batch_real=cfg.batch_real,
+                                   augment=augment, **dc)
     opt = torch.optim.SGD(img.parameters(), lr=lr, momentum=0.5)
     key = stage_key(frames, count, settings, cfg.seed, frames.x.device)
     root = Path(cfg.cache_dir).expanduser() if getattr(cfg, "cache_dir", None) else default_cache_dir()
