@@ -39,7 +39,7 @@ KINDS: dict[str, str] = {
     "video": "decoded video clips",
     "video-static": "video-static-dynamic's stage 1 (static memories, kept to continue)",
     "text": "caption embeddings",
-    "sequences": "pretrained sequence learners",
+    "sequences": "pretrained sequence learners (and a stopped pretraining's finished epochs)",
     "graph": "torch_geometric working folders and downloads",
 }
 _GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")

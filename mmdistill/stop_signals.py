@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mmdistill.errors import InterruptedRun
@@ -65,16 +65,18 @@ def terminate_as_interrupt() -> Iterator[bool]:
 
 
 @contextmanager
-def stop_says(remedy: str) -> Iterator[None]:
+def stop_says(remedy: str | Callable[[], str]) -> Iterator[None]:
     """A bare stop inside the block (Ctrl-C, or SIGTERM under :func:`terminate_as_interrupt`) becomes an
     :class:`~mmdistill.errors.InterruptedRun` saying ``"<stop_phrase>; <remedy>"`` (what is kept, how to go on) instead
-    of the run's generic checkpoint advice; a stop that already says (an ``InterruptedRun``) passes as it is."""
+    of the run's generic checkpoint advice; a stop that already says (an ``InterruptedRun``) passes as it is. A callable
+    ``remedy`` is asked at the stop (what is kept may change while the block runs)."""
     try:
         yield
     except KeyboardInterrupt as stop:
         if isinstance(stop, InterruptedRun):
             raise
-        raise InterruptedRun(f"{stop_phrase(stop)}; {remedy}", signum=stop_signal_number(stop)) from None
+        said = remedy() if callable(remedy) else remedy
+        raise InterruptedRun(f"{stop_phrase(stop)}; {said}", signum=stop_signal_number(stop)) from None
 
 
 __all__ = ["Terminated", "stop_phrase", "stop_says", "stop_signal_number", "terminate_as_interrupt"]

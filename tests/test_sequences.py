@@ -5,6 +5,7 @@ differences) and a whole run through the core."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import zipfile
@@ -996,8 +997,119 @@ def test_a_stop_while_pretraining_says_the_learner_is_not_kept_yet(tmp_path, mon
     monkeypatch.setattr(seq_train, "train_on_windows", stopped)
     with pytest.raises(InterruptedRun) as stop:
         seq_train.pretrained_learner(data, cfg, "sasrec")
-    assert str(stop.value) == (f"stopped by SIGTERM; the sasrec learner was being pretrained ({cache_file(data, cfg, 'sasrec')} "
-                               "keeps it once it finishes): run the same command again to pretrain it from its first epoch")
+    assert str(stop.value) == (f"stopped by SIGTERM; the sasrec learner was being pretrained (no epoch finished; "
+                               f"{cache_file(data, cfg, 'sasrec')} keeps it once it finishes): run the same command again to "
+                               "pretrain it from its first epoch")
     assert stop.value.signum == 15 and not cache_file(data, cfg, "sasrec").exists()
     with pytest.raises(InterruptedRun, match=r"\(pretrain_cache=false keeps nothing\)"):
         seq_train.pretrained_learner(data, tiny(pretrain_cache=False), "sasrec")
+
+
+def _pretrain_stopped_at_validation(monkeypatch, seq_train, data, cfg, stop_at: int):
+    """Pretrain, raising SIGTERM's Terminated in the ``stop_at``-th validation (so ``stop_at - 1`` epochs finished)."""
+    from mmdistill.errors import InterruptedRun
+    from mmdistill.stop_signals import Terminated
+
+    real, calls = seq_train.rank_metrics, []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == stop_at:
+            raise Terminated()
+        return real(*a, **k)
+
+    monkeypatch.setattr(seq_train, "rank_metrics", stopping)
+    with pytest.raises(InterruptedRun) as stop:
+        seq_train.pretrained_learner(data, cfg, "sasrec")
+    monkeypatch.setattr(seq_train, "rank_metrics", real)
+    return str(stop.value)
+
+
+def test_a_stopped_pretraining_keeps_its_finished_epochs_and_continues_bit_for_bit(tmp_path, monkeypatch, caplog):
+    """A stop while the learner pretrains (100 epochs by default: an hour or more on MovieLens-1M on a CPU) lost every
+    epoch; the finished ones are kept beside the cache file and the same command continues from them, to the learner
+    an uninterrupted pretraining gives, bit for bit; the partial file goes once the learner is cached."""
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+    from mmdistill.modalities.sequences.pretrain_progress import partial_file
+
+    cfg = tiny(pretrain_epochs=5, hidden_dropout=0.2, pretrain_cache_dir=str(tmp_path / "whole"))
+    whole = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    cfg = tiny(pretrain_epochs=5, hidden_dropout=0.2, pretrain_cache_dir=str(tmp_path / "stopped"))
+    data = MODALITY.load(cfg)
+    path = cache_file(data, cfg, "sasrec")
+    said = _pretrain_stopped_at_validation(monkeypatch, seq_train, data, cfg, stop_at=3)
+    assert said == (f"stopped by SIGTERM; the sasrec learner was being pretrained: {partial_file(path)} keeps its first 2 "
+                    "of 5 epochs: run the same command again to continue from there")
+    assert partial_file(path).is_file() and not path.exists()
+    with caplog.at_level(logging.INFO, logger="mmdistill.modalities.sequences"):
+        again = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    assert "pretraining continues from" in caplog.text and again.info["continued_from_epoch"] == 2
+    assert whole.state.keys() == again.state.keys() and all(torch.equal(whole.state[k], again.state[k]) for k in whole.state)
+    assert again.info["best_epoch"] == whole.info["best_epoch"] and again.info["valid_hr@10"] == whole.info["valid_hr@10"]
+    assert path.is_file() and not partial_file(path).exists()
+
+
+@pytest.mark.parametrize("damage", ["bytes", "other key"])
+def test_a_damaged_or_foreign_partial_pretraining_is_a_warning_and_a_fresh_start(damage, tmp_path, monkeypatch, caplog):
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+    from mmdistill.modalities.sequences.pretrain_progress import partial_file
+
+    cfg = tiny(pretrain_epochs=3, pretrain_cache_dir=str(tmp_path / "whole"))
+    whole = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    cfg = tiny(pretrain_epochs=3, pretrain_cache_dir=str(tmp_path / "here"))
+    data = MODALITY.load(cfg)
+    partial = partial_file(cache_file(data, cfg, "sasrec"))
+    if damage == "bytes":
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"not a safetensors file")
+    else:  # another seed's stopped pretraining, renamed to this key's file
+        other = tiny(pretrain_epochs=3, seed=7, pretrain_cache_dir=str(tmp_path / "here"))
+        _pretrain_stopped_at_validation(monkeypatch, seq_train, MODALITY.load(other), other, stop_at=2)
+        partial_file(cache_file(MODALITY.load(other), other, "sasrec")).rename(partial)
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.sequences"):
+        again = seq_train.pretrained_learner(data, cfg, "sasrec")
+    assert f"pretraining progress {partial} cannot be used" in caplog.text
+    assert "continued_from_epoch" not in again.info and all(torch.equal(whole.state[k], again.state[k]) for k in whole.state)
+
+
+def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted_training(tmp_path, monkeypatch):
+    """Every part of the kept state counts (weights, Adam's moments, the shuffling generator, the global generator
+    that draws dropout): the weights after a stop in epoch 3 and a continuation equal 4 uninterrupted epochs'."""
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.nets import build_learner
+    from mmdistill.modalities.sequences.pretrain_progress import PretrainingProgress
+    from mmdistill.stop_signals import Terminated
+
+    cfg = tiny(hidden_dropout=0.3, attn_dropout=0.3)
+    data = MODALITY.load(cfg)
+    x, y = data.windows()
+    p = seq_train.LearnerProtocol(lr=0.01, weight_decay=0.0, steps=0, batch=4, epochs=4)
+    batches = -(-x.shape[0] // p.batch)
+
+    def train(progress=None):
+        learner = build_learner("sasrec", data.num_items, data.max_len, cfg)
+        gen = generator(0, "pretrain")
+        learner.init_weights(gen)
+        info = seq_train.train_on_windows(learner, x, y, p, gen, progress=progress)
+        return learner.state_dict(), info
+
+    whole, _ = train()
+    real, calls = seq_train.real_loss, []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == 2 * batches + 2:  # inside epoch 3
+            raise Terminated()
+        return real(*a, **k)
+
+    key = {"test": 1}
+    monkeypatch.setattr(seq_train, "real_loss", stopping)
+    kept = PretrainingProgress(tmp_path / "p.partial.safetensors", key)
+    with pytest.raises(Terminated):
+        train(kept)
+    assert kept.kept_epochs == 2
+    monkeypatch.setattr(seq_train, "real_loss", real)
+    again, info = train(PretrainingProgress(tmp_path / "p.partial.safetensors", key))
+    assert info["continued_from_epoch"] == 2 and all(torch.equal(whole[k], again[k]) for k in whole)

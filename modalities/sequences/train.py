@@ -34,6 +34,7 @@ from mmdistill.stop_signals import stop_says
 from .data import SequenceData
 from .nets import Learner, build_learner
 from .pretrain_cache import cache_file, pretrain_key, read_pretrained, write_pretrained
+from .pretrain_progress import EpochState, PretrainingProgress, partial_file
 
 KS = (5, 10, 20)
 NO_NEGATIVE = -1  # padding of a user's row of sampled negatives when fewer unseen items exist than asked
@@ -166,29 +167,48 @@ def batch_indices(step: int, size: int, batch: int) -> Tensor:
 
 def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol, gen: torch.Generator,
                      freeze_embedding: bool = False, data: SequenceData | None = None,
-                     select_on_valid: bool = False) -> dict[str, Any]:
+                     select_on_valid: bool = False, progress: PretrainingProgress | None = None) -> dict[str, Any]:
     """Train on real windows for ``p.epochs`` shuffled epochs; with ``select_on_valid`` keep the epoch of best
-    validation HR@10 (full ranking). Returns ``{"epochs", "best_epoch", "valid_hr@10"}``."""
+    validation HR@10 (full ranking). With ``progress``, continue from the finished epochs it keeps and keep each
+    finished epoch (written periodically and at a stop). Returns ``{"epochs", "best_epoch", "valid_hr@10", "seconds"}``
+    (seconds of training, the kept epochs' included) and, when it continued, ``"continued_from_epoch"``."""
     torch.manual_seed(draw_seed(gen))
     opt = _adam(learner, p, freeze_embedding)
-    best, best_state, best_epoch = -1.0, None, p.epochs
-    for epoch in range(p.epochs):
-        learner.train()
-        order = torch.randperm(x.shape[0], generator=gen)
-        for i in range(0, x.shape[0], p.batch):
-            idx = order[i : i + p.batch]
-            loss, _ = real_loss(learner, x[idx], y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if select_on_valid and data is not None:
-            hr = rank_metrics(learner, data, "valid", "full")["hr@10"]
-            if hr > best:
-                best, best_epoch = hr, epoch + 1
-                best_state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
-    if best_state is not None:
-        learner.load_state_dict(best_state)
-    return {"epochs": p.epochs, "best_epoch": best_epoch, "valid_hr@10": best}
+    state = EpochState(epoch=0, best=-1.0, best_epoch=p.epochs)
+    if progress is not None:
+        state = progress.restore(learner, opt, gen, state)
+    started, t0 = state.epoch, time.perf_counter()
+    device = x.device
+    try:
+        for epoch in range(state.epoch, p.epochs):
+            learner.train()
+            order = torch.randperm(x.shape[0], generator=gen)
+            for i in range(0, x.shape[0], p.batch):
+                idx = order[i : i + p.batch]
+                loss, _ = real_loss(learner, x[idx], y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if select_on_valid and data is not None:
+                hr = rank_metrics(learner, data, "valid", "full")["hr@10"]
+                if hr > state.best:
+                    state.best, state.best_epoch = hr, epoch + 1
+                    state.best_state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+            now = time.perf_counter()
+            state.epoch, state.seconds, t0 = epoch + 1, state.seconds + now - t0, now
+            if progress is not None:
+                progress.epoch_end(learner, opt, gen, state, device)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.flush()
+        raise
+    if state.best_state is not None:
+        learner.load_state_dict(state.best_state)
+    out: dict[str, Any] = {"epochs": p.epochs, "best_epoch": state.best_epoch, "valid_hr@10": state.best,
+                           "seconds": state.seconds}
+    if started:
+        out["continued_from_epoch"] = started
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -307,23 +327,33 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.de
                  data.name, path, info.get("epochs", 0), info.get("valid_hr@10", float("nan")), info.get("best_epoch", 0))
         data.cache[memo] = Pretrained(state, {**info, "read_from_cache": True})
         return data.cache[memo]
-    t0 = time.perf_counter()
     learner = build_learner(arch, data.num_items, data.max_len, cfg)
     gen = generator(cfg.seed, "pretrain", arch)
     learner.init_weights(gen)
     learner = learner.to(device)
     x, y = data.windows()
     p = LearnerProtocol(lr=cfg.pretrain_lr, weight_decay=0.0, steps=0, batch=cfg.pretrain_batch, epochs=cfg.pretrain_epochs)
-    kept = f"{path} keeps it once it finishes" if path is not None else "pretrain_cache=false keeps nothing"
-    with stop_says(f"the {arch} learner was being pretrained ({kept}): run the same command again to pretrain it from its first epoch"):
-        info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True)
-    info["seconds"] = time.perf_counter() - t0
+    progress = PretrainingProgress(partial_file(path), key) if path is not None else None
+
+    def kept() -> str:
+        if progress is None:
+            return f"the {arch} learner was being pretrained (pretrain_cache=false keeps nothing): run the same command again to pretrain it from its first epoch"
+        if progress.kept_epochs:
+            return (f"the {arch} learner was being pretrained: {progress.path} keeps its first {progress.kept_epochs} of "
+                    f"{p.epochs} epochs: run the same command again to continue from there")
+        return (f"the {arch} learner was being pretrained (no epoch finished; {path} keeps it once it finishes): run the same "
+                "command again to pretrain it from its first epoch")
+
+    with stop_says(kept):
+        info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True, progress=progress)
     info["test"] = rank_metrics(learner, data, "test", "full")
     log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
              arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
     state = {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()}
     if path is not None:
         write_pretrained(path, key, state, info)
+    if progress is not None:
+        progress.finish()
     data.cache[memo] = Pretrained(state, info)
     return data.cache[memo]
 
