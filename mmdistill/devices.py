@@ -22,6 +22,18 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"device {name!r} is not a torch device (use auto, cpu, cuda, cuda:0 ...)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use device=cpu")
+    if dev.type == "meta":
+        raise ConfigError(f"device {name!r} holds no data (torch's meta device); use auto, cpu, cuda, cuda:0 ...")
+    if dev.type not in ("cpu", "cuda"):  # mps, xpu ...: torch knows the name; this build or machine may not have it
+        backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        try:
+            usable = bool(available()) if callable(available) else torch.empty(1, device=dev) is not None
+        except (RuntimeError, AssertionError):
+            usable = False
+        if not usable:
+            raise ConfigError(f"device {name!r} was asked for but torch cannot use {dev.type!r} here (not built in, or no such "
+                              "device); use device=cpu or auto")
     return dev
 
 

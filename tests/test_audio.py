@@ -943,3 +943,19 @@ def test_a_clip_is_silent_when_what_the_set_keeps_of_it_is_silent_whatever_its_r
     ds = load_audio_dataset("folder", root, sample_rate=8000, duration=0.4, align="center")
     silent = sorted(Path(n).name for n, _ in ds.report.items("silent"))
     assert silent == ["mid_silent_16k.wav", "mid_silent_8k.wav"]
+
+
+def test_fdmfcc_takes_float64_waveforms_and_names_what_it_cannot_take():
+    """numpy and librosa give float64: FD-MFCC reads it as float32 (a differentiable cast); integer PCM and arrays get
+    a DataError saying what to pass (torch's and torchaudio's own errors named neither)."""
+    p = FDMFCCParams(sample_rate=8000)
+    waves = torch.from_numpy(np.stack([_tone(300), _tone(900)]))
+    as64 = waves.double().requires_grad_(True)
+    maps = FDMFCC(p)(as64)
+    assert maps.dtype == torch.float32 and torch.allclose(maps, FDMFCC(p)(waves), atol=1e-5)
+    maps.square().mean().backward()
+    assert as64.grad is not None and as64.grad.abs().sum() > 0
+    with pytest.raises(DataError, match=r"got dtype torch.int16 \(int16 PCM: pcm.float\(\) / 32768\)"):
+        FDMFCC(p)((waves * 32767).to(torch.int16))
+    with pytest.raises(DataError, match=r"got ndarray \(torch.from_numpy converts an array\)"):
+        FDMFCC(p)(waves.numpy())

@@ -1268,3 +1268,22 @@ def test_split_scaling_shares_the_constant_channel_helper_with_video(caplog):
     plain = normalise_pairs("av", ["x", "y"], (a * 1e3, img * 0 + torch.rand(6, 3, 4, 4, generator=g), y, []),
                             (a, img, y, []), {}, "split")
     assert not caplog.messages and plain.meta["audio_std"] == float((a * 1e3).std())
+
+
+def test_registered_frames_of_other_channel_counts_per_split_are_refused_or_converted(caplog):
+    """Grey training frames with RGB test frames were accepted: evaluation died in a convolution (and RGB training with
+    grey test frames was scored on grey copied into 3 channels, silently); the file loaders refuse the mix too. Frames
+    in (N, h, w, C) layout are read as given, with a warning naming the permute."""
+    from mmdistill.modalities.audio_visual import MODALITY, register_tensors
+
+    y, yt = torch.arange(3).repeat_interleave(4), torch.arange(3)
+    grey, rgb = _images(y), _images(yt).repeat(1, 3, 1, 1)
+    register_tensors("mixed-av", _waves(y), grey, y, _waves(yt), rgb, yt)
+    with pytest.raises(DataError, match=r"image_train has 1 channel\(s\) per frame and image_test 3.*image_channels=1 or 3"):
+        MODALITY.load(_cfg(dataset="mixed-av"))
+    data = MODALITY.load(_cfg(dataset="mixed-av", image_channels="3"))
+    assert data.train.image.shape[1] == data.test.image.shape[1] == 3
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.audio_visual"):
+        register_tensors("nhwc-av", _waves(y), torch.rand(12, 8, 8, 3), y, _waves(yt), torch.rand(3, 8, 8, 3), yt)
+    assert "image_train has shape (12, 8, 8, 3), read as (N, C, h, w) with C = 8 channels" in caplog.text
+    assert ".permute(0, 3, 1, 2)" in caplog.text

@@ -1575,3 +1575,19 @@ def test_loads_of_one_folder_with_other_splits_keep_their_own_cache_entries(tmp_
 
     assert [load(split_seed=s)[:5] for s in (0, 1, 0, 1)] == ["wrote", "wrote", "hit r", "hit r"]
     assert len(list(cache.glob("*.safetensors"))) == 2
+
+
+def test_clips_that_look_transposed_are_loaded_as_given_with_a_warning(caplog):
+    """(N, T, C, H, W) clips (16 RGB frames) were read as 16 channels of 3 frames without a word: every channel count is
+    kept (by design), but a C of 16 beside a T of 3 is named with the transpose that fixes it."""
+    from mmdistill.modalities.video import register_tensors
+
+    y = torch.tensor([0, 0, 1, 1])
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.video"):
+        register_tensors("ntchw", torch.rand(4, 16, 3, 8, 8), y, torch.rand(2, 16, 3, 8, 8), y[1:3])
+    assert "read as (N, C, T, H, W) with C = 16 channels and T = 3 frames" in caplog.text and ".transpose(1, 2)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.video"):
+        register_tensors("ncthw", torch.rand(4, 3, 16, 8, 8), y, torch.rand(2, 3, 16, 8, 8), y[1:3])
+        register_tensors("grey", torch.rand(4, 1, 3, 8, 8), y, torch.rand(2, 1, 3, 8, 8), y[1:3])
+    assert "transpose" not in caplog.text

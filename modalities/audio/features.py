@@ -188,6 +188,14 @@ class FDMFCC(nn.Module):
     def forward(self, wave: Tensor) -> Tensor:
         import torchaudio.functional as AF
 
+        if not isinstance(wave, Tensor):
+            raise DataError(f"FD-MFCC takes a torch.Tensor of waveforms, got {type(wave).__name__} (torch.from_numpy converts an array)")
+        if not wave.is_floating_point():
+            raise DataError(f"FD-MFCC takes float waveforms with amplitudes in [-1, 1], got dtype {wave.dtype} "
+                            "(int16 PCM: pcm.float() / 32768)")
+        fb = self.mfcc.MelSpectrogram.mel_scale.fb
+        if wave.dtype != fb.dtype:  # float64 from numpy / librosa: the filter bank's dtype (differentiable cast)
+            wave = wave.to(fb.dtype)
         single = wave.dim() == 1
         x = wave[None] if single else wave
         if x.dim() != 2:

@@ -140,6 +140,11 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
                 raise DataError(f"{where}: float frames must lie in [0, 1] (uint8 for 0..255), got values in [{lo:g}, {hi:g}]")
     names = check_class_ids(f"register_tensors({name!r})", snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained
     for what in ("train", "test"):
+        i = snap[f"image_{what}"]
+        if i.shape[1] not in (1, 3) and i.shape[-1] in (1, 3):
+            log.warning("register_tensors(%r): image_%s has shape %s, read as (N, C, h, w) with C = %d channels; frames in "
+                        "(N, h, w, C) layout need .permute(0, 3, 1, 2)", name, what, tuple(i.shape), i.shape[1])
+    for what in ("train", "test"):
         a = snap[f"audio_{what}"]
         silent = (a == 0).all(dim=1).nonzero().flatten().tolist()
         if silent:
@@ -207,6 +212,11 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
         img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
         waves = fix_length(spec["audio"][s].float(), n)
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
+    c_train, c_test = parts[0][1].shape[1], parts[1][1].shape[1]
+    if c_train != c_test:  # the file loaders refuse grey next to colour frames too (image_tensor)
+        raise DataError(f"register_tensors({name!r}): image_train has {c_train} channel(s) per frame and image_test "
+                        f"{c_test}: a network trained on one cannot read the other; give both splits the same channels, "
+                        "or pass image_channels=1 or 3 to convert every frame to grey or RGB")
     lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
     _log_lengths(name, lengths, n, cfg)  # in memory: logged, no load report
     report = LoadReport()  # in memory: a load report only to state a class the test split lacks (the card's fact)

@@ -1245,6 +1245,9 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
                                 "(divide 0-255 pixels by 255, or pass uint8)")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"train clips {tuple(x_train.shape[1:])} and test clips {tuple(x_test.shape[1:])} differ in shape")
+    if x_train.shape[1] not in (1, 3) and x_train.shape[2] in (1, 3):
+        log.warning("%s: x_train has shape %s, read as (N, C, T, H, W) with C = %d channels and T = %d frames; clips in "
+                    "(N, T, C, H, W) layout need .transpose(1, 2)", where, tuple(x_train.shape), x_train.shape[1], x_train.shape[2])
     classes = check_class_ids(where, y_train, y_test, classes)
     report = LoadReport()
     classes_without_test(name, classes, y_train, y_test, "y_test holds no label of it; add test clips of it to score it", report)
