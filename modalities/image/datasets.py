@@ -662,24 +662,32 @@ def exif_orientation(img) -> int | None:
 def upright(img: Any) -> tuple[Any, str | None]:
     """A PIL image just opened from a file, loaded (decoded fully, so a truncated file fails here) and turned upright
     by its EXIF orientation tag as photo viewers show it, and how (``"orientation 6: stored 64x32, read as 32x64"``;
-    None when it was read as stored). Pillow's TIFF loader turns a TIFF itself as it loads it (dropping the tag), so a
-    TIFF's tag is read first, and its stored size from its own tags (Pillow reports the turned one). A turned image
-    keeps its ``format`` (:func:`to_8bit` tells an older Pillow's 16-bit PNG by it). The rule of :func:`_read_images`
-    (which keeps its own lines: its mixed-size message names the orientation and stored size apart), for image-text,
-    video frames and audio-visual frames."""
+    None when it was read as stored): the rule of :func:`_read_images`, for image-text, video frames and audio-visual
+    frames (see :func:`_turn_upright`)."""
+    img, orientation, stored = _turn_upright(img)
+    return img, None if orientation is None else _turned(orientation, stored, img)
+
+
+def _turn_upright(img: Any) -> tuple[Any, int | None, tuple[int, int]]:
+    """(the image loaded and turned upright, its EXIF orientation when that asked for a turn or a flip else None, its
+    stored (width, height)). Pillow's TIFF loader turns a TIFF itself as it loads it (dropping the tag), so a TIFF's
+    tag is read first, and its stored size from its own tags (Pillow reports the turned one). A turned image keeps its
+    ``format`` (:func:`to_8bit` tells an older Pillow's 16-bit PNG, mode I, by it)."""
     from PIL import ImageOps
 
     stored = _stored_size(img)
     turned_on_load = exif_orientation(img) if img.format == "TIFF" else None
-    img.load()
+    img.load()  # decode fully, so truncated files fail here
     orientation = turned_on_load or exif_orientation(img)
-    if orientation is None:
-        return img, None
-    if turned_on_load is None:
+    if orientation is not None and turned_on_load is None:
         fmt = img.format
         img = ImageOps.exif_transpose(img)
         img.format = fmt
-    return img, f"orientation {orientation}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
+    return img, orientation, stored
+
+
+def _turned(orientation: int, stored: tuple[int, int], img: Any) -> str:
+    return f"orientation {orientation}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
 
 
 def _has_transparency(img) -> bool:
@@ -712,7 +720,7 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
     than ``size`` in width or height; ``channels_converted``, greyscale read as colour or colour as greyscale to
     ``channels``). Their pixels are read as before; an image with none of these (no EXIF
     orientation, one frame, opaque, not enlarged) is read exactly as it is stored."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     from mmdistill.logs import progress_bar
 
@@ -726,22 +734,14 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                 with warnings.catch_warnings(record=True) as seen:
                     warnings.simplefilter("always")  # Pillow's DecompressionBombWarning and palette notes
                     with Image.open(path) as img:
-                        frames, stored = _frame_count(img), _stored_size(img)
-                        # Pillow's TIFF loader turns a TIFF by its orientation tag itself (and drops the tag): read it first
-                        turned_on_load = exif_orientation(img) if img.format == "TIFF" else None
-                        img.load()  # decode fully, so truncated files fail here
+                        frames = _frame_count(img)
+                        img, orientation, stored = _turn_upright(img)
                         if frames > 1:
                             unit = "pages" if img.format == "TIFF" else "frames"
                             changed.setdefault("first_frame_only", []).append(
                                 (path, f"{frames} {unit}, only the first read"))
-                        orientation = turned_on_load or exif_orientation(img)
                         if orientation is not None:
-                            if turned_on_load is None:
-                                fmt = img.format
-                                img = ImageOps.exif_transpose(img)
-                                img.format = fmt  # to_8bit tells an older Pillow's 16-bit PNG (mode I) by its format
-                            how = f"orientation {orientation}: stored {stored[0]}x{stored[1]}, read as {img.size[0]}x{img.size[1]}"
-                            changed.setdefault("exif_rotated", []).append((path, how))
+                            changed.setdefault("exif_rotated", []).append((path, _turned(orientation, stored, img)))
                         img = to_8bit(img, path)
                         if _has_transparency(img):
                             how = f"mode {img.mode}" + ("" if img.mode in ALPHA_MODES else " with a transparent colour")

@@ -45,7 +45,6 @@ from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
 from .data import SequenceData
-from .nets import Learner
 from .select import summary_selector
 from .summary import decode_summary, learnable_keys
 from .train import LossModule, Pretrained, augmentation_positions, batch_indices, freezes_embedding, fresh_learner

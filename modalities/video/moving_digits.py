@@ -22,7 +22,6 @@ Clips are float pixels in [0, 1], shape (N, 1, T, size, size); labels (N,) int64
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
 from mmdistill.errors import ConfigError
