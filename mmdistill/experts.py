@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
-                              partial_name, remove_stale_buffer_temporaries, shard_name, spec_mismatch, validate_index)
+                              partial_name, remove_stale_buffer_temporaries, shard_name, spec_mismatch, unchecked_fields, validate_index)
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -239,8 +239,12 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     rows, scores, seconds = [layout.flatten(net).cpu()], [], 0.0
     partial = out / partial_name(i)
     if partial.exists():
-        rows, scores, seconds = _resume_partial(partial, net, opt, layout, header)
+        rows, scores, seconds, saved_spec = _resume_partial(partial, net, opt, layout, header)
         bar.update(len(rows) - 1)
+        if unchecked_fields(saved_spec, spec):  # an older mmdistill's partial expert: its shard claims no more than it recorded
+            log.warning("%s (an interrupted expert of an older mmdistill) does not record %s: it is continued, and its shard "
+                        "and the buffer's index do not claim them", partial, ", ".join(unchecked_fields(saved_spec, spec)))
+            header = _header(as_recorded(spec, saved_spec), training)
     dropout = draws_global_randomness(net)  # else the global generator is left alone (experts may train on threads)
     devices = list({p.device for p in net.parameters()})
     for epoch in range(len(rows) - 1, training.epochs):
@@ -328,7 +332,7 @@ def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, sc
 
 
 def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout,
-                    header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float]:
+                    header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float, dict[str, Any]]:
     tensors, meta = load_tensors_with_metadata(path)
     saved = _header_json(path, meta, "header", "{}")
     if not isinstance(saved, dict) or not _same_setting(saved, header):
@@ -337,6 +341,7 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
                             "buffer of its own); else delete it to start that expert over")
     rows = list(tensors["trajectory"].unbind(0))
     layout.load_into(net, rows[-1])
+    saved_spec = saved.get("spec") if isinstance(saved.get("spec"), dict) else {}
     momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}
     if momentum:
         state = opt.state_dict()
@@ -344,7 +349,7 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
         opt.load_state_dict(state)
     scores = _header_json(path, meta, "scores", "[]")
     try:
-        return rows, list(scores), float(meta["seconds"])
+        return rows, list(scores), float(meta["seconds"]), saved_spec
     except (KeyError, TypeError, ValueError):
         raise ArtifactError(f"{path}: its header's scores or seconds are damaged; delete it to start that expert over") from None
 
@@ -362,7 +367,7 @@ def _header_json(path: Path, meta: Mapping[str, str], key: str, default: str) ->
 def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining) -> Path:
     """Write ``index.json`` from the shards on disk; :class:`ArtifactError` names every missing expert."""
     out = Path(out_dir)
-    entries, missing = [], []
+    entries, missing, recorded = [], [], spec
     for i in range(training.num_experts):
         path = out / shard_name(i)
         if not path.exists():
@@ -370,11 +375,17 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
             continue
         _check_shard_setting(path, _header(spec, training))  # an index never lists an expert trained otherwise
         meta = read_shard_header(path, i, training.epochs, spec.layout.num_params)
+        saved = _header_json(path, meta, "header", "{}")
+        saved_spec = saved.get("spec") if isinstance(saved, dict) and isinstance(saved.get("spec"), dict) else {}
+        if unchecked_fields(saved_spec, recorded):  # a shard of an older mmdistill: the index claims only what every shard records
+            log.warning("%s was written by an older mmdistill that did not record %s: the buffer's index does not claim it, "
+                        "and runs warn that it could not be checked", path, ", ".join(unchecked_fields(saved_spec, recorded)))
+            recorded = as_recorded(recorded, saved_spec)
         entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
                         "scores": _header_json(path, meta, "scores", "[]"), "seconds": float(meta.get("seconds", "0"))})
     if missing:
         raise ArtifactError(f"{out}: {len(missing)} expert shard(s) missing after training: {', '.join(missing[:5])}")
-    index = {**_header(spec, training), "experts": entries}
+    index = {**_header(recorded, training), "experts": entries}
     with atomic_path(out / INDEX_FILE) as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")
     return out / INDEX_FILE

@@ -392,6 +392,46 @@ def test_a_buffer_written_before_data_fingerprints_is_accepted_with_one_line(tmp
     assert buf.num_experts == 2 and buf.index["spec"].get("data") is None and buf.index["spec"]["sample_shape"] is None
 
 
+def test_an_older_unfinished_buffer_is_finished_without_claiming_what_it_never_recorded(tmp_path, blobs, caplog):
+    """An older mmdistill's buffer stopped before its index (a finished shard and an interrupted expert, neither
+    recording the training-data fingerprint) was finished with an index claiming this run's fingerprint: runs then took
+    it as checked against data its first experts never saw (walk 44A). Its index and the continued expert's shard
+    claim only what the old files recorded, with a warning naming each."""
+    import logging
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from mmdistill import experts
+    from mmdistill.buffer import INDEX_FILE, partial_name
+
+    path = tmp_path / "buf"
+    _train(path, blobs, num=2, epochs=2)
+
+    def old(header: dict) -> dict:
+        return {**header, "spec": {k: v for k, v in header["spec"].items() if k != "data"} | {"sample_shape": None}}
+
+    (path / INDEX_FILE).unlink()
+    with safe_open(str(path / shard_name(0)), framework="pt") as fh:
+        meta, rows = fh.metadata(), fh.get_tensor("trajectory")
+    save_file({"trajectory": rows}, str(path / shard_name(0)), metadata={**meta, "header": json.dumps(old(json.loads(meta["header"])))})
+    with safe_open(str(path / shard_name(1)), framework="pt") as fh:
+        meta, rows = fh.metadata(), fh.get_tensor("trajectory")
+    (path / shard_name(1)).unlink()  # expert 1 stopped after its first epoch, by the older version
+    net = _net()
+    experts._save_partial(path / partial_name(1), list(rows[:2].unbind(0)), torch.optim.SGD(net.parameters(), lr=0.05),
+                          [None], 1.0, old(json.loads(meta["header"])), 1)
+    spec = ExpertSpec("blobs", "convnet", 3, ParamLayout.of(_net()), [1, 8, 8], {"train_samples": 36, "train_labels": "0" * 16})
+    with caplog.at_level(logging.WARNING, logger="mmdistill.experts"):
+        buf = train_experts(path, spec, ExpertTraining(num_experts=2, epochs=2, lr=0.05, batch_size=12), _net,
+                            lambda n, o, g: 0.0, progress=False)
+    assert buf.index["spec"].get("data") is None and buf.index["spec"]["sample_shape"] is None
+    assert f"{path / partial_name(1)} (an interrupted expert of an older mmdistill) does not record" in caplog.text
+    assert f"{path / shard_name(0)} was written by an older mmdistill" in caplog.text
+    with safe_open(str(path / shard_name(1)), framework="pt") as fh:
+        assert json.loads(fh.metadata()["header"])["spec"].get("data") is None
+
+
 def test_an_interrupted_experts_command_says_to_run_it_again_not_to_resume(tmp_path, monkeypatch, capsys):
     """Ctrl-C in `mmdistill experts` said "continue with the same command and --resume (the last checkpoint is kept)":
     the command has no --resume and no checkpoint; its buffer keeps finished experts and epochs."""
