@@ -22,6 +22,9 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"device {name!r} is not a torch device (use auto, cpu, cuda, cuda:0 ...)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use device=cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}); use one of them, or cuda")
     if dev.type == "meta":
         raise ConfigError(f"device {name!r} holds no data (torch's meta device); use auto, cpu, cuda, cuda:0 ...")
     if dev.type not in ("cpu", "cuda"):  # mps, xpu ...: torch knows the name; this build or machine may not have it

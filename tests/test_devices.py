@@ -38,3 +38,11 @@ def test_a_backend_this_machine_lacks_is_refused_up_front(name, monkeypatch):
     monkeypatch.setattr(backend, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=rf"device '{name}' was asked for but torch cannot use '{name}' here"):
         resolve_device(name)
+
+
+def test_a_cuda_index_past_the_machines_devices_is_named(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match=r"device 'cuda:2' was asked for but this machine has 2 CUDA device\(s\) \(cuda:0 to cuda:1\)"):
+        resolve_device("cuda:2")
