@@ -19,6 +19,19 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from mmdistill.errors import PeerLost
+
+
+def _collective(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` (a ``torch.distributed`` collective); its failure, which under torchrun means another
+    process stopped or cannot be reached (gloo: "Connection reset by peer", a timeout), is a :class:`PeerLost` naming
+    that, not a traceback from inside torch."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError as exc:
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise PeerLost(detail=said) from exc
+
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class Workers:
 
     def barrier(self) -> None:
         if self.world > 1:
-            torch.distributed.barrier()
+            _collective(torch.distributed.barrier)
 
     def comm_device(self) -> torch.device:
         """Where tensors must be for a collective: the rank's GPU under nccl, else the CPU."""
@@ -100,7 +113,7 @@ def all_reduce_sum(t: Tensor, workers: Workers) -> Tensor:
     if workers.world <= 1:
         return t
     buf = t.detach().to(workers.comm_device()).clone()
-    torch.distributed.all_reduce(buf, op=torch.distributed.ReduceOp.SUM)
+    _collective(torch.distributed.all_reduce, buf, op=torch.distributed.ReduceOp.SUM)
     return buf.to(t.device)
 
 
@@ -130,7 +143,7 @@ class _SumOverRanks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         buf = x.detach().clone()
-        torch.distributed.all_reduce(buf, op=torch.distributed.ReduceOp.SUM)
+        _collective(torch.distributed.all_reduce, buf, op=torch.distributed.ReduceOp.SUM)
         return buf
 
     @staticmethod
@@ -169,11 +182,11 @@ def broadcast_json(value: object, workers: Workers, src: int = 0) -> object:
     dev = workers.comm_device()
     raw = json.dumps(value).encode() if workers.rank == src else b""
     size = torch.tensor([len(raw)], dtype=torch.long, device=dev)
-    torch.distributed.broadcast(size, src)
+    _collective(torch.distributed.broadcast, size, src)
     buf = torch.zeros(int(size.item()), dtype=torch.uint8, device=dev)
     if workers.rank == src:
         buf.copy_(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
-    torch.distributed.broadcast(buf, src)
+    _collective(torch.distributed.broadcast, buf, src)
     return json.loads(bytes(buf.cpu().tolist()).decode())
 
 

@@ -42,6 +42,18 @@ class DivergenceError(MmdistillError, RuntimeError):
         self.by_rates = by_rates
 
 
+class PeerLost(MmdistillError, RuntimeError):
+    """Under torchrun, a collective failed because another process of the job stopped (its own ``error:`` line, or
+    torchrun's Root Cause, says why) or cannot be reached (a network, the process group's timeout). ``detail``: what
+    torch.distributed said."""
+
+    WHERE = "its own error: line, or torchrun's Root Cause, names it"
+
+    def __init__(self, message: str = "", *, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__(message or f"another process of this torchrun job stopped or cannot be reached ({detail}); {self.WHERE}")
+
+
 class InterruptedRun(KeyboardInterrupt):
     """A run stopped by Ctrl-C (SIGINT) or SIGTERM after saving a checkpoint; the message says how to resume.
 

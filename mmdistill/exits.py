@@ -9,6 +9,7 @@ code   failure
 4      a saved set, checkpoint or buffer (ArtifactError)
 5      the optimisation diverged (DivergenceError)
 6      the file system: a path that cannot be read or written (OSError)
+7      under torchrun, another process of the job stopped or cannot be reached (PeerLost)
 130    interrupted (Ctrl-C); the checkpoint is kept and the message says how to resume
 141    standard output closed by its reader (``mmdistill show RUN | head``): no message
 143    stopped by SIGTERM (a scheduler, ``kill PID``) during a run: as 130
@@ -22,11 +23,11 @@ import os
 import sys
 from typing import Any
 
-from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun, MmdistillError
+from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun, MmdistillError, PeerLost
 from mmdistill.extras import install_hint
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
 
-EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5}
+EXIT_CODES: dict[type[BaseException], int] = {ConfigError: 2, DataError: 3, ArtifactError: 4, DivergenceError: 5, PeerLost: 7}
 
 
 def exit_code(exc: BaseException) -> int:

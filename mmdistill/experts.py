@@ -136,11 +136,33 @@ def train_experts(
             _train_claimed(out, i, train[i], None)
     finally:
         bar.close()
+    _wait_for_shards(out, training.num_experts, workers)  # not in a collective: its timeout is 30 min (gloo), 10 (nccl)
     workers.barrier()
     if workers.rank == 0:
         write_index(out, spec, training)
     workers.barrier()
     return ExpertBuffer(out)
+
+
+SHARD_POLL_SECONDS = 5.0
+"""How often a rank done with its experts looks for the shards of the others (:func:`_wait_for_shards`)."""
+
+
+def _wait_for_shards(out: Path, count: int, workers: Workers) -> None:
+    """Under torchrun, wait until the shard of every expert below ``count`` is in ``out``, looking every
+    :data:`SHARD_POLL_SECONDS`: the ranks own different experts (``count`` % K of them one more, and experts differ in
+    time), and a rank that waited for the others in a barrier would fail when they take longer than the process
+    group's timeout (torch's default: 30 minutes on gloo, 10 on nccl). A rank that fails ends this one through torchrun
+    (SIGTERM), so this wait does not outlive it."""
+    if workers.world <= 1:
+        return
+    pending = [i for i in range(count) if not (out / shard_name(i)).exists()]
+    if pending:
+        log.info("rank %d: waiting for %d expert%s the other processes train (%s)", workers.rank, len(pending),
+                 "s" * (len(pending) != 1), ", ".join(map(str, pending[:8])) + (" ..." if len(pending) > 8 else ""))
+    while pending:
+        time.sleep(SHARD_POLL_SECONDS)
+        pending = [i for i in pending if not (out / shard_name(i)).exists()]
 
 
 def claim_name(expert: int) -> str:

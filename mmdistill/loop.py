@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.data_identity import DATA_KEY, check_same_data
-from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, InterruptedRun
+from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLost
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -35,7 +35,7 @@ from mmdistill.optim import rate_keys
 from mmdistill.schema import values_before_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
-from mmdistill.stop_signals import stop_phrase, stop_signal_number
+from mmdistill.stop_signals import stopped_in_loop
 from mmdistill.synthetic import SyntheticSet
 
 CHECKPOINT_FORMAT = "mmdistill.checkpoint/2"
@@ -393,14 +393,11 @@ def run_loop(
             bar.update(1)
             if writer and (done % checkpoint_every == 0 or done == end):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM under stop_signals.terminate_as_interrupt
+    except (PeerLost, KeyboardInterrupt) as stop:  # another torchrun process lost; Ctrl-C, or SIGTERM (terminate_as_interrupt)
         if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
             _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
         held = it if snapshot is not None else checkpoint_iteration(ckpt) if writer else -1  # (-1: another rank writes it)
-        raise InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; " + ("the lead process writes the checkpoint: "
-                             "continue with the same command and --resume" if held == -1 else f"the checkpoint {ckpt} holds the first "
-                             f"{held} iteration{'s' * (held != 1)}: continue with the same command and --resume" if held is not None else "no checkpoint "
-                             "was written yet: run the command again"), signum=stop_signal_number(stop)) from None
+        raise stopped_in_loop(stop, it, iterations, held, ckpt) from None
     finally:
         bar.close()
     selection = None

@@ -316,9 +316,19 @@ def locked_out_dir(out: Path, what: str, cfg: Any, resume_keys: dict[str, Any] |
     lock.release()
 
 
+def not_sharded(recipe: str, cfg: Any) -> str:
+    """The refusal of a run under torchrun whose matching does not shard."""
+    experts = (" (an expert buffer it trained first is kept: `mmdistill experts` shards that)"
+               if getattr(cfg, "num_experts", None) is not None else "")  # only trajectory recipes have experts
+    return (f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
+            f"MTT and TESLA with a classification student); start it without torchrun{experts}")
+
+
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
              make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
              stop_after: int | None, resume_keys: dict[str, Any], paper: str = "", workers: Workers = Workers()) -> RunResult:
+    if workers.world > 1 and getattr(modality, "shards_matching", True) is False:  # before loading and pretraining
+        raise ConfigError(not_sharded(recipe, cfg))
     data = modality.to_device(load_data(modality, cfg), device)
     if (identity := training_data_identity(data)) is not None:  # a resume on other data is refused at the checkpoint
         resume_keys = {**resume_keys, DATA_KEY: identity}
@@ -339,10 +349,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                        syn=syn, out_dir=out, workers=workers)
     matcher = make_matcher(ctx)
     if workers.world > 1 and not getattr(matcher, "sharded", False):
-        experts = (" (an expert buffer it trained first is kept: `mmdistill experts` shards that)"
-                   if getattr(cfg, "num_experts", None) is not None else "")  # only trajectory recipes have experts
-        raise ConfigError(f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
-                          f"MTT and TESLA with a classification student); start it without torchrun{experts}")
+        raise ConfigError(not_sharded(recipe, cfg))
     if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself
         apply_label_mode(ctx)
     syn.requires_grad_(True)  # labels may have become learnable

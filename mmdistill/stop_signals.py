@@ -18,7 +18,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from mmdistill.errors import InterruptedRun
+from pathlib import Path
+
+from mmdistill.errors import InterruptedRun, PeerLost
 
 _log = logging.getLogger(__name__)
 
@@ -79,4 +81,18 @@ def stop_says(remedy: str | Callable[[], str]) -> Iterator[None]:
         raise InterruptedRun(f"{stop_phrase(stop)}; {said}", signum=stop_signal_number(stop)) from None
 
 
-__all__ = ["Terminated", "stop_phrase", "stop_says", "stop_signal_number", "terminate_as_interrupt"]
+def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | None, checkpoint: Path) -> BaseException:
+    """What a run stopped at iteration ``it`` (0-based) of ``iterations`` raises: :class:`InterruptedRun` for Ctrl-C or
+    SIGTERM, :class:`PeerLost` when another torchrun process was lost, saying what the checkpoint holds (``held``:
+    its iteration count; -1 when another rank writes it; None when none was written) and how to go on."""
+    go_on = "continue with the same command and --resume"
+    kept = (f"the lead process writes the checkpoint: {go_on}" if held == -1 else
+            f"the checkpoint {checkpoint} holds the first {held} iteration{'s' * (held != 1)}: {go_on}" if held is not None else
+            "no checkpoint was written yet: run the command again")
+    if isinstance(stop, PeerLost):
+        return PeerLost(f"another process of this torchrun job stopped or cannot be reached at iteration {it} of {iterations} "
+                        f"({stop.detail}); {stop.WHERE}; {kept}", detail=stop.detail)
+    return InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; {kept}", signum=stop_signal_number(stop))
+
+
+__all__ = ["Terminated", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]

@@ -1113,3 +1113,16 @@ def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted
     monkeypatch.setattr(seq_train, "real_loss", real)
     again, info = train(PretrainingProgress(tmp_path / "p.partial.safetensors", key))
     assert info["continued_from_epoch"] == 2 and all(torch.equal(whole[k], again[k]) for k in whole)
+
+
+def test_several_processes_are_refused_before_the_data_is_loaded_or_the_learner_pretrained(tmp_path, monkeypatch):
+    """Under torchrun every rank loaded the log and pretrained the learner (100 epochs by default) before the one-line
+    refusal (walk 44C); the adapter says it does not shard and the run refuses first."""
+    from mmdistill import run as run_module
+    from mmdistill.distributed import Workers
+
+    monkeypatch.setattr(MODALITY, "load", lambda cfg: pytest.fail("loaded before the refusal"))
+    with pytest.raises(ConfigError, match=r"sequences-td3 does not shard its matching over processes .*start it without torchrun"):
+        run_module._distill("sequences-td3", "td3", tiny(), MODALITY, lambda ctx: pytest.fail("matcher built"), None,
+                            out=tmp_path / "out", device=torch.device("cpu"), started=0.0, stop_after=None, resume_keys={},
+                            workers=Workers(0, 2))

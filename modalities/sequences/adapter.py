@@ -59,6 +59,9 @@ class SequenceModality(SequenceShare, AdapterDefaults):
 
     name = "sequences"
     sample_noun = "sequence"
+    shards_matching = False
+    """its matchers do not split their work over torchrun's processes: :func:`mmdistill.run.distill` refuses several
+    before anything is loaded or pretrained (the learner of TD3's item factor pretrains in ``init_synthetic``)"""
 
     def load(self, config: Any) -> SequenceData:
         check_attention_memory(config)
