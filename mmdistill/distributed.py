@@ -11,6 +11,7 @@ Without ``torchrun`` (``WORLD_SIZE`` unset or 1) everything here is a no-op for 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from dataclasses import dataclass
@@ -69,6 +70,14 @@ class Workers:
         return torch.device("cpu")
 
 
+#: how long a collective waits for the other processes before it fails. Ranks wait for each other's uneven shares of
+#: work (an evaluation network trained by some ranks only, a class of DC, rank 0 writing the memorisation check and
+#: the set), and a video evaluation network of the paper's settings trains for more than torch's default (10 minutes
+#: under nccl, 30 under gloo); a process that dies is noticed by torchrun at once, whatever this is. A group the caller
+#: created keeps its own timeout.
+GROUP_TIMEOUT = datetime.timedelta(hours=2)
+
+
 def init_workers(device: torch.device) -> Workers:
     """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1): nccl when ``device`` is a
     GPU (each rank on ``cuda:LOCAL_RANK``), gloo otherwise. Without torchrun: a single worker on ``device``."""
@@ -87,7 +96,7 @@ def init_workers(device: torch.device) -> Workers:
         backend = "gloo"
     owns = not dist.is_initialized()
     if owns:
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, timeout=GROUP_TIMEOUT)
     return Workers(rank, world, device, owns)
 
 

@@ -284,3 +284,24 @@ def test_ranks_of_uneven_expert_shares_wait_for_each_other_past_the_group_timeou
     rank0, rank1 = _two_ranks(str(script), [str(tmp_path / "buf")])
     assert rank0.returncode == rank1.returncode == 0, rank0.stderr[-2000:] + rank1.stderr[-2000:]
     assert "experts 3" in rank0.stdout and (tmp_path / "buf" / "index.json").exists()
+
+
+def test_the_group_mmdistill_creates_waits_longer_than_torchs_default(monkeypatch):
+    """A rank with a smaller share (an evaluation network some ranks train, rank 0 writing the set) waits in a
+    collective; torch's default timeout (10 minutes under nccl) is shorter than a video evaluation network of the
+    paper's settings trains. A group the caller created is left as it is."""
+    import datetime
+
+    import mmdistill.distributed as distributed
+
+    asked = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda **kw: asked.update(kw))
+    w = distributed.init_workers(torch.device("cpu"))
+    assert (w.rank, w.world, w.owns_group) == (1, 2, True)
+    assert asked == {"backend": "gloo", "timeout": distributed.GROUP_TIMEOUT} and distributed.GROUP_TIMEOUT >= datetime.timedelta(hours=1)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    asked.clear()
+    assert distributed.init_workers(torch.device("cpu")).owns_group is False and asked == {}
