@@ -320,8 +320,8 @@ def not_sharded(recipe: str, cfg: Any) -> str:
     """The refusal of a run under torchrun whose matching does not shard."""
     experts = (" (an expert buffer it trained first is kept: `mmdistill experts` shards that)"
                if getattr(cfg, "num_experts", None) is not None else "")  # only trajectory recipes have experts
-    return (f"{recipe} does not shard its matching over processes (DM, DC and DSA do with shard_classes=true, "
-            f"MTT and TESLA with a classification student); start it without torchrun{experts}")
+    return (f"{recipe} does not shard its matching over processes (DM, DC and DSA on images, audio and video do with "
+            f"shard_classes=true, MTT and TESLA with a classification student); start it without torchrun{experts}")
 
 
 def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
