@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 from typing import Any
 
@@ -54,8 +55,15 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError):
         return f"this command {install_hint(exc.name)}"
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, InterruptedRun):  # a run's own stop names its checkpoint
-        return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)"
-    return str(exc)
+        return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)" + _torchrun_stop(exc)
+    return str(exc) + (_torchrun_stop(exc) if isinstance(exc, KeyboardInterrupt) else "")
+
+
+def _torchrun_stop(stop: BaseException) -> str:
+    """Under torchrun, what a SIGTERM may be: torchrun stopping every process because another one failed."""
+    if stop_signal_number(stop) != signal.SIGTERM or os.environ.get("WORLD_SIZE", "1").strip() in ("", "0", "1"):
+        return ""
+    return " (under torchrun, a SIGTERM also stops every process when another one failed: its own error: line names why)"
 
 
 def fail(exc: BaseException, keep: frozenset[Any] = frozenset()) -> int:

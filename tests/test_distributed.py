@@ -305,3 +305,21 @@ def test_the_group_mmdistill_creates_waits_longer_than_torchs_default(monkeypatc
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
     asked.clear()
     assert distributed.init_workers(torch.device("cpu")).owns_group is False and asked == {}
+
+
+def test_a_sigterm_under_torchrun_says_it_may_follow_another_process_failure(monkeypatch):
+    """torchrun stops every process with SIGTERM once one fails: the others said only "stopped by SIGTERM; continue
+    with the same command and --resume", which does not help when the cause is another rank's bad input (walk 44C)."""
+    import signal
+
+    from mmdistill.errors import InterruptedRun
+    from mmdistill.exits import describe
+    from mmdistill.stop_signals import Terminated
+
+    hint = "(under torchrun, a SIGTERM also stops every process when another one failed: its own error: line names why)"
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert hint not in describe(Terminated())
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert describe(Terminated()).endswith(hint)
+    assert describe(InterruptedRun("stopped by SIGTERM at iteration 3 of 10; ...", signum=signal.SIGTERM)).endswith(hint)
+    assert hint not in describe(KeyboardInterrupt()) and hint not in describe(InterruptedRun("interrupted at iteration 3"))
