@@ -106,6 +106,9 @@ def cases() -> list[Case]:
             add(Case("values", f"{recipe}: {key}={value}", lambda t, r=recipe, f=fast, k=key, v=value: mmdistill(
                 "run", r, *f, "--out", str(t / f"v-{r}-{k}"), f"{k}={v}")))
     add(Case("values", "unknown key", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "ipcc=3")))
+    for device in ("mps", "meta"):  # a Mac user's device on a machine without it; torch's data-less device
+        add(Case("values", f"--device {device}", lambda t, d=device: mmdistill("run", "image-dm", *FAST_IMAGE, "--device", d,
+                                                                             "--out", str(t / f"dev-{d}"))))
     add(Case("values", "graph-gcond --dsa (an image key)", lambda t: mmdistill("run", "graph-gcond", *FAST_GRAPH, "--dsa")))
     add(Case("values", "eval: --networks and --cross-arch together", lambda t: mmdistill(
         "eval", str(t / "done"), "--networks", "mlp", "--cross-arch"), lambda t: _finished_set(t)))
