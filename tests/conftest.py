@@ -58,9 +58,9 @@ def blobs() -> LabeledTensors:
 
 
 def _run_process_group(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run ``args`` (one OpenMP thread) in its own process group; on a time-out the whole group (torchrun's
-    workers too) is killed and the test fails with the output's tail."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    """Run ``args`` (one OpenMP thread, Python's fault handler on) in its own process group; on a time-out the whole
+    group (torchrun's workers too) is killed and the test fails with the output's tail."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native abort prints every thread's Python stack
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
