@@ -132,6 +132,8 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
         close_workers(workers)
     if not workers.is_writer:
         return 0
+    for line in _scored_on_other_samples(manifest.get("metrics"), metrics):
+        log.warning("%s", line)
     report = {**manifest, "metrics": metrics, "config": {**saved, **changes}}
     say("\n" + summary_line(report))
     for line in cross_arch_lines(metrics, indent="  "):
@@ -144,6 +146,22 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
             write_rescored(folder, manifest, metrics, cfg, changes, modality, card_dir, where)
         say(f"updated {folder / 'manifest.json'}, the card" + (" and accuracy.png" if where == "run" else ""))
     return 0
+
+
+def _scored_on_other_samples(saved: Any, metrics: Any) -> list[str]:
+    """Where the saved metrics record how many samples they were scored on (``protocol.test_samples`` ...) and this
+    evaluation scored another number (the data, or how this mmdistill reads its layout, changed since the set was
+    made: e.g. a video split file's val rows, which earlier versions scored as test), one line saying so: its numbers are then not
+    comparable with the recorded ones."""
+    old = (saved or {}).get("protocol") if isinstance(saved, dict) else None
+    new = (metrics or {}).get("protocol") if isinstance(metrics, dict) else None
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    return [f"the saved scores were computed on {old[key]} {key.replace('_samples', '')} samples, this evaluation on "
+            f"{new[key]} (the data, or how this mmdistill reads it, differs from the run's): its numbers are not "
+            "comparable with the recorded ones" + "; --write records this evaluation's"
+            for key in sorted(set(old) & set(new))
+            if key.endswith("_samples") and isinstance(old[key], int) and old[key] != new[key]]
 
 
 def card_place(folder: Path) -> tuple[Path, str]:

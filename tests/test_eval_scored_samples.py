@@ -1,0 +1,36 @@
+"""mmdistill eval names a re-evaluation scored on another number of samples than the saved metrics (walk 44D D1:
+a video set made before a split file's val rows were left out was re-scored on 5 test clips instead of 20, silently)."""
+
+from mmdistill.saved_cli import _scored_on_other_samples
+
+
+def test_other_test_count_is_named():
+    saved = {"protocol": {"scored_on": "test", "test_samples": 20, "epochs": 5}}
+    new = {"protocol": {"scored_on": "test", "test_samples": 5, "epochs": 5}}
+    (line,) = _scored_on_other_samples(saved, new)
+    assert "20 test samples" in line and "on 5" in line and "not comparable" in line
+
+
+def test_same_count_old_manifest_without_protocol_and_other_split_say_nothing():
+    same = {"protocol": {"test_samples": 20}}
+    assert _scored_on_other_samples(same, same) == []
+    assert _scored_on_other_samples({"distilled": {"mean": 0.5}}, same) == []
+    assert _scored_on_other_samples(None, same) == []
+    assert _scored_on_other_samples({"protocol": {"validation_samples": 142}}, same) == []
+
+
+def test_eval_of_a_set_scored_on_another_count_says_so(tmp_path, capsys):
+    """End to end: a saved set whose manifest records scores on 999 test samples, re-scored on the digits test split."""
+    import json
+    import shutil
+
+    from mmdistill.cli import main
+    from test_share import make_set  # noqa: E402  (a tiny saved image set)
+
+    out = tmp_path / "run"
+    shutil.copytree(make_set("image", tmp_path / "sets"), out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["metrics"] = {"protocol": {"scored_on": "test", "test_samples": 999}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["eval", str(out), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "the saved scores were computed on 999 test samples, this evaluation on 360 " in capsys.readouterr().err
