@@ -15,7 +15,7 @@ import datetime
 import json
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from torch import Tensor
 from mmdistill.errors import PeerLost
 
 
-def _collective(fn, *args, **kwargs):
+def _collective(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` (a ``torch.distributed`` collective); its failure, which under torchrun means another
     process stopped or cannot be reached (gloo: "Connection reset by peer", a timeout), is a :class:`PeerLost` naming
     that, not a traceback from inside torch."""
@@ -32,7 +32,6 @@ def _collective(fn, *args, **kwargs):
     except RuntimeError as exc:
         said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
         raise PeerLost(detail=said) from exc
-
 
 
 @dataclass(frozen=True)

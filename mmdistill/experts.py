@@ -136,7 +136,7 @@ def train_experts(
             _train_claimed(out, i, train[i], None)
     finally:
         bar.close()
-    _wait_for_shards(out, training.num_experts, workers)  # not in a collective: its timeout is 30 min (gloo), 10 (nccl)
+    _wait_for_shards(out, training.num_experts, workers)  # outside any collective: an expert may train for hours
     workers.barrier()
     if workers.rank == 0:
         write_index(out, spec, training)
@@ -152,8 +152,8 @@ def _wait_for_shards(out: Path, count: int, workers: Workers) -> None:
     """Under torchrun, wait until the shard of every expert below ``count`` is in ``out``, looking every
     :data:`SHARD_POLL_SECONDS`: the ranks own different experts (``count`` % K of them one more, and experts differ in
     time), and a rank that waited for the others in a barrier would fail when they take longer than the process
-    group's timeout (torch's default: 30 minutes on gloo, 10 on nccl). A rank that fails ends this one through torchrun
-    (SIGTERM), so this wait does not outlive it."""
+    group's timeout (:data:`mmdistill.distributed.GROUP_TIMEOUT`; in a group the caller created, torch's default of 10
+    minutes under nccl). A rank that fails ends this one through torchrun (SIGTERM), so this wait does not outlive it."""
     if workers.world <= 1:
         return
     pending = [i for i in range(count) if not (out / shard_name(i)).exists()]

@@ -151,15 +151,15 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
 def _scored_on_other_samples(saved: Any, metrics: Any) -> list[str]:
     """Where the saved metrics record how many samples they were scored on (``protocol.test_samples`` ...) and this
     evaluation scored another number (the data, or how this mmdistill reads its layout, changed since the set was
-    made: e.g. a video split file's val rows, which earlier versions scored as test), one line saying so: its numbers are then not
-    comparable with the recorded ones."""
+    made: e.g. a video split file's val rows, which early builds of 0.1.0 scored as test), one line saying so: its numbers
+    are then not comparable with the recorded ones."""
     old = (saved or {}).get("protocol") if isinstance(saved, dict) else None
     new = (metrics or {}).get("protocol") if isinstance(metrics, dict) else None
     if not isinstance(old, dict) or not isinstance(new, dict):
         return []
     return [f"the saved scores were computed on {old[key]} {key.replace('_samples', '')} samples, this evaluation on "
             f"{new[key]} (the data, or how this mmdistill reads it, differs from the run's): its numbers are not "
-            "comparable with the recorded ones" + "; --write records this evaluation's"
+            "comparable with the recorded ones; --write records this evaluation's"
             for key in sorted(set(old) & set(new))
             if key.endswith("_samples") and isinstance(old[key], int) and old[key] != new[key]]
 
