@@ -28,12 +28,16 @@ def classes_phrase(num_classes: Any) -> str:
     return f"{num_classes} classes, " if isinstance(num_classes, int) and num_classes > 1 else ""
 
 
-def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: str) -> dict[str, Any]:
+def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: str, decoded: int | None = None) -> dict[str, Any]:
     """Bytes of the stored tensors (labels included) against ``len(syn)`` real samples of ``real_bytes_per_sample``
     bytes, each with its class label stored as the set stores its hard labels (so a set of small samples is not shown
-    larger than as many real ones only because the real side left its labels out; none for one-class sets)."""
+    larger than as many real ones only because the real side left its labels out; none for one-class sets).
+    ``decoded``: how many samples the stored ones decode to (the memorisation check's count), recorded when it differs
+    (a multi-formation set: each stored pair tiles f x f smaller ones)."""
     stored = int(sum(t.numel() * t.element_size() for t in syn.tensors().values()))
     out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
+    if isinstance(decoded, int) and decoded != len(syn):
+        out["decoded_samples"] = decoded
     if real_bytes_per_sample:
         label = syn.labels.element_size() if syn.num_classes > 1 else 0  # pairs and sequence summaries: no real label
         real = (int(real_bytes_per_sample) + label) * len(syn)
@@ -79,12 +83,25 @@ def scored_split(metrics: Mapping[str, Any]) -> str:
     return "validation" if said.startswith("validation") else "test"
 
 
+def comparable_sets(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluated sets of ``metrics`` and, after them, those of ``metrics.earlier`` scored on the same network under
+    the same protocol (:func:`_protocol`) that the new evaluation did not score again (the baselines after
+    ``eval --no-baselines --write``), named ``<set> (earlier)``: what the picture and the table compare the set with."""
+    sets = dict(evaluated_sets(metrics))
+    before = metrics.get("earlier") if isinstance(metrics.get("earlier"), Mapping) else {}
+    proto, old = metrics.get("protocol"), before.get("protocol")
+    if before and before.get("network") == metrics.get("network") and _protocol(old, proto) == _protocol(proto, old):
+        sets.update({f"{k} (earlier)": v for k, v in evaluated_sets(before).items() if k not in sets})
+    return sets
+
+
 def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
     """The Markdown table of the evaluated sets in ``metrics``: two header rows, then one row per set with the mean
     and standard deviation of its score (a fraction, shown x100; the mean with ``%``) and its number of runs."""
     rows = ["| set | mean | std | runs |", "| --- | ---: | ---: | ---: |"]
-    for name, v in evaluated_sets(metrics).items():
-        rows.append(f"| {name.replace('_', ' ')} | {100 * v['mean']:.2f} % | {100 * v['std']:.2f} | {len(v.get('runs', []))} |")
+    for name, v in comparable_sets(metrics).items():
+        std = "n/a" if len(v.get("runs", [])) == 1 else f"{100 * v['std']:.2f}"  # one run measures no spread
+        rows.append(f"| {name.replace('_', ' ')} | {100 * v['mean']:.2f} % | {std} | {len(v.get('runs', []))} |")
     return rows
 
 
@@ -253,7 +270,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     out += ["## Metrics", ""]
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
-        has_baselines = any(k != "distilled" and not k.startswith("distilled_") for k in evaluated_sets(m))
+        has_baselines = any(k != "distilled" and not k.startswith("distilled_") for k in comparable_sets(m))
         trained = proto.get("trained_as") or ("networks trained from scratch on each set"
                                               + (" (the baselines have the same size as the distilled set)" if has_baselines else ""))
         out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
@@ -266,7 +283,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
         each = proto.get("training") or f"{epochs} epochs each"  # a plan that trains otherwise than by epochs says how
         out += [f"- {runs} network{'' if runs == 1 else 's'} per set, {each}, seeded from the run's seed; "
-                "mean ± std over the networks" + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
+                + ("one network: no spread measured (std n/a)" if runs == 1 else "mean ± std over the networks")
+                + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
         earlier = list(evaluated_sets(m.get("earlier") or {}))
@@ -281,7 +299,12 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     st = manifest.get("storage") or {}
     out += ["## Storage", ""]
     if st:
-        out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
+        if st.get("decoded_samples"):
+            out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for "
+                       f"{counted(st['samples'], manifest, modality)}, which decode to {counted(st['decoded_samples'], manifest, modality)} "
+                       "(the networks are trained on the decoded ones)")
+        else:
+            out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
         if st.get("real_bytes"):
             out.append(f"- the same number of real ones: {size_text(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")
@@ -337,4 +360,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "classes_phrase", "counted", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

@@ -131,7 +131,13 @@ def compare(syn: Tensor, real: Tensor, gen: torch.Generator, queries: int = REAL
     if d_real.numel() == 0:
         d_real = torch.zeros(int(q.numel()))  # every real sample is one of a few repeated ones: 0 is all there is
     s, r = summarise(d_syn), summarise(d_real)
+    n = syn.shape[0]
+    # each synthetic sample's distance to its nearest other synthetic sample: a set collapsed onto one point (the
+    # data's centre) sits nearer to some real sample than real samples are to each other without copying any
+    d_self = nearest(syn, syn, exclude=torch.arange(n))[0] if n > 1 else torch.full((1,), math.inf)
     return {
+        "synthetic_spread": float(d_self.median()) if n > 1 else None,
+        "distinct_nearest_real": len(set(j_syn.tolist())),
         "synthetic": s,
         "random_real": r,
         "ratio_median": s["median"] / r["median"] if r["median"] > 0 else None,
@@ -173,6 +179,11 @@ def check(views: MemorisationViews, *, seed: int = 0, pool_size: int | None = No
 FAR_RATIO = 100.0
 
 
+#: a median distance between synthetic samples below this share of the real set's own nearest-neighbour median: a
+#: collapsed set (every summary the same near-uniform profile), not near copies
+COLLAPSED = 0.05
+
+
 def verdict(space: dict[str, Any]) -> str:
     """One phrase: how the synthetic distances compare with the real set's own."""
     ratio = space.get("ratio_median")
@@ -182,9 +193,17 @@ def verdict(space: dict[str, Any]) -> str:
     if ratio is None:
         return "the real set has duplicate samples (median real nearest-neighbour distance 0)"
     below = space.get("frac_below_real_min", 0.0)
+    spread, real_median = space.get("synthetic_spread"), space.get("random_real", {}).get("median", 0.0)
+    syn_median = space.get("synthetic", {}).get("median", 0.0)
+    if (isinstance(spread, (int, float)) and real_median > 0 and spread < COLLAPSED * real_median
+            and syn_median > 4 * spread):  # copies of one real sample lie as near to it as to each other: not this
+        return (f"the synthetic samples lie {spread:.3g} apart (median distance to the nearest other synthetic sample, "
+                f"against {real_median:.4g} between real samples) and share {space.get('distinct_nearest_real', '?')} "
+                f"nearest real sample(s): the set has collapsed to a few points, whose nearness to real samples is "
+                f"nearness to the data's centre, not copies")
     if below > 0:
         return (f"{100 * below:.0f} % of the synthetic samples are closer to a real sample than any real sample is to "
-                f"another: they are near copies")
+                f"another: {'they are' if below >= 1.0 else 'those are'} near copies")
     if ratio < 0.5:
         return f"median {ratio:.2f}x the real set's own: the set stays close to real samples"
     if ratio < 0.9:
@@ -239,6 +258,7 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
         ax.tick_params(labelsize=7)
         if k == 0:
             ax.legend(fontsize=6.5, frameon=False)
+            ax.set_ylabel("density (each histogram's area 1)", fontsize=7)
     if pairs:
         cols = len(spaces) * 4
         n = min(len(pairs), cols)
@@ -248,8 +268,11 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
             for r, pics in ((1, syn_pics), (2, real_pics)):
                 ax = fig.add_subplot(grid[r, c])
                 img = drawable_image(pics[c].clamp(0, 1).numpy())
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None,
-                          vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+                h, w = img.shape[:2]
+                # square pixels for a picture about as tall as wide (an image: a circle stays round); a long map
+                # (an audio feature map, 13 x 51) fills its cell
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest",
+                          aspect="equal" if max(h, w) <= 2 * min(h, w) else "auto")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if c == 0:

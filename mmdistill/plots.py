@@ -360,7 +360,8 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
                 continue
             x = g + (j - (len(names) - 1) / 2) * width if wide else j
             m, s = 100 * float(v["mean"]), 100 * float(v["std"])
-            ax.bar(x, m, width=width * 0.92, yerr=s, capsize=3, color=colour, alpha=0.85,
+            single = len(v.get("runs") or []) == 1  # one run has no spread: no error bar, not a bar of height 0
+            ax.bar(x, m, width=width * 0.92, yerr=None if single else s, capsize=3, color=colour, alpha=0.85,
                    label=name.replace("_", " ") if g == 0 else None, error_kw={"lw": 1})
             runs = [100 * float(r) for r in v.get("runs") or []]
             if len(runs) > 1:
@@ -369,7 +370,8 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
                 ax.scatter(xs, runs, s=7, color="black", alpha=0.55, zorder=3, linewidths=0)
             top = max([m + s] + runs)
             tops.append(top)
-            ax.text(x, top, f"{m:.{decimals}f}", ha="center", va="bottom", fontsize=7 if wide else 9)
+            ax.text(x, top, f"{m:.{decimals}f}" + ("\n1 run" if single else ""), ha="center", va="bottom",
+                    fontsize=7 if wide else 9)
     if chance is not None:  # named in the right margin, clear of the bars and the legend
         ax.axhline(100 * chance, color="grey", ls="--", lw=1, zorder=1)
         ax.text(1.01, 100 * chance, f"{chance_label}\n{100 * chance:.{decimals}f}", transform=ax.get_yaxis_transform(), ha="left",
@@ -385,7 +387,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
         ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     else:
         ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
-        if len(names) > 4:
+        if len(names) > 4 or max(len(n) for n in names) > 16:  # "random_real (earlier)" beside "herding (earlier)" touched
             ax.tick_params(axis="x", labelrotation=25, labelsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)

@@ -18,7 +18,7 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
-from mmdistill.card import render_card, scored_split, storage_block
+from mmdistill.card import comparable_sets, render_card, scored_split, storage_block
 from mmdistill.io import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -79,7 +79,8 @@ def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, s
     mem = run_check(modality, cfg, syn, data, out_png=out / MEMORISATION_FILE, title=title)
     manifest["memorisation"] = mem
     manifest["storage"] = storage_block(syn, mem.get("real_bytes_per_sample"),
-                                        mem.get("real_bytes_basis") or "float32 model inputs of the real training data")
+                                        mem.get("real_bytes_basis") or "float32 model inputs of the real training data",
+                                        decoded=mem.get("synthetic_samples"))
 
 
 def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run") -> Path:
@@ -101,7 +102,7 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
     bars per evaluation network when the set was scored on several (``cross_arch``), a dashed line at chance for
     accuracy (:func:`chance_level`); None when there is no evaluated set."""
     metrics = manifest.get("metrics", {})
-    return plot_accuracy_bars(evaluated_sets(metrics), out / "accuracy.png", artifact_title(manifest),
+    return plot_accuracy_bars(comparable_sets(metrics), out / "accuracy.png", artifact_title(manifest),
                               ylabel=f"{scored_split(metrics)} {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
                               chance=chance_level(manifest), chance_label=chance_label(manifest))
 
@@ -113,12 +114,31 @@ def chance_level(manifest: Mapping[str, Any]) -> float | None:
     None for other metrics (a ranking metric's chance depends on its candidate list)."""
     k = manifest.get("num_classes")
     metrics = manifest.get("metrics", {})
+    if (retrieval := retrieval_chance(metrics)) is not None:
+        return retrieval
     if not (str(metrics.get("metric", "accuracy")).endswith("accuracy") and isinstance(k, int) and not isinstance(k, bool) and k >= 2):
         return None
     majority = (metrics.get("protocol") or {}).get("majority_share")
     if isinstance(majority, (int, float)) and not isinstance(majority, bool) and majority >= 1.0 / k + IMBALANCED:
         return float(majority)
     return 1.0 / k
+
+
+def retrieval_chance(metrics: Mapping[str, Any]) -> float | None:
+    """The R@10 mean (image->text and text->image) of a model that ranks at random, from the protocol's test images and
+    captions (each caption one image's; the captions spread evenly over the images): text->image 10 / images, image->text
+    the chance that one of an image's own captions is among 10 drawn from all; None for another metric or a protocol
+    without the counts."""
+    from math import comb
+
+    proto = metrics.get("protocol") or {}
+    n_img, n_cap = proto.get("test_images"), proto.get("test_captions")
+    if not (str(metrics.get("metric", "")).startswith("R@10 (mean") and isinstance(n_img, int) and isinstance(n_cap, int)
+            and 0 < n_img <= n_cap):
+        return None
+    own = max(1, round(n_cap / n_img))
+    i2t = 1.0 - comb(n_cap - own, 10) / comb(n_cap, 10) if n_cap > 10 else 1.0
+    return 0.5 * (min(1.0, 10 / n_img) + i2t)
 
 
 #: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the line to be its share: a
@@ -129,6 +149,8 @@ IMBALANCED = 0.05
 def chance_label(manifest: Mapping[str, Any]) -> str:
     """The name of :func:`chance_level`'s line: ``chance``, or ``majority class`` when that is what it is."""
     level, k = chance_level(manifest), manifest.get("num_classes")
+    if retrieval_chance(manifest.get("metrics", {})) is not None:
+        return "random ranking"
     return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k else "chance"
 
 

@@ -101,3 +101,35 @@ def test_an_ampersand_stays_readable_in_the_cards_markdown():
     """The paper line read "Zhao &amp; Bilen" in the card's Markdown source; only < and > need to be entities."""
     card = render_card(_manifest(paper="Zhao & Bilen, Dataset Condensation with Distribution Matching"))
     assert "Zhao & Bilen" in card and "&amp;" not in card
+
+
+def test_one_evaluation_run_shows_no_spread_and_baselines_scored_alike_stay_after_no_baselines():
+    """Walk 44E: one run showed "± 0.00" (a spread it never measured), and `eval --write --no-baselines` dropped the
+    random-real and herding rows though they were scored under the same protocol; they stay, marked (earlier)."""
+    from mmdistill.card import comparable_sets, metric_rows
+
+    proto = {"runs": 1, "epochs": 20}
+    m = {"metric": "accuracy", "network": "convnet", "protocol": proto,
+         "distilled": {"mean": 0.9, "std": 0.0, "runs": [0.9]},
+         "earlier": {"network": "convnet", "protocol": proto, "distilled": {"mean": 0.8, "std": 0.0, "runs": [0.8]},
+                     "random_real": {"mean": 0.7, "std": 0.0, "runs": [0.7]}}}
+    assert list(comparable_sets(m)) == ["distilled", "random_real (earlier)"]
+    assert metric_rows(m)[2] == "| distilled | 90.00 % | n/a | 1 |"
+    other = {**m, "earlier": {**m["earlier"], "protocol": {"runs": 1, "epochs": 300}}}
+    assert list(comparable_sets(other)) == ["distilled"]
+
+
+def test_a_set_that_decodes_to_more_samples_than_it_stores_says_so():
+    """Walk 44E: a multi-formation audio-visual set (50 stored pairs, each tiling 2 x 2 smaller ones) said "for the 50
+    pairs they decode to"; the networks train on the 200 decoded ones."""
+    import torch
+
+    from mmdistill.card import storage_block
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet({"x": torch.zeros(4, 3)}, torch.tensor([0, 0, 1, 1]), 2)
+    assert "decoded_samples" not in storage_block(syn, 12, "float32", decoded=4)
+    block = storage_block(syn, 12, "float32", decoded=16)
+    assert block["decoded_samples"] == 16
+    card = render_card({"recipe": "image-dm", "modality": "image", "num_classes": 2, "storage": block, "config": {}, "metrics": {}})
+    assert "for 4 samples, which decode to 16 samples (the networks are trained on the decoded ones)" in card

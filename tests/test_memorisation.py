@@ -31,3 +31,19 @@ def test_nearest_different_skips_equal_rows_and_says_so():
     assert float(d[0]) == 0.0 and int(i[0]) == 1  # the duplicate
     d, dup = nearest_different(a[:1], a, exclude=torch.tensor([0]))
     assert float(d[0]) == 5.0 and bool(dup[0])  # the nearest different sample, and that a duplicate exists
+
+
+def test_a_collapsed_set_is_named_as_collapsed_not_as_near_copies():
+    """Walk 44E: 20 TD3 summaries collapsed to one near-uniform profile sat nearer their one shared nearest real user
+    than real users are to each other, and the card said "100 % ... they are near copies" of a set holding no user."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(60, 16, generator=g)
+    centre = real.mean(0, keepdim=True)
+    syn = centre + 1e-5 * torch.randn(20, 16, generator=g)
+    block = check(MemorisationViews(syn_input=syn, real_input=real))["input"]
+    assert block["distinct_nearest_real"] == 1 and block["synthetic_spread"] < 1e-3
+    said = verdict(block)
+    assert said.startswith("the synthetic samples lie ") and "the set has collapsed to a few points" in said
+    copies = torch.cat([real[:4] + 1e-6, 3.0 * torch.randn(4, 16, generator=g)])  # 4 real copies, 4 far samples
+    near = verdict(check(MemorisationViews(syn_input=copies, real_input=real))["input"])
+    assert near.endswith("another: those are near copies") and "collapsed" not in near

@@ -312,3 +312,17 @@ def test_drawing_leaves_the_callers_backend_and_figures_alone(tmp_path):
     leaked, _ = pyplot().subplots()  # a drawing that failed before save_figure closed it
     assert matplotlib.get_backend() == before and plt.get_fignums() == open_before
     assert pyplot().get_cmap("tab10") is not None and pyplot().figure(figsize=(1, 1)).canvas.get_renderer() is not None
+
+
+def test_a_retrieval_plot_draws_the_random_ranking_line():
+    """Walk 44E: R@10 on a small test split is far from 0 at random (16 % on the cpu run's split), and the plot drew no
+    line: random real and herding at chance read as real gaps."""
+    from math import comb
+
+    from mmdistill.report import chance_label, chance_level
+
+    metrics = {"metric": "R@10 (mean of image->text and text->image)", "protocol": {"test_images": 100, "test_captions": 500}}
+    i2t = 1 - comb(495, 10) / comb(500, 10)  # 5 own captions among 10 drawn from 500
+    assert abs(chance_level({"num_classes": 1, "metrics": metrics}) - 0.5 * (0.1 + i2t)) < 1e-12
+    assert chance_label({"num_classes": 1, "metrics": metrics}) == "random ranking"
+    assert chance_level({"num_classes": 1, "metrics": {"metric": "HR@10 (full ranking)"}}) is None

@@ -86,8 +86,10 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
                 ax_a.set_title("log-mel (dB)", fontsize=7)
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
     shown = shown_channels(pixels.shape[1])
-    if title or shown:
-        fig.suptitle(" · ".join(t for t in (title, shown) if t))
+    most = max(int((labels == c).sum()) for c in present)
+    part = f"the first {cols} of {most} pairs per class" if cols < most else ""  # the title's size is the whole set's
+    if title or shown or part:
+        fig.suptitle(" · ".join(t for t in (title, part, shown) if t))
     return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 

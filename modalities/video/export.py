@@ -82,11 +82,13 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
     shown = shown_channels(pix.shape[1])
+    most = max(int((labels == c).sum()) for c in rows)
+    part = f"the first of {most} clips per class" if most > 1 else ""  # one row per class: the title's size is the set's
     if title:
         info = stored_bytes(syn)
         title = title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored"
-    if title or shown:
-        fig.suptitle(" · ".join(t for t in (title, shown) if t), fontsize=9)
+    if title or shown or part:
+        fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=9)
     out = save_figure(fig, path)
     _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"))
     return out
