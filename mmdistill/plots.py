@@ -279,7 +279,8 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
     its, losses = [p[0] for p in pts], [p[1] for p in pts]
     smooth = running_mean(losses, max(3, len(losses) // 15)) if len(losses) >= 20 else None
     ax.plot(its, losses, lw=1.2 if smooth is None else 0.8, alpha=1.0 if smooth is None else 0.35, color="tab:blue",
-            label="loss" if smooth is None else "loss (logged)")
+            label="loss" if smooth is None else "loss (logged)", marker="o" if smooth is None else None, ms=3)  # a few
+    # logged points (every log_every iterations) are marked, so straight segments between them are not read as data
     if smooth is not None:
         ax.plot(its, smooth, lw=1.6, color="tab:blue", label="running mean")
         ax.legend(fontsize=7, frameon=False, loc="upper right")

@@ -507,7 +507,7 @@ def test_static_dynamic_storage_is_one_statement_with_the_card():
     """Before: the summary line said "125.2 KiB stored (39 % of full clips)" (data tensors against classes x ipc clips)
     while the card's Storage section said 125.5 KiB (every stored tensor, labels too) against 40 rendered clips, ratio
     0.098. Both now count the same bytes, and the summary line names both references."""
-    from mmdistill.card import storage_block
+    from mmdistill.card import size_text, storage_block
     from mmdistill.modalities.video import MODALITY
     from mmdistill.modalities.video.static_dynamic import stored_bytes
     from mmdistill.seeding import generator
@@ -520,12 +520,12 @@ def test_static_dynamic_storage_is_one_statement_with_the_card():
     assert info["stored_bytes"] == card["synthetic_bytes"] and info["rendered_clips"] == card["samples"] == 40
     assert info["rendered_clip_bytes"] == card["real_bytes"] and info["rendered_ratio"] == round(card["ratio"], 4)
     label = syn.meta["budget_label"]
-    assert f"{card['synthetic_bytes'] / 1024:.1f} KiB stored" in label, label
+    assert f"{size_text(card['synthetic_bytes'])} stored" in label, label
     assert f"{100 * info['ratio']:.0f} % of 10 full clips" in label and f"{100 * card['ratio']:.1f} % of 40 real clips, as many as it renders" in label
     from mmdistill.report import artifact_title
 
     title = artifact_title({"recipe": "video-static-dynamic", "dataset": "md", "budget_label": label})  # pictures: one line
-    assert title == f"video-static-dynamic · md · 1 clip/class, {card['synthetic_bytes'] / 1024:.1f} KiB stored", title
+    assert title == f"video-static-dynamic · md · 1 clip/class, {size_text(card['synthetic_bytes'])} stored", title
 
 
 def test_identity_integrator_passes_the_static_memory_through():
@@ -547,7 +547,7 @@ def test_video_dm_run_writes_storage_and_preview(tmp_path):
 
     res = video_dm.run(**TINY, ipc=1, iterations=2, batch_real=2, out=str(tmp_path / "dm"))
     m = res.manifest
-    assert m["metrics"]["storage"]["ratio"] == 1.0 and "KiB stored" in m["budget_label"]
+    assert m["metrics"]["storage"]["ratio"] == 1.0 and " stored (" in m["budget_label"]
     assert m["metrics"]["storage"]["stored_bytes"] == m["storage"]["synthetic_bytes"] == m["metrics"]["storage"]["random_real_bytes"]
     assert (tmp_path / "dm" / "preview.png").exists() and (tmp_path / "dm" / "preview.gif").exists()
     # --overwrite removes what the manifest lists as written: the modality's own preview.gif too, also after the

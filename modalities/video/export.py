@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.card import size_text
 from mmdistill.errors import DataError
 from mmdistill.io import atomic_path, save_tensors
 from mmdistill.plots import drawable_image, save_figure, shown_channels
@@ -86,7 +87,7 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
     part = f"the first of {most} clips per class" if most > 1 else ""  # one row per class: the title's size is the set's
     if title:
         info = stored_bytes(syn)
-        title = title if "stored" in title else f"{title} · {info['stored_bytes'] / 1024:.1f} KiB stored"
+        title = title if "stored" in title else f"{title} · {size_text(info['stored_bytes'])} stored"
     if title or shown or part:
         fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=9)
     out = save_figure(fig, path)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdistill.augment import DSA
+from mmdistill.card import size_text
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError
 from mmdistill.nets import build_network, reinitialize
@@ -210,10 +211,11 @@ def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
 
 
 def storage_label(info: dict[str, Any], ipc: int) -> str:
-    """The set's size in words, from :func:`stored_bytes`: ``"1 clip/class, 125.5 KiB stored (39 % of 10 full clips)"``,
+    """The set's size in words, from :func:`stored_bytes` in :func:`mmdistill.card.size_text`'s units: ``"1 clip/class,
+    125.5 KiB stored (39 % of 10 full clips)"``,
     with ``"; 9.8 % of 40 real clips, as many as it renders"`` when the set renders more clips than it has slots (the
     card's comparison)."""
-    text = (f"{quantity(ipc, 'clip')}/class, {info['stored_bytes'] / 1024:.1f} KiB stored "
+    text = (f"{quantity(ipc, 'clip')}/class, {size_text(info['stored_bytes'])} stored "  # the card's unit (MiB past 1 MiB)
             f"({100 * info['ratio']:.0f} % of {info['full_clips']} full clips")
     if info["rendered_clips"] != info["full_clips"]:
         text += f"; {100 * info['rendered_ratio']:.1f} % of {info['rendered_clips']} real clips, as many as it renders"
