@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import read_json
+from mmdistill.json_text import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,11 @@ def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> 
 UNRECORDED_OK = ("sample_shape", "data")
 
 
+def recorded_spec(header: Any) -> dict[str, Any]:
+    """The ``spec`` a shard's, partial expert's or index's header records ({} when it records none)."""
+    return header["spec"] if isinstance(header, dict) and isinstance(header.get("spec"), dict) else {}
+
+
 def unchecked_fields(saved: dict[str, Any], spec: ExpertSpec) -> list[str]:
     """The fields of :data:`UNRECORDED_OK` this run can check but ``saved`` (an index's or shard's ``spec``) does
     not record: a buffer written before they were, accepted without checking them."""
@@ -310,7 +316,7 @@ class ExpertBuffer:
         for entry in self.index["experts"]:  # headers only: a damaged shard is named now, not at iteration 3,000
             meta = read_shard_header(self.path / entry["file"], entry["expert"], self.epochs, self.num_params)
             try:  # a shard another process wrote with other expert keys (two trainings into one folder at once)
-                shard = {k: v for k, v in json.loads(meta.get("header", "{}")).get("training", {}).items() if k != "num_experts"}
+                shard = {k: v for k, v in parse_json(meta.get("header", "{}")).get("training", {}).items() if k != "num_experts"}
             except (ValueError, AttributeError):
                 shard = {}
             differ = [f"{k}: shard {shard[k]!r} vs index {trained.get(k)!r}" for k in sorted(shard) if shard[k] != trained.get(k)]
@@ -380,5 +386,5 @@ class ExpertBuffer:
 
 
 __all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "as_recorded", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
-           "ParamLayout", "partial_name", "read_shard_header",
+           "ParamLayout", "partial_name", "read_shard_header", "recorded_spec",
            "remove_stale_buffer_temporaries", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]

@@ -299,12 +299,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     st = manifest.get("storage") or {}
     out += ["## Storage", ""]
     if st:
-        if st.get("decoded_samples"):
-            out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for "
-                       f"{counted(st['samples'], manifest, modality)}, which decode to {counted(st['decoded_samples'], manifest, modality)} "
-                       "(the networks are trained on the decoded ones)")
-        else:
-            out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for the {counted(st['samples'], manifest, modality)} they decode to")
+        stored = counted(st["samples"], manifest, modality)
+        decoded = (f"{stored}, which decode to {counted(st['decoded_samples'], manifest, modality)} (the networks are trained on "
+                   "the decoded ones)" if st.get("decoded_samples") else f"the {stored} they decode to")
+        out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for {decoded}")
         if st.get("real_bytes"):
             out.append(f"- the same number of real ones: {size_text(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")

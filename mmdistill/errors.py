@@ -45,13 +45,13 @@ class DivergenceError(MmdistillError, RuntimeError):
 class PeerLost(MmdistillError, RuntimeError):
     """Under torchrun, a collective failed because another process of the job stopped (its own ``error:`` line, or
     torchrun's Root Cause, says why) or cannot be reached (a network, the process group's timeout). ``detail``: what
-    torch.distributed said."""
+    torch.distributed said; ``at``: where this process was (" at iteration 3 of 10"); ``then``: what is kept and how to
+    go on."""
 
-    WHERE = "its own error: line, or torchrun's Root Cause, names it"
-
-    def __init__(self, message: str = "", *, detail: str = "") -> None:
+    def __init__(self, detail: str = "", *, at: str = "", then: str = "") -> None:
         self.detail = detail
-        super().__init__(message or f"another process of this torchrun job stopped or cannot be reached ({detail}); {self.WHERE}")
+        super().__init__(f"another process of this torchrun job stopped or cannot be reached{at} ({detail}); its own error: "
+                         "line, or torchrun's Root Cause, names it" + (f"; {then}" if then else ""))
 
 
 class InterruptedRun(KeyboardInterrupt):

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
-                              partial_name, remove_stale_buffer_temporaries, shard_name, spec_mismatch, unchecked_fields, validate_index)
+                              partial_name, recorded_spec, remove_stale_buffer_temporaries, shard_name, spec_mismatch, unchecked_fields,
+                              validate_index)
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
@@ -215,7 +216,7 @@ def _same_setting(saved: dict[str, Any], header: dict[str, Any]) -> bool:
     """Whether the shard header ``saved`` describes the experts of ``header``, whatever the buffer's number of
     experts; spec fields ``saved`` does not record (:data:`~mmdistill.buffer.UNRECORDED_OK`, a shard written by an
     older mmdistill) are not compared."""
-    saved_spec = saved.get("spec") if isinstance(saved.get("spec"), dict) else {}
+    saved_spec = recorded_spec(saved)
     unrecorded = {k for k in UNRECORDED_OK if saved_spec.get(k) is None}
     datas = [h.get("spec", {}).get("data") for h in (saved, header) if isinstance(h.get("spec"), dict)]
     common = set.intersection(*(set(d) for d in datas)) if len(datas) == 2 and all(isinstance(d, dict) for d in datas) else None
@@ -263,9 +264,9 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     if partial.exists():
         rows, scores, seconds, saved_spec = _resume_partial(partial, net, opt, layout, header)
         bar.update(len(rows) - 1)
-        if unchecked_fields(saved_spec, spec):  # an older mmdistill's partial expert: its shard claims no more than it recorded
+        if unchecked := unchecked_fields(saved_spec, spec):  # an older mmdistill's partial expert: its shard claims no more
             log.warning("%s (an interrupted expert of an older mmdistill) does not record %s: it is continued, and its shard "
-                        "and the buffer's index do not claim them", partial, ", ".join(unchecked_fields(saved_spec, spec)))
+                        "and the buffer's index do not claim them", partial, ", ".join(unchecked))
             header = _header(as_recorded(spec, saved_spec), training)
     dropout = draws_global_randomness(net)  # else the global generator is left alone (experts may train on threads)
     devices = list({p.device for p in net.parameters()})
@@ -363,7 +364,6 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
                             "buffer of its own); else delete it to start that expert over")
     rows = list(tensors["trajectory"].unbind(0))
     layout.load_into(net, rows[-1])
-    saved_spec = saved.get("spec") if isinstance(saved.get("spec"), dict) else {}
     momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}
     if momentum:
         state = opt.state_dict()
@@ -371,7 +371,7 @@ def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layo
         opt.load_state_dict(state)
     scores = _header_json(path, meta, "scores", "[]")
     try:
-        return rows, list(scores), float(meta["seconds"]), saved_spec
+        return rows, list(scores), float(meta["seconds"]), recorded_spec(saved)
     except (KeyError, TypeError, ValueError):
         raise ArtifactError(f"{path}: its header's scores or seconds are damaged; delete it to start that expert over") from None
 
@@ -397,11 +397,10 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
             continue
         _check_shard_setting(path, _header(spec, training))  # an index never lists an expert trained otherwise
         meta = read_shard_header(path, i, training.epochs, spec.layout.num_params)
-        saved = _header_json(path, meta, "header", "{}")
-        saved_spec = saved.get("spec") if isinstance(saved, dict) and isinstance(saved.get("spec"), dict) else {}
-        if unchecked_fields(saved_spec, recorded):  # a shard of an older mmdistill: the index claims only what every shard records
+        saved_spec = recorded_spec(_header_json(path, meta, "header", "{}"))
+        if unchecked := unchecked_fields(saved_spec, recorded):  # an older mmdistill's shard: the index claims what all record
             log.warning("%s was written by an older mmdistill that did not record %s: the buffer's index does not claim it, "
-                        "and runs warn that it could not be checked", path, ", ".join(unchecked_fields(saved_spec, recorded)))
+                        "and runs warn that it could not be checked", path, ", ".join(unchecked))
             recorded = as_recorded(recorded, saved_spec)
         entries.append({"expert": i, "file": shard_name(i), "bytes": path.stat().st_size, "rank": int(meta.get("rank", 0)),
                         "scores": _header_json(path, meta, "scores", "[]"), "seconds": float(meta.get("seconds", "0"))})

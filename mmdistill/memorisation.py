@@ -134,9 +134,9 @@ def compare(syn: Tensor, real: Tensor, gen: torch.Generator, queries: int = REAL
     n = syn.shape[0]
     # each synthetic sample's distance to its nearest other synthetic sample: a set collapsed onto one point (the
     # data's centre) sits nearer to some real sample than real samples are to each other without copying any
-    d_self = nearest(syn, syn, exclude=torch.arange(n))[0] if n > 1 else torch.full((1,), math.inf)
+    spread = float(nearest(syn, syn, exclude=torch.arange(n))[0].median()) if n > 1 else None
     return {
-        "synthetic_spread": float(d_self.median()) if n > 1 else None,
+        "synthetic_spread": spread,
         "distinct_nearest_real": len(set(j_syn.tolist())),
         "synthetic": s,
         "random_real": r,

@@ -148,9 +148,9 @@ IMBALANCED = 0.05
 
 def chance_label(manifest: Mapping[str, Any]) -> str:
     """The name of :func:`chance_level`'s line: ``chance``, or ``majority class`` when that is what it is."""
-    level, k = chance_level(manifest), manifest.get("num_classes")
     if retrieval_chance(manifest.get("metrics", {})) is not None:
         return "random ranking"
+    level, k = chance_level(manifest), manifest.get("num_classes")
     return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k else "chance"
 
 

@@ -160,8 +160,8 @@ def _scored_on_other_samples(saved: Any, metrics: Any) -> list[str]:
     evaluation scored another number (the data, or how this mmdistill reads its layout, changed since the set was
     made: e.g. a video split file's val rows, which early builds of 0.1.0 scored as test), one line saying so: its numbers
     are then not comparable with the recorded ones."""
-    old = (saved or {}).get("protocol") if isinstance(saved, dict) else None
-    new = (metrics or {}).get("protocol") if isinstance(metrics, dict) else None
+    old = saved.get("protocol") if isinstance(saved, dict) else None
+    new = metrics.get("protocol") if isinstance(metrics, dict) else None
     if not isinstance(old, dict) or not isinstance(new, dict):
         return []
     return [f"the saved scores were computed on {old[key]} {key.replace('_samples', '')} samples, this evaluation on "

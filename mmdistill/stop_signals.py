@@ -17,7 +17,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
 from pathlib import Path
 
 from mmdistill.errors import InterruptedRun, PeerLost
@@ -90,8 +89,7 @@ def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | N
             f"the checkpoint {checkpoint} holds the first {held} iteration{'s' * (held != 1)}: {go_on}" if held is not None else
             "no checkpoint was written yet: run the command again")
     if isinstance(stop, PeerLost):
-        return PeerLost(f"another process of this torchrun job stopped or cannot be reached at iteration {it} of {iterations} "
-                        f"({stop.detail}); {stop.WHERE}; {kept}", detail=stop.detail)
+        return PeerLost(stop.detail, at=f" at iteration {it} of {iterations}", then=kept)
     return InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; {kept}", signum=stop_signal_number(stop))
 
 

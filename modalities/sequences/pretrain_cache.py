@@ -71,6 +71,15 @@ def cache_file(data: SequenceData, cfg: Any, arch: str, device: torch.device | s
     return folder / f"{arch}-{digest}.safetensors"
 
 
+def check_written_for(meta: dict[str, str], fmt: str, key: dict[str, Any]) -> None:
+    """ValueError unless a file's metadata ``meta`` says format ``fmt`` and pretraining key ``key`` (what a cached
+    learner and a pretraining's kept epochs both record)."""
+    if meta.get("format") != fmt:
+        raise ValueError(f"format {meta.get('format')!r}, expected {fmt!r}")
+    if json.loads(meta["key"]) != json.loads(json.dumps(key)):
+        raise ValueError("written for other data or settings (its key differs)")
+
+
 def read_pretrained(path: Path, key: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
     """(state, info) from ``path``, or None when there is no such file, or (with a warning naming the file and
     why) when it cannot be read or was written for another key."""
@@ -78,10 +87,7 @@ def read_pretrained(path: Path, key: dict[str, Any]) -> tuple[dict[str, Tensor],
         if not path.is_file():
             return None
         tensors, meta = load_tensors_with_metadata(path)
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-        if json.loads(meta["key"]) != json.loads(json.dumps(key)):
-            raise ValueError("written for other data or settings (its key differs)")
+        check_written_for(meta, FORMAT, key)
         info = json.loads(meta["info"])
         if not isinstance(info, dict):
             raise ValueError("its info is not an object")
@@ -102,4 +108,4 @@ def write_pretrained(path: Path, key: dict[str, Any], state: dict[str, Tensor], 
         log.warning("pretrained-learner cache %s cannot be written (%s); the next run pretrains again", path, exc)
 
 
-__all__ = ["CODE_VERSION", "FORMAT", "PRETRAIN_KEYS", "cache_file", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]
+__all__ = ["CODE_VERSION", "FORMAT", "PRETRAIN_KEYS", "cache_file", "check_written_for", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]

@@ -26,6 +26,8 @@ from torch import Tensor
 
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 
+from .pretrain_cache import check_written_for
+
 log = logging.getLogger(__name__)
 
 #: the partial file's format tag
@@ -72,20 +74,18 @@ class PretrainingProgress:
         """The kept state put into ``learner``, ``opt``, ``gen`` and torch's global generators, or ``fresh`` when the
         file is absent, damaged or written for another key (a warning naming the file and why; whatever it had put
         in is taken back)."""
-        before = ({k: v.detach().clone() for k, v in learner.state_dict().items()}, opt.state_dict(), gen.get_state(),
-                  torch.get_rng_state())
+        before = None
         try:
             if not self.path.is_file():
                 return fresh
             tensors, meta = load_tensors_with_metadata(self.path)
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-            if json.loads(meta["key"]) != json.loads(json.dumps(self.key)):
-                raise ValueError("written for other data or settings (its key differs)")
+            check_written_for(meta, FORMAT, self.key)
             state = EpochState(epoch=int(meta["epoch"]), best=float(meta["best"]), best_epoch=int(meta["best_epoch"]),
                                seconds=float(meta["seconds"]))
             if not 0 < state.epoch:
                 raise ValueError(f"its epoch count {state.epoch} is not positive")
+            before = ({k: v.detach().clone() for k, v in learner.state_dict().items()}, opt.state_dict(), gen.get_state(),
+                      torch.get_rng_state())
             learner.load_state_dict(_prefixed(tensors, "learner."))
             best = _prefixed(tensors, "best.")
             state.best_state = best or None
@@ -101,10 +101,11 @@ class PretrainingProgress:
             if "rng.cuda" in tensors and torch.cuda.is_available():
                 torch.cuda.set_rng_state(tensors["rng.cuda"])
         except Exception as exc:  # noqa: BLE001 - a damaged partial file costs its epochs, never the run
-            learner.load_state_dict(before[0])
-            opt.load_state_dict(before[1])
-            gen.set_state(before[2])
-            torch.set_rng_state(before[3])
+            if before is not None:
+                learner.load_state_dict(before[0])
+                opt.load_state_dict(before[1])
+                gen.set_state(before[2])
+                torch.set_rng_state(before[3])
             log.warning("pretraining progress %s cannot be used (%s: %s); pretraining from the first epoch", self.path,
                         type(exc).__name__, str(exc)[:200])
             return fresh
