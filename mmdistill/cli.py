@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
+from mmdistill.distributed import end_process
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
@@ -220,7 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``; a leading ``--debug`` gives debug logging and
     tracebacks) and return the exit code: 0 on success, else the code :mod:`mmdistill.exits` gives an expected failure
-    (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr."""
+    (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr. As the program (no ``argv``),
+    a process that joined a torchrun group ends here (:func:`mmdistill.distributed.end_process`)."""
+    code = _command(argv)
+    return code if argv is not None else end_process(code)
+
+
+def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[:1]
     argv = argv[1:] if debug else argv

@@ -93,6 +93,8 @@ _WORKER = textwrap.dedent(
     except Refused as exc:
         open(f"{out}-again-{workers.rank}.txt", "w").write(str(exc))
     close_workers(workers)
+    from mmdistill.distributed import end_process
+    sys.exit(end_process(0))  # as mmdistill's command line ends
     """
 )
 
@@ -299,6 +301,7 @@ def test_the_group_mmdistill_creates_waits_longer_than_torchs_default(monkeypatc
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda **kw: asked.update(kw))
+    monkeypatch.setattr(distributed, "_JOINED", False)  # given back after: this process joined no group
     w = distributed.init_workers(torch.device("cpu"))
     assert (w.rank, w.world, w.owns_group) == (1, 2, True)
     assert asked == {"backend": "gloo", "timeout": distributed.GROUP_TIMEOUT} and distributed.GROUP_TIMEOUT >= datetime.timedelta(hours=1)
@@ -323,3 +326,30 @@ def test_a_sigterm_under_torchrun_says_it_may_follow_another_process_failure(mon
     assert describe(Terminated()).endswith(hint)
     assert describe(InterruptedRun("stopped by SIGTERM at iteration 3 of 10; ...", signum=signal.SIGTERM)).endswith(hint)
     assert hint not in describe(KeyboardInterrupt()) and hint not in describe(InterruptedRun("interrupted at iteration 3"))
+
+
+_ENDS = textwrap.dedent(
+    """
+    import logging, sys
+    import torch
+    from mmdistill.distributed import close_workers, end_process, init_workers
+    workers = init_workers(torch.device("cpu"))
+    close_workers(workers)
+    print("rank", workers.rank, "done")  # buffered: end_process flushes it
+    logging.getLogger("mmdistill").warning("a last log line")
+    sys.exit(end_process(3))
+    """
+)
+
+
+def test_a_process_that_joined_a_group_ends_with_its_output_and_code(tmp_path):
+    """end_process ends a torchrun process without the interpreter's teardown (where torch's gloo objects now and then
+    aborted it after a finished run): its printed lines and logs are out and the exit code is the one given."""
+    script = tmp_path / "ends.py"
+    script.write_text(_ENDS)
+    for r, proc in enumerate(_two_ranks(str(script), [])):
+        assert proc.returncode == 3, proc.stderr[-2000:]
+        assert f"rank {r} done" in proc.stdout and "a last log line" in proc.stderr
+    from mmdistill.distributed import end_process
+
+    assert end_process(5) == 5  # no group joined in this process: the caller goes on
