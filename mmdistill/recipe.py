@@ -28,7 +28,7 @@ from mmdistill.logs import configure_logging, is_lead_process
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
-from mmdistill.resolve import Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
+from mmdistill.resolve import SAVED_LAYER, Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
 from mmdistill.schema import INHERITED_KEYS, DistillConfig, values_before_keys
 from mmdistill.stop_signals import terminate_as_interrupt
@@ -155,7 +155,7 @@ class Recipe:
         refused: list[str] = []
         while True:
             try:
-                cfg = self.config(("saved manifest", kept), ("changes", changes))
+                cfg = self.config((SAVED_LAYER, kept), ("changes", changes))
                 break
             except ConfigError as exc:
                 if exc.key is None or exc.key not in kept or exc.key in changes:

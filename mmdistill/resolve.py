@@ -31,6 +31,9 @@ UnknownKey = Callable[[str, str], ConfigError]
 
 log = logging.getLogger(__name__)
 
+#: the layer a saved run's config is rebuilt from (:meth:`mmdistill.recipe.Recipe.config_from_saved`: ``eval``, ``check``,
+#: ``export``): it lists every key the run had, ``ipc`` too, so a key from it alone is not one the user gives now
+SAVED_LAYER = "saved manifest"
 _EXPLICIT = "_mmdistill_explicit"
 _SOURCES = "_mmdistill_sources"
 
@@ -157,4 +160,4 @@ def rebuild_layers(cfg: Any, overrides: Mapping[str, Any], name: str = "argument
     return [*by_layer.items(), (name, dict(overrides))]
 
 
-__all__ = ["Layer", "attach", "config_sources", "explicit_values", "rebuild_layers", "resolve", "unknown_key_error"]
+__all__ = ["SAVED_LAYER", "Layer", "attach", "config_sources", "explicit_values", "rebuild_layers", "resolve", "unknown_key_error"]

@@ -192,7 +192,8 @@ def test_expert_batch_is_sized_so_an_expert_epoch_keeps_the_students_steps(tmp_p
     """Before: expert_batch was 128 whatever the data, so a small caption file (101 pairs) gave experts one SGD step per
     epoch against the student's 8 and the set blew up (pixels |max| 22,376) without a word. Now expert_batch=None sizes
     it (the reference's 128, halved only while an epoch has fewer SGD steps than syn_steps), logs the
-    numbers, records them in config_sources, and an explicit batch that leaves fewer steps than syn_steps is warned about."""
+    numbers, records them in config_sources, and an explicit batch that leaves fewer steps than syn_steps is warned about
+    (noted only, when it is a saved run's)."""
     import logging
 
     from mmdistill.modalities.image_text.trajectory import expert_epoch_steps, sized_expert_batch
@@ -218,6 +219,15 @@ def test_expert_batch_is_sized_so_an_expert_epoch_keeps_the_students_steps(tmp_p
         MODALITY.load(cfg)
     assert cfg.expert_batch == 16  # an explicit batch is kept, and named as the likely cause of a divergence
     assert "expert_batch=16 on 20 training pairs makes 2 SGD step(s) per expert epoch, fewer than the student's syn_steps=4" in caplog.text
+    # the same value read back from a finished set's manifest (eval / check / export; sets of older versions recorded the
+    # default 128) is a note: no distillation is starting (walk 44D: `check` of such a set warned it was likely to diverge)
+    saved = json.loads((tmp_path / "a" / "manifest.json").read_text())["config"]
+    caplog.clear()
+    cfg = image_text_bitrajectory.RECIPE.config_from_saved({**saved, "expert_batch": 16}, {})
+    with caplog.at_level(logging.INFO):
+        MODALITY.load(cfg)
+    note = [r for r in caplog.records if "expert_batch=16 on 20 training pairs" in r.getMessage()]
+    assert [r.levelno for r in note] == [logging.INFO] and "the saved run's value" in note[0].getMessage()
 
 
 def test_a_buffer_records_the_image_weights_and_the_text_space(tmp_path, tiny_bert):

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import input_keys
-from mmdistill.resolve import explicit_values
+from mmdistill.resolve import SAVED_LAYER, explicit_values
 from mmdistill.words import quantity
 
 
@@ -74,9 +74,6 @@ def resolve_budget(train_counts: list[int], visible_nodes: int, *, reduction_rat
 
 #: the budget keys, in the order :func:`resolve_budget` reads them, with their flags
 BUDGET_KEYS = {"reduction_rate": "--reduction-rate", "label_rate": "--label-rate", "ipc": "--ipc"}
-#: the layer a saved run's config is rebuilt from (:meth:`mmdistill.recipe.Recipe.config_from_saved`): it lists every
-#: key, ``ipc`` too, so a key from it alone is not one the user gave
-SAVED_LAYER = "saved manifest"
 
 
 def _given_budget_keys(config: Any) -> dict[str, bool]:

@@ -28,6 +28,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.buffer import ParamLayout
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.modality import TrajectoryPart
+from mmdistill.resolve import SAVED_LAYER, explicit_values
 from mmdistill.seeding import seeded_global_rng
 
 from .data import PairBatch
@@ -150,11 +151,16 @@ def resolve_expert_batch(cfg: Any, num_pairs: int) -> None:
         return
     steps = expert_epoch_steps(num_pairs, int(cfg.expert_batch))
     if hasattr(cfg, "syn_steps") and steps < syn_steps:
-        log.warning("expert_batch=%d on %d training pairs makes %d SGD step(s) per expert epoch, fewer than the student's "
-                    "syn_steps=%d: an expert epoch moves less than the student's steps, the normalised distance starts far above "
-                    "1 and the set is likely to diverge (its pixels blow up) whatever its learning rates. Lower expert_batch to at "
-                    "most %d, or leave it unset to size it from the data (%d here)", cfg.expert_batch, num_pairs, steps,
-                    syn_steps, max(2, num_pairs // max(syn_steps, 1)), sized_expert_batch(num_pairs, syn_steps))
+        # a saved run's value (eval, check, export of a finished set: older versions recorded the default 128) is advice
+        # for a distillation no one is starting: a note, not a warning
+        saved = (explicit_values(cfg) or {}).get("expert_batch", (None, None))[1] == SAVED_LAYER
+        log.log(logging.INFO if saved else logging.WARNING,
+                "expert_batch=%d on %d training pairs makes %d SGD step(s) per expert epoch, fewer than the student's "
+                "syn_steps=%d: an expert epoch moves less than the student's steps, the normalised distance starts far above "
+                "1 and the set is likely to diverge (its pixels blow up) whatever its learning rates. Lower expert_batch to at "
+                "most %d, or leave it unset to size it from the data (%d here)%s", cfg.expert_batch, num_pairs, steps,
+                syn_steps, max(2, num_pairs // max(syn_steps, 1)), sized_expert_batch(num_pairs, syn_steps),
+                " (the saved run's value: it matters to a distillation, not to scoring the set)" if saved else "")
 
 
 def _record_source(cfg: Any, name: str, source: str) -> None:
