@@ -69,9 +69,9 @@ def size_text(n: float) -> str:
 
 
 def budget(manifest: Mapping[str, Any]) -> str:
-    """The set's budget as the card names it: the manifest's ``budget_label`` (e.g. ``"50 sequences x 20"``), else
-    ``"ipc <ipc>"``."""
-    return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc')}")
+    """The set's size as the card, the summary line and the pictures' titles name it: the manifest's ``budget_label``
+    when the modality wrote one (``"50 sequences x 20"``, ``"100 pairs"``), else ``"ipc <ipc>"``."""
+    return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
 
 
 def scored_split(metrics: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
-from mmdistill.card import comparable_sets, render_card, scored_split, storage_block
+from mmdistill.card import budget, comparable_sets, render_card, scored_split, storage_block
 from mmdistill.io import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -233,7 +233,7 @@ def budget_label(manifest: Mapping[str, Any], short: bool = False) -> str:
     """How big the set is: the manifest's ``budget_label`` when the modality wrote one, else ``ipc K``. ``short``:
     without its parenthesis (a picture's title: ``"1 clip/class, 58.3 KiB stored"``, not the comparison with full
     clips that follows it; ``"140 nodes"``, not how the budget was stated)."""
-    label = str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
+    label = budget(manifest)
     return label.split(" (", 1)[0] if short else label
 
 

@@ -206,6 +206,9 @@ def test_expert_batch_is_sized_so_an_expert_epoch_keeps_the_students_steps(tmp_p
         image_text_bitrajectory.run(**kw, out=str(tmp_path / "a"), buffer=buf)
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["config"]["expert_batch"] == 4  # 20 pairs: 16 and 8 give 2 and 3 steps, fewer than syn_steps=4
+    # image-text sets are sized in pairs (they have no classes): "ipc 10" on the card and in the summary read as per class
+    assert manifest["budget_label"] == f"{manifest['ipc']} pairs"
+    assert f"· {manifest['ipc']} pairs\"" in (tmp_path / "a" / "README.md").read_text()  # the card's pretty_name
     source = manifest["config_sources"]["expert_batch"]
     assert "sized from the data: 20 training pairs at batch 4 make 5 SGD steps per expert epoch" in source, source
     assert "expert_batch=4: sized from the data" in caplog.text

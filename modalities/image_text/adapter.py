@@ -138,7 +138,7 @@ class ImageTextModality(AdapterDefaults):
         elif config.similarity == "full":
             tensors["sim_full"] = torch.eye(k)
         meta = {
-            "pairs": k, "ipc": k, "init": config.init, "dataset": data.name, "similarity": config.similarity,
+            "pairs": k, "ipc": k, "budget_label": f"{k} pairs", "init": config.init, "dataset": data.name, "similarity": config.similarity,
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
             # the text embeddings' pooling (clip-finetune checks it against a CLIP text tower) and the image weights
