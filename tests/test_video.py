@@ -1217,7 +1217,8 @@ def test_a_gif_whose_still_frames_were_merged_reads_back_every_frame(tmp_path):
 @pytest.mark.parametrize("c", [1, 2, 3, 4, 5])
 def test_preview_and_export_draw_clips_of_any_channel_count(tmp_path, monkeypatch, c):
     """2-channel clips (optical flow x/y) failed in matplotlib after the whole run ("Invalid shape (8, 8, 2)"): channel 0
-    is drawn as grey, and C > 3 as channels 0-2; the title says so. C = 1 and 3 are drawn as they are, untitled."""
+    is drawn as grey, and C > 3 as channels 0-2; the title says so. C = 1 and 3 are drawn as they are, untitled. The
+    preview GIF names each clip's class under it (it had no labels: which clip was which class?)."""
     from mmdistill.modalities.video import export
     from mmdistill.synthetic import SyntheticSet
 
@@ -1232,6 +1233,12 @@ def test_preview_and_export_draw_clips_of_any_channel_count(tmp_path, monkeypatc
     img = export._frame_image(syn.data["x"][0, :, 0])
     assert img.shape == ((8, 8) if c in (1, 2) else (8, 8, 3))
     assert np.array_equal(img if c in (1, 2) else img[..., 0], (syn.data["x"][0, 0, 0] * 255).round().numpy().astype(np.uint8))
+    from PIL import Image
+
+    with Image.open(tmp_path / "p.gif") as gif:  # the clips upscaled to 64 px, each class's name drawn under its clip
+        assert gif.size == (128, 64 + 16) and gif.n_frames == 3
+        under = np.asarray(gif.convert("L"))[64:]
+        assert all((under[:, j * 64:(j + 1) * 64] < 128).any() for j in range(2))
     out = export.export_video_set(syn, syn.data["x"], tmp_path / "export")
     assert len(list(out.rglob("*.gif"))) == 2
 

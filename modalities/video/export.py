@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
 from .static_dynamic import KEY, STATIC, is_static_dynamic, stored_bytes
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def to_pixels(x: Tensor, syn: SyntheticSet) -> Tensor:
@@ -91,25 +95,50 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
     if title or shown or part:
         fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=9)
     out = save_figure(fig, path)
-    _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"))
+    _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"), labels=[names[c] for c in rows])
     return out
 
 
-def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120) -> Path:
+def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120, labels: list[str] | None = None) -> Path:
     """Clips (C, T, H, W) in [0, 1] side by side, animated over T (every frame kept: :func:`_write_gif`), upscaled
-    to at least 64 px high."""
+    to at least 64 px high; with ``labels`` (one per clip), each clip's label drawn under it (:func:`_label_strip`)."""
     from PIL import Image
 
     t = clips[0].shape[1]
     scale = max(1, 64 // clips[0].shape[2])
+    strip = None
     frames = []
     for k in range(t):
         row = np.concatenate([_frame_image(c[:, k]) for c in clips], axis=1)
         im = Image.fromarray(row)
         if scale > 1:
             im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+        if labels is not None:
+            strip = strip or _label_strip(labels, im.width // len(clips), im.mode)
+            framed = Image.new(im.mode, (im.width, im.height + strip.height), 255 if im.mode == "L" else (255, 255, 255))
+            framed.paste(im, (0, 0))
+            framed.paste(strip, (0, im.height))
+            im = framed
         frames.append(im.convert("P") if im.mode != "L" else im)
     return _write_gif(frames, path, duration_ms)
+
+
+def _label_strip(labels: list[str], width: int, mode: str) -> Image.Image:
+    """A white strip of ``len(labels)`` columns ``width`` px wide, each label centred in black in the font the
+    preview's PNG uses (matplotlib's default, so a name :func:`mmdistill.plots.drawable_labels` kept is drawable),
+    cut with "…" to its column."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties()), 11)
+    strip = Image.new(mode, (width * len(labels), 16), 255 if mode == "L" else (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for j, label in enumerate(labels):
+        text = label
+        while len(text) > 1 and draw.textlength(text, font=font) > width - 4:
+            text = text[:-2] + "…"
+        draw.text((j * width + width / 2, 8), text, fill=0 if mode == "L" else (0, 0, 0), font=font, anchor="mm")
+    return strip
 
 
 def _write_gif(frames: list, path: Path, duration_ms: int) -> Path:
