@@ -119,6 +119,28 @@ def test_a_finished_stage1_is_read_not_distilled_again(tmp_path, monkeypatch, ca
     assert len(list((tmp_path / "cache" / "static").iterdir())) == 2  # a folder of its own
 
 
+def test_a_stage1_kept_with_other_threads_is_named_when_it_is_distilled_again(tmp_path, caplog):
+    """Before: a run (a --resume too) with another thread count than the one that kept stage 1 distilled it again
+    without a word (its key holds torch's threads: the sums round otherwise), hours on a real set. Now a warning names
+    the kept folder, what differs and how to continue it; a stage 1 of other settings is not named."""
+    first, _, _ = _stage1(_config(tmp_path))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        with caplog.at_level(logging.WARNING):
+            again, _, info = _stage1(_config(tmp_path))
+    finally:
+        torch.set_num_threads(threads)
+    assert info["continued_from"] is None and len(list((tmp_path / "cache" / "static").iterdir())) == 2
+    (note,) = [r.getMessage() for r in caplog.records if "stage 1 is distilled again" in r.getMessage()]
+    assert f"threads {threads} (this run: {threads + 1})" in note and "6 of its iterations" in note
+    assert f"OMP_NUM_THREADS={threads}" in note
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _stage1(_config(tmp_path, seed=1))  # other settings: nothing of theirs is kept, nothing named
+    assert "stage 1 is distilled again" not in caplog.text
+
+
 def test_a_damaged_stage1_checkpoint_is_a_warning_and_a_fresh_stage1(tmp_path, caplog):
     from mmdistill.loop import CHECKPOINT_FILE
 

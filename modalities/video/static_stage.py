@@ -9,7 +9,8 @@ iterations run in :func:`mmdistill.loop.run_loop` with a folder of their own, ``
 (a finished one: from its last iteration, none left). The key covers everything the static memories depend on: the
 frames (one per training clip, their labels and classes), the images per class, the matcher and its settings, the
 seed, and the build, thread count and CPU kernels of torch (another of these sums in another order: its images are
-not the ones this run would compute). A checkpoint is read without executing code (safetensors + JSON); one that
+not the ones this run would compute; a stage 1 kept for the same run under such other sums is named in a warning when
+this one distils it again: :func:`kept_on_other_machine`). A checkpoint is read without executing code (safetensors + JSON); one that
 cannot be read, or was written for another key, is a warning and stage 1 starts over; a folder that cannot be
 written, or one that another process is using, is a note and stage 1 runs without keeping anything.
 """
@@ -29,7 +30,7 @@ import torch
 from mmdistill.distributed import current_workers
 from mmdistill.errors import ConfigError, InterruptedRun
 from mmdistill.io import METRICS_FILE, MetricsLog
-from mmdistill.loop import CHECKPOINT_FILE, LoopResult, checkpoint_iteration, load_checkpoint, run_loop
+from mmdistill.loop import CHECKPOINT_FILE, LoopResult, checkpoint_iteration, checkpoint_resume_keys, load_checkpoint, run_loop
 from mmdistill.run_lock import RunFolderLock
 from mmdistill.seeding import generator
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
@@ -42,6 +43,8 @@ FORMAT = "mmdistill.video.static/1"
 #: raise it with any change to how stage 1 distils (static_dynamic.distil_static, its matchers' use): every kept
 #: stage 1 is then run again, never read stale
 CODE_VERSION = 1
+#: the key's fields of the machine rather than of the run: a stage 1 kept under others is named, not continued
+MACHINE_FIELDS = ("threads", "cpu_capability", "torch", "mmdistill", "device")
 
 
 class StaticSteps:
@@ -103,6 +106,24 @@ def _usable_checkpoint(path: Path, img: SyntheticSet, opt: torch.optim.Optimizer
         return False
 
 
+def kept_on_other_machine(root: Path, key: dict[str, Any]) -> str | None:
+    """A note naming a stage 1 kept under ``root`` for the same frames, matcher and seed as ``key`` but another
+    thread count, CPU kernels, torch or mmdistill (:data:`MACHINE_FIELDS`), which this run does not continue (its
+    static memories would differ in float rounding) and how to continue it where only the threads differ; None
+    when there is none (headers alone are read)."""
+    run_part = {k: v for k, v in key.items() if k not in MACHINE_FIELDS}
+    for ckpt in sorted((root / "static").glob(f"*/{CHECKPOINT_FILE}")):
+        held = checkpoint_resume_keys(ckpt)
+        if held is None or {k: v for k, v in held.items() if k not in MACHINE_FIELDS} != run_part:
+            continue
+        differ = [f"{k} {held.get(k)!r} (this run: {key.get(k)!r})" for k in MACHINE_FIELDS if held.get(k) != key.get(k)]
+        how = (f"; to continue it instead, run with torch's {held['threads']} threads (OMP_NUM_THREADS={held['threads']})"
+               if differ and all(k == "threads" for k in MACHINE_FIELDS if held.get(k) != key.get(k)) else "")
+        return (f"stage 1 is distilled again: the static memories kept in {ckpt.parent} ({checkpoint_iteration(ckpt)} of its "
+                f"iterations) are of the same data and settings with {', '.join(differ)}, whose sums round otherwise{how}")
+    return None
+
+
 def last_loss(result: LoopResult, folder: Path | None) -> float:
     """Stage 1's last loss: this process's, else (every iteration was done before) the last one ``folder``'s metrics
     log recorded; NaN when neither has one."""
@@ -148,6 +169,8 @@ def run_static_stage(steps: StaticSteps, img: SyntheticSet, opt: torch.optim.Opt
             resumed = folder is not None and _usable_checkpoint(folder / CHECKPOINT_FILE, img, opt, key)
             if resumed:
                 log.info("stage 1: continuing the static memories kept in %s", folder)
+            elif folder is not None and (note := kept_on_other_machine(root, key)):
+                log.warning(note)
             try:
                 result = run_loop(steps, img, opt, iterations=iterations, seed=cfg.seed, out_dir=folder or Path(scratch),
                                   resume_keys=key, checkpoint_every=cfg.checkpoint_every, resume=resumed,
@@ -161,4 +184,4 @@ def run_static_stage(steps: StaticSteps, img: SyntheticSet, opt: torch.optim.Opt
     return result, folder
 
 
-__all__ = ["CODE_VERSION", "FORMAT", "StaticSteps", "frames_digest", "last_loss", "run_static_stage", "stage_folder", "stage_key"]
+__all__ = ["CODE_VERSION", "FORMAT", "MACHINE_FIELDS", "StaticSteps", "frames_digest", "kept_on_other_machine", "last_loss", "run_static_stage", "stage_folder", "stage_key"]
