@@ -28,7 +28,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.buffer import ParamLayout
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.modality import TrajectoryPart
-from mmdistill.resolve import SAVED_LAYER, explicit_values
+from mmdistill.resolve import SAVED_LAYER, attach, config_sources, explicit_values
 from mmdistill.seeding import seeded_global_rng
 
 from .data import PairBatch
@@ -166,8 +166,6 @@ def resolve_expert_batch(cfg: Any, num_pairs: int) -> None:
 def _record_source(cfg: Any, name: str, source: str) -> None:
     """Add ``name: source`` to the config's recorded sources (a config built through :func:`mmdistill.resolve.resolve`;
     one built directly records none)."""
-    from mmdistill.resolve import attach, config_sources, explicit_values
-
     explicit = explicit_values(cfg)
     if explicit is not None:
         attach(cfg, explicit, {**config_sources(cfg), name: source})
