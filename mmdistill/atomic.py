@@ -83,6 +83,15 @@ def _try_lock(folder: Path, wait: bool = False) -> tuple[int | None, bool | None
     return fd, True
 
 
+def named_error(exc: OSError, path: Path, inside: Path) -> OSError:
+    """``exc`` as it is when it names a file outside ``inside`` (a temporary folder); else the same error naming
+    ``path``, the file or folder asked for: a write the system refuses at a flush (a full disk, a read-only one) names
+    no file, and the temporary it was made in is gone when the message is read."""
+    if exc.filename is not None and not Path(exc.filename).is_relative_to(inside):
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a path in a new private temporary folder beside ``path`` (an empty file is there); on success fsync it,
@@ -97,12 +106,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     lock, _ = _try_lock(folder, wait=True)  # a sweep holds it only while it looks (a new folder is never stale)
     tmp = folder / path.name
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # the writer's own temporary may be 0600; artifacts get the user's umask
-        os.replace(tmp, path)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~current_umask())  # the writer's own temporary may be 0600; artifacts get the user's umask
+            os.replace(tmp, path)
+        except OSError as exc:
+            if (named := named_error(exc, path, folder)) is exc:
+                raise
+            raise named from None
         fsync_dir(path.parent)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -178,4 +192,4 @@ def remove_stale_temporaries(folder: Path, mine: Collection[str], *, others: Cal
 
 
 __all__ = ["RUNNING_GRACE_S", "SAFETENSORS_TEMPORARY", "TEMPORARY", "atomic_path", "current_umask", "fsync_dir",
-           "remove_stale_temporaries", "write_running"]
+           "named_error", "remove_stale_temporaries", "write_running"]

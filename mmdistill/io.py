@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -29,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
+from mmdistill.atomic import atomic_path, current_umask, named_error  # noqa: F401 - re-exported: callers import them from here
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
@@ -102,6 +103,10 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
         if out_dir.is_dir() and not out_dir.is_symlink():
             out_dir.rmdir()  # empty (checked above)
         os.replace(tmp, out_dir)
+    except OSError as exc:  # a full disk's refusal at a flush names no file: the export asked for is named
+        if (named := named_error(exc, out_dir, tmp)) is exc:
+            raise
+        raise named from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -161,11 +166,32 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+#: the operating system's error number in the message of safetensors' failed write: ``(os error 28)`` (0.5 and
+#: later), ``Os { code: 28, ...`` (earlier)
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|Os \{ code: (\d+)")
+
+
+def _os_error(exc: Exception, path: Path) -> OSError | None:
+    """The OSError that made safetensors' write of ``path`` fail (a full or read-only disk: safetensors raises its own
+    SafetensorError, which names neither the file nor the error number but in words), or None for another failure."""
+    found = _OS_ERROR.search(str(exc))
+    if found is None:
+        return None
+    code = int(found.group(1) or found.group(2))
+    return OSError(code, os.strerror(code), str(path))
+
+
 def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> Path:
-    """Atomically write ``tensors`` (contiguous CPU copies) as safetensors with string ``metadata``."""
+    """Atomically write ``tensors`` (contiguous CPU copies) as safetensors with string ``metadata``; a write the
+    system refuses (no space left, a read-only file system) is an OSError naming ``path``, as any other file's."""
     clean = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
-        save_file(clean, str(tmp), metadata=metadata)
+    try:
+        with atomic_path(path) as tmp:
+            save_file(clean, str(tmp), metadata=metadata)
+    except SafetensorError as exc:
+        if (os_error := _os_error(exc, Path(path))) is None:
+            raise
+        raise os_error from None
     return Path(path)
 
 
@@ -381,8 +407,13 @@ class MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # a link put there meanwhile: ELOOP
-        with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
-            fh.write(json.dumps(record, default=_json_default) + "\n")
+        try:
+            with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
+                fh.write(json.dumps(record, default=_json_default) + "\n")
+        except OSError as exc:  # a full disk's refusal at the flush names no file
+            if (named := named_error(exc, self.path, self.path)) is exc:
+                raise
+            raise named from None
 
     def read(self) -> list[dict[str, Any]]:
         return [rec for _, rec in self._records()]

@@ -157,15 +157,18 @@ def _snapshot(syn: SyntheticSet, opt: torch.optim.Optimizer) -> tuple[dict[str, 
 
 
 def _save_interrupted(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, snapshot: tuple[dict[str, Tensor], dict[str, Any]],
-                      iteration: int, elapsed: float, resume_keys: Mapping[str, Any], best: BestSet | None = None) -> None:
-    """Checkpoint the state of the start of ``iteration`` (restored from ``snapshot``): an interrupted
-    iteration may have half-updated the set (DC updates it several times per outer iteration)."""
-    tensors, state = snapshot
-    syn.copy_from(tensors)  # syn.tensors() are CPU copies for a set on a GPU: write into the live tensors
-    opt.load_state_dict(state)
+                      iteration: int, elapsed: float, resume_keys: Mapping[str, Any], best: BestSet | None = None) -> str | None:
+    """Checkpoint the state of the start of ``iteration`` (restored from ``snapshot``: DC half-updates the set in an iteration);
+    None, or why the system refused the write (a full or read-only disk: the last checkpoint is kept)."""
+    syn.copy_from(snapshot[0])  # syn.tensors() are CPU copies for a set on a GPU: write into the live tensors
+    opt.load_state_dict(snapshot[1])
     if best is not None:  # a score taken at the end of the interrupted iteration goes with it: resume redoes both
         best.forget_after(iteration)
-    save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys, best)
+    try:
+        save_checkpoint(path, syn, opt, iteration, elapsed, resume_keys, best)
+    except OSError as exc:  # the stop still stops, saying what is kept
+        return f"{exc.filename or path}: {exc.strerror or exc}"
+    return None
 
 
 def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -394,10 +397,10 @@ def run_loop(
             if writer and (done % checkpoint_every == 0 or done == end):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
     except (PeerLost, KeyboardInterrupt) as stop:  # another torchrun process lost; Ctrl-C, or SIGTERM (terminate_as_interrupt)
-        if writer and snapshot is not None:  # the start of the interrupted iteration, unless the last checkpoint is exactly that
-            _save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
-        held = it if snapshot is not None else checkpoint_iteration(ckpt) if writer else -1  # (-1: another rank writes it)
-        raise stopped_in_loop(stop, it, iterations, held, ckpt) from None
+        refused = (_save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
+                   if writer and snapshot is not None else None)  # the start of the interrupted iteration, unless the checkpoint is that
+        held = it if snapshot is not None and not refused else checkpoint_iteration(ckpt) if writer else -1  # (-1: another rank's)
+        raise stopped_in_loop(stop, it, iterations, held, ckpt, refused) from None
     finally:
         bar.close()
     selection = None

@@ -168,7 +168,11 @@ def check(views: MemorisationViews, *, seed: int = 0, pool_size: int | None = No
         "closest": [{"synthetic": i, "real_pool_index": inp["nearest_real"][i], "distance": inp["distances"][i]} for i in order],
     }
     if out_png is not None:
-        block["picture"] = plot(block, views, out_png, title).name
+        try:
+            block["picture"] = plot(block, views, out_png, title).name
+        except Exception as exc:  # noqa: BLE001 - a picture that cannot be written (a full disk) never costs the numbers
+            log.warning("%s was not drawn (%s: %s); the memorisation check is recorded without it", out_png, type(exc).__name__, exc)
+            return block
         block["picture_pairs"] = views.syn_pictures is not None and views.real_pictures is not None  # the card says so
     return block
 

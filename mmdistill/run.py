@@ -137,6 +137,15 @@ def written_files(manifest: Path) -> list[str]:
     return out
 
 
+def _set_iterations(manifest: Path) -> int | None:
+    """The iterations the finished set of ``manifest`` was distilled for (its ``timing``); None when it does not say."""
+    try:
+        found = parse_json(manifest.read_text(encoding="utf-8")).get("timing", {}).get("iterations")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 def _remove_stale_temporaries(out: Path, holds_run: bool) -> None:
     """Remove what writes of a killed run left in its folder ``out`` (locked: no other writer): the temporaries of
     :func:`mmdistill.atomic.atomic_path` (``.accuracy.png.k3j_x9a2.tmp``, a folder, or a file from an earlier
@@ -163,6 +172,7 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
     check_writable(out)
     if lock is not None and out.is_dir():
         lock.acquire()
+    created = None
     try:
         created = _prepare_out_dir(out, cfg, resume_keys)
         if lock is not None:
@@ -170,6 +180,8 @@ def prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None = No
     except BaseException:
         if lock is not None:
             lock.release()
+        if created is not None:  # a lock that cannot be written (a full disk): no empty folder is left behind
+            remove_if_unused(out, created)
         raise
     return created
 
@@ -217,9 +229,12 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
             raise ConfigError(f"cannot resume {ckpt}: it holds {done} iterations, more than iterations={total}; "
                               f"resume with iterations >= {done}, or pass --overwrite to start over")
         if done is not None and done == total and manifest.exists():
-            raise ConfigError(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
-                              f"iterations to continue distilling it, re-evaluate it with `mmdistill eval {out}`, or pass "
-                              "--overwrite to start over")
+            if _set_iterations(manifest) in (None, done):
+                raise ConfigError(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
+                                  f"iterations to continue distilling it, re-evaluate it with `mmdistill eval {out}`, or pass "
+                                  "--overwrite to start over")
+            log.info("%s holds the set of %s iterations and a checkpoint of %d: the checkpoint's set is evaluated and written in "
+                     "its place (a continued run stopped before its set was written)", out, _set_iterations(manifest), done)
     if cfg.resume and not os.path.lexists(ckpt):
         log.info("%s has no %s to resume from: the run starts at iteration 0", out, CHECKPOINT_FILE)
     created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the outermost missing folder

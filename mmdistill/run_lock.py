@@ -123,12 +123,26 @@ class RunFolderLock:
                     os.close(fd)
                     raise
             if _same_file(fd, path):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
+                self._write_holder(fd, path)
                 self._fd = fd
                 return
             os.close(fd)  # locked a file its holder had just removed: try the one there now
         raise ConfigError(f"{self.folder}: its lock file {self.name} kept being replaced; is another program removing it?")
+
+    def _write_holder(self, fd: int, path: Path) -> None:
+        """Write this process's line into the lock file ``path`` (open as ``fd``, locked). Where the system refuses it
+        (a full disk) the file is removed and let go of, and the OSError names it: the folder cannot take a run's
+        files either, and a message without a file name ("cannot access: No space left") said nothing of where."""
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} ({self.what})\n".encode("utf-8"), 0)
+        except OSError as exc:
+            try:
+                path.unlink(missing_ok=True)  # still locked: no other holder's file
+            except OSError:
+                pass
+            os.close(fd)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
     def release(self) -> None:
         """Let go of the lock and remove its file (while still holding it, so no later holder loses its file)."""

@@ -80,12 +80,15 @@ def stop_says(remedy: str | Callable[[], str]) -> Iterator[None]:
         raise InterruptedRun(f"{stop_phrase(stop)}; {said}", signum=stop_signal_number(stop)) from None
 
 
-def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | None, checkpoint: Path) -> BaseException:
+def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | None, checkpoint: Path,
+                    refused: str | None = None) -> BaseException:
     """What a run stopped at iteration ``it`` (0-based) of ``iterations`` raises: :class:`InterruptedRun` for Ctrl-C or
     SIGTERM, :class:`PeerLost` when another torchrun process was lost, saying what the checkpoint holds (``held``:
-    its iteration count; -1 when another rank writes it; None when none was written) and how to go on."""
+    its iteration count; -1 when another rank writes it; None when none was written) and how to go on; ``refused``: why
+    the stop's own checkpoint could not be written (a full disk), said first."""
     go_on = "continue with the same command and --resume"
-    kept = (f"the lead process writes the checkpoint: {go_on}" if held == -1 else
+    kept = (f"its checkpoint could not be written ({refused}); " if refused else "") + (
+            f"the lead process writes the checkpoint: {go_on}" if held == -1 else
             f"the checkpoint {checkpoint} holds the first {held} iteration{'s' * (held != 1)}: {go_on}" if held is not None else
             "no checkpoint was written yet: run the command again")
     if isinstance(stop, PeerLost):
