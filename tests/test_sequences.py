@@ -1050,6 +1050,28 @@ def test_a_stopped_pretraining_keeps_its_finished_epochs_and_continues_bit_for_b
     assert path.is_file() and not partial_file(path).exists()
 
 
+def test_a_stop_when_the_kept_epochs_could_not_be_written_says_so(tmp_path, monkeypatch):
+    """Walk 45A: on a full disk the partial file's writes fail (a warning each); the stop then said "no epoch finished"
+    when two had. It says they finished and could not be kept, and why."""
+    import errno
+
+    from mmdistill.modalities.sequences import pretrain_progress
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_progress import partial_file
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+
+    def full(path, tensors, metadata=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pretrain_progress, "save_tensors", full)
+    cfg = tiny(pretrain_epochs=5, pretrain_cache_dir=str(tmp_path / "c"))
+    data = MODALITY.load(cfg)
+    said = _pretrain_stopped_at_validation(monkeypatch, seq_train, data, cfg, stop_at=3)
+    assert said == (f"stopped by SIGTERM; the sasrec learner was being pretrained: its finished epochs could not be kept in "
+                    f"{partial_file(cache_file(data, cfg, 'sasrec'))} (No space left on device): run the same command again "
+                    "to pretrain it from its first epoch")
+
+
 @pytest.mark.parametrize("damage", ["bytes", "other key"])
 def test_a_damaged_or_foreign_partial_pretraining_is_a_warning_and_a_fresh_start(damage, tmp_path, monkeypatch, caplog):
     from mmdistill.modalities.sequences import train as seq_train

@@ -60,11 +60,13 @@ class PretrainingProgress:
 
     :meth:`restore` puts a kept state into the learner, its optimizer and generators; :meth:`epoch_end` takes a
     copy after each epoch (written when :data:`WRITE_EVERY_S` passed since the last write); :meth:`flush` writes the
-    last copy at a stop; :meth:`finish` removes the file. ``kept_epochs`` is the epoch count the file holds."""
+    last copy at a stop; :meth:`finish` removes the file. ``kept_epochs`` is the epoch count the file holds;
+    ``refused``, why the last write failed (a full disk), None once one succeeds."""
 
     path: Path
     key: dict[str, Any]
     kept_epochs: int = 0
+    refused: str | None = None
     _last: dict[str, Tensor] | None = field(default=None, repr=False)
     _last_meta: dict[str, str] | None = field(default=None, repr=False)
     _written_at: float = field(default_factory=time.monotonic, repr=False)
@@ -142,10 +144,11 @@ class PretrainingProgress:
             save_tensors(self.path, self._last, metadata=self._last_meta)
         except OSError as exc:
             log.warning("pretraining progress %s cannot be written (%s); a stop loses the pretraining's epochs", self.path, exc)
+            self.refused = exc.strerror or str(exc)
             return
         finally:
             self._written_at = time.monotonic()
-        self.kept_epochs = int(self._last_meta["epoch"])
+        self.kept_epochs, self.refused = int(self._last_meta["epoch"]), None
         self._last = self._last_meta = None
 
     def finish(self) -> None:

@@ -341,6 +341,9 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.de
         if progress.kept_epochs:
             return (f"the {arch} learner was being pretrained: {progress.path} keeps its first {progress.kept_epochs} of "
                     f"{p.epochs} epochs: run the same command again to continue from there")
+        if progress.refused:  # epochs finished, and the disk refused them (a full disk)
+            return (f"the {arch} learner was being pretrained: its finished epochs could not be kept in {progress.path} "
+                    f"({progress.refused}): run the same command again to pretrain it from its first epoch")
         return (f"the {arch} learner was being pretrained (no epoch finished; {path} keeps it once it finishes): run the same "
                 "command again to pretrain it from its first epoch")
 
