@@ -83,6 +83,21 @@ def _try_lock(folder: Path, wait: bool = False) -> tuple[int | None, bool | None
     return fd, True
 
 
+#: the operating system's error number in the message of safetensors' failed write: ``(os error 28)`` (0.5 and
+#: later), ``Os { code: 28, ...`` (earlier)
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|Os \{ code: (\d+)")
+
+
+def os_error_in(exc: Exception, path: Path) -> OSError | None:
+    """The OSError that made safetensors' write of ``path`` fail (a full or read-only disk: safetensors raises its own
+    SafetensorError, which names neither the file nor the error number but in words), or None for another failure."""
+    found = _OS_ERROR.search(str(exc))
+    if found is None:
+        return None
+    code = int(found.group(1) or found.group(2))
+    return OSError(code, os.strerror(code), str(path))
+
+
 def named_error(exc: OSError, path: Path, inside: Path) -> OSError:
     """``exc`` as it is when it names a file outside ``inside`` (a temporary folder); else the same error naming
     ``path``, the file or folder asked for: a write the system refuses at a flush (a full disk, a read-only one) names
@@ -135,6 +150,12 @@ def _newest_mtime(path: Path, st: os.stat_result) -> float:
         except OSError:
             pass
     return newest
+
+
+def lock_write_folder(folder: Path) -> int | None:
+    """Hold ``folder``'s exclusive lock (a temporary folder being written, as :func:`atomic_path` holds its own) until
+    the descriptor returned is closed; None where no lock can be taken."""
+    return _try_lock(folder, wait=True)[0]
 
 
 def write_running(path: Path) -> bool:
@@ -192,4 +213,4 @@ def remove_stale_temporaries(folder: Path, mine: Collection[str], *, others: Cal
 
 
 __all__ = ["RUNNING_GRACE_S", "SAFETENSORS_TEMPORARY", "TEMPORARY", "atomic_path", "current_umask", "fsync_dir",
-           "named_error", "remove_stale_temporaries", "write_running"]
+           "lock_write_folder", "named_error", "os_error_in", "remove_stale_temporaries", "write_running"]

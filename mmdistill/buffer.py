@@ -155,6 +155,12 @@ def partial_name(expert: int) -> str:
 _BUFFER_FILE = re.compile(r"^expert_\d{4,}(\.partial)?\.safetensors$|^index\.json$")
 
 
+def remove_claimed_temporaries(folder: str | Path, expert: int) -> list[str]:
+    """Remove the temporaries of expert ``expert``'s shard and unfinished trajectory in buffer ``folder``, however
+    fresh (a restart seconds after a kill): the caller holds the expert's claim, and only its holder writes them."""
+    return remove_stale_temporaries(Path(folder), {shard_name(expert), partial_name(expert)}, held=True)
+
+
 def remove_stale_buffer_temporaries(folder: str | Path, experts: Iterable[int], index: bool) -> list[str]:
     """Remove what killed writes left in the buffer ``folder``; the names removed (logged). Several ranks (on several
     machines) and processes may write into one buffer at once, so at once only the temporaries of the files this
@@ -387,4 +393,4 @@ class ExpertBuffer:
 
 __all__ = ["FORMAT", "INDEX_FILE", "UNRECORDED_OK", "ExpertBuffer", "as_recorded", "buffer_finished", "content_digest", "data_mismatch", "ExpertSpec",
            "ParamLayout", "partial_name", "read_shard_header", "recorded_spec",
-           "remove_stale_buffer_temporaries", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]
+           "remove_claimed_temporaries", "remove_stale_buffer_temporaries", "shard_name", "spec_mismatch", "unchecked_fields", "validate_index"]

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, ExpertSpec, ParamLayout, as_recorded, buffer_finished, read_shard_header,
-                              partial_name, recorded_spec, remove_stale_buffer_temporaries, shard_name, spec_mismatch, unchecked_fields,
+                              partial_name, recorded_spec, remove_claimed_temporaries, remove_stale_buffer_temporaries, shard_name, spec_mismatch, unchecked_fields,
                               validate_index)
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
@@ -189,7 +189,8 @@ def _train_claimed(out: Path, i: int, train: Callable[[], None], waiting: list[i
         log.info("expert %d is being trained by %s; this process takes it up after its other experts", i, exc.holder)
         waiting.append(i)
         return
-    try:
+    try:  # the claim's holder alone writes expert i's files: a temporary of them is a killed write's, however fresh
+        remove_claimed_temporaries(out, i)
         train()
     finally:
         claim.release()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -30,7 +29,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from mmdistill.atomic import atomic_path, current_umask, named_error  # noqa: F401 - re-exported: callers import them from here
+from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
+from mmdistill.atomic import lock_write_folder, named_error, os_error_in, remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
@@ -85,19 +85,23 @@ def check_export_target(out_dir: str | Path) -> None:
 def new_tree(out_dir: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``out_dir`` to fill; on success rename it to ``out_dir``.
 
-    An interrupted export leaves nothing half-written. Raises ConfigError (key ``to``: the command's argument, as a
-    run's --out that holds other files is) if ``out_dir`` exists and is not an empty directory, or is a symbolic link."""
+    An interrupted export leaves nothing half-written; the temporary ``.<name>.<8 random>.tmp`` is locked while it is
+    filled, and one a killed export left (its lock free) is removed by the next export to ``out_dir``. Raises
+    ConfigError (key ``to``: the command's argument, as a run's --out that holds other files is) if ``out_dir`` exists
+    and is not an empty directory, or is a symbolic link."""
     out_dir = Path(out_dir)
     check_export_target(out_dir)
     above = nearest_existing(out_dir.parent)
     if above is not None and not above.is_dir():  # "cannot access x: File exists" said nothing useful
         raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to", key="to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    remove_stale_temporaries(out_dir.parent, {out_dir.name})  # a killed export's; never a running one's (locked)
+    tmp = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         tmp.mkdir()  # unlike tempfile.mkdtemp this honours the umask, so the export is not left private
     except OSError as exc:  # named by the folder asked for, not by the temporary sibling nobody asked for
         raise OSError(exc.errno, f"{exc.strerror} (creating a folder in {out_dir.parent})", str(out_dir)) from None
+    lock = lock_write_folder(tmp)
     try:
         yield tmp
         if out_dir.is_dir() and not out_dir.is_symlink():
@@ -110,6 +114,8 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
 
 
 def decode_utf8(raw: bytes, where: str | Path) -> str:
@@ -166,21 +172,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-#: the operating system's error number in the message of safetensors' failed write: ``(os error 28)`` (0.5 and
-#: later), ``Os { code: 28, ...`` (earlier)
-_OS_ERROR = re.compile(r"\(os error (\d+)\)|Os \{ code: (\d+)")
-
-
-def _os_error(exc: Exception, path: Path) -> OSError | None:
-    """The OSError that made safetensors' write of ``path`` fail (a full or read-only disk: safetensors raises its own
-    SafetensorError, which names neither the file nor the error number but in words), or None for another failure."""
-    found = _OS_ERROR.search(str(exc))
-    if found is None:
-        return None
-    code = int(found.group(1) or found.group(2))
-    return OSError(code, os.strerror(code), str(path))
-
-
 def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> Path:
     """Atomically write ``tensors`` (contiguous CPU copies) as safetensors with string ``metadata``; a write the
     system refuses (no space left, a read-only file system) is an OSError naming ``path``, as any other file's."""
@@ -189,7 +180,7 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
         with atomic_path(path) as tmp:
             save_file(clean, str(tmp), metadata=metadata)
     except SafetensorError as exc:
-        if (os_error := _os_error(exc, Path(path))) is None:
+        if (os_error := os_error_in(exc, Path(path))) is None:
             raise
         raise os_error from None
     return Path(path)

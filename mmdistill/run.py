@@ -146,11 +146,12 @@ def _set_iterations(manifest: Path) -> int | None:
     return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
-def _remove_stale_temporaries(out: Path, holds_run: bool) -> None:
+def remove_stale_temporaries_of_run(out: Path, holds_run: bool = True) -> None:
     """Remove what writes of a killed run left in its folder ``out`` (locked: no other writer): the temporaries of
     :func:`mmdistill.atomic.atomic_path` (``.accuracy.png.k3j_x9a2.tmp``, a folder, or a file from an earlier
     mmdistill) of the run's own files (:data:`RUN_FILES`, the manifest, checkpoint and metrics log, and what its
-    manifest lists as written), and, in a folder that holds a run, safetensors' own ``.tmpXXXXXX`` files; logged."""
+    manifest lists as written), and, in a folder that holds a run, safetensors' own ``.tmpXXXXXX`` files; logged. A run,
+    ``eval --write`` and ``check`` call it once they hold the folder's lock."""
     own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *_listed(out / MANIFEST_FILE)[0]}
     remove_stale_temporaries(out, own, loose_files=holds_run, held=True)
 
@@ -202,7 +203,7 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
             raise ConfigError(f"output folder {out} holds no mmdistill run but has files a run would replace "
                               f"({', '.join(foreign)}); choose a new or empty --out (--overwrite only replaces a run)")
     if out.is_dir() and (cfg.resume or cfg.overwrite or not holds_run):  # a kill at the first checkpoint too
-        _remove_stale_temporaries(out, holds_run)
+        remove_stale_temporaries_of_run(out, holds_run)
     if holds_run and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(
@@ -411,4 +412,4 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
 
 
 __all__ = ["MatcherFactory", "OptimizerFactory", "RunResult", "check_writable", "distill", "locked_out_dir", "prepare_out_dir",
-           "remove_if_unused", "written_files"]
+           "remove_if_unused", "remove_stale_temporaries_of_run", "written_files"]

@@ -56,6 +56,14 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | N
     return parsed
 
 
+def _sweep(folder: Path) -> None:
+    """Remove what a killed write of the locked set ``folder`` left (an ``eval --write`` or ``check`` killed between
+    writing a file's temporary and renaming it: ``.manifest.json.k3j_x9a2.tmp``), as a run into it does."""
+    from mmdistill.run import remove_stale_temporaries_of_run
+
+    remove_stale_temporaries_of_run(folder)
+
+
 def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
     locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`), its lines given to ``say``; the exit code."""
@@ -73,6 +81,7 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
                                                 "to a folder you can write")
         if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
             lock.acquire()  # a run still writing the folder, or another --write or check, is refused
+            _sweep(folder)
     try:
         return _rescore(args, syn, manifest, recipe, modality, folder, say)
     finally:
@@ -213,6 +222,7 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         require_writable(folder, card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
                                                               "there: pass --no-write to print only, or copy the set to a folder you can write")
         lock.acquire()  # a run still writing the folder, or an eval --write, is refused
+        _sweep(folder)
     try:
         return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:

@@ -723,3 +723,15 @@ def test_a_process_waiting_for_an_expert_trained_with_other_keys_is_refused_by_n
     thread.join(60)
     assert "holds an expert trained for another setting (lr: shard 0.05 vs asked 0.5)" in caught.get("error", ""), caught
     assert (path / shard_name(0)).exists()
+
+
+def test_a_killed_experts_fresh_temporary_is_swept_by_a_restart_at_once(tmp_path, blobs):
+    """Walk 45B: SIGKILL inside the write of expert 1's partial trajectory, then `--resume` at once (a scheduler's
+    requeue): the sweep at the start left the temporary (younger than the 5 s a write may take to lock its folder)
+    and the finished buffer kept it for good. The claim's holder removes its expert's temporaries however fresh."""
+    from mmdistill.buffer import partial_name
+
+    path = tmp_path / "buf"
+    _killed_write(path, partial_name(1), "abcd1234", 0)
+    _train(path, blobs, num=2, epochs=1)
+    assert sorted(p.name for p in path.iterdir()) == ["expert_0000.safetensors", "expert_0001.safetensors", "index.json"]

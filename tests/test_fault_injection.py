@@ -623,3 +623,19 @@ def test_a_holder_whose_folder_was_removed_and_made_again_leaves_the_new_holders
         RunFolderLock(folder, "third").acquire()
     starting.release()
     assert not (folder / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("command", [["check"], ["eval", "--write", "eval_runs=1", "eval_epochs=1"]])
+def test_eval_write_and_check_remove_what_their_killed_write_left(small_run, tmp_path, command):
+    """Walk 45B: `eval --write` (or `check`) killed between writing the manifest's temporary and renaming it left
+    `.manifest.json.XXXXXXXX.tmp/` in the set's folder, and the same command run again to finish kept it for good.
+    Once it holds the folder's lock it removes the temporaries of the run's own files, and no other file."""
+    out = _copy(small_run, tmp_path)
+    stale = out / ".manifest.json.k3j_x9a2.tmp"
+    stale.mkdir()
+    (stale / "manifest.json").write_text("{}")
+    (out / ".README.md.abcdefgh.tmp").write_text("half")
+    (out / ".notes.txt.abcdefgh.tmp").write_text("a user's")  # not a file of the run
+    assert cli_main([command[0], str(out), *command[1:]]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == [".notes.txt.abcdefgh.tmp"]
+    assert load_synthetic(out)[0] is not None

@@ -539,3 +539,32 @@ def test_loaded_tensors_sit_at_allocation_alignment(tmp_path):
     back = load_tensors(tmp_path / "t.safetensors")
     assert all(v.data_ptr() % ALIGNMENT == 0 for v in back.values())
     assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+
+
+def test_an_export_killed_before_its_rename_leaves_nothing_after_the_next_export(tmp_path):
+    """Walk 45B: SIGKILL between filling an export's temporary sibling and renaming it left `.export.<...>.tmp`
+    (a whole copy of the export) beside the set for good. The next export to that target removes it (its lock free,
+    seconds old). It never removes the temporary of an export still running (locked), nor a fresh one (a write
+    between making its folder and locking it)."""
+    import fcntl
+    import os
+
+    from mmdistill.io import new_tree
+
+    killed = tmp_path / ".export.k3j_x9a2.tmp"
+    (killed / "0").mkdir(parents=True)
+    (killed / "0" / "img.png").write_bytes(b"a killed export's image")
+    running = tmp_path / ".export.abcdefgh.tmp"
+    (running / "0").mkdir(parents=True)
+    starting = tmp_path / ".export.zyxwvuts.tmp"
+    starting.mkdir()
+    _age(killed, 10)
+    _age(running, 10)
+    fd = os.open(running, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with new_tree(tmp_path / "export") as tree:
+            (tree / "README.md").write_text("set")
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".export.abcdefgh.tmp", ".export.zyxwvuts.tmp", "export"]

@@ -206,3 +206,20 @@ def test_a_second_stage1_of_the_same_key_runs_in_memory_with_a_plain_note(tmp_pa
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "it runs in memory" in said and "choose another folder" not in said, said
     assert again[2]["kept"] is False and torch.equal(again[0], alone[0])
+
+
+def test_a_killed_stage1_checkpoint_write_leaves_nothing_after_the_next_run(tmp_path):
+    """Walk 45B: a kill between the temporary's write and its rename left ``.checkpoint.safetensors.XXXXXXXX.tmp/``
+    in the stage-1 folder; the next stage 1 of that key (a --resume, the same command again) removes it."""
+    from mmdistill.loop import CHECKPOINT_FILE
+
+    cfg = _config(tmp_path, checkpoint_every=2)
+    first, _, _ = _stage1(cfg)
+    (folder,) = (tmp_path / "cache" / "static").iterdir()
+    stale = folder / f".{CHECKPOINT_FILE}.k3j_x9a2.tmp"
+    stale.mkdir()
+    (stale / CHECKPOINT_FILE).write_bytes(b"half of a checkpoint")
+    (folder / ".tmpAb12Cd").write_bytes(b"safetensors' own temporary")
+    again, _, _ = _stage1(cfg)
+    assert torch.equal(first, again)
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != ".mmdistill.lock") == []

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.distributed import current_workers
 from mmdistill.errors import ConfigError, InterruptedRun
 from mmdistill.io import METRICS_FILE, MetricsLog
@@ -164,6 +165,8 @@ def run_static_stage(steps: StaticSteps, img: SyntheticSet, opt: torch.optim.Opt
         except (OSError, ConfigError) as exc:
             log.info("stage 1 is not kept on disk (%s); it runs in memory", exc)
             folder, lock = None, None
+    if folder is not None:  # locked: what a killed checkpoint or log write left here is no running write's
+        remove_stale_temporaries(folder, {CHECKPOINT_FILE, METRICS_FILE}, loose_files=True, held=True)
     try:
         with tempfile.TemporaryDirectory(prefix="mmdistill-static-") as scratch:
             resumed = folder is not None and _usable_checkpoint(folder / CHECKPOINT_FILE, img, opt, key)
