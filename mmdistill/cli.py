@@ -57,7 +57,7 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from mmdistill.integrity import integrity_line
+    from mmdistill.integrity import integrity_line, rewritten_since
     from mmdistill.io import SYNTHETIC_FILE
     from mmdistill.recipes import get_recipe
     from mmdistill.share import load, manifest_fields, saved_recipe, set_dir
@@ -70,6 +70,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     with manifest_fields(folder):
         _show(args, loaded.synthetic, loaded.manifest, loaded.modality)
     print("  " + integrity_line(folder, loaded.manifest, SYNTHETIC_FILE))
+    changed = rewritten_since(folder, loaded.manifest)
+    if changed:  # the set itself matched above; these describe it
+        print(f"  note: {', '.join(changed)} {'is' if len(changed) == 1 else 'are'} no longer as the manifest records writing "
+              f"{'it' if len(changed) == 1 else 'them'} (edited since, or an eval --write or check stopped before writing the "
+              f"manifest): `mmdistill eval {args.dir} --write` scores the set again and writes the card, accuracy.png and manifest together")
     return 0
 
 

@@ -239,6 +239,24 @@ def odd_field(manifest_path: Path) -> str | None:
     return None
 
 
+def rewritten_since(set_folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The files beside the set that its manifest records as written (``written_file_sha256``: the card, the pictures)
+    whose content is no longer the one recorded: edited since, or an ``eval --write`` / ``check`` stopped after
+    writing them and before the manifest (written last). Plain names only; a file gone is not listed."""
+    hashes = manifest.get("written_file_sha256")
+    out = []
+    for name, digest in (hashes.items() if isinstance(hashes, dict) else ()):
+        path = set_folder / str(name)
+        if str(name) != path.name or not path.is_file() or path.is_symlink():
+            continue
+        try:
+            if file_sha256(path) != digest:
+                out.append(str(name))
+        except OSError:
+            continue
+    return sorted(out)
+
+
 def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: str) -> str:
     """One line saying what loading the set in ``set_folder`` (which passed) checked: its tensor file against the
     manifest's sha256, an export's data files and set fields against :data:`EXPORT_RECORD`, or nothing (older set)."""
@@ -272,4 +290,4 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
 
 __all__ = ["DIGEST_ALWAYS_SINCE", "EXPORT_RECORD", "EXPORT_RECORD_FORMAT", "EXPORT_SET_DIR", "FIELDS_KEY", "HF_INFO_FILE", "LABEL_COLUMN",
            "SET_DIGEST_KEY", "check_class_names", "check_label_column", "class_names", "field_digests", "file_sha256",
-           "integrity_line", "odd_field", "verify_set_fields", "verify_tensor_digest"]
+           "integrity_line", "rewritten_since", "odd_field", "verify_set_fields", "verify_tensor_digest"]

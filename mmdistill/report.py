@@ -198,8 +198,7 @@ def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str,
     """``mmdistill eval --write``: the manifest's metrics (the earlier ones kept, :func:`rescored_metrics`) and its config's
     evaluation keys that ``changes`` names (:func:`is_evaluation_key`; their values as ``cfg`` holds them, typed) become
     the new evaluation's, the card (in ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the
-    recorded SHA-256 of the files rewritten follow them (else ``--overwrite`` would take them for the user's edits), the
-    manifest last."""
+    recorded SHA-256 of the files rewritten follow them (:func:`follow_rewritten`), the manifest last."""
     from mmdistill.evaluation import rescored_metrics
 
     manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
@@ -208,11 +207,19 @@ def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str,
     write_card(card_dir, manifest, modality, where=where)
     if where == "run":
         write_accuracy_plot(folder, manifest)
-        hashes = manifest.get("written_file_sha256")
-        for name in ("README.md", "accuracy.png"):
-            if isinstance(hashes, dict) and name in hashes and (folder / name).is_file():
-                hashes[name] = file_sha256(folder / name)
+        follow_rewritten(folder, manifest, ("README.md", "accuracy.png"))
     write_json(folder / MANIFEST_FILE, manifest)
+
+
+def follow_rewritten(folder: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
+    """The manifest's recorded SHA-256 (``written_file_sha256``) of ``names`` that a command wrote again in the run
+    folder ``folder`` (``eval --write``, ``check``) set to their new contents, before the manifest is written (last: a
+    stop between leaves the card newer than the manifest, which ``show`` names), so that ``--overwrite`` does not take
+    them for the user's edits."""
+    hashes = manifest.get("written_file_sha256")
+    for name in names:
+        if isinstance(hashes, dict) and name in hashes and (folder / name).is_file():
+            hashes[name] = file_sha256(folder / name)
 
 
 def _file_states(folder: Path) -> dict[str, tuple[int, int, int]]:
@@ -262,4 +269,4 @@ def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[s
             for net, rows in (metrics.get("cross_arch") or {}).items()]
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "follow_rewritten", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

@@ -234,7 +234,7 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     from mmdistill.card import counted
     from mmdistill.io import write_json
     from mmdistill.memorisation import summary_lines
-    from mmdistill.report import add_sharing_blocks, write_card
+    from mmdistill.report import add_sharing_blocks, follow_rewritten, write_card
     from mmdistill.share import check_fits_data, manifest_fields
 
     cfg, data = _real_data(args, manifest, recipe, modality)
@@ -245,11 +245,13 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     say(f"{args.dir}: memorisation check of {counted(len(syn), manifest, modality)} against {mem.get('real_pool')} real ones")
     for line in summary_lines(mem) or [f"skipped: {mem.get('skipped')}"]:
         say("  " + line)
-    if not args.no_write:
-        write_json(folder / "manifest.json", manifest)
+    if not args.no_write:  # the card first and the manifest last, as eval --write: a stop between leaves an older manifest
         card_dir, where = card_place(folder)
         with manifest_fields(folder):
             write_card(card_dir, manifest, modality, where=where)
+        if where == "run":
+            follow_rewritten(folder, manifest, ("README.md", str(mem.get("picture") or "")))
+        write_json(folder / "manifest.json", manifest)
         say(f"updated {folder / 'manifest.json'}, the card" + (f" and {folder / mem['picture']}" if mem.get("picture") else ""))
     return 0
 

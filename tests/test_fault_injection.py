@@ -639,3 +639,25 @@ def test_eval_write_and_check_remove_what_their_killed_write_left(small_run, tmp
     assert cli_main([command[0], str(out), *command[1:]]) == 0
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == [".notes.txt.abcdefgh.tmp"]
     assert load_synthetic(out)[0] is not None
+
+
+def test_show_names_a_card_the_manifest_does_not_describe_and_check_writes_its_manifest_last(small_run, tmp_path, capsys):
+    """Walk 45B D5: an eval --write or check stopped between the card and the manifest left a card that contradicts the
+    manifest, and `show` said nothing. `show` names the written files whose content is no longer the recorded one;
+    `check` writes the card first and the manifest last, with the card's new SHA-256 (it wrote the manifest first and
+    left the card's recorded SHA-256 as the run's)."""
+    from mmdistill.integrity import file_sha256, rewritten_since
+
+    out = _copy(small_run, tmp_path)
+    card = out / "README.md"
+    card.write_text(card.read_text() + "\nedited by hand\n")
+    assert cli_main(["show", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "note: README.md is no longer as the manifest records writing it" in said and f"mmdistill eval {out} --write" in said
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["written_file_sha256"]["README.md"] = file_sha256(card)  # a card an earlier version wrote, recorded as such
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert cli_main(["check", str(out)]) == 0  # writes the card anew: its recorded SHA-256 follows it
+    assert "edited by hand" not in card.read_text()
+    assert rewritten_since(out, json.loads((out / "manifest.json").read_text())) == []
+    assert cli_main(["show", str(out)]) == 0 and "note:" not in capsys.readouterr().out
