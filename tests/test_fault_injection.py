@@ -573,10 +573,13 @@ def test_a_stopped_eval_says_to_run_it_again_not_to_resume(monkeypatch, capsys, 
 
     monkeypatch.setattr(cli, "cmd_eval", stopped)
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Python's own Ctrl-C handler, also where the tests were started with SIGINT ignored (a background job of a shell)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         assert cli.main(["eval", "some-run"]) == code_wanted
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     err = capsys.readouterr().err
     assert f"error: {said}; eval leaves nothing half-written" in err and "--resume" not in err
 
