@@ -230,12 +230,13 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
             raise ConfigError(f"cannot resume {ckpt}: it holds {done} iterations, more than iterations={total}; "
                               f"resume with iterations >= {done}, or pass --overwrite to start over")
         if done is not None and done == total and manifest.exists():
-            if _set_iterations(manifest) in (None, done):
+            written = _set_iterations(manifest)  # fewer than the checkpoint's: a continued run stopped before its set was written
+            if written is None or written >= done:
                 raise ConfigError(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
                                   f"iterations to continue distilling it, re-evaluate it with `mmdistill eval {out}`, or pass "
                                   "--overwrite to start over")
-            log.info("%s holds the set of %s iterations and a checkpoint of %d: the checkpoint's set is evaluated and written in "
-                     "its place (a continued run stopped before its set was written)", out, _set_iterations(manifest), done)
+            log.info("%s holds the set of %d iterations and a checkpoint of %d: the checkpoint's set is evaluated and written in "
+                     "its place (a continued run stopped before its set was written)", out, written, done)
     if cfg.resume and not os.path.lexists(ckpt):
         log.info("%s has no %s to resume from: the run starts at iteration 0", out, CHECKPOINT_FILE)
     created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)  # the outermost missing folder
