@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from mmdistill.errors import ArtifactError
 from mmdistill.json_text import parse_json
@@ -239,22 +239,30 @@ def odd_field(manifest_path: Path) -> str | None:
     return None
 
 
-def rewritten_since(set_folder: Path, manifest: Mapping[str, Any]) -> list[str]:
-    """The files beside the set that its manifest records as written (``written_file_sha256``: the card, the pictures)
-    whose content is no longer the one recorded: edited since, or an ``eval --write`` / ``check`` stopped after
-    writing them and before the manifest (written last). Plain names only; a file gone is not listed."""
-    hashes = manifest.get("written_file_sha256")
-    out = []
-    for name, digest in (hashes.items() if isinstance(hashes, dict) else ()):
-        path = set_folder / str(name)
-        if str(name) != path.name or not path.is_file() or path.is_symlink():
+def written_as_recorded(folder: Path, names: Iterable[str], hashes: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Of the files ``names`` in ``folder`` (plain names), those whose content has the SHA-256 ``hashes`` records for
+    them, and those whose content differs, has none recorded or cannot be read; a name that is not a plain name, a
+    file that is not there and a link are in neither."""
+    same: list[str] = []
+    changed: list[str] = []
+    for name in names:
+        path = folder / name
+        if name != path.name or not path.is_file() or path.is_symlink():
             continue
         try:
-            if file_sha256(path) != digest:
-                out.append(str(name))
+            kept = hashes.get(name) == file_sha256(path)
         except OSError:
-            continue
-    return sorted(out)
+            kept = False
+        (same if kept else changed).append(name)
+    return same, changed
+
+
+def rewritten_since(set_folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The files beside the set that its manifest records as written (``written_file_sha256``: the card, the pictures)
+    whose content is no longer the one recorded (:func:`written_as_recorded`): edited since, or an ``eval --write`` /
+    ``check`` stopped after writing them and before the manifest (written last). A file gone is not listed."""
+    hashes = manifest.get("written_file_sha256")
+    return sorted(written_as_recorded(set_folder, [str(n) for n in hashes], hashes)[1]) if isinstance(hashes, dict) else []
 
 
 def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: str) -> str:
@@ -290,4 +298,4 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
 
 __all__ = ["DIGEST_ALWAYS_SINCE", "EXPORT_RECORD", "EXPORT_RECORD_FORMAT", "EXPORT_SET_DIR", "FIELDS_KEY", "HF_INFO_FILE", "LABEL_COLUMN",
            "SET_DIGEST_KEY", "check_class_names", "check_label_column", "class_names", "field_digests", "file_sha256",
-           "integrity_line", "rewritten_since", "odd_field", "verify_set_fields", "verify_tensor_digest"]
+           "integrity_line", "odd_field", "rewritten_since", "verify_set_fields", "verify_tensor_digest", "written_as_recorded"]

@@ -29,7 +29,8 @@ from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import ConfigError
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, file_sha256, nearest_existing, require_writable
+from mmdistill.integrity import written_as_recorded
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
 from mmdistill.json_text import parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
@@ -120,16 +121,7 @@ def written_files(manifest: Path) -> list[str]:
     manifest is input, and ``--overwrite`` removes only what the run wrote. Empty for a manifest that cannot be read
     or predates the list (:data:`RUN_FILES` still applies)."""
     names, hashes = _listed(manifest)
-    out, left = [], []
-    for n in (n for n in names if n not in RUN_FILES):
-        path = manifest.parent / n
-        if not path.is_file() or path.is_symlink():
-            continue
-        try:
-            same = hashes.get(n) == file_sha256(path)
-        except OSError:
-            same = False
-        (out if same else left).append(n)
+    out, left = written_as_recorded(manifest.parent, [n for n in names if n not in RUN_FILES], hashes)
     if left:
         log.warning("%s lists %s as written by its run, but %s not the content it recorded: not removed (the new run replaces "
                     "a file of a name it writes; remove by hand what is the old run's)", manifest, ", ".join(left),

@@ -115,7 +115,7 @@ def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120, labels: l
             im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
         if labels is not None:
             strip = strip or _label_strip(labels, im.width // len(clips), im.mode)
-            framed = Image.new(im.mode, (im.width, im.height + strip.height), 255 if im.mode == "L" else (255, 255, 255))
+            framed = Image.new(im.mode, (im.width, im.height + strip.height), "white")
             framed.paste(im, (0, 0))
             framed.paste(strip, (0, im.height))
             im = framed
@@ -131,13 +131,13 @@ def _label_strip(labels: list[str], width: int, mode: str) -> Image.Image:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties()), 11)
-    strip = Image.new(mode, (width * len(labels), 16), 255 if mode == "L" else (255, 255, 255))
+    strip = Image.new(mode, (width * len(labels), 16), "white")
     draw = ImageDraw.Draw(strip)
     for j, label in enumerate(labels):
         text = label
         while len(text) > 1 and draw.textlength(text, font=font) > width - 4:
             text = text[:-2] + "…"
-        draw.text((j * width + width / 2, 8), text, fill=0 if mode == "L" else (0, 0, 0), font=font, anchor="mm")
+        draw.text((j * width + width / 2, 8), text, fill="black", font=font, anchor="mm")
     return strip
 
 
