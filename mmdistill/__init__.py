@@ -9,18 +9,35 @@ The core never imports torchvision, torchaudio, torch_geometric, librosa or open
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.1"
 
-from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, MmdistillError
-from mmdistill.synthetic import SyntheticSet
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from mmdistill.data import LabeledTensors
     from mmdistill.share import DistilledSet
+    from mmdistill.synthetic import SyntheticSet
+
+# Imported on first use (PEP 562), not with the package: they import torch (about 2 s), and the ``mmdistill`` command
+# imports this package before it can answer a Ctrl-C with one line (a stop while torch loaded was a traceback).
+_LAZY = {"LabeledTensors": "mmdistill.data", "SyntheticSet": "mmdistill.synthetic"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mmdistill' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def load(path: str | Path) -> DistilledSet:

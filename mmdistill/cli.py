@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
-from mmdistill.distributed import end_process
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
-from mmdistill.logs import configure_logging
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
 from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
@@ -229,18 +227,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr. As the program (no ``argv``),
     a process that joined a torchrun group ends here (:func:`mmdistill.distributed.end_process`)."""
     code = _command(argv)
-    return code if argv is not None else end_process(code)
+    distributed = sys.modules.get("mmdistill.distributed")  # not imported here: a stop may have left torch half-imported
+    return code if argv is not None or distributed is None else distributed.end_process(code)
 
 
 def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[:1]
     argv = argv[1:] if debug else argv
-    configure_logging(debug)
-    keep_freed_memory()
     callers_bars = progress_bars()  # a program running this command in its own loop keeps its bars on an error
-    parser = build_parser()
     try:
+        # a stop while torch, tqdm and the recipes load (2-3 s) is one line: the module's top imports none of them
+        with stop_says("it was starting (importing torch and the recipes) and had read and written nothing: run the same "
+                       "command again"):
+            import numpy  # noqa: F401 - before torch, whose C start-up swallows a stop inside its own numpy import
+            from mmdistill.logs import configure_logging
+
+            configure_logging(debug)
+            keep_freed_memory()
+            parser = build_parser()
         if argv[:1] in (["run"], ["experts"]):
             if len(argv) < 2 or argv[1].startswith("-"):
                 parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
