@@ -14,6 +14,7 @@ Every file is written in a private temporary folder beside it, fsynced and renam
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -49,16 +50,22 @@ ALIGNMENT = 64
 log = logging.getLogger(__name__)
 
 
-def require_writable(*folders: str | Path, why: str) -> None:
+def require_writable(*folders: str | Path, why: str, room: int = 0) -> None:
     """ConfigError naming the first of ``folders`` in which this process cannot create a file (probed: a read-only
-    mount stops root too), and ``why`` it is needed; called before the work whose result would be lost."""
+    mount stops root too) or, with ``room``, cannot set aside that many bytes (a nearly full disk, a quota), and ``why``
+    it is needed; called before the work whose result would be lost."""
     for folder in dict.fromkeys(Path(f) for f in folders):
         try:
             fd, probe = tempfile.mkstemp(prefix=".mmdistill-write-test.", dir=folder)
-            os.close(fd)
-            os.unlink(probe)
+            try:
+                if room > 0 and hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, room)  # the blocks themselves, not a sparse length
+            finally:
+                os.close(fd)
+                os.unlink(probe)
         except OSError as exc:
-            raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}); {why}") from None
+            size = f": {room / 1024:.0f} KiB are needed" if room > 0 and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+            raise ConfigError(f"{folder} cannot be written ({exc.strerror or exc}{size}); {why}") from None
 
 
 def nearest_existing(path: Path) -> Path | None:

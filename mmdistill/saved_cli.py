@@ -77,8 +77,8 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     lock = RunFolderLock(folder, "mmdistill eval --write")
     if args.write:
         card_dir, _ = card_place(folder)
-        require_writable(folder, card_dir, why="--write stores the new metrics there: run without --write, or copy the set "
-                                                "to a folder you can write")
+        require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
+                         why="--write stores the new metrics there: run without --write, or copy the set to a folder you can write")
         if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
             lock.acquire()  # a run still writing the folder, or another --write or check, is refused
             _sweep(folder)
@@ -180,6 +180,16 @@ def _scored_on_other_samples(saved: Any, metrics: Any) -> list[str]:
             if key.endswith("_samples") and isinstance(old[key], int) and old[key] != new[key]]
 
 
+def _rewritten_bytes(folder: Path, card_dir: Path) -> int:
+    """About the room an ``eval --write`` or ``check`` needs for what it writes again (each file is written whole beside
+    the old one, then renamed): the bytes of the set's manifest, card and pictures now, and 1 MiB to spare. Probed before
+    minutes of evaluation, so a nearly full disk is refused then, not at the card."""
+    from mmdistill.io import MANIFEST_FILE
+
+    files = {folder / MANIFEST_FILE, card_dir / "README.md", *folder.glob("*.png"), *folder.glob("*.gif")}
+    return sum(f.stat().st_size for f in files if f.is_file()) + (1 << 20)
+
+
 def card_place(folder: Path) -> tuple[Path, str]:
     """Where a saved set's card goes and which kind it is: beside ``manifest.json`` in a run folder (``run``); one level
     up for an export made with ``--to hf``, whose set sits in its ``mmdistill/`` folder next to the dataset's
@@ -219,8 +229,10 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill check")
     if not args.no_write:
-        require_writable(folder, card_place(folder)[0], why="the check writes memorisation.png, the manifest and the card "
-                                                              "there: pass --no-write to print only, or copy the set to a folder you can write")
+        card_dir = card_place(folder)[0]
+        require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
+                         why="the check writes memorisation.png, the manifest and the card there: pass --no-write to print only, "
+                             "or copy the set to a folder you can write")
         lock.acquire()  # a run still writing the folder, or an eval --write, is refused
         _sweep(folder)
     try:

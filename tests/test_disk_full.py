@@ -284,3 +284,28 @@ def test_a_continued_run_whose_set_was_not_written_is_finished_by_resume(tmp_pat
     assert torch.equal(load_synthetic(out)[0].x, load_synthetic(tmp_path / "straight")[0].x)
     assert _digits(out, 4, "resume=true") == 2  # now it is finished: nothing to resume
     assert "holds a finished run (4 of 4 iterations)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ eval --write / check: refused before the work
+@pytest.mark.parametrize("command", [["eval", "--write"], ["check"]])
+def test_eval_write_and_check_without_room_for_their_files_stop_before_the_work(tmp_path, monkeypatch, capsys, command):
+    """A disk with room for an empty file but not for the card, manifest and pictures it writes again: refused before
+    minutes of evaluation or of the check, naming the folder and the room needed (an empty probe file was created on a
+    full tmpfs, and the evaluation ran to the end before the card failed; walk 45A N2)."""
+    import mmdistill.saved_cli as saved_cli
+
+    pytest.importorskip("torchvision")
+    out = tmp_path / "run"
+    assert _digits(out, 1) == 0
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    worked = []
+    monkeypatch.setattr(saved_cli, "_rescore", lambda *a, **k: worked.append("eval") or 0)
+    monkeypatch.setattr(saved_cli, "_check", lambda *a, **k: worked.append("check") or 0)
+    capsys.readouterr()
+    with file_size_limit(64 * 1024):  # an empty file and a lock fit; the set's files again and 1 MiB to spare do not
+        code = cli_main([*command[:1], str(out), *command[1:]])
+    err = capsys.readouterr().err
+    assert code == 2 and worked == [] and "Traceback" not in err, err
+    assert f"{out} cannot be written (File too large: " in err and "KiB are needed" in err, err
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
+    assert cli_main([*command[:1], str(out), *command[1:]]) == 0 and worked == [command[0]]  # room again: it works
