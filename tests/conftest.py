@@ -89,7 +89,7 @@ def kinetics_tiny_folder(tmp_path) -> Path:
         pytest.skip(f"no real clips at {KINETICS_TINY}")
     root = tmp_path / "vids"
     picked: dict[str, int] = {}
-    for r in csv.DictReader(open(KINETICS_TINY / "clips.csv")):
+    for r in csv.DictReader((KINETICS_TINY / "clips.csv").read_text().splitlines()):
         cls = r["label"].replace(" ", "_")
         if picked.get(cls, 0) < 3:
             (root / cls).mkdir(parents=True, exist_ok=True)

@@ -222,7 +222,7 @@ def test_csv_label_disagreement_is_named(tmp_path):
     with pytest.raises(DataError, match=r"1 pair\(s\) whose labels disagree: row 10 \(i00.png labelled '1', row 2 '0'\)"):
         MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
     # per-modality label columns that disagree on one row
-    rows = list(csv.reader(open(path)))[:9]
+    rows = list(csv.reader(path.read_text().splitlines()))[:9]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(rows[0] + ["image_label", "audio_label"])
@@ -654,7 +654,8 @@ def test_a_16_bit_png_frame_is_scaled_not_saturated(tmp_path):
     from mmdistill.modalities.audio_visual.loaders import _read_image
 
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(tmp_path / "deep.png")
-    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    with Image.open(tmp_path / "deep.png") as deep:
+        assert deep.mode.startswith("I")
     assert torch.allclose(_read_image(tmp_path / "deep.png"), torch.full((1, 4, 4), round(40000 / 257) / 255.0))
 
 

@@ -145,7 +145,7 @@ def test_one_image_written_two_ways_is_one_image(tmp_path, tiny_bert):
     splits (before: accepted as three images, the test image leaking into train); one caption repeated under two
     spellings is a duplicate."""
     csv_path = write_pairs(tmp_path, n_images=6)
-    rows = list(csv.reader(open(csv_path)))
+    rows = list(csv.reader(csv_path.read_text().splitlines()))
     body = [r + ["test" if r[0] == "img/005.png" else "train"] for r in rows[1:]]
     (tmp_path / "img" / "link.png").symlink_to(tmp_path / "img" / "005.png")
     for extra in ("./img/005.png", str(tmp_path / "img" / "005.png"), "img/../img/005.png", "img/link.png"):
