@@ -86,7 +86,8 @@ class GradientMatching:
         batch_train: batch size of the inner network training.
         augment: DSA (same draw for the real and synthetic batch of a class), or None for DC.
         dis_metric: see :func:`gradient_distance`.
-        bn_batch: real samples per class used to freeze BatchNorm statistics (reference: 16).
+        bn_batch: real samples per class that set the BatchNorm statistics frozen for each outer loop's matches
+            (reference: 16); the inner network training runs BatchNorm in training mode, as the reference's.
         real_chunk: real samples per forward/backward of a class's real gradient (0: one batch; None: the
             device's :func:`~mmdistill.chunking.default_chunk`); the gradient is the same (a size-weighted
             sum of the pieces' gradients) and the network must split exactly (no BatchNorm in training mode).
@@ -166,12 +167,12 @@ class GradientMatching:
                 total += apply_update(loss, optimizer)
             if ol == self.outer_loop - 1:
                 break
+            if _has_batchnorm(net):  # frozen for the matches only: the network trains on batch statistics, as the
+                net.train()  # reference's inner loop (epoch('train') calls net.train() first)
             if self.syn_train_loss is not None:
                 self._train_net_hooked(net, net_opt, syn)
             else:
                 self._train_net(net, net_opt, syn, gen)
-            if _has_batchnorm(net):
-                net.train()
         return {"loss": total / (syn.num_classes * self.outer_loop)}
 
     def _match_hooked(self, net: nn.Module, params: list[Tensor], syn: SyntheticSet, gen: torch.Generator) -> Tensor:
