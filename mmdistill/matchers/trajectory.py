@@ -370,7 +370,8 @@ class TrajectoryMatching:
                 lam_g += lam * all_reduce_sum(g.detach(), self.workers)  # several processes: g is this rank's share
                 v = alpha * lam  # w_{i+1} = w_i - A g_i: the VJPs of g_i against A lambda_{i+1}
                 vjp = torch.autograd.grad((g * v).sum(), [w_i, *params], allow_unused=True)
-                hvp, rest = all_reduce_sum(vjp[0], self.workers), vjp[1:]
+                own = vjp[0] if vjp[0] is not None else torch.zeros_like(w_i)  # a gradient that does not depend on w: no H term
+                hvp, rest = all_reduce_sum(own, self.workers), vjp[1:]
                 for acc, d in zip(grads, rest):
                     if d is not None:
                         acc.sub_(d)
