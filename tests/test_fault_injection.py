@@ -452,6 +452,7 @@ def test_a_folder_another_process_is_writing_is_refused_and_left_alone(small_run
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     assert (out / LOCK_FILE).exists()  # a killed holder's file stays; its lock went with the process
     assert cli_main(["run", "image-dm", *FLAGS, "iterations=5", f"out={out}", "--overwrite"]) == 0
     assert not (out / LOCK_FILE).exists()

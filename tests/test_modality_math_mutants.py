@@ -3,6 +3,7 @@ PyTorch / PyG references, properties): each test closes a gap a planted bug (mut
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from types import SimpleNamespace
@@ -574,3 +575,49 @@ def test_av_matching_loss_weighs_each_term_by_its_own_lambda_over_class_means():
     total, parts = av_matching_loss(ra, rv, y_real, sa, sv, y_syn, 2, lam_icm=0.3, lam_cgm=0.7)
     assert float(total) == pytest.approx(dm_a + dm_v + 0.3 * icm + 0.7 * cgm, rel=1e-5)
     assert parts == pytest.approx({"dm_audio": dm_a / 2, "dm_image": dm_v / 2, "icm": icm / 2, "cgm": cgm / 2}, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- degenerate scores (session 46)
+@pytest.mark.parametrize("value", [0.0, float("nan")], ids=["collapsed", "diverged"])
+def test_retrieval_of_a_collapsed_or_diverged_encoder_is_never_a_hit(value, caplog):
+    """All similarities equal (an encoder that collapsed: unit-normalised zero embeddings) or NaN (one that diverged):
+    no caption or image is retrieved (both scored 100 % before: ties counted for the query, NaN compares false)."""
+    from mmdistill.modalities.image_text.task import retrieval_recalls
+
+    cap_img = torch.arange(40) // 2  # 20 images of 2 captions: at k=10 a constant scorer retrieves nothing
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        r = retrieval_recalls(torch.full((20, 40), value), cap_img)
+    assert all(v == 0.0 for v in r.values()), r
+    assert ("800 of 800 image-text similarities are not finite" in caplog.text) == (value != value)
+
+
+def test_a_non_finite_similarity_ranks_below_every_finite_one():
+    from mmdistill.modalities.image_text.task import retrieval_recalls
+
+    cap_img = torch.tensor([0, 1, 2])
+    nan_own = torch.eye(3)  # every query's own candidate first, but image 1 / caption 1's similarity is NaN
+    nan_own[1, 1] = float("nan")
+    r = retrieval_recalls(nan_own, cap_img, ks=(1, 3))
+    assert r["i2t_r1"] == pytest.approx(2 / 3) and r["t2i_r1"] == pytest.approx(2 / 3)  # it was a hit both ways
+    assert r["i2t_r3"] == 1.0 and r["t2i_r3"] == 1.0  # ranked last of 3, not dropped
+    inf_other = torch.eye(3)
+    inf_other[0, 2] = float("inf")  # an infinite negative is no finite score above image 0's and caption 2's own
+    r = retrieval_recalls(inf_other, cap_img, ks=(1,))
+    assert r["i2t_r1"] == 1.0 and r["t2i_r1"] == 1.0
+
+
+def test_a_learner_that_diverged_ranks_every_target_last_in_both_protocols(caplog):
+    """NaN item scores (a learner trained to NaN): every other candidate ranks above the target; HR and NDCG are 0
+    (a NaN target score was ranked -1 under full ranking: HR 100 % and an infinite NDCG)."""
+    data = _toy_sequences()
+    table = torch.full((data.num_items + 1, data.num_items), float("nan"))
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        full = target_ranks(_LastItemScorer(table), data, "test", "full")
+    assert full.tolist() == [5, 5, 3, 5] and "test item scores are not finite" in caplog.text  # as when all tie
+    metrics = metrics_from_ranks(full)
+    assert metrics["hr@5"] == pytest.approx(1 / 4) and all(math.isfinite(v) for v in metrics.values()), metrics
+    negatives = torch.tensor([[5, 6, 7], [0, 2, NO_NEGATIVE], [2, 4, 5], [0, NO_NEGATIVE, NO_NEGATIVE]])
+    assert target_ranks(_LastItemScorer(table), data, "test", "sampled", negatives).tolist() == [3, 2, 3, 1]
+    table = torch.zeros(data.num_items + 1, data.num_items)
+    table[:, 8] = float("nan")  # one item's score NaN everywhere: it no longer outranks or ties with any target
+    assert target_ranks(_LastItemScorer(table), data, "test", "full").tolist() == [4, 4, 3, 4]

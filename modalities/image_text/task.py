@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdistill.errors import ConfigError
+from mmdistill.ranking import finite_or_last
 
 KS = (1, 5, 10)
 RECALL_KEYS = tuple(f"{d}_r{k}" for d in ("i2t", "t2i") for k in KS)
@@ -65,9 +66,11 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     """Recalls in [0, 1] from ``sims`` (N_img, N_cap) and the image of each caption (N_cap,).
 
     Returns ``i2t_r{k}`` and ``t2i_r{k}`` for each k, and ``r10_mean`` = the mean of the two R@10 (when 10 is
-    in ``ks``). Ties count in the query's favour (a strictly higher score ranks above).
+    in ``ks``). Ties count against the query (a candidate scored as high as the positive ranks above it), as the
+    sequences' ranking does: an encoder that collapsed to one embedding scores 0, not 100 %; a non-finite similarity
+    ranks below every finite one (:func:`mmdistill.ranking.finite_or_last`).
     """
-    sims = sims.float()
+    sims = finite_or_last(sims.float(), "image-text similarities")
     n_img, n_cap = sims.shape
     cap_img = caption_image.to(sims.device)
     if cap_img.shape != (n_cap,):
@@ -75,9 +78,9 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     positive = torch.zeros_like(sims, dtype=torch.bool)
     positive[cap_img, torch.arange(n_cap, device=sims.device)] = True
     best_pos = sims.masked_fill(~positive, float("-inf")).max(dim=1).values  # (N_img,)
-    rank_i2t = (sims > best_pos[:, None]).sum(dim=1)  # captions scored above the best own caption
+    rank_i2t = ((sims >= best_pos[:, None]) & ~positive).sum(dim=1)  # other captions scored as high as the best own one
     own = sims[cap_img, torch.arange(n_cap, device=sims.device)]  # (N_cap,)
-    rank_t2i = (sims > own[None, :]).sum(dim=0)  # images scored above the caption's own image
+    rank_t2i = ((sims >= own[None, :]) & ~positive).sum(dim=0)  # other images scored as high as the caption's own
     has_caption = positive.any(dim=1)
     out: dict[str, float] = {}
     for k in ks:

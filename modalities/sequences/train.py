@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmdistill.ranking import finite_or_last
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.stop_signals import stop_says
 
@@ -267,13 +267,14 @@ def target_ranks(learner: Learner, data: SequenceData, split: str = "test", prot
         xb, lb, tb = x[i : i + batch].to(device), lens[i : i + batch].to(device), targets[i : i + batch].to(device)
         h = learner.encode(learner.embed_ids(xb))
         out = h[torch.arange(xb.shape[0], device=device), lb - 1]
-        scores = learner.logits(out)
+        scores = finite_or_last(learner.logits(out), f"{split} item scores")
         target_score = scores.gather(1, tb[:, None])
         if protocol == "full":
+            candidate = torch.ones_like(scores, dtype=torch.bool)
             for j in range(xb.shape[0]):
                 hj = hist[i + j].to(device)
-                scores[j, hj[hj != tb[j]]] = -math.inf  # the user's earlier items are not candidates
-            rank = (scores >= target_score).sum(1) - 1
+                candidate[j, hj[hj != tb[j]]] = False  # the user's earlier items are not candidates
+            rank = ((scores >= target_score) & candidate).sum(1) - 1  # the target counts itself
         else:
             assert negatives is not None
             nb = negatives[i : i + batch].to(device)
