@@ -479,9 +479,9 @@ def test_recalls_count_any_caption_of_an_image():
                          [0.6, 0.0, 0.1, 0.2, 0.3]])  # image 2: best own caption (0.3) ranks 2nd -> rank 1
     r = retrieval_recalls(sims, cap_img, ks=(1, 2, 10))
     assert r["i2t_r1"] == pytest.approx(1 / 3) and r["i2t_r2"] == pytest.approx(2 / 3) and r["i2t_r10"] == 1.0
-    # caption columns: c0 own (0.1) 3rd, c1 own first, c2 own (0.3) first, c3 own (0.2) 3rd (image 1's 0.2 ties with it:
-    # a tie counts against the query), c4 own 0.3 ranks 2nd
-    assert r["t2i_r1"] == pytest.approx(2 / 5) and r["t2i_r2"] == pytest.approx(3 / 5)
+    # caption columns: c0 own (0.1) 3rd, c1 own first, c2 own (0.3) first, c3 own (0.2) 2nd or 3rd (image 1's 0.2 ties
+    # with it: a random order puts it 2nd half the time), c4 own 0.3 ranks 2nd
+    assert r["t2i_r1"] == pytest.approx(2 / 5) and r["t2i_r2"] == pytest.approx(3.5 / 5)
     assert r["r10_mean"] == 1.0
 
 

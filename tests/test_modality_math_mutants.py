@@ -579,16 +579,33 @@ def test_av_matching_loss_weighs_each_term_by_its_own_lambda_over_class_means():
 
 # ----------------------------------------------------------------------------- degenerate scores (session 46)
 @pytest.mark.parametrize("value", [0.0, float("nan")], ids=["collapsed", "diverged"])
-def test_retrieval_of_a_collapsed_or_diverged_encoder_is_never_a_hit(value, caplog):
+def test_retrieval_of_a_collapsed_or_diverged_encoder_is_the_random_ranking_level(value, caplog):
     """All similarities equal (an encoder that collapsed: unit-normalised zero embeddings) or NaN (one that diverged):
-    no caption or image is retrieved (both scored 100 % before: ties counted for the query, NaN compares false)."""
+    the recalls of a random order, worked out by hand and by the card's random-ranking line (both scored 100 % before:
+    ties counted for the query, NaN compares false)."""
     from mmdistill.modalities.image_text.task import retrieval_recalls
+    from mmdistill.report import retrieval_chance
 
-    cap_img = torch.arange(40) // 2  # 20 images of 2 captions: at k=10 a constant scorer retrieves nothing
+    cap_img = torch.arange(40) // 2  # 20 images of 2 captions
     with caplog.at_level(logging.WARNING, logger="mmdistill"):
         r = retrieval_recalls(torch.full((20, 40), value), cap_img)
-    assert all(v == 0.0 for v in r.values()), r
+    assert r["t2i_r1"] == pytest.approx(1 / 20) and r["t2i_r10"] == pytest.approx(10 / 20)
+    assert r["i2t_r1"] == pytest.approx(2 / 40) and r["i2t_r10"] == pytest.approx(1 - math.comb(38, 10) / math.comb(40, 10))
+    chance = retrieval_chance({"metric": "R@10 (mean of both directions)", "protocol": {"test_images": 20, "test_captions": 40}})
+    assert r["r10_mean"] == pytest.approx(chance)
     assert ("800 of 800 image-text similarities are not finite" in caplog.text) == (value != value)
+
+
+def test_a_caption_repeated_word_for_word_is_half_a_hit_at_the_edge_of_the_top_k():
+    """Two images whose captions are the same text: each image's caption ties with the other's; a random order puts its
+    own first half the time (the expectation over orders); a third caption strictly above leaves no place at k=1."""
+    from mmdistill.modalities.image_text.task import retrieval_recalls
+
+    sims = torch.tensor([[0.9, 0.9, 0.1], [0.2, 0.2, 0.8], [0.3, 0.95, 0.9]])  # captions 0 and 1 the same text
+    r = retrieval_recalls(sims, torch.tensor([0, 1, 2]), ks=(1, 2))
+    # i2t: image 0: its 0.9 ties with caption 1 -> 1/2 at k=1, 1 at k=2; image 1: 0.2 below 0.8 and tied with caption 0 ->
+    # 0 at k=1, 1/2 at k=2; image 2: caption 1 above its 0.9 -> 0 at k=1, 1 at k=2
+    assert r["i2t_r1"] == pytest.approx((0.5 + 0 + 0) / 3) and r["i2t_r2"] == pytest.approx((1 + 0.5 + 1) / 3)
 
 
 def test_a_non_finite_similarity_ranks_below_every_finite_one():

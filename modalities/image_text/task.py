@@ -66,9 +66,11 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     """Recalls in [0, 1] from ``sims`` (N_img, N_cap) and the image of each caption (N_cap,).
 
     Returns ``i2t_r{k}`` and ``t2i_r{k}`` for each k, and ``r10_mean`` = the mean of the two R@10 (when 10 is
-    in ``ks``). Ties count against the query (a candidate scored as high as the positive ranks above it), as the
-    sequences' ranking does: an encoder that collapsed to one embedding scores 0, not 100 %; a non-finite similarity
-    ranks below every finite one (:func:`mmdistill.ranking.finite_or_last`).
+    in ``ks``). Ties are broken at random, in expectation (a query's recall is the chance that a random order of the
+    candidates tied with its best positive puts a positive among the first k; McSherry & Najork's tie-aware measures):
+    without ties this is the plain count; a caption repeated word for word gets half the credit of a hit at the edge
+    of the top k; an encoder that collapsed to one embedding scores the random-ranking level, not 100 %; a non-finite
+    similarity ranks below every finite one (:func:`mmdistill.ranking.finite_or_last`).
     """
     sims = finite_or_last(sims.float(), "image-text similarities")
     n_img, n_cap = sims.shape
@@ -77,18 +79,34 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
         raise ConfigError(f"caption_image must have {n_cap} entries, got {tuple(cap_img.shape)}")
     positive = torch.zeros_like(sims, dtype=torch.bool)
     positive[cap_img, torch.arange(n_cap, device=sims.device)] = True
-    best_pos = sims.masked_fill(~positive, float("-inf")).max(dim=1).values  # (N_img,)
-    rank_i2t = ((sims >= best_pos[:, None]) & ~positive).sum(dim=1)  # other captions scored as high as the best own one
-    own = sims[cap_img, torch.arange(n_cap, device=sims.device)]  # (N_cap,)
-    rank_t2i = ((sims >= own[None, :]) & ~positive).sum(dim=0)  # other images scored as high as the caption's own
+    best_pos = sims.masked_fill(~positive, float("-inf")).max(dim=1, keepdim=True).values  # (N_img, 1)
+    own = sims[cap_img, torch.arange(n_cap, device=sims.device)][None, :]  # (1, N_cap)
     has_caption = positive.any(dim=1)
+    i2t = [((sims > best_pos) & ~positive).sum(1), ((sims == best_pos) & ~positive).sum(1), ((sims == best_pos) & positive).sum(1)]
+    t2i = [((sims > own) & ~positive).sum(0), ((sims == own) & ~positive).sum(0), torch.ones(n_cap, dtype=torch.long)]
     out: dict[str, float] = {}
     for k in ks:
-        out[f"i2t_r{k}"] = float((rank_i2t[has_caption] < k).float().mean())
-        out[f"t2i_r{k}"] = float((rank_t2i < k).float().mean())
+        out[f"i2t_r{k}"] = float(_hit_chance(*(c[has_caption] for c in i2t), k).mean())
+        out[f"t2i_r{k}"] = float(_hit_chance(*t2i, k).mean())
     if 10 in ks:
         out["r10_mean"] = 0.5 * (out["i2t_r10"] + out["t2i_r10"])
     return out
+
+
+def _hit_chance(above: Tensor, tied: Tensor, tied_positives: Tensor, k: int) -> Tensor:
+    """(Q,) float64: the chance that a query's first positive is among the top ``k`` when ``above`` other candidates
+    score higher than its best positive and ``tied`` others tie with the ``tied_positives`` (>= 1) positives scoring
+    that: with ``j = k - above`` places left, ``1 - C(tied, j) / C(tied + tied_positives, j)`` (the first ``j`` of the
+    tied block drawn all negatives is the miss); 0 when no place is left, 1 when more are left than tied negatives."""
+    above, tied, pos = above.double(), tied.double(), tied_positives.double()
+    j = (k - above).clamp(min=0)
+    jj = torch.minimum(j, tied)
+
+    def log_comb(n: Tensor, r: Tensor) -> Tensor:
+        return torch.lgamma(n + 1) - torch.lgamma(r + 1) - torch.lgamma(n - r + 1)
+
+    chance = 1.0 - torch.exp(log_comb(tied, jj) - log_comb(tied + pos, jj))
+    return torch.where(j > tied, torch.ones_like(chance), torch.where(j == 0, torch.zeros_like(chance), chance))
 
 
 def saturated_recalls_note(num_images: int, num_captions: int, ks: tuple[int, ...] = KS) -> str | None:
