@@ -83,7 +83,7 @@ def retrieval_recalls(sims: Tensor, caption_image: Tensor, ks: tuple[int, ...] =
     own = sims[cap_img, torch.arange(n_cap, device=sims.device)][None, :]  # (1, N_cap)
     has_caption = positive.any(dim=1)
     i2t = [((sims > best_pos) & ~positive).sum(1), ((sims == best_pos) & ~positive).sum(1), ((sims == best_pos) & positive).sum(1)]
-    t2i = [((sims > own) & ~positive).sum(0), ((sims == own) & ~positive).sum(0), torch.ones(n_cap, dtype=torch.long)]
+    t2i = [((sims > own) & ~positive).sum(0), ((sims == own) & ~positive).sum(0), torch.ones(n_cap, dtype=torch.long, device=sims.device)]
     out: dict[str, float] = {}
     for k in ks:
         out[f"i2t_r{k}"] = float(_hit_chance(*(c[has_caption] for c in i2t), k).mean())
