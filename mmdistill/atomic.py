@@ -108,6 +108,18 @@ def named_error(exc: OSError, path: Path, inside: Path) -> OSError:
 
 
 @contextmanager
+def refusals_named(path: Path, inside: Path) -> Iterator[None]:
+    """Inside the block, an OSError that names no file or one in ``inside`` (the temporary being written) is raised as
+    :func:`named_error` gives it, naming ``path``; any other passes as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if (named := named_error(exc, path, inside)) is exc:
+            raise
+        raise named from None
+
+
+@contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a path in a new private temporary folder beside ``path`` (an empty file is there); on success fsync it,
     give it the user's umask and rename it onto ``path``. The folder, and whatever the writer left in it, is removed
@@ -121,17 +133,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     lock, _ = _try_lock(folder, wait=True)  # a sweep holds it only while it looks (a new folder is never stale)
     tmp = folder / path.name
     try:
-        try:
+        with refusals_named(path, folder):
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             yield tmp
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o666 & ~current_umask())  # the writer's own temporary may be 0600; artifacts get the user's umask
             os.replace(tmp, path)
-        except OSError as exc:
-            if (named := named_error(exc, path, folder)) is exc:
-                raise
-            raise named from None
         fsync_dir(path.parent)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -213,4 +221,4 @@ def remove_stale_temporaries(folder: Path, mine: Collection[str], *, others: Cal
 
 
 __all__ = ["RUNNING_GRACE_S", "SAFETENSORS_TEMPORARY", "TEMPORARY", "atomic_path", "current_umask", "fsync_dir",
-           "lock_write_folder", "named_error", "os_error_in", "remove_stale_temporaries", "write_running"]
+           "lock_write_folder", "named_error", "os_error_in", "refusals_named", "remove_stale_temporaries", "write_running"]

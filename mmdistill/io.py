@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
-from mmdistill.atomic import lock_write_folder, named_error, os_error_in, remove_stale_temporaries
+from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
@@ -110,14 +110,11 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
         raise OSError(exc.errno, f"{exc.strerror} (creating a folder in {out_dir.parent})", str(out_dir)) from None
     lock = lock_write_folder(tmp)
     try:
-        yield tmp
-        if out_dir.is_dir() and not out_dir.is_symlink():
-            out_dir.rmdir()  # empty (checked above)
-        os.replace(tmp, out_dir)
-    except OSError as exc:  # a full disk's refusal at a flush names no file: the export asked for is named
-        if (named := named_error(exc, out_dir, tmp)) is exc:
-            raise
-        raise named from None
+        with refusals_named(out_dir, tmp):  # a full disk's refusal at a flush names no file: the export asked for is named
+            yield tmp
+            if out_dir.is_dir() and not out_dir.is_symlink():
+                out_dir.rmdir()  # empty (checked above)
+            os.replace(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -405,13 +402,9 @@ class MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # a link put there meanwhile: ELOOP
-        try:
-            with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
-                fh.write(json.dumps(record, default=_json_default) + "\n")
-        except OSError as exc:  # a full disk's refusal at the flush names no file
-            if (named := named_error(exc, self.path, self.path)) is exc:
-                raise
-            raise named from None
+        # a full disk's refusal at the flush names no file: refusals_named names the log
+        with refusals_named(self.path, self.path), os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
+            fh.write(json.dumps(record, default=_json_default) + "\n")
 
     def read(self) -> list[dict[str, Any]]:
         return [rec for _, rec in self._records()]

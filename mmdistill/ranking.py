@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def finite_or_last(scores: Tensor, what: str) -> Tensor:
     """``scores`` (any shape) with every NaN and infinite entry set to -inf (a new tensor only when there is one), and
     one warning naming ``what`` and how many there were."""
-    bad = scores.isnan() | scores.isinf()
+    bad = ~scores.isfinite()
     count = int(bad.sum())
     if not count:
         return scores
