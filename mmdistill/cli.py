@@ -24,7 +24,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
@@ -32,6 +33,9 @@ from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
 from mmdistill.stop_signals import stop_says, terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from mmdistill.recipe import Recipe
 
 
 def recipe_listing(trajectory_only: bool = False) -> str:
@@ -227,8 +231,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr. As the program (no ``argv``),
     a process that joined a torchrun group ends here (:func:`mmdistill.distributed.end_process`)."""
     code = _command(argv)
+    return code if argv is not None else _program_ends(code)
+
+
+def script_main(script: str) -> int:
+    """The program ``python recipes/NAME.py [--debug] ARGS``, a recipe's file or a user's copy of one (``script``, its
+    ``__file__``): the file's ``RECIPE.main(ARGS)`` started as ``mmdistill run`` is — a stop while torch and the file
+    load is one line and exit 130, a process of a torchrun group ends it. The file is imported by its package name when
+    it is one of mmdistill's recipes, else from its path; its ``RECIPE`` must be a :class:`~mmdistill.recipe.Recipe`."""
+    argv = sys.argv[1:]
+    debug = "--debug" in argv[:1]
+    callers_bars = progress_bars()
+    try:
+        with _starting(debug):
+            recipe = _script_recipe(Path(script))
+        code = recipe.main(argv[1:] if debug else argv, debug=debug)
+    except EXPECTED as exc:
+        if debug:
+            raise
+        code = fail(exc, keep=callers_bars)
+    return _program_ends(code)
+
+
+def _program_ends(code: int) -> int:
+    """``code``, after a process that joined a torchrun group left it (:func:`mmdistill.distributed.end_process`)."""
     distributed = sys.modules.get("mmdistill.distributed")  # not imported here: a stop may have left torch half-imported
-    return code if argv is not None or distributed is None else distributed.end_process(code)
+    return code if distributed is None else distributed.end_process(code)
+
+
+def _script_recipe(script: Path) -> "Recipe":
+    import importlib
+    import importlib.util
+
+    from mmdistill.recipe import Recipe
+
+    packaged = Path(importlib.import_module("mmdistill.recipes").__file__ or "").parent
+    if script.resolve().parent == packaged.resolve():
+        module = importlib.import_module(f"mmdistill.recipes.{script.stem}")
+    else:  # a user's copy of a recipe file: run as the file it is
+        spec = importlib.util.spec_from_file_location(f"mmdistill_script_{script.stem}", script)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{script}: not a Python file a recipe can be read from")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the file's Config is made
+        spec.loader.exec_module(module)
+    recipe = getattr(module, "RECIPE", None)
+    if not isinstance(recipe, Recipe):
+        raise ConfigError(f"{script}: RECIPE must be a mmdistill.recipe.Recipe (as in mmdistill's recipes/*.py), got "
+                          f"{type(recipe).__name__}")
+    return recipe
+
+
+@contextmanager
+def _starting(debug: bool) -> Iterator[None]:
+    """Imports and logging of a command's start: a stop while torch, tqdm and the recipes load (2-3 s) is one line,
+    the module's top imports none of them."""
+    with stop_says("it was starting (importing torch and the recipes) and had read and written nothing: run the same "
+                   "command again"):
+        import numpy  # noqa: F401 - before torch, whose C start-up swallows a stop inside its own numpy import
+        from mmdistill.logs import configure_logging
+
+        configure_logging(debug)
+        keep_freed_memory()
+        yield
 
 
 def _command(argv: Sequence[str] | None) -> int:
@@ -237,14 +302,7 @@ def _command(argv: Sequence[str] | None) -> int:
     argv = argv[1:] if debug else argv
     callers_bars = progress_bars()  # a program running this command in its own loop keeps its bars on an error
     try:
-        # a stop while torch, tqdm and the recipes load (2-3 s) is one line: the module's top imports none of them
-        with stop_says("it was starting (importing torch and the recipes) and had read and written nothing: run the same "
-                       "command again"):
-            import numpy  # noqa: F401 - before torch, whose C start-up swallows a stop inside its own numpy import
-            from mmdistill.logs import configure_logging
-
-            configure_logging(debug)
-            keep_freed_memory()
+        with _starting(debug):
             parser = build_parser()
         if argv[:1] in (["run"], ["experts"]):
             if len(argv) < 2 or argv[1].startswith("-"):
@@ -279,4 +337,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "script_main"]

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import sys
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.modalities.audio.config import DDFADConfig
 from mmdistill.recipe import Recipe
@@ -33,6 +38,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.modalities.audio.config import AudioDistillConfig
 from mmdistill.recipe import Recipe
 from mmdistill.recipes import tables
@@ -46,6 +51,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.evaluation import evaluated_sets, run_plan
@@ -175,6 +180,3 @@ RECIPE = FinetuneRecipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,6 +15,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.modalities.graph.config import GraphDistillConfig
 from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.modalities.graph.matching import graph_distribution_matcher
@@ -57,6 +62,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

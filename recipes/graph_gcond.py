@@ -11,6 +11,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
 
@@ -25,6 +30,3 @@ RECIPE = gcond_recipe("graph-gcond", "gcond", "Graph condensation by gradient ma
                       "Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022", Config)
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

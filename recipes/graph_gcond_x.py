@@ -10,6 +10,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.recipes._graph import GCondConfig, gcond_recipe
 
 
@@ -30,6 +35,3 @@ RECIPE = gcond_recipe("graph-gcond-x", "gcond-x", "Structure-free graph condensa
                       "Jin et al., Graph Condensation for Graph Neural Networks, ICLR 2022 (GCond-X)", Config)
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

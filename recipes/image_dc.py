@@ -9,6 +9,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
 from mmdistill.modalities.image.config import ImageDistillConfig
 from mmdistill.recipe import Recipe
@@ -37,6 +42,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.methods.gradient import GradientMatchingConfig, make_gradient_matcher
 from mmdistill.modalities.image.config import ImageDistillConfig
 from mmdistill.recipe import Recipe
@@ -42,6 +47,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

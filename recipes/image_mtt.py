@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import sys
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.recipe import Recipe
 from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig
 from mmdistill.methods.trajectory import make_trajectory_matcher
@@ -28,6 +33,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

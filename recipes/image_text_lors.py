@@ -15,6 +15,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.recipes._image_text import ImageTextTrajectoryConfig, image_text_recipe
 
 
@@ -35,6 +40,3 @@ RECIPE = image_text_recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,6 +11,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.modalities.sequences.config import SequenceDistillConfig
 from mmdistill.recipes._sequences import sequence_recipe
 
@@ -34,6 +39,3 @@ RECIPE = sequence_recipe("sequences-farzi", "farzi", "Sequences, latent summary 
                          "Sachdeva et al., Farzi Data: Autoregressive Data Distillation, 2023 (arXiv 2310.09983)", Config)
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

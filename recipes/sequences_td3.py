@@ -11,6 +11,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.modalities.sequences.config import SequenceDistillConfig
 from mmdistill.recipes._sequences import sequence_recipe
 
@@ -27,6 +32,3 @@ RECIPE = sequence_recipe("sequences-td3", "td3", "Sequences, Tucker-decomposed s
                          "(arXiv 2502.02854; reference USTC-StarTeam/TD3)", Config)
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

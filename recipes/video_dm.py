@@ -12,6 +12,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.methods.distribution import DistributionMatchingConfig, make_dm_matcher
 from mmdistill.modalities.video.config import VideoDistillConfig
 from mmdistill.recipe import Recipe
@@ -48,6 +53,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,6 +13,11 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.context import MatchContext
 from mmdistill.matchers.trajectory import TrajectoryMatching
 from mmdistill.methods.trajectory import make_trajectory_matcher
@@ -68,6 +73,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,11 @@ from typing import Any, Literal
 
 import torch
 
+if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while torch loads is one line, not a traceback
+    from mmdistill.cli import script_main
+
+    sys.exit(script_main(__file__))
+
 from mmdistill.context import MatchContext
 from mmdistill.keys import key
 from mmdistill.matchers.trajectory import step_size_keys
@@ -107,6 +112,3 @@ RECIPE = Recipe(
 )
 run = RECIPE.run
 main = RECIPE.main
-
-if __name__ == "__main__":
-    sys.exit(main())

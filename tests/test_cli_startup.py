@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 # A stand-in for Ctrl-C pressed while MODULE is imported: the first import of it raises KeyboardInterrupt, as
 # Python's SIGINT handler does wherever the interpreter happens to be.
@@ -21,14 +24,20 @@ class StopOnImport:
         return None
 
 sys.meta_path.insert(0, StopOnImport())
-from mmdistill.cli import main
-sys.argv = ["mmdistill", *{argv!r}]
-sys.exit(main())
+{start}
 """
+_COMMAND = """from mmdistill.cli import main
+sys.argv = ["mmdistill", *{argv!r}]
+sys.exit(main())"""
+_SCRIPT = """import runpy
+sys.argv = [{script!r}, *{argv!r}]
+runpy.run_path({script!r}, run_name="__main__")"""
 
 
-def _start_and_stop_while_importing(module: str, argv: list[str], cwd) -> subprocess.CompletedProcess[str]:
-    code = _STOP_WHILE_IMPORTING.format(module=module, argv=argv)
+def _start_and_stop_while_importing(module: str, argv: list[str], cwd, script: Path | None = None
+                                    ) -> subprocess.CompletedProcess[str]:
+    start = _COMMAND.format(argv=argv) if script is None else _SCRIPT.format(script=str(script), argv=argv)
+    code = _STOP_WHILE_IMPORTING.format(module=module, start=start)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
@@ -60,3 +69,29 @@ def test_the_package_names_import_on_first_use():
              "set(mmdistill.__all__) <= set(dir(mmdistill)), hasattr(mmdistill, 'no_such_name'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.split() == ["False", "True", "True", "True", "False"]
+
+
+@pytest.mark.parametrize("module", ["torch", "numpy"])
+def test_a_recipe_script_stopped_while_it_starts_is_one_line_and_130(tmp_path, module):
+    """``python recipes/image_dm.py ...`` starts as ``mmdistill run image-dm ...`` does: its imports of torch and the
+    recipe come after the command's guard."""
+    done = _start_and_stop_while_importing(module, ["--dataset", "digits"], tmp_path, script=RECIPES / "image_dm.py")
+    assert done.returncode == 130, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted; it was starting"), done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_users_copy_of_a_recipe_file_runs_its_own_recipe(tmp_path):
+    """A copy of a recipe file, edited and run from elsewhere, runs the copy's RECIPE (not mmdistill's of that name);
+    a file without one is named in one line."""
+    copy = tmp_path / "my_dm.py"
+    copy.write_text((RECIPES / "image_dm.py").read_text().replace('name="image-dm"', 'name="my-dm"'))
+    done = subprocess.run([sys.executable, str(copy), "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and "usage: mmdistill run my-dm" in done.stdout, done.stderr
+    other = tmp_path / "not_a_recipe.py"
+    other.write_text("import sys\n\nif __name__ == '__main__':\n    from mmdistill.cli import script_main\n\n"
+                     "    sys.exit(script_main(__file__))\n\nRECIPE = 'image-dm'\n")
+    done = subprocess.run([sys.executable, str(other)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == (f"error: {other}: RECIPE must be a mmdistill.recipe.Recipe (as in "
+                                                           "mmdistill's recipes/*.py), got str"), done.stderr
