@@ -638,3 +638,13 @@ def test_a_learner_that_diverged_ranks_every_target_last_in_both_protocols(caplo
     table = torch.zeros(data.num_items + 1, data.num_items)
     table[:, 8] = float("nan")  # one item's score NaN everywhere: it no longer outranks or ties with any target
     assert target_ranks(_LastItemScorer(table), data, "test", "full").tolist() == [4, 4, 3, 4]
+
+
+def test_a_diverged_learner_scored_in_batches_of_users_warns_once(caplog):
+    data = _toy_sequences()
+    table = torch.full((data.num_items + 1, data.num_items), float("nan"))
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        target_ranks(_LastItemScorer(table), data, "test", "full", batch=1)
+    said = [r.getMessage() for r in caplog.records if "not finite" in r.getMessage()]
+    assert said == [f"{4 * data.num_items} of {4 * data.num_items} test item scores are not finite (a network that "
+                    "diverged gives them): they rank below every finite score, never as retrieved"], said

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmdistill.ranking import finite_or_last
+from mmdistill.ranking import last_if_not_finite, warn_not_finite
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.stop_signals import stop_says
 
@@ -262,12 +262,13 @@ def target_ranks(learner: Learner, data: SequenceData, split: str = "test", prot
     device = next(learner.parameters()).device
     x, lens, targets = data.eval_inputs(split)
     hist = data.history(split)
-    ranks = []
+    ranks, not_finite, scored = [], 0, 0
     for i in range(0, x.shape[0], batch):
         xb, lb, tb = x[i : i + batch].to(device), lens[i : i + batch].to(device), targets[i : i + batch].to(device)
         h = learner.encode(learner.embed_ids(xb))
         out = h[torch.arange(xb.shape[0], device=device), lb - 1]
-        scores = finite_or_last(learner.logits(out), f"{split} item scores")
+        scores, count = last_if_not_finite(learner.logits(out))
+        not_finite, scored = not_finite + count, scored + scores.numel()
         target_score = scores.gather(1, tb[:, None])
         if protocol == "full":
             candidate = torch.ones_like(scores, dtype=torch.bool)
@@ -281,6 +282,7 @@ def target_ranks(learner: Learner, data: SequenceData, split: str = "test", prot
             neg = scores.gather(1, nb.clamp(min=0))
             rank = ((neg >= target_score) & (nb != NO_NEGATIVE)).sum(1)  # padding of a short row is no candidate
         ranks.append(rank.cpu())
+    warn_not_finite(not_finite, scored, f"{split} item scores")  # once for every batch of users
     return torch.cat(ranks).float()
 
 
