@@ -124,6 +124,9 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
     device = workers.device if workers.world > 1 else ctx.device
     strategy = cfg.expert_augmentation()
     augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
+    if strategy and augment is None and strategy.lower() != "none":  # as run.distill says of dsa: nothing claims it ran
+        log.warning("expert_dsa (strategy %r) has no effect: modality %s has no augmentation; the experts train without it",
+                    strategy, modality.name)
     if device != ctx.device:
         data = modality.to_device(data, device)
 

@@ -135,7 +135,7 @@ class DMConfig(DistributionMatchingConfig, TimeSeriesConfig):
 @dataclass
 class MTTConfig(ClassificationTrajectoryKeys, TimeSeriesConfig):
     dsa: bool = False
-    eval_dsa: bool = False
+    eval_dsa: bool = False  # expert_dsa left at its default (true): the test checks it is said to have no effect
 
 
 TABLES = (Path(__file__).resolve().parent / "budgets.yaml",)
@@ -202,8 +202,9 @@ def test_a_time_series_plugin_runs_saves_reads_back_and_evaluates(timeseries, tm
     assert len(again["runs"]) == 1 and again["mean"] > 0.6
 
 
-def test_the_time_series_plugin_meets_the_public_contracts(timeseries, tmp_path):
-    """The checks the plugin section of the doc names, on both protocols."""
+def test_the_time_series_plugin_meets_the_public_contracts(timeseries, tmp_path, capsys):
+    """The checks the plugin section of the doc names, on both protocols; and a key the adapter cannot honour
+    (the experts' DSA: the adapter has no augmentation) is said, as dsa and eval_dsa are."""
     from mmdistill.adapter_checks import check_adapter
     from mmdistill.modality import get_modality
     from mmdistill.recipes import get_recipe
@@ -213,3 +214,6 @@ def test_the_time_series_plugin_meets_the_public_contracts(timeseries, tmp_path)
                          trajectory_config=get_recipe("walkts-mtt").config(ipc=1, batch_syn=2, batch_train=16, progress=False))
     assert {"build_network", "init_synthetic", "inputs", "evaluation_plan", "export", "train_epoch",
             "student(...).loss backward"} <= set(done)
+    assert cli_main(["experts", "walkts-mtt", "--no-progress", "--out", str(tmp_path / "e"), "num_experts=1",
+                     "expert_train_epochs=1", "max_start_epoch=1", "expert_epochs=1", "batch_train=16"]) == 0
+    assert "expert_dsa (strategy 'auto') has no effect: modality walkts has no augmentation" in capsys.readouterr().err
