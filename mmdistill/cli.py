@@ -160,7 +160,9 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
         finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]
         split = "validation" if getattr(cfg, "validation", 0) else "test"  # a validation= buffer is scored on the held-out part
         score = f"; final {split} score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
-        print(f"{buffer.num_experts} experts of {buffer.epochs} epochs ({buffer.num_params} parameters each) in {buffer.path}{score}")
+        n, epochs = buffer.num_experts, buffer.epochs
+        print(f"{n} expert{'s' * (n != 1)} of {epochs} epoch{'s' * (epochs != 1)} ({buffer.num_params} parameters each) in "
+              f"{buffer.path}{score}")
     return 0
 
 
