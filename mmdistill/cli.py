@@ -149,6 +149,7 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.expert_runs import run_experts_command
     from mmdistill.recipe_cli import config_from_argv
+    from mmdistill.words import quantity
 
     recipe = get_recipe(recipe_name)
     if not issubclass(recipe.config_cls, TrajectoryKeys):
@@ -160,9 +161,8 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
         finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]
         split = "validation" if getattr(cfg, "validation", 0) else "test"  # a validation= buffer is scored on the held-out part
         score = f"; final {split} score {100 * sum(finals) / len(finals):.2f} % on average" if finals else ""
-        n, epochs = buffer.num_experts, buffer.epochs
-        print(f"{n} expert{'s' * (n != 1)} of {epochs} epoch{'s' * (epochs != 1)} ({buffer.num_params} parameters each) in "
-              f"{buffer.path}{score}")
+        print(f"{quantity(buffer.num_experts, 'expert')} of {quantity(buffer.epochs, 'epoch')} ({buffer.num_params} parameters "
+              f"each) in {buffer.path}{score}")
     return 0
 
 
