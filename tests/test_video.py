@@ -1036,6 +1036,21 @@ def test_a_new_empty_class_folder_is_refused_on_a_cache_hit_too(tmp_path):
         load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.parametrize("made_first", ["train", "Train"])
+def test_split_folders_differing_only_in_case_are_refused_whatever_the_listing_order(tmp_path, made_first):
+    """train/ and Train/ beside test/: split folders are matched without case, and the tree read was the one the file
+    system listed last (another file system, or the two made in the other order, read the other tree, silently)."""
+    from mmdistill.modalities.video.datasets import discover
+
+    root = tmp_path / "data"
+    for split in (made_first, "train" if made_first == "Train" else "Train", "test"):
+        _frames_tree(root / split, {"a": 1, "b": 1}, size=(8, 8), frames=2)
+    with pytest.raises(DataError, match=r"differ only in case \(Train/, train/\)"):
+        discover(root, "frames", None, 0.3, 0)
+    shutil.rmtree(root / "Train")  # one of them: read as before
+    assert {it.split for it in discover(root, "frames", None, 0.3, 0)} == {"train", "test"}
+
+
 def test_hidden_files_links_and_broken_links_in_class_folders_are_named_and_strict_spares_hidden_ones(tmp_path):
     """The video walk dropped hidden files, broken links and linked folders without a word (strict too); it names
     them as the image and audio loaders do: hidden entries listed (never a strict error), the rest strict errors."""

@@ -486,13 +486,21 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     if not root.is_dir():
         raise DataError(f"data_root {root} is neither a folder nor a CSV of path,label,split")
     classes: set[str] = set()
-    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = {d.name.lower(): d for d in dirs}
     if "train" in subdirs and ("test" in subdirs or "val" in subdirs):
+        read = ("train", "test" if "test" in subdirs else "val")
+        alike = [d.name for d in dirs if d.name.lower() in read and sum(e.name.lower() == d.name.lower() for e in dirs) > 1]
+        if alike:  # one shadowed the other: which tree was read followed the file system's listing order (walk 47B)
+            raise DataError(f"{root} holds split folders whose names differ only in case ({', '.join(n + '/' for n in alike)}); "
+                            "split folders are matched without regard to case, so the loader does not choose: rename or remove "
+                            "all but one")
         held_out = subdirs.get("test") or subdirs["val"]
         layout = f"train/ and {held_out.name}/ class folders" + ("" if "test" in subdirs else f" ({held_out.name}/ is the test split)")
         items = _class_tree(subdirs["train"], "train", kind, ignored, classes) + _class_tree(held_out, "test", kind, ignored, classes)
         refuse_shared_files([it.path for it in items if it.split == "train"], [it.path for it in items if it.split == "test"], "clip")
-        for name, d in sorted(subdirs.items()):
+        for d in dirs:
+            name = d.name.lower()
             if d in (subdirs["train"], held_out):
                 continue
             if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out (its hidden entries too)
