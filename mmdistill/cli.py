@@ -32,7 +32,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
 from mmdistill.host_memory import keep_freed_memory
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
-from mmdistill.stop_signals import stop_says, terminate_as_interrupt
+from mmdistill.stop_signals import handlers_on_their_own_stack, stop_says, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from mmdistill.recipe import Recipe
@@ -295,6 +295,7 @@ def _starting(debug: bool) -> Iterator[None]:
 
         configure_logging(debug)
         keep_freed_memory()
+        handlers_on_their_own_stack()
         yield
 
 

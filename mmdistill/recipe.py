@@ -31,7 +31,7 @@ from mmdistill.report import summary_line
 from mmdistill.resolve import SAVED_LAYER, Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
 from mmdistill.schema import INHERITED_KEYS, DistillConfig, values_before_keys
-from mmdistill.stop_signals import terminate_as_interrupt
+from mmdistill.stop_signals import handlers_on_their_own_stack, terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
 
@@ -231,6 +231,7 @@ class Recipe:
         a traceback only with ``debug``."""
         configure_logging(debug)
         keep_freed_memory()
+        handlers_on_their_own_stack()
         callers_bars = progress_bars()
         try:
             with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
