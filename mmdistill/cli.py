@@ -21,6 +21,7 @@ DIR is a run folder or an export made with --to hf.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -262,7 +263,6 @@ def _program_ends(code: int) -> int:
 
 
 def _script_recipe(script: Path) -> "Recipe":
-    import importlib
     import importlib.util
 
     from mmdistill.recipe import Recipe
@@ -306,7 +306,10 @@ def _command(argv: Sequence[str] | None) -> int:
     callers_bars = progress_bars()  # a program running this command in its own loop keeps its bars on an error
     try:
         with _starting(debug):
-            parser = build_parser()
+            parser = build_parser()  # its recipe listing loads no torch: `recipes`, --help and a mistyped command answer at once
+            if argv[:1] in (["eval"], ["show"], ["export"], ["check"], ["cache"]) or (
+                    argv[:1] in (["run"], ["experts"]) and len(argv) > 1 and not argv[1].startswith("-")):
+                importlib.import_module("mmdistill.recipe")  # torch and the core load here, where a stop is one line
         if argv[:1] in (["run"], ["experts"]):
             if len(argv) < 2 or argv[1].startswith("-"):
                 parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import close_matches
-from mmdistill.recipe import Recipe
+
+if TYPE_CHECKING:  # imported where a recipe is loaded: listing the recipes (`mmdistill recipes`, --help) loads no torch
+    from mmdistill.recipe import Recipe
 
 #: CLI name -> (module, one-line summary)
 RECIPES: dict[str, tuple[str, str]] = {
@@ -66,6 +69,7 @@ def get_recipe(name: str) -> Recipe:
     """The recipe registered as ``name`` (``image-dm`` or ``image_dm``), or one an installed package declares in the
     ``mmdistill.recipes`` entry-point group."""
     from mmdistill.plugins import RECIPE_GROUP, load_plugin
+    from mmdistill.recipe import Recipe
 
     key = name.replace("_", "-").lower()
     if key in RECIPES:

@@ -48,6 +48,17 @@ def test_the_command_module_imports_neither_torch_nor_numpy_nor_tqdm():
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("argv", [["recipes"], ["run", "--help"], ["experts", "--help"]])
+def test_listing_the_recipes_loads_no_torch(argv):
+    """walk 47C: the recipe listing of ``recipes`` and of the parser's help imports no recipe, so no torch (2 s of a
+    0.2 s command); a command that will load a set or a recipe still imports it while it starts (the tests below)."""
+    probe = ("import contextlib, io, sys\nfrom mmdistill.cli import main\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass\n"
+             "print('torch' in sys.modules, 'image-mtt' in out.getvalue())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["False", "True"], done.stderr
+
+
 @pytest.mark.parametrize("module", ["torch", "numpy", "tqdm"])
 @pytest.mark.parametrize("argv", [["run", "image-dm", "--dataset", "digits"], ["show", "no-such-run"]])
 def test_a_stop_while_the_command_starts_is_one_line_and_130(tmp_path, module, argv):
