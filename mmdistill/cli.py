@@ -24,8 +24,8 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
@@ -263,6 +263,7 @@ def _program_ends(code: int) -> int:
 
 
 def _script_recipe(script: Path) -> "Recipe":
+    """The ``RECIPE`` of the recipe file ``script`` (see :func:`script_main`)."""
     import importlib.util
 
     from mmdistill.recipe import Recipe
