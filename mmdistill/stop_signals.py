@@ -12,8 +12,10 @@ alone, as is any thread but the main one.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,9 +48,6 @@ def handlers_on_their_own_stack() -> bool:
     "corrupted size vs. prev_size while consolidating" inside that gemm in 4 of 21 interrupted video-dm runs, with it
     in none of 54 (walk 47B): the stop and its checkpoint never happened. Entry points call it; True when
     faulthandler is on, False when stderr has no file descriptor to give it (a notebook), left as it was."""
-    import faulthandler
-    import sys
-
     if faulthandler.is_enabled():
         return True
     try:
