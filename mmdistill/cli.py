@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
-from mmdistill.host_memory import keep_freed_memory
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
-from mmdistill.stop_signals import handlers_on_their_own_stack, stop_says, terminate_as_interrupt
+from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from mmdistill.recipe import Recipe
@@ -292,11 +291,9 @@ def _starting(debug: bool) -> Iterator[None]:
     with stop_says("it was starting (importing torch and the recipes) and had read and written nothing: run the same "
                    "command again"):
         import numpy  # noqa: F401 - before torch, whose C start-up swallows a stop inside its own numpy import
-        from mmdistill.logs import configure_logging
+        from mmdistill.logs import start_entry_point
 
-        configure_logging(debug)
-        keep_freed_memory()
-        handlers_on_their_own_stack()
+        start_entry_point(debug)
         yield
 
 

@@ -40,6 +40,19 @@ def configure_logging(debug: bool = False) -> None:
     root.propagate = False
 
 
+def start_entry_point(debug: bool = False) -> None:
+    """What every entry point (the ``mmdistill`` command, ``Recipe.main``, the recipe scripts) does first: logging
+    (:func:`configure_logging`), freed host memory kept (:func:`mmdistill.host_memory.keep_freed_memory`) and Python's
+    signal handlers on their own stack (:func:`mmdistill.stop_signals.handlers_on_their_own_stack`). Each step is
+    idempotent, so a command that calls a recipe's ``main`` does it twice harmlessly."""
+    from mmdistill.host_memory import keep_freed_memory
+    from mmdistill.stop_signals import handlers_on_their_own_stack
+
+    configure_logging(debug)
+    keep_freed_memory()
+    handlers_on_their_own_stack()
+
+
 def is_lead_process() -> bool:
     """Whether this process speaks for the run: the only one, or rank 0 of a torchrun run (``RANK``)."""
     return os.environ.get("RANK", "0") == "0"
@@ -57,4 +70,4 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     return tqdm(disable=disable or not is_lead_process(), **kwargs)
 
 
-__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "is_lead_process", "progress_bar"]
+__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "is_lead_process", "progress_bar", "start_entry_point"]

@@ -22,16 +22,15 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, fail, progress_bars
-from mmdistill.host_memory import keep_freed_memory
 from mmdistill.keys import Keys, input_keys, key_infos, short_repr
-from mmdistill.logs import configure_logging, is_lead_process
+from mmdistill.logs import is_lead_process, start_entry_point
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
 from mmdistill.resolve import SAVED_LAYER, Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
 from mmdistill.schema import INHERITED_KEYS, DistillConfig, values_before_keys
-from mmdistill.stop_signals import handlers_on_their_own_stack, terminate_as_interrupt
+from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
 
@@ -229,9 +228,7 @@ class Recipe:
     def main(self, argv: Sequence[str] | None = None, *, debug: bool = False) -> int:
         """Command-line entry point: an expected failure is one line and an exit code (:mod:`mmdistill.exits`),
         a traceback only with ``debug``."""
-        configure_logging(debug)
-        keep_freed_memory()
-        handlers_on_their_own_stack()
+        start_entry_point(debug)
         callers_bars = progress_bars()
         try:
             with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
