@@ -47,6 +47,7 @@ import re
 import sys
 import tempfile
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -490,7 +491,8 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     subdirs = {d.name.lower(): d for d in dirs}
     if "train" in subdirs and ("test" in subdirs or "val" in subdirs):
         read = ("train", "test" if "test" in subdirs else "val")
-        alike = [d.name for d in dirs if d.name.lower() in read and sum(e.name.lower() == d.name.lower() for e in dirs) > 1]
+        named = Counter(d.name.lower() for d in dirs)
+        alike = [d.name for d in dirs if d.name.lower() in read and named[d.name.lower()] > 1]
         if alike:  # one shadowed the other: which tree was read followed the file system's listing order (walk 47B)
             raise DataError(f"{root} holds split folders whose names differ only in case ({', '.join(n + '/' for n in alike)}); "
                             "split folders are matched without regard to case, so the loader does not choose: rename or remove "
