@@ -61,6 +61,7 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from mmdistill.integrity import integrity_line, rewritten_since
     from mmdistill.io import SYNTHETIC_FILE
+    from mmdistill.words import shown
     from mmdistill.recipes import get_recipe
     from mmdistill.share import load, manifest_fields, saved_recipe, set_dir
 
@@ -72,7 +73,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     with manifest_fields(folder):
         _show(args, loaded.synthetic, loaded.manifest, loaded.modality)
     print("  " + integrity_line(folder, loaded.manifest, SYNTHETIC_FILE))
-    changed = rewritten_since(folder, loaded.manifest)
+    changed = [shown(name) for name in rewritten_since(folder, loaded.manifest)]  # names a received manifest gives
     if changed:  # the set itself matched above; these describe it
         print(f"  note: {', '.join(changed)} {'is' if len(changed) == 1 else 'are'} no longer as the manifest records writing "
               f"{'it' if len(changed) == 1 else 'them'} (edited since, or an eval --write or check stopped before writing the "
@@ -84,12 +85,14 @@ def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
     from mmdistill.card import card_summary, classes_phrase
     from mmdistill.report import budget_label, cross_arch_lines, summary_line
     from mmdistill.share import step_size_of
+    from mmdistill.words import shown, shown_values
 
+    manifest = shown_values(manifest)  # a received manifest's text (paper, metric names ...) adds no line or escape sequence
     print(f"{args.dir}: recipe {manifest.get('recipe')}, modality {manifest.get('modality')}, method {manifest.get('method')}")
     print(f"  dataset {manifest.get('dataset')}, {classes_phrase(syn.num_classes)}{budget_label(manifest)}, seed {manifest.get('seed')}, "
           f"labels {syn.label_mode}")
     for name, tensor in syn.tensors().items():
-        print(f"  {name}: {tuple(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")
+        print(f"  {shown(name)}: {tuple(tensor.shape)} {str(tensor.dtype).replace('torch.', '')}")
     timing = manifest.get("timing", {})
     if timing:
         print(f"  distillation {timing.get('seconds', 0):.1f} s for {timing.get('iterations')} iterations; "

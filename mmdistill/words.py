@@ -60,4 +60,16 @@ def shown(text: str) -> str:
     return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii") if unsafe(ch) else ch for ch in text)
 
 
-__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "id_list", "quantity", "shown", "unsafe", "written_name"]
+def shown_values(value: Any) -> Any:
+    """``value`` with every string in it (keys of objects too, at any depth) :func:`shown`: a received manifest's text
+    printed to a terminal (``mmdistill show``) can neither add lines nor move the cursor, retitle or clear the window."""
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dict):
+        return {shown_values(k): shown_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown_values(v) for v in value]
+    return value
+
+
+__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "id_list", "quantity", "shown", "shown_values", "unsafe", "written_name"]
