@@ -36,6 +36,7 @@ from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
 from mmdistill.json_text import parse_json
+from mmdistill.memory import host_shortfall
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import unsafe
 
@@ -199,10 +200,16 @@ def load_tensors(path: str | Path) -> dict[str, Tensor]:
     decoded in memory (seen on an AMD EPYC host: a GCond adjacency 6e-8 off)."""
     path = Path(path)
     _require_file(path)
+    if available := host_shortfall(size := path.stat().st_size):  # a sparse file of a few KiB on disk can claim 100 GiB
+        raise ArtifactError(f"{path} holds {size / 2**30:.1f} GiB of tensors, more than the {available / 2**30:.1f} GiB of memory "
+                            "available here: it is not loaded (a set that large needs a larger machine; a small download that "
+                            "claims it is a damaged or hostile file)")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
+    except MemoryError:  # the header's tensors do not fit in this process's address space (ulimit -v)
+        raise ArtifactError(f"{path}: its {size / 2**30:.1f} GiB of tensors do not fit in this process's memory") from None
     return {k: v.clone() if v.data_ptr() % ALIGNMENT else v for k, v in tensors.items()}
 
 

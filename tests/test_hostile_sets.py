@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import mmdistill
 from mmdistill.cli import main
+from mmdistill.errors import ArtifactError
 
 from test_share import make_set  # noqa: E402  (a tiny saved image set: initialised, not distilled)
 
@@ -39,3 +41,28 @@ def test_show_prints_no_line_break_or_escape_sequence_a_received_manifest_holds(
     assert "integrity: forged" not in said.splitlines()[-1] and not any(line.startswith("  integrity: forged") for line in said.splitlines())
     assert "\\x1b]0;pwned\\x07\\x1b[2Jclear" in said and "images\\n  integrity: forged\\u202e" in said  # shown, escaped
     assert said.splitlines()[-1].startswith("  integrity: ") and "matches the manifest" in said.splitlines()[-1]
+
+
+def test_a_tensor_file_larger_than_the_memory_available_is_refused_before_it_is_read(image_set, tmp_path, monkeypatch, capsys):
+    """A sparse ``synthetic.safetensors`` (a few KiB on disk, a tarball carries it as such) whose header claims 16 GiB
+    was read into memory by safetensors: a MemoryError traceback, or the machine swapping (walk 48C)."""
+    out = _received(image_set, tmp_path / "run")
+    tensor_file = out / "synthetic.safetensors"
+    with open(tensor_file, "r+b") as fh:
+        fh.truncate(16 * 2**30)  # holes: nothing is written
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 8 * 2**30)
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors holds 16.0 GiB of tensors, more than the 8.0 GiB of memory available"):
+        mmdistill.load(out)
+    assert main(["show", str(out)]) == 4 and "16.0 GiB" in capsys.readouterr().err
+
+
+def test_tensors_that_do_not_fit_the_address_space_are_one_line_not_a_traceback(image_set, tmp_path, monkeypatch):
+    """Under ``ulimit -v`` safetensors' map of a file whose header claims GiBs raised MemoryError (walk 48C)."""
+    out = _received(image_set, tmp_path / "run")
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr("mmdistill.io.load_file", no_room)
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors: its 0.0 GiB of tensors do not fit in this process's memory"):
+        mmdistill.load(out)
