@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from mmdistill.errors import ArtifactError
-from mmdistill.json_text import parse_json
+from mmdistill.json_text import json_file_text, parse_json
 
 #: the manifest field holding the sha256 (64 hex digits) of the set's tensor file, written with it
 SET_DIGEST_KEY = "synthetic_sha256"
@@ -161,7 +161,7 @@ def check_label_column(root: Path, classes: list[str], manifest_path: Path) -> b
     if not info_path.is_file():
         return False
     try:
-        info = parse_json(info_path.read_text(encoding="utf-8"), unique_keys=False)  # written by datasets
+        info = parse_json(json_file_text(info_path), unique_keys=False)  # written by datasets
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ArtifactError(f"{info_path} is not readable JSON ({exc}); the export's Hugging Face metadata is damaged") from None
     features = info.get("features") if isinstance(info, dict) else None
@@ -224,7 +224,7 @@ def odd_field(manifest_path: Path) -> str | None:
     mmdistill never writes (``'metrics.distilled.mean' is "x", expected a number``), or None (none found, or the
     file cannot be read): what the refusal of a manifest that a summary or card cannot be made from names."""
     try:
-        manifest = parse_json(Path(manifest_path).read_text(encoding="utf-8"))
+        manifest = parse_json(json_file_text(manifest_path))
         if not isinstance(manifest, Mapping):
             return None
         for block in ("metrics", "memorisation"):
@@ -274,7 +274,7 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
     record_path = set_folder / EXPORT_RECORD
     if record_path.is_file():
         try:
-            record = parse_json(record_path.read_text(encoding="utf-8"))
+            record = parse_json(json_file_text(record_path))
         except (OSError, UnicodeDecodeError, ValueError):
             record = {}
         files = record.get("files") if isinstance(record, dict) else None

@@ -35,7 +35,7 @@ from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, rem
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
-from mmdistill.json_text import parse_json
+from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.memory import host_shortfall
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import unsafe
@@ -160,7 +160,7 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     _require_file(path)
     try:
-        return parse_json(path.read_text(encoding="utf-8"))
+        return parse_json(json_file_text(path))
     except UnicodeDecodeError as exc:
         raise ArtifactError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON, the file is damaged") from None
     except json.JSONDecodeError as exc:

@@ -31,7 +31,7 @@ from mmdistill.distributed import Workers, broadcast_json, close_workers, init_w
 from mmdistill.errors import ConfigError
 from mmdistill.integrity import written_as_recorded
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
-from mmdistill.json_text import parse_json
+from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
 from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
@@ -103,7 +103,7 @@ def _listed(manifest: Path) -> tuple[list[str], dict[str, Any]]:
     folder) and their recorded SHA-256 (``written_file_sha256``); empty for a manifest that cannot be read or
     predates the list."""
     try:
-        found = parse_json(manifest.read_text(encoding="utf-8"))
+        found = parse_json(json_file_text(manifest))
         names, hashes = found.get("written_files", []), found.get("written_file_sha256", {})
     except (OSError, ValueError, AttributeError):
         return [], {}
@@ -132,7 +132,7 @@ def written_files(manifest: Path) -> list[str]:
 def _set_iterations(manifest: Path) -> int | None:
     """The iterations the finished set of ``manifest`` was distilled for (its ``timing``); None when it does not say."""
     try:
-        found = parse_json(manifest.read_text(encoding="utf-8")).get("timing", {}).get("iterations")
+        found = parse_json(json_file_text(manifest)).get("timing", {}).get("iterations")
     except (OSError, ValueError, AttributeError):
         return None
     return found if isinstance(found, int) and not isinstance(found, bool) else None

@@ -13,6 +13,7 @@ import pytest
 import mmdistill
 from mmdistill.cli import main
 from mmdistill.errors import ArtifactError
+from mmdistill.json_text import MAX_JSON_BYTES
 
 from test_share import make_set  # noqa: E402  (a tiny saved image set: initialised, not distilled)
 
@@ -66,3 +67,16 @@ def test_tensors_that_do_not_fit_the_address_space_are_one_line_not_a_traceback(
     monkeypatch.setattr("mmdistill.io.load_file", no_room)
     with pytest.raises(ArtifactError, match=r"synthetic.safetensors: its 0.0 GiB of tensors do not fit in this process's memory"):
         mmdistill.load(out)
+
+
+def test_a_manifest_larger_than_json_files_mmdistill_writes_is_refused_unparsed(image_set, tmp_path, monkeypatch, capsys):
+    """A 300 MB manifest of ``[{},{},...]`` took 6.6 GB to parse (json builds a dict per 3 bytes); a received set's
+    ``show`` ran the machine out of memory (walk 48C). Over :data:`MAX_JSON_BYTES` it is named by its size, unread."""
+    out = _received(image_set, tmp_path / "run")
+    with open(out / "manifest.json", "a") as fh:
+        fh.write(" " * (MAX_JSON_BYTES + 1))  # still valid JSON: the size alone refuses it
+    parsed = []
+    monkeypatch.setattr("mmdistill.json_text.json.loads", lambda *a, **k: parsed.append(1))
+    with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(64 MiB, more than the 64 MiB mmdistill reads of a JSON file"):
+        mmdistill.load(out)
+    assert main(["show", str(out)]) == 4 and "more than the 64 MiB" in capsys.readouterr().err and not parsed
