@@ -106,8 +106,8 @@ class EvaluationKeys(ConfigKeys):
 
     HELP_ORDER: ClassVar[int] = 8
 
-    eval_runs: int = key(20, help="networks trained from scratch per evaluated set", unit="networks", range="[1, inf)", resume=False)
-    eval_epochs: int = key(300, help="training epochs of each evaluation network", unit="epochs", range="[1, inf)", resume=False)
+    eval_runs: int = key(20, help="networks trained from scratch per evaluated set", unit="networks", range="[1, 10000]", resume=False)
+    eval_epochs: int = key(300, help="training epochs of each evaluation network", unit="epochs", range="[1, 100000]", resume=False)
     baselines: list[Literal["random_real", "herding"]] = key(
         factory=lambda: list(BASELINES), help="baselines of the same size evaluated next to the set (comma-separated)", resume=False)
 

@@ -5,6 +5,7 @@ escape sequence on the terminal or memory exhausted."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 import mmdistill
 from mmdistill.cli import main
-from mmdistill.errors import ArtifactError
+from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.json_text import MAX_JSON_BYTES
 
 from test_share import make_set  # noqa: E402  (a tiny saved image set: initialised, not distilled)
@@ -80,3 +81,19 @@ def test_a_manifest_larger_than_json_files_mmdistill_writes_is_refused_unparsed(
     with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(64 MiB, more than the 64 MiB mmdistill reads of a JSON file"):
         mmdistill.load(out)
     assert main(["show", str(out)]) == 4 and "more than the 64 MiB" in capsys.readouterr().err and not parsed
+
+
+def test_a_received_configs_evaluation_of_a_hundred_million_runs_is_not_taken(caplog):
+    """``mmdistill eval`` of a set whose manifest's config asked for ``eval_runs`` 10^8 planned 10^8 runs: a MemoryError
+    traceback after 19 s; ``eval_epochs`` 10^9 trained silently for ever (walk 48C). Both keys have an upper bound now,
+    so the saved values are dropped, named in one line, and the defaults are used."""
+    from mmdistill.recipes import get_recipe
+
+    recipe = get_recipe("image-dm")
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        cfg = recipe.config_from_saved({"dataset": "digits", "eval_runs": 10**8, "eval_epochs": 10**9}, {})
+    default = recipe.config_from_saved({"dataset": "digits"}, {})
+    assert (cfg.eval_runs, cfg.eval_epochs) == (default.eval_runs, default.eval_epochs)
+    assert "eval_runs=100000000" in caplog.text and "eval_epochs=1000000000" in caplog.text
+    with pytest.raises(ConfigError, match=r"eval_runs=100000: expected an integer in \[1, 10000\]"):
+        recipe.config(eval_runs=100000)
