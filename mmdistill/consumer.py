@@ -15,6 +15,7 @@ metrics were measured with (:class:`ConsumerViews`, a base of :class:`mmdistill.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -27,6 +28,8 @@ from mmdistill.sharing import ShareDefaults
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+log = logging.getLogger(__name__)
 
 #: the key of the evaluation protocol that records the augmentation's resolved op list
 STRATEGY_KEY = "dsa_strategy"
@@ -169,7 +172,24 @@ class ConsumerViews:
         an adapter may record statistics of an input it does not expose, which :attr:`normalization` is asked about only
         by name)."""
         self._shaped_statistics(held_only=True)
+        self._check_storage()
         return self
+
+    def _check_storage(self) -> None:
+        """Warn, naming the manifest, when its ``storage`` block (what the card and ``show`` state: the set's bytes, its
+        samples, their ratio to as many real ones) is not what the loaded tensors hold: the block is the only one of the
+        card's numbers the set itself can back, and a stranger's manifest may state a smaller set than it is."""
+        st = self.manifest.get("storage")
+        if not isinstance(st, Mapping) or "synthetic_bytes" not in st:
+            return
+        held, samples = sum(t.numel() * t.element_size() for t in self.synthetic.tensors().values()), len(self.synthetic)
+        real = st.get("real_bytes")
+        ratio_ok = not isinstance(real, (int, float)) or not real or abs(float(st.get("ratio") or 0) - held / real) <= 1e-6 * held / real
+        if st.get("synthetic_bytes") != held or st.get("samples") != samples or not ratio_ok:
+            log.warning("%s: its 'storage' block says %s bytes for %s samples (ratio %s), the tensors hold %d bytes for %d: the card's "
+                        "and show's storage figures are not this set's (the manifest was edited)", self._manifest_path() or "the set",
+                        json.dumps(st.get("synthetic_bytes"))[:20], json.dumps(st.get("samples"))[:20], json.dumps(st.get("ratio"))[:20],
+                        held, samples)
 
     def augmentation(self) -> Any:
         """The augmentation the set's metrics were measured with, for training on it as its evaluation did: the adapter's
