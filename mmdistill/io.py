@@ -279,7 +279,7 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     for key, (kind, expected) in _MANIFEST_FIELDS.items():
         if key in manifest and not isinstance(manifest[key], kind):
             raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
-    for key in ("recipe", "modality", "method", "dataset"):  # names hold no control character (a dataset may be a folder's name)
+    for key in ("recipe", "modality", "method", "dataset", "paper", "sample_noun", "created"):  # no control character
         value = manifest.get(key)
         if isinstance(value, str) and any(unsafe(ch) for ch in value):  # mmdistill.words.clean_name cleans what a run writes
             raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; a name holds no line break, tab, other control "

@@ -34,15 +34,28 @@ def _received(src: Path, dst: Path, **changes) -> Path:
 
 
 def test_show_prints_no_line_break_or_escape_sequence_a_received_manifest_holds(image_set, tmp_path, capsys):
-    """``paper`` and ``sample_noun`` were printed as they were: an OSC sequence retitled the terminal, ``ESC [2J`` cleared
-    it, and a line break forged a line of the summary (walk 48C)."""
-    out = _received(image_set, tmp_path / "run", paper="\x1b]0;pwned\x07\x1b[2Jclear", sample_noun="images\n  integrity: forged\u202e")
+    """The manifest's text was printed as it was: an OSC sequence in ``storage.real_basis`` retitled the terminal, ``ESC
+    [2J`` cleared it, and a line break in ``memorisation.input_space`` forged a line of the summary (walk 48C)."""
+    manifest = json.loads((image_set / "manifest.json").read_text())
+    storage = {**manifest["storage"], "real_basis": "\x1b]0;pwned\x07\x1b[2Jclear"}
+    memorisation = {**manifest["memorisation"], "input_space": "inputs\n  integrity: forged\u202e"}
+    out = _received(image_set, tmp_path / "run", storage=storage, memorisation=memorisation)
     assert main(["show", str(out)]) == 0
     said = capsys.readouterr().out
     assert "\x1b" not in said and "\x07" not in said and "\u202e" not in said
-    assert "integrity: forged" not in said.splitlines()[-1] and not any(line.startswith("  integrity: forged") for line in said.splitlines())
-    assert "\\x1b]0;pwned\\x07\\x1b[2Jclear" in said and "images\\n  integrity: forged\\u202e" in said  # shown, escaped
+    assert not any(line.lstrip().startswith("integrity: forged") for line in said.splitlines())
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jclear" in said and "inputs\\n  integrity: forged\\u202e" in said  # shown, escaped
     assert said.splitlines()[-1].startswith("  integrity: ") and "matches the manifest" in said.splitlines()[-1]
+
+
+@pytest.mark.parametrize("field", ["paper", "sample_noun", "created"])
+def test_a_line_break_or_escape_in_the_manifests_paper_noun_or_date_is_refused(field, image_set, tmp_path, capsys):
+    """Like its recipe and dataset names, these one-line fields mmdistill writes itself hold no control character: a
+    stranger's ``paper`` cleared the receiver's terminal in ``show`` (walk 48C)."""
+    out = _received(image_set, tmp_path / "run", **{field: "x\x1b[2J\n---"})
+    with pytest.raises(ArtifactError, match=rf"field '{field}' is .*a name holds no line break"):
+        mmdistill.load(out)
+    assert main(["show", str(out)]) == 4 and f"field '{field}'" in capsys.readouterr().err
 
 
 def test_a_tensor_file_larger_than_the_memory_available_is_refused_before_it_is_read(image_set, tmp_path, monkeypatch, capsys):
