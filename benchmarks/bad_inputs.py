@@ -245,6 +245,19 @@ def cases() -> list[Case]:
     add(Case("received", "manifest: a key given twice (json keeps the last)", lambda t: mmdistill(
         "show", str(t / "dupkey")), lambda t: manifest_edit(t, lambda m: None, "dupkey") or (t / "dupkey" / "manifest.json").write_text(
             (t / "dupkey" / "manifest.json").read_text()[:-1] + ', "dataset": "other"}')))
+    # walk 48C: a set from a stranger crafted against its receiver
+    add(Case("received", "manifest: escape sequences and a line break in its paper", lambda t: mmdistill("show", str(t / "esc")),
+             lambda t: manifest_edit(t, lambda m: m.update(paper="\x1b]0;pwned\x07\x1b[2J", sample_noun="images\n  integrity: forged"), "esc")))
+    def sparse_tensors(tmp: Path) -> None:  # a few KiB on disk, 1 TiB to safetensors
+        manifest_edit(tmp, lambda m: None, "sparse")
+        with open(tmp / "sparse" / "synthetic.safetensors", "r+b") as fh:
+            fh.truncate(2 ** 40)
+    add(Case("received", "a sparse tensor file claiming 1 TiB", lambda t: mmdistill("show", str(t / "sparse")), sparse_tensors))
+    def big_manifest(tmp: Path) -> None:  # [{},{},...]: 21 MB took 466 MB to parse, so 70 MB 1.5 GB, 300 MB 6.6 GB
+        manifest_edit(tmp, lambda m: None, "bigjson")
+        text = (tmp / "bigjson" / "manifest.json").read_text()
+        (tmp / "bigjson" / "manifest.json").write_text(text[:-1] + ', "junk": [' + ",".join(["{}"] * 23_500_000) + "]}")
+    add(Case("received", "a 70 MB manifest", lambda t: mmdistill("show", str(t / "bigjson")), big_manifest))
     # 7. config files and resume on other data
     def yaml_files(tmp: Path) -> None:
         (tmp / "dup.yaml").write_text("ipc: 2\nipc: 3\n")
