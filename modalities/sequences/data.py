@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import math
 import re
@@ -50,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.csv_lines import newline_lines, text_lines
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.keys import close_matches
@@ -345,10 +347,12 @@ def _read_movielens(path: Path, rows: list[Row] | _Columns, lines: list[int] | a
     member, raw = found.ratings
     where = shown(f"{path}:{member}" if member != str(path) else str(path))
     text = decode_utf8(raw, where)
+    found.ratings = (member, b"")  # the file's bytes are not needed once decoded
+    del raw
     bad: list[tuple[int, str]] = []
     if member.endswith(".csv"):
         expected = "userId,movieId,rating,timestamp"
-        reader = csv.reader(io.StringIO(text))
+        reader = csv.reader(newline_lines(text))  # not io.StringIO(text): a copy at 4 bytes a character
         header = next(reader, None)
         names = [_header_name(h) for h in header or []]
         if names[:2] != ["userid", "movieid"] or "timestamp" not in names:
@@ -365,7 +369,7 @@ def _read_movielens(path: Path, rows: list[Row] | _Columns, lines: list[int] | a
     else:
         sep = "::" if member.endswith(".dat") else "\t"
         expected = "user::item::rating::timestamp" if sep == "::" else "user<TAB>item<TAB>rating<TAB>timestamp"
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(text_lines(text), start=1):
             if not line.strip():
                 continue
             parts = line.strip().split(sep)
@@ -405,11 +409,11 @@ def _read_recbole(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     """:func:`read_recbole` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
     :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     text = decode_utf8(_read_file(path, "recbole"), str(path))
-    all_lines = text.splitlines()
-    first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
+    numbered = enumerate(text_lines(text))  # the lines a block at a time, not a list of every line
+    first, head_line = next(((n, line) for n, line in numbered if line.strip()), (None, ""))
     if first is None:
         raise DataError(f"{path}: empty .inter file")
-    fields = all_lines[first].split("\t")
+    fields = head_line.split("\t")
     header = [_header_name(h) for h in fields]
     try:
         iu, ii = header.index("user_id"), header.index("item_id")
@@ -420,8 +424,7 @@ def _read_recbole(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     if it is None:
         log.info("%s: no timestamp field; the file order is the time order", path)
     bad: list[tuple[int, str]] = []
-    for n in range(first + 1, len(all_lines)):
-        line = all_lines[n]
+    for n, line in numbered:
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -450,13 +453,13 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     """:func:`read_csv_log` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
     :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     text = decode_utf8(_read_file(path, "csv"), str(path))
-    all_lines = text.splitlines()
-    first = next((n for n, line in enumerate(all_lines) if line.strip()), None)
+    numbered = enumerate(text_lines(text))  # the lines a block at a time, not a list of every line
+    first, head_line = next(((n, line) for n, line in numbered if line.strip()), (None, ""))
     if first is None:
         return LogRows([], [], [], "user,item,timestamp")
-    delim = "\t" if "\t" in all_lines[first] else ("," if "," in all_lines[first] else None)
-    if delim is None and len(all_lines[first].split()) == 1 and (other := next((c for c in ";|" if c in all_lines[first]), None)):
-        raise DataError(f"{path}: line {first + 1} ({all_lines[first].strip()[:60]}) is separated by {other!r}; the csv format reads "
+    delim = "\t" if "\t" in head_line else ("," if "," in head_line else None)
+    if delim is None and len(head_line.split()) == 1 and (other := next((c for c in ";|" if c in head_line), None)):
+        raise DataError(f"{path}: line {first + 1} ({head_line.strip()[:60]}) is separated by {other!r}; the csv format reads "
                         "tab-, comma- or whitespace-separated user,item,timestamp rows: convert the file (a spreadsheet's "
                         "'CSV (comma delimited)', or replace the separator)")
 
@@ -465,7 +468,7 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
             return line.split()
         return [p.strip() for p in next(csv.reader([line], delimiter=delim))]
 
-    head = split(all_lines[first])
+    head = split(head_line)
     names = [_header_name(h) for h in head]
     known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
     sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
@@ -496,8 +499,7 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
         cols, width, start = [0, 1, 2], 3, first
         expected = "user,item,timestamp"
     bad: list[tuple[int, str]] = []
-    for n in range(start, len(all_lines)):
-        line = all_lines[n]
+    for n, line in itertools.chain([(first, head_line)] if start == first else [], numbered):
         if not line.strip():
             continue
         try:
@@ -528,7 +530,7 @@ def _read_sasrec_text(path: Path, rows: list[Row] | _Columns, lines: list[int] |
     :class:`_Columns` and line array :func:`load_sequences` reads into)."""
     bad: list[tuple[int, str]] = []
     seen_first = False
-    for n, line in enumerate(decode_utf8(_read_file(path, "sasrec"), str(path)).splitlines(), start=1):
+    for n, line in enumerate(text_lines(decode_utf8(_read_file(path, "sasrec"), str(path))), start=1):
         parts = line.split()
         if not parts:
             continue
