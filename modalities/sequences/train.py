@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmdistill.logs import progress_bar
 from mmdistill.ranking import last_if_not_finite, warn_not_finite
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.stop_signals import stop_says
@@ -167,10 +168,12 @@ def batch_indices(step: int, size: int, batch: int) -> Tensor:
 
 def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol, gen: torch.Generator,
                      freeze_embedding: bool = False, data: SequenceData | None = None,
-                     select_on_valid: bool = False, progress: PretrainingProgress | None = None) -> dict[str, Any]:
+                     select_on_valid: bool = False, progress: PretrainingProgress | None = None,
+                     bar: str | None = None) -> dict[str, Any]:
     """Train on real windows for ``p.epochs`` shuffled epochs; with ``select_on_valid`` keep the epoch of best
     validation HR@10 (full ranking). With ``progress``, continue from the finished epochs it keeps and keep each
-    finished epoch (written periodically and at a stop). Returns ``{"epochs", "best_epoch", "valid_hr@10", "seconds"}``
+    finished epoch (written periodically and at a stop). ``bar``: a progress bar of that title over the batches of
+    every epoch (on stderr; the epoch and the best validation HR@10 so far beside it). Returns ``{"epochs", "best_epoch", "valid_hr@10", "seconds"}``
     (seconds of training, the kept epochs' included) and, when it continued, ``"continued_from_epoch"``."""
     torch.manual_seed(draw_seed(gen))
     opt = _adam(learner, p, freeze_embedding)
@@ -179,6 +182,9 @@ def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol,
         state = progress.restore(learner, opt, gen, state)
     started, t0 = state.epoch, time.perf_counter()
     device = x.device
+    batches = -(-x.shape[0] // p.batch)
+    shown = progress_bar(total=batches * p.epochs, initial=batches * state.epoch, desc=bar, unit="batch", disable=bar is None,
+                         leave=False)
     try:
         for epoch in range(state.epoch, p.epochs):
             learner.train()
@@ -189,11 +195,13 @@ def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol,
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                shown.update(1)
             if select_on_valid and data is not None:
                 hr = rank_metrics(learner, data, "valid", "full")["hr@10"]
                 if hr > state.best:
                     state.best, state.best_epoch = hr, epoch + 1
                     state.best_state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+                shown.set_postfix(epoch=epoch + 1, best_valid_hr10=f"{state.best:.4f}", refresh=False)
             now = time.perf_counter()
             state.epoch, state.seconds, t0 = epoch + 1, state.seconds + now - t0, now
             if progress is not None:
@@ -202,6 +210,8 @@ def train_on_windows(learner: Learner, x: Tensor, y: Tensor, p: LearnerProtocol,
         if progress is not None:
             progress.flush()
         raise
+    finally:
+        shown.close()
     if state.best_state is not None:
         learner.load_state_dict(state.best_state)
     out: dict[str, Any] = {"epochs": p.epochs, "best_epoch": state.best_epoch, "valid_hr@10": state.best,
@@ -351,7 +361,8 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.de
                 "command again to pretrain it from its first epoch")
 
     with stop_says(kept):
-        info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True, progress=progress)
+        info = train_on_windows(learner, x.to(device), y.to(device), p, gen, data=data, select_on_valid=True, progress=progress,
+                                bar=f"pretraining {arch} ({p.epochs} epochs)" if getattr(cfg, "progress", False) else None)
     info["test"] = rank_metrics(learner, data, "test", "full")
     log.info("pretrained %s on %s: %d epochs in %.0f s, best validation HR@10 %.4f at epoch %d, test HR@10 %.4f (full ranking)",
              arch, data.name, info["epochs"], info["seconds"], info["valid_hr@10"], info["best_epoch"], info["test"]["hr@10"])
