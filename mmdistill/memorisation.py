@@ -108,8 +108,9 @@ def nearest_different(query: Tensor, ref: Tensor, *, exclude: Tensor, chunk: int
 RELATIVE_MARGIN = 2e-3
 #: ...or within this share of |q|² + |r|² of it (the float64 product's cancellation: ~D * 2**-53, 3e-13 at D = 3,072)
 ABSOLUTE_MARGIN = 1e-9
-#: rows of ``ref`` turned into float64 at a time
-REF_BLOCK = 2048
+#: values of ``ref`` turned into float64 at a time (8 MiB of them: 64 MiB; wide rows, e.g. a sequence's item profile
+#: over 25,000 items, make fewer rows a block; the whole pool in float64 would be twice its float32 size)
+REF_BLOCK_VALUES = 1 << 23
 
 
 def _candidate_distances(query: Tensor, ref: Tensor, exclude: Tensor | None, chunk: int,
@@ -122,15 +123,16 @@ def _candidate_distances(query: Tensor, ref: Tensor, exclude: Tensor | None, chu
     covers both computations' rounding, so the direct minimum over the candidates is the one over every row."""
     query, ref = query.float().flatten(1), ref.float().flatten(1)
     n = ref.shape[0]
-    ref_sq = ref.double().pow(2).sum(dim=1)
+    block = max(1, REF_BLOCK_VALUES // max(1, ref.shape[1]))
+    ref_sq = torch.cat([ref[b:b + block].double().pow(2).sum(dim=1) for b in range(0, n, block)]) if n else ref.new_zeros(0).double()
     ref_sq_max = float(ref_sq.max()) if n else 0.0
     for s in range(0, query.shape[0], chunk):
         q = query[s:s + chunk]
         q64 = q.double()
         q_sq = q64.pow(2).sum(dim=1)
         d2 = torch.empty(q.shape[0], n, dtype=torch.float64)
-        for b in range(0, n, REF_BLOCK):
-            d2[:, b:b + REF_BLOCK] = q_sq[:, None] + ref_sq[None, b:b + REF_BLOCK] - 2.0 * (q64 @ ref[b:b + REF_BLOCK].double().T)
+        for b in range(0, n, block):
+            d2[:, b:b + block] = q_sq[:, None] + ref_sq[None, b:b + block] - 2.0 * (q64 @ ref[b:b + block].double().T)
         d2.clamp_(min=0.0)
         if exclude is not None:
             d2[torch.arange(q.shape[0]), exclude[s:s + chunk]] = math.inf
