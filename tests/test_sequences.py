@@ -1163,3 +1163,18 @@ def test_pretraining_shows_a_progress_bar_over_its_batches(tmp_path, capsys):
     second = seq_train.pretrained_learner(MODALITY.load(quiet), quiet, "sasrec")
     assert "pretraining" not in capsys.readouterr().err
     assert all(torch.equal(first.state[k], second.state[k]) for k in first.state)
+
+
+def test_the_memorisation_pool_of_item_profiles_has_a_size_cap(monkeypatch):
+    """The real item profiles are dense users x items: a 1M-row log's 20,000 users x 24,979 items were 1.9 GB of the
+    check (scale walk 48B); their values are capped (PROFILE_VALUES), so a log with many items compares fewer users."""
+    from mmdistill.modalities.sequences import share
+
+    cfg = tiny(dataset="generated:60:40")
+    data = MODALITY.load(cfg)
+    decoded = torch.softmax(torch.randn(4, 8, data.num_items), -1)
+    full = share.sequence_memorisation_views(None, decoded, data, 1000, generator(0, "pool"))
+    assert full.real_input.shape == (data.num_users, data.num_items)
+    monkeypatch.setattr(share, "PROFILE_VALUES", 10 * data.num_items)
+    capped = share.sequence_memorisation_views(None, decoded, data, 1000, generator(0, "pool"))
+    assert capped.real_input.shape == (10, data.num_items)

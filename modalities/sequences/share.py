@@ -26,6 +26,9 @@ from .data import SequenceData
 from .export import item_ids
 
 ITEMS_COLUMN = "items"
+#: the memorisation check's real item profiles are dense (users x items float32): at most this many values (1 GiB), so
+#: a log with many items compares fewer real users (20,000 users x 25,000 items would be 1.9 GiB, 62,000 items 4.6 GiB)
+PROFILE_VALUES = 1 << 28
 TITLES_COLUMN = "titles"
 
 _MOVIELENS = {"licence": "MovieLens terms of use (GroupLens, University of Minnesota): research use, no redistribution "
@@ -65,9 +68,10 @@ def item_profiles(seqs: list[Tensor], num_items: int, length: int) -> Tensor:
 
 def sequence_memorisation_views(syn: SyntheticSet, decoded: Tensor, data: SequenceData, max_real: int,
                                 gen: torch.Generator) -> MemorisationViews:
-    """Item profiles of the summary's sequences against those of a pool of real training users."""
+    """Item profiles of the summary's sequences against those of a pool of real training users (at most ``max_real``,
+    and at most :data:`PROFILE_VALUES` profile values: users x items)."""
     seq_len = int(decoded.shape[1])
-    pool = pool_indices(len(data.train), max_real, gen)
+    pool = pool_indices(len(data.train), min(max_real, max(1, PROFILE_VALUES // max(1, data.num_items))), gen)
     real = item_profiles([data.train[int(i)] for i in pool], data.num_items, seq_len)
     fake = decoded.detach().float().cpu().mean(1)
     return MemorisationViews(syn_input=fake, real_input=real, syn_feature=random_features(fake), real_feature=random_features(real),
