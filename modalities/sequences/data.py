@@ -227,6 +227,11 @@ def _read_file(path: Path, dataset: str) -> bytes:
     return path.read_bytes()
 
 
+#: a log file at least this large is named with its size before it is read (20 MB: about a million rows, several seconds
+#: with no other output until the rows are counted)
+ANNOUNCE_BYTES = 20_000_000
+
+
 #: the titles file of each ratings file's release: read only from the folder that holds the ratings file (a folder or zip
 #: holding two releases must not name one release's movies with the other's titles)
 TITLES_OF = {"ratings.csv": "movies.csv", "ratings.dat": "movies.dat", "u.data": "u.item"}
@@ -923,6 +928,9 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     reader = {"movielens": _read_movielens, "recbole": _read_recbole, "csv": _read_csv_log, "sasrec": _read_sasrec_text}.get(fmt)
     if reader is None:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
+    size = path.stat().st_size if path.is_file() else 0
+    if size >= ANNOUNCE_BYTES:  # ~6 s of CPU a million rows here, with nothing else shown until the count
+        log.info("%s: reading %.0f MB (%s format)", shown(str(path)), size / 1e6, fmt)
     # rows read straight into columns (codes and float timestamps) and lines into an array: a few bytes a row
     read = reader(path, _Columns(), array("q"))
     source = shown(f"{path}:{read.member}" if fmt == "movielens" and read.member != str(path) else str(path))
