@@ -104,10 +104,18 @@ def nearest_different(query: Tensor, ref: Tensor, *, exclude: Tensor, chunk: int
 
 
 #: a row is a candidate when its float64 squared distance is within this share of the smallest one (the direct float32
-#: distances err by at most ~D * 2**-24 of theirs: 1.8e-4 at D = 3,072)...
+#: distances err by at most ~D * 2**-24 of theirs: 1.8e-4 at D = 3,072; :func:`candidate_margins` widens it for wider rows)...
 RELATIVE_MARGIN = 2e-3
 #: ...or within this share of |q|² + |r|² of it (the float64 product's cancellation: ~D * 2**-53, 3e-13 at D = 3,072)
 ABSOLUTE_MARGIN = 1e-9
+
+
+def candidate_margins(dim: int) -> tuple[float, float]:
+    """``(relative, absolute)`` margins for rows of ``dim`` values: at least twice the worst-case rounding of each
+    computation, so no row that can be nearest is left out: the direct float32 squared distance errs by at most
+    ``(dim + 2) * 2**-24`` of itself (a difference, a square, a sum of ``dim`` positive terms), the float64 product by
+    ``dim * 2**-53`` of ``|q|² + |r|²``. Image-text's 224-pixel images (150,528 values) need 1.8e-2, not 2e-3."""
+    return max(RELATIVE_MARGIN, 2.0 * (dim + 2) * 2.0**-24), max(ABSOLUTE_MARGIN, 2.0 * dim * 2.0**-53)
 #: values of ``ref`` turned into float64 at a time (8 MiB of them: 64 MiB; wide rows, e.g. a sequence's item profile
 #: over 25,000 items, make fewer rows a block; the whole pool in float64 would be twice its float32 size)
 REF_BLOCK_VALUES = 1 << 23
@@ -119,10 +127,11 @@ def _candidate_distances(query: Tensor, ref: Tensor, exclude: Tensor | None, chu
     that can hold its smallest direct float32 distance (with ``different``, also its smallest non-zero one, and every
     row that may equal it), and their direct distances (``torch.cdist``'s ``donot_use_mm_for_euclid_dist``, as every
     row's were computed before). Squared distances come from a float64 ``|q|² + |r|² - 2 q·r`` over ``chunk`` queries
-    at a time; a row is a candidate within :data:`RELATIVE_MARGIN` / :data:`ABSOLUTE_MARGIN` of the smallest, which
+    at a time; a row is a candidate within :func:`candidate_margins` of the smallest, which
     covers both computations' rounding, so the direct minimum over the candidates is the one over every row."""
     query, ref = query.float().flatten(1), ref.float().flatten(1)
     n = ref.shape[0]
+    relative, absolute = candidate_margins(ref.shape[1])
     block = max(1, REF_BLOCK_VALUES // max(1, ref.shape[1]))
     ref_sq = torch.cat([ref[b:b + block].double().pow(2).sum(dim=1) for b in range(0, n, block)]) if n else ref.new_zeros(0).double()
     ref_sq_max = float(ref_sq.max()) if n else 0.0
@@ -136,16 +145,16 @@ def _candidate_distances(query: Tensor, ref: Tensor, exclude: Tensor | None, chu
         d2.clamp_(min=0.0)
         if exclude is not None:
             d2[torch.arange(q.shape[0]), exclude[s:s + chunk]] = math.inf
-        slack = ABSOLUTE_MARGIN * (q_sq + ref_sq_max)  # (chunk,)
+        slack = absolute * (q_sq + ref_sq_max)  # (chunk,)
         for j in range(q.shape[0]):
             row = d2[j]
             if different:  # rows that may equal the query, and those that can be its nearest different one
                 near_zero = row <= slack[j]
                 rest = row[~near_zero & torch.isfinite(row)]
                 base = float(rest.min()) if rest.numel() else math.inf
-                keep = near_zero | (row <= base * (1 + RELATIVE_MARGIN) + slack[j])
+                keep = near_zero | (row <= base * (1 + relative) + slack[j])
             else:
-                keep = row <= float(row.min()) * (1 + RELATIVE_MARGIN) + slack[j]
+                keep = row <= float(row.min()) * (1 + relative) + slack[j]
             rows = torch.nonzero(keep & torch.isfinite(row)).reshape(-1)
             if rows.numel() == 0:  # every row excluded: what the direct distances gave (inf, row 0)
                 yield torch.zeros(1, dtype=torch.long), torch.full((1,), math.inf)
@@ -357,5 +366,5 @@ def run_check(modality: Any, config: Any, syn: Any, data: Any, *, out_png: Path 
         return {"skipped": f"{type(exc).__name__}: {exc}"}
 
 
-__all__ = ["CLOSEST", "MAX_REAL", "MEMORISATION_FILE", "MemorisationViews", "check", "compare", "nearest", "nearest_different", "plot", "pool_indices",
+__all__ = ["CLOSEST", "MAX_REAL", "MEMORISATION_FILE", "MemorisationViews", "candidate_margins", "check", "compare", "nearest", "nearest_different", "plot", "pool_indices",
            "run_check", "summarise", "summary_lines", "verdict"]

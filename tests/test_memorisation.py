@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mmdistill.memorisation import MemorisationViews, check, nearest, nearest_different, summary_lines, verdict
+from mmdistill.memorisation import MemorisationViews, candidate_margins, check, nearest, nearest_different, summary_lines, verdict
 
 
 def test_duplicate_real_samples_do_not_hide_an_exact_copy():
@@ -127,3 +127,25 @@ def test_the_real_pool_is_never_copied_whole_into_float64(monkeypatch):
     ref, query = torch.rand(600, 1000, generator=g), torch.rand(5, 1000, generator=g)
     m, i = nearest(query, ref)
     assert max(largest) <= 1 << 16 and torch.equal(m, torch.cdist(query, ref, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values)
+
+
+def test_candidate_margins_cover_the_worst_rounding_of_wide_rows():
+    """The candidate margin covers the worst-case rounding of the direct float32 squared distance, (D + 2) * 2**-24 of
+    it, for every row width the adapters compare: a fixed 2e-3 covered 3,072 values (32x32 RGB) but not image-text's
+    224-pixel images (150,528 values, up to 9e-3) or video clips (602,112, up to 3.6e-2), where a row that is nearest
+    by the direct distance could have been left out of the candidates."""
+    for dim in (64, 3_072, 150_528, 602_112):
+        relative, absolute = candidate_margins(dim)
+        assert relative >= 2 * (dim + 2) * 2.0**-24 and absolute >= 2 * dim * 2.0**-53
+    assert candidate_margins(3_072)[0] == 2e-3  # narrow rows keep the margin the results were measured with
+
+
+def test_nearest_by_candidates_equals_every_direct_distance_on_wide_rows():
+    """Rows of 150,528 values (an image-text image) with near ties: the same distances and indices as every pair's."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(1, 150_528, generator=g)
+    ref = base + 1e-3 * torch.randn(30, 150_528, generator=g)
+    query = base + 1e-3 * torch.randn(6, 150_528, generator=g)
+    d = _direct(query, ref)
+    m, i = nearest(query, ref)
+    assert torch.equal(m, d.min(dim=1).values) and torch.equal(i, d.argmin(dim=1))
