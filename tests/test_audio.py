@@ -593,14 +593,13 @@ def test_a_format_librosa_cannot_decode_says_what_is_missing(tmp_path, monkeypat
     """Before: "librosa: NoBackendError: " (audioread's error has no message), and nothing said ffmpeg was needed."""
     import shutil
 
-    librosa = pytest.importorskip("librosa")
     audioread = pytest.importorskip("audioread")
     from mmdistill.modalities.audio.decode import decode
 
     def no_backend(*args, **kwargs):
         raise audioread.exceptions.NoBackendError()
 
-    monkeypatch.setattr(librosa, "load", no_backend)
+    monkeypatch.setattr(audioread, "audio_open", no_backend)
     clip = tmp_path / "clip.m4a"
     clip.write_bytes(b"\0\0\0\x20ftypM4A " + bytes(64))
     monkeypatch.setattr(shutil, "which", lambda name: None)
@@ -672,21 +671,33 @@ def test_stereo_clips_averaged_to_mono_are_counted_as_downmixed(tmp_path, caplog
     assert any("1 multi-channel clip(s) averaged to mono" in line for line in ds.report.lines())
 
 
-def test_a_stereo_file_decoded_by_librosa_is_counted_as_two_channels(tmp_path, monkeypatch):
-    """Review 38: files libsndfile cannot read (.m4a, .aac) went through librosa with mono=True, so their channels were
-    never known and a stereo one was not counted as downmixed."""
-    import librosa
-    import soundfile
-
+def test_a_format_libsndfile_cannot_read_is_decoded_through_audioread_whatever_librosa_does(tmp_path, monkeypatch):
+    """Review 38: a stereo file libsndfile cannot read (.m4a, .aac) is counted as two channels. Walk 48A: it went through
+    librosa.load, and librosa >= 1.0 (what Python >= 3.12 installs) reads only what libsndfile reads, so every such
+    file was skipped as "librosa: LibsndfileError" even with ffmpeg installed. Here libsndfile refuses the file and
+    librosa.load fails as 1.0's does; audioread's own WAV reader decodes it (no ffmpeg needed for the test)."""
+    pytest.importorskip("audioread")
+    sf = pytest.importorskip("soundfile")
     from mmdistill.modalities.audio.decode import decode
 
+    left, right = np.linspace(-0.5, 0.5, 400, dtype=np.float32), np.full(400, 0.25, dtype=np.float32)
     path = tmp_path / "song.m4a"
-    path.write_bytes(b"not read for real here")
-    monkeypatch.setattr(soundfile, "read", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("format not recognised")))
-    left, right = np.linspace(-1, 1, 100, dtype=np.float32), np.zeros(100, dtype=np.float32)
-    monkeypatch.setattr(librosa, "load", lambda *a, **k: (np.stack([left, right]), 8000))
+    sf.write(path, np.stack([left, right], axis=1), 8000, format="WAV", subtype="PCM_16")
+
+    def not_recognised(*args, **kwargs):
+        raise RuntimeError("Error opening 'song.m4a': Format not recognised.")
+
+    for name in ("read", "SoundFile", "info"):
+        monkeypatch.setattr(sf, name, not_recognised)
+    try:
+        import librosa
+    except ImportError:
+        pass
+    else:
+        monkeypatch.setattr(librosa, "load", not_recognised)
     clip = decode(path.name, str(path))
-    assert clip.channels == 2 and clip.sample_rate == 8000 and np.allclose(clip.samples, (left + right) / 2)
+    assert clip.channels == 2 and clip.sample_rate == 8000 and clip.samples.dtype == np.float32
+    assert np.abs(clip.samples - (left + right) / 2).max() < 2 / 32768  # 16-bit PCM, averaged
 
 
 def test_a_window_longer_than_the_clip_is_refused_naming_both_keys():

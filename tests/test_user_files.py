@@ -130,7 +130,7 @@ def test_a_clip_soundfile_cannot_describe_is_measured_by_decoding_it(tmp_path, m
         sf.write(tmp_path / name, np.zeros(int(16000 * seconds), np.float32) + 0.1, 16000)
     real_info = sf.info
 
-    def no_header(source, *args, **kwargs):  # as for an M4A, which libsndfile cannot open (librosa decodes it)
+    def no_header(source, *args, **kwargs):  # as for an M4A, which libsndfile cannot open (audioread decodes it)
         if "long" in str(getattr(source, "name", source)):
             raise RuntimeError("Format not recognised")
         return real_info(source, *args, **kwargs)

@@ -405,7 +405,7 @@ def _header_seconds(item: AudioItem) -> float | None:
 
 
 def _decoded_seconds(item: AudioItem) -> float | None:
-    """The length in seconds of a clip whose header soundfile cannot read (a format decoded through librosa, such as
+    """The length in seconds of a clip whose header soundfile cannot read (a format decoded through audioread, such as
     M4A), by decoding it; None when it cannot be decoded (it is skipped and named when the set is decoded)."""
     try:
         clip = decode(item.name, item.open(), min_rate=MIN_SAMPLE_RATE)

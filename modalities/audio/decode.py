@@ -1,10 +1,10 @@
 """Reading audio files into fixed-length mono waveforms at one sample rate.
 
 Decoding goes through soundfile (libsndfile: WAV, FLAC, OGG/Vorbis, Opus, MP3 with libsndfile >= 1.1, AIFF,
-AU ...); files of a format libsndfile does not know (M4A, AAC ...) go through librosa (audioread, which
-needs ffmpeg or a platform decoder). torchaudio 2.9+ no longer decodes without torchcodec, so it is used
-only for resampling. A file that cannot be decoded or holds no
-samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode (as is one below a loader's
+AU ...); files of a format libsndfile does not know (M4A, AAC ...) go through audioread (which needs ffmpeg or a
+platform decoder; called directly: librosa >= 1.0, what Python >= 3.12 installs, no longer falls back to it).
+torchaudio 2.9+ no longer decodes without torchcodec, so it is used only for resampling. A file that cannot be
+decoded or holds no samples is a :class:`BadFile`: the loaders skip it and say so, or fail in strict mode (as is one below a loader's
 ``min_rate``). Given the loader's clip length (a :class:`Crop`), a PCM file (WAV, AIFF, AU ...) at the crop's rate and
 longer than it is read only for the kept samples (a sample-exact seek), bit-identical to decoding the whole file and
 cropping it with :func:`fix_length`; a file to be resampled, a compressed one (FLAC, Ogg, MP3: their header's length
@@ -98,7 +98,7 @@ def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | No
         if data is None:
             data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else source, dtype="float32", always_2d=True)
     except Exception as sf_error:  # noqa: BLE001 - libsndfile raises LibsndfileError, RuntimeError, TypeError
-        data, rate = _decode_with_librosa(name, source, sf_error)
+        data, rate = _decode_with_audioread(name, source, sf_error)
     if data.shape[0] == 0:
         raise DataError(f"audio file {name} holds no samples (zero length)")
     mono = data.mean(axis=1) if data.ndim == 2 else data
@@ -174,33 +174,39 @@ def fit_clip(wave: Tensor, clip: Clip, sample_rate: int, num_samples: int, align
     return wave, clip.frames
 
 
-def _decode_with_librosa(name: str, source: bytes | str, sf_error: Exception) -> tuple[np.ndarray, int]:
+def _decode_with_audioread(name: str, source: bytes | str, sf_error: Exception) -> tuple[np.ndarray, int]:
+    """Decode a file libsndfile cannot read through audioread (ffmpeg, GStreamer, Core Audio or MAD, whichever is
+    there), as librosa < 1.0's ``load`` did: float32 samples of shape (frames, channels) in [-1, 1) from audioread's
+    16-bit PCM, and the rate in Hz. librosa >= 1.0 reads only what libsndfile reads, so it is not asked."""
     import soundfile as sf
 
     if isinstance(source, bytes) or Path(source).suffix.lstrip(".").upper() in sf.available_formats():
         raise DataError(f"cannot decode audio file {name} (corrupt, or not audio?): {sf_error}") from None
     try:
-        import librosa
+        import audioread
     except ImportError:
-        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}); its format needs librosa, which is not "
-                        f"installed (pip install librosa, or the audio extra), or convert the file to {CONVERTIBLE}") from None
+        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}); its format needs audioread, which is not "
+                        f"installed (pip install audioread, or the audio extra), or convert the file to {CONVERTIBLE}") from None
     try:
-        with warnings.catch_warnings():  # librosa warns before falling back to audioread
-            warnings.simplefilter("ignore")
-            y, rate = librosa.load(source, sr=None, mono=False)  # (T,) or (channels, T): averaged (and counted) by decode
-    except Exception as exc:  # noqa: BLE001 - audioread raises its own error types
-        reason = _librosa_reason(exc, Path(name).suffix)
-        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; librosa: {reason})") from None
-    y = np.asarray(y, dtype=np.float32)
-    return (y[:, None] if y.ndim == 1 else y.T), int(rate)
+        with warnings.catch_warnings():  # audioread's WAV/AIFF/AU reader imports modules Python 3.11-3.12 deprecate
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with audioread.audio_open(source) as f:
+                rate, channels = int(f.samplerate), max(int(f.channels), 1)
+                pcm = b"".join(f)  # interleaved signed 16-bit little-endian
+    except Exception as exc:  # noqa: BLE001 - audioread's backends raise their own error types
+        reason = _audioread_reason(exc, Path(name).suffix)
+        raise DataError(f"cannot decode audio file {name} (soundfile: {sf_error}; audioread: {reason})") from None
+    whole = len(pcm) // (2 * channels) * 2 * channels  # a torn last frame is dropped
+    y = np.frombuffer(pcm[:whole], dtype="<i2").astype(np.float32) / 32768.0
+    return y.reshape(-1, channels), rate
 
 
-#: the formats to convert a file into when libsndfile cannot read it and librosa has no decoder for it
+#: the formats to convert a file into when libsndfile cannot read it and audioread has no decoder for it
 CONVERTIBLE = "WAV or FLAC"
 
 
-def _librosa_reason(exc: Exception, suffix: str) -> str:
-    """Why librosa could not decode a file whose name ends in ``suffix``, in words: audioread's ``NoBackendError``
+def _audioread_reason(exc: Exception, suffix: str) -> str:
+    """Why audioread could not decode a file whose name ends in ``suffix``, in words: audioread's ``NoBackendError``
     carries no message, and means no decoder on this machine took the file (ffmpeg missing, or present but unable to
     read it, or the file is not audio at all)."""
     import shutil
