@@ -17,6 +17,19 @@ from mmdistill.data import LabeledTensors
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
+#: the oldest pytest the suite runs on: from 9.1 caplog also listens on loggers that do not propagate, as the
+#: "mmdistill" logger does once a test has run the CLI (logs.configure_logging); before, dozens of tests that read
+#: caplog after a module's CLI run saw nothing (walk 48A, every dependency at its floor). pyproject's dev extra says so.
+PYTEST_FLOOR = (9, 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One clear line, instead of dozens of caplog failures, on a pytest older than :data:`PYTEST_FLOOR`."""
+    if tuple(pytest.version_tuple[:2]) < PYTEST_FLOOR:
+        raise pytest.UsageError(f"the tests need pytest >= {'.'.join(map(str, PYTEST_FLOOR))} (caplog must hear the "
+                                f"'mmdistill' logger, which does not propagate); this is pytest {pytest.__version__}: "
+                                "pip install -e \".[dev]\"")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_package_logging():
