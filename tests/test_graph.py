@@ -478,6 +478,33 @@ def test_labels_and_split_files_written_as_floats_are_read_as_integers(tmp_path)
         load_graph_dataset("files", str(root))
 
 
+def test_a_fractional_label_is_refused_also_where_numpy_would_truncate_it(tmp_path, monkeypatch):
+    """Walk 48A: numpy 1.23-2.2 (all Python 3.10 gets, and the floor) reads '1.5' into an int64 table as 1 with only a
+    DeprecationWarning, so labels.txt's 1.5 became class 1 without a word there (numpy >= 2.3 refuses it). Here np.loadtxt
+    behaves as those versions do; the value is still named with its line."""
+    import warnings
+
+    from mmdistill.modalities.graph import datasets
+
+    real = np.loadtxt
+
+    def old_numpy_loadtxt(*args, dtype=float, **kwargs):
+        if np.dtype(dtype).kind not in "iu":
+            return real(*args, dtype=dtype, **kwargs)
+        table = real(*args, dtype=np.float64, **kwargs)
+        if (table != np.round(table)).any():
+            warnings.warn("loadtxt(): Parsing an integer via a float is deprecated.", DeprecationWarning, stacklevel=2)
+        return table.astype(dtype)
+
+    monkeypatch.setattr(datasets.np, "loadtxt", old_numpy_loadtxt)
+    root = _files(tmp_path / "g", make_sbm(90, 3, 5, seed=2))
+    (root / "labels.txt").write_text("0\n" * 5 + "1.5\n" + "0\n" * 84)
+    with pytest.raises(DataError, match=r"g/labels\.txt: expected integers, found 1 non-integer value\(s\): line 6 holds '1\.5'"):
+        load_graph_dataset("files", str(root))
+    (root / "labels.txt").write_text("".join(f"{v}.0\n" for v in [0, 1, 2] * 30))  # whole numbers as floats: read
+    assert load_graph_dataset("files", str(root)).y.tolist() == [0, 1, 2] * 30
+
+
 def test_saved_graph_without_val_and_test_masks_says_how_to_load_it(tmp_path):
     """An exported condensed graph holds only train_mask: loading it as dataset=saved said 'no val_mask ... add train_mask,
     val_mask and test_mask to the data'; it now names the file, what the export holds and how it loads."""

@@ -580,17 +580,20 @@ def _read_table(path: Path, dtype: Any, ndmin: int) -> np.ndarray:
         with warnings.catch_warnings():  # numpy warns on an empty file; the callers name that case
             warnings.simplefilter("ignore", UserWarning)
             skip = _header_rows(path, delim)
+            # numpy < 2.3 reads '1.5' into an integer dtype as 1 with only a DeprecationWarning: made an error here,
+            # so every float-written value takes the checked path below on any numpy
+            warnings.simplefilter("error", DeprecationWarning)
             try:
                 return np.loadtxt(path, delimiter=delim, dtype=want, ndmin=ndmin, comments="#", skiprows=skip,
                                   encoding="utf-8-sig")
-            except ValueError as exc:
+            except (ValueError, DeprecationWarning) as exc:
                 if want.kind not in "iu":
                     raise _table_error(path, want, exc, skip, delim) from None
                 try:  # integers written as floats ('1.0', np.savetxt's '1.000000000000000000e+00'): read, then checked
                     table = np.loadtxt(path, delimiter=delim, dtype=np.float64, ndmin=2, comments="#", skiprows=skip,
                                        encoding="utf-8-sig")
-                except ValueError:
-                    raise _table_error(path, want, exc, skip, delim) from None
+                except ValueError as float_exc:
+                    raise _table_error(path, want, exc if isinstance(exc, ValueError) else float_exc, skip, delim) from None
         return _exact_integers(path, table, want, ndmin, skip, delim)
     except DataError:
         raise
