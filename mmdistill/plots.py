@@ -161,8 +161,9 @@ def save_figure(fig: Figure, path: str | Path, what: str = "text") -> Path:
     return Path(path)
 
 
-#: matplotlib's warning for a character the font lacks (drawn as a box): "Glyph 19978 (...) missing from font(s) DejaVu Sans."
-MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font\(s\) (.*?)\.?$", re.S)
+#: matplotlib's warning for a character the font lacks (drawn as a box): "Glyph 19978 (...) missing from font(s) DejaVu
+#: Sans."; older matplotlib (3.7, the floor) says "... missing from current font." and names no font (group 2: None)
+MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from (?:font\(s\) (.*?)|current font)\.?$", re.S)
 #: what a missing character becomes in a class label that keeps its other characters
 GLYPH_STANDIN = "?"
 
@@ -235,7 +236,7 @@ def missing_glyph_note(where: str, what: str = "label") -> Iterator[None]:
     the characters show as boxes) and log one line for ``where`` (a figure or file name) saying how many characters
     of ``what`` the installed font lacks. Any other warning is passed on as it came."""
     with warnings.catch_warnings(record=True) as caught:
-        warnings.filterwarnings("always", message=r"Glyph \d+ .*missing from font", category=UserWarning)  # each one, to count
+        warnings.filterwarnings("always", message=r"Glyph \d+ .*missing from (font|current font)", category=UserWarning)
         yield
     glyphs: set[str] = set()
     fonts: set[str] = set()
@@ -243,7 +244,7 @@ def missing_glyph_note(where: str, what: str = "label") -> Iterator[None]:
         found = MISSING_GLYPH.search(str(w.message)) if issubclass(w.category, UserWarning) else None
         if found:
             glyphs.add(found.group(1))
-            fonts.add(found.group(2))
+            fonts.add(found.group(2) or _plot_fonts()[1])
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if glyphs:

@@ -198,7 +198,7 @@ def _font_lacks_cjk() -> bool:
 
 
 def _glyph_warnings(caught) -> list:
-    return [w for w in caught if "missing from font" in str(w.message)]
+    return [w for w in caught if "missing from font" in str(w.message) or "missing from current font" in str(w.message)]
 
 
 def test_class_names_the_font_lacks_are_labelled_by_index_with_one_note(caplog):
@@ -275,6 +275,24 @@ def test_missing_glyph_note_turns_the_warnings_of_a_figure_into_one_line(tmp_pat
     pyplot().close(fig)
     assert not _glyph_warnings(caught) and [str(w.message) for w in caught] == ["another warning"]
     assert caplog.text.count("3 title character(s) are not in the installed font") == 1
+
+
+def test_missing_glyph_note_knows_the_words_of_an_older_matplotlib(caplog):
+    """Walk 48A: matplotlib 3.7 (pyproject's floor) words the warning "Glyph 40165 (...) missing from current font."
+    (3.10 and 3.11: "missing from font(s) DejaVu Sans."), so at the floor every glyph warning was passed on, one per character."""
+    import logging
+    import warnings
+
+    from mmdistill.plots import missing_glyph_note
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        with missing_glyph_note("t.png", "title"):
+            warnings.warn("Glyph 40165 (\\N{CJK UNIFIED IDEOGRAPH-9CE5}) missing from current font.", UserWarning)
+            warnings.warn("Glyph 12398 (\\N{HIRAGANA LETTER NO}) missing from font(s) DejaVu Sans.", UserWarning)
+            warnings.warn("Glyph 40165 (\\N{CJK UNIFIED IDEOGRAPH-9CE5}) missing from current font.", UserWarning)
+    assert not caught
+    assert caplog.text.count("2 title character(s) are not in the installed font (") == 1 and "DejaVu Sans" in caplog.text
 
 
 def test_save_figure_turns_glyph_warnings_of_any_picture_into_one_line(tmp_path, caplog):
