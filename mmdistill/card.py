@@ -18,6 +18,7 @@ from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
+from mmdistill.memory import nbytes
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
 
@@ -34,7 +35,7 @@ def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: s
     larger than as many real ones only because the real side left its labels out; none for one-class sets).
     ``decoded``: how many samples the stored ones decode to (the memorisation check's count), recorded when it differs
     (a multi-formation set: each stored pair tiles f x f smaller ones)."""
-    stored = int(sum(t.numel() * t.element_size() for t in syn.tensors().values()))
+    stored = nbytes(list(syn.tensors().values()))
     out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
     if isinstance(decoded, int) and decoded != len(syn):
         out["decoded_samples"] = decoded
