@@ -274,18 +274,19 @@ def one_spelling_per_label(source: str, labels: dict[Any, str], what: str) -> No
 
 
 def check_images_fit(what: str, count: int, shape: tuple[int, int, int], bytes_per_value: float, *, cause: str = "",
-                     lower: str = "pass a smaller image_size (--image-size N)", error: type[Exception] = DataError) -> None:
+                     lower: str = "pass a smaller image_size (--image-size N)", error: type[Exception] = DataError,
+                     stored_as: str = "float32") -> None:
     """``error`` naming ``what``, the image count and shape (C, H, W), the estimate and the memory available when
     ``count`` images of ``shape`` cannot fit at ``bytes_per_value`` bytes a value in the host's available memory
     (:func:`mmdistill.memory.host_shortfall`); ``cause`` says where the size comes from, ``lower`` what to pass
-    instead. The image loaders' check before decoding."""
+    instead, ``stored_as`` how the loader keeps the pixels. The image loaders' check before decoding."""
     from mmdistill.memory import host_shortfall
 
     need = int(count * shape[0] * shape[1] * shape[2] * bytes_per_value)
     if available := host_shortfall(need):
         gib = 1024.0**3
         raise error(f"{what}: {count} images of {shape[0]}x{shape[1]}x{shape[2]}{f' ({cause})' if cause else ''} need about "
-                    f"{need / gib:.1f} GiB of memory as float32, more than the {available / gib:.1f} GiB available; {lower}, "
+                    f"{need / gib:.1f} GiB of memory as {stored_as}, more than the {available / gib:.1f} GiB available; {lower}, "
                     "or memory_check=false to try anyway")
 
 

@@ -18,8 +18,9 @@ from PIL import Image  # noqa: E402
 
 import mmdistill.memory  # noqa: E402
 from mmdistill.errors import DataError  # noqa: E402
+from mmdistill.modalities.image_text.data import PairSplit, normalised_pixels  # noqa: E402
 from mmdistill.modalities.image_text.loaders import (  # noqa: E402
-    BYTES_PER_VALUE, BadInput, CaptionRecord, build_splits, file_opener, image_to_tensor,
+    BYTES_PER_VALUE, BadInput, CaptionRecord, build_splits, file_opener, image_to_pixels, image_to_tensor,
 )
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -82,7 +83,7 @@ def test_a_set_too_large_for_the_available_memory_is_refused_before_any_image_is
     with pytest.raises(DataError) as err:
         build_splits(records, open_image, bad=BadInput(), on_bad="error", **_kw())
     message = str(err.value)
-    assert message.startswith("test: 8 images of 3x12x12 need about 0.0 GiB of memory as float32, more than the 0.0 GiB available")
+    assert message.startswith("test: 8 images of 3x12x12 need about 0.0 GiB of memory as 8-bit pixels, more than the 0.0 GiB available")
     assert "pass a smaller image_size (--image-size N), or memory_check=false to try anyway" in message
     assert opened == []  # refused before decoding
     # a model-sized image (clip_finetune: no image_size key) names fewer images instead
@@ -111,7 +112,7 @@ def test_the_recipes_pass_memory_check_and_the_key_to_lower(monkeypatch):
 
     image = SimpleNamespace(image_size=224, mean=MEAN, std=STD, name="test")
     _fake_available(monkeypatch, 1 << 20)
-    with pytest.raises(DataError, match=r"shapes \(generated\): 300 images of 3x224x224 need about 0\.2 GiB .* pass a smaller "
+    with pytest.raises(DataError, match=r"shapes \(generated\): 300 images of 3x224x224 need about 0\.0 GiB .* pass a smaller "
                                          r"image_size \(--image-size N\), or memory_check=false"):
         it_datasets.load_image_text(ImageTextDistillConfig(dataset="shapes", progress=False), image)
     seen = []
@@ -137,9 +138,28 @@ def test_image_to_tensor_in_place_is_bit_identical_to_the_per_image_formula(tmp_
     for name in names:
         expected = _per_image(opener(name), 12)
         assert _same_bits(image_to_tensor(opener(name), 12, MEAN, STD), expected), name
-        out = torch.full((2, 3, 12, 12), 7.0)
-        assert image_to_tensor(opener(name), 12, MEAN, STD, out=out[1]) is not None and _same_bits(out[1], expected), name
-        assert bool((out[0] == 7.0).all())  # only its row is written
+        out = torch.full((2, 3, 12, 12), 7, dtype=torch.uint8)
+        assert image_to_pixels(opener(name), 12, out=out[1]) is not None and _same_bits(normalised_pixels(out[1], MEAN, STD), expected), name
+        assert bool((out[0] == 7).all())  # only its row is written
+
+
+def test_a_split_takes_8_bit_pixels_with_their_normalisation_or_normalised_floats_and_nothing_else():
+    ids, caps, cap_img = ["a", "b"], ["x", "y", "z"], torch.tensor([0, 1, 1])
+    pixels = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    stored = PairSplit(pixels, ids, caps, cap_img, torch.zeros(3, 5), pixel_norm=(MEAN, STD))
+    batch = stored.pairs(torch.tensor([2, 0]))
+    assert batch.images.dtype == torch.float32 and _same_bits(batch.images, normalised_pixels(pixels[[1, 0]], MEAN, STD))
+    floats = PairSplit(normalised_pixels(pixels, MEAN, STD), ids, caps, cap_img, torch.zeros(3, 5))
+    assert _same_bits(floats.pairs(torch.tensor([2, 0])).images, batch.images)  # taken as normalised already
+    assert _same_bits(stored.to("cpu").normalised_images(slice(None)), floats.images)  # .to keeps the normalisation
+    with pytest.raises(DataError, match=r"uint8 images need pixel_norm=\(mean, std\) with 3 values each"):
+        PairSplit(pixels, ids, caps, cap_img)
+    with pytest.raises(DataError, match="every std > 0"):
+        PairSplit(pixels, ids, caps, cap_img, pixel_norm=(MEAN, (0.2, 0.0, 0.2)))
+    with pytest.raises(DataError, match="pixel_norm applies to uint8 images"):
+        PairSplit(pixels.float(), ids, caps, cap_img, pixel_norm=(MEAN, STD))
+    with pytest.raises(DataError, match="images must be uint8 .* or float .*, got torch.int64"):
+        PairSplit(pixels.long(), ids, caps, cap_img)
 
 
 @pytest.mark.parametrize("case", ["clean", "skip_sorted", "skip_sorted_moved", "skip_random", "split_column"])
@@ -165,12 +185,14 @@ def test_a_loaded_split_equals_the_stacked_per_image_tensors(tmp_path, case):
     loaded = build_splits(records, file_opener(tmp_path), bad=BadInput(), on_bad="skip", root=tmp_path, **kw)
     opener = file_opener(tmp_path)
     for split in (loaded.train, loaded.test):
-        assert split.images.dtype == torch.float32 and split.images.is_contiguous()
-        assert _same_bits(split.images, torch.stack([_per_image(opener(n), 12) for n in split.image_ids]))
+        assert split.images.dtype == torch.uint8 and split.images.is_contiguous()  # 8-bit pixels: a quarter of float32
+        expected = torch.stack([_per_image(opener(n), 12) for n in split.image_ids])
+        assert _same_bits(split.normalised_images(slice(None)), expected)  # the float32 values the loader once kept
+        assert _same_bits(split.normalised_images(torch.tensor([1, 0])), expected[[1, 0]])
         for j, caption in enumerate(split.captions):  # each caption still points at its own image
             assert split.image_ids[int(split.caption_image[j])] == next(r.image for r in records if r.caption == caption)
     if case == "clean":  # nothing failed: the planned tensors are the splits, no spare rows
-        assert all(s.images.untyped_storage().nbytes() == s.images.numel() * 4 for s in (loaded.train, loaded.test))
+        assert all(s.images.untyped_storage().nbytes() == s.images.numel() for s in (loaded.train, loaded.test))
         assert loaded.train.image_ids == names[:9] and loaded.test.image_ids == names[9:]
     else:
         assert loaded.dropped["unreadable_image"] == 1 and loaded.dropped["missing_image"] == 1

@@ -125,7 +125,7 @@ class ImageTextModality(AdapterDefaults):
                             f"({train.num_pairs} pairs); lower ipc to at most {train.num_images}, or leave herding out of "
                             "baselines (baselines=random_real)")
         idx = random_pairs(train, k, gen).to(train.caption_image.device)
-        images = train.images[train.caption_image[idx]].detach().clone().float().cpu()
+        images = train.normalised_images(train.caption_image[idx]).detach().clone().float().cpu()
         text = train.text[idx].detach().clone().float().cpu()  # type: ignore[index]
         if config.init == "noise":
             images = torch.randn(images.shape, generator=gen)

@@ -7,7 +7,7 @@ several captions per image are kept and a *pair* is a caption with its image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -15,16 +15,29 @@ from torch import Tensor
 from mmdistill.errors import DataError
 
 
+def normalised_pixels(pixels: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """8-bit pixels (..., C, H, W) uint8 as float32 ``(x / 255 - mean) / std`` per channel (``mean``, ``std``: C
+    values each), on the pixels' device. The loader's float32 operations in its order, so a split stored as uint8
+    gives the same bits as the float32 split it replaces (:func:`.loaders.image_to_tensor`)."""
+    x = pixels.to(torch.float32).div_(255.0)
+    x.sub_(torch.tensor(tuple(mean), dtype=torch.float32, device=x.device)[:, None, None])
+    return x.div_(torch.tensor(tuple(std), dtype=torch.float32, device=x.device)[:, None, None])
+
+
 @dataclass
 class PairSplit:
     """One split of an image-caption dataset.
 
     Attributes:
-        images: (N_img, 3, H, W) float32 pixels normalised with the image encoder's mean and std.
+        images: (N_img, 3, H, W) pixels, stored one of two ways: uint8, the decoded 8-bit pixels, with
+            ``pixel_norm`` = (mean, std) of the image encoder (what the loaders keep: a quarter of the memory of
+            float32, on the host and on a device), or float32 pixels already normalised (``pixel_norm`` None; what an
+            API user may pass). Read them through :meth:`normalised_images`, which gives float32 either way.
         image_ids: N_img names (paths relative to the image root).
         captions: N_cap caption strings.
         caption_image: (N_cap,) int64 index into ``images`` of each caption.
         text: (N_cap, D) float32 embeddings of the captions by the frozen text encoder (None until embedded).
+        pixel_norm: the per-channel (mean, std) that turn uint8 ``images`` into the encoder's input; None for float.
     """
 
     images: Tensor
@@ -32,10 +45,21 @@ class PairSplit:
     captions: list[str]
     caption_image: Tensor
     text: Tensor | None = None
+    pixel_norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dim() != 4:
             raise DataError(f"images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        channels = int(self.images.shape[1])
+        if self.images.dtype == torch.uint8:
+            norm = self.pixel_norm
+            if norm is None or len(norm) != 2 or any(len(v) != channels for v in norm) or min(norm[1]) <= 0:
+                raise DataError(f"uint8 images need pixel_norm=(mean, std) with {channels} values each and every std > 0 "
+                                f"(the image encoder's normalisation), got {norm!r}")
+        elif not self.images.is_floating_point():
+            raise DataError(f"images must be uint8 (8-bit pixels, with pixel_norm) or float (normalised pixels), got {self.images.dtype}")
+        elif self.pixel_norm is not None:
+            raise DataError("pixel_norm applies to uint8 images; float images are taken as normalised already")
         if len(self.image_ids) != self.images.shape[0]:
             raise DataError(f"{len(self.image_ids)} image ids for {self.images.shape[0]} images")
         if self.caption_image.shape != (len(self.captions),):
@@ -61,12 +85,21 @@ class PairSplit:
         counts = torch.bincount(self.caption_image.cpu(), minlength=self.num_images).tolist()
         return list(torch.split(order, counts))
 
+    def normalised_images(self, idx: Tensor | slice, device: torch.device | str | None = None) -> Tensor:
+        """Images ``idx`` (an index tensor (K,) or a slice) as the encoder's float32 input (K, 3, H, W), on ``device``
+        (default: where the split is); uint8 images are moved before they are normalised (a quarter of the bytes)."""
+        x = self.images[idx]
+        if device is not None:
+            x = x.to(device)
+        return x if self.pixel_norm is None else normalised_pixels(x, *self.pixel_norm)
+
     def pairs(self, caption_idx: Tensor) -> "PairBatch":
-        """The pairs of captions ``caption_idx`` (K,): their images, text embeddings and hard targets."""
+        """The pairs of captions ``caption_idx`` (K,): their images (float32, normalised), text embeddings and hard
+        targets."""
         if self.text is None:
             raise DataError("the split's captions are not embedded yet")
         idx = caption_idx.to(self.caption_image.device)
-        return PairBatch(self.images[self.caption_image[idx]], self.text[idx])
+        return PairBatch(self.normalised_images(self.caption_image[idx]), self.text[idx])
 
     def to(self, device: torch.device | str) -> "PairSplit":
         return replace(self, images=self.images.to(device), caption_image=self.caption_image.to(device),
@@ -144,4 +177,4 @@ class PairBatch:
         return PairBatch(self.images.to(device), self.text.to(device), None if self.targets is None else self.targets.to(device))
 
 
-__all__ = ["ImageTextData", "PairBatch", "PairSplit"]
+__all__ = ["ImageTextData", "PairBatch", "PairSplit", "normalised_pixels"]

@@ -56,7 +56,7 @@ from mmdistill.seeding import generator
 from mmdistill.words import shown as escaped, unsafe
 
 from ..artifacts import check_images_fit
-from .data import PairSplit
+from .data import PairSplit, normalised_pixels
 
 log = logging.getLogger(__name__)
 
@@ -531,18 +531,16 @@ def shapes_records(num_images: int, seed: int) -> tuple[list[CaptionRecord], dic
 
 
 # --------------------------------------------------------------------------- images
-def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...], *,
-                    out: Tensor | None = None) -> Tensor:
-    """A PIL image as (3, size, size) float32: RGB, resized (bicubic, as the reference test transform),
-    scaled to [0, 1] and normalised per channel. Greyscale, palette, CMYK and alpha images become RGB (alpha
-    is dropped); 16-bit greyscale (mode ``I;16*``, or a mode-``I`` PNG) is scaled from [0, 65535]; other mode-``I`` images
-    are read as 8-bit when their values are in 0..255, else raise a ValueError; 32-bit float pixels
-    (mode ``F``) have no defined range and raise a ValueError (the caller counts the image as unreadable).
+def image_to_pixels(img: "object", size: int, *, out: Tensor | None = None) -> Tensor:
+    """A PIL image as (3, size, size) uint8 pixels: RGB, resized (bicubic, as the reference test transform).
+    Greyscale, palette, CMYK and alpha images become RGB (alpha is dropped); 16-bit greyscale (mode ``I;16*``, or a
+    mode-``I`` PNG) is scaled from [0, 65535]; other mode-``I`` images are read as 8-bit when their values are in
+    0..255, else raise a ValueError; 32-bit float pixels (mode ``F``) have no defined range and raise a ValueError (the
+    caller counts the image as unreadable).
 
-    ``out``: a contiguous (3, size, size) float32 tensor (a row of a split's preallocated images) written in place and
-    returned. No float copy is made: the temporaries are the RGB image (when converted) and the resized 8-bit image
-    (``size``^2 x 3 bytes) with its array, and scaling and normalising work in ``out`` (each value the same float32
-    operations as ``(x / 255 - mean) / std``: the same bits whether or not ``out`` is given)."""
+    ``out``: a contiguous (3, size, size) uint8 tensor (a row of a split's preallocated images) written in place and
+    returned. The temporaries are the RGB image (when converted) and the resized 8-bit image (``size``^2 x 3 bytes)
+    with its array."""
     from PIL import Image
     import numpy as np
 
@@ -554,11 +552,15 @@ def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tupl
     if getattr(img, "mode", None) != "RGB":  # an RGB image is resized as it is (convert would only copy it)
         img = img.convert("RGB")  # type: ignore[attr-defined]
     rgb = img.resize((size, size), Image.BICUBIC)  # type: ignore[attr-defined]
-    x = torch.empty((3, size, size), dtype=torch.float32) if out is None else out
-    x.copy_(torch.from_numpy(np.array(rgb)).permute(2, 0, 1))  # uint8 (size, size, 3) -> float32 (3, size, size): exact
-    x.div_(255.0)
-    x.sub_(torch.tensor(mean, dtype=torch.float32)[:, None, None])
-    return x.div_(torch.tensor(std, dtype=torch.float32)[:, None, None])
+    x = torch.empty((3, size, size), dtype=torch.uint8) if out is None else out
+    return x.copy_(torch.from_numpy(np.array(rgb)).permute(2, 0, 1))  # (size, size, 3) -> (3, size, size)
+
+
+def image_to_tensor(img: "object", size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """A PIL image as the encoder's (3, size, size) float32 input: :func:`image_to_pixels` scaled to [0, 1] and
+    normalised per channel (:func:`.data.normalised_pixels`, the bits a split's :meth:`~.data.PairSplit.normalised_images`
+    gives)."""
+    return normalised_pixels(image_to_pixels(img, size), mean, std)
 
 
 class NotAnImageFile(OSError):
@@ -692,8 +694,10 @@ def build_splits(
     count training images), within a split they are kept, named in a warning and counted (``same_image``).
 
     Memory: the split of every image is planned before reading (as if every image reads) and each image is decoded
-    straight into its row of one preallocated float32 tensor per split (a ``val`` image into a scratch row: read to
-    check it, then left out), so the peak is about the final tensors plus one image. When an image fails
+    straight into its row of one preallocated uint8 tensor per split (a ``val`` image into a scratch row: read to check
+    it, then left out), so the peak is about the final tensors plus one image; each split keeps the 8-bit pixels with the
+    encoder's ``mean``/``std`` as ``pixel_norm`` and normalises a batch when it is read
+    (:meth:`PairSplit.normalised_images`: a quarter of the memory of float32 pixels, the same float32 values). When an image fails
     (``on_bad=skip``) a split whose images all lie in one tensor is compacted in place (its storage keeps the rows of the
     failed images); only a split whose images moved between the planned splits (no ``split`` column: the held-out
     count or the random order changed) is copied into a new tensor. ``check_memory`` (the config's ``memory_check``)
@@ -747,14 +751,14 @@ def build_splits(
     held = {split: [n for n in names if (planned or {}).get(n, "train") == split] for split in ("train", "test")}
     if check_memory:
         _check_memory(source, len(held["train"]) + len(held["test"]), size, memory_hint)
-    buffers = {split: torch.empty((len(ids), 3, size, size), dtype=torch.float32) for split, ids in held.items()}
+    buffers = {split: torch.empty((len(ids), 3, size, size), dtype=torch.uint8) for split, ids in held.items()}
     row_of = {n: (split, i) for split, ids in held.items() for i, n in enumerate(ids)}
-    scratch = torch.empty((3, size, size), dtype=torch.float32)  # a val image: read to check it, not kept
+    scratch = torch.empty((3, size, size), dtype=torch.uint8)  # a val image: read to check it, not kept
     failed: set[str] = set()
     for name in progress_bar(iterable=names, desc="reading images", disable=not progress, leave=False):
         split, row = row_of.get(name, (None, 0))
         try:
-            image_to_tensor(open_image(name), size, mean, std, out=buffers[split][row] if split else scratch)
+            image_to_pixels(open_image(name), size, out=buffers[split][row] if split else scratch)
         except FileNotFoundError:
             failed.add(name)
             bad.add("missing_image", name)
@@ -814,22 +818,23 @@ def build_splits(
             image_ids=ids_of[split],
             captions=[r.caption for r in rows],
             caption_image=torch.tensor([index[r.image] for r in rows], dtype=torch.long),
+            pixel_norm=(tuple(float(v) for v in mean), tuple(float(v) for v in std)),
         )
     return LoadedSplits(splits["train"], splits["test"], dropped, unused_val, bad)
 
 
 #: bytes of host memory per decoded value that :func:`build_splits` needs: each image is decoded straight into its row of
-#: its split's float32 tensor (measured peak 1.01x the pixels above the process's memory before loading, 2,000 images at
-#: 224 px; before, with one tensor per image and a stack of them, 2.0-3.0x); an image that fails under ``on_bad=skip``
-#: without a ``split`` column can move images between the planned splits, and a split copied anew doubles its share
-BYTES_PER_VALUE = 4
+#: its split's uint8 tensor (8-bit pixels, normalised per batch when read; float32 before session 49: 4 bytes); an image
+#: that fails under ``on_bad=skip`` without a ``split`` column can move images between the planned splits, and a split
+#: copied anew doubles its share
+BYTES_PER_VALUE = 1
 
 
 def _check_memory(source: str, count: int, size: int, hint: str | None) -> None:
-    """DataError, before anything is decoded, when ``count`` RGB images of ``size`` x ``size`` cannot fit as float32
+    """DataError, before anything is decoded, when ``count`` RGB images of ``size`` x ``size`` cannot fit as 8-bit
     pixels (:data:`BYTES_PER_VALUE`) in the host's available memory (:func:`mmdistill.memory.host_shortfall`); ``hint``
     names the key that lowers the size (None: fewer images are the way; :func:`~modalities.artifacts.check_images_fit`)."""
-    check_images_fit(source, count, (3, size, size), BYTES_PER_VALUE,
+    check_images_fit(source, count, (3, size, size), BYTES_PER_VALUE, stored_as="8-bit pixels",
                      lower=f"pass {hint}" if hint else "read fewer images (the image size is the image encoder's input size)")
 
 
@@ -881,6 +886,6 @@ def _split_images(buffers: dict[str, Tensor], row_of: Mapping[str, tuple[str, in
 
 
 __all__ = [
-    "BadInput", "CaptionRecord", "FileOpener", "ImageFile", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_tensor",
+    "BadInput", "CaptionRecord", "FileOpener", "ImageFile", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_pixels", "image_to_tensor",
     "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
 ]

@@ -84,7 +84,7 @@ def pair_memorisation_views(syn: SyntheticSet, data: Any, max_real: int, gen: to
     train = data.train
     pool = pool_indices(train.num_images, max_real, gen).to(train.images.device)
     cap_pool = pool_indices(train.num_pairs, max_real, gen).to(train.images.device)
-    real_images = train.images[pool].detach().float().cpu()
+    real_images = train.normalised_images(pool).detach().float().cpu()
     syn_images = syn.data["images"].detach().float().cpu()
     mean, std = tuple(syn.meta["mean"]), tuple(syn.meta["std"])
     shape = tuple(syn_images.shape[1:])

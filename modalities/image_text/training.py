@@ -168,7 +168,7 @@ def embed_split(net: PairEncoder, split: PairSplit, batch_size: int = 256) -> tu
         raise ConfigError("the split's captions are not embedded")
     net.eval()
     device = next(net.parameters()).device
-    img = torch.cat([net.encode_image(split.images[s : s + batch_size].to(device)) for s in range(0, split.num_images, batch_size)])
+    img = torch.cat([net.encode_image(split.normalised_images(slice(s, s + batch_size), device)) for s in range(0, split.num_images, batch_size)])
     txt = torch.cat([net.encode_text(split.text[s : s + batch_size].to(device)) for s in range(0, split.num_pairs, batch_size)])
     return img, txt
 
