@@ -87,8 +87,19 @@ def is_plugin(group: str, name: str) -> bool:
 
 
 def plugin_summaries(group: str) -> dict[str, str]:
-    """Name -> ``from package <distribution>`` for the listing of ``mmdistill recipes`` (nothing imported)."""
-    return {name: f"from package {_package(ep)}" for name, ep in sorted(plugin_entry_points(group).items())}
+    """Name -> ``<package's Summary> (package <distribution> <version>)`` for the listing of ``mmdistill recipes``, read
+    from the installed package's metadata (nothing imported; a package without a summary: ``from package <name>
+    <version>``). The summary is the package author's text: one line, its control characters escaped."""
+    from mmdistill.words import shown
+
+    out = {}
+    for name, ep in sorted(plugin_entry_points(group).items()):
+        meta = ep.dist.metadata if ep.dist is not None else None
+        summary = " ".join(str((meta and meta.get("Summary")) or "").split())
+        version = f" {ep.dist.version}" if ep.dist is not None and ep.dist.version else ""
+        where = f"package {_package(ep)}{version}"
+        out[name] = shown(f"{summary[:120]} ({where})" if summary and summary != "UNKNOWN" else f"from {where}")
+    return out
 
 
 __all__ = ["MODALITY_GROUP", "RECIPE_GROUP", "is_plugin", "load_plugin", "plugin_entry_points", "plugin_names", "plugin_summaries"]

@@ -4,6 +4,7 @@ on the path with a dist-info declaring them is run, shown, evaluated and loaded 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 
@@ -49,7 +50,8 @@ def plugin(tmp_path, monkeypatch):
     (site / "toyplug_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
     info = site / "toyplug_pkg-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug-pkg\nVersion: 0.1\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug-pkg\nVersion: 0.1\n"
+                                   "Summary: toy signals, DM \x1b[2Jin one line\n")
     (info / "entry_points.txt").write_text("[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\nnotanadapter = toyplug_pkg:Config\n"
                                            "wrongname = toyplug_pkg:MODALITY\nbase = toyplug_pkg:MODALITY\ntwice = toyplug_pkg:MODALITY\n\n"
                                            "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n"
@@ -70,7 +72,9 @@ def test_an_installed_plugin_runs_and_its_set_is_read_back(plugin, tmp_path, cap
 
     assert get_recipe("toyplug-dm").name == "toyplug-dm" and get_modality("toyplug").name == "toyplug"
     assert "toyplug" in registered_modalities()
-    assert cli_main(["recipes"]) == 0 and "toyplug-dm" in capsys.readouterr().out  # listed, from package toyplug-pkg
+    assert cli_main(["recipes"]) == 0
+    listing = capsys.readouterr().out  # the package's own summary, escaped, with its name and version; nothing imported
+    assert re.search(r"^toyplug-dm +toy signals, DM \\x1b\[2Jin one line \(package toyplug-pkg 0\.1\)$", listing, re.M), listing
     from mmdistill.cli import recipe_listing
 
     listed = recipe_listing(trajectory_only=True)  # experts --help: the heading says it lists installed packages' too
