@@ -44,11 +44,14 @@ def start_entry_point(debug: bool = False) -> None:
     """What every entry point (the ``mmdistill`` command, ``Recipe.main``, the recipe scripts) does first: logging
     (:func:`configure_logging`), freed host memory kept (:func:`mmdistill.host_memory.keep_freed_memory`) and Python's
     signal handlers on their own stack (:func:`mmdistill.stop_signals.handlers_on_their_own_stack`). Each step is
-    idempotent, so a command that calls a recipe's ``main`` does it twice harmlessly."""
+    idempotent, so a command that calls a recipe's ``main`` does it twice harmlessly. A user id without a name gets
+    one (:func:`mmdistill.cache_dir.name_unnamed_user`: torch's compile cache is named by it)."""
+    from mmdistill.cache_dir import name_unnamed_user
     from mmdistill.host_memory import keep_freed_memory
     from mmdistill.stop_signals import handlers_on_their_own_stack
 
     configure_logging(debug)
+    name_unnamed_user()
     keep_freed_memory()
     handlers_on_their_own_stack()
 

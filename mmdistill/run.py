@@ -25,6 +25,7 @@ import torch
 
 from mmdistill.context import MatchContext
 from mmdistill.atomic import remove_stale_temporaries
+from mmdistill.cache_dir import home_folder
 from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
@@ -183,8 +184,8 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
     """:func:`prepare_out_dir`'s checks and folder creation."""
     ckpt, manifest = out / CHECKPOINT_FILE, out / MANIFEST_FILE
     holds_run = os.path.lexists(ckpt) or os.path.lexists(manifest)
-    real, home = Path(os.path.realpath(out)), Path.home().resolve()
-    shared = ("the filesystem root" if real == Path(real.anchor) else "your home folder" if real == home
+    real, home = Path(os.path.realpath(out)), home_folder()  # None: a user id without one (a container's --user)
+    shared = ("the filesystem root" if real == Path(real.anchor) else "your home folder" if home is not None and real == home.resolve()
               else "the working folder or one above it" if Path.cwd().resolve().is_relative_to(real) else "")
     if shared and not holds_run:  # walk 39D: --out / wrote the run's files into / among everything else
         raise ConfigError(f"--out {out} is {shared}: a run's files would lie loose among everything there; choose a folder "
