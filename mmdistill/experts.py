@@ -409,7 +409,7 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
         raise ArtifactError(f"{out}: {len(missing)} expert shard(s) missing after training: {', '.join(missing[:5])}")
     index = {**_header(recorded, training), "experts": entries}
     with atomic_path(out / INDEX_FILE) as tmp:
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
+        tmp.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return out / INDEX_FILE
 
 

@@ -139,7 +139,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
     :func:`read_json` reads back as a number; as ``null`` every reader of a metric would have to expect None)."""
     text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
     with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
+        tmp.write_text(text + "\n", encoding="utf-8")
     return Path(path)
 
 
@@ -388,7 +388,7 @@ class MetricsLog:
 
     def _records(self) -> Iterator[tuple[str, Any]]:
         """``(line, value)`` for each line of the log that is JSON (a line cut by a kill is not)."""
-        for line in self.path.read_text().splitlines() if self._present() else []:
+        for line in self.path.read_text(encoding="utf-8").splitlines() if self._present() else []:
             try:
                 yield line, parse_json(line)
             except json.JSONDecodeError:
@@ -402,7 +402,7 @@ class MetricsLog:
         kept = [line for line, rec in self._records()
                 if isinstance(it := rec.get("it", -1) if isinstance(rec, dict) else None, (int, float)) and it < iteration]
         with atomic_path(self.path) as tmp:
-            tmp.write_text("".join(k + "\n" for k in kept))
+            tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)  # a link is removed, not followed
@@ -410,7 +410,7 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # a link put there meanwhile: ELOOP
         # a full disk's refusal at the flush names no file: refusals_named names the log
-        with refusals_named(self.path, self.path), os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
+        with refusals_named(self.path, self.path), os.fdopen(os.open(self.path, flags, 0o666), "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=_json_default) + "\n")
 
     def read(self) -> list[dict[str, Any]]:

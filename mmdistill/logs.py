@@ -40,16 +40,31 @@ def configure_logging(debug: bool = False) -> None:
     root.propagate = False
 
 
+def lenient_output() -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` write a character their encoding lacks as an escape (``\\xb1``) instead
+    of raising UnicodeEncodeError: under ``LC_ALL=C PYTHONUTF8=0`` or ``PYTHONIOENCODING=ascii`` stdout is ASCII and
+    strict, and the result line's ``±`` stopped a finished run with a traceback and made ``mmdistill show`` call the
+    manifest damaged. Streams that are closed, replaced or already lenient are left as they are."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, AttributeError):  # closed, or a stream that cannot change
+                pass
+
+
 def start_entry_point(debug: bool = False) -> None:
     """What every entry point (the ``mmdistill`` command, ``Recipe.main``, the recipe scripts) does first: logging
     (:func:`configure_logging`), freed host memory kept (:func:`mmdistill.host_memory.keep_freed_memory`) and Python's
     signal handlers on their own stack (:func:`mmdistill.stop_signals.handlers_on_their_own_stack`). Each step is
     idempotent, so a command that calls a recipe's ``main`` does it twice harmlessly. A user id without a name gets
-    one (:func:`mmdistill.cache_dir.name_unnamed_user`: torch's compile cache is named by it)."""
+    one (:func:`mmdistill.cache_dir.name_unnamed_user`: torch's compile cache is named by it), and the output streams
+    never refuse a character (:func:`lenient_output`)."""
     from mmdistill.cache_dir import name_unnamed_user
     from mmdistill.host_memory import keep_freed_memory
     from mmdistill.stop_signals import handlers_on_their_own_stack
 
+    lenient_output()
     configure_logging(debug)
     name_unnamed_user()
     keep_freed_memory()
@@ -73,4 +88,4 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     return tqdm(disable=disable or not is_lead_process(), **kwargs)
 
 
-__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "is_lead_process", "progress_bar", "start_entry_point"]
+__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "lenient_output", "is_lead_process", "progress_bar", "start_entry_point"]

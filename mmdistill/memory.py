@@ -146,7 +146,7 @@ def device_memory(device: torch.device) -> int:
 def host_memory() -> int:
     """Bytes of host memory available now (``MemAvailable``; 0: unknown, nothing to check against)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024

@@ -87,7 +87,7 @@ def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: Syntheti
     """``README.md``: the set's dataset card (:mod:`mmdistill.card`)."""
     full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(render_card(full, modality, where=where))
+        tmp.write_text(render_card(full, modality, where=where), encoding="utf-8")
     return out / "README.md"
 
 

@@ -399,7 +399,7 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
         for name in (MANIFEST_FILE, SYNTHETIC_FILE):
             shutil.copy2(src / name, tmp / EXPORT_SET_DIR / name)
         record_export_files(tmp, tmp / EXPORT_SET_DIR)  # checked whenever the export is read as a set
-        (tmp / CARD_FILE).write_text(card)
+        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return out
 
 

@@ -125,7 +125,7 @@ def load_table(path: Path) -> Table:
     """Read a table file (cached); ConfigError names the file and the row at fault."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read table {path}: {exc}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("rows"), list):

@@ -63,3 +63,62 @@ def test_a_named_user_keeps_its_name(monkeypatch):
     monkeypatch.setenv("USER", "someone")
     start_entry_point()
     assert getpass.getuser() == "someone"
+
+
+def test_the_c_locale_with_utf8_mode_off_writes_utf8_files_and_never_refuses_a_character(tmp_path):
+    """Under ``LC_ALL=C PYTHONUTF8=0 PYTHONIOENCODING=ascii`` (a bare CI image or cron job) the card's ``write_text``
+    used the locale's ASCII and a finished run stopped with a UnicodeEncodeError traceback before its manifest was
+    written; with that mended, the result line's ``±`` on the ASCII stdout did the same. Files are UTF-8 whatever
+    the locale, and stdout writes what it cannot encode as an escape."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONIOENCODING"))}
+    env.update(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONIOENCODING="ascii")
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "mmdistill", "run", "image-dm", "--dataset", "digits", "--ipc", "1",
+                           "iterations=1", "eval_runs=1", "eval_epochs=1", "baselines=random_real", "--no-memory-check",
+                           "--no-progress", "--out", str(out)], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-2000:]
+    assert "Traceback" not in done.stderr.decode("ascii", "replace")
+    assert b"\\xb1" in done.stdout and b"wrote " in done.stdout  # the result line, its ± escaped
+    card = (out / "README.md").read_bytes()
+    assert any(b > 127 for b in card) and card.decode("utf-8")  # non-ASCII text, written as UTF-8
+    assert (out / "manifest.json").is_file()
+
+
+def test_lenient_output_escapes_what_a_strict_stream_cannot_encode(monkeypatch):
+    import io
+
+    from mmdistill.logs import lenient_output
+
+    raw = io.BytesIO()
+    strict = io.TextIOWrapper(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr("sys.stdout", strict)
+    monkeypatch.setattr("sys.stderr", None)  # closed (started with 2>&-): left alone
+    lenient_output()
+    print("95.3 ± 0.5 %", file=strict)
+    strict.flush()
+    assert raw.getvalue() == b"95.3 \\xb1 0.5 %\n"
+
+
+def test_every_text_file_the_package_opens_names_its_encoding():
+    """Text files are UTF-8 whatever the locale: no ``read_text``/``write_text``/``open``/``fdopen`` in text mode
+    without ``encoding=`` in the package, its adapters or its recipes (the locale's is ASCII under ``LC_ALL=C``)."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(p for top in ("mmdistill", "modalities", "recipes") for p in (repo / top).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("read_text", "write_text"):
+                found.append(f"{path.relative_to(repo)}:{node.lineno}")
+            elif (name == "open" and isinstance(node.func, ast.Name)) or (name == "fdopen" and getattr(node.func.value, "id", "") == "os"):
+                mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+                if not (isinstance(mode, ast.Constant) and "b" in str(mode.value)):
+                    found.append(f"{path.relative_to(repo)}:{node.lineno}")
+    assert found == []

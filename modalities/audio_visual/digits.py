@@ -82,7 +82,7 @@ def build_av_digits(fsdd: str | Path, out_dir: str | Path, *, test_speakers: Seq
                         Image.fromarray((x[idx, 0].numpy() * 255.0 + 0.5).astype(np.uint8), mode="L").save(out / img_name)
                     (out / "audio" / base).write_bytes(opener())
                     rows.append((img_name, f"audio/{base}", str(digit), split))
-        with open(out / "pairs.csv", "w", newline="") as fh:
+        with open(out / "pairs.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["image_path", "audio_path", "label", "split"])
             w.writerows(rows)

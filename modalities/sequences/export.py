@@ -110,7 +110,7 @@ def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5, dist=dist)})
     top = dist.argmax(-1)
     lines = [f"s{s} {ids[int(i)]}" for s in range(top.shape[0]) for i in top[s]]
-    (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n")  # inside new_tree's temporary folder
+    (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")  # inside new_tree's temporary folder
 
 
 __all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_ids", "item_names"]
