@@ -40,6 +40,30 @@ def configure_logging(debug: bool = False) -> None:
     root.propagate = False
 
 
+def standard_streams_open() -> None:
+    """Point a standard descriptor (0, 1, 2) that is closed, or open only for reading, at /dev/null, and give Python
+    a ``sys.stdout``/``sys.stderr`` where it has none, as daemons do: a command started with ``2>&-`` (or from a wrapper
+    script, whose shell then holds the script's own file, read-only, as descriptor 2) has ``sys.stderr`` None or
+    unwritable, and the first progress bar stopped the run with nothing said and nothing written (exit 1 or 120); and a
+    file the run opened next could have become descriptor 2, where C libraries write their warnings."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    for fd, name in ((0, None), (1, "stdout"), (2, "stderr")):
+        try:
+            usable = fd == 0 or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY  # stdin: open is enough
+        except OSError:  # closed
+            usable = False
+        if not usable:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # a closed descriptor is the lowest free one, so the open may have landed on it already
+                os.dup2(null, fd)
+                os.close(null)
+        if name is not None and getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False))
+
+
 def lenient_output() -> None:
     """Make ``sys.stdout`` and ``sys.stderr`` write a character their encoding lacks as an escape (``\\xb1``) instead
     of raising UnicodeEncodeError: under ``LC_ALL=C PYTHONUTF8=0`` or ``PYTHONIOENCODING=ascii`` stdout is ASCII and
@@ -59,11 +83,12 @@ def start_entry_point(debug: bool = False) -> None:
     signal handlers on their own stack (:func:`mmdistill.stop_signals.handlers_on_their_own_stack`). Each step is
     idempotent, so a command that calls a recipe's ``main`` does it twice harmlessly. A user id without a name gets
     one (:func:`mmdistill.cache_dir.name_unnamed_user`: torch's compile cache is named by it), and the output streams
-    never refuse a character (:func:`lenient_output`)."""
+    never refuse a character (:func:`lenient_output`); closed ones are /dev/null (:func:`standard_streams_open`)."""
     from mmdistill.cache_dir import name_unnamed_user
     from mmdistill.host_memory import keep_freed_memory
     from mmdistill.stop_signals import handlers_on_their_own_stack
 
+    standard_streams_open()
     lenient_output()
     configure_logging(debug)
     name_unnamed_user()
@@ -88,4 +113,4 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     return tqdm(disable=disable or not is_lead_process(), **kwargs)
 
 
-__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "lenient_output", "is_lead_process", "progress_bar", "start_entry_point"]
+__all__ = ["NON_TTY_INTERVAL_S", "configure_logging", "lenient_output", "standard_streams_open", "is_lead_process", "progress_bar", "start_entry_point"]

@@ -122,3 +122,42 @@ def test_every_text_file_the_package_opens_names_its_encoding():
                 if not (isinstance(mode, ast.Constant) and "b" in str(mode.value)):
                     found.append(f"{path.relative_to(repo)}:{node.lineno}")
     assert found == []
+
+
+def test_a_run_started_with_stderr_closed_is_not_lost(tmp_path):
+    """``mmdistill run ... 2>&-`` had ``sys.stderr`` None: the first progress bar raised, and the run ended with exit 1,
+    nothing said, nothing written. Closed standard descriptors are /dev/null now; the run is written and its lines
+    still reach stdout."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "mmdistill", *RUN[:-1], "--out", str(out)], preexec_fn=lambda: os.close(2),
+                          stdout=subprocess.PIPE, timeout=120)
+    assert done.returncode == 0 and (out / "synthetic.safetensors").is_file() and (out / "manifest.json").is_file()
+    assert f"wrote {out}".encode() in done.stdout
+
+
+def test_a_read_only_stderr_becomes_dev_null(tmp_path):
+    """From a wrapper script started with ``2>&-`` descriptor 2 is the script's own file, open read-only (the shell's):
+    ``sys.stderr`` exists and every write fails (EBADF; the run ended with exit 120, nothing written)."""
+    import fcntl
+
+    from mmdistill.logs import standard_streams_open
+
+    script = tmp_path / "wrapper.sh"
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    saved = os.dup(2)
+    try:
+        read_only = os.open(script, os.O_RDONLY)
+        os.dup2(read_only, 2)
+        os.close(read_only)
+        standard_streams_open()
+        writable = fcntl.fcntl(2, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        points_at = os.readlink("/proc/self/fd/2") if os.path.exists("/proc/self/fd/2") else os.devnull
+        os.write(2, b"dropped\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert writable and points_at == os.devnull
+    assert script.read_text(encoding="utf-8") == "#!/bin/sh\n"
