@@ -19,9 +19,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _one_line_failures(kind: type, exc: BaseException, tb: Any) -> None:
     """A benchmark's expected failure (data that is not there, a damaged file, a key refused, a library missing) as
     the command line reports it, one line naming the file or key; anything else (a defect) keeps its traceback."""
-    from mmdistill.exits import EXPECTED, describe
+    from mmdistill.exits import describe, expected
 
-    if issubclass(kind, EXPECTED) and not issubclass(kind, KeyboardInterrupt):
+    if expected(exc) and not issubclass(kind, KeyboardInterrupt):
         print(f"error: {describe(exc)} (the benchmarks' data: docs/results.md names each one's, most under ../shared/data)",
               file=sys.stderr)
         return

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
-from mmdistill.exits import EXPECTED, closed_stdout, fail, progress_bars
+from mmdistill.exits import EXPECTED, closed_stdout, expected, fail, progress_bars
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
 from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
@@ -252,7 +252,7 @@ def script_main(script: str) -> int:
             recipe = _script_recipe(Path(script))
         code = recipe.main(argv[1:] if debug else argv, debug=debug)
     except EXPECTED as exc:
-        if debug:
+        if debug or not expected(exc):
             raise
         code = fail(exc, keep=callers_bars)
     return _program_ends(code)
@@ -335,7 +335,7 @@ def _command(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:
-        if debug:
+        if debug or not expected(exc):
             raise
         return fail(exc, keep=callers_bars)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import sys
 from typing import Any
@@ -35,7 +36,7 @@ def exit_code(exc: BaseException) -> int:
     """The exit code of an expected failure (see the module docstring)."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + stop_signal_number(exc)
-    if isinstance(exc, ModuleNotFoundError):
+    if isinstance(exc, ModuleNotFoundError) or out_of_memory(exc):
         return 2
     if isinstance(exc, OSError):
         return 6
@@ -54,6 +55,8 @@ def describe(exc: BaseException) -> str:
         return f"cannot access{path}: {reason}{hint}"
     if isinstance(exc, ModuleNotFoundError):
         return f"this command {install_hint(exc.name)}"
+    if out_of_memory(exc):
+        return _memory_line(exc)
     if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, InterruptedRun):  # a run's own stop names its checkpoint
         return f"{stop_phrase(exc)}; continue with the same command and --resume (from the last checkpoint, when one was written)" + _torchrun_stop(exc)
     return str(exc) + (_torchrun_stop(exc) if isinstance(exc, KeyboardInterrupt) else "")
@@ -97,8 +100,44 @@ def closed_stdout() -> int:
     return 128 + 13
 
 
-EXPECTED = (MmdistillError, OSError, KeyboardInterrupt, ModuleNotFoundError)
-"""The failures the command line reports without a traceback."""
+EXPECTED = (MmdistillError, OSError, KeyboardInterrupt, ModuleNotFoundError, MemoryError, RuntimeError, ImportError)
+"""The failures the command line catches; :func:`expected` tells those it reports without a traceback (a RuntimeError or
+an ImportError only when it is the host's memory refusing, :func:`out_of_memory`)."""
+
+#: what torch's CPU allocator and the dynamic loader say when the process's memory (``ulimit -v``) is exhausted
+_NO_MEMORY = ("can't allocate memory", "cannot allocate memory", "failed to map segment from shared object")
 
 
-__all__ = ["EXIT_CODES", "EXPECTED", "closed_stdout", "describe", "exit_code", "fail", "progress_bars"]
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is this process running out of host memory or address space: MemoryError, torch's allocator's
+    RuntimeError ("DefaultCPUAllocator: can't allocate memory"), or a shared library that could not be mapped (torch
+    does not load under ``ulimit -v`` of about 3 GiB)."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, (RuntimeError, ImportError)) and not isinstance(exc, (MmdistillError, ModuleNotFoundError)) \
+        and any(words in str(exc).lower() for words in _NO_MEMORY)
+
+
+def expected(exc: BaseException) -> bool:
+    """Whether the command line reports ``exc`` as one line and an exit code rather than a traceback."""
+    if isinstance(exc, (RuntimeError, ImportError, MemoryError)) and not isinstance(exc, (MmdistillError, ModuleNotFoundError)):
+        return out_of_memory(exc)
+    return isinstance(exc, EXPECTED)
+
+
+def _memory_line(exc: BaseException) -> str:
+    """One line for :func:`out_of_memory`: what failed, and the limit that made it fail where one is set."""
+    import resource
+
+    said = re.sub(r"^\[enforce fail at [^\]]*\] (err == 0\. )?", "", (str(exc).splitlines() or [type(exc).__name__])[0])
+    what = f"torch cannot be loaded ({said})" if isinstance(exc, ImportError) else f"out of host memory ({said})"
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        fix = "" if isinstance(exc, ImportError) else " or lower the sizes (ipc, batch keys)"
+        return (f"{what}: this process's virtual-memory limit is {limit / 2**30:.1f} GiB (ulimit -v {limit // 1024}), and torch "
+                "alone maps 3-4 GiB of address space; raise it (or limit resident memory instead: a cgroup, systemd-run -p "
+                f"MemoryMax=){fix}")
+    return f"{what}: lower the sizes (ipc, batch keys) or free memory; memory_check estimates an iteration's peak before a run"
+
+
+__all__ = ["EXIT_CODES", "EXPECTED", "closed_stdout", "describe", "exit_code", "expected", "fail", "out_of_memory", "progress_bars"]

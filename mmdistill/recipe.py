@@ -21,7 +21,7 @@ import torch
 
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
-from mmdistill.exits import EXPECTED, fail, progress_bars
+from mmdistill.exits import EXPECTED, expected, fail, progress_bars
 from mmdistill.keys import Keys, input_keys, key_infos, short_repr
 from mmdistill.logs import is_lead_process, start_entry_point
 from mmdistill.loop import Matcher
@@ -235,7 +235,7 @@ class Recipe:
                 cfg = self.config_from_argv(argv)
                 result = self.run(cfg)
         except EXPECTED as exc:
-            if debug:
+            if debug or not expected(exc):
                 raise
             return fail(exc, keep=callers_bars)
         if not is_lead_process():  # rank 0 of a torchrun run speaks for it

@@ -161,3 +161,49 @@ def test_a_read_only_stderr_becomes_dev_null(tmp_path):
         os.close(saved)
     assert writable and points_at == os.devnull
     assert script.read_text(encoding="utf-8") == "#!/bin/sh\n"
+
+
+ALLOCATOR = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+             "118013952 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def test_running_out_of_host_memory_is_one_line_naming_the_limit(monkeypatch, capsys):
+    """Under ``ulimit -v`` torch's allocator's RuntimeError (video-dm normalising its clips at ``ulimit -v 3800000``) and
+    torch's own import (``libtorch_cpu.so: failed to map segment`` at ``ulimit -v 2000000``: even ``mmdistill show``)
+    were tracebacks; they are one line naming the limit, exit 2. Any other RuntimeError keeps its traceback."""
+    import resource
+
+    from mmdistill.recipe import Recipe
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (3_800_000 * 1024, resource.RLIM_INFINITY))
+    monkeypatch.setattr(Recipe, "run", lambda self, cfg: (_ for _ in ()).throw(RuntimeError(ALLOCATOR)))
+    assert cli_main(RUN + ["--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: out of host memory (DefaultCPUAllocator: can't allocate memory") and "ulimit -v 3800000" in err[-1]
+    from mmdistill.exits import describe, exit_code, expected
+
+    torch_load = ImportError("libtorch_cpu.so: failed to map segment from shared object")
+    assert expected(torch_load) and exit_code(torch_load) == 2
+    assert describe(torch_load).startswith("torch cannot be loaded (libtorch_cpu.so: failed to map segment")
+    assert not expected(RuntimeError("shape mismatch")) and not expected(ImportError("cannot import name 'x'"))
+    monkeypatch.setattr(Recipe, "run", lambda self, cfg: (_ for _ in ()).throw(RuntimeError("a defect")))
+    with pytest.raises(RuntimeError, match="a defect"):
+        cli_main(RUN + ["--out", "unused"])
+
+
+def test_the_memory_check_counts_the_address_space_a_ulimit_leaves(monkeypatch):
+    """The iteration's estimate was compared with the host's MemAvailable only, so under ``ulimit -v`` a run passed the
+    check and failed in torch's allocator; the address space the limit leaves counts too, and the refusal says so."""
+    import resource
+
+    import torch
+
+    from mmdistill.memory import MemoryEstimate, check_fits, host_memory
+
+    with open("/proc/self/status", encoding="ascii") as fh:
+        size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (size + 50 * 2**20, resource.RLIM_INFINITY))
+    assert host_memory() <= 51 * 2**20
+    estimate = MemoryEstimate({"real forward": 200 * 2**20}, ("ipc", "batch_real"))
+    with pytest.raises(ConfigError, match=r"which has \d+ MiB left under this process's virtual-memory limit \(ulimit -v\)"):
+        check_fits(estimate, torch.device("cpu"))
