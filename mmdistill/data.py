@@ -6,6 +6,8 @@ and evaluation only ever touch this type.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from typing import Any
@@ -110,9 +112,26 @@ def check_class_list(where: str, classes: Sequence[str]) -> None:
         try:
             str(name).encode("utf-8")
         except UnicodeEncodeError:
+            locale_read = _utf8_read_in_another_encoding(str(name))
+            if locale_read is not None:  # renaming it as convmv says would garble a name that is fine
+                raise DataError(f"{where}: the class name {locale_read!r} is UTF-8, but Python reads file names as "
+                                f"{sys.getfilesystemencoding()} in this locale (LANG/LC_ALL=C or POSIX); run with PYTHONUTF8=1 "
+                                "or a UTF-8 locale (LC_ALL=C.UTF-8)") from None
             raise DataError(f"{where}: the class name {ascii(str(name))} is not UTF-8 text (a folder or label named in another "
                             "encoding, e.g. Latin-1); rename it in UTF-8 (convmv -f latin1 -t utf8 --notest -r DIR renames "
                             "folders)") from None
+
+
+def _utf8_read_in_another_encoding(name: str) -> str | None:
+    """``name`` as the UTF-8 text it is where it is a file name whose UTF-8 bytes Python decoded with a file-system
+    encoding that is not UTF-8 (the C locale with UTF-8 mode off: ASCII, each byte above 127 a lone surrogate); else
+    None (a name in another encoding, such as Latin-1, is what it says)."""
+    if sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return None
+    try:
+        return os.fsencode(name).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return None
 
 
 @dataclass

@@ -207,3 +207,20 @@ def test_the_memory_check_counts_the_address_space_a_ulimit_leaves(monkeypatch):
     estimate = MemoryEstimate({"real forward": 200 * 2**20}, ("ipc", "batch_real"))
     with pytest.raises(ConfigError, match=r"which has \d+ MiB left under this process's virtual-memory limit \(ulimit -v\)"):
         check_fits(estimate, torch.device("cpu"))
+
+
+def test_a_utf8_class_folder_read_in_the_c_locale_is_not_called_latin1(monkeypatch):
+    """Under ``LC_ALL=C PYTHONUTF8=0`` Python reads file names as ASCII, so a class folder ``café`` (UTF-8 bytes) reads as
+    ``caf\\udcc3\\udca9``; the refusal called it "not UTF-8 text ... convmv -f latin1 -t utf8", which would garble a name
+    that is fine. It names the locale and the way out; a Latin-1 name keeps the convmv advice."""
+    import sys
+
+    from mmdistill.data import check_class_list
+    from mmdistill.errors import DataError
+
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
+    with pytest.raises(DataError, match=r"class name 'café' is UTF-8, but Python reads file names as ascii .* PYTHONUTF8=1") as said:
+        check_class_list("dataset 'imagefolder'", ["caf\udcc3\udca9", "nino"])
+    assert "convmv" not in str(said.value)
+    with pytest.raises(DataError, match=r"'caf\\udce9' is not UTF-8 text .*convmv -f latin1"):
+        check_class_list("dataset 'imagefolder'", ["caf\udce9", "nino"])
