@@ -1,7 +1,7 @@
 """Where mmdistill keeps what it can compute again: decoded video clips, caption embeddings, PyG's processed files.
 
-One rule for every cache: ``$MMDISTILL_CACHE`` (``~`` expanded), else ``$XDG_CACHE_HOME/mmdistill``, else
-``~/.cache/mmdistill``; an empty variable counts as unset. Each adapter keeps its files in a sub-folder
+One rule for every cache: ``$MMDISTILL_CACHE`` (``~`` expanded), else ``$XDG_CACHE_HOME/mmdistill`` (an absolute
+path), else ``~/.cache/mmdistill``; an empty variable counts as unset. Each adapter keeps its files in a sub-folder
 (``video``, ``text``, ``graph``).
 """
 
@@ -28,10 +28,14 @@ def home_folder() -> Path | None:
 
 def cache_root() -> Path:
     """``$MMDISTILL_CACHE``, else ``$XDG_CACHE_HOME/mmdistill``, else ``~/.cache/mmdistill`` (an empty variable is
-    unset); ConfigError, one line naming the variables to set, where none is set and the user has no home folder."""
+    unset; a relative ``XDG_CACHE_HOME`` too, as the XDG spec says: it made the cache a folder of whatever folder the
+    command ran in); ConfigError, one line naming the variables to set, where none is set and the user has no home folder."""
     if os.environ.get("MMDISTILL_CACHE"):
         return Path(os.environ["MMDISTILL_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME")
+    if base and not Path(base).expanduser().is_absolute():  # the XDG spec: a relative path is invalid and ignored
+        log.debug("XDG_CACHE_HOME=%s is not an absolute path: ignored, as the XDG Base Directory spec says", base)
+        base = None
     if not base:
         home = home_folder()
         if home is None:

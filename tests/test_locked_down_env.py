@@ -224,3 +224,20 @@ def test_a_utf8_class_folder_read_in_the_c_locale_is_not_called_latin1(monkeypat
     assert "convmv" not in str(said.value)
     with pytest.raises(DataError, match=r"'caf\\udce9' is not UTF-8 text .*convmv -f latin1"):
         check_class_list("dataset 'imagefolder'", ["caf\udce9", "nino"])
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_says(tmp_path, monkeypatch):
+    """``XDG_CACHE_HOME=cache`` (a typo, a CI template) made mmdistill's cache ``./cache/mmdistill`` of whatever folder a
+    command ran in: a new cache in every working folder, beside the user's files. The spec calls a relative path invalid."""
+    from pathlib import Path
+
+    from mmdistill.cache_dir import cache_root
+
+    monkeypatch.delenv("MMDISTILL_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    monkeypatch.chdir(tmp_path)
+    assert cache_root() == tmp_path / "home" / ".cache" / "mmdistill"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "mmdistill"
+    assert Path(cache_root()).is_absolute()
