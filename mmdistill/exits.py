@@ -5,6 +5,7 @@ never a traceback (``mmdistill --debug`` shows it).
 code   failure
 =====  ==========================================================
 2      a configuration key, value or argument (ConfigError), or an optional library not installed (named with its extra)
+       or host memory exhausted: MemoryError, torch's allocator, a library that cannot be mapped (:func:`out_of_memory`)
 3      a dataset root, file or sample (DataError)
 4      a saved set, checkpoint or buffer (ArtifactError)
 5      the optimisation diverged (DivergenceError)
