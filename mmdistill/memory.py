@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError
+from mmdistill.host_limits import BOUND_WORDS, address_space_left, memory_left
 
 log = logging.getLogger(__name__)
 
@@ -144,37 +145,10 @@ def device_memory(device: torch.device) -> int:
 
 
 def host_memory() -> int:
-    """Bytes of host memory this process can take now: ``MemAvailable``, or less where the process's virtual-memory limit
-    (``ulimit -v``) leaves less of its address space (:func:`address_space_left`; torch alone maps 3-4 GiB of it);
-    0: unknown, nothing to check against."""
-    available = 0
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    left = address_space_left()
-    return available if left is None else min(available, left) if available else left
-
-
-def address_space_left() -> int | None:
-    """Bytes of address space this process may still map under its ``RLIMIT_AS`` (``ulimit -v``: the limit less
-    ``VmSize``), or None where there is no limit or it cannot be told. Past it torch's allocator fails ("can't allocate
-    memory") whatever memory the host has free."""
-    try:
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit == resource.RLIM_INFINITY:
-            return None
-        with open("/proc/self/status", encoding="ascii") as fh:
-            size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-    except (ImportError, OSError, StopIteration, ValueError):
-        return None
-    return max(0, limit - size)
+    """Bytes of host memory this process can take now: ``MemAvailable``, or less where its control group (a container's
+    or batch job's memory limit) or its virtual-memory limit (``ulimit -v``; torch alone maps 3-4 GiB of address space)
+    leaves less (:func:`mmdistill.host_limits.memory_left`); 0: unknown, nothing to check against."""
+    return memory_left()[0] or 0
 
 
 def host_shortfall(need: int) -> int:
@@ -192,8 +166,7 @@ def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int 
     available = device_memory(device) if capacity is None else capacity
     log.log(logging.DEBUG if quiet else logging.INFO, "estimated peak memory of one iteration on %s: %s", device, estimate.describe())
     if enforce and available and estimate.total > available:
-        left = address_space_left() if capacity is None and device.type == "cpu" else None
-        limit = "left under this process's virtual-memory limit (ulimit -v) " if left is not None and left <= available * 1.01 else ""
+        limit = BOUND_WORDS[memory_left()[1]] if capacity is None and device.type == "cpu" else ""
         raise ConfigError(
             f"one iteration needs about {estimate.total / MiB:.0f} MiB on {device}, which has {available / MiB:.0f} MiB {limit}"
             f"({estimate.describe()}); lower {', '.join(estimate.keys)}, spread the classes over processes "

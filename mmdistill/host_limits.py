@@ -1,0 +1,139 @@
+"""How much memory this process may still take on its host: the least of what the kernel reports available, what the
+process's control group (a container's or a batch job's memory limit) leaves, and what its address-space limit
+(``ulimit -v``) leaves.
+
+``/proc/meminfo``'s ``MemAvailable`` is the whole machine's: inside ``docker run --memory 4g``, a Kubernetes pod or a
+Slurm job with ``ConstrainRAMSpace`` it says the host's free gigabytes while the kernel kills the process at the
+group's limit (the OOM killer: no message, no checkpoint written after the last). The group's room is its limit less
+its working set: its charged memory less the inactive file pages the kernel reclaims before it kills (how ``docker
+stats`` and the kubelet count it). Both cgroup layouts are read: v2 (``memory.max``, ``memory.current``,
+``memory.stat``'s ``inactive_file``) and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``,
+``total_inactive_file``), for the process's own group and every group above it (a limit may be set on a parent: a
+job's, a user slice's). Linux only; elsewhere each part is None (unknown) and the caller checks nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: where the cgroup file systems are mounted (the standard place; containers mount their own group there)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+#: a v1 limit at or above this is "no limit" (the kernel writes PAGE_COUNTER_MAX pages rounded, about 2^63)
+_V1_UNLIMITED = 1 << 62
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map under its ``RLIMIT_AS`` (``ulimit -v``: the limit less
+    ``VmSize``), or None where there is no limit or it cannot be told. Past it torch's allocator fails ("can't allocate
+    memory") whatever memory the host has free."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as fh:
+            size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    except (ImportError, OSError, StopIteration, ValueError):
+        return None
+    return max(0, limit - size)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _stat_value(path: Path, key: str) -> int:
+    """The value of ``key`` in a ``memory.stat`` file (0 when it is absent or unreadable)."""
+    for line in (_read(path) or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def _group_room(folder: Path, v2: bool) -> int | None:
+    """Bytes the memory group ``folder`` has left under its own limit (limit less working set), or None where it has
+    no limit or its files cannot be read."""
+    limit_text = _read(folder / ("memory.max" if v2 else "memory.limit_in_bytes"))
+    usage_text = _read(folder / ("memory.current" if v2 else "memory.usage_in_bytes"))
+    if limit_text is None or usage_text is None or not limit_text.isdigit() or not usage_text.isdigit():
+        return None  # v2's "max" (no limit), or not a memory group
+    limit = int(limit_text)
+    if not v2 and limit >= _V1_UNLIMITED:
+        return None
+    inactive = _stat_value(folder / "memory.stat", "inactive_file" if v2 else "total_inactive_file")
+    working_set = max(0, int(usage_text) - inactive)
+    return max(0, limit - working_set)
+
+
+def _memory_groups(proc_cgroup: str, root: Path) -> list[tuple[Path, bool]]:
+    """The memory groups of this process, its own first, then each one above it up to the mount's root, with whether
+    each is cgroup v2, from the text of ``/proc/self/cgroup`` (``ID:CONTROLLERS:PATH`` lines; v2's is ``0::PATH``) and
+    the cgroup mount ``root``. A group path of the host's that the container cannot see (v1 without a cgroup
+    namespace) is read up to the mount's root, which holds the container's own group."""
+    v1 = v2 = None
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        elif "memory" in parts[1].split(","):
+            v1 = parts[2]
+    base, rel, is_v2 = (root / "memory", v1, False) if v1 is not None else (root, v2, True)
+    if rel is None:
+        return []
+    folder = base / rel.lstrip("/")
+    groups = [(folder, is_v2)]
+    while folder != base and base in folder.parents:
+        folder = folder.parent
+        groups.append((folder, is_v2))
+    return groups
+
+
+def cgroup_memory_left(proc_cgroup: str | None = None, root: Path | None = None) -> int | None:
+    """Bytes this process's control group, and every group above it, still leaves before its memory limit (the least of
+    them), or None where no group has a limit or none can be read (not Linux, no cgroup file system). ``proc_cgroup``:
+    the text of ``/proc/self/cgroup`` (read when None); ``root``: the cgroup mount (:data:`CGROUP_ROOT`)."""
+    text = _read(Path("/proc/self/cgroup")) if proc_cgroup is None else proc_cgroup
+    if not text:
+        return None
+    groups = _memory_groups(text, CGROUP_ROOT if root is None else root)
+    rooms = [room for folder, v2 in groups if (room := _group_room(folder, v2)) is not None]
+    return min(rooms) if rooms else None
+
+
+def memory_left() -> tuple[int | None, str]:
+    """Bytes of memory this process may still take (the least of :func:`available_memory`, :func:`cgroup_memory_left`
+    and :func:`address_space_left`; None: none is known) and what bounds it: ``""`` (the host's available memory),
+    ``"cgroup"`` or ``"ulimit"``."""
+    known = [(v, why) for v, why in ((available_memory(), ""), (cgroup_memory_left(), "cgroup"),
+                                    (address_space_left(), "ulimit")) if v is not None]
+    if not known:
+        return None, ""
+    return min(known, key=lambda item: item[0])
+
+
+#: what a refusal adds after "which has N MiB", by what bounds the memory (:func:`memory_left`)
+BOUND_WORDS = {"": "", "cgroup": "left under this process's control-group memory limit (a container's or job's) ",
+               "ulimit": "left under this process's virtual-memory limit (ulimit -v) "}
+
+
+__all__ = ["BOUND_WORDS", "CGROUP_ROOT", "address_space_left", "available_memory", "cgroup_memory_left", "memory_left"]
