@@ -32,6 +32,7 @@ from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
+from mmdistill.optimizer_state import optimizer_state, restore_optimizer
 from mmdistill.schema import values_before_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
@@ -64,48 +65,11 @@ class LoopResult:
     seconds_before: float = 0.0  #: of ``seconds``, those spent before this process resumed the run (the checkpoint's)
 
 
-def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], str]:
-    """Split an optimizer's state dict into tensors (for safetensors) and JSON (everything else)."""
-    sd = opt.state_dict()
-    tensors: dict[str, Tensor] = {}
-    plain: dict[str, dict[str, Any]] = {}
-    for pid, entry in sd["state"].items():
-        plain[str(pid)] = {}
-        for key, val in entry.items():
-            if isinstance(val, Tensor):
-                tensors[f"opt.{pid}.{key}"] = val
-            else:
-                plain[str(pid)][key] = val
-    return tensors, json.dumps({"param_groups": sd["param_groups"], "state": plain, "tensors": sorted(tensors)})
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], blob: str, path: Path | str = "the checkpoint") -> None:
-    """Load the optimizer state of :func:`_optimizer_state` into ``opt``; ArtifactError naming ``path`` when the
-    state is not the one of this run's optimizer (a tensor the JSON lists is missing, a state tensor's shape differs
-    from its parameter's, another number of parameters)."""
-    info = parse_json(blob)
-    missing = sorted(set(info.get("tensors", [])) - set(tensors))
-    if missing:
-        raise ArtifactError(f"{path} lacks the optimizer tensors {', '.join(missing)}; the checkpoint is damaged")
-    params = [p for group in opt.param_groups for p in group["params"]]
-    state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in info["state"].items()}
-    for name, val in tensors.items():
-        if name.startswith("opt."):
-            _, pid, key = name.split(".", 2)
-            if not 0 <= int(pid) < len(params):
-                raise ArtifactError(f"{path}: optimizer tensor {name} is for parameter {pid}, this run has {len(params)}")
-            if val.dim() > 0 and val.shape != params[int(pid)].shape:
-                raise ArtifactError(f"{path}: optimizer tensor {name} has shape {list(val.shape)}, its parameter "
-                                    f"{list(params[int(pid)].shape)}; the checkpoint is damaged or of another run")
-            state.setdefault(int(pid), {})[key] = val
-    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-
-
 def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, next_iteration: int, elapsed: float,
                     resume_keys: Mapping[str, Any], best: BestSet | None = None) -> None:
     """Atomically write the loop state after ``next_iteration`` iterations have been completed, with the values
     of the keys that must not change on resume (and the best set so far when a selector scores the run)."""
-    opt_tensors, opt_json = _optimizer_state(opt)
+    opt_tensors, opt_json = optimizer_state(opt)
     tensors = {f"syn.{k}": v for k, v in syn.tensors().items()} | opt_tensors
     if best is not None:
         tensors |= best.checkpoint_tensors()
@@ -234,16 +198,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         if name not in syn.data or syn.data[name].shape != val.shape:
             raise ArtifactError(f"{path}: tensor data.{name} does not match the synthetic set of this run")
     _meta_json(path, meta, "optimizer", dict)
-    before = copy.deepcopy(opt.state_dict())
-    try:
-        _restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"], path)
-    except ArtifactError:
-        opt.load_state_dict(before)
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-        opt.load_state_dict(before)
-        raise ArtifactError(f"{path}: its optimizer state does not load into this run's optimizer ({type(exc).__name__}: {exc}); "
-                            "the checkpoint is damaged or of another run") from None
+    restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"], path)
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them
     syn.copy_from(learned | ({"soft_labels": saved.soft_labels} if saved.soft_labels is not None else {}))
     if "soft_label_source" in saved.meta:  # the teacher of those soft labels (relabelled every iteration: the last one's)

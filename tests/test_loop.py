@@ -161,3 +161,69 @@ def test_a_checkpoint_header_that_is_nested_too_deeply_or_not_a_time_is_named(tm
     with pytest.raises(ArtifactError, match=said) as err:
         run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, resume=True, progress=False)
     assert str(ckpt) in str(err.value)
+
+
+def _resume_after(tmp_path, blobs, edit):
+    """A 2-iteration run, its checkpoint edited by ``edit(tensors, optimizer JSON)``, resumed for 4 iterations."""
+    import json
+
+    from mmdistill.io import load_tensors_with_metadata
+    from safetensors.torch import save_file
+
+    syn, m, opt = _setup(blobs, "dm")
+    run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, progress=False)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    tensors, meta = load_tensors_with_metadata(ckpt)
+    info = json.loads(meta["optimizer"])
+    edit(tensors, info)
+    save_file(tensors, str(ckpt), metadata={**meta, "optimizer": json.dumps(info)})
+    syn, m, opt = _setup(blobs, "dm")
+    return run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, resume=True, progress=False), opt
+
+
+def _set(tensors, name, value):
+    tensors[name] = value
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda t, i: i["param_groups"][0].update(lr="abc"), None),  # a TypeError at the first step before
+    (lambda t, i: _set(t, "opt.0.momentum_buffer", torch.tensor(3.0)), r"opt\.0\.momentum_buffer has shape \[\], expected \[6, 1, 8, 8\]"),
+    (lambda t, i: (t.pop("opt.0.momentum_buffer"), i.update(tensors=[]), i["state"]["0"].update(momentum_buffer=[1, 2])),
+     r"state value 0\.momentum_buffer is list; expected a tensor"),
+    (lambda t, i: t["opt.0.momentum_buffer"].view(-1)[0].fill_(float("nan")), r"opt\.0\.momentum_buffer holds values that are NaN"),
+    (lambda t, i: i["state"]["0"].update(step="x"), r"parameter 0 holds \['momentum_buffer', 'step'\], this run's optimizer keeps \['momentum_buffer'\]"),
+    (lambda t, i: _set(t, "opt.0.momentum_buffer", torch.zeros(6, 1, 8, 8)) or i["param_groups"].append({"params": [1]}),
+     r"parameter groups of \[1, 1\] tensors, this run's \[1\]"),
+    (lambda t, i: _set(t, "opt.x.y", torch.zeros(1)), r"optimizer state 'opt\.x\.y' names no parameter"),
+], ids=["lr-text", "buffer-scalar", "buffer-a-list", "buffer-nan", "state-extra-key", "another-group", "name-no-parameter"])
+def test_a_crafted_optimizer_state_in_a_checkpoint_is_named_or_ignored(tmp_path, blobs, edit, said):
+    """Walk 49A: load_state_dict took a state tensor of another shape, a list for a tensor or a text learning rate from a
+    received checkpoint, and the resumed run died at its first step with a traceback from torch.optim; a NaN momentum
+    ended in 'lower a learning rate' advice. Each is named as the checkpoint's damage now (the run's own rates are kept)."""
+    from mmdistill.errors import ArtifactError
+
+    if said is None:
+        res, opt = _resume_after(tmp_path, blobs, edit)
+        assert res.iterations == 4 and opt.param_groups[0]["lr"] == 0.1
+        return
+    with pytest.raises(ArtifactError, match=said) as err:
+        _resume_after(tmp_path, blobs, edit)
+    assert "checkpoint.safetensors" in str(err.value)
+
+
+def test_a_checkpoints_learning_rate_does_not_replace_the_runs(tmp_path, blobs):
+    """Walk 49A: a checkpoint whose optimizer JSON says lr 1e6 (its resume keys say the run's rate) was resumed with
+    1e6: load_state_dict takes a group's hyper-parameters from the file. The run's own (compared by key) are kept."""
+    res, opt = _resume_after(tmp_path, blobs, lambda t, i: i["param_groups"][0].update(lr=1e6, momentum=-5.0))
+    assert res.resumed_from == 2 and opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.5
+
+
+def test_a_none_an_older_torch_kept_in_the_optimizer_state_still_resumes(tmp_path, blobs):
+    """A state value None (what torch < 2.2 kept for SGD without momentum) means nothing kept: not refused as damage."""
+    def none_buffer(tensors, info):
+        tensors.pop("opt.0.momentum_buffer")
+        info.update(tensors=[])
+        info["state"]["0"]["momentum_buffer"] = None
+
+    res, _ = _resume_after(tmp_path, blobs, none_buffer)
+    assert res.resumed_from == 2 and res.iterations == 4
