@@ -36,6 +36,7 @@ from mmdistill.buffer import (FORMAT, INDEX_FILE, UNRECORDED_OK, ExpertBuffer, E
 from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.expert_partial import checked_partial
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -263,7 +264,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
     rows, scores, seconds = [layout.flatten(net).cpu()], [], 0.0
     partial = out / partial_name(i)
     if partial.exists():
-        rows, scores, seconds, saved_spec = _resume_partial(partial, net, opt, layout, header)
+        rows, scores, seconds, saved_spec = _resume_partial(partial, net, opt, layout, header, i)
         bar.update(len(rows) - 1)
         if unchecked := unchecked_fields(saved_spec, spec):  # an older mmdistill's partial expert: its shard claims no more
             log.warning("%s (an interrupted expert of an older mmdistill) does not record %s: it is continued, and its shard "
@@ -355,26 +356,23 @@ def _save_partial(path: Path, rows: list[Tensor], opt: torch.optim.Optimizer, sc
     save_tensors(path, tensors, metadata=meta)
 
 
-def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout,
-                    header: dict[str, Any]) -> tuple[list[Tensor], list[float | None], float, dict[str, Any]]:
+def _resume_partial(path: Path, net: nn.Module, opt: torch.optim.Optimizer, layout: ParamLayout, header: dict[str, Any],
+                    expert: int) -> tuple[list[Tensor], list[float | None], float, dict[str, Any]]:
     tensors, meta = load_tensors_with_metadata(path)
     saved = _header_json(path, meta, "header", "{}")
     if not isinstance(saved, dict) or not _same_setting(saved, header):
         raise ArtifactError(f"{path} was written for another expert setting ({_header_difference(saved, header)}); "
                             "another process may be training into this buffer with those keys (then give this one a "
                             "buffer of its own); else delete it to start that expert over")
-    rows = list(tensors["trajectory"].unbind(0))
+    rows, momentum, scores, seconds = checked_partial(path, tensors, meta, _header_json(path, meta, "scores", "[]"), expert,
+                                                      header["training"]["epochs"], layout.num_params,
+                                                      [p.shape for g in opt.param_groups for p in g["params"]])
     layout.load_into(net, rows[-1])
-    momentum = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("momentum.")}
     if momentum:
         state = opt.state_dict()
         state["state"] = {k: {"momentum_buffer": v.to(rows[-1].dtype)} for k, v in momentum.items()}
         opt.load_state_dict(state)
-    scores = _header_json(path, meta, "scores", "[]")
-    try:
-        return rows, list(scores), float(meta["seconds"]), recorded_spec(saved)
-    except (KeyError, TypeError, ValueError):
-        raise ArtifactError(f"{path}: its header's scores or seconds are damaged; delete it to start that expert over") from None
+    return rows, scores, seconds, recorded_spec(saved)
 
 
 def _header_json(path: Path, meta: Mapping[str, str], key: str, default: str) -> Any:

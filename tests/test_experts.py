@@ -135,6 +135,47 @@ def test_a_partial_expert_with_a_damaged_header_is_named_not_a_traceback(tmp_pat
             _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
 
 
+def _momentum_bad(tensors):
+    tensors["momentum.abc"] = torch.zeros(3)
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda t, m: t.pop("trajectory"), "has no 'trajectory' tensor"),  # KeyError before
+    (lambda t, m: _momentum_bad(t), r"tensor 'momentum.abc' names no parameter of the expert's optimizer"),  # ValueError before
+    (lambda t, m: t.update(trajectory=torch.cat([t["trajectory"]] * 3)), r"its trajectory is float32 of shape \[9, "),
+    (lambda t, m: t["trajectory"][1, :3].fill_(float("nan")), r"holds NaN or infinite parameters \(row\(s\) \[1\]\)"),
+    (lambda t, m: t.update(trajectory=torch.zeros(2, 10)), r"its trajectory is float32 of shape \[2, 10\]; expected floats"),
+    (lambda t, m: m.update(scores='{"a": 1}'), r"its header field 'scores' must list 2 finite numbers or nulls"),
+    (lambda t, m: m.update(seconds="nan"), r"its header field 'seconds' is 'nan'"),
+    (lambda t, m: m.update(expert="5"), r"its header says expert '5'; the file of expert 0 holds it"),
+], ids=["no-trajectory", "momentum-name", "more-rows-than-epochs", "nan-rows", "another-network", "scores-object", "seconds-nan",
+        "another-expert"])
+def test_a_crafted_partial_expert_is_named_before_training_continues(tmp_path, blobs, edit, said):
+    """Walk 49A: a buffer received while it was trained holds an unfinished expert's partial file; one without a
+    trajectory or with a momentum tensor named for no parameter stopped `experts` with a traceback, one with NaN rows
+    said 'lower lr_teacher', one of another network 'a flat parameter vector ... was expected' (no file named), one of
+    more rows than epochs was written into the buffer as a shard it then refused. Each is named as the partial's damage."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.errors import ArtifactError
+
+    calls, flaky = _interrupted_at(3, blobs)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+    part = tmp_path / "buf" / "expert_0000.partial.safetensors"
+    with safe_open(str(part), "pt") as fh:
+        meta = dict(fh.metadata())
+    tensors = load_file(str(part))
+    assert tensors["trajectory"].shape[0] == 3  # the initialisation and 2 finished epochs
+    edit(tensors, meta)
+    save_file(tensors, str(part), metadata=meta)
+    with pytest.raises(ArtifactError, match=said) as err:
+        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+    assert str(part) in str(err.value) and "delete it to start that expert over" in str(err.value)
+    assert not (tmp_path / "buf" / "expert_0000.safetensors").exists()
+
+
 def test_buffer_for_another_setting_is_refused_with_the_mismatch_named(tmp_path, blobs):
     buf = _train(tmp_path / "buf", blobs, num=1, epochs=1)
     with pytest.raises(ConfigError, match=r"dataset: buffer 'blobs', this run 'digits'"):
