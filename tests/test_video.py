@@ -3,7 +3,9 @@ the static/dynamic parameterization (shapes, gradients, stored bytes) and short 
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -304,6 +306,46 @@ def test_a_damaged_or_foreign_cache_file_is_decoded_again(tmp_path, caplog):
         again = load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
     assert again.x_train.shape[2] == 4 and "other decode settings" in caplog.text
     assert not list((tmp_path / "c").glob("*.tmp")) and not list((tmp_path / "c").glob(".*.tmp"))
+
+
+def _edit_cache(cache, edit):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(cache))
+    with safe_open(str(cache), "pt") as fh:
+        meta = dict(fh.metadata())
+    edit(tensors, meta)
+    save_file(tensors, str(cache), metadata=meta)
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda t, m: m.update(classes=json.dumps(["b", "a"])), r"its classes \['b', 'a'\] are not this layout's \['a', 'b'\]"),
+    (lambda t, m: t["y_train"].__setitem__(0, 7), r"y_train is not 2 int64 labels in \[0, 2\)"),  # an IndexError before
+    (lambda t, m: t["y_test"].__setitem__(0, -1), r"y_test is not 2 int64 labels in \[0, 2\)"),
+    (lambda t, m: t.update(y_train=t["y_train"][:1].clone()), r"y_train is not 2 int64 labels"),
+    (lambda t, m: t.update(x_train=t["x_train"][:, :, :2].contiguous()), r"x_train is uint8 \[2, 3, 2, 8, 8\], expected uint8 "
+     r"\[at most 2 clips, 3, 4, 8, 8\]"),
+], ids=["classes-swapped", "label-past-the-classes", "label-negative", "fewer-labels", "other-frame-count"])
+def test_a_cache_entry_under_the_right_name_with_other_clips_is_decoded_again(tmp_path, caplog, edit, said):
+    """Walk 49A: the decoded-clip cache checked its entry's decode settings, not its content: an entry (shared, or
+    damaged) whose classes were named the other way round swapped every label silently, a label past the classes
+    stopped the load with an IndexError, other clip shapes or label counts were returned as the data. The content is
+    checked against the layout now; an entry that does not fit is decoded again and replaced, with a warning."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+
+    root = _frames_tree(tmp_path / "data", {"a": 2, "b": 2})
+    (root / "split.csv").write_text("path,label,split\na/clip0,a,train\na/clip1,a,test\nb/clip0,b,train\nb/clip1,b,test\n")
+    load = lambda: load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "split.csv"),  # noqa: E731
+                                    cache_dir=tmp_path / "c")
+    first = load()
+    (cache,) = (tmp_path / "c").glob("*.safetensors")
+    _edit_cache(cache, edit)
+    with caplog.at_level("WARNING"):
+        again = load()
+    assert re.search(said, caplog.text) and "decoding the clips again and replacing it" in caplog.text, caplog.text
+    assert again.classes == ["a", "b"] and torch.equal(again.y_train, first.y_train) and torch.equal(again.x_train, first.x_train)
+    assert again.report.cache.startswith("wrote")
 
 
 def test_split_files_wrong_header_bom_duplicates_and_ucf_lines(tmp_path):

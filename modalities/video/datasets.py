@@ -966,9 +966,31 @@ def default_cache_dir() -> Path:
     return cache_root() / "video"
 
 
-def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+def _cached_content_error(tensors: dict[str, Tensor], classes: Any, sampling: FrameSampling, layout_classes: list[str],
+                          room: dict[str, int]) -> str:
+    """Why the tensors of a cache entry whose name matched are not clips of this layout, or "": the name is the key, the
+    content another's (a shared or damaged cache). Each split's clips must be uint8 (N, 3, num_frames, H, W) (H = W =
+    frame_size when set), at most as many as the layout lists, with as many labels in [0, classes), and the entry's
+    classes the layout's (walk 49A: swapped names swapped every label; a label past them was an IndexError)."""
+    if classes != layout_classes:
+        return f"its classes {str(classes)[:120]} are not this layout's {str(layout_classes)[:120]}"
+    side = sampling.frame_size
+    for split in ("train", "test"):
+        x, y = tensors[f"x_{split}"], tensors[f"y_{split}"]
+        if x.dtype != torch.uint8 or x.dim() != 5 or x.shape[1] != 3 or x.shape[2] != sampling.num_frames or (
+                side is not None and tuple(x.shape[3:]) != (side, side)) or x.shape[0] > room[split]:
+            return (f"x_{split} is {str(x.dtype).replace('torch.', '')} {list(x.shape)}, expected uint8 [at most {room[split]} clips, 3, {sampling.num_frames}, "
+                    f"{side or 'H'}, {side or 'W'}]")
+        if y.dtype != torch.long or y.dim() != 1 or len(y) != len(x) or (len(y) and not 0 <= int(y.min()) <= int(y.max()) < len(classes)):
+            return f"y_{split} is not {len(x)} int64 labels in [0, {len(classes)})"
+    return ""
+
+
+def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport, classes: list[str],
+                room: dict[str, int]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
     """The cached tensors and metadata, or None (with a warning) when the file cannot be read, is not a cache of
-    this loader or was written with other decode settings: the clips are then decoded again and the file replaced."""
+    this loader, was written with other decode settings or holds other clips than the layout's (``classes``; ``room``:
+    clips listed per split): the clips are then decoded again and the file replaced."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -986,6 +1008,8 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport) -
             raise ValueError("the clips are not uint8 (N, C, T, H, W)")
         if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
             raise ValueError(f"written with other decode settings ({info['sampling']})")
+        if why := _cached_content_error(tensors, info["classes"], sampling, classes, room):
+            raise ValueError(why)
         entries = {k: [(str(p), str(r)) for p, r in saved.get(k, [])] for k in REPORT_KINDS}
     except Exception as exc:  # noqa: BLE001 - a damaged cache costs a decode, never the run
         log.warning("decoded-clip cache %s cannot be used (%s: %s); decoding the clips again and replacing it",
@@ -1104,11 +1128,12 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         raise err
     if check_memory:
         _check_memory(root, len(items), sampling)
+    room = {split: sum(it.split == split for it in items) for split in ("train", "test")}  # clips listed per split
     cache_path = None
     if use_cache:
         cache_path = (Path(cache_dir or default_cache_dir()).expanduser()
                       / f"{name}-{_fingerprint(items, sampling, kind, ignored + unused, all_classes)}.safetensors")
-        cached = _read_cache(cache_path, sampling, report) if _cache_exists(cache_path) else None
+        cached = _read_cache(cache_path, sampling, report, list(all_classes), room) if _cache_exists(cache_path) else None
         if cached is not None:
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
@@ -1129,7 +1154,6 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     decode = _decode_file if kind == "files" else _decode_frame_dir
     # each split's clips go straight into one uint8 (N, 3, T, H, W) array, made (for every clip of the split, untouched
     # rows cost no memory) when its first clip gives the frame size: no list of clips, stacked and permuted copies
-    room = {split: sum(it.split == split for it in items) for split in ("train", "test")}
     clips: dict[str, np.ndarray] = {}
     labels: dict[str, list[str]] = {"train": [], "test": []}
     sizes: dict[tuple[int, int], list[str]] = {}
