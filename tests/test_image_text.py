@@ -470,6 +470,35 @@ def test_unusable_text_cache_is_logged_and_replaced(tmp_path, tiny_bert, caplog)
         embed_captions(enc, caps, path, progress=False)
 
 
+@pytest.mark.parametrize("edit, said", [
+    (lambda t, m: t.update(text=torch.zeros(2, 3)), r"it holds no \(2, 16\) 'text' tensor"),
+    (lambda t, m: t["text"].__setitem__((0, 0), float("nan")), r"its embeddings hold NaN or infinite values"),
+    (lambda t, m: m.update(captions=json.dumps(["a blue dog", "a cat"])), r"it holds the embeddings of other captions"),
+], ids=["another-width", "nan", "other-captions"])
+def test_a_text_cache_entry_under_the_right_name_with_other_content_is_embedded_again(tmp_path, tiny_bert, caplog, edit, said):
+    """Walk 49A: a caption-embedding cache entry (a shared or damaged cache) was checked for its row count and
+    encoder, not its content: embeddings of another width went on to fail in the model, NaN ones were trained on, and
+    the captions it records (what previews and exports name as a distilled embedding's nearest caption) could be any.
+    Such an entry is embedded again and replaced, with a warning."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    enc = build_text_encoder(tiny_bert)
+    caps = ["a red dog", "a cat"]
+    first, path = embed_captions(enc, caps, tmp_path, progress=False)
+    tensors = load_file(str(path))
+    with safe_open(str(path), "pt") as fh:
+        meta = dict(fh.metadata())
+    edit(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+    with caplog.at_level("WARNING"):
+        again, _ = embed_captions(enc, caps, tmp_path, progress=False)
+    assert re.search(said, caplog.text) and "embedding the 2 captions again and replacing it" in caplog.text, caplog.text
+    assert torch.equal(again, first)
+    with safe_open(str(path), "pt") as fh:
+        assert json.loads(fh.metadata()["captions"]) == caps
+
+
 # --------------------------------------------------------------------------- task and metric
 def test_recalls_count_any_caption_of_an_image():
     # 3 images; captions 0,1 -> image 0, caption 2 -> image 1, captions 3,4 -> image 2

@@ -57,13 +57,18 @@ def embed_captions(
         try:
             tensors, meta = load_tensors_with_metadata(path)
             emb = tensors.get("text")
-            if emb is None or emb.dim() != 2 or emb.shape[0] != len(captions):
-                why = f"it holds no ({len(captions)}, D) 'text' tensor"
+            width = encoder.dim or "D"  # the name is the key; the content is checked (walk 49A: a shared or damaged entry)
+            if emb is None or emb.dim() != 2 or emb.shape[0] != len(captions) or (encoder.dim and emb.shape[1] != encoder.dim):
+                why = f"it holds no ({len(captions)}, {width}) 'text' tensor"
             elif meta.get("fingerprint") != encoder.fingerprint():
                 why = f"it was made by another encoder ({meta.get('encoder')!r})"
+            elif not emb.is_floating_point() or not bool(torch.isfinite(emb).all()):
+                why = "its embeddings hold NaN or infinite values" if emb.is_floating_point() else "its embeddings are not floats"
+            elif parse_json(meta.get("captions", "null")) != captions:
+                why = "it holds the embeddings of other captions (its 'captions' differ from these)"
             else:
                 return emb.float(), path
-        except ArtifactError as exc:
+        except (ArtifactError, json.JSONDecodeError) as exc:
             why = str(exc)
         log.warning("text cache %s is not usable (%s); embedding the %d captions again and replacing it", path, why, len(captions))
     emb = encoder.encode(captions, batch_size, progress).float().contiguous()
