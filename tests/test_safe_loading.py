@@ -176,6 +176,23 @@ def test_processed_caches_live_in_our_cache_and_load_weights_only(tmp_path, cach
     assert not marker.exists() and _snapshot(root) == before
 
 
+def test_a_damaged_processed_cache_is_built_again_with_a_warning(tmp_path, cache, caplog):
+    """Walk 49A: a processed file of our PyG cache cut short (a full disk, a copied cache) failed every later load with
+    'could not load from <data_root> (RuntimeError: PytorchStreamReader failed ...); offline runs need the dataset's
+    files there', blaming the user's intact folder, and nothing rebuilt it. A reused entry that does not load is built
+    again once, with a warning naming the entry."""
+    root = write_planetoid(tmp_path / "data")
+    data = load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    (entry,) = (cache / "graph").iterdir()
+    ours = entry / "Cora" / "processed" / "data.pt"
+    ours.write_bytes(ours.read_bytes()[:1000])  # (a file that is no pickle at all is named by the guard as not loaded)
+    with caplog.at_level("WARNING"):
+        again = load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    assert torch.equal(again.graph.edge_index, data.graph.edge_index)
+    assert f"the cache entry {entry} does not load" in caplog.text and "building it again" in caplog.text
+    assert [p.name for p in (cache / "graph").iterdir()] == [entry.name] and ours.stat().st_size > 1000
+
+
 def test_guard_covers_numpy_and_torch_loads_and_is_undone(tmp_path):
     marker = tmp_path / "pwned"
     evil_npy = tmp_path / "evil.npy"

@@ -41,7 +41,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ from mmdistill.words import id_list, quantity, shown, unsafe
 from ..artifacts import one_spelling_per_label
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
-from .pyg_cache import pyg_workdir
+from .pyg_cache import is_reused, pyg_workdir
 from ..safe_pickle import PickleRefused, guarded_loading
 
 logger = logging.getLogger(__name__)
@@ -417,11 +417,17 @@ _PYG_OPTIONS = frozenset({"transform", "pre_transform", "pre_filter", "force_rel
 _OFFLINE_HINT = "; offline runs need the dataset's files there"
 
 
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The guard's refusal or a DataError that ``exc`` is or was raised from (a library wraps what it calls), else None."""
+    refusal = exc if isinstance(exc, (DataError, PickleRefused)) else exc.__cause__ or exc.__context__
+    return refusal if isinstance(refusal, (DataError, PickleRefused)) else None
+
+
 def _load_failure(label: str, root: str, exc: BaseException, hint: str = _OFFLINE_HINT) -> DataError:
     """A DataError naming ``label`` for a dataset class that failed: the guard's refusal (itself, or the cause
     of a library's error) or the library's error."""
-    refusal = exc if isinstance(exc, (DataError, PickleRefused)) else exc.__cause__ or exc.__context__
-    if isinstance(refusal, (DataError, PickleRefused)):
+    refusal = _refusal(exc)
+    if refusal is not None:
         msg = str(refusal)
         return DataError(msg if msg.startswith(f"{label}: ") else f"{label}: {msg}")
     return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}){hint}")
@@ -483,11 +489,25 @@ def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoad
     root = _need_root(label, root)
     if not opts.download and not any(Path(root).iterdir()):
         raise DataError(f"{label}: {root} is empty; put the dataset's files there, or pass download=true when online")
-    with pyg_workdir(Path(root), label) as work, guarded_loading():
-        try:
-            return _first_graph(_guarded_class(cls, label, root, opts.download)(str(work), *args), label)
-        except (Exception, PickleRefused) as exc:  # noqa: BLE001  (refused pickle, missing file, malformed file ...)
-            raise _load_failure(label, root, exc) from None
+    return _in_workdir(label, root, lambda work: _first_graph(_guarded_class(cls, label, root, opts.download)(str(work), *args), label))
+
+
+def _in_workdir(label: str, root: str, load: Callable[[Path], Any]) -> Any:
+    """``load(work)`` in the cache's mirror of ``root`` (:func:`pyg_workdir`), under :func:`guarded_loading`; a reused
+    cache entry whose processed files do not load (damaged: truncated, not a torch file) is built again once, with a
+    warning naming it (walk 49A: every later run failed, blaming data_root); a refused pickle or a DataError is not
+    damage (:func:`_refusal`: a crafted file is named), and neither is a failure of a fresh build: both are a DataError
+    naming ``label``."""
+    for rebuild in (False, True):
+        with pyg_workdir(Path(root), label, rebuild=rebuild) as work, guarded_loading():
+            try:
+                return load(work)
+            except (Exception, PickleRefused) as exc:  # noqa: BLE001  (refused pickle, missing file, malformed file ...)
+                if rebuild or not is_reused(work) or _refusal(exc) is not None:  # a refused pickle is news, not damage
+                    raise _load_failure(label, root, exc) from None
+                logger.warning("%s: the cache entry %s does not load (%s: %s); building it again from %s", label, work,
+                               type(exc).__name__, str(exc)[:200], root)
+    raise AssertionError("unreachable")
 
 
 def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
@@ -498,13 +518,11 @@ def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
             "ogbn-arxiv is read with OGB's loader: pip install ogb — or save the graph once as "
             "dataset=saved (modalities.graph.export.save_graph_data) and load that"
         ) from None
-    with pyg_workdir(Path(root), "ogbn-arxiv") as work, guarded_loading():
-        try:
-            ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, opts.download)("ogbn-arxiv", root=str(work))
-            raw = _first_graph(ds, "ogbn-arxiv")
-            split = ds.get_idx_split()
-        except (Exception, PickleRefused) as exc:  # noqa: BLE001
-            raise _load_failure("ogbn-arxiv", root, exc) from None
+    def load(work: Path) -> tuple[dict[str, Any], Any]:
+        ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, opts.download)("ogbn-arxiv", root=str(work))
+        return _first_graph(ds, "ogbn-arxiv"), ds.get_idx_split()
+
+    raw, split = _in_workdir("ogbn-arxiv", root, load)
     raw.update(train_mask=split["train"], val_mask=split["valid"], test_mask=split["test"])
     return raw
 

@@ -70,9 +70,15 @@ def _mirror(root: Path, files: list[Path], dst: Path) -> None:
             shutil.copy2(src, target)
 
 
+def is_reused(work: Path) -> bool:
+    """Whether ``work``, a folder :func:`pyg_workdir` gave, is a cache entry built by an earlier load (not this one's)."""
+    return ".partial-" not in work.name
+
+
 @contextlib.contextmanager
-def pyg_workdir(root: Path, label: str) -> Iterator[Path]:
-    """A folder of ours mirroring ``root`` (see the module docstring) to build a dataset class in."""
+def pyg_workdir(root: Path, label: str, rebuild: bool = False) -> Iterator[Path]:
+    """A folder of ours mirroring ``root`` (see the module docstring) to build a dataset class in; ``rebuild``: the
+    existing entry is removed first (its processed files did not load) and built again."""
     files = input_files(root)
     digest = input_digest(root, label, files)
     base = cache_root() / "graph"
@@ -81,6 +87,10 @@ def pyg_workdir(root: Path, label: str) -> Iterator[Path]:
     except OSError as exc:
         raise ConfigError(f"cannot create the cache folder {base} ({exc}); set MMDISTILL_CACHE to a writable folder") from None
     entry = base / digest
+    if rebuild and (entry.is_dir() or entry.is_symlink()):
+        stale = Path(tempfile.mkdtemp(prefix=f"{digest}.stale-", dir=base))
+        entry.rename(stale / digest)  # out of the way at once (a link is moved, never followed), then removed
+        shutil.rmtree(stale, ignore_errors=True)
     if entry.is_dir():
         logger.info("%s: using the cache %s (inputs of %s unchanged)", label, entry, root)
         _mirror(root, files, entry)
@@ -100,4 +110,4 @@ def pyg_workdir(root: Path, label: str) -> Iterator[Path]:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-__all__ = ["input_digest", "input_files", "pyg_workdir"]
+__all__ = ["input_digest", "input_files", "is_reused", "pyg_workdir"]
