@@ -78,6 +78,18 @@ def _check_entry(where: str, pid: int, entry: dict[str, Any], param: Tensor, kep
                                 "checkpoint is damaged (a run that diverged writes none)")
 
 
+def check_state_entries(opt: torch.optim.Optimizer, entries: dict[int, dict[str, Any]], where: str) -> None:
+    """ArtifactError naming ``where`` unless each ``entries[i]`` (the state of ``opt``'s parameter ``i``, in the order of
+    its groups) holds what ``opt`` keeps per parameter: the same keys, tensors of the parameter's shape (scalars where
+    ``opt`` keeps scalars), finite values; plain values are numbers."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    group_of = [g for g in opt.param_groups for _ in g["params"]]
+    for pid, entry in entries.items():
+        if not 0 <= pid < len(params):
+            raise ArtifactError(f"{where}: optimizer state for parameter {pid}; the optimizer has {len(params)}, {_DAMAGED}")
+        _check_entry(where, pid, entry, params[pid], _kept_per_parameter(opt, group_of[pid]))
+
+
 def _saved_groups(where: str, info: Any, own: list[dict[str, Any]]) -> dict[str, Any]:
     """The state of ``info`` (the checkpoint's optimizer JSON) once its groups are seen to hold as many parameters as
     this run's ``own`` groups; ArtifactError naming ``where`` otherwise."""
@@ -110,7 +122,6 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], bl
     if missing:
         raise ArtifactError(f"{where} lacks the optimizer tensors {', '.join(map(str, missing))}; the checkpoint is damaged")
     params = [p for group in opt.param_groups for p in group["params"]]
-    group_of = [g for g in opt.param_groups for _ in g["params"]]
     entries: dict[int, dict[str, Any]] = {}
     for name, val in [*((f"opt.{pid}.{k}", v) for pid, e in state.items() for k, v in e.items()), *tensors.items()]:
         pid, _, key = name[len("opt."):].partition(".")
@@ -119,8 +130,7 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], bl
                                 f"{len(params)}: opt.0 to opt.{len(params) - 1}); {_DAMAGED}")
         if val is not None:  # what an older torch kept for nothing (SGD without momentum: momentum_buffer None)
             entries.setdefault(int(pid), {})[key] = val
-    for pid, entry in entries.items():
-        _check_entry(where, pid, entry, params[pid], _kept_per_parameter(opt, group_of[pid]))
+    check_state_entries(opt, entries, where)
     before = copy.deepcopy(opt.state_dict())
     try:
         opt.load_state_dict({"state": entries, "param_groups": own})
@@ -130,4 +140,4 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], bl
                             f"{exc}); {_DAMAGED}") from None
 
 
-__all__ = ["optimizer_state", "restore_optimizer"]
+__all__ = ["check_state_entries", "optimizer_state", "restore_optimizer"]

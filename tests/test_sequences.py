@@ -1137,6 +1137,68 @@ def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted
     assert info["continued_from_epoch"] == 2 and all(torch.equal(whole[k], again[k]) for k in whole)
 
 
+def _first_key(tensors, prefix):
+    return next(k for k in sorted(tensors) if k.startswith(prefix) and tensors[k].dim() > 0)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.update({_first_key(t, "opt."): torch.zeros(3)}),  # an Adam moment of another shape
+    lambda t: t.update({_first_key(t, "opt."): t[_first_key(t, "opt.")].fill_(float("nan"))}),
+    lambda t: t[_first_key(t, "learner.")].view(-1).__setitem__(0, float("nan")),
+    lambda t: t.update({"rng.global": t["rng.global"][:10].clone()}),
+    lambda t: t.update({"best.nonsense": torch.zeros(2)}),
+], ids=["moment-shape", "moment-nan", "learner-nan", "rng-size", "best-foreign"])
+def test_a_crafted_partial_pretraining_is_a_warning_and_a_fresh_start(tmp_path, monkeypatch, caplog, edit):
+    """Walk 49A: the partial pretraining's Adam moments went into the optimizer unchecked (one of another shape stopped
+    the run at its next step with a traceback from torch.optim), NaN weights or moments were trained on, a 'best' state
+    of other tensors became the pretrained learner at the end. Each is a warning and a fresh start, as damage is."""
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.nets import build_learner
+    from mmdistill.modalities.sequences.pretrain_progress import PretrainingProgress
+    from mmdistill.stop_signals import Terminated
+
+    cfg = tiny()
+    data = MODALITY.load(cfg)
+    x, y = data.windows()
+    p = seq_train.LearnerProtocol(lr=0.01, weight_decay=0.0, steps=0, batch=4, epochs=3)
+    batches = -(-x.shape[0] // p.batch)
+
+    def train(progress=None):
+        learner = build_learner("sasrec", data.num_items, data.max_len, cfg)
+        gen = generator(0, "pretrain")
+        learner.init_weights(gen)
+        info = seq_train.train_on_windows(learner, x, y, p, gen, progress=progress)
+        return learner.state_dict(), info
+
+    whole, _ = train()
+    real, calls = seq_train.real_loss, []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == 2 * batches + 2:  # inside epoch 3
+            raise Terminated()
+        return real(*a, **k)
+
+    path = tmp_path / "p.partial.safetensors"
+    monkeypatch.setattr(seq_train, "real_loss", stopping)
+    with pytest.raises(Terminated):
+        train(PretrainingProgress(path, {"test": 1}))
+    monkeypatch.setattr(seq_train, "real_loss", real)
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as fh:
+        meta = dict(fh.metadata())
+    edit(tensors)
+    save_file(tensors, str(path), metadata=meta)
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.sequences"):
+        again, info = train(PretrainingProgress(path, {"test": 1}))
+    assert f"pretraining progress {path} cannot be used" in caplog.text, caplog.text
+    assert "continued_from_epoch" not in info and all(torch.equal(whole[k], again[k]) for k in whole)
+
+
 def test_several_processes_are_refused_before_the_data_is_loaded_or_the_learner_pretrained(tmp_path, monkeypatch):
     """Under torchrun every rank loaded the log and pretrained the learner (100 epochs by default) before the one-line
     refusal (walk 44C); the adapter says it does not shard and the run refuses first."""
