@@ -829,6 +829,44 @@ def test_the_pretrained_learner_is_kept_on_disk_and_read_back(tmp_path, caplog, 
     assert not (tmp_path / "off").exists()
 
 
+def _drop_a_tensor(state, info):
+    state.pop(sorted(state)[0])
+
+
+@pytest.mark.parametrize("edit, said", [
+    (_drop_a_tensor, "its weights are not this learner's"),
+    (lambda s, i: s[sorted(s)[0]].view(-1).__setitem__(0, float("nan")), "hold NaN or infinite values"),
+    (lambda s, i: i.update(epochs="x"), "its info field 'epochs' is 'x'"),
+    (lambda s, i: i.pop("test"), "its info has no 'test'"),
+], ids=["tensor-missing", "nan", "info-epochs-text", "info-no-test"])
+def test_a_cached_learner_that_is_not_this_learner_is_pretrained_again(tmp_path, caplog, monkeypatch, edit, said):
+    """Walk 49A: a cached pretrained learner (a shared or damaged cache) was checked for its key only: a tensor missing
+    failed load_state_dict in the matcher with a traceback, NaN weights were the teacher, an info field of text printed
+    a logging traceback and one missing ('test') a KeyError at evaluation. Each is a warning and a new pretraining."""
+    import logging
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.modalities.sequences.pretrain_cache import cache_file
+
+    monkeypatch.setenv("MMDISTILL_CACHE", str(tmp_path / "cache"))
+    cfg = tiny()
+    first = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    path = cache_file(MODALITY.load(cfg), cfg, "sasrec")
+    state = load_file(str(path))
+    with safe_open(str(path), "pt") as fh:
+        meta = dict(fh.metadata())
+    info = json.loads(meta["info"])
+    edit(state, info)
+    save_file(state, str(path), metadata={**meta, "info": json.dumps(info)})
+    with caplog.at_level(logging.WARNING):
+        again = seq_train.pretrained_learner(MODALITY.load(cfg), cfg, "sasrec")
+    assert f"pretrained-learner cache {path} cannot be used" in caplog.text and said in caplog.text, caplog.text
+    assert "read_from_cache" not in again.info and all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+
+
 def test_an_unknown_dataset_name_is_refused_with_the_close_match_and_the_valid_names(tmp_path):
     """``--dataset cvs --data-root log.csv`` was sniffed and the set labelled "cvs"; ``ml-1n`` read MovieLens with the
     ``release *`` row of tables/td3.yaml instead of ml-1m's. A new run refuses names outside the documented set (key

@@ -80,17 +80,41 @@ def check_written_for(meta: dict[str, str], fmt: str, key: dict[str, Any]) -> No
         raise ValueError("written for other data or settings (its key differs)")
 
 
-def read_pretrained(path: Path, key: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+def _check_info(info: dict[str, Any]) -> None:
+    """ValueError unless ``info`` has what the log line and the evaluation read of it: whole epochs, a validation score
+    and seconds as numbers, the test metrics as an object (walk 49A: text there was a logging traceback, no 'test' a
+    KeyError at evaluation)."""
+    for name, kind in (("epochs", int), ("best_epoch", int), ("valid_hr@10", (int, float)), ("seconds", (int, float))):
+        if name in info and (not isinstance(info[name], kind) or isinstance(info[name], bool)):
+            raise ValueError(f"its info field {name!r} is {str(info[name])[:40]!r}; expected a number")
+    if not isinstance(info.get("test"), dict):
+        raise ValueError("its info has no 'test' metrics object")
+
+
+def check_state_fits(state: dict[str, Tensor], own: dict[str, Tensor]) -> None:
+    """ValueError unless ``state`` holds the tensors of a learner whose state dict is ``own`` (names, shapes), finite."""
+    if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in own.items()}:
+        raise ValueError("its weights are not this learner's (tensor names or shapes differ)")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"its weights hold NaN or infinite values ({', '.join(bad[:3])})")
+
+
+def read_pretrained(path: Path, key: dict[str, Any], own: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
     """(state, info) from ``path``, or None when there is no such file, or (with a warning naming the file and
-    why) when it cannot be read or was written for another key."""
+    why) when it cannot be read, was written for another key or (``own``: the state dict of the learner it is for) holds
+    other tensors than the learner's or non-finite ones."""
     try:
         if not path.is_file():
             return None
         tensors, meta = load_tensors_with_metadata(path)
         check_written_for(meta, FORMAT, key)
+        if own is not None:
+            check_state_fits(tensors, own)
         info = json.loads(meta["info"])
         if not isinstance(info, dict):
             raise ValueError("its info is not an object")
+        _check_info(info)
     except Exception as exc:  # noqa: BLE001 - a damaged cache costs a pretraining, never the run
         log.warning("pretrained-learner cache %s cannot be used (%s: %s); pretraining again and replacing it", path,
                     type(exc).__name__, str(exc)[:200])
@@ -108,4 +132,4 @@ def write_pretrained(path: Path, key: dict[str, Any], state: dict[str, Tensor], 
         log.warning("pretrained-learner cache %s cannot be written (%s); the next run pretrains again", path, exc)
 
 
-__all__ = ["CODE_VERSION", "FORMAT", "PRETRAIN_KEYS", "cache_file", "check_written_for", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]
+__all__ = ["CODE_VERSION", "FORMAT", "PRETRAIN_KEYS", "cache_file", "check_state_fits", "check_written_for", "data_fingerprint", "pretrain_key", "read_pretrained", "write_pretrained"]

@@ -333,7 +333,9 @@ def pretrained_learner(data: SequenceData, cfg: Any, arch: str, device: torch.de
     if memo in data.cache:
         return data.cache[memo]
     path = cache_file(data, cfg, arch, device) if cfg.pretrain_cache else None
-    cached = read_pretrained(path, key) if path is not None else None
+    with torch.device("meta"):  # what a cached file must hold (names, shapes); no memory, no draw from the global generator
+        own = build_learner(arch, data.num_items, data.max_len, cfg).state_dict()
+    cached = read_pretrained(path, key, own) if path is not None else None
     if cached is not None:
         state, info = cached
         log.info("pretrained %s on %s: read from the cache %s (%d epochs, best validation HR@10 %.4f at epoch %d)", arch,
