@@ -34,6 +34,8 @@ FAST_SEQUENCES = ["--dataset", "generated:40:40", "max_len=10", "seq_len=8", "se
 FAST_TEXT = ["--dataset", "shapes", "--image-encoder", "convnet", "--text-encoder", "minilm", "--ipc", "4", "iterations=1",
              "eval_runs=1", "eval_epochs=1", "num_experts=1", "expert_train_epochs=2", "max_start_epoch=1", "expert_epochs=1",
              "syn_steps=1", "--no-progress"]
+FAST_EXPERTS = ["--dataset", "digits", "--ipc", "1", "num_experts=2", "expert_train_epochs=3", "max_start_epoch=1", "expert_epochs=1",
+                "--no-progress"]
 
 
 @dataclass
@@ -410,6 +412,47 @@ def cases() -> list[Case]:
     add(Case("data", "audio: two MP3 files joined with cat (--strict)", lambda t: mmdistill(
         "run", "audio-dm", *FAST_AUDIO, "--dataset", "folder", "--data-root", str(t / "mp3"), "--strict", "--out", str(t / "mp3run")),
         joined_mp3))
+
+    # 10. walk 49A: the files a run reads back to continue: a received checkpoint, a buffer received while it was trained
+    def crafted_checkpoint(tmp: Path, name: str, edit: Callable[[dict, dict], None]) -> None:
+        from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+
+        src = _finished_set(tmp) / "checkpoint.safetensors"
+        (tmp / name).mkdir(exist_ok=True)
+        tensors = load_file(str(src))
+        with safe_open(str(src), "pt") as fh:
+            meta = dict(fh.metadata())
+        info = json.loads(meta["optimizer"])
+        edit(tensors, info)
+        save_file(tensors, str(tmp / name / "checkpoint.safetensors"), metadata={**meta, "optimizer": json.dumps(info)})
+    resume5 = [a if a != "iterations=3" else "iterations=5" for a in FAST_IMAGE]
+    for name, what, edit in (
+            ("cknan", "a received checkpoint with a NaN momentum + --resume",
+             lambda t, i: t["opt.0.momentum_buffer"].view(-1)[0].fill_(float("nan"))),
+            ("ckmom", "a received checkpoint whose momentum is a scalar + --resume",
+             lambda t, i: t.update({"opt.0.momentum_buffer": __import__("torch").tensor(3.0)}))):
+        add(Case("received", what, lambda t, n=name: mmdistill("run", "image-dm", *resume5, "--out", str(t / n), "--resume"),
+                 lambda t, n=name, e=edit: crafted_checkpoint(t, n, e),
+                 lambda t, n=name: "" if (t / n / "checkpoint.safetensors").exists() and not (t / n / "manifest.json").exists()
+                 else "checkpoint replaced or run finished"))
+
+    def partial_expert_without_trajectory(tmp: Path) -> None:
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        code, err = _run(mmdistill("experts", "image-mtt", *FAST_EXPERTS, "--buffer", str(tmp / "pbuf")))
+        assert code == 0, err
+        with safe_open(str(tmp / "pbuf" / "expert_0001.safetensors"), "pt") as fh:
+            meta = dict(fh.metadata())
+        (tmp / "pbuf" / "expert_0001.safetensors").unlink()
+        (tmp / "pbuf" / "index.json").unlink()  # expert 1 was still training when the folder was shared
+        save_file({"weights": __import__("torch").zeros(2)}, str(tmp / "pbuf" / "expert_0001.partial.safetensors"),
+                  metadata={**meta, "format": meta["format"] + "+partial", "scores": "[]"})
+    add(Case("received", "a buffer's partial expert without a trajectory", lambda t: mmdistill(
+        "experts", "image-mtt", *FAST_EXPERTS, "--buffer", str(t / "pbuf")), partial_expert_without_trajectory,
+        lambda t: "" if (t / "pbuf" / "expert_0001.partial.safetensors").exists() and not (t / "pbuf" / "index.json").exists()
+        else "partial expert replaced or buffer finished"))
     return out
 
 
