@@ -112,11 +112,11 @@ class DistilledSet(ConsumerViews):
         return self.modality.dataset_view(self.inputs, self.labels, self.soft_labels)
 
     def summary(self) -> str:
-        """The card's summary of the set; ArtifactError naming its manifest when a field has an unexpected form."""
+        """The card's summary, its text escaped as ``show`` escapes it; ArtifactError naming a manifest field of an odd form."""
         from mmdistill.card import card_summary
-
+        from mmdistill.words import shown_values
         with manifest_fields(set_dir(self.path) if self.path is not None else Path("the set")):
-            return card_summary(self.manifest, self.modality)
+            return card_summary(shown_values(self.manifest), self.modality)
 
 
 def step_size_of(syn: SyntheticSet) -> float | dict[str, float] | None:

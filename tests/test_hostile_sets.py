@@ -48,6 +48,18 @@ def test_show_prints_no_line_break_or_escape_sequence_a_received_manifest_holds(
     assert said.splitlines()[-1].startswith("  integrity: ") and "matches the manifest" in said.splitlines()[-1]
 
 
+def test_summary_returns_a_received_manifests_text_escaped_as_show_prints_it(image_set, tmp_path):
+    """``DistilledSet.summary()`` returned the card summary of a received manifest unescaped (walk 48C left it; walk 49A):
+    printed, as a notebook or script prints it, its ``storage.real_basis`` retitled and cleared the terminal. It escapes
+    control characters as ``show`` does; the text is otherwise the card's."""
+    manifest = json.loads((image_set / "manifest.json").read_text())
+    storage = {**manifest["storage"], "real_basis": "\x1b]0;pwned\x07\x1b[2Jclear"}
+    out = _received(image_set, tmp_path / "run", storage=storage)
+    said = mmdistill.load(out).summary()
+    assert "\x1b" not in said and "\x07" not in said and "\\x1b]0;pwned\\x07\\x1b[2Jclear" in said
+    assert mmdistill.load(image_set).summary() == mmdistill.load(_received(image_set, tmp_path / "plain")).summary()
+
+
 @pytest.mark.parametrize("field", ["paper", "sample_noun", "created"])
 def test_a_line_break_or_escape_in_the_manifests_paper_noun_or_date_is_refused(field, image_set, tmp_path, capsys):
     """Like its recipe and dataset names, these one-line fields mmdistill writes itself hold no control character: a
