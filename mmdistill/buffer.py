@@ -14,11 +14,11 @@ never has to fit in memory. Training a buffer is :mod:`mmdistill.experts`.
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -291,6 +291,9 @@ def validate_index(index: Any, path: Path | str) -> dict[str, Any]:
                 and entry["file"] and Path(entry["file"]).name == entry["file"] and entry["file"] not in (".", "..")):
             raise ArtifactError(f"{where}: experts[{n}] must be {{\"expert\": integer, \"file\": a file name in the buffer}}, "
                                 f"got {entry!r}")
+    if twice := sorted(i for i, n in Counter(e["expert"] for e in experts).items() if n > 1):
+        raise ArtifactError(f"{where}: field 'experts' lists expert(s) {twice[:5]} more than once (each would be drawn as "
+                            "often as it is listed); the index is damaged")
     return index
 
 

@@ -296,6 +296,8 @@ def _rewrite_index(path: Path, change) -> None:
     (lambda d: {**d, "training": {**d["training"], "epochs": "abc"}}, r"field 'training.epochs' must be an integer >= 1, got 'abc'"),
     (lambda d: {**d, "experts": [{"x": 1}]}, r"experts\[0\] must be"),
     (lambda d: {**d, "experts": [{"expert": 0, "file": "../elsewhere.safetensors"}]}, r"experts\[0\] must be"),
+    # walk 49A: an index listing an expert twice was accepted and that expert drawn twice as often (a received buffer)
+    (lambda d: {**d, "experts": d["experts"] * 3}, r"field 'experts' lists expert\(s\) \[0\] more than once"),
 ])
 def test_a_malformed_index_is_named_not_a_traceback(tmp_path, blobs, change, message):
     path = tmp_path / "buf"
