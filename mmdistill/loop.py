@@ -197,6 +197,10 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     for name, val in saved.data.items():
         if name not in syn.data or syn.data[name].shape != val.shape:
             raise ArtifactError(f"{path}: tensor data.{name} does not match the synthetic set of this run")
+    lacks = [f"data.{k}" for k in sorted(set(syn.data) - set(saved.data))] + (
+        ["soft_labels"] if syn.soft_labels is not None and syn.label_mode == "learnable" and saved.soft_labels is None else [])
+    if lacks:  # else they would go on from their initial values beside the checkpoint's (walk 49A)
+        raise ArtifactError(f"{path} lacks {', '.join(lacks)} of this run's synthetic set; the checkpoint is damaged or of another run")
     _meta_json(path, meta, "optimizer", dict)
     restore_optimizer(opt, {k: v.to(syn.labels.device) for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"], path)
     learned = {f"data.{k}": v for k, v in saved.data.items()}  # the labels are the run's own; soft labels when both have them

@@ -227,3 +227,31 @@ def test_a_none_an_older_torch_kept_in_the_optimizer_state_still_resumes(tmp_pat
 
     res, _ = _resume_after(tmp_path, blobs, none_buffer)
     assert res.resumed_from == 2 and res.iterations == 4
+
+
+def test_a_checkpoint_lacking_a_tensor_of_the_runs_set_is_named(tmp_path, blobs):
+    """Walk 49A: a checkpoint without one of the run's learned tensors (an MTT checkpoint whose syn_lr was dropped from
+    its tensors and header) resumed, that tensor going on from its initial value beside the others."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from mmdistill.errors import ArtifactError
+    from mmdistill.io import load_tensors_with_metadata
+
+    def setup():
+        syn, m, _ = _setup(blobs, "dm")
+        syn.data["syn_lr"] = torch.tensor([0.01], requires_grad=True)
+        return syn, m, torch.optim.SGD([{"params": [syn.data["x"]]}, {"params": [syn.data["syn_lr"]]}], lr=0.1, momentum=0.5)
+
+    syn, m, opt = setup()
+    run_loop(m, syn, opt, iterations=2, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, progress=False)
+    ckpt = tmp_path / "checkpoint.safetensors"
+    tensors, meta = load_tensors_with_metadata(ckpt)
+    header = json.loads(meta["synthetic"])
+    for field in ("tensors", "dtypes"):
+        header[field].pop("data.syn_lr")
+    save_file({k: v for k, v in tensors.items() if k != "syn.data.syn_lr"}, str(ckpt), metadata={**meta, "synthetic": json.dumps(header)})
+    syn, m, opt = setup()
+    with pytest.raises(ArtifactError, match=r"checkpoint.safetensors lacks data\.syn_lr of this run's synthetic set"):
+        run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, resume=True, progress=False)
