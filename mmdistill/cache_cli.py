@@ -83,9 +83,10 @@ def _tree_size(path: Path) -> tuple[int, float]:
 def entries(kind: str, root: Path | None = None) -> list[CacheEntry]:
     """The entries mmdistill wrote in ``<root>/<kind>`` (root: :func:`cache_root`), sorted by name; anything else in the
     folder is left out (and never removed)."""
-    folder = (root or cache_root()) / FOLDERS.get(kind, kind)
-    if not folder.is_dir() or folder.is_symlink():
-        return []
+    base, rel = root or cache_root(), Path(FOLDERS.get(kind, kind))
+    folder = base / rel
+    if not folder.is_dir() or any((base / Path(*rel.parts[:n])).is_symlink() for n in range(1, len(rel.parts) + 1)):
+        return []  # a kind folder that is, or lies in, a link is another folder's (walk 49A: video -> elsewhere)
     out = []
     for path in sorted(folder.iterdir()):
         name = path.name

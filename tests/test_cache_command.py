@@ -235,3 +235,15 @@ def test_a_stage1_folder_a_killed_clear_left_aside_is_an_interrupted_write(root)
     (found,) = entries("video-static")
     assert found.path == aside and found.temporary
     assert clear(["video-static"]) == (1, 100) and not aside.exists()
+
+
+def test_a_kind_folder_reached_through_a_link_is_not_cleared(root, tmp_path, capsys):
+    """Walk 49A: with <cache>/video a link to another folder, `cache clear video-static` listed and removed the stage-1
+    folders under that folder's static/ (only video/static itself was checked for a link). A kind folder reached through
+    a link is left out, as a linked kind folder already was."""
+    theirs = _file(tmp_path / "elsewhere" / "static" / ("c" * 24) / "checkpoint.safetensors", 300).parent
+    root.mkdir(parents=True)
+    (root / "video").symlink_to(tmp_path / "elsewhere")
+    assert entries("video-static") == [] and entries("video") == []
+    assert main(["cache", "clear", "--all"]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out and theirs.is_dir()
