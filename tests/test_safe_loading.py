@@ -193,6 +193,24 @@ def test_a_damaged_processed_cache_is_built_again_with_a_warning(tmp_path, cache
     assert [p.name for p in (cache / "graph").iterdir()] == [entry.name] and ours.stat().st_size > 1000
 
 
+def test_a_cache_entry_that_is_a_link_is_not_mirrored_into(tmp_path, cache, caplog):
+    """Walk 49A: a PyG cache entry that was a link to another folder was used as the entry, and mirroring the data
+    folder into it replaced that folder's files of the same names by links (a user's file there was lost). The link is
+    removed, with a warning, and the entry built again; the folder it named is untouched."""
+    root = write_planetoid(tmp_path / "data")
+    load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    (entry,) = (cache / "graph").iterdir()
+    theirs = tmp_path / "theirs"
+    entry.rename(theirs)
+    (theirs / "Cora" / "raw" / "ind.cora.x").unlink()
+    (theirs / "Cora" / "raw" / "ind.cora.x").write_text("mine")
+    entry.symlink_to(theirs)
+    with caplog.at_level("WARNING"):
+        data = load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    assert data.num_nodes == 620 and f"the cache entry {entry} is a link" in caplog.text
+    assert (theirs / "Cora" / "raw" / "ind.cora.x").read_text() == "mine" and entry.is_dir() and not entry.is_symlink()
+
+
 def test_guard_covers_numpy_and_torch_loads_and_is_undone(tmp_path):
     marker = tmp_path / "pwned"
     evil_npy = tmp_path / "evil.npy"

@@ -87,7 +87,11 @@ def pyg_workdir(root: Path, label: str, rebuild: bool = False) -> Iterator[Path]
     except OSError as exc:
         raise ConfigError(f"cannot create the cache folder {base} ({exc}); set MMDISTILL_CACHE to a writable folder") from None
     entry = base / digest
-    if rebuild and (entry.is_dir() or entry.is_symlink()):
+    if entry.is_symlink():  # not a folder built here: mirroring into it would replace the files of the folder it names
+        logger.warning("%s: the cache entry %s is a link (to %s), not a folder mmdistill built; the link is removed and the "
+                       "entry built again", label, entry, os.readlink(entry))
+        entry.unlink()
+    if rebuild and entry.is_dir():
         stale = Path(tempfile.mkdtemp(prefix=f"{digest}.stale-", dir=base))
         entry.rename(stale / digest)  # out of the way at once (a link is moved, never followed), then removed
         shutil.rmtree(stale, ignore_errors=True)
