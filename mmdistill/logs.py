@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
 
 #: seconds between progress-bar lines when stderr is not a terminal (a log file, CI): a line every 30 s
 #: instead of a redraw at every update, which fills a log with thousands of carriage-return frames
@@ -102,10 +103,11 @@ def is_lead_process() -> bool:
 
 
 def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
-    """tqdm on stderr, redrawn as usual on a terminal and at most every :data:`NON_TTY_INTERVAL_S` seconds
-    elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``, ``leave``...); off on a torchrun rank other
-    than 0 (:func:`is_lead_process`: one bar for the run, not one per rank)."""
-    interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    """tqdm on stderr, redrawn as usual on a terminal or as Jupyter's widget and at most every
+    :data:`NON_TTY_INTERVAL_S` seconds elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``,
+    ``leave``...); off on a torchrun rank other than 0 (:func:`is_lead_process`: one bar for the run, not one per
+    rank). A kernel's stderr is no terminal, but ``tqdm.auto`` draws a widget there that writes no lines."""
+    interactive = issubclass(tqdm, notebook_tqdm) or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
     kwargs.setdefault("dynamic_ncols", True)
     if not interactive:
         kwargs.setdefault("mininterval", NON_TTY_INTERVAL_S)

@@ -1,0 +1,49 @@
+"""Using the library from a Jupyter kernel (walk 49B), simulated in a plain process: the kernel's conditions are
+set up by hand (tqdm.auto's widget bar, a stderr that is no terminal, a run stopped by an interrupt)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from tqdm.notebook import tqdm as notebook_tqdm
+from tqdm.std import tqdm as std_tqdm
+
+from mmdistill import logs
+
+
+def _recording(base: type) -> type:
+    """A bar class of ``base``'s kind that records the keyword arguments it was made with and draws nothing."""
+
+    class Recording(base):  # type: ignore[misc, valid-type]
+        made: list[dict] = []
+
+        def __new__(cls, *args, **kwargs):
+            return object.__new__(cls)
+
+        def __init__(self, *args, **kwargs) -> None:
+            type(self).made.append(kwargs)
+
+        def close(self) -> None:
+            pass
+
+        def __del__(self) -> None:
+            pass
+
+    return Recording
+
+
+@pytest.mark.parametrize("base, throttled", [(notebook_tqdm, False), (std_tqdm, True)])
+def test_a_notebook_widget_bar_is_not_throttled_like_a_log_file(monkeypatch, base, throttled):
+    """In a kernel stderr is no terminal, so every bar was drawn at most every 30 s (NON_TTY_INTERVAL_S, meant for log
+    files): tqdm.auto's Jupyter widget, which writes no lines, sat at 0% for the first 30 s of a run and never showed
+    the evaluation's progress (found running image-dm from a notebook with nbclient). The widget now updates as on a
+    terminal; a plain bar on a stderr that is no terminal (a log file) keeps the interval."""
+    bar_cls = _recording(base)
+    monkeypatch.setattr(logs, "tqdm", bar_cls)
+    monkeypatch.setattr(logs.sys, "stderr", io.StringIO())  # a kernel's stderr: isatty() is False
+    logs.progress_bar(total=10, desc="x")
+    made = bar_cls.made[-1]
+    assert ("mininterval" in made) is throttled
+    if throttled:
+        assert made["mininterval"] == logs.NON_TTY_INTERVAL_S
