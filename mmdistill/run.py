@@ -63,6 +63,12 @@ class RunResult:
     synthetic: SyntheticSet | None
     manifest: dict[str, Any]
 
+    def __repr__(self) -> str:
+        """One line: the folder, the set's shapes and the manifest's recipe and dataset, not the tensors' values."""
+        m = self.manifest
+        return (f"RunResult(out_dir={str(self.out_dir)!r}, synthetic={self.synthetic!r}, manifest=<recipe "
+                f"{m.get('recipe', '?')!r}, dataset {m.get('dataset', '?')!r}, {len(m)} keys>)")
+
 
 def check_writable(out: Path) -> None:
     """ConfigError naming ``out`` when it cannot hold a run: a file, under a file, or not writable — checked

@@ -42,6 +42,13 @@ class SyntheticSet:
     label_mode: str = "hard"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One line of shapes and dtypes, not the tensors' values (a notebook shows a bare ``syn`` with it)."""
+        parts = [f"{k}={tuple(v.shape)} {str(v.dtype).removeprefix('torch.')}" for k, v in self.data.items()]
+        soft = f", soft_labels={tuple(self.soft_labels.shape)}" if self.soft_labels is not None else ""
+        return (f"SyntheticSet({', '.join(parts)}, labels={tuple(self.labels.shape)}, num_classes={self.num_classes}, "
+                f"label_mode={self.label_mode!r}{soft})")
+
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
             raise ConfigError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")

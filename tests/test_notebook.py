@@ -47,3 +47,24 @@ def test_a_notebook_widget_bar_is_not_throttled_like_a_log_file(monkeypatch, bas
     assert ("mininterval" in made) is throttled
     if throttled:
         assert made["mininterval"] == logs.NON_TTY_INTERVAL_S
+
+
+def test_a_run_result_and_a_synthetic_set_show_as_one_line_of_shapes(tmp_path):
+    """A notebook cell ending in ``result`` (the README's ``image_dm.run(...)``) or ``syn`` (``load_synthetic``)
+    showed the dataclasses' default repr: every tensor's values, a screenful of numbers (found in a notebook run of the
+    README's Python API). They are one line of shapes now, as ``DistilledSet``'s repr is."""
+    import torch
+
+    from mmdistill.run import RunResult
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet({"x": torch.randn(100, 1, 8, 8)}, torch.arange(10).repeat_interleave(10), 10,
+                       soft_labels=torch.zeros(100, 10), label_mode="soft")
+    assert repr(syn) == ("SyntheticSet(x=(100, 1, 8, 8) float32, labels=(100,), num_classes=10, label_mode='soft', "
+                         "soft_labels=(100, 10))")
+    result = RunResult(tmp_path / "run", syn, {"recipe": "image-dm", "dataset": "digits", "config": {}})
+    text = repr(result)
+    assert "\n" not in text and "tensor(" not in text and len(text) < 300
+    assert text.startswith(f"RunResult(out_dir={str(tmp_path / 'run')!r}, synthetic=SyntheticSet(x=(100, 1, 8, 8)")
+    assert text.endswith("manifest=<recipe 'image-dm', dataset 'digits', 3 keys>)")
+    assert "synthetic=None" in repr(RunResult(tmp_path, None, {}))
