@@ -26,7 +26,7 @@ from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
 from mmdistill.schema import BufferKeys
 from mmdistill.seeding import seeded_run
-from mmdistill.stop_signals import stop_says
+from mmdistill.stop_signals import GO_ON, stop_says
 from mmdistill.validation import load_data
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def open_buffer(ctx: MatchContext, *, train_if_missing: bool) -> ExpertBuffer:
             raise ConfigError(f"{path} holds no expert buffer; make one with `mmdistill experts RECIPE --buffer {path} ...`")
         if cfg.buffer and ctx.workers.rank == 0:
             warn_new_buffer(path, cfg)
-        buffer = train_keeping_experts(ctx, path, "continue with the same command and --resume (it trains the rest, then distils)")
+        buffer = train_keeping_experts(ctx, path, f"{GO_ON}; it trains the rest, then distils")
     else:
         buffer = ExpertBuffer(path)
         if not cfg.buffer and ctx.workers.rank == 0:

@@ -393,7 +393,8 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     if loop.selection is not None:
         manifest["selection"] = loop.selection
     if loop.iterations < cfg.iterations:
-        log.info("stopped after %d of %d iterations; resume with --resume --out %s", loop.iterations, cfg.iterations, out)
+        log.info("stopped after %d of %d iterations; resume with --resume --out %s (from Python: resume=True, out=%r)",
+                 loop.iterations, cfg.iterations, out, str(out))
         return RunResult(out, syn.detached().to("cpu"), manifest)  # on the CPU, as a finished run's set
     final = syn.detached().to("cpu")
     if cfg.evaluate:

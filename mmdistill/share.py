@@ -143,8 +143,8 @@ def set_dir(path: str | Path) -> Path:
     if (path / CHECKPOINT_FILE).is_file():  # a run still going (a --resume would be refused too) or an interrupted one
         going = lock_holder(path)
         raise ArtifactError(f"{path} holds no distilled set yet: its run is still going ({going}); its set is written when it finishes"
-                            if going else f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue "
-                            "it with the command that started it and --resume")
+                            if going else f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: "
+                            "continue it with the command that started it and --resume (from Python: its run(...), resume=True)")
     raise ArtifactError(f"{path} holds no distilled set: neither {MANIFEST_FILE} (a run) nor {EXPORT_SET_DIR}/{MANIFEST_FILE} "
                         "(an export made with --to hf)")
 

@@ -99,13 +99,17 @@ def stop_says(remedy: str | Callable[[], str]) -> Iterator[None]:
         raise InterruptedRun(f"{stop_phrase(stop)}; {said}", signum=stop_signal_number(stop)) from None
 
 
+#: how to go on with a stopped run, for the command line and for Python (a notebook calls ``recipe.run(...)``)
+GO_ON = "continue with the same command and --resume (from Python: the same run(...) call with resume=True)"
+
+
 def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | None, checkpoint: Path,
                     refused: str | None = None) -> BaseException:
     """What a run stopped at iteration ``it`` (0-based) of ``iterations`` raises: :class:`InterruptedRun` for Ctrl-C or
     SIGTERM, :class:`PeerLost` when another torchrun process was lost, saying what the checkpoint holds (``held``:
     its iteration count; -1 when another rank writes it; None when none was written) and how to go on; ``refused``: why
     the stop's own checkpoint could not be written (a full disk), said first."""
-    go_on = "continue with the same command and --resume"
+    go_on = GO_ON
     kept = (f"its checkpoint could not be written ({refused}); " if refused else "") + (
             f"the lead process writes the checkpoint: {go_on}" if held == -1 else
             f"the checkpoint {checkpoint} holds the first {held} iteration{'s' * (held != 1)}: {go_on}" if held is not None else
@@ -115,4 +119,4 @@ def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | N
     return InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; {kept}", signum=stop_signal_number(stop))
 
 
-__all__ = ["Terminated", "handlers_on_their_own_stack", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]
+__all__ = ["GO_ON", "Terminated", "handlers_on_their_own_stack", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]

@@ -238,7 +238,7 @@ def test_a_lost_peer_is_one_line_and_the_writer_keeps_the_interrupted_iteration(
     lost = json.loads((tmp_path / "run" / "lost.json").read_text())
     assert lost["message"].startswith("another process of this torchrun job stopped or cannot be reached at iteration 2 of 10 (")
     assert lost["message"].endswith(f"the checkpoint {tmp_path / 'run' / 'checkpoint.safetensors'} holds the first 2 iterations: "
-                                    "continue with the same command and --resume")
+                                    "continue with the same command and --resume (from Python: the same run(...) call with resume=True)")
     assert lost["held"] == 2
 
 

@@ -68,3 +68,39 @@ def test_a_run_result_and_a_synthetic_set_show_as_one_line_of_shapes(tmp_path):
     assert text.startswith(f"RunResult(out_dir={str(tmp_path / 'run')!r}, synthetic=SyntheticSet(x=(100, 1, 8, 8)")
     assert text.endswith("manifest=<recipe 'image-dm', dataset 'digits', 3 keys>)")
     assert "synthetic=None" in repr(RunResult(tmp_path, None, {}))
+
+
+def test_a_run_interrupted_in_a_notebook_says_how_to_resume_from_python_and_resumes_in_the_same_process(
+        tmp_path, monkeypatch, caplog):
+    """A kernel interrupt (Jupyter's stop button: KeyboardInterrupt in the cell) stopped ``image_dm.run(...)`` with
+    "continue with the same command and --resume", and ``stop_after`` logged "resume with --resume --out ...": advice
+    in command-line words only, for a user who typed no command (found interrupting a notebook cell through
+    jupyter_client). Both now also say the Python form (resume=True), and that call, made again in the same process
+    (the lock released), finishes the run."""
+    import logging
+
+    from mmdistill.errors import InterruptedRun
+    from mmdistill.matchers import distribution
+    from mmdistill.recipes import image_dm
+
+    calls = {"n": 0}
+    step = distribution.DistributionMatching.step
+
+    def interrupted_once(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what the kernel's interrupt raises in the cell
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(distribution.DistributionMatching, "step", interrupted_once)
+    keys = dict(dataset="digits", ipc=1, budget="cpu", iterations=4, checkpoint_every=1, evaluate=False, progress=False,
+                out=str(tmp_path / "run"))
+    with pytest.raises(InterruptedRun, match=r"holds the first 2 iterations: continue with the same command and --resume "
+                                             r"\(from Python: the same run\(\.\.\.\) call with resume=True\)"):
+        image_dm.run(**keys)
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        stopped = image_dm.run(**keys, resume=True, stop_after=3)
+    assert f"resume with --resume --out {tmp_path / 'run'} (from Python: resume=True, out='{tmp_path / 'run'}')" in caplog.text
+    assert stopped.manifest["timing"]["iterations"] == 3
+    done = image_dm.run(**keys, resume=True)
+    assert done.manifest["timing"]["iterations"] == 4 and (tmp_path / "run" / "synthetic.safetensors").is_file()
