@@ -44,6 +44,7 @@ from mmdistill.resolve import explicit_values
 from mmdistill.run_lock import RunFolderLock
 from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seeded_run
+from mmdistill.stop_signals import GO_ON, stop_says
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.validation import load_data
 from mmdistill.words import quantity
@@ -397,18 +398,21 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                  loop.iterations, cfg.iterations, out, str(out))
         return RunResult(out, syn.detached().to("cpu"), manifest)  # on the CPU, as a finished run's set
     final = syn.detached().to("cpu")
-    if cfg.evaluate:
-        t_eval = time.perf_counter()
-        manifest["metrics"] = modality.evaluate(cfg, final, data, device)
-        manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
-    if not workers.is_writer:  # rank 0 writes the artifact
-        return RunResult(out, final, manifest)
-    if getattr(cfg, "memorisation", True):
-        t_mem = time.perf_counter()
-        add_sharing_blocks(manifest, modality, cfg, final, data, out)
-        manifest["timing"]["memorisation_seconds"] = time.perf_counter() - t_mem
-    manifest["timing"]["total_seconds"] = time.perf_counter() - started + loop.seconds_before
-    write_artifact(out, final, manifest, modality)
+    # a stop from here on (a notebook's stop button while evaluating) says that the distillation is kept, not a bare Ctrl-C
+    with stop_says(f"the distillation had finished: the checkpoint {out / CHECKPOINT_FILE} holds all {cfg.iterations} "
+                   f"iterations: {GO_ON}; it evaluates and writes the set without distilling again"):
+        if cfg.evaluate:
+            t_eval = time.perf_counter()
+            manifest["metrics"] = modality.evaluate(cfg, final, data, device)
+            manifest["timing"]["eval_seconds"] = time.perf_counter() - t_eval
+        if not workers.is_writer:  # rank 0 writes the artifact
+            return RunResult(out, final, manifest)
+        if getattr(cfg, "memorisation", True):
+            t_mem = time.perf_counter()
+            add_sharing_blocks(manifest, modality, cfg, final, data, out)
+            manifest["timing"]["memorisation_seconds"] = time.perf_counter() - t_mem
+        manifest["timing"]["total_seconds"] = time.perf_counter() - started + loop.seconds_before
+        write_artifact(out, final, manifest, modality)
     return RunResult(out, final, manifest)
 
 

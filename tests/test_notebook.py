@@ -104,3 +104,35 @@ def test_a_run_interrupted_in_a_notebook_says_how_to_resume_from_python_and_resu
     assert stopped.manifest["timing"]["iterations"] == 3
     done = image_dm.run(**keys, resume=True)
     assert done.manifest["timing"]["iterations"] == 4 and (tmp_path / "run" / "synthetic.safetensors").is_file()
+
+
+def test_a_run_interrupted_while_evaluating_says_its_distillation_is_kept(tmp_path, monkeypatch):
+    """The stop button pressed while a finished distillation was being evaluated ended the cell with a bare
+    KeyboardInterrupt whose traceback ended in threading.py, saying nothing of the checkpoint that holds every
+    iteration (found interrupting a notebook cell with eval_threads=2 through jupyter_client). It is an InterruptedRun
+    naming that checkpoint and resume=True now, and that call evaluates and writes the set without distilling again."""
+    from mmdistill.errors import InterruptedRun
+    from mmdistill.modality import get_modality
+    from mmdistill.recipes import image_dm
+
+    modality = type(get_modality("image"))
+    evaluate = modality.evaluate
+    calls = {"n": 0}
+
+    def interrupted_once(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(modality, "evaluate", interrupted_once)
+    keys = dict(dataset="digits", ipc=1, budget="cpu", iterations=3, eval_runs=1, eval_epochs=2, eval_networks="convnet",
+                baselines="", progress=False, out=str(tmp_path / "run"))
+    with pytest.raises(KeyboardInterrupt) as caught:  # (caught as what the old code raised: a failure, not pytest's stop)
+        image_dm.run(**keys)
+    assert isinstance(caught.value, InterruptedRun), repr(caught.value)
+    assert str(caught.value).startswith(f"interrupted; the distillation had finished: the checkpoint {tmp_path / 'run' / 'checkpoint.safetensors'} "
+                                        "holds all 3 iterations: continue with the same command and --resume"), str(caught.value)
+    done = image_dm.run(**keys, resume=True)
+    assert done.manifest["timing"]["resumed_from"] == 3 and "metrics" in done.manifest
+    assert (tmp_path / "run" / "synthetic.safetensors").is_file()
