@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mmdistill.keys import SEED_BOUND, check_bound
+from mmdistill.stop_signals import signal_stack_while_running
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -60,8 +61,9 @@ def callers_global_rng() -> Iterator[None]:
 def seeded_run(seed: int) -> Iterator[None]:
     """What a run (a distillation, an experts call) does to the calling process inside the block: the global
     generators seeded with ``seed`` (:func:`seed_everything`) and torch's modes set (:func:`run_torch_modes`), the
-    caller's generators and modes given back after it (:func:`callers_global_rng`)."""
-    with callers_global_rng(), run_torch_modes():
+    caller's generators and modes given back after it (:func:`callers_global_rng`), and Python's signal handlers on
+    their own stack while it runs, as under the command (:func:`~mmdistill.stop_signals.signal_stack_while_running`)."""
+    with callers_global_rng(), run_torch_modes(), signal_stack_while_running():
         seed_everything(seed)
         yield
 

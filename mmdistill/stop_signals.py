@@ -57,6 +57,20 @@ def handlers_on_their_own_stack() -> bool:
     return True
 
 
+@contextmanager
+def signal_stack_while_running() -> Iterator[None]:
+    """:func:`handlers_on_their_own_stack` inside the block, for a run that a program calls itself (a Jupyter kernel
+    has faulthandler off, and its stop button is a SIGINT that may land in oneDNN's gemm as a Ctrl-C does); faulthandler
+    is switched off again after the block when it was off before (the caller's setting given back)."""
+    was_on = faulthandler.is_enabled()
+    on = handlers_on_their_own_stack()
+    try:
+        yield
+    finally:
+        if on and not was_on:
+            faulthandler.disable()
+
+
 def stop_phrase(stop: BaseException) -> str:
     """How a message says what stopped a run: "interrupted" (Ctrl-C) or "stopped by SIGTERM"."""
     signum = stop_signal_number(stop)
@@ -119,4 +133,4 @@ def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | N
     return InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; {kept}", signum=stop_signal_number(stop))
 
 
-__all__ = ["GO_ON", "Terminated", "handlers_on_their_own_stack", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]
+__all__ = ["GO_ON", "Terminated", "handlers_on_their_own_stack", "signal_stack_while_running", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]

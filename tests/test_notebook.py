@@ -136,3 +136,36 @@ def test_a_run_interrupted_while_evaluating_says_its_distillation_is_kept(tmp_pa
     done = image_dm.run(**keys, resume=True)
     assert done.manifest["timing"]["resumed_from"] == 3 and "metrics" in done.manifest
     assert (tmp_path / "run" / "synthetic.safetensors").is_file()
+
+
+def test_a_run_called_from_python_has_its_signal_handlers_on_their_own_stack_and_gives_faulthandler_back(
+        tmp_path, monkeypatch):
+    """The command and the recipe scripts enable faulthandler (an alternate signal stack) so that a Ctrl-C landing in
+    oneDNN's gemm no longer aborts on a corrupted heap (walk 47B), but a run called from Python did not: a Jupyter kernel
+    has faulthandler off (found reading faulthandler.is_enabled() in a kernel), so the stop button ran Python's SIGINT
+    handler on the interrupted kernel's stack. A run (seeded_run: distillation and experts) now has it on while it runs
+    and gives the caller's setting back after."""
+    import faulthandler
+    import sys
+
+    from mmdistill.matchers import distribution
+    from mmdistill.recipes import image_dm
+
+    seen = []
+    step = distribution.DistributionMatching.step
+
+    def watched(self, *args, **kwargs):
+        seen.append(faulthandler.is_enabled())
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(distribution.DistributionMatching, "step", watched)
+    was_on = faulthandler.is_enabled()  # pytest's own faulthandler plugin turns it on
+    faulthandler.disable()  # as in a kernel
+    try:
+        image_dm.run(dataset="digits", ipc=1, budget="cpu", iterations=2, evaluate=False, progress=False,
+                     out=str(tmp_path / "run"))
+        assert seen == [True, True]
+        assert not faulthandler.is_enabled()
+    finally:
+        if was_on:
+            faulthandler.enable(file=sys.__stderr__)
