@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from mmdistill.host_limits import warn_threads_over_cpu_limit
 from mmdistill.keys import SEED_BOUND, check_bound
 from mmdistill.stop_signals import signal_stack_while_running
 
@@ -62,8 +63,10 @@ def seeded_run(seed: int) -> Iterator[None]:
     """What a run (a distillation, an experts call) does to the calling process inside the block: the global
     generators seeded with ``seed`` (:func:`seed_everything`) and torch's modes set (:func:`run_torch_modes`), the
     caller's generators and modes given back after it (:func:`callers_global_rng`), and Python's signal handlers on
-    their own stack while it runs, as under the command (:func:`~mmdistill.stop_signals.signal_stack_while_running`)."""
+    their own stack while it runs, as under the command (:func:`~mmdistill.stop_signals.signal_stack_while_running`); a
+    warning when torch's threads exceed the CPUs a control group allows (:func:`~mmdistill.host_limits.warn_threads_over_cpu_limit`)."""
     with callers_global_rng(), run_torch_modes(), signal_stack_while_running():
+        warn_threads_over_cpu_limit(torch.get_num_threads())  # a container's CPU quota below torch's thread pool: said
         seed_everything(seed)
         yield
 

@@ -65,3 +65,22 @@ def test_the_memory_check_names_a_control_group_that_leaves_less_than_the_host(m
         check_fits(MemoryEstimate({"synthetic graph": 30_000 * MiB}, ("ipc",)), torch.device("cpu"))
     monkeypatch.setattr(host_limits, "available_memory", lambda: None)
     assert memory_left() == (None, "") and host_memory() == 0  # nothing known: nothing to check against
+
+
+def test_a_cpu_quota_is_read_in_both_layouts_and_threads_beyond_it_are_warned_once(tmp_path, caplog):
+    from mmdistill.host_limits import cgroup_cpu_limit, warn_threads_over_cpu_limit
+
+    _group(tmp_path / "job", {"cpu.max": "150000 100000"})  # v2: docker --cpus 1.5
+    _group(tmp_path, {"cpu.max": "max 100000"})
+    assert cgroup_cpu_limit("0::/job", tmp_path) == 1.5 and cgroup_cpu_limit("0::/", tmp_path) is None
+    v1 = tmp_path / "v1" / "cpu,cpuacct"  # v1 mounts cpu with cpuacct
+    _group(v1, {"cpu.cfs_quota_us": "-1", "cpu.cfs_period_us": "100000"})
+    assert cgroup_cpu_limit("3:cpu,cpuacct:/", tmp_path / "v1") is None
+    _group(v1 / "slurm" / "job_7", {"cpu.cfs_quota_us": "200000", "cpu.cfs_period_us": "100000"})
+    assert cgroup_cpu_limit("3:cpu,cpuacct:/slurm/job_7\n0::/", tmp_path / "v1") == 2.0
+    caplog.set_level("WARNING", logger="mmdistill")
+    assert not warn_threads_over_cpu_limit(2, 1.5) and not warn_threads_over_cpu_limit(8, 16.0)
+    assert warn_threads_over_cpu_limit(64, 2.0)
+    assert "torch runs 64 threads, but this process's control group allows 2 CPU(s)" in caplog.text
+    assert "set OMP_NUM_THREADS=2" in caplog.text
+    assert not warn_threads_over_cpu_limit(64, 2.0)  # once a process: a notebook's second run is not warned again
