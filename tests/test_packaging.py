@@ -23,6 +23,14 @@ def test_every_subpackage_is_listed_in_pyproject():
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+def test_the_package_is_marked_typed_for_its_users_type_checkers():
+    """PEP 561: without ``py.typed`` in the installed package a user's mypy skipped every ``import mmdistill`` as
+    untyped (session 49, a wheel installed into a fresh venv); the marker must exist and be shipped as package data."""
+    assert (ROOT / "mmdistill" / "py.typed").is_file()
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in data.get("mmdistill", [])
+
+
 def test_core_imports_no_modality_library():
     code = (
         "import sys, mmdistill, mmdistill.run, mmdistill.cli, mmdistill.recipe, mmdistill.augment, "
