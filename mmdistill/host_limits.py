@@ -162,7 +162,7 @@ def warn_threads_over_cpu_limit(threads: int, limit: float | None = None) -> boo
     2 threads 1.6x slower than 1 on the same convolutions, measured here)."""
     limit = cgroup_cpu_limit() if limit is None else limit
     allowed = max(1, math.ceil(limit)) if limit is not None else None
-    if allowed is None or threads <= allowed or (threads, limit) in _WARNED:  # once a process: not at every run of a notebook
+    if limit is None or allowed is None or threads <= allowed or (threads, limit) in _WARNED:  # once a process, not every run
         return False
     _WARNED.add((threads, limit))
     log.warning("torch runs %d threads, but this process's control group allows %s CPU(s) (a container's --cpus or a job's "

@@ -95,7 +95,7 @@ def plugin_summaries(group: str) -> dict[str, str]:
     out = {}
     for name, ep in sorted(plugin_entry_points(group).items()):
         meta = ep.dist.metadata if ep.dist is not None else None
-        summary = " ".join(str((meta and meta.get("Summary")) or "").split())
+        summary = " ".join(str(((meta.get_all("Summary") if meta is not None else None) or [""])[0]).split())
         version = f" {ep.dist.version}" if ep.dist is not None and ep.dist.version else ""
         where = f"package {_package(ep)}{version}"
         out[name] = shown(f"{summary[:120]} ({where})" if summary and summary != "UNKNOWN" else f"from {where}")
