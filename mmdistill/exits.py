@@ -14,6 +14,9 @@ code   failure
 130    interrupted (Ctrl-C); the checkpoint is kept and the message says how to resume
 141    standard output closed by its reader (``mmdistill show RUN | head``): no message
 143    stopped by SIGTERM (a scheduler, ``kill PID``) during a run: as 130
+138    stopped by SIGUSR1 (a batch job's warning before its time limit, Slurm's ``--signal=USR1@120``): as 130
+140    stopped by SIGUSR2: as 130
+129    stopped by SIGHUP (a closed terminal or ssh session; ``nohup`` ignores it): as 130
 =====  ==========================================================
 """
 

@@ -4,10 +4,13 @@ command line says how to resume.
 A batch scheduler (Slurm's preemption and time limit, Kubernetes, ``torchrun`` stopping its workers) and a
 plain ``kill PID`` send SIGTERM, whose default action ends the process at once and loses every iteration since
 the last periodic checkpoint. Inside :func:`terminate_as_interrupt` the first SIGTERM raises
-:class:`Terminated` (a ``KeyboardInterrupt``) in the main thread instead; further SIGTERMs are ignored while the
+:class:`Terminated` (a ``KeyboardInterrupt``) in the main thread instead; further stop signals are ignored while the
 checkpoint is written (SIGKILL still ends the process; checkpoint writes are atomic, so the previous one stays).
-A SIGTERM disposition someone already chose (ignored, or a handler of the program embedding mmdistill) is left
-alone, as is any thread but the main one.
+SIGUSR1, SIGUSR2 and SIGHUP stop it the same way (:data:`STOP_SIGNALS`): a batch job's warning before its time limit
+(Slurm's ``--signal=USR1@120``, LSF's ``bkill -s``, PBS's ``qsig``) and a closed terminal or ``ssh`` session send them,
+and their default action too ends the process at once with nothing written (walk 49D). A disposition someone
+already chose for any of them (ignored, as ``nohup`` does for SIGHUP, or a handler of the program embedding
+mmdistill) is left alone, as is any thread but the main one.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ _log = logging.getLogger(__name__)
 
 
 class Terminated(KeyboardInterrupt):
-    """Raised by SIGTERM inside :func:`terminate_as_interrupt`; ``signum`` is the signal's number."""
+    """Raised by SIGTERM (or another of :data:`STOP_SIGNALS`) inside :func:`terminate_as_interrupt`; ``signum`` is the
+    signal's number."""
 
     def __init__(self, signum: int = signal.SIGTERM) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -77,8 +81,16 @@ def stop_phrase(stop: BaseException) -> str:
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
+#: the signals that stop a run inside :func:`terminate_as_interrupt` as Ctrl-C does (exit 128 + the signal's number:
+#: 143, 138, 140, 129 on Linux); those a platform lacks (Windows) are skipped
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP")
+                                                 if hasattr(signal, name))
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
-    signal.signal(signum, signal.SIG_IGN)  # one stop is enough: let the checkpoint be written
+    for other in STOP_SIGNALS:  # one stop is enough: let the checkpoint be written
+        if signal.getsignal(other) is _raise_terminated:
+            signal.signal(other, signal.SIG_IGN)
     _log.warning("%s received: stopping (a distillation checkpoints its current iteration first; expert training keeps "
                  "its finished epochs; an evaluation stops at its next step)", signal.Signals(signum).name)
     raise Terminated(signum)
@@ -86,16 +98,19 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[bool]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread; yields whether it was installed
-    (not when called off the main thread or when SIGTERM already had a disposition other than the default)."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    """Within the block, SIGTERM (and the other :data:`STOP_SIGNALS`) raises :class:`Terminated` in the main thread;
+    yields whether SIGTERM's was installed (not when called off the main thread or when SIGTERM already had a
+    disposition other than the default). Each signal is taken only while its disposition is the default, and every
+    one taken is given back after the block."""
+    if threading.current_thread() is not threading.main_thread():
         yield False
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in STOP_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL}
     try:
-        yield True
+        yield signal.SIGTERM in previous
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -133,4 +148,4 @@ def stopped_in_loop(stop: BaseException, it: int, iterations: int, held: int | N
     return InterruptedRun(f"{stop_phrase(stop)} at iteration {it} of {iterations}; {kept}", signum=stop_signal_number(stop))
 
 
-__all__ = ["GO_ON", "Terminated", "handlers_on_their_own_stack", "signal_stack_while_running", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]
+__all__ = ["GO_ON", "STOP_SIGNALS", "Terminated", "handlers_on_their_own_stack", "signal_stack_while_running", "stop_phrase", "stop_says", "stop_signal_number", "stopped_in_loop", "terminate_as_interrupt"]

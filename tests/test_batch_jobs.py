@@ -1,0 +1,82 @@
+"""A run as a batch job (walk 49D): the signals a scheduler sends before its time limit, and one job script started
+again and again (requeue) with the same command line.
+
+Slurm's ``--signal=USR1@120`` (or ``USR2``), LSF's ``bkill -s`` and PBS's ``qsig`` warn a job with SIGUSR1/SIGUSR2, and a
+closed terminal or ``ssh`` session sends SIGHUP; the default action of each ends the process at once with nothing
+written, so every iteration since the last periodic checkpoint was lost. They stop a run as SIGTERM does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
+
+pytest.importorskip("torchvision")
+
+RUN = dict(dataset="digits", ipc=1, iterations=20, batch_real=16, checkpoint_every=100, evaluate=False, progress=False,
+           device="cpu")
+
+
+def _child(out: Path, *extra: str, patch: str = "") -> subprocess.Popen:
+    """``mmdistill run image-dm`` in a child process (one thread), with an optional monkeypatch run first."""
+    code = (f"import sys, torch; torch.set_num_threads(1)\n{patch}\n"
+            "from mmdistill.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code, "run", "image-dm", *(f"{k}={v}" for k, v in RUN.items()),
+                             f"out={out}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_schedulers_warning_signal_checkpoints_the_run_and_says_how_to_resume(tmp_path, sig):
+    """The signal, sent by the run to itself at iteration 7 (before its first periodic checkpoint, at 100: the default
+    action lost all 7 and left no checkpoint), stops it with a checkpoint of 7 iterations, one line and 128 + the
+    signal."""
+    out = tmp_path / "run"
+    proc = _child(out, patch=_stop_at_iteration(7, sig))
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + sig, err
+    assert f"stopped by {sig.name} at iteration 7 of 20" in err and "--resume" in err and "Traceback" not in err, err
+    assert (out / CHECKPOINT_FILE).exists() and not (out / MANIFEST_FILE).exists()
+
+
+def _stop_at_iteration(it: int, sig: signal.Signals) -> str:
+    """A monkeypatch for :func:`_child` that sends ``sig`` to the child itself when the loop reports iteration ``it``."""
+    return ("import os, signal, mmdistill.loop as loop\n"
+            f"for s in ({int(signal.SIGUSR1)}, {int(signal.SIGUSR2)}, {int(signal.SIGHUP)}, {int(signal.SIGTERM)}):\n"
+            "    signal.signal(s, signal.SIG_DFL)\n"
+            "_orig = loop.generator\n"
+            "def _stop(seed, *names):\n"
+            f"    if names == ('iteration', {it}): os.kill(os.getpid(), {int(sig)})\n"
+            "    return _orig(seed, *names)\n"
+            "loop.generator = _stop\n")
+
+
+def test_the_first_stop_signal_holds_off_the_others_and_all_come_back_after():
+    """After a SIGUSR1 (Slurm's warning) the SIGTERM that follows it waits for the checkpoint; ``nohup``'s ignored
+    SIGHUP is left ignored; every disposition taken is given back after the block."""
+    from mmdistill.stop_signals import STOP_SIGNALS, Terminated, terminate_as_interrupt
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    try:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup mmdistill run ...
+        with terminate_as_interrupt() as installed:
+            assert installed and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            with pytest.raises(Terminated) as stopped:
+                signal.raise_signal(signal.SIGUSR1)
+            assert stopped.value.signum == signal.SIGUSR1
+            assert all(signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2))
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert all(signal.getsignal(s) is signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2))
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
