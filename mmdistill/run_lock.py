@@ -6,7 +6,9 @@ that is still writing them, and two ``--resume`` of one checkpoint cannot both c
 process is refused at once with the holder's pid and command, never made to wait. The lock is the operating system's
 (``fcntl.flock``): a process that is killed releases it with its file descriptors, so a crash never leaves a folder
 locked; the file itself is removed by the holder when it lets go. Where ``fcntl`` does not exist (Windows) nothing is
-locked and a debug line says so. A lock path that is a symbolic link (which a run folder received from someone could
+locked and a debug line says so; where the file system refuses ``flock`` itself (Lustre mounted ``noflock``, some
+FUSE and cluster file systems: ENOSYS, ENOLCK, EOPNOTSUPP), nothing is locked either and a warning says so once a
+folder, never "in use by another process" (walk 49D: every run on such a scratch folder was refused so). A lock path that is a symbolic link (which a run folder received from someone could
 hold), or no regular file, is refused, never followed nor written.
 """
 
@@ -28,6 +30,18 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+#: the folders (and lock names) already warned about as unlockable, so a run's claims warn once each
+_unlockable: set[Path] = set()
+
+
+def _not_locked(path: Path, exc: OSError) -> None:
+    """Say once a lock file ``path`` that the file system cannot lock (``exc``: what ``flock`` raised) goes unlocked."""
+    if path.parent not in _unlockable:
+        _unlockable.add(path.parent)
+        log.warning("%s: its file system refuses locks (%s), so it is not locked: nothing stops a second process (a "
+                    "requeued job whose first start still runs) writing it at the same time; start one at a time",
+                    path.parent, exc.strerror or exc)
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -110,7 +124,7 @@ class RunFolderLock:
             fd = _open_lock_file(self.folder, path)  # a link is never followed, a file that is not the lock never written
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 holder = _holder_line(fd)
                 if not wait:
                     os.close(fd)
@@ -122,6 +136,13 @@ class RunFolderLock:
                 except BaseException:
                     os.close(fd)
                     raise
+            except OSError as exc:  # no other holder: the file system has no flock
+                empty = os.fstat(fd).st_size == 0  # made just now: not left behind
+                os.close(fd)
+                if empty:
+                    path.unlink(missing_ok=True)
+                _not_locked(path, exc)
+                return
             if _same_file(fd, path):
                 self._write_holder(fd, path)
                 self._fd = fd
@@ -171,8 +192,10 @@ def lock_holder(folder: Path) -> str | None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             return _holder_line(fd)
+        except OSError:  # a file system without flock: it cannot be told
+            return None
         return None  # taken and let go with the descriptor below
     finally:
         os.close(fd)

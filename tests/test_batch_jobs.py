@@ -80,3 +80,45 @@ def test_the_first_stop_signal_holds_off_the_others_and_all_come_back_after():
         for s, handler in before.items():
             signal.signal(s, handler)
 
+
+@pytest.mark.parametrize("errno_", [38, 37, 95], ids=["ENOSYS", "ENOLCK", "EOPNOTSUPP"])
+def test_a_scratch_file_system_without_flock_runs_unlocked_with_a_warning(tmp_path, monkeypatch, caplog, errno_):
+    """Lustre mounted ``noflock`` (and some FUSE / cluster file systems) refuse ``flock`` itself; every run, ``eval
+    --write`` and expert claim there was refused as "in use by another process", and ``show`` said the run was still
+    going. The folder now goes unlocked with one warning, no lock file is left, and nobody is named as its holder."""
+    import logging
+
+    import mmdistill.run_lock as run_lock
+
+    def refuse(fd, op):
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", refuse)
+    monkeypatch.setattr(run_lock, "_unlockable", set())
+    with caplog.at_level(logging.WARNING, logger="mmdistill.run_lock"):
+        for _ in range(2):
+            lock = run_lock.RunFolderLock(tmp_path, "mmdistill run image-dm")
+            lock.acquire()  # not FolderInUse
+            assert run_lock.lock_holder(tmp_path) is None
+            lock.release()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "refuses locks" in said[0] and str(tmp_path) in said[0], said
+    assert not (tmp_path / run_lock.LOCK_FILE).exists()
+
+
+def test_a_lock_held_by_another_process_is_still_refused(tmp_path):
+    """The other side of the above: a real holder (another process's flock) still refuses the folder, naming it."""
+    import mmdistill.run_lock as run_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+                               "from mmdistill.run_lock import RunFolderLock\n"
+                               f"RunFolderLock(Path({str(tmp_path)!r}), 'mmdistill run image-dm').acquire()\n"
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(run_lock.FolderInUse, match=f"in use by process {holder.pid} "):
+            run_lock.RunFolderLock(tmp_path, "mmdistill run image-dm").acquire()
+        assert run_lock.lock_holder(tmp_path) == f"process {holder.pid} (mmdistill run image-dm)"
+    finally:
+        holder.kill()
+        holder.wait()
