@@ -166,7 +166,13 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
                           "version, or start over (--overwrite) or choose another --out")
     saved_keys = _meta_json(path, meta, "resume_keys", dict)
     saved_keys.update(values_before_keys(saved_keys, resume_keys))  # written before a key existed: the value it ran with
-    check_same_data(path, saved_keys.pop(DATA_KEY, None), resume_keys.get(DATA_KEY))
+    identity = saved_keys.pop(DATA_KEY, None)
+    check_same_data(path, identity, resume_keys.get(DATA_KEY))
+    if identity is not None and resume_keys.get(DATA_KEY) is not None and changed_keys(
+            {"data_root": saved_keys.get("data_root")}, {"data_root": resume_keys.get("data_root")}):  # walk 49D
+        _log.info("%s: the same training data (classes, samples, labels) read from %s, not %s where the run started: resumed",
+                  path, resume_keys.get("data_root"), saved_keys.get("data_root"))  # staged to a node's scratch, another machine
+        saved_keys["data_root"] = resume_keys.get("data_root")
     changed = changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k != DATA_KEY})
     if changed:
         raise ConfigError(

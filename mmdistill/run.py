@@ -218,8 +218,8 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
                               "pass --overwrite to replace it, or choose another --out")
         if ckpt.exists() and resume_keys is not None:
             saved = checkpoint_resume_keys(ckpt, resume_keys)  # None: damaged or older; loading it names why
-            saved = {k: v for k, v in saved.items() if k != DATA_KEY} if saved is not None else None  # compared once loaded
-            changed = changed_keys(saved, resume_keys) if saved is not None else []
+            saved = {k: v for k, v in saved.items() if k not in (DATA_KEY, "data_root")} if saved is not None else None  # once loaded
+            changed = changed_keys(saved, {k: v for k, v in resume_keys.items() if k != "data_root"}) if saved is not None else []
             if changed:
                 raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
                                   f"({'; '.join(changed)}); use the checkpoint's values, pass --overwrite to start over, "

@@ -122,3 +122,36 @@ def test_a_lock_held_by_another_process_is_still_refused(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_copied_off_a_nodes_scratch_resumes_with_its_data_staged_elsewhere(tmp_path, monkeypatch):
+    """A job stages its data to node-local scratch (``--data-root $TMPDIR/data``), runs with ``--out $TMPDIR/run`` and is
+    preempted; the run folder is copied back and the requeued job, on another node, stages the same data to another
+    path. The checkpoint recorded the first path, and the resume was refused ("data_root: '/tmp/job1/data' ->
+    '/tmp/job2/data'; use the checkpoint's values") though that path no longer exists anywhere. The training data's
+    identity (classes, sample count, a digest of the labels) is what a resume checks now, and the set is the
+    uninterrupted run's, bit for bit."""
+    import shutil
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from mmdistill.io import load_synthetic
+    from mmdistill.recipes import image_dm
+
+    for name, shade in {"a": 20, "b": 90, "c": 160}.items():
+        (tmp_path / "node1" / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), shade + 10 * i, dtype=np.uint8), mode="L").save(
+                tmp_path / "node1" / "data" / name / f"{i}.png")
+    run = dict(dataset="imagefolder", ipc=1, iterations=4, batch_real=4, checkpoint_every=1, evaluate=False, progress=False)
+    full = image_dm.run(**run, data_root=str(tmp_path / "node1" / "data"), out=str(tmp_path / "full"))
+    image_dm.run(**run, data_root=str(tmp_path / "node1" / "data"), out=str(tmp_path / "node1" / "run"), stop_after=2)
+    shutil.copytree(tmp_path / "node1" / "run", tmp_path / "home" / "run")
+    shutil.copytree(tmp_path / "node1" / "data", tmp_path / "node2" / "data")
+    shutil.rmtree(tmp_path / "node1")
+    monkeypatch.chdir(tmp_path / "node2")
+    again = image_dm.run(**run, data_root="data", out=str(tmp_path / "home" / "run"), resume=True)
+    assert again.manifest["timing"]["resumed_from"] == 2
+    assert torch.equal(load_synthetic(again.out_dir)[0].x, load_synthetic(full.out_dir)[0].x)

@@ -491,7 +491,7 @@ def test_resume_takes_the_same_data_folder_however_it_is_spelled(tmp_path, monke
     import numpy as np
     from PIL import Image
 
-    from mmdistill.errors import ConfigError, DataError
+    from mmdistill.errors import DataError
     from mmdistill.loop import changed_keys
     from mmdistill.recipes import image_dm
 
@@ -505,7 +505,11 @@ def test_resume_takes_the_same_data_folder_however_it_is_spelled(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     image_dm.run(**run, data_root="data", stop_after=2)
     monkeypatch.chdir(tmp_path / "elsewhere")
-    with pytest.raises(ConfigError, match=r"data_root: '.*data' -> '.*other'"):  # another folder is still another run
+    for name in "ab":  # another folder of other data is still another run (walk 49D: the same data in another
+        (tmp_path / "other" / name).mkdir(parents=True)  # folder, staged to a node's scratch, resumes: test_batch_jobs.py)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), i, dtype=np.uint8), mode="L").save(tmp_path / "other" / name / f"{i}.png")
+    with pytest.raises(DataError, match=r"cannot resume .*the real training data is not the data the run was distilling"):
         image_dm.run(**run, data_root=str(tmp_path / "other"), resume=True)
     assert image_dm.run(**run, data_root="../data", resume=True).manifest["timing"]["resumed_from"] == 2
     assert changed_keys({"data_root": "data"}, {"data_root": str(tmp_path / "elsewhere" / "data")}) == []  # an older checkpoint's
