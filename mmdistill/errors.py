@@ -28,6 +28,12 @@ class ConfigError(MmdistillError, ValueError):
         self.key = key
 
 
+class AlreadyFinished(ConfigError):
+    """``resume`` asked of a run folder whose run is finished with the same keys: nothing to do. From Python it is
+    the ConfigError it always was; the command line says so and exits 0 (walk 49D: a batch job requeued after its run
+    finished, or an array job submitted again, failed with exit 2 and broke the jobs that depend on it)."""
+
+
 class ArtifactError(MmdistillError, ValueError):
     """A saved synthetic-set directory or checkpoint is missing, truncated or inconsistent."""
 

@@ -4,6 +4,7 @@ never a traceback (``mmdistill --debug`` shows it).
 =====  ==========================================================
 code   failure
 =====  ==========================================================
+0      ``--resume`` of a finished run with the same keys (AlreadyFinished): nothing to do, said on stderr
 2      a configuration key, value or argument (ConfigError), or an optional library not installed (named with its extra)
        or host memory exhausted: MemoryError, torch's allocator, a library that cannot be mapped (:func:`out_of_memory`)
 3      a dataset root, file or sample (DataError)
@@ -29,7 +30,7 @@ import signal
 import sys
 from typing import Any
 
-from mmdistill.errors import ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun, MmdistillError, PeerLost
+from mmdistill.errors import AlreadyFinished, ArtifactError, ConfigError, DataError, DivergenceError, InterruptedRun, MmdistillError, PeerLost
 from mmdistill.extras import install_hint
 from mmdistill.stop_signals import stop_phrase, stop_signal_number
 
@@ -40,6 +41,8 @@ def exit_code(exc: BaseException) -> int:
     """The exit code of an expected failure (see the module docstring)."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + stop_signal_number(exc)
+    if isinstance(exc, AlreadyFinished):  # the run a requeued job asks for is there: a success for `afterok`
+        return 0
     if isinstance(exc, ModuleNotFoundError) or out_of_memory(exc):
         return 2
     if isinstance(exc, OSError):
@@ -82,7 +85,7 @@ def fail(exc: BaseException, keep: frozenset[Any] = frozenset()) -> int:
             bar.close()
         except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error
             pass
-    print(f"error: {describe(exc)}", file=sys.stderr)
+    print(f"{'' if isinstance(exc, AlreadyFinished) else 'error: '}{describe(exc)}", file=sys.stderr)
     return exit_code(exc)
 
 

@@ -29,7 +29,7 @@ from mmdistill.cache_dir import home_folder
 from mmdistill.data_identity import DATA_KEY, training_data_identity
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
-from mmdistill.errors import ConfigError
+from mmdistill.errors import AlreadyFinished, ConfigError
 from mmdistill.integrity import written_as_recorded
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
 from mmdistill.json_text import json_file_text, parse_json
@@ -232,7 +232,7 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
         if done is not None and done == total and manifest.exists():
             written = _set_iterations(manifest)  # fewer than the checkpoint's: a continued run stopped before its set was written
             if written is None or written >= done:
-                raise ConfigError(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
+                raise AlreadyFinished(f"{out} holds a finished run ({done} of {total} iterations): nothing to resume. Raise "
                                   f"iterations to continue distilling it, re-evaluate it with `mmdistill eval {out}`, or pass "
                                   "--overwrite to start over")
             log.info("%s holds the set of %d iterations and a checkpoint of %d: the checkpoint's set is evaluated and written in "
@@ -319,11 +319,11 @@ def locked_out_dir(out: Path, what: str, cfg: Any, resume_keys: dict[str, Any] |
                 created = prepare_out_dir(out, cfg, resume_keys, lock)
             except ConfigError as exc:
                 refused = exc
-        said = broadcast_json(None if refused is None else str(refused), workers)  # under torchrun every rank stops with it
+        said = broadcast_json(None if refused is None else [isinstance(refused, AlreadyFinished), str(refused)], workers)  # every rank
         if refused is not None:
             raise refused
         if said is not None:  # rank 0 refused the folder: the same one line here, not a broken connection at the barrier
-            raise ConfigError(str(said))
+            raise (AlreadyFinished if said[0] else ConfigError)(str(said[1]))
         yield created
     except BaseException:
         lock.release()  # before the folder it made may be removed

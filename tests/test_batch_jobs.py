@@ -155,3 +155,22 @@ def test_a_run_copied_off_a_nodes_scratch_resumes_with_its_data_staged_elsewhere
     again = image_dm.run(**run, data_root="data", out=str(tmp_path / "home" / "run"), resume=True)
     assert again.manifest["timing"]["resumed_from"] == 2
     assert torch.equal(load_synthetic(again.out_dir)[0].x, load_synthetic(full.out_dir)[0].x)
+
+
+def test_a_requeued_job_whose_run_finished_exits_0_and_touches_nothing(tmp_path, capsys):
+    """The same job script with ``--resume`` started again after its run finished (a requeue after a node failure in a
+    later step, an array job submitted again) failed with exit 2, so ``--dependency=afterok`` jobs never ran and
+    ``set -e`` scripts stopped; it now says the run is finished and exits 0 without writing anything. A finished run
+    asked for with other keys is still refused (exit 2)."""
+    from mmdistill.cli import main as cli_main
+
+    flags = ["run", "image-dm", *(f"{k}={v}" for k, v in RUN.items()), "iterations=3", f"out={tmp_path / 'run'}", "resume=true"]
+    assert cli_main(flags) == 0
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir()}
+    capsys.readouterr()
+    assert cli_main(flags) == 0
+    err = capsys.readouterr().err
+    assert "holds a finished run (3 of 3 iterations): nothing to resume" in err and "error:" not in err, err
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir()} == before
+    assert cli_main([*flags, "seed=1"]) == 2
+    assert "error: cannot resume" in capsys.readouterr().err

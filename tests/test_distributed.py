@@ -92,6 +92,11 @@ _WORKER = textwrap.dedent(
         RECIPE.run(cfg)  # the barrier with a broken connection)
     except Refused as exc:
         open(f"{out}-again-{workers.rank}.txt", "w").write(str(exc))
+    from mmdistill.errors import AlreadyFinished
+    try:  # requeued with --resume (walk 49D): every rank is told it is finished, none gets a plain refusal (exit 2)
+        RECIPE.run(dataclasses.replace(cfg, resume=True))
+    except AlreadyFinished as exc:
+        open(f"{out}-finished-{workers.rank}.txt", "w").write(str(exc))
     close_workers(workers)
     from mmdistill.distributed import end_process
     sys.exit(end_process(0))  # as mmdistill's command line ends
@@ -116,6 +121,8 @@ def test_two_processes_distil_and_evaluate_exactly_as_one(tmp_path, run_process_
     assert "does not shard" in (tmp_path / "two-refused.txt").read_text()
     for name in ("one-again-0.txt", "two-again-0.txt", "two-again-1.txt"):
         assert "already holds a run" in (tmp_path / name).read_text(), name
+    for name in ("one-finished-0.txt", "two-finished-0.txt", "two-finished-1.txt"):
+        assert "holds a finished run (2 of 2 iterations)" in (tmp_path / name).read_text(), name
     a, b = load_tensors(tmp_path / "one-mtt.safetensors"), load_tensors(tmp_path / "two-mtt.safetensors")
     assert a["x"].abs().sum() > 0 and a["syn_lr"].abs().sum() > 0
     for k in a:  # MTT and TESLA split over 2 processes: the single-process gradient to float rounding
