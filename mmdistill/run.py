@@ -319,7 +319,7 @@ def locked_out_dir(out: Path, what: str, cfg: Any, resume_keys: dict[str, Any] |
                 created = prepare_out_dir(out, cfg, resume_keys, lock)
             except ConfigError as exc:
                 refused = exc
-        said = broadcast_json(None if refused is None else [isinstance(refused, AlreadyFinished), str(refused)], workers)  # every rank
+        said: Any = broadcast_json(None if refused is None else [isinstance(refused, AlreadyFinished), str(refused)], workers)  # every rank
         if refused is not None:
             raise refused
         if said is not None:  # rank 0 refused the folder: the same one line here, not a broken connection at the barrier
