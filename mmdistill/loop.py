@@ -170,8 +170,10 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     check_same_data(path, identity, resume_keys.get(DATA_KEY))
     if identity is not None and resume_keys.get(DATA_KEY) is not None and changed_keys(
             {"data_root": saved_keys.get("data_root")}, {"data_root": resume_keys.get("data_root")}):  # walk 49D
-        _log.info("%s: the same training data (classes, samples, labels) read from %s, not %s where the run started: resumed",
-                  path, resume_keys.get("data_root"), saved_keys.get("data_root"))  # staged to a node's scratch, another machine
+        _log.warning("%s: resumed on data read from %s, not %s where the run started: its classes, sample count and labels "
+                     "are the same, the samples' values are not compared (a copy staged elsewhere is fine; another dataset "
+                     "of the same layout, e.g. a corrupted variant, would mix two datasets in one set)",
+                     path, resume_keys.get("data_root"), saved_keys.get("data_root"))  # staged to a node's scratch, another machine
         saved_keys["data_root"] = resume_keys.get("data_root")
     changed = changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k != DATA_KEY})
     if changed:

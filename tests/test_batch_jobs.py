@@ -9,6 +9,7 @@ written, so every iteration since the last periodic checkpoint was lost. They st
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def test_a_lock_held_by_another_process_is_still_refused(tmp_path):
         holder.wait()
 
 
-def test_a_run_copied_off_a_nodes_scratch_resumes_with_its_data_staged_elsewhere(tmp_path, monkeypatch):
+def test_a_run_copied_off_a_nodes_scratch_resumes_with_its_data_staged_elsewhere(tmp_path, monkeypatch, caplog):
     """A job stages its data to node-local scratch (``--data-root $TMPDIR/data``), runs with ``--out $TMPDIR/run`` and is
     preempted; the run folder is copied back and the requeued job, on another node, stages the same data to another
     path. The checkpoint recorded the first path, and the resume was refused ("data_root: '/tmp/job1/data' ->
@@ -152,8 +153,12 @@ def test_a_run_copied_off_a_nodes_scratch_resumes_with_its_data_staged_elsewhere
     shutil.copytree(tmp_path / "node1" / "data", tmp_path / "node2" / "data")
     shutil.rmtree(tmp_path / "node1")
     monkeypatch.chdir(tmp_path / "node2")
+    caplog.set_level("WARNING", logger="mmdistill")
     again = image_dm.run(**run, data_root="data", out=str(tmp_path / "home" / "run"), resume=True)
     assert again.manifest["timing"]["resumed_from"] == 2
+    # said, not silent: the values are not compared, so another dataset of the same layout would pass this check
+    assert re.search(r"resumed on data read from \S*data, not \S*node1/data where the run started", caplog.text), caplog.text
+    assert "the samples' values are not compared" in caplog.text
     assert torch.equal(load_synthetic(again.out_dir)[0].x, load_synthetic(full.out_dir)[0].x)
 
 
