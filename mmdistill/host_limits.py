@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 #: where the cgroup file systems are mounted (the standard place; containers mount their own group there)
@@ -102,7 +103,7 @@ def _control_groups(proc_cgroup: str, root: Path, controller: str = "memory") ->
         elif controller in parts[1].split(","):
             v1 = parts[2]
     mount = root / controller
-    if v1 is not None and not mount.is_dir():  # v1 mounts cpu and cpuacct together as "cpu,cpuacct" (and links "cpu")
+    if v1 is not None and not os.path.isdir(mount):  # v1 mounts cpu and cpuacct together as "cpu,cpuacct" (and links "cpu")
         mount = next((p for p in sorted(root.glob(f"*{controller}*")) if controller in p.name.split(",")), mount)
     base, rel, is_v2 = (mount, v1, False) if v1 is not None else (root, v2, True)
     if rel is None:
