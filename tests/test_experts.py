@@ -114,6 +114,19 @@ def test_an_interrupted_expert_resumes_from_its_last_epoch(tmp_path, blobs):
     assert not (tmp_path / "buf" / "expert_0000.partial.safetensors").exists()
 
 
+def _stopped_partial(tmp_path, blobs):
+    """An expert (1 of 1, 4 epochs) stopped at its third epoch: its partial file, that file's header fields and the
+    ``epoch_fn`` that stopped it (which lets a later call finish)."""
+    from safetensors import safe_open
+
+    calls, flaky = _interrupted_at(3, blobs)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
+    part = tmp_path / "buf" / "expert_0000.partial.safetensors"
+    with safe_open(str(part), "pt") as fh:
+        return part, dict(fh.metadata()), flaky
+
+
 def test_a_partial_expert_with_a_damaged_header_is_named_not_a_traceback(tmp_path, blobs):
     """A partial shard whose header field is nested too deeply (or is not JSON) raised RecursionError /
     JSONDecodeError from json.loads; it is an ArtifactError naming the file and the field."""
@@ -121,14 +134,7 @@ def test_a_partial_expert_with_a_damaged_header_is_named_not_a_traceback(tmp_pat
 
     from mmdistill.errors import ArtifactError
 
-    calls, flaky = _interrupted_at(3, blobs)
-    with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
-    part = tmp_path / "buf" / "expert_0000.partial.safetensors"
-    from safetensors import safe_open
-
-    with safe_open(str(part), "pt") as fh:
-        meta = dict(fh.metadata())
+    part, meta, flaky = _stopped_partial(tmp_path, blobs)
     for field, value in (("scores", "[" * 100000 + "]" * 100000), ("header", "{not json")):
         save_file(load_file(str(part)), str(part), metadata={**meta, field: value})
         with pytest.raises(ArtifactError, match=rf"expert_0000.partial.safetensors: its header field '{field}' is"):
@@ -155,17 +161,11 @@ def test_a_crafted_partial_expert_is_named_before_training_continues(tmp_path, b
     trajectory or with a momentum tensor named for no parameter stopped `experts` with a traceback, one with NaN rows
     said 'lower lr_teacher', one of another network 'a flat parameter vector ... was expected' (no file named), one of
     more rows than epochs was written into the buffer as a shard it then refused. Each is named as the partial's damage."""
-    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from mmdistill.errors import ArtifactError
 
-    calls, flaky = _interrupted_at(3, blobs)
-    with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "buf", blobs, num=1, epochs=4, epoch_fn=flaky)
-    part = tmp_path / "buf" / "expert_0000.partial.safetensors"
-    with safe_open(str(part), "pt") as fh:
-        meta = dict(fh.metadata())
+    part, meta, flaky = _stopped_partial(tmp_path, blobs)
     tensors = load_file(str(part))
     assert tensors["trajectory"].shape[0] == 3  # the initialisation and 2 finished epochs
     edit(tensors, meta)

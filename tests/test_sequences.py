@@ -1134,19 +1134,15 @@ def test_a_damaged_or_foreign_partial_pretraining_is_a_warning_and_a_fresh_start
     assert "continued_from_epoch" not in again.info and all(torch.equal(whole.state[k], again.state[k]) for k in whole.state)
 
 
-def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted_training(tmp_path, monkeypatch):
-    """Every part of the kept state counts (weights, Adam's moments, the shuffling generator, the global generator
-    that draws dropout): the weights after a stop in epoch 3 and a continuation equal 4 uninterrupted epochs'."""
+def _windows_training(cfg, epochs: int):
+    """``train(progress=None) -> (state dict, info)``: a fresh SASRec of ``cfg``'s data trained on its windows for
+    ``epochs`` epochs (batch 4, seeded), keeping its progress in ``progress`` when given."""
     from mmdistill.modalities.sequences import train as seq_train
     from mmdistill.modalities.sequences.nets import build_learner
-    from mmdistill.modalities.sequences.pretrain_progress import PretrainingProgress
-    from mmdistill.stop_signals import Terminated
 
-    cfg = tiny(hidden_dropout=0.3, attn_dropout=0.3)
     data = MODALITY.load(cfg)
     x, y = data.windows()
-    p = seq_train.LearnerProtocol(lr=0.01, weight_decay=0.0, steps=0, batch=4, epochs=4)
-    batches = -(-x.shape[0] // p.batch)
+    p = seq_train.LearnerProtocol(lr=0.01, weight_decay=0.0, steps=0, batch=4, epochs=epochs)
 
     def train(progress=None):
         learner = build_learner("sasrec", data.num_items, data.max_len, cfg)
@@ -1155,22 +1151,40 @@ def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted
         info = seq_train.train_on_windows(learner, x, y, p, gen, progress=progress)
         return learner.state_dict(), info
 
-    whole, _ = train()
+    train.batches = -(-x.shape[0] // p.batch)  # type: ignore[attr-defined]
+    return train
+
+
+def _stopped_in_epoch_3(monkeypatch, train, progress) -> None:
+    """``train(progress)`` stopped by a SIGTERM (:class:`Terminated`) at the third batch of its third epoch."""
+    from mmdistill.modalities.sequences import train as seq_train
+    from mmdistill.stop_signals import Terminated
+
     real, calls = seq_train.real_loss, []
 
     def stopping(*a, **k):
         calls.append(1)
-        if len(calls) == 2 * batches + 2:  # inside epoch 3
+        if len(calls) == 2 * train.batches + 2:  # inside epoch 3
             raise Terminated()
         return real(*a, **k)
 
-    key = {"test": 1}
     monkeypatch.setattr(seq_train, "real_loss", stopping)
-    kept = PretrainingProgress(tmp_path / "p.partial.safetensors", key)
     with pytest.raises(Terminated):
-        train(kept)
-    assert kept.kept_epochs == 2
+        train(progress)
     monkeypatch.setattr(seq_train, "real_loss", real)
+
+
+def test_training_on_windows_continued_from_kept_epochs_equals_the_uninterrupted_training(tmp_path, monkeypatch):
+    """Every part of the kept state counts (weights, Adam's moments, the shuffling generator, the global generator
+    that draws dropout): the weights after a stop in epoch 3 and a continuation equal 4 uninterrupted epochs'."""
+    from mmdistill.modalities.sequences.pretrain_progress import PretrainingProgress
+
+    train = _windows_training(tiny(hidden_dropout=0.3, attn_dropout=0.3), epochs=4)
+    whole, _ = train()
+    key = {"test": 1}
+    kept = PretrainingProgress(tmp_path / "p.partial.safetensors", key)
+    _stopped_in_epoch_3(monkeypatch, train, kept)
+    assert kept.kept_epochs == 2
     again, info = train(PretrainingProgress(tmp_path / "p.partial.safetensors", key))
     assert info["continued_from_epoch"] == 2 and all(torch.equal(whole[k], again[k]) for k in whole)
 
@@ -1192,38 +1206,12 @@ def test_a_crafted_partial_pretraining_is_a_warning_and_a_fresh_start(tmp_path, 
     of other tensors became the pretrained learner at the end. Each is a warning and a fresh start, as damage is."""
     from safetensors.torch import load_file, save_file
 
-    from mmdistill.modalities.sequences import train as seq_train
-    from mmdistill.modalities.sequences.nets import build_learner
     from mmdistill.modalities.sequences.pretrain_progress import PretrainingProgress
-    from mmdistill.stop_signals import Terminated
 
-    cfg = tiny()
-    data = MODALITY.load(cfg)
-    x, y = data.windows()
-    p = seq_train.LearnerProtocol(lr=0.01, weight_decay=0.0, steps=0, batch=4, epochs=3)
-    batches = -(-x.shape[0] // p.batch)
-
-    def train(progress=None):
-        learner = build_learner("sasrec", data.num_items, data.max_len, cfg)
-        gen = generator(0, "pretrain")
-        learner.init_weights(gen)
-        info = seq_train.train_on_windows(learner, x, y, p, gen, progress=progress)
-        return learner.state_dict(), info
-
+    train = _windows_training(tiny(), epochs=3)
     whole, _ = train()
-    real, calls = seq_train.real_loss, []
-
-    def stopping(*a, **k):
-        calls.append(1)
-        if len(calls) == 2 * batches + 2:  # inside epoch 3
-            raise Terminated()
-        return real(*a, **k)
-
     path = tmp_path / "p.partial.safetensors"
-    monkeypatch.setattr(seq_train, "real_loss", stopping)
-    with pytest.raises(Terminated):
-        train(PretrainingProgress(path, {"test": 1}))
-    monkeypatch.setattr(seq_train, "real_loss", real)
+    _stopped_in_epoch_3(monkeypatch, train, PretrainingProgress(path, {"test": 1}))
     tensors = load_file(str(path))
     from safetensors import safe_open
 
