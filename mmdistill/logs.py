@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from tqdm.auto import tqdm
-from tqdm.notebook import tqdm as notebook_tqdm
 
 #: seconds between progress-bar lines when stderr is not a terminal (a log file, CI): a line every 30 s
 #: instead of a redraw at every update, which fills a log with thousands of carriage-return frames
@@ -107,7 +106,8 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     :data:`NON_TTY_INTERVAL_S` seconds elsewhere (``kwargs`` are tqdm's: ``total``, ``desc``, ``initial``,
     ``leave``...); off on a torchrun rank other than 0 (:func:`is_lead_process`: one bar for the run, not one per
     rank). A kernel's stderr is no terminal, but ``tqdm.auto`` draws a widget there that writes no lines."""
-    interactive = issubclass(tqdm, notebook_tqdm) or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    notebook = sys.modules.get("tqdm.notebook")  # imported by tqdm.auto in a kernel only: nothing imported here
+    interactive = (notebook is not None and issubclass(tqdm, notebook.tqdm)) or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
     kwargs.setdefault("dynamic_ncols", True)
     if not interactive:
         kwargs.setdefault("mininterval", NON_TTY_INTERVAL_S)
