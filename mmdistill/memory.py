@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError
-from mmdistill.host_limits import BOUND_WORDS, address_space_left, memory_left
+from mmdistill.host_limits import BOUND_WORDS, memory_left
 
 log = logging.getLogger(__name__)
 
@@ -173,5 +173,5 @@ def check_fits(estimate: MemoryEstimate, device: torch.device, *, capacity: int 
             "(torchrun, shard_classes=true), or pass memory_check=false to try anyway")
 
 
-__all__ = ["MemoryEstimate", "NetworkProbe", "address_space_left", "check_fits", "device_memory", "host_memory", "host_shortfall", "nbytes", "optimizer_state_factor", "probe_graph",
+__all__ = ["MemoryEstimate", "NetworkProbe", "check_fits", "device_memory", "host_memory", "host_shortfall", "nbytes", "optimizer_state_factor", "probe_graph",
            "probe_network"]
