@@ -91,13 +91,14 @@ def _check_info(info: dict[str, Any]) -> None:
         raise ValueError("its info has no 'test' metrics object")
 
 
-def check_state_fits(state: dict[str, Tensor], own: dict[str, Tensor]) -> None:
-    """ValueError unless ``state`` holds the tensors of a learner whose state dict is ``own`` (names, shapes), finite."""
+def check_state_fits(state: dict[str, Tensor], own: dict[str, Tensor], what: str = "weights") -> None:
+    """ValueError (naming ``what``) unless ``state`` holds the tensors of a learner whose state dict is ``own`` (names,
+    shapes), finite."""
     if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in own.items()}:
-        raise ValueError("its weights are not this learner's (tensor names or shapes differ)")
+        raise ValueError(f"its {what} are not this learner's (tensor names or shapes differ)")
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"its weights hold NaN or infinite values ({', '.join(bad[:3])})")
+        raise ValueError(f"its {what} hold NaN or infinite values ({', '.join(bad[:3])})")
 
 
 def read_pretrained(path: Path, key: dict[str, Any], own: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]] | None:

@@ -27,7 +27,7 @@ from torch import Tensor
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.optimizer_state import check_state_entries
 
-from .pretrain_cache import check_written_for
+from .pretrain_cache import check_state_fits, check_written_for
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,12 @@ class PretrainingProgress:
                 raise ValueError(f"its epoch count {state.epoch} is not positive")
             before = ({k: v.detach().clone() for k, v in learner.state_dict().items()}, opt.state_dict(), gen.get_state(),
                       torch.get_rng_state())
-            learner.load_state_dict(_prefixed(tensors, "learner."))
-            best = _prefixed(tensors, "best.")
-            _check_weights(learner, _prefixed(tensors, "learner."), best)
+            weights, best = _prefixed(tensors, "learner."), _prefixed(tensors, "best.")
+            learner.load_state_dict(weights)
+            own = learner.state_dict()
+            check_state_fits(weights, own)  # the best state becomes the pretrained learner at the end (walk 49A)
+            if best:
+                check_state_fits(best, own, "best weights")
             state.best_state = best or None
             opt_state = opt.state_dict()
             moments: dict[int, dict[str, Tensor]] = {}
@@ -157,18 +160,6 @@ class PretrainingProgress:
     def finish(self) -> None:
         """Remove the file: the learner is cached (or the pretraining done)."""
         self.path.unlink(missing_ok=True)
-
-
-def _check_weights(learner: torch.nn.Module, weights: dict[str, Tensor], best: dict[str, Tensor]) -> None:
-    """ValueError unless ``weights`` (loaded into ``learner``) are finite and ``best`` is empty or the learner's tensors
-    (names, shapes), finite: the best state becomes the pretrained learner at the end (walk 49A)."""
-    own = {k: v.shape for k, v in learner.state_dict().items()}
-    if best and {k: v.shape for k, v in best.items()} != own:
-        raise ValueError("its best weights are not tensors of this learner (names or shapes differ)")
-    for where, values in (("weights", weights), ("best weights", best)):
-        bad = [k for k, v in values.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-        if bad:
-            raise ValueError(f"its {where} hold NaN or infinite values ({', '.join(bad[:3])})")
 
 
 def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
