@@ -134,12 +134,12 @@ def expected(exc: BaseException) -> bool:
 
 def _memory_line(exc: BaseException) -> str:
     """One line for :func:`out_of_memory`: what failed, and the limit that made it fail where one is set."""
-    import resource
+    from mmdistill.host_limits import address_space_limit
 
     said = re.sub(r"^\[enforce fail at [^\]]*\] (err == 0\. )?", "", (str(exc).splitlines() or [type(exc).__name__])[0])
     what = f"torch cannot be loaded ({said})" if isinstance(exc, ImportError) else f"out of host memory ({said})"
-    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if limit != resource.RLIM_INFINITY:
+    limit = address_space_limit()
+    if limit is not None:
         fix = "" if isinstance(exc, ImportError) else " or lower the sizes (ipc, batch keys)"
         return (f"{what}: this process's virtual-memory limit is {limit / 2**30:.1f} GiB (ulimit -v {limit // 1024}), and torch "
                 "alone maps 3-4 GiB of address space; raise it (or limit resident memory instead: a cgroup, systemd-run -p "

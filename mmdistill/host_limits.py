@@ -40,19 +40,28 @@ def available_memory() -> int | None:
     return None
 
 
-def address_space_left() -> int | None:
-    """Bytes of address space this process may still map under its ``RLIMIT_AS`` (``ulimit -v``: the limit less
-    ``VmSize``), or None where there is no limit or it cannot be told. Past it torch's allocator fails ("can't allocate
-    memory") whatever memory the host has free."""
+def address_space_limit() -> int | None:
+    """This process's ``RLIMIT_AS`` (``ulimit -v``) in bytes, or None where there is none or it cannot be read."""
     try:
         import resource
 
         limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit == resource.RLIM_INFINITY:
-            return None
+    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        return None
+    return None if limit == resource.RLIM_INFINITY else int(limit)
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map under its ``RLIMIT_AS`` (``ulimit -v``: the limit less
+    ``VmSize``), or None where there is no limit or it cannot be told. Past it torch's allocator fails ("can't allocate
+    memory") whatever memory the host has free."""
+    limit = address_space_limit()
+    if limit is None:
+        return None
+    try:
         with open("/proc/self/status", encoding="ascii") as fh:
             size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-    except (ImportError, OSError, StopIteration, ValueError):
+    except (OSError, StopIteration, ValueError):
         return None
     return max(0, limit - size)
 
@@ -188,5 +197,5 @@ BOUND_WORDS = {"": "", "cgroup": "left under this process's control-group memory
                "ulimit": "left under this process's virtual-memory limit (ulimit -v) "}
 
 
-__all__ = ["BOUND_WORDS", "CGROUP_ROOT", "address_space_left", "available_memory", "cgroup_cpu_limit", "cgroup_memory_left",
+__all__ = ["BOUND_WORDS", "CGROUP_ROOT", "address_space_left", "address_space_limit", "available_memory", "cgroup_cpu_limit", "cgroup_memory_left",
            "memory_left", "warn_threads_over_cpu_limit"]
