@@ -470,6 +470,20 @@ def test_unusable_text_cache_is_logged_and_replaced(tmp_path, tiny_bert, caplog)
         embed_captions(enc, caps, path, progress=False)
 
 
+def test_a_text_cache_that_cannot_be_written_is_a_warning_and_the_embeddings_are_used(tmp_path, tiny_bert, caplog):
+    """The other caches (decoded clips, pretrained learners) warn and go on when their folder cannot be written; the
+    caption embeddings ended the run after computing them (a ConfigError). A folder under a file cannot be made, even
+    by root."""
+    enc = build_text_encoder(tiny_bert)
+    (tmp_path / "afile").write_text("x")
+    folder = tmp_path / "afile" / "text"
+    with caplog.at_level("WARNING"):
+        emb, path = embed_captions(enc, ["a red dog", "a cat"], folder, progress=False)
+    assert emb.shape == (2, 16) and not path.exists()
+    assert f"text cache {path} cannot be written" in caplog.text and "used without caching them" in caplog.text
+    assert torch.equal(emb, embed_captions(enc, ["a red dog", "a cat"], tmp_path, progress=False)[0])
+
+
 @pytest.mark.parametrize("edit, said", [
     (lambda t, m: t.update(text=torch.zeros(2, 3)), r"it holds no \(2, 16\) 'text' tensor"),
     (lambda t, m: t["text"].__setitem__((0, 0), float("nan")), r"its embeddings hold NaN or infinite values"),

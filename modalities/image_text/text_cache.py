@@ -47,7 +47,7 @@ def embed_captions(
     encoder: FrozenTextEncoder, captions: list[str], cache_dir: str | Path | None = None, *, batch_size: int = 256, progress: bool = True,
 ) -> tuple[Tensor, Path]:
     """(N, D) float32 embeddings of ``captions``, read from the cache when present; returns them and the
-    cache file."""
+    cache file (not written, with a warning, when ``cache_dir`` cannot be written: a read-only or full disk)."""
     folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"text_cache={folder} is a file; it must be a folder for the cached caption embeddings", key="text_cache")
@@ -77,9 +77,9 @@ def embed_captions(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         save_tensors(path, {"text": emb}, metadata=meta)
-    except OSError as exc:
-        raise ConfigError(f"text_cache folder {folder} cannot be written ({exc.strerror or exc}); set text_cache to a writable "
-                          "folder", key="text_cache") from None
+    except OSError as exc:  # as the other caches: a warning, never the run's end (the embeddings are in hand)
+        log.warning("text cache %s cannot be written (%s); the %d captions are used without caching them (the next run "
+                    "embeds them again; set text_cache to a writable folder)", path, exc.strerror or exc, len(captions))
     return emb, path
 
 
