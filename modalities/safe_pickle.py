@@ -122,6 +122,11 @@ class PickleRefused(BaseException):
     unrestricted reader; :func:`read_pickle` and :func:`guarded_loading` turn it into a :class:`DataError`."""
 
 
+class UnreadableFile(DataError):
+    """A pickle or ``.pt`` file that is truncated or corrupt (no pickle stream, an unknown opcode, a cut zip): damage,
+    not a refusal — a cache of ours holding one may be built again, where a refused global is news to report."""
+
+
 def allowed_global(module: str, name: str, source: str) -> Any:
     """The object a pickle's global ``module.name`` may load, or :class:`PickleRefused` naming ``source``."""
     key = _python3_name(module, name)
@@ -175,7 +180,7 @@ def read_pickle(path: Path, *, encoding: str = "latin1") -> Any:
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except Exception as exc:  # EOFError, UnpicklingError, ValueError ... from a truncated or corrupt file
-        raise DataError(f"{path}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
+        raise UnreadableFile(f"{path}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
 
 
 # ---------------------------------------------------------------------------------------------- guard
@@ -187,7 +192,7 @@ def _restricted_load(file: BinaryIO, source: str, **kwargs: Any) -> Any:
     except (PickleRefused, DataError):
         raise
     except (EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError) as exc:
-        raise DataError(f"{source}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
+        raise UnreadableFile(f"{source}: not a readable pickle (truncated or corrupt: {type(exc).__name__}: {exc})") from None
 
 
 def _guarded_pickle_load(file: BinaryIO, **kwargs: Any) -> Any:
@@ -212,6 +217,10 @@ def _strict_torch_load(real_load: Callable[..., Any]) -> Callable[..., Any]:
             # torch's message starts by suggesting weights_only=False, which mmdistill never does: quote only
             # the global it refused (or the kind of failure)
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            if not any("GLOBAL" in ln or "global" in ln for ln in lines):  # no global named: bytes that are no pickle
+                said = [ln for ln in lines if not ln.startswith(("Weights only load failed", "Please file", "Check the"))]
+                raise UnreadableFile(f"{describe_source(f)}: not a readable torch file (truncated or corrupt: "
+                                     f"{said[-1] if said else type(exc).__name__})") from None
             first = next((ln for ln in lines if ln.startswith(("WeightsUnpickler error", "Unsupported global"))),
                          type(exc).__name__).split(" Please use", 1)[0]
             raise DataError(
@@ -258,4 +267,4 @@ def guarded_loading() -> Iterator[None]:
                 os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved[4]
 
 
-__all__ = ["ALLOWED_WHAT", "PickleRefused", "RestrictedUnpickler", "allowed_global", "describe_source", "guarded_loading", "read_pickle"]
+__all__ = ["ALLOWED_WHAT", "PickleRefused", "RestrictedUnpickler", "UnreadableFile", "allowed_global", "describe_source", "guarded_loading", "read_pickle"]

@@ -185,12 +185,38 @@ def test_a_damaged_processed_cache_is_built_again_with_a_warning(tmp_path, cache
     data = load_graph_dataset("pyg:Planetoid/Cora", str(root))
     (entry,) = (cache / "graph").iterdir()
     ours = entry / "Cora" / "processed" / "data.pt"
-    ours.write_bytes(ours.read_bytes()[:1000])  # (a file that is no pickle at all is named by the guard as not loaded)
+    ours.write_bytes(ours.read_bytes()[:1000])  # (bytes that are no pickle at all: the test below)
     with caplog.at_level("WARNING"):
         again = load_graph_dataset("pyg:Planetoid/Cora", str(root))
     assert torch.equal(again.graph.edge_index, data.graph.edge_index)
     assert f"the cache entry {entry} does not load" in caplog.text and "building it again" in caplog.text
     assert [p.name for p in (cache / "graph").iterdir()] == [entry.name] and ours.stat().st_size > 1000
+
+
+def test_a_processed_cache_of_garbage_bytes_is_damage_built_again_not_a_refused_pickle(tmp_path, cache, caplog):
+    """A processed file of our PyG cache overwritten with bytes that are no pickle at all was reported as a refused
+    pickle ("not loaded — .pt files are read with torch.load(weights_only=True) only ... (WeightsUnpickler error:)"),
+    as if someone had planted code, and nothing rebuilt it (left noted in session 49). Bytes that name no global are a
+    damaged file: the entry is built again with a warning saying so; a planted global stays a refusal (test above)."""
+    root = write_planetoid(tmp_path / "data")
+    data = load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    (entry,) = (cache / "graph").iterdir()
+    ours = entry / "Cora" / "processed" / "data.pt"
+    ours.write_bytes(b"garbage bytes, no pickle \x00\x01" * 20)
+    with caplog.at_level("WARNING"):
+        again = load_graph_dataset("pyg:Planetoid/Cora", str(root))
+    assert torch.equal(again.graph.edge_index, data.graph.edge_index)
+    assert f"the cache entry {entry} does not load" in caplog.text and "not a readable torch file (truncated or corrupt: " \
+        "Unsupported operand" in caplog.text and "weights_only" not in caplog.text
+
+
+def test_a_pt_file_of_garbage_under_the_guard_is_named_unreadable_not_refused(tmp_path):
+    from mmdistill.modalities.safe_pickle import UnreadableFile
+
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(bytes(range(256)) * 4)
+    with guarded_loading(), pytest.raises(UnreadableFile, match=r"x\.pt: not a readable torch file \(truncated or corrupt: "):
+        torch.load(bad)
 
 
 def test_a_cache_entry_that_is_a_link_is_not_mirrored_into(tmp_path, cache, caplog):

@@ -57,7 +57,7 @@ from ..artifacts import one_spelling_per_label
 from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import is_reused, pyg_workdir
-from ..safe_pickle import PickleRefused, guarded_loading
+from ..safe_pickle import PickleRefused, UnreadableFile, guarded_loading
 
 logger = logging.getLogger(__name__)
 
@@ -417,18 +417,25 @@ _PYG_OPTIONS = frozenset({"transform", "pre_transform", "pre_filter", "force_rel
 _OFFLINE_HINT = "; offline runs need the dataset's files there"
 
 
-def _refusal(exc: BaseException) -> BaseException | None:
+def _named_failure(exc: BaseException) -> BaseException | None:
     """The guard's refusal or a DataError that ``exc`` is or was raised from (a library wraps what it calls), else None."""
-    refusal = exc if isinstance(exc, (DataError, PickleRefused)) else exc.__cause__ or exc.__context__
-    return refusal if isinstance(refusal, (DataError, PickleRefused)) else None
+    named = exc if isinstance(exc, (DataError, PickleRefused)) else exc.__cause__ or exc.__context__
+    return named if isinstance(named, (DataError, PickleRefused)) else None
+
+
+def _refusal(exc: BaseException) -> BaseException | None:
+    """:func:`_named_failure`, unless it is a truncated or corrupt file (:class:`~modalities.safe_pickle.UnreadableFile`):
+    damage, which a cache entry of ours may be built again for, where a refused global is news to report."""
+    named = _named_failure(exc)
+    return None if isinstance(named, UnreadableFile) else named
 
 
 def _load_failure(label: str, root: str, exc: BaseException, hint: str = _OFFLINE_HINT) -> DataError:
-    """A DataError naming ``label`` for a dataset class that failed: the guard's refusal (itself, or the cause
-    of a library's error) or the library's error."""
-    refusal = _refusal(exc)
-    if refusal is not None:
-        msg = str(refusal)
+    """A DataError naming ``label`` for a dataset class that failed: the guard's refusal or named failure (itself, or
+    the cause of a library's error) or the library's error."""
+    named = _named_failure(exc)
+    if named is not None:
+        msg = str(named)
         return DataError(msg if msg.startswith(f"{label}: ") else f"{label}: {msg}")
     return DataError(f"{label}: could not load from {root} ({type(exc).__name__}: {exc}){hint}")
 
@@ -506,7 +513,7 @@ def _in_workdir(label: str, root: str, load: Callable[[Path], Any]) -> Any:
                 if rebuild or not is_reused(work) or _refusal(exc) is not None:  # a refused pickle is news, not damage
                     raise _load_failure(label, root, exc) from None
                 logger.warning("%s: the cache entry %s does not load (%s: %s); building it again from %s", label, work,
-                               type(exc).__name__, str(exc)[:200], root)
+                               type(exc).__name__, str(exc)[:400], root)
     raise AssertionError("unreachable")
 
 
