@@ -37,6 +37,7 @@ from mmdistill.concurrency import draws_global_randomness, run_jobs, stop_point
 from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.expert_partial import checked_partial
+from mmdistill.expert_seed import SEED_FILE, buffer_seed
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -117,6 +118,7 @@ def train_experts(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"the expert buffer {out} is a file; expected a directory (new or made by `mmdistill experts`)")
     out.mkdir(parents=True, exist_ok=True)
+    training = dataclasses.replace(training, seed=buffer_seed(out, training.seed))  # the first trainer's (several seeds share it)
     held, spec = _check_existing_index(out, spec, training)
     if held > training.num_experts:  # never shrink a finished buffer: its index keeps every expert it lists
         log.warning("%s already holds %d experts, more than num_experts=%d; it keeps all %d", out, held, training.num_experts, held)
@@ -408,9 +410,8 @@ def write_index(out_dir: str | Path, spec: ExpertSpec, training: ExpertTraining)
     index = {**_header(recorded, training), "experts": entries}
     with atomic_path(out / INDEX_FILE) as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    (out / SEED_FILE).unlink(missing_ok=True)  # the index records the experts' seed from now on (mmdistill.expert_seed)
     return out / INDEX_FILE
-
-
 
 
 __all__ = [

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
 
@@ -179,3 +180,51 @@ def test_a_requeued_job_whose_run_finished_exits_0_and_touches_nothing(tmp_path,
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").iterdir()} == before
     assert cli_main([*flags, "seed=1"]) == 2
     assert "error: cannot resume" in capsys.readouterr().err
+
+
+def test_array_tasks_of_several_seeds_share_the_experts_of_one_buffer(tmp_path, capsys, monkeypatch):
+    """Walk 49D: array tasks with different ``--seed`` pointing at one missing ``--buffer`` each trained experts with its
+    own seed, met the other's shards ("trained for another setting (seed: shard 1 vs asked 0)"), both stopped (exit 2)
+    and left a buffer mixed of two seeds. The first process to train into a folder records its seed; the others train
+    the experts they take with it, so the buffer is the one a single process would have made."""
+    from mmdistill.buffer import ExpertBuffer
+    from mmdistill.cli import main as cli_main
+    from mmdistill.expert_seed import SEED_FILE
+
+    def experts(buffer: Path, n: int, seed: int) -> int:
+        return cli_main(["experts", "image-mtt", "--dataset", "digits", "--buffer", str(buffer), f"num_experts={n}",
+                         "expert_train_epochs=1", "max_start_epoch=1", "expert_epochs=1", f"seed={seed}", "expert_threads=1",
+                         "--no-progress"])  # one at a time: the same threads for each expert in every call
+
+    assert experts(tmp_path / "alone", 2, 0) == 0  # one process, seed 0: the reference
+    shared = tmp_path / "shared"
+    monkeypatch.setattr("mmdistill.experts.write_index", lambda *a, **k: None)  # task 0 stops before the index ...
+    experts(shared, 1, 0)
+    monkeypatch.undo()
+    assert (shared / "expert_0000.safetensors").is_file() and not (shared / "index.json").exists()  # ... after expert 0
+    capsys.readouterr()
+    assert experts(shared, 2, 1) == 0  # task 1 (seed 1) takes expert 1
+    assert f"the experts in {shared} are seeded by seed=0 ({SEED_FILE}" in capsys.readouterr().err
+    made, alone = ExpertBuffer(shared), ExpertBuffer(tmp_path / "alone")
+    assert made.index["training"]["seed"] == 0 and made.num_experts == 2 and not (shared / SEED_FILE).exists()
+    for i in range(2):
+        assert torch.equal(made.rows(i, [0, 1]), alone.rows(i, [0, 1]))
+
+
+def test_the_buffer_seed_is_recorded_once_and_the_index_comes_first(tmp_path, caplog):
+    import json
+
+    from mmdistill.expert_seed import SEED_FILE, buffer_seed
+
+    assert buffer_seed(tmp_path, 3) == 3 and json.loads((tmp_path / SEED_FILE).read_text()) == {"seed": 3}
+    assert buffer_seed(tmp_path, 5) == 3 and buffer_seed(tmp_path, 3) == 3  # the first trainer's, whoever asks
+    assert [p.name for p in tmp_path.iterdir()] == [SEED_FILE]  # no temporary left
+    (tmp_path / "index.json").write_text(json.dumps({"training": {"seed": 7}}))
+    assert buffer_seed(tmp_path, 5) == 7  # a finished buffer being grown: its index says, and the seed file goes
+    assert not (tmp_path / SEED_FILE).exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / SEED_FILE).write_text("{not json")
+    with caplog.at_level("WARNING"):
+        assert buffer_seed(other, 4) == 4
+    assert f"{other / SEED_FILE} records no integer 'seed'" in caplog.text
