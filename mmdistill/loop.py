@@ -283,6 +283,7 @@ def run_loop(
     out_dir: str | Path,
     resume_keys: Mapping[str, Any] | None = None,
     checkpoint_every: int = 100,
+    checkpoint_minutes: float | None = None,
     resume: bool = False,
     progress: bool = True,
     log_every: int = 10,
@@ -301,6 +302,8 @@ def run_loop(
         resume_keys: the values of the keys that change the distillation; a checkpoint written with other
             values is refused on resume, naming each changed key.
         checkpoint_every: iterations between checkpoints (the last iteration always checkpoints).
+        checkpoint_minutes: also checkpoint after an iteration that ends this many minutes (wall time) after the last
+            checkpoint was written or the loop started (slow iterations: a hard kill loses at most about this much).
         resume: continue from ``out_dir/checkpoint.safetensors`` when it exists.
         stop_after: stop (after checkpointing) once this many iterations are done (tests, time slicing).
         writer: whether this process writes the checkpoint and the log (False on the ranks > 0 of a torchrun
@@ -313,6 +316,8 @@ def run_loop(
         raise ConfigError(f"iterations must be >= 0, got {iterations}")
     if checkpoint_every <= 0:
         raise ConfigError(f"checkpoint_every must be > 0, got {checkpoint_every}")
+    if checkpoint_minutes is not None and not checkpoint_minutes > 0:
+        raise ConfigError(f"checkpoint_minutes must be > 0 (or none), got {checkpoint_minutes}")
     if select is not None and select.every <= 0:
         raise ConfigError(f"the selector's interval must be > 0 iterations, got {select.every}")
     out_dir = Path(out_dir)
@@ -321,9 +326,10 @@ def run_loop(
     log = MetricsLog(out_dir / METRICS_FILE)
     start, elapsed, resumed_from = 0, 0.0, None
     best = BestSet(select.metric, _plain_keys(_selector_keys(select))) if select is not None else None
+    ckpt_at = None  # the iteration the checkpoint on disk starts from (an interruption needs no snapshot there)
     if resume and ckpt.exists():
         start, elapsed, best = load_checkpoint(ckpt, syn, optimizer, resume_keys or {}, select)
-        resumed_from = start
+        resumed_from = ckpt_at = start
         if writer:
             log.truncate_after(start)
             _log.info("resumed from %s at iteration %d of %d (%.1f s spent before)", ckpt, start, iterations, elapsed)
@@ -335,12 +341,12 @@ def run_loop(
     last_loss = None
     start_iteration = getattr(matcher, "start_iteration", None)
     bar = progress_bar(total=iterations, initial=start, desc=desc, disable=not progress)
-    t0 = time.perf_counter()
+    t0 = written = time.perf_counter()
     it, snapshot = start, None
     try:
         for it in range(start, end):
             snapshot = None  # the previous one freed first (not two copies at once); none: the checkpoint holds this start
-            snapshot = _snapshot(syn, optimizer) if writer and (it % checkpoint_every or not ckpt.exists()) else None
+            snapshot = _snapshot(syn, optimizer) if writer and ckpt_at != it else None
             gen = generator(seed, "iteration", it)
             if start_iteration is not None:
                 start_iteration(it)
@@ -361,8 +367,10 @@ def run_loop(
             if last_loss is not None:  # before the update that draws it (else the last line showed the previous loss)
                 bar.set_postfix(loss=f"{last_loss:.4g}", refresh=False)
             bar.update(1)
-            if writer and (done % checkpoint_every == 0 or done == end):
+            late = checkpoint_minutes is not None and time.perf_counter() - written >= 60.0 * checkpoint_minutes
+            if writer and (done % checkpoint_every == 0 or done == end or late):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
+                ckpt_at, written = done, time.perf_counter()
     except (PeerLost, KeyboardInterrupt) as stop:  # another torchrun process lost; Ctrl-C, or SIGTERM (terminate_as_interrupt)
         refused = (_save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
                    if writer and snapshot is not None else None)  # the start of the interrupted iteration, unless the checkpoint is that

@@ -381,7 +381,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                     "--budget cpu shrinks it (the progress bar shows the estimate).")
     loop = run_loop(
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
-        resume_keys=resume_keys, checkpoint_every=cfg.checkpoint_every,
+        resume_keys=resume_keys, checkpoint_every=cfg.checkpoint_every, checkpoint_minutes=getattr(cfg, "checkpoint_minutes", None),
         resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
         stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None),
     )

@@ -82,6 +82,9 @@ class RunKeys(ConfigKeys):
     network: str = key("convnet", help="the matching network (registry name)")
     iterations: int = key(1000, help="outer iterations of the distillation", unit="iterations", range="[0, inf)", resume=False)
     checkpoint_every: int = key(100, help="iterations between checkpoints", unit="iterations", range="[1, inf)", resume=False)
+    checkpoint_minutes: float | None = key(30.0, help="also checkpoint once this much wall time has passed since the last checkpoint "
+                                           "(slow iterations on a CPU: a hard kill loses at most about this much); none: "
+                                           "only every checkpoint_every iterations", unit="minutes", range="(0, inf)", resume=False)
     evaluate: bool = key(True, help="evaluate the set (and its baselines) when distillation ends", resume=False)
     resume: bool = key(False, help="continue the run in --out from its last checkpoint", resume=False)
     overwrite: bool = key(False, help="start over in an --out that already holds a run", resume=False)

@@ -255,3 +255,37 @@ def test_a_checkpoint_lacking_a_tensor_of_the_runs_set_is_named(tmp_path, blobs)
     syn, m, opt = setup()
     with pytest.raises(ArtifactError, match=r"checkpoint.safetensors lacks data\.syn_lr of this run's synthetic set"):
         run_loop(m, syn, opt, iterations=4, seed=0, out_dir=tmp_path, resume_keys={"ipc": 2}, resume=True, progress=False)
+
+
+def test_a_time_based_checkpoint_bounds_what_a_hard_kill_loses_and_resumes_exactly(tmp_path, blobs):
+    """checkpoint_every counts iterations only: at 15 s an iteration (image-text on a CPU) the default 100 left 25
+    minutes of work to a kill -9 or an out-of-memory kill. ``checkpoint_minutes`` also checkpoints once that much wall
+    time has passed; here (a few microseconds) after every iteration, and a run killed without a word at iteration 4
+    resumes from iteration 4 to the set of an uninterrupted run."""
+    from mmdistill.io import CHECKPOINT_FILE
+    from mmdistill.loop import checkpoint_iteration
+
+    syn_a, m_a, opt_a = _setup(blobs, "dm")
+    run_loop(m_a, syn_a, opt_a, iterations=6, seed=3, out_dir=tmp_path / "a", checkpoint_every=100, progress=False)
+    held: list[int | None] = []
+
+    def killed(it, stats):
+        held.append(checkpoint_iteration(tmp_path / "b" / CHECKPOINT_FILE) if (tmp_path / "b" / CHECKPOINT_FILE).exists() else None)
+        if it == 4:
+            raise SystemExit(137)  # not a stop the loop checkpoints: what a SIGKILL leaves is what was written before
+
+    syn_b, m_b, opt_b = _setup(blobs, "dm")
+    with pytest.raises(SystemExit):
+        run_loop(m_b, syn_b, opt_b, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=100, checkpoint_minutes=1e-7,
+                 progress=False, on_iteration=killed)
+    assert held == [None, 1, 2, 3, 4]
+    syn_c, m_c, opt_c = _setup(blobs, "dm")
+    res = run_loop(m_c, syn_c, opt_c, iterations=6, seed=3, out_dir=tmp_path / "b", checkpoint_every=100, progress=False, resume=True)
+    assert res.resumed_from == 4 and torch.equal(syn_a.x, syn_c.x)
+    held.clear()
+    syn_d, m_d, opt_d = _setup(blobs, "dm")  # none: iterations only, as before
+    run_loop(m_d, syn_d, opt_d, iterations=6, seed=3, out_dir=tmp_path / "d", checkpoint_every=100, checkpoint_minutes=None,
+             progress=False, on_iteration=lambda it, s: held.append((tmp_path / "d" / CHECKPOINT_FILE).exists()))
+    assert held == [False] * 6
+    with pytest.raises(ConfigError, match="checkpoint_minutes must be > 0"):
+        run_loop(m_d, syn_d, opt_d, iterations=6, seed=3, out_dir=tmp_path / "e", checkpoint_minutes=0, progress=False)

@@ -177,6 +177,7 @@ def run_static_stage(steps: StaticSteps, img: SyntheticSet, opt: torch.optim.Opt
             try:
                 result = run_loop(steps, img, opt, iterations=iterations, seed=cfg.seed, out_dir=folder or Path(scratch),
                                   resume_keys=key, checkpoint_every=cfg.checkpoint_every, resume=resumed,
+                                  checkpoint_minutes=getattr(cfg, "checkpoint_minutes", None),
                                   progress=cfg.progress and workers.is_writer, desc="stage 1: static memories",
                                   writer=folder is not None)
             except InterruptedRun as stop:
