@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, expected, fail, progress_bars
+from mmdistill.log_state import logging_given_back
 from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
 from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
@@ -235,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracebacks) and return the exit code: 0 on success, else the code :mod:`mmdistill.exits` gives an expected failure
     (ConfigError 2, DataError 3, ArtifactError 4, ...), reported as one line on stderr. As the program (no ``argv``),
     a process that joined a torchrun group ends here (:func:`mmdistill.distributed.end_process`)."""
-    code = _command(argv)
+    with logging_given_back():  # a command run in a process that goes on (a script, a kernel) leaves its logging as it was
+        code = _command(argv)
     return code if argv is not None else _program_ends(code)
 
 
@@ -247,14 +249,15 @@ def script_main(script: str) -> int:
     argv = sys.argv[1:]
     debug = "--debug" in argv[:1]
     callers_bars = progress_bars()
-    try:
-        with _starting(debug):
-            recipe = _script_recipe(Path(script))
-        code = recipe.main(argv[1:] if debug else argv, debug=debug)
-    except EXPECTED as exc:
-        if debug or not expected(exc):
-            raise
-        code = fail(exc, keep=callers_bars)
+    with logging_given_back():  # a notebook's %run recipes/NAME.py: the kernel's logging as it was after
+        try:
+            with _starting(debug):
+                recipe = _script_recipe(Path(script))
+            code = recipe.main(argv[1:] if debug else argv, debug=debug)
+        except EXPECTED as exc:
+            if debug or not expected(exc):
+                raise
+            code = fail(exc, keep=callers_bars)
     return _program_ends(code)
 
 

@@ -23,6 +23,7 @@ from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, expected, fail, progress_bars
 from mmdistill.keys import Keys, input_keys, key_infos, short_repr
+from mmdistill.log_state import logging_given_back
 from mmdistill.logs import is_lead_process, start_entry_point
 from mmdistill.loop import Matcher
 from mmdistill.modality import Modality, get_modality
@@ -227,17 +228,18 @@ class Recipe:
 
     def main(self, argv: Sequence[str] | None = None, *, debug: bool = False) -> int:
         """Command-line entry point: an expected failure is one line and an exit code (:mod:`mmdistill.exits`),
-        a traceback only with ``debug``."""
-        start_entry_point(debug)
-        callers_bars = progress_bars()
-        try:
-            with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
-                cfg = self.config_from_argv(argv)
-                result = self.run(cfg)
-        except EXPECTED as exc:
-            if debug or not expected(exc):
-                raise
-            return fail(exc, keep=callers_bars)
+        a traceback only with ``debug``; the ``mmdistill`` logger is given back as it was after (a kernel's ``%run``)."""
+        with logging_given_back():
+            start_entry_point(debug)
+            callers_bars = progress_bars()
+            try:
+                with terminate_as_interrupt():  # SIGTERM checkpoints and stops as Ctrl-C does (exit 143)
+                    cfg = self.config_from_argv(argv)
+                    result = self.run(cfg)
+            except EXPECTED as exc:
+                if debug or not expected(exc):
+                    raise
+                return fail(exc, keep=callers_bars)
         if not is_lead_process():  # rank 0 of a torchrun run speaks for it
             return 0
         if "metrics" in result.manifest:

@@ -169,3 +169,27 @@ def test_a_run_called_from_python_has_its_signal_handlers_on_their_own_stack_and
     finally:
         if was_on:
             faulthandler.enable(file=sys.__stderr__)
+
+
+def test_a_recipe_script_run_in_the_kernel_gives_the_logging_back(tmp_path, monkeypatch):
+    """``%run recipes/image_dm.py ...`` (and ``Recipe.main``, ``mmdistill.cli.main``) configured the ``mmdistill`` logger
+    for a command line (its own stderr handler, no propagation) and left it so: every later API call in the kernel
+    logged past the user's own logging (left noted in session 49). The logger is now given back as it was."""
+    import logging
+    import sys
+    from pathlib import Path
+
+    from mmdistill.cli import main as cli_main, script_main
+
+    logger = logging.getLogger("mmdistill")
+    mine = logging.NullHandler()
+    monkeypatch.setattr(logger, "handlers", [mine])
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    script = Path(__file__).resolve().parents[1] / "recipes" / "image_dm.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--dataset", "digits", "--ipc", "1", "--iterations", "1", "--no-evaluate",
+                                      "--no-progress", "--out", str(tmp_path / "run")])
+    assert script_main(str(script)) == 0
+    assert cli_main(["show", str(tmp_path / "run")]) == 0
+    assert cli_main(["show", str(tmp_path / "no-such-run")]) != 0  # a failed command too
+    assert logger.handlers == [mine] and logger.propagate and logger.level == logging.WARNING
