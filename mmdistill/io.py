@@ -45,6 +45,7 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_FILE = "preview.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+STATUS_FILE = "status.json"  #: the run's state while it runs and after it ended (mmdistill.run_status)
 #: the byte alignment of PyTorch's CPU allocations (c10's gAlignment), which :func:`load_tensors` gives every tensor
 ALIGNMENT = 64
 

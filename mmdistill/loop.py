@@ -33,6 +33,7 @@ from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
 from mmdistill.optim import rate_keys
 from mmdistill.optimizer_state import optimizer_state, restore_optimizer
+from mmdistill.run_status import RunStatus
 from mmdistill.schema import values_before_keys
 from mmdistill.seeding import generator
 from mmdistill.selection import BestSet, Selector
@@ -292,6 +293,7 @@ def run_loop(
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     writer: bool = True,
     select: Selector | None = None,
+    status: RunStatus | None = None,
 ) -> LoopResult:
     """Run ``iterations`` outer iterations of ``matcher`` on ``syn``.
 
@@ -311,6 +313,8 @@ def run_loop(
         select: score the set before the first iteration, every ``select.every`` iterations and after the last;
             the best-scoring set (kept in the checkpoint) replaces the last one when the run completes, and
             ``LoopResult.selection`` says which iteration it came from. Scores go to the metrics log as ``select``.
+        status: the run folder's status record (:mod:`mmdistill.run_status`), told where the loop starts, each
+            iteration's loss and each checkpoint.
     """
     if iterations < 0:
         raise ConfigError(f"iterations must be >= 0, got {iterations}")
@@ -341,6 +345,8 @@ def run_loop(
     last_loss = None
     start_iteration = getattr(matcher, "start_iteration", None)
     bar = progress_bar(total=iterations, initial=start, desc=desc, disable=not progress)
+    if status is not None:
+        status.begin(start, start if resumed_from is not None else None)
     t0 = written = time.perf_counter()
     it, snapshot = start, None
     try:
@@ -371,6 +377,8 @@ def run_loop(
             if writer and (done % checkpoint_every == 0 or done == end or late):
                 save_checkpoint(ckpt, syn, optimizer, done, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
                 ckpt_at, written = done, time.perf_counter()
+            if status is not None:
+                status.progress(done, last_loss, checkpointed=ckpt_at == done)
     except (PeerLost, KeyboardInterrupt) as stop:  # another torchrun process lost; Ctrl-C, or SIGTERM (terminate_as_interrupt)
         refused = (_save_interrupted(ckpt, syn, optimizer, snapshot, it, elapsed + time.perf_counter() - t0, resume_keys or {}, best)
                    if writer and snapshot is not None else None)  # the start of the interrupted iteration, unless the checkpoint is that
@@ -378,6 +386,9 @@ def run_loop(
         raise stopped_in_loop(stop, it, iterations, held, ckpt, refused) from None
     finally:
         bar.close()
+    if status is not None:  # distilled: the run evaluates and writes the set next (run_status.recorded: finished after)
+        status.set_state("distilled" if end == iterations else "stopped",
+                         None if end == iterations else f"stopped after {end} of {iterations} iterations (stop_after)")
     selection = None
     if best is not None and end == iterations:
         best.restore_into(syn)

@@ -31,7 +31,7 @@ from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import AlreadyFinished, ConfigError
 from mmdistill.integrity import written_as_recorded
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, STATUS_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
 from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
@@ -42,6 +42,7 @@ from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.resolve import explicit_values
 from mmdistill.run_lock import RunFolderLock
+from mmdistill.run_status import RunStatus, recorded
 from mmdistill.schema import DistillConfig
 from mmdistill.seeding import generator, seeded_run
 from mmdistill.stop_signals import GO_ON, stop_says
@@ -152,7 +153,7 @@ def remove_stale_temporaries_of_run(out: Path, holds_run: bool = True) -> None:
     mmdistill) of the run's own files (:data:`RUN_FILES`, the manifest, checkpoint and metrics log, and what its
     manifest lists as written), and, in a folder that holds a run, safetensors' own ``.tmpXXXXXX`` files; logged. A run,
     ``eval --write`` and ``check`` call it once they hold the folder's lock."""
-    own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *_listed(out / MANIFEST_FILE)[0]}
+    own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE, *_listed(out / MANIFEST_FILE)[0]}
     remove_stale_temporaries(out, own, loose_files=holds_run, held=True)
 
 
@@ -210,7 +211,7 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
                 f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
                 "(--overwrite) to start over, or choose another out"
             )
-        for name in (*written_files(manifest), MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, *RUN_FILES):  # none survives to mix in
+        for name in (*written_files(manifest), MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE, *RUN_FILES):  # none survives
             (out / name).unlink(missing_ok=True)
     if cfg.resume and not cfg.overwrite:
         if manifest.exists() and not ckpt.exists():
@@ -255,7 +256,7 @@ def remove_if_unused(out: Path, created: Path | None = None) -> None:
     ``out``): ``--out new/sub`` that fails early leaves neither ``new/sub`` nor ``new``."""
     if (out / CHECKPOINT_FILE).exists() or (out / MANIFEST_FILE).exists():
         return
-    for name in (METRICS_FILE,):
+    for name in (METRICS_FILE, STATUS_FILE):
         (out / name).unlink(missing_ok=True)
     top = created if created is not None else out
     for folder in [out, *out.parents]:
@@ -291,11 +292,11 @@ def distill(
     resume_keys = resume_values(cfg)
     try:
         with seeded_run(cfg.seed):  # the caller's global generators and torch modes given back after (walk 42C)
-            with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers):
+            with locked_out_dir(out, f"mmdistill run {recipe}", cfg, resume_keys, workers), recorded(
+                    RunStatus(out, f"mmdistill run {recipe}", cfg.iterations, workers.is_writer)) as status:
                 workers.barrier()
-                result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device,
-                                  started=started, stop_after=stop_after, paper=paper, workers=workers,
-                                  resume_keys=resume_keys)
+                result = _distill(recipe, method, cfg, modality, make_matcher, make_optimizer, out=out, device=workers.device, started=started,
+                                  stop_after=stop_after, paper=paper, workers=workers, resume_keys=resume_keys, status=status)
                 workers.barrier()
                 return result
     finally:
@@ -341,9 +342,9 @@ def not_sharded(recipe: str, cfg: Any) -> str:
             f"shard_classes=true, MTT and TESLA with a classification student); start it without torchrun{experts}")
 
 
-def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory,
-             make_optimizer: OptimizerFactory | None, *, out: Path, device: torch.device, started: float,
-             stop_after: int | None, resume_keys: dict[str, Any], paper: str = "", workers: Workers = Workers()) -> RunResult:
+def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matcher: MatcherFactory, make_optimizer: OptimizerFactory | None,
+             *, out: Path, device: torch.device, started: float, stop_after: int | None, resume_keys: dict[str, Any], paper: str = "",
+             workers: Workers = Workers(), status: RunStatus | None = None) -> RunResult:
     if workers.world > 1 and getattr(modality, "shards_matching", True) is False:  # before loading and pretraining
         raise ConfigError(not_sharded(recipe, cfg))
     data = modality.to_device(load_data(modality, cfg), device)
@@ -383,8 +384,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
         matcher, syn, optimizer, iterations=cfg.iterations, seed=cfg.seed, out_dir=out,
         resume_keys=resume_keys, checkpoint_every=cfg.checkpoint_every, checkpoint_minutes=getattr(cfg, "checkpoint_minutes", None),
         resume=cfg.resume, progress=cfg.progress and workers.is_writer, desc=f"{recipe}, {len(syn)} synthetic",
-        stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None),
-    )
+        stop_after=stop_after, writer=workers.is_writer, select=getattr(matcher, "selector", None), status=status)
     manifest = new_manifest(recipe=recipe, method=method, modality=modality, dataset=getattr(data, "name", cfg.dataset),
                             cfg=cfg, syn=syn, extra={"paper": paper} if paper else None)
     # seconds: distillation over every process that ran it; seconds_before_resume: its part before this process resumed;

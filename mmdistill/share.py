@@ -30,11 +30,11 @@ from mmdistill.consumer import ConsumerViews, export_description, normalization_
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.integrity import class_names, odd_field
-from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic, new_tree,
-                          record_export_files)
+from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, STATUS_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic,
+                          new_tree, record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
-from mmdistill.run_lock import lock_holder
+from mmdistill.run_status import unfinished_run
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
@@ -140,11 +140,8 @@ def set_dir(path: str | Path) -> Path:
             return folder
     if not path.exists():
         raise ArtifactError(f"{path} does not exist")
-    if (path / CHECKPOINT_FILE).is_file():  # a run still going (a --resume would be refused too) or an interrupted one
-        going = lock_holder(path)
-        raise ArtifactError(f"{path} holds no distilled set yet: its run is still going ({going}); its set is written when it finishes"
-                            if going else f"{path} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: "
-                            "continue it with the command that started it and --resume (from Python: its run(...), resume=True)")
+    if (path / CHECKPOINT_FILE).is_file() or (path / STATUS_FILE).is_file():  # a run still going, or one that ended unfinished
+        raise ArtifactError(unfinished_run(path))
     raise ArtifactError(f"{path} holds no distilled set: neither {MANIFEST_FILE} (a run) nor {EXPORT_SET_DIR}/{MANIFEST_FILE} "
                         "(an export made with --to hf)")
 

@@ -1,0 +1,165 @@
+"""Walk 50D (watching a long run): a run folder's status record (``status.json``), and what ``show`` / ``eval`` say of a
+folder whose run is going, was stopped, failed or was killed hard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mmdistill.cli import main
+from mmdistill.errors import DataError, DivergenceError
+from mmdistill.run_lock import RunFolderLock
+from mmdistill.run_status import STATUS_FORMAT, RunStatus, read_status, unfinished_run
+
+pytest.importorskip("torchvision")
+
+FAST_DM = dict(dataset="digits", ipc=1, iterations=4, batch_real=16, eval_runs=1, eval_epochs=2, herding_epochs=1, baselines=[],
+               checkpoint_every=2, progress=False, evaluate=False)
+
+
+def _explode_at(monkeypatch, call: int) -> None:
+    """DM's step raises a divergence from its ``call``-th call on (0-based), as a NaN loss does."""
+    from mmdistill.matchers.distribution import DistributionMatching
+
+    step, calls = DistributionMatching.step, [0]
+
+    def exploding(self, syn, optimizer, gen):
+        calls[0] += 1
+        if calls[0] > call:
+            raise DivergenceError("the matching loss became nan; the synthetic set was not updated")
+        return step(self, syn, optimizer, gen)
+
+    monkeypatch.setattr(DistributionMatching, "step", exploding)
+
+
+def test_a_diverged_run_records_why_and_show_says_it_failed_not_to_resume_it(tmp_path, monkeypatch, capsys):
+    """A run stopped by a NaN (a huge lr_data) left a checkpoint and nothing else: next morning `show` / `eval` said
+    "an unfinished run ... continue it with --resume", which diverges again (the terminal's message said to start over).
+    The folder's status.json now says failed, at which iteration and why, and show says so."""
+    from mmdistill.recipes import image_dm
+
+    _explode_at(monkeypatch, 3)
+    out = tmp_path / "run"
+    with pytest.raises(DivergenceError):
+        image_dm.run(out=str(out), **FAST_DM)
+    rec = read_status(out)
+    assert rec["state"] == "failed" and rec["iteration"] == 3 and rec["checkpoint_iteration"] == 2, rec
+    assert rec["reason"].startswith("iteration 3: the matching loss became nan") and "--overwrite" in rec["reason"]
+    assert rec["pid"] > 0 and rec["host"] and rec["command"] == "mmdistill run image-dm"
+    for argv in (["show", str(out)], ["eval", str(out)]):
+        assert main(argv) == 4
+        err = capsys.readouterr().err
+        assert "its run failed (status.json of " in err and "iteration 3: the matching loss became nan" in err, err
+        assert "continue it with the command that started it and --resume" not in err, err
+
+
+def test_a_divergence_before_the_first_checkpoint_leaves_no_folder(tmp_path, monkeypatch):
+    """The folder such a run made is removed as before (nothing in it worth keeping): its status record goes with it."""
+    from mmdistill.recipes import image_dm
+
+    _explode_at(monkeypatch, 1)
+    with pytest.raises(DivergenceError):
+        image_dm.run(out=str(tmp_path / "new" / "run"), **FAST_DM)
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_record_follows_a_run_through_stop_resume_and_finish(tmp_path, monkeypatch, capsys):
+    from mmdistill.recipes import image_dm
+
+    out = tmp_path / "run"
+    image_dm.run(out=str(out), stop_after=2, **FAST_DM)
+    rec = read_status(out)
+    assert rec["state"] == "stopped" and rec["iteration"] == 2 and rec["checkpoint_iteration"] == 2, rec
+    assert main(["show", str(out)]) == 4
+    assert "its run was stopped at iteration 2 of 4" in capsys.readouterr().err
+
+    import mmdistill.run as run_module
+
+    def refused(*args, **kwargs):
+        raise DataError("digits: the data folder is gone")
+
+    monkeypatch.setattr(run_module, "load_data", refused)  # a resume refused before its loop: the record stays
+    with pytest.raises(DataError):
+        image_dm.run(out=str(out), resume=True, **FAST_DM)
+    assert read_status(out) == rec
+    monkeypatch.undo()
+
+    image_dm.run(out=str(out), resume=True, **FAST_DM)
+    rec = read_status(out)
+    assert rec["state"] == "finished" and rec["iteration"] == 4 and rec["checkpoint_iteration"] == 4, rec
+    assert rec["eta_seconds"] is None and rec["reason"] is None
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "status.json" not in manifest["written_files"]
+    image_dm.run(out=str(out), overwrite=True, stop_after=0, **FAST_DM)  # --overwrite removes the old record first
+    assert read_status(out)["iteration"] == 0 and read_status(out)["state"] == "stopped"
+
+
+def _write(folder, state="running", **fields) -> RunStatus:
+    status = RunStatus(folder, "mmdistill run image-dm", 3000)
+    status.began = True
+    status.record.update(state=state, **fields)
+    status._write()
+    return status
+
+
+def test_show_of_a_run_still_going_says_how_far_and_how_long(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(b"")
+    _write(run, iteration=1200, checkpoint_iteration=1200, loss=0.004657, eta_seconds=300.0)
+    lock = RunFolderLock(run, "mmdistill run image-dm")
+    lock.acquire()
+    try:
+        assert main(["show", str(run)]) == 4
+        err = capsys.readouterr().err
+    finally:
+        lock.release()
+    assert "its run is still going (process" in err and "iteration 1200 of 3000, loss 0.004657, about 5 min left" in err, err
+    assert "the checkpoint holds 1200 iterations" in err and "--resume" not in err, err
+
+
+def test_a_run_killed_hard_is_told_from_one_still_going(tmp_path):
+    """SIGKILL (or the out-of-memory killer) writes nothing: the record still says running, and its process is gone."""
+    run = tmp_path / "run"
+    run.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _write(run, iteration=76, pid=gone.pid)
+    said = unfinished_run(run)
+    assert "ended without recording why at iteration 76 of 3000" in said and f"process {gone.pid} on" in said, said
+    assert "killed hard" in said and "no checkpoint was written yet: run the command that started it again" in said
+    _write(run, iteration=76, checkpoint_iteration=0)  # this process: alive, though the folder is not locked
+    said = unfinished_run(run)
+    assert "its run is still going (process" in said and "killed hard" not in said, said
+
+
+def test_the_eta_counts_only_this_processs_iterations(tmp_path, monkeypatch):
+    """A resumed run's restored iterations are not counted as done in no time."""
+    import mmdistill.run_status as rs
+
+    clock = [100.0]
+    monkeypatch.setattr(rs.time, "monotonic", lambda: clock[0])
+    status = RunStatus(tmp_path, "mmdistill run image-dm", 3000)
+    status.begin(900, 900)
+    clock[0] += 10.0
+    status.progress(1000, 0.5, checkpointed=True)
+    rec = read_status(tmp_path)
+    assert rec["eta_seconds"] == 200.0 and rec["iteration"] == 1000 and rec["format"] == STATUS_FORMAT
+
+
+def test_a_record_that_is_no_record_is_ignored(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(b"")
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"format": STATUS_FORMAT, "state": "failed"}))
+    (run / "status.json").symlink_to(tmp_path / "elsewhere.json")
+    assert read_status(run) is None
+    (run / "status.json").unlink()
+    (run / "status.json").write_text("{not json")
+    assert main(["show", str(run)]) == 4
+    assert "holds the checkpoint.safetensors of an unfinished run" in capsys.readouterr().err
+    (run / "status.json").write_text(json.dumps({"format": STATUS_FORMAT, "state": "failed", "reason": "\x1b[2Jcleared"}))
+    assert "\x1b" not in unfinished_run(run) and "\\x1b[2Jcleared" in unfinished_run(run)
