@@ -176,6 +176,9 @@ def unfinished_run(folder: Path) -> str:
             holder = f"process {pid}"
     if state == "failed":
         text = f"its run failed{'' if str(reason).startswith('iteration ') else ' at ' + at} ({when}): {reason}"
+        if isinstance(ckpt, int) and ckpt == rec.get("iterations"):  # in the evaluation or the writing of the set
+            text += (f". The distillation had finished: the checkpoint holds all {ckpt} iterations, so the command that "
+                     "started it with --resume evaluates and writes the set without distilling again")
     elif state == "stopped":
         text = f"its run was stopped at {at} ({when}): {reason}"
     elif holder is None:

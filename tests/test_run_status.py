@@ -163,3 +163,27 @@ def test_a_record_that_is_no_record_is_ignored(tmp_path, capsys):
     assert "holds the checkpoint.safetensors of an unfinished run" in capsys.readouterr().err
     (run / "status.json").write_text(json.dumps({"format": STATUS_FORMAT, "state": "failed", "reason": "\x1b[2Jcleared"}))
     assert "\x1b" not in unfinished_run(run) and "\\x1b[2Jcleared" in unfinished_run(run)
+
+
+def test_a_failure_after_the_distillation_says_a_resume_only_evaluates_and_writes(tmp_path, monkeypatch, capsys):
+    """A failure while the finished set was evaluated or written (here its memorisation check) is recorded at the last
+    iteration, and show says that --resume goes on from there without distilling again."""
+    import mmdistill.run as run_module
+    from mmdistill.recipes import image_dm
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the evaluation ran out of memory")
+
+    monkeypatch.setattr(run_module, "add_sharing_blocks", broken)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        image_dm.run(out=str(out), **FAST_DM)
+    rec = read_status(out)
+    assert rec["state"] == "failed" and rec["iteration"] == rec["checkpoint_iteration"] == 4, rec
+    assert rec["reason"] == "RuntimeError: the evaluation ran out of memory"
+    assert main(["show", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "its run failed at iteration 4 of 4" in err and "with --resume evaluates and writes the set without distilling" in err, err
+    monkeypatch.undo()
+    image_dm.run(out=str(out), resume=True, **FAST_DM)
+    assert read_status(out)["state"] == "finished"
