@@ -160,8 +160,9 @@ def unfinished_run(folder: Path) -> str:
     this machine: a file system that refuses locks), how far it got and how long it has left, or how it ended (failed
     or stopped, with the reason it recorded; killed hard when the record says running and its process is gone)."""
     holder, rec = lock_holder(folder), read_status(folder)
-    if rec is None:  # a run of an mmdistill before the record
-        return (f"{folder} holds no distilled set yet: its run is still going ({holder}); its set is written when it finishes"
+    if rec is None:  # a run of an mmdistill before the record, or one before its loop (training its experts, loading data)
+        before = "" if (folder / CHECKPOINT_FILE).is_file() else ": it has not started distilling yet (loading data, training experts)"
+        return (f"{folder} holds no distilled set yet: its run is still going ({holder}){before}; its set is written when it finishes"
                 if holder else f"{folder} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue it "
                 "with the command that started it and --resume (from Python: its run(...), resume=True)")
     state, reason, pid, host = str(rec.get("state")), rec.get("reason"), rec.get("pid"), rec.get("host")

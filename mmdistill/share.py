@@ -34,6 +34,7 @@ from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, STATUS
                           new_tree, record_export_files)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
+from mmdistill.run_lock import lock_holder
 from mmdistill.run_status import unfinished_run
 from mmdistill.sharing import ShareableModality, require_datasets
 from mmdistill.synthetic import SyntheticSet
@@ -140,8 +141,8 @@ def set_dir(path: str | Path) -> Path:
             return folder
     if not path.exists():
         raise ArtifactError(f"{path} does not exist")
-    if (path / CHECKPOINT_FILE).is_file() or (path / STATUS_FILE).is_file():  # a run still going, or one that ended unfinished
-        raise ArtifactError(unfinished_run(path))
+    if (path / CHECKPOINT_FILE).is_file() or (path / STATUS_FILE).is_file() or lock_holder(path):  # a run going (training its
+        raise ArtifactError(unfinished_run(path))  # experts, before its first checkpoint too), or one that ended unfinished
     raise ArtifactError(f"{path} holds no distilled set: neither {MANIFEST_FILE} (a run) nor {EXPORT_SET_DIR}/{MANIFEST_FILE} "
                         "(an export made with --to hf)")
 

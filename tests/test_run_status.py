@@ -187,3 +187,20 @@ def test_a_failure_after_the_distillation_says_a_resume_only_evaluates_and_write
     monkeypatch.undo()
     image_dm.run(out=str(out), resume=True, **FAST_DM)
     assert read_status(out)["state"] == "finished"
+
+
+def test_show_of_a_run_training_its_experts_says_it_is_going(tmp_path, capsys):
+    """image-mtt trains its experts before its loop: the folder holds only its lock and experts/, and show said "holds
+    no distilled set: neither manifest.json (a run) nor ... (an export)", as of a folder that is no run at all."""
+    run = tmp_path / "run"
+    (run / "experts").mkdir(parents=True)
+    lock = RunFolderLock(run, "mmdistill run image-mtt")
+    lock.acquire()
+    try:
+        assert main(["show", str(run)]) == 4
+        err = capsys.readouterr().err
+    finally:
+        lock.release()
+    assert "its run is still going (process" in err and "it has not started distilling yet (loading data, training experts)" in err
+    assert "neither manifest.json" not in err, err
+    assert main(["show", str(run)]) == 4 and "neither manifest.json" in capsys.readouterr().err  # no run going: as before
