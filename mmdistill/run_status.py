@@ -107,7 +107,8 @@ def recorded(status: RunStatus) -> Iterator[RunStatus]:
     folder's record as it was: the run in it is still what that record says."""
     try:
         yield status
-        if status.record["state"] == "distilled":  # evaluated and written
+        if status.record["state"] == "distilled":  # evaluated and written; a finished folder is what gets shared: its
+            status.record.update(pid=None, host=None)  # record names no machine (the manifest names none either)
             status.set_state("finished")
     except (KeyboardInterrupt, PeerLost) as exc:
         if status.began:
@@ -182,6 +183,8 @@ def unfinished_run(folder: Path) -> str:
                      "started it with --resume evaluates and writes the set without distilling again")
     elif state == "stopped":
         text = f"its run was stopped at {at} ({when}): {reason}"
+    elif state == "finished":
+        text = f"its {STATUS_FILE} (of {rec.get('updated')}) says its run finished, but the set's files are gone (moved or removed since)"
     elif holder is None:
         text = (f"its run ended without recording why at {at}: {STATUS_FILE} (of {rec.get('updated')}) still says {state}, but "
                 f"process {pid} on {host} is gone (killed hard: SIGKILL, the out-of-memory killer, a machine that went down); "

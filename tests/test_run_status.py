@@ -91,8 +91,12 @@ def test_the_record_follows_a_run_through_stop_resume_and_finish(tmp_path, monke
     rec = read_status(out)
     assert rec["state"] == "finished" and rec["iteration"] == 4 and rec["checkpoint_iteration"] == 4, rec
     assert rec["eta_seconds"] is None and rec["reason"] is None
+    assert rec["host"] is None and rec["pid"] is None  # a finished folder is shared: its record names no machine
     manifest = json.loads((out / "manifest.json").read_text())
     assert "status.json" not in manifest["written_files"]
+    (out / "manifest.json").rename(tmp_path / "moved.json")
+    assert "says its run finished, but the set's files are gone" in unfinished_run(out)
+    (tmp_path / "moved.json").rename(out / "manifest.json")
     image_dm.run(out=str(out), overwrite=True, stop_after=0, **FAST_DM)  # --overwrite removes the old record first
     assert read_status(out)["iteration"] == 0 and read_status(out)["state"] == "stopped"
 
