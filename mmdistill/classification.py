@@ -32,7 +32,7 @@ from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from
 from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, TrainAndScoreMany,
                                   evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
-from mmdistill.nets import reinitialize
+from mmdistill.nets import reinitialize, reinitialize_fault
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import draw_seed, generator, seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
@@ -67,7 +67,11 @@ def network_factory(modality: ClassificationModality, name: str, data: Classific
     """``make_net(generator)``: a fresh network of ``name``, weights drawn from ``generator``."""
 
     def make_net(gen: torch.Generator) -> nn.Module:
-        net = modality.build_network(name, data.sample_shape, data.num_classes).to(device)
+        net = modality.build_network(name, data.sample_shape, data.num_classes)
+        if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+            raise ConfigError(f"network {name!r} was built on the meta device (its tensors hold no values): build it on the "
+                              "CPU; the evaluation moves it to its device")
+        net = net.to(device)
         reinitialize(net, gen)
         return net
 
@@ -92,22 +96,39 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
     if dc_ops(getattr(cfg, "eval_dc_augment", "none")) and len(shape) != 3:
         raise ConfigError(f"eval_dc_augment={cfg.eval_dc_augment} augments images of shape (C, H, W), but {data.name}'s samples "
                           f"have shape {shape}: set eval_dc_augment=none", key="eval_dc_augment")
+    dtype = data.train.x.dtype
     for name in evaluation_networks(cfg, modality):
         try:
             try:
                 with torch.device("meta"):
-                    out = modality.build_network(name, shape, data.num_classes)(torch.empty((2, *shape)))
+                    net = modality.build_network(name, shape, data.num_classes)
+                    out = net(torch.empty((2, *shape), dtype=dtype))
             except ConfigError:
                 raise
             except Exception:  # an operation the meta device lacks, or a real mismatch: the CPU tells them apart
                 with torch.no_grad():
-                    out = modality.build_network(name, shape, data.num_classes)(torch.zeros((2, *shape)))
+                    net = modality.build_network(name, shape, data.num_classes)
+                    out = net(torch.zeros((2, *shape), dtype=dtype))
+            if not isinstance(out, Tensor):
+                raise ValueError(f"it returns a {type(out).__name__}, not a tensor of logits (N, {data.num_classes})")
             if tuple(out.shape) != (2, data.num_classes):
                 raise ValueError(f"it gives outputs of shape {tuple(out.shape)[1:]} per sample, not ({data.num_classes},)")
         except Exception as exc:  # whatever the network raised on two samples of the data's shape: named, not a traceback
             raise ConfigError(f"config key {key}: network {name!r} does not take {data.name}'s samples of shape {shape} "
                               f"({exc}); choose one of the networks for them (the modality's cross-architecture list: "
                               f"{', '.join(modality.cross_arch_networks)})", key=key) from exc
+        fault = _untrainable(net, dtype)
+        if fault:
+            raise ConfigError(f"config key {key}: network {name!r} cannot be trained by the evaluation: {fault}", key=key)
+
+
+def _untrainable(net: nn.Module, dtype: torch.dtype) -> str | None:
+    """Why the evaluation cannot train ``net`` on samples of ``dtype`` (the meta device lets a float64 or bfloat16 layer
+    take float32 samples, and each run redraws the parameters: :func:`~mmdistill.nets.reinitialize`); None when it can."""
+    other = [(n, t.dtype) for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_floating_point() and t.dtype != dtype]
+    if other:
+        return f"its {other[0][0]!r} is {other[0][1]}, the samples are {dtype}: build it in {dtype} (no .double() or .half())"
+    return reinitialize_fault(net)
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:

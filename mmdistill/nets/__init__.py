@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from mmdistill.errors import ConfigError
 from mmdistill.seeding import seeded_global_rng
@@ -72,7 +73,9 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
 
     The result maps (N, *in_shape) -> (N, num_classes) and has ``embed``: (N, *in_shape) -> (N, D).
     Raises :class:`ConfigError` for an unknown name (listing the known ones) or an option ``kw`` the
-    network does not take (naming the option and the network).
+    network does not take (naming the option and the network). A network with lazy modules (``nn.LazyLinear``) has
+    them materialised by one forward of a zero sample (1, *in_shape) in eval mode, so its parameters have shapes
+    (reinitialised, counted, matched) as a built-in network's do.
     """
     check_network_name(name)
     fn = _REGISTRY[network_key(name)]
@@ -82,7 +85,23 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
         for k in kw:
             if k not in allowed:
                 raise ConfigError(f"network {name!r} has no option {k!r}; its options: {', '.join(allowed) or 'none'}")
-    return fn(tuple(int(s) for s in in_shape), int(num_classes), **kw)
+    in_shape = tuple(int(s) for s in in_shape)
+    net = fn(in_shape, int(num_classes), **kw)
+    if isinstance(net, nn.Module) and any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in net.modules()):
+        _materialize(net, in_shape)
+    return net
+
+
+def _materialize(net: nn.Module, in_shape: tuple[int, ...]) -> None:
+    """Shape the lazy parameters of ``net`` by one forward of zeros (1, *in_shape) on its device and dtype, in eval mode
+    (no dropout draw, no running statistics moved) and without gradients; its training mode is restored."""
+    ref = next((p for p in net.parameters() if not isinstance(p, nn.parameter.UninitializedParameter)), None)
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros((1, *in_shape), device=ref.device if ref is not None else None,
+                        dtype=ref.dtype if ref is not None and ref.is_floating_point() else None))
+    net.train(was)
 
 
 _NORMS = (nn.GroupNorm, nn.LayerNorm, nn.modules.batchnorm._NormBase) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
@@ -139,12 +158,27 @@ def _children_first(m: nn.Module) -> Iterator[nn.Module]:
     yield m
 
 
+def _redrawn_here(m: nn.Module) -> bool:
+    return isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding) + _NORMS)
+
+
+def reinitialize_fault(net: nn.Module) -> str | None:
+    """Why :func:`reinitialize` cannot redraw ``net`` (a module holding parameters of its own that is no layer it
+    redraws itself and has no ``reset_parameters``), as one phrase; None when it can. Reads no values (a network on
+    the ``meta`` device is checked too)."""
+    for m in _children_first(net):
+        own = [n for n, _ in m.named_parameters(recurse=False)]
+        if own and not _redrawn_here(m) and not callable(getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)):
+            return (f"reinitialize cannot redraw parameters {own} of {m.__class__.__name__}: it has no reset_parameters() "
+                    "(each evaluation run redraws every parameter from its own seed; give that module one)")
+    return None
+
+
 def _reset_seeded(m: nn.Module, seed: int, name: str) -> None:
     """``m.reset_parameters()`` with the default generators of its devices seeded by ``seed``, then restored."""
     reset = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
     if not callable(reset):
-        names = [n for n, _ in m.named_parameters(recurse=False)]
-        raise ConfigError(f"reinitialize cannot redraw parameters {names} of {name}: it has no reset_parameters()")
+        raise ConfigError(reinitialize_fault(m) or f"reinitialize cannot redraw {name}")
     with seeded_global_rng(seed, [p.device for p in m.parameters(recurse=False)]):
         reset()
 
@@ -153,4 +187,5 @@ def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "register_network", "reinitialize"]
+__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "register_network", "reinitialize",
+           "reinitialize_fault"]

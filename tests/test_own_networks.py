@@ -1,0 +1,116 @@
+"""A user's own network (registered with ``mmdistill.nets.register_network``) in the evaluation and the distillation:
+each one the evaluation cannot train is named before the distillation, in one line (walk 50B, "bring your own network")."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from mmdistill import nets
+from mmdistill.classification import evaluate_tensors, evaluation_protocol, network_factory
+from mmdistill.errors import ConfigError
+from mmdistill.modality import get_modality
+from mmdistill.nets import build_network, register_network, reinitialize
+from mmdistill.recipes import image_dm
+from mmdistill.validation import load_data
+
+FAST = dict(dataset="digits", ipc=1, iterations=2, eval_runs=1, eval_epochs=2, progress=False)
+
+
+class _Tuple(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(math.prod(in_shape), num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.fc(x.flatten(1)), x.flatten(1)
+
+
+class _RawParameter(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(math.prod(in_shape), num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w
+
+
+def _flat(in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), num_classes))
+
+
+USER_NETS = {
+    "test-user-tuple": _Tuple,
+    "test-user-double": lambda s, n: _flat(s, n).double(),
+    "test-user-bf16": lambda s, n: _flat(s, n).to(torch.bfloat16),
+    "test-user-raw": _RawParameter,
+    "test-user-lazy": lambda s, n: nn.Sequential(nn.Conv2d(s[0], 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(n)),
+    "test-user-meta": lambda s, n: _flat(s, n).to("meta"),
+}
+
+
+@pytest.fixture(scope="module")
+def user_nets() -> Iterator[None]:
+    for name, fn in USER_NETS.items():
+        register_network(name)(fn)
+    yield
+    for name in USER_NETS:
+        nets._REGISTRY.pop(nets.network_key(name), None)
+
+
+@pytest.fixture(scope="module")
+def digits(user_nets):
+    modality = get_modality("image")
+    return modality, load_data(modality, image_dm.RECIPE.config(**FAST))
+
+
+@pytest.mark.parametrize("name, said", [
+    ("test-user-tuple", r"network 'test-user-tuple' does not take digits's samples .*\(it returns a tuple, not a tensor of "
+                        r"logits \(N, 10\)\)"),
+    ("test-user-double", r"network 'test-user-double' cannot be trained by the evaluation: its '1.weight' is torch.float64, "
+                         r"the samples are torch.float32: build it in torch.float32"),
+    ("test-user-bf16", r"network 'test-user-bf16' cannot be trained .*torch.bfloat16"),
+    ("test-user-raw", r"network 'test-user-raw' cannot be trained by the evaluation: reinitialize cannot redraw parameters "
+                      r"\['w'\] of _RawParameter: it has no reset_parameters\(\)"),
+])
+def test_a_network_the_evaluation_cannot_train_is_named_before_distilling(digits, name, said):
+    """Before: a tuple output was "'tuple' object has no attribute 'shape'"; a float64 or bfloat16 network passed the
+    check (the meta device does not compare dtypes) and the evaluation, after the whole distillation, stopped with
+    PyTorch's dtype traceback; a module without reset_parameters passed too and stopped the evaluation naming no network."""
+    modality, data = digits
+    cfg = image_dm.RECIPE.config(**FAST, eval_networks=["mlp", name])
+    with pytest.raises(ConfigError, match="config key eval_networks: " + said) as err:
+        modality.check_evaluation(cfg, data)
+    assert err.value.key == "eval_networks" and "\n" not in str(err.value)
+
+
+def test_a_network_with_lazy_modules_is_built_with_its_parameters_shaped_and_evaluates(digits):
+    """Before: reinitialize read the LazyLinear's uninitialised weight and the evaluation stopped with PyTorch's
+    ValueError; build_network now shapes lazy modules with one zero sample, so every run redraws them from its seed."""
+    modality, data = digits
+    net = build_network("test-user-lazy", (1, 8, 8), 10)
+    assert net[3].weight.shape == (10, 4 * 6 * 6) and net.training
+    modality.check_evaluation(image_dm.RECIPE.config(**FAST, eval_networks=["test-user-lazy"]), data)
+    make = network_factory(modality, "test-user-lazy", data, torch.device("cpu"))
+    a, b = make(torch.Generator().manual_seed(1)), make(torch.Generator().manual_seed(1))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    cfg = image_dm.RECIPE.config(**FAST)
+    x, y = data.train.x[:20], data.train.y[:20]
+    result = evaluate_tensors((x, y), data.test, make, evaluation_protocol(cfg), runs=1, seed=0, progress=False)
+    assert 0.0 <= result.mean <= 1.0
+
+
+def test_a_network_built_on_the_meta_device_is_named(digits):
+    modality, data = digits
+    make = network_factory(modality, "test-user-meta", data, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="network 'test-user-meta' was built on the meta device"):
+        make(torch.Generator().manual_seed(0))
+
+
+def test_reinitialize_still_names_a_module_without_reset():
+    with pytest.raises(ConfigError, match=r"reinitialize cannot redraw parameters \['w'\] of _RawParameter"):
+        reinitialize(_RawParameter((4,), 2), torch.Generator().manual_seed(0))
