@@ -170,7 +170,7 @@ def many_trainer(make_net: Callable[[torch.Generator], nn.Module], test: Labeled
 
     def train_and_score_many(train_sets: list[tuple[Tensor, Tensor]], gens: list[torch.Generator]) -> list[dict[str, float]] | None:
         nets = [make_net(g) for g in gens]
-        if not can_vectorize(nets, [len(x) for x, _ in train_sets]):
+        if not can_vectorize(nets, [len(x) for x, _ in train_sets], sample_shape=tuple(train_sets[0][0].shape[1:])):
             return None
         train_many_from_scratch(nets, [x for x, _ in train_sets], [t for _, t in train_sets], protocol, gens,
                                 task=task, augment=augment)
@@ -266,7 +266,7 @@ def classification_plan(
                 sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own, train_and_score_many=own_many)
         sets.update(baselines)
         networks.append(NetworkPlan(name, default, sets, train_and_score_many=default_many,
-                                    draws_no_global_rng=not training_draws_global_rng(make_net, augment)))
+                                    draws_no_global_rng=not training_draws_global_rng(make_net, augment, data.sample_shape)))
     dc = augment if isinstance(augment, DCAugment) else None
     dsa = augment is not None and dc is None
     protocol_block: dict[str, Any] = {**dataclasses.asdict(protocol), "runs": cfg.eval_runs, "dsa": dsa,

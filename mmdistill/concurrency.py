@@ -12,6 +12,7 @@ generator) and does not write shared state.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -43,19 +44,47 @@ def default_threads(device: torch.device | str) -> int:
     return max(1, min(torch.get_num_threads(), MAX_DEFAULT_THREADS))
 
 
-def draws_global_randomness(net: nn.Module) -> bool:
-    """Whether ``net`` has a module that draws from torch's global generator when training (dropout)."""
-    return any(isinstance(m, GLOBAL_RANDOM_MODULES) for m in net.modules())
+def draws_global_randomness(net: nn.Module, sample_shape: Sequence[int] | None = None) -> bool:
+    """Whether ``net`` draws from torch's global generator when training: it has a dropout module, or, given
+    ``sample_shape`` (one sample's shape), a training-mode forward of a copy of ``net`` on two zero samples moves the
+    global generator of its device (``F.dropout`` in a ``forward``, ``nn.RReLU``, stochastic depth, a noise layer: a
+    user's own network). The probe leaves ``net`` and the generators' states as they were; a network the probe cannot
+    run (another input type) counts by its modules alone."""
+    if any(isinstance(m, GLOBAL_RANDOM_MODULES) for m in net.modules()):
+        return True
+    return sample_shape is not None and _forward_moves_global_rng(net, tuple(int(s) for s in sample_shape))
 
 
-def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], augment: Any) -> bool:
-    """Whether training ``make_net``'s network with ``augment`` draws from torch's global generator: dropout,
-    or an augmentation that is not seeded from the run's own generator (DSA, DC's and no augmentation are). Builds
-    one network, with the global RNG restored after."""
+def _forward_moves_global_rng(net: nn.Module, sample_shape: tuple[int, ...]) -> bool:
+    ref = next(net.parameters(), None)
+    device = ref.device if ref is not None else torch.device("cpu")
+    if device.type not in ("cpu", "cuda"):
+        return False
+    dtype = ref.dtype if ref is not None and ref.is_floating_point() else None
+
+    def states() -> list[torch.Tensor]:
+        return [torch.get_rng_state()] + ([torch.cuda.get_rng_state(device)] if device.type == "cuda" else [])
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        before = states()
+        try:
+            with torch.no_grad():
+                copy.deepcopy(net).train()(torch.zeros((2, *sample_shape), device=device, dtype=dtype))
+        except Exception:  # not a network of (N, *sample_shape) tensors: its modules alone decide
+            return False
+        return any(not torch.equal(a, b) for a, b in zip(before, states()))
+
+
+def training_draws_global_rng(make_net: Callable[[torch.Generator], nn.Module], augment: Any,
+                              sample_shape: Sequence[int] | None = None) -> bool:
+    """Whether training ``make_net``'s network with ``augment`` draws from torch's global generator: dropout (a
+    module, or with ``sample_shape`` any draw of a training-mode forward: :func:`draws_global_randomness`), or an
+    augmentation that is not seeded from the run's own generator (DSA, DC's and no augmentation are). Builds one
+    network, with the global RNG restored after."""
     if augment is not None and not isinstance(augment, (DSA, DCAugment)):
         return True
     with torch.random.fork_rng(devices=[]):
-        return draws_global_randomness(make_net(torch.Generator().manual_seed(0)))
+        return draws_global_randomness(make_net(torch.Generator().manual_seed(0)), sample_shape)
 
 
 #: per job thread, the stop event of the :func:`run_jobs` call it runs for (set while that call stops its jobs: Ctrl-C

@@ -47,15 +47,16 @@ def default_vectorize(device: torch.device | str, runs: int, processes: int = 1)
     return max(1, min(base, -(-runs // max(1, processes))))
 
 
-def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int]) -> bool:
+def can_vectorize(nets: Sequence[nn.Module], sizes: Sequence[int], sample_shape: Sequence[int] | None = None) -> bool:
     """Whether ``nets`` (trained on sets of ``sizes`` samples) can be trained as one ensemble: two or more
-    networks of identical parameter names and shapes, no buffers, no dropout, no recurrent layer (``vmap`` has no
-    batching rule for GRU / LSTM / RNN), equal set sizes."""
+    networks of identical parameter names and shapes, no buffers, no dropout (given ``sample_shape``, also none in a
+    forward: ``F.dropout``, which ``vmap`` refuses), no recurrent layer (``vmap`` has no batching rule for GRU / LSTM /
+    RNN), equal set sizes."""
     if len(nets) < 2 or len(set(sizes)) != 1:
         return False
     ref = [(n, tuple(p.shape)) for n, p in nets[0].named_parameters()]
     for net in nets:
-        if any(True for _ in net.buffers()) or draws_global_randomness(net):
+        if any(True for _ in net.buffers()) or draws_global_randomness(net, sample_shape if net is nets[0] else None):
             return False
         if has_recurrent_layer(net):
             return False

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -138,18 +138,19 @@ def train_buffer(ctx: MatchContext, path: Path, workers: Workers = Workers()) ->
         lambda net, opt, gen: modality.train_epoch(cfg, net, opt, data, augment, gen),
         score=lambda net: modality.score(cfg, net, data),
         make_optimizer=lambda net: modality.expert_optimizer(cfg, net), workers=workers, progress=cfg.progress,
-        threads=expert_threads(cfg, modality, make_net, augment, device),
+        threads=expert_threads(cfg, modality, make_net, augment, device, getattr(data, "sample_shape", None)),
     )
 
 
 def expert_threads(cfg: Any, modality: TrajectoryModality, make_net: Callable[[torch.Generator], nn.Module], augment: Any,
-                   device: torch.device) -> int:
+                   device: torch.device, sample_shape: Sequence[int] | None = None) -> int:
     """Experts trained at the same time: ``expert_threads`` when set, else the device's default
     (:func:`mmdistill.concurrency.default_threads`) for an adapter that declares ``seeded_experts`` and a
     network and augmentation that draw nothing from torch's global generator, else 1. A network or augmentation that
     draws from it (dropout) trains its experts one at a time whatever ``expert_threads`` says (logged): on threads they
-    would draw from one generator in an order the scheduling picks, and each trajectory would not be its own."""
-    global_draws = training_draws_global_rng(make_net, augment)
+    would draw from one generator in an order the scheduling picks, and each trajectory would not be its own. With
+    ``sample_shape`` a draw in the network's forward (``F.dropout``) counts too."""
+    global_draws = training_draws_global_rng(make_net, augment, sample_shape)
     if getattr(cfg, "expert_threads", None):
         if global_draws and int(cfg.expert_threads) > 1:
             log.warning("expert_threads=%d ignored: the network or augmentation draws from torch's global generator (dropout), so "

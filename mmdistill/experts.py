@@ -272,7 +272,7 @@ def _train_one(out: Path, i: int, header: dict[str, Any], spec: ExpertSpec, trai
             log.warning("%s (an interrupted expert of an older mmdistill) does not record %s: it is continued, and its shard "
                         "and the buffer's index do not claim them", partial, ", ".join(unchecked))
             header = _header(as_recorded(spec, saved_spec), training)
-    dropout = draws_global_randomness(net)  # else the global generator is left alone (experts may train on threads)
+    dropout = draws_global_randomness(net, spec.sample_shape)  # else the global generator is left alone (experts may train on threads)
     devices = list({p.device for p in net.parameters()})
     for epoch in range(len(rows) - 1, training.epochs):
         stop_point()  # on a thread of run_jobs: ends here once the command is interrupted (its partial file is kept)

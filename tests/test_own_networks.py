@@ -114,3 +114,50 @@ def test_a_network_built_on_the_meta_device_is_named(digits):
 def test_reinitialize_still_names_a_module_without_reset():
     with pytest.raises(ConfigError, match=r"reinitialize cannot redraw parameters \['w'\] of _RawParameter"):
         reinitialize(_RawParameter((4,), 2), torch.Generator().manual_seed(0))
+
+
+class _FunctionalDropout(nn.Module):
+    """Dropout as many users' (and timm's) forwards write it: ``F.dropout``, no ``nn.Dropout`` module."""
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(math.prod(in_shape), 32), nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(nn.functional.dropout(torch.relu(self.a(x.flatten(1))), 0.3, self.training))
+
+
+def test_a_draw_in_a_forward_counts_as_global_randomness():
+    from mmdistill.concurrency import draws_global_randomness, training_draws_global_rng
+    from mmdistill.ensemble import can_vectorize
+
+    net, rrelu, plain = _FunctionalDropout((1, 8, 8), 10), nn.Sequential(nn.Flatten(), nn.RReLU()), _flat((1, 8, 8), 10)
+    state = torch.get_rng_state()
+    assert draws_global_randomness(net, (1, 8, 8)) and draws_global_randomness(rrelu, (4,))
+    assert not draws_global_randomness(plain, (1, 8, 8))
+    assert torch.equal(state, torch.get_rng_state()) and net.training  # the probe leaves the generator and the net alone
+    bn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    assert not draws_global_randomness(bn, (1, 8, 8)) and int(bn[1].num_batches_tracked) == 0
+    assert not draws_global_randomness(net)  # without a sample shape: its modules alone, as before
+    assert training_draws_global_rng(lambda g: _FunctionalDropout((1, 8, 8), 10), None, (1, 8, 8))
+    assert not can_vectorize([net, _FunctionalDropout((1, 8, 8), 10)], [5, 5], sample_shape=(1, 8, 8))
+
+
+def test_an_evaluation_network_with_functional_dropout_trains_its_runs_alone(digits):
+    """Before: only nn.Dropout modules marked a network as drawing from the global generator, so an F.dropout network's
+    runs trained on threads (eval_threads, a CPU's default) drew one generator in the scheduling's order: 47.36 and
+    48.19 % in two runs of the same `mmdistill eval --networks ... eval_threads=2` (46.81 with eval_threads=1), and
+    vectorised (eval_vectorize, a GPU's default) they stopped in vmap's "random operation" RuntimeError."""
+    register_network("test-user-fdropout")(_FunctionalDropout)
+    try:
+        modality, data = digits
+        scores = []
+        for threads in (1, 2):
+            cfg = image_dm.RECIPE.config(**{**FAST, "eval_runs": 2}, eval_networks=["test-user-fdropout"],
+                                         baselines=["random_real"], eval_threads=threads)
+            plan = modality.evaluation_plan(cfg, None, data, torch.device("cpu"))
+            assert not plan.networks[0].draws_no_global_rng
+            scores.append(modality.evaluate(cfg, None, data, torch.device("cpu"))["random_real"]["runs"])
+        assert scores[0] == scores[1]
+    finally:
+        nets._REGISTRY.pop(nets.network_key("test-user-fdropout"), None)
