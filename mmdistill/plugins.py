@@ -8,6 +8,9 @@ A package adds a modality without touching mmdistill by declaring, in its ``pypr
     [project.entry-points."mmdistill.recipes"]
     tabular-dm = "mmdistill_tabular.recipes:RECIPE"  # a mmdistill.recipe.Recipe (or a module defining RECIPE)
 
+    [project.entry-points."mmdistill.networks"]
+    my-resnet = "my_nets:my_resnet"                  # a network builder fn(in_shape, num_classes, **kw) -> nn.Module
+
 ``mmdistill.modality.get_modality`` and ``mmdistill.recipes.get_recipe`` look a name up here when it is not one of
 mmdistill's own, so ``mmdistill run tabular-dm``, ``show``, ``eval``, ``export`` and ``mmdistill.load`` of its sets
 work once the package is installed. Nothing is imported until a name is asked for (listing reads the metadata only).
@@ -25,6 +28,8 @@ from mmdistill.errors import ConfigError
 MODALITY_GROUP = "mmdistill.modalities"
 #: the entry-point group of recipes: CLI name -> a :class:`~mmdistill.recipe.Recipe` (or a module with ``RECIPE``)
 RECIPE_GROUP = "mmdistill.recipes"
+#: the entry-point group of networks: name -> a builder ``fn(in_shape, num_classes, **kw)`` (or a module with ``NETWORK``)
+NETWORK_GROUP = "mmdistill.networks"
 
 
 def _key(name: str) -> str:
@@ -102,4 +107,4 @@ def plugin_summaries(group: str) -> dict[str, str]:
     return out
 
 
-__all__ = ["MODALITY_GROUP", "RECIPE_GROUP", "is_plugin", "load_plugin", "plugin_entry_points", "plugin_names", "plugin_summaries"]
+__all__ = ["MODALITY_GROUP", "NETWORK_GROUP", "RECIPE_GROUP", "is_plugin", "load_plugin", "plugin_entry_points", "plugin_names", "plugin_summaries"]

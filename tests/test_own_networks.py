@@ -161,3 +161,61 @@ def test_an_evaluation_network_with_functional_dropout_trains_its_runs_alone(dig
         assert scores[0] == scores[1]
     finally:
         nets._REGISTRY.pop(nets.network_key("test-user-fdropout"), None)
+
+
+PLUGIN_NETS = '''
+import math
+from torch import nn
+
+def tiny(in_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), num_classes))
+
+NOT_A_BUILDER = 3
+'''
+
+
+@pytest.fixture
+def plugin_nets(tmp_path, monkeypatch):
+    """A package ``plugnets_pkg`` declaring networks in the ``mmdistill.networks`` entry-point group, on ``sys.path``."""
+    import sys
+    import textwrap
+
+    site = tmp_path / "site"
+    (site / "plugnets_pkg").mkdir(parents=True)
+    (site / "plugnets_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN_NETS))
+    info = site / "plugnets_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugnets-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mmdistill.networks]\ntest-plug-tiny = plugnets_pkg:tiny\n"
+                                           "test-plug-bad = plugnets_pkg:NOT_A_BUILDER\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("plugnets_pkg", None)
+    for name in ("testplugtiny", "testplugbad"):
+        nets._REGISTRY.pop(name, None)
+
+
+def test_a_packages_declared_network_is_found_by_name_on_the_command_line(plugin_nets, tmp_path, capsys):
+    """Before: a network of one's own was reachable only from Python (register_network in the same process); `mmdistill
+    run|eval --networks NAME` knew only mmdistill's own and those of an imported modality. Now a package declares it in
+    the mmdistill.networks entry-point group, and the run, the re-evaluation (a new process: the registry is emptied of
+    it here) and the labels of the results name it."""
+    from mmdistill.cli import main as cli_main
+    from mmdistill.io import load_synthetic
+    from mmdistill.nets import list_networks
+
+    assert "testplugtiny" in list_networks() and "testplugtiny" not in nets._REGISTRY  # listed, nothing imported
+    out = tmp_path / "run"
+    assert cli_main(["run", "image-dm", "--dataset", "digits", "--ipc", "1", "--iterations", "1", "--eval-runs", "1",
+                     "--eval-epochs", "1", "--no-progress", "--baselines", "", "--eval-networks", "test-plug-tiny",
+                     "--out", str(out)]) == 0
+    assert load_synthetic(out)[1]["metrics"]["network"] == "test-plug-tiny"
+    nets._REGISTRY.pop("testplugtiny")
+    capsys.readouterr()
+    assert cli_main(["eval", str(out), "--networks", "test_plug_tiny", "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
+    assert "scored on test_plug_tiny" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"mmdistill.networks entry point 'test-plug-bad' names a int, not a network builder"):
+        build_network("test-plug-bad", (1, 8, 8), 10)
+    with pytest.raises(ConfigError, match=r"unknown network 'test-plug-none'; known networks: .*testplugtiny.* \(your own: "
+                                          r"mmdistill.nets.register_network, or a package's mmdistill.networks entry point\)"):
+        build_network("test-plug-none", (1, 8, 8), 10)

@@ -53,19 +53,43 @@ def register_network(name: str) -> Callable[[_B], _B]:
 
 
 def list_networks() -> list[str]:
-    """Sorted names of every registered network (built-ins included)."""
+    """Sorted names of every registered network (built-ins included) and of every network an installed package declares
+    in the ``mmdistill.networks`` entry-point group (:func:`plugin_network`; nothing imported)."""
+    from mmdistill.plugins import NETWORK_GROUP, plugin_names
+
     _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | {network_key(n) for n in plugin_names(NETWORK_GROUP)})
+
+
+def plugin_network(name: str) -> bool:
+    """Register the network an installed package declares as ``name`` in the ``mmdistill.networks`` entry-point group
+    (``my-resnet = "my_pkg.nets:my_resnet"``: a builder ``fn(in_shape, num_classes, **kw) -> nn.Module``, or a module
+    that defines ``NETWORK``), compared as :func:`network_key` compares names; False when no package declares it. So
+    ``mmdistill run|eval --networks my-resnet`` and a saved set naming it find the network once its package is installed.
+    A declared object that is not callable is a ConfigError naming the entry point."""
+    from mmdistill.plugins import NETWORK_GROUP, load_plugin, plugin_names
+
+    declared = [n for n in plugin_names(NETWORK_GROUP) if network_key(n) == network_key(name)]
+    if not declared:
+        return False
+    fn = load_plugin(NETWORK_GROUP, declared[0], "NETWORK")
+    if not callable(fn):
+        raise ConfigError(f"{NETWORK_GROUP} entry point {declared[0]!r} names a {type(fn).__name__}, not a network builder "
+                          "fn(in_shape, num_classes, **options) -> nn.Module")
+    register_network(declared[0])(fn)
+    return True
 
 
 def check_network_name(name: str, *, key: str | None = None) -> None:
     """ConfigError, naming the configuration ``key`` when given, when ``name`` is no registered network (listing the
     known ones): a config checks its names when it is made, so a misspelt one stops a run before its data is loaded;
-    :func:`build_network` checks with the same rule."""
+    :func:`build_network` checks with the same rule. A name an installed package declares is registered first
+    (:func:`plugin_network`)."""
     _load_builtin()
-    if network_key(name) not in _REGISTRY:
+    if network_key(name) not in _REGISTRY and not plugin_network(name):
         where = f"config key {key}: " if key else ""
-        raise ConfigError(f"{where}unknown network {name!r}; known networks: {', '.join(sorted(_REGISTRY))}", key=key)
+        raise ConfigError(f"{where}unknown network {name!r}; known networks: {', '.join(list_networks())} (your own: "
+                          "mmdistill.nets.register_network, or a package's mmdistill.networks entry point)", key=key)
 
 
 def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
@@ -187,5 +211,5 @@ def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "register_network", "reinitialize",
+__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "plugin_network", "register_network", "reinitialize",
            "reinitialize_fault"]
