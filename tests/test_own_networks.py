@@ -50,6 +50,7 @@ USER_NETS = {
     "test-user-raw": _RawParameter,
     "test-user-lazy": lambda s, n: nn.Sequential(nn.Conv2d(s[0], 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(n)),
     "test-user-meta": lambda s, n: _flat(s, n).to("meta"),
+    "test-user-function": lambda s, n: (lambda x: x.flatten(1)[:, :n]),
 }
 
 
@@ -76,11 +77,14 @@ def digits(user_nets):
     ("test-user-bf16", r"network 'test-user-bf16' cannot be trained .*torch.bfloat16"),
     ("test-user-raw", r"network 'test-user-raw' cannot be trained by the evaluation: reinitialize cannot redraw parameters "
                       r"\['w'\] of _RawParameter: it has no reset_parameters\(\)"),
+    ("test-user-function", r"network 'test-user-function' does not take .*\(network 'test-user-function': its builder "
+                           r"test_own_networks.<lambda> returned a function, not an nn.Module\)"),
 ])
 def test_a_network_the_evaluation_cannot_train_is_named_before_distilling(digits, name, said):
     """Before: a tuple output was "'tuple' object has no attribute 'shape'"; a float64 or bfloat16 network passed the
     check (the meta device does not compare dtypes) and the evaluation, after the whole distillation, stopped with
-    PyTorch's dtype traceback; a module without reset_parameters passed too and stopped the evaluation naming no network."""
+    PyTorch's dtype traceback; a module without reset_parameters passed too and stopped the evaluation naming no network;
+    a builder returning a function (no nn.Module) stopped in an AttributeError."""
     modality, data = digits
     cfg = image_dm.RECIPE.config(**FAST, eval_networks=["mlp", name])
     with pytest.raises(ConfigError, match="config key eval_networks: " + said) as err:

@@ -96,8 +96,8 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
     """The network registered as ``name`` for samples of shape ``in_shape`` (one sample, e.g. (1, 28, 28)).
 
     The result maps (N, *in_shape) -> (N, num_classes) and has ``embed``: (N, *in_shape) -> (N, D).
-    Raises :class:`ConfigError` for an unknown name (listing the known ones) or an option ``kw`` the
-    network does not take (naming the option and the network). A network with lazy modules (``nn.LazyLinear``) has
+    Raises :class:`ConfigError` for an unknown name (listing the known ones), an option ``kw`` the
+    network does not take (naming the option and the network), or a builder that returns no ``nn.Module``. A network with lazy modules (``nn.LazyLinear``) has
     them materialised by one forward of a zero sample (1, *in_shape) in eval mode, so its parameters have shapes
     (reinitialised, counted, matched) as a built-in network's do.
     """
@@ -111,7 +111,10 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
                 raise ConfigError(f"network {name!r} has no option {k!r}; its options: {', '.join(allowed) or 'none'}")
     in_shape = tuple(int(s) for s in in_shape)
     net = fn(in_shape, int(num_classes), **kw)
-    if isinstance(net, nn.Module) and any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in net.modules()):
+    if not isinstance(net, nn.Module):
+        raise ConfigError(f"network {name!r}: its builder {getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)} "
+                          f"returned a {type(net).__name__}, not an nn.Module")
+    if any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in net.modules()):
         _materialize(net, in_shape)
     return net
 
