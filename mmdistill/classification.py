@@ -90,13 +90,15 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
     ``meta`` device (no memory, no arithmetic), or on the CPU under ``no_grad`` when the network does something the
     meta device cannot (reads a value, draws from a CPU generator), so a video set asked to be scored by the image
     ConvNet stops before its distillation, not after it. Also ConfigError naming ``eval_dc_augment`` when it is on and
-    the samples are not images (C, H, W)."""
+    the samples are not images (C, H, W), and naming ``baselines`` when herding is one and the recipe's network has no
+    ``embed``."""
     key = "cross_arch" if cfg.cross_arch else "eval_networks" if cfg.eval_networks else "network"
     shape = tuple(data.sample_shape)
     if dc_ops(getattr(cfg, "eval_dc_augment", "none")) and len(shape) != 3:
         raise ConfigError(f"eval_dc_augment={cfg.eval_dc_augment} augments images of shape (C, H, W), but {data.name}'s samples "
                           f"have shape {shape}: set eval_dc_augment=none", key="eval_dc_augment")
     dtype = data.train.x.dtype
+    built: dict[str, nn.Module] = {}
     for name in evaluation_networks(cfg, modality):
         try:
             try:
@@ -120,6 +122,20 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
         fault = _untrainable(net, dtype)
         if fault:
             raise ConfigError(f"config key {key}: network {name!r} cannot be trained by the evaluation: {fault}", key=key)
+        built[name] = net
+    if "herding" in getattr(cfg, "baselines", ()):  # herding embeds with the recipe's network: refused now, not after distilling
+        try:
+            with torch.device("meta"):
+                net = built.get(cfg.network) or modality.build_network(cfg.network, shape, data.num_classes)
+        except Exception:  # a network the meta device cannot build: herding_indices names it if it has no embed
+            return
+        if not callable(getattr(net, "embed", None)):
+            raise ConfigError(_no_embed(cfg.network, net), key="baselines")
+
+
+def _no_embed(name: str, net: nn.Module) -> str:
+    return (f"network {name!r} ({type(net).__name__}) has no embed(x) -> (N, D) method, which the herding baseline selects "
+            "real samples with: give it one, or leave herding out of baselines")
 
 
 def _untrainable(net: nn.Module, dtype: torch.dtype) -> str | None:
@@ -194,8 +210,7 @@ def herding_indices(cfg: Any, data: ClassificationData, modality: Classification
     gen = generator(cfg.seed, "herding")
     net = network_factory(modality, cfg.network, data, device)(gen)
     if not callable(getattr(net, "embed", None)):
-        raise ConfigError(f"network {cfg.network!r} ({type(net).__name__}) has no embed(x) -> (N, D) method, which the herding "
-                          "baseline selects real samples with: give it one, or leave herding out of baselines", key="baselines")
+        raise ConfigError(_no_embed(cfg.network, net), key="baselines")
     protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
     # dropout (ConvNet3D's) draws from torch's global generators, whose state here depends on what ran before (a
     # distillation in `run`, data loading in `eval`): seed them from (seed, "herding", "global") for the training

@@ -223,3 +223,22 @@ def test_a_packages_declared_network_is_found_by_name_on_the_command_line(plugin
     with pytest.raises(ConfigError, match=r"unknown network 'test-plug-none'; known networks: .*testplugtiny.* \(your own: "
                                           r"mmdistill.nets.register_network, or a package's mmdistill.networks entry point\)"):
         build_network("test-plug-none", (1, 8, 8), 10)
+
+
+def test_herding_with_a_recipe_network_without_embed_is_refused_before_distilling(digits):
+    """Before: image-dc with network=<a user's Sequential> and the default baselines distilled, then stopped at the
+    herding baseline (its checkpoint kept); the check now names baselines first."""
+    from mmdistill.recipes import image_dc
+
+    register_network("test-user-plain")(_flat)
+    try:
+        modality, data = digits
+        cfg = image_dc.RECIPE.config(**FAST, network="test-user-plain")
+        assert "herding" in cfg.baselines
+        with pytest.raises(ConfigError, match=r"network 'test-user-plain' \(Sequential\) has no embed\(x\) -> \(N, D\) method, "
+                                              r"which the herding baseline selects real samples with") as err:
+            modality.check_evaluation(cfg, data)
+        assert err.value.key == "baselines"
+        modality.check_evaluation(image_dc.RECIPE.config(**FAST, network="test-user-plain", baselines=["random_real"]), data)
+    finally:
+        nets._REGISTRY.pop(nets.network_key("test-user-plain"), None)
