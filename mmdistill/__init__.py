@@ -48,8 +48,19 @@ def load(path: str | Path) -> DistilledSet:
     return _load(path)
 
 
+def evaluate(path: str | Path, **options: Any) -> dict[str, Any]:
+    """Score a saved set again (a run folder or a ``--to hf`` export): ``mmdistill eval PATH`` from Python, nothing
+    written; ``options`` are :func:`mmdistill.saved_cli.evaluate_saved`'s (``runs``, ``epochs``, ``networks``,
+    ``cross_arch``, ``data_root``, ``device``, ``baselines``, evaluation keys). Returns the metrics, as a manifest holds
+    them (``result["distilled"]["mean"]``)."""
+    from mmdistill.saved_cli import evaluate_saved
+
+    return evaluate_saved(path, **options)
+
+
 __all__ = [
     "__version__",
+    "evaluate",
     "load",
     "ArtifactError",
     "ConfigError",

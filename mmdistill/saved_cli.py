@@ -88,14 +88,34 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         lock.release()
 
 
-def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path, say: Callable[[str], None]) -> int:
-    """``mmdistill eval``'s evaluation of the loaded set in ``folder`` (and, with ``--write``, its new metrics)."""
+def evaluate_saved(path: str | Path, *, runs: int | None = None, epochs: int | None = None, networks: Sequence[str] | str | None = None,
+                   cross_arch: bool = False, data_root: str | Path | None = None, device: str | None = None,
+                   vectorize: int | None = None, baselines: bool = True, **keys: Any) -> dict[str, Any]:
+    """A saved set (a run folder or a ``--to hf`` export) scored again, from Python: ``mmdistill eval PATH`` without
+    ``--write`` (nothing is written; the lines it would print are not printed). Every argument defaults to the saved
+    run's value; ``keys`` are further evaluation keys (``eval_lr=0.01``). Returns the new metrics in the manifest's
+    ``metrics`` layout: ``metric``, ``network``, ``distilled`` / ``random_real`` / ... each ``{"mean", "std", "runs"}``
+    as fractions (accuracy 0.075: the 7.50 % the command prints), ``protocol``, and with several networks ``cross_arch``: network -> the same per set."""
+    names = ",".join(networks) if networks is not None and not isinstance(networks, str) else networks
+    pairs = [f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in keys.items()]
+    args = argparse.Namespace(dir=str(path), runs=runs, epochs=epochs, networks=names, cross_arch=cross_arch,
+                              data_root=None if data_root is None else str(data_root), device=device, vectorize=vectorize,
+                              no_baselines=not baselines, write=False, overrides=pairs)
+    syn, manifest, recipe, modality = load_saved(args.dir)
+    from mmdistill.share import set_dir
+
+    return score_saved(args, syn, manifest, recipe, modality, set_dir(args.dir))[0]
+
+
+def score_saved(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path) -> tuple[dict, dict, Any, float, bool]:
+    """The loaded set in ``folder`` scored again under ``args`` (``mmdistill eval``'s flags and ``overrides``): its new
+    metrics (the manifest's ``metrics`` layout), the config changes made, the config, the evaluation's seconds and
+    whether this process speaks for the run (rank 0 under torchrun)."""
     import torch
 
     from mmdistill.devices import resolve_device
     from mmdistill.distributed import close_workers, init_workers
-    from mmdistill.report import cross_arch_lines, summary_line
-    from mmdistill.share import check_fits_data, manifest_fields, saved_run_data, without_download
+    from mmdistill.share import check_fits_data, saved_run_data, without_download
 
     saved = dict(manifest.get("config", {}))
     changes: dict[str, object] = {"resume": False, "overwrite": False}
@@ -142,8 +162,18 @@ def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fo
         eval_seconds = time.perf_counter() - started
     finally:
         close_workers(workers)
-    if not workers.is_writer:
+    return metrics, changes, cfg, eval_seconds, workers.is_writer
+
+
+def _rescore(args: argparse.Namespace, syn, manifest: dict, recipe, modality, folder: Path, say: Callable[[str], None]) -> int:
+    """``mmdistill eval``'s evaluation of the loaded set in ``folder`` (and, with ``--write``, its new metrics)."""
+    from mmdistill.report import cross_arch_lines, summary_line
+    from mmdistill.share import manifest_fields
+
+    metrics, changes, cfg, eval_seconds, writer = score_saved(args, syn, manifest, recipe, modality, folder)
+    if not writer:
         return 0
+    saved = dict(manifest.get("config", {}))
     for line in _scored_on_other_samples(manifest.get("metrics"), metrics):
         log.warning("%s", line)
     report = {**manifest, "metrics": metrics, "config": {**saved, **changes}}

@@ -242,3 +242,33 @@ def test_herding_with_a_recipe_network_without_embed_is_refused_before_distillin
         modality.check_evaluation(image_dc.RECIPE.config(**FAST, network="test-user-plain", baselines=["random_real"]), data)
     finally:
         nets._REGISTRY.pop(nets.network_key("test-user-plain"), None)
+
+
+def test_a_saved_set_is_scored_from_python_on_a_registered_network(tmp_path, capsys):
+    """Walk 50B: a Python user scoring a saved set on a network of their own had only mmdistill.cli.main, which prints
+    lines and returns an exit code. mmdistill.evaluate returns the metrics (the manifest's layout), writes nothing, and
+    agrees with `mmdistill eval`."""
+    import mmdistill
+    from mmdistill.cli import main as cli_main
+    from mmdistill.nets import register_network
+    from mmdistill.recipes import image_dm
+
+    @register_network("test-eval-api-mlp")
+    def _mlp(in_shape, num_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(in_shape).prod()), 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+    try:
+        out = tmp_path / "run"
+        image_dm.run(dataset="digits", ipc=1, iterations=1, evaluate=False, progress=False, out=str(out))
+        before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+        got = mmdistill.evaluate(out, networks=["test-eval-api-mlp"], runs=2, epochs=3, baselines=False)
+        assert got["network"] == "test-eval-api-mlp" and got["metric"] == "accuracy" and len(got["distilled"]["runs"]) == 2
+        assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing written
+        assert mmdistill.evaluate(out, networks="test-eval-api-mlp", runs=2, epochs=3, baselines=False) == got  # seeded
+        capsys.readouterr()
+        assert cli_main(["eval", str(out), "--networks", "test-eval-api-mlp", "--runs", "2", "--epochs", "3", "--no-baselines"]) == 0
+        assert f"distilled {100 * got['distilled']['mean']:.2f} ± {100 * got['distilled']['std']:.2f} %" in capsys.readouterr().out
+        with pytest.raises(ConfigError, match="unknown network 'no-such-net'"):
+            mmdistill.evaluate(out, networks=["no-such-net"], runs=1, epochs=1)
+    finally:
+        nets._REGISTRY.pop("testevalapimlp", None)
