@@ -92,13 +92,16 @@ def portable_name(name: str) -> str:
 
 
 def export_folder_names(classes: list[str]) -> list[str]:
-    """The class folder names of an export (:func:`portable_name` of each class); when two would be the same on a
-    case- or normalisation-insensitive file system (Windows, macOS), every folder gets its class index as a prefix
-    (``003_name``), so folders still sort in label order. ``classes.json`` (:func:`write_class_index`) maps them
-    back to the class names."""
+    """The class folder names of an export (:func:`portable_name` of each class). Loaders that number class folders
+    by sorted name (torchvision's ``ImageFolder``, ``datasets``' ``imagefolder``/``audiofolder``, mmdistill's own) must
+    read label i as class i, so when the names do not sort in label order (Fashion-MNIST's ``T-shirt/top, Trouser,
+    ...``; ``c10`` before ``c2``), or two would be the same on a case- or normalisation-insensitive file system
+    (Windows, macOS), every folder gets its label index as a zero-padded prefix (``003_name``, at least 3 digits), so
+    folders sort in label order. ``classes.json`` (:func:`write_class_index`) maps them back to the class names."""
     names = [portable_name(c) for c in classes]
-    if len({n.casefold() for n in names}) != len(names):
-        names = [f"{i:03d}_{n}" for i, n in enumerate(names)]
+    if len({n.casefold() for n in names}) != len(names) or names != sorted(names):
+        width = max(3, len(str(len(names) - 1)))
+        names = [f"{i:0{width}d}_{n}" for i, n in enumerate(names)]
     return names
 
 

@@ -320,17 +320,36 @@ def test_export_refuses_non_empty_target(tmp_path):
 def test_export_keeps_unicode_class_names_and_maps_folders_back(tmp_path):
     import json
 
-    classes = ["dög", "dåg", "d?g", "a/b", "CON", ".hidden", "empty"]
-    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    classes = ["CON", "a/b", "d?g", "dåg", "dög", "empty", ".hidden"]  # folder names in label order: no prefix
+    labels = torch.tensor([0, 1, 2, 3, 4, 6])
     out = export_image_folder(torch.zeros(6, 1, 4, 4), labels, classes, tmp_path / "e", mean=(0.0,), std=(1.0,))
-    folders = ["dög", "dåg", "d_g", "a_b", "_CON", "hidden"]  # before: 000_d_g, 001_d_g, 002_d_g, ...
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(folders)
+    folders = ["_CON", "a_b", "d_g", "dåg", "dög", None, "hidden"]  # before: 000_d_g, 001_d_g, 002_d_g, ...
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(f for f in folders if f)
     index = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
     assert [(r["label"], r["class"], r["folder"], r["samples"]) for r in index] == [
-        *[(i, c, f, 1) for i, (c, f) in enumerate(zip(classes, folders))], (6, "empty", None, 0)]
+        (i, c, f, int(f is not None)) for i, (c, f) in enumerate(zip(classes, folders))]
     assert export_folder_names(["Dög", "dög", "x"]) == ["000_Dög", "001_dög", "002_x"]  # same folder on macOS / Windows
     assert export_folder_names(["e\u0301", "\u00e9"]) == ["000_é", "001_é"]  # the same name once normalised
     assert portable_name("a\x00b\tc:d*e|f\\g") == "a_b_c_d_e_f_g" and portable_name(" . ") == "class"
+
+
+def test_export_folders_sort_in_label_order_for_torchvision_image_folder(tmp_path):
+    """torchvision's ImageFolder (and every loader that numbers class folders by sorted name) must read label i as
+    class i: Fashion-MNIST's classes are not in alphabetical order, so their folders get the label as a prefix."""
+    from torchvision.datasets import ImageFolder
+
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    labels = torch.arange(10)
+    out = export_image_folder(torch.zeros(10, 1, 4, 4), labels, fashion, tmp_path / "f", mean=(0.0,), std=(1.0,))
+    folder = ImageFolder(str(out))
+    assert folder.classes[0] == "000_T-shirt_top" and folder.classes[9] == "009_Ankle boot"
+    for path, y in folder.samples:  # each file's folder index is its label in the set (file i holds sample i)
+        assert y == int(labels[int(Path(path).stem)])
+    names = [f"c{i}" for i in range(12)]  # "c10" sorts before "c2": prefixed too, wide enough to sort
+    assert export_folder_names(names)[10] == "010_c10" and export_folder_names(names) == sorted(export_folder_names(names))
+    many = export_folder_names([f"n{i:04d}" for i in range(1001)][::-1])  # 1,001 classes: 4-digit prefixes
+    assert many[0] == "0000_n1000" and many == sorted(many)
+    assert export_folder_names(["airplane", "automobile", "bird"]) == ["airplane", "automobile", "bird"]  # CIFAR-10 as it is
 
 
 # --------------------------------------------------------------------------- audit: what a user's folder can hold
