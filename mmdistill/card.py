@@ -13,7 +13,7 @@ import re
 import unicodedata
 from typing import Any, Mapping
 
-from mmdistill.consumer import normalization_line, normalization_of
+from mmdistill.consumer import input_note, normalization_line, normalization_of
 from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
@@ -261,6 +261,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         stats = {}
     if said := normalization_line(stats):
         out.append(f"- {said}; normalise your own real data alike before mixing it with this set or scoring on it")
+    elif note := input_note(modality, (raw_synthetic or {}).get("meta")):  # a graph's row-normalised features
+        out.append(f"- {note}")
     if (loaded := loading_counts(manifest)) is not None:
         report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")
         named = isinstance(report, Mapping) and any(report.get("files") or {})

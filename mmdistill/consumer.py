@@ -112,18 +112,31 @@ def normalization_line(stats: Mapping[str, Mapping[str, Tensor]]) -> str | None:
             + " (exact values: mmdistill.load(...).normalization)")
 
 
+def input_note(modality: Any, meta: Mapping[str, Any] | None) -> str | None:
+    """The adapter's sentence on how the set's inputs are scaled where no mean and std says it (its optional sharing
+    hook ``input_note(meta)``: a graph's row-normalised or raw node features, which a consumer's own graphs must match),
+    or None (no hook, no rule recorded, or a meta the hook cannot read: the card and the export go on without it)."""
+    hook = getattr(modality, "input_note", None)
+    try:
+        said = hook(dict(meta) if isinstance(meta, Mapping) else {}) if callable(hook) else None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return said if isinstance(said, str) and said else None
+
+
 def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[str, Tensor]],
-                       columns: Mapping[str, str] | None = None, recorded: bool = True) -> str:
+                       columns: Mapping[str, str] | None = None, recorded: bool = True, note: str | None = None) -> str:
     """The ``info.description`` of a ``--to hf`` export (``dataset_info.json``): what the set is, the normalisation of
     its float columns in words (:func:`normalization_line`) and, after ``normalization (JSON):``, the statistics as
     ``{column: {"mean": [...], "std": [...]}}`` (``{}`` when none), each input named by its export column (``columns``:
     the adapter's ``hf_input_names``, e.g. ``x`` -> ``pixel_values``). ``recorded=False``: a set that should carry
-    statistics records none (said so, not "not normalised")."""
+    statistics records none (said so, not "not normalised"). ``note`` (:func:`input_note`) follows "not normalised by a
+    mean and std" where the adapter says how the inputs are scaled instead (a graph's row-normalised features)."""
     stats = {(columns or {}).get(name, name): pair for name, pair in stats.items()}
     head = (f"A distilled {manifest.get('dataset')} set made by mmdistill (recipe {manifest.get('recipe')}, method "
             f"{manifest.get('method')}); its exact float columns hold the model inputs.")
-    said = normalization_line(stats) or ("its inputs are not normalised by a mean and std" if recorded else
-                                         "the set records no normalisation statistics (an older or edited manifest)")
+    said = normalization_line(stats) or ((f"its inputs are not normalised by a mean and std{f': {note}' if note else ''}")
+                                         if recorded else "the set records no normalisation statistics (an older or edited manifest)")
     exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
     return f"{head} {said[0].upper()}{said[1:]}. normalization (JSON): {json.dumps(exact)}"
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from mmdistill.consumer import ConsumerViews, export_description, normalization_of
+from mmdistill.consumer import ConsumerViews, export_description, input_note, normalization_of
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.integrity import class_names, odd_field
@@ -384,7 +384,7 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
     stats, named = normalization_of(loaded.modality, loaded.synthetic.meta), getattr(loaded.modality, "hf_input_names", None) or {}
     expects = getattr(loaded.modality, "expects_normalization", None)
     recorded = bool(stats) or not (expects(dict(loaded.synthetic.meta)) if callable(expects) else named)
-    said, features = export_description(loaded.manifest, stats, named, recorded=recorded), datasets.Features(features)
+    said, features = export_description(loaded.manifest, stats, named, recorded=recorded, note=input_note(loaded.modality, loaded.synthetic.meta)), datasets.Features(features)
     ds = datasets.Dataset.from_dict(columns, features=features, info=datasets.DatasetInfo(description=said, features=features), split="train")
     for column, feature in loaded.modality.hf_cast(loaded.synthetic).items():
         ds = ds.cast_column(column, feature)

@@ -201,6 +201,11 @@ class ShareDefaults:
         records none says so instead of "not normalised"): by default, when its inputs have named export columns."""
         return bool(self.hf_input_names)
 
+    def input_note(self, meta: dict[str, Any]) -> str | None:
+        """One sentence on how the inputs are scaled when no mean/std says it (the card and the ``--to hf`` description
+        print it: a graph's row-normalised features), or None: by default nothing to add."""
+        return None
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """The set's ``meta["mean"]``/``meta["std"]`` as the statistics of input ``x``: ``{"x": {"mean", "std"}}``, float32
         tensors of the leading dims of one sample (per channel (C,), or per channel and coefficient (C, F)); ``{}`` when

@@ -224,6 +224,12 @@ def test_a_standardised_graph_keeps_its_training_nodes_statistics(root, tmp_path
     assert mmdistill.load(plain).normalization is None  # not standardised: no statistics, and its export says so
     said = datasets.load_from_disk(str(export_hf(plain, tmp_path / "hf-plain"))).info.description
     assert "not normalised by a mean and std" in said and "records no normalisation" not in said
+    rule = mmdistill.load(plain).synthetic.meta["normalize_features"]  # the rule a consumer's real graphs must follow
+    assert rule in ("row", "none")
+    wanted = "row-normalised feature space (each node's features divided by their sum" if rule == "row" else "unnormalised"
+    assert wanted in said and wanted in (tmp_path / "hf-plain" / "README.md").read_text()
+    assert wanted in (plain / "README.md").read_text()
+    assert "node features" not in (out / "README.md").read_text().split("## Metrics")[0].split("x: mean")[0]  # standardised: statistics
 
 
 def test_the_card_line_shortens_long_statistics():
