@@ -217,9 +217,10 @@ def _fence(text: str, lang: str = "") -> list[str]:
     return [tick + lang, text, tick]
 
 
-def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run") -> str:
+def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run", export_note: str | None = None) -> str:
     """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
-    ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export). Every string taken from
+    ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export, whose *This folder* adds
+    ``export_note``, the adapter's markdown on reading it elsewhere: its ``export_note(syn)``). Every string taken from
     the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
     in a fence it cannot close."""
     raw_config = manifest.get("config", {})
@@ -345,7 +346,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         mode = (manifest.get("synthetic") or {}).get("label_mode", "hard")
         soft = (f" Its files carry hard labels only: the set's {mode} labels (and a learned step size) stay in the run folder, so "
                 "the `distilled hard labels` row above is the score of what this folder holds." if mode != "hard" else "")
-        out += ["## This folder", "", f"The set in the modality's own file format.{held}{index}{soft} `mmdistill.load`, `show`, "
+        note = f" {export_note}" if export_note else ""  # written by the adapter, not read from the manifest: not made inert
+        out += ["## This folder", "", f"The set in the modality's own file format.{held}{index}{soft}{note} `mmdistill.load`, `show`, "
                 "`eval` and `check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
     out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",

@@ -136,7 +136,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     target = Path(to[0]) if to else Path(args.dir) / "export"
     out = export_natural(modality, syn, target, set_dir(args.dir))
     if Path(out).is_dir() and not (Path(out) / "README.md").exists():
-        write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export")
+        note = modality.export_note(syn) if callable(getattr(modality, "export_note", None)) else None  # reading it elsewhere
+        write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export",
+                   export_note=note)
     print(f"exported {counted(len(syn), manifest, modality)} to {out}")
     return 0
 

@@ -83,11 +83,12 @@ def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, s
                                         decoded=mem.get("synthetic_samples"))
 
 
-def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run") -> Path:
-    """``README.md``: the set's dataset card (:mod:`mmdistill.card`)."""
+def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run",
+               export_note: str | None = None) -> Path:
+    """``README.md``: the set's dataset card (:mod:`mmdistill.card`; ``export_note``: :func:`~mmdistill.card.render_card`'s)."""
     full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(render_card(full, modality, where=where), encoding="utf-8")
+        tmp.write_text(render_card(full, modality, where=where, export_note=export_note), encoding="utf-8")
     return out / "README.md"
 
 

@@ -206,6 +206,11 @@ class ShareDefaults:
         print it: a graph's row-normalised features), or None: by default nothing to add."""
         return None
 
+    def export_note(self, syn: Any) -> str | None:
+        """What a consumer of the natural export (``mmdistill export DIR``) needs to read it without mmdistill and how far
+        its files are from the set (the card's *This folder* prints it), or None: by default nothing to add."""
+        return None
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """The set's ``meta["mean"]``/``meta["std"]`` as the statistics of input ``x``: ``{"x": {"mean", "std"}}``, float32
         tensors of the leading dims of one sample (per channel (C,), or per channel and coefficient (C, F)); ``{}`` when

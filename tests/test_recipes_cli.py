@@ -535,6 +535,35 @@ def test_a_file_export_says_where_its_set_is_read_from(dm_run, tmp_path):
     assert [(r["label"], r["class"], r["folder"]) for r in index[:2]] == [(0, "0", "0"), (1, "1", "1")]
 
 
+def test_a_png_export_card_says_how_to_read_it_without_mmdistill(dm_run, tmp_path):
+    """A consumer who receives only the PNG folder learns from its card how far the PNGs are from the set (the share of
+    pixel values clamped to [0, 1]) and the torchvision lines that rebuild the set's inputs: an "L" loader (ImageFolder
+    reads every PNG as RGB), ToTensor and Normalize with the set's statistics; those lines give the set back to 8 bits."""
+    from pathlib import Path
+
+    import mmdistill
+    from PIL import Image
+    from torchvision import transforms as T
+    from torchvision.datasets import ImageFolder
+
+    out = tmp_path / "pngs"
+    assert cli_main(["export", str(dm_run), "--to", str(out)]) == 0
+    card = (out / "README.md").read_text().split("## This folder", 1)[1].split("## How to load", 1)[0]
+    ds = mmdistill.load(dm_run)
+    n = ds.normalization["x"]
+    raw = ds.x * n["std"] + n["mean"]
+    share = float(((raw < 0) | (raw > 1)).float().mean())
+    assert f"{100 * share:.1f} % of the set's pixel values lay outside [0, 1] and were clamped" in card or share == 0
+    mean, std = n["mean"].flatten().tolist(), n["std"].flatten().tolist()
+    assert 'loader=lambda p: PIL.Image.open(p).convert("L")' in card and f"Normalize({mean}, {std})" in card
+    folder = ImageFolder(str(out), loader=lambda p: Image.open(p).convert("L"), transform=T.Compose([T.ToTensor(), T.Normalize(mean, std)]))
+    for path, y in folder.samples:
+        i = int(Path(path).stem)
+        x, _ = folder[folder.samples.index((path, y))]
+        assert y == int(ds.labels[i]) and x.shape == ds.x[i].shape
+        assert float(((x - (raw[i].clamp(0, 1) - n["mean"]) / n["std"]) * n["std"]).abs().max()) <= 0.5 / 255 + 1e-6  # 8-bit rounding
+
+
 def test_a_relative_data_root_that_is_not_here_is_explained(tmp_path, monkeypatch):
     """``eval`` / ``check`` of a run made with ``--data-root data/x`` from another folder: the error says the path is
     relative to where the run was started and names --data-root (before: only 'data root data/x does not exist')."""

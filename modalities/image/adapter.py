@@ -78,6 +78,21 @@ class ImageModality(TensorClassificationAdapter):
         mean, std = _stats(syn)
         return export_image_folder(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), out_dir, mean=mean, std=std)
 
+    def export_note(self, syn: SyntheticSet) -> str | None:
+        """How the PNGs relate to the set (8-bit, the share of pixel values clamped to [0, 1]) and how torchvision reads
+        them back as the set's model inputs (a greyscale set needs an "L" loader: ImageFolder's default reads RGB)."""
+        from .export import clamped_share
+
+        mean, std = _stats(syn)
+        c = int(syn.x.shape[1])
+        share = clamped_share(self.decode(syn).detach().float().cpu(), mean, std)
+        clamped = (f" {100 * share:.1f} % of the set's pixel values lay outside [0, 1] and were clamped, so these images are not "
+                   "exactly the set its metrics were measured on (the `--to hf` export's `pixel_values` are)." if share > 0 else "")
+        loader = ', loader=lambda p: PIL.Image.open(p).convert("L")' if c == 1 else ""
+        return (f"Each PNG holds the de-normalised pixels rounded to 8 bits ({'greyscale' if c == 1 else 'RGB'}).{clamped} To train "
+                f"on them as the set was: `torchvision.datasets.ImageFolder(DIR{loader}, transform=Compose([ToTensor(), "
+                f"Normalize({list(mean)}, {list(std)})]))`; its class indices are the labels.")
+
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "pixel_values"}
     DATASET_FACTS = DATASET_FACTS

@@ -24,6 +24,13 @@ def to_pixels(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Ten
     return torch.nan_to_num(denormalize(x, mean, std), nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
 
+def clamped_share(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> float:
+    """The share (0-1) of the values of normalised images ``x`` (N, C, H, W) that de-normalise outside [0, 1] or to a
+    non-finite number: what an 8-bit export clamps."""
+    raw = denormalize(x, mean, std)
+    return float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
+
+
 def _check(x: Tensor, labels: Tensor, classes: list[str], mean: tuple[float, ...], std: tuple[float, ...]) -> None:
     """DataError unless x is (N, C, H, W) with C in (1, 3), labels (N,) in [0, len(classes)), mean/std per channel."""
     if x.dim() != 4 or x.shape[1] not in (1, 3):
@@ -87,8 +94,7 @@ def export_image_folder(
     out_dir = Path(out_dir)
     labels = labels.detach().cpu().long()
     _check(x, labels, classes, mean, std)
-    raw = denormalize(x.detach().float().cpu(), mean, std)
-    outside = float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
+    outside = clamped_share(x.detach().float().cpu(), mean, std)
     if outside > 0:
         log.warning("%s: %.1f %% of the pixel values lie outside [0, 1] and are clamped to it (8-bit PNGs hold [0, 1] only): "
                     "the exported images are not exactly the set that was evaluated; load the run folder for that", out_dir,
@@ -105,4 +111,4 @@ def export_image_folder(
     return out_dir
 
 
-__all__ = ["export_image_folder", "save_preview_grid", "to_pixels"]
+__all__ = ["clamped_share", "export_image_folder", "save_preview_grid", "to_pixels"]
