@@ -281,3 +281,23 @@ def test_statistics_a_consumer_cannot_use_are_refused_by_load_show_and_export(ro
 def test_a_graph_constant_feature_and_per_coefficient_statistics_still_load(root):
     for name in ("audio", "graph", "video"):
         assert len(mmdistill.load(make_set(name, root / name))) > 0  # valid statistics are never refused
+
+
+def test_a_sequence_summary_export_says_which_item_each_entry_of_x_is(tmp_path):
+    """The --to hf export of a sequence summary holds ``x`` (S, L, N) distributions with no item ids of their own: its
+    description and card say the last axis follows ``synthetic.meta.item_ids``, and that order is the one its ``items``
+    column (each position's most probable item) was written in."""
+    datasets = pytest.importorskip("datasets")
+    from mmdistill.share import export_hf
+
+    saved = make_set("sequences", tmp_path / "seq")
+    out = export_hf(saved, tmp_path / "hf")
+    hf = datasets.load_from_disk(str(out))
+    said = hf.info.description
+    assert "its last axis lists the items in the order of the manifest's `synthetic.meta.item_ids`" in said
+    assert "`synthetic.meta.item_ids`" in (out / "README.md").read_text()
+    ids = json.loads((out / "mmdistill" / "manifest.json").read_text())["synthetic"]["meta"]["item_ids"]
+    assert f"({len(ids)} items)" in said
+    row = hf.select_columns(["x", "items"]).with_format("numpy")[0]
+    assert [ids[int(i)] for i in row["x"].argmax(-1)] == list(row["items"])
+
