@@ -139,7 +139,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         note = modality.export_note(syn) if callable(getattr(modality, "export_note", None)) else None  # reading it elsewhere
         write_card(Path(out), {**manifest, "export_files": sorted(p.name for p in Path(out).iterdir())}, modality, syn, where="export",
                    export_note=note)
-    print(f"exported {counted(len(syn), manifest, modality)} to {out}")
+    written = len(modality.labels_of(syn)) if callable(getattr(modality, "labels_of", None)) else len(syn)  # decoded: 5 stored AV pairs write 20
+    print(f"exported {counted(written, manifest, modality)} to {out}")
     return 0
 
 

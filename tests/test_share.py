@@ -536,3 +536,14 @@ def test_show_and_eval_of_a_run_still_going_name_its_process_not_a_resume(tmp_pa
         lock.release()
     assert main(["show", str(run)]) == 4  # stopped: resume it, as before
     assert "holds the checkpoint.safetensors of an unfinished run" in capsys.readouterr().err
+
+
+def test_export_counts_the_samples_it_writes(tmp_path, capsys):
+    """A factorised audio-visual set stores 5 pairs that decode to 20, and its export writes 20 PNG/WAV pairs: the
+    command's line counts those (before: 'exported 5 pairs' beside 20 pairs on disk)."""
+    saved = make_set("audio_visual", tmp_path / "av")
+    decoded = len(mmdistill.load(saved))
+    assert main(["export", str(saved), "--to", str(tmp_path / "pairs")]) == 0
+    pngs = list((tmp_path / "pairs").glob("*/*.png"))
+    assert len(pngs) == decoded and f"exported {decoded} pairs to" in capsys.readouterr().out
+
