@@ -547,3 +547,23 @@ def test_export_counts_the_samples_it_writes(tmp_path, capsys):
     pngs = list((tmp_path / "pairs").glob("*/*.png"))
     assert len(pngs) == decoded and f"exported {decoded} pairs to" in capsys.readouterr().out
 
+
+def test_a_video_export_card_names_its_data_file_and_how_to_rebuild_the_inputs(tmp_path):
+    """The GIFs of a video export are enlarged, palette viewing copies numbered per class; its card says that
+    ``clips.safetensors`` is the data and how ``(clips / 255 - mean) / std`` gives the set's inputs (to 8-bit rounding
+    of the values the export did not clamp)."""
+    from safetensors.torch import load_file
+
+    saved = make_set("video", tmp_path / "video")
+    out = tmp_path / "clips"
+    assert main(["export", str(saved), "--to", str(out)]) == 0
+    card = (out / "README.md").read_text().split("## This folder", 1)[1].split("## How to load", 1)[0]
+    assert "The GIFs are for viewing" in card and "`(clips / 255 - mean) / std`" in card and "% of the set's values lay outside" in card
+    ds = mmdistill.load(saved)
+    n = ds.normalization["x"]
+    clips = load_file(str(out / "clips.safetensors"))["clips"]
+    rebuilt = (clips.float() / 255 - n["mean"]) / n["std"]
+    raw = ds.x * n["std"] + n["mean"]
+    inside = (raw >= 0) & (raw <= 1)
+    assert float(((rebuilt - ds.x) * n["std"]).abs()[inside].max()) <= 0.5 / 255 + 1e-6
+

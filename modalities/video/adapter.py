@@ -180,6 +180,18 @@ class VideoModality(TensorClassificationAdapter):
 
         return export_video_set(syn, self.decode(syn).detach().cpu(), out_dir)
 
+    def export_note(self, syn: SyntheticSet) -> str | None:
+        """Which files of the export are the data (``clips.safetensors``) and which are for viewing (the GIFs), with the
+        share of pixel values clamped and the line that rebuilds the set's inputs from the uint8 clips."""
+        x = self.decode(syn).detach().float().cpu()
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        raw = x * torch.tensor(syn.meta["std"]).view(shape) + torch.tensor(syn.meta["mean"]).view(shape)
+        share = float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
+        return ("The GIFs are for viewing (frames enlarged to at least 64 px, colour reduced to a palette; numbered per class). "
+                "`clips.safetensors` holds the data: `clips` (N, C, T, H, W), the de-normalised pixels clamped to [0, 1] and "
+                f"rounded to 8 bits ({100 * share:.1f} % of the set's values lay outside [0, 1]), and `labels` (N,); "
+                "`(clips / 255 - mean) / std`, with the statistics above shaped (1, C, 1, 1, 1), gives the set's inputs.")
+
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "clip"}
     DATASET_FACTS = DATASET_FACTS
