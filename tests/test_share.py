@@ -567,3 +567,15 @@ def test_a_video_export_card_names_its_data_file_and_how_to_rebuild_the_inputs(t
     inside = (raw >= 0) & (raw <= 1)
     assert float(((rebuilt - ds.x) * n["std"]).abs()[inside].max()) <= 0.5 / 255 + 1e-6
 
+
+def test_an_image_text_export_card_says_its_captions_are_the_nearest_real_ones(tmp_path):
+    """captions.csv holds, per pair, the real caption nearest the learned text embedding; the card says the set's text
+    side is embeddings.safetensors (in the named encoder's space) and the clamped share of the PNGs' pixel values."""
+    saved = make_set("image_text", tmp_path / "it")
+    out = tmp_path / "pairs"
+    assert main(["export", str(saved), "--to", str(out)]) == 0
+    card = (out / "README.md").read_text().split("## This folder", 1)[1].split("## How to load", 1)[0]
+    encoder = mmdistill.load(saved).synthetic.meta["text_encoder"]
+    assert f"learned embeddings in the embedding space of `{encoder}`" in card and "the real caption whose embedding lies nearest" in card
+    assert "% of the set's values lay outside [0, 1]" in card
+

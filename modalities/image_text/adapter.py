@@ -196,6 +196,19 @@ class ImageTextModality(AdapterDefaults):
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
                             metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
 
+    def export_note(self, syn: SyntheticSet) -> str | None:
+        """That a caption of ``captions.csv`` is a real caption near the learned text embedding (the set's text side is
+        ``embeddings.safetensors``), and how the PNGs relate to the set's images (8-bit, the share clamped)."""
+        from mmdistill.modalities.image.export import clamped_share
+
+        share = clamped_share(syn.data["images"].detach().float().cpu(), tuple(syn.meta["mean"]), tuple(syn.meta["std"]))
+        encoder = syn.meta.get("text_encoder") or "the text encoder"
+        return ("The set's text side is `embeddings.safetensors`'s `text` (K, D): learned embeddings in the embedding space of "
+                f"`{encoder}`, which no caption spells; a caption of `captions.csv` is the real caption whose embedding lies "
+                f"nearest, for reading. Each PNG holds the de-normalised pixels rounded to 8 bits ({100 * share:.1f} % of the "
+                "set's values lay outside [0, 1] and were clamped); `(png / 255 - mean) / std` with the statistics above gives "
+                "the set's images.")
+
     # ------------------------------------------------------------------ sharing (mmdistill.sharing, .share)
     DATASET_FACTS = DATASET_FACTS
 
