@@ -25,7 +25,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError
 from mmdistill.io import EXPORT_SET_DIR, MANIFEST_FILE
 from mmdistill.memory import nbytes
-from mmdistill.sharing import ShareDefaults
+from mmdistill.sharing import SOFT_COLUMN, ShareDefaults
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -138,7 +138,30 @@ def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[
     said = normalization_line(stats) or ((f"its inputs are not normalised by a mean and std{f': {note}' if note else ''}")
                                          if recorded else "the set records no normalisation statistics (an older or edited manifest)")
     exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
-    return f"{head} {said[0].upper()}{said[1:]}. normalization (JSON): {json.dumps(exact)}"
+    trained = training_line(manifest)
+    return (f"{head} {said[0].upper()}{said[1:]}.{f' {trained[0].upper()}{trained[1:]}.' if trained else ''} "
+            f"normalization (JSON): {json.dumps(exact)}")
+
+
+def training_line(manifest: Mapping[str, Any]) -> str | None:
+    """What a consumer of the ``--to hf`` columns needs to train as the metrics did, beyond the card: soft or learned
+    labels are logits in ``soft_label_logits`` (trained on with a soft cross-entropy against softmax(logits / T)), and
+    the learned step size the evaluation used instead of the protocol's lr (``metrics.protocol.distilled_lr``). None
+    when neither applies or the manifest does not say (fields of another form are passed over)."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    synthetic, metrics, config = (manifest.get(k) if isinstance(manifest.get(k), Mapping) else {} for k in ("synthetic", "metrics", "config"))
+    protocol = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
+    parts = []
+    if (mode := synthetic.get("label_mode")) in ("soft", "learned"):
+        t = config.get("soft_temperature", 1.0) if number(config.get("soft_temperature", 1.0)) else 1.0
+        parts.append(f"`{SOFT_COLUMN}` holds the set's {mode} labels as logits: its metrics trained on softmax(logits / {t:g}) "
+                     "with a soft cross-entropy (`label` is the class each sample was made for, not always their arg-max)")
+    lr, base = protocol.get("distilled_lr"), protocol.get("lr")
+    if number(lr) and number(base) and lr != base:
+        parts.append(f"its metrics trained with the set's learned step size {lr:.6g} as the learning rate (not the protocol's {base:g})")
+    return "; ".join(parts) or None
 
 
 class ConsumerViews:

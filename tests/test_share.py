@@ -579,3 +579,23 @@ def test_an_image_text_export_card_says_its_captions_are_the_nearest_real_ones(t
     assert f"learned embeddings in the embedding space of `{encoder}`" in card and "the real caption whose embedding lies nearest" in card
     assert "% of the set's values lay outside [0, 1]" in card
 
+
+def test_the_hf_description_says_how_soft_labels_and_a_learned_step_size_were_trained_on(tmp_path):
+    """A datasets-only consumer sees a soft_label_logits column: the description says they are logits trained on with a
+    soft cross-entropy and, when the evaluation used the set's learned step size, that rate; a hard set says neither."""
+    import json
+    import shutil
+
+    datasets = pytest.importorskip("datasets")
+    soft = tmp_path / "soft"
+    shutil.copytree(make_set("image", tmp_path / "img", soft=True, step_size=True), soft)
+    manifest = json.loads((soft / "manifest.json").read_text())
+    manifest["metrics"] = {"protocol": {"lr": 0.01, "distilled_lr": 0.0123, "labels": "soft"}}  # as an evaluation records it
+    (soft / "manifest.json").write_text(json.dumps(manifest))
+    said = datasets.load_from_disk(str(export_hf(soft, tmp_path / "hf"))).info.description
+    assert "`soft_label_logits` holds the set's soft labels as logits: its metrics trained on softmax(logits / 1)" in said
+    assert "learned step size 0.0123 as the learning rate (not the protocol's 0.01)" in said
+    assert json.loads(said.split("normalization (JSON): ", 1)[1])  # still parses: the statistics stay last
+    hard = datasets.load_from_disk(str(export_hf(make_set("image", tmp_path / "img"), tmp_path / "hf-hard"))).info.description
+    assert "soft_label_logits" not in hard and "learned step size" not in hard
+
