@@ -129,10 +129,10 @@ class SequenceModality(SequenceShare, AdapterDefaults):
     def input_note(self, meta: dict[str, Any]) -> str | None:
         """What a summary's ``x`` is and which item each of its last axis's entries is (the card and the ``--to hf``
         description print it: that export's ``x`` column has no item ids of its own)."""
+        count = f" ({len(meta['item_ids'])} items)" if isinstance(meta.get("item_ids"), list) else ""
         return ("each of `x`'s sequences holds one probability distribution over the items per position (a next-item model "
                 "reads it up to position p and learns position p + 1's); its last axis lists the items in the order of "
-                f"the manifest's `synthetic.meta.item_ids`{' (' + str(len(meta['item_ids'])) + ' items)' if isinstance(meta.get('item_ids'), list) else ''}, "
-                "also the natural export's `items.json`")
+                f"the manifest's `synthetic.meta.item_ids`{count}, also the natural export's `items.json`")
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_summary
