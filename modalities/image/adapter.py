@@ -69,14 +69,16 @@ class ImageModality(TensorClassificationAdapter):
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_preview_grid
 
-        mean, std = _stats(syn)
-        return save_preview_grid(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), path, mean=mean, std=std, title=title)
+        x = self.decode(syn).detach().cpu()
+        mean, std = _stats(syn, x)
+        return save_preview_grid(x, syn.labels.cpu(), _classes(syn), path, mean=mean, std=std, title=title)
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_image_folder
 
-        mean, std = _stats(syn)
-        return export_image_folder(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), out_dir, mean=mean, std=std)
+        x = self.decode(syn).detach().cpu()
+        mean, std = _stats(syn, x)
+        return export_image_folder(x, syn.labels.cpu(), _classes(syn), out_dir, mean=mean, std=std)
 
     def export_note(self, syn: SyntheticSet) -> str | None:
         """How the PNGs relate to the set (8-bit, the share of pixel values clamped to [0, 1]) and how torchvision reads
@@ -105,7 +107,7 @@ class ImageModality(TensorClassificationAdapter):
         from .export import to_pixels
 
         columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
-        mean, std = _stats(syn)
+        mean, std = _stats(syn, inputs["x"])
         pixels = (to_pixels(inputs["x"], mean, std) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         images = [p[:, :, 0] if p.shape[2] == 1 else p for p in pixels]
         return {"image": images, **columns}, {"image": require_datasets().Image(), **features}
@@ -117,8 +119,9 @@ class ImageModality(TensorClassificationAdapter):
         views = super().memorisation_views(config, syn, data, max_real, gen)
         if views is None:
             return None
-        mean, std = _stats(syn)
-        shape = tuple(syn.x.shape[1:])
+        with torch.no_grad():  # the model inputs: the set may store another parameterization (decode's)
+            shape = tuple(self.decode(syn).shape[1:])
+        mean, std = _stats(syn, shape[0])
         views.syn_pictures = lambda idx: to_pixels(views.syn_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
         views.real_pictures = lambda idx: to_pixels(views.real_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
         return views
@@ -130,8 +133,10 @@ class ImageModality(TensorClassificationAdapter):
         return {"torchvision": torchvision.__version__, "pillow": PIL.__version__}
 
 
-def _stats(syn: SyntheticSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    c = int(syn.x.shape[1])
+def _stats(syn: SyntheticSet, images: Tensor | int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The set's normalisation (mean, std per channel) for its decoded ``images`` (N, C, H, W) or their channel count C,
+    not its stored tensors: another parameterization's (a low-resolution one) have other shapes."""
+    c = images if isinstance(images, int) else int(images.shape[1])
     return tuple(syn.meta.get("mean", [0.0] * c)), tuple(syn.meta.get("std", [1.0] * c))
 
 
