@@ -27,7 +27,7 @@ from mmdistill.buffer import ParamLayout
 from mmdistill.data import ClassificationData
 from mmdistill.evaluation import EvaluationPlan, run_plan
 from mmdistill.io import load_synthetic, save_synthetic
-from mmdistill.modality import ClassificationModality, Modality, TrajectoryModality, TrajectoryPart
+from mmdistill.modality import ClassificationModality, Modality, TrajectoryModality, TrajectoryPart, protocol_members
 from mmdistill.seeding import generator
 from mmdistill.sharing import ShareableModality
 from mmdistill.synthetic import SyntheticSet
@@ -37,16 +37,6 @@ log = logging.getLogger(__name__)
 
 class ContractError(AssertionError):
     """An adapter does not do what a contract of :mod:`mmdistill.modality` says; the message names the hook."""
-
-
-def protocol_members(protocol: type) -> list[str]:
-    """The attributes and methods a contract (a ``Protocol`` class of mmdistill) asks for, its bases' included."""
-    names: set[str] = set()
-    for cls in protocol.__mro__:
-        if getattr(cls, "_is_protocol", False) and cls.__module__.startswith("mmdistill"):
-            names.update(n for n in vars(cls) if not n.startswith("_"))
-            names.update(vars(cls).get("__annotations__", {}))
-    return sorted(names)
 
 
 class _Checks:

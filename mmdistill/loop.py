@@ -56,6 +56,16 @@ class Matcher(Protocol):
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]: ...
 
 
+def checked_matcher(matcher: Any, factory: Callable[..., Any], recipe: str) -> Matcher:
+    """``matcher``, what recipe ``recipe``'s ``factory`` returned, when it has a ``step`` method; else a ConfigError
+    naming the recipe, its factory and what it returned (a plugin's factory that returns None or another object)."""
+    if callable(getattr(matcher, "step", None)):
+        return matcher
+    where = f"{getattr(factory, '__module__', None) or '?'}.{getattr(factory, '__qualname__', type(factory).__qualname__)}"
+    raise ConfigError(f"recipe {recipe}: its make_matcher ({where}) returned {type(matcher).__qualname__}, which has no "
+                      "step(syn, optimizer, generator) method; a matcher is what mmdistill.loop.Matcher describes")
+
+
 @dataclass
 class LoopResult:
     iterations: int
@@ -361,6 +371,9 @@ def run_loop(
             except DivergenceError as exc:
                 raise DivergenceError(divergence_advice(it, str(exc), rate_keys(optimizer), ckpt, exc.by_rates,
                                                         getattr(matcher, "initial_divergence", INITIAL_DIVERGENCE))) from None
+            if not isinstance(stats, Mapping):  # a plugin's matcher: named here, not an AttributeError of the loop's
+                raise ConfigError(f"{type(matcher).__module__}.{type(matcher).__qualname__}.step returned {type(stats).__qualname__}; a matcher's step "
+                                  "returns a dict of floats ({'loss': ...}, logged per iteration)")
             last_loss = stats.get("loss")
             done = it + 1
             scored = best is not None and select is not None and (done % select.every == 0 or done == iterations)

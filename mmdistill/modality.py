@@ -236,6 +236,33 @@ class AdapterDefaults(ShareDefaults):
         return [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, config.lr_teacher)]
 
 
+def protocol_members(protocol: type) -> list[str]:
+    """The attributes and methods a contract (a ``Protocol`` class of mmdistill) asks for, its bases' included."""
+    names: set[str] = set()
+    for cls in protocol.__mro__:
+        if getattr(cls, "_is_protocol", False) and cls.__module__.startswith("mmdistill"):
+            names.update(n for n in vars(cls) if not n.startswith("_"))
+            names.update(vars(cls).get("__annotations__", {}))
+    return sorted(names)
+
+
+def checked_set(modality: Modality, syn: SyntheticSet, data: Any) -> SyntheticSet:
+    """``syn``, the set ``modality.init_synthetic`` made, when its decoded samples have the real training samples' shape
+    (classification data: images, audio maps, clips); else a ConfigError naming the adapter's ``decode``, before a
+    network meets them (a plugin's parameterization decoding to another shape failed deep in a convolution)."""
+    real = getattr(getattr(data, "train", None), "x", None)
+    if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
+        return syn
+    with torch.no_grad():
+        decoded = modality.decode(syn)
+    if not isinstance(decoded, Tensor) or tuple(decoded.shape[1:]) != tuple(real.shape[1:]):
+        got = f"samples of shape {tuple(decoded.shape[1:])}" if isinstance(decoded, Tensor) else type(decoded).__qualname__
+        raise ConfigError(f"modality {modality.name!r} ({type(modality).__module__}.{type(modality).__qualname__}): decode "
+                          f"gives {got} for the set init_synthetic made; the real samples of {data.name} have shape "
+                          f"{tuple(real.shape[1:])}, and the matchers, evaluation and export take decode's samples as model inputs")
+    return syn
+
+
 def registered_modalities() -> list[str]:
     """mmdistill's own modalities (:data:`REGISTERED_MODALITIES`), then those installed packages declare in the
     ``mmdistill.modalities`` entry-point group (:mod:`mmdistill.plugins`)."""
@@ -256,9 +283,10 @@ def get_modality(name: str) -> Modality:
             raise ConfigError(f"unknown modality {name!r}: no package {module_name}, and no installed package declares it "
                               f"(entry point group {MODALITY_GROUP}); mmdistill has {', '.join(REGISTERED_MODALITIES)}")
         if not isinstance(plugin, Modality) or getattr(plugin, "name", None) != name or not name.isidentifier():
+            lacks = [n for n in protocol_members(Modality) if not hasattr(plugin, n)]  # what isinstance found missing
             raise ConfigError(f"{MODALITY_GROUP} entry point {name!r} is not an adapter named {name!r} (a Modality object "
                               f"whose name is the entry point's, an identifier): got {type(plugin).__name__} named "
-                              f"{getattr(plugin, 'name', None)!r}")
+                              f"{getattr(plugin, 'name', None)!r}" + (f", which has no {', '.join(lacks)}" if lacks else ""))
         return plugin
     try:
         module = importlib.import_module(module_name)
@@ -271,4 +299,4 @@ def get_modality(name: str) -> Modality:
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
-           "REGISTERED_MODALITIES", "ShareableModality", "TrajectoryModality", "TrajectoryPart", "get_modality", "registered_modalities"]
+           "REGISTERED_MODALITIES", "ShareableModality", "checked_set", "TrajectoryModality", "TrajectoryPart", "get_modality", "protocol_members", "registered_modalities"]

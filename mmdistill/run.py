@@ -35,9 +35,9 @@ from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_F
 from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
-from mmdistill.loop import Matcher, changed_keys, checkpoint_iteration, checkpoint_resume_keys, run_loop
+from mmdistill.loop import Matcher, changed_keys, checked_matcher, checkpoint_iteration, checkpoint_resume_keys, run_loop
 from mmdistill.memory import check_fits
-from mmdistill.modality import Modality
+from mmdistill.modality import Modality, checked_set
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
 from mmdistill.resolve import explicit_values
@@ -353,7 +353,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     if cfg.evaluate:
         modality.check_evaluation(cfg, data)  # a network that cannot take the samples stops the run before distilling
     task = modality.task(cfg)
-    syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))
+    syn = checked_set(modality, modality.init_synthetic(data, cfg, generator(cfg.seed, "init")), data)
     if identity is not None:  # saved with the set: eval/check warn when the data changed since (data_identity.warn_other_data)
         syn.meta[DATA_KEY] = identity
     syn.to(device).requires_grad_(True)
@@ -365,7 +365,7 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
                     strategy, modality.name)
     ctx = MatchContext(config=cfg, data=data, modality=modality, net=net, augment=augment, task=task, device=device,
                        syn=syn, out_dir=out, workers=workers)
-    matcher = make_matcher(ctx)
+    matcher = checked_matcher(make_matcher(ctx), make_matcher, recipe)
     if workers.world > 1 and not getattr(matcher, "sharded", False):
         raise ConfigError(not_sharded(recipe, cfg))
     if cfg.label_spec().mode != "hard" and syn.label_mode == "hard":  # the factory did not assign labels itself

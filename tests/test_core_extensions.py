@@ -50,3 +50,68 @@ def test_an_image_parameterization_without_x_is_previewed_exported_and_shared(tm
     views = modality.memorisation_views(cfg, syn, data, 50, torch.Generator().manual_seed(0))
     assert tuple(views.syn_pictures([0]).shape) == (1, 8, 8, 1)
 
+
+def _recipe(make_matcher, modality: str = "image"):
+    from mmdistill.recipe import Recipe
+    from mmdistill.recipes.image_dm import Config
+
+    return Recipe(name="walk-ext", modality=modality, method="dm", summary="", config_cls=Config, make_matcher=make_matcher)
+
+
+def _run(recipe, tmp_path, monkeypatch=None, modality=None):
+    if modality is not None:  # the adapter a plugin's entry point would give
+        monkeypatch.setattr("mmdistill.recipe.get_modality", lambda name: modality)
+    return recipe.run(dataset="digits", ipc=1, iterations=1, evaluate=False, progress=False,
+                      out=str(tmp_path / "run"))
+
+
+def test_a_matcher_factory_that_returns_no_matcher_is_named(tmp_path):
+    """A recipe's factory returning None (or an object without ``step``) was an AttributeError traceback from the loop's
+    first iteration, after the data was loaded; it is a ConfigError naming the recipe and the factory."""
+    from mmdistill.errors import ConfigError
+
+    def make_nothing(ctx):
+        return None
+
+    with pytest.raises(ConfigError, match=r"recipe walk-ext: its make_matcher \(.*make_nothing\) returned NoneType, which has no "
+                                          r"step\(syn, optimizer, generator\) method"):
+        _run(_recipe(make_nothing), tmp_path)
+
+
+def test_a_matcher_step_that_returns_no_mapping_is_named(tmp_path):
+    """``step`` must return a dict of floats (the loop logs it); a float was an AttributeError traceback ('float' object
+    has no attribute 'get'), now a ConfigError naming the matcher's class."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.methods.distribution import make_dm_matcher
+
+    class LossOnly:
+        name = "loss-only"
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def step(self, syn, optimizer, gen):
+            return self.inner.step(syn, optimizer, gen)["loss"]
+
+    with pytest.raises(ConfigError, match=r"LossOnly\.step returned float; a matcher's step returns a dict of floats"):
+        _run(_recipe(lambda ctx: LossOnly(make_dm_matcher(ctx))), tmp_path)
+
+
+def test_a_decode_of_another_shape_is_named_before_a_network_meets_it(tmp_path, monkeypatch):
+    """A parameterization whose ``decode`` gives samples of another shape than the real ones failed deep in a convolution
+    ('Expected 3D (unbatched) or 4D (batched) input to conv2d'); the run names the adapter's decode and both shapes."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.methods.distribution import make_dm_matcher
+
+    class FlatImages(ImageModality):
+        name = "flat_images"
+
+        def decode(self, syn: SyntheticSet) -> Tensor:
+            return syn.x.flatten(1)
+
+    with pytest.raises(ConfigError, match=r"modality 'flat_images' \(.*FlatImages\): decode gives samples of shape \(64,\) for "
+                                          r"the set init_synthetic made; the real samples of digits have shape \(1, 8, 8\)"):
+        _run(_recipe(make_dm_matcher), tmp_path, monkeypatch, FlatImages())
+    result = _run(_recipe(make_dm_matcher), tmp_path / "ok", monkeypatch, LowResImages())  # a decode of the real shape runs
+    assert set(result.synthetic.data) == {"low"}
+

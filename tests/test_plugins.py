@@ -109,7 +109,7 @@ def test_a_plugin_must_be_what_its_entry_point_says_and_declared_once(plugin):
     from mmdistill.modality import get_modality
     from mmdistill.recipes import get_recipe
 
-    with pytest.raises(ConfigError, match=r"entry point 'notanadapter' is not an adapter named 'notanadapter'.*got type"):
+    with pytest.raises(ConfigError, match=r"entry point 'notanadapter' is not an adapter named 'notanadapter'.*got type.*which has no .*decode, "):  # what it lacks
         get_modality("notanadapter")
     with pytest.raises(ConfigError, match=r"entry point 'wrongname' is not an adapter named 'wrongname'.*named 'toyplug'"):
         get_modality("wrongname")
