@@ -84,7 +84,8 @@ _WORKER = textwrap.dedent(
         from mmdistill.modalities.image import MODALITY
         from mmdistill.run import distill
         try:
-            distill("image-dm", "dm", dataclasses.replace(cfg, out=out + "-refused"), MODALITY, lambda ctx: object())
+            distill("image-dm", "dm", dataclasses.replace(cfg, out=out + "-refused"), MODALITY,
+                    lambda ctx: type("Unsharded", (), {"step": lambda self, *a: {}})())  # a matcher, without sharded
         except ConfigError as exc:
             open(out + "-refused.txt", "w").write(str(exc))
     from mmdistill.errors import ConfigError as Refused
