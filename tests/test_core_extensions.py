@@ -115,3 +115,25 @@ def test_a_decode_of_another_shape_is_named_before_a_network_meets_it(tmp_path, 
     result = _run(_recipe(make_dm_matcher), tmp_path / "ok", monkeypatch, LowResImages())  # a decode of the real shape runs
     assert set(result.synthetic.data) == {"low"}
 
+
+@pytest.mark.parametrize("shard_classes", [False, True])
+def test_a_class_loss_of_another_package_runs_on_dm_machinery(tmp_path, shard_classes):
+    """A new embedding distance (CovMatch, an MMD of one's own) had to subclass DistributionMatching and override its
+    private ``_loss``, which the class-sharded path (``shard_classes=true``) never calls, so such a method silently
+    became DM there; ``make_dm_matcher(ctx, loss=...)`` takes one class's distance and both paths use it (the mean
+    distance given as a function gives DM's set)."""
+    from mmdistill.methods.distribution import make_dm_matcher
+
+    calls = []
+
+    def mean_distance(emb_real: Tensor, emb_syn: Tensor) -> Tensor:
+        calls.append((emb_real.shape[0], emb_syn.shape[0]))
+        return ((emb_real.mean(0) - emb_syn.mean(0)) ** 2).sum()
+
+    def run(make, name):
+        return _recipe(make).run(dataset="digits", ipc=2, iterations=2, batch_real=8, evaluate=False, progress=False,
+                                 shard_classes=shard_classes, out=str(tmp_path / name)).synthetic.data["x"]
+
+    own = run(lambda ctx: make_dm_matcher(ctx, loss=mean_distance), "own")
+    assert len(calls) == 2 * 10 and calls[0] == (8, 2)  # per class, every iteration
+    torch.testing.assert_close(own, run(make_dm_matcher, "dm"), rtol=1e-4, atol=1e-5)

@@ -1,7 +1,8 @@
 """Distribution matching (DM, Zhao & Bilen, WACV 2023).
 
 Every iteration draws a freshly initialised network and matches, per class, the mean embedding of a real
-batch with the mean embedding of that class's synthetic samples (optionally the MMD with a Gaussian kernel).
+batch with the mean embedding of that class's synthetic samples (optionally the MMD with a Gaussian kernel, or any
+distance of two sets of embeddings a caller gives: :data:`ClassLoss`).
 The real side goes through the network under ``torch.inference_mode`` in chunks of ``real_chunk`` samples
 (:func:`mmdistill.chunking.default_chunk`: 16 MNIST-sized samples on a CPU, where larger batches thrash the
 caches in the normalisation, activation and pooling kernels; one batch on a GPU), the synthetic side in the
@@ -33,6 +34,10 @@ from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 
 Augment = Callable[..., Tensor]
+ClassLoss = Callable[[Tensor, Tensor], Tensor]
+"""``loss(emb_real (n, D), emb_syn (m, D)) -> scalar``: one class's distance, differentiable in ``emb_syn`` (the real
+side carries no graph); summed over the classes. Another package's objective on DM's sampling, DSA, chunks and
+sharding (CovMatch's means and covariances): ``make_dm_matcher(ctx, loss=...)``."""
 
 
 def class_means(emb: Tensor, groups: Tensor, num_classes: int) -> Tensor:
@@ -81,7 +86,8 @@ class DistributionMatching:
         real: the real training set, already on the compute device.
         batch_real: real samples per class per iteration (paper: 256).
         augment: DSA; class c's real and synthetic samples share one draw (``groups`` = class ids).
-        loss: ``"mean"`` (the paper) or ``"mmd"``.
+        loss: ``"mean"`` (the paper), ``"mmd"``, or a :data:`ClassLoss` (a distance of one class's real and
+            synthetic embeddings, summed over the classes; per class, ``per_class`` or not).
         mmd_bandwidths: Gaussian bandwidth multipliers for ``loss="mmd"``.
         embed: optional replacement for ``net.embed`` (e.g. a compiled version of it).
         real_chunk: samples per forward (0: one batch; None: the device's
@@ -106,7 +112,7 @@ class DistributionMatching:
     real: LabeledTensors | None
     batch_real: int = 256
     augment: Augment | None = None
-    loss: str = "mean"
+    loss: str | ClassLoss = "mean"
     mmd_bandwidths: Sequence[float] = (0.5, 1.0, 2.0)
     embed: Callable[[Tensor], Tensor] | None = None
     real_chunk: int | None = None
@@ -119,8 +125,8 @@ class DistributionMatching:
     name = "distribution"
 
     def __post_init__(self) -> None:
-        if self.loss not in ("mean", "mmd"):
-            raise ConfigError(f"dm loss must be 'mean' or 'mmd', got {self.loss!r}")
+        if not callable(self.loss) and self.loss not in ("mean", "mmd"):
+            raise ConfigError(f"dm loss must be 'mean', 'mmd' or a function loss(emb_real, emb_syn) -> scalar, got {self.loss!r}")
         if (self.real_embeddings is None) != (self.syn_embeddings is None):
             raise ConfigError("distribution matching hooks come in pairs: give both real_embeddings and syn_embeddings, or neither")
         if self.real is None and self.real_embeddings is None:
@@ -194,7 +200,9 @@ class DistributionMatching:
                 emb_real = chunked_embed(embed, x_real, chunk)
             emb_real = emb_real.clone()
             emb_syn = chunked_embed(embed, x_syn, chunk)
-            if self.loss == "mean":
+            if callable(self.loss):
+                loss_c = self.loss(emb_real, emb_syn)
+            elif self.loss == "mean":
                 loss_c = ((emb_real.mean(0) - emb_syn.mean(0)) ** 2).sum()
             else:
                 loss_c = gaussian_mmd2(emb_real, emb_syn, self.mmd_bandwidths)
@@ -234,6 +242,8 @@ class DistributionMatching:
         return MemoryEstimate(parts, keys=("ipc", "batch_real", "real_chunk"), resident=("real data", "network", "synthetic set", "optimizer state"))
 
     def _loss(self, emb_real: Tensor, y_real: Tensor, emb_syn: Tensor, y_syn: Tensor, num_classes: int) -> Tensor:
+        if callable(self.loss):
+            return sum((self.loss(emb_real[y_real == c], emb_syn[y_syn == c]) for c in range(num_classes)), emb_syn.new_zeros(()))
         if self.loss == "mean":
             return mean_embedding_loss(emb_real, y_real, emb_syn, y_syn, num_classes)
         return mmd_loss(emb_real, y_real, emb_syn, y_syn, num_classes, self.mmd_bandwidths)

@@ -10,7 +10,7 @@ from mmdistill.compile import maybe_compile
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
-from mmdistill.matchers.distribution import DistributionMatching
+from mmdistill.matchers.distribution import ClassLoss, DistributionMatching
 from mmdistill.schema import ClassShardKeys, RealBatchKeys, RealChunkKeys
 
 
@@ -41,10 +41,12 @@ class DistributionMatchingConfig(RealBatchKeys, RealChunkKeys, ClassShardKeys):
     checkpoint_every: int = 500
 
 
-def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
+def make_dm_matcher(ctx: MatchContext, loss: ClassLoss | None = None) -> DistributionMatching:
     """The :class:`DistributionMatching` matcher of ``ctx``: its network's ``embed`` (``torch.compile``-d when
     ``compile``) on the real training split, with ``batch_real``, ``dm_loss``, ``real_chunk`` and ``shard_classes`` of
-    ``ctx.config`` (a :class:`DistributionMatchingConfig`)."""
+    ``ctx.config`` (a :class:`DistributionMatchingConfig`). ``loss``, a distance of one class's real and synthetic
+    embeddings (:data:`~mmdistill.matchers.distribution.ClassLoss`), replaces ``dm_loss``'s: another package's
+    objective on DM's sampling, augmentation, chunks and class sharding."""
     cfg: DistributionMatchingConfig = ctx.config
     if not callable(getattr(ctx.net, "embed", None)):
         raise ConfigError(f"network {cfg.network!r} ({type(ctx.net).__name__}) has no embed(x) -> (N, D) method, which "
@@ -52,7 +54,7 @@ def make_dm_matcher(ctx: MatchContext) -> DistributionMatching:
                           "`classifier` nn.Linear, as mmdistill.nets describes), or choose another network", key="network")
     return DistributionMatching(
         net=ctx.net, reinit=ctx.reinit, real=ctx.data.train, batch_real=cfg.batch_real, augment=ctx.augment,
-        loss=cfg.dm_loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
+        loss=cfg.dm_loss if loss is None else loss, decode=ctx.modality.decode, embed=maybe_compile(ctx.net.embed, cfg.compile),
         real_chunk=cfg.real_chunk, per_class=cfg.shard_classes, workers=ctx.workers,
     )
 
