@@ -248,7 +248,7 @@ def protocol_members(protocol: type) -> list[str]:
 
 def checked_set(modality: Modality, syn: SyntheticSet, data: Any) -> SyntheticSet:
     """``syn``, the set ``modality.init_synthetic`` made, when its decoded samples have the real training samples' shape
-    (classification data: images, audio maps, clips); else a ConfigError naming the adapter's ``decode``, before a
+    and one label each in ``syn.labels`` (classification data: images, audio maps, clips); else a ConfigError naming the adapter's ``decode``, before a
     network meets them (a plugin's parameterization decoding to another shape failed deep in a convolution)."""
     real = getattr(getattr(data, "train", None), "x", None)
     if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
@@ -260,6 +260,11 @@ def checked_set(modality: Modality, syn: SyntheticSet, data: Any) -> SyntheticSe
         raise ConfigError(f"modality {modality.name!r} ({type(modality).__module__}.{type(modality).__qualname__}): decode "
                           f"gives {got} for the set init_synthetic made; the real samples of {data.name} have shape "
                           f"{tuple(real.shape[1:])}, and the matchers, evaluation and export take decode's samples as model inputs")
+    if decoded.shape[0] != len(syn.labels):  # IDC's multi-formation with one label per stored image
+        raise ConfigError(f"modality {modality.name!r} ({type(modality).__module__}.{type(modality).__qualname__}): decode gives "
+                          f"{decoded.shape[0]} samples for the set's {len(syn.labels)} labels; the classification matchers and "
+                          "evaluation pair decode's rows with syn.labels one to one: a set that decodes a stored sample into "
+                          "several keeps one label per decoded sample in syn.labels (as video's static/dynamic sets do)")
     return syn
 
 

@@ -137,3 +137,39 @@ def test_a_class_loss_of_another_package_runs_on_dm_machinery(tmp_path, shard_cl
     own = run(lambda ctx: make_dm_matcher(ctx, loss=mean_distance), "own")
     assert len(calls) == 2 * 10 and calls[0] == (8, 2)  # per class, every iteration
     torch.testing.assert_close(own, run(make_dm_matcher, "dm"), rtol=1e-4, atol=1e-5)
+
+
+class MultiFormation(ImageModality):
+    """IDC's multi-formation: each stored image holds 2 x 2 tiles, each decoded (upsampled) into an image of its own."""
+
+    name = "multi_formation"
+    label_per_decoded = False
+
+    def init_synthetic(self, data: Any, config: Any, gen: torch.Generator) -> SyntheticSet:
+        syn = super().init_synthetic(data, config, gen)
+        if self.label_per_decoded:
+            syn.labels = syn.labels.repeat_interleave(4)
+        return syn
+
+    def decode(self, syn: SyntheticSet) -> Tensor:
+        x = syn.data["x"]
+        k, c, h, w = x.shape
+        tiles = x.unfold(2, h // 2, h // 2).unfold(3, w // 2, w // 2).permute(0, 2, 3, 1, 4, 5).reshape(4 * k, c, h // 2, w // 2)
+        return F.interpolate(tiles, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def test_a_set_that_decodes_more_samples_than_it_has_labels_is_named(tmp_path, monkeypatch):
+    """A multi-formation set with one label per stored image failed in the matcher ('DSA groups must have shape (40,)',
+    without DSA an index_add_ size error); the run names the adapter's decode and the two counts, and says what the
+    core expects: one label per decoded sample in syn.labels, with which the same set runs."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.methods.distribution import make_dm_matcher
+
+    with pytest.raises(ConfigError, match=r"modality 'multi_formation' \(.*MultiFormation\): decode gives 40 samples for the "
+                                          r"set's 10 labels; .*one label per decoded sample in syn.labels"):
+        _run(_recipe(make_dm_matcher), tmp_path, monkeypatch, MultiFormation())
+    fixed = MultiFormation()
+    fixed.label_per_decoded = True
+    result = _run(_recipe(make_dm_matcher), tmp_path / "ok", monkeypatch, fixed)
+    assert tuple(result.synthetic.data["x"].shape) == (10, 1, 8, 8) and len(result.synthetic.labels) == 40
+
