@@ -211,8 +211,8 @@ def saved_recipe(manifest: dict[str, Any], folder: Path, get_recipe: Callable[[s
         raise ArtifactError(f"{Path(folder) / MANIFEST_FILE} has no 'recipe' (a string such as 'image-dm'); the manifest is damaged")
     try:
         recipe = get_recipe(name)
-    except ConfigError as exc:
-        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: {exc}") from None
+    except ConfigError as exc:  # a recipe no installed package declares: what to install, as saved_modality says
+        raise ArtifactError(f"{Path(folder) / MANIFEST_FILE}: {exc}" + (f"; install the package that made the set (its recipe is an entry point of group {RECIPE_GROUP}), or the manifest is damaged" if str(exc).startswith("unknown recipe") else "")) from None
     check_recipe_modality(manifest, folder, recipe.modality)
     return recipe
 

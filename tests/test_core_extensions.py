@@ -173,3 +173,15 @@ def test_a_set_that_decodes_more_samples_than_it_has_labels_is_named(tmp_path, m
     result = _run(_recipe(make_dm_matcher), tmp_path / "ok", monkeypatch, fixed)
     assert tuple(result.synthetic.data["x"].shape) == (10, 1, 8, 8) and len(result.synthetic.labels) == 40
 
+
+def test_a_set_of_a_recipe_no_installed_package_declares_says_what_to_install(tmp_path):
+    """A set made by a plugin's recipe, read where the plugin is not installed: `show` said to install the package that
+    made it (its modality), `eval`, `check` and `export` (the recipe, looked up first) only 'unknown recipe ...; known
+    recipes: ...'; they say it too now."""
+    from mmdistill.errors import ArtifactError
+    from mmdistill.recipes import get_recipe
+    from mmdistill.share import saved_recipe
+
+    with pytest.raises(ArtifactError, match=r"manifest.json: unknown recipe 'image-lowres-covmatch'; known recipes: .*; install "
+                                            r"the package that made the set \(its recipe is an entry point of group mmdistill.recipes\)"):
+        saved_recipe({"recipe": "image-lowres-covmatch", "modality": "image_lowres"}, tmp_path, get_recipe)
