@@ -185,3 +185,21 @@ def test_a_set_of_a_recipe_no_installed_package_declares_says_what_to_install(tm
     with pytest.raises(ArtifactError, match=r"manifest.json: unknown recipe 'image-lowres-covmatch'; known recipes: .*; install "
                                             r"the package that made the set \(its recipe is an entry point of group mmdistill.recipes\)"):
         saved_recipe({"recipe": "image-lowres-covmatch", "modality": "image_lowres"}, tmp_path, get_recipe)
+
+
+def test_dm_loss_asked_of_a_recipe_with_its_own_distance_is_refused(tmp_path):
+    """A recipe that gives DM its own distance still has DM's dm_loss key (its config composes DM's family): a value
+    asked for (--dm-loss mmd) was ignored, silently; it is refused naming the key and the recipe's function."""
+    from functools import partial
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.methods.distribution import make_dm_matcher
+
+    def weighted_mean(a: Tensor, b: Tensor, weight: float) -> Tensor:
+        return weight * ((a.mean(0) - b.mean(0)) ** 2).sum()
+
+    recipe = _recipe(lambda ctx: make_dm_matcher(ctx, loss=partial(weighted_mean, weight=2.0)))
+    with pytest.raises(ConfigError, match=r"dm_loss='mmd' does not apply: this recipe gives distribution matching its own "
+                                          r"distance \(.*test_core_extensions.*weighted_mean\)") as refused:
+        recipe.run(dataset="digits", ipc=1, iterations=1, evaluate=False, progress=False, dm_loss="mmd", out=str(tmp_path / "r"))
+    assert refused.value.key == "dm_loss"

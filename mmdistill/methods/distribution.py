@@ -45,9 +45,13 @@ def make_dm_matcher(ctx: MatchContext, loss: ClassLoss | None = None) -> Distrib
     """The :class:`DistributionMatching` matcher of ``ctx``: its network's ``embed`` (``torch.compile``-d when
     ``compile``) on the real training split, with ``batch_real``, ``dm_loss``, ``real_chunk`` and ``shard_classes`` of
     ``ctx.config`` (a :class:`DistributionMatchingConfig`). ``loss``, a distance of one class's real and synthetic
-    embeddings (:data:`~mmdistill.matchers.distribution.ClassLoss`), replaces ``dm_loss``'s: another package's
-    objective on DM's sampling, augmentation, chunks and class sharding."""
+    embeddings (:data:`~mmdistill.matchers.distribution.ClassLoss`), replaces ``dm_loss``'s (any other value than the
+    default is refused): another package's objective on DM's sampling, augmentation, chunks and class sharding."""
     cfg: DistributionMatchingConfig = ctx.config
+    if loss is not None and cfg.dm_loss != "mean":  # the recipe's own distance replaces the key: a value asked for is not ignored
+        fn = getattr(loss, "func", loss)  # a functools.partial: the function it binds
+        raise ConfigError(f"dm_loss={cfg.dm_loss!r} does not apply: this recipe gives distribution matching its own distance "
+                          f"({getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)})", key="dm_loss")
     if not callable(getattr(ctx.net, "embed", None)):
         raise ConfigError(f"network {cfg.network!r} ({type(ctx.net).__name__}) has no embed(x) -> (N, D) method, which "
                           "distribution matching matches the real and synthetic samples with: give it one (and a final "
