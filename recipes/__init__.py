@@ -83,7 +83,26 @@ def get_recipe(name: str) -> Recipe:
     if not isinstance(plugin, Recipe) or plugin.name != key:
         raise ConfigError(f"{RECIPE_GROUP} entry point {key!r} is not a Recipe named {key!r}: got {type(plugin).__name__} "
                           f"named {getattr(plugin, 'name', None)!r}")
+    check_config_class(plugin, f"{RECIPE_GROUP} entry point {key!r}")
     return plugin
+
+
+def check_config_class(recipe: Recipe, where: str) -> None:
+    """ConfigError naming ``where`` (a plugin's entry point) when ``recipe``'s config class is no
+    :class:`~mmdistill.schema.DistillConfig` or has a key not declared with :func:`mmdistill.keys.key` (read by every
+    command: its ``--help``, the run, the manifest), instead of a traceback from the first command that reads them."""
+    from mmdistill.keys import key_infos
+    from mmdistill.schema import DistillConfig
+
+    cls = recipe.config_cls
+    name = f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls)}"
+    if not (isinstance(cls, type) and issubclass(cls, DistillConfig)):
+        raise ConfigError(f"{where}: recipe {recipe.name}'s config_cls {name} is not a mmdistill.schema.DistillConfig; compose a "
+                          "method family and a modality config: class Config(DistributionMatchingConfig, ImageDistillConfig)")
+    try:
+        key_infos(cls)
+    except TypeError as exc:  # a field written as `x: float = 1.0`
+        raise ConfigError(f"{where}: recipe {recipe.name}'s config {name}: {exc}") from None
 
 
 def __getattr__(name: str):  # from mmdistill.recipes import image_dm

@@ -203,3 +203,37 @@ def test_dm_loss_asked_of_a_recipe_with_its_own_distance_is_refused(tmp_path):
                                           r"distance \(.*test_core_extensions.*weighted_mean\)") as refused:
         recipe.run(dataset="digits", ipc=1, iterations=1, evaluate=False, progress=False, dm_loss="mmd", out=str(tmp_path / "r"))
     assert refused.value.key == "dm_loss"
+
+
+def test_a_plugin_recipe_whose_config_has_an_undeclared_key_is_named(monkeypatch):
+    """A plugin's config with a field written as ``cov_weight: float = 1.0`` (no ``key()``), or a config class that is no
+    DistillConfig, was a TypeError traceback from ``mmdistill run NAME`` and from its ``--help``; get_recipe names the
+    entry point, the recipe's config and the key."""
+    from dataclasses import dataclass
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipe import Recipe
+    from mmdistill.recipes import get_recipe
+    from mmdistill.recipes.image_dm import Config as DMConfig
+
+    @dataclass
+    class Undeclared(DMConfig):
+        cov_weight: float = 1.0
+
+    @dataclass
+    class Plain:
+        ipc: int = 1
+
+    def plugin(config_cls):
+        recipe = Recipe(name="walk-plugin", modality="image", method="dm", summary="", config_cls=config_cls, make_matcher=print)
+        monkeypatch.setattr("mmdistill.plugins.load_plugin", lambda group, name, attribute: recipe)
+
+    plugin(Undeclared)
+    with pytest.raises(ConfigError, match=r"^mmdistill.recipes entry point 'walk-plugin': recipe walk-plugin's config .*Undeclared: "
+                                          r"Undeclared.cov_weight has no declaration \(declare it with mmdistill.keys.key\)$"):
+        get_recipe("walk-plugin")
+    plugin(Plain)
+    with pytest.raises(ConfigError, match=r"recipe walk-plugin's config_cls .*Plain is not a mmdistill.schema.DistillConfig"):
+        get_recipe("walk-plugin")
+    plugin(DMConfig)
+    assert get_recipe("walk-plugin").config_cls is DMConfig
