@@ -85,9 +85,10 @@ class ImageModality(TensorClassificationAdapter):
         them back as the set's model inputs (a greyscale set needs an "L" loader: ImageFolder's default reads RGB)."""
         from .export import clamped_share
 
-        mean, std = _stats(syn)
-        c = int(syn.x.shape[1])
-        share = clamped_share(self.decode(syn).detach().float().cpu(), mean, std)
+        x = self.decode(syn).detach().float().cpu()  # the model inputs (another parameterization stores other shapes)
+        mean, std = _stats(syn, x)
+        c = int(x.shape[1])
+        share = clamped_share(x, mean, std)
         clamped = (f" {100 * share:.1f} % of the set's pixel values lay outside [0, 1] and were clamped, so these images are not "
                    "exactly the set its metrics were measured on (the `--to hf` export's `pixel_values` are)." if share > 0 else "")
         loader = ', loader=lambda p: PIL.Image.open(p).convert("L")' if c == 1 else ""
