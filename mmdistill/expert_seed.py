@@ -12,6 +12,7 @@ other's shards and stopping with a mixed buffer (walk 49D).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,10 @@ def _read_seed(path: Path) -> int | None:
 def _record(folder: Path, seed: int) -> int:
     """Record ``seed`` in ``folder``'s :data:`SEED_FILE` unless another process did first; the seed recorded."""
     target = folder / SEED_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f"{SEED_FILE}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{SEED_FILE}.", suffix=".tmp", dir=folder)
+    except OSError:  # a folder this process cannot write: nothing to share, and the training's own writes name it
+        return seed
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"seed": seed}, fh)
@@ -88,7 +92,8 @@ def buffer_seed(folder: str | Path, asked: int) -> int:
         recorded = _read_seed(seed_file) if seed_file.exists() else _record(folder, asked)
     seed, where = _read_seed(folder / INDEX_FILE), "its index"  # last: an index written meanwhile is the record
     if seed is not None or (folder / INDEX_FILE).exists():
-        seed_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a finished buffer in a folder this process cannot write)
+            seed_file.unlink(missing_ok=True)
     else:
         seed, where = recorded, f"{SEED_FILE}, written by the first process that trained into it"
     if seed is None:

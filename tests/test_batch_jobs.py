@@ -228,3 +228,17 @@ def test_the_buffer_seed_is_recorded_once_and_the_index_comes_first(tmp_path, ca
     with caplog.at_level("WARNING"):
         assert buffer_seed(other, 4) == 4
     assert f"{other / SEED_FILE} records no integer 'seed'" in caplog.text
+
+
+def test_a_buffer_folder_that_cannot_be_written_is_left_to_the_training_to_name(tmp_path, monkeypatch):
+    """The seed record is a courtesy to other processes: a folder it cannot be written in (read-only, full) gives the
+    run's own seed and no traceback; the training's own writes there name the folder."""
+    import tempfile
+
+    from mmdistill.expert_seed import SEED_FILE, buffer_seed
+
+    def refused(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    assert buffer_seed(tmp_path, 5) == 5 and not (tmp_path / SEED_FILE).exists()
