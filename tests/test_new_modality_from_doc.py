@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
+from fake_packages import write_package
 
 import pytest
 import torch
@@ -158,15 +158,9 @@ rows:
 def timeseries(tmp_path, monkeypatch):
     """The package ``walkts_pkg`` with a dist-info declaring its modality and recipes, on ``sys.path`` (what
     ``pip install -e`` leaves for the entry points to be read)."""
-    site = tmp_path / "site"
-    (site / "walkts_pkg").mkdir(parents=True)
-    (site / "walkts_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    site = write_package(tmp_path / "site", "walkts_pkg", PLUGIN, "[mmdistill.modalities]\nwalkts = walkts_pkg:MODALITY\n\n"
+                         "[mmdistill.recipes]\nwalkts-dm = walkts_pkg:DM_RECIPE\nwalkts-mtt = walkts_pkg:MTT_RECIPE\n")
     (site / "walkts_pkg" / "budgets.yaml").write_text(BUDGETS)
-    info = site / "walkts_pkg-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: walkts-pkg\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[mmdistill.modalities]\nwalkts = walkts_pkg:MODALITY\n\n[mmdistill.recipes]\n"
-                                           "walkts-dm = walkts_pkg:DM_RECIPE\nwalkts-mtt = walkts_pkg:MTT_RECIPE\n")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("walkts_pkg", None)

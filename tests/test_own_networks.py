@@ -182,16 +182,11 @@ NOT_A_BUILDER = 3
 def plugin_nets(tmp_path, monkeypatch):
     """A package ``plugnets_pkg`` declaring networks in the ``mmdistill.networks`` entry-point group, on ``sys.path``."""
     import sys
-    import textwrap
 
-    site = tmp_path / "site"
-    (site / "plugnets_pkg").mkdir(parents=True)
-    (site / "plugnets_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN_NETS))
-    info = site / "plugnets_pkg-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugnets-pkg\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[mmdistill.networks]\ntest-plug-tiny = plugnets_pkg:tiny\n"
-                                           "test-plug-bad = plugnets_pkg:NOT_A_BUILDER\n")
+    from fake_packages import write_package
+
+    site = write_package(tmp_path / "site", "plugnets_pkg", PLUGIN_NETS, "[mmdistill.networks]\ntest-plug-tiny = plugnets_pkg:tiny\n"
+                         "test-plug-bad = plugnets_pkg:NOT_A_BUILDER\n")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("plugnets_pkg", None)

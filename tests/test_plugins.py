@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-import textwrap
+from fake_packages import write_package
 
 import pytest
 
@@ -45,21 +45,13 @@ RECIPE = Recipe(name="toyplug-dm", modality="toyplug", method="dm", summary="a p
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
     """A package ``toyplug_pkg`` with a dist-info declaring its modality and recipe, on ``sys.path``."""
-    site = tmp_path / "site"
-    (site / "toyplug_pkg").mkdir(parents=True)
-    (site / "toyplug_pkg" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "toyplug_pkg-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug-pkg\nVersion: 0.1\n"
-                                   "Summary: toy signals, DM \x1b[2Jin one line\n")
-    (info / "entry_points.txt").write_text("[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\nnotanadapter = toyplug_pkg:Config\n"
-                                           "wrongname = toyplug_pkg:MODALITY\nbase = toyplug_pkg:MODALITY\ntwice = toyplug_pkg:MODALITY\n\n"
-                                           "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n"
-                                           "renamed-dm = toyplug_pkg:RECIPE\n")
-    other = site / "other_pkg-0.1.dist-info"  # a second package declaring a name the first declares
-    other.mkdir()
-    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: other-pkg\nVersion: 0.1\n")
-    (other / "entry_points.txt").write_text("[mmdistill.modalities]\ntwice = toyplug_pkg:ToyModality\n")
+    site = write_package(tmp_path / "site", "toyplug_pkg", PLUGIN,
+                         "[mmdistill.modalities]\ntoyplug = toyplug_pkg:MODALITY\nnotanadapter = toyplug_pkg:Config\n"
+                         "wrongname = toyplug_pkg:MODALITY\nbase = toyplug_pkg:MODALITY\ntwice = toyplug_pkg:MODALITY\n\n"
+                         "[mmdistill.recipes]\ntoyplug-dm = toyplug_pkg:RECIPE\nbroken-dm = toyplug_pkg_missing:RECIPE\n"
+                         "renamed-dm = toyplug_pkg:RECIPE\n", summary="toy signals, DM \x1b[2Jin one line")
+    # a second package declaring a name the first declares
+    write_package(site, "other_pkg", None, "[mmdistill.modalities]\ntwice = toyplug_pkg:ToyModality\n")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("toyplug_pkg", None)

@@ -109,18 +109,23 @@ def _write(folder, state="running", **fields) -> RunStatus:
     return status
 
 
+def _shown_while_locked(run, command: str, capsys) -> str:
+    """What `mmdistill show RUN` says (exit 4: no set yet) while ``command`` holds the folder's lock: a run going."""
+    lock = RunFolderLock(run, command)
+    lock.acquire()
+    try:
+        assert main(["show", str(run)]) == 4
+        return capsys.readouterr().err
+    finally:
+        lock.release()
+
+
 def test_show_of_a_run_still_going_says_how_far_and_how_long(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "checkpoint.safetensors").write_bytes(b"")
     _write(run, iteration=1200, checkpoint_iteration=1200, loss=0.004657, eta_seconds=300.0)
-    lock = RunFolderLock(run, "mmdistill run image-dm")
-    lock.acquire()
-    try:
-        assert main(["show", str(run)]) == 4
-        err = capsys.readouterr().err
-    finally:
-        lock.release()
+    err = _shown_while_locked(run, "mmdistill run image-dm", capsys)
     assert "its run is still going (process" in err and "iteration 1200 of 3000, loss 0.004657, about 5 min left" in err, err
     assert "the checkpoint holds 1200 iterations" in err and "--resume" not in err, err
 
@@ -198,13 +203,7 @@ def test_show_of_a_run_training_its_experts_says_it_is_going(tmp_path, capsys):
     no distilled set: neither manifest.json (a run) nor ... (an export)", as of a folder that is no run at all."""
     run = tmp_path / "run"
     (run / "experts").mkdir(parents=True)
-    lock = RunFolderLock(run, "mmdistill run image-mtt")
-    lock.acquire()
-    try:
-        assert main(["show", str(run)]) == 4
-        err = capsys.readouterr().err
-    finally:
-        lock.release()
+    err = _shown_while_locked(run, "mmdistill run image-mtt", capsys)
     assert "its run is still going (process" in err and "it has not started distilling yet (loading data, training experts)" in err
     assert "neither manifest.json" not in err, err
     assert main(["show", str(run)]) == 4 and "neither manifest.json" in capsys.readouterr().err  # no run going: as before
