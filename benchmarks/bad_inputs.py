@@ -108,6 +108,9 @@ def cases() -> list[Case]:
             add(Case("values", f"{recipe}: {key}={value}", lambda t, r=recipe, f=fast, k=key, v=value: mmdistill(
                 "run", r, *f, "--out", str(t / f"v-{r}-{k}"), f"{k}={v}")))
     add(Case("values", "unknown key", lambda t: mmdistill("run", "image-dm", *FAST_IMAGE, "ipcc=3")))
+    for value in ("0", "nan"):  # the wall-time checkpoint interval (session 50)
+        add(Case("values", f"image-dm: checkpoint_minutes={value}", lambda t, v=value: mmdistill(
+            "run", "image-dm", *FAST_IMAGE, "--out", str(t / "v-ckmin"), f"checkpoint_minutes={v}")))
     for device in ("mps", "meta"):  # a Mac user's device on a machine without it; torch's data-less device
         add(Case("values", f"--device {device}", lambda t, d=device: mmdistill("run", "image-dm", *FAST_IMAGE, "--device", d,
                                                                              "--out", str(t / f"dev-{d}"))))
