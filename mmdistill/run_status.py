@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 STATUS_FORMAT = "mmdistill.status/1"
 #: the most seconds between two writes of the record while the loop distils (a checkpoint always writes one)
 STATUS_EVERY_S = 30.0
+#: the fewest seconds of distilling between two drawings of ``loss.png`` at a checkpoint (the picture a person watching
+#: a run of hours looks at; the finished run draws it once more)
+LOSS_PLOT_EVERY_S = 300.0
 
 
 def _now() -> str:
@@ -57,6 +60,7 @@ class RunStatus:
             "loss": None, "eta_seconds": None, "reason": None}
         self._since: tuple[int, float] | None = None  # (iteration, monotonic time) where this process began distilling
         self._written = -math.inf
+        self._drawn = math.inf  # set when the loop begins: the first picture after LOSS_PLOT_EVERY_S of distilling
         self._warned = False
         self.began = False  #: whether the loop started (:meth:`begin`): only then is an exception the run's end
 
@@ -64,6 +68,7 @@ class RunStatus:
         """The loop starts (or resumes) at ``iteration``; the ETA counts this process's iterations from here."""
         self.began = True
         self._since = (iteration, time.monotonic())
+        self._drawn = time.monotonic()
         self.record.update(iteration=iteration, checkpoint_iteration=checkpoint_iteration)
         self._write()
 
@@ -78,6 +83,23 @@ class RunStatus:
             self.record["eta_seconds"] = round((self.record["iterations"] - done) / rate, 1)
         if checkpointed or time.monotonic() - self._written >= STATUS_EVERY_S:
             self._write()
+        if checkpointed and self.enabled and time.monotonic() - self._drawn >= LOSS_PLOT_EVERY_S:
+            self._draw_loss()
+
+    def _draw_loss(self) -> None:
+        """``loss.png`` of the iterations so far (metrics.jsonl), titled as still running; a failure is logged once."""
+        from mmdistill.io import METRICS_FILE, MetricsLog
+        from mmdistill.plots import plot_loss_curve
+
+        self._drawn = time.monotonic()
+        folder, rec = self.path.parent, self.record
+        try:
+            plot_loss_curve(MetricsLog(folder / METRICS_FILE).read(), folder / "loss.png",
+                            title=f"{rec['command']}: matching loss, iteration {rec['iteration']} of {rec['iterations']} (running)")
+        except Exception as exc:  # noqa: BLE001 - a picture never costs the run
+            if not self._warned:
+                self._warned = True
+                log.warning("loss.png could not be drawn mid-run (%s: %s); the run goes on", type(exc).__name__, exc)
 
     def set_state(self, state: str, reason: str | None = None) -> None:
         """The run is now ``state`` (``distilled``, ``finished``, ``stopped``, ``failed``), for ``reason``."""

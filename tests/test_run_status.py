@@ -11,6 +11,7 @@ import pytest
 
 from mmdistill.cli import main
 from mmdistill.errors import DataError, DivergenceError
+from mmdistill.io import load_synthetic
 from mmdistill.run_lock import RunFolderLock
 from mmdistill.run_status import STATUS_FORMAT, RunStatus, read_status, unfinished_run
 
@@ -207,3 +208,20 @@ def test_show_of_a_run_training_its_experts_says_it_is_going(tmp_path, capsys):
     assert "its run is still going (process" in err and "it has not started distilling yet (loading data, training experts)" in err
     assert "neither manifest.json" not in err, err
     assert main(["show", str(run)]) == 4 and "neither manifest.json" in capsys.readouterr().err  # no run going: as before
+
+
+def test_a_long_run_draws_its_loss_curve_at_checkpoints_while_it_runs(tmp_path, monkeypatch):
+    """Walk 50D: loss.png was drawn only when the run finished, so a person watching a run of hours had metrics.jsonl
+    to plot by hand. At a checkpoint after LOSS_PLOT_EVERY_S (5 min) of distilling it is drawn from the iterations so
+    far; a short run draws it only at its end, as before."""
+    from mmdistill import run_status
+    from mmdistill.recipes import image_dm
+
+    image_dm.run(out=str(tmp_path / "short"), stop_after=2, **FAST_DM)
+    assert not (tmp_path / "short" / "loss.png").exists()
+    monkeypatch.setattr(run_status, "LOSS_PLOT_EVERY_S", 0.0)
+    image_dm.run(out=str(tmp_path / "long"), stop_after=2, **FAST_DM)
+    assert (tmp_path / "long" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert read_status(tmp_path / "long")["state"] == "stopped"
+    image_dm.run(out=str(tmp_path / "long"), resume=True, **FAST_DM)  # finished: drawn once more, listed as written
+    assert "loss.png" in load_synthetic(tmp_path / "long")[1]["written_files"]
