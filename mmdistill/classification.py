@@ -140,8 +140,10 @@ def _no_embed(name: str, net: nn.Module) -> str:
 
 def _untrainable(net: nn.Module, dtype: torch.dtype) -> str | None:
     """Why the evaluation cannot train ``net`` on samples of ``dtype`` (the meta device lets a float64 or bfloat16 layer
-    take float32 samples, and each run redraws the parameters: :func:`~mmdistill.nets.reinitialize`); None when it can."""
-    other = [(n, t.dtype) for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_floating_point() and t.dtype != dtype]
+    take float32 samples, and each run redraws the parameters: :func:`~mmdistill.nets.reinitialize`); None when it can.
+    Integer samples (token or item ids) are not compared: an embedding turns them into its own floats."""
+    other = [(n, t.dtype) for n, t in [*net.named_parameters(), *net.named_buffers()]
+             if dtype.is_floating_point and t.is_floating_point() and t.dtype != dtype]  # (token ids: an embedding's floats)
     if other:
         return f"its {other[0][0]!r} is {other[0][1]}, the samples are {dtype}: build it in {dtype} (no .double() or .half())"
     return reinitialize_fault(net)

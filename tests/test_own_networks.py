@@ -92,6 +92,35 @@ def test_a_network_the_evaluation_cannot_train_is_named_before_distilling(digits
     assert err.value.key == "eval_networks" and "\n" not in str(err.value)
 
 
+def test_a_network_of_token_ids_is_not_refused_for_its_float_embedding():
+    """Walk 50B's dtype check compared every float parameter with the samples' dtype, so a classification modality of
+    integer samples (token ids, as a text-classification plugin has) had its embedding network refused as "build it in
+    torch.int64". Integer samples are not compared."""
+    from types import SimpleNamespace
+
+    from mmdistill.classification import check_evaluation_networks
+    from mmdistill.data import ClassificationData, LabeledTensors
+
+    split = LabeledTensors(torch.randint(0, 50, (6, 12)), torch.tensor([0, 1, 2] * 2), ["a", "b", "c"])
+    data = ClassificationData("tokens", train=split, test=split)
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.out = nn.EmbeddingBag(50, 8), nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.out(self.emb(x))
+
+    modality = SimpleNamespace(build_network=lambda name, shape, k: Tokens(), cross_arch_networks=["tokens"])
+    cfg = SimpleNamespace(cross_arch=False, eval_networks=["tokens"], network="tokens", baselines=[], eval_dc_augment="none")
+    check_evaluation_networks(cfg, modality, data)  # no ConfigError
+    x64 = SimpleNamespace(build_network=lambda name, shape, k: nn.Linear(12, 3).double(), cross_arch_networks=["tokens"])
+    floats = ClassificationData("floats", train=LabeledTensors(torch.zeros(6, 12), split.y, split.classes), test=split)
+    with pytest.raises(ConfigError, match="is torch.float64, the samples are torch.float32"):  # float samples: still compared
+        check_evaluation_networks(cfg, x64, floats)
+
+
 def test_a_network_with_lazy_modules_is_built_with_its_parameters_shaped_and_evaluates(digits):
     """Before: reinitialize read the LazyLinear's uninitialised weight and the evaluation stopped with PyTorch's
     ValueError; build_network now shapes lazy modules with one zero sample, so every run redraws them from its seed."""
