@@ -154,9 +154,9 @@ def training_line(manifest: Mapping[str, Any]) -> str | None:
     synthetic, metrics, config = (manifest.get(k) if isinstance(manifest.get(k), Mapping) else {} for k in ("synthetic", "metrics", "config"))
     protocol = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
     parts = []
-    if (mode := synthetic.get("label_mode")) in ("soft", "learned"):
+    if (mode := synthetic.get("label_mode")) in ("soft", "learnable"):  # (mmdistill.synthetic.LABEL_MODES)
         t = config.get("soft_temperature", 1.0) if number(config.get("soft_temperature", 1.0)) else 1.0
-        parts.append(f"`{SOFT_COLUMN}` holds the set's {mode} labels as logits: its metrics trained on softmax(logits / {t:g}) "
+        parts.append(f"`{SOFT_COLUMN}` holds the set's {'learned' if mode == 'learnable' else mode} labels as logits: its metrics trained on softmax(logits / {t:g}) "
                      "with a soft cross-entropy (`label` is the class each sample was made for, not always their arg-max)")
     lr, base = protocol.get("distilled_lr"), protocol.get("lr")
     if number(lr) and number(base) and lr != base:

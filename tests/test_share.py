@@ -598,4 +598,7 @@ def test_the_hf_description_says_how_soft_labels_and_a_learned_step_size_were_tr
     assert json.loads(said.split("normalization (JSON): ", 1)[1])  # still parses: the statistics stay last
     hard = datasets.load_from_disk(str(export_hf(make_set("image", tmp_path / "img"), tmp_path / "hf-hard"))).info.description
     assert "soft_label_logits" not in hard and "learned step size" not in hard
+    from mmdistill.consumer import training_line  # label learning (label_mode=learnable) records "learnable"
+
+    assert training_line({"synthetic": {"label_mode": "learnable"}}).startswith("`soft_label_logits` holds the set's learned labels")
 
