@@ -31,6 +31,7 @@ from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLo
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
+from mmdistill.nets import network_key
 from mmdistill.optim import rate_keys
 from mmdistill.optimizer_state import optimizer_state, restore_optimizer
 from mmdistill.run_status import RunStatus
@@ -154,10 +155,11 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     def show(values: Mapping[str, Any], k: str) -> str:
         return repr(values[k]) if k in values else "(no such key)"
 
-    def same(was: Any, is_: Any) -> bool:  # a path key an earlier mmdistill recorded as given: the folder it names from here
-        return was == is_ or (isinstance(was, str) and isinstance(is_, str) and os.path.isabs(is_) and bool(was)
-                              and os.path.realpath(os.path.expanduser(was)) == is_)
-    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if not same(saved.get(k, missing), now.get(k, missing))]
+    def same(k: str, was: Any, is_: Any) -> bool:  # a path key an earlier mmdistill recorded as given: the folder it names
+        text = isinstance(was, str) and isinstance(is_, str)  # from here; a network spelt otherwise (nets.network_key): the same
+        return was == is_ or text and (os.path.isabs(is_) and bool(was) and os.path.realpath(os.path.expanduser(was)) == is_
+                                       or k == "network" and network_key(was) == network_key(is_))
+    return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if not same(k, saved.get(k, missing), now.get(k, missing))]
 
 
 def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, resume_keys: Mapping[str, Any],
@@ -400,8 +402,7 @@ def run_loop(
     finally:
         bar.close()
     if status is not None:  # distilled: the run evaluates and writes the set next (run_status.recorded: finished after)
-        status.set_state("distilled" if end == iterations else "stopped",
-                         None if end == iterations else f"stopped after {end} of {iterations} iterations (stop_after)")
+        status.set_state(*(("distilled", None) if end == iterations else ("stopped", f"stopped after {end} of {iterations} iterations (stop_after)")))
     selection = None
     if best is not None and end == iterations:
         best.restore_into(syn)

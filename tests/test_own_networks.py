@@ -296,3 +296,20 @@ def test_a_saved_set_is_scored_from_python_on_a_registered_network(tmp_path, cap
             mmdistill.evaluate(out, networks=["no-such-net"], runs=1, epochs=1)
     finally:
         nets._REGISTRY.pop("testevalapimlp", None)
+
+
+def test_a_network_spelt_otherwise_is_the_same_network_for_a_resume_and_a_buffer():
+    """Walk 50B: the registry reads `My_MLP`, `my-mlp` and `MY_MLP` as one network, but a resume and an expert buffer
+    compared the names as typed and refused (`network: 'convnet' -> 'ConvNet'`). They compare by the registry's rule; a
+    different network is still named."""
+    from mmdistill.buffer import ExpertSpec, ParamLayout, spec_mismatch
+    from mmdistill.loop import changed_keys
+
+    assert changed_keys({"network": "convnet", "ipc": 1}, {"network": "ConvNet", "ipc": 1}) == []
+    assert changed_keys({"network": "my_mlp"}, {"network": "MY-MLP"}) == []
+    assert changed_keys({"network": "convnet"}, {"network": "mlp"}) == ["network: 'convnet' -> 'mlp'"]
+    assert changed_keys({"dataset": "Digits"}, {"dataset": "digits"}) == ["dataset: 'Digits' -> 'digits'"]  # other keys as typed
+    layout = ParamLayout.of(nn.Linear(2, 2))
+    saved = ExpertSpec("digits", "My_MLP", 2, layout, [2], None).as_json()
+    assert spec_mismatch(saved, ExpertSpec("digits", "my-mlp", 2, layout, [2], None)) == ""
+    assert "network: buffer 'My_MLP', this run 'convnet'" in spec_mismatch(saved, ExpertSpec("digits", "convnet", 2, layout, [2], None))
