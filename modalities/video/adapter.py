@@ -183,9 +183,7 @@ class VideoModality(TensorClassificationAdapter):
     def export_note(self, syn: SyntheticSet) -> str | None:
         """Which files of the export are the data (``clips.safetensors``) and which are for viewing (the GIFs), with the
         share of pixel values clamped and the line that rebuilds the set's inputs from the uint8 clips."""
-        x = self.decode(syn).detach().float().cpu()
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        raw = x * torch.tensor(syn.meta["std"]).view(shape) + torch.tensor(syn.meta["mean"]).view(shape)
+        raw = denormalize(self.decode(syn).detach().float().cpu(), syn.meta["mean"], syn.meta["std"])  # clips (N, C, T, H, W)
         share = float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
         return ("The GIFs are for viewing (frames enlarged to at least 64 px, colour reduced to a palette; numbered per class). "
                 "`clips.safetensors` holds the data: `clips` (N, C, T, H, W), the de-normalised pixels clamped to [0, 1] and "
