@@ -31,6 +31,7 @@ from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import read_json
 from mmdistill.json_text import parse_json
+from mmdistill.nets import same_network
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +239,6 @@ def data_mismatch(saved: Any, want: Any) -> str:
                      for key in sorted(set(saved) | set(want)) if saved.get(key) != want.get(key))
 
 
-def _same_network(held: Any, asked: Any) -> bool:
-    """Whether two network names name one network by the registry's rule (:func:`mmdistill.nets.network_key`: case,
-    ``-`` and ``_`` ignored), as ``My_MLP`` and ``my-mlp``."""
-    from mmdistill.nets import network_key
-
-    return isinstance(held, str) and isinstance(asked, str) and network_key(held) == network_key(asked)
-
-
 def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
     """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree. The
     fields of :data:`UNRECORDED_OK` are compared only when both record them (see :func:`unchecked_fields`)."""
@@ -254,7 +247,7 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
     for key in ("dataset", "network", "num_classes", "sample_shape", "num_params"):
         if key in UNRECORDED_OK and (want[key] is None or saved.get(key) is None):
             continue
-        if saved.get(key) != want[key] and not (key == "network" and _same_network(saved.get(key), want[key])):
+        if saved.get(key) != want[key] and not (key == "network" and same_network(saved.get(key), want[key])):  # registry's rule
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
     held, asked = saved.get("data"), want["data"]
     if isinstance(held, dict) and isinstance(asked, dict):  # fields an older buffer does not record: unchecked_fields

@@ -31,7 +31,7 @@ from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLo
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
-from mmdistill.nets import network_key
+from mmdistill.nets import same_network
 from mmdistill.optim import rate_keys
 from mmdistill.optimizer_state import optimizer_state, restore_optimizer
 from mmdistill.run_status import RunStatus
@@ -158,7 +158,7 @@ def changed_keys(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     def same(k: str, was: Any, is_: Any) -> bool:  # a path key an earlier mmdistill recorded as given: the folder it names
         text = isinstance(was, str) and isinstance(is_, str)  # from here; a network spelt otherwise (nets.network_key): the same
         return was == is_ or text and (os.path.isabs(is_) and bool(was) and os.path.realpath(os.path.expanduser(was)) == is_
-                                       or k == "network" and network_key(was) == network_key(is_))
+                                       or k == "network" and same_network(was, is_))
     return [f"{k}: {show(saved, k)} -> {show(now, k)}" for k in sorted(set(saved) | set(now)) if not same(k, saved.get(k, missing), now.get(k, missing))]
 
 

@@ -34,6 +34,12 @@ def network_key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
+def same_network(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are names of one network by the registry's rule (:func:`network_key`: ``My_MLP`` and
+    ``my-mlp``); False unless both are strings."""
+    return isinstance(a, str) and isinstance(b, str) and network_key(a) == network_key(b)
+
+
 def register_network(name: str) -> Callable[[_B], _B]:
     """Decorator registering ``fn(in_shape, num_classes, **kw) -> nn.Module`` under ``name``.
 
@@ -214,5 +220,5 @@ def _load_builtin() -> None:
     from mmdistill.nets import classic, convnet  # noqa: F401  (registration side effects)
 
 
-__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "plugin_network", "register_network", "reinitialize",
+__all__ = ["Builder", "build_network", "check_network_name", "list_networks", "network_key", "plugin_network", "register_network", "same_network", "reinitialize",
            "reinitialize_fault"]
