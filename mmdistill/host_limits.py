@@ -18,6 +18,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 #: where the cgroup file systems are mounted (the standard place; containers mount their own group there)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -125,16 +126,23 @@ def _control_groups(proc_cgroup: str, root: Path, controller: str = "memory") ->
     return groups
 
 
+def _least_over_groups(controller: str, value_of: Callable[[Path, bool], Any], proc_cgroup: str | None,
+                       root: Path | None) -> Any:
+    """The least ``value_of(folder, is_v2)`` over this process's groups of ``controller`` (its own and every one above
+    it, :func:`_control_groups`), those giving None left out; None where none gives a value or none can be read."""
+    text = _read(Path("/proc/self/cgroup")) if proc_cgroup is None else proc_cgroup
+    if not text:
+        return None
+    values = [v for folder, v2 in _control_groups(text, CGROUP_ROOT if root is None else root, controller)
+              if (v := value_of(folder, v2)) is not None]
+    return min(values) if values else None
+
+
 def cgroup_memory_left(proc_cgroup: str | None = None, root: Path | None = None) -> int | None:
     """Bytes this process's control group, and every group above it, still leaves before its memory limit (the least of
     them), or None where no group has a limit or none can be read (not Linux, no cgroup file system). ``proc_cgroup``:
     the text of ``/proc/self/cgroup`` (read when None); ``root``: the cgroup mount (:data:`CGROUP_ROOT`)."""
-    text = _read(Path("/proc/self/cgroup")) if proc_cgroup is None else proc_cgroup
-    if not text:
-        return None
-    groups = _control_groups(text, CGROUP_ROOT if root is None else root)
-    rooms = [room for folder, v2 in groups if (room := _group_room(folder, v2)) is not None]
-    return min(rooms) if rooms else None
+    return _least_over_groups("memory", _group_room, proc_cgroup, root)
 
 
 def _group_cpus(folder: Path, v2: bool) -> float | None:
@@ -154,12 +162,7 @@ def cgroup_cpu_limit(proc_cgroup: str | None = None, root: Path | None = None) -
     """The CPUs this process's control group, and every group above it, lets it use (the least CFS quota over its
     period: ``docker run --cpus 2``, a pod's CPU limit, Slurm's ``--cpus-per-task`` with cgroup enforcement), or None
     where no group has a quota or none can be read. Arguments as :func:`cgroup_memory_left`."""
-    text = _read(Path("/proc/self/cgroup")) if proc_cgroup is None else proc_cgroup
-    if not text:
-        return None
-    groups = _control_groups(text, CGROUP_ROOT if root is None else root, controller="cpu")
-    cpus = [c for folder, v2 in groups if (c := _group_cpus(folder, v2)) is not None]
-    return min(cpus) if cpus else None
+    return _least_over_groups("cpu", _group_cpus, proc_cgroup, root)
 
 
 _WARNED: set[tuple[int, float]] = set()
@@ -171,8 +174,10 @@ def warn_threads_over_cpu_limit(threads: int, limit: float | None = None) -> boo
     not by a container's CPU quota, and threads beyond the quota wait for the scheduler's next period (a 0.5-CPU group:
     2 threads 1.6x slower than 1 on the same convolutions, measured here)."""
     limit = cgroup_cpu_limit() if limit is None else limit
-    allowed = max(1, math.ceil(limit)) if limit is not None else None
-    if limit is None or allowed is None or threads <= allowed or (threads, limit) in _WARNED:  # once a process, not every run
+    if limit is None:
+        return False
+    allowed = max(1, math.ceil(limit))
+    if threads <= allowed or (threads, limit) in _WARNED:  # once a process, not every run
         return False
     _WARNED.add((threads, limit))
     log.warning("torch runs %d threads, but this process's control group allows %s CPU(s) (a container's --cpus or a job's "
