@@ -61,7 +61,7 @@ class RunStatus:
         self._since: tuple[int, float] | None = None  # (iteration, monotonic time) where this process began distilling
         self._written = -math.inf
         self._drawn = math.inf  # set when the loop begins: the first picture after LOSS_PLOT_EVERY_S of distilling
-        self._warned = False
+        self._warned: set[str] = set()  # the failures logged once each: "write" (the record), "draw" (loss.png)
         self.began = False  #: whether the loop started (:meth:`begin`): only then is an exception the run's end
 
     def begin(self, iteration: int, checkpoint_iteration: int | None = None) -> None:
@@ -97,8 +97,8 @@ class RunStatus:
             plot_loss_curve(MetricsLog(folder / METRICS_FILE).read(), folder / "loss.png",
                             title=f"{rec['command']}: matching loss, iteration {rec['iteration']} of {rec['iterations']} (running)")
         except Exception as exc:  # noqa: BLE001 - a picture never costs the run
-            if not self._warned:
-                self._warned = True
+            if "draw" not in self._warned:
+                self._warned.add("draw")
                 log.warning("loss.png could not be drawn mid-run (%s: %s); the run goes on", type(exc).__name__, exc)
 
     def set_state(self, state: str, reason: str | None = None) -> None:
@@ -116,8 +116,8 @@ class RunStatus:
         try:
             write_json(self.path, self.record)
         except OSError as exc:
-            if not self._warned:
-                self._warned = True
+            if "write" not in self._warned:
+                self._warned.add("write")
                 log.warning("%s could not be written (%s); the run goes on without its status record", self.path, exc.strerror or exc)
 
 

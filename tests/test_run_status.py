@@ -225,3 +225,25 @@ def test_a_long_run_draws_its_loss_curve_at_checkpoints_while_it_runs(tmp_path, 
     assert read_status(tmp_path / "long")["state"] == "stopped"
     image_dm.run(out=str(tmp_path / "long"), resume=True, **FAST_DM)  # finished: drawn once more, listed as written
     assert "loss.png" in load_synthetic(tmp_path / "long")[1]["written_files"]
+
+
+def test_a_failed_drawing_does_not_silence_a_later_failed_record_write(tmp_path, monkeypatch, caplog):
+    """The record's write and the mid-run loss picture shared one warned-once flag, so a picture that failed first hid
+    a later refusal to write status.json (a full disk). Each failure kind is said once."""
+    from mmdistill import plots, run_status
+
+    def refused(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_status, "LOSS_PLOT_EVERY_S", 0.0)
+    monkeypatch.setattr(plots, "plot_loss_curve", lambda *a, **k: 1 / 0)
+    status = RunStatus(tmp_path, "mmdistill run image-dm", 10)
+    status.begin(0)
+    with caplog.at_level("WARNING", logger="mmdistill"):
+        status.progress(1, 0.5, checkpointed=True)
+        status.progress(2, 0.4, checkpointed=True)
+        monkeypatch.setattr(run_status, "write_json", refused)
+        status.set_state("stopped", "SIGTERM")
+        status.set_state("stopped", "SIGTERM")
+    assert caplog.text.count("loss.png could not be drawn mid-run (ZeroDivisionError") == 1
+    assert caplog.text.count("could not be written (No space left on device)") == 1
