@@ -83,11 +83,15 @@ def check_state_entries(opt: torch.optim.Optimizer, entries: dict[int, dict[str,
     its groups) holds what ``opt`` keeps per parameter: the same keys, tensors of the parameter's shape (scalars where
     ``opt`` keeps scalars), finite values; plain values are numbers."""
     params = [p for group in opt.param_groups for p in group["params"]]
-    group_of = [g for g in opt.param_groups for _ in g["params"]]
+    group_of = [n for n, g in enumerate(opt.param_groups) for _ in g["params"]]
+    kept: dict[int, dict[str, bool | None] | None] = {}  # per group: one probe step serves all of its parameters
     for pid, entry in entries.items():
         if not 0 <= pid < len(params):
             raise ArtifactError(f"{where}: optimizer state for parameter {pid}; the optimizer has {len(params)}, {_DAMAGED}")
-        _check_entry(where, pid, entry, params[pid], _kept_per_parameter(opt, group_of[pid]))
+        g = group_of[pid]
+        if g not in kept:
+            kept[g] = _kept_per_parameter(opt, opt.param_groups[g])
+        _check_entry(where, pid, entry, params[pid], kept[g])
 
 
 def _saved_groups(where: str, info: Any, own: list[dict[str, Any]]) -> dict[str, Any]:
