@@ -46,6 +46,8 @@ METRICS_FILE = "metrics.jsonl"
 PREVIEW_FILE = "preview.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 STATUS_FILE = "status.json"  #: the run's state while it runs and after it ended (mmdistill.run_status)
+#: a run's own record beside its set, kept out of the manifest's written files and removed by name with the run
+RUN_RECORD = (MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE)
 #: the byte alignment of PyTorch's CPU allocations (c10's gAlignment), which :func:`load_tensors` gives every tensor
 ALIGNMENT = 64
 

@@ -19,7 +19,7 @@ from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import budget, comparable_sets, render_card, scored_split, storage_block
-from mmdistill.io import (CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, STATUS_FILE, SYNTHETIC_FILE, MetricsLog, atomic_path,
+from mmdistill.io import (MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
 from mmdistill.modality import Modality
@@ -176,7 +176,7 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
                                               title=f"{title}: matching loss", selection=manifest.get("selection")))
     _draw("accuracy.png", lambda: write_accuracy_plot(out, manifest))
     write_card(out, manifest, modality, syn)
-    own = {CHECKPOINT_FILE, METRICS_FILE, MANIFEST_FILE, SYNTHETIC_FILE, STATUS_FILE}  # the run's own record, removed by name
+    own = {*RUN_RECORD, SYNTHETIC_FILE}  # the run's own record, removed by name
     after = _file_states(out)
     manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)
     manifest["written_file_sha256"] = {n: file_sha256(out / n) for n in manifest["written_files"]}

@@ -31,7 +31,7 @@ from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import AlreadyFinished, ConfigError
 from mmdistill.integrity import written_as_recorded
-from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, STATUS_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
+from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, STATUS_FILE, SYNTHETIC_FILE, nearest_existing, require_writable
 from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.keys import resume_values
 from mmdistill.labels import apply_label_mode
@@ -153,7 +153,7 @@ def remove_stale_temporaries_of_run(out: Path, holds_run: bool = True) -> None:
     mmdistill) of the run's own files (:data:`RUN_FILES`, the manifest, checkpoint and metrics log, and what its
     manifest lists as written), and, in a folder that holds a run, safetensors' own ``.tmpXXXXXX`` files; logged. A run,
     ``eval --write`` and ``check`` call it once they hold the folder's lock."""
-    own = {*RUN_FILES, MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE, *_listed(out / MANIFEST_FILE)[0]}
+    own = {*RUN_FILES, *RUN_RECORD, *_listed(out / MANIFEST_FILE)[0]}
     remove_stale_temporaries(out, own, loose_files=holds_run, held=True)
 
 
@@ -211,7 +211,7 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
                 f"{out} already holds a run; pass resume=true (--resume) to continue it, overwrite=true "
                 "(--overwrite) to start over, or choose another out"
             )
-        for name in (*written_files(manifest), MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE, *RUN_FILES):  # none survives
+        for name in (*written_files(manifest), *RUN_RECORD, *RUN_FILES):  # none survives to mix in
             (out / name).unlink(missing_ok=True)
     if cfg.resume and not cfg.overwrite:
         if manifest.exists() and not ckpt.exists():
