@@ -15,12 +15,15 @@ from typing import Any
 
 from mmdistill.errors import DataError
 from mmdistill.keys import clipped
+from mmdistill.network_identity import NETWORK_KEY, network_identity
 
 log = logging.getLogger(__name__)
 
 #: the entry of a checkpoint's ``resume_keys`` that identifies the real training data (not a config key: a checkpoint
 #: written before it existed has none, and is not checked)
 DATA_KEY = "training_data"
+#: the entries of ``resume_keys`` that identify what a run distils from and with (:func:`run_identities`), not config keys
+IDENTITY_KEYS = (DATA_KEY, NETWORK_KEY)
 #: what each field of the identity is, for the refusal
 _FIELDS = {"classes": "class names", "train_samples": "training samples", "train_labels": "training labels (their order)"}
 
@@ -43,6 +46,14 @@ def training_data_identity(data: Any) -> dict[str, Any] | None:
         identity["classes"] = classes
     identity.update(data_fingerprint(data) or {})
     return identity or None
+
+
+def run_identities(data: Any, net: Any) -> dict[str, Any]:
+    """The entries :data:`IDENTITY_KEYS` a run adds to its checkpoint's ``resume_keys``: :data:`DATA_KEY` (the real
+    training ``data``'s :func:`training_data_identity`, when it offers one) and :data:`NETWORK_KEY` (the matching
+    network ``net``'s :func:`~mmdistill.network_identity.network_identity`)."""
+    identity = training_data_identity(data)
+    return {**({DATA_KEY: identity} if identity is not None else {}), NETWORK_KEY: network_identity(net)}
 
 
 def check_same_data(path: Path, saved: Any, now: Any) -> None:
@@ -78,4 +89,4 @@ def warn_other_data(folder: Path, saved: Any, data: Any) -> None:
                     "from to compare with its manifest", folder, getattr(data, "name", "the dataset"), "; ".join(said))
 
 
-__all__ = ["DATA_KEY", "check_same_data", "data_classes", "training_data_identity", "warn_other_data"]
+__all__ = ["DATA_KEY", "IDENTITY_KEYS", "check_same_data", "data_classes", "run_identities", "training_data_identity", "warn_other_data"]

@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 import torch
 from torch import Tensor
 
-from mmdistill.data_identity import DATA_KEY, check_same_data
+from mmdistill.data_identity import DATA_KEY, IDENTITY_KEYS, check_same_data
+from mmdistill.network_identity import NETWORK_KEY, check_same_network
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLost
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
@@ -188,12 +189,11 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
                      "of the same layout, e.g. a corrupted variant, would mix two datasets in one set)",
                      path, resume_keys.get("data_root"), saved_keys.get("data_root"))  # staged to a node's scratch, another machine
         saved_keys["data_root"] = resume_keys.get("data_root")
-    changed = changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k != DATA_KEY})
-    if changed:
-        raise ConfigError(
-            f"cannot resume {path}: keys that change the distillation differ from the run that wrote it ({'; '.join(changed)}); "
-            "use the checkpoint's values, or start over (--overwrite) or choose another --out"
-        )
+    network = saved_keys.pop(NETWORK_KEY, None)  # after the keys: a network named otherwise is said as a key
+    if changed := changed_keys(saved_keys, {k: v for k, v in resume_keys.items() if k not in IDENTITY_KEYS}):
+        raise ConfigError(f"cannot resume {path}: keys that change the distillation differ from the run that wrote it "
+                          f"({'; '.join(changed)}); use the checkpoint's values, or start over (--overwrite) or choose another --out")
+    check_same_network(path, network, resume_keys.get(NETWORK_KEY), resume_keys.get("network"))
     try:
         iteration, elapsed = int(meta["iteration"]), float(meta["elapsed"])
     except (KeyError, ValueError):

@@ -26,7 +26,7 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.atomic import remove_stale_temporaries
 from mmdistill.cache_dir import home_folder
-from mmdistill.data_identity import DATA_KEY, training_data_identity
+from mmdistill.data_identity import DATA_KEY, IDENTITY_KEYS, run_identities
 from mmdistill.devices import resolve_device
 from mmdistill.distributed import Workers, broadcast_json, close_workers, init_workers
 from mmdistill.errors import AlreadyFinished, ConfigError
@@ -219,7 +219,7 @@ def _prepare_out_dir(out: Path, cfg: Any, resume_keys: dict[str, Any] | None) ->
                               "pass --overwrite to replace it, or choose another --out")
         if ckpt.exists() and resume_keys is not None:
             saved = checkpoint_resume_keys(ckpt, resume_keys)  # None: damaged or older; loading it names why
-            saved = {k: v for k, v in saved.items() if k not in (DATA_KEY, "data_root")} if saved is not None else None  # once loaded
+            saved = {k: v for k, v in saved.items() if k not in (*IDENTITY_KEYS, "data_root")} if saved is not None else None  # once loaded
             changed = changed_keys(saved, {k: v for k, v in resume_keys.items() if k != "data_root"}) if saved is not None else []
             if changed:
                 raise ConfigError(f"cannot resume {ckpt}: keys that change the distillation differ from the run that wrote it "
@@ -348,16 +348,15 @@ def _distill(recipe: str, method: str, cfg: Any, modality: Modality, make_matche
     if workers.world > 1 and getattr(modality, "shards_matching", True) is False:  # before loading and pretraining
         raise ConfigError(not_sharded(recipe, cfg))
     data = modality.to_device(load_data(modality, cfg), device)
-    if (identity := training_data_identity(data)) is not None:  # a resume on other data is refused at the checkpoint
-        resume_keys = {**resume_keys, DATA_KEY: identity}
     if cfg.evaluate:
         modality.check_evaluation(cfg, data)  # a network that cannot take the samples stops the run before distilling
     task = modality.task(cfg)
     syn = checked_set(modality, modality.init_synthetic(data, cfg, generator(cfg.seed, "init")), data)
-    if identity is not None:  # saved with the set: eval/check warn when the data changed since (data_identity.warn_other_data)
-        syn.meta[DATA_KEY] = identity
     syn.to(device).requires_grad_(True)
     net = modality.matching_network(cfg, data).to(device)
+    resume_keys = {**resume_keys, **run_identities(data, net)}  # a resume on other data or an edited network: refused at the checkpoint
+    if DATA_KEY in resume_keys:  # saved with the set: eval/check warn when the data changed since (data_identity.warn_other_data)
+        syn.meta[DATA_KEY] = resume_keys[DATA_KEY]
     strategy = cfg.matching_augmentation()
     augment = modality.augmenter(strategy, getattr(data, "name", cfg.dataset)) if strategy else None
     if strategy and augment is None and strategy.lower() != "none":  # a modality without augmentation (the contract allows it): nothing claims it ran

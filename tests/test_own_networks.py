@@ -313,3 +313,43 @@ def test_a_network_spelt_otherwise_is_the_same_network_for_a_resume_and_a_buffer
     saved = ExpertSpec("digits", "My_MLP", 2, layout, [2], None).as_json()
     assert spec_mismatch(saved, ExpertSpec("digits", "my-mlp", 2, layout, [2], None)) == ""
     assert "network: buffer 'My_MLP', this run 'convnet'" in spec_mismatch(saved, ExpertSpec("digits", "convnet", 2, layout, [2], None))
+
+
+def test_a_resume_with_the_network_edited_under_its_name_is_refused(tmp_path):
+    """Session 49 left it: a run of a user's own network stopped, the network's definition edited (a layer widened, an
+    activation swapped), then resumed under the same name: the keys agreed, so it resumed and finished a set matched
+    half against one network and half against another. The checkpoint records the matching network's layout (modules,
+    parameter names and shapes); a resume with another layout is refused, the same definition resumes."""
+    from mmdistill.network_identity import network_identity
+
+    class Hidden(nn.Module):  # embed(x) -> (N, D) and a final classifier, as distribution matching needs
+        def __init__(self, in_shape: tuple[int, ...], n: int, width: int, act: type[nn.Module]) -> None:
+            super().__init__()
+            self.body, self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), width), act()), nn.Linear(width, n)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.classifier(self.embed(x))
+
+    def hidden(width: int, act: type[nn.Module]):
+        return lambda s, n: Hidden(s, n, width, act)
+
+    run = dict(FAST, network="test-user-edited", iterations=3, checkpoint_every=1, evaluate=False, out=str(tmp_path / "run"))
+    try:
+        register_network("test-user-edited")(hidden(16, nn.ReLU))
+        image_dm.run(**run, stop_after=1)
+        register_network("test-user-edited")(hidden(32, nn.ReLU))  # widened
+        with pytest.raises(ConfigError, match=r"cannot resume .*checkpoint.safetensors: the matching network 'test-user-edited' is not "
+                                              r"the network the run was distilling with \(1210 parameters -> 2410\): its definition changed"):
+            image_dm.run(**run, resume=True)
+        register_network("test-user-edited")(hidden(16, nn.GELU))  # the same parameters, another activation
+        with pytest.raises(ConfigError, match=r"\(the same parameter count, other layers or shapes\)"):
+            image_dm.run(**run, resume=True)
+        register_network("test-user-edited")(hidden(16, nn.ReLU))  # as it was: resumes and finishes
+        assert image_dm.run(**run, resume=True).manifest["timing"]["resumed_from"] == 1
+    finally:
+        nets._REGISTRY.pop(nets.network_key("test-user-edited"), None)
+    assert network_identity(nn.Linear(3, 2)) == network_identity(nn.Linear(3, 2))  # weights are not part of it
+    assert network_identity(nn.Linear(3, 2))["parameters"] == 8
