@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import torch
 
@@ -38,6 +38,9 @@ from mmdistill.tables import Table, load_table
 log = logging.getLogger(__name__)
 #: saved keys naming the networks a set is scored on: a refused value is an error in config_from_saved, not dropped
 NETWORK_KEYS = ("network", "eval_networks")
+#: a recipe's config class: ``Recipe[Config]``'s ``config()``, ``rebuild()`` and ``config_from_saved()`` return a ``Config``,
+#: so a type checker sees the recipe's own keys (``image_dm.RECIPE.config(...).batch_real``), not DistillConfig's alone
+ConfigT = TypeVar("ConfigT", bound=DistillConfig)
 
 
 def known_keys() -> set[str]:
@@ -76,7 +79,7 @@ def _describe_config(cls: type) -> str:
 
 
 @dataclass
-class Recipe:
+class Recipe(Generic[ConfigT]):
     """Binds a config class (paper defaults), its tables and a matcher factory to a modality.
 
     ``tables`` are table files applied in order (a recipe module lists them with
@@ -86,7 +89,7 @@ class Recipe:
     modality: str
     method: str
     summary: str
-    config_cls: type[DistillConfig]
+    config_cls: type[ConfigT]
     make_matcher: Callable[[MatchContext], Matcher]
     tables: tuple[Path, ...] = ()
     make_optimizer: Callable[[SyntheticSet, Any], torch.optim.Optimizer] | None = None
@@ -119,7 +122,7 @@ class Recipe:
                                f"`mmdistill run {self.name} --help` lists its keys", key=key)
         return unknown_key_error(self.config_cls, key, source)
 
-    def config(self, *layers: Layer, **overrides: Any) -> DistillConfig:
+    def config(self, *layers: Layer, **overrides: Any) -> ConfigT:
         """The config from the class defaults, the recipe's table rows and the given layers (later winning),
         then keyword arguments."""
         all_layers = [*layers, ("arguments", overrides)] if overrides else list(layers)
@@ -136,12 +139,12 @@ class Recipe:
         extra = dict(self.table_context(values)) if self.table_context is not None else {}
         return {**extra, "recipe": self.name}
 
-    def rebuild(self, config: DistillConfig, overrides: Mapping[str, Any], layer: str = "arguments") -> DistillConfig:
+    def rebuild(self, config: DistillConfig, overrides: Mapping[str, Any], layer: str = "arguments") -> ConfigT:
         """``config`` built again from its explicit keys plus ``overrides``: the tables are looked up again, so
         a changed ``ipc``, ``dataset`` or ``budget`` takes its own rows."""
         return self.config(*rebuild_layers(config, overrides, layer))
 
-    def config_from_saved(self, saved: Mapping[str, Any], changes: Mapping[str, Any]) -> DistillConfig:
+    def config_from_saved(self, saved: Mapping[str, Any], changes: Mapping[str, Any]) -> ConfigT:
         """The config of a saved run (its manifest's ``config``) with ``changes``. Saved keys this recipe no
         longer has, and saved values its declarations no longer accept, are dropped (logged); a saved network name
         that is refused (:data:`NETWORK_KEYS`: one no module of this process registers) is an error, never replaced
@@ -199,7 +202,7 @@ class Recipe:
         choices = info.choices() if info is not None else None
         return str(chosen) if choices and self.method in choices and chosen in choices else self.method
 
-    def run_config(self, config: Any, overrides: Mapping[str, Any]) -> DistillConfig:
+    def run_config(self, config: Any, overrides: Mapping[str, Any]) -> ConfigT:
         """The config :meth:`run` runs for its arguments ``config`` and ``overrides`` (see there)."""
         if config is None:
             return self.config(**overrides)
@@ -248,4 +251,4 @@ class Recipe:
         return 0
 
 
-__all__ = ["Recipe", "inherited_values", "known_keys"]
+__all__ = ["ConfigT", "Recipe", "inherited_values", "known_keys"]

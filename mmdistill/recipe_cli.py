@@ -30,7 +30,9 @@ class Recipe(Protocol):
     summary: str
     paper: str
     tables: tuple[Path, ...]
-    config_cls: type[DistillConfig]
+
+    @property
+    def config_cls(self) -> type[DistillConfig]: ...  # read-only: a Recipe[Config]'s is a type[Config]
 
     def budgets(self) -> list[str]: ...
 

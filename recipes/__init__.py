@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import close_matches
@@ -65,7 +65,7 @@ def recipe_summaries() -> dict[str, str]:
     return {**own, **{n: s for n, s in plugin_summaries(RECIPE_GROUP).items() if n not in own}}
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str) -> Recipe[Any]:
     """The recipe registered as ``name`` (``image-dm`` or ``image_dm``), or one an installed package declares in the
     ``mmdistill.recipes`` entry-point group."""
     from mmdistill.plugins import RECIPE_GROUP, load_plugin
@@ -87,7 +87,7 @@ def get_recipe(name: str) -> Recipe:
     return plugin
 
 
-def check_config_class(recipe: Recipe, where: str) -> None:
+def check_config_class(recipe: Recipe[Any], where: str) -> None:
     """ConfigError naming ``where`` (a plugin's entry point) when ``recipe``'s config class is no
     :class:`~mmdistill.schema.DistillConfig` or has a key not declared with :func:`mmdistill.keys.key` (read by every
     command: its ``--help``, the run, the manifest), instead of a traceback from the first command that reads them."""

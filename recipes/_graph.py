@@ -14,6 +14,7 @@ on the other 40, features initialised from real training nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -82,7 +83,10 @@ def make_graph_optimizer(syn: SyntheticSet, cfg: GraphDistillConfig) -> torch.op
     return torch.optim.Adam(groups)
 
 
-def gcond_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[GCondConfig]) -> Recipe:
+_C = TypeVar("_C", bound=GCondConfig)
+
+
+def gcond_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[_C]) -> Recipe[_C]:
     """A GCond-family recipe: GCond's matcher and optimizer, GCond's and the graph tables."""
     return Recipe(name=name, modality="graph", method=method, summary=summary, paper=paper, config_cls=config_cls,
                   make_matcher=make_gcond_matcher, make_optimizer=make_graph_optimizer,

@@ -15,7 +15,7 @@ keeps); LoRS 3,000 iterations, 5 models x 100 epochs at batch 128 (``distill_tes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
 import torch
 
@@ -90,7 +90,10 @@ def image_text_optimizer(syn: SyntheticSet, cfg: ImageTextTrajectoryConfig) -> t
     return synthetic_optimizer(syn, cfg, data_lrs=lrs)
 
 
-def image_text_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[ImageTextTrajectoryConfig]) -> Recipe:
+_C = TypeVar("_C", bound=ImageTextTrajectoryConfig)
+
+
+def image_text_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[_C]) -> Recipe[_C]:
     """An image-text trajectory recipe: the core's trajectory matcher, the per-tensor optimizer, the tables of
     bi-trajectory matching and LoRS (the row follows ``similarity``) and the budget table."""
     return Recipe(name=name, modality="image_text", method=method, summary=summary, paper=paper, config_cls=config_cls,

@@ -13,7 +13,7 @@ and once per epoch of real prefixes: ``select_every``; 0 keeps the last summary)
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from mmdistill.context import MatchContext
 from mmdistill.modalities.sequences.data import check_dataset_name
@@ -21,8 +21,7 @@ from mmdistill.modalities.sequences.config import SequenceDistillConfig, table_c
 from mmdistill.modalities.sequences.matching import MetaMatcher
 from mmdistill.modalities.sequences.summary import summary_optimizer
 from mmdistill.modalities.sequences.train import pretrained_learner
-from mmdistill.recipe import Recipe
-from mmdistill.schema import DistillConfig
+from mmdistill.recipe import ConfigT, Recipe
 from mmdistill.recipes import tables
 
 
@@ -31,18 +30,21 @@ def make_meta_matcher(ctx: MatchContext) -> MetaMatcher:
     return MetaMatcher(cfg, ctx.data, pretrained_learner(ctx.data, cfg, cfg.network, ctx.device), ctx.device)
 
 
-class SequenceRecipe(Recipe):
+class SequenceRecipe(Recipe[ConfigT]):
     """A recipe whose new runs take only the documented dataset names (:func:`check_dataset_name`: a typo was sniffed
     as a file and, for ``ml-1n``, took another release's hyper-parameters); a set saved under another name is still
     scored and checked (``mmdistill eval`` builds its config from the manifest, not here)."""
 
-    def run_config(self, config: Any, overrides: Mapping[str, Any]) -> DistillConfig:
+    def run_config(self, config: Any, overrides: Mapping[str, Any]) -> ConfigT:
         cfg = super().run_config(config, overrides)
         check_dataset_name(str(cfg.dataset))
         return cfg
 
 
-def sequence_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[SequenceDistillConfig]) -> Recipe:
+_C = TypeVar("_C", bound=SequenceDistillConfig)
+
+
+def sequence_recipe(name: str, method: str, summary: str, paper: str, config_cls: type[_C]) -> Recipe[_C]:
     """A sequences recipe: TD3's matcher and summary optimizer, TD3's per-release table and the budgets."""
     return SequenceRecipe(name=name, modality="sequences", method=method, summary=summary, paper=paper, config_cls=config_cls,
                   make_matcher=make_meta_matcher, make_optimizer=summary_optimizer,

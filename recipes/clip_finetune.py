@@ -124,13 +124,13 @@ def _no_matcher(ctx: Any) -> Any:
 
 
 @dataclass
-class FinetuneRecipe(Recipe):
+class FinetuneRecipe(Recipe[Config]):
     """A recipe whose run fine-tunes CLIP instead of distilling (same configuration and command line)."""
 
     make_matcher: Any = _no_matcher
 
     def run(self, config: Any = None, *, stop_after: int | None = None, **overrides: Any) -> RunResult:
-        cfg: Config = self.run_config(config, overrides)  # type: ignore[assignment]
+        cfg = self.run_config(config, overrides)
         started = time.perf_counter()
         device = resolve_device(cfg.device)
         out = cfg.out_dir(self.name)
