@@ -51,9 +51,8 @@ class Matcher(Protocol):
 
     A matcher whose schedule depends on the iteration index (GCond alternates which tensors of the set it
     updates) may also define ``start_iteration(it)``; the loop calls it before each ``step``, on resume too.
+    The run reads its other optional attributes with getattr (docs/adding-a-method.md), so ``step`` is all it must have.
     """
-
-    name: str
 
     def step(self, syn: SyntheticSet, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]: ...
 

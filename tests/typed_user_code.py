@@ -113,12 +113,31 @@ class LowResImages(ImageModality):
         return nn.functional.interpolate(syn.data["x"], size=tuple(syn.meta["full_size"]))
 
 
+class MeanMatcher:
+    """A matcher from the contract alone: ``step(syn, optimizer, gen) -> {"loss": float}``, nothing else."""
+
+    def __init__(self, ctx: MatchContext) -> None:
+        self.ctx = ctx
+
+    def step(self, syn: Syn, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, float]:
+        x = self.ctx.modality.decode(syn)
+        if self.ctx.augment is not None:
+            x = self.ctx.augment(x, seed=draw_seed(gen), groups=None, num_groups=1)
+        return {"loss": apply_update(x.mean().abs(), optimizer)}
+
+
+def make_mean_matcher(ctx: MatchContext) -> Matcher:
+    return MeanMatcher(ctx)
+
+
 COV = Recipe(name="image-lowres-covmatch", modality="image_lowres", method="covmatch", summary="CovMatch",
              config_cls=CovConfig, make_matcher=make_cov_matcher, tables=(*tables("dm"), Path("budgets.yaml")))
+MEAN = Recipe(name="image-mean", modality="image", method="mean", summary="a toy", config_cls=CovConfig,
+              make_matcher=make_mean_matcher, tables=tables("dm"))
 
 
 def check_plugin(tmp: Path) -> list[str]:
     cfg = COV.config(dataset="digits", ipc=1, eval_runs=1, eval_epochs=1, herding_epochs=1, progress=False)
     weight: float = cfg.cov_weight
-    print(weight)
+    print(weight, MEAN.run(cfg))
     return check_modality(LowResImages(), cfg, tmp)
