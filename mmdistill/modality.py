@@ -143,9 +143,12 @@ class ClassificationModality(Modality, Protocol):
     """An adapter of a classification modality: its data is a :class:`ClassificationData` of fixed-shape
     samples and its networks are built by name."""
 
-    cross_arch_networks: tuple[str, ...]
-    """the networks ``cross_arch`` evaluates on (registry names; the papers' image list,
-    :data:`mmdistill.schema.CROSS_ARCH_NETWORKS`, for samples image networks take)"""
+    @property
+    def cross_arch_networks(self) -> tuple[str, ...]:
+        """the networks ``cross_arch`` evaluates on (registry names; the papers' image list,
+        :data:`mmdistill.schema.CROSS_ARCH_NETWORKS`, for samples image networks take). Read-only here, so an adapter's
+        class attribute ``cross_arch_networks = ("a", "b")`` (a ``tuple[str, str]`` to a type checker) fills it."""
+        ...
 
     def build_network(self, name: str, sample_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
         """A network by registry name; it exposes ``embed(x) -> (N, D)`` and ``forward(x) -> (N, C)``."""

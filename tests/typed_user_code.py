@@ -141,3 +141,32 @@ def check_plugin(tmp: Path) -> list[str]:
     weight: float = cfg.cov_weight
     print(weight, MEAN.run(cfg))
     return check_modality(LowResImages(), cfg, tmp)
+
+
+# docs/adding-a-modality.md: a classification adapter is a Modality, a ClassificationModality and (from the tensor
+# base's hooks) a TrajectoryModality; so are the built-in classification adapters
+class SeriesModality(TensorClassificationAdapter):
+    name = "series"
+    sample_noun = "series"
+    cross_arch_networks = ("typed-mlp", "convnet")
+
+    def load(self, config: Any) -> ClassificationData:
+        x, y = torch.randn(8, 1, 32), torch.arange(8) % 2
+        return ClassificationData("series", train=LabeledTensors(x, y, ["a", "b"]), test=LabeledTensors(x, y, ["a", "b"]), meta={})
+
+    def augmenter(self, strategy: str, dataset: str) -> None:
+        return None
+
+    def write_preview(self, syn: Syn, path: Path, title: str) -> Path:
+        return path
+
+    def export(self, syn: Syn, out_dir: Path) -> Path:
+        return out_dir
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+
+SERIES = SeriesModality()
+CONTRACTS: tuple[Modality, ClassificationModality, TrajectoryModality] = (SERIES, SERIES, SERIES)
+BUILT_IN: tuple[ClassificationModality, TrajectoryModality] = (VIDEO, VIDEO)
