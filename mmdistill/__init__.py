@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 _LAZY = {"LabeledTensors": "mmdistill.data", "SyntheticSet": "mmdistill.synthetic"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mmdistill' has no attribute {name!r}")
+if not TYPE_CHECKING:  # hidden from type checkers (the imports above type the lazy names): seen, it made every other
+    # name Any to them, so a misspelt ``mmdistill.lod(path)`` type-checked silently (walk 51B)
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'mmdistill' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -105,8 +105,9 @@ def check_config_class(recipe: Recipe[Any], where: str) -> None:
         raise ConfigError(f"{where}: recipe {recipe.name}'s config {name}: {exc}") from None
 
 
-def __getattr__(name: str):  # from mmdistill.recipes import image_dm
-    for module, _ in RECIPES.values():
-        if name == module:
-            return importlib.import_module(f"mmdistill.recipes.{module}")
-    raise AttributeError(name)
+if not TYPE_CHECKING:  # type checkers find the recipe modules as submodules; seen, this made any name Any to them
+    def __getattr__(name: str) -> Any:  # from mmdistill.recipes import image_dm
+        for module, _ in RECIPES.values():
+            if name == module:
+                return importlib.import_module(f"mmdistill.recipes.{module}")
+        raise AttributeError(name)
