@@ -107,7 +107,7 @@ class DistilledSet(ConsumerViews):
         return (f"DistilledSet(modality={self.manifest.get('modality', '?')!r}, recipe={recipe!r}, dataset={dataset!r}, "
                 f"samples={len(self)}, classes={self.num_classes}, path={str(self.path) if self.path else None!r})")
 
-    def dataset(self) -> Dataset:
+    def dataset(self) -> Dataset[Any]:
         """A ``torch.utils.data.Dataset`` of the set: ``(x, label)`` items for images and audio (and the soft-label
         logits third when the set has them); one item per graph; ``(image, text[, similarity row, index])`` per pair."""
         return self.modality.dataset_view(self.inputs, self.labels, self.soft_labels)

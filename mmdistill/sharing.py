@@ -94,7 +94,7 @@ class ShareableModality(Protocol):
 
     def labels_of(self, syn: SyntheticSet) -> Tensor: ...
 
-    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset: ...
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset[Any]: ...
 
     def hf_columns(self, syn: SyntheticSet, inputs: dict[str, Tensor], labels: Tensor,
                    soft_labels: Tensor | None) -> tuple[dict[str, list], dict[str, Any]]: ...
@@ -133,7 +133,7 @@ class ShareDefaults:
         """One hard label per sample of :meth:`inputs`: the stored labels."""
         return syn.labels
 
-    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset:
+    def dataset_view(self, inputs: dict[str, Tensor], labels: Tensor, soft_labels: Tensor | None) -> Dataset[Any]:
         """Items ``(*inputs, hard label)``; with soft labels ``(*inputs, hard label, soft-label logits)``."""
         tensors = [*inputs.values(), labels] + ([soft_labels] if soft_labels is not None else [])
         return TensorDataset(*tensors)
