@@ -132,12 +132,15 @@ class ExpertSpec:
     layout: ParamLayout
     sample_shape: list[int] | None = None
     data: dict[str, Any] | None = None
+    #: the network's layout digest (:func:`mmdistill.network_identity.network_identity`: its modules' classes and all its
+    #: parameters' names and shapes): a network edited under its name (an activation swapped) is not the experts'
+    layers: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "network": self.network, "num_classes": self.num_classes,
             "sample_shape": self.sample_shape, "data": self.data, "num_params": self.layout.num_params,
-            "params": self.layout.as_json(),
+            "params": self.layout.as_json(), "layers": self.layers,
         }
 
 
@@ -200,7 +203,7 @@ def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> 
 
 
 #: spec fields a buffer written by an older mmdistill may lack (None or absent): not checked then
-UNRECORDED_OK = ("sample_shape", "data")
+UNRECORDED_OK = ("sample_shape", "data", "layers")
 
 
 def recorded_spec(header: Any) -> dict[str, Any]:
@@ -258,6 +261,9 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
                                                    if samples else " (the experts saw the training data otherwise)"))
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
+    if not parts and None not in (saved.get("layers"), want["layers"]) and saved.get("layers") != want["layers"]:
+        parts.append(f"network layers: buffer {saved.get('layers')!r}, this run {want['layers']!r} (the same parameters, other "
+                     "modules: the network's definition changed since its experts were trained, e.g. an activation swapped)")
     return "; ".join(parts)
 
 

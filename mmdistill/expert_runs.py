@@ -24,6 +24,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.experts import Workers, close_workers, init_workers, train_experts
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modality import Modality, TrajectoryModality
+from mmdistill.network_identity import network_identity
 from mmdistill.schema import BufferKeys
 from mmdistill.seeding import seeded_run
 from mmdistill.stop_signals import GO_ON, stop_says
@@ -107,12 +108,13 @@ def data_fingerprint(data: Any) -> dict[str, Any] | None:
 
 def expert_spec(cfg: Any, data: Any, net: nn.Module) -> ExpertSpec:
     """The :class:`ExpertSpec` a buffer for ``cfg`` must match: ``data.name`` (else ``cfg.dataset``), ``cfg.network``,
-    ``data.num_classes`` (0 when absent), ``net``'s parameter layout, ``data.sample_shape`` (None when absent) and
-    :func:`data_fingerprint` of ``data``."""
+    ``data.num_classes`` (0 when absent), ``net``'s parameter layout and layers' digest, ``data.sample_shape`` (None
+    when absent) and :func:`data_fingerprint` of ``data``."""
     shape = getattr(data, "sample_shape", None)
     return ExpertSpec(
         dataset=str(getattr(data, "name", cfg.dataset)), network=str(cfg.network), num_classes=int(getattr(data, "num_classes", 0)),
         layout=ParamLayout.of(net), sample_shape=list(shape) if shape is not None else None, data=data_fingerprint(data),
+        layers=network_identity(net)["layout"],
     )
 
 

@@ -778,3 +778,25 @@ def test_a_killed_experts_fresh_temporary_is_swept_by_a_restart_at_once(tmp_path
     _killed_write(path, partial_name(1), "abcd1234", 0)
     _train(path, blobs, num=2, epochs=1)
     assert sorted(p.name for p in path.iterdir()) == ["expert_0000.safetensors", "expert_0001.safetensors", "index.json"]
+
+
+def test_a_buffer_of_a_network_edited_under_its_name_is_refused():
+    """Session 51: a buffer's spec compared the network's name and its trainable parameters' names and shapes, so a
+    network of one's own with an activation swapped (the same parameters) reused the experts of the old definition
+    silently. The spec records the layers' digest (modules' classes, all parameters' shapes); a buffer without it (an
+    older mmdistill's) is accepted, naming it unchecked."""
+    from torch import nn
+
+    from mmdistill.buffer import ExpertSpec, ParamLayout, spec_mismatch, unchecked_fields
+    from mmdistill.network_identity import network_identity
+
+    def spec(act: type[nn.Module]) -> ExpertSpec:
+        net = nn.Sequential(nn.Linear(2, 4), act(), nn.Linear(4, 2))
+        return ExpertSpec("t", "mine", 2, ParamLayout.of(net), [2], None, network_identity(net)["layout"])
+
+    relu, gelu = spec(nn.ReLU), spec(nn.GELU)
+    assert relu.layout == gelu.layout and spec_mismatch(relu.as_json(), spec(nn.ReLU)) == ""
+    said = spec_mismatch(relu.as_json(), gelu)
+    assert said.startswith(f"network layers: buffer {relu.layers!r}, this run {gelu.layers!r} (the same parameters, other modules")
+    older = {k: v for k, v in relu.as_json().items() if k != "layers"}
+    assert spec_mismatch(older, gelu) == "" and unchecked_fields(older, gelu) == ["layers"]
