@@ -91,18 +91,45 @@ def portable_name(name: str) -> str:
     return "_" + cleaned if _RESERVED.match(cleaned) else cleaned
 
 
-def export_folder_names(classes: list[str]) -> list[str]:
+def export_folder_names(classes: list[str], labels: "Tensor | None" = None) -> list[str]:
     """The class folder names of an export (:func:`portable_name` of each class). Loaders that number class folders
     by sorted name (torchvision's ``ImageFolder``, ``datasets``' ``imagefolder``/``audiofolder``, mmdistill's own) must
     read label i as class i, so when the names do not sort in label order (Fashion-MNIST's ``T-shirt/top, Trouser,
     ...``; ``c10`` before ``c2``), or two would be the same on a case- or normalisation-insensitive file system
     (Windows, macOS), every folder gets its label index as a zero-padded prefix (``003_name``, at least 3 digits), so
-    folders sort in label order. ``classes.json`` (:func:`write_class_index`) maps them back to the class names."""
+    folders sort in label order. ``classes.json`` (:func:`write_class_index`) maps them back to the class names.
+
+    Given the set's ``labels`` (N,), a class without samples gets no folder (an empty folder is refused by
+    ``ImageFolder`` and dropped by git and many archivers), so those loaders number the present folders 0..k-1, not by
+    label: the folders then carry their label index as prefix too (:func:`warn_absent_classes` says so)."""
     names = [portable_name(c) for c in classes]
-    if len({n.casefold() for n in names}) != len(names) or names != sorted(names):
+    absent = labels is not None and bool(absent_classes(classes, labels))
+    if absent or len({n.casefold() for n in names}) != len(names) or names != sorted(names):
         width = max(3, len(str(len(names) - 1)))
         names = [f"{i:0{width}d}_{n}" for i, n in enumerate(names)]
     return names
+
+
+def absent_classes(classes: list[str], labels: "Tensor") -> list[int]:
+    """The label indices of ``classes`` that no entry of ``labels`` (N,) holds."""
+    present = set(labels.detach().cpu().long().tolist())
+    return [i for i in range(len(classes)) if i not in present]
+
+
+def warn_absent_classes(where: str | Path, classes: list[str], labels: "Tensor") -> list[int]:
+    """Log one warning (naming ``where``, the export folder) when classes have no sample in ``labels`` (N,), so no
+    folder: a loader numbering class folders by sorted name gives the present ones 0..k-1, and ``classes.json`` maps
+    them back (its rows with a ``folder``, in order, are those indices). Returns the absent label indices."""
+    absent = absent_classes(classes, labels)
+    if absent:
+        shown = ", ".join(f"{classes[i]!r} (label {i})" for i in absent[:10]) + (" ..." if len(absent) > 10 else "")
+        k = len(classes) - len(absent)
+        log.warning("%s: %d of %d classes have no samples in the set and get no folder: %s. Loaders that number class "
+                    "folders by sorted name (torchvision's ImageFolder, datasets' imagefolder) number the %d present "
+                    "folders 0..%d, not by label: each folder's name starts with its label index, and %s's rows with a "
+                    "folder, in order, give the label of each such index", where, len(absent), len(classes), shown, k,
+                    k - 1, CLASS_INDEX_FILE)
+    return absent
 
 
 def write_class_index(folder: Path, classes: list[str], names: list[str], labels: Tensor) -> Path:
@@ -351,7 +378,7 @@ def check_class_ids(where: str, y_train: Tensor, y_test: Tensor, classes: Iterab
     return names
 
 
-__all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "check_class_ids", "check_distinct_folder", "check_images_fit",
+__all__ = ["CLASS_INDEX_FILE", "CONSTANT_STD", "HIDDEN", "LINKED_FOLDER", "absent_classes", "check_class_ids", "check_distinct_folder", "check_images_fit",
            "check_labels", "class_grid", "classes_without_test", "constant_channels",
            "export_folder_names", "label_key", "new_tree", "one_spelling_per_label", "portable_name", "refuse_shared_files",
-           "scan_files", "write_class_index"]
+           "scan_files", "warn_absent_classes", "write_class_index"]

@@ -320,10 +320,10 @@ def test_export_refuses_non_empty_target(tmp_path):
 def test_export_keeps_unicode_class_names_and_maps_folders_back(tmp_path):
     import json
 
-    classes = ["CON", "a/b", "d?g", "dåg", "dög", "empty", ".hidden"]  # folder names in label order: no prefix
-    labels = torch.tensor([0, 1, 2, 3, 4, 6])
+    classes = ["CON", "a/b", "d?g", "dåg", "dög", "empty", ".hidden"]  # folder names in label order
+    labels = torch.tensor([0, 1, 2, 3, 4, 6])  # "empty" has no sample: no folder, so every folder names its label
     out = export_image_folder(torch.zeros(6, 1, 4, 4), labels, classes, tmp_path / "e", mean=(0.0,), std=(1.0,))
-    folders = ["_CON", "a_b", "d_g", "dåg", "dög", None, "hidden"]  # before: 000_d_g, 001_d_g, 002_d_g, ...
+    folders = ["000__CON", "001_a_b", "002_d_g", "003_dåg", "004_dög", None, "006_hidden"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(f for f in folders if f)
     index = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
     assert [(r["label"], r["class"], r["folder"], r["samples"]) for r in index] == [
@@ -350,6 +350,27 @@ def test_export_folders_sort_in_label_order_for_torchvision_image_folder(tmp_pat
     many = export_folder_names([f"n{i:04d}" for i in range(1001)][::-1])  # 1,001 classes: 4-digit prefixes
     assert many[0] == "0000_n1000" and many == sorted(many)
     assert export_folder_names(["airplane", "automobile", "bird"]) == ["airplane", "automobile", "bird"]  # CIFAR-10 as it is
+
+
+def test_export_with_a_class_without_samples_keeps_labels_readable(tmp_path, caplog):
+    """A class with no sample gets no folder (ImageFolder refuses an empty one), so torchvision numbers the present
+    folders 0..k-1: the export says so in a warning, names every folder after its label index, and classes.json's rows
+    with a folder, in order, map ImageFolder's indices back to the labels (walk 51A: 'c' read as label 1)."""
+    import json
+    import logging
+
+    from torchvision.datasets import ImageFolder
+
+    labels = torch.tensor([0, 2, 2, 3])  # "b" (label 1) has none
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.artifacts"):
+        out = export_image_folder(torch.zeros(4, 1, 4, 4), labels, ["a", "b", "c", "d"], tmp_path / "e", mean=(0.0,), std=(1.0,))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["000_a", "002_c", "003_d"]
+    assert "'b' (label 1)" in caplog.text and "classes.json" in caplog.text
+    rows = json.loads((out / "classes.json").read_text(encoding="utf-8"))["classes"]
+    mapped = [r["label"] for r in rows if r["folder"]]
+    folder = ImageFolder(str(out), target_transform=mapped.__getitem__)
+    assert [y for _, y in folder] == [int(labels[int(Path(p).stem)]) for p, _ in folder.samples] == [0, 2, 2, 3]
+    assert export_folder_names(["a", "b"], torch.tensor([0, 1])) == ["a", "b"]  # every class present: names as they are
 
 
 # --------------------------------------------------------------------------- audit: what a user's folder can hold

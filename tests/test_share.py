@@ -602,3 +602,33 @@ def test_the_hf_description_says_how_soft_labels_and_a_learned_step_size_were_tr
 
     assert training_line({"synthetic": {"label_mode": "learnable"}}).startswith("`soft_label_logits` holds the set's learned labels")
 
+
+
+def test_an_image_export_of_a_set_missing_a_class_says_how_to_map_imagefolder_indices(tmp_path):
+    """Walk 51A: a set with a class that holds no sample exports no folder for it, so torchvision's ImageFolder numbers
+    the present folders 0..k-1; the card said 'its class indices are the labels'. It now gives the target_transform
+    built from classes.json, which maps ImageFolder's indices back to the set's labels."""
+    import json
+
+    from torchvision.datasets import ImageFolder
+
+    modality = get_modality("image")
+    cfg = CASES["image"].config(tmp_path)
+    data = modality.load(cfg)
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+    keep = syn.labels != 1
+    syn.data = {k: v[keep] for k, v in syn.data.items()}
+    syn.labels = syn.labels[keep]
+    out = tmp_path / "set"
+    manifest = new_manifest(recipe="image-dm", method="test", modality=modality, dataset=cfg.dataset, cfg=cfg, syn=syn,
+                            extra={"paper": "a test paper"})
+    add_sharing_blocks(manifest, modality, cfg, syn, data, out)
+    write_artifact(out, syn.detached(), manifest, modality)
+    assert main(["export", str(out), "--to", str(tmp_path / "png")]) == 0
+    card = (tmp_path / "png" / "README.md").read_text().split("## This folder", 1)[1].split("## How to load", 1)[0]
+    assert "ImageFolder's class indices are not the labels" in card and "target_transform=labels.__getitem__" in card
+    assert "its class indices are the labels" not in card
+    rows = json.loads((tmp_path / "png" / "classes.json").read_text(encoding="utf-8"))["classes"]
+    labels = [r["label"] for r in rows if r["folder"]]  # the card's line
+    read = ImageFolder(str(tmp_path / "png"), target_transform=labels.__getitem__)
+    assert sorted(y for _, y in read) == sorted(syn.labels.tolist()) and 1 not in [y for _, y in read]

@@ -15,7 +15,7 @@ from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
 from mmdistill.plots import save_figure
 
-from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
+from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, warn_absent_classes, write_class_index
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
 
 FEATURES_FILE = "fdmfcc.safetensors"
@@ -100,7 +100,8 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
     _check(x, labels, classes)
     raw = denormalize(x.detach().float().cpu(), mean, std)
     waves = fdmfcc_to_waveform(raw, params, num_samples=num_samples, n_iter=n_iter)
-    names = export_folder_names(classes)
+    names = export_folder_names(classes, labels)
+    warn_absent_classes(out_dir, classes, labels)
     metadata = {"classes": json.dumps(list(classes)), "mean": json.dumps(list(mean)), "std": json.dumps(list(std)),
                 "params": json.dumps(params.to_dict()), "meta": json.dumps(meta or {}, default=str)}
     with new_tree(out_dir) as tmp:

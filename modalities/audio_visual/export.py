@@ -20,7 +20,7 @@ from mmdistill.errors import ArtifactError
 from mmdistill.io import save_tensors
 from mmdistill.plots import drawable_image, drawable_labels, pyplot, save_figure, shown_channels
 
-from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
+from ..artifacts import check_labels, export_folder_names, new_tree, warn_absent_classes, write_class_index
 from ..audio.decode import fix_length
 from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
 from ..image.export import to_pixels
@@ -109,7 +109,8 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     mel = torch.nan_to_num(audio.detach().float().cpu() * a_std + a_mean)
     pixels = to_pixels(image.detach().float().cpu(), i_mean, i_std)
     waves = mel_to_waves(mel, params, meta.get("num_samples"))
-    names = export_folder_names(classes)
+    names = export_folder_names(classes, labels)
+    warn_absent_classes(out_dir, classes, labels)
     with new_tree(out_dir) as tmp:
         for i, label in enumerate(labels.tolist()):
             folder = tmp / names[label]

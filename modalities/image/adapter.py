@@ -12,6 +12,7 @@ from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.data import LabeledTensors
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
+from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
 
 #: what the loader knows of each source dataset (the dataset card's "source" section)
@@ -92,9 +93,16 @@ class ImageModality(TensorClassificationAdapter):
         clamped = (f" {100 * share:.1f} % of the set's pixel values lay outside [0, 1] and were clamped, so these images are not "
                    "exactly the set its metrics were measured on (the `--to hf` export's `pixel_values` are)." if share > 0 else "")
         loader = ', loader=lambda p: PIL.Image.open(p).convert("L")' if c == 1 else ""
+        absent = absent_classes(_classes(syn), syn.labels)
+        target, indices = "", "its class indices are the labels."
+        if absent:  # no folder for them: ImageFolder numbers the present folders 0..k-1
+            target = ", target_transform=labels.__getitem__"
+            indices = (f"{len(absent)} of the {syn.num_classes} classes have no sample, so no folder, and ImageFolder's class indices "
+                       "are not the labels: `labels = [r[\"label\"] for r in json.load(open(\"DIR/classes.json\"))[\"classes\"] if "
+                       "r[\"folder\"]]` maps them back (the folders sort in label order, each named after its label index).")
         return (f"Each PNG holds the de-normalised pixels rounded to 8 bits ({'greyscale' if c == 1 else 'RGB'}).{clamped} To train "
                 f"on them as the set was: `torchvision.datasets.ImageFolder(DIR{loader}, transform=Compose([ToTensor(), "
-                f"Normalize({list(mean)}, {list(std)})]))`; its class indices are the labels.")
+                f"Normalize({list(mean)}, {list(std)})]){target})`; {indices}")
 
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "pixel_values"}

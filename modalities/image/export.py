@@ -13,7 +13,7 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.plots import save_figure
 
-from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, write_class_index
+from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, warn_absent_classes, write_class_index
 from .datasets import denormalize
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ def export_image_folder(
     ``out_dir/<class>/<index:05d>.png``: de-normalised, clamped, 8-bit L or RGB PNGs; ``index`` is the
     sample's position in ``x``. Folder names keep the class names, unicode letters included, with only what
     common file systems refuse replaced (:func:`export_folder_names`); ``classes.json`` maps each folder to its
-    class name and label index (:func:`write_class_index`); classes without samples get no folder. The tree is
+    class name and label index (:func:`write_class_index`); classes without samples get no folder (the others then
+    carry their label index as prefix, with a warning: :func:`warn_absent_classes`). The tree is
     built in a temporary sibling and renamed into place, so an interrupted export
     leaves nothing half-written. Loading it back with ``load_image_dataset("imagefolder", out_dir)``
     numbers classes by sorted folder name. Raises ConfigError (key ``to``) if ``out_dir`` exists and is not empty.
@@ -100,7 +101,8 @@ def export_image_folder(
                     "the exported images are not exactly the set that was evaluated; load the run folder for that", out_dir,
                     100 * outside)
     pixels = (to_pixels(x.detach().float().cpu(), mean, std) * 255.0 + 0.5).to(torch.uint8)
-    names = export_folder_names(classes)
+    names = export_folder_names(classes, labels)
+    warn_absent_classes(out_dir, classes, labels)
     with new_tree(out_dir) as tmp:
         for i, (img, label) in enumerate(zip(pixels, labels.tolist())):
             folder = tmp / names[label]

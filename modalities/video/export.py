@@ -20,7 +20,7 @@ from mmdistill.io import atomic_path, save_tensors
 from mmdistill.plots import drawable_image, save_figure, shown_channels
 from mmdistill.synthetic import SyntheticSet
 
-from ..artifacts import check_labels, export_folder_names, new_tree, write_class_index
+from ..artifacts import check_labels, export_folder_names, new_tree, warn_absent_classes, write_class_index
 from .static_dynamic import KEY, STATIC, is_static_dynamic, stored_bytes
 
 if TYPE_CHECKING:
@@ -176,7 +176,8 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     labels = syn.labels.cpu()
     check_labels(labels, len(clips), classes)
     pix = to_pixels(clips, syn)
-    names = export_folder_names(classes)
+    names = export_folder_names(classes, labels)
+    warn_absent_classes(out_dir, classes, labels)
     with new_tree(out_dir) as tmp:
         counts = [0] * len(classes)
         for i in range(len(pix)):
