@@ -75,6 +75,33 @@ def budget(manifest: Mapping[str, Any]) -> str:
     return str(manifest.get("budget_label") or f"ipc {manifest.get('ipc', '?')}")
 
 
+#: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the split to count as imbalanced
+#: (the accuracy picture's line is then that class's share, the card and the evaluation table say so): a split a few
+#: samples off balance (digits' test split: 10.3 % against 10 %) keeps the uniform guess
+IMBALANCED = 0.05
+
+
+def imbalanced_split(majority: Any, k: Any) -> bool:
+    """Whether a scored split whose most common class holds the share ``majority`` (0-1) of its samples is imbalanced
+    among ``k`` classes: that share is :data:`IMBALANCED` or more above 1 / k (False for missing or odd values)."""
+    number = isinstance(majority, (int, float)) and not isinstance(majority, bool)
+    return number and isinstance(k, int) and not isinstance(k, bool) and k >= 2 and majority >= 1.0 / k + IMBALANCED
+
+
+def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
+    """The card's line on an imbalanced scored split (:func:`imbalanced_split` of the protocol's ``majority_share``):
+    the accuracy counts every sample once (plain, not averaged per class), so answering the most common class alone
+    scores its share; None for a balanced split or another metric."""
+    proto = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
+    majority = proto.get("majority_share")
+    if not str(metrics.get("metric", "accuracy")).endswith("accuracy") or not imbalanced_split(majority, k):
+        return None
+    split = scored_split(metrics)
+    return (f"- the {split} split is imbalanced: its most common class holds {100 * majority:.1f} % of its samples (against "
+            f"{100 / k:.1f} % for {k} equal classes). The accuracy is plain accuracy (every {split} sample counts once, not a "
+            f"mean over classes), so a network that always answers that class scores {100 * majority:.1f} %")
+
+
 def scored_split(metrics: Mapping[str, Any]) -> str:
     """``"validation"`` when the metrics block's protocol says its sets were scored on held-out training data
     (``scored_on``, or a ``scored`` phrase that starts with it: a run tuned with ``validation=`` / ``eval_split=valid``),
@@ -291,6 +318,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`"]
+        if line := imbalance_line(m, manifest.get("num_classes")):
+            out.append(line)
         earlier = list(evaluated_sets(m.get("earlier") or {}))
         if earlier:
             before = (m.get("earlier") or {}).get("protocol")
@@ -363,4 +392,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]
+__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

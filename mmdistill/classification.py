@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
+from mmdistill.card import imbalanced_split
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.dc_augment import DCAugment, dc_ops
@@ -243,9 +244,16 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
     return sets
 
 
-def _title(scored_on: str, runs: int, ipc: int, noun: str) -> str:
-    """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1)."""
-    return f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
+def _title(scored_on: str, runs: int, ipc: int, noun: str, test_y: Tensor | None = None, k: int = 0) -> str:
+    """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1), and on
+    a scored split whose labels ``test_y`` (N,) are imbalanced among ``k`` classes (:func:`~mmdistill.card.imbalanced_split`)
+    that the accuracy is plain and what answering the most common class alone scores."""
+    title = f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
+    share = majority_share(test_y) if test_y is not None else None
+    if imbalanced_split(share, k):
+        title += (f" (plain accuracy on an imbalanced {scored_on} split: its most common class holds {100 * share:.1f} % "
+                  "of it, which answering that class alone scores)")
+    return title
 
 
 def classification_plan(
@@ -299,7 +307,7 @@ def classification_plan(
                           vectorize=cfg.eval_vectorize or default_vectorize(device, cfg.eval_runs, current_workers().world),
                           seeded_runs=True, threads=cfg.eval_threads or default_threads(device),
                           title=_title(data.meta.get("scored_on", "test"), cfg.eval_runs, cfg.ipc,
-                                       getattr(modality, "sample_noun", "sample")),
+                                       getattr(modality, "sample_noun", "sample"), data.test.y, data.num_classes),
                           protocol=protocol_block)
 
 

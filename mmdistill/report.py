@@ -18,7 +18,7 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
-from mmdistill.card import budget, comparable_sets, render_card, scored_split, storage_block
+from mmdistill.card import budget, comparable_sets, imbalanced_split, render_card, scored_split, storage_block
 from mmdistill.io import (MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -110,7 +110,7 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
 
 def chance_level(manifest: Mapping[str, Any]) -> float | None:
     """What a model that learned nothing scores, for a set scored by an accuracy (audio-visual: "fused accuracy") over
-    two or more classes: 1 / ``num_classes``, or, on a scored split imbalanced by :data:`IMBALANCED` or more, the share
+    two or more classes: 1 / ``num_classes``, or, on a scored split imbalanced (:func:`~mmdistill.card.imbalanced_split`), the share
     of its most common class (the protocol's ``majority_share``: always answering it beats uniform guessing there);
     None for other metrics (a ranking metric's chance depends on its candidate list)."""
     k = manifest.get("num_classes")
@@ -120,7 +120,7 @@ def chance_level(manifest: Mapping[str, Any]) -> float | None:
     if not (str(metrics.get("metric", "accuracy")).endswith("accuracy") and isinstance(k, int) and not isinstance(k, bool) and k >= 2):
         return None
     majority = (metrics.get("protocol") or {}).get("majority_share")
-    if isinstance(majority, (int, float)) and not isinstance(majority, bool) and majority >= 1.0 / k + IMBALANCED:
+    if imbalanced_split(majority, k):
         return float(majority)
     return 1.0 / k
 
@@ -140,11 +140,6 @@ def retrieval_chance(metrics: Mapping[str, Any]) -> float | None:
     own = max(1, round(n_cap / n_img))
     i2t = 1.0 - comb(n_cap - own, 10) / comb(n_cap, 10) if n_cap > 10 else 1.0
     return 0.5 * (min(1.0, 10 / n_img) + i2t)
-
-
-#: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the line to be its share: a
-#: split a few samples off balance (digits' test split: 10.3 % against 10 %) keeps the uniform guess
-IMBALANCED = 0.05
 
 
 def chance_label(manifest: Mapping[str, Any]) -> str:

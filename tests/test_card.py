@@ -133,3 +133,25 @@ def test_a_set_that_decodes_to_more_samples_than_it_stores_says_so():
     assert block["decoded_samples"] == 16
     card = render_card({"recipe": "image-dm", "modality": "image", "num_classes": 2, "storage": block, "config": {}, "metrics": {}})
     assert "for 4 samples, which decode to 16 samples (the networks are trained on the decoded ones)" in card
+
+
+def test_the_card_and_the_evaluation_table_say_an_imbalanced_split_is_scored_by_plain_accuracy():
+    """Walk 51A: a user's long-tailed test split (90 % one class) was scored by plain accuracy and the card showed
+    the numbers with only ``majority_share`` inside the protocol's JSON, so 20 % read as above chance (33 %-ish) when
+    answering the common class alone scores 90 %. The card and the console table's heading now say it; a balanced
+    split (digits: 10.3 % of 10 classes) says nothing."""
+    import torch
+
+    from mmdistill.classification import _title
+
+    scored = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.2, "std": 0.0, "runs": [0.2]},
+              "protocol": {"runs": 1, "epochs": 5, "scored_on": "test", "majority_share": 0.9}}
+    card = render_card(_manifest(num_classes=3, metrics=scored))
+    assert "the test split is imbalanced: its most common class holds 90.0 % of its samples" in card
+    assert "plain accuracy" in card and "always answers that class scores 90.0 %" in card
+    balanced = {**scored, "protocol": {**scored["protocol"], "majority_share": 0.103}}
+    assert "imbalanced" not in render_card(_manifest(num_classes=10, metrics=balanced))
+    assert "imbalanced" not in render_card(_manifest(num_classes=3, metrics={**scored, "metric": "hr@10"}))
+    heading = _title("test", 1, 1, "image", torch.tensor([0] * 9 + [1]), 2)
+    assert heading.startswith("test accuracy, 1 run each, 1 image per class (plain accuracy on an imbalanced test split")
+    assert "90.0 %" in heading and _title("test", 1, 1, "image", torch.tensor([0, 1]), 2) == "test accuracy, 1 run each, 1 image per class"
