@@ -263,12 +263,12 @@ def scan_files(folder: Path, extensions: Iterable[str], other: str) -> tuple[lis
 def classes_without_test(name: str, classes: list[str], train_labels: Tensor, test_labels: Tensor, why: str,
                          report: LoadReport | None, what: str = "clip") -> list[str]:
     """The classes with training samples (``train_labels`` (N,), indices into ``classes``) but none in ``test_labels``:
-    trained on, never scored. Logged in a warning naming them and ``why``, and recorded in ``report``'s fact
-    ``classes_without_test`` (the card states it); ``what`` names a sample in the message."""
+    trained on, never scored. Logged in a warning naming the first 20, how many of all the classes they are, and ``why``;
+    recorded in ``report``'s fact ``classes_without_test`` (the card states it); ``what`` names a sample in the message."""
     missing = [classes[c] for c in sorted(set(train_labels.tolist()) - set(test_labels.tolist()))]
     if missing:
-        log.warning("%s: class(es) %s have training %ss but no test %s (%s); their accuracy is not measured", name,
-                    ", ".join(repr(c) for c in missing), what, what, why)
+        log.warning("%s: class(es) %s have training %ss but no test %s (%s); their accuracy is not measured (%d of %d classes)",
+                    name, id_list((repr(c) for c in missing), 20), what, what, why, len(missing), len(classes))
         if report is not None:
             report.facts[CLASSES_WITHOUT_TEST] = missing
     return missing

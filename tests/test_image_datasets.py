@@ -488,6 +488,24 @@ def test_held_out_split_warns_about_a_class_left_without_test_images(tmp_path, c
     _tree(tmp_path / "more", {"a": 2, "b": 3})  # every class scored: no fact, no warning
     assert "classes_without_test" not in load_image_dataset("imagefolder", tmp_path / "more").report.facts
 
+
+def test_a_long_tail_of_single_image_classes_is_counted_not_listed_whole(tmp_path, caplog):
+    """Walk 51A: 200 classes of one image each (3 large ones) left 200 of 203 classes unscored; the warning listed all
+    200 names on one line and never said how many of the classes that was. It names the first 20 and counts them."""
+    import logging
+
+    _tree(tmp_path, {**{f"big{i}": 4 for i in range(3)}, **{f"s{i:03d}": 1 for i in range(40)}})
+    logger = logging.getLogger("mmdistill.modalities.artifacts")  # the CLI's logging setup may stop propagation
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.artifacts"):
+            ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.25)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert len(ds.report.facts["classes_without_test"]) == 40  # the manifest keeps every name
+    line = next(r.getMessage() for r in caplog.records if "no test image" in r.getMessage())
+    assert "'s019'" in line and "'s020'" not in line and "(40 in all)" in line and "(40 of 43 classes)" in line
+
 def test_decompression_bomb_header_is_a_data_error(tmp_path):
     import zlib
 
