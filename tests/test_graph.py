@@ -868,3 +868,27 @@ def test_edge_ids_beyond_float64_precision_are_out_of_range_not_non_integers(tmp
     with pytest.raises(DataError, match=r"edges.csv: edge 2 .* has node id 922337203685477\d+ in column 1, out of range "
                                         r"\(2 such edge\(s\)\): node ids are the 0-based row numbers of features.npy"):
         load_graph_dataset("files", str(folder))
+
+
+def test_coreset_baselines_smaller_than_the_condensed_graph_are_said_and_the_test_split_share_recorded(caplog):
+    """Walk 51A: with init=noise a condensed graph may give a class more nodes than it has training nodes; the random-real
+    and herding coresets then took every training node of it, silently smaller than the condensed graph while the card
+    said 'as many real nodes as the condensed graph'. The plan now warns, records baseline_nodes and says it in
+    trained_as; its protocol also records the test split's majority_share (the card's and the picture's imbalance line)."""
+    import logging
+
+    from mmdistill.classification import majority_share
+    from mmdistill.modalities.graph.evaluate import graph_plan
+    from mmdistill.recipes.graph_dm import Config
+
+    data = load_graph_dataset(TINY, None)
+    counts = data.train_class_counts()
+    cfg = Config(dataset=TINY, ipc=counts[0] + 1, eval_runs=1, progress=False, baselines=["random_real"])
+    with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.graph.evaluate"):
+        plan = graph_plan(cfg, None, data, torch.device("cpu"))
+    proto = plan.protocol
+    assert proto["baseline_nodes"] == sum(counts) and proto["majority_share"] == majority_share(data.labels("test"))
+    assert f"fewer than the condensed graph's {3 * (counts[0] + 1)}" in proto["trained_as"] and "baselines hold" in caplog.text
+    plain = graph_plan(Config(dataset=TINY, ipc=1, eval_runs=1, progress=False, baselines=["random_real"]), None, data,
+                       torch.device("cpu")).protocol
+    assert "baseline_nodes" not in plain and "as many real nodes as the condensed graph" in plain["trained_as"]

@@ -13,23 +13,27 @@ Every evaluated set is a small labelled graph on which ``eval_runs`` fresh netwo
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from mmdistill.baselines import herding_select
+from mmdistill.classification import majority_share
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.words import quantity
+from mmdistill.words import id_list, quantity
 
 from .budget import resolve_budget
 from .data import NodeClassificationData
 from .matching import synthetic_graph
 from .nets import CROSS_ARCH, build_graph_network, registry_name, reinitialize_graph_net
 from .train import GraphTrainProtocol, LabelledGraph, accuracy_on_test, train_with_validation
+
+log = logging.getLogger(__name__)
 
 NetFactory = Callable[[torch.Generator], torch.nn.Module]
 
@@ -105,6 +109,22 @@ def herding_nodes(data: NodeClassificationData, per_class: list[int], make_net: 
     return torch.cat(picks)
 
 
+def baseline_note(data: NodeClassificationData, per_class: list[int]) -> tuple[int, str] | None:
+    """None when every class has as many training nodes as ``per_class`` (the synthetic nodes per class) asks of the
+    coresets; else (the coresets' node count, the phrase saying they are smaller and why), logged as a warning: a
+    condensed graph initialised from noise (``init=noise``) may give a class more nodes than it has training nodes, and
+    :func:`random_nodes` and herding then take every one of them (walk 51A: 5 real nodes beside 6 synthetic ones)."""
+    counts = data.train_class_counts()
+    short = [(c, n, k) for c, (n, k) in enumerate(zip(counts, per_class)) if n < k]
+    if not short:
+        return None
+    nodes, want = sum(min(n, k) for n, k in zip(counts, per_class)), sum(per_class)
+    why = id_list((f"{data.classes[c]!r} ({quantity(n, 'training node')} for {k} synthetic)" for c, n, k in short), 5)
+    said = f"{nodes} real nodes, fewer than the condensed graph's {want}: class(es) {why} hold fewer training nodes than the condensed graph gives them"
+    log.warning("the random-real and herding baselines hold %s", said)
+    return nodes, said
+
+
 # ---------------------------------------------------------------------------------------------- all
 def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData, device: torch.device) -> EvaluationPlan:
     """The evaluation of ``syn`` (None: the baselines alone, at the config's budget) on each evaluation network
@@ -121,6 +141,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
     else:
         per_class = list(resolve_budget(data.train_class_counts(), data.visible_nodes, reduction_rate=cfg.reduction_rate,
                                         label_rate=cfg.label_rate, nodes_per_class=cfg.ipc).per_class)
+    baselines = baseline_note(data, per_class) if {"random_real", "herding"} & set(cfg.baselines) else None
     factory = lambda name: network_factory(name, data, device, hidden=cfg.hidden, dropout=cfg.eval_dropout)  # noqa: E731
     herd = herding_nodes(data, per_class, factory("gcn"), protocol, cfg.seed) if "herding" in cfg.baselines else None
     condensed = condensed_training_graph(syn, cfg.adj_threshold) if syn is not None else None
@@ -147,9 +168,11 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
         protocol={"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
-                  "test_nodes": int(data.test_idx.numel()),
-                  "trained_as": "networks trained from scratch on each graph (the baselines: as many real nodes as the "
-                                "condensed graph, with their edges; the whole graph: every training node)"},
+                  "test_nodes": int(data.test_idx.numel()), "majority_share": majority_share(data.labels("test")),
+                  **({"baseline_nodes": baselines[0]} if baselines else {}),
+                  "trained_as": "networks trained from scratch on each graph (the baselines: "
+                                + (baselines[1] if baselines else "as many real nodes as the condensed graph")
+                                + ", with their edges; the whole graph: every training node)"},
         extra=extra,
     )
 
