@@ -193,6 +193,8 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     sets = evaluated_sets(m)
     if sets:
         lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
+        if imbalanced := imbalance_line(m, manifest.get("num_classes")):
+            lines.append(imbalanced.removeprefix("- "))
     st = manifest.get("storage") or {}
     if st.get("real_bytes"):
         lines.append(f"stored {size_text(st['synthetic_bytes'])} for {counted(st['samples'], manifest, modality)}; the same number of real ones: "

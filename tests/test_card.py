@@ -152,6 +152,10 @@ def test_the_card_and_the_evaluation_table_say_an_imbalanced_split_is_scored_by_
     balanced = {**scored, "protocol": {**scored["protocol"], "majority_share": 0.103}}
     assert "imbalanced" not in render_card(_manifest(num_classes=10, metrics=balanced))
     assert "imbalanced" not in render_card(_manifest(num_classes=3, metrics={**scored, "metric": "hr@10"}))
+    from mmdistill.card import card_summary
+
+    summary = card_summary(_manifest(num_classes=3, metrics=scored)).splitlines()  # mmdistill show's lines
+    assert any(line.strip().startswith("the test split is imbalanced") for line in summary)
     heading = _title("test", 1, 1, "image", torch.tensor([0] * 9 + [1]), 2)
     assert heading.startswith("test accuracy, 1 run each, 1 image per class (plain accuracy on an imbalanced test split")
     assert "90.0 %" in heading and _title("test", 1, 1, "image", torch.tensor([0, 1]), 2) == "test accuracy, 1 run each, 1 image per class"
