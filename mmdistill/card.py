@@ -88,6 +88,15 @@ def imbalanced_split(majority: Any, k: Any) -> bool:
     return number and isinstance(k, int) and not isinstance(k, bool) and k >= 2 and majority >= 1.0 / k + IMBALANCED
 
 
+def imbalance_heading(majority: Any, k: Any, split: str = "test") -> str:
+    """What an evaluation table's heading adds on an imbalanced scored split (:func:`imbalanced_split`): that the
+    accuracy is plain and what answering the most common class alone scores; ``""`` otherwise."""
+    if not imbalanced_split(majority, k):
+        return ""
+    return (f" (plain accuracy on an imbalanced {split} split: its most common class holds {100 * majority:.1f} % of it, "
+            "which answering that class alone scores)")
+
+
 def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
     """The card's line on an imbalanced scored split (:func:`imbalanced_split` of the protocol's ``majority_share``):
     the accuracy counts every sample once (plain, not averaged per class), so answering the most common class alone
@@ -394,4 +403,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]
+__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_heading", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

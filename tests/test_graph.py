@@ -892,3 +892,11 @@ def test_coreset_baselines_smaller_than_the_condensed_graph_are_said_and_the_tes
     plain = graph_plan(Config(dataset=TINY, ipc=1, eval_runs=1, progress=False, baselines=["random_real"]), None, data,
                        torch.device("cpu")).protocol
     assert "baseline_nodes" not in plain and "as many real nodes as the condensed graph" in plain["trained_as"]
+    skewed = load_graph_dataset(TINY, None)
+    skewed.y[skewed.test_idx] = 0  # every test node one class: the table's heading says the accuracy is plain
+    heading = graph_plan(Config(dataset=TINY, ipc=1, eval_runs=1, progress=False, baselines=[]), None, skewed,
+                         torch.device("cpu")).title
+    assert "plain accuracy on an imbalanced test split: its most common class holds 100.0 %" in heading
+    skewed.y[skewed.test_idx] = torch.arange(skewed.test_idx.numel()) % 3  # three (nearly) equal classes: nothing said
+    assert "imbalanced" not in graph_plan(Config(dataset=TINY, ipc=1, eval_runs=1, progress=False, baselines=[]), None, skewed,
+                                          torch.device("cpu")).title

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.baselines import herding_select
+from mmdistill.card import imbalance_heading
 from mmdistill.classification import majority_share
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.schema import chosen_networks
@@ -141,6 +142,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
     else:
         per_class = list(resolve_budget(data.train_class_counts(), data.visible_nodes, reduction_rate=cfg.reduction_rate,
                                         label_rate=cfg.label_rate, nodes_per_class=cfg.ipc).per_class)
+    share = majority_share(data.labels("test"))  # what answering the most common class alone scores
     baselines = baseline_note(data, per_class) if {"random_real", "herding"} & set(cfg.baselines) else None
     factory = lambda name: network_factory(name, data, device, hidden=cfg.hidden, dropout=cfg.eval_dropout)  # noqa: E731
     herd = herding_nodes(data, per_class, factory("gcn"), protocol, cfg.seed) if "herding" in cfg.baselines else None
@@ -164,11 +166,12 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
                               "adj_threshold": cfg.adj_threshold}
     return EvaluationPlan(
         metric="accuracy", networks=plans, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
-        title=f"test accuracy, {quantity(cfg.eval_runs, 'run')} each, {sum(per_class)} synthetic nodes",
+        title=f"test accuracy, {quantity(cfg.eval_runs, 'run')} each, {sum(per_class)} synthetic nodes"
+              + imbalance_heading(share, data.num_classes),
         protocol={"epochs": protocol.epochs, "lr": protocol.lr, "weight_decay": protocol.weight_decay,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
-                  "test_nodes": int(data.test_idx.numel()), "majority_share": majority_share(data.labels("test")),
+                  "test_nodes": int(data.test_idx.numel()), "majority_share": share,
                   **({"baseline_nodes": baselines[0]} if baselines else {}),
                   "trained_as": "networks trained from scratch on each graph (the baselines: "
                                 + (baselines[1] if baselines else "as many real nodes as the condensed graph")
