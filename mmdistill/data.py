@@ -66,10 +66,17 @@ class LabeledTensors:
         return [int(i.numel()) for i in self.class_indices()]
 
     def require_per_class(self, n: int, what: str = "ipc") -> None:
-        """Raise :class:`DataError` naming every class with fewer than ``n`` samples, with its count."""
+        """Raise :class:`DataError` naming every class with fewer than ``n`` samples, with its count (the classes
+        with none first: for them lowering ``n`` is no remedy)."""
         short = [(c, int(idx.numel())) for c, idx in enumerate(self.class_indices()) if idx.numel() < n]
         if not short:
             return
+        empty = [c for c, k in short if k == 0]
+        if empty:  # no value of ipc helps (walk 51A: a class folder whose every clip was skipped as unreadable)
+            named = ", ".join(f"{self.classes[c]!r} (index {c})" for c in empty[:20]) + (" ..." if len(empty) > 20 else "")
+            raise DataError(f"class(es) {named} have no training samples (every file of theirs was skipped as unreadable, or "
+                            f"none is labelled so); add readable samples to {'them' if len(empty) > 1 else 'it'} or remove "
+                            f"{'those classes' if len(empty) > 1 else 'that class'} from the data")
         c, k = short[0]
         more = ", ".join(f"{self.classes[o]!r} ({m})" for o, m in short[1:21]) + (" ..." if len(short) > 21 else "")
         also = f", and {len(short) - 1} more class(es) too: {more}" if len(short) > 1 else ""

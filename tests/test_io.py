@@ -182,6 +182,21 @@ def test_ipc_larger_than_several_classes_names_every_short_class():
         real.require_per_class(4)
 
 
+def test_a_class_without_training_samples_is_not_told_to_lower_ipc():
+    """Walk 51A: an audio class folder whose every clip was unreadable (skipped) was refused as "has 0 training samples,
+    fewer than ipc=1; lower ipc or add samples": no ipc helps. It says the class has none and how to mend the data."""
+    import torch
+
+    from mmdistill.data import LabeledTensors
+    from mmdistill.errors import DataError
+
+    real = LabeledTensors(torch.zeros(4, 1, 2, 2), torch.tensor([0, 0, 2, 2]), ["a", "broken", "c"])
+    with pytest.raises(DataError, match=r"class\(es\) 'broken' \(index 1\) have no training samples \(every file of theirs "
+                                        r"was skipped as unreadable.*remove that class from the data") as err:
+        real.require_per_class(1)
+    assert "lower ipc" not in str(err.value)
+
+
 def test_new_tree_names_the_folder_asked_for_when_it_cannot_be_made(tmp_path, monkeypatch):
     """``export --to /proc/xx`` said "cannot access /proc/.xx.13135.c4e8dbbe.tmp": the temporary sibling, not the
     folder the user asked for. A non-empty target is the argument's fault (ConfigError, key 'to': exit 2)."""
