@@ -365,10 +365,12 @@ class ExpertBuffer:
                               "train experts for this dataset and network or point --buffer at matching ones")
         unchecked = unchecked_fields(self.index["spec"], spec)
         if unchecked:
-            log.warning("the expert buffer %s does not record its experts' %s (written by an older mmdistill): it could not be "
+            log.warning("the expert buffer %s does not record its experts' %s (%s): it could not be "
                         "checked against this run's, only dataset name, network, class count and parameter layout were",
                         self.path, " or ".join("training data" if k == "data" else f"training data's {k[5:].replace('_', ' ')}"
-                                               if k.startswith("data.") else k.replace("_", " ") for k in unchecked))
+                                               if k.startswith("data.") else k.replace("_", " ") for k in unchecked),
+                        "imported from the reference code's files, which record none" if "imported_from" in self.index
+                        else "written by an older mmdistill")
 
     def rows(self, expert: int, epochs: list[int]) -> Tensor:
         """Rows ``epochs`` of expert ``expert``'s trajectory, shape (len(epochs), num_params), float32 on CPU.

@@ -14,6 +14,8 @@
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
     mmdistill cache [clear KIND ... | --all]   the caches (decoded clips, caption embeddings ...), or clear them
+    mmdistill import RECIPE FILE|DIR ...       a set (DC's res_*.pt, MTT's images_*.pt) or MTT's expert buffer, made by
+                                               the reference code, as an mmdistill run folder or buffer
 
 DIR is a run folder or an export made with --to hf.
 """
@@ -231,7 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--download", action="store_true", help="allow downloading the real dataset when it is not found (the "
                          "saved run's download is not followed)")
     add_cache_parser(sub)
+    p_imp = sub.add_parser("import", help="a set or MTT expert buffer made by the reference code, as an mmdistill run or buffer",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, description=import_usage())
+    p_imp.add_argument("recipe", help="the recipe whose evaluation (and network) the set or buffer is for: image-dc, image-mtt ...")
     return parser
+
+
+def import_usage() -> str:
+    """``mmdistill import``'s usage lines (:data:`mmdistill.reference_cli.USAGE`, not imported here: it loads torch)."""
+    return ("mmdistill import RECIPE FILE [--labels FILE] [--experiment N] [--syn-lr LR|FILE] [--stats reference|unit|M,../S,..]\n"
+            "    [--zca no|yes] --dataset NAME [--data-root DIR] --out DIR [recipe keys]   DC's res_*.pt, MTT's images_*.pt\n"
+            "mmdistill import RECIPE MTT_BUFFER_DIR [--zca no|yes] --dataset NAME --buffer NEW_DIR [recipe keys]   MTT's experts\n"
+            "Files are read with torch.load(weights_only=True) only. README: 'Sets and experts from the reference code'.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,11 +328,17 @@ def _command(argv: Sequence[str] | None) -> int:
         with _starting(debug):
             parser = build_parser()  # its recipe listing loads no torch: `recipes`, --help and a mistyped command answer at once
             if argv[:1] in (["eval"], ["show"], ["export"], ["check"], ["cache"]) or (
-                    argv[:1] in (["run"], ["experts"]) and len(argv) > 1 and not argv[1].startswith("-")):
+                    argv[:1] in (["run"], ["experts"], ["import"]) and len(argv) > 1 and not argv[1].startswith("-")):
                 importlib.import_module("mmdistill.recipe")  # torch and the core load here, where a stop is one line
-        if argv[:1] in (["run"], ["experts"]):
+        if argv[:1] in (["run"], ["experts"], ["import"]):
             if len(argv) < 2 or argv[1].startswith("-"):
                 parser.parse_args([argv[0], "--help"] if "--help" in argv or "-h" in argv else [argv[0]])
+            if argv[0] == "import":
+                from mmdistill.recipes import get_recipe
+                from mmdistill.reference_cli import cmd_import
+
+                with terminate_as_interrupt(), stop_says("import leaves nothing half-written: run the same command again"):
+                    return cmd_import(get_recipe(argv[1]), argv[2:], print)
             if argv[0] == "experts":
                 with terminate_as_interrupt():  # SIGTERM stops as Ctrl-C does (exit 143); Recipe.main does it for run
                     return _cmd_experts(argv[1], argv[2:])

@@ -1,0 +1,148 @@
+"""``mmdistill import RECIPE FILE ...``: a set or an expert buffer made by the reference code (:mod:`mmdistill.reference`)
+turned into an mmdistill run folder (evaluated with the recipe's protocol, next to its baselines) or buffer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from mmdistill.errors import ConfigError
+from mmdistill.reference import (ImportOptions, pixel_stats, read_reference_set, replay_files, step_size,
+                                 write_imported_buffer)
+
+log = logging.getLogger(__name__)
+
+def import_parser() -> argparse.ArgumentParser:
+    """The options of ``mmdistill import`` itself; the recipe's keys (``--dataset``, ``--out`` ...) are the rest."""
+    p = argparse.ArgumentParser(prog="mmdistill import", usage="mmdistill import RECIPE SOURCE [options] [recipe keys] (mmdistill import --help)", add_help=False)
+    p.add_argument("source", help="DC's res_*.pt, MTT's images_*.pt, or a folder (or file) of MTT's replay_buffer_*.pt")
+    p.add_argument("--labels", type=Path, help="MTT's labels file (default: the images file's sibling, labels_best.pt ...)")
+    p.add_argument("--experiment", type=int, help="which experiment of a DC result file (default: the last)")
+    p.add_argument("--syn-lr", dest="syn_lr", help="MTT's learned step size (wandb's Synthetic_LR), or a .pt file holding it")
+    p.add_argument("--stats", default="reference", help="how the file's pixels are scaled (default: the source code's mean/std)")
+    p.add_argument("--zca", choices=("no", "yes"), help="whether MTT ZCA-whitened the data (CIFAR; refused when yes)")
+    return p
+
+
+def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> int:
+    """``mmdistill import RECIPE ARGV`` (``recipe``: the :class:`~mmdistill.recipe.Recipe` named): the exit code; what it
+    wrote is given to ``say``."""
+    from mmdistill.recipe_cli import config_from_argv
+
+    args, rest = import_parser().parse_known_args(list(argv))
+    opts = ImportOptions(labels=args.labels, experiment=args.experiment, syn_lr=args.syn_lr, stats=args.stats, zca=args.zca)
+    if recipe.modality != "image":
+        raise ConfigError(f"mmdistill import reads the image reference codes' files; {recipe.name} is a {recipe.modality} recipe", key="recipe")
+    source = Path(args.source).expanduser()
+    if source.is_dir() or source.name.startswith("replay_buffer_"):
+        return _import_buffer(recipe, source, rest, opts, say)
+    ref = read_reference_set(source, opts)
+    if any(t == "--ipc" or t.startswith(("--ipc=", "ipc=")) for t in rest):
+        raise ConfigError(f"the set's ipc comes from {source.name} ({ref.ipc} per class): leave out --ipc", key="ipc")
+    cfg = config_from_argv(recipe, [*rest, f"ipc={ref.ipc}"], prog=f"mmdistill import {recipe.name}")
+    return _import_set(recipe, cfg, source, ref, opts, say)
+
+
+def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callable[[str], None]) -> int:
+    from mmdistill.devices import resolve_device
+    from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
+    from mmdistill.run import locked_out_dir
+    from mmdistill.seeding import generator, seeded_run
+    from mmdistill.validation import load_data
+
+    lr = step_size(opts.syn_lr)
+    modality = recipe.get_modality()
+    device = resolve_device(cfg.device)
+    out = cfg.out_dir(recipe.name)
+    with seeded_run(cfg.seed), locked_out_dir(out, f"mmdistill import {recipe.name}", cfg):
+        data = load_data(modality, cfg)
+        if ref.labels.max() + 1 != data.num_classes or tuple(ref.x.shape[1:]) != tuple(data.sample_shape):
+            raise ConfigError(f"{source}: {int(ref.labels.max()) + 1} classes of {tuple(ref.x.shape[1:])} samples; {data.name} has "
+                              f"{data.num_classes} classes of {tuple(data.sample_shape)}: pass the --dataset it was made from", key="dataset")
+        syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))  # mmdistill's meta: classes, mean, std
+        stats = pixel_stats(opts, ref.source, str(data.name), ref.x.shape[1], source)
+        pixels = ref.x if stats is None else ref.x * stats[1] + stats[0]
+        mean, std = (torch.tensor(syn.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std"))
+        syn.data["x"], syn.labels = (pixels - mean) / std, ref.labels.clone()
+        syn.meta["init"] = "imported"
+        if lr is not None:
+            syn.data["syn_lr"] = torch.tensor(lr)
+            syn.meta["step_sizes"] = ["syn_lr"]
+        elif ref.source == "mtt":
+            log.warning("no --syn-lr: the set is evaluated with eval_lr=%s, not with the step size MTT learned (distill.py logs it "
+                        "to wandb as Synthetic_LR and saves it nowhere)", getattr(cfg, "eval_lr", "?"))
+        record = {**ref.record, "pixels": opts.stats if opts.stats != "reference" else f"{ref.source} statistics"}
+        manifest = new_manifest(recipe=recipe.name, method=f"imported ({record.get('method', ref.source.upper())})", modality=modality,
+                                dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "imported_from": record})
+        if cfg.evaluate:
+            manifest["metrics"] = modality.evaluate(cfg, syn, modality.to_device(data, device), device)
+        if getattr(cfg, "memorisation", True):
+            add_sharing_blocks(manifest, modality, cfg, syn, data, out)
+        write_artifact(out, syn.detached(), manifest, modality)
+    say(f"imported {len(syn)} images ({syn.ipc} per class) from {source} into {out}")
+    if "metrics" in manifest:
+        from mmdistill.report import summary_line
+
+        say(summary_line(manifest))
+    return 0
+
+
+def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOptions, say: Callable[[str], None]) -> int:
+    from mmdistill.expert_runs import expert_spec, resolve_batch_train
+    from mmdistill.methods.trajectory_keys import TrajectoryKeys
+    from mmdistill.recipe_cli import config_from_argv
+    from mmdistill.validation import load_data
+
+    if not issubclass(recipe.config_cls, TrajectoryKeys):
+        raise ConfigError(f"{source} holds expert trajectories; {recipe.name} matches none: use a trajectory recipe (image-mtt)", key="recipe")
+    cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
+    if not cfg.buffer:
+        raise ConfigError(f"{source} holds MTT's experts: pass --buffer NEW_DIR, the mmdistill buffer to write", key="buffer")
+    out = Path(cfg.buffer).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"buffer={out} exists and is not an empty folder; the converted buffer goes into a new one", key="buffer")
+    files = replay_files(source)
+    modality = recipe.get_modality()
+    data = load_data(modality, cfg)
+    _check_expert_pixels(opts, data, files[0])
+    resolve_batch_train(cfg, data)
+    net = modality.matching_network(cfg, data)
+    spec = expert_spec(cfg, data, net)
+    spec.data = None  # MTT's files record no fingerprint of the data its experts saw
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # renamed into place once whole
+    try:
+        count = write_imported_buffer(tmp, files, spec, cfg.expert_training())
+        if out.is_dir():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    say(f"converted {count} experts from {len(files)} file(s) of {source} into {out}; their training is recorded as this "
+        "recipe's expert keys say (MTT's files record none of it): pass the values you trained with (lr_teacher=, batch_train=, ...)")
+    return 0
+
+
+def _check_expert_pixels(opts: ImportOptions, data, where: Path) -> None:
+    """ConfigError unless MTT's experts saw the pixels this recipe feeds them: normalised with the data's mean and std
+    (MTT's own statistics, :data:`~mmdistill.reference.REFERENCE_STATS`, or ``--stats``; never ZCA-whitened)."""
+    stats = pixel_stats(opts, "mtt", str(data.name), int(data.sample_shape[0]), where)
+    if stats is None:
+        raise ConfigError(f"{where}: experts trained on [0, 1] pixels (--stats unit) cannot be matched: mmdistill feeds them "
+                          "images normalised with the data's mean and std", key="stats")
+    ours = [torch.tensor(data.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std")]
+    if not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(stats, ours)):
+        said = lambda t: [round(v, 4) for v in t.flatten().tolist()]  # noqa: E731
+        raise ConfigError(f"{where}: MTT's experts saw images normalised with mean {said(stats[0])}, std {said(stats[1])}; "
+                          f"mmdistill normalises {data.name} with mean {said(ours[0])}, std {said(ours[1])}, so the experts "
+                          "would be matched on inputs they were not trained on; train experts with `mmdistill experts`", key="stats")
+
+
+__all__ = ["cmd_import", "import_parser"]
