@@ -64,13 +64,18 @@ def resolve_batch_train(cfg: Any, data: Any) -> None:
 def buffer_dir(cfg: BufferKeys, out_dir: Path | None) -> Path:
     """Where the run's experts live: ``cfg.buffer``, else ``<out>/experts``. A ``buffer`` that is a run's folder (its
     ``manifest.json`` or ``synthetic.safetensors``, and no buffer of its own) is a ConfigError pointing at the run's
-    ``experts`` folder: a new buffer would be trained beside the run's files."""
+    ``experts`` folder: a new buffer would be trained beside the run's files; so is a folder of MTT's
+    ``replay_buffer_*.pt`` files (``mmdistill import`` converts them)."""
     if cfg.buffer:
         path = Path(cfg.buffer).expanduser()
         if not buffer_finished(path) and any((path / f).is_file() for f in ("manifest.json", "synthetic.safetensors")):
             inner = " (it holds a finished buffer)" if buffer_finished(path / "experts") else ""
             raise ConfigError(f"buffer={path} is a run's folder, not an expert buffer: a run keeps the experts it trained "
                               f"in {path / 'experts'}{inner}; pass that, or a folder of its own", key="buffer")
+        if not buffer_finished(path) and path.is_dir() and any(path.glob("replay_buffer_*.pt")):  # MTT's buffer.py layout
+            raise ConfigError(f"buffer={path} holds MTT's replay_buffer_*.pt files, not an mmdistill buffer (experts would be "
+                              f"trained into it beside them): convert them with `mmdistill import RECIPE {path} --buffer NEW_DIR "
+                              "--dataset ...`, then pass --buffer NEW_DIR", key="buffer")
         return path
     if out_dir is None:
         raise ConfigError("no expert buffer given; pass buffer=DIR (made by `mmdistill experts`)")

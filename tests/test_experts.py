@@ -524,6 +524,22 @@ def test_a_run_folder_given_as_buffer_is_refused_pointing_at_its_experts(tmp_pat
     assert buffer_dir(SimpleNamespace(buffer=str(tmp_path / "new")), None) == tmp_path / "new"
 
 
+def test_a_folder_of_mtt_replay_buffers_given_as_buffer_is_refused_not_trained_into(tmp_path):
+    """Walk 51D: `run image-mtt --buffer DIR` with DIR holding MTT's replay_buffer_*.pt (the reference's buffer.py
+    layout) warned that DIR "holds no finished expert buffer" and trained five new experts into it, beside the user's
+    files; the folder is refused, naming the conversion."""
+    from types import SimpleNamespace
+
+    from mmdistill.expert_runs import buffer_dir
+
+    mtt = tmp_path / "CIFAR10_NO_ZCA" / "ConvNet"
+    mtt.mkdir(parents=True)
+    torch.save([[[torch.zeros(2)]]], mtt / "replay_buffer_0.pt")
+    with pytest.raises(ConfigError, match=r"holds MTT's replay_buffer_\*\.pt files, not an mmdistill buffer .*mmdistill import"):
+        buffer_dir(SimpleNamespace(buffer=str(mtt)), None)
+    assert sorted(p.name for p in mtt.iterdir()) == ["replay_buffer_0.pt"]
+
+
 def test_the_experts_command_names_the_validation_split_it_scored_on(tmp_path, capsys):
     """Walk 35B D4: `mmdistill experts ... validation=0.1` printed a "final test score" measured on the validation part."""
     from mmdistill.cli import main
