@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def import_parser() -> argparse.ArgumentParser:
     """The options of ``mmdistill import`` itself; the recipe's keys (``--dataset``, ``--out`` ...) are the rest."""
-    p = argparse.ArgumentParser(prog="mmdistill import", usage="mmdistill import RECIPE SOURCE [options] [recipe keys] (mmdistill import --help)", add_help=False)
+    p = argparse.ArgumentParser(prog="mmdistill import", usage="mmdistill import RECIPE SOURCE [options] [recipe keys]", allow_abbrev=False,
+                                epilog="recipe keys (--dataset, --data-root, --out, --buffer, eval_runs= ...): mmdistill run RECIPE --help")
     p.add_argument("source", help="DC's res_*.pt, MTT's images_*.pt, or a folder (or file) of MTT's replay_buffer_*.pt")
     p.add_argument("--labels", type=Path, help="MTT's labels file (default: the images file's sibling, labels_best.pt ...)")
     p.add_argument("--experiment", type=int, help="which experiment of a DC result file (default: the last)")

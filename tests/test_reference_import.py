@@ -199,3 +199,10 @@ def test_the_readme_lines_write_an_mmdistill_buffer_back_in_mtts_layout(tmp_path
     back, original = torch.load("replay_buffer_0.pt", weights_only=True), torch.load(source / "replay_buffer_0.pt", weights_only=True)
     assert len(back) == len(original) == 2 and all(len(b) == len(o) == 4 for b, o in zip(back, original))
     assert all(torch.equal(p, q) for b, o in zip(back, original) for pb, po in zip(b, o) for p, q in zip(pb, po))
+
+
+def test_import_help_lists_its_options_and_points_at_the_recipe_keys(capsys):
+    with pytest.raises(SystemExit) as done:
+        _run("image-dc", "--help")
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "--syn-lr" in out and "--zca {no,yes}" in out and "mmdistill run RECIPE --help" in out
