@@ -72,12 +72,18 @@ def read_reference(path: str | Path) -> Any:
     import numpy as np
     import pickle
 
+    from mmdistill.memory import host_shortfall
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise ArtifactError(f"{path} is not a file")
+    if available := host_shortfall(size := path.stat().st_size):
+        raise ArtifactError(f"{path} holds {size / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB of memory available "
+                            "here: it is not loaded")
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
     allowed = [scalar, np.dtype, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
-    allowed += [(t, f"numpy.dtypes.{t.__name__}") for t in vars(getattr(np, "dtypes", object)).values() if isinstance(t, type)]
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25: a dtype is rebuilt as an instance of its class (Float64DType)
+    allowed += [t for t in vars(dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)] if dtypes else []
     try:
         with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -154,7 +160,10 @@ def _reported(accs: Any) -> dict[str, float] | None:
     """DC's ``accs_all_exps`` as {network: mean accuracy}, None when it holds none."""
     if not isinstance(accs, dict):
         return None
-    out = {str(k): float(sum(map(float, v)) / len(v)) for k, v in accs.items() if isinstance(v, list) and v}
+    try:
+        out = {str(k): float(sum(map(float, v)) / len(v)) for k, v in accs.items() if isinstance(v, list) and v}
+    except (TypeError, ValueError):  # not numbers: nothing to record
+        return None
     return out or None
 
 
@@ -170,6 +179,8 @@ def _checked_pair(images: Any, labels: Any, path: Path) -> tuple[Tensor, Tensor]
         raise ArtifactError(f"{path}: the labels are {got}; expected {images.shape[0]} integer class indices (N,)")
     if not torch.isfinite(images).all():
         raise ArtifactError(f"{path}: the images hold NaN or infinite values")
+    if images.shape[0] == 0:
+        raise ArtifactError(f"{path}: the set holds no images")
     labels = labels.long()
     if labels.min() < 0:
         raise ArtifactError(f"{path}: the labels hold a negative class index ({int(labels.min())})")

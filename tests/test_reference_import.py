@@ -206,3 +206,13 @@ def test_import_help_lists_its_options_and_points_at_the_recipe_keys(capsys):
         _run("image-dc", "--help")
     out = capsys.readouterr().out
     assert done.value.code == 0 and "--syn-lr" in out and "--zca {no,yes}" in out and "mmdistill run RECIPE --help" in out
+
+
+def test_an_empty_set_or_accuracies_that_are_no_numbers_are_named_not_a_traceback(tmp_path, capsys):
+    labels = torch.zeros(0, dtype=torch.long)
+    torch.save({"data": [[torch.zeros(0, 1, 8, 8), labels]], "accs_all_exps": {"ConvNet": ["n/a"]}}, tmp_path / "res_DC_x.pt")
+    assert "res_DC_x.pt: the set holds no images" in _refused(capsys, "image-dc", str(tmp_path / "res_DC_x.pt"), "--dataset", "digits")
+    from mmdistill.reference import ReferenceSet, read_reference_set  # noqa: F401 - the accuracies alone
+    torch.save({"data": [[torch.zeros(20, 1, 8, 8), torch.arange(10).repeat_interleave(2)]], "accs_all_exps": {"ConvNet": ["n/a"]}},
+               tmp_path / "res_DC_y.pt")
+    assert read_reference_set(tmp_path / "res_DC_y.pt", ImportOptions()).record["reported"] is None
