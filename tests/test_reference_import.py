@@ -212,7 +212,19 @@ def test_an_empty_set_or_accuracies_that_are_no_numbers_are_named_not_a_tracebac
     labels = torch.zeros(0, dtype=torch.long)
     torch.save({"data": [[torch.zeros(0, 1, 8, 8), labels]], "accs_all_exps": {"ConvNet": ["n/a"]}}, tmp_path / "res_DC_x.pt")
     assert "res_DC_x.pt: the set holds no images" in _refused(capsys, "image-dc", str(tmp_path / "res_DC_x.pt"), "--dataset", "digits")
-    from mmdistill.reference import ReferenceSet, read_reference_set  # noqa: F401 - the accuracies alone
+    from mmdistill.reference import read_reference_set  # the accuracies alone
     torch.save({"data": [[torch.zeros(20, 1, 8, 8), torch.arange(10).repeat_interleave(2)]], "accs_all_exps": {"ConvNet": ["n/a"]}},
                tmp_path / "res_DC_y.pt")
     assert read_reference_set(tmp_path / "res_DC_y.pt", ImportOptions()).record["reported"] is None
+
+
+def test_numpy_floats_pickled_under_numpy_1s_module_names_are_read(tmp_path):
+    """DC's result files of 2021 name numpy.core.multiarray.scalar (numpy 2: numpy._core): both spellings load."""
+    import zipfile
+
+    torch.save({"accs_all_exps": {"ConvNet": [np.float64(0.5)]}}, tmp_path / "np2.pt")
+    with zipfile.ZipFile(tmp_path / "np2.pt") as src, zipfile.ZipFile(tmp_path / "np1.pt", "w", zipfile.ZIP_STORED) as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray") if name.endswith("data.pkl") else data)
+    assert read_reference(tmp_path / "np1.pt") == read_reference(tmp_path / "np2.pt") == {"accs_all_exps": {"ConvNet": [0.5]}}
