@@ -255,6 +255,20 @@ def _fence(text: str, lang: str = "") -> list[str]:
     return [tick + lang, text, tick]
 
 
+def imported_line(record: Mapping[str, Any]) -> str:
+    """The card's line on a set ``mmdistill import`` brought from the reference code (the manifest's ``imported_from``:
+    source, file, experiment, the accuracies the reference recorded): not distilled here, so the config's distillation
+    keys did not run; its scores below are mmdistill's protocol, the reference's own are quoted as it recorded them."""
+    experiment = (f", experiment {record['experiment']} of {record.get('experiments', '?')}"
+                  if isinstance(record.get("experiment"), int) else "")
+    reported = record.get("reported") if isinstance(record.get("reported"), Mapping) else {}
+    quoted = "; ".join(f"{net}: {100 * acc:.2f} %" if isinstance(acc, (int, float)) and acc <= 1 else f"{net}: {acc}"
+                       for net, acc in reported.items())
+    return (f"- imported from `{record.get('file', '?')}` ({record.get('source', '?')}{experiment}; pixels: "
+            f"{record.get('pixels', 'as stored')}): distilled by that code, not by mmdistill, so the config's distillation keys did "
+            "not run; the metrics below are this evaluation's" + (f"; the reference recorded {quoted} (its own protocol)" if quoted else ""))
+
+
 def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run", export_note: str | None = None) -> str:
     """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
     ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export, whose *This folder* adds
@@ -272,14 +286,19 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     if where == "hf":
         head += ["configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train.parquet"]
     head.append("---")
-    out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "",
-                  f"A synthetic training set made by mmdistill {manifest.get('versions', {}).get('mmdistill', '')}".rstrip()
-                  + f" with the recipe `{manifest.get('recipe')}` "
-                  f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
+    version = f"mmdistill {manifest.get('versions', {}).get('mmdistill', '')}".rstrip()
+    imported = manifest.get("imported_from") if isinstance(manifest.get("imported_from"), Mapping) else None
+    made = (f"A synthetic training set made by the reference code `{imported.get('source', '?')}` and imported into {version} for "
+            f"the recipe `{manifest.get('recipe')}`'s evaluation " if imported else f"A synthetic training set made by {version} with "
+            f"the recipe `{manifest.get('recipe')}` ")
+    out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "", made
+                  + f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
                   f"{counted(manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0], manifest, modality)}, "
                   f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
+    if imported:
+        out += [imported_line(imported)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
         held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
         out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "
@@ -403,4 +422,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_heading", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]
+__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_heading", "imported_line", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

@@ -58,10 +58,18 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
     from mmdistill.seeding import generator, seeded_run
     from mmdistill.validation import load_data
 
+    from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
+
     lr = step_size(opts.syn_lr)
     modality = recipe.get_modality()
     device = resolve_device(cfg.device)
     out = cfg.out_dir(recipe.name)
+    if cfg.resume:  # the run folder's own refusal would offer it: an import distils nothing, there is nothing to continue
+        raise ConfigError("an import has nothing to resume (it distils nothing); run it again with --overwrite, or choose another --out",
+                          key="resume")
+    if not cfg.overwrite and any((out / name).exists() for name in (MANIFEST_FILE, CHECKPOINT_FILE)):
+        raise ConfigError(f"{out} already holds a run; pass --overwrite to replace it with the imported set, or choose another --out",
+                          key="out")
     with seeded_run(cfg.seed), locked_out_dir(out, f"mmdistill import {recipe.name}", cfg):
         data = load_data(modality, cfg)
         if ref.labels.max() + 1 != data.num_classes or tuple(ref.x.shape[1:]) != tuple(data.sample_shape):

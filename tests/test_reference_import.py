@@ -67,6 +67,15 @@ def test_a_dc_result_file_imports_as_a_run_folder_scored_next_to_the_baselines(t
     assert origin["experiment"] == 1 and origin["experiments"] == 2 and origin["method"] == "DC" and origin["reported"] == {"ConvNet": 0.5}
     assert {"distilled", "random_real"} <= set(ds.manifest["metrics"])
     assert "distilled" in capsys.readouterr().out
+    card = (out / "README.md").read_text(encoding="utf-8")  # a receiver reads that the set was made elsewhere (session 51)
+    assert "made by the reference code `DatasetCondensation` and imported into mmdistill" in card
+    assert ("- imported from `res_DC_digits_ConvNet_2ipc.pt` (DatasetCondensation, experiment 1 of 2; pixels: 0.3054/0.3761): "
+            "distilled by that code, not by mmdistill, so the config's distillation keys did not run") in card
+    assert "the reference recorded ConvNet: 50.00 % (its own protocol)" in card
+    again = ("image-dc", str(res), "--stats", DIGITS_STATS, "--dataset", "digits", "--out", str(out), "evaluate=false")
+    assert _refused(capsys, *again).endswith(f"{out} already holds a run; pass --overwrite to replace it with the imported set, "
+                                             "or choose another --out")  # not the run's 'pass --resume to continue it'
+    assert "an import has nothing to resume" in _refused(capsys, *again, "--resume")
 
 
 def test_an_mtt_set_takes_its_labels_file_and_the_step_size_it_learned(tmp_path, capsys):
