@@ -111,6 +111,21 @@ def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
             f"mean over classes), so a network that always answers that class scores {100 * majority:.1f} %")
 
 
+#: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the
+#: manifest's ``config_sources``: ``"run folder runs/lr10 (scored on validation, validation=0.1)"``
+CHOSEN_RUN = "run folder "
+
+
+def chosen_on_lines(manifest: Mapping[str, Any]) -> list[str]:
+    """The card's lines naming the keys a run took from another run (``--config DIR``) and the split that run was scored
+    on: where a published number's hyper-parameters were chosen."""
+    by_run: dict[str, list[str]] = {}
+    for key, source in (manifest.get("config_sources") or {}).items():
+        if isinstance(source, str) and source.startswith(CHOSEN_RUN):
+            by_run.setdefault(source[len(CHOSEN_RUN):], []).append(key)
+    return [f"- keys taken from the run in {run} (`--config`): {', '.join(f'`{k}`' for k in keys)}" for run, keys in by_run.items()]
+
+
 def scored_split(metrics: Mapping[str, Any]) -> str:
     """``"validation"`` when the metrics block's protocol says its sets were scored on held-out training data
     (``scored_on``, or a ``scored`` phrase that starts with it: a run tuned with ``validation=`` / ``eval_split=valid``),
@@ -347,7 +362,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 + ("one network: no spread measured (std n/a)" if runs == 1 else "mean ± std over the networks")
                 + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
-                f"- protocol: `{json.dumps(proto, default=str)}`"]
+                f"- protocol: `{json.dumps(proto, default=str)}`", *chosen_on_lines(manifest)]
         if line := imbalance_line(m, manifest.get("num_classes")):
             out.append(line)
         earlier = list(evaluated_sets(m.get("earlier") or {}))
@@ -422,4 +437,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["IMBALANCED", "budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imbalance_heading", "imported_line", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "budget", "card_summary", "chosen_on_lines", "classes_phrase", "comparable_sets", "counted", "imbalance_heading", "imported_line", "imbalance_line", "imbalanced_split", "loading_counts", "metric_rows", "score_rows", "scored_split", "render_card", "storage_block"]

@@ -97,7 +97,8 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
         "continues a checkpoint only with the same values of the keys that shape the distillation: those not marked "
         "'may differ on --resume'.",
     )
-    parser.add_argument("--config", help="YAML file of key: value pairs", default=None)
+    parser.add_argument("--config", help="YAML file of key: value pairs, or a finished run's folder: the keys that run was "
+                        "given (a sweep's chosen run; add validation=0 to score them on the test split)", default=None)
     default = recipe.config()
     cpu = recipe.config(budget="cpu") if "cpu" in budgets else None
     groups: dict[type, argparse._ArgumentGroup] = {}
@@ -167,13 +168,22 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
             raise recipe.unknown_key(name.replace("-", "_"), "command-line flags")
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    from mmdistill.chosen_run import manifest_path, run_layer, warn_unlike_run  # reads JSON through torch's io: not at import
+
     layers: list[Layer] = []
-    if args.config:
+    chosen = manifest_path(args.config) if args.config else None  # --config DIR: a finished run's keys (mmdistill.chosen_run)
+    if chosen is not None:
+        layer, saved = run_layer(chosen, recipe.name)
+        layers.append(layer)
+    elif args.config:
         layers.append((args.config, load_yaml(args.config)))
     flags: Mapping[str, Any] = {k: v for k, v in vars(args).items() if k not in ("config", "overrides") and v is not None}
     layers.append(("command-line flags", flags))
     layers.append(("key=value overrides", parse_overrides([*args.overrides, *late])))
-    return recipe.config(*layers)
+    cfg = recipe.config(*layers)
+    if chosen is not None:
+        warn_unlike_run(cfg, saved, layer[0], {k.replace("-", "_") for _, later in layers[1:] for k in later})
+    return cfg
 
 
 __all__ = ["argument_parser", "config_from_argv", "hyphenated_flags", "key_help"]
