@@ -7,6 +7,8 @@
     mmdistill eval DIR [--runs K] [--networks a,b] [--cross-arch] [--write] [key=value ...]
                                                (torchrun ... -m mmdistill run|eval ... spreads DM's classes with
                                                shard_classes=true, and the evaluation runs, over K processes)
+    mmdistill compare DIR ...                  a sweep's runs side by side from their manifests (one row per setting,
+                                               seeds pooled, best first, each row's scored split named)
     mmdistill show DIR                         summary of a saved set (the card's summary); checks its files against
                                                the sha256 recorded when they were written (what a receiver runs)
     mmdistill check DIR [--data-root PATH] [--no-write] [--download]
@@ -58,6 +60,13 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 def _cmd_recipes(_: argparse.Namespace) -> int:
     print(recipe_listing().replace("\n  ", "\n").lstrip())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mmdistill.compare import compare_lines
+
+    print("\n".join(compare_lines(args.dirs)))
     return 0
 
 
@@ -221,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "anywhere after DIR")
     p_show = sub.add_parser("show", help="summarise a saved set, checking its files against their recorded sha256 (a received set)")
     p_show.add_argument("dir", help=DIR_HELP)
+    p_compare = sub.add_parser("compare", help="runs of a sweep side by side, from their manifests (tuning on validation=)")
+    p_compare.add_argument("dirs", nargs="+", metavar="DIR", help="run folders, or folders that hold run folders")
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
     p_export.add_argument("dir", help=DIR_HELP)
     p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",
@@ -327,7 +338,7 @@ def _command(argv: Sequence[str] | None) -> int:
     try:
         with _starting(debug):
             parser = build_parser()  # its recipe listing loads no torch: `recipes`, --help and a mistyped command answer at once
-            if argv[:1] in (["eval"], ["show"], ["export"], ["check"], ["cache"]) or (
+            if argv[:1] in (["eval"], ["show"], ["compare"], ["export"], ["check"], ["cache"]) or (
                     argv[:1] in (["run"], ["experts"], ["import"]) and len(argv) > 1 and not argv[1].startswith("-")):
                 importlib.import_module("mmdistill.recipe")  # torch and the core load here, where a stop is one line
         if argv[:1] in (["run"], ["experts"], ["import"]):
@@ -355,7 +366,7 @@ def _command(argv: Sequence[str] | None) -> int:
         # SIGTERM stops these with one line and 143 too, as it stops run and experts; they have no checkpoint and no --resume
         with terminate_as_interrupt(), stop_says(f"{args.command} leaves nothing half-written (what it writes is replaced whole "
                                                  "or not at all): run the same command again"):
-            return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "export": _cmd_export,
+            return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "compare": _cmd_compare, "export": _cmd_export,
                     "check": lambda a: cmd_check(a, print), "cache": _cmd_cache}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()

@@ -30,7 +30,7 @@ RECORDS = {"docs/results.md"}  # what ran, with the flags of the day
 DOCS = sorted(p for p in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("modalities/*/README.md"),
                           *ROOT.glob("recipes/*/README.md")] if p.relative_to(ROOT).as_posix() not in RECORDS)
 
-COMMAND = re.compile(r"(?:(?<=\s)|^)((?:\S*/)?mmdistill\s+(?:--debug\s+)?(?:run|eval|experts|show|check|export|recipes|import)\b"
+COMMAND = re.compile(r"(?:(?<=\s)|^)((?:\S*/)?mmdistill\s+(?:--debug\s+)?(?:run|eval|experts|show|compare|check|export|recipes|import)\b"
                      r"|-m\s+mmdistill\b|python3?\s+(?:\S*/)?(?:benchmarks|recipes)/\w+\.py\b)")
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 PLACEHOLDER = re.compile(r"^(<[^>]*>.*|[A-Z][A-Z0-9_]*)$")  # <recipe>, RECIPE, DIR, K
@@ -52,7 +52,7 @@ def _commands_in(text: str) -> list[str]:
     out = []
     for part in re.split(r"\s+&&\s+|;\s+|\s+\|\s+|, then\s+", _comment_free(text)):
         found = COMMAND.search(part)
-        if found and not re.fullmatch(r"\S*mmdistill (run|eval|experts|show|check|export|import)", part[found.start():].strip()):
+        if found and not re.fullmatch(r"\S*mmdistill (run|eval|experts|show|compare|check|export|import)", part[found.start():].strip()):
             out.append(part[found.start():].strip())  # a bare "mmdistill show" names the subcommand in prose
     return out
 
@@ -260,7 +260,7 @@ def test_a_saved_set_the_docs_read_is_one_their_run_commands_write(path):
     assert not [(line, folder) for line, folder in read if folder not in written], sorted(written)
 
 
-@pytest.mark.parametrize("command", ["eval", "show", "export", "check", "recipes"])
+@pytest.mark.parametrize("command", ["eval", "show", "compare", "export", "check", "recipes"])
 def test_every_argument_of_a_subcommand_says_what_it_is(command):
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     silent = [a.dest for a in sub._actions if not (a.help or "").strip()]

@@ -1,0 +1,146 @@
+"""``mmdistill compare DIR ...``: the runs of a sweep side by side, read from their manifests (a tuning summary).
+
+Tuning means looking at a dozen runs (``validation=0.1``, a few learning rates x IPCs x seeds) and picking the keys of
+one; ``mmdistill show`` summarises one set. ``compare`` reads each run folder's ``manifest.json`` (a folder that holds
+run folders stands for them: ``mmdistill compare runs/sweep``), groups the runs that differ only in ``seed`` into one
+setting, and prints one row per setting: the config keys that differ between the settings, the seeds, and each
+evaluated set's mean ± std over every evaluation network of every seed (accuracy in percent); the rows scored on
+validation first, then those scored on test, each best distilled first.
+Every row says the split it was scored on, so a validation score is never read as a test score, and a table whose
+rows were scored on the test split says that keys chosen from it overstate what a user will see. Nothing is loaded
+but JSON (the tensors are not read; ``mmdistill show DIR`` checks a set's files).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from mmdistill.card import scored_split
+from mmdistill.chosen_run import NOT_CARRIED
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.evaluation import evaluated_sets
+from mmdistill.io import MANIFEST_FILE, read_json
+from mmdistill.words import shown, shown_values
+
+
+
+@dataclass
+class Setting:
+    """The runs of one setting (the same keys but ``seed``): their folders, seeds and every evaluation run's score."""
+
+    keys: dict[str, Any]
+    split: str
+    folders: list[Path] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    scores: dict[str, list[float]] = field(default_factory=dict)  #: set name -> every evaluation run's score (fractions)
+    samples: set[int] = field(default_factory=set)  #: how many samples its runs were scored on (the protocol's count)
+
+    def cell(self, name: str) -> str:
+        """``"93.11 ± 0.87"`` (percent) over every evaluation run of the setting's seeds; ``"-"`` when none scored it."""
+        runs = self.scores.get(name) or []
+        if not runs:
+            return "-"
+        std = statistics.pstdev(runs) if len(runs) > 1 else 0.0
+        return f"{100 * statistics.fmean(runs):.2f} ± {100 * std:.2f}"
+
+    def best_key(self) -> float:
+        runs = self.scores.get("distilled") or []
+        return statistics.fmean(runs) if runs else -float("inf")
+
+
+def run_folders(paths: Sequence[str | Path]) -> list[Path]:
+    """The run folders ``paths`` name: each path that holds a ``manifest.json``, and for one that does not, its
+    sub-folders that do (a sweep's parent folder). ConfigError names a path that is neither."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if (path / MANIFEST_FILE).is_file():
+            out.append(path)
+            continue
+        inner = sorted(p for p in path.iterdir() if (p / MANIFEST_FILE).is_file()) if path.is_dir() else []
+        if not inner:
+            raise ConfigError(f"mmdistill compare: {path} is not a run folder (no {MANIFEST_FILE}: a run still going, stopped "
+                              "or failed writes none; `mmdistill show` says which) and holds none")
+        out.extend(inner)
+    return list(dict.fromkeys(out))
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    manifest = read_json(folder / MANIFEST_FILE)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise ArtifactError(f"{folder / MANIFEST_FILE}: no 'config' object; expected the manifest of an mmdistill run")
+    return shown_values(manifest)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[list[Setting], list[str], list[str]]:
+    """The settings of the runs (``(folder, manifest)``), those scored on validation first, each best distilled first; the keys that differ between them
+    (``recipe``, then config keys; ``seed`` and :data:`NOT_CARRIED` excluded; ``scored on`` when the runs were
+    scored on different splits); and one line per folder left out (no metrics: run with ``--no-evaluate``)."""
+    skipped: list[str] = []
+    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int]] = []
+    for folder, manifest in manifests:
+        metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
+        if not evaluated_sets(metrics):
+            skipped.append(f"{folder}: no scores (evaluated with --no-evaluate? `mmdistill eval {folder} --write` scores it)")
+            continue
+        config = manifest["config"]
+        keys = {"recipe": manifest.get("recipe"), **{k: v for k, v in config.items() if k not in NOT_CARRIED and k != "seed"}}
+        runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0)))))
+    names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
+    differ = [k for k in names if len({_text(keys.get(k)) for _, keys, *_ in runs}) > 1]
+    groups: dict[str, Setting] = {}
+    for folder, keys, split, metrics, seed in runs:
+        ident = json.dumps([[k, _text(keys.get(k))] for k in differ] + [split])
+        setting = groups.setdefault(ident, Setting({k: keys.get(k) for k in differ}, split))
+        setting.folders.append(folder)
+        setting.seeds.append(seed)
+        count = (metrics.get("protocol") or {}).get(f"{split}_samples")
+        setting.samples.update([count] if isinstance(count, int) else [])
+        for name, result in evaluated_sets(metrics).items():
+            setting.scores.setdefault(name, []).extend(float(s) for s in result.get("runs") or [result["mean"]])
+    if len({s.split for s in groups.values()}) > 1:
+        differ.append("scored on")
+    ranked = sorted(groups.values(), key=Setting.best_key, reverse=True)
+    return sorted(ranked, key=lambda s: s.split != "validation"), differ, skipped  # the tuning rows first
+
+
+def compare_lines(paths: Sequence[str | Path]) -> list[str]:
+    """What ``mmdistill compare PATHS`` prints: a header naming what the runs share, one row per setting (see the module
+    docstring), the folders left out, and a line on the split the scores came from."""
+    folders = run_folders(paths)
+    settings, differ, skipped = settings_of((f, _manifest(f)) for f in folders)
+    if not settings:
+        return skipped + ["no run to compare: none of these folders records scores"]
+    sets = list(dict.fromkeys(name for s in settings for name in s.scores))
+    splits = sorted({s.split for s in settings})
+    counts = {split: sorted({n for s in settings if s.split == split for n in s.samples}) for split in splits}
+    on = " and ".join(f"{split}" + (f" ({counts[split][0]} samples)" if len(counts[split]) == 1 else "") for split in splits)
+    head = [*(k for k in differ if k != "scored on"), *(["scored on"] if "scored on" in differ else []), "seeds"]
+    head += [name.replace("_", " ") for name in sets] + ["runs"]
+    rows = [[*(shown(_text(s.keys.get(k))) for k in differ if k != "scored on"), *([s.split] if "scored on" in differ else []),
+             ",".join(map(str, sorted(s.seeds))), *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
+    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
+    shared = f"differing in {', '.join(differ)}" if differ else "the same keys"
+    lines = [f"{len(folders) - len(skipped)} runs in {len(settings)} settings ({shared}); scores in % on the "
+             f"{on} split{'s' if len(splits) > 1 else ''}, mean ± std over every evaluation network of every seed, validation rows first, best distilled first:"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    lines += [f"  left out {line}" for line in skipped]
+    for split, ns in counts.items():
+        if len(ns) > 1:
+            lines.append(f"note: runs were scored on {' and '.join(map(str, ns))} {split} samples: their data or split differ "
+                         "(another dataset copy, split_seed or validation fraction), so their scores are not comparable")
+    if "test" in splits:
+        lines.append("note: rows scored on the test split: keys chosen from them overstate what a user will see; tune on "
+                     "runs with validation=0.1 (held-out training samples), then run the chosen keys once without it")
+    return lines
+
+
+__all__ = ["Setting", "compare_lines", "run_folders", "settings_of"]

@@ -1,0 +1,74 @@
+"""``mmdistill compare``: a sweep's runs side by side from their manifests, seeds pooled, best first, the split named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mmdistill.cli import main as cli_main
+from mmdistill.compare import compare_lines, run_folders
+
+
+def _run(root: Path, name: str, *, lr: float, ipc: int, seed: int, distilled: list[float], validation: float = 0.1,
+         metrics: bool = True) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = {"dataset": "digits", "ipc": ipc, "lr_data": lr, "seed": seed, "validation": validation, "out": str(folder),
+              "progress": False, "eval_runs": len(distilled)}
+    manifest = {"recipe": "image-dm", "seed": seed, "ipc": ipc, "config": config}
+    if metrics:
+        split = "validation" if validation else "test"
+        manifest["metrics"] = {"metric": "accuracy", "network": "convnet",
+                               "distilled": {"mean": sum(distilled) / len(distilled), "std": 0.0, "runs": distilled},
+                               "random_real": {"mean": 0.5, "std": 0.0, "runs": [0.5] * len(distilled)},
+                               "protocol": {"scored_on": split, f"{split}_samples": 142}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def _sweep(root: Path) -> None:
+    _run(root, "lr1-s0", lr=1.0, ipc=10, seed=0, distilled=[0.80, 0.82])
+    _run(root, "lr1-s1", lr=1.0, ipc=10, seed=1, distilled=[0.78, 0.80])
+    _run(root, "lr10-s0", lr=10.0, ipc=10, seed=0, distilled=[0.90, 0.90])
+    _run(root, "lr10-s1", lr=10.0, ipc=10, seed=1, distilled=[0.88, 0.92])
+
+
+def test_seeds_of_one_setting_pool_and_the_best_comes_first(tmp_path):
+    _sweep(tmp_path)
+    _run(tmp_path, "unscored", lr=5.0, ipc=10, seed=0, distilled=[0.0], metrics=False)
+    lines = compare_lines([tmp_path])  # a sweep's parent folder stands for its runs
+    assert lines[0].startswith("4 runs in 2 settings (differing in lr_data); scores in % on the validation (142 samples) split")
+    head, best, other = lines[1].split(), lines[2].split(), lines[3].split()
+    assert head[:2] == ["lr_data", "seeds"] and "distilled" in head
+    assert best[:2] == ["10.0", "0,1"] and best[2] == "90.00" and best[-1] == "2"  # 4 evaluation runs of 2 seeds pooled
+    assert other[:3] == ["1.0", "0,1", "80.00"]
+    assert any("unscored: no scores" in line for line in lines)
+    assert not any("test split" in line for line in lines)  # nothing was scored on test
+
+
+def test_runs_scored_on_test_are_named_and_flagged(tmp_path):
+    _sweep(tmp_path)
+    _run(tmp_path, "final", lr=10.0, ipc=10, seed=0, distilled=[0.95, 0.95], validation=0.0)
+    lines = compare_lines(sorted(tmp_path.iterdir()))
+    assert lines[1].split("  ")[1:4] == ["lr_data", "validation", "scored on"]
+    assert lines[-2].split()[:4] == ["10.0", "0.0", "test", "0"]  # its own row, never pooled with the validation runs, last
+    assert lines[2].split()[:3] == ["10.0", "0.1", "validation"]  # the tuning rows first, though the test row scored more
+    assert lines[-1].startswith("note: rows scored on the test split")
+    manifest = json.loads((tmp_path / "lr1-s1" / "manifest.json").read_text())
+    manifest["metrics"]["protocol"]["validation_samples"] = 150  # the same keys, other data: said, not hidden
+    (tmp_path / "lr1-s1" / "manifest.json").write_text(json.dumps(manifest))
+    assert any(line.startswith("note: runs were scored on 142 and 150 validation samples") for line in compare_lines([tmp_path]))
+
+
+def test_cli_compare_prints_the_table_and_refuses_a_folder_without_runs(tmp_path, capsys):
+    _sweep(tmp_path / "sweep")
+    assert cli_main(["compare", str(tmp_path / "sweep" / "lr1-s0"), str(tmp_path / "sweep" / "lr10-s1")]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs in 2 settings" in out and "on the validation (142 samples) split," in out
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["compare", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a run folder" in err and "Traceback" not in err
+    assert run_folders([tmp_path / "sweep" / "lr1-s0"] * 2) == [tmp_path / "sweep" / "lr1-s0"]
