@@ -216,7 +216,8 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     m = manifest.get("metrics") or {}
     sets = evaluated_sets(m)
     if sets:
-        lines.append(f"{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
+        split = "validation " if scored_split(m) == "validation" else ""  # a tuning score read as a test score misleads
+        lines.append(f"{split}{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
         if imbalanced := imbalance_line(m, manifest.get("num_classes")):
             lines.append(imbalanced.removeprefix("- "))
     st = manifest.get("storage") or {}

@@ -85,3 +85,16 @@ def test_one_class_is_refused_in_memory_and_on_disk():
     two = LabeledTensors(x, torch.tensor([0, 1, 0, 1, 0, 1]), ["caf\udce9", "tea"])  # a Latin-1 folder name on a UTF-8 system
     with pytest.raises(DataError, match=r"dataset 'toy': the class name 'caf\\udce9' is not UTF-8 text .*convmv"):
         ClassificationData("toy", two, two)
+
+
+def test_the_card_summary_names_a_validation_score():
+    """``mmdistill show`` and ``mmdistill.load(DIR).summary()`` printed "accuracy (convnet): distilled ..." for a set
+    scored on the validation split: a tuning score, unlabelled, read by a receiver as the test score (walk 51C)."""
+    from mmdistill.card import card_summary
+
+    metrics = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.8, "std": 0.0, "runs": [0.8]},
+               "protocol": {"scored_on": "validation", "validation_samples": 142}}
+    manifest = {"recipe": "image-dm", "method": "dm", "dataset": "digits", "ipc": 10, "metrics": metrics}
+    assert "\nvalidation accuracy (convnet): distilled 80.00 ± 0.00 %" in card_summary(manifest)
+    manifest["metrics"] = {**metrics, "protocol": {"scored_on": "test", "test_samples": 360}}
+    assert "\naccuracy (convnet): distilled 80.00" in card_summary(manifest)
