@@ -52,21 +52,31 @@ class Setting:
         return statistics.fmean(runs) if runs else -float("inf")
 
 
-def run_folders(paths: Sequence[str | Path]) -> list[Path]:
-    """The run folders ``paths`` name: each path that holds a ``manifest.json``, and for one that does not, its
-    sub-folders that do (a sweep's parent folder). ConfigError names a path that is neither."""
+def run_folders(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """The run folders ``paths`` name, and a line for each one whose run is unfinished (a checkpoint or status record
+    but no manifest yet: still going, stopped, failed or killed, as ``mmdistill show`` says it). A path that holds no
+    ``manifest.json`` stands for its sub-folders (a sweep's parent folder). ConfigError names a path that is neither."""
+    from mmdistill.io import CHECKPOINT_FILE, STATUS_FILE
+    from mmdistill.run_status import unfinished_run
+
+    def unfinished(folder: Path) -> bool:
+        return not (folder / MANIFEST_FILE).is_file() and any((folder / f).is_file() for f in (CHECKPOINT_FILE, STATUS_FILE))
+
     out: list[Path] = []
+    pending: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if (path / MANIFEST_FILE).is_file():
-            out.append(path)
+        if (path / MANIFEST_FILE).is_file() or unfinished(path):
+            (out if (path / MANIFEST_FILE).is_file() else pending).append(path)
             continue
-        inner = sorted(p for p in path.iterdir() if (p / MANIFEST_FILE).is_file()) if path.is_dir() else []
-        if not inner:
-            raise ConfigError(f"mmdistill compare: {path} is not a run folder (no {MANIFEST_FILE}: a run still going, stopped "
-                              "or failed writes none; `mmdistill show` says which) and holds none")
-        out.extend(inner)
-    return list(dict.fromkeys(out))
+        inner = sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+        done, going = [p for p in inner if (p / MANIFEST_FILE).is_file()], [p for p in inner if unfinished(p)]
+        if not done and not going:
+            raise ConfigError(f"mmdistill compare: {path} is not a run folder (no {MANIFEST_FILE}, checkpoint or status record) "
+                              "and holds none")
+        out.extend(done)
+        pending.extend(going)
+    return list(dict.fromkeys(out)), [unfinished_run(p) for p in dict.fromkeys(pending)]
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -115,8 +125,9 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[li
 def compare_lines(paths: Sequence[str | Path]) -> list[str]:
     """What ``mmdistill compare PATHS`` prints: a header naming what the runs share, one row per setting (see the module
     docstring), the folders left out, and a line on the split the scores came from."""
-    folders = run_folders(paths)
+    folders, unfinished = run_folders(paths)
     settings, differ, skipped = settings_of((f, _manifest(f)) for f in folders)
+    skipped += unfinished
     if not settings:
         return skipped + ["no run to compare: none of these folders records scores"]
     sets = list(dict.fromkeys(name for s in settings for name in s.scores))
@@ -129,10 +140,10 @@ def compare_lines(paths: Sequence[str | Path]) -> list[str]:
              ",".join(map(str, sorted(s.seeds))), *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     shared = f"differing in {', '.join(differ)}" if differ else "the same keys"
-    lines = [f"{len(folders) - len(skipped)} runs in {len(settings)} settings ({shared}); scores in % on the "
+    lines = [f"{sum(len(s.folders) for s in settings)} runs in {len(settings)} settings ({shared}); scores in % on the "
              f"{on} split{'s' if len(splits) > 1 else ''}, mean ± std over every evaluation network of every seed, validation rows first, best distilled first:"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
-    lines += [f"  left out {line}" for line in skipped]
+    lines += [f"  left out {line}" for line in skipped]  # unscored sets, and runs not finished
     for split, ns in counts.items():
         if len(ns) > 1:
             lines.append(f"note: runs were scored on {' and '.join(map(str, ns))} {split} samples: their data or split differ "

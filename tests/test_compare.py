@@ -45,6 +45,13 @@ def test_seeds_of_one_setting_pool_and_the_best_comes_first(tmp_path):
     assert best[:2] == ["10.0", "0,1"] and best[2] == "90.00" and best[-1] == "2"  # 4 evaluation runs of 2 seeds pooled
     assert other[:3] == ["1.0", "0,1", "80.00"]
     assert any("unscored: no scores" in line for line in lines)
+    going = tmp_path / "lr20-s0"
+    going.mkdir()
+    (going / "checkpoint.safetensors").write_bytes(b"")  # a run of the sweep not finished: named, not silently missing
+    lines = compare_lines([tmp_path])
+    assert lines[0].startswith("4 runs in 2 settings")
+    assert any(line.startswith(f"  left out {going} holds the checkpoint.safetensors of an unfinished run") for line in lines)
+    assert compare_lines([going])[0].startswith(f"{going} holds the checkpoint.safetensors of an unfinished run")
     assert not any("test split" in line for line in lines)  # nothing was scored on test
 
 
@@ -71,4 +78,4 @@ def test_cli_compare_prints_the_table_and_refuses_a_folder_without_runs(tmp_path
     assert cli_main(["compare", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert "is not a run folder" in err and "Traceback" not in err
-    assert run_folders([tmp_path / "sweep" / "lr1-s0"] * 2) == [tmp_path / "sweep" / "lr1-s0"]
+    assert run_folders([tmp_path / "sweep" / "lr1-s0"] * 2) == ([tmp_path / "sweep" / "lr1-s0"], [])
