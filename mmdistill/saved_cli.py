@@ -50,7 +50,8 @@ def evaluation_overrides(config_cls: type, pairs: Sequence[str], recipe: str | N
                               f"{did_you_mean(name, usable)} Evaluation keys: {', '.join(usable)}", key=name)
         if infos[name].resume:
             raise ConfigError(f"mmdistill eval: {name} changes the distillation, so it cannot be changed for a saved set; "
-                              f"only evaluation keys can (run the recipe again with {name}=... instead)", key=name)
+                              f"only evaluation keys can (`mmdistill run {recipe or 'RECIPE'} --config DIR {name}=...` runs it "
+                              "again with the saved run's other keys)", key=name)
         if not (is_evaluation_key(name) or name in EVAL_EXECUTION_KEYS):
             raise ConfigError(f"mmdistill eval: {name} has no effect on evaluating a saved set (it is a key of a run)", key=name)
     return parsed

@@ -67,3 +67,12 @@ def test_another_recipe_or_a_folder_without_a_run_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="a folder without manifest.json"):
         config_from_argv(get_recipe("image-dm"), ["--config", str(tmp_path / "empty")])
+
+
+def test_eval_refusing_a_distillation_key_names_the_way_to_run_it_again():
+    """``mmdistill eval DIR validation=0`` (a tuned set's test score) is refused; the line says how to run the run's keys
+    again on the test split instead of leaving the user to retype them."""
+    from mmdistill.saved_cli import evaluation_overrides
+
+    with pytest.raises(ConfigError, match=r"`mmdistill run image-dm --config DIR validation=\.\.\.` runs it again with the saved run's other keys"):
+        evaluation_overrides(get_recipe("image-dm").config_cls, ["validation=0"], "image-dm")
