@@ -86,6 +86,10 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return shown_values(manifest)
 
 
+#: the cell of a key a run's recipe does not have (comparing DM with DC: DC's ``outer_loop`` in a DM row)
+ABSENT = "-"
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -105,11 +109,11 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[li
         keys = {"recipe": manifest.get("recipe"), **{k: v for k, v in config.items() if k not in NOT_CARRIED and k != "seed"}}
         runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0)))))
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
-    differ = [k for k in names if len({_text(keys.get(k)) for _, keys, *_ in runs}) > 1]
+    differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}
     for folder, keys, split, metrics, seed in runs:
-        ident = json.dumps([[k, _text(keys.get(k))] for k in differ] + [split])
-        setting = groups.setdefault(ident, Setting({k: keys.get(k) for k in differ}, split))
+        ident = json.dumps([[k, _text(keys.get(k, ABSENT))] for k in differ] + [split])
+        setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split))
         setting.folders.append(folder)
         setting.seeds.append(seed)
         count = (metrics.get("protocol") or {}).get(f"{split}_samples")

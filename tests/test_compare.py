@@ -79,3 +79,15 @@ def test_cli_compare_prints_the_table_and_refuses_a_folder_without_runs(tmp_path
     err = capsys.readouterr().err
     assert "is not a run folder" in err and "Traceback" not in err
     assert run_folders([tmp_path / "sweep" / "lr1-s0"] * 2) == ([tmp_path / "sweep" / "lr1-s0"], [])
+
+
+def test_a_key_another_recipe_lacks_is_a_dash_not_null(tmp_path):
+    """DM against DC: a DC key in a DM row is not applicable ("-"), not a value ``null`` it was run with."""
+    _run(tmp_path, "dm", lr=1.0, ipc=10, seed=0, distilled=[0.8])
+    dc = _run(tmp_path, "dc", lr=0.1, ipc=10, seed=0, distilled=[0.7])
+    manifest = json.loads((dc / "manifest.json").read_text())
+    manifest["recipe"], manifest["config"]["outer_loop"] = "image-dc", 10
+    (dc / "manifest.json").write_text(json.dumps(manifest))
+    lines = compare_lines([tmp_path])
+    assert lines[1].split()[:3] == ["recipe", "lr_data", "outer_loop"]
+    assert lines[2].split()[:3] == ["image-dm", "1.0", "-"] and lines[3].split()[:3] == ["image-dc", "0.1", "10"]
