@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from mmdistill.card import CHOSEN_RUN
+from mmdistill.scored_on import CHOSEN_RUN
 from mmdistill.errors import ConfigError
 from mmdistill.io import MANIFEST_FILE, read_json
 from mmdistill.keys import input_keys

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
-from mmdistill.card import imbalance_heading
+from mmdistill.scored_on import imbalance_heading
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.dc_augment import DCAugment, dc_ops
@@ -246,7 +246,7 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
 
 def _title(scored_on: str, runs: int, ipc: int, noun: str, test_y: Tensor | None = None, k: int = 0) -> str:
     """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1), and on
-    a scored split whose labels ``test_y`` (N,) are imbalanced among ``k`` classes (:func:`~mmdistill.card.imbalance_heading`)
+    a scored split whose labels ``test_y`` (N,) are imbalanced among ``k`` classes (:func:`~mmdistill.scored_on.imbalance_heading`)
     that the accuracy is plain and what answering the most common class alone scores."""
     share = majority_share(test_y) if test_y is not None else None
     return (f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from mmdistill.card import scored_split
+from mmdistill.scored_on import scored_split
 from mmdistill.chosen_run import NOT_CARRIED
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets

@@ -18,7 +18,8 @@ import torch
 from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
-from mmdistill.card import budget, comparable_sets, imbalanced_split, render_card, scored_split, storage_block
+from mmdistill.card import budget, comparable_sets, render_card, storage_block
+from mmdistill.scored_on import imbalanced_split, scored_split
 from mmdistill.io import (MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -110,7 +111,7 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
 
 def chance_level(manifest: Mapping[str, Any]) -> float | None:
     """What a model that learned nothing scores, for a set scored by an accuracy (audio-visual: "fused accuracy") over
-    two or more classes: 1 / ``num_classes``, or, on a scored split imbalanced (:func:`~mmdistill.card.imbalanced_split`), the share
+    two or more classes: 1 / ``num_classes``, or, on a scored split imbalanced (:func:`~mmdistill.scored_on.imbalanced_split`), the share
     of its most common class (the protocol's ``majority_share``: always answering it beats uniform guessing there);
     None for other metrics (a ranking metric's chance depends on its candidate list)."""
     k = manifest.get("num_classes")

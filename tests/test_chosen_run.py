@@ -33,7 +33,7 @@ def test_final_run_takes_the_given_keys_and_records_the_validation_run(tmp_path)
     assert cfg.out == str(tmp_path / "final") and cfg.progress is True  # where and how the run goes is not carried
     sources = config_sources(cfg)
     assert sources["lr_data"] == f"run folder {chosen} (scored on validation, validation=0.1)"  # the manifest's record
-    from mmdistill.card import chosen_on_lines
+    from mmdistill.scored_on import chosen_on_lines
 
     line, = chosen_on_lines({"config_sources": sources})  # and the card's: where the published keys were chosen
     assert line.startswith(f"- keys taken from the run in {chosen} (scored on validation, validation=0.1) (`--config`): `dataset`")

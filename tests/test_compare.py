@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from mmdistill.cli import main as cli_main
 from mmdistill.compare import compare_lines, run_folders
 

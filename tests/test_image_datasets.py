@@ -521,8 +521,6 @@ def test_decompression_bomb_header_is_a_data_error(tmp_path):
 
 
 def test_memory_check_refuses_an_image_size_that_cannot_fit(tmp_path, monkeypatch):
-    from mmdistill.modalities.image import datasets as image_datasets
-
     _tree(tmp_path, {"a": 2, "b": 2})
     monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 10_000)
     with pytest.raises(ConfigError, match=r"(?s)4 images of 1x64x64 \(image_size=64\).*memory_check=false"):

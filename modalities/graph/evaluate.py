@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.baselines import herding_select
-from mmdistill.card import imbalance_heading
+from mmdistill.scored_on import imbalance_heading
 from mmdistill.classification import majority_share
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.schema import chosen_networks

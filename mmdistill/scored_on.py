@@ -1,0 +1,72 @@
+"""What a reader must know beside a score, said the same way by the card, ``mmdistill show``, the evaluation table,
+the pictures and ``mmdistill compare``: the split it was scored on (validation samples held out of the training data,
+or the test split), whether that split is imbalanced (the accuracy is plain: answering its most common class alone
+scores that class's share), and which keys a run took from another run chosen on validation (``--config DIR``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+#: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the split to count as imbalanced
+#: (the accuracy picture's line is then that class's share, the card and the evaluation table say so): a split a few
+#: samples off balance (digits' test split: 10.3 % against 10 %) keeps the uniform guess
+IMBALANCED = 0.05
+
+
+def imbalanced_split(majority: Any, k: Any) -> bool:
+    """Whether a scored split whose most common class holds the share ``majority`` (0-1) of its samples is imbalanced
+    among ``k`` classes: that share is :data:`IMBALANCED` or more above 1 / k (False for missing or odd values)."""
+    number = isinstance(majority, (int, float)) and not isinstance(majority, bool)
+    return number and isinstance(k, int) and not isinstance(k, bool) and k >= 2 and majority >= 1.0 / k + IMBALANCED
+
+
+def imbalance_heading(majority: Any, k: Any, split: str = "test") -> str:
+    """What an evaluation table's heading adds on an imbalanced scored split (:func:`imbalanced_split`): that the
+    accuracy is plain and what answering the most common class alone scores; ``""`` otherwise."""
+    if not imbalanced_split(majority, k):
+        return ""
+    return (f" (plain accuracy on an imbalanced {split} split: its most common class holds {100 * majority:.1f} % of it, "
+            "which answering that class alone scores)")
+
+
+def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
+    """The card's line on an imbalanced scored split (:func:`imbalanced_split` of the protocol's ``majority_share``):
+    the accuracy counts every sample once (plain, not averaged per class), so answering the most common class alone
+    scores its share; None for a balanced split or another metric."""
+    proto = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
+    majority = proto.get("majority_share")
+    if not str(metrics.get("metric", "accuracy")).endswith("accuracy") or not imbalanced_split(majority, k):
+        return None
+    split = scored_split(metrics)
+    return (f"- the {split} split is imbalanced: its most common class holds {100 * majority:.1f} % of its samples (against "
+            f"{100 / k:.1f} % for {k} equal classes). The accuracy is plain accuracy (every {split} sample counts once, not a "
+            f"mean over classes), so a network that always answers that class scores {100 * majority:.1f} %")
+
+
+#: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the
+#: manifest's ``config_sources``: ``"run folder runs/lr10 (scored on validation, validation=0.1)"``
+CHOSEN_RUN = "run folder "
+
+
+def chosen_on_lines(manifest: Mapping[str, Any]) -> list[str]:
+    """The card's lines naming the keys a run took from another run (``--config DIR``) and the split that run was scored
+    on: where a published number's hyper-parameters were chosen."""
+    by_run: dict[str, list[str]] = {}
+    for key, source in (manifest.get("config_sources") or {}).items():
+        if isinstance(source, str) and source.startswith(CHOSEN_RUN):
+            by_run.setdefault(source[len(CHOSEN_RUN):], []).append(key)
+    return [f"- keys taken from the run in {run} (`--config`): {', '.join(f'`{k}`' for k in keys)}" for run, keys in by_run.items()]
+
+
+def scored_split(metrics: Mapping[str, Any]) -> str:
+    """``"validation"`` when the metrics block's protocol says its sets were scored on held-out training data
+    (``scored_on``, or a ``scored`` phrase that starts with it: a run tuned with ``validation=`` / ``eval_split=valid``),
+    else ``"test"``: every picture and card line names the split, so a tuning score is never read as a test score."""
+    proto = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
+    said = str(proto.get("scored_on") or proto.get("scored") or "test")
+    return "validation" if said.startswith("validation") else "test"
+
+
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]
