@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from mmdistill.scored_on import scored_split
 from mmdistill.chosen_run import NOT_CARRIED
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import MANIFEST_FILE, read_json
+from mmdistill.scored_on import scored_split
 from mmdistill.words import shown, shown_values
-
 
 
 @dataclass
