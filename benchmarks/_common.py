@@ -67,7 +67,31 @@ def machine() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        **code_version(),
     }
+
+
+def code_version() -> dict[str, Any]:
+    """Which code measured a result: mmdistill's version, the clone's commit and whether its tracked files had
+    uncommitted changes (``None`` each when git or the clone is not there, e.g. an installed wheel)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("mmdistill")
+    except PackageNotFoundError:
+        package = None
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"mmdistill": package, "commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def pct(m: dict[str, Any] | None) -> str:
@@ -85,9 +109,31 @@ def print_table(header: list[str], rows: list[list[Any]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def write_result(name: str, payload: dict[str, Any]) -> Path:
+_DESTINATIONS: dict[str, Path] = {}  # name -> the file this process writes it to (a script may write a name twice)
+REPLACE_ENV = "MMDISTILL_BENCH_REPLACE"
+
+
+def result_path(name: str, replace: bool = False) -> Path:
+    """The file :func:`write_result` writes ``name`` to: ``benchmarks/results/<name>.json`` unless that file holds
+    an earlier result (one this process did not write) and neither ``replace`` (a table recomputed from recorded
+    files, which loses nothing) nor ``MMDISTILL_BENCH_REPLACE=1`` is set; then a new file beside it,
+    ``<name>.<YYYYmmdd-HHMMSS>.json``, so a rerun never replaces a recorded result silently."""
+    if name not in _DESTINATIONS:
+        path = RESULTS / f"{name}.json"
+        if path.exists() and not replace and os.environ.get(REPLACE_ENV) != "1":
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = next(p for k in range(1000) if not (p := RESULTS / f"{name}.{stamp}{f'-{k}' if k else ''}.json").exists())
+            print(f"\nnote: {RESULTS / f'{name}.json'} holds an earlier result and is left as it is; this one goes to "
+                  f"{path.name} ({REPLACE_ENV}=1 replaces the earlier one)", file=sys.stderr)
+        _DESTINATIONS[name] = path
+    return _DESTINATIONS[name]
+
+
+def write_result(name: str, payload: dict[str, Any], replace: bool = False) -> Path:
+    """Write ``{"machine": machine(), **payload}`` atomically to :func:`result_path` ``(name, replace)``; returns
+    the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = result_path(name, replace)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     os.replace(tmp, path)

@@ -122,7 +122,7 @@ def table() -> None:
     print_table(["method", "pairs/class", "iterations", "multi-formation", "fused (%)", "audio-only (%)", "visual-only (%)", "distill", "evaluation"], rows)
     name = "audio_visual_digits" if OUT == RESULTS / "audio_visual" else f"{OUT.name}_digits"
     write_result(name, {"dataset": "audio-visual digits (FSDD + scikit-learn digits)", "results_dir": str(OUT.relative_to(RESULTS))
-                        if OUT.is_relative_to(RESULTS) else str(OUT), "rows": records})
+                        if OUT.is_relative_to(RESULTS) else str(OUT), "rows": records}, replace=True)  # an index of the per-run files
 
 
 def main() -> None:
