@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, result_path  # noqa: E402
+
 FAST_IMAGE = ["--dataset", "digits", "--ipc", "1", "iterations=3", "batch_real=8", "eval_runs=1", "eval_epochs=1",
               "herding_epochs=1", "--no-progress"]
 FAST_AUDIO = ["--ipc", "1", "iterations=2", "batch_real=4", "eval_runs=1", "eval_epochs=1", "herding_epochs=1", "--no-progress"]
@@ -467,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     words = [w for w in args.only.split(",") if w]
     if args.out is None and not words:
-        args.out = str(Path(__file__).resolve().parent / "results" / "bad_inputs.json")
+        args.out = str(result_path("bad_inputs"))  # beside the recorded table if one is there
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -492,8 +495,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         print("(--only without --out: the table is not written)")
         return 0
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"cases": rows, "tracebacks": tracebacks, "lost": lost, "accepted": accepted}, indent=2) + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out.write_text(json.dumps({"machine": machine(), "cases": rows, "tracebacks": tracebacks, "lost": lost,
+                                   "accepted": accepted}, indent=2) + "\n")
+    os.replace(tmp_out, out)
+    print(f"wrote {out}")
     return 0
 
 

@@ -52,3 +52,29 @@ def test_a_result_names_the_code_that_measured_it(common, tmp_path):
     machine = json.loads(common.write_result("m", {}).read_text())["machine"]
     assert {"mmdistill", "commit", "dirty", "command", "torch", "cpu_model"} <= set(machine)
     assert machine["commit"] is None or len(machine["commit"]) == 40
+
+
+@pytest.fixture
+def bad_inputs(monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location("bench_bad_inputs_under_test", BENCHMARKS / "bad_inputs.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mod)  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_bad_input_table_names_its_machine_and_code(bad_inputs, tmp_path):
+    out = tmp_path / "t.json"
+    assert bad_inputs.main(["--only", "no case has this word", "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert table["cases"] == [] and {"commit", "command", "torch"} <= set(table["machine"])
+
+
+def test_the_readme_counts_the_bad_input_cases_there_are(bad_inputs):
+    import re
+
+    readme = (BENCHMARKS.parent / "README.md").read_text()
+    stated = re.search(r"runs (\d+) such cases", readme)
+    assert stated and int(stated.group(1)) == len(bad_inputs.cases())
