@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -109,6 +110,61 @@ def print_table(header: list[str], rows: list[list[Any]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+DATA_KEYS = ("data_root", "data", "tar")  # keys of a result (at any depth) that name the real data it was measured on
+_HASHED_BYTES = 256 * 2**20  # a data folder up to this size is hashed file by file; a larger one by its listing
+
+
+def data_identity(path: Path) -> dict[str, Any]:
+    """What identifies the data at ``path`` for a reviewer: a file's sha256 and size; a folder's file count, total
+    size and one sha256 over its files' relative paths and contents (over paths and sizes only above 256 MiB)."""
+    if path.is_file():
+        with path.open("rb") as f:
+            return {"sha256": hashlib.file_digest(f, "sha256").hexdigest(), "bytes": path.stat().st_size}
+    files = sorted(f for f in path.rglob("*") if f.is_file())
+    total = sum(f.stat().st_size for f in files)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(path).as_posix()}\0{f.stat().st_size}\0".encode())
+        if total <= _HASHED_BYTES:
+            h.update(f.read_bytes())
+    return {"files": len(files), "bytes": total, ("sha256" if total <= _HASHED_BYTES else "sha256_of_listing"): h.hexdigest()}
+
+
+def _data_paths(payload: Any, depth: int = 0) -> list[str]:
+    """Paths a result names as its data: values of :data:`DATA_KEYS` in ``payload`` and of the ``--data-root``,
+    ``--data`` and ``--tar`` options on the command line."""
+    found: list[str] = []
+    if depth == 0:
+        argv = sys.argv[1:]
+        for i, arg in enumerate(argv):
+            flag, eq, value = arg.partition("=")
+            if flag in ("--data-root", "--data", "--tar"):
+                found += [value] if eq else argv[i + 1:i + 2]
+    if depth < 4 and isinstance(payload, dict):
+        for k, v in payload.items():
+            if k in DATA_KEYS and isinstance(v, str):
+                found.append(v)
+            else:
+                found += _data_paths(v, depth + 1)
+    elif depth < 4 and isinstance(payload, list):
+        for v in payload[:50]:
+            found += _data_paths(v, depth + 1)
+    return found
+
+
+def data_identities(payload: dict[str, Any]) -> dict[str, Any]:
+    """``{resolved path: data_identity}`` of every data path :func:`_data_paths` finds that exists here."""
+    out: dict[str, Any] = {}
+    for raw in _data_paths(payload):
+        path = Path(raw).expanduser()
+        if path.exists() and (key := str(path.resolve())) not in out:
+            try:
+                out[key] = data_identity(path)
+            except OSError as exc:  # the result itself must still be written
+                out[key] = {"unreadable": str(exc)}
+    return out
+
+
 _DESTINATIONS: dict[str, Path] = {}  # name -> the file this process writes it to (a script may write a name twice)
 REPLACE_ENV = "MMDISTILL_BENCH_REPLACE"
 
@@ -130,12 +186,13 @@ def result_path(name: str, replace: bool = False) -> Path:
 
 
 def write_result(name: str, payload: dict[str, Any], replace: bool = False) -> Path:
-    """Write ``{"machine": machine(), **payload}`` atomically to :func:`result_path` ``(name, replace)``; returns
-    the path."""
+    """Write ``{"machine": {**machine(), "data": data_identities(payload)}, **payload}`` atomically to
+    :func:`result_path` ``(name, replace)``; returns the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = result_path(name, replace)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    record = {"machine": {**machine(), "data": data_identities(payload)}, **payload}
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, path)
     print(f"\nwrote {path}")
     return path

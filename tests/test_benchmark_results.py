@@ -78,3 +78,19 @@ def test_the_readme_counts_the_bad_input_cases_there_are(bad_inputs):
     readme = (BENCHMARKS.parent / "README.md").read_text()
     stated = re.search(r"runs (\d+) such cases", readme)
     assert stated and int(stated.group(1)) == len(bad_inputs.cases())
+
+
+def test_a_result_identifies_the_data_it_names(common, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "a" / "x.wav").write_bytes(b"abc")
+    tar = tmp_path / "rec.tar"
+    tar.write_bytes(b"tarbytes")
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--tar", str(tar), "--dataset", "digits"])
+    record = json.loads(common.write_result("d", {"runs": [{"config": {"data_root": str(data)}}]}).read_text())
+    ids = record["machine"]["data"]
+    assert ids[str(tar.resolve())] == {"sha256": __import__("hashlib").sha256(b"tarbytes").hexdigest(), "bytes": 8}
+    folder = ids[str(data.resolve())]
+    assert folder["files"] == 1 and folder["bytes"] == 3 and len(folder["sha256"]) == 64
+    (data / "a" / "x.wav").write_bytes(b"abd")  # same size, other content: another identity
+    assert common.data_identity(data)["sha256"] != folder["sha256"]
