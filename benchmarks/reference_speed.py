@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -93,13 +94,15 @@ def interleave(fns: dict[str, Callable[[], None]], pairs: int, device: torch.dev
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(pairs):
+    for i in range(pairs):
         for k, fn in fns.items():
             _sync(device)
             t0 = time.perf_counter()
             fn()
             _sync(device)
             times[k].append(time.perf_counter() - t0)
+        print(f"round {i + 1}/{pairs}: " + ", ".join(f"{k} {ts[-1]:.3f} s" for k, ts in times.items()), file=sys.stderr,
+              flush=True)
     return times
 
 

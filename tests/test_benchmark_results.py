@@ -94,3 +94,19 @@ def test_a_result_identifies_the_data_it_names(common, tmp_path, monkeypatch):
     assert folder["files"] == 1 and folder["bytes"] == 3 and len(folder["sha256"]) == 64
     (data / "a" / "x.wav").write_bytes(b"abd")  # same size, other content: another identity
     assert common.data_identity(data)["sha256"] != folder["sha256"]
+
+
+def test_the_reference_timing_reports_each_round(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location("bench_reference_speed_under_test", BENCHMARKS / "reference_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    order = []
+    times = mod.interleave({"reference": lambda: order.append("r"), "mmdistill": lambda: order.append("m")}, 2,
+                           torch.device("cpu"))
+    assert order == ["r", "m"] * 3 and [len(t) for t in times.values()] == [2, 2]  # one warm-up, then interleaved
+    err = capsys.readouterr().err
+    assert "round 1/2: reference" in err and "round 2/2: reference" in err and "mmdistill" in err
