@@ -96,6 +96,39 @@ def test_a_result_identifies_the_data_it_names(common, tmp_path, monkeypatch):
     assert common.data_identity(data)["sha256"] != folder["sha256"]
 
 
+def test_the_digits_benchmark_reports_each_run_as_it_ends_and_takes_overrides(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location("bench_digits_under_test", BENCHMARKS / "image_digits_dm.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    calls = []
+
+    def fake_run(**keys):
+        calls.append(keys)
+        print("RUN", flush=True)
+        score = {"mean": 0.9, "std": 0.01, "runs": [0.9]}
+        return SimpleNamespace(manifest={"metrics": {"distilled": score, "random_real": score, "herding": score},
+                                         "timing": {}, "config": keys})
+
+    monkeypatch.setattr(mod.image_dm, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["image_digits_dm.py", "--ipcs", "1", "--seeds", "0,1", "--name", "smoke",
+                                      "iterations=20"])
+    mod.main()
+    out = capsys.readouterr().out
+    assert [c["iterations"] for c in calls] == ["20", "20"] and [c["seed"] for c in calls] == [0, 1]
+    # each run is announced before it starts and reported when it ends, not only in the final table
+    assert out.index("run 1/2: ipc 1, seed 0") < out.index("RUN") < out.index("run 1/2: distilled") < out.index("run 2/2: ipc 1")
+    assert json.loads((tmp_path / "smoke.json").read_text())["overrides"] == {"iterations": "20"}
+    monkeypatch.setattr(sys, "argv", ["image_digits_dm.py", "seed=7"])
+    with pytest.raises(SystemExit) as stop:
+        mod.main()
+    assert stop.value.code == 2 and "seed: set by the benchmark" in capsys.readouterr().err and len(calls) == 2
+
+
 def test_the_reference_timing_reports_each_round(monkeypatch, capsys):
     import torch
 
