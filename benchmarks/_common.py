@@ -68,7 +68,7 @@ def machine() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        **code_version(),
+        **CODE_VERSION,
     }
 
 
@@ -93,6 +93,10 @@ def code_version() -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"mmdistill": package, "commit": commit, "dirty": None if status is None else bool(status)}
+
+
+#: the code this process runs, read when the benchmark starts (a commit made while it runs is not the code measured)
+CODE_VERSION = code_version()
 
 
 def pct(m: dict[str, Any] | None) -> str:

@@ -143,3 +143,11 @@ def test_the_reference_timing_reports_each_round(monkeypatch, capsys):
     assert order == ["r", "m"] * 3 and [len(t) for t in times.values()] == [2, 2]  # one warm-up, then interleaved
     err = capsys.readouterr().err
     assert "round 1/2: reference" in err and "round 2/2: reference" in err and "mmdistill" in err
+
+
+def test_the_code_version_is_the_one_the_benchmark_started_with(common, monkeypatch):
+    def no_git(*a, **k):
+        raise AssertionError("git asked again at write time")
+
+    monkeypatch.setattr(common.subprocess, "run", no_git)
+    assert {k: common.machine()[k] for k in ("mmdistill", "commit", "dirty")} == common.CODE_VERSION
