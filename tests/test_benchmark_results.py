@@ -151,3 +151,16 @@ def test_the_code_version_is_the_one_the_benchmark_started_with(common, monkeypa
 
     monkeypatch.setattr(common.subprocess, "run", no_git)
     assert {k: common.machine()[k] for k in ("mmdistill", "commit", "dirty")} == common.CODE_VERSION
+
+
+def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location("bench_dm_speed_under_test", BENCHMARKS / "dm_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    order = []
+    steps, floors = mod._time_pairs(lambda: order.append("s"), lambda: order.append("f"), 3, torch.device("cpu"))
+    assert order == ["s", "f"] * 3 and len(steps) == len(floors) == 3
