@@ -12,7 +12,8 @@ throughput and cache hit time.
 
 Each method writes ``benchmarks/results/video/<dataset>_<method>_ipc<K>.json``; ``--table`` prints them all.
 ``--tag T`` (e.g. a second distillation seed: ``--set seed=1 --tag seed1``) writes ``..._ipc<K>_T.json`` and runs in
-``runs/bench-video-<dataset>-<method>-ipc<K>-T``, so a side measurement never replaces the recorded one. Each
+``runs/bench-video-<dataset>-<method>-ipc<K>-T``, so a side measurement never replaces the recorded one; without
+``--tag`` a run whose JSON is already there is refused before it starts (``MMDISTILL_BENCH_REPLACE=1`` replaces it). Each
 recipe runs in ``runs/bench-video-<dataset>-<method>-ipc<K>[-T]`` (relative to the current folder), which a re-run
 of the same method replaces (logged): the benchmark's own folders, not a user's runs.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -143,6 +145,18 @@ def decode_throughput() -> dict:
             "cache_hit_seconds": round(warm, 3), "sampling": sampling.__dict__, "report": vs.report.counts()}
 
 
+def result_paths(args: argparse.Namespace) -> list[Path]:
+    """The JSONs a run of ``args`` writes: ``<dataset>_<method>_ipc<K>[_<tag>].json`` per recipe and clips per class,
+    ``<dataset>_<method>.json`` for a reference point (``decode``: always kinetics-tiny)."""
+    out = []
+    for method in args.methods.split(","):
+        if method in RECIPES:
+            out += [OUT / f"{args.dataset}_{method}_ipc{int(k)}{f'_{args.tag}' if args.tag else ''}.json" for k in args.ipc.split(",")]
+        else:
+            out.append(OUT / f"{'kinetics-tiny' if method == 'decode' else args.dataset}_{method}.json")
+    return out
+
+
 def table() -> None:
     rows = []
     for path in sorted(OUT.glob("*.json")):
@@ -190,6 +204,10 @@ def main() -> int:
     unknown = [m for m in args.methods.split(",") if m not in METHODS]
     if unknown:
         p.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    recorded = [path.name for path in result_paths(args) if path.exists()]
+    if recorded and os.environ.get("MMDISTILL_BENCH_REPLACE") != "1":
+        p.error(f"{', '.join(recorded)} in {OUT} hold recorded results; give --tag T for a side measurement, or set "
+                "MMDISTILL_BENCH_REPLACE=1 to replace them")
     for method in args.methods.split(","):
         for ipc in [int(i) for i in args.ipc.split(",")]:
             if method == "decode":
@@ -204,7 +222,9 @@ def main() -> int:
             dataset = "kinetics-tiny" if method == "decode" else args.dataset  # the loader is measured on real files
             rec.update(dataset=dataset, machine=machine())
             path = OUT / f"{dataset}_{tag}.json"
-            path.write_text(json.dumps(rec, indent=1))
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(rec, indent=1))
+            os.replace(tmp, path)
             print(json.dumps({k: rec[k] for k in rec if k in ("method", "ipc", "distilled", "random_real", "storage", "seconds")}))
             if method not in RECIPES:
                 break

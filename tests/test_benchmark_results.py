@@ -164,3 +164,25 @@ def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch):
     order = []
     steps, floors = mod._time_pairs(lambda: order.append("s"), lambda: order.append("f"), 3, torch.device("cpu"))
     assert order == ["s", "f"] * 3 and len(steps) == len(floors) == 3
+
+
+def test_a_video_rerun_without_a_tag_is_refused_before_it_runs(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
+    spec = importlib.util.spec_from_file_location("bench_video_under_test", BENCHMARKS / "video_moving_digits.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "OUT", tmp_path)
+    monkeypatch.setattr(mod, "run_recipe", lambda *a, **k: pytest.fail("a recorded result was about to be replaced"))
+    (tmp_path / "moving-digits_dm_ipc1.json").write_text('{"recorded": true}')
+    monkeypatch.setattr(sys, "argv", ["video_moving_digits.py", "--methods", "dm", "--ipc", "1"])
+    with pytest.raises(SystemExit) as stop:
+        mod.main()
+    assert stop.value.code == 2 and "moving-digits_dm_ipc1.json" in capsys.readouterr().err
+    assert (tmp_path / "moving-digits_dm_ipc1.json").read_text() == '{"recorded": true}'
+    tagged = argparse.Namespace(methods="dm,whole,decode", dataset="moving-digits", ipc="1,5", tag="seed1")
+    assert [p.name for p in mod.result_paths(tagged)] == ["moving-digits_dm_ipc1_seed1.json", "moving-digits_dm_ipc5_seed1.json",
+                                                          "moving-digits_whole.json", "kinetics-tiny_decode.json"]
