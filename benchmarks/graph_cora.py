@@ -61,7 +61,8 @@ def main() -> None:
     if unknown := [m for m in methods if m not in ("gcond", "gcond-x")]:
         ap.error(f"unknown method(s) {', '.join(unknown)}; choose from gcond, gcond-x")
     records: list[dict] = []
-    payload: dict = {"benchmark": "Cora GCond", "paper": PAPER, "budget": args.budget, "threads": args.threads, "runs": records}
+    payload: dict = {"benchmark": "Cora GCond", "data_root": str(src), "paper": PAPER, "budget": args.budget,
+                     "threads": args.threads, "runs": records}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "planetoid"
         shutil.copytree(src, root / "Cora")
@@ -74,6 +75,7 @@ def main() -> None:
                                  out=str(Path(tmp) / f"{method}-{rate}"))
                 if args.iterations is not None:
                     overrides["iterations"] = args.iterations
+                print(f"{method} at {100 * rate:.1f} % ({len(records) + 1}/{len(methods) * len(rates)}) ...", flush=True)
                 t0 = time.perf_counter()
                 res = module.RECIPE.run(**overrides)
                 wall = time.perf_counter() - t0
@@ -86,6 +88,8 @@ def main() -> None:
                 if method == "gcond" and rate == args.cross_arch_rate:
                     rec["cross_arch"] = _cross_arch(res.out_dir, res.manifest["config"], args.eval_runs)
                 records.append(rec)
+                print(f"{method} at {100 * rate:.1f} %: condensed {pct(m['distilled'])}, random nodes {pct(m.get('random_real'))}, "
+                      f"condensed in {rec['condense_seconds']:.0f} s, {wall:.0f} s in all", flush=True)
                 payload["whole_graph"] = whole
                 write_result(args.name, payload)  # after every rate: a long run keeps what it has
     _report(records, whole, args)

@@ -105,6 +105,7 @@ def test_the_digits_benchmark_reports_each_run_as_it_ends_and_takes_overrides(mo
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})  # names written by earlier tests
     calls = []
 
     def fake_run(**keys):
@@ -186,3 +187,38 @@ def test_a_video_rerun_without_a_tag_is_refused_before_it_runs(monkeypatch, tmp_
     tagged = argparse.Namespace(methods="dm,whole,decode", dataset="moving-digits", ipc="1,5", tag="seed1")
     assert [p.name for p in mod.result_paths(tagged)] == ["moving-digits_dm_ipc1_seed1.json", "moving-digits_dm_ipc5_seed1.json",
                                                           "moving-digits_whole.json", "kinetics-tiny_decode.json"]
+
+
+def test_the_cora_benchmark_reports_each_rate_and_identifies_its_data(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from mmdistill.recipes import graph_gcond
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location("bench_cora_under_test", BENCHMARKS / "graph_cora.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    results = tmp_path / "results"
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", results)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})  # names written by earlier tests
+    raw = tmp_path / "planetoid" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "ind.cora.x").write_bytes(b"x")
+    score = {"mean": 0.8, "std": 0.01, "runs": [0.8]}
+
+    def fake_run(**keys):
+        print("RUN", flush=True)
+        return SimpleNamespace(manifest={"metrics": {"distilled": score, "random_real": score, "synthetic": {"nodes": 35}},
+                                         "timing": {"seconds": 1.0, "eval_seconds": 2.0}, "config": keys},
+                               out_dir=tmp_path)
+
+    monkeypatch.setattr(graph_gcond.RECIPE, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["graph_cora.py", "--data-root", str(tmp_path / "planetoid"), "--rates", "0.013,0.026",
+                                      "--cross-arch-rate", "0", "--name", "smoke"])
+    mod.main()
+    out = capsys.readouterr().out
+    assert out.index("gcond at 1.3 % (1/2) ...") < out.index("RUN") < out.index("gcond at 1.3 %: condensed 80.00") \
+        < out.index("gcond at 2.6 % (2/2) ...")
+    record = json.loads((results / "smoke.json").read_text())
+    assert str((tmp_path / "planetoid" / "Cora").resolve()) in record["machine"]["data"]  # the source, not the temporary copy
