@@ -9,7 +9,8 @@ evaluation networks), and the cost of the distillation at the CPU budget.
     python benchmarks/audio_visual_digits.py --table
 
 Each (method, ipc) writes ``benchmarks/results/audio_visual/digits_<method>_ipc<K>.json``; ``--table`` prints them all
-and writes ``benchmarks/results/audio_visual_digits.json``.
+and writes ``benchmarks/results/audio_visual_digits.json``. A run whose per-row files are already there is refused before
+it starts (``--results-dir DIR`` for a side measurement, ``MMDISTILL_BENCH_REPLACE=1`` to replace them).
 
 Choosing the budget on the validation set (``make_audio_visual_digits.py --validation``), never on the test split:
 ``--iterations 200,500,1000`` distils one trajectory, evaluating it after 200 iterations, then resuming it to 500 and
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -49,8 +51,27 @@ def _scores(block: dict[str, Any]) -> dict[str, Any]:
 
 def _save(method: str, ipc: int | None, payload: dict[str, Any], suffix: str = "") -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    name = f"digits_{method}" + (f"_ipc{ipc}" if ipc is not None else "") + suffix
-    (OUT / f"{name}.json").write_text(json.dumps({"machine": machine(), "method": method, "ipc": ipc, **payload}, indent=2) + "\n")
+    path = OUT / _file_name(method, ipc, suffix)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"machine": machine(), "method": method, "ipc": ipc, **payload}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _file_name(method: str, ipc: int | None, suffix: str = "") -> str:
+    return f"digits_{method}" + (f"_ipc{ipc}" if ipc is not None else "") + suffix + ".json"
+
+
+def planned_files(methods: list[str], ipcs: list[int], iterations: list[int] | None) -> list[str]:
+    """The per-row JSON names a run of ``methods`` at ``ipcs`` writes under the results folder."""
+    names: list[str] = []
+    for method in methods:
+        if method == "whole":
+            names.append(_file_name("whole", None))
+        elif method == "baselines":
+            names += [_file_name(b, k) for k in ipcs for b in ("random_real", "herding")]
+        else:
+            names += [_file_name(method, k, "" if n is None else f"_it{n}") for k in ipcs for n in (iterations or [None])]
+    return names
 
 
 def run_baselines(data_root: str, ipc: int, overrides: dict[str, Any]) -> None:
@@ -152,6 +173,11 @@ def main() -> None:
         return
     if not args.data_root:
         p.error("--data-root is required (run benchmarks/make_audio_visual_digits.py first)")
+    planned = planned_files(args.methods.split(","), [int(k) for k in args.ipc.split(",")], iterations)
+    recorded = [name for name in planned if (OUT / name).exists()]
+    if recorded and os.environ.get("MMDISTILL_BENCH_REPLACE") != "1":
+        p.error(f"{', '.join(recorded)} in {OUT} hold recorded results; give --results-dir DIR for a side measurement, "
+                "or set MMDISTILL_BENCH_REPLACE=1 to replace them")
     for method in args.methods.split(","):
         if method == "whole":
             run_whole(args.data_root, args.whole_epochs)

@@ -222,3 +222,23 @@ def test_the_cora_benchmark_reports_each_rate_and_identifies_its_data(monkeypatc
         < out.index("gcond at 2.6 % (2/2) ...")
     record = json.loads((results / "smoke.json").read_text())
     assert str((tmp_path / "planetoid" / "Cora").resolve()) in record["machine"]["data"]  # the source, not the temporary copy
+
+
+def test_an_audio_visual_rerun_into_recorded_rows_is_refused_before_it_runs(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
+    spec = importlib.util.spec_from_file_location("bench_av_under_test", BENCHMARKS / "audio_visual_digits.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "OUT", tmp_path)
+    for name in ("run_method", "run_baselines", "run_whole"):
+        monkeypatch.setattr(mod, name, lambda *a, **k: pytest.fail("a recorded row was about to be replaced"))
+    (tmp_path / "digits_herding_ipc10.json").write_text('{"recorded": true}')
+    monkeypatch.setattr(sys, "argv", ["audio_visual_digits.py", "--data-root", str(tmp_path), "--methods", "dm,baselines",
+                                      "--ipc", "1,10"])
+    with pytest.raises(SystemExit) as stop:
+        mod.main()
+    assert stop.value.code == 2 and "digits_herding_ipc10.json" in capsys.readouterr().err
+    assert mod.planned_files(["whole", "avdd"], [1], [100, 200]) == ["digits_whole.json", "digits_avdd_ipc1_it100.json",
+                                                                    "digits_avdd_ipc1_it200.json"]
