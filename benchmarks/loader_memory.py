@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, print_table  # noqa: E402
+from _common import machine, print_table, result_path  # noqa: E402
 
 LOADERS = ("image", "image_text", "video", "sequences")
 
@@ -192,7 +192,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default=",".join(LOADERS), help="comma-separated subset of " + ",".join(LOADERS))
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every data size (default 1)")
-    p.add_argument("--out", default=str(RESULTS / "loader_memory.json"), help="the JSON written")
+    p.add_argument("--out", default=None, help="the JSON written (default benchmarks/results/loader_memory.json, or a "
+                   "new file beside it when that one holds an earlier result)")
     a = p.parse_args()
     only = [s.strip() for s in a.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(LOADERS))
@@ -243,7 +244,7 @@ def main() -> None:
     print()
     print_table(["loader", "size", "load s", "RSS before MB", "peak MB above", "data MB", "peak/data"], rows)
     m = machine()
-    out = Path(a.out)
+    out = Path(a.out) if a.out else result_path("loader_memory")
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"machine": m, "command": " ".join([sys.executable, *sys.argv]),
                "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},

@@ -242,3 +242,20 @@ def test_an_audio_visual_rerun_into_recorded_rows_is_refused_before_it_runs(monk
     assert stop.value.code == 2 and "digits_herding_ipc10.json" in capsys.readouterr().err
     assert mod.planned_files(["whole", "avdd"], [1], [100, 200]) == ["digits_whole.json", "digits_avdd_ipc1_it100.json",
                                                                     "digits_avdd_ipc1_it200.json"]
+
+
+def test_the_loader_memory_table_goes_beside_a_recorded_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
+    spec = importlib.util.spec_from_file_location("bench_loader_memory_under_test", BENCHMARKS / "loader_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})
+    (tmp_path / "loader_memory.json").write_text('{"recorded": true}')
+    monkeypatch.setattr(sys, "argv", ["loader_memory.py", "--only", ""])
+    mod.main()
+    assert (tmp_path / "loader_memory.json").read_text() == '{"recorded": true}'
+    new = [p for p in tmp_path.iterdir() if p.name != "loader_memory.json"]
+    assert len(new) == 1 and json.loads(new[0].read_text())["rows"] == []
