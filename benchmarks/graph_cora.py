@@ -55,7 +55,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     src = Path(args.data_root) / "Cora"
     if not (src / "raw").is_dir():
-        raise SystemExit(f"{src}/raw not found; pass --data-root, the folder that holds Cora/raw/")
+        raise SystemExit(f"error: {src}/raw not found; pass --data-root, the folder that holds Cora/raw/ (the Planetoid files "
+                         "of ../shared/data/planetoid)")
     rates = [float(r) for r in args.rates.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if unknown := [m for m in methods if m not in ("gcond", "gcond-x")]:

@@ -259,3 +259,15 @@ def test_the_loader_memory_table_goes_beside_a_recorded_one(monkeypatch, tmp_pat
     assert (tmp_path / "loader_memory.json").read_text() == '{"recorded": true}'
     new = [p for p in tmp_path.iterdir() if p.name != "loader_memory.json"]
     assert len(new) == 1 and json.loads(new[0].read_text())["rows"] == []
+
+
+def test_the_cora_benchmark_names_a_missing_data_root_as_an_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location("bench_cora_root_under_test", BENCHMARKS / "graph_cora.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys, "argv", ["graph_cora.py", "--data-root", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit) as stop:
+        mod.main()
+    assert str(stop.value.code).startswith(f"error: {tmp_path / 'nowhere' / 'Cora'}/raw not found")  # as every other script says it
