@@ -13,6 +13,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def _benchmark(monkeypatch, script: str):
+    """``benchmarks/<script>`` imported as a module (its folder on ``sys.path`` for ``_common``; the excepthook
+    ``_common`` installs restored after the test)."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    spec = importlib.util.spec_from_file_location(f"bench_{Path(script).stem}_under_test", BENCHMARKS / script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture
 def common(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # importing _common installs its own; restored after
@@ -99,11 +110,7 @@ def test_a_result_identifies_the_data_it_names(common, tmp_path, monkeypatch):
 def test_the_digits_benchmark_reports_each_run_as_it_ends_and_takes_overrides(monkeypatch, tmp_path, capsys):
     from types import SimpleNamespace
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
-    spec = importlib.util.spec_from_file_location("bench_digits_under_test", BENCHMARKS / "image_digits_dm.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "image_digits_dm.py")
     monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
     monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})  # names written by earlier tests
     calls = []
@@ -133,11 +140,7 @@ def test_the_digits_benchmark_reports_each_run_as_it_ends_and_takes_overrides(mo
 def test_the_reference_timing_reports_each_round(monkeypatch, capsys):
     import torch
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
-    spec = importlib.util.spec_from_file_location("bench_reference_speed_under_test", BENCHMARKS / "reference_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "reference_speed.py")
     order = []
     times = mod.interleave({"reference": lambda: order.append("r"), "mmdistill": lambda: order.append("m")}, 2,
                            torch.device("cpu"))
@@ -157,11 +160,7 @@ def test_the_code_version_is_the_one_the_benchmark_started_with(common, monkeypa
 def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch):
     import torch
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
-    spec = importlib.util.spec_from_file_location("bench_dm_speed_under_test", BENCHMARKS / "dm_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "dm_speed.py")
     order = []
     steps, floors = mod._time_pairs(lambda: order.append("s"), lambda: order.append("f"), 3, torch.device("cpu"))
     assert order == ["s", "f"] * 3 and len(steps) == len(floors) == 3
@@ -170,12 +169,8 @@ def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch):
 def test_a_video_rerun_without_a_tag_is_refused_before_it_runs(monkeypatch, tmp_path, capsys):
     import argparse
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
     monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
-    spec = importlib.util.spec_from_file_location("bench_video_under_test", BENCHMARKS / "video_moving_digits.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "video_moving_digits.py")
     monkeypatch.setattr(mod, "OUT", tmp_path)
     monkeypatch.setattr(mod, "run_recipe", lambda *a, **k: pytest.fail("a recorded result was about to be replaced"))
     (tmp_path / "moving-digits_dm_ipc1.json").write_text('{"recorded": true}')
@@ -194,11 +189,7 @@ def test_the_cora_benchmark_reports_each_rate_and_identifies_its_data(monkeypatc
 
     from mmdistill.recipes import graph_gcond
 
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
-    spec = importlib.util.spec_from_file_location("bench_cora_under_test", BENCHMARKS / "graph_cora.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "graph_cora.py")
     results = tmp_path / "results"
     monkeypatch.setattr(sys.modules["_common"], "RESULTS", results)
     monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})  # names written by earlier tests
@@ -225,12 +216,8 @@ def test_the_cora_benchmark_reports_each_rate_and_identifies_its_data(monkeypatc
 
 
 def test_an_audio_visual_rerun_into_recorded_rows_is_refused_before_it_runs(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
     monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
-    spec = importlib.util.spec_from_file_location("bench_av_under_test", BENCHMARKS / "audio_visual_digits.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "audio_visual_digits.py")
     monkeypatch.setattr(mod, "OUT", tmp_path)
     for name in ("run_method", "run_baselines", "run_whole"):
         monkeypatch.setattr(mod, name, lambda *a, **k: pytest.fail("a recorded row was about to be replaced"))
@@ -245,12 +232,8 @@ def test_an_audio_visual_rerun_into_recorded_rows_is_refused_before_it_runs(monk
 
 
 def test_the_loader_memory_table_goes_beside_a_recorded_one(monkeypatch, tmp_path):
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
     monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
-    spec = importlib.util.spec_from_file_location("bench_loader_memory_under_test", BENCHMARKS / "loader_memory.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "loader_memory.py")
     monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
     monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})
     (tmp_path / "loader_memory.json").write_text('{"recorded": true}')
@@ -262,11 +245,7 @@ def test_the_loader_memory_table_goes_beside_a_recorded_one(monkeypatch, tmp_pat
 
 
 def test_the_cora_benchmark_names_a_missing_data_root_as_an_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
-    spec = importlib.util.spec_from_file_location("bench_cora_root_under_test", BENCHMARKS / "graph_cora.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark(monkeypatch, "graph_cora.py")
     monkeypatch.setattr(sys, "argv", ["graph_cora.py", "--data-root", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit) as stop:
         mod.main()

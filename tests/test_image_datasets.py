@@ -469,19 +469,25 @@ def test_train_test_layout_reports_unused_folders_and_classes_without_test(tmp_p
     assert "'c'" in image_log.text and "stray" in image_log.text
 
 
-def test_held_out_split_warns_about_a_class_left_without_test_images(tmp_path, caplog):
-    """Without a test split a class of one image stays in training: trained on, never scored. It was silent (no
-    warning, nothing in the load report); now a warning names it and the report holds ``classes_without_test``."""
+def _load_warned(root, caplog, **kw):
+    """``load_image_dataset("imagefolder", root, test_fraction=0.25)`` with the adapters' warnings in ``caplog`` (the
+    CLI's logging setup may stop their propagation)."""
     import logging
 
-    _tree(tmp_path, {"3": 4, "7": 4, "11": 1})
-    logger = logging.getLogger("mmdistill.modalities.artifacts")  # the CLI's logging setup may stop propagation
+    logger = logging.getLogger("mmdistill.modalities.artifacts")
     logger.addHandler(caplog.handler)
     try:
         with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.artifacts"):
-            ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.25)
+            return load_image_dataset("imagefolder", root, test_fraction=0.25, **kw)
     finally:
         logger.removeHandler(caplog.handler)
+
+
+def test_held_out_split_warns_about_a_class_left_without_test_images(tmp_path, caplog):
+    """Without a test split a class of one image stays in training: trained on, never scored. It was silent (no
+    warning, nothing in the load report); now a warning names it and the report holds ``classes_without_test``."""
+    _tree(tmp_path, {"3": 4, "7": 4, "11": 1})
+    ds = _load_warned(tmp_path, caplog)
     assert ds.classes == ["11", "3", "7"] and len(ds.x_train) == 7 and len(ds.x_test) == 2
     assert ds.report.facts["classes_without_test"] == ["11"]
     assert "class(es) '11' have training images but no test image" in caplog.text and "needs at least two images" in caplog.text
@@ -492,16 +498,8 @@ def test_held_out_split_warns_about_a_class_left_without_test_images(tmp_path, c
 def test_a_long_tail_of_single_image_classes_is_counted_not_listed_whole(tmp_path, caplog):
     """Walk 51A: 200 classes of one image each (3 large ones) left 200 of 203 classes unscored; the warning listed all
     200 names on one line and never said how many of the classes that was. It names the first 20 and counts them."""
-    import logging
-
     _tree(tmp_path, {**{f"big{i}": 4 for i in range(3)}, **{f"s{i:03d}": 1 for i in range(40)}})
-    logger = logging.getLogger("mmdistill.modalities.artifacts")  # the CLI's logging setup may stop propagation
-    logger.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.WARNING, logger="mmdistill.modalities.artifacts"):
-            ds = load_image_dataset("imagefolder", tmp_path, test_fraction=0.25)
-    finally:
-        logger.removeHandler(caplog.handler)
+    ds = _load_warned(tmp_path, caplog)
     assert len(ds.report.facts["classes_without_test"]) == 40  # the manifest keeps every name
     line = next(r.getMessage() for r in caplog.records if "no test image" in r.getMessage())
     assert "'s019'" in line and "'s020'" not in line and "(40 in all)" in line and "(40 of 43 classes)" in line
