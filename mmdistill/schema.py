@@ -165,10 +165,21 @@ class RealChunkKeys(ConfigKeys):
 
 def check_one_network_choice(eval_networks: list[str], cross_arch: bool) -> None:
     """ConfigError when ``eval_networks`` names networks and ``cross_arch`` asks for the whole cross-architecture list:
-    the evaluation would take the list and leave the names unused."""
+    the evaluation would take the list and leave the names unused; and when it names one network twice (by the
+    registry's rule, case, '-' and '_' ignored): its runs would train twice, and the metrics keep one row per name."""
     if cross_arch and eval_networks:
         raise ConfigError(f"eval_networks={','.join(eval_networks)} and cross_arch=true both choose the evaluation networks "
                           "(cross_arch takes its whole list): set one of them", key="eval_networks")
+    if not eval_networks:
+        return
+    from mmdistill.nets import network_key  # the registry's rule (imports torch: only when networks are named)
+
+    seen: dict[str, str] = {}
+    for name in eval_networks:
+        if network_key(str(name)) in seen:
+            raise ConfigError(f"eval_networks names one network twice: {seen[network_key(str(name))]!r} and {name!r} (names "
+                              "are compared without case, '-' and '_'): give each network once", key="eval_networks")
+        seen[network_key(str(name))] = name
 
 
 def chosen_networks(cfg: Any, cross_arch_list: Sequence[str]) -> list[str]:

@@ -232,6 +232,22 @@ def test_named_networks_and_the_cross_architecture_list_are_one_choice(dm_run, c
     assert "--networks and --cross-arch both choose the evaluation networks" in capsys.readouterr().err
 
 
+def test_a_network_named_twice_is_refused_before_anything_trains(dm_run, capsys):
+    """Walk 51E (a search space of evaluation networks typed as names): ``--networks mlp,mlp,MLP`` trained MLP's runs
+    three times, said "scored on mlp (and 1 more network)" and kept a row per spelling; one network named twice (the
+    registry's rule: case, '-' and '_' ignored) is a ConfigError naming eval_networks and both spellings, before the
+    data is loaded."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    with pytest.raises(ConfigError, match=r"eval_networks names one network twice: 'mlp' and 'MLP'") as err:
+        image_dm.RECIPE.config(**FAST_DM, eval_networks=["mlp", "lenet", "MLP"])
+    assert err.value.key == "eval_networks"
+    assert image_dm.RECIPE.config(**FAST_DM, eval_networks=["mlp", "lenet"]).eval_networks == ["mlp", "lenet"]
+    assert cli_main(["eval", str(dm_run), "--networks", "conv_net,ConvNet"]) == 2
+    assert "names one network twice: 'conv_net' and 'ConvNet'" in capsys.readouterr().err
+
+
 def test_an_unknown_network_name_stops_the_run_before_its_data_is_loaded(dm_run, tmp_path, capsys):
     """A misspelt ``network`` or ``eval_networks`` name is a ConfigError naming the key when the config is made
     (before: the distillation ran to its end and the evaluation failed when it built the network, without the key)."""
