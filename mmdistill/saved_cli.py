@@ -91,13 +91,17 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
 def evaluate_saved(path: str | Path, *, runs: int | None = None, epochs: int | None = None, networks: Sequence[str] | str | None = None,
                    cross_arch: bool = False, data_root: str | Path | None = None, device: str | None = None,
-                   vectorize: int | None = None, baselines: bool = True, **keys: Any) -> dict[str, Any]:
+                   vectorize: int | None = None, baselines: bool | str | Sequence[str] = True, **keys: Any) -> dict[str, Any]:
     """A saved set (a run folder or a ``--to hf`` export) scored again, from Python: ``mmdistill eval PATH`` without
     ``--write`` (nothing is written; the lines it would print are not printed). Every argument defaults to the saved
-    run's value; ``keys`` are further evaluation keys (``eval_lr=0.01``). Returns the new metrics in the manifest's
+    run's value; ``baselines`` is True (the run's), False (none: ``--no-baselines``) or the names of some
+    (``["random_real"]``: the key ``baselines=random_real``); ``keys`` are further evaluation keys (``eval_lr=0.01``).
+    Returns the new metrics in the manifest's
     ``metrics`` layout: ``metric``, ``network``, ``distilled`` / ``random_real`` / ... each ``{"mean", "std", "runs"}``
     as fractions (accuracy 0.075: the 7.50 % the command prints), ``protocol``, and with several networks ``cross_arch``: network -> the same per set."""
     names = ",".join(networks) if networks is not None and not isinstance(networks, str) else networks
+    if not isinstance(baselines, bool) and baselines:  # names (a list was read as True: every baseline of the run)
+        keys = {**keys, "baselines": baselines}
     pairs = [f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in keys.items()]
     args = argparse.Namespace(dir=str(path), runs=runs, epochs=epochs, networks=names, cross_arch=cross_arch,
                               data_root=None if data_root is None else str(data_root), device=device, vectorize=vectorize,

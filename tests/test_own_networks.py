@@ -298,6 +298,22 @@ def test_a_saved_set_is_scored_from_python_on_a_registered_network(tmp_path, cap
         nets._REGISTRY.pop("testevalapimlp", None)
 
 
+def test_evaluate_from_python_takes_the_baselines_it_names(tmp_path):
+    """Walk 51E (ranking candidate networks on a set and on random real only): mmdistill.evaluate(..., baselines=
+    ["random_real"]) read the list as True and trained and reported herding too; named baselines are those evaluated
+    (the key baselines=random_real), True the run's, False none."""
+    import mmdistill
+    from mmdistill.recipes import image_dm
+
+    out = tmp_path / "run"
+    image_dm.run(dataset="digits", ipc=1, iterations=1, evaluate=False, progress=False, out=str(out))
+    sets = lambda m: [k for k, v in m.items() if isinstance(v, dict) and "mean" in v]  # noqa: E731
+    assert sets(mmdistill.evaluate(out, networks=["mlp"], runs=1, epochs=1, baselines=["random_real"])) == ["distilled", "random_real"]
+    assert sets(mmdistill.evaluate(out, networks=["mlp"], runs=1, epochs=1, baselines="random_real")) == ["distilled", "random_real"]
+    assert sets(mmdistill.evaluate(out, networks=["mlp"], runs=1, epochs=1, baselines=False)) == ["distilled"]
+    assert "herding" in sets(mmdistill.evaluate(out, networks=["mlp"], runs=1, epochs=1, herding_epochs=1))
+
+
 def test_a_network_spelt_otherwise_is_the_same_network_for_a_resume_and_a_buffer():
     """Walk 50B: the registry reads `My_MLP`, `my-mlp` and `MY_MLP` as one network, but a resume and an expert buffer
     compared the names as typed and refused (`network: 'convnet' -> 'ConvNet'`). They compare by the registry's rule; a
