@@ -155,6 +155,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from mmdistill.merge import checked_dirs, merge
+
+    merge(checked_dirs(args.dirs), args.out, dataset=args.dataset, data_root=args.data_root, overwrite=args.overwrite,
+          evaluate=not args.no_evaluate, say=print)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace, rest: list[str], debug: bool = False) -> int:
     from mmdistill.recipes import get_recipe
 
@@ -243,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
     p_check.add_argument("--download", action="store_true", help="allow downloading the real dataset when it is not found (the "
                          "saved run's download is not followed)")
+    p_merge = sub.add_parser("merge", help="join saved sets of parts of the classes or data (tasks, clients) by class name into one set")
+    p_merge.add_argument("dirs", nargs="+", metavar="DIR", help="saved sets of one recipe (run folders or --to hf exports)")
+    p_merge.add_argument("--out", required=True, help="folder of the merged set")
+    p_merge.add_argument("--dataset", default=None, help="the data the merged set is for: its classes, their order and its mean/std "
+                         "(default: the first set's dataset)")
+    p_merge.add_argument("--data-root", default=None, help="where that data lives")
+    p_merge.add_argument("--overwrite", action="store_true", help="replace a set already in --out")
+    p_merge.add_argument("--no-evaluate", action="store_true", help="write the set without scoring it")
     add_cache_parser(sub)
     p_imp = sub.add_parser("import", help="a set or MTT expert buffer made by the reference code, as an mmdistill run or buffer",
                            formatter_class=argparse.RawDescriptionHelpFormatter, description=import_usage())
@@ -367,7 +383,8 @@ def _command(argv: Sequence[str] | None) -> int:
         with terminate_as_interrupt(), stop_says(f"{args.command} leaves nothing half-written (what it writes is replaced whole "
                                                  "or not at all): run the same command again"):
             return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "compare": _cmd_compare, "export": _cmd_export,
-                    "check": lambda a: cmd_check(a, print), "cache": _cmd_cache}[args.command](args)
+                    "check": lambda a: cmd_check(a, print), "cache": _cmd_cache,
+                    "merge": _cmd_merge}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:

@@ -1,0 +1,169 @@
+"""``mmdistill merge``: saved sets, each distilled from part of the classes or part of the data (a class-incremental
+task's classes, a federated client's shard), joined into one set over the classes of the data it is evaluated on.
+
+Labels are indices into each set's own ``classes`` (a set of digits 5-9 labels digit 5 as 0), so parts are joined by
+class NAME, in the order of the named data's classes, never by label index. Each set's inputs are normalised with its
+own training split's statistics (a per-task folder has its own mean and std); they are brought back to raw units
+and normalised again with the named data's, exactly: ``(x * std_part + mean_part - mean) / std``. A part that cannot
+be joined so is refused with one line naming it: another modality or recipe, a parameterization other than the raw
+``x``, soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks.
+Samples of a class held by several parts (clients sharing a class) are all kept; every class must end with the same
+number of samples (the random-real baseline draws that many per class), and every class of the data must be held.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
+
+
+def _normalisation(meta: dict[str, Any], channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The set's per-channel (mean, std) as (C, 1, ..., 1) tensors, or None when its inputs carry no mean and std."""
+    if "mean" not in meta and "std" not in meta:
+        return None
+    mean, std = (torch.tensor([float(v) for v in meta[k]], dtype=torch.float32) for k in ("mean", "std"))
+    return mean, std
+
+
+def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return stat.view(-1, *([1] * (x.dim() - 2)))
+
+
+def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], target: SyntheticSet) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+    """The joined inputs (K, *sample_shape), class-major in ``target.meta["classes"]`` order, their labels (K,) and one
+    record per part (its folder, classes, per-class count, mean/std). ``target`` carries the classes and normalisation
+    of the data the merged set is for (its own tensors are not used). Raises ConfigError naming the part on a mismatch."""
+    classes = [str(c) for c in target.meta.get("classes", [])]
+    shape = tuple(target.x.shape[1:])
+    goal = _normalisation(target.meta, shape[0] if shape else 1)
+    by_class: dict[str, list[torch.Tensor]] = {c: [] for c in classes}
+    records = []
+    for folder, syn, manifest in parts:
+        where = f"{folder}"
+        if set(syn.data) != {"x"}:
+            raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of the "
+                              "raw parameterization can be merged", key="dirs")
+        if syn.label_mode != "hard":
+            raise ConfigError(f"{where}: its labels are {syn.label_mode} (logits over its own {syn.num_classes} classes); only sets "
+                              "with hard labels can be merged", key="dirs")
+        if tuple(syn.x.shape[1:]) != shape:
+            raise ConfigError(f"{where}: its samples have shape {tuple(syn.x.shape[1:])}, the data's {shape}; distil the parts "
+                              "at one sample shape (image_size, channels)", key="dirs")
+        names = [str(c) for c in syn.meta.get("classes", [])]
+        if len(names) != syn.num_classes:
+            raise ConfigError(f"{where}: its manifest names no classes (meta.classes); parts are joined by class name", key="dirs")
+        unknown = [c for c in names if c not in by_class]
+        if unknown:
+            raise ConfigError(f"{where}: class(es) {', '.join(map(repr, unknown[:5]))} are not classes of the data the merged set "
+                              f"is for ({', '.join(map(repr, classes[:10]))}{' ...' if len(classes) > 10 else ''})", key="dataset")
+        stats = _normalisation(syn.meta, shape[0])
+        x = syn.x.detach().float()
+        if (stats is None) != (goal is None):
+            raise ConfigError(f"{where}: its inputs are {'not ' if stats is None else ''}normalised by a mean and std, the data's "
+                              f"are{' not' if goal is None else ''}", key="dirs")
+        if stats is not None and goal is not None:
+            x = (x * _shaped(stats[1], x) + _shaped(stats[0], x) - _shaped(goal[0], x)) / _shaped(goal[1], x)
+        for label, name in enumerate(names):
+            by_class[name].append(x[syn.labels == label])
+        counts = torch.bincount(syn.labels, minlength=syn.num_classes).tolist()
+        records.append({"dir": str(folder), "classes": names, "per_class": counts,
+                        "recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"),
+                        "data_root": (manifest.get("config") or {}).get("data_root"),
+                        "set_sha256": manifest.get("set_sha256"), **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
+                                                                      if stats is not None else {})})
+    missing = [c for c, xs in by_class.items() if not xs]
+    if missing:
+        raise ConfigError(f"no part holds class(es) {', '.join(map(repr, missing[:10]))} of the data the merged set is for; merge "
+                          "parts that cover every class, or name data with only their classes", key="dataset")
+    joined = {c: torch.cat(xs) for c, xs in by_class.items()}
+    sizes = {c: len(t) for c, t in joined.items()}
+    if len(set(sizes.values())) != 1:
+        raise ConfigError(f"the parts give classes different sample counts ({', '.join(f'{c!r}: {n}' for c, n in sizes.items())}); "
+                          "a set holds the same number per class (its random-real baseline draws that many)", key="dirs")
+    x = torch.cat([joined[c] for c in classes])
+    labels = torch.arange(len(classes)).repeat_interleave(next(iter(sizes.values())))
+    return x, labels, records
+
+
+def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dict[str, Any], Any, Any]]:
+    """Each saved set: (folder, set, manifest, recipe, adapter); ConfigError when they are of different recipes."""
+    from mmdistill.saved_cli import load_saved
+    from mmdistill.share import set_dir
+
+    if len(dirs) < 2:
+        raise ConfigError(f"mmdistill merge needs two saved sets or more, got {len(dirs)}", key="dirs")
+    parts = []
+    for d in dirs:
+        syn, manifest, recipe, modality = load_saved(str(d))
+        parts.append((set_dir(d), syn, manifest, recipe, modality))
+    first = parts[0]
+    for folder, _, manifest, recipe, _ in parts[1:]:
+        if recipe.name != first[3].name:
+            raise ConfigError(f"{folder} was made by {recipe.name}, {first[0]} by {first[3].name}; the merged set is scored with "
+                              "one recipe's evaluation, so its parts come from one recipe", key="dirs")
+    return parts
+
+
+def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = None, data_root: str | Path | None = None,
+          overwrite: bool = False, evaluate: bool = True, say: Callable[[str], None] = log.info) -> Path:
+    """Join the saved sets ``dirs`` into a set in ``out`` for ``dataset`` (default: the first part's) at ``data_root``, the
+    data whose classes, class order and normalisation it takes; evaluated on its test split (with the first part's
+    evaluation keys and baselines) unless ``evaluate=False``. Its manifest's ``merged_from`` names each part. Returns ``out``."""
+    from mmdistill.devices import resolve_device
+    from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
+    from mmdistill.report import new_manifest, write_artifact
+    from mmdistill.run import locked_out_dir
+    from mmdistill.seeding import generator, seeded_run
+    from mmdistill.validation import load_data
+
+    parts = load_parts(dirs)
+    _, _, manifest0, recipe, modality = parts[0]
+    saved = dict(manifest0.get("config", {}))
+    changes: dict[str, Any] = {"out": str(out), "resume": False, "overwrite": overwrite, "evaluate": evaluate}
+    if dataset is not None:
+        changes["dataset"] = dataset
+        changes["data_root"] = None if data_root is None else str(data_root)
+    elif data_root is not None:
+        changes["data_root"] = str(data_root)
+    changes["ipc"] = 1  # the real data is only asked for its classes and statistics here; the count is set below
+    cfg = recipe.config_from_saved(saved, changes)
+    out_dir = Path(out)
+    if not overwrite and any((out_dir / name).exists() for name in (MANIFEST_FILE, CHECKPOINT_FILE)):
+        raise ConfigError(f"{out_dir} already holds a set; pass --overwrite to replace it, or choose another --out", key="out")
+    with seeded_run(cfg.seed), locked_out_dir(out_dir, "mmdistill merge", cfg):
+        data = load_data(modality, cfg)
+        target = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))  # the data's meta: classes, mean, std
+        x, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target)
+        ipc = len(labels) // len(target.meta["classes"])
+        meta = {**target.meta, "ipc": ipc, "init": "merged"}
+        syn = SyntheticSet(data={"x": x}, labels=labels, num_classes=target.num_classes, meta=meta)
+        cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
+        manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
+                                dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})
+        if cfg.evaluate:
+            device = resolve_device(cfg.device)
+            manifest["metrics"] = modality.evaluate(cfg, syn, modality.to_device(data, device), device)
+        write_artifact(out_dir, syn.detached(), manifest, modality)
+    say(f"merged {len(parts)} sets ({sum(len(p[1]) for p in parts)} samples) into {len(syn)} samples, {ipc} per class of "
+        f"{syn.num_classes} classes, in {out_dir}")
+    if "metrics" in manifest:
+        from mmdistill.report import summary_line
+
+        say(summary_line(manifest))
+    return out_dir
+
+
+def checked_dirs(dirs: Sequence[str]) -> list[str]:
+    """The folders given to ``mmdistill merge``, ArtifactError for one that is not a folder."""
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise ArtifactError(f"{d} is not a folder holding a saved set (a run folder or a --to hf export)")
+    return list(dirs)

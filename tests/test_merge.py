@@ -1,0 +1,83 @@
+"""``mmdistill merge`` (walk 51F): sets distilled from part of the classes (class-incremental tasks, federated clients)
+joined by class name into one set, with their normalisation converted exactly to the named data's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmdistill.cli import main
+from mmdistill.errors import ConfigError
+from mmdistill.merge import merge
+from mmdistill.recipes import image_dm
+from mmdistill.share import load
+
+SHADES = {"a": 20, "b": 60, "c": 150, "d": 210}  # the two tasks' pixels differ, so do their means and stds
+
+
+def _folder(root: Path, classes: list[str], size: int = 8) -> Path:
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((size, size), SHADES[name] + 7 * i, dtype=np.uint8), mode="L").save(root / name / f"{i}.png")
+    return root
+
+
+def _distil(tmp: Path, name: str, classes: list[str], size: int = 8) -> Path:
+    data = _folder(tmp / "data" / name, classes, size)
+    image_dm.run(dataset="imagefolder", data_root=str(data), ipc=1, iterations=1, batch_real=4, evaluate=False, progress=False,
+                 memory_check=False, out=str(tmp / name))
+    return tmp / name
+
+
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("merge")
+    return tmp, _distil(tmp, "task1", ["a", "b"]), _distil(tmp, "task2", ["c", "d"]), _folder(tmp / "data" / "all", list(SHADES))
+
+
+def _raw(ds) -> torch.Tensor:
+    stats = ds.normalization["x"]
+    return ds.x * stats["std"] + stats["mean"]
+
+
+def test_merged_set_joins_classes_by_name_and_converts_normalisation_exactly(tasks):
+    """Part 2's label 0 is class 'c': in the merged set over a..d it is label 2, and its pixels (raw units) are part 2's,
+    though the two tasks and the whole data were normalised with three different means and stds."""
+    tmp, t1, t2, full = tasks
+    out = merge([t1, t2], tmp / "merged", dataset="imagefolder", data_root=full, evaluate=False)
+    merged, p1, p2 = load(out), load(t1), load(t2)
+    assert p2.classes == ["c", "d"] and int(p2.labels[0]) == 0
+    assert p1.synthetic.meta["mean"] != p2.synthetic.meta["mean"] != merged.synthetic.meta["mean"]
+    assert merged.classes == ["a", "b", "c", "d"] and merged.labels.tolist() == [0, 1, 2, 3]
+    torch.testing.assert_close(_raw(merged)[2:], _raw(p2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(_raw(merged)[:2], _raw(p1), atol=1e-5, rtol=0)
+    parts = merged.manifest["merged_from"]
+    assert [p["classes"] for p in parts] == [["a", "b"], ["c", "d"]] and parts[1]["mean"] == p2.synthetic.meta["mean"]
+
+
+def test_merge_refuses_parts_that_miss_a_class_of_the_data(tasks):
+    tmp, t1, t2, full = tasks
+    with pytest.raises(ConfigError, match=r"no part holds class\(es\) 'c', 'd'"):
+        merge([t1, t1], tmp / "missing", dataset="imagefolder", data_root=full, evaluate=False)
+
+
+def test_merge_refuses_a_part_of_another_sample_shape(tasks, tmp_path):
+    tmp, t1, _, full = tasks
+    small = _distil(tmp_path, "small", ["c", "d"], size=6)
+    with pytest.raises(ConfigError, match=r"small: its samples have shape \(1, 6, 6\), the data's \(1, 8, 8\)"):
+        merge([t1, small], tmp_path / "m", dataset="imagefolder", data_root=full, evaluate=False)
+
+
+def test_merge_command_writes_a_set_that_loads(tasks, capsys):
+    tmp, t1, t2, full = tasks
+    code = main(["merge", str(t1), str(t2), "--out", str(tmp / "cli"), "--dataset", "imagefolder", "--data-root", str(full),
+                 "--no-evaluate"])
+    assert code == 0 and "merged 2 sets (4 samples) into 4 samples, 1 per class of 4 classes" in capsys.readouterr().out
+    assert load(tmp / "cli").classes == ["a", "b", "c", "d"]
+    assert main(["merge", str(t1), "--out", str(tmp / "one")]) != 0
+    assert "needs two saved sets or more" in capsys.readouterr().err
