@@ -133,6 +133,8 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         changes["data_root"] = None if data_root is None else str(data_root)
     elif data_root is not None:
         changes["data_root"] = str(data_root)
+    if "classes" in recipe.config_cls.__dataclass_fields__:
+        changes["classes"] = []  # a part distilled with classes=... is one part: the merged set is over the named data's classes
     changes["ipc"] = 1  # the real data is only asked for its classes and statistics here; the count is set below
     cfg = recipe.config_from_saved(saved, changes)
     out_dir = Path(out)

@@ -350,6 +350,8 @@ class ValidationKeys(ConfigKeys):
 
     validation: float = key(0.0, help="share of each class's training samples held out and scored in place of the test split, "
                             "for tuning without reading the test split (0: score on the test split)", unit="fraction", range="[0, 1)")
+    classes: list[str] = key(factory=list, help="distil and score only these classes, by name (comma-separated; labels index them in "
+                             "the data's class order; normalisation stays the whole training split's); empty: every class")
 
 
 @dataclass

@@ -53,10 +53,39 @@ def hold_out_validation(data: ClassificationData, fraction: float) -> Classifica
                    test=LabeledTensors(src.x[val], src.y[val], list(src.classes)), meta=meta)
 
 
+def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationData:
+    """``data`` with only the classes ``names`` (train and test), relabelled 0..k-1 in the data's class order (a class-
+    incremental task, a client's classes); ``meta`` keeps the whole data's normalisation, so sets of different subsets
+    share one (``mmdistill merge`` joins them). ConfigError naming a class the data lacks."""
+    every = [str(c) for c in data.train.classes]
+    unknown = [n for n in names if n not in every]
+    if unknown:
+        raise ConfigError(f"classes: {', '.join(map(repr, unknown[:5]))} not among {data.name}'s classes "
+                          f"({', '.join(map(repr, every[:12]))}{' ...' if len(every) > 12 else ''})", key="classes")
+    kept = [c for c in every if c in set(names)]
+    new_label = torch.full((len(every),), -1, dtype=torch.long)
+    new_label[[every.index(c) for c in kept]] = torch.arange(len(kept))
+
+    def part(split: LabeledTensors) -> LabeledTensors:
+        mapped = new_label.to(split.y.device)[split.y]
+        mask = mapped >= 0
+        return LabeledTensors(split.x[mask], mapped[mask], list(kept))
+
+    log.info("classes: %d of %s's %d classes kept (%s)", len(kept), data.name, len(every), ", ".join(kept))
+    return replace(data, train=part(data.train), test=part(data.test),
+                   meta={**data.meta, "classes": list(kept), "class_subset_of": every})
+
+
 def load_data(modality: Any, cfg: Any) -> Any:
-    """``modality.load(cfg)``, with the validation split of ``cfg.validation`` carved out when the config has
-    :class:`ValidationKeys` and asks for one (classification data only)."""
+    """``modality.load(cfg)``, with only the classes of ``cfg.classes`` kept (:func:`keep_classes`) and the validation
+    split of ``cfg.validation`` carved out when the config has :class:`ValidationKeys` and asks for them (classification
+    data only)."""
     data = modality.load(cfg)
+    names = list(getattr(cfg, "classes", None) or []) if isinstance(cfg, ValidationKeys) else []
+    if names:
+        if not isinstance(data, ClassificationData):
+            raise ConfigError(f"classes picks classes of classification data; {type(data).__name__} has none", key="classes")
+        data = keep_classes(data, [str(n) for n in names])
     fraction = cfg.validation if isinstance(cfg, ValidationKeys) else 0.0
     if fraction:
         if not isinstance(data, ClassificationData):
@@ -66,4 +95,4 @@ def load_data(modality: Any, cfg: Any) -> Any:
     return data
 
 
-__all__ = ["SPLIT_STREAM", "hold_out_validation", "load_data"]
+__all__ = ["SPLIT_STREAM", "hold_out_validation", "keep_classes", "load_data"]

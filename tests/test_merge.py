@@ -81,3 +81,23 @@ def test_merge_command_writes_a_set_that_loads(tasks, capsys):
     assert load(tmp / "cli").classes == ["a", "b", "c", "d"]
     assert main(["merge", str(t1), "--out", str(tmp / "one")]) != 0
     assert "needs two saved sets or more" in capsys.readouterr().err
+
+
+def test_classes_key_distils_a_subset_by_name_with_the_whole_datas_normalisation(tasks, tmp_path):
+    """classes=c,a keeps those two classes, labelled in the data's order (a=0, c=1), train and test, with the whole
+    training split's mean/std, so two subsets' sets merge without conversion; an unknown class is named."""
+    from mmdistill.validation import load_data
+
+    tmp, _, _, full = tasks
+    cfg = image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["c", "a"], progress=False)
+    data, whole = load_data(image_dm.RECIPE.get_modality(), cfg), image_dm.RECIPE.get_modality().load(cfg)
+    assert data.train.classes == ["a", "c"] and sorted(set(data.train.y.tolist())) == [0, 1] == sorted(set(data.test.y.tolist()))
+    assert len(data.train) == int((whole.train.y == 0).sum() + (whole.train.y == 2).sum())
+    assert data.meta["mean"] == whole.meta["mean"] and data.meta["classes"] == ["a", "c"]
+    runs = [image_dm.run(dataset="imagefolder", data_root=str(full), classes=names, ipc=1, iterations=1, batch_real=4, evaluate=False,
+                         progress=False, memory_check=False, out=str(tmp_path / "".join(names))).out_dir for names in (["a", "b"], ["c", "d"])]
+    merged = load(merge(runs, tmp_path / "m", dataset="imagefolder", data_root=full, evaluate=False))
+    assert merged.classes == ["a", "b", "c", "d"] and merged.manifest["config"]["classes"] == []
+    torch.testing.assert_close(merged.x[2:], load(runs[1]).x)  # one normalisation: the inputs are copied as they are
+    with pytest.raises(ConfigError, match=r"classes: 'z' not among imagefolder's classes \('a', 'b', 'c', 'd'\)"):
+        load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["z"]))
