@@ -63,7 +63,8 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
         unknown = [c for c in names if c not in by_class]
         if unknown:
             raise ConfigError(f"{where}: class(es) {', '.join(map(repr, unknown[:5]))} are not classes of the data the merged set "
-                              f"is for ({', '.join(map(repr, classes[:10]))}{' ...' if len(classes) > 10 else ''})", key="dataset")
+                              f"is for ({', '.join(map(repr, classes[:10]))}{' ...' if len(classes) > 10 else ''}): name data that holds "
+                              "every part's classes with --dataset and --data-root (dataset=, data_root=)", key="dataset")
         stats = _normalisation(syn.meta, shape[0])
         x = syn.x.detach().float()
         if (stats is None) != (goal is None):

@@ -81,6 +81,8 @@ def test_merge_command_writes_a_set_that_loads(tasks, capsys):
     assert load(tmp / "cli").classes == ["a", "b", "c", "d"]
     assert main(["merge", str(t1), "--out", str(tmp / "one")]) != 0
     assert "needs two saved sets or more" in capsys.readouterr().err
+    assert main(["merge", str(t1), str(t2), "--out", str(tmp / "no-dataset"), "--no-evaluate"]) != 0  # task1's data: a, b
+    assert "class(es) 'c', 'd' are not classes of the data the merged set is for ('a', 'b'): name data that holds" in capsys.readouterr().err
 
 
 def test_classes_key_distils_a_subset_by_name_with_the_whole_datas_normalisation(tasks, tmp_path):
