@@ -113,6 +113,9 @@ def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
         print("  " + summary_line(manifest))
         for line in cross_arch_lines(manifest["metrics"]):
             print(line)
+    for part in manifest.get("merged_from") or []:  # mmdistill merge's parts, each with the classes it gave
+        if isinstance(part, dict) and isinstance(part.get("classes"), list):
+            print(f"  merged from {shown(str(part.get('dir')))}: classes {shown(', '.join(map(str, part['classes'])))}")
     step = step_size_of(syn)
     if step is not None:
         print(f"  learned step size: {step}")

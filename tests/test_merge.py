@@ -79,6 +79,8 @@ def test_merge_command_writes_a_set_that_loads(tasks, capsys):
                  "--no-evaluate"])
     assert code == 0 and "merged 2 sets (4 samples) into 4 samples, 1 per class of 4 classes" in capsys.readouterr().out
     assert load(tmp / "cli").classes == ["a", "b", "c", "d"]
+    assert main(["show", str(tmp / "cli")]) == 0
+    assert f"merged from {t2}: classes c, d" in capsys.readouterr().out
     assert main(["merge", str(t1), "--out", str(tmp / "one")]) != 0
     assert "needs two saved sets or more" in capsys.readouterr().err
     assert main(["merge", str(t1), str(t2), "--out", str(tmp / "no-dataset"), "--no-evaluate"]) != 0  # task1's data: a, b
