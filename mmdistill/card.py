@@ -256,6 +256,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
     if imported:
         out += [imported_line(imported)]
+    parts = [p for p in manifest.get("merged_from") or [] if isinstance(p, Mapping)]
+    if parts:  # mmdistill merge: the sets it joined, each with the classes it gave
+        out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's): "
+                + "; ".join(f"`{p.get('dir', '?')}` (classes {', '.join(map(str, p.get('classes') or []))})" for p in parts)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
         held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
         out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "

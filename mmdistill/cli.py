@@ -16,6 +16,8 @@
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
     mmdistill cache [clear KIND ... | --all]   the caches (decoded clips, caption embeddings ...), or clear them
+    mmdistill merge DIR DIR ... --out OUT [--dataset NAME]
+                                               sets of part of the classes (tasks, clients) joined by class name
     mmdistill import RECIPE FILE|DIR ...       a set (DC's res_*.pt, MTT's images_*.pt) or MTT's expert buffer, made by
                                                the reference code, as an mmdistill run folder or buffer
 
@@ -357,7 +359,7 @@ def _command(argv: Sequence[str] | None) -> int:
     try:
         with _starting(debug):
             parser = build_parser()  # its recipe listing loads no torch: `recipes`, --help and a mistyped command answer at once
-            if argv[:1] in (["eval"], ["show"], ["compare"], ["export"], ["check"], ["cache"]) or (
+            if argv[:1] in (["eval"], ["show"], ["compare"], ["export"], ["check"], ["cache"], ["merge"]) or (
                     argv[:1] in (["run"], ["experts"], ["import"]) and len(argv) > 1 and not argv[1].startswith("-")):
                 importlib.import_module("mmdistill.recipe")  # torch and the core load here, where a stop is one line
         if argv[:1] in (["run"], ["experts"], ["import"]):

@@ -58,6 +58,8 @@ def test_merged_set_joins_classes_by_name_and_converts_normalisation_exactly(tas
     torch.testing.assert_close(_raw(merged)[:2], _raw(p1), atol=1e-5, rtol=0)
     parts = merged.manifest["merged_from"]
     assert [p["classes"] for p in parts] == [["a", "b"], ["c", "d"]] and parts[1]["mean"] == p2.synthetic.meta["mean"]
+    card = (out / "README.md").read_text(encoding="utf-8")  # a receiver reads what the set is made of (session 51)
+    assert f"- merged by `mmdistill merge` from 2 sets (the config is the first part's): `{t1}` (classes a, b); `{t2}` (classes c, d)" in card
 
 
 def test_merge_refuses_parts_that_miss_a_class_of_the_data(tasks):
