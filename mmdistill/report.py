@@ -7,6 +7,7 @@ marks a complete set; see :func:`mmdistill.io.save_synthetic`).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import platform
 import stat
@@ -190,17 +191,24 @@ def is_evaluation_key(name: str) -> bool:
     return name.startswith(("eval_", "ft_", "whole_")) or name in ("adj_threshold", "baselines", "cross_arch", "herding_epochs")
 
 
+#: the ``config_sources`` entry of an evaluation key whose value ``mmdistill eval --write`` changed
+RESCORED_SOURCE = "mmdistill eval --write"
+
+
 def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str, Any], cfg: Any, changes: Mapping[str, Any],
                    modality: Any, card_dir: Path, where: str) -> None:
     """``mmdistill eval --write``: the manifest's metrics (the earlier ones kept, :func:`rescored_metrics`) and its config's
     evaluation keys that ``changes`` names (:func:`is_evaluation_key`; their values as ``cfg`` holds them, typed) become
-    the new evaluation's, the card (in ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the
+    the new evaluation's (a changed one's ``config_sources`` entry :data:`RESCORED_SOURCE`), the card (in ``card_dir``) and, in a run folder, ``accuracy.png`` are written again, and the
     recorded SHA-256 of the files rewritten follow them (:func:`follow_rewritten`), the manifest last."""
     from mmdistill.evaluation import rescored_metrics
 
     manifest["metrics"] = rescored_metrics(manifest.get("metrics", {}), metrics)
-    plain = to_dict(cfg)
-    manifest["config"] = {**manifest.get("config", {}), **{k: plain[k] for k in changes if is_evaluation_key(k) and k in plain}}
+    plain, before = to_dict(cfg), manifest.get("config", {})
+    rescored = {k: json.loads(json.dumps(plain[k], default=str)) for k in changes if is_evaluation_key(k) and k in plain}
+    manifest["config"] = {**before, **rescored}
+    if isinstance(sources := manifest.get("config_sources"), dict):  # a value this command changed came from it (walk 51C)
+        sources.update({k: RESCORED_SOURCE for k, v in rescored.items() if before.get(k) != v})
     write_card(card_dir, manifest, modality, where=where)
     if where == "run":
         write_accuracy_plot(folder, manifest)
@@ -266,4 +274,4 @@ def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[s
             for net, rows in (metrics.get("cross_arch") or {}).items()]
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "follow_rewritten", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "RESCORED_SOURCE", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "follow_rewritten", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

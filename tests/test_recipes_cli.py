@@ -120,9 +120,15 @@ def test_eval_write_keeps_what_it_did_not_score_again(dm_run, tmp_path, capsys):
     # review 35: key=value changes are recorded typed, and only evaluation keys (not device, caches ...)
     assert cli_main(["eval", str(run), "--runs", "1", "eval_dsa=false", "eval_lr=0.05", "baselines=random_real", "device=cpu",
                      "--write"]) == 0
-    cfg = json.loads((run / "manifest.json").read_text())["config"]
+    rescored = json.loads((run / "manifest.json").read_text())
+    cfg = rescored["config"]
     assert cfg["eval_dsa"] is False and cfg["eval_lr"] == 0.05 and cfg["baselines"] == ["random_real"]
     assert cfg["device"] == before_cfg["device"]
+    # walk 51C: config_sources said where the old values came from ("command-line flags"); a value eval --write changed
+    # names it, and a key it left as it was keeps its source
+    sources = rescored["config_sources"]
+    assert {sources[k] for k in ("eval_dsa", "eval_lr", "baselines", "eval_runs")} == {"mmdistill eval --write"}
+    assert sources["ipc"] == json.loads((dm_run / "manifest.json").read_text())["config_sources"]["ipc"]
     capsys.readouterr()
 
 
