@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from mmdistill.scored_on import CHOSEN_RUN
+from mmdistill.scored_on import CHOSEN_RUN, RESCORED_SOURCE
 from mmdistill.errors import ConfigError
 from mmdistill.io import MANIFEST_FILE, read_json
 from mmdistill.keys import input_keys
@@ -51,8 +51,8 @@ def run_layer(manifest_file: Path, recipe: str) -> tuple[Layer, dict[str, Any]]:
     if manifest.get("recipe") != recipe:
         raise ConfigError(f"--config {manifest_file}: a run of recipe {manifest.get('recipe')!r}, not {recipe}; its keys mean "
                           f"what they mean there: run `mmdistill run {manifest.get('recipe')} --config ...`", key="config")
-    given = {k: config[k] for k, source in sources.items()
-             if k in config and k not in NOT_CARRIED and not str(source).startswith("tables/")}
+    given = {k: config[k] for k, source in sources.items()  # not a rescoring's values (eval --write --no-baselines: baselines=[])
+             if k in config and k not in NOT_CARRIED and not str(source).startswith("tables/") and source != RESCORED_SOURCE}
     metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), dict) else {}
     split = (metrics.get("protocol") or {}).get("scored_on") or ("validation" if config.get("validation") else "test")
     folder = manifest_file.parent

@@ -20,7 +20,7 @@ from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import budget, comparable_sets, render_card, storage_block
-from mmdistill.scored_on import imbalanced_split, scored_split
+from mmdistill.scored_on import RESCORED_SOURCE, imbalanced_split, scored_split
 from mmdistill.io import (MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
 from mmdistill.memorisation import MEMORISATION_FILE, run_check
@@ -191,10 +191,6 @@ def is_evaluation_key(name: str) -> bool:
     return name.startswith(("eval_", "ft_", "whole_")) or name in ("adj_threshold", "baselines", "cross_arch", "herding_epochs")
 
 
-#: the ``config_sources`` entry of an evaluation key whose value ``mmdistill eval --write`` changed
-RESCORED_SOURCE = "mmdistill eval --write"
-
-
 def write_rescored(folder: Path, manifest: dict[str, Any], metrics: Mapping[str, Any], cfg: Any, changes: Mapping[str, Any],
                    modality: Any, card_dir: Path, where: str) -> None:
     """``mmdistill eval --write``: the manifest's metrics (the earlier ones kept, :func:`rescored_metrics`) and its config's
@@ -274,4 +270,4 @@ def cross_arch_lines(metrics: Mapping[str, Any], indent: str = "    ") -> list[s
             for net, rows in (metrics.get("cross_arch") or {}).items()]
 
 
-__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "RESCORED_SOURCE", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "follow_rewritten", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]
+__all__ = ["FINETUNE_FORMAT", "MANIFEST_FORMAT", "add_sharing_blocks", "budget_label", "chance_level", "cross_arch_lines", "follow_rewritten", "write_card", "new_manifest", "summary_line", "versions", "write_artifact"]

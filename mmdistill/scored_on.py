@@ -48,6 +48,9 @@ def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
 #: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the
 #: manifest's ``config_sources``: ``"run folder runs/lr10 (scored on validation, validation=0.1)"``
 CHOSEN_RUN = "run folder "
+#: the ``config_sources`` entry of an evaluation key whose value ``mmdistill eval --write`` changed (not taken by
+#: ``--config DIR``: a rescoring's ``--no-baselines`` would leave the next run without baselines)
+RESCORED_SOURCE = "mmdistill eval --write"
 
 
 def chosen_on_lines(manifest: Mapping[str, Any]) -> list[str]:
@@ -69,4 +72,4 @@ def scored_split(metrics: Mapping[str, Any]) -> str:
     return "validation" if said.startswith("validation") else "test"
 
 
-__all__ = ["CHOSEN_RUN", "IMBALANCED", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]

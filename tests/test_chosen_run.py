@@ -48,7 +48,8 @@ def test_a_value_that_changed_since_the_chosen_run_is_named(tmp_path, caplog):
     chosen = _saved_run(tmp_path / "run", dataset="digits", budget="cpu", ipc=1, validation=0.1)
     manifest = json.loads((chosen / "manifest.json").read_text())
     manifest["config"]["batch_real"] = 999  # as if the cpu budget's row said 999 when the run was made
-    manifest["config"]["baselines"] = []  # as `mmdistill eval --no-baselines --write` leaves it: no warning, a line
+    manifest["config"]["baselines"] = []  # as `mmdistill eval --no-baselines --write` leaves it: no warning, a line,
+    manifest["config_sources"]["baselines"] = "mmdistill eval --write"  # and not taken though its source is now named
     (chosen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with caplog.at_level(logging.INFO, logger="mmdistill.chosen_run"):
         config_from_argv(get_recipe("image-dm"), ["--config", str(chosen)])
