@@ -177,6 +177,40 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+def experts_progress(buffer: Path) -> str:
+    """How far the training of the expert buffer ``buffer`` (a run's own ``experts`` folder) got, from its file names and
+    one finished shard's header: ``training its experts in DIR: 3 of 10 finished, 2 under way``, ``its experts in DIR are
+    trained (10)``; ``""`` when the folder holds none (a run with ``--buffer`` elsewhere, or loading its data)."""
+    from mmdistill.buffer import INDEX_FILE
+
+    if not buffer.is_dir():
+        return ""
+    names = [p.name for p in buffer.iterdir() if p.name.startswith("expert_") and p.name.endswith(".safetensors")]
+    shards = sorted(n for n in names if not n.endswith(".partial.safetensors"))
+    going = len(names) - len(shards)
+    if (buffer / INDEX_FILE).is_file():
+        return f"its experts in {shown(str(buffer))} are trained ({len(shards)})"
+    if not names:
+        return ""
+    total = _planned_experts(buffer / shards[0]) if shards else None
+    return (f"training its experts in {shown(str(buffer))}: {len(shards)}{f' of {total}' if total else ''} finished"
+            + (f", {going} under way" if going else ""))
+
+
+def _planned_experts(shard: Path) -> int | None:
+    """The expert count a finished shard's header says its buffer is trained for (``training.num_experts``); None when it
+    cannot be read (a shard being replaced, an earlier mmdistill's)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(shard), framework="pt") as fh:
+            header = parse_json((fh.metadata() or {}).get("header") or "{}")
+    except (SafetensorError, OSError, ValueError):
+        return None
+    total = (header.get("training") or {}).get("num_experts") if isinstance(header, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
+
+
 def unfinished_run(folder: Path) -> str:
     """What ``mmdistill show`` / ``eval`` / ``export`` say of run folder ``folder`` that holds no set yet but a checkpoint
     or a status record: whether its run is going (the folder's lock has a holder, or the record's process still runs on
@@ -184,7 +218,8 @@ def unfinished_run(folder: Path) -> str:
     or stopped, with the reason it recorded; killed hard when the record says running and its process is gone)."""
     holder, rec = lock_holder(folder), read_status(folder)
     if rec is None:  # a run of an mmdistill before the record, or one before its loop (training its experts, loading data)
-        before = "" if (folder / CHECKPOINT_FILE).is_file() else ": it has not started distilling yet (loading data, training experts)"
+        before = "" if (folder / CHECKPOINT_FILE).is_file() else (": it has not started distilling yet "
+                                                                 f"({experts_progress(folder / 'experts') or 'loading data, training experts'})")
         return (f"{folder} holds no distilled set yet: its run is still going ({holder}){before}; its set is written when it finishes"
                 if holder else f"{folder} holds the {CHECKPOINT_FILE} of an unfinished run, no distilled set yet: continue it "
                 "with the command that started it and --resume (from Python: its run(...), resume=True)")
@@ -221,4 +256,4 @@ def unfinished_run(folder: Path) -> str:
     return f"{folder} holds no distilled set yet: {shown(text)}"
 
 
-__all__ = ["STATUS_EVERY_S", "STATUS_FORMAT", "RunStatus", "read_status", "recorded", "unfinished_run"]
+__all__ = ["STATUS_EVERY_S", "STATUS_FORMAT", "RunStatus", "experts_progress", "read_status", "recorded", "unfinished_run"]

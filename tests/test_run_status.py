@@ -207,6 +207,20 @@ def test_show_of_a_run_training_its_experts_says_it_is_going(tmp_path, capsys):
     err = _shown_while_locked(run, "mmdistill run image-mtt", capsys)
     assert "its run is still going (process" in err and "it has not started distilling yet (loading data, training experts)" in err
     assert "neither manifest.json" not in err, err
+    # session 51: how far the experts got (a run of hours spends most of them there), from the buffer's files
+    import json
+
+    import torch
+
+    from mmdistill.io import save_tensors
+
+    save_tensors(run / "experts" / "expert_0000.safetensors", {"trajectory": torch.zeros(2, 3)},
+                 metadata={"header": json.dumps({"training": {"num_experts": 5}})})
+    (run / "experts" / "expert_0001.partial.safetensors").write_bytes(b"")
+    err = _shown_while_locked(run, "mmdistill run image-mtt", capsys)
+    assert f"it has not started distilling yet (training its experts in {run / 'experts'}: 1 of 5 finished, 1 under way)" in err
+    (run / "experts" / "index.json").write_text("{}")
+    assert f"(its experts in {run / 'experts'} are trained (1))" in _shown_while_locked(run, "mmdistill run image-mtt", capsys)
     assert main(["show", str(run)]) == 4 and "neither manifest.json" in capsys.readouterr().err  # no run going: as before
 
 
