@@ -63,6 +63,9 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
         raise ConfigError(f"classes: {', '.join(map(repr, unknown[:5]))} not among {data.name}'s classes "
                           f"({', '.join(map(repr, every[:12]))}{' ...' if len(every) > 12 else ''})", key="classes")
     kept = [c for c in every if c in set(names)]
+    if len(kept) < 2:  # as a loader refuses data of one class: every model would score 100 %
+        raise ConfigError(f"classes={','.join(names)} keeps one class of {data.name}; classification needs at least 2 (a task of "
+                          "one class is distilled with another, or merged from parts with mmdistill merge)", key="classes")
     new_label = torch.full((len(every),), -1, dtype=torch.long)
     new_label[[every.index(c) for c in kept]] = torch.arange(len(kept))
 

@@ -107,3 +107,5 @@ def test_classes_key_distils_a_subset_by_name_with_the_whole_datas_normalisation
     torch.testing.assert_close(merged.x[2:], load(runs[1]).x)  # one normalisation: the inputs are copied as they are
     with pytest.raises(ConfigError, match=r"classes: 'z' not among imagefolder's classes \('a', 'b', 'c', 'd'\)"):
         load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["z"]))
+    with pytest.raises(ConfigError, match=r"classes=b,b keeps one class of imagefolder; classification needs at least 2"):
+        load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["b", "b"]))
