@@ -163,7 +163,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from mmdistill.merge import checked_dirs, merge
 
-    merge(checked_dirs(args.dirs), args.out, dataset=args.dataset, data_root=args.data_root, overwrite=args.overwrite,
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    merge(checked_dirs(args.dirs), args.out, dataset=args.dataset, data_root=args.data_root, classes=classes, overwrite=args.overwrite,
           evaluate=not args.no_evaluate, say=print)
     return 0
 
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_merge.add_argument("--dataset", default=None, help="the data the merged set is for: its classes, their order and its mean/std "
                          "(default: the first set's dataset)")
     p_merge.add_argument("--data-root", default=None, help="where that data lives")
+    p_merge.add_argument("--classes", default=None, help="only these classes of that data, by name, comma-separated (a replay "
+                         "memory of the tasks so far, scored on their classes; as the classes= key of a run)")
     p_merge.add_argument("--overwrite", action="store_true", help="replace a set already in --out")
     p_merge.add_argument("--no-evaluate", action="store_true", help="write the set without scoring it")
     add_cache_parser(sub)

@@ -114,10 +114,13 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
 
 
 def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = None, data_root: str | Path | None = None,
-          overwrite: bool = False, evaluate: bool = True, say: Callable[[str], None] = log.info) -> Path:
+          classes: Sequence[str] | None = None, overwrite: bool = False, evaluate: bool = True,
+          say: Callable[[str], None] = log.info) -> Path:
     """Join the saved sets ``dirs`` into a set in ``out`` for ``dataset`` (default: the first part's) at ``data_root``, the
-    data whose classes, class order and normalisation it takes; evaluated on its test split (with the first part's
-    evaluation keys and baselines) unless ``evaluate=False``. Its manifest's ``merged_from`` names each part. Returns ``out``."""
+    data whose classes, class order and normalisation it takes (only ``classes`` of it, by name, when given: the
+    ``classes`` key of a run, e.g. a replay memory of the tasks so far scored on their classes); evaluated on its test
+    split (with the first part's evaluation keys and baselines) unless ``evaluate=False``. Its manifest's ``merged_from``
+    names each part. Returns ``out``."""
     from mmdistill.devices import resolve_device
     from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
     from mmdistill.report import new_manifest, write_artifact
@@ -134,8 +137,10 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         changes["data_root"] = None if data_root is None else str(data_root)
     elif data_root is not None:
         changes["data_root"] = str(data_root)
-    if "classes" in recipe.config_cls.__dataclass_fields__:
-        changes["classes"] = []  # a part distilled with classes=... is one part: the merged set is over the named data's classes
+    if "classes" in recipe.config_cls.__dataclass_fields__:  # a part distilled with classes=... is one part: the merged set
+        changes["classes"] = list(classes or [])  # is over the named data's classes, or those asked for
+    elif classes:
+        raise ConfigError(f"{recipe.name} has no classes key: its sets cannot be merged over part of the data's classes", key="classes")
     changes["ipc"] = 1  # the real data is only asked for its classes and statistics here; the count is set below
     cfg = recipe.config_from_saved(saved, changes)
     out_dir = Path(out)

@@ -104,6 +104,12 @@ def test_classes_key_distils_a_subset_by_name_with_the_whole_datas_normalisation
                          progress=False, memory_check=False, out=str(tmp_path / "".join(names))).out_dir for names in (["a", "b"], ["c", "d"])]
     merged = load(merge(runs, tmp_path / "m", dataset="imagefolder", data_root=full, evaluate=False))
     assert merged.classes == ["a", "b", "c", "d"] and merged.manifest["config"]["classes"] == []
+    # a replay memory of the tasks so far (walk 51F's question): two sets of a and b over those classes only, scored on them
+    assert main(["merge", str(runs[0]), str(runs[0]), "--out", str(tmp_path / "so-far"), "--dataset", "imagefolder",
+                 "--data-root", str(full), "--classes", "a,b", "--no-evaluate"]) == 0
+    so_far = load(tmp_path / "so-far")
+    assert so_far.classes == ["a", "b"] and so_far.labels.tolist() == [0, 0, 1, 1] and so_far.manifest["config"]["classes"] == ["a", "b"]
+    torch.testing.assert_close(so_far.x[:2], load(runs[0]).x[:1].expand(2, -1, -1, -1))
     torch.testing.assert_close(merged.x[2:], load(runs[1]).x)  # one normalisation: the inputs are copied as they are
     with pytest.raises(ConfigError, match=r"classes: 'z' not among imagefolder's classes \('a', 'b', 'c', 'd'\)"):
         load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["z"]))
