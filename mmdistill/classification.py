@@ -244,11 +244,10 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
     return sets
 
 
-def _title(scored_on: str, runs: int, ipc: int, noun: str, test_y: Tensor | None = None, k: int = 0) -> str:
+def _title(scored_on: str, runs: int, ipc: int, noun: str, share: float | None = None, k: int = 0) -> str:
     """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1), and on
-    a scored split whose labels ``test_y`` (N,) are imbalanced among ``k`` classes (:func:`~mmdistill.scored_on.imbalance_heading`)
-    that the accuracy is plain and what answering the most common class alone scores."""
-    share = majority_share(test_y) if test_y is not None else None
+    a scored split whose most common class holds the ``share`` of it, imbalanced among ``k`` classes
+    (:func:`~mmdistill.scored_on.imbalance_heading`), that the accuracy is plain and what answering that class alone scores."""
     return (f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
             + imbalance_heading(share, k, scored_on))
 
@@ -304,7 +303,7 @@ def classification_plan(
                           vectorize=cfg.eval_vectorize or default_vectorize(device, cfg.eval_runs, current_workers().world),
                           seeded_runs=True, threads=cfg.eval_threads or default_threads(device),
                           title=_title(data.meta.get("scored_on", "test"), cfg.eval_runs, cfg.ipc,
-                                       getattr(modality, "sample_noun", "sample"), data.test.y, data.num_classes),
+                                       getattr(modality, "sample_noun", "sample"), protocol_block["majority_share"], data.num_classes),
                           protocol=protocol_block)
 
 

@@ -142,7 +142,7 @@ def test_the_card_and_the_evaluation_table_say_an_imbalanced_split_is_scored_by_
     split (digits: 10.3 % of 10 classes) says nothing."""
     import torch
 
-    from mmdistill.classification import _title
+    from mmdistill.classification import _title, majority_share
 
     scored = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.2, "std": 0.0, "runs": [0.2]},
               "protocol": {"runs": 1, "epochs": 5, "scored_on": "test", "majority_share": 0.9}}
@@ -156,6 +156,6 @@ def test_the_card_and_the_evaluation_table_say_an_imbalanced_split_is_scored_by_
 
     summary = card_summary(_manifest(num_classes=3, metrics=scored)).splitlines()  # mmdistill show's lines
     assert any(line.strip().startswith("the test split is imbalanced") for line in summary)
-    heading = _title("test", 1, 1, "image", torch.tensor([0] * 9 + [1]), 2)
+    heading = _title("test", 1, 1, "image", majority_share(torch.tensor([0] * 9 + [1])), 2)  # the protocol's share
     assert heading.startswith("test accuracy, 1 run each, 1 image per class (plain accuracy on an imbalanced test split")
-    assert "90.0 %" in heading and _title("test", 1, 1, "image", torch.tensor([0, 1]), 2) == "test accuracy, 1 run each, 1 image per class"
+    assert "90.0 %" in heading and _title("test", 1, 1, "image", majority_share(torch.tensor([0, 1])), 2) == "test accuracy, 1 run each, 1 image per class"
