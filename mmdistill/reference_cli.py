@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
 from mmdistill.errors import ConfigError
+from mmdistill.io import new_tree
 from mmdistill.reference import (ImportOptions, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
 
@@ -125,15 +123,8 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     net = modality.matching_network(cfg, data)
     spec = expert_spec(cfg, data, net)
     spec.data = None  # MTT's files record no fingerprint of the data its experts saw
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # renamed into place once whole
-    try:
+    with new_tree(out) as tmp:  # filled in a locked temporary sibling, renamed into place once whole
         count = write_imported_buffer(tmp, files, spec, cfg.expert_training())
-        if out.is_dir():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     say(f"converted {count} experts from {len(files)} file(s) of {source} into {out}; their training is recorded as this "
         "recipe's expert keys say (MTT's files record none of it): pass the values you trained with (lr_teacher=, batch_train=, ...)")
     return 0
