@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -38,6 +37,7 @@ from mmdistill.distributed import Workers, close_workers, init_workers
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.expert_partial import checked_partial
 from mmdistill.expert_seed import SEED_FILE, buffer_seed
+from mmdistill.header_metadata import read_header_metadata
 from mmdistill.io import atomic_path, load_tensors_with_metadata, read_json, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -317,11 +317,10 @@ def _kept_shard(final: Path, header: dict[str, Any], i: int, epochs: int, num_pa
 
 def _check_shard_setting(path: Path, header: dict[str, Any]) -> None:
     """ConfigError when the readable shard ``path`` was trained for another setting: it is kept, never replaced."""
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get("header")
-    except (SafetensorError, OSError, ValueError):
+    meta = read_header_metadata(path)
+    if meta is None:
         return  # unreadable: damaged, trained again
+    raw = meta.get("header")
     try:
         saved = parse_json(raw) if raw is not None else None
     except json.JSONDecodeError:

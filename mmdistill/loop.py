@@ -29,6 +29,7 @@ from torch import Tensor
 from mmdistill.data_identity import DATA_KEY, IDENTITY_KEYS, check_same_data
 from mmdistill.network_identity import NETWORK_KEY, check_same_network
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLost
+from mmdistill.header_metadata import read_header_metadata
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -102,13 +103,10 @@ def checkpoint_resume_keys(path: Path, run_keys: Iterable[str] | None = None) ->
     """The values of the keys that change the distillation recorded in checkpoint ``path`` (its header alone
     is read), or None when the file is not a readable checkpoint of this version (loading it names why); a key of
     ``run_keys`` added since it was written has the value it ran with (:func:`~mmdistill.schema.values_before_keys`)."""
-    from safetensors import SafetensorError, safe_open
-
+    blob = (read_header_metadata(path) or {}).get("resume_keys")
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            blob = (fh.metadata() or {}).get("resume_keys")
         keys = parse_json(blob) if blob else None
-    except (SafetensorError, OSError, ValueError):
+    except ValueError:
         return None
     if not isinstance(keys, dict):
         return None
@@ -118,12 +116,9 @@ def checkpoint_resume_keys(path: Path, run_keys: Iterable[str] | None = None) ->
 def checkpoint_iteration(path: Path) -> int | None:
     """The number of iterations checkpoint ``path`` holds (its header alone is read), or None when it is not a
     readable checkpoint (loading it names why)."""
-    from safetensors import SafetensorError, safe_open
-
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            return int((fh.metadata() or {}).get("iteration", ""))
-    except (SafetensorError, OSError, ValueError):
+        return int((read_header_metadata(path) or {}).get("iteration", ""))
+    except ValueError:
         return None
 
 

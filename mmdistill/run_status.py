@@ -200,12 +200,11 @@ def experts_progress(buffer: Path) -> str:
 def _planned_experts(shard: Path) -> int | None:
     """The expert count a finished shard's header says its buffer is trained for (``training.num_experts``); None when it
     cannot be read (a shard being replaced, an earlier mmdistill's)."""
-    from safetensors import SafetensorError, safe_open
+    from mmdistill.header_metadata import read_header_metadata
 
     try:
-        with safe_open(str(shard), framework="pt") as fh:
-            header = parse_json((fh.metadata() or {}).get("header") or "{}")
-    except (SafetensorError, OSError, ValueError):
+        header = parse_json((read_header_metadata(shard) or {}).get("header") or "{}")
+    except ValueError:
         return None
     total = (header.get("training") or {}).get("num_experts") if isinstance(header, dict) else None
     return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
