@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
-from mmdistill.scored_on import imbalance_heading
+from mmdistill.scored_on import imbalance_heading, imbalanced_split
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.dc_augment import DCAugment, dc_ops
@@ -38,7 +38,7 @@ from mmdistill.schema import chosen_networks
 from mmdistill.seeding import draw_seed, generator, seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
-from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
+from mmdistill.training import TrainProtocol, scores_on, train_from_scratch
 from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
@@ -169,20 +169,21 @@ def evaluation_augment(cfg: Any, data: ClassificationData, modality: Classificat
 
 
 def trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTensors, protocol: TrainProtocol, *,
-            task: ClassificationTask, augment: Callable[..., Tensor] | None) -> TrainAndScore:
-    """``train_and_score((x, targets), gen) -> {"accuracy"}``: a fresh network trained under ``protocol``."""
+            task: ClassificationTask, augment: Callable[..., Tensor] | None, balanced: bool = False) -> TrainAndScore:
+    """``train_and_score((x, targets), gen) -> {"accuracy"}``: a fresh network trained under ``protocol``; with
+    ``balanced`` (an imbalanced scored split) also ``"balanced_accuracy"`` (:func:`~mmdistill.training.scores_on`)."""
 
     def train_and_score(train_set: tuple[Tensor, Tensor], gen: torch.Generator) -> dict[str, float]:
         x, targets = train_set
         net = make_net(gen)
         train_from_scratch(net, x, targets, protocol, gen, task=task, augment=augment)
-        return {"accuracy": accuracy_on(net, test)}
+        return scores_on(net, test, balanced=balanced)
 
     return train_and_score
 
 
 def many_trainer(make_net: Callable[[torch.Generator], nn.Module], test: LabeledTensors, protocol: TrainProtocol, *,
-                 task: ClassificationTask, augment: Callable[..., Tensor] | None) -> TrainAndScoreMany:
+                 task: ClassificationTask, augment: Callable[..., Tensor] | None, balanced: bool = False) -> TrainAndScoreMany:
     """The batched twin of :func:`trainer`: K fresh networks (network k drawn from ``gens[k]``, as
     ``trainer`` draws it) trained as one vectorised ensemble (:mod:`mmdistill.ensemble`); None when they
     cannot be (BatchNorm, dropout, sets of different sizes), so the skeleton trains them one at a time."""
@@ -193,7 +194,7 @@ def many_trainer(make_net: Callable[[torch.Generator], nn.Module], test: Labeled
             return None
         train_many_from_scratch(nets, [x for x, _ in train_sets], [t for _, t in train_sets], protocol, gens,
                                 task=task, augment=augment)
-        return [{"accuracy": accuracy_on(net, test)} for net in nets]
+        return [scores_on(net, test, balanced=balanced) for net in nets]
 
     return train_and_score_many
 
@@ -248,8 +249,9 @@ def _title(scored_on: str, runs: int, ipc: int, noun: str, share: float | None =
     """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1), and on
     a scored split whose most common class holds the ``share`` of it, imbalanced among ``k`` classes
     (:func:`~mmdistill.scored_on.imbalance_heading`), that the accuracy is plain and what answering that class alone scores."""
+    balanced = "; balanced_accuracy: the mean over classes of each one's share answered right" if imbalanced_split(share, k) else ""
     return (f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
-            + imbalance_heading(share, k, scored_on))
+            + imbalance_heading(share, k, scored_on) + balanced)
 
 
 def classification_plan(
@@ -268,20 +270,22 @@ def classification_plan(
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
     baselines = baseline_sets(cfg, data, herd_idx, labeler)
+    majority = majority_share(data.test.y)
+    balanced = imbalanced_split(majority, data.num_classes)  # then balanced accuracy is scored beside plain accuracy
     if syn is not None:  # decoded once, shared by every evaluation network
         x_syn, t_syn = modality.decode(syn).detach().to(device), syn.targets().detach().to(device)
     networks = []
     for name in evaluation_networks(cfg, modality):
         make_net = network_factory(modality, name, data, device)
-        default = trainer(make_net, data.test, protocol, task=task, augment=augment)
-        default_many = many_trainer(make_net, data.test, protocol, task=task, augment=augment)
+        default = trainer(make_net, data.test, protocol, task=task, augment=augment, balanced=balanced)
+        default_many = many_trainer(make_net, data.test, protocol, task=task, augment=augment, balanced=balanced)
         sets: dict[str, EvalSet] = {}
         if syn is not None:
             if syn_protocol is protocol:
                 own, own_many = default, default_many
             else:
-                own = trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
-                own_many = many_trainer(make_net, data.test, syn_protocol, task=task, augment=augment)
+                own = trainer(make_net, data.test, syn_protocol, task=task, augment=augment, balanced=balanced)
+                own_many = many_trainer(make_net, data.test, syn_protocol, task=task, augment=augment, balanced=balanced)
             sets["distilled"] = EvalSet((x_syn, t_syn), own, train_and_score_many=own_many)
             if syn.label_mode != "hard":  # the same data with hard labels: the gain of the data alone
                 sets["distilled_hard_labels"] = EvalSet((x_syn, syn.labels.to(device)), own, train_and_score_many=own_many)
@@ -296,7 +300,7 @@ def classification_plan(
                                       **({"dsa_strategy": getattr(augment, "strategy", str(cfg.dsa_strategy))} if dsa else {}),
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
-                                      "majority_share": majority_share(data.test.y)}
+                                      "majority_share": majority}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,

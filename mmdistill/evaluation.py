@@ -288,7 +288,7 @@ def results_table(rows: Mapping[str, EvalResult]) -> str:
     head = next(iter(rows.values())).headline
     lines = [f"{'set':<{width}}  {'size':>5}  " + "  ".join(f"{m:>8}" for m in metrics) + f"  {head + ' (%)':>16}  runs"]
     for name, res in rows.items():
-        cells = "  ".join(f"{100 * statistics.fmean(res.series(m)):>8.2f}" for m in metrics)
+        cells = "  ".join(f"{100 * statistics.fmean(res.series(m)):>{max(8, len(m))}.2f}" for m in metrics)
         size = "" if res.size is None else str(res.size)
         lines.append(f"{name:<{width}}  {size:>5}  {cells}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
     return "\n".join(lines)

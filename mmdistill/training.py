@@ -47,15 +47,36 @@ class TrainProtocol:
 
 @torch.no_grad()
 def accuracy_on(net: nn.Module, test: LabeledTensors, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``net`` on ``test`` (eval mode, no augmentation)."""
+    """Top-1 accuracy of ``net`` on ``test`` (eval mode, no augmentation): every sample counts once."""
+    return scores_on(net, test, batch_size=batch_size)["accuracy"]
+
+
+@torch.no_grad()
+def scores_on(net: nn.Module, test: LabeledTensors, *, balanced: bool = False, batch_size: int = 1024) -> dict[str, float]:
+    """``{"accuracy"}`` of ``net`` on ``test`` (top-1 in [0, 1], eval mode, no augmentation, every sample once), and
+    with ``balanced`` also ``"balanced_accuracy"``: the mean over the classes present in ``test`` of the share of each
+    class answered right (per-class recall), what an imbalanced split is read by (always answering its most common
+    class scores 1 / K there, not that class's share)."""
     net.eval()
     device = next(net.parameters()).device
     correct = 0
+    predicted = []
     for start in range(0, len(test), batch_size):
         xb = test.x[start : start + batch_size].to(device)
         yb = test.y[start : start + batch_size].to(device)
-        correct += ClassificationTask.correct(net(xb), yb)
-    return correct / len(test)
+        logits = net(xb)
+        correct += ClassificationTask.correct(logits, yb)
+        if balanced:
+            predicted.append(logits.argmax(dim=-1).cpu())
+    out = {"accuracy": correct / len(test)}
+    if balanced:
+        y = test.y.detach().cpu().long()
+        right = y[torch.cat(predicted) == y]
+        counts = torch.bincount(y).double()
+        hits = torch.bincount(right, minlength=len(counts)).double()
+        present = counts > 0
+        out["balanced_accuracy"] = float((hits[present] / counts[present]).mean())
+    return out
 
 
 def train_epoch(
@@ -120,4 +141,4 @@ def train_from_scratch(
     return last
 
 
-__all__ = ["TrainProtocol", "accuracy_on", "train_epoch", "train_from_scratch"]
+__all__ = ["TrainProtocol", "accuracy_on", "scores_on", "train_epoch", "train_from_scratch"]

@@ -1,0 +1,70 @@
+"""Balanced accuracy beside plain accuracy on an imbalanced scored split (left noted since walk 51A: the card said the
+accuracy was plain and what answering the most common class scores, but gave no per-class figure to read instead)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from mmdistill.data import LabeledTensors
+from mmdistill.evaluation import results_table
+from mmdistill.training import accuracy_on, scores_on
+
+
+class _Always(nn.Module):
+    """Answers class ``k`` for every sample."""
+
+    def __init__(self, k: int, classes: int) -> None:
+        super().__init__()
+        self.k, self.classes = k, classes
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(torch.full((len(x),), self.k), self.classes).float() + 0 * self.dummy
+
+
+def test_a_network_answering_the_common_class_scores_its_share_plain_and_one_over_k_balanced():
+    test = LabeledTensors(torch.zeros(10, 2), torch.tensor([0] * 8 + [1] + [2]), ["a", "b", "c"])
+    net = _Always(0, 3)
+    assert scores_on(net, test) == {"accuracy": 0.8}
+    scores = scores_on(net, test, balanced=True, batch_size=3)  # batches put together
+    assert scores["accuracy"] == pytest.approx(0.8) and scores["balanced_accuracy"] == pytest.approx(1 / 3)
+    assert accuracy_on(net, test) == pytest.approx(0.8)
+    missing = LabeledTensors(torch.zeros(4, 2), torch.tensor([0, 0, 0, 2]), ["a", "b", "c"])  # class b not in the split
+    assert scores_on(_Always(2, 3), missing, balanced=True)["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_an_imbalanced_test_split_is_scored_balanced_too_and_a_balanced_one_is_not():
+    from mmdistill.classification import classification_plan
+    from mmdistill.evaluation import evaluate_network
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.recipes import image_dm
+
+    cfg = image_dm.RECIPE.config(dataset="digits", ipc=1, eval_runs=1, eval_epochs=1, baselines=["random_real"],
+                                 eval_networks=["mlp"], progress=False, memory_check=False)
+    data = MODALITY.load(cfg)
+    plan = classification_plan(cfg, None, data, MODALITY, device=torch.device("cpu"))
+    rows = evaluate_network(plan, plan.networks[0])
+    assert rows["random_real"].metrics == ["accuracy"] and "balanced" not in (plan.title or "")
+    y = data.test.y
+    keep = torch.cat([torch.nonzero(y == 0).flatten(), torch.nonzero(y != 0).flatten()[::20]])
+    skewed = dataclasses.replace(data, test=LabeledTensors(data.test.x[keep], y[keep], data.test.classes))
+    plan = classification_plan(cfg, None, skewed, MODALITY, device=torch.device("cpu"))
+    rows = evaluate_network(plan, plan.networks[0])
+    assert rows["random_real"].metrics == ["accuracy", "balanced_accuracy"]
+    assert "balanced_accuracy: the mean over classes" in (plan.title or "")
+    table = results_table(rows).splitlines()
+    assert "balanced_accuracy" in table[0] and len(table[0]) == len(table[1])  # the wide column's cells line up
+
+
+def test_the_card_points_to_the_balanced_accuracy_when_the_run_scored_it():
+    from mmdistill.scored_on import imbalance_line
+
+    proto = {"runs": 2, "scored_on": "test", "majority_share": 0.5}
+    plain = {"metric": "accuracy", "protocol": proto, "distilled": {"mean": 0.6, "std": 0.0, "runs": [0.6, 0.6]}}
+    both = {**plain, "distilled": {**plain["distilled"], "scores": {"accuracy": {"mean": 0.6}, "balanced_accuracy": {"mean": 0.4}}}}
+    assert "balanced accuracy" not in (imbalance_line(plain, 4) or "")
+    assert "the balanced accuracy in the table of every score" in (imbalance_line(both, 4) or "") and "25.0 %" in imbalance_line(both, 4)
