@@ -3,7 +3,7 @@
 
 Walk 51B, a user whose own project is type-checked: each block of that file is a docs example and says what a type
 checker got wrong there before (a recipe's config typed as DistillConfig, a protocol asking for more than the docs).
-Skipped without mypy (not a dependency). Third-party libraries are skipped (``follow_imports = skip``: torch is Any),
+mypy is in the dev extra (CI runs this); skipped in an install without it. Third-party libraries are skipped (``follow_imports = skip``: torch is Any),
 so this checks mmdistill's own annotations in a few seconds, not torch's.
 """
 
