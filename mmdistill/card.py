@@ -98,6 +98,17 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def _baseline_sizes(metrics: Mapping[str, Any]) -> str:
+    """What the metrics heading says of the baselines' sizes: the same as the distilled set's, except the whole
+    training data (``whole``, ``whole_graph``, ``whole_train``: what the set stands in for); ``""`` without baselines."""
+    others = [k for k in comparable_sets(metrics) if k != "distilled" and not k.startswith("distilled_")]
+    whole = [k.replace("_", " ") for k in others if k.startswith("whole")]
+    said = ", ".join(whole) + (": the whole training data" if len(whole) == 1 else ": the whole training data each")
+    if len(whole) == len(others):
+        return f" ({said})" if whole else ""
+    return " (the baselines have the same size as the distilled set" + (f"; {said}" if whole else "") + ")"
+
+
 def score_rows(metrics: Mapping[str, Any]) -> list[str]:
     """The Markdown table of every score of the evaluated sets that record several (``"scores"``: fused, audio-only
     and visual-only accuracy; HR@K and NDCG@K; R@K per direction), one column per score as mean ± std (x100); no
@@ -292,9 +303,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     out += ["## Metrics", ""]
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
-        has_baselines = any(k != "distilled" and not k.startswith("distilled_") for k in comparable_sets(m))
-        trained = proto.get("trained_as") or ("networks trained from scratch on each set"
-                                              + (" (the baselines have the same size as the distilled set)" if has_baselines else ""))
+        trained = proto.get("trained_as") or "networks trained from scratch on each set" + _baseline_sizes(m)
         out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
@@ -306,7 +315,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         each = proto.get("training") or f"{epochs} epochs each"  # a plan that trains otherwise than by epochs says how
         out += [f"- {runs} network{'' if runs == 1 else 's'} per set, {each}, seeded from the run's seed; "
                 + ("one network: no spread measured (std n/a)" if runs == 1 else "mean ± std over the networks")
-                + ("; random-real baselines draw a new subset per network" if has_baselines else ""),
+                + ("; random-real baselines draw a new subset per network" if any(k.startswith("random_real") for k in comparable_sets(m)) else ""),
                 f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
                 f"- protocol: `{json.dumps(proto, default=str)}`", *chosen_on_lines(manifest)]
         if line := imbalance_line(m, manifest.get("num_classes")):

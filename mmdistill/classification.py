@@ -225,7 +225,8 @@ def herding_indices(cfg: Any, data: ClassificationData, modality: Classification
 
 
 def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, labeler: Labeler | None) -> dict[str, EvalSet]:
-    """``random_real`` (a new draw per run), its soft-label twin when ``labeler`` is given, ``herding``."""
+    """``random_real`` (a new draw per run), its soft-label twin when ``labeler`` is given, ``herding``, and ``whole``
+    (the whole training split: the accuracy the set stands in for) when ``cfg.baselines`` names it."""
     train = data.train
     sets: dict[str, EvalSet] = {}
     if "random_real" in cfg.baselines:
@@ -242,6 +243,8 @@ def baseline_sets(cfg: Any, data: ClassificationData, herd_idx: Tensor | None, l
             sets["random_real_soft_labels"] = EvalSet(random_soft, per_run=True)
     if herd_idx is not None:
         sets["herding"] = EvalSet((train.x[herd_idx], train.y[herd_idx]))
+    if "whole" in cfg.baselines:
+        sets["whole"] = EvalSet((train.x, train.y), size=len(train))
     return sets
 
 

@@ -359,6 +359,11 @@ class ClassificationConfig(LabelKeys, AugmentKeys, DCAugmentKeys, BatchEvalKeys,
                            DistillConfig):
     """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
 
+    baselines: list[Literal["random_real", "herding", "whole"]] = key(
+        factory=lambda: list(BASELINES), help="baselines evaluated next to the set (comma-separated): random_real and herding "
+        "of the same size; whole, the whole training split (the accuracy the set stands in for; not by default: it trains "
+        "on every sample)", resume=False)
+
     def check(self) -> None:
         super().check()
         from mmdistill.nets import check_network_name  # the registry imports torch: only when a config is checked
