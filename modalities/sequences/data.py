@@ -9,6 +9,8 @@ Readers (each gives rows of ``(user, item, timestamp)`` as strings, in file orde
 - RecBole atomic ``.inter`` files (a typed header ``user_id:token  item_id:token  ...  timestamp:float``).
 - A plain CSV/TSV log ``user,item,timestamp`` (delimiter from the first line; a header naming the columns is
   read by name, in any order, with more columns allowed).
+
+Timestamps are numbers or ISO 8601 date-times (seconds since 1970 UTC: :mod:`.timestamps`); a log mixing them is refused.
 - SASRec's text format: ``user item`` per line, already time-ordered (file order is the time).
 - ``generated[:USERS:ITEMS]``: a seeded Markov-ish log (no files), the default.
 
@@ -59,6 +61,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list, quantity, shown, written_name
 
 from .config import RELEASES
+from .timestamps import ISO_NAIVE, timestamp_seconds
 
 log = logging.getLogger(__name__)
 
@@ -607,8 +610,10 @@ def _where(n: int, lines: list[int] | array[int] | None) -> str:
 class _Columns:
     """Rows ``(user, item, timestamp)`` kept as columns: user and item codes (indices into :attr:`user_ids` /
     :attr:`item_ids`, the distinct ids in order of first appearance) and the timestamps as float64, read with
-    ``float`` as they are appended; a timestamp that is not a finite number is kept as NaN and listed in :attr:`bad`
-    (``(row, text)``). About 24 bytes a row instead of a tuple of three strings (≈ 230)."""
+    ``float`` as they are appended, or an ISO 8601 date-time's seconds since 1970 UTC
+    (:func:`.timestamps.timestamp_seconds`; counted in :attr:`iso`, those without an offset also in :attr:`iso_naive`,
+    the first such row and the first numeric one kept to name a mix); a timestamp that is neither is kept as NaN and
+    listed in :attr:`bad` (``(row, text)``). About 24 bytes a row instead of a tuple of three strings (≈ 230)."""
 
     def __init__(self) -> None:
         self.user_index: dict[str, int] = {}
@@ -617,6 +622,9 @@ class _Columns:
         self.items = array("q")
         self.times = array("d")
         self.bad: list[tuple[int, str]] = []
+        self.iso = self.iso_naive = 0
+        self.first_iso: tuple[int, str] | None = None
+        self.first_number: tuple[int, str] | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -630,10 +638,23 @@ class _Columns:
             t = float(ts)
             if not math.isfinite(t):
                 raise ValueError(ts)
+            if self.first_number is None:
+                self.first_number = (len(self.times), ts)
         except ValueError:
-            self.bad.append((len(self.times), ts))
-            t = math.nan
+            t = self._not_a_number(ts)
         self.times.append(t)
+
+    def _not_a_number(self, ts: str) -> float:
+        """Seconds of an ISO 8601 timestamp (counted), else NaN (listed in :attr:`bad`)."""
+        got = timestamp_seconds(ts)
+        if got is None:
+            self.bad.append((len(self.times), ts))
+            return math.nan
+        if self.first_iso is None:
+            self.first_iso = (len(self.times), ts)
+        self.iso += 1
+        self.iso_naive += got[1] == ISO_NAIVE
+        return got[0]
 
     @property
     def user_ids(self) -> list[str]:
@@ -652,6 +673,17 @@ def _parse_time(rows: list[Row] | _Columns, source: str, on_bad: str, stats: dic
             columns.append(row)
         rows = columns
     bad = rows.bad
+    if rows.iso and rows.first_number is not None:
+        (n_iso, iso), (n_num, num) = rows.first_iso or (0, ""), rows.first_number
+        raise DataError(f"{source}: the timestamps mix ISO 8601 date-times ({rows.iso} rows, {_where(n_iso, lines)}: {iso!r}) "
+                        f"and numbers ({len(rows) - rows.iso - len(bad)} rows, {_where(n_num, lines)}: {num!r}), which do "
+                        "not order against each other (a number's unit is unknown); write one kind in the log")
+    if rows.iso:
+        stats["timestamp_format"] = "iso8601"
+        if rows.iso_naive:
+            stats["timestamps_without_offset"] = rows.iso_naive
+        log.info("%s: read %d ISO 8601 timestamps as seconds since 1970-01-01 UTC%s", source, rows.iso,
+                 f" ({rows.iso_naive} without an offset, read as UTC)" if rows.iso_naive else "")
     if bad:
         examples = ", ".join(f"{_where(n, lines)}: {ts!r}" for n, ts in bad[:3])
         if on_bad != "skip":
@@ -659,8 +691,11 @@ def _parse_time(rows: list[Row] | _Columns, source: str, on_bad: str, stats: dic
             if bad[0][0] == 0 and lines is not None and lines[0] == 1:
                 hint = ("; if line 1 is a header, name its columns (user / user_id / userId, item / item_id / movieId, "
                         "timestamp / time / ts)")
+            # skipping every row leaves nothing: then the message says what a timestamp may be, and no more
+            what = "fix the log" if len(bad) == len(rows) else SKIP_HINT
             raise DataError(f"{source}: {len(bad)} of {len(rows)} rows have a non-numeric or non-finite timestamp "
-                            f"({examples}){hint}; {SKIP_HINT}")
+                            f"({examples}){hint}; a timestamp is a number (epoch seconds) or an ISO 8601 date-time "
+                            f"(2024-03-25T11:01:15Z, 2024-03-25 11:01:15+02:00): {what}")
         log.warning("%s: dropped %d of %d rows with a non-numeric or non-finite timestamp (%s)", source, len(bad), len(rows),
                     examples)
         stats["non_numeric_timestamps"] = len(bad)

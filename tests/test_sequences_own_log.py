@@ -1,0 +1,65 @@
+"""A shop's own interaction log, as exported: ISO 8601 timestamps, its own column names (walk 52B)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import torch
+
+from mmdistill.errors import DataError
+from mmdistill.modalities.sequences.data import SequenceLoadOptions, load_sequences
+from mmdistill.modalities.sequences.timestamps import ISO, ISO_NAIVE, NUMBER, timestamp_seconds
+
+OPTS = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1)
+T0 = dt.datetime(2024, 3, 1, 9, 0, 0, tzinfo=dt.timezone.utc)
+#: (customer, sku, hours after T0): C-2's two events tie, C-1 buys SKU-a twice
+EVENTS = [("C-1", "SKU-a", 0), ("C-2", "SKU-b", 1), ("C-1", "SKU-b", 5), ("C-2", "SKU-c", 3), ("C-2", "SKU-a", 3),
+          ("C-1", "SKU-a", 7), ("C-2", "SKU-d", 2), ("C-1", "SKU-c", 9)]
+
+
+def _write(path, when, header="user,item,timestamp", sep=","):
+    lines = [header] + [sep.join([u, i, when(T0 + dt.timedelta(hours=h))]) for u, i, h in EVENTS]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_timestamp_seconds_reads_numbers_and_iso_8601():
+    assert timestamp_seconds("1709283600") == (1709283600.0, NUMBER)
+    assert timestamp_seconds("2024-03-01T09:00:00Z") == (1709283600.0, ISO)
+    assert timestamp_seconds("2024-03-01T11:00:00+02:00") == (1709283600.0, ISO)
+    assert timestamp_seconds("2024-03-01 09:00:00") == (1709283600.0, ISO_NAIVE)
+    assert timestamp_seconds("2024-03-01") == (1709251200.0, ISO_NAIVE)
+    for bad in ("yesterday", "nan", "inf", "2024-02-30", "2024-13-01T00:00:00Z", ""):
+        assert timestamp_seconds(bad) is None, bad
+
+
+@pytest.mark.parametrize("fmt", [lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"), lambda t: t.isoformat(),
+                                 lambda t: t.strftime("%Y-%m-%d %H:%M:%S")], ids=["Z", "offset", "space-naive"])
+def test_a_log_of_iso_timestamps_gives_the_sequences_of_its_epoch_seconds(tmp_path, fmt):
+    """Before, every ISO 8601 row was 'a non-numeric or non-finite timestamp' and the hint was on_bad=skip, which drops
+    them all: a shop's export had to be rewritten to epoch seconds first."""
+    epoch = load_sequences("csv", _write(tmp_path / "epoch.csv", lambda t: str(int(t.timestamp()))), OPTS)
+    iso = load_sequences("csv", _write(tmp_path / "iso.csv", fmt), OPTS)
+    assert iso.users == epoch.users and iso.item_ids == epoch.item_ids
+    assert all(torch.equal(a, b) for a, b in zip(iso.train, epoch.train))
+    assert torch.equal(iso.test_target, epoch.test_target) and torch.equal(iso.valid_target, epoch.valid_target)
+    assert iso.stats["timestamp_format"] == "iso8601" and "timestamp_format" not in epoch.stats
+    assert iso.report.as_dict()["facts"]["timestamp_format"] == "iso8601"
+
+
+def test_a_log_mixing_iso_and_numbers_is_refused_naming_a_line_of_each(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("user,item,timestamp\nC-1,SKU-a,2024-03-01T09:00:00Z\nC-1,SKU-b,1709290000\nC-1,SKU-c,1709299000\n")
+    with pytest.raises(DataError, match=r"mix ISO 8601 date-times \(1 rows, line 2: '2024-03-01T09:00:00Z'\) and numbers "
+                                        r"\(2 rows, line 3: '1709290000'\)"):
+        load_sequences("csv", str(path), OPTS)
+
+
+def test_timestamps_that_are_all_unreadable_do_not_advise_skipping_them(tmp_path):
+    """on_bad=skip would drop every row; the message says what a timestamp may be instead."""
+    path = _write(tmp_path / "words.csv", lambda t: t.strftime("%d %B %Y"))
+    with pytest.raises(DataError, match=r"8 of 8 rows .*a timestamp is a number \(epoch seconds\) or an ISO 8601 "
+                                        r"date-time") as err:
+        load_sequences("csv", path, OPTS)
+    assert "on_bad=skip" not in str(err.value)
