@@ -63,3 +63,40 @@ def test_timestamps_that_are_all_unreadable_do_not_advise_skipping_them(tmp_path
                                         r"date-time") as err:
         load_sequences("csv", path, OPTS)
     assert "on_bad=skip" not in str(err.value)
+
+
+def test_the_csv_columns_are_named_by_keys_without_rewriting_the_header(tmp_path):
+    """Before, a header of the shop's own names (customer,sku,ts,qty) was refused ('without a user column') and the only
+    way on was to rename the columns in the file."""
+    from mmdistill.modalities.sequences.config import SequenceDistillConfig
+
+    plain = load_sequences("csv", _write(tmp_path / "plain.csv", lambda t: str(int(t.timestamp()))), OPTS)
+    lines = ["customer\tsku\tts\tqty"] + [f"{u}\t{i}\t{int((T0 + dt.timedelta(hours=h)).timestamp())}\t1" for u, i, h in EVENTS]
+    own = tmp_path / "own.tsv"
+    own.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"without a user column; .*or pass user_column=NAME"):
+        load_sequences("csv", str(own), OPTS)
+    opts = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, columns=("Customer", "sku", None))
+    data = load_sequences("csv", str(own), opts)  # ts is found by its usual name
+    assert data.users == plain.users and data.item_ids == plain.item_ids
+    assert all(torch.equal(a, b) for a, b in zip(data.train, plain.train))
+    # the keys exist on the recipe's config and reach the loader (the adapter builds the options from them)
+    cfg = SequenceDistillConfig(dataset="csv", data_root=str(own), user_column="customer", item_column="sku",
+                                min_user_inter=1, min_item_inter=1, max_len=5, seq_len=4)
+    from mmdistill.modalities.sequences.adapter import SequenceModality
+    assert SequenceModality().load(cfg).users == plain.users
+
+
+def test_a_named_column_the_header_lacks_or_shares_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "own.csv"
+    path.write_text("customer,sku,when\nC-1,SKU-a,1\nC-1,SKU-b,2\nC-1,SKU-c,3\n")
+    with pytest.raises(DataError, match=r"user_column='client', but the header on line 1 has no such column \(its columns: "
+                                        r"customer, sku, when\)"):
+        load_sequences("csv", str(path), SequenceLoadOptions(columns=("client", "sku", "when")))
+    with pytest.raises(DataError, match=r"has no timestamp column by the usual names .*; pass time_column=NAME"):
+        load_sequences("csv", str(path), SequenceLoadOptions(columns=("customer", "sku", None)))
+    with pytest.raises(DataError, match=r"user_column='customer', item_column='customer', .* name one column for two roles"):
+        load_sequences("csv", str(path), SequenceLoadOptions(columns=("customer", "customer", "when")))
+    from mmdistill.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"user_column names a column of a csv log's header, but .* is read as sasrec"):
+        load_sequences("sasrec", str(path), SequenceLoadOptions(columns=("customer", None, None)))

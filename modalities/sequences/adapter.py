@@ -67,7 +67,8 @@ class SequenceModality(SequenceShare, AdapterDefaults):
         check_attention_memory(config)
         opts = SequenceLoadOptions(max_len=config.max_len, min_user_inter=config.min_user_inter,
                                    min_item_inter=config.min_item_inter, kcore=config.kcore, on_bad=config.on_bad,
-                                   log_format=config.log_format, seed=config.seed)
+                                   log_format=config.log_format, seed=config.seed,
+                                   columns=(config.user_column, config.item_column, config.time_column))
         return load_sequences(config.dataset, config.data_root, opts)
 
     def to_device(self, data: SequenceData, device: torch.device) -> SequenceData:

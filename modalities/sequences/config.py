@@ -75,6 +75,12 @@ class SequenceDataKeys(ConfigKeys):
     min_user_inter: int = key(5, help="k-core filter: users with fewer interactions are dropped", unit="interactions", range="[0, inf)")
     min_item_inter: int = key(5, help="k-core filter: items with fewer interactions are dropped", unit="interactions", range="[0, inf)")
     kcore: Literal["once", "iterate"] = key("once", help="once: one k-core pass as the reference; iterate: until nothing changes")
+    user_column: str | None = key(None, help="csv log: the header's column of user ids (none: a user / user_id / userId / uid "
+                                             "column)")
+    item_column: str | None = key(None, help="csv log: the header's column of item ids (none: an item / item_id / movieId / iid "
+                                             "column)")
+    time_column: str | None = key(None, help="csv log: the header's column of timestamps, numbers or ISO 8601 (none: a "
+                                             "timestamp / time / ts column)")
     on_bad: Literal["error", "skip"] = key(
         "error", help="lines that are not rows of the log's format and rows with non-numeric or non-finite timestamps: "
                       "stop with an error or skip them (counted)")

@@ -37,6 +37,7 @@ dropped or removed as counts, the other stats as facts), which a set distilled f
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import logging
@@ -457,9 +458,11 @@ def read_csv_log(path: Path) -> LogRows:
     return _read_csv_log(path, [], [])
 
 
-def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
+def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int],
+                  columns: tuple[str | None, str | None, str | None] = (None, None, None)) -> LogRows:
     """:func:`read_csv_log` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
-    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
+    :class:`_Columns` and line array :func:`load_sequences` reads into); ``columns``: the header's user, item and
+    timestamp column names where given (:func:`_named_columns`)."""
     text = decode_utf8(_read_file(path, "csv"), str(path))
     numbered = enumerate(text_lines(text))  # the lines a block at a time, not a list of every line
     first, head_line = next(((n, line) for n, line in numbered if line.strip()), (None, ""))
@@ -481,7 +484,11 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
     sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
     roles = [[k for k, n in enumerate(names) if n in options] for options in (USER_NAMES, ITEM_NAMES, TIME_NAMES)]
-    if any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
+    if any(columns):
+        cols = _named_columns(path, first + 1, head, names, columns)
+        width, start = len(head), first + 1
+        expected = delim.join(head) if delim else " ".join(head)
+    elif any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
         # a three-column header naming some columns otherwise (product_id,user_id,timestamp): the named ones are taken
         # by name, the others fill the remaining roles in their order
         free = iter(k for k in range(3) if not any(k in r for r in roles))
@@ -496,7 +503,8 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
             hit = [k for k, n in enumerate(names) if n in options]
             if not hit:
                 raise DataError(f"{path}: line {first + 1} is a header {head} without a {what} column; name the columns "
-                                f"{', '.join(USER_NAMES)} / {', '.join(ITEM_NAMES)} / {', '.join(TIME_NAMES)}")
+                                f"{', '.join(USER_NAMES)} / {', '.join(ITEM_NAMES)} / {', '.join(TIME_NAMES)}, or pass "
+                                f"{dict(zip(ROLES, COLUMN_KEYS))[what]}=NAME ({' / '.join(COLUMN_KEYS)} name yours)")
             if len(hit) > 1:
                 raise DataError(f"{path}: the header {head} names {len(hit)} {what} columns "
                                 f"({', '.join(head[k] for k in hit)}); keep one")
@@ -525,6 +533,35 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
         rows.append((u, i, t))
         lines.append(n + 1)
     return LogRows(rows, lines, bad, expected, header=start > first)
+
+
+ROLES = ("user", "item", "timestamp")
+#: the keys that name a csv header's columns, in the order of :data:`ROLES`
+COLUMN_KEYS = ("user_column", "item_column", "time_column")
+
+
+def _named_columns(path: Path, line: int, head: list[str], names: list[str],
+                   columns: tuple[str | None, str | None, str | None]) -> list[int]:
+    """The user, item and timestamp column indices of the header ``head`` (on file line ``line``; ``names``: its
+    normalised names) where ``columns`` names some of them (case-insensitive; a role not named is found by the usual
+    names). DataError naming the key of a column the header lacks, holds twice, or that two roles share."""
+    cols = []
+    for what, options, key_name, given in zip(ROLES, (USER_NAMES, ITEM_NAMES, TIME_NAMES), COLUMN_KEYS, columns):
+        hit = [k for k, n in enumerate(names) if (n == _header_name(given) if given else n in options)]
+        if not hit and given:
+            raise DataError(f"{path}: {key_name}={given!r}, but the header on line {line} has no such column (its columns: "
+                            f"{', '.join(head)})")
+        if not hit:
+            raise DataError(f"{path}: the header on line {line} ({', '.join(head)}) has no {what} column by the usual names "
+                            f"({', '.join(options)}); pass {key_name}=NAME")
+        if len(hit) > 1:
+            raise DataError(f"{path}: the header on line {line} has {len(hit)} {what} columns ({', '.join(head[k] for k in hit)})"
+                            f"; name one with {key_name}")
+        cols.append(hit[0])
+    if len(set(cols)) < 3:
+        raise DataError(f"{path}: {', '.join(f'{k}={head[c]!r}' for k, c in zip(COLUMN_KEYS, cols))} name one column for "
+                        "two roles; the user, item and timestamp columns must differ")
+    return cols
 
 
 def read_sasrec_text(path: Path) -> LogRows:
@@ -589,7 +626,8 @@ class SequenceLoadOptions:
     """How a log becomes user sequences: the learner input length ``max_len`` (items), the k-core thresholds
     ``min_user_inter`` / ``min_item_inter`` (interactions) applied ``once`` or until stable (``kcore="iterate"``),
     ``on_bad`` (``error`` or ``skip`` bad rows), the file's ``log_format`` (``auto``: from the name and the file) and
-    the ``seed`` of a generated log."""
+    the ``seed`` of a generated log, and ``columns``: a csv header's user, item and timestamp column names
+    (``user_column``, ``item_column``, ``time_column``)."""
 
     max_len: int = 50
     min_user_inter: int = 5
@@ -598,6 +636,8 @@ class SequenceLoadOptions:
     on_bad: str = "error"
     log_format: str = "auto"
     seed: int = 0
+    #: a csv log's header names of the user, item and timestamp columns (None: found by the usual names)
+    columns: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
 SKIP_HINT = "fix the log or pass on_bad=skip to drop them (they are then counted in the log and the manifest)"
@@ -963,6 +1003,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     reader = {"movielens": _read_movielens, "recbole": _read_recbole, "csv": _read_csv_log, "sasrec": _read_sasrec_text}.get(fmt)
     if reader is None:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
+    if any(opts.columns):
+        if fmt != "csv":
+            named = next(k for k, c in zip(COLUMN_KEYS, opts.columns) if c)
+            raise ConfigError(f"{named} names a column of a csv log's header, but {shown(str(path))} is read as {fmt}; pass "
+                              "--dataset csv (or log_format=csv) for a csv log", key=named)
+        reader = functools.partial(_read_csv_log, columns=opts.columns)
     size = path.stat().st_size if path.is_file() else 0
     if size >= ANNOUNCE_BYTES:  # ~6 s of CPU a million rows here, with nothing else shown until the count
         log.info("%s: reading %.0f MB (%s format)", shown(str(path)), size / 1e6, fmt)
