@@ -593,7 +593,7 @@ def test_config_rows_come_from_the_td3_table_and_the_budget_table():
     assert sequences_td3.RECIPE.config(dataset="ml-1m", seq_num=7).seq_num == 7  # explicit wins over the row
     with pytest.raises(ConfigError, match="'ipc' .*does not apply to recipe sequences-td3: use seq_num"):
         sequences_td3.RECIPE.config(ipc=5)
-    with pytest.raises(ConfigError, match=r"baselines=\['herding'\]: expected a list, each one of random_real, most_active, whole"):
+    with pytest.raises(ConfigError, match=r"baselines=\['herding'\]: expected a list, each one of popularity, random_real, most_active, whole"):
         sequences_td3.RECIPE.config(baselines=["herding"])
 
 

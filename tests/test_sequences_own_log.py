@@ -100,3 +100,28 @@ def test_a_named_column_the_header_lacks_or_shares_is_refused_naming_the_key(tmp
     from mmdistill.errors import ConfigError
     with pytest.raises(ConfigError, match=r"user_column names a column of a csv log's header, but .* is read as sasrec"):
         load_sequences("sasrec", str(path), SequenceLoadOptions(columns=("customer", None, None)))
+
+
+def test_the_popularity_floor_is_scored_next_to_the_learned_sets():
+    """Before, the table had random real users, the most active ones and the whole data, all learners on pretrained
+    embeddings, but not the non-personalised floor (every user gets the items by training count) a recommender must
+    beat: a summary scoring near it taught the learner nothing of the users."""
+    import math
+
+    from mmdistill.modalities.sequences.data import build_sequences
+    from mmdistill.modalities.sequences.evaluate import sequence_plan
+    from mmdistill.recipes import sequences_td3
+
+    rows = [("u1", "a", "1"), ("u1", "b", "2"), ("u1", "c", "3"), ("u1", "d", "4"), ("u2", "b", "5"), ("u2", "a", "3"),
+            ("u2", "c", "9"), ("u3", "c", "1"), ("u3", "d", "2"), ("u3", "a", "3"), ("u3", "b", "4")]
+    data = build_sequences("toy", rows, OPTS)
+    cfg = sequences_td3.RECIPE.config(seq_num=2, seq_len=4, max_len=5, eval_runs=2, eval_pretrained_embedding=False)
+    assert cfg.baselines[0] == "popularity"  # on by default: it trains nothing
+    plan = sequence_plan(cfg, None, data, torch.device("cpu"))
+    pop = plan.networks[0].sets["popularity"]
+    assert pop.runs == 1 and pop.size == data.num_users
+    # training counts a 2, b 1, c 1, d 1; test items d (u1: a, b, c seen), c (u2: a, b seen; d ties it), b (u3)
+    got = pop.train_and_score(pop.for_run(0), torch.Generator())
+    assert got["hr@5"] == 1.0
+    assert got["ndcg@5"] == pytest.approx((1 + 1 / math.log2(3) + 1) / 3)
+    assert "popularity: no learner, the items ranked by their training count" in plan.protocol["trained_as"]

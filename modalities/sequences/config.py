@@ -42,7 +42,7 @@ from .nets import learner_name
 
 PARAMETERIZATIONS = ("tucker", "farzi")
 PROTOCOLS = ("full", "sampled", "both")
-SEQUENCE_BASELINES = ("random_real", "most_active", "whole")
+SEQUENCE_BASELINES = ("popularity", "random_real", "most_active", "whole")
 #: the MovieLens releases that have rows of their own in ``tables/td3.yaml``
 RELEASES = ("ml-100k", "ml-1m", "ml-latest-small")
 
@@ -239,9 +239,10 @@ class SequenceDistillConfig(SequenceDataKeys, SequenceSummaryKeys, SequenceLearn
     eval_epochs: int = derived(300, help="not used: learners train eval_steps steps on a small set, whole_epochs epochs on the "
                                "whole data (set those)", resume=False)  # an evaluation key: a checkpoint's value never blocks
     eval_runs: int = 3
-    baselines: list[Literal["random_real", "most_active", "whole"]] = key(
+    baselines: list[Literal["popularity", "random_real", "most_active", "whole"]] = key(
         factory=lambda: list(SEQUENCE_BASELINES),
-        help="baselines evaluated next to the summary (comma-separated): random real users, the most active users, the whole data",
+        help="baselines evaluated next to the summary (comma-separated): the items by training count (no learner), random "
+             "real users, the most active users, the whole data",
         resume=False)
     checkpoint_every: int = 25
 

@@ -11,7 +11,9 @@ sampled negatives, or both — the plan's title, label and protocol name which):
 - ``random_real``: ``seq_num`` random real users (a new draw per run), each as its last ``seq_len`` training
   items in one-hot, trained with the same protocol as the summary;
 - ``most_active``: the ``seq_num`` users with the most training interactions (a heuristic coreset), likewise;
-- ``whole``: every training window, ``whole_epochs`` epochs, best validation epoch kept.
+- ``whole``: every training window, ``whole_epochs`` epochs, best validation epoch kept;
+- ``popularity``: no learner, every user ranks the items by their count in the training split (the non-personalised
+  floor, :mod:`.popularity`), scored once (it draws nothing).
 
 Learner training seconds per set are recorded (``train_seconds``), for the speed-up of training on a summary.
 """
@@ -33,6 +35,7 @@ from mmdistill.words import quantity
 
 from .data import SequenceData
 from .nets import learner_name
+from .popularity import PopularityRanker, item_counts
 from .summary import decode_summary
 from .train import (KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives,
                     short_negative_users, small_set_protocol, train_on_summary, train_on_windows)
@@ -130,11 +133,15 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         with torch.no_grad():
             dist = decode_summary(syn.detached().to("cpu"))
     active = most_active_users(data, seq_num)
+    counts = item_counts(data)
     plans = []
     for arch in learners:
         sets: dict[str, EvalSet] = {}
         if syn is not None:
             sets["distilled"] = EvalSet(dist, train_and_score=make_trainer(arch, "distilled"), size=seq_num)
+        if "popularity" in cfg.baselines:
+            sets["popularity"] = EvalSet(counts, train_and_score=lambda c, gen: scores(PopularityRanker(c).to(device)),
+                                         size=data.num_users, runs=1)
         if "random_real" in cfg.baselines:
             def draw(r: int) -> Tensor:
                 users = torch.randperm(data.num_users, generator=generator(cfg.seed, "random_real", r))[:seq_num].tolist()
@@ -176,7 +183,9 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
                   "trained_as": ("learners trained on each set, " + ("their item embeddings pretrained on the whole training "
                                  "split and frozen" if cfg.eval_pretrained_embedding else "from scratch")
                                  + f" (random real and most active users: as many sequences as the summary, {seq_num}; "
-                                 "the whole data: every training user)"),
+                                 "the whole data: every training user"
+                                 + ("; popularity: no learner, the items ranked by their training count" if "popularity"
+                                    in cfg.baselines else "") + ")"),
                   "training": (f"{small.steps} Adam steps on a small set (batch {small.batch}), {whole.epochs} epochs on the "
                                "whole data"),
                   "runs": cfg.eval_runs, "test_users": data.num_users, "items": data.num_items,
