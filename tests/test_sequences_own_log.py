@@ -125,3 +125,33 @@ def test_the_popularity_floor_is_scored_next_to_the_learned_sets():
     assert got["hr@5"] == 1.0
     assert got["ndcg@5"] == pytest.approx((1 + 1 / math.log2(3) + 1) / 3)
     assert "popularity: no learner, the items ranked by their training count" in plan.protocol["trained_as"]
+
+
+def test_the_export_holds_the_distributions_a_model_of_ones_own_trains_on(tmp_path):
+    """Before, the export held the Tucker factors (which only mmdistill's decoder turns into the summary), the top-5
+    JSON and each position's argmax: a GRU of the user's own, in another environment, could not train on the soft
+    distributions the evaluation's learners trained on; the card did not say how, nor with which embeddings the
+    metrics were measured."""
+    import json
+
+    from safetensors import safe_open
+
+    from mmdistill.modalities.sequences import SequenceModality
+    from mmdistill.modalities.sequences.summary import decode_summary
+    from mmdistill.recipes import sequences_td3
+    from mmdistill.seeding import generator
+
+    modality = SequenceModality()
+    cfg = sequences_td3.RECIPE.config(dataset="generated:30:12", seq_num=3, seq_len=6, max_len=8, pretrain_epochs=1,
+                                      pretrain_cache=False)
+    syn = modality.init_synthetic(modality.load(cfg), cfg, generator(0, "init"))
+    out = modality.export(syn, tmp_path / "export")
+    with safe_open(str(out / "distributions.safetensors"), "pt") as f:
+        x, meta = f.get_tensor("x"), f.metadata()
+    with torch.no_grad():
+        assert torch.allclose(x, decode_summary(syn.detached()).float())
+    items = json.loads((out / "items.json").read_text())["items"]
+    assert x.shape == (3, 6, len(items)) and torch.allclose(x.sum(-1), torch.ones(3, 6))
+    assert "items.json's order" in meta["x"]
+    note = modality.export_note(syn)
+    assert "`distributions.safetensors`" in note and "`data.V` in `factors.safetensors` is that embedding" in note

@@ -140,6 +140,12 @@ class SequenceModality(SequenceShare, AdapterDefaults):
 
         return export_summary(syn, out_dir)
 
+    def export_note(self, syn: SyntheticSet) -> str | None:
+        """How a model of one's own trains on the export's files (:func:`.export.export_note`)."""
+        from .export import export_note
+
+        return export_note(syn)
+
     def versions(self) -> dict[str, str]:
         return {}
 

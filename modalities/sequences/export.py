@@ -2,7 +2,9 @@
 where the data has them), as a picture and as JSON; and the export directory.
 
 ``export`` writes, into a new folder (built beside it and renamed into place; a non-empty one is refused),
-``factors.safetensors`` (the summary's tensors), ``items.json`` (internal index -> original
+``factors.safetensors`` (the summary's tensors), ``distributions.safetensors`` (``x``: the decoded (S, L, N)
+distributions the evaluation's learners train on, so a model of one's own trains on them without mmdistill's
+decoder), ``items.json`` (internal index -> original
 item id and title), ``decoded.json`` (top-5 items and probabilities at every position of every sequence) and
 ``sequences.txt`` (each sequence's most likely item per position in SASRec's ``user item`` text format, which
 the ``sasrec`` loader reads back).
@@ -25,6 +27,21 @@ from ..artifacts import new_tree
 from .summary import decode_summary, summary_logits
 
 FORMAT = "mmdistill.sequence-summary/1"
+#: the export's file of the decoded summary, ``x`` (S, L, N) float32
+DISTRIBUTIONS = "distributions.safetensors"
+
+
+def export_note(syn: SyntheticSet) -> str:
+    """The export card's words on training a model of one's own from this folder: which file holds what the
+    evaluation's learners trained on, and with which item embeddings its metrics were measured."""
+    pretrained = ("the item factor `data.V` in `factors.safetensors` is that embedding (its rows in items.json's order), "
+                  if syn.meta.get("parameterization") == "tucker" else "")
+    return (f"To train a next-item model of your own on this summary, read `x` of `{DISTRIBUTIONS}` (sequences × positions "
+            "× items, each position a probability distribution over the items of `items.json`, in its order) and train on "
+            "soft targets: read positions up to p, learn p + 1's distribution; `sequences.txt` keeps only each position's "
+            "most probable item. The metrics above were measured with the learners the protocol above names: by default "
+            f"their item embeddings pretrained on the whole training split and frozen; {pretrained}a model of yours started "
+            "from fresh embeddings is not what those numbers measured (`eval_pretrained_embedding=false` scores that).")
 
 
 def item_ids(syn: SyntheticSet, num_items: int | None = None) -> list[str]:
@@ -108,9 +125,12 @@ def _write_export(syn: SyntheticSet, out_dir: Path) -> None:
     write_json(out_dir / "items.json", {"format": FORMAT, "items": [{"index": i, "item": str(ids[i]), "name": names[i]}
                                                                     for i in range(len(ids))]})
     write_json(out_dir / "decoded.json", {"format": FORMAT, "sequences": decoded_view(syn, top=5, dist=dist)})
+    save_tensors(out_dir / DISTRIBUTIONS, {"x": dist.float()},
+                 metadata={"format": FORMAT, "x": "(sequences, positions, items): each position's probability over the items "
+                                                   "in items.json's order; a model reads positions up to p and learns p + 1's"})
     top = dist.argmax(-1)
     lines = [f"s{s} {ids[int(i)]}" for s in range(top.shape[0]) for i in top[s]]
     (out_dir / "sequences.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")  # inside new_tree's temporary folder
 
 
-__all__ = ["FORMAT", "decoded_view", "draw_summary", "export_summary", "item_ids", "item_names"]
+__all__ = ["DISTRIBUTIONS", "FORMAT", "decoded_view", "draw_summary", "export_note", "export_summary", "item_ids", "item_names"]
