@@ -155,3 +155,12 @@ def test_the_export_holds_the_distributions_a_model_of_ones_own_trains_on(tmp_pa
     assert "items.json's order" in meta["x"]
     note = modality.export_note(syn)
     assert "`distributions.safetensors`" in note and "`data.V` in `factors.safetensors` is that embedding" in note
+
+
+def test_a_tsv_row_of_the_wrong_width_is_named_without_a_tab_in_the_message(tmp_path):
+    path = tmp_path / "shop.tsv"
+    path.write_text("customer\tsku\tts\tqty\nC-1\tSKU-a\t1\t1\nC-1\tSKU-b\n")
+    with pytest.raises(DataError, match=r"1 of 2 lines are not customer,sku,ts,qty \(tab-separated\) rows \(line 3: 2 "
+                                        r"tab-separated fields, expected 4\)") as err:
+        load_sequences("csv", str(path), SequenceLoadOptions(columns=("customer", "sku", None)))
+    assert "\t" not in str(err.value)

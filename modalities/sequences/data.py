@@ -458,6 +458,14 @@ def read_csv_log(path: Path) -> LogRows:
     return _read_csv_log(path, [], [])
 
 
+def _header_shown(head: list[str], delim: str | None) -> str:
+    """A header as messages name the rows it expects: ``user,item,ts`` (a tab-separated one said so: a tab inside a
+    message reads as spaces, and a terminal may expand it)."""
+    if delim == "\t":
+        return ",".join(head) + " (tab-separated)"
+    return delim.join(head) if delim else " ".join(head)
+
+
 def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int],
                   columns: tuple[str | None, str | None, str | None] = (None, None, None)) -> LogRows:
     """:func:`read_csv_log` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
@@ -487,7 +495,7 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
     if any(columns):
         cols = _named_columns(path, first + 1, head, names, columns)
         width, start = len(head), first + 1
-        expected = delim.join(head) if delim else " ".join(head)
+        expected = _header_shown(head, delim)
     elif any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
         # a three-column header naming some columns otherwise (product_id,user_id,timestamp): the named ones are taken
         # by name, the others fill the remaining roles in their order
@@ -496,7 +504,7 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
         log.info("%s: line %d (%s) is a header; read as user = %s, item = %s, timestamp = %s (columns it does not name "
                  "take the remaining roles in order)", path, first + 1, ",".join(head), *(repr(head[c]) for c in cols))
         width, start = 3, first + 1
-        expected = delim.join(head) if delim else " ".join(head)
+        expected = _header_shown(head, delim)
     elif any(n in known for n in names):
         cols = []
         for what, options in (("user", USER_NAMES), ("item", ITEM_NAMES), ("timestamp", TIME_NAMES)):
@@ -510,7 +518,7 @@ def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | arr
                                 f"({', '.join(head[k] for k in hit)}); keep one")
             cols.append(hit[0])
         width, start = len(head), first + 1
-        expected = delim.join(head) if delim else " ".join(head)
+        expected = _header_shown(head, delim)
     else:
         cols, width, start = [0, 1, 2], 3, first
         expected = "user,item,timestamp"
