@@ -845,6 +845,19 @@ def _in_order_of_first(codes: np.ndarray) -> np.ndarray:
     return distinct[np.argsort(first, kind="stable")]
 
 
+def _count_ties(times: np.ndarray, ends: np.ndarray, stats: dict[str, Any], source: str) -> None:
+    """Count (``tied_test_targets``, ``tied_valid_targets``) and log the users whose held-out item shares its timestamp
+    with the event before it (a basket bought at once): the file order, not the time, chose which one is held out.
+    ``times``: every user's timestamps in sequence order; ``ends``: each user's end in it (users hold >= 3 events)."""
+    tied_test = int(np.count_nonzero(times[ends - 1] == times[ends - 2]))
+    tied_valid = int(np.count_nonzero(times[ends - 2] == times[ends - 3]))
+    stats.update({"tied_test_targets": tied_test, "tied_valid_targets": tied_valid})
+    if tied_test or tied_valid:
+        log.info("%s: %d users' test item and %d users' validation item share their timestamp with the event before "
+                 "(logged at the same time: a basket, a batch of ratings); the log's line order decides which is held out", source, tied_test,
+                 tied_valid)
+
+
 def build_sequences(name: str, rows: list[Row] | _Columns, opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
                     source: str | None = None, lines: list[int] | array[int] | None = None,
                     stats: dict[str, Any] | None = None) -> SequenceData:
@@ -877,12 +890,13 @@ def build_sequences(name: str, rows: list[Row] | _Columns, opts: SequenceLoadOpt
     order = np.lexsort((ev.row, ev.time, user_rank))
     seq = ev.item[order]
     sizes = np.bincount(user_rank, minlength=len(user_order))
+    ends = np.cumsum(sizes)
+    _count_ties(ev.time[order], ends, stats, source)
     del order, user_rank, rank
     item_order = _in_order_of_first(seq)
     new_id = np.empty(len(item_ids_read), dtype=np.int64)
     new_id[item_order] = np.arange(len(item_order))
     seq = new_id[seq]
-    ends = np.cumsum(sizes)
     in_train = np.ones(len(seq), dtype=bool)
     in_train[ends - 1] = False
     in_train[ends - 2] = False
