@@ -119,11 +119,12 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
     """Join the saved sets ``dirs`` into a set in ``out`` for ``dataset`` (default: the first part's) at ``data_root``, the
     data whose classes, class order and normalisation it takes (only ``classes`` of it, by name, when given: the
     ``classes`` key of a run, e.g. a replay memory of the tasks so far scored on their classes); evaluated on its test
-    split (with the first part's evaluation keys and baselines) unless ``evaluate=False``. Its manifest's ``merged_from``
+    split (with the first part's evaluation keys and baselines) unless ``evaluate=False``, and checked for memorisation
+    against its training split (the manifest's ``memorisation`` block, ``memorisation.png``). Its manifest's ``merged_from``
     names each part. Returns ``out``."""
     from mmdistill.devices import resolve_device
     from mmdistill.io import CHECKPOINT_FILE, MANIFEST_FILE
-    from mmdistill.report import new_manifest, write_artifact
+    from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
     from mmdistill.run import locked_out_dir
     from mmdistill.seeding import generator, seeded_run
     from mmdistill.validation import load_data
@@ -159,6 +160,8 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         if cfg.evaluate:
             device = resolve_device(cfg.device)
             manifest["metrics"] = modality.evaluate(cfg, syn, modality.to_device(data, device), device)
+        if getattr(cfg, "memorisation", True):  # the merged set is what a server shares: checked as a run's set is
+            add_sharing_blocks(manifest, modality, cfg, syn.detached(), data, out_dir)
         write_artifact(out_dir, syn.detached(), manifest, modality)
     say(f"merged {len(parts)} sets ({sum(len(p[1]) for p in parts)} samples) into {len(syn)} samples, {ipc} per class of "
         f"{syn.num_classes} classes, in {out_dir}")

@@ -115,3 +115,21 @@ def test_classes_key_distils_a_subset_by_name_with_the_whole_datas_normalisation
         load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["z"]))
     with pytest.raises(ConfigError, match=r"classes=b,b keeps one class of imagefolder; classification needs at least 2"):
         load_data(image_dm.RECIPE.get_modality(), image_dm.RECIPE.config(dataset="imagefolder", data_root=str(full), classes=["b", "b"]))
+
+
+def test_merged_set_gets_the_memorisation_check_a_run_gets(tmp_path):
+    """Walk 52D: two client sets that are copies of their real samples (initialised from real, no iteration) merged into
+    the set a server publishes: the merged set had no memorisation block, and its card said "Not run (a set made before
+    the check existed)", though each part's card named 100 % copies."""
+    data, parts = _folder(tmp_path / "data", list(SHADES)), []
+    for name, classes in (("c1", ["a", "b"]), ("c2", ["c", "d"])):  # the clients' classes of one data: one held-out split
+        image_dm.run(dataset="imagefolder", data_root=str(data), classes=classes, ipc=1, iterations=0, evaluate=False,
+                     progress=False, memory_check=False, out=str(tmp_path / name))
+        parts.append(tmp_path / name)
+    out = merge(parts, tmp_path / "merged", dataset="imagefolder", data_root=data, evaluate=False)
+    mem = load(out).manifest["memorisation"]
+    assert "skipped" not in mem and mem["synthetic_samples"] == 4
+    assert mem["input"]["frac_below_real_min"] == 1.0  # every merged sample is (the exact conversion of) a real one
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "Not run" not in card and "near copies" in card or "exact copies" in card
+    assert (out / "memorisation.png").is_file()
