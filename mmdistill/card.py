@@ -348,7 +348,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     else:
         out += [f"For each synthetic sample, the Euclidean distance to its nearest real training sample (pool of {mem.get('real_pool')} "
                 "real samples), next to the same distance for a random real subset (each sample's nearest *other* real sample). "
-                "Synthetic distances far below the real ones mean the set copies real samples.", ""]
+                "Synthetic distances far below the real ones mean the set copies real samples. The check finds near copies "
+                "in these spaces only; it is no privacy guarantee (dataset distillation is not differential privacy: a set "
+                "far from every real sample can still reveal what its classes' samples share), so judge a release on the "
+                "data's terms, not on this table alone.", ""]
         out += ["| space | synthetic median (min) | random real median (min) | ratio of medians | synthetic closer than any real pair |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for key in ("input", "feature"):
@@ -365,6 +368,10 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 mem.get("picture_pairs"), "Distributions (and, for image-like sets, the closest pairs)")
             out += ["", f"{drawn}: `{MEMORISATION_FILE}` in the run folder"
                     + (" this export was made from (not copied here)." if where == "export" else ".")]
+            if mem.get("picture_pairs") and where == "run":  # the picture draws the nearest real samples themselves
+                shown = min(len(mem.get("closest") or []), 4 * sum(k in mem for k in ("input", "feature")))  # plot()'s columns
+                out[-1] += (f" It shows {shown} real training samples (each closest pair's "
+                            "real one): it is for whoever checks the set, not for publishing; the exports leave it out.")
         out.append("")
     path = {"run": "PATH/TO/THIS/FOLDER", "hf": "."}.get(where, "PATH/TO/THE/RUN")
     if where == "export":

@@ -159,3 +159,22 @@ def test_the_card_and_the_evaluation_table_say_an_imbalanced_split_is_scored_by_
     heading = _title("test", 1, 1, "image", majority_share(torch.tensor([0] * 9 + [1])), 2)  # the protocol's share
     assert heading.startswith("test accuracy, 1 run each, 1 image per class (plain accuracy on an imbalanced test split")
     assert "90.0 %" in heading and _title("test", 1, 1, "image", majority_share(torch.tensor([0, 1])), 2) == "test accuracy, 1 run each, 1 image per class"
+
+
+def _checked(pairs: bool) -> dict:
+    space = {"synthetic": {"median": 3.0, "min": 2.0}, "random_real": {"median": 1.0, "min": 0.5}, "ratio_median": 3.0,
+             "frac_below_real_min": 0.0}
+    closest = [{"synthetic": i, "real_pool_index": i, "distance": 2.0} for i in range(8)]
+    return {**_manifest(), "memorisation": {"input": space, "feature": space, "input_space": "x", "feature_space": "f",
+                                            "picture": "memorisation.png", "picture_pairs": pairs, "closest": closest}}
+
+
+def test_the_card_says_memorisation_png_shows_real_samples_and_that_the_check_is_no_privacy_guarantee():
+    """Walk 52D: a reviewer signing off a release read the card's memorisation section as the release's privacy
+    statement; it did not say that the check is no guarantee (distillation is not differential privacy), nor that the
+    run folder's memorisation.png draws real training samples, the nearest real one of each closest pair."""
+    card = render_card(_checked(True))
+    assert "it is no privacy guarantee (dataset distillation is not differential privacy" in card
+    assert "It shows 8 real training samples (each closest pair's real one): it is for whoever checks the set, not for publishing" in card
+    assert "real training samples" not in render_card(_checked(False))  # histograms only (graphs, sequences, video)
+    assert "real training samples" not in render_card(_checked(True), where="export")  # not copied into an export
