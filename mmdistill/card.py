@@ -17,6 +17,7 @@ from mmdistill.consumer import input_note, normalization_line, normalization_of
 from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
+from mmdistill.export_record import LEFT_OUT, for_export
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.memory import nbytes
 from mmdistill.scored_on import chosen_on_lines, imbalance_line, scored_split
@@ -243,6 +244,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     ``export_note``, the adapter's markdown on reading it elsewhere: its ``export_note(syn)``). Every string taken from
     the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
     in a fence it cannot close."""
+    if where != "run":  # an export is published: without the sender's paths and data file names
+        manifest = for_export(manifest)
     raw_config = manifest.get("config", {})
     raw_synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else None
     manifest = _inert(manifest)
@@ -394,6 +397,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 "```", ""]
     out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
             "```", "", "## Config", "", *_fence(json.dumps(raw_config, indent=1, default=str), "json"), "",
+            *([LEFT_OUT, ""] if where != "run" else []),
             "Library versions (and the CPU kernels torch dispatched to): "
             + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]
     return "\n".join(out)

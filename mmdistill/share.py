@@ -29,9 +29,10 @@ from torch.utils.data import Dataset
 from mmdistill.consumer import ConsumerViews, export_description, input_note, normalization_of
 from mmdistill.data_identity import DATA_KEY, data_classes, warn_other_data
 from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
+from mmdistill.export_record import for_export
 from mmdistill.integrity import class_names, odd_field
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, STATUS_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic,
-                          new_tree, record_export_files)
+                          new_tree, read_json, record_export_files, write_json)
 from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
 from mmdistill.run_lock import lock_holder
@@ -394,8 +395,8 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
         ds.to_parquet(str(tmp / "data" / "train.parquet"))
         src = set_dir(path)
         (tmp / EXPORT_SET_DIR).mkdir()
-        for name in (MANIFEST_FILE, SYNTHETIC_FILE):
-            shutil.copy2(src / name, tmp / EXPORT_SET_DIR / name)
+        shutil.copy2(src / SYNTHETIC_FILE, tmp / EXPORT_SET_DIR / SYNTHETIC_FILE)
+        write_json(tmp / EXPORT_SET_DIR / MANIFEST_FILE, for_export(read_json(src / MANIFEST_FILE)))  # no sender's paths
         record_export_files(tmp, tmp / EXPORT_SET_DIR)  # checked whenever the export is read as a set
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return out
