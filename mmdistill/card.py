@@ -182,7 +182,19 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
         lines.append(f"memorisation check: skipped ({mem['skipped']})")
     else:
         lines += [f"memorisation, {line}" for line in summary_lines(mem)]
+    if carried := real_samples_note(modality, (manifest.get("synthetic") or {}).get("meta")):
+        lines.append(f"real samples carried: {carried}")
     return "\n".join(lines)
+
+
+def real_samples_note(modality: Any, meta: Any) -> str | None:
+    """The adapter's sentence on the real training samples its sets carry verbatim (its optional sharing hook
+    ``real_samples_note(meta)``: image-text's real captions), or None (no hook, nothing carried, or a meta it cannot read)."""
+    hook = getattr(modality, "real_samples_note", None)
+    try:
+        return hook(dict(meta) if isinstance(meta, Mapping) else {}) if callable(hook) else None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
 
 
 def _inert(value: Any) -> Any:
@@ -345,6 +357,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     else:
         out.append("- not recorded (a set made before mmdistill recorded storage)")
     out += ["", "## Memorisation check", ""]
+    if carried := real_samples_note(modality, raw_synthetic.get("meta") if raw_synthetic else None):
+        out += [f"**Real samples carried verbatim:** {carried}", ""]  # the adapter's sentence, as input_note's
     mem = manifest.get("memorisation") or {}
     if not mem or mem.get("skipped"):
         out += [f"Not run ({mem.get('skipped', 'a set made before the check existed')}); `mmdistill check DIR` runs it.", ""]

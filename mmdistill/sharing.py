@@ -206,6 +206,11 @@ class ShareDefaults:
         print it: a graph's row-normalised features), or None: by default nothing to add."""
         return None
 
+    def real_samples_note(self, meta: dict[str, Any]) -> str | None:
+        """What the set's record or exports carry of real training samples verbatim, whatever the memorisation check
+        measures (the card's memorisation section and ``show`` print it: image-text's real captions), or None: nothing."""
+        return None
+
     def export_note(self, syn: Any) -> str | None:
         """What a consumer of the natural export (``mmdistill export DIR``) needs to read it without mmdistill and how far
         its files are from the set (the card's *This folder* prints it), or None: by default nothing to add."""

@@ -178,3 +178,21 @@ def test_the_card_says_memorisation_png_shows_real_samples_and_that_the_check_is
     assert "It shows 8 real training samples (each closest pair's real one): it is for whoever checks the set, not for publishing" in card
     assert "real training samples" not in render_card(_checked(False))  # histograms only (graphs, sequences, video)
     assert "real training samples" not in render_card(_checked(True), where="export")  # not copied into an export
+
+
+def test_an_image_text_card_and_show_say_the_set_carries_real_captions_verbatim():
+    """Walk 52D: an image-text set's manifest holds the real captions of its initial pairs (``init_captions``) and its
+    exports' caption column holds each pair's nearest real caption, whatever the memorisation check says of the learned
+    embeddings; neither the card nor ``show`` said that real samples are published with it."""
+    from mmdistill.card import card_summary
+    from mmdistill.modalities.image import MODALITY as IMAGE
+    from mmdistill.modalities.image_text import MODALITY as IMAGE_TEXT
+
+    manifest = {**_checked(False), "modality": "image-text",
+                "synthetic": {"tensors": {"labels": [2]}, "meta": {"init_captions": ["alice on a red bike", "bob at home"]}}}
+    card = render_card(manifest, IMAGE_TEXT, where="hf")
+    assert ("**Real samples carried verbatim:** the manifest holds real training captions as written: "
+            "`synthetic.meta.init_captions` (2 captions of the real pairs the set was initialised from); and the exports' "
+            "captions (`captions.csv`, a `--to hf` export's `caption` column) are each pair's nearest real training caption") in card
+    assert "real samples carried: the manifest holds real training captions" in card_summary(manifest, IMAGE_TEXT)
+    assert "Real samples carried" not in render_card(_checked(False), IMAGE)  # an image set carries none verbatim

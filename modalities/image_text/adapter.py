@@ -196,6 +196,18 @@ class ImageTextModality(AdapterDefaults):
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
                             metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
 
+    def real_samples_note(self, meta: dict[str, Any]) -> str | None:
+        """That the set's record and exports hold real training captions as written, however far its learned text
+        embeddings lie from them: ``init_captions`` (those of the real pairs it was initialised from), ``nearest_captions``
+        (each pair's nearest real caption) and the exports' ``caption`` column / ``captions.csv``."""
+        held = [f"`synthetic.meta.{key}` ({len(meta[key])} {what})" for key, what in
+                (("init_captions", "captions of the real pairs the set was initialised from"),
+                 ("nearest_captions", "the nearest real caption of each pair")) if isinstance(meta.get(key), list) and meta[key]]
+        return (("the manifest holds real training captions as written: " + " and ".join(held) + "; and " if held else "")
+                + "the exports' captions (`captions.csv`, a `--to hf` export's `caption` column) are each pair's nearest real "
+                "training caption: real samples, whatever the memorisation check says (it measures the learned text embeddings, "
+                "not captions). Publish them only where the data's captions may be published.")
+
     def export_note(self, syn: SyntheticSet) -> str | None:
         """That a caption of ``captions.csv`` is a real caption near the learned text embedding (the set's text side is
         ``embeddings.safetensors``), and how the PNGs relate to the set's images (8-bit, the share clamped)."""
