@@ -3,7 +3,8 @@
 A run folder's manifest records where things were on the machine that made it: ``config.data_root``
 (``/home/alice/patients``), ``config.out``, ``config.buffer``, a merged set's parts (``merged_from[].dir``), the chosen run
 a run took its keys from (``config_sources``: ``run folder /home/alice/runs/dm-lr10 (...)``), and the files of the data
-folder that were not read (``synthetic.meta.load_report.files``: ``class0/notes_john_smith.txt``). ``eval`` and ``check``
+folder that were not read (``synthetic.meta.load_report.files``: ``class0/notes_john_smith.txt``); an adapter's meta may name a folder of its own
+(image-text's ``caption_bank_dir``, the text cache). ``eval`` and ``check``
 of that folder need its paths. An export is made to be published: its card (``--to DIR`` and ``--to hf``) and the manifest
 a ``--to hf`` export carries keep each absolute path's last component only (``patients``, as ``load_report.root`` already
 names the data folder) and drop the unread files' names (their counts stay, in ``load_report.counts``). A receiver's
@@ -67,6 +68,8 @@ def for_export(manifest: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("imported_from"), dict) and "file" in out["imported_from"]:
         out["imported_from"]["file"] = _named(out["imported_from"]["file"])
     meta = (out.get("synthetic") or {}).get("meta") if isinstance(out.get("synthetic"), dict) else None
+    if isinstance(meta, dict):  # an adapter's own paths (image-text's caption_bank_dir: the text cache's folder)
+        meta.update({k: _named(v) for k, v in meta.items() if isinstance(v, str)})  # not a list: class names stay as named
     report = meta.get("load_report") if isinstance(meta, dict) else None
     if isinstance(report, dict):
         report["files"] = {}

@@ -21,7 +21,7 @@ def test_for_export_keeps_the_last_folder_of_each_local_path_and_drops_unread_fi
                 "config_sources": {"ipc": "run folder /home/alice/runs/dm-lr10 (scored on test)",
                                    "lr_data": "tables/budgets.yaml: recipe image-dm/audio-dm (1/20 of ...; https://x.org/a)"},
                 "merged_from": [{"dir": "/srv/clients/bob", "classes": ["a"]}], "imported_from": {"file": "/tmp/res.pt"},
-                "synthetic": {"meta": {"load_report": {"format": 1, "root": "patients", "counts": {"ignored": 1},
+                "synthetic": {"meta": {"caption_bank_dir": "/home/alice/.cache/text", "classes": ["/srv", "a"], "load_report": {"format": 1, "root": "patients", "counts": {"ignored": 1},
                                                        "files": {"ignored": ["a/john_smith.txt"]}, "facts": {}}}}}
     out = for_export(manifest)
     assert out["config"] == {"data_root": "patients", "out": "x", "buffer": None, "dataset": "imagefolder",
@@ -30,6 +30,7 @@ def test_for_export_keeps_the_last_folder_of_each_local_path_and_drops_unread_fi
     assert out["config_sources"]["lr_data"] == manifest["config_sources"]["lr_data"]  # no path in it: text as it was
     assert out["merged_from"][0]["dir"] == "bob" and out["imported_from"]["file"] == "res.pt"
     assert out["synthetic"]["meta"]["load_report"]["files"] == {} and out["synthetic"]["meta"]["load_report"]["counts"] == {"ignored": 1}
+    assert out["synthetic"]["meta"]["caption_bank_dir"] == "text" and out["synthetic"]["meta"]["classes"] == ["/srv", "a"]
     assert manifest["config"]["data_root"] == "/home/alice/patients/"  # the run folder's own record is not changed
     assert not is_local_path("patients") and is_local_path("~") and last_part("/") == "/"
 
