@@ -180,6 +180,9 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     mem = manifest.get("memorisation") or {}
     if mem.get("skipped"):
         lines.append(f"memorisation check: skipped ({mem['skipped']})")
+    elif not mem:  # a receiver reading show must not take silence for a clean check
+        lines.append("memorisation check: not run, nothing says whether the set copies real samples (mmdistill check DIR "
+                     "runs it, with the real data)")
     else:
         lines += [f"memorisation, {line}" for line in summary_lines(mem)]
     if carried := real_samples_note(modality, (manifest.get("synthetic") or {}).get("meta")):

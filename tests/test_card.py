@@ -196,3 +196,12 @@ def test_an_image_text_card_and_show_say_the_set_carries_real_captions_verbatim(
             "captions (`captions.csv`, a `--to hf` export's `caption` column) are each pair's nearest real training caption") in card
     assert "real samples carried: the manifest holds real training captions" in card_summary(manifest, IMAGE_TEXT)
     assert "Real samples carried" not in render_card(_checked(False), IMAGE)  # an image set carries none verbatim
+
+
+def test_show_says_when_a_set_has_no_memorisation_check():
+    """Walk 52D: ``show`` of a set without a memorisation block (a merged set before walk 52D, a set made before the check)
+    printed no memorisation line at all, which a reviewer could read as nothing found."""
+    from mmdistill.card import card_summary
+
+    assert "memorisation check: not run, nothing says whether the set copies real samples" in card_summary(_manifest())
+    assert "not run" not in card_summary(_checked(False))
