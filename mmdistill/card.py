@@ -20,7 +20,7 @@ from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.export_record import LEFT_OUT, for_export
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.memory import nbytes
-from mmdistill.scored_on import chosen_on_lines, imbalance_line, scored_split
+from mmdistill.scored_on import baseline_sizes, chosen_on_lines, imbalance_line, scored_split
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
 
@@ -97,17 +97,6 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[str]:
         std = "n/a" if len(v.get("runs", [])) == 1 else f"{100 * v['std']:.2f}"  # one run measures no spread
         rows.append(f"| {name.replace('_', ' ')} | {100 * v['mean']:.2f} % | {std} | {len(v.get('runs', []))} |")
     return rows
-
-
-def _baseline_sizes(metrics: Mapping[str, Any]) -> str:
-    """What the metrics heading says of the baselines' sizes: the same as the distilled set's, except the whole
-    training data (``whole``, ``whole_graph``, ``whole_train``: what the set stands in for); ``""`` without baselines."""
-    others = [k for k in comparable_sets(metrics) if k != "distilled" and not k.startswith("distilled_")]
-    whole = [k.replace("_", " ") for k in others if k.startswith("whole")]
-    said = ", ".join(whole) + (": the whole training data" if len(whole) == 1 else ": the whole training data each")
-    if len(whole) == len(others):
-        return f" ({said})" if whole else ""
-    return " (the baselines have the same size as the distilled set" + (f"; {said}" if whole else "") + ")"
 
 
 def score_rows(metrics: Mapping[str, Any]) -> list[str]:
@@ -321,7 +310,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     out += ["## Metrics", ""]
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
-        trained = proto.get("trained_as") or "networks trained from scratch on each set" + _baseline_sizes(m)
+        trained = proto.get("trained_as") or "networks trained from scratch on each set" + baseline_sizes(comparable_sets(m))
         out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]

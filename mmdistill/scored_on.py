@@ -6,7 +6,7 @@ scores that class's share), and which keys a run took from another run chosen on
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 
 #: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the split to count as imbalanced
@@ -76,4 +76,16 @@ def scored_split(metrics: Mapping[str, Any]) -> str:
     return "validation" if said.startswith("validation") else "test"
 
 
-__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]
+def baseline_sizes(sets: Iterable[str]) -> str:
+    """What the metrics heading says of the sizes of the evaluated ``sets`` (their names): the baselines have the
+    distilled set's, except the whole training data (``whole``, ``whole_graph``, ``whole_train``: what the set stands in
+    for); ``""`` without baselines."""
+    others = [k for k in sets if k != "distilled" and not k.startswith("distilled_")]
+    whole = [k.replace("_", " ") for k in others if k.startswith("whole")]
+    said = ", ".join(whole) + (": the whole training data" if len(whole) == 1 else ": the whole training data each")
+    if len(whole) == len(others):
+        return f" ({said})" if whole else ""
+    return " (the baselines have the same size as the distilled set" + (f"; {said}" if whole else "") + ")"
+
+
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "baseline_sizes", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]

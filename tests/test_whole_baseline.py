@@ -33,11 +33,10 @@ def test_a_modality_without_a_whole_baseline_refuses_the_name():
 
 
 def test_the_card_does_not_call_the_whole_training_data_a_baseline_of_the_sets_size():
-    from mmdistill.card import _baseline_sizes
+    from mmdistill.scored_on import baseline_sizes
 
-    one = {"mean": 0.5, "std": 0.0, "runs": [0.5]}
-    assert _baseline_sizes({"distilled": one, "random_real": one, "whole": one}) == (
+    assert baseline_sizes(["distilled", "random_real", "whole"]) == (
         " (the baselines have the same size as the distilled set; whole: the whole training data)")
-    assert _baseline_sizes({"distilled": one, "random_real": one}) == " (the baselines have the same size as the distilled set)"
-    assert _baseline_sizes({"distilled": one, "whole_graph": one}) == " (whole graph: the whole training data)"
-    assert _baseline_sizes({"distilled": one}) == ""
+    assert baseline_sizes(["distilled", "random_real"]) == " (the baselines have the same size as the distilled set)"
+    assert baseline_sizes(["distilled", "whole_graph"]) == " (whole graph: the whole training data)"
+    assert baseline_sizes(["distilled"]) == ""
