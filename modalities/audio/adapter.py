@@ -60,7 +60,8 @@ class AudioModality(TensorClassificationAdapter):
             config.dataset, config.data_root, params=config.feature_params(config.sample_rate or 16000),
             sample_rate=config.sample_rate, duration=config.duration, align=config.align, normalization=config.normalize,
             strict=config.strict,
-            test_fraction=config.test_fraction, seed=config.seed, split_seed=config.split_seed, download=config.download,
+            test_fraction=config.test_fraction, seed=config.seed, split_seed=config.split_seed, group_by=config.group_by,
+            download=config.download,
             progress=config.progress, check_memory=bool(getattr(config, "memory_check", True)),
         )
         return ClassificationData(

@@ -26,6 +26,8 @@ class AudioKeys(ConfigKeys):
         "channel", help="map normalisation from training statistics: one mean/std per channel, or per channel and coefficient")
     strict: bool = key(False, help="fail on an unreadable or empty file, or a file under a folder root that is not an audio file "
                        "of the layout, instead of skipping it")
+    group_by: str | None = key(None, help="a column of the folder CSV's header row (a speaker) whose groups are never split: "
+                               "test_fraction of the groups is held out whole, drawn with split_seed; none: of each class's clips")
     derive_deltas: bool = key(False, help="learn only the MFCC channel and compute its delta channels in every step")
 
 

@@ -64,6 +64,7 @@ from mmdistill.logs import progress_bar
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
+from .groups import group_test_flags, groups_in_both
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class AudioItem:
     open: Callable[[], "bytes | str"]
     label: str
     split: str  # "train" or "test"
+    group: str | None = None  # the CSV's group_by value (a speaker): a drawn split keeps a group on one side
 
 
 @dataclass
@@ -176,6 +178,7 @@ def load_audio_dataset(
     test_fraction: float = 0.2,
     seed: int = 0,
     split_seed: int | None = None,
+    group_by: str | None = None,
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
@@ -201,6 +204,9 @@ def load_audio_dataset(
             generates ``tones``.
         split_seed: seed of that held-out split; None: ``seed`` (a recipe passes its ``split_seed``: the split is the
             data's, the same for every distillation seed).
+        group_by: a column of a folder CSV's header row (a speaker) whose groups are never split: the drawn split
+            holds out ``test_fraction`` of the groups with all their clips, and a given split column that puts a
+            group on both sides is refused. The held-out groups are logged and stored in the load report.
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
         check_memory: refuse, before decoding, a set whose waveforms and FD-MFCC maps cannot fit in the host's available
@@ -223,7 +229,7 @@ def load_audio_dataset(
     native_rate, native_duration = NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    found = _find(key, root, download=download, strict=strict, seed=seed)
+    found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by)
     classes = found.classes
     items = found.items
     if found.needs_split:  # held out after decoding, from the readable clips; class-major order as _held_out's
@@ -256,10 +262,18 @@ def load_audio_dataset(
         if "alloc" not in str(exc).lower():
             raise
         raise _out_of_memory(where, len(items), num_samples, rate, why, " ".join(str(exc).split())[:160]) from None
-    if found.needs_split:
+    held: list[str] | None = None
+    if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
+        unread = {b.name for b in skipped}
+        flags, held = group_test_flags([str(it.group) for it in items if it.name not in unread], test_fraction,
+                                       seed if split_seed is None else split_seed, column=found.group_by, where=f"CSV file {root}")
+        split = torch.tensor([1 if t else 0 for t in flags])
+    elif found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
     train, test = split == 0, split == 1
     report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
+    if found.group_by:
+        report.facts.update({"group_by": found.group_by, "test_groups": held})
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
@@ -452,26 +466,36 @@ class _Found:
     classes: list[str]
     ignored: list[BadFile] = field(default_factory=list)
     needs_split: bool = False
+    group_by: str | None = None  # the CSV column whose groups the drawn split keeps together (items' ``group``)
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
-                     strict: bool = False, split_seed: int | None = None) -> tuple[list[AudioItem], list[str]]:
+                     strict: bool = False, split_seed: int | None = None, group_by: str | None = None) -> tuple[list[AudioItem], list[str]]:
     """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
-    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``)."""
-    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed)
+    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``); with
+    ``group_by`` (a folder CSV's column) ``test_fraction`` of its groups, with all their clips."""
+    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by)
+    if found.needs_split and found.group_by:
+        flags, _ = group_test_flags([str(it.group) for it in found.items], test_fraction, seed if split_seed is None else split_seed,
+                                    column=found.group_by, where=f"CSV file {root}")
+        return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
     if found.needs_split:
         return _held_out(found.items, found.classes, test_fraction, seed if split_seed is None else split_seed), found.classes
     return found.items, found.classes
 
 
-def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0) -> _Found:
+def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None) -> _Found:
+    if group_by and (key != "folder" or not Path(str(root)).expanduser().is_file()):
+        raise DataError(f"group_by={group_by!r} (--group-by) names a column of a CSV file, and dataset {key!r} at {root} is "
+                        f"{'a folder tree' if key == 'folder' else 'not a CSV'}: list the clips as a CSV path,label,{group_by} "
+                        "(dataset folder, data_root the CSV) to hold out whole groups")
     if key == "tones":
         return _Found(*_tones(seed))
     path = _need_root(root, key, download)
     if key == "fsdd":
         return _Found(*_fsdd(path, download, strict))
     if key == "folder":
-        found = _folder(path)
+        found = _folder(path, group_by)
         if strict:  # hidden entries are listed, never an error (LoadReport.strict_error, as every loader)
             stray = LoadReport(root=str(path), entries={"ignored": [(b.name, b.reason) for b in found.ignored]})
             if (err := stray.strict_error(["ignored"], flag="strict mode", noun="file(s)", would="are not audio files of the layout",
@@ -703,11 +727,11 @@ def _scan(root: Path, split: str, ignored: list[BadFile]) -> tuple[list[AudioIte
     return items, [d.name for d in class_dirs]
 
 
-def _folder(root: Path) -> _Found:
+def _folder(root: Path, group_by: str | None = None) -> _Found:
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DataError(f"data root {root} is a file but not a .csv of path,label rows")
-        return _csv(root)
+        return _csv(root, group_by)
     ignored: list[BadFile] = []
     train_dir = root / "train"
     test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
@@ -733,12 +757,15 @@ def _folder(root: Path) -> _Found:
 CSV_LAYOUT = "rows path,label[,split] (an optional header row path,label[,split]; split train or test)"
 
 
-def _csv(path: Path) -> _Found:
+def _csv(path: Path, group_by: str | None = None) -> _Found:
     """Rows ``path,label[,split]`` (an optional header row naming the columns); relative paths are taken
     from the CSV's folder. Without a split column the held-out split is still to be drawn. DataError naming the
     file and row (its line) for a header with other column names, a short row, an unknown split, a file that does
     not exist, a folder, or a file listed twice, and naming the file for a split column without a ``test`` row.
-    Columns after the third are not read: one log line names them."""
+    Columns after the third are not read (one log line names them), but for ``group_by``: the header's column of
+    that name (any column after ``label``; the split, if any, is then the column named ``split``) gives each clip
+    its group, which a drawn split keeps on one side; a given split that puts a group on both sides, a row without
+    a group, or a header without the column is refused naming them."""
     try:
         text = decode_utf8(path.read_bytes(), f"CSV file {path}")
         rows = [(n, r) for n, r in enumerate(csv.reader(text.splitlines()), start=1) if r and any(c.strip() for c in r)]
@@ -748,8 +775,10 @@ def _csv(path: Path) -> _Found:
     if rows:
         first = [c.strip().lower() for c in rows[0][1]]
         if first[:2] == ["path", "label"]:
-            if len(first) >= 3 and first[2] not in ("", "split"):
-                raise DataError(f"CSV file {path}, row {rows[0][0]}: the third column must be named split, got {rows[0][1][2]!r}")
+            if not group_by and len(first) >= 3 and first[2] not in ("", "split"):  # with group_by: columns found by name
+                raise DataError(f"CSV file {path}, row {rows[0][0]}: the third column must be named split, got {rows[0][1][2]!r} "
+                                f"(a column of groups such as speakers: name it with group_by={rows[0][1][2].strip()!r}, "
+                                f"--group-by {rows[0][1][2].strip()})")
             header = [c.strip() for c in rows[0][1]]
             rows = rows[1:]
         elif Path(first[0]).suffix not in AUDIO_EXTENSIONS and not (path.parent / rows[0][1][0].strip()).expanduser().is_file():
@@ -757,16 +786,21 @@ def _csv(path: Path) -> _Found:
                             f"an audio file; expected {CSV_LAYOUT}")
     if not rows:
         raise DataError(f"CSV file {path} holds no path,label rows; expected {CSV_LAYOUT}")
-    _note_extra_columns(path, header, [r for _, r in rows])
+    split_col, group_col = _csv_columns(path, header, group_by)
+    _note_extra_columns(path, header, [r for _, r in rows], {split_col, group_col})
     items: list[AudioItem] = []
-    has_split = any(len(r) >= 3 and r[2].strip() for _, r in rows)
+    has_split = split_col is not None and any(len(r) > split_col and r[split_col].strip() for _, r in rows)
+    no_group: list[str] = []
     missing, folders, first_row, duplicates = [], [], {}, []
     for line, row in rows:
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             raise DataError(f"CSV file {path}, row {line}: expected path,label[,split], got {row}")
         file = Path(row[0].strip()).expanduser()
         file = file if file.is_absolute() else path.parent / file
-        split = row[2].strip().lower() if len(row) >= 3 else ""
+        split = row[split_col].strip().lower() if split_col is not None and len(row) > split_col else ""
+        group = row[group_col].strip() if group_col is not None and len(row) > group_col else None
+        if group_col is not None and not group:
+            no_group.append(f"row {line}")
         if has_split and split not in ("train", "test"):
             raise DataError(f"CSV file {path}, row {line}: split must be 'train' or 'test', got {split!r}")
         if file.is_dir():
@@ -777,7 +811,7 @@ def _csv(path: Path) -> _Found:
         if key in first_row:
             duplicates.append(f"{row[0].strip()} on rows {first_row[key]} and {line}")
         first_row.setdefault(key, line)
-        items.append(AudioItem(str(file), _path_opener(file), row[1].strip(), split or "train"))
+        items.append(AudioItem(str(file), _path_opener(file), row[1].strip(), split or "train", group))
     problems = []
     if missing:
         problems.append(f"{len(missing)} listed file(s) do not exist (paths are relative to the CSV's folder): "
@@ -785,6 +819,9 @@ def _csv(path: Path) -> _Found:
     if folders:
         problems.append(f"{len(folders)} listed path(s) are folders, not audio files (list a folder's clips "
                         f"one per row): {'; '.join(folders[:5])}{' ...' if len(folders) > 5 else ''}")
+    if no_group:
+        problems.append(f"{len(no_group)} row(s) have no value in the group_by column {header[group_col]!r} (every clip needs "  # type: ignore[index]
+                        f"its group): {'; '.join(no_group[:5])}{' ...' if len(no_group) > 5 else ''}")
     if problems:
         raise DataError(f"CSV file {path}: {'; and '.join(problems)}")
     if duplicates:
@@ -799,16 +836,38 @@ def _csv(path: Path) -> _Found:
         missing_train = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
         if missing_train:
             raise DataError(f"CSV file {path}: classes {missing_train} have test rows but no train rows")
+        if group_col is not None and (both := groups_in_both([str(it.group) for it in items], [it.split for it in items],
+                                                             [line for line, _ in rows])):
+            raise DataError(f"CSV file {path}: {len(both)} group(s) of column {header[group_col]!r} (group_by) have rows in both "
+                            f"splits, so the test split scores groups the model trained on: {'; '.join(both[:5])}"
+                            f"{' ...' if len(both) > 5 else ''}; put each group's rows in one split, or leave the split column "
+                            "empty to have the held-out groups drawn (test_fraction of the groups, split_seed)")
         return _Found(items, classes)
-    return _Found(items, classes, needs_split=True)
+    return _Found(items, classes, needs_split=True, group_by=header[group_col] if group_col is not None else None)
 
 
-def _note_extra_columns(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    """Log once the columns after ``path,label,split`` that the loader does not read: by their ``header`` name (and
-    number) when the CSV has a header row, else by number; a column with neither a name nor a value in any row
-    (a trailing comma) is not named."""
+def _csv_columns(path: Path, header: list[str], group_by: str | None) -> tuple[int | None, int | None]:
+    """The split and group columns (0-based; None: absent) of a folder CSV: without ``group_by`` the split is the
+    third column as ever; with it, both are found by name in the header row, which it therefore needs."""
+    if not group_by:
+        return 2, None
+    names = [c.strip().lower() for c in header]
+    if not names:
+        raise DataError(f"CSV file {path} has no header row, and group_by={group_by!r} names a column by its header; "
+                        f"add a header row such as path,label,{group_by}")
+    if group_by.strip().lower() not in names[2:]:
+        raise DataError(f"CSV file {path}: group_by={group_by!r} (--group-by) is not a column of its header row "
+                        f"{','.join(header)}; expected a column after path,label naming each clip's group (a speaker)")
+    return (names.index("split") if "split" in names else None), names.index(group_by.strip().lower(), 2)
+
+
+def _note_extra_columns(path: Path, header: list[str], rows: list[list[str]], read: set[int | None] | None = None) -> None:
+    """Log once the columns after ``path,label`` that the loader does not read (``read``: the split and group columns
+    it does; by default the third): by their ``header`` name (and number) when the CSV has a header row, else by
+    number; a column with neither a name nor a value in any row (a trailing comma) is not named."""
+    read = {2} if read is None else read
     width = max([len(header)] + [len(r) for r in rows])
-    extra = [j for j in range(3, width) if (j < len(header) and header[j]) or any(j < len(r) and r[j].strip() for r in rows)]
+    extra = [j for j in range(2, width) if j not in read and ((j < len(header) and header[j]) or any(j < len(r) and r[j].strip() for r in rows))]
     if extra:
         names = [f"{header[j]!r} (column {j + 1})" if j < len(header) and header[j] else f"column {j + 1}" for j in extra]
         log.info("CSV file %s: %d column(s) not read (the loader reads path,label[,split]): %s", path, len(names), ", ".join(names))

@@ -1,0 +1,57 @@
+"""Splits that keep a group of clips together: the folder CSV's ``group_by`` column (a speaker, a recording
+session, a device), so no group has clips in both the training and the test split -- a classifier scored on a
+speaker it trained on measures that speaker, not the class.
+
+:func:`group_test_flags` draws the held-out groups of data without a split; :func:`groups_in_both` finds the groups
+a given split column puts on both sides (the CSV loader refuses them, naming the rows)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from mmdistill.errors import DataError
+
+log = logging.getLogger("mmdistill.audio")
+
+
+def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: str, where: str) -> tuple[list[bool], list[str]]:
+    """Whether each clip is held out as test, drawn by group: of the ``G`` distinct groups (sorted by name, then
+    permuted by a generator seeded with ``seed``, the recipe's ``split_seed``) ``round(G * fraction)`` are held out,
+    at least 1 and at most ``G - 1``, with every clip of theirs. Returns the flags (one per entry of ``groups``) and
+    the held-out group names (sorted).
+
+    Raises:
+        DataError: fewer than two groups (nothing could be held out without a group on both sides), naming
+            ``column`` and ``where`` (the CSV file).
+    """
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise DataError(f"{where}: group_by={column!r} (--group-by) holds out whole groups, but column {column!r} names "
+                        f"{len(names)} group(s) among the readable clips ({', '.join(map(repr, names)) or 'none'}); it needs "
+                        "two or more, or leave group_by out to hold out a share of each class's clips")
+    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(int(seed))).tolist()
+    n_test = min(max(int(round(len(names) * float(fraction))), 1), len(names) - 1)
+    held = sorted(names[i] for i in order[:n_test])
+    chosen = set(held)
+    log.info("held out %d of %d groups of column %r with all their clips (test_fraction %g of the groups, split_seed %d): %s",
+             len(held), len(names), column, fraction, seed, ", ".join(held))
+    return [g in chosen for g in groups], held
+
+
+def groups_in_both(groups: list[str], splits: list[str], lines: list[int]) -> list[str]:
+    """The groups that have rows in both splits, each described with its rows (``lines``: the CSV line of each
+    entry), sorted by group name: ``"'ann' (train rows 2, 3; test rows 9)"``."""
+    rows: dict[str, dict[str, list[int]]] = {}
+    for g, s, line in zip(groups, splits, lines):
+        rows.setdefault(g, {}).setdefault(s, []).append(line)
+    return [f"{g!r} (train rows {_rows(r['train'])}; test rows {_rows(r['test'])})"
+            for g, r in sorted(rows.items()) if "train" in r and "test" in r]
+
+
+def _rows(lines: list[int], limit: int = 5) -> str:
+    return ", ".join(map(str, lines[:limit])) + (" ..." if len(lines) > limit else "")
+
+
+__all__ = ["group_test_flags", "groups_in_both"]
