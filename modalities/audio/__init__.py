@@ -10,8 +10,9 @@ from . import nets  # noqa: F401  (registers the audio networks)
 from .adapter import AudioModality
 from .config import AudioDistillConfig, DDFADConfig
 from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, fdmfcc_from_mfcc, fdmfcc_to_waveform
+from .prepare import maps_like
 
 MODALITY = AudioModality()
 
 __all__ = ["AudioDistillConfig", "AudioModality", "DDFADConfig", "FDMFCC", "FDMFCCParams", "MODALITY", "extract_fdmfcc", "fdmfcc_from_mfcc",
-           "fdmfcc_to_waveform"]
+           "fdmfcc_to_waveform", "maps_like"]

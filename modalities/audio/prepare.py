@@ -1,0 +1,84 @@
+"""Your own audio as a distilled audio set's inputs: :func:`maps_like` decodes files (or takes waveforms), downmixes,
+resamples, pads or crops and transforms them exactly as the loader did for the set's real clips, and normalises them
+with the set's statistics -- so a classifier trained on the set can be tested on recordings it never saw.
+
+Everything it needs is in the set's metadata (``synthetic.meta``): the FD-MFCC parameters with their sample rate
+(``features``), the clip length in samples (``num_samples``), the alignment (``preprocessing.align``) and the
+normalisation (``mean``, ``std``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError, ConfigError, DataError
+
+from .datasets import MIN_SAMPLE_RATE
+from .decode import ALIGNMENTS, Crop, decode_all, describe_bad, fit_clip, fix_length, resample_clips
+from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, normalize
+
+
+def set_meta(source: Any) -> Mapping[str, Any]:
+    """The metadata of an audio set: ``source`` is a :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), a
+    :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping. ArtifactError when it lacks what :func:`maps_like` needs
+    (a set of another modality)."""
+    meta = getattr(getattr(source, "synthetic", source), "meta", source)
+    if not isinstance(meta, Mapping):
+        raise ConfigError(f"expected a distilled audio set (mmdistill.load), its synthetic set or its meta mapping, got {type(source).__name__}")
+    missing = [k for k in ("features", "mean", "std", "num_samples") if k not in meta]
+    if missing:
+        raise ArtifactError(f"the set's metadata lacks {missing}: it was not made by the audio adapter (an audio-dm or audio-ddfad set)")
+    return meta
+
+
+def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate: int | None = None) -> Tensor:
+    """``clips`` as the set's normalised FD-MFCC maps, (N, 3, n_mfcc, frames) float32 -- the shape of ``ds.x``.
+
+    Args:
+        source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta``.
+        clips: audio file paths (any format the loader reads: a multi-channel file's channels are averaged), or
+            waveforms (N, T) float in [-1, 1] at ``sample_rate`` Hz.
+        sample_rate: the waveforms' rate in Hz (required for a tensor; resampled to the set's rate); not used for files.
+
+    Raises:
+        DataError: a file that cannot be read, naming each one (nothing is skipped: a test set must be whole).
+        ConfigError: a tensor without ``sample_rate``, or not (N, T) floats.
+    """
+    meta = set_meta(source)
+    params = FDMFCCParams.from_dict(meta["features"])
+    num_samples = int(meta["num_samples"])
+    align = str((meta.get("preprocessing") or {}).get("align", "center"))
+    if align not in ALIGNMENTS:
+        raise ArtifactError(f"the set's preprocessing.align is {align!r}; expected one of {ALIGNMENTS}")
+    if isinstance(clips, Tensor):
+        waves = _waves(clips, sample_rate, params.sample_rate, num_samples, align)
+    else:
+        items = [(str(p), (lambda p=p: str(Path(p).expanduser()))) for p in clips]
+        decoded, bad = decode_all(items, strict=False, min_rate=MIN_SAMPLE_RATE, crop=Crop(num_samples, params.sample_rate, align))
+        if bad:
+            raise DataError(describe_bad(bad, verb="not read"))
+        kept = [c for c in decoded if c is not None]
+        if not kept:
+            return torch.empty(0, 3, params.n_mfcc, params.frames(num_samples))
+        waves = torch.stack([fit_clip(w, c, params.sample_rate, num_samples, align)[0]
+                             for w, c in zip(resample_clips(kept, params.sample_rate), kept)])
+    return normalize(extract_fdmfcc(waves, params, transform=FDMFCC(params)), meta["mean"], meta["std"])
+
+
+def _waves(x: Tensor, rate: int | None, target: int, num_samples: int, align: str) -> Tensor:
+    if rate is None:
+        raise ConfigError("maps_like: waveforms need sample_rate= (their rate in Hz, resampled to the set's); files carry their own")
+    if x.dim() != 2 or not x.is_floating_point():
+        raise ConfigError(f"maps_like: waveforms must be (N, T) floats in [-1, 1], got {tuple(x.shape)} {x.dtype}")
+    x = x.detach().float().cpu()
+    if int(rate) != target:
+        import torchaudio.functional as AF
+
+        x = AF.resample(x, int(rate), target)
+    return fix_length(x, num_samples, align)
+
+
+__all__ = ["maps_like", "set_meta"]
