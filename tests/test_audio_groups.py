@@ -95,3 +95,67 @@ def test_the_recipe_key_reaches_the_loader(tmp_path):
     data = MODALITY.load(config)
     assert data.meta["load_report"]["facts"]["group_by"] == "speaker"
     assert len(data.meta["load_report"]["facts"]["test_groups"]) == 1  # round(5 x 0.2)
+
+
+# --------------------------------------------------------------------------- audio-visual pairs (the pairs CSV)
+def _pairs_csv(tmp_path: Path, split: dict[str, str] | None = None, shared: bool = False) -> Path:
+    """Two classes x 4 speakers x 2 pairs (a tone and a grey frame each); with ``shared`` the frame of bob's first pair
+    of class 0 is also cyd's, so bob and cyd are drawn as one group."""
+    from PIL import Image
+
+    rows = ["image_path,audio_path,label,Speaker" + (",split" if split else "")]
+    for c in range(2):
+        for spk in SPEAKERS[:4]:
+            for take in range(2):
+                stem = f"{c}_{spk}_{take}"
+                sf.write(tmp_path / f"{stem}.wav", tone_clip(("rising", "steady")[c], np.random.default_rng(take), 8000, 0.25), 8000)
+                Image.fromarray(np.full((8, 8), 60 + 100 * c + take, dtype=np.uint8), mode="L").save(tmp_path / f"{stem}.png")
+                image = f"{c}_bob_0.png" if shared and c == 0 and spk == "cyd" and take == 0 else f"{stem}.png"
+                rows.append(f"{image},{stem}.wav,{c},{spk}" + (f",{split[spk]}" if split else ""))
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "pairs.csv"
+
+
+def _av_cfg(**kw):
+    from mmdistill.recipes import audio_visual_avdd
+
+    return audio_visual_avdd.RECIPE.config(**{"budget": "cpu", "ipc": 1, "image_size": 8, "n_mels": 8, "audio_frames": 8,
+                                              "dataset": "csv", **kw})
+
+
+def test_pairs_group_by_holds_out_whole_speakers_and_files_stay_together(tmp_path):
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    csv = _pairs_csv(tmp_path, shared=True)
+    for seed in range(4):
+        pairs = read_csv_pairs(csv, 0.25, seed, group_by="speaker")
+        test = {p.name.split("_")[1] for p in pairs if p.split == "test"}
+        assert test and not test & {p.name.split("_")[1] for p in pairs if p.split == "train"}, seed
+        assert ("bob" in test) == ("cyd" in test), seed  # they share a frame: one group, "bob+cyd"
+    data = MODALITY.load(_av_cfg(data_root=str(csv), group_by="speaker", split_seed=1))
+    facts = data.meta["load_report"]["facts"]
+    assert facts["group_by"] == "speaker" and len(facts["test_groups"]) == 1
+    assert "groups of column 'speaker'" in data.meta["split_rule"]
+
+
+def test_pairs_group_by_mistakes_are_named(tmp_path):
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    split = {"ann": "train", "bob": "train", "cyd": "test", "dee": "train"}
+    csv = _pairs_csv(tmp_path, split)
+    assert {p.name.split("_")[1] for p in read_csv_pairs(csv, group_by="speaker") if p.split == "test"} == {"cyd"}
+    csv.write_text(csv.read_text().replace("1_ann_1.wav,1,ann,train", "1_ann_1.wav,1,ann,test"))
+    with pytest.raises(DataError, match=r"1 group\(s\) of column 'speaker' \(group_by\) have rows in both splits.*'ann' \(train rows 2, "
+                                        r"3, 10; test rows 11\)"):
+        read_csv_pairs(csv, group_by="speaker")
+    with pytest.raises(DataError, match=r"group_by='session' \(--group-by\) is not a column of its header \(columns image_path, "
+                                        r"audio_path, label, speaker, split\)"):
+        read_csv_pairs(csv, group_by="session")
+    csv.write_text(csv.read_text().replace("1_dee_1.wav,1,dee,", "1_dee_1.wav,1,,"))
+    with pytest.raises(DataError, match=r"1 row\(s\) have no value in the group_by column 'speaker' .*rows 17"):
+        read_csv_pairs(csv, group_by="speaker")
+    with pytest.raises(ConfigError, match="names a column of a pairs CSV"):
+        MODALITY.load(_av_cfg(dataset="tones-digits", group_by="speaker"))

@@ -16,11 +16,12 @@ from mmdistill.errors import DataError
 log = logging.getLogger("mmdistill.audio")
 
 
-def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: str, where: str) -> tuple[list[bool], list[str]]:
+def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: str, where: str,
+                     noun: str = "clips") -> tuple[list[bool], list[str]]:
     """Whether each clip is held out as test, drawn by group: of the ``G`` distinct groups (sorted by name, then
     permuted by a generator seeded with ``seed``, the recipe's ``split_seed``) ``round(G * fraction)`` are held out,
     at least 1 and at most ``G - 1``, with every clip of theirs. Returns the flags (one per entry of ``groups``) and
-    the held-out group names (sorted).
+    the held-out group names (sorted). ``noun``: what a group holds, for the log line (``clips``, ``pairs``).
 
     Raises:
         DataError: fewer than two groups (nothing could be held out without a group on both sides), naming
@@ -29,14 +30,14 @@ def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: s
     names = sorted(set(groups))
     if len(names) < 2:
         raise DataError(f"{where}: group_by={column!r} (--group-by) holds out whole groups, but column {column!r} names "
-                        f"{len(names)} group(s) among the readable clips ({', '.join(map(repr, names)) or 'none'}); it needs "
+                        f"{len(names)} group(s) among the readable {noun} ({', '.join(map(repr, names)) or 'none'}); it needs "
                         "two or more, or leave group_by out to hold out a share of each class's clips")
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(int(seed))).tolist()
     n_test = min(max(int(round(len(names) * float(fraction))), 1), len(names) - 1)
     held = sorted(names[i] for i in order[:n_test])
     chosen = set(held)
-    log.info("held out %d of %d groups of column %r with all their clips (test_fraction %g of the groups, split_seed %d): %s",
-             len(held), len(names), column, fraction, seed, ", ".join(held))
+    log.info("held out %d of %d groups of column %r with all their %s (test_fraction %g of the groups, split_seed %d): %s",
+             len(held), len(names), column, noun, fraction, seed, ", ".join(held))
     return [g in chosen for g in groups], held
 
 

@@ -57,6 +57,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
+from ..audio.groups import group_test_flags, groups_in_both
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,9 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
 def load_pairs(cfg: Any) -> AVData:
     """The dataset ``cfg.dataset`` as normalised :class:`AVData` (see the module docstring)."""
     name = cfg.dataset
+    if name != "csv" and getattr(cfg, "group_by", None):
+        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) names a column of a pairs CSV (dataset csv); dataset {name!r} has "
+                          "none", key="group_by")
     if name in _TENSOR_SETS:
         return _from_tensors(name, cfg)
     if name == "tones-digits":
@@ -173,10 +177,12 @@ def load_pairs(cfg: Any) -> AVData:
     if name == "csv":
         root = Path(_root(cfg))
         report = LoadReport(descriptions=dict(CSV_KINDS))
-        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report)
+        group_by = getattr(cfg, "group_by", None)
+        pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report, group_by)
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
-            data.meta["split_rule"] = SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE
+            data.meta["split_rule"] = (group_rule(report.facts["group_by"]) if group_by else
+                                       SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE)
         return data
     if name == "video":
         root = Path(_root(cfg))
@@ -326,13 +332,14 @@ def _natural(s: str) -> tuple:
 REQUIRED = ("image_path", "audio_path", "label")
 
 
-def read_csv_pairs(path: Path, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> list[RawPair]:
+def read_csv_pairs(path: Path, test_fraction: float = 0.2, seed: int = 0, strict: bool = True, group_by: str | None = None) -> list[RawPair]:
     """The rows of a CSV ``image_path,audio_path,label[,split][,image_label,audio_label]`` as pairs. DataError naming
     the file and rows for a missing column or file, an empty field, an unknown split, a split given on some rows and
     empty on others, a pair listed twice, a file whose pairs the split puts in both train and test, or labels that
     disagree (``image_label`` vs ``audio_label`` on a row, or one file listed under two labels). A file that cannot be
-    decoded fails (``strict``) or is skipped and logged."""
-    return _read_csv(path, test_fraction, seed, strict)[0]
+    decoded fails (``strict``) or is skipped and logged. ``group_by``: a column whose groups (speakers) are never split
+    (:func:`_hold_out_groups`; a given split putting a group on both sides is refused naming its rows)."""
+    return _read_csv(path, test_fraction, seed, strict, group_by=group_by)[0]
 
 
 #: how the CSV reader holds out pairs when the CSV has no split (since 5 December 2026; before, each row was drawn
@@ -344,8 +351,13 @@ SPLIT_RULE = "per class (test_fraction of each class's readable pairs, seeded)"
 SPLIT_RULE_SHARED = SPLIT_RULE[:-1] + "; pairs that share a file held out together)"
 
 
+def group_rule(column: str) -> str:
+    """The split rule of a CSV drawn with ``group_by`` (:func:`_hold_out_groups`)."""
+    return f"by the groups of column {column!r} (test_fraction of the groups, seeded; pairs that share a file held out together)"
+
+
 def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
-              report: LoadReport | None = None) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
+              report: LoadReport | None = None, group_by: str | None = None) -> tuple[list[RawPair], list[str], list[BadFile], bool]:
     """(pairs, every class the CSV names, the skipped files, whether the split was drawn): see :func:`read_csv_pairs`.
     ``report`` (when given) receives the files used by several pairs (``reused``) and the frame images converted
     (``converted``), and the fact ``pairs_sharing_a_file``."""
@@ -356,6 +368,7 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
     if empty:
         raise DataError(f"{path}: {len(empty)} row(s) with an empty {'/'.join(REQUIRED)} field: {'; '.join(empty[:5])}"
                         f"{' ...' if len(empty) > 5 else ''}")
+    group = _group_column(path, rows, group_by)
     disagree, seen, twice, pair_rows = [], {}, [], {}
     for n, r in rows.items():
         labels = {r["label"]} | {r[c] for c in ("image_label", "audio_label") if r.get(c)}
@@ -390,6 +403,10 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                         f"rows {line_list(blank)}; the other rows give one): give every row a split, or leave it empty on every row "
                         "to hold out test_fraction of each class's readable pairs")
     report = report if report is not None else LoadReport()
+    if group and not drawn and (both := groups_in_both([rows[n][group] for n in rows], [str(splits[n]) for n in rows], list(rows))):
+        raise DataError(f"{path}: {len(both)} group(s) of column {group!r} (group_by) have rows in both splits, so the test pairs "
+                        f"score groups the model trained on: {'; '.join(both[:5])}{' ...' if len(both) > 5 else ''}; put each "
+                        "group's rows in one split, or leave the split empty on every row to have the held-out groups drawn")
     files = _no_file_in_both_splits(path, rows, splits)
     pairs, bad, converted, rotated, kept = [], [], [], [], []
     for n, r in rows.items():
@@ -417,7 +434,10 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                  ", ".join(relative_name(p, root) for p, _ in rotated[:3]) + (" ..." if len(rotated) > 3 else ""))
     _name_shared(path, rows, files, kept, drawn, report)
     classes = sorted({r["label"] for r in rows.values()}, key=_natural)
-    if drawn:
+    if drawn and group:
+        report.facts.update(group_by=group, test_groups=_hold_out_groups(pairs, [files[n] for n in kept], [rows[n][group] for n in kept],
+                                                                         test_fraction, seed, group, path))
+    elif drawn:
         _hold_out(pairs, classes, test_fraction, seed, [files[n] for n in kept])
         if pairs and all(p.split == "train" for p in pairs) and report.counts().get("reused"):
             raise DataError(f"{path}: no pair can be held out as test: the pairs of each class share files (named above), and "
@@ -527,6 +547,39 @@ def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, se
     test = {g for g, t in zip(order, held_out_flags([label[g] for g in order], classes, test_fraction, seed)) if t}
     for g, p in zip(group, pairs):
         p.split = "test" if g in test else "train"
+
+
+def _group_column(path: Path, rows: dict[int, dict[str, str]], group_by: str | None) -> str | None:
+    """The header's name (lower case, as :func:`_csv_rows` keys the fields) of the ``group_by`` column, or None
+    without one. DataError naming the file when the header has no such column, and the rows that leave it empty."""
+    if not group_by:
+        return None
+    column = group_by.strip().lower()
+    if column not in next(iter(rows.values())):
+        raise DataError(f"{path}: group_by={group_by!r} (--group-by) is not a column of its header (columns "
+                        f"{', '.join(next(iter(rows.values())))}); expected a column naming each pair's group (a speaker)")
+    empty = [n for n, r in rows.items() if not r[column]]
+    if empty:
+        raise DataError(f"{path}: {len(empty)} row(s) have no value in the group_by column {column!r} (every pair needs its "
+                        f"group): rows {line_list(empty)}")
+    return column
+
+
+def _hold_out_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str], test_fraction: float, seed: int,
+                     column: str, path: Path) -> list[str]:
+    """Mark the pairs of a seeded ``test_fraction`` of the groups as test, the rest train (in place), and return the
+    held-out groups: :func:`~..audio.groups.group_test_flags` over the groups of column ``column`` (``groups``: each
+    pair's value), where groups whose pairs share a file (``files``) are drawn as one, named ``a+b``, so that neither a
+    group nor a file is in both splits."""
+    joined = _groups([(*f, g) for f, g in zip(files, groups)])
+    members: dict[int, set[str]] = {}
+    for j, g in zip(joined, groups):
+        members.setdefault(j, set()).add(g)
+    names = ["+".join(sorted(members[j])) for j in joined]
+    flags, held = group_test_flags(names, test_fraction, seed, column=column, where=str(path), noun="pairs")
+    for p, t in zip(pairs, flags):
+        p.split = "test" if t else "train"
+    return held
 
 
 def _groups(files: list[tuple[str, ...]]) -> list[int]:
