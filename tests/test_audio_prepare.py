@@ -64,3 +64,20 @@ def test_mistakes_are_named(tmp_path):
         maps_like(data.meta, torch.zeros(2, 800))
     with pytest.raises(ArtifactError, match=r"lacks \['features', 'mean', 'std', 'num_samples'\]"):
         maps_like({"classes": ["a"]}, [tmp_path / "rising" / "0.wav"])
+
+
+def test_the_export_records_how_a_clip_became_a_map(tmp_path):
+    """Before: fdmfcc.safetensors held the FD-MFCC parameters but not the clip length or alignment, so a consumer of
+    the export folder could not prepare its test audio as the set's clips were."""
+    import json
+
+    from mmdistill.io import load_tensors_with_metadata
+    from mmdistill.modalities.audio import MODALITY
+
+    config = AudioDistillConfig(dataset="folder", data_root=str(_own_csv(tmp_path)), sample_rate=8000, duration=0.6, align="start", ipc=1)
+    data = MODALITY.load(config)
+    syn = MODALITY.init_synthetic(data, config, torch.Generator().manual_seed(0))
+    out = MODALITY.export(syn, tmp_path / "export")
+    _, meta = load_tensors_with_metadata(out / "fdmfcc.safetensors")
+    assert json.loads(meta["preprocessing"]) == {"sample_rate": 8000, "num_samples": 4800, "duration_s": 0.6, "align": "start",
+                                                 "channels": "averaged to mono"}

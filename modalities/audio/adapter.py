@@ -111,6 +111,7 @@ class AudioModality(TensorClassificationAdapter):
         params, mean, std = feature_meta(syn)
         return export_audio_set(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), out_dir, params=params,
                                 mean=mean, std=std, num_samples=syn.meta.get("num_samples"),
+                                align=(syn.meta.get("preprocessing") or {}).get("align"),
                                 meta={k: syn.meta[k] for k in ("dataset", "ipc", "init") if k in syn.meta})
 
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)

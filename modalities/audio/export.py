@@ -81,7 +81,8 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
 
 def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str | Path, *, params: FDMFCCParams,
                      mean: Sequence[float] | Sequence[Sequence[float]], std: Sequence[float] | Sequence[Sequence[float]],
-                     num_samples: int | None = None, n_iter: int = 32, meta: dict[str, Any] | None = None) -> Path:
+                     num_samples: int | None = None, n_iter: int = 32, meta: dict[str, Any] | None = None,
+                     align: str | None = None) -> Path:
     """Export normalised FD-MFCC maps ``x`` (N, 3, n_mfcc, frames) with ``labels`` (N,) to ``out_dir``:
 
     * ``<class>/<index:05d>.wav``: approximate waveforms (:func:`fdmfcc_to_waveform`, ``n_iter`` Griffin-Lim
@@ -90,7 +91,10 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
       (:func:`modalities.artifacts.export_folder_names`);
     * ``classes.json``: per class its label index, name, folder and sample count (the image export's index);
     * ``fdmfcc.safetensors``: ``fdmfcc`` (N, 3, n_mfcc, frames) in FD-MFCC units (de-normalised), ``labels``
-      (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` (JSON).
+      (N,), and string metadata ``classes``, ``mean``, ``std``, ``params``, ``meta`` and, given ``num_samples``,
+      ``preprocessing`` (JSON): how a clip became a map's input -- ``sample_rate`` Hz, ``num_samples`` and
+      ``duration_s`` of the padded or cropped clip, ``align`` (``center``/``start``), ``channels`` (averaged to mono) --
+      so a consumer prepares its own test audio as the set's clips were (``maps_like`` does it from a loaded set).
 
     Built in a temporary sibling and renamed into place; ConfigError (key ``to``) if ``out_dir`` exists and is not empty.
     Returns ``out_dir``."""
@@ -104,6 +108,10 @@ def export_audio_set(x: Tensor, labels: Tensor, classes: list[str], out_dir: str
     warn_absent_classes(out_dir, classes, labels)
     metadata = {"classes": json.dumps(list(classes)), "mean": json.dumps(list(mean)), "std": json.dumps(list(std)),
                 "params": json.dumps(params.to_dict()), "meta": json.dumps(meta or {}, default=str)}
+    if num_samples is not None:
+        metadata["preprocessing"] = json.dumps({"sample_rate": params.sample_rate, "num_samples": int(num_samples),
+                                                "duration_s": round(int(num_samples) / params.sample_rate, 6), "align": align or "center",
+                                                "channels": "averaged to mono"})
     with new_tree(out_dir) as tmp:
         for i, (wave, label) in enumerate(zip(waves, labels.tolist())):
             folder = tmp / names[label]
