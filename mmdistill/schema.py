@@ -238,7 +238,9 @@ INHERITED_KEYS: dict[str, str] = {"split_seed": "seed", "image_depth": "depth"}
 #: would inherit the value for its own older saves, so such a key needs a name of its own.
 ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, "embed_grid": 0, "one_channel_padding": 0,
                                  "front_end": "fdmfcc", "scaling": "split", "eval_lr_schedule": "every",
-                                 "eval_head_init": "default"}
+                                 "eval_head_init": "default",
+                                 # session 52: no grouping of a CSV's rows (audio, audio-visual); a log's columns found by name
+                                 "group_by": None, "user_column": None, "item_column": None, "time_column": None}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
