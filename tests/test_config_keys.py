@@ -19,7 +19,8 @@ FREE_TEXT = {"dataset", "data_root", "out", "device", "budget", "network", "buff
              "test_captions", "text_cache", "image_encoder", "image_weights", "text_encoder", "eval_network", "clip_model",
              "clip_pretrained", "syn_dir", "split_file", "cache_dir", "pretrain_cache_dir", "md_groups",
              "classes",  # class names are the data's: checked against it when it is loaded (validation.keep_classes)
-             "group_by"}  # a CSV column: checked against the CSV's header when it is loaded
+             "group_by",  # a CSV column: checked against the CSV's header when it is loaded
+             "user_column", "item_column", "time_column"}  # an interaction log's columns: checked against its header
 IMAGE_ONLY = ("--dsa", "--dsa-strategy", "--eval-dsa", "--herding-epochs", "--buffer", "--label-mode", "--label-expert-epoch",
               "--lr-labels", "--eval-batch", "--lr-data", "--compile")
 
