@@ -35,7 +35,7 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -400,15 +400,33 @@ def random_open_clip(model_name: str) -> nn.Module:
 
 
 # =========================================================================== text encoders
+#: tokens a Hugging Face text encoder reads of a caption (``minilm``, ``hf:``): longer captions are cut there
+HF_CONTEXT = 128
+
+
+def hf_context(tokenizer: Any, config: Any) -> int:
+    """Tokens a Hugging Face encoder reads of a caption: :data:`HF_CONTEXT`, or fewer when the model has fewer positions
+    (``max_position_embeddings``; a longer input fails inside the model) or its tokenizer a smaller ``model_max_length``."""
+    limits = [HF_CONTEXT] + [int(v) for v in (getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None))
+                             if isinstance(v, int) and 0 < v < 1_000_000]  # transformers' "no limit" is a huge int
+    return min(limits)
+
+
 class FrozenTextEncoder:
     """Base of the frozen text encoders: ``encode(captions)`` -> (N, dim) float32 on the CPU."""
 
     name: str = ""
     dim: int = 0
+    #: tokens of a caption the encoder reads (special tokens included); the rest is dropped. None: not known
+    context: int | None = None
 
     def fingerprint(self) -> str:
         """Identifies the encoder and its weights (for the embedding cache)."""
         return self.name
+
+    def token_lengths(self, captions: list[str]) -> list[int] | None:
+        """Tokens of each caption, special tokens included, before the cut at :attr:`context`; None when not known."""
+        return None
 
     def encode(self, captions: list[str], batch_size: int = 256, progress: bool = True) -> Tensor:
         from mmdistill.logs import progress_bar
@@ -521,12 +539,18 @@ class HFTextEncoder(FrozenTextEncoder):
         self.name = label or f"hf:{source}"
         self.dim = int(self.model.config.hidden_size)
         self._fp = _files_fingerprint(folder) if local else source
+        self.context = hf_context(self.tokenizer, self.model.config)
 
     def fingerprint(self) -> str:
         return f"{self.name}|{self.pooling}|{self.normalize}|{self._fp}"
 
+    def token_lengths(self, captions: list[str]) -> list[int]:
+        from .token_limits import hf_token_lengths
+
+        return hf_token_lengths(self.tokenizer, captions)
+
     def _encode(self, captions: list[str]) -> Tensor:
-        enc = self.tokenizer(captions, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        enc = self.tokenizer(captions, padding=True, truncation=True, max_length=self.context, return_tensors="pt")
         hidden = self.model(**enc).last_hidden_state
         if self.pooling == "cls":
             out = hidden[:, 0]
@@ -578,9 +602,16 @@ class OpenCLIPTextEncoder(FrozenTextEncoder):
         elif pretrained is None:
             fp += "|random-seed0"
         self._fp = fp
+        context = getattr(self.tokenizer, "context_length", None)
+        self.context = int(context) if isinstance(context, int) else None
 
     def fingerprint(self) -> str:
         return self._fp
+
+    def token_lengths(self, captions: list[str]) -> list[int] | None:
+        from .token_limits import openclip_token_lengths
+
+        return openclip_token_lengths(self.tokenizer, captions)
 
     def _encode(self, captions: list[str]) -> Tensor:
         return self.model.encode_text(self.tokenizer(captions))

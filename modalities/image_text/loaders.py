@@ -75,6 +75,7 @@ BAD_KINDS = {
 #: the load report's kinds: what ``on_bad=skip`` dropped, and the captions that went with a dropped image
 REPORT_KINDS = {**BAD_KINDS, "captions_of_dropped_images": "further captions of dropped images (the first is counted with its image)",
                 "cut_captions": "captions cut to max_caption_words words (kept, shortened)",
+                "long_captions": "captions longer than the text encoder's context (kept; it reads only their first tokens)",
                 "cleaned_captions": "captions holding control or bidi characters (kept, each such character replaced by a space)",
                 "same_image": "images that are another image of their split under another name (a hard link or a byte-identical "
                               "copy; kept)",

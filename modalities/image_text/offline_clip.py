@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -105,18 +105,31 @@ def build_offline(model_name: str, pretrained: str | None) -> nn.Module:
     return OFFLINE_MODELS[model_name](pretrained)
 
 
+class OfflineTokenizer:
+    """The offline tower's tokenizer: ``tokenize(captions) -> (N, L)`` token ids, padded to the longest caption of
+    the call and cut at ``context_length`` (128) tokens, as the ``minilm`` encoder does (open_clip's ``HFTokenizer`` pads
+    every caption to the context length: the same embeddings, since the tower masks padding, at ~8x the cost for short
+    captions). ``tokenizer`` is the transformers tokenizer, for counting a caption's tokens (:mod:`.token_limits`)."""
+
+    context_length = 128
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    @staticmethod
+    def clean_fn(text: str) -> str:
+        return text
+
+    def __call__(self, captions: list[str]) -> torch.Tensor:
+        return self.tokenizer(list(captions), padding=True, truncation=True, max_length=self.context_length,
+                              return_tensors="pt")["input_ids"]
+
+
 def offline_tokenizer(model_name: str) -> Callable[[list[str]], torch.Tensor]:
-    """The text tower's tokenizer: ``tokenize(captions) -> (N, L)`` token ids, padded to the longest caption of
-    the call and cut at 128 tokens, as the ``minilm`` encoder does (open_clip's ``HFTokenizer`` pads every caption
-    to the context length: the same embeddings, since the tower masks padding, at ~8x the cost for short captions)."""
+    """The text tower's tokenizer (:class:`OfflineTokenizer`)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(_minilm_folder(), local_files_only=True)
-
-    def tokenize(captions: list[str]) -> torch.Tensor:
-        return tokenizer(list(captions), padding=True, truncation=True, max_length=128, return_tensors="pt")["input_ids"]
-
-    return tokenize
+    return OfflineTokenizer(AutoTokenizer.from_pretrained(_minilm_folder(), local_files_only=True))
 
 
 def text_space_matches(model_name: str, text_encoder: str | None) -> bool:
@@ -125,4 +138,4 @@ def text_space_matches(model_name: str, text_encoder: str | None) -> bool:
 
 
 __all__ = ["EFFNET_MINILM", "IMAGENET_TAG", "OFFLINE_MODELS", "TEXT_POOLING", "TEXT_SPACES", "build_offline", "is_offline",
-           "offline_tokenizer", "text_space_matches"]
+           "OfflineTokenizer", "offline_tokenizer", "text_space_matches"]

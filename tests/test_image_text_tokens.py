@@ -1,0 +1,57 @@
+"""Captions longer than the text encoder's context: counted and named in the load report, never cut silently
+(walk 52A: a Japanese caption is one "word" to max_caption_words, and MiniLM read its first 128 tokens, CLIP's
+tokenizer its first 77, without a word)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("PIL")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_image_text import cfg_for, tiny_bert, write_pairs  # noqa: E402,F401  (fixture re-used)
+
+from mmdistill.modalities.image_text import MODALITY  # noqa: E402
+from mmdistill.modalities.image_text.token_limits import long_captions, openclip_token_lengths  # noqa: E402
+
+CJK = "赤い円が白い背景の左側にある" * 10  # 140 characters, no space: one word of over 100 tokens
+
+
+def test_a_caption_beyond_the_encoders_context_is_counted_and_named(tmp_path, tiny_bert, caplog):
+    """The tiny BERT has 64 positions: a caption of more tokens failed inside the model (a RuntimeError traceback, "The
+    size of tensor a (122) must match the size of tensor b (64)"); its context is 64 tokens now."""
+    csv_path = write_pairs(tmp_path, n_images=10)
+    with open(csv_path, "a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow(("img/000.png", CJK))
+    with caplog.at_level("WARNING"):
+        data = MODALITY.load(cfg_for(tiny_bert, tmp_path, data_root=str(csv_path)))
+    report = data.meta["load_report"]
+    assert report["counts"].get("long_captions") == 1 and not report["counts"].get("cut_captions")  # one word: not cut by words
+    assert "1 caption(s) are longer than the text encoder's context of 64 tokens (hf:" in caplog.text
+    assert "img/000.png (train, 122 tokens" in caplog.text
+    assert CJK in data.train.captions  # kept whole (the embedding reads its first 64 tokens)
+
+
+def test_clip_tokenizers_say_how_many_tokens_a_caption_has():
+    open_clip = pytest.importorskip("open_clip")
+    from mmdistill.modalities.image_text.offline_clip import OfflineTokenizer
+
+    clip = open_clip.get_tokenizer("ViT-B-32")  # CLIP's BPE (shipped with open_clip), context 77
+    short, long = "a red circle on a white background", "a red circle " * 30
+    lengths = openclip_token_lengths(clip, [short, long])
+    assert lengths == [len(clip.encode(short)) + 2, 92] and clip.context_length == 77
+
+    class Encoder:  # the two attributes long_captions reads
+        context = 77
+
+        def token_lengths(self, captions):
+            return openclip_token_lengths(clip, captions)
+
+    assert long_captions(Encoder(), [short, long, short]) == [(1, 92)]
+    bert = OfflineTokenizer(tokenizer=None)
+    assert bert.context_length == 128 and bert.clean_fn("x y") == "x y"
