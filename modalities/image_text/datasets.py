@@ -4,6 +4,7 @@ chosen image encoder, split, and embed every caption once with the frozen text e
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ def _need_root(cfg: Any) -> Path:
     return Path(cfg.data_root).expanduser()
 
 
+#: caption files named as their public release names them: a set of ``dataset=coco`` / ``flickr30k`` is called so (and its
+#: card carries that dataset's licence and source) only for these; those values name a file *format* as well
+RELEASE_FILES = {"coco": re.compile(r"captions_(train|val)20\d\d|coco_karpathy_(train|val|test)|dataset_coco"),
+                 "flickr30k": re.compile(r"(dataset_)?flickr30k(_(train|val|test))?")}
+
+
+def json_dataset_name(kind: str, path: Path) -> str:
+    """The name of the data of a ``karpathy`` / ``coco`` / ``flickr30k`` caption file ``path``: ``coco`` or ``flickr30k``
+    when the file bears the public release's name (:data:`RELEASE_FILES`), else the file's stem, as for ``karpathy`` (a
+    user's own pairs in COCO's format are not COCO: the card would give them COCO's licence and source)."""
+    pattern = RELEASE_FILES.get(kind)
+    return kind if pattern is not None and pattern.fullmatch(path.stem.lower()) else path.stem
+
+
 def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     """The dataset ``cfg.dataset`` (see :class:`~.config.ImageTextDistillConfig`) with images sized and
     normalised for ``image`` and captions embedded by ``cfg.text_encoder``. Before any image is decoded, a set whose
@@ -43,7 +58,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         path = _need_root(cfg)
         records = read_json_records(path, Path(cfg.test_captions).expanduser() if cfg.test_captions else None, bad)
         root = Path(cfg.image_root).expanduser() if cfg.image_root else path.parent
-        opener, source, name = file_opener(root), str(path), kind if kind != "karpathy" else path.stem
+        opener, source, name = file_opener(root), str(path), json_dataset_name(kind, path)
     elif kind == "folder":
         root = _need_root(cfg)
         records = read_folder_records(root, bad)
