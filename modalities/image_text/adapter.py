@@ -189,12 +189,12 @@ class ImageTextModality(AdapterDefaults):
                                  std=tuple(syn.meta["std"]), title=title, max_pairs=int(syn.meta.get("preview_max", 40)))
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
-        from .export import export_pairs
+        from .export import export_metadata, export_pairs
 
         sim = similarity_matrix(syn)
         return export_pairs(syn.data["images"].cpu(), self.captions_for(syn), syn.data["text"].cpu(), out_dir,
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
-                            metadata={"text_encoder": str(syn.meta.get("text_encoder", "")), "image_encoder": str(syn.meta.get("image_encoder", ""))})
+                            metadata=export_metadata(syn.meta))
 
     def real_samples_note(self, meta: dict[str, Any]) -> str | None:
         """That the set's record and exports hold real training captions as written, however far its learned text
@@ -215,8 +215,10 @@ class ImageTextModality(AdapterDefaults):
 
         share = clamped_share(syn.data["images"].detach().float().cpu(), tuple(syn.meta["mean"]), tuple(syn.meta["std"]))
         encoder = syn.meta.get("text_encoder") or "the text encoder"
+        pooling = syn.meta.get("text_pooling")
+        space = f"`{encoder}`" + (f" ({pooling} pooling of its token states, as the metadata of `embeddings.safetensors` records)" if pooling else "")
         return ("The set's text side is `embeddings.safetensors`'s `text` (K, D): learned embeddings in the embedding space of "
-                f"`{encoder}`, which no caption spells; a caption of `captions.csv` is the real caption whose embedding lies "
+                f"{space}, which no caption spells; a caption of `captions.csv` is the real caption whose embedding lies "
                 f"nearest, for reading. Each PNG holds the de-normalised pixels rounded to 8 bits ({100 * share:.1f} % of the "
                 "set's values lay outside [0, 1] and were clamped); `(png / 255 - mean) / std` with the statistics above gives "
                 "the set's images.")

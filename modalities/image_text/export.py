@@ -4,12 +4,13 @@
   distilled text embedding underneath;
 * :func:`export_pairs`: ``images/00000.png ...`` (de-normalised 8-bit RGB), ``captions.csv`` (``image,caption``
   with the nearest real caption: the CSV loader reads it back), ``embeddings.safetensors`` (``text`` (K, D)
-  and, for LoRS sets, ``similarity`` (K, K)).
+  and, for LoRS sets, ``similarity`` (K, K); its metadata: :func:`export_metadata`).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import textwrap
 from pathlib import Path
@@ -64,6 +65,16 @@ def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, 
     return save_figure(fig, path, what="caption")
 
 
+def export_metadata(meta: dict) -> dict[str, str]:
+    """What ``embeddings.safetensors`` records of a set with metadata ``meta``, for a training loop of the user's own that
+    reads it without mmdistill: the ``text_encoder`` and its ``text_pooling`` (the same encoder pooled otherwise is
+    another space; empty for open_clip towers, whose ``encode_text`` pools), the ``image_encoder``, the ``image_size``
+    (pixels) and the images' per-channel ``mean`` / ``std`` (JSON lists, of [0, 1] pixels)."""
+    return {"text_encoder": str(meta.get("text_encoder", "")), "text_pooling": str(meta.get("text_pooling") or ""),
+            "image_encoder": str(meta.get("image_encoder", "")), "image_size": str(meta.get("image_size", "")),
+            "mean": json.dumps([float(v) for v in meta.get("mean", [])]), "std": json.dumps([float(v) for v in meta.get("std", [])])}
+
+
 def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str | Path, *, mean: tuple[float, ...],
                  std: tuple[float, ...], similarity: Tensor | None = None, metadata: dict[str, str] | None = None) -> Path:
     """Write the pairs to ``out_dir`` (module docstring), built in a temporary sibling and renamed into
@@ -92,4 +103,4 @@ def export_pairs(images: Tensor, captions: list[str], text: Tensor, out_dir: str
     return Path(out_dir)
 
 
-__all__ = ["export_pairs", "save_pair_preview", "to_pixels"]
+__all__ = ["export_metadata", "export_pairs", "save_pair_preview", "to_pixels"]
