@@ -215,13 +215,41 @@ def test_self_loops_and_repeated_edges_are_counted_in_the_load_report(tmp_path):
     root = _files(tmp_path / "g", {**raw, "edge_index": doubled})  # and 2 self-loops
     data = load_graph_dataset("files", str(root))
     rep = data.meta["load_report"]
-    assert rep["root"] == "g" and rep["counts"] == {"self_loops_kept": 2, "repeated_edges_kept": 4, "repeated_edges_merged": 0}
+    assert rep["root"] == "g" and rep["counts"] == {"self_loops_kept": 2, "repeated_edges_kept": 4, "repeated_edges_merged": 0,
+                                                    "unlabelled_nodes": 0}
     merged = load_graph_dataset("files", str(root), GraphLoadOptions(symmetrize=True)).meta["load_report"]["counts"]
-    assert merged == {"self_loops_kept": 2, "repeated_edges_kept": 0, "repeated_edges_merged": 4}
+    assert merged == {"self_loops_kept": 2, "repeated_edges_kept": 0, "repeated_edges_merged": 4, "unlabelled_nodes": 0}
     cfg = graph_gcond.RECIPE.config(dataset="files", data_root=str(root), ipc=1)
     syn = MODALITY.init_synthetic(data, cfg, generator(0))
     assert loading_counts({"synthetic": {"meta": syn.meta}}) == "self loops kept 2, repeated edges kept 4"
     assert "load_report" not in load_graph_dataset("sbm", None).meta  # generated: nothing was read
+
+
+def test_nodes_without_a_label_stay_in_the_graph_in_no_split(tmp_path, graph_logs):
+    """Walk 52C: a graph whose unlabelled nodes are -1 (PyG's convention; 10 % of a user's papers) was refused ("labels
+    must be class ids >= 0"), so the user dropped those nodes and their edges; they are kept, counted and said, and a
+    split that names one is refused naming the split."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    y = raw["y"].clone()
+    outside = torch.arange(90)[raw["test_mask"]][:7]
+    y[outside] = -1
+    masks = {"test_mask": raw["test_mask"] & (y >= 0)}
+    data = build_data({**raw, **masks, "y": y, "load_report": LoadReport()}, "custom", GraphLoadOptions())
+    assert data.num_nodes == 90 and data.graph.num_edges == raw["edge_index"].shape[1]
+    assert data.meta["load_report"]["counts"]["unlabelled_nodes"] == 7
+    assert "7 nodes without a label (in no split)" in data.describe()
+    assert "7 nodes without a label (-1) kept in the graph" in graph_logs.text
+    assert data.train_class_counts() == torch.bincount(y[raw["train_mask"]], minlength=3).tolist()
+    with pytest.raises(DataError, match=rf"test_mask: 7 test nodes without a label \(-1; e\.g\. node {int(outside[0])}\); "
+                                        r"a split holds labelled nodes only.*split=random"):
+        build_data({**raw, "y": y}, "custom", GraphLoadOptions())
+    drawn = build_data({**raw, "y": y}, "custom", GraphLoadOptions(split="random"))
+    split = torch.cat([drawn.train_idx, drawn.val_idx, drawn.test_idx])
+    assert split.numel() == 83 and not torch.isin(outside, split).any()
+    root = _files(tmp_path / "g", {**raw, "y": y, **masks})  # the same from files: labels.txt holds -1
+    assert load_graph_dataset("files", str(root)).meta["load_report"]["counts"]["unlabelled_nodes"] == 7
+    with pytest.raises(DataError, match=r"every node's label is -1"):
+        build_data({**raw, "y": torch.full((90,), -1)}, "custom", GraphLoadOptions(split="random"))
 
 
 def test_split_ids_repeated_overlapping_or_out_of_range_are_named(tmp_path):
@@ -257,8 +285,9 @@ def test_edge_list_files_errors_name_the_file_and_never_truncate(tmp_path):
         load_graph_dataset("files", str(onehot))
     with pytest.raises(DataError, match=r"empty/edges\.csv: holds no edges"):
         load_graph_dataset("files", str(_files(tmp_path / "empty", edges_csv="")))
-    with pytest.raises(DataError, match=r"loops/labels\.txt: labels must be class ids >= 0, found -1 at node 0"):
-        load_graph_dataset("files", str(_files(tmp_path / "loops", labels_txt="-1\n" + "0\n" * 89)))
+    with pytest.raises(DataError, match=r"loops/labels\.txt: labels must be class ids >= 0, or -1 for a node without a "
+                                        r"label; found -2 at node 0"):
+        load_graph_dataset("files", str(_files(tmp_path / "loops", labels_txt="-2\n" + "0\n" * 89)))
     with pytest.raises(DataError, match=r"needs >= 1 node and >= 1 feature"):
         build_data(_raw(x=torch.zeros(90, 0)), "custom", GraphLoadOptions())
 

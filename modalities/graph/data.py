@@ -23,11 +23,13 @@ from torch import Tensor
 from mmdistill.data import check_class_list
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
-from mmdistill.words import id_list
+from mmdistill.words import id_list, quantity
 
 logger = logging.getLogger(__name__)
 
 SETTINGS = ("transductive", "inductive")
+#: the label of a node without one (PyG's convention): in the graph, in no split
+UNLABELLED = -1
 
 
 @dataclass(eq=False)
@@ -254,9 +256,11 @@ class NodeClassificationData:
     def describe(self) -> str:
         und = self.graph.num_undirected_edges
         weighted = " (weighted)" if self.graph.edge_weight is not None else ""
+        none = int((self.y == UNLABELLED).sum())
+        unlabelled = f", {quantity(none, 'node')} without a label (in no split)" if none else ""
         return (f"{self.name} ({self.setting}): {self.num_nodes} nodes, {und} undirected edges{weighted}, "
                 f"{self.num_features} features, {self.num_classes} classes; {self.train_idx.numel()}/{self.val_idx.numel()}/"
-                f"{self.test_idx.numel()} train/val/test nodes")
+                f"{self.test_idx.numel()} train/val/test nodes{unlabelled}")
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -420,6 +424,12 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
                     "not a list of ids)")
         if idx.numel() == 0:
             raise DataError(f"{where(split)} selects no node; give it at least one node, or pass split=random")
+        if bool((y[idx] == UNLABELLED).any()):
+            none = idx[y[idx] == UNLABELLED]
+            raise DataError(
+                f"{where(split)}: {quantity(none.numel(), f'{split} node')} without a label ({UNLABELLED}; e.g. node "
+                f"{int(none[0])}); a split holds labelled nodes only — remove them from the {split} split, or pass "
+                "split=random (it draws from the labelled nodes)")
         out[split] = idx
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         both = out[a][torch.isin(out[a], out[b])]
@@ -440,7 +450,9 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
 
 
 def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
-    """(N,) int64 labels in 0..C-1; DataError otherwise (multi-label and float targets are not supported)."""
+    """(N,) int64 labels in 0..C-1, or :data:`UNLABELLED` (-1, PyG's convention) for a node without a label: it keeps
+    its features and edges (a transductive GNN propagates through it) but may be in no split (:func:`check_split`);
+    DataError otherwise (multi-label and float targets are not supported) and when no node has a label."""
     if y.dim() == 2 and y.shape[1] == 1:
         y = y.reshape(-1)
     if y.dim() != 1 or y.numel() != num_nodes:
@@ -456,12 +468,15 @@ def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
             raise DataError(f"{name}: labels must be integer class ids, got {int(odd.sum())} non-integer value(s) "
                             f"(e.g. {float(y[node])} at node {node})")
     y = y.long()
-    if y.numel() and int(y.min()) < 0:
-        node = int((y < 0).nonzero()[0])
-        raise DataError(f"{name}: labels must be class ids >= 0, found {int(y[node])} at node {node} "
-                        f"({int((y < 0).sum())} such node(s))")
+    if y.numel() and int(y.min()) < UNLABELLED:
+        node = int((y < UNLABELLED).nonzero()[0])
+        raise DataError(f"{name}: labels must be class ids >= 0, or {UNLABELLED} for a node without a label; found "
+                        f"{int(y[node])} at node {node} ({int((y < UNLABELLED).sum())} such node(s))")
+    if y.numel() and bool((y == UNLABELLED).all()):
+        raise DataError(f"{name}: every node's label is {UNLABELLED} (no label); node classification needs labelled "
+                        "training, validation and test nodes")
     return y
 
 
-__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "check_edge_weights", "check_edges", "check_labels",
+__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "UNLABELLED", "check_edge_weights", "check_edges", "check_labels",
            "check_split"]

@@ -18,7 +18,7 @@
                     ``edge_weight`` kept; it holds only ``train_mask``, so it loads with ``split=random``)
 ``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line, optionally a third column: the
                     edge's weight), ``features.{npy,csv,txt}`` (one row per node), ``labels.{npy,csv,txt}`` (one
-                    class id per node) and optional ``train.txt``, ``val.txt``, ``test.txt`` (node ids); a first
+                    class id per node, -1 for a node without a label) and optional ``train.txt``, ``val.txt``, ``test.txt`` (node ids); a first
                     line of column names in a text file is skipped
 ``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
 ``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
@@ -54,7 +54,8 @@ from mmdistill.seeding import generator
 from mmdistill.words import id_list, quantity, shown, unsafe
 
 from ..artifacts import one_spelling_per_label
-from .data import Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels, check_split
+from .data import (UNLABELLED, Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels,
+                   check_split)
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import is_reused, pyg_workdir
 from ..safe_pickle import PickleRefused, UnreadableFile, guarded_loading
@@ -66,6 +67,8 @@ GRAPHSAINT = {"flickr": "Flickr", "reddit": "Reddit"}
 INDUCTIVE = frozenset(GRAPHSAINT)  # GCond's inductive datasets
 #: the ``meta`` keys of a ``"standard"`` graph's training-node statistics (lists of F floats; :func:`standard_statistics`)
 FEATURE_STATISTICS = ("feature_mean", "feature_std")
+#: the load report's words for the nodes labelled :data:`~.data.UNLABELLED`
+UNLABELLED_WORDS = "node(s) without a label (-1) kept in the graph (features and edges), in no split"
 STANDARDISED = frozenset({"flickr", "reddit", "ogbn-arxiv"})  # GCond standardises these on the training nodes
 
 
@@ -159,6 +162,7 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
     if raw.get("edge_index") is None:
         raise DataError(f"{name}: the graph has no edge_index; give its edges as (2, E) node ids")
     report = raw.get("load_report")
+    _report_unlabelled(y, files.get("y", name), report)
     edge_index, edge_weight = _edges(raw, n, files.get("edge_index", f"{name} edge_index"),
                                      opts.symmetrize or key == "ogbn-arxiv", report)
     _report_edge_features(raw, name, report)
@@ -202,7 +206,7 @@ def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: st
     top, n = int(y.max()), int(y.numel())
     if top >= n:
         node = int((y == top).nonzero()[0])
-        distinct = int(torch.unique(y).numel())
+        distinct = int(torch.unique(y[y != UNLABELLED]).numel())
         raise DataError(f"{label_src}: label {top} at node {node}, but only {quantity(distinct, 'distinct label')} among "
                         f"{quantity(n, 'node')}; class ids run 0..C-1 with every class holding a training node, so "
                         f"renumber the classes 0..{distinct - 1}")
@@ -247,6 +251,17 @@ def _edges(raw: dict[str, Any], n: int, source: str, symmetrize: bool,
 
 #: the load report's kind for data the load did not use, and what it says
 UNUSED_KIND = {"ignored": "split file(s) or mask(s) not used (split=random draws its own split)"}
+
+
+def _report_unlabelled(y: Tensor, source: str, report: LoadReport | None) -> None:
+    """Count the nodes whose label is :data:`~.data.UNLABELLED` (kept in the graph, in no split): logged, and in
+    ``report`` as ``unlabelled_nodes``."""
+    count = int((y == UNLABELLED).sum())
+    if report is not None:
+        report.descriptions = {**report.descriptions, "unlabelled_nodes": UNLABELLED_WORDS}
+        report.count("unlabelled_nodes", count)
+    if count:
+        logger.warning("%s: %s %s", source, quantity(count, "node"), UNLABELLED_WORDS.replace("node(s) ", ""))
 
 
 def _report_unused_masks(raw: dict[str, Any], name: str, sources: dict[str, str], report: LoadReport | None) -> None:
@@ -296,7 +311,7 @@ def _check_saved_masks(raw: dict[str, Any], source: str, y: Tensor, num_classes:
     have = [f"{s}_mask" for s in ("train", "val", "test") if raw.get(f"{s}_mask") is not None]
     what = (f"holds {', '.join(have) or 'no mask'} but no {', '.join(missing)}" +
             (" (an exported condensed graph marks every node as a training node)" if "adj_threshold" in header else ""))
-    counts = torch.bincount(y, minlength=num_classes)
+    counts = torch.bincount(y[y != UNLABELLED], minlength=num_classes)  # nodes without a label are in no split
     small = [c for c in range(num_classes) if counts[c] < 3]
     random = ("pass split=random (--split random) for a seeded stratified 10 % / 10 % / 80 % split of its "
               f"{y.numel()} nodes (it needs >= 3 nodes of every class, which this graph has), or") if not small else (
@@ -349,7 +364,7 @@ def standard_statistics(x: Tensor, train_idx: Tensor) -> tuple[Tensor, Tensor]:
 def random_split(y: Tensor, num_classes: int, seed: int) -> dict[str, Tensor]:
     """GCond's split for graphs without one: 10 % train, 10 % val, 80 % test, stratified by class (at
     least one node of each class in each part) and seeded."""
-    counts = torch.bincount(y, minlength=num_classes)
+    counts = torch.bincount(y[y != UNLABELLED], minlength=num_classes)  # nodes without a label are in no split
     small = [c for c in range(num_classes) if 0 < counts[c] < 3]
     if small:
         raise DataError(f"split=random needs >= 3 nodes of every class; class(es) {small} have fewer (counts {counts.tolist()})")
