@@ -252,6 +252,57 @@ def test_nodes_without_a_label_stay_in_the_graph_in_no_split(tmp_path, graph_log
         build_data({**raw, "y": torch.full((90,), -1)}, "custom", GraphLoadOptions(split="random"))
 
 
+def _node_table(root, raw, *, split_column=True, features_file=False):
+    """``raw`` (an sbm dict) as a user holds it: nodes.csv with string ids (rows shuffled), class names, the split as a
+    column, node 3 without a label, features as columns (or features.npz); edges.csv by ids, with a header and one
+    edge to an id the table lacks."""
+    import scipy.sparse as sp
+
+    root.mkdir(parents=True)
+    n = raw["y"].numel()
+    names = ["alpha", "beta", "gamma"]
+    split = ["train" if raw["train_mask"][i] else "val" if raw["val_mask"][i] else "test" for i in range(n)]
+    split[3] = ""
+    order = list(range(n))[::-1]  # the table's rows are not the node numbers
+    rows = ["id,label,split," + ",".join(f"f{j}" for j in range(raw["x"].shape[1]))] if not features_file else ["id,label,split"]
+    for i in order:
+        label = "" if i == 3 else names[int(raw["y"][i])]
+        feats = "" if features_file else "," + ",".join(f"{v:.6f}" for v in raw["x"][i].tolist())
+        rows.append(f"n{i},{label},{split[i] if split_column else ''}{feats}")
+    (root / "nodes.csv").write_text("\n".join(rows) + "\n")
+    if features_file:
+        sp.save_npz(root / "features.npz", sp.csr_matrix(raw["x"].numpy()[order]))
+    edges = ["source,target"] + [f"n{u},n{v}" for u, v in raw["edge_index"].t().tolist()] + ["n5,gone"]
+    (root / "edges.csv").write_text("\n".join(edges) + "\n")
+    return root, order
+
+
+def test_a_node_table_with_string_ids_and_class_names_loads(tmp_path, graph_logs):
+    """Walk 52C: a graph held as nodes.csv (id, label, split, features) + edges.csv naming nodes by id was refused
+    ("node id 'paper56656' is not an integer ... renumber the nodes"): the user wrote a renumbering helper, mapped class
+    names to ids and split masks to id files. A folder with nodes.csv is read by its ids; class names are kept."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    root, order = _node_table(tmp_path / "papers", raw)
+    data = load_graph_dataset("files", str(root))
+    pos = {node: row for row, node in enumerate(order)}  # node number -> row of the table
+    assert data.classes == ["alpha", "beta", "gamma"] and data.num_nodes == 90
+    assert torch.allclose(data.graph.x[pos[7]], raw["x"][7], atol=1e-5) and int(data.y[pos[7]]) == int(raw["y"][7])
+    assert int(data.y[pos[3]]) == -1 and pos[3] not in torch.cat([data.train_idx, data.val_idx, data.test_idx]).tolist()
+    assert sorted(order[int(i)] for i in data.train_idx) == [i for i in raw["train_mask"].nonzero().reshape(-1).tolist() if i != 3]
+    assert data.graph.num_edges == raw["edge_index"].shape[1]
+    counts = data.meta["load_report"]["counts"]
+    assert counts["dangling_edges_dropped"] == 1 and counts["unlabelled_nodes"] == 1
+    assert "1 edge naming a node id not in the node table dropped (first on line" in graph_logs.text
+    sparse, _ = _node_table(tmp_path / "bow", raw, features_file=True)  # a bag of words as a scipy sparse matrix
+    assert torch.allclose(load_graph_dataset("files", str(sparse)).graph.x, data.graph.x, atol=1e-5)
+    nosplit, _ = _node_table(tmp_path / "nosplit", raw, split_column=False)
+    with pytest.raises(DataError, match=r"nodes\.csv \(column 'split'\) selects no node"):
+        load_graph_dataset("files", str(nosplit))
+    (nosplit / "nodes.csv").write_text((nosplit / "nodes.csv").read_text().replace("n7,", "n8,", 1))
+    with pytest.raises(DataError, match=r"nodes\.csv line \d+: id 'n8' is listed again \(first on line \d+\)"):
+        load_graph_dataset("files", str(nosplit))
+
+
 def test_split_ids_repeated_overlapping_or_out_of_range_are_named(tmp_path):
     raw = _raw()
     train = raw["train_mask"].nonzero().reshape(-1)

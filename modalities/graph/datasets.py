@@ -19,7 +19,8 @@
 ``files``           ``data_root/edges.{csv,tsv,txt}`` (two node ids per line, optionally a third column: the
                     edge's weight), ``features.{npy,csv,txt}`` (one row per node), ``labels.{npy,csv,txt}`` (one
                     class id per node, -1 for a node without a label) and optional ``train.txt``, ``val.txt``, ``test.txt`` (node ids); a first
-                    line of column names in a text file is skipped
+                    line of column names in a text file is skipped; a folder with ``nodes.csv`` (``id``,
+                    ``label``, ``split`` columns) is read by its ids and class names (:mod:`.node_table`)
 ``sbm``,            a generated stochastic block model with class-dependent features (embedded default,
 ``sbm:N:C:F``       N nodes, C classes, F features; default 700:7:32), Planetoid-style split
 ==================  ==========================================================================================
@@ -330,7 +331,8 @@ def _check_split_files(raw: dict[str, Any], root: Path) -> None:
     if missing:
         raise DataError(
             f"{root}: no {', '.join(missing)}; dataset=files reads its split from train.txt, val.txt and test.txt (node "
-            f"ids, one per line; .csv also read) — add {' and '.join(missing)}, or pass split=random (--split random) for "
+            f"ids, one per line; .csv also read) or from a node table's 'split' column (nodes.csv: train, val, test) — "
+            f"add {' and '.join(missing)}, or pass split=random (--split random) for "
             "a seeded stratified 10 % / 10 % / 80 % split (GCond's split for graphs without one)")
 
 
@@ -737,7 +739,13 @@ def _read_edges(path: Path, features: Path | None = None) -> tuple[np.ndarray, n
 
 
 def _edge_list_files(root: Path) -> dict[str, Any]:
-    """The raw dict of a ``dataset=files`` folder; ``files`` maps each field to the file it came from."""
+    """The raw dict of a ``dataset=files`` folder; ``files`` maps each field to the file it came from. A folder with a
+    node table (``nodes.csv``: ids, labels, split; :mod:`.node_table`) is read by its ids instead of row numbers."""
+    from .node_table import node_table, read_node_table
+
+    table = node_table(root)
+    if table is not None:
+        return read_node_table(root, table, _find, _read_table)
     paths = {"edge_index": _find(root, "edges", ("csv", "tsv", "txt")), "x": _find(root, "features", ("npy", "csv", "txt")),
              "y": _find(root, "labels", ("npy", "csv", "txt"))}
     edges, weights = _read_edges(paths["edge_index"], paths["x"])  # type: ignore[arg-type]
