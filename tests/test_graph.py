@@ -755,6 +755,11 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     assert "the whole graph: every training node" in (gcond_run / "README.md").read_text()  # not "the same size" for all rows
     card = (tmp_path / "exp" / "README.md").read_text()  # it described class folders and classes.json, which a graph has not
     assert "It holds `graph.json`, `graph.safetensors`." in card and "classes.json" not in card
+    # walk 52C: the export's card showed only mmdistill.load of the run folder; it names its tensors, the PyG loader and
+    # the setting its metrics were measured in (a user testing their own GNN on the real graph compares with them)
+    assert "`edge_weight` (E,) (the learned adjacency kept above its threshold 0.01)" in card
+    assert 'data = load_condensed("PATH/TO/THIS/FOLDER")' in card and "`edge_weight=data.edge_weight`" in card
+    assert "measured transductively: each network trained on the condensed graph ran on the whole real graph" in card
     header = json.loads((tmp_path / "exp" / "graph.json").read_text())  # the feature space a model trained on it reads
     assert header["normalize_features"] == syn.meta["normalize_features"] and "feature space" in header["features"]
     # the export loads as dataset=saved with split=random (it holds only train_mask); split=masks says so
@@ -762,6 +767,14 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
         load_graph_dataset("saved", str(tmp_path / "exp"))
     back = load_graph_dataset("saved", str(tmp_path / "exp"), GraphLoadOptions(split="random"))
     assert back.num_nodes == 15
+
+
+def test_the_export_card_says_a_structure_free_and_an_inductive_setting():
+    from mmdistill.modalities.graph.export import export_note
+
+    note = export_note({"structure": "identity", "setting": "inductive", "normalize_features": "standard"})
+    assert "empty: a structure-free graph (A' = I)" in note and "(x - feature_mean) / feature_std" in note
+    assert "measured inductively: each network trained on the condensed graph ran on the subgraph induced by the real test" in note
 
 
 def test_eval_cross_arch(gcond_run, capsys):

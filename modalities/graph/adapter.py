@@ -117,6 +117,14 @@ class GraphModality(AdapterDefaults):
 
         return export_condensed(syn, out_dir)
 
+    def export_note(self, syn: SyntheticSet) -> str | None:
+        """What the export's two files hold, how to read them as a PyG ``Data`` without the run folder (the card's *How
+        to load* reads a run), how to feed a model trained on it real graphs, and in which setting the metrics were
+        measured (transductive: the whole real graph; inductive: the test nodes' own subgraph)."""
+        from .export import export_note
+
+        return export_note(syn.meta)
+
     # ------------------------------------------------------------------ sharing (mmdistill.sharing, .share)
     DATASET_FACTS = DATASET_FACTS
 

@@ -151,6 +151,33 @@ def export_condensed(syn: SyntheticSet, out_dir: str | Path) -> Path:
     )
 
 
+#: how the metrics of a set were measured, per its ``setting`` (the card of an export says it to a user testing their own GNN)
+SETTING_NOTES = {
+    "transductive": "transductively: each network trained on the condensed graph ran on the whole real graph (every node "
+                    "and edge) and was scored on its test nodes, the best validation epoch kept",
+    "inductive": "inductively: each network trained on the condensed graph ran on the subgraph induced by the real test "
+                 "nodes (validation: the validation nodes' subgraph, the best epoch kept)",
+}
+
+
+def export_note(meta: dict[str, Any]) -> str:
+    """The card's words on an export of the condensed graph whose ``syn.meta`` is ``meta``: the files and tensors, the
+    loading line, the feature space a model trained on it expects of real graphs, and the evaluation setting."""
+    structure = ("the learned adjacency kept above its threshold "
+                 f"{meta.get('adj_threshold')}" if meta.get("structure") == "pge" else
+                 "empty: a structure-free graph (A' = I), a GCN's self-loops are its only edges")
+    rule = meta.get("normalize_features")
+    feats = f" Its node features are {FEATURE_NOTES[rule]}." if rule in FEATURE_NOTES else ""
+    setting = SETTING_NOTES.get(str(meta.get("setting")), "")
+    return (f"`{TENSORS_FILE}` holds the condensed graph: `x` (N, F) node features in the source's feature order, "
+            f"`edge_index` (2, E) and `edge_weight` (E,) ({structure}), `y` (N,) class ids and `train_mask` (every node "
+            f"is a training node); `{HEADER_FILE}` names the classes in class-id order (`classes`) and the feature "
+            "space (`normalize_features`, `features`). Read it as a PyG `Data`, no pickle: `from mmdistill.modalities.graph "
+            "import load_condensed; data = load_condensed(\"PATH/TO/THIS/FOLDER\")` (or "
+            f"`safetensors.torch.load_file(\"{TENSORS_FILE}\")`), and train a GNN on all its nodes with "
+            f"`edge_weight=data.edge_weight`.{feats}" + (f" The metrics above were measured {setting}." if setting else ""))
+
+
 #: edges per node the layout panel of the preview draws (the strongest ones): a condensed adjacency is dense
 #: (GCond keeps every weight above a small threshold) and drawing all of it hides the structure
 PREVIEW_EDGES_PER_NODE = 3
@@ -244,4 +271,4 @@ def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> Non
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="edge weight")
 
 
-__all__ = ["FORMAT", "PREVIEW_EDGES_PER_NODE", "draw_condensed", "strongest_edges", "export_condensed", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
+__all__ = ["FORMAT", "SETTING_NOTES", "PREVIEW_EDGES_PER_NODE", "draw_condensed", "strongest_edges", "export_condensed", "export_note", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
