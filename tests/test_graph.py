@@ -303,6 +303,31 @@ def test_a_node_table_with_string_ids_and_class_names_loads(tmp_path, graph_logs
         load_graph_dataset("files", str(nosplit))
 
 
+def test_an_in_memory_pyg_graph_is_registered_by_name():
+    """Walk 52C: a user holding a PyG Data (the video and audio-visual adapters take in-memory tensors) had to write it
+    to disk with save_graph_data, field by field, to load it as dataset=saved; register_graph makes it a dataset name."""
+    from torch_geometric.data import Data
+
+    from mmdistill.modalities.graph import register_graph
+
+    raw = make_sbm(90, 3, 5, seed=2)
+    y = raw["y"].clone()
+    y[raw["test_mask"].nonzero()[0]] = -1  # a node without a label, in no split
+    data = Data(x=raw["x"].clone(), edge_index=raw["edge_index"], y=y, train_mask=raw["train_mask"], val_mask=raw["val_mask"],
+                test_mask=raw["test_mask"] & (y >= 0))
+    assert register_graph("walk52c-papers", data, classes=["a", "b", "c"]) == "walk52c-papers"
+    data.x.mul_(0)  # the registration holds a copy
+    got = load_graph_dataset("walk52c-papers", None)
+    assert got.classes == ["a", "b", "c"] and torch.equal(got.graph.x, raw["x"]) and got.meta["source"].startswith("in-memory")
+    assert got.meta["load_report"]["counts"]["unlabelled_nodes"] == 1
+    cfg = graph_dm.RECIPE.config(dataset="walk52c-papers", ipc=2)
+    assert MODALITY.load(cfg).num_nodes == 90
+    with pytest.raises(ConfigError, match=r"'Cora' is a built-in graph dataset name"):
+        register_graph("Cora", data)
+    with pytest.raises(ConfigError, match=r"unknown graph dataset 'walk52c-nothing'.*register_graph"):
+        load_graph_dataset("walk52c-nothing", None)
+
+
 def test_split_ids_repeated_overlapping_or_out_of_range_are_named(tmp_path):
     raw = _raw()
     train = raw["train_mask"].nonzero().reshape(-1)

@@ -59,6 +59,7 @@ from .data import (UNLABELLED, Graph, NodeClassificationData, check_edge_weights
                    check_split)
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import is_reused, pyg_workdir
+from .registered import graph_tensors, registered_graph
 from ..safe_pickle import PickleRefused, UnreadableFile, guarded_loading
 
 logger = logging.getLogger(__name__)
@@ -118,10 +119,13 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
         raw = _edge_list_files(Path(_need_root(name, root)))
     elif key == "sbm" or key.startswith("sbm:"):
         raw = make_sbm(*_sbm_spec(name), seed=opts.seed)
+    elif registered_graph(name) is not None:
+        raw = registered_graph(name)  # type: ignore[assignment]
+        key = "registered"
     else:
         raise ConfigError(
             f"unknown graph dataset {name!r}; use cora, citeseer, pubmed, flickr, reddit, ogbn-arxiv, pyg:<Class>[/<name>], "
-            "saved, files or sbm[:N:C:F]"
+            "saved, files, sbm[:N:C:F] or a name given to modalities.graph.register_graph in this process"
         )
     if not key.startswith("sbm"):  # read from files: what loading merged or kept as given goes into the set's manifest
         if not isinstance(raw.get("load_report"), LoadReport):
@@ -398,13 +402,7 @@ def _need_root(name: str, root: str | None) -> str:
 def _first_graph(ds: Any, label: str) -> dict[str, Any]:
     """The raw dict of ``ds[0]``: its tensors :func:`build_data` reads, ``edge_weight`` (kept, checked) and
     ``edge_attr`` (left out, named: :func:`_report_edge_features`) among them."""
-    data = ds[0]
-    raw = {k: getattr(data, k, None) for k in ("x", "edge_index", "edge_weight", "edge_attr", "y", "train_mask",
-                                               "val_mask", "test_mask")}
-    for split in ("train", "val", "test"):  # several fixed splits (e.g. WikiCS): take the first
-        m = raw[f"{split}_mask"]
-        if m is not None and m.dim() == 2:
-            raw[f"{split}_mask"] = m[:, 0]
+    raw = graph_tensors(ds[0])  # several fixed splits (e.g. WikiCS): the first
     raw["name"] = label
     raw["source"] = f"torch_geometric.datasets.{type(ds).__name__}"
     return raw
