@@ -303,6 +303,19 @@ def test_a_node_table_with_string_ids_and_class_names_loads(tmp_path, graph_logs
         load_graph_dataset("files", str(nosplit))
 
 
+def test_a_node_table_reads_class_ids_as_pandas_writes_them_and_na_as_no_label(tmp_path):
+    """pandas writes an integer label column holding a missing value as floats (1.0) beside an empty cell, R writes
+    NA: class ids and nodes without a label, not class names "1.0" and "NA"."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    root, _ = _node_table(tmp_path / "pd", raw)
+    lines = (root / "nodes.csv").read_text().splitlines()
+    names = {"alpha": "0.0", "beta": "1.0", "gamma": "2.0"}
+    out = [lines[0]] + [",".join([f[0], names.get(f[1], "NA"), *f[2:]]) for f in (line.split(",") for line in lines[1:])]
+    (root / "nodes.csv").write_text("\n".join(out) + "\n")
+    data = load_graph_dataset("files", str(root))
+    assert data.classes == ["0", "1", "2"] and data.meta["load_report"]["counts"]["unlabelled_nodes"] == 1
+
+
 def test_an_in_memory_pyg_graph_is_registered_by_name():
     """Walk 52C: a user holding a PyG Data (the video and audio-visual adapters take in-memory tensors) had to write it
     to disk with save_graph_data, field by field, to load it as dataset=saved; register_graph makes it a dataset name."""

@@ -3,7 +3,7 @@
 The ``dataset=files`` loader reads a folder this way when it holds ``nodes.csv`` (or ``nodes.tsv``):
 
 - ``nodes.{csv,tsv}``: a first line of column names with ``id`` (any text, each id once) and ``label`` (class names
-  or class ids; an empty cell is a node without a label, ``-1``), optionally ``split`` (``train``, ``val``, ``test``;
+  or class ids; an empty cell, ``NA``, ``NaN``, ``null`` or ``None`` is a node without a label, ``-1``), optionally ``split`` (``train``, ``val``, ``test``;
   empty: in no split); every other column is a numeric node feature, used when the folder has no features file;
 - ``features.{npy,npz,csv,txt}`` (optional): one row per node, in the node table's row order; ``.npz`` is a scipy
   sparse matrix (``scipy.sparse.save_npz``, read without pickle), e.g. a bag of words;
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 NODE_TABLES = ("nodes.csv", "nodes.tsv")
 SPLITS = ("train", "val", "test")
+#: label cells that mean "no label" (lower-cased), besides an empty cell: R's NA, pandas' NaN, JSON's null
+MISSING = frozenset({"na", "nan", "null", "none"})
 #: the load report's words for the edges naming an id the node table lacks
 DANGLING_WORDS = "edge(s) naming a node id not in the node table, dropped"
 
@@ -54,14 +56,23 @@ def _records(path: Path) -> list[tuple[int, list[str]]]:
                 if any(v.strip() for v in fields)]
 
 
-def _class_ids(path: Path, labels: list[str]) -> tuple[list[int], list[str] | None]:
-    """Class ids of the label cells ``labels`` (``-1`` for an empty cell) and the class names (None: integer ids)."""
-    given = sorted({v for v in labels if v})
+def _integer(value: str) -> int | None:
+    """``value`` as an integer class id (``3``, or ``3.0`` as pandas writes an integer column holding a missing value),
+    None when it is no whole number."""
     try:
-        ints = {v: int(v) for v in given}
+        f = float(value)
     except ValueError:
-        ints = {}
-    if ints:
+        return None
+    return int(f) if f.is_integer() else None
+
+
+def _class_ids(path: Path, labels: list[str]) -> tuple[list[int], list[str] | None]:
+    """Class ids of the label cells ``labels`` (``-1`` for a missing label: an empty cell or :data:`MISSING`) and the
+    class names (None: the labels are integer class ids, also written as floats)."""
+    labels = ["" if v.lower() in MISSING else v for v in labels]
+    given = sorted({v for v in labels if v})
+    ints = {v: _integer(v) for v in given}
+    if given and all(i is not None for i in ints.values()):
         return [ints[v] if v else -1 for v in labels], None
     if not given:
         raise DataError(f"{path}: the 'label' column is empty on every line; node classification needs labelled nodes")
