@@ -295,6 +295,10 @@ def test_a_node_table_with_string_ids_and_class_names_loads(tmp_path, graph_logs
     assert "1 edge naming a node id not in the node table dropped (first on line" in graph_logs.text
     sparse, _ = _node_table(tmp_path / "bow", raw, features_file=True)  # a bag of words as a scipy sparse matrix
     assert torch.allclose(load_graph_dataset("files", str(sparse)).graph.x, data.graph.x, atol=1e-5)
+    with (root / "edges.csv").open("a") as f:  # one way only: the message names the nodes by their ids too
+        f.write("n0,n89\n")
+    with pytest.raises(DataError, match=rf"not symmetric: .*\(e\.g\. {pos[0]} \(id 'n0'\) -> {pos[89]} \(id 'n89'\) without"):
+        load_graph_dataset("files", str(root))
     nosplit, _ = _node_table(tmp_path / "nosplit", raw, split_column=False)
     with pytest.raises(DataError, match=r"nodes\.csv \(column 'split'\) selects no node"):
         load_graph_dataset("files", str(nosplit))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -30,6 +30,16 @@ logger = logging.getLogger(__name__)
 SETTINGS = ("transductive", "inductive")
 #: the label of a node without one (PyG's convention): in the graph, in no split
 UNLABELLED = -1
+#: how a message names node ``i`` (its number by default; :func:`node_namer`)
+NodeName = Callable[[int], str]
+
+
+def node_namer(ids: list[str] | None) -> NodeName:
+    """``str`` without ``ids``; else ``i`` -> ``"358 (id 'paper12345')"``: a node table's id beside the node's number (its
+    0-based row), so a message names a node as the user's files do."""
+    if not ids:
+        return str
+    return lambda i: f"{i} (id {ids[i]!r})" if 0 <= i < len(ids) else str(i)
 
 
 @dataclass(eq=False)
@@ -276,14 +286,16 @@ EDGE_KINDS = {"self_loops_kept": "self-loop(s) kept as given",
               "repeated_edges_merged": "repeated edge(s) merged (symmetrize)"}
 
 
-def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool, report: LoadReport | None = None) -> Tensor:
+def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: bool, report: LoadReport | None = None,
+                node_name: NodeName = str) -> Tensor:
     """``edge_index`` (2, E) checked: integer, in range, symmetric; returns it (symmetrised on request).
 
     Self-loops and repeated edges are kept as given (a repeated edge counts once per listing in the
     propagation) and counted in a logged warning. Symmetric means every edge ``u -> v`` is listed as often as
     ``v -> u``. With ``symmetrize`` the reverse edges are added and repeats merged (PyG ``to_undirected``),
     which is logged with its counts. Raises :class:`DataError` naming ``source``, the first offending edge and
-    the fix. ``report``: counts the self-loops and repeated edges (:data:`EDGE_KINDS`) there too.
+    the fix. ``report``: counts the self-loops and repeated edges (:data:`EDGE_KINDS`) there too. ``node_name``: how a
+    message names node ``i`` (a node table's id beside its number: :func:`node_namer`).
     """
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise DataError(f"{source}: edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
@@ -327,7 +339,7 @@ def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: 
     excess = counts > rev_counts  # each asymmetric pair once: the direction listed more often
     if excess.any():
         first = int(excess.nonzero()[0])
-        u, v = divmod(int(keys[first]), num_nodes)
+        u, v = (node_name(i) for i in divmod(int(keys[first]), num_nodes))
         absent = int((rev_counts == 0).sum())
         detail = (f"e.g. {u} -> {v} without {v} -> {u}" if int(rev_counts[first]) == 0 else
                   f"e.g. {u} -> {v} listed {int(counts[first])} times but {v} -> {u} {int(rev_counts[first])} times")
@@ -344,7 +356,7 @@ def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: 
 
 
 def check_edge_weights(edge_weight: Tensor, edge_index: Tensor, num_nodes: int, *, source: str,
-                       symmetrize: bool) -> tuple[Tensor, Tensor]:
+                       symmetrize: bool, node_name: NodeName = str) -> tuple[Tensor, Tensor]:
     """``(edge_index, edge_weight)`` of a weighted graph, checked: ``edge_weight`` (E,) finite and >= 0 (GCN/SGC/APPNP
     normalise by the weighted degree), one weight per column of ``edge_index`` (2, E) as given (already passed
     :func:`check_edges`). Symmetric weights: the weights of ``u -> v`` (summed over its listings) equal those of
@@ -361,7 +373,7 @@ def check_edge_weights(edge_weight: Tensor, edge_index: Tensor, num_nodes: int, 
     bad = ~torch.isfinite(w) | (w < 0)
     if bad.any():
         i = int(bad.nonzero()[0])
-        u, v = edge_index[:, i].tolist()
+        u, v = (node_name(j) for j in edge_index[:, i].tolist())
         raise DataError(f"{source}: edge weights must be finite and >= 0 (GCN normalises by the weighted degree); edge {i} "
                         f"({u} -> {v}) has weight {float(w[i])} ({int(bad.sum())} such edge(s))")
     if not w.numel():
@@ -379,7 +391,7 @@ def check_edge_weights(edge_weight: Tensor, edge_index: Tensor, num_nodes: int, 
     odd = ~torch.isclose(total, back, rtol=1e-5, atol=1e-8)
     if odd.any():
         first = int(odd.nonzero()[0])
-        u, v = divmod(int(keys[first]), num_nodes)
+        u, v = (node_name(i) for i in divmod(int(keys[first]), num_nodes))
         raise DataError(
             f"{source}: the edge weights are not symmetric: {int(odd.sum()) // 2} edge(s) weigh other than their reverse "
             f"(e.g. {u} -> {v} weighs {float(total[first]):g} but {v} -> {u} {float(back[first]):g}); GCond condenses "
@@ -388,7 +400,7 @@ def check_edge_weights(edge_weight: Tensor, edge_index: Tensor, num_nodes: int, 
 
 
 def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_classes: int,
-                sources: dict[str, str] | None = None) -> dict[str, Tensor]:
+                sources: dict[str, str] | None = None, node_name: NodeName = str) -> dict[str, Tensor]:
     """Node indices of the train/val/test masks (boolean masks over the nodes, or lists of node ids);
     DataError for a missing or empty mask, an id out of range or listed twice, a node in two splits, or a
     class without training nodes, naming the fix. ``sources`` names where each split came from (a file)."""
@@ -419,7 +431,7 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
             if uniq.numel() != idx.numel():
                 node = int(uniq[counts > 1][0])
                 raise DataError(
-                    f"{where(split)}: {idx.numel() - uniq.numel()} repeated {split} node id(s) (e.g. node {node} "
+                    f"{where(split)}: {idx.numel() - uniq.numel()} repeated {split} node id(s) (e.g. node {node_name(node)} "
                     f"listed {int(counts[uniq == node])} times); list each node once (a 0/1 flag per node is "
                     "not a list of ids)")
         if idx.numel() == 0:
@@ -428,14 +440,14 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
             none = idx[y[idx] == UNLABELLED]
             raise DataError(
                 f"{where(split)}: {quantity(none.numel(), f'{split} node')} without a label ({UNLABELLED}; e.g. node "
-                f"{int(none[0])}); a split holds labelled nodes only — remove them from the {split} split, or pass "
+                f"{node_name(int(none[0]))}); a split holds labelled nodes only — remove them from the {split} split, or pass "
                 "split=random (it draws from the labelled nodes)")
         out[split] = idx
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         both = out[a][torch.isin(out[a], out[b])]
         if both.numel():
             raise DataError(
-                f"{name}: {both.numel()} node(s) are in both the {a} and the {b} split (e.g. node {int(both[0])}); "
+                f"{name}: {both.numel()} node(s) are in both the {a} and the {b} split (e.g. node {node_name(int(both[0]))}); "
                 "the splits must be disjoint — fix the masks, or pass split=random")
     counts = torch.bincount(y[out["train"]], minlength=num_classes)
     absent = [c for c in range(num_classes) if counts[c] == 0]
@@ -478,5 +490,5 @@ def check_labels(name: str, y: Tensor, num_nodes: int) -> Tensor:
     return y
 
 
-__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "SETTINGS", "UNLABELLED", "check_edge_weights", "check_edges", "check_labels",
-           "check_split"]
+__all__ = ["EDGE_KINDS", "Graph", "NodeClassificationData", "NodeName", "SETTINGS", "UNLABELLED", "check_edge_weights", "check_edges", "check_labels",
+           "check_split", "node_namer"]

@@ -55,8 +55,8 @@ from mmdistill.seeding import generator
 from mmdistill.words import id_list, quantity, shown, unsafe
 
 from ..artifacts import one_spelling_per_label
-from .data import (UNLABELLED, Graph, NodeClassificationData, check_edge_weights, check_edges, check_labels,
-                   check_split)
+from .data import (UNLABELLED, Graph, NodeClassificationData, NodeName, check_edge_weights, check_edges, check_labels,
+                   check_split, node_namer)
 from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import is_reused, pyg_workdir
 from .registered import graph_tensors, registered_graph
@@ -168,8 +168,9 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
         raise DataError(f"{name}: the graph has no edge_index; give its edges as (2, E) node ids")
     report = raw.get("load_report")
     _report_unlabelled(y, files.get("y", name), report)
+    node_name = node_namer(raw.get("node_ids"))
     edge_index, edge_weight = _edges(raw, n, files.get("edge_index", f"{name} edge_index"),
-                                     opts.symmetrize or key == "ogbn-arxiv", report)
+                                     opts.symmetrize or key == "ogbn-arxiv", report, node_name)
     _report_edge_features(raw, name, report)
     classes = _class_names(raw, y, files.get("y", name), files.get("classes", name))
     sources = {s: files[f"{s}_mask"] for s in ("train", "val", "test") if f"{s}_mask" in files}
@@ -181,7 +182,8 @@ def build_data(raw: dict[str, Any], key: str, opts: GraphLoadOptions) -> NodeCla
             _check_split_files(raw, Path(files["edge_index"]).parent)
         elif key == "saved":
             _check_saved_masks(raw, files.get("x", name), y, len(classes))
-        split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes), sources)
+        split = check_split(name, y, {s: raw.get(f"{s}_mask") for s in ("train", "val", "test")}, len(classes), sources,
+                            node_name)
     else:
         raise ConfigError(f"split must be 'masks' or 'random', got {opts.split!r}")
     if opts.split == "random":
@@ -244,14 +246,15 @@ def _class_names(raw: dict[str, Any], y: Tensor, label_src: str, classes_src: st
 
 
 def _edges(raw: dict[str, Any], n: int, source: str, symmetrize: bool,
-           report: LoadReport | None) -> tuple[Tensor, Tensor | None]:
+           report: LoadReport | None, node_name: NodeName = str) -> tuple[Tensor, Tensor | None]:
     """``(edge_index (2, E), edge_weight (E,) or None)`` of ``raw`` checked (:func:`check_edges`, and
     :func:`check_edge_weights` when the data has ``edge_weight``: a saved condensed graph, a weighted edge list)."""
     given = torch.as_tensor(raw["edge_index"])
-    edge_index = check_edges(given, n, source=source, symmetrize=symmetrize, report=report)
+    edge_index = check_edges(given, n, source=source, symmetrize=symmetrize, report=report, node_name=node_name)
     if raw.get("edge_weight") is None:
         return edge_index, None
-    return check_edge_weights(torch.as_tensor(raw["edge_weight"]), given.long(), n, source=source, symmetrize=symmetrize)
+    return check_edge_weights(torch.as_tensor(raw["edge_weight"]), given.long(), n, source=source, symmetrize=symmetrize,
+                              node_name=node_name)
 
 
 #: the load report's kind for data the load did not use, and what it says

@@ -222,7 +222,7 @@ def read_node_table(root: Path, table: Path, find: Callable[..., Path | None],
     raw: dict[str, Any] = {"x": torch.from_numpy(np.ascontiguousarray(x)), "y": torch.tensor(y, dtype=torch.long),
                            "edge_index": torch.from_numpy(np.ascontiguousarray(edges.T)), "classes": classes,
                            "name": root.name, "source": f"local folder {root.name}", "files": files,
-                           "load_report": report, **split}
+                           "load_report": report, "node_ids": list(ids), **split}
     if weights is not None:
         raw["edge_weight"] = torch.from_numpy(weights)
     logger.info("%s: read %s (%s)", root, ", ".join(Path(p).name for p in {files["x"], files["y"], files["edge_index"]}),
