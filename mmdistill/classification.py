@@ -252,9 +252,8 @@ def _title(scored_on: str, runs: int, ipc: int, noun: str, share: float | None =
     """``"test accuracy, 5 runs each, 10 images per class"`` (the evaluation table's heading; singular for 1), and on
     a scored split whose most common class holds the ``share`` of it, imbalanced among ``k`` classes
     (:func:`~mmdistill.scored_on.imbalance_heading`), that the accuracy is plain and what answering that class alone scores."""
-    balanced = "; balanced_accuracy: the mean over classes of each one's share answered right" if imbalanced_split(share, k) else ""
     return (f"{scored_on} accuracy, {quantity(runs, 'run')} each, {quantity(ipc, noun)} per class"
-            + imbalance_heading(share, k, scored_on) + balanced)
+            + imbalance_heading(share, k, scored_on))
 
 
 def classification_plan(

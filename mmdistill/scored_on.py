@@ -24,11 +24,13 @@ def imbalanced_split(majority: Any, k: Any) -> bool:
 
 def imbalance_heading(majority: Any, k: Any, split: str = "test") -> str:
     """What an evaluation table's heading adds on an imbalanced scored split (:func:`imbalanced_split`): that the
-    accuracy is plain and what answering the most common class alone scores; ``""`` otherwise."""
+    accuracy is plain and what answering the most common class alone scores, and what the table's balanced accuracy
+    column is (the plans score it there); ``""`` otherwise."""
     if not imbalanced_split(majority, k):
         return ""
     return (f" (plain accuracy on an imbalanced {split} split: its most common class holds {100 * majority:.1f} % of it, "
-            "which answering that class alone scores)")
+            "which answering that class alone scores; balanced_accuracy: the mean over classes of each one's share "
+            "answered right)")
 
 
 def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:

@@ -70,13 +70,19 @@ def scores_on(net: nn.Module, test: LabeledTensors, *, balanced: bool = False, b
             predicted.append(logits.argmax(dim=-1).cpu())
     out = {"accuracy": correct / len(test)}
     if balanced:
-        y = test.y.detach().cpu().long()
-        right = y[torch.cat(predicted) == y]
-        counts = torch.bincount(y).double()
-        hits = torch.bincount(right, minlength=len(counts)).double()
-        present = counts > 0
-        out["balanced_accuracy"] = float((hits[present] / counts[present]).mean())
+        out["balanced_accuracy"] = balanced_accuracy(torch.cat(predicted), test.y)
     return out
+
+
+def balanced_accuracy(predicted: Tensor, labels: Tensor) -> float:
+    """The mean over the classes present in ``labels`` (N,) of the share of their samples whose ``predicted`` (N,)
+    class is right (per-class recall, in [0, 1]): always answering one class scores 1 / K, whatever its share."""
+    y = labels.detach().cpu().long()
+    right = y[predicted.detach().cpu().long() == y]
+    counts = torch.bincount(y).double()
+    hits = torch.bincount(right, minlength=len(counts)).double()
+    present = counts > 0
+    return float((hits[present] / counts[present]).mean())
 
 
 def train_epoch(
@@ -141,4 +147,4 @@ def train_from_scratch(
     return last
 
 
-__all__ = ["TrainProtocol", "accuracy_on", "scores_on", "train_epoch", "train_from_scratch"]
+__all__ = ["TrainProtocol", "accuracy_on", "balanced_accuracy", "scores_on", "train_epoch", "train_from_scratch"]

@@ -68,3 +68,25 @@ def test_the_card_points_to_the_balanced_accuracy_when_the_run_scored_it():
     both = {**plain, "distilled": {**plain["distilled"], "scores": {"accuracy": {"mean": 0.6}, "balanced_accuracy": {"mean": 0.4}}}}
     assert "balanced accuracy" not in (imbalance_line(plain, 4) or "")
     assert "the balanced accuracy in the table of every score" in (imbalance_line(both, 4) or "") and "25.0 %" in imbalance_line(both, 4)
+
+
+def test_a_graph_with_an_imbalanced_test_split_is_scored_balanced_too():
+    """The graph plan (node classification: Cora's test split is imbalanced) scores balanced accuracy beside plain
+    accuracy there, as the classification plan does; a balanced split keeps the one metric."""
+    pytest.importorskip("torch_geometric")
+    from mmdistill.modalities.graph.datasets import load_graph_dataset
+    from mmdistill.modalities.graph.evaluate import graph_plan
+    from mmdistill.recipes.graph_dm import Config
+
+    cfg = Config(dataset="sbm:90:3:8", ipc=1, eval_runs=1, eval_epochs=2, progress=False, baselines=["random_real"])
+    data = load_graph_dataset("sbm:90:3:8", None)
+    data.y[data.test_idx] = torch.arange(data.test_idx.numel()) % 3
+    plan = graph_plan(cfg, None, data, torch.device("cpu"))
+    network = plan.networks[0]
+    assert set(network.train_and_score(network.sets["random_real"].for_run(0), torch.Generator().manual_seed(0))) == {"accuracy"}
+    data.y[data.test_idx[: int(0.8 * data.test_idx.numel())]] = 0  # four in five test nodes of class 0
+    plan = graph_plan(cfg, None, data, torch.device("cpu"))
+    network = plan.networks[0]
+    scores = network.train_and_score(network.sets["random_real"].for_run(0), torch.Generator().manual_seed(0))
+    assert set(scores) == {"accuracy", "balanced_accuracy"} and 0 <= scores["balanced_accuracy"] <= 1
+    assert "balanced_accuracy: the mean over classes" in (plan.title or "")

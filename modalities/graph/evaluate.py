@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.baselines import herding_select
-from mmdistill.scored_on import imbalance_heading
+from mmdistill.scored_on import imbalance_heading, imbalanced_split
 from mmdistill.classification import majority_share
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.schema import chosen_networks
@@ -32,7 +32,7 @@ from .budget import resolve_budget
 from .data import NodeClassificationData
 from .matching import synthetic_graph
 from .nets import CROSS_ARCH, build_graph_network, registry_name, reinitialize_graph_net
-from .train import GraphTrainProtocol, LabelledGraph, accuracy_on_test, train_with_validation
+from .train import GraphTrainProtocol, LabelledGraph, scores_on_test, train_with_validation
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,16 @@ def network_factory(name: str, data: NodeClassificationData, device: torch.devic
     return make_net
 
 
-def trainer(make_net: NetFactory, data: NodeClassificationData, protocol: GraphTrainProtocol) -> TrainAndScore:
+def trainer(make_net: NetFactory, data: NodeClassificationData, protocol: GraphTrainProtocol, *,
+            balanced: bool = False) -> TrainAndScore:
     """``train_and_score(labelled_graph, gen) -> {"accuracy"}``: a fresh network trained on the graph with
-    GCond's protocol (best validation epoch kept), tested on the real graph's test nodes."""
+    GCond's protocol (best validation epoch kept), tested on the real graph's test nodes; with ``balanced`` (an
+    imbalanced test split) also ``"balanced_accuracy"``."""
 
     def train_and_score(train: LabelledGraph, gen: torch.Generator) -> dict[str, float]:
         net = make_net(gen)
         train_with_validation(net, train, data, protocol, gen)
-        return {"accuracy": accuracy_on_test(net, data)}
+        return scores_on_test(net, data, balanced=balanced)
 
     return train_and_score
 
@@ -159,7 +161,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
             sets["herding"] = EvalSet(coreset_graph(data, herd))
         if cfg.whole_graph:
             sets["whole_graph"] = EvalSet(whole_training_graph(data))
-        plans.append(NetworkPlan(name, trainer(factory(name), data, protocol), sets))
+        plans.append(NetworkPlan(name, trainer(factory(name), data, protocol, balanced=imbalanced_split(share, data.num_classes)), sets))
     extra: dict[str, Any] = {}
     if condensed is not None:
         extra["synthetic"] = {"nodes": int(sum(per_class)), "per_class": per_class, "edges": condensed.graph.num_undirected_edges,

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from mmdistill.errors import ConfigError
 from mmdistill.seeding import draw_seed, seeded_global_rng
 from mmdistill.task import ClassificationTask
+from mmdistill.training import balanced_accuracy
 
 from .data import Graph, NodeClassificationData
 
@@ -93,8 +94,22 @@ def train_with_validation(net: nn.Module, train: LabelledGraph, data: NodeClassi
 
 def accuracy_on_test(net: nn.Module, data: NodeClassificationData) -> float:
     """Accuracy on the test nodes of the real graph (GCond: the whole graph, or the test-induced graph)."""
+    return scores_on_test(net, data)["accuracy"]
+
+
+@torch.no_grad()
+def scores_on_test(net: nn.Module, data: NodeClassificationData, *, balanced: bool = False) -> dict[str, float]:
+    """``{"accuracy"}`` on the real graph's test nodes (:func:`accuracy_on_test`), and with ``balanced`` (an
+    imbalanced test split) ``"balanced_accuracy"``, the mean of the per-class recalls
+    (:func:`mmdistill.training.balanced_accuracy`)."""
     graph, nodes = data.view("test")
-    return accuracy(net, graph, nodes, data.labels("test"))
+    labels = data.labels("test")
+    net.eval()
+    out = net(graph)[nodes]
+    scores = {"accuracy": ClassificationTask.correct(out, labels) / max(int(nodes.numel()), 1)}
+    if balanced:
+        scores["balanced_accuracy"] = balanced_accuracy(out.argmax(dim=-1), labels)
+    return scores
 
 
-__all__ = ["GraphTrainProtocol", "LabelledGraph", "accuracy", "accuracy_on_test", "train_with_validation"]
+__all__ = ["GraphTrainProtocol", "LabelledGraph", "accuracy", "accuracy_on_test", "scores_on_test", "train_with_validation"]
