@@ -112,7 +112,9 @@ def score_rows(metrics: Mapping[str, Any]) -> list[str]:
 
     def cell(v: Mapping[str, Any], n: str) -> str:
         s = v["scores"].get(n)
-        return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}" if isinstance(s, Mapping) and "mean" in s else "-"
+        if not isinstance(s, Mapping) or "mean" not in s:
+            return "-"
+        return f"{100 * s['mean']:.2f}" + ("" if len(s.get("runs") or []) == 1 else f" ± {100 * s['std']:.2f}")  # one run: no spread
 
     rows = ["| set | " + " | ".join(n.replace("_", " ") for n in names) + " |", "| --- |" + " ---: |" * len(names)]
     return rows + [f"| {k.replace('_', ' ')} | " + " | ".join(cell(v, n) for n in names) + " |" for k, v in sets.items()]
@@ -159,7 +161,7 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     sets = evaluated_sets(m)
     if sets:
         split = "validation " if scored_split(m) == "validation" else ""  # a tuning score read as a test score misleads
-        lines.append(f"{split}{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(f"{set_cell(k, v)} %" for k, v in sets.items()))
+        lines.append(f"{split}{m.get('metric', 'accuracy')} ({m.get('network')}): " + ", ".join(set_cell(k, v) for k, v in sets.items()))
         if imbalanced := imbalance_line(m, manifest.get("num_classes")):
             lines.append(imbalanced.removeprefix("- "))
     st = manifest.get("storage") or {}
@@ -315,7 +317,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
         for net, rows in (m.get("cross_arch") or {}).items():
-            out += [f"`{net}`: " + ", ".join(f"{set_cell(k, v)} %" for k, v in evaluated_sets(rows).items())]
+            out += [f"`{net}`: " + ", ".join(set_cell(k, v) for k, v in evaluated_sets(rows).items())]
         out += ["", "### How it was evaluated", ""]
         cfg = manifest.get("config", {})
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))

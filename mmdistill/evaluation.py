@@ -347,8 +347,13 @@ def evaluated_sets(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def set_cell(name: str, result: Mapping[str, Any]) -> str:
-    """``random real 93.11 ± 0.87``: an evaluated set's name and its mean ± std in percent (values in [0, 1])."""
-    return f"{name.replace('_', ' ')} {100 * result['mean']:.2f} ± {100 * result['std']:.2f}"
+    """``random real 93.11 ± 0.87 %``: an evaluated set's name and its mean ± std in percent (values in [0, 1]); a set
+    scored by one run has no spread measured: ``popularity 18.10 % (one run)``."""
+    head = f"{name.replace('_', ' ')} {100 * result['mean']:.2f}"
+    runs = result.get("runs")
+    if isinstance(runs, list) and len(runs) == 1:
+        return f"{head} % (one run)"
+    return f"{head} ± {100 * result['std']:.2f} %"
 
 
 def rescored_metrics(saved: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

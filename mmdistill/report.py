@@ -259,7 +259,7 @@ def summary_line(manifest: Mapping[str, Any]) -> str:
     if scored_split(m) == "validation":
         metric = f"{metric} on validation samples held out of the training split"
     head += ":" if metric == "accuracy" else f" ({metric}):"
-    parts = [f"{set_cell(key, v)} %" for key, v in evaluated_sets(m).items()]
+    parts = [set_cell(key, v) for key, v in evaluated_sets(m).items()]
     return head + " " + ", ".join(parts)
 
 

@@ -205,3 +205,16 @@ def test_show_says_when_a_set_has_no_memorisation_check():
 
     assert "memorisation check: not run, nothing says whether the set copies real samples" in card_summary(_manifest())
     assert "not run" not in card_summary(_checked(False))
+
+
+def test_a_set_scored_by_one_run_is_not_given_a_spread_in_the_summary_lines():
+    """Walk 52B: `show` printed "popularity 18.10 ± 0.00 %" for a baseline scored once (it draws nothing) and the same for
+    eval_runs=1, a spread never measured, where the card's table says n/a; the summary lines say "(one run)"."""
+    from mmdistill.card import score_rows
+    from mmdistill.evaluation import set_cell
+
+    assert set_cell("random_real", {"mean": 0.9311, "std": 0.0087, "runs": [0.92, 0.94]}) == "random real 93.11 ± 0.87 %"
+    assert set_cell("popularity", {"mean": 0.181, "std": 0.0, "runs": [0.181]}) == "popularity 18.10 % (one run)"
+    once = {"mean": 0.5, "std": 0.0, "runs": [0.5], "scores": {"hr@10": {"mean": 0.5, "std": 0.0, "runs": [0.5]},
+                                                           "ndcg@10": {"mean": 0.25, "std": 0.0, "runs": [0.25]}}}
+    assert score_rows({"popularity": once})[2] == "| popularity | 50.00 | 25.00 |"

@@ -77,11 +77,11 @@ def test_the_c_locale_with_utf8_mode_off_writes_utf8_files_and_never_refuses_a_c
     env.update(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONIOENCODING="ascii")
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "mmdistill", "run", "image-dm", "--dataset", "digits", "--ipc", "1",
-                           "iterations=1", "eval_runs=1", "eval_epochs=1", "baselines=random_real", "--no-memory-check",
+                           "iterations=1", "eval_runs=2", "eval_epochs=1", "baselines=random_real", "--no-memory-check",
                            "--no-progress", "--out", str(out)], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-2000:]
     assert "Traceback" not in done.stderr.decode("ascii", "replace")
-    assert b"\\xb1" in done.stdout and b"wrote " in done.stdout  # the result line, its ± escaped
+    assert b"\\xb1" in done.stdout and b"wrote " in done.stdout  # the result line (two runs: a spread), its ± escaped
     card = (out / "README.md").read_bytes()
     assert any(b > 127 for b in card) and card.decode("utf-8")  # non-ASCII text, written as UTF-8
     assert (out / "manifest.json").is_file()

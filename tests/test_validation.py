@@ -95,6 +95,6 @@ def test_the_card_summary_names_a_validation_score():
     metrics = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.8, "std": 0.0, "runs": [0.8]},
                "protocol": {"scored_on": "validation", "validation_samples": 142}}
     manifest = {"recipe": "image-dm", "method": "dm", "dataset": "digits", "ipc": 10, "metrics": metrics}
-    assert "\nvalidation accuracy (convnet): distilled 80.00 ± 0.00 %" in card_summary(manifest)
+    assert "\nvalidation accuracy (convnet): distilled 80.00 % (one run)" in card_summary(manifest)
     manifest["metrics"] = {**metrics, "protocol": {"scored_on": "test", "test_samples": 360}}
     assert "\naccuracy (convnet): distilled 80.00" in card_summary(manifest)
