@@ -43,7 +43,8 @@ from mmdistill.synthetic import SyntheticSet
 class Config(StaticDynamicKeys, DistributionMatchingConfig, ClassificationTrajectoryKeys, VideoDistillConfig):
     """Defaults of the reference (``distill_s2d_ms.py`` and ``sh/s2d/*.sh``): ``method`` ``dm`` (5,000
     iterations, 64 real clips per class) or ``mtt`` (10,000 iterations; 10 student steps at 1 clip per class, 5
-    at 5 with 128 clips per step; 1 expert epoch; start epochs below 10; experts 30 x 50 epochs at lr 0.01; the
+    at 5 with 128 clips per step and evaluation batches of 128, the script's ``--batch_train``; 1 expert epoch; start
+    epochs below 10; experts 30 x 50 epochs at lr 0.01, batch 256 (``buffer.sh``: one buffer for both sizes and video-mtt); the
     step size learned at 1 clip per class; each student step takes every slot once with one random pair of its
     memories); 2 static and 2 dynamic memories per clip; dynamic memories of 1
     channel at the clip's frames and size; the integrator a 3x3x3 convolution; lr_dynamic / lr_integrator
