@@ -5,7 +5,8 @@ GCond's defaults (Jin et al., ICLR 2022; reference ChandlerBang/GCond) by datase
 CiteSeer 1e-4, 1e-4, 600, 20, 15; ogbn-arxiv 0.01, 0.01, 1000, 20, 3; Flickr 0.005, 0.005, 1000, 10, 1;
 Reddit 0.1, 0.1, 1000, 10, 1; other graphs 0.01, 0.01, 2000, 20, 10) and of the graph tables every graph
 recipe shares (``tables/graph.yaml``, ``tables/graph_eval_dropout.yaml``). The rest is shared: SGC matching
-network (K = 2, no dropout, re-drawn every iteration, trained by Adam lr 0.01 in the inner loop), the
+network (K = 2, no dropout, re-drawn every iteration, trained by Adam lr 0.01 in the inner loop; on ogbn-arxiv
+and Flickr ``sgc-multi``, a 2-layer MLP then K = 2, as the reference's commands: a row of ``gcond.yaml``), the
 layer-wise gradient distance ("ours"), up to 256 real training nodes per class, Adam on X' (``lr_feat``) and
 on the generator (``lr_adj``), the generator updated on the first 10 of every 50 iterations and the features
 on the other 40, features initialised from real training nodes.

@@ -114,6 +114,21 @@ def test_graph_rows_follow_dataset_and_setting():
     assert graph_gcond.RECIPE.config(dataset="cora", setting="inductive").eval_dropout == 0.0  # the user's setting picks the row
 
 
+def test_gcond_matches_ogbn_arxiv_and_flickr_with_the_references_two_transformation_sgc():
+    """GCond's reference matches ogbn-arxiv (gcond_agent_transduct.py, always) and Flickr (run_main.sh --sgc=2 in
+    gcond_agent_induct.py) with models/sgc_multi.py's SGC, Cora, CiteSeer and Reddit with the one-layer SGC; the cpu
+    budget keeps the paper's network, and graph-dm (its own method) keeps its GCN."""
+    from mmdistill.recipes import graph_dm, graph_gcond, graph_gcond_x
+
+    for recipe in (graph_gcond, graph_gcond_x):
+        nets = {d: recipe.RECIPE.config(dataset=d).network for d in ("cora", "citeseer", "ogbn-arxiv", "flickr", "reddit", "sbm")}
+        assert nets == {"cora": "sgc", "citeseer": "sgc", "ogbn-arxiv": "sgc-multi", "flickr": "sgc-multi", "reddit": "sgc",
+                        "sbm": "sgc"}
+        assert recipe.RECIPE.config(dataset="flickr", budget="cpu").network == "sgc-multi"
+        assert recipe.RECIPE.config(dataset="flickr", network="sgc").network == "sgc"  # an explicit network wins
+    assert graph_dm.RECIPE.config(dataset="ogbn-arxiv").network == "gcn"
+
+
 def test_image_text_rows_follow_similarity_and_pairs():
     from mmdistill.recipes import image_text_bitrajectory, image_text_lors
 

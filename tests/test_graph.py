@@ -691,6 +691,24 @@ def test_networks_agree_on_dense_and_sparse_graphs():
         assert torch.allclose(reweighted, out_d, atol=1e-6) == (name == "mlp"), name  # edge weights matter
 
 
+def test_sgc_multi_is_gconds_two_transformation_sgc():
+    """GCond's models/sgc_multi.py (ntrans=2, nlayers=2): Â² (ReLU(X W1 + b1) W2 + b2), on dense and sparse graphs."""
+    g = torch.Generator().manual_seed(5)
+    n = 10
+    a = torch.triu(torch.rand(n, n, generator=g) * (torch.rand(n, n, generator=g) < 0.5), 1)
+    a = a + a.t()
+    x = torch.randn(n, 6, generator=g)
+    dense, idx = Graph(x, adj=a), a.nonzero().t()
+    net = build_graph_network("sgc-multi", 6, 3, hidden=8).eval()
+    assert [tuple(p.shape) for p in net.parameters()] == [(8, 6), (8,), (3, 8), (3,)]
+    m = a + torch.eye(n)
+    d = m.sum(1).pow(-0.5)
+    norm = d[:, None] * m * d[None, :]
+    expected = norm @ norm @ net.lin2(torch.relu(net.lin1(x)))
+    assert torch.allclose(net(dense), expected, atol=1e-5)
+    assert torch.allclose(net(Graph(x, idx, a[idx[0], idx[1]])), expected, atol=1e-5)
+
+
 def test_gcn_propagation_is_pygs_gcn_norm():
     from torch_geometric.nn import GCNConv
 
