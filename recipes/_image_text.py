@@ -4,7 +4,8 @@ synthetic set's optimizer and the recipe factory.
 The published values are table rows: bi-trajectory matching (Wu et al., arXiv 2308.07545; the Flickr30K
 command at 100 pairs of princetonvisualai/multimodal_dataset_distillation) in ``tables/bitrajectory.yaml``
 for ``similarity="identity"``; LoRS (Xu et al., arXiv 2406.03793; its ``scripts/flickr_*.sh``) per number of
-pairs in ``tables/lors.yaml`` for a learned similarity. Both start from 20 experts x 10 epochs (``buffer.py``:
+pairs in ``tables/lors.yaml`` for a learned similarity (COCO's own rows, its ``sh/distill_coco_lors_*.sh``, when the
+caption file is COCO's: :func:`~mmdistill.modalities.image_text.datasets.release_of`). Both start from 20 experts x 10 epochs (``buffer.py``:
 SGD lr 0.1 on the image encoder and on the text projection, batch 128), momentum 0.5 on every synthetic
 tensor; the iterations and the evaluation protocol are each method's own (its recipe's ``Config``): bi-trajectory
 matching 50,000 iterations, 5 models x 50 epochs at batch 64 (``distill.py``'s defaults, which its README command
@@ -25,6 +26,7 @@ from mmdistill.keys import key
 from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.methods.trajectory_keys import TrajectoryKeys
 from mmdistill.modalities.image_text.config import ImageTextDistillConfig
+from mmdistill.modalities.image_text.datasets import table_context
 from mmdistill.modalities.image_text.trajectory import expert_training_keys
 from mmdistill.optim import synthetic_optimizer
 from mmdistill.recipe import Recipe
@@ -98,4 +100,4 @@ def image_text_recipe(name: str, method: str, summary: str, paper: str, config_c
     bi-trajectory matching and LoRS (the row follows ``similarity``) and the budget table."""
     return Recipe(name=name, modality="image_text", method=method, summary=summary, paper=paper, config_cls=config_cls,
                   make_matcher=make_trajectory_matcher, make_optimizer=image_text_optimizer,
-                  tables=tables("bitrajectory", "lors"))
+                  tables=tables("bitrajectory", "lors"), table_context=table_context)

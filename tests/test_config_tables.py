@@ -145,6 +145,26 @@ def test_image_text_rows_follow_similarity_and_pairs():
     assert (lowrank.lr_sim, lowrank.batch_syn) == (10.0, 20)  # a learned similarity takes LoRS's row on either recipe
 
 
+def test_lors_on_cocos_caption_files_takes_the_authors_coco_rows():
+    """LoRS's sh/distill_coco_lors_{100,200,500}.sh differ from the Flickr30K commands; a COCO caption file (by its release
+    name, whatever the dataset key says of its format) takes them, every other data the Flickr30K rows."""
+    from mmdistill.recipes import image_text_lors
+
+    def cfg(dataset, root, ipc, **kw):
+        c = image_text_lors.RECIPE.config(dataset=dataset, data_root=root, ipc=ipc, **kw)
+        return (c.lr_data, c.lr_text, c.lr_sim, c.sim_rank, c.sim_alpha, c.batch_syn, c.max_start_epoch, c.iterations)
+
+    for dataset in ("coco", "karpathy"):
+        assert cfg(dataset, "ann/coco_karpathy_train.json", 100) == (1000.0, 1000.0, 5.0, 10, 1.0, 20, 2, 3000)
+        assert cfg(dataset, "ann/coco_karpathy_train.json", 200) == (1000.0, 1000.0, 50.0, 20, 1.0, 20, 2, 2000)
+        assert cfg(dataset, "ann/coco_karpathy_train.json", 500) == (5000.0, 5000.0, 500.0, 40, 1.0, 30, 2, 3000)
+    flickr_100 = (100.0, 100.0, 10.0, 10, 3.0, 20, 2, 3000)
+    assert cfg("flickr30k", "ann/flickr30k_train.json", 100) == flickr_100
+    assert cfg("karpathy", "ann/my_pairs.json", 100) == flickr_100  # a user's own pairs in that format are not COCO
+    assert cfg("csv", "coco_karpathy_train.csv", 100) == flickr_100
+    assert cfg("coco", "ann/coco_karpathy_train.json", 200, budget="cpu")[3:] == (10, 3.0, 40, 2, 100)  # the cpu budget: its own row
+
+
 def test_each_method_keeps_its_reference_codes_defaults():
     """Values the reference code sets that the shared parents of the recipes do not: bi-trajectory's distill.py
     (50,000 iterations, evaluation 50 epochs at batch 64) against LoRS's (3,000, 100 epochs at 128), TESLA's

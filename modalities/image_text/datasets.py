@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from mmdistill.errors import ConfigError, DataError
 
@@ -40,6 +40,24 @@ def json_dataset_name(kind: str, path: Path) -> str:
     user's own pairs in COCO's format are not COCO: the card would give them COCO's licence and source)."""
     pattern = RELEASE_FILES.get(kind)
     return kind if pattern is not None and pattern.fullmatch(path.stem.lower()) else path.stem
+
+
+def release_of(dataset: str, data_root: str | None) -> str:
+    """The public release a run's pairs are, for the tables' ``release`` condition: ``coco`` / ``flickr30k`` when a
+    ``karpathy`` / ``coco`` / ``flickr30k`` caption file bears that release's name (:data:`RELEASE_FILES`:
+    ``coco_karpathy_train.json``, ``dataset_flickr30k.json``), else the dataset name lower-cased."""
+    kind = dataset.lower()
+    if kind in ("karpathy", *RELEASE_FILES) and data_root:
+        stem = Path(data_root).expanduser().stem.lower()
+        for release, pattern in RELEASE_FILES.items():
+            if pattern.fullmatch(stem):
+                return release
+    return kind
+
+
+def table_context(values: Mapping[str, Any]) -> dict[str, str]:
+    """The names the image-text tables look rows up by besides the config's keys: ``release`` (:func:`release_of`)."""
+    return {"release": release_of(str(values.get("dataset", "")), values.get("data_root"))}
 
 
 def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
