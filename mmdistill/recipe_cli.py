@@ -113,6 +113,8 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
         else:
             choices = budgets if info.name == "budget" else None
             group.add_argument(flag, dest=info.name, default=None, metavar=info.name.upper(), choices=choices, help=help_text)
+        if info.name == "baselines":  # as `mmdistill eval --no-baselines` says it
+            group.add_argument("--no-baselines", dest=info.name, action="store_const", const="", help="evaluate the set alone (baselines= empty); default off")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     return parser
 

@@ -731,3 +731,14 @@ def test_budget_help_offers_only_the_budgets_a_recipe_has():
 
     assert "cpu" not in budget_help("clip-finetune") and "this recipe's only budget" in budget_help("clip-finetune")
     assert "cpu: a CPU-sized run" in budget_help("image-dm")
+
+
+def test_run_takes_no_baselines_as_eval_does():
+    """Walk 52C: `mmdistill eval --no-baselines` exists, `mmdistill run ... --no-baselines` was an unknown key."""
+    from mmdistill.recipe_cli import config_from_argv
+    from mmdistill.resolve import config_sources
+    from mmdistill.recipes import get_recipe
+
+    for name in ("image-dm", "graph-gcond", "sequences-td3"):
+        cfg = config_from_argv(get_recipe(name), ["--no-baselines"])
+        assert cfg.baselines == [] and config_sources(cfg)["baselines"] == "command-line flags", name
