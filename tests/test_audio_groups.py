@@ -159,3 +159,54 @@ def test_pairs_group_by_mistakes_are_named(tmp_path):
         read_csv_pairs(csv, group_by="speaker")
     with pytest.raises(ConfigError, match="names a column of a pairs CSV"):
         MODALITY.load(_av_cfg(dataset="tones-digits", group_by="speaker"))
+
+
+# --------------------------------------------------------------------------- a class held out whole by the group draw
+def _one_speaker_class(csv: Path, speaker: str, label_of: str = "steady") -> Path:
+    """The CSV with every clip of class ``label_of`` relabelled as ``speaker``'s (a class only one speaker recorded)."""
+    lines = csv.read_text().splitlines()
+    out = [lines[0]] + [",".join(r.split(",")[:2] + [speaker]) if r.split(",")[1] == label_of else r for r in lines[1:]]
+    csv.write_text("\n".join(out) + "\n")
+    return csv
+
+
+def test_a_class_whose_only_speaker_is_held_out_is_named_with_its_group_not_blamed_on_unreadable_files(tmp_path):
+    # before: "class(es) 'steady' (index 1) have no training samples (every file of theirs was skipped as unreadable, or
+    # none is labelled so)" from the trainer, after a warning that 'rising' needs "at least two readable clips"
+    csv = _one_speaker_class(_csv(tmp_path), "eve")
+    seed = next(s for s in range(50) if load_audio_items_held(csv, s) == ["eve"])
+    with pytest.raises(DataError, match=r"groups of column 'speaker' \(group_by\) held out as test hold all the clips of 1 class\(es\), "
+                                        r"which then have no training clips: 'steady' \(group\(s\) 'eve'\); .*split_seed"):
+        load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3, group_by="speaker", test_fraction=0.2, split_seed=seed)
+
+
+def load_audio_items_held(csv: Path, seed: int) -> list[str]:
+    items, _ = find_audio_items("folder", csv, group_by="speaker", test_fraction=0.2, split_seed=seed)
+    return sorted({str(it.group) for it in items if it.split == "test"})
+
+
+def test_a_class_whose_speakers_all_train_is_warned_of_as_a_group_split(tmp_path, caplog):
+    csv = _one_speaker_class(_csv(tmp_path), "eve")
+    seed = next(s for s in range(50) if load_audio_items_held(csv, s) != ["eve"])
+    with caplog.at_level("WARNING"):
+        ds = load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3, group_by="speaker", test_fraction=0.2, split_seed=seed)
+    assert ds.report.facts["classes_without_test"] == ["steady"]
+    assert "every group of column 'speaker' (group_by) holding its clips was kept for training" in caplog.text
+    assert "at least two readable clips" not in caplog.text
+
+
+def test_pairs_a_class_whose_only_speaker_is_held_out_is_named(tmp_path):
+    from mmdistill.modalities.audio_visual.loaders import read_csv_pairs
+
+    csv = _pairs_csv(tmp_path)
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join([lines[0]] + [r.rsplit(",", 1)[0] + ",dee" if r.split(",")[2] == "1" else r for r in lines[1:]]) + "\n")
+    for seed in range(50):
+        try:
+            pairs = read_csv_pairs(csv, 0.25, seed, group_by="speaker")
+        except DataError as exc:
+            assert "hold all the pairs of 1 class(es), which then have no training pairs: '1' (group(s) 'dee')" in str(exc)
+            break
+        assert {p.label for p in pairs if p.split == "train"} == {"0", "1"}, seed
+    else:
+        pytest.fail("no split_seed held out 'dee'")

@@ -64,7 +64,7 @@ from mmdistill.logs import progress_bar
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
-from .groups import group_test_flags, groups_in_both
+from .groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,11 @@ def load_audio_dataset(
     held: list[str] | None = None
     if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
         unread = {b.name for b in skipped}
-        flags, held = group_test_flags([str(it.group) for it in items if it.name not in unread], test_fraction,
+        read = [it for it in items if it.name not in unread]
+        flags, held = group_test_flags([str(it.group) for it in read], test_fraction,
                                        seed if split_seed is None else split_seed, column=found.group_by, where=f"CSV file {root}")
+        check_group_classes([it.label for it in read], flags, [str(it.group) for it in read], column=found.group_by,
+                            where=f"CSV file {root}")
         split = torch.tensor([1 if t else 0 for t in flags])
     elif found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
@@ -278,9 +281,9 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    classes_without_test(key, classes, y[train], y[test], "a class needs at least two readable clips to hold one out" if
-                         found.needs_split else "the test split has no folder or row for them, or their test clips were unreadable",
-                         report)
+    classes_without_test(key, classes, y[train], y[test], group_no_test_reason(found.group_by) if found.needs_split and found.group_by
+                         else "a class needs at least two readable clips to hold one out" if found.needs_split
+                         else "the test split has no folder or row for them, or their test clips were unreadable", report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report)

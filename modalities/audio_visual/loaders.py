@@ -57,7 +57,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
-from ..audio.groups import group_test_flags, groups_in_both
+from ..audio.groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
@@ -293,8 +293,10 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
         report.count("downmixed", sum(downmixed.values()))
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
-    classes_without_test(name, classes, parts[0][2], parts[1][2], f"a class needs two readable pairs{shared} to hold one out, or "
-                         "the split gives it no test row", report, what="pair")
+    group = report.facts.get("group_by")
+    classes_without_test(name, classes, parts[0][2], parts[1][2], group_no_test_reason(group, "pairs") if group else
+                         f"a class needs two readable pairs{shared} to hold one out, or the split gives it no test row", report,
+                         what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
     return normalise_pairs(name, classes, parts[0], parts[1], meta, cfg.scaling)
@@ -577,6 +579,7 @@ def _hold_out_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups:
         members.setdefault(j, set()).add(g)
     names = ["+".join(sorted(members[j])) for j in joined]
     flags, held = group_test_flags(names, test_fraction, seed, column=column, where=str(path), noun="pairs")
+    check_group_classes([p.label for p in pairs], flags, names, column=column, where=str(path), noun="pairs")
     for p, t in zip(pairs, flags):
         p.split = "test" if t else "train"
     return held
