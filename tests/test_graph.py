@@ -320,6 +320,26 @@ def test_a_node_table_reads_class_ids_as_pandas_writes_them_and_na_as_no_label(t
     assert data.classes == ["0", "1", "2"] and data.meta["load_report"]["counts"]["unlabelled_nodes"] == 1
 
 
+def test_a_node_table_not_in_utf8_is_named_and_a_headerless_edge_list_counts_its_first_dangling_edge(tmp_path):
+    """A spreadsheet's Latin-1 nodes.csv (class names with accents) escaped as a UnicodeDecodeError traceback; an edge
+    list without a header whose first edge names one id the table lacks was read as a header, its edge neither kept
+    nor counted among the dropped ones."""
+    raw = make_sbm(90, 3, 5, seed=2)
+    root, _ = _node_table(tmp_path / "latin", raw)
+    table = root / "nodes.csv"
+    table.write_bytes(table.read_text().replace("alpha", "th\u00e9orie").encode("latin-1"))
+    with pytest.raises(DataError, match=r"nodes\.csv: line \d+ is not UTF-8 .*save the file as UTF-8"):
+        load_graph_dataset("files", str(root))
+    table.write_text(table.read_bytes().decode("latin-1"), encoding="utf-8")
+    edges = root / "edges.csv"
+    lines = edges.read_text().splitlines()
+    edges.write_text("\n".join(["n5,gone"] + lines[1:-1]) + "\n")  # no header; the dangling edge first
+    data = load_graph_dataset("files", str(root))
+    assert data.classes == ["beta", "gamma", "th\u00e9orie"]
+    assert data.meta["load_report"]["counts"]["dangling_edges_dropped"] == 1
+    assert data.graph.num_edges == raw["edge_index"].shape[1]
+
+
 def test_an_in_memory_pyg_graph_is_registered_by_name():
     """Walk 52C: a user holding a PyG Data (the video and audio-visual adapters take in-memory tensors) had to write it
     to disk with save_graph_data, field by field, to load it as dataset=saved; register_graph makes it a dataset name."""

@@ -7,7 +7,7 @@ The ``dataset=files`` loader reads a folder this way when it holds ``nodes.csv``
   empty: in no split); every other column is a numeric node feature, used when the folder has no features file;
 - ``features.{npy,npz,csv,txt}`` (optional): one row per node, in the node table's row order; ``.npz`` is a scipy
   sparse matrix (``scipy.sparse.save_npz``, read without pickle), e.g. a bag of words;
-- ``edges.{csv,tsv,txt}``: two ids of the ``id`` column per line (a first line that does not name two ids is column
+- ``edges.{csv,tsv,txt}``: two ids of the ``id`` column per line (a first line naming no id of the table is column
   names), optionally the edge's weight as a third column. An edge naming an id the node table lacks is dropped,
   counted in a warning and in the load report (``dangling_edges_dropped``);
 - ``train.txt``/``val.txt``/``test.txt`` (optional, instead of a ``split`` column): ids of the ``id`` column, one a line.
@@ -18,6 +18,7 @@ Class names are the distinct labels, sorted (class ids 0..C-1 in that order; int
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +28,7 @@ import torch
 
 from mmdistill.csv_lines import numbered_records, quote_error
 from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list, quantity
 
@@ -47,13 +49,13 @@ def node_table(root: Path) -> Path | None:
 
 def _records(path: Path) -> list[tuple[int, list[str]]]:
     """``(line, fields)`` of each record of the CSV/TSV (``.tsv``: tabs; ``.txt``: whitespace) file ``path``."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        if path.suffix == ".txt":
-            return [(i, line.split("#", 1)[0].split()) for i, line in enumerate(f, 1) if line.split("#", 1)[0].strip()]
-        reader = csv.reader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-        return [(start, [v.strip() for v in fields])
-                for start, _, fields in numbered_records(reader, lambda e, s, e_line: quote_error(path, e, s, e_line))
-                if any(v.strip() for v in fields)]
+    f = io.StringIO(decode_utf8(path.read_bytes(), path), newline="")  # not UTF-8 (a spreadsheet's Latin-1): named
+    if path.suffix == ".txt":
+        return [(i, line.split("#", 1)[0].split()) for i, line in enumerate(f, 1) if line.split("#", 1)[0].strip()]
+    reader = csv.reader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
+    return [(start, [v.strip() for v in fields])
+            for start, _, fields in numbered_records(reader, lambda e, s, e_line: quote_error(path, e, s, e_line))
+            if any(v.strip() for v in fields)]
 
 
 def _integer(value: str) -> int | None:
@@ -144,9 +146,10 @@ def _split_masks(root: Path, ids: dict[str, int], header: list[str], rows: list[
 
 def _edges(path: Path, ids: dict[str, int], report: LoadReport) -> tuple[np.ndarray, np.ndarray | None]:
     """``(edges (E, 2) int64 row numbers, weights (E,) float32 or None)`` of the edge list ``path`` naming ids of the
-    node table; a first line that does not name two ids is skipped as column names; dangling edges dropped, counted."""
+    node table; a first line naming no id of the table is skipped as column names (one naming a single id is an edge to
+    a node the table lacks); dangling edges dropped, counted."""
     records = _records(path)
-    if records and not (len(records[0][1]) >= 2 and records[0][1][0] in ids and records[0][1][1] in ids):
+    if records and not any(v in ids for v in records[0][1][:2]):  # one id of the table: an edge (dangling, counted)
         logger.info("%s: line %d (%s) is a header of column names; not read", path, records[0][0], ",".join(records[0][1]))
         records = records[1:]
     if not records:
