@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 #: the card's line saying what an export's record left out
 LEFT_OUT = ("Paths are given by their last folder only (the sender's absolute paths: `data_root`, `out`, `buffer`, merged "
-            "parts, a chosen run's folder) and the names of the data folder's files that were not read are left out (their "
+            "parts, a chosen run's folder, a local encoder's folder: `hf:/home/a/bert` as `hf:bert`) and the names of the data folder's files that were not read are left out (their "
             "counts stay); the run folder's own manifest keeps them.")
 
 #: an absolute POSIX or home-relative path inside a longer string (``run folder /home/a/runs/x (scored on test)``): a
@@ -42,11 +42,26 @@ def last_part(value: str) -> str:
     return path.name or value
 
 
+#: a value naming a local path behind a scheme (``hf:/home/a/models/bert``: a text encoder's folder); not a URL (``//``)
+_SCHEMED = re.compile(r"([A-Za-z][\w+.-]+):(?!//)(.+)")
+
+
+def public_name(value: Any) -> Any:
+    """``value`` as an export may publish it: a local path as its last component, also behind a scheme
+    (``hf:/home/a/models/bert`` -> ``hf:bert``, as a hub name reads); anything else as it is."""
+    if is_local_path(value):
+        return last_part(value)
+    schemed = _SCHEMED.fullmatch(value) if isinstance(value, str) else None
+    if schemed and is_local_path(schemed.group(2)):
+        return f"{schemed.group(1)}:{last_part(schemed.group(2))}"
+    return value
+
+
 def _named(value: Any) -> Any:
-    """A local path as its last component; a list's local paths alike; anything else as it is."""
+    """A local path as its last component (:func:`public_name`); a list's local paths alike; anything else as it is."""
     if isinstance(value, list):
         return [_named(v) for v in value]
-    return last_part(value) if is_local_path(value) else value
+    return public_name(value)
 
 
 def _embedded(text: Any) -> Any:
@@ -78,4 +93,4 @@ def for_export(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LEFT_OUT", "for_export", "is_local_path", "last_part"]
+__all__ = ["LEFT_OUT", "for_export", "is_local_path", "last_part", "public_name"]

@@ -35,6 +35,18 @@ def test_for_export_keeps_the_last_folder_of_each_local_path_and_drops_unread_fi
     assert not is_local_path("patients") and is_local_path("~") and last_part("/") == "/"
 
 
+def test_a_local_folder_behind_a_scheme_is_named_by_its_last_folder_too():
+    """text_encoder=hf:/home/alice/models/bert (a local Hugging Face folder) went into the export card's config, the
+    carried manifest and the set's meta with the sender's path: is_local_path reads the whole string, scheme and all."""
+    manifest = {"config": {"text_encoder": "hf:/home/alice/models/bert-ft", "image_encoder": "open_clip:ViT-B-32/openai",
+                           "dataset": "pyg:Amazon/Photo", "url": "https://example.org/a/b", "win": "hf:C:\\Users\\al\\m"},
+                "synthetic": {"meta": {"text_encoder": "hf:~/models/bert-ft"}}}
+    out = for_export(manifest)
+    assert out["config"] == {"text_encoder": "hf:bert-ft", "image_encoder": "open_clip:ViT-B-32/openai",
+                             "dataset": "pyg:Amazon/Photo", "url": "https://example.org/a/b", "win": "hf:m"}
+    assert out["synthetic"]["meta"]["text_encoder"] == "hf:bert-ft"
+
+
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("private")

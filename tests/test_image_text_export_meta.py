@@ -31,6 +31,8 @@ def test_the_export_records_the_text_pooling_and_the_image_statistics(tmp_path, 
     out = MODALITY.export(syn, tmp_path / "export")
     with safe_open(str(out / "embeddings.safetensors"), "pt") as fh:
         meta = fh.metadata()
-    assert meta["text_encoder"] == tiny_bert and meta["text_pooling"] == "cls" and meta["image_size"] == "16"
+    # the encoder's local folder by its last folder, as a hub name reads: not the sender's path (hf:/home/alice/...)
+    assert meta["text_encoder"] == f"hf:{Path(tiny_bert[3:]).name}" and meta["text_pooling"] == "cls" and meta["image_size"] == "16"
     assert json.loads(meta["mean"]) == pytest.approx(list(syn.meta["mean"])) and len(json.loads(meta["std"])) == 3
-    assert f"`{tiny_bert}` (cls pooling of its token states" in MODALITY.export_note(syn)
+    assert f"`hf:{Path(tiny_bert[3:]).name}` (cls pooling of its token states" in MODALITY.export_note(syn)
+    assert tiny_bert not in MODALITY.export_note(syn)  # the export card's note: no sender's path either

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.export_record import public_name
 from mmdistill.evaluation import EvaluationPlan
 from mmdistill.buffer import ParamLayout
 from mmdistill.seeding import generator
@@ -214,7 +215,7 @@ class ImageTextModality(AdapterDefaults):
         from mmdistill.modalities.image.export import clamped_share
 
         share = clamped_share(syn.data["images"].detach().float().cpu(), tuple(syn.meta["mean"]), tuple(syn.meta["std"]))
-        encoder = syn.meta.get("text_encoder") or "the text encoder"
+        encoder = public_name(syn.meta.get("text_encoder")) or "the text encoder"  # a local folder by its name, not the sender's path
         pooling = syn.meta.get("text_pooling")
         space = f"`{encoder}`" + (f" ({pooling} pooling of its token states, as the metadata of `embeddings.safetensors` records)" if pooling else "")
         return ("The set's text side is `embeddings.safetensors`'s `text` (K, D): learned embeddings in the embedding space of "

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.export_record import public_name
 from mmdistill.io import save_tensors
 from mmdistill.plots import pyplot, save_figure
 
@@ -69,9 +70,10 @@ def export_metadata(meta: dict) -> dict[str, str]:
     """What ``embeddings.safetensors`` records of a set with metadata ``meta``, for a training loop of the user's own that
     reads it without mmdistill: the ``text_encoder`` and its ``text_pooling`` (the same encoder pooled otherwise is
     another space; empty for open_clip towers, whose ``encode_text`` pools), the ``image_encoder``, the ``image_size``
-    (pixels) and the images' per-channel ``mean`` / ``std`` (JSON lists, of [0, 1] pixels)."""
-    return {"text_encoder": str(meta.get("text_encoder", "")), "text_pooling": str(meta.get("text_pooling") or ""),
-            "image_encoder": str(meta.get("image_encoder", "")), "image_size": str(meta.get("image_size", "")),
+    (pixels) and the images' per-channel ``mean`` / ``std`` (JSON lists, of [0, 1] pixels). An encoder read from a local
+    folder is named by its last folder (``hf:bert-base-uncased``), not the sender's path (:func:`~mmdistill.export_record.public_name`)."""
+    return {"text_encoder": str(public_name(meta.get("text_encoder", ""))), "text_pooling": str(meta.get("text_pooling") or ""),
+            "image_encoder": str(public_name(meta.get("image_encoder", ""))), "image_size": str(meta.get("image_size", "")),
             "mean": json.dumps([float(v) for v in meta.get("mean", [])]), "std": json.dumps([float(v) for v in meta.get("std", [])])}
 
 
