@@ -302,7 +302,8 @@ def classification_plan(
                                       **({"dsa_strategy": getattr(augment, "strategy", str(cfg.dsa_strategy))} if dsa else {}),
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
-                                      "majority_share": majority}
+                                      "majority_share": majority,
+                                      **({"scored_classes": int((torch.bincount(data.test.y.long()) > 0).sum())} if balanced else {})}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,

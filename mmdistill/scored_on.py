@@ -42,13 +42,15 @@ def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
     if not str(metrics.get("metric", "accuracy")).endswith("accuracy") or not imbalanced_split(majority, k):
         return None
     split = scored_split(metrics)
-    scored = [v for v in metrics.values() if isinstance(v, Mapping) and isinstance(v.get("scores"), Mapping)]
-    balanced = any("balanced_accuracy" in v["scores"] for v in scored)
+    several = [v for v in metrics.values() if isinstance(v, Mapping) and isinstance(v.get("scores"), Mapping)]
+    balanced = any("balanced_accuracy" in v["scores"] for v in several)
+    scored_classes = proto.get("scored_classes")  # the classes the split holds: a class without samples is not averaged
+    scored = scored_classes if isinstance(scored_classes, int) and not isinstance(scored_classes, bool) and 0 < scored_classes <= k else k
     return (f"- the {split} split is imbalanced: its most common class holds {100 * majority:.1f} % of its samples (against "
             f"{100 / k:.1f} % for {k} equal classes). The accuracy is plain accuracy (every {split} sample counts once, not a "
             f"mean over classes), so a network that always answers that class scores {100 * majority:.1f} %"
             + (f"; the balanced accuracy in the table of every score (the mean over classes of each class's share answered "
-               f"right) scores {100 / k:.1f} % for that network" if balanced else ""))
+               f"right) scores {100 / scored:.1f} % for that network" if balanced else ""))
 
 
 #: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the

@@ -55,7 +55,7 @@ def test_an_imbalanced_test_split_is_scored_balanced_too_and_a_balanced_one_is_n
     plan = classification_plan(cfg, None, skewed, MODALITY, device=torch.device("cpu"))
     rows = evaluate_network(plan, plan.networks[0])
     assert rows["random_real"].metrics == ["accuracy", "balanced_accuracy"]
-    assert "balanced_accuracy: the mean over classes" in (plan.title or "")
+    assert "balanced_accuracy: the mean over classes" in (plan.title or "") and plan.protocol["scored_classes"] == int((torch.bincount(y[keep]) > 0).sum()) < 10
     table = results_table(rows).splitlines()
     assert "balanced_accuracy" in table[0] and len(table[0]) == len(table[1])  # the wide column's cells line up
 
@@ -89,4 +89,18 @@ def test_a_graph_with_an_imbalanced_test_split_is_scored_balanced_too():
     network = plan.networks[0]
     scores = network.train_and_score(network.sets["random_real"].for_run(0), torch.Generator().manual_seed(0))
     assert set(scores) == {"accuracy", "balanced_accuracy"} and 0 <= scores["balanced_accuracy"] <= 1
+    assert plan.protocol["scored_classes"] == 3
     assert "balanced_accuracy: the mean over classes" in (plan.title or "")
+
+
+def test_the_cards_floor_for_balanced_accuracy_counts_the_classes_the_split_holds():
+    """Walk 52G: the card said always answering one class scores 1/K balanced accuracy; with a class absent from the
+    split it scores 1/(classes present). The protocol records scored_classes on an imbalanced split."""
+    from mmdistill.card import _protocol
+    from mmdistill.scored_on import imbalance_line
+
+    proto = {"runs": 2, "scored_on": "test", "majority_share": 0.6, "scored_classes": 2}
+    metrics = {"metric": "accuracy", "protocol": proto,
+               "distilled": {"mean": 0.6, "std": 0.0, "runs": [0.6, 0.6], "scores": {"accuracy": {}, "balanced_accuracy": {}}}}
+    assert "scores 50.0 % for that network" in (imbalance_line(metrics, 4) or "")
+    assert _protocol(proto) == _protocol({k: v for k, v in proto.items() if k != "scored_classes"})

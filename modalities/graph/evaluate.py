@@ -174,6 +174,8 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
                   "test_nodes": int(data.test_idx.numel()), "majority_share": share,
+                  **({"scored_classes": int((torch.bincount(data.labels("test").long()) > 0).sum())}
+                     if imbalanced_split(share, data.num_classes) else {}),
                   **({"baseline_nodes": baselines[0]} if baselines else {}),
                   "trained_as": "networks trained from scratch on each graph (the baselines: "
                                 + (baselines[1] if baselines else "as many real nodes as the condensed graph")
