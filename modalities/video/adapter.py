@@ -62,6 +62,9 @@ def _cached_moving_digits(spec: Any) -> VideoSet:
 
 def load_video_set(cfg: Any) -> VideoSet:
     """The :class:`VideoSet` a config names."""
+    if getattr(cfg, "group_by", None) and cfg.dataset not in ("folder", "frames"):
+        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) reads recordings from clip file names (dataset folder or "
+                          f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
     if cfg.dataset == "moving-digits":
         return _moving_digits(cfg)
     if cfg.dataset in ("folder", "frames"):
@@ -69,7 +72,7 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
-                                progress=bool(getattr(cfg, "progress", False)))
+                                progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None))
     if cfg.dataset in _TENSOR_SETS:
         return _TENSOR_SETS[cfg.dataset]
     raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "

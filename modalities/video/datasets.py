@@ -63,6 +63,7 @@ from mmdistill.io import atomic_path, decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
+from .groups import groups_in_both, hold_out_groups, recordings, some, ucf_groups_in_both
 from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
 log = logging.getLogger(__name__)
@@ -449,10 +450,42 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
     return out
 
 
-def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float,
-              seed: int) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+              group_by: str | None = None, facts: dict[str, Any] | None = None
+              ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
-    leaves out by design (val beside test, not listed by the split file), the layout read, in words)."""
+    leaves out by design (val beside test, not listed by the split file), the layout read, in words).
+
+    ``group_by`` (:mod:`.groups`): class folders hold out whole groups (recordings); a given split with a group on
+    both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
+    ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned)."""
+    items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts)
+    _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts)
+    return items, classes, ignored, unused, layout
+
+
+def _check_groups(root: str | Path, items: list[Item], group_by: str | None, drawn: bool, facts: dict[str, Any]) -> None:
+    """Refuse a given split that puts a ``group_by`` group on both sides; without ``group_by``, warn of UCF-style
+    recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
+    paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
+    if group_by and not drawn:
+        both = groups_in_both(paths, splits, recordings(paths, labels, group_by, str(root)))
+        if both:
+            raise DataError(f"{root}: {len(both)} group(s) of group_by={group_by!r} (--group-by) have clips in both the training "
+                            f"and the test split, so test clips share recordings with training ones: {some(both)}; move each "
+                            "group's clips to one side, or leave group_by out")
+    if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
+        facts["groups_in_both"] = len(both)
+        log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
+                    "clips in both the training and the test split, so the test clips share recordings with training ones and "
+                    "the accuracy measures recognising them: %s; pass --group-by ucf (group_by=ucf) to hold out whole groups",
+                    len(both), some(both))
+
+
+def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+                     group_by: str | None, facts: dict[str, Any] | None
+                     ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+    """:func:`_discover` before its group checks."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"data_root {root} does not exist")
@@ -521,18 +554,26 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     items = _class_tree(root, "train", kind, ignored, classes)
     labels = sorted({it.label for it in items})
     members = [it for label in labels for it in items if it.label == label]
-    flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
+    if group_by and members:
+        flags, held = hold_out_groups([it.path for it in members], group_by, test_fraction, seed, str(root))
+        if facts is not None:
+            facts.update(group_by=group_by, test_groups=held)
+    else:
+        flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
     out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
-    return out, sorted(classes), ignored, unused, _drawn_layout(test_fraction, seed)
+    return out, sorted(classes), ignored, unused, _drawn_layout(test_fraction, seed, group_by)
 
 
-def _drawn_layout(test_fraction: float, seed: int) -> str:
+def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) -> str:
     """The layout of class folders whose split :func:`_discover` draws, in words (how :func:`discover` tells it)."""
+    if group_by:
+        return (f"class folders, test_fraction {test_fraction:g} of the recordings (group_by={group_by}) drawn as test with "
+                f"all their clips (split_seed {seed})")
     return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (split_seed {seed})"
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-             report: CoreLoadReport | None = None) -> list[Item]:
+             report: CoreLoadReport | None = None, group_by: str | None = None) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
@@ -547,8 +588,9 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     ``report``: when given, it receives those as ``ignored`` and ``unused`` entries ``(path, reason)`` (the kinds of
     :class:`LoadReport`), and the facts ``layout`` (the layout read, in words) and ``split_drawn`` (True for class
     folders, whose split is drawn here over the files, before any is decoded: a caller that decodes them may draw
-    its own among the readable ones)."""
-    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed)
+    its own among the readable ones). ``group_by``: see :mod:`.groups` (its facts go to ``report`` too)."""
+    facts: dict[str, Any] = {}
+    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts)
     log.info("video layout under %s: %s", root, layout)
     found = LoadReport()
     found.extend("ignored", ignored)
@@ -558,7 +600,7 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     if report is not None:
         report.extend("ignored", ignored)
         report.extend("unused", unused)
-        report.facts.update(layout=layout, split_drawn=layout == _drawn_layout(test_fraction, seed))
+        report.facts.update(layout=layout, split_drawn=layout == _drawn_layout(test_fraction, seed, group_by), **facts)
     return items
 
 
@@ -1092,7 +1134,7 @@ def _float_clips(u8: dict[str, Tensor], mapped: bool = False) -> tuple[Tensor, T
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True, split_seed: int | None = None, check_memory: bool = True,
-                     progress: bool = False) -> VideoSet:
+                     progress: bool = False, group_by: str | None = None) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -1107,17 +1149,20 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     ``check_memory`` (the config's ``memory_check``): refuse, before decoding, clips whose uint8 frames and float32 copy
     cannot fit in the host's available memory (a :class:`ConfigError` naming ``num_frames`` and ``frame_size``); not a
     decode setting, so not part of the cache key. ``progress`` (a recipe's ``progress``) shows a bar (tqdm, on stderr)
-    while the clips are decoded (not on a cache hit)."""
+    while the clips are decoded (not on a cache hit). ``group_by`` (``ucf`` or a regular expression over file names,
+    :mod:`.groups`): class folders hold out whole recordings, and a given split with one on both sides is refused."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
+    facts: dict[str, Any] = {}
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
-                                                            sampling.seed if split_seed is None else split_seed)
+                                                            sampling.seed if split_seed is None else split_seed, group_by, facts)
     base = Path(root).expanduser()
     name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
     report = LoadReport(root=str(base.parent if base.is_file() else base))
     report.extend("ignored", ignored)
     report.extend("unused", unused)
     report.facts["layout"] = layout
+    report.facts.update(facts)
     log.info("video layout under %s: %s", root, layout)
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "

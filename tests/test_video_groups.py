@@ -1,0 +1,115 @@
+"""Walk 52F: clips cut from one recording (UCF101's v_<Class>_g<group>_c<clip>) kept on one side of the split
+(``group_by``), and a warning when a split without it puts one recording on both sides."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmdistill.errors import ConfigError, DataError
+
+
+def _ucf_tree(root: Path, classes=("JumpUp", "WaveLeft"), groups: int = 5, clips: int = 3) -> Path:
+    """root/<class>/v_<class>_g<NN>_c<NN>/frame_XX.png: ``clips`` clip folders per group (one recording each)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in classes:
+        for g in range(1, groups + 1):
+            for c in range(1, clips + 1):
+                d = root / cls / f"v_{cls}_g{g:02d}_c{c:02d}"
+                d.mkdir(parents=True)
+                for t in range(4):
+                    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+    return root
+
+
+def _load(root: Path, tmp_path: Path, **kw):
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    return load_clip_folder(root, kind="frames", sampling=FrameSampling(num_frames=4, frame_gap=1, frame_size=8),
+                            cache_dir=tmp_path / "cache", **kw)
+
+
+def _groups(paths) -> dict[str, set[str]]:
+    return {p.split("_c")[0].split("/")[-1] for p in paths}
+
+
+def test_a_drawn_split_of_ucf_names_warns_of_shared_recordings_and_group_by_ucf_holds_out_whole_groups(tmp_path, caplog):
+    """Class folders of UCF-style clips: the split was drawn clip by clip, so clips of one recording were trained on
+    and scored on, without a word (the user's accuracy measured recognising the recording). Now a warning names them
+    and points at --group-by ucf, which holds out whole groups of every class (as UCF101's own lists do)."""
+    from mmdistill.modalities.video.datasets import discover
+
+    root = _ucf_tree(tmp_path / "data")
+    with caplog.at_level("WARNING"):
+        vs = _load(root, tmp_path)
+    assert vs.report.facts["groups_in_both"] >= 1
+    assert "have clips in both the training and the test split" in caplog.text and "--group-by ucf" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        vs = _load(root, tmp_path, group_by="ucf", test_fraction=0.4)
+    assert "both the training and the test" not in caplog.text
+    held = vs.report.facts["test_groups"]
+    assert vs.report.facts["group_by"] == "ucf" and len(held) == 2  # round(5 groups x 0.4)
+    assert vs.y_test.numel() == 2 * 2 * 3  # 2 groups x 2 classes x 3 clips, every clip of a held-out group
+    items = discover(root, "frames", None, 0.4, 0, group_by="ucf")
+    test = {p for it in items if it.split == "test" for p in [str(it.path)]}
+    train = {str(it.path) for it in items if it.split == "train"}
+    assert not {g.split("_g")[1] for g in _groups(test)} & {g.split("_g")[1] for g in _groups(train)}
+    assert "of the recordings (group_by=ucf)" in vs.report.facts["layout"]
+
+
+def test_a_split_file_with_a_recording_on_both_sides_is_refused_under_group_by(tmp_path, caplog):
+    """A user's CSV path,label,split that puts clip 1 of a recording in test and its clips 2-3 in training is a leak;
+    with group_by it is refused naming the recording, and without it the UCF-style names are warned of. A group
+    number shared by two classes is two recordings (UCF's groups are per class): not refused."""
+    root = _ucf_tree(tmp_path / "data", groups=2, clips=2)
+    rows = [(f"{c}/v_{c}_g{g:02d}_c{k:02d}", c, "test" if g == 2 else "train") for c in ("JumpUp", "WaveLeft")
+            for g in (1, 2) for k in (1, 2)]
+    rows[0] = (rows[0][0], rows[0][1], "test")  # JumpUp g1 c1 in test, c2 in train
+    split = tmp_path / "clips.csv"
+    with open(split, "w", newline="") as fh:
+        csv.writer(fh).writerows([("path", "label", "split"), *rows])
+    with pytest.raises(DataError, match=r"1 group\(s\) of group_by='ucf'.*'JumpUp g1' \(train v_JumpUp_g01_c02; test v_JumpUp_g01_c01\)"):
+        _load(root, tmp_path, split_file=str(split), group_by="ucf")
+    with caplog.at_level("WARNING"):
+        vs = _load(root, tmp_path, split_file=str(split))
+    assert vs.report.facts["groups_in_both"] == 1 and "'JumpUp g1'" in caplog.text
+    rows[0] = (rows[0][0], rows[0][1], "train")
+    with open(split, "w", newline="") as fh:
+        csv.writer(fh).writerows([("path", "label", "split"), *rows])
+    assert _load(root, tmp_path, split_file=str(split), group_by="ucf").y_test.numel() == 4
+
+
+def test_group_by_a_pattern_and_its_errors(tmp_path):
+    """A regular expression names the recording (its first capture group); a clip it does not match, a single group,
+    a pattern that does not compile, and group_by on data without files are refused by name."""
+    from mmdistill.modalities.video.groups import group_pattern
+
+    root = _ucf_tree(tmp_path / "data", groups=3, clips=2)
+    vs = _load(root, tmp_path, group_by=r"_g(\d+)_", test_fraction=0.3)
+    assert len(vs.report.facts["test_groups"]) == 1 and vs.y_test.numel() == 2 * 2
+    (root / "JumpUp" / "other").mkdir()
+    (root / "JumpUp" / "v_JumpUp_g01_c01" / "frame_0.png").rename(root / "JumpUp" / "other" / "frame_0.png")
+    with pytest.raises(DataError, match=r"1 clip\(s\) do not match: .*JumpUp/other"):
+        _load(root, tmp_path, group_by="ucf")
+    shutil.rmtree(root / "JumpUp" / "other")
+    with pytest.raises(DataError, match=r"the clips' names give 1 group\(s\) \('v_'\); it needs two or more"):
+        _load(root, tmp_path, group_by=r"v_")
+    with pytest.raises(ConfigError, match="group_by='_g\\(' .*neither 'ucf' nor a regular expression"):
+        group_pattern("_g(")
+
+
+def test_group_by_needs_clip_files(tmp_path):
+    from mmdistill.modalities.video.adapter import load_video_set
+    from mmdistill.recipes.video_dm import RECIPE
+
+    cfg = RECIPE.config_cls(group_by="ucf", md_train_per_class=2, md_test_per_class=1, md_frames=4, md_size=16)
+    with pytest.raises(ConfigError, match="group_by='ucf'.*dataset 'moving-digits' has no files"):
+        load_video_set(cfg)
