@@ -10,9 +10,10 @@ from .adapter import VideoModality, register_tensors
 from .config import StaticDynamicKeys, VideoDistillConfig
 from .datasets import FrameSampling, load_clip_folder
 from .moving_digits import MovingDigitsSpec
+from .prepare import clips_like
 from .static_dynamic import render, stored_bytes
 
 MODALITY = VideoModality()
 
-__all__ = ["FrameSampling", "MODALITY", "MovingDigitsSpec", "StaticDynamicKeys", "VideoDistillConfig", "VideoModality", "load_clip_folder",
+__all__ = ["FrameSampling", "MODALITY", "clips_like", "MovingDigitsSpec", "StaticDynamicKeys", "VideoDistillConfig", "VideoModality", "load_clip_folder",
            "register_tensors", "render", "stored_bytes"]

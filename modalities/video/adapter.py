@@ -22,6 +22,7 @@ from ..base import TensorClassificationAdapter
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
+from .prepare import decoding_meta
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,14 @@ def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
     return x * s + m
 
 
+def _decoding_words(dec: dict) -> str:
+    """The decode settings of ``meta["decoding"]`` in a line of the card."""
+    size = f"{dec['frame_size']}x{dec['frame_size']} (the whole frame squeezed to a square: the aspect ratio is not kept)" \
+        if dec.get("frame_size") else "the native size"
+    return (f"{dec.get('num_frames')} frames {dec.get('frame_gap')} apart by index, whatever the frame rate, offset "
+            f"{dec.get('offset')}, short clips {dec.get('short')}, {size}")
+
+
 #: what the loader knows of the datasets it makes or reads (folders of clips: whatever their owner states)
 DATASET_FACTS = {
     "moving-digits": {"licence": "CC BY 4.0 (generated from the UCI Optical Recognition of Handwritten Digits glyphs bundled "
@@ -136,6 +145,7 @@ class VideoModality(TensorClassificationAdapter):
         if vs.report.root:
             s = config.sampling()  # what shapes the clips beyond their shape: a buffer trained on clips sampled otherwise is refused
             meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short}
+            meta["decoding"] = decoding_meta(s, "frames" if config.dataset == "frames" else "files")  # for clips_like
         return ClassificationData(
             name=vs.name,
             train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
@@ -146,7 +156,7 @@ class VideoModality(TensorClassificationAdapter):
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """Full clips (``ipc`` real clips per class or noise), or with ``parameterization="static_dynamic"``
         the static memories distilled from single frames (stage 1) and fresh dynamic memories + integrator."""
-        meta = {k: data.meta[k] for k in ("mean", "std", "load_report") if k in data.meta} | {"dataset": data.name}
+        meta = {k: data.meta[k] for k in ("mean", "std", "load_report", "decoding") if k in data.meta} | {"dataset": data.name}
         if getattr(config, "parameterization", "full") == "static_dynamic":
             frame_aug = DSA(video_dsa_strategy(data.name)) if config.dsa else None
             syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)
@@ -191,7 +201,10 @@ class VideoModality(TensorClassificationAdapter):
         return ("The GIFs are for viewing (frames enlarged to at least 64 px, colour reduced to a palette; numbered per class). "
                 "`clips.safetensors` holds the data: `clips` (N, C, T, H, W), the de-normalised pixels clamped to [0, 1] and "
                 f"rounded to 8 bits ({100 * share:.1f} % of the set's values lay outside [0, 1]), and `labels` (N,); "
-                "`(clips / 255 - mean) / std`, with the statistics above shaped (1, C, 1, 1, 1), gives the set's inputs.")
+                "`(clips / 255 - mean) / std`, with the statistics above shaped (1, C, 1, 1, 1), gives the set's inputs."
+                + (f" Your own test clips as these inputs: `mmdistill.modalities.video.clips_like(mmdistill.load(RUN), files)` "
+                   f"decodes them as the loader did ({_decoding_words(syn.meta['decoding'])}) and normalises them."
+                   if isinstance(syn.meta.get("decoding"), dict) else ""))
 
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "clip"}

@@ -1,0 +1,121 @@
+"""Your own clips as a distilled video set's inputs: :func:`clips_like` decodes video files (or frame folders) with the
+frame sampling and resize the loader used for the set's real clips, and normalises them with the set's statistics --
+so a classifier trained on the set (or on its export) can be tested on clips it never saw.
+
+What it needs is in the set's metadata (``synthetic.meta``): ``decoding`` (:func:`decoding_meta`: frames, gap,
+offset, short-clip rule, square side, written by the loader of a folder of clips) and the normalisation (``mean``,
+``std``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError, ConfigError, DataError
+
+from .datasets import FrameSampling, _decode_file, _decode_frame_dir, offset_key
+
+#: how frames are taken and shaped, in words (recorded with the settings: a user preparing clips elsewhere reads it)
+RESIZE = ("every frame resized to frame_size x frame_size, bilinear, the whole frame (the aspect ratio is not kept: no "
+          "crop, no padding; a portrait or 16:9 frame is squeezed); frame_size null: the native size")
+TIMING = ("frames are picked by index (num_frames frames frame_gap apart), not by time: the clip's frame rate is not read, "
+          "so a 60 fps clip's sampled frames span a quarter of the time a 15 fps clip's do")
+
+
+def decoding_meta(sampling: FrameSampling, kind: str) -> dict[str, Any]:
+    """The decode settings of a loaded folder (``kind``: ``files`` or ``frames``), as the set's ``meta["decoding"]``:
+    every :class:`FrameSampling` field (``seed`` seeds the random offset, with each clip's path under the data root),
+    and :data:`RESIZE` and :data:`TIMING` in words."""
+    return {**sampling.__dict__, "kind": kind, "resize": RESIZE, "timing": TIMING,
+            "offset_key": "the clip's path under the data root (random offset)"}
+
+
+def set_meta(source: Any) -> Mapping[str, Any]:
+    """The metadata of a video set: ``source`` is a :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), a
+    :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping.
+
+    Raises:
+        ConfigError: ``source`` is none of those.
+        ArtifactError: it lacks ``mean``/``std`` (not a video set) or ``decoding`` (clips not read from files:
+            moving digits or in-memory tensors, or a set made before the loader recorded it: pass ``sampling=``).
+    """
+    meta = getattr(getattr(source, "synthetic", source), "meta", source)
+    if not isinstance(meta, Mapping):
+        raise ConfigError(f"clips_like: expected a distilled video set (mmdistill.load), its synthetic set or its meta mapping, "
+                          f"got {type(source).__name__}")
+    missing = [k for k in ("mean", "std") if k not in meta]
+    if missing:
+        raise ArtifactError(f"clips_like: the set's metadata lacks {missing}: it was not made by the video adapter")
+    return meta
+
+
+def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[FrameSampling, str]:
+    if sampling is not None:
+        return sampling, "files"
+    dec = meta.get("decoding")
+    if not isinstance(dec, Mapping):
+        raise ArtifactError("clips_like: the set's metadata has no `decoding` (its clips were not read from files -- moving "
+                            "digits or in-memory tensors -- or it was made before the loader recorded it); pass "
+                            "sampling=FrameSampling(num_frames=..., frame_gap=..., frame_size=...) as the run's config says")
+    fields = {k: dec[k] for k in ("num_frames", "frame_gap", "offset", "short", "frame_size", "seed") if k in dec}
+    return FrameSampling(**fields), str(dec.get("kind", "files"))
+
+
+def clips_like(source: Any, clips: Sequence[str | Path] | Tensor, *, root: str | Path | None = None,
+               offset: str | None = None, sampling: FrameSampling | None = None) -> Tensor:
+    """``clips`` as the set's normalised model inputs, (N, 3, T, H, W) float32 -- the shape of ``ds.inputs``.
+
+    Args:
+        source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta``.
+        clips: video files (any the loader reads, GIFs too) or frame folders (a set of ``dataset=frames``), or clips
+            already sampled and resized, (N, 3, T, H, W) uint8 or float in [0, 1] (only normalised).
+        root: the folder the random offset's key is taken under (each clip's path relative to it, as the loader keys
+            a clip under its data root, so a clip of the set's own folder gets the frames the loader took); none: the
+            file name.
+        offset: ``random`` or ``center`` instead of the set's (``center`` needs no key).
+        sampling: the decode settings, for a set whose metadata lacks them (:func:`set_meta`).
+
+    Raises:
+        DataError: clips that cannot be decoded, or are shorter than the sampled span under the set's ``short=skip``,
+            naming each one (nothing is skipped: a test set must be whole); native-size clips of different sizes.
+        ConfigError: a tensor that is not (N, 3, T, H, W), or a set of other than 3 channels given files.
+    """
+    meta = set_meta(source)
+    mean, std = (torch.tensor([float(v) for v in meta[k]]).view(1, -1, 1, 1, 1) for k in ("mean", "std"))
+    if isinstance(clips, Tensor):
+        if clips.dim() != 5 or clips.shape[1] != mean.shape[1]:
+            raise ConfigError(f"clips_like: a tensor must be clips (N, {mean.shape[1]}, T, H, W), got {tuple(clips.shape)}")
+        x = clips.detach().cpu().float() / (255.0 if clips.dtype == torch.uint8 else 1.0)
+        return (x - mean) / std
+    if mean.shape[1] != 3:
+        raise ConfigError(f"clips_like: the set has {mean.shape[1]} channel(s); decoded files have 3 (RGB)")
+    s, kind = _sampling(meta, sampling)
+    if offset is not None:
+        s = FrameSampling(**{**s.__dict__, "offset": offset})
+    frames, bad = [], []
+    for c in clips:
+        path = Path(c).expanduser()
+        key = offset_key(path, Path(root).expanduser()) if root is not None else path.name
+        f, length, what = (_decode_frame_dir(path, s, key) if path.is_dir() else _decode_file(path, s, key))
+        if f is None:
+            bad.append(f"{path} ({what[len('unreadable: '):] if what.startswith('unreadable') else f'{length} frames < {s.span}, short=skip'})")
+        else:
+            frames.append((path, f))
+    if bad:
+        raise DataError(f"clips_like: {len(bad)} clip(s) not prepared: {'; '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+    if not frames:
+        side = s.frame_size or 0
+        return torch.empty(0, 3, s.num_frames, side, side)
+    sizes = {f.shape[1:3]: p for p, f in frames}
+    if len(sizes) > 1:
+        desc = ", ".join(f"{w}x{h} ({p.name})" for (h, w), p in sizes.items())
+        raise DataError(f"clips_like: clips of different frame sizes at the set's native size: {desc}")
+    x = torch.from_numpy(np.stack([f.transpose(3, 0, 1, 2) for _, f in frames])).float() / 255.0  # (N, 3, T, H, W)
+    return (x - mean) / std
+
+
+__all__ = ["RESIZE", "TIMING", "clips_like", "decoding_meta", "set_meta"]
