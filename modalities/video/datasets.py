@@ -63,6 +63,7 @@ from mmdistill.io import atomic_path, decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
+from .rates import rate_counts, tell_mixed_rates
 from .groups import groups_in_both, hold_out_groups, recordings, some, ucf_groups_in_both
 from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
@@ -688,14 +689,15 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
-def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
+def _decode_file(path: Path, sampling: FrameSampling, key: str, info: dict[str, float] | None = None) -> tuple[np.ndarray | None, int, str]:
     """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error); ``key`` seeds the random
     offset (:func:`offset_key`).
 
     Frames are resized by decord's scaler; for the output sizes it cannot produce (decord 0.6 fails a buffer-size
     check for some widths, 4, 6, 8, 12, 16, 24 and 48 pixels among them) the clip is decoded at its native size and
     resized with Pillow, as frame images are. A GIF (which decord cannot read) is decoded with Pillow. decord's and
-    ffmpeg's own lines are kept off the terminal for every call (logged at DEBUG naming the file)."""
+    ffmpeg's own lines are kept off the terminal for every call (logged at DEBUG naming the file). ``info``, when
+    given, receives ``fps``: the file's average frame rate as decord reads it (not for a GIF)."""
     if path.suffix.lower() == ".gif" and path.is_file():
         return _decode_gif(path, sampling, key)
     decord = _decord()
@@ -712,6 +714,9 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndar
         return None, 0, f"unreadable: {hint}{plain_reason(said[-1]) if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
+    if info is not None:
+        with contextlib.suppress(Exception):  # a stream without a rate: none recorded
+            info["fps"] = float(vr.get_avg_fps())
     idx, kind = sampling.indices(length, key)
     if idx is None:
         return None, length, "skip" if length else f"unreadable: {hint}no frames"
@@ -1042,7 +1047,7 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport, c
         tensors = load_file(str(cache_path))
         saved = json.loads(meta["report"])
         info = {"classes": json.loads(meta["classes"]), "native_sizes": json.loads(meta["native_sizes"]),
-                "sampling": json.loads(meta["sampling"])}
+                "sampling": json.loads(meta["sampling"]), "frame_rates": json.loads(meta.get("frame_rates", "{}"))}
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(tensors)
         if missing:
             raise ValueError(f"no tensor(s) {sorted(missing)}")
@@ -1183,6 +1188,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
             log.info("decoded clips read from the cache %s (not decoded again)", cache_path)
+            tell_mixed_rates(info["frame_rates"], sampling.num_frames, sampling.frame_gap, report.facts)
             classes_without_test(name, info["classes"], tensors["y_train"], tensors["y_test"],
                                  UNSCORED_WHY, report)
             for line in report.lines():
@@ -1202,6 +1208,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     clips: dict[str, np.ndarray] = {}
     labels: dict[str, list[str]] = {"train": [], "test": []}
     sizes: dict[tuple[int, int], list[str]] = {}
+    rates: list[float] = []  # frame rates of the decoded files
     with progress_bar(total=len(items), desc="decoding clips", unit="clip", disable=not progress, leave=False) as bar:
         for it in items:
             if kind == "frames" and (other := _other_files(it.path)):
@@ -1213,7 +1220,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             notes: dict[str, str] = {}  # report kind -> why, for a clip folder read otherwise than as stored
             key = offset_key(it.path, report.base_folder() or base)
             try:
-                frames, length, what = decode(it.path, sampling, key) if kind == "files" else decode(it.path, sampling, key, notes)
+                rate: dict[str, float] = {}
+                frames, length, what = decode(it.path, sampling, key, rate) if kind == "files" else decode(it.path, sampling, key, notes)
             except MemoryError:  # the estimate is a lower bound for native sizes, and memory_check=false skips it
                 raise ConfigError(f"{it.path}: out of memory decoding {sampling.num_frames} frames (num_frames) of "
                                   f"{f'{sampling.frame_size}x{sampling.frame_size} (frame_size)' if sampling.frame_size else 'native size'}; "
@@ -1239,6 +1247,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             if what in ("gap", "gap+pad"):
                 report.add("shrunk_gap", it.path, f"{length} frames < {sampling.span}, gap {max(1, length // sampling.num_frames)}")
             sizes.setdefault((frames.shape[1], frames.shape[2]), []).append(str(it.path))
+            rates += [rate["fps"]] if "fps" in rate else []
             if it.split not in clips:
                 clips[it.split] = np.empty((room[it.split], frames.shape[3], *frames.shape[:3]), dtype=np.uint8)
             if clips[it.split].shape[3:] == frames.shape[1:3]:  # else mixed frame sizes, refused by name below
@@ -1276,10 +1285,11 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
     classes_without_test(name, classes, ytr, yte, UNSCORED_WHY, report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
+    tell_mixed_rates(counts := rate_counts(rates), sampling.num_frames, sampling.frame_gap, report.facts)
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native),
+                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native), "frame_rates": json.dumps(counts),
                               "slot": (slot := _fingerprint(items, sampling, kind, ignored + unused, all_classes, stamps=False))})
         if wrote:
             _remove_superseded(cache_path, slot)
