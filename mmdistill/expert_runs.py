@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, content_digest
+from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, content_digest, shard_name
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
@@ -264,10 +264,17 @@ def warn_new_buffer(path: Path, cfg: Any) -> None:
     trained there: a mistyped folder name would otherwise cost the whole expert training (hours at a paper's
     scale) without a word. A folder with some experts already is finished, not restarted."""
     training = cfg.expert_training()
-    state = "does not exist" if not path.exists() else "holds no finished expert buffer"
+    n = training.num_experts
+    there = sum((path / shard_name(i)).exists() for i in range(n)) if path.is_dir() else 0
+    if there == n:  # an interrupted buffer's shards, no index yet: checked and indexed, nothing trained (walk 52A)
+        log.info("buffer=%s holds the files of all %d experts this run asks for but no index (an interrupted training): "
+                 "they are checked and indexed, nothing is trained", path, n)
+        return
+    state = ("does not exist" if not path.exists() else "holds no finished expert buffer"
+             + (f" ({there} of the {n} experts' files are there and are kept)" if there else ""))
     log.warning("buffer=%s %s: training %d experts of %d epochs into it before distilling. If you meant an existing "
                 "buffer, stop now (Ctrl-C) and correct --buffer; `mmdistill experts RECIPE --buffer DIR` trains one on its own",
-                path, state, training.num_experts, training.epochs)
+                path, state, n - there, training.epochs)
 
 
 def run_experts_command(recipe: Any, cfg: Any) -> ExpertBuffer:

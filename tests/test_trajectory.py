@@ -485,3 +485,28 @@ def test_overwrite_keeps_the_experts_of_the_out_folder_and_says_so(tmp_path, cap
     err = capsys.readouterr().err
     assert f"--overwrite keeps the expert buffer {tmp_path / 'run' / 'experts'}" in err and "delete that folder" in err, err
     assert "training 2 of 2 experts" not in err
+
+
+def test_a_named_buffer_interrupted_before_its_index_is_not_said_to_be_trained_anew(tmp_path, caplog):
+    """Walk 52A: a buffer whose experts' files were all written but not its index (an interrupted training) was warned
+    about as 'holds no finished expert buffer: training 3 experts', then 'holds all 3 experts ...; nothing to train'."""
+    import logging
+    from types import SimpleNamespace
+
+    from mmdistill.buffer import shard_name
+    from mmdistill.expert_runs import warn_new_buffer
+
+    cfg = SimpleNamespace(expert_training=lambda: SimpleNamespace(num_experts=3, epochs=2))
+    buf = tmp_path / "experts"
+    buf.mkdir()
+    (buf / shard_name(0)).write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        warn_new_buffer(buf, cfg)
+    assert "holds no finished expert buffer (1 of the 3 experts' files are there and are kept): training 2 experts" in caplog.text
+    caplog.clear()
+    for i in (1, 2):
+        (buf / shard_name(i)).write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        warn_new_buffer(buf, cfg)
+    assert "no index (an interrupted training): they are checked and indexed, nothing is trained" in caplog.text
+    assert "training" not in caplog.text.replace("an interrupted training", "")
