@@ -250,3 +250,21 @@ def test_the_folder_is_locked_while_fine_tuning_and_a_failure_leaves_neither_it_
     assert held == [True] and not (tmp_path / "new").exists()
     assert clip_finetune.run(**base(tmp_path, model, ckpt, out=str(out), seed=2)) == "done"
     assert held == [True, True] and out.is_dir() and not (out / LOCK_FILE).exists()  # kept, and let go of
+
+
+def test_a_set_of_another_image_size_is_resized_for_clip_with_a_word(tmp_path, tiny_clip, caplog):
+    """Walk 52A: a 32 px set was resized to the CLIP model's input size without a log line."""
+    import logging
+
+    model, ckpt = tiny_clip
+    cfg = clip_finetune.RECIPE.config(**base(tmp_path, model, ckpt))
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    side = syn.data["images"].shape[-1]
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        pairs = syn_pairs_for_clip(syn, cfg.text_encoder, (0.5,) * 3, (0.5,) * 3, side * 2)
+    assert pairs.images.shape[-2:] == (side * 2, side * 2)
+    assert f"the distilled images ({side} x {side} px) are resized (bilinear) to the CLIP model's {2 * side} x {2 * side} px" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mmdistill"):
+        syn_pairs_for_clip(syn, cfg.text_encoder, (0.5,) * 3, (0.5,) * 3, side)
+    assert "resized" not in caplog.text

@@ -110,7 +110,9 @@ def syn_pairs_for_clip(syn: SyntheticSet, clip_text_encoder: str, mean: tuple[fl
     images = syn.data["images"].detach().float()
     s_mean, s_std = torch.tensor(syn.meta["mean"])[:, None, None], torch.tensor(syn.meta["std"])[:, None, None]
     pixels = images * s_std + s_mean
-    if pixels.shape[-1] != size:
+    if tuple(pixels.shape[-2:]) != (size, size):  # said: a set distilled at 32 px trains CLIP at its own size
+        log.info("the distilled images (%d x %d px) are resized (bilinear) to the CLIP model's %d x %d px input",
+                 pixels.shape[-2], pixels.shape[-1], size, size)
         pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
     images = (pixels - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     sim = similarity_matrix(syn)
