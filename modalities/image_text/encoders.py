@@ -485,14 +485,21 @@ def _unexpected_only_report(record: logging.LogRecord) -> bool:
 @contextlib.contextmanager
 def expected_load_report_silenced() -> Iterator[None]:
     """While a transformers model loads, drop its load report when it lists only unused checkpoint weights (printed
-    as a table on every run; the offline CLIP's MiniLM tower leaves BERT's ``pooler.dense.*`` unused). Missing or
-    mismatched weights are still reported, and loading errors still raise."""
+    as a table on every run; the offline CLIP's MiniLM tower leaves BERT's ``pooler.dense.*`` unused), and its
+    "Loading weights" bar (a text encoder loads in seconds; the bar printed even with progress=false, walk 52A). Missing
+    or mismatched weights are still reported, and loading errors still raise; the bar's setting is given back."""
+    from transformers.utils import logging as hf_logging
+
     logger = logging.getLogger("transformers.modeling_utils")
     logger.addFilter(_unexpected_only_report)
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         logger.removeFilter(_unexpected_only_report)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 class HFTextEncoder(FrozenTextEncoder):
