@@ -828,6 +828,7 @@ def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     data = load_condensed(tmp_path / "exp")
     syn, _ = load_synthetic(gcond_run)
     assert data.num_nodes == 15 and torch.equal(data.y, syn.labels) and bool(data.train_mask.all())
+    assert data.classes == list(syn.meta["classes"]) and len(data.classes) == int(syn.labels.max()) + 1  # y's names
     assert (data.edge_weight >= 0.01).all() and data.edge_index.shape[1] == data.edge_weight.numel()
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["README.md", "graph.json", "graph.safetensors"]  # + the card
     stored = json.loads((gcond_run / "manifest.json").read_text())["storage"]  # it said "float32 model inputs"
