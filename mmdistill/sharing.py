@@ -13,6 +13,9 @@
 * ``normalization(meta) -> {input name: {"mean", "std"}}``: the statistics each model input was normalised with,
   ``(raw - mean) / std`` (:mod:`mmdistill.consumer` shapes them for ``DistilledSet.normalization``, the card and the
   Hugging Face export); ``{}`` for inputs that are not normalised by a mean and std.
+* ``inputs_like(syn, raw, **options) -> (N, *sample shape)``: a consumer's own real data (files, waveforms ...) prepared
+  as the loader prepared the set's real samples, as its main input ``x`` (:mod:`mmdistill.inputs_like`; by default
+  a ConfigError naming the modality: an adapter opts in).
 
 :class:`ShareDefaults` holds defaults for sets whose model inputs are per-sample tensors with one class label
 each (images, audio, video, sequences of fixed length); :class:`mmdistill.modality.AdapterDefaults` inherits
@@ -31,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.inputs_like import no_preparation
 from mmdistill.integrity import LABEL_COLUMN, class_names  # the column whose ClassLabel names are checked against the manifest on load
 from mmdistill.memorisation import MemorisationViews, pool_indices
 from mmdistill.synthetic import SyntheticSet
@@ -215,6 +219,13 @@ class ShareDefaults:
         """What a consumer of the natural export (``mmdistill export DIR``) needs to read it without mmdistill and how far
         its files are from the set (the card's *This folder* prints it), or None: by default nothing to add."""
         return None
+
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+        """``raw`` (the consumer's own real data, in what form the adapter documents) prepared as the loader prepared the
+        set's real samples -- decoded, resized, cut, normalised with the set's statistics --, (N, *sample shape) like the
+        set's main input. By default a ConfigError naming the modality: an adapter whose sets record their preparation
+        overrides it (:mod:`mmdistill.inputs_like`)."""
+        raise no_preparation(self)
 
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """The set's ``meta["mean"]``/``meta["std"]`` as the statistics of input ``x``: ``{"x": {"mean", "std"}}``, float32

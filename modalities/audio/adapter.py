@@ -161,6 +161,13 @@ class AudioModality(TensorClassificationAdapter):
         views.real_pictures = lambda idx: pictures(views.real_input[idx])
         return views
 
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+        """Your own recordings as the set's FD-MFCC maps, (N, 3, n_mfcc, frames): :func:`~.prepare.maps_like` (files, or
+        waveforms (N, T) with ``sample_rate=``), the sharing hook behind ``DistilledSet.inputs_like``."""
+        from .prepare import maps_like
+
+        return maps_like(syn, raw, **options)
+
     def versions(self) -> dict[str, str]:
         import librosa
         import soundfile

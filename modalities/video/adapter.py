@@ -238,6 +238,14 @@ class VideoModality(TensorClassificationAdapter):
         with torch.no_grad():
             return embed(syn_x), embed(real_x), "ConvNet3D embedding, fixed seeded random initialisation"
 
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+        """Your own clips as the set's model inputs, (N, C, T, H, W): :func:`~.prepare.clips_like` (video files or frame
+        folders, ``root=``, ``offset=``, ``sampling=``; or sampled clips as a tensor), the sharing hook behind
+        ``DistilledSet.inputs_like``."""
+        from .prepare import clips_like
+
+        return clips_like(syn, raw, **options)
+
     def versions(self) -> dict[str, str]:
         out: dict[str, str] = {}
         try:

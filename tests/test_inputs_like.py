@@ -1,0 +1,103 @@
+"""Walk 52K: one entry point for a consumer's own real data prepared as a distilled set's samples were,
+``DistilledSet.inputs_like(raw, **options)``, dispatching to the adapter's optional sharing hook ``inputs_like``
+(before: audio's ``maps_like`` and video's ``clips_like`` only, each found by its module; other modalities had none and
+nothing said so)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mmdistill
+from mmdistill.errors import ConfigError
+from mmdistill.inputs_like import prepare_like
+from mmdistill.modality import AdapterDefaults
+from mmdistill.report import new_manifest, write_artifact
+from mmdistill.seeding import generator
+
+
+def _frames(root: Path) -> Path:
+    """root/<class>/<clip>/frame_N.png: two classes of three 6-frame clips of 12 x 8 RGB frames."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        for i in range(3):
+            d = root / cls / f"clip{i}"
+            d.mkdir(parents=True)
+            for t in range(6):
+                Image.fromarray(rng.integers(0, 255, (12, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+    return root
+
+
+def _saved(modality, data, cfg, out: Path, recipe: str) -> Path:
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+    manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=data.name, cfg=cfg, syn=syn)
+    out.mkdir()
+    write_artifact(out, syn.detached(), manifest, modality)
+    return out
+
+
+def test_a_loaded_video_set_prepares_your_clips_as_its_loader_did(tmp_path):
+    """Before: ``ds.inputs_like`` did not exist; a user had to know that video's helper is
+    ``mmdistill.modalities.video.clips_like``. Now the loaded set dispatches to the adapter's hook."""
+    from mmdistill.modalities.video import MODALITY, clips_like
+    from mmdistill.modalities.video.datasets import discover
+    from mmdistill.recipes.video_dm import RECIPE
+
+    root = _frames(tmp_path / "data")
+    cfg = RECIPE.config_cls(dataset="frames", data_root=str(root), num_frames=3, frame_gap=2, frame_size=8, cache=False,
+                            test_fraction=0.4, ipc=1)
+    data = MODALITY.load(cfg)
+    ds = mmdistill.load(_saved(MODALITY, data, cfg, tmp_path / "run", "video-dm"))
+    test = [it.path for it in discover(root, "frames", None, 0.4, 0) if it.split == "test"]
+    x = ds.inputs_like(test, root=root)
+    torch.testing.assert_close(x, data.test.x)
+    torch.testing.assert_close(x, clips_like(ds, test, root=root))
+
+
+def test_an_adapter_without_the_hook_is_named(tmp_path):
+    class Tabular(AdapterDefaults):
+        name = "tabular"
+
+    class Bare:  # a plugin that does not inherit the defaults
+        name = "rows"
+
+    syn = type("Syn", (), {"meta": {}})()
+    for modality, name in ((Tabular(), "tabular"), (Bare(), "rows")):
+        with pytest.raises(ConfigError, match=rf"the {name} adapter does not prepare your own data .*ds\.normalization"):
+            prepare_like(modality, syn, [tmp_path / "a.csv"])
+
+
+def test_prepared_samples_of_another_shape_than_the_sets_are_refused():
+    class Scaled(AdapterDefaults):
+        name = "toy"
+
+        def inputs_like(self, syn, raw, **options):
+            return torch.as_tensor(raw, dtype=torch.float32) * 2
+
+    out = prepare_like(Scaled(), None, [[1.0, 2.0]], reference=torch.zeros(4, 2))
+    torch.testing.assert_close(out, torch.tensor([[2.0, 4.0]]))
+    with pytest.raises(ConfigError, match=r"prepared to shape \(3,\) but the set's toy samples are \(2,\)"):
+        prepare_like(Scaled(), None, [[1.0, 2.0, 3.0]], reference=torch.zeros(4, 2))
+
+
+def test_the_audio_adapter_prepares_recordings_through_the_hook(tmp_path):
+    pytest.importorskip("soundfile")
+    pytest.importorskip("torchaudio")
+    from types import SimpleNamespace
+
+    from test_audio_prepare import _own_csv
+
+    from mmdistill.modalities.audio import MODALITY
+    from mmdistill.modalities.audio.config import AudioDistillConfig
+
+    csv = _own_csv(tmp_path)
+    data = MODALITY.load(AudioDistillConfig(dataset="folder", data_root=str(csv), sample_rate=8000, duration=0.3))
+    syn = SimpleNamespace(meta=dict(data.meta))
+    files = [tmp_path / k / "4.wav" for k in ("rising", "steady")]
+    x = prepare_like(MODALITY, syn, files, reference=data.train.x)
+    torch.testing.assert_close(x, data.test.x, atol=1e-4, rtol=1e-4)
