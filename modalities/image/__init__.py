@@ -5,7 +5,8 @@ ImageFolder export. ``MODALITY`` is the object the core looks up by the name ``"
 from __future__ import annotations
 
 from .adapter import ImageModality
+from .prepare import images_like
 
 MODALITY = ImageModality()
 
-__all__ = ["ImageModality", "MODALITY"]
+__all__ = ["ImageModality", "MODALITY", "images_like"]

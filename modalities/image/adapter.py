@@ -104,6 +104,13 @@ class ImageModality(TensorClassificationAdapter):
                 f"on them as the set was: `torchvision.datasets.ImageFolder(DIR{loader}, transform=Compose([ToTensor(), "
                 f"Normalize({list(mean)}, {list(std)})]){target})`; {indices}")
 
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+        """Your own images as the set's normalised pixels, (N, C, H, W): :func:`~.prepare.images_like` (image files or PIL
+        images, or uint8 pixels (N, C, H, W)), the sharing hook behind ``DistilledSet.inputs_like``."""
+        from .prepare import images_like
+
+        return images_like(syn, raw, **options)
+
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "pixel_values"}
     DATASET_FACTS = DATASET_FACTS

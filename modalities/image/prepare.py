@@ -1,0 +1,131 @@
+"""Your own images as a distilled image set's inputs: :func:`images_like` reads files (or takes PIL images or pixel
+tensors) as the ImageFolder loader read the set's real images -- turned upright by EXIF, 16-bit scaled to 8, converted
+to the set's channels, resized to its height and width (PIL bilinear, the whole image: no crop, the aspect ratio not
+kept) -- and normalises them with the set's per-channel mean and std, so a classifier trained on the set (or on its
+export) can be tested on images it never saw.
+
+What it needs is the set itself: its sample shape (C, H, W) and ``meta["mean"]``/``meta["std"]``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ArtifactError, ConfigError
+
+from .datasets import GREY_MODES, REPORT_KINDS, _read_images, to_8bit, upright
+
+log = logging.getLogger(__name__)
+
+
+def set_shape(source: Any) -> tuple[tuple[int, int, int], dict[str, Any]]:
+    """The sample shape (C, H, W) and metadata of an image set: ``source`` is a
+    :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``) or its :class:`~mmdistill.synthetic.SyntheticSet`.
+
+    Raises:
+        ConfigError: ``source`` is neither. ArtifactError: its samples are not (C, H, W) with 1 or 3 channels, or it
+            records no ``mean``/``std`` of one value per channel (not made by the image adapter).
+    """
+    if hasattr(source, "inputs") and hasattr(source, "synthetic"):
+        x, meta = source.x, source.synthetic.meta
+    elif hasattr(source, "data") and hasattr(source, "meta"):
+        from . import MODALITY
+
+        with torch.no_grad():
+            x, meta = MODALITY.decode(source), source.meta  # another parameterization stores other shapes
+    else:
+        raise ConfigError(f"images_like: expected a distilled image set (mmdistill.load) or its synthetic set, got {type(source).__name__}")
+    shape = tuple(int(d) for d in x.shape[1:])
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ArtifactError(f"images_like: the set's samples are {shape}, not images (C, H, W) of 1 or 3 channels")
+    for k in ("mean", "std"):
+        if not isinstance(meta.get(k), list) or len(meta[k]) != shape[0]:
+            raise ArtifactError(f"images_like: the set's metadata has no {k} of {shape[0]} value(s) (one per channel): it was "
+                                "not made by the image adapter")
+    return shape, dict(meta)  # type: ignore[return-value]
+
+
+def images_like(source: Any, images: Sequence[str | Path | Any] | Tensor) -> Tensor:
+    """``images`` as the set's normalised model inputs, (N, C, H, W) float32 -- the shape of ``ds.x``.
+
+    Args:
+        source: the set (``mmdistill.load(RUN)``) or its synthetic set.
+        images: image files (any the loader reads) or PIL images, in one list; or a uint8 tensor (N, C, H, W) of pixels
+            0..255 (C 1 or 3, any size: each read as a PIL image); or float pixels in [0, 1] already of the set's shape
+            (only normalised).
+
+    Files are read exactly as an ImageFolder tree's (:func:`~.datasets._read_images`: the same pixels for the same
+    file); a set of a built-in dataset resized by ``--image-size`` was resized on tensors (torch's antialiased
+    bilinear), so a file of another size is close to, not bit-equal with, what that loader would give. An image of
+    another size or mode than the set's is resized or converted, and a warning counts them.
+
+    Raises:
+        DataError: a file that cannot be read, naming it (nothing is skipped: a test set must be whole).
+        ConfigError: a tensor of another form, an item that is neither a path nor a PIL image.
+    """
+    (c, h, w), meta = set_shape(source)
+    mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
+    if isinstance(images, Tensor):
+        if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
+            return (images.detach().cpu().float() - mean) / std
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise ConfigError(f"images_like: a tensor must be uint8 pixels (N, 1 or 3, H, W), or floats in [0, 1] of the set's "
+                              f"shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}")
+        images = [_from_pixels(p) for p in images.cpu().numpy()]
+    altered: dict[str, list[tuple[Path, str]]] = {}
+    arrays = [_pil_pixels(im, c, (h, w), altered) if _is_pil(im) else
+              _read_images([_path(im)], (h, w), c, False, None, altered)[0] for im in images]
+    said = {"upscaled": f"image(s) smaller than the set's {w}x{h} (width x height) enlarged to it (bilinear)",
+            "channels_converted": f"image(s) converted to the set's {'greyscale' if c == 1 else 'RGB'}"}
+    for kind, items in altered.items():
+        log.warning("images_like: %d %s, e.g. %s (%s)", len(items), said.get(kind, REPORT_KINDS.get(kind, kind)), items[0][0], items[0][1])
+    if not arrays:
+        return torch.empty(0, c, h, w)
+    x = torch.from_numpy(np.stack(arrays).astype(np.float32) / np.float32(255.0)).permute(0, 3, 1, 2)  # (N, C, H, W)
+    return (x - mean) / std
+
+
+def _is_pil(item: Any) -> bool:
+    return type(item).__module__.startswith("PIL.")
+
+
+def _path(item: Any) -> Path:
+    if not isinstance(item, (str, Path)):
+        raise ConfigError(f"images_like: expected image files (paths) or PIL images, got a {type(item).__name__}")
+    return Path(item).expanduser()
+
+
+def _from_pixels(p: np.ndarray) -> Any:
+    """One (C, H, W) uint8 array as a PIL image (``L`` or ``RGB``)."""
+    from PIL import Image
+
+    return Image.fromarray(p[0] if p.shape[0] == 1 else p.transpose(1, 2, 0).copy())
+
+
+def _pil_pixels(img: Any, channels: int, size: tuple[int, int], altered: dict[str, list[tuple[Path, str]]]) -> np.ndarray:
+    """An in-memory PIL image as the loader reads a file's: upright, 8-bit, ``channels``, resized to ``size`` (H, W)
+    with PIL's bilinear; (H, W, C) uint8."""
+    from PIL import Image
+
+    where = Path(f"<PIL image {img.size[0]}x{img.size[1]} {img.mode}>")
+    img, _ = upright(img.copy())
+    img = to_8bit(img, where)
+    target = "L" if channels == 1 else "RGB"
+    if img.mode != target:
+        if (img.mode in GREY_MODES) != (channels == 1):
+            altered.setdefault("channels_converted", []).append((where, f"mode {img.mode} read as {target}"))
+        img = img.convert(target)
+    if img.size != (size[1], size[0]):
+        if img.size[0] < size[1] or img.size[1] < size[0]:
+            altered.setdefault("upscaled", []).append((where, f"enlarged to {size[1]}x{size[0]}"))
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+__all__ = ["images_like", "set_shape"]
