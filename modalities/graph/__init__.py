@@ -12,9 +12,10 @@ from .config import GraphDistillConfig
 from .data import Graph, NodeClassificationData
 from .datasets import load_graph_dataset, make_sbm
 from .export import export_condensed, load_condensed, load_graph_data, save_graph_data
+from .prepare import features_like
 from .registered import register_graph
 
 MODALITY = GraphModality()
 
 __all__ = ["MODALITY", "Graph", "GraphDistillConfig", "GraphModality", "NodeClassificationData", "export_condensed",
-           "load_condensed", "load_graph_data", "load_graph_dataset", "make_sbm", "register_graph", "save_graph_data"]
+           "features_like", "load_condensed", "load_graph_data", "load_graph_dataset", "make_sbm", "register_graph", "save_graph_data"]

@@ -157,6 +157,13 @@ class GraphModality(AdapterDefaults):
         rule = meta.get("normalize_features")
         return f"node features {FEATURE_NOTES[rule]}" if rule in ("row", "none") else None
 
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+        """Your own nodes' raw features (M, F) in the set's feature space: :func:`~.prepare.features_like`, the sharing
+        hook behind ``DistilledSet.inputs_like`` (the edges of your graph are yours)."""
+        from .prepare import features_like
+
+        return features_like(syn, raw, **options)
+
     def normalization(self, meta: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
         """``x``: the training nodes' per-feature ``mean``/``std`` (F,) of the raw features when they were standardised
         (``meta["normalize_features"] == "standard"``); none otherwise (``row``: each node's features divided by their
