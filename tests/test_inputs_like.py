@@ -101,3 +101,20 @@ def test_the_audio_adapter_prepares_recordings_through_the_hook(tmp_path):
     files = [tmp_path / k / "4.wav" for k in ("rising", "steady")]
     x = prepare_like(MODALITY, syn, files, reference=data.train.x)
     torch.testing.assert_close(x, data.test.x, atol=1e-4, rtol=1e-4)
+
+
+def test_the_readme_section_names_every_modality_with_or_without_the_hook():
+    """The README's section lists each modality whose adapter prepares one's own data (its row) and the others by name,
+    so a new hook or a modality added without one cannot go unsaid."""
+    from mmdistill.modality import REGISTERED_MODALITIES, get_modality
+    from mmdistill.sharing import ShareDefaults
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Your own test data, prepared as the set's", 1)[1].split("**Checking a received set.**", 1)[0]
+    spoken = {"audio_visual": "Audio-visual", "image_text": "image-text", "sequences": "sequence"}
+    for name in REGISTERED_MODALITIES:
+        has_hook = type(get_modality(name)).inputs_like is not ShareDefaults.inputs_like
+        if has_hook:
+            assert f"\n| {name} |" in section, name
+        else:
+            assert spoken.get(name, name) in section.split("have no such hook", 1)[0].rsplit("\n\n", 1)[-1], name
