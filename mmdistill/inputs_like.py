@@ -30,8 +30,9 @@ def no_preparation(modality: Any) -> ConfigError:
     """The error of an adapter that has no ``inputs_like`` hook: it names the modality and what a consumer has instead
     (the statistics of ``ds.normalization``, the card's note on how inputs are scaled)."""
     return ConfigError(f"the {modality_name(modality)} adapter does not prepare your own data as its sets' inputs (it has no "
-                       "inputs_like hook, docs/adding-a-modality.md): prepare it as its loader did, with ds.normalization's "
-                       "mean and std ((raw - mean) / std) and the set's card, which says how its inputs are scaled")
+                       "inputs_like hook, docs/adding-a-modality.md): prepare it as its loader did, with ds.normalization "
+                       "(the mean and std, (raw - mean) / std, where the set has them) and the set's card, which says how "
+                       "its inputs are scaled")
 
 
 def prepare_like(modality: Any, syn: Any, raw: Any, reference: Tensor | None = None, **options: Any) -> Tensor:
