@@ -210,3 +210,12 @@ def test_pairs_a_class_whose_only_speaker_is_held_out_is_named(tmp_path):
         assert {p.label for p in pairs if p.split == "train"} == {"0", "1"}, seed
     else:
         pytest.fail("no split_seed held out 'dee'")
+
+
+def test_a_header_naming_the_file_column_file_is_read_as_path(tmp_path):
+    """Walk 52E: a metadata sheet's header file,label,speaker was refused ('neither the header path,label[,split] nor a
+    row of an audio file'); file and filename name the path column as path does."""
+    for name in ("file", "filename"):
+        csv = _csv(tmp_path, f"{name},label,speaker", name=f"{name}.csv")
+        ds = load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3, group_by="speaker", test_fraction=0.4, split_seed=3)
+        assert len(ds.x_test) + len(ds.x_train) == 2 * len(SPEAKERS) * 2

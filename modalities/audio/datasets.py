@@ -758,6 +758,8 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
 
 
 CSV_LAYOUT = "rows path,label[,split] (an optional header row path,label[,split]; split train or test)"
+#: what a CSV header may call its first column, the clip's file (a metadata sheet's ``file,label,speaker`` as well)
+PATH_COLUMN_NAMES = ("path", "file", "filename")
 
 
 def _csv(path: Path, group_by: str | None = None) -> _Found:
@@ -777,7 +779,7 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
     header: list[str] = []
     if rows:
         first = [c.strip().lower() for c in rows[0][1]]
-        if first[:2] == ["path", "label"]:
+        if len(first) >= 2 and first[0] in PATH_COLUMN_NAMES and first[1] == "label":  # file,label,speaker too (walk 52E)
             if not group_by and len(first) >= 3 and first[2] not in ("", "split"):  # with group_by: columns found by name
                 raise DataError(f"CSV file {path}, row {rows[0][0]}: the third column must be named split, got {rows[0][1][2]!r} "
                                 f"(a column of groups such as speakers: name it with group_by={rows[0][1][2].strip()!r}, "
