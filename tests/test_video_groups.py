@@ -113,3 +113,40 @@ def test_group_by_needs_clip_files(tmp_path):
     cfg = RECIPE.config_cls(group_by="ucf", md_train_per_class=2, md_test_per_class=1, md_frames=4, md_size=16)
     with pytest.raises(ConfigError, match="group_by='ucf'.*dataset 'moving-digits' has no files"):
         load_video_set(cfg)
+
+
+def _person_tree(root: Path) -> Path:
+    """root/<class>/<class>_<person>_c<k>/frame_XX.png: class A by p1-p3, B by p3 alone, C by p1 and p2."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, persons in {"A": ["p1", "p2", "p3"], "B": ["p3"], "C": ["p1", "p2"]}.items():
+        for p in persons:
+            for k in range(2):
+                d = root / cls / f"{cls}_{p}_c{k}"
+                d.mkdir(parents=True)
+                for t in range(4):
+                    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+    return root
+
+
+def test_group_by_names_a_class_whose_recordings_the_draw_held_out_or_kept(tmp_path, caplog):
+    """Walk 52J: audio's group draw names a class whose groups were all held out (55dd1ab), the video draw did not --
+    a class recorded by one person, held out, was refused after decoding as '0 training clip(s) listed, 0 unreadable or
+    skipped ... add clips or remove the class', and one whose persons all trained was warned of as 'a drawn split holds
+    out test_fraction of a class's clips, rounded'. Now the draw refuses the first naming the class, its groups and
+    group_by, and the warning says the group draw kept the class's recordings for training."""
+    root = _person_tree(tmp_path / "data")
+    with pytest.raises(DataError, match=r"group_by='_\(p\\\\d\)_' \(--group-by\) held out as test hold all the clips of 1 "
+                                        r"class\(es\).*'B' \(group\(s\) 'p3'\).*--split-file"):
+        _load(root, tmp_path, group_by=r"_(p\d)_", test_fraction=0.34, split_seed=0, use_cache=False)  # p3 held out
+    with caplog.at_level("WARNING"):
+        vs = _load(root, tmp_path, group_by=r"_(p\d)_", test_fraction=0.34, split_seed=1)  # p2 held out: B trains only
+    assert vs.report.facts["test_groups"] == ["p2"]
+    said = " ".join(r.getMessage() for r in caplog.records if "no test clip" in r.getMessage())
+    assert "'B'" in said and "was kept for training" in said and "rounded" not in said
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # the cache hit says it alike
+        again = _load(root, tmp_path, group_by=r"_(p\d)_", test_fraction=0.34, split_seed=1)
+    assert again.report.facts["cache"].startswith("hit")
+    assert any("was kept for training" in r.getMessage() for r in caplog.records)

@@ -42,28 +42,31 @@ def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: s
 
 
 def check_group_classes(labels: list[str], test: list[bool], groups: list[str], *, column: str, where: str,
-                        noun: str = "clips") -> None:
+                        noun: str = "clips", named: str | None = None,
+                        fix: str = "give the CSV a split column") -> None:
     """DataError when the drawn group split (``test``: each entry's flag from :func:`group_test_flags`; ``labels`` and
     ``groups``: its class and group) leaves a class without training entries: every group holding that class was held
     out (a class recorded by one speaker only), so nothing of it can be distilled. Names each such class with its
-    groups and the fixes, where the per-class checks that follow would blame unreadable files or missing labels."""
+    groups and the fixes, where the per-class checks that follow would blame unreadable files or missing labels.
+    ``named``: how the groups are read, in words (default ``column 'speaker' (group_by)``; the video loader's
+    ``group_by='ucf' (--group-by)``); ``fix``: the last fix named (a split the data itself gives)."""
     train = {lab for lab, t in zip(labels, test) if not t}
     absent = sorted({lab for lab in labels} - train)
     if absent:
         held = {c: sorted({g for lab, g in zip(labels, groups) if lab == c}) for c in absent}
-        named = "; ".join(f"{c!r} (group(s) {', '.join(map(repr, held[c][:5]))}{' ...' if len(held[c]) > 5 else ''})"
+        listed = "; ".join(f"{c!r} (group(s) {', '.join(map(repr, held[c][:5]))}{' ...' if len(held[c]) > 5 else ''})"
                           for c in absent[:5])
-        raise DataError(f"{where}: the groups of column {column!r} (group_by) held out as test hold all the {noun} of "
-                        f"{len(absent)} class(es), which then have no training {noun}: {named}{' ...' if len(absent) > 5 else ''}; "
-                        "give those classes more groups, or draw another split (split_seed, a smaller test_fraction), or give "
-                        "the CSV a split column")
+        said = named or f"column {column!r} (group_by)"
+        raise DataError(f"{where}: the groups of {said} held out as test hold all the {noun} of "
+                        f"{len(absent)} class(es), which then have no training {noun}: {listed}{' ...' if len(absent) > 5 else ''}; "
+                        f"give those classes more groups, or draw another split (split_seed, a smaller test_fraction), or {fix}")
 
 
-def group_no_test_reason(column: str, noun: str = "clips") -> str:
+def group_no_test_reason(column: str, noun: str = "clips", named: str | None = None) -> str:
     """Why a class of a group split has no test entries (:func:`~modalities.artifacts.classes_without_test`'s ``why``):
-    its groups were all kept for training."""
-    return (f"every group of column {column!r} (group_by) holding its {noun} was kept for training; group_by holds out "
-            "whole groups, not a share of each class")
+    its groups were all kept for training. ``named``: as :func:`check_group_classes`'s."""
+    return (f"every group of {named or f'column {column!r} (group_by)'} holding its {noun} was kept for training; group_by "
+            "holds out whole groups, not a share of each class")
 
 
 def groups_in_both(groups: list[str], splits: list[str], lines: list[int]) -> list[str]:

@@ -64,7 +64,8 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
 from .rates import rate_counts, tell_mixed_rates
-from .groups import groups_in_both, hold_out_groups, recordings, some, ucf_groups_in_both
+from .groups import groups_in_both, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
+from ..audio.groups import group_no_test_reason
 from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,13 @@ SHORT_POLICIES = ("gap", "pad", "skip")
 UNSCORED_WHY = ("a drawn split holds out test_fraction of a class's clips, rounded, so a class of few clips may give none; "
                 "or its test clips were unreadable or too short")
 OFFSETS = ("random", "center")
+
+
+def _unscored_why(report: CoreLoadReport) -> str:
+    """Why a class has no test clip: :data:`UNSCORED_WHY`, or under a drawn ``group_by`` split (the report's fact
+    ``group_by``) that every recording of the class was kept for training."""
+    group_by = report.facts.get("group_by")
+    return group_no_test_reason("group_by", named=said_group_by(group_by)) if group_by else UNSCORED_WHY
 
 
 @dataclass(frozen=True)
@@ -556,7 +564,8 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     labels = sorted({it.label for it in items})
     members = [it for label in labels for it in items if it.label == label]
     if group_by and members:
-        flags, held = hold_out_groups([it.path for it in members], group_by, test_fraction, seed, str(root))
+        flags, held = hold_out_groups([it.path for it in members], [it.label for it in members], group_by, test_fraction, seed,
+                                      str(root))
         if facts is not None:
             facts.update(group_by=group_by, test_groups=held)
     else:
@@ -1189,8 +1198,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             report.facts["cache"] = f"hit {cache_path.name}"
             log.info("decoded clips read from the cache %s (not decoded again)", cache_path)
             tell_mixed_rates(info["frame_rates"], sampling.num_frames, sampling.frame_gap, report.facts)
-            classes_without_test(name, info["classes"], tensors["y_train"], tensors["y_test"],
-                                 UNSCORED_WHY, report)
+            classes_without_test(name, info["classes"], tensors["y_train"], tensors["y_test"], _unscored_why(report), report)
             for line in report.lines():
                 log.warning("%s", line)
             if strict and (err := report.strict_error()) is not None:
@@ -1283,7 +1291,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         return x, y
 
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
-    classes_without_test(name, classes, ytr, yte, UNSCORED_WHY, report)
+    classes_without_test(name, classes, ytr, yte, _unscored_why(report), report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
     tell_mixed_rates(counts := rate_counts(rates), sampling.num_frames, sampling.frame_gap, report.facts)
     if cache_path is not None:

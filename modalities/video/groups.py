@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mmdistill.errors import ConfigError, DataError
 
-from ..audio.groups import group_test_flags
+from ..audio.groups import check_group_classes, group_test_flags
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,15 @@ def item_groups(paths: Sequence[Path], group_by: str, where: str) -> list[str]:
     return [str(g) for g in groups]
 
 
-def hold_out_groups(paths: Sequence[Path], group_by: str, fraction: float, seed: int, where: str) -> tuple[list[bool], list[str]]:
-    """Whether each clip is held out as test, drawn by group over every class (as UCF101's split lists hold out
-    groups 1-7 of every class): ``round(G * fraction)`` of the ``G`` groups, at least 1 and at most ``G - 1``,
-    seeded with ``seed`` (the recipe's ``split_seed``). Returns the flags and the held-out group names.
+def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str, fraction: float, seed: int,
+                    where: str) -> tuple[list[bool], list[str]]:
+    """Whether each clip (``labels``: its class) is held out as test, drawn by group over every class (as UCF101's
+    split lists hold out groups 1-7 of every class): ``round(G * fraction)`` of the ``G`` groups, at least 1 and at
+    most ``G - 1``, seeded with ``seed`` (the recipe's ``split_seed``). Returns the flags and the held-out group names.
 
     Raises:
-        DataError: a name the pattern does not match (:func:`item_groups`), or fewer than two groups.
+        DataError: a name the pattern does not match (:func:`item_groups`), fewer than two groups, or a class whose
+            groups were all held out (no training clips: :func:`~..audio.groups.check_group_classes`).
     """
     groups = item_groups(paths, group_by, where)
     names = sorted(set(groups))
@@ -86,7 +88,15 @@ def hold_out_groups(paths: Sequence[Path], group_by: str, fraction: float, seed:
         raise DataError(f"{where}: group_by={group_by!r} (--group-by) holds out whole recordings, but the clips' names give "
                         f"{len(names)} group(s) ({', '.join(map(repr, names))}); it needs two or more, or leave group_by out "
                         "to hold out a share of each class's clips")
-    return group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where)
+    flags, held = group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where)
+    check_group_classes(list(labels), flags, groups, column="group_by", where=where, named=said_group_by(group_by),
+                        fix="give the split in a CSV path,label,split (--split-file)")
+    return flags, held
+
+
+def said_group_by(group_by: str) -> str:
+    """How the video loader's groups are read, in words: ``group_by='ucf' (--group-by)``."""
+    return f"group_by={group_by!r} (--group-by)"
 
 
 def groups_in_both(paths: Sequence[Path], splits: Sequence[str], groups: Sequence[str]) -> list[str]:
@@ -119,4 +129,5 @@ def ucf_groups_in_both(paths: Sequence[Path], splits: Sequence[str], labels: Seq
     return groups_in_both(paths, splits, recordings(paths, labels, "ucf", ""))
 
 
-__all__ = ["UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "some", "ucf_groups_in_both"]
+__all__ = ["UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "said_group_by", "some",
+           "ucf_groups_in_both"]
