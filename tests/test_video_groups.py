@@ -150,3 +150,25 @@ def test_group_by_names_a_class_whose_recordings_the_draw_held_out_or_kept(tmp_p
         again = _load(root, tmp_path, group_by=r"_(p\d)_", test_fraction=0.34, split_seed=1)
     assert again.report.facts["cache"].startswith("hit")
     assert any("was kept for training" in r.getMessage() for r in caplog.records)
+
+
+def test_the_audio_visual_folder_of_clips_is_not_told_to_pass_a_group_by_it_refuses(tmp_path, caplog):
+    """Walk 52J: the audio-visual loader's folder of clips (dataset video) reads its layout with the video loader's
+    discover, whose warning of UCF-style recordings on both sides of a drawn split ended 'pass --group-by ucf
+    (group_by=ucf) to hold out whole groups' -- which the audio-visual loader refuses ('group_by='ucf' names a column
+    of a pairs CSV (dataset csv); dataset 'video' has none'). Its warning now names what that loader can do."""
+    from types import SimpleNamespace
+
+    from mmdistill.modalities.audio_visual.loaders import FOLDER_GROUP_REMEDY, load_pairs, read_video_pairs
+
+    for cls in ("JumpUp", "Wave"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for g in (1, 2, 3):
+            for c in (1, 2):
+                (tmp_path / "data" / cls / f"v_{cls}_g{g:02d}_c{c:02d}.mp4").write_bytes(b"not a video")
+    with caplog.at_level("WARNING"):
+        read_video_pairs(tmp_path / "data", SimpleNamespace(test_fraction=0.5, split_seed=0, strict=False, duration=1.0))
+    said = " ".join(r.getMessage() for r in caplog.records if "UCF-style" in r.getMessage())
+    assert "recording(s)" in said and FOLDER_GROUP_REMEDY in said and "--group-by ucf" not in said
+    with pytest.raises(ConfigError, match="names a column of a pairs CSV"):  # why the old hint could not be followed
+        load_pairs(SimpleNamespace(dataset="video", group_by="ucf"))

@@ -686,7 +686,8 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     except ImportError:
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
-    items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report)  # names hidden entries too, any layout
+    items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report,  # names hidden entries too, any layout
+                     remedy=FOLDER_GROUP_REMEDY)
     one_spelling_per_label(str(root), {relative_name(str(it.path), root): it.label for it in items}, "clip")
     pairs, bad, mismatched = [], [], []
     for it in items:
@@ -742,6 +743,12 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
         report.facts["split_redrawn"] = True
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
+
+
+#: what the video layout's warning of UCF-style recordings on both sides of a drawn split tells a user of the folder of
+#: clips, which takes no ``group_by`` (a column of a pairs CSV: ``dataset csv``)
+FOLDER_GROUP_REMEDY = ("give the split yourself with each recording on one side: train/ and test/ folders, or data_root a CSV "
+                       "path,label,split (group_by, a column of a pairs CSV, is not read for a folder of clips)")
 
 
 #: why a ``.gif`` clip is skipped: the picture is fine, but the format carries no sound

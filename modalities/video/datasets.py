@@ -64,7 +64,7 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
 from .rates import rate_counts, tell_mixed_rates
-from .groups import groups_in_both, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
+from .groups import GROUP_BY_REMEDY, groups_in_both, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from ..audio.groups import group_no_test_reason
 from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
@@ -460,20 +460,23 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-              group_by: str | None = None, facts: dict[str, Any] | None = None
+              group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY
               ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
     ``group_by`` (:mod:`.groups`): class folders hold out whole groups (recordings); a given split with a group on
     both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
-    ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned)."""
+    ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned
+    with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader)."""
     items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts)
-    _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts)
+    _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts,
+                  remedy)
     return items, classes, ignored, unused, layout
 
 
-def _check_groups(root: str | Path, items: list[Item], group_by: str | None, drawn: bool, facts: dict[str, Any]) -> None:
+def _check_groups(root: str | Path, items: list[Item], group_by: str | None, drawn: bool, facts: dict[str, Any],
+                  remedy: str = GROUP_BY_REMEDY) -> None:
     """Refuse a given split that puts a ``group_by`` group on both sides; without ``group_by``, warn of UCF-style
     recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
     paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
@@ -487,8 +490,7 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
         facts["groups_in_both"] = len(both)
         log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
                     "clips in both the training and the test split, so the test clips share recordings with training ones and "
-                    "the accuracy measures recognising them: %s; pass --group-by ucf (group_by=ucf) to hold out whole groups",
-                    len(both), some(both))
+                    "the accuracy measures recognising them: %s; %s", len(both), some(both), remedy)
 
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
@@ -583,7 +585,7 @@ def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) 
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-             report: CoreLoadReport | None = None, group_by: str | None = None) -> list[Item]:
+             report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
@@ -598,9 +600,11 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     ``report``: when given, it receives those as ``ignored`` and ``unused`` entries ``(path, reason)`` (the kinds of
     :class:`LoadReport`), and the facts ``layout`` (the layout read, in words) and ``split_drawn`` (True for class
     folders, whose split is drawn here over the files, before any is decoded: a caller that decodes them may draw
-    its own among the readable ones). ``group_by``: see :mod:`.groups` (its facts go to ``report`` too)."""
+    its own among the readable ones). ``group_by``: see :mod:`.groups` (its facts go to ``report`` too). ``remedy``:
+    what the warning of UCF-style recordings on both sides of the split tells the user to do (a caller that takes no
+    ``group_by``, the audio-visual folder of clips, names its own way)."""
     facts: dict[str, Any] = {}
-    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts)
+    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts, remedy)
     log.info("video layout under %s: %s", root, layout)
     found = LoadReport()
     found.extend("ignored", ignored)

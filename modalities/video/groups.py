@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 UCF_GROUP = re.compile(r"_g(\d+)_c\d+$", re.IGNORECASE)
 
 
+#: what the warning of recordings on both sides of a split (:func:`ucf_groups_in_both`) tells the video loader's user
+GROUP_BY_REMEDY = "pass --group-by ucf (group_by=ucf) to hold out whole groups"
+
+
 def group_pattern(group_by: str) -> re.Pattern[str]:
     """The pattern ``group_by`` names: ``ucf`` (:data:`UCF_GROUP`, UCF101's ``v_<Class>_g<group>_c<clip>`` names) or a
     regular expression searched in each clip's file name without its extension (its first capture group, else the
@@ -129,5 +133,5 @@ def ucf_groups_in_both(paths: Sequence[Path], splits: Sequence[str], labels: Seq
     return groups_in_both(paths, splits, recordings(paths, labels, "ucf", ""))
 
 
-__all__ = ["UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "said_group_by", "some",
+__all__ = ["GROUP_BY_REMEDY", "UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "said_group_by", "some",
            "ucf_groups_in_both"]
