@@ -39,12 +39,14 @@ class Setting:
     samples: set[int] = field(default_factory=set)  #: how many samples its runs were scored on (the protocol's count)
 
     def cell(self, name: str) -> str:
-        """``"93.11 ± 0.87"`` (percent) over every evaluation run of the setting's seeds; ``"-"`` when none scored it."""
+        """``"93.11 ± 0.87"`` (percent) over every evaluation run of the setting's seeds; ``"93.11 (one run)"`` for a
+        single score (one seed at ``eval_runs=1``: no spread was measured); ``"-"`` when none scored it."""
         runs = self.scores.get(name) or []
         if not runs:
             return "-"
-        std = statistics.pstdev(runs) if len(runs) > 1 else 0.0
-        return f"{100 * statistics.fmean(runs):.2f} ± {100 * std:.2f}"
+        if len(runs) == 1:
+            return f"{100 * runs[0]:.2f} (one run)"
+        return f"{100 * statistics.fmean(runs):.2f} ± {100 * statistics.pstdev(runs):.2f}"
 
     def best_key(self) -> float:
         runs = self.scores.get("distilled") or []

@@ -108,6 +108,8 @@ class EvalResult:
         return out
 
     def __str__(self) -> str:
+        if len(self.runs) == 1:  # no spread measured (as :func:`set_cell`)
+            return f"{100 * self.mean:.2f} % (one run)"
         return f"{100 * self.mean:.2f} ± {100 * self.std:.2f} % ({len(self.runs)} runs)"
 
 
@@ -283,15 +285,21 @@ def results_table(rows: Mapping[str, EvalResult]) -> str:
     if len(metrics) == 1:
         lines = [f"{'set':<{width}}  {metrics[0] + ' (%)':>16}  runs"]
         for name, res in rows.items():
-            lines.append(f"{name:<{width}}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
+            lines.append(f"{name:<{width}}  {100 * res.mean:>7.2f} ± {_spread(res)}  {len(res.runs):>4}")
         return "\n".join(lines)
     head = next(iter(rows.values())).headline
     lines = [f"{'set':<{width}}  {'size':>5}  " + "  ".join(f"{m:>8}" for m in metrics) + f"  {head + ' (%)':>16}  runs"]
     for name, res in rows.items():
         cells = "  ".join(f"{100 * statistics.fmean(res.series(m)):>{max(8, len(m))}.2f}" for m in metrics)
         size = "" if res.size is None else str(res.size)
-        lines.append(f"{name:<{width}}  {size:>5}  {cells}  {100 * res.mean:>7.2f} ± {100 * res.std:<6.2f}  {len(res.runs):>4}")
+        lines.append(f"{name:<{width}}  {size:>5}  {cells}  {100 * res.mean:>7.2f} ± {_spread(res)}  {len(res.runs):>4}")
     return "\n".join(lines)
+
+
+def _spread(res: EvalResult) -> str:
+    """The std column of :func:`results_table` (percent, 6 wide): ``n/a`` for a set scored by one run, whose spread
+    was never measured."""
+    return f"{'n/a':<6}" if len(res.runs) == 1 else f"{100 * res.std:<6.2f}"
 
 
 def evaluate_network(plan: EvaluationPlan, network: NetworkPlan) -> dict[str, EvalResult]:

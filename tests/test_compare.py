@@ -89,3 +89,19 @@ def test_a_key_another_recipe_lacks_is_a_dash_not_null(tmp_path):
     lines = compare_lines([tmp_path])
     assert lines[1].split()[:3] == ["recipe", "lr_data", "outer_loop"]
     assert lines[2].split()[:3] == ["image-dm", "1.0", "-"] and lines[3].split()[:3] == ["image-dc", "0.1", "10"]
+
+
+def test_a_setting_scored_once_shows_no_spread_in_compare_nor_in_the_runs_table(tmp_path):
+    """Walk 52J: fe66952 made the summary lines and the card say "(one run)" for a set scored once, but `mmdistill
+    compare` of a quick sweep (one seed, eval_runs=1) still printed "90.00 ± 0.00" in every cell, and the table a run
+    prints at its end "90.00 ± 0.00" -- a spread never measured."""
+    from mmdistill.evaluation import EvalResult, results_table
+
+    _run(tmp_path, "lr1", lr=1.0, ipc=10, seed=0, distilled=[0.80])
+    _run(tmp_path, "lr10", lr=10.0, ipc=10, seed=0, distilled=[0.90])
+    lines = compare_lines([tmp_path])
+    assert "90.00 (one run)" in lines[2] and "±" not in lines[2]
+    one, two = EvalResult.of([0.9]), EvalResult.of([0.8, 0.9])
+    table = results_table({"distilled": one, "random_real": two}).splitlines()
+    assert "90.00 ± n/a" in table[1] and "± 0.00" not in table[1] and "85.00 ± 5.00" in table[2]
+    assert str(one) == "90.00 % (one run)" and str(two) == "85.00 ± 5.00 % (2 runs)"
