@@ -74,3 +74,20 @@ def test_clips_like_names_what_it_cannot_prepare(tmp_path):
         clips_like(data.meta, [root / "a" / "clip0", root / "a" / "clip2", tmp_path / "bad.avi"])
     with pytest.raises(ArtifactError, match="has no `decoding`.*pass sampling="):
         clips_like({"mean": [0.5] * 3, "std": [0.2] * 3}, [root / "a" / "clip2"])
+
+
+def test_clips_like_takes_one_path_as_one_clip(tmp_path):
+    """Walk 52J: clips_like(set, "held_out/a.mp4") -- one path, not in a list -- iterated the string and failed with
+    "clips_like: 32 clip(s) not prepared: w (no frame images ...); / (...); s (not a video file ...)", one per
+    character. One path is one clip."""
+    from mmdistill.modalities.video import clips_like
+    from mmdistill.modalities.video.datasets import FrameSampling
+    from mmdistill.modalities.video.prepare import decoding_meta
+
+    root = _tree(tmp_path / "data")
+    meta = {"mean": [0.5] * 3, "std": [0.25] * 3, "decoding": decoding_meta(FrameSampling(num_frames=2, frame_gap=1, frame_size=8), "frames")}
+    one = root / "a" / "clip1"
+    for given in (str(one), one):
+        x = clips_like(meta, given)
+        assert x.shape == (1, 3, 2, 8, 8)
+        assert torch.equal(x, clips_like(meta, [one]))

@@ -72,7 +72,8 @@ def clips_like(source: Any, clips: Sequence[str | Path] | Tensor, *, root: str |
     Args:
         source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta``.
         clips: video files (any the loader reads, GIFs too) or frame folders (a set of ``dataset=frames``), or clips
-            already sampled and resized, (N, 3, T, H, W) uint8 or float in [0, 1] (only normalised).
+            already sampled and resized, (N, 3, T, H, W) uint8 or float in [0, 1] (only normalised). One path (a
+            ``str`` or ``Path``, not in a list) is one clip, N = 1 (a string is not read as a sequence of paths).
         root: the folder the random offset's key is taken under (each clip's path relative to it, as the loader keys
             a clip under its data root, so a clip of the set's own folder gets the frames the loader took); none: the
             file name.
@@ -93,6 +94,8 @@ def clips_like(source: Any, clips: Sequence[str | Path] | Tensor, *, root: str |
         return (x - mean) / std
     if mean.shape[1] != 3:
         raise ConfigError(f"clips_like: the set has {mean.shape[1]} channel(s); decoded files have 3 (RGB)")
+    if isinstance(clips, (str, Path)):  # one clip: iterating the string would decode each of its characters
+        clips = [clips]
     s, kind = _sampling(meta, sampling)
     if offset is not None:
         s = FrameSampling(**{**s.__dict__, "offset": offset})
