@@ -155,7 +155,7 @@ def test_audio_visual_video_folders_draw_with_split_seed(tmp_path, monkeypatch):
 
     seen = []
 
-    def discover(root, kind, split_file, test_fraction, seed, report=None):
+    def discover(root, kind, split_file, test_fraction, seed, report=None, **kw):
         seen.append(seed)
         return []
 
