@@ -3,7 +3,8 @@
 GCond's defaults (Jin et al., ICLR 2022; reference ChandlerBang/GCond) by dataset are rows of
 ``tables/gcond.yaml`` (``lr_feat``, ``lr_adj``, ``iterations``, ``outer_loop``, ``inner_loop``: Cora and
 CiteSeer 1e-4, 1e-4, 600, 20, 15; ogbn-arxiv 0.01, 0.01, 1000, 20, 3; Flickr 0.005, 0.005, 1000, 10, 1;
-Reddit 0.1, 0.1, 1000, 10, 1; other graphs 0.01, 0.01, 2000, 20, 10) and of the graph tables every graph
+Reddit 0.1, 0.1, 1000, 10, 1; other graphs 0.01, 0.01, 2000, 20, 10, or with ``setting=inductive`` the reference's
+inductive script's 0.01, 0.01, 600, 20, 5) and of the graph tables every graph
 recipe shares (``tables/graph.yaml``, ``tables/graph_eval_dropout.yaml``). The rest is shared: SGC matching
 network (K = 2, no dropout, re-drawn every iteration, trained by Adam lr 0.01 in the inner loop; on ogbn-arxiv
 and Flickr ``sgc-multi``, a 2-layer MLP then K = 2, as the reference's commands: a row of ``gcond.yaml``), the

@@ -114,6 +114,23 @@ def test_graph_rows_follow_dataset_and_setting():
     assert graph_gcond.RECIPE.config(dataset="cora", setting="inductive").eval_dropout == 0.0  # the user's setting picks the row
 
 
+def test_gcond_condenses_a_users_inductive_graph_with_the_references_inductive_defaults():
+    """GCond's inductive script defaults to 600 epochs (train_gcond_induct.py:17) and get_loops' else branch 20 x 5
+    (gcond_agent_induct.py:325-326); the transductive script to 2000 and 20 x 10. A graph with no row of its own takes
+    the values of the setting it is condensed in; a dataset's row (Cora, Flickr) still wins, and an explicit key."""
+    from mmdistill.recipes import graph_gcond, graph_gcond_x
+
+    for recipe in (graph_gcond, graph_gcond_x):
+        for dataset in ("files", "sbm", "pubmed"):
+            got = [recipe.RECIPE.config(dataset=dataset, setting=s) for s in ("transductive", "inductive")]
+            assert [(c.iterations, c.outer_loop, c.inner_loop, c.lr_feat) for c in got] == [(2000, 20, 10, 0.01), (600, 20, 5, 0.01)]
+        cora = recipe.RECIPE.config(dataset="cora", setting="inductive")
+        assert (cora.iterations, cora.outer_loop, cora.inner_loop, cora.lr_feat) == (600, 20, 15, 1e-4)  # its own row
+        flickr = recipe.RECIPE.config(dataset="flickr")
+        assert (flickr.setting, flickr.iterations, flickr.outer_loop, flickr.inner_loop) == ("inductive", 1000, 10, 1)
+        assert recipe.RECIPE.config(dataset="files", setting="inductive", iterations=900).iterations == 900
+
+
 def test_gcond_matches_ogbn_arxiv_and_flickr_with_the_references_two_transformation_sgc():
     """GCond's reference matches ogbn-arxiv (gcond_agent_transduct.py, always) and Flickr (run_main.sh --sgc=2 in
     gcond_agent_induct.py) with models/sgc_multi.py's SGC, Cora, CiteSeer and Reddit with the one-layer SGC; the cpu
