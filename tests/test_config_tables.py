@@ -131,6 +131,20 @@ def test_gcond_condenses_a_users_inductive_graph_with_the_references_inductive_d
         assert recipe.RECIPE.config(dataset="files", setting="inductive", iterations=900).iterations == 900
 
 
+def test_reddit_at_rate_0_01_takes_the_references_128_unit_generator():
+    """models/parametrized_adj.py:17-20: Reddit's generator has 256 hidden units, 128 when --reduction_rate == 0.01
+    (inductive: the reference's rate of training nodes is both our reduction_rate and our label_rate)."""
+    from mmdistill.recipes import graph_dm, graph_gcond, graph_gcond_x
+
+    for recipe in (graph_gcond, graph_gcond_x, graph_dm):
+        hidden = {rate: recipe.RECIPE.config(dataset="reddit", reduction_rate=rate).pge_hidden for rate in (0.0005, 0.005, 0.01)}
+        assert hidden == {0.0005: 256, 0.005: 256, 0.01: 128}
+        assert recipe.RECIPE.config(dataset="reddit", label_rate=0.01).pge_hidden == 128
+        at_001 = recipe.RECIPE.config(dataset="reddit", reduction_rate=0.01)
+        assert (at_001.setting, at_001.adj_threshold) == ("inductive", 0.01)
+    assert graph_gcond.RECIPE.config(dataset="flickr", reduction_rate=0.01).pge_hidden == 256
+
+
 def test_gcond_matches_ogbn_arxiv_and_flickr_with_the_references_two_transformation_sgc():
     """GCond's reference matches ogbn-arxiv (gcond_agent_transduct.py, always) and Flickr (run_main.sh --sgc=2 in
     gcond_agent_induct.py) with models/sgc_multi.py's SGC, Cora, CiteSeer and Reddit with the one-layer SGC; the cpu
