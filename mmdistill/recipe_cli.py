@@ -1,8 +1,9 @@
 """A recipe's command line: one flag per key, its help written from the key's declaration.
 
 Each key's line says what it is, its unit, what it accepts and its default for the recipe — the class default,
-or the table row it comes from (``default 1000 from tables/mtt.yaml: dataset cifar10/*, ipc 10``) — and the
-CPU budget's value where that differs. Keys are grouped by the family that declares them. A flag the recipe
+or the table row it comes from (``default 1000 from tables/mtt.yaml: dataset cifar10/*, ipc 10``) —, the other table
+rows that set it (``rows of tables/gcond.yaml set it for: dataset ogbn-arxiv | dataset flickr``: the default is a run's
+with no ``--dataset``, ``--ipc`` ... given) and the CPU budget's value where that differs. Keys are grouped by the family that declares them. A flag the recipe
 does not have is an error that says whether it does not apply to this recipe or has a replacement.
 """
 
@@ -19,6 +20,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.keys import KeyInfo, input_keys
 from mmdistill.resolve import Layer, config_sources
 from mmdistill.schema import DistillConfig
+from mmdistill.tables import WILDCARD, load_table, normalize_name
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,47 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -> str:
-    """The help line of one key (``%`` escaped for argparse)."""
+#: at most this many rows are named in a key's help line; more are counted, with the names they are looked up by
+ROWS_NAMED = 4
+
+
+def table_rows(recipe: Recipe) -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
+    """Key -> (``tables/X.yaml: <row label>``, the label without its ``recipe`` condition, the row's condition names) of
+    every row of ``recipe``'s tables that sets the key and can apply to it: rows of another recipe are left out, and so
+    are the budget rows (a key's line gives the cpu value itself)."""
+    out: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
+    for path in recipe.tables:
+        table = load_table(path)
+        for row in table.rows:
+            conds = dict(row.names)
+            mine = conds.get("recipe", (WILDCARD,))
+            if "budget" in conds or (WILDCARD not in mine and normalize_name(recipe.name) not in mine):
+                continue
+            shown = ", ".join(part for part in row.label.split(", ") if not part.startswith("recipe ")) or "every run"
+            names = tuple(c for c in conds if c != "recipe") + (("ipc",) if row.ipc is not None else ())
+            for name in row.values:
+                out.setdefault(name, []).append((f"{table.name}: {row.label}", shown, names))
+    return out
+
+
+def rows_note(rows: Sequence[tuple[str, str, tuple[str, ...]]], source: str | None) -> str:
+    """What a key's help line says of the table rows that set it besides the one its default comes from (``source``):
+    ``--help`` shows the defaults of a run with no ``--dataset``, ``--ipc`` ..., which those rows change."""
+    others = [row for row in rows if not (source or "").startswith(row[0] + " (")]
+    if not others:
+        return ""
+    where = " and ".join(sorted({row[0].split(":")[0] for row in others}))
+    other = "other " if source is not None and len(others) < len(rows) else ""
+    if len(others) <= ROWS_NAMED:
+        return f"; {other}rows of {where} set it for: {' | '.join(row[1] for row in others)}"
+    names = sorted({name for row in others for name in row[2]})
+    return f"; {len(others)} {other}rows of {where} set it by {', '.join(names) or 'run'}"
+
+
+def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None,
+             rows: Sequence[tuple[str, str, tuple[str, ...]]] = ()) -> str:
+    """The help line of one key (``%`` escaped for argparse); ``rows``: the table rows that set it (:func:`table_rows`),
+    named after its default, which a run's ``--dataset``, ``--ipc`` ... can change."""
     text = info.help
     if info.name == "budget" and cpu is None:  # the generic help offers cpu, which this recipe's choices refuse
         text = "paper: the paper's settings, this recipe's only budget (no rows of tables/budgets.yaml)"
@@ -63,7 +104,7 @@ def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None) -
         text += f"; {accepted}"
     value = getattr(default, info.name)
     source = config_sources(default).get(info.name)
-    text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "")
+    text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "") + rows_note(rows, source)
     if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
         text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
     if not info.resume and info.name != "resume":
@@ -93,7 +134,8 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
         f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'})"
         + (f"; --budget {'/'.join(b for b in budgets if b != 'paper')} shrinks the run for a CPU. " if len(budgets) > 1 else
            " (no CPU budget: choose smaller keys yourself). ") +
-        "Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
+        "A key's default below is a run's with no --dataset, --ipc ... given; the table rows that change it are named "
+        "beside it. Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
         "continues a checkpoint only with the same values of the keys that shape the distillation: those not marked "
         "'may differ on --resume'.",
     )
@@ -101,13 +143,14 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
                         "given (a sweep's chosen run; add validation=0 to score them on the test split)", default=None)
     default = recipe.config()
     cpu = recipe.config(budget="cpu") if "cpu" in budgets else None
+    rows = table_rows(recipe)
     groups: dict[type, argparse._ArgumentGroup] = {}
     for info in ordered_keys(recipe.config_cls):
         if info.owner not in groups:
             groups[info.owner] = parser.add_argument_group(group_title(info.owner))
         group = groups[info.owner]
         flag = "--" + info.name.replace("_", "-")
-        help_text = key_help(info, default, cpu)
+        help_text = key_help(info, default, cpu, rows.get(info.name, ()))
         if info.type is bool:
             group.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:

@@ -733,6 +733,29 @@ def test_budget_help_offers_only_the_budgets_a_recipe_has():
     assert "cpu: a CPU-sized run" in budget_help("image-dm")
 
 
+def test_key_help_names_the_table_rows_that_change_its_default():
+    """Walk 52I: `mmdistill run graph-gcond --help` said "default sgc" for --network, although tables/gcond.yaml matches
+    ogbn-arxiv and Flickr with sgc-multi; a user reading the help could not know. Each key's line now names the rows
+    that set it (counts them, with their lookup names, past four), leaves out the row its default comes from, rows of
+    other recipes and the budget rows (the cpu value is given on its own)."""
+    from mmdistill.recipe_cli import argument_parser
+    from mmdistill.recipes import get_recipe
+
+    def key_help(recipe: str, dest: str) -> str:
+        parser = argument_parser(get_recipe(recipe))
+        return " ".join(next(a.help for a in parser._actions if a.dest == dest).split())  # noqa: SLF001
+
+    assert key_help("graph-gcond", "network").endswith("default sgc; rows of tables/gcond.yaml set it for: dataset ogbn-arxiv | "
+                                                       "dataset flickr")
+    iterations = key_help("graph-gcond", "iterations")
+    assert "default 2000 from tables/gcond.yaml: dataset *; 5 other rows of tables/gcond.yaml set it by dataset, setting;" in iterations
+    assert "budgets.yaml" not in iterations and "--budget cpu: 200" in iterations
+    batch = key_help("video-static-dynamic", "batch_train")  # video.yaml's video-dm/video-mtt rows are not this recipe's
+    assert "rows of tables/video.yaml set it for: method mtt/tesla, ipc 1 | method mtt/tesla, ipc 5;" in batch
+    assert "video-mtt" not in batch and "recipe " not in batch
+    assert "rows of" not in key_help("image-dm", "network")  # no row sets it: the class default alone
+
+
 def test_run_takes_no_baselines_as_eval_does():
     """Walk 52C: `mmdistill eval --no-baselines` exists, `mmdistill run ... --no-baselines` was an unknown key."""
     from mmdistill.recipe_cli import config_from_argv
