@@ -243,7 +243,7 @@ def record_buffer_training(ctx: MatchContext, buffer: ExpertBuffer, *, warn: boo
     """Record in the set's meta (and so in its manifest, ``synthetic.meta.expert_buffer``) which buffer the run matched
     (its folder's name) and how its experts were trained, and name in one warning every expert-training value that differs from what the
     run's keys ask for; returns those differences. The run matches the buffer as it is; its config keeps the run's
-    own keys (a trajectory student's initial step size, for one, is the run's ``lr_teacher``), so the manifest states
+    own keys (a trajectory student's initial step size, for one, is the run's ``lr_student`` or ``lr_teacher``), so the manifest states
     both."""
     held = buffer_training(buffer)
     if ctx.syn is not None:

@@ -203,7 +203,8 @@ class AdapterDefaults(ShareDefaults):
       this to copy its weights instead);
     * :meth:`expert_optimizer`: MTT's SGD (``lr_teacher``, ``momentum_teacher``, ``weight_decay_teacher``)
       over the trainable parameters;
-    * :meth:`trajectory_parts`: one part (the whole vector) with one step size ``syn_lr`` (MTT);
+    * :meth:`trajectory_parts`: one part (the whole vector) with one step size ``syn_lr`` (MTT), starting at ``lr_student``
+      (else ``lr_teacher``);
     * the sharing hooks (:mod:`mmdistill.sharing`): model inputs, a Dataset view, Hugging Face columns, the
       memorisation check's views, what the loader knows of a source dataset.
     """
@@ -236,7 +237,8 @@ class AdapterDefaults(ShareDefaults):
                                momentum=config.momentum_teacher, weight_decay=config.weight_decay_teacher)
 
     def trajectory_parts(self, config: Any, layout: ParamLayout) -> list[TrajectoryPart]:
-        return [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, config.lr_teacher)]
+        start = getattr(config, "lr_student", None)  # the student's initial step size, else the experts' rate
+        return [TrajectoryPart("all", slice(0, layout.num_params), STEP_SIZE, config.lr_teacher if start is None else start)]
 
 
 def protocol_members(protocol: type) -> list[str]:

@@ -3,7 +3,10 @@ each value pinned here was read in the reference script named beside it."""
 
 from __future__ import annotations
 
-from mmdistill.recipes import video_mtt, video_static_dynamic
+from types import SimpleNamespace
+
+from mmdistill.modality import AdapterDefaults
+from mmdistill.recipes import image_mtt, image_tesla, video_mtt, video_static_dynamic
 
 
 def test_static_dynamic_mtt_at_5_clips_keeps_the_shared_expert_batch_and_evaluates_at_batch_128():
@@ -17,3 +20,20 @@ def test_static_dynamic_mtt_at_5_clips_keeps_the_shared_expert_batch_and_evaluat
     assert (five.batch_train, five.eval_batch, five.batch_syn, five.syn_steps) == (256, 128, 128, 5)
     assert (one.batch_train, one.eval_batch) == (256, 256)
     assert five.expert_training() == baseline.expert_training()  # the same buffer serves video-mtt and static/dynamic
+
+
+def test_mtt_cifar10_at_50_images_starts_the_step_size_at_0_001_with_experts_at_0_01():
+    """DC-BENCH's author-provided MTT commands (justincui03/dc_benchmark methods/tm/readme.md:56): CIFAR-10 IPC 50 without
+    ZCA passes distill.py --lr_teacher=0.001, which is only the learnable step size's start (distill.py:118, :435); the
+    experts come from buffer.py at its own --lr_teacher 0.01 (buffer.py:117), the buffer of every IPC."""
+    layout = SimpleNamespace(num_params=7)
+    for recipe in (image_mtt, image_tesla):
+        fifty = recipe.RECIPE.config(dataset="cifar10", ipc=50)
+        ten = recipe.RECIPE.config(dataset="cifar10", ipc=10)
+        assert (fifty.syn_steps, fifty.expert_epochs, fifty.max_start_epoch, fifty.lr_data, fifty.lr_lr) == (30, 2, 40, 1000.0, 1e-5)
+        assert (fifty.lr_student, fifty.lr_teacher) == (0.001, 0.01)
+        assert fifty.expert_training() == ten.expert_training()  # one buffer: the experts at 0.01
+        assert [p.initial_step for p in AdapterDefaults().trajectory_parts(fifty, layout)] == [0.001]
+        assert [p.initial_step for p in AdapterDefaults().trajectory_parts(ten, layout)] == [0.01]  # none: lr_teacher
+        assert recipe.RECIPE.config(dataset="cifar10", ipc=50, lr_student=0.005).lr_student == 0.005
+    assert image_mtt.RECIPE.config(dataset="cifar100", ipc=10).lr_student is None  # DC-BENCH readme.md:65: 0.01

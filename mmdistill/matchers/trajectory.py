@@ -74,7 +74,7 @@ def add_step_size(syn: SyntheticSet, lr_teacher: float, key: str = STEP_SIZE) ->
     """Give ``syn`` a learnable student step size ``syn.data[key]`` initialised to ``lr_teacher`` (MTT's
     ``syn_lr``) and list ``key`` in ``syn.meta["step_sizes"]`` (the optimizer gives those keys ``lr_lr``)."""
     if lr_teacher <= 0:
-        raise ConfigError(f"the initial student step size (lr_teacher) must be > 0, got {lr_teacher}")
+        raise ConfigError(f"the initial student step size (lr_student, else lr_teacher) must be > 0, got {lr_teacher}")
     first = next(iter(syn.data.values()))
     syn.data[key] = torch.tensor(float(lr_teacher), device=first.device, dtype=first.dtype if first.is_floating_point() else None)
     keys = list(syn.meta.get("step_sizes", []))

@@ -72,10 +72,14 @@ class ClassificationTrajectoryKeys(TrajectoryKeys, AugmentKeys):
     Plain SGD with ``lr_teacher``
     (``momentum_teacher``, ``weight_decay_teacher``), batch ``batch_train`` (none: sized from the training
     split, see :func:`mmdistill.expert_runs.experts_batch`), the DSA strategy on real samples when
-    ``expert_dsa``."""
+    ``expert_dsa``. The student's learnable step size starts at ``lr_student``, or at ``lr_teacher`` when that is none:
+    MTT's buffer.py and distill.py each have a ``--lr_teacher`` (the experts' rate, the step size's start), which its
+    CIFAR-10 IPC-50 setting sets apart (experts 0.01, step size 0.001)."""
 
-    lr_teacher: float = key(0.01, help="the experts' learning rate (also the student's initial step size)", unit="SGD step size",
-                            range="(0, inf)")
+    lr_teacher: float = key(0.01, help="the experts' learning rate (also the student's initial step size unless lr_student)",
+                            unit="SGD step size", range="(0, inf)")
+    lr_student: float | None = key(None, help="the student's initial step size (MTT distill.py's --lr_teacher; learned with lr_lr); "
+                                   "none: lr_teacher", unit="SGD step size", range="(0, inf)")
     momentum_teacher: float = key(0.0, help="the experts' SGD momentum", range="[0, 1)")
     weight_decay_teacher: float = key(0.0, help="the experts' weight decay", range="[0, inf)")
     batch_train: int | None = key(256, help="the experts' minibatch; none: sized so an epoch has >= 50 steps", unit="samples",
