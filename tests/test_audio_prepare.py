@@ -45,6 +45,8 @@ def test_own_files_become_the_maps_the_loader_made(tmp_path):
     test_files = [tmp_path / k / "4.wav" for k in ("rising", "steady")]
     maps = maps_like(loaded, test_files)
     assert maps.shape == data.test.x.shape and torch.allclose(maps, data.test.x, atol=1e-4)
+    for one in (test_files[0], str(test_files[0])):  # one path, not in a list: one clip (not a clip per character)
+        assert torch.allclose(maps_like(loaded, one), data.test.x[:1], atol=1e-4)
     train_files = [tmp_path / k / f"{i}.wav" for k in ("rising", "steady") for i in range(4)]  # short, long, stereo, 44.1 kHz
     assert torch.allclose(maps_like(data.meta, train_files), data.train.x, atol=1e-4)
     wave, rate = sf.read(tmp_path / "rising" / "4.wav", dtype="float32")

@@ -57,6 +57,8 @@ def test_own_image_files_become_the_tensors_the_loader_made(tmp_path):
     torch.testing.assert_close(x, data.test.x, rtol=0, atol=0)  # the same pixels: resized, converted, 16-bit scaled
     from mmdistill.modalities.image import images_like
 
+    for one in (test[0], str(test[0]), Image.open(test[0])):  # one image, not in a list: one sample
+        torch.testing.assert_close(images_like(ds, one), data.test.x[:1], rtol=0, atol=0)
     opened = [Image.open(p) for p in test[:2]]  # PIL images and uint8 pixels go the same way
     torch.testing.assert_close(images_like(ds, opened), data.test.x[:2], rtol=0, atol=0)
     pixels = torch.from_numpy(np.array(Image.open(test[1]))).permute(2, 0, 1)[None]  # (1, 3, 24, 20)

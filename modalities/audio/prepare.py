@@ -53,6 +53,8 @@ def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate:
     align = str((meta.get("preprocessing") or {}).get("align", "center"))
     if align not in ALIGNMENTS:
         raise ArtifactError(f"the set's preprocessing.align is {align!r}; expected one of {ALIGNMENTS}")
+    if isinstance(clips, (str, Path)):  # one clip: iterating the string would decode each of its characters
+        clips = [clips]
     if isinstance(clips, Tensor):
         waves = _waves(clips, sample_rate, params.sample_rate, num_samples, align)
     else:

@@ -69,6 +69,8 @@ def images_like(source: Any, images: Sequence[str | Path | Any] | Tensor) -> Ten
         ConfigError: a tensor of another form, an item that is neither a path nor a PIL image.
     """
     (c, h, w), meta = set_shape(source)
+    if isinstance(images, (str, Path)) or _is_pil(images):  # one image: a string iterated would be read letter by letter
+        images = [images]
     mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
     if isinstance(images, Tensor):
         if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
