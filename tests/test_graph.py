@@ -1074,3 +1074,18 @@ def test_coreset_baselines_smaller_than_the_condensed_graph_are_said_and_the_tes
     skewed.y[skewed.test_idx] = torch.arange(skewed.test_idx.numel()) % 3  # three (nearly) equal classes: nothing said
     assert "imbalanced" not in graph_plan(Config(dataset=TINY, ipc=1, eval_runs=1, progress=False, baselines=[]), None, skewed,
                                           torch.device("cpu")).title
+
+
+def test_isolated_nodes_are_counted_in_the_load_report():
+    """Walk 52C: 60 nodes of a user's graph had no edge and nothing said so; the load report's facts count them (a
+    self-loop does not link a node), and a graph without any records nothing."""
+    from mmdistill.load_report import LoadReport
+    from mmdistill.modalities.graph.data import check_edges
+
+    report = LoadReport()
+    edges = torch.tensor([[0, 1, 3], [1, 0, 3]])  # 0 <-> 1; 3 only to itself; 2 and 4 alone
+    check_edges(edges, 5, source="toy", symmetrize=False, report=report)
+    assert report.facts["isolated_nodes"] == 3
+    linked = LoadReport()
+    check_edges(torch.tensor([[0, 1], [1, 0]]), 2, source="toy", symmetrize=False, report=linked)
+    assert "isolated_nodes" not in linked.facts

@@ -319,6 +319,12 @@ def check_edges(edge_index: Tensor, num_nodes: int, *, source: str, symmetrize: 
         report.descriptions = {**report.descriptions, **EDGE_KINDS}
         report.count("self_loops_kept", loops)
         report.count("repeated_edges_merged" if symmetrize else "repeated_edges_kept", repeats)
+        linked = torch.zeros(num_nodes, dtype=torch.bool)
+        linked[edge_index[:, edge_index[0] != edge_index[1]].flatten()] = True
+        if isolated := int((~linked).sum()):  # kept: a GCN reads their own features only (walk 52C: said nowhere)
+            report.facts["isolated_nodes"] = isolated
+            logger.info("%s: %s without an edge to another node (kept: a GCN reads their own features only)", source,
+                        quantity(isolated, "node"))
     if symmetrize:
         from torch_geometric.utils import to_undirected
 
