@@ -1,18 +1,10 @@
 """Interaction logs -> time-ordered user sequences with a leave-one-out split.
 
-Readers (each gives rows of ``(user, item, timestamp)`` as strings, in file order):
-
-- MovieLens: the GroupLens zips or folders — ``ratings.csv`` (ml-latest*, ``userId,movieId,rating,timestamp``),
-  ``ratings.dat`` (ml-1m, ``::``) or ``u.data`` (ml-100k, tabs); read from inside the zip. Titles come from
-  ``movies.csv`` / ``movies.dat`` / ``u.item`` beside that ratings file. A zip or folder holding more than one ratings
-  file (two releases), or a zip storing one member twice, is refused naming them.
-- RecBole atomic ``.inter`` files (a typed header ``user_id:token  item_id:token  ...  timestamp:float``).
-- A plain CSV/TSV log ``user,item,timestamp`` (delimiter from the first line; a header naming the columns is
-  read by name, in any order, with more columns allowed).
-
+:func:`load_sequences` reads a log file with the reader of its format (:mod:`.log_readers`: MovieLens, RecBole
+``.inter``, CSV/TSV ``user,item,timestamp``, SASRec ``user item`` text; each gives rows of ``(user, item, timestamp)``
+as strings, in file order, kept as :class:`~.log_columns.LogColumns`) or makes ``generated[:USERS:ITEMS]``, a seeded
+Markov-ish log (no files), the default; :func:`build_sequences` turns the rows into :class:`SequenceData`.
 Timestamps are numbers or ISO 8601 date-times (seconds since 1970 UTC: :mod:`.timestamps`); a log mixing them is refused.
-- SASRec's text format: ``user item`` per line, already time-ordered (file order is the time).
-- ``generated[:USERS:ITEMS]``: a seeded Markov-ish log (no files), the default.
 
 Preprocessing, as in TD3's reference (``data/preprocess.ipynb`` of USTC-StarTeam/TD3): users and items with
 fewer than ``min_user_inter`` / ``min_item_inter`` (5) interactions are removed (one pass, as the reference;
@@ -36,15 +28,9 @@ dropped or removed as counts, the other stats as facts), which a set distilled f
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import itertools
 import logging
-import math
 import re
-import zipfile
-import zlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,19 +40,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmdistill.csv_lines import newline_lines, text_lines
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.io import decode_utf8
 from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
-from mmdistill.words import id_list, quantity, shown, written_name
+from mmdistill.words import shown, written_name
 
 from .config import RELEASES
-from .timestamps import ISO_NAIVE, timestamp_seconds
+from .log_columns import LogColumns, Row
+from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NAMES, TITLE_FILES, TITLES_OF, USER_NAMES,
+                          LogRows, read_csv_log, read_csv_log_into, read_movielens, read_movielens_into, read_recbole,
+                          read_recbole_into, read_sasrec_text, read_sasrec_text_into, sniff_format)
 
 log = logging.getLogger(__name__)
 
-Row = tuple[str, str, str]
+#: the names this module had before the readers (:mod:`.log_readers`) and the columns (:mod:`.log_columns`) moved out,
+#: which earlier code imports from here
+_Columns = LogColumns
+_read_movielens, _read_recbole = read_movielens_into, read_recbole_into
+_read_csv_log, _read_sasrec_text, _sniff_format = read_csv_log_into, read_sasrec_text_into, sniff_format
+
 MIN_LEAVE_ONE_OUT = 3
 #: the stats that count what the loader dropped or removed: the load report's kinds (counts only) and what each says
 REPORT_KINDS = {
@@ -183,423 +175,7 @@ class SequenceData:
         return {"items": list(self.item_ids), "users": list(self.users)}
 
 
-# ---------------------------------------------------------------------------------------------- reading
-#: header names (lower case, any ``:type`` suffix removed) of the user, item and timestamp columns of a CSV/TSV log
-USER_NAMES = ("user", "user_id", "userid", "uid")
-ITEM_NAMES = ("item", "item_id", "itemid", "iid", "movieid", "movie_id")
-TIME_NAMES = ("timestamp", "time", "ts")
-RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
-TITLE_FILES = ("movies.csv", "movies.dat", "u.item")
-
-
-@dataclass
-class LogRows:
-    """What a reader got from a log: rows ``(user, item, timestamp)`` in file order (a list of tuples, or the
-    :class:`_Columns` :func:`load_sequences` reads into), the file line of each row, the lines that are not rows of the
-    format (``(line, why)``; blank lines are not counted), and what a row is."""
-
-    rows: list[Row] | _Columns
-    lines: list[int] | array[int]
-    malformed: list[tuple[int, str]]
-    expected: str
-    titles: dict[str, str] | None = None
-    member: str | None = None
-    header: bool = False
-
-
-def _fields(n: int, kind: str = "") -> str:
-    return quantity(n, kind + "field")
-
-
-def _header_name(field: str) -> str:
-    return field.strip().strip('"').split(":", 1)[0].strip().lower()
-
-
-def _decode_titles(raw: bytes, where: str) -> str:
-    """Titles are UTF-8 in ml-latest* and Latin-1 in ml-100k / ml-1m: either is read as what it is."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        log.info("%s is not UTF-8; its titles are read as Latin-1 (as GroupLens wrote ml-100k and ml-1m)", where)
-        return raw.decode("latin-1")
-
-
-def _read_file(path: Path, dataset: str) -> bytes:
-    if path.is_dir():
-        raise DataError(f"data_root {path} is a folder; dataset {dataset!r} reads one log file (a folder is read only as "
-                        "a MovieLens release: --dataset movielens)")
-    return path.read_bytes()
-
-
-#: a log file at least this large is named with its size before it is read (20 MB: about a million rows, several seconds
-#: with no other output until the rows are counted)
-ANNOUNCE_BYTES = 20_000_000
-
-
-#: the titles file of each ratings file's release: read only from the folder that holds the ratings file (a folder or zip
-#: holding two releases must not name one release's movies with the other's titles)
-TITLES_OF = {"ratings.csv": "movies.csv", "ratings.dat": "movies.dat", "u.data": "u.item"}
-
-
-def _base(member: str) -> str:
-    return member.rsplit("/", 1)[-1]
-
-
-def _folder_of(member: str) -> str:
-    return member.rsplit("/", 1)[0] if "/" in member else ""
-
-
-def _listed(names: list[str], limit: int = 5) -> str:
-    """The first ``limit`` of ``names`` shown escaped, and ``... (K in all)`` past them (:func:`mmdistill.words.id_list`)."""
-    return id_list(map(shown, names), limit)
-
-
-def _files_by_name(folder: Path, names: tuple[str, ...]) -> dict[str, list[Path]]:
-    """The files under ``folder`` at any depth named one of ``names``, by name, each list sorted: what
-    ``sorted(folder.rglob(name))`` finds of each (the same folders walked, links to folders not followed), from one
-    walk of the folder instead of one per name."""
-    found: dict[str, list[Path]] = {name: [] for name in names}
-    for p in folder.rglob("*"):
-        if p.name in found and p.is_file():
-            found[p.name].append(p)
-    return {name: sorted(hits) for name, hits in found.items()}
-
-
-def _the_one(path: Path, hits: list[str], what: str) -> str | None:
-    """The one candidate of ``hits`` (``what``: the kind of file); None without any. DataError naming them for a
-    member a zip stores twice (its copies may differ, and which one is read would be the zip library's choice) or
-    for more than one file: the loader does not pick one."""
-    if len(hits) <= 1:
-        return hits[0] if hits else None
-    twice = [h for h in dict.fromkeys(hits) if hits.count(h) > 1]
-    if twice:
-        raise DataError(f"{shown(str(path))}: the zip stores the member {shown(twice[0])} {hits.count(twice[0])} times (its copies may "
-                        "differ; none is read): rebuild the zip with one copy")
-    raise DataError(f"{shown(str(path))} holds {len(hits)} {what} files ({_listed(hits)}): a MovieLens release has one, and the "
-                    "loader does not choose; pass the release to read as data_root (--data-root): its folder (unzip the zip "
-                    "first) or its ratings file")
-
-
-def _read_member(zf: zipfile.ZipFile, member: str | None) -> tuple[str, bytes] | None:
-    return None if member is None else (member, zf.read(member))
-
-
-def _read_path(file: Path) -> tuple[str, bytes]:
-    try:
-        return str(file), file.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {shown(str(file))}: {exc.strerror or exc}") from None
-
-
-@dataclass
-class _Release:
-    """What :func:`_find_release` found: the ratings file (its member or path, its bytes), the titles file beside it
-    (or None) and the titles files elsewhere under the root, which are not read."""
-
-    ratings: tuple[str, bytes]
-    titles: tuple[str, bytes] | None
-    elsewhere: list[str]
-
-
-def _find_release(path: Path) -> _Release | None:
-    """The MovieLens release at ``path`` (a zip, a folder or a ratings file itself): its one ratings file (``ratings.csv``,
-    ``ratings.dat`` or ``u.data`` at any depth; more than one, or a zip member stored twice, is a DataError naming
-    them) and the titles file of that release from the same folder (:data:`TITLES_OF`); None without a ratings file.
-    A ratings file given itself has no titles read."""
-    if path.is_file() and zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-                member = _the_one(path, [m for m in names if _base(m) in RATINGS_FILES], "ratings")
-                if member is None:
-                    return None
-                folder, paired = _folder_of(member), TITLES_OF[_base(member)]
-                title = _the_one(path, [m for m in names if _base(m) == paired and _folder_of(m) == folder], "titles")
-                elsewhere = [m for m in names if _base(m) in TITLE_FILES and m != title]
-                return _Release((member, zf.read(member)), _read_member(zf, title), elsewhere)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise DataError(f"{shown(str(path))}: the zip file is damaged ({exc}); download it again") from None
-    if path.is_dir():
-        by_name = _files_by_name(path, (*RATINGS_FILES, *TITLE_FILES))
-        found = _the_one(path, [str(p) for name in RATINGS_FILES for p in by_name[name]], "ratings")
-        if found is None:
-            return None
-        beside = Path(found).parent / TITLES_OF[Path(found).name]
-        titles = _read_path(beside) if beside.is_file() else None
-        elsewhere = [] if titles is not None else [str(p) for name in TITLE_FILES for p in by_name[name]]
-        return _Release(_read_path(Path(found)), titles, elsewhere)
-    if path.is_file() and path.name in RATINGS_FILES:
-        return _Release(_read_path(path), None, [])
-    return None
-
-
-def read_movielens(path: Path) -> LogRows:
-    """Rows, movie titles by id and the member read, from a MovieLens zip, folder or ratings file (:func:`_find_release`:
-    one ratings file, its release's titles from the same folder)."""
-    return _read_movielens(path, [], [])
-
-
-def _read_movielens(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
-    """:func:`read_movielens` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
-    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
-    found = _find_release(path)
-    if found is None:
-        if path.is_file() and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.namelist() if not m.endswith("/")]
-            raise DataError(f"{shown(str(path))}: no ratings.csv, ratings.dat or u.data in this zip (it holds {len(members)} files: "
-                            f"{', '.join(shown(m) for m in members[:5])}{' ...' if len(members) > 5 else ''})")
-        if path.is_dir():
-            raise DataError(f"{shown(str(path))}: no ratings.csv, ratings.dat or u.data in this folder or below it")
-        raise DataError(f"{shown(str(path))}: not a MovieLens release: expected the GroupLens zip, its folder or a file named ratings.csv, "
-                        "ratings.dat or u.data (a plain user,item,timestamp log is --dataset csv)")
-    member, raw = found.ratings
-    where = shown(f"{path}:{member}" if member != str(path) else str(path))
-    text = decode_utf8(raw, where)
-    found.ratings = (member, b"")  # the file's bytes are not needed once decoded
-    del raw
-    bad: list[tuple[int, str]] = []
-    if member.endswith(".csv"):
-        expected = "userId,movieId,rating,timestamp"
-        reader = csv.reader(newline_lines(text))  # not io.StringIO(text): a copy at 4 bytes a character
-        header = next(reader, None)
-        names = [_header_name(h) for h in header or []]
-        if names[:2] != ["userid", "movieid"] or "timestamp" not in names:
-            raise DataError(f"{where}: expected the header {expected}, got {header}")
-        it = names.index("timestamp")
-        for r in reader:
-            if not r or (len(r) == 1 and not r[0].strip()):
-                continue
-            if len(r) != len(names):
-                bad.append((reader.line_num, f"{_fields(len(r))}, expected {len(names)}"))
-                continue
-            rows.append((r[0].strip(), r[1].strip(), r[it].strip()))
-            lines.append(reader.line_num)
-    else:
-        sep = "::" if member.endswith(".dat") else "\t"
-        expected = "user::item::rating::timestamp" if sep == "::" else "user<TAB>item<TAB>rating<TAB>timestamp"
-        for n, line in enumerate(text_lines(text), start=1):
-            if not line.strip():
-                continue
-            parts = line.strip().split(sep)
-            if len(parts) != 4 or not parts[0].strip() or not parts[1].strip():
-                bad.append((n, f"{_fields(len(parts))}, expected 4" if len(parts) != 4 else "an empty user or item"))
-                continue
-            rows.append((parts[0].strip(), parts[1].strip(), parts[3].strip()))
-            lines.append(n)
-    titles: dict[str, str] = {}
-    if found.titles is None and found.elsewhere:
-        log.warning("%s: no %s beside %s; the titles file(s) %s are not read (they belong to another folder, maybe another "
-                    "release, whose movie ids name other movies): items are named by their ids", shown(str(path)),
-                    TITLES_OF[Path(member).name], shown(member), _listed(found.elsewhere))
-    if found.titles is not None:
-        mname, mraw = found.titles
-        mtext = _decode_titles(mraw, shown(mname))
-        if mname.endswith(".csv"):
-            mreader = csv.reader(io.StringIO(mtext))
-            next(mreader, None)
-            titles = {r[0]: r[1] for r in mreader if len(r) >= 2}
-        else:
-            msep = "::" if mname.endswith(".dat") else "|"
-            for line in mtext.splitlines():
-                parts = line.split(msep)
-                if len(parts) >= 2:
-                    titles[parts[0]] = parts[1]
-    return LogRows(rows, lines, bad, expected, titles, member, header=member.endswith(".csv"))
-
-
-def read_recbole(path: Path) -> LogRows:
-    """Rows of a RecBole atomic ``.inter`` file (tab-separated, typed header ``name:type``). Without a timestamp
-    field the file order is the time order."""
-    return _read_recbole(path, [], [])
-
-
-def _read_recbole(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
-    """:func:`read_recbole` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
-    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
-    text = decode_utf8(_read_file(path, "recbole"), str(path))
-    numbered = enumerate(text_lines(text))  # the lines a block at a time, not a list of every line
-    first, head_line = next(((n, line) for n, line in numbered if line.strip()), (None, ""))
-    if first is None:
-        raise DataError(f"{path}: empty .inter file")
-    fields = head_line.split("\t")
-    header = [_header_name(h) for h in fields]
-    try:
-        iu, ii = header.index("user_id"), header.index("item_id")
-    except ValueError:
-        raise DataError(f"{path}: a RecBole .inter file starts with a tab-separated typed header naming user_id and item_id "
-                        f"(user_id:token<TAB>item_id:token<TAB>timestamp:float), got {fields}") from None
-    it = header.index("timestamp") if "timestamp" in header else None
-    if it is None:
-        log.info("%s: no timestamp field; the file order is the time order", path)
-    bad: list[tuple[int, str]] = []
-    for n, line in numbered:
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        while len(parts) > len(header) and not parts[-1].strip():  # trailing tabs: empty fields past the header's
-            parts.pop()
-        if len(parts) != len(header):
-            bad.append((n + 1, f"{_fields(len(parts), 'tab-separated ')}, expected {len(header)}"))
-            continue
-        if not parts[iu].strip() or not parts[ii].strip():
-            bad.append((n + 1, "an empty user_id or item_id"))
-            continue
-        rows.append((parts[iu].strip(), parts[ii].strip(), parts[it].strip() if it is not None else str(n)))
-        lines.append(n + 1)
-    return LogRows(rows, lines, bad, f"tab-separated {' / '.join(fields)}", header=True)
-
-
-def read_csv_log(path: Path) -> LogRows:
-    """Rows of a ``user,item,timestamp`` CSV/TSV log. The delimiter comes from the first line (tab, comma, else
-    whitespace). A first line naming its columns (``user``/``user_id``/``userId``/``uid``, ``item``/``item_id``/
-    ``movieId``/``iid``, ``timestamp``/``time``/``ts``; more columns are allowed) is a header and the columns are
-    taken by name; without one every row is exactly ``user,item,timestamp``."""
-    return _read_csv_log(path, [], [])
-
-
-def _header_shown(head: list[str], delim: str | None) -> str:
-    """A header as messages name the rows it expects: ``user,item,ts`` (a tab-separated one said so: a tab inside a
-    message reads as spaces, and a terminal may expand it)."""
-    if delim == "\t":
-        return ",".join(head) + " (tab-separated)"
-    return delim.join(head) if delim else " ".join(head)
-
-
-def _read_csv_log(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int],
-                  columns: tuple[str | None, str | None, str | None] = (None, None, None)) -> LogRows:
-    """:func:`read_csv_log` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
-    :class:`_Columns` and line array :func:`load_sequences` reads into); ``columns``: the header's user, item and
-    timestamp column names where given (:func:`_named_columns`)."""
-    text = decode_utf8(_read_file(path, "csv"), str(path))
-    numbered = enumerate(text_lines(text))  # the lines a block at a time, not a list of every line
-    first, head_line = next(((n, line) for n, line in numbered if line.strip()), (None, ""))
-    if first is None:
-        return LogRows([], [], [], "user,item,timestamp")
-    delim = "\t" if "\t" in head_line else ("," if "," in head_line else None)
-    if delim is None and len(head_line.split()) == 1 and (other := next((c for c in ";|" if c in head_line), None)):
-        raise DataError(f"{path}: line {first + 1} ({head_line.strip()[:60]}) is separated by {other!r}; the csv format reads "
-                        "tab-, comma- or whitespace-separated user,item,timestamp rows: convert the file (a spreadsheet's "
-                        "'CSV (comma delimited)', or replace the separator)")
-
-    def split(line: str) -> list[str]:
-        if delim is None:
-            return line.split()
-        return [p.strip() for p in next(csv.reader([line], delimiter=delim))]
-
-    head = split(head_line)
-    names = [_header_name(h) for h in head]
-    known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
-    sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
-    roles = [[k for k, n in enumerate(names) if n in options] for options in (USER_NAMES, ITEM_NAMES, TIME_NAMES)]
-    if any(columns):
-        cols = _named_columns(path, first + 1, head, names, columns)
-        width, start = len(head), first + 1
-        expected = _header_shown(head, delim)
-    elif any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
-        # a three-column header naming some columns otherwise (product_id,user_id,timestamp): the named ones are taken
-        # by name, the others fill the remaining roles in their order
-        free = iter(k for k in range(3) if not any(k in r for r in roles))
-        cols = [r[0] if r else next(free) for r in roles]
-        log.info("%s: line %d (%s) is a header; read as user = %s, item = %s, timestamp = %s (columns it does not name "
-                 "take the remaining roles in order)", path, first + 1, ",".join(head), *(repr(head[c]) for c in cols))
-        width, start = 3, first + 1
-        expected = _header_shown(head, delim)
-    elif any(n in known for n in names):
-        cols = []
-        for what, options in (("user", USER_NAMES), ("item", ITEM_NAMES), ("timestamp", TIME_NAMES)):
-            hit = [k for k, n in enumerate(names) if n in options]
-            if not hit:
-                raise DataError(f"{path}: line {first + 1} is a header {head} without a {what} column; name the columns "
-                                f"{', '.join(USER_NAMES)} / {', '.join(ITEM_NAMES)} / {', '.join(TIME_NAMES)}, or pass "
-                                f"{dict(zip(ROLES, COLUMN_KEYS))[what]}=NAME ({' / '.join(COLUMN_KEYS)} name yours)")
-            if len(hit) > 1:
-                raise DataError(f"{path}: the header {head} names {len(hit)} {what} columns "
-                                f"({', '.join(head[k] for k in hit)}); keep one")
-            cols.append(hit[0])
-        width, start = len(head), first + 1
-        expected = _header_shown(head, delim)
-    else:
-        cols, width, start = [0, 1, 2], 3, first
-        expected = "user,item,timestamp"
-    bad: list[tuple[int, str]] = []
-    for n, line in itertools.chain([(first, head_line)] if start == first else [], numbered):
-        if not line.strip():
-            continue
-        try:
-            parts = split(line)
-        except csv.Error as exc:
-            bad.append((n + 1, f"not a {sep_name}-separated row ({exc})"))
-            continue
-        if len(parts) != width:
-            bad.append((n + 1, f"{_fields(len(parts), sep_name + '-separated ')}, expected {width}"))
-            continue
-        u, i, t = (parts[c] for c in cols)
-        if not u or not i:
-            bad.append((n + 1, "an empty user or item"))
-            continue
-        rows.append((u, i, t))
-        lines.append(n + 1)
-    return LogRows(rows, lines, bad, expected, header=start > first)
-
-
-ROLES = ("user", "item", "timestamp")
-#: the keys that name a csv header's columns, in the order of :data:`ROLES`
-COLUMN_KEYS = ("user_column", "item_column", "time_column")
-
-
-def _named_columns(path: Path, line: int, head: list[str], names: list[str],
-                   columns: tuple[str | None, str | None, str | None]) -> list[int]:
-    """The user, item and timestamp column indices of the header ``head`` (on file line ``line``; ``names``: its
-    normalised names) where ``columns`` names some of them (case-insensitive; a role not named is found by the usual
-    names). DataError naming the key of a column the header lacks, holds twice, or that two roles share."""
-    cols = []
-    for what, options, key_name, given in zip(ROLES, (USER_NAMES, ITEM_NAMES, TIME_NAMES), COLUMN_KEYS, columns):
-        hit = [k for k, n in enumerate(names) if (n == _header_name(given) if given else n in options)]
-        if not hit and given:
-            raise DataError(f"{path}: {key_name}={given!r}, but the header on line {line} has no such column (its columns: "
-                            f"{', '.join(head)})")
-        if not hit:
-            raise DataError(f"{path}: the header on line {line} ({', '.join(head)}) has no {what} column by the usual names "
-                            f"({', '.join(options)}); pass {key_name}=NAME")
-        if len(hit) > 1:
-            raise DataError(f"{path}: the header on line {line} has {len(hit)} {what} columns ({', '.join(head[k] for k in hit)})"
-                            f"; name one with {key_name}")
-        cols.append(hit[0])
-    if len(set(cols)) < 3:
-        raise DataError(f"{path}: {', '.join(f'{k}={head[c]!r}' for k, c in zip(COLUMN_KEYS, cols))} name one column for "
-                        "two roles; the user, item and timestamp columns must differ")
-    return cols
-
-
-def read_sasrec_text(path: Path) -> LogRows:
-    """Rows of SASRec's ``user item`` text format; the file order is the time order. A first line naming the
-    columns (``user item``) is skipped as a header."""
-    return _read_sasrec_text(path, [], [])
-
-
-def _read_sasrec_text(path: Path, rows: list[Row] | _Columns, lines: list[int] | array[int]) -> LogRows:
-    """:func:`read_sasrec_text` appending the rows to ``rows`` and their file lines to ``lines`` (lists, or the
-    :class:`_Columns` and line array :func:`load_sequences` reads into)."""
-    bad: list[tuple[int, str]] = []
-    seen_first = False
-    for n, line in enumerate(text_lines(decode_utf8(_read_file(path, "sasrec"), str(path))), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if not seen_first:
-            seen_first = True
-            if len(parts) == 2 and _header_name(parts[0]) in USER_NAMES and _header_name(parts[1]) in ITEM_NAMES:
-                log.info("%s: line %d (%s) is a header; skipped", path, n, line.strip())
-                continue
-        if len(parts) != 2:
-            bad.append((n, f"{_fields(len(parts), 'whitespace-separated ')}, expected 2"))
-            continue
-        rows.append((parts[0], parts[1], str(n)))
-        lines.append(n)
-    return LogRows(rows, lines, bad, "'user item'")
-
-
+# ---------------------------------------------------------------------------------------------- generated log
 def generated_log(num_users: int = 300, num_items: int = 200, seed: int = 0) -> list[Row]:
     """A seeded Markov-ish log: items form clusters of 20; each user prefers two clusters and mostly walks
     to the next item of its cluster (70 %), else jumps within its clusters (20 %) or anywhere (10 %);
@@ -655,68 +231,12 @@ def _where(n: int, lines: list[int] | array[int] | None) -> str:
     return f"line {lines[n]}" if lines is not None else f"row {n + 1}"
 
 
-class _Columns:
-    """Rows ``(user, item, timestamp)`` kept as columns: user and item codes (indices into :attr:`user_ids` /
-    :attr:`item_ids`, the distinct ids in order of first appearance) and the timestamps as float64, read with
-    ``float`` as they are appended, or an ISO 8601 date-time's seconds since 1970 UTC
-    (:func:`.timestamps.timestamp_seconds`; counted in :attr:`iso`, those without an offset also in :attr:`iso_naive`,
-    the first such row and the first numeric one kept to name a mix); a timestamp that is neither is kept as NaN and
-    listed in :attr:`bad` (``(row, text)``). About 24 bytes a row instead of a tuple of three strings (≈ 230)."""
-
-    def __init__(self) -> None:
-        self.user_index: dict[str, int] = {}
-        self.item_index: dict[str, int] = {}
-        self.users = array("q")
-        self.items = array("q")
-        self.times = array("d")
-        self.bad: list[tuple[int, str]] = []
-        self.iso = self.iso_naive = 0
-        self.first_iso: tuple[int, str] | None = None
-        self.first_number: tuple[int, str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    def append(self, row: Row) -> None:
-        u, i, ts = row
-        users, items = self.user_index, self.item_index
-        self.users.append(users.setdefault(u, len(users)))
-        self.items.append(items.setdefault(i, len(items)))
-        try:
-            t = float(ts)
-            if not math.isfinite(t):
-                raise ValueError(ts)
-            if self.first_number is None:
-                self.first_number = (len(self.times), ts)
-        except ValueError:
-            t = self._not_a_number(ts)
-        self.times.append(t)
-
-    def _not_a_number(self, ts: str) -> float:
-        """Seconds of an ISO 8601 timestamp (counted), else NaN (listed in :attr:`bad`)."""
-        got = timestamp_seconds(ts)
-        if got is None:
-            self.bad.append((len(self.times), ts))
-            return math.nan
-        if self.first_iso is None:
-            self.first_iso = (len(self.times), ts)
-        self.iso += 1
-        self.iso_naive += got[1] == ISO_NAIVE
-        return got[0]
-
-    @property
-    def user_ids(self) -> list[str]:
-        return list(self.user_index)
-
-    @property
-    def item_ids(self) -> list[str]:
-        return list(self.item_index)
 
 
-def _parse_time(rows: list[Row] | _Columns, source: str, on_bad: str, stats: dict[str, Any],
-                lines: list[int] | array[int] | None = None) -> _Columns:
-    if not isinstance(rows, _Columns):
-        columns = _Columns()
+def _parse_time(rows: list[Row] | LogColumns, source: str, on_bad: str, stats: dict[str, Any],
+                lines: list[int] | array[int] | None = None) -> LogColumns:
+    if not isinstance(rows, LogColumns):
+        columns = LogColumns()
         for row in rows:
             columns.append(row)
         rows = columns
@@ -767,7 +287,7 @@ class _Events:
         return _Events(self.user[keep], self.item[keep], self.time[keep], self.row[keep])
 
 
-def _events(columns: _Columns) -> _Events:
+def _events(columns: LogColumns) -> _Events:
     """The rows with a numeric timestamp; ``-0.0`` is read as ``0.0`` (they are equal, as Python compares them)."""
     time = np.frombuffer(columns.times, dtype=np.float64)
     ok = ~np.isnan(time)
@@ -858,7 +378,7 @@ def _count_ties(times: np.ndarray, ends: np.ndarray, stats: dict[str, Any], sour
                  tied_valid)
 
 
-def build_sequences(name: str, rows: list[Row] | _Columns, opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
+def build_sequences(name: str, rows: list[Row] | LogColumns, opts: SequenceLoadOptions, titles: dict[str, str] | None = None,
                     source: str | None = None, lines: list[int] | array[int] | None = None,
                     stats: dict[str, Any] | None = None) -> SequenceData:
     """Time-ordered user sequences split leave-one-out from raw ``(user, item, timestamp)`` rows. ``lines``: the
@@ -932,19 +452,6 @@ def stats_report(stats: dict[str, Any]) -> LoadReport:
     return report
 
 
-def _sniff_format(path: Path) -> str:
-    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
-        return "movielens"
-    if path.suffix == ".inter":
-        return "recbole"
-    if path.name in RATINGS_FILES:
-        return "movielens"
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16).decode("utf-8", errors="replace")  # only to choose a reader; it decodes strictly
-    first = next((line for line in head.splitlines() if line.strip()), "")
-    if len(first.split()) == 2 and "," not in first:
-        return "sasrec"
-    return "csv"
 
 
 def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, Any]) -> None:
@@ -961,6 +468,11 @@ def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, A
         raise DataError(f"{source}: {n} of {total} lines are not {read.expected} rows ({examples}); {SKIP_HINT}")
     log.warning("%s: dropped %d of %d lines that are not %s rows (%s)", source, n, total, read.expected, examples)
     stats["malformed_lines"] = n
+
+
+#: a log file at least this large is named with its size before it is read (20 MB: about a million rows, several seconds
+#: with no other output until the rows are counted)
+ANNOUNCE_BYTES = 20_000_000
 
 
 #: the dataset names a log file is read by (besides ``generated[:USERS:ITEMS]``): the MovieLens releases with rows of
@@ -1021,8 +533,9 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     fmt = opts.log_format
     if fmt == "auto":
         fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec"}.get(key) or (
-            "movielens" if key.startswith(("movielens", "ml-")) else _sniff_format(path))
-    reader = {"movielens": _read_movielens, "recbole": _read_recbole, "csv": _read_csv_log, "sasrec": _read_sasrec_text}.get(fmt)
+            "movielens" if key.startswith(("movielens", "ml-")) else sniff_format(path))
+    reader = {"movielens": read_movielens_into, "recbole": read_recbole_into, "csv": read_csv_log_into,
+              "sasrec": read_sasrec_text_into}.get(fmt)
     if reader is None:
         raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
     if any(opts.columns):
@@ -1030,12 +543,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
             named = next(k for k, c in zip(COLUMN_KEYS, opts.columns) if c)
             raise ConfigError(f"{named} names a column of a csv log's header, but {shown(str(path))} is read as {fmt}; pass "
                               "--dataset csv (or log_format=csv) for a csv log", key=named)
-        reader = functools.partial(_read_csv_log, columns=opts.columns)
+        reader = functools.partial(read_csv_log_into, columns=opts.columns)
     size = path.stat().st_size if path.is_file() else 0
     if size >= ANNOUNCE_BYTES:  # ~6 s of CPU a million rows here, with nothing else shown until the count
         log.info("%s: reading %.0f MB (%s format)", shown(str(path)), size / 1e6, fmt)
     # rows read straight into columns (codes and float timestamps) and lines into an array: a few bytes a row
-    read = reader(path, _Columns(), array("q"))
+    read = reader(path, LogColumns(), array("q"))
     source = shown(f"{path}:{read.member}" if fmt == "movielens" and read.member != str(path) else str(path))
     stats: dict[str, Any] = {"format": fmt}
     _check_malformed(read, source, opts.on_bad, stats)
@@ -1049,5 +562,7 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     return data
 
 
-__all__ = ["FILE_DATASETS", "LogRows", "REPORT_KINDS", "SequenceData", "SequenceLoadOptions", "build_sequences", "check_dataset_name",
-           "generated_log", "load_sequences", "read_csv_log", "read_movielens", "read_recbole", "read_sasrec_text", "stats_report"]
+__all__ = ["COLUMN_KEYS", "FILE_DATASETS", "ITEM_NAMES", "LogColumns", "LogRows", "RATINGS_FILES", "REPORT_KINDS", "ROLES",
+           "Row", "SequenceData", "SequenceLoadOptions", "TIME_NAMES", "TITLES_OF", "TITLE_FILES", "USER_NAMES",
+           "build_sequences", "check_dataset_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens",
+           "read_recbole", "read_sasrec_text", "stats_report"]
