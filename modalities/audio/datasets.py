@@ -64,7 +64,7 @@ from mmdistill.logs import progress_bar
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
-from .groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
+from ..groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)

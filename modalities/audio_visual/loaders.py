@@ -57,7 +57,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
-from ..audio.groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
+from ..groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
@@ -570,7 +570,7 @@ def _group_column(path: Path, rows: dict[int, dict[str, str]], group_by: str | N
 def _hold_out_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str], test_fraction: float, seed: int,
                      column: str, path: Path) -> list[str]:
     """Mark the pairs of a seeded ``test_fraction`` of the groups as test, the rest train (in place), and return the
-    held-out groups: :func:`~..audio.groups.group_test_flags` over the groups of column ``column`` (``groups``: each
+    held-out groups: :func:`~..groups.group_test_flags` over the groups of column ``column`` (``groups``: each
     pair's value), where groups whose pairs share a file (``files``) are drawn as one, named ``a+b``, so that neither a
     group nor a file is in both splits."""
     joined = _groups([(*f, g) for f, g in zip(files, groups)])

@@ -65,7 +65,7 @@ from mmdistill.words import shown
 
 from .rates import rate_counts, tell_mixed_rates
 from .groups import GROUP_BY_REMEDY, groups_in_both, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
-from ..audio.groups import group_no_test_reason
+from ..groups import group_no_test_reason
 from ..artifacts import HIDDEN, check_class_ids, check_distinct_folder, classes_without_test, refuse_shared_files, scan_files
 
 log = logging.getLogger(__name__)

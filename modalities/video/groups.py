@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mmdistill.errors import ConfigError, DataError
 
-from ..audio.groups import check_group_classes, group_test_flags
+from ..groups import check_group_classes, group_test_flags
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str,
 
     Raises:
         DataError: a name the pattern does not match (:func:`item_groups`), fewer than two groups, or a class whose
-            groups were all held out (no training clips: :func:`~..audio.groups.check_group_classes`).
+            groups were all held out (no training clips: :func:`~..groups.check_group_classes`).
     """
     groups = item_groups(paths, group_by, where)
     names = sorted(set(groups))
