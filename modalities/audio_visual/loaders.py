@@ -678,8 +678,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     length by more than 10 % and 0.1 s: logged, kept): see :func:`read_video_pairs`. ``report`` (when given)
     receives what the layout does not use (``ignored``: files that are not clips of the layout and hidden entries;
     ``unused``) and the facts ``layout`` and ``split_drawn``. decord's C++ log lines are captured (the video loader's
-    :func:`~..video.datasets._native_stderr`): the reason of a clip that does not open is its last line."""
-    from ..video.datasets import _native_lines, _native_stderr, discover
+    :func:`~..video.decode._native_stderr`): the reason of a clip that does not open is its last line."""
+    from ..video.datasets import discover
+    from ..video.decode import _native_lines, _native_stderr
 
     try:
         import decord
@@ -759,7 +760,7 @@ def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:
     """Why decord failed on ``path``, in at most 160 characters: its own last C++ line captured in ``native``
     (``ERROR opening: PATH, Invalid data ...``, the path shortened to the file's name: the message names it), else the
     first line of its error, as the video loader says it."""
-    from ..video.datasets import _native_lines, _why
+    from ..video.decode import _native_lines, _why
 
     said = _native_lines(native, path)
     text = (said[-1] if said else _why(exc)).replace(str(path), path.name)

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 
-from .datasets import FrameSampling, _decode_file, _decode_frame_dir, offset_key
+from .datasets import offset_key
+from .decode import FrameSampling, _decode_file, _decode_frame_dir
 
 #: how frames are taken and shaped, in words (recorded with the settings: a user preparing clips elsewhere reads it)
 RESIZE = ("every frame resized to frame_size x frame_size, bilinear, the whole frame (the aspect ratio is not kept: no "
