@@ -18,6 +18,7 @@ from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.export_record import LEFT_OUT, for_export
+from mmdistill.real_samples import card_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.memory import nbytes
 from mmdistill.scored_on import baseline_sizes, chosen_on_lines, imbalance_line, scored_split
@@ -176,19 +177,9 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
                      "runs it, with the real data)")
     else:
         lines += [f"memorisation, {line}" for line in summary_lines(mem)]
-    if carried := real_samples_note(modality, (manifest.get("synthetic") or {}).get("meta")):
-        lines.append(f"real samples carried: {carried}")
+    if said := card_line(modality, (manifest.get("synthetic") or {}).get("meta")):  # real samples carried, or left out
+        lines.append(f"{said[0].replace(' verbatim', '').lower()}: {said[1]}")
     return "\n".join(lines)
-
-
-def real_samples_note(modality: Any, meta: Any) -> str | None:
-    """The adapter's sentence on the real training samples its sets carry verbatim (its optional sharing hook
-    ``real_samples_note(meta)``: image-text's real captions), or None (no hook, nothing carried, or a meta it cannot read)."""
-    hook = getattr(modality, "real_samples_note", None)
-    try:
-        return hook(dict(meta) if isinstance(meta, Mapping) else {}) if callable(hook) else None
-    except (TypeError, ValueError, KeyError, AttributeError):
-        return None
 
 
 def _inert(value: Any) -> Any:
@@ -351,8 +342,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     else:
         out.append("- not recorded (a set made before mmdistill recorded storage)")
     out += ["", "## Memorisation check", ""]
-    if carried := real_samples_note(modality, raw_synthetic.get("meta") if raw_synthetic else None):
-        out += [f"**Real samples carried verbatim:** {carried}", ""]  # the adapter's sentence, as input_note's
+    if said := card_line(modality, raw_synthetic.get("meta") if raw_synthetic else None):  # the adapter's sentence, as input_note's
+        out += [f"**{said[0]}:** {said[1]}", ""]
     mem = manifest.get("memorisation") or {}
     if not mem or mem.get("skipped"):
         out += [f"Not run ({mem.get('skipped', 'a set made before the check existed')}); `mmdistill check DIR` runs it.", ""]

@@ -15,6 +15,7 @@
                                                memorisation check of a saved set (writes memorisation.png, the card)
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
+                 [--without-real-samples]      either, without the real samples the set carries (image-text's captions)
     mmdistill cache [clear KIND ... | --all]   the caches (decoded clips, caption embeddings ...), or clear them
     mmdistill merge DIR DIR ... --out OUT [--dataset NAME]
                                                sets of part of the classes (tasks, clients) joined by class name
@@ -138,14 +139,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if len(to) > 2:
             raise ConfigError(f"--to hf takes one output folder, got {to[1:]}")
         target = Path(to[1]) if len(to) == 2 else Path(args.dir) / "export-hf"
-        out = export_hf(args.dir, target, progress=sys.stderr.isatty())  # datasets' bars for a person at a terminal
+        out = export_hf(args.dir, target, progress=sys.stderr.isatty(), without_real_samples=args.without_real_samples)  # bars: a person
         print(f"exported a Hugging Face dataset to {out} (datasets.load_from_disk; parquet in {out / 'data'}; card {out / 'README.md'})")
         return 0
     if len(to) > 1:
         raise ConfigError(f"--to takes one output folder (or 'hf OUT'), got {to}")
+    from mmdistill.real_samples import without_real_samples
     from mmdistill.share import export_natural, manifest_fields, set_dir
 
     syn, manifest, recipe, modality = load_saved(args.dir)
+    syn = without_real_samples(syn, modality, args.dir) if args.without_real_samples else syn  # the card and files alike
     manifest.setdefault("paper", recipe.paper)
     with manifest_fields(set_dir(args.dir)):  # a manifest the card cannot be made from stops before anything is written
         render_card({**manifest, "synthetic": syn.header()}, modality, where="export")
@@ -250,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("dir", help=DIR_HELP)
     p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",
                           help="output directory (default DIR/export), or 'hf [OUT]' for a Hugging Face dataset (default DIR/export-hf)")
+    p_export.add_argument("--without-real-samples", action="store_true", help="leave out the real training samples the set's record "
+                          "and files carry as written (image-text: its real captions); the card says what was left out")
     p_check = sub.add_parser("check", help="memorisation check of a saved set: distances to the nearest real samples")
     p_check.add_argument("dir", help=DIR_HELP)
     p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved "

@@ -365,19 +365,20 @@ def _datasets_bars(datasets: Any, show: bool) -> Iterator[None]:
         switch(was)
 
 
-def export_hf(path: str | Path, out: str | Path, progress: bool = False) -> Path:
-    """Write the set at ``path`` as a Hugging Face dataset at ``out`` (module docstring). ``out`` must not
-    exist or be empty; the tree is built beside it and renamed into place. ``datasets``' progress bars are shown only
-    with ``progress`` (the command line's), whatever they were before: the library does not print."""
+def export_hf(path: str | Path, out: str | Path, progress: bool = False, without_real_samples: bool = False) -> Path:
+    """Write the set at ``path`` as a Hugging Face dataset at ``out`` (module docstring; ``without_real_samples``: none of the
+    real samples its adapter declares, :mod:`mmdistill.real_samples`). ``out`` must not exist or be empty; the tree is built
+    beside it and renamed into place. ``datasets``' bars are shown only with ``progress`` (the command line's): the library does not print."""
     datasets = require_datasets()
     with _datasets_bars(datasets, progress):
-        return _export_hf(datasets, Path(path).expanduser(), Path(out).expanduser())
+        return _export_hf(datasets, Path(path).expanduser(), Path(out).expanduser(), without_real_samples)
 
 
-def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
+def _export_hf(datasets: Any, path: Path, out: Path, without_real_samples: bool) -> Path:
     from mmdistill.card import render_card
+    from mmdistill.real_samples import carried_manifest, published
 
-    loaded = load(path)
+    loaded = published(load(path), without_real_samples, path)
     check_export_target(out)
     with manifest_fields(set_dir(path)):  # a manifest the card cannot be made from stops before anything is written
         card = render_card(loaded.manifest, loaded.modality, where="hf")
@@ -396,7 +397,7 @@ def _export_hf(datasets: Any, path: Path, out: Path) -> Path:
         src = set_dir(path)
         (tmp / EXPORT_SET_DIR).mkdir()
         shutil.copy2(src / SYNTHETIC_FILE, tmp / EXPORT_SET_DIR / SYNTHETIC_FILE)
-        write_json(tmp / EXPORT_SET_DIR / MANIFEST_FILE, for_export(read_json(src / MANIFEST_FILE)))  # no sender's paths
+        write_json(tmp / EXPORT_SET_DIR / MANIFEST_FILE, for_export(carried_manifest(read_json(src / MANIFEST_FILE), loaded.synthetic)))
         record_export_files(tmp, tmp / EXPORT_SET_DIR)  # checked whenever the export is read as a set
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return out

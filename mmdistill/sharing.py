@@ -215,6 +215,12 @@ class ShareDefaults:
         measures (the card's memorisation section and ``show`` print it: image-text's real captions), or None: nothing."""
         return None
 
+    def real_sample_fields(self, meta: dict[str, Any]) -> list[str]:
+        """The fields of a set's meta that hold real training samples as written (image-text's ``init_captions``), which an
+        export made with ``--without-real-samples`` drops (:mod:`mmdistill.real_samples`; the adapter's export then reads
+        ``meta["real_samples_left_out"]`` to write none in its files), or []: by default none."""
+        return []
+
     def export_note(self, syn: Any) -> str | None:
         """What a consumer of the natural export (``mmdistill export DIR``) needs to read it without mmdistill and how far
         its files are from the set (the card's *This folder* prints it), or None: by default nothing to add."""

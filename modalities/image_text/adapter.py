@@ -19,6 +19,7 @@ from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.export_record import public_name
+from mmdistill.real_samples import LEFT_OUT_KEY
 from mmdistill.evaluation import EvaluationPlan
 from mmdistill.buffer import ParamLayout
 from mmdistill.seeding import generator
@@ -34,6 +35,10 @@ from .text_cache import load_caption_bank, nearest_captions
 from .training import expert_optimizer, retrieval_on, train_epoch
 from .share import DATASET_FACTS, pair_dataset, pair_from_hf, pair_hf_columns, pair_inputs, pair_memorisation_views
 from .trajectory import PairStudent, dual_encoder_parts, resolve_expert_batch
+
+
+#: the preview's caption of a pair exported without its real samples (its exports' captions are empty)
+CAPTION_LEFT_OUT = "(real caption left out)"
 
 
 @functools.lru_cache(maxsize=4)
@@ -174,7 +179,10 @@ class ImageTextModality(AdapterDefaults):
     def captions_for(self, syn: SyntheticSet, similarity: bool = False) -> list[str]:
         """The nearest real training caption of each distilled text embedding: from the caption bank when it
         is on this machine (with ``similarity``, prefixed by its cosine: the preview's), else as recorded by
-        :meth:`evaluate`, else the captions of the initial pairs."""
+        :meth:`evaluate`, else the captions of the initial pairs. A set exported without its real samples has none: empty
+        captions (the preview, ``similarity``: :data:`CAPTION_LEFT_OUT`)."""
+        if syn.meta.get(LEFT_OUT_KEY) is not None:  # exported --without-real-samples: no caption text at all
+            return [CAPTION_LEFT_OUT if similarity else ""] * len(syn)
         bank = load_caption_bank(syn.meta["caption_bank"], syn.meta.get("caption_bank_dir")) if syn.meta.get("caption_bank") else None
         if bank is not None and bank[1].shape[1] == syn.data["text"].shape[1]:
             return nearest_captions(syn.data["text"], bank, similarity=similarity)
@@ -197,10 +205,19 @@ class ImageTextModality(AdapterDefaults):
                             mean=tuple(syn.meta["mean"]), std=tuple(syn.meta["std"]), similarity=None if sim is None else sim.detach(),
                             metadata=export_metadata(syn.meta))
 
+    def real_sample_fields(self, meta: dict[str, Any]) -> list[str]:
+        """The captions of the real pairs the set was initialised from and each pair's nearest real caption: an export made
+        ``--without-real-samples`` drops them and writes empty captions (:meth:`captions_for`)."""
+        return ["init_captions", "nearest_captions"]
+
     def real_samples_note(self, meta: dict[str, Any]) -> str | None:
         """That the set's record and exports hold real training captions as written, however far its learned text
         embeddings lie from them: ``init_captions`` (those of the real pairs it was initialised from), ``nearest_captions``
-        (each pair's nearest real caption) and the exports' ``caption`` column / ``captions.csv``."""
+        (each pair's nearest real caption) and the exports' ``caption`` column / ``captions.csv``; for a set exported
+        without them, that its captions are empty."""
+        if meta.get(LEFT_OUT_KEY) is not None:
+            return ("the exports' captions (`captions.csv`, a `--to hf` export's `caption` column) are empty: no caption "
+                    "text; the set's text side is its learned embeddings (`text_embedding`, `embeddings.safetensors`)")
         held = [f"`synthetic.meta.{key}` ({len(meta[key])} {what})" for key, what in
                 (("init_captions", "captions of the real pairs the set was initialised from"),
                  ("nearest_captions", "the nearest real caption of each pair")) if isinstance(meta.get(key), list) and meta[key]]
@@ -218,9 +235,10 @@ class ImageTextModality(AdapterDefaults):
         encoder = public_name(syn.meta.get("text_encoder")) or "the text encoder"  # a local folder by its name, not the sender's path
         pooling = syn.meta.get("text_pooling")
         space = f"`{encoder}`" + (f" ({pooling} pooling of its token states, as the metadata of `embeddings.safetensors` records)" if pooling else "")
+        captions = ("the captions of `captions.csv` are empty (exported without real samples)" if syn.meta.get(LEFT_OUT_KEY) is not None
+                    else "a caption of `captions.csv` is the real caption whose embedding lies nearest, for reading")
         return ("The set's text side is `embeddings.safetensors`'s `text` (K, D): learned embeddings in the embedding space of "
-                f"{space}, which no caption spells; a caption of `captions.csv` is the real caption whose embedding lies "
-                f"nearest, for reading. Each PNG holds the de-normalised pixels rounded to 8 bits ({100 * share:.1f} % of the "
+                f"{space}, which no caption spells; {captions}. Each PNG holds the de-normalised pixels rounded to 8 bits ({100 * share:.1f} % of the "
                 "set's values lay outside [0, 1] and were clamped); `(png / 255 - mean) / std` with the statistics above gives "
                 "the set's images.")
 
