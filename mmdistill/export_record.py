@@ -83,9 +83,18 @@ def for_export(manifest: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("imported_from"), dict) and "file" in out["imported_from"]:
         out["imported_from"]["file"] = _named(out["imported_from"]["file"])
     meta = (out.get("synthetic") or {}).get("meta") if isinstance(out.get("synthetic"), dict) else None
-    if isinstance(meta, dict):  # an adapter's own paths (image-text's caption_bank_dir: the text cache's folder)
-        meta.update({k: _named(v) for k, v in meta.items() if isinstance(v, str)})  # not a list: class names stay as named
-    report = meta.get("load_report") if isinstance(meta, dict) else None
+    if isinstance(meta, dict):
+        out["synthetic"]["meta"] = public_meta(meta)
+    return out
+
+
+def public_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a set's ``meta`` as an export publishes it (the manifest it carries, or an adapter's export file that
+    records the meta, audio-visual's ``pairs.safetensors``): an adapter's own local paths by their last folder (image-text's
+    ``caption_bank_dir``: the text cache's folder) and the load report without the data folder's file names."""
+    out = copy.deepcopy(dict(meta))
+    out.update({k: _named(v) for k, v in out.items() if isinstance(v, str)})  # not a list: class names stay as named
+    report = out.get("load_report")
     if isinstance(report, dict):
         report["files"] = {}
         if "root" in report:
@@ -93,4 +102,4 @@ def for_export(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LEFT_OUT", "for_export", "is_local_path", "last_part", "public_name"]
+__all__ = ["LEFT_OUT", "for_export", "is_local_path", "last_part", "public_meta", "public_name"]

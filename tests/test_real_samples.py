@@ -88,3 +88,23 @@ def test_without_real_samples_leaves_the_set_it_is_given_unchanged():
     out = without_real_samples(syn, MODALITY, "the set")
     assert out.meta == {"text_dim": 8, LEFT_OUT_KEY: ["init_captions", "nearest_captions"]}
     assert syn.meta == {"init_captions": ["alice", "bob"], "text_dim": 8} and out.data is syn.data
+
+
+def test_an_audio_visual_export_file_names_none_of_the_senders_data_files(tmp_path):
+    """Walk 52M: ``pairs.safetensors`` of an audio-visual export recorded the set's whole meta, with the load report's names of
+    the sender's data files (``a/notes_john_smith.txt`` under ``ignored``), which walk 52D left out of the export's card
+    and carried manifest only. It now records the meta as an export publishes it (the counts stay)."""
+    from safetensors import safe_open
+
+    from mmdistill.io import load_synthetic
+    from mmdistill.modalities.audio_visual import MODALITY as AV
+
+    syn, _ = load_synthetic(make_set("audio_visual", tmp_path / "av"))
+    report = {"format": 1, "root": "clips", "counts": {"ignored": 1}, "files": {"ignored": ["a/notes_john_smith.txt"]}, "facts": {}}
+    syn.meta["load_report"] = report  # as a folder of clips with a stray file records it (tests/test_audio_visual.py)
+    out = AV.export(syn, tmp_path / "pairs")
+    with safe_open(str(out / "pairs.safetensors"), "pt") as fh:
+        meta = json.loads(fh.metadata()["meta"])
+    assert meta["load_report"]["counts"] == {"ignored": 1} and meta["load_report"]["files"] == {}
+    assert "john_smith" not in (out / "pairs.safetensors").read_bytes().decode("latin-1")
+    assert syn.meta["load_report"]["files"]  # the set's own meta is not changed

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError
+from mmdistill.export_record import public_meta
 from mmdistill.io import save_tensors
 from mmdistill.plots import drawable_image, drawable_labels, pyplot, save_figure, shown_channels
 
@@ -97,7 +98,8 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     """``<class>/<i:05d>.png`` (frame, 8-bit), ``<class>/<i:05d>.wav`` (16-bit PCM, Griffin-Lim) per pair ``i`` (class
     folder names as the image export's, unicode kept: :func:`~mmdistill.modalities.artifacts.export_folder_names`),
     ``classes.json`` (folder -> class name -> label index), and ``pairs.safetensors``: ``audio`` (N, 1, n_mels, frames)
-    in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,), string metadata ``classes`` and ``meta`` (JSON). Built in
+    in dB, ``image`` (N, C, H, W) in [0, 1], ``labels`` (N,), string metadata ``classes`` and ``meta`` (JSON, as an export
+    publishes it: without the data folder's file names, :func:`~mmdistill.export_record.public_meta`). Built in
     a temporary sibling and renamed into place. A frame PNG is drawn as the preview draws it (:func:`mmdistill.plots.drawable_image`:
     grey for C = 1, RGB for C = 3; channel 0 of 2, the first 3 of more; ``pairs.safetensors`` keeps every channel)."""
     import soundfile as sf
@@ -119,7 +121,7 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
             Image.fromarray(drawable_image(arr)).save(folder / f"{i:05d}.png")
             sf.write(folder / f"{i:05d}.wav", np.clip(waves[i].numpy(), -1.0, 1.0), params.sample_rate, subtype="PCM_16")
         save_tensors(tmp / PAIRS_FILE, {"audio": mel, "image": pixels, "labels": labels},
-                     metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(meta, default=str)})
+                     metadata={"classes": json.dumps(list(classes)), "meta": json.dumps(public_meta(meta), default=str)})
         write_class_index(tmp, classes, names, labels)
     return Path(out_dir)
 
