@@ -217,7 +217,9 @@ class ImageTextModality(AdapterDefaults):
         without them, that its captions are empty."""
         if meta.get(LEFT_OUT_KEY) is not None:
             return ("the exports' captions (`captions.csv`, a `--to hf` export's `caption` column) are empty: no caption "
-                    "text; the set's text side is its learned embeddings (`text_embedding`, `embeddings.safetensors`)")
+                    "text; the set's text side is its learned embeddings (`text_embedding`, `embeddings.safetensors`), whose distance "
+                    "to the real captions' embeddings the memorisation check measures (one equal to a real caption's names that "
+                    "caption to whoever holds the data)")
         held = [f"`synthetic.meta.{key}` ({len(meta[key])} {what})" for key, what in
                 (("init_captions", "captions of the real pairs the set was initialised from"),
                  ("nearest_captions", "the nearest real caption of each pair")) if isinstance(meta.get(key), list) and meta[key]]
