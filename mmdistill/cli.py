@@ -144,11 +144,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     if len(to) > 1:
         raise ConfigError(f"--to takes one output folder (or 'hf OUT'), got {to}")
-    from mmdistill.real_samples import without_real_samples
+    from mmdistill.real_samples import warn_own_copies, without_real_samples
     from mmdistill.share import export_natural, manifest_fields, set_dir
 
     syn, manifest, recipe, modality = load_saved(args.dir)
-    syn = without_real_samples(syn, modality, args.dir) if args.without_real_samples else syn  # the card and files alike
+    if args.without_real_samples:  # the card and files alike; the set's own copies are said
+        warn_own_copies(manifest, args.dir)
+        syn = without_real_samples(syn, modality, args.dir)
     manifest.setdefault("paper", recipe.paper)
     with manifest_fields(set_dir(args.dir)):  # a manifest the card cannot be made from stops before anything is written
         render_card({**manifest, "synthetic": syn.header()}, modality, where="export")

@@ -57,6 +57,19 @@ def without_real_samples(syn: SyntheticSet, modality: Any, where: str | Path) ->
     return out
 
 
+def warn_own_copies(manifest: Mapping[str, Any], where: str | Path) -> None:
+    """Warn when the set's own samples are exact copies of real ones (its memorisation block's ``exact_copies``, any
+    space): leaving the carried fields out does not keep those real samples out of the export (walk 52M's question;
+    ``init=real`` at 0 iterations publishes real samples as they are)."""
+    mem = manifest.get("memorisation") if isinstance(manifest.get("memorisation"), Mapping) else {}
+    shares = [space.get("exact_copies") for space in mem.values() if isinstance(space, Mapping)]
+    worst = max((float(v) for v in shares if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0.0)
+    if worst > 0:
+        log.warning("%s: %s leaves out the real samples the set carries beside its own, but its memorisation check found "
+                    "%.0f %% of the set's own samples to be exact copies of real ones: those are published whatever the flag "
+                    "does (distil further, or do not publish this set)", where, FLAG, 100 * worst)
+
+
 def manifest_with(manifest: Mapping[str, Any], syn: SyntheticSet) -> dict[str, Any]:
     """A copy of ``manifest`` whose ``synthetic`` section's meta is ``syn``'s (a set exported without real samples)."""
     out = dict(manifest)
@@ -68,6 +81,8 @@ def manifest_with(manifest: Mapping[str, Any], syn: SyntheticSet) -> dict[str, A
 def published(loaded: Any, without: bool, where: str | Path) -> Any:
     """A loaded set (:class:`~mmdistill.share.DistilledSet`) as an export publishes it: with ``without``, its synthetic set and
     manifest without the adapter's real-sample fields (:func:`without_real_samples`); otherwise ``loaded`` itself."""
+    if without:
+        warn_own_copies(loaded.manifest, where)
     syn = without_real_samples(loaded.synthetic, loaded.modality, where) if without else loaded.synthetic
     return loaded if syn is loaded.synthetic else dataclasses.replace(loaded, synthetic=syn, manifest=manifest_with(loaded.manifest, syn))
 

@@ -108,3 +108,20 @@ def test_an_audio_visual_export_file_names_none_of_the_senders_data_files(tmp_pa
     assert meta["load_report"]["counts"] == {"ignored": 1} and meta["load_report"]["files"] == {}
     assert "john_smith" not in (out / "pairs.safetensors").read_bytes().decode("latin-1")
     assert syn.meta["load_report"]["files"]  # the set's own meta is not changed
+
+
+def test_the_flag_warns_when_the_sets_own_samples_are_exact_copies(caplog):
+    """Walk 52M's question: --without-real-samples drops the carried captions, but a set whose own samples are exact
+    copies (init=real at 0 iterations) publishes real samples whatever the flag; the export warns with the share."""
+    import logging
+
+    from mmdistill.real_samples import warn_own_copies
+
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        warn_own_copies({"memorisation": {"input": {"exact_copies": 0.0}, "feature": {"exact_copies": 0.25}}}, "runs/x")
+    assert "25 % of the set's own samples to be exact copies of real ones" in caplog.text and "runs/x" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmdistill"):
+        warn_own_copies({"memorisation": {"input": {"exact_copies": 0.0}}}, "runs/x")
+        warn_own_copies({}, "runs/x")
+    assert not caplog.text
