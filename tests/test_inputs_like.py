@@ -110,7 +110,7 @@ def test_the_readme_section_names_every_modality_with_or_without_the_hook():
     from mmdistill.sharing import ShareDefaults
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Your own test data, prepared as the set's", 1)[1].split("**Checking a received set.**", 1)[0]
+    section = text.split("### Your own test data, prepared as the set's", 1)[1].split("\n#", 1)[0]
     spoken = {"audio_visual": "Audio-visual", "image_text": "image-text", "sequences": "sequence"}
     for name in REGISTERED_MODALITIES:
         has_hook = type(get_modality(name)).inputs_like is not ShareDefaults.inputs_like
@@ -118,3 +118,15 @@ def test_the_readme_section_names_every_modality_with_or_without_the_hook():
             assert f"\n| {name} |" in section, name
         else:
             assert spoken.get(name, name) in section.split("have no such hook", 1)[0].rsplit("\n\n", 1)[-1], name
+
+
+def test_the_readme_sharing_paragraphs_stay_under_their_section_heading():
+    """The section's paragraphs (checking a received set, Hugging Face, what an export leaves out, the card, the
+    memorisation check that the README's opening links to) come before its first sub-heading: the inputs_like section
+    placed above them made them read, in a rendered table of contents, as part of 'Your own test data'."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Share a distilled set", 1)[1].split("\n## ", 1)[0]
+    before_subsections = section.split("\n### ", 1)[0]
+    for paragraph in ("**Checking a received set.**", "**Hugging Face.**", "**What an export leaves out.**",
+                      "**The dataset card.**", "**The memorisation check.**"):
+        assert paragraph in before_subsections, paragraph
