@@ -104,3 +104,16 @@ def test_the_cards_floor_for_balanced_accuracy_counts_the_classes_the_split_hold
                "distilled": {"mean": 0.6, "std": 0.0, "runs": [0.6, 0.6], "scores": {"accuracy": {}, "balanced_accuracy": {}}}}
     assert "scores 50.0 % for that network" in (imbalance_line(metrics, 4) or "")
     assert _protocol(proto) == _protocol({k: v for k, v in proto.items() if k != "scored_classes"})
+
+
+def test_the_readme_evaluation_section_says_when_balanced_accuracy_is_scored():
+    """A reader looking for the balanced accuracy finds it in *Evaluation, honestly* with the threshold it is scored
+    at (it was said only inside the files table's accuracy.png cell, as if every set always had it)."""
+    from pathlib import Path
+
+    from mmdistill.scored_on import IMBALANCED
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Evaluation, honestly", 1)[1].split("\n## ", 1)[0]
+    assert "balanced_accuracy" in section and "majority_share" in section
+    assert f"{round(100 * IMBALANCED)} points more than 1 / classes" in section
