@@ -288,11 +288,13 @@ def results_table(rows: Mapping[str, EvalResult]) -> str:
             lines.append(f"{name:<{width}}  {100 * res.mean:>7.2f} ± {_spread(res)}  {len(res.runs):>4}")
         return "\n".join(lines)
     head = next(iter(rows.values())).headline
-    lines = [f"{'set':<{width}}  {'size':>5}  " + "  ".join(f"{m:>8}" for m in metrics) + f"  {head + ' (%)':>16}  runs"]
+    sized = any(res.size is not None for res in rows.values())  # no empty size column (classification's sets)
+    lines = [f"{'set':<{width}}  " + (f"{'size':>5}  " if sized else "") + "  ".join(f"{m:>8}" for m in metrics)
+             + f"  {head + ' (%)':>16}  runs"]
     for name, res in rows.items():
         cells = "  ".join(f"{100 * statistics.fmean(res.series(m)):>{max(8, len(m))}.2f}" for m in metrics)
-        size = "" if res.size is None else str(res.size)
-        lines.append(f"{name:<{width}}  {size:>5}  {cells}  {100 * res.mean:>7.2f} ± {_spread(res)}  {len(res.runs):>4}")
+        size = f"{'' if res.size is None else res.size:>5}  " if sized else ""
+        lines.append(f"{name:<{width}}  {size}{cells}  {100 * res.mean:>7.2f} ± {_spread(res)}  {len(res.runs):>4}")
     return "\n".join(lines)
 
 

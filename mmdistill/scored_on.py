@@ -49,8 +49,19 @@ def imbalance_line(metrics: Mapping[str, Any], k: Any) -> str | None:
     return (f"- the {split} split is imbalanced: its most common class holds {100 * majority:.1f} % of its samples (against "
             f"{100 / k:.1f} % for {k} equal classes). The accuracy is plain accuracy (every {split} sample counts once, not a "
             f"mean over classes), so a network that always answers that class scores {100 * majority:.1f} %"
-            + (f"; the balanced accuracy in the table of every score (the mean over classes of each class's share answered "
-               f"right) scores {100 / scored:.1f} % for that network" if balanced else ""))
+            + (f"; the balanced accuracy (the mean over classes of each class's share answered right) scores "
+               f"{100 / scored:.1f} % for that network: {_balanced_cells(metrics)}" if balanced else ""))
+
+
+def _balanced_cells(metrics: Mapping[str, Any]) -> str:
+    """``distilled 41.20 ± 1.05 %, random real ...``: each set's balanced accuracy (its ``scores``), in percent."""
+    cells = []
+    for name, v in metrics.items():
+        s = v.get("scores", {}).get("balanced_accuracy") if isinstance(v, Mapping) and isinstance(v.get("scores"), Mapping) else None
+        if isinstance(s, Mapping) and isinstance(s.get("mean"), (int, float)):
+            spread = "" if len(s.get("runs") or []) == 1 else f" ± {100 * float(s.get('std') or 0.0):.2f}"
+            cells.append(f"{name.replace('_', ' ')} {100 * float(s['mean']):.2f}{spread} %")
+    return ", ".join(cells)
 
 
 #: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the
