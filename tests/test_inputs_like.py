@@ -17,19 +17,15 @@ from mmdistill.inputs_like import prepare_like
 from mmdistill.modality import AdapterDefaults
 from mmdistill.report import new_manifest, write_artifact
 from mmdistill.seeding import generator
+from frame_folders import write_frames  # tests/frame_folders.py
 
 
 def _frames(root: Path) -> Path:
     """root/<class>/<clip>/frame_N.png: two classes of three 6-frame clips of 12 x 8 RGB frames."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
         for i in range(3):
-            d = root / cls / f"clip{i}"
-            d.mkdir(parents=True)
-            for t in range(6):
-                Image.fromarray(rng.integers(0, 255, (12, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+            write_frames(root / cls / f"clip{i}", 6, 12, 8, rng)
     return root
 
 

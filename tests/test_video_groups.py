@@ -11,20 +11,16 @@ import numpy as np
 import pytest
 
 from mmdistill.errors import ConfigError, DataError
+from frame_folders import write_frames  # tests/frame_folders.py
 
 
 def _ucf_tree(root: Path, classes=("JumpUp", "WaveLeft"), groups: int = 5, clips: int = 3) -> Path:
     """root/<class>/v_<class>_g<NN>_c<NN>/frame_XX.png: ``clips`` clip folders per group (one recording each)."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     for cls in classes:
         for g in range(1, groups + 1):
             for c in range(1, clips + 1):
-                d = root / cls / f"v_{cls}_g{g:02d}_c{c:02d}"
-                d.mkdir(parents=True)
-                for t in range(4):
-                    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+                write_frames(root / cls / f"v_{cls}_g{g:02d}_c{c:02d}", 4, 8, 8, rng)
     return root
 
 
@@ -117,16 +113,11 @@ def test_group_by_needs_clip_files(tmp_path):
 
 def _person_tree(root: Path) -> Path:
     """root/<class>/<class>_<person>_c<k>/frame_XX.png: class A by p1-p3, B by p3 alone, C by p1 and p2."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     for cls, persons in {"A": ["p1", "p2", "p3"], "B": ["p3"], "C": ["p1", "p2"]}.items():
         for p in persons:
             for k in range(2):
-                d = root / cls / f"{cls}_{p}_c{k}"
-                d.mkdir(parents=True)
-                for t in range(4):
-                    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+                write_frames(root / cls / f"{cls}_{p}_c{k}", 4, 8, 8, rng)
     return root
 
 

@@ -10,19 +10,15 @@ import pytest
 import torch
 
 from mmdistill.errors import ArtifactError, DataError
+from frame_folders import write_frames  # tests/frame_folders.py
 
 
 def _tree(root: Path) -> Path:
     """root/<class>/<clip>/frame_N.png, clips of 3, 7 or 11 frames, portrait (12 x 8) frames."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
         for i in range(5):
-            d = root / cls / f"clip{i}"
-            d.mkdir(parents=True)
-            for t in range(3 + 4 * (i % 3)):
-                Image.fromarray(rng.integers(0, 255, (12, 8, 3), dtype=np.uint8)).save(d / f"frame_{t}.png")
+            write_frames(root / cls / f"clip{i}", 3 + 4 * (i % 3), 12, 8, rng)
     return root
 
 
