@@ -242,7 +242,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # session 52: no grouping of a CSV's rows (audio, audio-visual); a log's columns found by name
                                  "group_by": None, "user_column": None, "item_column": None, "time_column": None,
                                  # walk 52L: the student's step size started at lr_teacher
-                                 "lr_student": None}
+                                 "lr_student": None,
+                                 # session 51's classes= key (walk 51F): every class of the data was distilled
+                                 "classes": []}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

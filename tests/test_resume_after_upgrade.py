@@ -14,7 +14,7 @@ from mmdistill.keys import resume_values
 from mmdistill.recipes import RECIPES, get_recipe
 from mmdistill.schema import ABSENT_BEFORE, INHERITED_KEYS, values_before_keys
 
-PINNED = json.loads((Path(__file__).parent / "fixtures" / "resume_keys_ccc1531.json").read_text())["recipes"]
+PINNED = json.loads((Path(__file__).parent / "fixtures" / "resume_keys_4902b7b.json").read_text())["recipes"]
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -30,3 +30,4 @@ def test_keys_added_in_session_52_resume_as_the_runs_before_them_behaved():
     saved = {"seed": 0}
     keys = ["group_by", "user_column", "item_column", "time_column"]
     assert values_before_keys(saved, keys) == {k: None for k in keys}  # no grouping, the columns found by their names
+    assert values_before_keys(saved, ["classes"]) == {"classes": []}  # session 51's key: every class was distilled
