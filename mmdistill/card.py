@@ -21,7 +21,7 @@ from mmdistill.export_record import LEFT_OUT, for_export
 from mmdistill.real_samples import card_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.memory import nbytes
-from mmdistill.scored_on import baseline_sizes, chosen_on_lines, imbalance_line, scored_split
+from mmdistill.scored_on import baseline_sizes, chosen_on_lines, imbalance_line, mean_spread, scored_split
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
 
@@ -113,9 +113,7 @@ def score_rows(metrics: Mapping[str, Any]) -> list[str]:
 
     def cell(v: Mapping[str, Any], n: str) -> str:
         s = v["scores"].get(n)
-        if not isinstance(s, Mapping) or "mean" not in s:
-            return "-"
-        return f"{100 * s['mean']:.2f}" + ("" if len(s.get("runs") or []) == 1 else f" ± {100 * s['std']:.2f}")  # one run: no spread
+        return mean_spread(s) if isinstance(s, Mapping) and "mean" in s else "-"
 
     rows = ["| set | " + " | ".join(n.replace("_", " ") for n in names) + " |", "| --- |" + " ---: |" * len(names)]
     return rows + [f"| {k.replace('_', ' ')} | " + " | ".join(cell(v, n) for n in names) + " |" for k, v in sets.items()]

@@ -43,6 +43,7 @@ from mmdistill.concurrency import run_jobs
 from mmdistill.distributed import Workers, all_reduce_sum, broadcast_json, current_workers
 from mmdistill.errors import ConfigError
 from mmdistill.logs import progress_bar
+from mmdistill.scored_on import mean_spread
 from mmdistill.seeding import draw_seed, generator
 
 log = logging.getLogger(__name__)
@@ -359,11 +360,8 @@ def evaluated_sets(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def set_cell(name: str, result: Mapping[str, Any]) -> str:
     """``random real 93.11 ± 0.87 %``: an evaluated set's name and its mean ± std in percent (values in [0, 1]); a set
     scored by one run has no spread measured: ``popularity 18.10 % (one run)``."""
-    head = f"{name.replace('_', ' ')} {100 * result['mean']:.2f}"
     runs = result.get("runs")
-    if isinstance(runs, list) and len(runs) == 1:
-        return f"{head} % (one run)"
-    return f"{head} ± {100 * result['std']:.2f} %"
+    return f"{name.replace('_', ' ')} {mean_spread(result)} %" + (" (one run)" if isinstance(runs, list) and len(runs) == 1 else "")
 
 
 def rescored_metrics(saved: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

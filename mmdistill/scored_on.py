@@ -59,9 +59,16 @@ def _balanced_cells(metrics: Mapping[str, Any]) -> str:
     for name, v in metrics.items():
         s = v.get("scores", {}).get("balanced_accuracy") if isinstance(v, Mapping) and isinstance(v.get("scores"), Mapping) else None
         if isinstance(s, Mapping) and isinstance(s.get("mean"), (int, float)):
-            spread = "" if len(s.get("runs") or []) == 1 else f" ± {100 * float(s.get('std') or 0.0):.2f}"
-            cells.append(f"{name.replace('_', ' ')} {100 * float(s['mean']):.2f}{spread} %")
+            cells.append(f"{name.replace('_', ' ')} {mean_spread(s)} %")
     return ", ".join(cells)
+
+
+def mean_spread(result: Mapping[str, Any]) -> str:
+    """``"93.11 ± 0.87"``: a score's ``mean`` ± ``std`` in percent (values in [0, 1]); ``"93.11"`` when its ``runs`` are
+    one (no spread was measured). The one rule of every cell that prints a score block (summary lines, the card)."""
+    mean = f"{100 * result['mean']:.2f}"
+    runs = result.get("runs")
+    return mean if isinstance(runs, list) and len(runs) == 1 else f"{mean} ± {100 * (result.get('std') or 0.0):.2f}"
 
 
 #: how a config layer of keys taken from a finished run is named (:mod:`mmdistill.chosen_run`: ``--config DIR``), in the
@@ -103,4 +110,4 @@ def baseline_sizes(sets: Iterable[str]) -> str:
     return " (the baselines have the same size as the distilled set" + (f"; {said}" if whole else "") + ")"
 
 
-__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "baseline_sizes", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "scored_split"]
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "baseline_sizes", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "mean_spread", "scored_split"]
