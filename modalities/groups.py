@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from mmdistill.csv_lines import line_list
 from mmdistill.errors import DataError
 
 log = logging.getLogger("mmdistill.audio")
@@ -77,12 +78,8 @@ def groups_in_both(groups: list[str], splits: list[str], lines: list[int]) -> li
     rows: dict[str, dict[str, list[int]]] = {}
     for g, s, line in zip(groups, splits, lines):
         rows.setdefault(g, {}).setdefault(s, []).append(line)
-    return [f"{g!r} (train rows {_rows(r['train'])}; test rows {_rows(r['test'])})"
+    return [f"{g!r} (train rows {line_list(r['train'], 5)}; test rows {line_list(r['test'], 5)})"
             for g, r in sorted(rows.items()) if "train" in r and "test" in r]
-
-
-def _rows(lines: list[int], limit: int = 5) -> str:
-    return ", ".join(map(str, lines[:limit])) + (" ..." if len(lines) > limit else "")
 
 
 __all__ = ["check_group_classes", "group_no_test_reason", "group_test_flags", "groups_in_both"]
