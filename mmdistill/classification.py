@@ -51,6 +51,12 @@ def majority_share(labels: Tensor) -> float:
     return round(float(torch.bincount(labels.long()).max()) / len(labels), 6) if len(labels) else 0.0
 
 
+def scored_classes(labels: Tensor) -> int:
+    """How many classes the scored split's ``labels`` (N,) hold (a class without samples is not averaged by balanced
+    accuracy: answering one class scores 1 / this)."""
+    return int((torch.bincount(labels.long()) > 0).sum())
+
+
 def classification_data_on(data: ClassificationData, device: torch.device) -> ClassificationData:
     """``data`` with its training split on ``device`` (the matchers sample it there; the test split stays)."""
     train = LabeledTensors(data.train.x.to(device), data.train.y.to(device), data.train.classes)
@@ -303,7 +309,7 @@ def classification_plan(
                                       "scored_on": data.meta.get("scored_on", "test"),
                                       f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
                                       "majority_share": majority,
-                                      **({"scored_classes": int((torch.bincount(data.test.y.long()) > 0).sum())} if balanced else {})}
+                                      **({"scored_classes": scored_classes(data.test.y)} if balanced else {})}
     if syn is not None:
         protocol_block.update(distilled_lr=syn_protocol.lr, labels=syn.label_mode)
     return EvaluationPlan(metric="accuracy", networks=networks, runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress,
@@ -325,4 +331,4 @@ def evaluate_baselines(cfg: Any, data: ClassificationData, modality: Classificat
 
 __all__ = ["EvalResult", "baseline_sets", "check_evaluation_networks", "classification_data_on", "classification_plan", "describe_classification",
            "evaluate_baselines", "evaluate_tensors", "evaluation_augment", "evaluation_networks", "evaluation_protocol", "herding_indices",
-           "many_trainer", "network_factory", "trainer"]
+           "many_trainer", "network_factory", "scored_classes", "trainer"]

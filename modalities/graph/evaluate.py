@@ -21,7 +21,7 @@ from torch import Tensor
 
 from mmdistill.baselines import herding_select
 from mmdistill.scored_on import imbalance_heading, imbalanced_split
-from mmdistill.classification import majority_share
+from mmdistill.classification import majority_share, scored_classes
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import generator
@@ -145,6 +145,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
         per_class = list(resolve_budget(data.train_class_counts(), data.visible_nodes, reduction_rate=cfg.reduction_rate,
                                         label_rate=cfg.label_rate, nodes_per_class=cfg.ipc).per_class)
     share = majority_share(data.labels("test"))  # what answering the most common class alone scores
+    balanced = imbalanced_split(share, data.num_classes)  # then balanced accuracy is scored beside plain accuracy
     baselines = baseline_note(data, per_class) if {"random_real", "herding"} & set(cfg.baselines) else None
     factory = lambda name: network_factory(name, data, device, hidden=cfg.hidden, dropout=cfg.eval_dropout)  # noqa: E731
     herd = herding_nodes(data, per_class, factory("gcn"), protocol, cfg.seed) if "herding" in cfg.baselines else None
@@ -161,7 +162,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
             sets["herding"] = EvalSet(coreset_graph(data, herd))
         if cfg.whole_graph:
             sets["whole_graph"] = EvalSet(whole_training_graph(data))
-        plans.append(NetworkPlan(name, trainer(factory(name), data, protocol, balanced=imbalanced_split(share, data.num_classes)), sets))
+        plans.append(NetworkPlan(name, trainer(factory(name), data, protocol, balanced=balanced), sets))
     extra: dict[str, Any] = {}
     if condensed is not None:
         extra["synthetic"] = {"nodes": int(sum(per_class)), "per_class": per_class, "edges": condensed.graph.num_undirected_edges,
@@ -174,8 +175,7 @@ def graph_plan(cfg: Any, syn: SyntheticSet | None, data: NodeClassificationData,
                   "lr_decay_at": protocol.lr_decay_at, "optimizer": "adam", "dropout": cfg.eval_dropout,
                   "hidden": cfg.hidden, "runs": cfg.eval_runs, "selection": "best validation accuracy",
                   "test_nodes": int(data.test_idx.numel()), "majority_share": share,
-                  **({"scored_classes": int((torch.bincount(data.labels("test").long()) > 0).sum())}
-                     if imbalanced_split(share, data.num_classes) else {}),
+                  **({"scored_classes": scored_classes(data.labels("test"))} if balanced else {}),
                   **({"baseline_nodes": baselines[0]} if baselines else {}),
                   "trained_as": "networks trained from scratch on each graph (the baselines: "
                                 + (baselines[1] if baselines else "as many real nodes as the condensed graph")

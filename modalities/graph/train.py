@@ -92,14 +92,9 @@ def train_with_validation(net: nn.Module, train: LabelledGraph, data: NodeClassi
     return best_acc
 
 
-def accuracy_on_test(net: nn.Module, data: NodeClassificationData) -> float:
-    """Accuracy on the test nodes of the real graph (GCond: the whole graph, or the test-induced graph)."""
-    return scores_on_test(net, data)["accuracy"]
-
-
 @torch.no_grad()
 def scores_on_test(net: nn.Module, data: NodeClassificationData, *, balanced: bool = False) -> dict[str, float]:
-    """``{"accuracy"}`` on the real graph's test nodes (:func:`accuracy_on_test`), and with ``balanced`` (an
+    """``{"accuracy"}`` on the real graph's test nodes (GCond: the whole graph, or the test-induced graph), and with ``balanced`` (an
     imbalanced test split) ``"balanced_accuracy"``, the mean of the per-class recalls
     (:func:`mmdistill.training.balanced_accuracy`)."""
     graph, nodes = data.view("test")
@@ -112,4 +107,4 @@ def scores_on_test(net: nn.Module, data: NodeClassificationData, *, balanced: bo
     return scores
 
 
-__all__ = ["GraphTrainProtocol", "LabelledGraph", "accuracy", "accuracy_on_test", "scores_on_test", "train_with_validation"]
+__all__ = ["GraphTrainProtocol", "LabelledGraph", "accuracy", "scores_on_test", "train_with_validation"]
