@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
 
-from .datasets import GREY_MODES, REPORT_KINDS, _read_images, to_8bit, upright
+from .datasets import GREY_MODES, REPORT_KINDS, _read_images, _unit_pixels, to_8bit, upright
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ def images_like(source: Any, images: Sequence[str | Path | Any] | Tensor) -> Ten
         log.warning("images_like: %d %s, e.g. %s (%s)", len(items), said.get(kind, REPORT_KINDS.get(kind, kind)), items[0][0], items[0][1])
     if not arrays:
         return torch.empty(0, c, h, w)
-    x = torch.from_numpy(np.stack(arrays).astype(np.float32) / np.float32(255.0)).permute(0, 3, 1, 2)  # (N, C, H, W)
-    return (x - mean) / std
+    return (_unit_pixels(np.stack(arrays)) - mean) / std  # the loader's own uint8 -> [0, 1], (N, C, H, W)
 
 
 def _is_pil(item: Any) -> bool:
