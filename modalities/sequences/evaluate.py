@@ -133,15 +133,22 @@ def sequence_plan(cfg: Any, syn: SyntheticSet | None, data: SequenceData, device
         with torch.no_grad():
             dist = decode_summary(syn.detached().to("cpu"))
     active = most_active_users(data, seq_num)
-    counts = item_counts(data)
+    counts = item_counts(data) if "popularity" in cfg.baselines else None
+    floor: dict[str, float] = {}
+
+    def popularity(c: Tensor, gen: torch.Generator) -> dict[str, float]:
+        """The popularity ranking's scores: no learner, so ranked once and given to every learner's table."""
+        if not floor:
+            floor.update(scores(PopularityRanker(c).to(device)))
+        return dict(floor)
+
     plans = []
     for arch in learners:
         sets: dict[str, EvalSet] = {}
         if syn is not None:
             sets["distilled"] = EvalSet(dist, train_and_score=make_trainer(arch, "distilled"), size=seq_num)
         if "popularity" in cfg.baselines:
-            sets["popularity"] = EvalSet(counts, train_and_score=lambda c, gen: scores(PopularityRanker(c).to(device)),
-                                         size=data.num_users, runs=1)
+            sets["popularity"] = EvalSet(counts, train_and_score=popularity, size=data.num_users, runs=1)
         if "random_real" in cfg.baselines:
             def draw(r: int) -> Tensor:
                 users = torch.randperm(data.num_users, generator=generator(cfg.seed, "random_real", r))[:seq_num].tolist()
