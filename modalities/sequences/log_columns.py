@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from array import array
 
-from .timestamps import ISO_NAIVE, timestamp_seconds
+from .timestamps import ISO_NAIVE, iso_seconds
 
 #: one row of a log as a reader gives it: user, item and timestamp, as strings
 Row = tuple[str, str, str]
@@ -51,8 +51,9 @@ class LogColumns:
         self.times.append(t)
 
     def _not_a_number(self, ts: str) -> float:
-        """Seconds of an ISO 8601 timestamp (counted), else NaN (listed in :attr:`bad`)."""
-        got = timestamp_seconds(ts)
+        """Seconds of an ISO 8601 timestamp (counted), else NaN (listed in :attr:`bad`); ``ts`` has already failed to read
+        as a finite number (:meth:`append`), which is not tried again on every row of an ISO log."""
+        got = iso_seconds(ts.strip())
         if got is None:
             self.bad.append((len(self.times), ts))
             return math.nan

@@ -24,11 +24,13 @@ def timestamp_seconds(text: str) -> tuple[float, str] | None:
     try:
         value = float(text)
     except ValueError:
-        return _iso_seconds(text.strip())
+        return iso_seconds(text.strip())
     return (value, NUMBER) if math.isfinite(value) else None
 
 
-def _iso_seconds(text: str) -> tuple[float, str] | None:
+def iso_seconds(text: str) -> tuple[float, str] | None:
+    """``(seconds, kind)`` of an ISO 8601 date or date-time ``text`` (stripped) as :func:`timestamp_seconds` reads it,
+    None for anything else: for a caller that has already failed to read it as a number."""
     if len(text) < 10 or not text[:4].isdigit() or text[4] != "-":
         return None
     if text[-1] in "Zz":  # Python 3.10's fromisoformat does not read the Z suffix
@@ -42,4 +44,4 @@ def _iso_seconds(text: str) -> tuple[float, str] | None:
     return (when - _EPOCH).total_seconds(), ISO
 
 
-__all__ = ["ISO", "ISO_NAIVE", "NUMBER", "timestamp_seconds"]
+__all__ = ["ISO", "ISO_NAIVE", "NUMBER", "iso_seconds", "timestamp_seconds"]
