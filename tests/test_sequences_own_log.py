@@ -93,8 +93,15 @@ def test_a_named_column_the_header_lacks_or_shares_is_refused_naming_the_key(tmp
     with pytest.raises(DataError, match=r"user_column='client', but the header on line 1 has no such column \(its columns: "
                                         r"customer, sku, when\)"):
         load_sequences("csv", str(path), SequenceLoadOptions(columns=("client", "sku", "when")))
-    with pytest.raises(DataError, match=r"has no timestamp column by the usual names .*; pass time_column=NAME"):
+    with pytest.raises(DataError, match=r"is a header \(customer, sku, when\) without a timestamp column; name it .*, or "
+                                        r"pass time_column=NAME"):
         load_sequences("csv", str(path), SequenceLoadOptions(columns=("customer", "sku", None)))
+    # the usual names found twice (no key given): one refusal, whichever way the columns are found
+    twice = tmp_path / "twice.csv"
+    twice.write_text("user,user_id,item,timestamp\nu1,u1,a,1\nu1,u1,b,2\n")
+    with pytest.raises(DataError, match=r"the header on line 1 has 2 user columns \(user, user_id\); keep one, or name one "
+                                        r"with user_column=NAME"):
+        load_sequences("csv", str(twice), OPTS)
     with pytest.raises(DataError, match=r"user_column='customer', item_column='customer', .* name one column for two roles"):
         load_sequences("csv", str(path), SequenceLoadOptions(columns=("customer", "customer", "when")))
     from mmdistill.errors import ConfigError

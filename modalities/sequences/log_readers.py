@@ -341,11 +341,8 @@ def read_csv_log_into(path: Path, rows: list[Row] | LogColumns, lines: list[int]
     known = set(USER_NAMES + ITEM_NAMES + TIME_NAMES)
     sep_name = {"\t": "tab", ",": "comma", None: "whitespace"}[delim]
     roles = [[k for k, n in enumerate(names) if n in options] for options in (USER_NAMES, ITEM_NAMES, TIME_NAMES)]
-    if any(columns):
-        cols = _named_columns(path, first + 1, head, names, columns)
-        width, start = len(head), first + 1
-        expected = _header_shown(head, delim)
-    elif any(n in known for n in names) and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
+    header = any(columns) or any(n in known for n in names)
+    if not any(columns) and header and len(head) == 3 and not all(roles) and all(len(r) <= 1 for r in roles):
         # a three-column header naming some columns otherwise (product_id,user_id,timestamp): the named ones are taken
         # by name, the others fill the remaining roles in their order
         free = iter(k for k in range(3) if not any(k in r for r in roles))
@@ -354,18 +351,8 @@ def read_csv_log_into(path: Path, rows: list[Row] | LogColumns, lines: list[int]
                  "take the remaining roles in order)", path, first + 1, ",".join(head), *(repr(head[c]) for c in cols))
         width, start = 3, first + 1
         expected = _header_shown(head, delim)
-    elif any(n in known for n in names):
-        cols = []
-        for what, options in (("user", USER_NAMES), ("item", ITEM_NAMES), ("timestamp", TIME_NAMES)):
-            hit = [k for k, n in enumerate(names) if n in options]
-            if not hit:
-                raise DataError(f"{path}: line {first + 1} is a header {head} without a {what} column; name the columns "
-                                f"{', '.join(USER_NAMES)} / {', '.join(ITEM_NAMES)} / {', '.join(TIME_NAMES)}, or pass "
-                                f"{dict(zip(ROLES, COLUMN_KEYS))[what]}=NAME ({' / '.join(COLUMN_KEYS)} name yours)")
-            if len(hit) > 1:
-                raise DataError(f"{path}: the header {head} names {len(hit)} {what} columns "
-                                f"({', '.join(head[k] for k in hit)}); keep one")
-            cols.append(hit[0])
+    elif header:  # columns named by the keys or by the usual names
+        cols = _named_columns(path, first + 1, head, names, columns)
         width, start = len(head), first + 1
         expected = _header_shown(head, delim)
     else:
@@ -400,8 +387,9 @@ COLUMN_KEYS = ("user_column", "item_column", "time_column")
 def _named_columns(path: Path, line: int, head: list[str], names: list[str],
                    columns: tuple[str | None, str | None, str | None]) -> list[int]:
     """The user, item and timestamp column indices of the header ``head`` (on file line ``line``; ``names``: its
-    normalised names) where ``columns`` names some of them (case-insensitive; a role not named is found by the usual
-    names). DataError naming the key of a column the header lacks, holds twice, or that two roles share."""
+    normalised names): a role ``columns`` names is found by that name (case-insensitive), the others by the usual
+    names (:data:`USER_NAMES` ...). DataError naming the key of a column the header lacks, holds twice, or that two
+    roles share."""
     cols = []
     for what, options, key_name, given in zip(ROLES, (USER_NAMES, ITEM_NAMES, TIME_NAMES), COLUMN_KEYS, columns):
         hit = [k for k, n in enumerate(names) if (n == _header_name(given) if given else n in options)]
@@ -409,11 +397,11 @@ def _named_columns(path: Path, line: int, head: list[str], names: list[str],
             raise DataError(f"{path}: {key_name}={given!r}, but the header on line {line} has no such column (its columns: "
                             f"{', '.join(head)})")
         if not hit:
-            raise DataError(f"{path}: the header on line {line} ({', '.join(head)}) has no {what} column by the usual names "
-                            f"({', '.join(options)}); pass {key_name}=NAME")
+            raise DataError(f"{path}: line {line} is a header ({', '.join(head)}) without a {what} column; name it "
+                            f"{', '.join(options)}, or pass {key_name}=NAME ({' / '.join(COLUMN_KEYS)} name yours)")
         if len(hit) > 1:
             raise DataError(f"{path}: the header on line {line} has {len(hit)} {what} columns ({', '.join(head[k] for k in hit)})"
-                            f"; name one with {key_name}")
+                            f"; keep one{'' if given else f', or name one with {key_name}=NAME'}")
         cols.append(hit[0])
     if len(set(cols)) < 3:
         raise DataError(f"{path}: {', '.join(f'{k}={head[c]!r}' for k, c in zip(COLUMN_KEYS, cols))} name one column for "
