@@ -10,6 +10,7 @@ where they logged before this module left ``audio/``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -20,28 +21,38 @@ log = logging.getLogger("mmdistill.audio")
 
 
 def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: str, where: str,
-                     noun: str = "clips") -> tuple[list[bool], list[str]]:
+                     noun: str = "clips", labels: list[str] | None = None, named: str | None = None,
+                     source: str | None = None, fix: str = "give the CSV a split column") -> tuple[list[bool], list[str]]:
     """Whether each clip is held out as test, drawn by group: of the ``G`` distinct groups (sorted by name, then
     permuted by a generator seeded with ``seed``, the recipe's ``split_seed``) ``round(G * fraction)`` are held out,
     at least 1 and at most ``G - 1``, with every clip of theirs. Returns the flags (one per entry of ``groups``) and
     the held-out group names (sorted). ``noun``: what a group holds, for the log line (``clips``, ``pairs``).
+    ``labels`` (each entry's class): the draw is checked to leave every class training entries
+    (:func:`check_group_classes`, with ``named`` and ``fix``). ``named``: how the groups are read, in words (default
+    ``group_by='speaker' (--group-by)``); ``source``: where they come from, before their count (default ``column
+    'speaker' names``, counted among the readable ``noun``; the video loader's ``the clips' names give``).
 
     Raises:
         DataError: fewer than two groups (nothing could be held out without a group on both sides), naming
-            ``column`` and ``where`` (the CSV file).
+            ``column`` and ``where`` (the CSV file); a class left without training entries (``labels``).
     """
     names = sorted(set(groups))
     if len(names) < 2:
-        raise DataError(f"{where}: group_by={column!r} (--group-by) holds out whole groups, but column {column!r} names "
-                        f"{len(names)} group(s) among the readable {noun} ({', '.join(map(repr, names)) or 'none'}); it needs "
-                        "two or more, or leave group_by out to hold out a share of each class's clips")
+        found = f"{source} {len(names)} group(s)" if source else \
+            f"column {column!r} names {len(names)} group(s) among the readable {noun}"
+        raise DataError(f"{where}: {named or f'group_by={column!r} (--group-by)'} holds out whole groups, but {found} "
+                        f"({', '.join(map(repr, names)) or 'none'}); it needs two or more, or leave group_by out to hold out a "
+                        f"share of each class's {noun}")
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(int(seed))).tolist()
     n_test = min(max(int(round(len(names) * float(fraction))), 1), len(names) - 1)
     held = sorted(names[i] for i in order[:n_test])
     chosen = set(held)
     log.info("held out %d of %d groups of column %r with all their %s (test_fraction %g of the groups, split_seed %d): %s",
              len(held), len(names), column, noun, fraction, seed, ", ".join(held))
-    return [g in chosen for g in groups], held
+    flags = [g in chosen for g in groups]
+    if labels is not None:
+        check_group_classes(labels, flags, groups, column=column, where=where, noun=noun, named=named, fix=fix)
+    return flags, held
 
 
 def check_group_classes(labels: list[str], test: list[bool], groups: list[str], *, column: str, where: str,
@@ -72,14 +83,50 @@ def group_no_test_reason(column: str, noun: str = "clips", named: str | None = N
             "holds out whole groups, not a share of each class")
 
 
-def groups_in_both(groups: list[str], splits: list[str], lines: list[int]) -> list[str]:
-    """The groups that have rows in both splits, each described with its rows (``lines``: the CSV line of each
-    entry), sorted by group name: ``"'ann' (train rows 2, 3; test rows 9)"``."""
-    rows: dict[str, dict[str, list[int]]] = {}
-    for g, s, line in zip(groups, splits, lines):
-        rows.setdefault(g, {}).setdefault(s, []).append(line)
-    return [f"{g!r} (train rows {line_list(r['train'], 5)}; test rows {line_list(r['test'], 5)})"
-            for g, r in sorted(rows.items()) if "train" in r and "test" in r]
+def _rows(lines: list[int]) -> str:
+    return f"rows {line_list(lines, 5)}"
 
 
-__all__ = ["check_group_classes", "group_no_test_reason", "group_test_flags", "groups_in_both"]
+def groups_in_both(groups: Sequence[str], splits: Sequence[str], entries: Sequence[int] | Sequence[str],
+                   shown: Callable[[list], str] = _rows) -> list[str]:
+    """The groups that have entries in both splits, each described with its entries on each side (``entries``: the
+    CSV line of each entry, shown as ``rows 2, 3``; or what ``shown`` makes of a side's entries, such as the video
+    loader's first clip name), sorted by group name: ``"'ann' (train rows 2, 3; test rows 9)"``."""
+    sides: dict[str, dict[str, list]] = {}
+    for g, s, entry in zip(groups, splits, entries):
+        sides.setdefault(g, {}).setdefault(s, []).append(entry)
+    return [f"{g!r} (train {shown(r['train'])}; test {shown(r['test'])})"
+            for g, r in sorted(sides.items()) if "train" in r and "test" in r]
+
+
+def some(described: list[str], limit: int = 5) -> str:
+    """Up to ``limit`` entries of ``described``, joined, with ``...`` when there are more."""
+    return "; ".join(described[:limit]) + (" ..." if len(described) > limit else "")
+
+
+def refuse_groups_in_both(where: str, column: str, groups: Sequence[str], splits: Sequence[str], lines: Sequence[int],
+                          noun: str = "clips") -> None:
+    """DataError when a CSV's given split puts a group of column ``column`` (group_by) on both sides
+    (:func:`groups_in_both`, ``lines``: each row's CSV line), naming the groups with their rows; ``where``: the file
+    as the loader names it; ``noun``: what the rows list (``clips``, ``pairs``)."""
+    both = groups_in_both(groups, splits, lines)
+    if both:
+        raise DataError(f"{where}: {len(both)} group(s) of column {column!r} (group_by) have rows in both splits, so the test "
+                        f"{noun} score groups the model trained on: {some(both)}; put each group's rows in one split, or leave "
+                        "the split empty on every row to have the held-out groups drawn (test_fraction of the groups, split_seed)")
+
+
+def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str = "clip", after: str = "") -> DataError:
+    """The refusal of a ``group_by`` the CSV's header row (``columns``) lacks; ``where``: the file as the loader names it;
+    ``noun``: what a row lists (``clip``, ``pair``); ``after``: where the column must stand (`` after path,label``)."""
+    return DataError(f"{where}: group_by={group_by!r} (--group-by) is not a column of its header row ({', '.join(columns)}); "
+                     f"expected a column{after} naming each {noun}'s group (a speaker)")
+
+
+def rows_without_group(lines: list[int], column: str, noun: str = "clip") -> str:
+    """What is wrong with the CSV rows (``lines``) that leave the group_by column ``column`` empty, in words."""
+    return f"{len(lines)} row(s) have no value in the group_by column {column!r} (every {noun} needs its group): {_rows(lines)}"
+
+
+__all__ = ["check_group_classes", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
+           "refuse_groups_in_both", "rows_without_group", "some"]

@@ -69,7 +69,8 @@ def test_group_by_mistakes_are_named(tmp_path):
     with pytest.raises(DataError, match=r"the third column must be named split, got 'speaker' \(a column of groups such as speakers: "
                                         r"name it with group_by='speaker', --group-by speaker\)"):
         load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3)
-    with pytest.raises(DataError, match=r"group_by='session' \(--group-by\) is not a column of its header row path,label,speaker"):
+    with pytest.raises(DataError, match=r"group_by='session' \(--group-by\) is not a column of its header row \(path, label, speaker\); "
+                                        r"expected a column after path,label"):
         load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3, group_by="session")
     with pytest.raises(DataError, match=r"is a folder tree: list the clips as a CSV path,label,speaker"):
         load_audio_dataset("folder", tmp_path, sample_rate=8000, duration=0.3, group_by="speaker")
@@ -79,7 +80,7 @@ def test_group_by_mistakes_are_named(tmp_path):
         load_audio_dataset("folder", headless, sample_rate=8000, duration=0.3, group_by="speaker")
     blank = tmp_path / "blank.csv"
     blank.write_text(csv.read_text().replace("steady/eve_1.wav,steady,eve", "steady/eve_1.wav,steady,"))
-    with pytest.raises(DataError, match=r"1 row\(s\) have no value in the group_by column 'speaker' .*row 21"):
+    with pytest.raises(DataError, match=r"1 row\(s\) have no value in the group_by column 'speaker' .*rows 21"):
         load_audio_dataset("folder", blank, sample_rate=8000, duration=0.3, group_by="speaker")
     one = tmp_path / "one.csv"
     one.write_text(csv.read_text().replace(",bob\n", ",ann\n").replace(",cyd\n", ",ann\n").replace(",dee\n", ",ann\n").replace(",eve\n", ",ann\n"))
@@ -151,7 +152,7 @@ def test_pairs_group_by_mistakes_are_named(tmp_path):
     with pytest.raises(DataError, match=r"1 group\(s\) of column 'speaker' \(group_by\) have rows in both splits.*'ann' \(train rows 2, "
                                         r"3, 10; test rows 11\)"):
         read_csv_pairs(csv, group_by="speaker")
-    with pytest.raises(DataError, match=r"group_by='session' \(--group-by\) is not a column of its header \(columns image_path, "
+    with pytest.raises(DataError, match=r"group_by='session' \(--group-by\) is not a column of its header row \(image_path, "
                                         r"audio_path, label, speaker, split\)"):
         read_csv_pairs(csv, group_by="session")
     csv.write_text(csv.read_text().replace("1_dee_1.wav,1,dee,", "1_dee_1.wav,1,,"))
@@ -219,3 +220,25 @@ def test_a_header_naming_the_file_column_file_is_read_as_path(tmp_path):
         csv = _csv(tmp_path, f"{name},label,speaker", name=f"{name}.csv")
         ds = load_audio_dataset("folder", csv, sample_rate=8000, duration=0.3, group_by="speaker", test_fraction=0.4, split_seed=3)
         assert len(ds.x_test) + len(ds.x_train) == 2 * len(SPEAKERS) * 2
+
+
+def test_the_group_refusals_are_worded_once_for_clips_and_pairs():
+    """Walk 53C: the audio and audio-visual CSV loaders worded their group refusals each its own way (the pairs loader
+    said 'a share of each class's clips' and its header 'columns ...'); modalities.groups words them once, with the noun
+    of the loader."""
+    from mmdistill.modalities.groups import group_test_flags, no_group_column, refuse_groups_in_both
+
+    with pytest.raises(DataError, match=r"^pairs.csv: group_by='speaker' \(--group-by\) holds out whole groups, but column "
+                                        r"'speaker' names 1 group\(s\) among the readable pairs \('ann'\); it needs two or "
+                                        r"more, or leave group_by out to hold out a share of each class's pairs$"):
+        group_test_flags(["ann", "ann"], 0.5, 0, column="speaker", where="pairs.csv", noun="pairs", labels=["1", "2"])
+    for noun in ("clips", "pairs"):
+        with pytest.raises(DataError, match=rf"^f.csv: 1 group\(s\) of column 'speaker' \(group_by\) have rows in both splits, "
+                                            rf"so the test {noun} score .*'ann' \(train rows 2; test rows 3\); put each group's "
+                                            r"rows in one split, or leave the split empty on every row"):
+            refuse_groups_in_both("f.csv", "speaker", ["ann", "ann", "bob"], ["train", "test", "test"], [2, 3, 4], noun)
+    said = str(no_group_column("f.csv", "session", ["image_path", "audio_path", "label"], "pair"))
+    assert said == ("f.csv: group_by='session' (--group-by) is not a column of its header row (image_path, audio_path, "
+                    "label); expected a column naming each pair's group (a speaker)")
+    flags, held = group_test_flags(["a", "a", "b", "c"], 0.34, 0, column="speaker", where="f.csv", labels=["x", "y", "x", "y"])
+    assert sum(flags) >= 1 and held

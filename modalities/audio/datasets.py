@@ -64,7 +64,7 @@ from mmdistill.logs import progress_bar
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
-from ..groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
+from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
@@ -266,10 +266,8 @@ def load_audio_dataset(
     if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
         unread = {b.name for b in skipped}
         read = [it for it in items if it.name not in unread]
-        flags, held = group_test_flags([str(it.group) for it in read], test_fraction,
-                                       seed if split_seed is None else split_seed, column=found.group_by, where=f"CSV file {root}")
-        check_group_classes([it.label for it in read], flags, [str(it.group) for it in read], column=found.group_by,
-                            where=f"CSV file {root}")
+        flags, held = group_test_flags([str(it.group) for it in read], test_fraction, seed if split_seed is None else split_seed,
+                                       column=found.group_by, where=f"CSV file {root}", labels=[it.label for it in read])
         split = torch.tensor([1 if t else 0 for t in flags])
     elif found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
@@ -795,7 +793,7 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
     _note_extra_columns(path, header, [r for _, r in rows], {split_col, group_col})
     items: list[AudioItem] = []
     has_split = split_col is not None and any(len(r) > split_col and r[split_col].strip() for _, r in rows)
-    no_group: list[str] = []
+    no_group: list[int] = []
     missing, folders, first_row, duplicates = [], [], {}, []
     for line, row in rows:
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
@@ -805,7 +803,7 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
         split = row[split_col].strip().lower() if split_col is not None and len(row) > split_col else ""
         group = row[group_col].strip() if group_col is not None and len(row) > group_col else None
         if group_col is not None and not group:
-            no_group.append(f"row {line}")
+            no_group.append(line)
         if has_split and split not in ("train", "test"):
             raise DataError(f"CSV file {path}, row {line}: split must be 'train' or 'test', got {split!r}")
         if file.is_dir():
@@ -825,8 +823,7 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
         problems.append(f"{len(folders)} listed path(s) are folders, not audio files (list a folder's clips "
                         f"one per row): {'; '.join(folders[:5])}{' ...' if len(folders) > 5 else ''}")
     if no_group:
-        problems.append(f"{len(no_group)} row(s) have no value in the group_by column {header[group_col]!r} (every clip needs "  # type: ignore[index]
-                        f"its group): {'; '.join(no_group[:5])}{' ...' if len(no_group) > 5 else ''}")
+        problems.append(rows_without_group(no_group, header[group_col]))  # type: ignore[index]
     if problems:
         raise DataError(f"CSV file {path}: {'; and '.join(problems)}")
     if duplicates:
@@ -841,12 +838,9 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
         missing_train = sorted({it.label for it in items if it.split == "test"} - {it.label for it in items if it.split == "train"})
         if missing_train:
             raise DataError(f"CSV file {path}: classes {missing_train} have test rows but no train rows")
-        if group_col is not None and (both := groups_in_both([str(it.group) for it in items], [it.split for it in items],
-                                                             [line for line, _ in rows])):
-            raise DataError(f"CSV file {path}: {len(both)} group(s) of column {header[group_col]!r} (group_by) have rows in both "
-                            f"splits, so the test split scores groups the model trained on: {'; '.join(both[:5])}"
-                            f"{' ...' if len(both) > 5 else ''}; put each group's rows in one split, or leave the split column "
-                            "empty to have the held-out groups drawn (test_fraction of the groups, split_seed)")
+        if group_col is not None:
+            refuse_groups_in_both(f"CSV file {path}", header[group_col], [str(it.group) for it in items], [it.split for it in items],
+                                  [line for line, _ in rows])
         return _Found(items, classes)
     return _Found(items, classes, needs_split=True, group_by=header[group_col] if group_col is not None else None)
 
@@ -861,8 +855,7 @@ def _csv_columns(path: Path, header: list[str], group_by: str | None) -> tuple[i
         raise DataError(f"CSV file {path} has no header row, and group_by={group_by!r} names a column by its header; "
                         f"add a header row such as path,label,{group_by}")
     if group_by.strip().lower() not in names[2:]:
-        raise DataError(f"CSV file {path}: group_by={group_by!r} (--group-by) is not a column of its header row "
-                        f"{','.join(header)}; expected a column after path,label naming each clip's group (a speaker)")
+        raise no_group_column(f"CSV file {path}", group_by, header, after=" after path,label")
     return (names.index("split") if "split" in names else None), names.index(group_by.strip().lower(), 2)
 
 

@@ -57,7 +57,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
-from ..groups import check_group_classes, group_no_test_reason, group_test_flags, groups_in_both
+from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 
 log = logging.getLogger(__name__)
@@ -405,10 +405,8 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                         f"rows {line_list(blank)}; the other rows give one): give every row a split, or leave it empty on every row "
                         "to hold out test_fraction of each class's readable pairs")
     report = report if report is not None else LoadReport()
-    if group and not drawn and (both := groups_in_both([rows[n][group] for n in rows], [str(splits[n]) for n in rows], list(rows))):
-        raise DataError(f"{path}: {len(both)} group(s) of column {group!r} (group_by) have rows in both splits, so the test pairs "
-                        f"score groups the model trained on: {'; '.join(both[:5])}{' ...' if len(both) > 5 else ''}; put each "
-                        "group's rows in one split, or leave the split empty on every row to have the held-out groups drawn")
+    if group and not drawn:
+        refuse_groups_in_both(str(path), group, [rows[n][group] for n in rows], [str(splits[n]) for n in rows], list(rows), "pairs")
     files = _no_file_in_both_splits(path, rows, splits)
     pairs, bad, converted, rotated, kept = [], [], [], [], []
     for n, r in rows.items():
@@ -558,12 +556,10 @@ def _group_column(path: Path, rows: dict[int, dict[str, str]], group_by: str | N
         return None
     column = group_by.strip().lower()
     if column not in next(iter(rows.values())):
-        raise DataError(f"{path}: group_by={group_by!r} (--group-by) is not a column of its header (columns "
-                        f"{', '.join(next(iter(rows.values())))}); expected a column naming each pair's group (a speaker)")
+        raise no_group_column(str(path), group_by, list(next(iter(rows.values()))), "pair")
     empty = [n for n, r in rows.items() if not r[column]]
     if empty:
-        raise DataError(f"{path}: {len(empty)} row(s) have no value in the group_by column {column!r} (every pair needs its "
-                        f"group): rows {line_list(empty)}")
+        raise DataError(f"{path}: {rows_without_group(empty, column, 'pair')}")
     return column
 
 
@@ -578,8 +574,8 @@ def _hold_out_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups:
     for j, g in zip(joined, groups):
         members.setdefault(j, set()).add(g)
     names = ["+".join(sorted(members[j])) for j in joined]
-    flags, held = group_test_flags(names, test_fraction, seed, column=column, where=str(path), noun="pairs")
-    check_group_classes([p.label for p in pairs], flags, names, column=column, where=str(path), noun="pairs")
+    flags, held = group_test_flags(names, test_fraction, seed, column=column, where=str(path), noun="pairs",
+                                   labels=[p.label for p in pairs])
     for p, t in zip(pairs, flags):
         p.split = "test" if t else "train"
     return held

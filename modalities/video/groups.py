@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mmdistill.errors import ConfigError, DataError
 
-from ..groups import check_group_classes, group_test_flags
+from ..groups import group_test_flags, some
+from ..groups import groups_in_both as _groups_in_both
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,9 @@ def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str,
             groups were all held out (no training clips: :func:`~..groups.check_group_classes`).
     """
     groups = item_groups(paths, group_by, where)
-    names = sorted(set(groups))
-    if len(names) < 2:
-        raise DataError(f"{where}: group_by={group_by!r} (--group-by) holds out whole recordings, but the clips' names give "
-                        f"{len(names)} group(s) ({', '.join(map(repr, names))}); it needs two or more, or leave group_by out "
-                        "to hold out a share of each class's clips")
-    flags, held = group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where)
-    check_group_classes(list(labels), flags, groups, column="group_by", where=where, named=said_group_by(group_by),
-                        fix="give the split in a CSV path,label,split (--split-file)")
-    return flags, held
+    return group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where, labels=list(labels),
+                            named=said_group_by(group_by), source="the clips' names give",
+                            fix="give the split in a CSV path,label,split (--split-file)")
 
 
 def said_group_by(group_by: str) -> str:
@@ -105,16 +100,8 @@ def said_group_by(group_by: str) -> str:
 
 def groups_in_both(paths: Sequence[Path], splits: Sequence[str], groups: Sequence[str]) -> list[str]:
     """The groups with clips in both the ``train`` and the ``test`` split, each described with one clip of each
-    side, sorted by group: ``"'g5' (train v_A_g05_c01.avi; test v_A_g05_c02.avi)"``."""
-    sides: dict[str, dict[str, str]] = {}
-    for p, s, g in zip(paths, splits, groups):
-        sides.setdefault(g, {}).setdefault(s, Path(p).name)
-    return [f"{g!r} (train {s['train']}; test {s['test']})" for g, s in sorted(sides.items()) if "train" in s and "test" in s]
-
-
-def some(described: list[str], limit: int = 5) -> str:
-    """Up to ``limit`` entries of ``described``, joined, with ``...`` when there are more."""
-    return "; ".join(described[:limit]) + (" ..." if len(described) > limit else "")
+    side, sorted by group: ``"'g5' (train v_A_g05_c01.avi; test v_A_g05_c02.avi)"`` (:func:`~..groups.groups_in_both`)."""
+    return _groups_in_both(groups, splits, [Path(p).name for p in paths], shown=lambda names: names[0])
 
 
 def recordings(paths: Sequence[Path], labels: Sequence[str], group_by: str, where: str) -> list[str]:
