@@ -68,6 +68,21 @@ def test_mistakes_are_named(tmp_path):
         maps_like({"classes": ["a"]}, [tmp_path / "rising" / "0.wav"])
 
 
+def test_a_set_of_another_modality_is_refused_in_one_wording():
+    """Walk 53C: maps_like's metadata check and the adapter's (decode, preview, export) were two copies with two
+    wordings; both are adapter.feature_meta, which names the recipes that make an audio set."""
+    from mmdistill.modalities.audio.adapter import feature_meta
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet(data={"x": torch.zeros(1, 3, 4, 4)}, labels=torch.zeros(1, dtype=torch.long), num_classes=1,
+                       meta={"classes": ["a"], "mean": [0.0]})
+    with pytest.raises(ArtifactError, match=r"^the set's metadata lacks \['features', 'std'\]: it was not made by the audio "
+                                            r"adapter \(an audio-dm or audio-ddfad set\)$"):
+        feature_meta(syn)
+    with pytest.raises(ArtifactError, match=r"^the set's metadata lacks \['features', 'std', 'num_samples'\]: it was not made"):
+        maps_like(syn, torch.zeros(1, 800), sample_rate=8000)
+
+
 def test_the_export_records_how_a_clip_became_a_map(tmp_path):
     """Before: fdmfcc.safetensors held the FD-MFCC parameters but not the clip length or alignment, so a consumer of
     the export folder could not prepare its test audio as the set's clips were."""

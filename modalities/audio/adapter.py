@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor
@@ -176,12 +176,15 @@ class AudioModality(TensorClassificationAdapter):
         return {"torchaudio": torchaudio.__version__, "librosa": librosa.__version__, "soundfile": soundfile.__version__}
 
 
-def feature_meta(syn: SyntheticSet) -> tuple[FDMFCCParams, list, list]:
-    """FD-MFCC parameters and the normalisation mean/std stored in a synthetic set's metadata."""
-    missing = [k for k in ("features", "mean", "std") if k not in syn.meta]
+def feature_meta(syn: SyntheticSet | Mapping[str, Any], needs: tuple[str, ...] = ()) -> tuple[FDMFCCParams, list, list]:
+    """FD-MFCC parameters and the normalisation mean/std stored in a synthetic set's metadata (``syn``: the set or its
+    ``meta``). ArtifactError when the metadata lacks them or a key of ``needs`` (a set of another modality)."""
+    meta = getattr(syn, "meta", syn)
+    missing = [k for k in ("features", "mean", "std", *needs) if k not in meta]
     if missing:
-        raise ArtifactError(f"the synthetic set's metadata lacks {missing}; it was not made by the audio adapter")
-    return FDMFCCParams.from_dict(syn.meta["features"]), syn.meta["mean"], syn.meta["std"]
+        raise ArtifactError(f"the set's metadata lacks {missing}: it was not made by the audio adapter (an audio-dm or "
+                            "audio-ddfad set)")
+    return FDMFCCParams.from_dict(meta["features"]), meta["mean"], meta["std"]
 
 
 def _classes(syn: SyntheticSet) -> list[str]:

@@ -62,7 +62,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.logs import progress_bar
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
-from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
+from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Clip, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
@@ -377,7 +377,7 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     crop = Crop(num_samples, params.sample_rate, align)  # a file longer than the clip is read only for the samples kept
     for start in progress_bar(iterable=chunks, desc=f"FD-MFCC {key}", disable=not progress or len(chunks) < 4, leave=False):
         chunk = items[start : start + batch_files]
-        clips, bad = decode_all([(it.name, it.open) for it in chunk], strict=strict, min_rate=MIN_SAMPLE_RATE, crop=crop)
+        clips, fitted, bad = decode_fitted([(it.name, it.open) for it in chunk], crop, strict)
         skipped += bad
         kept = [(it, c) for it, c in zip(chunk, clips) if c is not None]
         if not kept:
@@ -387,8 +387,6 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
                 counts["resampled"][c.sample_rate] = counts["resampled"].get(c.sample_rate, 0) + 1
         for channels, n in downmix_counts(c for _, c in kept).items():
             counts["downmixed"][channels] = counts["downmixed"].get(channels, 0) + n
-        resampled = resample_clips([c for _, c in kept], params.sample_rate)
-        fitted = [fit_clip(w, c, params.sample_rate, num_samples, align) for w, (_, c) in zip(resampled, kept)]  # (wave, file's length)
         padded, cropped = length_counts((n for _, n in fitted), num_samples)
         counts["clips"] += len(kept)
         counts["padded"] += padded
@@ -401,6 +399,20 @@ def _featurize(items: list[AudioItem], classes: list[str], params: FDMFCCParams,
     if not maps:
         raise DataError(f"dataset {key!r}: none of its {len(items)} audio files could be read; first: {skipped[0].name} ({skipped[0].reason})")
     return torch.cat(maps), torch.tensor(labels, dtype=torch.long), torch.tensor(splits), skipped, counts
+
+
+def decode_fitted(files: list[tuple[str, Callable]], crop: Crop, strict: bool
+                  ) -> tuple[list[Clip | None], list[tuple[Tensor, int]], list[BadFile]]:
+    """``files`` (``(name, opener)``) decoded as the loader reads a clip: :func:`~.decode.decode_all` with
+    :data:`MIN_SAMPLE_RATE` as the floor, reading only the samples ``crop`` keeps (its length, rate and alignment),
+    resampled to ``crop.sample_rate`` Hz and padded or cropped to ``crop.num_samples`` (:func:`~.decode.fit_clip`). Returns each
+    file's clip (None: not read), the fitted ``(wave (T,), the file's length in samples)`` of the read ones, in order,
+    and the files not read (with ``strict`` the first raises)."""
+    clips, bad = decode_all(files, strict=strict, min_rate=MIN_SAMPLE_RATE, crop=crop)
+    kept = [c for c in clips if c is not None]
+    rate = crop.sample_rate
+    fitted = [fit_clip(w, c, rate, crop.num_samples, crop.align) for w, c in zip(resample_clips(kept, rate), kept)]
+    return clips, fitted, bad
 
 
 def _header_seconds(item: AudioItem) -> float | None:

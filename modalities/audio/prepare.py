@@ -16,9 +16,10 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 
-from .datasets import MIN_SAMPLE_RATE
-from .decode import ALIGNMENTS, Crop, decode_all, describe_bad, fit_clip, fix_length, resample_clips
-from .features import FDMFCC, FDMFCCParams, extract_fdmfcc, normalize
+from .adapter import feature_meta
+from .datasets import decode_fitted
+from .decode import ALIGNMENTS, Crop, describe_bad, fix_length
+from .features import FDMFCC, extract_fdmfcc, normalize
 
 
 def set_meta(source: Any) -> Mapping[str, Any]:
@@ -28,9 +29,7 @@ def set_meta(source: Any) -> Mapping[str, Any]:
     meta = getattr(getattr(source, "synthetic", source), "meta", source)
     if not isinstance(meta, Mapping):
         raise ConfigError(f"expected a distilled audio set (mmdistill.load), its synthetic set or its meta mapping, got {type(source).__name__}")
-    missing = [k for k in ("features", "mean", "std", "num_samples") if k not in meta]
-    if missing:
-        raise ArtifactError(f"the set's metadata lacks {missing}: it was not made by the audio adapter (an audio-dm or audio-ddfad set)")
+    feature_meta(meta, ("num_samples",))
     return meta
 
 
@@ -48,7 +47,7 @@ def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate:
         ConfigError: a tensor without ``sample_rate``, or not (N, T) floats.
     """
     meta = set_meta(source)
-    params = FDMFCCParams.from_dict(meta["features"])
+    params, mean, std = feature_meta(meta)
     num_samples = int(meta["num_samples"])
     align = str((meta.get("preprocessing") or {}).get("align", "center"))
     if align not in ALIGNMENTS:
@@ -59,15 +58,13 @@ def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate:
         waves = _waves(clips, sample_rate, params.sample_rate, num_samples, align)
     else:
         items = [(str(p), (lambda p=p: str(Path(p).expanduser()))) for p in clips]
-        decoded, bad = decode_all(items, strict=False, min_rate=MIN_SAMPLE_RATE, crop=Crop(num_samples, params.sample_rate, align))
+        _, fitted, bad = decode_fitted(items, Crop(num_samples, params.sample_rate, align), strict=False)
         if bad:
             raise DataError(describe_bad(bad, verb="not read"))
-        kept = [c for c in decoded if c is not None]
-        if not kept:
+        if not fitted:
             return torch.empty(0, 3, params.n_mfcc, params.frames(num_samples))
-        waves = torch.stack([fit_clip(w, c, params.sample_rate, num_samples, align)[0]
-                             for w, c in zip(resample_clips(kept, params.sample_rate), kept)])
-    return normalize(extract_fdmfcc(waves, params, transform=FDMFCC(params)), meta["mean"], meta["std"])
+        waves = torch.stack([w for w, _ in fitted])
+    return normalize(extract_fdmfcc(waves, params, transform=FDMFCC(params)), mean, std)
 
 
 def _waves(x: Tensor, rate: int | None, target: int, num_samples: int, align: str) -> Tensor:
