@@ -804,7 +804,8 @@ def test_split_file_val_rows_are_left_out_beside_test_rows_as_val_folders_are(tm
 
 def test_ucf_split_lines_with_spaces_in_the_class_folder(tmp_path):
     """Before: ``Move Right/clip0 1`` was cut at the first space ('Move' has no class folder)."""
-    from mmdistill.modalities.video.datasets import _ucf_path, load_clip_folder
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from mmdistill.modalities.video.layout import _ucf_path
 
     assert _ucf_path("Move Right/v_x.avi 1") == "Move Right/v_x.avi" and _ucf_path("Move Right/v_x.avi") == "Move Right/v_x.avi"
     assert _ucf_path("A/b.avi\t12 ") == "A/b.avi" and _ucf_path("  ") is None and _ucf_path("A/b 2.avi") == "A/b 2.avi"
@@ -1052,7 +1053,7 @@ def test_ffmpeg_lines_captured_while_decord_reads_stay_off_the_terminal(capsys, 
     DEBUG line naming the file; decord's lines are returned; anything else is still written back."""
     import logging
 
-    from mmdistill.modalities.video.datasets import _native_lines
+    from mmdistill.modalities.video.decode import _native_lines
 
     captured = ["[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d3c18b6e80] moov atom not found\n",
                 "[17:45:44] /github/workspace/src/video/video_reader.cc:83: ERROR opening: a.mp4, Invalid data\n",
@@ -1235,7 +1236,8 @@ def test_decord_reasons_are_plain_and_a_split_file_in_another_unicode_form_finds
     the clips "do not exist". (A CSV given as the root still names the set after the file: expert buffers record it.)"""
     import unicodedata
 
-    from mmdistill.modalities.video.datasets import load_clip_folder, plain_reason
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from mmdistill.modalities.video.decode import plain_reason
 
     assert plain_reason("[20:18:29] /src/video/video_reader.cc:151: Check failed: st_nb >= 0 (-1381258232 vs. 0) ERROR "
                         "cannot find video stream with wanted index: -1").startswith("no video stream decord can decode")
@@ -1258,7 +1260,7 @@ def test_a_gif_whose_still_frames_were_merged_reads_back_every_frame(tmp_path):
     11 frames of a 12-frame clip; a frame shown twice as long is two frames."""
     from PIL import Image
 
-    from mmdistill.modalities.video.datasets import _decode_gif, _gif_repeats
+    from mmdistill.modalities.video.decode import _decode_gif, _gif_repeats
 
     frames = [Image.new("RGB", (8, 8), (20 * t, 0, 0)) for t in range(11)] + [Image.new("RGB", (8, 8), (200, 0, 0))]
     path = tmp_path / "still_end.gif"
@@ -1408,7 +1410,7 @@ def test_memory_check_is_a_load_argument_the_adapter_passes_not_a_decode_setting
     import dataclasses
     import json
 
-    from mmdistill.modalities.video import adapter, datasets
+    from mmdistill.modalities.video import adapter, clip_cache, datasets
     from mmdistill.modalities.video.config import VideoDistillConfig
     from mmdistill.modalities.video.datasets import FrameSampling
 
@@ -1423,10 +1425,10 @@ def test_memory_check_is_a_load_argument_the_adapter_passes_not_a_decode_setting
     # the fingerprint's settings part, as json.dumps(..., sort_keys=True) hashes it: the fields without check_memory
     assert json.dumps(FrameSampling().__dict__, sort_keys=True) == ('{"frame_gap": 4, "frame_size": 112, "num_frames": 16, '
                                                                     '"offset": "random", "seed": 0, "short": "gap"}')
-    monkeypatch.setattr(datasets, "_clip_stamp", lambda path: "1|2|3|4")  # no file: a key that does not depend on stat
-    monkeypatch.setattr(datasets, "CACHE_VERSION", 6)  # the version these keys were computed with (7 since converted_rgb)
+    monkeypatch.setattr(clip_cache, "_clip_stamp", lambda path: "1|2|3|4")  # no file: a key that does not depend on stat
+    monkeypatch.setattr(clip_cache, "CACHE_VERSION", 6)  # the version these keys were computed with (7 since converted_rgb)
     items = [datasets.Item(Path("/data/a/clip0"), "a", "train"), datasets.Item(Path("/data/b/clip0"), "b", "test")]
-    keys = [datasets._fingerprint(items, FrameSampling(**kw), "frames", [], ["a", "b"]) for kw in ({}, {"seed": 1, "frame_size": 8})]
+    keys = [clip_cache._fingerprint(items, FrameSampling(**kw), "frames", [], ["a", "b"]) for kw in ({}, {"seed": 1, "frame_size": 8})]
     assert keys == KEYS_BEFORE_40B  # computed the same way with check_memory a field (keys of existing caches still hit)
 
 

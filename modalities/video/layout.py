@@ -1,0 +1,395 @@
+"""Finding a video layout's clips (:func:`discover`): class folders (a split drawn, whole recordings with
+``group_by``), ``train/`` + ``test/`` folders, a CSV ``path,label,split`` or UCF101's split lists, with what was found
+and not used (``ignored``, ``unused``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmdistill.data import held_out_flags
+from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
+from mmdistill.load_report import LoadReport as CoreLoadReport
+from mmdistill.words import shown
+
+from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from .groups import GROUP_BY_REMEDY, groups_in_both, hold_out_groups, recordings, some, ucf_groups_in_both
+from .report import LoadReport
+from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
+
+# these lines logged from the loader's module before it was split: they log under its name still
+log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clip found by :func:`discover`: its ``path`` (a video file, or a folder of frame images), its class
+    ``label`` and its ``split`` (``"train"`` or ``"test"``)."""
+
+    path: Path
+    label: str
+    split: str  # "train" | "test" ("val" only while a split file is read: see _val_rows)
+
+
+# --------------------------------------------------------------------------- discovery
+#: the reason :func:`~modalities.artifacts.scan_files` gives a file of another type in a class folder (reworded)
+_NOT_VIDEO = "not a video file"
+
+
+def _class_tree(root: Path, split: str, kind: str, ignored: list[tuple[str, str]], classes: set[str]) -> list[Item]:
+    """Clips of ``root/<class>/...``. Every class folder counts as a class (an empty one too, so it is refused by
+    name rather than vanishing); with ``kind="files"`` every file of a video type (:data:`VIDEO_EXTENSIONS`) in it is
+    tried (one that does not decode is named as unreadable) and any other file is ``ignored``, as are hidden entries,
+    links to folders (not followed) and broken links (:func:`~modalities.artifacts.scan_files`, the image and audio
+    loaders' walk); with ``kind="frames"`` every sub-folder is a clip and a file beside them is ``ignored``. Hidden
+    entries are named, never a ``strict`` error. A class folder that is, through a link, another class folder (or
+    inside one) is a DataError naming both (:func:`~modalities.artifacts.check_distinct_folder`, for either kind), and
+    so is a clip folder linked into two classes (:func:`_one_clip_per_folder`)."""
+    items = []
+    for p in sorted(root.iterdir()):  # clips beside the class folders belong to no class
+        if p.name.startswith("."):
+            ignored.append((str(p), HIDDEN))
+        elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+            ignored.append((str(p), "not inside a class folder"))
+    for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        classes.add(cls.name)
+        if kind == "files":
+            members, skipped = scan_files(cls, VIDEO_EXTENSIONS, _NOT_VIDEO)
+            ignored += [(str(p), f"not a video file ({p.suffix or 'no suffix'}: not a video type the loader reads)"
+                         if why == _NOT_VIDEO else why) for p, why in skipped]
+        else:
+            check_distinct_folder(cls)  # (scan_files checks it for kind="files")
+            members = []
+            for p in sorted(cls.iterdir()):
+                if p.name.startswith("."):
+                    ignored.append((str(p), HIDDEN))
+                    continue
+                if p.is_dir():
+                    members.append(p)
+                else:
+                    ignored.append((str(p), "a file beside the clip folders; dataset=frames takes one folder of frame images per clip"))
+        items += [Item(p, cls.name, split) for p in members]
+    return _one_clip_per_folder(items, ignored) if kind == "frames" else items
+
+
+def _one_clip_per_folder(items: list[Item], ignored: list[tuple[str, str]]) -> list[Item]:
+    """The clip folders ``items`` of one class tree, each folder once. A clip folder that is, through a link, one
+    found before (the same device and inode) is, in the same class, appended to ``ignored`` (``the same folder as
+    <first>``, as the video-file walk names a second name of one file: else a drawn split could put one clip in both
+    splits); in another class, a DataError naming both folders (its frames would be read as both classes). A folder
+    that cannot be looked at is kept: the decoder names it."""
+    seen: dict[tuple[int, int], Item] = {}
+    kept = []
+    for it in items:
+        try:
+            st = os.stat(it.path)
+        except OSError:
+            kept.append(it)
+            continue
+        first = seen.setdefault((st.st_dev, st.st_ino), it)
+        if first is it:
+            kept.append(it)
+        elif first.label == it.label:
+            ignored.append((str(it.path), f"the same folder as {first.path.name} (a link to it, or its target)"))
+        else:
+            raise DataError(f"clip folders {first.path} (class {shown(repr(first.label))}) and {it.path} (class "
+                            f"{shown(repr(it.label))}) are one folder, {os.path.realpath(it.path)}, through a link: its frames "
+                            "would be read as both classes; remove the link or keep the clip in the folder of its own class")
+    return kept
+
+
+def _read_csv(path: Path, root: Path) -> list[Item]:
+    reader = csv.reader(io.StringIO(decode_utf8(path.read_bytes(), f"split file {path}"), newline=""))
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"split file {path} is not a CSV of path,label,split: {exc}") from None
+    if rows:
+        head = [c.strip().lower() for c in rows[0][1]]
+        if head[:3] == ["path", "label", "split"]:
+            rows = rows[1:]
+        elif any(h in ("path", "label", "split", "file", "class", "filename") for h in head):
+            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r}")
+    items = []
+    for n, row in rows:
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"{path}, line {n}: expected path,label,split (a path, a class label and train, test or val), got {row}")
+        split = row[2].strip().lower()
+        split = {"validation": "val", "valid": "val"}.get(split, split)
+        if split not in ("train", "test", "val"):
+            raise DataError(f"{path}, line {n}: split must be train, test or val, got {row[2]!r}")
+        items.append(Item(root / row[0].strip(), row[1].strip(), split))
+    return items
+
+
+def _read_ucf_lists(trainlist: Path, root: Path) -> list[Item]:
+    """UCF101's ``trainlist0N.txt`` (``Class/v_Class_gXX_cYY.avi [index]``) and its ``testlist0N.txt`` beside it;
+    the class is the folder of each path."""
+    testlist = trainlist.with_name(trainlist.name.replace("train", "test"))
+    if testlist == trainlist or not testlist.exists():
+        raise DataError(f"split file {trainlist}: no matching test list {testlist.name} beside it "
+                        "(a CSV split file needs the .csv suffix)")
+    items = []
+    for split, path in (("train", trainlist), ("test", testlist)):
+        lines = decode_utf8(path.read_bytes(), f"split file {path}").splitlines()
+        for n, line in enumerate(lines, 1):
+            if (name := _ucf_path(line)) is not None:
+                rel = Path(name)
+                if not rel.parent.name:
+                    raise DataError(f"{path}, line {n}: {name!r} has no class folder (expected Class/clip [index], as "
+                                    "UCF101's ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1)")
+                items.append(Item(root / rel, rel.parent.name, split))
+    return items
+
+
+def _ucf_path(line: str) -> str | None:
+    """The clip path of a UCF101 list line ``Class/clip.avi [index]`` (None for a blank line): the class index, when
+    present, is the last whitespace-separated token and an integer; everything before it is the path, spaces included
+    (``Move Right/clip.avi 1`` -> ``Move Right/clip.avi``)."""
+    text = line.strip()
+    if not text:
+        return None
+    parts = text.rsplit(None, 1)
+    if len(parts) == 2 and re.fullmatch(r"[+-]?\d+", parts[1]):
+        return parts[0].rstrip()
+    return text
+
+
+def _on_disk(path: Path, root: Path) -> Path:
+    """``path``, or its part under ``root`` spelled in the other Unicode normal form when only that one exists (a split
+    file written on one system lists ``Café`` composed, macOS stores it decomposed: the same name, which "does not
+    exist" hid); ``root`` itself is kept as given."""
+    if path.exists():
+        return path
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return path
+    for form in ("NFC", "NFD"):
+        other = root / unicodedata.normalize(form, str(rel))
+        if other.exists():
+            return other
+    return path
+
+
+def _no_duplicates(items: list[Item], source: Path) -> None:
+    """DataError when ``source`` lists one clip twice: the same path, or two paths of one file (a link and its
+    target), which would put one clip in both splits."""
+    seen: dict[str, Item] = {}
+    for it in items:
+        key = os.path.realpath(it.path)
+        if key in seen:
+            first = seen[key]
+            same = ("" if os.path.normpath(first.path) == os.path.normpath(it.path)
+                    else f" (as {first.path}: the same file through a link)")
+            where = (f"{first.split} and {it.split}" if first.label == it.label else
+                     f"{first.split} as class {shown(repr(first.label))} and {it.split} as class {shown(repr(it.label))}")
+            raise DataError(f"split file {source} names {it.path} more than once{same} ({where}); each clip belongs to "
+                            "one split and one class")
+        seen[key] = it
+
+
+def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) -> tuple[list[Item], str]:
+    """A split file's ``val`` rows follow the folder layout's rule for ``val/``: left out when the file has ``test``
+    rows (test is the held-out split; each val clip is named in ``unused``), the test split when it has none.
+    Returns the items (splits ``train``/``test`` only) and what was done, in words (empty: no val row)."""
+    val = [it for it in items if it.split == "val"]
+    if not val:
+        return items, ""
+    if any(it.split == "test" for it in items):
+        unused += [(str(it.path), f"a val row of {source.name}: its test rows are the held-out split") for it in val]
+        return [it for it in items if it.split != "val"], f"; its {len(val)} val row(s) left out (its test rows are the held-out split)"
+    return [Item(it.path, it.label, "test" if it.split == "val" else it.split) for it in items], "; its val rows are the test split (no test rows)"
+
+
+def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Clips under ``root`` that the split file ``source`` does not list, as ``(path, reason)``: video files
+    (:data:`VIDEO_EXTENSIONS`) with ``kind="files"``, folders holding frame images with ``kind="frames"``. Hidden
+    entries are appended to ``ignored`` (``(path, HIDDEN)``: named, never a strict error, as the class-folder walk
+    names them) and, as the listed clip folders, not walked into."""
+    names = {os.path.normpath(str(it.path)) for it in listed}
+    out = []
+    for here, dirs, files in os.walk(root):
+        ignored += [(os.path.join(here, n), HIDDEN) for n in sorted(dirs) + sorted(files)
+                    if n.startswith(".") and os.path.normpath(os.path.join(here, n)) not in names]  # (a listed clip is a clip)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.normpath(os.path.join(here, d)) not in names)
+        if kind == "files":
+            out += [(os.path.join(here, f), f"not listed in {source.name}") for f in sorted(files)
+                    if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
+                    and os.path.normpath(os.path.join(here, f)) not in names]
+        elif Path(here) != root and any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
+            out.append((here, f"a folder of frame images not listed in {source.name}"))
+    return out
+
+
+def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+              group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY
+              ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
+    leaves out by design (val beside test, not listed by the split file), the layout read, in words).
+
+    ``group_by`` (:mod:`.groups`): class folders hold out whole groups (recordings); a given split with a group on
+    both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
+    ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned
+    with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader)."""
+    items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts)
+    _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts,
+                  remedy)
+    return items, classes, ignored, unused, layout
+
+
+def _check_groups(root: str | Path, items: list[Item], group_by: str | None, drawn: bool, facts: dict[str, Any],
+                  remedy: str = GROUP_BY_REMEDY) -> None:
+    """Refuse a given split that puts a ``group_by`` group on both sides; without ``group_by``, warn of UCF-style
+    recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
+    paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
+    if group_by and not drawn:
+        both = groups_in_both(paths, splits, recordings(paths, labels, group_by, str(root)))
+        if both:
+            raise DataError(f"{root}: {len(both)} group(s) of group_by={group_by!r} (--group-by) have clips in both the training "
+                            f"and the test split, so test clips share recordings with training ones: {some(both)}; move each "
+                            "group's clips to one side, or leave group_by out")
+    if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
+        facts["groups_in_both"] = len(both)
+        log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
+                    "clips in both the training and the test split, so the test clips share recordings with training ones and "
+                    "the accuracy measures recognising them: %s; %s", len(both), some(both), remedy)
+
+
+def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+                     group_by: str | None, facts: dict[str, Any] | None
+                     ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+    """:func:`_discover` before its group checks."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data_root {root} does not exist")
+    csv_path = Path(split_file).expanduser() if split_file else None
+    found = ""
+    if csv_path is None and root.is_file() and root.suffix.lower() == ".csv":
+        csv_path, root = root, root.parent
+    if csv_path is None and (root / "clips.csv").exists():
+        csv_path, found = root / "clips.csv", " found in the data root (it replaces the class-folder layout)"
+    ignored: list[tuple[str, str]] = []
+    unused: list[tuple[str, str]] = []
+    if csv_path is not None:
+        if not csv_path.is_file():
+            raise DataError(f"split file {csv_path} does not exist")
+        if csv_path.suffix.lower() == ".csv":
+            items, layout = _read_csv(csv_path, root), f"split file {csv_path.name} (CSV path,label,split){found}"
+        else:
+            testlist = csv_path.with_name(csv_path.name.replace("train", "test"))
+            items, layout = _read_ucf_lists(csv_path, root), f"UCF101 split files {csv_path.name} + {testlist.name}"
+        items = [Item(_on_disk(it.path, root), it.label, it.split) for it in items]
+        missing = [it for it in items if not it.path.exists()]
+        if missing:
+            names = ", ".join(str(it.path) for it in missing[:5])
+            raise DataError(f"split file {csv_path} names {len(missing)} clip(s) that do not exist: {names}"
+                            f"{' ...' if len(missing) > 5 else ''}")
+        _no_duplicates(items, csv_path)
+        unlisted = _unlisted(root, items, kind, csv_path, ignored)
+        items, val = _val_rows(items, csv_path, unused)
+        unused += unlisted
+        layout += val + (f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else "")
+        return items, sorted({it.label for it in items}), ignored, unused, layout
+    if not root.is_dir():
+        raise DataError(f"data_root {root} is neither a folder nor a CSV of path,label,split")
+    classes: set[str] = set()
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = {d.name.lower(): d for d in dirs}
+    if "train" in subdirs and ("test" in subdirs or "val" in subdirs):
+        read = ("train", "test" if "test" in subdirs else "val")
+        named = Counter(d.name.lower() for d in dirs)
+        alike = [d.name for d in dirs if d.name.lower() in read and named[d.name.lower()] > 1]
+        if alike:  # one shadowed the other: which tree was read followed the file system's listing order (walk 47B)
+            raise DataError(f"{root} holds split folders whose names differ only in case ({', '.join(n + '/' for n in alike)}); "
+                            "split folders are matched without regard to case, so the loader does not choose: rename or remove "
+                            "all but one")
+        held_out = subdirs.get("test") or subdirs["val"]
+        layout = f"train/ and {held_out.name}/ class folders" + ("" if "test" in subdirs else f" ({held_out.name}/ is the test split)")
+        items = _class_tree(subdirs["train"], "train", kind, ignored, classes) + _class_tree(held_out, "test", kind, ignored, classes)
+        refuse_shared_files([it.path for it in items if it.split == "train"], [it.path for it in items if it.split == "test"], "clip")
+        for d in dirs:
+            name = d.name.lower()
+            if d in (subdirs["train"], held_out):
+                continue
+            if name == "val":  # test/ is the held-out split; val/'s clips are named, not silently left out (its hidden entries too)
+                in_val: list[tuple[str, str]] = []
+                unused += [(str(it.path), "val/ is not used: test/ is the held-out split")
+                            for it in _class_tree(d, "test", kind, in_val, set())]
+                ignored += [e for e in in_val if e[1] == HIDDEN]
+            else:
+                ignored.append((str(d), "not train/, test/ or val/"))
+        for p in sorted(root.iterdir()):
+            if p.name.startswith("."):
+                ignored.append((str(p), HIDDEN))
+            elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+                ignored.append((str(p), "not inside train/ or test/"))
+        return items, sorted(classes), ignored, unused, layout
+    items = _class_tree(root, "train", kind, ignored, classes)
+    labels = sorted({it.label for it in items})
+    members = [it for label in labels for it in items if it.label == label]
+    if group_by and members:
+        flags, held = hold_out_groups([it.path for it in members], [it.label for it in members], group_by, test_fraction, seed,
+                                      str(root))
+        if facts is not None:
+            facts.update(group_by=group_by, test_groups=held)
+    else:
+        flags = held_out_flags([it.label for it in members], labels, test_fraction, seed, at_least_one=False)
+    out = [Item(it.path, it.label, "test" if t else "train") for it, t in zip(members, flags)]
+    return out, sorted(classes), ignored, unused, _drawn_layout(test_fraction, seed, group_by)
+
+
+def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) -> str:
+    """The layout of class folders whose split :func:`_discover` draws, in words (how :func:`discover` tells it)."""
+    if group_by:
+        return (f"class folders, test_fraction {test_fraction:g} of the recordings (group_by={group_by}) drawn as test with "
+                f"all their clips (split_seed {seed})")
+    return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (split_seed {seed})"
+
+
+def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
+             report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY) -> list[Item]:
+    """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
+
+    Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
+    ``root/clips.csv``, which then replaces the class folders) or UCF101's ``trainlist0N.txt`` as ``split_file`` (its
+    ``testlist0N.txt`` beside it); ``root/train/<class>/...`` + ``root/test/<class>/...``; ``root/<class>/<clip>``
+    (a split is drawn: ``test_fraction`` of each class, seeded with ``seed``: a recipe's ``split_seed``). ``val`` (a
+    ``val/`` folder, a split file's ``val``
+    rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
+    found but not used (a clip beside the class folders, a file that is not a video, a hidden entry under any layout,
+    ``val`` next to ``test``, a clip the split file does not list) are logged with a count.
+
+    ``report``: when given, it receives those as ``ignored`` and ``unused`` entries ``(path, reason)`` (the kinds of
+    :class:`LoadReport`), and the facts ``layout`` (the layout read, in words) and ``split_drawn`` (True for class
+    folders, whose split is drawn here over the files, before any is decoded: a caller that decodes them may draw
+    its own among the readable ones). ``group_by``: see :mod:`.groups` (its facts go to ``report`` too). ``remedy``:
+    what the warning of UCF-style recordings on both sides of the split tells the user to do (a caller that takes no
+    ``group_by``, the audio-visual folder of clips, names its own way)."""
+    facts: dict[str, Any] = {}
+    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts, remedy)
+    log.info("video layout under %s: %s", root, layout)
+    found = LoadReport()
+    found.extend("ignored", ignored)
+    found.extend("unused", unused)
+    for line in found.lines():
+        log.warning("%s", line)
+    if report is not None:
+        report.extend("ignored", ignored)
+        report.extend("unused", unused)
+        report.facts.update(layout=layout, split_drawn=layout == _drawn_layout(test_fraction, seed, group_by), **facts)
+    return items
+
+
+__all__ = ["Item", "discover"]
