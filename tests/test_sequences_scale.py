@@ -127,11 +127,11 @@ def _read_peak(reader, path: Path) -> int:
     import tracemalloc
     from array import array
 
-    from mmdistill.modalities.sequences.data import _Columns
+    from mmdistill.modalities.sequences.log_columns import LogColumns
 
     tracemalloc.start()
     try:
-        reader(path, _Columns(), array("q"))
+        reader(path, LogColumns(), array("q"))
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -146,7 +146,7 @@ def test_a_log_is_read_without_a_copy_per_line(tmp_path, kind):
     lines does not count."""
     import zipfile
 
-    from mmdistill.modalities.sequences import data as D
+    from mmdistill.modalities.sequences import log_readers as R
 
     def write(n: int) -> Path:
         rows = [(1 + k % 997, 1 + (k * 7) % 1999, (k % 10) / 2 + 0.5, 1_000_000_000 + k) for k in range(n)]
@@ -166,7 +166,8 @@ def test_a_log_is_read_without_a_copy_per_line(tmp_path, kind):
         (folder / "log.csv").write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, _, t in rows))
         return folder / "log.csv"
 
-    reader = {"movielens": D._read_movielens, "dat": D._read_movielens, "csv": D._read_csv_log, "recbole": D._read_recbole}[kind]
+    reader = {"movielens": R.read_movielens_into, "dat": R.read_movielens_into, "csv": R.read_csv_log_into,
+              "recbole": R.read_recbole_into}[kind]
     small, large = 20_000, 80_000
     per_row = (_read_peak(reader, write(large)) - _read_peak(reader, write(small))) / (large - small)
     assert per_row < (150 if kind == "movielens" else 115), f"{per_row:.0f} bytes a row"

@@ -53,12 +53,6 @@ from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NA
 
 log = logging.getLogger(__name__)
 
-#: the names this module had before the readers (:mod:`.log_readers`) and the columns (:mod:`.log_columns`) moved out,
-#: which earlier code imports from here
-_Columns = LogColumns
-_read_movielens, _read_recbole = read_movielens_into, read_recbole_into
-_read_csv_log, _read_sasrec_text, _sniff_format = read_csv_log_into, read_sasrec_text_into, sniff_format
-
 MIN_LEAVE_ONE_OUT = 3
 #: the stats that count what the loader dropped or removed: the load report's kinds (counts only) and what each says
 REPORT_KINDS = {
