@@ -37,6 +37,40 @@ def test_a_caption_beyond_the_encoders_context_is_counted_and_named(tmp_path, ti
     assert CJK in data.train.captions  # kept whole (the embedding reads its first 64 tokens)
 
 
+def test_a_load_whose_embeddings_are_cached_does_not_tokenize_the_captions_again(tmp_path, tiny_bert, monkeypatch, caplog):
+    """Walk 53D: every load tokenized every caption again to count the long ones, though the embeddings came from the
+    cache; the count is made where the captions are embedded and kept in the cache file, so a cached load reads it
+    (the same report); a cache file without it (written before) is counted as before."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from mmdistill.modalities.image_text.encoders import HFTextEncoder
+
+    csv_path = write_pairs(tmp_path, n_images=10)
+    with open(csv_path, "a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow(("img/000.png", CJK))
+    counted: list[int] = []
+    original = HFTextEncoder.token_lengths
+    monkeypatch.setattr(HFTextEncoder, "token_lengths", lambda self, caps: counted.append(len(caps)) or original(self, caps))
+    cfg = cfg_for(tiny_bert, tmp_path, data_root=str(csv_path))
+
+    def load() -> tuple[dict, list[str]]:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="mmdistill.modalities.image_text.token_limits"):
+            report = MODALITY.load(cfg).meta["load_report"]
+        return report, [r.getMessage() for r in caplog.records]
+
+    first, said = load()
+    assert first["counts"]["long_captions"] == 1 and len(counted) == 2  # train and test, once each, as they are embedded
+    assert len(said) == 1 and "img/000.png (train, 122 tokens" in said[0]
+    assert load() == (first, said) and len(counted) == 2  # the same report and warning, no caption tokenized
+    for path in (tmp_path / "cache").glob("*.safetensors"):  # a cache file written before the count was kept in it
+        with safe_open(str(path), "pt") as fh:
+            meta = {k: v for k, v in fh.metadata().items() if k != "long_captions"}
+        save_file(load_file(str(path)), str(path), metadata=meta)
+    assert load() == (first, said) and len(counted) == 4
+
+
 def test_clip_tokenizers_say_how_many_tokens_a_caption_has():
     open_clip = pytest.importorskip("open_clip")
     from mmdistill.modalities.image_text.offline_clip import OfflineTokenizer

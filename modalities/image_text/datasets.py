@@ -13,7 +13,7 @@ from mmdistill.errors import ConfigError, DataError
 from .data import ImageTextData
 from .encoders import ImageEncoderBuild, build_text_encoder, text_space
 from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
-from .text_cache import bank_ref, embed_captions
+from .text_cache import bank_ref, embed_and_measure
 from .token_limits import report_long_captions
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,12 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         memory_hint=None if "image_size" in getattr(type(cfg), "REPLACED_KEYS", {}) else "a smaller image_size (--image-size N)",
     )
     encoder = build_text_encoder(cfg.text_encoder, cfg.text_pooling, download=cfg.download)
-    loaded.train.text, bank = embed_captions(encoder, loaded.train.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)
-    loaded.test.text, _ = embed_captions(encoder, loaded.test.captions, cfg.text_cache, batch_size=cfg.text_batch, progress=cfg.progress)
-    report_long_captions(encoder, {"train": loaded.train, "test": loaded.test}, loaded.report, source)
+    long: dict[str, list[tuple[int, int]]] = {}  # counted where the captions are embedded (kept in the text cache)
+    loaded.train.text, bank, long["train"] = embed_and_measure(encoder, loaded.train.captions, cfg.text_cache,
+                                                               batch_size=cfg.text_batch, progress=cfg.progress)
+    loaded.test.text, _, long["test"] = embed_and_measure(encoder, loaded.test.captions, cfg.text_cache,
+                                                          batch_size=cfg.text_batch, progress=cfg.progress)
+    report_long_captions(encoder, {"train": loaded.train, "test": loaded.test}, loaded.report, source, long)
     meta = {
         "mean": list(image.mean), "std": list(image.std), "image_size": image.image_size, "image_encoder": image.name,
         "text_encoder": encoder.name, "text_dim": encoder.dim, "caption_bank": bank_ref(bank), "dropped": loaded.dropped,

@@ -22,6 +22,7 @@ from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 
 from .encoders import FrozenTextEncoder
+from .token_limits import long_captions
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,32 @@ def embed_captions(
 ) -> tuple[Tensor, Path]:
     """(N, D) float32 embeddings of ``captions``, read from the cache when present; returns them and the
     cache file (not written, with a warning, when ``cache_dir`` cannot be written: a read-only or full disk)."""
+    emb, path, _ = embed_and_measure(encoder, captions, cache_dir, batch_size=batch_size, progress=progress)
+    return emb, path
+
+
+def _cached_long(meta: dict[str, str], encoder: FrozenTextEncoder, count: int) -> list[tuple[int, int]] | None:
+    """The ``(index, tokens)`` of the long captions a cache file's metadata records (``long_captions``), or None when
+    it records none (a file written before they were recorded), none for this encoder's context, or a damaged list."""
+    try:
+        recorded = parse_json(meta.get("long_captions", "null"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(recorded, dict) or recorded.get("context") != encoder.context or not isinstance(recorded.get("found"), list):
+        return None
+    found = [tuple(pair) for pair in recorded["found"] if isinstance(pair, list) and len(pair) == 2]
+    ok = len(found) == len(recorded["found"]) and all(
+        type(i) is int and type(n) is int and 0 <= i < count and n > (encoder.context or 0) for i, n in found)
+    return found if ok else None  # type: ignore[return-value]
+
+
+def embed_and_measure(
+    encoder: FrozenTextEncoder, captions: list[str], cache_dir: str | Path | None = None, *, batch_size: int = 256, progress: bool = True,
+) -> tuple[Tensor, Path, list[tuple[int, int]]]:
+    """:func:`embed_captions`, and the ``(index, tokens)`` of each caption longer than ``encoder.context``
+    (:func:`~.token_limits.long_captions`): counted once when the captions are embedded and kept in the cache file's
+    metadata (``long_captions``, with the context), so a load that reads the embeddings from the cache does not
+    tokenize every caption again."""
     folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"text_cache={folder} is a file; it must be a folder for the cached caption embeddings", key="text_cache")
@@ -67,20 +94,23 @@ def embed_captions(
             elif parse_json(meta.get("captions", "null")) != captions:
                 why = "it holds the embeddings of other captions (its 'captions' differ from these)"
             else:
-                return emb.float(), path
+                long = _cached_long(meta, encoder, len(captions))
+                return emb.float(), path, long_captions(encoder, captions) if long is None else long
         except (ArtifactError, json.JSONDecodeError) as exc:
             why = str(exc)
         log.warning("text cache %s is not usable (%s); embedding the %d captions again and replacing it", path, why, len(captions))
     emb = encoder.encode(captions, batch_size, progress).float().contiguous()
+    long = long_captions(encoder, captions)
     meta = {"format": "mmdistill.text-embeddings/1", "encoder": encoder.name, "fingerprint": encoder.fingerprint(),
-            "count": str(len(captions)), "captions": json.dumps(captions)}
+            "count": str(len(captions)), "captions": json.dumps(captions),
+            "long_captions": json.dumps({"context": encoder.context, "found": long})}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         save_tensors(path, {"text": emb}, metadata=meta)
     except OSError as exc:  # as the other caches: a warning, never the run's end (the embeddings are in hand)
         log.warning("text cache %s cannot be written (%s); the %d captions are used without caching them (the next run "
                     "embeds them again; set text_cache to a writable folder)", path, exc.strerror or exc, len(captions))
-    return emb, path
+    return emb, path, long
 
 
 #: caption bank reference -> its cache file, for the banks this process embedded or read (a custom ``text_cache``)
@@ -143,4 +173,5 @@ def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor], *, similarity
     return [captions[i] for i in idx.tolist()]
 
 
-__all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_captions", "load_caption_bank", "nearest_captions"]
+__all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_and_measure", "embed_captions", "load_caption_bank",
+           "nearest_captions"]
