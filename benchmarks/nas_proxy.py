@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import statistics
 import time
 from typing import Any
 
@@ -39,12 +38,10 @@ import torch
 from _common import print_table, write_result
 from scipy.stats import spearmanr
 
-from mmdistill.baselines import random_subset
-from mmdistill.classification import evaluation_augment, evaluation_protocol, trainer
+from mmdistill.classification import baseline_sets, evaluation_augment, evaluation_protocol, trainer
 from mmdistill.evaluation import EvalSet, score_runs
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.saved_cli import load_saved
-from mmdistill.seeding import generator
 from mmdistill.share import check_fits_data, saved_run_data, set_dir
 from mmdistill.task import ClassificationTask
 
@@ -93,7 +90,6 @@ def main() -> None:
     cfg = recipe.config_from_saved(dict(manifest.get("config", {})), {"resume": False, "overwrite": False})
     data = saved_run_data(modality, cfg, root_given=False)
     check_fits_data(syn, modality, data, set_dir(args.set))
-    device = torch.device("cpu")
     protocol = evaluation_protocol(cfg)
     if args.epochs:
         protocol = dataclasses.replace(protocol, epochs=args.epochs)
@@ -103,11 +99,8 @@ def main() -> None:
     augment = evaluation_augment(cfg, data, modality)
     x_syn, t_syn = modality.decode(syn).detach(), syn.targets().detach()
     ipc = len(x_syn) // data.num_classes
-    train = data.train
-
-    def random_real(r: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = random_subset(train, ipc, generator(cfg.seed, "random_real", r))
-        return train.x[idx], train.y[idx]
+    # the run's own baseline sets: random_real (a new draw per run, seeded as the run's) and the whole training split
+    baselines = baseline_sets(dataclasses.replace(cfg, ipc=ipc, baselines=["random_real", "whole"]), data, None, None)
 
     rows, records = [], []
     for options in candidates(args.space):
@@ -118,8 +111,8 @@ def main() -> None:
 
         record: dict[str, Any] = {"candidate": label(options), "options": options}
         for name, eval_set, proto in (("distilled", EvalSet((x_syn, t_syn)), syn_protocol),
-                                      ("random_real", EvalSet(random_real, per_run=True), protocol),
-                                      ("whole", EvalSet((train.x, train.y)), whole_protocol)):
+                                      ("random_real", baselines["random_real"], protocol),
+                                      ("whole", baselines["whole"], whole_protocol)):
             started = time.perf_counter()  # run r of every set starts from the same network draw (seed, "eval", r)
             result = score_runs(eval_set, trainer(make_net, data.test, proto, task=ClassificationTask(), augment=augment),
                                 metric="accuracy", runs=args.runs, seed=cfg.seed, progress=False)
