@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -41,6 +41,33 @@ def timed_run(cmd: list[str], threads: int = 1) -> float:
     if proc.returncode != 0:
         raise SystemExit(proc.stdout[-2000:] + proc.stderr[-3000:])
     return time.perf_counter() - t0
+
+
+def interleave(fns: dict[str, Callable[[], None]], pairs: int, device: torch.device, warmup: int = 1,
+               progress: bool = True) -> dict[str, list[float]]:
+    """Run every variant ``warmup`` times, then ``pairs`` rounds of all variants in turn (a change of the machine's
+    load falls on all alike); seconds per call, the device synchronised around each. ``progress``: a line per round
+    on stderr."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(pairs):
+        for k, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[k].append(time.perf_counter() - t0)
+        if progress:
+            print(f"round {i + 1}/{pairs}: " + ", ".join(f"{k} {ts[-1]:.3f} s" for k, ts in times.items()), file=sys.stderr,
+                  flush=True)
+    return times
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def cpu_model() -> str:

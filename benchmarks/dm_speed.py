@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
-from _common import print_table, write_result
+from _common import interleave, print_table, write_result
 
 from mmdistill.augment import DSA
 from mmdistill.data import LabeledTensors
@@ -25,22 +24,6 @@ from mmdistill.matchers.distribution import DistributionMatching
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
-
-
-def _time_pairs(step, floor, repeats: int, device: torch.device) -> tuple[list[float], list[float]]:
-    """Seconds of ``repeats`` calls of ``step`` and of ``floor``, alternating (step, floor, step, ...) so a change of
-    the machine's load falls on both alike."""
-    out: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for fn, times in ((step, out[0]), (floor, out[1])):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:
@@ -81,9 +64,8 @@ def main() -> None:
 
         for p in net.parameters():
             p.requires_grad_(False)
-        for _ in range(3):  # warm-up
-            step(), floor()
-        steps, floors = _time_pairs(step, floor, args.repeats, device)
+        times = interleave({"step": step, "floor": floor}, args.repeats, device, warmup=3, progress=False)
+        steps, floors = times["step"], times["floor"]
         t_step, t_floor = statistics.median(steps), statistics.median(floors)
         ratio = statistics.median(a / b for a, b in zip(steps, floors))  # median of the per-pair ratios
         rows.append([label, f"{1000 * t_step:.1f}", f"{1000 * t_floor:.1f}", f"{ratio:.2f}", "yes" if ratio <= 1.3 else "NO"])

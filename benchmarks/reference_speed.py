@@ -36,13 +36,11 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
-import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from _common import print_table, write_result
+from _common import interleave, print_table, write_result
 
 from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.buffer import ParamLayout
@@ -81,29 +79,6 @@ def reference_dsa(args) -> DSA:
 
 def _layout_note(args) -> str:
     return " (its DSA with mmdistill's row-major crop)" if args.row_major_reference else " (crop with the reference's channels-last layout)"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def interleave(fns: dict[str, Callable[[], None]], pairs: int, device: torch.device, warmup: int = 1) -> dict[str, list[float]]:
-    """Run every variant ``warmup`` times, then ``pairs`` rounds of all variants in turn; seconds per call."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(pairs):
-        for k, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[k].append(time.perf_counter() - t0)
-        print(f"round {i + 1}/{pairs}: " + ", ".join(f"{k} {ts[-1]:.3f} s" for k, ts in times.items()), file=sys.stderr,
-              flush=True)
-    return times
 
 
 def report(title: str, times: dict[str, list[float]], record: dict, target: float | None) -> None:

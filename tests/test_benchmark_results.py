@@ -157,13 +157,17 @@ def test_the_code_version_is_the_one_the_benchmark_started_with(common, monkeypa
     assert {k: common.machine()[k] for k in ("mmdistill", "commit", "dirty")} == common.CODE_VERSION
 
 
-def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch):
+def test_the_dm_floor_is_timed_interleaved_with_the_iteration(monkeypatch, capsys):
+    """dm_speed times its iteration and floor with the reference timing's interleave (walk 53D: it had a twin of it),
+    warm-ups first and no line per round."""
     import torch
 
     mod = _benchmark(monkeypatch, "dm_speed.py")
+    assert mod.interleave is sys.modules["_common"].interleave and not hasattr(mod, "_time_pairs")
     order = []
-    steps, floors = mod._time_pairs(lambda: order.append("s"), lambda: order.append("f"), 3, torch.device("cpu"))
-    assert order == ["s", "f"] * 3 and len(steps) == len(floors) == 3
+    times = mod.interleave({"step": lambda: order.append("s"), "floor": lambda: order.append("f")}, 3, torch.device("cpu"),
+                           warmup=3, progress=False)
+    assert order == ["s", "f"] * 6 and [len(t) for t in times.values()] == [3, 3] and capsys.readouterr().err == ""
 
 
 def test_a_video_rerun_without_a_tag_is_refused_before_it_runs(monkeypatch, tmp_path, capsys):
