@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from mmdistill.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -203,6 +205,21 @@ _DESTINATIONS: dict[str, Path] = {}  # name -> the file this process writes it t
 REPLACE_ENV = "MMDISTILL_BENCH_REPLACE"
 
 
+def replace_asked() -> bool:
+    """Whether ``MMDISTILL_BENCH_REPLACE=1`` asks a rerun to replace the results recorded under its names."""
+    return os.environ.get(REPLACE_ENV) == "1"
+
+
+def refuse_recorded(parser: argparse.ArgumentParser, paths: list[Path], side: str) -> None:
+    """Stop (``parser.error``, exit 2) before anything runs when a file of ``paths`` (the per-row JSONs a run would
+    write) holds a recorded result and :func:`replace_asked` is not set; ``side`` names the option of a side
+    measurement (``--tag T``)."""
+    recorded = [path for path in paths if path.exists()]
+    if recorded and not replace_asked():
+        parser.error(f"{', '.join(p.name for p in recorded)} in {recorded[0].parent} hold recorded results; give {side} for a "
+                     f"side measurement, or set {REPLACE_ENV}=1 to replace them")
+
+
 def result_path(name: str, replace: bool = False) -> Path:
     """The file :func:`write_result` writes ``name`` to: ``benchmarks/results/<name>.json`` unless that file holds
     an earlier result (one this process did not write) and neither ``replace`` (a table recomputed from recorded
@@ -210,7 +227,7 @@ def result_path(name: str, replace: bool = False) -> Path:
     ``<name>.<YYYYmmdd-HHMMSS>.json``, so a rerun never replaces a recorded result silently."""
     if name not in _DESTINATIONS:
         path = RESULTS / f"{name}.json"
-        if path.exists() and not replace and os.environ.get(REPLACE_ENV) != "1":
+        if path.exists() and not replace and not replace_asked():
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = next(p for k in range(1000) if not (p := RESULTS / f"{name}.{stamp}{f'-{k}' if k else ''}.json").exists())
             print(f"\nnote: {RESULTS / f'{name}.json'} holds an earlier result and is left as it is; this one goes to "
@@ -220,13 +237,9 @@ def result_path(name: str, replace: bool = False) -> Path:
 
 
 def write_result(name: str, payload: dict[str, Any], replace: bool = False) -> Path:
-    """Write ``{"machine": {**machine(), "data": data_identities(payload)}, **payload}`` atomically to
-    :func:`result_path` ``(name, replace)``; returns the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = result_path(name, replace)
-    tmp = path.with_suffix(".json.tmp")
-    record = {"machine": {**machine(), "data": data_identities(payload)}, **payload}
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write ``{"machine": {**machine(), "data": data_identities(payload)}, **payload}`` atomically
+    (:func:`mmdistill.io.write_json`, every benchmark's JSON writer) to :func:`result_path` ``(name, replace)``;
+    returns the path."""
+    path = write_json(result_path(name, replace), {"machine": {**machine(), "data": data_identities(payload)}, **payload})
     print(f"\nwrote {path}")
     return path

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -37,7 +36,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, print_table, write_result  # noqa: E402
+from _common import RESULTS, machine, print_table, refuse_recorded, write_result  # noqa: E402
+
+from mmdistill.io import write_json  # noqa: E402
 
 log = logging.getLogger("audio_visual_digits")
 OUT = RESULTS / "audio_visual"
@@ -50,11 +51,7 @@ def _scores(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save(method: str, ipc: int | None, payload: dict[str, Any], suffix: str = "") -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / _file_name(method, ipc, suffix)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"machine": machine(), "method": method, "ipc": ipc, **payload}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(OUT / _file_name(method, ipc, suffix), {"machine": machine(), "method": method, "ipc": ipc, **payload})
 
 
 def _file_name(method: str, ipc: int | None, suffix: str = "") -> str:
@@ -174,10 +171,7 @@ def main() -> None:
     if not args.data_root:
         p.error("--data-root is required (run benchmarks/make_audio_visual_digits.py first)")
     planned = planned_files(args.methods.split(","), [int(k) for k in args.ipc.split(",")], iterations)
-    recorded = [name for name in planned if (OUT / name).exists()]
-    if recorded and os.environ.get("MMDISTILL_BENCH_REPLACE") != "1":
-        p.error(f"{', '.join(recorded)} in {OUT} hold recorded results; give --results-dir DIR for a side measurement, "
-                "or set MMDISTILL_BENCH_REPLACE=1 to replace them")
+    refuse_recorded(p, [OUT / name for name in planned], "--results-dir DIR")
     for method in args.methods.split(","):
         if method == "whole":
             run_whole(args.data_root, args.whole_epochs)

@@ -26,6 +26,8 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, result_path  # noqa: E402
 
+from mmdistill.io import write_json  # noqa: E402
+
 FAST_IMAGE = ["--dataset", "digits", "--ipc", "1", "iterations=3", "batch_real=8", "eval_runs=1", "eval_epochs=1",
               "herding_epochs=1", "--no-progress"]
 FAST_AUDIO = ["--ipc", "1", "iterations=2", "batch_real=4", "eval_runs=1", "eval_epochs=1", "herding_epochs=1", "--no-progress"]
@@ -495,12 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         print("(--only without --out: the table is not written)")
         return 0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(out.name + ".tmp")
-    tmp_out.write_text(json.dumps({"machine": machine(), "cases": rows, "tracebacks": tracebacks, "lost": lost,
-                                   "accepted": accepted}, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    out = write_json(args.out, {"machine": machine(), "cases": rows, "tracebacks": tracebacks, "lost": lost, "accepted": accepted})
     print(f"wrote {out}")
     return 0
 

@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table, result_path  # noqa: E402
 
+from mmdistill.io import write_json  # noqa: E402
+
 LOADERS = ("image", "image_text", "video", "sequences")
 
 # --------------------------------------------------------------------------------------------------------- data
@@ -245,7 +247,6 @@ def main() -> None:
     print_table(["loader", "size", "load s", "RSS before MB", "peak MB above", "data MB", "peak/data"], rows)
     m = machine()
     out = Path(a.out) if a.out else result_path("loader_memory")
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"machine": m, "command": " ".join([sys.executable, *sys.argv]),
                "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
                "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -255,9 +256,7 @@ def main() -> None:
                            "peak_above_mb": "child peak RSS during the load minus rss_before_mb",
                            "data_mb": "bytes of the loaded tensors"},
                "rows": records, "total_s": time.perf_counter() - t_start}
-    tmp_out = out.with_suffix(out.suffix + ".tmp")
-    tmp_out.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    write_json(out, payload)
     print(f"\ntotal {payload['total_s']:.0f} s; wrote {out}")
 
 

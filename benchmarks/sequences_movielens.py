@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from _common import print_table, write_result
 
+from mmdistill.io import write_json
+
 ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens" / "ml-latest-small.zip"
 
 
@@ -142,7 +144,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for part in [p for p in args.parts.split(",") if p]:
         result = run_part(part, args)
-        (out / f"part-{part}.json").write_text(json.dumps(result, indent=2))
+        write_json(out / f"part-{part}.json", result)
         print(f"part {part} done in {result['seconds']:.0f} s", flush=True)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, pct, print_table  # noqa: E402
+from _common import RESULTS, machine, pct, print_table, refuse_recorded  # noqa: E402
+
+from mmdistill.io import write_json  # noqa: E402
 
 OUT = RESULTS / "video"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinetics-tiny"
@@ -204,10 +205,7 @@ def main() -> int:
     unknown = [m for m in args.methods.split(",") if m not in METHODS]
     if unknown:
         p.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    recorded = [path.name for path in result_paths(args) if path.exists()]
-    if recorded and os.environ.get("MMDISTILL_BENCH_REPLACE") != "1":
-        p.error(f"{', '.join(recorded)} in {OUT} hold recorded results; give --tag T for a side measurement, or set "
-                "MMDISTILL_BENCH_REPLACE=1 to replace them")
+    refuse_recorded(p, result_paths(args), "--tag T")
     for method in args.methods.split(","):
         for ipc in [int(i) for i in args.ipc.split(",")]:
             if method == "decode":
@@ -221,10 +219,7 @@ def main() -> int:
                 rec, tag = reference_points(method, args.dataset, args.epochs, args.runs), method
             dataset = "kinetics-tiny" if method == "decode" else args.dataset  # the loader is measured on real files
             rec.update(dataset=dataset, machine=machine())
-            path = OUT / f"{dataset}_{tag}.json"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(rec, indent=1))
-            os.replace(tmp, path)
+            write_json(OUT / f"{dataset}_{tag}.json", rec)
             print(json.dumps({k: rec[k] for k in rec if k in ("method", "ipc", "distilled", "random_real", "storage", "seconds")}))
             if method not in RECIPES:
                 break

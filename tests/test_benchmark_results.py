@@ -235,6 +235,26 @@ def test_an_audio_visual_rerun_into_recorded_rows_is_refused_before_it_runs(monk
                                                                     "digits_avdd_ipc1_it200.json"]
 
 
+def test_every_benchmark_writes_its_json_through_the_one_atomic_writer():
+    """Walk 53D: five scripts had their own writer (a ``.tmp`` beside the file, then ``os.replace``: no fsync, a killed
+    run's temporary left in benchmarks/results, two runs sharing one temporary); each calls mmdistill.io.write_json."""
+    own = [path.name for path in sorted(BENCHMARKS.glob("*.py")) if "os.replace(" in path.read_text()]
+    assert own == []
+
+
+def test_a_video_row_is_written_whole_and_nothing_is_left_beside_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
+    mod = _benchmark(monkeypatch, "video_moving_digits.py")
+    monkeypatch.setattr(mod, "OUT", tmp_path)
+    monkeypatch.setattr(mod, "run_recipe", lambda *a, **k: {"method": "dm", "ipc": 1, "distilled": {"mean": 0.5}, "seconds": 3})
+    monkeypatch.setattr(sys, "argv", ["video_moving_digits.py", "--methods", "dm", "--ipc", "1"])
+    assert mod.main() == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["moving-digits_dm_ipc1.json"]
+    record = json.loads((tmp_path / "moving-digits_dm_ipc1.json").read_text())
+    assert list(record) == ["method", "ipc", "distilled", "seconds", "dataset", "machine"] and record["distilled"] == {"mean": 0.5}
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"method": "dm", "ipc": 1, "distilled": {"mean": 0.5}, "seconds": 3}
+
+
 def test_the_loader_memory_table_goes_beside_a_recorded_one(monkeypatch, tmp_path):
     monkeypatch.delenv("MMDISTILL_BENCH_REPLACE", raising=False)
     mod = _benchmark(monkeypatch, "loader_memory.py")
