@@ -228,17 +228,18 @@ class ConsumerViews:
                         json.dumps(st.get("synthetic_bytes"))[:20], json.dumps(st.get("samples"))[:20], json.dumps(st.get("ratio"))[:20],
                         held, samples)
 
-    def inputs_like(self, raw: Any, **options: Any) -> Tensor:
+    def inputs_like(self, raw: Any, **options: Any) -> Tensor | dict[str, Tensor]:
         """Your own real data as the set's main input ``ds.x`` holds its samples, (N, *sample shape): prepared as the
         loader prepared the real samples the set was made from (decoded, resized, cut, normalised with the set's
         statistics), by the adapter's ``inputs_like`` hook (:mod:`mmdistill.inputs_like`). ``raw`` and ``options`` are
         the adapter's: image files, PIL images or uint8 tensors; audio files or waveforms (``sample_rate=``); video files
-        (``root=``, ``offset=``) ... ConfigError naming the modality when its adapter has no such hook, or when the
+        (``root=``, ``offset=``); a sequence set's item histories (the item indices its learner reads); an audio-visual
+        set's ``{"audio": ..., "image": ...}`` or an image-text set's ``{"images": ..., "captions": ...}`` (then a
+        ``{input name: tensor}``) ... ConfigError naming the modality when its adapter has no such hook, or when the
         prepared samples do not have the set's sample shape."""
         from mmdistill.inputs_like import prepare_like
 
-        main = self.inputs["x"] if "x" in self.inputs else next(iter(self.inputs.values()), None)
-        return prepare_like(self.modality, self.synthetic, raw, reference=main, **options)
+        return prepare_like(self.modality, self.synthetic, raw, reference=self.inputs, **options)
 
     def augmentation(self) -> Any:
         """The augmentation the set's metrics were measured with, for training on it as its evaluation did: the adapter's

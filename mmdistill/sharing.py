@@ -226,10 +226,14 @@ class ShareDefaults:
         its files are from the set (the card's *This folder* prints it), or None: by default nothing to add."""
         return None
 
-    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
+    #: the input (of ``inputs(syn)``) whose sample shape ``inputs_like``'s tensor has, which
+    #: :func:`mmdistill.inputs_like.prepare_like` checks; None when the hook prepares another form (sequences: item ids)
+    inputs_like_input: str | None = "x"
+
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor | dict[str, Tensor]:
         """``raw`` (the consumer's own real data, in what form the adapter documents) prepared as the loader prepared the
         set's real samples -- decoded, resized, cut, normalised with the set's statistics --, (N, *sample shape) like the
-        set's main input. By default a ConfigError naming the modality: an adapter whose sets record their preparation
+        set's main input (a set of several inputs: ``{input name: tensor}``). By default a ConfigError naming the modality: an adapter whose sets record their preparation
         overrides it (:mod:`mmdistill.inputs_like`)."""
         raise no_preparation(self)
 

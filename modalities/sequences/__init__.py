@@ -11,6 +11,7 @@ from .config import SequenceDistillConfig
 from .data import SequenceData, SequenceLoadOptions, build_sequences, generated_log, load_sequences
 from .export import decoded_view, export_summary
 from .matching import MetaMatcher
+from .prepare import items_like
 from .nets import LEARNERS, GRU4Rec, SASRec, build_learner
 from .summary import decode_summary, init_summary, summary_optimizer
 
@@ -18,4 +19,4 @@ MODALITY = SequenceModality()
 
 __all__ = ["GRU4Rec", "LEARNERS", "MODALITY", "MetaMatcher", "SASRec", "SequenceData", "SequenceDistillConfig",
            "SequenceLoadOptions", "SequenceModality", "build_learner", "build_sequences", "decode_summary", "decoded_view",
-           "export_summary", "generated_log", "init_summary", "load_sequences", "summary_optimizer"]
+           "export_summary", "generated_log", "init_summary", "items_like", "load_sequences", "summary_optimizer"]

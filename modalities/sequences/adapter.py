@@ -102,7 +102,9 @@ class SequenceModality(SequenceShare, AdapterDefaults):
         # line; the other stats as facts), in the shape of every adapter; a generated log (nothing read, no
         # report) as data_stats
         stats = {"load_report": data.report.as_dict()} if data.report.root else {"data_stats": dict(data.stats)}
-        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network, **stats}
+        # max_len: the learner input length, with which items_like cuts a consumer's own histories as the loader does
+        meta = {"dataset": data.name, "item_ids": list(data.item_ids), "learner": config.network, "max_len": int(data.max_len),
+                **stats}
         if data.titles:
             meta["titles"] = list(data.titles)
         return init_summary(config, data.num_items, item_factor, gen, meta)
@@ -134,6 +136,16 @@ class SequenceModality(SequenceShare, AdapterDefaults):
         return ("each of `x`'s sequences holds one probability distribution over the items per position (a next-item model "
                 "reads it up to position p and learns position p + 1's); its last axis lists the items in the order of "
                 f"the manifest's `synthetic.meta.item_ids`{count}, also the natural export's `items.json`")
+
+    inputs_like_input = None  # item indices a learner reads, not the summary's distributions (x)
+
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> torch.Tensor:
+        """Your own users' histories (item ids of the set's log, oldest first) as a learner's inputs, (N, max_len) item
+        indices right-padded with ``num_items``: :func:`~.prepare.items_like` (``max_len=``, ``unknown=``), the
+        sharing hook behind ``DistilledSet.inputs_like``."""
+        from .prepare import items_like
+
+        return items_like(syn, raw, **options)
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_summary

@@ -1,0 +1,80 @@
+"""Walk 53B: ``DistilledSet.inputs_like`` for the modalities that had no hook (sequences, image-text, audio-visual
+pairs): a user's own data prepared as the set's loader prepared its real samples; the loader is the truth."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mmdistill
+from mmdistill.errors import ArtifactError, DataError
+from mmdistill.report import new_manifest, write_artifact
+from mmdistill.seeding import generator
+
+
+def _saved(modality, data, cfg, out: Path, recipe: str) -> Path:
+    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
+    manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=data.name, cfg=cfg, syn=syn)
+    out.mkdir()
+    write_artifact(out, syn.detached(), manifest, modality)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+def _interaction_log(path: Path) -> dict[str, list[tuple[float, str]]]:
+    """A CSV log of 12 users x 9 interactions over 8 items named ``sku<k>`` (each item seen >= 5 times), rows shuffled
+    (the loader orders each user's by time); returns each user's (timestamp, item) rows."""
+    rng = np.random.default_rng(0)
+    rows, by_user = [], {}
+    for u in range(12):
+        times = sorted(rng.choice(10_000, size=9, replace=False).tolist())
+        items = [f"sku{(u + 3 * k) % 8}" for k in range(9)]
+        by_user[f"user{u}"] = list(zip(times, items))
+        rows += [(f"user{u}", i, t) for t, i in zip(times, items)]
+    rng.shuffle(rows)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user", "item", "timestamp"])
+        w.writerows(rows)
+    return by_user
+
+
+def test_your_users_histories_become_the_learners_inputs_as_the_loader_builds_them(tmp_path):
+    """Before: ``ds.inputs_like`` on a sequence set stopped with 'the sequences adapter does not prepare your own data'.
+    Now each user's item ids (oldest first, all but the item to predict) become the set's item indices, cut to the
+    last max_len and right-padded exactly as the loader builds the test inputs."""
+    from mmdistill.modalities.sequences import MODALITY
+    from mmdistill.recipes.sequences_farzi import RECIPE
+
+    log_path = tmp_path / "log.csv"
+    rows = _interaction_log(log_path)
+    cfg = RECIPE.config_cls(dataset="csv", data_root=str(log_path), max_len=4, seq_num=2, seq_len=3)
+    data = MODALITY.load(cfg)
+    ds = mmdistill.load(_saved(MODALITY, data, cfg, tmp_path / "run", "sequences-farzi"))
+    assert ds.synthetic.meta["max_len"] == 4
+    histories = [[item for _, item in sorted(rows[u])][:-1] for u in data.users]  # the last item is the one to predict
+    x = ds.inputs_like(histories)
+    torch.testing.assert_close(x, data.eval_inputs("test")[0])
+    lengths = (x != len(data.item_ids)).sum(1)
+    torch.testing.assert_close(lengths, data.eval_inputs("test")[1])
+
+
+def test_ids_the_set_never_saw_are_counted_and_named_or_refused(tmp_path, caplog):
+    from mmdistill.modalities.sequences import items_like
+
+    meta = {"item_ids": ["a", "b", "c"], "max_len": 3}
+    with caplog.at_level(logging.WARNING):
+        x = items_like(meta, [["a", "zz", "b", "c", "zz"], ["yy"]])
+    torch.testing.assert_close(x, torch.tensor([[0, 1, 2], [3, 3, 3]]))
+    assert "3 interaction(s) with 2 item id(s) the set never saw ('zz', 'yy'" in caplog.text
+    assert "1 history(ies) kept no item" in caplog.text
+    with pytest.raises(DataError, match=r"items_like: 3 interaction\(s\) with 2 item id\(s\) the set never saw \('zz', 'yy'"):
+        items_like(meta, [["a", "zz", "b", "c", "zz"], ["yy"]], unknown="error")
+    with pytest.raises(ArtifactError, match="no max_len .*pass max_len="):
+        items_like({"item_ids": ["a"]}, [["a"]])
+    torch.testing.assert_close(items_like({"item_ids": ["a"]}, [["a"]], max_len=2), torch.tensor([[0, 1]]))
