@@ -78,3 +78,52 @@ def test_ids_the_set_never_saw_are_counted_and_named_or_refused(tmp_path, caplog
     with pytest.raises(ArtifactError, match="no max_len .*pass max_len="):
         items_like({"item_ids": ["a"]}, [["a"]])
     torch.testing.assert_close(items_like({"item_ids": ["a"]}, [["a"]], max_len=2), torch.tensor([[0, 1]]))
+
+
+# ------------------------------------------------------------------------------------------------ image-text
+from test_image_text import write_pairs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory) -> str:
+    """test_image_text's 1-layer BERT folder (``hf:<folder>``), built once for this module."""
+    import test_image_text
+
+    return test_image_text.tiny_bert.__wrapped__(tmp_path_factory)
+
+
+def test_your_images_and_captions_become_the_sets_images_and_text_embeddings(tmp_path, bert):
+    """Before: 'the image_text adapter does not prepare your own data'. Now image files are read and captions embedded
+    as the loader did for the test split (same pixels, same embeddings), through the set's recorded text encoder."""
+    from mmdistill.modalities.image_text import MODALITY
+    from mmdistill.recipes.image_text_lors import RECIPE
+
+    from test_image_text import cfg_for
+
+    csv_path = write_pairs(tmp_path / "pairs")
+    base = cfg_for(bert, tmp_path, data_root=str(csv_path), test_fraction=0.25, max_caption_words=4)
+    cfg = RECIPE.config_cls(**{k: getattr(base, k) for k in ("dataset", "data_root", "image_encoder", "image_size", "text_encoder",
+                                                            "text_cache", "test_fraction", "max_caption_words", "progress")}, ipc=2)
+    data = MODALITY.load(cfg)
+    ds = mmdistill.load(_saved(MODALITY, data, cfg, tmp_path / "run", "image-text-lors"))
+    files = [csv_path.parent / name for name in data.test.image_ids]
+    long = [c.replace(" ", "\x1b ", 1) + " and more words" for c in data.test.captions]  # as a user writes them: cut and cleaned as the loader
+    out = ds.inputs_like({"images": files, "captions": long})
+    torch.testing.assert_close(out["images"], data.test.normalised_images(slice(None)))
+    torch.testing.assert_close(out["text"], data.test.text, atol=1e-5, rtol=1e-4)
+    assert set(ds.inputs_like(files)) == {"images"}
+
+
+def test_image_text_refuses_a_missing_file_an_unknown_key_and_a_set_without_its_text_encoder(tmp_path):
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.image_text import pairs_like
+
+    meta = {"image_size": 8, "mean": [0.5] * 3, "std": [0.25] * 3}
+    with pytest.raises(DataError, match=r"pairs_like: 1 image\(s\) not read: .*nothere\.png \(no such file\)"):
+        pairs_like(meta, [tmp_path / "nothere.png"])
+    with pytest.raises(ConfigError, match=r"got keys \['text'\]"):
+        pairs_like(meta, {"text": ["a cat"]})
+    with pytest.raises(ArtifactError, match="records no text_encoder"):
+        pairs_like(meta, {"captions": ["a cat"]})
+    with pytest.raises(ArtifactError, match=r"lacks \['image_size'\]"):
+        pairs_like({"mean": [0.5] * 3, "std": [0.25] * 3}, {"captions": ["a cat"]})

@@ -15,6 +15,7 @@ What a trajectory recipe plugs in (see docs/architecture.md, "Image-text"):
 from .adapter import ImageTextModality, dual_encoder_factory, similarity_matrix
 from .config import ImageTextDistillConfig
 from .data import ImageTextData, PairBatch, PairSplit
+from .prepare import pairs_like
 from .model import DualEncoder, DualEncoderFactory, trainable_parameters
 from .task import ContrastiveTask, retrieval_recalls
 from .training import expert_optimizer, student_loss, train_epoch, train_on_pairs
@@ -23,6 +24,6 @@ MODALITY = ImageTextModality()
 
 __all__ = [
     "MODALITY", "ContrastiveTask", "DualEncoder", "DualEncoderFactory", "ImageTextData", "ImageTextDistillConfig",
-    "ImageTextModality", "PairBatch", "PairSplit", "dual_encoder_factory", "expert_optimizer", "retrieval_recalls",
+    "ImageTextModality", "PairBatch", "PairSplit", "dual_encoder_factory", "expert_optimizer", "pairs_like", "retrieval_recalls",
     "similarity_matrix", "student_loss", "train_epoch", "train_on_pairs", "trainable_parameters",
 ]

@@ -148,7 +148,8 @@ class ImageTextModality(AdapterDefaults):
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
             # the text embeddings' pooling (clip-finetune checks it against a CLIP text tower) and the image weights
-            **{key: data.meta[key] for key in ("text_pooling", "image_weights", "caption_bank_dir") if data.meta.get(key) is not None},
+            **{key: data.meta[key] for key in ("text_pooling", "image_weights", "caption_bank_dir", "text_space", "max_caption_words")
+               if data.meta.get(key) is not None},
             # what on_bad=skip dropped (counts per kind, first names), so the manifest and the card state it
             **({"load_report": data.meta["load_report"]} if data.meta.get("load_report") else {}),
         }
@@ -190,6 +191,14 @@ class ImageTextModality(AdapterDefaults):
         if isinstance(saved, list) and len(saved) == len(syn):
             return [str(c) for c in saved]
         return [f"(initial) {c}" for c in syn.meta.get("init_captions", [""] * len(syn))]
+
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> dict[str, Tensor]:
+        """Your own images and captions as the set's ``images`` (N, 3, S, S) and ``text`` embeddings (M, D):
+        :func:`~.prepare.pairs_like` (``{"images": files or PIL images, "captions": strings}``, either or both;
+        ``max_words=``), the sharing hook behind ``DistilledSet.inputs_like``."""
+        from .prepare import pairs_like
+
+        return pairs_like(syn, raw, **options)
 
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_pair_preview

@@ -112,6 +112,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         "unused_val_images": loaded.unused_val_images, "source": source,
         # what the experts start from and the space their text lies in: in an expert buffer's spec (fingerprint())
         "image_weights": image.weights_identity(), "text_space": text_space(encoder), "text_pooling": getattr(encoder, "pooling", None),
+        "max_caption_words": int(cfg.max_caption_words),  # the caption cut, which pairs_like repeats on a consumer's captions
     }
     if kind != "shapes":  # read from files: what on_bad=skip dropped (zeros too) goes into the set's manifest
         loaded.report.root = str(root)

@@ -125,6 +125,15 @@ class BadInput(LoadReport):
         return counts
 
 
+def replace_controls(text: str) -> tuple[str, str]:
+    """``text`` with each control or bidi character (:func:`mmdistill.words.unsafe`, whitespace aside: it is collapsed
+    by :func:`clean_caption`) replaced by a space, and those characters escaped for a message (``""``: none)."""
+    odd = sorted({ch for ch in text if unsafe(ch) and not ch.isspace()})
+    if not odd:
+        return text, ""
+    return "".join(" " if ch in odd else ch for ch in text), escaped("".join(odd))
+
+
 def clean_caption(text: str, max_words: int) -> str:
     """Whitespace collapsed, stripped, cut to ``max_words`` words (the reference keeps 30)."""
     words = re.sub(r"\s+", " ", str(text)).strip().split(" ")
@@ -727,11 +736,9 @@ def build_splits(
     cut = cut_duplicates = 0
     cleaned: list[tuple[str, str]] = []  # (where, the characters replaced)
     for r in records:
-        text = str(r.caption)
-        odd = sorted({ch for ch in text if unsafe(ch) and not ch.isspace()})  # whitespace controls: collapsed as before
+        text, odd = replace_controls(str(r.caption))
         if odd:
-            text = "".join(" " if ch in odd else ch for ch in text)
-            cleaned.append((r.where, escaped("".join(odd))))
+            cleaned.append((r.where, odd))
         full = clean_caption(text, len(text) + 1)
         cap = clean_caption(text, max_words)
         if not cap:
@@ -887,6 +894,6 @@ def _split_images(buffers: dict[str, Tensor], row_of: Mapping[str, tuple[str, in
 
 
 __all__ = [
-    "BadInput", "CaptionRecord", "FileOpener", "ImageFile", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "image_to_pixels", "image_to_tensor",
+    "BadInput", "CaptionRecord", "FileOpener", "ImageFile", "LoadedSplits", "NotAnImageFile", "build_splits", "same_image_groups", "canonical_image_paths", "clean_caption", "file_opener", "replace_controls", "image_to_pixels", "image_to_tensor",
     "read_csv_records", "read_folder_records", "read_json_records", "shapes_records",
 ]
