@@ -127,3 +127,44 @@ def test_image_text_refuses_a_missing_file_an_unknown_key_and_a_set_without_its_
         pairs_like(meta, {"captions": ["a cat"]})
     with pytest.raises(ArtifactError, match=r"lacks \['image_size'\]"):
         pairs_like({"mean": [0.5] * 3, "std": [0.25] * 3}, {"captions": ["a cat"]})
+
+
+# ------------------------------------------------------------------------------------------------ audio-visual
+def test_your_audio_and_image_pairs_become_the_sets_log_mels_and_frames(tmp_path):
+    """Before: 'the audio_visual adapter does not prepare your own data'. Now (audio, image) file pairs are decoded,
+    resampled, cut, turned into log-mel spectrograms and resized as the CSV loader did for the test split."""
+    pytest.importorskip("soundfile")
+    from test_audio_visual import _cfg, _write_csv_set
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    path = _write_csv_set(tmp_path / "set", rate_of=lambda i: 16000 if i == 3 else 8000)  # the test pairs resampled
+    cfg = _cfg(dataset="csv", data_root=str(path), image_size=12, scaling="split", ipc=1, multi_formation=1, init="real")
+    data = MODALITY.load(cfg)
+    ds = mmdistill.load(_saved(MODALITY, data, cfg, tmp_path / "run", "audio-visual-avdd"))
+    pairs = [(path.parent / f"a{c}3.wav", path.parent / f"i{c}3.png") for c in range(2)]
+    out = ds.inputs_like(pairs)
+    torch.testing.assert_close(out["audio"], data.test.audio)
+    torch.testing.assert_close(out["image"], data.test.image)
+    only = ds.inputs_like({"image": [p for _, p in pairs]})
+    assert set(only) == {"image"}
+
+
+def test_audio_visual_refuses_a_missing_file_and_a_set_of_another_modality(tmp_path):
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual import av_like
+
+    pytest.importorskip("soundfile")
+    from test_audio_visual import _cfg, _write_csv_set
+
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    data = MODALITY.load(_cfg(dataset="csv", data_root=str(_write_csv_set(tmp_path / "set"))))
+    with pytest.raises(DataError, match=r"av_like: 1 image file\(s\) do not exist: .*gone\.png"):
+        av_like(data.meta, {"image": [tmp_path / "gone.png"]})
+    with pytest.raises(ConfigError, match="waveforms must be .*without sample_rate"):
+        av_like(data.meta, {"audio": torch.zeros(2, 100)})
+    with pytest.raises(ConfigError, match=r"got \['video'\]"):
+        av_like(data.meta, {"video": []})
+    with pytest.raises(ArtifactError, match=r"av_like: the set's metadata lacks \['features'"):
+        av_like({"mean": [0.5]}, {"image": []})

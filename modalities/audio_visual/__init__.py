@@ -6,7 +6,8 @@ paired spoken/handwritten digits set."""
 from .adapter import AudioVisualModality
 from .digits import build_av_digits
 from .loaders import register_tensors
+from .prepare import av_like
 
 MODALITY = AudioVisualModality()
 
-__all__ = ["MODALITY", "AudioVisualModality", "build_av_digits", "register_tensors"]
+__all__ = ["MODALITY", "AudioVisualModality", "av_like", "build_av_digits", "register_tensors"]

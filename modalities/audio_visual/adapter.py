@@ -126,6 +126,14 @@ class AudioVisualModality(AdapterDefaults):
         audio, image = self.decode(syn)
         return {"audio": audio.detach().cpu(), "image": image.detach().cpu()}
 
+    def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> dict[str, Tensor]:
+        """Your own pairs as the set's ``audio`` log-mel spectrograms and ``image`` frames: :func:`~.prepare.av_like`
+        (``{"audio": files or waveforms, "image": files}``, either or both, or ``(audio, image)`` file pairs;
+        ``sample_rate=``, ``image_size=``), the sharing hook behind ``DistilledSet.inputs_like``."""
+        from .prepare import av_like
+
+        return av_like(syn, raw, **options)
+
     # ---------------------------------------------------------------- sharing (mmdistill.sharing, .share)
     hf_input_names = HF_INPUT_NAMES
 

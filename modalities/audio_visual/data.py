@@ -175,7 +175,8 @@ def normalise_pairs(name: str, classes: list[str], train: tuple[Tensor, Tensor, 
 
     at, it = norm(a_tr, i_tr)
     ae, ie = norm(a_te, i_te)
-    meta = {**meta, "classes": list(classes), "audio_mean": a_mean, "audio_std": a_std, "image_mean": i_mean.tolist(),
+    # image_size: the frames' side, with which av_like resizes a consumer's own images as the loader did
+    meta = {**meta, "classes": list(classes), "image_size": int(i_tr.shape[-1]), "audio_mean": a_mean, "audio_std": a_std, "image_mean": i_mean.tolist(),
             "image_std": i_std.tolist()}
     return AVData(name, AVPairs(at, it, y_tr.long(), n_tr), AVPairs(ae, ie, y_te.long(), n_te), list(classes), meta)
 
