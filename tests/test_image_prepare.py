@@ -76,3 +76,21 @@ def test_what_images_like_cannot_prepare_is_named(tmp_path):
         ds.inputs_like(torch.rand(2, 3, 8, 8))
     with pytest.raises(ConfigError, match="expected image files .* got a int"):
         ds.inputs_like([3])
+
+
+def test_images_like_reads_the_sets_shape_from_its_meta_not_by_decoding_it(tmp_path, monkeypatch):
+    """Walk 53B: given the synthetic set, images_like decoded every sample only to learn (C, H, W); the loader now
+    records ``sample_shape`` and the set is not decoded (a set made before it still is)."""
+    from mmdistill.modalities.image import MODALITY, images_like
+
+    ds, data, test = _set(tmp_path)
+    assert ds.synthetic.meta["sample_shape"] == [3, 16, 16]
+
+    def refuse(syn):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(type(MODALITY), "decode", lambda self, syn: refuse(syn))
+    torch.testing.assert_close(images_like(ds.synthetic, test[:2]), data.test.x[:2], rtol=0, atol=0)
+    monkeypatch.undo()
+    del ds.synthetic.meta["sample_shape"]
+    torch.testing.assert_close(images_like(ds.synthetic, test[:2]), data.test.x[:2], rtol=0, atol=0)

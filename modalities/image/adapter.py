@@ -56,7 +56,8 @@ class ImageModality(TensorClassificationAdapter):
             train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
             test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
             # load_report (entries not read, classes without test images...) lands in the manifest's synthetic.meta
-            meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes),
+            # sample_shape (C, H, W): what images_like resizes a consumer's own images to, without decoding the set
+            meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]),
                   **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
         )
 

@@ -703,6 +703,26 @@ def _has_transparency(img) -> bool:
         return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
 
 
+def to_channels(img: Any, path: Path, channels: int, changed: dict[str, list[tuple[Path, str]]]) -> Any:
+    """An 8-bit PIL image as ``channels`` (1: ``L``, 3: ``RGB``), the reader's rule; grey read as colour or colour as grey
+    is noted in ``changed["channels_converted"]`` as ``(path, how)``."""
+    if (img.mode in GREY_MODES) != (channels == 1):
+        changed.setdefault("channels_converted", []).append((path, f"mode {img.mode} read as {'greyscale' if channels == 1 else 'RGB'}"))
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def to_size(img: Any, path: Path, size: tuple[int, int], changed: dict[str, list[tuple[Path, str]]]) -> Any:
+    """A PIL image resized to ``size`` (H, W) with PIL's bilinear (antialiased when shrinking), the whole image, the
+    reader's rule; one smaller in width or height is noted in ``changed["upscaled"]`` as ``(path, how)``."""
+    from PIL import Image
+
+    if img.size[0] < size[1] or img.size[1] < size[0]:
+        changed.setdefault("upscaled", []).append((path, f"{img.size[0]}x{img.size[1]} enlarged to {size[1]}x{size[0]}, width x height"))
+    if img.size != (size[1], size[0]):
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return img
+
+
 def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
                  notes: dict | None = None, altered: dict[str, list[tuple[Path, str]]] | None = None,
                  progress: bool = False) -> np.ndarray:
@@ -756,16 +776,9 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                                     "pass channels=1 or channels=3 (--channels) to convert all images"
                                 )
                         else:
-                            if (img.mode in GREY_MODES) != (channels == 1):
-                                changed.setdefault("channels_converted", []).append(
-                                    (path, f"mode {img.mode} read as {'greyscale' if channels == 1 else 'RGB'}"))
-                            img = img.convert("L" if channels == 1 else "RGB")
+                            img = to_channels(img, path, channels, changed)
                         if size is not None:
-                            if img.size[0] < size[1] or img.size[1] < size[0]:
-                                changed.setdefault("upscaled", []).append(
-                                    (path, f"{img.size[0]}x{img.size[1]} enlarged to {size[1]}x{size[0]}, width x height"))
-                            if img.size != (size[1], size[0]):
-                                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # antialiased when shrinking
+                            img = to_size(img, path, size, changed)
                         else:
                             turned = f" (turned upright by its EXIF orientation {orientation}; stored {stored[0]}x{stored[1]})" \
                                 if orientation is not None else ""

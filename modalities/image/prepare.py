@@ -17,30 +17,37 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.inputs_like import as_items
 
-from .datasets import GREY_MODES, REPORT_KINDS, _read_images, _unit_pixels, to_8bit, upright
+from .datasets import REPORT_KINDS, _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
 
 log = logging.getLogger(__name__)
 
 
 def set_shape(source: Any) -> tuple[tuple[int, int, int], dict[str, Any]]:
     """The sample shape (C, H, W) and metadata of an image set: ``source`` is a
-    :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``) or its :class:`~mmdistill.synthetic.SyntheticSet`.
+    :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``: its decoded ``x`` gives the shape) or its
+    :class:`~mmdistill.synthetic.SyntheticSet` (its ``meta["sample_shape"]``, recorded by the loader; a set made before
+    that is decoded once to learn it: another parameterization stores other shapes).
 
     Raises:
         ConfigError: ``source`` is neither. ArtifactError: its samples are not (C, H, W) with 1 or 3 channels, or it
             records no ``mean``/``std`` of one value per channel (not made by the image adapter).
     """
     if hasattr(source, "inputs") and hasattr(source, "synthetic"):
-        x, meta = source.x, source.synthetic.meta
+        shape, meta = tuple(int(d) for d in source.x.shape[1:]), source.synthetic.meta
     elif hasattr(source, "data") and hasattr(source, "meta"):
-        from . import MODALITY
+        meta = source.meta
+        recorded = meta.get("sample_shape")
+        if isinstance(recorded, list) and all(isinstance(d, int) for d in recorded):
+            shape = tuple(recorded)
+        else:
+            from . import MODALITY
 
-        with torch.no_grad():
-            x, meta = MODALITY.decode(source), source.meta  # another parameterization stores other shapes
+            with torch.no_grad():
+                shape = tuple(int(d) for d in MODALITY.decode(source).shape[1:])
     else:
         raise ConfigError(f"images_like: expected a distilled image set (mmdistill.load) or its synthetic set, got {type(source).__name__}")
-    shape = tuple(int(d) for d in x.shape[1:])
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise ArtifactError(f"images_like: the set's samples are {shape}, not images (C, H, W) of 1 or 3 channels")
     for k in ("mean", "std"):
@@ -69,8 +76,8 @@ def images_like(source: Any, images: Sequence[str | Path | Any] | Tensor) -> Ten
         ConfigError: a tensor of another form, an item that is neither a path nor a PIL image.
     """
     (c, h, w), meta = set_shape(source)
-    if isinstance(images, (str, Path)) or _is_pil(images):  # one image: a string iterated would be read letter by letter
-        images = [images]
+    images = images if not _is_pil(images) else [images]
+    images = as_items(images)  # one path: a string iterated would be read letter by letter
     mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
     if isinstance(images, Tensor):
         if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
@@ -109,22 +116,11 @@ def _from_pixels(p: np.ndarray) -> Any:
 
 
 def _pil_pixels(img: Any, channels: int, size: tuple[int, int], altered: dict[str, list[tuple[Path, str]]]) -> np.ndarray:
-    """An in-memory PIL image as the loader reads a file's: upright, 8-bit, ``channels``, resized to ``size`` (H, W)
-    with PIL's bilinear; (H, W, C) uint8."""
-    from PIL import Image
-
+    """An in-memory PIL image as the loader reads a file's (:func:`~.datasets._read_images`' steps): upright, 8-bit,
+    ``channels``, resized to ``size`` (H, W) with PIL's bilinear; (H, W, C) uint8."""
     where = Path(f"<PIL image {img.size[0]}x{img.size[1]} {img.mode}>")
     img, _ = upright(img.copy())
-    img = to_8bit(img, where)
-    target = "L" if channels == 1 else "RGB"
-    if img.mode != target:
-        if (img.mode in GREY_MODES) != (channels == 1):
-            altered.setdefault("channels_converted", []).append((where, f"mode {img.mode} read as {target}"))
-        img = img.convert(target)
-    if img.size != (size[1], size[0]):
-        if img.size[0] < size[1] or img.size[1] < size[0]:
-            altered.setdefault("upscaled", []).append((where, f"enlarged to {size[1]}x{size[0]}"))
-        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    img = to_size(to_channels(to_8bit(img, where), where, channels, altered), where, size, altered)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
