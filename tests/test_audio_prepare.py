@@ -69,8 +69,9 @@ def test_mistakes_are_named(tmp_path):
 
 
 def test_a_set_of_another_modality_is_refused_in_one_wording():
-    """Walk 53C: maps_like's metadata check and the adapter's (decode, preview, export) were two copies with two
-    wordings; both are adapter.feature_meta, which names the recipes that make an audio set."""
+    """Walk 53C: maps_like's metadata check and the adapter's (decode, preview, export) were two copies; the adapter's
+    is feature_meta, maps_like's the shared inputs_like.source_meta (walk 53B: every *_like function's refusal begins
+    with its name); both name the recipes that make an audio set."""
     from mmdistill.modalities.audio.adapter import feature_meta
     from mmdistill.synthetic import SyntheticSet
 
@@ -79,7 +80,8 @@ def test_a_set_of_another_modality_is_refused_in_one_wording():
     with pytest.raises(ArtifactError, match=r"^the set's metadata lacks \['features', 'std'\]: it was not made by the audio "
                                             r"adapter \(an audio-dm or audio-ddfad set\)$"):
         feature_meta(syn)
-    with pytest.raises(ArtifactError, match=r"^the set's metadata lacks \['features', 'std', 'num_samples'\]: it was not made"):
+    with pytest.raises(ArtifactError, match=r"^maps_like: the set's metadata lacks \['features', 'std', 'num_samples'\]: it is not a "
+                                            r"distilled audio set \(audio-dm or audio-ddfad\)"):
         maps_like(syn, torch.zeros(1, 800), sample_rate=8000)
 
 

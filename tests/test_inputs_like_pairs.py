@@ -168,3 +168,21 @@ def test_audio_visual_refuses_a_missing_file_and_a_set_of_another_modality(tmp_p
         av_like(data.meta, {"video": []})
     with pytest.raises(ArtifactError, match=r"av_like: the set's metadata lacks \['features'"):
         av_like({"mean": [0.5]}, {"image": []})
+
+
+# ------------------------------------------------------------------------------------------------ one reader of the set
+@pytest.mark.parametrize("module, function, raw", [
+    ("audio", "maps_like", []), ("video", "clips_like", []), ("graph", "features_like", torch.zeros(1, 2)),
+    ("sequences", "items_like", []), ("image_text", "pairs_like", []), ("audio_visual", "av_like", {}),
+])
+def test_every_like_function_names_itself_and_what_it_was_given(module, function, raw):
+    """Each adapter's reader of the set's metadata (audio's and video's set_meta, graph's inline one) is
+    :func:`mmdistill.inputs_like.source_meta`: a wrong source is named the same way by each (before: audio's message
+    did not say which function refused it)."""
+    import importlib
+
+    from mmdistill.errors import ConfigError
+
+    fn = getattr(importlib.import_module(f"mmdistill.modalities.{module}"), function)
+    with pytest.raises(ConfigError, match=rf"^{function}: expected a .*\(mmdistill.load\), its synthetic set or its meta mapping, got int"):
+        fn(42, raw)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.inputs_like import as_items, source_meta
 
 from .adapter import feature_meta
 from .datasets import decode_fitted
@@ -24,13 +25,9 @@ from .features import FDMFCC, extract_fdmfcc, normalize
 
 def set_meta(source: Any) -> Mapping[str, Any]:
     """The metadata of an audio set: ``source`` is a :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), a
-    :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping. ArtifactError when it lacks what :func:`maps_like` needs
-    (a set of another modality)."""
-    meta = getattr(getattr(source, "synthetic", source), "meta", source)
-    if not isinstance(meta, Mapping):
-        raise ConfigError(f"expected a distilled audio set (mmdistill.load), its synthetic set or its meta mapping, got {type(source).__name__}")
-    feature_meta(meta, ("num_samples",))
-    return meta
+    :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping (:func:`mmdistill.inputs_like.source_meta`).
+    ArtifactError when it lacks what :func:`maps_like` needs (a set of another modality)."""
+    return source_meta(source, "maps_like", "a distilled audio set (audio-dm or audio-ddfad)", ("features", "mean", "std", "num_samples"))
 
 
 def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate: int | None = None) -> Tensor:
@@ -52,8 +49,7 @@ def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate:
     align = str((meta.get("preprocessing") or {}).get("align", "center"))
     if align not in ALIGNMENTS:
         raise ArtifactError(f"the set's preprocessing.align is {align!r}; expected one of {ALIGNMENTS}")
-    if isinstance(clips, (str, Path)):  # one clip: iterating the string would decode each of its characters
-        clips = [clips]
+    clips = as_items(clips)  # one clip: iterating the string would decode each of its characters
     if isinstance(clips, Tensor):
         waves = _waves(clips, sample_rate, params.sample_rate, num_samples, align)
     else:

@@ -6,12 +6,13 @@ divides by their ``feature_std``, ``none`` keeps them), so a GNN trained on the 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.inputs_like import source_meta
 
 from .datasets import FEATURE_STATISTICS, normalize_features
 
@@ -28,9 +29,7 @@ def features_like(source: Any, features: Tensor) -> Tensor:
         ArtifactError: the set records no ``normalize_features`` (made before it was recorded, or not a graph set), or a
             standardised set lacks its statistics.
     """
-    meta = getattr(getattr(source, "synthetic", source), "meta", source)
-    if not isinstance(meta, Mapping):
-        raise ConfigError(f"features_like: expected a condensed graph (mmdistill.load), its synthetic set or its meta, got {type(source).__name__}")
+    meta = source_meta(source, "features_like", "a condensed graph")
     rule = meta.get("normalize_features")
     if rule not in ("row", "standard", "none"):
         raise ArtifactError(f"features_like: the set's metadata records normalize_features={rule!r}, not row, standard or none: "

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.inputs_like import as_items, source_meta
 
 from .datasets import offset_key
 from .decode import FrameSampling, _decode_file, _decode_frame_dir
@@ -41,17 +42,11 @@ def set_meta(source: Any) -> Mapping[str, Any]:
 
     Raises:
         ConfigError: ``source`` is none of those.
-        ArtifactError: it lacks ``mean``/``std`` (not a video set) or ``decoding`` (clips not read from files:
-            moving digits or in-memory tensors, or a set made before the loader recorded it: pass ``sampling=``).
+        ArtifactError: it lacks ``mean``/``std`` (not a video set). Its ``decoding`` (missing for clips not read from
+            files: moving digits or in-memory tensors, or a set made before the loader recorded it) is asked for when
+            files are prepared (pass ``sampling=``).
     """
-    meta = getattr(getattr(source, "synthetic", source), "meta", source)
-    if not isinstance(meta, Mapping):
-        raise ConfigError(f"clips_like: expected a distilled video set (mmdistill.load), its synthetic set or its meta mapping, "
-                          f"got {type(source).__name__}")
-    missing = [k for k in ("mean", "std") if k not in meta]
-    if missing:
-        raise ArtifactError(f"clips_like: the set's metadata lacks {missing}: it was not made by the video adapter")
-    return meta
+    return source_meta(source, "clips_like", "a distilled video set", ("mean", "std"))
 
 
 def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[FrameSampling, str]:
@@ -95,8 +90,7 @@ def clips_like(source: Any, clips: Sequence[str | Path] | Tensor, *, root: str |
         return (x - mean) / std
     if mean.shape[1] != 3:
         raise ConfigError(f"clips_like: the set has {mean.shape[1]} channel(s); decoded files have 3 (RGB)")
-    if isinstance(clips, (str, Path)):  # one clip: iterating the string would decode each of its characters
-        clips = [clips]
+    clips = as_items(clips)  # one clip: iterating the string would decode each of its characters
     s, kind = _sampling(meta, sampling)
     if offset is not None:
         s = FrameSampling(**{**s.__dict__, "offset": offset})
