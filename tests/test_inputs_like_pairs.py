@@ -95,7 +95,7 @@ def bert(tmp_path_factory) -> str:
 def test_your_images_and_captions_become_the_sets_images_and_text_embeddings(tmp_path, bert):
     """Before: 'the image_text adapter does not prepare your own data'. Now image files are read and captions embedded
     as the loader did for the test split (same pixels, same embeddings), through the set's recorded text encoder."""
-    from mmdistill.modalities.image_text import MODALITY
+    from mmdistill.modalities.image_text import MODALITY, pairs_like
     from mmdistill.recipes.image_text_lors import RECIPE
 
     from test_image_text import cfg_for
@@ -112,6 +112,10 @@ def test_your_images_and_captions_become_the_sets_images_and_text_embeddings(tmp
     torch.testing.assert_close(out["images"], data.test.normalised_images(slice(None)))
     torch.testing.assert_close(out["text"], data.test.text, atol=1e-5, rtol=1e-4)
     assert set(ds.inputs_like(files)) == {"images"}
+    from PIL import Image
+
+    one = pairs_like(ds, {"images": Image.open(files[0])})["images"]  # one PIL image alone: one sample
+    torch.testing.assert_close(one, data.test.normalised_images(slice(0, 1)))
 
 
 def test_image_text_refuses_a_missing_file_an_unknown_key_and_a_set_without_its_text_encoder(tmp_path):

@@ -38,7 +38,7 @@ def images_of(meta: Mapping[str, Any], images: Sequence[str | Path | Any]) -> Te
 
     size, mean, std = int(meta["image_size"]), tuple(meta["mean"]), tuple(meta["std"])
     out, bad = [], []
-    for item in as_items(images):
+    for item in ([images] if type(images).__module__.startswith("PIL.") else as_items(images)):  # one image alone: one sample
         try:
             if type(item).__module__.startswith("PIL."):
                 img = upright(item.copy())[0]
