@@ -204,6 +204,11 @@ def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> 
 
 #: spec fields a buffer written by an older mmdistill may lack (None or absent): not checked then
 UNRECORDED_OK = ("sample_shape", "data", "layers")
+#: the fingerprint field of a transform the training inputs are in (``data.meta["input_space"]``: an image's ZCA whitening)
+INPUT_SPACE = "input_space"
+#: fingerprint fields compared even with a buffer that does not record them: one that does not was trained without them
+#: (no version before them applied one), so experts of un-whitened images never drive a whitened run
+ABSENT_MEANS_NONE = (INPUT_SPACE,)
 
 
 def recorded_spec(header: Any) -> dict[str, Any]:
@@ -217,7 +222,7 @@ def unchecked_fields(saved: dict[str, Any], spec: ExpertSpec) -> list[str]:
     want = spec.as_json()
     out = [key for key in UNRECORDED_OK if want[key] is not None and saved.get(key) is None]
     if isinstance(want["data"], dict) and isinstance(saved.get("data"), dict):  # a fingerprint field added since
-        out += [f"data.{key}" for key in want["data"] if key not in saved["data"]]
+        out += [f"data.{key}" for key in want["data"] if key not in saved["data"] and key not in ABSENT_MEANS_NONE]
     return out
 
 
@@ -254,11 +259,14 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
     held, asked = saved.get("data"), want["data"]
     if isinstance(held, dict) and isinstance(asked, dict):  # fields an older buffer does not record: unchecked_fields
-        asked = {key: value for key, value in asked.items() if key in held}
+        asked = {key: value for key, value in asked.items() if key in held or key in ABSENT_MEANS_NONE}
     if asked is not None and held is not None and held != asked:
         samples = any(k.startswith("train_") for k in held if held.get(k) != asked.get(k))  # the samples' count or digest
+        space = isinstance(held, dict) and isinstance(asked, dict) and held.get(INPUT_SPACE) != asked.get(INPUT_SPACE)
         parts.append(data_mismatch(held, asked) + (" (other training samples: another file, split or validation fraction)"
-                                                   if samples else " (the experts saw the training data otherwise)"))
+                                                   if samples else " (the experts saw the training data otherwise)")
+                     + (" -- experts and distillation must see the same input space: train the experts with the run's "
+                        "whitening setting (image recipes: zca=true or zca=false)" if space else ""))
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
     if not parts and None not in (saved.get("layers"), want["layers"]) and saved.get("layers") != want["layers"]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from mmdistill.buffer import ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, content_digest, shard_name
+from mmdistill.buffer import INPUT_SPACE, ExpertBuffer, ExpertSpec, ParamLayout, buffer_finished, content_digest, shard_name
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.context import MatchContext
 from mmdistill.devices import resolve_device
@@ -98,15 +98,18 @@ def data_fingerprint(data: Any) -> dict[str, Any] | None:
     video) ``{"train_samples": N, "train_labels": digest of the labels in order}``; None when the data offers
     neither (not checked). A loader that shapes the inputs by settings the sample shape does not show (audio's
     normalisation, video's frame gap) records them in ``data.meta["preprocessing"]`` (a JSON mapping), and it joins the
-    fingerprint: experts trained on inputs prepared otherwise are refused, naming the settings."""
+    fingerprint: experts trained on inputs prepared otherwise are refused, naming the settings. A transform no buffer of an
+    earlier version can have seen (an image's ZCA whitening) is ``data.meta["input_space"]``: it joins the fingerprint too,
+    and a buffer that does not record one was trained without it (:data:`~mmdistill.buffer.ABSENT_MEANS_NONE`)."""
     hook = getattr(data, "fingerprint", None)
     if callable(hook):
         return dict(hook())
     labels = getattr(getattr(data, "train", None), "y", None)
     if isinstance(labels, Tensor):
         out = {"train_samples": int(labels.shape[0]), "train_labels": content_digest(labels.long())}
-        if isinstance(prep := (getattr(data, "meta", None) or {}).get("preprocessing"), dict):
-            out["preprocessing"] = json.loads(json.dumps(prep, sort_keys=True, default=str))  # as the index stores it
+        for field in ("preprocessing", INPUT_SPACE):
+            if isinstance(prep := (getattr(data, "meta", None) or {}).get(field), dict):
+                out[field] = json.loads(json.dumps(prep, sort_keys=True, default=str))  # as the index stores it
         return out
     return None
 

@@ -244,7 +244,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 52L: the student's step size started at lr_teacher
                                  "lr_student": None,
                                  # session 51's classes= key (walk 51F): every class of the data was distilled
-                                 "classes": []}
+                                 "classes": [],
+                                 # walk 53A: MTT's ZCA whitening (image-mtt/tesla); a set saved before ran without it
+                                 "zca": False}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -52,7 +52,60 @@ def test_fit_round_trips_its_tensors_and_refuses_other_shapes():
     assert torch.equal(back.whiten(x), fit.whiten(x))
     with pytest.raises(DataError, match="fitted on samples of 6 values"):
         fit.whiten(torch.rand(2, 1, 3, 3))
-    with pytest.raises(ArtifactError, match="zca.safetensors: the ZCA whitening has no tensor zca_inverse"):
-        ZCAWhitening.from_tensors({k: v for k, v in fit.tensors().items() if k != "zca_inverse"}, 0.1, "set/zca.safetensors")
+    with pytest.raises(ArtifactError, match="zca.safetensors: the ZCA whitening has no tensor zca_variances"):
+        ZCAWhitening.from_tensors({k: v for k, v in fit.tensors().items() if k != "zca_variances"}, 0.1, "set/zca.safetensors")
     with pytest.raises(DataError, match="at least 2 training samples"):
         fit_zca(x[:1])
+
+
+def _digits(zca: bool):
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.recipes.image_mtt import RECIPE
+
+    cfg = RECIPE.config(dataset="digits", ipc=1, budget="cpu", zca=zca)
+    return cfg, MODALITY.load(cfg)
+
+
+def test_zca_key_is_on_where_mtt_whitens_and_absent_elsewhere():
+    """image-mtt/tesla take ``zca`` from MTT's table: on in the CIFAR-100 rows that are MTT's --zca settings (IPC 1: its
+    README's command; IPC 50), off in the rows published without it; DC/DSA/DM have no such key; a checkpoint or config
+    from before the key ran without it."""
+    from mmdistill.recipes import image_dm, image_dsa, image_mtt, image_tesla
+    from mmdistill.schema import ABSENT_BEFORE
+
+    for recipe in (image_mtt.RECIPE, image_tesla.RECIPE):
+        assert [recipe.config(dataset="cifar100", ipc=i).zca for i in (1, 10, 50)] == [True, False, True]
+        assert not recipe.config(dataset="cifar10", ipc=10).zca and not recipe.config(dataset="digits", ipc=1).zca
+        assert recipe.config(dataset="cifar100", ipc=10, zca=True).zca  # the user's value wins
+    for recipe in (image_dm.RECIPE, image_dsa.RECIPE):
+        assert not hasattr(recipe.config(dataset="cifar10"), "zca")
+    assert ABSENT_BEFORE["zca"] is False
+
+
+def test_whitened_data_is_fitted_on_the_training_split_and_keys_the_experts():
+    """zca=true: both splits are the training fit's whitening of [0, 1] pixels (as MTT's ToTensor-only --zca data); the
+    fingerprint a buffer records differs, so experts trained on the other space are refused (not reused silently)."""
+    from mmdistill.buffer import spec_mismatch
+    from mmdistill.expert_runs import data_fingerprint
+    from mmdistill.modalities.image.zca import fit_zca
+
+    _, plain = _digits(False)
+    _, white = _digits(True)
+    m = torch.tensor(plain.meta["mean"]).view(1, -1, 1, 1)
+    s = torch.tensor(plain.meta["std"]).view(1, -1, 1, 1)
+    fit = fit_zca(plain.train.x * s + m)
+    torch.testing.assert_close(white.train.x, fit.whiten(plain.train.x * s + m))
+    torch.testing.assert_close(white.test.x, fit.whiten(plain.test.x * s + m))  # the SAME fit, not the test split's
+    assert white.meta["mean"] == [0.0] and white.meta["std"] == [1.0]  # the set's pixels before whitening: [0, 1]
+    assert white.meta["zca"]["eps"] == 0.1 and white.meta["zca"]["train_samples"] == plain.train.x.shape[0]
+    assert torch.equal(white.train.y, plain.train.y)
+    a, b = data_fingerprint(plain), data_fingerprint(white)
+    assert a != b and "input_space" not in a and b["input_space"] == {"zca": {"eps": 0.1}}  # without ZCA: keyed as before
+    from mmdistill.buffer import ExpertSpec, ParamLayout
+
+    spec = lambda data: ExpertSpec("digits", "convnetd2", 10, ParamLayout(("w",), ((2,),)), [1, 8, 8], data_fingerprint(data))  # noqa: E731
+    for buffer, run in ((white, plain), (plain, white)):  # a plain buffer records no input space: it is un-whitened
+        said = spec_mismatch(spec(buffer).as_json(), spec(run))
+        assert "training data's input space" in said and "zca=true or zca=false" in said, said
+    assert spec_mismatch(spec(white).as_json(), spec(white)) == spec_mismatch(spec(plain).as_json(), spec(plain)) == ""
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
+from .zca import ZCAWhitening, meta_of, whiten_splits
 
 #: what the loader knows of each source dataset (the dataset card's "source" section)
 DATASET_FACTS = {
@@ -29,6 +31,13 @@ DATASET_FACTS = {
     "svhn": {"licence": "non-commercial use only (the SVHN page)", "licence_id": "other", "source": "http://ufldl.stanford.edu/housenumbers/"},
     "imagefolder": {"licence": "the licence of the user's image folder (not known to the loader)", "licence_id": "unknown", "source": "local folder"},
 }
+
+
+@dataclass
+class ImageData(ClassificationData):
+    """Images with, under ``zca``, the ZCA whitening both splits are in (fitted on the training split)."""
+
+    zca: ZCAWhitening | None = None
 
 
 class ImageModality(TensorClassificationAdapter):
@@ -51,14 +60,20 @@ class ImageModality(TensorClassificationAdapter):
             check_memory=bool(getattr(config, "memory_check", True)),
             progress=bool(getattr(config, "progress", False)),
         )
-        return ClassificationData(
+        x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
+        if getattr(config, "zca", False):  # MTT's --zca: [0, 1] pixels whitened; the set's pixels before whitening are unit
+            fit, x_train, x_test = whiten_splits(x_train, x_test, mean, std)
+            mean, std = [0.0] * len(mean), [1.0] * len(std)
+            extra = {"zca": meta_of(fit, int(x_train.shape[0])), "input_space": {"zca": {"eps": fit.eps}}}
+        return ImageData(
             name=ds.name,
-            train=LabeledTensors(ds.x_train, ds.y_train, list(ds.classes)),
-            test=LabeledTensors(ds.x_test, ds.y_test, list(ds.classes)),
+            train=LabeledTensors(x_train, ds.y_train, list(ds.classes)),
+            test=LabeledTensors(x_test, ds.y_test, list(ds.classes)),
             # load_report (entries not read, classes without test images...) lands in the manifest's synthetic.meta
             # sample_shape (C, H, W): what images_like resizes a consumer's own images to, without decoding the set
-            meta={"mean": list(ds.mean), "std": list(ds.std), "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]),
+            meta={"mean": mean, "std": std, "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]), **extra,
                   **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
+            zca=fit,
         )
 
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:

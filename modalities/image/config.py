@@ -19,6 +19,14 @@ class ImageKeys(ConfigKeys):
 
 
 @dataclass
+class ZCAKeys(ConfigKeys):
+    """ZCA whitening of the images (MTT's ``--zca``): the recipes whose reference whitens declare it."""
+
+    zca: bool = key(False, help="ZCA-whiten the images as MTT's --zca does (kornia's ZCAWhitening, eps 0.1, fitted on the training "
+                    "split's [0, 1] pixels, applied to both splits): experts, distillation and evaluation in the whitened space")
+
+
+@dataclass
 class ImageDistillConfig(ImageKeys, ClassificationConfig):
     """The keys of an image recipe: the classification keys plus the image loader's (``image_size``,
     ``channels``; ``test_fraction`` is held out per class where a dataset has no test split, drawn with ``split_seed``, not ``seed``)."""

@@ -15,12 +15,15 @@ The formula (kornia's ``zca_mean`` / ``linear_transform``), for N samples flatte
 
 kornia takes the SVD of ``cov``; a symmetric positive semi-definite matrix's SVD is its eigendecomposition, so
 :func:`fit_zca` uses ``torch.linalg.eigh`` in float64 (eigenvalues rounded below zero clamped at 0, as the SVD's
-singular values are their magnitudes) and stores float32. kornia is not needed.
+singular values are their magnitudes) and keeps U and S (float32); the two matrices are computed from them in float64.
+kornia is not needed.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -32,29 +35,42 @@ ZCA_EPS = 0.1
 #: rows of the training matrix per float64 block of the covariance sum (bounds the fit's extra memory: 4096 x D x 8 bytes)
 _FIT_ROWS = 4096
 #: the names of the fit's tensors in a safetensors file
-TENSOR_NAMES = ("zca_mean", "zca_matrix", "zca_inverse")
+TENSOR_NAMES = ("zca_mean", "zca_basis", "zca_variances")
 
 
 @dataclass(frozen=True)
 class ZCAWhitening:
-    """A fitted ZCA whitening of samples of shape ``sample_shape`` (C, H, W).
+    """A fitted ZCA whitening of samples of D = C*H*W values, kept as the covariance's eigendecomposition (half the bytes
+    of the whitening matrix and its inverse, which both follow from it).
 
     Attributes:
-        mean: the training samples' mean per feature, (D,) float32, D = C*H*W.
-        matrix: the whitening matrix U diag((S + eps)^-1/2) U^T, (D, D) float32 (symmetric).
-        inverse: its inverse U diag((S + eps)^1/2) U^T, (D, D) float32, for pictures of whitened samples.
+        mean: the training samples' mean per feature, (D,) float32.
+        basis: the covariance's eigenvectors U, (D, D) float32, one per column.
+        variances: its eigenvalues S, (D,) float32, >= 0.
         eps: the regularisation added to every eigenvalue.
     """
 
     mean: Tensor
-    matrix: Tensor
-    inverse: Tensor
+    basis: Tensor
+    variances: Tensor
     eps: float = ZCA_EPS
 
     @property
     def features(self) -> int:
         """D, the flattened sample size the fit whitens."""
         return int(self.mean.numel())
+
+    @functools.cached_property
+    def matrix(self) -> Tensor:
+        """The whitening matrix U diag((S + eps)^-1/2) U^T, (D, D) float32 (symmetric), computed in float64."""
+        u, s = self.basis.double(), self.variances.double()
+        return ((u * torch.rsqrt(s + self.eps)) @ u.T).float()
+
+    @functools.cached_property
+    def inverse(self) -> Tensor:
+        """Its inverse U diag((S + eps)^1/2) U^T, (D, D) float32, for pictures of whitened samples."""
+        u, s = self.basis.double(), self.variances.double()
+        return ((u * torch.sqrt(s + self.eps)) @ u.T).float()
 
     def whiten(self, x: Tensor) -> Tensor:
         """``x`` (N, C, H, W) in the space the fit was made in -> the whitened samples, same shape and dtype."""
@@ -68,7 +84,7 @@ class ZCAWhitening:
 
     def tensors(self) -> dict[str, Tensor]:
         """The fit as named tensors (:data:`TENSOR_NAMES`) for a safetensors file; ``eps`` goes in its metadata."""
-        return dict(zip(TENSOR_NAMES, (self.mean.contiguous(), self.matrix.contiguous(), self.inverse.contiguous())))
+        return dict(zip(TENSOR_NAMES, (self.mean.contiguous(), self.basis.contiguous(), self.variances.contiguous())))
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor], eps: float, where: str) -> "ZCAWhitening":
@@ -76,12 +92,14 @@ class ZCAWhitening:
         missing = [n for n in TENSOR_NAMES if n not in tensors]
         if missing:
             raise ArtifactError(f"{where}: the ZCA whitening has no tensor {', '.join(missing)} (expected {', '.join(TENSOR_NAMES)})")
-        mean, matrix, inverse = (tensors[n] for n in TENSOR_NAMES)
+        mean, basis, variances = (tensors[n] for n in TENSOR_NAMES)
         d = int(mean.numel())
-        if mean.dim() != 1 or tuple(matrix.shape) != (d, d) or tuple(inverse.shape) != (d, d):
-            raise ArtifactError(f"{where}: the ZCA whitening's tensors are mean {tuple(mean.shape)}, matrix {tuple(matrix.shape)}, "
-                                f"inverse {tuple(inverse.shape)}; expected (D,), (D, D), (D, D)")
-        return cls(mean.float(), matrix.float(), inverse.float(), float(eps))
+        if mean.dim() != 1 or tuple(basis.shape) != (d, d) or tuple(variances.shape) != (d,):
+            raise ArtifactError(f"{where}: the ZCA whitening's tensors are mean {tuple(mean.shape)}, basis {tuple(basis.shape)}, "
+                                f"variances {tuple(variances.shape)}; expected (D,), (D, D), (D,)")
+        if not all(bool(torch.isfinite(t).all()) for t in (mean, basis, variances)) or bool((variances < 0).any()):
+            raise ArtifactError(f"{where}: the ZCA whitening holds NaN, infinite or negative-variance values; the file is damaged")
+        return cls(mean.float(), basis.float(), variances.float(), float(eps))
 
     def _flat(self, x: Tensor, what: str) -> Tensor:
         if x.dim() < 2 or x[0].numel() != self.features:
@@ -110,10 +128,37 @@ def fit_zca(x: Tensor, eps: float = ZCA_EPS) -> ZCAWhitening:
         cov += block.T @ block
     cov /= float(n - 1)
     s, u = torch.linalg.eigh(cov)
-    s = s.clamp(min=0.0)
-    matrix = (u * torch.rsqrt(s + eps)) @ u.T
-    inverse = (u * torch.sqrt(s + eps)) @ u.T
-    return ZCAWhitening(mean.float(), matrix.float(), inverse.float(), float(eps))
+    return ZCAWhitening(mean.float(), u.float(), s.clamp(min=0.0).float(), float(eps))
 
 
-__all__ = ["TENSOR_NAMES", "ZCAWhitening", "ZCA_EPS", "fit_zca"]
+def whiten_splits(train: Tensor, test: Tensor, mean: Sequence[float], std: Sequence[float],
+                  eps: float = ZCA_EPS) -> tuple[ZCAWhitening, Tensor, Tensor]:
+    """MTT's ``--zca`` data: the normalised ``train`` and ``test`` images (N, C, H, W) taken back to [0, 1] pixels (x * std
+    + mean per channel: MTT whitens ``ToTensor``'s pixels, not normalised ones), the whitening fitted on the training
+    split's alone and applied to both. Returns (fit, whitened train, whitened test), float32."""
+    m = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+    train_px, test_px = train.float() * s + m, test.float() * s + m
+    fit = fit_zca(train_px, eps)
+    return fit, fit.whiten(train_px), fit.whiten(test_px)
+
+
+def meta_of(fit: ZCAWhitening, train_samples: int) -> dict[str, Any]:
+    """What a set's ``meta["zca"]`` says of its whitening (JSON): eps, the space it was fitted in, the sample count, the
+    fit's tensors (``fixed.zca_*`` in the set's tensor file) and their bytes."""
+    return {"eps": fit.eps, "fitted_on": "the training split's [0, 1] pixels (MTT's --zca)", "train_samples": int(train_samples),
+            "tensors": [f"fixed.{n}" for n in TENSOR_NAMES], "bytes": sum(t.numel() * t.element_size() for t in fit.tensors().values())}
+
+
+def set_whitening(syn: Any) -> ZCAWhitening | None:
+    """The ZCA whitening a set ``syn`` (a :class:`~mmdistill.synthetic.SyntheticSet`) was distilled in, from its ``fixed``
+    tensors; None for a set without ``meta["zca"]`` (every set not whitened). ArtifactError when the meta says it was
+    whitened and the tensors are missing or mis-shaped."""
+    info = syn.meta.get("zca")
+    if not info:
+        return None
+    eps = info.get("eps", ZCA_EPS) if isinstance(info, dict) else ZCA_EPS
+    return ZCAWhitening.from_tensors(dict(getattr(syn, "fixed", {}) or {}), float(eps), "the set's tensor file (meta.zca)")
+
+
+__all__ = ["TENSOR_NAMES", "ZCAWhitening", "ZCA_EPS", "fit_zca", "meta_of", "set_whitening", "whiten_splits"]
