@@ -37,9 +37,12 @@ def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: s
     bytes, each with its class label stored as the set stores its hard labels (so a set of small samples is not shown
     larger than as many real ones only because the real side left its labels out; none for one-class sets).
     ``decoded``: how many samples the stored ones decode to (the memorisation check's count), recorded when it differs
-    (a multi-formation set: each stored pair tiles f x f smaller ones)."""
-    stored = nbytes(list(syn.tensors().values()))
+    (a multi-formation set: each stored pair tiles f x f smaller ones). The set's ``fixed`` tensors (an image set's ZCA
+    whitening: a property of the dataset, not of the samples) are counted apart, as ``fixed_bytes``, when it has any."""
+    stored = nbytes(list(syn.sample_tensors().values()))
     out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
+    if syn.fixed:
+        out["fixed_bytes"] = nbytes(list(syn.fixed.values()))
     if isinstance(decoded, int) and decoded != len(syn):
         out["decoded_samples"] = decoded
     if real_bytes_per_sample:
@@ -334,6 +337,9 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         decoded = (f"{stored}, which decode to {counted(st['decoded_samples'], manifest, modality)} (the networks are trained on "
                    "the decoded ones)" if st.get("decoded_samples") else f"the {stored} they decode to")
         out.append(f"- stored tensors: {size_text(st['synthetic_bytes'])} ({st['synthetic_bytes']} bytes) for {decoded}")
+        if st.get("fixed_bytes"):
+            out.append(f"- beside them, what they are distilled in (the data's ZCA whitening): {size_text(st['fixed_bytes'])} "
+                       f"({st['fixed_bytes']} bytes, `fixed.*` in the tensor file), not counted in the ratio")
         if st.get("real_bytes"):
             out.append(f"- the same number of real ones: {size_text(st['real_bytes'])} ({st['real_bytes']} bytes; {st.get('real_basis')}); "
                        f"ratio {st['ratio']:.3f}")

@@ -33,6 +33,8 @@ class SyntheticSet:
         label_mode: ``"hard"``, ``"soft"`` (fixed soft targets) or ``"learnable"`` (optimised logits).
         meta: JSON-serialisable facts the modality needs to decode, preview or export the set
             (e.g. ``classes``, ``mean``, ``std``).
+        fixed: tensors the modality needs beside the samples that are never optimised (an image set's ZCA whitening),
+            stored as ``fixed.<name>``; none for most sets (their file is as before).
     """
 
     data: dict[str, Tensor]
@@ -41,6 +43,7 @@ class SyntheticSet:
     soft_labels: Tensor | None = None
     label_mode: str = "hard"
     meta: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Tensor] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         """One line of shapes and dtypes, not the tensors' values (a notebook shows a bare ``syn`` with it)."""
@@ -134,6 +137,7 @@ class SyntheticSet:
             soft_labels=None if self.soft_labels is None else self.soft_labels.detach().clone(),
             label_mode=self.label_mode,
             meta=dict(self.meta),
+            fixed={k: v.detach().clone() for k, v in self.fixed.items()},
         )
 
     def to(self, device: torch.device | str) -> "SyntheticSet":
@@ -152,7 +156,12 @@ class SyntheticSet:
         out["labels"] = self.labels.detach().cpu().contiguous()
         if self.soft_labels is not None:
             out["soft_labels"] = self.soft_labels.detach().cpu().contiguous()
+        out.update({f"fixed.{k}": v.detach().cpu().contiguous() for k, v in self.fixed.items()})
         return out
+
+    def sample_tensors(self) -> dict[str, Tensor]:
+        """:meth:`tensors` but the ``fixed`` ones: what the set's samples take (the storage block's count)."""
+        return {k: v for k, v in self.tensors().items() if not k.startswith("fixed.")}
 
     def copy_from(self, tensors: dict[str, Tensor]) -> None:
         """Overwrite this set's tensors in place, on their device, from a mapping named as :meth:`tensors` names
@@ -264,6 +273,7 @@ class SyntheticSet:
             soft_labels=soft,
             label_mode=label_mode,
             meta=dict(meta),
+            fixed={k[len("fixed."):]: v for k, v in tensors.items() if k.startswith("fixed.")},
         )
 
 

@@ -3,6 +3,8 @@ training images). Before, mmdistill had none: MTT's CIFAR rows ran on merely nor
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -58,6 +60,7 @@ def test_fit_round_trips_its_tensors_and_refuses_other_shapes():
         fit_zca(x[:1])
 
 
+@functools.lru_cache(maxsize=2)
 def _digits(zca: bool):
     from mmdistill.modalities.image import MODALITY
     from mmdistill.recipes.image_mtt import RECIPE
@@ -109,3 +112,55 @@ def test_whitened_data_is_fitted_on_the_training_split_and_keys_the_experts():
         assert "training data's input space" in said and "zca=true or zca=false" in said, said
     assert spec_mismatch(spec(white).as_json(), spec(white)) == spec_mismatch(spec(plain).as_json(), spec(plain)) == ""
 
+
+def _saved(tmp_path, zca: bool):
+    import mmdistill
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.report import new_manifest, write_artifact
+    from mmdistill.seeding import generator
+
+    cfg, data = _digits(zca)
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    out = tmp_path / ("zca" if zca else "plain")
+    out.mkdir()
+    write_artifact(out, syn.detached(), new_manifest(recipe="image-mtt", method="test", modality=MODALITY, dataset=data.name,
+                                                     cfg=cfg, syn=syn), MODALITY)
+    return mmdistill.load(out), data, out
+
+
+def test_a_whitened_set_carries_its_fit_shows_pixels_and_prepares_images_as_its_test_split(tmp_path):
+    """The saved set holds its whitening (``fixed.zca_*``, bytes on the card apart from the samples'); its preview and
+    ImageFolder export are the un-whitened pixels (MTT's images_zca view, the same PNGs as the set without ZCA), and
+    ``inputs_like`` whitens a user's images with the set's own fit, as the test split was; a set without ZCA is as before."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    white, wdata, wout = _saved(tmp_path, True)
+    plain, pdata, pout = _saved(tmp_path, False)
+    assert sorted(white.synthetic.fixed) == ["zca_basis", "zca_mean", "zca_variances"]
+    assert not plain.synthetic.fixed and not any(k.startswith("fixed.") for k in plain.manifest["synthetic"]["tensors"])
+    from mmdistill.card import storage_block
+
+    st, pst = storage_block(white.synthetic, 256, "pixels"), storage_block(plain.synthetic, 256, "pixels")
+    assert st["fixed_bytes"] == (64 + 64 * 64 + 64) * 4 == white.manifest["synthetic"]["meta"]["zca"]["bytes"]
+    assert st["synthetic_bytes"] == pst["synthetic_bytes"] and "fixed_bytes" not in pst  # the samples' bytes alone
+    assert white.manifest["synthetic"]["meta"]["input_space"] == {"zca": {"eps": 0.1}}
+    m = torch.tensor(pdata.meta["mean"]).view(1, -1, 1, 1)
+    s = torch.tensor(pdata.meta["std"]).view(1, -1, 1, 1)
+    unit = pdata.test.x[:5] * s + m  # a user's own images: [0, 1] pixels of the set's shape
+    torch.testing.assert_close(white.inputs_like(unit), wdata.test.x[:5], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(plain.inputs_like(unit), pdata.test.x[:5])
+    from mmdistill.modalities.image import MODALITY
+
+    MODALITY.export(white.synthetic, tmp_path / "wexp")
+    MODALITY.export(plain.synthetic, tmp_path / "pexp")
+    pngs = sorted(p.relative_to(tmp_path / "pexp") for p in (tmp_path / "pexp").rglob("*.png"))
+    assert pngs and pngs == sorted(p.relative_to(tmp_path / "wexp") for p in (tmp_path / "wexp").rglob("*.png"))
+    for p in pngs:  # un-whitened: the pixels the set was initialised from, to the 8-bit level
+        a, b = (np.asarray(Image.open(root / p), dtype=np.int16) for root in (tmp_path / "wexp", tmp_path / "pexp"))
+        assert np.abs(a - b).max() <= 1
+    assert "whitened" in MODALITY.export_note(white.synthetic) and "whitened" not in MODALITY.export_note(plain.synthetic)
+    assert json.loads((wout / "manifest.json").read_text())["synthetic"]["meta"]["zca"]["tensors"] == [
+        "fixed.zca_mean", "fixed.zca_basis", "fixed.zca_variances"]

@@ -15,7 +15,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
-from .zca import ZCAWhitening, meta_of, whiten_splits
+from .zca import ZCAWhitening, meta_of, set_whitening, whiten_splits
 
 #: what the loader knows of each source dataset (the dataset card's "source" section)
 DATASET_FACTS = {
@@ -76,6 +76,14 @@ class ImageModality(TensorClassificationAdapter):
             zca=fit,
         )
 
+    def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
+        """The classification set; a whitened one carries its whitening (``fixed.zca_*``) for pictures and ``inputs_like``."""
+        syn = super().init_synthetic(data, config, gen)
+        fit = getattr(data, "zca", None)
+        if fit is not None:
+            syn.fixed = fit.tensors()
+        return syn
+
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:
         """DSA with ``strategy``; ``"auto"`` is the DSA authors' choice for ``dataset`` (no flip for
         digit datasets: MNIST, SVHN, digits)."""
@@ -86,14 +94,14 @@ class ImageModality(TensorClassificationAdapter):
     def write_preview(self, syn: SyntheticSet, path: Path, title: str) -> Path:
         from .export import save_preview_grid
 
-        x = self.decode(syn).detach().cpu()
+        x = _viewable(syn, self.decode(syn).detach().cpu())
         mean, std = _stats(syn, x)
         return save_preview_grid(x, syn.labels.cpu(), _classes(syn), path, mean=mean, std=std, title=title)
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_image_folder
 
-        x = self.decode(syn).detach().cpu()
+        x = _viewable(syn, self.decode(syn).detach().cpu())
         mean, std = _stats(syn, x)
         return export_image_folder(x, syn.labels.cpu(), _classes(syn), out_dir, mean=mean, std=std)
 
@@ -102,7 +110,7 @@ class ImageModality(TensorClassificationAdapter):
         them back as the set's model inputs (a greyscale set needs an "L" loader: ImageFolder's default reads RGB)."""
         from .export import clamped_share
 
-        x = self.decode(syn).detach().float().cpu()  # the model inputs (another parameterization stores other shapes)
+        x = _viewable(syn, self.decode(syn).detach().float().cpu())  # the model inputs (another parameterization stores other shapes)
         mean, std = _stats(syn, x)
         c = int(x.shape[1])
         share = clamped_share(x, mean, std)
@@ -116,16 +124,25 @@ class ImageModality(TensorClassificationAdapter):
             indices = (f"{len(absent)} of the {syn.num_classes} classes have no sample, so no folder, and ImageFolder's class indices "
                        "are not the labels: `labels = [r[\"label\"] for r in json.load(open(\"DIR/classes.json\"))[\"classes\"] if "
                        "r[\"folder\"]]` maps them back (the folders sort in label order, each named after its label index).")
+        if set_whitening(syn) is not None:  # the PNGs are MTT's images_zca_*.pt: the model inputs are whitened
+            return (f"Each PNG holds the set's un-whitened [0, 1] pixels (MTT's images_zca view) rounded to 8 bits ({'greyscale' if c == 1 else 'RGB'})."
+                    f"{clamped} The set was distilled and scored on ZCA-whitened images: a network trained on these PNGs sees "
+                    "other inputs than the set's. Train on the `--to hf` export's `pixel_values` (whitened), and prepare test "
+                    "images with `mmdistill.load(RUN).inputs_like(files)` (the set's own whitening); "
+                    f"{indices}")
         return (f"Each PNG holds the de-normalised pixels rounded to 8 bits ({'greyscale' if c == 1 else 'RGB'}).{clamped} To train "
                 f"on them as the set was: `torchvision.datasets.ImageFolder(DIR{loader}, transform=Compose([ToTensor(), "
                 f"Normalize({list(mean)}, {list(std)})]){target})`; {indices}")
 
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
         """Your own images as the set's normalised pixels, (N, C, H, W): :func:`~.prepare.images_like` (image files or PIL
-        images, or uint8 pixels (N, C, H, W)), the sharing hook behind ``DistilledSet.inputs_like``."""
+        images, or uint8 pixels (N, C, H, W)), then, for a ZCA-whitened set, whitened with the set's own fit (as its test
+        split was); the sharing hook behind ``DistilledSet.inputs_like``."""
         from .prepare import images_like
 
-        return images_like(syn, raw, **options)
+        x = images_like(syn, raw, **options)
+        fit = set_whitening(syn)
+        return x if fit is None else fit.whiten(x)
 
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "pixel_values"}
@@ -140,7 +157,7 @@ class ImageModality(TensorClassificationAdapter):
 
         columns, features = super().hf_columns(syn, inputs, labels, soft_labels)
         mean, std = _stats(syn, inputs["x"])
-        pixels = (to_pixels(inputs["x"], mean, std) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        pixels = (to_pixels(_viewable(syn, inputs["x"]), mean, std) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         images = [p[:, :, 0] if p.shape[2] == 1 else p for p in pixels]
         return {"image": images, **columns}, {"image": require_datasets().Image(), **features}
 
@@ -154,8 +171,8 @@ class ImageModality(TensorClassificationAdapter):
         with torch.no_grad():  # the model inputs: the set may store another parameterization (decode's)
             shape = tuple(self.decode(syn).shape[1:])
         mean, std = _stats(syn, shape[0])
-        views.syn_pictures = lambda idx: to_pixels(views.syn_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
-        views.real_pictures = lambda idx: to_pixels(views.real_input[idx].reshape(-1, *shape), mean, std).permute(0, 2, 3, 1)
+        views.syn_pictures = lambda idx: to_pixels(_viewable(syn, views.syn_input[idx].reshape(-1, *shape)), mean, std).permute(0, 2, 3, 1)
+        views.real_pictures = lambda idx: to_pixels(_viewable(syn, views.real_input[idx].reshape(-1, *shape)), mean, std).permute(0, 2, 3, 1)
         return views
 
     def versions(self) -> dict[str, str]:
@@ -170,6 +187,13 @@ def _stats(syn: SyntheticSet, images: Tensor | int) -> tuple[tuple[float, ...], 
     not its stored tensors: another parameterization's (a low-resolution one) have other shapes."""
     c = images if isinstance(images, int) else int(images.shape[1])
     return tuple(syn.meta.get("mean", [0.0] * c)), tuple(syn.meta.get("std", [1.0] * c))
+
+
+def _viewable(syn: SyntheticSet, x: Tensor) -> Tensor:
+    """The set's model inputs ``x`` (N, C, H, W) as normalised pixels a picture is drawn from: un-whitened (MTT's
+    ``inverse_transform``, its ``images_zca_*.pt``) for a ZCA-whitened set, else ``x`` itself."""
+    fit = set_whitening(syn)
+    return x if fit is None else fit.unwhiten(x.detach().float().cpu())
 
 
 def _classes(syn: SyntheticSet) -> list[str]:
