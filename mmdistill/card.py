@@ -292,7 +292,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         stats = {}
     if said := normalization_line(stats):
         out.append(f"- {said}; normalise your own real data alike before mixing it with this set or scoring on it")
-    elif note := input_note(modality, (raw_synthetic or {}).get("meta")):  # a graph's row-normalised features
+    if note := input_note(modality, (raw_synthetic or {}).get("meta")):  # a graph's row-normalised features; a ZCA whitening
         out.append(f"- {note}")
     if (loaded := loading_counts(manifest)) is not None:
         report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")

@@ -137,6 +137,8 @@ def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[
             f"{manifest.get('method')}); its exact float columns hold the model inputs.")
     said = normalization_line(stats) or ((f"its inputs are not normalised by a mean and std{f': {note}' if note else ''}")
                                          if recorded else "the set records no normalisation statistics (an older or edited manifest)")
+    if note and normalization_line(stats):  # a transform after the normalisation (an image set's ZCA whitening)
+        said += f"; {note}"
     exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
     trained = training_line(manifest)
     return (f"{head} {said[0].upper()}{said[1:]}.{f' {trained[0].upper()}{trained[1:]}.' if trained else ''} "

@@ -164,3 +164,21 @@ def test_a_whitened_set_carries_its_fit_shows_pixels_and_prepares_images_as_its_
     assert "whitened" in MODALITY.export_note(white.synthetic) and "whitened" not in MODALITY.export_note(plain.synthetic)
     assert json.loads((wout / "manifest.json").read_text())["synthetic"]["meta"]["zca"]["tensors"] == [
         "fixed.zca_mean", "fixed.zca_basis", "fixed.zca_variances"]
+
+
+def test_the_card_and_the_export_description_say_the_inputs_are_whitened(tmp_path):
+    """The card's "normalise your own real data alike" line was all a consumer of a whitened set read (mean 0, std 1):
+    a network trained on the set, tested on images only normalised so, scores on other inputs. The card and the ``--to
+    hf`` description now say the whitening follows, where its fit is, and that ``inputs_like`` applies both."""
+    from mmdistill.consumer import export_description, input_note, normalization_of
+    from mmdistill.modalities.image import MODALITY
+
+    white, _, wout = _saved(tmp_path, True)
+    plain, _, pout = _saved(tmp_path, False)
+    card = (wout / "README.md").read_text()
+    assert "then ZCA-whitened as MTT's --zca (eps 0.1" in card and "inputs_like(images)" in card
+    assert "ZCA" not in (pout / "README.md").read_text()
+    meta = white.synthetic.meta
+    said = export_description(white.manifest, normalization_of(MODALITY, meta), note=input_note(MODALITY, meta))
+    assert "Inputs normalised as" in said and "then ZCA-whitened" in said
+    assert input_note(MODALITY, plain.synthetic.meta) is None

@@ -134,6 +134,17 @@ class ImageModality(TensorClassificationAdapter):
                 f"on them as the set was: `torchvision.datasets.ImageFolder(DIR{loader}, transform=Compose([ToTensor(), "
                 f"Normalize({list(mean)}, {list(std)})]){target})`; {indices}")
 
+    def input_note(self, meta: dict[str, Any]) -> str | None:
+        """For a ZCA-whitened set (``meta["zca"]``): the whitening after the normalisation, and how to apply it to one's
+        own images; None otherwise (the normalisation line says it all)."""
+        info = meta.get("zca")
+        if not isinstance(info, dict):
+            return None
+        return (f"then ZCA-whitened as MTT's --zca (eps {info.get('eps')}, fitted on {info.get('fitted_on', 'the training split')}; "
+                "the fit is the tensor file's fixed.zca_mean, fixed.zca_basis (U) and fixed.zca_variances (S): whitened = "
+                "(x - mean) @ U diag((S + eps)^-1/2) U^T per flattened sample); `mmdistill.load(RUN).inputs_like(images)` "
+                "prepares your own images both ways, as the set's test split was")
+
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
         """Your own images as the set's normalised pixels, (N, C, H, W): :func:`~.prepare.images_like` (image files or PIL
         images, or uint8 pixels (N, C, H, W)), then, for a ZCA-whitened set, whitened with the set's own fit (as its test

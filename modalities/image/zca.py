@@ -146,7 +146,7 @@ def whiten_splits(train: Tensor, test: Tensor, mean: Sequence[float], std: Seque
 def meta_of(fit: ZCAWhitening, train_samples: int) -> dict[str, Any]:
     """What a set's ``meta["zca"]`` says of its whitening (JSON): eps, the space it was fitted in, the sample count, the
     fit's tensors (``fixed.zca_*`` in the set's tensor file) and their bytes."""
-    return {"eps": fit.eps, "fitted_on": "the training split's [0, 1] pixels (MTT's --zca)", "train_samples": int(train_samples),
+    return {"eps": fit.eps, "fitted_on": "the training split's [0, 1] pixels", "train_samples": int(train_samples),
             "tensors": [f"fixed.{n}" for n in TENSOR_NAMES], "bytes": sum(t.numel() * t.element_size() for t in fit.tensors().values())}
 
 
