@@ -258,6 +258,8 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
         if saved.get(key) != want[key] and not (key == "network" and same_network(saved.get(key), want[key])):  # registry's rule
             parts.append(f"{key.replace('_', ' ')}: buffer {saved.get(key)!r}, this run {want[key]!r}")
     held, asked = saved.get("data"), want["data"]
+    if held is None and isinstance(asked, dict) and INPUT_SPACE in asked:  # no fingerprint (older, imported): un-whitened
+        held = {}
     if isinstance(held, dict) and isinstance(asked, dict):  # fields an older buffer does not record: unchecked_fields
         asked = {key: value for key, value in asked.items() if key in held or key in ABSENT_MEANS_NONE}
     if asked is not None and held is not None and held != asked:

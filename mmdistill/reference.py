@@ -15,7 +15,8 @@ What each reference writes (read in their repositories; ``torch.save`` of plain 
   CIFAR folders without ``_NO_ZCA`` hold experts trained on ZCA-whitened images.
 
 Every file is read with ``torch.load(weights_only=True)`` (numpy scalars and dtypes admitted: DC's accuracies are numpy
-floats); anything else is refused naming the file. mmdistill has no ZCA whitening: whitened sets and experts are refused.
+floats); anything else is refused naming the file. Whitened sets and experts (MTT's ``--zca``) are imported by the recipes
+with the ``zca`` key, the whitening refitted on the named dataset's training split (:mod:`mmdistill.modalities.image.zca`).
 """
 
 from __future__ import annotations
@@ -191,22 +192,30 @@ def _checked_pair(images: Any, labels: Any, path: Path) -> tuple[Tensor, Tensor]
     return images.detach().float(), labels
 
 
+def mtt_whitened(opts: ImportOptions, source: str, dataset: str, where: Path) -> bool:
+    """Whether the file ``where`` holds ZCA-whitened data (MTT's ``--zca``): as ``--zca`` says, else as MTT's buffer folder
+    says (``<DATASET>_NO_ZCA``: no; ``CIFAR10``/``CIFAR100`` above a ``replay_buffer_*.pt``: yes); False for other sources,
+    datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR files that do
+    not say and whose whitening the user has not stated."""
+    if source != "mtt" or dataset not in ZCA_DATASETS or opts.stats == "unit":
+        return False
+    mtt_buffer = where.name.startswith("replay_buffer_")  # <buffer_path>/<DATASET>[_NO_ZCA]/<model>/replay_buffer_<n>.pt
+    zca = opts.zca or ("no" if any(p.endswith("_NO_ZCA") for p in where.parts) else
+                       "yes" if mtt_buffer and where.parent.parent.name in ("CIFAR10", "CIFAR100") else None)
+    if zca is None:
+        raise ConfigError(f"{where}: MTT distils {dataset} with or without ZCA whitening (--zca) and its files do not say "
+                          "which: pass --zca no or --zca yes", key="zca")
+    return zca == "yes"
+
+
 def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, where: Path) -> tuple[Tensor, Tensor] | None:
     """The (mean, std) (C, 1, 1) the file's pixels are normalised with, None for [0, 1] pixels (``--stats unit``).
-    ConfigError naming ``--zca`` for MTT's CIFAR sets and experts whose whitening the user has not stated (``no``),
-    ``--stats`` for datasets the source code has no statistics for."""
-    if source == "mtt" and dataset in ZCA_DATASETS and opts.stats != "unit":
-        mtt_buffer = where.name.startswith("replay_buffer_")  # <buffer_path>/<DATASET>[_NO_ZCA]/<model>/replay_buffer_<n>.pt
-        zca = opts.zca or ("no" if any(p.endswith("_NO_ZCA") for p in where.parts) else
-                           "yes" if mtt_buffer and where.parent.parent.name in ("CIFAR10", "CIFAR100") else None)
-        if zca is None:
-            raise ConfigError(f"{where}: MTT distils {dataset} with or without ZCA whitening (--zca) and its files do not say "
-                              "which: pass --zca no or --zca yes", key="zca")
-        if zca == "yes":
-            raise ConfigError(f"{where} holds ZCA-whitened data; mmdistill has no ZCA whitening, so its real images would not be "
-                              "in the set's space. A set: import MTT's images_zca_<it>.pt (the same set un-whitened) with --stats "
-                              "unit (scored without ZCA, not comparable with MTT's ZCA numbers). Experts: train them without "
-                              "--zca (buffers/<DATASET>_NO_ZCA), or with `mmdistill experts`", key="zca")
+    ConfigError naming ``--zca`` as :func:`mtt_whitened` does, and for whitened data (it has no mean and std: a recipe
+    with the ``zca`` key imports it as it is), ``--stats`` for datasets the source code has no statistics for."""
+    if mtt_whitened(opts, source, dataset, where):
+        raise ConfigError(f"{where} holds ZCA-whitened data, which no mean and std describe: import it with a recipe that "
+                          "whitens (image-mtt, image-tesla: zca=true, the whitening refitted on the dataset's training split), or "
+                          "MTT's images_zca_<it>.pt (the same set un-whitened) with --stats unit", key="zca")
     if opts.stats == "unit":
         return None
     if opts.stats == "reference":
@@ -314,5 +323,5 @@ def write_imported_buffer(out: Path, files: list[Path], spec: Any, training: Any
     return count
 
 
-__all__ = ["ImportOptions", "REFERENCE_STATS", "ReferenceSet", "ZCA_DATASETS", "expert_rows", "pixel_stats", "read_reference",
+__all__ = ["ImportOptions", "REFERENCE_STATS", "ReferenceSet", "ZCA_DATASETS", "expert_rows", "mtt_whitened", "pixel_stats", "read_reference",
            "read_reference_set", "replay_files", "step_size", "write_imported_buffer"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,7 +13,7 @@ import torch
 
 from mmdistill.errors import ConfigError
 from mmdistill.io import new_tree
-from mmdistill.reference import (ImportOptions, pixel_stats, read_reference_set, replay_files, step_size,
+from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ def import_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", type=int, help="which experiment of a DC result file (default: the last)")
     p.add_argument("--syn-lr", dest="syn_lr", help="MTT's learned step size (wandb's Synthetic_LR), or a .pt file holding it")
     p.add_argument("--stats", default="reference", help="how the file's pixels are scaled (default: the source code's mean/std)")
-    p.add_argument("--zca", choices=("no", "yes"), help="whether MTT ZCA-whitened the data (CIFAR; refused when yes)")
+    p.add_argument("--zca", choices=("no", "yes"), help="whether MTT ZCA-whitened the data (CIFAR; yes: imported with zca=true, "
+                   "the whitening refitted on the training split)")
     return p
 
 
@@ -45,11 +47,38 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
     ref = read_reference_set(source, opts)
     if any(t == "--ipc" or t.startswith(("--ipc=", "ipc=")) for t in rest):
         raise ConfigError(f"the set's ipc comes from {source.name} ({ref.ipc} per class): leave out --ipc", key="ipc")
-    cfg = config_from_argv(recipe, [*rest, f"ipc={ref.ipc}"], prog=f"mmdistill import {recipe.name}")
-    return _import_set(recipe, cfg, source, ref, opts, say)
+    argv = [*rest, f"ipc={ref.ipc}"]
+    cfg = config_from_argv(recipe, argv, prog=f"mmdistill import {recipe.name}")
+    whitened = mtt_whitened(opts, ref.source, _dataset_name(cfg), source)
+    return _import_set(recipe, _zca_as_files(recipe, cfg, argv, whitened, source), source, ref, opts, say, whitened)
 
 
-def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callable[[str], None]) -> int:
+def _dataset_name(cfg: Any) -> str:
+    from mmdistill.tables import normalize_name
+
+    return normalize_name(cfg.dataset)
+
+
+def _zca_as_files(recipe: Any, cfg: Any, argv: Sequence[str], whitened: bool, source: Path) -> Any:
+    """``cfg`` with its ``zca`` as the reference's files were made (``whitened``): the recipe's table may say otherwise for
+    the dataset and IPC (image-mtt whitens CIFAR-100 IPC 1 by default), and data loaded in another space would score and
+    match the imported tensors wrongly. ConfigError when the user set ``zca`` against the files, or the recipe cannot whiten."""
+    from mmdistill.recipe_cli import config_from_argv
+
+    if not hasattr(cfg, "zca"):
+        if whitened:
+            raise ConfigError(f"{source} holds ZCA-whitened data (MTT's --zca); {recipe.name} does not whiten: import it with "
+                              "image-mtt or image-tesla (zca=true)", key="recipe")
+        return cfg
+    if bool(cfg.zca) == whitened:
+        return cfg
+    if any(re.match(r"^(--)?(no-)?zca(=|$)", str(t)) for t in argv):
+        raise ConfigError(f"{source} is {'ZCA-whitened' if whitened else 'not whitened'} (--zca {'yes' if whitened else 'no'}); "
+                          f"zca={str(bool(cfg.zca)).lower()} was given: leave it out", key="zca")
+    return config_from_argv(recipe, [*argv, f"zca={str(whitened).lower()}"], prog=f"mmdistill import {recipe.name}")
+
+
+def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callable[[str], None], whitened: bool = False) -> int:
     from mmdistill.devices import resolve_device
     from mmdistill.report import add_sharing_blocks, new_manifest, write_artifact
     from mmdistill.run import locked_out_dir
@@ -74,10 +103,13 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
             raise ConfigError(f"{source}: {int(ref.labels.max()) + 1} classes of {tuple(ref.x.shape[1:])} samples; {data.name} has "
                               f"{data.num_classes} classes of {tuple(data.sample_shape)}: pass the --dataset it was made from", key="dataset")
         syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))  # mmdistill's meta: classes, mean, std
-        stats = pixel_stats(opts, ref.source, str(data.name), ref.x.shape[1], source)
-        pixels = ref.x if stats is None else ref.x * stats[1] + stats[0]
-        mean, std = (torch.tensor(syn.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std"))
-        syn.data["x"], syn.labels = (pixels - mean) / std, ref.labels.clone()
+        if whitened:  # in the space of the data's own whitening (zca=true): the same fit, refitted on the training split
+            syn.data["x"], syn.labels = ref.x.clone(), ref.labels.clone()
+        else:
+            stats = pixel_stats(opts, ref.source, str(data.name), ref.x.shape[1], source)
+            pixels = ref.x if stats is None else ref.x * stats[1] + stats[0]
+            mean, std = (torch.tensor(syn.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std"))
+            syn.data["x"], syn.labels = (pixels - mean) / std, ref.labels.clone()
         syn.meta["init"] = "imported"
         if lr is not None:
             syn.data["syn_lr"] = torch.tensor(lr)
@@ -85,7 +117,8 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
         elif ref.source == "mtt":
             log.warning("no --syn-lr: the set is evaluated with eval_lr=%s, not with the step size MTT learned (distill.py logs it "
                         "to wandb as Synthetic_LR and saves it nowhere)", getattr(cfg, "eval_lr", "?"))
-        record = {**ref.record, "pixels": opts.stats if opts.stats != "reference" else f"{ref.source} statistics"}
+        record = {**ref.record, "pixels": ("ZCA-whitened (MTT's --zca; the whitening refitted on the training split)" if whitened else
+                                           opts.stats if opts.stats != "reference" else f"{ref.source} statistics")}
         manifest = new_manifest(recipe=recipe.name, method=f"imported ({record.get('method', ref.source.upper())})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "imported_from": record})
         if cfg.evaluate:
@@ -102,6 +135,7 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
 
 
 def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOptions, say: Callable[[str], None]) -> int:
+    from mmdistill.buffer import INPUT_SPACE
     from mmdistill.expert_runs import expert_spec, resolve_batch_train
     from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.recipe_cli import config_from_argv
@@ -110,19 +144,24 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     if not issubclass(recipe.config_cls, TrajectoryKeys):
         raise ConfigError(f"{source} holds expert trajectories; {recipe.name} matches none: use a trajectory recipe (image-mtt)", key="recipe")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
+    files = replay_files(source)
+    whitened = mtt_whitened(opts, "mtt", _dataset_name(cfg), files[0])
+    cfg = _zca_as_files(recipe, cfg, rest, whitened, files[0])
     if not cfg.buffer:
         raise ConfigError(f"{source} holds MTT's experts: pass --buffer NEW_DIR, the mmdistill buffer to write", key="buffer")
     out = Path(cfg.buffer).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"buffer={out} exists and is not an empty folder; the converted buffer goes into a new one", key="buffer")
-    files = replay_files(source)
     modality = recipe.get_modality()
     data = load_data(modality, cfg)
-    _check_expert_pixels(opts, data, files[0])
+    if not whitened:
+        _check_expert_pixels(opts, data, files[0])
     resolve_batch_train(cfg, data)
     net = modality.matching_network(cfg, data)
     spec = expert_spec(cfg, data, net)
-    spec.data = None  # MTT's files record no fingerprint of the data its experts saw
+    # MTT's files record no fingerprint of the data its experts saw, but their input space is known: a whitened buffer
+    # records it (a run must whiten too); one recording none counts as un-whitened (buffer.ABSENT_MEANS_NONE)
+    spec.data = {INPUT_SPACE: spec.data[INPUT_SPACE]} if whitened and spec.data and INPUT_SPACE in spec.data else None
     with new_tree(out) as tmp:  # filled in a locked temporary sibling, renamed into place once whole
         count = write_imported_buffer(tmp, files, spec, cfg.expert_training())
     say(f"converted {count} experts from {len(files)} file(s) of {source} into {out}; their training is recorded as this "

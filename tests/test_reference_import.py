@@ -126,7 +126,8 @@ def test_the_pixels_scale_follows_the_source_code_and_zca_must_be_stated(tmp_pat
     assert torch.allclose(mean.flatten(), torch.tensor([0.5071, 0.4866, 0.4409]))
     with pytest.raises(ConfigError, match=r"with or without ZCA whitening \(--zca\) and its files do not say which: pass --zca no"):
         pixel_stats(ImportOptions(), "mtt", "cifar10", 3, tmp_path / "images_best.pt")
-    with pytest.raises(ConfigError, match=r"ZCA-whitened data; mmdistill has no ZCA whitening.*images_zca_<it>\.pt.*--stats unit"):
+    with pytest.raises(ConfigError, match=r"ZCA-whitened data, which no mean and std describe: import it with a recipe that whitens "
+                                          r"\(image-mtt, image-tesla: zca=true.*images_zca_<it>\.pt.*--stats unit"):
         pixel_stats(ImportOptions(zca="yes"), "mtt", "cifar10", 3, tmp_path / "images_best.pt")
     with pytest.raises(ConfigError, match=r"ZCA-whitened"):  # buffer.py's folder for --zca experts: <buffer_path>/CIFAR10/<model>
         pixel_stats(ImportOptions(), "mtt", "cifar10", 3, tmp_path / "CIFAR10" / "ConvNet" / "replay_buffer_0.pt")
