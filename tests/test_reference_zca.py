@@ -82,3 +82,19 @@ def test_mtt_zca_experts_convert_to_a_buffer_only_a_whitened_run_matches(tmp_pat
     assert spec_mismatch(saved, white) == ""
     assert "training data's input space" in spec_mismatch(saved, plain)
     assert "training data's input space" in spec_mismatch({**saved, "data": None}, white)  # an un-whitened import, or older
+
+
+def test_an_unwhitened_import_turns_off_the_tables_zca_and_a_contrary_zca_is_refused(tmp_path):
+    """image-mtt whitens CIFAR-100 IPC 1 by default (MTT's README command): a ``--zca no`` file of it is imported with
+    zca=false, or its normalised images would be scored on whitened test data."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes.image_mtt import RECIPE
+    from mmdistill.reference_cli import _zca_as_files
+
+    argv = ["--dataset", "cifar100", "ipc=1"]
+    cfg = RECIPE.config_from_argv(argv)
+    assert cfg.zca is True
+    assert _zca_as_files(RECIPE, cfg, argv, False, tmp_path / "images_best.pt").zca is False
+    assert _zca_as_files(RECIPE, cfg, argv, True, tmp_path / "images_best.pt") is cfg
+    with pytest.raises(ConfigError, match="is not whitened .--zca no.; zca=true was given"):
+        _zca_as_files(RECIPE, RECIPE.config_from_argv([*argv, "zca=true"]), [*argv, "zca=true"], False, tmp_path / "images_best.pt")
