@@ -6,7 +6,8 @@ class NAME, in the order of the named data's classes, never by label index. Each
 own training split's statistics (a per-task folder has its own mean and std); they are brought back to raw units
 and normalised again with the named data's, exactly: ``(x * std_part + mean_part - mean) / std``. A part that cannot
 be joined so is refused with one line naming it: another modality or recipe, a parameterization other than the raw
-``x``, soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks.
+``x``, soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks,
+another input space (a ZCA whitening fitted otherwise, or none where the data's has one).
 Samples of a class held by several parts (clients sharing a class) are all kept; every class must end with the same
 number of samples (the random-real baseline draws that many per class), and every class of the data must be held.
 """
@@ -31,6 +32,18 @@ def _normalisation(meta: dict[str, Any], channels: int) -> tuple[torch.Tensor, t
         return None
     mean, std = (torch.tensor([float(v) for v in meta[k]], dtype=torch.float32) for k in ("mean", "std"))
     return mean, std
+
+
+def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
+    """How a part's input space differs from the data's (``meta["input_space"]`` and the ``fixed`` tensors that define
+    it: an image set's ZCA whitening), or "" when they agree (none, or the same fit to float rounding)."""
+    mine, theirs = syn.meta.get("input_space"), target.meta.get("input_space")
+    if mine != theirs or set(syn.fixed) != set(target.fixed):
+        return f"its inputs are in the space {mine or 'of no transform'}, the data's in {theirs or 'that of no transform'}"
+    for name, value in syn.fixed.items():
+        if value.shape != target.fixed[name].shape or not torch.allclose(value.float(), target.fixed[name].float(), rtol=1e-4, atol=1e-6):
+            return f"its {name} (the transform its inputs are in, fitted on its training data) is not the data's"
+    return ""
 
 
 def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +78,8 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
             raise ConfigError(f"{where}: class(es) {', '.join(map(repr, unknown[:5]))} are not classes of the data the merged set "
                               f"is for ({', '.join(map(repr, classes[:10]))}{' ...' if len(classes) > 10 else ''}): name data that holds "
                               "every part's classes with --dataset and --data-root (dataset=, data_root=)", key="dataset")
+        if differs := _space_differs(syn, target):
+            raise ConfigError(f"{where}: {differs}; merge parts distilled with the same input space (zca) on the same data", key="dirs")
         stats = _normalisation(syn.meta, shape[0])
         x = syn.x.detach().float()
         if (stats is None) != (goal is None):
@@ -153,7 +168,7 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         x, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target)
         ipc = len(labels) // len(target.meta["classes"])
         meta = {**target.meta, "ipc": ipc, "init": "merged"}
-        syn = SyntheticSet(data={"x": x}, labels=labels, num_classes=target.num_classes, meta=meta)
+        syn = SyntheticSet(data={"x": x}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
         cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
         manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})

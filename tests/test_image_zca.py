@@ -182,3 +182,37 @@ def test_the_card_and_the_export_description_say_the_inputs_are_whitened(tmp_pat
     said = export_description(white.manifest, normalization_of(MODALITY, meta), note=input_note(MODALITY, meta))
     assert "Inputs normalised as" in said and "then ZCA-whitened" in said
     assert input_note(MODALITY, plain.synthetic.meta) is None
+
+
+def test_merge_keeps_a_whitened_sets_fit_and_refuses_a_part_of_another_space(tmp_path):
+    """``mmdistill merge``'s joined set was built without the parts' whitening (its preview then failed on a set that
+    says it is whitened and holds no fit), and a plain part joined whitened data by its mean 0 / std 1 as if unit pixels."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.merge import merge_parts
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.seeding import generator
+
+    cfg, white = _digits(True)
+    pcfg, plain = _digits(False)
+    target = MODALITY.init_synthetic(white, cfg, generator(1, "init"))
+    part = MODALITY.init_synthetic(white, cfg, generator(0, "init"))
+    x, labels, _ = merge_parts([(tmp_path / "p", part, {})], target)
+    assert torch.equal(x, part.x) and torch.equal(labels, part.labels)  # the same space: nothing converted
+    other = MODALITY.init_synthetic(plain, pcfg, generator(0, "init"))
+    with pytest.raises(ConfigError, match="its inputs are in the space of no transform, the data's in {'zca'"):
+        merge_parts([(tmp_path / "p", other, {})], target)
+    part.fixed = {**part.fixed, "zca_mean": part.fixed["zca_mean"] + 0.1}
+    with pytest.raises(ConfigError, match="its zca_mean .* is not the data's"):
+        merge_parts([(tmp_path / "p", part, {})], target)
+
+
+def test_the_merge_command_writes_a_whitened_set_with_its_fit(tmp_path):
+    import mmdistill
+    from mmdistill.merge import merge
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    parts = [_saved(tmp_path / n, True)[2] for n in ("a", "b")]  # two sets of every class: 2 per class merged
+    out = merge(parts, tmp_path / "merged", dataset="digits", evaluate=False)
+    merged = mmdistill.load(out)
+    assert sorted(merged.synthetic.fixed) == ["zca_basis", "zca_mean", "zca_variances"]
+    assert (out / "preview.png").is_file()
