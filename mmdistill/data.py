@@ -22,7 +22,16 @@ from mmdistill.errors import DataError
 class LabeledTensors:
     """Samples ``x`` of shape (N, *sample_shape) with integer labels ``y`` of shape (N,).
 
-    ``classes`` names the classes; labels are indices into it.
+    ``classes`` names the classes (a list of str); labels are indices into it. ``x`` is taken as given (the
+    adapters pass float model inputs, normalised); ``y`` is stored as int64 (an integer, bool or whole-valued float
+    tensor). Raises :class:`DataError` for an ``x`` or ``y`` that is no tensor, a ``y`` not of shape (N,) (one-hot or
+    soft labels: pass ``y.argmax(1)``), labels that are not whole numbers or lie outside [0, len(classes)), no
+    samples, or ``classes`` given as one string.
+
+    >>> import torch
+    >>> data = LabeledTensors(torch.zeros(5, 1, 8, 8), torch.tensor([0, 1, 1, 2, 2]), ["a", "b", "c"])
+    >>> data.num_classes, data.sample_shape, data.class_counts()
+    (3, (1, 8, 8), [1, 2, 2])
     """
 
     x: Tensor
@@ -31,8 +40,23 @@ class LabeledTensors:
     _index: list[Tensor] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        for name, value in (("x", self.x), ("y", self.y)):
+            if not isinstance(value, Tensor) or value.dim() == 0:
+                raise DataError(f"{name} must be a torch.Tensor with a sample dimension first; got "
+                                f"{type(value).__name__} {tuple(getattr(value, 'shape', ()))} (torch.as_tensor converts an array)")
+        if isinstance(self.classes, str):
+            raise DataError(f"classes must be a list of class names, not the single string {self.classes!r}")
+        if self.y.dim() != 1:
+            raise DataError(f"y must hold one class index per sample, shape (N,); got shape {tuple(self.y.shape)} "
+                            "(one-hot or soft labels: pass y.argmax(1))")
         if self.x.shape[0] != self.y.shape[0]:
             raise DataError(f"x has {self.x.shape[0]} samples but y has {self.y.shape[0]} labels")
+        if self.y.is_floating_point():
+            odd = torch.nonzero(self.y != torch.round(self.y)).flatten()
+            if odd.numel():  # .long() would truncate 1.7 to 1: a silent wrong label
+                i = int(odd[0])
+                raise DataError(f"y must hold whole class indices; y[{i}] is {self.y[i].item()} "
+                                f"({odd.numel()} label(s) are not whole numbers)")
         if self.y.dtype != torch.long:
             self.y = self.y.long()
         if self.x.shape[0] == 0:
@@ -45,10 +69,12 @@ class LabeledTensors:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes C, ``len(classes)`` (a class may hold no sample)."""
         return len(self.classes)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
+        """One sample's shape, ``x.shape[1:]``."""
         return tuple(self.x.shape[1:])
 
     def __len__(self) -> int:
@@ -63,6 +89,7 @@ class LabeledTensors:
         return self._index
 
     def class_counts(self) -> list[int]:
+        """The number of samples of each class, ``num_classes`` ints in class order."""
         return [int(i.numel()) for i in self.class_indices()]
 
     def require_per_class(self, n: int, what: str = "ipc") -> None:
@@ -104,6 +131,7 @@ class LabeledTensors:
         return indices, self.y[indices]
 
     def subset(self, indices: Tensor) -> "LabeledTensors":
+        """The samples at ``indices`` (a LongTensor (M,) or a bool mask (N,)), with the same ``classes``."""
         return LabeledTensors(self.x[indices], self.y[indices], list(self.classes))
 
 
