@@ -221,6 +221,11 @@ class DSA:
 
     Raises:
         ConfigError: ``strategy`` names an unknown op (the message lists the known ones).
+
+    >>> import torch
+    >>> aug, x = DSA("crop_flip"), torch.rand(4, 3, 8, 8)
+    >>> aug(x, seed=1).shape, torch.equal(aug(x, seed=1), aug(x, seed=1))
+    (torch.Size([4, 3, 8, 8]), True)
     """
 
     def __init__(self, strategy: str = DEFAULT_STRATEGY, params: DSAParams | None = None, single_op: bool = True) -> None:

@@ -69,8 +69,18 @@ class SyntheticSet:
         init: str = "real",
         meta: dict[str, Any] | None = None,
     ) -> "SyntheticSet":
-        """``ipc`` samples per class initialised from random real samples (``init="real"``) or N(0, 1)
-        noise (``init="noise"``), as in the DC/DM reference code."""
+        """``ipc`` samples per class initialised from random real samples (``init="real"``: copies of ``real.x``'s
+        rows as float32, on its device, in its units) or N(0, 1) noise (``init="noise"``, on the CPU), as in the DC/DM
+        reference code: ``x`` (C * ipc, *sample_shape), ``labels`` (C * ipc,) int64 class-major. ConfigError for an
+        ``ipc`` or ``init`` out of range, DataError naming the classes with fewer than ``ipc`` samples.
+
+        >>> import torch
+        >>> from mmdistill import LabeledTensors
+        >>> real = LabeledTensors(torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
+        >>> syn = SyntheticSet.from_real(real, 2, torch.Generator().manual_seed(0))
+        >>> syn.x.shape, syn.labels.tolist(), syn.ipc
+        (torch.Size([6, 1, 8, 8]), [0, 0, 1, 1, 2, 2], 2)
+        """
         if not isinstance(ipc, int) or isinstance(ipc, bool) or ipc <= 0:
             raise ConfigError(f"ipc must be a positive integer, got {ipc!r}")
         if init not in ("real", "noise"):
@@ -91,6 +101,7 @@ class SyntheticSet:
     # ----------------------------------------------------------------- access
     @property
     def ipc(self) -> int:
+        """Samples per class (pairs, for an image-text set of one "class"): ``meta["ipc"]``, else K // C."""
         return int(self.meta.get("ipc", self.labels.numel() // max(self.num_classes, 1)))
 
     @property
@@ -114,6 +125,7 @@ class SyntheticSet:
         return params
 
     def requires_grad_(self, flag: bool = True) -> "SyntheticSet":
+        """Turn gradients of :meth:`parameters` on (or off, ``flag=False``) in place; returns self."""
         for p in self.parameters():
             p.requires_grad_(flag)
         return self

@@ -106,6 +106,11 @@ def build_network(name: str, in_shape: tuple[int, ...], num_classes: int, **kw: 
     network does not take (naming the option and the network), or a builder that returns no ``nn.Module``. A network with lazy modules (``nn.LazyLinear``) has
     them materialised by one forward of a zero sample (1, *in_shape) in eval mode, so its parameters have shapes
     (reinitialised, counted, matched) as a built-in network's do.
+
+    >>> import torch
+    >>> net = build_network("convnet", (1, 8, 8), 10)
+    >>> net(torch.zeros(4, 1, 8, 8)).shape, net.embed(torch.zeros(4, 1, 8, 8)).shape
+    (torch.Size([4, 10]), torch.Size([4, 128]))
     """
     check_network_name(name)
     fn = _REGISTRY[network_key(name)]

@@ -161,6 +161,11 @@ class FDMFCC(nn.Module):
 
     Differentiable with respect to the input. Each clip is processed on its own (the dB floor is relative
     to that clip's peak), so a batch gives the same maps as clips one at a time.
+
+    >>> import torch
+    >>> maps = FDMFCC(FDMFCCParams(sample_rate=16000))(torch.rand(2, 16000) * 2 - 1)  # 1 s at 16 kHz, hop 10 ms
+    >>> maps.shape, maps.dtype
+    (torch.Size([2, 3, 13, 101]), torch.float32)
     """
 
     def __init__(self, params: FDMFCCParams | None = None) -> None:
@@ -186,6 +191,11 @@ class FDMFCC(nn.Module):
                      "the same)", empty, p.n_mels, p.fft_size, p.fft_size // 2 + 1, p.sample_rate)
 
     def forward(self, wave: Tensor) -> Tensor:
+        """FD-MFCC maps of ``wave``: float amplitudes in [-1, 1] at ``params.sample_rate`` Hz, (N, T) or (T,) ->
+        (N, 3, n_mfcc, 1 + T // hop) or (3, n_mfcc, frames) in the module's dtype (float32): the MFCC of the dB mel
+        spectrogram (floored ``top_db`` below the clip's peak) and its first and second time derivatives; not
+        normalised (a set's ``ds.x`` is: :func:`~mmdistill.modalities.audio.maps_like`). DataError for input that is
+        no float tensor, not 1-D or 2-D, or not longer than half an FFT frame."""
         import torchaudio.functional as AF
 
         if not isinstance(wave, Tensor):
