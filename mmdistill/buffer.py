@@ -352,6 +352,7 @@ class ExpertBuffer:
 
     @property
     def num_experts(self) -> int:
+        """The number of expert trajectories; ``iter(buffer)`` yields their indices."""
         return len(self.index["experts"])
 
     @property
@@ -361,10 +362,12 @@ class ExpertBuffer:
 
     @property
     def num_params(self) -> int:
+        """P, the length of one row (the network's parameters flattened in its layout's order)."""
         return int(self.index["spec"]["num_params"])
 
     @property
     def network(self) -> str:
+        """The registered name of the network the experts trained."""
         return str(self.index["spec"]["network"])
 
     def check(self, spec: ExpertSpec) -> None:

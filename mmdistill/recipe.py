@@ -189,7 +189,9 @@ class Recipe(Generic[ConfigT]):
         explicit keys plus ``overrides`` (:meth:`rebuild`), as is a config built directly (``Config(budget="cpu")``: its
         values that differ from the class defaults are explicit, the budget's and the tables' rows apply to the rest);
         another recipe's config is rebuilt the same way (so a key
-        of its own that this recipe does not have is refused, naming both recipes). Anything else is a ConfigError."""
+        of its own that this recipe does not have is refused, naming both recipes). Anything else is a ConfigError.
+        The keys, their types and defaults: ``help(<recipe module>.Config)``; the result's ``manifest["metrics"]`` holds
+        the scores (accuracy, recall@k, HR@k ...) as fractions in [0, 1] (:class:`~mmdistill.run.RunResult`)."""
         config = self.run_config(config, overrides)
         return distill(self.name, self.method_of(config), config, self.get_modality(), self.make_matcher, self.make_optimizer,
                        stop_after=stop_after, paper=self.paper)

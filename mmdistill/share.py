@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, re
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
 from mmdistill.run_lock import lock_holder
 from mmdistill.run_status import unfinished_run
-from mmdistill.sharing import ShareableModality, require_datasets
+from mmdistill.sharing import ShareableModality, datasets_bars, require_datasets
 from mmdistill.synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class DistilledSet(ConsumerViews):
             augmentation(): the augmenter the metrics were measured with (:mod:`mmdistill.consumer`).
 
     ``len(ds)`` counts the samples (a graph's nodes); the set itself is not indexable: ``ds.dataset()`` is the
-    ``torch.utils.data.Dataset`` to index or hand to a ``DataLoader`` (a graph is one item of 70 nodes there, so no
+    ``torch.utils.data.Dataset`` to index or hand to a ``DataLoader`` (a graph is one item of all its K nodes there, so no
     indexing of the set could agree with its ``len``). ``repr(ds)`` is one short line, not the tensors.
     """
 
@@ -82,10 +81,12 @@ class DistilledSet(ConsumerViews):
 
     @property
     def num_classes(self) -> int:
+        """The number of classes C (soft labels are (K, C))."""
         return self.synthetic.num_classes
 
     @property
     def classes(self) -> list[str]:
+        """The C class names in label order, as strings: ``labels == i`` is ``classes[i]``."""
         return class_names(self.synthetic.meta, self.num_classes)
 
     @property
@@ -348,29 +349,12 @@ def load(path: str | Path) -> DistilledSet:
                         synthetic=syn, modality=modality, path=Path(path), seconds=time.perf_counter() - start).checked()
 
 
-@contextmanager
-def _datasets_bars(datasets: Any, show: bool) -> Iterator[None]:
-    """``datasets``' progress bars on (``show``) or off for the duration of the block, as they were afterwards (an
-    environment variable of ``datasets`` that fixes them wins, without its warning)."""
-    def switch(on: bool) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            (datasets.enable_progress_bars if on else datasets.disable_progress_bars)()
-
-    was = not datasets.are_progress_bars_disabled()
-    switch(show)
-    try:
-        yield
-    finally:
-        switch(was)
-
-
 def export_hf(path: str | Path, out: str | Path, progress: bool = False, without_real_samples: bool = False) -> Path:
     """Write the set at ``path`` as a Hugging Face dataset at ``out`` (module docstring; ``without_real_samples``: none of the
     real samples its adapter declares, :mod:`mmdistill.real_samples`). ``out`` must not exist or be empty; the tree is built
     beside it and renamed into place. ``datasets``' bars are shown only with ``progress`` (the command line's): the library does not print."""
     datasets = require_datasets()
-    with _datasets_bars(datasets, progress):
+    with datasets_bars(datasets, progress):
         return _export_hf(datasets, Path(path).expanduser(), Path(out).expanduser(), without_real_samples)
 
 

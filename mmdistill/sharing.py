@@ -25,6 +25,9 @@ it, so a new adapter has all of them and overrides what its data needs (graphs, 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -53,6 +56,23 @@ def require_datasets() -> ModuleType:
     except ImportError:
         raise ConfigError(f"exporting to or reading a Hugging Face dataset needs the 'datasets' package: {HF_INSTALL}") from None
     return datasets
+
+
+@contextmanager
+def datasets_bars(datasets: Any, show: bool) -> Iterator[None]:
+    """``datasets``' progress bars on (``show``) or off for the duration of the block, as they were afterwards (an
+    environment variable of ``datasets`` that fixes them wins, without its warning)."""
+    def switch(on: bool) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (datasets.enable_progress_bars if on else datasets.disable_progress_bars)()
+
+    was = not datasets.are_progress_bars_disabled()
+    switch(show)
+    try:
+        yield
+    finally:
+        switch(was)
 
 
 def array_feature(
