@@ -50,3 +50,17 @@ def test_evaluate_shows_the_keywords_it_takes() -> None:
         assert (ours.parameters[name].default, ours.parameters[name].annotation) == (param.default, param.annotation), name
     assert "ArtifactError" in (mmdistill.load.__doc__ or "") and "normalization" in (mmdistill.load.__doc__ or "")
 
+
+def test_the_prepare_like_functions_type_their_source() -> None:
+    # before: source: Any, so maps_like("runs/x", files) (a path, not mmdistill.load's set) type-checked
+    from typing import get_args, get_type_hints
+
+    from mmdistill.modalities.audio import maps_like
+    from mmdistill.modalities.graph.prepare import features_like
+    from mmdistill.modalities.image.prepare import images_like
+    from mmdistill.modalities.video import clips_like
+    from mmdistill.synthetic import SyntheticSet
+
+    for fn in (maps_like, clips_like, features_like, images_like):
+        hints = get_type_hints(fn, globalns={**fn.__globals__, "DistilledSet": DistilledSet, "SyntheticSet": SyntheticSet})
+        assert {DistilledSet, SyntheticSet} <= set(get_args(hints["source"])), fn.__name__

@@ -9,7 +9,7 @@ normalisation (``mean``, ``std``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -22,15 +22,19 @@ from .datasets import decode_fitted
 from .decode import ALIGNMENTS, Crop, describe_bad, fix_length
 from .features import FDMFCC, extract_fdmfcc, normalize
 
+if TYPE_CHECKING:
+    from mmdistill.share import DistilledSet
+    from mmdistill.synthetic import SyntheticSet
 
-def set_meta(source: Any) -> Mapping[str, Any]:
+
+def set_meta(source: DistilledSet | SyntheticSet | Mapping[str, Any]) -> Mapping[str, Any]:
     """The metadata of an audio set: ``source`` is a :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), a
     :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping (:func:`mmdistill.inputs_like.source_meta`).
     ArtifactError when it lacks what :func:`maps_like` needs (a set of another modality)."""
     return source_meta(source, "maps_like", "a distilled audio set (audio-dm or audio-ddfad)", ("features", "mean", "std", "num_samples"))
 
 
-def maps_like(source: Any, clips: Sequence[str | Path] | Tensor, *, sample_rate: int | None = None) -> Tensor:
+def maps_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Sequence[str | Path] | Tensor, *, sample_rate: int | None = None) -> Tensor:
     """``clips`` as the set's normalised FD-MFCC maps, (N, 3, n_mfcc, frames) float32 -- the shape of ``ds.x``.
 
     Args:

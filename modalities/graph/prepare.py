@@ -6,7 +6,7 @@ divides by their ``feature_std``, ``none`` keeps them), so a GNN trained on the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from torch import Tensor
@@ -16,8 +16,12 @@ from mmdistill.inputs_like import source_meta
 
 from .datasets import FEATURE_STATISTICS, normalize_features
 
+if TYPE_CHECKING:
+    from mmdistill.share import DistilledSet
+    from mmdistill.synthetic import SyntheticSet
 
-def features_like(source: Any, features: Tensor) -> Tensor:
+
+def features_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], features: Tensor) -> Tensor:
     """``features`` (M, F) raw node features as the set's node features ``ds.x`` are, (M, F) float32.
 
     Args:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -21,10 +21,14 @@ from mmdistill.inputs_like import as_items
 
 from .datasets import REPORT_KINDS, _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
 
+if TYPE_CHECKING:
+    from mmdistill.share import DistilledSet
+    from mmdistill.synthetic import SyntheticSet
+
 log = logging.getLogger(__name__)
 
 
-def set_shape(source: Any) -> tuple[tuple[int, int, int], dict[str, Any]]:
+def set_shape(source: DistilledSet | SyntheticSet) -> tuple[tuple[int, int, int], dict[str, Any]]:
     """The sample shape (C, H, W) and metadata of an image set: ``source`` is a
     :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``: its decoded ``x`` gives the shape) or its
     :class:`~mmdistill.synthetic.SyntheticSet` (its ``meta["sample_shape"]``, recorded by the loader; a set made before
@@ -57,7 +61,7 @@ def set_shape(source: Any) -> tuple[tuple[int, int, int], dict[str, Any]]:
     return shape, dict(meta)  # type: ignore[return-value]
 
 
-def images_like(source: Any, images: Sequence[str | Path | Any] | Tensor) -> Tensor:
+def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path | Any] | Tensor) -> Tensor:
     """``images`` as the set's normalised model inputs, (N, C, H, W) float32 -- the shape of ``ds.x``.
 
     Args:

@@ -9,7 +9,7 @@ offset, short-clip rule, square side, written by the loader of a folder of clips
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,10 @@ from mmdistill.inputs_like import as_items, source_meta
 
 from .datasets import offset_key
 from .decode import FrameSampling, _decode_file, _decode_frame_dir
+
+if TYPE_CHECKING:
+    from mmdistill.share import DistilledSet
+    from mmdistill.synthetic import SyntheticSet
 
 #: how frames are taken and shaped, in words (recorded with the settings: a user preparing clips elsewhere reads it)
 RESIZE = ("every frame resized to frame_size x frame_size, bilinear, the whole frame (the aspect ratio is not kept: no "
@@ -36,7 +40,7 @@ def decoding_meta(sampling: FrameSampling, kind: str) -> dict[str, Any]:
             "offset_key": "the clip's path under the data root (random offset)"}
 
 
-def set_meta(source: Any) -> Mapping[str, Any]:
+def set_meta(source: DistilledSet | SyntheticSet | Mapping[str, Any]) -> Mapping[str, Any]:
     """The metadata of a video set: ``source`` is a :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), a
     :class:`~mmdistill.data.SyntheticSet` or its ``meta`` mapping.
 
@@ -61,7 +65,7 @@ def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[
     return FrameSampling(**fields), str(dec.get("kind", "files"))
 
 
-def clips_like(source: Any, clips: Sequence[str | Path] | Tensor, *, root: str | Path | None = None,
+def clips_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Sequence[str | Path] | Tensor, *, root: str | Path | None = None,
                offset: str | None = None, sampling: FrameSampling | None = None) -> Tensor:
     """``clips`` as the set's normalised model inputs, (N, 3, T, H, W) float32 -- the shape of ``ds.inputs``.
 
