@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.data import LabeledTensors
+from mmdistill.errors import ConfigError
 
 
 def random_subset(real: LabeledTensors, ipc: int, gen: torch.Generator) -> Tensor:
@@ -42,10 +43,14 @@ def herding_select(features: Tensor, k: int) -> Tensor:
 @torch.no_grad()
 def herding_subset(real: LabeledTensors, ipc: int, embed: Callable[[Tensor], Tensor], batch_size: int = 1024) -> Tensor:
     """Herding per class in the embedding space of ``embed`` (x (n, ...) -> (n, D)); returns indices
-    (num_classes * ipc,), class-major."""
+    (num_classes * ipc,), class-major, into ``real``. DataError naming the classes with fewer than ``ipc`` samples;
+    ConfigError when ``embed`` returns anything but one D-vector per sample (flatten feature maps: ``.flatten(1)``)."""
     real.require_per_class(ipc)
     picks = []
     for idx in real.class_indices():
         feats = torch.cat([embed(real.x[idx[s : s + batch_size]]) for s in range(0, idx.numel(), batch_size)])
+        if feats.dim() != 2 or feats.shape[0] != idx.numel():  # herding_select indexed a (n, C, H, W) map out of range
+            raise ConfigError(f"herding_subset: embed must map x (n, ...) to (n, D); for {idx.numel()} samples it gave "
+                              f"{tuple(feats.shape)} (feature maps: flatten them, lambda x: f(x).flatten(1))")
         picks.append(idx[herding_select(feats.float().cpu(), ipc)])
     return torch.cat(picks)

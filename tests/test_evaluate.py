@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mmdistill.baselines import herding_select, herding_subset, random_subset
+from mmdistill.errors import ConfigError
 from mmdistill.evaluation import EvalResult
 from mmdistill.training import TrainProtocol
 from mmdistill.classification import evaluate_tensors
@@ -55,6 +57,13 @@ def test_herding_tracks_the_mean():
 def test_herding_subset_per_class(blobs):
     idx = herding_subset(blobs, 2, lambda x: x.flatten(1))
     assert torch.bincount(blobs.y[idx]).tolist() == [2, 2, 2]
+
+
+def test_herding_subset_names_an_embedding_that_is_not_one_vector_per_sample(blobs):
+    # an embed returning feature maps (n, C, H, W) was an IndexError 'index 94 is out of bounds for dimension 0'
+    maps = lambda x: x.reshape(len(x), 1, -1, 1)  # noqa: E731
+    with pytest.raises(ConfigError, match=r"embed must map x \(n, \.\.\.\) to \(n, D\); for \d+ samples it gave \(\d+, 1, "):
+        herding_subset(blobs, 2, maps)
 
 
 def test_each_run_gets_its_own_global_rng_stream():
