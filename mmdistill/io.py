@@ -85,11 +85,11 @@ def check_export_target(out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     if out_dir.is_symlink():
         raise ConfigError(f"export target {out_dir} is a symbolic link (to {os.readlink(out_dir)}); an export is a new folder: "
-                          "choose another --to, or pass the folder the link points to", key="to")
+                          "choose another --to (out= from Python), or pass the folder the link points to", key="to")
     if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to", key="to")
+        raise ConfigError(f"export target {out_dir} exists and is not a directory; choose another --to (out= from Python)", key="to")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to", key="to")
+        raise ConfigError(f"export target {out_dir} exists and is not empty; choose another --to (out= from Python)", key="to")
 
 
 @contextmanager
@@ -104,7 +104,7 @@ def new_tree(out_dir: str | Path) -> Iterator[Path]:
     check_export_target(out_dir)
     above = nearest_existing(out_dir.parent)
     if above is not None and not above.is_dir():  # "cannot access x: File exists" said nothing useful
-        raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to", key="to")
+        raise ConfigError(f"export target {out_dir} lies under the file {above}; choose another --to (out= from Python)", key="to")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir.parent, {out_dir.name})  # a killed export's; never a running one's (locked)
     tmp = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from mmdistill.errors import ArtifactError, DataError
+from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import ALIGNMENT, atomic_path, load_synthetic, load_tensors, save_synthetic, save_tensors
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
@@ -583,3 +584,16 @@ def test_an_export_killed_before_its_rename_leaves_nothing_after_the_next_export
     finally:
         os.close(fd)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".export.abcdefgh.tmp", ".export.zyxwvuts.tmp", "export"]
+
+
+@pytest.mark.parametrize("target", ["used", "afile", "link"])
+def test_an_export_target_refused_names_the_python_argument_too(tmp_path: Path, target: str) -> None:
+    # export_hf(path, out) from Python said only "choose another --to", a flag a Python user never passed (walk 53F)
+    from mmdistill.io import check_export_target
+
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "a").write_text("a")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "used")
+    with pytest.raises(ConfigError, match=r"choose another --to \(out= from Python\)"):
+        check_export_target(tmp_path / target)
