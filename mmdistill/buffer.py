@@ -321,7 +321,9 @@ def buffer_finished(path: Path | str) -> bool:
 
 @dataclass
 class ExpertBuffer:
-    """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard."""
+    """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard. ``path``: its
+    folder; ``index``: its checked ``index.json`` (``spec``, ``training``, ``experts``). ArtifactError for a folder
+    without one, or one that is damaged."""
 
     path: Path
     index: dict[str, Any] = field(init=False)

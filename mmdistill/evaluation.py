@@ -68,7 +68,8 @@ def _stats(values: list[float]) -> dict[str, Any]:
 class EvalResult:
     """The scores of independently trained models on one set: ``scores[r]`` maps each metric to run ``r``'s
     value; ``headline`` names the metric of ``mean``/``std``/``runs`` (values in [0, 1]); ``std`` is the
-    population standard deviation (numpy's ``np.std``, as the DC/DM/MTT reference code reports), 0 for one run.
+    population standard deviation (numpy's ``np.std``, as the DC/DM/MTT reference code reports), 0 for one run;
+    ``size``: how many samples, nodes or pairs the set holds, when reported.
 
     >>> r = EvalResult.of([0.8, 0.9])
     >>> round(r.mean, 4), round(r.std, 4), str(r)

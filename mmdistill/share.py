@@ -55,7 +55,7 @@ class DistilledSet(ConsumerViews):
         step_size: the learned step size (a float), one per trajectory part (a dict), or None.
         manifest: the run's manifest (recipe, method, dataset, config, metrics, memorisation, ...).
         synthetic: the stored parameterization (:class:`SyntheticSet`), for evaluation and export.
-        path: where it was loaded from; seconds: how long loading took.
+        modality: the adapter that decoded it; path: where it was loaded from; seconds: how long loading took.
         normalization: ``{input: {"mean", "std"}}`` to apply to one's own real data, ``(raw - mean) / std``, or None;
             augmentation(): the augmenter the metrics were measured with (:mod:`mmdistill.consumer`).
 

@@ -30,15 +30,19 @@ Augment = Callable[..., Tensor]
 
 @dataclass(frozen=True)
 class TrainProtocol:
-    """How a network is trained from scratch on a small set (the papers' evaluation protocol)."""
+    """How a network is trained from scratch on a small set (the papers' evaluation protocol): SGD for ``epochs``
+    passes over the set in minibatches of ``batch_size``, learning rate ``lr`` times 0.1 from epoch
+    ``floor(epochs * lr_decay_at)`` on (1.0: never), ``momentum`` and L2 ``weight_decay`` as SGD's. ``chunk``: samples
+    per forward/backward of a step where the network splits exactly (None: the device's default; 0: one batch).
+    ConfigError when ``epochs``, ``batch_size`` or ``lr`` is not > 0."""
 
     epochs: int = 1000
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 256
-    lr_decay_at: float = 0.5  # fraction of epochs after which lr *= 0.1
-    chunk: int | None = None  # samples per forward/backward of a step (None: the device's default_chunk; 0: one batch)
+    lr_decay_at: float = 0.5
+    chunk: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:

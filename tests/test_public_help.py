@@ -64,3 +64,16 @@ def test_the_prepare_like_functions_type_their_source() -> None:
     for fn in (maps_like, clips_like, features_like, images_like):
         hints = get_type_hints(fn, globalns={**fn.__globals__, "DistilledSet": DistilledSet, "SyntheticSet": SyntheticSet})
         assert {DistilledSet, SyntheticSet} <= set(get_args(hints["source"])), fn.__name__
+
+
+@pytest.mark.parametrize("cls", [*PUBLIC_TYPES[:5], "TrainProtocol"], ids=lambda c: c if isinstance(c, str) else c.__name__)
+def test_every_field_is_explained_in_the_class_docstring(cls: type | str) -> None:
+    # TrainProtocol explained lr_decay_at and chunk in comments, which help() does not show; EvalResult never said size
+    import dataclasses
+
+    from mmdistill.training import TrainProtocol
+
+    cls = TrainProtocol if cls == "TrainProtocol" else cls
+    assert isinstance(cls, type)
+    doc = cls.__doc__ or ""
+    assert [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_") and f.name not in doc] == []
