@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.data import LabeledTensors
-from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.keys import clipped
 
 LABEL_MODES = ("hard", "soft", "learnable")
@@ -35,6 +35,9 @@ class SyntheticSet:
             (e.g. ``classes``, ``mean``, ``std``).
         fixed: tensors the modality needs beside the samples that are never optimised (an image set's ZCA whitening),
             stored as ``fixed.<name>``; none for most sets (their file is as before).
+
+    ConfigError for an unknown ``label_mode`` or one without ``soft_labels``; DataError for ``labels`` that are not
+    a 1-D integer tensor of indices in [0, num_classes), or ``soft_labels`` not of shape (K, C) (what loading refuses).
     """
 
     data: dict[str, Tensor]
@@ -57,6 +60,18 @@ class SyntheticSet:
             raise ConfigError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
         if self.label_mode != "hard" and self.soft_labels is None:
             raise ConfigError(f"label_mode={self.label_mode!r} needs soft_labels of shape (K, C)")
+        labels = self.labels  # checked as from_tensors checks a saved set's: a set that builds can be saved and loaded
+        if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() \
+                or labels.dtype == torch.bool:
+            got = f"{dtype_name(labels.dtype)} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
+            raise DataError(f"SyntheticSet labels must be a 1-D integer tensor of class indices (K,); got {got}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise DataError(f"SyntheticSet labels must lie in [0, num_classes={self.num_classes}); found "
+                            f"[{int(labels.min())}, {int(labels.max())}]")
+        soft = self.soft_labels
+        if soft is not None and (soft.dim() != 2 or soft.shape[1] != self.num_classes):
+            raise DataError(f"SyntheticSet soft_labels must be (K, num_classes={self.num_classes}) logits; got "
+                            f"{tuple(soft.shape)}")
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -1,4 +1,4 @@
-"""LabeledTensors, the public type of a classification split: what it refuses, naming the field (walk 53F)."""
+"""LabeledTensors and SyntheticSet, the public types of a split and a set: what they refuse, naming the field (walk 53F)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,17 @@ def test_a_numpy_array_or_one_string_of_classes_is_named() -> None:
         LabeledTensors(np.zeros((6, 1, 4, 4), np.float32), torch.tensor([0, 1] * 3), ["a", "b"])  # type: ignore[arg-type]
     with pytest.raises(DataError, match="classes must be a list of class names, not the single string 'ab'"):
         LabeledTensors(X, torch.tensor([0, 1] * 3), "ab")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("labels", "soft", "message"), [
+    (torch.tensor([0.0, 1.0]), None, r"1-D integer tensor of class indices \(K,\); got float32 \(2,\)"),
+    (torch.tensor([[0], [1]]), None, r"1-D integer tensor of class indices \(K,\); got int64 \(2, 1\)"),
+    (torch.tensor([0, 2]), None, r"lie in \[0, num_classes=2\); found \[0, 2\]"),
+    (torch.tensor([0, 1]), torch.zeros(2, 3), r"soft_labels must be \(K, num_classes=2\) logits; got \(2, 3\)"),
+])
+def test_a_synthetic_set_that_could_not_be_loaded_back_is_refused_when_built(labels, soft, message) -> None:
+    # before: built and saved, then the load refused it (ArtifactError 'labels ... have dtype float32'): work lost
+    from mmdistill import SyntheticSet
+
+    with pytest.raises(DataError, match=message):
+        SyntheticSet({"x": torch.rand(2, 3)}, labels, 2, soft_labels=soft, label_mode="hard" if soft is None else "soft")
