@@ -36,10 +36,11 @@ def test_every_public_member_has_a_docstring(cls: type) -> None:
 
 
 def test_fdmfcc_forward_is_its_own_not_torchs() -> None:
-    from mmdistill.modalities.audio import FDMFCC
+    from mmdistill.modalities.audio import FDMFCC, FDMFCCParams
 
     # help(FDMFCC) showed nn.Module's "Define the computation performed at every call." for forward
     assert "[-1, 1]" in (FDMFCC.forward.__doc__ or "")
+    assert _undocumented(FDMFCCParams) == []
 
 
 def test_evaluate_shows_the_keywords_it_takes() -> None:

@@ -132,6 +132,7 @@ class FDMFCCParams(FDMFCCKeys):
 
     @property
     def fft_size(self) -> int:
+        """FFT length in samples: ``n_fft``, else the window length rounded up to a power of two."""
         return self.n_fft or 2 ** math.ceil(math.log2(self.win_length))
 
     def frames(self, num_samples: int) -> int:
