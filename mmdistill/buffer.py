@@ -204,11 +204,9 @@ def read_shard_header(path: Path, expert: int, epochs: int, num_params: int) -> 
 
 #: spec fields a buffer written by an older mmdistill may lack (None or absent): not checked then
 UNRECORDED_OK = ("sample_shape", "data", "layers")
-#: the fingerprint field of a transform the training inputs are in (``data.meta["input_space"]``: an image's ZCA whitening)
-INPUT_SPACE = "input_space"
-#: fingerprint fields compared even with a buffer that does not record them: one that does not was trained without them
-#: (no version before them applied one), so experts of un-whitened images never drive a whitened run
-ABSENT_MEANS_NONE = (INPUT_SPACE,)
+#: the fingerprint field of the training inputs' transform (an image's ZCA), compared even where a buffer lacks it (it
+#: trained without): un-whitened experts never drive a whitened run
+INPUT_SPACE, ABSENT_MEANS_NONE = "input_space", ("input_space",)
 
 
 def recorded_spec(header: Any) -> dict[str, Any]:
@@ -322,8 +320,7 @@ def buffer_finished(path: Path | str) -> bool:
 @dataclass
 class ExpertBuffer:
     """A finished buffer on disk, read lazily: :meth:`rows` reads only the requested epochs of one shard. ``path``: its
-    folder; ``index``: its checked ``index.json`` (``spec``, ``training``, ``experts``). ArtifactError for a folder
-    without one, or one that is damaged."""
+    folder; ``index``: its checked ``index.json`` (``spec``, ``training``, ``experts``); ArtifactError if absent or damaged."""
 
     path: Path
     index: dict[str, Any] = field(init=False)
