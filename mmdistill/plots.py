@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmdistill.io import atomic_path
+from mmdistill.series_style import bar_style
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from matplotlib.text import Text
 
 log = logging.getLogger(__name__)
-
-PALETTE = ["#3b7dd8", "#9aa5b1", "#c9a227", "#6aa84f", "#b45f06", "#8e7cc3", "#45818e", "#cc4125"]
-"""Bar colours in set order: the distilled set first (blue), then the baselines (random real: grey)."""
 
 
 class _AggFigures:
@@ -355,7 +353,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
     decimals = 2 if max(100 * float(v["mean"]) for rows in groups.values() for v in rows.values()) < 20 else 1  # HR@10 of a few %
     tops = []
     for j, name in enumerate(names):
-        colour = PALETTE[j % len(PALETTE)]
+        style = bar_style(j)  # colour and hatch: a set is told apart in grey print and by every colour vision
         for g, rows in enumerate(groups.values()):
             v = rows.get(name)
             if v is None:
@@ -363,7 +361,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
             x = g + (j - (len(names) - 1) / 2) * width if wide else j
             m, s = 100 * float(v["mean"]), 100 * float(v["std"])
             single = len(v.get("runs") or []) == 1  # one run has no spread: no error bar, not a bar of height 0
-            ax.bar(x, m, width=width * 0.92, yerr=None if single else s, capsize=3, color=colour, alpha=0.85,
+            ax.bar(x, m, width=width * 0.92, yerr=None if single else s, capsize=3, alpha=0.85, **style,
                    label=name.replace("_", " ") if g == 0 else None, error_kw={"lw": 1})
             runs = [100 * float(r) for r in v.get("runs") or []]
             if len(runs) > 1:

@@ -344,3 +344,20 @@ def test_a_retrieval_plot_draws_the_random_ranking_line():
     assert abs(chance_level({"num_classes": 1, "metrics": metrics}) - 0.5 * (0.1 + i2t)) < 1e-12
     assert chance_label({"num_classes": 1, "metrics": metrics}) == "random ranking"
     assert chance_level({"num_classes": 1, "metrics": {"metric": "HR@10 (full ranking)"}}) is None
+
+
+def test_compared_sets_differ_in_hatch_not_only_colour():
+    """Grey and the old gold printed as the same grey, and the legend of a cross-architecture chart named the sets by
+    colour alone: each set now has its own hatch (the distilled set plain), in every group and in the legend."""
+    rows = {"distilled": _set(0.6, [0.59, 0.61]), "random_real": _set(0.5, [0.49, 0.51]), "herding": _set(0.55, [0.54, 0.56])}
+    fig = accuracy_figure(rows, "image-dm", networks={"convnet": rows, "mlp": rows})
+    ax = fig.axes[0]
+    by_set: dict[str, set] = {}
+    for k, patch in enumerate(ax.patches):  # drawn set by set, each over the networks
+        by_set.setdefault(list(rows)[k // 2], set()).add(patch.get_hatch())
+    assert all(len(h) == 1 for h in by_set.values())  # the same pattern in every group
+    assert len({h.pop() for h in by_set.values()}) == 3
+    legend = [h.get_hatch() for h in ax.get_legend().legend_handles]
+    assert len(set(legend)) == 3
+    pyplot().close(fig)
+
