@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmdistill.io import atomic_path
-from mmdistill.series_style import bar_style
+from mmdistill.series_style import bar_style, line_style
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.text import Text
 
 log = logging.getLogger(__name__)
+
 
 
 class _AggFigures:
@@ -277,12 +278,12 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     its, losses = [p[0] for p in pts], [p[1] for p in pts]
     smooth = running_mean(losses, max(3, len(losses) // 15)) if len(losses) >= 20 else None
-    ax.plot(its, losses, lw=1.2 if smooth is None else 0.8, alpha=1.0 if smooth is None else 0.35, color="tab:blue",
+    main = line_style(0)
+    ax.plot(its, losses, lw=1.2 if smooth is None else 0.8, alpha=1.0 if smooth is None else 0.35, color=main["color"],
             label="loss" if smooth is None else "loss (logged)", marker="o" if smooth is None else None, ms=3)  # a few
     # logged points (every log_every iterations) are marked, so straight segments between them are not read as data
     if smooth is not None:
-        ax.plot(its, smooth, lw=1.6, color="tab:blue", label="running mean")
-        ax.legend(fontsize=7, frameon=False, loc="upper right")
+        ax.plot(its, smooth, lw=1.6, color=main["color"], label="running mean")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     from matplotlib.ticker import MaxNLocator
@@ -295,13 +296,19 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 1, 10 rather than 10^0, 10^1
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if _mantissa(v) in (2, 3, 5) else ""))
         ax.tick_params(axis="y", which="minor", labelsize=7)
-    if selection and selection.get("scores"):
-        right = ax.twinx()
+    handles = ax.get_lines() if smooth is not None else []
+    if selection and selection.get("scores"):  # squares on a dashed line, named in the legend: told from the loss
+        right = ax.twinx()  # by more than colour (a grey print, any colour vision)
         its, scores = zip(*selection["scores"])
-        right.plot(its, scores, "o-", color="tab:orange", ms=3, lw=1, label=selection.get("metric", "selection score"))
-        right.axvline(selection["selected_iteration"], color="tab:orange", ls="--", lw=0.8)
-        right.set_ylabel(str(selection.get("metric", "selection score")).split(" (")[0], color="tab:orange")
-    ax.set_title(title, fontsize=10)
+        metric = str(selection.get("metric", "selection score"))
+        style = {**line_style(5), "marker": "s", "linestyle": "--"}
+        handles = ax.get_lines() + right.plot(its, scores, ms=4, lw=1, label=f"{metric} (right axis)", **style)
+        handles.append(right.axvline(selection["selected_iteration"], color=style["color"], ls=":", lw=1,
+                                     label=f"kept: iteration {selection['selected_iteration']}"))
+        right.set_ylabel(metric.split(" (")[0])
+    if handles:  # above the axes: clear of both curves
+        ax.legend(handles=handles, fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
+    ax.set_title(title, fontsize=10, pad=10 + 11 * ((len(handles) + 1) // 2))
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 

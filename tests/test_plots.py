@@ -361,3 +361,20 @@ def test_compared_sets_differ_in_hatch_not_only_colour():
     assert len(set(legend)) == 3
     pyplot().close(fig)
 
+
+def test_the_selection_scores_are_a_dashed_line_of_squares_named_in_the_legend(tmp_path, monkeypatch):
+    """The held-out scores on the right axis were an orange line of the loss's own markers and style, in no legend:
+    told from the loss by colour alone. They are dashed, with square markers, named (and the kept iteration) in the
+    legend."""
+    from mmdistill import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    selection = {"scores": [(5, 0.4), (10, 0.5)], "selected_iteration": 10, "metric": "validation accuracy (10 %)"}
+    plots.plot_loss_curve([{"it": i, "loss": 1.0 / (i + 1)} for i in range(12)], tmp_path / "a.png", selection=selection)
+    loss_ax, right = figures[0].axes
+    loss_line, score_line = loss_ax.get_lines()[0], right.get_lines()[0]
+    assert (score_line.get_marker(), score_line.get_linestyle()) != (loss_line.get_marker(), loss_line.get_linestyle())
+    assert score_line.get_linestyle() == "--" and score_line.get_marker() == "s"
+    names = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert names == ["loss", "validation accuracy (10 %) (right axis)", "kept: iteration 10"]
