@@ -149,3 +149,22 @@ def test_nearest_by_candidates_equals_every_direct_distance_on_wide_rows():
     d = _direct(query, ref)
     m, i = nearest(query, ref)
     assert torch.equal(m, d.min(dim=1).values) and torch.equal(i, d.argmin(dim=1))
+
+
+def test_the_distance_histograms_differ_in_shape_not_only_colour(tmp_path, monkeypatch):
+    """The two histograms were a grey and a red filled area, alike in grey print and for red-green colour blindness:
+    the real distances are a hatched area, the synthetic ones an outline drawn over it."""
+    from types import SimpleNamespace
+
+    from mmdistill import memorisation, plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    space = {"distances": [1.0, 1.2, 2.0], "real_distances": [1.5, 1.6, 1.9, 2.2]}
+    views = SimpleNamespace(syn_pictures=None, real_pictures=None)
+    memorisation.plot({"input": space, "closest": [], "input_space": "flattened model inputs"}, views, tmp_path / "m.png")
+    ax = figures[0].axes[0]
+    (real,) = ax.containers  # the filled bars; the outline is one polygon
+    assert {p.get_hatch() for p in real} != {None} and all(p.get_fill() for p in real)
+    assert [p.get_fill() for p in ax.patches if p not in real] == [False]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["random real → nearest other real", "synthetic → nearest real"]
