@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from mmdistill.consumer import input_note, normalization_line, normalization_of
 from mmdistill.errors import ArtifactError
@@ -236,12 +236,13 @@ def imported_line(record: Mapping[str, Any]) -> str:
             "not run; the metrics below are this evaluation's" + (f"; the reference recorded {quoted} (its own protocol)" if quoted else ""))
 
 
-def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run", export_note: str | None = None) -> str:
+def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str = "run", export_note: str | None = None,
+                pictures: Sequence[str] = ()) -> str:
     """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
     ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export, whose *This folder* adds
     ``export_note``, the adapter's markdown on reading it elsewhere: its ``export_note(syn)``). Every string taken from
     the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
-    in a fence it cannot close."""
+    in a fence it cannot close. ``pictures``: a run card's *Pictures* lines (:func:`mmdistill.card_pictures.picture_lines`)."""
     if where != "run":  # an export is published: without the sender's paths and data file names
         manifest = for_export(manifest)
     raw_config = manifest.get("config", {})
@@ -391,7 +392,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         note = f" {export_note}" if export_note else ""  # written by the adapter, not read from the manifest: not made inert
         out += ["## This folder", "", f"The set in the modality's own file format.{held}{index}{soft}{note} `mmdistill.load`, `show`, "
                 "`eval` and `check` read the run folder it was exported from (or an export made with `--to hf`), not this folder:", ""]
-    out += ["## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
+    out += [*(pictures if where == "run" else []), "## How to load", "", "```python", "import torch, mmdistill", f"ds = mmdistill.load(\"{path}\")   # no pickle: safetensors + JSON",
             "ds.inputs, ds.labels, ds.soft_labels, ds.step_size   # decoded model inputs, hard/soft labels, learned step size",
             "ds.normalization, ds.augmentation()   # {input: {mean, std}}: (raw - mean) / std; the evaluation's augmenter",
             "loader = torch.utils.data.DataLoader(ds.dataset(), batch_size=64, shuffle=True)", "```", ""]

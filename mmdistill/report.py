@@ -20,6 +20,7 @@ from mmdistill import __version__
 from mmdistill.config import to_dict
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.card import budget, comparable_sets, render_card, storage_block
+from mmdistill.card_pictures import picture_lines
 from mmdistill.scored_on import RESCORED_SOURCE, imbalanced_split, scored_split
 from mmdistill.io import (MANIFEST_FILE, METRICS_FILE, PREVIEW_FILE, RUN_RECORD, SYNTHETIC_FILE, MetricsLog, atomic_path,
                           file_sha256, save_synthetic, write_json)
@@ -89,8 +90,10 @@ def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: Syntheti
                export_note: str | None = None) -> Path:
     """``README.md``: the set's dataset card (:mod:`mmdistill.card`; ``export_note``: :func:`~mmdistill.card.render_card`'s)."""
     full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
+    level = chance_level(full) if where == "run" else None
+    pictures = picture_lines(out, full, None if level is None else (chance_label(full), level)) if where == "run" else []
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(render_card(full, modality, where=where, export_note=export_note), encoding="utf-8")
+        tmp.write_text(render_card(full, modality, where=where, export_note=export_note, pictures=pictures), encoding="utf-8")
     return out / "README.md"
 
 

@@ -218,3 +218,26 @@ def test_a_set_scored_by_one_run_is_not_given_a_spread_in_the_summary_lines():
     once = {"mean": 0.5, "std": 0.0, "runs": [0.5], "scores": {"hr@10": {"mean": 0.5, "std": 0.0, "runs": [0.5]},
                                                            "ndcg@10": {"mean": 0.25, "std": 0.0, "runs": [0.25]}}}
     assert score_rows({"popularity": once})[2] == "| popularity | 50.00 | 25.00 |"
+
+
+def test_a_run_card_embeds_each_picture_with_alt_text_that_says_its_numbers(tmp_path):
+    """The run card embedded no picture and said nothing of loss.png (a screen reader or a text view of the card had
+    no way to the loss's course): each picture the folder holds is embedded with alt text saying what it shows, its
+    numbers in it; a picture the folder lacks is not linked, and an export's card has no such section."""
+    from mmdistill.io import MetricsLog
+    from mmdistill.report import write_card
+
+    for name in ("preview.png", "loss.png", "accuracy.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG")
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for it, loss in ((0, 2.0), (10, 0.5), (20, 0.75)):
+        log.append({"it": it, "loss": loss})
+    metrics = {"metric": "accuracy", "network": "convnet", "distilled": {"mean": 0.9, "std": 0.01, "runs": [0.89, 0.91]},
+               "random_real": {"mean": 0.8, "std": 0.02, "runs": [0.78, 0.82]}}
+    card = write_card(tmp_path, _manifest(metrics=metrics, dataset="digits]x"), None).read_text()
+    pictures = {file: alt for alt, file in re.findall(r"^!\[(.+)\]\(([\w.]+)\)$", card, re.M)}
+    assert list(pictures) == ["preview.png", "loss.png", "accuracy.png"]  # no memorisation.png: not in the folder
+    assert "preview of the 10 images of image-dm on digits\\]x" in pictures["preview.png"]
+    assert "2 at iteration 0, 0.75 at iteration 20, lowest 0.5 at iteration 10" in pictures["loss.png"]
+    assert "distilled 90.00 ± 1.00 %, random real 80.00 ± 2.00 %; dashed line: chance 10.0 %" in pictures["accuracy.png"]
+    assert "## Pictures" not in render_card(_manifest(metrics=metrics), where="export")
