@@ -374,7 +374,7 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
             if len(runs) > 1:
                 spread = width * 0.5
                 xs = [x - spread / 2 + spread * i / (len(runs) - 1) for i in range(len(runs))]
-                ax.scatter(xs, runs, s=7, color="black", alpha=0.55, zorder=3, linewidths=0)
+                ax.scatter(xs, runs, s=12, color="black", edgecolors="white", linewidths=0.6, zorder=3)  # seen on a hatch
             top = max([m + s] + runs)
             tops.append(top)
             ax.text(x, top, f"{m:.{decimals}f}" + ("\n1 run" if single else ""), ha="center", va="bottom",

@@ -11,7 +11,7 @@ from typing import Any
 #: markers below tell them apart there.
 COLOURS = ("#0072B2", "#999999", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
 #: a bar's fill pattern per series: the distilled set plain, each baseline its own pattern
-HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++")
+HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
 #: a line's marker and dash pattern per series
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 DASHES = ("-", "--", ":", "-.", "-", "--", ":", "-.")
@@ -33,4 +33,11 @@ def line_style(j: int) -> dict[str, Any]:
     return {"color": COLOURS[k], "marker": MARKERS[k], "linestyle": DASHES[k]}
 
 
-__all__ = ["COLOURS", "DASHES", "EDGE", "HATCHES", "MARKERS", "bar_style", "line_style"]
+def class_style(c: int) -> dict[str, Any]:
+    """``ax.scatter`` keywords of class ``c`` (points told apart by class, a graph's nodes): a colour and a marker shape,
+    the pair distinct for each of the first 64 classes (the shape shifts by one each time the colours start over)."""
+    k = c % len(COLOURS)
+    return {"color": COLOURS[k], "marker": MARKERS[(k + c // len(COLOURS)) % len(MARKERS)]}
+
+
+__all__ = ["COLOURS", "DASHES", "EDGE", "HATCHES", "MARKERS", "bar_style", "class_style", "line_style"]

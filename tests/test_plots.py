@@ -378,3 +378,14 @@ def test_the_selection_scores_are_a_dashed_line_of_squares_named_in_the_legend(t
     assert score_line.get_linestyle() == "--" and score_line.get_marker() == "s"
     names = [t.get_text() for t in loss_ax.get_legend().get_texts()]
     assert names == ["loss", "validation accuracy (10 %) (right axis)", "kept: iteration 10"]
+
+
+def test_a_run_dot_inside_a_hatched_bar_has_a_white_rim():
+    """The runs were small grey dots without an edge, lost on a hatched bar: they are black with a white rim."""
+    from matplotlib.collections import PathCollection
+
+    rows = {"distilled": _set(0.6, [0.5, 0.7]), "random_real": _set(0.5, [0.4, 0.6])}
+    fig = accuracy_figure(rows, "image-dm")
+    dots = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert dots and all(tuple(c.get_edgecolor()[0]) == (1.0, 1.0, 1.0, 1.0) and c.get_alpha() in (None, 1.0) for c in dots)
+    pyplot().close(fig)
