@@ -1089,3 +1089,19 @@ def test_isolated_nodes_are_counted_in_the_load_report():
     linked = LoadReport()
     check_edges(torch.tensor([[0, 1], [1, 0]]), 2, source="toy", symmetrize=False, report=linked)
     assert "isolated_nodes" not in linked.facts
+
+
+def test_the_preview_tells_classes_apart_by_shape_not_only_colour(tmp_path, monkeypatch):
+    """The nodes were coloured by class from tab10 alone (its green, orange, red and brown run together for red-green
+    colour blindness and in grey print): each class has a colour-blind-safe colour and its own marker shape."""
+    import mmdistill.modalities.graph.export as export
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet({"x": torch.randn(9, 4)}, torch.arange(9) // 3, 3, meta={"structure": "identity", "classes": ["a", "b", "c"]})
+    seen = []
+    monkeypatch.setattr(export, "save_figure", lambda fig, path: seen.append(fig) or path)
+    export.draw_condensed(syn, tmp_path / "p.png", "t")
+    points = seen[0].axes[0].collections
+    shapes = {c.get_label(): c.get_paths()[0].vertices.round(3).tobytes() for c in points}
+    assert list(shapes) == ["a", "b", "c"] and len(set(shapes.values())) == 3
+    assert len({tuple(c.get_facecolor()[0]) for c in points}) == 3

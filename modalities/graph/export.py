@@ -23,6 +23,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import drawable_labels, pyplot, save_figure
+from mmdistill.series_style import class_style
 from mmdistill.synthetic import SyntheticSet
 
 from .datasets import FEATURE_STATISTICS
@@ -224,7 +225,6 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     graph.add_weighted_edges_from(drawn)
     pos = nx.spring_layout(graph, seed=0, weight="weight") if n else {}
     plt = pyplot()
-    cmap = plt.get_cmap("tab10" if syn.num_classes <= 10 else "tab20")
     structured = syn.meta.get("structure") != "identity" and bool(edges)
     fig, axes = plt.subplots(1, 2 if structured else 1, figsize=(11.0 if structured else 6.4, 5.2), dpi=110, squeeze=False)
     ax = axes[0][0]
@@ -236,8 +236,8 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     for c in range(syn.num_classes):
         pts = [pos[i] for i in range(n) if labels[i] == c]
         if pts:
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=46, color=cmap(c % cmap.N), edgecolors="white",
-                       linewidths=0.6, zorder=2, label=classes[c])
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=46, edgecolors="white", linewidths=0.6, zorder=2,
+                       label=classes[c], **class_style(c))  # a colour and a shape: a class is told apart without colour
     ax.set_axis_off()
     if structured:
         shown = "every kept edge" if len(drawn) == len(edges) else f"each node's {PREVIEW_EDGES_PER_NODE} strongest edges ({len(drawn)} of {len(edges)})"
