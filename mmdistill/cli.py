@@ -123,7 +123,7 @@ def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
     if step is not None:
         print(f"  learned step size: {step}")
     print("  card: " + card_summary(manifest, modality).replace("\n", "\n        "))
-    for pic in ("preview.png", "loss.png", "accuracy.png", "memorisation.png", "README.md"):
+    for pic in ("preview.png", "preview.gif", "loss.png", "accuracy.png", "memorisation.png", "README.md"):  # gif: a video's
         if (Path(args.dir) / pic).exists():
             print(f"  {'card file' if pic == 'README.md' else 'picture'}: {Path(args.dir) / pic}")
 

@@ -267,3 +267,12 @@ def test_a_manifest_that_gives_a_key_twice_is_refused(share_root, tmp_path, caps
     with pytest.raises(ArtifactError, match=r"manifest.json is not valid JSON \(key \"synthetic\" is given twice in one object\)"):
         mmdistill.load(out)
     assert main(["show", str(out)]) == 4 and "given twice" in capsys.readouterr().err
+
+
+def test_show_lists_a_videos_animated_preview(share_root, tmp_path, capsys):
+    """Walk 53G: ``show`` listed preview.png, loss.png ... but not a video set's preview.gif, the animation of its
+    clips."""
+    out = _copy(make_set("image", share_root / "image"), tmp_path / "run")
+    (out / "preview.gif").write_bytes(b"GIF89a")
+    assert main(["show", str(out)]) == 0
+    assert f"picture: {out / 'preview.gif'}" in capsys.readouterr().out
