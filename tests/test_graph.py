@@ -820,6 +820,9 @@ def test_the_preview_draws_each_nodes_strongest_edges_and_the_adjacency(gcond_ru
     draw_condensed(syn, tmp_path / "p.png", "t")
     titles = [a.get_title() for a in seen[0].axes]
     assert any("strongest edges" in t or "every kept edge" in t for t in titles) and any("kept adjacency" in t for t in titles)
+    # walk 53G: the class blocks were a thin red line, lost on dark cells in grey print: a white rim lies under each
+    rims = [p.get_linewidth() > 2 and tuple(p.get_edgecolor()) == (1.0, 1.0, 1.0, 1.0) for p in seen[0].axes[1].patches]
+    assert rims and rims.count(True) == rims.count(False)
     __import__("mmdistill.plots", fromlist=["pyplot"]).pyplot().close(seen[0])
 
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import drawable_labels, pyplot, save_figure
-from mmdistill.series_style import class_style
+from mmdistill.series_style import COLOURS, class_style
 from mmdistill.synthetic import SyntheticSet
 
 from .datasets import FEATURE_STATISTICS
@@ -268,7 +268,8 @@ def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> Non
     for c in range(num_classes):
         size = sum(1 for y in labels if y == c)
         if size:
-            ax.add_patch(Rectangle((start - 0.5, start - 0.5), size, size, fill=False, edgecolor="tab:red", linewidth=0.8))
+            for edge, width in (("white", 2.4), (COLOURS[5], 1.0)):  # a white rim under the line: seen on dark and light
+                ax.add_patch(Rectangle((start - 0.5, start - 0.5), size, size, fill=False, edgecolor=edge, linewidth=width))  # cells
         start += size
     ax.set_xticks([])
     ax.set_yticks([])
