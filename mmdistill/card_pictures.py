@@ -62,7 +62,9 @@ def accuracy_words(manifest: Mapping[str, Any], chance: tuple[str, float] | None
 
 def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, float] | None = None) -> list[str]:
     """The *Pictures* section's lines (none when ``folder`` holds no picture): ``![what it shows](file)`` for each of
-    the preview, the loss curve, the accuracy chart and the memorisation histograms that ``folder`` holds."""
+    the preview, the loss curve, the accuracy chart and the memorisation histograms that ``folder`` holds; a link, not
+    an embedded image, for a memorisation picture that draws the closest pairs (real training samples: a card pasted
+    or pushed somewhere would show them inline)."""
     name = f"{manifest.get('recipe')} on {manifest.get('dataset')}"
     n = ((manifest.get("synthetic") or {}).get("tensors") or {}).get("labels", ["?"])[0]
     said: dict[str, str | None] = {
@@ -76,7 +78,10 @@ def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, 
                             "area); their medians and minima are in the Memorisation check table"
                             + (", and the closest pairs side by side" if (manifest.get("memorisation") or {}).get("picture_pairs") else "")),
     }
-    shown = [f"![{alt_text(text)}]({file})" for file, text in said.items() if text and (folder / file).is_file()]
+    pairs = bool((manifest.get("memorisation") or {}).get("picture_pairs"))  # it draws real training samples themselves
+    shown = [(f"[{alt_text(text)}]({file}) (a link, not shown inline: it draws real training samples)"
+              if file == MEMORISATION_FILE and pairs else f"![{alt_text(text)}]({file})")
+             for file, text in said.items() if text and (folder / file).is_file()]
     if not shown:
         return []
     return ["## Pictures", "", "The run folder's pictures; each one's alt text says what it shows, with its numbers.", "",

@@ -241,3 +241,18 @@ def test_a_run_card_embeds_each_picture_with_alt_text_that_says_its_numbers(tmp_
     assert "2 at iteration 0, 0.75 at iteration 20, lowest 0.5 at iteration 10" in pictures["loss.png"]
     assert "distilled 90.00 ± 1.00 %, random real 80.00 ± 2.00 %; dashed line: chance 10.0 %" in pictures["accuracy.png"]
     assert "## Pictures" not in render_card(_manifest(metrics=metrics), where="export")
+
+
+def test_a_memorisation_picture_of_real_samples_is_linked_not_embedded(tmp_path):
+    """Walk 53G's question: the card embedded memorisation.png, which draws the closest pairs' real training samples,
+    so a card pasted or pushed somewhere would show them inline; it is a link then (with its alt text), and embedded
+    only when it draws the distance histograms alone."""
+    from mmdistill.card_pictures import picture_lines
+
+    (tmp_path / "memorisation.png").write_bytes(b"\x89PNG")
+    linked = picture_lines(tmp_path, _manifest(memorisation={"picture_pairs": True}))
+    assert any(re.match(r"^\[histograms, .+, and the closest pairs side by side\]\(memorisation\.png\) \(a link, not shown "
+                        r"inline: it draws real training samples\)$", line) for line in linked)
+    assert not any(line.startswith("![") for line in linked)
+    embedded = picture_lines(tmp_path, _manifest(memorisation={"picture_pairs": False}))
+    assert any(re.match(r"^!\[histograms, .+\]\(memorisation\.png\)$", line) for line in embedded)
