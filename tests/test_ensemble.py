@@ -8,7 +8,7 @@ import torch
 from mmdistill.augment import DSA
 from mmdistill.classification import many_trainer, trainer
 from mmdistill.data import LabeledTensors
-from mmdistill.ensemble import can_vectorize, train_many_from_scratch
+from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
 from mmdistill.evaluation import EvalSet, score_runs
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
@@ -42,16 +42,18 @@ def test_ensemble_equals_sequential_per_network(soft):
     proto = TrainProtocol(epochs=6, batch_size=10)  # several batches per epoch and the lr decay
     aug, task = DSA("color_crop_cutout_scale_rotate"), ClassificationTask()
     sets = _sets(3, soft=soft)
-    seq = []
+    seq, seq_losses = [], []
     for r, (x, t) in enumerate(sets):
         gen = generator(0, "eval", r)
         net = make(gen)
-        train_from_scratch(net, x, t, proto, gen, task=task, augment=aug)
+        seq_losses.append(train_from_scratch(net, x, t, proto, gen, task=task, augment=aug))
         seq.append(net)
     gens = [generator(0, "eval", r) for r in range(3)]
     nets = [make(g) for g in gens]
     assert can_vectorize(nets, [len(x) for x, _ in sets])
-    train_many_from_scratch(nets, [x for x, _ in sets], [t for _, t in sets], proto, gens, task=task, augment=aug)
+    losses = train_many_from_scratch(nets, [x for x, _ in sets], [t for _, t in sets], proto, gens, task=task, augment=aug)
+    # each network's last-epoch mean loss, weighted by batch size (batches of 10, 10 and 4), as the sequential run's
+    assert losses == pytest.approx(seq_losses, rel=1e-4)
     for a, b in zip(seq, nets):
         for (name, p), q in zip(a.named_parameters(), b.parameters()):
             torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5, msg=name)
@@ -93,3 +95,11 @@ def test_fallbacks_to_sequential():
     res = score_runs(EvalSet(None), one, metric="accuracy", runs=4, seed=0, progress=False,
                      many=lambda sets, gens: None, vectorize=4)
     assert res.runs == [0.5] * 4 and len(calls) == 4
+
+
+def test_default_vectorize_groups_runs_by_device_and_gives_every_process_a_group():
+    """Where eval_vectorize is not set: one network at a time on a CPU (VECTORIZE_BY_DEVICE), up to 10 on a GPU, never
+    more than runs / processes rounded up (5 runs on 2 processes: groups of 3 and 2, not 2, 2 and 1)."""
+    assert default_vectorize("cpu", 10) == 1 and default_vectorize("meta", 10) == 1  # a device type not measured
+    assert default_vectorize("cuda", 25) == 10 and default_vectorize(torch.device("cuda", 1), 4) == 4
+    assert default_vectorize("cuda", 5, processes=2) == 3 and default_vectorize("cuda", 1, processes=4) == 1
