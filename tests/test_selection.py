@@ -131,13 +131,35 @@ def test_ctrl_c_while_scoring_resumes_to_the_same_selection(tmp_path, blobs):
     assert res.resumed_from == 3 and torch.equal(c.x, a.x) and res.selection["scores"] == full.selection["scores"]
 
 
-def test_the_loss_plot_shows_the_selection(tmp_path):
-    from mmdistill.plots import plot_loss_curve
+def test_a_tie_keeps_the_earlier_set(blobs):
+    """Scores are higher-is-better and a later set that only equals the best does not replace it."""
+    syn = _set(blobs)
+    best, start = BestSet(metric="m"), syn.x.detach().clone()
+    assert best.offer(syn, 0, 0.5)
+    with torch.no_grad():
+        syn.x.add_(1.0)
+    assert not best.offer(syn, 1, 0.5)
+    assert best.iteration == 0 and torch.equal(best.tensors["data.x"], start)
+    assert best.history == [(0, 0.5), (1, 0.5)]
 
+
+def test_the_loss_plot_shows_the_selection(tmp_path, monkeypatch):
+    from mmdistill import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
     records = [{"it": i, "loss": 1.0 / (i + 1)} for i in range(5)]
     sel = {"metric": "validation mrr@10 (full ranking, 1 learner(s))", "selected_iteration": 2, "selected_score": 0.3,
            "last_iteration": 5, "scores": [[0, 0.1], [2, 0.3], [5, 0.2]]}
-    assert plot_loss_curve(records, tmp_path / "loss.png", selection=sel).stat().st_size > 0
+    assert plots.plot_loss_curve(records, tmp_path / "loss.png", selection=sel) == tmp_path / "loss.png"
+    loss_ax, score_ax = figures[0].axes  # the scores on a second y axis sharing the iterations
+    assert [list(line.get_xdata()) for line in loss_ax.get_lines()] == [[0, 1, 2, 3, 4]]
+    scores, kept = score_ax.get_lines()
+    assert list(scores.get_xdata()) == [0, 2, 5] and list(scores.get_ydata()) == [0.1, 0.3, 0.2]
+    assert list(kept.get_xdata()) == [2, 2] and kept.get_linestyle() == "--"  # the kept iteration marked
+    assert score_ax.get_ylabel() == "validation mrr@10"
+    plots.plot_loss_curve(records, tmp_path / "plain.png")  # no selection: one axis
+    assert len(figures[1].axes) == 1
 
 
 def test_resume_refuses_another_selection_metric(tmp_path, blobs):
