@@ -40,8 +40,11 @@ def test_seeds_of_one_setting_pool_and_the_best_comes_first(tmp_path):
     assert lines[0].startswith("4 runs in 2 settings (differing in lr_data); scores in % on the validation (142 samples) split")
     head, best, other = lines[1].split(), lines[2].split(), lines[3].split()
     assert head[:2] == ["lr_data", "seeds"] and "distilled" in head
-    assert best[:2] == ["10.0", "0,1"] and best[2] == "90.00" and best[-1] == "2"  # 4 evaluation runs of 2 seeds pooled
-    assert other[:3] == ["1.0", "0,1", "80.00"]
+    assert best[:2] == ["10.0", "0,1"] and best[-1] == "2"
+    # 4 evaluation runs of 2 seeds pooled: [0.90, 0.90, 0.88, 0.92], population std (the seeds' means alone: ± 0.00)
+    assert " ".join(best[2:5]) == "90.00 ± 1.41" and " ".join(other[:5]) == "1.0 0,1 80.00 ± 1.41"
+    named_out_of_order = compare_lines([tmp_path / "lr10-s1", tmp_path / "lr10-s0"])  # one setting: no key column
+    assert named_out_of_order[2].split()[:4] == ["0,1", "90.00", "±", "1.41"]  # its seeds listed in order
     assert any("unscored: no scores" in line for line in lines)
     going = tmp_path / "lr20-s0"
     going.mkdir()
