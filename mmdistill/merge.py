@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.integrity import SET_DIGEST_KEY
 from mmdistill.synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
         records.append({"dir": str(folder), "classes": names, "per_class": counts,
                         "recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"),
                         "data_root": (manifest.get("config") or {}).get("data_root"),
-                        "set_sha256": manifest.get("set_sha256"), **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
+                        "set_sha256": manifest.get(SET_DIGEST_KEY), **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
                                                                       if stats is not None else {})})
     missing = [c for c, xs in by_class.items() if not xs]
     if missing:

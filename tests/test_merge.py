@@ -58,6 +58,9 @@ def test_merged_set_joins_classes_by_name_and_converts_normalisation_exactly(tas
     torch.testing.assert_close(_raw(merged)[:2], _raw(p1), atol=1e-5, rtol=0)
     parts = merged.manifest["merged_from"]
     assert [p["classes"] for p in parts] == [["a", "b"], ["c", "d"]] and parts[1]["mean"] == p2.synthetic.meta["mean"]
+    # which sets, exactly: each part's tensor sha256 (before: manifest.get("set_sha256"), a key no manifest has: always null)
+    assert [p["set_sha256"] for p in parts] == [p1.manifest["synthetic_sha256"], p2.manifest["synthetic_sha256"]]
+    assert all(isinstance(p["set_sha256"], str) and len(p["set_sha256"]) == 64 for p in parts)
     card = (out / "README.md").read_text(encoding="utf-8")  # a receiver reads what the set is made of (session 51)
     assert f"- merged by `mmdistill merge` from 2 sets (the config is the first part's): `{t1}` (classes a, b); `{t2}` (classes c, d)" in card
 
