@@ -58,6 +58,7 @@ def test_merged_set_joins_classes_by_name_and_converts_normalisation_exactly(tas
     torch.testing.assert_close(_raw(merged)[:2], _raw(p1), atol=1e-5, rtol=0)
     parts = merged.manifest["merged_from"]
     assert [p["classes"] for p in parts] == [["a", "b"], ["c", "d"]] and parts[1]["mean"] == p2.synthetic.meta["mean"]
+    assert [p["per_class"] for p in parts] == [[1, 1], [1, 1]] and [p["dir"] for p in parts] == [str(t1), str(t2)]
     # which sets, exactly: each part's tensor sha256 (before: manifest.get("set_sha256"), a key no manifest has: always null)
     assert [p["set_sha256"] for p in parts] == [p1.manifest["synthetic_sha256"], p2.manifest["synthetic_sha256"]]
     assert all(isinstance(p["set_sha256"], str) and len(p["set_sha256"]) == 64 for p in parts)
@@ -134,5 +135,6 @@ def test_merged_set_gets_the_memorisation_check_a_run_gets(tmp_path):
     assert "skipped" not in mem and mem["synthetic_samples"] == 4
     assert mem["input"]["frac_below_real_min"] == 1.0  # every merged sample is (the exact conversion of) a real one
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "Not run" not in card and "near copies" in card or "exact copies" in card
+    assert "Not run" not in card  # the verdict says so, in both spaces (before: "... or 'exact copies' in card" passed alone)
+    assert card.count("100 % of the synthetic samples are exact copies of real samples (distance 0)") == 2
     assert (out / "memorisation.png").is_file()
