@@ -168,3 +168,17 @@ def test_the_distance_histograms_differ_in_shape_not_only_colour(tmp_path, monke
     assert {p.get_hatch() for p in real} != {None} and all(p.get_fill() for p in real)
     assert [p.get_fill() for p in ax.patches if p not in real] == [False]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["random real → nearest other real", "synthetic → nearest real"]
+
+
+def test_the_closest_pairs_are_the_nearest_synthetic_samples_nearest_first():
+    """The block's ``closest`` (what memorisation.png and the card show a reviewer) lists the synthetic samples nearest a
+    real one, by distance, not the first samples of the set: here the copies are the set's last two."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(50, 12, generator=g)
+    far = 3.0 * torch.randn(10, 12, generator=g)
+    syn = torch.cat([far, real[7:8] + 1e-3, real[3:4]])  # a near copy of real 7, then an exact copy of real 3
+    closest = check(MemorisationViews(syn_input=syn, real_input=real))["closest"]
+    assert len(closest) == 8 and [c["synthetic"] for c in closest[:2]] == [11, 10]
+    assert [c["real_pool_index"] for c in closest[:2]] == [3, 7] and closest[0]["distance"] == 0.0
+    distances = [c["distance"] for c in closest]
+    assert distances == sorted(distances) and all(c["synthetic"] < 10 for c in closest[2:])
