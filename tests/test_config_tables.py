@@ -37,6 +37,22 @@ rows:
     assert table.lookup({"ipc": 1}) is None  # a condition on a key the run does not have never matches
 
 
+def test_names_match_without_case_dashes_or_underscores_and_a_wildcard_is_no_budget_name(tmp_path):
+    """The module's rule: ``Fashion-MNIST`` = ``fashion_mnist`` = ``fashionmnist``; the budgets a recipe lists
+    (``condition_values``) are the rows' names, never their ``"*"``."""
+    table = _table(tmp_path, """
+title: test
+rows:
+  - {when: {dataset: Fashion-MNIST, budget: [small, "*"]}, set: {a: 1}, source: s1}
+  - {when: {dataset: [digits], budget: large}, set: {a: 2}, source: s2}
+""")
+    for name in ("Fashion-MNIST", "fashion_mnist", "fashionmnist", " FASHION_MNIST "):
+        assert table.lookup({"dataset": name, "budget": "any"}).values == {"a": 1}, name
+    assert table.lookup({"dataset": "fashion", "budget": "any"}) is None
+    assert table.condition_values("budget", {}) == ["small", "large"]
+    assert table.condition_values("budget", {"dataset": "fashion_mnist"}) == ["small"]  # the digits row cannot match
+
+
 def test_every_table_row_cites_its_source_and_sets_keys_its_recipes_have():
     users: dict[str, list[str]] = {}
     for name in RECIPES:
