@@ -98,3 +98,16 @@ def test_the_card_summary_names_a_validation_score():
     assert "\nvalidation accuracy (convnet): distilled 80.00 % (one run)" in card_summary(manifest)
     manifest["metrics"] = {**metrics, "protocol": {"scored_on": "test", "test_samples": 360}}
     assert "\naccuracy (convnet): distilled 80.00" in card_summary(manifest)
+
+
+def test_a_sequence_set_scored_on_its_second_last_item_is_named_a_validation_score():
+    """A sequence run with eval_split=validation records no ``scored_on``; its protocol's ``scored`` phrase starts with
+    the split (modalities/sequences/evaluate.py), and the card names the score as a validation one."""
+    from mmdistill.card import card_summary
+
+    metrics = {"metric": "hr@10", "network": "sasrec", "distilled": {"mean": 0.2, "std": 0.0, "runs": [0.2]},
+               "protocol": {"scored": "validation (second-last item; test unread)"}}
+    manifest = {"recipe": "sequences-td3", "method": "td3", "dataset": "generated", "ipc": 10, "metrics": metrics}
+    assert "\nvalidation hr@10 (sasrec): distilled 20.00 % (one run)" in card_summary(manifest)
+    manifest["metrics"] = {**metrics, "protocol": {"scored": "test (last item)"}}
+    assert "\nhr@10 (sasrec): distilled 20.00" in card_summary(manifest)
