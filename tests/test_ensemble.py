@@ -7,13 +7,12 @@ import torch
 
 from mmdistill.augment import DSA
 from mmdistill.classification import many_trainer, trainer
-from mmdistill.data import LabeledTensors
 from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from_scratch
 from mmdistill.evaluation import EvalSet, score_runs
 from mmdistill.nets import build_network, reinitialize
 from mmdistill.seeding import generator
 from mmdistill.task import ClassificationTask
-from mmdistill.training import TrainProtocol, accuracy_on, train_from_scratch
+from mmdistill.training import TrainProtocol, train_from_scratch
 
 
 def _factory(name="convnet", **kw):
