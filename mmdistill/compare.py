@@ -145,7 +145,8 @@ def compare_lines(paths: Sequence[str | Path]) -> list[str]:
              ",".join(map(str, sorted(s.seeds))), *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     shared = f"differing in {', '.join(differ)}" if differ else "the same keys"
-    lines = [f"{sum(len(s.folders) for s in settings)} runs in {len(settings)} settings ({shared}); scores in % on the "
+    runs = sum(len(s.folders) for s in settings)
+    lines = [f"{runs} run{'s' * (runs != 1)} in {len(settings)} setting{'s' * (len(settings) != 1)} ({shared}); scores in % on the "
              f"{on} split{'s' if len(splits) > 1 else ''}, mean ± std over every evaluation network of every seed, validation rows first, best distilled first:"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines += [f"  left out {line}" for line in skipped]  # unscored sets, and runs not finished

@@ -44,6 +44,7 @@ def test_seeds_of_one_setting_pool_and_the_best_comes_first(tmp_path):
     # 4 evaluation runs of 2 seeds pooled: [0.90, 0.90, 0.88, 0.92], population std (the seeds' means alone: ± 0.00)
     assert " ".join(best[2:5]) == "90.00 ± 1.41" and " ".join(other[:5]) == "1.0 0,1 80.00 ± 1.41"
     named_out_of_order = compare_lines([tmp_path / "lr10-s1", tmp_path / "lr10-s0"])  # one setting: no key column
+    assert named_out_of_order[0].startswith("2 runs in 1 setting (the same keys)")  # not "1 settings" (walk 53E)
     assert named_out_of_order[2].split()[:4] == ["0,1", "90.00", "±", "1.41"]  # its seeds listed in order
     assert any("unscored: no scores" in line for line in lines)
     going = tmp_path / "lr20-s0"
