@@ -16,6 +16,8 @@ from mmdistill.recipes import tables
 
 #: MTT's tables, then the budget table
 MTT_TABLES = tables("mtt", "mtt_datasets")
+#: TESLA's: MTT's, then the rows its authors publish apart from MTT's (``tables/tesla.yaml``), then the budget table
+TESLA_TABLES = tables("mtt", "tesla", "mtt_datasets")
 
 
 @dataclass

@@ -21,7 +21,7 @@ if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while to
     sys.exit(script_main(__file__))
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig
+from mmdistill.recipes._trajectory import TESLA_TABLES, MTTConfig
 from mmdistill.methods.trajectory import make_trajectory_matcher
 
 
@@ -52,7 +52,7 @@ RECIPE = Recipe(
     paper="Cui et al., Scaling Up Dataset Distillation to ImageNet-1K with Constant Memory, ICML 2023",
     config_cls=Config,
     make_matcher=make_trajectory_matcher,
-    tables=MTT_TABLES,
+    tables=TESLA_TABLES,
 )
 run = RECIPE.run
 main = RECIPE.main

@@ -70,19 +70,45 @@ def _digits(zca: bool):
 
 
 def test_zca_key_is_on_where_mtt_whitens_and_absent_elsewhere():
-    """image-mtt/tesla take ``zca`` from MTT's table: on in the CIFAR-100 rows that are MTT's --zca settings (IPC 1: its
-    README's command; IPC 50), off in the rows published without it; DC/DSA/DM have no such key; a checkpoint or config
-    from before the key ran without it."""
+    """image-mtt/tesla take ``zca`` from MTT's table: on in the CIFAR rows that are MTT's --zca settings (DC-BENCH's
+    author-provided commands: CIFAR-10 IPC 1 and 10, CIFAR-100 IPC 1 and 50), off in the rows published without it and for
+    the datasets MTT did not distil; DC/DSA/DM have no such key; a checkpoint or config from before the key ran without it."""
     from mmdistill.recipes import image_dm, image_dsa, image_mtt, image_tesla
     from mmdistill.schema import ABSENT_BEFORE
 
     for recipe in (image_mtt.RECIPE, image_tesla.RECIPE):
         assert [recipe.config(dataset="cifar100", ipc=i).zca for i in (1, 10, 50)] == [True, False, True]
-        assert not recipe.config(dataset="cifar10", ipc=10).zca and not recipe.config(dataset="digits", ipc=1).zca
+        assert recipe.config(dataset="cifar10", ipc=10).zca and not recipe.config(dataset="cifar10", ipc=50).zca
+        assert not any(recipe.config(dataset=d, ipc=i).zca for d in ("digits", "mnist", "svhn") for i in (1, 10, 50))
         assert recipe.config(dataset="cifar100", ipc=10, zca=True).zca  # the user's value wins
     for recipe in (image_dm.RECIPE, image_dsa.RECIPE):
         assert not hasattr(recipe.config(dataset="cifar10"), "zca")
     assert ABSENT_BEFORE["zca"] is False
+
+
+def test_cifar10_rows_are_the_authors_zca_commands_and_the_other_datasets_keep_the_no_zca_values():
+    """DC-BENCH methods/tm/readme.md:48 and :52 (MTT's authors' CIFAR-10 commands, both --zca): IPC 1 syn_steps 50,
+    expert_epochs 2, max_start 2, lr_img 100, lr_lr 1e-7, --lr_teacher 0.01; IPC 10 30, 2, 20, 100, 1e-5, --lr_teacher 0.001
+    (the step size's start). Datasets MTT did not distil keep the no-ZCA values CIFAR-10 had before. image-tesla at CIFAR-10
+    IPC 1 takes TESLA's README command (README.md:38: no --zca, max_start 5, lr_img 1000)."""
+    from mmdistill.recipes import image_mtt, image_tesla
+    from mmdistill.resolve import config_sources
+
+    def row(cfg):
+        return (cfg.syn_steps, cfg.expert_epochs, cfg.max_start_epoch, cfg.lr_data, cfg.lr_lr, cfg.lr_student, cfg.zca)
+
+    one, ten = (image_mtt.RECIPE.config(dataset="cifar10", ipc=i) for i in (1, 10))
+    assert row(one) == (50, 2, 2, 100.0, 1e-7, None, True) and one.lr_teacher == 0.01  # none: the step starts at lr_teacher
+    assert row(ten) == (30, 2, 20, 100.0, 1e-5, 0.001, True)
+    assert "dc_benchmark methods/tm/readme.md:52" in config_sources(ten)["zca"]
+    for recipe in (image_mtt.RECIPE, image_tesla.RECIPE):
+        assert row(recipe.config(dataset="digits", ipc=1)) == (50, 2, 5, 1000.0, 1e-7, None, False)
+        assert row(recipe.config(dataset="mnist", ipc=10)) == (30, 2, 15, 1000.0, 1e-5, None, False)
+    tesla_one = image_tesla.RECIPE.config(dataset="cifar10", ipc=1)
+    assert row(tesla_one) == (50, 2, 5, 1000.0, 1e-7, None, False)
+    assert config_sources(tesla_one)["max_start_epoch"].startswith("tables/tesla.yaml: dataset cifar10, ipc 1 (TESLA")
+    for ipc in (10, 50):  # TESLA publishes nothing else for CIFAR-10: MTT's rows stand
+        assert row(image_tesla.RECIPE.config(dataset="cifar10", ipc=ipc)) == row(image_mtt.RECIPE.config(dataset="cifar10", ipc=ipc))
 
 
 def test_whitened_data_is_fitted_on_the_training_split_and_keys_the_experts():

@@ -34,6 +34,8 @@ def test_mtt_cifar10_at_50_images_starts_the_step_size_at_0_001_with_experts_at_
         assert (fifty.lr_student, fifty.lr_teacher) == (0.001, 0.01)
         assert fifty.expert_training() == ten.expert_training()  # one buffer: the experts at 0.01
         assert [p.initial_step for p in AdapterDefaults().trajectory_parts(fifty, layout)] == [0.001]
-        assert [p.initial_step for p in AdapterDefaults().trajectory_parts(ten, layout)] == [0.01]  # none: lr_teacher
+        assert [p.initial_step for p in AdapterDefaults().trajectory_parts(ten, layout)] == [0.001]  # readme.md:52 (ZCA)
+        one = recipe.RECIPE.config(dataset="cifar10", ipc=1)
+        assert [p.initial_step for p in AdapterDefaults().trajectory_parts(one, layout)] == [0.01]  # none: lr_teacher
         assert recipe.RECIPE.config(dataset="cifar10", ipc=50, lr_student=0.005).lr_student == 0.005
     assert image_mtt.RECIPE.config(dataset="cifar100", ipc=10).lr_student is None  # DC-BENCH readme.md:65: 0.01
