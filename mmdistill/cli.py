@@ -185,6 +185,7 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
     from mmdistill.recipes import get_recipe
     from mmdistill.methods.trajectory_keys import TrajectoryKeys
     from mmdistill.expert_runs import run_experts_command
+    from mmdistill.expert_space import log_input_space
     from mmdistill.recipe_cli import config_from_argv
     from mmdistill.words import quantity
 
@@ -193,6 +194,7 @@ def _cmd_experts(recipe_name: str, rest: list[str]) -> int:
         raise ConfigError(f"recipe {recipe.name} does not match trajectories and has no experts; use a trajectory "
                           "recipe such as image-mtt (a buffer of the run's own network also gives other recipes soft labels)")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill experts {recipe.name}")
+    log_input_space(recipe, cfg)  # a buffer serves only the runs of its input space (zca): say which, and which IPCs differ
     buffer = run_experts_command(recipe, cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         finals = [s[-1] for s in buffer.scores() if s and s[-1] is not None]

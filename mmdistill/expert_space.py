@@ -1,0 +1,82 @@
+"""What ``mmdistill experts`` says before it trains: the input space its experts will see, and the IPCs whose table rows
+ask for another one.
+
+A buffer's experts are tied to the input space of the data they trained on (an image recipe's ``zca`` whitening joins the
+buffer's fingerprint, :data:`mmdistill.buffer.INPUT_SPACE`), and a run whose data are in another space refuses the buffer.
+``mmdistill experts RECIPE --dataset D`` without ``--ipc`` resolves the recipe's default ``ipc`` and takes that row's
+``zca``; MTT's table whitens CIFAR-100 at IPC 1 and 50 but not at 10, so a buffer trained at the default IPC serves only
+some of the runs. :func:`input_space_note` names the space the command trains in, where it comes from, and the IPCs of
+the recipe's rows that would refuse it, with the ``--ipc`` / ``zca=`` that trains theirs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from mmdistill.errors import ConfigError
+from mmdistill.resolve import config_sources
+from mmdistill.tables import load_table
+
+log = logging.getLogger(__name__)
+
+#: config keys that decide the input space experts train in (a buffer of another value is refused by a run)
+INPUT_SPACE_KEYS = ("zca",)
+
+
+def listed_ipcs(recipe: Any, cfg: Any) -> list[int]:
+    """The IPCs named by the rows of ``recipe``'s tables whose other conditions can match ``cfg`` (its dataset, budget,
+    the recipe's name), ascending."""
+    context = {**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, "recipe": recipe.name}
+    return sorted({row.ipc for path in recipe.tables for row in load_table(path).rows
+                   if row.ipc is not None and row.exact_matches(context) is not None})
+
+
+def _space(cfg: Any, keys: list[str]) -> str:
+    return ", ".join(f"{k}={str(getattr(cfg, k)).lower()}" for k in keys)
+
+
+def _row_of(cfg: Any, key: str) -> str:
+    """The table row (``tables/mtt.yaml: dataset cifar100, ..., ipc 1``) that gave ``key``, 'the default' or 'arguments'."""
+    source = config_sources(cfg).get(key, "the recipe's default")
+    return source.split(" (", 1)[0]
+
+
+def input_space_note(recipe: Any, cfg: Any) -> str | None:
+    """One line for ``mmdistill experts``: the input space (:data:`INPUT_SPACE_KEYS`) ``cfg``'s experts train in and the
+    row or argument that set it, then the other IPCs of the recipe's tables whose rows for this dataset set another space
+    (a run there refuses this buffer), with the flags that train their experts. None when ``cfg`` has none of the keys."""
+    keys = [k for k in INPUT_SPACE_KEYS if hasattr(cfg, k)]
+    ipc = getattr(cfg, "ipc", None)
+    if not keys or ipc is None:
+        return None
+    here = _space(cfg, keys)
+    line = (f"the experts train in the input space {here} ({', '.join(f'{k} from {_row_of(cfg, k)}' for k in keys)}; "
+            f"ipc {ipc}, dataset {getattr(cfg, 'dataset', '?')})")
+    others: dict[str, list[tuple[int, str]]] = {}
+    for other_ipc in listed_ipcs(recipe, cfg):
+        if other_ipc == ipc:
+            continue
+        try:
+            other = recipe.rebuild(cfg, {"ipc": other_ipc})
+        except ConfigError:  # an explicit key that IPC's rows refuse: that run would fail for its own reason
+            continue
+        if (space := _space(other, keys)) != here:
+            others.setdefault(space, []).append((other_ipc, _row_of(other, keys[0])))
+    for space, rows in others.items():
+        ipcs, names = ", ".join(str(i) for i, _ in rows), list(dict.fromkeys(r for _, r in rows))
+        line += (f". {recipe.name}'s rows differ by IPC: {space} at IPC {ipcs} ({'; '.join(names)}), so a run "
+                 f"at {'that IPC' if len(rows) == 1 else 'those IPCs'} refuses this buffer; train its experts into another "
+                 f"--buffer with --ipc {rows[0][0]} (or {space})")
+    return line
+
+
+def log_input_space(recipe: Any, cfg: Any) -> None:
+    """Log :func:`input_space_note` (INFO) when ``cfg`` has an input-space key."""
+    note = input_space_note(recipe, cfg)
+    if note:
+        log.info("%s", note)
+
+
+__all__ = ["INPUT_SPACE_KEYS", "input_space_note", "listed_ipcs", "log_input_space"]
