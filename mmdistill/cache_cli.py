@@ -6,7 +6,7 @@
 
 Every cache holds what can be computed again: decoded video clips (``video``), video-static-dynamic's stage 1
 (``video-static``: static memories kept so a resume continues them), caption embeddings (``text``), pretrained
-sequence learners (``sequences``) and torch_geometric's working folders and downloads (``graph``). Each
+sequence learners (``sequences``), torch_geometric's working folders and downloads (``graph``) and ZCA whitening fits (``zca``). Each
 changed setting leaves a new file beside the old ones, so the folders only grow (a video folder whose files changed
 replaces its own entry); nothing else deletes them but this command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
 files and folders of interrupted writes, safetensors' own ``.tmpXXXXXX`` among them; for ``graph``, its hash-named
@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
     "text": "caption embeddings",
     "sequences": "pretrained sequence learners (and a stopped pretraining's finished epochs)",
     "graph": "torch_geometric working folders and downloads",
+    "zca": "ZCA whitening fits of image training splits (zca=true)",
 }
 _GRAPH_ENTRY = re.compile(r"^[0-9a-f]{32}(\.partial-.+)?$|^download$")
 #: a kind whose folder is not ``<root>/<kind>``

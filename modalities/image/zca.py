@@ -132,14 +132,21 @@ def fit_zca(x: Tensor, eps: float = ZCA_EPS) -> ZCAWhitening:
 
 
 def whiten_splits(train: Tensor, test: Tensor, mean: Sequence[float], std: Sequence[float],
-                  eps: float = ZCA_EPS) -> tuple[ZCAWhitening, Tensor, Tensor]:
+                  eps: float = ZCA_EPS, cache_as: str | None = None) -> tuple[ZCAWhitening, Tensor, Tensor]:
     """MTT's ``--zca`` data: the normalised ``train`` and ``test`` images (N, C, H, W) taken back to [0, 1] pixels (x * std
     + mean per channel: MTT whitens ``ToTensor``'s pixels, not normalised ones), the whitening fitted on the training
-    split's alone and applied to both. Returns (fit, whitened train, whitened test), float32."""
+    split's alone and applied to both. With ``cache_as`` (the dataset's name) the fit is read from, or written to, the
+    cache (:func:`.zca_cache.cached_fit`): a second load of the same pixels does not fit again. Returns (fit, whitened
+    train, whitened test), float32."""
     m = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
     train_px, test_px = train.float() * s + m, test.float() * s + m
-    fit = fit_zca(train_px, eps)
+    if cache_as is None:
+        fit = fit_zca(train_px, eps)
+    else:
+        from .zca_cache import cached_fit  # it imports this module
+
+        fit = cached_fit(train_px, eps, cache_as)
     return fit, fit.whiten(train_px), fit.whiten(test_px)
 
 
