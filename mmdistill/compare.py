@@ -24,7 +24,7 @@ from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import MANIFEST_FILE, read_json
 from mmdistill.scored_on import scored_split
-from mmdistill.words import shown, shown_values
+from mmdistill.words import quantity, shown, shown_values
 
 
 @dataclass
@@ -145,8 +145,7 @@ def compare_lines(paths: Sequence[str | Path]) -> list[str]:
              ",".join(map(str, sorted(s.seeds))), *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     shared = f"differing in {', '.join(differ)}" if differ else "the same keys"
-    runs = sum(len(s.folders) for s in settings)
-    lines = [f"{runs} run{'s' * (runs != 1)} in {len(settings)} setting{'s' * (len(settings) != 1)} ({shared}); scores in % on the "
+    lines = [f"{quantity(sum(len(s.folders) for s in settings), 'run')} in {quantity(len(settings), 'setting')} ({shared}); scores in % on the "
              f"{on} split{'s' if len(splits) > 1 else ''}, mean ± std over every evaluation network of every seed, validation rows first, best distilled first:"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines += [f"  left out {line}" for line in skipped]  # unscored sets, and runs not finished

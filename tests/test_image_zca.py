@@ -242,3 +242,22 @@ def test_the_merge_command_writes_a_whitened_set_with_its_fit(tmp_path):
     merged = mmdistill.load(out)
     assert sorted(merged.synthetic.fixed) == ["zca_basis", "zca_mean", "zca_variances"]
     assert (out / "preview.png").is_file()
+
+
+def test_a_sets_fit_is_checked_and_its_matrices_computed_once_for_its_pictures():
+    """Review 53R2: every preview, export column and memorisation picture rebuilt the set's fit (a finiteness check of
+    the D x D basis) and its inverse (a D x D product in float64); the same set's tensors give the same fit back, and
+    other tensors a new one."""
+    from mmdistill.modalities.image.zca import fit_zca, meta_of, set_whitening
+    from mmdistill.synthetic import SyntheticSet
+
+    fit = fit_zca(torch.rand(20, 1, 3, 3, generator=torch.Generator().manual_seed(0)))
+    syn = SyntheticSet(data={"x": torch.zeros(2, 1, 3, 3)}, labels=torch.tensor([0, 1]), num_classes=2,
+                       meta={"zca": meta_of(fit, 20)}, fixed=fit.tensors())
+    first = set_whitening(syn)
+    assert first is not None and set_whitening(syn) is first
+    inverse = first.inverse
+    assert set_whitening(syn).inverse is inverse  # cached_property of the one object
+    other = SyntheticSet(data={"x": torch.zeros(2, 1, 3, 3)}, labels=torch.tensor([0, 1]), num_classes=2,
+                         meta={"zca": meta_of(fit, 20)}, fixed={k: v.clone() for k, v in fit.tensors().items()})
+    assert set_whitening(other) is not first and torch.equal(set_whitening(other).basis, first.basis)

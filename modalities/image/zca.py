@@ -22,6 +22,7 @@ kornia is not needed.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -138,9 +139,9 @@ def whiten_splits(train: Tensor, test: Tensor, mean: Sequence[float], std: Seque
     split's alone and applied to both. With ``cache_as`` (the dataset's name) the fit is read from, or written to, the
     cache (:func:`.zca_cache.cached_fit`): a second load of the same pixels does not fit again. Returns (fit, whitened
     train, whitened test), float32."""
-    m = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
-    train_px, test_px = train.float() * s + m, test.float() * s + m
+    from .datasets import denormalize
+
+    train_px, test_px = (denormalize(x.float(), tuple(mean), tuple(std)) for x in (train, test))
     if cache_as is None:
         fit = fit_zca(train_px, eps)
     else:
@@ -160,12 +161,25 @@ def meta_of(fit: ZCAWhitening, train_samples: int) -> dict[str, Any]:
 def set_whitening(syn: Any) -> ZCAWhitening | None:
     """The ZCA whitening a set ``syn`` (a :class:`~mmdistill.synthetic.SyntheticSet`) was distilled in, from its ``fixed``
     tensors; None for a set without ``meta["zca"]`` (every set not whitened). ArtifactError when the meta says it was
-    whitened and the tensors are missing or mis-shaped."""
+    whitened and the tensors are missing or mis-shaped. The same set's tensors give the same object back (its matrices,
+    computed once)."""
     info = syn.meta.get("zca")
     if not info:
         return None
-    eps = info.get("eps", ZCA_EPS) if isinstance(info, dict) else ZCA_EPS
-    return ZCAWhitening.from_tensors(dict(getattr(syn, "fixed", {}) or {}), float(eps), "the set's tensor file (meta.zca)")
+    eps = float(info.get("eps", ZCA_EPS) if isinstance(info, dict) else ZCA_EPS)
+    fixed = dict(getattr(syn, "fixed", {}) or {})
+    key = tuple(id(fixed.get(n)) for n in TENSOR_NAMES)
+    built = _BUILT.get(key)  # the same tensors: the checked fit and its matrices (a D x D product each) are reused
+    if built is not None and built[1] == eps and all(ref() is fixed.get(n) for ref, n in zip(built[0], TENSOR_NAMES)):
+        return built[2]
+    fit = ZCAWhitening.from_tensors(fixed, eps, "the set's tensor file (meta.zca)")
+    _BUILT.clear()  # one set's fit kept: previews, exports and memorisation pictures of one set call this in turn
+    _BUILT[key] = (tuple(weakref.ref(fixed[n]) for n in TENSOR_NAMES), eps, fit)
+    return fit
+
+
+#: the last set's checked fit, by the identity of its tensors (one kept: it holds them until another set's is asked for)
+_BUILT: dict[tuple[int, ...], tuple[tuple[Any, ...], float, ZCAWhitening]] = {}
 
 
 __all__ = ["TENSOR_NAMES", "ZCAWhitening", "ZCA_EPS", "fit_zca", "meta_of", "set_whitening", "whiten_splits"]
