@@ -318,7 +318,7 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
         ax.set_xlabel("Euclidean distance", fontsize=8)
         ax.tick_params(labelsize=7)
         if k == 0:
-            ax.legend(fontsize=7, frameon=False)
+            ax.legend(fontsize=7, frameon=False, loc="upper right")  # "best" searched the bars: seconds on a busy CPU
             ax.set_ylabel("density (each histogram's area 1)", fontsize=7)
     if pairs:
         cols = len(spaces) * 4
