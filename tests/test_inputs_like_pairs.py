@@ -80,6 +80,20 @@ def test_ids_the_set_never_saw_are_counted_and_named_or_refused(tmp_path, caplog
     torch.testing.assert_close(items_like({"item_ids": ["a"]}, [["a"]], max_len=2), torch.tensor([[0, 1]]))
 
 
+
+def test_an_empty_history_is_named_without_unknown_ids(caplog):
+    """A user with no history ([]) gives all padding, whose length - 1 is -1 (the last position, silently): it is named."""
+    from mmdistill.modalities.sequences import items_like
+
+    with caplog.at_level(logging.WARNING):
+        x = items_like({"item_ids": ["a", "b"], "max_len": 2}, [["a"], [], ["b"]])
+    torch.testing.assert_close(x, torch.tensor([[0, 2], [2, 2], [1, 2]]))
+    assert "1 history(ies) of 3 hold no item (all padding; e.g. history 1)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        items_like({"item_ids": ["a", "b"], "max_len": 2}, [["a"], ["b"]])
+    assert caplog.text == ""
+
 # ------------------------------------------------------------------------------------------------ image-text
 from test_image_text import write_pairs  # noqa: E402
 

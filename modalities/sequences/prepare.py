@@ -7,7 +7,8 @@ ranks your users' next items.
 
 The set's ``x`` is a summary (distributions over items), not histories: the prepared tensor is what a learner reads
 (:func:`~mmdistill.inputs_like.prepare_like` does not compare it with ``x``'s shape). A history's length is
-``(x != num_items).sum(1)``; the learner's output at position length - 1 scores the next item."""
+``(x != num_items).sum(1)``; the learner's output at position length - 1 scores the next item (an empty history,
+of no item or only unknown ones, is all padding, its length 0: named in a warning)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,9 @@ def items_like(source: Any, histories: Sequence[Sequence[Any]], *, max_len: int 
             raise DataError(f"items_like: {said}; pass unknown='drop' to leave them out")
         log.warning("items_like: %s were left out of their histories (a learner has no embedding for them)%s", said,
                     f"; {len(empty)} history(ies) kept no item (all padding): e.g. history {empty[0]}" if empty else "")
+    elif empty:
+        log.warning("items_like: %d history(ies) of %d hold no item (all padding; e.g. history %d): a learner has nothing "
+                    "to rank their next item from, and their length - 1 is -1", len(empty), len(histories), empty[0])
     return out
 
 
