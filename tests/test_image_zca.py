@@ -192,6 +192,27 @@ def test_a_whitened_set_carries_its_fit_shows_pixels_and_prepares_images_as_its_
         "fixed.zca_mean", "fixed.zca_basis", "fixed.zca_variances"]
 
 
+def test_images_like_the_readmes_function_whitens_as_inputs_like_does(tmp_path):
+    """Walk 53J: README's table names ``images_like`` as the image adapter's function behind ``ds.inputs_like``, but
+    only the hook whitened: ``images_like(ds, images)`` of a ZCA set gave un-whitened inputs, silently. It whitens for
+    a whitened set (given the set or its synthetic set, files or tensors) and is unchanged for a plain one."""
+    from PIL import Image
+
+    from mmdistill.modalities.image import images_like
+
+    white, wdata, _ = _saved(tmp_path, True)
+    plain, pdata, _ = _saved(tmp_path, False)
+    m = torch.tensor(pdata.meta["mean"]).view(1, -1, 1, 1)
+    s = torch.tensor(pdata.meta["std"]).view(1, -1, 1, 1)
+    unit = pdata.test.x[:3] * s + m
+    for source in (white, white.synthetic):
+        torch.testing.assert_close(images_like(source, unit), wdata.test.x[:3], atol=1e-4, rtol=1e-4)
+    pixels = (unit * 255).round().to(torch.uint8)
+    Image.fromarray(pixels[0, 0].numpy()).save(tmp_path / "mine.png")
+    torch.testing.assert_close(images_like(white, [tmp_path / "mine.png"]), white.inputs_like(pixels[:1]))
+    torch.testing.assert_close(images_like(white, pixels), white.inputs_like(pixels))
+    torch.testing.assert_close(images_like(plain, unit), pdata.test.x[:3])
+
 def test_the_card_and_the_export_description_say_the_inputs_are_whitened(tmp_path):
     """The card's "normalise your own real data alike" line was all a consumer of a whitened set read (mean 0, std 1):
     a network trained on the set, tested on images only normalised so, scores on other inputs. The card and the ``--to

@@ -147,13 +147,11 @@ class ImageModality(TensorClassificationAdapter):
 
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor:
         """Your own images as the set's normalised pixels, (N, C, H, W): :func:`~.prepare.images_like` (image files or PIL
-        images, or uint8 pixels (N, C, H, W)), then, for a ZCA-whitened set, whitened with the set's own fit (as its test
-        split was); the sharing hook behind ``DistilledSet.inputs_like``."""
+        images, or uint8 pixels (N, C, H, W); for a ZCA-whitened set, whitened with the set's own fit, as its test split
+        was); the sharing hook behind ``DistilledSet.inputs_like``."""
         from .prepare import images_like
 
-        x = images_like(syn, raw, **options)
-        fit = set_whitening(syn)
-        return x if fit is None else fit.whiten(x)
+        return images_like(syn, raw, **options)
 
     # ---------------------------------------------------------------- sharing (mmdistill.sharing)
     hf_input_names = {"x": "pixel_values"}

@@ -1,10 +1,11 @@
 """Your own images as a distilled image set's inputs: :func:`images_like` reads files (or takes PIL images or pixel
 tensors) as the ImageFolder loader read the set's real images -- turned upright by EXIF, 16-bit scaled to 8, converted
 to the set's channels, resized to its height and width (PIL bilinear, the whole image: no crop, the aspect ratio not
-kept) -- and normalises them with the set's per-channel mean and std, so a classifier trained on the set (or on its
-export) can be tested on images it never saw.
+kept) -- and normalises them with the set's per-channel mean and std, then, for a ZCA-whitened set (``zca=true``), whitens
+them with the set's own fit, so a classifier trained on the set (or on its export) can be tested on images it never saw.
 
-What it needs is the set itself: its sample shape (C, H, W) and ``meta["mean"]``/``meta["std"]``."""
+What it needs is the set itself: its sample shape (C, H, W), ``meta["mean"]``/``meta["std"]`` and, when whitened,
+its ``fixed.zca_*`` tensors."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def set_shape(source: DistilledSet | SyntheticSet) -> tuple[tuple[int, int, int]
 
 
 def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path | Any] | Tensor) -> Tensor:
-    """``images`` as the set's normalised model inputs, (N, C, H, W) float32 -- the shape of ``ds.x``.
+    """``images`` as the set's model inputs, (N, C, H, W) float32 -- the shape and space of ``ds.x``: normalised, and
+    ZCA-whitened with the set's own fit when the set is (``meta["zca"]``, as its test split was).
 
     Args:
         source: the set (``mmdistill.load(RUN)``) or its synthetic set.
@@ -85,7 +87,7 @@ def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path
     mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
     if isinstance(images, Tensor):
         if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
-            return (images.detach().cpu().float() - mean) / std
+            return _whitened(source, (images.detach().cpu().float() - mean) / std)
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ConfigError(f"images_like: a tensor must be uint8 pixels (N, 1 or 3, H, W), or floats in [0, 1] of the set's "
                               f"shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}")
@@ -99,7 +101,15 @@ def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path
         log.warning("images_like: %d %s, e.g. %s (%s)", len(items), said.get(kind, REPORT_KINDS.get(kind, kind)), items[0][0], items[0][1])
     if not arrays:
         return torch.empty(0, c, h, w)
-    return (_unit_pixels(np.stack(arrays)) - mean) / std  # the loader's own uint8 -> [0, 1], (N, C, H, W)
+    return _whitened(source, (_unit_pixels(np.stack(arrays)) - mean) / std)  # the loader's own uint8 -> [0, 1], (N, C, H, W)
+
+
+def _whitened(source: DistilledSet | SyntheticSet, x: Tensor) -> Tensor:
+    """``x`` (N, C, H, W) normalised, whitened by the set's own ZCA fit when the set was distilled whitened, else as is."""
+    from .zca import set_whitening
+
+    fit = set_whitening(source.synthetic if hasattr(source, "synthetic") else source)
+    return x if fit is None else fit.whiten(x)
 
 
 def _is_pil(item: Any) -> bool:
