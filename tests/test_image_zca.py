@@ -282,3 +282,17 @@ def test_a_sets_fit_is_checked_and_its_matrices_computed_once_for_its_pictures()
     other = SyntheticSet(data={"x": torch.zeros(2, 1, 3, 3)}, labels=torch.tensor([0, 1]), num_classes=2,
                          meta={"zca": meta_of(fit, 20)}, fixed={k: v.clone() for k, v in fit.tensors().items()})
     assert set_whitening(other) is not first and torch.equal(set_whitening(other).basis, first.basis)
+
+
+def test_the_readmes_way_back_from_a_whitened_set_is_its_pixels(tmp_path):
+    """README (*Using a set with your own real data*): ``set_whitening(ds.synthetic).unwhiten(ds.x) * std + mean`` takes a
+    ``zca=true`` set back to [0, 1] pixels, and ``ds.inputs_like`` of them is ``ds.x`` again (``* std + mean`` alone
+    is not: the set is whitened after the normalisation)."""
+    from mmdistill.modalities.image.zca import set_whitening
+
+    white, _, _ = _saved(tmp_path, True)
+    n = white.normalization["x"]
+    back = set_whitening(white.synthetic).unwhiten(white.x) * n["std"] + n["mean"]
+    assert -1e-4 <= float(back.min()) and float(back.max()) <= 1 + 1e-4  # initialised from real [0, 1] pixels
+    torch.testing.assert_close(white.inputs_like(back), white.x, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(white.x * n["std"] + n["mean"], back, atol=1e-2)
