@@ -204,3 +204,25 @@ def test_every_like_function_names_itself_and_what_it_was_given(module, function
     fn = getattr(importlib.import_module(f"mmdistill.modalities.{module}"), function)
     with pytest.raises(ConfigError, match=rf"^{function}: expected a .*\(mmdistill.load\), its synthetic set or its meta mapping, got int"):
         fn(42, raw)
+
+
+def test_audio_visual_frames_given_as_tensors_are_the_sets_frames():
+    """Walk 53J: a user of ``register_tensors`` holds frames (N, C, h, w) as tensors; ``{"image": frames}`` failed with
+    torch's 'expected str, bytes or os.PathLike object, not Tensor'. Frames (uint8, or floats in [0, 1]) are prepared as
+    the tensor loader did (the test split's frames); another layout or range is a ConfigError naming it."""
+    from test_audio_visual import _cfg, _images, _waves
+
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.audio_visual import MODALITY, av_like, register_tensors
+
+    y_tr, y_te = torch.arange(3).repeat_interleave(4), torch.arange(3).repeat_interleave(2)
+    name = register_tensors("av-like-frames", _waves(y_tr), _images(y_tr), y_tr, _waves(y_te), _images(y_te), y_te, ["a", "b", "c"])
+    data = MODALITY.load(_cfg(dataset=name, scaling="split"))
+    torch.testing.assert_close(av_like(data.meta, {"image": _images(y_te)})["image"], data.test.image)
+    as_bytes = (_images(y_te) * 255).round().to(torch.uint8)
+    torch.testing.assert_close(av_like(data.meta, {"image": as_bytes})["image"], data.test.image, atol=0.02, rtol=0)
+    assert av_like(data.meta, {"image": _images(y_te)[:0]})["image"].shape == (0, *data.test.image.shape[1:])
+    with pytest.raises(ConfigError, match=r"\(N, C, h, w\) with C 1 or 3 .*got \(6, 8, 8, 1\) \(channels last"):
+        av_like(data.meta, {"image": _images(y_te).permute(0, 2, 3, 1)})
+    with pytest.raises(ConfigError, match=r"float image frames must lie in \[0, 1\].*got values in \[[0-9.]+, 255\]"):
+        av_like(data.meta, {"image": _images(y_te) * 255})

@@ -58,8 +58,9 @@ def audio_of(meta: Mapping[str, Any], audio: Sequence[str | Path] | Tensor, samp
     return (log_mel(waves, params, frames) - float(meta["audio_mean"])) / float(meta["audio_std"])
 
 
-def frames_of(meta: Mapping[str, Any], images: Sequence[str | Path], image_size: int | None = None) -> Tensor:
-    """Image files as the set's scaled frames (N, C, S, S), C the set's channels (grey or RGB)."""
+def frames_of(meta: Mapping[str, Any], images: Sequence[str | Path] | Tensor, image_size: int | None = None) -> Tensor:
+    """Image files, or frames (N, C, h, w) uint8 or floats in [0, 1] as :func:`~.loaders.register_tensors` takes them
+    (C 1 or 3), as the set's scaled frames (N, C, S, S), C the set's channels (grey or RGB)."""
     from .loaders import _read_image
 
     mean, std = (torch.tensor([float(v) for v in meta[k]]) for k in ("image_mean", "image_std"))
@@ -67,12 +68,34 @@ def frames_of(meta: Mapping[str, Any], images: Sequence[str | Path], image_size:
     if size is None:
         raise ArtifactError("av_like: the set's metadata has no image_size (made before it was recorded): pass image_size= "
                             "(the side of the set's frames, ds.inputs['image'].shape[-1])")
+    if isinstance(images, Tensor):
+        frames = _unit_frames(images)
+        if not len(frames):
+            return torch.empty(0, len(mean), int(size), int(size))
+        return (image_tensor(frames, int(size), str(len(mean))) - mean[:, None, None]) / std[:, None, None]
     paths = [Path(p).expanduser() for p in as_items(images)]
     _absent(paths, "image")
     if not paths:
         return torch.empty(0, len(mean), int(size), int(size))
     x = image_tensor([_read_image(p) for p in paths], int(size), str(len(mean)), [str(p) for p in paths])
     return (x - mean[:, None, None]) / std[:, None, None]
+
+
+def _unit_frames(frames: Tensor) -> Tensor:
+    """Frames (N, C, h, w), C 1 or 3, uint8 or floats in [0, 1] (the tensor loader's rule), as floats in [0, 1]."""
+    if frames.dim() != 4 or frames.shape[1] not in (1, 3):
+        raise ConfigError(f"av_like: image frames must be (N, C, h, w) with C 1 or 3 (uint8, or floats in [0, 1]), got "
+                          f"{tuple(frames.shape)}" + (" (channels last? .permute(0, 3, 1, 2))" if frames.dim() == 4 and
+                                                      frames.shape[-1] in (1, 3) else ""))
+    if frames.dtype == torch.uint8:
+        return frames.detach().cpu().float() / 255.0
+    if not frames.is_floating_point():
+        raise ConfigError(f"av_like: image frames must be uint8 or floats in [0, 1], got dtype {frames.dtype}")
+    x = frames.detach().cpu().float()
+    if x.numel() and (not bool(torch.isfinite(x).all()) or float(x.min()) < -1e-3 or float(x.max()) > 1.0 + 1e-3):
+        raise ConfigError(f"av_like: float image frames must lie in [0, 1] (uint8 for 0..255), got values in "
+                          f"[{float(x.min()):g}, {float(x.max()):g}]")
+    return x
 
 
 def av_like(source: Any, raw: Mapping[str, Any] | Sequence[tuple[Any, Any]], *, sample_rate: int | None = None,
@@ -82,14 +105,15 @@ def av_like(source: Any, raw: Mapping[str, Any] | Sequence[tuple[Any, Any]], *, 
 
     Args:
         source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta``.
-        raw: ``{"audio": files or waveforms (N, T), "image": files}`` (either or both), or a list of ``(audio file,
-            image file)`` pairs.
+        raw: ``{"audio": files or waveforms (N, T), "image": files or frames (N, C, h, w)}`` (either or both; frames
+            uint8 or floats in [0, 1], as ``register_tensors`` takes them), or a list of ``(audio file, image file)`` pairs.
         sample_rate: the waveforms' rate in Hz (a tensor only; resampled to the set's).
         image_size: the frames' side, for a set made before ``image_size`` was recorded.
 
     Raises:
         DataError: a file that does not exist or cannot be read, naming it (nothing is skipped: a test set must be
-            whole). ConfigError: another key, a pair that is not two paths, waveforms without ``sample_rate``.
+            whole). ConfigError: another key, a pair that is not two paths, waveforms without ``sample_rate``,
+            frames of another layout or range.
         ArtifactError: the set is not an audio-visual one (naming the keys it lacks).
     """
     meta = source_meta(source, "av_like", WHAT, NEEDS)
