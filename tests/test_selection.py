@@ -156,7 +156,8 @@ def test_the_loss_plot_shows_the_selection(tmp_path, monkeypatch):
     assert [list(line.get_xdata()) for line in loss_ax.get_lines()] == [[0, 1, 2, 3, 4]]
     scores, kept = score_ax.get_lines()
     assert list(scores.get_xdata()) == [0, 2, 5] and list(scores.get_ydata()) == [0.1, 0.3, 0.2]
-    assert list(kept.get_xdata()) == [2, 2] and kept.get_linestyle() == "--"  # the kept iteration marked
+    assert scores.get_linestyle() == "--" and scores.get_marker() == "s"  # told from the loss by more than colour
+    assert list(kept.get_xdata()) == [2, 2] and kept.get_linestyle() == ":"  # the kept iteration marked, dotted (walk 53G)
     assert score_ax.get_ylabel() == "validation mrr@10"
     plots.plot_loss_curve(records, tmp_path / "plain.png")  # no selection: one axis
     assert len(figures[1].axes) == 1
