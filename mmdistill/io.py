@@ -233,7 +233,7 @@ def save_synthetic(out_dir: str | Path, syn: SyntheticSet, manifest: dict[str, A
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
-    manifest[SET_DIGEST_KEY] = file_sha256(save_tensors(out_dir / SYNTHETIC_FILE, syn.tensors(), metadata={"format": "mmdistill.synthetic/1"}))
+    manifest[SET_DIGEST_KEY] = file_sha256(save_tensors(out_dir / SYNTHETIC_FILE, syn.tensors() | syn.fixed_tensors(), metadata={"format": "mmdistill.synthetic/1"}))
     write_json(out_dir / MANIFEST_FILE, {**manifest, "synthetic": syn.header()})
     return out_dir
 

@@ -92,7 +92,7 @@ def save_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, n
         "elapsed": repr(elapsed),
         "resume_keys": json.dumps(dict(resume_keys), sort_keys=True),
         "optimizer": opt_json,
-        "synthetic": json.dumps(syn.header()),
+        "synthetic": json.dumps(syn.header(fixed=False)),  # the fixed tensors are the data's, not the state's
     }
     if best is not None:
         meta["selection"] = best.checkpoint_meta()

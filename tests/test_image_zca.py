@@ -296,3 +296,25 @@ def test_the_readmes_way_back_from_a_whitened_set_is_its_pixels(tmp_path):
     assert -1e-4 <= float(back.min()) and float(back.max()) <= 1 + 1e-4  # initialised from real [0, 1] pixels
     torch.testing.assert_close(white.inputs_like(back), white.x, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(white.x * n["std"] + n["mean"], back, atol=1e-2)
+
+
+def test_the_fit_is_saved_with_the_set_but_not_copied_as_its_live_state(tmp_path):
+    """Review 53K1: ``fixed.*`` (the ZCA fit, ~38 MB for CIFAR) was in ``tensors()``, the live-state copy: each Ctrl-C
+    snapshot, checkpoint, best set and TESLA ``detached()`` copied it. It is written only with the set's file."""
+    from mmdistill.io import load_synthetic, load_tensors, save_synthetic
+    from mmdistill.loop import save_checkpoint
+    from mmdistill.modalities.image.zca import fit_zca, meta_of
+    from mmdistill.synthetic import SyntheticSet
+
+    fit = fit_zca(torch.rand(20, 1, 3, 3, generator=torch.Generator().manual_seed(0)))
+    syn = SyntheticSet(data={"x": torch.rand(2, 1, 3, 3)}, labels=torch.tensor([0, 1]), num_classes=2,
+                       meta={"zca": meta_of(fit, 20)}, fixed=fit.tensors())
+    assert sorted(syn.tensors()) == ["data.x", "labels"]
+    assert all(syn.detached().fixed[k] is v for k, v in syn.fixed.items())  # shared, not cloned
+    ckpt = tmp_path / "ckpt.safetensors"
+    save_checkpoint(ckpt, syn, torch.optim.SGD([syn.data["x"]], lr=0.1), 1, 0.0, {})
+    assert not [k for k in load_tensors(ckpt) if "fixed." in k]
+    save_synthetic(tmp_path / "set", syn, {})
+    back, manifest = load_synthetic(tmp_path / "set")
+    assert sorted(k for k in manifest["synthetic"]["tensors"] if k.startswith("fixed.")) == sorted(syn.fixed_tensors())
+    assert all(torch.equal(back.fixed[k], v) for k, v in syn.fixed.items())
