@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -50,7 +49,7 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
     argv = [*rest, f"ipc={ref.ipc}"]
     cfg = config_from_argv(recipe, argv, prog=f"mmdistill import {recipe.name}")
     whitened = mtt_whitened(opts, ref.source, _dataset_name(cfg), source)
-    return _import_set(recipe, _zca_as_files(recipe, cfg, argv, whitened, source), source, ref, opts, say, whitened)
+    return _import_set(recipe, _zca_as_files(recipe, cfg, whitened, source), source, ref, opts, say, whitened)
 
 
 def _dataset_name(cfg: Any) -> str:
@@ -59,11 +58,12 @@ def _dataset_name(cfg: Any) -> str:
     return normalize_name(cfg.dataset)
 
 
-def _zca_as_files(recipe: Any, cfg: Any, argv: Sequence[str], whitened: bool, source: Path) -> Any:
+def _zca_as_files(recipe: Any, cfg: Any, whitened: bool, source: Path) -> Any:
     """``cfg`` with its ``zca`` as the reference's files were made (``whitened``): the recipe's table may say otherwise for
     the dataset and IPC (image-mtt whitens CIFAR-100 IPC 1 by default), and data loaded in another space would score and
-    match the imported tensors wrongly. ConfigError when the user set ``zca`` against the files, or the recipe cannot whiten."""
-    from mmdistill.recipe_cli import config_from_argv
+    match the imported tensors wrongly. ConfigError when the user set ``zca`` against the files (a flag, ``key=value`` or
+    ``--config``), or the recipe cannot whiten."""
+    from mmdistill.resolve import explicit_values
 
     if not hasattr(cfg, "zca"):
         if whitened:
@@ -72,10 +72,10 @@ def _zca_as_files(recipe: Any, cfg: Any, argv: Sequence[str], whitened: bool, so
         return cfg
     if bool(cfg.zca) == whitened:
         return cfg
-    if any(re.match(r"^(--)?(no-)?zca(=|$)", str(t)) for t in argv):
+    if "zca" in (explicit_values(cfg) or {}):
         raise ConfigError(f"{source} is {'ZCA-whitened' if whitened else 'not whitened'} (--zca {'yes' if whitened else 'no'}); "
                           f"zca={str(bool(cfg.zca)).lower()} was given: leave it out", key="zca")
-    return config_from_argv(recipe, [*argv, f"zca={str(whitened).lower()}"], prog=f"mmdistill import {recipe.name}")
+    return recipe.rebuild(cfg, {"zca": whitened})
 
 
 def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callable[[str], None], whitened: bool = False) -> int:
@@ -146,7 +146,7 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
     files = replay_files(source)
     whitened = mtt_whitened(opts, "mtt", _dataset_name(cfg), files[0])
-    cfg = _zca_as_files(recipe, cfg, rest, whitened, files[0])
+    cfg = _zca_as_files(recipe, cfg, whitened, files[0])
     if not cfg.buffer:
         raise ConfigError(f"{source} holds MTT's experts: pass --buffer NEW_DIR, the mmdistill buffer to write", key="buffer")
     out = Path(cfg.buffer).expanduser()

@@ -94,7 +94,22 @@ def test_an_unwhitened_import_turns_off_the_tables_zca_and_a_contrary_zca_is_ref
     argv = ["--dataset", "cifar100", "ipc=1"]
     cfg = RECIPE.config_from_argv(argv)
     assert cfg.zca is True
-    assert _zca_as_files(RECIPE, cfg, argv, False, tmp_path / "images_best.pt").zca is False
-    assert _zca_as_files(RECIPE, cfg, argv, True, tmp_path / "images_best.pt") is cfg
+    turned = _zca_as_files(RECIPE, cfg, False, tmp_path / "images_best.pt")
+    assert turned.zca is False and (turned.dataset, turned.ipc) == (cfg.dataset, cfg.ipc)
+    assert _zca_as_files(RECIPE, cfg, True, tmp_path / "images_best.pt") is cfg
     with pytest.raises(ConfigError, match="is not whitened .--zca no.; zca=true was given"):
-        _zca_as_files(RECIPE, RECIPE.config_from_argv([*argv, "zca=true"]), [*argv, "zca=true"], False, tmp_path / "images_best.pt")
+        _zca_as_files(RECIPE, RECIPE.config_from_argv([*argv, "zca=true"]), False, tmp_path / "images_best.pt")
+
+
+def test_a_zca_set_in_a_config_file_is_the_users_and_is_not_overridden(tmp_path):
+    """Review 53K2: whether the user gave ``zca`` was a regex over argv, which missed ``--config FILE`` saying ``zca: true``:
+    an un-whitened file's import then turned the user's own zca off without a word. It is now refused as a flag is."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes.image_mtt import RECIPE
+    from mmdistill.reference_cli import _zca_as_files
+
+    (tmp_path / "mine.yaml").write_text("zca: true\n", encoding="utf-8")
+    cfg = RECIPE.config_from_argv(["--config", str(tmp_path / "mine.yaml"), "--dataset", "cifar10", "ipc=10"])
+    assert cfg.zca is True
+    with pytest.raises(ConfigError, match="is not whitened .--zca no.; zca=true was given"):
+        _zca_as_files(RECIPE, cfg, False, tmp_path / "images_best.pt")
