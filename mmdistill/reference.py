@@ -209,13 +209,9 @@ def mtt_whitened(opts: ImportOptions, source: str, dataset: str, where: Path) ->
 
 
 def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, where: Path) -> tuple[Tensor, Tensor] | None:
-    """The (mean, std) (C, 1, 1) the file's pixels are normalised with, None for [0, 1] pixels (``--stats unit``).
-    ConfigError naming ``--zca`` as :func:`mtt_whitened` does, and for whitened data (it has no mean and std: a recipe
-    with the ``zca`` key imports it as it is), ``--stats`` for datasets the source code has no statistics for."""
-    if mtt_whitened(opts, source, dataset, where):
-        raise ConfigError(f"{where} holds ZCA-whitened data, which no mean and std describe: import it with a recipe that "
-                          "whitens (image-mtt, image-tesla: zca=true, the whitening refitted on the dataset's training split), or "
-                          "MTT's images_zca_<it>.pt (the same set un-whitened) with --stats unit", key="zca")
+    """The (mean, std) (C, 1, 1) an un-whitened file's pixels are normalised with (whitened ones, :func:`mtt_whitened`,
+    have none: a recipe with the ``zca`` key imports them as they are), None for [0, 1] pixels (``--stats unit``).
+    ConfigError naming ``--stats`` for datasets the source code has no statistics for."""
     if opts.stats == "unit":
         return None
     if opts.stats == "reference":

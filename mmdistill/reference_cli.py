@@ -67,8 +67,10 @@ def _zca_as_files(recipe: Any, cfg: Any, whitened: bool, source: Path) -> Any:
 
     if not hasattr(cfg, "zca"):
         if whitened:
-            raise ConfigError(f"{source} holds ZCA-whitened data (MTT's --zca); {recipe.name} does not whiten: import it with "
-                              "image-mtt or image-tesla (zca=true)", key="recipe")
+            raise ConfigError(f"{source} holds ZCA-whitened data (MTT's --zca), which no mean and std describe; {recipe.name} does "
+                              "not whiten: import it with a recipe that whitens (image-mtt, image-tesla: zca=true, the whitening "
+                              "refitted on the dataset's training split), or MTT's images_zca_<it>.pt (the same set un-whitened) "
+                              "with --stats unit", key="recipe")
         return cfg
     if bool(cfg.zca) == whitened:
         return cfg

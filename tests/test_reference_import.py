@@ -19,7 +19,7 @@ from mmdistill.buffer import ExpertBuffer
 from mmdistill.cli import main
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.nets import build_network
-from mmdistill.reference import ImportOptions, pixel_stats, read_reference
+from mmdistill.reference import ImportOptions, mtt_whitened, pixel_stats, read_reference
 
 #: the mean and std the tests' "fork" of the reference code normalised digits with (mmdistill's, to 4 digits)
 DIGITS_STATS = "0.3054/0.3761"
@@ -125,12 +125,11 @@ def test_the_pixels_scale_follows_the_source_code_and_zca_must_be_stated(tmp_pat
     mean, _ = pixel_stats(ImportOptions(), "dc", "cifar100", 3, tmp_path / "res.pt")
     assert torch.allclose(mean.flatten(), torch.tensor([0.5071, 0.4866, 0.4409]))
     with pytest.raises(ConfigError, match=r"with or without ZCA whitening \(--zca\) and its files do not say which: pass --zca no"):
-        pixel_stats(ImportOptions(), "mtt", "cifar10", 3, tmp_path / "images_best.pt")
-    with pytest.raises(ConfigError, match=r"ZCA-whitened data, which no mean and std describe: import it with a recipe that whitens "
-                                          r"\(image-mtt, image-tesla: zca=true.*images_zca_<it>\.pt.*--stats unit"):
-        pixel_stats(ImportOptions(zca="yes"), "mtt", "cifar10", 3, tmp_path / "images_best.pt")
-    with pytest.raises(ConfigError, match=r"ZCA-whitened"):  # buffer.py's folder for --zca experts: <buffer_path>/CIFAR10/<model>
-        pixel_stats(ImportOptions(), "mtt", "cifar10", 3, tmp_path / "CIFAR10" / "ConvNet" / "replay_buffer_0.pt")
+        mtt_whitened(ImportOptions(), "mtt", "cifar10", tmp_path / "images_best.pt")
+    assert mtt_whitened(ImportOptions(zca="yes"), "mtt", "cifar10", tmp_path / "images_best.pt")
+    # buffer.py's folder for --zca experts: <buffer_path>/CIFAR10/<model>
+    assert mtt_whitened(ImportOptions(), "mtt", "cifar10", tmp_path / "CIFAR10" / "ConvNet" / "replay_buffer_0.pt")
+    assert not mtt_whitened(ImportOptions(stats="unit", zca="yes"), "mtt", "cifar10", tmp_path / "images_zca_5000.pt")
     assert pixel_stats(ImportOptions(stats="unit", zca="yes"), "mtt", "cifar10", 3, tmp_path / "images_zca_5000.pt") is None
     with pytest.raises(ConfigError, match=r"normalises only mnist, .*: --stats M1"):
         pixel_stats(ImportOptions(), "dc", "digits", 1, tmp_path / "res.pt")

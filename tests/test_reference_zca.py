@@ -53,7 +53,8 @@ def test_an_mtt_zca_set_imports_whitened_with_its_fit(tmp_path, capsys, monkeypa
     assert torch.equal(ds.x, x)  # as the file holds them: no normalisation applied to whitened images
     assert ds.manifest["config"]["zca"] is True and sorted(ds.synthetic.fixed) == ["zca_basis", "zca_mean", "zca_variances"]
     assert "ZCA-whitened" in ds.manifest["imported_from"]["pixels"]
-    assert "image-dm does not whiten: import it with image-mtt or image-tesla" in _refused(
+    assert ("which no mean and std describe; image-dm does not whiten: import it with a recipe that whitens (image-mtt, "
+            "image-tesla: zca=true") in _refused(
         capsys, "image-dm", str(images), "--zca", "yes", "--dataset", "digits", "--out", str(tmp_path / "dm"))
     assert "is ZCA-whitened (--zca yes); zca=false was given: leave it out" in _refused(
         capsys, "image-mtt", str(images), "--zca", "yes", "--dataset", "digits", "--out", str(tmp_path / "x"), "zca=false")
@@ -113,3 +114,26 @@ def test_a_zca_set_in_a_config_file_is_the_users_and_is_not_overridden(tmp_path)
     assert cfg.zca is True
     with pytest.raises(ConfigError, match="is not whitened .--zca no.; zca=true was given"):
         _zca_as_files(RECIPE, cfg, False, tmp_path / "images_best.pt")
+
+
+def test_an_imports_whitening_is_decided_once(tmp_path, monkeypatch):
+    """Review 53K5: ``mtt_whitened`` ran twice per import (again inside ``pixel_stats``, whose own refusal of whitened
+    files no import could reach: ``_zca_as_files`` refuses a recipe that cannot whiten first, with that refusal's hint)."""
+    import mmdistill.reference as reference
+    import mmdistill.reference_cli as reference_cli
+    import mmdistill.report
+
+    monkeypatch.setattr(mmdistill.report, "add_sharing_blocks", lambda *a, **k: None)  # the memorisation plot: seconds
+    calls = []
+    real = reference.mtt_whitened
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reference, "mtt_whitened", counted)
+    monkeypatch.setattr(reference_cli, "mtt_whitened", counted)
+    images, _ = _whitened_set(tmp_path)
+    assert main(["import", "image-dm", str(images), "--zca", "no", "--stats", "unit", "--dataset", "digits", "--budget", "cpu",
+                 "--out", str(tmp_path / "run"), "evaluate=false", "--no-progress"]) == 0
+    assert len(calls) == 1
