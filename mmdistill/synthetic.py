@@ -8,6 +8,7 @@ in their modality; the core only optimises ``parameters()`` and asks the modalit
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +61,8 @@ class SyntheticSet:
             raise ConfigError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
         if self.label_mode != "hard" and self.soft_labels is None:
             raise ConfigError(f"label_mode={self.label_mode!r} needs soft_labels of shape (K, C)")
-        labels = self.labels  # checked as from_tensors checks a saved set's: a set that builds can be saved and loaded
-        if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() \
-                or labels.dtype == torch.bool:
+        labels = self.labels  # from_tensors leaves these checks to this one: a set that builds can be saved and loaded
+        if not isinstance(labels, Tensor) or labels.dim() != 1 or not _integer(labels):
             got = f"{dtype_name(labels.dtype)} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
             raise DataError(f"SyntheticSet labels must be a 1-D integer tensor of class indices (K,); got {got}")
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
@@ -157,16 +157,14 @@ class SyntheticSet:
 
     def detached(self) -> "SyntheticSet":
         """A copy with every sample tensor detached and cloned (for evaluation and saving); the ``fixed`` tensors, never
-        optimised, are shared (an image set's ZCA fit: ~38 MB for CIFAR, not copied per TESLA iteration)."""
-        return SyntheticSet(
-            data={k: v.detach().clone() for k, v in self.data.items()},
-            labels=self.labels.clone(),
-            num_classes=self.num_classes,
-            soft_labels=None if self.soft_labels is None else self.soft_labels.detach().clone(),
-            label_mode=self.label_mode,
-            meta=dict(self.meta),
-            fixed=dict(self.fixed),
-        )
+        optimised, are shared (an image set's ZCA fit: ~38 MB for CIFAR, not copied per TESLA iteration). Its labels are
+        not checked again (this set's were when it was built; the range check would wait for a GPU per TESLA iteration)."""
+        out = copy.copy(self)  # no __post_init__
+        out.data = {k: v.detach().clone() for k, v in self.data.items()}
+        out.labels = self.labels.clone()
+        out.soft_labels = None if self.soft_labels is None else self.soft_labels.detach().clone()
+        out.meta, out.fixed = dict(self.meta), dict(self.fixed)
+        return out
 
     def to(self, device: torch.device | str) -> "SyntheticSet":
         """Move every tensor to ``device`` in place (keeps them leaf tensors) and return self."""
@@ -282,29 +280,29 @@ class SyntheticSet:
             raise ArtifactError(f"the set's header{hwhere}: meta.classes must list num_classes={num_classes} class names, "
                                 f"got {_short(classes)}")
         raw_labels = tensors["labels"]
-        if raw_labels.is_floating_point() or raw_labels.is_complex() or raw_labels.dtype == torch.bool:
-            raise ArtifactError(f"labels{where} have dtype {dtype_name(raw_labels.dtype)}; expected integer class indices")
-        labels = raw_labels.long()
-        if labels.numel() == 0:  # scored, it would divide by zero; shared, it is nothing
+        if raw_labels.numel() == 0:  # scored, it would divide by zero; shared, it is nothing
             raise ArtifactError(f"{source or 'the set'} holds no samples (its labels tensor is empty); a distilled set has at "
                                 "least one, the file is damaged")
-        if labels.dim() != 1 or (labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes)):
-            bad = labels[(labels < 0) | (labels >= num_classes)].unique()[:5].tolist() if labels.dim() == 1 else list(labels.shape)
-            raise ArtifactError(f"labels{where} must be a 1-D tensor of class indices in [0, {num_classes}); found {bad}")
         soft = tensors.get("soft_labels")
         if label_mode != "hard" and soft is None:
             raise ArtifactError(f"the set{where} has label_mode {label_mode!r} but no 'soft_labels' tensor")
-        if soft is not None and (soft.dim() != 2 or soft.shape[1] != num_classes):
-            raise ArtifactError(f"soft_labels{where} have shape {list(soft.shape)}; expected (samples, num_classes={num_classes})")
-        return cls(
-            data=data,
-            labels=labels,
-            num_classes=num_classes,
-            soft_labels=soft,
-            label_mode=label_mode,
-            meta=dict(meta),
-            fixed={k[len("fixed."):]: v for k, v in tensors.items() if k.startswith("fixed.")},
-        )
+        try:  # the labels' dtype, shape and range and the soft labels' width are the constructor's checks
+            return cls(
+                data=data,
+                labels=raw_labels.long() if _integer(raw_labels) else raw_labels,
+                num_classes=num_classes,
+                soft_labels=soft,
+                label_mode=label_mode,
+                meta=dict(meta),
+                fixed={k[len("fixed."):]: v for k, v in tensors.items() if k.startswith("fixed.")},
+            )
+        except DataError as exc:
+            raise ArtifactError(f"{source or 'the set'}: {exc}; the file is damaged") from None
+
+
+def _integer(t: Tensor) -> bool:
+    """Whether ``t`` holds integers (class indices): not floating point, complex or bool."""
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
 def dtype_name(dtype: torch.dtype) -> str:

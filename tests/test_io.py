@@ -149,8 +149,28 @@ def test_sets_without_recorded_dtypes_still_load_but_not_integer_inputs(tmp_path
 def test_soft_labels_must_have_one_column_per_class(tmp_path, blobs):
     manifest = _saved(tmp_path, blobs, soft_labels=torch.zeros(3, 2), label_mode="soft")
     assert manifest["synthetic"]["tensors"]["soft_labels"] == [3, 2]
-    with pytest.raises(ArtifactError, match=r"soft_labels.* have shape \[3, 2\]; expected \(samples, num_classes=3\)"):
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors: SyntheticSet soft_labels must be \(K, num_classes=3\) logits; "
+                                            r"got \(3, 2\); the file is damaged"):
         load_synthetic(tmp_path)
+
+
+def test_a_sets_labels_are_checked_by_its_constructor_alone(tmp_path, blobs, monkeypatch):
+    """Review 53K4: a load checked the labels twice (from_tensors, then the constructor's walk-53F checks), and
+    ``detached()`` checked them again per TESLA iteration (``labels.min()``: a wait for the GPU). A load's refusal is the
+    constructor's, naming the file; a copy of a built set is not checked again."""
+    from safetensors.torch import load_file, save_file
+
+    _saved(tmp_path, blobs)
+    tensors = load_file(str(tmp_path / "synthetic.safetensors"))
+    tensors["labels"][-1] = 5
+    save_file(tensors, str(tmp_path / "synthetic.safetensors"))
+    with pytest.raises(ArtifactError, match=r"synthetic.safetensors: SyntheticSet labels must lie in \[0, num_classes=3\); "
+                                            r"found \[0, 5\]; the file is damaged"):
+        load_synthetic(tmp_path)
+    syn = SyntheticSet.from_real(blobs, 1, generator(0))
+    monkeypatch.setattr(SyntheticSet, "__post_init__", lambda self: pytest.fail("checked again"))
+    copy = syn.detached()
+    assert copy.labels is not syn.labels and torch.equal(copy.labels, syn.labels) and copy.meta == syn.meta
 
 
 def test_a_missing_raw_tensor_is_an_artifact_error(blobs):
