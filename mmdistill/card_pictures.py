@@ -5,7 +5,7 @@ drawn (the card named ``memorisation.png`` only, and the loss curve's course was
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from mmdistill.card import comparable_sets, counted
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog
 from mmdistill.memorisation import MEMORISATION_FILE
+from mmdistill.plots import loss_points
 from mmdistill.scored_on import scored_split
 
 #: a video's animated preview, beside its preview.png
@@ -29,7 +30,7 @@ def alt_text(text: str) -> str:
 def loss_words(records: list[dict[str, Any]], selection: Mapping[str, Any] | None = None) -> str | None:
     """The loss curve in words, from metrics.jsonl ``records``: its first, last and lowest logged value with their
     iterations, and the kept iteration of a run's ``selection``; None when no loss was logged."""
-    pts = [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
+    pts = loss_points(records)
     if not pts:
         return None
     (first_it, first), (last_it, last) = pts[0], pts[-1]
@@ -60,28 +61,32 @@ def accuracy_words(manifest: Mapping[str, Any], chance: tuple[str, float] | None
     return said
 
 
-def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, float] | None = None) -> list[str]:
+def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, float] | None = None,
+                  records: list[dict[str, Any]] | None = None) -> list[str]:
     """The *Pictures* section's lines (none when ``folder`` holds no picture): ``![what it shows](file)`` for each of
     the preview, the loss curve, the accuracy chart and the memorisation histograms that ``folder`` holds; a link, not
     an embedded image, for a memorisation picture that draws the closest pairs (real training samples: a card pasted
-    or pushed somewhere would show them inline)."""
+    or pushed somewhere would show them inline). ``records``: metrics.jsonl's, when the caller has read them (else it
+    is read, only for a folder with ``loss.png``)."""
     name = f"{manifest.get('recipe')} on {manifest.get('dataset')}"
     n = ((manifest.get("synthetic") or {}).get("tensors") or {}).get("labels", ["?"])[0]
-    said: dict[str, str | None] = {
-        PREVIEW_FILE: f"preview of the {counted(n, manifest)} of {name}, as the modality draws them",
-        PREVIEW_GIF: f"animated preview of the {counted(n, manifest)} of {name}",
-        "loss.png": loss_words(MetricsLog(folder / METRICS_FILE).read() if (folder / METRICS_FILE).is_file() else [],
-                               manifest.get("selection")),
-        "accuracy.png": accuracy_words(manifest, chance),
-        MEMORISATION_FILE: ("histograms, per space, of each synthetic sample's distance to its nearest real training sample "
-                            "(an outline) and of random real samples' distance to their nearest other real one (a hatched "
-                            "area); their medians and minima are in the Memorisation check table"
-                            + (", and the closest pairs side by side" if (manifest.get("memorisation") or {}).get("picture_pairs") else "")),
+    log = folder / METRICS_FILE
+    said: dict[str, Callable[[], str | None]] = {  # built only for the pictures the folder holds
+        PREVIEW_FILE: lambda: f"preview of the {counted(n, manifest)} of {name}, as the modality draws them",
+        PREVIEW_GIF: lambda: f"animated preview of the {counted(n, manifest)} of {name}",
+        "loss.png": lambda: loss_words(records if records is not None else MetricsLog(log).read() if log.is_file() else [],
+                                       manifest.get("selection")),
+        "accuracy.png": lambda: accuracy_words(manifest, chance),
+        MEMORISATION_FILE: lambda: ("histograms, per space, of each synthetic sample's distance to its nearest real training "
+                                    "sample (an outline) and of random real samples' distance to their nearest other real one "
+                                    "(a hatched area); their medians and minima are in the Memorisation check table"
+                                    + (", and the closest pairs side by side" if (manifest.get("memorisation") or {}).get("picture_pairs") else "")),
     }
+    texts = {file: words() for file, words in said.items() if (folder / file).is_file()}
     pairs = bool((manifest.get("memorisation") or {}).get("picture_pairs"))  # it draws real training samples themselves
     shown = [(f"[{alt_text(text)}]({file}) (a link, not shown inline: it draws real training samples)"
               if file == MEMORISATION_FILE and pairs else f"![{alt_text(text)}]({file})")
-             for file, text in said.items() if text and (folder / file).is_file()]
+             for file, text in texts.items() if text]
     if not shown:
         return []
     return ["## Pictures", "", "The run folder's pictures; each one's alt text says what it shows, with its numbers.", "",

@@ -267,11 +267,16 @@ def shown_channels(c: int) -> str:
     return "channel 0 of 2 shown as grey" if c == 2 else f"channels 0-2 of {c} shown as RGB" if c > 3 else ""
 
 
+def loss_points(records: list[dict[str, Any]]) -> list[tuple[Any, float]]:
+    """``(iteration, loss)`` of each metrics.jsonl record that logged a numeric loss, in order."""
+    return [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
+
+
 def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str = "matching loss",
                     selection: dict[str, Any] | None = None) -> Path | None:
     """Matching loss against iteration from metrics.jsonl records; None when there is nothing to plot. With a
     run's ``selection`` (the manifest's block), its held-out scores on a second axis and the kept iteration marked."""
-    pts = [(r["it"], r["loss"]) for r in records if "it" in r and isinstance(r.get("loss"), (int, float))]
+    pts = loss_points(records)
     if not pts:
         return None
     plt = pyplot()

@@ -87,11 +87,12 @@ def add_sharing_blocks(manifest: dict[str, Any], modality: Modality, cfg: Any, s
 
 
 def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: SyntheticSet | None = None, where: str = "run",
-               export_note: str | None = None) -> Path:
-    """``README.md``: the set's dataset card (:mod:`mmdistill.card`; ``export_note``: :func:`~mmdistill.card.render_card`'s)."""
+               export_note: str | None = None, records: list[dict[str, Any]] | None = None) -> Path:
+    """``README.md``: the set's dataset card (:mod:`mmdistill.card`; ``export_note``: :func:`~mmdistill.card.render_card`'s;
+    ``records``: metrics.jsonl's when the caller has read them, for the loss curve's alt text)."""
     full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
     level = chance_level(full) if where == "run" else None
-    pictures = picture_lines(out, full, None if level is None else (chance_label(full), level)) if where == "run" else []
+    pictures = picture_lines(out, full, None if level is None else (chance_label(full), level), records) if where == "run" else []
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(render_card(full, modality, where=where, export_note=export_note, pictures=pictures), encoding="utf-8")
     return out / "README.md"
@@ -172,10 +173,11 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     before = _file_states(out)
     title = artifact_title(manifest)
     _draw(PREVIEW_FILE, lambda: modality.write_preview(syn, out / PREVIEW_FILE, title))
-    _draw("loss.png", lambda: plot_loss_curve(MetricsLog(out / METRICS_FILE).read(), out / "loss.png",
-                                              title=f"{title}: matching loss", selection=manifest.get("selection")))
+    records = MetricsLog(out / METRICS_FILE).read()  # read once: the loss curve and its alt text
+    _draw("loss.png", lambda: plot_loss_curve(records, out / "loss.png", title=f"{title}: matching loss",
+                                              selection=manifest.get("selection")))
     _draw("accuracy.png", lambda: write_accuracy_plot(out, manifest))
-    write_card(out, manifest, modality, syn)
+    write_card(out, manifest, modality, syn, records=records)
     own = {*RUN_RECORD, SYNTHETIC_FILE}  # the run's own record, removed by name
     after = _file_states(out)
     manifest["written_files"] = sorted(n for n, state in after.items() if before.get(n) != state and n not in own)

@@ -256,3 +256,21 @@ def test_a_memorisation_picture_of_real_samples_is_linked_not_embedded(tmp_path)
     assert not any(line.startswith("![") for line in linked)
     embedded = picture_lines(tmp_path, _manifest(memorisation={"picture_pairs": False}))
     assert any(re.match(r"^!\[histograms, .+\]\(memorisation\.png\)$", line) for line in embedded)
+
+
+def test_metrics_are_read_once_and_only_for_a_loss_curve(tmp_path, monkeypatch):
+    """Review 53K3: write_artifact read metrics.jsonl for loss.png and picture_lines read it again, even for a folder
+    without loss.png (every alt text was built before the folder was looked at). The records are passed through."""
+    from mmdistill.card_pictures import picture_lines
+    from mmdistill.io import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"it": 0, "loss": 2.0})
+    reads = []
+    real = MetricsLog.read
+    monkeypatch.setattr(MetricsLog, "read", lambda self: reads.append(self) or real(self))
+    assert picture_lines(tmp_path, _manifest()) == [] and reads == []  # no picture: nothing read
+    (tmp_path / "loss.png").write_bytes(b"\x89PNG")
+    lines = picture_lines(tmp_path, _manifest(), records=[{"it": 5, "loss": 1.5}])
+    assert reads == [] and any("1.5 at iteration 5" in line for line in lines)
+    assert any("2 at iteration 0" in line for line in picture_lines(tmp_path, _manifest())) and len(reads) == 1
