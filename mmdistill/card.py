@@ -59,6 +59,11 @@ def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
         return {}
 
 
+def stored_count(manifest: Mapping[str, Any]) -> Any:
+    """How many samples the set stores: its header's ``labels`` length, ``"?"`` when the manifest does not say."""
+    return (((manifest.get("synthetic") or {}).get("tensors") or {}).get("labels") or ["?"])[0]
+
+
 def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
     """``"5 clips"``: ``n`` with the set's sample noun (the manifest's ``sample_noun``, else the adapter's, else
     "sample"), plural unless ``n`` is 1."""
@@ -263,7 +268,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"the recipe `{manifest.get('recipe')}` ")
     out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "", made
                   + f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
-                  f"{counted(manifest.get('synthetic', {}).get('tensors', {}).get('labels', ['?'])[0], manifest, modality)}, "
+                  f"{counted(stored_count(manifest), manifest, modality)}, "
                   f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
     out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]

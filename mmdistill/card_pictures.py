@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmdistill.card import comparable_sets, counted
+from mmdistill.card import comparable_sets, counted, stored_count
 from mmdistill.evaluation import evaluated_sets, set_cell
 from mmdistill.io import METRICS_FILE, PREVIEW_FILE, MetricsLog
 from mmdistill.memorisation import MEMORISATION_FILE
@@ -69,7 +69,7 @@ def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, 
     or pushed somewhere would show them inline). ``records``: metrics.jsonl's, when the caller has read them (else it
     is read, only for a folder with ``loss.png``)."""
     name = f"{manifest.get('recipe')} on {manifest.get('dataset')}"
-    n = ((manifest.get("synthetic") or {}).get("tensors") or {}).get("labels", ["?"])[0]
+    n = stored_count(manifest)
     log = folder / METRICS_FILE
     said: dict[str, Callable[[], str | None]] = {  # built only for the pictures the folder holds
         PREVIEW_FILE: lambda: f"preview of the {counted(n, manifest)} of {name}, as the modality draws them",

@@ -135,9 +135,10 @@ def export_description(manifest: Mapping[str, Any], stats: Mapping[str, Mapping[
     stats = {(columns or {}).get(name, name): pair for name, pair in stats.items()}
     head = (f"A distilled {manifest.get('dataset')} set made by mmdistill (recipe {manifest.get('recipe')}, method "
             f"{manifest.get('method')}); its exact float columns hold the model inputs.")
-    said = normalization_line(stats) or ((f"its inputs are not normalised by a mean and std{f': {note}' if note else ''}")
-                                         if recorded else "the set records no normalisation statistics (an older or edited manifest)")
-    if note and normalization_line(stats):  # a transform after the normalisation (an image set's ZCA whitening)
+    normalised = normalization_line(stats)
+    said = normalised or ((f"its inputs are not normalised by a mean and std{f': {note}' if note else ''}")
+                          if recorded else "the set records no normalisation statistics (an older or edited manifest)")
+    if note and normalised:  # a transform after the normalisation (an image set's ZCA whitening)
         said += f"; {note}"
     exact = {name: {k: t.tolist() for k, t in pair.items()} for name, pair in stats.items()}
     trained = training_line(manifest)

@@ -91,8 +91,7 @@ def write_card(out: Path, manifest: dict[str, Any], modality: Any, syn: Syntheti
     """``README.md``: the set's dataset card (:mod:`mmdistill.card`; ``export_note``: :func:`~mmdistill.card.render_card`'s;
     ``records``: metrics.jsonl's when the caller has read them, for the loss curve's alt text)."""
     full = {**manifest, "synthetic": syn.header()} if syn is not None else manifest
-    level = chance_level(full) if where == "run" else None
-    pictures = picture_lines(out, full, None if level is None else (chance_label(full), level), records) if where == "run" else []
+    pictures = picture_lines(out, full, chance_line(full), records) if where == "run" else []
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(render_card(full, modality, where=where, export_note=export_note, pictures=pictures), encoding="utf-8")
     return out / "README.md"
@@ -108,10 +107,10 @@ def write_accuracy_plot(out: Path, manifest: Mapping[str, Any]) -> Path | None:
     """``accuracy.png``: mean ± std and the runs of every evaluated set of the manifest's metrics, one group of
     bars per evaluation network when the set was scored on several (``cross_arch``), a dashed line at chance for
     accuracy (:func:`chance_level`); None when there is no evaluated set."""
-    metrics = manifest.get("metrics", {})
+    metrics, (label, level) = manifest.get("metrics", {}), chance_line(manifest) or ("chance", None)
     return plot_accuracy_bars(comparable_sets(metrics), out / "accuracy.png", artifact_title(manifest),
                               ylabel=f"{scored_split(metrics)} {metrics.get('metric', 'accuracy')} (%)", networks=metrics.get("cross_arch"),
-                              chance=chance_level(manifest), chance_label=chance_label(manifest))
+                              chance=level, chance_label=label)
 
 
 def chance_level(manifest: Mapping[str, Any]) -> float | None:
@@ -148,12 +147,20 @@ def retrieval_chance(metrics: Mapping[str, Any]) -> float | None:
     return 0.5 * (min(1.0, 10 / n_img) + i2t)
 
 
-def chance_label(manifest: Mapping[str, Any]) -> str:
-    """The name of :func:`chance_level`'s line: ``chance``, or ``majority class`` when that is what it is."""
+def chance_label(manifest: Mapping[str, Any], level: float | None = None) -> str:
+    """The name of :func:`chance_level`'s line (``level``: its value when the caller has it): ``chance``, ``majority
+    class`` when that is what it is, or ``random ranking``."""
     if retrieval_chance(manifest.get("metrics", {})) is not None:
         return "random ranking"
-    level, k = chance_level(manifest), manifest.get("num_classes")
+    level, k = chance_level(manifest) if level is None else level, manifest.get("num_classes")
     return "majority class" if level is not None and isinstance(k, int) and level > 1.0 / k else "chance"
+
+
+def chance_line(manifest: Mapping[str, Any]) -> tuple[str, float] | None:
+    """(:func:`chance_label`, :func:`chance_level`) of the accuracy chart's dashed line, the level computed once; None
+    when there is none."""
+    level = chance_level(manifest)
+    return None if level is None else (chance_label(manifest, level), level)
 
 
 def _draw(name: str, draw: Callable[[], Any]) -> None:
