@@ -180,8 +180,10 @@ def test_audio_visual_refuses_a_missing_file_and_a_set_of_another_modality(tmp_p
     data = MODALITY.load(_cfg(dataset="csv", data_root=str(_write_csv_set(tmp_path / "set"))))
     with pytest.raises(DataError, match=r"av_like: 1 image file\(s\) do not exist: .*gone\.png"):
         av_like(data.meta, {"image": [tmp_path / "gone.png"]})
-    with pytest.raises(ConfigError, match="waveforms must be .*without sample_rate"):
+    with pytest.raises(ConfigError, match="av_like: waveforms need sample_rate="):
         av_like(data.meta, {"audio": torch.zeros(2, 100)})
+    with pytest.raises(ConfigError, match=r"av_like: waveforms must be \(N, T\) floats .*\(2, 100\) torch.int64"):
+        av_like(data.meta, {"audio": torch.zeros(2, 100, dtype=torch.long)}, sample_rate=8000)
     with pytest.raises(ConfigError, match=r"got \['video'\]"):
         av_like(data.meta, {"video": []})
     with pytest.raises(ArtifactError, match=r"av_like: the set's metadata lacks \['features'"):

@@ -55,7 +55,7 @@ def maps_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Se
         raise ArtifactError(f"the set's preprocessing.align is {align!r}; expected one of {ALIGNMENTS}")
     clips = as_items(clips)  # one clip: iterating the string would decode each of its characters
     if isinstance(clips, Tensor):
-        waves = _waves(clips, sample_rate, params.sample_rate, num_samples, align)
+        waves = fit_waveforms(clips, sample_rate, params.sample_rate, num_samples, align)
     else:
         items = [(str(p), (lambda p=p: str(Path(p).expanduser()))) for p in clips]
         _, fitted, bad = decode_fitted(items, Crop(num_samples, params.sample_rate, align), strict=False)
@@ -67,11 +67,18 @@ def maps_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Se
     return normalize(extract_fdmfcc(waves, params, transform=FDMFCC(params)), mean, std)
 
 
-def _waves(x: Tensor, rate: int | None, target: int, num_samples: int, align: str) -> Tensor:
+def fit_waveforms(x: Tensor, rate: int | None, target: int, num_samples: int, align: str = "center", *,
+                  who: str = "maps_like") -> Tensor:
+    """Waveforms (N, T) floats in [-1, 1] at ``rate`` Hz as the set's clips: (N, ``num_samples``) float32 on the CPU at
+    ``target`` Hz (torchaudio's resampler), padded or cropped by ``align`` (:func:`~.decode.fix_length`).
+
+    Raises:
+        ConfigError: ``rate`` is None, or ``x`` is not (N, T) floats; the message starts with ``who``.
+    """
     if rate is None:
-        raise ConfigError("maps_like: waveforms need sample_rate= (their rate in Hz, resampled to the set's); files carry their own")
+        raise ConfigError(f"{who}: waveforms need sample_rate= (their rate in Hz, resampled to the set's); files carry their own")
     if x.dim() != 2 or not x.is_floating_point():
-        raise ConfigError(f"maps_like: waveforms must be (N, T) floats in [-1, 1], got {tuple(x.shape)} {x.dtype}")
+        raise ConfigError(f"{who}: waveforms must be (N, T) floats in [-1, 1], got {tuple(x.shape)} {x.dtype}")
     x = x.detach().float().cpu()
     if int(rate) != target:
         import torchaudio.functional as AF
@@ -80,4 +87,4 @@ def _waves(x: Tensor, rate: int | None, target: int, num_samples: int, align: st
     return fix_length(x, num_samples, align)
 
 
-__all__ = ["maps_like", "set_meta"]
+__all__ = ["fit_waveforms", "maps_like", "set_meta"]

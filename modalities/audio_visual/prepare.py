@@ -23,6 +23,7 @@ from mmdistill.inputs_like import as_items, source_meta
 
 from ..audio.decode import decode, fix_length, resample_clips
 from ..audio.features import FDMFCCParams
+from ..audio.prepare import fit_waveforms
 from .data import image_tensor, log_mel
 
 WHAT = "a distilled audio-visual set"
@@ -41,15 +42,7 @@ def audio_of(meta: Mapping[str, Any], audio: Sequence[str | Path] | Tensor, samp
     params = FDMFCCParams.from_dict(meta["features"])
     n, frames = int(meta["num_samples"]), int(meta["audio_frames"])
     if isinstance(audio, Tensor):
-        if sample_rate is None or audio.dim() != 2 or not audio.is_floating_point():
-            raise ConfigError(f"av_like: waveforms must be (N, T) floats in [-1, 1] with sample_rate= (their rate in Hz), got "
-                              f"{tuple(audio.shape)} {audio.dtype}" + (" without sample_rate" if sample_rate is None else ""))
-        waves = audio.detach().float().cpu()
-        if int(sample_rate) != params.sample_rate:
-            import torchaudio.functional as AF
-
-            waves = AF.resample(waves, int(sample_rate), params.sample_rate)
-        waves = torch.stack([fix_length(w, n) for w in waves]) if len(waves) else torch.empty(0, n)
+        waves = fit_waveforms(audio, sample_rate, params.sample_rate, n, who="av_like")
     else:
         paths = [Path(p).expanduser() for p in as_items(audio)]
         _absent(paths, "audio")
