@@ -27,7 +27,7 @@ from mmdistill.modalities.image_text import (  # noqa: E402
 )
 from mmdistill.modalities.image_text.encoders import build_image_encoder, build_text_encoder  # noqa: E402
 from mmdistill.modalities.image_text.lora import add_lora  # noqa: E402
-from mmdistill.modalities.image_text.text_cache import embed_captions  # noqa: E402
+from mmdistill.modalities.image_text.text_cache import embed_and_measure  # noqa: E402
 from mmdistill.run import distill  # noqa: E402
 from mmdistill.seeding import generator  # noqa: E402
 
@@ -410,10 +410,10 @@ def test_text_embeddings_are_cached_by_encoder_and_captions(tmp_path, tiny_bert)
     calls = []
     original = enc._encode
     enc._encode = lambda caps: calls.append(len(caps)) or original(caps)  # type: ignore[method-assign]
-    first, path = embed_captions(enc, ["a red dog", "a cat"], tmp_path, progress=False)
-    second, path2 = embed_captions(enc, ["a red dog", "a cat"], tmp_path, progress=False)
+    first, path, _ = embed_and_measure(enc, ["a red dog", "a cat"], tmp_path, progress=False)
+    second, path2, _ = embed_and_measure(enc, ["a red dog", "a cat"], tmp_path, progress=False)
     assert path == path2 and path.is_file() and calls == [2] and torch.equal(first, second)
-    _, other = embed_captions(enc, ["a cat", "a red dog"], tmp_path, progress=False)
+    _, other, _ = embed_and_measure(enc, ["a cat", "a red dog"], tmp_path, progress=False)
     assert other != path and calls == [2, 2]
     # captions are hashed with their lengths: a caption holding a newline is not two captions (before: one file)
     from mmdistill.modalities.image_text.text_cache import cache_path
@@ -463,11 +463,11 @@ def test_unusable_text_cache_is_logged_and_replaced(tmp_path, tiny_bert, caplog)
     path = cache_path(enc, caps, tmp_path)
     path.write_bytes(b"garbage")
     with caplog.at_level("WARNING"):
-        emb, written = embed_captions(enc, caps, tmp_path, progress=False)
+        emb, written, _ = embed_and_measure(enc, caps, tmp_path, progress=False)
     assert written == path and emb.shape == (2, 16) and "is not usable" in caplog.text and path.name in caplog.text
-    assert torch.equal(embed_captions(enc, caps, tmp_path, progress=False)[0], emb)  # the replacement is read back
+    assert torch.equal(embed_and_measure(enc, caps, tmp_path, progress=False)[0], emb)  # the replacement is read back
     with pytest.raises(ConfigError, match="text_cache=.* is a file"):
-        embed_captions(enc, caps, path, progress=False)
+        embed_and_measure(enc, caps, path, progress=False)
 
 
 def test_a_text_cache_that_cannot_be_written_is_a_warning_and_the_embeddings_are_used(tmp_path, tiny_bert, caplog):
@@ -478,10 +478,10 @@ def test_a_text_cache_that_cannot_be_written_is_a_warning_and_the_embeddings_are
     (tmp_path / "afile").write_text("x")
     folder = tmp_path / "afile" / "text"
     with caplog.at_level("WARNING"):
-        emb, path = embed_captions(enc, ["a red dog", "a cat"], folder, progress=False)
+        emb, path, _ = embed_and_measure(enc, ["a red dog", "a cat"], folder, progress=False)
     assert emb.shape == (2, 16) and not path.exists()
     assert f"text cache {path} cannot be written" in caplog.text and "used without caching them" in caplog.text
-    assert torch.equal(emb, embed_captions(enc, ["a red dog", "a cat"], tmp_path, progress=False)[0])
+    assert torch.equal(emb, embed_and_measure(enc, ["a red dog", "a cat"], tmp_path, progress=False)[0])
 
 
 @pytest.mark.parametrize("edit, said", [
@@ -499,14 +499,14 @@ def test_a_text_cache_entry_under_the_right_name_with_other_content_is_embedded_
 
     enc = build_text_encoder(tiny_bert)
     caps = ["a red dog", "a cat"]
-    first, path = embed_captions(enc, caps, tmp_path, progress=False)
+    first, path, _ = embed_and_measure(enc, caps, tmp_path, progress=False)
     tensors = load_file(str(path))
     with safe_open(str(path), "pt") as fh:
         meta = dict(fh.metadata())
     edit(tensors, meta)
     save_file(tensors, str(path), metadata=meta)
     with caplog.at_level("WARNING"):
-        again, _ = embed_captions(enc, caps, tmp_path, progress=False)
+        again, _, _ = embed_and_measure(enc, caps, tmp_path, progress=False)
     assert re.search(said, caplog.text) and "embedding the 2 captions again and replacing it" in caplog.text, caplog.text
     assert torch.equal(again, first)
     with safe_open(str(path), "pt") as fh:

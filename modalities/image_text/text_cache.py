@@ -44,15 +44,6 @@ def cache_path(encoder: FrozenTextEncoder, captions: list[str], cache_dir: Path)
     return cache_dir / f"{slug}-{h.hexdigest()[:24]}.safetensors"
 
 
-def embed_captions(
-    encoder: FrozenTextEncoder, captions: list[str], cache_dir: str | Path | None = None, *, batch_size: int = 256, progress: bool = True,
-) -> tuple[Tensor, Path]:
-    """(N, D) float32 embeddings of ``captions``, read from the cache when present; returns them and the
-    cache file (not written, with a warning, when ``cache_dir`` cannot be written: a read-only or full disk)."""
-    emb, path, _ = embed_and_measure(encoder, captions, cache_dir, batch_size=batch_size, progress=progress)
-    return emb, path
-
-
 def _cached_long(meta: dict[str, str], encoder: FrozenTextEncoder, count: int) -> list[tuple[int, int]] | None:
     """The ``(index, tokens)`` of the long captions a cache file's metadata records (``long_captions``), or None when
     it records none (a file written before they were recorded), none for this encoder's context, or a damaged list."""
@@ -71,8 +62,9 @@ def _cached_long(meta: dict[str, str], encoder: FrozenTextEncoder, count: int) -
 def embed_and_measure(
     encoder: FrozenTextEncoder, captions: list[str], cache_dir: str | Path | None = None, *, batch_size: int = 256, progress: bool = True,
 ) -> tuple[Tensor, Path, list[tuple[int, int]]]:
-    """:func:`embed_captions`, and the ``(index, tokens)`` of each caption longer than ``encoder.context``
-    (:func:`~.token_limits.long_captions`): counted once when the captions are embedded and kept in the cache file's
+    """(N, D) float32 embeddings of ``captions``, read from the cache when present; the cache file (not written, with
+    a warning, when ``cache_dir`` cannot be written: a read-only or full disk); and the ``(index, tokens)`` of each
+    caption longer than ``encoder.context`` (:func:`~.token_limits.long_captions`): counted once when the captions are embedded and kept in the cache file's
     metadata (``long_captions``, with the context), so a load that reads the embeddings from the cache does not
     tokenize every caption again."""
     folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -173,5 +165,5 @@ def nearest_captions(text: Tensor, bank: tuple[list[str], Tensor], *, similarity
     return [captions[i] for i in idx.tolist()]
 
 
-__all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_and_measure", "embed_captions", "load_caption_bank",
+__all__ = ["bank_ref", "cache_path", "caption_bank_file", "default_cache_dir", "embed_and_measure", "load_caption_bank",
            "nearest_captions"]

@@ -48,16 +48,14 @@ def long_captions(encoder: Any, captions: list[str]) -> list[tuple[int, int]]:
 
 
 def report_long_captions(encoder: Any, splits: dict[str, Any], report: Any, source: str,
-                         long: dict[str, list[tuple[int, int]]] | None = None) -> int:
+                         long: dict[str, list[tuple[int, int]]]) -> int:
     """Add each caption of ``splits`` (name -> :class:`~.data.PairSplit`) that ``encoder`` reads only in part to
     ``report`` (kind ``long_captions``: its image id, and its token count and start as the reason), with one warning
     naming the context and the first ones; returns their number. ``long``: a split's ``(index, tokens)`` of those
-    captions as found when they were embedded (:func:`~.text_cache.embed_and_measure`); a split it does not name is
-    tokenized here."""
+    captions as found when they were embedded (:func:`~.text_cache.embed_and_measure`), for every split of ``splits``."""
     found = []
     for split_name, split in splits.items():
-        known = (long or {}).get(split_name)
-        for i, n in long_captions(encoder, split.captions) if known is None else known:
+        for i, n in long[split_name]:
             found.append((split.image_ids[int(split.caption_image[i])], f"{split_name}, {n} tokens: {split.captions[i][:40]!r}"))
     if found:
         report.extend("long_captions", found)
