@@ -9,7 +9,7 @@ model input ``ds.x``, (N, *sample shape) -- or, for a set of several inputs (aud
 :func:`prepare_like` dispatches to it and checks that the prepared samples have the set's sample shape (a model trained
 on the set takes no other); an adapter without the hook is named in a :class:`~mmdistill.errors.ConfigError` that says
 what it offers instead. :func:`source_meta` and :func:`as_items` are the adapters' shared readers of the set's
-metadata and of one path given alone.
+metadata and of one path (or PIL image) given alone.
 
 The hook takes the stored :class:`~mmdistill.synthetic.SyntheticSet` (its ``meta`` records the preparation; an adapter
 that needs the sample shape decodes it), not the run's config: the set carries what is needed, wherever it travels.
@@ -62,10 +62,15 @@ def source_meta(source: Any, function: str, what: str, required: Sequence[str] =
     return meta
 
 
+def is_pil(item: Any) -> bool:
+    """Whether ``item`` is a PIL image (told by its type's module, so PIL is not imported to ask)."""
+    return type(item).__module__.startswith("PIL.")
+
+
 def as_items(raw: Any, *singles: type) -> Any:
-    """``raw`` as a list when it is one item (a ``str`` or ``Path`` path, or an instance of ``singles``): iterating a
-    string would read each of its characters as a file. Anything else is returned as it is."""
-    return [raw] if isinstance(raw, (str, PurePath, *singles)) else raw
+    """``raw`` as a list when it is one item (a ``str`` or ``Path`` path, a PIL image, or an instance of ``singles``):
+    iterating a string would read each of its characters as a file. Anything else is returned as it is."""
+    return [raw] if isinstance(raw, (str, PurePath, *singles)) or is_pil(raw) else raw
 
 
 def _check_shape(modality: Any, out: Tensor, reference: Tensor, name: str | None) -> None:

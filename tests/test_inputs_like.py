@@ -126,3 +126,17 @@ def test_the_readme_sharing_paragraphs_stay_under_their_section_heading():
     for paragraph in ("**Checking a received set.**", "**Hugging Face.**", "**What an export leaves out.**",
                       "**The dataset card.**", "**The memorisation check.**"):
         assert paragraph in before_subsections, paragraph
+
+
+def test_as_items_takes_one_pil_image_as_one_item_and_is_pil_tells_it():
+    """Review 53: the image and image-text prepare modules each told a PIL image by its type's module, and wrapped one
+    image given alone in a step of their own before as_items: one shared is_pil, and as_items wraps a PIL image."""
+    from PIL import Image
+
+    from mmdistill.inputs_like import as_items, is_pil
+
+    img = Image.new("RGB", (4, 3))
+    assert is_pil(img) and not is_pil("a.png") and not is_pil(torch.zeros(1)) and not is_pil([img])
+    assert as_items(img) == [img] and as_items("a.png") == ["a.png"]
+    many = [img, img]
+    assert as_items(many) is many

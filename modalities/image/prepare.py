@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
-from mmdistill.inputs_like import as_items
+from mmdistill.inputs_like import as_items, is_pil
 
 from .datasets import REPORT_KINDS, _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
 
@@ -82,8 +82,7 @@ def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path
         ConfigError: a tensor of another form, an item that is neither a path nor a PIL image.
     """
     (c, h, w), meta = set_shape(source)
-    images = images if not _is_pil(images) else [images]
-    images = as_items(images)  # one path: a string iterated would be read letter by letter
+    images = as_items(images)  # one path or PIL image: a string iterated would be read letter by letter
     mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
     if isinstance(images, Tensor):
         if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
@@ -93,7 +92,7 @@ def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path
                               f"shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}")
         images = [_from_pixels(p) for p in images.cpu().numpy()]
     altered: dict[str, list[tuple[Path, str]]] = {}
-    arrays = [_pil_pixels(im, c, (h, w), altered) if _is_pil(im) else
+    arrays = [_pil_pixels(im, c, (h, w), altered) if is_pil(im) else
               _read_images([_path(im)], (h, w), c, False, None, altered)[0] for im in images]
     said = {"upscaled": f"image(s) smaller than the set's {w}x{h} (width x height) enlarged to it (bilinear)",
             "channels_converted": f"image(s) converted to the set's {'greyscale' if c == 1 else 'RGB'}"}
@@ -110,10 +109,6 @@ def _whitened(source: DistilledSet | SyntheticSet, x: Tensor) -> Tensor:
 
     fit = set_whitening(source.synthetic if hasattr(source, "synthetic") else source)
     return x if fit is None else fit.whiten(x)
-
-
-def _is_pil(item: Any) -> bool:
-    return type(item).__module__.startswith("PIL.")
 
 
 def _path(item: Any) -> Path:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
-from mmdistill.inputs_like import as_items, source_meta
+from mmdistill.inputs_like import as_items, is_pil, source_meta
 
 from .config import ImageTextDistillConfig
 from .data import normalised_pixels
@@ -38,9 +38,9 @@ def images_of(meta: Mapping[str, Any], images: Sequence[str | Path | Any]) -> Te
 
     size, mean, std = int(meta["image_size"]), tuple(meta["mean"]), tuple(meta["std"])
     out, bad = [], []
-    for item in ([images] if type(images).__module__.startswith("PIL.") else as_items(images)):  # one image alone: one sample
+    for item in as_items(images):  # one path or image alone: one sample
         try:
-            if type(item).__module__.startswith("PIL."):
+            if is_pil(item):
                 img = upright(item.copy())[0]
             elif isinstance(item, (str, Path)):
                 path = Path(item).expanduser()
