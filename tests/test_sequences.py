@@ -1266,3 +1266,13 @@ def test_the_memorisation_pool_of_item_profiles_has_a_size_cap(monkeypatch):
     monkeypatch.setattr(share, "PROFILE_VALUES", 10 * data.num_items)
     capped = share.sequence_memorisation_views(None, decoded, data, 1000, generator(0, "pool"))
     assert capped.real_input.shape == (10, data.num_items)
+
+
+def test_right_padded_keeps_the_last_items_of_lists_and_tensors_alike():
+    """Review 53: items_like's keep-the-last-max_len-and-right-pad loop repeated SequenceData.padded; both call
+    data.right_padded, which takes item-index lists (items_like) and tensors (the learner's batches)."""
+    from mmdistill.modalities.sequences.data import right_padded
+
+    out, lens = right_padded([[1, 2, 3, 4], torch.tensor([5]), []], 3, 9)
+    assert out.tolist() == [[2, 3, 4], [5, 9, 9], [9, 9, 9]] and lens.tolist() == [3, 1, 0]
+    assert out.dtype == lens.dtype == torch.long

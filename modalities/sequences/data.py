@@ -34,7 +34,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -68,6 +68,18 @@ REPORT_KINDS = {
 
 
 # ---------------------------------------------------------------------------------------------- data
+def right_padded(seqs: Sequence[Tensor | Sequence[int]], length: int, pad: int) -> tuple[Tensor, Tensor]:
+    """The last ``length`` item indices of each sequence, right-padded with ``pad``: (B, length) long inputs and (B,)
+    long lengths (a sequence of no item is all padding, length 0)."""
+    out = torch.full((len(seqs), length), pad, dtype=torch.long)
+    lens = torch.zeros(len(seqs), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        kept = torch.as_tensor(s[-length:], dtype=torch.long)
+        out[i, : kept.numel()] = kept
+        lens[i] = kept.numel()
+    return out, lens
+
+
 @dataclass
 class SequenceData:
     """User sequences split leave-one-out; items are 0..num_items-1, ``num_items`` is the padding id.
@@ -109,14 +121,7 @@ class SequenceData:
     # ------------------------------------------------------------------ views
     def padded(self, seqs: list[Tensor], length: int | None = None) -> tuple[Tensor, Tensor]:
         """Right-padded (B, L) inputs of the last ``length`` (max_len) items of each sequence, and lengths."""
-        length = length or self.max_len
-        out = torch.full((len(seqs), length), self.pad, dtype=torch.long)
-        lens = torch.zeros(len(seqs), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            s = s[-length:]
-            out[i, : s.numel()] = s
-            lens[i] = s.numel()
-        return out, lens
+        return right_padded(seqs, length or self.max_len, self.pad)
 
     def eval_inputs(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
         """(inputs (U, max_len), lengths (U,), targets (U,)) of the ``valid`` or ``test`` split."""
@@ -559,4 +564,4 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
 __all__ = ["COLUMN_KEYS", "FILE_DATASETS", "ITEM_NAMES", "LogColumns", "LogRows", "RATINGS_FILES", "REPORT_KINDS", "ROLES",
            "Row", "SequenceData", "SequenceLoadOptions", "TIME_NAMES", "TITLES_OF", "TITLE_FILES", "USER_NAMES",
            "build_sequences", "check_dataset_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens",
-           "read_recbole", "read_sasrec_text", "stats_report"]
+           "read_recbole", "read_sasrec_text", "right_padded", "stats_report"]

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.inputs_like import source_meta
+
+from .data import right_padded
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,8 @@ def items_like(source: Any, histories: Sequence[Sequence[Any]], *, max_len: int 
         raise ConfigError(f"items_like: expected a list of histories (one list of item ids per user), got {type(histories).__name__}")
     index = {str(i): n for n, i in enumerate(meta["item_ids"])}
     pad = len(index)
-    out = torch.full((len(histories), length), pad, dtype=torch.long)
     missed: dict[str, int] = {}
-    empty = []
+    kept: list[list[int]] = []
     for u, h in enumerate(histories):
         if isinstance(h, (str, bytes)) or not isinstance(h, Sequence):
             raise ConfigError(f"items_like: history {u} is a {type(h).__name__}, expected a list of item ids (oldest first)")
@@ -71,10 +71,9 @@ def items_like(source: Any, histories: Sequence[Sequence[Any]], *, max_len: int 
                 missed[str(item)] = missed.get(str(item), 0) + 1
             else:
                 known.append(n)
-        kept = known[-length:]
-        out[u, :len(kept)] = torch.tensor(kept, dtype=torch.long)
-        if not kept:
-            empty.append(u)
+        kept.append(known)
+    out, lens = right_padded(kept, length, pad)
+    empty = (lens == 0).nonzero().flatten().tolist()
     if missed:
         named = ", ".join(repr(k) for k in list(missed)[:5]) + (" ..." if len(missed) > 5 else "")
         said = (f"{sum(missed.values())} interaction(s) with {len(missed)} item id(s) the set never saw ({named}; the set knows "
