@@ -228,3 +228,35 @@ def test_audio_visual_frames_given_as_tensors_are_the_sets_frames():
         av_like(data.meta, {"image": _images(y_te).permute(0, 2, 3, 1)})
     with pytest.raises(ConfigError, match=r"float image frames must lie in \[0, 1\].*got values in \[[0-9.]+, 255\]"):
         av_like(data.meta, {"image": _images(y_te) * 255})
+
+
+def test_captions_of_loads_the_text_encoder_once_with_the_recorded_pooling(monkeypatch):
+    """Review 53: text_encoder_of loaded the model with pooling 'auto' and again when the recorded pooling differed,
+    and captions_of rebuilt it (a full model load) on every call. Now one load per (encoder, pooling) in a process,
+    with the pooling the set's text_space says its run used ('auto' for an L2-normalised space)."""
+    from mmdistill.modalities.image_text import encoders
+    from mmdistill.modalities.image_text import prepare as it_prepare
+
+    class Fake:
+        name, dim, context = "fake", 4, None
+
+        def __init__(self, pooling: str) -> None:
+            self.normalize = pooling == "auto"
+            self.pooling = "mean" if pooling == "auto" else pooling
+
+        def encode(self, captions, batch_size, progress=False):
+            return torch.ones(len(captions), self.dim)
+
+    built = []
+    monkeypatch.setattr(encoders, "build_text_encoder", lambda name, pooling="auto", **_: built.append(pooling) or Fake(pooling))
+    it_prepare._cached_text_encoder.cache_clear()
+    meta = {"text_encoder": "fake", "text_pooling": "cls", "text_space": "fake, cls pooling", "max_caption_words": 5}
+    for _ in range(3):
+        assert it_prepare.captions_of(meta, ["a cat", "a dog"]).shape == (2, 4)
+    assert built == ["cls"]
+    normalised = dict(meta, text_pooling="mean", text_space="fake, mean pooling, L2-normalised")
+    it_prepare.captions_of(normalised, ["a cat"])
+    assert built == ["cls", "auto"]
+    older = {k: v for k, v in meta.items() if k != "text_space"}  # before text_space: auto, then the recorded pooling
+    assert it_prepare.text_encoder_of(older).pooling == "cls" and built == ["cls", "auto"]  # both already loaded
+    it_prepare._cached_text_encoder.cache_clear()

@@ -11,6 +11,7 @@ config's default, 30 words, with a warning, or at ``max_words=``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -66,20 +67,41 @@ def _max_words(meta: Mapping[str, Any], max_words: int | None) -> int:
     return int(default)  # type: ignore[arg-type]
 
 
+def built_pooling(meta: Mapping[str, Any]) -> str:
+    """The ``pooling`` argument that rebuilds the set's text encoder as its run built it: the recorded ``text_pooling``
+    when the set records a ``text_space`` that is not L2-normalised (``auto`` would resolve to that pooling without
+    normalising); else ``auto`` -- no pooling recorded (an open_clip tower), an L2-normalised space (only ``auto``
+    reads a sentence-transformers folder's Normalize module), or a set made before ``text_space`` was recorded (the
+    run's default; :func:`text_encoder_of` rebuilds with the recorded pooling when ``auto`` resolves another)."""
+    pooling, space = meta.get("text_pooling"), meta.get("text_space")
+    if pooling and isinstance(space, str) and space and not space.endswith("L2-normalised"):
+        return str(pooling)
+    return "auto"
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_text_encoder(name: str, pooling: str) -> Any:
+    """The frozen text encoder ``name`` built with ``pooling``, loaded once per (name, pooling) in a process (a full
+    model load; :func:`captions_of` is called once per batch of captions). Shared: it is only read."""
+    from .encoders import build_text_encoder
+
+    return build_text_encoder(name, pooling)
+
+
 def text_encoder_of(meta: Mapping[str, Any]) -> Any:
     """The frozen text encoder the set's captions were embedded with, rebuilt from ``meta["text_encoder"]`` and its
-    pooling; its ``text_space`` (encoder, pooling, normalisation) must be the recorded one. ArtifactError naming what
-    the set lacks, or both spaces when they differ."""
-    from .encoders import build_text_encoder, text_space
+    pooling (:func:`built_pooling`; loaded once per process); its ``text_space`` (encoder, pooling, normalisation) must
+    be the recorded one. ArtifactError naming what the set lacks, or both spaces when they differ."""
+    from .encoders import text_space
 
     name = meta.get("text_encoder")
     if not isinstance(name, str) or not name:
         raise ArtifactError("pairs_like: the set records no text_encoder, so its captions' embedding cannot be repeated; "
                             "embed your captions with the encoder its run used (the manifest's config.text_encoder)")
-    enc = build_text_encoder(name, "auto")  # auto resolves the pooling and the L2 normalisation as the run's default did
+    enc = _cached_text_encoder(name, built_pooling(meta))
     pooling = meta.get("text_pooling")
-    if pooling and getattr(enc, "pooling", pooling) != pooling:
-        enc = build_text_encoder(name, str(pooling))
+    if pooling and getattr(enc, "pooling", pooling) != pooling:  # a set without text_space whose run set another pooling
+        enc = _cached_text_encoder(name, str(pooling))
     recorded = meta.get("text_space")
     if recorded and text_space(enc) != recorded:
         raise ArtifactError(f"pairs_like: the set's captions were embedded in {recorded!r}; {name} rebuilt here embeds in "
