@@ -94,3 +94,23 @@ def test_images_like_reads_the_sets_shape_from_its_meta_not_by_decoding_it(tmp_p
     monkeypatch.undo()
     del ds.synthetic.meta["sample_shape"]
     torch.testing.assert_close(images_like(ds.synthetic, test[:2]), data.test.x[:2], rtol=0, atol=0)
+
+
+def test_images_like_takes_the_sets_meta_and_reads_its_shape_there(tmp_path):
+    """Review 53: set_shape read the metadata its own way (not inputs_like.source_meta), so a set's ``meta`` mapping
+    -- what every other adapter's *_like function takes -- was refused; a DistilledSet's shape came from its samples
+    even when the metadata recorded it."""
+    from mmdistill.errors import ArtifactError
+    from mmdistill.modalities.image import images_like
+    from mmdistill.modalities.image.prepare import set_shape
+
+    ds, data, test = _set(tmp_path)
+    torch.testing.assert_close(images_like(ds.synthetic.meta, test[:2]), data.test.x[:2], rtol=0, atol=0)
+    assert set_shape(ds)[0] == (3, 16, 16)
+    ds.inputs = {"x": ds.x[:, :1]}  # a shape the samples would give, not the recorded one
+    assert set_shape(ds)[0] == (3, 16, 16)
+    older = {k: v for k, v in ds.synthetic.meta.items() if k != "sample_shape"}
+    with pytest.raises(ArtifactError, match="images_like: the set's metadata has no sample_shape"):
+        images_like(older, test[:2])
+    with pytest.raises(ConfigError, match="images_like: expected a distilled image set .*got int"):
+        images_like(3, test[:2])

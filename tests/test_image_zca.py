@@ -318,3 +318,18 @@ def test_the_fit_is_saved_with_the_set_but_not_copied_as_its_live_state(tmp_path
     back, manifest = load_synthetic(tmp_path / "set")
     assert sorted(k for k in manifest["synthetic"]["tensors"] if k.startswith("fixed.")) == sorted(syn.fixed_tensors())
     assert all(torch.equal(back.fixed[k], v) for k, v in syn.fixed.items())
+
+
+def test_images_like_given_a_whitened_sets_meta_alone_says_the_fit_is_in_its_tensors(tmp_path):
+    """Walks 53J and 53L met: images_like whitens for a ZCA set (53J) and takes a set's meta mapping (53L); the meta
+    alone does not hold the fit, so it is refused naming what to pass (not an AttributeError), and an un-whitened
+    set's meta still works."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.image import images_like
+
+    white, _, _ = _saved(tmp_path, True)
+    pixels = torch.zeros(2, *white.x.shape[1:])
+    with pytest.raises(ConfigError, match=r"^images_like: the set was distilled on ZCA-whitened images .* pass the set"):
+        images_like(white.synthetic.meta, pixels)
+    plain, _, _ = _saved(tmp_path, False)
+    assert images_like(plain.synthetic.meta, pixels).shape == pixels.shape

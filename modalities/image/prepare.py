@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
-from mmdistill.inputs_like import as_items, is_pil
+from mmdistill.inputs_like import as_items, is_pil, source_meta
 
 from .datasets import REPORT_KINDS, _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
 
@@ -29,30 +29,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def set_shape(source: DistilledSet | SyntheticSet) -> tuple[tuple[int, int, int], dict[str, Any]]:
+def set_shape(source: DistilledSet | SyntheticSet | Mapping[str, Any]) -> tuple[tuple[int, int, int], dict[str, Any]]:
     """The sample shape (C, H, W) and metadata of an image set: ``source`` is a
-    :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``: its decoded ``x`` gives the shape) or its
-    :class:`~mmdistill.synthetic.SyntheticSet` (its ``meta["sample_shape"]``, recorded by the loader; a set made before
-    that is decoded once to learn it: another parameterization stores other shapes).
+    :class:`~mmdistill.share.DistilledSet` (``mmdistill.load``), its :class:`~mmdistill.synthetic.SyntheticSet` or
+    its ``meta`` (:func:`mmdistill.inputs_like.source_meta`). The shape is ``meta["sample_shape"]``, recorded by the
+    loader; a set made before that gives it by its decoded samples (a DistilledSet's ``x``; a synthetic set is decoded
+    once: another parameterization stores other shapes).
 
     Raises:
-        ConfigError: ``source`` is neither. ArtifactError: its samples are not (C, H, W) with 1 or 3 channels, or it
-            records no ``mean``/``std`` of one value per channel (not made by the image adapter).
+        ConfigError: ``source`` is none of those. ArtifactError: a metadata mapping without ``sample_shape``, samples
+            that are not (C, H, W) with 1 or 3 channels, or no ``mean``/``std`` of one value per channel (not made by
+            the image adapter).
     """
-    if hasattr(source, "inputs") and hasattr(source, "synthetic"):
-        shape, meta = tuple(int(d) for d in source.x.shape[1:]), source.synthetic.meta
-    elif hasattr(source, "data") and hasattr(source, "meta"):
-        meta = source.meta
-        recorded = meta.get("sample_shape")
-        if isinstance(recorded, list) and all(isinstance(d, int) for d in recorded):
-            shape = tuple(recorded)
-        else:
-            from . import MODALITY
+    meta = source_meta(source, "images_like", "a distilled image set")
+    recorded = meta.get("sample_shape")
+    if isinstance(recorded, list) and all(isinstance(d, int) for d in recorded):
+        shape = tuple(recorded)
+    elif hasattr(source, "inputs") and hasattr(source, "synthetic"):
+        shape = tuple(int(d) for d in source.x.shape[1:])  # decoded when it was loaded
+    elif hasattr(source, "data"):
+        from . import MODALITY
 
-            with torch.no_grad():
-                shape = tuple(int(d) for d in MODALITY.decode(source).shape[1:])
+        with torch.no_grad():
+            shape = tuple(int(d) for d in MODALITY.decode(source).shape[1:])
     else:
-        raise ConfigError(f"images_like: expected a distilled image set (mmdistill.load) or its synthetic set, got {type(source).__name__}")
+        raise ArtifactError("images_like: the set's metadata has no sample_shape (made before it was recorded): pass the set "
+                            "(mmdistill.load) or its synthetic set, whose samples give it")
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise ArtifactError(f"images_like: the set's samples are {shape}, not images (C, H, W) of 1 or 3 channels")
     for k in ("mean", "std"):
@@ -62,12 +64,12 @@ def set_shape(source: DistilledSet | SyntheticSet) -> tuple[tuple[int, int, int]
     return shape, dict(meta)  # type: ignore[return-value]
 
 
-def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path | Any] | Tensor) -> Tensor:
+def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images: Sequence[str | Path | Any] | Tensor) -> Tensor:
     """``images`` as the set's model inputs, (N, C, H, W) float32 -- the shape and space of ``ds.x``: normalised, and
     ZCA-whitened with the set's own fit when the set is (``meta["zca"]``, as its test split was).
 
     Args:
-        source: the set (``mmdistill.load(RUN)``) or its synthetic set.
+        source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta`` (:func:`set_shape`).
         images: image files (any the loader reads) or PIL images, in one list; or a uint8 tensor (N, C, H, W) of pixels
             0..255 (C 1 or 3, any size: each read as a PIL image); or float pixels in [0, 1] already of the set's shape
             (only normalised).
@@ -103,10 +105,16 @@ def images_like(source: DistilledSet | SyntheticSet, images: Sequence[str | Path
     return _whitened(source, (_unit_pixels(np.stack(arrays)) - mean) / std)  # the loader's own uint8 -> [0, 1], (N, C, H, W)
 
 
-def _whitened(source: DistilledSet | SyntheticSet, x: Tensor) -> Tensor:
-    """``x`` (N, C, H, W) normalised, whitened by the set's own ZCA fit when the set was distilled whitened, else as is."""
+def _whitened(source: DistilledSet | SyntheticSet | Mapping[str, Any], x: Tensor) -> Tensor:
+    """``x`` (N, C, H, W) normalised, whitened by the set's own ZCA fit when the set was distilled whitened, else as is.
+    ConfigError for a whitened set's ``meta`` alone: the fit is in the set's tensors, not in its metadata."""
     from .zca import set_whitening
 
+    if isinstance(source, Mapping):
+        if source.get("zca"):
+            raise ConfigError("images_like: the set was distilled on ZCA-whitened images and its meta mapping does not hold "
+                              "the whitening (the set's tensors do): pass the set (mmdistill.load(RUN)) or its synthetic set")
+        return x
     fit = set_whitening(source.synthetic if hasattr(source, "synthetic") else source)
     return x if fit is None else fit.whiten(x)
 
