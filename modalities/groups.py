@@ -104,16 +104,23 @@ def some(described: list[str], limit: int = 5) -> str:
     return "; ".join(described[:limit]) + (" ..." if len(described) > limit else "")
 
 
-def refuse_groups_in_both(where: str, column: str, groups: Sequence[str], splits: Sequence[str], lines: Sequence[int],
-                          noun: str = "clips") -> None:
-    """DataError when a CSV's given split puts a group of column ``column`` (group_by) on both sides
-    (:func:`groups_in_both`, ``lines``: each row's CSV line), naming the groups with their rows; ``where``: the file
-    as the loader names it; ``noun``: what the rows list (``clips``, ``pairs``)."""
-    both = groups_in_both(groups, splits, lines)
+def refuse_groups_in_both(where: str, column: str, groups: Sequence[str], splits: Sequence[str],
+                          entries: Sequence[int] | Sequence[str], noun: str = "clips", *,
+                          shown: Callable[[list], str] = _rows, held: str = "rows", named: str | None = None,
+                          fix: str | None = None) -> None:
+    """DataError when a given split puts a group on both sides (:func:`groups_in_both`), naming the groups with their
+    entries; ``where``: the file or folder as the loader names it; ``noun``: what the test entries are (``clips``,
+    ``pairs``). ``entries``: each entry's CSV line, shown by ``shown`` (``rows 2, 3``; the video loader: its clip
+    names, shown by the first); ``held``: what those entries are, in words (``rows``; ``clips``). ``named``: how the
+    groups are read (default ``column 'speaker' (group_by)`` of ``column``); ``fix``: what to do (default: one split
+    per group, or the split column left empty to draw the held-out groups)."""
+    both = groups_in_both(groups, splits, entries, shown)
     if both:
-        raise DataError(f"{where}: {len(both)} group(s) of column {column!r} (group_by) have rows in both splits, so the test "
-                        f"{noun} score groups the model trained on: {some(both)}; put each group's rows in one split, or leave "
-                        "the split empty on every row to have the held-out groups drawn (test_fraction of the groups, split_seed)")
+        said = named or f"column {column!r} (group_by)"
+        todo = fix or ("put each group's rows in one split, or leave the split empty on every row to have the held-out "
+                       "groups drawn (test_fraction of the groups, split_seed)")
+        raise DataError(f"{where}: {len(both)} group(s) of {said} have {held} in both splits, so the test {noun} score groups "
+                        f"the model trained on: {some(both)}; {todo}")
 
 
 def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str = "clip", after: str = "") -> DataError:

@@ -64,7 +64,7 @@ from mmdistill.logs import progress_bar
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from .decode import (ALIGNMENTS, AUDIO_EXTENSIONS, BadFile, Clip, Crop, decode, decode_all, describe_bad, downmix_counts, fit_clip, length_counts,
                      resample_clips)
-from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
+from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group, some
 from .features import FDMFCC, NORMALIZATIONS, FDMFCCParams, extract_fdmfcc, feature_stats, normalize
 
 log = logging.getLogger(__name__)
@@ -830,17 +830,17 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
     problems = []
     if missing:
         problems.append(f"{len(missing)} listed file(s) do not exist (paths are relative to the CSV's folder): "
-                        f"{'; '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+                        + some(missing))
     if folders:
-        problems.append(f"{len(folders)} listed path(s) are folders, not audio files (list a folder's clips "
-                        f"one per row): {'; '.join(folders[:5])}{' ...' if len(folders) > 5 else ''}")
+        problems.append(f"{len(folders)} listed path(s) are folders, not audio files (list a folder's clips one per "
+                        f"row): {some(folders)}")
     if no_group:
         problems.append(rows_without_group(no_group, header[group_col]))  # type: ignore[index]
     if problems:
         raise DataError(f"CSV file {path}: {'; and '.join(problems)}")
     if duplicates:
         raise DataError(f"CSV file {path}: {len(duplicates)} file(s) listed more than once (a clip counts once, in one split): "
-                        f"{'; '.join(duplicates[:5])}{' ...' if len(duplicates) > 5 else ''}")
+                        + some(duplicates))
     classes = sorted({it.label for it in items})
     if has_split:
         if not any(it.split == "test" for it in items):

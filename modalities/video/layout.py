@@ -22,9 +22,10 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
 from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from .groups import GROUP_BY_REMEDY, groups_in_both, hold_out_groups, recordings, some, ucf_groups_in_both
+from .groups import GROUP_BY_REMEDY, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from .report import LoadReport
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
+from ..groups import refuse_groups_in_both
 
 # these lines logged from the loader's module before it was split: they log under its name still
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -255,11 +256,9 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
     recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
     paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
     if group_by and not drawn:
-        both = groups_in_both(paths, splits, recordings(paths, labels, group_by, str(root)))
-        if both:
-            raise DataError(f"{root}: {len(both)} group(s) of group_by={group_by!r} (--group-by) have clips in both the training "
-                            f"and the test split, so test clips share recordings with training ones: {some(both)}; move each "
-                            "group's clips to one side, or leave group_by out")
+        refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root)), splits,
+                              [Path(p).name for p in paths], shown=lambda names: names[0], held="clips",
+                              named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
     if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
         facts["groups_in_both"] = len(both)
         log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
