@@ -333,3 +333,25 @@ def test_images_like_given_a_whitened_sets_meta_alone_says_the_fit_is_in_its_ten
         images_like(white.synthetic.meta, pixels)
     plain, _, _ = _saved(tmp_path, False)
     assert images_like(plain.synthetic.meta, pixels).shape == pixels.shape
+
+
+def test_a_fit_too_large_for_the_host_is_refused_before_it_is_made(monkeypatch):
+    """Walk 53I: zca=true on 3x128x128 images (D = 49,152) went straight to a 19 GB float64 covariance and its eigh (an
+    out-of-memory kill after the data was read); the fit's D x D memory is estimated and refused first, naming zca."""
+    import mmdistill.memory
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities.image import MODALITY, zca
+    from mmdistill.recipes.image_mtt import RECIPE
+
+    asked: list[int] = []
+    monkeypatch.setattr(mmdistill.memory, "host_shortfall", lambda need: asked.append(need) or (2 * 1024**3 if need > 1024**3 else 0))
+    with pytest.raises(ConfigError, match=r"zca=true: the ZCA whitening of images of 3x128x128 \(D = 49,152 values\).*"
+                                          r"more than the 2.0 GiB available.*--image-size N.*zca=false.*memory_check=false"):
+        zca.check_fit_memory((3, 128, 128))
+    assert asked == [zca.FIT_BYTES_PER_ENTRY * 49152**2]
+    monkeypatch.setattr(zca, "fit_zca", lambda *a, **k: pytest.fail("fitted before the memory check"))
+    cfg = RECIPE.config(dataset="digits", ipc=1, budget="cpu", zca=True)  # 1x8x8: D = 64
+    fit_need = zca.FIT_BYTES_PER_ENTRY * 64**2  # the images fit, their whitening does not
+    monkeypatch.setattr(mmdistill.memory, "host_shortfall", lambda need: 1000 if need == fit_need else 0)
+    with pytest.raises(ConfigError, match=r"images of 1x8x8 \(D = 64 values\)"):
+        MODALITY.load(cfg)

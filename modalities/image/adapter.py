@@ -62,7 +62,8 @@ class ImageModality(TensorClassificationAdapter):
         )
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
         if getattr(config, "zca", False):  # MTT's --zca: [0, 1] pixels whitened; the set's pixels before whitening are unit
-            fit, x_train, x_test = whiten_splits(x_train, x_test, mean, std, cache_as=ds.name)  # the fit: cached
+            fit, x_train, x_test = whiten_splits(x_train, x_test, mean, std, cache_as=ds.name,  # the fit: cached
+                                          check_memory=bool(getattr(config, "memory_check", True)))
             mean, std = [0.0] * len(mean), [1.0] * len(std)
             extra = {"zca": meta_of(fit, int(x_train.shape[0])), "input_space": {"zca": {"eps": fit.eps}}}
         return ImageData(

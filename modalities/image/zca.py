@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ArtifactError, DataError
+from mmdistill.errors import ArtifactError, ConfigError, DataError
 
 #: MTT's regularisation (``K.enhance.ZCAWhitening(eps=0.1)``), added to every eigenvalue of the covariance
 ZCA_EPS = 0.1
@@ -37,6 +37,9 @@ ZCA_EPS = 0.1
 _FIT_ROWS = 4096
 #: the names of the fit's tensors in a safetensors file
 TENSOR_NAMES = ("zca_mean", "zca_basis", "zca_variances")
+#: host bytes per D^2 at the fit's peak (the float64 covariance, its eigenvectors and the float64 whitening matrix built
+#: from them; 37 measured with fit_zca + whiten + unwhiten at D = 3,072)
+FIT_BYTES_PER_ENTRY = 40
 
 
 @dataclass(frozen=True)
@@ -132,15 +135,37 @@ def fit_zca(x: Tensor, eps: float = ZCA_EPS) -> ZCAWhitening:
     return ZCAWhitening(mean.float(), u.float(), s.clamp(min=0.0).float(), float(eps))
 
 
+def check_fit_memory(sample_shape: Sequence[int]) -> None:
+    """ConfigError (key ``zca``) before a fit of samples of ``sample_shape`` (C, H, W) whose D x D matrices (about
+    :data:`FIT_BYTES_PER_ENTRY` bytes per entry at the peak) cannot fit in the host's available memory
+    (:func:`mmdistill.memory.host_shortfall`): an out-of-memory kill in ``eigh`` otherwise, after the data was read."""
+    from mmdistill.memory import host_shortfall
+
+    d = 1
+    for v in sample_shape:
+        d *= int(v)
+    need = FIT_BYTES_PER_ENTRY * d * d
+    if available := host_shortfall(need):
+        gib = 1024.0**3
+        raise ConfigError(f"zca=true: the ZCA whitening of images of {'x'.join(str(int(v)) for v in sample_shape)} (D = {d:,} values) "
+                          f"needs D x D matrices, about {need / gib:.1f} GiB of memory to fit and apply, more than the "
+                          f"{available / gib:.1f} GiB available (the set would also carry a {d * d * 4 / gib:.1f} GiB basis); pass a "
+                          "smaller image_size (--image-size N; MTT whitens 32x32 CIFAR: D = 3,072), zca=false, or "
+                          "memory_check=false to try anyway", key="zca")
+
+
 def whiten_splits(train: Tensor, test: Tensor, mean: Sequence[float], std: Sequence[float],
-                  eps: float = ZCA_EPS, cache_as: str | None = None) -> tuple[ZCAWhitening, Tensor, Tensor]:
+                  eps: float = ZCA_EPS, cache_as: str | None = None,
+                  check_memory: bool = True) -> tuple[ZCAWhitening, Tensor, Tensor]:
     """MTT's ``--zca`` data: the normalised ``train`` and ``test`` images (N, C, H, W) taken back to [0, 1] pixels (x * std
     + mean per channel: MTT whitens ``ToTensor``'s pixels, not normalised ones), the whitening fitted on the training
     split's alone and applied to both. With ``cache_as`` (the dataset's name) the fit is read from, or written to, the
     cache (:func:`.zca_cache.cached_fit`): a second load of the same pixels does not fit again. Returns (fit, whitened
-    train, whitened test), float32."""
+    train, whitened test), float32. With ``check_memory``, :func:`check_fit_memory` first (ConfigError)."""
     from .datasets import denormalize
 
+    if check_memory:
+        check_fit_memory(tuple(train.shape[1:]))
     train_px, test_px = (denormalize(x.float(), tuple(mean), tuple(std)) for x in (train, test))
     if cache_as is None:
         fit = fit_zca(train_px, eps)
@@ -182,4 +207,4 @@ def set_whitening(syn: Any) -> ZCAWhitening | None:
 _BUILT: dict[tuple[int, ...], tuple[tuple[Any, ...], float, ZCAWhitening]] = {}
 
 
-__all__ = ["TENSOR_NAMES", "ZCAWhitening", "ZCA_EPS", "fit_zca", "meta_of", "set_whitening", "whiten_splits"]
+__all__ = ["FIT_BYTES_PER_ENTRY", "TENSOR_NAMES", "check_fit_memory", "ZCAWhitening", "ZCA_EPS", "fit_zca", "meta_of", "set_whitening", "whiten_splits"]
