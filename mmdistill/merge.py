@@ -6,7 +6,7 @@ class NAME, in the order of the named data's classes, never by label index. Each
 own training split's statistics (a per-task folder has its own mean and std); they are brought back to raw units
 and normalised again with the named data's, exactly: ``(x * std_part + mean_part - mean) / std``. A part that cannot
 be joined so is refused with one line naming it: another modality or recipe, a parameterization other than the raw
-``x``, soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks,
+``x`` (a trajectory method's learned step sizes beside it are kept: their mean over the parts), soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks,
 another input space (a ZCA whitening fitted otherwise, or none where the data's has one).
 Samples of a class held by several parts (clients sharing a class) are all kept; every class must end with the same
 number of samples (the random-real baseline draws that many per class), and every class of the data must be held.
@@ -47,6 +47,19 @@ def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
     return ""
 
 
+def _step_sizes(syn: SyntheticSet) -> dict[str, float]:
+    """The step sizes a trajectory method learned with the set (``meta["step_sizes"]``, MTT's ``syn_lr``), by key."""
+    keys = [k for k in syn.meta.get("step_sizes") or [] if k in syn.data] or [k for k in ("syn_lr",) if k in syn.data]
+    return {k: float(syn.data[k].detach().reshape(-1)[0]) for k in keys}
+
+
+def joined_step_sizes(records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The merged set's learned step sizes: each key's mean over the parts (:func:`merge_parts`' records), as 0-dim float32
+    tensors; empty when the parts learned none. Each part's own is in its record (the manifest's ``merged_from``)."""
+    keys = records[0]["step_sizes"] if records else {}
+    return {k: torch.tensor(sum(r["step_sizes"][k] for r in records) / len(records)) for k in keys}
+
+
 def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return stat.view(-1, *([1] * (x.dim() - 2)))
 
@@ -62,9 +75,13 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     records = []
     for folder, syn, manifest in parts:
         where = f"{folder}"
-        if set(syn.data) != {"x"}:
+        steps = _step_sizes(syn)
+        if set(syn.data) - set(steps) != {"x"}:
             raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of the "
                               "raw parameterization can be merged", key="dirs")
+        if records and set(steps) != set(records[0]["step_sizes"]):
+            raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "
+                              f"{sorted(records[0]['step_sizes']) or 'none'}; merge parts distilled with the same method", key="dirs")
         if syn.label_mode != "hard":
             raise ConfigError(f"{where}: its labels are {syn.label_mode} (logits over its own {syn.num_classes} classes); only sets "
                               "with hard labels can be merged", key="dirs")
@@ -94,7 +111,8 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
         records.append({"dir": str(folder), "classes": names, "per_class": counts,
                         "recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"),
                         "data_root": (manifest.get("config") or {}).get("data_root"),
-                        "set_sha256": manifest.get(SET_DIGEST_KEY), **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
+                        "set_sha256": manifest.get(SET_DIGEST_KEY), "step_sizes": steps,
+                        **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
                                                                       if stats is not None else {})})
     missing = [c for c, xs in by_class.items() if not xs]
     if missing:
@@ -169,7 +187,14 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         x, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target)
         ipc = len(labels) // len(target.meta["classes"])
         meta = {**target.meta, "ipc": ipc, "init": "merged"}
-        syn = SyntheticSet(data={"x": x}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
+        steps = joined_step_sizes(records)  # trajectory sets (MTT's syn_lr): evaluation trains with it (eval_lr_from_set)
+        if steps:
+            meta["step_sizes"] = list(steps)
+            each = {k: ", ".join(f"{r['step_sizes'][k]:.4g}" for r in records) for k in steps}
+            say("the merged set's learned step size is the mean of its parts': " + "; ".join(
+                f"{k} {float(v):.4g} (parts {each[k]})" for k, v in steps.items())
+                + " (each part's is in the manifest's merged_from; eval_lr_from_set=false scores with eval_lr instead)")
+        syn = SyntheticSet(data={"x": x, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
         cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
         manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})

@@ -139,7 +139,8 @@ def test_whitened_data_is_fitted_on_the_training_split_and_keys_the_experts():
     assert spec_mismatch(spec(white).as_json(), spec(white)) == spec_mismatch(spec(plain).as_json(), spec(plain)) == ""
 
 
-def _saved(tmp_path, zca: bool):
+def _saved(tmp_path, zca: bool, step_size: float | None = None):
+    """A saved image-mtt set of digits (whitened with ``zca``), with MTT's learned ``syn_lr`` when ``step_size`` is given."""
     import mmdistill
     from mmdistill.modalities.image import MODALITY
     from mmdistill.report import new_manifest, write_artifact
@@ -147,6 +148,9 @@ def _saved(tmp_path, zca: bool):
 
     cfg, data = _digits(zca)
     syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    if step_size is not None:  # as the trajectory matcher adds it to every image-mtt / image-tesla set
+        syn.data["syn_lr"] = torch.tensor(step_size)
+        syn.meta["step_sizes"] = ["syn_lr"]
     out = tmp_path / ("zca" if zca else "plain")
     out.mkdir()
     write_artifact(out, syn.detached(), new_manifest(recipe="image-mtt", method="test", modality=MODALITY, dataset=data.name,
@@ -248,6 +252,11 @@ def test_merge_keeps_a_whitened_sets_fit_and_refuses_a_part_of_another_space(tmp
     other = MODALITY.init_synthetic(plain, pcfg, generator(0, "init"))
     with pytest.raises(ConfigError, match="its inputs are in the space of no transform, the data's in {'zca'"):
         merge_parts([(tmp_path / "p", other, {})], target)
+    stepped = MODALITY.init_synthetic(white, cfg, generator(2, "init"))
+    stepped.data["syn_lr"], stepped.meta["step_sizes"] = torch.tensor(0.01), ["syn_lr"]
+    with pytest.raises(ConfigError, match=r"q: it learned the step size\(s\) none, .*p \['syn_lr'\]; merge parts distilled with "
+                                          "the same method"):
+        merge_parts([(tmp_path / "p", stepped, {}), (tmp_path / "q", part, {})], target)
     part.fixed = {**part.fixed, "zca_mean": part.fixed["zca_mean"] + 0.1}
     with pytest.raises(ConfigError, match="its zca_mean .* is not the data's"):
         merge_parts([(tmp_path / "p", part, {})], target)
@@ -258,11 +267,17 @@ def test_the_merge_command_writes_a_whitened_set_with_its_fit(tmp_path):
     from mmdistill.merge import merge
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    parts = [_saved(tmp_path / n, True)[2] for n in ("a", "b")]  # two sets of every class: 2 per class merged
-    out = merge(parts, tmp_path / "merged", dataset="digits", evaluate=False)
+    # two sets of every class (2 per class merged), each with the step size MTT learned with it (walk 53I: every image-mtt
+    # and image-tesla set holds one, the only recipes with zca, and merge refused them all: 'stored as syn_lr, x')
+    parts = [_saved(tmp_path / n, True, lr)[2] for n, lr in (("a", 0.01), ("b", 0.03))]
+    said: list[str] = []
+    out = merge(parts, tmp_path / "merged", dataset="digits", evaluate=False, say=said.append)
     merged = mmdistill.load(out)
     assert sorted(merged.synthetic.fixed) == ["zca_basis", "zca_mean", "zca_variances"]
     assert (out / "preview.png").is_file()
+    assert merged.step_size == pytest.approx(0.02) and merged.synthetic.meta["step_sizes"] == ["syn_lr"]
+    assert [p["step_sizes"] for p in merged.manifest["merged_from"]] == [{"syn_lr": pytest.approx(0.01)}, {"syn_lr": pytest.approx(0.03)}]
+    assert "learned step size is the mean of its parts': syn_lr 0.02 (parts 0.01, 0.03)" in said[0]
 
 
 def test_a_sets_fit_is_checked_and_its_matrices_computed_once_for_its_pictures():
