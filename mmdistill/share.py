@@ -283,12 +283,14 @@ def check_fits_data(syn: SyntheticSet, modality: Any, data: Any, folder: Path) -
     """ArtifactError naming the set in ``folder`` when its decoded samples do not have the shape (or float dtype) of
     the real samples they are evaluated or compared against (classification data: images, audio maps, clips).
     Also warns (:func:`warn_split_rule`) when the data's held-out split is now drawn by another rule than it was
-    when the set was distilled."""
+    when the set was distilled, and lets the modality take ``data`` into the set's input space (``align_to_set``)."""
     from mmdistill.data import ClassificationData
 
     warn_split_rule(syn, data, folder)
     check_same_classes(syn, data, folder)
     warn_other_data(Path(folder), (syn.meta or {}).get(DATA_KEY), data)
+    if callable(align := getattr(modality, "align_to_set", None)):  # a set distilled in a fitted input space (ZCA):
+        align(syn, data, Path(folder))  # the real samples are taken into the set's own
     real = getattr(getattr(data, "train", None), "x", None)
     if not isinstance(data, ClassificationData) or not isinstance(real, Tensor):
         return

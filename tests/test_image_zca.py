@@ -370,3 +370,34 @@ def test_a_fit_too_large_for_the_host_is_refused_before_it_is_made(monkeypatch):
     monkeypatch.setattr(mmdistill.memory, "host_shortfall", lambda need: 1000 if need == fit_need else 0)
     with pytest.raises(ConfigError, match=r"images of 1x8x8 \(D = 64 values\)"):
         MODALITY.load(cfg)
+
+
+def test_eval_on_data_whitened_otherwise_takes_it_into_the_sets_space(tmp_path, caplog):
+    """Walk 53I: ``mmdistill eval`` of a whitened set on its folder after images were added whitened the test images
+    with the new data's fit, not the one the set was distilled in (its fixed.zca_*), and said only that the data
+    differ; the real samples are taken into the set's own space (as inputs_like prepares images), with a warning."""
+    import dataclasses
+    import logging
+
+    from mmdistill.data import LabeledTensors
+    from mmdistill.modalities.image import MODALITY
+    from mmdistill.modalities.image.zca import fit_zca
+    from mmdistill.seeding import generator
+    from mmdistill.share import check_fits_data
+
+    cfg, white = _digits(True)
+    syn = MODALITY.init_synthetic(white, cfg, generator(0, "init"))
+    pixels = {s: white.zca.unwhiten(getattr(white, s).x) for s in ("train", "test")}
+    other = fit_zca(pixels["train"][:-100])  # the folder's training images changed since the set was distilled
+    moved = dataclasses.replace(white, zca=other, **{s: LabeledTensors(other.whiten(pixels[s]), getattr(white, s).y,
+                                                                       list(white.train.classes)) for s in ("train", "test")})
+    assert not torch.allclose(moved.test.x, white.test.x, atol=1e-2)
+    with caplog.at_level(logging.WARNING):
+        check_fits_data(syn, MODALITY, moved, tmp_path / "run")
+    assert "run was distilled in a ZCA whitening fitted on other training images than digits holds now" in caplog.text
+    assert torch.allclose(moved.test.x, white.test.x, atol=1e-3) and torch.allclose(moved.train.x, white.train.x, atol=1e-3)
+    assert moved.zca is not other
+    caplog.clear()
+    same = dataclasses.replace(white, train=LabeledTensors(white.train.x.clone(), white.train.y, list(white.train.classes)))
+    check_fits_data(syn, MODALITY, same, tmp_path / "run")  # the set's own space: nothing moved, nothing said
+    assert "ZCA" not in caplog.text and torch.equal(same.train.x, white.train.x)

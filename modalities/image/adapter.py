@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from mmdistill.synthetic import SyntheticSet
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
 from .zca import ZCAWhitening, meta_of, set_whitening, whiten_splits
+
+log = logging.getLogger(__name__)
 
 #: what the loader knows of each source dataset (the dataset card's "source" section)
 DATASET_FACTS = {
@@ -84,6 +87,24 @@ class ImageModality(TensorClassificationAdapter):
         if fit is not None:
             syn.fixed = fit.tensors()
         return syn
+
+    def align_to_set(self, syn: SyntheticSet, data: ClassificationData, folder: Path) -> None:
+        """A saved ZCA-whitened set scored (``eval``) or checked (``check``) on data whose whitening is fitted otherwise
+        (images added to or removed from its folder since): both splits of ``data`` are taken into the set's own space
+        (un-whitened with the data's fit, whitened with the set's ``fixed.zca_*``, as ``inputs_like`` prepares images),
+        with a warning; before, the set was scored on test images in another space than the one it was distilled in."""
+        mine, theirs = set_whitening(syn), getattr(data, "zca", None)
+        if mine is None or theirs is None or not isinstance(data, ImageData):
+            return
+        probe = data.test.x[:64].detach().float().cpu()
+        if torch.allclose(mine.whiten(theirs.unwhiten(probe)), probe, rtol=1e-3, atol=1e-3):
+            return  # the same fit (to float rounding, or eigenvectors of another sign)
+        log.warning("%s was distilled in a ZCA whitening fitted on other training images than %s holds now; its real "
+                    "samples are whitened with the set's own fit (fixed.zca_*, as inputs_like prepares images) for this "
+                    "score", folder, data.name)
+        for split in (data.train, data.test):
+            split.x = mine.whiten(theirs.unwhiten(split.x.float().cpu())).to(split.x)
+        data.zca = mine
 
     def augmenter(self, strategy: str, dataset: str) -> DSA | None:
         """DSA with ``strategy``; ``"auto"`` is the DSA authors' choice for ``dataset`` (no flip for
