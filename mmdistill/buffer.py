@@ -248,8 +248,9 @@ def data_mismatch(saved: Any, want: Any) -> str:
 def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
     """A description of how ``saved`` (an index's ``spec``) differs from ``spec``; empty when they agree. The
     fields of :data:`UNRECORDED_OK` are compared only when both record them (see :func:`unchecked_fields`)."""
-    want = spec.as_json()
-    parts = []
+    from mmdistill.expert_space import space_mismatch  # it reads the recipe tables
+
+    want, parts = spec.as_json(), []
     for key in ("dataset", "network", "num_classes", "sample_shape", "num_params"):
         if key in UNRECORDED_OK and (want[key] is None or saved.get(key) is None):
             continue
@@ -265,8 +266,7 @@ def spec_mismatch(saved: dict[str, Any], spec: ExpertSpec) -> str:
         space = isinstance(held, dict) and isinstance(asked, dict) and held.get(INPUT_SPACE) != asked.get(INPUT_SPACE)
         parts.append(data_mismatch(held, asked) + (" (other training samples: another file, split or validation fraction)"
                                                    if samples else " (the experts saw the training data otherwise)")
-                     + (" -- experts and distillation must see the same input space: train the experts with the run's "
-                        "whitening setting (image recipes: zca=true or zca=false)" if space else ""))
+                     + (f" -- {space_mismatch(held.get(INPUT_SPACE), asked.get(INPUT_SPACE))}" if space else ""))
     if not parts and saved.get("params") != want["params"]:
         parts.append("parameter names or shapes differ")
     if not parts and None not in (saved.get("layers"), want["layers"]) and saved.get("layers") != want["layers"]:

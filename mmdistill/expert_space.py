@@ -72,6 +72,24 @@ def input_space_note(recipe: Any, cfg: Any) -> str | None:
     return line
 
 
+def space_words(space: Any) -> str:
+    """A buffer fingerprint's input space (``{'zca': {'eps': 0.1}}``; None or {}: none) in words."""
+    zca = space.get("zca") if isinstance(space, dict) else None
+    if zca is not None:
+        return f"ZCA-whitened images (eps {zca.get('eps') if isinstance(zca, dict) else zca})"
+    return "images not whitened" if not space else f"the input space {space!r}"
+
+
+def space_mismatch(held: Any, asked: Any) -> str:
+    """What a run refusing a buffer of another input space says: the buffer's space and the run's in words, and the
+    ``zca=`` that uses the buffer or trains experts for the run (``held``, ``asked``: the fingerprints' input spaces)."""
+    use = "zca=true" if isinstance(held, dict) and "zca" in held else "zca=false"
+    train = "zca=true" if isinstance(asked, dict) and "zca" in asked else "zca=false"
+    return (f"the buffer's experts trained on {space_words(held)}, this run's data are {space_words(asked)}; experts and "
+            f"distillation must see the same input space: run with {use} to use this buffer, or train experts with {train} "
+            "into another --buffer (mmdistill experts)")
+
+
 def log_input_space(recipe: Any, cfg: Any) -> None:
     """Log :func:`input_space_note` (INFO) when ``cfg`` has an input-space key."""
     note = input_space_note(recipe, cfg)
@@ -79,4 +97,4 @@ def log_input_space(recipe: Any, cfg: Any) -> None:
         log.info("%s", note)
 
 
-__all__ = ["INPUT_SPACE_KEYS", "input_space_note", "listed_ipcs", "log_input_space"]
+__all__ = ["INPUT_SPACE_KEYS", "input_space_note", "listed_ipcs", "log_input_space", "space_mismatch", "space_words"]

@@ -133,9 +133,13 @@ def test_whitened_data_is_fitted_on_the_training_split_and_keys_the_experts():
     from mmdistill.buffer import ExpertSpec, ParamLayout
 
     spec = lambda data: ExpertSpec("digits", "convnetd2", 10, ParamLayout(("w",), ((2,),)), [1, 8, 8], data_fingerprint(data))  # noqa: E731
-    for buffer, run in ((white, plain), (plain, white)):  # a plain buffer records no input space: it is un-whitened
+    # a plain buffer records no input space: it is un-whitened. Walk 53I: the refusal said 'buffer {'zca': {'eps': 0.1}},
+    # this run None' and 'zca=true or zca=false'; it names both spaces in words and the zca= of each way out
+    for buffer, run, words, use, train in ((white, plain, "ZCA-whitened images (eps 0.1), this run's data are images not whitened", "true", "false"),
+                                           (plain, white, "images not whitened, this run's data are ZCA-whitened images (eps 0.1)", "false", "true")):
         said = spec_mismatch(spec(buffer).as_json(), spec(run))
-        assert "training data's input space" in said and "zca=true or zca=false" in said, said
+        assert "training data's input space" in said and f"the buffer's experts trained on {words}" in said, said
+        assert f"run with zca={use} to use this buffer, or train experts with zca={train} into another --buffer" in said, said
     assert spec_mismatch(spec(white).as_json(), spec(white)) == spec_mismatch(spec(plain).as_json(), spec(plain)) == ""
 
 
