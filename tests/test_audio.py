@@ -973,3 +973,27 @@ def test_fdmfcc_takes_float64_waveforms_and_names_what_it_cannot_take():
         FDMFCC(p)((waves * 32767).to(torch.int16))
     with pytest.raises(DataError, match=r"got ndarray \(torch.from_numpy converts an array\)"):
         FDMFCC(p)(waves.numpy())
+
+
+# --------------------------------------------------------------------------- walk53N: readable without colour
+def test_fdmfcc_preview_has_a_colour_bar_per_channel_with_zero_and_a_lightness_ordered_map(tmp_path, monkeypatch):
+    """Before: the Δ/ΔΔ bands used coolwarm (both signs print as the same grey) with no colour bar, no zero and no unit."""
+    import matplotlib.colors as mcolors
+    import numpy as np
+
+    import mmdistill.modalities.audio.export as export
+
+    figs = []
+    real_save = export.save_figure
+    monkeypatch.setattr(export, "save_figure", lambda fig, path: (figs.append(fig), real_save(fig, path))[1])
+    export.save_fdmfcc_preview(torch.randn(4, 3, 13, 20), torch.tensor([0, 0, 1, 1]), ["hum", "rain"], tmp_path / "p.png")
+    fig = figs[0]
+    bars = [child for ax in fig.axes for child in ax.child_axes]
+    assert len(bars) == 3  # MFCC, Δ, ΔΔ
+    for cax in bars[1:]:
+        assert "0" in [t.get_text() for t in cax.get_yticklabels()]
+    assert "Δ: normalised" in fig._suptitle.get_text()
+    for cmap_name, _, _ in export.CHANNEL_KEYS:  # lightness (sRGB luma) rises along every map: a sign survives grey print
+        rgb = mcolors.to_rgba_array(__import__("matplotlib").colormaps[cmap_name](np.linspace(0, 1, 32)))[:, :3]
+        luma = rgb @ np.array([0.299, 0.587, 0.114])
+        assert (np.diff(luma) > 0).all(), cmap_name

@@ -39,14 +39,41 @@ def _display_range(channel: Tensor) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
 
 
+#: per FD-MFCC channel: its colour map (lightness rising with the value), the name at its band and its colour bar's label
+#: with the unit (the preview's maps are the model inputs, normalised as ``(raw - mean) / std``; the MFCC band again
+#: per coefficient over the set)
+CHANNEL_KEYS = (("viridis", "MFCC", "MFCC: z per coefficient"), ("cividis", "Δ", "Δ: normalised"),
+                ("cividis", "ΔΔ", "ΔΔ: normalised"))
+#: the preview's key to its colour bars, under its title
+BARS_KEY = "colour bars: " + "; ".join(k[2] for k in CHANNEL_KEYS) + " (darker than 0: negative)"
+
+
+def _colour_bars(ax: Any, images: list[Any], ranges: list[tuple[float, float]], n_mfcc: int) -> None:
+    """One colour bar per channel right of ``ax`` (the first row's last map), beside the channel's band (their units:
+    :data:`BARS_KEY`); a signed range (a delta's) is ticked at its ends and at 0, with a line across the bar at 0."""
+    height = 3 * n_mfcc + 2
+    for ch, image in enumerate(images):
+        cax = ax.inset_axes((1.06, ((2 - ch) * (n_mfcc + 1) + 0.15 * n_mfcc) / height, 0.05, 0.7 * n_mfcc / height))
+        bar = ax.figure.colorbar(image, cax=cax)
+        lo, hi = ranges[ch]
+        ticks = [lo, 0.0, hi] if lo < 0 < hi else [lo, hi]
+        bar.set_ticks(ticks, labels=[f"{t:+.2g}" if t else "0" for t in ticks], fontsize=7)
+        if lo < 0 < hi:
+            cax.axhline(0.0, color="white", linewidth=1.2)
+            cax.axhline(0.0, color="black", linewidth=0.6)
+
+
 def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str | Path, *, max_per_class: int = 10,
                         title: str | None = None, hop_ms: float | None = None) -> Path:
     """Write a PNG of FD-MFCC maps ``x`` (N, 3, n_mfcc, frames): one row per class present in ``labels``
     (N,), its name at the row start, up to ``max_per_class`` maps per row. Each map is drawn as its three
     channels stacked top to bottom (MFCC, delta, delta-delta; coefficient 0 at the bottom of each band),
-    each channel with its own colour scale shared by the whole set (viridis for MFCC, a diverging map for
-    the deltas). The MFCC band shows every coefficient standardised over the set (coefficient 0, the
-    loudness, would otherwise take the whole colour range). A class name the installed font cannot draw is
+    each channel with its own colour scale shared by the whole set, drawn as a colour bar beside the first row's
+    last map (:data:`CHANNEL_KEYS`: its name, unit and, for the signed deltas, a marked zero). Every map's
+    lightness rises with its value (viridis for MFCC, cividis for the deltas, both colour-blind safe), so a
+    grey-scale print keeps a delta's sign: darker than the bar's zero is negative. The MFCC band shows every
+    coefficient standardised over the set (coefficient 0, the loudness, would otherwise take the whole colour
+    range). A class name the installed font cannot draw is
     labelled by its index, with one log line (:func:`~mmdistill.modalities.artifacts.class_grid`). Written
     atomically. Returns ``path``."""
     labels = labels.detach().cpu().long()
@@ -58,24 +85,27 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
     x[:, 0] = (x[:, 0] - rows_mean) / rows_std
     ranges = [_display_range(x[:, c]) for c in range(3)]
     n_mfcc, frames = x.shape[-2], x.shape[-1]
-    height = 1.4
+    height = 2.0
     width = min(height * frames / (3 * n_mfcc + 2), 3.0)
-    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height), title=title, where=Path(path).name)
-    cmaps = ("viridis", "coolwarm", "coolwarm")
+    fig, rows = class_grid(labels, classes, max_per_class=max_per_class, cell=(width, height),
+                           title=f"{title}\n{BARS_KEY}" if title else BARS_KEY, where=Path(path).name)
+    drawn = []
     for axes, indices in rows:
         for ax, i in zip(axes, indices):
             for ch in range(3):  # MFCC on top: band ch spans rows [offset, offset + n_mfcc)
                 offset = (2 - ch) * (n_mfcc + 1)
-                ax.imshow(x[i, ch].numpy(), cmap=cmaps[ch], vmin=ranges[ch][0], vmax=ranges[ch][1], origin="lower",
-                          aspect="auto", interpolation="nearest", extent=(0, frames, offset, offset + n_mfcc))
+                drawn.append(ax.imshow(x[i, ch].numpy(), cmap=CHANNEL_KEYS[ch][0], vmin=ranges[ch][0], vmax=ranges[ch][1],
+                                       origin="lower", aspect="auto", interpolation="nearest",
+                                       extent=(0, frames, offset, offset + n_mfcc)))
             ax.set_xlim(0, frames)
             ax.set_ylim(0, 3 * n_mfcc + 2)
     if rows:
         first = rows[0][0][0]
-        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], ["MFCC", "Δ", "ΔΔ"], fontsize=6)
+        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], [k[1] for k in CHANNEL_KEYS], fontsize=8)
         first.yaxis.labelpad = 14
+        _colour_bars(rows[0][0][len(rows[0][1]) - 1], drawn[:3], ranges, n_mfcc)
         if hop_ms:
-            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=7)
+            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=8)
     return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
