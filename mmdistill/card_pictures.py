@@ -72,7 +72,9 @@ def picture_lines(folder: Path, manifest: Mapping[str, Any], chance: tuple[str, 
     n = stored_count(manifest)
     log = folder / METRICS_FILE
     said: dict[str, Callable[[], str | None]] = {  # built only for the pictures the folder holds
-        PREVIEW_FILE: lambda: f"preview of the {counted(n, manifest)} of {name}, as the modality draws them",
+        PREVIEW_FILE: lambda: (f"preview of the {counted(n, manifest)} of {name}: {manifest['preview_words']}"
+                               if isinstance(manifest.get("preview_words"), str) else
+                               f"preview of the {counted(n, manifest)} of {name}, as the modality draws them"),
         PREVIEW_GIF: lambda: f"animated preview of the {counted(n, manifest)} of {name}",
         "loss.png": lambda: loss_words(records if records is not None else MetricsLog(log).read() if log.is_file() else [],
                                        manifest.get("selection")),

@@ -172,6 +172,15 @@ def _draw(name: str, draw: Callable[[], Any]) -> None:
         log.warning("%s was not drawn (%s: %s); the set is written without it", name, type(exc).__name__, exc)
 
 
+def _preview_words(manifest: dict[str, Any], modality: Modality, syn: SyntheticSet) -> None:
+    """The manifest's ``preview_words``: the adapter's ``preview_words(syn)`` (:mod:`mmdistill.sharing`), kept so that
+    a card written again later (``eval --write``) still says what preview.png shows; nothing for an adapter without it."""
+    words = getattr(modality, "preview_words", None)
+    said = words(syn) if callable(words) else None
+    if isinstance(said, str) and said.strip():
+        manifest["preview_words"] = " ".join(said.split())
+
+
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:
     """Preview, plots, the card, then tensors and manifest (manifest last: its presence marks a complete set). The
     manifest's ``written_files`` names the files this wrote beside the set (a modality's own, such as a video's
@@ -180,6 +189,7 @@ def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modal
     before = _file_states(out)
     title = artifact_title(manifest)
     _draw(PREVIEW_FILE, lambda: modality.write_preview(syn, out / PREVIEW_FILE, title))
+    _draw("preview's words", lambda: _preview_words(manifest, modality, syn))
     records = MetricsLog(out / METRICS_FILE).read()  # read once: the loss curve and its alt text
     _draw("loss.png", lambda: plot_loss_curve(records, out / "loss.png", title=f"{title}: matching loss",
                                               selection=manifest.get("selection")))

@@ -13,6 +13,8 @@
 * ``normalization(meta) -> {input name: {"mean", "std"}}``: the statistics each model input was normalised with,
   ``(raw - mean) / std`` (:mod:`mmdistill.consumer` shapes them for ``DistilledSet.normalization``, the card and the
   Hugging Face export); ``{}`` for inputs that are not normalised by a mean and std.
+* ``preview_words(syn) -> str | None``: what the adapter's ``preview.png`` shows, in words (which samples, classes
+  and axes), for its alt text on the run card (:mod:`mmdistill.card_pictures`); None: a generic one.
 * ``inputs_like(syn, raw, **options) -> (N, *sample shape)``: a consumer's own real data (files, waveforms ...) prepared
   as the loader prepared the set's real samples, as its main input ``x`` (:mod:`mmdistill.inputs_like`; by default
   a ConfigError naming the modality: an adapter opts in).
@@ -240,6 +242,10 @@ class ShareDefaults:
         export made with ``--without-real-samples`` drops (:mod:`mmdistill.real_samples`; the adapter's export then reads
         ``meta["real_samples_left_out"]`` to write none in its files), or []: by default none."""
         return []
+
+    def preview_words(self, syn: SyntheticSet) -> str | None:
+        """What :meth:`write_preview` draws, in words, for the preview's alt text (None: a generic one)."""
+        return None
 
     def export_note(self, syn: Any) -> str | None:
         """What a consumer of the natural export (``mmdistill export DIR``) needs to read it without mmdistill and how far

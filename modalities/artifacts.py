@@ -69,6 +69,19 @@ def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: 
     return fig, rows
 
 
+def grid_words(labels: Tensor, classes: list[str], max_per_class: int, noun: str) -> str:
+    """What :func:`class_grid` (or a grid like it) draws, in words: ``"one row per class, its first 2 clips: dog, rain"``
+    (``labels`` (N,), up to ``max_per_class`` of each class; a class with fewer is named with its count; the class names
+    listed up to 12, :func:`mmdistill.words.id_list`)."""
+    from mmdistill.words import id_list, quantity
+
+    counts = {c: min(max_per_class, int((labels == c).sum())) for c in range(len(classes)) if (labels == c).any()}
+    most = max(counts.values(), default=0)
+    names = [classes[c] + ("" if k == most else f" ({k})") for c, k in counts.items()]
+    first = f"first {quantity(most, noun)}" if most > 1 else f"first {noun}"
+    return f"{quantity(len(counts), 'row')}, one per class, its {first}: {id_list(names)}"
+
+
 #: the export's index of class folders: ``{"classes": [{"label", "class", "folder", "samples"}, ...]}``
 CLASS_INDEX_FILE = "classes.json"
 #: characters no common file system takes in a name (Windows' ``<>:"/\|?*``, ``/`` and NUL on POSIX, control codes)

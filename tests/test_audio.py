@@ -997,3 +997,22 @@ def test_fdmfcc_preview_has_a_colour_bar_per_channel_with_zero_and_a_lightness_o
         rgb = mcolors.to_rgba_array(__import__("matplotlib").colormaps[cmap_name](np.linspace(0, 1, 32)))[:, :3]
         luma = rgb @ np.array([0.299, 0.587, 0.114])
         assert (np.diff(luma) > 0).all(), cmap_name
+
+
+def test_the_audio_previews_alt_text_names_its_classes_counts_and_layout(tmp_path):
+    """Before: the run card's alt text of an audio set's preview.png was "preview of the 4 clips of ... as the modality
+    draws them": which classes, how many clips and what a map's axes and colours mean were in no text."""
+    from mmdistill.card_pictures import picture_lines
+    from mmdistill.modality import get_modality
+    from mmdistill.report import _preview_words
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet({"x": torch.randn(5, 3, 13, 20)}, torch.tensor([0, 0, 1, 1, 2]), 3,
+                       meta={"classes": ["dog", "rain", "siren"], "features": {"hop_ms": 10.0}})
+    manifest = {"recipe": "audio-dm", "dataset": "tones", "sample_noun": "clip", "synthetic": {"tensors": {"labels": [5]}}}
+    _preview_words(manifest, get_modality("audio"), syn)
+    (tmp_path / "preview.png").write_bytes(b"\x89PNG")
+    alt = "\n".join(picture_lines(tmp_path, manifest))
+    assert "3 rows, one per class, its first 2 clips: dog, rain, siren (1)" in alt
+    assert "13 coefficients (up) by 20 frames of 10 ms (right)" in alt and "Δ: normalised" in alt
+    assert "as the modality draws them" not in alt

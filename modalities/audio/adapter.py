@@ -104,6 +104,17 @@ class AudioModality(TensorClassificationAdapter):
         hop = syn.meta.get("features", {}).get("hop_ms")
         return save_fdmfcc_preview(self.decode(syn).detach().cpu(), syn.labels.cpu(), _classes(syn), path, title=title, hop_ms=hop)
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: its class rows and how a map is laid out, with its colour bars' units."""
+        from ..artifacts import grid_words
+        from .export import BARS_KEY, PREVIEW_PER_CLASS
+
+        hop = syn.meta.get("features", {}).get("hop_ms")
+        n_mfcc, frames = self.decode(syn).shape[-2:]
+        return (f"FD-MFCC maps in {grid_words(syn.labels.cpu(), _classes(syn), PREVIEW_PER_CLASS, 'clip')}; each map "
+                f"{n_mfcc} coefficients (up) by {frames} frames{f' of {hop:g} ms' if hop else ''} (right), its MFCC, Δ and ΔΔ "
+                f"bands stacked top to bottom; {BARS_KEY}")
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         """WAV files per class (Griffin-Lim from the MFCC channel) and ``fdmfcc.safetensors``."""
         from .export import export_audio_set

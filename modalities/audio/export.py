@@ -63,7 +63,11 @@ def _colour_bars(ax: Any, images: list[Any], ranges: list[tuple[float, float]], 
             cax.axhline(0.0, color="black", linewidth=0.6)
 
 
-def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str | Path, *, max_per_class: int = 10,
+#: the preview's maps per class row
+PREVIEW_PER_CLASS = 10
+
+
+def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str | Path, *, max_per_class: int = PREVIEW_PER_CLASS,
                         title: str | None = None, hop_ms: float | None = None) -> Path:
     """Write a PNG of FD-MFCC maps ``x`` (N, 3, n_mfcc, frames): one row per class present in ``labels``
     (N,), its name at the row start, up to ``max_per_class`` maps per row. Each map is drawn as its three
