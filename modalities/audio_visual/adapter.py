@@ -169,6 +169,13 @@ class AudioVisualModality(AdapterDefaults):
         audio, image = self.decode(syn)
         return save_pair_preview(audio, image, self.labels_of(syn), _classes(syn), syn.meta, path, title=title)
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: per class row up to 5 pairs, each its frame and its log-mel spectrogram."""
+        from ..artifacts import grid_words
+
+        return (f"{grid_words(self.labels_of(syn).cpu(), _classes(syn), 5, 'pair')}; each pair its image frame, then its "
+                "log-mel spectrogram in dB (time right, mel band up, magma: lighter is louder)")
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_pairs
 

@@ -206,6 +206,13 @@ class ImageTextModality(AdapterDefaults):
         return save_pair_preview(syn.data["images"].cpu(), self.captions_for(syn, similarity=True), path, mean=tuple(syn.meta["mean"]),
                                  std=tuple(syn.meta["std"]), title=title, max_pairs=int(syn.meta.get("preview_max", 40)))
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: the first images of the set, each with its caption below."""
+        n = int(syn.data["images"].shape[0])
+        k = min(n, int(syn.meta.get("preview_max", 40)))
+        return (f"a grid of the first {k} of {n} synthetic images, each with a caption below: the real training caption "
+                "nearest to its text embedding, with their cosine similarity, when the caption bank is at hand")
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_metadata, export_pairs
 

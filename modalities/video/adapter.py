@@ -188,6 +188,16 @@ class VideoModality(TensorClassificationAdapter):
 
         return save_video_preview(syn, self.decode(syn).detach().cpu(), path, title=title)
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: the first clip of each class, its frames left to right."""
+        from ..artifacts import grid_words
+
+        classes = list(syn.meta.get("classes", [str(i) for i in range(syn.num_classes)]))
+        frames = int(self.decode(syn).shape[2])
+        static = "its static memory first, then " if is_static_dynamic(syn) else ""
+        return (f"{grid_words(syn.labels.cpu(), classes, 1, 'clip')}; each row {static}the clip's {frames} frames left to "
+                "right; preview.gif plays the same clips side by side")
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_video_set
 
