@@ -25,3 +25,31 @@ def test_a_modality_without_words_keeps_the_generic_alt_text(tmp_path):
     _preview_words(manifest, object(), SyntheticSet({"x": torch.zeros(2, 1)}, torch.tensor([0, 1]), 2))
     (tmp_path / "preview.png").write_bytes(b"\x89PNG")
     assert "preview_words" not in manifest and "as the modality draws them" in "\n".join(picture_lines(tmp_path, manifest))
+
+
+def test_audio_visual_preview_words_name_the_class_rows_and_the_pairs_drawn():
+    """(Lead, after walk 53N: the audio-visual and sequences hooks had no test.) The pairs per row are the preview's own
+    constant (export.PREVIEW_PER_CLASS), not a copy of it."""
+    from mmdistill.modalities.audio_visual.export import PREVIEW_PER_CLASS
+
+    syn = SyntheticSet({"audio": torch.rand(7, 1, 4, 4), "image": torch.rand(7, 3, 4, 4)}, torch.tensor([0] * 6 + [1]), 2,
+                       meta={"classes": ["dog", "siren"]})
+    said = get_modality("audio_visual").preview_words(syn)
+    assert said.startswith("2 rows, one per class") and "dog" in said and "siren" in said
+    assert f"first {PREVIEW_PER_CLASS} pairs" in said and "log-mel spectrogram in dB" in said
+
+
+def test_sequences_preview_words_count_the_table_from_the_summary():
+    from test_sequences import tiny
+
+    from mmdistill.modalities.sequences import MODALITY
+    from mmdistill.modalities.sequences.export import PREVIEW_POSITIONS, PREVIEW_SEQUENCES
+    from mmdistill.seeding import generator
+
+    cfg = tiny()
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    s, length = cfg.seq_num, cfg.seq_len
+    said = MODALITY.preview_words(syn)
+    assert said == (f"a table: one column for each of the first {min(PREVIEW_SEQUENCES, s)} of {s} synthetic sequences, one row "
+                    f"for each of the first {min(PREVIEW_POSITIONS, length)} of {length} positions, the most probable item's "
+                    "name and probability")

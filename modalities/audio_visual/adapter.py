@@ -170,10 +170,12 @@ class AudioVisualModality(AdapterDefaults):
         return save_pair_preview(audio, image, self.labels_of(syn), _classes(syn), syn.meta, path, title=title)
 
     def preview_words(self, syn: SyntheticSet) -> str:
-        """What :meth:`write_preview` draws: per class row up to 5 pairs, each its frame and its log-mel spectrogram."""
+        """What :meth:`write_preview` draws: per class row up to PREVIEW_PER_CLASS pairs, each its frame and its log-mel
+        spectrogram."""
         from ..artifacts import grid_words
+        from .export import PREVIEW_PER_CLASS
 
-        return (f"{grid_words(self.labels_of(syn).cpu(), _classes(syn), 5, 'pair')}; each pair its image frame, then its "
+        return (f"{grid_words(self.labels_of(syn).cpu(), _classes(syn), PREVIEW_PER_CLASS, 'pair')}; each pair its image frame, then its "
                 "log-mel spectrogram in dB (time right, mel band up, magma: lighter is louder)")
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:

@@ -49,8 +49,12 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
     return waves if num_samples is None else fix_length(waves, int(num_samples), align="start")
 
 
+#: pairs per class row in the preview (its alt text, the adapter's preview_words, says the same)
+PREVIEW_PER_CLASS = 5
+
+
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
-                      title: str = "", max_per_class: int = 5) -> Path:
+                      title: str = "", max_per_class: int = PREVIEW_PER_CLASS) -> Path:
     """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
     columns named on the first row; every spectrogram on one colour scale, the set's 1st to 99th percentile in dB,
     so a quiet pair looks quiet). A class name the installed font cannot draw is labelled by its index, with one log

@@ -149,11 +149,12 @@ class SequenceModality(SequenceShare, AdapterDefaults):
 
     def preview_words(self, syn: SyntheticSet) -> str:
         """What :meth:`write_preview` draws (:func:`draw_summary`'s defaults): a table of top items."""
-        from .export import _decoded
+        from .export import PREVIEW_POSITIONS, PREVIEW_SEQUENCES, _decoded
 
         s, length = _decoded(syn).shape[:2]
-        return (f"a table: one column for each of the first {min(4, s)} of {s} synthetic sequences, one row for each of "
-                f"the first {min(12, length)} of {length} positions, the most probable item's name and probability")
+        return (f"a table: one column for each of the first {min(PREVIEW_SEQUENCES, s)} of {s} synthetic sequences, one row "
+                f"for each of the first {min(PREVIEW_POSITIONS, length)} of {length} positions, the most probable item's name "
+                "and probability")
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_summary

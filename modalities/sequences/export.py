@@ -87,7 +87,12 @@ def decoded_view(syn: SyntheticSet, sequences: int | None = None, top: int = 5,
              for p in range(dist.shape[1])] for s in range(dist.shape[0])]
 
 
-def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = 4, positions: int = 12) -> Path:
+#: the preview table's columns (synthetic sequences) and rows (positions); the adapter's preview_words says the same
+PREVIEW_SEQUENCES, PREVIEW_POSITIONS = 4, 12
+
+
+def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = PREVIEW_SEQUENCES,
+                 positions: int = PREVIEW_POSITIONS) -> Path:
     """A table: one column per synthetic sequence, one row per position, the top item's name and probability."""
     dist = _decoded(syn)
     view = decoded_view(syn, sequences, top=1, dist=dist)
