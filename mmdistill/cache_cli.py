@@ -32,6 +32,7 @@ from mmdistill.atomic import RUNNING_GRACE_S, SAFETENSORS_TEMPORARY, write_runni
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError
 from mmdistill.run_lock import RunFolderLock
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,10 @@ def command_lines(args: argparse.Namespace) -> list[str]:
             total, count = total + size, count + len(found)
             newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(e.mtime for e in found))) if found else "-"
             temp = sum(e.temporary for e in found)
-            lines.append(f"  {kind:<12} {len(found):>5} entries {size_text(size):>10}   newest {newest}   {what}"
-                         + (f" ({temp} interrupted writes)" if temp else ""))
-        return lines + [f"total {count} entries, {size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] removes them"]
+            lines.append(f"  {kind:<12} {len(found):>5} {'entry' if len(found) == 1 else 'entries':<7} {size_text(size):>10}   "
+                         f"newest {newest}   {what}" + (f" ({quantity(temp, 'interrupted write')})" if temp else ""))
+        return lines + [f"total {quantity(count, 'entry', 'entries')}, {size_text(total)}; mmdistill cache clear KIND [--older-than DAYS] "
+                        "removes them"]
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown:
         raise ConfigError(f"mmdistill cache clear: no cache named {', '.join(unknown)}; the caches are {', '.join(KINDS)}")
@@ -191,7 +193,7 @@ def command_lines(args: argparse.Namespace) -> list[str]:
     if args.older_than is not None and not args.older_than >= 0:
         raise ConfigError(f"mmdistill cache clear: --older-than is a number of days >= 0, got {args.older_than}")
     removed, freed = clear(list(KINDS) if args.all else args.kinds, args.older_than, root)
-    return [f"removed {removed} entries ({size_text(freed)}) from {root}"]
+    return [f"removed {quantity(removed, 'entry', 'entries')} ({size_text(freed)}) from {root}"]
 
 
 __all__ = ["KINDS", "CacheEntry", "entries", "clear", "add_parser", "command_lines"]

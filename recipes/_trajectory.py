@@ -7,12 +7,16 @@ expert batch of datasets far smaller than CIFAR's); the CPU budget is a row of `
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from mmdistill.methods.trajectory import make_trajectory_matcher
 from mmdistill.methods.trajectory_keys import ClassificationTrajectoryKeys
 from mmdistill.modalities.image.config import ImageDistillConfig, ZCAKeys
 from mmdistill.recipes import tables
+
+log = logging.getLogger("mmdistill.recipes.trajectory")
 
 #: MTT's tables, then the budget table
 MTT_TABLES = tables("mtt", "mtt_datasets")
@@ -35,3 +39,25 @@ class MTTConfig(ZCAKeys, ClassificationTrajectoryKeys, ImageDistillConfig):
     eval_runs: int = 5
     momentum_data: float = 0.5
     checkpoint_every: int = 100
+
+
+def unwhitened_rates_note(cfg: Any) -> str | None:
+    """A warning for ``zca=true`` given by the user where the table row that set the matching rates is one published
+    for un-whitened images (any dataset but MTT's whitened CIFAR rows): whitened pixels take other rates (MTT's
+    whitened CIFAR-10 rows: ``lr_data`` 100, not 1,000), so such a run may diverge. None otherwise."""
+    from mmdistill.resolve import config_sources
+
+    sources = config_sources(cfg)
+    if not getattr(cfg, "zca", False) or str(sources.get("zca", "")).startswith("tables/"):
+        return None  # no whitening, or a row that whitens: its rates are the whitened ones
+    row = str(sources.get("lr_data", "the recipe's default")).split(" (", 1)[0]
+    return (f"zca=true, but lr_data={cfg.lr_data:g} and the other matching rates come from {row}, a setting published for "
+            "images that are not whitened (MTT's whitened CIFAR-10 rows take lr_data 100 where its un-whitened ones take "
+            "1,000): if the run diverges or its pictures clip, lower lr_data (tables/mtt.yaml lists the whitened rows)")
+
+
+def make_mtt_matcher(ctx: Any) -> Any:
+    """:func:`~mmdistill.methods.trajectory.make_trajectory_matcher`, after :func:`unwhitened_rates_note`'s warning."""
+    if note := unwhitened_rates_note(ctx.config):
+        log.warning("%s", note)
+    return make_trajectory_matcher(ctx)

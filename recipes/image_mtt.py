@@ -16,8 +16,7 @@ if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while to
     sys.exit(script_main(__file__))
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig
-from mmdistill.methods.trajectory import make_trajectory_matcher
+from mmdistill.recipes._trajectory import MTT_TABLES, MTTConfig, make_mtt_matcher
 
 Config = MTTConfig
 
@@ -28,7 +27,7 @@ RECIPE = Recipe(
     summary="Trajectory matching on images (MTT; method=tesla for constant memory)",
     paper="Cazenavette et al., Dataset Distillation by Matching Training Trajectories, CVPR 2022",
     config_cls=Config,
-    make_matcher=make_trajectory_matcher,
+    make_matcher=make_mtt_matcher,
     tables=MTT_TABLES,
 )
 run = RECIPE.run

@@ -21,8 +21,7 @@ if __name__ == "__main__":  # started as `mmdistill run` starts: a stop while to
     sys.exit(script_main(__file__))
 
 from mmdistill.recipe import Recipe
-from mmdistill.recipes._trajectory import TESLA_TABLES, MTTConfig
-from mmdistill.methods.trajectory import make_trajectory_matcher
+from mmdistill.recipes._trajectory import TESLA_TABLES, MTTConfig, make_mtt_matcher
 
 
 @dataclass
@@ -51,7 +50,7 @@ RECIPE = Recipe(
     summary="Constant-memory trajectory matching with expert soft labels on images (TESLA)",
     paper="Cui et al., Scaling Up Dataset Distillation to ImageNet-1K with Constant Memory, ICML 2023",
     config_cls=Config,
-    make_matcher=make_trajectory_matcher,
+    make_matcher=make_mtt_matcher,
     tables=TESLA_TABLES,
 )
 run = RECIPE.run

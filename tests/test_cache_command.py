@@ -42,7 +42,7 @@ def test_list_counts_only_mmdistill_entries(root, tmp_path, capsys):
     video = next(line for line in out.splitlines() if line.strip().startswith("video"))
     assert " 2 entries" in video and "1.5 KiB" in video  # 1,500 bytes
     text = next(line for line in out.splitlines() if line.strip().startswith("text"))
-    assert " 2 entries" in text and "1 interrupted writes" in text
+    assert " 2 entries" in text and "1 interrupted write)" in text
     assert "total 4 entries" in out
 
 
@@ -54,7 +54,7 @@ def test_clear_removes_only_the_named_kind_and_our_names(root, tmp_path, capsys)
     link.symlink_to(outside)
     text = _file(root / "text" / "minilm-1.safetensors")
     assert main(["cache", "clear", "video"]) == 0
-    assert "removed 1 entries (1000 B)" in capsys.readouterr().out
+    assert "removed 1 entry (1000 B)" in capsys.readouterr().out  # not "1 entries" (walk 53I)
     assert not a.exists() and notes.exists() and link.is_symlink() and outside.exists() and text.exists()
 
 

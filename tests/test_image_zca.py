@@ -405,3 +405,18 @@ def test_eval_on_data_whitened_otherwise_takes_it_into_the_sets_space(tmp_path, 
     same = dataclasses.replace(white, train=LabeledTensors(white.train.x.clone(), white.train.y, list(white.train.classes)))
     check_fits_data(syn, MODALITY, same, tmp_path / "run")  # the set's own space: nothing moved, nothing said
     assert "ZCA" not in caplog.text and torch.equal(same.train.x, white.train.x)
+
+
+def test_zca_given_where_the_rates_are_published_for_unwhitened_images_is_warned():
+    """Walks 53I and 53J: zca=true on digits (or any dataset MTT did not whiten) keeps lr_data 1,000 of a row published
+    for un-whitened pixels; the set's values blew up in 2 iterations with no word. The run warns, naming the row and
+    lr_data; a whitened row (CIFAR-10 IPC 1) and zca=false say nothing."""
+    from mmdistill.recipes import image_mtt, image_tesla
+    from mmdistill.recipes._trajectory import unwhitened_rates_note
+
+    note = unwhitened_rates_note(image_mtt.RECIPE.config(dataset="digits", ipc=1, zca=True))
+    assert note is not None and note.startswith("zca=true, but lr_data=1000 and the other matching rates come from "
+                                                "tables/mtt.yaml: dataset *, ipc 1, a setting published for images that")
+    assert unwhitened_rates_note(image_mtt.RECIPE.config(dataset="cifar10", ipc=1)) is None
+    assert unwhitened_rates_note(image_mtt.RECIPE.config(dataset="digits", ipc=1)) is None
+    assert image_mtt.RECIPE.make_matcher.__name__ == image_tesla.RECIPE.make_matcher.__name__ == "make_mtt_matcher"
