@@ -240,8 +240,11 @@ class ConsumerViews:
         set's ``{"audio": ..., "image": ...}`` or an image-text set's ``{"images": ..., "captions": ...}`` (then a
         ``{input name: tensor}``) ... ConfigError naming the modality when its adapter has no such hook, or when the
         prepared samples do not have the set's sample shape."""
-        from mmdistill.inputs_like import prepare_like
+        from mmdistill.inputs_like import options_from_record, prepare_like
 
+        # a set written before its hook's key was recorded (a sequence set's max_len ...): the run's config has it
+        config = (self.manifest or {}).get("config")
+        options = options_from_record(self.modality, self.synthetic.meta, config if isinstance(config, dict) else None, options)
         return prepare_like(self.modality, self.synthetic, raw, reference=self.inputs, **options)
 
     def augmentation(self) -> Any:

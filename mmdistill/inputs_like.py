@@ -17,6 +17,7 @@ that needs the sample shape decodes it), not the run's config: the set carries w
 
 from __future__ import annotations
 
+import logging
 from pathlib import PurePath
 from typing import Any, Mapping, Sequence
 
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
 
+log = logging.getLogger(__name__)
 
 def modality_name(modality: Any) -> str:
     """The adapter's ``name`` (``image``, ``graph`` ...), or its class name."""
@@ -65,6 +67,24 @@ def source_meta(source: Any, function: str, what: str, required: Sequence[str] =
 def is_pil(item: Any) -> bool:
     """Whether ``item`` is a PIL image (told by its type's module, so PIL is not imported to ask)."""
     return type(item).__module__.startswith("PIL.")
+
+
+def options_from_record(modality: Any, meta: Mapping[str, Any], config: Mapping[str, Any] | None,
+                        options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with, for each option of the adapter's ``inputs_like_recorded`` (``{option: (meta key, config key)}``)
+    that the caller left out and the set's ``meta`` lacks (a set made before the key was recorded), the value the run's
+    ``config`` (its manifest's ``config``: a run folder's or a ``--to hf`` export's) records under the config key, so a
+    set written by an older release is prepared as it was made, not refused or read with a default. A value the config
+    does not hold (None, absent, not a number or string) is left to the hook, whose message says what to pass."""
+    out = dict(options)
+    for option, (meta_key, config_key) in dict(getattr(modality, "inputs_like_recorded", None) or {}).items():
+        value = (config or {}).get(config_key)
+        if option in out or meta_key in meta or value is None or not isinstance(value, (int, float, str)):
+            continue
+        out[option] = value
+        log.info("inputs_like: the set's metadata has no %s (made before it was recorded); %s=%r from its manifest's config "
+                 "(%s)", meta_key, option, value, config_key)
+    return out
 
 
 def as_items(raw: Any, *singles: type) -> Any:
@@ -125,4 +145,4 @@ def prepare_like(modality: Any, syn: Any, raw: Any, reference: Tensor | Mapping[
     return out
 
 
-__all__ = ["as_items", "modality_name", "no_preparation", "prepare_like", "source_meta"]
+__all__ = ["as_items", "modality_name", "no_preparation", "options_from_record", "prepare_like", "source_meta"]

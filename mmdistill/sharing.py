@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -255,6 +255,12 @@ class ShareDefaults:
     #: the input (of ``inputs(syn)``) whose sample shape ``inputs_like``'s tensor has, which
     #: :func:`mmdistill.inputs_like.prepare_like` checks; None when the hook prepares another form (sequences: item ids)
     inputs_like_input: str | None = "x"
+
+    #: ``{option of inputs_like: (key of the set's meta, key of the run's config)}`` for a meta key recorded only since
+    #: some release whose value the run's config also holds (sequences' ``max_len``): a set made before has it as an
+    #: option, which :meth:`mmdistill.consumer.DistilledSet.inputs_like` fills from the manifest's config
+    #: (:func:`mmdistill.inputs_like.options_from_record`); empty by default
+    inputs_like_recorded: Mapping[str, tuple[str, str]] = {}
 
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> Tensor | dict[str, Tensor]:
         """``raw`` (the consumer's own real data, in what form the adapter documents) prepared as the loader prepared the

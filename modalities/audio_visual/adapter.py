@@ -126,6 +126,8 @@ class AudioVisualModality(AdapterDefaults):
         audio, image = self.decode(syn)
         return {"audio": audio.detach().cpu(), "image": image.detach().cpu()}
 
+    inputs_like_recorded = {"image_size": ("image_size", "image_size")}  # a set made before walk 53B: the frames' side
+
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> dict[str, Tensor]:
         """Your own pairs as the set's ``audio`` log-mel spectrograms and ``image`` frames: :func:`~.prepare.av_like`
         (``{"audio": files or waveforms, "image": files}``, either or both, or ``(audio, image)`` file pairs;

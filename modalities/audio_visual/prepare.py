@@ -7,8 +7,9 @@ classifier trained on the set can be tested on pairs it never saw.
 
 What it reads is the set's metadata: ``features`` (the front end, with its sample rate), ``num_samples``,
 ``audio_frames``, ``audio_mean``/``audio_std``, ``image_mean``/``image_std`` (one per channel) and ``image_size``
-(recorded since walk 53B; an older set's side is passed as ``image_size=``). A set read from video clips took each
-clip's middle frame and sound track: give the frame as an image file and the track as an audio file."""
+(recorded since walk 53B; for an older set ``DistilledSet.inputs_like`` passes its run config's ``image_size``, and
+this function takes ``image_size=``). A set read from video clips took each clip's middle frame and sound track: give
+the frame as an image file and the track as an audio file."""
 
 from __future__ import annotations
 

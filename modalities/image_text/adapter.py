@@ -192,6 +192,8 @@ class ImageTextModality(AdapterDefaults):
             return [str(c) for c in saved]
         return [f"(initial) {c}" for c in syn.meta.get("init_captions", [""] * len(syn))]
 
+    inputs_like_recorded = {"max_words": ("max_caption_words", "max_caption_words")}  # a set made before walk 53B
+
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> dict[str, Tensor]:
         """Your own images and captions as the set's ``images`` (N, 3, S, S) and ``text`` embeddings (M, D):
         :func:`~.prepare.pairs_like` (``{"images": files or PIL images, "captions": strings}``, either or both;

@@ -6,8 +6,9 @@ records (``text_encoder``, ``text_pooling``; its ``text_space`` checked) -- so a
 tested on pairs it never saw (retrieval), or its text side fed captions of your own.
 
 Everything it reads is in the set's metadata: ``image_size``, ``mean``, ``std``, ``text_encoder``, ``text_pooling``,
-``text_space`` and ``max_caption_words`` (the last two recorded since walk 53B; an older set's captions are cut at the
-config's default, 30 words, with a warning, or at ``max_words=``)."""
+``text_space`` and ``max_caption_words`` (the last two recorded since walk 53B; for an older set
+``DistilledSet.inputs_like`` passes its run config's ``max_caption_words`` as ``max_words=``; given neither, captions
+are cut at the config's default, 30 words, with a warning)."""
 
 from __future__ import annotations
 

@@ -138,6 +138,7 @@ class SequenceModality(SequenceShare, AdapterDefaults):
                 f"the manifest's `synthetic.meta.item_ids`{count}, also the natural export's `items.json`")
 
     inputs_like_input = None  # item indices a learner reads, not the summary's distributions (x)
+    inputs_like_recorded = {"max_len": ("max_len", "max_len")}  # a set made before walk 53B: its run's config.max_len
 
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> torch.Tensor:
         """Your own users' histories (item ids of the set's log, oldest first) as a learner's inputs, (N, max_len) item
