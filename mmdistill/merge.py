@@ -27,11 +27,17 @@ from mmdistill.synthetic import SyntheticSet
 log = logging.getLogger(__name__)
 
 
-def _normalisation(meta: dict[str, Any], channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The set's per-channel (mean, std) as (C, 1, ..., 1) tensors, or None when its inputs carry no mean and std."""
+def _normalisation(meta: dict[str, Any], where: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The set's (mean, std) as float32 tensors of the leading dims of one sample -- per channel (C,) for images and
+    video, per channel and coefficient (C, F) for audio's FD-MFCC maps --, or None when its inputs carry no mean and
+    std. ArtifactError naming ``where`` when they are not (nested lists of) numbers."""
     if "mean" not in meta and "std" not in meta:
         return None
-    mean, std = (torch.tensor([float(v) for v in meta[k]], dtype=torch.float32) for k in ("mean", "std"))
+    try:
+        mean, std = (torch.tensor(meta.get(k), dtype=torch.float32) for k in ("mean", "std"))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ArtifactError(f"{where}: its meta's mean/std are not numbers per channel ({exc}); the manifest is damaged or "
+                            "was edited") from None
     return mean, std
 
 
@@ -61,7 +67,11 @@ def joined_step_sizes(records: Sequence[dict[str, Any]]) -> dict[str, torch.Tens
 
 
 def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return stat.view(-1, *([1] * (x.dim() - 2)))
+    """``stat`` (the leading dims of one sample, (C,) or (C, F)) broadcastable over ``x`` (K, *sample shape)."""
+    if stat.dim() == 0 or stat.shape != x.shape[1:1 + stat.dim()]:
+        raise ConfigError(f"the mean/std have shape {tuple(stat.shape)}, not the leading dims of the samples' "
+                          f"{tuple(x.shape[1:])}", key="dirs")
+    return stat.reshape(*stat.shape, *([1] * (x.dim() - 1 - stat.dim())))
 
 
 def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], target: SyntheticSet) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
@@ -70,7 +80,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     of the data the merged set is for (its own tensors are not used). Raises ConfigError naming the part on a mismatch."""
     classes = [str(c) for c in target.meta.get("classes", [])]
     shape = tuple(target.x.shape[1:])
-    goal = _normalisation(target.meta, shape[0] if shape else 1)
+    goal = _normalisation(target.meta, "the data the merged set is for")
     by_class: dict[str, list[torch.Tensor]] = {c: [] for c in classes}
     records = []
     for folder, syn, manifest in parts:
@@ -98,7 +108,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
                               "every part's classes with --dataset and --data-root (dataset=, data_root=)", key="dataset")
         if differs := _space_differs(syn, target):
             raise ConfigError(f"{where}: {differs}; merge parts distilled with the same input space (zca) on the same data", key="dirs")
-        stats = _normalisation(syn.meta, shape[0])
+        stats = _normalisation(syn.meta, where)
         x = syn.x.detach().float()
         if (stats is None) != (goal is None):
             raise ConfigError(f"{where}: its inputs are {'not ' if stats is None else ''}normalised by a mean and std, the data's "
