@@ -74,6 +74,15 @@ def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return stat.reshape(*stat.shape, *([1] * (x.dim() - 1 - stat.dim())))
 
 
+def _require_raw_x(where: str, syn: SyntheticSet) -> None:
+    """ConfigError naming ``where`` unless the set is stored as one raw input ``x`` (what merge converts and joins), beside
+    the step sizes a trajectory method learned with it (:func:`_step_sizes`, averaged by the merge)."""
+    if set(syn.data) - set(_step_sizes(syn)) != {"x"}:
+        raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of one "
+                          "input in the raw parameterization can be merged (not a factorised or generator "
+                          "set, nor one of several inputs such as audio-visual or image-text pairs)", key="dirs")
+
+
 def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], target: SyntheticSet) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
     """The joined inputs (K, *sample_shape), class-major in ``target.meta["classes"]`` order, their labels (K,) and one
     record per part (its folder, classes, per-class count, mean/std). ``target`` carries the classes and normalisation
@@ -86,9 +95,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     for folder, syn, manifest in parts:
         where = f"{folder}"
         steps = _step_sizes(syn)
-        if set(syn.data) - set(steps) != {"x"}:
-            raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of the "
-                              "raw parameterization can be merged", key="dirs")
+        _require_raw_x(where, syn)
         if records and set(steps) != set(records[0]["step_sizes"]):
             raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "
                               f"{sorted(records[0]['step_sizes']) or 'none'}; merge parts distilled with the same method", key="dirs")
@@ -150,6 +157,12 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
         syn, manifest, recipe, modality = load_saved(str(d))
         parts.append((set_dir(d), syn, manifest, recipe, modality))
     first = parts[0]
+    cls = first[3].config_cls
+    if "ipc" not in cls.__dataclass_fields__ or "ipc" in getattr(cls, "REPLACED_KEYS", {}):  # sequences: seq_num
+        raise ConfigError(f"{first[0]}: {first[3].name}'s sets are not counted in samples per class (no ipc key to set); "
+                          "merge joins sets of classes by class name, so it takes sets of the classification recipes", key="dirs")
+    for folder, syn, *_ in parts:
+        _require_raw_x(str(folder), syn)
     for folder, _, manifest, recipe, _ in parts[1:]:
         if recipe.name != first[3].name:
             raise ConfigError(f"{folder} was made by {recipe.name}, {first[0]} by {first[3].name}; the merged set is scored with "
