@@ -238,7 +238,8 @@ def unfinished_run(folder: Path) -> str:
             text += (f". The distillation had finished: the checkpoint holds all {ckpt} iterations, so the command that "
                      "started it with --resume evaluates and writes the set without distilling again")
     elif state == "stopped":
-        text = f"its run was stopped at {at} ({when}): {reason}"
+        text = f"its run was stopped at {at} ({when}): {reason}; " + (f"{kept}: continue it with the command that started it and "
+                                                                     "--resume" if isinstance(ckpt, int) else f"{kept}: run its command again")
     elif state == "finished":
         text = f"its {STATUS_FILE} (of {rec.get('updated')}) says its run finished, but the set's files are gone (moved or removed since)"
     elif holder is None:

@@ -75,7 +75,10 @@ def test_the_record_follows_a_run_through_stop_resume_and_finish(tmp_path, monke
     rec = read_status(out)
     assert rec["state"] == "stopped" and rec["iteration"] == 2 and rec["checkpoint_iteration"] == 2, rec
     assert main(["show", str(out)]) == 4
-    assert "its run was stopped at iteration 2 of 4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "its run was stopped at iteration 2 of 4" in err
+    # walk 53M: a stopped run's folder said how it stopped but not that --resume continues it
+    assert "the checkpoint holds 2 iterations: continue it with the command that started it and --resume" in err
 
     import mmdistill.run as run_module
 
