@@ -13,16 +13,7 @@ import torch
 
 import mmdistill
 from mmdistill.errors import ArtifactError, DataError
-from mmdistill.report import new_manifest, write_artifact
-from mmdistill.seeding import generator
-
-
-def _saved(modality, data, cfg, out: Path, recipe: str) -> Path:
-    syn = modality.init_synthetic(data, cfg, generator(0, "init"))
-    manifest = new_manifest(recipe=recipe, method="test", modality=modality, dataset=data.name, cfg=cfg, syn=syn)
-    out.mkdir()
-    write_artifact(out, syn.detached(), manifest, modality)
-    return out
+from test_inputs_like import _saved  # a set written as a run writes it
 
 
 # ------------------------------------------------------------------------------------------------ sequences
