@@ -37,7 +37,7 @@ def _space(cfg: Any, keys: list[str]) -> str:
     return ", ".join(f"{k}={str(getattr(cfg, k)).lower()}" for k in keys)
 
 
-def _row_of(cfg: Any, key: str) -> str:
+def row_of(cfg: Any, key: str) -> str:
     """The table row (``tables/mtt.yaml: dataset cifar100, ..., ipc 1``) that gave ``key``, 'the default' or 'arguments'."""
     source = config_sources(cfg).get(key, "the recipe's default")
     return source.split(" (", 1)[0]
@@ -52,7 +52,7 @@ def input_space_note(recipe: Any, cfg: Any) -> str | None:
     if not keys or ipc is None:
         return None
     here = _space(cfg, keys)
-    line = (f"the experts train in the input space {here} ({', '.join(f'{k} from {_row_of(cfg, k)}' for k in keys)}; "
+    line = (f"the experts train in the input space {here} ({', '.join(f'{k} from {row_of(cfg, k)}' for k in keys)}; "
             f"ipc {ipc}, dataset {getattr(cfg, 'dataset', '?')})")
     others: dict[str, list[tuple[int, str]]] = {}
     for other_ipc in listed_ipcs(recipe, cfg):
@@ -63,7 +63,7 @@ def input_space_note(recipe: Any, cfg: Any) -> str | None:
         except ConfigError:  # an explicit key that IPC's rows refuse: that run would fail for its own reason
             continue
         if (space := _space(other, keys)) != here:
-            others.setdefault(space, []).append((other_ipc, _row_of(other, keys[0])))
+            others.setdefault(space, []).append((other_ipc, row_of(other, keys[0])))
     for space, rows in others.items():
         ipcs, names = ", ".join(str(i) for i, _ in rows), list(dict.fromkeys(r for _, r in rows))
         line += (f". {recipe.name}'s rows differ by IPC: {space} at IPC {ipcs} ({'; '.join(names)}), so a run "
@@ -97,4 +97,4 @@ def log_input_space(recipe: Any, cfg: Any) -> None:
         log.info("%s", note)
 
 
-__all__ = ["INPUT_SPACE_KEYS", "input_space_note", "listed_ipcs", "log_input_space", "space_mismatch", "space_words"]
+__all__ = ["INPUT_SPACE_KEYS", "input_space_note", "listed_ipcs", "log_input_space", "row_of", "space_mismatch", "space_words"]

@@ -74,10 +74,10 @@ def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return stat.reshape(*stat.shape, *([1] * (x.dim() - 1 - stat.dim())))
 
 
-def _require_raw_x(where: str, syn: SyntheticSet) -> None:
+def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None) -> None:
     """ConfigError naming ``where`` unless the set is stored as one raw input ``x`` (what merge converts and joins), beside
     the step sizes a trajectory method learned with it (:func:`_step_sizes`, averaged by the merge)."""
-    if set(syn.data) - set(_step_sizes(syn)) != {"x"}:
+    if set(syn.data) - set(_step_sizes(syn) if steps is None else steps) != {"x"}:
         raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of one "
                           "input in the raw parameterization can be merged (not a factorised or generator "
                           "set, nor one of several inputs such as audio-visual or image-text pairs)", key="dirs")
@@ -95,7 +95,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     for folder, syn, manifest in parts:
         where = f"{folder}"
         steps = _step_sizes(syn)
-        _require_raw_x(where, syn)
+        _require_raw_x(where, syn, steps)  # load_parts checked it before the data was read; merge_parts' callers may not
         if records and set(steps) != set(records[0]["step_sizes"]):
             raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "
                               f"{sorted(records[0]['step_sizes']) or 'none'}; merge parts distilled with the same method", key="dirs")

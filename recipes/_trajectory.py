@@ -45,12 +45,11 @@ def unwhitened_rates_note(cfg: Any) -> str | None:
     """A warning for ``zca=true`` given by the user where the table row that set the matching rates is one published
     for un-whitened images (any dataset but MTT's whitened CIFAR rows): whitened pixels take other rates (MTT's
     whitened CIFAR-10 rows: ``lr_data`` 100, not 1,000), so such a run may diverge. None otherwise."""
-    from mmdistill.resolve import config_sources
+    from mmdistill.expert_space import row_of
 
-    sources = config_sources(cfg)
-    if not getattr(cfg, "zca", False) or str(sources.get("zca", "")).startswith("tables/"):
+    if not getattr(cfg, "zca", False) or row_of(cfg, "zca").startswith("tables/"):
         return None  # no whitening, or a row that whitens: its rates are the whitened ones
-    row = str(sources.get("lr_data", "the recipe's default")).split(" (", 1)[0]
+    row = row_of(cfg, "lr_data")
     return (f"zca=true, but lr_data={cfg.lr_data:g} and the other matching rates come from {row}, a setting published for "
             "images that are not whitened (MTT's whitened CIFAR-10 rows take lr_data 100 where its un-whitened ones take "
             "1,000): if the run diverges or its pictures clip, lower lr_data (tables/mtt.yaml lists the whitened rows)")

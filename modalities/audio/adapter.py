@@ -189,18 +189,12 @@ class AudioModality(TensorClassificationAdapter):
 
 def feature_meta(syn: SyntheticSet | Mapping[str, Any]) -> tuple[FDMFCCParams, list, list]:
     """FD-MFCC parameters and the normalisation mean/std stored in a synthetic set's metadata (``syn``: the set or its
-    ``meta``), by :func:`feature_values`. ArtifactError when the metadata lacks them (a set of another modality)."""
+    ``meta``). ArtifactError when the metadata lacks them (a set of another modality)."""
     meta = getattr(syn, "meta", syn)
     missing = [k for k in ("features", "mean", "std") if k not in meta]
     if missing:
         raise ArtifactError(f"the set's metadata lacks {missing}: it was not made by the audio adapter (an audio-dm or "
                             "audio-ddfad set)")
-    return feature_values(meta)
-
-
-def feature_values(meta: Mapping[str, Any]) -> tuple[FDMFCCParams, list, list]:
-    """The FD-MFCC parameters, mean and std of metadata already checked to hold ``features``, ``mean`` and ``std``
-    (:func:`feature_meta` checks; :func:`~.prepare.maps_like` has :func:`~.prepare.set_meta`'s check)."""
     return FDMFCCParams.from_dict(meta["features"]), meta["mean"], meta["std"]
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.inputs_like import as_items, source_meta
 
-from .adapter import feature_values
+from .adapter import feature_meta
 from .datasets import decode_fitted
 from .decode import ALIGNMENTS, Crop, describe_bad, fix_length
 from .features import FDMFCC, extract_fdmfcc, normalize
@@ -48,7 +48,7 @@ def maps_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Se
         ConfigError: a tensor without ``sample_rate``, or not (N, T) floats.
     """
     meta = set_meta(source)
-    params, mean, std = feature_values(meta)  # set_meta checked features, mean and std
+    params, mean, std = feature_meta(meta)
     num_samples = int(meta["num_samples"])
     align = str((meta.get("preprocessing") or {}).get("align", "center"))
     if align not in ALIGNMENTS:

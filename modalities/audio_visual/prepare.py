@@ -25,6 +25,7 @@ from mmdistill.inputs_like import as_items, source_meta
 from ..audio.decode import decode, fix_length, resample_clips
 from ..audio.features import FDMFCCParams
 from ..audio.prepare import fit_waveforms
+from ..groups import some
 from .data import image_tensor, log_mel
 
 WHAT = "a distilled audio-visual set"
@@ -34,7 +35,7 @@ NEEDS = ("features", "num_samples", "audio_frames", "audio_mean", "audio_std", "
 def _absent(paths: Sequence[Path], what: str) -> None:
     gone = [str(p) for p in paths if not p.is_file()]
     if gone:
-        raise DataError(f"av_like: {len(gone)} {what} file(s) do not exist: {'; '.join(gone[:5])}{' ...' if len(gone) > 5 else ''}")
+        raise DataError(f"av_like: {len(gone)} {what} file(s) do not exist: {some(gone)}")
 
 
 def audio_of(meta: Mapping[str, Any], audio: Sequence[str | Path] | Tensor, sample_rate: int | None = None) -> Tensor:

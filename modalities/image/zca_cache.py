@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mmdistill.buffer import content_digest
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
@@ -31,7 +32,7 @@ from .zca import ZCAWhitening, fit_zca
 log = logging.getLogger(__name__)
 
 #: the cache entry's format (a change of the fit or its storage changes every key)
-FORMAT = "mmdistill.zca-fit/1"
+FORMAT = "mmdistill.zca-fit/2"
 #: rows hashed at a time (bounds the extra memory of the rounded copy)
 _ROWS = 4096
 
@@ -47,12 +48,8 @@ def pixels_key(pixels: Tensor, eps: float) -> str:
 
 
 def _tensors_digest(tensors: dict[str, Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name} {t.dtype} {list(t.shape)}|".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    """The entry's damage check: :func:`mmdistill.buffer.content_digest` of its tensors by name, in sorted order."""
+    return content_digest(*[part for name in sorted(tensors) for part in (name, tensors[name])])
 
 
 def cache_file(dataset: str, key: str) -> Path:

@@ -23,6 +23,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.inputs_like import as_items, is_pil, source_meta
 
+from ..groups import some
 from .config import ImageTextDistillConfig
 from .data import normalised_pixels
 from .loaders import clean_caption, file_opener, image_to_pixels, replace_controls
@@ -53,7 +54,7 @@ def images_of(meta: Mapping[str, Any], images: Sequence[str | Path | Any]) -> Te
         except (OSError, ValueError) as exc:
             bad.append(f"{item} ({'no such file' if isinstance(exc, FileNotFoundError) else exc})")
     if bad:
-        raise DataError(f"pairs_like: {len(bad)} image(s) not read: {'; '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+        raise DataError(f"pairs_like: {len(bad)} image(s) not read: {some(bad)}")
     return torch.stack(out) if out else torch.empty(0, 3, size, size)
 
 
