@@ -28,17 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def _normalisation(meta: dict[str, Any], where: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The set's (mean, std) as float32 tensors of the leading dims of one sample -- per channel (C,) for images and
-    video, per channel and coefficient (C, F) for audio's FD-MFCC maps --, or None when its inputs carry no mean and
-    std. ArtifactError naming ``where`` when they are not (nested lists of) numbers."""
-    if "mean" not in meta and "std" not in meta:
-        return None
-    try:
-        mean, std = (torch.tensor(meta.get(k), dtype=torch.float32) for k in ("mean", "std"))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ArtifactError(f"{where}: its meta's mean/std are not numbers per channel ({exc}); the manifest is damaged or "
-                            "was edited") from None
-    return mean, std
+    """The set's (mean, std) of its input ``x`` as float32 tensors of the leading dims of one sample -- per channel (C,)
+    for images and video, per channel and coefficient (C, F) for audio's FD-MFCC maps -- as a consumer reads them
+    (:func:`mmdistill.consumer.normalization_of`), or None when its inputs carry no mean and std. ArtifactError naming
+    ``where`` when they are not numbers, a mean is not finite or a std not above 0."""
+    from mmdistill.consumer import normalization_of
+
+    pair = normalization_of(None, meta, where).get("x")
+    return None if not pair else (pair["mean"], pair["std"])
 
 
 def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
@@ -51,12 +48,6 @@ def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
         if value.shape != target.fixed[name].shape or not torch.allclose(value.float(), target.fixed[name].float(), rtol=1e-4, atol=1e-6):
             return f"its {name} (the transform its inputs are in, fitted on its training data) is not the data's"
     return ""
-
-
-def _step_sizes(syn: SyntheticSet) -> dict[str, float]:
-    """The step sizes a trajectory method learned with the set (``meta["step_sizes"]``, MTT's ``syn_lr``), by key."""
-    keys = [k for k in syn.meta.get("step_sizes") or [] if k in syn.data] or [k for k in ("syn_lr",) if k in syn.data]
-    return {k: float(syn.data[k].detach().reshape(-1)[0]) for k in keys}
 
 
 def joined_step_sizes(records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -76,8 +67,8 @@ def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None) -> None:
     """ConfigError naming ``where`` unless the set is stored as one raw input ``x`` (what merge converts and joins), beside
-    the step sizes a trajectory method learned with it (:func:`_step_sizes`, averaged by the merge)."""
-    if set(syn.data) - set(_step_sizes(syn) if steps is None else steps) != {"x"}:
+    the step sizes a trajectory method learned with it (:meth:`~mmdistill.synthetic.SyntheticSet.step_sizes`, averaged by the merge)."""
+    if set(syn.data) - set(syn.step_sizes() if steps is None else steps) != {"x"}:
         raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of one "
                           "input in the raw parameterization can be merged (not a factorised or generator "
                           "set, nor one of several inputs such as audio-visual or image-text pairs)", key="dirs")
@@ -94,7 +85,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     records = []
     for folder, syn, manifest in parts:
         where = f"{folder}"
-        steps = _step_sizes(syn)
+        steps = syn.step_sizes()
         _require_raw_x(where, syn, steps)  # load_parts checked it before the data was read; merge_parts' callers may not
         if records and set(steps) != set(records[0]["step_sizes"]):
             raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "

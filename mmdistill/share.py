@@ -124,10 +124,7 @@ class DistilledSet(ConsumerViews):
 
 def step_size_of(syn: SyntheticSet) -> float | dict[str, float] | None:
     """The learned step size(s) listed in ``syn.meta["step_sizes"]`` (one: a float; several: by key)."""
-    keys = [k for k in syn.meta.get("step_sizes", []) if k in syn.data]
-    if not keys and "syn_lr" in syn.data:
-        keys = ["syn_lr"]
-    values = {k: float(syn.data[k].detach().reshape(-1)[0]) for k in keys}
+    values = syn.step_sizes()
     if not values:
         return None
     return next(iter(values.values())) if len(values) == 1 else values

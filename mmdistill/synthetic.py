@@ -188,6 +188,12 @@ class SyntheticSet:
         state a snapshot, checkpoint or best set copies. The ``fixed`` ones are not among them (see :meth:`fixed_tensors`)."""
         return {k: v.detach().cpu().contiguous() for k, v in self._live().items()}
 
+    def step_sizes(self) -> dict[str, float]:
+        """The step sizes a trajectory method learned with the set, by key: those ``meta["step_sizes"]`` lists that
+        ``data`` holds, else MTT's ``syn_lr`` when held; empty for every other set."""
+        keys = [k for k in self.meta.get("step_sizes") or [] if k in self.data] or [k for k in ("syn_lr",) if k in self.data]
+        return {k: float(self.data[k].detach().reshape(-1)[0]) for k in keys}
+
     def fixed_tensors(self) -> dict[str, Tensor]:
         """The ``fixed`` tensors as the set's file stores them (``fixed.<name>``, contiguous on the CPU); none for most sets."""
         return {f"fixed.{k}": v.detach().cpu().contiguous() for k, v in self.fixed.items()}

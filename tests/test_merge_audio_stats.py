@@ -40,5 +40,8 @@ def test_statistics_of_another_shape_or_not_numbers_are_named():
     with pytest.raises(ConfigError, match=r"mean/std have shape \(2,\)"):
         merge_parts([(Path("p"), part, {})], target)
     part = _set(torch.zeros(2, 3, 4, 5), ["a", "b"], "zero", [1.0])
-    with pytest.raises(ArtifactError, match="p: its meta's mean/std are not numbers"):
+    with pytest.raises(ArtifactError, match=r"^p: field 'synthetic.meta.mean' is \"zero\", not numbers a tensor holds"):
+        merge_parts([(Path("p"), part, {})], target)
+    part = _set(torch.zeros(2, 3, 4, 5), ["a", "b"], [[0.0] * 4] * 3, [[1.0] * 4, [0.0] * 4, [1.0] * 4])  # a std of 0
+    with pytest.raises(ArtifactError, match=r"^p: .*std"):  # (raw - mean) / std would be inf: refused as a consumer refuses it
         merge_parts([(Path("p"), part, {})], target)
