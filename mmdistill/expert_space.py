@@ -17,7 +17,6 @@ from typing import Any
 
 from mmdistill.errors import ConfigError
 from mmdistill.resolve import config_sources
-from mmdistill.tables import load_table
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,9 @@ INPUT_SPACE_KEYS = ("zca",)
 def listed_ipcs(recipe: Any, cfg: Any) -> list[int]:
     """The IPCs named by the rows of ``recipe``'s tables whose other conditions can match ``cfg`` (its dataset, budget,
     the recipe's name), ascending."""
-    context = {**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, "recipe": recipe.name}
-    return sorted({row.ipc for path in recipe.tables for row in load_table(path).rows
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    context = {**values, **recipe.lookup_context(values)}  # as the lookup sees them: the recipe's own names too
+    return sorted({row.ipc for table in recipe.loaded_tables() for row in table.rows
                    if row.ipc is not None and row.exact_matches(context) is not None})
 
 

@@ -40,3 +40,21 @@ def test_the_experts_command_logs_it_before_it_trains(monkeypatch, tmp_path, cap
     with caplog.at_level(logging.INFO, logger="mmdistill"), pytest.raises(Stop):
         _cmd_experts("image-mtt", ["--dataset", "cifar100", "--buffer", str(tmp_path / "b")])
     assert any("zca=true at IPC 1, 50" in r.getMessage() for r in caplog.records)
+
+
+def test_the_ipcs_listed_are_those_the_lookup_would_match_with_the_recipes_own_names(tmp_path):
+    """Review R4: listed_ipcs built its own context (the config's keys and ``recipe``) and read the table files again,
+    so a row conditioned on a name of the recipe's ``table_context`` (image-text's ``release``) could not be told from
+    one that can never match; it asks the recipe as its lookup does (``lookup_context``, ``loaded_tables``)."""
+    from types import SimpleNamespace
+
+    from mmdistill.expert_space import listed_ipcs
+    from mmdistill.tables import load_table
+
+    table = tmp_path / "t.yaml"
+    table.write_text("title: t\nrows:\n  - when: {release: coco, ipc: 5}\n    set: {}\n    source: test\n"
+                     "  - when: {release: flickr, ipc: 7}\n    set: {}\n    source: test\n")
+    cfg = image_mtt.RECIPE.config(dataset="digits")
+    recipe = SimpleNamespace(name="r", loaded_tables=lambda: (load_table(table),),
+                             lookup_context=lambda values: {"release": "coco", "recipe": "r"})
+    assert listed_ipcs(recipe, cfg) == [5]
