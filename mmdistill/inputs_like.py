@@ -87,10 +87,10 @@ def options_from_record(modality: Any, meta: Mapping[str, Any], config: Mapping[
     return out
 
 
-def as_items(raw: Any, *singles: type) -> Any:
-    """``raw`` as a list when it is one item (a ``str`` or ``Path`` path, a PIL image, or an instance of ``singles``):
-    iterating a string would read each of its characters as a file. Anything else is returned as it is."""
-    return [raw] if isinstance(raw, (str, PurePath, *singles)) or is_pil(raw) else raw
+def as_items(raw: Any) -> Any:
+    """``raw`` as a list when it is one item (a ``str`` or ``Path`` path, or a PIL image): iterating a string would read
+    each of its characters as a file. Anything else is returned as it is."""
+    return [raw] if isinstance(raw, (str, PurePath)) or is_pil(raw) else raw
 
 
 def _check_shape(modality: Any, out: Tensor, reference: Tensor, name: str | None) -> None:
