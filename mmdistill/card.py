@@ -39,7 +39,7 @@ def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: s
     ``decoded``: how many samples the stored ones decode to (the memorisation check's count), recorded when it differs
     (a multi-formation set: each stored pair tiles f x f smaller ones). The set's ``fixed`` tensors (an image set's ZCA
     whitening: a property of the dataset, not of the samples) are counted apart, as ``fixed_bytes``, when it has any."""
-    stored = nbytes(list(syn.tensors().values()))
+    stored = syn.stored_bytes()
     out: dict[str, Any] = {"synthetic_bytes": stored, "samples": len(syn)}
     if syn.fixed:
         out["fixed_bytes"] = nbytes(list(syn.fixed.values()))

@@ -188,6 +188,11 @@ class SyntheticSet:
         state a snapshot, checkpoint or best set copies. The ``fixed`` ones are not among them (see :meth:`fixed_tensors`)."""
         return {k: v.detach().cpu().contiguous() for k, v in self._live().items()}
 
+    def stored_bytes(self) -> int:
+        """Bytes of :meth:`tensors` as the set's file stores them, counted on the live tensors (no copy: a set on a GPU
+        is not brought to the CPU to be measured). The ``fixed`` ones are not counted."""
+        return int(sum(t.numel() * t.element_size() for t in self._live().values()))
+
     def step_sizes(self) -> dict[str, float]:
         """The step sizes a trajectory method learned with the set, by key: those ``meta["step_sizes"]`` lists that
         ``data`` holds, else MTT's ``syn_lr`` when held; empty for every other set."""
