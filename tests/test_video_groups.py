@@ -145,14 +145,17 @@ def test_group_by_names_a_class_whose_recordings_the_draw_held_out_or_kept(tmp_p
     assert any("was kept for training" in r.getMessage() for r in caplog.records)
 
 
-def test_the_audio_visual_folder_of_clips_is_not_told_to_pass_a_group_by_it_refuses(tmp_path, caplog):
+def test_the_audio_visual_folder_of_clips_is_told_to_pass_the_group_by_it_reads(tmp_path, caplog):
     """Walk 52J: the audio-visual loader's folder of clips (dataset video) reads its layout with the video loader's
     discover, whose warning of UCF-style recordings on both sides of a drawn split ended 'pass --group-by ucf
-    (group_by=ucf) to hold out whole groups' -- which the audio-visual loader refuses ('group_by='ucf' names a column
-    of a pairs CSV (dataset csv); dataset 'video' has none'). Its warning now names what that loader can do."""
+    (group_by=ucf) to hold out whole groups' -- which the audio-visual loader refused ('group_by='ucf' names a column
+    of a pairs CSV (dataset csv); dataset 'video' has none'), so its warning named other ways. Since walk 54B that
+    loader reads group_by from clip names (:mod:`mmdistill.modalities.audio_visual.folder_groups`): the hint is back,
+    and a folder whose every clip is unreadable says so (not that its readable clips name no group)."""
     from types import SimpleNamespace
 
     from mmdistill.modalities.audio_visual.loaders import FOLDER_GROUP_REMEDY, load_pairs, read_video_pairs
+    from mmdistill.recipes import audio_visual_dm
 
     for cls in ("JumpUp", "Wave"):
         (tmp_path / "data" / cls).mkdir(parents=True)
@@ -162,6 +165,6 @@ def test_the_audio_visual_folder_of_clips_is_not_told_to_pass_a_group_by_it_refu
     with caplog.at_level("WARNING"):
         read_video_pairs(tmp_path / "data", SimpleNamespace(test_fraction=0.5, split_seed=0, strict=False, duration=1.0))
     said = " ".join(r.getMessage() for r in caplog.records if "UCF-style" in r.getMessage())
-    assert "recording(s)" in said and FOLDER_GROUP_REMEDY in said and "--group-by ucf" not in said
-    with pytest.raises(ConfigError, match="names a column of a pairs CSV"):  # why the old hint could not be followed
-        load_pairs(SimpleNamespace(dataset="video", group_by="ucf"))
+    assert "recording(s)" in said and FOLDER_GROUP_REMEDY in said and "--group-by ucf" in said
+    with pytest.raises(DataError, match="no readable pairs"):  # group_by read, not refused
+        load_pairs(audio_visual_dm.RECIPE.config(dataset="video", data_root=str(tmp_path / "data"), group_by="ucf"))

@@ -52,8 +52,10 @@ class AudioVisualKeys(ConfigKeys):
         f"{AVDD_FRAME_MEAN} and std {AVDD_FRAME_STD}; split, one mean/std of the training split's dB values and one "
         "per frame channel")
     strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
-    group_by: str | None = key(None, help="a column of the pairs CSV (a speaker) whose groups are never split: test_fraction of "
-                               "the groups is held out whole, drawn with split_seed; none: of each class's pairs")
+    group_by: str | None = key(None, help="groups never split (a speaker): dataset csv, a column of the pairs CSV; dataset video, "
+                               "a regular expression over each clip's file name (its first capture group names the group: "
+                               "spk(\\d+) reads 03 from spk03_take2.mp4) or ucf; test_fraction of the groups is held out whole, "
+                               "drawn with split_seed; none: of each class's pairs")
     depth: int = key(AVDD_ENCODERS.depth, help="blocks of the audio ConvNet encoder (AVDD: 3)", unit="blocks", range="[1, 5]")
     image_depth: int | None = key(AVDD_ENCODERS.image_depth, help="blocks of the frame ConvNet encoder (AVDD: 5, 224 / 2^5 = 7); none: depth",
                                   unit="blocks", range="[1, 5]")

@@ -7,7 +7,9 @@ Sources (``dataset``):
   ``VideoReader`` and the sound track through decord's ``AudioReader`` (mono), resampled with torchaudio; decord's
   own C++ log lines are kept off the terminal (the loader names the file). Class folders have no split: the video
   adapter's ``test_fraction`` of each class drawn with ``split_seed``, drawn again among the readable clips (as the CSV loader draws) when
-  one cannot be read; train/test folders and split files are kept as given. Files under the root that are not clips of the layout, clips the layout leaves
+  one cannot be read (``group_by``, a pattern over the clips' file names such as ``spk(\\d+)``: ``test_fraction`` of the
+  groups held out whole, :mod:`.folder_groups`); train/test folders and split files are kept as given (a group on both
+  sides refused with ``group_by``). Files under the root that are not clips of the layout, clips the layout leaves
   out and hidden entries are named in the log and the load report (``ignored``, ``unused``); a ``.gif`` clip (which
   the video adapter reads) is skipped and named as having no audio track;
 * ``csv``: a CSV ``image_path,audio_path,label[,split]`` (column names matched without case or spaces, as a spreadsheet
@@ -59,6 +61,7 @@ from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
+from .folder_groups import av_wording, folder_group_rule, redraw_groups
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +167,9 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
 def load_pairs(cfg: Any) -> AVData:
     """The dataset ``cfg.dataset`` as normalised :class:`AVData` (see the module docstring)."""
     name = cfg.dataset
-    if name != "csv" and getattr(cfg, "group_by", None):
-        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) names a column of a pairs CSV (dataset csv); dataset {name!r} has "
-                          "none", key="group_by")
+    if name not in ("csv", "video") and getattr(cfg, "group_by", None):
+        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) names a column of a pairs CSV (dataset csv) or a pattern over "
+                          f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
     if name in _TENSOR_SETS:
         return _from_tensors(name, cfg)
     if name == "tones-digits":
@@ -190,7 +193,9 @@ def load_pairs(cfg: Any) -> AVData:
         pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
-        if report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
+        if report.facts.get("split_drawn") and report.facts.get("group_by"):  # whole groups held out (folder_groups)
+            data.meta["split_rule"] = folder_group_rule(report.facts["group_by"])
+        elif report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
             data.meta["split_rule"] = SPLIT_RULE
         return data
     raise ConfigError(f"unknown audio-visual dataset {name!r}; choose from {', '.join(BUILT_IN)} or a name given to register_tensors "
@@ -294,7 +299,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
     group = report.facts.get("group_by")
-    classes_without_test(name, classes, parts[0][2], parts[1][2], group_no_test_reason(group, "pairs") if group else
+    named = f"group_by={group!r} (--group-by)" if group and "layout" in report.facts else None  # clip names' groups (video)
+    classes_without_test(name, classes, parts[0][2], parts[1][2], group_no_test_reason(group, "pairs", named) if group else
                          f"a class needs two readable pairs{shared} to hold one out, or the split gives it no test row", report,
                          what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
@@ -683,8 +689,10 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     except ImportError:
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
-    items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report,  # names hidden entries too, any layout
-                     remedy=FOLDER_GROUP_REMEDY)
+    group_by = getattr(cfg, "group_by", None) or None
+    with av_wording():  # names hidden entries too, any layout; group_by: .folder_groups
+        items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report, group_by=group_by,
+                         remedy=FOLDER_GROUP_REMEDY)
     one_spelling_per_label(str(root), {relative_name(str(it.path), root): it.label for it in items}, "clip")
     pairs, bad, mismatched = [], [], []
     for it in items:
@@ -736,16 +744,22 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         log.info("%s: %d clip(s) whose sound track and video differ in length (kept: the middle frame with the centred %g s of "
                  "sound): %s%s", root, len(mismatched), cfg.duration, "; ".join(mismatched[:3]), " ..." if len(mismatched) > 3 else "")
     classes = sorted({it.label for it in items}, key=_natural)
-    if report.facts.get("split_drawn") and bad:  # class folders with unreadable clips: drawn again among the readable ones
-        _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
+    if report.facts.get("split_drawn") and bad and pairs:  # class folders with unreadable clips: drawn again among the readable ones
+        if group_by:  # whole groups of the readable clips
+            flags = redraw_groups([p.name for p in pairs], [p.label for p in pairs], group_by, cfg.test_fraction, cfg.split_seed,
+                                  root, report)
+            for p, t in zip(pairs, flags):
+                p.split = "test" if t else "train"
+        else:
+            _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
         report.facts["split_redrawn"] = True
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 
 
-#: what the video layout's warning of UCF-style recordings on both sides of a drawn split tells a user of the folder of
-#: clips, which takes no ``group_by`` (a column of a pairs CSV: ``dataset csv``)
-FOLDER_GROUP_REMEDY = ("give the split yourself with each recording on one side: train/ and test/ folders, or data_root a CSV "
-                       "path,label,split (group_by, a column of a pairs CSV, is not read for a folder of clips)")
+#: what the video layout's warning of UCF-style recordings on both sides of a split tells a user of the folder of clips
+#: (:mod:`.folder_groups`)
+FOLDER_GROUP_REMEDY = ("pass --group-by ucf (group_by=ucf) to hold out whole groups, or give the split yourself with each recording "
+                       "on one side: train/ and test/ folders, or data_root a CSV path,label,split")
 
 
 #: why a ``.gif`` clip is skipped: the picture is fine, but the format carries no sound
