@@ -1205,7 +1205,7 @@ def test_pair_preview_and_export_draw_frames_of_any_channel_count(tmp_path, monk
             "image_std": [1.0] * c, "num_samples": 400}
     export.save_pair_preview(audio, image, torch.tensor([0, 1]), ["a", "b"], meta, tmp_path / "p.png", title="t")
     assert titles == ["t" + {2: " · channel 0 of 2 shown as grey", 4: " · channels 0-2 of 4 shown as RGB",
-                             5: " · channels 0-2 of 5 shown as RGB"}.get(c, "")]
+                             5: " · channels 0-2 of 5 shown as RGB"}.get(c, "") + f"\n{export.BAR_KEY}"]  # the colour bar's key (walk 54B)
     out = export.export_pairs(audio, image, torch.tensor([0, 1]), ["a", "b"], meta, tmp_path / "export")
     assert len(list(out.rglob("*.png"))) == 2
 

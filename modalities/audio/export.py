@@ -16,6 +16,7 @@ from mmdistill.io import save_tensors
 from mmdistill.plots import save_figure
 
 from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, warn_absent_classes, write_class_index
+from ..colour_bars import value_bar
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
 
 FEATURES_FILE = "fdmfcc.safetensors"
@@ -50,17 +51,11 @@ BARS_KEY = "colour bars: " + "; ".join(k[2] for k in CHANNEL_KEYS) + " (darker t
 
 def _colour_bars(ax: Any, images: list[Any], ranges: list[tuple[float, float]], n_mfcc: int) -> None:
     """One colour bar per channel right of ``ax`` (the first row's last map), beside the channel's band (their units:
-    :data:`BARS_KEY`); a signed range (a delta's) is ticked at its ends and at 0, with a line across the bar at 0."""
+    :data:`BARS_KEY`); a signed range (a delta's) is ticked at its ends and at 0, with a line across the bar at 0
+    (:func:`~..colour_bars.value_bar`)."""
     height = 3 * n_mfcc + 2
     for ch, image in enumerate(images):
-        cax = ax.inset_axes((1.06, ((2 - ch) * (n_mfcc + 1) + 0.15 * n_mfcc) / height, 0.05, 0.7 * n_mfcc / height))
-        bar = ax.figure.colorbar(image, cax=cax)
-        lo, hi = ranges[ch]
-        ticks = [lo, 0.0, hi] if lo < 0 < hi else [lo, hi]
-        bar.set_ticks(ticks, labels=[f"{t:+.2g}" if t else "0" for t in ticks], fontsize=7)
-        if lo < 0 < hi:
-            cax.axhline(0.0, color="white", linewidth=1.2)
-            cax.axhline(0.0, color="black", linewidth=0.6)
+        value_bar(ax, image, (1.06, ((2 - ch) * (n_mfcc + 1) + 0.15 * n_mfcc) / height, 0.05, 0.7 * n_mfcc / height), *ranges[ch])
 
 
 #: the preview's maps per class row

@@ -173,12 +173,12 @@ class AudioVisualModality(AdapterDefaults):
 
     def preview_words(self, syn: SyntheticSet) -> str:
         """What :meth:`write_preview` draws: per class row up to PREVIEW_PER_CLASS pairs, each its frame and its log-mel
-        spectrogram."""
+        spectrogram, with its colour bar's unit."""
         from ..artifacts import grid_words
-        from .export import PREVIEW_PER_CLASS
+        from .export import BAR_KEY, MEL_CMAP, PREVIEW_PER_CLASS
 
         return (f"{grid_words(self.labels_of(syn).cpu(), _classes(syn), PREVIEW_PER_CLASS, 'pair')}; each pair its image frame, then its "
-                "log-mel spectrogram in dB (time right, mel band up, magma: lighter is louder)")
+                f"log-mel spectrogram in dB (time right, mel band up, {MEL_CMAP}); {BAR_KEY}")
 
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_pairs

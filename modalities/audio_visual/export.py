@@ -22,6 +22,7 @@ from mmdistill.io import save_tensors
 from mmdistill.plots import drawable_image, drawable_labels, pyplot, save_figure, shown_channels
 
 from ..artifacts import check_labels, export_folder_names, new_tree, warn_absent_classes, write_class_index
+from ..colour_bars import value_bar
 from ..audio.decode import fix_length
 from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
 from ..image.export import to_pixels
@@ -51,13 +52,19 @@ def mel_to_waves(mel_db: Tensor, params: FDMFCCParams, num_samples: int | None) 
 
 #: pairs per class row in the preview (its alt text, the adapter's preview_words, says the same)
 PREVIEW_PER_CLASS = 5
+#: the spectrograms' colour map: its lightness rises with the level, so a grey print keeps loud lighter than quiet
+MEL_CMAP = "magma"
+#: the preview's key to its colour bar, under its title (and in the adapter's preview_words)
+BAR_KEY = "colour bar: log-mel level in dB, the set's 1st to 99th percentile (lighter is louder)"
 
 
 def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str], meta: dict[str, Any], path: str | Path, *,
                       title: str = "", max_per_class: int = PREVIEW_PER_CLASS) -> Path:
     """A PNG: per class (row), up to ``max_per_class`` pairs, each its frame and its dB log-mel spectrogram (the
     columns named on the first row; every spectrogram on one colour scale, the set's 1st to 99th percentile in dB,
-    so a quiet pair looks quiet). A class name the installed font cannot draw is labelled by its index, with one log
+    so a quiet pair looks quiet, drawn with :data:`MEL_CMAP`, whose lightness rises with the level, and a colour bar in
+    dB beside the first row's last spectrogram (:func:`~..colour_bars.value_bar`; :data:`BAR_KEY` under the title), so
+    a grey print still tells loud from quiet). A class name the installed font cannot draw is labelled by its index, with one log
     line (:func:`mmdistill.plots.drawable_labels`) instead of matplotlib's warning per character. Frames (C, H, W) of
     C other than 1 (grey) or 3 (RGB) are drawn as channel 0 (C = 2) or channels 0-2 (C > 3), which the title says."""
     plt = pyplot()
@@ -73,6 +80,7 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
     present = sorted(set(labels.tolist()))
     names = drawable_labels(classes, Path(path).name, shown=present)
     cols = min(max_per_class, max(int((labels == c).sum()) for c in present))
+    first_row: tuple[Any, Any] | None = None  # the first row's last spectrogram axes and its image, for the colour bar
     fig, axes = plt.subplots(len(present), 2 * cols, figsize=(max(4.0, 1.5 * 2 * cols), 1.3 * len(present) + 0.6), squeeze=False)
     for r, c in enumerate(present):
         idx = torch.nonzero(labels == c).flatten()[:cols].tolist()
@@ -85,16 +93,20 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
                 continue
             img = drawable_image(pixels[idx[k]].permute(1, 2, 0).numpy())
             ax_i.imshow(img, cmap="gray", vmin=0, vmax=1)
-            ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi)
+            drawn = ax_a.imshow(mel[idx[k], 0].numpy(), origin="lower", aspect="auto", cmap=MEL_CMAP, vmin=lo, vmax=hi)
+            if r == 0:
+                first_row = (ax_a, drawn)
             if r == 0:
                 ax_i.set_title("frame", fontsize=7)
                 ax_a.set_title("log-mel (dB)", fontsize=7)
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
+    if first_row is not None:
+        value_bar(*first_row, (1.06, 0.05, 0.08, 0.9), lo, hi, label="dB", tick="{:.0f}", zero=False)
     shown = shown_channels(pixels.shape[1])
     most = max(int((labels == c).sum()) for c in present)
     part = f"the first {cols} of {most} pairs per class" if cols < most else ""  # the title's size is the whole set's
-    if title or shown or part:
-        fig.suptitle(" · ".join(t for t in (title, part, shown) if t))
+    heading = " · ".join(t for t in (title, part, shown) if t)
+    fig.suptitle(f"{heading}\n{BAR_KEY}" if heading else BAR_KEY)
     return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
@@ -130,4 +142,4 @@ def export_pairs(audio: Tensor, image: Tensor, labels: Tensor, classes: list[str
     return Path(out_dir)
 
 
-__all__ = ["PAIRS_FILE", "export_pairs", "mel_to_waves", "pair_meta", "save_pair_preview"]
+__all__ = ["BAR_KEY", "MEL_CMAP", "PAIRS_FILE", "export_pairs", "mel_to_waves", "pair_meta", "save_pair_preview"]
