@@ -122,12 +122,16 @@ class LoadReport:
 
     def summary(self) -> str:
         """The card's line: the non-zero counts (``"unreadable 2, ignored 1"``), or that there were none; then the
-        classes a split left without a test sample (fact :data:`CLASSES_WITHOUT_TEST`: trained on, never scored)."""
+        classes a split left without a test sample (fact :data:`CLASSES_WITHOUT_TEST`: trained on, never scored), and
+        the groups a drawn ``group_by`` split held out whole (facts ``group_by`` and ``test_groups``: a speaker-
+        independent score, which a reader of the card could not tell before)."""
         line = summary_line(self.counts())
         unscored = self.facts.get(CLASSES_WITHOUT_TEST)
         if isinstance(unscored, list) and unscored:
-            shown = ", ".join(repr(str(c)) for c in unscored[:NAMES]) + (f" and {len(unscored) - NAMES} more" if len(unscored) > NAMES else "")
-            line += f"; class(es) without a test sample, trained on but not scored: {shown}"
+            line += f"; class(es) without a test sample, trained on but not scored: {_some(unscored)}"
+        held, group_by = self.facts.get("test_groups"), self.facts.get("group_by")
+        if isinstance(held, list) and held and group_by:
+            line += f"; test split: the group(s) {_some(held)} of group_by `{group_by}` held out whole (none trained on)"
         return line
 
     def base_folder(self) -> Path | None:
@@ -206,6 +210,11 @@ def relative_name(path: str, base: Path | None) -> str:
 
 #: the fact naming the classes a split left without a test sample (the image, audio and audio-visual loaders set it)
 CLASSES_WITHOUT_TEST = "classes_without_test"
+
+
+def _some(names: list[Any]) -> str:
+    """The first :data:`NAMES` of ``names`` quoted, with how many more."""
+    return ", ".join(repr(str(c)) for c in names[:NAMES]) + (f" and {len(names) - NAMES} more" if len(names) > NAMES else "")
 
 
 def summary_line(counts: Mapping[str, Any]) -> str:

@@ -188,6 +188,18 @@ def test_the_card_line_names_classes_left_without_a_test_sample():
     assert loading_counts(manifest) == (f"{NOTHING}; class(es) without a test sample, trained on but not scored: 'solo', 'duo'")
 
 
+def test_the_card_line_names_the_groups_a_group_by_split_held_out():
+    """Walk 54B: a group_by split (audio and audio-visual CSVs, video and audio-visual clip names) recorded its held-out
+    groups in the manifest (facts group_by, test_groups), but the card's line said nothing of them: a reader could not
+    tell the score was taken on speakers the set never saw."""
+    report = LoadReport(root="clips")
+    report.facts.update(group_by=r"spk(\d+)", test_groups=["01", "04"])
+    line = loading_counts({"synthetic": {"meta": {"load_report": report.as_dict()}}})
+    assert line == f"{NOTHING}; test split: the group(s) '01', '04' of group_by `spk(\\d+)` held out whole (none trained on)"
+    report.facts["test_groups"] = []  # a given split: nothing drawn, nothing said
+    assert LoadReport.from_dict(report.as_dict()).summary() == NOTHING
+
+
 def test_the_card_says_what_memorisation_png_draws_and_whether_a_rescoring_changed_the_protocol():
     """The card promised "the closest pairs" for sets whose picture has only the histograms (graphs, sequences, video),
     and called a re-scoring with the run's own protocol "another protocol"."""
