@@ -95,3 +95,20 @@ def test_generated_pairs_still_refuse_group_by():
 
     with pytest.raises(ConfigError, match="pattern over clip file names"):
         MODALITY.load(_cfg(dataset="tones-digits", group_by="x"))
+
+
+def test_a_class_whose_only_speaker_is_held_out_is_named_with_its_group(tmp_path):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "clips"
+    for c, speakers in (("a", (1, 2, 3)), ("b", (1, 2, 3)), ("c", (4,))):
+        for s in speakers:
+            _clip(root / c / f"spk{s:02d}_take0.avi", 300.0 + 10 * s)
+    said = []
+    for seed in range(12):  # some seed holds out speaker 04, the only one of class c
+        try:
+            MODALITY.load(_cfg(data_root=str(root), group_by=SPEAKER, test_fraction=0.25, split_seed=seed))
+        except DataError as exc:
+            said.append(str(exc))
+    assert said and all("'c' (group(s) '04')" in s and "no training clips" in s and "--split-file" not in s for s in said)
