@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run a recipe (mmdistill run RECIPE --help for its keys)",
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Run a recipe: mmdistill run RECIPE [--key value ...] [key=value ...] [--config FILE].\n"
-                           "mmdistill run RECIPE --help lists the recipe's keys: what each is, its unit, range and (paper) default.",
+                           "mmdistill run RECIPE --help lists the recipe's keys: what each is, its unit, range and (paper) default; after a\nrun's "
+                           "arguments (--dataset cifar10 --ipc 1 --help) the values that run would use; --print-config prints them as YAML.",
                            epilog="recipes:\n" + recipe_listing())
     p_run.add_argument("recipe", help="a recipe name (below)")
     p_exp = sub.add_parser("experts", help="train the expert trajectories of a trajectory recipe (RECIPE --help for its keys)",

@@ -3,7 +3,9 @@
 Each key's line says what it is, its unit, what it accepts and its default for the recipe — the class default,
 or the table row it comes from (``default 1000 from tables/mtt.yaml: dataset cifar10/*, ipc 10``) —, the other table
 rows that set it (``rows of tables/gcond.yaml set it for: dataset ogbn-arxiv | dataset flickr``: the default is a run's
-with no ``--dataset``, ``--ipc`` ... given) and the CPU budget's value where that differs. Keys are grouped by the family that declares them. A flag the recipe
+with no ``--dataset``, ``--ipc`` ... given) and the CPU budget's value where that differs. Given after a run's arguments
+(``--dataset cifar10 --ipc 1 --help``), the help gives instead the value that run would use and where it comes from,
+and ``--print-config`` prints those values as a YAML file (:mod:`mmdistill.run_values`). Keys are grouped by the family that declares them. A flag the recipe
 does not have is an error that says whether it does not apply to this recipe or has a replacement.
 """
 
@@ -19,6 +21,7 @@ from mmdistill.config import load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
 from mmdistill.keys import KeyInfo, input_keys
 from mmdistill.resolve import Layer, config_sources
+from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words
 from mmdistill.schema import DistillConfig
 from mmdistill.tables import WILDCARD, load_table, normalize_name
 
@@ -93,9 +96,11 @@ def rows_note(rows: Sequence[tuple[str, str, tuple[str, ...]]], source: str | No
 
 
 def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None,
-             rows: Sequence[tuple[str, str, tuple[str, ...]]] = ()) -> str:
+             rows: Sequence[tuple[str, str, tuple[str, ...]]] = (), run: bool = False) -> str:
     """The help line of one key (``%`` escaped for argparse); ``rows``: the table rows that set it (:func:`table_rows`),
-    named after its default, which a run's ``--dataset``, ``--ipc`` ... can change."""
+    named after its default, which a run's ``--dataset``, ``--ipc`` ... can change. With ``run``, ``default`` is the
+    config of the arguments given before ``--help`` and the line says its value for that run and where it comes from
+    (:func:`mmdistill.run_values.origin_words`); ``cpu`` is then that run's with ``--budget cpu``."""
     text = info.help
     if info.name == "budget" and cpu is None:  # the generic help offers cpu, which this recipe's choices refuse
         text = "paper: the paper's settings, this recipe's only budget (no rows of tables/budgets.yaml)"
@@ -104,7 +109,10 @@ def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None,
         text += f"; {accepted}"
     value = getattr(default, info.name)
     source = config_sources(default).get(info.name)
-    text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "") + rows_note(rows, source)
+    if run:
+        text += f"; this run: {_show(value)}, {origin_words(default, info.name)}" + rows_note(rows, source)
+    else:
+        text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "") + rows_note(rows, source)
     if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
         text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
     if not info.resume and info.name != "resume":
@@ -125,24 +133,40 @@ def ordered_keys(cls: type) -> list[KeyInfo]:
     return sorted(keys, key=lambda k: (getattr(k.owner, "HELP_ORDER", 5), -mro.index(k.owner)))
 
 
-def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.ArgumentParser:
-    """The recipe's parser: ``--config FILE``, one flag per key (grouped by family), ``key=value`` overrides."""
+def argument_parser(recipe: Recipe, prog: str | None = None, run: DistillConfig | None = None,
+                    given: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The recipe's parser: ``--config FILE``, ``--print-config``, one flag per key (grouped by family), ``key=value``
+    overrides. Its help gives each key's default, or with ``run`` (the config of the arguments ``given``) the value that
+    run would use and where it comes from."""
     budgets = recipe.budgets()
+    if run is None:
+        values = ("A key's default below is a run's with no --dataset, --ipc ... given; the table rows that change it are "
+                  "named beside it. ")
+    else:
+        values = (f"The values below are those of this run ({' '.join(given)}), each with the table row it comes from, or "
+                  "'set by you', or 'the default'; --print-config prints them as a YAML file. ")
     parser = argparse.ArgumentParser(
         prog=prog or f"mmdistill run {recipe.name}",
         description=f"{recipe.summary}{' — ' + recipe.paper if recipe.paper else ''}. Defaults are the paper's (from the "
         f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'})"
         + (f"; --budget {'/'.join(b for b in budgets if b != 'paper')} shrinks the run for a CPU. " if len(budgets) > 1 else
            " (no CPU budget: choose smaller keys yourself). ") +
-        "A key's default below is a run's with no --dataset, --ipc ... given; the table rows that change it are named "
-        "beside it. Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
+        values + "Extra key=value pairs override any key; a value set explicitly always wins over a table row. --resume "
         "continues a checkpoint only with the same values of the keys that shape the distillation: those not marked "
         "'may differ on --resume'.",
     )
     parser.add_argument("--config", help="YAML file of key: value pairs, or a finished run's folder: the keys that run was "
                         "given (a sweep's chosen run; add validation=0 to score them on the test split)", default=None)
-    default = recipe.config()
-    cpu = recipe.config(budget="cpu") if "cpu" in budgets else None
+    parser.add_argument("--print-config", action="store_true", help="print the config this run would use as a YAML file "
+                        "(each value with where it comes from: set by you, a table row, the default) and stop; --config "
+                        "reads the file back")
+    default = recipe.config() if run is None else run
+    cpu = None
+    if "cpu" in budgets and getattr(default, "budget", None) != "cpu":
+        try:
+            cpu = recipe.config(budget="cpu") if run is None else recipe.rebuild(run, {"budget": "cpu"})
+        except ConfigError as exc:  # a value the user set that the cpu budget's rows refuse: the help of this run is still given
+            log.debug("no --budget cpu values in the help: %s", exc)
     rows = table_rows(recipe)
     groups: dict[type, argparse._ArgumentGroup] = {}
     for info in ordered_keys(recipe.config_cls):
@@ -150,7 +174,7 @@ def argument_parser(recipe: Recipe, prog: str | None = None) -> argparse.Argumen
             groups[info.owner] = parser.add_argument_group(group_title(info.owner))
         group = groups[info.owner]
         flag = "--" + info.name.replace("_", "-")
-        help_text = key_help(info, default, cpu, rows.get(info.name, ()))
+        help_text = key_help(info, default, cpu, rows.get(info.name, ()), run=run is not None)
         if info.type is bool:
             group.add_argument(flag, dest=info.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
@@ -202,6 +226,12 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
         prog = f"python {sys.argv[0]}"
     parser = argument_parser(recipe, prog)
     tokens = hyphenated_flags(list(argv) if argv is not None else sys.argv[1:], parser._option_string_actions)  # noqa: SLF001
+    given = given_arguments(tokens)
+    if asks_help(tokens) and given:  # the help of this run: its config is built (and checked) as the run's is
+        run = config_from_argv(recipe, given, parser.prog)
+        described = argument_parser(recipe, parser.prog, run=run, given=given)
+        described.print_help()
+        described.exit()
     _warn_repeated_flags(parser, tokens)
     args, unknown = parser.parse_known_args(tokens)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
@@ -222,12 +252,17 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
         layers.append(layer)
     elif args.config:
         layers.append((args.config, load_yaml(args.config)))
-    flags: Mapping[str, Any] = {k: v for k, v in vars(args).items() if k not in ("config", "overrides") and v is not None}
+    flags: Mapping[str, Any] = {k: v for k, v in vars(args).items() if k not in ("config", "overrides", "print_config") and v is not None}
     layers.append(("command-line flags", flags))
     layers.append(("key=value overrides", parse_overrides([*args.overrides, *late])))
     cfg = recipe.config(*layers)
     if chosen is not None:
         warn_unlike_run(cfg, saved, layer[0], {k.replace("-", "_") for _, later in layers[1:] for k in later})
+    if args.print_config:
+        shown = " ".join(t for t in tokens if t != "--print-config")
+        print(config_text(cfg, ordered_keys(recipe.config_cls), f"{parser.prog} {shown}".rstrip(),
+                          lambda info: group_title(info.owner)), end="")
+        parser.exit()
     return cfg
 
 

@@ -108,7 +108,7 @@ def test_graph_help_lists_no_image_key(capsys):
 def test_every_help_line_teaches(name):
     parser = argument_parser(get_recipe(name))
     for action in parser._actions:
-        if action.dest in ("help", "config", "overrides"):
+        if action.dest in ("help", "config", "print_config", "overrides"):
             continue
         text = action.help or ""
         assert text and not text.startswith("(default") and "; default " in text, (name, action.dest, text)

@@ -1,0 +1,82 @@
+"""The values a run will use and where each comes from, as ``--help`` and ``--print-config`` say them.
+
+``mmdistill run RECIPE --dataset cifar10 --ipc 1 --help`` shows, beside each key, the value that run would use and its
+origin (:func:`value_origin`: the table row, ``tables/mtt.yaml: dataset cifar10, ..., ipc 1``; or "set by you" with
+the layer that gave it; or the config class's default). ``--print-config`` prints the same values and origins as a
+YAML file (:func:`config_text`) that ``--config`` reads back. Both read the origins here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from mmdistill.keys import KeyInfo, clipped
+from mmdistill.resolve import config_sources, explicit_values
+
+#: the flags argparse prints the help for
+HELP_FLAGS = ("-h", "--help")
+
+
+def value_origin(cfg: Any, name: str) -> tuple[str, bool]:
+    """Where the value of key ``name`` of ``cfg`` comes from, and whether the user set it: ``("command-line flags",
+    True)``, ``("my.yaml", True)``; ``("tables/mtt.yaml: dataset cifar10, recipe image-mtt/image-tesla, ipc 1", False)``
+    (the row, without its citation); ``("", False)`` for the config class's default."""
+    explicit = explicit_values(cfg) or {}
+    if name in explicit:
+        return explicit[name][1], True
+    source = config_sources(cfg).get(name)
+    return (source.split(" (")[0], False) if source else ("", False)
+
+
+def origin_words(cfg: Any, name: str) -> str:
+    """:func:`value_origin` in words: ``set by you (command-line flags)``, ``from tables/mtt.yaml: ...``, ``the default``."""
+    origin, given = value_origin(cfg, name)
+    if given:
+        return f"set by you ({origin})"
+    return f"from {origin}" if origin else "the default"
+
+
+def given_arguments(tokens: Sequence[str]) -> list[str]:
+    """The command-line ``tokens`` without the help flags (those before ``--``): the arguments whose run ``--help``
+    describes; empty when only ``--help`` was given."""
+    end = tokens.index("--") if "--" in tokens else len(tokens)
+    return [t for i, t in enumerate(tokens) if i >= end or t not in HELP_FLAGS]
+
+
+def asks_help(tokens: Sequence[str]) -> bool:
+    """Whether ``tokens`` ask for the help (``-h``/``--help`` before any ``--``)."""
+    return len(given_arguments(tokens)) < len(tokens)
+
+
+def _yaml_value(value: Any) -> Any:
+    """``value`` as YAML writes it: tuples as lists (``safe_dump`` refuses them), other values as they are."""
+    if isinstance(value, (tuple, list)):
+        return [_yaml_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _yaml_value(v) for k, v in value.items()}
+    return value
+
+
+def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = None) -> str:
+    """The YAML file of ``cfg``'s ``keys`` (in that order), each line ``key: value  # where it comes from``: what
+    ``--print-config`` prints for ``command`` (the command line it was given). ``title(info)``, when given, names a key's
+    group; a comment line opens each group. ``--config`` reads the text back to the same config."""
+    lines = [f"# {command}",
+             "# the config this run would use; after each value, where it comes from: set by you (on the command line or in",
+             "# --config), a table row of recipes/tables/, or the default. Given back with --config FILE, every line counts as",
+             "# set by you, so no table row changes it (for another --dataset, --ipc or --budget): keep only the lines you change."]
+    group = None
+    for info in keys:
+        if title is not None and title(info) != group:
+            group = title(info)
+            lines.append(f"# --- {clipped(group, 110)}")
+        dumped = yaml.safe_dump(_yaml_value(getattr(cfg, info.name)), default_flow_style=True, width=10**9,
+                                allow_unicode=True).rstrip("\n")
+        dumped = dumped[: -len("\n...")] if dumped.endswith("\n...") else dumped  # a lone scalar's end-of-document mark
+        lines.append(f"{info.name}: {dumped}  # {origin_words(cfg, info.name)}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["HELP_FLAGS", "asks_help", "config_text", "given_arguments", "origin_words", "value_origin"]

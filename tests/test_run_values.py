@@ -1,0 +1,106 @@
+"""``--help`` after the arguments of a run gives that run's values, and ``--print-config`` prints them as a YAML file
+(walk 54D): ``mmdistill run image-mtt --dataset cifar10 --ipc 1 --help`` said lr_data 1000 (the row for any dataset at
+IPC 10), although that run takes 100 from the cifar10/IPC 1 row."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmdistill.config import load_yaml
+from mmdistill.errors import ConfigError
+from mmdistill.keys import input_keys
+from mmdistill.recipe_cli import config_from_argv
+from mmdistill.recipes import get_recipe
+from mmdistill.run_values import origin_words
+
+
+@pytest.fixture(autouse=True)
+def _wide_help(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")  # argparse wraps at the terminal's width, a path at its hyphens
+
+
+def _output(recipe: str, argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as stop:
+        config_from_argv(get_recipe(recipe), argv, prog=f"mmdistill run {recipe}")
+    assert stop.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def _help_of(text: str, flag: str) -> str:
+    """The help line of ``flag`` in ``text``, its wrapped lines joined."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(flag + " ") or line.strip() == flag)
+    out = [lines[start]]
+    for line in lines[start + 1:]:
+        if line.startswith("  --") or not line.startswith("    "):
+            break
+        out.append(line)
+    return " ".join(" ".join(out).split())
+
+
+def test_help_after_dataset_and_ipc_gives_the_values_of_that_run(capsys):
+    text = _output("image-mtt", ["--dataset", "cifar10", "--ipc", "1", "--help"], capsys)
+    lr = _help_of(text, "--lr-data LR_DATA")
+    assert "this run: 100, from tables/mtt.yaml: dataset cifar10, recipe image-mtt/image-tesla, ipc 1" in lr, lr
+    assert "default 1000" not in lr
+    assert "this run: true, from tables/mtt.yaml: dataset cifar10" in _help_of(text, "--zca, --no-zca")
+    assert "this run: 1, set by you (command-line flags)" in _help_of(text, "--ipc IPC")
+    assert "this run: 5000, the default; --budget cpu: 200" in _help_of(text, "--iterations ITERATIONS")
+    assert "those of this run (--dataset cifar10 --ipc 1)" in " ".join(text.split())
+
+
+def test_help_alone_still_gives_the_defaults(capsys):
+    text = _output("image-mtt", ["--help"], capsys)
+    assert "default 1000 from tables/mtt.yaml: dataset *, ipc 10" in _help_of(text, "--lr-data LR_DATA")
+    assert "this run:" not in text
+
+
+def test_budget_a_config_file_and_overrides_select_the_rows_too(tmp_path, capsys):
+    cpu = _output("image-mtt", ["--budget", "cpu", "--help"], capsys)
+    iterations = _help_of(cpu, "--iterations ITERATIONS")
+    assert "this run: 200, from tables/budgets.yaml: recipe image-mtt/image-tesla, budget cpu" in iterations
+    assert "--budget cpu:" not in iterations  # the run is already the cpu budget's
+    yaml_file = tmp_path / "my.yaml"
+    yaml_file.write_text("dataset: cifar100\nipc: 50\n")
+    text = _output("image-mtt", ["--config", str(yaml_file), "eval_runs=2", "--help"], capsys)
+    assert f"this run: 50, set by you ({yaml_file})" in _help_of(text, "--ipc IPC")
+    assert "this run: 125, from tables/mtt.yaml: dataset cifar100" in _help_of(text, "--batch-syn BATCH_SYN")
+    assert "this run: 2, set by you (key=value overrides)" in _help_of(text, "--eval-runs EVAL_RUNS")
+    graph = _output("graph-gcond", ["--dataset", "ogbn-arxiv", "--help"], capsys)
+    assert "this run: sgc-multi, from tables/gcond.yaml: dataset ogbn-arxiv" in _help_of(graph, "--network NETWORK")
+
+
+def test_the_help_of_a_run_the_cpu_budget_would_refuse_is_given(capsys):
+    # max_start_epoch 40 fits the paper's experts (50 epochs), not the cpu budget's (10): the help left out the cpu note
+    text = _output("image-mtt", ["--max-start-epoch", "40", "--help"], capsys)
+    assert "this run: 40, set by you (command-line flags)" in _help_of(text, "--max-start-epoch MAX_START_EPOCH")
+    assert "--budget cpu:" not in text
+
+
+@pytest.mark.parametrize("argv, message", [(["--ipc", "0"], "ipc=0: expected an integer >= 1"),
+                                            (["--config", "missing.yaml"], "config file missing.yaml does not exist"),
+                                            (["--bogus", "1"], "unknown config key 'bogus'")])
+def test_a_bad_value_before_help_is_the_error_a_run_gets(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_argv(get_recipe("image-mtt"), [*argv, "--help"])
+    with pytest.raises(ConfigError, match=message):
+        config_from_argv(get_recipe("image-mtt"), argv)
+
+
+@pytest.mark.parametrize("recipe, argv", [("image-mtt", ["--dataset", "cifar10", "--ipc", "1"]),
+                                          ("sequences-td3", ["--dataset", "ml-1m", "--budget", "cpu"]),
+                                          ("video-static-dynamic", ["--ipc", "5"])])
+def test_print_config_is_read_back_by_config_and_agrees_with_the_help(recipe, argv, tmp_path, capsys):
+    printed = _output(recipe, [*argv, "--print-config"], capsys)
+    assert printed.startswith(f"# mmdistill run {recipe} {' '.join(argv)}\n")
+    path = tmp_path / "printed.yaml"
+    path.write_text(printed)
+    want = get_recipe(recipe).config_from_argv(argv)
+    back = get_recipe(recipe).config(("printed.yaml", load_yaml(path)))
+    assert {k: getattr(back, k) for k in input_keys(type(want))} == {k: getattr(want, k) for k in input_keys(type(want))}
+    helped = " ".join(_output(recipe, [*argv, "--help"], capsys).split())
+    comments = dict(line.split(": ", 1)[0:1] + [line.rsplit("  # ", 1)[1]] for line in printed.splitlines()
+                    if not line.startswith("#"))
+    for key, comment in comments.items():
+        assert comment == origin_words(want, key)
+        assert f", {comment}" in helped, (key, comment)  # the help says the same origin
