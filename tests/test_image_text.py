@@ -785,7 +785,7 @@ def test_preview_of_captions_the_font_lacks_logs_once_instead_of_a_warning_per_g
 
 def test_a_caption_json_nested_too_deeply_is_named(tmp_path):
     """json.loads raised RecursionError (a traceback) on a caption file nested too deeply."""
-    from mmdistill.modalities.image_text.loaders import _load_json
+    from mmdistill.modalities.image_text.caption_sources import _load_json
 
     (tmp_path / "captions.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(DataError, match=r"captions.json is not valid JSON \(nested too deeply\)"):
@@ -939,7 +939,8 @@ def test_same_images_are_found_from_what_the_opener_recorded_each_file_read_once
     import shutil
     from pathlib import Path
 
-    from mmdistill.modalities.image_text import loaders
+    from mmdistill import integrity
+    from mmdistill.modalities.image_text import image_files
     from mmdistill.modalities.image_text.loaders import BadInput, CaptionRecord, build_splits, file_opener, same_image_groups
 
     names = _images(tmp_path, 6)
@@ -953,7 +954,9 @@ def test_same_images_are_found_from_what_the_opener_recorded_each_file_read_once
     assert expected == [(["img/0.png", "img/copy.png"], "byte-identical files"), (["img/1.png", "img/link.png"], "the same file (a hard link)")]
     opened, looked_at = [], []
     real_open, real_stat = open, Path.stat
-    monkeypatch.setattr(loaders, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path, *a, **k), raising=False)
+    for module in (image_files, integrity):  # the opener's reads and a digest's (image_files._file_sha256)
+        monkeypatch.setattr(module, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path, *a, **k),
+                            raising=False)
     # a stat that follows links (what the grouping did; the opener's own lstat of what a name is stays)
     monkeypatch.setattr(Path, "stat", lambda self, **k: (k.get("follow_symlinks", True) and looked_at.append(self.name))
                         or real_stat(self, **k))
@@ -973,13 +976,13 @@ def test_an_image_file_over_the_hashed_read_limit_is_decoded_from_disk_and_still
     is still found (hashed in chunks because another file has its size)."""
     import shutil
 
-    from mmdistill.modalities.image_text import loaders
+    from mmdistill.modalities.image_text import image_files
     from mmdistill.modalities.image_text.loaders import file_opener, same_image_groups
 
     names = _images(tmp_path, 3)
     shutil.copyfile(tmp_path / "img" / "0.png", tmp_path / "img" / "copy.png")
     names.append("img/copy.png")
-    monkeypatch.setattr(loaders, "HASHED_READ_LIMIT", 10)  # every test image is larger
+    monkeypatch.setattr(image_files, "HASHED_READ_LIMIT", 10)  # every test image is larger
     opener = file_opener(tmp_path)
     for n in names:
         with Image.open(tmp_path / n) as im:
