@@ -31,7 +31,7 @@ def test_a_caption_with_an_unquoted_comma_is_refused_naming_its_lines(tmp_path):
 
 
 def test_a_graph_table_with_a_byte_order_mark_keeps_its_first_line(tmp_path):
-    from mmdistill.modalities.graph.datasets import _edge_list_files
+    from mmdistill.modalities.graph.files_folder import _edge_list_files
 
     (tmp_path / "edges.csv").write_text("\ufeff0,1\n1,2\n3,4\n5,6\n", encoding="utf-8")  # Excel's "CSV UTF-8"
     np.savetxt(tmp_path / "features.csv", np.arange(36).reshape(12, 3), delimiter=",", fmt="%d")
