@@ -744,7 +744,7 @@ def test_transformers_load_report_of_unused_weights_is_silenced_but_not_missing_
     """Before: every offline-CLIP load printed transformers' "BertModel LOAD REPORT ... UNEXPECTED pooler.dense.*"."""
     import logging
 
-    from mmdistill.modalities.image_text.encoders import expected_load_report_silenced
+    from mmdistill.modalities.image_text.text_encoders import expected_load_report_silenced
 
     logger = logging.getLogger("transformers.modeling_utils")  # where transformers logs the report
 

@@ -50,7 +50,9 @@ def _minilm_folder() -> str:
 def _effnet_minilm(pretrained: str | None) -> nn.Module:
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg, CustomTextCLIP
 
-    from .encoders import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_imagenet_state, expected_load_report_silenced, load_state_dict_file
+    from .encoder_weights import efficientnet_lite0_imagenet_state, load_state_dict_file
+    from .encoders import IMAGENET_MEAN, IMAGENET_STD
+    from .text_encoders import expected_load_report_silenced
 
     tag = (pretrained or "none").lower()
     towers = tag == IMAGENET_TAG
@@ -94,7 +96,7 @@ def is_offline(model_name: str) -> bool:
 def build_offline(model_name: str, pretrained: str | None) -> nn.Module:
     """The offline open_clip model ``model_name`` with ``pretrained`` (``imagenet``, a local file or None)."""
     if pretrained is not None and pretrained.lower() not in (IMAGENET_TAG, "none") and not Path(pretrained).expanduser().is_file():
-        from .encoders import looks_like_path
+        from .open_clip_models import looks_like_path
 
         if looks_like_path(pretrained):
             raise ConfigError(f"{model_name}: the weights file {pretrained} "
