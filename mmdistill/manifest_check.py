@@ -23,6 +23,9 @@ _MANIFEST_FIELDS: dict[str, tuple[type, str]] = {
     "versions": (dict, "an object"),
 }
 
+#: the manifest's names, printed by ``show`` and the card
+_NAMES = ("recipe", "modality", "method", "dataset", "paper", "sample_noun", "created")
+
 
 def _json_type(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
@@ -56,11 +59,13 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     for key, (kind, expected) in _MANIFEST_FIELDS.items():
         if key in manifest and not isinstance(manifest[key], kind):
             raise ArtifactError(f"{path}: field {key!r} is {_json_type(manifest[key])}; expected {expected}. The manifest is damaged")
-    for key in ("recipe", "modality", "method", "dataset", "paper", "sample_noun", "created"):  # no control character
+    for key in (*_NAMES, "preview_words"):  # no control character: mmdistill.words.clean_name cleans what a run writes
         value = manifest.get(key)
-        if isinstance(value, str) and any(unsafe(ch) for ch in value):  # mmdistill.words.clean_name cleans what a run writes
-            raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; a name holds no line break, tab, other control "
-                                "or bidi-reordering character (the manifest was edited: such a value could rewrite the card it is published with)")
+        if isinstance(value, str) and any(unsafe(ch) for ch in value):
+            what = "the preview's words (the card's alt text of preview.png) hold" if key == "preview_words" else "a name holds"
+            raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; {what} no line break, tab, other control "
+                                "or bidi-reordering character (the manifest was edited: such a value could rewrite the card it is "
+                                "published with, or the terminal that shows it)")
     for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
         value = manifest.get(key, 0 if least is None else least)
         if not isinstance(value, int) or isinstance(value, bool) or (least is not None and not least <= value < 2 ** 31):

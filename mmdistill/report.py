@@ -29,7 +29,7 @@ from mmdistill.modality import Modality
 from mmdistill.plots import plot_accuracy_bars, plot_loss_curve
 from mmdistill.resolve import config_sources
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.words import quantity, written_name
+from mmdistill.words import clean_name, quantity, written_name
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +174,13 @@ def _draw(name: str, draw: Callable[[], Any]) -> None:
 
 def _preview_words(manifest: dict[str, Any], modality: Modality, syn: SyntheticSet) -> None:
     """The manifest's ``preview_words``: the adapter's ``preview_words(syn)`` (:mod:`mmdistill.sharing`), kept so that
-    a card written again later (``eval --write``) still says what preview.png shows; nothing for an adapter without it."""
+    a card written again later (``eval --write``) still says what preview.png shows; nothing for an adapter without it.
+    On one line and cleaned of control characters (:func:`mmdistill.words.clean_name`: a class name may hold one), as
+    :func:`mmdistill.manifest_check.check_manifest` reads it back."""
     words = getattr(modality, "preview_words", None)
     said = words(syn) if callable(words) else None
     if isinstance(said, str) and said.strip():
-        manifest["preview_words"] = " ".join(said.split())
+        manifest["preview_words"] = clean_name(" ".join(said.split()))
 
 
 def write_artifact(out: Path, syn: SyntheticSet, manifest: dict[str, Any], modality: Modality) -> None:

@@ -53,3 +53,28 @@ def test_sequences_preview_words_count_the_table_from_the_summary():
     assert said == (f"a table: one column for each of the first {min(PREVIEW_SEQUENCES, s)} of {s} synthetic sequences, one row "
                     f"for each of the first {min(PREVIEW_POSITIONS, length)} of {length} positions, the most probable item's "
                     "name and probability")
+
+
+def test_preview_words_are_screened_on_load_and_written_clean():
+    """(Walk 54E.) ``preview_words`` is free text written from class names and printed in the card's alt text: a manifest
+    edited by hand or received could carry a terminal escape in it, which the load screened in names only. The reader
+    refuses it as it does a name's; a run writes it cleaned, so a class name holding one still loads."""
+    import pytest
+
+    from mmdistill.errors import ArtifactError
+    from mmdistill.io import check_manifest
+    from mmdistill.report import _preview_words
+
+    base = {"format": "mmdistill.set/1", "synthetic": {"tensors": {}}}
+    assert check_manifest({**base, "preview_words": "2 rows, one per class: cat, dog"}, "m.json")
+    for bad in ("rows: \x1b[2J\x1b[31mcat", "cat\u202egod"):
+        with pytest.raises(ArtifactError, match=r"m.json: field 'preview_words' is .*; the preview's words .* hold no line break"):
+            check_manifest({**base, "preview_words": bad}, "m.json")
+
+    class Escaping:
+        def preview_words(self, syn: SyntheticSet) -> str:
+            return "1 row: \x1b[31mred\ncat"
+
+    manifest = dict(base)
+    _preview_words(manifest, Escaping(), SyntheticSet({"x": torch.zeros(1, 1)}, torch.tensor([0]), 1))
+    assert manifest["preview_words"] == "1 row: _[31mred cat" and check_manifest(manifest, "m.json")
