@@ -10,11 +10,15 @@ from typing import Any
 #: real: grey, herding: orange, ...). Two of them may print as the same grey (grey and orange do): the hatches and
 #: markers below tell them apart there.
 COLOURS = ("#0072B2", "#999999", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
+#: :data:`COLOURS` in words (Okabe & Ito's names), for alt text that gives a picture's colour key
+COLOUR_NAMES = ("blue", "grey", "orange", "bluish green", "reddish purple", "vermilion", "sky blue", "yellow")
 #: a bar's fill pattern per series: the distilled set plain, each baseline its own pattern
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
 #: a line's marker and dash pattern per series
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 DASHES = ("-", "--", ":", "-.", "-", "--", ":", "-.")
+#: :data:`MARKERS` in words (plural: a class's points)
+MARKER_NAMES = ("circles", "squares", "triangles", "diamonds", "downward triangles", "plus signs", "crosses", "stars")
 #: the edge (and hatch) colour of a bar: dark on every fill
 EDGE = "#333333"
 
@@ -40,4 +44,12 @@ def class_style(c: int) -> dict[str, Any]:
     return {"color": COLOURS[k], "marker": MARKERS[(k + c // len(COLOURS)) % len(MARKERS)]}
 
 
-__all__ = ["COLOURS", "DASHES", "EDGE", "HATCHES", "MARKERS", "bar_style", "class_style", "line_style"]
+
+def class_style_words(c: int) -> str:
+    """:func:`class_style` of class ``c`` in words, for a colour key in alt text: ``"blue circles"``."""
+    k = c % len(COLOURS)
+    return f"{COLOUR_NAMES[k]} {MARKER_NAMES[(k + c // len(COLOURS)) % len(MARKERS)]}"
+
+
+__all__ = ["COLOURS", "COLOUR_NAMES", "DASHES", "EDGE", "HATCHES", "MARKERS", "MARKER_NAMES", "bar_style", "class_style",
+           "class_style_words", "line_style"]

@@ -826,6 +826,32 @@ def test_the_preview_draws_each_nodes_strongest_edges_and_the_adjacency(gcond_ru
     __import__("mmdistill.plots", fromlist=["pyplot"]).pyplot().close(seen[0])
 
 
+def test_the_preview_alt_text_says_what_the_graph_picture_draws(gcond_run):
+    """(Walk 54E.) The card described a graph's preview.png as "preview of the 15 nodes ..., as the modality draws them":
+    a reader without the picture learnt nothing of its panels or its colour key. The adapter's preview_words says both,
+    and the card's alt text carries them."""
+    import mmdistill.modalities.graph.export as export
+
+    syn, manifest = load_synthetic(gcond_run)
+    said = MODALITY.preview_words(syn)
+    _, edges, drawn = export._kept_edges(syn)
+    assert said.startswith("the condensed graph's 15 synthetic nodes, one marker per node coloured and shaped by class, in "
+                           "two panels: left, the nodes placed by a spring layout of ")
+    assert "right, the kept adjacency A' as a 15 x 15 matrix" in said and f"; {len(edges)} edges (weight >= 0.01)" in said
+    names = syn.meta["classes"]
+    assert f"class key: {names[0]} blue circles ({int((syn.labels == 0).sum())})" in said and "grey squares" in said
+    assert manifest["preview_words"] == said and "class key: " in (gcond_run / "README.md").read_text()
+
+
+def test_a_structure_free_graph_preview_says_it_has_no_edges():
+    from mmdistill.synthetic import SyntheticSet
+
+    syn = SyntheticSet({"x": torch.randn(5, 4)}, torch.tensor([0, 0, 0, 2, 2]), 3, meta={"structure": "identity", "classes": ["a", "b"]})
+    assert MODALITY.preview_words(syn) == ("the condensed graph's 5 synthetic nodes, one marker per node coloured "
+                                                       "and shaped by class; A' = I (structure-free); class key: a blue "
+                                                       "circles (3), 2 orange triangles (2)")
+
+
 def test_export_is_a_pyg_data_saved_without_pickle(gcond_run, tmp_path):
     assert cli_main(["export", str(gcond_run), "--to", str(tmp_path / "exp")]) == 0
     data = load_condensed(tmp_path / "exp")
@@ -1108,3 +1134,11 @@ def test_the_preview_tells_classes_apart_by_shape_not_only_colour(tmp_path, monk
     shapes = {c.get_label(): c.get_paths()[0].vertices.round(3).tobytes() for c in points}
     assert list(shapes) == ["a", "b", "c"] and len(set(shapes.values())) == 3
     assert len({tuple(c.get_facecolor()[0]) for c in points}) == 3
+
+
+def test_class_style_words_name_the_colour_and_shape_class_style_draws():
+    from mmdistill.series_style import COLOUR_NAMES, COLOURS, MARKER_NAMES, MARKERS, class_style, class_style_words
+
+    for c in range(64):
+        style = class_style(c)
+        assert class_style_words(c) == f"{COLOUR_NAMES[COLOURS.index(style['color'])]} {MARKER_NAMES[MARKERS.index(style['marker'])]}"

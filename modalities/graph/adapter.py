@@ -112,6 +112,12 @@ class GraphModality(AdapterDefaults):
 
         return draw_condensed(syn, path, title)
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: its panels, the edges drawn and the class key (colour, shape, node count)."""
+        from .export import condensed_words
+
+        return condensed_words(syn)
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_condensed
 

@@ -23,8 +23,9 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import drawable_labels, pyplot, save_figure
-from mmdistill.series_style import COLOURS, class_style
+from mmdistill.series_style import COLOURS, class_style, class_style_words
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import id_list, quantity
 
 from .datasets import FEATURE_STATISTICS
 
@@ -208,24 +209,16 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     import networkx as nx
     from matplotlib.collections import LineCollection
 
-    from .matching import synthetic_graph
-
-    with torch.no_grad():
-        g = synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
+    g, edges, drawn = _kept_edges(syn)
     n = g.num_nodes
     labels = syn.labels.cpu().tolist()
-    classes = list(syn.meta.get("classes", [])) or [str(c) for c in range(syn.num_classes)]
-    classes = drawable_labels(classes + [str(c) for c in range(len(classes), syn.num_classes)], Path(path).name)
-    ei, w = (t.cpu() for t in g.edges())
-    keep = ei[0] < ei[1]
-    edges = [(int(u), int(v), float(x)) for (u, v), x in zip(ei[:, keep].t().tolist(), w[keep].tolist())]
-    drawn = strongest_edges(edges, PREVIEW_EDGES_PER_NODE)
+    classes = drawable_labels(_class_names(syn), Path(path).name)
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
     graph.add_weighted_edges_from(drawn)
     pos = nx.spring_layout(graph, seed=0, weight="weight") if n else {}
     plt = pyplot()
-    structured = syn.meta.get("structure") != "identity" and bool(edges)
+    structured = _structured(syn, edges)
     fig, axes = plt.subplots(1, 2 if structured else 1, figsize=(11.0 if structured else 6.4, 5.2), dpi=110, squeeze=False)
     ax = axes[0][0]
     if drawn:
@@ -240,17 +233,67 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
                        label=classes[c], **class_style(c))  # a colour and a shape: a class is told apart without colour
     ax.set_axis_off()
     if structured:
-        shown = "every kept edge" if len(drawn) == len(edges) else f"each node's {PREVIEW_EDGES_PER_NODE} strongest edges ({len(drawn)} of {len(edges)})"
-        ax.set_title(f"nodes by class, {shown}", fontsize=8)
+        ax.set_title(f"nodes by class, {_drawn_words(edges, drawn)}", fontsize=8)
         _draw_adjacency(axes[0][1], g, labels, syn.num_classes)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(syn.num_classes, 7), fontsize=7, frameon=False,
                   title="class", title_fontsize=8)
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
-    structure = "A' = I (structure-free)" if syn.meta.get("structure") == "identity" else \
-        f"{len(edges)} edges (weight >= {syn.meta.get('adj_threshold')})"
+    structure = _structure_words(syn, edges)
     fig.suptitle(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
     return save_figure(fig, path)
+
+
+def condensed_words(syn: SyntheticSet) -> str:
+    """What :func:`draw_condensed` draws, in words (the card's alt text of the preview): its panels, the edges drawn
+    and the class key (each class's colour and marker shape, :func:`mmdistill.series_style.class_style_words`, and its
+    node count; up to 12 classes named, :func:`mmdistill.words.id_list`)."""
+    g, edges, drawn = _kept_edges(syn)
+    n, labels = g.num_nodes, syn.labels.cpu()
+    names = _class_names(syn)
+    key = id_list(f"{names[c]} {class_style_words(c)} ({int((labels == c).sum())})" for c in range(syn.num_classes)
+                  if (labels == c).any())
+    said = f"the condensed graph's {quantity(n, 'synthetic node')}, one marker per node coloured and shaped by class"
+    if _structured(syn, edges):
+        said += (f", in two panels: left, the nodes placed by a spring layout of {_drawn_words(edges, drawn)}, an edge's "
+                 f"weight as its opacity; right, the kept adjacency A' as a {n} x {n} matrix shaded white (0) to black "
+                 "(the largest weight), nodes ordered by class with each class's block outlined")
+    said += f"; {_structure_words(syn, edges)}; class key: {key}"
+    return said
+
+
+def _class_names(syn: SyntheticSet) -> list[str]:
+    """The set's class names, one per label (a label without a name is its index)."""
+    classes = [str(c) for c in syn.meta.get("classes", [])]
+    return classes + [str(c) for c in range(len(classes), syn.num_classes)]
+
+
+def _kept_edges(syn: SyntheticSet) -> tuple[Any, list[tuple[int, int, float]], list[tuple[int, int, float]]]:
+    """The set's kept graph (``synthetic_graph`` at its threshold), its edges ``(u, v, weight)`` with u < v, and those
+    the preview draws (:func:`strongest_edges`)."""
+    from .matching import synthetic_graph
+
+    with torch.no_grad():
+        g = synthetic_graph(syn, threshold=syn.meta.get("adj_threshold"))
+    ei, w = (t.cpu() for t in g.edges())
+    keep = ei[0] < ei[1]
+    edges = [(int(u), int(v), float(x)) for (u, v), x in zip(ei[:, keep].t().tolist(), w[keep].tolist())]
+    return g, edges, strongest_edges(edges, PREVIEW_EDGES_PER_NODE)
+
+
+def _structured(syn: SyntheticSet, edges: list[tuple[int, int, float]]) -> bool:
+    """Whether the preview draws the edges and the adjacency panel (a set with structure and a kept edge)."""
+    return syn.meta.get("structure") != "identity" and bool(edges)
+
+
+def _drawn_words(edges: list[tuple[int, int, float]], drawn: list[tuple[int, int, float]]) -> str:
+    return ("every kept edge" if len(drawn) == len(edges) else
+            f"each node's {PREVIEW_EDGES_PER_NODE} strongest edges ({len(drawn)} of {len(edges)})")
+
+
+def _structure_words(syn: SyntheticSet, edges: list[tuple[int, int, float]]) -> str:
+    return ("A' = I (structure-free)" if syn.meta.get("structure") == "identity" else
+            f"{len(edges)} edges (weight >= {syn.meta.get('adj_threshold')})")
 
 
 def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> None:
@@ -277,4 +320,4 @@ def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> Non
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="edge weight")
 
 
-__all__ = ["FORMAT", "SETTING_NOTES", "PREVIEW_EDGES_PER_NODE", "draw_condensed", "strongest_edges", "export_condensed", "export_note", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
+__all__ = ["FORMAT", "SETTING_NOTES", "PREVIEW_EDGES_PER_NODE", "condensed_words", "draw_condensed", "strongest_edges", "export_condensed", "export_note", "load_condensed", "load_graph_data", "save_graph_data", "to_pyg"]
