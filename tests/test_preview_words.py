@@ -78,3 +78,29 @@ def test_preview_words_are_screened_on_load_and_written_clean():
     manifest = dict(base)
     _preview_words(manifest, Escaping(), SyntheticSet({"x": torch.zeros(1, 1)}, torch.tensor([0]), 1))
     assert manifest["preview_words"] == "1 row: _[31mred cat" and check_manifest(manifest, "m.json")
+
+
+def test_image_preview_words_name_the_class_rows_size_and_colour():
+    """(Walk 54E.) An image set's preview had the card's generic alt text ("as the modality draws them"): now the grid's
+    class rows (how many images of which classes, the preview's own PREVIEW_PER_CLASS), the images' size and colour."""
+    from mmdistill.modalities.image.export import PREVIEW_PER_CLASS
+
+    labels = torch.tensor([0] * (PREVIEW_PER_CLASS + 2) + [2] * 3)
+    syn = SyntheticSet({"x": torch.rand(len(labels), 1, 8, 6)}, labels, 3,
+                       meta={"classes": ["zero", "one", "two"], "mean": [0.5], "std": [0.25]})
+    assert get_modality("image").preview_words(syn) == (
+        f"a grid of 8 x 6 px greyscale images in 2 rows, one per class, its first {PREVIEW_PER_CLASS} images: zero, two (3); "
+        "each image the set's pixels de-normalised and clamped to [0, 1], enlarged without smoothing")
+
+
+def test_an_image_card_describes_its_preview(tmp_path):
+    """The words reach the card: its Pictures section's alt text of preview.png names the class rows."""
+    from mmdistill.card_pictures import picture_lines
+    from mmdistill.report import _preview_words
+
+    syn = SyntheticSet({"x": torch.rand(2, 3, 4, 4)}, torch.tensor([0, 1]), 2, meta={"classes": ["cat", "dog"]})
+    manifest = {"recipe": "image-dm", "dataset": "pets", "sample_noun": "image", "synthetic": {"tensors": {"labels": [2]}}}
+    _preview_words(manifest, get_modality("image"), syn)
+    (tmp_path / "preview.png").write_bytes(b"\x89PNG")
+    assert ("![preview of the 2 images of image-dm on pets: a grid of 4 x 4 px colour images in 2 rows, one per class, its "
+            "first image: cat, dog; each image") in "\n".join(picture_lines(tmp_path, manifest))

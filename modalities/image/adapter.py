@@ -122,6 +122,18 @@ class ImageModality(TensorClassificationAdapter):
         mean, std = _stats(syn, x)
         return save_preview_grid(x, syn.labels.cpu(), _classes(syn), path, mean=mean, std=std, title=title)
 
+    def preview_words(self, syn: SyntheticSet) -> str:
+        """What :meth:`write_preview` draws: its class rows of images, their size and colour, and how their pixels were
+        made (de-normalised, un-whitened for a ZCA set, clamped to [0, 1])."""
+        from ..artifacts import grid_words
+        from .export import PREVIEW_PER_CLASS
+
+        c, h, w = self.decode(syn).shape[1:]
+        kind = "greyscale" if c == 1 else "colour"
+        zca = ", un-whitened (the set is stored ZCA-whitened)" if set_whitening(syn) is not None else ""
+        return (f"a grid of {h} x {w} px {kind} images in {grid_words(syn.labels.cpu(), _classes(syn), PREVIEW_PER_CLASS, 'image')}; "
+                f"each image the set's pixels de-normalised{zca} and clamped to [0, 1], enlarged without smoothing")
+
     def export(self, syn: SyntheticSet, out_dir: Path) -> Path:
         from .export import export_image_folder
 

@@ -40,6 +40,10 @@ def _check(x: Tensor, labels: Tensor, classes: list[str], mean: tuple[float, ...
         raise DataError(f"mean {tuple(mean)} and std {tuple(std)} need one value per channel ({x.shape[1]} channels)")
 
 
+#: images per class row in the preview (its alt text, the adapter's preview_words, says the same)
+PREVIEW_PER_CLASS = 10
+
+
 def save_preview_grid(
     x: Tensor,
     labels: Tensor,
@@ -48,7 +52,7 @@ def save_preview_grid(
     *,
     mean: tuple[float, ...],
     std: tuple[float, ...],
-    max_per_class: int = 10,
+    max_per_class: int = PREVIEW_PER_CLASS,
     title: str | None = None,
 ) -> Path:
     """Write a PNG of ``x`` (N, C, H, W), normalised with per-channel ``mean``/``std`` (in [0, 1] pixel units):
@@ -113,4 +117,4 @@ def export_image_folder(
     return out_dir
 
 
-__all__ = ["clamped_share", "export_image_folder", "save_preview_grid", "to_pixels"]
+__all__ = ["PREVIEW_PER_CLASS", "clamped_share", "export_image_folder", "save_preview_grid", "to_pixels"]
