@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import textwrap
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -67,6 +68,16 @@ def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: 
     if title:
         fig.suptitle(title, fontsize=10)
     return fig, rows
+
+
+#: the smallest text a preview draws (points): labels under 8 pt are hard to read at a card's width and in print
+PREVIEW_FONT_PT = 9
+
+
+def fitted_label(text: str, chars: int, lines: int) -> str:
+    """``text`` as a picture's label that overlaps nothing beside it: wrapped at ``chars`` characters on at most
+    ``lines`` lines (a word longer than a line broken), what does not fit cut with `` …``; whitespace runs as one space."""
+    return "\n".join(textwrap.wrap(" ".join(str(text).split()), chars, max_lines=lines, placeholder=" …"))
 
 
 def grid_words(labels: Tensor, classes: list[str], max_per_class: int, noun: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from mmdistill.export_record import public_name
 from mmdistill.io import save_tensors
 from mmdistill.plots import pyplot, save_figure
 
-from ..artifacts import new_tree
+from ..artifacts import PREVIEW_FONT_PT, fitted_label, new_tree
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,16 @@ def to_pixels(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
     return torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
 
+#: a caption under its image in the preview: wrapped at this many characters (a cell is 1.9 in wide), on at most this many
+#: lines (the rest cut with an ellipsis)
+CAPTION_CHARS, CAPTION_LINES = 24, 4
+
+
 def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, mean: tuple[float, ...], std: tuple[float, ...],
                       title: str | None = None, max_pairs: int = 40, cols: int = 8) -> Path:
     """A grid of up to ``max_pairs`` images (K, 3, H, W), normalised with ``mean``/``std``, each with its
-    caption (wrapped to 4 lines) below; written atomically. Returns ``path``. Caption characters the installed font
+    caption below, :data:`~mmdistill.modalities.artifacts.PREVIEW_FONT_PT` points, wrapped at :data:`CAPTION_CHARS` characters on up to :data:`CAPTION_LINES` lines and cut with an
+    ellipsis after them (:func:`~mmdistill.modalities.artifacts.fitted_label`); written atomically. Returns ``path``. Caption characters the installed font
     lacks (CJK with matplotlib's DejaVu Sans) show as boxes: one log line says how many (:func:`save_figure`), instead
     of matplotlib's warning per glyph."""
     if images.dim() != 4 or images.shape[1] != 3:
@@ -59,8 +64,7 @@ def save_pair_preview(images: Tensor, captions: list[str], path: str | Path, *, 
             spine.set_visible(False)
         if i < k:
             ax.imshow(pixels[i].permute(1, 2, 0).numpy(), interpolation="nearest")
-            text = "\n".join(textwrap.wrap(captions[i], 26)[:4])
-            ax.set_xlabel(text, fontsize=6.5, labelpad=2)
+            ax.set_xlabel(fitted_label(captions[i], CAPTION_CHARS, CAPTION_LINES), fontsize=PREVIEW_FONT_PT, labelpad=2)
     if title:
         fig.suptitle(title + (f" (first {k} of {images.shape[0]})" if k < images.shape[0] else ""), fontsize=10)
     return save_figure(fig, path, what="caption")

@@ -23,7 +23,7 @@ from mmdistill.io import save_tensors, write_json
 from mmdistill.plots import pyplot, save_figure
 from mmdistill.synthetic import SyntheticSet
 
-from ..artifacts import new_tree
+from ..artifacts import PREVIEW_FONT_PT, fitted_label, new_tree
 from .summary import decode_summary, summary_logits
 
 FORMAT = "mmdistill.sequence-summary/1"
@@ -93,18 +93,19 @@ PREVIEW_SEQUENCES, PREVIEW_POSITIONS = 4, 12
 
 def draw_summary(syn: SyntheticSet, path: Path, title: str, sequences: int = PREVIEW_SEQUENCES,
                  positions: int = PREVIEW_POSITIONS) -> Path:
-    """A table: one column per synthetic sequence, one row per position, the top item's name and probability."""
+    """A table: one column per synthetic sequence, one row per position, the top item's name (a long one cut with an
+    ellipsis) and probability, in :data:`~mmdistill.modalities.artifacts.PREVIEW_FONT_PT` point text."""
     dist = _decoded(syn)
     view = decoded_view(syn, sequences, top=1, dist=dist)
     positions = min(positions, len(view[0]) if view else 0)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2 * max(1, len(view)) + 0.6, 0.32 * positions + 0.9), dpi=110)
     ax.axis("off")
-    cells = [[f"{v[p][0]['name'][:34]} ({v[p][0]['p']:.3g})" for v in view] for p in range(positions)]  # 1/60: 0.0167
+    cells = [[f"{fitted_label(v[p][0]['name'], 34, 1)} ({v[p][0]['p']:.3g})" for v in view] for p in range(positions)]  # 1/60: 0.0167
     table = ax.table(cellText=cells, colLabels=[f"synthetic sequence {s}" for s in range(len(view))],
                      rowLabels=[f"pos {p}" for p in range(positions)], loc="center", cellLoc="left")
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
+    table.set_fontsize(PREVIEW_FONT_PT)
     table.scale(1, 1.2)
     total = len(syn.labels)
     shown = f"the first {len(view)} of {total} sequences, " if len(view) < total else ""

@@ -20,7 +20,7 @@ from mmdistill.io import atomic_path, save_tensors
 from mmdistill.plots import drawable_image, save_figure, shown_channels
 from mmdistill.synthetic import SyntheticSet
 
-from ..artifacts import check_labels, export_folder_names, new_tree, warn_absent_classes, write_class_index
+from ..artifacts import PREVIEW_FONT_PT, check_labels, export_folder_names, fitted_label, new_tree, warn_absent_classes, write_class_index
 from .static_dynamic import KEY, STATIC, is_static_dynamic, stored_bytes
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def _first_per_class(labels: Tensor, num_classes: int) -> list[int | None]:
 
 def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, title: str | None = None) -> Path:
     """``path`` (PNG): one row per class, the frames of its first synthetic clip and, for a static/dynamic set,
-    its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side. A class
+    its static memory in the first column; beside it ``<stem>.gif``: the same clips animated side by side. Labels are
+    :data:`PREVIEW_FONT_PT` points; a long class name is wrapped and cut (:func:`fitted_label`), a class
     name the installed font cannot draw is labelled by its index (:func:`mmdistill.plots.drawable_labels`). Clips
     (N, C, T, H, W) of C other than 1 (grey) or 3 (RGB) are drawn as :func:`_frame_image` draws them, which the
     title then says (:func:`mmdistill.plots.shown_channels`)."""
@@ -79,13 +80,13 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
             ax.set_yticks([])
             if sd and k == 0:
                 img = _frame_image(static[(i // (m * m)) * m])  # type: ignore[index]
-                ax.set_title("static" if r == 0 else "", fontsize=7)
+                ax.set_title("static" if r == 0 else "", fontsize=PREVIEW_FONT_PT)
             else:
                 img = _frame_image(pix[i, :, k - (1 if sd else 0)])
                 if r == 0:
-                    ax.set_title(f"t={k - (1 if sd else 0)}", fontsize=7)
+                    ax.set_title(f"t={k - (1 if sd else 0)}", fontsize=PREVIEW_FONT_PT)
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[r][0].set_ylabel(fitted_label(names[c], 16, 3), rotation=0, ha="right", va="center", fontsize=PREVIEW_FONT_PT)
     shown = shown_channels(pix.shape[1])
     most = max(int((labels == c).sum()) for c in rows)
     part = f"the first of {most} clips per class" if most > 1 else ""  # one row per class: the title's size is the set's
@@ -93,7 +94,7 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
         info = stored_bytes(syn)
         title = title if "stored" in title else f"{title} · {size_text(info['stored_bytes'])} stored"
     if title or shown or part:
-        fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=9)
+        fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=10)
     out = save_figure(fig, path)
     _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"), labels=[names[c] for c in rows])
     return out
