@@ -104,3 +104,14 @@ def test_an_image_card_describes_its_preview(tmp_path):
     (tmp_path / "preview.png").write_bytes(b"\x89PNG")
     assert ("![preview of the 2 images of image-dm on pets: a grid of 4 x 4 px colour images in 2 rows, one per class, its "
             "first image: cat, dog; each image") in "\n".join(picture_lines(tmp_path, manifest))
+
+
+def test_a_whitened_image_sets_preview_words_say_its_pixels_are_unwhitened():
+    from mmdistill.modalities.image.zca import fit_zca, meta_of
+
+    fit = fit_zca(torch.rand(20, 1, 3, 3, generator=torch.Generator().manual_seed(0)))
+    syn = SyntheticSet(data={"x": torch.zeros(2, 1, 3, 3)}, labels=torch.tensor([0, 1]), num_classes=2,
+                       meta={"zca": meta_of(fit, 20)}, fixed=fit.tensors())
+    said = get_modality("image").preview_words(syn)
+    assert said.startswith("a grid of 3 x 3 px greyscale images in 2 rows, one per class, its first image: 0, 1")
+    assert "de-normalised, un-whitened (the set is stored ZCA-whitened) and clamped" in said
