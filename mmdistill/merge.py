@@ -6,7 +6,9 @@ class NAME, in the order of the named data's classes, never by label index. Each
 own training split's statistics (a per-task folder has its own mean and std); they are brought back to raw units
 and normalised again with the named data's, exactly: ``(x * std_part + mean_part - mean) / std``. A part that cannot
 be joined so is refused with one line naming it: another modality or recipe, a parameterization other than the raw
-``x`` (a trajectory method's learned step sizes beside it are kept: their mean over the parts), soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks,
+inputs (``x``; an audio-visual set's ``audio`` and ``image``, each side converted with its own statistics: the adapter's
+``merge_inputs``; a trajectory method's learned step sizes beside them are kept: their mean over the parts), another
+preprocessing (the adapter's ``merge_meta_keys``: an audio-visual set's log-mel parameters and tiling factor), soft or learnable labels (logits over the part's own classes), another sample shape, a class the data lacks,
 another input space (a ZCA whitening fitted otherwise, or none where the data's has one).
 Samples of a class held by several parts (clients sharing a class) are all kept; every class must end with the same
 number of samples (the random-real baseline draws that many per class), and every class of the data must be held.
@@ -14,6 +16,8 @@ number of samples (the random-real baseline draws that many per class), and ever
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,15 +31,15 @@ from mmdistill.synthetic import SyntheticSet
 log = logging.getLogger(__name__)
 
 
-def _normalisation(meta: dict[str, Any], where: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The set's (mean, std) of its input ``x`` as float32 tensors of the leading dims of one sample -- per channel (C,)
-    for images and video, per channel and coefficient (C, F) for audio's FD-MFCC maps -- as a consumer reads them
-    (:func:`mmdistill.consumer.normalization_of`), or None when its inputs carry no mean and std. ArtifactError naming
-    ``where`` when they are not numbers, a mean is not finite or a std not above 0."""
+def _normalisation(meta: dict[str, Any], where: str, modality: Any = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The set's (mean, std) of each input it records them for, as float32 tensors of the leading dims of one sample --
+    per channel (C,) for images and video, per channel and coefficient (C, F) for audio's FD-MFCC maps, a scalar for
+    an audio-visual set's log-mel side -- as a consumer reads them (:func:`mmdistill.consumer.normalization_of` with
+    ``modality``'s hook), empty when its inputs carry no mean and std. ArtifactError naming ``where`` when they are not
+    numbers, a mean is not finite or a std not above 0."""
     from mmdistill.consumer import normalization_of
 
-    pair = normalization_of(None, meta, where).get("x")
-    return None if not pair else (pair["mean"], pair["std"])
+    return {name: (pair["mean"], pair["std"]) for name, pair in normalization_of(modality, meta, where).items() if pair}
 
 
 def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
@@ -58,44 +62,73 @@ def joined_step_sizes(records: Sequence[dict[str, Any]]) -> dict[str, torch.Tens
 
 
 def _shaped(stat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``stat`` (the leading dims of one sample, (C,) or (C, F)) broadcastable over ``x`` (K, *sample shape)."""
-    if stat.dim() == 0 or stat.shape != x.shape[1:1 + stat.dim()]:
+    """``stat`` (the leading dims of one sample, (C,) or (C, F), or a scalar) broadcastable over ``x`` (K, *sample shape)."""
+    if stat.dim() == 0:  # one mean/std for the whole input (an audio-visual set's log-mel side)
+        return stat
+    if stat.shape != x.shape[1:1 + stat.dim()]:
         raise ConfigError(f"the mean/std have shape {tuple(stat.shape)}, not the leading dims of the samples' "
                           f"{tuple(x.shape[1:])}", key="dirs")
     return stat.reshape(*stat.shape, *([1] * (x.dim() - 1 - stat.dim())))
 
 
-def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None) -> None:
-    """ConfigError naming ``where`` unless the set is stored as one raw input ``x`` (what merge converts and joins), beside
-    the step sizes a trajectory method learned with it (:meth:`~mmdistill.synthetic.SyntheticSet.step_sizes`, averaged by the merge)."""
-    if set(syn.data) - set(syn.step_sizes() if steps is None else steps) != {"x"}:
-        raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not raw inputs 'x'; only sets of one "
-                          "input in the raw parameterization can be merged (not a factorised or generator "
-                          "set, nor one of several inputs such as audio-visual or image-text pairs)", key="dirs")
+def merge_inputs_of(modality: Any) -> tuple[str, ...]:
+    """The stored tensors the adapter's ``merge_inputs`` names as raw per-sample inputs (``("x",)`` without the hook)."""
+    return tuple(getattr(modality, "merge_inputs", ("x",)))
 
 
-def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], target: SyntheticSet) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
-    """The joined inputs (K, *sample_shape), class-major in ``target.meta["classes"]`` order, their labels (K,) and one
-    record per part (its folder, classes, per-class count, mean/std). ``target`` carries the classes and normalisation
-    of the data the merged set is for (its own tensors are not used). Raises ConfigError naming the part on a mismatch."""
+def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None, inputs: Sequence[str] = ("x",)) -> None:
+    """ConfigError naming ``where`` unless the set is stored as the raw inputs ``inputs`` (what merge converts and joins;
+    ``x``, or an audio-visual set's ``audio`` and ``image``), beside the step sizes a trajectory method learned with
+    them (:meth:`~mmdistill.synthetic.SyntheticSet.step_sizes`, averaged by the merge)."""
+    if set(syn.data) - set(syn.step_sizes() if steps is None else steps) != set(inputs):
+        raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not the raw inputs "
+                          f"{', '.join(map(repr, inputs))}; only sets stored as raw inputs can be merged (not a factorised "
+                          "or generator set)", key="dirs")
+
+
+def _differing_meta(syn: SyntheticSet, target: SyntheticSet, keys: Sequence[str]) -> str:
+    """The first of ``keys`` (the adapter's ``merge_meta_keys``) whose ``meta`` value differs between the part and the
+    data, as words naming the field and both values; "" when they all agree."""
+    for key in keys:
+        mine, theirs = syn.meta.get(key), target.meta.get(key)
+        if mine != theirs:
+            return (f"its synthetic.meta.{key} is {json.dumps(mine, default=str)[:120]}, the data's "
+                    f"{json.dumps(theirs, default=str)[:120]}")
+    return ""
+
+
+def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], target: SyntheticSet,
+                modality: Any = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[dict[str, Any]]]:
+    """The joined inputs by name (``{"x": (K, *sample_shape)}``, or an audio-visual set's ``audio`` and ``image``: the
+    adapter's ``merge_inputs``), class-major in ``target.meta["classes"]`` order, their labels (K,) and one record per
+    part (its folder, classes, per-class count, mean/std). ``target`` carries the classes, normalisation and
+    preprocessing (``merge_meta_keys``) of the data the merged set is for (its own tensors are not used). Raises
+    ConfigError naming the part on a mismatch."""
     classes = [str(c) for c in target.meta.get("classes", [])]
-    shape = tuple(target.x.shape[1:])
-    goal = _normalisation(target.meta, "the data the merged set is for")
-    by_class: dict[str, list[torch.Tensor]] = {c: [] for c in classes}
+    inputs = merge_inputs_of(modality)
+    shapes = {k: tuple(target.data[k].shape[1:]) for k in inputs}
+    goal = _normalisation(target.meta, "the data the merged set is for", modality)
+    by_class: dict[str, list[dict[str, torch.Tensor]]] = {c: [] for c in classes}
     records = []
     for folder, syn, manifest in parts:
         where = f"{folder}"
         steps = syn.step_sizes()
-        _require_raw_x(where, syn, steps)  # load_parts checked it before the data was read; merge_parts' callers may not
+        _require_raw_x(where, syn, steps, inputs)  # load_parts checked it before the data was read; merge_parts' callers may not
         if records and set(steps) != set(records[0]["step_sizes"]):
             raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "
                               f"{sorted(records[0]['step_sizes']) or 'none'}; merge parts distilled with the same method", key="dirs")
         if syn.label_mode != "hard":
             raise ConfigError(f"{where}: its labels are {syn.label_mode} (logits over its own {syn.num_classes} classes); only sets "
                               "with hard labels can be merged", key="dirs")
-        if tuple(syn.x.shape[1:]) != shape:
-            raise ConfigError(f"{where}: its samples have shape {tuple(syn.x.shape[1:])}, the data's {shape}; distil the parts "
-                              "at one sample shape (image_size, channels)", key="dirs")
+        for k in inputs:
+            if tuple(syn.data[k].shape[1:]) != shapes[k]:
+                what = "samples" if inputs == ("x",) else f"{k!r} inputs"
+                raise ConfigError(f"{where}: its {what} have shape {tuple(syn.data[k].shape[1:])}, the data's {shapes[k]}; distil "
+                                  "the parts at one sample shape (image_size, channels" + ("" if k == "x" else ", n_mels, audio_frames")
+                                  + ")", key="dirs")
+        if differs := _differing_meta(syn, target, getattr(modality, "merge_meta_keys", ())):
+            raise ConfigError(f"{where}: {differs}; merge parts distilled with the same preprocessing as the data the merged set "
+                              "is for (the same keys)", key="dirs")
         names = [str(c) for c in syn.meta.get("classes", [])]
         if len(names) != syn.num_classes:
             raise ConfigError(f"{where}: its manifest names no classes (meta.classes); parts are joined by class name", key="dirs")
@@ -106,34 +139,44 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
                               "every part's classes with --dataset and --data-root (dataset=, data_root=)", key="dataset")
         if differs := _space_differs(syn, target):
             raise ConfigError(f"{where}: {differs}; merge parts distilled with the same input space (zca) on the same data", key="dirs")
-        stats = _normalisation(syn.meta, where)
-        x = syn.x.detach().float()
-        if (stats is None) != (goal is None):
-            raise ConfigError(f"{where}: its inputs are {'not ' if stats is None else ''}normalised by a mean and std, the data's "
-                              f"are{' not' if goal is None else ''}", key="dirs")
-        if stats is not None and goal is not None:
-            x = (x * _shaped(stats[1], x) + _shaped(stats[0], x) - _shaped(goal[0], x)) / _shaped(goal[1], x)
+        stats = _normalisation(syn.meta, where, modality)
+        if set(stats) != set(goal):
+            side = "" if inputs == ("x",) else f" ({', '.join(sorted(set(stats) ^ set(goal)))})"
+            raise ConfigError(f"{where}: its inputs{side} are {'not ' if len(stats) < len(goal) else ''}normalised by a mean and "
+                              f"std, the data's are{' not' if len(stats) > len(goal) else ''}", key="dirs")
+        xs = {}
+        for k in inputs:
+            x = syn.data[k].detach().float()
+            if k in stats:
+                (mean, std), (g_mean, g_std) = stats[k], goal[k]
+                x = (x * _shaped(std, x) + _shaped(mean, x) - _shaped(g_mean, x)) / _shaped(g_std, x)
+            xs[k] = x
         for label, name in enumerate(names):
-            by_class[name].append(x[syn.labels == label])
+            by_class[name].append({k: x[syn.labels == label] for k, x in xs.items()})
         counts = torch.bincount(syn.labels, minlength=syn.num_classes).tolist()
         records.append({"dir": str(folder), "classes": names, "per_class": counts,
                         "recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"),
                         "data_root": (manifest.get("config") or {}).get("data_root"),
                         "set_sha256": manifest.get(SET_DIGEST_KEY), "step_sizes": steps,
-                        **({"mean": syn.meta["mean"], "std": syn.meta["std"]}
-                                                                      if stats is not None else {})})
+                        **{k: syn.meta[k] for k in _stat_fields(syn.meta) if stats}})
     missing = [c for c, xs in by_class.items() if not xs]
     if missing:
         raise ConfigError(f"no part holds class(es) {', '.join(map(repr, missing[:10]))} of the data the merged set is for; merge "
                           "parts that cover every class, or name data with only their classes", key="dataset")
-    joined = {c: torch.cat(xs) for c, xs in by_class.items()}
-    sizes = {c: len(t) for c, t in joined.items()}
+    joined = {c: {k: torch.cat([x[k] for x in xs]) for k in inputs} for c, xs in by_class.items()}
+    sizes = {c: len(t[inputs[0]]) for c, t in joined.items()}
     if len(set(sizes.values())) != 1:
         raise ConfigError(f"the parts give classes different sample counts ({', '.join(f'{c!r}: {n}' for c, n in sizes.items())}); "
                           "a set holds the same number per class (its random-real baseline draws that many)", key="dirs")
-    x = torch.cat([joined[c] for c in classes])
+    out = {k: torch.cat([joined[c][k] for c in classes]) for k in inputs}
     labels = torch.arange(len(classes)).repeat_interleave(next(iter(sizes.values())))
-    return x, labels, records
+    return out, labels, records
+
+
+def _stat_fields(meta: dict[str, Any]) -> list[str]:
+    """The ``meta`` fields holding a set's normalisation statistics (``mean``/``std``, ``audio_mean``, ...), for its
+    record in ``merged_from``."""
+    return [k for k in meta if k in ("mean", "std") or k.endswith(("_mean", "_std"))]
 
 
 def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dict[str, Any], Any, Any]]:
@@ -152,8 +195,8 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
     if "ipc" not in cls.__dataclass_fields__ or "ipc" in getattr(cls, "REPLACED_KEYS", {}):  # sequences: seq_num
         raise ConfigError(f"{first[0]}: {first[3].name}'s sets are not counted in samples per class (no ipc key to set); "
                           "merge joins sets of classes by class name, so it takes sets of the classification recipes", key="dirs")
-    for folder, syn, *_ in parts:
-        _require_raw_x(str(folder), syn)
+    for folder, syn, _, _, modality in parts:
+        _require_raw_x(str(folder), syn, inputs=merge_inputs_of(modality))
     for folder, _, manifest, recipe, _ in parts[1:]:
         if recipe.name != first[3].name:
             raise ConfigError(f"{folder} was made by {recipe.name}, {first[0]} by {first[3].name}; the merged set is scored with "
@@ -197,8 +240,9 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         raise ConfigError(f"{out_dir} already holds a set; pass --overwrite to replace it, or choose another --out", key="out")
     with seeded_run(cfg.seed), locked_out_dir(out_dir, "mmdistill merge", cfg):
         data = load_data(modality, cfg)
-        target = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))  # the data's meta: classes, mean, std
-        x, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target)
+        probe = dataclasses.replace(cfg, init="real") if getattr(cfg, "init", None) == "herding" else cfg  # no herding training
+        target = modality.init_synthetic(data, probe, generator(cfg.seed, "init"))  # the data's meta: classes, mean, std
+        inputs, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target, modality)
         ipc = len(labels) // len(target.meta["classes"])
         meta = {**target.meta, "ipc": ipc, "init": "merged"}
         steps = joined_step_sizes(records)  # trajectory sets (MTT's syn_lr): evaluation trains with it (eval_lr_from_set)
@@ -208,7 +252,7 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
             say("the merged set's learned step size is the mean of its parts': " + "; ".join(
                 f"{k} {float(v):.4g} (parts {each[k]})" for k, v in steps.items())
                 + " (each part's is in the manifest's merged_from; eval_lr_from_set=false scores with eval_lr instead)")
-        syn = SyntheticSet(data={"x": x, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
+        syn = SyntheticSet(data={**inputs, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
         cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
         manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})

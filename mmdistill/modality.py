@@ -213,6 +213,13 @@ class AdapterDefaults(ShareDefaults):
     """see :class:`TrajectoryModality`; an adapter opts in when its ``train_epoch`` draws only from its generator"""
     sample_noun: str = "sample"
     """see :class:`Modality`"""
+    merge_inputs: tuple[str, ...] = ("x",)
+    """the stored tensors (``SyntheticSet.data``) that are one raw model input per sample, as ``mmdistill merge`` joins them
+    (each converted with the statistics ``normalization(meta)`` gives under its name); a set storing anything else
+    (factors, a generator) beside its learned step sizes is refused"""
+    merge_meta_keys: tuple[str, ...] = ()
+    """``synthetic.meta`` fields that say how the stored inputs were made and decode (feature parameters, a tiling
+    factor): ``mmdistill merge`` refuses a part whose value differs from the data's, naming the field"""
 
     def matching_network(self, config: Any, data: Any) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} must define matching_network(config, data)")

@@ -251,8 +251,8 @@ def test_merge_keeps_a_whitened_sets_fit_and_refuses_a_part_of_another_space(tmp
     pcfg, plain = _digits(False)
     target = MODALITY.init_synthetic(white, cfg, generator(1, "init"))
     part = MODALITY.init_synthetic(white, cfg, generator(0, "init"))
-    x, labels, _ = merge_parts([(tmp_path / "p", part, {})], target)
-    assert torch.equal(x, part.x) and torch.equal(labels, part.labels)  # the same space: nothing converted
+    inputs, labels, _ = merge_parts([(tmp_path / "p", part, {})], target)
+    assert torch.equal(inputs["x"], part.x) and torch.equal(labels, part.labels)  # the same space: nothing converted
     other = MODALITY.init_synthetic(plain, pcfg, generator(0, "init"))
     with pytest.raises(ConfigError, match="its inputs are in the space of no transform, the data's in {'zca'"):
         merge_parts([(tmp_path / "p", other, {})], target)

@@ -28,7 +28,8 @@ def test_parts_with_per_coefficient_statistics_are_converted_exactly():
     p1 = _set(x1, ["a", "b"], m1.tolist(), s1.tolist())
     p2 = _set(x2, ["c", "d"], m2.tolist(), s2.tolist())
     target = _set(torch.zeros(4, 3, 4, 5), ["a", "b", "c", "d"], m.tolist(), s.tolist())
-    x, labels, records = merge_parts([(Path("p1"), p1, {}), (Path("p2"), p2, {})], target)
+    inputs, labels, records = merge_parts([(Path("p1"), p1, {}), (Path("p2"), p2, {})], target)
+    x = inputs["x"]  # the joined inputs by name
     raw = torch.cat([x1 * s1[..., None] + m1[..., None], x2 * s2[..., None] + m2[..., None]])
     torch.testing.assert_close(x, (raw - m[..., None]) / s[..., None])
     assert labels.tolist() == [0, 1, 2, 3] and records[0]["mean"] == m1.tolist()

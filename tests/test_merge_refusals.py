@@ -25,19 +25,3 @@ def test_sequence_sets_are_refused_as_not_counted_per_class(tmp_path):
     with pytest.raises(ConfigError, match=r"p0: sequences-farzi's sets are not counted in samples per class"):
         merge(parts, tmp_path / "merged", evaluate=False)
     assert not (tmp_path / "merged").exists()
-
-
-def test_sets_of_several_inputs_are_refused_naming_what_they_hold(tmp_path):
-    pytest.importorskip("soundfile")
-    from test_audio_visual import _cfg, _write_csv_set
-    from test_inputs_like_old_sets import _saved_before
-
-    from mmdistill.modalities.audio_visual import MODALITY
-
-    path = _write_csv_set(tmp_path / "set")
-    cfg = _cfg(dataset="csv", data_root=str(path), image_size=12, scaling="split", ipc=1, multi_formation=1, init="real")
-    data = MODALITY.load(cfg)
-    parts = [_saved_before(MODALITY, data, cfg, tmp_path / f"p{i}", "audio-visual-avdd", "image_size") for i in range(2)]
-    with pytest.raises(ConfigError, match=r"p0: its set is stored as audio, image, not raw inputs 'x'.*several inputs"):
-        merge(parts, tmp_path / "merged", evaluate=False)
-    assert not (tmp_path / "merged").exists()

@@ -126,6 +126,9 @@ class AudioVisualModality(AdapterDefaults):
         audio, image = self.decode(syn)
         return {"audio": audio.detach().cpu(), "image": image.detach().cpu()}
 
+    merge_inputs = ("audio", "image")  # mmdistill merge: both sides of each pair, each with its own mean/std
+    merge_meta_keys = ("features", "num_samples", "audio_frames", "multi_formation")  # the log-mel parameters, the tiling
+
     inputs_like_recorded = {"image_size": ("image_size", "image_size")}  # a set made before walk 53B: the frames' side
 
     def inputs_like(self, syn: SyntheticSet, raw: Any, **options: Any) -> dict[str, Tensor]:
