@@ -191,6 +191,8 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
         syn, manifest, recipe, modality = load_saved(str(d))
         parts.append((set_dir(d), syn, manifest, recipe, modality))
     first = parts[0]
+    if why := getattr(first[4], "merge_refusal", ""):
+        raise ConfigError(f"{first[0]}: {first[3].name}'s sets cannot be merged: {why}", key="dirs")
     cls = first[3].config_cls
     if "ipc" not in cls.__dataclass_fields__ or "ipc" in getattr(cls, "REPLACED_KEYS", {}):  # sequences: seq_num
         raise ConfigError(f"{first[0]}: {first[3].name}'s sets are not counted in samples per class (no ipc key to set); "

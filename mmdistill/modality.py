@@ -217,6 +217,8 @@ class AdapterDefaults(ShareDefaults):
     """the stored tensors (``SyntheticSet.data``) that are one raw model input per sample, as ``mmdistill merge`` joins them
     (each converted with the statistics ``normalization(meta)`` gives under its name); a set storing anything else
     (factors, a generator) beside its learned step sizes is refused"""
+    merge_refusal: str = ""
+    """why ``mmdistill merge`` cannot join this adapter's sets and what to do instead (one sentence or two), or "" when it can"""
     merge_meta_keys: tuple[str, ...] = ()
     """``synthetic.meta`` fields that say how the stored inputs were made and decode (feature parameters, a tiling
     factor): ``mmdistill merge`` refuses a part whose value differs from the data's, naming the field"""

@@ -93,6 +93,10 @@ class ImageTextModality(AdapterDefaults):
 
     name = "image_text"
     sample_noun = "pair"
+    merge_refusal = ("image-text sets are pairs with no classes, and merge joins sets class by class (so there are no classes for "
+                     "--classes to pick either); a LoRS part's learned similarity between its pairs and another part's has no "
+                     "learned value, and the parts' text embeddings are only comparable under one text encoder. Distil one set from "
+                     "the union of the clients' pairs, or score each part on its own with mmdistill eval")
 
     # ------------------------------------------------------------------ data
     def load(self, config: Any) -> ImageTextData:

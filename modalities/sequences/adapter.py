@@ -59,6 +59,11 @@ class SequenceModality(SequenceShare, AdapterDefaults):
 
     name = "sequences"
     sample_noun = "sequence"
+    merge_refusal = ("a sequence summary does not concatenate: TD3's Tucker factors (U, T, G, with the item factor V every "
+                     "sequence shares) and Farzi's latent summary Z with its learned decoder D each decode only as a whole, so "
+                     "stacking two parts' tensors would decode other sequences (joining them exactly needs block-structured "
+                     "factors, which merge does not build). Distil one summary from the union of the clients' logs, or score "
+                     "each part on its own with mmdistill eval")
     shards_matching = False
     """its matchers do not split their work over torchrun's processes: :func:`mmdistill.run.distill` refuses several
     before anything is loaded or pretrained (the learner of TD3's item factor pretrains in ``init_synthetic``)"""
