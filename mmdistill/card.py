@@ -277,7 +277,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     parts = [p for p in manifest.get("merged_from") or [] if isinstance(p, Mapping)]
     if parts:  # mmdistill merge: the sets it joined, each with the classes it gave
         out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's): "
-                + "; ".join(f"`{p.get('dir', '?')}` (classes {', '.join(map(str, p.get('classes') or []))})" for p in parts)]
+                + "; ".join(f"`{p.get('dir', '?')}` (" + (f"classes {', '.join(map(str, p['classes']))}" if isinstance(p.get("classes"), list)
+                            else f"{sum(p.get('per_class') or [])} samples") + ")" for p in parts)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
         held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
         out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "

@@ -119,6 +119,8 @@ def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
     for part in manifest.get("merged_from") or []:  # mmdistill merge's parts, each with the classes it gave
         if isinstance(part, dict) and isinstance(part.get("classes"), list):
             print(f"  merged from {shown(str(part.get('dir')))}: classes {shown(', '.join(map(str, part['classes'])))}")
+        elif isinstance(part, dict) and isinstance(part.get("per_class"), list):  # sets without classes (image-text pairs)
+            print(f"  merged from {shown(str(part.get('dir')))}: {sum(part['per_class'])} {modality.sample_noun}s")
     step = step_size_of(syn)
     if step is not None:
         print(f"  learned step size: {step}")

@@ -76,11 +76,13 @@ def merge_inputs_of(modality: Any) -> tuple[str, ...]:
     return tuple(getattr(modality, "merge_inputs", ("x",)))
 
 
-def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None, inputs: Sequence[str] = ("x",)) -> None:
+def _require_raw_x(where: str, syn: SyntheticSet, steps: dict[str, float] | None = None, inputs: Sequence[str] = ("x",),
+                   extras: Sequence[str] = ()) -> None:
     """ConfigError naming ``where`` unless the set is stored as the raw inputs ``inputs`` (what merge converts and joins;
     ``x``, or an audio-visual set's ``audio`` and ``image``), beside the step sizes a trajectory method learned with
-    them (:meth:`~mmdistill.synthetic.SyntheticSet.step_sizes`, averaged by the merge)."""
-    if set(syn.data) - set(syn.step_sizes() if steps is None else steps) != set(inputs):
+    them (:meth:`~mmdistill.synthetic.SyntheticSet.step_sizes`, averaged by the merge) and the adapter's ``extras``
+    (``merge_extra_keys``, which its ``merge_extras`` hook joins: LoRS's similarity)."""
+    if set(syn.data) - set(syn.step_sizes() if steps is None else steps) - set(extras) != set(inputs):
         raise ConfigError(f"{where}: its set is stored as {', '.join(sorted(syn.data))}, not the raw inputs "
                           f"{', '.join(map(repr, inputs))}; only sets stored as raw inputs can be merged (not a factorised "
                           "or generator set)", key="dirs")
@@ -104,7 +106,8 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     part (its folder, classes, per-class count, mean/std). ``target`` carries the classes, normalisation and
     preprocessing (``merge_meta_keys``) of the data the merged set is for (its own tensors are not used). Raises
     ConfigError naming the part on a mismatch."""
-    classes = [str(c) for c in target.meta.get("classes", [])]
+    by_name = bool(getattr(modality, "merge_by_class", True))  # False: sets of one unnamed class (image-text pairs), kept in order
+    classes = [str(c) for c in target.meta.get("classes", [])] if by_name else [""]
     inputs = merge_inputs_of(modality)
     shapes = {k: tuple(target.data[k].shape[1:]) for k in inputs}
     goal = _normalisation(target.meta, "the data the merged set is for", modality)
@@ -113,7 +116,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     for folder, syn, manifest in parts:
         where = f"{folder}"
         steps = syn.step_sizes()
-        _require_raw_x(where, syn, steps, inputs)  # load_parts checked it before the data was read; merge_parts' callers may not
+        _require_raw_x(where, syn, steps, inputs, getattr(modality, "merge_extra_keys", ()))  # load_parts checked it before the data was read; merge_parts' callers may not
         if records and set(steps) != set(records[0]["step_sizes"]):
             raise ConfigError(f"{where}: it learned the step size(s) {sorted(steps) or 'none'}, {records[0]['dir']} "
                               f"{sorted(records[0]['step_sizes']) or 'none'}; merge parts distilled with the same method", key="dirs")
@@ -129,7 +132,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
         if differs := _differing_meta(syn, target, getattr(modality, "merge_meta_keys", ())):
             raise ConfigError(f"{where}: {differs}; merge parts distilled with the same preprocessing as the data the merged set "
                               "is for (the same keys)", key="dirs")
-        names = [str(c) for c in syn.meta.get("classes", [])]
+        names = [str(c) for c in syn.meta.get("classes", [])] if by_name else [""]
         if len(names) != syn.num_classes:
             raise ConfigError(f"{where}: its manifest names no classes (meta.classes); parts are joined by class name", key="dirs")
         unknown = [c for c in names if c not in by_class]
@@ -154,7 +157,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
         for label, name in enumerate(names):
             by_class[name].append({k: x[syn.labels == label] for k, x in xs.items()})
         counts = torch.bincount(syn.labels, minlength=syn.num_classes).tolist()
-        records.append({"dir": str(folder), "classes": names, "per_class": counts,
+        records.append({"dir": str(folder), **({"classes": names} if by_name else {}), "per_class": counts,
                         "recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"),
                         "data_root": (manifest.get("config") or {}).get("data_root"),
                         "set_sha256": manifest.get(SET_DIGEST_KEY), "step_sizes": steps,
@@ -198,7 +201,7 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
         raise ConfigError(f"{first[0]}: {first[3].name}'s sets are not counted in samples per class (no ipc key to set); "
                           "merge joins sets of classes by class name, so it takes sets of the classification recipes", key="dirs")
     for folder, syn, _, _, modality in parts:
-        _require_raw_x(str(folder), syn, inputs=merge_inputs_of(modality))
+        _require_raw_x(str(folder), syn, inputs=merge_inputs_of(modality), extras=getattr(modality, "merge_extra_keys", ()))
     for folder, _, manifest, recipe, _ in parts[1:]:
         if recipe.name != first[3].name:
             raise ConfigError(f"{folder} was made by {recipe.name}, {first[0]} by {first[3].name}; the merged set is scored with "
@@ -233,6 +236,9 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         changes["data_root"] = str(data_root)
     if "classes" in recipe.config_cls.__dataclass_fields__:  # a part distilled with classes=... is one part: the merged set
         changes["classes"] = list(classes or [])  # is over the named data's classes, or those asked for
+    elif classes and not getattr(modality, "merge_by_class", True):
+        raise ConfigError(f"--classes {','.join(classes)}: {recipe.name}'s sets are {modality.sample_noun}s with no classes, so merge has "
+                          f"none to pick; leave --classes out (every part's {modality.sample_noun}s are kept)", key="classes")
     elif classes:
         raise ConfigError(f"{recipe.name} has no classes key: its sets cannot be merged over part of the data's classes", key="classes")
     changes["ipc"] = 1  # the real data is only asked for its classes and statistics here; the count is set below
@@ -245,8 +251,10 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         probe = dataclasses.replace(cfg, init="real") if getattr(cfg, "init", None) == "herding" else cfg  # no herding training
         target = modality.init_synthetic(data, probe, generator(cfg.seed, "init"))  # the data's meta: classes, mean, std
         inputs, labels, records = merge_parts([(p[0], p[1], p[2]) for p in parts], target, modality)
-        ipc = len(labels) // len(target.meta["classes"])
-        meta = {**target.meta, "ipc": ipc, "init": "merged"}
+        ipc = len(labels) // target.num_classes
+        meta, extras = {**target.meta, "ipc": ipc, "init": "merged"}, {}
+        if callable(hook := getattr(modality, "merge_extras", None)):  # what else the parts hold: image-text's pair count, LoRS's similarity
+            meta, extras = hook(meta, [p[1] for p in parts])
         steps = joined_step_sizes(records)  # trajectory sets (MTT's syn_lr): evaluation trains with it (eval_lr_from_set)
         if steps:
             meta["step_sizes"] = list(steps)
@@ -254,7 +262,7 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
             say("the merged set's learned step size is the mean of its parts': " + "; ".join(
                 f"{k} {float(v):.4g} (parts {each[k]})" for k, v in steps.items())
                 + " (each part's is in the manifest's merged_from; eval_lr_from_set=false scores with eval_lr instead)")
-        syn = SyntheticSet(data={**inputs, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
+        syn = SyntheticSet(data={**inputs, **extras, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
         cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
         manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})
@@ -264,8 +272,9 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         if getattr(cfg, "memorisation", True):  # the merged set is what a server shares: checked as a run's set is
             add_sharing_blocks(manifest, modality, cfg, syn.detached(), data, out_dir)
         write_artifact(out_dir, syn.detached(), manifest, modality)
-    say(f"merged {len(parts)} sets ({sum(len(p[1]) for p in parts)} samples) into {len(syn)} samples, {ipc} per class of "
-        f"{syn.num_classes} classes, in {out_dir}")
+    noun = getattr(modality, "sample_noun", "sample")
+    each = f", {ipc} per class of {syn.num_classes} classes" if getattr(modality, "merge_by_class", True) else ""
+    say(f"merged {len(parts)} sets ({sum(len(p[1]) for p in parts)} {noun}s) into {len(syn)} {noun}s{each}, in {out_dir}")
     if "metrics" in manifest:
         from mmdistill.report import summary_line
 

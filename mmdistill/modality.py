@@ -217,6 +217,12 @@ class AdapterDefaults(ShareDefaults):
     """the stored tensors (``SyntheticSet.data``) that are one raw model input per sample, as ``mmdistill merge`` joins them
     (each converted with the statistics ``normalization(meta)`` gives under its name); a set storing anything else
     (factors, a generator) beside its learned step sizes is refused"""
+    merge_by_class: bool = True
+    """whether ``mmdistill merge`` joins the sets class by class (by name); False: sets of one unnamed class (image-text
+    pairs), whose samples it keeps in the parts' order"""
+    merge_extra_keys: tuple[str, ...] = ()
+    """stored tensors besides ``merge_inputs`` and step sizes that the adapter's ``merge_extras(meta, syns) -> (meta,
+    tensors)`` hook joins (LoRS's similarity); the hook also gives the merged set's meta from the data's"""
     merge_refusal: str = ""
     """why ``mmdistill merge`` cannot join this adapter's sets and what to do instead (one sentence or two), or "" when it can"""
     merge_meta_keys: tuple[str, ...] = ()

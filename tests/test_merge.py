@@ -83,7 +83,7 @@ def test_merge_command_writes_a_set_that_loads(tasks, capsys):
     tmp, t1, t2, full = tasks
     code = main(["merge", str(t1), str(t2), "--out", str(tmp / "cli"), "--dataset", "imagefolder", "--data-root", str(full),
                  "--no-evaluate"])
-    assert code == 0 and "merged 2 sets (4 samples) into 4 samples, 1 per class of 4 classes" in capsys.readouterr().out
+    assert code == 0 and "merged 2 sets (4 images) into 4 images, 1 per class of 4 classes" in capsys.readouterr().out
     assert load(tmp / "cli").classes == ["a", "b", "c", "d"]
     assert main(["show", str(tmp / "cli")]) == 0
     assert f"merged from {t2}: classes c, d" in capsys.readouterr().out

@@ -1,17 +1,20 @@
-"""Walk 54C: ``mmdistill merge`` of audio-visual sets (federated clients, each distilling its own classes or shard of
+"""Walk 54C: ``mmdistill merge`` of audio-visual and image-text sets (federated clients, each distilling its own classes or shard of
 the same data). Before: every such merge stopped with "its set is stored as audio, image, not raw inputs 'x'".
 Each side is converted exactly with its own statistics (the audio's one mean/std in dB, the frames' per channel)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from mmdistill.errors import ConfigError
-from mmdistill.merge import merge
+from mmdistill.merge import merge, merge_parts
 from mmdistill.report import new_manifest, write_artifact
 from mmdistill.seeding import generator
 from mmdistill.share import load
+from mmdistill.synthetic import SyntheticSet
 
 
 def _register(name: str, classes: list[int], loud: float) -> str:
@@ -73,3 +76,43 @@ def test_an_audio_visual_part_of_another_tiling_is_refused_naming_the_field(tmp_
     _register("av-all2", [0, 1, 2, 3], 1.0)
     with pytest.raises(ConfigError, match=r"plain: its synthetic.meta.multi_formation is 1, the data's 2"):
         merge([p1, p2], tmp_path / "merged", dataset="av-all2", evaluate=False)
+
+
+# ------------------------------------------------------------------------------------------------ image-text
+def _pairs(k: int, rank: int, alpha: float, seed: int, **meta) -> SyntheticSet:
+    """A LoRS set of ``k`` pairs (images (k, 3, 4, 4), text (k, 5)) with a rank-``rank`` similarity, as the adapter stores it."""
+    g = torch.Generator().manual_seed(seed)
+    data = {"images": torch.randn(k, 3, 4, 4, generator=g), "text": torch.randn(k, 5, generator=g), "sim_diag": torch.rand(k, generator=g) + 0.5,
+            "sim_left": torch.randn(k, rank, generator=g), "sim_right": torch.randn(k, rank, generator=g)}
+    return SyntheticSet(data=data, labels=torch.zeros(k, dtype=torch.long), num_classes=1,
+                        meta={"pairs": k, "ipc": k, "similarity": "lowrank", "sim_alpha": alpha, "image_size": 4, "text_encoder": "hf:bert",
+                              "image_encoder": "convnetw32", "text_dim": 5, "init_captions": [f"c{seed}{i}" for i in range(k)],
+                              "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], **meta})
+
+
+def test_image_text_parts_join_in_order_with_each_parts_similarity_on_its_block(tmp_path):
+    """Pairs have no classes: kept in the parts' order, images converted to the data's normalisation, text embeddings as
+    they are; LoRS's S = diag(a) + alpha / r L R^T of the merged set is each part's S on its block and 0 across parts
+    (the value nothing learned), though the parts learned other ranks and alphas."""
+    from mmdistill.modalities.image_text import MODALITY
+    from mmdistill.modalities.image_text.adapter import similarity_matrix
+
+    p1, p2 = _pairs(3, 2, 3.0, 0), _pairs(2, 4, 1.5, 1, mean=[0.6, 0.4, 0.3])
+    target = _pairs(1, 2, 3.0, 2, mean=[0.55, 0.45, 0.35], std=[0.3, 0.3, 0.3])
+    inputs, labels, records = merge_parts([(Path("c1"), p1, {}), (Path("c2"), p2, {})], target, MODALITY)
+    raw = torch.cat([p.data["images"] * torch.tensor(p.meta["std"])[:, None, None] + torch.tensor(p.meta["mean"])[:, None, None] for p in (p1, p2)])
+    torch.testing.assert_close(inputs["images"], (raw - torch.tensor([0.55, 0.45, 0.35])[:, None, None]) / 0.3)
+    torch.testing.assert_close(inputs["text"], torch.cat([p1.data["text"], p2.data["text"]]))
+    assert labels.tolist() == [0] * 5 and [r["per_class"] for r in records] == [[3], [2]] and "classes" not in records[0]
+    meta, extras = MODALITY.merge_extras({**target.meta}, [p1, p2])
+    assert meta["pairs"] == 5 and meta["budget_label"] == "5 pairs" and meta["init_captions"] == ["c00", "c01", "c02", "c10", "c11"]
+    merged = SyntheticSet(data={**inputs, **extras}, labels=labels, num_classes=1, meta=meta)
+    torch.testing.assert_close(similarity_matrix(merged), torch.block_diag(similarity_matrix(p1), similarity_matrix(p2)))
+
+
+def test_an_image_text_part_of_another_text_encoder_is_refused_naming_the_field():
+    from mmdistill.modalities.image_text import MODALITY
+
+    other = _pairs(2, 2, 3.0, 1, text_encoder="hf:other-bert")
+    with pytest.raises(ConfigError, match=r'^c2: its synthetic.meta.text_encoder is "hf:other-bert", the data\'s "hf:bert"'):
+        merge_parts([(Path("c1"), _pairs(2, 2, 3.0, 0), {}), (Path("c2"), other, {})], _pairs(1, 2, 3.0, 2), MODALITY)

@@ -28,6 +28,7 @@ from mmdistill.modality import AdapterDefaults, TrajectoryPart
 
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
+from .merge import MERGE_META_KEYS, SIMILARITY_KEYS
 from .evaluation import image_text_plan, random_pairs, require_pairs
 from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
@@ -93,10 +94,16 @@ class ImageTextModality(AdapterDefaults):
 
     name = "image_text"
     sample_noun = "pair"
-    merge_refusal = ("image-text sets are pairs with no classes, and merge joins sets class by class (so there are no classes for "
-                     "--classes to pick either); a LoRS part's learned similarity between its pairs and another part's has no "
-                     "learned value, and the parts' text embeddings are only comparable under one text encoder. Distil one set from "
-                     "the union of the clients' pairs, or score each part on its own with mmdistill eval")
+    # mmdistill merge (.merge): the pairs of every part in order, no classes; LoRS's similarity block-diagonal
+    merge_inputs = ("images", "text")
+    merge_by_class = False
+    merge_meta_keys = MERGE_META_KEYS
+    merge_extra_keys = SIMILARITY_KEYS
+
+    def merge_extras(self, meta: dict[str, Any], syns: list[SyntheticSet]) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        from .merge import merge_extras
+
+        return merge_extras(meta, syns)
 
     # ------------------------------------------------------------------ data
     def load(self, config: Any) -> ImageTextData:
