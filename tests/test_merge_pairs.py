@@ -116,3 +116,13 @@ def test_an_image_text_part_of_another_text_encoder_is_refused_naming_the_field(
     other = _pairs(2, 2, 3.0, 1, text_encoder="hf:other-bert")
     with pytest.raises(ConfigError, match=r'^c2: its synthetic.meta.text_encoder is "hf:other-bert", the data\'s "hf:bert"'):
         merge_parts([(Path("c1"), _pairs(2, 2, 3.0, 0), {}), (Path("c2"), other, {})], _pairs(1, 2, 3.0, 2), MODALITY)
+
+
+def test_a_full_lors_similarity_is_joined_block_diagonal():
+    from mmdistill.modalities.image_text.merge import joined_similarity
+
+    parts = [SyntheticSet(data={"images": torch.zeros(k, 3, 4, 4), "text": torch.zeros(k, 5), "sim_full": torch.full((k, k), float(k))},
+                          labels=torch.zeros(k, dtype=torch.long), num_classes=1, meta={"similarity": "full"}) for k in (2, 3)]
+    joined = joined_similarity(parts)["sim_full"]
+    assert joined.shape == (5, 5) and joined[:2, :2].eq(2).all() and joined[2:, 2:].eq(3).all()
+    assert joined[:2, 2:].eq(0).all() and joined[2:, :2].eq(0).all()  # across parts: nothing learned, the identity's 0
