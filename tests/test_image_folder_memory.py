@@ -18,7 +18,7 @@ pytest.importorskip("torchvision")
 from PIL import Image  # noqa: E402
 
 from mmdistill.errors import DataError  # noqa: E402
-from mmdistill.modalities.image import datasets as image_datasets  # noqa: E402
+from mmdistill.modalities.image import folder as image_folder  # noqa: E402
 from mmdistill.modalities.image.datasets import FOLDER_BYTES_PER_VALUE, load_image_dataset  # noqa: E402
 
 
@@ -99,7 +99,7 @@ def test_held_out_split_equals_reference(tmp_path):
     root = tmp_path / "all" / "train"  # root/train alone: held out per class
     ds = load_image_dataset("imagefolder", tmp_path / "all" / "train", mean=(0.0,) * 3, std=(1.0,) * 3, seed=3,
                             test_fraction=0.25)
-    classes, train_files, test_files = image_datasets._held_out(image_datasets._scan_tree(root), 0.25, 3, root)
+    classes, train_files, test_files = image_folder._held_out(image_folder._scan_tree(root), 0.25, 3, root)
     assert sorted(p for p, _ in train_files + test_files) == sorted(files["train"]) and len(test_files) == 3
     assert torch.equal(ds.x_train, _reference([p for p, _ in train_files], "RGB"))
     assert torch.equal(ds.x_test, _reference([p for p, _ in test_files], "RGB"))

@@ -20,7 +20,8 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.inputs_like import as_items, is_pil, source_meta
 
-from .datasets import REPORT_KINDS, _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
+from .decode import _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
+from .folder import REPORT_KINDS
 
 if TYPE_CHECKING:
     from mmdistill.share import DistilledSet

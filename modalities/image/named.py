@@ -1,0 +1,286 @@
+"""The image datasets known by name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``;
+``imagefolder`` is :mod:`.folder`'s): their names and aliases, standard statistics and file layouts, the data root
+(made for a download, removed again when the download fails) and reading their own files (scikit-learn's digits, idx
+files, torchvision's classes) into pixels in [0, 1]. :func:`~.datasets.load_image_dataset` normalises them."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError, DataError
+from mmdistill.keys import clipped
+
+from ..safe_pickle import guarded_loading
+
+#: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
+STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2861,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+}
+ALIASES = {
+    "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist",
+    "cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100", "cifar_100": "cifar100",
+    "image-folder": "imagefolder", "image_folder": "imagefolder", "folder": "imagefolder",
+}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+#: Where each torchvision-backed dataset expects its files under ``root`` (for error messages).
+LAYOUTS = {
+    "mnist": "ROOT/<the four MNIST idx files, .gz or not> or ROOT/MNIST/raw/<idx files>",
+    "fashion-mnist": "ROOT/<the four Fashion-MNIST idx files, .gz or not> or ROOT/FashionMNIST/raw/<idx files>",
+    "cifar10": "ROOT/cifar-10-batches-py/ (cifar-10-python.tar.gz unpacked)",
+    "cifar100": "ROOT/cifar-100-python/ (cifar-100-python.tar.gz unpacked)",
+    "svhn": "ROOT/train_32x32.mat and ROOT/test_32x32.mat",
+}
+
+Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
+
+
+def list_image_datasets() -> list[str]:
+    """Canonical names accepted by :func:`load_image_dataset` (aliases such as ``cifar-10`` also work)."""
+    return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
+
+
+def canonical_name(name: str) -> str:
+    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown.
+    Images in memory (a tensor or an array; the config refuses them first) are refused with the route the image adapter
+    has for them: an ImageFolder on disk (there is no ``register_tensors`` for images)."""
+    choices = ", ".join(list_image_datasets())
+    if not isinstance(name, str):
+        got = f"a {type(name).__name__} of shape {tuple(name.shape)}" if hasattr(name, "shape") else f"a {type(name).__name__}"
+        raise ConfigError(f"dataset must be a dataset name (a string), got {got}: the image adapter does not take images "
+                          "in memory; save them as an ImageFolder (one sub-folder of image files per class) and pass "
+                          f"dataset=imagefolder, data_root=that folder; names: {choices}", key="dataset")
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in list_image_datasets():
+        from mmdistill.keys import close_matches
+
+        close = close_matches(key, list_image_datasets())
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown image dataset {clipped(repr(name), 63)}{hint}; choose from {choices}", key="dataset")
+    return key
+
+
+def _need_root(root: str | Path | None, key: str, download: bool = False) -> Path:
+    if root is None or str(root) == "":
+        hint = f" (expected layout: {LAYOUTS[key]})" if key in LAYOUTS else ""
+        raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH){hint}")
+    if not isinstance(root, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a path (str or Path), got {type(root).__name__} {root!r}", key="data_root")
+    path = Path(root).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(f"data root {path} of dataset {key!r} is not a directory")
+        return path
+    if download and key in LAYOUTS:
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise DataError(f"cannot create data root {path} for dataset {key!r}: {exc}") from None
+        return path
+    hint = f"; pass download=True (--download) when online, or put the files there as {LAYOUTS[key]}" if key in LAYOUTS else ""
+    raise DataError(f"data root {path} does not exist (dataset {key!r}){hint}")
+
+
+def _first_missing(root: object) -> Path | None:
+    """The top-most folder of ``root`` that does not exist yet (None when ``root`` exists or is not a path)."""
+    if not isinstance(root, (str, os.PathLike)) or str(root) == "":
+        return None
+    path, top = Path(root).expanduser(), None
+    while not path.exists() and path != path.parent:
+        path, top = path.parent, path
+    return top
+
+
+def _remove_empty_folders(top: Path) -> None:
+    """Remove ``top`` and the folders under it that hold nothing (files are never removed)."""
+    for folder, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- digits
+def _digits(test_fraction: float, seed: int) -> Split:
+    """scikit-learn's digits, (1797, 1, 8, 8) in [0, 1], stratified split (sorted indices within each side)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.tensor(d.target, dtype=torch.long)
+    idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=d.target, random_state=seed)
+    idx_tr, idx_te = torch.as_tensor(np.sort(idx_tr)), torch.as_tensor(np.sort(idx_te))
+    return x[idx_tr], y[idx_tr], x[idx_te], y[idx_te], [str(i) for i in range(10)]
+
+
+# --------------------------------------------------------------------------- MNIST-like (idx files)
+def _idx_folders(key: str, root: Path) -> list[Path]:
+    sub = "MNIST" if key == "mnist" else "FashionMNIST"
+    return [root, root / "raw", root / sub / "raw"]
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for suffix in ("", ".gz"):
+        p = folder / f"{stem}{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an idx file of unsigned bytes (gzipped or not) into a uint8 array of the shape its header gives.
+
+    Raises DataError naming ``path`` when the file is unreadable, not an idx file, truncated or padded.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read idx file {path} (truncated or damaged?): {exc}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path} is not an idx file (bad magic number)")
+    if data[2] != 0x08:
+        raise DataError(f"idx file {path} holds type 0x{data[2]:02x}, expected 0x08 (unsigned bytes)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise DataError(f"idx file {path} is truncated (incomplete header)")
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = int(np.prod(dims))
+    if len(data) - header != expected:
+        state = "truncated" if len(data) - header < expected else "padded"
+        raise DataError(f"idx file {path} is {state}: {len(data) - header} bytes of data, expected {expected} for shape {dims}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_idx_pair(img_path: Path, lab_path: Path, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Images (N, 1, H, W) float32 in [0, 1] and labels (N,) int64 from an idx image/label pair."""
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.ndim != 3:
+        raise DataError(f"{img_path} holds shape {list(images.shape)}, expected (N, H, W) images")
+    if labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{img_path} and {lab_path} disagree: {len(images)} images, labels of shape {list(labels.shape)}")
+    if len(labels) and int(labels.max()) >= num_classes:
+        raise DataError(f"{lab_path} holds label {int(labels.max())}, expected 0..{num_classes - 1}")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def _mnist_like(key: str, root: Path, download: bool) -> Split:
+    """MNIST or Fashion-MNIST from the first folder that holds all four idx files, else via torchvision."""
+    from torchvision import datasets
+
+    classes = list((datasets.MNIST if key == "mnist" else datasets.FashionMNIST).classes)
+    stems = [s for pair in IDX_FILES.values() for s in pair]
+    for folder in _idx_folders(key, root):
+        found = [_find_idx(folder, s) for s in stems]
+        if all(found):
+            x_tr, y_tr = _read_idx_pair(found[0], found[1], len(classes))  # type: ignore[arg-type]
+            x_te, y_te = _read_idx_pair(found[2], found[3], len(classes))  # type: ignore[arg-type]
+            if x_tr.shape[1:] != x_te.shape[1:]:
+                raise DataError(f"{found[0]} and {found[2]} hold images of different sizes")
+            return x_tr, y_tr, x_te, y_te, classes
+        if any(found) and not download:
+            missing = [s for s, p in zip(stems, found) if p is None]
+            raise DataError(
+                f"{folder} holds only part of {key}: missing {', '.join(f'{m}[.gz]' for m in missing)}. "
+                f"Copy the missing files there, or pass download=True (--download) when online"
+            )
+    return _torchvision(key, root, download)
+
+
+# --------------------------------------------------------------------------- torchvision classes
+def _torchvision(key: str, root: Path, download: bool) -> Split:
+    """MNIST/Fashion-MNIST/CIFAR-10/CIFAR-100/SVHN through torchvision, as (N, C, H, W) in [0, 1]."""
+    from torchvision import datasets
+
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10,
+           "cifar100": datasets.CIFAR100, "svhn": datasets.SVHN}[key]
+
+    def make(train: bool):
+        kw = {"split": "train" if train else "test"} if key == "svhn" else {"train": train}
+        with guarded_loading():  # CIFAR's batches are pickles: read by the restricted unpickler, never run
+            return cls(str(root), download=download, **kw)
+
+    try:
+        train, test = make(True), make(False)
+    except DataError:  # a pickle refused by the restricted reader: its message names the file and the global
+        raise
+    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, pickle and OS errors
+        detail = " ".join(str(exc).split())[:300]
+        local = _diagnose_files(key, cls, root)
+        if download:
+            found = f" (the local copy: {local})" if local else ""
+            raise DataError(
+                f"could not download {key} into {root}: {type(exc).__name__}: {detail}{found}. This machine may be "
+                f"offline; copy the files there instead, laid out as {LAYOUTS[key]}"
+            ) from None
+        if local:
+            raise DataError(
+                f"{key} under {root}: {local}. Put the original files there as {LAYOUTS[key]}, or pass "
+                "download=True (--download) when online"
+            ) from None
+        raise DataError(
+            f"{key} was not found (or is damaged) under {root}: {detail}. Pass download=True (--download) when "
+            f"online, or put the files there as {LAYOUTS[key]}"
+        ) from None
+
+    def tensors(ds) -> tuple[Tensor, Tensor]:
+        data = ds.data
+        arr = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+        if arr.ndim == 3:  # (N, H, W)
+            arr = arr[:, None]
+        elif arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):  # (N, H, W, C)
+            arr = arr.transpose(0, 3, 1, 2)
+        labels = ds.labels if hasattr(ds, "labels") else ds.targets
+        return torch.from_numpy(arr.astype(np.float32) / 255.0), torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    x_tr, y_tr = tensors(train)
+    x_te, y_te = tensors(test)
+    classes = list(getattr(train, "classes", [])) or [str(i) for i in range(int(y_tr.max()) + 1)]
+    return x_tr, y_tr, x_te, y_te, classes
+
+
+def _diagnose_files(key: str, cls, root: Path) -> str | None:
+    """After torchvision failed on CIFAR or SVHN: the first expected file that is missing or differs from the
+    original (torchvision's MD5), named; None when every file looks right or for other datasets."""
+    from torchvision.datasets.utils import check_integrity
+
+    try:
+        if key in ("cifar10", "cifar100"):
+            folder = root / cls.base_folder
+            if not folder.is_dir():
+                if root.name == cls.base_folder or (root / cls.train_list[0][0]).is_file():
+                    return f"{root} is the {cls.base_folder} folder itself; pass its parent {root.parent} as the data root"
+                return f"folder {folder} is missing"
+            expected = [(folder / name, md5) for name, md5 in cls.train_list + cls.test_list]
+            expected.append((folder / cls.meta["filename"], cls.meta["md5"]))
+        elif key == "svhn":
+            expected = [(root / cls.split_list[s][1], cls.split_list[s][2]) for s in ("train", "test")]
+        else:
+            return None
+        for path, md5 in expected:
+            if not path.is_file():
+                return f"{path} is missing"
+            if not check_integrity(str(path), md5):
+                return f"{path} is not the original file (its MD5 differs: truncated, damaged or altered)"
+    except OSError as exc:
+        return f"cannot read its files ({exc})"
+    return None
+
