@@ -775,10 +775,10 @@ def test_an_oversized_fsdd_member_is_skipped_unread_and_duplicate_clip_names_ref
     """Walk 39A #5: a 1.5 MB tar holding a sparse member of 3 GB apparent size was read whole (MemoryError). A member
     (or file) above MAX_FSDD_BYTES is not read: skipped as unreadable naming it (strict: refused). A tar holding one clip
     name twice (two folders) was read as two clips: refused naming both members."""
-    from mmdistill.modalities.audio import datasets as ad
+    from mmdistill.modalities.audio import fsdd
 
     files = _fsdd_files(tmp_path / "rec")
-    monkeypatch.setattr(ad, "MAX_FSDD_BYTES", max(f.stat().st_size for f in files))
+    monkeypatch.setattr(fsdd, "MAX_FSDD_BYTES", max(f.stat().st_size for f in files))
     big = tmp_path / "rec" / "9_ann_7.wav"
     sf.write(big, _tone(300, 8000, 2.0), 8000)
     with tarfile.open(tmp_path / "big.tar", "w") as tf:

@@ -124,7 +124,7 @@ def test_an_image_text_val_folder_is_the_test_split_without_a_test_folder(tmp_pa
 
 def test_a_clip_soundfile_cannot_describe_is_measured_by_decoding_it(tmp_path, monkeypatch):
     sf = pytest.importorskip("soundfile")
-    from mmdistill.modalities.audio import datasets
+    from mmdistill.modalities.audio import clips, datasets
 
     for name, seconds in (("short.wav", 1.0), ("long.wav", 3.0)):
         sf.write(tmp_path / name, np.zeros(int(16000 * seconds), np.float32) + 0.1, 16000)
@@ -137,7 +137,7 @@ def test_a_clip_soundfile_cannot_describe_is_measured_by_decoding_it(tmp_path, m
 
     monkeypatch.setattr(sf, "info", no_header)
     items = [datasets.AudioItem(str(tmp_path / n), lambda n=n: str(tmp_path / n), "tone", "train") for n in ("short.wav", "long.wav")]
-    seconds, longest, _ = datasets._longest_seconds(items)
+    seconds, longest, _ = clips._longest_seconds(items)
     assert seconds == pytest.approx(3.0) and longest.endswith("long.wav")
 
 

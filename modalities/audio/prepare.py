@@ -18,7 +18,7 @@ from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.inputs_like import as_items, source_meta
 
 from .adapter import feature_meta
-from .datasets import decode_fitted
+from .clips import decode_fitted
 from .decode import ALIGNMENTS, Crop, describe_bad, fix_length
 from .features import FDMFCC, extract_fdmfcc, normalize
 

@@ -1,0 +1,79 @@
+"""Finding a named source's clips (nothing decoded yet): the data root it needs, the source's finder, the strict
+refusal of files not used, and the held-out split of a source without one (per class, or whole ``group_by`` groups)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mmdistill.data import held_out_flags
+from mmdistill.errors import DataError
+from mmdistill.load_report import LoadReport
+
+from ..groups import group_test_flags
+from .folder import _folder
+from .fsdd import _fsdd
+from .items import AudioItem, _Found
+from .registry import LAYOUTS, canonical_name
+from .tones import _tones
+from .torchaudio_sets import _gtzan, _speechcommands
+
+
+def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
+                     strict: bool = False, split_seed: int | None = None, group_by: str | None = None) -> tuple[list[AudioItem], list[str]]:
+    """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
+    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``); with
+    ``group_by`` (a folder CSV's column) ``test_fraction`` of its groups, with all their clips."""
+    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by)
+    if found.needs_split and found.group_by:
+        flags, _ = group_test_flags([str(it.group) for it in found.items], test_fraction, seed if split_seed is None else split_seed,
+                                    column=found.group_by, where=f"CSV file {root}")
+        return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
+    if found.needs_split:
+        return _held_out(found.items, found.classes, test_fraction, seed if split_seed is None else split_seed), found.classes
+    return found.items, found.classes
+
+
+def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None) -> _Found:
+    if group_by and (key != "folder" or not Path(str(root)).expanduser().is_file()):
+        raise DataError(f"group_by={group_by!r} (--group-by) names a column of a CSV file, and dataset {key!r} at {root} is "
+                        f"{'a folder tree' if key == 'folder' else 'not a CSV'}: list the clips as a CSV path,label,{group_by} "
+                        "(dataset folder, data_root the CSV) to hold out whole groups")
+    if key == "tones":
+        return _Found(*_tones(seed))
+    path = _need_root(root, key, download)
+    if key == "fsdd":
+        return _Found(*_fsdd(path, download, strict))
+    if key == "folder":
+        found = _folder(path, group_by)
+        if strict:  # hidden entries are listed, never an error (LoadReport.strict_error, as every loader)
+            stray = LoadReport(root=str(path), entries={"ignored": [(b.name, b.reason) for b in found.ignored]})
+            if (err := stray.strict_error(["ignored"], flag="strict mode", noun="file(s)", would="are not audio files of the layout",
+                                          without="they are ignored, named and logged")) is not None:
+                raise err
+        return found
+    if key == "speechcommands":
+        return _Found(*_speechcommands(path, download))
+    return _Found(*_gtzan(path, download))
+
+
+def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
+    if root is None or str(root) == "":
+        raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH); expected {LAYOUTS[key]}")
+    path = Path(root).expanduser()
+    if not path.exists():
+        if download and key != "folder":
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        hint = "; pass download=True (--download) when online" if key != "folder" else ""
+        raise DataError(f"data root {path} does not exist (dataset {key!r}, expected {LAYOUTS[key]}){hint}")
+    return path
+
+
+def _held_out(items: list[AudioItem], classes: list[str], test_fraction: float, seed: int) -> list[AudioItem]:
+    """Mark a seeded ``test_fraction`` of every class (at least one clip of a class with two or more) as
+    test, the rest as train (class-major order)."""
+    members = [it for c in classes for it in items if it.label == c]
+    flags = held_out_flags([it.label for it in members], classes, test_fraction, seed)
+    return [AudioItem(it.name, it.open, it.label, "test" if t else "train") for it, t in zip(members, flags)]
+

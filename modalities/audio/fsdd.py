@@ -1,0 +1,118 @@
+"""The Free Spoken Digit Dataset: ``{digit}_{speaker}_{index}.wav`` files in a folder, its ``recordings/`` or the
+upstream ``recordings.tar`` (a clip larger than :data:`MAX_FSDD_BYTES` skipped unread, a clip name held twice refused),
+takes 0-4 of every speaker and digit the test split; ``download=True`` fetches the upstream archive."""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from pathlib import Path
+from typing import Callable
+
+from mmdistill.errors import DataError
+
+from .items import AudioItem, _bytes_opener, _path_opener, _raise
+from .registry import LAYOUTS
+
+#: the largest FSDD clip read (bytes): the upstream clips are under 40 KB; a larger member or file (a sparse tar member of
+#: gigabytes) is skipped as unreadable before it is read
+MAX_FSDD_BYTES = 50 * 2**20
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+
+
+def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], list[str]]:
+    """FSDD items from a directory of WAVs, ``root/recordings``, or ``recordings.tar`` (``root`` or inside it)."""
+    tar = root if root.is_file() else root / "recordings.tar"
+    if tar.is_file():
+        named = _fsdd_tar(tar)
+    else:
+        folder = root / "recordings" if (root / "recordings").is_dir() else root
+        named = [(p.name, str(p), _fsdd_file_opener(p)) for p in sorted(folder.glob("*.wav"))]
+        if not named and download:
+            _download_fsdd(root)
+            return _fsdd(root, False, strict)
+        if not named:
+            raise DataError(f"no FSDD recordings under {root}: expected {LAYOUTS['fsdd']}; pass download=True (--download) when online")
+    items: list[AudioItem] = []
+    for base, name, opener in named:
+        m = FSDD_NAME.match(base)
+        if m is None:
+            msg = f"{name} is not named {{digit}}_{{speaker}}_{{index}}.wav"
+            if strict:
+                raise DataError(f"{msg} (strict mode)")
+            items.append(AudioItem(name, _raise(DataError(msg)), "0", "train"))  # reported as skipped
+            continue
+        items.append(AudioItem(name, opener, m.group(1), "test" if int(m.group(3)) <= 4 else "train"))
+    return items, [str(d) for d in range(10)]
+
+
+
+def _too_large(name: str, size: int) -> DataError:
+    """The reason an FSDD clip of ``size`` bytes (above :data:`MAX_FSDD_BYTES`) is not read."""
+    return DataError(f"audio file {name} is {size / 2**20:.1f} MiB; an FSDD clip is a few KB (at most {MAX_FSDD_BYTES // 2**20} MiB "
+                     "is read): not read (a damaged or forged file?)")
+
+
+def _fsdd_file_opener(path: Path) -> Callable[[], "bytes | str"]:
+    """The opener of an FSDD file: its path, or a DataError (the file is skipped as unreadable) when it is larger than
+    :data:`MAX_FSDD_BYTES` (a sparse file of gigabytes would be decoded whole)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return _path_opener(path)  # a broken link: named when decoded
+    return _path_opener(path) if size <= MAX_FSDD_BYTES else _raise(_too_large(str(path), size))
+
+
+def _fsdd_tar(tar: Path) -> list[tuple[str, str, Callable[[], bytes]]]:
+    """(file name, display name, opener) of every ``.wav`` member of the upstream ``recordings.tar``. A member larger
+    than :data:`MAX_FSDD_BYTES` is not read (its opener raises: skipped as unreadable, named); two members of one file
+    name (in two folders, or the same name stored twice) are a DataError naming them, as one clip read twice could land
+    in train and test."""
+    out = []
+    try:
+        with tarfile.open(tar) as tf:
+            for member in tf:
+                if member.isfile() and member.name.lower().endswith(".wav"):
+                    name = f"{tar}:{member.name}"
+                    if member.size > MAX_FSDD_BYTES:
+                        out.append((Path(member.name).name, name, _raise(_too_large(name, member.size))))
+                        continue
+                    fh = tf.extractfile(member)
+                    out.append((Path(member.name).name, name, _bytes_opener(fh.read() if fh else b"")))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"cannot read {tar} (not a tar archive, or truncated): {exc}") from None
+    if not out:
+        raise DataError(f"{tar} holds no .wav files; expected the FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav)")
+    members: dict[str, list[str]] = {}
+    for base, name, _ in out:
+        members.setdefault(base, []).append(name.removeprefix(f"{tar}:"))
+    twice = {base: names for base, names in members.items() if len(names) > 1}
+    if twice:
+        shown = "; ".join(f"{base} ({', '.join(names)})" for base, names in sorted(twice.items())[:5])
+        raise DataError(f"{tar}: {len(twice)} clip name(s) are held more than once: {shown}{' ...' if len(twice) > 5 else ''}; "
+                        "an FSDD clip is one file (a copy would be read as a second clip, maybe in the other split): keep one of each")
+    return sorted(out, key=lambda t: t[0])
+
+
+def _download_fsdd(root: Path) -> None:
+    """Fetch the upstream repository archive and unpack its ``recordings/`` into ``root/recordings``."""
+    import zipfile
+
+    from torch.hub import download_url_to_file
+
+    archive = root / "free-spoken-digit-dataset.zip"
+    try:
+        download_url_to_file(FSDD_URL, str(archive), progress=True)
+    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, socket errors
+        raise DataError(f"could not download FSDD from {FSDD_URL} into {root}: {type(exc).__name__}: {exc}. This machine "
+                        f"may be offline; put the files there instead as {LAYOUTS['fsdd']}") from None
+    out = root / "recordings"
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = Path(info.filename).parts
+            if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav"):
+                (out / parts[-1]).write_bytes(zf.read(info))
+    archive.unlink()
+

@@ -1,0 +1,51 @@
+"""What a source finds before anything is decoded: :class:`AudioItem` (one clip: a name, how to open it, its class and
+split), :class:`_Found` (a source's items, classes, files not used and whether the split is still to be drawn) and
+the openers an item holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .decode import BadFile
+
+
+@dataclass
+class AudioItem:
+    """One clip to load: a name for messages, how to get its bytes or path, its class, its split."""
+
+    name: str
+    open: Callable[[], "bytes | str"]
+    label: str
+    split: str  # "train" or "test"
+    group: str | None = None  # the CSV's group_by value (a speaker): a drawn split keeps a group on one side
+
+
+@dataclass
+class _Found:
+    """What a source holds before decoding: items (split ``train`` placeholders when ``needs_split``), class names,
+    files under the root that are not used (``ignored``), and whether the held-out split is still to be drawn."""
+
+    items: list[AudioItem]
+    classes: list[str]
+    ignored: list[BadFile] = field(default_factory=list)
+    needs_split: bool = False
+    group_by: str | None = None  # the CSV column whose groups the drawn split keeps together (items' ``group``)
+
+
+def _path_opener(path: Path) -> Callable[[], str]:
+    return lambda: str(path)
+
+
+def _bytes_opener(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+
+def _raise(exc: Exception) -> Callable[[], bytes]:
+    def opener() -> bytes:
+        raise exc
+
+    return opener
+
