@@ -1016,3 +1016,18 @@ def test_the_audio_previews_alt_text_names_its_classes_counts_and_layout(tmp_pat
     assert "3 rows, one per class, its first 2 clips: dog, rain, siren (1)" in alt
     assert "13 coefficients (up) by 20 frames of 10 ms (right)" in alt and "Δ: normalised" in alt
     assert "as the modality draws them" not in alt
+
+
+def test_an_unknown_audio_dataset_is_refused_with_the_closest_names_and_its_key():
+    """Walk 54F: audio's canonical_name twinned image's without its closest-name hint (``dataset=fsd`` gave only the
+    list) or its key (``dataset``), and a name that is not a string was an AttributeError ('int' object has no attribute
+    'strip'); both call modalities.sources.dataset_name."""
+    from mmdistill.modalities.audio.datasets import canonical_name
+
+    with pytest.raises(ConfigError, match=r"^unknown audio dataset 'fsd' \(did you mean fsdd\?\); choose from tones, fsdd, folder") as err:
+        load_audio_dataset("fsd")
+    assert err.value.key == "dataset"
+    with pytest.raises(ConfigError, match=r"^dataset must be a dataset name \(a string\), got int 3; names: tones, fsdd") as err:
+        canonical_name(3)
+    assert err.value.key == "dataset"
+    assert canonical_name(" Free-Spoken-Digit ") == "fsdd"

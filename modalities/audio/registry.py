@@ -3,7 +3,7 @@ aliases, the rate and clip length each is read at, and the layout each expects u
 
 from __future__ import annotations
 
-from mmdistill.errors import ConfigError
+from ..sources import dataset_name
 
 DATASETS = ("tones", "fsdd", "folder", "speechcommands", "gtzan")
 ALIASES = {"free-spoken-digit": "fsdd", "free_spoken_digit": "fsdd", "audiofolder": "folder", "audio-folder": "folder",
@@ -27,10 +27,6 @@ def list_audio_datasets() -> list[str]:
 
 
 def canonical_name(name: str) -> str:
-    """The canonical dataset name of ``name`` (stripped, lower-cased, an alias resolved). ConfigError for an
-    unknown name."""
-    key = ALIASES.get(name.strip().lower(), name.strip().lower())
-    if key not in DATASETS:
-        raise ConfigError(f"unknown audio dataset {name!r}; choose from {', '.join(DATASETS)}")
-    return key
-
+    """The canonical dataset name of ``name`` (stripped, lower-cased, an alias resolved). ConfigError (key ``dataset``)
+    for an unknown name, naming the closest names, or one that is not a string (:func:`~modalities.sources.dataset_name`)."""
+    return dataset_name(name, DATASETS, ALIASES, "audio")

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.keys import clipped
 
 from ..safe_pickle import guarded_loading
+from ..sources import dataset_name
 
 #: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -53,24 +53,16 @@ def list_image_datasets() -> list[str]:
 
 
 def canonical_name(name: str) -> str:
-    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown.
+    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown
+    (:func:`~modalities.sources.dataset_name`, naming the closest names).
     Images in memory (a tensor or an array; the config refuses them first) are refused with the route the image adapter
     has for them: an ImageFolder on disk (there is no ``register_tensors`` for images)."""
-    choices = ", ".join(list_image_datasets())
     if not isinstance(name, str):
         got = f"a {type(name).__name__} of shape {tuple(name.shape)}" if hasattr(name, "shape") else f"a {type(name).__name__}"
         raise ConfigError(f"dataset must be a dataset name (a string), got {got}: the image adapter does not take images "
                           "in memory; save them as an ImageFolder (one sub-folder of image files per class) and pass "
-                          f"dataset=imagefolder, data_root=that folder; names: {choices}", key="dataset")
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in list_image_datasets():
-        from mmdistill.keys import close_matches
-
-        close = close_matches(key, list_image_datasets())
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown image dataset {clipped(repr(name), 63)}{hint}; choose from {choices}", key="dataset")
-    return key
+                          f"dataset=imagefolder, data_root=that folder; names: {', '.join(list_image_datasets())}", key="dataset")
+    return dataset_name(name, list_image_datasets(), ALIASES, "image")
 
 
 def _need_root(root: str | Path | None, key: str, download: bool = False) -> Path:
