@@ -1,11 +1,15 @@
 """What the image and audio loaders share about a dataset named in a config: its canonical name (:func:`dataset_name`:
-an alias resolved, an unknown name refused with the closest names)."""
+an alias resolved, an unknown name refused with the closest names) and its data root: a path, not any other value
+(:func:`root_path`), made for a download (:func:`made_root`) and removed again when the download fails
+(:func:`first_missing`, :func:`remove_empty_folders`)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Mapping, Sequence
 
-from mmdistill.errors import ConfigError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped, close_matches
 
 
@@ -26,4 +30,42 @@ def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str],
     return key
 
 
-__all__ = ["dataset_name"]
+
+def root_path(root: object) -> Path:
+    """``root`` (a str or path, not empty: the callers say what an empty one lacks) as a Path, ``~`` expanded;
+    ConfigError (key ``data_root``) for any other value."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a path (str or Path), got {type(root).__name__} {root!r}", key="data_root")
+    return Path(root).expanduser()
+
+
+def made_root(path: Path, key: str) -> Path:
+    """``path`` created with its parents, for dataset ``key``'s download; DataError naming it when it cannot be (a file
+    in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create data root {path} for dataset {key!r}: {exc}") from None
+    return path
+
+
+def first_missing(root: object) -> Path | None:
+    """The top-most folder of ``root`` that does not exist yet (None when ``root`` exists or is not a path)."""
+    if not isinstance(root, (str, os.PathLike)) or str(root) == "":
+        return None
+    path, top = Path(root).expanduser(), None
+    while not path.exists() and path != path.parent:
+        path, top = path.parent, path
+    return top
+
+
+def remove_empty_folders(top: Path) -> None:
+    """Remove ``top`` and the folders under it that hold nothing (files are never removed)."""
+    for folder, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+__all__ = ["dataset_name", "first_missing", "made_root", "remove_empty_folders", "root_path"]

@@ -1031,3 +1031,25 @@ def test_an_unknown_audio_dataset_is_refused_with_the_closest_names_and_its_key(
         canonical_name(3)
     assert err.value.key == "dataset"
     assert canonical_name(" Free-Spoken-Digit ") == "fsdd"
+
+
+def test_a_failed_fsdd_download_leaves_no_folders_and_a_root_that_cannot_be_made_is_named(tmp_path, monkeypatch):
+    """Walk 54F: the image loader removes the folders download=True made when the download fails; the audio loader's
+    twin of its data root left them (an offline FSDD download kept new/data/), made the root without catching its
+    OSError (a file in the way was a FileExistsError traceback) and took any value as a path (data_root=3: TypeError).
+    Both loaders use modalities.sources' root_path, made_root, first_missing and remove_empty_folders."""
+    import torch.hub
+
+    def offline(url, dst, progress=True):
+        raise OSError("offline")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(DataError, match=r"could not download FSDD .* This machine may be offline"):
+        load_audio_dataset("fsdd", tmp_path / "new" / "data", download=True)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "afile").write_text("not a folder\n")
+    with pytest.raises(DataError, match=r"^cannot create data root .*afile.*x for dataset 'fsdd'"):
+        load_audio_dataset("fsdd", tmp_path / "afile" / "x", download=True)
+    with pytest.raises(ConfigError, match=r"^data_root must be a path \(str or Path\), got int 3") as err:
+        load_audio_dataset("fsdd", 3)
+    assert err.value.key == "data_root"

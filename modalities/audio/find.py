@@ -11,6 +11,7 @@ from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 
 from ..groups import group_test_flags
+from ..sources import first_missing, made_root, remove_empty_folders, root_path
 from .folder import _folder
 from .fsdd import _fsdd
 from .items import AudioItem, _Found
@@ -41,9 +42,8 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                         "(dataset folder, data_root the CSV) to hold out whole groups")
     if key == "tones":
         return _Found(*_tones(seed))
+    made = first_missing(root) if download and key != "folder" else None  # the folder download=True creates, if any
     path = _need_root(root, key, download)
-    if key == "fsdd":
-        return _Found(*_fsdd(path, download, strict))
     if key == "folder":
         found = _folder(path, group_by)
         if strict:  # hidden entries are listed, never an error (LoadReport.strict_error, as every loader)
@@ -52,19 +52,25 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                                           without="they are ignored, named and logged")) is not None:
                 raise err
         return found
-    if key == "speechcommands":
-        return _Found(*_speechcommands(path, download))
-    return _Found(*_gtzan(path, download))
+    try:
+        if key == "fsdd":
+            return _Found(*_fsdd(path, download, strict))
+        if key == "speechcommands":
+            return _Found(*_speechcommands(path, download))
+        return _Found(*_gtzan(path, download))
+    except DataError:
+        if made is not None:  # a failed (offline) download leaves no empty folders behind, as the image loader's
+            remove_empty_folders(made)
+        raise
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
     if root is None or str(root) == "":
         raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH); expected {LAYOUTS[key]}")
-    path = Path(root).expanduser()
+    path = root_path(root)
     if not path.exists():
         if download and key != "folder":
-            path.mkdir(parents=True, exist_ok=True)
-            return path
+            return made_root(path, key)
         hint = "; pass download=True (--download) when online" if key != "folder" else ""
         raise DataError(f"data root {path} does not exist (dataset {key!r}, expected {LAYOUTS[key]}){hint}")
     return path

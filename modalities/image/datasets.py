@@ -45,11 +45,12 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
+from ..sources import first_missing, remove_empty_folders
 from .decode import (ALPHA_MODES, BYTES_PER_VALUE, FOLDER_BYTES_PER_VALUE, GREY_MODES, _check_memory, exif_orientation, to_8bit,
                      to_channels, to_size, upright)
 from .folder import ALTERED_KINDS, REPORT_KINDS, SPLIT_NAMES, _image_folder
-from .named import (ALIASES, IDX_FILES, LAYOUTS, STATS, Split, _digits, _first_missing, _mnist_like, _need_root, _remove_empty_folders,
-                    _torchvision, canonical_name, list_image_datasets, read_idx)
+from .named import (ALIASES, IDX_FILES, LAYOUTS, STATS, Split, _digits, _mnist_like, _need_root, _torchvision,
+                    canonical_name, list_image_datasets, read_idx)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def load_image_dataset(
         x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
                                                         report, check_memory, progress)
     else:
-        made = _first_missing(root) if download else None  # the folder download=True creates, if any
+        made = first_missing(root) if download else None  # the folder download=True creates, if any
         path = _need_root(root, key, download)
         try:
             if key in ("mnist", "fashion-mnist"):
@@ -161,7 +162,7 @@ def load_image_dataset(
                 x_tr, y_tr, x_te, y_te, classes = _torchvision(key, path, download)
         except DataError:
             if made is not None:  # a failed (offline) download leaves no empty folders behind
-                _remove_empty_folders(made)
+                remove_empty_folders(made)
             raise
     if key != "imagefolder":  # ImageFolder images are resized and converted as they are read
         if size is not None and tuple(x_tr.shape[-2:]) != size:

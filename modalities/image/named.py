@@ -1,12 +1,11 @@
 """The image datasets known by name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``;
 ``imagefolder`` is :mod:`.folder`'s): their names and aliases, standard statistics and file layouts, the data root
-(made for a download, removed again when the download fails) and reading their own files (scikit-learn's digits, idx
+(made for a download by :func:`~modalities.sources.made_root`) and reading their own files (scikit-learn's digits, idx
 files, torchvision's classes) into pixels in [0, 1]. :func:`~.datasets.load_image_dataset` normalises them."""
 
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 
 from ..safe_pickle import guarded_loading
-from ..sources import dataset_name
+from ..sources import dataset_name, made_root, root_path
 
 #: Standard per-channel (mean, std) in [0, 1] pixel units of the known datasets' training splits.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -69,40 +68,15 @@ def _need_root(root: str | Path | None, key: str, download: bool = False) -> Pat
     if root is None or str(root) == "":
         hint = f" (expected layout: {LAYOUTS[key]})" if key in LAYOUTS else ""
         raise DataError(f"dataset {key!r} needs a local root: pass data_root (--data-root PATH){hint}")
-    if not isinstance(root, (str, os.PathLike)):
-        raise ConfigError(f"data_root must be a path (str or Path), got {type(root).__name__} {root!r}", key="data_root")
-    path = Path(root).expanduser()
+    path = root_path(root)
     if path.exists():
         if not path.is_dir():
             raise DataError(f"data root {path} of dataset {key!r} is not a directory")
         return path
     if download and key in LAYOUTS:
-        try:
-            path.mkdir(parents=True)
-        except OSError as exc:
-            raise DataError(f"cannot create data root {path} for dataset {key!r}: {exc}") from None
-        return path
+        return made_root(path, key)
     hint = f"; pass download=True (--download) when online, or put the files there as {LAYOUTS[key]}" if key in LAYOUTS else ""
     raise DataError(f"data root {path} does not exist (dataset {key!r}){hint}")
-
-
-def _first_missing(root: object) -> Path | None:
-    """The top-most folder of ``root`` that does not exist yet (None when ``root`` exists or is not a path)."""
-    if not isinstance(root, (str, os.PathLike)) or str(root) == "":
-        return None
-    path, top = Path(root).expanduser(), None
-    while not path.exists() and path != path.parent:
-        path, top = path.parent, path
-    return top
-
-
-def _remove_empty_folders(top: Path) -> None:
-    """Remove ``top`` and the folders under it that hold nothing (files are never removed)."""
-    for folder, _, _ in os.walk(top, topdown=False):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------------------- digits
