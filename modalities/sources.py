@@ -1,16 +1,20 @@
 """What the image and audio loaders share about a dataset named in a config: its canonical name (:func:`dataset_name`:
 an alias resolved, an unknown name refused with the closest names) and its data root: a path, not any other value
 (:func:`root_path`), made for a download (:func:`made_root`) and removed again when the download fails
-(:func:`first_missing`, :func:`remove_empty_folders`)."""
+(:func:`first_missing`, :func:`remove_empty_folders`); a class-folder root whose folder is named like a split is
+refused (:func:`refuse_split_lookalikes`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped, close_matches
+
+#: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
+SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 
 
 def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str], what: str) -> str:
@@ -68,4 +72,34 @@ def remove_empty_folders(top: Path) -> None:
             pass
 
 
-__all__ = ["dataset_name", "first_missing", "made_root", "remove_empty_folders", "root_path"]
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The non-hidden folders directly in ``folder`` (a link to a folder counts: class folders may be links)."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def refuse_split_lookalikes(root: Path, extensions: Iterable[str], files: str) -> None:
+    """DataError when a folder of ``root`` is named like a split (``test``, ``Train``, ``valid``...) and holds
+    sub-folders but no ``files`` of its own (a file whose lower-cased suffix is one of ``extensions``, ``.png``): read as
+    a class, it would turn a split layout into wrong classes. For a root read as class folders (no ``train/``)."""
+    extensions = tuple(extensions)
+    for d in _subfolders(root):
+        if d.name.lower() not in SPLIT_NAMES or not _subfolders(d):
+            continue
+        try:
+            if any(p.is_file() and p.suffix.lower() in extensions for p in d.iterdir()):
+                continue
+        except OSError as exc:
+            raise DataError(f"cannot list folder {d}: {exc.strerror or exc}") from None
+        raise DataError(
+            f"{d} looks like a split folder (it holds sub-folders, no {files}), but {root} has no train/ folder "
+            f"beside it, so it would be read as one class named {d.name!r}. A split layout is {root}/train/<class>/ "
+            f"with {root}/test/<class>/ or {root}/val/<class>/ (lower case); without a test split put the class "
+            f"folders directly in {root} (or in {root}/train)"
+        )
+
+
+__all__ = ["SPLIT_NAMES", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "remove_empty_folders", "root_path"]

@@ -1053,3 +1053,23 @@ def test_a_failed_fsdd_download_leaves_no_folders_and_a_root_that_cannot_be_made
     with pytest.raises(ConfigError, match=r"^data_root must be a path \(str or Path\), got int 3") as err:
         load_audio_dataset("fsdd", 3)
     assert err.value.key == "data_root"
+
+
+@pytest.mark.parametrize("folders", [("Train", "Test"), ("test",), ("valid",)])
+def test_audio_split_folders_without_train_are_not_read_as_classes(tmp_path, folders):
+    """Walk 54F: a folder root of Train/<class>/ and Test/<class>/ (capitals) was read as two classes, 'Test' and
+    'Train', each holding every clip of its split (the image loader refuses it); both loaders call
+    modalities.sources.refuse_split_lookalikes. A class named like a split that holds its clips is still a class."""
+    for f in folders:
+        for c in ("yes", "no"):
+            for i in range(2):
+                (tmp_path / "data" / f / c).mkdir(parents=True, exist_ok=True)
+                sf.write(tmp_path / "data" / f / c / f"{i}.wav", _tone(300 + 50 * i, 8000, 0.2), 8000)
+    with pytest.raises(DataError, match=rf"{folders[-1]} looks like a split folder \(it holds sub-folders, no audio files\).*no train/"):
+        load_audio_dataset("folder", tmp_path / "data")
+    for i in range(2):
+        (tmp_path / "cls" / "test").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cls" / "bus").mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "cls" / "test" / f"{i}.wav", _tone(300, 8000, 0.2), 8000)
+        sf.write(tmp_path / "cls" / "bus" / f"{i}.wav", _tone(500, 8000, 0.2), 8000)
+    assert load_audio_dataset("folder", tmp_path / "cls").classes == ["bus", "test"]

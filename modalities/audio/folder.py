@@ -13,6 +13,7 @@ from mmdistill.io import decode_utf8
 
 from ..artifacts import HIDDEN, refuse_shared_files, scan_files
 from ..groups import no_group_column, refuse_groups_in_both, rows_without_group, some
+from ..sources import refuse_split_lookalikes
 from .decode import AUDIO_EXTENSIONS, BadFile
 from .items import AudioItem, _Found, _path_opener
 
@@ -81,6 +82,8 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
         ignored += [BadFile(str(p), "beside train/ (without a test/ or val/ folder)") for p in sorted(root.iterdir())
                     if p != train_dir and not p.name.startswith(".")]
         _hidden(root, ignored)
+    else:  # a Train/ or test/ folder read as a class would make a split layout two wrong classes
+        refuse_split_lookalikes(root, AUDIO_EXTENSIONS, "audio files")
     items, classes = _scan(train_dir if train_dir.is_dir() else root, "train", ignored)
     return _Found(items, classes, ignored, needs_split=True)
 

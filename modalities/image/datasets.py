@@ -45,10 +45,10 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..sources import first_missing, remove_empty_folders
+from ..sources import SPLIT_NAMES, first_missing, remove_empty_folders
 from .decode import (ALPHA_MODES, BYTES_PER_VALUE, FOLDER_BYTES_PER_VALUE, GREY_MODES, _check_memory, exif_orientation, to_8bit,
                      to_channels, to_size, upright)
-from .folder import ALTERED_KINDS, REPORT_KINDS, SPLIT_NAMES, _image_folder
+from .folder import ALTERED_KINDS, REPORT_KINDS, _image_folder
 from .named import (ALIASES, IDX_FILES, LAYOUTS, STATS, Split, _digits, _mnist_like, _need_root, _torchvision,
                     canonical_name, list_image_datasets, read_idx)
 

@@ -16,6 +16,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.words import quantity
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
+from ..sources import refuse_split_lookalikes
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _read_images, _unit_pixels
 from .named import Split
 
@@ -37,8 +38,6 @@ REPORT_KINDS = {
 ALTERED_KINDS = ("exif_rotated", "first_frame_only", "alpha_dropped", "upscaled", "channels_converted")
 #: files named per kind in the log line of images read otherwise than as stored (the count covers all of them)
 ALTERED_NAMES = 5
-#: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
-SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 
 
 # --------------------------------------------------------------------------- ImageFolder trees
@@ -52,14 +51,6 @@ def _image_files(folder: Path, ignored: list[tuple[Path, str]] | None = None) ->
     if ignored is not None:
         ignored += skipped
     return files
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    """The non-hidden folders directly in ``folder`` (a link to a folder counts: class folders may be links)."""
-    try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError:
-        return []
 
 
 def _scan_tree(root: Path, ignored: list[tuple[Path, str]] | None = None) -> dict[str, list[Path]]:
@@ -176,24 +167,11 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
 
 
 def _refuse_split_lookalikes(root: Path) -> None:
-    """DataError when a folder of ``root`` is named like a split (``test``, ``Train``, ``valid``...) and holds
-    sub-folders but no images of its own: read as a class, it would turn a split layout into wrong classes."""
+    """DataError when a folder of ``root`` is named like a split and holds sub-folders but no images of its own
+    (:func:`~modalities.sources.refuse_split_lookalikes`)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    for d in _subfolders(root):
-        if d.name.lower() not in SPLIT_NAMES or not _subfolders(d):
-            continue
-        try:
-            if any(p.is_file() and p.suffix.lower() in IMG_EXTENSIONS for p in d.iterdir()):
-                continue
-        except OSError as exc:
-            raise DataError(f"cannot list folder {d}: {exc.strerror or exc}") from None
-        raise DataError(
-            f"{d} looks like a split folder (it holds sub-folders, no images), but {root} has no train/ folder "
-            f"beside it, so it would be read as one class named {d.name!r}. A split layout is {root}/train/<class>/ "
-            f"with {root}/test/<class>/ or {root}/val/<class>/ (lower case); without a test split put the class "
-            f"folders directly in {root} (or in {root}/train)"
-        )
+    refuse_split_lookalikes(root, IMG_EXTENSIONS, "images")
 
 
 def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], notes: dict,
