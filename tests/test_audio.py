@@ -1073,3 +1073,22 @@ def test_audio_split_folders_without_train_are_not_read_as_classes(tmp_path, fol
         sf.write(tmp_path / "cls" / "test" / f"{i}.wav", _tone(300, 8000, 0.2), 8000)
         sf.write(tmp_path / "cls" / "bus" / f"{i}.wav", _tone(500, 8000, 0.2), 8000)
     assert load_audio_dataset("folder", tmp_path / "cls").classes == ["bus", "test"]
+
+
+def test_an_fsdd_download_that_is_not_a_zip_is_named_and_removed(tmp_path, monkeypatch):
+    """Walk 54F: a download that was not a zip archive (a proxy's HTML page) raised zipfile.BadZipFile as a traceback
+    and left the archive and an empty recordings/ folder in the data root. It is a DataError naming the download; the
+    archive is removed, and so are the folders download=True made."""
+    import torch.hub
+
+    def portal(url, dst, progress=True):
+        Path(dst).write_bytes(b"<html>please log in</html>")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", portal)
+    with pytest.raises(DataError, match=r"^the FSDD download from .* is not a readable zip archive \(BadZipFile"):
+        load_audio_dataset("fsdd", tmp_path / "dl" / "fsdd", download=True)
+    assert not (tmp_path / "dl").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError, match=r"not a readable zip archive"):
+        load_audio_dataset("fsdd", tmp_path / "kept", download=True)
+    assert list((tmp_path / "kept").iterdir()) == []  # the user's own folder stays, with nothing of the download in it

@@ -96,7 +96,9 @@ def _fsdd_tar(tar: Path) -> list[tuple[str, str, Callable[[], bytes]]]:
 
 
 def _download_fsdd(root: Path) -> None:
-    """Fetch the upstream repository archive and unpack its ``recordings/`` into ``root/recordings``."""
+    """Fetch the upstream repository archive and unpack its ``recordings/`` into ``root/recordings``. A download that is
+    not a zip archive (a proxy's or captive portal's page, a truncated file) is a DataError naming it; the archive is
+    removed either way, and ``recordings/`` is made only from a readable one."""
     import zipfile
 
     from torch.hub import download_url_to_file
@@ -107,12 +109,17 @@ def _download_fsdd(root: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, socket errors
         raise DataError(f"could not download FSDD from {FSDD_URL} into {root}: {type(exc).__name__}: {exc}. This machine "
                         f"may be offline; put the files there instead as {LAYOUTS['fsdd']}") from None
-    out = root / "recordings"
-    out.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            parts = Path(info.filename).parts
-            if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav"):
-                (out / parts[-1]).write_bytes(zf.read(info))
-    archive.unlink()
-
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [(info, Path(info.filename).parts) for info in zf.infolist()]
+            wanted = [(info, parts[-1]) for info, parts in members
+                      if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav")]
+            out = root / "recordings"
+            out.mkdir(parents=True, exist_ok=True)
+            for info, name in wanted:
+                (out / name).write_bytes(zf.read(info))
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"the FSDD download from {FSDD_URL} into {root} is not a readable zip archive ({type(exc).__name__}: "
+                        f"{exc}): a proxy's page or a cut download? Try again, or put the files there as {LAYOUTS['fsdd']}") from None
+    finally:
+        archive.unlink(missing_ok=True)
