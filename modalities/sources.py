@@ -2,10 +2,12 @@
 an alias resolved, an unknown name refused with the closest names) and its data root: a path, not any other value
 (:func:`root_path`), made for a download (:func:`made_root`) and removed again when the download fails
 (:func:`first_missing`, :func:`remove_empty_folders`); a class-folder root whose folder is named like a split is
-refused (:func:`refuse_split_lookalikes`)."""
+refused (:func:`refuse_split_lookalikes`); the share of a class held out where the data has no split is checked by
+:func:`check_test_fraction`."""
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -102,4 +104,14 @@ def refuse_split_lookalikes(root: Path, extensions: Iterable[str], files: str) -
         )
 
 
-__all__ = ["SPLIT_NAMES", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "remove_empty_folders", "root_path"]
+
+def check_test_fraction(test_fraction: object) -> float:
+    """``test_fraction`` as a float when it is a number in (0, 1) (not a bool, not a string); ConfigError (key
+    ``test_fraction``) naming the value otherwise."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}", key="test_fraction")
+    return float(test_fraction)
+
+
+__all__ = ["SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes",
+           "remove_empty_folders", "root_path"]

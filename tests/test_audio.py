@@ -1092,3 +1092,13 @@ def test_an_fsdd_download_that_is_not_a_zip_is_named_and_removed(tmp_path, monke
     with pytest.raises(DataError, match=r"not a readable zip archive"):
         load_audio_dataset("fsdd", tmp_path / "kept", download=True)
     assert list((tmp_path / "kept").iterdir()) == []  # the user's own folder stays, with nothing of the download in it
+
+
+@pytest.mark.parametrize("value", ["x", None, 1.5, True])
+def test_an_audio_test_fraction_out_of_range_is_refused_by_its_key(value):
+    """Walk 54F: the audio loader's test_fraction check twinned the image loader's without its type check or key:
+    'x' was a ValueError traceback (could not convert string to float), None a TypeError, 1.5 a ConfigError with no key;
+    both call modalities.sources.check_test_fraction."""
+    with pytest.raises(ConfigError, match=r"^test_fraction must be a number in \(0, 1\), got ") as err:
+        load_audio_dataset("tones", test_fraction=value)
+    assert err.value.key == "test_fraction"

@@ -60,6 +60,7 @@ from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test
 from ..groups import group_no_test_reason, group_test_flags
+from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds, decode_fitted
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
@@ -169,8 +170,7 @@ def load_audio_dataset(
         ConfigError: an argument out of range.
     """
     key = canonical_name(name)
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    check_test_fraction(test_fraction)
     if int(batch_files) < 1:
         raise ConfigError(f"batch_files must be >= 1, got {batch_files!r}")
     if align not in ALIGNMENTS:

@@ -45,7 +45,7 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..sources import SPLIT_NAMES, first_missing, remove_empty_folders
+from ..sources import SPLIT_NAMES, check_test_fraction, first_missing, remove_empty_folders
 from .decode import (ALPHA_MODES, BYTES_PER_VALUE, FOLDER_BYTES_PER_VALUE, GREY_MODES, _check_memory, exif_orientation, to_8bit,
                      to_channels, to_size, upright)
 from .folder import ALTERED_KINDS, REPORT_KINDS, _image_folder
@@ -191,8 +191,7 @@ def _is_int(v: object) -> bool:
 def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, test_fraction: float) -> tuple[int, int] | None:
     if channels is not None and not (_is_int(channels) and channels in (1, 3)):
         raise ConfigError(f"channels must be 1 or 3, got {channels!r}", key="channels")
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}", key="test_fraction")
+    check_test_fraction(test_fraction)
     if image_size is None:
         return None
     size = (image_size, image_size) if _is_int(image_size) else tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
