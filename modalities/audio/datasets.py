@@ -239,7 +239,7 @@ def load_audio_dataset(
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The held-out split of the readable clips (x, y in class-major order): :func:`_held_out`'s draw over the
+    """The held-out split of the readable clips (x, y in class-major order): :func:`~.find._held_out`'s draw over the
     clips that were read, so an unreadable file never leaves a class without its test clips."""
     is_test = held_out_flags([classes[int(c)] for c in y], classes, test_fraction, seed)
     return x, y, torch.tensor([1 if t else 0 for t in is_test])

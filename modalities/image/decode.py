@@ -178,7 +178,7 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
 
     An image is turned upright by its EXIF orientation tag (:func:`PIL.ImageOps.exif_transpose`) before its size
     is compared or changed. Images read otherwise than as stored go to ``altered`` as kind -> [(path, how)]
-    (kinds of :data:`ALTERED_KINDS`: ``exif_rotated``; ``first_frame_only``, a multi-page TIFF or animated
+    (kinds of :data:`~.folder.ALTERED_KINDS`: ``exif_rotated``; ``first_frame_only``, a multi-page TIFF or animated
     PNG/WebP; ``alpha_dropped``, transparent pixels read as the colour stored under them; ``upscaled``, smaller
     than ``size`` in width or height; ``channels_converted``, greyscale read as colour or colour as greyscale to
     ``channels``). Their pixels are read as before; an image with none of these (no EXIF

@@ -75,7 +75,7 @@ def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images:
             0..255 (C 1 or 3, any size: each read as a PIL image); or float pixels in [0, 1] already of the set's shape
             (only normalised).
 
-    Files are read exactly as an ImageFolder tree's (:func:`~.datasets._read_images`: the same pixels for the same
+    Files are read exactly as an ImageFolder tree's (:func:`~.decode._read_images`: the same pixels for the same
     file); a set of a built-in dataset resized by ``--image-size`` was resized on tensors (torch's antialiased
     bilinear), so a file of another size is close to, not bit-equal with, what that loader would give. An image of
     another size or mode than the set's is resized or converted, and a warning counts them.
@@ -134,7 +134,7 @@ def _from_pixels(p: np.ndarray) -> Any:
 
 
 def _pil_pixels(img: Any, channels: int, size: tuple[int, int], altered: dict[str, list[tuple[Path, str]]]) -> np.ndarray:
-    """An in-memory PIL image as the loader reads a file's (:func:`~.datasets._read_images`' steps): upright, 8-bit,
+    """An in-memory PIL image as the loader reads a file's (:func:`~.decode._read_images`' steps): upright, 8-bit,
     ``channels``, resized to ``size`` (H, W) with PIL's bilinear; (H, W, C) uint8."""
     where = Path(f"<PIL image {img.size[0]}x{img.size[1]} {img.mode}>")
     img, _ = upright(img.copy())
