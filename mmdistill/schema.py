@@ -246,7 +246,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # session 51's classes= key (walk 51F): every class of the data was distilled
                                  "classes": [],
                                  # walk 53A: MTT's ZCA whitening (image-mtt/tesla); a set saved before ran without it
-                                 "zca": False}
+                                 "zca": False,
+                                 # walk 54A: video frames squeezed to a square, picked by index whatever the frame rate
+                                 "resize": "squeeze", "sample_fps": None}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

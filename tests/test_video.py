@@ -1422,8 +1422,9 @@ def test_memory_check_is_a_load_argument_the_adapter_passes_not_a_decode_setting
     for flag in (False, True):
         adapter.load_video_set(VideoDistillConfig(dataset="frames", data_root=str(tmp_path), memory_check=flag))
     assert seen == [False, True]
-    # the fingerprint's settings part, as json.dumps(..., sort_keys=True) hashes it: the fields without check_memory
-    assert json.dumps(FrameSampling().__dict__, sort_keys=True) == ('{"frame_gap": 4, "frame_size": 112, "num_frames": 16, '
+    # the fingerprint's settings part, as json.dumps(..., sort_keys=True) hashes it: the fields without check_memory (and
+    # without walk 54A's resize and sample_fps at their defaults: FrameSampling.settings)
+    assert json.dumps(FrameSampling().settings(), sort_keys=True) == ('{"frame_gap": 4, "frame_size": 112, "num_frames": 16, '
                                                                     '"offset": "random", "seed": 0, "short": "gap"}')
     monkeypatch.setattr(clip_cache, "_clip_stamp", lambda path: "1|2|3|4")  # no file: a key that does not depend on stat
     monkeypatch.setattr(clip_cache, "CACHE_VERSION", 6)  # the version these keys were computed with (7 since converted_rgb)

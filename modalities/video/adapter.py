@@ -23,6 +23,7 @@ from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framel
 from .config import video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
 from .prepare import decoding_meta
+from .sampling import ADDED_FIELDS
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,19 @@ def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
     return x * s + m
 
 
+#: the card's words for a frame_size x frame_size frame by resize mode (a set without ``resize_mode`` was squeezed)
+_SHAPED = {"squeeze": "the whole frame squeezed to a square: the aspect ratio is not kept",
+           "center_crop": "the short side scaled to it, the long side cut about the centre: the aspect ratio kept",
+           "pad": "the long side scaled to it, the short side padded with black: the aspect ratio kept"}
+
+
 def _decoding_words(dec: dict) -> str:
     """The decode settings of ``meta["decoding"]`` in a line of the card."""
-    size = f"{dec['frame_size']}x{dec['frame_size']} (the whole frame squeezed to a square: the aspect ratio is not kept)" \
+    size = f"{dec['frame_size']}x{dec['frame_size']} ({_SHAPED.get(str(dec.get('resize_mode', 'squeeze')), '?')})" \
         if dec.get("frame_size") else "the native size"
-    return (f"{dec.get('num_frames')} frames {dec.get('frame_gap')} apart by index, whatever the frame rate, offset "
+    timing = (f"by time, each clip resampled to {dec['sample_fps']:g} fps" if dec.get("sample_fps") else
+              "by index, whatever the frame rate")
+    return (f"{dec.get('num_frames')} frames {dec.get('frame_gap')} apart {timing}, offset "
             f"{dec.get('offset')}, short clips {dec.get('short')}, {size}")
 
 
@@ -144,7 +153,9 @@ class VideoModality(TensorClassificationAdapter):
             meta["load_report"] = vs.report.as_dict()  # in-memory ones whose test split lacks a class: in the manifest
         if vs.report.root:
             s = config.sampling()  # what shapes the clips beyond their shape: a buffer trained on clips sampled otherwise is refused
-            meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short}
+            # resize and sample_fps only when set: a buffer trained before them (squeezed, by index) still matches
+            meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short,
+                                     **{k: v for k, v in s.settings().items() if k in ADDED_FIELDS}}
             meta["decoding"] = decoding_meta(s, "frames" if config.dataset == "frames" else "files")  # for clips_like
         return ClassificationData(
             name=vs.name,

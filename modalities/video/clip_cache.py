@@ -70,7 +70,7 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     the same clips read at two states of their files (re-copied in place, ``chmod``-ed, edited): only the newest can
     still be hit, so writing it removes the others (:func:`_remove_superseded`); another split or setting is another slot."""
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "sampling": sampling.__dict__, "version": CACHE_VERSION, "classes": list(classes)},
+    h.update(json.dumps({"kind": kind, "sampling": sampling.settings(), "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
     for it in items:
         h.update(f"{it.path.resolve()}|{it.label}|{it.split}{f'|{_clip_stamp(it.path)}' if stamps else ''}\n".encode())
@@ -148,7 +148,7 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport, c
             raise ValueError(f"no tensor(s) {sorted(missing)}")
         if any(t.dtype != torch.uint8 for k, t in tensors.items() if k.startswith("x_")) or tensors["x_train"].dim() != 5:
             raise ValueError("the clips are not uint8 (N, C, T, H, W)")
-        if info["sampling"] != json.loads(json.dumps(sampling.__dict__)):
+        if info["sampling"] != json.loads(json.dumps(sampling.settings())):
             raise ValueError(f"written with other decode settings ({info['sampling']})")
         if why := _cached_content_error(tensors, info["classes"], sampling, classes, room):
             raise ValueError(why)

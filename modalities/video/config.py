@@ -47,6 +47,16 @@ class VideoKeys(ConfigKeys):
                          range="[1, inf)")
     frame_size: int | None = key(None, help="square side every frame is resized to; none: the preset's; 0: the native size",
                                  unit="pixels", range="[0, inf)")
+    resize: Literal["squeeze", "center_crop", "pad"] = key("squeeze", help="how a frame is made frame_size x frame_size: squeeze "
+                                                           "the whole frame (the reference's; the aspect ratio is not kept), "
+                                                           "center_crop (the short side scaled to frame_size, the long side cut "
+                                                           "about the centre) or pad (the long side scaled, the short side padded "
+                                                           "with black: a letterbox); needs a frame_size")
+    sample_fps: float | None = key(None, help="pick frames by time: each clip resampled to this many frames a second from its "
+                                   "file's frame rate, then num_frames frames frame_gap apart, so clips of every frame rate span "
+                                   "(num_frames - 1) x frame_gap / sample_fps seconds; none: by index (frame_gap frames of the "
+                                   "file apart, whatever its rate); video files only (frame folders have no rate)",
+                                   unit="frames per second", range="(0, inf)")
     offset: Literal["random", "center"] = key("random", help="where the sampled frames start in a clip: random (seeded per clip) or center")
     short: Literal["gap", "pad", "skip"] = key("gap", help="clips shorter than (num_frames - 1) x frame_gap + 1 frames: a smaller gap, pad with "
                                                "the last frame, or skip the clip")
@@ -78,7 +88,8 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
     :func:`mmdistill.modalities.video.register_tensors` (in-memory clips).
 
     Sampling: ``num_frames`` frames ``frame_gap`` apart (none: the ``preset``'s frames), ``offset``,
-    ``frame_size`` (square resize; none: the preset's; 0 keeps the native size and refuses mixed sizes),
+    ``frame_size`` (square resize; none: the preset's; 0 keeps the native size and refuses mixed sizes), ``resize``
+    (``squeeze``, ``center_crop`` or ``pad``: :mod:`.frame_fit`), ``sample_fps`` (frames by time: :mod:`.sampling`),
     ``short`` for clips shorter than ``(num_frames - 1) x frame_gap + 1 frames``. ``strict``: an unreadable file, a file that is not
     part of the layout or a too-short clip (one ``short`` would skip, pad or shrink) is an error instead of being
     skipped, padded or shrunk and counted.
@@ -98,6 +109,16 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         if self.frame_size is not None and 0 < self.frame_size < 4:
             raise ConfigError(f"frame_size={self.frame_size}: expected 0 (the native size), none (the preset's) or at least 4 pixels",
                               key="frame_size")
+        if self.resize != "squeeze" and self.dataset not in ("folder", "frames"):
+            raise ConfigError(f"resize={self.resize} shapes frames decoded from files (dataset folder or frames); dataset "
+                              f"{self.dataset!r} has none: leave resize at squeeze", key="resize")
+        if self.resize != "squeeze" and self.frame_size == 0:
+            raise ConfigError(f"resize={self.resize} shapes frames to a frame_size x frame_size square; frame_size=0 keeps the "
+                              "native size: give a frame_size, or leave resize at squeeze", key="resize")
+        if self.sample_fps is not None and self.dataset != "folder":
+            raise ConfigError(f"sample_fps={self.sample_fps:g} picks frames by time from a video file's frame rate; dataset "
+                              f"{self.dataset!r} has no frame rate{' (a folder of frame images)' if self.dataset == 'frames' else ''}: "
+                              "pick frames by index (frame_gap), or leave sample_fps unset", key="sample_fps")
         if self.dataset == "moving-digits":
             from .moving_digits import parse_digit_groups
 
@@ -109,7 +130,7 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         frames, size = PRESETS[self.preset]
         size = size if self.frame_size is None else (None if self.frame_size == 0 else self.frame_size)
         return FrameSampling(num_frames=self.num_frames or frames, frame_gap=self.frame_gap, offset=self.offset, short=self.short,
-                             frame_size=size, seed=self.seed)
+                             frame_size=size, seed=self.seed, resize=self.resize, sample_fps=self.sample_fps)
 
 
 @dataclass

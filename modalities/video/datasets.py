@@ -55,7 +55,7 @@ from .clip_cache import _cache_exists, _fingerprint, _read_cache, _remove_supers
 from .decode import (IMAGE_EXTENSIONS, OFFSETS, SHORT_POLICIES, VIDEO_EXTENSIONS, FrameSampling, _decode_file,
                      _decode_frame_dir, _frame_files, _other_files)
 from .layout import Item, _discover, discover
-from .rates import rate_counts, tell_mixed_rates
+from .rates import rate_counts, tell_mixed_rates, too_long_for_every_clip
 from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, LoadReport
 from .groups import said_group_by
 from ..groups import group_no_test_reason
@@ -171,6 +171,9 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     :mod:`.groups`): class folders hold out whole recordings, and a given split with one on both sides is refused."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
+    if kind == "frames" and sampling.sample_fps:
+        raise ConfigError(f"sample_fps={sampling.sample_fps:g} picks frames by time, and a folder of frame images has no frame "
+                          "rate: pick them by index (frame_gap), or decode video files (dataset folder)", key="sample_fps")
     facts: dict[str, Any] = {}
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
                                                             sampling.seed if split_seed is None else split_seed, group_by, facts)
@@ -201,7 +204,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             tensors, info = cached
             report.facts["cache"] = f"hit {cache_path.name}"
             log.info("decoded clips read from the cache %s (not decoded again)", cache_path)
-            tell_mixed_rates(info["frame_rates"], sampling.num_frames, sampling.frame_gap, report.facts)
+            tell_mixed_rates(info["frame_rates"], sampling.num_frames, sampling.frame_gap, report.facts, bool(sampling.sample_fps))
             classes_without_test(name, info["classes"], tensors["y_train"], tensors["y_test"], _unscored_why(report), report)
             for line in report.lines():
                 log.warning("%s", line)
@@ -221,6 +224,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     labels: dict[str, list[str]] = {"train": [], "test": []}
     sizes: dict[tuple[int, int], list[str]] = {}
     rates: list[float] = []  # frame rates of the decoded files
+    longest = -1  # frames of the longest clip decoded or skipped as too short (-1: none)
     with progress_bar(total=len(items), desc="decoding clips", unit="clip", disable=not progress, leave=False) as bar:
         for it in items:
             if kind == "frames" and (other := _other_files(it.path)):
@@ -239,6 +243,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                                   f"{f'{sampling.frame_size}x{sampling.frame_size} (frame_size)' if sampling.frame_size else 'native size'}; "
                                   "pass a smaller num_frames or frame_size") from None
             bar.update()
+            longest = longest if frames is None and what.startswith("unreadable") else max(longest, length)
             for note, why in notes.items():
                 report.add(note, it.path, why)
             if frames is None:
@@ -247,7 +252,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                     report.add("unreadable", it.path, reason)
                     why = f"cannot be decoded ({reason})"
                 else:
-                    reason = f"{length} frames < {sampling.span}"
+                    reason = sampling.short_reason(length)
                     report.add("skipped_short", it.path, reason)
                     why = f"is shorter than (num_frames - 1) x frame_gap + 1 frames ({reason}; short=skip)"
                 if strict:
@@ -255,9 +260,9 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                                     "and logged)")
                 continue
             if what in ("pad", "gap+pad"):
-                report.add("padded", it.path, f"{length} frames < {sampling.span}")
+                report.add("padded", it.path, sampling.short_reason(length))
             if what in ("gap", "gap+pad"):
-                report.add("shrunk_gap", it.path, f"{length} frames < {sampling.span}, gap {max(1, length // sampling.num_frames)}")
+                report.add("shrunk_gap", it.path, f"{sampling.short_reason(length)}, gap {max(1, length // sampling.num_frames)}")
             sizes.setdefault((frames.shape[1], frames.shape[2]), []).append(str(it.path))
             rates += [rate["fps"]] if "fps" in rate else []
             if it.split not in clips:
@@ -268,6 +273,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             del frames
     if strict and (err := report.strict_error(SHORT_KINDS)) is not None:  # every short clip named, not just the first
         raise err
+    too_long_for_every_clip(sampling, longest, report)
     for line in report.lines():
         log.warning("%s", line)
     if not labels["train"] and not labels["test"]:
@@ -297,11 +303,11 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     (xtr, ytr), (xte, yte) = stack("train"), stack("test")
     classes_without_test(name, classes, ytr, yte, _unscored_why(report), report)
     native = {f"{w}x{h}": len(v) for (h, w), v in sizes.items()}
-    tell_mixed_rates(counts := rate_counts(rates), sampling.num_frames, sampling.frame_gap, report.facts)
+    tell_mixed_rates(counts := rate_counts(rates), sampling.num_frames, sampling.frame_gap, report.facts, bool(sampling.sample_fps))
     if cache_path is not None:
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
-                              "sampling": json.dumps(sampling.__dict__), "native_sizes": json.dumps(native), "frame_rates": json.dumps(counts),
+                              "sampling": json.dumps(sampling.settings()), "native_sizes": json.dumps(native), "frame_rates": json.dumps(counts),
                               "slot": (slot := _fingerprint(items, sampling, kind, ignored + unused, all_classes, stamps=False))})
         if wrote:
             _remove_superseded(cache_path, slot)

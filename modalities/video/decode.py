@@ -6,19 +6,20 @@ caches them. The decoders' native stderr lines (decord's, ffmpeg's) are captured
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from mmdistill.errors import ConfigError, DataError
+
+from .frame_fit import fit_frame, fit_frames
+from .sampling import OFFSETS, RESIZE_MODES, SHORT_POLICIES, FrameSampling
 
 log = logging.getLogger(__name__)
 
@@ -29,65 +30,6 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".3g2",
                     ".ts", ".mts", ".m2ts", ".vob", ".gif")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-SHORT_POLICIES = ("gap", "pad", "skip")
-OFFSETS = ("random", "center")
-
-
-@dataclass(frozen=True)
-class FrameSampling:
-    """How frames are taken from a clip and resized. Every field is a decode setting: all of them make the decoded-clip
-    cache's key and metadata (a load option that does not change the clips, such as ``check_memory``, is an argument of
-    :func:`load_clip_folder`, not a field)."""
-
-    num_frames: int = 16
-    frame_gap: int = 4
-    offset: str = "random"
-    short: str = "gap"
-    frame_size: int | None = 112
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.frame_gap < 1:
-            raise ConfigError(f"num_frames and frame_gap must be >= 1, got {self.num_frames}, {self.frame_gap}")
-        if self.offset not in OFFSETS:
-            raise ConfigError(f"offset must be one of {OFFSETS}, got {self.offset!r}")
-        if self.short not in SHORT_POLICIES:
-            raise ConfigError(f"short must be one of {SHORT_POLICIES}, got {self.short!r}")
-        if self.frame_size is not None and self.frame_size < 4:
-            raise ConfigError(f"frame_size must be >= 4 pixels, got {self.frame_size}")
-
-    @property
-    def span(self) -> int:
-        return (self.num_frames - 1) * self.frame_gap + 1
-
-    def indices(self, length: int, key: str) -> tuple[list[int] | None, str]:
-        """Frame indices for a clip of ``length`` frames (None: skip it) and what was done (``ok``, ``gap``,
-        ``pad`` or ``skip``). ``key`` (the clip's path under the data root: :func:`offset_key`) seeds its random
-        offset."""
-        if length <= 0:
-            return None, "skip"
-        gap, kind = self.frame_gap, "ok"
-        if length < self.span:
-            if self.short == "skip":
-                return None, "skip"
-            kind = self.short
-            if self.short == "gap":
-                gap = max(1, length // self.num_frames)
-                if gap == self.frame_gap:  # frame_gap 1: no smaller gap exists, the clip is only padded
-                    kind = "pad"
-        span = (self.num_frames - 1) * gap + 1
-        room = max(0, length - span)
-        if self.offset == "center":
-            start = room // 2
-        else:
-            digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
-            start = int.from_bytes(digest[:8], "little") % (room + 1)
-        idx = [min(start + i * gap, length - 1) for i in range(self.num_frames)]
-        if kind == "gap" and length < self.num_frames:
-            kind = "gap+pad"
-        return idx, kind
-
-
 def _decord():
     try:
         import decord
@@ -164,28 +106,25 @@ def _native_lines(captured: list[str], path: str | Path = "") -> list[str]:
     return ours
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames resized to ``size`` x ``size`` with Pillow's bilinear filter (the frame-image loader's)."""
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
-
-
 def _decode_file(path: Path, sampling: FrameSampling, key: str, info: dict[str, float] | None = None) -> tuple[np.ndarray | None, int, str]:
     """(T, H, W, 3) uint8 frames, the clip's length, and what was done (or the error); ``key`` seeds the random
     offset (:func:`offset_key`).
 
-    Frames are resized by decord's scaler; for the output sizes it cannot produce (decord 0.6 fails a buffer-size
-    check for some widths, 4, 6, 8, 12, 16, 24 and 48 pixels among them) the clip is decoded at its native size and
-    resized with Pillow, as frame images are. A GIF (which decord cannot read) is decoded with Pillow. decord's and
-    ffmpeg's own lines are kept off the terminal for every call (logged at DEBUG naming the file). ``info``, when
-    given, receives ``fps``: the file's average frame rate as decord reads it (not for a GIF)."""
+    Squeezed frames (``resize="squeeze"``) are resized by decord's scaler; for the output sizes it cannot produce
+    (decord 0.6 fails a buffer-size check for some widths, 4, 6, 8, 12, 16, 24 and 48 pixels among them) the clip is
+    decoded at its native size and resized with Pillow, as frame images are; ``center_crop`` and ``pad`` decode the
+    sampled frames at their native size and fit them with Pillow (:mod:`.frame_fit`). Under ``sample_fps`` the length
+    is the resampled clip's (:meth:`FrameSampling.resampled`, from the rate decord reads; a file without one is
+    unreadable). A GIF (which decord cannot read) is decoded with Pillow. decord's and ffmpeg's own lines are kept off
+    the terminal for every call (logged at DEBUG naming the file). ``info``, when given, receives ``fps``: the file's
+    average frame rate as decord reads it (not for a GIF)."""
     if path.suffix.lower() == ".gif" and path.is_file():
         return _decode_gif(path, sampling, key)
     decord = _decord()
     hint = "" if path.suffix.lower() in VIDEO_EXTENSIONS else (
         "a folder, not a video file; " if path.is_dir() else f"not a video file ({path.suffix or 'no suffix'}); ")
-    size = {} if sampling.frame_size is None else {"width": sampling.frame_size, "height": sampling.frame_size}
+    squeeze = sampling.frame_size is not None and sampling.resize == "squeeze"
+    size = {"width": sampling.frame_size, "height": sampling.frame_size} if squeeze else {}
     native: list[str] = []
     try:
         with _native_stderr(native):
@@ -196,12 +135,18 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str, info: dict[str, 
         return None, 0, f"unreadable: {hint}{plain_reason(said[-1]) if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
-    if info is not None:
-        with contextlib.suppress(Exception):  # a stream without a rate: none recorded
-            info["fps"] = float(vr.get_avg_fps())
-    idx, kind = sampling.indices(length, key)
+    fps = 0.0
+    with contextlib.suppress(Exception):  # a stream without a rate: none recorded
+        fps = float(vr.get_avg_fps())
+    if info is not None and fps:
+        info["fps"] = fps
+    if sampling.sample_fps and not fps > 0:
+        return None, 0, f"unreadable: {hint}no frame rate decord can read (sample_fps picks frames by time)"
+    frame_of = sampling.resampled(length, fps)
+    idx, kind = sampling.indices(len(frame_of), key)
     if idx is None:
-        return None, length, "skip" if length else f"unreadable: {hint}no frames"
+        return None, len(frame_of), "skip" if length else f"unreadable: {hint}no frames"
+    idx = [frame_of[i] for i in idx]
     native = []
     try:
         with _native_stderr(native):
@@ -211,18 +156,21 @@ def _decode_file(path: Path, sampling: FrameSampling, key: str, info: dict[str, 
                 if not size:
                     raise
                 # decord's scaler refused this size: decode natively, resize with Pillow
-                frames = _resize(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
+                frames = fit_frames(decord.VideoReader(str(path), num_threads=1).get_batch(idx).asnumpy(), sampling.frame_size)
+            if sampling.frame_size is not None and not squeeze:
+                frames = fit_frames(frames, sampling.frame_size, sampling.resize)
     except Exception as exc:  # noqa: BLE001 - decord raises its own error type for a stream it cannot decode
         said = _native_lines(native, path)
         return None, length, f"unreadable: {hint}{plain_reason(said[-1]) if said else _why(exc)}"
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
-    return frames, length, kind
+    return frames, len(frame_of), kind
 
 
 def _decode_gif(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarray | None, int, str]:
     """:func:`_decode_file` for an animated GIF, read with Pillow (every frame as RGB, then sampled and resized as
-    a video's). A frame shown k times as long as the shortest is k frames (:func:`_gif_repeats`)."""
+    a video's). A frame shown k times as long as the shortest is k frames (:func:`_gif_repeats`), so the clip's rate
+    is 1000 / the shortest display time (ms); under ``sample_fps`` a GIF without display times is unreadable."""
     from PIL import Image, ImageSequence
 
     try:
@@ -230,12 +178,17 @@ def _decode_gif(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarr
             shown = [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(im)]
     except Exception as exc:  # noqa: BLE001 - Pillow raises several types for a damaged or foreign file
         return None, 0, f"unreadable: {_why(exc)}"
-    every = [frame for (frame, _), k in zip(shown, _gif_repeats([d for _, d in shown])) for _ in range(k)]
-    idx, kind = sampling.indices(len(every), key)
+    times = [d for _, d in shown]
+    every = [frame for (frame, _), k in zip(shown, _gif_repeats(times)) for _ in range(k)]
+    fps = 0.0 if not times or any(not d or d <= 0 for d in times) else 1000.0 / min(times)
+    if sampling.sample_fps and not fps:
+        return None, 0, "unreadable: a GIF without frame display times has no frame rate (sample_fps picks frames by time)"
+    frame_of = sampling.resampled(len(every), fps)
+    idx, kind = sampling.indices(len(frame_of), key)
     if idx is None:
-        return None, len(every), "skip" if every else "unreadable: no frames"
-    frames = np.stack([every[i] for i in idx])
-    return (frames if sampling.frame_size is None else _resize(frames, sampling.frame_size)), len(every), kind
+        return None, len(frame_of), "skip" if every else "unreadable: no frames"
+    frames = np.stack([every[frame_of[i]] for i in idx])
+    return (frames if sampling.frame_size is None else fit_frames(frames, sampling.frame_size, sampling.resize)), len(frame_of), kind
 
 
 def _gif_repeats(durations: list[int | float | None], most: int = 100) -> list[int]:
@@ -335,8 +288,8 @@ def _one_file_per_frame(path: Path, files: list[Path]) -> list[Path]:
 
 
 def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None,
-                modes: list[str] | None = None, turned: list[str] | None = None) -> np.ndarray:
-    """One frame image as (H, W, 3) uint8, resized to ``size`` x ``size`` when given: 16-bit grayscale scaled to 8
+                modes: list[str] | None = None, turned: list[str] | None = None, resize: str = "squeeze") -> np.ndarray:
+    """One frame image as (H, W, 3) uint8, made ``size`` x ``size`` when given (by ``resize``: :func:`~.frame_fit.fit_frame`): 16-bit grayscale scaled to 8
     bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
     saturate it to white), grayscale, palette and alpha images made RGB, turned upright by its EXIF orientation tag
     (:func:`~modalities.image.datasets.upright`: how is appended to ``turned``). Its stored (width, height) is appended
@@ -355,7 +308,7 @@ def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | No
             turned.append(how)
         im = to_8bit(im, file).convert("RGB")
         if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
+            return fit_frame(np.asarray(im), size, resize)
         return np.asarray(im)
 
 
@@ -377,6 +330,8 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
     ``exif_rotated`` (sampled frames turned upright by their EXIF orientation tag)."""
     if not path.is_dir():
         return None, 0, "unreadable: not a folder of frame images (dataset=frames takes one folder per clip)"
+    if sampling.sample_fps:
+        return None, 0, "unreadable: a folder of frame images has no frame rate (sample_fps picks frames by time: video files only)"
     files, _ = _frame_files(path)
     idx, kind = sampling.indices(len(files), key)
     if idx is None:
@@ -387,7 +342,7 @@ def _decode_frame_dir(path: Path, sampling: FrameSampling, key: str,
     turned: list[str] = []
     for i in idx:
         try:
-            frames.append(_open_frame(files[i], sampling.frame_size, native, modes, turned))
+            frames.append(_open_frame(files[i], sampling.frame_size, native, modes, turned, sampling.resize))
         except Exception as exc:  # Pillow raises several types for a damaged or foreign file
             return None, len(files), f"unreadable: {_frame_error(files[i], exc)}"
     shapes = {f.shape[:2]: files[i].name for f, i in zip(frames, idx)}
@@ -413,3 +368,7 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
         return []
     return [(str(f), "not a frame image" if f.is_file() else "a folder inside a clip folder") for f in sorted(path.iterdir())
             if not f.name.startswith(".") and not (f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)]
+
+
+#: importable from here as before FrameSampling moved to :mod:`.sampling`
+__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "OFFSETS", "RESIZE_MODES", "RGB_PREFIXES", "SHORT_POLICIES", "VIDEO_EXTENSIONS", "plain_reason"]

@@ -3,7 +3,7 @@ frame sampling and resize the loader used for the set's real clips, and normalis
 so a classifier trained on the set (or on its export) can be tested on clips it never saw.
 
 What it needs is in the set's metadata (``synthetic.meta``): ``decoding`` (:func:`decoding_meta`: frames, gap,
-offset, short-clip rule, square side, written by the loader of a folder of clips) and the normalisation (``mean``,
+offset, short-clip rule, square side, resize mode, sample rate, written by the loader of a folder of clips) and the normalisation (``mean``,
 ``std``)."""
 
 from __future__ import annotations
@@ -20,23 +20,31 @@ from mmdistill.inputs_like import as_items, source_meta
 
 from .datasets import offset_key
 from .decode import FrameSampling, _decode_file, _decode_frame_dir
+from .frame_fit import RESIZE_WORDS
 
 if TYPE_CHECKING:
     from mmdistill.share import DistilledSet
     from mmdistill.synthetic import SyntheticSet
 
-#: how frames are taken and shaped, in words (recorded with the settings: a user preparing clips elsewhere reads it)
-RESIZE = ("every frame resized to frame_size x frame_size, bilinear, the whole frame (the aspect ratio is not kept: no "
-          "crop, no padding; a portrait or 16:9 frame is squeezed); frame_size null: the native size")
+#: how frames are shaped, in words, by resize mode (recorded with the settings: a user preparing clips elsewhere reads it)
+RESIZE = RESIZE_WORDS["squeeze"]
 TIMING = ("frames are picked by index (num_frames frames frame_gap apart), not by time: the clip's frame rate is not read, "
           "so a 60 fps clip's sampled frames span a quarter of the time a 15 fps clip's do")
+#: :data:`TIMING` under sample_fps
+TIMING_BY_TIME = ("frames are picked by time: each clip is resampled to sample_fps frames a second from the frame rate its file "
+                  "states (frame i is the file's frame floor(i x fps / sample_fps)), then num_frames frames frame_gap apart are "
+                  "taken, so every clip's sampled frames span (num_frames - 1) x frame_gap / sample_fps seconds")
 
 
 def decoding_meta(sampling: FrameSampling, kind: str) -> dict[str, Any]:
     """The decode settings of a loaded folder (``kind``: ``files`` or ``frames``), as the set's ``meta["decoding"]``:
-    every :class:`FrameSampling` field (``seed`` seeds the random offset, with each clip's path under the data root),
-    and :data:`RESIZE` and :data:`TIMING` in words."""
-    return {**sampling.__dict__, "kind": kind, "resize": RESIZE, "timing": TIMING,
+    every :class:`FrameSampling` field (``seed`` seeds the random offset, with each clip's path under the data root;
+    ``sample_fps`` only when set), the resize mode as ``resize_mode`` unless ``squeeze`` (``resize`` holds it in words: :data:`RESIZE` for
+    ``squeeze``; a set without ``resize_mode``, made before the mode existed too, was squeezed) and the timing in words."""
+    fields = {k: v for k, v in sampling.settings().items() if k != "resize"}
+    mode = {} if sampling.resize == "squeeze" else {"resize_mode": sampling.resize}
+    return {**fields, "kind": kind, "resize": RESIZE_WORDS[sampling.resize], **mode,
+            "timing": TIMING_BY_TIME if sampling.sample_fps else TIMING,
             "offset_key": "the clip's path under the data root (random offset)"}
 
 
@@ -61,8 +69,8 @@ def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[
         raise ArtifactError("clips_like: the set's metadata has no `decoding` (its clips were not read from files -- moving "
                             "digits or in-memory tensors -- or it was made before the loader recorded it); pass "
                             "sampling=FrameSampling(num_frames=..., frame_gap=..., frame_size=...) as the run's config says")
-    fields = {k: dec[k] for k in ("num_frames", "frame_gap", "offset", "short", "frame_size", "seed") if k in dec}
-    return FrameSampling(**fields), str(dec.get("kind", "files"))
+    fields = {k: dec[k] for k in ("num_frames", "frame_gap", "offset", "short", "frame_size", "seed", "sample_fps") if k in dec}
+    return FrameSampling(**fields, resize=str(dec.get("resize_mode", "squeeze"))), str(dec.get("kind", "files"))
 
 
 def clips_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Sequence[str | Path] | Tensor, *, root: str | Path | None = None,
@@ -104,7 +112,7 @@ def clips_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: S
         key = offset_key(path, Path(root).expanduser()) if root is not None else path.name
         f, length, what = (_decode_frame_dir(path, s, key) if path.is_dir() else _decode_file(path, s, key))
         if f is None:
-            bad.append(f"{path} ({what[len('unreadable: '):] if what.startswith('unreadable') else f'{length} frames < {s.span}, short=skip'})")
+            bad.append(f"{path} ({what[len('unreadable: '):] if what.startswith('unreadable') else f'{s.short_reason(length)}, short=skip'})")
         else:
             frames.append((path, f))
     if bad:
@@ -120,4 +128,4 @@ def clips_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: S
     return (x - mean) / std
 
 
-__all__ = ["RESIZE", "TIMING", "clips_like", "decoding_meta", "set_meta"]
+__all__ = ["RESIZE", "TIMING", "TIMING_BY_TIME", "clips_like", "decoding_meta", "set_meta"]
