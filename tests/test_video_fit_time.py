@@ -202,3 +202,20 @@ def test_resize_and_sample_fps_join_the_buffer_fingerprint_only_when_set(tmp_pat
         assert data.meta["decoding"].get("resize_mode", "squeeze") == extra.get("resize", "squeeze")
     assert preps[0] == {"frame_gap": 1, "offset": "random", "short": "gap"}
     assert preps[1] == {**preps[0], "resize": "pad", "sample_fps": 5.0}
+
+
+def test_decords_failed_copy_of_some_widths_is_said_in_words(tmp_path):
+    """A 72-pixel-wide portrait clip decoded at its own size (center_crop and pad decode natively) failed with
+    decord's "Check failed: from_size == to_size (36864 vs. 27648) DECORDArrayCopyFromTo: The size must exactly match":
+    nothing a user can act on. The reason now says what it is and what reads the clip."""
+    from mmdistill.modalities.video.decode import COPY_BUG, FrameSampling, _decode_file, plain_reason
+
+    line = ("[18:42:29] /github/workspace/src/runtime/ndarray.cc:171: Check failed: from_size == to_size (36864 vs. 27648) "
+            "DECORDArrayCopyFromTo: The size must exactly match")
+    assert plain_reason(line) == COPY_BUG and "resize=squeeze" in COPY_BUG and "ffmpeg" in COPY_BUG
+    path = write_avi(tmp_path / "p72.avi", [np.zeros((128, 72, 3), np.uint8)] * 4, fps=10)
+    frames, _, what = _decode_file(path, FrameSampling(num_frames=2, frame_gap=1, frame_size=32, resize="pad"), "p72.avi")
+    if frames is None:  # this decord build has the bug: the reason is said in words, not decord's check
+        assert what == f"unreadable: {COPY_BUG}"
+    squeezed, _, _ = _decode_file(path, FrameSampling(num_frames=2, frame_gap=1, frame_size=32), "p72.avi")
+    assert squeezed.shape == (2, 32, 32, 3)  # decord's scaler reads it

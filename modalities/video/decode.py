@@ -48,11 +48,22 @@ def _why(exc: BaseException) -> str:
     return plain_reason(text.splitlines()[0])
 
 
+#: the reason for decord 0.6's failed buffer-size check (``Check failed: from_size == to_size (36864 vs. 27648)
+#: DECORDArrayCopyFromTo``): its frames of some widths (16, 48 and 72 pixels among them) cannot be handed over, at the
+#: clip's own size (resize center_crop or pad, frame_size 0, or the Pillow fallback of a frame_size it cannot scale to)
+COPY_BUG = ("decord cannot hand over frames of this clip's width (a decord 0.6 bug with some widths, 16, 48 and 72 px "
+            "among them); re-encode the clip to another width (ffmpeg -i IN -vf scale=W:-2 OUT), or decode it squeezed "
+            "(resize=squeeze) at a frame_size decord's scaler produces, such as 112 or 64")
+
+
 def plain_reason(line: str) -> str:
     """A decord/ffmpeg line as a reason: source-file prefixes dropped, "cannot find video stream with wanted index: -1"
-    (an audio-only file, or a codec decord's ffmpeg cannot decode, AV1 among them) said so, at most 160 characters."""
+    (an audio-only file, or a codec decord's ffmpeg cannot decode, AV1 among them) said so, decord's failed copy of some
+    frame widths said so (:data:`COPY_BUG`), at most 160 characters."""
     if "wanted index: -1" in line or "cannot find video stream" in line:
         return "no video stream decord can decode (an audio-only file, or a codec its ffmpeg lacks, such as AV1)"
+    if "DECORDArrayCopyFromTo" in line or "from_size == to_size" in line:
+        return COPY_BUG
     text = re.sub(r"(\[[\d:]+\] )?\S*\.(cc|h|cpp):\d+: ", "", line).strip()
     return text if len(text) <= 160 else text[:157] + "..."
 
@@ -371,4 +382,5 @@ def _other_files(path: Path) -> list[tuple[str, str]]:
 
 
 #: importable from here as before FrameSampling moved to :mod:`.sampling`
-__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "OFFSETS", "RESIZE_MODES", "RGB_PREFIXES", "SHORT_POLICIES", "VIDEO_EXTENSIONS", "plain_reason"]
+__all__ = ["FrameSampling", "IMAGE_EXTENSIONS", "OFFSETS", "RESIZE_MODES", "RGB_PREFIXES", "SHORT_POLICIES", "VIDEO_EXTENSIONS", "COPY_BUG",
+           "plain_reason"]
