@@ -219,3 +219,22 @@ def test_decords_failed_copy_of_some_widths_is_said_in_words(tmp_path):
         assert what == f"unreadable: {COPY_BUG}"
     squeezed, _, _ = _decode_file(path, FrameSampling(num_frames=2, frame_gap=1, frame_size=32), "p72.avi")
     assert squeezed.shape == (2, 32, 32, 3)  # decord's scaler reads it
+
+
+def test_gifs_of_a_set_sampled_by_time_play_at_the_real_clips_speed(tmp_path):
+    """Frames picked 2 apart at sample_fps 5 are 0.4 s apart: the preview and export GIFs showed every set's frames
+    120 ms each, motion 3.3 times too fast (and read back at sample_fps, a GIF's rate is its frame time's). They show
+    them 400 ms each now; a set picked by index keeps 120 ms."""
+    from PIL import Image
+
+    from mmdistill.modalities.video import export
+    from mmdistill.synthetic import SyntheticSet
+
+    meta = {"mean": [0.0], "std": [1.0], "decoding": {"frame_gap": 2, "sample_fps": 5.0}}
+    for dec, ms in (({"frame_gap": 2, "sample_fps": 5.0}, 400), ({"frame_gap": 2}, 120)):
+        syn = SyntheticSet({"x": torch.rand(2, 1, 3, 8, 8)}, torch.tensor([0, 1]), 2, meta={**meta, "decoding": dec})
+        export.save_video_preview(syn, syn.data["x"], tmp_path / f"p{ms}.png")
+        out = export.export_video_set(syn, syn.data["x"], tmp_path / f"export{ms}")
+        for gif in (tmp_path / f"p{ms}.gif", next(out.rglob("*.gif"))):
+            with Image.open(gif) as im:
+                assert im.info["duration"] == ms

@@ -96,11 +96,24 @@ def save_video_preview(syn: SyntheticSet, clips: Tensor, path: str | Path, *, ti
     if title or shown or part:
         fig.suptitle(" · ".join(t for t in (title, part, shown) if t), fontsize=10)
     out = save_figure(fig, path)
-    _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"), labels=[names[c] for c in rows])
+    _save_gif([pix[first[c]] for c in rows], Path(path).with_suffix(".gif"), gif_frame_ms(syn), labels=[names[c] for c in rows])
     return out
 
 
-def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = 120, labels: list[str] | None = None) -> Path:
+#: a GIF frame's display time (ms) of clips picked by index, whose frame rate the set does not know
+GIF_FRAME_MS = 120
+
+
+def gif_frame_ms(syn: SyntheticSet) -> int:
+    """How long a GIF of ``syn``'s clips shows each frame (ms): the time between two sampled frames of a set picked by
+    time (``meta.decoding``'s ``frame_gap / sample_fps``, to the GIF's 10 ms; at least 20 ms, as viewers show shorter
+    frames slower), so its clips play at the speed of the real ones; else :data:`GIF_FRAME_MS`."""
+    dec = syn.meta.get("decoding")
+    fps = dec.get("sample_fps") if isinstance(dec, dict) else None
+    return max(20, 10 * round(100 * int(dec.get("frame_gap", 1)) / float(fps))) if fps else GIF_FRAME_MS
+
+
+def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = GIF_FRAME_MS, labels: list[str] | None = None) -> Path:
     """Clips (C, T, H, W) in [0, 1] side by side, animated over T (every frame kept: :func:`_write_gif`), upscaled
     to at least 64 px high; with ``labels`` (one per clip), each clip's label drawn under it (:func:`_label_strip`)."""
     from PIL import Image
@@ -185,7 +198,7 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
             c = int(labels[i])
             folder = tmp / names[c]
             folder.mkdir(exist_ok=True)
-            _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif")
+            _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif", gif_frame_ms(syn))
             counts[c] += 1
         write_class_index(tmp, classes, names, labels)
         u8 = (pix * 255).round().to(torch.uint8).contiguous()
@@ -202,4 +215,4 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     return Path(out_dir)
 
 
-__all__ = ["export_video_set", "save_video_preview", "to_pixels"]
+__all__ = ["GIF_FRAME_MS", "export_video_set", "gif_frame_ms", "save_video_preview", "to_pixels"]
