@@ -24,7 +24,6 @@ from torch import Tensor
 
 from mmdistill.errors import ArtifactError
 from mmdistill.io import EXPORT_SET_DIR, MANIFEST_FILE
-from mmdistill.memory import nbytes
 from mmdistill.sharing import SOFT_COLUMN, ShareDefaults
 
 if TYPE_CHECKING:
@@ -222,7 +221,7 @@ class ConsumerViews:
         st = self.manifest.get("storage")
         if not isinstance(st, Mapping) or "synthetic_bytes" not in st:
             return
-        held, samples = nbytes(list(self.synthetic.tensors().values())), len(self.synthetic)  # as card.storage_block counts
+        held, samples = self.synthetic.stored_bytes(), len(self.synthetic)  # as card.storage_block counts
         real = st.get("real_bytes")
         ratio_ok = not isinstance(real, (int, float)) or not real or abs(float(st.get("ratio") or 0) - held / real) <= 1e-6 * held / real
         if st.get("synthetic_bytes") != held or st.get("samples") != samples or not ratio_ok:

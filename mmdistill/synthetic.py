@@ -18,6 +18,7 @@ from torch import Tensor
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.keys import clipped
+from mmdistill.memory import nbytes
 
 LABEL_MODES = ("hard", "soft", "learnable")
 
@@ -191,7 +192,7 @@ class SyntheticSet:
     def stored_bytes(self) -> int:
         """Bytes of :meth:`tensors` as the set's file stores them, counted on the live tensors (no copy: a set on a GPU
         is not brought to the CPU to be measured). The ``fixed`` ones are not counted."""
-        return int(sum(t.numel() * t.element_size() for t in self._live().values()))
+        return nbytes(list(self._live().values()))
 
     def step_sizes(self) -> dict[str, float]:
         """The step sizes a trajectory method learned with the set, by key: those ``meta["step_sizes"]`` lists that
