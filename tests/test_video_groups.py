@@ -168,3 +168,23 @@ def test_the_audio_visual_folder_of_clips_is_told_to_pass_the_group_by_it_reads(
     assert "recording(s)" in said and FOLDER_GROUP_REMEDY in said and "--group-by ucf" in said
     with pytest.raises(DataError, match="no readable pairs"):  # group_by read, not refused
         load_pairs(audio_visual_dm.RECIPE.config(dataset="video", data_root=str(tmp_path / "data"), group_by="ucf"))
+
+
+def test_the_group_readers_take_the_callers_split_remedy(tmp_path):
+    """Mend 54K: the audio-visual folder of clips (which takes no --split-file) rewrote the video group readers' errors by
+    replacing the words 'a CSV path,label,split (--split-file)' in them -- a reworded message would silently keep
+    naming --split-file. The readers and discover now take the remedy (``split_hint``, default the video loader's)."""
+    from mmdistill.modalities.audio_visual.folder_groups import AV_SPLIT_HINT
+    from mmdistill.modalities.video.groups import SPLIT_HINT, hold_out_groups
+    from mmdistill.modalities.video.layout import discover
+
+    root = _ucf_tree(tmp_path / "data", groups=2, clips=1)
+    with pytest.raises(DataError, match=r"do not match.*rename them, or give the split in a CSV path,label,split \(--split-file\)"):
+        discover(root, "frames", None, 0.5, 0, group_by="speaker")  # the video loader's words, unchanged
+    with pytest.raises(DataError, match="do not match") as err:
+        discover(root, "frames", None, 0.5, 0, group_by="speaker", split_hint=AV_SPLIT_HINT)
+    assert str(err.value).endswith(f"rename them, or give the split in {AV_SPLIT_HINT}") and "--split-file" not in str(err.value)
+    paths, labels = [Path(f"v_A_g0{g}_c01") for g in (1, 2)], ["A", "B"]  # each class one group: one is held out whole
+    with pytest.raises(DataError, match="no training clips") as err:
+        hold_out_groups(paths, labels, "ucf", 0.5, 0, "root", split_hint="my own split")
+    assert "give the split in my own split" in str(err.value) and SPLIT_HINT not in str(err.value)

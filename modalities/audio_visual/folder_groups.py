@@ -7,20 +7,17 @@ a given split (train/ and test/ folders, a ``path,label,split`` CSV) that puts a
 
 The video layout (:func:`~..video.layout.discover`) reads the groups and draws the split over the files; this module
 draws it again among the readable clips when some cannot be read (as the class folders' per-class draw is), names the
-rule in the data's meta (``split_rule``) and says the audio-visual loader's remedies, which differ from the video
-adapter's (no ``--split-file``: ``data_root`` is the CSV)."""
+rule in the data's meta (``split_rule``) and names the audio-visual loader's remedy (:data:`AV_SPLIT_HINT`), which the
+caller passes to the video layout's readers in place of the video adapter's (no ``--split-file``: ``data_root`` is the
+CSV)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 
-#: how the video adapter's group messages name a given split, and what the audio-visual loader reads instead
-VIDEO_SPLIT_HINT = "a CSV path,label,split (--split-file)"
+#: where the audio-visual loader reads a given split, said in the video layout's group errors (their ``split_hint``)
 AV_SPLIT_HINT = "a CSV path,label,split (data_root the CSV, or clips.csv in the folder)"
 
 
@@ -28,18 +25,6 @@ def folder_group_rule(group_by: str) -> str:
     """The split rule (``meta["split_rule"]``) of class folders of clips drawn with ``group_by``."""
     return (f"by the groups group_by={group_by!r} reads from the clips' file names (test_fraction of the groups, seeded, "
             "among the readable clips)")
-
-
-@contextmanager
-def av_wording() -> Iterator[None]:
-    """Re-raise a DataError of the video layout's group readers with the audio-visual loader's remedy
-    (:data:`AV_SPLIT_HINT`) in place of the video adapter's ``--split-file``, which this loader does not take."""
-    try:
-        yield
-    except DataError as exc:
-        if VIDEO_SPLIT_HINT not in str(exc):
-            raise
-        raise DataError(str(exc).replace(VIDEO_SPLIT_HINT, AV_SPLIT_HINT)) from None
 
 
 def redraw_groups(names: list[str], labels: list[str], group_by: str, test_fraction: float, seed: int, root: Path,
@@ -50,10 +35,9 @@ def redraw_groups(names: list[str], labels: list[str], group_by: str, test_fract
     held out), with :data:`AV_SPLIT_HINT`."""
     from ..video.groups import hold_out_groups
 
-    with av_wording():
-        flags, held = hold_out_groups([Path(n) for n in names], labels, group_by, test_fraction, seed, str(root))
+    flags, held = hold_out_groups([Path(n) for n in names], labels, group_by, test_fraction, seed, str(root), AV_SPLIT_HINT)
     report.facts["test_groups"] = held
     return flags
 
 
-__all__ = ["AV_SPLIT_HINT", "av_wording", "folder_group_rule", "redraw_groups"]
+__all__ = ["AV_SPLIT_HINT", "folder_group_rule", "redraw_groups"]

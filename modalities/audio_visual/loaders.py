@@ -61,7 +61,7 @@ from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
-from .folder_groups import av_wording, folder_group_rule, redraw_groups
+from .folder_groups import AV_SPLIT_HINT, folder_group_rule, redraw_groups
 
 log = logging.getLogger(__name__)
 
@@ -690,9 +690,8 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"") from None
     report = report if report is not None else LoadReport()
     group_by = getattr(cfg, "group_by", None) or None
-    with av_wording():  # names hidden entries too, any layout; group_by: .folder_groups
-        items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report, group_by=group_by,
-                         remedy=FOLDER_GROUP_REMEDY)
+    items = discover(root, "files", None, cfg.test_fraction, cfg.split_seed, report=report, group_by=group_by,
+                     remedy=FOLDER_GROUP_REMEDY, split_hint=AV_SPLIT_HINT)  # names hidden entries too; group_by: .folder_groups
     one_spelling_per_label(str(root), {relative_name(str(it.path), root): it.label for it in items}, "clip")
     pairs, bad, mismatched = [], [], []
     for it in items:

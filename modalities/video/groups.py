@@ -29,6 +29,10 @@ UCF_GROUP = re.compile(r"_g(\d+)_c\d+$", re.IGNORECASE)
 #: what the warning of recordings on both sides of a split (:func:`ucf_groups_in_both`) tells the video loader's user
 GROUP_BY_REMEDY = "pass --group-by ucf (group_by=ucf) to hold out whole groups"
 
+#: how the group readers' errors (:func:`item_groups`, :func:`hold_out_groups`) tell the video loader's user to give a
+#: split instead; a caller that reads its split another way passes its own words (``split_hint``)
+SPLIT_HINT = "a CSV path,label,split (--split-file)"
+
 
 def group_pattern(group_by: str) -> re.Pattern[str]:
     """The pattern ``group_by`` names: ``ucf`` (:data:`UCF_GROUP`, UCF101's ``v_<Class>_g<group>_c<clip>`` names) or a
@@ -59,12 +63,13 @@ def clip_group(path: Path, pattern: re.Pattern[str]) -> str | None:
     return m.group(1) if pattern.groups else m.group(0)
 
 
-def item_groups(paths: Sequence[Path], group_by: str, where: str) -> list[str]:
+def item_groups(paths: Sequence[Path], group_by: str, where: str, split_hint: str = SPLIT_HINT) -> list[str]:
     """The group of each clip (:func:`clip_group`).
 
     Raises:
         DataError: clips whose names the pattern does not match, counted and named (up to five), with ``where`` (the
-            data root) and the pattern.
+            data root) and the pattern; the remedy gives the split in ``split_hint`` (:data:`SPLIT_HINT`: the video
+            loader's ``--split-file``).
     """
     pattern = group_pattern(group_by)
     groups = [clip_group(p, pattern) for p in paths]
@@ -73,24 +78,25 @@ def item_groups(paths: Sequence[Path], group_by: str, where: str) -> list[str]:
         said = "UCF101's v_<Class>_g<group>_c<clip>" if pattern is UCF_GROUP else f"the pattern {pattern.pattern!r}"
         raise DataError(f"{where}: group_by={group_by!r} (--group-by) reads each clip's recording from its file name as "
                         f"{said}, but {len(bad)} clip(s) do not match: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; "
-                        "rename them, or give the split in a CSV path,label,split (--split-file)")
+                        f"rename them, or give the split in {split_hint}")
     return [str(g) for g in groups]
 
 
 def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str, fraction: float, seed: int,
-                    where: str) -> tuple[list[bool], list[str]]:
+                    where: str, split_hint: str = SPLIT_HINT) -> tuple[list[bool], list[str]]:
     """Whether each clip (``labels``: its class) is held out as test, drawn by group over every class (as UCF101's
     split lists hold out groups 1-7 of every class): ``round(G * fraction)`` of the ``G`` groups, at least 1 and at
     most ``G - 1``, seeded with ``seed`` (the recipe's ``split_seed``). Returns the flags and the held-out group names.
 
     Raises:
         DataError: a name the pattern does not match (:func:`item_groups`), fewer than two groups, or a class whose
-            groups were all held out (no training clips: :func:`~..groups.check_group_classes`).
+            groups were all held out (no training clips: :func:`~..groups.check_group_classes`); the remedy gives the
+            split in ``split_hint`` (:data:`SPLIT_HINT`).
     """
-    groups = item_groups(paths, group_by, where)
+    groups = item_groups(paths, group_by, where, split_hint)
     return group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where, labels=list(labels),
                             named=said_group_by(group_by), source="the clips' names give",
-                            fix="give the split in a CSV path,label,split (--split-file)")
+                            fix=f"give the split in {split_hint}")
 
 
 def said_group_by(group_by: str) -> str:
@@ -104,11 +110,12 @@ def groups_in_both(paths: Sequence[Path], splits: Sequence[str], groups: Sequenc
     return _groups_in_both(groups, splits, [Path(p).name for p in paths], shown=lambda names: names[0])
 
 
-def recordings(paths: Sequence[Path], labels: Sequence[str], group_by: str, where: str) -> list[str]:
+def recordings(paths: Sequence[Path], labels: Sequence[str], group_by: str, where: str,
+               split_hint: str = SPLIT_HINT) -> list[str]:
     """The recording of each clip, for telling which are on both sides of a split: a UCF group is one class's
     (``g08`` of two classes are two recordings, ``'JumpUp g8'``); a regular expression's group is global (a person
-    in every class). Raises as :func:`item_groups`."""
-    groups = item_groups(paths, group_by, where)
+    in every class). Raises as :func:`item_groups` (``split_hint`` its remedy)."""
+    groups = item_groups(paths, group_by, where, split_hint)
     return [f"{c} {g}" for c, g in zip(labels, groups)] if group_pattern(group_by) is UCF_GROUP else groups
 
 
@@ -120,5 +127,5 @@ def ucf_groups_in_both(paths: Sequence[Path], splits: Sequence[str], labels: Seq
     return groups_in_both(paths, splits, recordings(paths, labels, "ucf", ""))
 
 
-__all__ = ["GROUP_BY_REMEDY", "UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "said_group_by", "some",
+__all__ = ["GROUP_BY_REMEDY", "SPLIT_HINT", "UCF_GROUP", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "recordings", "said_group_by", "some",
            "ucf_groups_in_both"]

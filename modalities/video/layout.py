@@ -22,7 +22,7 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
 from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from .groups import GROUP_BY_REMEDY, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
+from .groups import GROUP_BY_REMEDY, SPLIT_HINT, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from .report import LoadReport
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
 from ..groups import refuse_groups_in_both
@@ -235,28 +235,30 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-              group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY
-              ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+              group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY,
+              split_hint: str = SPLIT_HINT) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
     ``group_by`` (:mod:`.groups`): class folders hold out whole groups (recordings); a given split with a group on
     both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
     ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned
-    with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader)."""
-    items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts)
+    with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader). ``split_hint``:
+    where the group readers' errors tell the user to give a split instead (:data:`~.groups.SPLIT_HINT` for this loader)."""
+    items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts,
+                                                               split_hint)
     _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts,
-                  remedy)
+                  remedy, split_hint)
     return items, classes, ignored, unused, layout
 
 
 def _check_groups(root: str | Path, items: list[Item], group_by: str | None, drawn: bool, facts: dict[str, Any],
-                  remedy: str = GROUP_BY_REMEDY) -> None:
+                  remedy: str = GROUP_BY_REMEDY, split_hint: str = SPLIT_HINT) -> None:
     """Refuse a given split that puts a ``group_by`` group on both sides; without ``group_by``, warn of UCF-style
     recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
     paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
     if group_by and not drawn:
-        refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root)), splits,
+        refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root), split_hint), splits,
                               [Path(p).name for p in paths], shown=lambda names: names[0], held="clips",
                               named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
     if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
@@ -267,7 +269,7 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
 
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-                     group_by: str | None, facts: dict[str, Any] | None
+                     group_by: str | None, facts: dict[str, Any] | None, split_hint: str = SPLIT_HINT
                      ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """:func:`_discover` before its group checks."""
     root = Path(root).expanduser()
@@ -340,7 +342,7 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     members = [it for label in labels for it in items if it.label == label]
     if group_by and members:
         flags, held = hold_out_groups([it.path for it in members], [it.label for it in members], group_by, test_fraction, seed,
-                                      str(root))
+                                      str(root), split_hint)
         if facts is not None:
             facts.update(group_by=group_by, test_groups=held)
     else:
@@ -358,7 +360,8 @@ def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) 
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-             report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY) -> list[Item]:
+             report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY,
+             split_hint: str = SPLIT_HINT) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
@@ -375,9 +378,12 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     folders, whose split is drawn here over the files, before any is decoded: a caller that decodes them may draw
     its own among the readable ones). ``group_by``: see :mod:`.groups` (its facts go to ``report`` too). ``remedy``:
     what the warning of UCF-style recordings on both sides of the split tells the user to do (a caller that takes no
-    ``group_by``, the audio-visual folder of clips, names its own way)."""
+    ``group_by``, the audio-visual folder of clips, names its own way); ``split_hint``: where the group readers' errors
+    tell the user to give a split instead (:data:`~.groups.SPLIT_HINT`, ``--split-file``; the audio-visual loader, which
+    takes no split file, names its own)."""
     facts: dict[str, Any] = {}
-    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts, remedy)
+    items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts, remedy,
+                                                  split_hint)
     log.info("video layout under %s: %s", root, layout)
     found = LoadReport()
     found.extend("ignored", ignored)
