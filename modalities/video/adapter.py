@@ -4,6 +4,7 @@ preview and export."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import constant_channels
 from ..base import TensorClassificationAdapter
+from ..sources import dataset_name
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
-from .config import video_dsa_strategy
+from .config import ALIASES, DATASETS, dataset_kind, video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
+from .decode import VIDEO_EXTENSIONS
 from .prepare import decoding_meta
 from .sampling import ADDED_FIELDS
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
@@ -38,8 +41,8 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
     by :func:`~.datasets.from_tensors`: later edits of the caller's tensors do not change the registered set."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
-    if name in ("moving-digits", "folder", "frames"):
-        raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
+    if dataset_kind(name) in DATASETS:
+        raise ConfigError(f"{name!r} is a built-in dataset name ({dataset_kind(name)}); choose another")
     _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name, where=f"register_tensors({name!r})")
     return name
 
@@ -62,23 +65,52 @@ def _cached_moving_digits(spec: Any) -> VideoSet:
     return _MD_CACHE[spec]
 
 
+def video_dataset(name: object) -> str:
+    """The dataset ``name`` names: a built-in (:func:`~.config.dataset_kind`: ``Moving_Digits`` is ``moving-digits``) or
+    a name given to :func:`register_tensors` (as spelled).
+
+    Raises:
+        ConfigError: (key ``dataset``) a path or a video file (say ``--dataset folder --data-root``), or any other name: the closest
+            names and the registered ones (:func:`~modalities.sources.dataset_name`), or a value that is not a string.
+    """
+    kind = dataset_kind(name)
+    if kind in DATASETS or (isinstance(name, str) and name in _TENSOR_SETS):
+        return str(kind)
+    if isinstance(name, str) and Path(name.strip()).suffix.lower() in VIDEO_EXTENSIONS:
+        raise ConfigError(f"unknown video dataset {name!r}: it looks like a video file, and dataset names the kind of data, "
+                          "data_root where the clips are: pass --dataset folder --data-root <a folder of class folders of clips, "
+                          "or a CSV path,label,split>", key="dataset")
+    if isinstance(name, str) and name.strip() and _looks_like_path(name.strip()):
+        raise ConfigError(f"unknown video dataset {name!r}: it looks like a path, and dataset names the kind of data, data_root "
+                          f"where it is: pass --dataset folder --data-root {name.strip()} (video files, or a CSV path,label,split) or "
+                          f"--dataset frames --data-root {name.strip()} (a folder of frame images per clip)", key="dataset")
+    registered = ", ".join(_TENSOR_SETS) or "none registered"
+    return dataset_name(name, DATASETS, ALIASES, "video", more=f" or a name given to register_tensors ({registered})")
+
+
+def _looks_like_path(name: str) -> bool:
+    """Whether a dataset name is a path: it has a folder separator, names a file or folder that exists, or ends in
+    ``.csv``."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return (any(s in name for s in seps) or Path(name).expanduser().exists()
+            or Path(name).suffix.lower() == ".csv")
+
+
 def load_video_set(cfg: Any) -> VideoSet:
-    """The :class:`VideoSet` a config names."""
-    if getattr(cfg, "group_by", None) and cfg.dataset not in ("folder", "frames"):
+    """The :class:`VideoSet` a config names (:func:`video_dataset`)."""
+    name = video_dataset(cfg.dataset)
+    if getattr(cfg, "group_by", None) and name not in ("folder", "frames"):
         raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) reads recordings from clip file names (dataset folder or "
                           f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
-    if cfg.dataset == "moving-digits":
+    if name == "moving-digits":
         return _moving_digits(cfg)
-    if cfg.dataset in ("folder", "frames"):
-        return load_clip_folder(cfg.data_root, kind="files" if cfg.dataset == "folder" else "frames", sampling=cfg.sampling(),
+    if name in ("folder", "frames"):
+        return load_clip_folder(cfg.data_root, kind="files" if name == "folder" else "frames", sampling=cfg.sampling(),
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
                                 progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None))
-    if cfg.dataset in _TENSOR_SETS:
-        return _TENSOR_SETS[cfg.dataset]
-    raise ConfigError(f"unknown video dataset {cfg.dataset!r}: choose moving-digits, folder, frames or a name given to register_tensors "
-                      f"({', '.join(_TENSOR_SETS) or 'none registered'})")
+    return _TENSOR_SETS[name]
 
 
 def channel_std(x: Tensor, name: str) -> Tensor:
@@ -156,7 +188,7 @@ class VideoModality(TensorClassificationAdapter):
             # resize and sample_fps only when set: a buffer trained before them (squeezed, by index) still matches
             meta["preprocessing"] = {"frame_gap": s.frame_gap, "offset": s.offset, "short": s.short,
                                      **{k: v for k, v in s.settings().items() if k in ADDED_FIELDS}}
-            meta["decoding"] = decoding_meta(s, "frames" if config.dataset == "frames" else "files")  # for clips_like
+            meta["decoding"] = decoding_meta(s, "frames" if dataset_kind(config.dataset) == "frames" else "files")  # for clips_like
         return ClassificationData(
             name=vs.name,
             train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
@@ -282,4 +314,4 @@ class VideoModality(TensorClassificationAdapter):
         return out
 
 
-__all__ = ["VideoModality", "channel_std", "denormalize", "load_video_set", "normalize", "register_tensors"]
+__all__ = ["VideoModality", "channel_std", "denormalize", "load_video_set", "normalize", "register_tensors", "video_dataset"]

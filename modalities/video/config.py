@@ -27,6 +27,19 @@ from mmdistill.schema import ClassificationConfig, ConfigKeys
 #: (frames, frame size) of the two kinds of sets of the reference: UCF101/HMDB51-style and Kinetics-style
 PRESETS: dict[str, tuple[int, int]] = {"ucf": (16, 112), "kinetics": (8, 64)}
 DATASETS = ("moving-digits", "folder", "frames")
+#: other spellings of the built-in names (:func:`dataset_kind`)
+ALIASES = {"movingdigits": "moving-digits", "moving_digits": "moving-digits", "moving digits": "moving-digits"}
+
+
+def dataset_kind(name: object) -> object:
+    """The built-in dataset (:data:`DATASETS`) ``name`` spells (stripped, lower-cased, :data:`ALIASES` resolved: ``Moving_Digits``
+    is ``moving-digits``), else ``name`` as given (a name given to ``register_tensors``, or one the loader refuses:
+    :func:`~.adapter.video_dataset`)."""
+    if isinstance(name, str):
+        key = name.strip().lower()
+        if ALIASES.get(key, key) in DATASETS:
+            return ALIASES.get(key, key)
+    return name
 
 
 @dataclass
@@ -104,22 +117,23 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
 
     def check(self) -> None:
         super().check()
-        if self.dataset in ("folder", "frames") and not self.data_root:
+        kind = dataset_kind(self.dataset)
+        if kind in ("folder", "frames") and not self.data_root:
             raise ConfigError(f"dataset={self.dataset!r} needs --data-root (a folder of clips or a CSV path,label,split)", key="data_root")
         if self.frame_size is not None and 0 < self.frame_size < 4:
             raise ConfigError(f"frame_size={self.frame_size}: expected 0 (the native size), none (the preset's) or at least 4 pixels",
                               key="frame_size")
-        if self.resize != "squeeze" and self.dataset not in ("folder", "frames"):
+        if self.resize != "squeeze" and kind not in ("folder", "frames"):
             raise ConfigError(f"resize={self.resize} shapes frames decoded from files (dataset folder or frames); dataset "
                               f"{self.dataset!r} has none: leave resize at squeeze", key="resize")
         if self.resize != "squeeze" and self.frame_size == 0:
             raise ConfigError(f"resize={self.resize} shapes frames to a frame_size x frame_size square; frame_size=0 keeps the "
                               "native size: give a frame_size, or leave resize at squeeze", key="resize")
-        if self.sample_fps is not None and self.dataset != "folder":
+        if self.sample_fps is not None and kind != "folder":
             raise ConfigError(f"sample_fps={self.sample_fps:g} picks frames by time from a video file's frame rate; dataset "
-                              f"{self.dataset!r} has no frame rate{' (a folder of frame images)' if self.dataset == 'frames' else ''}: "
+                              f"{self.dataset!r} has no frame rate{' (a folder of frame images)' if kind == 'frames' else ''}: "
                               "pick frames by index (frame_gap), or leave sample_fps unset", key="sample_fps")
-        if self.dataset == "moving-digits":
+        if kind == "moving-digits":
             from .moving_digits import parse_digit_groups
 
             parse_digit_groups(self.md_groups)
@@ -198,9 +212,9 @@ class StaticDynamicKeys(ConfigKeys):
 def video_dsa_strategy(dataset: str) -> str:
     """DSA's ops for a video set: the image default, without flip and rotate on moving digits (a flip turns
     ``left`` into ``right``, a rotation changes the tilt that separates still frames of ``rotate``)."""
-    if dataset.lower() in ("moving-digits", "movingdigits", "moving_digits"):
+    if dataset_kind(dataset) == "moving-digits":
         return "color_crop_cutout_scale"
     return "color_crop_cutout_flip_scale_rotate"
 
 
-__all__ = ["DATASETS", "PRESETS", "StaticDynamicKeys", "VideoDistillConfig", "VideoKeys", "video_dsa_strategy"]
+__all__ = ["ALIASES", "DATASETS", "PRESETS", "StaticDynamicKeys", "VideoDistillConfig", "VideoKeys", "dataset_kind", "video_dsa_strategy"]
