@@ -238,3 +238,18 @@ def test_gifs_of_a_set_sampled_by_time_play_at_the_real_clips_speed(tmp_path):
         for gif in (tmp_path / f"p{ms}.gif", next(out.rglob("*.gif"))):
             with Image.open(gif) as im:
                 assert im.info["duration"] == ms
+
+
+def test_pad_says_its_black_and_that_the_bars_count_in_the_statistics():
+    """Mend 54K: resize=pad fills with black (0) and the bars count in the set's mean and std (README), but the card and
+    export note said only 'padded with black' and the recorded ``decoding`` did not name the statistics, so a user
+    preparing clips elsewhere could pad with the mean, or normalise by statistics of the unpadded frames."""
+    from mmdistill.keys import input_keys
+    from mmdistill.modalities.video.adapter import _decoding_words
+    from mmdistill.modalities.video.config import VideoKeys
+    from mmdistill.modalities.video.datasets import FrameSampling
+    from mmdistill.modalities.video.prepare import decoding_meta
+
+    dec = decoding_meta(FrameSampling(num_frames=3, frame_gap=1, frame_size=16, resize="pad"), "files")
+    for said in (dec["resize"], _decoding_words(dec), input_keys(VideoKeys)["resize"].help):
+        assert "black (0)" in said and "mean and std" in said, said

@@ -143,7 +143,8 @@ def denormalize(x: Tensor, mean: list[float], std: list[float]) -> Tensor:
 #: the card's words for a frame_size x frame_size frame by resize mode (a set without ``resize_mode`` was squeezed)
 _SHAPED = {"squeeze": "the whole frame squeezed to a square: the aspect ratio is not kept",
            "center_crop": "the short side scaled to it, the long side cut about the centre: the aspect ratio kept",
-           "pad": "the long side scaled to it, the short side padded with black: the aspect ratio kept"}
+           "pad": ("the long side scaled to it, the short side padded with black (0), the bars counted in the set's mean and "
+                   "std: the aspect ratio kept")}
 
 
 def _decoding_words(dec: dict) -> str:

@@ -64,7 +64,8 @@ class VideoKeys(ConfigKeys):
                                                            "the whole frame (the reference's; the aspect ratio is not kept), "
                                                            "center_crop (the short side scaled to frame_size, the long side cut "
                                                            "about the centre) or pad (the long side scaled, the short side padded "
-                                                           "with black: a letterbox); needs a frame_size")
+                                                           "with black (0), counted in the set's mean and std: a "
+                                                           "letterbox); needs a frame_size")
     sample_fps: float | None = key(None, help="pick frames by time: each clip resampled to this many frames a second from its "
                                    "file's frame rate, then num_frames frames frame_gap apart, so clips of every frame rate span "
                                    "(num_frames - 1) x frame_gap / sample_fps seconds; none: by index (frame_gap frames of the "

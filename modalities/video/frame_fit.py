@@ -16,7 +16,8 @@ RESIZE_WORDS = {
                     "cut to frame_size about the centre (a 16:9 frame loses its left and right edges, a portrait one its top "
                     "and bottom)"),
     "pad": ("every frame's long side resized to frame_size, bilinear, keeping the aspect ratio, then the short side padded to "
-            "frame_size with black (0) on both sides, the image centred (letterbox)"),
+            "frame_size with black (0) on both sides, the image centred (letterbox); the bars are pixels of the clips, "
+            "counted in the set's mean and std"),
 }
 
 
