@@ -39,6 +39,7 @@ from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.memory import host_shortfall
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.manifest_check import check_manifest
+from mmdistill.words import clean_name, id_list, shown
 
 SYNTHETIC_FILE = "synthetic.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -226,6 +227,20 @@ def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dic
 
 
 # --------------------------------------------------------------------------- distilled-set directory
+def _written_classes(header: dict[str, Any]) -> dict[str, Any]:
+    """``header`` with its class names (``meta.classes``) as a saved set holds them: :func:`mmdistill.words.clean_name`
+    of each (a class folder's name may hold a control or bidi-reordering character, which the reader refuses:
+    :func:`mmdistill.integrity.check_clean_names`), a replacement logged with both spellings escaped."""
+    classes = header["meta"].get("classes")
+    if not isinstance(classes, list) or all(not isinstance(c, str) or clean_name(c) == c for c in classes):
+        return header
+    cleaned = [clean_name(c) if isinstance(c, str) else c for c in classes]
+    changed = [f"{shown(a)} -> {shown(b)}" for a, b in zip(classes, cleaned) if a != b]
+    log.warning("%s class name(s) hold control or bidi-reordering characters; the set records them with each replaced by '_': %s",
+                len(changed), id_list(changed, 5))
+    return {**header, "meta": {**header["meta"], "classes": cleaned}}
+
+
 def save_synthetic(out_dir: str | Path, syn: SyntheticSet, manifest: dict[str, Any]) -> Path:
     """Write ``synthetic.safetensors`` then ``manifest.json`` (with the tensor header and the tensor file's sha256, also
     set in ``manifest``: :func:`load_synthetic` checks it) into ``out_dir``. A manifest there is removed first: a kill
@@ -234,7 +249,7 @@ def save_synthetic(out_dir: str | Path, syn: SyntheticSet, manifest: dict[str, A
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
     manifest[SET_DIGEST_KEY] = file_sha256(save_tensors(out_dir / SYNTHETIC_FILE, syn.tensors() | syn.fixed_tensors(), metadata={"format": "mmdistill.synthetic/1"}))
-    write_json(out_dir / MANIFEST_FILE, {**manifest, "synthetic": syn.header()})
+    write_json(out_dir / MANIFEST_FILE, {**manifest, "synthetic": _written_classes(syn.header())})
     return out_dir
 
 

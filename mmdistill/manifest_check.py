@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdistill.errors import ArtifactError
+from mmdistill.integrity import check_clean_names
 from mmdistill.words import unsafe
 
 #: the manifest format this version writes (``report.MANIFEST_FORMAT``) and the newest it reads
@@ -66,6 +67,10 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; {what} no line break, tab, other control "
                                 "or bidi-reordering character (the manifest was edited: such a value could rewrite the card it is "
                                 "published with, or the terminal that shows it)")
+    parts = manifest.get("merged_from")
+    for i, part in enumerate(parts if isinstance(parts, list) else []):  # mmdistill merge's: the card and show name each one's classes
+        if isinstance(part, dict):
+            check_clean_names(part.get("classes"), path, f"merged_from[{i}].classes")
     for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
         value = manifest.get(key, 0 if least is None else least)
         if not isinstance(value, int) or isinstance(value, bool) or (least is not None and not least <= value < 2 ** 31):
