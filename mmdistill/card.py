@@ -276,7 +276,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += [imported_line(imported)]
     parts = [p for p in manifest.get("merged_from") or [] if isinstance(p, Mapping)]
     if parts:  # mmdistill merge: the sets it joined, each with the classes it gave
-        out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's): "
+        out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's, its sizes the merged set's): "
                 + "; ".join(f"`{p.get('dir', '?')}` (" + (f"classes {', '.join(map(str, p['classes']))}" if isinstance(p.get("classes"), list)
                             else f"{sum(p.get('per_class') or [])} samples") + ")" for p in parts)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):

@@ -263,7 +263,8 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
                 f"{k} {float(v):.4g} (parts {each[k]})" for k, v in steps.items())
                 + " (each part's is in the manifest's merged_from; eval_lr_from_set=false scores with eval_lr instead)")
         syn = SyntheticSet(data={**inputs, **extras, **steps}, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
-        cfg = recipe.config_from_saved(saved, {**changes, "ipc": ipc})  # the baselines draw ipc real samples per class
+        sizes = modality.merged_config(syn) if callable(getattr(modality, "merged_config", None)) else {}  # LoRS's summed rank
+        cfg = recipe.config_from_saved(saved, {**changes, **sizes, "ipc": ipc})  # the baselines draw ipc real samples per class
         manifest = new_manifest(recipe=recipe.name, method=f"merged ({manifest0.get('method', recipe.name)})", modality=modality,
                                 dataset=str(data.name), cfg=cfg, syn=syn, extra={"paper": recipe.paper, "merged_from": records})
         if cfg.evaluate:

@@ -223,6 +223,13 @@ class AdapterDefaults(ShareDefaults):
     merge_extra_keys: tuple[str, ...] = ()
     """stored tensors besides ``merge_inputs`` and step sizes that the adapter's ``merge_extras(meta, syns) -> (meta,
     tensors)`` hook joins (LoRS's similarity); the hook also gives the merged set's meta from the data's"""
+    def merged_config(self, syn: Any) -> dict[str, Any]:
+        """Config keys sizing tensors that ``mmdistill merge`` joins beside the samples, as the merged set ``syn`` holds
+        them (image-text: LoRS's ``sim_rank``, the sum of the parts'), recorded in its config in place of the first
+        part's values so that what reads the config (``--config DIR``, the card) agrees with the tensors; ``ipc`` is
+        set by merge itself. None by default."""
+        return {}
+
     merge_refusal: str = ""
     """why ``mmdistill merge`` cannot join this adapter's sets and what to do instead (one sentence or two), or "" when it can"""
     merge_meta_keys: tuple[str, ...] = ()

@@ -63,7 +63,7 @@ def test_merged_set_joins_classes_by_name_and_converts_normalisation_exactly(tas
     assert [p["set_sha256"] for p in parts] == [p1.manifest["synthetic_sha256"], p2.manifest["synthetic_sha256"]]
     assert all(isinstance(p["set_sha256"], str) and len(p["set_sha256"]) == 64 for p in parts)
     card = (out / "README.md").read_text(encoding="utf-8")  # a receiver reads what the set is made of (session 51)
-    assert f"- merged by `mmdistill merge` from 2 sets (the config is the first part's): `{t1}` (classes a, b); `{t2}` (classes c, d)" in card
+    assert f"- merged by `mmdistill merge` from 2 sets (the config is the first part's, its sizes the merged set's): `{t1}` (classes a, b); `{t2}` (classes c, d)" in card
 
 
 def test_merge_refuses_parts_that_miss_a_class_of_the_data(tasks):

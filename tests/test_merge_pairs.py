@@ -126,3 +126,30 @@ def test_a_full_lors_similarity_is_joined_block_diagonal():
     joined = joined_similarity(parts)["sim_full"]
     assert joined.shape == (5, 5) and joined[:2, :2].eq(2).all() and joined[2:, 2:].eq(3).all()
     assert joined[:2, 2:].eq(0).all() and joined[2:, :2].eq(0).all()  # across parts: nothing learned, the identity's 0
+
+
+def test_a_merged_lors_sets_config_records_the_summed_rank_its_factors_hold(tmp_path, monkeypatch):
+    """Walk 54I: the merged S is block-diagonal of rank r_1 + r_2, but the merged manifest's config kept the first part's
+    ``sim_rank`` (2 here, factors of width 6): ``--config DIR`` and the card's config described another set than its
+    tensors. The adapter's ``merged_config`` gives the merged set's; ``ipc`` is the pair count."""
+    import types
+
+    import mmdistill.report
+    import mmdistill.validation
+    from mmdistill.modalities.image_text import MODALITY
+    from mmdistill.recipes.image_text_lors import RECIPE
+
+    for name, (k, rank) in {"p0": (3, 2), "p1": (2, 4)}.items():
+        cfg = RECIPE.config_cls(dataset="csv", data_root=str(tmp_path / "pairs.csv"), ipc=k, image_size=8, similarity="lowrank",
+                                sim_rank=rank)
+        syn = _pairs(k, rank, 3.0, int(name[1]))
+        (tmp_path / name).mkdir()
+        write_artifact(tmp_path / name, syn, new_manifest(recipe="image-text-lors", method="test", modality=MODALITY, dataset="pairs",
+                                                          cfg=cfg, syn=syn), MODALITY)
+    monkeypatch.setattr(mmdistill.validation, "load_data", lambda modality, cfg: types.SimpleNamespace(name="pairs"))
+    monkeypatch.setattr(mmdistill.report, "add_sharing_blocks", lambda *args, **kwargs: None)  # no data: no memorisation check
+    monkeypatch.setattr(type(MODALITY), "init_synthetic", lambda self, data, cfg, gen: _pairs(1, 2, 3.0, 2))
+    out = merge([tmp_path / "p0", tmp_path / "p1"], tmp_path / "merged", evaluate=False)
+    merged = load(out)
+    assert merged.synthetic.data["sim_left"].shape == (5, 6)
+    assert merged.manifest["config"]["sim_rank"] == 6 and merged.manifest["config"]["ipc"] == 5

@@ -105,6 +105,10 @@ class ImageTextModality(AdapterDefaults):
 
         return merge_extras(meta, syns)
 
+    def merged_config(self, syn: SyntheticSet) -> dict[str, Any]:
+        """A merged LoRS set's ``sim_rank``: its factors' width, the sum of the parts' ranks (:mod:`.merge`)."""
+        return {"sim_rank": int(syn.data["sim_left"].shape[1])} if "sim_left" in syn.data else {}
+
     # ------------------------------------------------------------------ data
     def load(self, config: Any) -> ImageTextData:
         from .datasets import load_image_text
