@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
+from mmdistill.cli_parser import Parser, import_usage, unrecognized
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, expected, fail, progress_bars
 from mmdistill.log_state import logging_given_back
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``mmdistill`` argument parser: ``--debug`` and the subcommands ``recipes``, ``run``, ``experts``, ``eval``,
     ``show``, ``export``, ``check`` and ``cache`` (module docstring). ``run`` and ``experts`` take only the recipe name here;
     :func:`main` hands their keys to the recipe."""
-    parser = argparse.ArgumentParser(prog="mmdistill", description="Dataset distillation beyond images.")
+    parser = Parser(prog="mmdistill", description="Dataset distillation beyond images.")
     parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("recipes", help="list the recipes, one line each")
@@ -284,14 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter, description=import_usage())
     p_imp.add_argument("recipe", help="the recipe whose evaluation (and network) the set or buffer is for: image-dc, image-mtt ...")
     return parser
-
-
-def import_usage() -> str:
-    """``mmdistill import``'s usage lines (:data:`mmdistill.reference_cli.USAGE`, not imported here: it loads torch)."""
-    return ("mmdistill import RECIPE FILE [--labels FILE] [--experiment N] [--syn-lr LR|FILE] [--stats reference|unit|M,../S,..]\n"
-            "    [--zca no|yes] --dataset NAME [--data-root DIR] --out DIR [recipe keys]   DC's res_*.pt, MTT's images_*.pt\n"
-            "mmdistill import RECIPE MTT_BUFFER_DIR [--zca no|yes] --dataset NAME --buffer NEW_DIR [recipe keys]   MTT's experts\n"
-            "Files are read with torch.load(weights_only=True) only. README: 'Sets and experts from the reference code'.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -398,7 +391,7 @@ def _command(argv: Sequence[str] | None) -> int:
             args.overrides = list(getattr(args, "key=value")) + [a for a in extra if "=" in a and not a.startswith("-")]
             extra = [a for a in extra if a not in args.overrides]
         if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            parser.error(unrecognized(commands[args.command], extra))
         # SIGTERM stops these with one line and 143 too, as it stops run and experts; they have no checkpoint and no --resume
         with terminate_as_interrupt(), stop_says(f"{args.command} leaves nothing half-written (what it writes is replaced whole "
                                                  "or not at all): run the same command again"):

@@ -185,17 +185,18 @@ def expected_error(info: KeyInfo, value: Any) -> ConfigError:
 
 def close_matches(word: str, names: Iterable[str], n: int = 3) -> list[str]:
     """The ``names`` closest to ``word`` (:func:`difflib.get_close_matches`), compared case-insensitively, so
-    ``IPC`` finds ``ipc``; each as spelled in ``names``. The one place mmdistill's "Did you mean" suggestions are made."""
+    ``IPC`` finds ``ipc``; each as spelled in ``names``, those ``word`` abbreviates first (``iter``: ``iterations``, too far
+    for difflib; no flag is read abbreviated). The one place mmdistill's "Did you mean" suggestions are made."""
     by_lower: dict[str, str] = {}
     for name in names:
         by_lower.setdefault(name.lower(), name)
-    return [by_lower[m] for m in difflib.get_close_matches(str(word).lower(), list(by_lower), n=n)]
+    starts = [m for m in by_lower if m.startswith(low := str(word).lower()) and len(low.strip("-_")) >= 2 and m != low]
+    return [by_lower[m] for m in dict.fromkeys(starts + difflib.get_close_matches(str(word).lower(), list(by_lower), n=n))][:n]
 
 
 def did_you_mean(word: str, names: Iterable[str]) -> str:
     """``" Did you mean a, b?"`` with the names closest to ``word`` (:func:`close_matches`), or ``""`` when none is close."""
-    close = close_matches(word, names)
-    return f" Did you mean {', '.join(close)}?" if close else ""
+    return f" Did you mean {', '.join(close)}?" if (close := close_matches(word, names)) else ""
 
 
 def unknown_key_error(key: str, names: Iterable[str], source: str) -> ConfigError:

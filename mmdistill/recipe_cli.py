@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, Collection, Mapping, Protocol, Sequence
 
+from mmdistill.cli_parser import Parser, unrecognized
 from mmdistill.config import load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
-from mmdistill.keys import KeyInfo, input_keys
+from mmdistill.keys import KeyInfo, close_matches, input_keys
 from mmdistill.resolve import Layer, config_sources
 from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words
 from mmdistill.schema import DistillConfig
@@ -145,7 +146,7 @@ def argument_parser(recipe: Recipe, prog: str | None = None, run: DistillConfig 
     else:
         values = (f"The values below are those of this run ({' '.join(given)}), each with the table row it comes from, or "
                   "'set by you', or 'the default'; --print-config prints them as a YAML file. ")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog or f"mmdistill run {recipe.name}",
         description=f"{recipe.summary}{' — ' + recipe.paper if recipe.paper else ''}. Defaults are the paper's (from the "
         f"config class and the recipe's tables: {', '.join('tables/' + p.name for p in recipe.tables) or 'none'})"
@@ -237,6 +238,8 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
     unknown = [t for t in unknown if t not in late]
     for token in unknown:
+        if set(close_matches(token.split("=", 1)[0], parser._option_string_actions)) & {"--help", "--config", "--print-config"}:  # noqa: SLF001
+            parser.error(unrecognized(parser, [token]))  # --hel, --conf: the command's own flags, not keys
         if token.startswith("--"):
             name = token[2:].split("=", 1)[0]
             name = name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from mmdistill.cli_parser import Parser
 from mmdistill.errors import ConfigError
 from mmdistill.io import new_tree
 from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def import_parser() -> argparse.ArgumentParser:
     """The options of ``mmdistill import`` itself; the recipe's keys (``--dataset``, ``--out`` ...) are the rest."""
-    p = argparse.ArgumentParser(prog="mmdistill import", usage="mmdistill import RECIPE SOURCE [options] [recipe keys]", allow_abbrev=False,
+    p = Parser(prog="mmdistill import", usage="mmdistill import RECIPE SOURCE [options] [recipe keys]",
                                 epilog="recipe keys (--dataset, --data-root, --out, --buffer, eval_runs= ...): mmdistill run RECIPE --help")
     p.add_argument("source", help="DC's res_*.pt, MTT's images_*.pt, or a folder (or file) of MTT's replay_buffer_*.pt")
     p.add_argument("--labels", type=Path, help="MTT's labels file (default: the images file's sibling, labels_best.pt ...)")
