@@ -123,11 +123,13 @@ def refuse_groups_in_both(where: str, column: str, groups: Sequence[str], splits
                         f"the model trained on: {some(both)}; {todo}")
 
 
-def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str = "clip", after: str = "") -> DataError:
+def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str = "clip", after: str = "",
+                    other: str = "") -> DataError:
     """The refusal of a ``group_by`` the CSV's header row (``columns``) lacks; ``where``: the file as the loader names it;
-    ``noun``: what a row lists (``clip``, ``pair``); ``after``: where the column must stand (`` after path,label``)."""
+    ``noun``: what a row lists (``clip``, ``pair``); ``after``: where the column must stand (`` after path,label``);
+    ``other``: what else the key reads where the data is not a CSV, appended (the audio folder's file-name patterns)."""
     return DataError(f"{where}: group_by={group_by!r} (--group-by) is not a column of its header row ({', '.join(columns)}); "
-                     f"expected a column{after} naming each {noun}'s group (a speaker)")
+                     f"expected a column{after} naming each {noun}'s group (a speaker){other}")
 
 
 def rows_without_group(lines: list[int], column: str, noun: str = "clip") -> str:
@@ -135,5 +137,12 @@ def rows_without_group(lines: list[int], column: str, noun: str = "clip") -> str
     return f"{len(lines)} row(s) have no value in the group_by column {column!r} (every {noun} needs its group): {_rows(lines)}"
 
 
-__all__ = ["check_group_classes", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
+def folder_group_rule(group_by: str) -> str:
+    """The split rule (a set's ``meta["split_rule"]``) of class folders whose held-out groups ``group_by`` (a pattern)
+    reads from the clips' file names, drawn among the readable clips (audio, audio-visual clips)."""
+    return (f"by the groups group_by={group_by!r} reads from the clips' file names (test_fraction of the groups, seeded, "
+            "among the readable clips)")
+
+
+__all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
            "refuse_groups_in_both", "rows_without_group", "some"]

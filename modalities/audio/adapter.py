@@ -73,7 +73,9 @@ class AudioModality(TensorClassificationAdapter):
                   "preprocessing": {"features": ds.params.to_dict(), "normalize": config.normalize, "align": config.align},
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped),
                   # read from files (the report has a root): what loading left out; generated tones have none
-                  **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
+                  **({"load_report": ds.report.as_dict()} if ds.report.root else {}),
+                  # a split drawn by group_by groups: mmdistill.share.warn_split_rule names a set distilled under another
+                  **({"split_rule": ds.split_rule} if ds.split_rule else {})},
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:

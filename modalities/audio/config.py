@@ -26,8 +26,12 @@ class AudioKeys(ConfigKeys):
         "channel", help="map normalisation from training statistics: one mean/std per channel, or per channel and coefficient")
     strict: bool = key(False, help="fail on an unreadable or empty file, or a file under a folder root that is not an audio file "
                        "of the layout, instead of skipping it")
-    group_by: str | None = key(None, help="a column of the folder CSV's header row (a speaker) whose groups are never split: "
-                               "test_fraction of the groups is held out whole, drawn with split_seed; none: of each class's clips")
+    group_by: str | None = key(None, help="groups never split (a speaker), read by what data_root is (dataset folder): a CSV, "
+                               "a column of its header row (path,label,speaker); class folders or train/ + test/, a regular "
+                               "expression over each clip's file name without its extension whose first capture group names the "
+                               "group (spk(\\d+): 03 from spk03_take2.wav), or ucf (v_<Class>_g<group>_c<clip>); test_fraction "
+                               "of the groups is held out whole, drawn with split_seed, and a given split with a group on both "
+                               "sides is refused; none: of each class's clips")
     derive_deltas: bool = key(False, help="learn only the MFCC channel and compute its delta channels in every step")
 
 

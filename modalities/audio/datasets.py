@@ -59,13 +59,14 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test
-from ..groups import group_no_test_reason, group_test_flags
+from ..groups import group_no_test_reason
 from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds, decode_fitted
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items
 from .fsdd import FSDD_NAME, FSDD_URL, MAX_FSDD_BYTES, _fsdd_tar
+from .groups import draw_groups, split_rule
 from .items import AudioItem, _Found, _raise
 from .registry import ALIASES, DATASETS, LAYOUTS, NATIVE, canonical_name, list_audio_datasets
 from .tones import TONE_CLASSES, tone_clip
@@ -96,7 +97,9 @@ class AudioDataset:
     what the loader did not take as it was: unreadable and ignored files (named), clips resampled, downmixed (multi-channel
     files averaged to mono), padded and cropped (counts; the source rates in the fact ``resampled_from_hz``), with the facts ``clips``,
     ``sample_rate``, ``duration_s`` and ``align``; for data read from files (its ``root`` is set; not the generated
-    ``tones``) the adapter stores it in the set's metadata and so in the run's manifest.
+    ``tones``) the adapter stores it in the set's metadata and so in the run's manifest. ``split_rule``: how a split
+    drawn by ``group_by`` groups was drawn (:func:`~.groups.split_rule`; None: each class's share, or a given split),
+    stored by the adapter as the data's ``meta["split_rule"]``.
     """
 
     name: str
@@ -111,6 +114,7 @@ class AudioDataset:
     num_samples: int
     skipped: list[BadFile] = field(default_factory=list)
     report: LoadReport = field(default_factory=LoadReport)
+    split_rule: str | None = None  # how a drawn split other than each class's share was drawn (group_by): the data's meta
 
     @property
     def num_classes(self) -> int:
@@ -217,8 +221,7 @@ def load_audio_dataset(
     if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
         unread = {b.name for b in skipped}
         read = [it for it in items if it.name not in unread]
-        flags, held = group_test_flags([str(it.group) for it in read], test_fraction, seed if split_seed is None else split_seed,
-                                       column=found.group_by, where=f"CSV file {root}", labels=[it.label for it in read])
+        flags, held = draw_groups(found, read, test_fraction, seed if split_seed is None else split_seed, root)
         split = torch.tensor([1 if t else 0 for t in flags])
     elif found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
@@ -230,12 +233,15 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    classes_without_test(key, classes, y[train], y[test], group_no_test_reason(found.group_by) if found.needs_split and found.group_by
+    named = f"group_by={found.group_by!r} (--group-by)" if found.group_from_names else None  # file-name groups
+    classes_without_test(key, classes, y[train], y[test], group_no_test_reason(str(found.group_by), named=named)
+                         if found.needs_split and found.group_by
                          else "a class needs at least two readable clips to hold one out" if found.needs_split
                          else "the test split has no folder or row for them, or their test clips were unreadable", report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
-    return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report)
+    return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report,
+                        split_rule(found))
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:

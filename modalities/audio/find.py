@@ -10,10 +10,10 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 
-from ..groups import group_test_flags
 from ..sources import first_missing, made_root, remove_empty_folders, root_path
 from .folder import _folder
 from .fsdd import _fsdd
+from .groups import draw_groups
 from .items import AudioItem, _Found
 from .registry import LAYOUTS, canonical_name
 from .tones import _tones
@@ -24,11 +24,12 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
                      strict: bool = False, split_seed: int | None = None, group_by: str | None = None) -> tuple[list[AudioItem], list[str]]:
     """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
     a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``); with
-    ``group_by`` (a folder CSV's column) ``test_fraction`` of its groups, with all their clips."""
+    ``group_by`` (a folder CSV's column, or a pattern over the file names of class folders: :mod:`.groups`)
+    ``test_fraction`` of its groups, with all their clips (a draw that leaves a class without training clips is refused,
+    as the loader refuses it)."""
     found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by)
     if found.needs_split and found.group_by:
-        flags, _ = group_test_flags([str(it.group) for it in found.items], test_fraction, seed if split_seed is None else split_seed,
-                                    column=found.group_by, where=f"CSV file {root}")
+        flags, _ = draw_groups(found, found.items, test_fraction, seed if split_seed is None else split_seed, root)
         return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
     if found.needs_split:
         return _held_out(found.items, found.classes, test_fraction, seed if split_seed is None else split_seed), found.classes
@@ -36,10 +37,10 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
 
 
 def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None) -> _Found:
-    if group_by and (key != "folder" or not Path(str(root)).expanduser().is_file()):
-        raise DataError(f"group_by={group_by!r} (--group-by) names a column of a CSV file, and dataset {key!r} at {root} is "
-                        f"{'a folder tree' if key == 'folder' else 'not a CSV'}: list the clips as a CSV path,label,{group_by} "
-                        "(dataset folder, data_root the CSV) to hold out whole groups")
+    if group_by and key != "folder":
+        raise DataError(f"group_by={group_by!r} (--group-by) holds out whole groups of dataset folder (a column of a CSV data_root, "
+                        f"or a pattern over the file names of class folders), and dataset {key!r} has neither"
+                        + (FSDD_GROUPS if key == "fsdd" else ""))
     if key == "tones":
         return _Found(*_tones(seed))
     made = first_missing(root) if download and key != "folder" else None  # the folder download=True creates, if any
@@ -62,6 +63,13 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         if made is not None:  # a failed (offline) download leaves no empty folders behind, as the image loader's
             remove_empty_folders(made)
         raise
+
+
+#: how an FSDD user gets a speaker-independent split: FSDD's own (takes 0-4 of every speaker and digit held out) puts
+#: every speaker in both splits, and is kept as the recorded results' split
+FSDD_GROUPS = ("; FSDD's own split (takes 0-4 of every speaker and digit held out) puts every speaker in both splits: for a "
+               "speaker-independent split put the recordings in class folders 0/ ... 9/ and pass dataset folder with group_by '^\\d_([^_]+)_' "
+               "(the speaker of 0_jackson_12.wav)")
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:

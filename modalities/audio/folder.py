@@ -1,6 +1,7 @@
 """A ``folder`` source: a tree ``root/<class>/**/<audio file>`` (or ``root/train/...`` with ``root/test`` or
-``root/val``), or a CSV file ``path,label[,split]`` (a header row may name a ``group_by`` column), as the items
-and classes it lists, with the files under the root it does not use; every refusal names the file, folder or row."""
+``root/val``; ``group_by`` a pattern over the file names, :mod:`.groups`), or a CSV file ``path,label[,split]`` (a
+header row may name a ``group_by`` column), as the items and classes it lists, with the files under the root it does
+not use; every refusal names the file, folder or row."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..artifacts import HIDDEN, refuse_shared_files, scan_files
 from ..groups import no_group_column, refuse_groups_in_both, rows_without_group, some
 from ..sources import refuse_split_lookalikes
 from .decode import AUDIO_EXTENSIONS, BadFile
+from .groups import name_groups, refuse_split_groups
 from .items import AudioItem, _Found, _path_opener
 
 # these lines logged from the loader's module before it was split: they log under its name still
@@ -60,6 +62,9 @@ def _scan(root: Path, split: str, ignored: list[BadFile]) -> tuple[list[AudioIte
 
 
 def _folder(root: Path, group_by: str | None = None) -> _Found:
+    """The clips of a tree or CSV at ``root``; ``group_by``: a CSV's column, or for a tree a pattern over the file names
+    (:func:`~.groups.name_groups`: train/ and test/ folders with a group on both sides are refused, class folders
+    leave the held-out groups to be drawn)."""
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DataError(f"data root {root} is a file but not a .csv of path,label rows")
@@ -77,6 +82,10 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
         ignored += [BadFile(str(p), f"beside {train_dir.name}/ and {test_dir.name}/" + (" (test/ is the test split)" if p.name == "val" else ""))
                     for p in sorted(root.iterdir()) if p not in (train_dir, test_dir) and not p.name.startswith(".")]
         _hidden(root, ignored)
+        if group_by:
+            named = name_groups(train + test, group_by, root)
+            refuse_split_groups(root, named, group_by)
+            return _Found(named, classes, ignored, group_by=group_by, group_from_names=True)
         return _Found(train + test, classes, ignored)
     if train_dir.is_dir():
         ignored += [BadFile(str(p), "beside train/ (without a test/ or val/ folder)") for p in sorted(root.iterdir())
@@ -85,6 +94,8 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
     else:  # a Train/ or test/ folder read as a class would make a split layout two wrong classes
         refuse_split_lookalikes(root, AUDIO_EXTENSIONS, "audio files")
     items, classes = _scan(train_dir if train_dir.is_dir() else root, "train", ignored)
+    if group_by:
+        return _Found(name_groups(items, group_by, root), classes, ignored, needs_split=True, group_by=group_by, group_from_names=True)
     return _Found(items, classes, ignored, needs_split=True)
 
 
@@ -178,6 +189,11 @@ def _csv(path: Path, group_by: str | None = None) -> _Found:
     return _Found(items, classes, needs_split=True, group_by=header[group_col] if group_col is not None else None)
 
 
+#: what the refusal of a CSV ``group_by`` that names no column adds: the key's other reading is not a CSV's
+CSV_NOT_PATTERN = ("; a pattern over file names (such as 'spk(\\d+)') is read from class folders, with data_root the folder, "
+                   "not from a CSV's paths")
+
+
 def _csv_columns(path: Path, header: list[str], group_by: str | None) -> tuple[int | None, int | None]:
     """The split and group columns (0-based; None: absent) of a folder CSV: without ``group_by`` the split is the
     third column as ever; with it, both are found by name in the header row, which it therefore needs."""
@@ -188,7 +204,7 @@ def _csv_columns(path: Path, header: list[str], group_by: str | None) -> tuple[i
         raise DataError(f"CSV file {path} has no header row, and group_by={group_by!r} names a column by its header; "
                         f"add a header row such as path,label,{group_by}")
     if group_by.strip().lower() not in names[2:]:
-        raise no_group_column(f"CSV file {path}", group_by, header, after=" after path,label")
+        raise no_group_column(f"CSV file {path}", group_by, header, after=" after path,label", other=CSV_NOT_PATTERN)
     return (names.index("split") if "split" in names else None), names.index(group_by.strip().lower(), 2)
 
 

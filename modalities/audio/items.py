@@ -19,7 +19,7 @@ class AudioItem:
     open: Callable[[], "bytes | str"]
     label: str
     split: str  # "train" or "test"
-    group: str | None = None  # the CSV's group_by value (a speaker): a drawn split keeps a group on one side
+    group: str | None = None  # its group_by group (a speaker; the CSV's column or its file name's): kept on one side
 
 
 @dataclass
@@ -31,7 +31,8 @@ class _Found:
     classes: list[str]
     ignored: list[BadFile] = field(default_factory=list)
     needs_split: bool = False
-    group_by: str | None = None  # the CSV column whose groups the drawn split keeps together (items' ``group``)
+    group_by: str | None = None  # the CSV column, or the file-name pattern, whose groups the split keeps together (items' ``group``)
+    group_from_names: bool = False  # ``group_by`` is a pattern over file names (class folders), not a CSV column
 
 
 def _path_opener(path: Path) -> Callable[[], str]:

@@ -17,14 +17,10 @@ from pathlib import Path
 
 from mmdistill.load_report import LoadReport
 
+from ..groups import folder_group_rule
+
 #: where the audio-visual loader reads a given split, said in the video layout's group errors (their ``split_hint``)
 AV_SPLIT_HINT = "a CSV path,label,split (data_root the CSV, or clips.csv in the folder)"
-
-
-def folder_group_rule(group_by: str) -> str:
-    """The split rule (``meta["split_rule"]``) of class folders of clips drawn with ``group_by``."""
-    return (f"by the groups group_by={group_by!r} reads from the clips' file names (test_fraction of the groups, seeded, "
-            "among the readable clips)")
 
 
 def redraw_groups(names: list[str], labels: list[str], group_by: str, test_fraction: float, seed: int, root: Path,

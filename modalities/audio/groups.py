@@ -1,0 +1,91 @@
+"""``group_by`` of the audio ``folder`` source: one key, read by what ``data_root`` is. A CSV file: a column of its header
+row (``path,label,speaker``: :mod:`.folder`'s CSV reader). Class folders (``<class>/spk03_take2.wav``) or ``train/`` +
+``test/`` folders: a regular expression searched in each clip's file name without its extension, whose first capture
+group (else the whole match) names the group (``spk(\\d+)`` reads ``03``), or ``ucf`` for ``v_<Class>_g<group>_c<clip>``
+names -- the video adapter's reading (:mod:`..video.groups`, used as it is, with this loader's remedy as its ``split_hint``).
+
+Either way a drawn split holds out ``test_fraction`` of the groups with all their clips, drawn with ``split_seed`` among
+the readable clips (:func:`draw_groups`), and a given split that puts a group on both sides is refused
+(:func:`refuse_split_groups`, the CSV reader's own check for its rows); :func:`split_rule` says the rule for the data's
+``meta["split_rule"]``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mmdistill.errors import DataError
+
+from ..groups import folder_group_rule, group_test_flags, refuse_groups_in_both
+from .items import AudioItem, _Found
+
+#: what the audio loader reads in place of the video adapter's ``--split-file``: the ``split_hint`` of the video group readers
+AUDIO_SPLIT_HINT = ("a CSV path,label,split, or a CSV path,label,<group column> with group_by naming the column "
+                    "(dataset folder, data_root the CSV)")
+
+
+def name_groups(items: list[AudioItem], group_by: str, root: Path) -> list[AudioItem]:
+    """``items`` with their ``group`` read from their file names by the pattern ``group_by``
+    (:func:`~..video.groups.item_groups`).
+
+    Raises:
+        ConfigError: a pattern that does not compile (key ``group_by``).
+        DataError: a pattern that matches no file name (a CSV column's name given for class folders?), with the count;
+            file names the pattern does not match, counted and named (up to five), with ``root``.
+    """
+    from ..video.groups import clip_group, group_pattern, item_groups
+
+    pattern = group_pattern(group_by)
+    if items and all(clip_group(Path(it.name), pattern) is None for it in items):
+        raise DataError(f"{root}: group_by={group_by!r} (--group-by) reads each clip's group from its file name (class folders: a "
+                        f"regular expression searched in the name without its extension, its first capture group the group, or "
+                        f"ucf), but it matches none of the {len(items)} clips' names (e.g. {Path(items[0].name).stem}): write a "
+                        r"pattern such as 'spk(\d+)' (spk03_take2.wav: group 03), or, for groups listed in a column, pass "
+                        f"{AUDIO_SPLIT_HINT.split(', or ', 1)[1]}")
+    groups = item_groups([Path(it.name) for it in items], group_by, str(root), AUDIO_SPLIT_HINT)
+    return [dataclasses.replace(it, group=g) for it, g in zip(items, groups)]
+
+
+def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> None:
+    """DataError when the ``train/`` and ``test/`` folders under ``root`` put a group of ``group_by`` (items' ``group``,
+    :func:`name_groups`) on both sides, naming each group with a clip of each side; as the video adapter, a ``ucf`` group
+    is one class's recording (:func:`~..video.groups.recordings`)."""
+    from ..video.groups import recordings, said_group_by
+
+    paths = [Path(it.name) for it in items]
+    refuse_groups_in_both(str(root), group_by, recordings(paths, [it.label for it in items], group_by, str(root), AUDIO_SPLIT_HINT),
+                          [it.split for it in items], [p.name for p in paths], shown=lambda names: names[0], held="clips",
+                          named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
+
+
+def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: int, root: str | Path | None) -> tuple[list[bool], list[str]]:
+    """Whether each of ``items`` (the readable clips of ``found``, a source whose split is still to be drawn with
+    ``found.group_by``) is held out as test, and the held-out group names: ``round(G * fraction)`` of the ``G`` groups
+    (at least 1, at most ``G - 1``), seeded with ``seed`` (the recipe's ``split_seed``).
+
+    Raises:
+        DataError: fewer than two groups, or a class whose groups were all held out, naming ``group_by`` and ``root``
+            (:func:`~..groups.group_test_flags`).
+    """
+    labels = [it.label for it in items]
+    if found.group_from_names:
+        from ..video.groups import hold_out_groups
+
+        return hold_out_groups([Path(it.name) for it in items], labels, str(found.group_by), fraction, seed, str(root),
+                               AUDIO_SPLIT_HINT)
+    return group_test_flags([str(it.group) for it in items], fraction, seed, column=str(found.group_by), where=f"CSV file {root}",
+                            labels=labels)
+
+
+def split_rule(found: _Found) -> str | None:
+    """How the held-out split of ``found`` was drawn, for the data's ``meta["split_rule"]`` (a set distilled under
+    another rule is then warned about: :func:`mmdistill.share.warn_split_rule`): by ``group_by`` groups, or None (each
+    class's clips, the rule the audio loader always used, or a given split)."""
+    if not (found.needs_split and found.group_by):
+        return None
+    if found.group_from_names:
+        return folder_group_rule(found.group_by)
+    return f"by the groups of column {found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
+
+
+__all__ = ["AUDIO_SPLIT_HINT", "draw_groups", "name_groups", "refuse_split_groups", "split_rule"]

@@ -1,0 +1,130 @@
+"""``group_by`` on audio class folders (walk 54H): before, it was refused as "a column of a CSV file", so a user whose
+recordings are one folder per class (``yes/spk03_take2.wav``) could not keep a speaker out of both splits without
+writing a CSV. Class folders (and ``train/`` + ``test/``) now read the group from each clip's file name, as the video
+adapter and the audio-visual folder of clips do (``spk(\\d+)``, ``ucf``); a CSV ``data_root`` reads a column as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sf = pytest.importorskip("soundfile")
+pytest.importorskip("torchaudio")
+
+from mmdistill.errors import ConfigError, DataError  # noqa: E402
+from mmdistill.modalities.audio.datasets import find_audio_items, load_audio_dataset, tone_clip  # noqa: E402
+
+SPEAKER = r"spk(\d+)"
+KW = {"sample_rate": 8000, "duration": 0.25}
+
+
+def _folders(root: Path, speakers: dict[str, list[int]] | None = None, names: str = "spk{s:02d}_take{t}") -> Path:
+    """Class folders ``rising``/``steady`` of two takes per speaker (``speakers``: each class's speakers; 1-4)."""
+    speakers = speakers or {"rising": [1, 2, 3, 4], "steady": [1, 2, 3, 4]}
+    for kind, spks in speakers.items():
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(len(kind))
+        for s in spks:
+            for t in range(2):
+                sf.write(root / kind / f"{names.format(s=s, t=t, c=kind)}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+    return root
+
+
+def _speakers(names) -> set[str]:
+    return {Path(n).name[:5] for n in names}
+
+
+def test_class_folders_hold_out_whole_speakers_and_record_them(tmp_path):
+    root = _folders(tmp_path / "sounds")
+    ds = load_audio_dataset("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3, **KW)
+    facts = ds.report.facts
+    assert facts["group_by"] == SPEAKER and len(facts["test_groups"]) == 1  # round(4 x 0.25)
+    assert len(ds.x_test) == 2 * 2 and len(ds.x_train) == 3 * 2 * 2  # one speaker x 2 classes x 2 takes
+    assert repr(SPEAKER) in ds.split_rule and "file names" in ds.split_rule
+    items, _ = find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3)
+    test, train = (_speakers(it.name for it in items if it.split == side) for side in ("test", "train"))
+    assert test == {f"spk{g}" for g in facts["test_groups"]} and not test & train
+    assert f"group(s) '{facts['test_groups'][0]}' of group_by `{SPEAKER}` held out whole" in ds.report.summary()  # the card line
+
+
+def test_the_adapter_records_the_split_rule_in_the_data_meta(tmp_path):
+    from mmdistill.modalities.audio import MODALITY
+    from mmdistill.modalities.audio.config import AudioDistillConfig
+
+    root = _folders(tmp_path / "sounds")
+    data = MODALITY.load(AudioDistillConfig(dataset="folder", data_root=str(root), group_by=SPEAKER, **KW))
+    assert data.meta["load_report"]["facts"]["group_by"] == SPEAKER and repr(SPEAKER) in data.meta["split_rule"]
+    plain = MODALITY.load(AudioDistillConfig(dataset="folder", data_root=str(root), **KW))
+    assert "split_rule" not in plain.meta  # each class's share: the rule the loader always used, not recorded
+
+
+def test_ucf_names_are_read_too(tmp_path):
+    root = _folders(tmp_path / "ucf", names="v_{c}_g{s:02d}_c{t:02d}")
+    items, _ = find_audio_items("folder", root, group_by="ucf", test_fraction=0.5, split_seed=1)
+    groups = {side: {Path(it.name).stem.split("_")[2] for it in items if it.split == side} for side in ("train", "test")}
+    assert len(groups["test"]) == 2 and not groups["train"] & groups["test"]
+
+
+def test_train_and_test_folders_with_a_speaker_on_both_sides_are_refused(tmp_path):
+    root = tmp_path / "split"
+    _folders(root / "train", {"rising": [1, 2, 3], "steady": [1, 2, 3]})
+    _folders(root / "test", {"rising": [4], "steady": [4]})
+    ds = load_audio_dataset("folder", root, group_by=SPEAKER, **KW)
+    assert len(ds.x_test) == 4 and ds.split_rule is None  # a given split: kept as given
+    (root / "test" / "steady" / "spk02_take9.wav").write_bytes((root / "train" / "steady" / "spk02_take0.wav").read_bytes())
+    with pytest.raises(DataError, match=r"1 group\(s\) of group_by='spk\(\\\\d\+\)' \(--group-by\) have clips in both splits.*"
+                                        r"'02' \(train spk02_take0.wav; test spk02_take9.wav\)"):
+        load_audio_dataset("folder", root, group_by=SPEAKER, **KW)
+
+
+def test_group_by_mistakes_on_class_folders_are_named(tmp_path):
+    root = _folders(tmp_path / "sounds")
+    with pytest.raises(DataError, match=r"group_by='speaker' \(--group-by\) reads each clip's group from its file name .* matches "
+                                        r"none of the 16 clips' names \(e.g. spk01_take0\).*a CSV path,label,<group column>"):
+        load_audio_dataset("folder", root, group_by="speaker", **KW)  # a CSV column's name given for class folders
+    with pytest.raises(DataError, match=r"group_by='spk\(0\[12\]\)' \(--group-by\) .* but 8 clip\(s\) do not match: .*spk03_take0.wav"
+                                        r".*a CSV path,label,split"):
+        load_audio_dataset("folder", root, group_by="spk(0[12])", **KW)
+    with pytest.raises(ConfigError, match=r"group_by='spk\(' \(--group-by\) is neither 'ucf' nor a regular expression") as err:
+        load_audio_dataset("folder", root, group_by="spk(", **KW)
+    assert err.value.key == "group_by"
+    with pytest.raises(DataError, match=r"holds out whole groups, but the clips' names give 1 group\(s\) \('take'\); it needs two") as err:
+        load_audio_dataset("folder", root, group_by=r"(take)\d", **KW)  # one group only
+    assert "--split-file" not in str(err.value)
+
+
+def test_a_class_whose_speakers_are_all_held_out_is_named(tmp_path):
+    root = _folders(tmp_path / "sounds", {"rising": [1, 2, 3, 4], "steady": [1, 2, 3, 4], "chord": [4]})
+    for seed in range(20):
+        try:
+            find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=seed)
+        except DataError as exc:
+            assert "group_by='spk(\\\\d+)' (--group-by) held out as test hold all the clips of 1 class(es)" in str(exc)
+            assert "'chord' (group(s) '04')" in str(exc)
+            return
+    pytest.fail("no seed held out speaker 04")
+
+
+def test_a_csv_data_root_reads_a_column_and_says_patterns_are_for_folders(tmp_path):
+    root = _folders(tmp_path / "sounds")
+    rows = ["path,label,speaker"] + [f"{p.relative_to(root)},{p.parent.name},{p.name[:5]}" for p in sorted(root.rglob("*.wav"))]
+    (root / "meta.csv").write_text("\n".join(rows) + "\n")
+    ds = load_audio_dataset("folder", root / "meta.csv", group_by="speaker", **KW)
+    assert ds.report.facts["group_by"] == "speaker" and "column 'speaker'" in ds.split_rule
+    with pytest.raises(DataError, match=r"is not a column of its header row.*a pattern over file names .* is read from class folders"):
+        load_audio_dataset("folder", root / "meta.csv", group_by=SPEAKER, **KW)
+
+
+def test_fsdd_with_group_by_says_how_to_split_by_speaker(tmp_path):
+    with pytest.raises(DataError, match=r"dataset 'fsdd' has neither; FSDD's own split \(takes 0-4 of every speaker and digit held "
+                                        r"out\) puts every speaker in both splits: for a speaker-independent split .* dataset folder with group_by"):
+        load_audio_dataset("fsdd", tmp_path, group_by="speaker", **KW)
+
+
+def test_an_unreadable_clip_leaves_the_groups_drawn_among_the_readable(tmp_path):
+    root = _folders(tmp_path / "sounds")
+    (root / "rising" / "spk05_take0.wav").write_bytes(b"not a wav")  # speaker 05's only clip: unreadable, so not a group
+    ds = load_audio_dataset("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3, **KW)
+    assert len(ds.skipped) == 1 and "05" not in ds.report.facts["test_groups"] and len(ds.x_test) == 4
