@@ -128,3 +128,17 @@ def test_an_unreadable_clip_leaves_the_groups_drawn_among_the_readable(tmp_path)
     (root / "rising" / "spk05_take0.wav").write_bytes(b"not a wav")  # speaker 05's only clip: unreadable, so not a group
     ds = load_audio_dataset("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3, **KW)
     assert len(ds.skipped) == 1 and "05" not in ds.report.facts["test_groups"] and len(ds.x_test) == 4
+
+
+def test_ucf_style_recordings_split_across_sides_without_group_by_are_warned_of(tmp_path, caplog):
+    # before: the per-class draw put clips of one recording (v_<Class>_g<group>_c<clip>) on both sides without a word, where
+    # the video loader warns of it
+    root = _folders(tmp_path / "ucf", names="v_{c}_g{s:02d}_c{t:02d}")
+    with caplog.at_level("WARNING"):
+        ds = load_audio_dataset("folder", root, test_fraction=0.5, split_seed=0, **KW)
+    assert ds.report.facts["groups_in_both"] >= 1
+    assert "UCF-style clip names" in caplog.text and "pass --group-by ucf (group_by=ucf)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        grouped = load_audio_dataset("folder", root, group_by="ucf", test_fraction=0.5, split_seed=0, **KW)
+    assert "groups_in_both" not in grouped.report.facts and "UCF-style" not in caplog.text

@@ -66,7 +66,7 @@ from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items
 from .fsdd import FSDD_NAME, FSDD_URL, MAX_FSDD_BYTES, _fsdd_tar
-from .groups import draw_groups, split_rule
+from .groups import draw_groups, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
 from .registry import ALIASES, DATASETS, LAYOUTS, NATIVE, canonical_name, list_audio_datasets
 from .tones import TONE_CLASSES, tone_clip
@@ -218,9 +218,9 @@ def load_audio_dataset(
             raise
         raise _out_of_memory(where, len(items), num_samples, rate, why, " ".join(str(exc).split())[:160]) from None
     held: list[str] | None = None
+    unread = {b.name for b in skipped}
+    read = [it for it in items if it.name not in unread]  # the clips of x, in its order
     if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
-        unread = {b.name for b in skipped}
-        read = [it for it in items if it.name not in unread]
         flags, held = draw_groups(found, read, test_fraction, seed if split_seed is None else split_seed, root)
         split = torch.tensor([1 if t else 0 for t in flags])
     elif found.needs_split:
@@ -229,6 +229,8 @@ def load_audio_dataset(
     report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
     if found.group_by:
         report.facts.update({"group_by": found.group_by, "test_groups": held})
+    elif key == "folder" and Path(str(root)).expanduser().is_dir():  # UCF-style recordings on both sides, as video warns
+        warn_recordings_in_both(read, [bool(t) for t in test.tolist()], report)
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():

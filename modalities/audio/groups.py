@@ -12,12 +12,17 @@ the readable clips (:func:`draw_groups`), and a given split that puts a group on
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from mmdistill.errors import DataError
 
-from ..groups import folder_group_rule, group_test_flags, refuse_groups_in_both
+from mmdistill.load_report import LoadReport
+
+from ..groups import folder_group_rule, group_test_flags, refuse_groups_in_both, some
 from .items import AudioItem, _Found
+
+log = logging.getLogger(__name__)
 
 #: what the audio loader reads in place of the video adapter's ``--split-file``: the ``split_hint`` of the video group readers
 AUDIO_SPLIT_HINT = ("a CSV path,label,split, or a CSV path,label,<group column> with group_by naming the column "
@@ -88,4 +93,20 @@ def split_rule(found: _Found) -> str | None:
     return f"by the groups of column {found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
 
 
-__all__ = ["AUDIO_SPLIT_HINT", "draw_groups", "name_groups", "refuse_split_groups", "split_rule"]
+def warn_recordings_in_both(items: list[AudioItem], test: list[bool], report: LoadReport) -> None:
+    """Without ``group_by``, warn as the video loader does when clips named as UCF101's (``v_<Class>_g<group>_c<clip>``:
+    clips cut from one recording) have clips of one recording in both splits (``items``: the readable clips of a folder
+    tree; ``test``: each one's side), naming them and the remedy (``--group-by ucf``); their number is the report's fact
+    ``groups_in_both``. Nothing when any name is not UCF-style."""
+    from ..video.groups import GROUP_BY_REMEDY, ucf_groups_in_both
+
+    both = ucf_groups_in_both([Path(it.name) for it in items], ["test" if t else "train" for t in test], [it.label for it in items])
+    if both:
+        report.facts["groups_in_both"] = len(both)
+        log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
+                    "clips in both the training and the test split, so the test clips share recordings with training ones and "
+                    "the accuracy measures recognising them: %s; %s", len(both), some(both), GROUP_BY_REMEDY)
+
+
+__all__ = ["AUDIO_SPLIT_HINT", "draw_groups", "name_groups", "refuse_split_groups", "split_rule",
+           "warn_recordings_in_both"]
