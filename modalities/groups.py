@@ -47,8 +47,8 @@ def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: s
     n_test = min(max(int(round(len(names) * float(fraction))), 1), len(names) - 1)
     held = sorted(names[i] for i in order[:n_test])
     chosen = set(held)
-    log.info("held out %d of %d groups of column %r with all their %s (test_fraction %g of the groups, split_seed %d): %s",
-             len(held), len(names), column, noun, fraction, seed, ", ".join(held))
+    log.info("held out %d of %d groups of %s with all their %s (test_fraction %g of the groups, split_seed %d): %s",
+             len(held), len(names), named or f"column {column!r}", noun, fraction, seed, ", ".join(held))
     flags = [g in chosen for g in groups]
     if labels is not None:
         check_group_classes(labels, flags, groups, column=column, where=where, noun=noun, named=named, fix=fix)

@@ -142,3 +142,12 @@ def test_ucf_style_recordings_split_across_sides_without_group_by_are_warned_of(
     with caplog.at_level("WARNING"):
         grouped = load_audio_dataset("folder", root, group_by="ucf", test_fraction=0.5, split_seed=0, **KW)
     assert "groups_in_both" not in grouped.report.facts and "UCF-style" not in caplog.text
+
+
+def test_the_held_out_groups_log_line_names_the_pattern_as_the_key(tmp_path, caplog):
+    # before: "held out 1 of 4 groups of column 'group_by=spk(\\d+)'": the file-name pattern called a CSV column
+    root = _folders(tmp_path / "sounds")
+    with caplog.at_level("INFO", logger="mmdistill"):
+        find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3)
+    assert "held out 1 of 4 groups of group_by='spk(\\\\d+)' (--group-by) with all their clips" in caplog.text
+    assert "column" not in caplog.text
