@@ -17,7 +17,8 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
   torchcodec, so the files are decoded here with soundfile.
 
 Without a given split, ``test_fraction`` of every class's readable clips is held out, drawn with ``split_seed`` (a
-recipe's key of that name: the same split for every distillation seed). Every clip is
+recipe's key of that name: the same split for every distillation seed); with ``group_by`` (a CSV's column, or a
+pattern over class folders' file names: :mod:`.groups`) ``test_fraction`` of the groups, with all their clips. Every clip is
 resampled to one rate, padded or cropped to one length, and turned into an FD-MFCC map (batched, ``batch_files``
 clips at a time, so memory holds features, not waveforms). Unreadable or empty files are skipped, and files under a
 folder root that are not audio files of the layout ignored, both named in a warning (``strict=True`` makes them an
@@ -160,9 +161,12 @@ def load_audio_dataset(
             generates ``tones``.
         split_seed: seed of that held-out split; None: ``seed`` (a recipe passes its ``split_seed``: the split is the
             data's, the same for every distillation seed).
-        group_by: a column of a folder CSV's header row (a speaker) whose groups are never split: the drawn split
-            holds out ``test_fraction`` of the groups with all their clips, and a given split column that puts a
-            group on both sides is refused. The held-out groups are logged and stored in the load report.
+        group_by: groups (a speaker) never split, read by what ``root`` is (:mod:`.groups`): a column of a folder CSV's
+            header row, or for class folders (and ``train/`` + ``test/``) a regular expression over each clip's file
+            name (its first capture group names the group) or ``ucf``. The drawn split holds out ``test_fraction`` of
+            the groups with all their clips, among the readable clips, and a given split that puts a group on both sides
+            is refused. The held-out groups are logged and stored in the load report (``group_by``, ``test_groups``),
+            the rule in the dataset's ``split_rule``.
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
         check_memory: refuse, before decoding, a set whose waveforms and FD-MFCC maps cannot fit in the host's available
