@@ -19,12 +19,12 @@ from mmdistill.keys import clipped, close_matches
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 
 
-def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str], what: str, more: str = "") -> str:
+def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str], what: str, *, also: str = "") -> str:
     """The canonical name of ``name`` among ``names``: stripped, lower-cased and, when it is a key of ``aliases``, that
     alias's name. ConfigError (key ``dataset``) for a name that is not a string, or none of ``names``: ``unknown {what}
-    dataset 'minst' (did you mean mnist?); choose from ...`` (the name clipped to 63 characters; ``more``, said after
-    the names: what else the loader takes, as the video loader's ``" or a name given to register_tensors (...)"``)."""
-    choices = ", ".join(names) + more
+    dataset 'minst' (did you mean mnist?); choose from ...`` (the name clipped to 63 characters); ``also`` ends the
+    list of choices (an adapter's names beyond the fixed list: ``or a name given to register_tensors``)."""
+    choices = ", ".join(names) + (f" {also}" if also else "")
     if not isinstance(name, str):
         raise ConfigError(f"dataset must be a dataset name (a string), got {type(name).__name__} {clipped(repr(name), 63)}; "
                           f"names: {choices}", key="dataset")

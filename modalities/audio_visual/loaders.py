@@ -59,6 +59,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.datasets import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
+from ..sources import dataset_name
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 from .folder_groups import AV_SPLIT_HINT, folder_group_rule, redraw_groups
@@ -166,7 +167,7 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
 
 def load_pairs(cfg: Any) -> AVData:
     """The dataset ``cfg.dataset`` as normalised :class:`AVData` (see the module docstring)."""
-    name = cfg.dataset
+    name = canonical_dataset(cfg.dataset)
     if name not in ("csv", "video") and getattr(cfg, "group_by", None):
         raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) names a column of a pairs CSV (dataset csv) or a pattern over "
                           f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
@@ -178,7 +179,7 @@ def load_pairs(cfg: Any) -> AVData:
         per_class = tones_digits_per_class(cfg.ipc * int(getattr(cfg, "multi_formation", 1)) ** 2)
         return featurise(name, tones_digits_pairs(cfg.seed, per_class, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
     if name == "csv":
-        root = Path(_root(cfg))
+        root = Path(_root(cfg, name))
         report = LoadReport(descriptions=dict(CSV_KINDS))
         group_by = getattr(cfg, "group_by", None)
         pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report, group_by)
@@ -188,7 +189,7 @@ def load_pairs(cfg: Any) -> AVData:
                                        SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE)
         return data
     if name == "video":
-        root = Path(_root(cfg))
+        root = Path(_root(cfg, name))
         report = LoadReport(descriptions=dict(VIDEO_KINDS))
         pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
@@ -198,13 +199,22 @@ def load_pairs(cfg: Any) -> AVData:
         elif report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
             data.meta["split_rule"] = SPLIT_RULE
         return data
-    raise ConfigError(f"unknown audio-visual dataset {name!r}; choose from {', '.join(BUILT_IN)} or a name given to register_tensors "
-                      f"({', '.join(sorted(_TENSOR_SETS)) or 'none registered'})")
+    raise AssertionError(name)  # canonical_dataset refused any other name
 
 
-def _root(cfg: Any) -> str:
+def canonical_dataset(name: object) -> str:
+    """``name`` itself when :func:`register_tensors` registered it (as spelt), else stripped and lower-cased, one of
+    :data:`BUILT_IN`; ConfigError (key ``dataset``) naming the closest built-in names and the registered ones for another
+    name or a value that is not a string (:func:`~modalities.sources.dataset_name`)."""
+    if isinstance(name, str) and name in _TENSOR_SETS:
+        return name
+    registered = ", ".join(sorted(_TENSOR_SETS)) or "none registered"
+    return dataset_name(name, BUILT_IN, {}, "audio-visual", also=f"or a name given to register_tensors ({registered})")
+
+
+def _root(cfg: Any, name: str) -> str:
     if not cfg.data_root:
-        raise ConfigError(f"dataset {cfg.dataset!r} needs --data-root (a {'CSV file' if cfg.dataset == 'csv' else 'folder of clips'})")
+        raise ConfigError(f"dataset {name!r} needs --data-root (a {'CSV file' if name == 'csv' else 'folder of clips'})")
     root = Path(cfg.data_root).expanduser()
     if not root.exists():
         raise DataError(f"data_root {root} does not exist")
@@ -806,4 +816,4 @@ def _native_rate(num_samples: int, duration: float) -> int:
     return nearest if abs(nearest - est) <= 0.005 * nearest else int(round(est))
 
 
-__all__ = ["BUILT_IN", "RawPair", "featurise", "load_pairs", "read_csv_pairs", "read_video_pairs", "register_tensors"]
+__all__ = ["BUILT_IN", "RawPair", "canonical_dataset", "featurise", "load_pairs", "read_csv_pairs", "read_video_pairs", "register_tensors"]

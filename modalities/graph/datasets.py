@@ -54,6 +54,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list, quantity, shown, unsafe
 
 from ..artifacts import one_spelling_per_label
+from ..sources import dataset_name
 from .data import (UNLABELLED, Graph, NodeClassificationData, NodeName, check_edge_weights, check_edges, check_labels,
                    check_split, node_namer)
 from .files_folder import _edge_list_files
@@ -91,10 +92,22 @@ def default_setting(name: str) -> str:
     return "inductive" if name.lower() in INDUCTIVE else "transductive"
 
 
+#: the graph dataset names that are not patterns or registered names (``pyg:<Class>[/<name>]``, ``sbm:N:C:F``)
+FIXED_NAMES = (*PLANETOID, *GRAPHSAINT, "ogbn-arxiv", "saved", "files", "sbm")
+
+
+def fixed_name(name: object) -> str:
+    """``name`` stripped and lower-cased, one of :data:`FIXED_NAMES`; ConfigError (key ``dataset``) naming the closest
+    names, the patterns and the registered names for another name or a value that is not a string
+    (:func:`~modalities.sources.dataset_name`)."""
+    return dataset_name(name, FIXED_NAMES, {}, "graph", also="(also pyg:<Class>[/<name>], sbm:N:C:F or a name given to "
+                        "modalities.graph.register_graph in this process)")
+
+
 def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = GraphLoadOptions()) -> NodeClassificationData:
     """Load ``name`` (see the module table) from ``root`` and check it; raises DataError/ConfigError naming
     the file, field or option at fault."""
-    key = name.lower()
+    key = name.lower() if isinstance(name, str) else fixed_name(name)
     if key in PLANETOID:
         raw = _planetoid(key, _need_root(name, root), opts)
     elif key in GRAPHSAINT:
@@ -120,11 +133,8 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
     elif registered_graph(name) is not None:
         raw = registered_graph(name)  # type: ignore[assignment]
         key = "registered"
-    else:
-        raise ConfigError(
-            f"unknown graph dataset {name!r}; use cora, citeseer, pubmed, flickr, reddit, ogbn-arxiv, pyg:<Class>[/<name>], "
-            "saved, files, sbm[:N:C:F] or a name given to modalities.graph.register_graph in this process"
-        )
+    else:  # a fixed name with spaces around it is that name; any other name a ConfigError naming the closest names
+        return load_graph_dataset(fixed_name(name), root, opts)
     if not key.startswith("sbm"):  # read from files: what loading merged or kept as given goes into the set's manifest
         if not isinstance(raw.get("load_report"), LoadReport):
             raw["load_report"] = LoadReport()

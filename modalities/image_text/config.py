@@ -19,6 +19,17 @@ from typing import ClassVar, Literal
 from mmdistill.keys import key
 from mmdistill.schema import BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, SplitKeys
 
+from ..sources import dataset_name
+
+#: the image-text dataset names (case-insensitive; the Data paragraph of :class:`ImageTextDistillConfig`)
+DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
+
+
+def canonical_dataset(name: object) -> str:
+    """``name`` lower-cased and stripped, one of :data:`DATASETS`; ConfigError (key ``dataset``) naming the closest names
+    for another name or a value that is not a string (:func:`~modalities.sources.dataset_name`)."""
+    return dataset_name(name, DATASETS, {}, "image-text")
+
 
 @dataclass
 class ImageTextDataKeys(ConfigKeys):
@@ -33,6 +44,11 @@ class ImageTextDataKeys(ConfigKeys):
     text_cache: str | None = key(None, help="folder of cached caption embeddings; none: <cache>/text (<cache>: $MMDISTILL_CACHE, else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
     text_batch: int = key(256, help="captions embedded per batch", unit="captions", range="[1, inf)", resume=False)
     preview_max: int = key(40, help="pairs shown in preview.png", unit="pairs", range="[1, inf)", resume=False)
+
+    def check(self) -> None:
+        super().check()
+        # every image-text recipe's dataset (clip_finetune's too), before an encoder is built (minutes, or a download)
+        canonical_dataset(getattr(self, "dataset", "shapes"))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from mmdistill.errors import ConfigError, DataError
 
+from .config import DATASETS, canonical_dataset
 from .data import ImageTextData
 from .encoders import ImageEncoderBuild, build_text_encoder, text_space
 from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
@@ -18,7 +19,6 @@ from .token_limits import report_long_captions
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("csv", "karpathy", "coco", "flickr30k", "folder", "shapes")
 SHAPES_IMAGES = 300
 
 
@@ -65,7 +65,7 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     normalised for ``image`` and captions embedded by ``cfg.text_encoder``. Before any image is decoded, a set whose
     float32 pixels cannot fit in the host's available memory is refused (a DataError naming the image count, the size,
     the estimate and ``image_size``); ``memory_check=false`` skips that check."""
-    kind = cfg.dataset.lower()
+    kind = canonical_dataset(cfg.dataset)
     bad = BadInput()
     if kind == "csv":
         path = _need_root(cfg)
@@ -81,11 +81,9 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
         root = _need_root(cfg)
         records = read_folder_records(root, bad)
         opener, source, name = file_opener(root), str(root), root.name
-    elif kind == "shapes":
+    else:  # shapes: canonical_dataset refused any other name
         records, pictures = shapes_records(SHAPES_IMAGES, cfg.seed)
         opener, source, name = pictures.__getitem__, "shapes (generated)", "shapes"
-    else:
-        raise ConfigError(f"unknown image-text dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if kind in ("csv", "karpathy", "coco", "flickr30k") and not root.is_dir():
         raise DataError(f"image root {root} does not exist (set image_root to the folder the image paths are relative to)")
     if kind != "shapes":  # one image written two ways (images/x.jpg, ./images/x.jpg, /abs/images/x.jpg) is one image

@@ -85,7 +85,7 @@ def video_dataset(name: object) -> str:
                           f"where it is: pass --dataset folder --data-root {name.strip()} (video files, or a CSV path,label,split) or "
                           f"--dataset frames --data-root {name.strip()} (a folder of frame images per clip)", key="dataset")
     registered = ", ".join(_TENSOR_SETS) or "none registered"
-    return dataset_name(name, DATASETS, ALIASES, "video", more=f" or a name given to register_tensors ({registered})")
+    return dataset_name(name, DATASETS, ALIASES, "video", also=f"or a name given to register_tensors ({registered})")
 
 
 def _looks_like_path(name: str) -> bool:
