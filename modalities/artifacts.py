@@ -39,11 +39,20 @@ def check_labels(labels: Tensor, n: int, classes: list[str]) -> None:
         raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
 
 
+#: the smallest text a preview draws (points): labels under 8 pt are hard to read at a card's width and in print
+PREVIEW_FONT_PT = 9
+
+#: a class row's label in :func:`class_grid` (and the grids like it): characters per line and lines, within its margin
+ROW_LABEL_CHARS, ROW_LABEL_LINES = 16, 3
+
+
 def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: tuple[float, float],
                title: str | None = None, where: str = "preview") -> tuple[Figure, list[tuple[list[Axes], list[int]]]]:
     """A figure with one row per class present in ``labels`` (N,) and up to ``max_per_class`` cells per row,
     each cell ``cell`` = (width, height) inches without ticks or frame, the class name at the row start and
-    ``title`` on top. A class name with characters the installed font lacks is labelled by its index
+    ``title`` on top. The class names are :data:`PREVIEW_FONT_PT` points, a long one wrapped and cut with an ellipsis
+    (:func:`fitted_label`, :data:`ROW_LABEL_CHARS` x :data:`ROW_LABEL_LINES`: the 1.4 inch margin). A class name with
+    characters the installed font lacks is labelled by its index
     (:func:`mmdistill.plots.drawable_labels`: one log line for ``where``, the figure's name, instead of a warning per
     character). Returns ``(fig, rows)``; ``rows`` lists ``(axes of the row, indices of the row's samples)``
     with at most one index per axis (draw sample ``indices[k]`` on ``axes[k]``)."""
@@ -63,15 +72,12 @@ def class_grid(labels: Tensor, classes: list[str], *, max_per_class: int, cell: 
                 spine.set_visible(False)
     rows = []
     for r, c in enumerate(present):
-        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[r][0].set_ylabel(fitted_label(names[c], ROW_LABEL_CHARS, ROW_LABEL_LINES), rotation=0, ha="right", va="center",
+                              fontsize=PREVIEW_FONT_PT)
         rows.append((list(axes[r]), (labels == c).nonzero().flatten()[:cols].tolist()))
     if title:
         fig.suptitle(title, fontsize=10)
     return fig, rows
-
-
-#: the smallest text a preview draws (points): labels under 8 pt are hard to read at a card's width and in print
-PREVIEW_FONT_PT = 9
 
 
 def fitted_label(text: str, chars: int, lines: int) -> str:

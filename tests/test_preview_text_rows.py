@@ -1,0 +1,82 @@
+"""Walk 54J, after 54E's video, image-text and sequences previews: the image and audio class rows (8 pt, a long class
+name cut at the figure's left edge), the colour bars of the audio and audio-visual previews (7 pt ticks), the
+audio-visual preview's column titles (7 pt, over one another and over the class name) and the graph preview's legend
+(7 pt, a long class name squeezing the drawing to a strip) are drawn at artifacts.PREVIEW_FONT_PT points, long names
+wrapped and cut with an ellipsis, no label over another and none outside the figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmdistill.plots as plots
+from mmdistill.modalities.artifacts import PREVIEW_FONT_PT
+
+LONG = "Playing the Daf drum with both hands in a crowded room at night"
+CLASSES = ["Run", LONG, "Sit", "a_very_long_single_token_class_name_without_spaces"]
+LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the previews draw, laid out as save_figure lays them out but not written (closed at the end)."""
+    figs = []
+
+    def keep(fig, path, what="text"):
+        fig.tight_layout()
+        if plots.fit_titles(fig) | plots.fit_axis_labels(fig):
+            fig.tight_layout()
+        fig.canvas.draw()  # places the axis labels as savefig does
+        figs.append(fig)
+        return Path(path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    yield figs
+    for fig in figs:
+        plots.pyplot().close(fig)
+
+
+def _boxes(fig, texts):
+    renderer = plots._renderer(fig)
+    return [t.get_window_extent(renderer) for t in texts if t.get_text()]
+
+
+def _apart(boxes) -> bool:
+    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def _inside(fig, boxes) -> bool:
+    w, h = fig.canvas.get_width_height()
+    return all(b.x0 >= 0 and b.x1 <= w + 1 and b.y0 >= 0 for b in boxes)
+
+
+def _row_labels(fig):
+    return [ax.yaxis.label for ax in fig.axes if ax.get_ylabel()]
+
+
+def _check_rows(fig):
+    rows = _row_labels(fig)
+    assert len(rows) == 4 and min(t.get_fontsize() for t in rows) >= PREVIEW_FONT_PT >= 9
+    long = rows[1].get_text()
+    assert long.endswith("…") and len(long.split("\n")) <= 3 and max(map(len, long.split("\n"))) <= 16
+    assert rows[0].get_text() == "Run"
+    boxes = _boxes(fig, rows)
+    assert _apart(boxes) and _inside(fig, boxes)
+
+
+def test_image_preview_class_rows_are_readable_and_a_long_name_is_wrapped_inside_the_figure(tmp_path, drawn, monkeypatch):
+    import mmdistill.modalities.image.export as export
+
+    monkeypatch.setattr(export, "save_figure", plots.save_figure)
+    export.save_preview_grid(torch.rand(8, 3, 8, 8), LABELS, CLASSES, tmp_path / "p.png", mean=(0, 0, 0), std=(1, 1, 1), title="t")
+    _check_rows(drawn[0])
+
+
+def test_audio_preview_class_rows_are_readable_and_a_long_name_is_wrapped_inside_the_figure(tmp_path, drawn, monkeypatch):
+    import mmdistill.modalities.audio.export as export
+
+    monkeypatch.setattr(export, "save_figure", plots.save_figure)
+    export.save_fdmfcc_preview(torch.randn(8, 3, 12, 16), LABELS, CLASSES, tmp_path / "p.png", title="t", hop_ms=10)
+    _check_rows(drawn[0])
