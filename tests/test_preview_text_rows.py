@@ -80,3 +80,22 @@ def test_audio_preview_class_rows_are_readable_and_a_long_name_is_wrapped_inside
     monkeypatch.setattr(export, "save_figure", plots.save_figure)
     export.save_fdmfcc_preview(torch.randn(8, 3, 12, 16), LABELS, CLASSES, tmp_path / "p.png", title="t", hop_ms=10)
     _check_rows(drawn[0])
+
+
+def _tick_labels(fig):
+    """The tick labels drawn on ``fig``'s axes and their insets (the colour bars)."""
+    axes = [a for ax in fig.axes for a in (ax, *ax.child_axes)]
+    return [t for ax in axes for t in ax.get_yticklabels() + ax.get_xticklabels() if t.get_text() and t.get_visible()]
+
+
+def test_audio_colour_bar_ticks_and_channel_names_are_readable_and_apart(tmp_path, drawn, monkeypatch):
+    import mmdistill.modalities.audio.export as export
+
+    monkeypatch.setattr(export, "save_figure", plots.save_figure)
+    export.save_fdmfcc_preview(torch.randn(8, 3, 12, 16), LABELS, CLASSES, tmp_path / "p.png", title="t", hop_ms=10)
+    fig = drawn[0]
+    ticks = _tick_labels(fig)
+    texts = ticks + [ax.xaxis.label for ax in fig.axes if ax.get_xlabel()]
+    assert {"MFCC", "0"} <= {t.get_text() for t in ticks} and len(ticks) >= 3 + 3 * 2
+    assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
+    assert _apart(_boxes(fig, ticks)) and _inside(fig, _boxes(fig, texts))

@@ -15,7 +15,7 @@ from mmdistill.errors import DataError
 from mmdistill.io import save_tensors
 from mmdistill.plots import save_figure
 
-from ..artifacts import check_labels, class_grid, export_folder_names, new_tree, warn_absent_classes, write_class_index
+from ..artifacts import PREVIEW_FONT_PT, check_labels, class_grid, export_folder_names, new_tree, warn_absent_classes, write_class_index
 from ..colour_bars import value_bar
 from .features import CHANNELS, FDMFCCParams, denormalize, fdmfcc_to_waveform
 
@@ -100,11 +100,12 @@ def save_fdmfcc_preview(x: Tensor, labels: Tensor, classes: list[str], path: str
             ax.set_ylim(0, 3 * n_mfcc + 2)
     if rows:
         first = rows[0][0][0]
-        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], [k[1] for k in CHANNEL_KEYS], fontsize=8)
+        first.set_yticks([(2 - ch) * (n_mfcc + 1) + n_mfcc / 2 for ch in range(3)], [k[1] for k in CHANNEL_KEYS],
+                         fontsize=PREVIEW_FONT_PT)
         first.yaxis.labelpad = 14
         _colour_bars(rows[0][0][len(rows[0][1]) - 1], drawn[:3], ranges, n_mfcc)
         if hop_ms:
-            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=8)
+            rows[-1][0][0].set_xlabel(f"{frames} frames × {hop_ms:g} ms", fontsize=PREVIEW_FONT_PT)
     return save_figure(fig, path)  # class names were made drawable; save_figure names what a title still lacks
 
 
