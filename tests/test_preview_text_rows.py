@@ -99,3 +99,20 @@ def test_audio_colour_bar_ticks_and_channel_names_are_readable_and_apart(tmp_pat
     assert {"MFCC", "0"} <= {t.get_text() for t in ticks} and len(ticks) >= 3 + 3 * 2
     assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
     assert _apart(_boxes(fig, ticks)) and _inside(fig, _boxes(fig, texts))
+
+
+def test_audio_visual_preview_rows_titles_and_db_bar_are_readable_and_apart(tmp_path, drawn, monkeypatch):
+    from mmdistill.modalities.audio.features import FDMFCCParams
+    import mmdistill.modalities.audio_visual.export as export
+
+    monkeypatch.setattr(export, "save_figure", plots.save_figure)
+    meta = {"features": FDMFCCParams(n_mels=16).to_dict(), "audio_mean": -40.0, "audio_std": 10.0, "image_mean": [0.5],
+            "image_std": [0.25]}
+    export.save_pair_preview(torch.randn(8, 1, 16, 12), torch.randn(8, 1, 8, 8), LABELS, CLASSES, meta, tmp_path / "p.png", title="t")
+    fig = drawn[0]
+    _check_rows(fig)
+    titles = [ax.title for ax in fig.axes if ax.get_title()]
+    texts = titles + _row_labels(fig) + _tick_labels(fig)
+    assert [t.get_text() for t in titles] == ["frame", "log-mel (dB)"] * 2
+    assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
+    assert _apart(_boxes(fig, texts)) and _inside(fig, _boxes(fig, texts))

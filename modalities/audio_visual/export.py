@@ -21,7 +21,8 @@ from mmdistill.export_record import public_meta
 from mmdistill.io import save_tensors
 from mmdistill.plots import drawable_image, drawable_labels, pyplot, save_figure, shown_channels
 
-from ..artifacts import check_labels, export_folder_names, new_tree, warn_absent_classes, write_class_index
+from ..artifacts import (PREVIEW_FONT_PT, ROW_LABEL_CHARS, ROW_LABEL_LINES, check_labels, export_folder_names, fitted_label, new_tree,
+                         warn_absent_classes, write_class_index)
 from ..colour_bars import value_bar
 from ..audio.decode import fix_length
 from ..audio.features import FDMFCCParams, fdmfcc_to_waveform
@@ -97,9 +98,10 @@ def save_pair_preview(audio: Tensor, image: Tensor, labels: Tensor, classes: lis
             if r == 0:
                 first_row = (ax_a, drawn)
             if r == 0:
-                ax_i.set_title("frame", fontsize=7)
-                ax_a.set_title("log-mel (dB)", fontsize=7)
-        axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center")
+                ax_i.set_title("frame", fontsize=PREVIEW_FONT_PT)
+                ax_a.set_title("log-mel (dB)", fontsize=PREVIEW_FONT_PT)
+        axes[r][0].set_ylabel(fitted_label(names[c], ROW_LABEL_CHARS, ROW_LABEL_LINES), rotation=0, ha="right", va="center",
+                              fontsize=PREVIEW_FONT_PT)
     if first_row is not None:
         value_bar(*first_row, (1.06, 0.05, 0.08, 0.9), lo, hi, label="dB", tick="{:.0f}", zero=False)
     shown = shown_channels(pixels.shape[1])
