@@ -116,3 +116,30 @@ def test_audio_visual_preview_rows_titles_and_db_bar_are_readable_and_apart(tmp_
     assert [t.get_text() for t in titles] == ["frame", "log-mel (dB)"] * 2
     assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
     assert _apart(_boxes(fig, texts)) and _inside(fig, _boxes(fig, texts))
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_graph_preview_legend_is_readable_a_long_name_cut_and_the_entries_apart(tmp_path, drawn, monkeypatch, structured):
+    from types import SimpleNamespace
+
+    import mmdistill.modalities.graph.export as export
+    from mmdistill.synthetic import SyntheticSet
+
+    monkeypatch.setattr(export, "save_figure", plots.save_figure)
+    n = 12
+    edges = [(i, i + 1, 0.5) for i in range(n - 1)]
+    ei = torch.tensor([[u for u, v, _ in edges] + [v for u, v, _ in edges], [v for u, v, _ in edges] + [u for u, v, _ in edges]])
+    graph = SimpleNamespace(num_nodes=n, edges=lambda: (ei, torch.full((ei.shape[1],), 0.5)))
+    monkeypatch.setattr(export, "_kept_edges", lambda syn: (graph, edges, edges))
+    syn = SyntheticSet({"x": torch.randn(n, 4)}, torch.arange(n) % 4, 4,
+                       meta={"structure": "pge" if structured else "identity", "classes": CLASSES, "adj_threshold": 0.01})
+    export.draw_condensed(syn, tmp_path / "p.png", "t")
+    fig = drawn[0]
+    legend = fig.axes[0].get_legend()
+    entries = legend.get_texts()
+    texts = [*entries, legend.get_title(), *(ax.title for ax in fig.axes if ax.get_title())]
+    assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
+    long = entries[1].get_text()
+    assert long.endswith("…") and len(long.split("\n")) <= 2
+    boxes = _boxes(fig, texts)
+    assert _apart(boxes) and _inside(fig, boxes)

@@ -27,6 +27,7 @@ from mmdistill.series_style import COLOURS, class_style, class_style_words
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import id_list, quantity
 
+from ..artifacts import PREVIEW_FONT_PT, fitted_label
 from .datasets import FEATURE_STATISTICS
 
 if TYPE_CHECKING:
@@ -189,6 +190,11 @@ def export_note(meta: dict[str, Any]) -> str:
 #: (GCond keeps every weight above a small threshold) and drawing all of it hides the structure
 PREVIEW_EDGES_PER_NODE = 3
 
+#: a class name in the preview's legend: characters per line and lines (longer names wrapped and cut with an ellipsis)
+LEGEND_CHARS, LEGEND_LINES = 24, 2
+#: the legend under the structured preview: at most this many entries a row, fewer when the names are long
+LEGEND_COLUMNS, LEGEND_ROW_CHARS = 7, 90
+
 
 def strongest_edges(edges: list[tuple[int, int, float]], per_node: int) -> list[tuple[int, int, float]]:
     """The union over nodes of each node's ``per_node`` heaviest edges (``(u, v, weight)`` with u < v), in the
@@ -212,7 +218,7 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     g, edges, drawn = _kept_edges(syn)
     n = g.num_nodes
     labels = syn.labels.cpu().tolist()
-    classes = drawable_labels(_class_names(syn), Path(path).name)
+    classes = [fitted_label(c, LEGEND_CHARS, LEGEND_LINES) for c in drawable_labels(_class_names(syn), Path(path).name)]
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
     graph.add_weighted_edges_from(drawn)
@@ -233,14 +239,17 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
                        label=classes[c], **class_style(c))  # a colour and a shape: a class is told apart without colour
     ax.set_axis_off()
     if structured:
-        ax.set_title(f"nodes by class, {_drawn_words(edges, drawn)}", fontsize=8)
+        ax.set_title(f"nodes by class, {_drawn_words(edges, drawn)}", fontsize=PREVIEW_FONT_PT)
         _draw_adjacency(axes[0][1], g, labels, syn.num_classes)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(syn.num_classes, 7), fontsize=7, frameon=False,
-                  title="class", title_fontsize=8)
+        longest = max((len(line) for c in classes for line in c.split("\n")), default=1)
+        columns = max(1, min(syn.num_classes, LEGEND_COLUMNS, LEGEND_ROW_CHARS // (longest + 5)))  # + the marker's room
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=columns, fontsize=PREVIEW_FONT_PT, frameon=False,
+                  title="class", title_fontsize=PREVIEW_FONT_PT)
     else:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, title="class", title_fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=PREVIEW_FONT_PT, frameon=False, title="class",
+                  title_fontsize=PREVIEW_FONT_PT)
     structure = _structure_words(syn, edges)
-    fig.suptitle(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=9)
+    fig.suptitle(f"{title}\n{structure}" if title else f"{n} nodes, {structure}", fontsize=PREVIEW_FONT_PT + 1)
     return save_figure(fig, path)
 
 
@@ -316,7 +325,7 @@ def _draw_adjacency(ax: Any, g: Any, labels: list[int], num_classes: int) -> Non
         start += size
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title("kept adjacency A', nodes ordered by class (class blocks outlined)", fontsize=8)
+    ax.set_title("kept adjacency A', nodes ordered by class (class blocks outlined)", fontsize=PREVIEW_FONT_PT)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="edge weight")
 
 
