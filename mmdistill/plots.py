@@ -251,6 +251,8 @@ def missing_glyph_note(where: str, what: str = "label") -> Iterator[None]:
                  "them (e.g. Noto Sans CJK) for matplotlib to draw them", where, len(glyphs), what, ", ".join(sorted(fonts)))
 
 
+#: the smallest text of a figure a card embeds (points; previews: artifacts.PREVIEW_FONT_PT): 8 pt is hard to read in print
+SMALLEST_FONT_PT = 9
 #: the ratio of the largest to the smallest loss from which loss.png's y-axis is logarithmic (linear below: a loss
 #: that moves within one decade got no tick labels on a log axis)
 LOG_SCALE_FROM = 10.0
@@ -291,16 +293,16 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
         ax.plot(its, smooth, lw=1.6, color=main["color"], label="running mean")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers (a short run showed 0.5, 1.25)
     if min(losses) > 0 and max(losses) / min(losses) >= LOG_SCALE_FROM:  # within a decade a log axis shows no numbers
-        from matplotlib.ticker import FuncFormatter
-
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 1, 10 rather than 10^0, 10^1
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if _mantissa(v) in (2, 3, 5) else ""))
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        decades = math.log10(max(losses) / min(losses))  # 9 pt minor labels: fewer the more decades share the axis
+        minor = (2, 3, 5) if decades <= 2 else (2, 5) if decades <= 6 else ()
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if _mantissa(v) in minor else ""))
+        ax.tick_params(axis="y", which="minor", labelsize=SMALLEST_FONT_PT)
     handles = ax.get_lines() if smooth is not None else []
     if selection and selection.get("scores"):  # squares on a dashed line, named in the legend: told from the loss
         right = ax.twinx()  # by more than colour (a grey print, any colour vision)
@@ -312,8 +314,8 @@ def plot_loss_curve(records: list[dict[str, Any]], path: str | Path, title: str 
                                      label=f"kept: iteration {selection['selected_iteration']}"))
         right.set_ylabel(metric.split(" (")[0])
     if handles:  # above the axes: clear of both curves
-        ax.legend(handles=handles, fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
-    ax.set_title(title, fontsize=10, pad=10 + 11 * ((len(handles) + 1) // 2))
+        ax.legend(handles=handles, fontsize=SMALLEST_FONT_PT, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
+    ax.set_title(title, fontsize=10, pad=10 + 1.6 * SMALLEST_FONT_PT * ((len(handles) + 1) // 2))  # over the legend's rows
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
@@ -383,11 +385,11 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
             top = max([m + s] + runs)
             tops.append(top)
             ax.text(x, top, f"{m:.{decimals}f}" + ("\n1 run" if single else ""), ha="center", va="bottom",
-                    fontsize=7 if wide else 9)
+                    fontsize=SMALLEST_FONT_PT)
     if chance is not None:  # named in the right margin, clear of the bars and the legend
         ax.axhline(100 * chance, color="grey", ls="--", lw=1, zorder=1)
         ax.text(1.01, 100 * chance, f"{chance_label}\n{100 * chance:.{decimals}f}", transform=ax.get_yaxis_transform(), ha="left",
-                va="center", fontsize=7, color="dimgrey")
+                va="center", fontsize=SMALLEST_FONT_PT, color="dimgrey")
         tops.append(100 * chance)
     high = max(tops)
     ax.set_ylim(0, 105 if high > 50 else max(high * 1.3, 1e-3))
@@ -395,12 +397,12 @@ def accuracy_figure(sets: Mapping[str, Mapping[str, Any]], title: str, ylabel: s
     if wide:
         ax.set_xticks(range(len(groups)), list(groups))
         ax.set_xlabel("evaluation network")
-        ax.legend(fontsize=7, frameon=False, ncol=min(len(names), 4), loc="upper right")
+        ax.legend(fontsize=SMALLEST_FONT_PT, frameon=False, ncol=min(len(names), 4), loc="upper right")
         ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     else:
         ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
         if len(names) > 4 or max(len(n) for n in names) > 16:  # "random_real (earlier)" beside "herding (earlier)" touched
-            ax.tick_params(axis="x", labelrotation=25, labelsize=8)
+            ax.tick_params(axis="x", labelrotation=25, labelsize=SMALLEST_FONT_PT)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.set_title(title, fontsize=10)

@@ -19,6 +19,7 @@ from mmdistill.data import check_class_list
 from mmdistill.errors import DataError
 from mmdistill.io import new_tree
 from mmdistill.load_report import CLASSES_WITHOUT_TEST, HIDDEN  # HIDDEN: the core's reason, re-exported for the walks
+from mmdistill.plots import SMALLEST_FONT_PT
 from mmdistill.words import id_list
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ def check_labels(labels: Tensor, n: int, classes: list[str]) -> None:
         raise DataError(f"labels range over {int(labels.min())}..{int(labels.max())} but there are {len(classes)} classes")
 
 
-#: the smallest text a preview draws (points): labels under 8 pt are hard to read at a card's width and in print
-PREVIEW_FONT_PT = 9
+#: the smallest text a preview draws (points): labels under 8 pt are hard to read at a card's width and in print (the
+#: core plots' size, :data:`mmdistill.plots.SMALLEST_FONT_PT`)
+PREVIEW_FONT_PT = SMALLEST_FONT_PT
 
 #: a class row's label in :func:`class_grid` (and the grids like it): characters per line and lines, within its margin
 ROW_LABEL_CHARS, ROW_LABEL_LINES = 16, 3
