@@ -292,7 +292,7 @@ def summary_lines(block: dict[str, Any]) -> list[str]:
 
 def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str = "") -> Path:
     """Histograms of the two distance distributions per space, and the closest pairs when they can be drawn."""
-    from mmdistill.plots import drawable_image, pyplot, save_figure
+    from mmdistill.plots import SMALLEST_FONT_PT as PT, drawable_image, pyplot, save_figure
     from mmdistill.series_style import bar_style
 
     plt = pyplot()
@@ -314,12 +314,13 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
         ax.hist(syn.numpy(), bins=bins, density=True, histtype="step", linewidth=1.8, color=bar_style(0)["color"],
                 label="synthetic → nearest real")
         where = block.get("input_space") if key == "input" else block.get("feature_space")
-        ax.set_title(f"{key} space\n({where})", fontsize=8)
-        ax.set_xlabel("Euclidean distance", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_title(f"{key} space\n({where})", fontsize=PT)
+        ax.set_xlabel("Euclidean distance", fontsize=PT)
+        ax.tick_params(labelsize=PT)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.45)  # room above the bars for the legend's two rows
         if k == 0:
-            ax.legend(fontsize=7, frameon=False, loc="upper right")  # "best" searched the bars: seconds on a busy CPU
-            ax.set_ylabel("density (each histogram's area 1)", fontsize=7)
+            ax.legend(fontsize=PT, frameon=False, loc="upper right")  # "best" searched the bars: seconds on a busy CPU
+            ax.set_ylabel("density (each histogram's area 1)", fontsize=PT)
     if pairs:
         cols = len(spaces) * 4
         n = min(len(pairs), cols)
@@ -337,10 +338,10 @@ def plot(block: dict[str, Any], views: MemorisationViews, path: Path, title: str
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if c == 0:
-                    ax.set_ylabel("synthetic" if r == 1 else "nearest real", fontsize=7)
+                    ax.set_ylabel("synthetic" if r == 1 else "nearest\nreal", fontsize=PT)  # one line: taller than the cell
                 if r == 1:
-                    ax.set_title(f"d={pairs[c]['distance']:.3g}", fontsize=6.5)
-    fig.suptitle((title + ": " if title else "") + "distance to the nearest real training sample", fontsize=9)
+                    ax.set_title(f"d={pairs[c]['distance']:.3g}", fontsize=PT)
+    fig.suptitle((title + ": " if title else "") + "distance to the nearest real training sample", fontsize=PT + 1)
     fig.tight_layout()
     return save_figure(fig, path)
 

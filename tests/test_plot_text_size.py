@@ -81,3 +81,31 @@ def test_single_network_bars_long_names_are_readable_and_apart(drawn):
     ticks = fig.axes[0].get_xticklabels()
     assert min(t.get_fontsize() for t in ticks) >= SMALLEST_FONT_PT and ticks[0].get_rotation() == 25  # slanted: apart
     plots.pyplot().close(fig)
+
+
+def test_memorisation_plot_text_is_readable_inside_the_figure_and_the_legend_clear_of_the_bars(tmp_path, drawn):
+    from types import SimpleNamespace
+
+    import torch
+
+    from mmdistill import memorisation
+
+    g = torch.Generator().manual_seed(0)
+    space = {"distances": torch.rand(40, generator=g).tolist(), "real_distances": (torch.rand(200, generator=g) + 0.3).tolist()}
+    pictures = lambda idx: torch.rand(len(idx), 3, 8, 8)  # noqa: E731
+    block = {"input": space, "feature": space, "input_space": "flattened model inputs", "feature_space": "a ConvNet's features",
+             "closest": [{"synthetic": i, "real_pool_index": i, "distance": 0.123456 + i} for i in range(8)]}
+    memorisation.plot(block, SimpleNamespace(syn_pictures=pictures, real_pictures=pictures), tmp_path / "m.png", "toy")
+    fig = drawn[0]
+    hist = fig.axes[0]
+    titles = [ax.title for ax in fig.axes if ax.get_title()]
+    labels = [a.label for ax in fig.axes for a in (ax.xaxis, ax.yaxis) if a.label.get_text()]
+    ticks = [t for t in hist.get_xticklabels() + hist.get_yticklabels() if t.get_text()]
+    legend = hist.get_legend()
+    assert min(t.get_fontsize() for t in titles + labels + ticks + legend.get_texts()) >= SMALLEST_FONT_PT
+    assert _apart(fig, [t for t in titles if t.get_text().startswith("d=")])
+    renderer = plots._renderer(fig)
+    h = fig.canvas.get_width_height()[1]
+    assert all(0 <= t.get_window_extent(renderer).y0 and t.get_window_extent(renderer).y1 <= h for t in labels)
+    top = max(p.get_height() for p in hist.containers[0])  # the legend above the real distances' tallest bar
+    assert legend.get_window_extent(renderer).y0 >= hist.transData.transform((0, top))[1]
