@@ -71,6 +71,14 @@ def counted(n: Any, manifest: Mapping[str, Any], modality: Any = None) -> str:
     return quantity(n, noun)
 
 
+def merged_part_words(part: Mapping[str, Any], manifest: Mapping[str, Any], modality: Any = None) -> str:
+    """One ``merged_from`` record in words, as the card and ``mmdistill show`` say it: ``"classes cat, dog"``, or for a
+    set without classes (image-text) its :func:`counted` total, ``"6 pairs"``; "" when the record names neither."""
+    classes, per_class = part.get("classes"), part.get("per_class")
+    return (f"classes {', '.join(map(str, classes))}" if isinstance(classes, list)
+            else counted(sum(per_class), manifest, modality) if isinstance(per_class, list) else "")
+
+
 def size_text(n: float) -> str:
     """``n`` bytes in binary units (``"125.5 KiB"``), as the card and ``mmdistill cache`` state sizes."""
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -113,9 +121,7 @@ def score_rows(metrics: Mapping[str, Any]) -> list[str]:
     and visual-only accuracy; HR@K and NDCG@K; R@K per direction), one column per score as mean ± std (x100); no
     rows when no set records more than its headline."""
     sets = {k: v for k, v in evaluated_sets(metrics).items() if isinstance(v.get("scores"), Mapping) and v["scores"]}
-    names: list[str] = []
-    for v in sets.values():
-        names += [n for n in v["scores"] if n not in names]
+    names = list(dict.fromkeys(n for v in sets.values() for n in v["scores"]))  # each score once, in first-seen order
     if len(names) < 2:
         return []
 
@@ -222,8 +228,7 @@ def _protocol(proto: Any, other: Any = None) -> Any:
 
 def _fence(text: str, lang: str = "") -> list[str]:
     """``text`` in a Markdown code fence longer than any run of backticks inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    tick = "`" * max(3, longest + 1)
+    tick = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     return [tick + lang, text, tick]
 
 
@@ -277,8 +282,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     parts = [p for p in manifest.get("merged_from") or [] if isinstance(p, Mapping)]
     if parts:  # mmdistill merge: the sets it joined, each with the classes it gave
         out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's, its sizes the merged set's): "
-                + "; ".join(f"`{p.get('dir', '?')}` (" + (f"classes {', '.join(map(str, p['classes']))}" if isinstance(p.get("classes"), list)
-                            else f"{sum(p.get('per_class') or [])} samples") + ")" for p in parts)]
+                + "; ".join(f"`{p.get('dir', '?')}`" + (f" ({w})" if (w := merged_part_words(p, manifest, modality)) else "") for p in parts)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
         held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
         out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "
@@ -413,4 +417,4 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     return "\n".join(out)
 
 
-__all__ = ["budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imported_line", "loading_counts", "metric_rows", "score_rows", "render_card", "storage_block"]
+__all__ = ["budget", "card_summary", "classes_phrase", "comparable_sets", "counted", "imported_line", "loading_counts", "merged_part_words", "metric_rows", "score_rows", "render_card", "storage_block"]

@@ -98,7 +98,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
-    from mmdistill.card import card_summary, classes_phrase
+    from mmdistill.card import card_summary, classes_phrase, merged_part_words
     from mmdistill.report import budget_label, cross_arch_lines, summary_line
     from mmdistill.share import step_size_of
     from mmdistill.words import shown, shown_values
@@ -117,11 +117,9 @@ def _show(args: argparse.Namespace, syn, manifest: dict, modality) -> None:
         print("  " + summary_line(manifest))
         for line in cross_arch_lines(manifest["metrics"]):
             print(line)
-    for part in manifest.get("merged_from") or []:  # mmdistill merge's parts, each with the classes it gave
-        if isinstance(part, dict) and isinstance(part.get("classes"), list):
-            print(f"  merged from {shown(str(part.get('dir')))}: classes {shown(', '.join(map(str, part['classes'])))}")
-        elif isinstance(part, dict) and isinstance(part.get("per_class"), list):  # sets without classes (image-text pairs)
-            print(f"  merged from {shown(str(part.get('dir')))}: {sum(part['per_class'])} {modality.sample_noun}s")
+    for part in manifest.get("merged_from") or []:  # mmdistill merge's parts: the classes each gave, or its pairs
+        if isinstance(part, dict) and (gave := merged_part_words(part, manifest, modality)):
+            print(f"  merged from {shown(str(part.get('dir')))}: {gave}")
     step = step_size_of(syn)
     if step is not None:
         print(f"  learned step size: {step}")

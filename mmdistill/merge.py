@@ -27,6 +27,7 @@ import torch
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.integrity import SET_DIGEST_KEY
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,7 @@ def merge(dirs: Sequence[str | Path], out: str | Path, *, dataset: str | None = 
         write_artifact(out_dir, syn.detached(), manifest, modality)
     noun = getattr(modality, "sample_noun", "sample")
     each = f", {ipc} per class of {syn.num_classes} classes" if getattr(modality, "merge_by_class", True) else ""
-    say(f"merged {len(parts)} sets ({sum(len(p[1]) for p in parts)} {noun}s) into {len(syn)} {noun}s{each}, in {out_dir}")
+    say(f"merged {len(parts)} sets ({quantity(sum(len(p[1]) for p in parts), noun)}) into {quantity(len(syn), noun)}{each}, in {out_dir}")
     if "metrics" in manifest:
         from mmdistill.report import summary_line
 
