@@ -126,10 +126,10 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
                               "with hard labels can be merged", key="dirs")
         for k in inputs:
             if tuple(syn.data[k].shape[1:]) != shapes[k]:
-                what = "samples" if inputs == ("x",) else f"{k!r} inputs"
+                what = "samples" if len(inputs) == 1 else f"{k!r} inputs"  # an audio-visual or image-text set: the side
                 raise ConfigError(f"{where}: its {what} have shape {tuple(syn.data[k].shape[1:])}, the data's {shapes[k]}; distil "
-                                  "the parts at one sample shape (image_size, channels" + ("" if k == "x" else ", n_mels, audio_frames")
-                                  + ")", key="dirs")
+                                  "the parts at one sample shape (the same size keys as the first part's config, which the data "
+                                  "is read with)", key="dirs")
         if differs := _differing_meta(syn, target, getattr(modality, "merge_meta_keys", ())):
             raise ConfigError(f"{where}: {differs}; merge parts distilled with the same preprocessing as the data the merged set "
                               "is for (the same keys)", key="dirs")
@@ -145,7 +145,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
             raise ConfigError(f"{where}: {differs}; merge parts distilled with the same input space (zca) on the same data", key="dirs")
         stats = _normalisation(syn.meta, where, modality)
         if set(stats) != set(goal):
-            side = "" if inputs == ("x",) else f" ({', '.join(sorted(set(stats) ^ set(goal)))})"
+            side = "" if len(inputs) == 1 else f" ({', '.join(sorted(set(stats) ^ set(goal)))})"
             raise ConfigError(f"{where}: its inputs{side} are {'not ' if len(stats) < len(goal) else ''}normalised by a mean and "
                               f"std, the data's are{' not' if len(stats) > len(goal) else ''}", key="dirs")
         xs = {}

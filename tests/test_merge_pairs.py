@@ -153,3 +153,16 @@ def test_a_merged_lors_sets_config_records_the_summed_rank_its_factors_hold(tmp_
     merged = load(out)
     assert merged.synthetic.data["sim_left"].shape == (5, 6)
     assert merged.manifest["config"]["sim_rank"] == 6 and merged.manifest["config"]["ipc"] == 5
+
+
+def test_an_image_text_part_of_another_image_size_is_refused_naming_no_audio_keys():
+    """Review R1 (finding 7): the shared shape check's hint named 'image_size, channels, n_mels, audio_frames' for any
+    input but 'x', so an image-text part was told of audio keys it has none of; the hint names no adapter's keys."""
+    from mmdistill.modalities.image_text import MODALITY
+
+    big = _pairs(2, 2, 1.0, 0)
+    big.data["images"] = torch.zeros(2, 3, 8, 8)
+    with pytest.raises(ConfigError, match=r"c2: its 'images' inputs have shape \(3, 8, 8\), the data's \(3, 4, 4\); distil the parts "
+                       r"at one sample shape \(the same size keys as the first part's config") as err:
+        merge_parts([(Path("c1"), _pairs(2, 2, 1.0, 1), {}), (Path("c2"), big, {})], _pairs(1, 2, 1.0, 2), MODALITY)
+    assert "n_mels" not in str(err.value) and "channels" not in str(err.value)
