@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
 from mmdistill.errors import ArtifactError, DataError
+from mmdistill.words import id_list
 
 #: the version of :meth:`LoadReport.as_dict`'s shape
 FORMAT = 1
@@ -128,10 +129,11 @@ class LoadReport:
         line = summary_line(self.counts())
         unscored = self.facts.get(CLASSES_WITHOUT_TEST)
         if isinstance(unscored, list) and unscored:
-            line += f"; class(es) without a test sample, trained on but not scored: {_some(unscored)}"
+            line += f"; class(es) without a test sample, trained on but not scored: {id_list((repr(str(c)) for c in unscored), NAMES)}"
         held, group_by = self.facts.get("test_groups"), self.facts.get("group_by")
         if isinstance(held, list) and held and group_by:
-            line += f"; test split: the group(s) {_some(held)} of group_by `{group_by}` held out whole (none trained on)"
+            line += (f"; test split: the group(s) {id_list((repr(str(g)) for g in held), NAMES)} of group_by `{group_by}` held "
+                     "out whole (none trained on)")
         return line
 
     def base_folder(self) -> Path | None:
@@ -210,11 +212,6 @@ def relative_name(path: str, base: Path | None) -> str:
 
 #: the fact naming the classes a split left without a test sample (the image, audio and audio-visual loaders set it)
 CLASSES_WITHOUT_TEST = "classes_without_test"
-
-
-def _some(names: list[Any]) -> str:
-    """The first :data:`NAMES` of ``names`` quoted, with how many more."""
-    return ", ".join(repr(str(c)) for c in names[:NAMES]) + (f" and {len(names) - NAMES} more" if len(names) > NAMES else "")
 
 
 def summary_line(counts: Mapping[str, Any]) -> str:

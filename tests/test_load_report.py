@@ -217,3 +217,14 @@ def test_the_card_says_what_memorisation_png_draws_and_whether_a_rescoring_chang
         assert said in card and "(the same protocol) are in the manifest under `metrics.earlier`" in card
     manifest["metrics"]["earlier"]["protocol"] = {"runs": 2, "epochs": 30}
     assert "(another protocol)" in render_card(manifest)
+
+
+def test_the_card_line_cuts_long_name_lists_as_every_list_is_cut():
+    """Review R1 (finding 4): the card line cut its lists with its own '... and K more' where every other list a message
+    names is cut by words.id_list (the first ones, then how many in all)."""
+    report = LoadReport(root="clips")
+    report.facts.update(classes_without_test=[f"c{i}" for i in range(NAMES + 3)], group_by="speaker",
+                        test_groups=[f"s{i}" for i in range(NAMES + 1)])
+    line = report.summary()
+    assert f"'c{NAMES - 1}' ... ({NAMES + 3} in all); test split" in line and f"'c{NAMES}'" not in line
+    assert f"'s{NAMES - 1}' ... ({NAMES + 1} in all) of group_by `speaker`" in line and "more" not in line
