@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from mmdistill.scored_on import CHOSEN_RUN, RESCORED_SOURCE
 from mmdistill.errors import ConfigError
 from mmdistill.io import MANIFEST_FILE, read_json
-from mmdistill.keys import input_keys
+from mmdistill.keys import input_keys, plain_value
 from mmdistill.resolve import Layer
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def warn_unlike_run(cfg: Any, saved: Mapping[str, Any], layer: str, explicit_lat
 
     plain = {k: getattr(cfg, k) for k in input_keys(type(cfg))}
     unlike = {k: f"{k}={plain[k]!r} (the run had {saved[k]!r})" for k in sorted(saved)
-              if k in plain and k not in NOT_CARRIED and k not in explicit_later and saved[k] != _jsonable(plain[k])}
+              if k in plain and k not in NOT_CARRIED and k not in explicit_later and saved[k] != plain_value(plain[k])}
     shaping = [text for k, text in unlike.items() if not is_evaluation_key(k)]
     scoring = [text for k, text in unlike.items() if is_evaluation_key(k)]
     if shaping:
@@ -83,11 +83,6 @@ def warn_unlike_run(cfg: Any, saved: Mapping[str, Any], layer: str, explicit_lat
     if saved.get("validation") and "validation" not in explicit_later:
         log.info("%s: validation=%s is carried, so this run is scored on the same validation split; pass validation=0 to "
                  "score the chosen keys on the test split", layer, saved["validation"])
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` as the manifest's JSON holds it (a tuple as a list)."""
-    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 __all__ = ["NOT_CARRIED", "manifest_path", "run_layer", "warn_unlike_run"]

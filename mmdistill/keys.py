@@ -400,21 +400,20 @@ def resume_values(cfg: Any) -> dict[str, Any]:
     """The values of the keys that change the distillation (``resume=True``), as JSON-ready values; a path key's
     (``path=True``) absolute, ``~`` expanded, so the same folder matches however it is spelled or wherever run from."""
     def plain(info: KeyInfo, value: Any) -> Any:
-        return os.path.realpath(os.path.expanduser(value)) if info.path and isinstance(value, str) and value else _plain(value)
+        return os.path.realpath(os.path.expanduser(value)) if info.path and isinstance(value, str) and value else plain_value(value)
     return {info.name: plain(info, getattr(cfg, info.name)) for info in key_infos(type(cfg)) if info.resume}
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """``value`` as JSON and YAML hold it: tuples as lists, keys as strings, any other object but a scalar as its str."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+        return {str(k): plain_value(v) for k, v in value.items()}
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 __all__ = ["FLOAT32_BOUND", "GIVEN", "INT64_BOUND", "INT64_MAX", "SEED_BOUND", "Bound", "Interval", "KeyInfo", "Keys",
            "UnknownKeywordError", "check_bound", "check_value", "close_matches", "derived", "did_you_mean",
            "expected_error", "input_keys", "is_optional", "clipped", "key", "key_infos", "short_repr", "optional_inner",
-           "resume_values", "unknown_key_error", "validate"]
+           "plain_value", "resume_values", "unknown_key_error", "validate"]

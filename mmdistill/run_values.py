@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from mmdistill.keys import KeyInfo, clipped
+from mmdistill.keys import KeyInfo, clipped, plain_value
 from mmdistill.resolve import config_sources, explicit_values
 
 #: the flags argparse prints the help for
@@ -50,15 +50,6 @@ def asks_help(tokens: Sequence[str]) -> bool:
     return len(given_arguments(tokens)) < len(tokens)
 
 
-def _yaml_value(value: Any) -> Any:
-    """``value`` as YAML writes it: tuples as lists (``safe_dump`` refuses them), other values as they are."""
-    if isinstance(value, (tuple, list)):
-        return [_yaml_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _yaml_value(v) for k, v in value.items()}
-    return value
-
-
 def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = None) -> str:
     """The YAML file of ``cfg``'s ``keys`` (in that order), each line ``key: value  # where it comes from``: what
     ``--print-config`` prints for ``command`` (the command line it was given). ``title(info)``, when given, names a key's
@@ -72,7 +63,7 @@ def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = No
         if title is not None and title(info) != group:
             group = title(info)
             lines.append(f"# --- {clipped(group, 110)}")
-        dumped = yaml.safe_dump(_yaml_value(getattr(cfg, info.name)), default_flow_style=True, width=10**9,
+        dumped = yaml.safe_dump(plain_value(getattr(cfg, info.name)), default_flow_style=True, width=10**9,
                                 allow_unicode=True).rstrip("\n")
         dumped = dumped[: -len("\n...")] if dumped.endswith("\n...") else dumped  # a lone scalar's end-of-document mark
         lines.append(f"{info.name}: {dumped}  # {origin_words(cfg, info.name)}")
