@@ -22,7 +22,7 @@ from mmdistill.config import load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
 from mmdistill.keys import KeyInfo, close_matches, input_keys
 from mmdistill.resolve import Layer, config_sources
-from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words
+from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words, value_origin
 from mmdistill.schema import DistillConfig
 from mmdistill.tables import WILDCARD, load_table, normalize_name
 
@@ -113,7 +113,8 @@ def key_help(info: KeyInfo, default: DistillConfig, cpu: DistillConfig | None,
     if run:
         text += f"; this run: {_show(value)}, {origin_words(default, info.name)}" + rows_note(rows, source)
     else:
-        text += f"; default {_show(value)}" + (f" from {source.split(' (')[0]}" if source else "") + rows_note(rows, source)
+        origin = value_origin(default, info.name)[0]  # the table row without its citation, as a run's help says it
+        text += f"; default {_show(value)}" + (f" from {origin}" if origin else "") + rows_note(rows, source)
     if cpu is not None and info.name != "budget" and getattr(cpu, info.name) != value:
         text += f"; --budget cpu: {_show(getattr(cpu, info.name))}"
     if not info.resume and info.name != "resume":
