@@ -37,18 +37,24 @@ def line_style(j: int) -> dict[str, Any]:
     return {"color": COLOURS[k], "marker": MARKERS[k], "linestyle": DASHES[k]}
 
 
-def class_style(c: int) -> dict[str, Any]:
-    """``ax.scatter`` keywords of class ``c`` (points told apart by class, a graph's nodes): a colour and a marker shape,
-    the pair distinct for each of the first 64 classes (the shape shifts by one each time the colours start over)."""
+def _class_index(c: int) -> tuple[int, int]:
+    """Class ``c``'s index in :data:`COLOURS` and in :data:`MARKERS`: the pair distinct for each of the first 64 classes
+    (the shape shifts by one each time the colours start over)."""
     k = c % len(COLOURS)
-    return {"color": COLOURS[k], "marker": MARKERS[(k + c // len(COLOURS)) % len(MARKERS)]}
+    return k, (k + c // len(COLOURS)) % len(MARKERS)
 
+
+def class_style(c: int) -> dict[str, Any]:
+    """``ax.scatter`` keywords of class ``c`` (points told apart by class, a graph's nodes): a colour and a marker shape
+    (:func:`_class_index`)."""
+    colour, marker = _class_index(c)
+    return {"color": COLOURS[colour], "marker": MARKERS[marker]}
 
 
 def class_style_words(c: int) -> str:
     """:func:`class_style` of class ``c`` in words, for a colour key in alt text: ``"blue circles"``."""
-    k = c % len(COLOURS)
-    return f"{COLOUR_NAMES[k]} {MARKER_NAMES[(k + c // len(COLOURS)) % len(MARKERS)]}"
+    colour, marker = _class_index(c)
+    return f"{COLOUR_NAMES[colour]} {MARKER_NAMES[marker]}"
 
 
 __all__ = ["COLOURS", "COLOUR_NAMES", "DASHES", "EDGE", "HATCHES", "MARKERS", "MARKER_NAMES", "bar_style", "class_style",
