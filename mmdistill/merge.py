@@ -198,9 +198,10 @@ def load_parts(dirs: Sequence[str | Path]) -> list[tuple[Path, SyntheticSet, dic
     if why := getattr(first[4], "merge_refusal", ""):
         raise ConfigError(f"{first[0]}: {first[3].name}'s sets cannot be merged: {why}", key="dirs")
     cls = first[3].config_cls
-    if "ipc" not in cls.__dataclass_fields__ or "ipc" in getattr(cls, "REPLACED_KEYS", {}):  # sequences: seq_num
-        raise ConfigError(f"{first[0]}: {first[3].name}'s sets are not counted in samples per class (no ipc key to set); "
-                          "merge joins sets of classes by class name, so it takes sets of the classification recipes", key="dirs")
+    if "ipc" not in cls.__dataclass_fields__ or "ipc" in getattr(cls, "REPLACED_KEYS", {}):  # a plugin's (sequences refuse above)
+        raise ConfigError(f"{first[0]}: {first[3].name}'s config has no ipc key, which merge sets to the merged set's size "
+                          "(samples per class, or an image-text set's pairs); merge takes sets of recipes sized by ipc (a "
+                          "recipe's adapter can say what to do instead with its merge_refusal)", key="dirs")
     for folder, syn, _, _, modality in parts:
         _require_raw_x(str(folder), syn, inputs=merge_inputs_of(modality), extras=getattr(modality, "merge_extra_keys", ()))
     for folder, _, manifest, recipe, _ in parts[1:]:

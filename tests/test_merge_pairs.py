@@ -166,3 +166,30 @@ def test_an_image_text_part_of_another_image_size_is_refused_naming_no_audio_key
                        r"at one sample shape \(the same size keys as the first part's config") as err:
         merge_parts([(Path("c1"), _pairs(2, 2, 1.0, 1), {}), (Path("c2"), big, {})], _pairs(1, 2, 1.0, 2), MODALITY)
     assert "n_mels" not in str(err.value) and "channels" not in str(err.value)
+
+
+def test_a_plugin_recipe_without_ipc_is_refused_in_words_true_of_every_merge(tmp_path, monkeypatch):
+    """Review R1 (low note): load_parts' refusal of a recipe without ipc (only a plugin's reaches it: the registered
+    ones either have ipc or refuse by their adapter's merge_refusal) said merge joins sets of classes by class name and
+    takes the classification recipes', untrue since image-text pairs merge; it says what merge needs ipc for."""
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    import mmdistill.saved_cli as saved_cli
+    from mmdistill.merge import load_parts
+
+    @dataclass
+    class NoIpc:
+        seq_num: int = 5
+        REPLACED_KEYS = {"ipc": "seq_num"}
+
+    recipe = SimpleNamespace(name="plugin-seq", config_cls=NoIpc)
+    monkeypatch.setattr(saved_cli, "load_saved", lambda d: (None, {}, recipe, SimpleNamespace()))
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+        (d / "manifest.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"a: plugin-seq's config has no ipc key, which merge sets to the merged set's size "
+                       r"\(samples per class, or an image-text set's pairs\)") as err:
+        load_parts(dirs)
+    assert "classification" not in str(err.value)
