@@ -117,10 +117,10 @@ def test_a_csv_data_root_reads_a_column_and_says_patterns_are_for_folders(tmp_pa
         load_audio_dataset("folder", root / "meta.csv", group_by=SPEAKER, **KW)
 
 
-def test_fsdd_with_group_by_says_how_to_split_by_speaker(tmp_path):
-    with pytest.raises(DataError, match=r"dataset 'fsdd' has neither; FSDD's own split \(takes 0-4 of every speaker and digit held "
-                                        r"out\) puts every speaker in both splits: for a speaker-independent split .* dataset folder with group_by"):
-        load_audio_dataset("fsdd", tmp_path, group_by="speaker", **KW)
+def test_a_source_without_groups_names_the_sources_that_have_them(tmp_path):
+    # fsdd takes group_by='speaker' (walk 54O: tests/test_audio_fsdd_speakers.py); the others are refused, naming both
+    with pytest.raises(DataError, match=r"dataset folder \(a column .*\) or fsdd \(group_by='speaker'\), and dataset 'gtzan' has neither"):
+        load_audio_dataset("gtzan", tmp_path, group_by="speaker", **KW)
 
 
 def test_an_unreadable_clip_leaves_the_groups_drawn_among_the_readable(tmp_path):

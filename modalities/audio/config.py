@@ -29,7 +29,9 @@ class AudioKeys(ConfigKeys):
     group_by: str | None = key(None, help="groups never split (a speaker), read by what data_root is (dataset folder): a CSV, "
                                "a column of its header row (path,label,speaker); class folders or train/ + test/, a regular "
                                "expression over each clip's file name without its extension whose first capture group names the "
-                               "group (spk(\\d+): 03 from spk03_take2.wav), or ucf (v_<Class>_g<group>_c<clip>); test_fraction "
+                               "group (spk(\\d+): 03 from spk03_take2.wav), or ucf (v_<Class>_g<group>_c<clip>); dataset fsdd: "
+                               "speaker (of {digit}_{speaker}_{index}.wav; none: FSDD's own split, takes 0-4 of every speaker "
+                               "held out, every speaker in both splits); test_fraction "
                                "of the groups is held out whole, drawn with split_seed, and a given split with a group on both "
                                "sides is refused; none: of each class's clips")
     derive_deltas: bool = key(False, help="learn only the MFCC channel and compute its delta channels in every step")

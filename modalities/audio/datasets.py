@@ -7,8 +7,8 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
   the embedded default for examples.
 * ``fsdd`` -- the Free Spoken Digit Dataset: ``{digit}_{speaker}_{index}.wav`` files in ``root``,
   ``root/recordings``, or the upstream ``recordings.tar`` (``root`` may be the tar itself or hold it).
-  Takes 0-4 of every speaker and digit are the test split (upstream convention). ``download=True`` fetches
-  the upstream repository archive when online.
+  Takes 0-4 of every speaker and digit are the test split (upstream convention; every speaker is in both splits), or
+  with ``group_by='speaker'`` whole speakers. ``download=True`` fetches the upstream repository archive when online.
 * ``folder`` -- a tree ``root/<class>/**/<audio file>`` (or ``root/train/...`` with ``root/test`` or
   ``root/val``), or a CSV file ``path,label[,split]`` (paths relative to the CSV's folder; an optional
   header row; ``split`` is ``train`` or ``test``).
@@ -163,7 +163,8 @@ def load_audio_dataset(
             data's, the same for every distillation seed).
         group_by: groups (a speaker) never split, read by what ``root`` is (:mod:`.groups`): a column of a folder CSV's
             header row, or for class folders (and ``train/`` + ``test/``) a regular expression over each clip's file
-            name (its first capture group names the group) or ``ucf``. The drawn split holds out ``test_fraction`` of
+            name (its first capture group names the group) or ``ucf``; for ``fsdd`` ``speaker`` (its file names'
+            speakers; none: FSDD's own split, takes 0-4 held out). The drawn split holds out ``test_fraction`` of
             the groups with all their clips, among the readable clips, and a given split that puts a group on both sides
             is refused. The held-out groups are logged and stored in the load report (``group_by``, ``test_groups``),
             the rule in the dataset's ``split_rule``.
@@ -239,7 +240,8 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    named = f"group_by={found.group_by!r} (--group-by)" if found.group_from_names else None  # file-name groups
+    named = (f"group_by={found.group_by!r} (--group-by)" if found.group_from_names else  # file-name groups
+             f"group_by={found.group_by!r} (--group-by: {found.group_source})" if found.group_source else None)  # FSDD's speakers
     classes_without_test(key, classes, y[train], y[test], group_no_test_reason(str(found.group_by), named=named)
                          if found.needs_split and found.group_by
                          else "a class needs at least two readable clips to hold one out" if found.needs_split

@@ -12,7 +12,7 @@ from mmdistill.load_report import LoadReport
 
 from ..sources import first_missing, made_root, remove_empty_folders, root_path
 from .folder import _folder
-from .fsdd import _fsdd
+from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
 from .groups import draw_groups
 from .items import AudioItem, _Found
 from .registry import LAYOUTS, canonical_name
@@ -37,10 +37,12 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
 
 
 def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None) -> _Found:
-    if group_by and key != "folder":
+    if key == "fsdd":
+        group_by = fsdd_group_by(group_by)  # 'speaker' or none, checked before the data is looked for
+    elif group_by and key != "folder":
         raise DataError(f"group_by={group_by!r} (--group-by) holds out whole groups of dataset folder (a column of a CSV data_root, "
-                        f"or a pattern over the file names of class folders), and dataset {key!r} has neither"
-                        + (FSDD_GROUPS if key == "fsdd" else ""))
+                        f"or a pattern over the file names of class folders) or fsdd (group_by='speaker'), and dataset "
+                        f"{key!r} has neither")
     if key == "tones":
         return _Found(*_tones(seed))
     made = first_missing(root) if download and key != "folder" else None  # the folder download=True creates, if any
@@ -54,6 +56,8 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                 raise err
         return found
     try:
+        if key == "fsdd" and group_by:
+            return _Found(*_fsdd(path, download, strict, group_by), needs_split=True, group_by=group_by, group_source=FSDD_NAMES)
         if key == "fsdd":
             return _Found(*_fsdd(path, download, strict))
         if key == "speechcommands":
@@ -63,13 +67,6 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         if made is not None:  # a failed (offline) download leaves no empty folders behind, as the image loader's
             remove_empty_folders(made)
         raise
-
-
-#: how an FSDD user gets a speaker-independent split: FSDD's own (takes 0-4 of every speaker and digit held out) puts
-#: every speaker in both splits, and is kept as the recorded results' split
-FSDD_GROUPS = ("; FSDD's own split (takes 0-4 of every speaker and digit held out) puts every speaker in both splits: for a "
-               "speaker-independent split put the recordings in class folders 0/ ... 9/ and pass dataset folder with group_by '^\\d_([^_]+)_' "
-               "(the speaker of 0_jackson_12.wav)")
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:

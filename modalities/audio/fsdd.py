@@ -1,6 +1,8 @@
 """The Free Spoken Digit Dataset: ``{digit}_{speaker}_{index}.wav`` files in a folder, its ``recordings/`` or the
 upstream ``recordings.tar`` (a clip larger than :data:`MAX_FSDD_BYTES` skipped unread, a clip name held twice refused),
-takes 0-4 of every speaker and digit the test split; ``download=True`` fetches the upstream archive."""
+takes 0-4 of every speaker and digit the test split (FSDD's own: every speaker is in both splits), or with ``group_by``
+``speaker`` (:data:`FSDD_GROUP`) whole speakers held out, drawn later (:func:`~.groups.draw_groups`);
+``download=True`` fetches the upstream archive."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import tarfile
 from pathlib import Path
 from typing import Callable
 
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 
 from .items import AudioItem, _bytes_opener, _path_opener, _raise
 from .registry import LAYOUTS
@@ -19,10 +21,33 @@ from .registry import LAYOUTS
 MAX_FSDD_BYTES = 50 * 2**20
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+#: the one group FSDD's file names give (``{digit}_{speaker}_{index}.wav``): ``group_by='speaker'`` holds out whole speakers
+FSDD_GROUP = "speaker"
+#: where FSDD's groups come from, in words (messages and the split rule)
+FSDD_NAMES = "the speakers of the FSDD file names ({digit}_{speaker}_{index}.wav)"
 
 
-def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], list[str]]:
-    """FSDD items from a directory of WAVs, ``root/recordings``, or ``recordings.tar`` (``root`` or inside it)."""
+def fsdd_group_by(group_by: str | None) -> str | None:
+    """``group_by`` for FSDD: None (FSDD's own split) or :data:`FSDD_GROUP` (any case, spaces stripped).
+
+    Raises:
+        ConfigError: any other value (a pattern, a CSV column), naming the key ``group_by`` and the one value FSDD takes.
+    """
+    if group_by is None or group_by == "":
+        return None
+    if group_by.strip().lower() != FSDD_GROUP:
+        raise ConfigError(f"group_by={group_by!r} (--group-by): dataset 'fsdd' reads its groups from its file names "
+                          f"{{digit}}_{{speaker}}_{{index}}.wav, so it takes group_by={FSDD_GROUP!r} (whole speakers held out, "
+                          "test_fraction of them, drawn with split_seed) or none (FSDD's own split: takes 0-4 of every speaker "
+                          "and digit held out)", key="group_by")
+    return FSDD_GROUP
+
+
+def _fsdd(root: Path, download: bool, strict: bool, group_by: str | None = None) -> tuple[list[AudioItem], list[str]]:
+    """FSDD items from a directory of WAVs, ``root/recordings``, or ``recordings.tar`` (``root`` or inside it). With
+    ``group_by`` (:data:`FSDD_GROUP`, checked by :func:`fsdd_group_by`) each item's ``group`` is its speaker and its
+    split a ``train`` placeholder (the split is drawn by speaker later); a misnamed clip (skipped, unless ``strict``) has
+    no group."""
     tar = root if root.is_file() else root / "recordings.tar"
     if tar.is_file():
         named = _fsdd_tar(tar)
@@ -31,7 +56,7 @@ def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], li
         named = [(p.name, str(p), _fsdd_file_opener(p)) for p in sorted(folder.glob("*.wav"))]
         if not named and download:
             _download_fsdd(root)
-            return _fsdd(root, False, strict)
+            return _fsdd(root, False, strict, group_by)
         if not named:
             raise DataError(f"no FSDD recordings under {root}: expected {LAYOUTS['fsdd']}; pass download=True (--download) when online")
     items: list[AudioItem] = []
@@ -43,7 +68,10 @@ def _fsdd(root: Path, download: bool, strict: bool) -> tuple[list[AudioItem], li
                 raise DataError(f"{msg} (strict mode)")
             items.append(AudioItem(name, _raise(DataError(msg)), "0", "train"))  # reported as skipped
             continue
-        items.append(AudioItem(name, opener, m.group(1), "test" if int(m.group(3)) <= 4 else "train"))
+        if group_by:
+            items.append(AudioItem(name, opener, m.group(1), "train", group=m.group(2)))
+        else:
+            items.append(AudioItem(name, opener, m.group(1), "test" if int(m.group(3)) <= 4 else "train"))
     return items, [str(d) for d in range(10)]
 
 

@@ -68,11 +68,25 @@ def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: in
     ``found.group_by``) is held out as test, and the held-out group names: ``round(G * fraction)`` of the ``G`` groups
     (at least 1, at most ``G - 1``), seeded with ``seed`` (the recipe's ``split_seed``).
 
+    A source that names its own groups (``found.group_source``: FSDD's speakers) draws among the items with a group
+    (a misnamed FSDD clip, unreadable when decoded, has none and stays a training placeholder).
+
     Raises:
         DataError: fewer than two groups, or a class whose groups were all held out, naming ``group_by`` and ``root``
             (:func:`~..groups.group_test_flags`).
     """
     labels = [it.label for it in items]
+    if found.group_source:
+        named = [i for i, it in enumerate(items) if it.group is not None]
+        drawn, held = group_test_flags([str(items[i].group) for i in named], fraction, seed, column=str(found.group_by),
+                                       where=f"data root {root}", labels=[labels[i] for i in named],
+                                       named=f"group_by={found.group_by!r} (--group-by: {found.group_source})",
+                                       source=f"{found.group_source} give",
+                                       fix="leave group_by out for the dataset's own split")
+        flags = [False] * len(items)
+        for i, t in zip(named, drawn):
+            flags[i] = t
+        return flags, held
     if found.group_from_names:
         from ..video.groups import hold_out_groups
 
@@ -84,10 +98,12 @@ def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: in
 
 def split_rule(found: _Found) -> str | None:
     """How the held-out split of ``found`` was drawn, for the data's ``meta["split_rule"]`` (a set distilled under
-    another rule is then warned about: :func:`mmdistill.share.warn_split_rule`): by ``group_by`` groups, or None (each
-    class's clips, the rule the audio loader always used, or a given split)."""
+    another rule is then warned about: :func:`mmdistill.share.warn_split_rule`): by ``group_by`` groups (FSDD's speakers
+    too), or None (each class's clips, the rule the audio loader always used, or a given split such as FSDD's own)."""
     if not (found.needs_split and found.group_by):
         return None
+    if found.group_source:
+        return f"by {found.group_source}, group_by={found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
     if found.group_from_names:
         return folder_group_rule(found.group_by)
     return f"by the groups of column {found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"

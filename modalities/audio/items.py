@@ -33,6 +33,8 @@ class _Found:
     needs_split: bool = False
     group_by: str | None = None  # the CSV column, or the file-name pattern, whose groups the split keeps together (items' ``group``)
     group_from_names: bool = False  # ``group_by`` is a pattern over file names (class folders), not a CSV column
+    #: ``group_by`` is a group the source's own names give (FSDD's ``speaker``), and where from in words (None: not)
+    group_source: str | None = None
 
 
 def _path_opener(path: Path) -> Callable[[], str]:
