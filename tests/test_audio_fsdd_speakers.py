@@ -112,3 +112,17 @@ def test_fsdd_group_by_other_than_speaker_too_few_speakers_and_a_class_without_t
             assert "'2' (group(s) 'cal')" in str(exc) and "no training clips" in str(exc)
             return
     pytest.fail("no seed held out speaker cal")
+
+
+def test_split_keys_fsdd_does_not_use_are_warned_of(tmp_path, caplog):
+    # before: --test-fraction 0.5 on FSDD's own split (takes 0-4 held out) changed nothing without a word
+    _fsdd(tmp_path / "rec")
+    with caplog.at_level("WARNING"):
+        load_audio_dataset("fsdd", tmp_path / "rec", test_fraction=0.5, split_seed=2, **KW)
+    assert ("test_fraction=0.5 (--test-fraction) and split_seed=2 (--split-seed) not used: dataset 'fsdd' has its own test "
+            "split (FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker)") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_audio_dataset("fsdd", tmp_path / "rec", test_fraction=0.5, group_by="speaker", **KW)  # used: no warning
+        load_audio_dataset("fsdd", tmp_path / "rec", split_seed=0, **KW)  # the defaults: no warning
+    assert "not used" not in caplog.text

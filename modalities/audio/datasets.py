@@ -65,7 +65,7 @@ from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds, decode_fitted
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
-from .find import _find, find_audio_items
+from .find import _find, find_audio_items, warn_unused_split_keys
 from .fsdd import FSDD_NAME, FSDD_URL, MAX_FSDD_BYTES, _fsdd_tar
 from .groups import draw_groups, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
@@ -190,6 +190,7 @@ def load_audio_dataset(
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
     found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by)
+    warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes
     items = found.items
     if found.needs_split:  # held out after decoding, from the readable clips; class-major order as _held_out's

@@ -4,6 +4,7 @@ refusal of files not used, and the held-out split of a source without one (per c
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from mmdistill.data import held_out_flags
@@ -18,6 +19,11 @@ from .items import AudioItem, _Found
 from .registry import LAYOUTS, canonical_name
 from .tones import _tones
 from .torchaudio_sets import _gtzan, _speechcommands
+
+log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")  # the loader's logger, as clips.py's and folder.py's
+
+#: the loader's ``test_fraction`` and ``split_seed`` when not given (the recipe keys' defaults)
+SPLIT_DEFAULTS = {"test_fraction": 0.2, "split_seed": 0}
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
@@ -67,6 +73,21 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         if made is not None:  # a failed (offline) download leaves no empty folders behind, as the image loader's
             remove_empty_folders(made)
         raise
+
+
+def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_seed: int | None) -> None:
+    """Warn that ``test_fraction`` / ``split_seed`` given other than their defaults (:data:`SPLIT_DEFAULTS`) draw
+    nothing when the source ``key`` has its own split (``found.needs_split`` false: FSDD's takes 0-4, the official
+    splits, ``train/`` + ``test/`` folders, a CSV split column, the generated tones), naming the keys and, for FSDD, the
+    split that uses them (``group_by='speaker'``)."""
+    if found.needs_split:
+        return
+    given = [f"{name}={value!r} (--{name.replace('_', '-')})" for name, value in (("test_fraction", test_fraction), ("split_seed", split_seed))
+             if value is not None and value != SPLIT_DEFAULTS[name]]
+    if given:
+        own = ("FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker) holds out "
+               "test_fraction of the speakers instead, drawn with split_seed" if key == "fsdd" else "the data's")
+        log.warning("%s not used: dataset %r has its own test split (%s)", " and ".join(given), key, own)
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:
