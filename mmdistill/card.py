@@ -9,13 +9,12 @@ it. The YAML header is the Hugging Face Hub's dataset-card metadata.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from typing import Any, Mapping, Sequence
 
 from mmdistill.consumer import input_note, normalization_line, normalization_of
 from mmdistill.errors import ArtifactError
 from mmdistill.evaluation import evaluated_sets, set_cell
+from mmdistill.markdown_safe import code, fence, inert, plain, yaml_string
 from mmdistill.load_report import FORMAT, NOTHING, LoadReport, summary_line
 from mmdistill.export_record import LEFT_OUT, for_export
 from mmdistill.real_samples import card_line
@@ -194,28 +193,6 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
     return "\n".join(lines)
 
 
-def _inert(value: Any) -> Any:
-    """``value`` with every string (keys too, recursively) made inert in Markdown: line breaks and other control
-    characters become spaces, ``<`` and ``>`` HTML entities (no tag can open), a backtick a prime, and ``[``, ``]``, ``!`` and
-    ``|`` are backslash-escaped (no link, image or table cell can start or end in them; a bare URL stays text a
-    renderer may link). A manifest is input: a set received from someone else must not add headings, HTML, links or
-    table columns to the card it is published with."""
-    if isinstance(value, str):
-        flat = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value)
-        escaped = flat.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\u2032")  # "&" stays: "Zhao & Bilen"
-        return re.sub(r"([\[\]!|])", r"\\\1", escaped)
-    if isinstance(value, Mapping):
-        return {_inert(k): _inert(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_inert(v) for v in value]
-    return value
-
-
-def _yaml_string(value: Any) -> str:
-    """``value`` as a double-quoted YAML scalar (a JSON string is one): quotes and line breaks cannot end it."""
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def _protocol(proto: Any, other: Any = None) -> Any:
     """An evaluation protocol without what describes the scored data rather than the training (``majority_share``,
     recorded since session 35, ``scored_classes`` since session 52), and without ``dsa_strategy`` (recorded since session 36) when ``other`` lacks it: two
@@ -224,12 +201,6 @@ def _protocol(proto: Any, other: Any = None) -> Any:
         return proto
     drop = {"majority_share", "scored_classes"} | ({"dsa_strategy"} if not (isinstance(other, Mapping) and "dsa_strategy" in other) else set())
     return {k: v for k, v in proto.items() if k not in drop}
-
-
-def _fence(text: str, lang: str = "") -> list[str]:
-    """``text`` in a Markdown code fence longer than any run of backticks inside it."""
-    tick = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
-    return [tick + lang, text, tick]
 
 
 def imported_line(record: Mapping[str, Any]) -> str:
@@ -241,7 +212,7 @@ def imported_line(record: Mapping[str, Any]) -> str:
     reported = record.get("reported") if isinstance(record.get("reported"), Mapping) else {}
     quoted = "; ".join(f"{net}: {100 * acc:.2f} %" if isinstance(acc, (int, float)) and acc <= 1 else f"{net}: {acc}"
                        for net, acc in reported.items())
-    return (f"- imported from `{record.get('file', '?')}` ({record.get('source', '?')}{experiment}; pixels: "
+    return (f"- imported from {code(record.get('file', '?'))} ({record.get('source', '?')}{experiment}; pixels: "
             f"{record.get('pixels', 'as stored')}): distilled by that code, not by mmdistill, so the config's distillation keys did "
             "not run; the metrics below are this evaluation's" + (f"; the reference recorded {quoted} (its own protocol)" if quoted else ""))
 
@@ -251,41 +222,42 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     """The card's markdown. ``where``: ``"run"`` (a run folder), ``"hf"`` (a ``--to hf`` export: the Hub's
     ``configs`` point at ``data/train.parquet``) or ``"export"`` (a natural-format export, whose *This folder* adds
     ``export_note``, the adapter's markdown on reading it elsewhere: its ``export_note(syn)``). Every string taken from
-    the manifest is made inert first (:func:`_inert`); the YAML header's values are quoted scalars and the config is
+    the manifest is made inert first (:func:`mmdistill.markdown_safe.inert`; a code span shows the value itself: :func:`~mmdistill.markdown_safe.code`); the YAML header's values are quoted scalars and the config is
     in a fence it cannot close. ``pictures``: a run card's *Pictures* lines (:func:`mmdistill.card_pictures.picture_lines`)."""
     if where != "run":  # an export is published: without the sender's paths and data file names
         manifest = for_export(manifest)
     raw_config = manifest.get("config", {})
     raw_synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else None
-    manifest = _inert(manifest)
+    raw, manifest = manifest, inert(manifest)
     facts = _facts(manifest, modality)
     name = f"{manifest.get('recipe')} · {manifest.get('dataset')} · {budget(manifest)}"
     modality_name = manifest.get("modality", "")
-    head = ["---", f"license: {_yaml_string(facts.get('licence_id', 'unknown'))}", "tags:", "- dataset-distillation", "- mmdistill",
-            f"- {_yaml_string(modality_name)}", f"pretty_name: {_yaml_string(name)}", "size_categories:", "- n<1K"]
+    pretty = f"{raw.get('recipe')} · {raw.get('dataset')} · {budget(raw)}"  # YAML, not Markdown: the values as they are
+    head = ["---", f"license: {yaml_string(facts.get('licence_id', 'unknown'))}", "tags:", "- dataset-distillation", "- mmdistill",
+            f"- {yaml_string(modality_name)}", f"pretty_name: {yaml_string(pretty)}", "size_categories:", "- n<1K"]
     if where == "hf":
         head += ["configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train.parquet"]
     head.append("---")
     version = f"mmdistill {manifest.get('versions', {}).get('mmdistill', '')}".rstrip()
     imported = manifest.get("imported_from") if isinstance(manifest.get("imported_from"), Mapping) else None
-    made = (f"A synthetic training set made by the reference code `{imported.get('source', '?')}` and imported into {version} for "
-            f"the recipe `{manifest.get('recipe')}`'s evaluation " if imported else f"A synthetic training set made by {version} with "
-            f"the recipe `{manifest.get('recipe')}` ")
+    made = (f"A synthetic training set made by the reference code {code(imported.get('source', '?'))} and imported into {version} for "
+            f"the recipe {code(manifest.get('recipe'))}'s evaluation " if imported else f"A synthetic training set made by {version} with "
+            f"the recipe {code(manifest.get('recipe'))} ")
     out = head + ["", f"# Distilled {manifest.get('dataset')}: {name}", "", made
-                  + f"(method `{manifest.get('method')}`, modality `{modality_name}`), "
+                  + f"(method {code(manifest.get('method'))}, modality {code(modality_name)}), "
                   f"{counted(stored_count(manifest), manifest, modality)}, "
                   f"{classes_phrase(manifest.get('num_classes'))}seed {manifest.get('seed')}, made {manifest.get('created')}.", ""]
-    out += ["## Method and paper", "", f"- method: `{manifest.get('method')}` (recipe `{manifest.get('recipe')}`)",
+    out += ["## Method and paper", "", f"- method: {code(manifest.get('method'))} (recipe {code(manifest.get('recipe'))})",
             f"- paper: {manifest.get('paper') or 'not recorded in this manifest'}"]
     if imported:
         out += [imported_line(imported)]
     parts = [p for p in manifest.get("merged_from") or [] if isinstance(p, Mapping)]
     if parts:  # mmdistill merge: the sets it joined, each with the classes it gave
         out += [f"- merged by `mmdistill merge` from {len(parts)} sets (the config is the first part's, its sizes the merged set's): "
-                + "; ".join(f"`{p.get('dir', '?')}`" + (f" ({w})" if (w := merged_part_words(p, manifest, modality)) else "") for p in parts)]
+                + "; ".join(code(p.get('dir', '?')) + (f" ({w})" if (w := merged_part_words(p, manifest, modality)) else "") for p in parts)]
     if isinstance(buf := ((manifest.get("synthetic") or {}).get("meta") or {}).get("expert_buffer"), Mapping):
         held = buf.get("training") if isinstance(buf.get("training"), Mapping) else {}
-        out += [f"- matched the expert buffer `{buf.get('folder')}`: {held.get('num_experts', '?')} experts of "
+        out += [f"- matched the expert buffer {code(buf.get('folder'))}: {held.get('num_experts', '?')} experts of "
                 f"{held.get('epochs', '?')} epochs (its training: `synthetic.meta.expert_buffer`; the config's expert keys "
                 "are what the run asked for)"]
     if sel := manifest.get("selection"):
@@ -293,7 +265,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
                 f"{len(sel.get('scores', []))} scores by {sel['metric']} ({sel['selected_score']:.4f}); the metrics below "
                 "are of that set"]
     out += [""]
-    out += ["## Source dataset", "", f"- dataset: `{manifest.get('dataset')}`",
+    out += ["## Source dataset", "", f"- dataset: {code(manifest.get('dataset'))}",
             f"- licence (as the loader knows it): {facts.get('licence', 'not known to the loader')}",
             f"- source: {facts.get('source', 'not known to the loader')}",
             "- the synthetic samples are derived from the real training split; check the licence before publishing"]
@@ -316,11 +288,11 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     if evaluated_sets(m):
         proto = m.get("protocol") or {}  # a set scored again (mmdistill eval --write) keeps its run's config
         trained = proto.get("trained_as") or "networks trained from scratch on each set" + baseline_sizes(comparable_sets(m))
-        out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of `{m.get('network')}` {trained}:", ""] + metric_rows(m) + [""]
+        out += [f"{scored_split(m).capitalize()} {m.get('metric', 'accuracy')} of {code(m.get('network'))} {trained}:", ""] + metric_rows(m) + [""]
         if every := score_rows(m):
             out += ["Every score the evaluation took (%, mean ± std over the same runs):", "", *every, ""]
         for net, rows in (m.get("cross_arch") or {}).items():
-            out += [f"`{net}`: " + ", ".join(set_cell(k, v) for k, v in evaluated_sets(rows).items())]
+            out += [f"{code(net)}: " + ", ".join(set_cell(k, v) for k, v in evaluated_sets(rows).items())]
         out += ["", "### How it was evaluated", ""]
         cfg = manifest.get("config", {})
         runs, epochs = proto.get("runs", cfg.get("eval_runs", "?")), proto.get("epochs", cfg.get("eval_epochs", "?"))
@@ -328,8 +300,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += [f"- {runs} network{'' if runs == 1 else 's'} per set, {each}, seeded from the run's seed; "
                 + ("one network: no spread measured (std n/a)" if runs == 1 else "mean ± std over the networks")
                 + ("; random-real baselines draw a new subset per network" if any(k.startswith("random_real") for k in comparable_sets(m)) else ""),
-                f"- budget: `{cfg.get('budget', '?')}`" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
-                f"- protocol: `{json.dumps(proto, default=str)}`", *chosen_on_lines(manifest)]
+                f"- budget: {code(cfg.get('budget', '?'))}" + (" (a CPU-sized run, not the paper's setting)" if cfg.get("budget") not in (None, "paper") else ""),
+                f"- protocol: {code(json.dumps(plain(proto), default=str))}", *chosen_on_lines(manifest)]
         if line := imbalance_line(m, manifest.get("num_classes")):
             out.append(line)
         earlier = list(evaluated_sets(m.get("earlier") or {}))
@@ -393,7 +365,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     path = {"run": "PATH/TO/THIS/FOLDER", "hf": "."}.get(where, "PATH/TO/THE/RUN")
     if where == "export":
         files = manifest.get("export_files") or []
-        held = f" It holds {', '.join(f'`{f}`' for f in files)}." if files else ""
+        held = f" It holds {', '.join(code(f) for f in files)}." if files else ""
         index = (" `classes.json` maps each class folder to its class name and label index." if "classes.json" in files or not files
                  else "")
         mode = (manifest.get("synthetic") or {}).get("label_mode", "hard")
@@ -410,7 +382,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += ["```python", "import datasets", "ds = datasets.load_from_disk(\".\")          # or load_dataset(\"parquet\", data_files=\"data/train.parquet\")",
                 "```", ""]
     out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
-            "```", "", "## Config", "", *_fence(json.dumps(raw_config, indent=1, default=str), "json"), "",
+            "```", "", "## Config", "", *fence(json.dumps(raw_config, indent=1, default=str), "json"), "",
             *([LEFT_OUT, ""] if where != "run" else []),
             "Library versions (and the CPU kernels torch dispatched to): "
             + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]

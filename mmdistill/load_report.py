@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
 from mmdistill.errors import ArtifactError, DataError
+from mmdistill.markdown_safe import code
 from mmdistill.words import id_list
 
 #: the version of :meth:`LoadReport.as_dict`'s shape
@@ -129,10 +130,10 @@ class LoadReport:
         line = summary_line(self.counts())
         unscored = self.facts.get(CLASSES_WITHOUT_TEST)
         if isinstance(unscored, list) and unscored:
-            line += f"; class(es) without a test sample, trained on but not scored: {id_list((repr(str(c)) for c in unscored), NAMES)}"
+            line += f"; class(es) without a test sample, trained on but not scored: {id_list(map(code, unscored), NAMES)}"
         held, group_by = self.facts.get("test_groups"), self.facts.get("group_by")
         if isinstance(held, list) and held and group_by:
-            line += (f"; test split: the group(s) {id_list((repr(str(g)) for g in held), NAMES)} of group_by `{group_by}` held "
+            line += (f"; test split: the group(s) {id_list(map(code, held), NAMES)} of group_by {code(group_by)} held "
                      "out whole (none trained on)")
         return line
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from mmdistill.markdown_safe import code
+
 
 #: how far (a share, 5 points) the scored split's most common class must exceed 1/K for the split to count as imbalanced
 #: (the accuracy picture's line is then that class's share, the card and the evaluation table say so): a split a few
@@ -86,7 +88,7 @@ def chosen_on_lines(manifest: Mapping[str, Any]) -> list[str]:
     for key, source in (manifest.get("config_sources") or {}).items():
         if isinstance(source, str) and source.startswith(CHOSEN_RUN):
             by_run.setdefault(source[len(CHOSEN_RUN):], []).append(key)
-    return [f"- keys taken from the run in {run} (`--config`): {', '.join(f'`{k}`' for k in keys)}" for run, keys in by_run.items()]
+    return [f"- keys taken from the run in {run} (`--config`): {', '.join(map(code, keys))}" for run, keys in by_run.items()]
 
 
 def scored_split(metrics: Mapping[str, Any]) -> str:

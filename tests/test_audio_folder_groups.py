@@ -46,7 +46,7 @@ def test_class_folders_hold_out_whole_speakers_and_record_them(tmp_path):
     items, _ = find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3)
     test, train = (_speakers(it.name for it in items if it.split == side) for side in ("test", "train"))
     assert test == {f"spk{g}" for g in facts["test_groups"]} and not test & train
-    assert f"group(s) '{facts['test_groups'][0]}' of group_by `{SPEAKER}` held out whole" in ds.report.summary()  # the card line
+    assert f"group(s) `{facts['test_groups'][0]}` of group_by `{SPEAKER}` held out whole" in ds.report.summary()  # the card line
 
 
 def test_the_adapter_records_the_split_rule_in_the_data_meta(tmp_path):

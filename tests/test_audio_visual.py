@@ -1169,7 +1169,7 @@ def test_in_memory_pairs_whose_test_split_lacks_a_class_are_named_and_on_the_car
     finally:
         _TENSOR_SETS.pop("untested-av")
     assert "untested-av: class(es) 'dog' have training pairs but no test pair" in caplog.text
-    assert "not scored: 'dog'" in loading_counts({"synthetic": {"meta": meta}})
+    assert "not scored: `dog`" in loading_counts({"synthetic": {"meta": meta}})
 
 
 def test_split_scaling_gives_a_constant_side_std_one_and_warns(caplog):

@@ -35,16 +35,19 @@ def test_a_manifest_string_cannot_add_keys_to_the_cards_yaml_header():
 
 
 def test_manifest_text_is_inert_in_the_card_body():
-    card = render_card(_manifest(paper="x\n\n# Heading\n<script>alert(1)</script>\n[click](javascript:alert(1))",
+    card = render_card(_manifest(paper="x\n\n# Heading\n<script>alert(1)</script>\n[click](javascript:alert(1)) `x`",
                                  method="dm`code`"))
     body = card.split("---\n", 2)[2]
     assert "<script>" not in body and "&lt;script&gt;" in body
     assert "\n# Heading" not in body  # the newline that would start a heading is a space
-    assert "dm`code`" not in body and "dm\u2032code\u2032" in body
+    assert "\u2032x\u2032" in body  # outside a code span a backtick is a prime: no span opens
+    assert "method `` dm`code` ``" in body  # in a code span (a fence longer than its backtick run) it shows as it is
     assert "[click](javascript" not in body and "\\[click\\](javascript" in body  # not a link any more
     card = render_card(_manifest(dataset="d ![x](https://e.example/p.png) | col"))
-    assert "![x](" not in card and "\\!\\[x\\](" in card
-    assert not re.search(r"(?<!\\)\| col", card.split("---\n", 2)[2])  # a table cell cannot end in a manifest value
+    body = card.split("---\n", 2)[2]  # the YAML header holds the value itself, as a quoted string
+    outside = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", body)  # a code span shows its value as it is (test_card_code_spans)
+    assert "![x](" not in outside and "\\!\\[x\\](" in outside
+    assert not re.search(r"(?<!\\)\| col", outside)  # a table cell cannot end in a manifest value
 
 
 def test_a_config_string_with_backticks_cannot_close_the_config_fence():

@@ -185,7 +185,7 @@ def test_the_card_line_names_classes_left_without_a_test_sample():
     report = LoadReport(root="set")
     report.facts["classes_without_test"] = ["solo", "duo"]
     manifest = {"synthetic": {"meta": {"load_report": report.as_dict()}}}
-    assert loading_counts(manifest) == (f"{NOTHING}; class(es) without a test sample, trained on but not scored: 'solo', 'duo'")
+    assert loading_counts(manifest) == (f"{NOTHING}; class(es) without a test sample, trained on but not scored: `solo`, `duo`")
 
 
 def test_the_card_line_names_the_groups_a_group_by_split_held_out():
@@ -195,7 +195,7 @@ def test_the_card_line_names_the_groups_a_group_by_split_held_out():
     report = LoadReport(root="clips")
     report.facts.update(group_by=r"spk(\d+)", test_groups=["01", "04"])
     line = loading_counts({"synthetic": {"meta": {"load_report": report.as_dict()}}})
-    assert line == f"{NOTHING}; test split: the group(s) '01', '04' of group_by `spk(\\d+)` held out whole (none trained on)"
+    assert line == f"{NOTHING}; test split: the group(s) `01`, `04` of group_by `spk(\\d+)` held out whole (none trained on)"
     report.facts["test_groups"] = []  # a given split: nothing drawn, nothing said
     assert LoadReport.from_dict(report.as_dict()).summary() == NOTHING
 
@@ -226,5 +226,5 @@ def test_the_card_line_cuts_long_name_lists_as_every_list_is_cut():
     report.facts.update(classes_without_test=[f"c{i}" for i in range(NAMES + 3)], group_by="speaker",
                         test_groups=[f"s{i}" for i in range(NAMES + 1)])
     line = report.summary()
-    assert f"'c{NAMES - 1}' ... ({NAMES + 3} in all); test split" in line and f"'c{NAMES}'" not in line
-    assert f"'s{NAMES - 1}' ... ({NAMES + 1} in all) of group_by `speaker`" in line and "more" not in line
+    assert f"`c{NAMES - 1}` ... ({NAMES + 3} in all); test split" in line and f"`c{NAMES}`" not in line
+    assert f"`s{NAMES - 1}` ... ({NAMES + 1} in all) of group_by `speaker`" in line and "more" not in line

@@ -1362,7 +1362,7 @@ def test_in_memory_test_split_without_a_class_is_named_and_on_the_card(caplog):
                                                     md_frames=2, md_size=16)).meta
     finally:
         _TENSOR_SETS.pop("untested")
-    assert "not scored: 'dog'" in loading_counts({"synthetic": {"meta": meta}})
+    assert "not scored: `dog`" in loading_counts({"synthetic": {"meta": meta}})
     assert "load_report" not in full  # generated data, every class tested: no load report, as before
 
 
