@@ -6,6 +6,8 @@ and evaluation only ever touch this type.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.words import clean_name, id_list, shown
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,6 +162,32 @@ def check_class_list(where: str, classes: Sequence[str]) -> None:
                             "folders)") from None
 
 
+def clean_class_names(where: str, classes: Sequence[Any]) -> list[Any]:
+    """``classes`` as the run, its saved set and ``mmdistill merge --dataset`` name them: each name that is a string
+    through :func:`mmdistill.words.clean_name` (a class folder or CSV label may hold a tab, a line break, an escape
+    sequence or a bidi override such as U+202E, which no saved set may hold), a replacement logged once with both
+    spellings escaped. A :class:`DataError` starting with ``where`` when two names clean to the same one, naming both
+    (their samples would be one class in the saved set)."""
+    cleaned = [clean_name(c) if isinstance(c, str) else c for c in classes]
+    changed = tuple((a, b) for a, b in zip(classes, cleaned) if a != b)
+    if not changed:
+        return list(classes)
+    first: dict[Any, Any] = {}
+    for raw, name in zip(classes, cleaned):
+        if first.setdefault(name, raw) != raw:
+            raise DataError(f"{where}: the class names {shown(first[name])} and {shown(raw)} both read {shown(name)} once their "
+                            "control or bidi-reordering characters are replaced by '_'; rename one of the folders (or labels)")
+    _warn_cleaned(where, changed)
+    return cleaned
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_cleaned(where: str, changed: tuple[tuple[str, str], ...]) -> None:
+    """Log the class names :func:`clean_class_names` replaced, once per dataset and names (train and test, reloads)."""
+    log.warning("%s: %s class name(s) hold control or bidi-reordering characters; they are replaced by '_' (the run, its set "
+                "and merge use the cleaned names): %s", where, len(changed), id_list((f"{shown(a)} -> {shown(b)}" for a, b in changed), 5))
+
+
 def _utf8_read_in_another_encoding(name: str) -> str | None:
     """``name`` as the UTF-8 text it is where it is a file name whose UTF-8 bytes Python decoded with a file-system
     encoding that is not UTF-8 (the C locale with UTF-8 mode off: ASCII, each byte above 127 a lone surrogate); else
@@ -173,7 +204,9 @@ def _utf8_read_in_another_encoding(name: str) -> str | None:
 class ClassificationData:
     """A classification dataset split into train and test, with what the modality needs to decode, preview
     and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics). A :class:`DataError` for fewer
-    than 2 classes (:func:`check_class_list`)."""
+    than 2 classes (:func:`check_class_list`). Every adapter's class names (folder names, CSV labels) are cleaned here,
+    in ``train``, ``test`` and ``meta["classes"]`` alike (:func:`clean_class_names`): the run, the set it saves and
+    ``mmdistill merge --dataset`` name the classes one way."""
 
     name: str
     train: LabeledTensors
@@ -182,6 +215,10 @@ class ClassificationData:
 
     def __post_init__(self) -> None:
         check_class_list(f"dataset {self.name!r}", self.train.classes)
+        for part in (self.train, self.test):  # the same cleaning for both: their labels index the same names
+            part.classes = clean_class_names(f"dataset {self.name!r}", part.classes)
+        if isinstance(self.meta.get("classes"), list):  # what a set made from this data records (meta.classes)
+            self.meta["classes"] = clean_class_names(f"dataset {self.name!r}", self.meta["classes"])
 
     @property
     def num_classes(self) -> int:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from mmdistill.data import check_class_list
+from mmdistill.data import check_class_list, clean_class_names
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list, quantity
@@ -206,6 +206,7 @@ class NodeClassificationData:
         if not self.classes:
             self.classes = [str(c) for c in range(int(self.y.max()) + 1 if self.y.numel() else 0)]
         check_class_list(f"graph {self.name!r}", self.classes)
+        self.classes = clean_class_names(f"graph {self.name!r}", self.classes)
         self._views: dict[str, tuple[Graph, Tensor]] = {}
 
     # ------------------------------------------------------------------ sizes
