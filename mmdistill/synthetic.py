@@ -194,6 +194,11 @@ class SyntheticSet:
         is not brought to the CPU to be measured). The ``fixed`` ones are not counted."""
         return nbytes(list(self._live().values()))
 
+    def stored_parts(self) -> dict[str, int]:
+        """:meth:`stored_bytes` by tensor, named as :meth:`tensors` names them (``data.<k>``, ``labels``,
+        ``soft_labels``), counted on the live tensors (no copy)."""
+        return {k: nbytes([v]) for k, v in self._live().items()}
+
     def step_sizes(self) -> dict[str, float]:
         """The step sizes a trajectory method learned with the set, by key: those ``meta["step_sizes"]`` lists that
         ``data`` holds, else MTT's ``syn_lr`` when held; empty for every other set."""

@@ -545,6 +545,23 @@ def test_static_dynamic_decode_gradients_and_bytes():
     assert info["full_clip_bytes"] == 10 * (4 * 4 * 256 + 8) and info["ratio"] == round(info["stored_bytes"] / info["full_clip_bytes"], 4)
 
 
+def test_static_dynamic_storage_counts_the_live_tensors_without_copying_them(monkeypatch):
+    """(Mend 54M.) ``stored_bytes`` counted each part on ``syn.tensors()``, a contiguous CPU copy of every tensor (a set
+    on a GPU copied to the host to be measured); it counts ``stored_parts()``, the live tensors, to the same bytes."""
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.static_dynamic import stored_bytes
+    from mmdistill.seeding import generator
+    from mmdistill.synthetic import SyntheticSet
+
+    cfg = _sd_config()
+    syn = MODALITY.init_synthetic(MODALITY.load(cfg), cfg, generator(0, "init"))
+    copies = {k: v.numel() * v.element_size() for k, v in syn.tensors().items()}
+    monkeypatch.setattr(SyntheticSet, "tensors", lambda self: (_ for _ in ()).throw(AssertionError("copied")))
+    assert syn.stored_parts() == copies and sum(copies.values()) == syn.stored_bytes()
+    info = stored_bytes(syn)
+    assert info["stored_bytes"] == sum(copies.values()) and sum(info["parts"].values()) == info["stored_bytes"]
+
+
 def test_static_dynamic_storage_is_one_statement_with_the_card():
     """Before: the summary line said "125.2 KiB stored (39 % of full clips)" (data tensors against classes x ipc clips)
     while the card's Storage section said 125.5 KiB (every stored tensor, labels too) against 40 rendered clips, ratio

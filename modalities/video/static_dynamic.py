@@ -188,15 +188,16 @@ def init_static_dynamic(train: LabeledTensors, cfg: Any, gen: torch.Generator, a
 def stored_bytes(syn: SyntheticSet) -> dict[str, Any]:
     """What the set stores, as the card's Storage section counts it, next to two references.
 
-    ``stored_bytes``: every tensor of the set's file (:meth:`SyntheticSet.tensors`: memories and integrator, or
-    clips, a learned step size, the labels), by part in ``parts`` (bytes); the card's ``synthetic_bytes``.
+    ``stored_bytes``: every tensor of the set's file (memories and integrator, or clips, a learned step size, the
+    labels), by part in ``parts`` (bytes, :meth:`SyntheticSet.stored_parts`: counted on the live tensors, no copy);
+    the card's ``synthetic_bytes``.
     ``full_clip_bytes``: a full-clip set of ``classes x ipc`` clips (C, T, H, W) float32 with their labels, what the
     full-clip baselines store at the same clips per class; ``ratio`` = stored / that (the summary line's "% of full
     clips"). ``rendered_clip_bytes``: ``rendered_clips`` real clips (float32 model inputs, one per clip the set
     decodes to: S x m^2 for static/dynamic, the clips for full clips), each with a label of the set's label dtype, as
     the card compares ("the same number of real samples", :func:`mmdistill.card.storage_block`); ``rendered_ratio`` =
     stored / that (1 for a full-clip set with hard labels)."""
-    parts = {(k[len("data."):] if k.startswith("data.") else k): int(v.numel()) * v.element_size() for k, v in syn.tensors().items()}
+    parts = {(k[len("data."):] if k.startswith("data.") else k): n for k, n in syn.stored_parts().items()}
     stored = sum(parts.values())
     c, t, h, w = syn.meta[KEY]["clip_shape"] if is_static_dynamic(syn) else syn.data["x"].shape[1:]
     clip = c * t * h * w * FLOAT_BYTES
