@@ -14,6 +14,7 @@ training node), so it loads as a dataset with ``split=random`` (or once saved wi
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -277,9 +278,34 @@ def _class_names(syn: SyntheticSet) -> list[str]:
     return classes + [str(c) for c in range(len(classes), syn.num_classes)]
 
 
+#: the last set's :func:`_kept_edges` (one slot): an artifact's write draws the preview and then asks for its words
+#: (:func:`condensed_words`), and each call ran the generator on all n^2 node pairs (an (n^2, h) activation per layer),
+#: sparsified and sorted the edges again. Held with a weak reference to the set, its data tensors themselves and their
+#: in-place versions and the threshold: a changed tensor or threshold builds the graph again.
+_KEPT: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]] = []
+
+
+def _kept_key(syn: SyntheticSet) -> tuple[Any, ...]:
+    return syn.meta.get("adj_threshold"), tuple((k, v, v._version) for k, v in syn.data.items())
+
+
+def _same_key(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(
+        ka == kb and ta is tb and va == vb for (ka, ta, va), (kb, tb, vb) in zip(a[1], b[1]))
+
+
 def _kept_edges(syn: SyntheticSet) -> tuple[Any, list[tuple[int, int, float]], list[tuple[int, int, float]]]:
     """The set's kept graph (``synthetic_graph`` at its threshold), its edges ``(u, v, weight)`` with u < v, and those
-    the preview draws (:func:`strongest_edges`)."""
+    the preview draws (:func:`strongest_edges`); built once for the preview and its words (:data:`_KEPT`)."""
+    key = _kept_key(syn)
+    if _KEPT and _KEPT[0][0]() is syn and _same_key(_KEPT[0][1], key):
+        return _KEPT[0][2]  # type: ignore[return-value]
+    kept = _build_kept_edges(syn)
+    _KEPT[:] = [(weakref.ref(syn), key, kept)]
+    return kept
+
+
+def _build_kept_edges(syn: SyntheticSet) -> tuple[Any, list[tuple[int, int, float]], list[tuple[int, int, float]]]:
     from .matching import synthetic_graph
 
     with torch.no_grad():
