@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.seeding import generator
 
 TINY = dict(image_size=8, n_mels=8, audio_frames=8, sample_rate=8000, duration=0.25, width=8, depth=2, batch_real=4, eval_runs=1,
@@ -318,7 +318,6 @@ def test_cross_architecture_evaluation_trains_pairs_of_core_networks(tensors_set
 
 
 def test_a_core_network_as_both_encoders_and_unknown_names_refused():
-    from mmdistill.errors import ConfigError
     from mmdistill.modalities.audio_visual.nets import AVEncoderSpec, AVNet, build_av_network
 
     net = build_av_network("lenet", (1, 16, 12), (3, 16, 16), 4)
@@ -483,6 +482,19 @@ def test_all_zero_audio_clips_are_named_and_counted(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         MODALITY.load(_cfg(dataset="csv", data_root=str(path)))
     assert "kept 2 silent pairs (audio all zero: " in caplog.text and "audio clips" not in caplog.text
+
+
+def test_register_tensors_refuses_any_spelling_of_a_built_in_name():
+    """(Mend 54M.) ``register_tensors("CSV", ...)`` was accepted, and ``dataset=CSV`` then loaded the tensors instead of
+    the CSV loader (``csv``); video's refuses any spelling of a built-in since walk 54K, and so does this one."""
+    from mmdistill.modalities.audio_visual import register_tensors
+    from mmdistill.modalities.audio_visual.loaders import canonical_dataset
+
+    y = torch.arange(3).repeat_interleave(2)
+    for name in ("CSV", " Video", "tones-digits", "Tones-Digits "):
+        with pytest.raises(ConfigError, match=r"is a built-in dataset name \((csv|video|tones-digits)\); choose another"):
+            register_tensors(name, _waves(y), _images(y), y, _waves(y), _images(y), y)
+    assert canonical_dataset("CSV") == "csv"
 
 
 def test_registered_tensors_are_checked(tensors_set, caplog):

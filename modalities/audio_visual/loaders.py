@@ -109,8 +109,8 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
     registered set. Returns ``name``."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
-    if name in BUILT_IN:
-        raise ConfigError(f"{name!r} is a built-in dataset name; choose another")
+    if name.strip().lower() in BUILT_IN:  # any spelling: a registered "CSV" took that spelling over from the CSV loader
+        raise ConfigError(f"{name!r} is a built-in dataset name ({name.strip().lower()}); choose another")
     args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
             "image_test": image_test, "y_test": y_test}
     for arg, t in args.items():
