@@ -41,7 +41,8 @@ to be resampled is read whole.
 This module loads a source's clips into an :class:`AudioDataset` (the duration, the memory check, the drawn split, the
 statistics, the load report); the names are :mod:`.registry`'s, finding a source's clips :mod:`.find`'s (the sources:
 :mod:`.tones`, :mod:`.fsdd`, :mod:`.folder`, :mod:`.torchaudio_sets`; what they return :mod:`.items`'s) and reading the
-clips into maps :mod:`.clips`'s; their public names are importable from here as before.
+clips into maps :mod:`.clips`'s (import their names from those modules; this one keeps the public names it had before
+the split, in ``__all__``).
 """
 
 from __future__ import annotations
@@ -62,14 +63,14 @@ from mmdistill.load_report import LoadReport
 from ..artifacts import HIDDEN, classes_without_test
 from ..groups import group_no_test_reason
 from ..sources import check_test_fraction
-from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds, decode_fitted
+from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items, warn_unused_split_keys
-from .fsdd import FSDD_NAME, FSDD_URL, MAX_FSDD_BYTES, _fsdd_tar
+from .fsdd import MAX_FSDD_BYTES
 from .groups import draw_groups, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
-from .registry import ALIASES, DATASETS, LAYOUTS, NATIVE, canonical_name, list_audio_datasets
+from .registry import DATASETS, NATIVE, canonical_name, list_audio_datasets
 from .tones import TONE_CLASSES, tone_clip
 
 log = logging.getLogger(__name__)
@@ -328,10 +329,8 @@ def _report(found: "_Found", skipped: list[BadFile], counts: dict, root, seconds
     return report
 
 
-#: the names importable from here before the loader was split by job; ``_fsdd_tar`` too, which the audio-visual digits
-#: import from here
+#: the public names of this module before the loader was split by job (the split's modules define most of them)
 __all__ = [
-    "ALIASES", "AudioDataset", "AudioItem", "DATASETS", "FSDD_NAME", "FSDD_URL", "HIDDEN", "LAYOUTS", "MAX_FSDD_BYTES",
-    "MIN_SAMPLE_RATE", "NATIVE", "REPORT_KINDS", "TONE_CLASSES", "audio_memory_bytes", "canonical_name", "decode_fitted",
-    "find_audio_items", "list_audio_datasets", "load_audio_dataset", "tone_clip", "_fsdd_tar",
+    "AudioDataset", "AudioItem", "DATASETS", "HIDDEN", "MAX_FSDD_BYTES", "MIN_SAMPLE_RATE", "NATIVE", "REPORT_KINDS", "TONE_CLASSES",
+    "audio_memory_bytes", "canonical_name", "find_audio_items", "list_audio_datasets", "load_audio_dataset", "tone_clip",
 ]

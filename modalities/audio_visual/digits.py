@@ -24,9 +24,10 @@ import torch
 
 from mmdistill.errors import DataError
 
-from ..audio.datasets import TONE_CLASSES, _fsdd_tar, tone_clip
 from ..audio.decode import Clip, decode
-from ..image.datasets import _digits
+from ..audio.fsdd import _fsdd_tar
+from ..audio.tones import TONE_CLASSES, tone_clip
+from ..image.named import _digits
 from .loaders import RawPair
 
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")

@@ -57,7 +57,7 @@ from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
-from ..image.datasets import to_8bit, upright
+from ..image.decode import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from ..sources import dataset_name
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
@@ -625,7 +625,7 @@ def _split(value: str, path: Path, row: int) -> str | None:
     return v or None
 
 
-#: Pillow modes read as one grey channel (``I``/``F`` after :func:`~..image.datasets.to_8bit`); others become RGB
+#: Pillow modes read as one grey channel (``I``/``F`` after :func:`~..image.decode.to_8bit`); others become RGB
 GREY_MODES = ("1", "L", "I", "F")  # grey with alpha (LA) is read as RGB, as before: sets and CSVs mixing it with RGB keep working
 
 

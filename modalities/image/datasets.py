@@ -27,8 +27,8 @@ each in a warning, a multi-frame file read as its first frame, transparency drop
 ``image_size``.
 
 This module loads a source into an :class:`ImageDataset` (resized, converted, normalised); the named datasets' files
-are :mod:`.named`'s, ImageFolder trees :mod:`.folder`'s and reading image files into pixels :mod:`.decode`'s; their
-public names are importable from here as before.
+are :mod:`.named`'s, ImageFolder trees :mod:`.folder`'s and reading image files into pixels :mod:`.decode`'s (import
+their names from those modules; this one re-exports only the few the loader's callers use, in ``__all__``).
 """
 
 from __future__ import annotations
@@ -45,12 +45,10 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..sources import SPLIT_NAMES, check_test_fraction, first_missing, remove_empty_folders
-from .decode import (ALPHA_MODES, BYTES_PER_VALUE, FOLDER_BYTES_PER_VALUE, GREY_MODES, _check_memory, exif_orientation, to_8bit,
-                     to_channels, to_size, upright)
-from .folder import ALTERED_KINDS, REPORT_KINDS, _image_folder
-from .named import (ALIASES, IDX_FILES, LAYOUTS, STATS, Split, _digits, _mnist_like, _need_root, _torchvision,
-                    canonical_name, list_image_datasets, read_idx)
+from ..sources import check_test_fraction, first_missing, remove_empty_folders
+from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
+from .folder import REPORT_KINDS, _image_folder
+from .named import STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +233,7 @@ def _convert_channels(x: Tensor, channels: int) -> Tensor:
     return x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x[:, :channels].contiguous()
 
 
-#: the names importable from here before the loader was split by job (:mod:`.named`, :mod:`.decode`, :mod:`.folder`);
-#: ``_digits`` too, which the audio-visual digits import from here
-__all__ = ["ALIASES", "ALPHA_MODES", "ALTERED_KINDS", "BYTES_PER_VALUE", "FOLDER_BYTES_PER_VALUE", "GREY_MODES", "IDX_FILES", "LAYOUTS",
-           "REPORT_KINDS", "SPLIT_NAMES", "STATS", "ImageDataset", "Split", "canonical_name", "denormalize", "exif_orientation",
-           "list_image_datasets", "load_image_dataset", "read_idx", "to_8bit", "to_channels", "to_size", "upright", "_digits"]
+#: the loader and the few names of :mod:`.named` and :mod:`.decode` its callers and tests import from here (the others
+#: from the module that defines them)
+__all__ = ["FOLDER_BYTES_PER_VALUE", "ImageDataset", "canonical_name", "denormalize", "list_image_datasets", "load_image_dataset",
+           "read_idx", "to_8bit"]

@@ -147,7 +147,7 @@ def image_to_pixels(img: "object", size: int, *, out: Tensor | None = None) -> T
     from PIL import Image
     import numpy as np
 
-    from mmdistill.modalities.image.datasets import to_8bit
+    from ..image.decode import to_8bit
 
     if getattr(img, "mode", "RGB") == "F":
         raise ValueError("32-bit float pixels (mode F) have no defined range; save the image as 8-bit RGB")
@@ -227,7 +227,7 @@ class FileOpener:
     def __call__(self, rel: str) -> object:
         from PIL import Image, UnidentifiedImageError
 
-        from ..image.datasets import upright
+        from ..image.decode import upright
 
         path = self.root / rel
         what = _not_a_file(path)

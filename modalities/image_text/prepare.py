@@ -37,7 +37,7 @@ def images_of(meta: Mapping[str, Any], images: Sequence[str | Path | Any]) -> Te
     """Image files or PIL images as the set's normalised images, (N, 3, S, S) float32: each file read by the loader's
     own opener (upright by EXIF) and :func:`~.loaders.image_to_pixels`, then :func:`~.data.normalised_pixels`. DataError
     naming each file that cannot be read (nothing is skipped: a test set must be whole)."""
-    from ..image.datasets import upright
+    from ..image.decode import upright
 
     size, mean, std = int(meta["image_size"]), tuple(meta["mean"]), tuple(meta["std"])
     out, bad = [], []

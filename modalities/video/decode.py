@@ -301,13 +301,13 @@ def _one_file_per_frame(path: Path, files: list[Path]) -> list[Path]:
 def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None,
                 modes: list[str] | None = None, turned: list[str] | None = None, resize: str = "squeeze") -> np.ndarray:
     """One frame image as (H, W, 3) uint8, made ``size`` x ``size`` when given (by ``resize``: :func:`~.frame_fit.fit_frame`): 16-bit grayscale scaled to 8
-    bits (value / 257, rounded: :func:`~modalities.image.datasets.to_8bit`, the image loaders' rule; RGB would
+    bits (value / 257, rounded: :func:`~modalities.image.decode.to_8bit`, the image loaders' rule; RGB would
     saturate it to white), grayscale, palette and alpha images made RGB, turned upright by its EXIF orientation tag
-    (:func:`~modalities.image.datasets.upright`: how is appended to ``turned``). Its stored (width, height) is appended
+    (:func:`~modalities.image.decode.upright`: how is appended to ``turned``). Its stored (width, height) is appended
     to ``native`` and its stored Pillow mode (``RGB``, ``L``, ``P``, ``RGBA``, ``I;16`` ...) to ``modes`` when given."""
     from PIL import Image
 
-    from ..image.datasets import to_8bit, upright
+    from ..image.decode import to_8bit, upright
 
     with Image.open(file) as im:
         if native is not None:
