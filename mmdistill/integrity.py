@@ -57,8 +57,10 @@ def _shown(names: list[str]) -> str:
 
 def class_names(meta: Mapping[str, Any], num_classes: int) -> list[str]:
     """The set's class names in label order, as strings: ``meta["classes"]``, else ``"0"`` .. ``"K-1"`` (what the
-    export's ``ClassLabel`` and ``DistilledSet.classes`` hold)."""
-    return [str(c) for c in (meta.get("classes") or range(num_classes))]
+    export's ``ClassLabel`` and ``DistilledSet.classes`` hold); a label past a shorter list (a set made by hand) is
+    named by its index."""
+    names = [str(c) for c in meta.get("classes") or []]
+    return names + [str(c) for c in range(len(names), num_classes)]
 
 
 def check_clean_names(names: Any, path: str | Path, field: str) -> None:

@@ -276,3 +276,12 @@ def test_show_lists_a_videos_animated_preview(share_root, tmp_path, capsys):
     (out / "preview.gif").write_bytes(b"GIF89a")
     assert main(["show", str(out)]) == 0
     assert f"picture: {out / 'preview.gif'}" in capsys.readouterr().out
+
+
+def test_class_names_name_a_label_past_a_short_list_by_its_index():
+    """(Mend 54M, review R3 finding 6.) The graph preview kept its own copy of ``class_names`` for the one case this one
+    lacked: a hand-made set whose ``classes`` list is shorter than ``num_classes``. Both now call this one."""
+    from mmdistill.integrity import class_names
+
+    assert class_names({"classes": ["a", "b"]}, 3) == ["a", "b", "2"]
+    assert class_names({}, 2) == ["0", "1"] and class_names({"classes": [0, "x"]}, 2) == ["0", "x"]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.integrity import class_names
 from mmdistill.io import load_tensors, read_json, save_tensors, write_json
 from mmdistill.plots import drawable_labels, pyplot, save_figure
 from mmdistill.series_style import COLOURS, class_style, class_style_words
@@ -219,7 +220,8 @@ def draw_condensed(syn: SyntheticSet, path: str | Path, title: str = "") -> Path
     g, edges, drawn = _kept_edges(syn)
     n = g.num_nodes
     labels = syn.labels.cpu().tolist()
-    classes = [fitted_label(c, LEGEND_CHARS, LEGEND_LINES) for c in drawable_labels(_class_names(syn), Path(path).name)]
+    names = drawable_labels(class_names(syn.meta, syn.num_classes), Path(path).name)
+    classes = [fitted_label(c, LEGEND_CHARS, LEGEND_LINES) for c in names]
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
     graph.add_weighted_edges_from(drawn)
@@ -260,7 +262,7 @@ def condensed_words(syn: SyntheticSet) -> str:
     node count; up to 12 classes named, :func:`mmdistill.words.id_list`)."""
     g, edges, drawn = _kept_edges(syn)
     n, labels = g.num_nodes, syn.labels.cpu()
-    names = _class_names(syn)
+    names = class_names(syn.meta, syn.num_classes)
     key = id_list(f"{names[c]} {class_style_words(c)} ({int((labels == c).sum())})" for c in range(syn.num_classes)
                   if (labels == c).any())
     said = f"the condensed graph's {quantity(n, 'synthetic node')}, one marker per node coloured and shaped by class"
@@ -270,12 +272,6 @@ def condensed_words(syn: SyntheticSet) -> str:
                  "(the largest weight), nodes ordered by class with each class's block outlined")
     said += f"; {_structure_words(syn, edges)}; class key: {key}"
     return said
-
-
-def _class_names(syn: SyntheticSet) -> list[str]:
-    """The set's class names, one per label (a label without a name is its index)."""
-    classes = [str(c) for c in syn.meta.get("classes", [])]
-    return classes + [str(c) for c in range(len(classes), syn.num_classes)]
 
 
 #: the last set's :func:`_kept_edges` (one slot): an artifact's write draws the preview and then asks for its words
