@@ -29,6 +29,7 @@ from mmdistill.modality import AdapterDefaults, TrajectoryPart
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
 from .merge import MERGE_META_KEYS, SIMILARITY_KEYS
+from .merge import merge_extras as _merge_extras
 from .evaluation import image_text_plan, random_pairs, require_pairs
 from .model import DualEncoder, DualEncoderFactory
 from .task import ContrastiveTask
@@ -101,9 +102,7 @@ class ImageTextModality(AdapterDefaults):
     merge_extra_keys = SIMILARITY_KEYS
 
     def merge_extras(self, meta: dict[str, Any], syns: list[SyntheticSet]) -> tuple[dict[str, Any], dict[str, Tensor]]:
-        from .merge import merge_extras
-
-        return merge_extras(meta, syns)
+        return _merge_extras(meta, syns)
 
     def merged_config(self, syn: SyntheticSet) -> dict[str, Any]:
         """A merged LoRS set's ``sim_rank``: its factors' width, the sum of the parts' ranks (:mod:`.merge`)."""
