@@ -309,7 +309,11 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     report.facts["resampled_from_hz"] = {str(k): len(v) for k, v in sorted(other.items())}
     shared = " (pairs that share a file count as one)" if report.counts().get("reused") else ""
     group = report.facts.get("group_by")
-    named = f"group_by={group!r} (--group-by)" if group and "layout" in report.facts else None  # clip names' groups (video)
+    named = None
+    if group and "layout" in report.facts:  # clip names' groups: the video layout's reader said them (video imported)
+        from ..video.groups import said_group_by
+
+        named = said_group_by(group)
     classes_without_test(name, classes, parts[0][2], parts[1][2], group_no_test_reason(group, "pairs", named) if group else
                          f"a class needs two readable pairs{shared} to hold one out, or the split gives it no test row", report,
                          what="pair")
