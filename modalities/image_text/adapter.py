@@ -28,7 +28,7 @@ from mmdistill.modality import AdapterDefaults, TrajectoryPart
 
 from .data import ImageTextData, PairBatch
 from .encoders import ImageEncoderBuild, build_image_encoder
-from .merge import MERGE_META_KEYS, SIMILARITY_KEYS
+from .merge import MERGE_META_KEYS, SIMILARITY_KEYS, pair_count_fields
 from .merge import merge_extras as _merge_extras
 from .evaluation import image_text_plan, random_pairs, require_pairs
 from .model import DualEncoder, DualEncoderFactory
@@ -158,7 +158,7 @@ class ImageTextModality(AdapterDefaults):
         elif config.similarity == "full":
             tensors["sim_full"] = torch.eye(k)
         meta = {
-            "pairs": k, "ipc": k, "budget_label": f"{k} pairs", "init": config.init, "dataset": data.name, "similarity": config.similarity,
+            **pair_count_fields(k), "init": config.init, "dataset": data.name, "similarity": config.similarity,
             "sim_alpha": float(config.sim_alpha), "preview_max": int(config.preview_max), "init_captions": [train.captions[i] for i in idx.tolist()],
             **{key: data.meta[key] for key in ("mean", "std", "image_size", "image_encoder", "text_encoder", "text_dim", "caption_bank")},
             # the text embeddings' pooling (clip-finetune checks it against a CLIP text tower) and the image weights

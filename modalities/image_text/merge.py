@@ -28,6 +28,12 @@ MERGE_META_KEYS = ("image_encoder", "image_weights", "image_size", "text_encoder
 SIMILARITY_KEYS = ("sim_full", "sim_diag", "sim_left", "sim_right")
 
 
+def pair_count_fields(k: int) -> dict[str, Any]:
+    """The meta fields that give a set's size, ``k`` pairs: ``pairs``, ``ipc`` (the same k: pairs are one class) and the
+    ``budget_label``; what the adapter's init and the merge hook write."""
+    return {"pairs": k, "ipc": k, "budget_label": f"{k} pairs"}
+
+
 def joined_similarity(syns: Sequence[SyntheticSet]) -> dict[str, Tensor]:
     """The merged set's similarity tensors (module docstring): ``sim_full`` (K, K) block-diagonal, or ``sim_diag`` (K,)
     concatenated with ``sim_left``/``sim_right`` (K, sum r_i) block-diagonal; empty for identity-target sets. The
@@ -53,5 +59,5 @@ def merge_extras(meta: dict[str, Any], syns: Sequence[SyntheticSet]) -> tuple[di
     parts' order -- and the joined similarity tensors (:func:`joined_similarity`)."""
     k = sum(len(s.labels) for s in syns)
     captions = [c for s in syns for c in (s.meta.get("init_captions") or [""] * len(s.labels))]
-    return ({**meta, "pairs": k, "ipc": k, "budget_label": f"{k} pairs", "init_captions": captions,
+    return ({**meta, **pair_count_fields(k), "init_captions": captions,
              "sim_alpha": syns[0].meta.get("sim_alpha", meta.get("sim_alpha"))}, joined_similarity(syns))
