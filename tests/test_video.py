@@ -1675,3 +1675,26 @@ def test_clips_that_look_transposed_are_loaded_as_given_with_a_warning(caplog):
         register_tensors("ncthw", torch.rand(4, 3, 16, 8, 8), y, torch.rand(2, 3, 16, 8, 8), y[1:3])
         register_tensors("grey", torch.rand(4, 1, 3, 8, 8), y, torch.rand(2, 1, 3, 8, 8), y[1:3])
     assert "transpose" not in caplog.text
+
+
+def test_the_export_works_out_the_gif_speed_once_and_the_note_says_a_timed_sets(tmp_path, monkeypatch):
+    """(Mend 54M, review R2 finding 7.) The export asked ``gif_frame_ms`` again for every clip it wrote (one value for the
+    whole set), and the export note tested "picked by time?" with its own copy of gif_frame_ms's rule; now once per
+    export, and the note reads :func:`timed_frame_ms` (None for a set picked by frame index)."""
+    from PIL import Image
+
+    import mmdistill.modalities.video.export as export
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.synthetic import SyntheticSet
+
+    meta = {"mean": [0.5], "std": [0.25], "classes": ["a", "b"], "decoding": {"sample_fps": 4.0, "frame_gap": 1}}
+    syn = SyntheticSet({"x": torch.rand(3, 1, 3, 8, 8)}, torch.tensor([0, 1, 1]), 2, meta=meta)
+    asked = []
+    real = export.gif_frame_ms
+    monkeypatch.setattr(export, "gif_frame_ms", lambda s: asked.append(1) or real(s))
+    export.export_video_set(syn, syn.data["x"], tmp_path / "out")
+    assert len(asked) == 1 and Image.open(tmp_path / "out" / "b" / "001.gif").info["duration"] == 250
+    assert "each frame shown 250 ms: the real clips' speed (sample_fps)" in MODALITY.export_note(syn)
+    syn.meta["decoding"] = {"num_frames": 3}
+    assert export.timed_frame_ms(syn) is None and real(syn) == export.GIF_FRAME_MS
+    assert "each frame shown" not in MODALITY.export_note(syn)

@@ -252,10 +252,10 @@ class VideoModality(TensorClassificationAdapter):
         share of pixel values clamped and the line that rebuilds the set's inputs from the uint8 clips."""
         raw = denormalize(self.decode(syn).detach().float().cpu(), syn.meta["mean"], syn.meta["std"])  # clips (N, C, T, H, W)
         share = float(((raw < 0) | (raw > 1) | ~torch.isfinite(raw)).float().mean()) if raw.numel() else 0.0
-        from .export import gif_frame_ms
+        from .export import timed_frame_ms
 
-        speed = f", each frame shown {gif_frame_ms(syn)} ms: the real clips' speed (sample_fps)" \
-            if (syn.meta.get("decoding") or {}).get("sample_fps") else ""
+        ms = timed_frame_ms(syn)  # None: frames picked by index, shown at the GIF's own speed
+        speed = f", each frame shown {ms} ms: the real clips' speed (sample_fps)" if ms is not None else ""
         return (f"The GIFs are for viewing (frames enlarged to at least 64 px, colour reduced to a palette{speed}; numbered per class). "
                 "`clips.safetensors` holds the data: `clips` (N, C, T, H, W), the de-normalised pixels clamped to [0, 1] and "
                 f"rounded to 8 bits ({100 * share:.1f} % of the set's values lay outside [0, 1]), and `labels` (N,); "

@@ -105,12 +105,19 @@ GIF_FRAME_MS = 120
 
 
 def gif_frame_ms(syn: SyntheticSet) -> int:
-    """How long a GIF of ``syn``'s clips shows each frame (ms): the time between two sampled frames of a set picked by
-    time (``meta.decoding``'s ``frame_gap / sample_fps``, to the GIF's 10 ms; at least 20 ms, as viewers show shorter
-    frames slower), so its clips play at the speed of the real ones; else :data:`GIF_FRAME_MS`."""
+    """How long a GIF of ``syn``'s clips shows each frame (ms): :func:`timed_frame_ms` for a set picked by time, so its
+    clips play at the speed of the real ones; else :data:`GIF_FRAME_MS`."""
+    ms = timed_frame_ms(syn)
+    return GIF_FRAME_MS if ms is None else ms
+
+
+def timed_frame_ms(syn: SyntheticSet) -> int | None:
+    """The time between two sampled frames of a set picked by time (ms): ``meta.decoding``'s ``frame_gap /
+    sample_fps``, to the GIF's 10 ms, at least 20 ms (viewers show shorter frames slower); None for a set picked by
+    frame index (no ``sample_fps``)."""
     dec = syn.meta.get("decoding")
     fps = dec.get("sample_fps") if isinstance(dec, dict) else None
-    return max(20, 10 * round(100 * int(dec.get("frame_gap", 1)) / float(fps))) if fps else GIF_FRAME_MS
+    return max(20, 10 * round(100 * int(dec.get("frame_gap", 1)) / float(fps))) if fps else None
 
 
 def _save_gif(clips: list[Tensor], path: Path, duration_ms: int = GIF_FRAME_MS, labels: list[str] | None = None) -> Path:
@@ -192,13 +199,14 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     pix = to_pixels(clips, syn)
     names = export_folder_names(classes, labels)
     warn_absent_classes(out_dir, classes, labels)
+    frame_ms = gif_frame_ms(syn)
     with new_tree(out_dir) as tmp:
         counts = [0] * len(classes)
         for i in range(len(pix)):
             c = int(labels[i])
             folder = tmp / names[c]
             folder.mkdir(exist_ok=True)
-            _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif", gif_frame_ms(syn))
+            _save_gif([pix[i]], folder / f"{counts[c]:03d}.gif", frame_ms)
             counts[c] += 1
         write_class_index(tmp, classes, names, labels)
         u8 = (pix * 255).round().to(torch.uint8).contiguous()
@@ -215,4 +223,4 @@ def export_video_set(syn: SyntheticSet, clips: Tensor, out_dir: str | Path) -> P
     return Path(out_dir)
 
 
-__all__ = ["GIF_FRAME_MS", "export_video_set", "gif_frame_ms", "save_video_preview", "to_pixels"]
+__all__ = ["GIF_FRAME_MS", "export_video_set", "gif_frame_ms", "save_video_preview", "timed_frame_ms", "to_pixels"]
