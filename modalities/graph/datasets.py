@@ -109,14 +109,14 @@ def load_graph_dataset(name: str, root: str | None, opts: GraphLoadOptions = Gra
     the file, field or option at fault."""
     key = name.lower() if isinstance(name, str) else fixed_name(name)
     if key in PLANETOID:
-        raw = _planetoid(key, _need_root(name, root), opts)
+        raw = _planetoid(key, _need_root(name, root), opts.download)
     elif key in GRAPHSAINT:
-        raw = _pyg_class(GRAPHSAINT[key], None, _need_root(name, root), opts, label=key)
+        raw = _pyg_class(GRAPHSAINT[key], None, _need_root(name, root), opts.download, label=key)
     elif key == "ogbn-arxiv":
-        raw = _ogbn_arxiv(_need_root(name, root), opts)
+        raw = _ogbn_arxiv(_need_root(name, root), opts.download)
     elif key.startswith("pyg:"):
         cls, _, sub = name[4:].partition("/")
-        raw = _pyg_class(cls, sub or None, root, opts, label=name)
+        raw = _pyg_class(cls, sub or None, root, opts.download, label=name)
     elif key == "saved":
         from .export import HEADER_FILE, TENSORS_FILE, load_graph_data
 

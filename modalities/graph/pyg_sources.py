@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from mmdistill.cache_dir import cache_root
 from mmdistill.errors import ConfigError, DataError
@@ -15,9 +15,6 @@ from .planetoid import download_raw_files, missing_raw_files, read_planetoid
 from .pyg_cache import is_reused, pyg_workdir
 from .registered import graph_tensors
 from ..safe_pickle import PickleRefused, UnreadableFile, guarded_loading
-
-if TYPE_CHECKING:
-    from .datasets import GraphLoadOptions
 
 # these lines logged from the loader's module before it was split: they log under its name still
 logger = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -46,13 +43,13 @@ def _first_graph(ds: Any, label: str) -> dict[str, Any]:
     return raw
 
 
-def _planetoid(key: str, root: str, opts: GraphLoadOptions) -> dict[str, Any]:
+def _planetoid(key: str, root: str, download: bool) -> dict[str, Any]:
     """Cora/CiteSeer/PubMed from ``root/<Name>/raw`` (or, with ``download``, the cache's download folder)
     by the restricted reader of :mod:`.planetoid`; nothing is written into ``root``."""
     pname = PLANETOID[key]
     raw_dir = Path(root) / pname / "raw"
     missing = missing_raw_files(raw_dir, key)
-    if missing and not opts.download:
+    if missing and not download:
         raise DataError(
             f"{pname}: {raw_dir} lacks {', '.join(missing)}; put Planetoid's raw files there "
             f"(data_root is the folder holding {pname}/raw/), or pass download=true (--download) when online"
@@ -116,10 +113,10 @@ def _guarded_class(cls: type, label: str, root: str | None, download: bool) -> t
     return type(cls.__name__, (cls,), attrs)
 
 
-def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoadOptions, *, label: str) -> dict[str, Any]:
+def _pyg_class(cls_name: str, sub: str | None, root: str | None, download: bool, *, label: str) -> dict[str, Any]:
     """The first graph of ``torch_geometric.datasets.<cls_name>``, built (and its ``processed/`` written) in a
     mirror of ``root`` under our cache, ``sub`` the dataset's name argument; classes that ship their data
-    (KarateClub) take no root. Runs under :func:`guarded_loading`; downloads only with ``opts.download``."""
+    (KarateClub) take no root. Runs under :func:`guarded_loading`; downloads only with ``download``."""
     import inspect
 
     import torch_geometric.datasets as pyg_datasets
@@ -143,13 +140,13 @@ def _pyg_class(cls_name: str, sub: str | None, root: str | None, opts: GraphLoad
     if not takes_root:
         with guarded_loading():
             try:
-                return _first_graph(_guarded_class(cls, label, root, opts.download)(*args), label)
+                return _first_graph(_guarded_class(cls, label, root, download)(*args), label)
             except (Exception, PickleRefused) as exc:  # noqa: BLE001  (any failure of the library becomes a named DataError)
                 raise _load_failure(label, "its shipped data", exc, hint="") from None
     root = _need_root(label, root)
-    if not opts.download and not any(Path(root).iterdir()):
+    if not download and not any(Path(root).iterdir()):
         raise DataError(f"{label}: {root} is empty; put the dataset's files there, or pass download=true when online")
-    return _in_workdir(label, root, lambda work: _first_graph(_guarded_class(cls, label, root, opts.download)(str(work), *args), label))
+    return _in_workdir(label, root, lambda work: _first_graph(_guarded_class(cls, label, root, download)(str(work), *args), label))
 
 
 def _in_workdir(label: str, root: str, load: Callable[[Path], Any]) -> Any:
@@ -170,7 +167,7 @@ def _in_workdir(label: str, root: str, load: Callable[[Path], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
+def _ogbn_arxiv(root: str, download: bool) -> dict[str, Any]:
     try:
         from ogb.nodeproppred import PygNodePropPredDataset
     except ImportError:
@@ -179,7 +176,7 @@ def _ogbn_arxiv(root: str, opts: GraphLoadOptions) -> dict[str, Any]:
             "dataset=saved (modalities.graph.export.save_graph_data) and load that"
         ) from None
     def load(work: Path) -> tuple[dict[str, Any], Any]:
-        ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, opts.download)("ogbn-arxiv", root=str(work))
+        ds = _guarded_class(PygNodePropPredDataset, "ogbn-arxiv", root, download)("ogbn-arxiv", root=str(work))
         return _first_graph(ds, "ogbn-arxiv"), ds.get_idx_split()
 
     raw, split = _in_workdir("ogbn-arxiv", root, load)
