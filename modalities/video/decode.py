@@ -191,7 +191,8 @@ def _decode_gif(path: Path, sampling: FrameSampling, key: str) -> tuple[np.ndarr
         return None, 0, f"unreadable: {_why(exc)}"
     times = [d for _, d in shown]
     every = [frame for (frame, _), k in zip(shown, _gif_repeats(times)) for _ in range(k)]
-    fps = 0.0 if not times or any(not d or d <= 0 for d in times) else 1000.0 / min(times)
+    shortest = _shortest_time(times)
+    fps = 1000.0 / shortest if shortest else 0.0
     if sampling.sample_fps and not fps:
         return None, 0, "unreadable: a GIF without frame display times has no frame rate (sample_fps picks frames by time)"
     frame_of = sampling.resampled(len(every), fps)
@@ -207,10 +208,18 @@ def _gif_repeats(durations: list[int | float | None], most: int = 100) -> list[i
     ``most``). Encoders (Pillow's ``save_all`` among them) merge a frame equal to the one before into it and add up
     their times, so a clip that holds still for a moment comes back with fewer, longer frames; a GIF without times,
     or with a frame of time 0, is read one frame per frame."""
-    if not durations or any(not d or d <= 0 for d in durations):
+    shortest = _shortest_time(durations)
+    if shortest is None:
         return [1] * len(durations)
-    shortest = min(durations)  # type: ignore[type-var]
     return [max(1, min(most, round(d / shortest))) for d in durations]  # type: ignore[operator]
+
+
+def _shortest_time(durations: list[int | float | None]) -> float | None:
+    """The shortest of a GIF's frame display times (ms), or None when it has no frame or a frame without a time or
+    with time 0 (no usable times: no frame rate, one frame per frame)."""
+    if not durations or any(not d or d <= 0 for d in durations):  # type: ignore[operator]
+        return None
+    return float(min(durations))  # type: ignore[type-var]
 
 
 #: the name prefixes of a clip folder's RGB frames taken when it holds several image sequences: mmaction2's rawframes
