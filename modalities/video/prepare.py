@@ -8,6 +8,7 @@ offset, short-clip rule, square side, resize mode, sample rate, written by the l
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -36,14 +37,18 @@ TIMING_BY_TIME = ("frames are picked by time: each clip is resampled to sample_f
                   "taken, so every clip's sampled frames span (num_frames - 1) x frame_gap / sample_fps seconds")
 
 
+#: the :class:`FrameSampling` fields, by name: a set's ``decoding`` holds each (``resize`` as ``resize_mode``)
+_SAMPLING_FIELDS = tuple(f.name for f in dataclass_fields(FrameSampling))
+
+
 def decoding_meta(sampling: FrameSampling, kind: str) -> dict[str, Any]:
     """The decode settings of a loaded folder (``kind``: ``files`` or ``frames``), as the set's ``meta["decoding"]``:
     every :class:`FrameSampling` field (``seed`` seeds the random offset, with each clip's path under the data root;
     ``sample_fps`` only when set), the resize mode as ``resize_mode`` unless ``squeeze`` (``resize`` holds it in words: :data:`RESIZE` for
     ``squeeze``; a set without ``resize_mode``, made before the mode existed too, was squeezed) and the timing in words."""
-    fields = {k: v for k, v in sampling.settings().items() if k != "resize"}
-    mode = {} if sampling.resize == "squeeze" else {"resize_mode": sampling.resize}
-    return {**fields, "kind": kind, "resize": RESIZE_WORDS[sampling.resize], **mode,
+    fields = sampling.settings()  # resize left out at squeeze, the value sets had before the mode existed
+    mode = fields.pop("resize", None)
+    return {**fields, "kind": kind, "resize": RESIZE_WORDS[sampling.resize], **({"resize_mode": mode} if mode else {}),
             "timing": TIMING_BY_TIME if sampling.sample_fps else TIMING,
             "offset_key": "the clip's path under the data root (random offset)"}
 
@@ -69,7 +74,7 @@ def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[
         raise ArtifactError("clips_like: the set's metadata has no `decoding` (its clips were not read from files -- moving "
                             "digits or in-memory tensors -- or it was made before the loader recorded it); pass "
                             "sampling=FrameSampling(num_frames=..., frame_gap=..., frame_size=...) as the run's config says")
-    fields = {k: dec[k] for k in ("num_frames", "frame_gap", "offset", "short", "frame_size", "seed", "sample_fps") if k in dec}
+    fields = {k: dec[k] for k in _SAMPLING_FIELDS if k != "resize" and k in dec}  # resize: resize_mode (words in "resize")
     return FrameSampling(**fields, resize=str(dec.get("resize_mode", "squeeze"))), str(dec.get("kind", "files"))
 
 
