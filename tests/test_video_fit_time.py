@@ -133,7 +133,7 @@ def test_bad_sampling_values_are_refused_by_key(kwargs, key, said):
     ({"dataset": "frames", "data_root": "x", "sample_fps": 10}, "sample_fps", "'frames' has no frame rate"),
     ({"dataset": "moving-digits", "sample_fps": 10}, "sample_fps", "'moving-digits' has no frame rate"),
     ({"dataset": "moving-digits", "resize": "pad"}, "resize", "leave resize at squeeze"),
-    ({"dataset": "folder", "data_root": "x", "resize": "center_crop", "frame_size": 0}, "resize", "frame_size=0 keeps the native"),
+    ({"dataset": "folder", "data_root": "x", "resize": "center_crop", "frame_size": 0}, "resize", r"frame_size 0 \(the native size\) resizes"),
 ])
 def test_config_refuses_keys_that_would_do_nothing(keys, key, said):
     from mmdistill.modalities.video.config import VideoDistillConfig

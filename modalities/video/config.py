@@ -127,9 +127,8 @@ class VideoDistillConfig(VideoKeys, ClassificationConfig):
         if self.resize != "squeeze" and kind not in ("folder", "frames"):
             raise ConfigError(f"resize={self.resize} shapes frames decoded from files (dataset folder or frames); dataset "
                               f"{self.dataset!r} has none: leave resize at squeeze", key="resize")
-        if self.resize != "squeeze" and self.frame_size == 0:
-            raise ConfigError(f"resize={self.resize} shapes frames to a frame_size x frame_size square; frame_size=0 keeps the "
-                              "native size: give a frame_size, or leave resize at squeeze", key="resize")
+        if kind in ("folder", "frames"):
+            self.sampling()  # FrameSampling's own checks: a resize mode with frame_size 0 (the native size), key resize
         if self.sample_fps is not None and kind != "folder":
             raise ConfigError(f"sample_fps={self.sample_fps:g} picks frames by time from a video file's frame rate; dataset "
                               f"{self.dataset!r} has no frame rate{' (a folder of frame images)' if kind == 'frames' else ''}: "
