@@ -18,7 +18,7 @@ import numpy as np
 
 from mmdistill.errors import ConfigError, DataError
 
-from .frame_fit import fit_frame, fit_frames
+from .frame_fit import fit_frames, fit_image
 from .sampling import OFFSETS, RESIZE_MODES, SHORT_POLICIES, FrameSampling
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ def _one_file_per_frame(path: Path, files: list[Path]) -> list[Path]:
 
 def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | None = None,
                 modes: list[str] | None = None, turned: list[str] | None = None, resize: str = "squeeze") -> np.ndarray:
-    """One frame image as (H, W, 3) uint8, made ``size`` x ``size`` when given (by ``resize``: :func:`~.frame_fit.fit_frame`): 16-bit grayscale scaled to 8
+    """One frame image as (H, W, 3) uint8, made ``size`` x ``size`` when given (by ``resize``: :func:`~.frame_fit.fit_image`): 16-bit grayscale scaled to 8
     bits (value / 257, rounded: :func:`~modalities.image.decode.to_8bit`, the image loaders' rule; RGB would
     saturate it to white), grayscale, palette and alpha images made RGB, turned upright by its EXIF orientation tag
     (:func:`~modalities.image.decode.upright`: how is appended to ``turned``). Its stored (width, height) is appended
@@ -328,7 +328,7 @@ def _open_frame(file: Path, size: int | None, native: list[tuple[int, int]] | No
             turned.append(how)
         im = to_8bit(im, file).convert("RGB")
         if size is not None and im.size != (size, size):
-            return fit_frame(np.asarray(im), size, resize)
+            return fit_image(im, size, resize)
         return np.asarray(im)
 
 

@@ -6,6 +6,8 @@ so all of them are cut or padded alike."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: the resize modes in words, recorded in a set's ``decoding`` (a user preparing clips elsewhere reads it)
@@ -36,9 +38,15 @@ def fit_frame(frame: np.ndarray, size: int, mode: str = "squeeze") -> np.ndarray
     """One (H, W, 3) uint8 frame as (``size``, ``size``, 3) uint8 by ``mode`` (the module docstring)."""
     from PIL import Image
 
-    h, w = frame.shape[:2]
+    return fit_image(Image.fromarray(frame), size, mode)
+
+
+def fit_image(im: Any, size: int, mode: str = "squeeze") -> np.ndarray:
+    """:func:`fit_frame` for a Pillow RGB image (a frame image read from a file, not copied to an array first)."""
+    from PIL import Image
+
+    w, h = im.size
     tw, th = fitted_size(w, h, size, mode)
-    im = Image.fromarray(frame)
     scaled = np.asarray(im if (w, h) == (tw, th) else im.resize((tw, th), Image.BILINEAR))
     if (tw, th) == (size, size):
         return scaled
@@ -56,4 +64,4 @@ def fit_frames(frames: np.ndarray, size: int, mode: str = "squeeze") -> np.ndarr
     return np.stack([fit_frame(f, size, mode) for f in frames])
 
 
-__all__ = ["RESIZE_WORDS", "fit_frame", "fit_frames", "fitted_size"]
+__all__ = ["RESIZE_WORDS", "fit_frame", "fit_frames", "fit_image", "fitted_size"]
