@@ -1,7 +1,7 @@
 """What the image and audio loaders share about a dataset named in a config: its canonical name (:func:`dataset_name`:
 an alias resolved, an unknown name refused with the closest names) and its data root: a path, not any other value
 (:func:`root_path`), made for a download (:func:`made_root`) and removed again when the download fails
-(:func:`first_missing`, :func:`remove_empty_folders`); a class-folder root whose folder is named like a split is
+(:func:`removed_on_failure`); a class-folder root whose folder is named like a split is
 refused (:func:`refuse_split_lookalikes`); the share of a class held out where the data has no split is checked by
 :func:`check_test_fraction`."""
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numbers
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped, close_matches
@@ -75,6 +76,19 @@ def remove_empty_folders(top: Path) -> None:
             pass
 
 
+@contextmanager
+def removed_on_failure(root: object, download: bool) -> Iterator[None]:
+    """The body makes and fills ``root`` (a download when ``download``): when it raises DataError, the folders it made
+    that still hold nothing are removed (:func:`first_missing` before, :func:`remove_empty_folders` after), so a failed
+    (offline) download leaves no empty folders behind; the error goes on."""
+    made = first_missing(root) if download else None  # the folder download=True creates, if any
+    try:
+        yield
+    except DataError:
+        if made is not None:
+            remove_empty_folders(made)
+        raise
+
 
 def _subfolders(folder: Path) -> list[Path]:
     """The non-hidden folders directly in ``folder`` (a link to a folder counts: class folders may be links)."""
@@ -114,5 +128,5 @@ def check_test_fraction(test_fraction: object) -> float:
     return float(test_fraction)
 
 
-__all__ = ["SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes",
+__all__ = ["SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
            "remove_empty_folders", "root_path"]

@@ -42,10 +42,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ConfigError, DataError
+from mmdistill.errors import ConfigError
 from mmdistill.load_report import LoadReport
 
-from ..sources import check_test_fraction, first_missing, remove_empty_folders
+from ..sources import check_test_fraction, removed_on_failure
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
 from .folder import REPORT_KINDS, _image_folder
 from .named import STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
@@ -151,17 +151,12 @@ def load_image_dataset(
         x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
                                                         report, check_memory, progress)
     else:
-        made = first_missing(root) if download else None  # the folder download=True creates, if any
-        path = _need_root(root, key, download)
-        try:
+        with removed_on_failure(root, download):  # a failed (offline) download leaves no empty folders behind
+            path = _need_root(root, key, download)
             if key in ("mnist", "fashion-mnist"):
                 x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, path, download)
             else:
                 x_tr, y_tr, x_te, y_te, classes = _torchvision(key, path, download)
-        except DataError:
-            if made is not None:  # a failed (offline) download leaves no empty folders behind
-                remove_empty_folders(made)
-            raise
     if key != "imagefolder":  # ImageFolder images are resized and converted as they are read
         if size is not None and tuple(x_tr.shape[-2:]) != size:
             if check_memory:
