@@ -11,7 +11,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 
-from ..sources import first_missing, made_root, remove_empty_folders, root_path
+from ..sources import made_root, removed_on_failure, root_path
 from .folder import _folder
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
 from .groups import draw_groups
@@ -51,9 +51,8 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                         f"{key!r} has neither")
     if key == "tones":
         return _Found(*_tones(seed))
-    made = first_missing(root) if download and key != "folder" else None  # the folder download=True creates, if any
-    path = _need_root(root, key, download)
     if key == "folder":
+        path = _need_root(root, key, download)
         found = _folder(path, group_by)
         if strict:  # hidden entries are listed, never an error (LoadReport.strict_error, as every loader)
             stray = LoadReport(root=str(path), entries={"ignored": [(b.name, b.reason) for b in found.ignored]})
@@ -61,7 +60,8 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                                           without="they are ignored, named and logged")) is not None:
                 raise err
         return found
-    try:
+    with removed_on_failure(root, download):  # a failed (offline) download leaves no empty folders behind, as the image loader's
+        path = _need_root(root, key, download)
         if key == "fsdd" and group_by:
             return _Found(*_fsdd(path, download, strict, group_by), needs_split=True, group_by=group_by, group_source=FSDD_NAMES)
         if key == "fsdd":
@@ -69,10 +69,6 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
         if key == "speechcommands":
             return _Found(*_speechcommands(path, download))
         return _Found(*_gtzan(path, download))
-    except DataError:
-        if made is not None:  # a failed (offline) download leaves no empty folders behind, as the image loader's
-            remove_empty_folders(made)
-        raise
 
 
 def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_seed: int | None) -> None:
