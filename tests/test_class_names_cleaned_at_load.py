@@ -71,3 +71,15 @@ def test_clean_names_pass_unchanged_and_unwarned(caplog):
     with caplog.at_level(logging.WARNING):
         data = ClassificationData("d", LabeledTensors(x, y, ["cat", "dog"]), LabeledTensors(x, y, ["cat", "dog"]), {"classes": ["cat", "dog"]})
     assert data.train.classes == ["cat", "dog"] and not _warned(caplog)
+
+
+def test_audio_visual_data_cleans_its_class_names_as_the_classification_data_does():
+    """Walk 54N cleaned the names in ClassificationData; the audio-visual data keeps its own class list (AVData), whose
+    names were cleaned only when a set was saved, so its run and ``merge --dataset`` named the classes two ways."""
+    from mmdistill.modalities.audio_visual.data import AVData, AVPairs
+
+    pairs = AVPairs(torch.zeros(3, 1, 4, 4), torch.zeros(3, 3, 4, 4), torch.tensor([0, 1, 2]))
+    data = AVData("mine", pairs, pairs, list(ODD), meta={"classes": list(ODD)})
+    assert data.classes == CLEAN and data.meta["classes"] == CLEAN
+    with pytest.raises(DataError, match="both read"):
+        AVData("mine", pairs, pairs, ["a\tb", "a\nb", "c"])

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from mmdistill.data import check_class_list
+from mmdistill.data import check_class_list, clean_class_names
 from mmdistill.errors import ConfigError, DataError
 
 from ..artifacts import CONSTANT_STD, constant_channels
@@ -65,6 +65,13 @@ class AVData:
     meta: dict[str, Any] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     """computed once per data object: herding indices by (seed, ipc, epochs)"""
+
+    def __post_init__(self) -> None:
+        """The class names cleaned as every classification adapter's are (:func:`mmdistill.data.clean_class_names`: a
+        folder or CSV label holding a tab or U+202E is named one way by the run, its set and ``merge --dataset``)."""
+        self.classes = clean_class_names(f"dataset {self.name!r}", self.classes)
+        if isinstance(self.meta.get("classes"), list):
+            self.meta["classes"] = clean_class_names(f"dataset {self.name!r}", self.meta["classes"])
 
     @property
     def num_classes(self) -> int:
