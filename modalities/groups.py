@@ -128,7 +128,7 @@ def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str
     """The refusal of a ``group_by`` the CSV's header row (``columns``) lacks; ``where``: the file as the loader names it;
     ``noun``: what a row lists (``clip``, ``pair``); ``after``: where the column must stand (`` after path,label``);
     ``other``: what else the key reads where the data is not a CSV, appended (the audio folder's file-name patterns)."""
-    return DataError(f"{where}: group_by={group_by!r} (--group-by) is not a column of its header row ({', '.join(columns)}); "
+    return DataError(f"{where}: group_by={quoted(group_by)} (--group-by) is not a column of its header row ({', '.join(columns)}); "
                      f"expected a column{after} naming each {noun}'s group (a speaker){other}")
 
 
@@ -137,12 +137,19 @@ def rows_without_group(lines: list[int], column: str, noun: str = "clip") -> str
     return f"{len(lines)} row(s) have no value in the group_by column {column!r} (every {noun} needs its group): {_rows(lines)}"
 
 
+def quoted(text: str) -> str:
+    r"""``text`` between single quotes as a shell reads it back, a pattern's backslashes single (``'spk(\d+)'``, which
+    ``repr`` writes ``'spk(\\d+)'``: copied to a command line, that pattern matches a backslash); ``repr`` where the
+    text holds a quote or a character that is not printable."""
+    return f"'{text}'" if "'" not in text and text.isprintable() else repr(text)
+
+
 def folder_group_rule(group_by: str) -> str:
     """The split rule (a set's ``meta["split_rule"]``) of class folders whose held-out groups ``group_by`` (a pattern)
     reads from the clips' file names, drawn among the readable clips (audio, audio-visual clips)."""
-    return (f"by the groups group_by={group_by!r} reads from the clips' file names (test_fraction of the groups, seeded, "
+    return (f"by the groups group_by={quoted(group_by)} reads from the clips' file names (test_fraction of the groups, seeded, "
             "among the readable clips)")
 
 
 __all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
-           "refuse_groups_in_both", "rows_without_group", "some"]
+           "refuse_groups_in_both", "quoted", "rows_without_group", "some"]

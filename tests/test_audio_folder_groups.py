@@ -42,7 +42,7 @@ def test_class_folders_hold_out_whole_speakers_and_record_them(tmp_path):
     facts = ds.report.facts
     assert facts["group_by"] == SPEAKER and len(facts["test_groups"]) == 1  # round(4 x 0.25)
     assert len(ds.x_test) == 2 * 2 and len(ds.x_train) == 3 * 2 * 2  # one speaker x 2 classes x 2 takes
-    assert repr(SPEAKER) in ds.split_rule and "file names" in ds.split_rule
+    assert f"'{SPEAKER}'" in ds.split_rule and "file names" in ds.split_rule
     items, _ = find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3)
     test, train = (_speakers(it.name for it in items if it.split == side) for side in ("test", "train"))
     assert test == {f"spk{g}" for g in facts["test_groups"]} and not test & train
@@ -55,7 +55,7 @@ def test_the_adapter_records_the_split_rule_in_the_data_meta(tmp_path):
 
     root = _folders(tmp_path / "sounds")
     data = MODALITY.load(AudioDistillConfig(dataset="folder", data_root=str(root), group_by=SPEAKER, **KW))
-    assert data.meta["load_report"]["facts"]["group_by"] == SPEAKER and repr(SPEAKER) in data.meta["split_rule"]
+    assert data.meta["load_report"]["facts"]["group_by"] == SPEAKER and f"'{SPEAKER}'" in data.meta["split_rule"]
     plain = MODALITY.load(AudioDistillConfig(dataset="folder", data_root=str(root), **KW))
     assert "split_rule" not in plain.meta  # each class's share: the rule the loader always used, not recorded
 
@@ -74,7 +74,7 @@ def test_train_and_test_folders_with_a_speaker_on_both_sides_are_refused(tmp_pat
     ds = load_audio_dataset("folder", root, group_by=SPEAKER, **KW)
     assert len(ds.x_test) == 4 and ds.split_rule is None  # a given split: kept as given
     (root / "test" / "steady" / "spk02_take9.wav").write_bytes((root / "train" / "steady" / "spk02_take0.wav").read_bytes())
-    with pytest.raises(DataError, match=r"1 group\(s\) of group_by='spk\(\\\\d\+\)' \(--group-by\) have clips in both splits.*"
+    with pytest.raises(DataError, match=r"1 group\(s\) of group_by='spk\(\\d\+\)' \(--group-by\) have clips in both splits.*"
                                         r"'02' \(train spk02_take0.wav; test spk02_take9.wav\)"):
         load_audio_dataset("folder", root, group_by=SPEAKER, **KW)
 
@@ -101,7 +101,7 @@ def test_a_class_whose_speakers_are_all_held_out_is_named(tmp_path):
         try:
             find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=seed)
         except DataError as exc:
-            assert "group_by='spk(\\\\d+)' (--group-by) held out as test hold all the clips of 1 class(es)" in str(exc)
+            assert "group_by='spk(\\d+)' (--group-by) held out as test hold all the clips of 1 class(es)" in str(exc)
             assert "'chord' (group(s) '04')" in str(exc)
             return
     pytest.fail("no seed held out speaker 04")
@@ -149,5 +149,23 @@ def test_the_held_out_groups_log_line_names_the_pattern_as_the_key(tmp_path, cap
     root = _folders(tmp_path / "sounds")
     with caplog.at_level("INFO", logger="mmdistill"):
         find_audio_items("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3)
-    assert "held out 1 of 4 groups of group_by='spk(\\\\d+)' (--group-by) with all their clips" in caplog.text
+    assert "held out 1 of 4 groups of group_by='spk(\\d+)' (--group-by) with all their clips" in caplog.text
     assert "column" not in caplog.text
+
+
+def test_a_pattern_is_quoted_as_typed_not_with_its_backslashes_doubled(tmp_path, caplog):
+    """walk 54P: the log line, the split rule and the messages wrote the pattern with repr, ``group_by='spk(\\\\d+)'``:
+    pasted back into a shell, that pattern matches a backslash, not the speaker number the user's ``spk(\\d+)`` read."""
+    from mmdistill.modalities.groups import quoted
+    from mmdistill.modalities.video.groups import said_group_by
+
+    assert quoted(SPEAKER) == "'" + SPEAKER + "'" and said_group_by(SPEAKER) == f"group_by='{SPEAKER}' (--group-by)"
+    assert quoted("it's") == repr("it's") and quoted("a\x1bb") == repr("a\x1bb")  # a quote, a control character
+    root = _folders(tmp_path / "sounds")
+    with caplog.at_level("INFO"):
+        ds = load_audio_dataset("folder", root, group_by=SPEAKER, test_fraction=0.25, split_seed=3, **KW)
+    assert f"group_by='{SPEAKER}' (--group-by)" in caplog.text and "\\\\" not in caplog.text
+    assert f"group_by='{SPEAKER}' reads" in ds.split_rule and "\\\\" not in ds.split_rule
+    with pytest.raises(DataError) as err:
+        load_audio_dataset("folder", root, group_by=r"mic(\d+)", **KW)
+    assert "group_by='mic(\\d+)' (--group-by)" in str(err.value) and "\\\\" not in str(err.value)

@@ -53,7 +53,7 @@ def test_class_folders_hold_out_whole_speakers_and_record_them(tmp_path):
     assert sides["train"] and sides["test"] and not sides["train"] & sides["test"]
     facts = data.meta["load_report"]["facts"]
     assert facts["group_by"] == SPEAKER and [f"spk{g}" for g in facts["test_groups"]] == sorted(sides["test"])
-    assert repr(SPEAKER) in data.meta["split_rule"]
+    assert f"'{SPEAKER}'" in data.meta["split_rule"]
     assert len(data.test) == 4  # one speaker of four: both takes of both classes
 
 

@@ -130,7 +130,7 @@ def test_group_by_names_a_class_whose_recordings_the_draw_held_out_or_kept(tmp_p
     out test_fraction of a class's clips, rounded'. Now the draw refuses the first naming the class, its groups and
     group_by, and the warning says the group draw kept the class's recordings for training."""
     root = _person_tree(tmp_path / "data")
-    with pytest.raises(DataError, match=r"group_by='_\(p\\\\d\)_' \(--group-by\) held out as test hold all the clips of 1 "
+    with pytest.raises(DataError, match=r"group_by='_\(p\\d\)_' \(--group-by\) held out as test hold all the clips of 1 "
                                         r"class\(es\).*'B' \(group\(s\) 'p3'\).*--split-file"):
         _load(root, tmp_path, group_by=r"_(p\d)_", test_fraction=0.34, split_seed=0, use_cache=False)  # p3 held out
     with caplog.at_level("WARNING"):

@@ -61,7 +61,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test
-from ..groups import group_no_test_reason
+from ..groups import group_no_test_reason, quoted
 from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
@@ -242,7 +242,7 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    named = (f"group_by={found.group_by!r} (--group-by)" if found.group_from_names else  # file-name groups
+    named = (f"group_by={quoted(found.group_by)} (--group-by)" if found.group_from_names else  # file-name groups
              f"group_by={found.group_by!r} (--group-by: {found.group_source})" if found.group_source else None)  # FSDD's speakers
     classes_without_test(key, classes, y[train], y[test], group_no_test_reason(str(found.group_by), named=named)
                          if found.needs_split and found.group_by

@@ -13,7 +13,7 @@ from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
 
 from ..artifacts import HIDDEN, refuse_shared_files, scan_files
-from ..groups import no_group_column, refuse_groups_in_both, rows_without_group, some
+from ..groups import no_group_column, quoted, refuse_groups_in_both, rows_without_group, some
 from ..sources import refuse_split_lookalikes
 from .decode import AUDIO_EXTENSIONS, BadFile
 from .groups import name_groups, refuse_split_groups
@@ -201,7 +201,7 @@ def _csv_columns(path: Path, header: list[str], group_by: str | None) -> tuple[i
         return 2, None
     names = [c.strip().lower() for c in header]
     if not names:
-        raise DataError(f"CSV file {path} has no header row, and group_by={group_by!r} names a column by its header; "
+        raise DataError(f"CSV file {path} has no header row, and group_by={quoted(group_by)} names a column by its header; "
                         f"add a header row such as path,label,{group_by}")
     if group_by.strip().lower() not in names[2:]:
         raise no_group_column(f"CSV file {path}", group_by, header, after=" after path,label", other=CSV_NOT_PATTERN)

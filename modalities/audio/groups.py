@@ -19,7 +19,7 @@ from mmdistill.errors import DataError
 
 from mmdistill.load_report import LoadReport
 
-from ..groups import folder_group_rule, group_test_flags, refuse_groups_in_both, some
+from ..groups import folder_group_rule, group_test_flags, quoted, refuse_groups_in_both, some
 from .items import AudioItem, _Found
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def name_groups(items: list[AudioItem], group_by: str, root: Path) -> list[Audio
 
     pattern = group_pattern(group_by)
     if items and all(clip_group(Path(it.name), pattern) is None for it in items):
-        raise DataError(f"{root}: group_by={group_by!r} (--group-by) reads each clip's group from its file name (class folders: a "
+        raise DataError(f"{root}: group_by={quoted(group_by)} (--group-by) reads each clip's group from its file name (class folders: a "
                         f"regular expression searched in the name without its extension, its first capture group the group, or "
                         f"ucf), but it matches none of the {len(items)} clips' names (e.g. {Path(items[0].name).stem}): write a "
                         r"pattern such as 'spk(\d+)' (spk03_take2.wav: group 03), or, for groups listed in a column, pass "
@@ -106,7 +106,7 @@ def split_rule(found: _Found) -> str | None:
         return f"by {found.group_source}, group_by={found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
     if found.group_from_names:
         return folder_group_rule(found.group_by)
-    return f"by the groups of column {found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
+    return f"by the groups of column {quoted(found.group_by)} (test_fraction of the groups, seeded, among the readable clips)"
 
 
 def warn_recordings_in_both(items: list[AudioItem], test: list[bool], report: LoadReport) -> None:

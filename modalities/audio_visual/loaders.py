@@ -59,6 +59,7 @@ from mmdistill.load_report import LoadReport, relative_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.decode import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
+from ..groups import quoted
 from ..sources import dataset_name
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -169,7 +170,7 @@ def load_pairs(cfg: Any) -> AVData:
     """The dataset ``cfg.dataset`` as normalised :class:`AVData` (see the module docstring)."""
     name = canonical_dataset(cfg.dataset)
     if name not in ("csv", "video") and getattr(cfg, "group_by", None):
-        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) names a column of a pairs CSV (dataset csv) or a pattern over "
+        raise ConfigError(f"group_by={quoted(cfg.group_by)} (--group-by) names a column of a pairs CSV (dataset csv) or a pattern over "
                           f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
     if name in _TENSOR_SETS:
         return _from_tensors(name, cfg)

@@ -19,6 +19,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import constant_channels
+from ..groups import quoted
 from ..base import TensorClassificationAdapter
 from ..sources import dataset_name
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
@@ -100,7 +101,7 @@ def load_video_set(cfg: Any) -> VideoSet:
     """The :class:`VideoSet` a config names (:func:`video_dataset`)."""
     name = video_dataset(cfg.dataset)
     if getattr(cfg, "group_by", None) and name not in ("folder", "frames"):
-        raise ConfigError(f"group_by={cfg.group_by!r} (--group-by) reads recordings from clip file names (dataset folder or "
+        raise ConfigError(f"group_by={quoted(cfg.group_by)} (--group-by) reads recordings from clip file names (dataset folder or "
                           f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
     if name == "moving-digits":
         return _moving_digits(cfg)

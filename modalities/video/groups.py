@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mmdistill.errors import ConfigError, DataError
 
-from ..groups import group_test_flags, some
+from ..groups import group_test_flags, quoted, some
 from ..groups import groups_in_both as _groups_in_both
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def group_pattern(group_by: str) -> re.Pattern[str]:
     try:
         return re.compile(group_by)
     except re.error as exc:
-        raise ConfigError(f"group_by={group_by!r} (--group-by) is neither 'ucf' nor a regular expression over clip file names "
+        raise ConfigError(f"group_by={quoted(group_by)} (--group-by) is neither 'ucf' nor a regular expression over clip file names "
                           f"({exc})", key="group_by") from None
 
 
@@ -75,8 +75,8 @@ def item_groups(paths: Sequence[Path], group_by: str, where: str, split_hint: st
     groups = [clip_group(p, pattern) for p in paths]
     bad = [str(p) for p, g in zip(paths, groups) if g is None]
     if bad:
-        said = "UCF101's v_<Class>_g<group>_c<clip>" if pattern is UCF_GROUP else f"the pattern {pattern.pattern!r}"
-        raise DataError(f"{where}: group_by={group_by!r} (--group-by) reads each clip's recording from its file name as "
+        said = "UCF101's v_<Class>_g<group>_c<clip>" if pattern is UCF_GROUP else f"the pattern {quoted(pattern.pattern)}"
+        raise DataError(f"{where}: group_by={quoted(group_by)} (--group-by) reads each clip's recording from its file name as "
                         f"{said}, but {len(bad)} clip(s) do not match: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; "
                         f"rename them, or give the split in {split_hint}")
     return [str(g) for g in groups]
@@ -101,7 +101,7 @@ def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str,
 
 def said_group_by(group_by: str) -> str:
     """How the video loader's groups are read, in words: ``group_by='ucf' (--group-by)``."""
-    return f"group_by={group_by!r} (--group-by)"
+    return f"group_by={quoted(group_by)} (--group-by)"
 
 
 def groups_in_both(paths: Sequence[Path], splits: Sequence[str], groups: Sequence[str]) -> list[str]:
