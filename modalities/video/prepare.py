@@ -80,7 +80,8 @@ def _sampling(meta: Mapping[str, Any], sampling: FrameSampling | None) -> tuple[
 
 def clips_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], clips: Sequence[str | Path] | Tensor, *, root: str | Path | None = None,
                offset: str | None = None, sampling: FrameSampling | None = None) -> Tensor:
-    """``clips`` as the set's normalised model inputs, (N, 3, T, H, W) float32 -- the shape of ``ds.inputs``.
+    """``clips`` as the set's normalised model inputs, (N, 3, T, H, W) float32 -- the shape of ``ds.x``
+    (``ds.inputs["x"]``: ``ds.inputs`` maps input names to tensors).
 
     Args:
         source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta``.
