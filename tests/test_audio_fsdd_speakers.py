@@ -95,7 +95,7 @@ def test_fsdd_items_by_speaker_keep_each_speaker_on_one_side_and_a_misnamed_clip
 
 def test_fsdd_group_by_other_than_speaker_too_few_speakers_and_a_class_without_training_clips_are_refused(tmp_path):
     _fsdd(tmp_path / "rec")
-    with pytest.raises(ConfigError, match=r"^group_by='\^\\\\d_\(\[\^_\]\+\)_' \(--group-by\): dataset 'fsdd' reads its groups .* "
+    with pytest.raises(ConfigError, match=r"^group_by='\^\\d_\(\[\^_\]\+\)_' \(--group-by\): dataset 'fsdd' reads its groups .* "
                                           r"so it takes group_by='speaker'") as err:
         load_audio_dataset("fsdd", tmp_path / "rec", group_by=r"^\d_([^_]+)_", **KW)
     assert err.value.key == "group_by"

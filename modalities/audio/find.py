@@ -11,6 +11,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 
+from ..groups import quoted
 from ..sources import made_root, removed_on_failure, root_path
 from .folder import _folder
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
@@ -46,7 +47,7 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
     if key == "fsdd":
         group_by = fsdd_group_by(group_by)  # 'speaker' or none, checked before the data is looked for
     elif group_by and key != "folder":
-        raise DataError(f"group_by={group_by!r} (--group-by) holds out whole groups of dataset folder (a column of a CSV data_root, "
+        raise DataError(f"group_by={quoted(group_by)} (--group-by) holds out whole groups of dataset folder (a column of a CSV data_root, "
                         f"or a pattern over the file names of class folders) or fsdd (group_by='speaker'), and dataset "
                         f"{key!r} has neither")
     if key == "tones":

@@ -13,6 +13,7 @@ from typing import Callable
 
 from mmdistill.errors import ConfigError, DataError
 
+from ..groups import quoted
 from .items import AudioItem, _bytes_opener, _path_opener, _raise
 from .registry import LAYOUTS
 
@@ -36,7 +37,7 @@ def fsdd_group_by(group_by: str | None) -> str | None:
     if group_by is None or group_by == "":
         return None
     if group_by.strip().lower() != FSDD_GROUP:
-        raise ConfigError(f"group_by={group_by!r} (--group-by): dataset 'fsdd' reads its groups from its file names "
+        raise ConfigError(f"group_by={quoted(str(group_by))} (--group-by): dataset 'fsdd' reads its groups from its file names "
                           f"{{digit}}_{{speaker}}_{{index}}.wav, so it takes group_by={FSDD_GROUP!r} (whole speakers held out, "
                           "test_fraction of them, drawn with split_seed) or none (FSDD's own split: takes 0-4 of every speaker "
                           "and digit held out)", key="group_by")
