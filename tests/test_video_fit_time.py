@@ -253,3 +253,17 @@ def test_pad_says_its_black_and_that_the_bars_count_in_the_statistics():
     dec = decoding_meta(FrameSampling(num_frames=3, frame_gap=1, frame_size=16, resize="pad"), "files")
     for said in (dec["resize"], _decoding_words(dec), input_keys(VideoKeys)["resize"].help):
         assert "black (0)" in said and "mean and std" in said, said
+
+
+def test_the_card_says_how_the_real_clips_were_decoded():
+    """Walk 54P: a video run's card never said how the clips were decoded (the resize mode, by index or by time): only
+    the export note did. The adapter's input_note puts it beside the normalisation line of every card and hf description."""
+    from mmdistill.consumer import input_note
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.prepare import decoding_meta
+    from mmdistill.modalities.video.sampling import FrameSampling
+
+    said = input_note(MODALITY, {"decoding": decoding_meta(FrameSampling(resize="pad", sample_fps=8, frame_size=32), "files")})
+    assert said is not None and "by time, each clip resampled to 8 fps" in said and "padded with black" in said
+    assert "32x32" in said and "inputs_like" in said
+    assert input_note(MODALITY, {"mean": [0.5], "std": [0.2]}) is None  # moving digits: no files decoded

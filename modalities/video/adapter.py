@@ -248,6 +248,16 @@ class VideoModality(TensorClassificationAdapter):
 
         return export_video_set(syn, self.decode(syn).detach().cpu(), out_dir)
 
+    def input_note(self, meta: dict[str, Any]) -> str | None:
+        """How the real clips were decoded (``meta["decoding"]``: frames and their spacing, by index or by time, the
+        frame size and resize mode), which a consumer's own clips must match; None for clips not read from files
+        (moving digits, in-memory tensors)."""
+        dec = meta.get("decoding")
+        if not isinstance(dec, dict):
+            return None
+        return (f"the real clips were decoded as {_decoding_words(dec)}; `mmdistill.load(RUN).inputs_like(files)` decodes "
+                "your own clips the same way")
+
     def export_note(self, syn: SyntheticSet) -> str | None:
         """Which files of the export are the data (``clips.safetensors``) and which are for viewing (the GIFs), with the
         share of pixel values clamped and the line that rebuilds the set's inputs from the uint8 clips."""
