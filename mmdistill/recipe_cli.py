@@ -242,9 +242,16 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
         if set(close_matches(token.split("=", 1)[0], parser._option_string_actions)) & {"--help", "--config", "--print-config"}:  # noqa: SLF001
             parser.error(unrecognized(parser, [token]))  # --hel, --conf: the command's own flags, not keys
         if token.startswith("--"):
-            name = token[2:].split("=", 1)[0]
-            name = name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name
-            raise recipe.unknown_key(name.replace("-", "_"), "command-line flags")
+            flag = token.split("=", 1)[0]
+            name = flag[2:]
+            name = (name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name).replace("-", "_")
+            close = ["--" + f for f in close_matches(flag[2:], [f[2:] for f in parser._option_string_actions if f.startswith("--")])]  # noqa: SLF001
+            from mmdistill.recipe import known_keys  # recipe imports this module
+
+            if close and name not in recipe.config_cls.REPLACED_KEYS and name not in known_keys():  # a flag mistyped
+                raise ConfigError(f"unknown flag {flag} (no config key {name!r} in recipe {recipe.name}); did you mean "
+                                  f"{', '.join(close)}? `mmdistill run {recipe.name} --help` lists the flags", key=name)
+            raise recipe.unknown_key(name, "command-line flags")
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     from mmdistill.chosen_run import manifest_path, run_layer, warn_unlike_run  # reads JSON through torch's io: not at import

@@ -169,8 +169,8 @@ def test_a_flag_spelled_with_the_keys_underscores_is_read():
     cfg = image_mtt.RECIPE.config_from_argv(["--dataset", "digits", "--expert_train_epochs", "30", "--max_start_epoch=4",
                                              "--no-eval_dsa", "seed=2"])
     assert (cfg.expert_train_epochs, cfg.max_start_epoch, cfg.eval_dsa, cfg.seed) == (30, 4, False, 2)
-    with pytest.raises(ConfigError, match=r"unknown config key 'expert_train_epoch' in command-line flags\. Did you mean "
-                                          r"expert_train_epochs, "):
+    with pytest.raises(ConfigError, match=r"unknown flag --expert_train_epoch \(no config key 'expert_train_epoch' in recipe "
+                                          r"image-mtt\); did you mean --expert-train-epochs, "):
         image_mtt.RECIPE.config_from_argv(["--expert_train_epoch", "30"])
 
 

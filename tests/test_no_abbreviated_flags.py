@@ -31,8 +31,12 @@ def test_an_abbreviated_recipe_flag_is_an_unknown_key_naming_the_one_it_abbrevia
     from mmdistill.recipe_cli import config_from_argv
     from mmdistill.recipes.image_dm import RECIPE
 
-    with pytest.raises(ConfigError, match=r"unknown config key 'iter' in command-line flags\. Did you mean iterations\?"):
+    with pytest.raises(ConfigError, match=r"unknown flag --iter \(no config key 'iter' in recipe image-dm\); did you mean --iterations\?"):
         config_from_argv(RECIPE, ["--iter", "3"])
+    with pytest.raises(ConfigError, match=r"unknown flag --no-eval .*did you mean --no-evaluate, "):  # walk 54P: 'did you mean evaluate'
+        config_from_argv(RECIPE, ["--no-eval"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'zzzqqq' in command-line flags"):  # nothing close: the keys listed
+        config_from_argv(RECIPE, ["--zzzqqq", "1"])
     with pytest.raises(SystemExit) as stop:  # before: the help, exit 0, --ipc 2 ignored
         config_from_argv(RECIPE, ["--hel", "--ipc", "2"])
     assert stop.value.code == 2 and "unrecognized arguments: --hel (--hel: did you mean --help" in capsys.readouterr().err
