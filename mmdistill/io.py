@@ -38,7 +38,7 @@ from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET
 from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.memory import host_shortfall
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.manifest_check import check_manifest
+from mmdistill.manifest_check import check_manifest, with_clean_class_names
 from mmdistill.words import clean_name, id_list, shown
 
 SYNTHETIC_FILE = "synthetic.safetensors"
@@ -260,13 +260,14 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
-    manifest = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
+    written = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
+    manifest = with_clean_class_names(written, out_dir / MANIFEST_FILE)  # a set saved before names were cleaned: read, not refused
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE),
                                     header_source=f"{out_dir / MANIFEST_FILE} (section 'synthetic')")
     check_class_names(syn.meta, out_dir / MANIFEST_FILE)
     verify_tensor_digest(out_dir / SYNTHETIC_FILE, manifest, out_dir / MANIFEST_FILE)
-    verify_export_files(out_dir, manifest)
+    verify_export_files(out_dir, written)  # its record holds digests of the fields as written
     return syn, manifest
 
 

@@ -6,12 +6,14 @@ section by :meth:`mmdistill.synthetic.SyntheticSet.from_tensors`."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from mmdistill.errors import ArtifactError
-from mmdistill.integrity import check_clean_names
-from mmdistill.words import unsafe
+from mmdistill.words import clean_name, id_list, shown, unsafe
+
+log = logging.getLogger(__name__)
 
 #: the manifest format this version writes (``report.MANIFEST_FORMAT``) and the newest it reads
 SET_FORMAT = "mmdistill.set"
@@ -67,10 +69,6 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: field {key!r} is {json.dumps(value)[:80]}; {what} no line break, tab, other control "
                                 "or bidi-reordering character (the manifest was edited: such a value could rewrite the card it is "
                                 "published with, or the terminal that shows it)")
-    parts = manifest.get("merged_from")
-    for i, part in enumerate(parts if isinstance(parts, list) else []):  # mmdistill merge's: the card and show name each one's classes
-        if isinstance(part, dict):
-            check_clean_names(part.get("classes"), path, f"merged_from[{i}].classes")
     for key, least in (("ipc", 1), ("num_classes", 1), ("seed", None)):  # a count of samples or classes fits in 31 bits
         value = manifest.get(key, 0 if least is None else least)
         if not isinstance(value, int) or isinstance(value, bool) or (least is not None and not least <= value < 2 ** 31):
@@ -83,4 +81,41 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-__all__ = ["SET_FORMAT", "SET_FORMAT_VERSION", "check_manifest"]
+def _cleaned(names: Any, field: str, changed: list[str]) -> Any:
+    """``names`` (a list of class names) with each :func:`mmdistill.words.clean_name`-d; each change appended to
+    ``changed`` as ``field label: before -> after`` (escaped)."""
+    if not isinstance(names, list):
+        return names
+    out = [clean_name(n) if isinstance(n, str) else n for n in names]
+    changed += [f"{field} label {i}: {shown(a)} -> {b}" for i, (a, b) in enumerate(zip(names, out)) if a != b]
+    return out
+
+
+def with_clean_class_names(manifest: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``manifest`` (checked by :func:`check_manifest`) with its class names (``synthetic.meta.classes``, a merge's
+    ``merged_from[].classes``: the card, ``show``, ``eval`` and an export's folder names print them) as a run writes them
+    since they are cleaned at save (:func:`mmdistill.io.save_synthetic`): each control or bidi-reordering character
+    replaced by ``_``, with one warning naming ``path``, the fields and labels. A set written before (a class folder's
+    name holding a tab) is read, not refused; a hand-edited one is read cleaned too, so nothing prints such a character.
+    The manifest itself is returned when nothing changes; the file is not rewritten."""
+    changed: list[str] = []
+    meta = manifest["synthetic"].get("meta")
+    classes = _cleaned(meta.get("classes"), "synthetic.meta.classes", changed) if isinstance(meta, dict) else None
+    parts = manifest.get("merged_from")
+    parts = [{**p, "classes": _cleaned(p.get("classes"), f"merged_from[{i}].classes", changed)} if isinstance(p, dict) else p
+             for i, p in enumerate(parts)] if isinstance(parts, list) else parts
+    if not changed:
+        return manifest
+    log.warning("%s: %s class name(s) hold a line break, tab, other control or bidi-reordering character (an earlier "
+                "mmdistill wrote a class folder's name as it was, or the manifest was edited); read with each "
+                "replaced by '_', as a run writes them now, so the card, show and an export name them so: %s",
+                path, len(changed), id_list(changed, 5))
+    out = dict(manifest)
+    if isinstance(meta, dict) and classes != meta.get("classes"):
+        out["synthetic"] = {**manifest["synthetic"], "meta": {**meta, "classes": classes}}
+    if parts != manifest.get("merged_from"):
+        out["merged_from"] = parts
+    return out
+
+
+__all__ = ["SET_FORMAT", "SET_FORMAT_VERSION", "check_manifest", "with_clean_class_names"]

@@ -27,7 +27,7 @@ import torch
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.integrity import SET_DIGEST_KEY
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.words import quantity
+from mmdistill.words import clean_name, quantity
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def merge_parts(parts: Sequence[tuple[Path, SyntheticSet, dict[str, Any]]], targ
     preprocessing (``merge_meta_keys``) of the data the merged set is for (its own tensors are not used). Raises
     ConfigError naming the part on a mismatch."""
     by_name = bool(getattr(modality, "merge_by_class", True))  # False: sets of one unnamed class (image-text pairs), kept in order
-    classes = [str(c) for c in target.meta.get("classes", [])] if by_name else [""]
+    classes = [clean_name(str(c)) for c in target.meta.get("classes", [])] if by_name else [""]  # as the parts were saved
     inputs = merge_inputs_of(modality)
     shapes = {k: tuple(target.data[k].shape[1:]) for k in inputs}
     goal = _normalisation(target.meta, "the data the merged set is for", modality)

@@ -38,6 +38,7 @@ from mmdistill.run_lock import lock_holder
 from mmdistill.run_status import unfinished_run
 from mmdistill.sharing import ShareableModality, datasets_bars, require_datasets
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.words import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,8 @@ def check_same_classes(syn: SyntheticSet, data: Any, folder: Path) -> None:
     same order: its label i would be scored as another class (a set made for other data, or the data's class folders
     renamed or reordered). Sets without recorded classes, and data without classes, are not checked."""
     saved = (syn.meta or {}).get("classes")
-    made_for, now = (None if saved is None else [str(c) for c in saved]), data_classes(data)
+    now = data_classes(data)  # as a run records them: a folder's tab or bidi control written as '_' (save_synthetic)
+    made_for, now = (None if saved is None else [str(c) for c in saved]), (None if now is None else [clean_name(c) for c in now])
     if made_for is None or now is None or made_for == now:
         return
     diff = next((i for i, (a, b) in enumerate(zip(made_for, now)) if a != b), min(len(made_for), len(now)))
