@@ -11,7 +11,6 @@ overrides and keyword arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from mmdistill.context import MatchContext
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, expected, fail, progress_bars
-from mmdistill.keys import Keys, input_keys, key_infos, short_repr
+from mmdistill.keys import input_keys, key_infos, short_repr
 from mmdistill.log_state import logging_given_back
 from mmdistill.logs import is_lead_process, start_entry_point
 from mmdistill.loop import Matcher
@@ -30,7 +29,7 @@ from mmdistill.modality import Modality, get_modality
 from mmdistill.report import summary_line
 from mmdistill.resolve import SAVED_LAYER, Layer, explicit_values, rebuild_layers, resolve, unknown_key_error
 from mmdistill.run import RunResult, distill
-from mmdistill.schema import INHERITED_KEYS, DistillConfig, values_before_keys
+from mmdistill.schema import INHERITED_KEYS, DistillConfig, known_keys, values_before_keys
 from mmdistill.stop_signals import terminate_as_interrupt
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.tables import Table, load_table
@@ -41,18 +40,6 @@ NETWORK_KEYS = ("network", "eval_networks")
 #: a recipe's config class: ``Recipe[Config]``'s ``config()``, ``rebuild()`` and ``config_from_saved()`` return a ``Config``,
 #: so a type checker sees the recipe's own keys (``image_dm.RECIPE.config(...).batch_real``), not DistillConfig's alone
 ConfigT = TypeVar("ConfigT", bound=DistillConfig)
-
-
-def known_keys() -> set[str]:
-    """Every key some imported config family declares (to tell a key that does not apply from a typo)."""
-    out: set[str] = set()
-    stack: list[type] = [Keys]
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if dataclasses.is_dataclass(cls):
-            out.update(f.name for f in dataclasses.fields(cls))
-    return out
 
 
 def inherited_values(saved: Mapping[str, Any], keys: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

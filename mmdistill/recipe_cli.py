@@ -23,7 +23,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.keys import KeyInfo, close_matches, input_keys
 from mmdistill.resolve import Layer, config_sources
 from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words, value_origin
-from mmdistill.schema import DistillConfig
+from mmdistill.schema import DistillConfig, known_keys
 from mmdistill.tables import WILDCARD, load_table, normalize_name
 
 log = logging.getLogger(__name__)
@@ -246,8 +246,6 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
             name = flag[2:]
             name = (name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name).replace("-", "_")
             close = ["--" + f for f in close_matches(flag[2:], [f[2:] for f in parser._option_string_actions if f.startswith("--")])]  # noqa: SLF001
-            from mmdistill.recipe import known_keys  # recipe imports this module
-
             if close and name not in recipe.config_cls.REPLACED_KEYS and name not in known_keys():  # a flag mistyped
                 raise ConfigError(f"unknown flag {flag} (no config key {name!r} in recipe {recipe.name}); did you mean "
                                   f"{', '.join(close)}? `mmdistill run {recipe.name} --help` lists the flags", key=name)

@@ -15,6 +15,7 @@ What the run needs from keys not every config has, it asks through the methods o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
@@ -383,6 +384,18 @@ class ClassificationConfig(LabelKeys, AugmentKeys, DCAugmentKeys, BatchEvalKeys,
             check_network_name(name, key="eval_networks")
 
 
+def known_keys() -> set[str]:
+    """Every key some imported config family declares (to tell a key that does not apply from a typo)."""
+    out: set[str] = set()
+    stack: list[type] = [Keys]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if dataclasses.is_dataclass(cls):
+            out.update(f.name for f in dataclasses.fields(cls))
+    return out
+
+
 __all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys", "DCAugmentKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
-           "INHERITED_KEYS", "RunKeys", "SPLIT_SEED_HELP", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks"]
+           "INHERITED_KEYS", "RunKeys", "SPLIT_SEED_HELP", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks", "known_keys"]
