@@ -61,14 +61,14 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test
-from ..groups import group_no_test_reason, quoted
+from ..groups import group_no_test_reason
 from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items, warn_unused_split_keys
 from .fsdd import MAX_FSDD_BYTES
-from .groups import draw_groups, split_rule, warn_recordings_in_both
+from .groups import draw_groups, said_group_by_of, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
 from .registry import DATASETS, NATIVE, canonical_name, list_audio_datasets
 from .tones import TONE_CLASSES, tone_clip
@@ -242,8 +242,7 @@ def load_audio_dataset(
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():
         raise DataError(f"dataset {key!r} at {root}: no readable test clips")
-    named = (f"group_by={quoted(found.group_by)} (--group-by)" if found.group_from_names else  # file-name groups
-             f"group_by={found.group_by!r} (--group-by: {found.group_source})" if found.group_source else None)  # FSDD's speakers
+    named = said_group_by_of(found)  # file-name groups, FSDD's speakers, or a CSV column (None)
     classes_without_test(key, classes, y[train], y[test], group_no_test_reason(str(found.group_by), named=named)
                          if found.needs_split and found.group_by
                          else "a class needs at least two readable clips to hold one out" if found.needs_split

@@ -10,6 +10,7 @@ from pathlib import Path
 from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
+from mmdistill.schema import SplitKeys
 
 from ..groups import quoted
 from ..sources import made_root, removed_on_failure, root_path
@@ -23,8 +24,8 @@ from .torchaudio_sets import _gtzan, _speechcommands
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")  # the loader's logger, as clips.py's and folder.py's
 
-#: the loader's ``test_fraction`` and ``split_seed`` when not given (the recipe keys' defaults)
-SPLIT_DEFAULTS = {"test_fraction": 0.2, "split_seed": 0}
+#: the loader's ``test_fraction`` and ``split_seed`` when not given: the recipe keys' defaults (:class:`~mmdistill.schema.SplitKeys`)
+SPLIT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SplitKeys) if f.name in ("test_fraction", "split_seed")}
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,

@@ -63,6 +63,16 @@ def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> No
                           named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
 
 
+def said_group_by_of(found: _Found) -> str | None:
+    """How messages name ``found``'s ``group_by``: a file-name pattern as typed (``group_by='spk(\\d+)' (--group-by)``),
+    a source's own groups with their source (FSDD's speakers), else None (a CSV column: the messages name the column)."""
+    from ..video.groups import said_group_by
+
+    if found.group_from_names:
+        return said_group_by(str(found.group_by))
+    return f"group_by={found.group_by!r} (--group-by: {found.group_source})" if found.group_source else None
+
+
 def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: int, root: str | Path | None) -> tuple[list[bool], list[str]]:
     """Whether each of ``items`` (the readable clips of ``found``, a source whose split is still to be drawn with
     ``found.group_by``) is held out as test, and the held-out group names: ``round(G * fraction)`` of the ``G`` groups
@@ -80,7 +90,7 @@ def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: in
         named = [i for i, it in enumerate(items) if it.group is not None]
         drawn, held = group_test_flags([str(items[i].group) for i in named], fraction, seed, column=str(found.group_by),
                                        where=f"data root {root}", labels=[labels[i] for i in named],
-                                       named=f"group_by={found.group_by!r} (--group-by: {found.group_source})",
+                                       named=said_group_by_of(found),
                                        source=f"{found.group_source} give",
                                        fix="leave group_by out for the dataset's own split")
         flags = [False] * len(items)
@@ -124,5 +134,5 @@ def warn_recordings_in_both(items: list[AudioItem], test: list[bool], report: Lo
                     "the accuracy measures recognising them: %s; %s", len(both), some(both), GROUP_BY_REMEDY)
 
 
-__all__ = ["AUDIO_SPLIT_HINT", "draw_groups", "name_groups", "refuse_split_groups", "split_rule",
+__all__ = ["AUDIO_SPLIT_HINT", "said_group_by_of", "draw_groups", "name_groups", "refuse_split_groups", "split_rule",
            "warn_recordings_in_both"]
