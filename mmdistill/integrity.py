@@ -21,7 +21,6 @@ from typing import Any, Iterable, Mapping
 
 from mmdistill.errors import ArtifactError
 from mmdistill.json_text import json_file_text, parse_json
-from mmdistill.words import unsafe
 
 #: the manifest field holding the sha256 (64 hex digits) of the set's tensor file, written with it
 SET_DIGEST_KEY = "synthetic_sha256"
@@ -63,23 +62,11 @@ def class_names(meta: Mapping[str, Any], num_classes: int) -> list[str]:
     return names + [str(c) for c in range(len(names), num_classes)]
 
 
-def check_clean_names(names: Any, path: str | Path, field: str) -> None:
-    """ArtifactError naming ``path``, ``field`` and the label index when a string of ``names`` (a list of class names
-    a card, ``show`` or an export prints or makes folders of) holds a control or bidi-reordering character
-    (:func:`mmdistill.words.unsafe`). What mmdistill writes is cleaned (:func:`mmdistill.io.save_synthetic`), so such
-    a name was put there by hand; the wording is :func:`mmdistill.manifest_check.check_manifest`'s for its other names."""
-    for label, name in enumerate(names if isinstance(names, list) else []):
-        if isinstance(name, str) and any(unsafe(ch) for ch in name):
-            raise ArtifactError(f"{path}: field {field!r} names label {label} {json.dumps(name)[:80]}; a class name holds no line "
-                                "break, tab, other control or bidi-reordering character (the manifest was edited: such a value "
-                                "could rewrite the card it is published with, the terminal that shows it, or an export's folder names)")
-
-
 def check_class_names(meta: Mapping[str, Any], manifest_path: Path) -> None:
     """ArtifactError naming ``manifest_path`` when ``meta["classes"]`` names a class twice (two labels of one name
     would be folded together by whoever merges or reads sets by class name), holds a name that is not Unicode text
-    (a lone surrogate, which no file name, card or export can hold) or one with a control or bidi-reordering character
-    (:func:`check_clean_names`: the card, ``show`` and an export's folder names print them)."""
+    (a lone surrogate, which no file name, card or export can hold). Control and bidi-reordering characters are not
+    looked for here: :func:`mmdistill.manifest_check.with_clean_class_names` reads such names cleaned first."""
     names = [str(c) for c in meta.get("classes") or []]
     for label, name in enumerate(names):
         try:
@@ -88,7 +75,6 @@ def check_class_names(meta: Mapping[str, Any], manifest_path: Path) -> None:
             raise ArtifactError(f"{manifest_path}: field 'synthetic.meta.classes' names label {label} {json.dumps(name)[:80]}, "
                                 f"which is not Unicode text (character {exc.start}, {ascii(name[exc.start])}, is half of a "
                                 "surrogate pair); expected class names that encode as UTF-8 (the manifest was edited or is damaged)") from None
-    check_clean_names(names, manifest_path, "synthetic.meta.classes")
     twice = list(dict.fromkeys(n for i, n in enumerate(names) if n in names[:i]))
     if twice:
         raise ArtifactError(f"{manifest_path}: field 'synthetic.meta.classes' names {_shown(twice)} more than once; each label "
@@ -314,5 +300,5 @@ def integrity_line(set_folder: Path, manifest: Mapping[str, Any], tensor_name: s
 
 
 __all__ = ["DIGEST_ALWAYS_SINCE", "EXPORT_RECORD", "EXPORT_RECORD_FORMAT", "EXPORT_SET_DIR", "FIELDS_KEY", "HF_INFO_FILE", "LABEL_COLUMN",
-           "SET_DIGEST_KEY", "check_class_names", "check_clean_names", "check_label_column", "class_names", "field_digests", "file_sha256",
+           "SET_DIGEST_KEY", "check_class_names", "check_label_column", "class_names", "field_digests", "file_sha256",
            "integrity_line", "odd_field", "rewritten_since", "verify_set_fields", "verify_tensor_digest", "written_as_recorded"]

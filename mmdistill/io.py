@@ -229,8 +229,8 @@ def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dic
 # --------------------------------------------------------------------------- distilled-set directory
 def _written_classes(header: dict[str, Any]) -> dict[str, Any]:
     """``header`` with its class names (``meta.classes``) as a saved set holds them: :func:`mmdistill.words.clean_name`
-    of each (a class folder's name may hold a control or bidi-reordering character, which the reader refuses:
-    :func:`mmdistill.integrity.check_clean_names`), a replacement logged with both spellings escaped. A guard: data an
+    of each (a class folder's name may hold a control or bidi-reordering character, which the reader
+    replaces: :func:`mmdistill.manifest_check.with_clean_class_names`), a replacement logged with both spellings escaped. A guard: data an
     adapter loads is cleaned at load (:func:`mmdistill.data.clean_class_names`); a set built in user code may not be."""
     classes = header["meta"].get("classes")
     if not isinstance(classes, list) or all(not isinstance(c, str) or clean_name(c) == c for c in classes):
