@@ -81,12 +81,22 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def _utf8(name: str) -> bool:
+    """Whether ``name`` is Unicode text (no lone surrogate): one that is not is refused, not read cleaned
+    (:func:`mmdistill.integrity.check_class_names`)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _cleaned(names: Any, field: str, changed: list[str]) -> Any:
     """``names`` (a list of class names) with each :func:`mmdistill.words.clean_name`-d; each change appended to
     ``changed`` as ``field label: before -> after`` (escaped)."""
     if not isinstance(names, list):
         return names
-    out = [clean_name(n) if isinstance(n, str) else n for n in names]
+    out = [clean_name(n) if isinstance(n, str) and _utf8(n) else n for n in names]  # not text at all: refused by the reader
     changed += [f"{field} label {i}: {shown(a)} -> {b}" for i, (a, b) in enumerate(zip(names, out)) if a != b]
     return out
 
