@@ -19,14 +19,20 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
 
+def close_flags(parser: argparse.ArgumentParser, flag: str) -> list[str]:
+    """The flags of ``parser`` closest to ``flag`` (``--iter`` -> ``--iterations``), compared without their leading
+    dashes (which every flag shares: with them, ``--bogus`` would be close to ``--out``)."""
+    flags = [f[2:] for f in parser._option_string_actions if f.startswith("--")]  # noqa: SLF001 - argparse keeps no public map
+    return ["--" + f for f in close_matches(flag.lstrip("-"), flags)]
+
+
 def unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
     """argparse's ``unrecognized arguments: ...`` for the tokens ``extra`` that ``parser`` (the command's) did not take,
     followed, for each flag among them, by the closest flags of ``parser`` (``--run: did you mean --runs?``)."""
-    flags = [f for f in parser._option_string_actions if f.startswith("--")]  # noqa: SLF001 - argparse keeps no public map
     hints = []
     for token in extra:
         name = token.split("=", 1)[0]
-        if name.startswith("--") and (close := close_matches(name, flags)):
+        if name.startswith("--") and (close := close_flags(parser, name)):
             hints.append(f"{name}: did you mean {', '.join(close)}?")
     return f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else "")
 
@@ -39,4 +45,4 @@ def import_usage() -> str:
             "Files are read with torch.load(weights_only=True) only. README: 'Sets and experts from the reference code'.")
 
 
-__all__ = ["Parser", "import_usage", "unrecognized"]
+__all__ = ["Parser", "close_flags", "import_usage", "unrecognized"]

@@ -98,15 +98,19 @@ class Recipe(Generic[ConfigT]):
             out += [b for b in table.condition_values("budget", {"recipe": self.name}) if b not in out]
         return out
 
-    def unknown_key(self, key: str, source: str) -> ConfigError:
+    def unknown_key(self, key: str, source: str, flag: str = "", close_flags: Sequence[str] = ()) -> ConfigError:
         """The error for a key this recipe's config does not have: its replacement, or that it does not apply
-        here, or the closest valid names."""
+        here, or -- for a command-line ``flag`` with ``close_flags`` (the recipe's flags close to it) -- those flags,
+        else the closest valid names."""
         replaced = self.config_cls.REPLACED_KEYS
         if key in replaced:
             return ConfigError(f"config key {key!r} (in {source}) does not apply to recipe {self.name}: use {replaced[key]}", key=key)
         if key in known_keys():
             return ConfigError(f"config key {key!r} (in {source}) does not apply to recipe {self.name}; "
                                f"`mmdistill run {self.name} --help` lists its keys", key=key)
+        if flag and close_flags:  # a flag mistyped: answered in flags
+            return ConfigError(f"unknown flag {flag} (no config key {key!r} in recipe {self.name}); did you mean "
+                               f"{', '.join(close_flags)}? `mmdistill run {self.name} --help` lists the flags", key=key)
         return unknown_key_error(self.config_cls, key, source)
 
     def config(self, *layers: Layer, **overrides: Any) -> ConfigT:

@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any, Collection, Mapping, Protocol, Sequence
 
-from mmdistill.cli_parser import Parser, unrecognized
+from mmdistill.cli_parser import Parser, close_flags, unrecognized
 from mmdistill.config import load_yaml, parse_overrides
 from mmdistill.errors import ConfigError
-from mmdistill.keys import KeyInfo, close_matches, input_keys
+from mmdistill.keys import KeyInfo, input_keys
 from mmdistill.resolve import Layer, config_sources
 from mmdistill.run_values import asks_help, config_text, given_arguments, origin_words, value_origin
-from mmdistill.schema import DistillConfig, known_keys
+from mmdistill.schema import DistillConfig
 from mmdistill.tables import WILDCARD, load_table, normalize_name
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class Recipe(Protocol):
 
     def config(self, *layers: Layer, **overrides: Any) -> DistillConfig: ...
 
-    def unknown_key(self, key: str, source: str) -> ConfigError: ...
+    def unknown_key(self, key: str, source: str, flag: str = "", close_flags: Sequence[str] = ()) -> ConfigError: ...
 
 
 def _show(value: Any) -> str:
@@ -239,17 +239,13 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag
     unknown = [t for t in unknown if t not in late]
     for token in unknown:
-        if set(close_matches(token.split("=", 1)[0], parser._option_string_actions)) & {"--help", "--config", "--print-config"}:  # noqa: SLF001
+        if set(close_flags(parser, token.split("=", 1)[0])) & {"--help", "--config", "--print-config"}:
             parser.error(unrecognized(parser, [token]))  # --hel, --conf: the command's own flags, not keys
         if token.startswith("--"):
             flag = token.split("=", 1)[0]
             name = flag[2:]
             name = (name[3:] if name.startswith("no-") and name[3:].replace("-", "_") not in input_keys(recipe.config_cls) else name).replace("-", "_")
-            close = ["--" + f for f in close_matches(flag[2:], [f[2:] for f in parser._option_string_actions if f.startswith("--")])]  # noqa: SLF001
-            if close and name not in recipe.config_cls.REPLACED_KEYS and name not in known_keys():  # a flag mistyped
-                raise ConfigError(f"unknown flag {flag} (no config key {name!r} in recipe {recipe.name}); did you mean "
-                                  f"{', '.join(close)}? `mmdistill run {recipe.name} --help` lists the flags", key=name)
-            raise recipe.unknown_key(name, "command-line flags")
+            raise recipe.unknown_key(name, "command-line flags", flag, close_flags(parser, flag))
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     from mmdistill.chosen_run import manifest_path, run_layer, warn_unlike_run  # reads JSON through torch's io: not at import
