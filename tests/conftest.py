@@ -58,6 +58,14 @@ def _session_cache(tmp_path_factory):
 
 
 @pytest.fixture
+def drawn(monkeypatch):
+    """The figures the pictures draw, laid out as save_figure lays them out but not written (tests/figure_checks.py)."""
+    from figure_checks import drawn_figures
+
+    yield from drawn_figures(monkeypatch)
+
+
+@pytest.fixture
 def blobs() -> LabeledTensors:
     """3 classes x 12 samples of 1x8x8 'images', class c brighter in row block c (learnable, tiny)."""
     g = torch.Generator().manual_seed(0)

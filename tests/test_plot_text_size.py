@@ -5,37 +5,15 @@ artifacts.PREVIEW_FONT_PT), none over another."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import pytest
 
 import mmdistill.plots as plots
+from figure_checks import apart, text_boxes
 from mmdistill.plots import SMALLEST_FONT_PT
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the plots draw, laid out as save_figure lays them out but not written (closed at the end)."""
-    figs = []
-
-    def keep(fig, path, what="text"):
-        fig.tight_layout()
-        if plots.fit_titles(fig) | plots.fit_axis_labels(fig):
-            fig.tight_layout()
-        fig.canvas.draw()
-        figs.append(fig)
-        return Path(path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    yield figs
-    for fig in figs:
-        plots.pyplot().close(fig)
-
-
 def _apart(fig, texts) -> bool:
-    renderer = plots._renderer(fig)
-    boxes = [t.get_window_extent(renderer) for t in texts if t.get_text() and t.get_visible()]
-    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    return apart(text_boxes(fig, texts))
 
 
 def test_the_modalities_preview_size_is_the_plots_size():

@@ -4,42 +4,16 @@ artifacts.PREVIEW_FONT_PT points, long names wrapped and cut with an ellipsis, a
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 import torch
 
 import mmdistill.plots as plots
+from figure_checks import apart, text_boxes
 from mmdistill.modalities.artifacts import PREVIEW_FONT_PT, fitted_label
 from mmdistill.modality import get_modality
 from mmdistill.synthetic import SyntheticSet
 
 LONG = "Playing the Daf drum with both hands in a crowded room at night"
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the previews draw, laid out as save_figure lays them out but not written (closed at the end)."""
-    figs = []
-
-    def keep(fig, path, what="text"):
-        fig.tight_layout()
-        figs.append(fig)
-        return Path(path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    yield figs
-    for fig in figs:
-        plots.pyplot().close(fig)
-
-
-def _boxes(fig, texts):
-    renderer = plots._renderer(fig)
-    return [t.get_window_extent(renderer) for t in texts if t.get_text()]
-
-
-def _apart(boxes) -> bool:
-    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_fitted_label_wraps_and_cuts_with_an_ellipsis():
@@ -63,7 +37,7 @@ def test_video_preview_labels_are_readable_and_a_long_class_name_is_wrapped(tmp_
     assert [t.get_text() for t in titles][:2] == ["t=0", "t=1"] and min(t.get_fontsize() for t in titles + rows) >= PREVIEW_FONT_PT >= 9
     label = rows[1].get_text()
     assert label.endswith("…") and len(label.split("\n")) <= 3 and max(map(len, label.split("\n"))) <= 16
-    assert _apart(_boxes(fig, rows)) and min(b.x0 for b in _boxes(fig, rows)) >= 0  # inside the figure, none over another
+    assert apart(text_boxes(fig, rows)) and min(b.x0 for b in text_boxes(fig, rows)) >= 0  # inside the figure, none over another
 
 
 def test_image_text_captions_are_readable_cut_with_an_ellipsis_and_apart(tmp_path, drawn, monkeypatch):
@@ -75,7 +49,7 @@ def test_image_text_captions_are_readable_cut_with_an_ellipsis_and_apart(tmp_pat
     labels = [ax.xaxis.label for ax in drawn[0].axes if ax.get_xlabel()]
     assert len(labels) == 4 and min(t.get_fontsize() for t in labels) >= 9
     assert labels[0].get_text().endswith("…") and labels[1].get_text() == "dog"
-    assert _apart(_boxes(drawn[0], labels))
+    assert apart(text_boxes(drawn[0], labels))
 
 
 def test_sequences_table_is_readable_and_cuts_a_long_name_with_an_ellipsis(tmp_path, drawn, monkeypatch):

@@ -6,50 +6,17 @@ wrapped and cut with an ellipsis, no label over another and none outside the fig
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 import mmdistill.plots as plots
+from figure_checks import apart, inside, text_boxes
 from mmdistill.modalities.artifacts import PREVIEW_FONT_PT
 
 LONG = "Playing the Daf drum with both hands in a crowded room at night"
 CLASSES = ["Run", LONG, "Sit", "a_very_long_single_token_class_name_without_spaces"]
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the previews draw, laid out as save_figure lays them out but not written (closed at the end)."""
-    figs = []
-
-    def keep(fig, path, what="text"):
-        fig.tight_layout()
-        if plots.fit_titles(fig) | plots.fit_axis_labels(fig):
-            fig.tight_layout()
-        fig.canvas.draw()  # places the axis labels as savefig does
-        figs.append(fig)
-        return Path(path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    yield figs
-    for fig in figs:
-        plots.pyplot().close(fig)
-
-
-def _boxes(fig, texts):
-    renderer = plots._renderer(fig)
-    return [t.get_window_extent(renderer) for t in texts if t.get_text()]
-
-
-def _apart(boxes) -> bool:
-    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
-
-
-def _inside(fig, boxes) -> bool:
-    w, h = fig.canvas.get_width_height()
-    return all(b.x0 >= 0 and b.x1 <= w + 1 and b.y0 >= 0 for b in boxes)
 
 
 def _row_labels(fig):
@@ -62,8 +29,8 @@ def _check_rows(fig):
     long = rows[1].get_text()
     assert long.endswith("…") and len(long.split("\n")) <= 3 and max(map(len, long.split("\n"))) <= 16
     assert rows[0].get_text() == "Run"
-    boxes = _boxes(fig, rows)
-    assert _apart(boxes) and _inside(fig, boxes)
+    boxes = text_boxes(fig, rows)
+    assert apart(boxes) and inside(fig, boxes)
 
 
 def test_image_preview_class_rows_are_readable_and_a_long_name_is_wrapped_inside_the_figure(tmp_path, drawn, monkeypatch):
@@ -98,7 +65,7 @@ def test_audio_colour_bar_ticks_and_channel_names_are_readable_and_apart(tmp_pat
     texts = ticks + [ax.xaxis.label for ax in fig.axes if ax.get_xlabel()]
     assert {"MFCC", "0"} <= {t.get_text() for t in ticks} and len(ticks) >= 3 + 3 * 2
     assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
-    assert _apart(_boxes(fig, ticks)) and _inside(fig, _boxes(fig, texts))
+    assert apart(text_boxes(fig, ticks)) and inside(fig, text_boxes(fig, texts))
 
 
 def test_audio_visual_preview_rows_titles_and_db_bar_are_readable_and_apart(tmp_path, drawn, monkeypatch):
@@ -115,7 +82,7 @@ def test_audio_visual_preview_rows_titles_and_db_bar_are_readable_and_apart(tmp_
     texts = titles + _row_labels(fig) + _tick_labels(fig)
     assert [t.get_text() for t in titles] == ["frame", "log-mel (dB)"] * 2
     assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
-    assert _apart(_boxes(fig, texts)) and _inside(fig, _boxes(fig, texts))
+    assert apart(text_boxes(fig, texts)) and inside(fig, text_boxes(fig, texts))
 
 
 @pytest.mark.parametrize("structured", [True, False])
@@ -141,5 +108,5 @@ def test_graph_preview_legend_is_readable_a_long_name_cut_and_the_entries_apart(
     assert min(t.get_fontsize() for t in texts) >= PREVIEW_FONT_PT
     long = entries[1].get_text()
     assert long.endswith("…") and len(long.split("\n")) <= 2
-    boxes = _boxes(fig, texts)
-    assert _apart(boxes) and _inside(fig, boxes)
+    boxes = text_boxes(fig, texts)
+    assert apart(boxes) and inside(fig, boxes)
