@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 class Inert(str):
@@ -40,18 +40,30 @@ def _flat(text: str) -> str:
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
+def _each_string(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to every string in it (mapping keys too, recursively; lists and tuples as
+    lists); other values as they are."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, Mapping):
+        return {_each_string(k, change): _each_string(v, change) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_each_string(v, change) for v in value]
+    return value
+
+
+def _fence_ticks(text: str, least: int) -> str:
+    """A run of backticks one longer than the longest run in ``text``, at least ``least`` long: a code span's or
+    fence's delimiter that nothing inside ``text`` can close (CommonMark)."""
+    return "`" * max(least, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+
+
 def inert(value: Any) -> Any:
     """``value`` with every string (keys too, recursively) made inert in Markdown (an :class:`Inert`): line breaks and
     other control characters become spaces, ``<`` and ``>`` HTML entities (no tag can open), a backtick a prime, and
     ``[``, ``]``, ``!`` and ``|`` are backslash-escaped (no link, image or table cell can start or end in them; a bare
     URL stays text a renderer may link)."""
-    if isinstance(value, str):
-        return value if isinstance(value, Inert) else Inert(value)
-    if isinstance(value, Mapping):
-        return {inert(k): inert(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [inert(v) for v in value]
-    return value
+    return _each_string(value, lambda s: s if isinstance(s, Inert) else Inert(s))
 
 
 def code(value: Any) -> str:
@@ -62,7 +74,7 @@ def code(value: Any) -> str:
     text = _flat(value.raw if isinstance(value, Inert) else str(value))
     if not text.strip():
         return '`""`' if not text else f"`{text}`"  # all spaces: CommonMark strips nothing
-    tick = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    tick = _fence_ticks(text, 1)
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
     return f"{tick}{pad}{text}{pad}{tick}"
 
@@ -70,13 +82,7 @@ def code(value: Any) -> str:
 def plain(value: Any) -> Any:
     """``value`` with every :class:`Inert` (keys too, recursively) back to its original string: for JSON shown in a
     code span or a fence, where the escapes would be printed."""
-    if isinstance(value, Inert):
-        return value.raw
-    if isinstance(value, Mapping):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
+    return _each_string(value, lambda s: s.raw if isinstance(s, Inert) else s)
 
 
 def yaml_string(value: Any) -> str:
@@ -87,7 +93,7 @@ def yaml_string(value: Any) -> str:
 
 def fence(text: str, lang: str = "") -> list[str]:
     """``text`` in a Markdown code fence longer than any run of backticks inside it."""
-    tick = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    tick = _fence_ticks(text, 3)
     return [tick + lang, text, tick]
 
 
