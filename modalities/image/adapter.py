@@ -32,6 +32,9 @@ DATASET_FACTS = {
     "cifar100": {"licence": "no licence stated by its authors (Krizhevsky, 2009)", "licence_id": "unknown",
                  "source": "https://www.cs.toronto.edu/~kriz/cifar.html"},
     "svhn": {"licence": "non-commercial use only (the SVHN page)", "licence_id": "other", "source": "http://ufldl.stanford.edu/housenumbers/"},
+    "tinyimagenet": {"licence": "no licence stated by its makers (Stanford CS231N); its images are ImageNet's, which ImageNet's "
+                     "terms of access allow for non-commercial research and educational use only, the copyright staying with "
+                     "each image's owner", "licence_id": "other", "source": "http://cs231n.stanford.edu/tiny-imagenet-200.zip"},
     "imagefolder": {"licence": "the licence of the user's image folder (not known to the loader)", "licence_id": "unknown", "source": "local folder"},
 }
 
@@ -76,6 +79,7 @@ class ImageModality(TensorClassificationAdapter):
             # load_report (entries not read, classes without test images...) lands in the manifest's synthetic.meta
             # sample_shape (C, H, W): what images_like resizes a consumer's own images to, without decoding the set
             meta={"mean": mean, "std": std, "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]), **extra,
+                  **({"class_ids": list(ds.class_ids)} if ds.class_ids else {}),  # Tiny ImageNet's wnids, in label order
                   **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
             zca=fit,
         )

@@ -13,6 +13,9 @@ Sources (one small loader function each):
   ``root/FashionMNIST/raw``), or torchvision's download.
 * ``cifar10``, ``cifar100``, ``svhn`` -- torchvision's dataset classes over a local root (``download=True``
   fetches the files when the machine is online).
+* ``tinyimagenet`` -- the ``tiny-imagenet-200`` release, unzipped or its zip (:mod:`.tiny`): ``train/`` for training,
+  ``val/`` (labelled by ``val_annotations.txt``) for testing, as the dataset-distillation references score it;
+  ``download=True`` fetches the zip from CS231N and reads it as it is.
 * ``imagefolder`` -- any tree ``root/<class>/<image>`` (or ``root/train/<class>/...`` with ``root/test`` or
   ``root/val``).
 
@@ -49,6 +52,7 @@ from ..sources import check_test_fraction, removed_on_failure
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
 from .folder import REPORT_KINDS, _image_folder
 from .named import STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
+from .tiny import load_tiny
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,8 @@ class ImageDataset:
     ``exif_rotated``, ``first_frame_only``, ``alpha_dropped``, ``upscaled``: count and names, see
     :data:`REPORT_KINDS`), and as facts the classes without test images (``classes_without_test``) and Pillow's
     decoding notes (``decoding_warnings``); the other datasets, read whole from their own files, leave it empty
-    (no root).
+    (no root), but for Tiny ImageNet's (its images are files too). ``class_ids``: the classes' ids where the names are
+    not them (Tiny ImageNet's WordNet ids), in label order; empty otherwise.
     """
 
     name: str
@@ -77,6 +82,7 @@ class ImageDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     report: LoadReport = field(default_factory=LoadReport)
+    class_ids: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -143,6 +149,7 @@ def load_image_dataset(
     key = canonical_name(name)
     size = _check_args(image_size, channels, test_fraction)
     report = LoadReport(descriptions=dict(REPORT_KINDS))
+    class_ids: list[str] = []
     if key == "digits":
         if root is not None and str(root) != "":
             log.warning("data_root %s is not read: the digits dataset is built in (scikit-learn)", root)
@@ -150,6 +157,9 @@ def load_image_dataset(
     elif key == "imagefolder":
         x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
                                                         report, check_memory, progress)
+    elif key == "tinyimagenet":
+        with removed_on_failure(root, download):
+            (x_tr, y_tr, x_te, y_te, classes), class_ids = load_tiny(root, size, channels, download, report, check_memory, progress)
     else:
         with removed_on_failure(root, download):  # a failed (offline) download leaves no empty folders behind
             path = _need_root(root, key, download)
@@ -157,7 +167,7 @@ def load_image_dataset(
                 x_tr, y_tr, x_te, y_te, classes = _mnist_like(key, path, download)
             else:
                 x_tr, y_tr, x_te, y_te, classes = _torchvision(key, path, download)
-    if key != "imagefolder":  # ImageFolder images are resized and converted as they are read
+    if key not in ("imagefolder", "tinyimagenet"):  # their images are resized and converted as they are read
         if size is not None and tuple(x_tr.shape[-2:]) != size:
             if check_memory:
                 _check_memory(len(x_tr) + len(x_te), channels or int(x_tr.shape[1]), size, f"dataset {key!r}",
@@ -174,7 +184,7 @@ def load_image_dataset(
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     for x in (x_tr, x_te):  # (x - m) / s in place: the same two float32 operations, no second copy of the set
         x.sub_(m).div_(s)  # x_tr and x_te are this load's own tensors (views of nothing the caller holds)
-    return ImageDataset(key, x_tr, y_tr.long(), x_te, y_te.long(), list(classes), mean, std, report)
+    return ImageDataset(key, x_tr, y_tr.long(), x_te, y_te.long(), list(classes), mean, std, report, class_ids)
 
 
 def _is_int(v: object) -> bool:

@@ -9,7 +9,7 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -168,7 +168,7 @@ def to_size(img: Any, path: Path, size: tuple[int, int], changed: dict[str, list
 
 def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
                  notes: dict | None = None, altered: dict[str, list[tuple[Path, str]]] | None = None,
-                 progress: bool = False) -> np.ndarray:
+                 progress: bool = False, opener: Callable[[Path], Any] | None = None) -> np.ndarray:
     """Read ``files`` with PIL into one uint8 array (N, H, W, C), each image decoded into its place (the array is
     made once the first image gives its shape; :func:`_unit_pixels` turns it into float32), resized to ``size``
     (H, W) and converted to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files.
@@ -182,7 +182,9 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
     PNG/WebP; ``alpha_dropped``, transparent pixels read as the colour stored under them; ``upscaled``, smaller
     than ``size`` in width or height; ``channels_converted``, greyscale read as colour or colour as greyscale to
     ``channels``). Their pixels are read as before; an image with none of these (no EXIF
-    orientation, one frame, opaque, not enlarged) is read exactly as it is stored."""
+    orientation, one frame, opaque, not enlarged) is read exactly as it is stored. ``opener`` maps each of ``files`` to
+    what Pillow opens (a file object: a member of a zip archive, :mod:`.tiny`); by default the path itself; the
+    messages name ``files`` either way."""
     from PIL import Image, UnidentifiedImageError
 
     from mmdistill.logs import progress_bar
@@ -196,7 +198,7 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
             try:
                 with warnings.catch_warnings(record=True) as seen:
                     warnings.simplefilter("always")  # Pillow's DecompressionBombWarning and palette notes
-                    with Image.open(path) as img:
+                    with Image.open(path if opener is None else opener(path)) as img:
                         frames = _frame_count(img)
                         img, orientation, stored = _turn_upright(img)
                         if frames > 1:

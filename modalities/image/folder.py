@@ -175,18 +175,18 @@ def _refuse_split_lookalikes(root: Path) -> None:
 
 
 def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], notes: dict,
-            altered: dict[str, list[tuple[Path, str]]] | None = None) -> None:
+            altered: dict[str, list[tuple[Path, str]]] | None = None, name: str = "imagefolder") -> None:
     """Log (warnings) and record in ``report`` what the ImageFolder load did not take as it was: ``ignored``
     entries, Pillow's ``notes``, and the images ``altered`` (kind -> [(path, how)], :func:`_read_images`), one
     line per kind naming the first :data:`ALTERED_NAMES` (a warning; an info line for EXIF orientation, which
-    reads the image as it is meant to be seen)."""
+    reads the image as it is meant to be seen); ``name`` (the dataset) starts each line."""
     report.root = str(root)
     report.count("ignored", 0)  # stated as 0 when every entry was read
     if ignored:
         report.extend("ignored", ((str(p), why) for p, why in ignored))
         shown = [f"{report.relative(str(p))} ({why})" for p, why in ignored[:REPORT_NAMES]]
         more = f", and {len(ignored) - REPORT_NAMES} more" if len(ignored) > REPORT_NAMES else ""
-        log.warning("imagefolder: %s under %s not read: %s%s", quantity(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
+        log.warning("%s: %s under %s not read: %s%s", name, quantity(len(ignored), "entry", "entries"), root, "; ".join(shown), more)
     for kind in ALTERED_KINDS:
         entries = sorted((altered or {}).get(kind, []), key=lambda e: str(e[0]))  # read order is train, then test
         if not entries:
@@ -194,7 +194,7 @@ def _report(report: LoadReport, root: Path, ignored: list[tuple[Path, str]], not
         report.extend(kind, ((str(p), how) for p, how in entries))
         shown = [f"{report.relative(str(p))} ({how})" for p, how in entries[:ALTERED_NAMES]]
         more = f", and {len(entries) - ALTERED_NAMES} more" if len(entries) > ALTERED_NAMES else ""
-        log.log(logging.INFO if kind == "exif_rotated" else logging.WARNING, "imagefolder: %d %s: %s%s", len(entries),
+        log.log(logging.INFO if kind == "exif_rotated" else logging.WARNING, "%s: %d %s: %s%s", name, len(entries),
                 REPORT_KINDS[kind], "; ".join(shown), more)
     if notes:
         report.facts["decoding_warnings"] = {k: {"images": v[0], "first": report.relative(v[1]), "message": v[2]}

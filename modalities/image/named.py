@@ -1,5 +1,5 @@
 """The image datasets known by name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``;
-``imagefolder`` is :mod:`.folder`'s): their names and aliases, standard statistics and file layouts, the data root
+``imagefolder`` is :mod:`.folder`'s, ``tinyimagenet``'s files :mod:`.tiny`'s): their names and aliases, standard statistics and file layouts, the data root
 (made for a download by :func:`~modalities.sources.made_root`) and reading their own files (scikit-learn's digits, idx
 files, torchvision's classes) into pixels in [0, 1]. :func:`~.datasets.load_image_dataset` normalises them."""
 
@@ -24,10 +24,15 @@ STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     "cifar100": ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
     "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+    # ImageNet's, as the references normalise Tiny ImageNet (DatasetCondensation utils.py:68-73 at 53f63a6,
+    # mtt-distillation utils.py:68-73 at 50dccea, TESLA utils.py:39-44), not statistics of its own training split
+    "tinyimagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 ALIASES = {
     "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist",
     "cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100", "cifar_100": "cifar100",
+    "tiny-imagenet": "tinyimagenet", "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet",
+    "tinyimagenet200": "tinyimagenet", "tiny": "tinyimagenet",  # MTT's and TESLA's --dataset=Tiny
     "image-folder": "imagefolder", "image_folder": "imagefolder", "folder": "imagefolder",
 }
 IDX_FILES = {
@@ -41,6 +46,7 @@ LAYOUTS = {
     "cifar10": "ROOT/cifar-10-batches-py/ (cifar-10-python.tar.gz unpacked)",
     "cifar100": "ROOT/cifar-100-python/ (cifar-100-python.tar.gz unpacked)",
     "svhn": "ROOT/train_32x32.mat and ROOT/test_32x32.mat",
+    "tinyimagenet": "ROOT/tiny-imagenet-200/ (tiny-imagenet-200.zip unzipped) or ROOT/tiny-imagenet-200.zip",
 }
 
 Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
@@ -48,7 +54,7 @@ Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_
 
 def list_image_datasets() -> list[str]:
     """Canonical names accepted by :func:`load_image_dataset` (aliases such as ``cifar-10`` also work)."""
-    return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
+    return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "tinyimagenet", "imagefolder"]
 
 
 def canonical_name(name: str) -> str:
