@@ -195,3 +195,18 @@ def test_adapter_meta_keeps_the_wnids_and_the_card_facts_name_the_licence(releas
     data = ImageModality().load(image_dm.RECIPE.config(dataset="tinyimagenet", data_root=str(release), ipc=1))
     assert data.meta["class_ids"] == sorted(WNIDS) and data.meta["classes"][0] == "goldfish"
     assert "ImageNet" in DATASET_FACTS["tinyimagenet"]["licence"] and DATASET_FACTS["tinyimagenet"]["licence_id"] == "other"
+
+
+def test_mtt_and_tesla_take_the_authors_tiny_imagenet_rows_with_convnet4():
+    """DC-BENCH methods/tm/readme.md:74-82 (the MTT authors' Tiny commands) and --model=ConvNetD4 (tables/mtt*.yaml)."""
+    from mmdistill.recipes import image_dm, image_mtt, image_tesla
+
+    expected = {1: (10, 2, 10, 10000.0, 1e-4, None), 10: (20, 2, 40, 10000.0, 1e-4, 200), 50: (20, 2, 40, 10000.0, 1e-4, 300)}
+    for recipe in (image_mtt, image_tesla):
+        for ipc, row in expected.items():
+            c = recipe.RECIPE.config(dataset="tiny-imagenet", ipc=ipc)
+            assert (c.syn_steps, c.expert_epochs, c.max_start_epoch, c.lr_data, c.lr_lr, c.batch_syn) == row
+            assert (c.network, c.zca, c.lr_student, c.batch_train) == ("convnetd4", False, None, 256)
+    assert image_mtt.RECIPE.config(dataset="cifar10", ipc=1).network == "convnet"  # other datasets keep ConvNet-3
+    assert image_mtt.RECIPE.config(dataset="tinyimagenet", ipc=1, network="convnet").network == "convnet"
+    assert image_dm.RECIPE.config(dataset="tinyimagenet").network == "convnet"  # DM's main_DM.py default
