@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 _C10 = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
 #: (source, mmdistill dataset) -> the (mean, std) of [0, 1] pixels the reference code normalises that dataset with
-#: (DatasetCondensation and mtt-distillation ``utils.get_dataset``; MTT normalises CIFAR-100 with CIFAR-10's statistics)
+#: (DatasetCondensation and mtt-distillation ``utils.get_dataset``; MTT normalises CIFAR-100 with CIFAR-10's statistics, and
+#: Tiny ImageNet, read by torchvision's ImageFolder (labels in sorted wnid order, as mmdistill's), with ImageNet's: utils.py:68-81
+#: at 50dccea. DC's Tiny ImageNet is its own tinyimagenet.pt, whose class order is not published: not here)
 REFERENCE_STATS: dict[tuple[str, str], tuple[tuple[float, ...], tuple[float, ...]]] = {
     ("dc", "mnist"): ((0.1307,), (0.3081,)),
     ("dc", "fashion-mnist"): ((0.2861,), (0.3530,)),
@@ -46,9 +48,12 @@ REFERENCE_STATS: dict[tuple[str, str], tuple[tuple[float, ...], tuple[float, ...
     ("dc", "cifar100"): ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
     ("mtt", "cifar10"): _C10,
     ("mtt", "cifar100"): _C10,
+    ("mtt", "tinyimagenet"): ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
-#: datasets MTT may have ZCA-whitened (``--zca``)
-ZCA_DATASETS = ("cifar10", "cifar100")
+#: datasets MTT may have ZCA-whitened (``--zca``; DC-BENCH methods/tm/readme.md:34 trains Tiny ImageNet experts with it)
+ZCA_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
+#: MTT's buffer folder of each dataset (``<buffer_path>/<DATASET>[_NO_ZCA]/<model>``: utils.py's dataset names)
+MTT_FOLDERS = ("CIFAR10", "CIFAR100", "Tiny")
 _REFUSED = ("not loaded: mmdistill reads .pt files with torch.load(weights_only=True) only, which admits tensors, numbers "
             "and plain containers")
 
@@ -194,14 +199,14 @@ def _checked_pair(images: Any, labels: Any, path: Path) -> tuple[Tensor, Tensor]
 
 def mtt_whitened(opts: ImportOptions, source: str, dataset: str, where: Path) -> bool:
     """Whether the file ``where`` holds ZCA-whitened data (MTT's ``--zca``): as ``--zca`` says, else as MTT's buffer folder
-    says (``<DATASET>_NO_ZCA``: no; ``CIFAR10``/``CIFAR100`` above a ``replay_buffer_*.pt``: yes); False for other sources,
-    datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR files that do
-    not say and whose whitening the user has not stated."""
+    says (``<DATASET>_NO_ZCA``: no; ``CIFAR10``/``CIFAR100``/``Tiny`` above a ``replay_buffer_*.pt``: yes); False for other
+    sources, datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR and Tiny
+    ImageNet files that do not say and whose whitening the user has not stated."""
     if source != "mtt" or dataset not in ZCA_DATASETS or opts.stats == "unit":
         return False
     mtt_buffer = where.name.startswith("replay_buffer_")  # <buffer_path>/<DATASET>[_NO_ZCA]/<model>/replay_buffer_<n>.pt
     zca = opts.zca or ("no" if any(p.endswith("_NO_ZCA") for p in where.parts) else
-                       "yes" if mtt_buffer and where.parent.parent.name in ("CIFAR10", "CIFAR100") else None)
+                       "yes" if mtt_buffer and where.parent.parent.name in MTT_FOLDERS else None)
     if zca is None:
         raise ConfigError(f"{where}: MTT distils {dataset} with or without ZCA whitening (--zca) and its files do not say "
                           "which: pass --zca no or --zca yes", key="zca")

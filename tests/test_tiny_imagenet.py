@@ -210,3 +210,18 @@ def test_mtt_and_tesla_take_the_authors_tiny_imagenet_rows_with_convnet4():
     assert image_mtt.RECIPE.config(dataset="cifar10", ipc=1).network == "convnet"  # other datasets keep ConvNet-3
     assert image_mtt.RECIPE.config(dataset="tinyimagenet", ipc=1, network="convnet").network == "convnet"
     assert image_dm.RECIPE.config(dataset="tinyimagenet").network == "convnet"  # DM's main_DM.py default
+
+
+def test_mtt_tiny_files_import_with_imagenet_stats_and_say_their_whitening(tmp_path):
+    """MTT normalises Tiny with ImageNet's mean/std (utils.py:68-81) and may whiten it (--zca, DC-BENCH readme.md:34)."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.reference import ImportOptions, mtt_whitened, pixel_stats
+
+    mean, std = pixel_stats(ImportOptions(), "mtt", "tinyimagenet", 3, tmp_path / "images_best.pt")
+    assert mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406]) and std.flatten().tolist() == pytest.approx([0.229, 0.224, 0.225])
+    with pytest.raises(ConfigError, match="--stats"):  # DC's tinyimagenet.pt has its own class order: not assumed
+        pixel_stats(ImportOptions(), "dc", "tinyimagenet", 3, tmp_path / "res.pt")
+    assert mtt_whitened(ImportOptions(), "mtt", "tinyimagenet", tmp_path / "Tiny" / "ConvNetD4" / "replay_buffer_0.pt")
+    assert not mtt_whitened(ImportOptions(), "mtt", "tinyimagenet", tmp_path / "Tiny_NO_ZCA" / "ConvNetD4" / "replay_buffer_0.pt")
+    with pytest.raises(ConfigError, match="--zca no or --zca yes"):
+        mtt_whitened(ImportOptions(), "mtt", "tinyimagenet", tmp_path / "images_best.pt")
