@@ -73,21 +73,32 @@ def input_space_note(recipe: Any, cfg: Any) -> str | None:
 
 
 def space_words(space: Any) -> str:
-    """A buffer fingerprint's input space (``{'zca': {'eps': 0.1}}``; None or {}: none) in words."""
-    zca = space.get("zca") if isinstance(space, dict) else None
+    """A buffer fingerprint's input space (``{'zca': {'eps': 0.1}}``, ``{'resize': 'center_crop'}``; None or {}: none) in
+    words."""
+    space = space if isinstance(space, dict) else {}
+    if set(space) - {"zca", "resize"}:
+        return f"the input space {space!r}"
+    images = f"images cut by resize={space['resize']}" if "resize" in space else "images"
+    zca = space.get("zca")
     if zca is not None:
-        return f"ZCA-whitened images (eps {zca.get('eps') if isinstance(zca, dict) else zca})"
-    return "images not whitened" if not space else f"the input space {space!r}"
+        return f"ZCA-whitened {images} (eps {zca.get('eps') if isinstance(zca, dict) else zca})"
+    return f"{images}, not whitened" if "resize" in space else "images not whitened"
+
+
+def _flags(space: Any, other: Any) -> str:
+    """The keys that give the input space ``space`` (``zca=``, and ``resize=`` where either space cuts images)."""
+    space, other = (s if isinstance(s, dict) else {} for s in (space, other))
+    flags = "zca=true" if "zca" in space else "zca=false"
+    return flags + (f" resize={space.get('resize', 'squeeze')}" if "resize" in space or "resize" in other else "")
 
 
 def space_mismatch(held: Any, asked: Any) -> str:
     """What a run refusing a buffer of another input space says: the buffer's space and the run's in words, and the
-    ``zca=`` that uses the buffer or trains experts for the run (``held``, ``asked``: the fingerprints' input spaces)."""
-    use = "zca=true" if isinstance(held, dict) and "zca" in held else "zca=false"
-    train = "zca=true" if isinstance(asked, dict) and "zca" in asked else "zca=false"
+    ``zca=`` (and ``resize=``) that uses the buffer or trains experts for the run (``held``, ``asked``: the fingerprints'
+    input spaces)."""
     return (f"the buffer's experts trained on {space_words(held)}, this run's data are {space_words(asked)}; experts and "
-            f"distillation must see the same input space: run with {use} to use this buffer, or train experts with {train} "
-            "into another --buffer (mmdistill experts)")
+            f"distillation must see the same input space: run with {_flags(held, asked)} to use this buffer, or train experts "
+            f"with {_flags(asked, held)} into another --buffer (mmdistill experts)")
 
 
 def log_input_space(recipe: Any, cfg: Any) -> None:

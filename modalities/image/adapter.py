@@ -60,6 +60,7 @@ class ImageModality(TensorClassificationAdapter):
             config.data_root,
             image_size=config.image_size,
             channels=config.channels,
+            resize=getattr(config, "resize", "squeeze"),
             download=config.download,
             test_fraction=config.test_fraction,
             seed=config.split_seed,  # the held-out split of digits and ImageFolder trees: the data's, not the run's seed
@@ -67,11 +68,17 @@ class ImageModality(TensorClassificationAdapter):
             progress=bool(getattr(config, "progress", False)),
         )
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
+        # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are
+        # refused, a set or buffer without the entry was squeezed, and images_like cuts alike
+        space = {"resize": config.resize} if getattr(config, "resize", "squeeze") != "squeeze" else {}
         if getattr(config, "zca", False):  # MTT's --zca: [0, 1] pixels whitened; the set's pixels before whitening are unit
             fit, x_train, x_test = whiten_splits(x_train, x_test, mean, std, cache_as=ds.name,  # the fit: cached
                                           check_memory=bool(getattr(config, "memory_check", True)))
             mean, std = [0.0] * len(mean), [1.0] * len(std)
-            extra = {"zca": meta_of(fit, int(x_train.shape[0])), "input_space": {"zca": {"eps": fit.eps}}}
+            extra = {"zca": meta_of(fit, int(x_train.shape[0]))}
+            space["zca"] = {"eps": fit.eps}
+        if space:
+            extra["input_space"] = space
         return ImageData(
             name=ds.name,
             train=LabeledTensors(x_train, ds.y_train, list(ds.classes)),

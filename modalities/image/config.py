@@ -5,8 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mmdistill.errors import ConfigError
 from mmdistill.keys import key
 from mmdistill.schema import ClassificationConfig, ConfigKeys
+
+#: how an image is made the asked size (``resize``): the whole image squeezed, or (MTT's ImageNet subsets,
+#: github.com/GeorgeCazenavette/mtt-distillation utils.py:93-101, get_dataset: ``Resize(im_size)`` then
+#: ``CenterCrop(im_size)``) scaled to cover it, keeping its aspect ratio, and cut about the centre
+RESIZE_MODES = ("squeeze", "center_crop")
+
+
+def check_resize(resize: str, image_size: object) -> None:
+    """ConfigError (key ``resize``) for a mode not in :data:`RESIZE_MODES`, or one other than ``squeeze`` without an
+    ``image_size`` (there is no size to crop to)."""
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}", key="resize")
+    if resize != "squeeze" and image_size is None:
+        raise ConfigError(f"resize={resize} makes every image image_size x image_size: give an image_size (--image-size N), "
+                          "or leave resize at squeeze", key="resize")
 
 
 @dataclass
@@ -15,7 +31,17 @@ class ImageKeys(ConfigKeys):
 
     image_size: int | None = key(None, help="resize every image to this side length (required when an ImageFolder's sizes differ)",
                                  unit="pixels", range="[4, inf)")
+    resize: Literal["squeeze", "center_crop"] = key("squeeze", help="how an image is made image_size x image_size: squeeze the "
+                                                    "whole image (the aspect ratio not kept: a 4:3 photo is squeezed), or "
+                                                    "center_crop, scaled keeping its aspect ratio until its short side is "
+                                                    "image_size, then the long side cut about the centre (torchvision's "
+                                                    "Resize + CenterCrop, as MTT reads its ImageNet subsets); needs an "
+                                                    "image_size")
     channels: Literal[1, 3] | None = key(None, help="convert ImageFolder images to 1 (grayscale) or 3 (RGB) channels; none: as stored")
+
+    def check(self) -> None:
+        super().check()
+        check_resize(self.resize, self.image_size)
 
 
 @dataclass

@@ -49,6 +49,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.load_report import LoadReport
 
 from ..sources import check_test_fraction, removed_on_failure
+from .config import check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
 from .folder import REPORT_KINDS, _image_folder
 from .named import STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
@@ -119,6 +120,7 @@ def load_image_dataset(
     seed: int = 0,
     check_memory: bool = True,
     progress: bool = False,
+    resize: str = "squeeze",
 ) -> ImageDataset:
     """Load ``name`` (see :func:`list_image_datasets`) into memory, normalised.
 
@@ -127,6 +129,10 @@ def load_image_dataset(
         root: local directory of the data; ignored for ``digits``, required otherwise.
         image_size: side length, or (height, width), to resize every image to (bilinear, antialiased).
             Required for an ImageFolder tree whose images differ in size.
+        resize: how an ImageFolder image is made ``image_size`` (:data:`~.config.RESIZE_MODES`): ``squeeze``, the whole
+            image (the aspect ratio not kept), or ``center_crop``, scaled keeping its aspect ratio until it covers
+            ``image_size``, then cut about the centre (MTT's ImageNet subsets). The built-in datasets are square and
+            resized as tensors, which either mode gives alike.
         channels: 1 (grayscale) or 3 (RGB) to convert every image; required for an ImageFolder tree that
             mixes grayscale and colour images.
         mean, std: per-channel normalisation in [0, 1] pixel units. Default: the standard statistics of
@@ -148,6 +154,7 @@ def load_image_dataset(
     """
     key = canonical_name(name)
     size = _check_args(image_size, channels, test_fraction)
+    check_resize(resize, image_size)
     report = LoadReport(descriptions=dict(REPORT_KINDS))
     class_ids: list[str] = []
     if key == "digits":
@@ -156,7 +163,7 @@ def load_image_dataset(
         x_tr, y_tr, x_te, y_te, classes = _digits(test_fraction, seed)
     elif key == "imagefolder":
         x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
-                                                        report, check_memory, progress)
+                                                        report, check_memory, progress, resize)
     elif key == "tinyimagenet":
         with removed_on_failure(root, download):
             (x_tr, y_tr, x_te, y_te, classes), class_ids = load_tiny(root, size, channels, download, report, check_memory, progress)
@@ -240,5 +247,5 @@ def _convert_channels(x: Tensor, channels: int) -> Tensor:
 
 #: the loader and the few names of :mod:`.named` and :mod:`.decode` its callers and tests import from here (the others
 #: from the module that defines them)
-__all__ = ["FOLDER_BYTES_PER_VALUE", "ImageDataset", "canonical_name", "denormalize", "list_image_datasets", "load_image_dataset",
+__all__ = ["FOLDER_BYTES_PER_VALUE", "ImageDataset", "canonical_name", "check_resize", "denormalize", "list_image_datasets", "load_image_dataset",
            "read_idx", "to_8bit"]

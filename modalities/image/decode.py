@@ -18,6 +18,7 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 
 from ..artifacts import check_images_fit
+from .config import check_resize
 
 # these lines logged from the loader's module before it was split: they log under its name still
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -154,24 +155,44 @@ def to_channels(img: Any, path: Path, channels: int, changed: dict[str, list[tup
     return img.convert("L" if channels == 1 else "RGB")
 
 
-def to_size(img: Any, path: Path, size: tuple[int, int], changed: dict[str, list[tuple[Path, str]]]) -> Any:
-    """A PIL image resized to ``size`` (H, W) with PIL's bilinear (antialiased when shrinking), the whole image, the
-    reader's rule; one smaller in width or height is noted in ``changed["upscaled"]`` as ``(path, how)``."""
+def covering_size(width: int, height: int, size: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) a ``width`` x ``height`` image is scaled to, aspect ratio kept, so it covers ``size`` (H, W):
+    for a square ``size`` the short side becomes ``size`` and the long one ``int(size * long / short)`` (torchvision's
+    ``Resize(int)`` rule, truncated); in general the side that needs the larger scale is set exactly."""
+    th, tw = size
+    if width * th == height * tw:
+        return tw, th
+    if tw * height > th * width:  # the width needs the larger scale: width set, height truncated (>= th)
+        return tw, max(th, int(tw * height / width))
+    return max(tw, int(th * width / height)), th
+
+
+def to_size(img: Any, path: Path, size: tuple[int, int], changed: dict[str, list[tuple[Path, str]]],
+            resize: str = "squeeze") -> Any:
+    """A PIL image made ``size`` (H, W) by ``resize`` (:data:`~.config.RESIZE_MODES`) with PIL's bilinear (antialiased when
+    shrinking): ``squeeze`` the whole image, the reader's rule; ``center_crop`` scaled to :func:`covering_size`, then cut
+    to ``size`` about the centre (offsets ``round((scaled - size) / 2)``, torchvision's ``CenterCrop``). One smaller than
+    ``size`` in width or height is noted in ``changed["upscaled"]`` as ``(path, how)``."""
     from PIL import Image
 
     if img.size[0] < size[1] or img.size[1] < size[0]:
         changed.setdefault("upscaled", []).append((path, f"{img.size[0]}x{img.size[1]} enlarged to {size[1]}x{size[0]}, width x height"))
-    if img.size != (size[1], size[0]):
-        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    check_resize(resize, size)
+    scaled = (size[1], size[0]) if resize == "squeeze" else covering_size(img.size[0], img.size[1], size)
+    if img.size != scaled:
+        img = img.resize(scaled, Image.Resampling.BILINEAR)
+    if scaled != (size[1], size[0]):
+        left, top = int(round((scaled[0] - size[1]) / 2.0)), int(round((scaled[1] - size[0]) / 2.0))
+        img = img.crop((left, top, left + size[1], top + size[0]))
     return img
 
 
 def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
                  notes: dict | None = None, altered: dict[str, list[tuple[Path, str]]] | None = None,
-                 progress: bool = False, opener: Callable[[Path], Any] | None = None) -> np.ndarray:
+                 progress: bool = False, resize: str = "squeeze", opener: Callable[[Path], Any] | None = None) -> np.ndarray:
     """Read ``files`` with PIL into one uint8 array (N, H, W, C), each image decoded into its place (the array is
     made once the first image gives its shape; :func:`_unit_pixels` turns it into float32), resized to ``size``
-    (H, W) and converted to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files.
+    (H, W) by ``resize`` (:func:`to_size`) and converted to ``channels`` when given; otherwise DataError on mixed sizes or modes, naming two files.
     ``progress`` shows a bar (:func:`mmdistill.logs.progress_bar`) while they are read. 16-bit
     grayscale is scaled to 8 bits. Pillow's warnings (a large image, a palette with transparency) are logged
     once per kind with a count and the first file, and kept in ``notes``.
@@ -223,7 +244,7 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
                         else:
                             img = to_channels(img, path, channels, changed)
                         if size is not None:
-                            img = to_size(img, path, size, changed)
+                            img = to_size(img, path, size, changed, resize)
                         else:
                             turned = f" (turned upright by its EXIF orientation {orientation}; stored {stored[0]}x{stored[1]})" \
                                 if orientation is not None else ""

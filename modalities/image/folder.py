@@ -107,10 +107,11 @@ def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root
 
 
 def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int,
-                  report: LoadReport | None = None, check_memory: bool = True, progress: bool = False) -> Split:
+                  report: LoadReport | None = None, check_memory: bool = True, progress: bool = False,
+                  resize: str = "squeeze") -> Split:
     """An ImageFolder tree: ``root/train`` + ``root/test`` (or ``root/val``) when present, else ``root``
     (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names.
-    What is not read is logged and summarised in ``report`` (see :attr:`ImageDataset.report`). The images are
+    Images are made ``size`` by ``resize`` (:func:`~.decode.to_size`). What is not read is logged and summarised in ``report`` (see :attr:`ImageDataset.report`). The images are
     decoded into one uint8 array, then each split becomes its own float32 tensor (peak: the float32 pixels and
     the uint8 array, :data:`FOLDER_BYTES_PER_VALUE`)."""
     report = LoadReport(descriptions=dict(REPORT_KINDS)) if report is None else report
@@ -151,7 +152,8 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
                       f"image_size={size[0] if size[0] == size[1] else size}", FOLDER_BYTES_PER_VALUE)
     notes: dict = {}
     altered: dict[str, list[tuple[Path, str]]] = {}
-    pixels = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes, altered, progress)
+    pixels = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes, altered, progress,
+                          resize)
     n_tr = len(train_files)
     try:  # each split its own tensor (not views of one): either can be dropped or saved alone
         x_tr, x_te = _unit_pixels(pixels[:n_tr]), _unit_pixels(pixels[n_tr:])

@@ -1,8 +1,9 @@
 """Your own images as a distilled image set's inputs: :func:`images_like` reads files (or takes PIL images or pixel
 tensors) as the ImageFolder loader read the set's real images -- turned upright by EXIF, 16-bit scaled to 8, converted
-to the set's channels, resized to its height and width (PIL bilinear, the whole image: no crop, the aspect ratio not
-kept) -- and normalises them with the set's per-channel mean and std, then, for a ZCA-whitened set (``zca=true``), whitens
-them with the set's own fit, so a classifier trained on the set (or on its export) can be tested on images it never saw.
+to the set's channels, resized to its height and width (PIL bilinear; the whole image, the aspect ratio not kept, or,
+for a set loaded with ``resize=center_crop``, scaled to cover it and cut about the centre: ``meta["input_space"]``) --
+and normalises them with the set's per-channel mean and std, then, for a ZCA-whitened set (``zca=true``), whitens them
+with the set's own fit, so a classifier trained on the set (or on its export) can be tested on images it never saw.
 
 What it needs is the set itself: its sample shape (C, H, W), ``meta["mean"]``/``meta["std"]`` and, when whitened,
 its ``fixed.zca_*`` tensors."""
@@ -95,8 +96,9 @@ def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images:
                               f"shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}")
         images = [_from_pixels(p) for p in images.cpu().numpy()]
     altered: dict[str, list[tuple[Path, str]]] = {}
-    arrays = [_pil_pixels(im, c, (h, w), altered) if is_pil(im) else
-              _read_images([_path(im)], (h, w), c, False, None, altered)[0] for im in images]
+    resize = str((meta.get("input_space") or {}).get("resize", "squeeze"))  # a set without it was squeezed
+    arrays = [_pil_pixels(im, c, (h, w), altered, resize) if is_pil(im) else
+              _read_images([_path(im)], (h, w), c, False, None, altered, resize=resize)[0] for im in images]
     said = {"upscaled": f"image(s) smaller than the set's {w}x{h} (width x height) enlarged to it (bilinear)",
             "channels_converted": f"image(s) converted to the set's {'greyscale' if c == 1 else 'RGB'}"}
     for kind, items in altered.items():
@@ -133,12 +135,13 @@ def _from_pixels(p: np.ndarray) -> Any:
     return Image.fromarray(p[0] if p.shape[0] == 1 else p.transpose(1, 2, 0).copy())
 
 
-def _pil_pixels(img: Any, channels: int, size: tuple[int, int], altered: dict[str, list[tuple[Path, str]]]) -> np.ndarray:
+def _pil_pixels(img: Any, channels: int, size: tuple[int, int], altered: dict[str, list[tuple[Path, str]]],
+                resize: str = "squeeze") -> np.ndarray:
     """An in-memory PIL image as the loader reads a file's (:func:`~.decode._read_images`' steps): upright, 8-bit,
-    ``channels``, resized to ``size`` (H, W) with PIL's bilinear; (H, W, C) uint8."""
+    ``channels``, made ``size`` (H, W) by ``resize`` with PIL's bilinear; (H, W, C) uint8."""
     where = Path(f"<PIL image {img.size[0]}x{img.size[1]} {img.mode}>")
     img, _ = upright(img.copy())
-    img = to_size(to_channels(to_8bit(img, where), where, channels, altered), where, size, altered)
+    img = to_size(to_channels(to_8bit(img, where), where, channels, altered), where, size, altered, resize)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
