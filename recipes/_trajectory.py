@@ -1,8 +1,10 @@
 """Shared config of the trajectory-matching image recipes (MTT and TESLA).
 
 The per-dataset, per-IPC values are rows of ``tables/mtt.yaml`` (``syn_steps``, ``expert_epochs``,
-``max_start_epoch``, ``lr_data``, ``lr_lr``, ``batch_syn``, and ``zca`` where MTT's setting of that row whitens) and ``tables/mtt_datasets.yaml`` (the network and
-expert batch of datasets far smaller than CIFAR's); the CPU budget is a row of ``tables/budgets.yaml``.
+``max_start_epoch``, ``lr_data``, ``lr_lr``, ``batch_syn``, and ``zca`` where MTT's setting of that row whitens),
+``tables/mtt_datasets.yaml`` (the network and expert batch of datasets far smaller than CIFAR's) and
+``tables/mtt_resolution.yaml`` (the network by ``image_size``: ConvNetD5 at 128x128, MTT's ImageNet subsets); the CPU
+budget is a row of ``tables/budgets.yaml``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from mmdistill.recipes import tables
 
 log = logging.getLogger("mmdistill.recipes.trajectory")
 
-#: MTT's tables, then the budget table
-MTT_TABLES = tables("mtt", "mtt_datasets")
+#: MTT's tables (the network by resolution last: ``tables/mtt_resolution.yaml``), then the budget table
+MTT_TABLES = tables("mtt", "mtt_datasets", "mtt_resolution")
 #: TESLA's: MTT's, then the rows its authors publish apart from MTT's (``tables/tesla.yaml``), then the budget table
-TESLA_TABLES = tables("mtt", "tesla", "mtt_datasets")
+TESLA_TABLES = tables("mtt", "tesla", "mtt_datasets", "mtt_resolution")
 
 
 @dataclass
@@ -29,7 +31,8 @@ class MTTConfig(ZCAKeys, ClassificationTrajectoryKeys, ImageDistillConfig):
     """MTT defaults (reference distill.py / buffer.py): 5,000 iterations; 100 experts of 50 epochs (SGD lr 0.01,
     no momentum, DSA); real initialisation; DSA while matching and evaluating; the distilled set evaluated
     with its learned step size, 1,000 epochs, 5 networks; the matching keys per dataset and IPC from
-    ``tables/mtt.yaml``; ConvNet-3 and expert batch 256 except for the datasets of ``tables/mtt_datasets.yaml``."""
+    ``tables/mtt.yaml``; ConvNet-3 and expert batch 256 except for the datasets of ``tables/mtt_datasets.yaml`` and the
+    image sizes of ``tables/mtt_resolution.yaml``."""
 
     iterations: int = 5000
     init: Literal["real", "noise"] = "real"
