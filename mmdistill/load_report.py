@@ -126,7 +126,9 @@ class LoadReport:
         """The card's line: the non-zero counts (``"unreadable 2, ignored 1"``), or that there were none; then the
         classes a split left without a test sample (fact :data:`CLASSES_WITHOUT_TEST`: trained on, never scored), and
         the groups a drawn ``group_by`` split held out whole (facts ``group_by`` and ``test_groups``: a speaker-
-        independent score, which a reader of the card could not tell before)."""
+        independent score, which a reader of the card could not tell before), or the official fold held out (fact
+        ``test_fold``: ESC-50, UrbanSound8K) with the source recordings an edited split put on both sides (fact
+        ``sources_in_both``)."""
         line = summary_line(self.counts())
         unscored = self.facts.get(CLASSES_WITHOUT_TEST)
         if isinstance(unscored, list) and unscored:
@@ -135,6 +137,12 @@ class LoadReport:
         if isinstance(held, list) and held and group_by:
             line += (f"; test split: the group(s) {id_list(map(code, held), NAMES)} of group_by {code(group_by)} held "
                      "out whole (none trained on)")
+        fold = self.facts.get("test_fold")
+        if isinstance(fold, int) and not isinstance(fold, bool):
+            line += f"; test split: the official fold {fold} held out (test_fold), the other folds trained on"
+        both = self.facts.get("sources_in_both")
+        if isinstance(both, list) and both:
+            line += f"; source recording(s) with clips in both splits: {id_list(map(code, both), NAMES)}"
         return line
 
     def base_folder(self) -> Path | None:

@@ -249,7 +249,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 53A: MTT's ZCA whitening (image-mtt/tesla); a set saved before ran without it
                                  "zca": False,
                                  # walk 54A: video frames squeezed to a square, picked by index whatever the frame rate
-                                 "resize": "squeeze", "sample_fps": None}
+                                 "resize": "squeeze", "sample_fps": None,
+                                 # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
+                                 "test_fold": None}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

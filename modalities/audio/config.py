@@ -17,10 +17,11 @@ from .features import FDMFCCKeys, FDMFCCParams
 class AudioKeys(ConfigKeys):
     """Audio: decoding, resampling, clip length, normalisation and parameterization of the FD-MFCC maps."""
 
-    sample_rate: int | None = key(None, help="resample every clip to this rate; none: the dataset's own (FSDD 8 kHz, folders 16 kHz)",
+    sample_rate: int | None = key(None, help="resample every clip to this rate; none: the dataset's own (FSDD 8 kHz, folders 16 kHz, "
+                                  "ESC-50 and UrbanSound8K 44.1 kHz)",
                                   unit="Hz", range="[1000, inf)")
-    duration: float | None = key(None, help="pad or crop every clip to this length; none: the dataset's own (FSDD 1 s, a folder "
-                                 "its longest clip)", unit="s", range="(0, inf)")
+    duration: float | None = key(None, help="pad or crop every clip to this length; none: the dataset's own (FSDD 1 s, ESC-50 5 s, "
+                                 "UrbanSound8K 4 s, a folder its longest clip)", unit="s", range="(0, inf)")
     align: Literal["center", "start"] = key("center", help="where a clip is padded or cropped")
     normalize: Literal["channel", "coefficient"] = key(
         "channel", help="map normalisation from training statistics: one mean/std per channel, or per channel and coefficient")
@@ -34,6 +35,9 @@ class AudioKeys(ConfigKeys):
                                "held out, every speaker in both splits); test_fraction "
                                "of the groups is held out whole, drawn with split_seed, and a given split with a group on both "
                                "sides is refused; none: of each class's clips")
+    test_fold: int | None = key(None, help="the official fold held out as the test split of esc50 / esc10 (1-5) or urbansound8k "
+                                "(1-10); none: the last fold. The official protocol is cross-validation: run each fold and "
+                                "average", range="[1, 10]")
     derive_deltas: bool = key(False, help="learn only the MFCC channel and compute its delta channels in every step")
 
 
@@ -42,7 +46,8 @@ class AudioDistillConfig(AudioKeys, FDMFCCKeys, ClassificationConfig):
     """The classification keys plus the audio loader's and the FD-MFCC transform's keys.
 
     Data: ``dataset`` is ``tones`` (generated, the default), ``fsdd``, ``folder`` (a class-per-folder tree
-    or a ``path,label[,split]`` CSV as ``data_root``), ``speechcommands`` or ``gtzan``.
+    or a ``path,label[,split]`` CSV as ``data_root``), ``speechcommands``, ``gtzan``, or ``esc50``, ``esc10`` and
+    ``urbansound8k`` (their releases, one official fold held out: ``test_fold``).
 
     ``derive_deltas``: the synthetic set learns only the MFCC channel (``data["mfcc"]``: (K, n_mfcc, frames))
     and its delta and delta-delta channels are computed from it in every decode, so each distilled map stays

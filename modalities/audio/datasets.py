@@ -15,6 +15,9 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
 * ``speechcommands``, ``gtzan`` -- torchaudio's dataset classes over a local root (their file lists and
   official splits; ``download=True`` lets torchaudio fetch them). torchaudio 2.9+ decodes only through
   torchcodec, so the files are decoded here with soundfile.
+* ``esc50``, ``esc10``, ``urbansound8k`` -- ESC-50 (and its ESC-10 rows) and UrbanSound8K as released: the metadata
+  CSV's files, classes and official folds, one fold held out (``test_fold``; default the last): :mod:`.folds`.
+  ``download=True`` fetches the release's archive.
 
 Without a given split, ``test_fraction`` of every class's readable clips is held out, drawn with ``split_seed`` (a
 recipe's key of that name: the same split for every distillation seed); with ``group_by`` (a CSV's column, or a
@@ -67,6 +70,7 @@ from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items, warn_unused_split_keys
+from .folds import check_test_fold
 from .fsdd import MAX_FSDD_BYTES
 from .groups import draw_groups, said_group_by_of, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
@@ -137,6 +141,7 @@ def load_audio_dataset(
     seed: int = 0,
     split_seed: int | None = None,
     group_by: str | None = None,
+    test_fold: int | None = None,
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
@@ -145,14 +150,15 @@ def load_audio_dataset(
     """Load ``name`` (see :func:`list_audio_datasets`) as normalised FD-MFCC maps.
 
     Args:
-        name: dataset name (``tones``, ``fsdd``, ``folder``, ``speechcommands``, ``gtzan``) or an alias.
+        name: dataset name (``tones``, ``fsdd``, ``folder``, ``speechcommands``, ``gtzan``, ``esc50``, ``esc10``,
+            ``urbansound8k``) or an alias.
         root: local directory (for ``folder`` also a CSV file, for ``fsdd`` also ``recordings.tar``);
             not used by ``tones``.
         params: FD-MFCC parameters; their ``sample_rate`` is replaced by ``sample_rate``.
         sample_rate: Hz every clip is resampled to; None: the dataset's own rate (8 kHz for FSDD and tones,
-            16 kHz for Speech Commands and folders, 22.05 kHz for GTZAN).
+            16 kHz for Speech Commands and folders, 22.05 kHz for GTZAN, 44.1 kHz for ESC-50 and UrbanSound8K).
         duration: seconds every clip is padded or cropped to; None: the dataset's usual length (1 s for
-            FSDD and Speech Commands, 30 s for GTZAN, 0.5 s for tones) or, for a folder, its longest readable clip
+            FSDD and Speech Commands, 30 s for GTZAN, 5 s for ESC-50, 4 s for UrbanSound8K, 0.5 s for tones) or, for a folder, its longest readable clip
             (logged with the file that set it).
         align: ``"center"`` pads/crops both ends equally, ``"start"`` keeps the beginning.
         normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
@@ -169,6 +175,9 @@ def load_audio_dataset(
             the groups with all their clips, among the readable clips, and a given split that puts a group on both sides
             is refused. The held-out groups are logged and stored in the load report (``group_by``, ``test_groups``),
             the rule in the dataset's ``split_rule``.
+        test_fold: the official fold held out of ``esc50``/``esc10`` (1-5) or ``urbansound8k`` (1-10); None: the last
+            (:data:`~.folds.RELEASES`). A value for any other dataset is a ConfigError. Recorded as the load report's
+            ``test_fold`` and the dataset's ``split_rule``.
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
         check_memory: refuse, before decoding, a set whose waveforms and FD-MFCC maps cannot fit in the host's available
@@ -190,7 +199,8 @@ def load_audio_dataset(
     native_rate, native_duration = NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by)
+    check_test_fold(key, test_fold)
+    found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
     warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes
     items = found.items
@@ -234,6 +244,7 @@ def load_audio_dataset(
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
     train, test = split == 0, split == 1
     report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
+    report.facts.update(found.facts)  # an official fold held out: test_fold
     if found.group_by:
         report.facts.update({"group_by": found.group_by, "test_groups": held})
     elif key == "folder" and Path(str(root)).expanduser().is_dir():  # UCF-style recordings on both sides, as video warns
@@ -250,7 +261,7 @@ def load_audio_dataset(
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report,
-                        split_rule(found))
+                        split_rule(found) or found.rule)
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -15,6 +15,7 @@ from mmdistill.schema import SplitKeys
 from ..groups import quoted
 from ..sources import made_root, removed_on_failure, root_path
 from .folder import _folder
+from .folds import RELEASES, fold_set
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
 from .groups import draw_groups
 from .items import AudioItem, _Found
@@ -29,13 +30,14 @@ SPLIT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SplitKeys) if f.
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
-                     strict: bool = False, split_seed: int | None = None, group_by: str | None = None) -> tuple[list[AudioItem], list[str]]:
+                     strict: bool = False, split_seed: int | None = None, group_by: str | None = None,
+                     test_fold: int | None = None) -> tuple[list[AudioItem], list[str]]:
     """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
     a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``); with
     ``group_by`` (a folder CSV's column, or a pattern over the file names of class folders: :mod:`.groups`)
     ``test_fraction`` of its groups, with all their clips (a draw that leaves a class without training clips is refused,
-    as the loader refuses it)."""
-    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by)
+    as the loader refuses it). ``test_fold``: the official fold held out (ESC-50, ESC-10, UrbanSound8K: :mod:`.folds`)."""
+    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
     if found.needs_split and found.group_by:
         flags, _ = draw_groups(found, found.items, test_fraction, seed if split_seed is None else split_seed, root)
         return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
@@ -44,13 +46,15 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
     return found.items, found.classes
 
 
-def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None) -> _Found:
+def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None,
+          test_fold: int | None = None) -> _Found:
     if key == "fsdd":
         group_by = fsdd_group_by(group_by)  # 'speaker' or none, checked before the data is looked for
     elif group_by and key != "folder":
         raise DataError(f"group_by={quoted(group_by)} (--group-by) holds out whole groups of dataset folder (a column of a CSV data_root, "
                         f"or a pattern over the file names of class folders) or fsdd (group_by='speaker'), and dataset "
-                        f"{key!r} has neither")
+                        f"{key!r} has neither" + (" (its official folds keep each source recording in one fold already: "
+                                                 "test_fold picks the fold held out)" if key in RELEASES else ""))
     if key == "tones":
         return _Found(*_tones(seed))
     if key == "folder":
@@ -68,6 +72,8 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
             return _Found(*_fsdd(path, download, strict, group_by), needs_split=True, group_by=group_by, group_source=FSDD_NAMES)
         if key == "fsdd":
             return _Found(*_fsdd(path, download, strict))
+        if key in RELEASES:
+            return fold_set(key, path, download, test_fold)
         if key == "speechcommands":
             return _Found(*_speechcommands(path, download))
         return _Found(*_gtzan(path, download))

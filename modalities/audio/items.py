@@ -35,6 +35,10 @@ class _Found:
     group_from_names: bool = False  # ``group_by`` is a pattern over file names (class folders), not a CSV column
     #: ``group_by`` is a group the source's own names give (FSDD's ``speaker``), and where from in words (None: not)
     group_source: str | None = None
+    #: a split the source gives by a rule of its own (an official fold held out: :mod:`.folds`), in words: the data's
+    #: ``split_rule``; and what the load report records of it (``test_fold``)
+    rule: str | None = None
+    facts: dict = field(default_factory=dict)
 
 
 def _path_opener(path: Path) -> Callable[[], str]:
