@@ -70,7 +70,7 @@ def _cmd_recipes(_: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mmdistill.compare import compare_lines
 
-    print("\n".join(compare_lines(args.dirs)))
+    print("\n".join(compare_lines(args.dirs, args.folds)))
     return 0
 
 
@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("dir", help=DIR_HELP)
     p_compare = sub.add_parser("compare", help="runs of a sweep side by side, from their manifests (tuning on validation=)")
     p_compare.add_argument("dirs", nargs="+", metavar="DIR", help="run folders, or folders that hold run folders")
+    p_compare.add_argument("--folds", action="store_true", help="pool the runs of each official fold (test_fold): cross-validation")
     p_export = sub.add_parser("export", help="export a saved set to the modality's natural format")
     p_export.add_argument("dir", help=DIR_HELP)
     p_export.add_argument("--to", nargs="+", default=None, metavar="PATH",

@@ -6,6 +6,10 @@ run folders stands for them: ``mmdistill compare runs/sweep``), groups the runs 
 setting, and prints one row per setting: the config keys that differ between the settings, the seeds, and each
 evaluated set's mean ± std over every evaluation network of every seed (accuracy in percent); the rows scored on
 validation first, then those scored on test, each best distilled first.
+With ``folds`` (``--folds``) the runs that differ only in ``seed`` and the official fold they held out (``test_fold``:
+ESC-50, UrbanSound8K) pool too, a ``folds`` column listing the folds: k-fold cross-validation's mean, each fold's runs
+counted alike when every fold has as many evaluation networks. A run's fold is the one its load report records, so a
+run with the default ``test_fold`` (none) shows the fold it held out, with or without ``folds``.
 Every row says the split it was scored on, so a validation score is never read as a test score, and a table whose
 rows were scored on the test split says that keys chosen from it overstate what a user will see. Nothing is loaded
 but JSON (the tensors are not read; ``mmdistill show DIR`` checks a set's files).
@@ -37,6 +41,7 @@ class Setting:
     seeds: list[int] = field(default_factory=list)
     scores: dict[str, list[float]] = field(default_factory=dict)  #: set name -> every evaluation run's score (fractions)
     samples: set[int] = field(default_factory=set)  #: how many samples its runs were scored on (the protocol's count)
+    folds: list[int] = field(default_factory=list)  #: the official folds its runs held out (``folds``: pooled)
 
     def cell(self, name: str) -> str:
         """``"93.11 ± 0.87"`` (percent) over every evaluation run of the setting's seeds; ``"93.11 (one run)"`` for a
@@ -95,12 +100,23 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[list[Setting], list[str], list[str]]:
+def held_fold(manifest: Mapping[str, Any]) -> int | None:
+    """The official fold a run held out (its load report's fact ``test_fold``), None for data without folds."""
+    synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else {}
+    meta = synthetic.get("meta") if isinstance(synthetic.get("meta"), Mapping) else {}
+    report = meta.get("load_report") if isinstance(meta.get("load_report"), Mapping) else {}
+    fold = (report.get("facts") or {}).get("test_fold") if isinstance(report.get("facts") or {}, Mapping) else None
+    return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
+
+
+def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool = False) -> tuple[list[Setting], list[str], list[str]]:
     """The settings of the runs (``(folder, manifest)``), those scored on validation first, each best distilled first; the keys that differ between them
     (``recipe``, then config keys; ``seed`` and :data:`NOT_CARRIED` excluded; ``scored on`` when the runs were
-    scored on different splits); and one line per folder left out (no metrics: run with ``--no-evaluate``)."""
+    scored on different splits; ``test_fold`` too with ``folds``); and one line per folder left out (no metrics: run with
+    ``--no-evaluate``)."""
     skipped: list[str] = []
     runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int]] = []
+    held: dict[Path, int | None] = {}
     for folder, manifest in manifests:
         metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
         if not evaluated_sets(metrics):
@@ -108,6 +124,11 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[li
             continue
         config = manifest["config"]
         keys = {"recipe": manifest.get("recipe"), **{k: v for k, v in config.items() if k not in NOT_CARRIED and k != "seed"}}
+        held[folder] = held_fold(manifest)
+        if folds:
+            keys.pop("test_fold", None)
+        elif held[folder] is not None:
+            keys["test_fold"] = held[folder]  # the default (none) as the fold it was
         runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0)))))
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
@@ -117,6 +138,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[li
         setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split))
         setting.folders.append(folder)
         setting.seeds.append(seed)
+        setting.folds.extend([held[folder]] if held[folder] is not None else [])
         count = (metrics.get("protocol") or {}).get(f"{split}_samples")
         setting.samples.update([count] if isinstance(count, int) else [])
         for name, result in evaluated_sets(metrics).items():
@@ -127,11 +149,12 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]]) -> tuple[li
     return sorted(ranked, key=lambda s: s.split != "validation"), differ, skipped  # the tuning rows first
 
 
-def compare_lines(paths: Sequence[str | Path]) -> list[str]:
+def compare_lines(paths: Sequence[str | Path], folds: bool = False) -> list[str]:
     """What ``mmdistill compare PATHS`` prints: a header naming what the runs share, one row per setting (see the module
-    docstring), the folders left out, and a line on the split the scores came from."""
+    docstring; ``folds``: the official folds pooled, listed in a ``folds`` column), the folders left out, and a line on
+    the split the scores came from."""
     folders, unfinished = run_folders(paths)
-    settings, differ, skipped = settings_of((f, _manifest(f)) for f in folders)
+    settings, differ, skipped = settings_of(((f, _manifest(f)) for f in folders), folds)
     skipped += unfinished
     if not settings:
         return skipped + ["no run to compare: none of these folders records scores"]
@@ -140,9 +163,10 @@ def compare_lines(paths: Sequence[str | Path]) -> list[str]:
     counts = {split: sorted({n for s in settings if s.split == split for n in s.samples}) for split in splits}
     on = " and ".join(f"{split}" + (f" ({counts[split][0]} samples)" if len(counts[split]) == 1 else "") for split in splits)
     head = [*(k for k in differ if k != "scored on"), *(["scored on"] if "scored on" in differ else []), "seeds"]
-    head += [name.replace("_", " ") for name in sets] + ["runs"]
+    head += (["folds"] if folds else []) + [name.replace("_", " ") for name in sets] + ["runs"]
     rows = [[*(shown(_text(s.keys.get(k))) for k in differ if k != "scored on"), *([s.split] if "scored on" in differ else []),
-             ",".join(map(str, sorted(s.seeds))), *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
+             ",".join(map(str, sorted(set(s.seeds) if folds else s.seeds))), *([",".join(map(str, sorted(set(s.folds)))) or "-"] if folds else []),
+             *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     shared = f"differing in {', '.join(differ)}" if differ else "the same keys"
     lines = [f"{quantity(sum(len(s.folders) for s in settings), 'run')} in {quantity(len(settings), 'setting')} ({shared}); scores in % on the "
@@ -150,13 +174,20 @@ def compare_lines(paths: Sequence[str | Path]) -> list[str]:
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines += [f"  left out {line}" for line in skipped]  # unscored sets, and runs not finished
     for split, ns in counts.items():
-        if len(ns) > 1:
+        if len(ns) > 1 and folds:
+            lines.append(f"note: the folds pooled hold {' and '.join(map(str, ns))} {split} samples: a row's mean weighs each "
+                         "run alike, not each sample")
+        elif len(ns) > 1:
             lines.append(f"note: runs were scored on {' and '.join(map(str, ns))} {split} samples: their data or split differ "
                          "(another dataset copy, split_seed or validation fraction), so their scores are not comparable")
+    if folds:
+        lines.append("note: --folds pools the runs of every official fold a row lists (its mean: k-fold cross-validation "
+                     "when the row lists all of the dataset's folds, each with the same seeds and eval_runs)"
+                     if any(s.folds for s in settings) else "note: --folds: no run records an official fold (test_fold)")
     if "test" in splits:
         lines.append("note: rows scored on the test split: keys chosen from them overstate what a user will see; tune on "
                      "runs with validation=0.1 (held-out training samples), then run the chosen keys once without it")
     return lines
 
 
-__all__ = ["Setting", "compare_lines", "run_folders", "settings_of"]
+__all__ = ["Setting", "compare_lines", "held_fold", "run_folders", "settings_of"]

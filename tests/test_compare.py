@@ -109,3 +109,32 @@ def test_a_setting_scored_once_shows_no_spread_in_compare_nor_in_the_runs_table(
     table = results_table({"distilled": one, "random_real": two}).splitlines()
     assert "90.00 ± n/a" in table[1] and "± 0.00" not in table[1] and "85.00 ± 5.00" in table[2]
     assert str(one) == "90.00 % (one run)" and str(two) == "85.00 ± 5.00 % (2 runs)"
+
+
+def _fold_run(root: Path, name: str, fold: int | None, held: int, distilled: list[float], samples: int, lr: float = 1.0) -> None:
+    """A run on a set with official folds (ESC-50): ``test_fold`` as configured (None: the default), ``held`` as its
+    load report records it."""
+    folder = _run(root, name, lr=lr, ipc=1, seed=0, distilled=distilled, validation=0.0)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"]["test_fold"] = fold
+    manifest["metrics"]["protocol"]["test_samples"] = samples
+    manifest["synthetic"] = {"meta": {"load_report": {"facts": {"test_fold": held}}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_folds_pool_the_official_folds_and_a_default_fold_is_named(tmp_path, capsys):
+    # walk 55E: cross-validation over ESC-50's folds was one row per fold (the default's fold shown as null), and no mean
+    _fold_run(tmp_path, "f1", 1, 1, [0.5, 0.7], 400)
+    _fold_run(tmp_path, "f2", 2, 2, [0.6, 0.6], 410)
+    _fold_run(tmp_path, "f5", None, 5, [0.8, 0.8], 400)
+    _fold_run(tmp_path, "f5-lr10", None, 5, [0.1, 0.1], 400, lr=10.0)
+    plain = compare_lines([tmp_path])
+    assert plain[1].split()[:2] == ["lr_data", "test_fold"] and any(r.split()[:2] == ["1.0", "5"] for r in plain[2:5])
+    assert cli_main(["compare", "--folds", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("4 runs in 2 settings (differing in lr_data)")
+    assert lines[1].split()[:3] == ["lr_data", "seeds", "folds"]
+    assert lines[2].split()[:6] == ["1.0", "0", "1,2,5", "66.67", "±", "11.06"] and lines[2].split()[-1] == "3"
+    assert any(line.startswith("note: --folds pools the runs of every official fold") for line in lines)
+    assert any("the folds pooled hold 400 and 410 test samples" in line for line in lines)
+    assert not any("not comparable" in line for line in lines)
