@@ -206,12 +206,15 @@ class ClassificationData:
     and export samples (``meta``: JSON-serialisable, e.g. normalisation statistics). A :class:`DataError` for fewer
     than 2 classes (:func:`check_class_list`). Every adapter's class names (folder names, CSV labels) are cleaned here,
     in ``train``, ``test`` and ``meta["classes"]`` alike (:func:`clean_class_names`): the run, the set it saves and
-    ``mmdistill merge --dataset`` name the classes one way."""
+    ``mmdistill merge --dataset`` name the classes one way. ``train_groups``: the group of each training sample (a source
+    recording, a speaker: N names, in ``train``'s order) when the loader knows them, so a validation split holds out
+    whole groups (:func:`mmdistill.validation.hold_out_validation`); never stored."""
 
     name: str
     train: LabeledTensors
     test: LabeledTensors
     meta: dict[str, Any] = field(default_factory=dict)
+    train_groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         check_class_list(f"dataset {self.name!r}", self.train.classes)

@@ -5,7 +5,10 @@ the test split they overstate what a user will see. With ``validation=0.1`` a ru
 class's *training* samples (stratified, at least one per class that has two or more), distils and trains its
 experts on the rest, and scores every set (distilled and baselines) on the held-out samples; the test split is
 not scored at all. The split is drawn from a fixed stream (not the run's ``seed``), so runs of different seeds
-share one validation split and their scores are comparable.
+share one validation split and their scores are comparable. When the data knows the group of each training sample
+(``ClassificationData.train_groups``: ESC-50's source recordings, UrbanSound8K's, a ``group_by`` speaker) the share is
+of each class's groups, held out whole with all their samples, so no recording or speaker is on both sides of the
+validation split either (clips of one recording in both would score memory of the recording, as a test split mixed so).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.errors import ConfigError
@@ -34,23 +38,53 @@ def hold_out_validation(data: ClassificationData, fraction: float) -> Classifica
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation must lie in (0, 1) to carve a validation split, got {fraction}", key="validation")
     gen = generator(0, *SPLIT_STREAM)
-    train, held = [], []
-    for idx in data.train.class_indices():
-        order = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
-        k = int(round(fraction * idx.numel()))
-        k = min(max(k, 1 if idx.numel() >= 2 else 0), idx.numel() - 1)
-        held.append(order[:k])
-        train.append(order[k:])
-    keep, val = torch.cat(train).sort().values, torch.cat(held).sort().values
+    groups = data.train_groups if data.train_groups is not None and len(data.train_groups) == len(data.train) else None
+    if groups is not None:
+        keep, val, whole = _held_groups(data, groups, fraction, gen)
+    else:
+        train, held = [], []
+        for idx in data.train.class_indices():
+            order = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
+            k = int(round(fraction * idx.numel()))
+            k = min(max(k, 1 if idx.numel() >= 2 else 0), idx.numel() - 1)
+            held.append(order[:k])
+            train.append(order[k:])
+        keep, val, whole = torch.cat(train).sort().values, torch.cat(held).sort().values, None
     if val.numel() == 0:
-        raise ConfigError(f"validation={fraction} holds out no sample of {data.name} ({len(data.train)} training samples)", key="validation")
+        raise ConfigError(f"validation={fraction} holds out no sample of {data.name} ({len(data.train)} training samples"
+                          f"{', no class with two groups' if whole is not None else ''})", key="validation")
     src = data.train
     meta = {**data.meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(val.numel()),
-                                                                    "train_kept": int(keep.numel()), "test_split_scored": False}}
-    log.info("validation=%s: %d of %d training samples held out and scored in place of the test split (not read)",
-             fraction, val.numel(), len(src))
+                                                                    "train_kept": int(keep.numel()), "test_split_scored": False,
+                                                                    **({"held_out_groups": whole} if whole is not None else {})}}
+    log.info("validation=%s: %d of %d training samples held out%s and scored in place of the test split (not read)",
+             fraction, val.numel(), len(src), f" ({whole} whole group(s): no group on both sides)" if whole is not None else "")
     return replace(data, train=LabeledTensors(src.x[keep], src.y[keep], list(src.classes)),
-                   test=LabeledTensors(src.x[val], src.y[val], list(src.classes)), meta=meta)
+                   test=LabeledTensors(src.x[val], src.y[val], list(src.classes)), meta=meta, train_groups=None)
+
+
+def _held_groups(data: ClassificationData, groups: list[str], fraction: float, gen: torch.Generator) -> tuple[Tensor, Tensor, int]:
+    """(kept indices, held-out indices, groups held out) of ``data.train``: class by class, ``fraction`` of the class's
+    groups (at least one of a class with two or more, never all), counting those already chosen for an earlier class
+    (a speaker of every digit is chosen once, not once per digit) and drawing the rest with ``gen`` (sorted groups); every
+    sample of a chosen group held out, whatever its class. ConfigError naming a class left without training samples (its
+    groups all chosen through other classes)."""
+    chosen: set[str] = set()
+    for idx in data.train.class_indices():
+        own = sorted({groups[i] for i in idx.tolist()})
+        order = torch.randperm(len(own), generator=gen).tolist()
+        k = min(max(int(round(fraction * len(own))), 1 if len(own) >= 2 else 0), max(len(own) - 1, 0))
+        more = [own[i] for i in order if own[i] not in chosen][:max(k - sum(g in chosen for g in own), 0)]
+        chosen.update(more)
+    flags = torch.tensor([g in chosen for g in groups], dtype=torch.bool)
+    keep, val = torch.nonzero(~flags).flatten(), torch.nonzero(flags).flatten()
+    left = set(data.train.y[keep.to(data.train.y.device)].tolist())
+    emptied = [str(c) for i, c in enumerate(data.train.classes) if i not in left and bool((data.train.y == i).any())]
+    if emptied:
+        raise ConfigError(f"validation={fraction}: holding out whole groups left class(es) {', '.join(map(repr, emptied[:5]))} of "
+                          f"{data.name} without a training sample (their groups hold clips of other classes too); use a smaller "
+                          "validation fraction", key="validation")
+    return keep, val, len(chosen)
 
 
 def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationData:
@@ -74,9 +108,12 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
         mask = mapped >= 0
         return LabeledTensors(split.x[mask], mapped[mask], list(kept))
 
+    groups = data.train_groups
+    if groups is not None and len(groups) == len(data.train):  # the kept samples' groups, in their order
+        groups = [g for g, m in zip(groups, (new_label.to(data.train.y.device)[data.train.y] >= 0).tolist()) if m]
     log.info("classes: %d of %s's %d classes kept (%s)", len(kept), data.name, len(every), ", ".join(kept))
     return replace(data, train=part(data.train), test=part(data.test),
-                   meta={**data.meta, "classes": list(kept), "class_subset_of": every})
+                   meta={**data.meta, "classes": list(kept), "class_subset_of": every}, train_groups=groups)
 
 
 def load_data(modality: Any, cfg: Any) -> Any:

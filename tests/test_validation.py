@@ -111,3 +111,38 @@ def test_a_sequence_set_scored_on_its_second_last_item_is_named_a_validation_sco
     assert "\nvalidation hr@10 (sasrec): distilled 20.00 % (one run)" in card_summary(manifest)
     manifest["metrics"] = {**metrics, "protocol": {"scored": "test (last item)"}}
     assert "\nhr@10 (sasrec): distilled 20.00" in card_summary(manifest)
+
+
+def test_known_groups_are_held_out_whole():
+    # walk 55E: ESC-50's folds keep each source recording on one side, but validation=0.1 drew single clips, so takes of
+    # one recording were trained on and validated on (a validation score that overstates, as a mixed test split would)
+    data = _data()
+    data.train_groups = [f"s{i // 2}" for i in range(17)]  # two clips per source, classes a (s0-s4), b (s5-s7), c (s7, s8)
+    out = hold_out_validation(data, 0.4)
+    ids_val = set(out.test.x.flatten().tolist())
+    held = {f"s{int(i) // 2}" for i in ids_val}
+    kept = {f"s{int(i) // 2}" for i in out.train.x.flatten().tolist()}
+    assert held and not held & kept  # no source on both sides
+    assert out.meta["validation"]["held_out_groups"] == len(held) and out.train_groups is None
+    assert set(out.train.y.tolist()) == {0, 1, 2}  # every class keeps training samples
+    assert torch.equal(hold_out_validation(data, 0.4).test.x, out.test.x)  # fixed, as the ungrouped split
+    data.train_groups = [f"spk{i % 4}" for i in range(17)]  # speakers of every class: one speaker held out, not one per class
+    speakers = hold_out_validation(data, 0.2)
+    assert speakers.meta["validation"]["held_out_groups"] == 1 and set(speakers.train.y.tolist()) == {0, 1, 2}
+    data.train_groups = ["g"] * 17  # one group: nothing can be held out
+    with pytest.raises(ConfigError, match="no class with two groups"):
+        hold_out_validation(data, 0.2)
+
+
+def test_fold_set_clips_carry_their_source_to_validation(tmp_path):
+    pytest.importorskip("soundfile")
+    from tests.test_audio_fold_sets import RATE, _esc50
+    from mmdistill.modalities.audio.adapter import AudioModality
+    from mmdistill.modalities.audio.config import AudioDistillConfig
+    from mmdistill.validation import load_data
+
+    _esc50(tmp_path)
+    cfg = AudioDistillConfig(dataset="esc50", data_root=str(tmp_path), sample_rate=RATE, duration=0.25, validation=0.25)
+    data = load_data(AudioModality(), cfg)
+    assert data.meta["validation"]["held_out_groups"] == 3  # one of each class's four training sources
+    assert len(data.test) == 3 and len(data.train) == 9

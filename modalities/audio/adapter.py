@@ -84,6 +84,7 @@ class AudioModality(TensorClassificationAdapter):
                   **({"load_report": ds.report.as_dict()} if ds.report.root else {}),
                   # a split drawn by group_by groups: mmdistill.share.warn_split_rule names a set distilled under another
                   **({"split_rule": ds.split_rule} if ds.split_rule else {})},
+            train_groups=ds.train_groups,  # source recordings, group_by speakers: validation= holds them out whole
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:

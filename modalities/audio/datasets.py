@@ -121,6 +121,9 @@ class AudioDataset:
     skipped: list[BadFile] = field(default_factory=list)
     report: LoadReport = field(default_factory=LoadReport)
     split_rule: str | None = None  # how a drawn split other than each class's share was drawn (group_by): the data's meta
+    #: the group of each training clip (a source recording of ESC-50 / UrbanSound8K, a group_by speaker), in x_train's
+    #: order, when every clip has one: a validation split holds out whole groups (ClassificationData.train_groups)
+    train_groups: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -260,8 +263,11 @@ def load_audio_dataset(
                          else "the test split has no folder or row for them, or their test clips were unreadable", report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
+    groups = [it.group for it in read]
+    train_groups = ([str(g) for g, t in zip(groups, train.tolist()) if t]
+                    if len(groups) == len(y) and all(g is not None for g in groups) else None)
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report,
-                        split_rule(found) or found.rule)
+                        split_rule(found) or found.rule, train_groups)
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:

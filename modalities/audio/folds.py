@@ -136,11 +136,12 @@ def fold_set(key: str, root: Path, download: bool, test_fold: int | None) -> _Fo
                           f"(its folds: {', '.join(map(str, folds))})", key="test_fold")
     both = _sources_in_both(spec, base / spec.csv, rows, held)
     items: list[AudioItem] = []
-    for line, fold, name, number, _, _, _ in rows:
+    for line, fold, name, number, _, source, _ in rows:
         path = base / spec.audio.format(fold=fold) / name
         opener = _path_opener(path) if path.is_file() else _raise(DataError(
             f"{path} is listed in {base / spec.csv} line {line} but missing (not a file)"))
-        items.append(AudioItem(str(path), opener, numbers[number], "test" if fold == held else "train"))
+        # the source recording as the clip's group: a validation split holds out whole sources (never drawn as group_by)
+        items.append(AudioItem(str(path), opener, numbers[number], "test" if fold == held else "train", group=source))
     log.info("%s: fold %d of %d held out (%d clips listed), folds %s trained on", spec.title, held, spec.folds,
              sum(it.split == "test" for it in items), ", ".join(str(f) for f in folds if f != held))
     return _Found(items, classes, _not_listed(spec, base, listed), rule=fold_rule(key, held),
