@@ -69,7 +69,7 @@ class SequenceDataKeys(ConfigKeys):
 
     HELP_ORDER: ClassVar[int] = 1
 
-    log_format: Literal["auto", "movielens", "recbole", "csv", "sasrec"] = key(
+    log_format: Literal["auto", "movielens", "recbole", "csv", "sasrec", "amazon"] = key(
         "auto", help="format of the interaction log file; auto: from the dataset name and the file")
     max_len: int = key(50, help="learner input length: the last max_len items of a user's sequence", unit="items", range="[1, inf)")
     min_user_inter: int = key(5, help="k-core filter: users with fewer interactions are dropped", unit="interactions", range="[0, inf)")

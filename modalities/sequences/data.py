@@ -1,7 +1,8 @@
 """Interaction logs -> time-ordered user sequences with a leave-one-out split.
 
 :func:`load_sequences` reads a log file with the reader of its format (:mod:`.log_readers`: MovieLens, RecBole
-``.inter``, CSV/TSV ``user,item,timestamp``, SASRec ``user item`` text; each gives rows of ``(user, item, timestamp)``
+``.inter``, CSV/TSV ``user,item,timestamp``, SASRec ``user item`` text; :mod:`.amazon_log`: Amazon's review and
+ratings releases; each gives rows of ``(user, item, timestamp)``
 as strings, in file order, kept as :class:`~.log_columns.LogColumns`) or makes ``generated[:USERS:ITEMS]``, a seeded
 Markov-ish log (no files), the default; :func:`build_sequences` turns the rows into :class:`SequenceData`.
 Timestamps are numbers or ISO 8601 date-times (seconds since 1970 UTC: :mod:`.timestamps`); a log mixing them is refused.
@@ -45,6 +46,7 @@ from mmdistill.keys import close_matches
 from mmdistill.load_report import LoadReport
 from mmdistill.words import shown, written_name
 
+from .amazon_log import read_amazon_into
 from .config import RELEASES
 from .log_columns import LogColumns, Row
 from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NAMES, TITLE_FILES, TITLES_OF, USER_NAMES,
@@ -462,7 +464,8 @@ def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, A
         raise DataError(f"{source}: none of the {n} lines is a {read.expected} row ({examples}); check the format "
                         "(log_format, --dataset) and the delimiter (tab, comma or whitespace)"
                         + ("; a log with more than three columns needs a header line naming its user, item and timestamp "
-                           "columns" if read.expected == "user,item,timestamp" else ""))
+                           "columns; an Amazon ratings-only CSV (item,user,rating,timestamp without a header: the item "
+                           "first) is --dataset amazon" if read.expected == "user,item,timestamp" else ""))
     if on_bad != "skip":
         raise DataError(f"{source}: {n} of {total} lines are not {read.expected} rows ({examples}); {SKIP_HINT}")
     log.warning("%s: dropped %d of %d lines that are not %s rows (%s)", source, n, total, read.expected, examples)
@@ -476,7 +479,7 @@ ANNOUNCE_BYTES = 20_000_000
 
 #: the dataset names a log file is read by (besides ``generated[:USERS:ITEMS]``): the MovieLens releases with rows of
 #: their own in ``tables/td3.yaml``, ``movielens`` (any other release; its row from data_root's name) and the formats
-FILE_DATASETS = (*RELEASES, "movielens", "recbole", "csv", "sasrec", "file")
+FILE_DATASETS = (*RELEASES, "movielens", "recbole", "csv", "sasrec", "amazon", "file")
 
 
 def check_dataset_name(dataset: str) -> None:
@@ -492,7 +495,7 @@ def check_dataset_name(dataset: str) -> None:
         what = (f"is not a MovieLens release with hyper-parameters of its own (tables/td3.yaml has {', '.join(RELEASES)}); "
                 "for another release's zip or folder pass --dataset movielens")
     else:
-        what = ("is not a sequences dataset; for your own log pass its format (csv, recbole, sasrec, or file to sniff "
+        what = ("is not a sequences dataset; for your own log pass its format (csv, recbole, sasrec, amazon, or file to sniff "
                 "it: the set is named after the file)")
     raise ConfigError(f"dataset {dataset!r} {what}{hint} (valid: generated[:USERS:ITEMS], {', '.join(FILE_DATASETS)})",
                       key="dataset")
@@ -531,12 +534,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         raise DataError(f"data_root {shown(str(path))} does not exist")
     fmt = opts.log_format
     if fmt == "auto":
-        fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec"}.get(key) or (
+        fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec", "amazon": "amazon"}.get(key) or (
             "movielens" if key.startswith(("movielens", "ml-")) else sniff_format(path))
     reader = {"movielens": read_movielens_into, "recbole": read_recbole_into, "csv": read_csv_log_into,
-              "sasrec": read_sasrec_text_into}.get(fmt)
+              "sasrec": read_sasrec_text_into, "amazon": read_amazon_into}.get(fmt)
     if reader is None:
-        raise DataError(f"log_format must be auto, movielens, recbole, csv or sasrec, got {fmt!r}")
+        raise DataError(f"log_format must be auto, movielens, recbole, csv, sasrec or amazon, got {fmt!r}")
     if any(opts.columns):
         if fmt != "csv":
             named = next(k for k, c in zip(COLUMN_KEYS, opts.columns) if c)
@@ -555,7 +558,7 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         why = "the file has a header and no rows" if read.header else "the file is empty"
         raise DataError(f"{source}: no interactions could be read (the {fmt} reader expects {read.expected} rows; {why})")
     log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
-    name = dataset if key not in ("file", "csv", "recbole", "sasrec", "movielens") else _file_set_name(path)
+    name = dataset if key not in ("file", "csv", "recbole", "sasrec", "amazon", "movielens") else _file_set_name(path)
     data = build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
     data.report.root = str(path)
     return data

@@ -43,6 +43,8 @@ ITEM_NAMES = ("item", "item_id", "itemid", "iid", "movieid", "movie_id")
 TIME_NAMES = ("timestamp", "time", "ts")
 RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
 TITLE_FILES = ("movies.csv", "movies.dat", "u.item")
+#: the first bytes of a gzip file (Amazon's review releases come gzip-compressed; :mod:`.amazon_log` reads them)
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -81,7 +83,11 @@ def _read_file(path: Path, dataset: str) -> bytes:
     if path.is_dir():
         raise DataError(f"data_root {path} is a folder; dataset {dataset!r} reads one log file (a folder is read only as "
                         "a MovieLens release: --dataset movielens)")
-    return path.read_bytes()
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        raise DataError(f"{shown(str(path))} is gzip-compressed; the {dataset} format reads plain text: an Amazon review or "
+                        "ratings file (reviews_<Cat>_5.json.gz, <Cat>.jsonl.gz) is --dataset amazon, another log: gunzip it first")
+    return raw
 
 
 
@@ -440,7 +446,8 @@ def read_sasrec_text_into(path: Path, rows: list[Row] | LogColumns, lines: list[
 
 def sniff_format(path: Path) -> str:
     """The log format of ``path`` for ``log_format=auto`` without a format in the dataset name: ``movielens`` (a zip, a
-    folder or a ratings file by name), ``recbole`` (``.inter``), ``sasrec`` (a first line of two fields without a comma),
+    folder or a ratings file by name), ``recbole`` (``.inter``), ``amazon`` (a gzip file, or a first line that is a JSON
+    object: Amazon's review releases, :mod:`.amazon_log`), ``sasrec`` (a first line of two fields without a comma),
     else ``csv``."""
     if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
         return "movielens"
@@ -449,8 +456,13 @@ def sniff_format(path: Path) -> str:
     if path.name in RATINGS_FILES:
         return "movielens"
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16).decode("utf-8", errors="replace")  # only to choose a reader; it decodes strictly
+        head_bytes = fh.read(1 << 16)
+    if head_bytes[:2] == GZIP_MAGIC:
+        return "amazon"
+    head = head_bytes.decode("utf-8", errors="replace")  # only to choose a reader; it decodes strictly
     first = next((line for line in head.splitlines() if line.strip()), "")
+    if first.lstrip("\ufeff ").startswith("{"):
+        return "amazon"
     if len(first.split()) == 2 and "," not in first:
         return "sasrec"
     return "csv"

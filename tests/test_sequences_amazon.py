@@ -1,0 +1,114 @@
+"""The TD3 / Farzi papers' datasets from their raw releases (walk 55F): Amazon review files (2014 / 2018 JSON lines,
+gzip-compressed; 2023 JSONL; the header-less item-first ratings CSV; the 2023 ratings CSV with a header) and titles from
+``meta_<Cat>``. Every file is generated here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from mmdistill.errors import DataError
+from mmdistill.modalities.sequences.data import SequenceLoadOptions, load_sequences
+from mmdistill.modalities.sequences.log_readers import sniff_format
+
+OPTS = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1)
+#: (reviewer, ASIN, unix seconds, stars): three reviewers of four magazines, written out of time order
+REVIEWS = [("A1USER", "B0ITEM1", 300, 5.0), ("A1USER", "B0ITEM2", 100, 4.0), ("A2USER", "B0ITEM3", 50, 3.0),
+           ("A1USER", "B0ITEM3", 200, 5.0), ("A2USER", "B0ITEM1", 60, 1.0), ("A2USER", "B0ITEM4", 70, 2.0),
+           ("A3USER", "B0ITEM2", 10, 5.0), ("A3USER", "B0ITEM4", 20, 5.0), ("A3USER", "B0ITEM1", 30, 4.0)]
+#: each user's items oldest first
+ORDER = {"A1USER": ["B0ITEM2", "B0ITEM3", "B0ITEM1"], "A2USER": ["B0ITEM3", "B0ITEM1", "B0ITEM4"],
+         "A3USER": ["B0ITEM2", "B0ITEM4", "B0ITEM1"]}
+
+
+def _sequences(data) -> dict[str, list[str]]:
+    """Each user's items in time order: training items, then the validation and test targets."""
+    out = {}
+    for u, user in enumerate(data.users):
+        seq = [int(i) for i in data.train[u]] + [int(data.valid_target[u]), int(data.test_target[u])]
+        out[user] = [data.item_ids[i] for i in seq]
+    return out
+
+
+def _reviews_2014(path, extra: list[str] = ()) -> str:
+    lines = [json.dumps({"reviewerID": u, "asin": i, "reviewerName": "x, y", "overall": r, "unixReviewTime": t,
+                         "reviewTime": "01 1, 2014", "summary": "Good"}) for u, i, t, r in REVIEWS]
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join([*lines, *extra]) + "\n")
+    return str(path)
+
+
+def test_a_2014_review_file_gzip_json_lines_loads_with_its_meta_titles(tmp_path):
+    """Before, a reviews_<Cat>_5.json.gz was refused as 'line 1 is not UTF-8 (byte 0x8b ...); save the file as UTF-8'
+    (the gzip header), and nothing read JSON lines at all."""
+    path = _reviews_2014(tmp_path / "reviews_Magazine_Subscriptions_5.json.gz")
+    with gzip.open(tmp_path / "meta_Magazine_Subscriptions.json.gz", "wt", encoding="utf-8") as fh:  # 2014 meta: Python literals
+        fh.write("{'asin': 'B0ITEM1', 'title': 'Caf\u00e9 Monthly', 'price': 3.5}\n{'asin': 'B0ITEM2', 'categories': [['Books']]}\n"
+                 "{'asin': 'B0ITEM9', 'title': 'Not in the log'}\nnot a record\n")
+    assert sniff_format(tmp_path / "reviews_Magazine_Subscriptions_5.json.gz") == "amazon"
+    data = load_sequences("file", path, OPTS)
+    assert _sequences(data) == ORDER
+    assert data.stats["format"] == "amazon"
+    titles = dict(zip(data.item_ids, data.titles))
+    assert titles["B0ITEM1"] == "Caf\u00e9 Monthly" and titles["B0ITEM2"] == "B0ITEM2"  # no title: its ASIN
+
+
+def test_the_header_less_ratings_csv_is_read_item_first(tmp_path):
+    """Amazon's 2014 / 2018 ratings-only CSV is item,user,rating,timestamp without a header. As --dataset csv it is
+    refused (4 fields), and the refusal now names --dataset amazon, which reads the item from the FIRST column."""
+    path = tmp_path / "Magazine_Subscriptions.csv"
+    path.write_text("".join(f"{i},{u},{r},{t}\n" for u, i, t, r in REVIEWS))
+    with pytest.raises(DataError, match=r"none of the 9 lines .*item,user,rating,timestamp without a header.*--dataset amazon"):
+        load_sequences("csv", str(path), OPTS)
+    data = load_sequences("amazon", str(path), OPTS)
+    assert _sequences(data) == ORDER  # users are the reviewers, not the magazines
+    assert data.titles is None
+
+
+def test_the_2023_releases_jsonl_and_rating_csv_key_items_by_parent_asin(tmp_path):
+    jsonl = tmp_path / "Magazine_Subscriptions.jsonl"
+    jsonl.write_text("".join(json.dumps({"rating": r, "title": "review title", "text": "x", "asin": i + "-v", "parent_asin": i,
+                                         "user_id": u, "timestamp": t * 1000, "verified_purchase": True}) + "\n"
+                             for u, i, t, r in REVIEWS))
+    (tmp_path / "meta_Magazine_Subscriptions.jsonl").write_text(json.dumps({"parent_asin": "B0ITEM4", "title": "Four"}) + "\n")
+    assert sniff_format(jsonl) == "amazon"
+    data = load_sequences("file", str(jsonl), OPTS)
+    assert _sequences(data) == ORDER
+    assert dict(zip(data.item_ids, data.titles))["B0ITEM4"] == "Four"
+    csv_2023 = tmp_path / "rating_only.csv"
+    csv_2023.write_text("user_id,parent_asin,rating,timestamp\n" + "".join(f"{u},{i},{r},{t * 1000}\n" for u, i, t, r in REVIEWS))
+    assert _sequences(load_sequences("amazon", str(csv_2023), OPTS)) == ORDER
+
+
+def test_bad_review_lines_are_named_with_their_line_and_counted(tmp_path):
+    path = _reviews_2014(tmp_path / "reviews_Magazine_Subscriptions_5.json.gz",
+                         ['{"reviewerID": "A9", "asin": "B0ITEM1"}', "{not json", "[1, 2]"])
+    with pytest.raises(DataError, match=r"3 of 12 lines are not Amazon review JSON .*line 10: no unixReviewTime / timestamp "
+                                        r"field; line 11: not a JSON object \(.* at column 2\); line 12: not a JSON object"):
+        load_sequences("amazon", path, OPTS)
+    data = load_sequences("amazon", path, SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
+    assert data.stats["malformed_lines"] == 3 and _sequences(data) == ORDER
+
+
+def test_a_damaged_or_non_utf8_gzip_is_named(tmp_path):
+    bad_utf8 = tmp_path / "r.json.gz"
+    with gzip.open(bad_utf8, "wb") as fh:
+        fh.write(b'{"reviewerID": "A1", "asin": "B1", "unixReviewTime": 1}\n{"reviewerID": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"r.json.gz: line 2 is not UTF-8 \(byte 0xe9"):
+        load_sequences("amazon", str(bad_utf8), OPTS)
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(gzip.compress(("\n".join(json.dumps({"reviewerID": f"A{n}", "asin": "B", "unixReviewTime": n})
+                                            for n in range(2000)) + "\n").encode())[:300])
+    with pytest.raises(DataError, match=r"cut.json.gz: the gzip stream is damaged after line \d+ .*download it again"):
+        load_sequences("amazon", str(cut), OPTS)
+
+
+def test_a_gzip_log_given_to_a_text_format_is_named_as_gzip(tmp_path):
+    """Before: 'line 1 is not UTF-8 (byte 0x8b at offset 1); save the file as UTF-8'."""
+    path = tmp_path / "log.csv.gz"
+    path.write_bytes(gzip.compress(b"user,item,timestamp\nu,i,1\n"))
+    with pytest.raises(DataError, match=r"log.csv.gz is gzip-compressed; the csv format reads plain text.*gunzip it first"):
+        load_sequences("csv", str(path), OPTS)
+
