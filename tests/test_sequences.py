@@ -876,7 +876,7 @@ def test_an_unknown_dataset_name_is_refused_with_the_close_match_and_the_valid_n
     paths = _write_logs(tmp_path)
     for name, hint in (("cvs", "did you mean csv?"), ("recbol", "did you mean recbole?"), ("ml-1n", "did you mean ml-1m")):
         with pytest.raises(ConfigError, match=rf"^dataset '{name}' .*{hint}.*\(valid: generated\[:USERS:ITEMS\], ml-100k, ml-1m, "
-                                              r"ml-latest-small, movielens, recbole, csv, sasrec, amazon, file\)$") as err:
+                                              r"ml-latest-small, magazine, epinions, movielens, recbole, csv, sasrec, amazon, file\)$") as err:
             check_dataset_name(name)
         assert err.value.key == "dataset"
     with pytest.raises(ConfigError, match=r"'ml-20m' is not a MovieLens release with hyper-parameters of its own .*--dataset movielens"):

@@ -1,6 +1,6 @@
 """The TD3 / Farzi papers' datasets from their raw releases (walk 55F): Amazon review files (2014 / 2018 JSON lines,
-gzip-compressed; 2023 JSONL; the header-less item-first ratings CSV; the 2023 ratings CSV with a header) and titles from
-``meta_<Cat>``. Every file is generated here."""
+gzip-compressed; 2023 JSONL; the header-less item-first ratings CSV; the 2023 ratings CSV with a header), titles from
+``meta_<Cat>``, TD3's Magazine / Epinions rows and its item-then-user filter. Every file is generated here."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from mmdistill.errors import DataError
 from mmdistill.modalities.sequences.data import SequenceLoadOptions, load_sequences
 from mmdistill.modalities.sequences.log_readers import sniff_format
+from mmdistill.recipes import sequences_farzi, sequences_td3
 
 OPTS = SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1)
 #: (reviewer, ASIN, unix seconds, stars): three reviewers of four magazines, written out of time order
@@ -111,4 +112,38 @@ def test_a_gzip_log_given_to_a_text_format_is_named_as_gzip(tmp_path):
     path.write_bytes(gzip.compress(b"user,item,timestamp\nu,i,1\n"))
     with pytest.raises(DataError, match=r"log.csv.gz is gzip-compressed; the csv format reads plain text.*gunzip it first"):
         load_sequences("csv", str(path), OPTS)
+
+
+def test_kcore_items_first_counts_users_after_the_items_are_removed(tmp_path):
+    """TD3's Magazine preprocessing (src/data.py): items with fewer than 3 ratings out, then users with fewer than 5 on
+    what is left. One pass on the original counts (kcore=once) keeps a user who falls below 5 once rare items go."""
+    rows = [("u1", f"rare{k}", k) for k in range(2)] + [("u1", "pop", 10 + k) for k in range(4)]
+    rows += [(f"u{n}", "pop", 100 + 10 * n + k) for n in range(2, 5) for k in range(5)]
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    once = load_sequences("csv", str(path), SequenceLoadOptions(min_user_inter=5, min_item_inter=3))
+    first = load_sequences("csv", str(path), SequenceLoadOptions(min_user_inter=5, min_item_inter=3, kcore="items_first"))
+    assert "u1" in once.users and "u1" not in first.users
+    assert first.stats["kcore_users_removed"] == 1 and first.stats["kcore_items_removed"] == 2
+
+
+@pytest.mark.parametrize("recipe", [sequences_td3, sequences_farzi])
+def test_the_reference_rows_for_magazine_and_epinions(recipe):
+    """TD3's script/magazine.sh and script/epinions.sh; before, these names were refused as 'not a sequences
+    dataset' and --dataset recbole / csv ran them with the `release *` row (20 x 50, ranks 64)."""
+    from mmdistill.resolve import config_sources
+
+    mag = recipe.RECIPE.config(dataset="magazine", data_root="Magazine_Subscriptions.jsonl")
+    assert (mag.seq_num, mag.learner_batch, mag.rank_user, mag.seq_len, mag.max_len, mag.batch_real) == (30, 15, 8, 20, 20, 1024)
+    assert (mag.min_item_inter, mag.min_user_inter, mag.kcore, mag.seq_lr, mag.net_lr) == (3, 5, "items_first", 0.01, 0.005)
+    assert "script/magazine.sh" in config_sources(mag)["kcore"]
+    ep = recipe.RECIPE.config(dataset="epinions", data_root="epinions.inter")
+    assert (ep.seq_num, ep.seq_len, ep.max_len, ep.n_layers, ep.inner_size, ep.net_lr) == (15, 30, 30, 2, 32, 0.003)
+
+
+def test_dataset_magazine_reads_the_amazon_format_whatever_the_file(tmp_path):
+    path = tmp_path / "ratings_Magazine_Subscriptions.csv"  # header-less, item first: sniffed alone it would be csv
+    path.write_text("".join(f"{i},{u},{r},{t}\n" for u, i, t, r in REVIEWS))
+    data = load_sequences("magazine", str(path), OPTS)
+    assert _sequences(data) == ORDER and data.name == "magazine"
 

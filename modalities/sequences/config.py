@@ -45,6 +45,12 @@ PROTOCOLS = ("full", "sampled", "both")
 SEQUENCE_BASELINES = ("popularity", "random_real", "most_active", "whole")
 #: the MovieLens releases that have rows of their own in ``tables/td3.yaml``
 RELEASES = ("ml-100k", "ml-1m", "ml-latest-small")
+#: the reference's other datasets with rows of their own in ``tables/td3.yaml`` (``script/magazine.sh``,
+#: ``script/epinions.sh``): ``magazine`` is an Amazon release read by :mod:`.amazon_log`, ``epinions`` a log whose
+#: format is sniffed (TD3 read RecBole's ``epinions.inter``)
+REFERENCE_DATASETS = ("magazine", "epinions")
+#: the dataset names read as Amazon review or ratings files
+AMAZON_DATASETS = ("magazine",)
 
 
 def movielens_release(dataset: str, data_root: str | None) -> str:
@@ -74,7 +80,10 @@ class SequenceDataKeys(ConfigKeys):
     max_len: int = key(50, help="learner input length: the last max_len items of a user's sequence", unit="items", range="[1, inf)")
     min_user_inter: int = key(5, help="k-core filter: users with fewer interactions are dropped", unit="interactions", range="[0, inf)")
     min_item_inter: int = key(5, help="k-core filter: items with fewer interactions are dropped", unit="interactions", range="[0, inf)")
-    kcore: Literal["once", "iterate"] = key("once", help="once: one k-core pass as the reference; iterate: until nothing changes")
+    kcore: Literal["once", "iterate", "items_first"] = key(
+        "once", help="once: one k-core pass as the reference; iterate: until nothing changes; items_first: items below "
+                     "min_item_inter removed, then users below min_user_inter counted on what is left (the reference's Amazon "
+                     "Magazine preprocessing)")
     user_column: str | None = key(None, help="csv log: the header's column of user ids (none: a user / user_id / userId / uid "
                                              "column)")
     item_column: str | None = key(None, help="csv log: the header's column of item ids (none: an item / item_id / movieId / iid "

@@ -9,7 +9,8 @@ Timestamps are numbers or ISO 8601 date-times (seconds since 1970 UTC: :mod:`.ti
 
 Preprocessing, as in TD3's reference (``data/preprocess.ipynb`` of USTC-StarTeam/TD3): users and items with
 fewer than ``min_user_inter`` / ``min_item_inter`` (5) interactions are removed (one pass, as the reference;
-``kcore="iterate"`` repeats until stable), each user's interactions are sorted by timestamp (stable: file order
+``kcore="iterate"`` repeats until stable; ``kcore="items_first"`` removes the items, then the users below the threshold
+on what is left, as the reference's ``src/data.py`` does for Amazon Magazine), each user's interactions are sorted by timestamp (stable: file order
 breaks ties), users left with fewer than 3 interactions are removed (leave-one-out needs 3) and counted, item ids
 are remapped to 0..N-1 in order of first appearance (the mapping is kept and saved with every set). The split is
 leave-one-out: the last item of a user is the test target, the one before it the validation target, the rest
@@ -47,7 +48,7 @@ from mmdistill.load_report import LoadReport
 from mmdistill.words import shown, written_name
 
 from .amazon_log import read_amazon_into
-from .config import RELEASES
+from .config import AMAZON_DATASETS, RELEASES, REFERENCE_DATASETS
 from .log_columns import LogColumns, Row
 from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NAMES, TITLE_FILES, TITLES_OF, USER_NAMES,
                           LogRows, read_csv_log, read_csv_log_into, read_movielens, read_movielens_into, read_recbole,
@@ -324,6 +325,9 @@ def _filter(ev: _Events, opts: SequenceLoadOptions, stats: dict[str, Any], sourc
         rounds += 1
         ucount = np.bincount(ev.user)
         icount = np.bincount(ev.item)
+        if opts.kcore == "items_first":  # items below the threshold out first, then users counted on what is left
+            ev = ev.take(icount[ev.item] >= opts.min_item_inter)
+            ucount = np.bincount(ev.user) if len(ev) else ucount
         keep = (ucount[ev.user] >= opts.min_user_inter) & (icount[ev.item] >= opts.min_item_inter)
         changed = not bool(keep.all())
         if changed:
@@ -479,7 +483,7 @@ ANNOUNCE_BYTES = 20_000_000
 
 #: the dataset names a log file is read by (besides ``generated[:USERS:ITEMS]``): the MovieLens releases with rows of
 #: their own in ``tables/td3.yaml``, ``movielens`` (any other release; its row from data_root's name) and the formats
-FILE_DATASETS = (*RELEASES, "movielens", "recbole", "csv", "sasrec", "amazon", "file")
+FILE_DATASETS = (*RELEASES, *REFERENCE_DATASETS, "movielens", "recbole", "csv", "sasrec", "amazon", "file")
 
 
 def check_dataset_name(dataset: str) -> None:
@@ -534,7 +538,8 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         raise DataError(f"data_root {shown(str(path))} does not exist")
     fmt = opts.log_format
     if fmt == "auto":
-        fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec", "amazon": "amazon"}.get(key) or (
+        fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec", "amazon": "amazon",
+               **dict.fromkeys(AMAZON_DATASETS, "amazon")}.get(key) or (
             "movielens" if key.startswith(("movielens", "ml-")) else sniff_format(path))
     reader = {"movielens": read_movielens_into, "recbole": read_recbole_into, "csv": read_csv_log_into,
               "sasrec": read_sasrec_text_into, "amazon": read_amazon_into}.get(fmt)
