@@ -147,3 +147,18 @@ def test_dataset_magazine_reads_the_amazon_format_whatever_the_file(tmp_path):
     data = load_sequences("magazine", str(path), OPTS)
     assert _sequences(data) == ORDER and data.name == "magazine"
 
+
+def test_a_header_less_user_item_rating_file_is_not_read_silently(tmp_path, caplog):
+    """A header-less user,item,rating file (no times) read as user,item,timestamp: the stars ordered every user's events
+    and the only word was 'dropped N rows that repeat an earlier row's (user, item, timestamp)'."""
+    path = tmp_path / "user_item_rating.csv"
+    path.write_text("".join(f"u{n % 5},i{n},{1 + n % 5}\n" for n in range(30)))
+    with caplog.at_level("WARNING"):
+        data = load_sequences("csv", str(path), OPTS)
+    assert "the timestamp column holds only 5 distinct whole numbers, from 1 to 5, over 30 rows: a rating column?" in caplog.text
+    assert data.stats["rating_like_timestamps"] == 5
+    caplog.clear()
+    path.write_text("".join(f"u{n % 5},i{n},{1_600_000_000 + n}\n" for n in range(30)))  # real times: no word
+    with caplog.at_level("WARNING"):
+        load_sequences("csv", str(path), OPTS)
+    assert "rating column" not in caplog.text

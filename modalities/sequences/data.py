@@ -53,6 +53,7 @@ from .log_columns import LogColumns, Row
 from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NAMES, TITLE_FILES, TITLES_OF, USER_NAMES,
                           LogRows, read_csv_log, read_csv_log_into, read_movielens, read_movielens_into, read_recbole,
                           read_recbole_into, read_sasrec_text, read_sasrec_text_into, sniff_format)
+from .timestamps import rating_like
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,20 @@ def _parse_time(rows: list[Row] | LogColumns, source: str, on_bad: str, stats: d
                     examples)
         stats["non_numeric_timestamps"] = len(bad)
     return rows
+
+
+def _warn_rating_like(times: np.ndarray, source: str, stats: dict[str, Any]) -> None:
+    """A warning, and the fact ``rating_like_timestamps`` (distinct values), when the timestamps ``times`` (N,) of a
+    header-less csv log look like ratings (:func:`.timestamps.rating_like`)."""
+    got = rating_like(times)
+    if got is None:
+        return
+    distinct, low, high = got
+    stats["rating_like_timestamps"] = distinct
+    log.warning("%s: the timestamp column holds only %d distinct whole numbers, from %g to %g, over %d rows: a rating "
+                "column? Each user's events are ordered by it (ties in file order). A header-less csv is read as "
+                "user,item,timestamp: give the file a header naming its columns (or --time-column), or the sasrec format "
+                "(user item, in time order) for a log without times", source, distinct, low, high, len(times))
 
 
 @dataclass
@@ -563,6 +578,8 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         why = "the file has a header and no rows" if read.header else "the file is empty"
         raise DataError(f"{source}: no interactions could be read (the {fmt} reader expects {read.expected} rows; {why})")
     log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
+    if fmt == "csv" and not read.header and isinstance(read.rows, LogColumns):  # the third field taken as the time unnamed
+        _warn_rating_like(np.frombuffer(read.rows.times, dtype=np.float64), source, stats)
     name = dataset if key not in ("file", "csv", "recbole", "sasrec", "amazon", "movielens") else _file_set_name(path)
     data = build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
     data.report.root = str(path)

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: the kinds of :func:`timestamp_seconds`
 NUMBER, ISO, ISO_NAIVE = "number", "iso", "iso_naive"
@@ -45,3 +49,23 @@ def iso_seconds(text: str) -> tuple[float, str] | None:
 
 
 __all__ = ["ISO", "ISO_NAIVE", "NUMBER", "iso_seconds", "timestamp_seconds"]
+
+
+#: a timestamp column of at most this many distinct whole numbers, all in [0, RATING_MAX], over at least
+#: RATING_MIN_ROWS rows, reads as a rating column (1-5 stars, 0-10 scores) rather than times
+RATING_DISTINCT, RATING_MAX, RATING_MIN_ROWS = 10, 10.0, 20
+
+
+def rating_like(times: np.ndarray) -> tuple[int, float, float] | None:
+    """``(distinct values, lowest, highest)`` when the float timestamps ``times`` (N,) look like ratings, not times:
+    few distinct whole numbers, all within 0 to 10 (a header-less ``user,item,rating`` file read as
+    ``user,item,timestamp``); else None. Epoch seconds, milliseconds and event counters have many distinct values."""
+    import numpy as np
+
+    finite = times[np.isfinite(times)]
+    if len(finite) < RATING_MIN_ROWS or finite.min() < 0 or finite.max() > RATING_MAX or not np.all(finite == np.round(finite)):
+        return None
+    distinct = np.unique(finite)
+    if len(distinct) > RATING_DISTINCT:
+        return None
+    return len(distinct), float(distinct[0]), float(distinct[-1])
