@@ -229,11 +229,18 @@ def config_from_argv(recipe: Recipe, argv: Sequence[str] | None, prog: str | Non
     parser = argument_parser(recipe, prog)
     tokens = hyphenated_flags(list(argv) if argv is not None else sys.argv[1:], parser._option_string_actions)  # noqa: SLF001
     given = given_arguments(tokens)
-    if asks_help(tokens) and given:  # the help of this run: its config is built (and checked) as the run's is
-        run = config_from_argv(recipe, given, parser.prog)
+    if asks_help(tokens) and given:  # the help of this run: its config is built (and checked) as the run's is, by this parser
+        run = _parsed_config(recipe, parser, given)
         described = argument_parser(recipe, parser.prog, run=run, given=given)
         described.print_help()
         described.exit()
+    return _parsed_config(recipe, parser, tokens)
+
+
+def _parsed_config(recipe: Recipe, parser: argparse.ArgumentParser, tokens: Sequence[str]) -> DistillConfig:
+    """The config of ``tokens`` (flags spelt as ``parser``'s, :func:`hyphenated_flags`) read by ``parser`` (the recipe's
+    :func:`argument_parser`, built once per command line), as :func:`config_from_argv` describes; ``--print-config``
+    prints it and exits."""
     _warn_repeated_flags(parser, tokens)
     args, unknown = parser.parse_known_args(tokens)
     late = [t for t in unknown if not t.startswith("-") and "=" in t]  # key=value given after a flag

@@ -9,6 +9,7 @@ import pytest
 from mmdistill.config import load_yaml
 from mmdistill.errors import ConfigError
 from mmdistill.keys import input_keys
+from mmdistill import recipe_cli
 from mmdistill.recipe_cli import config_from_argv
 from mmdistill.recipes import get_recipe
 from mmdistill.run_values import origin_words
@@ -47,6 +48,16 @@ def test_help_after_dataset_and_ipc_gives_the_values_of_that_run(capsys):
     assert "this run: 1, set by you (command-line flags)" in _help_of(text, "--ipc IPC")
     assert "this run: 5000, the default; --budget cpu: 200" in _help_of(text, "--iterations ITERATIONS")
     assert "those of this run (--dataset cifar10 --ipc 1)" in " ".join(text.split())
+
+
+def test_help_after_run_arguments_builds_the_recipe_parser_once(monkeypatch, capsys):
+    # session 55: the run's config was read by a second, identical parser (config_from_argv called itself)
+    built: list[bool] = []
+    real = recipe_cli.argument_parser
+    monkeypatch.setattr(recipe_cli, "argument_parser", lambda *a, **k: built.append(k.get("run") is not None) or real(*a, **k))
+    text = _output("image-mtt", ["--dataset", "cifar10", "--ipc", "1", "--help"], capsys)
+    assert "this run: 1, set by you (command-line flags)" in _help_of(text, "--ipc IPC")
+    assert built == [False, True]  # the recipe's parser, then the one whose help describes this run
 
 
 def test_help_alone_still_gives_the_defaults(capsys):
