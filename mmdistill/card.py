@@ -97,7 +97,7 @@ def comparable_sets(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The evaluated sets of ``metrics`` and, after them, those of ``metrics.earlier`` scored on the same network under
     the same protocol (:func:`_protocol`) that the new evaluation did not score again (the baselines after
     ``eval --no-baselines --write``), named ``<set> (earlier)``: what the picture and the table compare the set with."""
-    sets = dict(evaluated_sets(metrics))
+    sets = evaluated_sets(metrics)  # a new dict: the update below changes no part of metrics
     before = metrics.get("earlier") if isinstance(metrics.get("earlier"), Mapping) else {}
     proto, old = metrics.get("protocol"), before.get("protocol")
     if before and before.get("network") == metrics.get("network") and _protocol(old, proto) == _protocol(proto, old):
@@ -226,9 +226,8 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     in a fence it cannot close. ``pictures``: a run card's *Pictures* lines (:func:`mmdistill.card_pictures.picture_lines`)."""
     if where != "run":  # an export is published: without the sender's paths and data file names
         manifest = for_export(manifest)
-    raw_config = manifest.get("config", {})
-    raw_synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else None
-    raw, manifest = manifest, inert(manifest)
+    raw, manifest = manifest, inert(manifest)  # raw: the values as they are, read in place (nothing here changes them)
+    raw_meta = raw["synthetic"].get("meta") if isinstance(raw.get("synthetic"), Mapping) else None
     facts = _facts(manifest, modality)
     name = f"{manifest.get('recipe')} · {manifest.get('dataset')} · {budget(manifest)}"
     modality_name = manifest.get("modality", "")
@@ -270,12 +269,12 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
             f"- source: {facts.get('source', 'not known to the loader')}",
             "- the synthetic samples are derived from the real training split; check the licence before publishing"]
     try:
-        stats = normalization_of(modality, (raw_synthetic or {}).get("meta"))
+        stats = normalization_of(modality, raw_meta)
     except ArtifactError:  # damaged statistics: the loader or the export names them with the file, not the card
         stats = {}
     if said := normalization_line(stats):
         out.append(f"- {said}; normalise your own real data alike before mixing it with this set or scoring on it")
-    if note := input_note(modality, (raw_synthetic or {}).get("meta")):  # a graph's row-normalised features; a ZCA whitening
+    if note := input_note(modality, raw_meta):  # a graph's row-normalised features; a ZCA whitening
         out.append(f"- {note}")
     if (loaded := loading_counts(manifest)) is not None:
         report = ((manifest.get("synthetic") or {}).get("meta") or {}).get("load_report")
@@ -329,7 +328,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
     else:
         out.append("- not recorded (a set made before mmdistill recorded storage)")
     out += ["", "## Memorisation check", ""]
-    if said := card_line(modality, raw_synthetic.get("meta") if raw_synthetic else None):  # the adapter's sentence, as input_note's
+    if said := card_line(modality, raw_meta):  # the adapter's sentence, as input_note's
         out += [f"**{said[0]}:** {said[1]}", ""]
     mem = manifest.get("memorisation") or {}
     if not mem or mem.get("skipped"):
@@ -382,7 +381,7 @@ def render_card(manifest: Mapping[str, Any], modality: Any = None, *, where: str
         out += ["```python", "import datasets", "ds = datasets.load_from_disk(\".\")          # or load_dataset(\"parquet\", data_files=\"data/train.parquet\")",
                 "```", ""]
     out += ["```bash", f"mmdistill show {path}     # this card's summary", f"mmdistill eval {path}     # re-evaluate (needs the source dataset)",
-            "```", "", "## Config", "", *fence(json.dumps(raw_config, indent=1, default=str), "json"), "",
+            "```", "", "## Config", "", *fence(json.dumps(raw.get("config", {}), indent=1, default=str), "json"), "",
             *([LEFT_OUT, ""] if where != "run" else []),
             "Library versions (and the CPU kernels torch dispatched to): "
             + ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()), ""]

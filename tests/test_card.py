@@ -292,3 +292,18 @@ def test_metrics_are_read_once_and_only_for_a_loss_curve(tmp_path, monkeypatch):
     lines = picture_lines(tmp_path, _manifest(), records=[{"it": 5, "loss": 1.5}])
     assert reads == [] and any("1.5 at iteration 5" in line for line in lines)
     assert any("2 at iteration 0" in line for line in picture_lines(tmp_path, _manifest())) and len(reads) == 1
+
+
+def test_the_card_reads_the_manifest_in_place_and_changes_none_of_it():
+    # session 55: render_card kept its own references to the raw config and synthetic section beside the raw manifest
+    import copy
+
+    from mmdistill.modality import get_modality
+
+    for synthetic in ({"meta": {"mean": [0.5] * 3, "std": [0.25] * 3}}, {"tensors": {"labels": [10]}}, None):
+        manifest = _manifest(config={"ipc": 1, "note": "a`b <i>"}, synthetic=synthetic)
+        before = copy.deepcopy(manifest)
+        card = render_card(manifest, get_modality("image"), where="export", export_note="")
+        assert manifest == before
+        assert '"note": "a`b <i>"' in card  # the config fence shows the value as it is, not made inert
+        assert ("inputs normalised as (raw - mean) / std with" in card) == bool(synthetic and "meta" in synthetic)
