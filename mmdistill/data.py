@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
-from mmdistill.words import clean_name, id_list, shown
+from mmdistill.words import cleaned_names, id_list, is_text, shown
 
 log = logging.getLogger(__name__)
 
@@ -149,17 +149,15 @@ def check_class_list(where: str, classes: Sequence[str]) -> None:
         held = f"only the class {str(classes[0])!r}" if classes else "no class"
         raise DataError(f"{where} holds {held}; classification needs at least 2 classes")
     for name in classes:
-        try:
-            str(name).encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_text(str(name)):
             locale_read = _utf8_read_in_another_encoding(str(name))
             if locale_read is not None:  # renaming it as convmv says would garble a name that is fine
                 raise DataError(f"{where}: the class name {locale_read!r} is UTF-8, but Python reads file names as "
                                 f"{sys.getfilesystemencoding()} in this locale (LANG/LC_ALL=C or POSIX); run with PYTHONUTF8=1 "
-                                "or a UTF-8 locale (LC_ALL=C.UTF-8)") from None
+                                "or a UTF-8 locale (LC_ALL=C.UTF-8)")
             raise DataError(f"{where}: the class name {ascii(str(name))} is not UTF-8 text (a folder or label named in another "
                             "encoding, e.g. Latin-1); rename it in UTF-8 (convmv -f latin1 -t utf8 --notest -r DIR renames "
-                            "folders)") from None
+                            "folders)")
 
 
 def clean_class_names(where: str, classes: Sequence[Any]) -> list[Any]:
@@ -168,8 +166,8 @@ def clean_class_names(where: str, classes: Sequence[Any]) -> list[Any]:
     sequence or a bidi override such as U+202E, which no saved set may hold), a replacement logged once with both
     spellings escaped. A :class:`DataError` starting with ``where`` when two names clean to the same one, naming both
     (their samples would be one class in the saved set)."""
-    cleaned = [clean_name(c) if isinstance(c, str) else c for c in classes]
-    changed = tuple((a, b) for a, b in zip(classes, cleaned) if a != b)
+    cleaned, changes = cleaned_names(classes)
+    changed = tuple((a, b) for _, a, b in changes)
     if not changed:
         return list(classes)
     first: dict[Any, Any] = {}

@@ -39,7 +39,7 @@ from mmdistill.json_text import json_file_text, parse_json
 from mmdistill.memory import host_shortfall
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.manifest_check import check_manifest, with_clean_class_names
-from mmdistill.words import clean_name, id_list, shown
+from mmdistill.words import cleaned_names, id_list, shown
 
 SYNTHETIC_FILE = "synthetic.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -233,10 +233,10 @@ def _written_classes(header: dict[str, Any]) -> dict[str, Any]:
     replaces: :func:`mmdistill.manifest_check.with_clean_class_names`), a replacement logged with both spellings escaped. A guard: data an
     adapter loads is cleaned at load (:func:`mmdistill.data.clean_class_names`); a set built in user code may not be."""
     classes = header["meta"].get("classes")
-    if not isinstance(classes, list) or all(not isinstance(c, str) or clean_name(c) == c for c in classes):
+    cleaned, changes = cleaned_names(classes) if isinstance(classes, list) else (classes, [])
+    if not changes:
         return header
-    cleaned = [clean_name(c) if isinstance(c, str) else c for c in classes]
-    changed = [f"{shown(a)} -> {shown(b)}" for a, b in zip(classes, cleaned) if a != b]
+    changed = [f"{shown(a)} -> {shown(b)}" for _, a, b in changes]
     log.warning("%s class name(s) hold control or bidi-reordering characters; the set records them with each replaced by '_': %s",
                 len(changed), id_list(changed, 5))
     return {**header, "meta": {**header["meta"], "classes": cleaned}}

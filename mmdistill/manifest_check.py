@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdistill.errors import ArtifactError
-from mmdistill.words import clean_name, id_list, shown, unsafe
+from mmdistill.words import cleaned_names, id_list, shown, unsafe
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +81,14 @@ def check_manifest(manifest: Any, path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _utf8(name: str) -> bool:
-    """Whether ``name`` is Unicode text (no lone surrogate): one that is not is refused, not read cleaned
-    (:func:`mmdistill.integrity.check_class_names`)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _cleaned(names: Any, field: str, changed: list[str]) -> Any:
-    """``names`` (a list of class names) with each :func:`mmdistill.words.clean_name`-d; each change appended to
-    ``changed`` as ``field label: before -> after`` (escaped)."""
+    """``names`` (a list of class names) through :func:`mmdistill.words.cleaned_names`, a name that is not Unicode text
+    left for the reader's refusal (:func:`mmdistill.integrity.check_class_names`); each change appended to ``changed``
+    as ``field label: before -> after`` (escaped)."""
     if not isinstance(names, list):
         return names
-    out = [clean_name(n) if isinstance(n, str) and _utf8(n) else n for n in names]  # not text at all: refused by the reader
-    changed += [f"{field} label {i}: {shown(a)} -> {b}" for i, (a, b) in enumerate(zip(names, out)) if a != b]
+    out, changes = cleaned_names(names, text_only=True)
+    changed += [f"{field} label {i}: {shown(a)} -> {shown(b)}" for i, a, b in changes]
     return out
 
 

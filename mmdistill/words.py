@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,25 @@ def clean_name(text: str) -> str:
     return "".join("_" if unsafe(ch) else ch for ch in text)
 
 
+def is_text(name: str) -> bool:
+    """Whether ``name`` is Unicode text: no lone surrogate (the undecodable bytes of a file name in another encoding)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def cleaned_names(names: Sequence[Any], *, text_only: bool = False) -> tuple[list[Any], list[tuple[int, str, str]]]:
+    """``names`` (class names) with each string :func:`clean_name`-d, other values kept, and ``(index, before, after)``
+    of each name that changed: the one cleaning step of class names at load (:func:`mmdistill.data.clean_class_names`),
+    at save (:func:`mmdistill.io.save_synthetic`) and on reading an earlier set
+    (:func:`mmdistill.manifest_check.with_clean_class_names`), each of which words its own warning. ``text_only``: a name
+    that is not Unicode text (:func:`is_text`) is kept as it is, for the reader's refusal, not read cleaned."""
+    out = [clean_name(n) if isinstance(n, str) and (not text_only or is_text(n)) else n for n in names]
+    return out, [(i, a, b) for i, (a, b) in enumerate(zip(names, out)) if a != b]
+
+
 def written_name(dataset: Any, source: str | None = None) -> str:
     """``dataset`` as a saved set's manifest holds it: :func:`clean_name` of it (a folder or file name may hold control or
     bidi-reordering characters, and the manifest's reader refuses them), a replacement logged with both spellings
@@ -72,4 +91,4 @@ def shown_values(value: Any) -> Any:
     return value
 
 
-__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "id_list", "quantity", "shown", "shown_values", "unsafe", "written_name"]
+__all__ = ["BIDI_CONTROLS", "UNSAFE_CATEGORIES", "clean_name", "cleaned_names", "id_list", "is_text", "quantity", "shown", "shown_values", "unsafe", "written_name"]

@@ -40,3 +40,29 @@ def test_a_merged_sets_part_classes_are_read_cleaned_too():
     assert check_manifest({**base, "merged_from": [{"dir": "a", "classes": ["cat"]}]}, "m.json")
     dirty = {**base, "merged_from": [{"dir": "a", "classes": ["cat"]}, {"dir": "b", "classes": ["\x9bdog"]}]}
     assert with_clean_class_names(check_manifest(dirty, "m.json"), "m.json")["merged_from"][1]["classes"] == ["_dog"]
+
+
+def test_load_save_and_read_clean_class_names_alike_with_one_step(caplog):
+    # session 55: the three cleanings (at load, at save, on reading an earlier set) were near-copies; now one step
+    # (words.cleaned_names) whose only difference, a name that is not Unicode text, is its parameter
+    from mmdistill.data import clean_class_names
+    from mmdistill.io import _written_classes
+    from mmdistill.words import cleaned_names
+
+    names = ["cat", "hot\tdog", "x\x1b[31m", "a\u202eb", "caf\u00e9", "d\u200dog", 3, None]
+    want = ["cat", "hot_dog", "x_[31m", "a_b", "caf\u00e9", "d\u200dog", 3, None]
+    assert cleaned_names(names) == (want, [(1, "hot\tdog", "hot_dog"), (2, "x\x1b[31m", "x_[31m"), (3, "a\u202eb", "a_b")])
+    assert clean_class_names("dataset 'pin55'", names) == want
+    assert _written_classes({"meta": {"classes": names}})["meta"]["classes"] == want
+    read = with_clean_class_names({"synthetic": {"meta": {"classes": names}}}, "m.json")
+    assert read["synthetic"]["meta"]["classes"] == want
+    # a lone surrogate (a Latin-1 folder name read on a UTF-8 system): cleaned at save, left for the reader's refusal
+    assert cleaned_names(["bad\udce9"]) == (["bad_"], [(0, "bad\udce9", "bad_")])
+    assert cleaned_names(["bad\udce9"], text_only=True) == (["bad\udce9"], [])
+    assert _written_classes({"meta": {"classes": ["bad\udce9", "ok"]}})["meta"]["classes"] == ["bad_", "ok"]
+    kept = {"synthetic": {"meta": {"classes": ["bad\udce9", "ok"]}}}
+    assert with_clean_class_names(kept, "m.json") is kept
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("hot\\tdog -> hot_dog" in w and "pin55" in w for w in warned)  # each path still words its own warning
+    assert any("synthetic.meta.classes label 1: hot\\tdog -> hot_dog" in w for w in warned)
+    assert any("the set records them with each replaced by '_': bad\\udce9 -> bad_" in w for w in warned)
