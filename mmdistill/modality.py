@@ -295,6 +295,17 @@ def checked_set(modality: Modality, syn: SyntheticSet, data: Any) -> SyntheticSe
     return syn
 
 
+def registration_name(function: str, name: Any, built_in: Callable[[str], str | None]) -> str:
+    """``name`` as an adapter's in-memory registration takes it (video's and audio-visual's ``register_tensors``,
+    ``register_graph``): a :class:`ConfigError` starting with ``function`` unless it is a non-empty string, and one
+    saying ``built_in(name)`` (the refusal's words when it names a built-in dataset, else None) when that is not None."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{function}: name must be a non-empty string, got {name!r}")
+    if (taken := built_in(name)) is not None:
+        raise ConfigError(taken)
+    return name
+
+
 def registered_modalities() -> list[str]:
     """mmdistill's own modalities (:data:`REGISTERED_MODALITIES`), then those installed packages declare in the
     ``mmdistill.modalities`` entry-point group (:mod:`mmdistill.plugins`)."""
@@ -331,4 +342,5 @@ def get_modality(name: str) -> Modality:
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
-           "REGISTERED_MODALITIES", "ShareableModality", "checked_set", "TrajectoryModality", "TrajectoryPart", "get_modality", "protocol_members", "registered_modalities"]
+           "REGISTERED_MODALITIES", "ShareableModality", "checked_set", "TrajectoryModality", "TrajectoryPart", "get_modality", "protocol_members", "registered_modalities",
+           "registration_name"]

@@ -55,6 +55,7 @@ from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport, relative_name
+from mmdistill.modality import registration_name
 
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.decode import to_8bit, upright
@@ -108,10 +109,8 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
     largest label + 1); other input is a DataError here naming the argument. All-zero waveforms and ones beyond [-1, 1] are kept, counted in a
     warning. The tensors are copied, detached from autograd: later edits of the caller's tensors do not change the
     registered set. Returns ``name``."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
-    if name.strip().lower() in BUILT_IN:  # any spelling: a registered "CSV" took that spelling over from the CSV loader
-        raise ConfigError(f"{name!r} is a built-in dataset name ({name.strip().lower()}); choose another")
+    registration_name("register_tensors", name, lambda n: f"{n!r} is a built-in dataset name ({n.strip().lower()}); choose another"
+                      if n.strip().lower() in BUILT_IN else None)  # any spelling: a registered "CSV" took that spelling over from the CSV loader
     args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
             "image_test": image_test, "y_test": y_test}
     for arg, t in args.items():

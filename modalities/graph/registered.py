@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.modality import registration_name
 
 #: the tensors a graph's raw dict takes from a PyG ``Data`` (``edge_attr``: named as not used by the loader)
 GRAPH_FIELDS = ("x", "edge_index", "edge_weight", "edge_attr", "y", "train_mask", "val_mask", "test_mask")
@@ -38,11 +39,8 @@ def register_graph(name: str, data: Any, classes: list[str] | None = None) -> st
     """Make the graph ``data`` (a PyG ``Data`` or a dict of its tensors; labels ``-1`` for nodes without one) loadable as
     ``dataset=name``; ``classes``: the C class names in class-id order. Tensors are copied (detached): later edits of
     the caller's graph do not change the registered one. Returns ``name``."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"register_graph: name must be a non-empty string, got {name!r}")
-    low = name.lower()
-    if low in BUILT_IN or low.startswith(("sbm:", "pyg:")):
-        raise ConfigError(f"register_graph: {name!r} is a built-in graph dataset name; choose another")
+    registration_name("register_graph", name, lambda n: f"register_graph: {n!r} is a built-in graph dataset name; choose another"
+                      if n.lower() in BUILT_IN or n.lower().startswith(("sbm:", "pyg:")) else None)
     if classes is not None and (isinstance(classes, str) or not isinstance(classes, (list, tuple))):
         raise ConfigError(f"register_graph({name!r}): classes must be a list of class names, got {type(classes).__name__}")
     raw = graph_tensors(data)

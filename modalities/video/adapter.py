@@ -15,7 +15,7 @@ from mmdistill.augment import DSA
 from mmdistill.data import LabeledTensors
 from mmdistill.errors import ConfigError
 from mmdistill.evaluation import EvaluationPlan
-from mmdistill.modality import ClassificationData
+from mmdistill.modality import ClassificationData, registration_name
 from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import constant_channels
@@ -40,10 +40,8 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
     """Make in-memory clips (N, C, T, H, W) (float in [0, 1] or uint8) and class ids (N,) loadable as
     ``dataset=name``; ``classes``: a list of the K class names (not a single string). Checked and copied (detached)
     by :func:`~.datasets.from_tensors`: later edits of the caller's tensors do not change the registered set."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"register_tensors: name must be a non-empty string, got {name!r}")
-    if dataset_kind(name) in DATASETS:
-        raise ConfigError(f"{name!r} is a built-in dataset name ({dataset_kind(name)}); choose another")
+    registration_name("register_tensors", name, lambda n: f"{n!r} is a built-in dataset name ({dataset_kind(n)}); choose another"
+                      if dataset_kind(n) in DATASETS else None)
     _TENSOR_SETS[name] = from_tensors(x_train, y_train, x_test, y_test, classes, name=name, where=f"register_tensors({name!r})")
     return name
 
