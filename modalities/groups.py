@@ -146,8 +146,12 @@ def quoted(text: str) -> str:
 
 def folder_group_rule(group_by: str) -> str:
     """The split rule (a set's ``meta["split_rule"]``) of class folders whose held-out groups ``group_by`` (a pattern)
-    reads from the clips' file names, drawn among the readable clips (audio, audio-visual clips)."""
-    return (f"by the groups group_by={quoted(group_by)} reads from the clips' file names (test_fraction of the groups, seeded, "
+    reads from the clips' file names, or from their paths below their class folders (``folder``, a pattern with a
+    ``/``: :func:`~.video.groups.reads_folders`), drawn among the readable clips (audio, audio-visual clips)."""
+    from .video.groups import group_pattern, reads_folders
+
+    read = "paths below their class folders" if reads_folders(group_pattern(group_by)) else "file names"
+    return (f"by the groups group_by={quoted(group_by)} reads from the clips' {read} (test_fraction of the groups, seeded, "
             "among the readable clips)")
 
 

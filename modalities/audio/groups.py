@@ -30,24 +30,33 @@ AUDIO_SPLIT_HINT = ("a CSV path,label,split, or a CSV path,label,<group column> 
 
 
 def name_groups(items: list[AudioItem], group_by: str, root: Path) -> list[AudioItem]:
-    """``items`` with their ``group`` read from their file names by the pattern ``group_by``
-    (:func:`~..video.groups.item_groups`).
+    """``items`` with their ``group`` read from their file names by the pattern ``group_by``, or from their paths below
+    their class folders (``folder``, a pattern with a ``/``: ``<class>/<speaker>/take1.wav``) (:func:`~..video.groups.item_groups`).
 
     Raises:
         ConfigError: a pattern that does not compile (key ``group_by``).
-        DataError: a pattern that matches no file name (a CSV column's name given for class folders?), with the count;
-            file names the pattern does not match, counted and named (up to five), with ``root``.
+        DataError: a pattern that matches no file name (a CSV column's name given for class folders?), or no path
+            (files directly in their class folders), with the count; file names (paths) the pattern does not match,
+            counted and named (up to five), with ``root``.
     """
-    from ..video.groups import clip_group, group_pattern, item_groups
+    from ..video.groups import group_pattern, item_groups, nested_hint, read_groups, reads_folders
 
     pattern = group_pattern(group_by)
-    if items and all(clip_group(Path(it.name), pattern) is None for it in items):
+    paths, labels = [Path(it.name) for it in items], [it.label for it in items]
+    if items and reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern, labels, root)):
+        raise DataError(f"{root}: group_by={quoted(group_by)} (--group-by) reads each clip's group from its path below its class folder "
+                        f"(folder: the first sub-folder, <class>/<speaker>/take1.wav; a pattern with a / searched in "
+                        f"<speaker>/take1, without the extension), but it matches none of the {len(items)} clips' paths (e.g. "
+                        f"{paths[0].relative_to(root) if paths[0].is_relative_to(root) else paths[0]}): put each group's clips in "
+                        r"a sub-folder of their class folder, or write a file-name pattern such as 'spk(\d+)' (spk03_take2.wav: "
+                        "group 03)")
+    if items and not reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern)):
         raise DataError(f"{root}: group_by={quoted(group_by)} (--group-by) reads each clip's group from its file name (class folders: a "
                         f"regular expression searched in the name without its extension, its first capture group the group, or "
                         f"ucf), but it matches none of the {len(items)} clips' names (e.g. {Path(items[0].name).stem}): write a "
                         r"pattern such as 'spk(\d+)' (spk03_take2.wav: group 03), or, for groups listed in a column, pass "
-                        f"{AUDIO_SPLIT_HINT.split(', or ', 1)[1]}")
-    groups = item_groups([Path(it.name) for it in items], group_by, str(root), AUDIO_SPLIT_HINT)
+                        f"{AUDIO_SPLIT_HINT.split(', or ', 1)[1]}{nested_hint(paths, labels, root)}")
+    groups = item_groups(paths, group_by, str(root), AUDIO_SPLIT_HINT, labels=labels, root=root)
     return [dataclasses.replace(it, group=g) for it, g in zip(items, groups)]
 
 
@@ -58,7 +67,7 @@ def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> No
     from ..video.groups import recordings, said_group_by
 
     paths = [Path(it.name) for it in items]
-    refuse_groups_in_both(str(root), group_by, recordings(paths, [it.label for it in items], group_by, str(root), AUDIO_SPLIT_HINT),
+    refuse_groups_in_both(str(root), group_by, recordings(paths, [it.label for it in items], group_by, str(root), AUDIO_SPLIT_HINT, root=root),
                           [it.split for it in items], [p.name for p in paths], shown=lambda names: names[0], held="clips",
                           named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
 
@@ -101,7 +110,7 @@ def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: in
         from ..video.groups import hold_out_groups
 
         return hold_out_groups([Path(it.name) for it in items], labels, str(found.group_by), fraction, seed, str(root),
-                               AUDIO_SPLIT_HINT)
+                               AUDIO_SPLIT_HINT, groups=[str(it.group) for it in items])  # read by name_groups
     return group_test_flags([str(it.group) for it in items], fraction, seed, column=str(found.group_by), where=f"CSV file {root}",
                             labels=labels)
 

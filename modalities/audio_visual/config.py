@@ -54,7 +54,8 @@ class AudioVisualKeys(ConfigKeys):
     strict: bool = key(False, help="fail on a clip without an audio track or an unreadable file instead of skipping it")
     group_by: str | None = key(None, help="groups never split (a speaker): dataset csv, a column of the pairs CSV; dataset video, "
                                "a regular expression over each clip's file name (its first capture group names the group: "
-                               "spk(\\d+) reads 03 from spk03_take2.mp4) or ucf; test_fraction of the groups is held out whole, "
+                               "spk(\\d+) reads 03 from spk03_take2.mp4), ucf, or folder for <class>/<speaker>/clip.mp4 (a pattern "
+                               "with a / reads the path below the class folder); test_fraction of the groups is held out whole, "
                                "drawn with split_seed; none: of each class's pairs")
     depth: int = key(AVDD_ENCODERS.depth, help="blocks of the audio ConvNet encoder (AVDD: 3)", unit="blocks", range="[1, 5]")
     image_depth: int | None = key(AVDD_ENCODERS.image_depth, help="blocks of the frame ConvNet encoder (AVDD: 5, 224 / 2^5 = 7); none: depth",

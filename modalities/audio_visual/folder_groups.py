@@ -31,7 +31,8 @@ def redraw_groups(names: list[str], labels: list[str], group_by: str, test_fract
     held out), with :data:`AV_SPLIT_HINT`."""
     from ..video.groups import hold_out_groups
 
-    flags, held = hold_out_groups([Path(n) for n in names], labels, group_by, test_fraction, seed, str(root), AV_SPLIT_HINT)
+    flags, held = hold_out_groups([Path(n) for n in names], labels, group_by, test_fraction, seed, str(root), AV_SPLIT_HINT,
+                                  root=root)
     report.facts["test_groups"] = held
     return flags
 

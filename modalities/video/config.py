@@ -52,7 +52,8 @@ class VideoKeys(ConfigKeys):
                                  "none: data_root's own layout", path=True)
     group_by: str | None = key(None, help="keep each recording's clips on one side of the split: ucf reads the group from UCF101 "
                                "names v_<Class>_g<group>_c<clip>, else a regular expression over file names (its first "
-                               "capture group names the recording); class folders then hold out test_fraction of the groups "
+                               "capture group names the recording), or folder for <class>/<actor>/clip.mp4 (a pattern with a / reads the "
+                               "path below the class folder); class folders then hold out test_fraction of the groups "
                                "whole (split_seed), and a split file with a group on both sides is refused; none: clip by clip")
     preset: Literal["ucf", "kinetics"] = key("ucf", help="frames and frame size of decoded clips: ucf 16 x 112x112, kinetics 8 x 64x64")
     num_frames: int | None = key(None, help="frames sampled per clip; none: the preset's", unit="frames", range="[1, inf)")

@@ -258,7 +258,8 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
     recordings (``v_<Class>_g<group>_c<clip>``) on both sides of any split, and count them in ``facts``."""
     paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
     if group_by and not drawn:
-        refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root), split_hint), splits,
+        refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root), split_hint,
+                                                                 root=_items_root(root)), splits,
                               [Path(p).name for p in paths], shown=lambda names: names[0], held="clips",
                               named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
     if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
@@ -266,6 +267,12 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
         log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
                     "clips in both the training and the test split, so the test clips share recordings with training ones and "
                     "the accuracy measures recognising them: %s; %s", len(both), some(both), remedy)
+
+
+def _items_root(root: str | Path) -> Path:
+    """The folder the clips' paths are below (a group reader's ``root``): ``root``, or a CSV ``root``'s folder."""
+    path = Path(root).expanduser()
+    return path.parent if path.is_file() else path
 
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
@@ -342,7 +349,7 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     members = [it for label in labels for it in items if it.label == label]
     if group_by and members:
         flags, held = hold_out_groups([it.path for it in members], [it.label for it in members], group_by, test_fraction, seed,
-                                      str(root), split_hint)
+                                      str(root), split_hint, root=root)
         if facts is not None:
             facts.update(group_by=group_by, test_groups=held)
     else:
