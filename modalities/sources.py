@@ -3,10 +3,13 @@ an alias resolved, an unknown name refused with the closest names) and its data 
 (:func:`root_path`), made for a download (:func:`made_root`) and removed again when the download fails
 (:func:`removed_on_failure`); a class-folder root whose folder is named like a split is
 refused (:func:`refuse_split_lookalikes`); the share of a class held out where the data has no split is checked by
-:func:`check_test_fraction`."""
+:func:`check_test_fraction`, and the split keys a data set's own split leaves unused are warned of by
+:func:`warn_unused_split_keys` (every modality's loader, in the same words)."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import numbers
 import os
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.keys import clipped, close_matches
+from mmdistill.schema import SplitKeys
 
 #: folder names that mark a train/test layout (only ``train`` with ``test`` or ``val`` is read as one)
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
@@ -128,5 +132,25 @@ def check_test_fraction(test_fraction: object) -> float:
     return float(test_fraction)
 
 
-__all__ = ["SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
-           "remove_empty_folders", "root_path"]
+#: the held-out split keys' defaults (:class:`~mmdistill.schema.SplitKeys`): a key at its default was not set by the user
+SPLIT_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(SplitKeys)}
+
+
+def warn_unused_split_keys(dataset: str, own: str, values: Mapping[str, object], logger: logging.Logger,
+                           defaults: Mapping[str, object] | None = None) -> list[str]:
+    """Warn, on ``logger``, that the split keys of ``values`` (key -> the value the loader was given: ``test_fraction``,
+    ``split_seed``, an adapter's own such as ``split_order``) draw nothing because ``dataset`` has its own test split
+    (``own``, in words: ``train/ and test/ class folders``, ``its split column``): ``test_fraction=0.3 (--test-fraction)
+    not used: dataset 'x' has its own test split (own)``. A key at its default (``defaults``, then
+    :data:`SPLIT_DEFAULTS`) or None was not set and is not named; nothing is logged when none is left. Returns the keys
+    named, as written in the warning."""
+    defaults = {**SPLIT_DEFAULTS, **(defaults or {})}
+    given = [f"{name}={value!r} (--{name.replace('_', '-')})" for name, value in values.items()
+             if value is not None and (name not in defaults or value != defaults[name])]
+    if given:
+        logger.warning("%s not used: dataset %r has its own test split (%s)", " and ".join(given), dataset, own)
+    return given
+
+
+__all__ = ["SPLIT_DEFAULTS", "SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
+           "remove_empty_folders", "root_path", "warn_unused_split_keys"]

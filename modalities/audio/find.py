@@ -10,10 +10,10 @@ from pathlib import Path
 from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
-from mmdistill.schema import SplitKeys
 
 from ..groups import quoted
 from ..sources import made_root, removed_on_failure, root_path
+from ..sources import warn_unused_split_keys as unused_split_keys
 from .folder import _folder
 from .folds import RELEASES, fold_set
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
@@ -25,8 +25,6 @@ from .torchaudio_sets import _gtzan, _speechcommands
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")  # the loader's logger, as clips.py's and folder.py's
 
-#: the loader's ``test_fraction`` and ``split_seed`` when not given: the recipe keys' defaults (:class:`~mmdistill.schema.SplitKeys`)
-SPLIT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SplitKeys) if f.name in ("test_fraction", "split_seed")}
 
 
 def find_audio_items(name: str, root: str | Path | None, *, download: bool = False, test_fraction: float = 0.2, seed: int = 0,
@@ -80,18 +78,15 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
 
 
 def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_seed: int | None) -> None:
-    """Warn that ``test_fraction`` / ``split_seed`` given other than their defaults (:data:`SPLIT_DEFAULTS`) draw
+    """Warn that ``test_fraction`` / ``split_seed`` given other than their defaults (:data:`~..sources.SPLIT_DEFAULTS`) draw
     nothing when the source ``key`` has its own split (``found.needs_split`` false: FSDD's takes 0-4, the official
     splits, ``train/`` + ``test/`` folders, a CSV split column, the generated tones), naming the keys and, for FSDD, the
-    split that uses them (``group_by='speaker'``)."""
+    split that uses them (``group_by='speaker'``): every modality's warning (:func:`~..sources.warn_unused_split_keys`)."""
     if found.needs_split:
         return
-    given = [f"{name}={value!r} (--{name.replace('_', '-')})" for name, value in (("test_fraction", test_fraction), ("split_seed", split_seed))
-             if value is not None and value != SPLIT_DEFAULTS[name]]
-    if given:
-        own = ("FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker) holds out "
-               "test_fraction of the speakers instead, drawn with split_seed" if key == "fsdd" else "the data's")
-        log.warning("%s not used: dataset %r has its own test split (%s)", " and ".join(given), key, own)
+    own = ("FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker) holds out "
+           "test_fraction of the speakers instead, drawn with split_seed" if key == "fsdd" else "the data's")
+    unused_split_keys(key, own, {"test_fraction": test_fraction, "split_seed": split_seed}, log)
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:

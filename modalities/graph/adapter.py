@@ -12,6 +12,7 @@ structure, the evaluation threshold, the class names and the budget. ``decode`` 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
+from ..sources import warn_unused_split_keys
 from .budget import check_budget_keys, resolve_budget
 from .data import Graph, NodeClassificationData
 from .datasets import FEATURE_STATISTICS, GraphLoadOptions, load_graph_dataset
 from .pge import init_pge
 from .share import DATASET_FACTS, NODE_FEATURES_COLUMN, graph_dataset, graph_from_hf, graph_hf_columns, graph_inputs, graph_memorisation_views
+
+log = logging.getLogger(__name__)
 
 
 class GraphModality(AdapterDefaults):
@@ -45,6 +49,9 @@ class GraphModality(AdapterDefaults):
             split=config.split, normalize_features=config.normalize_features,
             symmetrize=config.symmetrize, seed=config.seed, split_seed=config.split_seed,
         )
+        if config.split == "masks":  # the data's own train/val/test masks: split_seed draws nothing
+            warn_unused_split_keys(str(config.dataset), "its train/val/test masks; --split random draws a split with split_seed",
+                                   {"split_seed": config.split_seed}, log)
         return load_graph_dataset(config.dataset, config.data_root, opts)
 
     def to_device(self, data: NodeClassificationData, device: torch.device) -> NodeClassificationData:

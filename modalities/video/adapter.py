@@ -21,11 +21,12 @@ from mmdistill.synthetic import SyntheticSet
 from ..artifacts import constant_channels
 from ..groups import quoted
 from ..base import TensorClassificationAdapter
-from ..sources import dataset_name
+from ..sources import dataset_name, warn_unused_split_keys
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import ALIASES, DATASETS, dataset_kind, video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
 from .decode import VIDEO_EXTENSIONS
+from .layout import is_drawn_layout
 from .prepare import decoding_meta
 from .sampling import ADDED_FIELDS
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
@@ -102,14 +103,26 @@ def load_video_set(cfg: Any) -> VideoSet:
         raise ConfigError(f"group_by={quoted(cfg.group_by)} (--group-by) reads recordings from clip file names (dataset folder or "
                           f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
     if name == "moving-digits":
+        _unused_split_keys(cfg, "generated: md_train_per_class and md_test_per_class clips of each class")
         return _moving_digits(cfg)
     if name in ("folder", "frames"):
-        return load_clip_folder(cfg.data_root, kind="files" if name == "folder" else "frames", sampling=cfg.sampling(),
+        vs = load_clip_folder(cfg.data_root, kind="files" if name == "folder" else "frames", sampling=cfg.sampling(),
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
                                 progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None))
+        layout = str(getattr(getattr(vs, "report", None), "facts", {}).get("layout", ""))  # (a stand-in loader: no report)
+        if layout and not is_drawn_layout(layout):  # train/ + test/ folders, a split file, UCF101's lists
+            _unused_split_keys(cfg, layout)
+        return vs
+    _unused_split_keys(cfg, "the train and test tensors given to register_tensors")
     return _TENSOR_SETS[name]
+
+
+def _unused_split_keys(cfg: Any, own: str) -> None:
+    """Warn of ``test_fraction`` / ``split_seed`` set where the data has its own split ``own`` (in words)
+    (:func:`~..sources.warn_unused_split_keys`)."""
+    warn_unused_split_keys(str(cfg.dataset), own, {k: getattr(cfg, k, None) for k in ("test_fraction", "split_seed")}, log)
 
 
 def channel_std(x: Tensor, name: str) -> Tensor:

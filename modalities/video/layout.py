@@ -366,6 +366,12 @@ def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) 
     return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (split_seed {seed})"
 
 
+def is_drawn_layout(layout: str) -> bool:
+    """Whether ``layout`` (a :func:`discover` layout in words, ``load_report.facts.layout``) is class folders whose split
+    was drawn (``test_fraction``, ``split_seed``); any other layout gives its own split."""
+    return layout.startswith("class folders, test_fraction ")
+
+
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
              report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY,
              split_hint: str = SPLIT_HINT) -> list[Item]:
@@ -404,4 +410,4 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     return items
 
 
-__all__ = ["Item", "discover"]
+__all__ = ["Item", "discover", "is_drawn_layout"]
