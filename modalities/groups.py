@@ -40,7 +40,7 @@ def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: s
     if len(names) < 2:
         found = f"{source} {len(names)} group(s)" if source else \
             f"column {column!r} names {len(names)} group(s) among the readable {noun}"
-        raise DataError(f"{where}: {named or f'group_by={column!r} (--group-by)'} holds out whole groups, but {found} "
+        raise DataError(f"{where}: {named or said_group_by(column)} holds out whole groups, but {found} "
                         f"({', '.join(map(repr, names)) or 'none'}); it needs two or more, or leave group_by out to hold out a "
                         f"share of each class's {noun}")
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(int(seed))).tolist()
@@ -128,7 +128,7 @@ def no_group_column(where: str, group_by: str, columns: Sequence[str], noun: str
     """The refusal of a ``group_by`` the CSV's header row (``columns``) lacks; ``where``: the file as the loader names it;
     ``noun``: what a row lists (``clip``, ``pair``); ``after``: where the column must stand (`` after path,label``);
     ``other``: what else the key reads where the data is not a CSV, appended (the audio folder's file-name patterns)."""
-    return DataError(f"{where}: group_by={quoted(group_by)} (--group-by) is not a column of its header row ({', '.join(columns)}); "
+    return DataError(f"{where}: {said_group_by(group_by)} is not a column of its header row ({', '.join(columns)}); "
                      f"expected a column{after} naming each {noun}'s group (a speaker){other}")
 
 
@@ -144,6 +144,12 @@ def quoted(text: str) -> str:
     return f"'{text}'" if "'" not in text and text.isprintable() else repr(text)
 
 
+def said_group_by(group_by: str) -> str:
+    """How messages name the ``group_by`` key as given (a column, a pattern, ``ucf``, ``folder``), in words:
+    ``group_by='spk(\\d+)' (--group-by)``, the value as a shell reads it back (:func:`quoted`)."""
+    return f"group_by={quoted(group_by)} (--group-by)"
+
+
 def folder_group_rule(group_by: str) -> str:
     """The split rule (a set's ``meta["split_rule"]``) of class folders whose held-out groups ``group_by`` (a pattern)
     reads from the clips' file names, or from their paths below their class folders (``folder``, a pattern with a
@@ -156,4 +162,4 @@ def folder_group_rule(group_by: str) -> str:
 
 
 __all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
-           "refuse_groups_in_both", "quoted", "rows_without_group", "some"]
+           "refuse_groups_in_both", "quoted", "rows_without_group", "said_group_by", "some"]

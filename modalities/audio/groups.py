@@ -19,7 +19,7 @@ from mmdistill.errors import DataError
 
 from mmdistill.load_report import LoadReport
 
-from ..groups import folder_group_rule, group_test_flags, quoted, refuse_groups_in_both, some
+from ..groups import folder_group_rule, group_test_flags, quoted, refuse_groups_in_both, said_group_by, some
 from .items import AudioItem, _Found
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,14 @@ def name_groups(items: list[AudioItem], group_by: str, root: Path) -> list[Audio
     pattern = group_pattern(group_by)
     paths, labels = [Path(it.name) for it in items], [it.label for it in items]
     if items and reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern, labels, root)):
-        raise DataError(f"{root}: group_by={quoted(group_by)} (--group-by) reads each clip's group from its path below its class folder "
+        raise DataError(f"{root}: {said_group_by(group_by)} reads each clip's group from its path below its class folder "
                         f"(folder: the first sub-folder, <class>/<speaker>/take1.wav; a pattern with a / searched in "
                         f"<speaker>/take1, without the extension), but it matches none of the {len(items)} clips' paths (e.g. "
                         f"{paths[0].relative_to(root) if paths[0].is_relative_to(root) else paths[0]}): put each group's clips in "
                         r"a sub-folder of their class folder, or write a file-name pattern such as 'spk(\d+)' (spk03_take2.wav: "
                         "group 03)")
     if items and not reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern)):
-        raise DataError(f"{root}: group_by={quoted(group_by)} (--group-by) reads each clip's group from its file name (class folders: a "
+        raise DataError(f"{root}: {said_group_by(group_by)} reads each clip's group from its file name (class folders: a "
                         f"regular expression searched in the name without its extension, its first capture group the group, or "
                         f"ucf), but it matches none of the {len(items)} clips' names (e.g. {Path(items[0].name).stem}): write a "
                         r"pattern such as 'spk(\d+)' (spk03_take2.wav: group 03), or, for groups listed in a column, pass "
@@ -64,7 +64,7 @@ def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> No
     """DataError when the ``train/`` and ``test/`` folders under ``root`` put a group of ``group_by`` (items' ``group``,
     :func:`name_groups`) on both sides, naming each group with a clip of each side; as the video adapter, a ``ucf`` group
     is one class's recording (:func:`~..video.groups.recordings`)."""
-    from ..video.groups import recordings, said_group_by
+    from ..video.groups import recordings
 
     paths = [Path(it.name) for it in items]
     refuse_groups_in_both(str(root), group_by, recordings(paths, [it.label for it in items], group_by, str(root), AUDIO_SPLIT_HINT, root=root),
@@ -75,8 +75,6 @@ def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> No
 def said_group_by_of(found: _Found) -> str | None:
     """How messages name ``found``'s ``group_by``: a file-name pattern as typed (``group_by='spk(\\d+)' (--group-by)``),
     a source's own groups with their source (FSDD's speakers), else None (a CSV column: the messages name the column)."""
-    from ..video.groups import said_group_by
-
     if found.group_from_names:
         return said_group_by(str(found.group_by))
     return f"group_by={found.group_by!r} (--group-by: {found.group_source})" if found.group_source else None

@@ -60,7 +60,7 @@ from mmdistill.modality import registration_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.decode import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
-from ..groups import quoted
+from ..groups import said_group_by
 from ..sources import dataset_name, warn_unused_split_keys
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -169,7 +169,7 @@ def load_pairs(cfg: Any) -> AVData:
     """The dataset ``cfg.dataset`` as normalised :class:`AVData` (see the module docstring)."""
     name = canonical_dataset(cfg.dataset)
     if name not in ("csv", "video") and getattr(cfg, "group_by", None):
-        raise ConfigError(f"group_by={quoted(cfg.group_by)} (--group-by) names a column of a pairs CSV (dataset csv) or a pattern over "
+        raise ConfigError(f"{said_group_by(cfg.group_by)} names a column of a pairs CSV (dataset csv) or a pattern over "
                           f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
     if name in _TENSOR_SETS:
         _unused_split_keys(cfg, name, "the train and test tensors given to register_tensors")
@@ -323,8 +323,6 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
     group = report.facts.get("group_by")
     named = None
     if group and "layout" in report.facts:  # clip names' groups: the video layout's reader said them (video imported)
-        from ..video.groups import said_group_by
-
         named = said_group_by(group)
     classes_without_test(name, classes, parts[0][2], parts[1][2], group_no_test_reason(group, "pairs", named) if group else
                          f"a class needs two readable pairs{shared} to hold one out, or the split gives it no test row", report,

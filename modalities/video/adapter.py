@@ -19,7 +19,7 @@ from mmdistill.modality import ClassificationData, registration_name
 from mmdistill.synthetic import SyntheticSet
 
 from ..artifacts import constant_channels
-from ..groups import quoted
+from ..groups import said_group_by
 from ..base import TensorClassificationAdapter
 from ..sources import dataset_name, warn_unused_split_keys
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
@@ -100,7 +100,7 @@ def load_video_set(cfg: Any) -> VideoSet:
     """The :class:`VideoSet` a config names (:func:`video_dataset`)."""
     name = video_dataset(cfg.dataset)
     if getattr(cfg, "group_by", None) and name not in ("folder", "frames"):
-        raise ConfigError(f"group_by={quoted(cfg.group_by)} (--group-by) reads recordings from clip file names (dataset folder or "
+        raise ConfigError(f"{said_group_by(cfg.group_by)} reads recordings from clip file names (dataset folder or "
                           f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
     if name == "moving-digits":
         _unused_split_keys(cfg, "generated: md_train_per_class and md_test_per_class clips of each class")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mmdistill.errors import ConfigError, DataError
 
-from ..groups import group_test_flags, quoted, some
+from ..groups import group_test_flags, quoted, said_group_by, some
 from ..groups import groups_in_both as _groups_in_both
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def group_pattern(group_by: str) -> re.Pattern[str]:
     try:
         return re.compile(group_by)
     except re.error as exc:
-        raise ConfigError(f"group_by={quoted(group_by)} (--group-by) is neither 'ucf' nor a regular expression over clip file names "
+        raise ConfigError(f"{said_group_by(group_by)} is neither 'ucf' nor a regular expression over clip file names "
                           f"({exc})", key="group_by") from None
 
 
@@ -182,7 +182,7 @@ def item_groups(paths: Sequence[Path], group_by: str, where: str, split_hint: st
     bad = [str(p) for p, g in zip(paths, groups) if g is None]
     if bad:
         fix = "move them into a sub-folder of their class folder" if reads_folders(pattern) else "rename them"
-        raise DataError(f"{where}: group_by={quoted(group_by)} (--group-by) reads each clip's recording from {said_reading(pattern)}, "
+        raise DataError(f"{where}: {said_group_by(group_by)} reads each clip's recording from {said_reading(pattern)}, "
                         f"but {len(bad)} clip(s) do not match: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; "
                         f"{fix}, or give the split in {split_hint}"
                         f"{'' if reads_folders(pattern) or labels is None else nested_hint(paths, labels, root)}")
@@ -207,11 +207,6 @@ def hold_out_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str,
     return group_test_flags(groups, fraction, seed, column=f"group_by={group_by}", where=where, labels=list(labels),
                             named=said_group_by(group_by), source="the clips' names give",
                             fix=f"give the split in {split_hint}")
-
-
-def said_group_by(group_by: str) -> str:
-    """How the video loader's groups are read, in words: ``group_by='ucf' (--group-by)``."""
-    return f"group_by={quoted(group_by)} (--group-by)"
 
 
 def groups_in_both(paths: Sequence[Path], splits: Sequence[str], groups: Sequence[str]) -> list[str]:
