@@ -822,7 +822,7 @@ def test_split_file_val_rows_are_left_out_beside_test_rows_as_val_folders_are(tm
 def test_ucf_split_lines_with_spaces_in_the_class_folder(tmp_path):
     """Before: ``Move Right/clip0 1`` was cut at the first space ('Move' has no class folder)."""
     from mmdistill.modalities.video.datasets import load_clip_folder
-    from mmdistill.modalities.video.layout import _ucf_path
+    from mmdistill.modalities.video.split_ucf import _ucf_path
 
     assert _ucf_path("Move Right/v_x.avi 1") == "Move Right/v_x.avi" and _ucf_path("Move Right/v_x.avi") == "Move Right/v_x.avi"
     assert _ucf_path("A/b.avi\t12 ") == "A/b.avi" and _ucf_path("  ") is None and _ucf_path("A/b 2.avi") == "A/b 2.avi"

@@ -4,41 +4,29 @@ and not used (``ignored``, ``unused``)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
-import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import DataError
-from mmdistill.io import decode_utf8
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
 from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .groups import GROUP_BY_REMEDY, SPLIT_HINT, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from .report import LoadReport
+from .split_csv import _read_csv
+from .split_rows import Item
+from .split_ucf import _read_ucf_lists
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
 from ..groups import refuse_groups_in_both
 
 # these lines logged from the loader's module before it was split: they log under its name still
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One clip found by :func:`discover`: its ``path`` (a video file, or a folder of frame images), its class
-    ``label`` and its ``split`` (``"train"`` or ``"test"``)."""
-
-    path: Path
-    label: str
-    split: str  # "train" | "test" ("val" only while a split file is read: see _val_rows)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -106,65 +94,6 @@ def _one_clip_per_folder(items: list[Item], ignored: list[tuple[str, str]]) -> l
                             f"{shown(repr(it.label))}) are one folder, {os.path.realpath(it.path)}, through a link: its frames "
                             "would be read as both classes; remove the link or keep the clip in the folder of its own class")
     return kept
-
-
-def _read_csv(path: Path, root: Path) -> list[Item]:
-    reader = csv.reader(io.StringIO(decode_utf8(path.read_bytes(), f"split file {path}"), newline=""))
-    try:
-        rows = [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:
-        raise DataError(f"split file {path} is not a CSV of path,label,split: {exc}") from None
-    if rows:
-        head = [c.strip().lower() for c in rows[0][1]]
-        if head[:3] == ["path", "label", "split"]:
-            rows = rows[1:]
-        elif any(h in ("path", "label", "split", "file", "class", "filename") for h in head):
-            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r}")
-    items = []
-    for n, row in rows:
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) < 3 or not row[0].strip() or not row[1].strip():
-            raise DataError(f"{path}, line {n}: expected path,label,split (a path, a class label and train, test or val), got {row}")
-        split = row[2].strip().lower()
-        split = {"validation": "val", "valid": "val"}.get(split, split)
-        if split not in ("train", "test", "val"):
-            raise DataError(f"{path}, line {n}: split must be train, test or val, got {row[2]!r}")
-        items.append(Item(root / row[0].strip(), row[1].strip(), split))
-    return items
-
-
-def _read_ucf_lists(trainlist: Path, root: Path) -> list[Item]:
-    """UCF101's ``trainlist0N.txt`` (``Class/v_Class_gXX_cYY.avi [index]``) and its ``testlist0N.txt`` beside it;
-    the class is the folder of each path."""
-    testlist = trainlist.with_name(trainlist.name.replace("train", "test"))
-    if testlist == trainlist or not testlist.exists():
-        raise DataError(f"split file {trainlist}: no matching test list {testlist.name} beside it "
-                        "(a CSV split file needs the .csv suffix)")
-    items = []
-    for split, path in (("train", trainlist), ("test", testlist)):
-        lines = decode_utf8(path.read_bytes(), f"split file {path}").splitlines()
-        for n, line in enumerate(lines, 1):
-            if (name := _ucf_path(line)) is not None:
-                rel = Path(name)
-                if not rel.parent.name:
-                    raise DataError(f"{path}, line {n}: {name!r} has no class folder (expected Class/clip [index], as "
-                                    "UCF101's ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1)")
-                items.append(Item(root / rel, rel.parent.name, split))
-    return items
-
-
-def _ucf_path(line: str) -> str | None:
-    """The clip path of a UCF101 list line ``Class/clip.avi [index]`` (None for a blank line): the class index, when
-    present, is the last whitespace-separated token and an integer; everything before it is the path, spaces included
-    (``Move Right/clip.avi 1`` -> ``Move Right/clip.avi``)."""
-    text = line.strip()
-    if not text:
-        return None
-    parts = text.rsplit(None, 1)
-    if len(parts) == 2 and re.fullmatch(r"[+-]?\d+", parts[1]):
-        return parts[0].rstrip()
-    return text
 
 
 def _on_disk(path: Path, root: Path) -> Path:

@@ -1,0 +1,44 @@
+"""A split file of the loader's own format: a CSV ``path,label,split`` (a header row optional), each path relative to
+the data root, each split ``train``, ``test`` or ``val`` (``validation``, ``valid``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
+
+from .split_rows import Item
+
+
+def _read_csv(path: Path, root: Path) -> list[Item]:
+    """The clips the CSV ``path`` lists, each path under ``root``; DataError naming the line of a row that is not
+    ``path,label,split`` or of a header other than ``path,label,split``."""
+    reader = csv.reader(io.StringIO(decode_utf8(path.read_bytes(), f"split file {path}"), newline=""))
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"split file {path} is not a CSV of path,label,split: {exc}") from None
+    if rows:
+        head = [c.strip().lower() for c in rows[0][1]]
+        if head[:3] == ["path", "label", "split"]:
+            rows = rows[1:]
+        elif any(h in ("path", "label", "split", "file", "class", "filename") for h in head):
+            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r}")
+    items = []
+    for n, row in rows:
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"{path}, line {n}: expected path,label,split (a path, a class label and train, test or val), got {row}")
+        split = row[2].strip().lower()
+        split = {"validation": "val", "valid": "val"}.get(split, split)
+        if split not in ("train", "test", "val"):
+            raise DataError(f"{path}, line {n}: split must be train, test or val, got {row[2]!r}")
+        items.append(Item(root / row[0].strip(), row[1].strip(), split))
+    return items
+
+
+__all__ = ["_read_csv"]
