@@ -251,7 +251,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 54A: video frames squeezed to a square, picked by index whatever the frame rate
                                  "resize": "squeeze", "sample_fps": None,
                                  # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
-                                 "test_fold": None}
+                                 "test_fold": None,
+                                 # walk 55D: HMDB51's split folder as split_file (split 1 its default); read no split file before
+                                 "split_number": 1}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -110,7 +110,8 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 split_file=cfg.split_file, test_fraction=cfg.test_fraction, strict=cfg.strict,
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
-                                progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None))
+                                progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None),
+                                split_number=getattr(cfg, "split_number", 1))
         layout = str(getattr(getattr(vs, "report", None), "facts", {}).get("layout", ""))  # (a stand-in loader: no report)
         if layout and not is_drawn_layout(layout):  # train/ + test/ folders, a split file, UCF101's lists
             _unused_split_keys(cfg, layout)

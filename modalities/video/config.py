@@ -48,8 +48,11 @@ class VideoKeys(ConfigKeys):
 
     HELP_ORDER = 1
 
-    split_file: str | None = key(None, help="a CSV path,label,split or UCF101's trainlist0N.txt naming each clip's split; "
-                                 "none: data_root's own layout", path=True)
+    split_file: str | None = key(None, help="a CSV path,label,split, UCF101's trainlist0N.txt, HMDB51's "
+                                 "testTrainMulti_7030_splits folder, Kinetics' train.csv (val.csv beside it is the test split) "
+                                 "or SSv2's labels folder, naming each clip's split; none: data_root's own layout", path=True)
+    split_number: int = key(1, help="which of HMDB51's three official splits (<action>_test_split<N>.txt) its "
+                            "split folder as split_file gives", range="[1, 3]")
     group_by: str | None = key(None, help="keep each recording's clips on one side of the split: ucf reads the group from UCF101 "
                                "names v_<Class>_g<group>_c<clip>, else a regular expression over file names (its first "
                                "capture group names the recording), or folder for <class>/<actor>/clip.mp4 (a pattern with a / reads the "

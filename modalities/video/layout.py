@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdistill.data import held_out_flags
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport as CoreLoadReport
 from mmdistill.words import shown
 
@@ -20,6 +20,7 @@ from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .groups import GROUP_BY_REMEDY, SPLIT_HINT, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from .report import LoadReport
 from .split_csv import _read_csv
+from .split_official import is_official, read_official
 from .split_rows import Item
 from .split_ucf import _read_ucf_lists
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
@@ -165,7 +166,7 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
               group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY,
-              split_hint: str = SPLIT_HINT) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+              split_hint: str = SPLIT_HINT, split_number: int = 1) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
@@ -173,9 +174,11 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
     ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned
     with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader). ``split_hint``:
-    where the group readers' errors tell the user to give a split instead (:data:`~.groups.SPLIT_HINT` for this loader)."""
+    where the group readers' errors tell the user to give a split instead (:data:`~.groups.SPLIT_HINT` for this loader).
+    ``split_file`` may also be a dataset's own split files (:mod:`.split_official`: HMDB51's split folder, of split
+    ``split_number``; Kinetics' ``train.csv``; SSv2's ``labels/``)."""
     items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts,
-                                                               split_hint)
+                                                               split_hint, split_number)
     _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts,
                   remedy, split_hint)
     return items, classes, ignored, unused, layout
@@ -205,8 +208,8 @@ def _items_root(root: str | Path) -> Path:
 
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
-                     group_by: str | None, facts: dict[str, Any] | None, split_hint: str = SPLIT_HINT
-                     ) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+                     group_by: str | None, facts: dict[str, Any] | None, split_hint: str = SPLIT_HINT,
+                     split_number: int = 1) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """:func:`_discover` before its group checks."""
     root = Path(root).expanduser()
     if not root.exists():
@@ -220,10 +223,29 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     ignored: list[tuple[str, str]] = []
     unused: list[tuple[str, str]] = []
     if csv_path is not None:
+        official = csv_path.exists() and is_official(csv_path)
+        if split_number != 1 and not official:
+            raise ConfigError(f"split_number={split_number} picks one of HMDB51's three splits; split file {csv_path} is not "
+                              "HMDB51's testTrainMulti_7030_splits folder (UCF101's split is the list given: trainlist0N.txt)",
+                              key="split_number")
+        if official:
+            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number)
+            items = [Item(p, label, split) for p, label, split in listed]
+            _no_duplicates(items, csv_path)
+            ignored_here: list[tuple[str, str]] = []
+            unlisted = _unlisted(root, items + [Item(p, "", "unused") for p in left], kind, csv_path, ignored_here)
+            unused += left_out + unlisted
+            layout += f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else ""
+            return items, sorted({it.label for it in items}), ignored_here, unused, layout
         if not csv_path.is_file():
-            raise DataError(f"split file {csv_path} does not exist")
+            raise DataError(f"split file {csv_path} does not exist" if not csv_path.exists() else
+                            f"split file {csv_path} is a folder: expected a CSV path,label,split, UCF101's trainlist0N.txt, "
+                            "HMDB51's testTrainMulti_7030_splits folder, Kinetics' train.csv or SSv2's labels folder")
         if csv_path.suffix.lower() == ".csv":
             items, layout = _read_csv(csv_path, root), f"split file {csv_path.name} (CSV path,label,split){found}"
+        elif csv_path.suffix.lower() == ".json":
+            raise DataError(f"split file {csv_path}: a JSON split file is SSv2's (labels/train.json with labels.json and "
+                            "validation.json beside it); no labels.json is beside it")
         else:
             testlist = csv_path.with_name(csv_path.name.replace("train", "test"))
             items, layout = _read_ucf_lists(csv_path, root), f"UCF101 split files {csv_path.name} + {testlist.name}"

@@ -24,7 +24,8 @@ class LoadReport(CoreLoadReport):
     ``ignored``: files and folders found under the root that are not clips of the layout (a file beside the class
     folders, a file of a type that is not a video in a class folder, a file that is not a frame image in a clip
     folder); ``unused``: clips the layout leaves out by design (``val/`` when ``test/`` exists, a split file's ``val``
-    rows when it has ``test`` rows, a clip under the root the split file does not list) and the other image sequences
+    rows when it has ``test`` rows, a clip under the root the split file does not list, one HMDB51's split lists as
+    neither train nor test, a Kinetics clip listed but not found: :mod:`.split_official`) and the other image sequences
     of a clip folder that holds RGB frames (``img_*``) beside optical flow (``x_*``, ``y_*``: mmaction2's rawframes
     layout; one entry ``<clip>/<prefix>*`` per sequence), named and never made an error by ``strict``.
     ``facts["layout"]`` says which layout was read. The kinds read as attributes (``report.unreadable``: a copy of the
@@ -35,7 +36,8 @@ class LoadReport(CoreLoadReport):
              "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
              "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
              "unused": "clip(s) or frame sequence(s) the layout leaves out (a val split beside a test split, not listed by the "
-                       "split file, or optical flow beside a clip folder's img_ frames)",
+                       "split file, listed in neither split (HMDB51's id 0), listed but not downloaded (Kinetics), or optical "
+                       "flow beside a clip folder's img_ frames)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)",
              "mixed_sizes": "clip(s) whose frame images differ in size, each frame resized to frame_size x frame_size",

@@ -1,10 +1,18 @@
-"""A clip found by the layout (:class:`Item`): the value every split reader (:mod:`.split_csv`, :mod:`.split_ucf`) and
-:func:`~.layout.discover` give."""
+"""A clip found by the layout (:class:`Item`), a row of an official split file (:mod:`.split_hmdb`, :mod:`.split_kinetics`, :mod:`.split_ssv2`) and finding its
+clip under the data root (:func:`clip_index`, :func:`place`): those formats name a clip by its file name without a
+folder (HMDB51: ``<video>.avi``, Kinetics: ``<youtube_id>_<start>_<end>``, SSv2: ``<id>``), and the downloads keep
+the clips in class folders, split folders or none, as video files or as folders of extracted frames."""
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from mmdistill.errors import DataError
+
+from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -17,4 +25,53 @@ class Item:
     split: str  # "train" | "test" ("val" only while a split file is read: see _val_rows)
 
 
-__all__ = ["Item"]
+@dataclass(frozen=True)
+class Row:
+    """One clip a split file lists: its ``name`` (a file name, with or without its extension), ``label``, ``split``
+    (``train``, ``test`` or ``unused``: listed as neither), ``where`` (``<file>, line <n>``, for messages) and
+    ``alias``, a second name it may be stored under (a Kinetics clip named by its YouTube id alone; empty: none)."""
+
+    name: str
+    label: str
+    split: str
+    where: str
+    alias: str = ""
+
+
+def clip_key(name: str) -> str:
+    """The name a clip is found by: ``name`` without a video extension (``x.avi`` and the frame folder ``x`` are one),
+    in composed Unicode (a list written on one system names ``Café`` composed, macOS stores it decomposed)."""
+    stem, ext = os.path.splitext(unicodedata.normalize("NFC", name))
+    return stem if ext.lower() in VIDEO_EXTENSIONS else stem + ext
+
+
+def clip_index(root: Path, kind: str) -> dict[str, list[Path]]:
+    """Every clip under ``root`` by :func:`clip_key`: video files (``kind="files"``) or folders holding frame images
+    (``kind="frames"``), at any depth; hidden entries are not looked into."""
+    index: dict[str, list[Path]] = {}
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if kind == "files":
+            for f in sorted(files):
+                if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS:
+                    index.setdefault(clip_key(f), []).append(Path(here, f))
+        elif Path(here) != root and any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
+            index.setdefault(clip_key(os.path.basename(here)), []).append(Path(here))
+    return index
+
+
+def place(row: Row, index: dict[str, list[Path]], root: Path, folders: tuple[str, ...] = ()) -> Path | None:
+    """The clip of ``row`` under ``root`` (None: not there). Of several of one name, the one inside a folder named as
+    its class (spaces or underscores) or as one of ``folders`` (its split's); DataError naming them when that does not
+    decide."""
+    found = index.get(clip_key(row.name), []) or (index.get(clip_key(row.alias), []) if row.alias else [])
+    if len(found) > 1:
+        names = {row.label, row.label.replace(" ", "_"), *folders}
+        found = [p for p in found if names & set(p.relative_to(root).parts[:-1])] or found
+    if len(found) > 1:
+        raise DataError(f"{row.where}: clip {row.name!r} is found {len(found)} times under {root} ("
+                        f"{', '.join(str(p) for p in found[:3])}): keep one, or put each in its class folder")
+    return found[0] if found else None
+
+
+__all__ = ["Item", "Row", "clip_index", "clip_key", "place"]

@@ -1,0 +1,75 @@
+"""Something-Something V2's label files (``labels/labels.json``: ``{template: index}``; ``labels/train.json`` and
+``labels/validation.json``: lists of ``{"id", "label", "template", "placeholders"}``): a clip is ``<id>.webm``, its
+class its template with the brackets of ``[something]`` removed, matched to ``labels.json`` without regard to case
+(as the reference's ``extract_frames/extract_sthsth.py`` does). Validation is the test split (the reference's
+``annot_val.json``); ``test.json`` has no labels and is not read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mmdistill.errors import DataError
+from mmdistill.io import decode_utf8
+
+from .split_rows import Row
+
+#: the files of a labels folder: the official names, then the reference's extraction script's
+NAMES = {"labels": ("labels.json", "something-something-v2-labels.json"),
+         "train": ("train.json", "something-something-v2-train.json"),
+         "test": ("validation.json", "something-something-v2-validation.json")}
+
+
+def _folder(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def is_ssv2(path: Path) -> bool:
+    """Whether ``path`` is SSv2's labels folder or one of its files (a labels file beside it)."""
+    if not path.is_dir() and path.suffix.lower() != ".json":
+        return False
+    return any((_folder(path) / n).is_file() for n in NAMES["labels"])
+
+
+def _load(path: Path) -> object:
+    try:
+        return json.loads(decode_utf8(path.read_bytes(), f"split file {path}"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}, line {exc.lineno}: not JSON: {exc.msg}") from None
+
+
+def _find(folder: Path, role: str) -> Path:
+    for n in NAMES[role]:
+        if (folder / n).is_file():
+            return folder / n
+    raise DataError(f"SSv2 labels folder {folder} has no {' or '.join(NAMES[role])}")
+
+
+def read_ssv2(path: Path) -> tuple[list[Row], str]:
+    """The rows of SSv2's training (split ``train``) and validation (split ``test``) lists in the labels folder of
+    ``path``, classes named by ``labels.json``'s spelling, and the layout read, in words. DataError naming the file and
+    entry of one that is not ``{"id", "template"}`` or whose template is not a class of ``labels.json``."""
+    folder = _folder(path)
+    labels_path = _find(folder, "labels")
+    labels = _load(labels_path)
+    if not isinstance(labels, dict) or not labels:
+        raise DataError(f"{labels_path}: expected a JSON object of class templates and their indices, as SSv2's labels.json")
+    classes = {str(k).lower(): str(k) for k in labels}
+    rows = []
+    files = [(_find(folder, "train"), "train"), (_find(folder, "test"), "test")]
+    for f, split in files:
+        entries = _load(f)
+        if not isinstance(entries, list):
+            raise DataError(f"{f}: expected a JSON list of {{\"id\", \"template\", ...}} entries, as SSv2's {f.name}")
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or not str(e.get("id", "")).strip() or not isinstance(e.get("template"), str):
+                raise DataError(f"{f}, entry {i}: expected {{\"id\": ..., \"template\": ...}}, got {str(e)[:120]}")
+            template = e["template"].replace("[", "").replace("]", "")
+            if template.lower() not in classes:
+                raise DataError(f"{f}, entry {i} (id {e['id']}): its template {e['template']!r} is no class of "
+                                f"{labels_path.name} (brackets removed: {template!r})")
+            rows.append(Row(str(e["id"]).strip(), classes[template.lower()], split, f"{f.name}, entry {i}"))
+    return rows, f"SSv2 label files {files[0][0].name} + {files[1][0].name} (its test split), classes of {labels_path.name}"
+
+
+__all__ = ["is_ssv2", "read_ssv2"]
