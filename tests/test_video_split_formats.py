@@ -252,3 +252,20 @@ def test_a_listed_name_in_another_unicode_form_finds_its_clip(tmp_path):
     f = splits / "cartwheel_test_split1.txt"
     f.write_text(f.read_text() + unicodedata.normalize("NFC", "Café_cartwheel_0.avi") + " 2\n")
     assert len(_load(root, splits).x_test) == 3
+
+
+def test_the_references_own_split_csvs_read_as_they_are(tmp_path):
+    """The reference's ``hmdb51_splits.csv`` / ``ucf50_splits1.csv`` (header ``folder_name,label,split``, CRLF lines,
+    rows naming frame folders of a flat ``jpegs_112/``) were refused: "the header must be path,label,split"."""
+    root = tmp_path / "jpegs_112"
+    rows = ["folder_name,label,split"]
+    for c, label in enumerate(("brush_hair", "cartwheel")):
+        for i in range(3):
+            _frames(root / f"X_{label}_{i}", 40 * c + 9 * i)
+            rows.append(f"X_{label}_{i},{label},{'test' if i == 2 else 'train'}")
+    (tmp_path / "hmdb51_splits.csv").write_text("\r\n".join(rows) + "\r\n", newline="")
+    vs = _load(root, tmp_path / "hmdb51_splits.csv", kind="frames")
+    assert vs.classes == ["brush_hair", "cartwheel"] and len(vs.x_train) == 4 and len(vs.x_test) == 2
+    (tmp_path / "bad.csv").write_text("folder,label,split\nX_brush_hair_0,brush_hair,train\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 1: the header must be path,label,split, got 'folder,label,split' \(the reference's folder_name"):
+        _load(root, tmp_path / "bad.csv", kind="frames")

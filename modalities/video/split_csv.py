@@ -1,5 +1,7 @@
 """A split file of the loader's own format: a CSV ``path,label,split`` (a header row optional), each path relative to
-the data root, each split ``train``, ``test`` or ``val`` (``validation``, ``valid``)."""
+the data root, each split ``train``, ``test`` or ``val`` (``validation``, ``valid``). The reference's own CSVs
+(``distill_utils/data/UCF101/ucf101_splits1.csv``, ``ucf50_splits1.csv``, ``HMDB51/hmdb51_splits.csv``: the header
+``folder_name,label,split``, each row a frame folder of its flat ``jpegs_112/``) are this format under another header."""
 
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ from mmdistill.io import decode_utf8
 from .split_rows import Item
 
 
+#: the headers a split CSV may have: the loader's, the reference's
+HEADERS = (["path", "label", "split"], ["folder_name", "label", "split"])
+
+
 def _read_csv(path: Path, root: Path) -> list[Item]:
     """The clips the CSV ``path`` lists, each path under ``root``; DataError naming the line of a row that is not
-    ``path,label,split`` or of a header other than ``path,label,split``."""
+    ``path,label,split`` or of a header other than :data:`HEADERS`."""
     reader = csv.reader(io.StringIO(decode_utf8(path.read_bytes(), f"split file {path}"), newline=""))
     try:
         rows = [(reader.line_num, row) for row in reader]
@@ -23,10 +29,11 @@ def _read_csv(path: Path, root: Path) -> list[Item]:
         raise DataError(f"split file {path} is not a CSV of path,label,split: {exc}") from None
     if rows:
         head = [c.strip().lower() for c in rows[0][1]]
-        if head[:3] == ["path", "label", "split"]:
+        if head[:3] in HEADERS:
             rows = rows[1:]
-        elif any(h in ("path", "label", "split", "file", "class", "filename") for h in head):
-            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r}")
+        elif any(h in ("path", "label", "split", "file", "class", "filename", "folder_name") for h in head):
+            raise DataError(f"{path}, line {rows[0][0]}: the header must be path,label,split, got {','.join(rows[0][1])!r} "
+                            "(the reference's folder_name,label,split is read too)")
     items = []
     for n, row in rows:
         if not row or not "".join(row).strip():
