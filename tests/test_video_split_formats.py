@@ -269,3 +269,36 @@ def test_the_references_own_split_csvs_read_as_they_are(tmp_path):
     (tmp_path / "bad.csv").write_text("folder,label,split\nX_brush_hair_0,brush_hair,train\n")
     with pytest.raises(DataError, match=r"bad.csv, line 1: the header must be path,label,split, got 'folder,label,split' \(the reference's folder_name"):
         _load(root, tmp_path / "bad.csv", kind="frames")
+
+
+def test_the_references_ssv2_lists_and_kinetics_frame_folders(tmp_path):
+    """The reference's extraction scripts write SSv2 as ``frame/<id>/`` with ``annot_{train,val}.json`` (``{"id",
+    "class": index}``) and ``class_list.json``, and Kinetics as ``{train,val}/<youtube_id>_<start>_<end>/`` (a clip
+    in ``replacement/`` too is read from its split's folder)."""
+    ssv2 = tmp_path / "SSv2"
+    names = ["approaching something with your camera", "putting something on a surface"]
+    (ssv2 / "frame").mkdir(parents=True)
+    (ssv2 / "class_list.json").write_text(json.dumps(names))
+    for split, ids in (("train", range(6)), ("val", range(6, 10))):
+        (ssv2 / f"annot_{split}.json").write_text(json.dumps([{"id": str(i), "class": i % 2} for i in ids]))
+    for i in range(10):
+        _frames(ssv2 / "frame" / str(i), 20 * i)
+    vs = _load(ssv2 / "frame", ssv2, kind="frames")
+    assert vs.classes == names and len(vs.x_train) == 6 and len(vs.x_test) == 4
+    assert vs.report.facts["layout"].startswith("SSv2 reference lists annot_train.json + annot_val.json")
+    (ssv2 / "annot_val.json").write_text(json.dumps([{"id": "6", "class": 2}]))
+    with pytest.raises(DataError, match=r"annot_val.json, entry 0: expected .*index of class_list.json, 0 to 1"):
+        _load(ssv2 / "frame", ssv2, kind="frames")
+
+    k = tmp_path / "Kinetics"
+    head = "label,youtube_id,time_start,time_end,split\n"
+    (k / "train.csv").parent.mkdir()
+    (k / "train.csv").write_text(head + "".join(f"{c},y{c}{i},0,10,\n" for c in "ab" for i in range(2)))  # no split value
+    (k / "validate.csv").write_text(head + "".join(f"{c},v{c},0,10,validate\n" for c in "ab"))
+    for c in "ab":
+        for i in range(2):
+            _frames(k / "train" / f"y{c}{i}_000000_000010", 50 if c == "a" else 150)
+        _frames(k / "val" / f"v{c}_000000_000010", 50 if c == "a" else 150)
+    _frames(k / "replacement" / "ya0_000000_000010", 250)
+    vs = _load(k, k / "train.csv", kind="frames")
+    assert len(vs.x_train) == 4 and len(vs.x_test) == 2 and float(vs.x_train.max()) < 0.7  # train/'s, not replacement/'s

@@ -58,7 +58,7 @@ def read_kinetics(path: Path) -> tuple[list[Row], Path, str]:
     ``train`` read ``val`` or ``validate``: ``kinetics_400_train.csv`` -> ``kinetics_400_val.csv``, or :data:`HELD_OUT`;
     split ``test``), that CSV and the layout read, in words. DataError when ``path`` is not the training CSV (its
     ``split`` column says another split) or no validation CSV (or two) lies beside it."""
-    splits = {r.strip().lower() for r in _column(path, "split")}
+    splits = {r.strip().lower() for r in _column(path, "split")} - {""}
     if splits - {"train", "training"}:
         raise DataError(f"split file {path} holds {', '.join(sorted(splits - {'train', 'training'}))} rows: give the "
                         f"training CSV (train.csv) as split_file; the test split is its validation CSV beside it "
