@@ -302,3 +302,11 @@ def test_the_references_ssv2_lists_and_kinetics_frame_folders(tmp_path):
     _frames(k / "replacement" / "ya0_000000_000010", 250)
     vs = _load(k, k / "train.csv", kind="frames")
     assert len(vs.x_train) == 4 and len(vs.x_test) == 2 and float(vs.x_train.max()) < 0.7  # train/'s, not replacement/'s
+
+
+def test_discover_takes_the_split_number_too(tmp_path):
+    from mmdistill.modalities.video.layout import discover
+
+    root, splits = _hmdb(tmp_path)
+    items = discover(root, "files", str(splits), 0.2, 0, split_number=3)
+    assert sorted(Path(it.path).stem[-1] for it in items if it.split == "test") == ["0", "0"]  # split 3: "20111"

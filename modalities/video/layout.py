@@ -325,12 +325,14 @@ def is_drawn_layout(layout: str) -> bool:
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
              report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY,
-             split_hint: str = SPLIT_HINT) -> list[Item]:
+             split_hint: str = SPLIT_HINT, split_number: int = 1) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or
     ``root/clips.csv``, which then replaces the class folders) or UCF101's ``trainlist0N.txt`` as ``split_file`` (its
-    ``testlist0N.txt`` beside it); ``root/train/<class>/...`` + ``root/test/<class>/...``; ``root/<class>/<clip>``
+    ``testlist0N.txt`` beside it) or a dataset's own split files (:mod:`.split_official`: HMDB51's split folder, its
+    split ``split_number``; Kinetics' ``train.csv``; SSv2's ``labels/``); ``root/train/<class>/...`` +
+    ``root/test/<class>/...``; ``root/<class>/<clip>``
     (a split is drawn: ``test_fraction`` of each class, seeded with ``seed``: a recipe's ``split_seed``). ``val`` (a
     ``val/`` folder, a split file's ``val``
     rows) is the test split when there is no ``test``, else left out. The layout read is logged; files and folders
@@ -347,7 +349,7 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     takes no split file, names its own)."""
     facts: dict[str, Any] = {}
     items, _, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts, remedy,
-                                                  split_hint)
+                                                  split_hint, split_number)
     log.info("video layout under %s: %s", root, layout)
     found = LoadReport()
     found.extend("ignored", ignored)
