@@ -160,8 +160,9 @@ def argument_parser(recipe: Recipe, prog: str | None = None, run: DistillConfig 
     parser.add_argument("--config", help="YAML file of key: value pairs, or a finished run's folder: the keys that run was "
                         "given (a sweep's chosen run; add validation=0 to score them on the test split)", default=None)
     parser.add_argument("--print-config", action="store_true", help="print the config this run would use as a YAML file "
-                        "(each value with where it comes from: set by you, a table row, the default) and stop; --config "
-                        "reads the file back")
+                        "(each value with where it comes from: set by you, a table row, the default) and stop; the keys "
+                        "you did not set are commented out, so --config reads back the keys you set and another --ipc "
+                        "still takes its table row")
     default = recipe.config() if run is None else run
     cpu = None
     if "cpu" in budgets and getattr(default, "budget", None) != "cpu":

@@ -3,7 +3,9 @@
 ``mmdistill run RECIPE --dataset cifar10 --ipc 1 --help`` shows, beside each key, the value that run would use and its
 origin (:func:`value_origin`: the table row, ``tables/mtt.yaml: dataset cifar10, ..., ipc 1``; or "set by you" with
 the layer that gave it; or the config class's default). ``--print-config`` prints the same values and origins as a
-YAML file (:func:`config_text`) that ``--config`` reads back. Both read the origins here, so they cannot disagree.
+YAML file (:func:`config_text`) that ``--config`` reads back: the keys the user set as values, the others as commented
+lines, so the file read back sets only what the user set and a table row still follows another ``--ipc``. Both read
+the origins here, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -51,13 +53,17 @@ def asks_help(tokens: Sequence[str]) -> bool:
 
 
 def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = None) -> str:
-    """The YAML file of ``cfg``'s ``keys`` (in that order), each line ``key: value  # where it comes from``: what
-    ``--print-config`` prints for ``command`` (the command line it was given). ``title(info)``, when given, names a key's
-    group; a comment line opens each group. ``--config`` reads the text back to the same config."""
+    """The YAML file of ``cfg``'s ``keys`` (in that order) that ``--print-config`` prints for ``command`` (the command
+    line it was given): a key the user set (flags, ``--config``, ``key=value``) as ``key: value  # set by you (...)``;
+    any other as the comment ``# key: value  # from tables/X.yaml: <row>`` or ``# key: value  # the default``, so
+    ``--config`` reads back only the keys the user set: the same config for the same arguments, and the table rows of
+    another ``--dataset``, ``--ipc`` or ``--budget`` (a pinned row value would have outlived them). Taking the ``# ``
+    off a line sets that key. ``title(info)``, when given, names a key's group; a comment line opens each group."""
     lines = [f"# {command}",
              "# the config this run would use; after each value, where it comes from: set by you (on the command line or in",
-             "# --config), a table row of recipes/tables/, or the default. Given back with --config FILE, every line counts as",
-             "# set by you, so no table row changes it (for another --dataset, --ipc or --budget): keep only the lines you change."]
+             "# --config), a table row of recipes/tables/, or the default. Only the keys set by you are YAML lines; the others",
+             "# are commented out, so --config FILE reads back the keys you set and the table rows of another --dataset, --ipc",
+             "# or --budget still apply. Take the '# ' off a line to set that key too."]
     group = None
     for info in keys:
         if title is not None and title(info) != group:
@@ -66,7 +72,9 @@ def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = No
         dumped = yaml.safe_dump(plain_value(getattr(cfg, info.name)), default_flow_style=True, width=10**9,
                                 allow_unicode=True).rstrip("\n")
         dumped = dumped[: -len("\n...")] if dumped.endswith("\n...") else dumped  # a lone scalar's end-of-document mark
-        lines.append(f"{info.name}: {dumped}  # {origin_words(cfg, info.name)}")
+        mark = "" if value_origin(cfg, info.name)[1] else "# "
+        dumped = dumped.replace("\n", "\n" + mark)  # a quoted string's later lines: commented out too
+        lines.append(f"{mark}{info.name}: {dumped}  # {origin_words(cfg, info.name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,8 @@ IPC 10), although that run takes 100 from the cifar10/IPC 1 row."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mmdistill.config import load_yaml
@@ -12,7 +14,7 @@ from mmdistill.keys import input_keys
 from mmdistill import recipe_cli
 from mmdistill.recipe_cli import config_from_argv
 from mmdistill.recipes import get_recipe
-from mmdistill.run_values import origin_words
+from mmdistill.run_values import origin_words, value_origin
 
 
 @pytest.fixture(autouse=True)
@@ -110,8 +112,44 @@ def test_print_config_is_read_back_by_config_and_agrees_with_the_help(recipe, ar
     back = get_recipe(recipe).config(("printed.yaml", load_yaml(path)))
     assert {k: getattr(back, k) for k in input_keys(type(want))} == {k: getattr(want, k) for k in input_keys(type(want))}
     helped = " ".join(_output(recipe, [*argv, "--help"], capsys).split())
-    comments = dict(line.split(": ", 1)[0:1] + [line.rsplit("  # ", 1)[1]] for line in printed.splitlines()
-                    if not line.startswith("#"))
-    for key, comment in comments.items():
+    lines = _key_lines(printed)
+    assert set(lines) == set(input_keys(type(want)))
+    for key, (commented, comment) in lines.items():
         assert comment == origin_words(want, key)
+        assert commented is not value_origin(want, key)[1], key  # a YAML line only for a key the user set
         assert f", {comment}" in helped, (key, comment)  # the help says the same origin
+
+
+def _key_lines(printed: str) -> dict[str, tuple[bool, str]]:
+    """Key -> (whether its line is commented out, the comment after its value) of a ``--print-config`` output."""
+    out = {}
+    for line in printed.splitlines():
+        match = re.fullmatch(r"(# )?([a-z0-9_]+): (.*)  # (.*)", line)
+        if match:
+            out[match[2]] = (match[1] is not None, match[4])
+    return out
+
+
+@pytest.mark.parametrize("recipe, printed_with, then, changed", [
+    ("image-mtt", ["--dataset", "cifar10", "--ipc", "1"], ["--ipc", "10"], {"syn_steps": 30, "max_start_epoch": 20}),
+    ("sequences-td3", ["--dataset", "ml-1m", "--budget", "cpu"], ["--budget", "paper"], {"iterations"}),
+])
+def test_print_config_read_back_sets_only_the_keys_given_so_another_ipc_takes_its_row(recipe, printed_with, then, changed,
+                                                                                      tmp_path, capsys):
+    # session 55: every printed line was a YAML value, so --config pinned the cifar10/IPC 1 row's syn_steps 50 and
+    # max_start_epoch 2 (and 'set by you' said it) into a run with --ipc 10, whose row gives 30 and 20
+    path = tmp_path / "saved.yaml"
+    path.write_text(_output(recipe, [*printed_with, "--print-config"], capsys))
+    keys = input_keys(get_recipe(recipe).config_cls)
+    same = config_from_argv(get_recipe(recipe), ["--config", str(path)])
+    want = config_from_argv(get_recipe(recipe), printed_with)
+    assert {k: getattr(same, k) for k in keys} == {k: getattr(want, k) for k in keys}
+    other = config_from_argv(get_recipe(recipe), ["--config", str(path), *then])
+    fresh = config_from_argv(get_recipe(recipe), [*printed_with[:2], *then])
+    assert {k: getattr(other, k) for k in keys} == {k: getattr(fresh, k) for k in keys}
+    for key in changed:
+        assert getattr(other, key) != getattr(want, key), key
+        assert value_origin(other, key)[1] is False, key  # from the table row (or the default), not from the file
+    if isinstance(changed, dict):
+        assert {k: getattr(other, k) for k in changed} == changed
+    assert set(load_yaml(path)) == {"dataset", printed_with[2][2:]}  # the rest are comments
