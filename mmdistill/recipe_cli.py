@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Collection, Mapping, Protocol, Sequence
@@ -272,7 +273,7 @@ def _parsed_config(recipe: Recipe, parser: argparse.ArgumentParser, tokens: Sequ
     if chosen is not None:
         warn_unlike_run(cfg, saved, layer[0], {k.replace("-", "_") for _, later in layers[1:] for k in later})
     if args.print_config:
-        shown = " ".join(t for t in tokens if t != "--print-config")
+        shown = shlex.join(t for t in tokens if t != "--print-config")  # a command the shell takes back
         print(config_text(cfg, ordered_keys(recipe.config_cls), f"{parser.prog} {shown}".rstrip(),
                           lambda info: group_title(info.owner)), end="")
         parser.exit()

@@ -59,7 +59,7 @@ def config_text(cfg: Any, keys: Iterable[KeyInfo], command: str, title: Any = No
     ``--config`` reads back only the keys the user set: the same config for the same arguments, and the table rows of
     another ``--dataset``, ``--ipc`` or ``--budget`` (a pinned row value would have outlived them). Taking the ``# ``
     off a line sets that key. ``title(info)``, when given, names a key's group; a comment line opens each group."""
-    lines = [f"# {command}",
+    lines = ["# " + command.replace("\n", "\n# "),  # a value with a line break must not end the comment
              "# the config this run would use; after each value, where it comes from: set by you (on the command line or in",
              "# --config), a table row of recipes/tables/, or the default. Only the keys set by you are YAML lines; the others",
              "# are commented out, so --config FILE reads back the keys you set and the table rows of another --dataset, --ipc",

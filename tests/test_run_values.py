@@ -153,3 +153,14 @@ def test_print_config_read_back_sets_only_the_keys_given_so_another_ipc_takes_it
     if isinstance(changed, dict):
         assert {k: getattr(other, k) for k in changed} == changed
     assert set(load_yaml(path)) == {"dataset", printed_with[2][2:]}  # the rest are comments
+
+
+def test_print_config_of_a_value_with_a_line_break_or_a_space_is_read_back(tmp_path, capsys):
+    # session 55: the first line repeated the arguments joined by spaces, so a --data-root with a line break ended the
+    # comment ('b #c --print-config' became a YAML line: "not valid YAML") and one with a space was not a command to copy
+    printed = _output("image-dm", ["--data-root", "a\nb #c", "--print-config"], capsys)
+    path = tmp_path / "saved.yaml"
+    path.write_text(printed)
+    assert load_yaml(path) == {"data_root": "a\nb #c"}
+    printed = _output("image-dm", ["--data-root", "/my data", "--ipc", "2", "--print-config"], capsys)
+    assert printed.startswith("# mmdistill run image-dm --data-root '/my data' --ipc 2\n")
