@@ -33,9 +33,9 @@ from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
 
-from .data import SequenceData
 from .nets import learner_name
 from .popularity import PopularityRanker, item_counts
+from .sequence_data import SequenceData
 from .summary import decode_summary
 from .train import (KS, LearnerProtocol, freezes_embedding, fresh_learner, pretrained_learner, rank_metrics, sample_negatives,
                     short_negative_users, small_set_protocol, train_on_summary, train_on_windows)

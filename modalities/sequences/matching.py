@@ -44,8 +44,8 @@ from mmdistill.errors import DivergenceError
 from mmdistill.seeding import draw_seed
 from mmdistill.synthetic import SyntheticSet
 
-from .data import SequenceData
 from .select import summary_selector
+from .sequence_data import SequenceData
 from .summary import decode_summary, learnable_keys
 from .train import LossModule, Pretrained, augmentation_positions, batch_indices, freezes_embedding, fresh_learner
 

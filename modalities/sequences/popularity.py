@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .data import SequenceData
+from .sequence_data import SequenceData
 
 
 def item_counts(data: SequenceData) -> Tensor:

@@ -20,7 +20,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.inputs_like import source_meta
 
-from .data import right_padded
+from .sequence_data import right_padded
 
 log = logging.getLogger(__name__)
 

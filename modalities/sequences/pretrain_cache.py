@@ -25,7 +25,7 @@ from torch import Tensor
 from mmdistill.cache_dir import cache_root
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 
-from .data import SequenceData
+from .sequence_data import SequenceData
 
 log = logging.getLogger(__name__)
 

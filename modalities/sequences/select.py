@@ -21,7 +21,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.seeding import generator
 from mmdistill.synthetic import SyntheticSet
 
-from .data import SequenceData
+from .sequence_data import SequenceData
 from .summary import decode_summary
 from .train import freezes_embedding, fresh_learner, mrr_at, pretrained_learner, small_set_protocol, target_ranks, train_on_summary
 

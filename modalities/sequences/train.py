@@ -32,10 +32,10 @@ from mmdistill.ranking import last_if_not_finite, warn_not_finite
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.stop_signals import stop_says
 
-from .data import SequenceData
 from .nets import Learner, build_learner
 from .pretrain_cache import cache_file, pretrain_key, read_pretrained, write_pretrained
 from .pretrain_progress import EpochState, PretrainingProgress, partial_file
+from .sequence_data import SequenceData
 
 KS = (5, 10, 20)
 NO_NEGATIVE = -1  # padding of a user's row of sampled negatives when fewer unseen items exist than asked
