@@ -1,5 +1,5 @@
 """Amazon review releases (McAuley lab, 2014 / 2018 / 2023) -> rows ``(user, item, timestamp)`` as strings, in file
-order, with each row's file line and the lines that are not rows (:class:`~.log_readers.LogRows`), and the items'
+order, with each row's file line and the lines that are not rows (:class:`~.log_rows.LogRows`), and the items'
 titles from the release's metadata file where one lies beside the log.
 
 The layout is sniffed from the file (gzip-compressed or not) by its first non-blank line:
@@ -118,7 +118,7 @@ def _csv_columns(path: Path, line: int, fields: list[str]) -> tuple[list[int], b
 def read_amazon_into(path: Path, rows: list[Row] | LogColumns, lines: list[int] | array[int]) -> LogRows:
     """The rows of an Amazon review or ratings file at ``path`` appended to ``rows`` and their file lines to ``lines``
     (lists, or the :class:`LogColumns` and line array :func:`.data.load_sequences` reads into): a
-    :class:`~.log_readers.LogRows` with the titles of ``meta_<Cat>`` beside it (:func:`read_titles`)."""
+    :class:`~.log_rows.LogRows` with the titles of ``meta_<Cat>`` beside it (:func:`read_titles`)."""
     if path.is_dir():
         raise DataError(f"data_root {shown(str(path))} is a folder; dataset 'amazon' reads one review file "
                         "(reviews_<Cat>_5.json.gz, <Cat>.jsonl, ratings_<Cat>.csv ...)")

@@ -164,7 +164,7 @@ def build_sequences(name: str, rows: list[Row] | LogColumns, opts: SequenceLoadO
 def stats_report(stats: dict[str, Any]) -> LoadReport:
     """The load report of a log's ``stats``: the counts of what was dropped or removed (every kind of
     :data:`REPORT_KINDS`, zeros too), the other stats (format, rows read, users, items ...) as facts. Its root is
-    set by :func:`load_sequences` for a log read from a file (a generated log has none, and no stored report)."""
+    set by :func:`.data.load_sequences` for a log read from a file (a generated log has none, and no stored report)."""
     report = LoadReport(descriptions=dict(REPORT_KINDS), facts={k: v for k, v in stats.items() if k not in REPORT_KINDS})
     for kind in REPORT_KINDS:
         report.count(kind, int(stats.get(kind, 0)))

@@ -1,5 +1,5 @@
 """An interaction log's rows ``(user, item, timestamp)`` kept as columns: what the log readers
-(:mod:`.log_readers`) append to and sequence building (:mod:`.data`) reads, in a module of its own so that neither
+(:mod:`.log_readers`) append to and sequence building (:mod:`.build`) reads, in a module of its own so that neither
 imports the other for it."""
 
 from __future__ import annotations

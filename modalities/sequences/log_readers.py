@@ -1,5 +1,5 @@
 """Interaction log files -> rows ``(user, item, timestamp)`` as strings, in file order, with each row's file line and
-the lines that are not rows of the format (:class:`LogRows`); :mod:`.data` builds the sequences from them.
+the lines that are not rows of the format (:class:`LogRows`); :mod:`.build` builds the sequences from them.
 
 - MovieLens: the GroupLens zips or folders — ``ratings.csv`` (ml-latest*, ``userId,movieId,rating,timestamp``),
   ``ratings.dat`` (ml-1m, ``::``) or ``u.data`` (ml-100k, tabs); read from inside the zip. Titles come from

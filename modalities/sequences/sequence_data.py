@@ -44,7 +44,7 @@ class SequenceData:
     titles: list[str] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
-    #: the counts of ``stats`` that say what was dropped or removed (:data:`REPORT_KINDS`), the rest as facts
+    #: the counts of ``stats`` that say what was dropped or removed (:data:`.build.REPORT_KINDS`), the rest as facts
     report: LoadReport = field(default_factory=LoadReport, repr=False)
 
     @property
