@@ -40,8 +40,8 @@ def unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
 def import_usage() -> str:
     """``mmdistill import``'s usage lines (:data:`mmdistill.reference_cli.USAGE`, not imported here: it loads torch)."""
     return ("mmdistill import RECIPE FILE [--labels FILE] [--experiment N] [--syn-lr LR|FILE] [--stats reference|unit|M,../S,..]\n"
-            "    [--zca no|yes] --dataset NAME [--data-root DIR] --out DIR [recipe keys]   DC's res_*.pt, MTT's images_*.pt\n"
-            "mmdistill import RECIPE MTT_BUFFER_DIR [--zca no|yes] --dataset NAME --buffer NEW_DIR [recipe keys]   MTT's experts\n"
+            "    [--zca no|yes] [--subset NAME] --dataset NAME [--data-root DIR] --out DIR [recipe keys]   DC's res_*.pt, MTT's images_*.pt\n"
+            "mmdistill import RECIPE MTT_BUFFER_DIR [--zca no|yes] [--subset NAME] --dataset NAME --buffer NEW_DIR [recipe keys]   MTT's experts\n"
             "Files are read with torch.load(weights_only=True) only. README: 'Sets and experts from the reference code'.")
 
 

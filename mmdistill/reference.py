@@ -49,6 +49,7 @@ REFERENCE_STATS: dict[tuple[str, str], tuple[tuple[float, ...], tuple[float, ...
     ("mtt", "cifar10"): _C10,
     ("mtt", "cifar100"): _C10,
     ("mtt", "tinyimagenet"): ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ("mtt", "imagefolder"): ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet subsets (--subset): utils.py:91-92
 }
 #: datasets MTT may have ZCA-whitened (``--zca``; DC-BENCH methods/tm/readme.md:34 trains Tiny ImageNet experts with it)
 ZCA_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
@@ -63,13 +64,15 @@ class ImportOptions:
     """What ``mmdistill import`` is told beside the file: ``labels`` (an MTT labels file; default: the images file's
     sibling), ``experiment`` (which of a DC result file's experiments), ``syn_lr`` (MTT's learned step size: a number
     or a .pt file holding one), ``stats`` (how the file's pixels are scaled: ``reference`` = the source code's mean and
-    std, ``unit`` = [0, 1] pixels, or ``M1,M2,M3/S1,S2,S3``) and ``zca`` (``no`` / ``yes``: whether MTT whitened them)."""
+    std, ``unit`` = [0, 1] pixels, or ``M1,M2,M3/S1,S2,S3``), ``zca`` (``no`` / ``yes``: whether MTT whitened them) and
+    ``subset`` (which of MTT's ImageNet subsets: :mod:`mmdistill.reference_subsets`)."""
 
     labels: Path | None = None
     experiment: int | None = None
     syn_lr: str | None = None
     stats: str = "reference"
     zca: str | None = None
+    subset: str | None = None
 
 
 def read_reference(path: str | Path) -> Any:
@@ -200,15 +203,16 @@ def _checked_pair(images: Any, labels: Any, path: Path) -> tuple[Tensor, Tensor]
 def mtt_whitened(opts: ImportOptions, source: str, dataset: str, where: Path) -> bool:
     """Whether the file ``where`` holds ZCA-whitened data (MTT's ``--zca``): as ``--zca`` says, else as MTT's buffer folder
     says (``<DATASET>_NO_ZCA``: no; ``CIFAR10``/``CIFAR100``/``Tiny`` above a ``replay_buffer_*.pt``: yes); False for other
-    sources, datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR and Tiny
-    ImageNet files that do not say and whose whitening the user has not stated."""
-    if source != "mtt" or dataset not in ZCA_DATASETS or opts.stats == "unit":
+    sources, datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR, Tiny
+    ImageNet and ImageNet-subset (``--subset``) files that do not say and whose whitening the user has not stated."""
+    subset = dataset == "imagefolder" and opts.subset not in (None, "sorted")  # MTT's ImageNet path takes --zca too (utils.py:93)
+    if source != "mtt" or not (dataset in ZCA_DATASETS or subset) or opts.stats == "unit":
         return False
     mtt_buffer = where.name.startswith("replay_buffer_")  # <buffer_path>/<DATASET>[_NO_ZCA]/<model>/replay_buffer_<n>.pt
     zca = opts.zca or ("no" if any(p.endswith("_NO_ZCA") for p in where.parts) else
                        "yes" if mtt_buffer and where.parent.parent.name in MTT_FOLDERS else None)
     if zca is None:
-        raise ConfigError(f"{where}: MTT distils {dataset} with or without ZCA whitening (--zca) and its files do not say "
+        raise ConfigError(f"{where}: MTT distils {'ImageNet subsets' if subset else dataset} with or without ZCA whitening (--zca) and its files do not say "
                           "which: pass --zca no or --zca yes", key="zca")
     return zca == "yes"
 
@@ -220,8 +224,8 @@ def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, w
     if opts.stats == "unit":
         return None
     if opts.stats == "reference":
-        if (source, dataset) not in REFERENCE_STATS:
-            known = ", ".join(d for s, d in REFERENCE_STATS if s == source)
+        if (source, dataset) not in REFERENCE_STATS or (dataset == "imagefolder" and opts.subset in (None, "sorted")):
+            known = ", ".join(d if d != "imagefolder" else "an ImageNet subset (--subset)" for s, d in REFERENCE_STATS if s == source)
             raise ConfigError(f"{where}: the {source.upper()} code normalises only {known} with fixed statistics; say how this "
                               f"{dataset} file's pixels are scaled: --stats M1,../S1,.. (the mean and std it used) or --stats unit", key="stats")
         mean, std = REFERENCE_STATS[(source, dataset)]
@@ -270,10 +274,11 @@ def replay_files(path: str | Path) -> list[Path]:
     return files
 
 
-def expert_rows(experts: Any, shapes: Sequence[tuple[int, ...]], where: Path) -> list[Tensor]:
+def expert_rows(experts: Any, shapes: Sequence[tuple[int, ...]], where: Path, rows_of: dict[int, Tensor] | None = None) -> list[Tensor]:
     """Each expert of one MTT buffer file as its trajectory (epochs + 1, P) float32, its parameters flattened in the
-    order of ``shapes`` (the network's ``parameters()``, which MTT saved); ArtifactError naming the file, expert, epoch
-    and parameter that does not fit."""
+    order of ``shapes`` (the network's ``parameters()``, which MTT saved); ``rows_of`` {parameter position: (K,) index}
+    reorders those parameters' first dimension (the last layer's class rows, :func:`class_rows`). ArtifactError naming
+    the file, expert, epoch and parameter that does not fit."""
     if not isinstance(experts, list) or not experts:
         raise ArtifactError(f"{where} holds {type(experts).__name__}; expected MTT's list of experts (buffer.py's trajectories)")
     out = []
@@ -286,7 +291,8 @@ def expert_rows(experts: Any, shapes: Sequence[tuple[int, ...]], where: Path) ->
             if got != [tuple(s) for s in shapes]:
                 raise ArtifactError(f"{where}: expert {i}, epoch {e} holds parameters {str(got)[:200]}; the network asks for "
                                     f"{[tuple(s) for s in shapes]} (another network, dataset or class count: check --network)")
-            rows.append(torch.cat([p.detach().float().reshape(-1) for p in params]))
+            rows.append(torch.cat([(p[rows_of[k]] if rows_of and k in rows_of else p).detach().float().reshape(-1)
+                                   for k, p in enumerate(params)]))
         if torch.equal(rows[0], rows[-1]):
             raise ArtifactError(f"{where}: expert {i} holds the same parameters at every epoch (buffer.py run on a CPU saves "
                                 "p.detach().cpu(), a view of the live parameters, so each epoch holds the last): not a trajectory")
@@ -294,17 +300,29 @@ def expert_rows(experts: Any, shapes: Sequence[tuple[int, ...]], where: Path) ->
     return out
 
 
-def write_imported_buffer(out: Path, files: list[Path], spec: Any, training: Any) -> int:
+def class_rows(names: Sequence[str], shapes: Sequence[tuple[int, ...]], order: Tensor) -> dict[int, Tensor]:
+    """{parameter position: (K,) index} that puts the last layer's rows (the parameters of the module owning the last
+    parameter, first dimension K) in mmdistill's class order, ``order`` (K,) being mmdistill's class of each of the
+    file's classes: row ``order[j]`` of the result is the file's row ``j``."""
+    last = names[-1].rpartition(".")[0]
+    inverse = torch.argsort(order)
+    return {k: inverse for k, (n, shape) in enumerate(zip(names, shapes))
+            if n.rpartition(".")[0] == last and shape and shape[0] == len(order)}
+
+
+def write_imported_buffer(out: Path, files: list[Path], spec: Any, training: Any, order: Tensor | None = None) -> int:
     """Convert MTT's buffer ``files`` into an mmdistill buffer in ``out`` (one safetensors shard per expert, then the
     index, which records ``imported_from``); returns the number of experts. ``spec`` (an ExpertSpec: its ``data``
-    fingerprint None, the files record none) and ``training`` (its ``epochs`` and ``num_experts`` set here from the files)."""
+    fingerprint None, the files record none), ``training`` (its ``epochs`` and ``num_experts`` set here from the files)
+    and ``order`` (mmdistill's class of each of the files' classes, an ImageNet subset's: the last layer's rows moved)."""
     from mmdistill.buffer import FORMAT, INDEX_FILE, shard_name
     from mmdistill.experts import write_index
     from mmdistill.io import read_json, save_tensors, write_json
 
     count, epochs = 0, None
     for path in files:
-        for rows in expert_rows(read_reference(path), spec.layout.shapes, path):
+        rows_of = class_rows(spec.layout.names, spec.layout.shapes, order) if order is not None else None
+        for rows in expert_rows(read_reference(path), spec.layout.shapes, path, rows_of):
             if epochs is None:
                 epochs = rows.shape[0] - 1
                 training = replace(training, epochs=epochs)
@@ -319,10 +337,11 @@ def write_imported_buffer(out: Path, files: list[Path], spec: Any, training: Any
             count += 1
     write_index(out, spec, replace(training, num_experts=count))
     index = read_json(out / INDEX_FILE)
+    moved = {"mtt_label_to_class": order.tolist()} if order is not None else {}
     write_json(out / INDEX_FILE, {**index, "imported_from": {"source": "mtt-distillation", "files": [p.name for p in files],
-                                                             "folder": files[0].parent.name}})
+                                                             "folder": files[0].parent.name, **moved}})
     return count
 
 
-__all__ = ["ImportOptions", "REFERENCE_STATS", "ReferenceSet", "ZCA_DATASETS", "expert_rows", "mtt_whitened", "pixel_stats", "read_reference",
+__all__ = ["ImportOptions", "REFERENCE_STATS", "ReferenceSet", "ZCA_DATASETS", "class_rows", "expert_rows", "mtt_whitened", "pixel_stats", "read_reference",
            "read_reference_set", "replay_files", "step_size", "write_imported_buffer"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -15,6 +16,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.io import new_tree
 from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
+from mmdistill.reference_subsets import class_order, subset_in_path
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ def import_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", default="reference", help="how the file's pixels are scaled (default: the source code's mean/std)")
     p.add_argument("--zca", choices=("no", "yes"), help="whether MTT ZCA-whitened the data (CIFAR; yes: imported with zca=true, "
                    "the whitening refitted on the training split)")
+    p.add_argument("--subset", help="which of MTT's ImageNet subsets (imagenette, imagewoof, imagemeow, imagesquawk, imagefruit, "
+                   "imageyellow; or its ten ImageNet class indices): MTT's labels are put in the folders' sorted wnid order")
     return p
 
 
@@ -38,7 +42,8 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
     from mmdistill.recipe_cli import config_from_argv
 
     args, rest = import_parser().parse_known_args(list(argv))
-    opts = ImportOptions(labels=args.labels, experiment=args.experiment, syn_lr=args.syn_lr, stats=args.stats, zca=args.zca)
+    opts = ImportOptions(labels=args.labels, experiment=args.experiment, syn_lr=args.syn_lr, stats=args.stats, zca=args.zca,
+                         subset=args.subset)
     if recipe.modality != "image":
         raise ConfigError(f"mmdistill import reads the image reference codes' files; {recipe.name} is a {recipe.modality} recipe", key="recipe")
     source = Path(args.source).expanduser()
@@ -105,6 +110,7 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
         if ref.labels.max() + 1 != data.num_classes or tuple(ref.x.shape[1:]) != tuple(data.sample_shape):
             raise ConfigError(f"{source}: {int(ref.labels.max()) + 1} classes of {tuple(ref.x.shape[1:])} samples; {data.name} has "
                               f"{data.num_classes} classes of {tuple(data.sample_shape)}: pass the --dataset it was made from", key="dataset")
+        ref = _in_folder_order(ref, opts, data, source)
         syn = modality.init_synthetic(data, cfg, generator(cfg.seed, "init"))  # mmdistill's meta: classes, mean, std
         if whitened:  # in the space of the data's own whitening (zca=true): the same fit, refitted on the training split
             syn.data["x"], syn.labels = ref.x.clone(), ref.labels.clone()
@@ -137,6 +143,20 @@ def _import_set(recipe, cfg, source: Path, ref, opts: ImportOptions, say: Callab
     return 0
 
 
+def _in_folder_order(ref, opts: ImportOptions, data, source: Path):
+    """``ref`` with MTT's labels of an ImageNet subset (``--subset``) turned into the data's (sorted wnid) class order,
+    the set class-major again and the order recorded in ``imported_from``; ``ref`` itself when nothing moves."""
+    if ref.source != "mtt":
+        return ref
+    order = class_order(opts.subset, source, str(data.name), [str(c) for c in data.train.classes])
+    if order is None:
+        return ref
+    labels = order[ref.labels]
+    keep = torch.argsort(labels, stable=True)
+    record = {**ref.record, "subset": opts.subset, "mtt_label_to_class": order.tolist()}
+    return replace(ref, x=ref.x[keep].contiguous(), labels=labels[keep].contiguous(), record=record)
+
+
 def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOptions, say: Callable[[str], None]) -> int:
     from mmdistill.buffer import INPUT_SPACE
     from mmdistill.expert_runs import expert_spec, resolve_batch_train
@@ -148,6 +168,7 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
         raise ConfigError(f"{source} holds expert trajectories; {recipe.name} matches none: use a trajectory recipe (image-mtt)", key="recipe")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
     files = replay_files(source)
+    opts = replace(opts, subset=opts.subset or subset_in_path(files[0]))  # MTT's buffer folder names its ImageNet subset
     whitened = mtt_whitened(opts, "mtt", _dataset_name(cfg), files[0])
     cfg = _zca_as_files(recipe, cfg, whitened, files[0])
     if not cfg.buffer:
@@ -159,6 +180,7 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     data = load_data(modality, cfg)
     if not whitened:
         _check_expert_pixels(opts, data, files[0])
+    order = class_order(opts.subset, files[0], str(data.name), [str(c) for c in data.train.classes])
     resolve_batch_train(cfg, data)
     net = modality.matching_network(cfg, data)
     spec = expert_spec(cfg, data, net)
@@ -166,7 +188,7 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     # records it (a run must whiten too); one recording none counts as un-whitened (buffer.ABSENT_MEANS_NONE)
     spec.data = {INPUT_SPACE: spec.data[INPUT_SPACE]} if whitened and spec.data and INPUT_SPACE in spec.data else None
     with new_tree(out) as tmp:  # filled in a locked temporary sibling, renamed into place once whole
-        count = write_imported_buffer(tmp, files, spec, cfg.expert_training())
+        count = write_imported_buffer(tmp, files, spec, cfg.expert_training(), order)
     say(f"converted {count} experts from {len(files)} file(s) of {source} into {out}; their training is recorded as this "
         "recipe's expert keys say (MTT's files record none of it): pass the values you trained with (lr_teacher=, batch_train=, ...)")
     return 0

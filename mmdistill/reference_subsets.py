@@ -1,0 +1,114 @@
+"""MTT's ImageNet subsets (ImageNette, ImageWoof ...): the class order its files are labelled in, turned into mmdistill's.
+
+MTT (``GeorgeCazenavette/mtt-distillation`` at 50dccea) distils ten-class subsets of ImageNet (``--dataset=ImageNet
+--subset=NAME``). ``utils.py:17-42`` lists each subset as ImageNet class indices ``L`` and ``get_dataset``
+(``utils.py:104-114``) labels the images of class ``L[j]`` with ``j``: a set's label, and the row of its experts' last
+layer, is the position in that list. torchvision's ImageNet numbers the classes by sorted WordNet id (wnid), and
+mmdistill numbers an ImageFolder's classes by sorted folder name, so over a tree of the subset's wnid folders (ImageNet's
+``train/`` with ``classes=``, fast.ai's ``imagewoof2``) MTT's class ``j`` is mmdistill's class ``rank of L[j] in
+sorted(L)``. ImageNette's list is ascending (nothing moves); the others are not.
+
+Where MTT writes: sets to ``logged_files/ImageNet/<wandb run>/images_best.pt`` (``distill.py:233``: the subset is not in
+the path, so ``--subset`` says it), experts to ``<buffer_path>/ImageNet/<subset>/<res>/<model>/replay_buffer_<n>.pt``
+(``buffer.py:24-29``: read from the path).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import ConfigError
+
+#: MTT's subsets as ImageNet class indices in its label order (utils.py:18-33 at 50dccea; the comments there name the classes)
+MTT_SUBSETS: dict[str, tuple[int, ...]] = {
+    "imagenette": (0, 217, 482, 491, 497, 566, 569, 571, 574, 701),
+    "imagewoof": (193, 182, 258, 162, 155, 167, 159, 273, 207, 229),
+    "imagemeow": (281, 282, 283, 284, 285, 291, 292, 290, 289, 287),
+    "imagesquawk": (84, 130, 88, 144, 145, 22, 96, 9, 100, 89),
+    "imagefruit": (953, 954, 949, 950, 951, 957, 952, 945, 943, 948),
+    "imageyellow": (309, 986, 954, 951, 987, 779, 599, 291, 72, 11),
+}
+#: ``--subset sorted``: the labels already follow the sorted folder names (a fork's ImageFolder, not MTT's ImageNet)
+SORTED = "sorted"
+#: the classes MTT's ImageNet path distils (utils.py:87: num_classes = 10)
+MTT_SUBSET_CLASSES = 10
+_WNID = re.compile(r"n\d{8}")
+_CHOICES = (f"{', '.join(MTT_SUBSETS)}; ten ImageNet class indices I1,...,I10 for a subset added to MTT's Config; or {SORTED} "
+            "for files whose labels already follow the sorted folder names")
+
+
+def subset_indices(value: str) -> tuple[int, ...] | None:
+    """The ImageNet class indices of ``--subset VALUE`` in MTT's label order (a name of :data:`MTT_SUBSETS` or
+    comma-separated indices), None for ``sorted``; ConfigError naming ``--subset`` otherwise."""
+    name = value.strip().lower()
+    if name == SORTED:
+        return None
+    if name in MTT_SUBSETS:
+        return MTT_SUBSETS[name]
+    try:
+        indices = tuple(int(v) for v in name.split(","))
+    except ValueError:
+        raise ConfigError(f"--subset {value!r}: expected {_CHOICES}", key="subset") from None
+    if len(set(indices)) != len(indices) or min(indices) < 0 or max(indices) > 999:
+        raise ConfigError(f"--subset {value!r}: the ImageNet class indices must be distinct, in 0..999", key="subset")
+    return indices
+
+
+def subset_in_path(where: Path) -> str | None:
+    """The subset named by MTT's buffer folder ``.../ImageNet/<subset>/<res>/<model>/replay_buffer_<n>.pt`` (``where`` the
+    file), None when the path is not laid out so."""
+    parts = where.parts
+    if len(parts) >= 5 and parts[-5] == "ImageNet" and parts[-3].isdigit():
+        return parts[-4]
+    return None
+
+
+def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[str]) -> Tensor | None:
+    """mmdistill's label of each of MTT's labels (K,) int64 for a file ``where`` of an ImageNet subset imported over
+    ``dataset`` with class names ``classes`` (sorted folder names); None when nothing moves (not an ImageFolder, the
+    subset ascending, ``sorted``). ``value`` is ``--subset``; without it the buffer's path may say. ConfigError naming
+    ``--subset`` for a ten-class ImageFolder whose order nobody states, a subset that disagrees with the path, another
+    class count, or folders not named by wnid (whose sorted order is not ImageNet's)."""
+    said = subset_in_path(where)
+    if value is None:
+        value = said
+    elif said and said.lower() != value.strip().lower():
+        raise ConfigError(f"--subset {value}: {where} lies in MTT's folder of the {said} subset; leave --subset out", key="subset")
+    if dataset != "imagefolder":
+        if value is not None:
+            raise ConfigError(f"--subset {value}: MTT's ImageNet subsets import over --dataset imagefolder (a folder of the subset's "
+                              f"wnid folders); this import is over {dataset}", key="subset")
+        return None
+    if value is None:
+        if len(classes) != MTT_SUBSET_CLASSES:
+            return None  # MTT's ImageNet path is ten classes only: these files come from a fork
+        raise ConfigError(f"{where}: MTT labels an ImageNet subset's classes by their place in its own list (utils.py's Config), "
+                          "not by sorted folder name, and its set files do not say which subset: pass --subset NAME "
+                          f"({_CHOICES})", key="subset")
+    indices = subset_indices(value)
+    if indices is None:
+        return None
+    if len(indices) != len(classes):
+        raise ConfigError(f"--subset {value}: {len(indices)} classes; the dataset holds {len(classes)} ({', '.join(map(str, classes[:12]))})",
+                          key="subset")
+    if not all(_WNID.fullmatch(str(c)) for c in classes) or list(map(str, classes)) != sorted(map(str, classes)):
+        odd = next(str(c) for c in classes if not _WNID.fullmatch(str(c)))
+        raise ConfigError(f"--subset {value}: the folders must be named by ImageNet wnid (n01440764 ...), whose sorted order is "
+                          f"ImageNet's class order; {odd!r} is not one, so MTT's labels cannot be placed", key="subset")
+    return ranks(indices)
+
+
+def ranks(indices: Sequence[int]) -> Tensor:
+    """(K,) int64: the place of each of ``indices`` among them sorted (MTT's label j -> mmdistill's label)."""
+    order = torch.argsort(torch.tensor(list(indices)))
+    out = torch.empty_like(order)
+    out[order] = torch.arange(len(indices))
+    return out
+
+
+__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "ranks", "subset_in_path", "subset_indices"]
