@@ -50,6 +50,9 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
     if source.is_dir() or source.name.startswith("replay_buffer_"):
         return _import_buffer(recipe, source, rest, opts, say)
     ref = read_reference_set(source, opts)
+    if opts.subset is not None and ref.source != "mtt":
+        raise ConfigError(f"--subset {opts.subset}: {source.name} is DatasetCondensation's, which distils no ImageNet subset; "
+                          "leave --subset out", key="subset")
     if any(t == "--ipc" or t.startswith(("--ipc=", "ipc=")) for t in rest):
         raise ConfigError(f"the set's ipc comes from {source.name} ({ref.ipc} per class): leave out --ipc", key="ipc")
     argv = [*rest, f"ipc={ref.ipc}"]

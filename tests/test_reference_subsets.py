@@ -159,3 +159,12 @@ def test_an_imagenet_subset_buffer_converts_with_its_rows_moved(tmp_path):
             assert torch.equal(mine[name][order], value)  # mmdistill's row order[j] is MTT's row j
         else:
             assert torch.equal(mine[name], value)
+
+
+def test_subset_is_refused_for_a_dc_file(tmp_path, capsys):
+    tree = _tree(tmp_path / "tree", MTT_SUBSETS["imagewoof"])
+    torch.save({"data": [[torch.zeros(10, 3, 8, 8), torch.arange(10)]], "accs_all_exps": {}}, tmp_path / "res_DM_x.pt")
+    assert main(["import", "image-dm", str(tmp_path / "res_DM_x.pt"), "--subset", "imagewoof", "--stats", "unit", "--dataset",
+                 "imagefolder", "--data-root", str(tree), "--image-size", "8", "--out", str(tmp_path / "out"), "evaluate=false"]) != 0
+    assert "--subset imagewoof: res_DM_x.pt is DatasetCondensation's, which distils no ImageNet subset" in _error(capsys)
+    assert not (tmp_path / "out").exists()
