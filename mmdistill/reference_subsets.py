@@ -3,7 +3,8 @@
 MTT (``GeorgeCazenavette/mtt-distillation`` at 50dccea) distils ten-class subsets of ImageNet (``--dataset=ImageNet
 --subset=NAME``). ``utils.py:17-42`` lists each subset as ImageNet class indices ``L`` and ``get_dataset``
 (``utils.py:104-114``) labels the images of class ``L[j]`` with ``j``: a set's label, and the row of its experts' last
-layer, is the position in that list. torchvision's ImageNet numbers the classes by sorted WordNet id (wnid), and
+layer, is the position in that list. torchvision's ImageNet numbers the classes by sorted WordNet id (wnid: it is an
+ImageFolder over the split's wnid folders, ``datasets/imagenet.py:59-63`` and ``folder.py:41`` in torchvision 0.26), and
 mmdistill numbers an ImageFolder's classes by sorted folder name, so over a tree of the subset's wnid folders (ImageNet's
 ``train/`` with ``classes=``, fast.ai's ``imagewoof2``) MTT's class ``j`` is mmdistill's class ``rank of L[j] in
 sorted(L)``. ImageNette's list is ascending (nothing moves); the others are not.
