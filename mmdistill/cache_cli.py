@@ -4,7 +4,7 @@
     mmdistill cache clear KIND [KIND ...] [--older-than DAYS]
     mmdistill cache clear --all [--older-than DAYS]
 
-Every cache holds what can be computed again: decoded video clips (``video``), video-static-dynamic's stage 1
+Every cache holds what can be computed again: decoded images (``image``), decoded video clips (``video``), video-static-dynamic's stage 1
 (``video-static``: static memories kept so a resume continues them), caption embeddings (``text``), pretrained
 sequence learners (``sequences``), torch_geometric's working folders and downloads (``graph``) and ZCA whitening fits (``zca``). Each
 changed setting leaves a new file beside the old ones, so the folders only grow (a video folder whose files changed
@@ -37,6 +37,7 @@ from mmdistill.words import quantity
 log = logging.getLogger(__name__)
 
 KINDS: dict[str, str] = {
+    "image": "decoded images of ImageFolder trees and Tiny ImageNet",
     "video": "decoded video clips",
     "video-static": "video-static-dynamic's stage 1 (static memories, kept to continue)",
     "text": "caption embeddings",

@@ -433,6 +433,7 @@ def test_entries_not_read_are_logged_and_reported(tmp_path, image_log):
     for name in ("a/anim.gif", "b/._0.png", "b/.ipynb_checkpoints", "loose.png", "a/dead.png", "a/loop"):
         assert name in rep["files"]["ignored"] and name in image_log.text, name
     clean = load_image_dataset("imagefolder", _tree(tmp_path / "clean", {"a": 2, "b": 2})).report.as_dict()
+    assert clean["facts"].pop("cache").startswith("wrote imagefolder-clean-")  # the decoded-image cache's entry
     assert clean["counts"] == {"ignored": 0, **NONE_ALTERED} and clean["files"] == {} and clean["facts"] == {}
 
 

@@ -66,6 +66,8 @@ class ImageModality(TensorClassificationAdapter):
             seed=config.split_seed,  # the held-out split of digits and ImageFolder trees: the data's, not the run's seed
             check_memory=bool(getattr(config, "memory_check", True)),
             progress=bool(getattr(config, "progress", False)),
+            use_cache=bool(getattr(config, "cache", True)),
+            cache_dir=getattr(config, "cache_dir", None),
         )
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
         # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are

@@ -27,7 +27,7 @@ def check_resize(resize: str, image_size: object) -> None:
 
 @dataclass
 class ImageKeys(ConfigKeys):
-    """Images: the loader's resizing and channel conversion (ImageFolder trees)."""
+    """Images: the loader's resizing and channel conversion (ImageFolder trees) and its decoded-image cache."""
 
     image_size: int | None = key(None, help="resize every image to this side length (required when an ImageFolder's sizes differ)",
                                  unit="pixels", range="[4, inf)")
@@ -38,6 +38,10 @@ class ImageKeys(ConfigKeys):
                                                     "Resize + CenterCrop, as MTT reads its ImageNet subsets); needs an "
                                                     "image_size")
     channels: Literal[1, 3] | None = key(None, help="convert ImageFolder images to 1 (grayscale) or 3 (RGB) channels; none: as stored")
+    cache: bool = key(True, help="keep an ImageFolder's or Tiny ImageNet's decoded images as uint8 safetensors in cache_dir "
+                      "(same files and settings: read, not decoded again; the same tensors)", resume=False)
+    cache_dir: str | None = key(None, help="folder of the decoded-image cache; none: <cache>/image (<cache>: $MMDISTILL_CACHE, "
+                                "else $XDG_CACHE_HOME/mmdistill, else ~/.cache/mmdistill)", resume=False)
 
     def check(self) -> None:
         super().check()

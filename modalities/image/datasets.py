@@ -121,6 +121,8 @@ def load_image_dataset(
     check_memory: bool = True,
     progress: bool = False,
     resize: str = "squeeze",
+    use_cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> ImageDataset:
     """Load ``name`` (see :func:`list_image_datasets`) into memory, normalised.
 
@@ -147,6 +149,10 @@ def load_image_dataset(
             memory (``memory_check=false`` in a recipe turns it off).
         progress: show a progress bar (tqdm, on stderr) while an ImageFolder's images are read (a recipe's
             ``progress``; the other datasets are read whole from their own files).
+        use_cache: keep an ImageFolder's or Tiny ImageNet's decoded images (uint8) in the decoded-image cache and read
+            them from it when the same files are loaded with the same settings (:mod:`.pixel_cache`; a recipe's
+            ``cache``); the tensors are the same as a decode's, bit for bit.
+        cache_dir: the cache's folder (a recipe's ``cache_dir``); None: ``<cache>/image``.
 
     Raises:
         DataError: the data is missing, empty, corrupt or inconsistent (the message names the path).
@@ -163,10 +169,11 @@ def load_image_dataset(
         x_tr, y_tr, x_te, y_te, classes = _digits(test_fraction, seed)
     elif key == "imagefolder":
         x_tr, y_tr, x_te, y_te, classes = _image_folder(_need_root(root, key), size, channels, test_fraction, seed,
-                                                        report, check_memory, progress, resize)
+                                                        report, check_memory, progress, resize, use_cache, cache_dir)
     elif key == "tinyimagenet":
         with removed_on_failure(root, download):
-            (x_tr, y_tr, x_te, y_te, classes), class_ids = load_tiny(root, size, channels, download, report, check_memory, progress)
+            (x_tr, y_tr, x_te, y_te, classes), class_ids = load_tiny(root, size, channels, download, report, check_memory, progress,
+                                                           use_cache, cache_dir)
     else:
         with removed_on_failure(root, download):  # a failed (offline) download leaves no empty folders behind
             path = _need_root(root, key, download)

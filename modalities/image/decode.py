@@ -287,6 +287,17 @@ def _read_images(files: list[Path], size: tuple[int, int] | None, channels: int 
     return pixels
 
 
+def decode_files(files: list[Path], size: tuple[int, int] | None, channels: int | None, check_memory: bool = True,
+                 progress: bool = False, resize: str = "squeeze",
+                 opener: Callable[[Path], Any] | None = None) -> tuple[np.ndarray, dict, dict[str, list[tuple[Path, str]]]]:
+    """:func:`_read_images` of ``files`` with its notes and altered images returned beside the uint8 pixels (N, H, W, C):
+    what the decoded-image cache (:mod:`.pixel_cache`) keeps of one decode."""
+    notes: dict = {}
+    altered: dict[str, list[tuple[Path, str]]] = {}
+    pixels = _read_images(files, size, channels, check_memory, notes, altered, progress, resize, opener)
+    return pixels, notes, altered
+
+
 def _unit_pixels(pixels: np.ndarray) -> Tensor:
     """uint8 images (N, H, W, C) as float32 (N, C, H, W) in [0, 1], ``value / 255`` in float32, converted and scaled
     in place in one float32 array. Its memory keeps the channels-last order of ``pixels``, as ``astype`` of their

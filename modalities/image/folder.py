@@ -17,8 +17,9 @@ from mmdistill.words import quantity
 
 from ..artifacts import HIDDEN, classes_without_test, refuse_shared_files, scan_files
 from ..sources import refuse_split_lookalikes
-from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _read_images, _unit_pixels
+from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _unit_pixels, decode_files
 from .named import Split
+from .pixel_cache import cached_decode
 
 # these lines logged from the loader's module before it was split: they log under its name still
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -108,11 +109,12 @@ def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root
 
 def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int,
                   report: LoadReport | None = None, check_memory: bool = True, progress: bool = False,
-                  resize: str = "squeeze") -> Split:
+                  resize: str = "squeeze", use_cache: bool = True, cache_dir: str | Path | None = None) -> Split:
     """An ImageFolder tree: ``root/train`` + ``root/test`` (or ``root/val``) when present, else ``root``
     (or ``root/train`` alone) with ``test_fraction`` held out per class. Labels follow sorted class names.
     Images are made ``size`` by ``resize`` (:func:`~.decode.to_size`). What is not read is logged and summarised in ``report`` (see :attr:`ImageDataset.report`). The images are
-    decoded into one uint8 array, then each split becomes its own float32 tensor (peak: the float32 pixels and
+    decoded into one uint8 array (or read from the decoded-image cache, :mod:`.pixel_cache`, unless ``use_cache`` is
+    False; ``cache_dir``: its folder, default ``<cache>/image``), then each split becomes its own float32 tensor (peak: the float32 pixels and
     the uint8 array, :data:`FOLDER_BYTES_PER_VALUE`)."""
     report = LoadReport(descriptions=dict(REPORT_KINDS)) if report is None else report
     ignored: list[tuple[Path, str]] = []
@@ -150,10 +152,11 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
         _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
                       f"image_size={size[0] if size[0] == size[1] else size}", FOLDER_BYTES_PER_VALUE)
-    notes: dict = {}
-    altered: dict[str, list[tuple[Path, str]]] = {}
-    pixels = _read_images([f for f, _ in train_files + test_files], size, channels, check_memory, notes, altered, progress,
-                          resize)
+    settings = {"dataset": "imagefolder", "image_size": list(size) if size else None, "resize": resize, "channels": channels}
+    pixels, notes, altered = cached_decode(
+        lambda: decode_files([f for f, _ in train_files + test_files], size, channels, check_memory, progress, resize),
+        dataset="imagefolder", root=root, settings=settings, classes=classes, files=train_files + test_files,
+        n_train=len(train_files), ignored=ignored, facts=report.facts, use_cache=use_cache, cache_dir=cache_dir, check_memory=check_memory)
     n_tr = len(train_files)
     try:  # each split its own tensor (not views of one): either can be dropped or saved alone
         x_tr, x_te = _unit_pixels(pixels[:n_tr]), _unit_pixels(pixels[n_tr:])

@@ -26,7 +26,8 @@ from mmdistill.words import id_list
 
 from ..artifacts import classes_without_test
 from ..sources import root_path
-from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _read_images, _unit_pixels
+from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _unit_pixels, decode_files
+from .pixel_cache import cached_decode, file_stamp
 from .named import Split
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -220,10 +221,13 @@ def _val(release: Release, wnids: list[str]) -> list[tuple[str, int]]:
 
 
 def load_tiny(root: object, size: tuple[int, int] | None, channels: int | None, download: bool, report: LoadReport,
-              check_memory: bool = True, progress: bool = False) -> tuple[Split, list[str]]:
+              check_memory: bool = True, progress: bool = False, use_cache: bool = True,
+              cache_dir: str | Path | None = None) -> tuple[Split, list[str]]:
     """(x_train (N, C, 64, 64) and x_test in [0, 1], their labels, class names, and the wnids in label order): ``train/``
     and ``val/`` of the release under ``root`` (:func:`find_release`), RGB unless ``channels`` says otherwise, resized to
-    ``size`` when given. ``report`` records the root, images read otherwise than as stored, and ``test/`` unread."""
+    ``size`` when given. ``report`` records the root, images read otherwise than as stored, and ``test/`` unread. The
+    decoded images are cached (:mod:`.pixel_cache`; ``use_cache``, ``cache_dir``), an archive's keyed by the archive's
+    own size and times."""
     from .folder import _report
 
     release = find_release(root, download)
@@ -239,10 +243,16 @@ def load_tiny(root: object, size: tuple[int, int] | None, channels: int | None, 
         if check_memory and size is not None:
             _check_memory(len(files), channels or 3, size, f"the images under {release.base}",
                           f"image_size={size[0] if size[0] == size[1] else size}", FOLDER_BYTES_PER_VALUE)
-        notes: dict = {}
-        altered: dict = {}
-        pixels = _read_images(files, size, channels or 3, check_memory, notes, altered, progress,
-                              opener=release.open if release.archive is not None else None)
+        opener = release.open if release.archive is not None else None
+        settings = {"dataset": "tinyimagenet", "image_size": list(size) if size else None, "resize": "squeeze",
+                    "channels": channels or 3, "archive": str(release.base) if opener else None}
+        # a member of the archive is stamped by the archive itself (any change to the zip misses)
+        stamp = (lambda _p, whole=file_stamp(Path(release.archive.filename)): whole) if opener else file_stamp
+        pixels, notes, altered = cached_decode(
+            lambda: decode_files(files, size, channels or 3, check_memory, progress, opener=opener),
+            dataset="tinyimagenet", root=release.base, settings=settings, classes=classes,
+            files=[(f, label) for f, (_, label) in zip(files, train + test)], n_train=len(train), ignored=[],
+            facts=report.facts, use_cache=use_cache, cache_dir=cache_dir, check_memory=check_memory, stamp=stamp)
     finally:
         if release.archive is not None:
             release.archive.close()

@@ -1,0 +1,199 @@
+"""The decoded-image cache of the ImageFolder and Tiny ImageNet loaders: every image of a load decoded once into uint8
+pixels (N, H, W, C), kept as one safetensors file with the labels, the class names and what the load report says of the
+decode (images read otherwise than as stored, Pillow's notes), so the next load of the same files with the same
+settings reads them instead of decoding every JPEG again.
+
+An entry is ``<cache_dir>/<dataset>-<key>.safetensors`` (``cache_dir``: ``<cache>/image``, :func:`default_cache_dir`;
+``mmdistill cache`` lists and clears the ``image`` kind). The key (:func:`entry_key`) is a SHA-256 of what decides the
+pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``, the classes, each file's path, label
+and split (the split's result, so ``test_fraction`` and ``split_seed`` of a drawn split are in it) with its size,
+modification time, inode and status-change time (ns; the video cache's stamp: a file replaced by ``cp -p`` is decoded
+again), and the entries the load did not read (they are in its report). A changed, added or removed file misses.
+
+An entry is trusted only when its metadata names this key and its tensors' SHA-256 matches the one written with them;
+a damaged, truncated or foreign entry is decoded again with a warning and replaced. Nothing in an entry is executed
+(safetensors and JSON). Before writing, the entry's size is logged and compared with the free space of its folder; an
+entry that cannot be written (read-only, full, no cache folder) is a warning: the cache never costs the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mmdistill.buffer import content_digest
+from mmdistill.cache_dir import cache_root
+from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.io import load_tensors_with_metadata, save_tensors
+from mmdistill.words import quantity
+
+from .decode import FOLDER_BYTES_PER_VALUE, _check_memory
+
+# these lines log under the loader's module name, as the rest of the image loader does
+log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
+
+#: the entry's format (a change of the decode, the key or the storage changes every key)
+FORMAT = "mmdistill.decoded-images/1"
+#: free space kept beside an entry when it is written (bytes)
+DISK_MARGIN = 256 * 2**20
+
+#: what a decode gives: uint8 pixels (N, H, W, C), Pillow's notes (kind -> [count, first path, message]) and the images
+#: read otherwise than as stored (kind -> [(path, how)])
+Decoded = tuple[np.ndarray, dict, dict]
+
+
+def default_cache_dir() -> Path:
+    """``<cache>/image`` (:func:`mmdistill.cache_dir.cache_root`): where decoded images are cached."""
+    return cache_root() / "image"
+
+
+def file_stamp(path: Path) -> str:
+    """A file's size, modification time, inode and status-change time (ns), as the decoded-clip cache stamps a clip."""
+    st = os.stat(path)
+    return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
+              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] = file_stamp) -> str:
+    """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
+    each of ``files`` (path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
+    ``ignored`` entries (path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
+    h = hashlib.sha256(json.dumps({"format": FORMAT, "settings": settings, "classes": list(classes)}, sort_keys=True).encode())
+    for index, (path, label) in enumerate(files):
+        h.update(f"{'train' if index < n_train else 'test'}|{label}|{path}|{stamp(path)}\n".encode())
+    for path, why in ignored:
+        h.update(f"ignored|{path}|{why}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def cache_file(cache_dir: str | Path | None, dataset: str, root: Path, key: str) -> Path:
+    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors``; the names only make the folder readable."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{root.name}".lower()).strip("-")[:60] or "images"
+    return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / f"{slug}-{key}.safetensors"
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """The entry's damage check: :func:`mmdistill.buffer.content_digest` of its tensors by name, in sorted order."""
+    return content_digest(*[part for name in sorted(tensors) for part in (name, tensors[name])])
+
+
+def _check_room(path: Path, check_memory: bool, image_size: list[int] | None) -> None:
+    """Before an entry is read: the host-memory check a decode makes at its first image (:func:`~.decode._check_memory`,
+    :data:`~.decode.FOLDER_BYTES_PER_VALUE` a value: the uint8 pixels and their float32 copy), on the shape the entry's
+    header gives; an entry whose header cannot be read is left to :func:`_read`."""
+    if not check_memory:
+        return
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as fh:
+            n, h, w, c = fh.get_slice("pixels").get_shape()
+    except Exception:  # noqa: BLE001 - damaged or foreign: _read says why and the images are decoded
+        return
+    cause = "their stored size" if not image_size else \
+        f"image_size={image_size[0] if image_size[0] == image_size[1] else tuple(image_size)}"
+    _check_memory(int(n), int(c), (int(h), int(w)), f"the {n} cached images of {path}", cause, FOLDER_BYTES_PER_VALUE)
+
+
+def _read(path: Path, key: str, labels: list[int], classes: list[str]) -> tuple[Decoded | None, str]:
+    """The decode kept in ``path`` and '', or None and why it is not usable (another key, a damaged file, other labels)."""
+    try:
+        tensors, meta = load_tensors_with_metadata(path)
+    except ArtifactError as exc:
+        return None, str(exc)
+    if meta.get("format") != FORMAT or meta.get("key") != key:
+        return None, f"it is the entry of other images or another format ({meta.get('format')!r}, key {meta.get('key')!r})"
+    if set(tensors) != {"pixels", "labels"} or meta.get("tensors_sha256") != _digest(tensors):
+        return None, "its tensors do not match the SHA-256 written with them (a damaged file)"
+    pixels, y = tensors["pixels"], tensors["labels"]
+    if pixels.dtype != torch.uint8 or pixels.dim() != 4 or len(pixels) != len(labels) or y.tolist() != list(labels):
+        return None, f"it holds {str(pixels.dtype).replace('torch.', '')} {list(pixels.shape)} pixels, expected uint8 " \
+                     f"({len(labels)}, H, W, C) with this load's labels"
+    try:
+        if json.loads(meta["classes"]) != list(classes):
+            return None, "its class names are not this load's"
+        notes = {k: list(v) for k, v in json.loads(meta["notes"]).items()}
+        altered = {k: [(Path(p), str(how)) for p, how in v] for k, v in json.loads(meta["altered"]).items()}
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        return None, f"its metadata cannot be read ({type(exc).__name__}: {exc})"
+    return (pixels.numpy(), notes, altered), ""
+
+
+def _write(path: Path, key: str, decoded: Decoded, labels: list[int], classes: list[str]) -> bool:
+    """Write ``decoded`` to ``path`` atomically after saying its size; a warning and False when the folder lacks room
+    or refuses it."""
+    pixels, notes, altered = decoded
+    size = int(pixels.nbytes)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(path.parent).free
+    except OSError as exc:
+        log.warning("decoded-image cache %s cannot be written (%s); the images are used without caching them (cache=false "
+                    "(--no-cache) turns the cache off, MMDISTILL_CACHE or cache_dir sets another folder)", path, exc.strerror or exc)
+        return False
+    if free < size + DISK_MARGIN:
+        log.warning("decoded-image cache not written: its %.1f MiB need more than the %.1f MiB free in %s (less %d MiB kept "
+                    "free); the images are used without caching them (cache=false (--no-cache) turns the cache off, "
+                    "MMDISTILL_CACHE or cache_dir sets another folder)", size / 2**20, free / 2**20, path.parent, DISK_MARGIN // 2**20)
+        return False
+    log.info("caching %s decoded images (%.1f MiB of uint8 pixels) in %s", f"{len(pixels):,}", size / 2**20, path)
+    tensors = {"pixels": torch.from_numpy(pixels), "labels": torch.tensor(labels, dtype=torch.long)}
+    meta = {"format": FORMAT, "key": key, "classes": json.dumps(list(classes)), "notes": json.dumps(notes),
+            "altered": json.dumps({k: [(str(p), how) for p, how in v] for k, v in altered.items()}),
+            "tensors_sha256": _digest(tensors)}
+    try:
+        save_tensors(path, tensors, metadata=meta)
+    except OSError as exc:
+        log.warning("decoded-image cache %s cannot be written (%s); the images are used without caching them", path,
+                    exc.strerror or exc)
+        return False
+    return True
+
+
+def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, settings: dict[str, Any], classes: list[str],
+                  files: list[tuple[Path, int]], n_train: int, ignored: list[tuple[Path, str]], facts: dict[str, Any],
+                  use_cache: bool = True, cache_dir: str | Path | None = None, check_memory: bool = True,
+                  stamp: Callable[[Path], str] = file_stamp) -> Decoded:
+    """``decode()`` of ``files`` (path, label; training files first, ``n_train`` of them), or the same pixels, notes and
+    altered images read from the cache entry of their key (:func:`entry_key`); a miss decodes and writes the entry.
+    ``facts`` (the load report's) gets ``cache``: ``hit <file>``, ``wrote <file>``, or ``not written <file>`` (nothing when the cache is off or has no folder), as the video loader's.
+    The run log says which: "decoded N images (cached in ...)" or "read N images from the cache ...". With
+    ``check_memory``, a hit is refused, before it is read, where a decode of the same pixels would be (:func:`_check_room`)."""
+    if not use_cache:
+        return decode()
+    labels = [label for _, label in files]
+    try:
+        key = entry_key(settings, classes, files, n_train, ignored, stamp)
+        path = cache_file(cache_dir, dataset, root, key)
+        found = path.is_file()
+    except ConfigError as exc:  # no cache folder at all (no home, nothing set): decode, as a run without a cache would
+        log.warning("decoded images of %s are not cached (%s)", root, exc)
+        return decode()
+    except OSError as exc:  # a file gone between the scan and its stamp, or a cache folder the system refuses
+        log.warning("decoded-image cache not used (%s: %s); decoding the images", type(exc).__name__, exc)
+        return decode()
+    if found:
+        _check_room(path, check_memory, settings.get("image_size"))
+        hit, why = _read(path, key, labels, classes)
+        if hit is not None:
+            facts["cache"] = f"hit {path.name}"
+            log.info("%s: read %s from the cache %s (not decoded again)", dataset, quantity(len(files), "image"), path)
+            return hit
+        log.warning("decoded-image cache entry %s is not usable (%s); decoding the images again and replacing it", path, why)
+    decoded = decode()
+    wrote = _write(path, key, decoded, labels, classes)
+    facts["cache"] = f"{'wrote' if wrote else 'not written'} {path.name}"
+    log.info("%s: decoded %s%s", dataset, quantity(len(files), "image"), f" (cached in {path})" if wrote else " (not cached)")
+    return decoded
+
+
+__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key", "file_stamp"]
