@@ -127,3 +127,12 @@ def test_experts_of_squeezed_images_are_refused_for_center_crop_naming_both_ways
     assert "run with zca=false resize=squeeze to use this buffer, or train experts with zca=false resize=center_crop" in said
     assert spec_mismatch(spec(cropped).as_json(), spec(squeezed)) != ""
     assert spec_mismatch(spec(squeezed).as_json(), spec(squeezed)) == ""
+
+
+def test_images_like_refuses_a_resize_mode_it_does_not_know_naming_it(tmp_path):
+    from mmdistill.errors import ArtifactError
+    from mmdistill.modalities.image import images_like
+
+    meta = {"mean": [0.5], "std": [0.5], "classes": ["a", "b"], "sample_shape": [1, 8, 8], "input_space": {"resize": "stretch"}}
+    with pytest.raises(ArtifactError, match="resize 'stretch'"):
+        images_like(meta, [torch.zeros(1, 8, 8)])

@@ -18,7 +18,6 @@ from torch import Tensor
 from mmdistill.errors import ConfigError, DataError
 
 from ..artifacts import check_images_fit
-from .config import check_resize
 
 # these lines logged from the loader's module before it was split: they log under its name still
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -177,7 +176,6 @@ def to_size(img: Any, path: Path, size: tuple[int, int], changed: dict[str, list
 
     if img.size[0] < size[1] or img.size[1] < size[0]:
         changed.setdefault("upscaled", []).append((path, f"{img.size[0]}x{img.size[1]} enlarged to {size[1]}x{size[0]}, width x height"))
-    check_resize(resize, size)
     scaled = (size[1], size[0]) if resize == "squeeze" else covering_size(img.size[0], img.size[1], size)
     if img.size != scaled:
         img = img.resize(scaled, Image.Resampling.BILINEAR)

@@ -21,6 +21,7 @@ from torch import Tensor
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.inputs_like import as_items, is_pil, source_meta
 
+from .config import RESIZE_MODES
 from .decode import _read_images, _unit_pixels, to_8bit, to_channels, to_size, upright
 from .folder import REPORT_KINDS
 
@@ -97,6 +98,9 @@ def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images:
         images = [_from_pixels(p) for p in images.cpu().numpy()]
     altered: dict[str, list[tuple[Path, str]]] = {}
     resize = str((meta.get("input_space") or {}).get("resize", "squeeze"))  # a set without it was squeezed
+    if resize not in RESIZE_MODES:
+        raise ArtifactError(f"the set's meta input_space records resize {resize!r}, which this mmdistill does not know "
+                            f"(one of {', '.join(RESIZE_MODES)}): its images cannot be prepared alike")
     arrays = [_pil_pixels(im, c, (h, w), altered, resize) if is_pil(im) else
               _read_images([_path(im)], (h, w), c, False, None, altered, resize=resize)[0] for im in images]
     said = {"upscaled": f"image(s) smaller than the set's {w}x{h} (width x height) enlarged to it (bilinear)",

@@ -141,9 +141,10 @@ def class_names(release: Release, wnids: list[str]) -> list[str]:
     """Each wnid's first name in ``words.txt`` (``n01443537\\tgoldfish, Carassius auratus`` -> ``goldfish``); a name two
     wnids share gets its wnid (``crane (n02012849)``); the wnid itself where words.txt is missing or lacks it (logged)."""
     words: dict[str, str] = {}
+    wanted = set(wnids)  # words.txt names all of WordNet's ~82,000 ids
     for line in (release.text("words.txt") or "").splitlines():
         wnid, _, text = line.partition("\t")
-        if wnid.strip() in wnids and text.strip():
+        if wnid.strip() in wanted and text.strip():
             words[wnid.strip()] = " ".join(text.split(",")[0].split())
     lacking = [w for w in wnids if w not in words]
     if lacking:
