@@ -206,7 +206,8 @@ class ClassificationData:
     in ``train``, ``test`` and ``meta["classes"]`` alike (:func:`clean_class_names`): the run, the set it saves and
     ``mmdistill merge --dataset`` name the classes one way. ``train_groups``: the group of each training sample (a source
     recording, a speaker: N names, in ``train``'s order) when the loader knows them, so a validation split holds out
-    whole groups (:func:`mmdistill.validation.hold_out_validation`); never stored."""
+    whole groups (:func:`mmdistill.validation.hold_out_validation`); never stored. A :class:`DataError` for groups whose
+    count is not ``train``'s (a loader's bug: groups that match no sample would split a group over both sides)."""
 
     name: str
     train: LabeledTensors
@@ -216,6 +217,9 @@ class ClassificationData:
 
     def __post_init__(self) -> None:
         check_class_list(f"dataset {self.name!r}", self.train.classes)
+        if self.train_groups is not None and len(self.train_groups) != len(self.train):
+            raise DataError(f"dataset {self.name!r}: train_groups names {len(self.train_groups)} group(s) for "
+                            f"{len(self.train)} training samples; expected one group per training sample, in train's order")
         for part in (self.train, self.test):  # the same cleaning for both: their labels index the same names
             part.classes = clean_class_names(f"dataset {self.name!r}", part.classes)
         if isinstance(self.meta.get("classes"), list):  # what a set made from this data records (meta.classes)

@@ -38,7 +38,7 @@ def hold_out_validation(data: ClassificationData, fraction: float) -> Classifica
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation must lie in (0, 1) to carve a validation split, got {fraction}", key="validation")
     gen = generator(0, *SPLIT_STREAM)
-    groups = data.train_groups if data.train_groups is not None and len(data.train_groups) == len(data.train) else None
+    groups = data.train_groups  # one per training sample (ClassificationData checks)
     if groups is not None:
         keep, val, whole = _held_groups(data, groups, fraction, gen)
     else:
@@ -109,7 +109,7 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
         return LabeledTensors(split.x[mask], mapped[mask], list(kept))
 
     groups = data.train_groups
-    if groups is not None and len(groups) == len(data.train):  # the kept samples' groups, in their order
+    if groups is not None:  # the kept samples' groups, in their order
         groups = [g for g, m in zip(groups, (new_label.to(data.train.y.device)[data.train.y] >= 0).tolist()) if m]
     log.info("classes: %d of %s's %d classes kept (%s)", len(kept), data.name, len(every), ", ".join(kept))
     return replace(data, train=part(data.train), test=part(data.test),

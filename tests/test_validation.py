@@ -146,3 +146,15 @@ def test_fold_set_clips_carry_their_source_to_validation(tmp_path):
     data = load_data(AudioModality(), cfg)
     assert data.meta["validation"]["held_out_groups"] == 3  # one of each class's four training sources
     assert len(data.test) == 3 and len(data.train) == 9
+
+
+def test_groups_of_another_length_are_refused_not_ignored():
+    # review R1.1: hold_out_validation and keep_classes skipped groups whose count was not train's, so the split fell back
+    # to single samples (a recording on both sides) without a word; the data refuses them where it is made
+    from mmdistill.errors import DataError
+
+    data = _data()
+    with pytest.raises(DataError, match=r"dataset 'toy': train_groups names 16 group\(s\) for 17 training samples"):
+        ClassificationData("toy", data.train, data.test, train_groups=[f"s{i}" for i in range(16)])
+    ok = ClassificationData("toy", data.train, data.test, train_groups=[f"s{i // 2}" for i in range(17)])
+    assert hold_out_validation(ok, 0.4).meta["validation"]["held_out_groups"] >= 1
