@@ -234,6 +234,17 @@ class ClassificationData:
         return self.train.sample_shape
 
 
+def held_count(n: int, fraction: float, *, at_least_one: bool = True) -> int:
+    """How many of ``n`` items (a class's samples, or groups) a ``fraction`` holds out: ``round(n * fraction)``; with
+    ``at_least_one`` clamped to ``[1, n - 1]`` for ``n >= 2`` (something held out, something kept); 0 for ``n < 2``
+    (one item stays in training). The one rule of :func:`held_out_flags`, the validation split
+    (:mod:`mmdistill.validation`) and the group splits (:func:`modalities.groups.group_test_flags`)."""
+    if n < 2:
+        return 0
+    k = int(round(n * float(fraction)))
+    return min(max(k, 1), n - 1) if at_least_one else k
+
+
 def held_out_flags(labels: list[str], classes: list[str], fraction: float, seed: int, *, at_least_one: bool = True) -> list[bool]:
     """Whether each item is held out as test, for data that comes without a split: a seeded ``fraction`` of
     every class, drawn class by class in the order of ``classes`` from one generator seeded with ``seed`` (the adapters
@@ -249,9 +260,6 @@ def held_out_flags(labels: list[str], classes: list[str], fraction: float, seed:
     for c in classes:
         n = sum(1 for lab in labels if lab == c)
         order = torch.randperm(n, generator=gen).tolist()
-        n_test = int(round(n * fraction)) if n > 1 else 0
-        if at_least_one and n > 1:
-            n_test = min(max(n_test, 1), n - 1)
-        test = set(order[:n_test])
+        test = set(order[:held_count(n, fraction, at_least_one=at_least_one)])
         flags += [i in test for i in range(n)]
     return flags

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmdistill.data import ClassificationData, LabeledTensors
+from mmdistill.data import ClassificationData, LabeledTensors, held_count
 from mmdistill.errors import ConfigError
 from mmdistill.schema import ValidationKeys
 from mmdistill.seeding import generator
@@ -45,8 +45,7 @@ def hold_out_validation(data: ClassificationData, fraction: float) -> Classifica
         train, held = [], []
         for idx in data.train.class_indices():
             order = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
-            k = int(round(fraction * idx.numel()))
-            k = min(max(k, 1 if idx.numel() >= 2 else 0), idx.numel() - 1)
+            k = held_count(idx.numel(), fraction)
             held.append(order[:k])
             train.append(order[k:])
         keep, val, whole = torch.cat(train).sort().values, torch.cat(held).sort().values, None
@@ -73,7 +72,7 @@ def _held_groups(data: ClassificationData, groups: list[str], fraction: float, g
     for idx in data.train.class_indices():
         own = sorted({groups[i] for i in idx.tolist()})
         order = torch.randperm(len(own), generator=gen).tolist()
-        k = min(max(int(round(fraction * len(own))), 1 if len(own) >= 2 else 0), max(len(own) - 1, 0))
+        k = held_count(len(own), fraction)
         more = [own[i] for i in order if own[i] not in chosen][:max(k - sum(g in chosen for g in own), 0)]
         chosen.update(more)
     flags = torch.tensor([g in chosen for g in groups], dtype=torch.bool)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mmdistill.csv_lines import line_list
+from mmdistill.data import held_count
 from mmdistill.errors import DataError
 
 log = logging.getLogger("mmdistill.audio")
@@ -44,7 +45,7 @@ def group_test_flags(groups: list[str], fraction: float, seed: int, *, column: s
                         f"({', '.join(map(repr, names)) or 'none'}); it needs two or more, or leave group_by out to hold out a "
                         f"share of each class's {noun}")
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(int(seed))).tolist()
-    n_test = min(max(int(round(len(names) * float(fraction))), 1), len(names) - 1)
+    n_test = held_count(len(names), fraction)  # at least 1, at most G - 1 (G >= 2 here)
     held = sorted(names[i] for i in order[:n_test])
     chosen = set(held)
     log.info("held out %d of %d groups of %s with all their %s (test_fraction %g of the groups, split_seed %d): %s",

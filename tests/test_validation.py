@@ -158,3 +158,12 @@ def test_groups_of_another_length_are_refused_not_ignored():
         ClassificationData("toy", data.train, data.test, train_groups=[f"s{i}" for i in range(16)])
     ok = ClassificationData("toy", data.train, data.test, train_groups=[f"s{i // 2}" for i in range(17)])
     assert hold_out_validation(ok, 0.4).meta["validation"]["held_out_groups"] >= 1
+
+
+def test_one_held_count_rule_for_classes_validation_and_groups():
+    # review R1.2: the held-out count was written four times (held_out_flags, both validation branches, group_test_flags)
+    from mmdistill.data import held_count
+
+    assert [held_count(n, 0.2) for n in (0, 1, 2, 5, 10)] == [0, 0, 1, 1, 2]  # at least one of two or more
+    assert [held_count(n, 0.9) for n in (2, 5)] == [1, 4]  # never the last training item (group)
+    assert [held_count(n, 0.2, at_least_one=False) for n in (1, 2, 5, 10)] == [0, 0, 1, 2]  # the video rule
