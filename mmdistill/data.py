@@ -245,6 +245,15 @@ def held_count(n: int, fraction: float, *, at_least_one: bool = True) -> int:
     return min(max(k, 1), n - 1) if at_least_one else k
 
 
+def emptied_classes(labels: Sequence[Any], held: Sequence[bool]) -> list[Any]:
+    """The classes of ``labels`` (each entry's class: a name, a label index) whose entries ``held`` (each entry's flag)
+    holds out every one of, sorted: classes a split left without training entries (whole groups held out that hold all
+    of a class). Used by :func:`mmdistill.validation.hold_out_validation` and
+    :func:`modalities.groups.check_group_classes`."""
+    kept = {lab for lab, h in zip(labels, held) if not h}
+    return sorted(set(labels) - kept)
+
+
 def held_out_flags(labels: list[str], classes: list[str], fraction: float, seed: int, *, at_least_one: bool = True) -> list[bool]:
     """Whether each item is held out as test, for data that comes without a split: a seeded ``fraction`` of
     every class, drawn class by class in the order of ``classes`` from one generator seeded with ``seed`` (the adapters

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmdistill.data import ClassificationData, LabeledTensors, held_count
+from mmdistill.data import ClassificationData, LabeledTensors, emptied_classes, held_count
 from mmdistill.errors import ConfigError
 from mmdistill.schema import ValidationKeys
 from mmdistill.seeding import generator
@@ -77,8 +77,7 @@ def _held_groups(data: ClassificationData, groups: list[str], fraction: float, g
         chosen.update(more)
     flags = torch.tensor([g in chosen for g in groups], dtype=torch.bool)
     keep, val = torch.nonzero(~flags).flatten(), torch.nonzero(flags).flatten()
-    left = set(data.train.y[keep.to(data.train.y.device)].tolist())
-    emptied = [str(c) for i, c in enumerate(data.train.classes) if i not in left and bool((data.train.y == i).any())]
+    emptied = [str(data.train.classes[i]) for i in emptied_classes(data.train.y.tolist(), flags.tolist())]
     if emptied:
         raise ConfigError(f"validation={fraction}: holding out whole groups left class(es) {', '.join(map(repr, emptied[:5]))} of "
                           f"{data.name} without a training sample (their groups hold clips of other classes too); use a smaller "

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mmdistill.csv_lines import line_list
-from mmdistill.data import held_count
+from mmdistill.data import emptied_classes, held_count
 from mmdistill.errors import DataError
 
 log = logging.getLogger("mmdistill.audio")
@@ -65,8 +65,7 @@ def check_group_classes(labels: list[str], test: list[bool], groups: list[str], 
     groups and the fixes, where the per-class checks that follow would blame unreadable files or missing labels.
     ``named``: how the groups are read, in words (default ``column 'speaker' (group_by)``; the video loader's
     ``group_by='ucf' (--group-by)``); ``fix``: the last fix named (a split the data itself gives)."""
-    train = {lab for lab, t in zip(labels, test) if not t}
-    absent = sorted({lab for lab in labels} - train)
+    absent = emptied_classes(labels, test)
     if absent:
         held = {c: sorted({g for lab, g in zip(labels, groups) if lab == c}) for c in absent}
         listed = "; ".join(f"{c!r} (group(s) {', '.join(map(repr, held[c][:5]))}{' ...' if len(held[c]) > 5 else ''})"

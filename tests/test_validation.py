@@ -167,3 +167,17 @@ def test_one_held_count_rule_for_classes_validation_and_groups():
     assert [held_count(n, 0.2) for n in (0, 1, 2, 5, 10)] == [0, 0, 1, 1, 2]  # at least one of two or more
     assert [held_count(n, 0.9) for n in (2, 5)] == [1, 4]  # never the last training item (group)
     assert [held_count(n, 0.2, at_least_one=False) for n in (1, 2, 5, 10)] == [0, 0, 1, 2]  # the video rule
+
+
+def test_whole_groups_that_empty_a_class_are_refused_naming_it():
+    # review R1.3: the check shares its class sets with the group splits' (mmdistill.data.emptied_classes)
+    from mmdistill.data import emptied_classes
+
+    y = torch.tensor([0, 0, 1, 1, 2, 2])  # c's two clips lie in a group of a (g1) and one of b (g4), both drawn for them
+    train = LabeledTensors(torch.zeros(6, 1, 1, 1), y, ["a", "b", "c"])
+    test = LabeledTensors(torch.zeros(3, 1, 1, 1), torch.tensor([0, 1, 2]), ["a", "b", "c"])
+    data = ClassificationData("toy", train, test, train_groups=["g1", "g2", "g3", "g4", "g1", "g4"])
+    with pytest.raises(ConfigError, match=r"validation=0.5: holding out whole groups left class\(es\) 'c' of toy without a "
+                                          r"training sample"):
+        hold_out_validation(data, 0.5)
+    assert emptied_classes(["a", "a", "b", "c"], [True, False, True, True]) == ["b", "c"]
