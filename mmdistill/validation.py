@@ -101,16 +101,18 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
     new_label = torch.full((len(every),), -1, dtype=torch.long)
     new_label[[every.index(c) for c in kept]] = torch.arange(len(kept))
 
-    def part(split: LabeledTensors) -> LabeledTensors:
+    def part(split: LabeledTensors) -> tuple[LabeledTensors, Tensor]:
+        """The kept samples of ``split``, relabelled, and which samples they are (N,) bool."""
         mapped = new_label.to(split.y.device)[split.y]
         mask = mapped >= 0
-        return LabeledTensors(split.x[mask], mapped[mask], list(kept))
+        return LabeledTensors(split.x[mask], mapped[mask], list(kept)), mask
 
+    (train, in_train), (test, _) = part(data.train), part(data.test)
     groups = data.train_groups
     if groups is not None:  # the kept samples' groups, in their order
-        groups = [g for g, m in zip(groups, (new_label.to(data.train.y.device)[data.train.y] >= 0).tolist()) if m]
+        groups = [g for g, m in zip(groups, in_train.tolist()) if m]
     log.info("classes: %d of %s's %d classes kept (%s)", len(kept), data.name, len(every), ", ".join(kept))
-    return replace(data, train=part(data.train), test=part(data.test),
+    return replace(data, train=train, test=test,
                    meta={**data.meta, "classes": list(kept), "class_subset_of": every}, train_groups=groups)
 
 

@@ -181,3 +181,14 @@ def test_whole_groups_that_empty_a_class_are_refused_naming_it():
                                           r"training sample"):
         hold_out_validation(data, 0.5)
     assert emptied_classes(["a", "a", "b", "c"], [True, False, True, True]) == ["b", "c"]
+
+
+def test_kept_classes_keep_their_samples_groups_in_order():
+    # review R1.4: keep_classes filters the groups with the mask that picks the kept training samples (built once)
+    from mmdistill.validation import keep_classes
+
+    data = _data()
+    data = ClassificationData("toy", data.train, data.test, train_groups=[f"s{i}" for i in range(17)])
+    out = keep_classes(data, ["c", "a"])  # in the data's class order: a -> 0, c -> 1
+    assert out.train.classes == ["a", "c"] and out.train.y.tolist() == [0] * 10 + [1] * 2
+    assert out.train_groups == [f"s{i}" for i in range(10)] + ["s15", "s16"] and out.test.y.tolist() == [0, 1]
