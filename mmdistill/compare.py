@@ -115,8 +115,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
     scored on different splits; ``test_fold`` too with ``folds``); and one line per folder left out (no metrics: run with
     ``--no-evaluate``)."""
     skipped: list[str] = []
-    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int]] = []
-    held: dict[Path, int | None] = {}
+    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]] = []  # ..., seed, the fold held out
     for folder, manifest in manifests:
         metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
         if not evaluated_sets(metrics):
@@ -124,21 +123,21 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
             continue
         config = manifest["config"]
         keys = {"recipe": manifest.get("recipe"), **{k: v for k, v in config.items() if k not in NOT_CARRIED and k != "seed"}}
-        held[folder] = held_fold(manifest)
+        fold = held_fold(manifest)
         if folds:
             keys.pop("test_fold", None)
-        elif held[folder] is not None:
-            keys["test_fold"] = held[folder]  # the default (none) as the fold it was
-        runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0)))))
+        elif fold is not None:
+            keys["test_fold"] = fold  # the default (none) as the fold it was
+        runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0))), fold))
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}
-    for folder, keys, split, metrics, seed in runs:
+    for folder, keys, split, metrics, seed, fold in runs:
         ident = json.dumps([[k, _text(keys.get(k, ABSENT))] for k in differ] + [split])
         setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split))
         setting.folders.append(folder)
         setting.seeds.append(seed)
-        setting.folds.extend([held[folder]] if held[folder] is not None else [])
+        setting.folds.extend([fold] if fold is not None else [])
         count = (metrics.get("protocol") or {}).get(f"{split}_samples")
         setting.samples.update([count] if isinstance(count, int) else [])
         for name, result in evaluated_sets(metrics).items():
