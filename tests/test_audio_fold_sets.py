@@ -195,3 +195,12 @@ def test_the_recipe_config_passes_test_fold(tmp_path):
     data = AudioModality().load(cfg)
     assert data.meta["load_report"]["facts"]["test_fold"] == 1 and "fold 1 of 5" in data.meta["split_rule"]
     assert AudioModality().dataset_facts("esc50")["licence_id"] == "cc-by-nc-3.0"
+
+
+def test_find_audio_items_refuses_a_fold_of_a_set_without_folds(tmp_path):
+    # review R2.1: the public finder passed test_fold on unchecked, so test_fold=2 of tones or a folder was ignored
+    with pytest.raises(ConfigError, match="test_fold=2 .*dataset 'tones' has no folds") as err:
+        find_audio_items("tones", None, test_fold=2)
+    assert err.value.key == "test_fold"
+    with pytest.raises(ConfigError, match="test_fold must be a fold of ESC-50, 1 to 5, got 6"):
+        find_audio_items("esc50", tmp_path, test_fold=6)

@@ -70,7 +70,6 @@ from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
 from .features import NORMALIZATIONS, FDMFCCParams, feature_stats, normalize
 from .find import _find, find_audio_items, warn_unused_split_keys
-from .folds import check_test_fold
 from .fsdd import MAX_FSDD_BYTES
 from .groups import draw_groups, said_group_by_of, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
@@ -202,7 +201,6 @@ def load_audio_dataset(
     native_rate, native_duration = NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    check_test_fold(key, test_fold)
     found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
     warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes

@@ -15,7 +15,7 @@ from ..groups import quoted
 from ..sources import made_root, removed_on_failure, root_path
 from ..sources import warn_unused_split_keys as unused_split_keys
 from .folder import _folder
-from .folds import RELEASES, fold_set
+from .folds import RELEASES, check_test_fold, fold_set
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
 from .groups import draw_groups
 from .items import AudioItem, _Found
@@ -46,6 +46,7 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
 
 def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None,
           test_fold: int | None = None) -> _Found:
+    check_test_fold(key, test_fold)  # a fold of a set without folds is refused, never ignored (find_audio_items too)
     if key == "fsdd":
         group_by = fsdd_group_by(group_by)  # 'speaker' or none, checked before the data is looked for
     elif group_by and key != "folder":
