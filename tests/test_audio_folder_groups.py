@@ -169,3 +169,23 @@ def test_a_pattern_is_quoted_as_typed_not_with_its_backslashes_doubled(tmp_path,
     with pytest.raises(DataError) as err:
         load_audio_dataset("folder", root, group_by=r"mic(\d+)", **KW)
     assert "group_by='mic(\\d+)' (--group-by)" in str(err.value) and "\\\\" not in str(err.value)
+
+
+def test_each_clips_group_is_read_once_and_a_ucf_recording_is_its_classs(tmp_path, monkeypatch):
+    # review R2.2: name_groups read every clip's group two or three times, and refuse_split_groups read them all again
+    import mmdistill.modalities.video.groups as video_groups
+
+    root = tmp_path / "split"
+    _folders(root / "train", {"rising": [1, 2], "steady": [1, 2]}, names="v_{c}_g{s:02d}_c{t:02d}")
+    _folders(root / "test", {"rising": [3], "steady": [2]}, names="v_{c}_g{s:02d}_c{t:02d}")  # steady's g02 on both sides
+    reads = []
+    real = video_groups.clip_group
+    monkeypatch.setattr(video_groups, "clip_group", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    with pytest.raises(DataError, match=r"1 group\(s\) of group_by='ucf' \(--group-by\) have clips in both splits.*"
+                                        r"'steady g2' \(train v_steady_g02_c00.wav; test v_steady_g02_c00.wav\)"):
+        find_audio_items("folder", root, group_by="ucf")
+    assert len(reads) == 12  # 8 training and 4 test clips, each read once
+    for take in (0, 1):  # steady's g02 only in test now, rising's g02 in training: two recordings, not one on both sides
+        (root / "train" / "steady" / f"v_steady_g02_c{take:02d}.wav").unlink()
+    items, _ = find_audio_items("folder", root, group_by="ucf")
+    assert {(it.label, it.group) for it in items if it.split == "test"} == {("rising", "g3"), ("steady", "g2")}

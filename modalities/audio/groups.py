@@ -43,33 +43,36 @@ def name_groups(items: list[AudioItem], group_by: str, root: Path) -> list[Audio
 
     pattern = group_pattern(group_by)
     paths, labels = [Path(it.name) for it in items], [it.label for it in items]
-    if items and reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern, labels, root)):
-        raise DataError(f"{root}: {said_group_by(group_by)} reads each clip's group from its path below its class folder "
-                        f"(folder: the first sub-folder, <class>/<speaker>/take1.wav; a pattern with a / searched in "
-                        f"<speaker>/take1, without the extension), but it matches none of the {len(items)} clips' paths (e.g. "
-                        f"{paths[0].relative_to(root) if paths[0].is_relative_to(root) else paths[0]}): put each group's clips in "
-                        r"a sub-folder of their class folder, or write a file-name pattern such as 'spk(\d+)' (spk03_take2.wav: "
-                        "group 03)")
-    if items and not reads_folders(pattern) and all(g is None for g in read_groups(paths, pattern)):
+    groups = read_groups(paths, pattern, labels, root)  # each clip's group, read once
+    if items and all(g is None for g in groups):
+        if reads_folders(pattern):
+            raise DataError(f"{root}: {said_group_by(group_by)} reads each clip's group from its path below its class folder "
+                            f"(folder: the first sub-folder, <class>/<speaker>/take1.wav; a pattern with a / searched in "
+                            f"<speaker>/take1, without the extension), but it matches none of the {len(items)} clips' paths (e.g. "
+                            f"{paths[0].relative_to(root) if paths[0].is_relative_to(root) else paths[0]}): put each group's clips "
+                            r"in a sub-folder of their class folder, or write a file-name pattern such as 'spk(\d+)' (spk03_take2.wav: "
+                            "group 03)")
         raise DataError(f"{root}: {said_group_by(group_by)} reads each clip's group from its file name (class folders: a "
                         f"regular expression searched in the name without its extension, its first capture group the group, or "
                         f"ucf), but it matches none of the {len(items)} clips' names (e.g. {Path(items[0].name).stem}): write a "
                         r"pattern such as 'spk(\d+)' (spk03_take2.wav: group 03), or, for groups listed in a column, pass "
                         f"{AUDIO_SPLIT_HINT.split(', or ', 1)[1]}{nested_hint(paths, labels, root)}")
-    groups = item_groups(paths, group_by, str(root), AUDIO_SPLIT_HINT, labels=labels, root=root)
+    if any(g is None for g in groups):  # some match, some not: the video reader's refusal names those that do not
+        item_groups(paths, group_by, str(root), AUDIO_SPLIT_HINT, labels=labels, root=root)
     return [dataclasses.replace(it, group=g) for it, g in zip(items, groups)]
 
 
 def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> None:
-    """DataError when the ``train/`` and ``test/`` folders under ``root`` put a group of ``group_by`` (items' ``group``,
-    :func:`name_groups`) on both sides, naming each group with a clip of each side; as the video adapter, a ``ucf`` group
-    is one class's recording (:func:`~..video.groups.recordings`)."""
-    from ..video.groups import recordings
+    """DataError when the ``train/`` and ``test/`` folders under ``root`` put a group of ``group_by`` (``items`` with
+    their ``group``, read by :func:`name_groups`) on both sides, naming each group with a clip of each side; as the video
+    adapter, a ``ucf`` group is one class's recording (:func:`~..video.groups.recordings`: ``'JumpUp g8'``)."""
+    from ..video.groups import UCF_GROUP, group_pattern
 
-    paths = [Path(it.name) for it in items]
-    refuse_groups_in_both(str(root), group_by, recordings(paths, [it.label for it in items], group_by, str(root), AUDIO_SPLIT_HINT, root=root),
-                          [it.split for it in items], [p.name for p in paths], shown=lambda names: names[0], held="clips",
-                          named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
+    ucf = group_pattern(group_by) is UCF_GROUP
+    recorded = [f"{it.label} {it.group}" if ucf else str(it.group) for it in items]
+    refuse_groups_in_both(str(root), group_by, recorded, [it.split for it in items], [Path(it.name).name for it in items],
+                          shown=lambda names: names[0], held="clips", named=said_group_by(group_by),
+                          fix="move each group's clips to one side, or leave group_by out")
 
 
 def said_group_by_of(found: _Found) -> str | None:
