@@ -204,3 +204,24 @@ def test_find_audio_items_refuses_a_fold_of_a_set_without_folds(tmp_path):
     assert err.value.key == "test_fold"
     with pytest.raises(ConfigError, match="test_fold must be a fold of ESC-50, 1 to 5, got 6"):
         find_audio_items("esc50", tmp_path, test_fold=6)
+
+
+def test_one_fetch_serves_fsdd_and_the_fold_sets_and_removes_the_archive(tmp_path, monkeypatch):
+    # review R2.3: FSDD's download copied the fold sets' try/except, messages and cleanup; both use fetched_archive now
+    from mmdistill.modalities.audio.fold_download import fetched_archive
+
+    def offline(url, dst, progress=True):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr("torch.hub.download_url_to_file", offline)
+    with pytest.raises(DataError, match=r"^could not download FSDD from https://github.com/Jakobovski/.* into .*: OSError: Network "
+                                        r"is unreachable. This machine may be offline; put the files there instead as "):
+        load_audio_dataset("fsdd", tmp_path / "fsdd", download=True)
+    monkeypatch.setattr("torch.hub.download_url_to_file", lambda url, dst, progress=True: Path(dst).write_bytes(b"<html>"))
+    with pytest.raises(DataError, match=r"^the X download from u into .* is not a readable archive \(BadZipFile: .*\): a proxy's "
+                                        r"page or a cut download\? Try again, or unpack the archive there yourself$"):
+        with fetched_archive("X", "u", tmp_path / "x.zip") as archive:
+            zipfile.ZipFile(archive)
+    with fetched_archive("X", "u", tmp_path / "y.zip") as archive:
+        assert archive.read_bytes() == b"<html>"
+    assert list(tmp_path.glob("*.zip")) == []  # removed after a failure and after a success

@@ -1,52 +1,72 @@
 """Fetching a released archive (ESC-50's zip, UrbanSound8K's tar.gz: :data:`~.folds.RELEASES`) and unpacking it into the
-data root, for ``download=True``. A download that fails (offline), or that is not the archive it should be (a proxy's
-page, a cut transfer), is a DataError naming the URL and the root; the archive is removed either way, and a member
+data root, for ``download=True``; :func:`fetched_archive` is the fetch FSDD's zip shares. A download that fails
+(offline), or that is not the archive it should be (a proxy's page, a cut transfer), is a DataError naming the URL and
+the root; the archive is removed either way, and a member
 whose path would leave the root is refused."""
 
 from __future__ import annotations
 
 import tarfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mmdistill.errors import DataError
 
 
-def download_release(title: str, url: str, root: Path) -> None:
-    """Download ``url`` into ``root`` and unpack it there (a ``.zip`` or a ``.tar.gz``), then remove the archive."""
+@contextmanager
+def fetched_archive(title: str, url: str, archive: Path, *, kind: str = "archive",
+                    offline: str = "download and unpack the archive there instead",
+                    retry: str = "unpack the archive there yourself") -> Iterator[Path]:
+    """Download ``url`` to ``archive`` (a file in the data root) and give its path to the block that unpacks it; the
+    archive is removed afterwards, whatever happened. The one fetch of FSDD's zip and of the fold sets' releases.
+
+    Raises:
+        DataError: a download that fails (offline), naming ``title``, the URL and the root, with ``offline`` (what to do
+            instead); an archive the block cannot read (a zip, tar or OS error: a proxy's page, a cut transfer), called
+            a ``kind`` that is not readable, with ``retry``.
+    """
     from torch.hub import download_url_to_file
 
-    archive = root / url.rsplit("/", 1)[-1]
+    root = archive.parent
     try:
         try:
             download_url_to_file(url, str(archive), progress=True)
         except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, socket errors
             raise DataError(f"could not download {title} from {url} into {root}: {type(exc).__name__}: {exc}. This machine may "
-                            "be offline; download and unpack the archive there instead") from None
-        _unpack(title, url, archive, root)
+                            f"be offline; {offline}") from None
+        try:
+            yield archive
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            raise DataError(f"the {title} download from {url} into {root} is not a readable {kind} ({type(exc).__name__}: "
+                            f"{exc}): a proxy's page or a cut download? Try again, or {retry}") from None
     finally:
         archive.unlink(missing_ok=True)
 
 
+def download_release(title: str, url: str, root: Path) -> None:
+    """Download ``url`` into ``root`` and unpack it there (a ``.zip`` or a ``.tar.gz``), then remove the archive
+    (:func:`fetched_archive`)."""
+    with fetched_archive(title, url, root / url.rsplit("/", 1)[-1]) as archive:
+        _unpack(title, url, archive, root)
+
+
 def _unpack(title: str, url: str, archive: Path, root: Path) -> None:
     top = root.resolve()
-    try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for name in zf.namelist():
-                    _inside(top, name, url)
-                zf.extractall(root)
-        else:
-            with tarfile.open(archive) as tf:
-                members = tf.getmembers()
-                for m in members:
-                    _inside(top, m.name, url)
-                    if not (m.isfile() or m.isdir()):
-                        raise DataError(f"the {title} archive from {url} holds {m.name}, not a file or folder: not unpacked")
-                tf.extractall(root, members=members, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(f"the {title} download from {url} into {root} is not a readable archive ({type(exc).__name__}: {exc}): "
-                        "a proxy's page or a cut download? Try again, or unpack the archive there yourself") from None
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                _inside(top, name, url)
+            zf.extractall(root)
+    else:
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()
+            for m in members:
+                _inside(top, m.name, url)
+                if not (m.isfile() or m.isdir()):
+                    raise DataError(f"the {title} archive from {url} holds {m.name}, not a file or folder: not unpacked")
+            tf.extractall(root, members=members, filter="data")
 
 
 def _inside(top: Path, name: str, url: str) -> None:

@@ -130,15 +130,11 @@ def _download_fsdd(root: Path) -> None:
     removed either way, and ``recordings/`` is made only from a readable one."""
     import zipfile
 
-    from torch.hub import download_url_to_file
+    from .fold_download import fetched_archive
 
-    archive = root / "free-spoken-digit-dataset.zip"
-    try:
-        download_url_to_file(FSDD_URL, str(archive), progress=True)
-    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, socket errors
-        raise DataError(f"could not download FSDD from {FSDD_URL} into {root}: {type(exc).__name__}: {exc}. This machine "
-                        f"may be offline; put the files there instead as {LAYOUTS['fsdd']}") from None
-    try:
+    with fetched_archive("FSDD", FSDD_URL, root / "free-spoken-digit-dataset.zip", kind="zip archive",
+                         offline=f"put the files there instead as {LAYOUTS['fsdd']}",
+                         retry=f"put the files there as {LAYOUTS['fsdd']}") as archive:
         with zipfile.ZipFile(archive) as zf:
             members = [(info, Path(info.filename).parts) for info in zf.infolist()]
             wanted = [(info, parts[-1]) for info, parts in members
@@ -147,8 +143,3 @@ def _download_fsdd(root: Path) -> None:
             out.mkdir(parents=True, exist_ok=True)
             for info, name in wanted:
                 (out / name).write_bytes(zf.read(info))
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise DataError(f"the FSDD download from {FSDD_URL} into {root} is not a readable zip archive ({type(exc).__name__}: "
-                        f"{exc}): a proxy's page or a cut download? Try again, or put the files there as {LAYOUTS['fsdd']}") from None
-    finally:
-        archive.unlink(missing_ok=True)
