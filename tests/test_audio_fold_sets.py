@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -181,9 +182,41 @@ def test_download_unpacks_the_release_and_refuses_a_path_outside_the_root(tmp_pa
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../outside.txt", "x")
     monkeypatch.setattr("torch.hub.download_url_to_file", lambda url, dst, progress=True: Path(dst).write_bytes(evil.getvalue()))
-    with pytest.raises(DataError, match="a path outside the data root"):
+    with pytest.raises(DataError, match="no ESC-50 release under"):  # zipfile writes ../outside.txt inside the root
         load_audio_dataset("esc50", tmp_path / "data2", download=True, **KW)
     assert not (tmp_path / "outside.txt").exists()
+
+
+def _tar_release(tmp_path, monkeypatch, *members: tarfile.TarInfo) -> None:
+    """The UrbanSound8K download serves a tar.gz of ``members`` (each a few bytes, or a link)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for m in members:
+            tf.addfile(m, io.BytesIO(b"x" * m.size) if m.isfile() else None)
+    monkeypatch.setattr("torch.hub.download_url_to_file", lambda url, dst, progress=True: Path(dst).write_bytes(buf.getvalue()))
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, 1 if kind == tarfile.REGTYPE else 0
+    return info
+
+
+def test_a_tar_release_is_unpacked_by_tarfiles_data_filter_and_refuses_a_way_out(tmp_path, monkeypatch):
+    # review R2.5: the member checks are the standard library's (tarfile's data filter), every member checked before any
+    # is written; links stay refused (the project writes through no link)
+    _tar_release(tmp_path, monkeypatch, _member("UrbanSound8K/a.txt"), _member("../outside.txt"))
+    with pytest.raises(DataError, match=r"the UrbanSound8K archive from .* holds '../outside.txt', a path outside the data root "
+                                        r".*: not unpacked"):
+        load_audio_dataset("urbansound8k", tmp_path / "d1", download=True, **KW)
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "d1").exists()  # nothing written, nothing left
+    _tar_release(tmp_path, monkeypatch, _member("UrbanSound8K/link", tarfile.SYMTYPE, "a.txt"))
+    with pytest.raises(DataError, match=r"holds UrbanSound8K/link, not a file or folder: not unpacked"):
+        load_audio_dataset("urbansound8k", tmp_path / "d2", download=True, **KW)
+    _tar_release(tmp_path, monkeypatch, _member("/UrbanSound8K/a.txt"))  # a leading / is dropped: written inside the root
+    with pytest.raises(DataError, match="no UrbanSound8K release under"):
+        load_audio_dataset("urbansound8k", tmp_path / "d3", download=True, **KW)
+    assert (tmp_path / "d3" / "UrbanSound8K" / "a.txt").read_bytes() == b"x"
 
 
 def test_the_recipe_config_passes_test_fold(tmp_path):

@@ -1,8 +1,7 @@
 """Fetching a released archive (ESC-50's zip, UrbanSound8K's tar.gz: :data:`~.folds.RELEASES`) and unpacking it into the
 data root, for ``download=True``; :func:`fetched_archive` is the fetch FSDD's zip shares. A download that fails
 (offline), or that is not the archive it should be (a proxy's page, a cut transfer), is a DataError naming the URL and
-the root; the archive is removed either way, and a member
-whose path would leave the root is refused."""
+the root; the archive is removed either way; a member is written inside the root or refused (:func:`_unpack`)."""
 
 from __future__ import annotations
 
@@ -53,24 +52,27 @@ def download_release(title: str, url: str, root: Path) -> None:
 
 
 def _unpack(title: str, url: str, archive: Path, root: Path) -> None:
-    top = root.resolve()
+    """Unpack ``archive`` into ``root`` with the standard library's own guards: a zip's members are written inside
+    ``root`` (``zipfile`` drops a leading ``/`` and ``..`` parts); a tar's are checked, every one before anything is
+    written, by ``tarfile``'s ``data`` filter (a path outside ``root``, an absolute path, a device file: refused) and
+    must be a file or a folder (a link is refused too, as the project writes through no link). DataError naming the
+    member; and on a Python whose ``tarfile`` has no filters (before 3.10.12), naming the archive to unpack by hand."""
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
-            for name in zf.namelist():
-                _inside(top, name, url)
             zf.extractall(root)
-    else:
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for m in members:
-                _inside(top, m.name, url)
-                if not (m.isfile() or m.isdir()):
-                    raise DataError(f"the {title} archive from {url} holds {m.name}, not a file or folder: not unpacked")
-            tf.extractall(root, members=members, filter="data")
-
-
-def _inside(top: Path, name: str, url: str) -> None:
-    """DataError when the archive member ``name`` would be written outside ``top`` (an absolute path or ``..``)."""
-    target = (top / name).resolve()
-    if target != top and top not in target.parents:
-        raise DataError(f"the archive from {url} holds {name!r}, a path outside the data root {top}: not unpacked")
+        return
+    if not hasattr(tarfile, "data_filter"):
+        raise DataError(f"the {title} archive from {url} is a tar file, and this Python's tarfile has no extraction filters "
+                        f"(Python 3.10.12 or later has them) to keep its members inside {root}: not unpacked; unpack it there "
+                        "yourself, or use a newer Python")
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for m in members:
+            if not (m.isfile() or m.isdir()):
+                raise DataError(f"the {title} archive from {url} holds {m.name}, not a file or folder: not unpacked")
+            try:
+                tarfile.data_filter(m, str(root))
+            except tarfile.FilterError as exc:
+                raise DataError(f"the {title} archive from {url} holds {m.name!r}, a path outside the data root {root} "
+                                f"({exc}): not unpacked") from None
+        tf.extractall(root, members=members, filter="data")
