@@ -258,3 +258,14 @@ def test_one_fetch_serves_fsdd_and_the_fold_sets_and_removes_the_archive(tmp_pat
     with fetched_archive("X", "u", tmp_path / "y.zip") as archive:
         assert archive.read_bytes() == b"<html>"
     assert list(tmp_path.glob("*.zip")) == []  # removed after a failure and after a success
+
+
+def test_split_rule_says_a_sources_own_rule(tmp_path):
+    # review R2.6: the loader wrote split_rule(found) or found.rule; split_rule answers with the source's rule itself
+    from mmdistill.modalities.audio.find import _find
+    from mmdistill.modalities.audio.groups import split_rule
+
+    _esc50(tmp_path)
+    found = _find("esc50", tmp_path, download=False, strict=False, test_fold=2)
+    assert split_rule(found) == found.rule and "official fold 2 of 5 held out" in split_rule(found)
+    assert split_rule(_find("tones", None, download=False, strict=False)) is None  # each class's share: not recorded

@@ -261,11 +261,10 @@ def load_audio_dataset(
                          else "the test split has no folder or row for them, or their test clips were unreadable", report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)
-    groups = [it.group for it in read]
-    train_groups = ([str(g) for g, t in zip(groups, train.tolist()) if t]
-                    if len(groups) == len(y) and all(g is not None for g in groups) else None)
+    groups = [it.group for it in read]  # one per row of x
+    train_groups = [str(g) for g, t in zip(groups, train.tolist()) if t] if all(g is not None for g in groups) else None
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report,
-                        split_rule(found) or found.rule, train_groups)
+                        split_rule(found), train_groups)
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -119,9 +119,10 @@ def draw_groups(found: _Found, items: list[AudioItem], fraction: float, seed: in
 def split_rule(found: _Found) -> str | None:
     """How the held-out split of ``found`` was drawn, for the data's ``meta["split_rule"]`` (a set distilled under
     another rule is then warned about: :func:`mmdistill.share.warn_split_rule`): by ``group_by`` groups (FSDD's speakers
-    too), or None (each class's clips, the rule the audio loader always used, or a given split such as FSDD's own)."""
+    too), a rule of the source's own (``found.rule``: an official fold held out), or None (each class's clips, the rule
+    the audio loader always used, or a given split such as FSDD's own)."""
     if not (found.needs_split and found.group_by):
-        return None
+        return found.rule
     if found.group_source:
         return f"by {found.group_source}, group_by={found.group_by!r} (test_fraction of the groups, seeded, among the readable clips)"
     if found.group_from_names:
