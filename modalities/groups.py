@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -87,16 +88,23 @@ def _rows(lines: list[int]) -> str:
     return f"rows {line_list(lines, 5)}"
 
 
-def groups_in_both(groups: Sequence[str], splits: Sequence[str], entries: Sequence[int] | Sequence[str],
-                   shown: Callable[[list], str] = _rows) -> list[str]:
-    """The groups that have entries in both splits, each described with its entries on each side (``entries``: the
-    CSV line of each entry, shown as ``rows 2, 3``; or what ``shown`` makes of a side's entries, such as the video
-    loader's first clip name), sorted by group name: ``"'ann' (train rows 2, 3; test rows 9)"``."""
+def groups_on_both_sides(groups: Sequence[str], splits: Sequence[str], entries: Sequence[Any]) -> dict[str, dict[str, list]]:
+    """The groups that have entries in both splits (``splits``: each entry's ``train`` or ``test``), sorted by group
+    name, each with its entries (``entries``: a CSV line, a clip name, a fold) by side: ``{"ann": {"train": [2, 3],
+    "test": [9]}}``."""
     sides: dict[str, dict[str, list]] = {}
     for g, s, entry in zip(groups, splits, entries):
         sides.setdefault(g, {}).setdefault(s, []).append(entry)
+    return {g: r for g, r in sorted(sides.items()) if "train" in r and "test" in r}
+
+
+def groups_in_both(groups: Sequence[str], splits: Sequence[str], entries: Sequence[int] | Sequence[str],
+                   shown: Callable[[list], str] = _rows) -> list[str]:
+    """The groups that have entries in both splits (:func:`groups_on_both_sides`), each described with its entries on
+    each side (``entries``: the CSV line of each entry, shown as ``rows 2, 3``; or what ``shown`` makes of a side's
+    entries, such as the video loader's first clip name), sorted by group name: ``"'ann' (train rows 2, 3; test rows 9)"``."""
     return [f"{g!r} (train {shown(r['train'])}; test {shown(r['test'])})"
-            for g, r in sorted(sides.items()) if "train" in r and "test" in r]
+            for g, r in groups_on_both_sides(groups, splits, entries).items()]
 
 
 def some(described: list[str], limit: int = 5) -> str:
@@ -161,5 +169,5 @@ def folder_group_rule(group_by: str) -> str:
             "among the readable clips)")
 
 
-__all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "no_group_column",
+__all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "groups_on_both_sides", "no_group_column",
            "refuse_groups_in_both", "quoted", "rows_without_group", "said_group_by", "some"]

@@ -269,3 +269,4 @@ def test_split_rule_says_a_sources_own_rule(tmp_path):
     found = _find("esc50", tmp_path, download=False, strict=False, test_fold=2)
     assert split_rule(found) == found.rule and "official fold 2 of 5 held out" in split_rule(found)
     assert split_rule(_find("tones", None, download=False, strict=False)) is None  # each class's share: not recorded
+

@@ -31,6 +31,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 
 from ..artifacts import HIDDEN
+from ..groups import groups_on_both_sides
 from .decode import BadFile
 from .items import AudioItem, _Found, _path_opener, _raise
 from .registry import LAYOUTS
@@ -220,12 +221,12 @@ def _sources_in_both(spec: FoldRelease, path: Path, rows: list, held: int) -> li
     """The source recordings with clips both in the held-out fold ``held`` and in a training fold, each named with its
     folds in one warning (ESC-50's README states it keeps each source in one fold; UrbanSound8K's README does not say;
     an edited CSV can break either)."""
-    folds: dict[str, set[int]] = {}
-    for _, fold, _, _, _, source, _ in rows:
-        folds.setdefault(source, set()).add(fold)
-    both = sorted(s for s, f in folds.items() if held in f and len(f) > 1)
+    sides = groups_on_both_sides([r[5] for r in rows], ["test" if r[1] == held else "train" for r in rows],
+                                 [r[1] for r in rows])  # each source's folds, by side
+    both = list(sides)
     if both:
-        shown = "; ".join(f"{s} (folds {', '.join(map(str, sorted(folds[s])))})" for s in both[:5])
+        shown = "; ".join(f"{s} (folds {', '.join(map(str, sorted(set(f['train'] + f['test']))))})"
+                          for s, f in list(sides.items())[:5])
         log.warning("%s: %d source recording(s) (%s) have clips in the held-out fold %d and in a training fold: %s%s. %s keeps "
                     "each source in one fold, so a score on this split is not on unheard recordings: restore the release's CSV",
                     path, len(both), spec.source_col, held, shown, " ..." if len(both) > 5 else "", spec.title)
