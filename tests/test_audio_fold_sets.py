@@ -270,3 +270,12 @@ def test_split_rule_says_a_sources_own_rule(tmp_path):
     assert split_rule(found) == found.rule and "official fold 2 of 5 held out" in split_rule(found)
     assert split_rule(_find("tones", None, download=False, strict=False)) is None  # each class's share: not recorded
 
+
+def test_a_metadata_csv_the_reader_refuses_names_its_line(tmp_path):
+    # review R2.7: the fold sets' CSV reader passed no on_error to numbered_records, so a field over the csv module's limit
+    # read "cannot read CSV file ...: field larger than field limit (131072)", with no line
+    top = _esc50(tmp_path)
+    meta = top / "meta" / "esc50.csv"
+    meta.write_text(meta.read_text() + "x.wav,1,0,dog,True," + "9" * 140_000 + ",A\n")
+    with pytest.raises(DataError, match=r"esc50.csv line 19: a field on this line is longer than 131,072 characters"):
+        load_audio_dataset("esc50", tmp_path, **KW)

@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmdistill.csv_lines import numbered_records
+from mmdistill.csv_lines import numbered_records, quote_error
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 
@@ -155,7 +155,8 @@ def _rows(spec: FoldRelease, path: Path) -> list[tuple[int, int, str, int, str, 
     an empty file name or one listed twice."""
     try:
         text = decode_utf8(path.read_bytes(), f"CSV file {path}")
-        records = list(numbered_records(csv.reader(text.splitlines())))
+        records = list(numbered_records(csv.reader(text.splitlines()),
+                                        lambda exc, start, line: quote_error(path, exc, start, line)))
     except (OSError, csv.Error) as exc:
         raise DataError(f"cannot read CSV file {path}: {exc}") from None
     if not records:
