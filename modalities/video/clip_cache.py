@@ -1,12 +1,12 @@
 """The decoded-clip cache of the video loader: one uint8 safetensors file per load, keyed by the layout's classes,
 the clips' files and their state (:func:`_fingerprint`) and the decode settings; read (:func:`_read_cache`, checked
-against the layout), written atomically (:func:`_write_cache`) and superseded entries removed. A cache that cannot be
-read or written is a warning, never the run's end."""
+against the layout), written atomically (:func:`_write_cache`); the loader then removes the entries it supersedes
+(:func:`mmdistill.cache_slots.remove_superseded`). A cache that cannot be read or written is a warning, never the run's
+end."""
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import logging
@@ -68,7 +68,8 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
     used. Without ``stamps``, the entry's slot: what it is of, apart from its files' state. Two entries of one slot are
     the same clips read at two states of their files (re-copied in place, ``chmod``-ed, edited): only the newest can
-    still be hit, so writing it removes the others (:func:`_remove_superseded`); another split or setting is another slot."""
+    still be hit, so writing it removes the others (:func:`mmdistill.cache_slots.remove_superseded`); another split or
+    setting is another slot."""
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "sampling": sampling.settings(), "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
@@ -77,30 +78,6 @@ def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored:
     for path, _ in ignored:
         h.update(f"ignored|{path}\n".encode())
     return h.hexdigest()[:24]
-
-
-def _remove_superseded(cache_path: Path, slot: str) -> None:
-    """Remove the other entries of ``cache_path``'s folder and name that record ``slot`` (walk 40A: a re-copied or
-    ``chmod``-ed folder added a full entry each time and the superseded ones stayed); an entry that cannot be read or
-    removed is left (``mmdistill cache clear`` removes it)."""
-    from safetensors import safe_open
-
-    prefix = cache_path.name.rsplit("-", 1)[0] + "-"
-    removed = []
-    for other in cache_path.parent.glob(f"{glob.escape(prefix)}*.safetensors"):
-        if other == cache_path or other.is_symlink() or not other.is_file():
-            continue
-        try:
-            with safe_open(str(other), "pt") as fh:
-                if (fh.metadata() or {}).get("slot") != slot:
-                    continue
-            other.unlink()
-            removed.append(other.name)
-        except Exception:  # noqa: BLE001 - not a cache of this loader, damaged, or gone: not ours to judge here
-            continue
-    if removed:
-        log.info("removed %d decoded-clip cache(s) of the same folder and settings that its files' changes superseded (%s)",
-                 len(removed), ", ".join(removed))
 
 
 def default_cache_dir() -> Path:

@@ -48,10 +48,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.cache_slots import remove_superseded
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport as CoreLoadReport
 
-from .clip_cache import _cache_exists, _fingerprint, _read_cache, _remove_superseded, _write_cache, default_cache_dir, offset_key
+from .clip_cache import _cache_exists, _fingerprint, _read_cache, _write_cache, default_cache_dir, offset_key
 from .decode import (IMAGE_EXTENSIONS, OFFSETS, SHORT_POLICIES, VIDEO_EXTENSIONS, FrameSampling, _decode_file,
                      _decode_frame_dir, _frame_files, _other_files)
 from .layout import Item, _discover, discover
@@ -312,7 +313,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                               "sampling": json.dumps(sampling.settings()), "native_sizes": json.dumps(native), "frame_rates": json.dumps(counts),
                               "slot": (slot := _fingerprint(items, sampling, kind, ignored + unused, all_classes, stamps=False))})
         if wrote:
-            _remove_superseded(cache_path, slot)
+            remove_superseded(cache_path, slot, "decoded-clip cache", log)
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
     u8 = {"x_train": xtr, "x_test": xte}
     del xtr, xte

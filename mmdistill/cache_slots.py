@@ -1,0 +1,56 @@
+"""Superseded cache entries: an entry that records its *slot* replaces the other entries of that slot when it is written.
+
+A cache entry is keyed by what it was computed from, its source files' state included (size, modification time, inode,
+status-change time: the last two no copy tool sets back). Its slot is the same key without that state: what the entry
+is *of* (the same files by path, the same labels, split and settings). Two entries of one slot are the same files read
+at two states; the files can never return to the older state (a status-change time is never set back), so only the
+newest entry can still be hit and the older ones only fill the disk (walk 40A: a re-copied or ``chmod``-ed video folder
+added a full entry each time; walk 55Q: an image folder's did the same). Another split, setting, class or file list is
+another slot: its entry may be hit again and is kept.
+
+An entry is ``<folder>/<name>-<key>.safetensors`` whose safetensors metadata holds ``slot``; the decoded-clip cache
+(:mod:`mmdistill.modalities.video.clip_cache`) and the decoded-image cache (:mod:`mmdistill.modalities.image.pixel_cache`)
+both write it and call :func:`remove_superseded` after a write that succeeded.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from pathlib import Path
+
+
+def entry_slot(path: Path) -> str | None:
+    """The ``slot`` recorded in the safetensors metadata of ``path`` (only its header is read), or None when the file
+    records none or is not a readable safetensors file (damaged, foreign, gone)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as fh:
+            return (fh.metadata() or {}).get("slot")
+    except Exception:  # noqa: BLE001 - safetensors raises its own error types (and OSError) for a file it cannot read
+        return None
+
+
+def remove_superseded(cache_path: Path, slot: str, what: str, log: logging.Logger) -> list[str]:
+    """Remove the entries beside ``cache_path`` (just written) that share its name up to the last ``-`` (the key) and
+    record ``slot``; returns the names removed and logs them at INFO as ``what`` ("decoded-clip cache"). A link, a
+    folder, a file that cannot be read or records another slot (or none), and one that cannot be removed are left
+    (``mmdistill cache clear`` removes them)."""
+    prefix = cache_path.name.rsplit("-", 1)[0] + "-"
+    removed = []
+    for other in sorted(cache_path.parent.glob(f"{glob.escape(prefix)}*.safetensors")):
+        if other == cache_path or other.is_symlink() or not other.is_file() or entry_slot(other) != slot:
+            continue
+        try:
+            other.unlink()
+        except OSError:  # gone meanwhile, or a folder that refuses it: not the run's concern
+            continue
+        removed.append(other.name)
+    if removed:
+        log.info("removed %d %s(s) of the same folder and settings that its files' changes superseded (%s)",
+                 len(removed), what, ", ".join(removed))
+    return removed
+
+
+__all__ = ["entry_slot", "remove_superseded"]

@@ -1,0 +1,48 @@
+"""Superseded cache entries (mmdistill/cache_slots.py): writing an entry removes the entries beside it of the same name
+and slot, and nothing else; the decoded-clip and decoded-image caches both use it (walk 55Q)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from mmdistill.cache_slots import entry_slot, remove_superseded
+
+log = logging.getLogger("test_cache_slots")
+
+
+def _entry(path: Path, slot: str | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"x": torch.zeros(2)}, str(path), metadata={"slot": slot} if slot is not None else {"key": "k"})
+    return path
+
+
+def test_only_the_other_entries_of_the_same_name_and_slot_are_removed(tmp_path, caplog):
+    new = _entry(tmp_path / "set-pets-aaa.safetensors", "S")
+    old = [_entry(tmp_path / f"set-pets-{k}.safetensors", "S") for k in ("bbb", "ccc")]
+    kept = [_entry(tmp_path / "set-pets-ddd.safetensors", "other slot"),
+            _entry(tmp_path / "set-pets-eee.safetensors", None),  # records no slot (an older entry)
+            _entry(tmp_path / "set-cats-fff.safetensors", "S"),  # another name: another folder's
+            _entry(tmp_path / "elsewhere" / "set-pets-ggg.safetensors", "S")]  # another cache folder
+    damaged = tmp_path / "set-pets-hhh.safetensors"
+    damaged.write_bytes(b"\x00" * 20)
+    target = _entry(tmp_path / "t" / "set-pets-iii.safetensors", "S")
+    (tmp_path / "set-pets-link.safetensors").symlink_to(target)  # a link is never ours to remove
+    with caplog.at_level(logging.INFO, logger="test_cache_slots"):
+        removed = remove_superseded(new, "S", "decoded-image cache", log)
+    assert removed == ["set-pets-bbb.safetensors", "set-pets-ccc.safetensors"]
+    assert not any(p.exists() for p in old) and new.exists() and damaged.exists() and target.exists()
+    assert all(p.exists() for p in kept) and (tmp_path / "set-pets-link.safetensors").is_symlink()
+    assert caplog.messages == ["removed 2 decoded-image cache(s) of the same folder and settings that its files' changes "
+                               "superseded (set-pets-bbb.safetensors, set-pets-ccc.safetensors)"]
+
+
+def test_the_slot_is_read_from_the_header_and_none_for_a_foreign_file(tmp_path):
+    assert entry_slot(_entry(tmp_path / "a-1.safetensors", "S")) == "S"
+    assert entry_slot(_entry(tmp_path / "a-2.safetensors", None)) is None
+    (tmp_path / "a-3.safetensors").write_text("not safetensors")
+    assert entry_slot(tmp_path / "a-3.safetensors") is None and entry_slot(tmp_path / "gone.safetensors") is None
+    assert remove_superseded(tmp_path / "a-1.safetensors", "S", "decoded-clip cache", log) == []
