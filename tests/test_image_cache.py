@@ -160,3 +160,19 @@ def test_a_hit_is_refused_where_memory_is_short_as_a_decode_would_be(tmp_path, m
     monkeypatch.setattr(mmdistill.memory, "host_shortfall", lambda need: 1)
     with pytest.raises(DataError, match="cached images of .*memory|memory.*cached images of"):
         load_image_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+
+
+def test_a_folder_spelled_relative_absolute_or_dot_is_one_entry(tmp_path, monkeypatch):
+    """Walk 55Q: the key took each file's path as spelled, so ``pets``, ``/abs/pets`` and ``.`` (run inside it) were three
+    entries of the same images, each decoded again; the entry of ``.`` was named ``imagefolder-<key>`` (no folder name)."""
+    root = _tree(tmp_path / "pets")
+    (root / "cat" / "notes.txt").write_text("not an image")  # an entry not read: in the key too
+    cache = tmp_path / "c"
+    monkeypatch.chdir(tmp_path)
+    first = load_image_dataset("imagefolder", "pets", image_size=8, cache_dir=cache).report.facts["cache"]
+    assert first.startswith("wrote imagefolder-pets-")
+    name = first.split(" ", 1)[1]
+    assert load_image_dataset("imagefolder", root, image_size=8, cache_dir=cache).report.facts["cache"] == f"hit {name}"
+    monkeypatch.chdir(root)
+    assert load_image_dataset("imagefolder", ".", image_size=8, cache_dir=cache).report.facts["cache"] == f"hit {name}"
+    assert [p.name for p in cache.iterdir()] == [name]

@@ -5,7 +5,7 @@ settings reads them instead of decoding every JPEG again.
 
 An entry is ``<cache_dir>/<dataset>-<key>.safetensors`` (``cache_dir``: ``<cache>/image``, :func:`default_cache_dir`;
 ``mmdistill cache`` lists and clears the ``image`` kind). The key (:func:`entry_key`) is a SHA-256 of what decides the
-pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``, the classes, each file's path, label
+pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``, the classes, each file's absolute path, label
 and split (the split's result, so ``test_fraction`` and ``split_seed`` of a drawn split are in it) with its size,
 modification time, inode and status-change time (ns; the video cache's stamp: a file replaced by ``cp -p`` is decoded
 again), and the entries the load did not read (they are in its report). A changed, added or removed file misses.
@@ -65,19 +65,20 @@ def file_stamp(path: Path) -> str:
 def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
               ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] = file_stamp) -> str:
     """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
-    each of ``files`` (path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
-    ``ignored`` entries (path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
+    each of ``files`` (absolute path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
+    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
     h = hashlib.sha256(json.dumps({"format": FORMAT, "settings": settings, "classes": list(classes)}, sort_keys=True).encode())
-    for index, (path, label) in enumerate(files):
-        h.update(f"{'train' if index < n_train else 'test'}|{label}|{path}|{stamp(path)}\n".encode())
+    for index, (path, label) in enumerate(files):  # the absolute path: ``pets`` and ``/home/me/pets`` are one folder
+        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}|{stamp(path)}\n".encode())
     for path, why in ignored:
-        h.update(f"ignored|{path}|{why}\n".encode())
+        h.update(f"ignored|{os.path.abspath(path)}|{why}\n".encode())
     return h.hexdigest()[:24]
 
 
 def cache_file(cache_dir: str | Path | None, dataset: str, root: Path, key: str) -> Path:
-    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors``; the names only make the folder readable."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{root.name}".lower()).strip("-")[:60] or "images"
+    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors`` (the name of the absolute root: ``.`` is named too); the
+    names only make the folder readable."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{Path(os.path.abspath(root)).name}".lower()).strip("-")[:60] or "images"
     return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / f"{slug}-{key}.safetensors"
 
 
