@@ -7,8 +7,8 @@
 Every cache holds what can be computed again: decoded images (``image``), decoded video clips (``video``), video-static-dynamic's stage 1
 (``video-static``: static memories kept so a resume continues them), caption embeddings (``text``), pretrained
 sequence learners (``sequences``), torch_geometric's working folders and downloads (``graph``) and ZCA whitening fits (``zca``). Each
-changed setting leaves a new file beside the old ones, so the folders only grow (a video folder whose files changed
-replaces its own entry); nothing else deletes them but this command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
+changed setting leaves a new file beside the old ones, so the folders only grow (a video or image folder whose files
+changed replaces its own entry: :mod:`mmdistill.cache_slots`); nothing else deletes them but this command. Only entries of the names mmdistill writes are touched (``*.safetensors`` files and the hidden temporary
 files and folders of interrupted writes, safetensors' own ``.tmpXXXXXX`` among them; for ``graph``, its hash-named
 working folders and ``download``; for ``video-static``, its hash-named folders, left while a running stage 1 holds
 their lock), so a cache root set to a wrong folder (``$MMDISTILL_CACHE``) loses nothing else. A

@@ -176,3 +176,43 @@ def test_a_folder_spelled_relative_absolute_or_dot_is_one_entry(tmp_path, monkey
     monkeypatch.chdir(root)
     assert load_image_dataset("imagefolder", ".", image_size=8, cache_dir=cache).report.facts["cache"] == f"hit {name}"
     assert [p.name for p in cache.iterdir()] == [name]
+
+
+def test_a_changed_folder_replaces_its_own_entry_and_keeps_other_slots(tmp_path, caplog):
+    """Walk 55Q: each change of a folder's files (an edit, ``touch``, ``chmod``, a re-copy) wrote a new full entry and the
+    old ones stayed until ``mmdistill cache clear image`` (Tiny ImageNet: ~1.3 GiB each). An entry now replaces the
+    entries of its slot (same files by path, labels, split, classes, settings; other stamps), as video's; another
+    folder, setting, split or file set keeps its entry."""
+    root, other = _tree(tmp_path / "pets"), _tree(tmp_path / "more" / "pets")  # same name, another folder
+    cache = tmp_path / "c"
+
+    def load(folder: Path = root, image_size: int = 8, seed: int = 0) -> str:
+        return load_image_dataset("imagefolder", folder, image_size=image_size, seed=seed, cache_dir=cache).report.facts["cache"]
+
+    first = load()
+    kept = [load(other), load(image_size=6), load(seed=1)]
+    assert all(k.startswith("wrote ") for k in [first, *kept]) and len(list(cache.iterdir())) == 4
+    os.utime(root / "cat" / "0.jpg")  # its stamp changes, its pixels do not
+    caplog.set_level(logging.INFO)
+    second = load()
+    assert second.startswith("wrote ") and second != first
+    assert "removed 1 decoded-image cache(s) of the same folder and settings that its files' changes superseded " \
+           f"({first.split(' ', 1)[1]})" in caplog.text
+    os.chmod(root / "dog" / "1.jpg", 0o600)  # a status change alone supersedes it too
+    third = load()
+    names = sorted(p.name for p in cache.iterdir())
+    assert names == sorted([third.split(" ", 1)[1], *(k.split(" ", 1)[1] for k in kept)])
+    assert load() == "hit " + third.split(" ", 1)[1]
+    Image.fromarray(np.zeros((12, 10, 3), np.uint8)).save(root / "cat" / "9.jpg")  # another file set: another slot
+    assert load().startswith("wrote ") and len(list(cache.iterdir())) == 5
+
+
+def test_a_replaced_tiny_imagenet_archive_replaces_its_entry(tmp_path):
+    base = make_release(tmp_path / "rel")
+    archive = zipped(base, tmp_path / "tiny-imagenet-200.zip")
+    cache = tmp_path / "c"
+    first = load_image_dataset("tinyimagenet", archive, image_size=8, cache_dir=cache).report.facts["cache"]
+    zipped(base, tmp_path / "copy.zip").replace(archive)  # downloaded again: the same members, another file
+    second = load_image_dataset("tinyimagenet", archive, image_size=8, cache_dir=cache).report.facts["cache"]
+    assert first.startswith("wrote ") and second.startswith("wrote ") and second != first
+    assert [p.name for p in cache.iterdir()] == [second.split(" ", 1)[1]]

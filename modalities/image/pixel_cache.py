@@ -9,6 +9,11 @@ pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``
 and split (the split's result, so ``test_fraction`` and ``split_seed`` of a drawn split are in it) with its size,
 modification time, inode and status-change time (ns; the video cache's stamp: a file replaced by ``cp -p`` is decoded
 again), and the entries the load did not read (they are in its report). A changed, added or removed file misses.
+An entry written replaces the entries of its *slot* (its key without the files' stamps: the same root's files by
+absolute path, labels, split, classes and settings) beside it: they hold these images at an earlier state of their files
+(edited, re-copied, ``chmod``-ed, a zip replaced), which a status-change time never returns to, so they can never be hit
+again (:mod:`mmdistill.cache_slots`, the decoded-clip cache's rule). Another setting, split, class or file set is
+another slot: its entry is kept (an added file removed again hits it) until ``mmdistill cache clear image``.
 
 An entry is trusted only when its metadata names this key and its tensors' SHA-256 matches the one written with them;
 a damaged, truncated or foreign entry is decoded again with a warning and replaced. Nothing in an entry is executed
@@ -32,6 +37,7 @@ import torch
 
 from mmdistill.buffer import content_digest
 from mmdistill.cache_dir import cache_root
+from mmdistill.cache_slots import remove_superseded
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.words import quantity
@@ -63,13 +69,18 @@ def file_stamp(path: Path) -> str:
 
 
 def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
-              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] = file_stamp) -> str:
+              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] | None = file_stamp) -> str:
     """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
     each of ``files`` (absolute path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
-    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
-    h = hashlib.sha256(json.dumps({"format": FORMAT, "settings": settings, "classes": list(classes)}, sort_keys=True).encode())
+    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`).
+    With ``stamp`` None, the entry's *slot* (:mod:`mmdistill.cache_slots`): the same images, labels, split and settings
+    at any state of their files; an entry of the same slot and another key was written before the files last changed
+    (edited, re-copied, ``chmod``-ed, re-extracted) and can never be hit again."""
+    head = {"format": FORMAT, "settings": settings, "classes": list(classes), **({"slot": True} if stamp is None else {})}
+    h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     for index, (path, label) in enumerate(files):  # the absolute path: ``pets`` and ``/home/me/pets`` are one folder
-        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}|{stamp(path)}\n".encode())
+        state = f"|{stamp(path)}" if stamp is not None else ""
+        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}{state}\n".encode())
     for path, why in ignored:
         h.update(f"ignored|{os.path.abspath(path)}|{why}\n".encode())
     return h.hexdigest()[:24]
@@ -129,9 +140,9 @@ def _read(path: Path, key: str, labels: list[int], classes: list[str]) -> tuple[
     return (pixels.numpy(), notes, altered), ""
 
 
-def _write(path: Path, key: str, decoded: Decoded, labels: list[int], classes: list[str]) -> bool:
-    """Write ``decoded`` to ``path`` atomically after saying its size; a warning and False when the folder lacks room
-    or refuses it."""
+def _write(path: Path, key: str, slot: str, decoded: Decoded, labels: list[int], classes: list[str]) -> bool:
+    """Write ``decoded`` to ``path`` atomically after saying its size, with its ``key`` and ``slot`` (:func:`entry_key`)
+    in its metadata; a warning and False when the folder lacks room or refuses it."""
     pixels, notes, altered = decoded
     size = int(pixels.nbytes)
     try:
@@ -148,7 +159,7 @@ def _write(path: Path, key: str, decoded: Decoded, labels: list[int], classes: l
         return False
     log.info("caching %s decoded images (%.1f MiB of uint8 pixels) in %s", f"{len(pixels):,}", size / 2**20, path)
     tensors = {"pixels": torch.from_numpy(pixels), "labels": torch.tensor(labels, dtype=torch.long)}
-    meta = {"format": FORMAT, "key": key, "classes": json.dumps(list(classes)), "notes": json.dumps(notes),
+    meta = {"format": FORMAT, "key": key, "slot": slot, "classes": json.dumps(list(classes)), "notes": json.dumps(notes),
             "altered": json.dumps({k: [(str(p), how) for p, how in v] for k, v in altered.items()}),
             "tensors_sha256": _digest(tensors)}
     try:
@@ -167,6 +178,8 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     """``decode()`` of ``files`` (path, label; training files first, ``n_train`` of them), or the same pixels, notes and
     altered images read from the cache entry of their key (:func:`entry_key`); a miss decodes and writes the entry.
     ``facts`` (the load report's) gets ``cache``: ``hit <file>``, ``wrote <file>``, or ``not written <file>`` (nothing when the cache is off or has no folder), as the video loader's.
+    Once an entry is written, the entries beside it of the same slot (these images at their files' earlier states) are
+    removed (:func:`mmdistill.cache_slots.remove_superseded`), as the decoded-clip cache's are.
     The run log says which: "decoded N images (cached in ...)" or "read N images from the cache ...". With
     ``check_memory``, a hit is refused, before it is read, where a decode of the same pixels would be (:func:`_check_room`)."""
     if not use_cache:
@@ -174,6 +187,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     labels = [label for _, label in files]
     try:
         key = entry_key(settings, classes, files, n_train, ignored, stamp)
+        slot = entry_key(settings, classes, files, n_train, ignored, None)
         path = cache_file(cache_dir, dataset, root, key)
         found = path.is_file()
     except ConfigError as exc:  # no cache folder at all (no home, nothing set): decode, as a run without a cache would
@@ -191,7 +205,9 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
             return hit
         log.warning("decoded-image cache entry %s is not usable (%s); decoding the images again and replacing it", path, why)
     decoded = decode()
-    wrote = _write(path, key, decoded, labels, classes)
+    wrote = _write(path, key, slot, decoded, labels, classes)
+    if wrote:  # the entries of these images at their files' earlier states: never hit again (mmdistill.cache_slots)
+        remove_superseded(path, slot, "decoded-image cache", log)
     facts["cache"] = f"{'wrote' if wrote else 'not written'} {path.name}"
     log.info("%s: decoded %s%s", dataset, quantity(len(files), "image"), f" (cached in {path})" if wrote else " (not cached)")
     return decoded
