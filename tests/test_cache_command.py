@@ -247,3 +247,29 @@ def test_a_kind_folder_reached_through_a_link_is_not_cleared(root, tmp_path, cap
     assert entries("video-static") == [] and entries("video") == []
     assert main(["cache", "clear", "--all"]) == 0
     assert "removed 0 entries" in capsys.readouterr().out and theirs.is_dir()
+
+
+def test_image_entries_are_listed_with_their_size_and_cleared_alone(root, tmp_path, capsys):
+    """Walk 55Q: the ``image`` kind (decoded ImageFolder / Tiny ImageNet pixels, walk 55I) on ``mmdistill cache``: its
+    real entry counted with its size; ``clear image`` removes it and nothing of another kind or name."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdistill.card import size_text
+    from mmdistill.modalities.image.datasets import load_image_dataset
+
+    for c in ("cat", "dog"):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((6, 6, 3), 40 * i + 100 * (c == "dog"), np.uint8)).save(tmp_path / "pets" / c / f"{i}.png")
+    load_image_dataset("imagefolder", tmp_path / "pets", image_size=4, test_fraction=0.5)
+    (entry,) = (root / "image").glob("*.safetensors")
+    others = [_file(root / "video" / "set-a.safetensors", 1000), _file(root / "zca" / "cifar10-k.safetensors", 20),
+              _file(root / "image" / "notes.txt", 5), _file(root / "text" / "minilm-1.safetensors", 30)]
+    assert main(["cache"]) == 0
+    image = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["image"])
+    size = size_text(entry.stat().st_size)
+    assert image.split()[1:5] == ["1", "entry", *size.split()]
+    assert main(["cache", "clear", "image"]) == 0
+    assert f"removed 1 entry ({size}) from {root}" in capsys.readouterr().out
+    assert not entry.exists() and all(p.exists() for p in others)
