@@ -6,7 +6,8 @@ class's *training* samples (stratified, at least one per class that has two or m
 experts on the rest, and scores every set (distilled and baselines) on the held-out samples; the test split is
 not scored at all. The split is drawn from a fixed stream (not the run's ``seed``), so runs of different seeds
 share one validation split and their scores are comparable. When the data knows the group of each training sample
-(``ClassificationData.train_groups``: ESC-50's source recordings, UrbanSound8K's, a ``group_by`` speaker) the share is
+(``ClassificationData.train_groups``: ESC-50's source recordings, UrbanSound8K's, a ``group_by`` speaker, a video
+clip's ``group_by`` group or UCF-style recording) the share is
 of each class's groups, held out whole with all their samples, so no recording or speaker is on both sides of the
 validation split either (clips of one recording in both would score memory of the recording, as a test split mixed so).
 """

@@ -208,6 +208,7 @@ class VideoModality(TensorClassificationAdapter):
             train=LabeledTensors(normalize(vs.x_train, mean, std), vs.y_train, list(vs.classes)),
             test=LabeledTensors(normalize(vs.x_test, mean, std), vs.y_test, list(vs.classes)),
             meta=meta,
+            train_groups=getattr(vs, "train_groups", None),  # recordings: validation= holds them out whole
         )
 
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:

@@ -59,6 +59,7 @@ from .layout import Item, _discover, discover
 from .rates import rate_counts, tell_mixed_rates, too_long_for_every_clip
 from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, LoadReport
 from .groups import said_group_by
+from .train_groups import clip_train_groups, decoded_train
 from ..groups import group_no_test_reason
 from ..artifacts import check_class_ids, classes_without_test
 
@@ -118,6 +119,9 @@ class VideoSet:
     classes: list[str]
     report: LoadReport = field(default_factory=LoadReport)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the recording of each training clip, in x_train's order, when known (:mod:`.train_groups`: ``group_by``'s groups,
+    #: UCF-style names' recordings): a validation split holds them out whole (ClassificationData.train_groups)
+    train_groups: list[str] | None = None
 
 
 
@@ -217,7 +221,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             ytr, yte = (tensors.pop(k).to(torch.long, copy=True) for k in ("y_train", "y_test"))
             del cached
             xtr, xte = _float_clips(tensors, mapped=True)
-            return VideoSet(name, xtr, ytr, xte, yte, info["classes"], report, {"native_sizes": info["native_sizes"]})
+            return VideoSet(name, xtr, ytr, xte, yte, info["classes"], report, {"native_sizes": info["native_sizes"]},
+                            _train_groups(items, report, group_by, root, len(ytr)))
     from mmdistill.logs import progress_bar
 
     decode = _decode_file if kind == "files" else _decode_frame_dir
@@ -318,7 +323,14 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     u8 = {"x_train": xtr, "x_test": xte}
     del xtr, xte
     xtr, xte = _float_clips(u8)
-    return VideoSet(name, xtr, ytr, xte, yte, classes, report, {"native_sizes": native})
+    return VideoSet(name, xtr, ytr, xte, yte, classes, report, {"native_sizes": native},
+                    _train_groups(items, report, group_by, root, len(ytr)))
+
+
+def _train_groups(items: list[Item], report: CoreLoadReport, group_by: str | None, root: str | Path, n: int) -> list[str] | None:
+    """The recording of each of the ``n`` decoded training clips (:mod:`.train_groups`), None when unknown."""
+    train = decoded_train(items, report)
+    return clip_train_groups([it.path for it in train], [it.label for it in train], group_by, root, n)
 
 
 def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: Iterable[str] | None = None,
