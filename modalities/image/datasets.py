@@ -51,8 +51,8 @@ from mmdistill.load_report import LoadReport
 from ..sources import check_test_fraction, removed_on_failure
 from .config import check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
-from .folder import REPORT_KINDS, _image_folder
-from .named import STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
+from .folder import REPORT_KINDS, _image_folder, is_drawn_layout
+from .named import OWN_SPLITS, STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
 from .tiny import load_tiny
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,16 @@ def load_image_dataset(
     return ImageDataset(key, x_tr, y_tr.long(), x_te, y_te.long(), list(classes), mean, std, report, class_ids)
 
 
+def given_split(key: str, report: LoadReport) -> str | None:
+    """The test split dataset ``key`` (canonical) gave, in words, or None when it was drawn (``test_fraction``,
+    ``split_seed``): ``digits``, or an ImageFolder tree without ``test/`` or ``val/``, whose load recorded the layout it
+    read as ``report.facts["layout"]`` (:mod:`.folder`); a named set's is :data:`~.named.OWN_SPLITS`'s."""
+    if key == "imagefolder":
+        layout = str(report.facts.get("layout", ""))
+        return layout if layout and not is_drawn_layout(layout) else None
+    return OWN_SPLITS.get(key)
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -254,5 +264,5 @@ def _convert_channels(x: Tensor, channels: int) -> Tensor:
 
 #: the loader and the few names of :mod:`.named` and :mod:`.decode` its callers and tests import from here (the others
 #: from the module that defines them)
-__all__ = ["FOLDER_BYTES_PER_VALUE", "ImageDataset", "canonical_name", "check_resize", "denormalize", "list_image_datasets", "load_image_dataset",
+__all__ = ["FOLDER_BYTES_PER_VALUE", "ImageDataset", "canonical_name", "check_resize", "denormalize", "given_split", "list_image_datasets", "load_image_dataset",
            "read_idx", "to_8bit"]

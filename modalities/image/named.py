@@ -49,6 +49,14 @@ LAYOUTS = {
     "tinyimagenet": "ROOT/tiny-imagenet-200/ (tiny-imagenet-200.zip unzipped) or ROOT/tiny-imagenet-200.zip",
 }
 
+#: the test split each named dataset gives, in words (its ``test_fraction`` and ``split_seed`` draw nothing: the adapter
+#: warns of them when set); ``digits`` has none (drawn), an ImageFolder tree says its own (its load report's ``layout``)
+OWN_SPLITS = {
+    "mnist": "its train and t10k idx files", "fashion-mnist": "its train and t10k idx files",
+    "cifar10": "its data_batch_1 ... data_batch_5 and test_batch files", "cifar100": "its train and test files",
+    "svhn": "train_32x32.mat and test_32x32.mat", "tinyimagenet": "train/ and val/ (val/ is the test split)",
+}
+
 Split = tuple[Tensor, Tensor, Tensor, Tensor, list[str]]  # x_train, y_train, x_test, y_test, classes
 
 
