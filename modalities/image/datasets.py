@@ -51,7 +51,7 @@ from mmdistill.load_report import LoadReport
 from ..sources import check_test_fraction, removed_on_failure
 from .config import check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
-from .folder import REPORT_KINDS, _image_folder, is_drawn_layout
+from .folder import REPORT_KINDS, _image_folder
 from .named import OWN_SPLITS, STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
 from .tiny import load_tiny
 
@@ -203,11 +203,11 @@ def load_image_dataset(
 
 def given_split(key: str, report: LoadReport) -> str | None:
     """The test split dataset ``key`` (canonical) gave, in words, or None when it was drawn (``test_fraction``,
-    ``split_seed``): ``digits``, or an ImageFolder tree without ``test/`` or ``val/``, whose load recorded the layout it
-    read as ``report.facts["layout"]`` (:mod:`.folder`); a named set's is :data:`~.named.OWN_SPLITS`'s."""
+    ``split_seed``): ``digits``, or an ImageFolder tree without ``test/`` or ``val/``. An ImageFolder tree's load records
+    the split folders it read as ``report.facts["layout"]`` (:mod:`.folder`; none when drawn); a named set's is
+    :data:`~.named.OWN_SPLITS`'s."""
     if key == "imagefolder":
-        layout = str(report.facts.get("layout", ""))
-        return layout if layout and not is_drawn_layout(layout) else None
+        return str(report.facts["layout"]) if report.facts.get("layout") else None
     return OWN_SPLITS.get(key)
 
 

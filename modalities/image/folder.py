@@ -107,16 +107,6 @@ def _held_out(tree: dict[str, list[Path]], test_fraction: float, seed: int, root
     return classes, train_files, test_files
 
 
-#: the ``layout`` fact of a tree without a test split (:func:`is_drawn_layout` tells it from a given split's)
-DRAWN_LAYOUT = "class folders, test_fraction {fraction:g} of each class drawn as test (split_seed {seed})"
-
-
-def is_drawn_layout(layout: str) -> bool:
-    """Whether ``layout`` (an ImageFolder load report's ``layout`` fact) is a split drawn with ``test_fraction`` and
-    ``split_seed``; any other layout (``train/ and test/ class folders``) gives its own split."""
-    return layout.startswith(DRAWN_LAYOUT.split("{")[0])
-
-
 def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None, test_fraction: float, seed: int,
                   report: LoadReport | None = None, check_memory: bool = True, progress: bool = False,
                   resize: str = "squeeze", use_cache: bool = True, cache_dir: str | Path | None = None) -> Split:
@@ -149,7 +139,8 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
         unscored_why = f"{test_dir} has no folder for them"
-        # the split the tree gives (its test_fraction and split_seed draw nothing: the adapter says so, reading this fact)
+        # the split the tree gives (test_fraction and split_seed draw nothing: the adapter says so, reading this fact;
+        # a tree whose split is drawn records none)
         report.facts["layout"] = f"train/ and {test_dir.name}/ class folders" + (
             "" if test_dir.name == "test" else f" ({test_dir.name}/ is the test split)")
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
@@ -160,7 +151,6 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if base == root:
             _refuse_split_lookalikes(root)
         classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
-        report.facts["layout"] = DRAWN_LAYOUT.format(fraction=test_fraction, seed=seed)
         unscored_why = (f"{base} has no test split and a class needs at least two images to hold one out "
                         f"(test_fraction={test_fraction})")
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
