@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -169,5 +170,40 @@ def folder_group_rule(group_by: str) -> str:
             "among the readable clips)")
 
 
+def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[str], splits: Sequence[str],
+                      root: str | Path | None, logger: logging.Logger, facts: dict | None = None, noun: str = "clips") -> int:
+    """Say, once per load, that the clips of a split drawn clip by clip (no ``group_by``) lie in sub-folders of their
+    class folders (``<class>/<speaker>/take1.wav``, as VoxCeleb and LibriSpeech keep a speaker; ``paths``, ``labels``:
+    each clip's path and class; ``splits``: ``train`` or ``test``; ``root``: the data root, :func:`~.video.groups.below_class`),
+    when every clip of at least one class does. A sub-folder is named as ``group_by folder`` reads it (the first one
+    below the class folder, one name across classes: a speaker of every class). When the draw put a sub-folder's clips
+    on both sides, a warning names them (up to five, with a clip of each side) and points at ``--group-by folder``: if
+    a sub-folder is one speaker or recording, the test clips score what the model trained on; ``facts`` (a load report's)
+    receives their count as ``subfolders_in_both``. Else an info line gives the same hint. ``where``: the data root as
+    the loader names it; ``noun``: what the clips are (``clips``, ``pairs``). Returns the number of sub-folders on both
+    sides."""
+    from .video.groups import below_class
+
+    within = [below_class(Path(p), lab, Path(root).expanduser() if root is not None else None) for p, lab in zip(paths, labels)]
+    nested = {lab for lab in labels} - {lab for lab, w in zip(labels, within) if not (w and "/" in w)}
+    if not nested:
+        return 0
+    keep = [i for i, lab in enumerate(labels) if lab in nested]
+    both = groups_in_both([within[i].split("/", 1)[0] for i in keep], [splits[i] for i in keep], [within[i] for i in keep],
+                          shown=lambda names: names[0])
+    said = (f"{where}: the {noun} of {len(nested)} of {len({*labels})} class(es) lie in sub-folders of their class folders "
+            f"(e.g. {within[keep[0]]}) and the split was drawn {noun[:-1]} by {noun[:-1]} (no group_by)")
+    fix = "pass --group-by folder (group_by=folder) to hold out whole sub-folders"
+    if both:
+        if facts is not None:
+            facts["subfolders_in_both"] = len(both)
+        logger.warning("%s: %d sub-folder(s) have %s in both the training and the test split, so if a sub-folder is one "
+                       "speaker, actor or recording the test %s score what the model trained on: %s; %s", said, len(both),
+                       noun, noun, some(both), fix)
+    else:
+        logger.info("%s; if a sub-folder is one speaker, actor or recording, %s", said, fix)
+    return len(both)
+
+
 __all__ = ["check_group_classes", "folder_group_rule", "group_no_test_reason", "group_test_flags", "groups_in_both", "groups_on_both_sides", "no_group_column",
-           "refuse_groups_in_both", "quoted", "rows_without_group", "said_group_by", "some"]
+           "refuse_groups_in_both", "quoted", "rows_without_group", "said_group_by", "some", "tell_nested_split"]

@@ -60,7 +60,7 @@ from mmdistill.modality import registration_name
 from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_label
 from ..image.decode import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
-from ..groups import said_group_by
+from ..groups import said_group_by, tell_nested_split
 from ..sources import dataset_name, warn_unused_split_keys
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -776,6 +776,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         else:
             _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)  # (every clip readable: discover's split, as before)
         report.facts["split_redrawn"] = True
+    if report.facts.get("split_drawn") and not group_by and pairs:  # clips in sub-folders of class folders: say so
+        tell_nested_split(str(root), [p.name for p in pairs], [p.label for p in pairs], [p.split for p in pairs], root, log,
+                          report.facts)
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 
 

@@ -1,0 +1,84 @@
+"""Walk 55P: clips in sub-folders of their class folders (``<class>/<actor>/clip.avi``) whose split was drawn clip by
+clip (no ``group_by``) put one actor's clips on both sides without a word; now a warning names the sub-folders on both
+sides and points at ``--group-by folder`` (an info line when the draw kept them apart), once per load."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmdistill.errors import DataError
+
+HINT = "pass --group-by folder (group_by=folder) to hold out whole sub-folders"
+
+
+def test_the_helper_warns_of_sub_folders_on_both_sides_and_tells_otherwise(tmp_path, caplog):
+    from mmdistill.modalities.groups import tell_nested_split
+
+    log = logging.getLogger("mmdistill.test")
+    paths = [tmp_path / c / f"spk{s}" / f"t{t}.wav" for c in ("a", "b") for s in (1, 2) for t in (0, 1)]
+    labels = [p.parent.parent.name for p in paths]
+    facts: dict = {}
+    with caplog.at_level(logging.INFO):
+        n = tell_nested_split(str(tmp_path), paths, labels, ["train", "test"] * 4, tmp_path, log, facts)
+    assert n == 2 and facts == {"subfolders_in_both": 2}
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert (f"{tmp_path}: the clips of 2 of 2 class(es) lie in sub-folders of their class folders (e.g. spk1/t0) and the split "
+            "was drawn clip by clip (no group_by): 2 sub-folder(s) have clips in both the training and the test split") in caplog.text
+    assert "'spk1' (train spk1/t0; test spk1/t1)" in caplog.text and caplog.text.rstrip().endswith(HINT)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # every speaker on one side: no leak, the hint at info level
+        assert tell_nested_split(str(tmp_path), paths, labels, ["train"] * 2 + ["test"] * 2 + ["train"] * 2 + ["test"] * 2,
+                                 tmp_path, log) == 0
+    assert [r.levelname for r in caplog.records] == ["INFO"] and HINT in caplog.text
+    caplog.clear()
+    flat = [tmp_path / lab / p.name for p, lab in zip(paths, labels)]
+    with caplog.at_level(logging.INFO):  # clips directly in their class folders: nothing to say
+        assert tell_nested_split(str(tmp_path), flat, labels, ["train", "test"] * 4, tmp_path, log) == 0
+    assert caplog.text == ""
+
+
+def test_the_video_loader_says_it_before_decoding(tmp_path, caplog):
+    from mmdistill.modalities.video.datasets import FrameSampling, load_clip_folder
+
+    for cls in ("jump", "wave"):
+        for a in range(1, 4):
+            for t in range(3):
+                (tmp_path / "data" / cls / f"actor{a}").mkdir(parents=True, exist_ok=True)
+                (tmp_path / "data" / cls / f"actor{a}" / f"clip{t}.avi").write_bytes(b"")  # not decodable: read after the split
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError, match="no decodable clip"):
+        load_clip_folder(tmp_path / "data", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=8), use_cache=False,
+                         test_fraction=0.4)
+    assert "lie in sub-folders of their class folders (e.g. actor1/clip0)" in caplog.text and HINT in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO), pytest.raises(DataError, match="no decodable clip"):
+        load_clip_folder(tmp_path / "data", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=8), use_cache=False,
+                         test_fraction=0.4, group_by="folder")
+    assert HINT not in caplog.text
+
+
+def test_the_audio_visual_folder_of_clips_says_it(tmp_path, caplog):
+    pytest.importorskip("decord")
+    from avi_files import write_avi
+
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.recipes.audio_visual_dm import RECIPE
+
+    root = tmp_path / "clips"
+    t = np.arange(4000) / 8000
+    for c, name in enumerate("ab"):
+        for s in range(1, 3):
+            for k in range(3):
+                write_avi(root / name / f"speaker{s}" / f"take{k}.avi", [np.full((16, 16, 3), 60, dtype=np.uint8)] * 5, fps=10,
+                          audio=0.3 * np.sin(2 * np.pi * (300.0 * (c + 1) + 10 * s + k) * t), rate=8000)
+    cfg = RECIPE.config(dataset="video", image_size=16, n_mels=16, audio_frames=8, sample_rate=8000, duration=0.5,
+                        multi_formation=1, progress=False, data_root=str(root), test_fraction=0.5, split_seed=3)
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(cfg)
+    sides = {side: {Path(n).parent.name for n in getattr(data, side).names} for side in ("train", "test")}
+    assert sides["train"] & sides["test"]  # the draw is clip by clip: a speaker on both sides
+    assert HINT in caplog.text and "sub-folder(s) have clips in both the training and the test split" in caplog.text
+    assert data.meta["load_report"]["facts"]["subfolders_in_both"] == len(sides["train"] & sides["test"])
