@@ -82,3 +82,25 @@ def test_the_audio_visual_folder_of_clips_says_it(tmp_path, caplog):
     assert sides["train"] & sides["test"]  # the draw is clip by clip: a speaker on both sides
     assert HINT in caplog.text and "sub-folder(s) have clips in both the training and the test split" in caplog.text
     assert data.meta["load_report"]["facts"]["subfolders_in_both"] == len(sides["train"] & sides["test"])
+
+
+def test_the_audio_folder_loader_says_it_too(tmp_path, caplog):
+    pytest.importorskip("torchaudio")
+    sf = pytest.importorskip("soundfile")
+    from mmdistill.modalities.audio.datasets import load_audio_dataset, tone_clip
+
+    rng = np.random.default_rng(0)
+    for kind, cls in (("rising", "low"), ("steady", "high")):
+        for s in range(1, 5):
+            (tmp_path / "sounds" / cls / f"speaker{s}").mkdir(parents=True, exist_ok=True)
+            for t in range(3):
+                sf.write(tmp_path / "sounds" / cls / f"speaker{s}" / f"take{t}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+    with caplog.at_level(logging.INFO):
+        ds = load_audio_dataset("folder", tmp_path / "sounds", test_fraction=0.5, split_seed=0, sample_rate=8000, duration=0.25)
+    assert "lie in sub-folders of their class folders (e.g. speaker" in caplog.text and HINT in caplog.text
+    assert ds.report.facts.get("subfolders_in_both", 0) >= 1  # half of 3 takes a speaker: some speaker on both sides
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        load_audio_dataset("folder", tmp_path / "sounds", group_by="folder", test_fraction=0.5, split_seed=0, sample_rate=8000,
+                           duration=0.25)
+    assert HINT not in caplog.text

@@ -64,7 +64,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
 from ..artifacts import HIDDEN, classes_without_test
-from ..groups import group_no_test_reason
+from ..groups import group_no_test_reason, tell_nested_split
 from ..sources import check_test_fraction
 from .clips import MIN_SAMPLE_RATE, _featurize, _longest_seconds
 from .decode import ALIGNMENTS, BadFile, describe_bad
@@ -249,7 +249,10 @@ def load_audio_dataset(
     if found.group_by:
         report.facts.update({"group_by": found.group_by, "test_groups": held})
     elif key == "folder" and Path(str(root)).expanduser().is_dir():  # UCF-style recordings on both sides, as video warns
-        warn_recordings_in_both(read, [bool(t) for t in test.tolist()], report)
+        sides = ["test" if t else "train" for t in test.tolist()]
+        warn_recordings_in_both(read, [s == "test" for s in sides], report)
+        if found.needs_split:  # clips in sub-folders of class folders, drawn clip by clip: said as video and AV say it
+            tell_nested_split(str(root), [it.name for it in read], [it.label for it in read], sides, root, log, report.facts)
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():

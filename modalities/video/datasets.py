@@ -59,9 +59,8 @@ from .layout import Item, _discover, discover, is_drawn_layout
 from .rates import rate_counts, tell_mixed_rates, too_long_for_every_clip
 from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, LoadReport
 from .groups import said_group_by
-from ..groups import tell_nested_split
 from .train_groups import clip_train_groups, decoded_train
-from ..groups import group_no_test_reason
+from ..groups import group_no_test_reason, tell_nested_split
 from ..artifacts import check_class_ids, classes_without_test
 
 log = logging.getLogger(__name__)
