@@ -20,7 +20,7 @@ from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .groups import GROUP_BY_REMEDY, SPLIT_HINT, hold_out_groups, recordings, said_group_by, some, ucf_groups_in_both
 from .report import LoadReport
 from .split_csv import _read_csv
-from .split_official import is_official, read_official
+from .split_official import official_format, read_official
 from .split_rows import Item
 from .split_ucf import _read_ucf_lists
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
@@ -223,13 +223,13 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     ignored: list[tuple[str, str]] = []
     unused: list[tuple[str, str]] = []
     if csv_path is not None:
-        official = csv_path.exists() and is_official(csv_path)
+        official = official_format(csv_path) if csv_path.exists() else None
         if split_number != 1 and not official:
             raise ConfigError(f"split_number={split_number} picks one of HMDB51's three splits; split file {csv_path} is not "
                               "HMDB51's testTrainMulti_7030_splits folder (UCF101's split is the list given: trainlist0N.txt)",
                               key="split_number")
         if official:
-            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number)
+            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number, official)
             items = [Item(p, label, split) for p, label, split in listed]
             _no_duplicates(items, csv_path)
             ignored_here: list[tuple[str, str]] = []

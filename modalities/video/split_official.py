@@ -20,27 +20,31 @@ Listed = tuple[Path, str, str]
 KINETICS_FOLDERS = {"train": ("train",), "test": ("val", "validate", "valid")}
 
 
-def is_official(path: Path) -> bool:
-    """Whether ``path`` is one of the formats :func:`read_official` reads."""
-    return is_hmdb(path) or is_kinetics(path) or is_ssv2(path)
+def official_format(path: Path) -> str | None:
+    """Which of the formats :func:`read_official` reads ``path`` is (``"HMDB51"``, ``"Kinetics"``, ``"SSv2"``), None
+    when none: asked once, its answer handed to :func:`read_official`."""
+    for fmt, test in (("HMDB51", is_hmdb), ("Kinetics", is_kinetics), ("SSv2", is_ssv2)):
+        if test(path):
+            return fmt
+    return None
 
 
-def read_official(path: Path, root: Path, kind: str, split_number: int = 1
+def read_official(path: Path, root: Path, kind: str, split_number: int = 1, fmt: str | None = None
                   ) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
     """The clips of the split file (or folder) ``path`` found under ``root`` (``kind``: video files or frame folders),
     what it lists but leaves out, as ``(path, reason)`` (HMDB51's id 0 clips; Kinetics clips not under ``root``:
     YouTube removes videos, so every download misses some, and the reference skips them too), the paths of those
     left-out clips found, and the layout read, in words. A clip of HMDB51 or SSv2 not found is a DataError naming
-    them (a wrong ``data_root``, an unfinished extraction), as is a Kinetics list none of whose clips is found."""
-    if is_hmdb(path):
+    them (a wrong ``data_root``, an unfinished extraction), as is a Kinetics list none of whose clips is found.
+    ``fmt``: :func:`official_format`'s answer for ``path`` (None: asked here)."""
+    fmt = fmt or official_format(path)
+    if fmt == "HMDB51":
         rows, layout = read_hmdb(path, split_number)
-        fmt, lenient = "HMDB51", False
-    elif is_kinetics(path):
+    elif fmt == "Kinetics":
         rows, _, layout = read_kinetics(path)
-        fmt, lenient = "Kinetics", True
     else:
         rows, layout = read_ssv2(path)
-        fmt, lenient = "SSv2", False
+    lenient = fmt == "Kinetics"
     index = clip_index(root, kind)
     listed: list[Listed] = []
     unused: list[tuple[str, str]] = []
@@ -67,4 +71,4 @@ def read_official(path: Path, root: Path, kind: str, split_number: int = 1
     return listed, unused, left, layout
 
 
-__all__ = ["is_official", "read_official"]
+__all__ = ["official_format", "read_official"]

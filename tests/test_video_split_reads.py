@@ -1,0 +1,68 @@
+"""Review R3 of session 55: the video split files read once. A Kinetics ``train.csv`` was read and parsed whole four
+times (the official-format test twice, its split column, its rows) and every ``path,label,split`` CSV read whole by the
+Kinetics test before its reader read it again. The messages and the clips read are pinned here as they were."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mmdistill.errors import DataError
+from tests.test_video_split_formats import _frames, _kinetics, _load
+
+
+def _count_reads(monkeypatch) -> Counter:
+    """Whole-file reads (``Path.read_bytes``) by file name, from now on."""
+    reads: Counter = Counter()
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        reads[self.name] += 1
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    return reads
+
+
+def test_a_kinetics_csv_is_read_once_and_loads_as_before(tmp_path, monkeypatch):
+    root = _kinetics(tmp_path)
+    reads = _count_reads(monkeypatch)
+    vs = _load(root, root / "train.csv")
+    assert reads["train.csv"] == 1 and reads["validate.csv"] == 1  # (4 and 1 before)
+    assert vs.classes == ["abseiling", "air drumming"] and len(vs.x_train) == 6 and len(vs.x_test) == 6
+    assert vs.report.facts["layout"] == "Kinetics CSVs train.csv + validate.csv (its test split); 4 listed clip(s) not found"
+
+
+def test_a_path_label_split_csv_is_read_whole_once(tmp_path, monkeypatch):
+    root = tmp_path / "clips"
+    for i, (label, split) in enumerate((("a", "train"), ("a", "test"), ("b", "train"), ("b", "test"))):
+        _frames(root / label / f"c{i}", 40 * i)
+    (root / "list.csv").write_text("path,label,split\na/c0,a,train\na/c1,a,test\nb/c2,b,train\nb/c3,b,test\n")
+    reads = _count_reads(monkeypatch)
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from tests.test_video_split_formats import _sampling
+
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "list.csv"), use_cache=False)
+    assert reads["list.csv"] == 1  # (2 before: the Kinetics test read it whole for its first line)
+    assert len(vs.x_train) == 2 and len(vs.x_test) == 2
+
+
+def test_a_kinetics_csv_names_its_wrong_split_before_a_bad_row_as_before(tmp_path):
+    root = _kinetics(tmp_path)
+    bad = (root / "validate.csv").read_text() + "abseiling,x,1.5,11,validate\n"
+    (root / "validate.csv").write_text(bad)
+    with pytest.raises(DataError, match=r"validate.csv holds validate rows: give the training CSV"):
+        _load(root, root / "validate.csv")
+    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nabseiling,x,1.5,11,train\n")
+    (root / "validate.csv").rename(root / "elsewhere.csv")
+    with pytest.raises(DataError, match=r"expected one validation CSV beside it .* found none"):
+        _load(root, root / "train.csv")  # the missing validation CSV is named before the bad row, as before
+    (root / "elsewhere.csv").rename(root / "validate.csv")
+    with pytest.raises(DataError, match=r"train.csv, line 2: expected a label, a YouTube id and whole-second"):
+        _load(root, root / "train.csv")
+    (root / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nabseiling,x,0,10,train\n")
+    (root / "validate.csv").write_text("label,youtube_id\nabseiling,y\n")
+    with pytest.raises(DataError, match=r"validate.csv, line 1: a Kinetics CSV has the columns"):
+        _load(root, root / "train.csv")
