@@ -66,3 +66,61 @@ def test_a_kinetics_csv_names_its_wrong_split_before_a_bad_row_as_before(tmp_pat
     (root / "validate.csv").write_text("label,youtube_id\nabseiling,y\n")
     with pytest.raises(DataError, match=r"validate.csv, line 1: a Kinetics CSV has the columns"):
         _load(root, root / "train.csv")
+
+
+def _count_walks(monkeypatch) -> list[str]:
+    """The roots ``os.walk`` is called on, from now on."""
+    import os
+
+    roots: list[str] = []
+    real = os.walk
+
+    def walk(top, *a, **kw):
+        roots.append(str(top))
+        return real(top, *a, **kw)
+
+    monkeypatch.setattr(os, "walk", walk)
+    return roots
+
+
+def test_an_official_split_walks_the_root_once_and_names_what_it_did(tmp_path, monkeypatch):
+    """HMDB51's split folder over a root with a clip it does not list, hidden entries (one inside a listed clip
+    folder: not named, as that folder was not walked into) and a frame folder inside a listed one."""
+    from tests.test_video_split_formats import _hmdb
+
+    root, splits = _hmdb(tmp_path, kind="frames")
+    _frames(root / "Stray_clip", 7)
+    _frames(root / "Clip_brush_hair_u_nm_np1_ba_goo_0" / "inner", 9)  # inside a listed clip: not a clip of its own
+    (root / ".DS_Store").write_bytes(b"x")
+    (root / "Clip_cartwheel_u_nm_np1_ba_goo_1" / ".hidden.jpg").write_bytes(b"x")
+    (root / ".cache").mkdir()
+    walks = _count_walks(monkeypatch)
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from tests.test_video_split_formats import _sampling
+
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(splits), use_cache=False)
+    assert walks == [str(root)]  # (twice before: the clips found, then the unlisted ones named)
+    assert len(vs.x_train) == 6 and len(vs.x_test) == 2
+    assert [e for e in vs.report.unused if "not listed" in e[1]] == [
+        (str(root / "Stray_clip"), "a folder of frame images not listed in testTrainMulti_7030_splits")]
+    hidden = [p for p, why in vs.report.ignored if why == "hidden"]
+    assert hidden == [str(root / ".cache"), str(root / ".DS_Store")]
+    assert vs.report.facts["layout"].endswith("; 1 clip(s) under the root it does not list left out")
+
+
+def test_a_split_csv_names_its_unlisted_clips_and_hidden_entries_as_before(tmp_path):
+    """The loader's own CSV (its own walk): a listed clip folder's inside is not named, a clip beside it is."""
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from tests.test_video_split_formats import _sampling
+
+    root = tmp_path / "clips"
+    for i, (label, split) in enumerate((("a", "train"), ("a", "test"), ("b", "train"), ("b", "test"))):
+        _frames(root / label / f"c{i}", 40 * i)
+    _frames(root / "a" / "c0" / "nested", 3)
+    _frames(root / "b" / "extra", 5)
+    (root / "b" / "c2" / ".x").write_bytes(b"x")
+    (root / "a" / ".y").write_bytes(b"y")
+    (root / "list.csv").write_text("path,label,split\na/c0,a,train\na/c1,a,test\nb/c2,b,train\nb/c3,b,test\n")
+    vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "list.csv"), use_cache=False)
+    assert [e for e in vs.report.unused] == [(str(root / "b" / "extra"), "a folder of frame images not listed in list.csv")]
+    assert [p for p, why in vs.report.ignored if why == "hidden"] == [str(root / "a" / ".y")]

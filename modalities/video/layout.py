@@ -21,7 +21,7 @@ from .groups import GROUP_BY_REMEDY, SPLIT_HINT, hold_out_groups, recordings, sa
 from .report import LoadReport
 from .split_csv import _read_csv
 from .split_official import official_format, read_official
-from .split_rows import Item
+from .split_rows import ClipWalk, Item, walk_clips
 from .split_ucf import _read_ucf_lists
 from ..artifacts import HIDDEN, check_distinct_folder, refuse_shared_files, scan_files
 from ..groups import refuse_groups_in_both
@@ -144,24 +144,28 @@ def _val_rows(items: list[Item], source: Path, unused: list[tuple[str, str]]) ->
     return [Item(it.path, it.label, "test" if it.split == "val" else it.split) for it in items], "; its val rows are the test split (no test rows)"
 
 
-def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: list[tuple[str, str]],
+              walk: ClipWalk | None = None) -> list[tuple[str, str]]:
     """Clips under ``root`` that the split file ``source`` does not list, as ``(path, reason)``: video files
-    (:data:`VIDEO_EXTENSIONS`) with ``kind="files"``, folders holding frame images with ``kind="frames"``. Hidden
+    (:data:`VIDEO_EXTENSIONS`) with ``kind="files"``, folders holding frame images with ``kind="frames"``
+    (:func:`~.split_rows.walk_clips`'s clips; ``walk``: that walk of ``root`` when the caller has it). Hidden
     entries are appended to ``ignored`` (``(path, HIDDEN)``: named, never a strict error, as the class-folder walk
-    names them) and, as the listed clip folders, not walked into."""
+    names them); what is inside a listed clip folder is neither."""
+    walk = walk or walk_clips(root, kind)
     names = {os.path.normpath(str(it.path)) for it in listed}
-    out = []
-    for here, dirs, files in os.walk(root):
-        ignored += [(os.path.join(here, n), HIDDEN) for n in sorted(dirs) + sorted(files)
-                    if n.startswith(".") and os.path.normpath(os.path.join(here, n)) not in names]  # (a listed clip is a clip)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.normpath(os.path.join(here, d)) not in names)
-        if kind == "files":
-            out += [(os.path.join(here, f), f"not listed in {source.name}") for f in sorted(files)
-                    if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
-                    and os.path.normpath(os.path.join(here, f)) not in names]
-        elif Path(here) != root and any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
-            out.append((here, f"a folder of frame images not listed in {source.name}"))
-    return out
+    top = os.path.normpath(str(root))
+
+    def left(path: str) -> bool:  # neither listed nor inside a listed clip folder (below the root)
+        here = os.path.normpath(path)
+        while here != top and here != os.path.dirname(here):
+            if here in names:
+                return False
+            here = os.path.dirname(here)
+        return True
+
+    ignored += [(h, HIDDEN) for h in walk.hidden if left(h)]
+    what = "" if kind == "files" else "a folder of frame images "
+    return [(c, f"{what}not listed in {source.name}") for c in walk.clips if left(c)]
 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
@@ -229,11 +233,12 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
                               "HMDB51's testTrainMulti_7030_splits folder (UCF101's split is the list given: trainlist0N.txt)",
                               key="split_number")
         if official:
-            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number, official)
+            walk = walk_clips(root, kind)  # one walk: the listed clips found, the unlisted named
+            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number, official, walk)
             items = [Item(p, label, split) for p, label, split in listed]
             _no_duplicates(items, csv_path)
             ignored_here: list[tuple[str, str]] = []
-            unlisted = _unlisted(root, items + [Item(p, "", "unused") for p in left], kind, csv_path, ignored_here)
+            unlisted = _unlisted(root, items + [Item(p, "", "unused") for p in left], kind, csv_path, ignored_here, walk)
             unused += left_out + unlisted
             layout += f"; {len(unlisted)} clip(s) under the root it does not list left out" if unlisted else ""
             return items, sorted({it.label for it in items}), ignored_here, unused, layout

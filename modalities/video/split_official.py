@@ -11,7 +11,7 @@ from mmdistill.errors import DataError
 
 from .split_hmdb import is_hmdb, read_hmdb
 from .split_kinetics import is_kinetics, read_kinetics
-from .split_rows import Row, clip_index, place
+from .split_rows import ClipWalk, Row, place, walk_clips
 from .split_ssv2 import is_ssv2, read_ssv2
 
 #: a listed clip: its path, class and split (``train`` or ``test``)
@@ -29,14 +29,15 @@ def official_format(path: Path) -> str | None:
     return None
 
 
-def read_official(path: Path, root: Path, kind: str, split_number: int = 1, fmt: str | None = None
-                  ) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
+def read_official(path: Path, root: Path, kind: str, split_number: int = 1, fmt: str | None = None,
+                  walk: ClipWalk | None = None) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
     """The clips of the split file (or folder) ``path`` found under ``root`` (``kind``: video files or frame folders),
     what it lists but leaves out, as ``(path, reason)`` (HMDB51's id 0 clips; Kinetics clips not under ``root``:
     YouTube removes videos, so every download misses some, and the reference skips them too), the paths of those
     left-out clips found, and the layout read, in words. A clip of HMDB51 or SSv2 not found is a DataError naming
     them (a wrong ``data_root``, an unfinished extraction), as is a Kinetics list none of whose clips is found.
-    ``fmt``: :func:`official_format`'s answer for ``path`` (None: asked here)."""
+    ``fmt``: :func:`official_format`'s answer for ``path`` (None: asked here); ``walk``: :func:`walk_clips` of ``root``
+    (None: walked here)."""
     fmt = fmt or official_format(path)
     if fmt == "HMDB51":
         rows, layout = read_hmdb(path, split_number)
@@ -45,7 +46,7 @@ def read_official(path: Path, root: Path, kind: str, split_number: int = 1, fmt:
     else:
         rows, layout = read_ssv2(path)
     lenient = fmt == "Kinetics"
-    index = clip_index(root, kind)
+    index = (walk or walk_clips(root, kind)).index
     listed: list[Listed] = []
     unused: list[tuple[str, str]] = []
     left: list[Path] = []

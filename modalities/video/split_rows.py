@@ -1,5 +1,5 @@
 """A clip found by the layout (:class:`Item`), a row of an official split file (:mod:`.split_hmdb`, :mod:`.split_kinetics`, :mod:`.split_ssv2`) and finding its
-clip under the data root (:func:`clip_index`, :func:`place`): those formats name a clip by its file name without a
+clip under the data root (:func:`walk_clips`, :func:`place`): those formats name a clip by its file name without a
 folder (HMDB51: ``<video>.avi``, Kinetics: ``<youtube_id>_<start>_<end>``, SSv2: ``<id>``), and the downloads keep
 the clips in class folders, split folders or none, as video files or as folders of extracted frames."""
 
@@ -45,19 +45,36 @@ def clip_key(name: str) -> str:
     return stem if ext.lower() in VIDEO_EXTENSIONS else stem + ext
 
 
-def clip_index(root: Path, kind: str) -> dict[str, list[Path]]:
-    """Every clip under ``root`` by :func:`clip_key`: video files (``kind="files"``) or folders holding frame images
-    (``kind="frames"``), at any depth; hidden entries are not looked into."""
+@dataclass(frozen=True)
+class ClipWalk:
+    """Every clip under a data root, from one walk (:func:`walk_clips`): ``index``, the clips by :func:`clip_key`;
+    ``clips`` and ``hidden``, the clips and the hidden entries (not walked into) as paths under the root, in walk order
+    (top-down, names sorted)."""
+
+    index: dict[str, list[Path]]
+    clips: list[str]
+    hidden: list[str]
+
+
+def walk_clips(root: Path, kind: str) -> ClipWalk:
+    """Every clip under ``root``: video files (:data:`VIDEO_EXTENSIONS`, ``kind="files"``) or folders holding frame
+    images (:data:`IMAGE_EXTENSIONS`, ``kind="frames"``; ``root`` itself is none), at any depth; hidden entries are
+    named, not looked into. The one walk both a split file's clips are found by and its unlisted clips are named by."""
     index: dict[str, list[Path]] = {}
+    clips: list[str] = []
+    hidden: list[str] = []
     for here, dirs, files in os.walk(root):
+        hidden += [os.path.join(here, n) for n in sorted(dirs) + sorted(files) if n.startswith(".")]
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if kind == "files":
             for f in sorted(files):
                 if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS:
                     index.setdefault(clip_key(f), []).append(Path(here, f))
+                    clips.append(os.path.join(here, f))
         elif Path(here) != root and any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
             index.setdefault(clip_key(os.path.basename(here)), []).append(Path(here))
-    return index
+            clips.append(here)
+    return ClipWalk(index, clips, hidden)
 
 
 def place(row: Row, index: dict[str, list[Path]], root: Path, folders: tuple[str, ...] = ()) -> Path | None:
@@ -74,4 +91,4 @@ def place(row: Row, index: dict[str, list[Path]], root: Path, folders: tuple[str
     return found[0] if found else None
 
 
-__all__ = ["Item", "Row", "clip_index", "clip_key", "place"]
+__all__ = ["ClipWalk", "Item", "Row", "clip_key", "place", "walk_clips"]
