@@ -54,6 +54,29 @@ def test_video_train_and_test_folders_warn_of_a_test_fraction_set(tmp_path, capl
             "split (train/ and test/ class folders)") in caplog.text
 
 
+
+def test_video_tells_a_drawn_split_by_the_loaders_fact_not_its_wording(tmp_path, caplog, monkeypatch):
+    """Review R3.3: the adapter parsed the layout's words ("class folders, test_fraction ...") to tell a drawn split;
+    the loader records it once (the fact ``split_drawn``), so rewording the layout no longer makes class folders warn
+    that their test_fraction is not used."""
+    from frame_folders import write_frames
+
+    from mmdistill.modalities.video import layout
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        for i in range(4):
+            write_frames(tmp_path / "clips" / cls / f"c{i}", 4, 8, 8, rng)
+    reworded = layout._drawn_layout
+    monkeypatch.setattr(layout, "_drawn_layout", lambda *a, **kw: "drawn: " + reworded(*a, **kw))
+    recipe = _recipe("video_dm")
+    with caplog.at_level(logging.WARNING):
+        data = recipe.get_modality().load(recipe.config(dataset="frames", data_root=str(tmp_path / "clips"), num_frames=4,
+                                                        frame_size=8, cache=False, test_fraction=0.5, split_seed=4))
+    assert NOT_USED not in caplog.text
+    facts = data.meta["load_report"]["facts"]
+    assert facts["split_drawn"] is True and facts["layout"].startswith("drawn: class folders")
+
 def test_audio_visual_registered_pairs_warn_of_a_split_seed_set(caplog):
     import torch
 

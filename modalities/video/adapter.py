@@ -26,7 +26,6 @@ from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framel
 from .config import ALIASES, DATASETS, dataset_kind, video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
 from .decode import VIDEO_EXTENSIONS
-from .layout import is_drawn_layout
 from .prepare import decoding_meta
 from .sampling import ADDED_FIELDS
 from .static_dynamic import init_static_dynamic, is_static_dynamic, render, storage_label, stored_bytes
@@ -112,9 +111,9 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
                                 progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None),
                                 split_number=getattr(cfg, "split_number", 1))
-        layout = str(getattr(getattr(vs, "report", None), "facts", {}).get("layout", ""))  # (a stand-in loader: no report)
-        if layout and not is_drawn_layout(layout):  # train/ + test/ folders, a split file, UCF101's lists
-            _unused_split_keys(cfg, layout)
+        facts = getattr(getattr(vs, "report", None), "facts", {})  # (a stand-in loader: no report)
+        if not facts.get("split_drawn", True):  # train/ + test/ folders, a split file, UCF101's lists
+            _unused_split_keys(cfg, str(facts["layout"]))
         return vs
     _unused_split_keys(cfg, "the train and test tensors given to register_tensors")
     return _TENSOR_SETS[name]

@@ -175,16 +175,18 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
     ``group_by`` (:mod:`.groups`): class folders hold out whole groups (recordings); a given split with a group on
-    both sides is refused. ``facts`` receives ``group_by`` and ``test_groups`` (a drawn split), or
+    both sides is refused. ``facts`` receives ``split_drawn`` (True: class folders, whose split was drawn here with
+    ``test_fraction`` and ``seed``; False: the layout gives its own), ``group_by`` and ``test_groups`` (a drawn split), or
     ``groups_in_both`` (the number of UCF-style recordings a split without ``group_by`` put on both sides, warned
     with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader). ``split_hint``:
     where the group readers' errors tell the user to give a split instead (:data:`~.groups.SPLIT_HINT` for this loader).
     ``split_file`` may also be a dataset's own split files (:mod:`.split_official`: HMDB51's split folder, of split
     ``split_number``; Kinetics' ``train.csv``; SSv2's ``labels/``)."""
+    facts = {} if facts is None else facts
     items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts,
                                                                split_hint, split_number)
-    _check_groups(root, items, group_by, layout == _drawn_layout(test_fraction, seed, group_by), {} if facts is None else facts,
-                  remedy, split_hint)
+    facts["split_drawn"] = drawn = layout == _drawn_layout(test_fraction, seed, group_by)
+    _check_groups(root, items, group_by, drawn, facts, remedy, split_hint)
     return items, classes, ignored, unused, layout
 
 
@@ -315,17 +317,12 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
 
 
 def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) -> str:
-    """The layout of class folders whose split :func:`_discover` draws, in words (how :func:`discover` tells it)."""
+    """The layout of class folders whose split :func:`_discover` draws, in words (:func:`_discover` tells a drawn split
+    by it, once: the fact ``split_drawn``)."""
     if group_by:
         return (f"class folders, test_fraction {test_fraction:g} of the recordings (group_by={group_by}) drawn as test with "
                 f"all their clips (split_seed {seed})")
     return f"class folders, test_fraction {test_fraction:g} of each class drawn as test (split_seed {seed})"
-
-
-def is_drawn_layout(layout: str) -> bool:
-    """Whether ``layout`` (a :func:`discover` layout in words, ``load_report.facts.layout``) is class folders whose split
-    was drawn (``test_fraction``, ``split_seed``); any other layout gives its own split."""
-    return layout.startswith("class folders, test_fraction ")
 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
@@ -364,8 +361,8 @@ def discover(root: str | Path, kind: str, split_file: str | None, test_fraction:
     if report is not None:
         report.extend("ignored", ignored)
         report.extend("unused", unused)
-        report.facts.update(layout=layout, split_drawn=layout == _drawn_layout(test_fraction, seed, group_by), **facts)
+        report.facts.update({"layout": layout, "split_drawn": facts["split_drawn"], **facts})  # (the facts' order as before)
     return items
 
 
-__all__ = ["Item", "discover", "is_drawn_layout"]
+__all__ = ["Item", "discover"]
