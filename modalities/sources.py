@@ -152,5 +152,16 @@ def warn_unused_split_keys(dataset: str, own: str, values: Mapping[str, object],
     return given
 
 
-__all__ = ["SPLIT_DEFAULTS", "SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
-           "remove_empty_folders", "root_path", "warn_unused_split_keys"]
+
+#: the split keys every modality's config has (:class:`~mmdistill.schema.SplitKeys`' two that draw a held-out split)
+SPLIT_KEYS = ("test_fraction", "split_seed")
+
+
+def warn_unused_split_config(cfg: object, dataset: str, own: str, logger: logging.Logger, keys: Sequence[str] = SPLIT_KEYS,
+                             defaults: Mapping[str, object] | None = None) -> list[str]:
+    """:func:`warn_unused_split_keys` for the split ``keys`` of the config ``cfg`` (a key it lacks is None: not named),
+    as every loader asks it: ``warn_unused_split_config(cfg, name, "its split column", log)``."""
+    return warn_unused_split_keys(dataset, own, {k: getattr(cfg, k, None) for k in keys}, logger, defaults)
+
+__all__ = ["SPLIT_DEFAULTS", "SPLIT_KEYS", "SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
+           "remove_empty_folders", "root_path", "warn_unused_split_config", "warn_unused_split_keys"]

@@ -35,6 +35,30 @@ def test_the_helper_names_only_keys_set_off_their_defaults(caplog):
             "test split (its split column)") in caplog.text
 
 
+
+def test_one_helper_reads_a_configs_split_keys_for_every_loader(caplog):
+    """Review R3.4: the video and audio-visual loaders each had a wrapper building {key: getattr(cfg, key, None)} and
+    image-text built it inline; sources.warn_unused_split_config is the one (the keys asked for, a key the config lacks
+    not named), in the same words."""
+    from mmdistill.modalities import sources
+
+    log = logging.getLogger("mmdistill.test")
+    cfg = SimpleNamespace(test_fraction=0.3, split_seed=4, split_order="random")
+    with caplog.at_level(logging.WARNING):
+        assert sources.warn_unused_split_config(cfg, "x", "its split column", log) == [
+            "test_fraction=0.3 (--test-fraction)", "split_seed=4 (--split-seed)"]
+        assert sources.warn_unused_split_config(SimpleNamespace(split_seed=4), "g", "its masks", log,
+                                                ("split_seed", "test_fraction")) == [
+            "split_seed=4 (--split-seed)"]
+        assert sources.warn_unused_split_config(cfg, "t", "the split its captions name", log, ("split_order",),
+                                                defaults={"split_order": "random"}) == []
+    assert ("test_fraction=0.3 (--test-fraction) and split_seed=4 (--split-seed) not used: dataset 'x' has its own test split "
+            "(its split column)") in caplog.text
+    from mmdistill.modalities.audio_visual import loaders
+    from mmdistill.modalities.video import adapter
+
+    assert not hasattr(adapter, "_unused_split_keys") and not hasattr(loaders, "_unused_split_keys")
+
 def test_video_train_and_test_folders_warn_of_a_test_fraction_set(tmp_path, caplog):
     from frame_folders import write_frames
 

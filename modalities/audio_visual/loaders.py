@@ -61,7 +61,7 @@ from ..artifacts import check_class_ids, classes_without_test, one_spelling_per_
 from ..image.decode import to_8bit, upright
 from ..audio.decode import BadFile, Clip, decode, describe_bad, downmix_counts, fix_length, length_counts, resample_clips
 from ..groups import said_group_by, tell_nested_split
-from ..sources import dataset_name, warn_unused_split_keys
+from ..sources import dataset_name, warn_unused_split_config
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 from .folder_groups import AV_SPLIT_HINT, folder_group_rule, redraw_groups
@@ -172,10 +172,10 @@ def load_pairs(cfg: Any) -> AVData:
         raise ConfigError(f"{said_group_by(cfg.group_by)} names a column of a pairs CSV (dataset csv) or a pattern over "
                           f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
     if name in _TENSOR_SETS:
-        _unused_split_keys(cfg, name, "the train and test tensors given to register_tensors")
+        warn_unused_split_config(cfg, name, "the train and test tensors given to register_tensors", log)
         return _from_tensors(name, cfg)
     if name == "tones-digits":
-        _unused_split_keys(cfg, name, "generated: a quarter of each class's pairs")
+        warn_unused_split_config(cfg, name, "generated: a quarter of each class's pairs", log)
         from .digits import tones_digits_pairs, tones_digits_per_class
 
         per_class = tones_digits_per_class(cfg.ipc * int(getattr(cfg, "multi_formation", 1)) ** 2)
@@ -187,7 +187,7 @@ def load_pairs(cfg: Any) -> AVData:
         pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report, group_by)
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
         if not drawn:
-            _unused_split_keys(cfg, name, "its split column")
+            warn_unused_split_config(cfg, name, "its split column", log)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
             data.meta["split_rule"] = (group_rule(report.facts["group_by"]) if group_by else
                                        SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE)
@@ -198,7 +198,7 @@ def load_pairs(cfg: Any) -> AVData:
         pairs, classes, bad, mismatched = _read_video(root, cfg, report)
         report.extend("length_mismatch", ((m, "") for m in mismatched))
         if not report.facts.get("split_drawn", True):  # train/ + test/ folders, a path,label,split CSV
-            _unused_split_keys(cfg, name, str(report.facts.get("layout", "a split given with the clips")))
+            warn_unused_split_config(cfg, name, str(report.facts.get("layout", "a split given with the clips")), log)
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
         if report.facts.get("split_drawn") and report.facts.get("group_by"):  # whole groups held out (folder_groups)
             data.meta["split_rule"] = folder_group_rule(report.facts["group_by"])
@@ -206,12 +206,6 @@ def load_pairs(cfg: Any) -> AVData:
             data.meta["split_rule"] = SPLIT_RULE
         return data
     raise AssertionError(name)  # canonical_dataset refused any other name
-
-
-def _unused_split_keys(cfg: Any, name: str, own: str) -> None:
-    """Warn of ``test_fraction`` / ``split_seed`` set where dataset ``name`` has its own split ``own`` (in words)
-    (:func:`~..sources.warn_unused_split_keys`)."""
-    warn_unused_split_keys(name, own, {k: getattr(cfg, k, None) for k in ("test_fraction", "split_seed")}, log)
 
 
 def canonical_dataset(name: object) -> str:

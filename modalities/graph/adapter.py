@@ -25,7 +25,7 @@ from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
-from ..sources import warn_unused_split_keys
+from ..sources import warn_unused_split_config
 from .budget import check_budget_keys, resolve_budget
 from .data import Graph, NodeClassificationData
 from .datasets import FEATURE_STATISTICS, GraphLoadOptions, load_graph_dataset
@@ -50,8 +50,8 @@ class GraphModality(AdapterDefaults):
             symmetrize=config.symmetrize, seed=config.seed, split_seed=config.split_seed,
         )
         if config.split == "masks":  # the data's own train/val/test masks: split_seed draws nothing
-            warn_unused_split_keys(str(config.dataset), "its train/val/test masks; --split random draws a split with split_seed",
-                                   {"split_seed": config.split_seed}, log)
+            warn_unused_split_config(config, str(config.dataset), "its train/val/test masks; --split random draws a split with "
+                                     "split_seed", log, ("split_seed",))
         return load_graph_dataset(config.dataset, config.data_root, opts)
 
     def to_device(self, data: NodeClassificationData, device: torch.device) -> NodeClassificationData:

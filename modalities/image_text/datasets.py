@@ -16,7 +16,7 @@ from .encoders import ImageEncoderBuild, build_text_encoder, text_space
 from .loaders import BadInput, build_splits, canonical_image_paths, file_opener, read_csv_records, read_folder_records, read_json_records, shapes_records
 from .text_cache import bank_ref, embed_and_measure
 from .token_limits import report_long_captions
-from ..sources import warn_unused_split_keys
+from ..sources import warn_unused_split_config
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def load_image_text(cfg: Any, image: ImageEncoderBuild) -> ImageTextData:
     if kind in ("csv", "karpathy", "coco", "flickr30k") and not root.is_dir():
         raise DataError(f"image root {root} does not exist (set image_root to the folder the image paths are relative to)")
     if any(r.split is not None for r in records):  # a split column, Karpathy's split field, a test_captions file
-        warn_unused_split_keys(name, "the split its captions name", {k: getattr(cfg, k, None) for k in
-                               ("test_fraction", "split_order", "split_seed")}, log, defaults={"split_order": "sorted"})
+        warn_unused_split_config(cfg, name, "the split its captions name", log, ("test_fraction", "split_order", "split_seed"),
+                                 defaults={"split_order": "sorted"})
     if kind != "shapes":  # one image written two ways (images/x.jpg, ./images/x.jpg, /abs/images/x.jpg) is one image
         records = canonical_image_paths(records, root)
     loaded = build_splits(

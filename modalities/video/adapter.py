@@ -21,7 +21,7 @@ from mmdistill.synthetic import SyntheticSet
 from ..artifacts import constant_channels
 from ..groups import said_group_by
 from ..base import TensorClassificationAdapter
-from ..sources import dataset_name, warn_unused_split_keys
+from ..sources import dataset_name, warn_unused_split_config
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import ALIASES, DATASETS, dataset_kind, video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
@@ -102,7 +102,7 @@ def load_video_set(cfg: Any) -> VideoSet:
         raise ConfigError(f"{said_group_by(cfg.group_by)} reads recordings from clip file names (dataset folder or "
                           f"frames); dataset {cfg.dataset!r} has no files", key="group_by")
     if name == "moving-digits":
-        _unused_split_keys(cfg, "generated: md_train_per_class and md_test_per_class clips of each class")
+        warn_unused_split_config(cfg, str(cfg.dataset), "generated: md_train_per_class and md_test_per_class clips of each class", log)
         return _moving_digits(cfg)
     if name in ("folder", "frames"):
         vs = load_clip_folder(cfg.data_root, kind="files" if name == "folder" else "frames", sampling=cfg.sampling(),
@@ -113,16 +113,10 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 split_number=getattr(cfg, "split_number", 1))
         facts = getattr(getattr(vs, "report", None), "facts", {})  # (a stand-in loader: no report)
         if not facts.get("split_drawn", True):  # train/ + test/ folders, a split file, UCF101's lists
-            _unused_split_keys(cfg, str(facts["layout"]))
+            warn_unused_split_config(cfg, str(cfg.dataset), str(facts["layout"]), log)
         return vs
-    _unused_split_keys(cfg, "the train and test tensors given to register_tensors")
+    warn_unused_split_config(cfg, str(cfg.dataset), "the train and test tensors given to register_tensors", log)
     return _TENSOR_SETS[name]
-
-
-def _unused_split_keys(cfg: Any, own: str) -> None:
-    """Warn of ``test_fraction`` / ``split_seed`` set where the data has its own split ``own`` (in words)
-    (:func:`~..sources.warn_unused_split_keys`)."""
-    warn_unused_split_keys(str(cfg.dataset), own, {k: getattr(cfg, k, None) for k in ("test_fraction", "split_seed")}, log)
 
 
 def channel_std(x: Tensor, name: str) -> Tensor:
