@@ -4,7 +4,8 @@ an alias resolved, an unknown name refused with the closest names) and its data 
 (:func:`removed_on_failure`); a class-folder root whose folder is named like a split is
 refused (:func:`refuse_split_lookalikes`); the share of a class held out where the data has no split is checked by
 :func:`check_test_fraction`, and the split keys a data set's own split leaves unused are warned of by
-:func:`warn_unused_split_keys` (every modality's loader, in the same words)."""
+:func:`warn_unused_split_keys` (every modality's loader, in the same words; a config's keys read by
+:func:`warn_unused_split_config`)."""
 
 from __future__ import annotations
 
