@@ -124,3 +124,25 @@ def test_a_split_csv_names_its_unlisted_clips_and_hidden_entries_as_before(tmp_p
     vs = load_clip_folder(root, kind="frames", sampling=_sampling(), split_file=str(root / "list.csv"), use_cache=False)
     assert [e for e in vs.report.unused] == [(str(root / "b" / "extra"), "a folder of frame images not listed in list.csv")]
     assert [p for p, why in vs.report.ignored if why == "hidden"] == [str(root / "a" / ".y")]
+
+
+def test_a_groups_pattern_is_scanned_once_not_once_a_clip(tmp_path):
+    """Review R3.5: reads_folders scanned the group_by pattern's text for every clip (clip_group), on every load
+    without group_by too (the UCF-style names check); it is remembered per pattern, with the same answers."""
+    import re
+
+    from mmdistill.modalities.video import groups
+    from mmdistill.modalities.video.datasets import load_clip_folder
+    from tests.test_video_split_formats import _sampling
+
+    root = tmp_path / "ucf"
+    for c, cls in enumerate(("Jump", "Run")):
+        for g in range(1, 4):
+            for k in range(1, 3):
+                _frames(root / cls / f"v_{cls}_g{g:02d}_c{k:02d}", 30 * c + 10 * g + k)
+    groups.reads_folders.cache_clear()
+    load_clip_folder(root, kind="frames", sampling=_sampling(), use_cache=False, test_fraction=0.5, group_by="ucf")
+    assert groups.reads_folders.cache_info().misses == 1  # (the text scanned 12 x 2 times before)
+    said = {p: groups.reads_folders(re.compile(p)) for p in (r"_g(\d+)", r"^([^/]+)/", r"[^/]+", r"a\/b", r"[/]x", r"[]/]")}
+    assert said == {r"_g(\d+)": False, r"^([^/]+)/": True, r"[^/]+": False, r"a\/b": True, r"[/]x": False, r"[]/]": False}
+    assert groups.reads_folders(groups.FOLDER_GROUP) and not groups.reads_folders(groups.UCF_GROUP)

@@ -17,6 +17,7 @@ folder of clips read their groups here too."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -69,10 +70,11 @@ def group_pattern(group_by: str) -> re.Pattern[str]:
                           f"({exc})", key="group_by") from None
 
 
+@functools.lru_cache(maxsize=64)
 def reads_folders(pattern: re.Pattern[str]) -> bool:
     """Whether ``pattern`` is searched in a clip's path below its class folder rather than in its file name:
     :data:`FOLDER_GROUP`, or a pattern with a ``/`` outside a character class (``[^/]`` alone reads file names, as
-    before: a file name holds no ``/``)."""
+    before: a file name holds no ``/``). Remembered per pattern: :func:`clip_group` asks it for every clip."""
     if pattern is FOLDER_GROUP:
         return True
     text, i, in_class = pattern.pattern, 0, False
