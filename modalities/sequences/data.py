@@ -39,7 +39,7 @@ import logging
 import re
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -97,9 +97,16 @@ def _check_malformed(read: LogRows, source: str, on_bad: str, stats: dict[str, A
 ANNOUNCE_BYTES = 20_000_000
 
 
+#: each log format (``log_format``, and the dataset name that reads a file of it) and its reader, which fills
+#: :class:`~.log_columns.LogColumns` and a line array from a path: the one list of the formats (the config's
+#: ``log_format`` Literal is checked against it by the tests)
+READERS: dict[str, Callable[..., LogRows]] = {"movielens": read_movielens_into, "recbole": read_recbole_into,
+                                              "csv": read_csv_log_into, "sasrec": read_sasrec_text_into,
+                                              "amazon": read_amazon_into}
+
 #: the dataset names a log file is read by (besides ``generated[:USERS:ITEMS]``): the MovieLens releases with rows of
 #: their own in ``tables/td3.yaml``, ``movielens`` (any other release; its row from data_root's name) and the formats
-FILE_DATASETS = (*RELEASES, *REFERENCE_DATASETS, "movielens", "recbole", "csv", "sasrec", "amazon", "file")
+FILE_DATASETS = (*RELEASES, *REFERENCE_DATASETS, *READERS, "file")
 
 
 def check_dataset_name(dataset: str) -> None:
@@ -154,13 +161,12 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
         raise DataError(f"data_root {shown(str(path))} does not exist")
     fmt = opts.log_format
     if fmt == "auto":
-        fmt = {"recbole": "recbole", "csv": "csv", "sasrec": "sasrec", "amazon": "amazon",
-               **dict.fromkeys(AMAZON_DATASETS, "amazon")}.get(key) or (
-            "movielens" if key.startswith(("movielens", "ml-")) else sniff_format(path))
-    reader = {"movielens": read_movielens_into, "recbole": read_recbole_into, "csv": read_csv_log_into,
-              "sasrec": read_sasrec_text_into, "amazon": read_amazon_into}.get(fmt)
+        fmt = (key if key in READERS else "amazon" if key in AMAZON_DATASETS else
+               "movielens" if key.startswith(("movielens", "ml-")) else sniff_format(path))
+    reader = READERS.get(fmt)
     if reader is None:
-        raise DataError(f"log_format must be auto, movielens, recbole, csv, sasrec or amazon, got {fmt!r}")
+        *first, last = ("auto", *READERS)
+        raise DataError(f"log_format must be {', '.join(first)} or {last}, got {fmt!r}")
     if any(opts.columns):
         if fmt != "csv":
             named = next(k for k, c in zip(COLUMN_KEYS, opts.columns) if c)
@@ -181,13 +187,13 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     log.info("%s: read %d interactions (%s format)", source, len(read.rows), fmt)
     if fmt == "csv" and not read.header and isinstance(read.rows, LogColumns):  # the third field taken as the time unnamed
         _warn_rating_like(np.frombuffer(read.rows.times, dtype=np.float64), source, stats)
-    name = dataset if key not in ("file", "csv", "recbole", "sasrec", "amazon", "movielens") else _file_set_name(path)
+    name = dataset if key not in (*READERS, "file") else _file_set_name(path)
     data = build_sequences(name, read.rows, opts, read.titles, source, read.lines, stats)
     data.report.root = str(path)
     return data
 
 
-__all__ = ["COLUMN_KEYS", "FILE_DATASETS", "ITEM_NAMES", "LogColumns", "LogRows", "RATINGS_FILES", "REPORT_KINDS", "ROLES",
+__all__ = ["COLUMN_KEYS", "FILE_DATASETS", "ITEM_NAMES", "LogColumns", "LogRows", "RATINGS_FILES", "READERS", "REPORT_KINDS", "ROLES",
            "Row", "SequenceData", "SequenceLoadOptions", "TIME_NAMES", "TITLES_OF", "TITLE_FILES", "USER_NAMES",
            "build_sequences", "check_dataset_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens",
            "read_recbole", "read_sasrec_text", "right_padded", "stats_report"]
