@@ -146,3 +146,20 @@ def test_a_groups_pattern_is_scanned_once_not_once_a_clip(tmp_path):
     said = {p: groups.reads_folders(re.compile(p)) for p in (r"_g(\d+)", r"^([^/]+)/", r"[^/]+", r"a\/b", r"[/]x", r"[]/]")}
     assert said == {r"_g(\d+)": False, r"^([^/]+)/": True, r"[^/]+": False, r"a\/b": True, r"[/]x": False, r"[]/]": False}
     assert groups.reads_folders(groups.FOLDER_GROUP) and not groups.reads_folders(groups.UCF_GROUP)
+
+
+def test_a_deeply_nested_ssv2_json_is_named_not_a_recursion_error(tmp_path):
+    """Review R3.7: SSv2's label files were parsed with a bare json.loads: a file nested past the recursion limit
+    raised an uncaught RecursionError; the shared parser (mmdistill.json_text.parse_json) names it malformed, and a
+    key given twice keeps its last value as before."""
+    from tests.test_video_split_formats import _ssv2
+
+    base = _ssv2(tmp_path)
+    root = base / "20bn-something-something-v2"
+    text = (base / "labels" / "train.json").read_text()
+    assert text.startswith('[{"id": "1", ')
+    (base / "labels" / "train.json").write_text(text.replace('{"id": "1", ', '{"id": "gone", "id": "1", ', 1))
+    assert len(_load(root, base / "labels").x_train) == 6  # a key given twice: its last value, as before
+    (base / "labels" / "train.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match=r"train.json, line 1: not JSON: nested too deeply"):
+        _load(root, base / "labels")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
+from mmdistill.json_text import parse_json
 
 from .split_rows import Row
 
@@ -36,8 +37,11 @@ def is_ssv2(path: Path) -> bool:
 
 
 def _load(path: Path) -> object:
+    """The JSON value of the split file ``path``, read as every other tool reads it (:func:`~mmdistill.json_text.
+    parse_json`, the last value of a key given twice); DataError naming the file and line of malformed JSON, or
+    ``line 1: not JSON: nested too deeply`` (a RecursionError before)."""
     try:
-        return json.loads(decode_utf8(path.read_bytes(), f"split file {path}"))
+        return parse_json(decode_utf8(path.read_bytes(), f"split file {path}"), unique_keys=False)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}, line {exc.lineno}: not JSON: {exc.msg}") from None
 
