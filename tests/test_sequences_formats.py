@@ -59,3 +59,40 @@ def test_auto_reads_an_amazon_name_as_amazon_and_a_release_as_movielens(tmp_path
             load_sequences(dataset, str(path), SequenceLoadOptions())
         seen.append(exc.value.args[0])
     assert seen == ["amazon", "amazon", "movielens", "movielens", "recbole", "sasrec", "csv", "csv"]  # file: sniffed
+
+
+@pytest.mark.parametrize("kcore", ["once", "iterate", "items_first"])
+def test_the_kcore_filter_keeps_what_it_kept(kcore):
+    """Review R3 (minor): kcore=items_first counted the users before the item filter and threw the count away, and
+    tested the item counts again after removing the items below them; each mode is pinned here against the filter as
+    it was written (a few random logs, an item filter that empties the log too)."""
+    import numpy as np
+
+    from mmdistill.modalities.sequences.events import _Events, _filter
+
+    def before(ev, opts):  # the filter's rounds as they were (c35a386)
+        while True:
+            ucount, icount = np.bincount(ev.user), np.bincount(ev.item)
+            if opts.kcore == "items_first":
+                ev = ev.take(icount[ev.item] >= opts.min_item_inter)
+                ucount = np.bincount(ev.user) if len(ev) else ucount
+            keep = (ucount[ev.user] >= opts.min_user_inter) & (icount[ev.item] >= opts.min_item_inter)
+            changed = not bool(keep.all())
+            ev = ev.take(keep) if changed else ev
+            if opts.kcore != "iterate" or not changed:
+                counts = np.bincount(ev.user, minlength=1)
+                return ev.take(counts[ev.user] >= 3)  # then users left below 3 interactions, as _filter goes on
+
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        n = int(rng.integers(1, 300))
+        user, item = rng.integers(0, 30, n), rng.integers(0, 20 if trial else 300, n)
+        ev = _Events(user, item, np.arange(n, dtype=np.float64), np.arange(n))
+        opts = SequenceLoadOptions(min_user_inter=int(rng.integers(0, 8)), min_item_inter=int(rng.integers(0, 8)), kcore=kcore)
+        want = before(ev, opts)
+        if not len(want):
+            with pytest.raises(DataError, match="the log is empty after filtering"):
+                _filter(ev, opts, {}, "log")
+            continue
+        got = _filter(ev, opts, {}, "log")
+        assert np.array_equal(got.user, want.user) and np.array_equal(got.item, want.item) and np.array_equal(got.row, want.row)

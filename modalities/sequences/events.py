@@ -72,12 +72,11 @@ def _filter(ev: _Events, opts: SequenceLoadOptions, stats: dict[str, Any], sourc
     rounds = 0
     while True:
         rounds += 1
-        ucount = np.bincount(ev.user)
-        icount = np.bincount(ev.item)
         if opts.kcore == "items_first":  # items below the threshold out first, then users counted on what is left
-            ev = ev.take(icount[ev.item] >= opts.min_item_inter)
-            ucount = np.bincount(ev.user) if len(ev) else ucount
-        keep = (ucount[ev.user] >= opts.min_user_inter) & (icount[ev.item] >= opts.min_item_inter)
+            ev = ev.take(np.bincount(ev.item)[ev.item] >= opts.min_item_inter)
+            keep = np.bincount(ev.user)[ev.user] >= opts.min_user_inter
+        else:
+            keep = (np.bincount(ev.user)[ev.user] >= opts.min_user_inter) & (np.bincount(ev.item)[ev.item] >= opts.min_item_inter)
         changed = not bool(keep.all())
         if changed:
             ev = ev.take(keep)
