@@ -162,3 +162,14 @@ def test_a_header_less_user_item_rating_file_is_not_read_silently(tmp_path, capl
     with caplog.at_level("WARNING"):
         load_sequences("csv", str(path), OPTS)
     assert "rating column" not in caplog.text
+
+
+def test_a_ratings_csv_row_of_another_width_is_named_against_the_first_lines(tmp_path):
+    """Review R3 (minor): the first CSV line was parsed twice (its columns, its width); parsed once, the width a row is
+    held to is still the first line's, with a header or without."""
+    rows = "".join(f"{i},{u},{r},{t}\n" for u, i, t, r in REVIEWS)
+    for head in ("", "parent_asin,user_id,rating,timestamp\n"):
+        path = tmp_path / "ratings.csv"
+        path.write_text(head + rows + "m9,u9,5\n")
+        with pytest.raises(DataError, match=r"line %d: 3 comma-separated fields, expected 4" % (len(REVIEWS) + 1 + bool(head))):
+            load_sequences("amazon", str(path), OPTS)

@@ -133,9 +133,10 @@ def read_amazon_into(path: Path, rows: list[Row] | LogColumns, lines: list[int] 
         expected = "Amazon review JSON (reviewerID / user_id, asin / parent_asin, unixReviewTime / timestamp)"
         todo: Iterator[tuple[int, str]] = _chain(first, numbered)
     else:
-        cols, header, expected = _csv_columns(path, first[0], next(csv.reader([first[1]])))
+        fields = next(csv.reader([first[1]]))
+        cols, header, expected = _csv_columns(path, first[0], fields)
         todo = numbered if header else _chain(first, numbered)
-        width = len(next(csv.reader([first[1]])))
+        width = len(fields)
     for n, text in todo:
         if is_json:
             got = _json_row(text)
