@@ -146,11 +146,9 @@ class LoadReport:
         return line
 
     def base_folder(self) -> Path | None:
-        """The folder entries are relative to: the root, or the folder holding it when it is a file (a CSV, a tar)."""
-        if not self.root:
-            return None
-        base = Path(self.root).expanduser()
-        return base.parent if base.is_file() else base
+        """The folder entries are relative to: the root, or the folder holding it when it is a file (a CSV, a tar)
+        (:func:`base_folder`); None without a root."""
+        return base_folder(self.root) if self.root else None
 
     def relative(self, path: str) -> str:
         """``path`` relative to the root: :func:`relative_name` under :meth:`base_folder`."""
@@ -205,6 +203,13 @@ class LoadReport:
                          f"{flag} makes that an error (without it {without})")
 
 
+def base_folder(root: str | Path) -> Path:
+    """The folder a data root's entries are relative to: ``root`` (``~`` expanded), or the folder holding it when it is
+    a file (a CSV, a tar)."""
+    base = Path(root).expanduser()
+    return base.parent if base.is_file() else base
+
+
 def relative_name(path: str, base: Path | None) -> str:
     """``path`` relative to the folder ``base`` (links resolved when needed); a path outside it by its file name, a
     relative name as it is (the manifest names files without the machine's folders)."""
@@ -238,4 +243,4 @@ def is_report(data: Any) -> bool:
             and isinstance(data.get("files", {}), Mapping) and isinstance(data.get("facts", {}), Mapping))
 
 
-__all__ = ["CLASSES_WITHOUT_TEST", "FORMAT", "HIDDEN", "LoadReport", "NAMES", "NOTHING", "entry_text", "is_report", "relative_name", "summary_line"]
+__all__ = ["CLASSES_WITHOUT_TEST", "FORMAT", "HIDDEN", "LoadReport", "NAMES", "NOTHING", "base_folder", "entry_text", "is_report", "relative_name", "summary_line"]

@@ -228,3 +228,15 @@ def test_the_card_line_cuts_long_name_lists_as_every_list_is_cut():
     line = report.summary()
     assert f"`c{NAMES - 1}` ... ({NAMES + 3} in all); test split" in line and f"`c{NAMES}`" not in line
     assert f"`s{NAMES - 1}` ... ({NAMES + 1} in all) of group_by `speaker`" in line and "more" not in line
+
+
+def test_base_folder_is_one_rule_for_a_report_and_the_video_group_check(tmp_path, monkeypatch):
+    """Review R3 (minor): the video layout's _items_root repeated LoadReport.base_folder; both use load_report.base_folder:
+    a file root's folder, a folder itself, ``~`` expanded."""
+    from mmdistill.load_report import LoadReport, base_folder
+
+    (tmp_path / "clips.csv").write_text("path,label,split\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert base_folder(tmp_path / "clips.csv") == tmp_path == base_folder(str(tmp_path))
+    assert base_folder("~/clips.csv") == tmp_path and base_folder("~/nothing") == tmp_path / "nothing"
+    assert LoadReport(root=str(tmp_path / "clips.csv")).base_folder() == tmp_path and LoadReport().base_folder() is None

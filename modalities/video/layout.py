@@ -13,7 +13,7 @@ from typing import Any
 
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.load_report import LoadReport as CoreLoadReport
+from mmdistill.load_report import LoadReport as CoreLoadReport, base_folder
 from mmdistill.words import shown
 
 from .decode import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
@@ -197,7 +197,7 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
     paths, splits, labels = [it.path for it in items], [it.split for it in items], [it.label for it in items]
     if group_by and not drawn:
         refuse_groups_in_both(str(root), group_by, recordings(paths, labels, group_by, str(root), split_hint,
-                                                                 root=_items_root(root)), splits,
+                                                                 root=base_folder(root)), splits,
                               [Path(p).name for p in paths], shown=lambda names: names[0], held="clips",
                               named=said_group_by(group_by), fix="move each group's clips to one side, or leave group_by out")
     if not group_by and (both := ucf_groups_in_both(paths, splits, labels)):
@@ -205,12 +205,6 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
         log.warning("%d recording(s) of UCF-style clip names (v_<Class>_g<group>_c<clip>: clips cut from one recording) have "
                     "clips in both the training and the test split, so the test clips share recordings with training ones and "
                     "the accuracy measures recognising them: %s; %s", len(both), some(both), remedy)
-
-
-def _items_root(root: str | Path) -> Path:
-    """The folder the clips' paths are below (a group reader's ``root``): ``root``, or a CSV ``root``'s folder."""
-    path = Path(root).expanduser()
-    return path.parent if path.is_file() else path
 
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
