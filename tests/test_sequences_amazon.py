@@ -173,3 +173,17 @@ def test_a_ratings_csv_row_of_another_width_is_named_against_the_first_lines(tmp
         path.write_text(head + rows + "m9,u9,5\n")
         with pytest.raises(DataError, match=r"line %d: 3 comma-separated fields, expected 4" % (len(REVIEWS) + 1 + bool(head))):
             load_sequences("amazon", str(path), OPTS)
+
+
+def test_a_review_or_meta_line_nested_too_deeply_is_a_bad_line_not_a_recursion_error(tmp_path):
+    """A review line (or a meta line) nested past the recursion limit raised an uncaught RecursionError from a bare
+    json.loads (as SSv2's label files did, review R3.7); read with json_text.parse_json it is a bad line like any other."""
+    deep = "[" * 100_000 + "]" * 100_000
+    path = _reviews_2014(tmp_path / "reviews_Magazine_Subscriptions_5.json.gz", [deep])
+    with gzip.open(tmp_path / "meta_Magazine_Subscriptions.json.gz", "wt", encoding="utf-8") as fh:
+        fh.write(deep + "\n{'asin': 'B0ITEM1', 'title': 'Monthly'}\n")
+    with pytest.raises(DataError, match=r"1 of 10 lines are not Amazon review JSON .*line 10: not a JSON object \(nested too deeply"):
+        load_sequences("amazon", path, OPTS)
+    data = load_sequences("amazon", path, SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
+    assert data.stats["malformed_lines"] == 1 and _sequences(data) == ORDER
+    assert dict(zip(data.item_ids, data.titles))["B0ITEM1"] == "Monthly"

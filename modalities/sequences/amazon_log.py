@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from mmdistill.errors import DataError
+from mmdistill.json_text import parse_json
 from mmdistill.words import shown
 
 from .log_columns import LogColumns, Row
@@ -90,7 +91,7 @@ def _field(record: dict[str, Any], names: tuple[str, ...]) -> str | None:
 def _json_row(line: str) -> Row | str:
     """The row of one review line, or why it is not one."""
     try:
-        record = json.loads(line)
+        record = parse_json(line, unique_keys=False)  # (a line nested past the recursion limit: malformed, not a RecursionError)
     except ValueError as exc:
         return f"not a JSON object ({exc.msg} at column {exc.pos + 1})" if isinstance(exc, json.JSONDecodeError) else "not JSON"
     if not isinstance(record, dict):
@@ -187,7 +188,7 @@ def meta_file(path: Path) -> Path | None:
 
 def _meta_record(text: str) -> dict[str, Any] | None:
     try:
-        record = json.loads(text)
+        record = parse_json(text, unique_keys=False)
     except ValueError:
         try:  # 2014's metadata: Python literals ({'asin': '...', 'title': '...'}), which literal_eval reads safely
             record = ast.literal_eval(text.strip())
