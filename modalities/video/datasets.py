@@ -55,7 +55,7 @@ from mmdistill.load_report import LoadReport as CoreLoadReport
 from .clip_cache import _cache_exists, _fingerprint, _read_cache, _write_cache, default_cache_dir, offset_key
 from .decode import (IMAGE_EXTENSIONS, OFFSETS, SHORT_POLICIES, VIDEO_EXTENSIONS, FrameSampling, _decode_file,
                      _decode_frame_dir, _frame_files, _other_files)
-from .layout import Item, _discover, discover, is_drawn_layout
+from .layout import Item, _discover, discover
 from .rates import rate_counts, tell_mixed_rates, too_long_for_every_clip
 from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, LoadReport
 from .groups import said_group_by
@@ -192,7 +192,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     report.facts["layout"] = layout
     report.facts.update(facts)
     log.info("video layout under %s: %s", root, layout)
-    if not group_by and is_drawn_layout(layout):  # clips in sub-folders of class folders, drawn clip by clip: say so
+    if not group_by and facts.get("split_drawn"):  # clips in sub-folders of class folders, drawn clip by clip: say so
         tell_nested_split(str(root), [it.path for it in items], [it.label for it in items], [it.split for it in items], root,
                           log, report.facts)
     if not items:
