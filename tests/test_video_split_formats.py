@@ -310,3 +310,14 @@ def test_discover_takes_the_split_number_too(tmp_path):
     root, splits = _hmdb(tmp_path)
     items = discover(root, "files", str(splits), 0.2, 0, split_number=3)
     assert sorted(Path(it.path).stem[-1] for it in items if it.split == "test") == ["0", "0"]  # split 3: "20111"
+
+
+def test_hmdb_split_file_of_another_split_than_split_number_is_refused(tmp_path):
+    """Walk 55N: ``--split-file <action>_test_split1.txt --split-number 2`` read split 1 without a word while the
+    manifest recorded split_number=2; a file's own number is still read at the default 1 (the test above)."""
+    root, splits = _hmdb(tmp_path)
+    with pytest.raises(ConfigError, match=r"split_number=2, but the split file .*cartwheel_test_split1.txt is one of "
+                                          r"split 1's: give the folder .*cartwheel_test_split2.txt") as err:
+        _load(root, splits / "cartwheel_test_split1.txt", split_number=2)
+    assert err.value.key == "split_number"
+    assert "split 3" in _load(root, splits / "cartwheel_test_split3.txt", split_number=3).report.facts["layout"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mmdistill.errors import DataError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.io import decode_utf8
 
 from .split_rows import Row
@@ -27,10 +27,21 @@ def is_hmdb(path: Path) -> bool:
 
 def split_files(path: Path, number: int) -> tuple[list[Path], int]:
     """The split files of split ``number`` in the folder ``path`` (or, ``path`` being one of them, in its folder, of
-    its own number, which then wins over ``number``) and the number read, one file per class. DataError naming the
-    folder and the numbers it holds when it has no file of that number."""
+    its own number, read when ``number`` is the default 1) and the number read, one file per class. DataError naming
+    the folder and the numbers it holds when it has no file of that number.
+
+    Raises:
+        ConfigError: (key ``split_number``) ``path`` is a file of another split than a ``number`` other than 1 (the
+            file's number was read silently before, while the manifest recorded ``number``).
+    """
     if path.is_file():
-        number = int(NAME.fullmatch(path.name)["number"])
+        own = int(NAME.fullmatch(path.name)["number"])
+        if number not in (1, own):
+            raise ConfigError(f"split_number={number}, but the split file {path} is one of split {own}'s: give the "
+                              f"folder {path.parent} (each class's <action>_test_split{number}.txt is read from it) or "
+                              f"the file {path.name.replace(f'_test_split{own}', f'_test_split{number}')}",
+                              key="split_number")
+        number = own
         path = path.parent
     found = sorted(p for p in path.iterdir() if (m := NAME.fullmatch(p.name)) and int(m["number"]) == number)
     if not found:
