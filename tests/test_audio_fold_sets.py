@@ -279,3 +279,14 @@ def test_a_metadata_csv_the_reader_refuses_names_its_line(tmp_path):
     meta.write_text(meta.read_text() + "x.wav,1,0,dog,True," + "9" * 140_000 + ",A\n")
     with pytest.raises(DataError, match=r"esc50.csv line 19: a field on this line is longer than 131,072 characters"):
         load_audio_dataset("esc50", tmp_path, **KW)
+
+
+def test_the_unused_split_keys_warning_names_the_fold_held_out_and_test_fold(tmp_path, caplog):
+    """Walk 55N: ``--test-fraction 0.3`` on ESC-50 warned "not used: dataset 'esc50' has its own test split (the
+    data's)", naming neither the official fold the split is nor the key that picks another."""
+    _esc50(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        load_audio_dataset("esc50", tmp_path, sample_rate=RATE, test_fraction=0.3, **KW)
+    assert ("test_fraction=0.3 (--test-fraction) not used: dataset 'esc50' has its own test split (ESC-50's official fold "
+            "5 of 5 held out (test_fold=5; the 'fold' column of meta/esc50.csv); test_fold=K (--test-fold K) holds out "
+            "another fold)") in caplog.text

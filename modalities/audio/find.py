@@ -82,11 +82,17 @@ def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_
     """Warn that ``test_fraction`` / ``split_seed`` given other than their defaults (:data:`~..sources.SPLIT_DEFAULTS`) draw
     nothing when the source ``key`` has its own split (``found.needs_split`` false: FSDD's takes 0-4, the official
     splits, ``train/`` + ``test/`` folders, a CSV split column, the generated tones), naming the keys and, for FSDD, the
-    split that uses them (``group_by='speaker'``): every modality's warning (:func:`~..sources.warn_unused_split_keys`)."""
+    split that uses them (``group_by='speaker'``), for an official fold (``found.rule``) the fold and ``test_fold``:
+    every modality's warning (:func:`~..sources.warn_unused_split_keys`)."""
     if found.needs_split:
         return
-    own = ("FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker) holds out "
-           "test_fraction of the speakers instead, drawn with split_seed" if key == "fsdd" else "the data's")
+    if key == "fsdd":
+        own = ("FSDD's own, takes 0-4 of every speaker and digit; group_by='speaker' (--group-by speaker) holds out "
+               "test_fraction of the speakers instead, drawn with split_seed")
+    elif found.rule is not None:  # walk 55N: said only "(the data's)", not that the split is a fold nor how to pick another
+        own = f"{found.rule}; test_fold=K (--test-fold K) holds out another fold"
+    else:
+        own = "the data's"
     unused_split_keys(key, own, {"test_fraction": test_fraction, "split_seed": split_seed}, log)
 
 
