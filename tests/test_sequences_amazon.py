@@ -187,3 +187,14 @@ def test_a_review_or_meta_line_nested_too_deeply_is_a_bad_line_not_a_recursion_e
     data = load_sequences("amazon", path, SequenceLoadOptions(max_len=5, min_user_inter=1, min_item_inter=1, on_bad="skip"))
     assert data.stats["malformed_lines"] == 1 and _sequences(data) == ORDER
     assert dict(zip(data.item_ids, data.titles))["B0ITEM1"] == "Monthly"
+
+
+@pytest.mark.parametrize("name, expected", [("magazine", "Magazine_Subscriptions.jsonl.gz"),
+                                            ("amazon", "<Cat>.jsonl[.gz] (2023)"),
+                                            ("epinions", "RecBole's epinions.inter")])
+def test_an_amazon_or_reference_dataset_without_data_root_names_its_files(name, expected):
+    """Walk 55N: ``--dataset magazine`` without ``--data-root`` asked for "a MovieLens zip or folder, a RecBole .inter
+    file, ...", not for the Amazon file it reads."""
+    with pytest.raises(DataError, match=rf"dataset '{name}' reads a file: pass --data-root \(.*") as err:
+        load_sequences(name, None, SequenceLoadOptions())
+    assert expected in str(err.value) and (name == "epinions" or "MovieLens" not in str(err.value))

@@ -135,6 +135,12 @@ def _file_set_name(path: Path) -> str:
     return written_name(re.sub(r"\.(zip|inter|csv|tsv|txt)$", "", path.name), str(path))
 
 
+#: the files a user is pointed at when an Amazon dataset is given without ``data_root`` (walk 55N: the message named only
+#: MovieLens, RecBole, CSV and SASRec files)
+_AMAZON_FILES = {"amazon": "<Cat>.jsonl[.gz] (2023), <Cat>[_5].json.gz (2018) or reviews_<Cat>[_5].json.gz (2014)",
+                 "magazine": "Magazine_Subscriptions.jsonl.gz or Magazine_Subscriptions.csv (Amazon Reviews 2023)"}
+
+
 def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOptions) -> SequenceData:
     """``dataset``: ``generated[:USERS:ITEMS]`` (no files), ``movielens`` / ``ml-latest-small`` / ``ml-100k``
     / ``ml-1m`` (a GroupLens zip or folder at ``data_root``), ``recbole`` (a ``.inter`` file), ``csv``
@@ -154,8 +160,11 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
             raise DataError(f"generated log spec is generated[:USERS:ITEMS] with USERS, ITEMS >= 1, got {dataset!r}") from None
         return build_sequences(dataset, generated_log(users, items, opts.seed), opts)
     if not data_root:
-        raise DataError(f"dataset {dataset!r} reads a file: pass --data-root (a MovieLens zip or folder, a RecBole "
-                        ".inter file, a user,item,timestamp CSV/TSV or a SASRec 'user item' text file)")
+        what = (f"an Amazon review or ratings file, gzip-compressed or not, such as {_AMAZON_FILES[key]}"
+                if key in _AMAZON_FILES else "RecBole's epinions.inter, the reference's file, or another log"
+                if key == "epinions" else "a MovieLens zip or folder, a RecBole .inter file, a user,item,timestamp CSV/TSV "
+                "or a SASRec 'user item' text file")
+        raise DataError(f"dataset {dataset!r} reads a file: pass --data-root ({what})")
     path = Path(data_root).expanduser()
     if not path.exists():
         raise DataError(f"data_root {shown(str(path))} does not exist")
