@@ -189,3 +189,22 @@ def test_each_clips_group_is_read_once_and_a_ucf_recording_is_its_classs(tmp_pat
         (root / "train" / "steady" / f"v_steady_g02_c{take:02d}.wav").unlink()
     items, _ = find_audio_items("folder", root, group_by="ucf")
     assert {(it.label, it.group) for it in items if it.split == "test"} == {("rising", "g3"), ("steady", "g2")}
+
+
+def test_the_unused_split_keys_warning_says_which_split_the_data_gives(tmp_path, caplog):
+    """Walk 55N: audio's warning said "has its own test split (the data's)" for train/ + test/ folders, a CSV split
+    column and the generated tones alike, where the README quotes "(train/ and test/ class folders)"."""
+    import logging
+
+    root = tmp_path / "split"
+    _folders(root / "train", {"rising": [1, 2], "steady": [1, 2]})
+    _folders(root / "test", {"rising": [3], "steady": [3]})
+    rows = ["path,label,split"] + [f"{p.relative_to(root)},{p.parent.name},{p.parts[-3]}" for p in sorted(root.rglob("*.wav"))]
+    (root / "meta.csv").write_text("\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING):
+        load_audio_dataset("folder", root, test_fraction=0.3, **KW)
+        load_audio_dataset("folder", root / "meta.csv", split_seed=3, **KW)
+        load_audio_dataset("tones", None, test_fraction=0.3)
+    assert "test_fraction=0.3 (--test-fraction) not used: dataset 'folder' has its own test split (train/ and test/ class folders)" in caplog.text
+    assert "split_seed=3 (--split-seed) not used: dataset 'folder' has its own test split (its split column)" in caplog.text
+    assert "dataset 'tones' has its own test split (generated: the last quarter of each class's clips)" in caplog.text
