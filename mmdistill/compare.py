@@ -27,6 +27,7 @@ from mmdistill.chosen_run import NOT_CARRIED
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import MANIFEST_FILE, read_json
+from mmdistill.schema import values_before_keys
 from mmdistill.scored_on import scored_split
 from mmdistill.words import quantity, shown, shown_values
 
@@ -109,6 +110,20 @@ def held_fold(manifest: Mapping[str, Any]) -> int | None:
     return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
 
 
+def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]],
+                           configs: Sequence[Mapping[str, Any]], folds: bool) -> None:
+    """Give a run saved before a key of its recipe existed (a key another run of the same recipe records) the value it
+    ran with (:func:`~mmdistill.schema.values_before_keys`: ``resize`` squeeze, ``split_number`` 1, ...), in place, so an
+    older run and a newer one of the same keys are one setting, not two told apart by a key the older never had."""
+    recipe_keys: dict[str, set[str]] = {}
+    for _, keys, *_ in runs:
+        recipe_keys.setdefault(str(keys.get("recipe")), set()).update(keys)
+    for (_, keys, *_), config in zip(runs, configs):
+        for k, v in values_before_keys(config, recipe_keys[str(keys.get("recipe"))]).items():
+            if k not in keys and not (folds and k == "test_fold"):
+                keys[k] = v
+
+
 def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool = False) -> tuple[list[Setting], list[str], list[str]]:
     """The settings of the runs (``(folder, manifest)``), those scored on validation first, each best distilled first; the keys that differ between them
     (``recipe``, then config keys; ``seed`` and :data:`NOT_CARRIED` excluded; ``scored on`` when the runs were
@@ -116,6 +131,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
     ``--no-evaluate``)."""
     skipped: list[str] = []
     runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]] = []  # ..., seed, the fold held out
+    configs: list[Mapping[str, Any]] = []
     for folder, manifest in manifests:
         metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
         if not evaluated_sets(metrics):
@@ -129,6 +145,8 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
         elif fold is not None:
             keys["test_fold"] = fold  # the default (none) as the fold it was
         runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0))), fold))
+        configs.append(config)
+    _fill_keys_added_since(runs, configs, folds)
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}

@@ -138,3 +138,23 @@ def test_folds_pool_the_official_folds_and_a_default_fold_is_named(tmp_path, cap
     assert any(line.startswith("note: --folds pools the runs of every official fold") for line in lines)
     assert any("the folds pooled hold 400 and 410 test samples" in line for line in lines)
     assert not any("not comparable" in line for line in lines)
+
+
+def test_a_run_saved_before_a_key_existed_is_one_setting_with_a_newer_run_of_its_keys(tmp_path):
+    """Walk 55O: a run of this morning (no ``resize`` nor ``split_number`` in its config) and tonight's run of the same
+    keys (``resize: squeeze``, ``split_number: 1``, the values the older ran with) were two settings 'differing in
+    resize, split_number', the older's cells dashes; another recipe, which has no such key, still shows a dash."""
+    _run(tmp_path, "morning", lr=1.0, ipc=10, seed=0, distilled=[0.80])
+    tonight = _run(tmp_path, "tonight", lr=1.0, ipc=10, seed=1, distilled=[0.82])
+    manifest = json.loads((tonight / "manifest.json").read_text())
+    manifest["config"].update(resize="squeeze", split_number=1)
+    (tonight / "manifest.json").write_text(json.dumps(manifest))
+    assert compare_lines([tmp_path])[0].startswith("2 runs in 1 setting (the same keys)")
+    graph = _run(tmp_path, "graph", lr=1.0, ipc=10, seed=0, distilled=[0.70])
+    manifest = json.loads((graph / "manifest.json").read_text())
+    manifest["recipe"] = "graph-gcond"
+    (graph / "manifest.json").write_text(json.dumps(manifest))
+    lines = compare_lines([tmp_path])
+    assert lines[0].startswith("3 runs in 2 settings (differing in recipe, resize, split_number)"), lines
+    assert lines[2].split()[:4] == ["image-dm", "squeeze", "1", "0,1"]  # the morning's seed 0 and tonight's seed 1 pooled
+    assert lines[3].split()[:4] == ["graph-gcond", "-", "-", "0"]
