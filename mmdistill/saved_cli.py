@@ -130,7 +130,10 @@ def score_saved(args: argparse.Namespace, syn, manifest: dict, recipe, modality,
     fields = recipe.config_cls.__dataclass_fields__
     replaced = getattr(recipe.config_cls, "REPLACED_KEYS", {})
     for key, (given, flag) in flags.items():
-        if given and key not in fields and key not in replaced:  # a replaced key is named by the config with its successor
+        if given and key in replaced:  # a key the config refuses for its successor: named as the flag the user gave
+            raise ConfigError(f"{flag} does not apply to {recipe.name}: its evaluation has no {key}; use {replaced[key]} "
+                              "as key=value", key=key)
+        if given and key not in fields:
             raise ConfigError(f"{flag} does not apply to {recipe.name}: its evaluation has no {key} "
                               f"(`mmdistill run {recipe.name} --help` lists its evaluation keys)", key=key)
     if args.runs is not None:

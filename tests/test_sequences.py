@@ -1276,3 +1276,15 @@ def test_right_padded_keeps_the_last_items_of_lists_and_tensors_alike():
     out, lens = right_padded([[1, 2, 3, 4], torch.tensor([5]), []], 3, 9)
     assert out.tolist() == [[2, 3, 4], [5, 9, 9], [9, 9, 9]] and lens.tolist() == [3, 1, 0]
     assert out.dtype == lens.dtype == torch.long
+
+
+def test_eval_epochs_flag_on_a_sequence_set_is_named_as_the_flag(tmp_path, capsys):
+    """Walk 55O: ``mmdistill eval RUN --epochs 2`` on a sequence set said "config key 'eval_epochs' (in changes) does not
+    apply to recipe sequences-td3": a key and a layer the user never typed. Now the flag and what to give instead."""
+    from mmdistill.cli import main as cli_main
+
+    sequences_td3.run(**dict(TINY, evaluate=False), out=str(tmp_path / "run"))
+    assert cli_main(["eval", str(tmp_path / "run"), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs does not apply to sequences-td3: its evaluation has no eval_epochs; use eval_steps" in err
+    assert "in changes" not in err
