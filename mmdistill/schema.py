@@ -253,7 +253,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
                                  "test_fold": None,
                                  # walk 55D: HMDB51's split folder as split_file (split 1 its default); read no split file before
-                                 "split_number": 1}
+                                 "split_number": 1,
+                                 # walk 55E: validation= drew samples one by one, whatever group the data knew them in
+                                 "validation_groups": False}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
@@ -365,6 +367,8 @@ class ValidationKeys(ConfigKeys):
 
     validation: float = key(0.0, help="share of each class's training samples held out and scored in place of the test split, "
                             "for tuning without reading the test split (0: score on the test split)", unit="fraction", range="[0, 1)")
+    validation_groups: bool = key(True, help="validation holds out whole groups where the data knows them (source recordings, "
+                                  "group_by speakers); false: samples drawn one by one, as sets saved before it were", unit="flag")
     classes: list[str] = key(factory=list, help="distil and score only these classes, by name (comma-separated; labels index them in "
                              "the data's class order; normalisation stays the whole training split's); empty: every class")
 

@@ -32,14 +32,15 @@ log = logging.getLogger(__name__)
 SPLIT_STREAM = ("validation-split",)
 
 
-def hold_out_validation(data: ClassificationData, fraction: float) -> ClassificationData:
+def hold_out_validation(data: ClassificationData, fraction: float, by_groups: bool = True) -> ClassificationData:
     """``data`` with ``fraction`` of each class's training samples moved to the scored split (``test``);
     ``meta["scored_on"]`` says ``"validation"`` and how many samples were held out. Raises ConfigError for a
-    fraction outside (0, 1)."""
+    fraction outside (0, 1). ``by_groups`` false (``validation_groups=false``, a set saved before it):
+    samples drawn one by one even where ``data.train_groups`` knows their groups."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation must lie in (0, 1) to carve a validation split, got {fraction}", key="validation")
     gen = generator(0, *SPLIT_STREAM)
-    groups = data.train_groups  # one per training sample (ClassificationData checks)
+    groups = data.train_groups if by_groups else None  # one per training sample (ClassificationData checks)
     if groups is not None:
         keep, val, whole = _held_groups(data, groups, fraction, gen)
     else:
@@ -132,7 +133,7 @@ def load_data(modality: Any, cfg: Any) -> Any:
         if not isinstance(data, ClassificationData):
             raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none",
                               key="validation")
-        data = hold_out_validation(data, fraction)
+        data = hold_out_validation(data, fraction, by_groups=bool(getattr(cfg, "validation_groups", True)))
     return data
 
 
