@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import Keys, key
@@ -253,16 +253,20 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
                                  "test_fold": None,
                                  # walk 55D: HMDB51's split folder as split_file (split 1 its default); read no split file before
-                                 "split_number": 1,
-                                 # walk 55E: validation= drew samples one by one, whatever group the data knew them in
-                                 "validation_groups": False}
+                                 "split_number": 1}
+#: keys added after sets were saved whose value before depends on another saved key: {key: saved config -> value}.
+#: validation= drew samples one by one until walk 55E (whatever group the data knew them in); without validation the
+#: key changes nothing, so such a config takes the default (a resume or compare of it sees no difference).
+ABSENT_BEFORE_FROM: dict[str, Callable[[Mapping[str, Any]], Any]] = {"validation_groups": lambda saved: not saved.get("validation")}
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     """The values a config or checkpoint ``saved`` before some of ``keys`` existed ran with: :data:`INHERITED_KEYS`
-    (another saved key's value) and :data:`ABSENT_BEFORE` (a fixed value), for each of ``keys`` that ``saved`` lacks."""
+    (another saved key's value), :data:`ABSENT_BEFORE` (a fixed value) and :data:`ABSENT_BEFORE_FROM` (a value read from
+    ``saved``), for each of ``keys`` that ``saved`` lacks."""
     out = {new: saved[old] for new, old in INHERITED_KEYS.items() if new in keys and new not in saved and old in saved}
     out.update({k: v for k, v in ABSENT_BEFORE.items() if k in keys and k not in saved})
+    out.update({k: rule(saved) for k, rule in ABSENT_BEFORE_FROM.items() if k in keys and k not in saved})
     return out
 SPLIT_SEED_HELP = ("seed of a held-out split drawn from data that has none, a property of the data: the same for every --seed, "
                    "so sets of several seeds are scored on one test split (a set saved before this key was drawn at its seed, "

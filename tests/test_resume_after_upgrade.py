@@ -1,7 +1,7 @@
 """A checkpoint written before a key existed resumes after the upgrade (walk 52E: a run stopped before audio's group_by
 was added was refused ``group_by: (no such key) -> None``, though no grouping is what it ran with). Every key a recipe
 records in its checkpoint now and did not record at the pinned commit must say in ``schema.ABSENT_BEFORE`` (a value) or
-``schema.INHERITED_KEYS`` (another key's) what a checkpoint without it ran with."""
+``schema.INHERITED_KEYS`` (another key's) or ``schema.ABSENT_BEFORE_FROM`` (read from the saved config) what a checkpoint without it ran with."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from mmdistill.keys import resume_values
 from mmdistill.recipes import RECIPES, get_recipe
-from mmdistill.schema import ABSENT_BEFORE, INHERITED_KEYS, values_before_keys
+from mmdistill.schema import ABSENT_BEFORE, ABSENT_BEFORE_FROM, INHERITED_KEYS, values_before_keys
 
 PINNED = json.loads((Path(__file__).parent / "fixtures" / "resume_keys_4902b7b.json").read_text())["recipes"]
 
@@ -21,7 +21,7 @@ PINNED = json.loads((Path(__file__).parent / "fixtures" / "resume_keys_4902b7b.j
 def test_every_key_added_since_the_pinned_release_says_what_older_checkpoints_ran_with(name):
     now = resume_values(get_recipe(name).config())
     added = sorted(set(now) - set(PINNED.get(name, now)))
-    unknown = [k for k in added if k not in ABSENT_BEFORE and k not in INHERITED_KEYS]
+    unknown = [k for k in added if k not in ABSENT_BEFORE and k not in ABSENT_BEFORE_FROM and k not in INHERITED_KEYS]
     assert not unknown, (f"{name}: {unknown} are recorded in checkpoints since the pinned release; add to ABSENT_BEFORE the "
                          "value a run without them behaved as, or mark them resume=False")
 

@@ -209,3 +209,14 @@ def test_a_set_saved_before_grouped_validation_is_scored_on_its_own_validation_s
     assert torch.equal(old.test.x, by_sample.test.x) and "held_out_groups" not in old.meta["validation"]
     new = load_data(modality, recipe.config_from_saved({**saved, "validation_groups": True}, {}))
     assert new.meta["validation"]["held_out_groups"] == 1  # a run of tonight's code: whole speakers
+
+
+def test_a_checkpoint_saved_before_validation_groups_without_validation_resumes_as_it_is():
+    """Walk 55O: with ``validation_groups`` false for every earlier config, this morning's image-dm checkpoint (no
+    validation) was refused on --resume ('validation_groups: False -> True'): a key that changes nothing there."""
+    from mmdistill.schema import values_before_keys
+
+    assert values_before_keys({"dataset": "digits", "ipc": 1}, {"validation_groups"}) == {"validation_groups": True}
+    assert values_before_keys({"validation": 0.0}, {"validation_groups"}) == {"validation_groups": True}
+    assert values_before_keys({"validation": 0.2}, {"validation_groups"}) == {"validation_groups": False}
+    assert values_before_keys({"validation": 0.2, "validation_groups": True}, {"validation_groups"}) == {}
