@@ -192,14 +192,19 @@ def test_kept_classes_keep_their_samples_groups_in_order():
     out = keep_classes(data, ["c", "a"])  # in the data's class order: a -> 0, c -> 1
     assert out.train.classes == ["a", "c"] and out.train.y.tolist() == [0] * 10 + [1] * 2
     assert out.train_groups == [f"s{i}" for i in range(10)] + ["s15", "s16"] and out.test.y.tolist() == [0, 1]
+
+
 def test_a_set_saved_before_grouped_validation_is_scored_on_its_own_validation_split():
     """Walk 55O: an audio set of this morning (``group_by`` speakers, ``validation=0.2``: clips drawn one by one) was
     re-scored by ``eval`` on a split of whole speakers -- samples it was distilled from among them, and a warning that
     blamed the data ('distilled from other real training data than folder holds now'); its checkpoint could not be
     resumed at all. A saved config without ``validation_groups`` now runs with false: the split it was made with."""
     from types import SimpleNamespace
+
     from mmdistill.recipes import get_recipe
     from mmdistill.validation import load_data
+
+    data = _data()
     data.train_groups = [f"spk{i % 4}" for i in range(17)]
     modality = SimpleNamespace(load=lambda cfg: data)
     recipe = get_recipe("audio-dm")
