@@ -19,17 +19,13 @@ import glob
 import logging
 from pathlib import Path
 
+from mmdistill.header_metadata import read_header_metadata
+
 
 def entry_slot(path: Path) -> str | None:
     """The ``slot`` recorded in the safetensors metadata of ``path`` (only its header is read), or None when the file
     records none or is not a readable safetensors file (damaged, foreign, gone)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as fh:
-            return (fh.metadata() or {}).get("slot")
-    except Exception:  # noqa: BLE001 - safetensors raises its own error types (and OSError) for a file it cannot read
-        return None
+    return (read_header_metadata(path) or {}).get("slot")
 
 
 def remove_superseded(cache_path: Path, slot: str, what: str, log: logging.Logger) -> list[str]:

@@ -4,8 +4,10 @@ and slot, and nothing else; the decoded-clip and decoded-image caches both use i
 from __future__ import annotations
 
 import logging
+import struct
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -46,3 +48,14 @@ def test_the_slot_is_read_from_the_header_and_none_for_a_foreign_file(tmp_path):
     (tmp_path / "a-3.safetensors").write_text("not safetensors")
     assert entry_slot(tmp_path / "a-3.safetensors") is None and entry_slot(tmp_path / "gone.safetensors") is None
     assert remove_superseded(tmp_path / "a-1.safetensors", "S", "decoded-clip cache", log) == []
+
+
+@pytest.mark.parametrize("raw", [b"\x00" * 20, b"ab", struct.pack("<Q", 10**12) + b"{}", struct.pack("<Q", 5) + b"{abc}",
+                                 struct.pack("<Q", 4) + b"\xff\xfe\xfd\xfc", struct.pack("<Q", 2) + b"[]"])
+def test_a_damaged_header_has_no_slot_as_the_header_reader_says(tmp_path, raw):
+    """entry_slot reads the header through read_header_metadata (R4.1): a damaged file is None there, and no slot here."""
+    from mmdistill.header_metadata import read_header_metadata
+
+    (tmp_path / "a-1.safetensors").write_bytes(raw)
+    assert read_header_metadata(tmp_path / "a-1.safetensors") is None and entry_slot(tmp_path / "a-1.safetensors") is None
+    assert entry_slot(tmp_path) is None  # a folder
