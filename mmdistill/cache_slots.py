@@ -17,9 +17,18 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 from pathlib import Path
 
 from mmdistill.header_metadata import read_header_metadata
+
+
+def stat_stamp(what: Path | os.stat_result) -> str:
+    """A file's state as a cache key takes it: ``"size|mtime_ns|inode|ctime_ns"`` of ``what`` (a path, its link followed,
+    or a ``stat`` result already taken, a ``scandir`` entry's). The inode and status-change time are what no copy tool
+    sets back, so a file replaced with the old size and modification time (``cp -p``, ``rsync -a``) has another stamp."""
+    st = what if isinstance(what, os.stat_result) else os.stat(what)
+    return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
 
 
 def entry_slot(path: Path) -> str | None:
@@ -49,4 +58,4 @@ def remove_superseded(cache_path: Path, slot: str, what: str, log: logging.Logge
     return removed
 
 
-__all__ = ["entry_slot", "remove_superseded"]
+__all__ = ["entry_slot", "remove_superseded", "stat_stamp"]

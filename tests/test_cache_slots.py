@@ -59,3 +59,23 @@ def test_a_damaged_header_has_no_slot_as_the_header_reader_says(tmp_path, raw):
     (tmp_path / "a-1.safetensors").write_bytes(raw)
     assert read_header_metadata(tmp_path / "a-1.safetensors") is None and entry_slot(tmp_path / "a-1.safetensors") is None
     assert entry_slot(tmp_path) is None  # a folder
+
+
+def test_one_stat_stamp_for_both_caches(tmp_path):
+    """The decoded-image and decoded-clip caches stamp a file alike (R5.4): size, mtime, inode and ctime (ns), from a path
+    or a scandir entry's stat; the keys of entries already on disk stay as they were written."""
+    import os
+
+    from mmdistill.cache_slots import stat_stamp
+    from mmdistill.modalities.image import pixel_cache
+    from mmdistill.modalities.video.clip_cache import _clip_stamp
+
+    clip = tmp_path / "a.avi"
+    clip.write_bytes(b"123")
+    st = os.stat(clip)
+    assert stat_stamp(clip) == stat_stamp(st) == f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}" == _clip_stamp(clip)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "1.jpg").write_bytes(b"x")
+    assert _clip_stamp(frames) == f"1.jpg|{stat_stamp(frames / '1.jpg')}"
+    assert pixel_cache.cached_decode.__kwdefaults__["stamp"] is stat_stamp

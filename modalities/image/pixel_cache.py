@@ -37,7 +37,7 @@ import torch
 
 from mmdistill.buffer import content_digest
 from mmdistill.cache_dir import cache_root
-from mmdistill.cache_slots import remove_superseded
+from mmdistill.cache_slots import remove_superseded, stat_stamp
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.words import quantity
@@ -62,14 +62,8 @@ def default_cache_dir() -> Path:
     return cache_root() / "image"
 
 
-def file_stamp(path: Path) -> str:
-    """A file's size, modification time, inode and status-change time (ns), as the decoded-clip cache stamps a clip."""
-    st = os.stat(path)
-    return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
-
-
 def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
-              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] | None = file_stamp) -> str:
+              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] | None = stat_stamp) -> str:
     """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
     each of ``files`` (absolute path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
     ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`).
@@ -174,7 +168,7 @@ def _write(path: Path, key: str, slot: str, decoded: Decoded, labels: list[int],
 def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, settings: dict[str, Any], classes: list[str],
                   files: list[tuple[Path, int]], n_train: int, ignored: list[tuple[Path, str]], facts: dict[str, Any],
                   use_cache: bool = True, cache_dir: str | Path | None = None, check_memory: bool = True,
-                  stamp: Callable[[Path], str] = file_stamp) -> Decoded:
+                  stamp: Callable[[Path], str] = stat_stamp) -> Decoded:
     """``decode()`` of ``files`` (path, label; training files first, ``n_train`` of them), or the same pixels, notes and
     altered images read from the cache entry of their key (:func:`entry_key`); a miss decodes and writes the entry.
     ``facts`` (the load report's) gets ``cache``: ``hit <file>``, ``wrote <file>``, or ``not written <file>`` (nothing when the cache is off or has no folder), as the video loader's.
@@ -213,4 +207,4 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     return decoded
 
 
-__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key", "file_stamp"]
+__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key"]

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
+from mmdistill.cache_slots import stat_stamp
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list
@@ -27,7 +28,7 @@ from mmdistill.words import id_list
 from ..artifacts import classes_without_test
 from ..sources import root_path
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, _unit_pixels, decode_files
-from .pixel_cache import cached_decode, file_stamp
+from .pixel_cache import cached_decode
 from .named import Split
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".datasets")
@@ -248,7 +249,7 @@ def load_tiny(root: object, size: tuple[int, int] | None, channels: int | None, 
         settings = {"dataset": "tinyimagenet", "image_size": list(size) if size else None, "resize": "squeeze",
                     "channels": channels or 3, "archive": str(release.base) if opener else None}
         # a member of the archive is stamped by the archive itself (any change to the zip misses)
-        stamp = (lambda _p, whole=file_stamp(Path(release.archive.filename)): whole) if opener else file_stamp
+        stamp = (lambda _p, whole=stat_stamp(Path(release.archive.filename)): whole) if opener else stat_stamp
         pixels, notes, altered = cached_decode(
             lambda: decode_files(files, size, channels or 3, check_memory, progress, opener=opener),
             dataset="tinyimagenet", root=release.base, settings=settings, classes=classes,

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.cache_dir import cache_root
+from mmdistill.cache_slots import stat_stamp
 from mmdistill.io import atomic_path
 
 from .decode import FrameSampling, _why
@@ -51,15 +52,11 @@ def _clip_stamp(path: Path) -> str:
     decoded again); for a folder of frame images, the same of each entry in it (one ``stat`` each, nothing read), so
     frames replaced under the same names, which leave the folder's own time as it was, are decoded again."""
     if not path.is_dir():
-        return _stat_text(path.stat())
+        return stat_stamp(path.stat())
     with os.scandir(path) as it:
         entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
         stats = [(e.name, e.stat()) for e in entries]
-    return ";".join(f"{name}|{_stat_text(s)}" for name, s in stats)
-
-
-def _stat_text(st: os.stat_result) -> str:
-    return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+    return ";".join(f"{name}|{stat_stamp(s)}" for name, s in stats)
 
 
 def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = (),
