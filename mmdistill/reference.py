@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.reference_subsets import is_subset
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def mtt_whitened(opts: ImportOptions, source: str, dataset: str, where: Path) ->
     says (``<DATASET>_NO_ZCA``: no; ``CIFAR10``/``CIFAR100``/``Tiny`` above a ``replay_buffer_*.pt``: yes); False for other
     sources, datasets and ``--stats unit`` (an ``images_zca_*.pt``). ConfigError naming ``--zca`` for MTT's CIFAR, Tiny
     ImageNet and ImageNet-subset (``--subset``) files that do not say and whose whitening the user has not stated."""
-    subset = dataset == "imagefolder" and opts.subset not in (None, "sorted")  # MTT's ImageNet path takes --zca too (utils.py:93)
+    subset = is_subset(dataset, opts.subset)  # MTT's ImageNet path takes --zca too (utils.py:93)
     if source != "mtt" or not (dataset in ZCA_DATASETS or subset) or opts.stats == "unit":
         return False
     mtt_buffer = where.name.startswith("replay_buffer_")  # <buffer_path>/<DATASET>[_NO_ZCA]/<model>/replay_buffer_<n>.pt
@@ -224,7 +225,7 @@ def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, w
     if opts.stats == "unit":
         return None
     if opts.stats == "reference":
-        if (source, dataset) not in REFERENCE_STATS or (dataset == "imagefolder" and opts.subset in (None, "sorted")):
+        if (source, dataset) not in REFERENCE_STATS or (dataset == "imagefolder" and not is_subset(dataset, opts.subset)):
             known = ", ".join(d if d != "imagefolder" else "an ImageNet subset (--subset)" for s, d in REFERENCE_STATS if s == source)
             raise ConfigError(f"{where}: the {source.upper()} code normalises only {known} with fixed statistics; say how this "
                               f"{dataset} file's pixels are scaled: --stats M1,../S1,.. (the mean and std it used) or --stats unit", key="stats")

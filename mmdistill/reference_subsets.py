@@ -43,6 +43,13 @@ _CHOICES = (f"{', '.join(MTT_SUBSETS)}; ten ImageNet class indices I1,...,I10 fo
             "for files whose labels already follow the sorted folder names")
 
 
+def is_subset(dataset: str, value: str | None) -> bool:
+    """Whether an import over ``dataset`` (its normalised name) with ``--subset value`` is of one of MTT's ImageNet subsets
+    (MTT's ImageNet path: ImageNet's statistics, ``--zca``, labels in its Config's order): an ``imagefolder`` and a
+    ``--subset`` other than :data:`SORTED`, read as :func:`subset_indices` reads it (any case, spaces around)."""
+    return dataset == "imagefolder" and value is not None and value.strip().lower() != SORTED
+
+
 def subset_indices(value: str) -> tuple[int, ...] | None:
     """The ImageNet class indices of ``--subset VALUE`` in MTT's label order (a name of :data:`MTT_SUBSETS` or
     comma-separated indices), None for ``sorted``; ConfigError naming ``--subset`` otherwise."""
@@ -112,4 +119,4 @@ def ranks(indices: Sequence[int]) -> Tensor:
     return out
 
 
-__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "ranks", "subset_in_path", "subset_indices"]
+__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "subset_in_path", "subset_indices"]

@@ -168,3 +168,19 @@ def test_subset_is_refused_for_a_dc_file(tmp_path, capsys):
                  "imagefolder", "--data-root", str(tree), "--image-size", "8", "--out", str(tmp_path / "out"), "evaluate=false"]) != 0
     assert "--subset imagewoof: res_DM_x.pt is DatasetCondensation's, which distils no ImageNet subset" in _error(capsys)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("said", ["sorted", "Sorted", " SORTED "])
+def test_subset_sorted_in_any_case_is_sorted_for_zca_stats_and_class_order(tmp_path, said):
+    """--subset Sorted is --subset sorted everywhere (R4.4): class_order read it as sorted while --zca and --stats took it
+    for an ImageNet subset (asking for --zca; MTT's ImageNet statistics)."""
+    from mmdistill.reference import ImportOptions, mtt_whitened, pixel_stats
+    from mmdistill.reference_subsets import is_subset
+
+    where, wnids = tmp_path / "images_best.pt", [f"n{i:08d}" for i in range(10)]
+    opts = ImportOptions(subset=said)
+    assert not is_subset("imagefolder", said) and is_subset("imagefolder", " ImageWoof") and not is_subset("cifar10", "imagewoof")
+    assert class_order(said, where, "imagefolder", wnids) is None
+    assert mtt_whitened(opts, "mtt", "imagefolder", where) is False  # no --zca asked of a fork's ImageFolder
+    with pytest.raises(ConfigError, match=r"normalises only .*an ImageNet subset \(--subset\).* --stats M1"):
+        pixel_stats(opts, "mtt", "imagefolder", 3, where)
