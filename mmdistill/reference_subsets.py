@@ -104,10 +104,13 @@ def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[
     if len(indices) != len(classes):
         raise ConfigError(f"--subset {value}: {len(indices)} classes; the dataset holds {len(classes)} ({', '.join(map(str, classes[:12]))})",
                           key="subset")
-    if not all(_WNID.fullmatch(str(c)) for c in classes) or list(map(str, classes)) != sorted(map(str, classes)):
-        odd = next(str(c) for c in classes if not _WNID.fullmatch(str(c)))
+    odd = next((str(c) for c in classes if not _WNID.fullmatch(str(c))), None)
+    if odd is not None:
         raise ConfigError(f"--subset {value}: the folders must be named by ImageNet wnid (n01440764 ...), whose sorted order is "
                           f"ImageNet's class order; {odd!r} is not one, so MTT's labels cannot be placed", key="subset")
+    if list(map(str, classes)) != sorted(map(str, classes)):
+        raise ConfigError(f"--subset {value}: the dataset numbers its classes {', '.join(map(str, classes))}, not in sorted wnid "
+                          "order (ImageNet's class order), so MTT's labels cannot be placed", key="subset")
     return ranks(indices)
 
 

@@ -184,3 +184,11 @@ def test_subset_sorted_in_any_case_is_sorted_for_zca_stats_and_class_order(tmp_p
     assert mtt_whitened(opts, "mtt", "imagefolder", where) is False  # no --zca asked of a fork's ImageFolder
     with pytest.raises(ConfigError, match=r"normalises only .*an ImageNet subset \(--subset\).* --stats M1"):
         pixel_stats(opts, "mtt", "imagefolder", 3, where)
+
+
+def test_classes_out_of_wnid_order_are_refused_naming_subset_not_a_stopiteration(tmp_path):
+    """Every folder a wnid but the classes not in sorted order (R4.7): a ConfigError naming --subset, where the message's
+    search for a folder that is not a wnid raised StopIteration."""
+    wnids = sorted(f"n{i:08d}" for i in MTT_SUBSETS["imagewoof"])
+    with pytest.raises(ConfigError, match=r"--subset imagewoof: the dataset numbers its classes n00000273, n00000258, .* not in sorted wnid order"):
+        class_order("imagewoof", tmp_path / "images_best.pt", "imagefolder", wnids[::-1])
