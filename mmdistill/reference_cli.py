@@ -16,7 +16,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.io import new_tree
 from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
-from mmdistill.reference_subsets import class_order, subset_in_path
+from mmdistill.reference_subsets import class_order, stated_subset
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
         raise ConfigError(f"the set's ipc comes from {source.name} ({ref.ipc} per class): leave out --ipc", key="ipc")
     argv = [*rest, f"ipc={ref.ipc}"]
     cfg = config_from_argv(recipe, argv, prog=f"mmdistill import {recipe.name}")
+    if ref.source == "mtt":  # a mistyped --subset is named before the data is decoded
+        stated_subset(opts.subset, source, _dataset_name(cfg))
     whitened = mtt_whitened(opts, ref.source, _dataset_name(cfg), source)
     return _import_set(recipe, _zca_as_files(recipe, cfg, whitened, source), source, ref, opts, say, whitened)
 
@@ -171,7 +173,7 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
         raise ConfigError(f"{source} holds expert trajectories; {recipe.name} matches none: use a trajectory recipe (image-mtt)", key="recipe")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
     files = replay_files(source)
-    opts = replace(opts, subset=opts.subset or subset_in_path(files[0]))  # MTT's buffer folder names its ImageNet subset
+    opts = replace(opts, subset=stated_subset(opts.subset, files[0], _dataset_name(cfg)))  # or as MTT's buffer folder names it
     whitened = mtt_whitened(opts, "mtt", _dataset_name(cfg), files[0])
     cfg = _zca_as_files(recipe, cfg, whitened, files[0])
     if not cfg.buffer:

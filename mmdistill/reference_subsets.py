@@ -76,21 +76,33 @@ def subset_in_path(where: Path) -> str | None:
     return None
 
 
+def stated_subset(value: str | None, where: Path, dataset: str) -> str | None:
+    """The subset an import of MTT's file ``where`` over ``dataset`` is of: ``--subset value``, else the one MTT's buffer
+    folder names (:func:`subset_in_path`), else None; checked before any data is loaded (what needs the dataset's classes
+    is :func:`class_order`'s). ConfigError naming ``--subset`` for a value that disagrees with the path, an import over
+    another dataset than ``imagefolder``, or a name or index list :func:`subset_indices` does not read."""
+    said = subset_in_path(where)
+    if value is None:
+        value = said
+    elif said and said.lower() != value.strip().lower():
+        raise ConfigError(f"--subset {value}: {where} lies in MTT's folder of the {said} subset; leave --subset out", key="subset")
+    if value is None:
+        return None
+    if dataset != "imagefolder":
+        raise ConfigError(f"--subset {value}: MTT's ImageNet subsets import over --dataset imagefolder (a folder of the subset's "
+                          f"wnid folders); this import is over {dataset}", key="subset")
+    subset_indices(value)
+    return value
+
+
 def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[str]) -> Tensor | None:
     """mmdistill's label of each of MTT's labels (K,) int64 for a file ``where`` of an ImageNet subset imported over
     ``dataset`` with class names ``classes`` (sorted folder names); None when nothing moves (not an ImageFolder, the
     subset ascending, ``sorted``). ``value`` is ``--subset``; without it the buffer's path may say. ConfigError naming
     ``--subset`` for a ten-class ImageFolder whose order nobody states, a subset that disagrees with the path, another
     class count, or folders not named by wnid (whose sorted order is not ImageNet's)."""
-    said = subset_in_path(where)
-    if value is None:
-        value = said
-    elif said and said.lower() != value.strip().lower():
-        raise ConfigError(f"--subset {value}: {where} lies in MTT's folder of the {said} subset; leave --subset out", key="subset")
+    value = stated_subset(value, where, dataset)
     if dataset != "imagefolder":
-        if value is not None:
-            raise ConfigError(f"--subset {value}: MTT's ImageNet subsets import over --dataset imagefolder (a folder of the subset's "
-                              f"wnid folders); this import is over {dataset}", key="subset")
         return None
     if value is None:
         if len(classes) != MTT_SUBSET_CLASSES:
@@ -122,4 +134,4 @@ def ranks(indices: Sequence[int]) -> Tensor:
     return out
 
 
-__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "subset_in_path", "subset_indices"]
+__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "stated_subset", "subset_in_path", "subset_indices"]

@@ -192,3 +192,27 @@ def test_classes_out_of_wnid_order_are_refused_naming_subset_not_a_stopiteration
     wnids = sorted(f"n{i:08d}" for i in MTT_SUBSETS["imagewoof"])
     with pytest.raises(ConfigError, match=r"--subset imagewoof: the dataset numbers its classes n00000273, n00000258, .* not in sorted wnid order"):
         class_order("imagewoof", tmp_path / "images_best.pt", "imagefolder", wnids[::-1])
+
+
+def test_a_mistyped_or_disagreeing_subset_is_refused_before_the_data_is_loaded(tmp_path, capsys, monkeypatch):
+    """--subset is checked before load_data decodes the tree (R4.8): a mistyped name of a set's import, a subset the
+    buffer's folder contradicts, and --subset over another dataset are named without loading anything."""
+    import mmdistill.validation
+
+    def no_load(*_a, **_k):
+        raise AssertionError("the data was loaded before --subset was checked")
+
+    monkeypatch.setattr(mmdistill.validation, "load_data", no_load)
+    indices = MTT_SUBSETS["imagewoof"]
+    tree = _tree(tmp_path / "tree", indices)
+    images = _mtt_set(tmp_path / "logged_files" / "ImageNet" / "run", indices)
+    assert _import(tmp_path, tree, images, "--subset", "imagecats", "--zca", "no") != 0
+    assert "--subset 'imagecats': expected imagenette, imagewoof" in _error(capsys)
+    folder = tmp_path / "buffers" / "ImageNet" / "imagewoof" / "128" / "ConvNetD2"
+    folder.mkdir(parents=True)
+    torch.save([[[torch.zeros(2)]]], folder / "replay_buffer_0.pt")
+    common = ["--data-root", str(tree), "--image-size", "8", "--zca", "no", "--buffer", str(tmp_path / "buf")]
+    assert main(["import", "image-mtt", str(folder), "--subset", "imagemeow", "--dataset", "imagefolder", *common]) != 0
+    assert "--subset imagemeow: " in _error(capsys)
+    assert main(["import", "image-mtt", str(folder), "--dataset", "cifar10", *common]) != 0
+    assert "--subset imagewoof: MTT's ImageNet subsets import over --dataset imagefolder" in _error(capsys)
