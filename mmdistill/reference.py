@@ -321,8 +321,8 @@ def write_imported_buffer(out: Path, files: list[Path], spec: Any, training: Any
     from mmdistill.io import read_json, save_tensors, write_json
 
     count, epochs = 0, None
+    rows_of = class_rows(spec.layout.names, spec.layout.shapes, order) if order is not None else None
     for path in files:
-        rows_of = class_rows(spec.layout.names, spec.layout.shapes, order) if order is not None else None
         for rows in expert_rows(read_reference(path), spec.layout.shapes, path, rows_of):
             if epochs is None:
                 epochs = rows.shape[0] - 1
