@@ -42,6 +42,7 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor
 
+from mmdistill.data import held_count
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.seeding import generator
@@ -278,7 +279,7 @@ def _assign_splits(kept: list[CaptionRecord], names: list[str], with_split: list
     if split_order == "random":
         order = torch.randperm(len(names), generator=generator(seed, "image_text_split")).tolist()
         names = [names[i] for i in order]
-    n_test = min(len(names) - 1, max(1, int(round(len(names) * test_fraction))))
+    n_test = held_count(len(names), test_fraction)
     if n_test < 1:
         return None
     return {n: ("test" if i >= len(names) - n_test else "train") for i, n in enumerate(names)}
