@@ -154,8 +154,8 @@ def warn_unused_split_keys(dataset: str, own: str, values: Mapping[str, object],
 
 
 
-#: the split keys every modality's config has (:class:`~mmdistill.schema.SplitKeys`' two that draw a held-out split)
-SPLIT_KEYS = ("test_fraction", "split_seed")
+#: the split keys every modality's config has (:class:`~mmdistill.schema.SplitKeys`' fields, those that draw a held-out split)
+SPLIT_KEYS: tuple[str, ...] = tuple(SPLIT_DEFAULTS)
 
 
 def warn_unused_split_config(cfg: object, dataset: str, own: str, logger: logging.Logger, keys: Sequence[str] = SPLIT_KEYS,

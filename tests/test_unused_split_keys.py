@@ -160,3 +160,13 @@ def test_graph_masks_warn_of_a_split_seed_set_and_split_random_does_not(monkeypa
     with caplog.at_level(logging.WARNING):
         recipe.get_modality().load(recipe.config(dataset="sbm", download=False, split_seed=3))
     assert "split_seed=3 (--split-seed) not used: dataset 'sbm' has its own test split (its train/val/test masks" in caplog.text
+
+
+def test_split_keys_are_the_split_key_fields():
+    """SPLIT_KEYS is SplitKeys' fields (R4 minor: it was spelled out beside SPLIT_DEFAULTS): the same two keys as before."""
+    import dataclasses
+
+    from mmdistill.modalities.sources import SPLIT_DEFAULTS, SPLIT_KEYS
+    from mmdistill.schema import SplitKeys
+
+    assert SPLIT_KEYS == ("test_fraction", "split_seed") == tuple(f.name for f in dataclasses.fields(SplitKeys)) == tuple(SPLIT_DEFAULTS)
