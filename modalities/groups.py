@@ -184,7 +184,8 @@ def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[
     sides."""
     from .video.groups import below_class
 
-    within = [below_class(Path(p), lab, Path(root).expanduser() if root is not None else None) for p, lab in zip(paths, labels)]
+    base = Path(root).expanduser() if root is not None else None
+    within = [below_class(Path(p), lab, base) for p, lab in zip(paths, labels)]
     nested = {lab for lab in labels} - {lab for lab, w in zip(labels, within) if not (w and "/" in w)}
     if not nested:
         return 0

@@ -104,3 +104,21 @@ def test_the_audio_folder_loader_says_it_too(tmp_path, caplog):
         load_audio_dataset("folder", tmp_path / "sounds", group_by="folder", test_fraction=0.5, split_seed=0, sample_rate=8000,
                            duration=0.25)
     assert HINT not in caplog.text
+
+
+def test_a_root_given_with_a_tilde_reads_the_sub_folders_as_the_expanded_root(tmp_path, monkeypatch):
+    """tell_nested_split expands the data root once for all clips (R4 minor): ``~/data`` finds the same sub-folders as the
+    folder it names, once per load whatever the clip count."""
+    from mmdistill.modalities.groups import tell_nested_split
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    log = logging.getLogger("mmdistill.test")
+    paths = [tmp_path / "data" / c / f"spk{s}" / f"t{t}.wav" for c in ("a", "b") for s in (1, 2) for t in (0, 1)]
+    labels = [p.parent.parent.name for p in paths]
+    calls = []
+    real = Path.expanduser
+    monkeypatch.setattr(Path, "expanduser", lambda self: calls.append(self) or real(self))
+    facts: dict = {}
+    assert tell_nested_split("~/data", paths, labels, ["train", "test"] * 4, "~/data", log, facts) == 2
+    assert facts == {"subfolders_in_both": 2} and len({str(c) for c in calls if str(c).startswith("~")}) == 1
+    assert len([c for c in calls if str(c) == "~/data"]) == 1
