@@ -189,9 +189,10 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     resolve_batch_train(cfg, data)
     net = modality.matching_network(cfg, data)
     spec = expert_spec(cfg, data, net)
-    # MTT's files record no fingerprint of the data its experts saw, but their input space is known: a whitened buffer
-    # records it (a run must whiten too); one recording none counts as un-whitened (buffer.ABSENT_MEANS_NONE)
-    spec.data = {INPUT_SPACE: spec.data[INPUT_SPACE]} if whitened and spec.data and INPUT_SPACE in spec.data else None
+    # MTT's files record no fingerprint of the data its experts saw, but their input space is the data's as loaded here
+    # (whitened or not as the files say; cut by the resize given): the buffer records it, and a run in another space is
+    # refused; one recording none is the default space (buffer.ABSENT_MEANS_NONE)
+    spec.data = {INPUT_SPACE: spec.data[INPUT_SPACE]} if spec.data and INPUT_SPACE in spec.data else None
     with new_tree(out) as tmp:  # filled in a locked temporary sibling, renamed into place once whole
         count = write_imported_buffer(tmp, files, spec, cfg.expert_training(), order)
     say(f"converted {count} experts from {len(files)} file(s) of {source} into {out}; their training is recorded as this "

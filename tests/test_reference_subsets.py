@@ -216,3 +216,24 @@ def test_a_mistyped_or_disagreeing_subset_is_refused_before_the_data_is_loaded(t
     assert "--subset imagemeow: " in _error(capsys)
     assert main(["import", "image-mtt", str(folder), "--dataset", "cifar10", *common]) != 0
     assert "--subset imagewoof: MTT's ImageNet subsets import over --dataset imagefolder" in _error(capsys)
+
+
+def test_an_imported_buffer_records_the_resize_its_data_was_read_with(tmp_path):
+    """MTT reads its subsets Resize + CenterCrop (utils.py:97-101): a buffer imported over a tree read with
+    resize=center_crop recorded no input space, so the run with the same resize=center_crop refused it as experts of
+    squeezed images. It records the data's input space now."""
+    from mmdistill.modalities.image.datasets import load_image_dataset
+
+    tree = _tree(tmp_path / "tree", MTT_SUBSETS["imagewoof"])
+    real = load_image_dataset("imagefolder", tree, image_size=8, resize="center_crop")
+    stats = f"{','.join(map(str, real.mean))}/{','.join(map(str, real.std))}"
+    folder = tmp_path / "buffers" / "ImageNet" / "imagewoof" / "128" / "ConvNetD2"
+    folder.mkdir(parents=True)
+    from mmdistill.nets import build_network
+
+    net = build_network("convnetd2", (3, 8, 8), 10)
+    torch.save([[[p.detach() + 0.01 * e for p in net.parameters()] for e in range(2)]], folder / "replay_buffer_0.pt")
+    assert main(["import", "image-mtt", str(folder), "--dataset", "imagefolder", "--data-root", str(tree), "--image-size", "8",
+                 "resize=center_crop", "--network", "convnetd2", "--zca", "no", "--stats", stats, "--buffer", str(tmp_path / "buf"),
+                 "batch_train=8"]) == 0
+    assert ExpertBuffer(tmp_path / "buf").index["spec"]["data"] == {"input_space": {"resize": "center_crop"}}
