@@ -16,12 +16,13 @@ import logging
 from typing import Any
 
 from mmdistill.errors import ConfigError
+from mmdistill.mean_std import spell_mean_std
 from mmdistill.resolve import config_sources
 
 log = logging.getLogger(__name__)
 
 #: config keys that decide the input space experts train in (a buffer of another value is refused by a run)
-INPUT_SPACE_KEYS = ("zca",)
+INPUT_SPACE_KEYS = ("zca",)  # resize and normalization decide it too, but no table row sets them: no IPC differs by them
 
 
 def listed_ipcs(recipe: Any, cfg: Any) -> list[int]:
@@ -72,33 +73,53 @@ def input_space_note(recipe: Any, cfg: Any) -> str | None:
     return line
 
 
-def space_words(space: Any) -> str:
-    """A buffer fingerprint's input space (``{'zca': {'eps': 0.1}}``, ``{'resize': 'center_crop'}``; None or {}: none) in
-    words."""
+def _normalised(space: dict[str, Any]) -> str:
+    """An input space's normalisation in words: the ``normalization`` entry's mean and std, or the data's own statistics."""
+    norm = space.get("normalization")
+    if not isinstance(norm, dict):
+        return "normalised with the data's own statistics"
+    return f"normalised with mean {norm.get('mean')}, std {norm.get('std')}"
+
+
+def space_words(space: Any, normalisation: bool = False) -> str:
+    """A buffer fingerprint's input space (``{'zca': {'eps': 0.1}}``, ``{'resize': 'center_crop'}``, ``{'normalization':
+    {'mean': [...], 'std': [...]}}``; None or {}: none) in words; with ``normalisation`` (or a ``normalization`` entry) the
+    images' statistics too."""
     space = space if isinstance(space, dict) else {}
-    if set(space) - {"zca", "resize"}:
+    if set(space) - {"zca", "resize", "normalization"}:
         return f"the input space {space!r}"
     images = f"images cut by resize={space['resize']}" if "resize" in space else "images"
+    if normalisation or "normalization" in space:
+        images += f"{',' if 'resize' in space else ''} {_normalised(space)}"
     zca = space.get("zca")
     if zca is not None:
         return f"ZCA-whitened {images} (eps {zca.get('eps') if isinstance(zca, dict) else zca})"
-    return f"{images}, not whitened" if "resize" in space else "images not whitened"
+    return f"{images}, not whitened" if images != "images" else "images not whitened"
+
+
+def _normalization_value(space: dict[str, Any]) -> str:
+    """The ``normalization=`` value that gives the input space ``space``'s statistics (``data`` where it records none)."""
+    norm = space.get("normalization")
+    return spell_mean_std(norm.get("mean") or (), norm.get("std") or ()) if isinstance(norm, dict) else "data"
 
 
 def _flags(space: Any, other: Any) -> str:
-    """The keys that give the input space ``space`` (``zca=``, and ``resize=`` where either space cuts images)."""
+    """The keys that give the input space ``space`` (``zca=``, and ``resize=`` / ``normalization=`` where either space
+    sets one)."""
     space, other = (s if isinstance(s, dict) else {} for s in (space, other))
     flags = "zca=true" if "zca" in space else "zca=false"
-    return flags + (f" resize={space.get('resize', 'squeeze')}" if "resize" in space or "resize" in other else "")
+    flags += f" resize={space.get('resize', 'squeeze')}" if "resize" in space or "resize" in other else ""
+    return flags + (f" normalization={_normalization_value(space)}" if "normalization" in space or "normalization" in other else "")
 
 
 def space_mismatch(held: Any, asked: Any) -> str:
     """What a run refusing a buffer of another input space says: the buffer's space and the run's in words, and the
-    ``zca=`` (and ``resize=``) that uses the buffer or trains experts for the run (``held``, ``asked``: the fingerprints'
-    input spaces)."""
-    return (f"the buffer's experts trained on {space_words(held)}, this run's data are {space_words(asked)}; experts and "
-            f"distillation must see the same input space: run with {_flags(held, asked)} to use this buffer, or train experts "
-            f"with {_flags(asked, held)} into another --buffer (mmdistill experts)")
+    ``zca=`` (``resize=``, ``normalization=``) that uses the buffer or trains experts for the run (``held``, ``asked``:
+    the fingerprints' input spaces)."""
+    norm = any(isinstance(s, dict) and "normalization" in s for s in (held, asked))
+    return (f"the buffer's experts trained on {space_words(held, norm)}, this run's data are {space_words(asked, norm)}; "
+            f"experts and distillation must see the same input space: run with {_flags(held, asked)} to use this buffer, or "
+            f"train experts with {_flags(asked, held)} into another --buffer (mmdistill experts)")
 
 
 def log_input_space(recipe: Any, cfg: Any) -> None:

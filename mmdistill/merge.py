@@ -43,10 +43,17 @@ def _normalisation(meta: dict[str, Any], where: str, modality: Any = None) -> di
     return {name: (pair["mean"], pair["std"]) for name, pair in normalization_of(modality, meta, where).items() if pair}
 
 
+#: input-space entries a merge converts rather than refuses: an image set's ``normalization`` (statistics other than the
+#: data's own), which its meta ``mean``/``std`` say too and :func:`merge_parts` re-normalises into the data's
+CONVERTED_SPACE = ("normalization",)
+
+
 def _space_differs(syn: SyntheticSet, target: SyntheticSet) -> str:
-    """How a part's input space differs from the data's (``meta["input_space"]`` and the ``fixed`` tensors that define
-    it: an image set's ZCA whitening), or "" when they agree (none, or the same fit to float rounding)."""
-    mine, theirs = syn.meta.get("input_space"), target.meta.get("input_space")
+    """How a part's input space differs from the data's (``meta["input_space"]`` less :data:`CONVERTED_SPACE`, and the
+    ``fixed`` tensors that define it: an image set's ZCA whitening), or "" when they agree (none, or the same fit to float
+    rounding)."""
+    mine, theirs = ({k: v for k, v in (s.meta.get("input_space") or {}).items() if k not in CONVERTED_SPACE} or None
+                    for s in (syn, target))
     if mine != theirs or set(syn.fixed) != set(target.fixed):
         return f"its inputs are in the space {mine or 'of no transform'}, the data's in {theirs or 'that of no transform'}"
     for name, value in syn.fixed.items():

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.mean_std import IMAGENET_STATS, parse_mean_std
 from mmdistill.reference_subsets import is_subset
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ REFERENCE_STATS: dict[tuple[str, str], tuple[tuple[float, ...], tuple[float, ...
     ("dc", "cifar100"): ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
     ("mtt", "cifar10"): _C10,
     ("mtt", "cifar100"): _C10,
-    ("mtt", "tinyimagenet"): ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ("mtt", "imagefolder"): ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet subsets (--subset): utils.py:91-92
+    ("mtt", "tinyimagenet"): IMAGENET_STATS,
+    ("mtt", "imagefolder"): IMAGENET_STATS,  # ImageNet subsets (--subset): utils.py:91-92
 }
 #: datasets MTT may have ZCA-whitened (``--zca``; DC-BENCH methods/tm/readme.md:34 trains Tiny ImageNet experts with it)
 ZCA_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
@@ -65,7 +66,7 @@ class ImportOptions:
     """What ``mmdistill import`` is told beside the file: ``labels`` (an MTT labels file; default: the images file's
     sibling), ``experiment`` (which of a DC result file's experiments), ``syn_lr`` (MTT's learned step size: a number
     or a .pt file holding one), ``stats`` (how the file's pixels are scaled: ``reference`` = the source code's mean and
-    std, ``unit`` = [0, 1] pixels, or ``M1,M2,M3/S1,S2,S3``), ``zca`` (``no`` / ``yes``: whether MTT whitened them) and
+    std, ``unit`` = [0, 1] pixels, ``imagenet`` (:data:`mmdistill.mean_std.IMAGENET_STATS`) or ``M1,M2,M3/S1,S2,S3``), ``zca`` (``no`` / ``yes``: whether MTT whitened them) and
     ``subset`` (which of MTT's ImageNet subsets: :mod:`mmdistill.reference_subsets`)."""
 
     labels: Path | None = None
@@ -230,11 +231,13 @@ def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, w
             raise ConfigError(f"{where}: the {source.upper()} code normalises only {known} with fixed statistics; say how this "
                               f"{dataset} file's pixels are scaled: --stats M1,../S1,.. (the mean and std it used) or --stats unit", key="stats")
         mean, std = REFERENCE_STATS[(source, dataset)]
+    elif opts.stats == "imagenet":
+        mean, std = IMAGENET_STATS
     else:
         try:
-            mean, std = (tuple(float(v) for v in part.split(",")) for part in opts.stats.split("/"))
-        except ValueError:
-            raise ConfigError(f"--stats {opts.stats!r}: expected reference, unit or M1,M2,M3/S1,S2,S3", key="stats") from None
+            mean, std = parse_mean_std(opts.stats)
+        except ValueError as exc:
+            raise ConfigError(f"--stats {opts.stats!r}: {exc}; expected reference, unit, imagenet or M1,M2,M3/S1,S2,S3", key="stats") from None
     if len(mean) != channels or len(std) != channels or min(std) <= 0:
         raise ConfigError(f"--stats: {channels} mean(s) and {channels} positive std(s) were expected, got {mean} and {std}", key="stats")
     return torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)

@@ -14,6 +14,7 @@ import torch
 from mmdistill.cli_parser import Parser
 from mmdistill.errors import ConfigError
 from mmdistill.io import new_tree
+from mmdistill.mean_std import spell_mean_std
 from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
 from mmdistill.reference_subsets import class_order, stated_subset
@@ -28,7 +29,8 @@ def import_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, help="MTT's labels file (default: the images file's sibling, labels_best.pt ...)")
     p.add_argument("--experiment", type=int, help="which experiment of a DC result file (default: the last)")
     p.add_argument("--syn-lr", dest="syn_lr", help="MTT's learned step size (wandb's Synthetic_LR), or a .pt file holding it")
-    p.add_argument("--stats", default="reference", help="how the file's pixels are scaled (default: the source code's mean/std)")
+    p.add_argument("--stats", default="reference", help="how the file's pixels are scaled: reference (the source code's mean/std, "
+                   "the default), unit ([0, 1] pixels), imagenet or M1,M2,M3/S1,S2,S3")
     p.add_argument("--zca", choices=("no", "yes"), help="whether MTT ZCA-whitened the data (CIFAR; yes: imported with zca=true, "
                    "the whitening refitted on the training split)")
     p.add_argument("--subset", help="which of MTT's ImageNet subsets (imagenette, imagewoof, imagemeow, imagesquawk, imagefruit, "
@@ -190,8 +192,9 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
     net = modality.matching_network(cfg, data)
     spec = expert_spec(cfg, data, net)
     # MTT's files record no fingerprint of the data its experts saw, but their input space is the data's as loaded here
-    # (whitened or not as the files say; cut by the resize given): the buffer records it, and a run in another space is
-    # refused; one recording none is the default space (buffer.ABSENT_MEANS_NONE)
+    # (whitened or not as the files say; the pixels checked against the data's normalisation above; cut by the resize
+    # given): the buffer records it, and a run in another space is refused; one recording none is the default space
+    # (buffer.ABSENT_MEANS_NONE)
     spec.data = {INPUT_SPACE: spec.data[INPUT_SPACE]} if spec.data and INPUT_SPACE in spec.data else None
     with new_tree(out) as tmp:  # filled in a locked temporary sibling, renamed into place once whole
         count = write_imported_buffer(tmp, files, spec, cfg.expert_training(), order)
@@ -210,9 +213,11 @@ def _check_expert_pixels(opts: ImportOptions, data, where: Path) -> None:
     ours = [torch.tensor(data.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std")]
     if not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(stats, ours)):
         said = lambda t: [round(v, 4) for v in t.flatten().tolist()]  # noqa: E731
+        theirs = spell_mean_std(stats[0].flatten().tolist(), stats[1].flatten().tolist())
         raise ConfigError(f"{where}: MTT's experts saw images normalised with mean {said(stats[0])}, std {said(stats[1])}; "
                           f"mmdistill normalises {data.name} with mean {said(ours[0])}, std {said(ours[1])}, so the experts "
-                          "would be matched on inputs they were not trained on; train experts with `mmdistill experts`", key="stats")
+                          f"would be matched on inputs they were not trained on: import them (and run with them) with "
+                          f"normalization={theirs}, or train experts with `mmdistill experts`", key="stats")
 
 
 __all__ = ["cmd_import", "import_parser"]

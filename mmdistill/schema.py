@@ -253,7 +253,9 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
                                  "test_fold": None,
                                  # walk 55D: HMDB51's split folder as split_file (split 1 its default); read no split file before
-                                 "split_number": 1}
+                                 "split_number": 1,
+                                 # walk 55T: images normalised with the data's own statistics
+                                 "normalization": "data"}
 #: keys added after sets were saved whose value before depends on another saved key: {key: saved config -> value}.
 #: validation= drew samples one by one until walk 55E (whatever group the data knew them in); without validation the
 #: key changes nothing, so such a config takes the default (a resume or compare of it sees no difference).

@@ -20,7 +20,8 @@ FREE_TEXT = {"dataset", "data_root", "out", "device", "budget", "network", "buff
              "clip_pretrained", "syn_dir", "split_file", "cache_dir", "pretrain_cache_dir", "md_groups",
              "classes",  # class names are the data's: checked against it when it is loaded (validation.keep_classes)
              "group_by",  # a CSV column: checked against the CSV's header when it is loaded
-             "user_column", "item_column", "time_column"}  # an interaction log's columns: checked against its header
+             "user_column", "item_column", "time_column",  # an interaction log's columns: checked against its header
+             "normalization"}  # data, imagenet or M1,M2,M3/S1,S2,S3: parsed by the image config's check
 IMAGE_ONLY = ("--dsa", "--dsa-strategy", "--eval-dsa", "--herding-epochs", "--buffer", "--label-mode", "--label-expert-epoch",
               "--lr-labels", "--eval-batch", "--lr-data", "--compile")
 

@@ -54,13 +54,17 @@ class ImageModality(TensorClassificationAdapter):
     sample_noun = "image"
 
     def load(self, config: Any) -> ClassificationData:
+        from .config import normalization_stats
         from .datasets import given_split, load_image_dataset
 
+        stats = normalization_stats(getattr(config, "normalization", "data"))  # None: the data's own (the loader's choice)
         ds = load_image_dataset(
             config.dataset,
             config.data_root,
             image_size=config.image_size,
             channels=config.channels,
+            mean=stats[0] if stats else None,
+            std=stats[1] if stats else None,
             resize=getattr(config, "resize", "squeeze"),
             download=config.download,
             test_fraction=config.test_fraction,
@@ -76,6 +80,8 @@ class ImageModality(TensorClassificationAdapter):
         # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are
         # refused, a set or buffer without the entry was squeezed, and images_like cuts alike
         space = {"resize": config.resize} if getattr(config, "resize", "squeeze") != "squeeze" else {}
+        if stats:  # statistics other than the data's own: experts trained on the data's own are refused (merges convert)
+            space["normalization"] = {"mean": list(ds.mean), "std": list(ds.std)}
         if getattr(config, "zca", False):  # MTT's --zca: [0, 1] pixels whitened; the set's pixels before whitening are unit
             fit, x_train, x_test = whiten_splits(x_train, x_test, mean, std, cache_as=ds.name,  # the fit: cached
                                           check_memory=bool(getattr(config, "memory_check", True)))

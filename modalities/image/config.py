@@ -7,6 +7,7 @@ from typing import Literal
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
+from mmdistill.mean_std import IMAGENET_STATS, parse_mean_std
 from mmdistill.schema import ClassificationConfig, ConfigKeys
 
 #: how an image is made the asked size (``resize``): the whole image squeezed, or (MTT's ImageNet subsets,
@@ -25,6 +26,28 @@ def check_resize(resize: str, image_size: object) -> None:
                           "or leave resize at squeeze", key="resize")
 
 
+#: the words of the ``normalization`` key beside ``M1,M2,M3/S1,S2,S3``: the data's own statistics (the standard ones of
+#: MNIST, Fashion-MNIST, CIFAR, SVHN and Tiny ImageNet read unresized and unconverted, else computed on the training split), or ImageNet's, with which the
+#: references read ImageNet and its subsets (mtt-distillation utils.py:91-92 at 50dccea, :func:`normalization_stats`)
+NORMALIZATIONS = ("data", "imagenet")
+
+
+def normalization_stats(value: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The per-channel (mean, std), [0, 1] pixel units, the ``normalization`` key ``value`` names: None for ``data`` (the
+    loader's own choice), ImageNet's (:data:`mmdistill.mean_std.IMAGENET_STATS`) for ``imagenet``, else the numbers of
+    ``M1,M2,M3/S1,S2,S3`` (one per channel: the channel count is checked when the images are read). ConfigError (key
+    ``normalization``) for anything else."""
+    if value == "data":
+        return None
+    if value == "imagenet":
+        return IMAGENET_STATS
+    try:
+        return parse_mean_std(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"normalization={value!r}: {exc}; expected data, imagenet or M1,M2,M3/S1,S2,S3 (a mean and a std "
+                          "per channel, [0, 1] pixel units)", key="normalization") from None
+
+
 @dataclass
 class ImageKeys(ConfigKeys):
     """Images: the loader's resizing and channel conversion (ImageFolder trees) and its decoded-image cache."""
@@ -37,6 +60,12 @@ class ImageKeys(ConfigKeys):
                                                     "image_size, then the long side cut about the centre (torchvision's "
                                                     "Resize + CenterCrop, as MTT reads its ImageNet subsets); needs an "
                                                     "image_size")
+    normalization: str = key("data", help="the per-channel mean and std images are normalised with: data (the standard "
+                             "statistics of MNIST, Fashion-MNIST, CIFAR, SVHN and Tiny ImageNet read at their own size and channels, "
+                             "else the training split's own), "
+                             "imagenet (0.485,0.456,0.406/0.229,0.224,0.225, as MTT reads its ImageNet subsets: what experts "
+                             "imported with mmdistill import --subset saw) or M1,M2,M3/S1,S2,S3 ([0, 1] pixel units); experts "
+                             "trained otherwise are refused")
     channels: Literal[1, 3] | None = key(None, help="convert ImageFolder images to 1 (grayscale) or 3 (RGB) channels; none: as stored")
     cache: bool = key(True, help="keep an ImageFolder's or Tiny ImageNet's decoded images as uint8 safetensors in cache_dir "
                       "(same files and settings: read, not decoded again; the same tensors)", resume=False)
@@ -46,6 +75,10 @@ class ImageKeys(ConfigKeys):
     def check(self) -> None:
         super().check()
         check_resize(self.resize, self.image_size)
+        stats = normalization_stats(self.normalization)
+        if stats and self.channels is not None and len(stats[0]) != self.channels:
+            raise ConfigError(f"normalization={self.normalization} gives {len(stats[0])} mean(s) and std(s); channels={self.channels} "
+                              "needs one per channel", key="normalization")
 
 
 @dataclass
