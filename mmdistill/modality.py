@@ -199,6 +199,7 @@ class AdapterDefaults(ShareDefaults):
 
     * :meth:`evaluate`: the adapter's :meth:`Modality.evaluation_plan` run by the core skeleton;
     * :meth:`check_evaluation`: nothing to check (a classification adapter checks its evaluation networks);
+    * :meth:`hold_out_validation`: ``validation=`` carved by the core from :class:`ClassificationData`, refused for other data;
     * :meth:`fresh_network`: the matching network re-initialised from ``gen`` (a pretrained encoder overrides
       this to copy its weights instead);
     * :meth:`expert_optimizer`: MTT's SGD (``lr_teacher``, ``momentum_teacher``, ``weight_decay_teacher``)
@@ -248,6 +249,22 @@ class AdapterDefaults(ShareDefaults):
     def check_evaluation(self, config: Any, data: Any) -> None:
         """Raise a ConfigError naming the key when the evaluation ``config`` asks for cannot run on ``data`` (a
         network that does not take its samples); the run calls it after loading the data, before distilling."""
+
+    def hold_out_validation(self, data: Any, fraction: float, by_groups: bool = True) -> Any:
+        """``data`` with ``fraction`` of its training split held out and scored in place of its test split (``validation=``,
+        for a config with :class:`~mmdistill.schema.ValidationKeys`; :func:`mmdistill.validation.load_data` calls it):
+        the core's :func:`~mmdistill.validation.hold_out_validation` for :class:`ClassificationData`, else a ConfigError
+        naming the key. An adapter of other labelled data overrides it with :func:`~mmdistill.validation.draw_validation`
+        (the core's rules: per class, whole groups where known, one fixed stream) and
+        :func:`~mmdistill.validation.validation_meta` (``meta["scored_on"] = "validation"``, which its evaluation
+        protocol records as ``scored_on``), as the audio-visual adapter does. ``by_groups`` false
+        (``validation_groups=false``): samples drawn one by one even where the data knows their groups."""
+        from mmdistill.validation import hold_out_validation
+
+        if not isinstance(data, ClassificationData):
+            raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none "
+                              f"(adapter {type(self).__name__} has no hold_out_validation hook)", key="validation")
+        return hold_out_validation(data, fraction, by_groups)
 
     def fresh_network(self, config: Any, data: Any, gen: torch.Generator) -> nn.Module:
         net = self.matching_network(config, data)

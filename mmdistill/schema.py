@@ -250,14 +250,11 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  "zca": False,
                                  # walk 54A: video frames squeezed to a square, picked by index whatever the frame rate
                                  "resize": "squeeze", "sample_fps": None,
-                                 # walk 55E: ESC-50 / UrbanSound8K folds; no set was distilled on them before
-                                 "test_fold": None,
-                                 # walk 55D: HMDB51's split folder as split_file (split 1 its default); read no split file before
-                                 "split_number": 1,
-                                 # walk 55T: images normalised with the data's own statistics
-                                 "normalization": "data"}
+                                 # session 55: no ESC-50/UrbanSound8K folds, no HMDB51 split folder (split 1 its default),
+                                 # images normalised with the data's own statistics
+                                 "test_fold": None, "split_number": 1, "normalization": "data"}
 #: keys added after sets were saved whose value before depends on another saved key: {key: saved config -> value}.
-#: validation= drew samples one by one until walk 55E (whatever group the data knew them in); without validation the
+#: validation= drew samples one by one until session 55 (whatever group the data knew them in); without validation the
 #: key changes nothing, so such a config takes the default (a resume or compare of it sees no difference).
 ABSENT_BEFORE_FROM: dict[str, Callable[[Mapping[str, Any]], Any]] = {"validation_groups": lambda saved: not saved.get("validation")}
 
@@ -367,7 +364,7 @@ class DCAugmentKeys(ConfigKeys):
 @dataclass
 class ValidationKeys(ConfigKeys):
     """Scoring on a validation split of the training data instead of the test split (for tuning;
-    :mod:`mmdistill.validation` carves it)."""
+    :mod:`mmdistill.validation` carves it: classification data, and an adapter's ``hold_out_validation`` hook)."""
 
     HELP_ORDER: ClassVar[int] = 8
 
@@ -375,13 +372,21 @@ class ValidationKeys(ConfigKeys):
                             "for tuning without reading the test split (0: score on the test split)", unit="fraction", range="[0, 1)")
     validation_groups: bool = key(True, help="validation holds out whole groups where the data knows them (source recordings, "
                                   "group_by speakers); false: samples drawn one by one, as sets saved before it were", unit="flag")
+
+
+@dataclass
+class ClassSubsetKeys(ConfigKeys):
+    """Distilling and scoring a subset of a classification dataset's classes (:func:`mmdistill.validation.keep_classes`)."""
+
+    HELP_ORDER: ClassVar[int] = 8
+
     classes: list[str] = key(factory=list, help="distil and score only these classes, by name (comma-separated; labels index them in "
                              "the data's class order; normalisation stays the whole training split's); empty: every class")
 
 
 @dataclass
-class ClassificationConfig(LabelKeys, AugmentKeys, DCAugmentKeys, BatchEvalKeys, NetworkEvalKeys, ValidationKeys, LearnedSetKeys, SplitKeys,
-                           DistillConfig):
+class ClassificationConfig(LabelKeys, AugmentKeys, DCAugmentKeys, BatchEvalKeys, NetworkEvalKeys, ClassSubsetKeys, ValidationKeys, LearnedSetKeys,
+                           SplitKeys, DistillConfig):
     """The keys of a classification modality of fixed-shape samples (images, audio maps)."""
 
     baselines: list[Literal["random_real", "herding", "whole"]] = key(
@@ -410,6 +415,6 @@ def known_keys() -> set[str]:
     return out
 
 
-__all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassificationConfig", "ConfigKeys", "DCAugmentKeys",
+__all__ = ["AugmentKeys", "BASELINES", "BatchEvalKeys", "BufferKeys", "CROSS_ARCH_NETWORKS", "ClassSubsetKeys", "ClassificationConfig", "ConfigKeys", "DCAugmentKeys",
            "DistillConfig", "EvaluationKeys", "LabelKeys", "LabelSpec", "LearnedSetKeys", "NetworkEvalKeys", "RealBatchKeys", "RealChunkKeys",
            "INHERITED_KEYS", "RunKeys", "SPLIT_SEED_HELP", "SetKeys", "SplitKeys", "ValidationKeys", "check_one_network_choice", "chosen_networks", "known_keys"]

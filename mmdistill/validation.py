@@ -10,12 +10,18 @@ share one validation split and their scores are comparable. When the data knows 
 clip's ``group_by`` group or UCF-style recording) the share is
 of each class's groups, held out whole with all their samples, so no recording or speaker is on both sides of the
 validation split either (clips of one recording in both would score memory of the recording, as a test split mixed so).
+
+Data that is not :class:`ClassificationData` takes the same split through its adapter's ``hold_out_validation`` hook
+(:class:`~mmdistill.modality.AdapterDefaults`), which draws with :func:`draw_validation` and records it with
+:func:`validation_meta`: the audio-visual pairs (``AVData.train_groups``: a ``group_by`` group, UCF-named clips'
+recordings, pairs that share a file).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -23,7 +29,7 @@ from torch import Tensor
 
 from mmdistill.data import ClassificationData, LabeledTensors, emptied_classes, held_count
 from mmdistill.errors import ConfigError
-from mmdistill.schema import ValidationKeys
+from mmdistill.schema import ClassSubsetKeys, ValidationKeys
 from mmdistill.seeding import generator
 
 log = logging.getLogger(__name__)
@@ -32,46 +38,81 @@ log = logging.getLogger(__name__)
 SPLIT_STREAM = ("validation-split",)
 
 
-def hold_out_validation(data: ClassificationData, fraction: float, by_groups: bool = True) -> ClassificationData:
-    """``data`` with ``fraction`` of each class's training samples moved to the scored split (``test``);
-    ``meta["scored_on"]`` says ``"validation"`` and how many samples were held out. Raises ConfigError for a
-    fraction outside (0, 1). ``by_groups`` false (``validation_groups=false``, a set saved before it):
-    samples drawn one by one even where ``data.train_groups`` knows their groups."""
+@dataclass(frozen=True)
+class ValidationDraw:
+    """Which training samples a validation split keeps and holds out: ``keep`` (K,) and ``held`` (V,) sorted int64
+    indices into the training split (together every index once); ``groups``: the whole groups held out, None when the
+    samples were drawn one by one (no groups known)."""
+
+    keep: Tensor
+    held: Tensor
+    groups: int | None
+
+
+def draw_validation(labels: Tensor, classes: Sequence[str], groups: Sequence[str] | None, fraction: float,
+                    name: str) -> ValidationDraw:
+    """The validation split of a training split of any modality (``labels`` (N,) int64 class ids into ``classes``;
+    ``groups``: N group names in the same order, or None): ``fraction`` of each class's samples, or of its groups held
+    out whole, drawn from :data:`SPLIT_STREAM` with :func:`~mmdistill.data.held_count`'s rule. ConfigError (key
+    ``validation``) for a fraction outside (0, 1), a draw that holds out nothing, or whole groups that leave a class
+    of ``name`` without a training sample. :func:`hold_out_validation` and an adapter's ``hold_out_validation`` hook
+    (:class:`~mmdistill.modality.AdapterDefaults`) carve their data with it."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation must lie in (0, 1) to carve a validation split, got {fraction}", key="validation")
     gen = generator(0, *SPLIT_STREAM)
-    groups = data.train_groups if by_groups else None  # one per training sample (ClassificationData checks)
+    labels = labels.long().cpu()
+    order = torch.argsort(labels, stable=True)
+    per_class = list(torch.split(order, torch.bincount(labels, minlength=len(classes)).tolist()))
     if groups is not None:
-        keep, val, whole = _held_groups(data, groups, fraction, gen)
+        keep, val, whole = _held_groups(labels, per_class, list(groups), classes, fraction, gen, name)
     else:
         train, held = [], []
-        for idx in data.train.class_indices():
-            order = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
+        for idx in per_class:
+            shuffled = idx[torch.randperm(idx.numel(), generator=gen)]
             k = held_count(idx.numel(), fraction)
-            held.append(order[:k])
-            train.append(order[k:])
+            held.append(shuffled[:k])
+            train.append(shuffled[k:])
         keep, val, whole = torch.cat(train).sort().values, torch.cat(held).sort().values, None
     if val.numel() == 0:
-        raise ConfigError(f"validation={fraction} holds out no sample of {data.name} ({len(data.train)} training samples"
+        raise ConfigError(f"validation={fraction} holds out no sample of {name} ({len(labels)} training samples"
                           f"{', no class with two groups' if whole is not None else ''})", key="validation")
+    return ValidationDraw(keep, val, whole)
+
+
+def validation_meta(meta: dict[str, Any], fraction: float, draw: ValidationDraw, noun: str = "sample") -> dict[str, Any]:
+    """``meta`` with ``scored_on: "validation"`` and the ``validation`` block the card, ``show`` and ``compare`` read
+    (fraction, samples held out and kept, whole groups held out), and the INFO line saying so (``noun``: what a sample
+    is, the adapter's ``sample_noun``)."""
+    log.info("validation=%s: %d of %d training %ss held out%s and scored in place of the test split (not read)",
+             fraction, draw.held.numel(), draw.held.numel() + draw.keep.numel(), noun,
+             f" ({draw.groups} whole group(s): no group on both sides)" if draw.groups is not None else "")
+    return {**meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(draw.held.numel()),
+                                                              "train_kept": int(draw.keep.numel()), "test_split_scored": False,
+                                                              **({"held_out_groups": draw.groups} if draw.groups is not None else {})}}
+
+
+def hold_out_validation(data: ClassificationData, fraction: float, by_groups: bool = True) -> ClassificationData:
+    """``data`` with ``fraction`` of each class's training samples moved to the scored split (``test``);
+    ``meta["scored_on"]`` says ``"validation"`` and how many samples were held out (:func:`draw_validation`).
+    Raises ConfigError for a fraction outside (0, 1). ``by_groups`` false (``validation_groups=false``, a set saved
+    before it): samples drawn one by one even where ``data.train_groups`` knows their groups."""
     src = data.train
-    meta = {**data.meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(val.numel()),
-                                                                    "train_kept": int(keep.numel()), "test_split_scored": False,
-                                                                    **({"held_out_groups": whole} if whole is not None else {})}}
-    log.info("validation=%s: %d of %d training samples held out%s and scored in place of the test split (not read)",
-             fraction, val.numel(), len(src), f" ({whole} whole group(s): no group on both sides)" if whole is not None else "")
+    draw = draw_validation(src.y, [str(c) for c in src.classes], data.train_groups if by_groups else None, fraction, data.name)
+    keep, val = draw.keep.to(src.y.device), draw.held.to(src.y.device)
     return replace(data, train=LabeledTensors(src.x[keep], src.y[keep], list(src.classes)),
-                   test=LabeledTensors(src.x[val], src.y[val], list(src.classes)), meta=meta, train_groups=None)
+                   test=LabeledTensors(src.x[val], src.y[val], list(src.classes)),
+                   meta=validation_meta(data.meta, fraction, draw), train_groups=None)
 
 
-def _held_groups(data: ClassificationData, groups: list[str], fraction: float, gen: torch.Generator) -> tuple[Tensor, Tensor, int]:
-    """(kept indices, held-out indices, groups held out) of ``data.train``: class by class, ``fraction`` of the class's
-    groups (at least one of a class with two or more, never all), counting those already chosen for an earlier class
-    (a speaker of every digit is chosen once, not once per digit) and drawing the rest with ``gen`` (sorted groups); every
-    sample of a chosen group held out, whatever its class. ConfigError naming a class left without training samples (its
-    groups all chosen through other classes)."""
+def _held_groups(labels: Tensor, per_class: list[Tensor], groups: list[str], classes: Sequence[str], fraction: float,
+                 gen: torch.Generator, name: str) -> tuple[Tensor, Tensor, int]:
+    """(kept indices, held-out indices, groups held out) of a training split (``per_class``: each class's sample
+    indices): class by class, ``fraction`` of the class's groups (at least one of a class with two or more, never all),
+    counting those already chosen for an earlier class (a speaker of every digit is chosen once, not once per digit)
+    and drawing the rest with ``gen`` (sorted groups); every sample of a chosen group held out, whatever its class.
+    ConfigError naming a class left without training samples (its groups all chosen through other classes)."""
     chosen: set[str] = set()
-    for idx in data.train.class_indices():
+    for idx in per_class:
         own = sorted({groups[i] for i in idx.tolist()})
         order = torch.randperm(len(own), generator=gen).tolist()
         k = held_count(len(own), fraction)
@@ -79,10 +120,10 @@ def _held_groups(data: ClassificationData, groups: list[str], fraction: float, g
         chosen.update(more)
     flags = torch.tensor([g in chosen for g in groups], dtype=torch.bool)
     keep, val = torch.nonzero(~flags).flatten(), torch.nonzero(flags).flatten()
-    emptied = [str(data.train.classes[i]) for i in emptied_classes(data.train.y.tolist(), flags.tolist())]
+    emptied = [str(classes[i]) for i in emptied_classes(labels.tolist(), flags.tolist())]
     if emptied:
         raise ConfigError(f"validation={fraction}: holding out whole groups left class(es) {', '.join(map(repr, emptied[:5]))} of "
-                          f"{data.name} without a training sample (their groups hold clips of other classes too); use a smaller "
+                          f"{name} without a training sample (their groups hold clips of other classes too); use a smaller "
                           "validation fraction", key="validation")
     return keep, val, len(chosen)
 
@@ -119,22 +160,28 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
 
 
 def load_data(modality: Any, cfg: Any) -> Any:
-    """``modality.load(cfg)``, with only the classes of ``cfg.classes`` kept (:func:`keep_classes`) and the validation
-    split of ``cfg.validation`` carved out when the config has :class:`ValidationKeys` and asks for them (classification
-    data only)."""
+    """``modality.load(cfg)``, with only the classes of ``cfg.classes`` kept (:func:`keep_classes`; a config with
+    :class:`ClassSubsetKeys`, classification data only) and the validation split of ``cfg.validation`` carved out when
+    the config has :class:`ValidationKeys` and asks for one: :func:`hold_out_validation` for classification data, else
+    the adapter's ``hold_out_validation(data, fraction, by_groups)`` hook (:class:`~mmdistill.modality.AdapterDefaults`; the
+    audio-visual adapter's carves its pairs with :func:`draw_validation`)."""
     data = modality.load(cfg)
-    names = list(getattr(cfg, "classes", None) or []) if isinstance(cfg, ValidationKeys) else []
+    names = list(getattr(cfg, "classes", None) or []) if isinstance(cfg, ClassSubsetKeys) else []
     if names:
         if not isinstance(data, ClassificationData):
             raise ConfigError(f"classes picks classes of classification data; {type(data).__name__} has none", key="classes")
         data = keep_classes(data, [str(n) for n in names])
     fraction = cfg.validation if isinstance(cfg, ValidationKeys) else 0.0
     if fraction:
+        by_groups = bool(getattr(cfg, "validation_groups", True))
+        hook = getattr(modality, "hold_out_validation", None)
+        if hook is not None:
+            return hook(data, fraction, by_groups)
         if not isinstance(data, ClassificationData):
             raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none",
                               key="validation")
-        data = hold_out_validation(data, fraction, by_groups=bool(getattr(cfg, "validation_groups", True)))
+        data = hold_out_validation(data, fraction, by_groups=by_groups)
     return data
 
 
-__all__ = ["SPLIT_STREAM", "hold_out_validation", "keep_classes", "load_data"]
+__all__ = ["SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "validation_meta"]

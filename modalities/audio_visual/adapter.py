@@ -16,7 +16,7 @@ from mmdistill.modality import AdapterDefaults
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.task import ClassificationTask
 
-from .data import AVData
+from .data import AVData, hold_out_validation
 from .evaluate import av_plan, herding_indices, random_indices
 from .formation import check_divisible, repeat_labels, tile, untile
 from .matching import AVAugment
@@ -56,9 +56,14 @@ class AudioVisualModality(AdapterDefaults):
     def to_device(self, data: AVData, device: torch.device) -> AVData:
         return dataclasses.replace(data, train=data.train.to(device))
 
+    def hold_out_validation(self, data: AVData, fraction: float, by_groups: bool = True) -> AVData:
+        """``validation=``: the pairs of :func:`.data.hold_out_validation` (whole groups where the loader knows them,
+        unless ``by_groups`` is false: ``validation_groups=false``)."""
+        return hold_out_validation(data, fraction, by_groups)
+
     def describe(self, data: AVData) -> str:
-        return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} test pairs; audio "
-                f"{data.audio_shape} log-mel, frames {data.image_shape}")
+        return (f"{data.name}, {data.num_classes} classes, {len(data.train)} train / {len(data.test)} "
+                f"{data.meta.get('scored_on', 'test')} pairs; audio {data.audio_shape} log-mel, frames {data.image_shape}")
 
     def task(self, config: Any) -> ClassificationTask:
         return ClassificationTask()

@@ -8,7 +8,7 @@ from typing import Literal
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
 from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, RealBatchKeys,
-                              SplitKeys, check_one_network_choice)
+                              SplitKeys, ValidationKeys, check_one_network_choice)
 
 from ..audio.features import FDMFCCParams
 from .data import AVDD_FRAME_MEAN, AVDD_FRAME_STD
@@ -122,7 +122,8 @@ class AudioVisualKeys(ConfigKeys):
 
 
 @dataclass
-class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetKeys, RealBatchKeys, SplitKeys, DistillConfig):
+class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, ValidationKeys, LearnedSetKeys, RealBatchKeys, SplitKeys,
+                        DistillConfig):
     """Defaults of AVDD (Kushwaha et al., "Audio-Visual Dataset Distillation", TMLR 2024; reference code
     sakshamsingh1/AVDD, ``main_DM_AV.py``): 5,000 iterations; SGD momentum 0.5 at 0.2 on both the spectrograms and the
     frames; 128 real pairs per class per iteration; herding initialisation; DSA while matching and evaluating, its
@@ -137,7 +138,9 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, LearnedSetK
     Data: ``dataset`` is ``tones-digits`` (generated tones paired with scikit-learn digits, the default; no files),
     ``csv`` (``data_root`` a CSV ``image_path,audio_path,label,split``), ``video`` (``data_root`` a folder of clips with
     sound: class sub-folders, or a ``clips.csv``/``path,label,split`` file) or a name registered with
-    :func:`~mmdistill.modalities.audio_visual.register_tensors`."""
+    :func:`~mmdistill.modalities.audio_visual.register_tensors`. ``validation`` (:class:`~mmdistill.schema.ValidationKeys`)
+    scores a share of each class's training pairs (whole ``group_by`` groups, UCF-named recordings, pairs that share a
+    file) in place of the test pairs: :func:`.data.hold_out_validation`."""
 
     dataset: str = "tones-digits"
     init: Literal["herding", "real", "noise"] = key("herding", help="initialisation: herding pairs (AVDD), random real pairs, or noise")

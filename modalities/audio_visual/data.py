@@ -10,7 +10,7 @@ frames by fixed per-channel constants, the default) or the training split's stat
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -44,7 +44,9 @@ class AVPairs:
         return len(self.y)
 
     def subset(self, idx: Tensor) -> "AVPairs":
-        return AVPairs(self.audio[idx], self.image[idx], self.y[idx])
+        """The pairs ``idx`` (K,) int64, their ``names`` with them when the split has them."""
+        names = [self.names[i] for i in idx.tolist()] if len(self.names) == len(self) else []
+        return AVPairs(self.audio[idx], self.image[idx], self.y[idx], names)
 
     def to(self, device: torch.device) -> "AVPairs":
         return AVPairs(self.audio.to(device), self.image.to(device), self.y.to(device), self.names)
@@ -56,7 +58,11 @@ class AVPairs:
 @dataclass
 class AVData:
     """Train/test pairs, class names and what decoding a synthetic set needs (``meta``: audio ``features`` params,
-    ``audio_mean``/``audio_std`` (dB), ``image_mean``/``image_std`` per channel, ``num_samples``)."""
+    ``audio_mean``/``audio_std`` (dB), ``image_mean``/``image_std`` per channel, ``num_samples``; ``scored_on``:
+    ``"validation"`` when ``test`` holds pairs held out of the training split, :func:`hold_out_validation`).
+    ``train_groups``: the group of each training pair (a recording, a speaker, pairs that share a file: N names in
+    ``train``'s order) when the loader knows them, so a validation split holds out whole groups; never stored. A
+    DataError for groups whose count is not ``train``'s."""
 
     name: str
     train: AVPairs
@@ -65,10 +71,14 @@ class AVData:
     meta: dict[str, Any] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     """computed once per data object: herding indices by (seed, ipc, epochs)"""
+    train_groups: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """The class names cleaned as every classification adapter's are (:func:`mmdistill.data.clean_class_names`: a
         folder or CSV label holding a tab or U+202E is named one way by the run, its set and ``merge --dataset``)."""
+        if self.train_groups is not None and len(self.train_groups) != len(self.train):
+            raise DataError(f"dataset {self.name!r}: train_groups names {len(self.train_groups)} group(s) for "
+                            f"{len(self.train)} training pairs; expected one group per training pair, in train's order")
         self.classes = clean_class_names(f"dataset {self.name!r}", self.classes)
         if isinstance(self.meta.get("classes"), list):
             self.meta["classes"] = clean_class_names(f"dataset {self.name!r}", self.meta["classes"])
@@ -92,6 +102,21 @@ class AVData:
         if short:
             raise DataError(f"{self.name}: {len(short)} class(es) hold fewer training pairs than {what} = {k}: {', '.join(short[:10])}"
                             f"{' ...' if len(short) > 10 else ''}; lower {what} or add pairs")
+
+
+def hold_out_validation(data: AVData, fraction: float, by_groups: bool = True) -> AVData:
+    """``data`` with ``fraction`` of each class's training pairs (of its groups, held out whole, when ``train_groups``
+    knows them) moved to the scored split, by the core's rules (:func:`mmdistill.validation.draw_validation`: one
+    fixed stream whatever the seed); ``meta`` says ``scored_on: "validation"``. The scaling stays the one the loader
+    computed (``scaling=split``: the whole training split's statistics, as the core keeps a classification dataset's
+    normalisation). ``by_groups`` false (``validation_groups=false``): pairs drawn one by one. ConfigError (key
+    ``validation``) as the core's."""
+    from mmdistill.validation import draw_validation, validation_meta
+
+    draw = draw_validation(data.train.y, data.classes, data.train_groups if by_groups else None, fraction, data.name)
+    keep, held = (i.to(data.train.y.device) for i in (draw.keep, draw.held))
+    return replace(data, train=data.train.subset(keep), test=data.train.subset(held), meta=validation_meta(data.meta, fraction, draw, "pair"),
+                   cache={}, train_groups=None)
 
 
 def log_mel(waves: Tensor, params: FDMFCCParams, frames: int, batch_size: int = 256) -> Tensor:
@@ -201,4 +226,4 @@ def check_pair_labels(y: Tensor, num_classes: int, where: str) -> None:
         raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, got {int(y.min())}..{int(y.max())}")
 
 
-__all__ = ["AVDD_FRAME_MEAN", "AVDD_FRAME_STD", "AVData", "AVPairs", "check_pair_labels", "image_tensor", "log_mel", "normalise_pairs"]
+__all__ = ["AVDD_FRAME_MEAN", "AVDD_FRAME_STD", "AVData", "AVPairs", "check_pair_labels", "hold_out_validation", "image_tensor", "log_mel", "normalise_pairs"]

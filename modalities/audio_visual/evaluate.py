@@ -168,6 +168,7 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
         return train.audio[idx], train.image[idx], train.y[idx]
 
     sets: dict[str, EvalSet] = {}
+    scored = str(data.meta.get("scored_on", "test"))  # "validation": pairs held out of the training split (validation=)
     if syn is not None:
         a, v = decode(syn)
         sets["distilled"] = EvalSet((a.detach().to(device), v.detach().to(device), labels_of(syn).to(device)), size=len(syn.labels))
@@ -183,13 +184,14 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
                 "lr_step": cfg.eval_lr_step, "lr_schedule": cfg.eval_lr_schedule, "head_init": cfg.eval_head_init, "runs": cfg.eval_runs, "dsa": augment is not None,
                 **({"dsa_strategy": {side: getattr(getattr(augment, side), "strategy", "none") for side in ("audio", "image")}}
                    if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation()
-                "test_pairs": len(data.test),
+                "scored_on": scored, f"{scored}_samples": len(data.test),  # what the card, show and compare read
+                **({"test_pairs": len(data.test)} if scored == "test" else {}),  # (the key before 55S, kept)
                 "majority_share": majority_share(data.test.y),
                 "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
     networks = [NetworkPlan(name, trainer(name), sets) for name in evaluation_networks(cfg)]
     return EvaluationPlan(metric="accuracy", label="fused accuracy", networks=networks,
                           runs=cfg.eval_runs, seed=cfg.seed, progress=cfg.progress, protocol=protocol,
-                          title=f"test accuracy (fused, audio-only, visual-only), {quantity(cfg.eval_runs, 'run')} each, "
+                          title=f"{scored} accuracy (fused, audio-only, visual-only), {quantity(cfg.eval_runs, 'run')} each, "
                                 f"{quantity(cfg.ipc, 'pair')} per class")
 
 

@@ -90,8 +90,10 @@ _TENSOR_SETS: dict[str, dict[str, Any]] = {}
 
 @dataclass
 class RawPair:
-    """One pair before featurising: its name, the decoded clip, the frame (C, h, w) in [0, 1], class, split, and
-    where its frame came from (``image_file``: the image file or the clip; empty for generated pairs)."""
+    """One pair before featurising: its name, the decoded clip, the frame (C, h, w) in [0, 1], class, split, where
+    its frame came from (``image_file``: the image file or the clip; empty for generated pairs), and its ``group``
+    when the reader knows it (a ``group_by`` speaker, a UCF clip's recording, pairs that share a file): the
+    training pairs' groups become ``AVData.train_groups`` (:func:`train_groups`), so ``validation=`` holds them out whole."""
 
     name: str
     clip: Clip
@@ -99,6 +101,14 @@ class RawPair:
     label: str
     split: str
     image_file: str = ""
+    group: str | None = None
+
+
+def train_groups(pairs: list[RawPair]) -> list[str] | None:
+    """The group of each training pair, in the training split's order (:func:`featurise`'s), or None when a pair's
+    group is not known (pairs drawn one by one)."""
+    train = [p for p in pairs if p.split == "train"]
+    return [str(p.group) for p in train] if train and all(p.group is not None for p in train) else None
 
 
 def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_train: Tensor, audio_test: Tensor, image_test: Tensor,
@@ -186,6 +196,7 @@ def load_pairs(cfg: Any) -> AVData:
         group_by = getattr(cfg, "group_by", None)
         pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report, group_by)
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
+        data.train_groups = train_groups(pairs)
         if not drawn:
             warn_unused_split_config(cfg, name, "its split column", log)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
@@ -200,6 +211,7 @@ def load_pairs(cfg: Any) -> AVData:
         if not report.facts.get("split_drawn", True):  # train/ + test/ folders, a path,label,split CSV
             warn_unused_split_config(cfg, name, str(report.facts.get("layout", "a split given with the clips")), log)
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
+        data.train_groups = train_groups(pairs)
         if report.facts.get("split_drawn") and report.facts.get("group_by"):  # whole groups held out (folder_groups)
             data.meta["split_rule"] = folder_group_rule(report.facts["group_by"])
         elif report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
@@ -458,9 +470,9 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                  ", ".join(relative_name(p, root) for p, _ in rotated[:3]) + (" ..." if len(rotated) > 3 else ""))
     _name_shared(path, rows, files, kept, drawn, report)
     classes = sorted({r["label"] for r in rows.values()}, key=_natural)
+    _set_groups(pairs, [files[n] for n in kept], [rows[n][group] for n in kept] if group else None)
     if drawn and group:
-        report.facts.update(group_by=group, test_groups=_hold_out_groups(pairs, [files[n] for n in kept], [rows[n][group] for n in kept],
-                                                                         test_fraction, seed, group, path))
+        report.facts.update(group_by=group, test_groups=_hold_out_groups(pairs, test_fraction, seed, group, path))
     elif drawn:
         _hold_out(pairs, classes, test_fraction, seed, [files[n] for n in kept])
         if pairs and all(p.split == "train" for p in pairs) and report.counts().get("reused"):
@@ -587,18 +599,30 @@ def _group_column(path: Path, rows: dict[int, dict[str, str]], group_by: str | N
     return column
 
 
-def _hold_out_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str], test_fraction: float, seed: int,
-                     column: str, path: Path) -> list[str]:
-    """Mark the pairs of a seeded ``test_fraction`` of the groups as test, the rest train (in place), and return the
-    held-out groups: :func:`~..groups.group_test_flags` over the groups of column ``column`` (``groups``: each
-    pair's value), where groups whose pairs share a file (``files``) are drawn as one, named ``a+b``, so that neither a
-    group nor a file is in both splits."""
-    joined = _groups([(*f, g) for f, g in zip(files, groups)])
+def _set_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str] | None) -> None:
+    """Set each pair's ``group`` (in place): with a ``group_by`` column (``groups``: each pair's value), its group,
+    where groups whose pairs share a file (``files``: each pair's ``(image, audio)``) are one, named ``a+b``, so that
+    neither a group nor a file is on both sides of a split drawn over them; without one, pairs that share a file are one
+    group, named by the first pair's audio file, and a pair of its own its own group; no group (None) when no pair shares
+    a file (the pairs are drawn one by one)."""
+    joined = _groups([(*f, g) for f, g in zip(files, groups)] if groups is not None else files)
+    if groups is None:
+        if len(set(joined)) < len(joined):
+            for j, p in zip(joined, pairs):
+                p.group = pairs[j].name
+        return
     members: dict[int, set[str]] = {}
     for j, g in zip(joined, groups):
         members.setdefault(j, set()).add(g)
-    names = ["+".join(sorted(members[j])) for j in joined]
-    flags, held = group_test_flags(names, test_fraction, seed, column=column, where=str(path), noun="pairs",
+    for j, p in zip(joined, pairs):
+        p.group = "+".join(sorted(members[j]))
+
+
+def _hold_out_groups(pairs: list[RawPair], test_fraction: float, seed: int, column: str, path: Path) -> list[str]:
+    """Mark the pairs of a seeded ``test_fraction`` of the groups as test, the rest train (in place), and return the
+    held-out groups: :func:`~..groups.group_test_flags` over each pair's ``group`` (:func:`_set_groups`: column
+    ``column``'s, groups whose pairs share a file drawn as one), so that neither a group nor a file is in both splits."""
+    flags, held = group_test_flags([str(p.group) for p in pairs], test_fraction, seed, column=column, where=str(path), noun="pairs",
                                    labels=[p.label for p in pairs])
     for p, t in zip(pairs, flags):
         p.split = "test" if t else "train"
@@ -701,6 +725,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     :func:`~..video.decode._native_stderr`): the reason of a clip that does not open is its last line."""
     from ..video.datasets import discover
     from ..video.decode import _native_lines, _native_stderr
+    from ..video.train_groups import clip_train_groups
 
     try:
         import decord
@@ -773,6 +798,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     if report.facts.get("split_drawn") and not group_by and pairs:  # clips in sub-folders of class folders: say so
         tell_nested_split(str(root), [p.name for p in pairs], [p.label for p in pairs], [p.split for p in pairs], root, log,
                           report.facts)
+    known = clip_train_groups([Path(p.name) for p in pairs], [p.label for p in pairs], group_by, root, len(pairs))
+    for p, g in zip(pairs, known or []):  # group_by's groups, or UCF-named clips' recordings: validation= holds them out whole
+        p.group = g
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
 
 
