@@ -251,8 +251,8 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
                                  # walk 54A: video frames squeezed to a square, picked by index whatever the frame rate
                                  "resize": "squeeze", "sample_fps": None,
                                  # session 55: no ESC-50/UrbanSound8K folds, no HMDB51 split folder (split 1 its default),
-                                 # images normalised with the data's own statistics
-                                 "test_fold": None, "split_number": 1, "normalization": "data"}
+                                 # images normalised with the data's own statistics, no audio-visual validation split
+                                 "test_fold": None, "split_number": 1, "normalization": "data", "validation": 0.0}
 #: keys added after sets were saved whose value before depends on another saved key: {key: saved config -> value}.
 #: validation= drew samples one by one until session 55 (whatever group the data knew them in); without validation the
 #: key changes nothing, so such a config takes the default (a resume or compare of it sees no difference).
