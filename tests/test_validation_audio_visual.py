@@ -118,7 +118,8 @@ def test_a_group_by_speaker_is_held_out_whole(tmp_path):
     assert held and not train & held  # before the groups, a draw of single pairs put speakers on both sides
     assert data.meta["validation"]["held_out_groups"] == len(held)
     assert len(data.test) == 4 * len(held)  # every pair of a held-out speaker: 2 classes x 2 takes
-
+    alone = _load(dataset="csv", data_root=str(path), group_by="speaker", validation=0.25, validation_groups=False)
+    assert "held_out_groups" not in alone.meta["validation"]  # validation_groups=false: pairs drawn one by one, as the core's
 
 def test_pairs_that_share_a_file_are_held_out_together(tmp_path):
     path = _wav_png_csv(tmp_path / "set", shared=True)  # each speaker's two takes share their frame image
