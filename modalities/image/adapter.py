@@ -16,7 +16,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
-from ..sources import warn_unused_split_keys
+from ..sources import warn_unused_split_config
 from .zca import ZCAWhitening, meta_of, set_whitening, whiten_splits
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ImageModality(TensorClassificationAdapter):
             cache_dir=getattr(config, "cache_dir", None),
         )
         if (own := given_split(ds.name, ds.report)) is not None:  # a fixed split: test_fraction / split_seed draw nothing
-            warn_unused_split_keys(str(config.dataset), own, {k: getattr(config, k, None) for k in ("test_fraction", "split_seed")}, log)
+            warn_unused_split_config(config, str(config.dataset), own, log)
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
         # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are
         # refused, a set or buffer without the entry was squeezed, and images_like cuts alike
