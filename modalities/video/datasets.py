@@ -50,7 +50,7 @@ from torch import Tensor
 
 from mmdistill.cache_slots import remove_superseded
 from mmdistill.errors import ConfigError, DataError
-from mmdistill.load_report import LoadReport as CoreLoadReport
+from mmdistill.load_report import LoadReport as CoreLoadReport, base_folder
 
 from .clip_cache import _cache_exists, _fingerprint, _read_cache, _write_cache, default_cache_dir, offset_key
 from .decode import (IMAGE_EXTENSIONS, OFFSETS, SHORT_POLICIES, VIDEO_EXTENSIONS, FrameSampling, _decode_file,
@@ -184,9 +184,9 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
                                                             sampling.seed if split_seed is None else split_seed, group_by, facts,
                                                             split_number=split_number)
-    base = Path(root).expanduser()
+    base = base_folder(root)
     name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
-    report = LoadReport(root=str(base.parent if base.is_file() else base))
+    report = LoadReport(root=str(base))
     report.extend("ignored", ignored)
     report.extend("unused", unused)
     report.facts["layout"] = layout

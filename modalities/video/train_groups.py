@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mmdistill.load_report import LoadReport
+from mmdistill.load_report import LoadReport, base_folder
 
 from .groups import UCF_GROUP, clip_group, recordings
 
@@ -36,8 +36,7 @@ def clip_train_groups(paths: Sequence[Path], labels: Sequence[str], group_by: st
     which a ``group_by`` that reads folders finds each clip's class folder."""
     if len(paths) != expected or not paths:
         return None
-    base = Path(root).expanduser()
-    base = base.parent if base.is_file() else base
+    base = base_folder(root)
     if group_by:
         return recordings(list(paths), list(labels), group_by, str(root), root=base)
     if all(clip_group(Path(p), UCF_GROUP) is not None for p in paths):

@@ -1,0 +1,30 @@
+"""Mend 55V: the recording of each training clip (:mod:`modalities.video.train_groups`), pinned: a CSV root reads
+folder groups below the CSV's folder (:func:`mmdistill.load_report.base_folder`), UCF names give a class's recording
+without ``group_by``, other names give none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_a_csv_root_reads_folder_groups_below_its_folder(tmp_path):
+    """group_by=folder with the CSV as the root: each clip's group is its first sub-folder below its class folder,
+    the class folders being beside the CSV (as with the folder given)."""
+    from mmdistill.modalities.video.train_groups import clip_train_groups
+
+    csv = tmp_path / "split.csv"
+    csv.write_text("path,label,split\n")
+    paths = [tmp_path / "wave" / "ann" / "a.avi", tmp_path / "jump" / "bob" / "b.avi"]
+    for root in (csv, tmp_path, str(csv)):
+        assert clip_train_groups(paths, ["wave", "jump"], "folder", root, 2) == ["ann", "bob"]
+
+
+def test_ucf_names_give_recordings_without_group_by_and_other_names_none(tmp_path):
+    """No group_by: UCF-named clips give each class's recording ('JumpUp g8'); one other name gives None, as does a
+    count that is not the training tensors'."""
+    from mmdistill.modalities.video.train_groups import clip_train_groups
+
+    ucf = [Path("JumpUp/v_JumpUp_g08_c01.avi"), Path("Wave/v_Wave_g08_c02.avi")]
+    assert clip_train_groups(ucf, ["JumpUp", "Wave"], None, tmp_path, 2) == ["JumpUp g8", "Wave g8"]
+    assert clip_train_groups(ucf + [Path("Wave/clip.avi")], ["JumpUp", "Wave", "Wave"], None, tmp_path, 3) is None
+    assert clip_train_groups(ucf, ["JumpUp", "Wave"], None, tmp_path, 3) is None
