@@ -28,3 +28,33 @@ def test_ucf_names_give_recordings_without_group_by_and_other_names_none(tmp_pat
     assert clip_train_groups(ucf, ["JumpUp", "Wave"], None, tmp_path, 2) == ["JumpUp g8", "Wave g8"]
     assert clip_train_groups(ucf + [Path("Wave/clip.avi")], ["JumpUp", "Wave", "Wave"], None, tmp_path, 3) is None
     assert clip_train_groups(ucf, ["JumpUp", "Wave"], None, tmp_path, 3) is None
+
+
+def test_ucf_names_are_read_once(tmp_path, monkeypatch):
+    """Without group_by, each training clip's UCF name is read once (the check that every clip is UCF-named read them
+    all, then the recordings read them again), and the split warning's recordings too."""
+    from mmdistill.modalities.video import groups, train_groups
+
+    calls = []
+    real = groups.clip_group
+
+    def counted(*args, **kw):
+        calls.append(args[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(groups, "clip_group", counted)
+    monkeypatch.setattr(train_groups, "clip_group", counted, raising=False)
+    ucf = [Path(f"JumpUp/v_JumpUp_g{g:02d}_c01.avi") for g in range(1, 5)]
+    assert train_groups.clip_train_groups(ucf, ["JumpUp"] * 4, None, tmp_path, 4) == [f"JumpUp g{g}" for g in range(1, 5)]
+    assert len(calls) == 4
+    calls.clear()
+    both = groups.ucf_groups_in_both(ucf + ucf[:1], ["train"] * 4 + ["test"], ["JumpUp"] * 5)
+    assert len(both) == 1 and both[0].startswith("'JumpUp g1'") and len(calls) == 5
+
+
+def test_recording_names_are_a_class_s_for_ucf_and_global_otherwise():
+    """recording_names: the rule the video split, its training groups and the audio folder loader share."""
+    from mmdistill.modalities.video.groups import recording_names
+
+    assert recording_names(["A", "B"], ["g8", "g8"], "ucf") == ["A g8", "B g8"]
+    assert recording_names(["A", "B"], ["03", "03"], r"spk(\d+)") == ["03", "03"]

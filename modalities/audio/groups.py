@@ -66,10 +66,9 @@ def refuse_split_groups(root: Path, items: list[AudioItem], group_by: str) -> No
     """DataError when the ``train/`` and ``test/`` folders under ``root`` put a group of ``group_by`` (``items`` with
     their ``group``, read by :func:`name_groups`) on both sides, naming each group with a clip of each side; as the video
     adapter, a ``ucf`` group is one class's recording (:func:`~..video.groups.recordings`: ``'JumpUp g8'``)."""
-    from ..video.groups import UCF_GROUP, group_pattern
+    from ..video.groups import recording_names
 
-    ucf = group_pattern(group_by) is UCF_GROUP
-    recorded = [f"{it.label} {it.group}" if ucf else str(it.group) for it in items]
+    recorded = recording_names([it.label for it in items], [str(it.group) for it in items], group_by)
     refuse_groups_in_both(str(root), group_by, recorded, [it.split for it in items], [Path(it.name).name for it in items],
                           shown=lambda names: names[0], held="clips", named=said_group_by(group_by),
                           fix="move each group's clips to one side, or leave group_by out")

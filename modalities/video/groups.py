@@ -222,17 +222,31 @@ def recordings(paths: Sequence[Path], labels: Sequence[str], group_by: str, wher
     """The recording of each clip, for telling which are on both sides of a split: a UCF group is one class's
     (``g08`` of two classes are two recordings, ``'JumpUp g8'``); a regular expression's group (a sub-folder's too)
     is global (a person in every class). Raises as :func:`item_groups` (``split_hint`` its remedy; ``root`` its)."""
-    groups = item_groups(paths, group_by, where, split_hint, labels=labels, root=root)
-    return [f"{c} {g}" for c, g in zip(labels, groups)] if group_pattern(group_by) is UCF_GROUP else groups
+    return recording_names(labels, item_groups(paths, group_by, where, split_hint, labels=labels, root=root), group_by)
+
+
+def recording_names(labels: Sequence[str], groups: Sequence[str], group_by: str) -> list[str]:
+    """The recording each clip's group of ``group_by`` (``groups``, one per clip; ``labels``: the clips' classes)
+    names: a UCF group is one class's (``'JumpUp g8'``), any other group is global (as it is)."""
+    return [f"{c} {g}" for c, g in zip(labels, groups)] if group_pattern(group_by) is UCF_GROUP else [str(g) for g in groups]
+
+
+def ucf_recordings(paths: Sequence[Path], labels: Sequence[str]) -> list[str] | None:
+    """The recording of each clip (``labels``: their classes) when every clip is named as UCF101's
+    (``v_<Class>_g<group>_c<clip>``: ``'JumpUp g8'``, :func:`recording_names`), each name read once; None when any
+    is not."""
+    groups = [clip_group(Path(p), UCF_GROUP) for p in paths]
+    if any(g is None for g in groups):
+        return None
+    return recording_names(labels, [str(g) for g in groups], "ucf")
 
 
 def ucf_groups_in_both(paths: Sequence[Path], splits: Sequence[str], labels: Sequence[str]) -> list[str]:
     """:func:`groups_in_both` for clips named as UCF101's (``v_<Class>_g<group>_c<clip>``): the recordings (a class's
     group) a split without ``group_by`` put on both sides; empty when any clip's name is not UCF-style."""
-    if not paths or any(clip_group(Path(p), UCF_GROUP) is None for p in paths):
-        return []
-    return groups_in_both(paths, splits, recordings(paths, labels, "ucf", ""))
+    named = ucf_recordings(paths, labels) if paths else None
+    return groups_in_both(paths, splits, named) if named else []
 
 
-__all__ = ["FOLDER_GROUP", "GROUP_BY_REMEDY", "SPLIT_HINT", "UCF_GROUP", "below_class", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "nested_hint", "read_groups", "reads_folders", "recordings", "said_group_by", "said_reading", "some",
-           "ucf_groups_in_both"]
+__all__ = ["FOLDER_GROUP", "GROUP_BY_REMEDY", "SPLIT_HINT", "UCF_GROUP", "below_class", "clip_group", "group_pattern", "groups_in_both", "hold_out_groups", "item_groups", "nested_hint", "read_groups", "reads_folders", "recording_names", "recordings", "said_group_by", "said_reading", "some",
+           "ucf_groups_in_both", "ucf_recordings"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mmdistill.load_report import LoadReport, base_folder
 
-from .groups import UCF_GROUP, clip_group, recordings
+from .groups import recordings, ucf_recordings
 
 #: the report kinds of clips found but not decoded: they are not among the training tensors
 NOT_DECODED = ("unreadable", "skipped_short")
@@ -39,9 +39,7 @@ def clip_train_groups(paths: Sequence[Path], labels: Sequence[str], group_by: st
     base = base_folder(root)
     if group_by:
         return recordings(list(paths), list(labels), group_by, str(root), root=base)
-    if all(clip_group(Path(p), UCF_GROUP) is not None for p in paths):
-        return recordings(list(paths), list(labels), "ucf", str(root))
-    return None
+    return ucf_recordings(paths, labels)
 
 
 __all__ = ["NOT_DECODED", "clip_train_groups", "decoded_train"]
