@@ -59,7 +59,7 @@ from .layout import Item, _discover, discover
 from .rates import rate_counts, tell_mixed_rates, too_long_for_every_clip
 from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, LoadReport
 from .groups import said_group_by
-from .train_groups import clip_train_groups, decoded_train
+from .train_groups import NOT_DECODED, train_groups
 from ..groups import group_no_test_reason, tell_nested_split
 from ..artifacts import check_class_ids, classes_without_test
 
@@ -225,7 +225,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
             del cached
             xtr, xte = _float_clips(tensors, mapped=True)
             return VideoSet(name, xtr, ytr, xte, yte, info["classes"], report, {"native_sizes": info["native_sizes"]},
-                            _train_groups(items, report, group_by, root, len(ytr)))
+                            train_groups(items, report, group_by, root, len(ytr)))
     from mmdistill.logs import progress_bar
 
     decode = _decode_file if kind == "files" else _decode_frame_dir
@@ -299,7 +299,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     if empty:
         def why(c: str) -> str:
             listed = [str(it.path) for it in items if it.label == c and it.split == "train"]
-            lost = sum(p in listed for k in ("unreadable", "skipped_short") for p, _ in report.items(k))
+            lost = sum(p in listed for k in NOT_DECODED for p, _ in report.items(k))
             return f"{c!r} ({len(listed)} training clip(s) listed, {lost} unreadable or skipped, {labels['test'].count(c)} test clip(s))"
         raise DataError(f"class(es) without a usable training clip under {root}: {', '.join(why(c) for c in empty)}; "
                         "add clips or remove the class")
@@ -327,13 +327,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     del xtr, xte
     xtr, xte = _float_clips(u8)
     return VideoSet(name, xtr, ytr, xte, yte, classes, report, {"native_sizes": native},
-                    _train_groups(items, report, group_by, root, len(ytr)))
-
-
-def _train_groups(items: list[Item], report: CoreLoadReport, group_by: str | None, root: str | Path, n: int) -> list[str] | None:
-    """The recording of each of the ``n`` decoded training clips (:mod:`.train_groups`), None when unknown."""
-    train = decoded_train(items, report)
-    return clip_train_groups([it.path for it in train], [it.label for it in train], group_by, root, n)
+                    train_groups(items, report, group_by, root, len(ytr)))
 
 
 def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, classes: Iterable[str] | None = None,

@@ -6,11 +6,11 @@ the recording, as a test split drawn so does: :mod:`.groups`).
 
 The groups are those the split itself reads (:func:`~.groups.recordings`): ``group_by``'s (a pattern over file names,
 ``folder``, ``ucf``), or, without ``group_by``, UCF's groups when every training clip is named as UCF101's (one
-class's ``g08``: ``'JumpUp g8'``). Used by the video loader and by the audio-visual folder of clips."""
+class's ``g08``: ``'JumpUp g8'``). Used by the video loader (:func:`~.datasets.load_clip_folder`, a cache hit too)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from mmdistill.load_report import LoadReport, base_folder
@@ -21,25 +21,21 @@ from .groups import recordings, ucf_recordings
 NOT_DECODED = ("unreadable", "skipped_short")
 
 
-def decoded_train(items: Iterable, report: LoadReport) -> list:
-    """The training items (``split == "train"``) that were decoded, in their order (the training tensors' order):
-    ``items`` less those the report lists as unreadable or too short (:data:`NOT_DECODED`)."""
+def train_groups(items: Iterable, report: LoadReport, group_by: str | None, root: str | Path, n: int) -> list[str] | None:
+    """The recording of each of the ``n`` decoded training clips, in the training tensors' order, or None when
+    unknown: no ``group_by`` and a clip not named as UCF101's, or not ``n`` decoded training clips (a stand-in loader,
+    a cache that disagrees). ``items``: the clips found (``path``, ``label``, ``split``), of which the training ones
+    (``split == "train"``) less those the report lists as not decoded (:data:`NOT_DECODED`) are the tensors' clips;
+    ``root``: the data root (or the CSV in it), below which a ``group_by`` that reads folders finds each clip's class
+    folder (:func:`~mmdistill.load_report.base_folder`)."""
     lost = {p for kind in NOT_DECODED for p, _ in report.items(kind)}
-    return [it for it in items if it.split == "train" and str(it.path) not in lost]
-
-
-def clip_train_groups(paths: Sequence[Path], labels: Sequence[str], group_by: str | None, root: str | Path,
-                      expected: int) -> list[str] | None:
-    """The recording of each training clip (``paths``, ``labels``: their classes, in the training tensors' order),
-    or None when unknown: no ``group_by`` and a clip not named as UCF101's, or not ``expected`` clips (the training
-    tensors' count: a stand-in loader, a cache that disagrees). ``root``: the data root (or the CSV in it), below
-    which a ``group_by`` that reads folders finds each clip's class folder."""
-    if len(paths) != expected or not paths:
+    train = [it for it in items if it.split == "train" and str(it.path) not in lost]
+    if len(train) != n or not train:
         return None
-    base = base_folder(root)
+    paths, labels = [Path(it.path) for it in train], [it.label for it in train]
     if group_by:
-        return recordings(list(paths), list(labels), group_by, str(root), root=base)
+        return recordings(paths, labels, group_by, str(root), root=base_folder(root))
     return ucf_recordings(paths, labels)
 
 
-__all__ = ["NOT_DECODED", "clip_train_groups", "decoded_train"]
+__all__ = ["NOT_DECODED", "train_groups"]
