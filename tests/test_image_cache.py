@@ -216,3 +216,36 @@ def test_a_replaced_tiny_imagenet_archive_replaces_its_entry(tmp_path):
     second = load_image_dataset("tinyimagenet", archive, image_size=8, cache_dir=cache).report.facts["cache"]
     assert first.startswith("wrote ") and second.startswith("wrote ") and second != first
     assert [p.name for p in cache.iterdir()] == [second.split(" ", 1)[1]]
+
+
+def test_a_hit_does_not_compute_the_entry_s_slot(tmp_path, monkeypatch):
+    """Mend 55V (review R5.3): the slot (a second pass over every file's path, hashed) is needed only to write an entry
+    and remove those it supersedes; a hit computed it all the same. Now a miss computes it once, a hit never."""
+    import numpy as np
+
+    from mmdistill.modalities.image import pixel_cache
+
+    files = []
+    for i in range(4):
+        (f := tmp_path / "data" / f"{i}.png").parent.mkdir(exist_ok=True)
+        f.write_bytes(b"x")
+        files.append((f, i % 2))
+    slots = []
+    real = pixel_cache.entry_key
+
+    def counted(*args):
+        if args[-1] is None:
+            slots.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(pixel_cache, "entry_key", counted)
+
+    def decode():
+        return np.zeros((4, 2, 2, 3), np.uint8), {}, {}
+
+    kw = dict(dataset="imagefolder", root=tmp_path / "data", settings={"image_size": [2, 2]}, classes=["a", "b"], files=files,
+              n_train=2, ignored=[], facts={}, cache_dir=tmp_path / "cache")
+    pixel_cache.cached_decode(decode, **kw)
+    assert kw["facts"]["cache"].startswith("wrote") and len(slots) == 1
+    pixel_cache.cached_decode(decode, **kw)
+    assert kw["facts"]["cache"].startswith("hit") and len(slots) == 1

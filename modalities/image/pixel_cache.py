@@ -181,7 +181,6 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     labels = [label for _, label in files]
     try:
         key = entry_key(settings, classes, files, n_train, ignored, stamp)
-        slot = entry_key(settings, classes, files, n_train, ignored, None)
         path = cache_file(cache_dir, dataset, root, key)
         found = path.is_file()
     except ConfigError as exc:  # no cache folder at all (no home, nothing set): decode, as a run without a cache would
@@ -199,6 +198,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
             return hit
         log.warning("decoded-image cache entry %s is not usable (%s); decoding the images again and replacing it", path, why)
     decoded = decode()
+    slot = entry_key(settings, classes, files, n_train, ignored, None)  # only a write needs it: not on a hit
     wrote = _write(path, key, slot, decoded, labels, classes)
     if wrote:  # the entries of these images at their files' earlier states: never hit again (mmdistill.cache_slots)
         remove_superseded(path, slot, "decoded-image cache", log)
