@@ -35,7 +35,7 @@ from mmdistill.json_text import parse_json
 from mmdistill.words import shown
 
 from .log_columns import LogColumns, Row
-from .log_readers import GZIP_MAGIC, LogRows
+from .log_rows import GZIP_MAGIC, LogRows
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,9 @@ dropped or removed as counts, the other stats as facts), which a set distilled f
 
 This module loads a dataset by name (:func:`load_sequences`, :func:`check_dataset_name`); the data and load options are
 :mod:`.sequence_data`'s, the generated log :mod:`.generated`'s, the building :mod:`.build`'s (the filters
-:mod:`.events`'); their public names are importable from here as before.
+:mod:`.events`'); the names callers import from here (:class:`SequenceData`, :class:`SequenceLoadOptions`,
+:func:`build_sequences`, :func:`generated_log`, :func:`right_padded`, :func:`~.log_readers.read_csv_log`) still are; the
+readers' column names and file names are :mod:`.log_rows`', the readers :mod:`.log_readers`' and :mod:`.movielens_log`'.
 """
 
 from __future__ import annotations
@@ -48,13 +50,14 @@ from mmdistill.keys import close_matches
 from mmdistill.words import shown, written_name
 
 from .amazon_log import read_amazon_into
-from .build import REPORT_KINDS, SKIP_HINT, build_sequences, stats_report
+from .build import SKIP_HINT, build_sequences
 from .config import AMAZON_DATASETS, RELEASES, REFERENCE_DATASETS
 from .generated import generated_log
-from .log_columns import LogColumns, Row
-from .log_readers import (COLUMN_KEYS, ITEM_NAMES, RATINGS_FILES, ROLES, TIME_NAMES, TITLE_FILES, TITLES_OF, USER_NAMES,
-                          LogRows, read_csv_log, read_csv_log_into, read_movielens, read_movielens_into, read_recbole,
-                          read_recbole_into, read_sasrec_text, read_sasrec_text_into, sniff_format)
+from .log_columns import LogColumns
+from .log_readers import (COLUMN_KEYS, read_csv_log, read_csv_log_into, read_recbole_into, read_sasrec_text_into,
+                          sniff_format)
+from .log_rows import LogRows
+from .movielens_log import read_movielens_into
 from .sequence_data import SequenceData, SequenceLoadOptions, right_padded
 from .timestamps import rating_like
 
@@ -202,7 +205,5 @@ def load_sequences(dataset: str, data_root: str | None, opts: SequenceLoadOption
     return data
 
 
-__all__ = ["COLUMN_KEYS", "FILE_DATASETS", "ITEM_NAMES", "LogColumns", "LogRows", "RATINGS_FILES", "READERS", "REPORT_KINDS", "ROLES",
-           "Row", "SequenceData", "SequenceLoadOptions", "TIME_NAMES", "TITLES_OF", "TITLE_FILES", "USER_NAMES",
-           "build_sequences", "check_dataset_name", "generated_log", "load_sequences", "read_csv_log", "read_movielens",
-           "read_recbole", "read_sasrec_text", "right_padded", "stats_report"]
+__all__ = ["COLUMN_KEYS", "FILE_DATASETS", "LogColumns", "LogRows", "READERS", "SequenceData", "SequenceLoadOptions",
+           "build_sequences", "check_dataset_name", "generated_log", "load_sequences", "read_csv_log", "right_padded"]

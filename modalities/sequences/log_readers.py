@@ -10,8 +10,8 @@ the lines that are not rows of the format (:class:`LogRows`); :mod:`.build` buil
   read by name, in any order, with more columns allowed).
 - SASRec's text format: ``user item`` per line, already time-ordered (file order is the time).
 
-The MovieLens reader is :mod:`.movielens_log`'s and what the readers share :mod:`.log_rows`'; their names are importable
-from here as before.
+The MovieLens reader is :mod:`.movielens_log`'s (``read_movielens_into`` is importable from here beside the other
+formats' readers) and what the readers share (column and file names, :class:`~.log_rows.LogRows`) :mod:`.log_rows`'.
 
 Each format has a reader giving lists (``read_movielens`` ...) and one appending to the rows and lines it is given
 (``read_movielens_into`` ...: :func:`mmdistill.modalities.sequences.data.load_sequences` passes a
@@ -34,9 +34,8 @@ from mmdistill.io import decode_utf8
 from mmdistill.words import shown
 
 from .log_columns import LogColumns, Row
-from .log_rows import (GZIP_MAGIC, ITEM_NAMES, RATINGS_FILES, TIME_NAMES, TITLE_FILES, USER_NAMES, LogRows, _fields,
-                       _header_name)
-from .movielens_log import TITLES_OF, read_movielens, read_movielens_into
+from .log_rows import GZIP_MAGIC, ITEM_NAMES, RATINGS_FILES, TIME_NAMES, USER_NAMES, LogRows, _fields, _header_name
+from .movielens_log import read_movielens_into
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +256,5 @@ def sniff_format(path: Path) -> str:
     return "csv"
 
 
-__all__ = ["COLUMN_KEYS", "GZIP_MAGIC", "ITEM_NAMES", "LogRows", "RATINGS_FILES", "ROLES", "TIME_NAMES", "TITLES_OF",
-           "TITLE_FILES", "USER_NAMES", "read_csv_log", "read_csv_log_into", "read_movielens", "read_movielens_into",
-           "read_recbole", "read_recbole_into", "read_sasrec_text", "read_sasrec_text_into", "sniff_format"]
+__all__ = ["COLUMN_KEYS", "ROLES", "read_csv_log", "read_csv_log_into", "read_movielens_into", "read_recbole", "read_recbole_into",
+           "read_sasrec_text", "read_sasrec_text_into", "sniff_format"]
