@@ -41,6 +41,7 @@ def test_train_and_test_folders_warn_of_split_keys_they_do_not_use(tmp_path, cap
     assert ("test_fraction=0.3 (--test-fraction) and split_seed=4 (--split-seed) not used: dataset 'imagefolder' has its own "
             "test split (train/ and test/ class folders)") in caplog.text
     assert data.meta["load_report"]["facts"]["layout"] == "train/ and test/ class folders"
+    assert data.meta["load_report"]["facts"]["split_drawn"] is False  # as video and audio-visual record it (mend 55V)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         _load(root, tmp_path)  # the defaults: nothing was asked, nothing is said
@@ -57,6 +58,21 @@ def test_a_val_folder_is_named_and_a_drawn_split_is_not_warned_of(tmp_path, capl
         data = _load(_tree(tmp_path / "flat", ("",)), tmp_path, test_fraction=0.4, split_seed=2)
     assert NOT_USED not in caplog.text
     assert "layout" not in data.meta["load_report"]["facts"]  # a drawn split records no layout of given split folders
+    assert data.meta["load_report"]["facts"]["split_drawn"] is True
+
+
+def test_given_split_reads_split_drawn_as_the_other_loaders_record_it():
+    """Mend 55V (review R5.8): image told a given split from a drawn one by the presence of its layout fact; now by
+    split_drawn, the fact video and audio-visual record."""
+    from mmdistill.load_report import LoadReport
+    from mmdistill.modalities.image.datasets import given_split
+
+    report = LoadReport()
+    report.facts.update({"layout": "train/ and test/ class folders", "split_drawn": False})
+    assert given_split("imagefolder", report) == "train/ and test/ class folders"
+    report.facts["split_drawn"] = True
+    assert given_split("imagefolder", report) is None
+    assert given_split("imagefolder", LoadReport()) is None
 
 
 def test_a_named_set_warns_of_split_keys_it_does_not_use(tmp_path, caplog):

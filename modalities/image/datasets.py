@@ -204,10 +204,10 @@ def load_image_dataset(
 def given_split(key: str, report: LoadReport) -> str | None:
     """The test split dataset ``key`` (canonical) gave, in words, or None when it was drawn (``test_fraction``,
     ``split_seed``): ``digits``, or an ImageFolder tree without ``test/`` or ``val/``. An ImageFolder tree's load records
-    the split folders it read as ``report.facts["layout"]`` (:mod:`.folder`; none when drawn); a named set's is
-    :data:`~.named.OWN_SPLITS`'s."""
+    ``report.facts["split_drawn"]`` (as the video and audio-visual loaders do) and, when given, the split folders it
+    read as ``report.facts["layout"]`` (:mod:`.folder`); a named set's is :data:`~.named.OWN_SPLITS`'s."""
     if key == "imagefolder":
-        return str(report.facts["layout"]) if report.facts.get("layout") else None
+        return None if report.facts.get("split_drawn", True) else str(report.facts["layout"])
     return OWN_SPLITS.get(key)
 
 

@@ -139,10 +139,11 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
         unscored_why = f"{test_dir} has no folder for them"
-        # the split the tree gives (test_fraction and split_seed draw nothing: the adapter says so, reading this fact;
-        # a tree whose split is drawn records none)
+        # the split the tree gives, in words (test_fraction and split_seed draw nothing: the adapter says so, reading
+        # split_drawn, as the video and audio-visual loaders record it; a tree whose split is drawn has no layout fact)
         report.facts["layout"] = f"train/ and {test_dir.name}/ class folders" + (
             "" if test_dir.name == "test" else f" ({test_dir.name}/ is the test split)")
+        report.facts["split_drawn"] = False
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
         refuse_shared_files([f for f, _ in train_files], [f for f, _ in test_files], "image")
@@ -151,6 +152,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         if base == root:
             _refuse_split_lookalikes(root)
         classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
+        report.facts["split_drawn"] = True
         unscored_why = (f"{base} has no test split and a class needs at least two images to hold one out "
                         f"(test_fraction={test_fraction})")
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
