@@ -249,9 +249,9 @@ def load_audio_dataset(
     if found.group_by:
         report.facts.update({"group_by": found.group_by, "test_groups": held})
     elif key == "folder" and Path(str(root)).expanduser().is_dir():  # UCF-style recordings on both sides, as video warns
-        sides = ["test" if t else "train" for t in test.tolist()]
-        warn_recordings_in_both(read, [s == "test" for s in sides], report)
+        warn_recordings_in_both(read, test.tolist(), report)
         if found.needs_split:  # clips in sub-folders of class folders, drawn clip by clip: said as video and AV say it
+            sides = ["test" if t else "train" for t in test.tolist()]
             tell_nested_split(str(root), [it.name for it in read], [it.label for it in read], sides, root, log, report.facts)
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
