@@ -16,3 +16,15 @@ def write_frames(folder: Path, count: int, height: int, width: int, rng: np.rand
     for t in range(count):
         Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(folder / f"frame_{t}.png")
     return folder
+
+
+def ucf_tree(root: Path, classes: tuple[str, ...] = ("JumpUp", "WaveLeft"), groups: int = 5, clips: int = 3,
+             frames: int = 4) -> Path:
+    """``root/<class>/v_<class>_g<NN>_c<NN>/frame_X.png``: ``clips`` clip folders of ``frames`` random 8x8 frames per
+    recording (UCF101's names: clips cut from one recording, ``groups`` recordings a class), seeded. Returns ``root``."""
+    rng = np.random.default_rng(0)
+    for cls in classes:
+        for g in range(1, groups + 1):
+            for c in range(1, clips + 1):
+                write_frames(root / cls / f"v_{cls}_g{g:02d}_c{c:02d}", frames, 8, 8, rng)
+    return root

@@ -3,21 +3,9 @@ names' groups, or the groups ``group_by`` reads, reach ``ClassificationData.trai
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from frame_folders import write_frames  # tests/frame_folders.py
-
-
-def _ucf_tree(root: Path, classes=("JumpUp", "WaveLeft"), groups: int = 5, clips: int = 3) -> Path:
-    """root/<class>/v_<class>_g<NN>_c<NN>/frame_X.png: ``clips`` clip folders of random frames per recording."""
-    rng = np.random.default_rng(0)
-    for cls in classes:
-        for g in range(1, groups + 1):
-            for c in range(1, clips + 1):
-                write_frames(root / cls / f"v_{cls}_g{g:02d}_c{c:02d}", 2, 8, 8, rng)
-    return root
+from frame_folders import ucf_tree, write_frames  # tests/frame_folders.py
 
 
 def _sides(data, out) -> tuple[set[str], set[str]]:
@@ -34,7 +22,7 @@ def test_validation_of_ucf_named_clips_holds_out_whole_recordings(tmp_path):
     from mmdistill.modalities.video.config import VideoDistillConfig
     from mmdistill.validation import hold_out_validation, load_data
 
-    root = _ucf_tree(tmp_path / "ucf")
+    root = ucf_tree(tmp_path / "ucf", frames=2)
     for group_by in ("ucf", None):
         cfg = VideoDistillConfig(dataset="frames", data_root=str(root), num_frames=2, frame_gap=1, frame_size=8,
                                  cache_dir=str(tmp_path / "cache"), group_by=group_by, test_fraction=0.2)

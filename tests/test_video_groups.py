@@ -11,17 +11,7 @@ import numpy as np
 import pytest
 
 from mmdistill.errors import ConfigError, DataError
-from frame_folders import write_frames  # tests/frame_folders.py
-
-
-def _ucf_tree(root: Path, classes=("JumpUp", "WaveLeft"), groups: int = 5, clips: int = 3) -> Path:
-    """root/<class>/v_<class>_g<NN>_c<NN>/frame_XX.png: ``clips`` clip folders per group (one recording each)."""
-    rng = np.random.default_rng(0)
-    for cls in classes:
-        for g in range(1, groups + 1):
-            for c in range(1, clips + 1):
-                write_frames(root / cls / f"v_{cls}_g{g:02d}_c{c:02d}", 4, 8, 8, rng)
-    return root
+from frame_folders import ucf_tree, write_frames  # tests/frame_folders.py
 
 
 def _load(root: Path, tmp_path: Path, **kw):
@@ -41,7 +31,7 @@ def test_a_drawn_split_of_ucf_names_warns_of_shared_recordings_and_group_by_ucf_
     and points at --group-by ucf, which holds out whole groups of every class (as UCF101's own lists do)."""
     from mmdistill.modalities.video.datasets import discover
 
-    root = _ucf_tree(tmp_path / "data")
+    root = ucf_tree(tmp_path / "data")
     with caplog.at_level("WARNING"):
         vs = _load(root, tmp_path)
     assert vs.report.facts["groups_in_both"] >= 1
@@ -65,7 +55,7 @@ def test_a_split_file_with_a_recording_on_both_sides_is_refused_under_group_by(t
     """A user's CSV path,label,split that puts clip 1 of a recording in test and its clips 2-3 in training is a leak;
     with group_by it is refused naming the recording, and without it the UCF-style names are warned of. A group
     number shared by two classes is two recordings (UCF's groups are per class): not refused."""
-    root = _ucf_tree(tmp_path / "data", groups=2, clips=2)
+    root = ucf_tree(tmp_path / "data", groups=2, clips=2)
     rows = [(f"{c}/v_{c}_g{g:02d}_c{k:02d}", c, "test" if g == 2 else "train") for c in ("JumpUp", "WaveLeft")
             for g in (1, 2) for k in (1, 2)]
     rows[0] = (rows[0][0], rows[0][1], "test")  # JumpUp g1 c1 in test, c2 in train
@@ -90,7 +80,7 @@ def test_group_by_a_pattern_and_its_errors(tmp_path):
     a pattern that does not compile, and group_by on data without files are refused by name."""
     from mmdistill.modalities.video.groups import group_pattern
 
-    root = _ucf_tree(tmp_path / "data", groups=3, clips=2)
+    root = ucf_tree(tmp_path / "data", groups=3, clips=2)
     vs = _load(root, tmp_path, group_by=r"_g(\d+)_", test_fraction=0.3)
     assert len(vs.report.facts["test_groups"]) == 1 and vs.y_test.numel() == 2 * 2
     (root / "JumpUp" / "other").mkdir()
@@ -178,7 +168,7 @@ def test_the_group_readers_take_the_callers_split_remedy(tmp_path):
     from mmdistill.modalities.video.groups import SPLIT_HINT, hold_out_groups
     from mmdistill.modalities.video.layout import discover
 
-    root = _ucf_tree(tmp_path / "data", groups=2, clips=1)
+    root = ucf_tree(tmp_path / "data", groups=2, clips=1)
     with pytest.raises(DataError, match=r"do not match.*rename them, or give the split in a CSV path,label,split \(--split-file\)"):
         discover(root, "frames", None, 0.5, 0, group_by="speaker")  # the video loader's words, unchanged
     with pytest.raises(DataError, match="do not match") as err:

@@ -725,7 +725,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     :func:`~..video.decode._native_stderr`): the reason of a clip that does not open is its last line."""
     from ..video.datasets import discover
     from ..video.decode import _native_lines, _native_stderr
-    from ..video.train_groups import clip_train_groups
+    from ..video.train_groups import clip_groups
 
     try:
         import decord
@@ -798,7 +798,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     if report.facts.get("split_drawn") and not group_by and pairs:  # clips in sub-folders of class folders: say so
         tell_nested_split(str(root), [p.name for p in pairs], [p.label for p in pairs], [p.split for p in pairs], root, log,
                           report.facts)
-    known = clip_train_groups([Path(p.name) for p in pairs], [p.label for p in pairs], group_by, root, len(pairs))
+    known = clip_groups([Path(p.name) for p in pairs], [p.label for p in pairs], group_by, root)
     for p, g in zip(pairs, known or []):  # group_by's groups, or UCF-named clips' recordings: validation= holds them out whole
         p.group = g
     return pairs, classes, bad, [m.split(" (sound ")[0] for m in mismatched]
