@@ -65,3 +65,23 @@ def test_clips_without_known_recordings_give_no_groups(tmp_path):
     vs = load_clip_folder(tmp_path / "data", kind="frames", sampling=FrameSampling(num_frames=2, frame_gap=1, frame_size=8),
                           use_cache=False)
     assert vs.train_groups is None
+
+
+def test_a_video_validation_run_keeps_its_validation_block_in_the_synthetic_meta(tmp_path):
+    """Walk 55W: ``mmdistill run video-dm ... validation=0.3`` over UCF-named clips wrote a manifest with no
+    ``synthetic.meta.validation`` (the README: "the manifest's synthetic.meta.validation.held_out_groups counts
+    them"): the video adapter copied only mean, std, load_report and decoding from the data's meta. Images, audio and
+    audio-visual pairs keep it."""
+    import torch
+
+    from mmdistill.modalities.video.adapter import VideoModality
+    from mmdistill.modalities.video.config import VideoDistillConfig
+    from mmdistill.validation import load_data
+
+    root = _ucf_tree(tmp_path / "ucf")
+    cfg = VideoDistillConfig(dataset="frames", data_root=str(root), num_frames=2, frame_gap=1, frame_size=8, ipc=1,
+                             cache_dir=str(tmp_path / "cache"), test_fraction=0.2, validation=0.3)
+    data = load_data(VideoModality(), cfg)
+    syn = VideoModality().init_synthetic(data, cfg, torch.Generator().manual_seed(0))
+    assert syn.meta["scored_on"] == "validation"
+    assert syn.meta["validation"] == data.meta["validation"] and syn.meta["validation"]["held_out_groups"] >= 2

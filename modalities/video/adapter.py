@@ -207,7 +207,7 @@ class VideoModality(TensorClassificationAdapter):
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """Full clips (``ipc`` real clips per class or noise), or with ``parameterization="static_dynamic"``
         the static memories distilled from single frames (stage 1) and fresh dynamic memories + integrator."""
-        meta = {k: data.meta[k] for k in ("mean", "std", "load_report", "decoding") if k in data.meta} | {"dataset": data.name}
+        meta = {k: data.meta[k] for k in ("mean", "std", "load_report", "decoding", "scored_on", "validation") if k in data.meta} | {"dataset": data.name}
         if getattr(config, "parameterization", "full") == "static_dynamic":
             frame_aug = DSA(video_dsa_strategy(data.name)) if config.dsa else None
             syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)
