@@ -235,7 +235,7 @@ def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, w
         mean, std = IMAGENET_STATS
     else:
         try:
-            mean, std = parse_mean_std(opts.stats)
+            mean, std = parse_mean_std(opts.stats, ("reference", "unit", "imagenet"))
         except ValueError as exc:
             raise ConfigError(f"--stats {opts.stats!r}: {exc}; expected reference, unit, imagenet or M1,M2,M3/S1,S2,S3", key="stats") from None
     if len(mean) != channels or len(std) != channels or min(std) <= 0:

@@ -62,7 +62,7 @@ def test_a_bad_normalization_is_refused_naming_the_key():
 
     recipe = get_recipe("image-mtt")
     assert recipe.config(dataset="imagefolder", data_root="x").normalization == "data"
-    for value, why in (("imagenett", "0 '/'"), ("0.5,0.5/0.2", "2 mean.s. and 1 std"), ("0.5/0", "every value must be finite and every std above 0"),
+    for value, why in (("imagenett", "no such name .names are lower case; did you mean imagenet."), ("0.5,0.5/0.2", "2 mean.s. and 1 std"), ("0.5/0", "every value must be finite and every std above 0"),
                        ("a/b", "a value is not a number")):
         with pytest.raises(ConfigError, match=f"normalization=.{value}.: {why}.*; expected data, imagenet or M1,M2,M3/S1,S2,S3") as err:
             recipe.config(dataset="imagefolder", data_root="x", normalization=value)
@@ -130,3 +130,19 @@ def test_mtts_subset_experts_drive_a_run_over_the_tree_with_imagenet_statistics(
     assert main(["run", "image-mtt", *run, "--out", str(tmp_path / "run"), "normalization=imagenet"]) == 0
     assert sorted(p.name for p in buf.iterdir()) == ["expert_0000.safetensors", "index.json"]  # the imported expert, no other
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["synthetic"]["meta"]["mean"] == list(IMAGENET_STATS[0])
+
+
+@pytest.mark.parametrize("word", ["ImageNet", "imagnet"])
+def test_a_misspelt_normalization_or_stats_name_is_told_as_a_name_not_a_count_of_slashes(word):
+    """Walk 55W: ``normalization=ImageNet`` (``--subset`` reads names in any case) was told "0 '/' where one separates
+    the means from the stds", as if numbers were meant; ``--stats ImageNet`` alike. A word is told as a name, with the closest."""
+    from mmdistill.mean_std import parse_mean_std
+    from mmdistill.modalities.image.config import normalization_stats
+
+    with pytest.raises(ConfigError) as err:
+        normalization_stats(word)
+    assert "did you mean imagenet" in str(err.value) and "'/'" not in str(err.value) and err.value.key == "normalization"
+    with pytest.raises(ValueError, match="did you mean imagenet"):
+        parse_mean_std(word, ("reference", "unit", "imagenet"))
+    with pytest.raises(ValueError, match="2 '/'"):
+        parse_mean_std("0.5/0.2/0.1")  # numbers keep their own message

@@ -42,7 +42,7 @@ def normalization_stats(value: str) -> tuple[tuple[float, ...], tuple[float, ...
     if value == "imagenet":
         return IMAGENET_STATS
     try:
-        return parse_mean_std(str(value))
+        return parse_mean_std(str(value), NORMALIZATIONS)
     except ValueError as exc:
         raise ConfigError(f"normalization={value!r}: {exc}; expected data, imagenet or M1,M2,M3/S1,S2,S3 (a mean and a std "
                           "per channel, [0, 1] pixel units)", key="normalization") from None
