@@ -78,7 +78,7 @@ def test_a_video_validation_run_keeps_its_validation_block_in_the_synthetic_meta
     from mmdistill.modalities.video.config import VideoDistillConfig
     from mmdistill.validation import load_data
 
-    root = _ucf_tree(tmp_path / "ucf")
+    root = ucf_tree(tmp_path / "ucf", frames=2)
     cfg = VideoDistillConfig(dataset="frames", data_root=str(root), num_frames=2, frame_gap=1, frame_size=8, ipc=1,
                              cache_dir=str(tmp_path / "cache"), test_fraction=0.2, validation=0.3)
     data = load_data(VideoModality(), cfg)
