@@ -111,7 +111,7 @@ def held_fold(manifest: Mapping[str, Any]) -> int | None:
 
 
 def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]],
-                           configs: Sequence[Mapping[str, Any]], folds: bool) -> None:
+                           configs: Sequence[Mapping[str, Any]]) -> None:
     """Give a run saved before a key of its recipe existed (a key another run of the same recipe records) the value it
     ran with (:func:`~mmdistill.schema.values_before_keys`: ``resize`` squeeze, ``split_number`` 1, ...), in place, so an
     older run and a newer one of the same keys are one setting, not two told apart by a key the older never had."""
@@ -120,7 +120,7 @@ def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mappi
         recipe_keys.setdefault(str(keys.get("recipe")), set()).update(keys)
     for (_, keys, *_), config in zip(runs, configs):
         for k, v in values_before_keys(config, recipe_keys[str(keys.get("recipe"))]).items():
-            if k not in keys and not (folds and k == "test_fold"):
+            if k not in keys:  # (with --folds test_fold left every run's keys: never among them)
                 keys[k] = v
 
 
@@ -146,7 +146,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
             keys["test_fold"] = fold  # the default (none) as the fold it was
         runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0))), fold))
         configs.append(config)
-    _fill_keys_added_since(runs, configs, folds)
+    _fill_keys_added_since(runs, configs)
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}

@@ -15,11 +15,14 @@ IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def parse_mean_std(text: str, names: Sequence[str] = ()) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``M1,M2,M3/S1,S2,S3`` (one mean and one std per channel, [0, 1] pixel units) as two tuples of floats. ValueError
+    """``M1,M2,M3/S1,S2,S3`` (one mean and one std per channel, [0, 1] pixel units), or ``imagenet``
+    (:data:`IMAGENET_STATS`), as two tuples of floats. ValueError
     saying what is wrong (the caller names its flag or key) when it is not two comma lists of numbers of one length joined
     by one ``/``, a value is not finite or a std not above 0. ``names``: the words the caller reads beside the numbers
     (``data``, ``imagenet``): a word with no ``/`` and no digit is told as none of them, with the closest
     (``ImageNet``, ``imagnet``: did you mean imagenet), not as a count of ``/``."""
+    if text == "imagenet":
+        return IMAGENET_STATS
     if "/" not in text and not any(ch.isdigit() for ch in text):
         close = close_matches(text.strip(), names)
         raise ValueError("no such name (names are lower case" + (f"; did you mean {' or '.join(close)}?)" if close else ")"))

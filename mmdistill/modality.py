@@ -261,9 +261,6 @@ class AdapterDefaults(ShareDefaults):
         (``validation_groups=false``): samples drawn one by one even where the data knows their groups."""
         from mmdistill.validation import hold_out_validation
 
-        if not isinstance(data, ClassificationData):
-            raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none "
-                              f"(adapter {type(self).__name__} has no hold_out_validation hook)", key="validation")
         return hold_out_validation(data, fraction, by_groups)
 
     def fresh_network(self, config: Any, data: Any, gen: torch.Generator) -> nn.Module:

@@ -231,15 +231,13 @@ def pixel_stats(opts: ImportOptions, source: str, dataset: str, channels: int, w
             raise ConfigError(f"{where}: the {source.upper()} code normalises only {known} with fixed statistics; say how this "
                               f"{dataset} file's pixels are scaled: --stats M1,../S1,.. (the mean and std it used) or --stats unit", key="stats")
         mean, std = REFERENCE_STATS[(source, dataset)]
-    elif opts.stats == "imagenet":
-        mean, std = IMAGENET_STATS
     else:
         try:
             mean, std = parse_mean_std(opts.stats, ("reference", "unit", "imagenet"))
         except ValueError as exc:
             raise ConfigError(f"--stats {opts.stats!r}: {exc}; expected reference, unit, imagenet or M1,M2,M3/S1,S2,S3", key="stats") from None
-    if len(mean) != channels or len(std) != channels or min(std) <= 0:
-        raise ConfigError(f"--stats: {channels} mean(s) and {channels} positive std(s) were expected, got {mean} and {std}", key="stats")
+    if len(mean) != channels or len(std) != channels:
+        raise ConfigError(f"--stats: {channels} mean(s) and {channels} std(s) were expected, got {mean} and {std}", key="stats")
     return torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
 
 

@@ -94,8 +94,13 @@ def validation_meta(meta: dict[str, Any], fraction: float, draw: ValidationDraw,
 def hold_out_validation(data: ClassificationData, fraction: float, by_groups: bool = True) -> ClassificationData:
     """``data`` with ``fraction`` of each class's training samples moved to the scored split (``test``);
     ``meta["scored_on"]`` says ``"validation"`` and how many samples were held out (:func:`draw_validation`).
-    Raises ConfigError for a fraction outside (0, 1). ``by_groups`` false (``validation_groups=false``, a set saved
-    before it): samples drawn one by one even where ``data.train_groups`` knows their groups."""
+    Raises ConfigError for a fraction outside (0, 1), and naming the key for data that is not classification data (an
+    adapter of other data implements the hook, :class:`~mmdistill.modality.AdapterDefaults`). ``by_groups`` false
+    (``validation_groups=false``, a set saved before it): samples drawn one by one even where ``data.train_groups`` knows
+    their groups."""
+    if not isinstance(data, ClassificationData):
+        raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none (its "
+                          "adapter has no hold_out_validation hook)", key="validation")
     src = data.train
     draw = draw_validation(src.y, [str(c) for c in src.classes], data.train_groups if by_groups else None, fraction, data.name)
     keep, val = draw.keep.to(src.y.device), draw.held.to(src.y.device)
@@ -172,15 +177,8 @@ def load_data(modality: Any, cfg: Any) -> Any:
             raise ConfigError(f"classes picks classes of classification data; {type(data).__name__} has none", key="classes")
         data = keep_classes(data, [str(n) for n in names])
     fraction = cfg.validation if isinstance(cfg, ValidationKeys) else 0.0
-    if fraction:
-        by_groups = bool(getattr(cfg, "validation_groups", True))
-        hook = getattr(modality, "hold_out_validation", None)
-        if hook is not None:
-            return hook(data, fraction, by_groups)
-        if not isinstance(data, ClassificationData):
-            raise ConfigError(f"validation splits are carved from classification data; {type(data).__name__} has none",
-                              key="validation")
-        data = hold_out_validation(data, fraction, by_groups=by_groups)
+    if fraction:  # the adapter's hook (AdapterDefaults': the core's), or the core's for a bare Modality
+        data = (getattr(modality, "hold_out_validation", None) or hold_out_validation)(data, fraction, cfg.validation_groups)
     return data
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
-from mmdistill.mean_std import IMAGENET_STATS, parse_mean_std
+from mmdistill.mean_std import parse_mean_std
 from mmdistill.schema import ClassificationConfig, ConfigKeys
 
 #: how an image is made the asked size (``resize``): the whole image squeezed, or (MTT's ImageNet subsets,
@@ -39,8 +39,6 @@ def normalization_stats(value: str) -> tuple[tuple[float, ...], tuple[float, ...
     ``normalization``) for anything else."""
     if value == "data":
         return None
-    if value == "imagenet":
-        return IMAGENET_STATS
     try:
         return parse_mean_std(str(value), NORMALIZATIONS)
     except ValueError as exc:
