@@ -39,6 +39,7 @@ out-of-range tensors fail naming the rows. Every message names the file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import os
@@ -196,7 +197,6 @@ def load_pairs(cfg: Any) -> AVData:
         group_by = getattr(cfg, "group_by", None)
         pairs, classes, bad, drawn = _read_csv(root, cfg.test_fraction, cfg.split_seed, cfg.strict, report, group_by)
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
-        data.train_groups = train_groups(pairs)
         if not drawn:
             warn_unused_split_config(cfg, name, "its split column", log)
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
@@ -211,7 +211,6 @@ def load_pairs(cfg: Any) -> AVData:
         if not report.facts.get("split_drawn", True):  # train/ + test/ folders, a path,label,split CSV
             warn_unused_split_config(cfg, name, str(report.facts.get("layout", "a split given with the clips")), log)
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
-        data.train_groups = train_groups(pairs)
         if report.facts.get("split_drawn") and report.facts.get("group_by"):  # whole groups held out (folder_groups)
             data.meta["split_rule"] = folder_group_rule(report.facts["group_by"])
         elif report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)
@@ -335,7 +334,8 @@ def featurise(name: str, pairs: list[RawPair], cfg: Any, *, classes: list[str] |
                          what="pair")
     meta = {**_meta(cfg, n), "resampled_files": {str(k): len(v) for k, v in other.items()},
             **({"load_report": report.as_dict()} if report.root else {})}
-    return normalise_pairs(name, classes, parts[0], parts[1], meta, cfg.scaling)
+    # the training pairs' groups given where the data is made, so AVData checks their count
+    return dataclasses.replace(normalise_pairs(name, classes, parts[0], parts[1], meta, cfg.scaling), train_groups=train_groups(pairs))
 
 
 def _same_channels(name: str, pairs: list[RawPair]) -> None:
