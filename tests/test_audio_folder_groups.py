@@ -208,3 +208,18 @@ def test_the_unused_split_keys_warning_says_which_split_the_data_gives(tmp_path,
     assert "test_fraction=0.3 (--test-fraction) not used: dataset 'folder' has its own test split (train/ and test/ class folders)" in caplog.text
     assert "split_seed=3 (--split-seed) not used: dataset 'folder' has its own test split (its split column)" in caplog.text
     assert "dataset 'tones' has its own test split (generated: the last quarter of each class's clips)" in caplog.text
+
+
+def test_the_unused_split_keys_warning_names_a_val_folder_as_the_test_split(tmp_path, caplog):
+    # final read R7.3: a train/ + val/ tree was told "train/ and test/ class folders" (the words were chosen from the
+    # key, not from the tree the loader read); the layout fact says the tree's own
+    import logging
+
+    root = tmp_path / "split"
+    _folders(root / "train", {"rising": [1, 2], "steady": [1, 2]})
+    _folders(root / "val", {"rising": [3], "steady": [3]})
+    with caplog.at_level(logging.WARNING):
+        ds = load_audio_dataset("folder", root, test_fraction=0.3, **KW)
+    assert ("test_fraction=0.3 (--test-fraction) not used: dataset 'folder' has its own test split (train/ and val/ class "
+            "folders (val/ is the test split))") in caplog.text
+    assert ds.report.facts["layout"] == "train/ and val/ class folders (val/ is the test split)"

@@ -202,7 +202,7 @@ def load_audio_dataset(
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
     found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
-    warn_unused_split_keys(key, found, test_fraction, split_seed, root)
+    warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes
     items = found.items
     if found.needs_split:  # held out after decoding, from the readable clips; class-major order as _held_out's

@@ -84,13 +84,12 @@ _OWN_SPLITS = {"tones": "generated: the last quarter of each class's clips",
                "gtzan": "torchaudio's fault-filtered testing subset"}
 
 
-def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_seed: int | None,
-                           root: str | Path | None = None) -> None:
+def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_seed: int | None) -> None:
     """Warn that ``test_fraction`` / ``split_seed`` given other than their defaults (:data:`~..sources.SPLIT_DEFAULTS`) draw
     nothing when the source ``key`` has its own split (``found.needs_split`` false: FSDD's takes 0-4, the official
     splits, ``train/`` + ``test/`` folders, a CSV split column, the generated tones), naming the keys and, for FSDD, the
     split that uses them (``group_by='speaker'``), for an official fold (``found.rule``) the fold and ``test_fold``, for
-    ``folder`` its split column (``root`` a CSV file) or ``train/`` + ``test/`` folders: every modality's warning (:func:`~..sources.warn_unused_split_keys`)."""
+    ``folder`` its split column or the ``train/`` + ``test/`` (or ``val/``) folders its layout fact names: every modality's warning (:func:`~..sources.warn_unused_split_keys`)."""
     if found.needs_split:
         return
     if key == "fsdd":
@@ -98,8 +97,8 @@ def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_
                "test_fraction of the speakers instead, drawn with split_seed")
     elif found.rule is not None:  # walk 55N: said only "(the data's)", not that the split is a fold nor how to pick another
         own = f"{found.rule}; test_fold=K (--test-fold K) holds out another fold"
-    elif key == "folder":  # walk 55N: "(the data's)" for both, as the README's "(train/ and test/ class folders)"
-        own = "its split column" if root is not None and root_path(root).is_file() else "train/ and test/ class folders"
+    elif key == "folder":  # walk 55N: "(the data's)" for both; the tree's own words (train/ and val/ too) from its layout
+        own = str(found.facts.get("layout", "its split column"))
     else:
         own = _OWN_SPLITS.get(key, "the data's")
     unused_split_keys(key, own, {"test_fraction": test_fraction, "split_seed": split_seed}, log)

@@ -76,6 +76,9 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
         train, classes = _scan(train_dir, "train", ignored)
         test, test_classes = _scan(test_dir, "test", ignored)
         refuse_shared_files([it.name for it in train], [it.name for it in test], "audio file")
+        # the split the tree gives, in the image loader's words (the unused-split-key warning reads it)
+        given = {"layout": f"train/ and {test_dir.name}/ class folders" + ("" if test_dir.name == "test" else
+                                                                           f" ({test_dir.name}/ is the test split)")}
         extra = sorted(set(test_classes) - set(classes))
         if extra:
             raise DataError(f"{test_dir} has class folders {extra} that {train_dir} lacks")
@@ -85,8 +88,8 @@ def _folder(root: Path, group_by: str | None = None) -> _Found:
         if group_by:
             named = name_groups(train + test, group_by, root)
             refuse_split_groups(root, named, group_by)
-            return _Found(named, classes, ignored, group_by=group_by, group_from_names=True)
-        return _Found(train + test, classes, ignored)
+            return _Found(named, classes, ignored, group_by=group_by, group_from_names=True, facts=given)
+        return _Found(train + test, classes, ignored, facts=given)
     if train_dir.is_dir():
         ignored += [BadFile(str(p), "beside train/ (without a test/ or val/ folder)") for p in sorted(root.iterdir())
                     if p != train_dir and not p.name.startswith(".")]
