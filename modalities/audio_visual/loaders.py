@@ -470,11 +470,11 @@ def _read_csv(path: Path, test_fraction: float, seed: int, strict: bool,
                  ", ".join(relative_name(p, root) for p, _ in rotated[:3]) + (" ..." if len(rotated) > 3 else ""))
     _name_shared(path, rows, files, kept, drawn, report)
     classes = sorted({r["label"] for r in rows.values()}, key=_natural)
-    _set_groups(pairs, [files[n] for n in kept], [rows[n][group] for n in kept] if group else None)
+    shared = _set_groups(pairs, [files[n] for n in kept], [rows[n][group] for n in kept] if group else None)
     if drawn and group:
         report.facts.update(group_by=group, test_groups=_hold_out_groups(pairs, test_fraction, seed, group, path))
     elif drawn:
-        _hold_out(pairs, classes, test_fraction, seed, [files[n] for n in kept])
+        _hold_out(pairs, classes, test_fraction, seed, shared)
         if pairs and all(p.split == "train" for p in pairs) and report.counts().get("reused"):
             raise DataError(f"{path}: no pair can be held out as test: the pairs of each class share files (named above), and "
                             "the pairs of a file are held out together, so that no file is in both splits; give the CSV a "
@@ -566,13 +566,14 @@ def _name_shared(path: Path, rows: dict[int, dict[str, str]], keys: dict[int, tu
 
 
 def _hold_out(pairs: list[RawPair], classes: list[str], test_fraction: float, seed: int,
-              files: list[tuple[str, str]] | None = None) -> None:
+              shared: list[int] | None = None) -> None:
     """Mark a seeded ``test_fraction`` of every class's readable pairs as test, the rest train (in place): the
     audio loader's rule (:func:`mmdistill.data.held_out_flags`, at least one test pair of a class with two or
-    more), drawn after decoding so that an unreadable file never leaves a class without test pairs. ``files``: the
-    files of each pair (``(image, audio)``); pairs that share a file are drawn as one (all test or all train), so no
-    file is in both splits; pairs of their own are drawn as before."""
-    group = _groups(files) if files else list(range(len(pairs)))
+    more), drawn after decoding so that an unreadable file never leaves a class without test pairs. ``shared``: each
+    pair's group of pairs that share a file (:func:`_groups` of their ``(image, audio)`` files, as :func:`_set_groups`
+    returns it); such pairs are drawn as one (all test or all train), so no file is in both splits; pairs of their own
+    are drawn as before."""
+    group = shared if shared else list(range(len(pairs)))
     order: list[int] = []  # the groups, class-major, each in the order of its first pair
     label = {}
     for c in classes:
@@ -599,23 +600,25 @@ def _group_column(path: Path, rows: dict[int, dict[str, str]], group_by: str | N
     return column
 
 
-def _set_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str] | None) -> None:
+def _set_groups(pairs: list[RawPair], files: list[tuple[str, str]], groups: list[str] | None) -> list[int]:
     """Set each pair's ``group`` (in place): with a ``group_by`` column (``groups``: each pair's value), its group,
     where groups whose pairs share a file (``files``: each pair's ``(image, audio)``) are one, named ``a+b``, so that
     neither a group nor a file is on both sides of a split drawn over them; without one, pairs that share a file are one
     group, named by the first pair's audio file, and a pair of its own its own group; no group (None) when no pair shares
-    a file (the pairs are drawn one by one)."""
+    a file (the pairs are drawn one by one). Returns each pair's joined group (:func:`_groups`: the index of its group's
+    first pair), which a draw without ``group_by`` holds out whole (:func:`_hold_out`)."""
     joined = _groups([(*f, g) for f, g in zip(files, groups)] if groups is not None else files)
     if groups is None:
         if len(set(joined)) < len(joined):
             for j, p in zip(joined, pairs):
                 p.group = pairs[j].name
-        return
+        return joined
     members: dict[int, set[str]] = {}
     for j, g in zip(joined, groups):
         members.setdefault(j, set()).add(g)
     for j, p in zip(joined, pairs):
         p.group = "+".join(sorted(members[j]))
+    return joined
 
 
 def _hold_out_groups(pairs: list[RawPair], test_fraction: float, seed: int, column: str, path: Path) -> list[str]:
