@@ -321,3 +321,37 @@ def test_hmdb_split_file_of_another_split_than_split_number_is_refused(tmp_path)
         _load(root, splits / "cartwheel_test_split1.txt", split_number=2)
     assert err.value.key == "split_number"
     assert "split 3" in _load(root, splits / "cartwheel_test_split3.txt", split_number=3).report.facts["layout"]
+
+
+def test_split_number_1_given_with_a_split_2_file_is_refused_and_left_out_reads_the_files(tmp_path, capsys):
+    """Walk 56E: ``--split-file <action>_test_split2.txt --split-number 1`` read split 2 while the manifest recorded
+    split_number=1 (1 being the default, "given" was lost); left out, the file's own split is still read."""
+    from mmdistill.cli import main
+
+    root, splits = _hmdb(tmp_path)
+    common = ["run", "video-dm", "--dataset", "folder", "--data-root", str(root), "--split-file",
+              str(splits / "cartwheel_test_split2.txt"), "--budget", "cpu", "--ipc", "1", "--num-frames", "3",
+              "--frame-gap", "1", "--frame-size", "8", "--iterations", "1", "--no-evaluate", "--no-progress", "--no-cache"]
+    assert main([*common, "--split-number", "1", "--out", str(tmp_path / "one")]) != 0
+    err = capsys.readouterr().err
+    assert "split_number=1, but the split file" in err and "cartwheel_test_split2.txt is one of split 2's" in err
+    assert "leave split_number out to read split 2" in err
+    assert main([*common, "--out", str(tmp_path / "own")]) == 0, capsys.readouterr().err
+    m = json.loads((tmp_path / "own" / "manifest.json").read_text())
+    assert "split 2" in m["synthetic"]["meta"]["load_report"]["facts"]["layout"]
+    with pytest.raises(ConfigError, match="split_number=1, but the split file"):  # the Python API: given is given
+        _load(root, splits / "cartwheel_test_split2.txt", split_number=1)
+
+
+def test_given_split_number_tells_a_value_given_now_from_a_saved_or_default_one():
+    from mmdistill.recipes import get_recipe
+    from mmdistill.resolve import SAVED_LAYER
+    from mmdistill.modalities.video.config import VideoKeys, given_split_number
+
+    recipe = get_recipe("video-dm")
+    assert given_split_number(recipe.config(budget="cpu")) is None
+    assert given_split_number(recipe.config(budget="cpu", split_number=1)) == 1
+    assert given_split_number(recipe.config(("command-line flags", {"split_number": 2, "budget": "cpu"}))) == 2
+    # a saved run recorded 1 whatever file it read: re-scoring it reads the file's split, as it ran
+    assert given_split_number(recipe.config((SAVED_LAYER, {"split_number": 1, "budget": "cpu"}))) is None
+    assert given_split_number(VideoKeys()) is None and given_split_number(VideoKeys(split_number=1)) == 1

@@ -23,7 +23,7 @@ from ..groups import said_group_by
 from ..base import TensorClassificationAdapter
 from ..sources import dataset_name, warn_unused_split_config
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
-from .config import ALIASES, DATASETS, dataset_kind, video_dsa_strategy
+from .config import ALIASES, DATASETS, dataset_kind, given_split_number, video_dsa_strategy
 from .datasets import VideoSet, from_tensors, load_clip_folder, moving_digits_set
 from .decode import VIDEO_EXTENSIONS
 from .prepare import decoding_meta
@@ -110,7 +110,7 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
                                 progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None),
-                                split_number=getattr(cfg, "split_number", 1))
+                                split_number=given_split_number(cfg))
         facts = getattr(getattr(vs, "report", None), "facts", {})  # (a stand-in loader: no report)
         if not facts.get("split_drawn", True):  # train/ + test/ folders, a split file, UCF101's lists
             warn_unused_split_config(cfg, str(cfg.dataset), str(facts["layout"]), log)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mmdistill.errors import ConfigError
-from mmdistill.keys import key
+from mmdistill.keys import GIVEN, key
+from mmdistill.resolve import SAVED_LAYER, explicit_values
 from mmdistill.schema import ClassificationConfig, ConfigKeys
 
 #: (frames, frame size) of the two kinds of sets of the reference: UCF101/HMDB51-style and Kinetics-style
@@ -42,6 +43,20 @@ def dataset_kind(name: object) -> object:
     return name
 
 
+def given_split_number(cfg: object) -> int | None:
+    """``cfg.split_number`` when the user gave it in this invocation (a flag, a YAML file, ``key=value``, a keyword
+    argument), else None: HMDB51's split file given as ``split_file`` then reads its own split. A value from a saved
+    run's manifest (``eval``, ``check``: :data:`~mmdistill.resolve.SAVED_LAYER`) is not given now: such a run recorded
+    the default 1 whatever file it read."""
+    number = getattr(cfg, "split_number", None)
+    explicit = explicit_values(cfg)
+    if explicit is not None:
+        given = "split_number" in explicit and explicit["split_number"][1] != SAVED_LAYER
+    else:  # a config built directly: the keywords its caller gave
+        given = "split_number" in getattr(cfg, GIVEN, frozenset())
+    return number if given else None
+
+
 @dataclass
 class VideoKeys(ConfigKeys):
     """Video: where the clips come from, how frames are sampled from them, and the generated moving digits."""
@@ -52,7 +67,8 @@ class VideoKeys(ConfigKeys):
                                  "testTrainMulti_7030_splits folder, Kinetics' train.csv (val.csv beside it is the test split) "
                                  "or SSv2's labels folder, naming each clip's split; none: data_root's own layout", path=True)
     split_number: int = key(1, help="which of HMDB51's three official splits (<action>_test_split<N>.txt) its "
-                            "split folder as split_file gives", range="[1, 3]")
+                            "split folder as split_file gives; one of its files as split_file: that file's split, and a "
+                            "split_number given that differs is refused", range="[1, 3]")
     group_by: str | None = key(None, help="keep each recording's clips on one side of the split: ucf reads the group from UCF101 "
                                "names v_<Class>_g<group>_c<clip>, else a regular expression over file names (its first "
                                "capture group names the recording), or folder for <class>/<actor>/clip.mp4 (a pattern with a / reads the "

@@ -157,7 +157,7 @@ def _float_clips(u8: dict[str, Tensor], mapped: bool = False) -> tuple[Tensor, T
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True, split_seed: int | None = None, check_memory: bool = True,
-                     progress: bool = False, group_by: str | None = None, split_number: int = 1) -> VideoSet:
+                     progress: bool = False, group_by: str | None = None, split_number: int | None = None) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -174,7 +174,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     decode setting, so not part of the cache key. ``progress`` (a recipe's ``progress``) shows a bar (tqdm, on stderr)
     while the clips are decoded (not on a cache hit). ``group_by`` (``ucf`` or a regular expression over file names,
     :mod:`.groups`): class folders hold out whole recordings, and a given split with one on both sides is refused.
-    ``split_number``: which of HMDB51's three splits its split folder as ``split_file`` gives (:mod:`.split_hmdb`)."""
+    ``split_number``: which of HMDB51's three splits its split folder as ``split_file`` gives (:mod:`.split_hmdb`);
+    None (not given): 1, or the split of the one split file given."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     if kind == "frames" and sampling.sample_fps:

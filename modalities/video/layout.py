@@ -170,7 +170,7 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
               group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY,
-              split_hint: str = SPLIT_HINT, split_number: int = 1) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+              split_hint: str = SPLIT_HINT, split_number: int | None = None) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
@@ -209,7 +209,7 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
                      group_by: str | None, facts: dict[str, Any] | None, split_hint: str = SPLIT_HINT,
-                     split_number: int = 1) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+                     split_number: int | None = None) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """:func:`_discover` before its group checks."""
     root = Path(root).expanduser()
     if not root.exists():
@@ -224,7 +224,7 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
     unused: list[tuple[str, str]] = []
     if csv_path is not None:
         official = official_format(csv_path) if csv_path.exists() else None
-        if split_number != 1 and not official:
+        if split_number not in (None, 1) and not official:
             raise ConfigError(f"split_number={split_number} picks one of HMDB51's three splits; split file {csv_path} is not "
                               "HMDB51's testTrainMulti_7030_splits folder (UCF101's split is the list given: trainlist0N.txt)",
                               key="split_number")
@@ -321,7 +321,7 @@ def _drawn_layout(test_fraction: float, seed: int, group_by: str | None = None) 
 
 def discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
              report: CoreLoadReport | None = None, group_by: str | None = None, remedy: str = GROUP_BY_REMEDY,
-             split_hint: str = SPLIT_HINT, split_number: int = 1) -> list[Item]:
+             split_hint: str = SPLIT_HINT, split_number: int | None = None) -> list[Item]:
     """The clips of ``root`` (``kind``: ``files`` or ``frames``) with their class and split.
 
     Layouts, the first that applies: a CSV ``path,label,split`` (``split_file``, or ``root`` itself, or

@@ -25,24 +25,25 @@ def is_hmdb(path: Path) -> bool:
     return NAME.fullmatch(path.name) is not None
 
 
-def split_files(path: Path, number: int) -> tuple[list[Path], int]:
-    """The split files of split ``number`` in the folder ``path`` (or, ``path`` being one of them, in its folder, of
-    its own number, read when ``number`` is the default 1) and the number read, one file per class. DataError naming
-    the folder and the numbers it holds when it has no file of that number.
+def split_files(path: Path, number: int | None) -> tuple[list[Path], int]:
+    """The split files of split ``number`` in the folder ``path`` (or, ``path`` being one of them, in its folder) and
+    the number read, one file per class. ``number`` None (not given): 1 for a folder, the file's own for a file.
+    DataError naming the folder and the numbers it holds when it has no file of that number.
 
     Raises:
-        ConfigError: (key ``split_number``) ``path`` is a file of another split than a ``number`` other than 1 (the
-            file's number was read silently before, while the manifest recorded ``number``).
+        ConfigError: (key ``split_number``) ``path`` is a file of another split than a ``number`` given (1 included:
+            the file's number was read silently before, while the manifest recorded ``number``).
     """
     if path.is_file():
         own = int(NAME.fullmatch(path.name)["number"])
-        if number not in (1, own):
+        if number not in (None, own):
             raise ConfigError(f"split_number={number}, but the split file {path} is one of split {own}'s: give the "
                               f"folder {path.parent} (each class's <action>_test_split{number}.txt is read from it) or "
-                              f"the file {path.name.replace(f'_test_split{own}', f'_test_split{number}')}",
-                              key="split_number")
+                              f"the file {path.name.replace(f'_test_split{own}', f'_test_split{number}')}, or leave "
+                              f"split_number out to read split {own}", key="split_number")
         number = own
         path = path.parent
+    number = 1 if number is None else number
     found = sorted(p for p in path.iterdir() if (m := NAME.fullmatch(p.name)) and int(m["number"]) == number)
     if not found:
         numbers = sorted({int(m["number"]) for p in path.iterdir() if (m := NAME.fullmatch(p.name))})
@@ -51,7 +52,7 @@ def split_files(path: Path, number: int) -> tuple[list[Path], int]:
     return found, number
 
 
-def read_hmdb(path: Path, number: int) -> tuple[list[Row], str]:
+def read_hmdb(path: Path, number: int | None) -> tuple[list[Row], str]:
     """The rows of HMDB51 split ``number`` (:func:`split_files`): each clip named by its file name, its class the
     file's ``<action>``, its split ``train``, ``test`` or ``unused`` (id 0), and the layout read, in words. DataError
     naming the file and line of a line that is not ``<video> <0|1|2>``."""

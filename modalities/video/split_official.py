@@ -29,7 +29,7 @@ def official_format(path: Path) -> str | None:
     return None
 
 
-def read_official(path: Path, root: Path, kind: str, split_number: int = 1, fmt: str | None = None,
+def read_official(path: Path, root: Path, kind: str, split_number: int | None = None, fmt: str | None = None,
                   walk: ClipWalk | None = None) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
     """The clips of the split file (or folder) ``path`` found under ``root`` (``kind``: video files or frame folders),
     what it lists but leaves out, as ``(path, reason)`` (HMDB51's id 0 clips; Kinetics clips not under ``root``:
