@@ -1698,3 +1698,23 @@ def test_the_export_works_out_the_gif_speed_once_and_the_note_says_a_timed_sets(
     syn.meta["decoding"] = {"num_frames": 3}
     assert export.timed_frame_ms(syn) is None and real(syn) == export.GIF_FRAME_MS
     assert "each frame shown" not in MODALITY.export_note(syn)
+
+
+def test_the_set_carries_every_key_of_the_datas_meta_but_the_data_only_ones():
+    """Walk 56E: the set's meta was a hand-kept list of the data's keys (mean, std, load_report, decoding, scored_on,
+    validation), so a decode key added to the data's meta would have been left out of the set without a word; the set
+    now carries every key but :data:`DATA_ONLY_META`, a key added later included."""
+    from dataclasses import replace
+
+    from mmdistill.modalities.video import MODALITY
+    from mmdistill.modalities.video.adapter import DATA_ONLY_META
+    from mmdistill.recipes import get_recipe
+    from mmdistill.seeding import generator
+
+    cfg = get_recipe("video-dm").config(**TINY, ipc=1)
+    data = MODALITY.load(cfg)
+    data = replace(data, meta={**data.meta, "a_decode_key_added_later": {"x": 1}, "native_sizes": [[8, 8]] * 3})
+    syn = MODALITY.init_synthetic(data, cfg, generator(0, "init"))
+    assert syn.meta["a_decode_key_added_later"] == {"x": 1}
+    assert set(data.meta) - set(syn.meta) <= DATA_ONLY_META and "native_sizes" not in syn.meta
+    assert syn.meta["dataset"] == data.name and syn.meta["mean"] == data.meta["mean"]

@@ -95,6 +95,12 @@ def _looks_like_path(name: str) -> bool:
             or Path(name).suffix.lower() == ".csv")
 
 
+#: the keys of the data's meta a synthetic set does not carry: the class names (the set's own ``classes``), every real
+#: clip's native size (one entry a clip) and the buffer-matching ``preprocessing`` (its settings are in ``decoding``);
+#: every other key (statistics, the load report, the decode settings, the scored split) is the set's, a key added later too
+DATA_ONLY_META = frozenset({"classes", "native_sizes", "preprocessing"})
+
+
 def load_video_set(cfg: Any) -> VideoSet:
     """The :class:`VideoSet` a config names (:func:`video_dataset`)."""
     name = video_dataset(cfg.dataset)
@@ -207,7 +213,7 @@ class VideoModality(TensorClassificationAdapter):
     def init_synthetic(self, data: ClassificationData, config: Any, gen: torch.Generator) -> SyntheticSet:
         """Full clips (``ipc`` real clips per class or noise), or with ``parameterization="static_dynamic"``
         the static memories distilled from single frames (stage 1) and fresh dynamic memories + integrator."""
-        meta = {k: data.meta[k] for k in ("mean", "std", "load_report", "decoding", "scored_on", "validation") if k in data.meta} | {"dataset": data.name}
+        meta = {k: v for k, v in data.meta.items() if k not in DATA_ONLY_META} | {"dataset": data.name}
         if getattr(config, "parameterization", "full") == "static_dynamic":
             frame_aug = DSA(video_dsa_strategy(data.name)) if config.dsa else None
             syn = init_static_dynamic(data.train, config, gen, frame_aug, meta)
