@@ -118,8 +118,9 @@ def test_hmdb_errors_name_the_file_line_and_what_was_expected(tmp_path):
     with pytest.raises(DataError, match=r"cartwheel_test_split1.txt, line 2: expected '<video>.avi <id>' with id 1 .*'Clip_cartwheel"):
         _load(root, splits)
     (splits / "cartwheel_test_split1.txt").write_text("Clip_cartwheel_u_nm_np1_ba_goo_0.avi 1\nGone.avi 2\n")
-    with pytest.raises(DataError, match=r"1 of the 6 HMDB51 clip\(s\) it lists are not under .*Gone.avi \(cartwheel_test_split1.txt, line 2\)"):
-        _load(root, splits)
+    with pytest.raises(DataError, match=r"1 of the 6 HMDB51 clip\(s\) it lists are not under .*--strict makes a missing "
+                                        r"clip an error .*Gone.avi \(cartwheel_test_split1.txt, line 2\)"):
+        _load(root, splits, strict=True)
     (root / "list.csv").write_text("path,label,split\n")
     with pytest.raises(ConfigError, match="split_number=2 picks one of HMDB51's three splits") as exc:
         _load(root, root / "list.csv", split_number=2)
@@ -154,8 +155,7 @@ def test_kinetics_csvs_find_their_clips_in_any_folder_and_name_the_missing_ones(
     missing = dict(vs.report.unused)
     assert missing["t03-AbC_d_000030_000040"] == "listed in train.csv, line 5, not found under the data root"
     assert missing["v13-AbC_d_000030_000040"] == "listed in validate.csv, line 9, not found under the data root"
-    assert len(missing) == 4  # unused: never a --strict error (YouTube removes videos; the reference skips them too)
-    assert len(_load(root, root / "train.csv", strict=True).x_train) == 6
+    assert len(missing) == 4  # named and counted (YouTube removes videos; the reference skips them too); --strict: an error
 
 
 def test_kinetics_errors_name_the_csv(tmp_path):
@@ -355,3 +355,35 @@ def test_given_split_number_tells_a_value_given_now_from_a_saved_or_default_one(
     # a saved run recorded 1 whatever file it read: re-scoring it reads the file's split, as it ran
     assert given_split_number(recipe.config((SAVED_LAYER, {"split_number": 1, "budget": "cpu"}))) is None
     assert given_split_number(VideoKeys()) is None and given_split_number(VideoKeys(split_number=1)) == 1
+
+
+def test_a_listed_clip_not_found_is_one_policy_for_hmdb_kinetics_and_ssv2(tmp_path):
+    """Walk 56E: a missing HMDB51 or SSv2 clip was an error while Kinetics' were counted as unused. Now all three name
+    and count them (a release loses clips); a split none of whose clips is found (a wrong root, a split not extracted)
+    is an error, and --strict makes any missing clip one."""
+    root, splits = _hmdb(tmp_path / "h")
+    next(root.glob("cartwheel/*_0.gif")).unlink()  # a training clip of split 1
+    vs = _load(root, splits)
+    assert len(vs.x_train) == 5 and vs.report.facts["layout"].endswith("; 1 listed clip(s) not found")
+    assert dict(vs.report.unused)["Clip_cartwheel_u_nm_np1_ba_goo_0.avi"] == ("listed in cartwheel_test_split1.txt, line 1, "
+                                                                              "not found under the data root")
+    with pytest.raises(DataError, match="--strict makes a missing clip an error"):
+        _load(root, splits, strict=True)
+    for gif in root.glob("*/*_2.gif"):  # split 1's ids "11201": clip 2 is each class's test clip
+        gif.unlink()
+    with pytest.raises(DataError, match=r"HMDB51 clip\(s\) it lists are not under .*and no test clip of it is found"):
+        _load(root, splits)
+
+    (tmp_path / "s").mkdir()
+    base = _ssv2(tmp_path / "s")
+    (base / "20bn-something-something-v2" / "1.gif").unlink()
+    vs = _load(base / "20bn-something-something-v2", base / "labels")
+    assert len(vs.x_train) == 5 and vs.report.facts["layout"].endswith("; 1 listed clip(s) not found")
+    with pytest.raises(DataError, match="--strict makes a missing clip an error"):
+        _load(base / "20bn-something-something-v2", base / "labels", strict=True)
+    with pytest.raises(DataError, match=r"SSv2 clip\(s\) it lists are not under .*and no train and no test clip of it is found"):
+        _load(tmp_path / "h", base / "labels")  # a wrong root
+
+    k = _kinetics(tmp_path / "k")
+    with pytest.raises(DataError, match="--strict makes a missing clip an error"):
+        _load(k, k / "train.csv", strict=True)

@@ -184,7 +184,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     facts: dict[str, Any] = {}
     items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
                                                             sampling.seed if split_seed is None else split_seed, group_by, facts,
-                                                            split_number=split_number)
+                                                            split_number=split_number, strict=strict)
     base = base_folder(root)
     name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
     report = LoadReport(root=str(base))

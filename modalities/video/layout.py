@@ -170,7 +170,7 @@ def _unlisted(root: Path, listed: list[Item], kind: str, source: Path, ignored: 
 
 def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
               group_by: str | None = None, facts: dict[str, Any] | None = None, remedy: str = GROUP_BY_REMEDY,
-              split_hint: str = SPLIT_HINT, split_number: int | None = None) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+              split_hint: str = SPLIT_HINT, split_number: int | None = None, strict: bool = False) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """(items, every class named by the layout, what was found that is not a clip of the layout, the clips the layout
     leaves out by design (val beside test, not listed by the split file), the layout read, in words).
 
@@ -181,10 +181,11 @@ def _discover(root: str | Path, kind: str, split_file: str | None, test_fraction
     with ``remedy``: what the caller's user can do, :data:`~.groups.GROUP_BY_REMEDY` for this loader). ``split_hint``:
     where the group readers' errors tell the user to give a split instead (:data:`~.groups.SPLIT_HINT` for this loader).
     ``split_file`` may also be a dataset's own split files (:mod:`.split_official`: HMDB51's split folder, of split
-    ``split_number``; Kinetics' ``train.csv``; SSv2's ``labels/``)."""
+    ``split_number``; Kinetics' ``train.csv``; SSv2's ``labels/``; ``strict``: a clip they list that is missing is an
+    error)."""
     facts = {} if facts is None else facts
     items, classes, ignored, unused, layout = _discover_layout(root, kind, split_file, test_fraction, seed, group_by, facts,
-                                                               split_hint, split_number)
+                                                               split_hint, split_number, strict)
     facts["split_drawn"] = drawn = layout == _drawn_layout(test_fraction, seed, group_by)
     _check_groups(root, items, group_by, drawn, facts, remedy, split_hint)
     return items, classes, ignored, unused, layout
@@ -209,7 +210,7 @@ def _check_groups(root: str | Path, items: list[Item], group_by: str | None, dra
 
 def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_fraction: float, seed: int,
                      group_by: str | None, facts: dict[str, Any] | None, split_hint: str = SPLIT_HINT,
-                     split_number: int | None = None) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
+                     split_number: int | None = None, strict: bool = False) -> tuple[list[Item], list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
     """:func:`_discover` before its group checks."""
     root = Path(root).expanduser()
     if not root.exists():
@@ -230,7 +231,7 @@ def _discover_layout(root: str | Path, kind: str, split_file: str | None, test_f
                               key="split_number")
         if official:
             walk = walk_clips(root, kind)  # one walk: the listed clips found, the unlisted named
-            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number, official, walk)
+            listed, left_out, left, layout = read_official(csv_path, root, kind, split_number, official, walk, strict)
             items = [Item(p, label, split) for p, label, split in listed]
             _no_duplicates(items, csv_path)
             ignored_here: list[tuple[str, str]] = []

@@ -36,7 +36,7 @@ class LoadReport(CoreLoadReport):
              "skipped_short": "clip(s) shorter than (num_frames - 1) x frame_gap + 1 frames skipped (short=skip)",
              "ignored": "file(s) or folder(s) under the data root not used (not a clip of the layout)",
              "unused": "clip(s) or frame sequence(s) the layout leaves out (a val split beside a test split, not listed by the "
-                       "split file, listed in neither split (HMDB51's id 0), listed but not downloaded (Kinetics), or optical "
+                       "split file, listed in neither split (HMDB51's id 0), listed but not found under the data root (a release's lost clips), or optical "
                        "flow beside a clip folder's img_ frames)",
              "padded": "short clip(s) padded by repeating the last frame",
              "shrunk_gap": "short clip(s) sampled with a smaller frame gap (short=gap, the reference's rule)",

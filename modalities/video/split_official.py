@@ -30,12 +30,14 @@ def official_format(path: Path) -> str | None:
 
 
 def read_official(path: Path, root: Path, kind: str, split_number: int | None = None, fmt: str | None = None,
-                  walk: ClipWalk | None = None) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
+                  walk: ClipWalk | None = None, strict: bool = False) -> tuple[list[Listed], list[tuple[str, str]], list[Path], str]:
     """The clips of the split file (or folder) ``path`` found under ``root`` (``kind``: video files or frame folders),
     what it lists but leaves out, as ``(path, reason)`` (HMDB51's id 0 clips; Kinetics clips not under ``root``:
     YouTube removes videos, so every download misses some, and the reference skips them too), the paths of those
-    left-out clips found, and the layout read, in words. A clip of HMDB51 or SSv2 not found is a DataError naming
-    them (a wrong ``data_root``, an unfinished extraction), as is a Kinetics list none of whose clips is found.
+    left-out clips found, and the layout read, in words. One policy for the three: a listed clip not found under
+    ``root`` is named as unused (with its file and line) and counted in the layout, as a release loses clips (YouTube
+    takedowns, a broken archive part); a DataError names them when a split (train or test) has none of its clips found
+    (a wrong ``data_root``, a split not extracted), or, under ``strict``, when any is missing.
     ``fmt``: :func:`official_format`'s answer for ``path`` (None: asked here); ``walk``: :func:`walk_clips` of ``root``
     (None: walked here)."""
     fmt = fmt or official_format(path)
@@ -45,7 +47,6 @@ def read_official(path: Path, root: Path, kind: str, split_number: int | None = 
         rows, _, layout = read_kinetics(path)
     else:
         rows, layout = read_ssv2(path)
-    lenient = fmt == "Kinetics"
     index = (walk or walk_clips(root, kind)).index
     listed: list[Listed] = []
     unused: list[tuple[str, str]] = []
@@ -62,10 +63,15 @@ def read_official(path: Path, root: Path, kind: str, split_number: int | None = 
             listed.append((clip, row.label, row.split))
     missing = [r for r in missing if r.split != "unused"]
     what = "video files" if kind == "files" else "folders of frame images"
-    if missing and (not lenient or not listed):
+    empty = [side for side in ("train", "test") if not any(split == side for _, _, split in listed)
+             and any(r.split == side for r in missing)]
+    if missing and (strict or empty):
         names = ", ".join(f"{r.name} ({r.where})" for r in missing[:5])
+        why = (f"no {' and no '.join(empty)} clip of it is found" if empty else "--strict makes a missing clip an error "
+               "(without it: named as unused and counted)")
         raise DataError(f"{path}: {len(missing)} of the {len(missing) + len(listed)} {fmt} clip(s) it lists are not under "
-                        f"{root} ({what} named as listed, in any folder): {names}{' ...' if len(missing) > 5 else ''}")
+                        f"{root} ({what} named as listed, in any folder), and {why}: {names}"
+                        f"{' ...' if len(missing) > 5 else ''}")
     unused += [(r.name, f"listed in {r.where}, not found under the data root") for r in missing]
     if missing:
         layout += f"; {len(missing)} listed clip(s) not found"
