@@ -1166,3 +1166,16 @@ def test_class_style_words_name_the_colour_and_shape_class_style_draws():
     for c in range(64):
         style = class_style(c)
         assert class_style_words(c) == f"{COLOUR_NAMES[COLOURS.index(style['color'])]} {MARKER_NAMES[MARKERS.index(style['marker'])]}"
+
+
+def test_graph_data_names_stay_importable_from_data_after_the_split():
+    """modalities/graph/data.py (501 lines) was split by job (session 56F): every name its ``__all__`` listed is still
+    importable from it and is the object of its new home, so user code and tests importing from ``graph.data`` work."""
+    from mmdistill.modalities.graph import data, edge_checks, graph_tensors, node_labels, node_names, node_split
+
+    homes = {"Graph": graph_tensors, "check_edges": edge_checks, "check_edge_weights": edge_checks,
+             "EDGE_KINDS": edge_checks, "UNLABELLED": node_labels, "check_labels": node_labels, "node_namer": node_names,
+             "NodeName": node_names, "check_split": node_split}
+    assert set(data.__all__) == {*homes, "NodeClassificationData", "SETTINGS"}
+    for name, module in homes.items():
+        assert getattr(data, name) is getattr(module, name), name

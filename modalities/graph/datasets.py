@@ -55,10 +55,13 @@ from mmdistill.words import id_list, quantity, shown, unsafe
 
 from ..artifacts import one_spelling_per_label
 from ..sources import dataset_name
-from .data import (UNLABELLED, Graph, NodeClassificationData, NodeName, check_edge_weights, check_edges, check_labels,
-                   check_split, node_namer)
+from .data import NodeClassificationData
+from .edge_checks import check_edge_weights, check_edges
 from .files_folder import _edge_list_files
-from .node_split import _check_saved_masks, _check_split_files, random_split
+from .graph_tensors import Graph
+from .node_labels import UNLABELLED, check_labels
+from .node_names import NodeName, node_namer
+from .node_split import _check_saved_masks, _check_split_files, check_split, random_split
 from .pyg_sources import GRAPHSAINT, PLANETOID, _need_root, _ogbn_arxiv, _planetoid, _pyg_class
 from .registered import registered_graph
 from .sbm import _sbm_spec, make_sbm
@@ -68,7 +71,7 @@ logger = logging.getLogger(__name__)
 INDUCTIVE = frozenset(GRAPHSAINT)  # GCond's inductive datasets
 #: the ``meta`` keys of a ``"standard"`` graph's training-node statistics (lists of F floats; :func:`standard_statistics`)
 FEATURE_STATISTICS = ("feature_mean", "feature_std")
-#: the load report's words for the nodes labelled :data:`~.data.UNLABELLED`
+#: the load report's words for the nodes labelled :data:`~.node_labels.UNLABELLED`
 UNLABELLED_WORDS = "node(s) without a label (-1) kept in the graph (features and edges), in no split"
 STANDARDISED = frozenset({"flickr", "reddit", "ogbn-arxiv"})  # GCond standardises these on the training nodes
 
@@ -270,7 +273,7 @@ UNUSED_KIND = {"ignored": "split file(s) or mask(s) not used (split=random draws
 
 
 def _report_unlabelled(y: Tensor, source: str, report: LoadReport | None) -> None:
-    """Count the nodes whose label is :data:`~.data.UNLABELLED` (kept in the graph, in no split): logged, and in
+    """Count the nodes whose label is :data:`~.node_labels.UNLABELLED` (kept in the graph, in no split): logged, and in
     ``report`` as ``unlabelled_nodes``."""
     count = int((y == UNLABELLED).sum())
     if report is not None:

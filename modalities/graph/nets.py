@@ -1,6 +1,6 @@
 """Graph neural networks built from PyG layers, registered by name in the core registry.
 
-Every network maps a :class:`~modalities.graph.data.Graph` to logits (N, C) (``net(graph)``) and has
+Every network maps a :class:`~modalities.graph.graph_tensors.Graph` to logits (N, C) (``net(graph)``) and has
 ``embed(graph) -> (N, D)``, the representation its last layer reads. Edge weights are honoured everywhere,
 so the same network trains on the sparse real graph and on the dense, weighted synthetic graph. On a
 sparse graph the PyG layers run their own message passing over a cached normalised adjacency; on a dense
@@ -34,7 +34,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.nets import build_network, register_network
 from mmdistill.seeding import draw_seed
 
-from .data import Graph
+from .graph_tensors import Graph
 
 #: names a user may write -> registry names
 ALIASES = {"sgc": "sgc", "sgc-multi": "sgc-multi", "gcn": "gcn", "sage": "graphsage", "graphsage": "graphsage", "appnp": "appnp",
