@@ -1179,3 +1179,18 @@ def test_graph_data_names_stay_importable_from_data_after_the_split():
     assert set(data.__all__) == {*homes, "NodeClassificationData", "SETTINGS"}
     for name, module in homes.items():
         assert getattr(data, name) is getattr(module, name), name
+
+
+def test_an_empty_list_of_split_node_ids_is_named_as_selecting_no_node():
+    """A registered graph's val_mask given as an empty Python list (or np.array([])) was refused as 'expected node ids
+    (integers) or a boolean mask, got torch.float32' (torch reads [] as float): it now says the split selects no node."""
+    import numpy as np
+
+    from mmdistill.modalities.graph.node_split import check_split
+
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    for empty in ([], np.array([])):
+        with pytest.raises(DataError, match=r"g: val_mask selects no node"):
+            check_split("g", y, {"train": [0, 1], "val": empty, "test": [4, 5]}, 2)
+    with pytest.raises(DataError, match="expected node ids"):
+        check_split("g", y, {"train": [0, 1], "val": [2.0], "test": [4, 5]}, 2)

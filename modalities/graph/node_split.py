@@ -73,7 +73,7 @@ def check_split(name: str, y: Tensor, masks: dict[str, Tensor | None], num_class
                 raise DataError(f"{where(split)} has {m.numel()} entries for {y.numel()} nodes")
             idx = m.nonzero().reshape(-1)
         else:  # node indices
-            if m.dtype.is_floating_point or m.dtype.is_complex:
+            if m.numel() and (m.dtype.is_floating_point or m.dtype.is_complex):  # [] is float32: an empty id list
                 raise DataError(f"{where(split)}: expected node ids (integers) or a boolean mask, got {m.dtype}")
             idx = m.long()
             if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= y.numel()):
