@@ -21,6 +21,7 @@ from .evaluate import av_plan, herding_indices, random_indices
 from .formation import check_divisible, repeat_labels, tile, untile
 from .matching import AVAugment
 from .nets import AVEncoderSpec, AVNet
+from .releases import RELEASE_FACTS
 from .share import HF_INPUT_NAMES
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ DATASET_FACTS = {
                      "source": "modalities/audio_visual/digits.py"},
     "csv": {"licence": "the licence of the user's files (not known to the loader)", "licence_id": "unknown", "source": "local CSV"},
     "video": {"licence": "the licence of the user's clips (not known to the loader)", "licence_id": "unknown", "source": "local folder"},
+    **RELEASE_FACTS,  # ave, vggsound, vggsound-10k, music-21 read from their released layouts
 }
 
 

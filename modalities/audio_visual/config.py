@@ -137,7 +137,8 @@ class AudioVisualConfig(AudioVisualKeys, AugmentKeys, BatchEvalKeys, ValidationK
 
     Data: ``dataset`` is ``tones-digits`` (generated tones paired with scikit-learn digits, the default; no files),
     ``csv`` (``data_root`` a CSV ``image_path,audio_path,label,split``), ``video`` (``data_root`` a folder of clips with
-    sound: class sub-folders, or a ``clips.csv``/``path,label,split`` file) or a name registered with
+    sound: class sub-folders, or a ``clips.csv``/``path,label,split`` file), ``ave``, ``vggsound``, ``vggsound-10k`` or
+    ``music-21`` (``data_root`` the release's folder: :mod:`.releases`) or a name registered with
     :func:`~mmdistill.modalities.audio_visual.register_tensors`. ``validation`` (:class:`~mmdistill.schema.ValidationKeys`)
     scores a share of each class's training pairs (whole ``group_by`` groups, UCF-named recordings, pairs that share a
     file) in place of the test pairs: :func:`.data.hold_out_validation`."""

@@ -66,6 +66,7 @@ from ..sources import dataset_name, warn_unused_split_config
 from ..groups import group_no_test_reason, group_test_flags, no_group_column, refuse_groups_in_both, rows_without_group
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 from .folder_groups import AV_SPLIT_HINT, folder_group_rule, redraw_groups
+from .releases import RELEASE_NAMES, load_release
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ VIDEO_KINDS = {"length_mismatch": "clip(s) whose sound track and video differ in
                "ignored": "file(s) or folder(s) under the data root not used (not clips of the layout, or hidden)",
                "unused": "clip(s) the layout leaves out (a val split beside a test split, not listed by the split file)"}
 
-BUILT_IN = ("tones-digits", "csv", "video")
+BUILT_IN = ("tones-digits", "csv", "video", *RELEASE_NAMES)  # the releases: .releases
 
 #: in-memory sets registered by API users (:func:`register_tensors`): name -> AVData-making arguments
 _TENSOR_SETS: dict[str, dict[str, Any]] = {}
@@ -203,6 +204,8 @@ def load_pairs(cfg: Any) -> AVData:
             data.meta["split_rule"] = (group_rule(report.facts["group_by"]) if group_by else
                                        SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE)
         return data
+    if name in RELEASE_NAMES:
+        return load_release(name, cfg)
     if name == "video":
         root = Path(_root(cfg, name))
         report = LoadReport(descriptions=dict(VIDEO_KINDS))

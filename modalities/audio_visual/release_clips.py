@@ -1,0 +1,152 @@
+"""Clips of a released audio-visual dataset (AVE, VGGSound, MUSIC-21) found by their YouTube id under a local root and
+cut into (frame, 1 s of sound) pairs: the engine behind ``--dataset ave|vggsound|vggsound-10k|music-21``
+(:mod:`.releases`).
+
+A release's annotation file (:mod:`.ave_lists`, :mod:`.vggsound_lists`, :mod:`.music21_lists`) lists each clip as a
+:class:`Listed` entry. The clips themselves are YouTube content, which no release ships and mmdistill never downloads:
+the user's own copies are looked up by file name anywhere under the root (:func:`index_clips`). A listed clip with no
+file is *missing* (taken down, never fetched): named in the log and the load report, never dropped silently
+(``strict``: an error); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one (``unreadable``).
+Frames and sound are decoded with decord, as :func:`.loaders._read_video` reads a clip."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mmdistill.errors import ConfigError, DataError
+from mmdistill.load_report import LoadReport
+
+from ..audio.decode import BadFile, Clip
+
+log = logging.getLogger(__name__)
+
+#: one pair of a clip: (sound start, sound end, frame time), in seconds from the clip's first sample
+Window = tuple[float, float, float]
+
+#: the load report's kinds a release adds (beside the audio-visual loaders' own)
+RELEASE_KINDS = {"missing": "listed clip(s) with no file under the data root (taken down or not downloaded; not used)",
+                 "unused": "listed clip(s) of a split the reference leaves out (a val split beside the test split)"}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One clip an annotation file lists: ``key`` its id (the YouTube id), ``label``, ``split`` (``train``, ``test``, or
+    ``unused``: listed in a split the reference does not use, AVE's val), ``where`` the file and line that list it, and
+    ``windows``: the pairs the clip gives as a function of its length in seconds (:data:`Window`s)."""
+
+    key: str
+    label: str
+    split: str
+    where: str
+    windows: Callable[[float], list[Window]]
+
+
+def index_clips(root: Path) -> dict[str, list[Path]]:
+    """Every video file under ``root`` (any depth; hidden entries skipped) by its file name without the extension."""
+    from ..video.decode import VIDEO_EXTENSIONS
+
+    out: dict[str, list[Path]] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).parts
+        if any(p.startswith(".") for p in rel) or path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
+            continue
+        out.setdefault(path.stem, []).append(path)
+    return out
+
+
+def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[list[tuple[torch.Tensor, Clip, Window]], str]:
+    """The pairs of clip ``path``: per window its frame (C, h, w) in [0, 1] (the frame nearest the window's frame time)
+    and its sound (mono, the track's own rate; the part of the window the track holds). Returns ``(pairs, "")``, or
+    ``([], why)`` when the clip cannot be read or holds no sound in a window."""
+    import decord
+
+    from ..video.decode import _native_lines, _native_stderr
+    from .loaders import _decord_why, _stream_rate
+
+    native: list[str] = []
+    try:
+        with _native_stderr(native):
+            vr = decord.VideoReader(str(path))
+            fps = float(vr.get_avg_fps())
+            n = len(vr)
+    except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError
+        return [], f"no readable video stream: {_decord_why(native, exc, path)}"
+    try:
+        with _native_stderr(native):
+            samples = np.asarray(decord.AudioReader(str(path), sample_rate=-1, mono=True)[:].asnumpy(), dtype=np.float32).reshape(-1)
+            rate = _stream_rate(decord, str(path), samples.size) if samples.size else 0
+    except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
+        _native_lines(native, path)
+        return [], "no audio track"
+    if samples.size == 0 or not np.isfinite(samples).all():
+        return [], "empty audio track" if samples.size == 0 else "audio track holds NaN or infinite samples"
+    length = samples.size / rate
+    out = []
+    for w in windows(length):
+        sound = samples[int(round(w[0] * rate)):int(round(w[1] * rate))]
+        if sound.size == 0:
+            return [], f"no sound in {w[0]:g}-{w[1]:g} s (its track lasts {length:.2f} s)"
+        with _native_stderr(native):
+            index = min(n - 1, max(0, int(round(w[2] * fps)))) if fps > 0 else n // 2
+            frame = torch.from_numpy(vr[index].asnumpy()).permute(2, 0, 1).float() / 255.0
+        out.append((frame, Clip(sound.copy(), rate), w))
+    for line in _native_lines(native, path):
+        log.debug("decord on %s: %s", path, line)
+    return out, ""
+
+
+def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Listed], Path | None], cfg: Any,
+                report: LoadReport, layout: str) -> tuple[list, list[str], list[BadFile]]:
+    """(pairs, every class the listing names in the order first listed, the clips skipped as unreadable) of ``listed``:
+    each found by ``find`` and cut by :func:`cut_pairs` (a pair per window, its group the clip's id, so ``validation=``
+    holds a clip's seconds out together). ``unused`` entries and clips with no file are named in ``report``
+    (``missing``; ``cfg.strict``: a DataError naming them). DataError naming ``layout`` (the release's expected files)
+    when no listed clip has a file under ``root``."""
+    from .loaders import RawPair
+
+    if importlib.util.find_spec("decord") is None:  # the clips are read with it
+        raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"")
+    report.descriptions.update(RELEASE_KINDS)
+    used = [it for it in listed if it.split != "unused"]
+    report.extend("unused", ((f"{it.key} ({it.label})", f"{it.where}: {it.split} not used") for it in listed if it.split == "unused"))
+    found = [(it, find(it)) for it in used]
+    missing = [it for it, path in found if path is None]
+    report.extend("missing", ((f"{it.key} ({it.label}, {it.split})", f"listed at {it.where}") for it in missing))
+    if len(missing) == len(used):
+        raise DataError(f"{name}: none of the {len(used)} clips listed under {root} has a video file there ({layout}); "
+                        "the clips are YouTube videos no release ships and mmdistill does not download: give your own copies")
+    if missing:
+        shown = ", ".join(f"{it.key} ({it.where})" for it in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        msg = f"{name}: {len(missing)} of {len(used)} listed clips have no video file under {root} (not used): {shown}"
+        if cfg.strict:
+            raise DataError(f"{msg} (strict mode; leave strict off to train on the clips found)")
+        log.warning("%s", msg)
+    pairs, bad = [], []
+    for it, path in found:
+        if path is None:
+            continue
+        cut, why = cut_pairs(path, it.windows)
+        if why:
+            bad.append(BadFile(str(path), why))
+            continue
+        for frame, clip, w in cut:
+            label = f"{path}@{w[0]:g}s" if len(cut) > 1 else str(path)
+            pairs.append(RawPair(label, clip, frame, it.label, it.split, str(path), group=it.key))
+    if bad:
+        msg = f"{name}: skipped {len(bad)} unreadable clip(s) of {len(found) - len(missing)}: " + "; ".join(
+            f"{b.name} ({b.reason})" for b in bad[:5])
+        if cfg.strict:
+            raise DataError(f"{msg} (strict mode; leave strict off to skip them)")
+        log.warning("%s", msg)
+    classes = list(dict.fromkeys(it.label for it in used))
+    return pairs, classes, bad
+
+
+__all__ = ["Listed", "RELEASE_KINDS", "Window", "cut_pairs", "index_clips", "read_listed"]

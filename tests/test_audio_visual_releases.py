@@ -1,0 +1,154 @@
+"""AVDD's datasets in their released layouts (walk 56B): before, a user who had AVE, VGGSound or MUSIC-21 had to write
+a pairs CSV (and cut the clips) by hand: ``--dataset ave`` was "unknown audio-visual dataset". Each layout is now read
+as AVDD reads it (the event's seconds of AVE, the fifth second of a VGGSound clip, the official split), listed clips
+with no file are named as ``missing`` (``--strict``: an error), and a root of another layout is refused naming the
+expected files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmdistill.errors import DataError
+
+RATE = 8000
+
+
+def _cfg(**kw):
+    from mmdistill.recipes.audio_visual_dm import RECIPE
+
+    return RECIPE.config(**{"image_size": 16, "n_mels": 16, "audio_frames": 8, "sample_rate": RATE, "duration": 1.0,
+                            "multi_formation": 1, "progress": False, **kw})
+
+
+def _clip(path: Path, seconds: float, freq: float) -> None:
+    """A clip of ``seconds`` at 10 frames a second, frame k of brightness 2k (so the frame taken tells its time)."""
+    from avi_files import write_avi
+
+    n = int(seconds * RATE)
+    write_avi(path, [np.full((16, 40, 3), 2 * k, dtype=np.uint8) for k in range(int(seconds * 10))], fps=10,
+              audio=0.3 * np.sin(2 * np.pi * freq * np.arange(n) / RATE), rate=RATE)
+
+
+def _ave(root: Path) -> Path:
+    """trainSet/valSet/testSet of two categories (one with a comma, as AVE's have), three videos each plus one listed
+    video whose clip is absent."""
+    lines = {"trainSet.txt": [], "valSet.txt": [], "testSet.txt": []}
+    for c, cat in enumerate(("Church bell", "Baby cry, infant cry")):
+        for v in range(3):
+            vid = f"c{c}v{v}xxxxxx"
+            _clip(root / "AVE" / f"{vid}.avi", 3.0, 300.0 * (c + 1))
+            split = "trainSet.txt" if v < 2 else "testSet.txt"
+            lines[split].append(f"{cat}&{vid}&good&1&3")
+        lines["valSet.txt"].append(f"{cat}&c{c}valxxxxx&good&0&2")
+    lines["trainSet.txt"].append("Church bell&takendown01&good&0&10")
+    for name, rows in lines.items():
+        (root / name).write_text("Category&VideoID&Quality&StartTime&EndTime\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return root
+
+
+def test_ave_layout_gives_a_pair_per_event_second_with_the_official_split(tmp_path, caplog):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _ave(tmp_path / "AVE_Dataset")
+    data = MODALITY.load(_cfg(dataset="ave", data_root=str(root)))
+    assert data.classes == ["Church bell", "Baby cry, infant cry"]
+    assert len(data.train) == 8 and len(data.test) == 4  # 2 event seconds (1-3 s) of 4 train / 2 test videos
+    assert sorted(Path(n).name for n in data.test.names if "c0" in n) == ["c0v2xxxxxx.avi@1s", "c0v2xxxxxx.avi@2s"]
+    report = data.meta["load_report"]
+    assert report["counts"]["missing"] == 1 and "takendown01" in report["files"]["missing"][0]
+    assert report["counts"]["unused"] == 2  # valSet.txt: AVDD leaves it out
+    assert "1 of 7 listed clips have no video file" in caplog.text and "trainSet.txt:" in caplog.text
+    assert data.train_groups is not None and len(set(data.train_groups)) == 4  # a video's seconds held out together
+    with pytest.raises(DataError, match="strict mode"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(root), strict=True))
+
+
+def test_ave_frame_is_taken_three_eighths_into_each_second():
+    from mmdistill.modalities.audio_visual.ave_lists import event_seconds
+
+    assert event_seconds(1, 3)(10.0) == [(1.0, 2.0, 1.375), (2.0, 3.0, 2.375)]
+
+
+def test_release_roots_of_another_layout_are_refused_naming_the_expected_files(tmp_path):
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    (tmp_path / "clips").mkdir()
+    for name, expected in (("ave", "trainSet.txt"), ("vggsound", "vggsound.csv"), ("music-21", "MUSIC21_solo_videos.json")):
+        with pytest.raises(DataError, match=expected) as err:
+            MODALITY.load(_cfg(dataset=name, data_root=str(tmp_path / "clips")))
+        assert "expected the" in str(err.value)
+    (tmp_path / "clips" / "trainSet.txt").write_text("Church bell&abc&good&3\n", encoding="utf-8")
+    (tmp_path / "clips" / "testSet.txt").write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match=r"trainSet.txt line 1: expected Category&VideoID"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(tmp_path / "clips")))
+
+
+def test_ave_without_any_clip_says_nothing_is_downloaded(tmp_path):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _ave(tmp_path / "AVE_Dataset")
+    for p in (root / "AVE").iterdir():
+        p.unlink()
+    with pytest.raises(DataError, match="none of the 7 clips listed .* no release ships and mmdistill does not download"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(root)))
+
+
+def test_vggsound_10k_keeps_its_ten_classes_finds_downloader_names_and_takes_the_fifth_second(tmp_path):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+    from mmdistill.modalities.audio_visual.vggsound_lists import VGGSOUND_10K, fifth_second
+
+    assert fifth_second(10.0) == [(4.0, 5.0, 4.5)] and fifth_second(3.0) == [(2.0, 3.0, 2.5)]
+    root = tmp_path / "vggsound"
+    rows = []
+    for c, label in enumerate(VGGSOUND_10K):
+        for v in range(3):
+            vid = f"{c:02d}{v}-_abcdef"  # 11 characters, "-" and "_" as YouTube ids have
+            split = "test" if v == 2 else "train"
+            rows.append(f'{vid},{30 * v},"{label}",{split}')
+            name = f"{vid}_{30 * v:06d}.avi" if v else f"{vid}_{30 * v}_{30 * v + 10}.avi"
+            if (c, v) != (3, 1):
+                _clip(root / "video" / name, 5.0, 200.0 + 40 * c)
+    rows.append('zzzzzzzzzzz,0,"dog barking",train')  # a class of the full VGGSound, not of the 10k subset
+    (root / "vggsound.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = MODALITY.load(_cfg(dataset="vggsound-10k", data_root=str(root)))
+    assert data.classes == list(VGGSOUND_10K) and len(data.test) == 10 and len(data.train) == 19
+    assert data.meta["load_report"]["counts"]["missing"] == 1
+    assert "03" + "1-_abcdef_30" in data.meta["load_report"]["files"]["missing"][0]
+    full = MODALITY.load(_cfg(dataset="vggsound", data_root=str(root)))
+    assert "dog barking" in full.classes and full.meta["load_report"]["counts"]["missing"] == 2
+
+
+def test_music21_draws_a_split_or_reads_avdds_and_counts_its_val_videos(tmp_path):
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = tmp_path / "music"
+    videos = {"violin": [f"violin{i:05d}" for i in range(4)], "tuba": [f"tuba{i:07d}" for i in range(4)]}
+    for c, (inst, ids) in enumerate(videos.items()):
+        for vid in ids:
+            _clip(root / inst / f"{vid}.avi", 2.0, 300.0 * (c + 1))
+    (root / "MUSIC21_solo_videos.json").write_text(json.dumps({"version": 2.0, "videos": videos}), encoding="utf-8")
+    drawn = MODALITY.load(_cfg(dataset="music-21", data_root=str(root), test_fraction=0.25))
+    assert len(drawn.train) == 6 and len(drawn.test) == 2 and "split_rule" in drawn.meta
+    split = ["vid,split,label"] + [f"{vid},{['train', 'train', 'val', 'test'][i]},{inst}" for inst, ids in videos.items()
+                                   for i, vid in enumerate(ids)]
+    (root / "music_21.csv").write_text("\n".join(split) + "\n", encoding="utf-8")
+    given = MODALITY.load(_cfg(dataset="music-21", data_root=str(root)))
+    assert len(given.train) == 4 and len(given.test) == 2 and given.meta["load_report"]["counts"]["unused"] == 2
+    assert "split_rule" not in given.meta
+
+
+def test_release_names_carry_their_licences_on_the_card():
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    for name in ("ave", "vggsound", "vggsound-10k", "music-21"):
+        facts = MODALITY.dataset_facts(name)
+        assert facts["licence"] and facts["licence_id"] in ("unknown", "other"), name
+    assert "CC BY 4.0" in MODALITY.dataset_facts("vggsound-10k")["licence"]
