@@ -93,6 +93,8 @@ def test_ave_without_any_clip_says_nothing_is_downloaded(tmp_path):
     from mmdistill.modalities.audio_visual import MODALITY
 
     root = _ave(tmp_path / "AVE_Dataset")
+    with pytest.raises(DataError, match=f"its parent {root.resolve()} holds trainSet.txt: pass --data-root"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(root / "AVE")))  # the clips' folder named in place of the release's
     for p in (root / "AVE").iterdir():
         p.unlink()
     with pytest.raises(DataError, match="none of the 7 clips listed .* no release ships and mmdistill does not download"):

@@ -20,7 +20,7 @@ from typing import Callable
 
 from mmdistill.errors import DataError
 
-from .release_clips import Listed, Window
+from .release_clips import Listed, Window, parent_hint
 
 #: the split files and the split each is read as (valSet: AVDD's val part is commented out)
 SPLIT_FILES = {"trainSet.txt": "train", "testSet.txt": "test", "valSet.txt": "unused"}
@@ -43,7 +43,7 @@ def read_ave_lists(root: Path) -> list[Listed]:
     fields with whole seconds ``0 <= StartTime < EndTime``."""
     absent = [f for f in ("trainSet.txt", "testSet.txt") if not (root / f).is_file()]
     if absent:
-        raise DataError(f"ave: {root} holds no {' or '.join(absent)}; expected {LAYOUT}")
+        raise DataError(f"ave: {root} holds no {' or '.join(absent)}{parent_hint(root, tuple(absent))}; expected {LAYOUT}")
     out = []
     for fname, split in SPLIT_FILES.items():
         path = root / fname

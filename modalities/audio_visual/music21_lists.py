@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmdistill.errors import DataError
 
-from .release_clips import Listed, Window
+from .release_clips import Listed, Window, parent_hint
 
 JSON_NAME = "MUSIC21_solo_videos.json"
 #: AVDD's split file (``preprocess/meta_data/music_21.csv``), read when it lies beside the JSON
@@ -41,7 +41,7 @@ def read_music21(root: Path) -> tuple[list[Listed], bool]:
     the JSON, a split other than train/val/test, or a video the JSON lists that it does not give."""
     path = root / JSON_NAME
     if not path.is_file():
-        raise DataError(f"music-21: {root} holds no {JSON_NAME}; expected {LAYOUT}")
+        raise DataError(f"music-21: {root} holds no {JSON_NAME}{parent_hint(root, (JSON_NAME,))}; expected {LAYOUT}")
     try:
         videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
         lists = {str(k): [str(v) for v in ids] for k, ids in videos.items()}

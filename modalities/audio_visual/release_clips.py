@@ -48,6 +48,13 @@ class Listed:
     windows: Callable[[float], list[Window]]
 
 
+def parent_hint(root: Path, files: tuple[str, ...]) -> str:
+    """`` (its parent P holds NAME: pass --data-root P)`` when ``root``'s parent holds the first of ``files`` (the user
+    named the release's clip folder, ``AVE/``, in place of the release's folder), else empty."""
+    parent = root.resolve().parent
+    return f" (its parent {parent} holds {files[0]}: pass --data-root {parent})" if (parent / files[0]).is_file() else ""
+
+
 def index_clips(root: Path) -> dict[str, list[Path]]:
     """Every video file under ``root`` (any depth; hidden entries skipped) by its file name without the extension."""
     from ..video.decode import VIDEO_EXTENSIONS
@@ -149,4 +156,4 @@ def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Lis
     return pairs, classes, bad
 
 
-__all__ = ["Listed", "RELEASE_KINDS", "Window", "cut_pairs", "index_clips", "read_listed"]
+__all__ = ["Listed", "RELEASE_KINDS", "Window", "cut_pairs", "index_clips", "parent_hint", "read_listed"]

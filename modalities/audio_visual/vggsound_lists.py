@@ -24,7 +24,7 @@ from typing import Callable
 
 from mmdistill.errors import DataError
 
-from .release_clips import Listed, Window
+from .release_clips import Listed, Window, parent_hint
 
 #: VGGSound-10k's classes, AVDD's label ids 0-9 in this order (``preprocess/vgg_subset_create_meta.py:3-12``)
 VGGSOUND_10K = ("chicken crowing", "toilet flushing", "playing acoustic guitar", "playing piano", "ocean burbling",
@@ -49,7 +49,7 @@ def read_vggsound_csv(root: Path, classes: tuple[str, ...] | None = None) -> lis
     ``youtube_id,start_seconds,label,split`` with split train or test, and the classes of ``classes`` it never lists."""
     path = root / "vggsound.csv"
     if not path.is_file():
-        raise DataError(f"vggsound: {root} holds no vggsound.csv; expected {LAYOUT}")
+        raise DataError(f"vggsound: {root} holds no vggsound.csv{parent_hint(root, ('vggsound.csv',))}; expected {LAYOUT}")
     out = []
     with path.open(encoding="utf-8-sig", newline="") as f:
         for n, row in enumerate(csv.reader(f), 1):
