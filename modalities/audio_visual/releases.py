@@ -32,7 +32,7 @@ RELEASE_NAMES = ("ave", "vggsound", "vggsound-10k", "music-21")
 def load_release(name: str, cfg: Any) -> AVData:
     """Dataset ``name`` of :data:`RELEASE_NAMES` from ``cfg.data_root``, featurised as the other audio-visual files are
     (:func:`.loaders.featurise`); the load report names the ``missing``, ``unused`` and unreadable clips."""
-    from .loaders import VIDEO_KINDS, _hold_out, featurise
+    from .loaders import _hold_out, featurise
     from .release_clips import read_listed
     from ..sources import warn_unused_split_config
 
@@ -42,7 +42,7 @@ def load_release(name: str, cfg: Any) -> AVData:
     if not root.is_dir():
         raise DataError(f"{name}: data_root {root} is not a folder; expected {_layout(name)}")
     listed, find, drawn = _listing(name, root)
-    report = LoadReport(descriptions={k: VIDEO_KINDS[k] for k in ("length_mismatch",)})
+    report = LoadReport()  # the kinds: featurise's and RELEASE_KINDS (read_listed)
     pairs, classes, bad = read_listed(name, root, listed, find, cfg, report, _layout(name))
     if drawn:  # MUSIC-21 without AVDD's split: test_fraction of each instrument's readable clips
         _hold_out(pairs, classes, cfg.test_fraction, cfg.split_seed)
