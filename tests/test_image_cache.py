@@ -249,3 +249,16 @@ def test_a_hit_does_not_compute_the_entry_s_slot(tmp_path, monkeypatch):
     assert kw["facts"]["cache"].startswith("wrote") and len(slots) == 1
     pixel_cache.cached_decode(decode, **kw)
     assert kw["facts"]["cache"].startswith("hit") and len(slots) == 1
+
+
+def test_a_folder_reached_through_a_symlink_is_its_real_folder_s_entry(tmp_path):
+    """Mend 56D (item 2): the key took each file's absolute path, links not followed, so ``data/pets`` and a link
+    ``link -> data/pets`` were two entries of the same images, each decoded and written whole. The key and the entry's
+    name now take the folder's real path (the decoded-clip cache resolves its paths too)."""
+    root = _tree(tmp_path / "data" / "pets")
+    (link := tmp_path / "link").symlink_to(root, target_is_directory=True)
+    cache = tmp_path / "c"
+    first = load_image_dataset("imagefolder", root, image_size=8, cache_dir=cache).report.facts["cache"]
+    name = first.split(" ", 1)[1]
+    assert load_image_dataset("imagefolder", link, image_size=8, cache_dir=cache).report.facts["cache"] == f"hit {name}"
+    assert [p.name for p in cache.iterdir()] == [name]

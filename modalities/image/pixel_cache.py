@@ -5,7 +5,7 @@ settings reads them instead of decoding every JPEG again.
 
 An entry is ``<cache_dir>/<dataset>-<key>.safetensors`` (``cache_dir``: ``<cache>/image``, :func:`default_cache_dir`;
 ``mmdistill cache`` lists and clears the ``image`` kind). The key (:func:`entry_key`) is a SHA-256 of what decides the
-pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``, the classes, each file's absolute path, label
+pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``, the classes, each file's real path (the folder's links followed), label
 and split (the split's result, so ``test_fraction`` and ``split_seed`` of a drawn split are in it) with its size,
 modification time, inode and status-change time (ns; the video cache's stamp: a file replaced by ``cp -p`` is decoded
 again), and the entries the load did not read (they are in its report). A changed, added or removed file misses.
@@ -72,7 +72,7 @@ def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Pa
     (edited, re-copied, ``chmod``-ed, re-extracted) and can never be hit again."""
     head = {"format": FORMAT, "settings": settings, "classes": list(classes), **({"slot": True} if stamp is None else {})}
     h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
-    for index, (path, label) in enumerate(files):  # the absolute path: ``pets`` and ``/home/me/pets`` are one folder
+    for index, (path, label) in enumerate(files):  # the real path (:func:`real_paths`): ``pets``, ``/home/me/pets`` and a link to it are one folder
         state = f"|{stamp(path)}" if stamp is not None else ""
         h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}{state}\n".encode())
     for path, why in ignored:
@@ -80,9 +80,26 @@ def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Pa
     return h.hexdigest()[:24]
 
 
+def real_paths(root: Path, files: list[tuple[Path, int]], ignored: list[tuple[Path, str]]) -> tuple[Path, list[tuple[Path, int]],
+                                                                                        list[tuple[Path, str]]]:
+    """``root``, ``files`` and ``ignored`` with ``root``'s real path (links followed: ``os.path.realpath``, resolved once)
+    in place of the way it was spelled (relative, ``.``, through a link), so a folder reached through a symlink keys and
+    names the same entry as its real path, as the decoded-clip cache's resolved paths do. A path outside ``root`` is
+    resolved alone; a path inside a zip archive keeps its member part (the archive's own link is followed)."""
+    spelled, real = os.path.abspath(root), os.path.realpath(root)
+
+    def rebase(path: Path) -> Path:
+        full = os.path.abspath(path)
+        if full == spelled or full.startswith(spelled.rstrip(os.sep) + os.sep):
+            return Path(real + full[len(spelled):])
+        return Path(os.path.realpath(full))
+
+    return Path(real), [(rebase(f), label) for f, label in files], [(rebase(f), why) for f, why in ignored]
+
+
 def cache_file(cache_dir: str | Path | None, dataset: str, root: Path, key: str) -> Path:
-    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors`` (the name of the absolute root: ``.`` is named too); the
-    names only make the folder readable."""
+    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors`` (the name of the absolute root, given real by
+    :func:`cached_decode`: ``.`` and a link are named as the folder); the names only make the folder readable."""
     slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{Path(os.path.abspath(root)).name}".lower()).strip("-")[:60] or "images"
     return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / f"{slug}-{key}.safetensors"
 
@@ -180,6 +197,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
         return decode()
     labels = [label for _, label in files]
     try:
+        root, files, ignored = real_paths(root, files, ignored)  # a link to the folder is the folder: one entry
         key = entry_key(settings, classes, files, n_train, ignored, stamp)
         path = cache_file(cache_dir, dataset, root, key)
         found = path.is_file()
@@ -207,4 +225,4 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     return decoded
 
 
-__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key"]
+__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key", "real_paths"]
