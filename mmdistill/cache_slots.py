@@ -6,7 +6,9 @@ is *of* (the same files by path, the same labels, split and settings). Two entri
 at two states; the files can never return to the older state (a status-change time is never set back), so only the
 newest entry can still be hit and the older ones only fill the disk (walk 40A: a re-copied or ``chmod``-ed video folder
 added a full entry each time; walk 55Q: an image folder's did the same). Another split, setting, class or file list is
-another slot: its entry may be hit again and is kept.
+another slot of the decoded-clip cache: its entry may be hit again and is kept. The decoded-image cache's slot is wider
+(:func:`mmdistill.modalities.image.pixel_cache.slot_key`: the folder's real path and the settings, not its file list),
+so an image folder that grows keeps one entry (mend 56D).
 
 An entry is ``<folder>/<name>-<key>.safetensors`` whose safetensors metadata holds ``slot``; the decoded-clip cache
 (:mod:`mmdistill.modalities.video.clip_cache`) and the decoded-image cache (:mod:`mmdistill.modalities.image.pixel_cache`)

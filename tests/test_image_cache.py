@@ -203,8 +203,10 @@ def test_a_changed_folder_replaces_its_own_entry_and_keeps_other_slots(tmp_path,
     names = sorted(p.name for p in cache.iterdir())
     assert names == sorted([third.split(" ", 1)[1], *(k.split(" ", 1)[1] for k in kept)])
     assert load() == "hit " + third.split(" ", 1)[1]
-    Image.fromarray(np.zeros((12, 10, 3), np.uint8)).save(root / "cat" / "9.jpg")  # another file set: another slot
-    assert load().startswith("wrote ") and len(list(cache.iterdir())) == 5
+    Image.fromarray(np.zeros((12, 10, 3), np.uint8)).save(root / "cat" / "9.jpg")  # another file set: the same slot
+    fourth = load()
+    assert fourth.startswith("wrote ") and sorted(p.name for p in cache.iterdir()) == sorted(
+        [fourth.split(" ", 1)[1], *(k.split(" ", 1)[1] for k in kept)])
 
 
 def test_a_replaced_tiny_imagenet_archive_replaces_its_entry(tmp_path):
@@ -218,39 +220,6 @@ def test_a_replaced_tiny_imagenet_archive_replaces_its_entry(tmp_path):
     assert [p.name for p in cache.iterdir()] == [second.split(" ", 1)[1]]
 
 
-def test_a_hit_does_not_compute_the_entry_s_slot(tmp_path, monkeypatch):
-    """Mend 55V (review R5.3): the slot (a second pass over every file's path, hashed) is needed only to write an entry
-    and remove those it supersedes; a hit computed it all the same. Now a miss computes it once, a hit never."""
-    import numpy as np
-
-    from mmdistill.modalities.image import pixel_cache
-
-    files = []
-    for i in range(4):
-        (f := tmp_path / "data" / f"{i}.png").parent.mkdir(exist_ok=True)
-        f.write_bytes(b"x")
-        files.append((f, i % 2))
-    slots = []
-    real = pixel_cache.entry_key
-
-    def counted(*args):
-        if args[-1] is None:
-            slots.append(args)
-        return real(*args)
-
-    monkeypatch.setattr(pixel_cache, "entry_key", counted)
-
-    def decode():
-        return np.zeros((4, 2, 2, 3), np.uint8), {}, {}
-
-    kw = dict(dataset="imagefolder", root=tmp_path / "data", settings={"image_size": [2, 2]}, classes=["a", "b"], files=files,
-              n_train=2, ignored=[], facts={}, cache_dir=tmp_path / "cache")
-    pixel_cache.cached_decode(decode, **kw)
-    assert kw["facts"]["cache"].startswith("wrote") and len(slots) == 1
-    pixel_cache.cached_decode(decode, **kw)
-    assert kw["facts"]["cache"].startswith("hit") and len(slots) == 1
-
-
 def test_a_folder_reached_through_a_symlink_is_its_real_folder_s_entry(tmp_path):
     """Mend 56D (item 2): the key took each file's absolute path, links not followed, so ``data/pets`` and a link
     ``link -> data/pets`` were two entries of the same images, each decoded and written whole. The key and the entry's
@@ -262,3 +231,27 @@ def test_a_folder_reached_through_a_symlink_is_its_real_folder_s_entry(tmp_path)
     name = first.split(" ", 1)[1]
     assert load_image_dataset("imagefolder", link, image_size=8, cache_dir=cache).report.facts["cache"] == f"hit {name}"
     assert [p.name for p in cache.iterdir()] == [name]
+
+
+def test_a_folder_that_only_grows_keeps_one_entry(tmp_path, caplog):
+    """Mend 56D (item 3): only a changed file superseded an entry; each image added to a folder (a set that grows each
+    day) left the older entry beside the new one, a full copy per state, until ``mmdistill cache clear image``. The slot
+    is now the folder's real path and the settings (its split's included): the same folder read the same way keeps one
+    entry, its newest; another drawn split keeps its own."""
+    root = _tree(tmp_path / "pets")
+    cache = tmp_path / "c"
+
+    def load(seed: int = 0) -> str:
+        return load_image_dataset("imagefolder", root, image_size=8, seed=seed, cache_dir=cache).report.facts["cache"]
+
+    other_split = load(seed=1)
+    caplog.set_level(logging.INFO)
+    for i in range(3):
+        Image.fromarray(np.full((12, 10, 3), 40 * i, np.uint8)).save(root / "dog" / f"new{i}.jpg")
+        newest = load()
+        assert newest.startswith("wrote ")
+    (root / "cat" / "0.jpg").unlink()  # a removed file: the same folder's newer state too
+    newest = load()
+    assert "removed 1 decoded-image cache(s)" in caplog.text
+    assert sorted(p.name for p in cache.iterdir()) == sorted(n.split(" ", 1)[1] for n in (other_split, newest))
+    assert load() == "hit " + newest.split(" ", 1)[1]

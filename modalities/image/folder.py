@@ -144,6 +144,7 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
         report.facts["layout"] = f"train/ and {test_dir.name}/ class folders" + (
             "" if test_dir.name == "test" else f" ({test_dir.name}/ is the test split)")
         report.facts["split_drawn"] = False
+        split = {"test": test_dir.name}  # what draws the split, in the cache entry's slot (pixel_cache.slot_key)
         train_files = [(f, classes.index(c)) for c in classes for f in train_tree[c]]
         test_files = [(f, classes.index(c)) for c in sorted(test_tree) for f in test_tree[c]]
         refuse_shared_files([f for f, _ in train_files], [f for f, _ in test_files], "image")
@@ -153,12 +154,14 @@ def _image_folder(root: Path, size: tuple[int, int] | None, channels: int | None
             _refuse_split_lookalikes(root)
         classes, train_files, test_files = _held_out(_scan_tree(base, ignored), test_fraction, seed, base)
         report.facts["split_drawn"] = True
+        split = {"test_fraction": test_fraction, "split_seed": seed}
         unscored_why = (f"{base} has no test split and a class needs at least two images to hold one out "
                         f"(test_fraction={test_fraction})")
     if check_memory and size is not None:  # before decoding: every image becomes at least one channel of size
         _check_memory(len(train_files) + len(test_files), channels or 1, size, f"the images under {root}",
                       f"image_size={size[0] if size[0] == size[1] else size}", FOLDER_BYTES_PER_VALUE)
-    settings = {"dataset": "imagefolder", "image_size": list(size) if size else None, "resize": resize, "channels": channels}
+    settings = {"dataset": "imagefolder", "image_size": list(size) if size else None, "resize": resize, "channels": channels,
+                "split": split}
     pixels, notes, altered = cached_decode(
         lambda: decode_files([f for f, _ in train_files + test_files], size, channels, check_memory, progress, resize),
         dataset="imagefolder", root=root, settings=settings, classes=classes, files=train_files + test_files,

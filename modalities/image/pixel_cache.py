@@ -9,11 +9,13 @@ pixels: :data:`FORMAT`, the dataset, ``image_size``, ``resize`` and ``channels``
 and split (the split's result, so ``test_fraction`` and ``split_seed`` of a drawn split are in it) with its size,
 modification time, inode and status-change time (ns; the video cache's stamp: a file replaced by ``cp -p`` is decoded
 again), and the entries the load did not read (they are in its report). A changed, added or removed file misses.
-An entry written replaces the entries of its *slot* (its key without the files' stamps: the same root's files by
-absolute path, labels, split, classes and settings) beside it: they hold these images at an earlier state of their files
-(edited, re-copied, ``chmod``-ed, a zip replaced), which a status-change time never returns to, so they can never be hit
-again (:mod:`mmdistill.cache_slots`, the decoded-clip cache's rule). Another setting, split, class or file set is
-another slot: its entry is kept (an added file removed again hits it) until ``mmdistill cache clear image``.
+An entry written replaces the entries of its *slot* (:func:`slot_key`: the same real root read with the same settings,
+its split's included) beside it: they hold this folder at an earlier state (a file edited, re-copied, ``chmod``-ed,
+added or removed, a zip replaced). A status-change time never returns, and a folder that only grows (images added
+each day) never returns to an earlier file set: keeping each state's entry would pile up one full copy per change
+(walk 55Q's closing note). Only the newest state of a folder and setting is kept; a file removed and added back is
+decoded again. Another folder, ``image_size``, ``resize``, ``channels`` or drawn split (``test_fraction``,
+``split_seed``) is another slot: its entry is kept until ``mmdistill cache clear image``.
 
 An entry is trusted only when its metadata names this key and its tensors' SHA-256 matches the one written with them;
 a damaged, truncated or foreign entry is decoded again with a warning and replaced. Nothing in an entry is executed
@@ -63,21 +65,27 @@ def default_cache_dir() -> Path:
 
 
 def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
-              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] | None = stat_stamp) -> str:
+              ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] = stat_stamp) -> str:
     """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
     each of ``files`` (absolute path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
-    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`).
-    With ``stamp`` None, the entry's *slot* (:mod:`mmdistill.cache_slots`): the same images, labels, split and settings
-    at any state of their files; an entry of the same slot and another key was written before the files last changed
-    (edited, re-copied, ``chmod``-ed, re-extracted) and can never be hit again."""
-    head = {"format": FORMAT, "settings": settings, "classes": list(classes), **({"slot": True} if stamp is None else {})}
+    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
+    head = {"format": FORMAT, "settings": settings, "classes": list(classes)}
     h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     for index, (path, label) in enumerate(files):  # the real path (:func:`real_paths`): ``pets``, ``/home/me/pets`` and a link to it are one folder
-        state = f"|{stamp(path)}" if stamp is not None else ""
-        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}{state}\n".encode())
+        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}|{stamp(path)}\n".encode())
     for path, why in ignored:
         h.update(f"ignored|{os.path.abspath(path)}|{why}\n".encode())
     return h.hexdigest()[:24]
+
+
+def slot_key(settings: dict[str, Any], root: Path) -> str:
+    """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels, the split's
+    settings) and ``root`` (its real path, :func:`real_paths`): the entry's *slot* (:mod:`mmdistill.cache_slots`), what
+    it is of apart from the folder's state. Its files, classes and their stamps are left out on purpose: an entry of the
+    same slot and another key holds the folder at an earlier state (a file changed, added or removed), which is replaced
+    rather than kept (a folder that only grows would otherwise keep a full entry per state)."""
+    head = {"format": FORMAT, "settings": settings, "root": os.path.abspath(root), "slot": True}
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def real_paths(root: Path, files: list[tuple[Path, int]], ignored: list[tuple[Path, str]]) -> tuple[Path, list[tuple[Path, int]],
@@ -152,7 +160,7 @@ def _read(path: Path, key: str, labels: list[int], classes: list[str]) -> tuple[
 
 
 def _write(path: Path, key: str, slot: str, decoded: Decoded, labels: list[int], classes: list[str]) -> bool:
-    """Write ``decoded`` to ``path`` atomically after saying its size, with its ``key`` and ``slot`` (:func:`entry_key`)
+    """Write ``decoded`` to ``path`` atomically after saying its size, with its ``key`` (:func:`entry_key`) and ``slot`` (:func:`slot_key`)
     in its metadata; a warning and False when the folder lacks room or refuses it."""
     pixels, notes, altered = decoded
     size = int(pixels.nbytes)
@@ -189,7 +197,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     """``decode()`` of ``files`` (path, label; training files first, ``n_train`` of them), or the same pixels, notes and
     altered images read from the cache entry of their key (:func:`entry_key`); a miss decodes and writes the entry.
     ``facts`` (the load report's) gets ``cache``: ``hit <file>``, ``wrote <file>``, or ``not written <file>`` (nothing when the cache is off or has no folder), as the video loader's.
-    Once an entry is written, the entries beside it of the same slot (these images at their files' earlier states) are
+    Once an entry is written, the entries beside it of the same slot (this folder at its earlier states) are
     removed (:func:`mmdistill.cache_slots.remove_superseded`), as the decoded-clip cache's are.
     The run log says which: "decoded N images (cached in ...)" or "read N images from the cache ...". With
     ``check_memory``, a hit is refused, before it is read, where a decode of the same pixels would be (:func:`_check_room`)."""
@@ -216,13 +224,13 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
             return hit
         log.warning("decoded-image cache entry %s is not usable (%s); decoding the images again and replacing it", path, why)
     decoded = decode()
-    slot = entry_key(settings, classes, files, n_train, ignored, None)  # only a write needs it: not on a hit
+    slot = slot_key(settings, root)
     wrote = _write(path, key, slot, decoded, labels, classes)
-    if wrote:  # the entries of these images at their files' earlier states: never hit again (mmdistill.cache_slots)
+    if wrote:  # the entries of this folder at its earlier states (mmdistill.cache_slots)
         remove_superseded(path, slot, "decoded-image cache", log)
     facts["cache"] = f"{'wrote' if wrote else 'not written'} {path.name}"
     log.info("%s: decoded %s%s", dataset, quantity(len(files), "image"), f" (cached in {path})" if wrote else " (not cached)")
     return decoded
 
 
-__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key", "real_paths"]
+__all__ = ["FORMAT", "cache_file", "cached_decode", "default_cache_dir", "entry_key", "real_paths", "slot_key"]
