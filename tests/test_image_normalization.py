@@ -72,6 +72,24 @@ def test_a_bad_normalization_is_refused_naming_the_key():
     assert values_before_keys({}, ["normalization"]) == {"normalization": "data"}  # a checkpoint saved before the key
 
 
+@pytest.mark.parametrize("value, given, has, convert", [
+    ("imagenet", "3 mean.s. and std.s.", "1 channel .greyscale.", "channels=3 to read them as 3 channels .RGB."),
+    ("0.5/0.25", "1 mean.s. and std.s.", "3 channels .RGB.", "channels=1 to read them as 1 channel .greyscale.")])
+def test_normalization_of_another_channel_count_than_the_images_names_the_key(tmp_path, value, given, has, convert):
+    """Mend 56D (item 1): ``normalization=imagenet`` over greyscale images (channels not set: as stored) was refused by
+    the loader as 'mean (0.485, ...) and std (...) need one value per channel (1 channels)', naming no key and giving no
+    way out. It now names the key, the count given, the images' channels and what to give instead."""
+    root = _small_tree(tmp_path / "tree")
+    if value == "imagenet":  # the same tree in greyscale
+        for f in root.rglob("*.png"):
+            Image.open(f).convert("L").save(f)
+    with pytest.raises(ConfigError, match=f"^normalization={value} gives {given} but the images have {has}: give "
+                       "normalization=data .the images' own statistics., normalization=(M|M,M,M)/(S|S,S,S) .one mean and "
+                       f"std per channel, .0, 1. pixel units., or {convert}$") as err:
+        _load(root, normalization=value)
+    assert err.value.key == "normalization"
+
+
 def test_experts_of_other_statistics_are_refused_naming_the_key_both_ways(tmp_path):
     from mmdistill.buffer import ExpertSpec, ParamLayout, spec_mismatch
     from mmdistill.expert_runs import data_fingerprint

@@ -73,6 +73,7 @@ class ImageModality(TensorClassificationAdapter):
             progress=bool(getattr(config, "progress", False)),
             use_cache=bool(getattr(config, "cache", True)),
             cache_dir=getattr(config, "cache_dir", None),
+            stats_key="normalization",
         )
         if (own := given_split(ds.name, ds.report)) is not None:  # a fixed split: test_fraction / split_seed draw nothing
             warn_unused_split_config(config, str(config.dataset), own, log)

@@ -47,6 +47,7 @@ from torch import Tensor
 
 from mmdistill.errors import ConfigError
 from mmdistill.load_report import LoadReport
+from mmdistill.mean_std import spell_mean_std
 
 from ..sources import check_test_fraction, removed_on_failure
 from .config import check_resize
@@ -123,6 +124,7 @@ def load_image_dataset(
     resize: str = "squeeze",
     use_cache: bool = True,
     cache_dir: str | Path | None = None,
+    stats_key: str | None = None,
 ) -> ImageDataset:
     """Load ``name`` (see :func:`list_image_datasets`) into memory, normalised.
 
@@ -153,6 +155,8 @@ def load_image_dataset(
             them from it when the same files are loaded with the same settings (:mod:`.pixel_cache`; a recipe's
             ``cache``); the tensors are the same as a decode's, bit for bit.
         cache_dir: the cache's folder (a recipe's ``cache_dir``); None: ``<cache>/image``.
+        stats_key: the configuration key ``mean`` and ``std`` were given as (the image adapter's ``normalization``):
+            the error of a count that is not the images' channel count names it and what to give instead.
 
     Raises:
         DataError: the data is missing, empty, corrupt or inconsistent (the message names the path).
@@ -193,7 +197,7 @@ def load_image_dataset(
                                   key="image_size") from None
         if channels is not None and x_tr.shape[1] != channels:
             x_tr, x_te = (_convert_channels(t, channels) for t in (x_tr, x_te))
-    mean, std = _stats(key, x_tr, mean, std, altered=size is not None or channels is not None)
+    mean, std = _stats(key, x_tr, mean, std, altered=size is not None or channels is not None, stats_key=stats_key)
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     for x in (x_tr, x_te):  # (x - m) / s in place: the same two float32 operations, no second copy of the set
@@ -227,8 +231,23 @@ def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, 
     return int(size[0]), int(size[1])
 
 
-def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std): given ones, else the standard ones, else computed on ``x_train`` (N, C, H, W)."""
+def _channel_mismatch(stats_key: str, mean: tuple[float, ...], std: tuple[float, ...], channels: int) -> ConfigError:
+    """The error of ``stats_key`` (``normalization``) giving ``len(mean)`` means and stds for images of ``channels``
+    channels (a 3-channel ``imagenet`` for greyscale images): what was given, what the data has, and what to give."""
+    def word(n: int) -> str:
+        return {1: "1 channel (greyscale)", 3: "3 channels (RGB)"}.get(n, f"{n} channels")
+
+    convert = f", or channels={len(mean)} to read them as {word(len(mean))}" if len(mean) in (1, 3) else ""
+    return ConfigError(f"{stats_key}={spell_mean_std(mean, std)} gives {len(mean)} mean(s) and std(s) but the images have "
+                       f"{word(channels)}: give {stats_key}=data (the images' own statistics), {stats_key}="
+                       f"{','.join(['M'] * channels)}/{','.join(['S'] * channels)} (one mean and std per channel, [0, 1] "
+                       f"pixel units){convert}", key=stats_key)
+
+
+def _stats(key: str, x_train: Tensor, mean, std, altered: bool,
+           stats_key: str | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std): given ones, else the standard ones, else computed on ``x_train`` (N, C, H, W).
+    ConfigError when given ones are not one per channel (naming ``stats_key`` when they came from that key)."""
     c = int(x_train.shape[1])
     known = STATS.get(key) if not altered else None
     if known is not None and len(known[0]) != c:
@@ -239,6 +258,8 @@ def _stats(key: str, x_train: Tensor, mean, std, altered: bool) -> tuple[tuple[f
         std = known[1] if known else tuple(max(float(v), 1e-6) for v in x_train.std(dim=(0, 2, 3)))
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != c or len(std) != c:
+        if stats_key is not None and len(mean) == len(std):
+            raise _channel_mismatch(stats_key, mean, std, c)
         raise ConfigError(f"mean {mean} and std {std} need one value per channel ({c} channels)")
     if any(not math.isfinite(v) for v in mean):
         raise ConfigError(f"mean values must be finite, got {mean}")
