@@ -16,6 +16,7 @@ the path, so ``--subset`` says it), experts to ``<buffer_path>/ImageNet/<subset>
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Sequence
@@ -126,6 +127,20 @@ def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[
     return ranks(indices)
 
 
+def warn_subset_resize(value: str | None, resize: str | None, log: logging.Logger) -> bool:
+    """Warn (and True) when an import of MTT's ImageNet subset ``value`` (the stated ``--subset``: :func:`stated_subset`)
+    reads its data with ``resize`` other than ``center_crop``: MTT reads the subsets ``Resize(im_size)`` then
+    ``CenterCrop(im_size)`` (utils.py:93-101 at 50dccea), so an imported set is scored on, and imported experts matched
+    on, images cut otherwise than those they were made from. ``sorted`` (a fork's ImageFolder) and no subset say nothing."""
+    if value is None or value.strip().lower() == SORTED or resize == "center_crop":
+        return False
+    log.warning("--subset %s: MTT reads its ImageNet subsets with Resize + CenterCrop (mtt-distillation utils.py:93-101), "
+                "and this import reads the data with resize=%s (each photo squeezed to the square, its aspect ratio not "
+                "kept): the imported set is scored, and its experts matched, on images unlike MTT's; add resize=center_crop "
+                "(and run with it)", value, resize)
+    return True
+
+
 def ranks(indices: Sequence[int]) -> Tensor:
     """(K,) int64: the place of each of ``indices`` among them sorted (MTT's label j -> mmdistill's label)."""
     order = torch.argsort(torch.tensor(list(indices)))
@@ -134,4 +149,5 @@ def ranks(indices: Sequence[int]) -> Tensor:
     return out
 
 
-__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "stated_subset", "subset_in_path", "subset_indices"]
+__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "stated_subset", "subset_in_path", "subset_indices",
+           "warn_subset_resize"]

@@ -237,3 +237,19 @@ def test_an_imported_buffer_records_the_resize_its_data_was_read_with(tmp_path):
                  "resize=center_crop", "--network", "convnetd2", "--zca", "no", "--stats", stats, "--buffer", str(tmp_path / "buf"),
                  "batch_train=8"]) == 0
     assert ExpertBuffer(tmp_path / "buf").index["spec"]["data"] == {"input_space": {"resize": "center_crop"}}
+
+
+@pytest.mark.parametrize("subset, resize, warned", [("imagewoof", "squeeze", True), ("imagewoof", "center_crop", False),
+                                                    ("sorted", "squeeze", False)])  # sorted: a fork's ImageFolder
+def test_a_subset_import_not_read_with_center_crop_is_warned_at_import_time(tmp_path, capsys, subset, resize, warned):
+    """Mend 56D (item 4): MTT reads its ImageNet subsets Resize + CenterCrop (utils.py:93-101) and README says to add
+    resize=center_crop; an import without it said nothing, and the set was scored on squeezed photos (a buffer's
+    experts, matched on them). The import now warns, naming the key."""
+    indices = MTT_SUBSETS["imagewoof"]
+    tree = _tree(tmp_path / "tree", indices)
+    images = _mtt_set(tmp_path / "logged_files" / "ImageNet" / "run", indices)
+    stats = ["--zca", "no", "--stats", "imagenet"] if subset != "sorted" else ["--stats", "unit"]
+    assert _import(tmp_path, tree, images, "--subset", subset, *stats, f"resize={resize}") == 0
+    err = capsys.readouterr().err
+    assert ("--subset imagewoof: MTT reads its ImageNet subsets with Resize + CenterCrop" in err) == warned
+    assert ("reads the data with resize=squeeze" in err and "add resize=center_crop" in err) == warned
