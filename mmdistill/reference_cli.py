@@ -59,8 +59,9 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
         raise ConfigError(f"the set's ipc comes from {source.name} ({ref.ipc} per class): leave out --ipc", key="ipc")
     argv = [*rest, f"ipc={ref.ipc}"]
     cfg = config_from_argv(recipe, argv, prog=f"mmdistill import {recipe.name}")
-    if ref.source == "mtt":  # a mistyped --subset is named before the data is decoded
-        warn_subset_resize(stated_subset(opts.subset, source, _dataset_name(cfg)), getattr(cfg, "resize", None), log)
+    if ref.source == "mtt":  # a mistyped --subset is named before the data is decoded; class_order reads it resolved
+        opts = replace(opts, subset=stated_subset(opts.subset, source, _dataset_name(cfg)))
+        warn_subset_resize(opts.subset, getattr(cfg, "resize", None), log)
     whitened = mtt_whitened(opts, ref.source, _dataset_name(cfg), source)
     return _import_set(recipe, _zca_as_files(recipe, cfg, whitened, source), source, ref, opts, say, whitened)
 

@@ -99,10 +99,9 @@ def stated_subset(value: str | None, where: Path, dataset: str) -> str | None:
 def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[str]) -> Tensor | None:
     """mmdistill's label of each of MTT's labels (K,) int64 for a file ``where`` of an ImageNet subset imported over
     ``dataset`` with class names ``classes`` (sorted folder names); None when nothing moves (not an ImageFolder, the
-    subset ascending, ``sorted``). ``value`` is ``--subset``; without it the buffer's path may say. ConfigError naming
-    ``--subset`` for a ten-class ImageFolder whose order nobody states, a subset that disagrees with the path, another
-    class count, or folders not named by wnid (whose sorted order is not ImageNet's)."""
-    value = stated_subset(value, where, dataset)
+    subset ascending, ``sorted``). ``value`` is the subset :func:`stated_subset` resolved before the data was loaded
+    (``--subset`` or the buffer's path; not resolved again). ConfigError naming ``--subset`` for a ten-class ImageFolder
+    whose order nobody states, another class count, or folders not named by wnid (whose sorted order is not ImageNet's)."""
     if dataset != "imagefolder":
         return None
     if value is None:

@@ -15,7 +15,7 @@ from mmdistill.buffer import ExpertBuffer, ParamLayout
 from mmdistill.cli import main
 from mmdistill.errors import ConfigError
 from mmdistill.reference import class_rows, expert_rows
-from mmdistill.reference_subsets import MTT_SUBSETS, class_order, ranks, subset_in_path
+from mmdistill.reference_subsets import MTT_SUBSETS, class_order, ranks, stated_subset, subset_in_path
 
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])  # MTT's utils.py:91-92
 
@@ -102,7 +102,7 @@ def test_a_subset_over_folders_not_named_by_wnid_or_of_another_size_is_refused(t
     with pytest.raises(ConfigError, match=r"--subset 'imagecats': expected imagenette, .*; ten ImageNet class indices I1,...,I10 .*; or sorted"):
         class_order("imagecats", tmp_path / "images_best.pt", "imagefolder", [f"n{i:08d}" for i in range(10)])
     with pytest.raises(ConfigError, match=r"over --dataset imagefolder .* this import is over cifar10"):
-        class_order("imagewoof", tmp_path / "images_best.pt", "cifar10", [str(i) for i in range(10)])
+        stated_subset("imagewoof", tmp_path / "images_best.pt", "cifar10")  # before the data is loaded
     own = ",".join(map(str, woof))  # a subset added to MTT's Config: its indices
     assert class_order(own, tmp_path / "x.pt", "imagefolder", sorted(f"n{i:08d}" for i in woof)).tolist() == ranks(woof).tolist()
     assert class_order(None, tmp_path / "x.pt", "imagefolder", ["a", "b", "c"]) is None  # not MTT's ten-class ImageNet path
@@ -112,8 +112,9 @@ def test_mtts_buffer_folder_names_the_subset_and_the_last_layers_rows_follow_the
     where = tmp_path / "buffers" / "ImageNet" / "imagewoof" / "128" / "ConvNetD5" / "replay_buffer_0.pt"
     assert subset_in_path(where) == "imagewoof" and subset_in_path(tmp_path / "CIFAR10" / "ConvNet" / "replay_buffer_0.pt") is None
     with pytest.raises(ConfigError, match=r"lies in MTT's folder of the imagewoof subset; leave --subset out"):
-        class_order("imagemeow", where, "imagefolder", [f"n{i:08d}" for i in range(10)])
-    order = class_order(None, where, "imagefolder", sorted(f"n{i:08d}" for i in MTT_SUBSETS["imagewoof"]))
+        stated_subset("imagemeow", where, "imagefolder")
+    said = stated_subset(None, where, "imagefolder")  # the buffer's folder names it; class_order reads it resolved
+    order = class_order(said, where, "imagefolder", sorted(f"n{i:08d}" for i in MTT_SUBSETS["imagewoof"]))
     names, shapes = ("features.0.weight", "classifier.weight", "classifier.bias"), ((4, 3), (10, 4), (10,))
     rows_of = class_rows(names, shapes, order)
     assert set(rows_of) == {1, 2}
@@ -253,3 +254,20 @@ def test_a_subset_import_not_read_with_center_crop_is_warned_at_import_time(tmp_
     err = capsys.readouterr().err
     assert ("--subset imagewoof: MTT reads its ImageNet subsets with Resize + CenterCrop" in err) == warned
     assert ("reads the data with resize=squeeze" in err and "add resize=center_crop" in err) == warned
+
+
+def test_an_import_resolves_its_subset_once(tmp_path, monkeypatch):
+    """Mend 56D (item 6): the subset was resolved by stated_subset before the data was loaded and again inside
+    class_order (a set's import discarded the first result). It is resolved once and class_order reads it."""
+    import mmdistill.reference_cli as cli
+    import mmdistill.reference_subsets as subsets
+
+    calls = []
+    real = subsets.stated_subset
+    monkeypatch.setattr(subsets, "stated_subset", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(cli, "stated_subset", subsets.stated_subset)
+    indices = MTT_SUBSETS["imagewoof"]
+    tree = _tree(tmp_path / "tree", indices)
+    images = _mtt_set(tmp_path / "logged_files" / "ImageNet" / "run", indices)
+    assert _import(tmp_path, tree, images, "--subset", "imagewoof", "--zca", "no", "--stats", "imagenet", "resize=center_crop") == 0
+    assert len(calls) == 1
