@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdistill.baselines import herding_subset, random_subset
-from mmdistill.scored_on import imbalance_heading, imbalanced_split
+from mmdistill.scored_on import imbalance_heading, imbalanced_split, scored_protocol
 from mmdistill.concurrency import default_threads, training_draws_global_rng
 from mmdistill.data import ClassificationData, LabeledTensors
 from mmdistill.dc_augment import DCAugment, dc_ops
@@ -306,8 +306,7 @@ def classification_plan(
                                       **({"dc_augment": dc.describe()} if dc is not None else {}),
                                       # the op list the adapter resolved ("auto" differs per modality): DistilledSet.augmentation()
                                       **({"dsa_strategy": getattr(augment, "strategy", str(cfg.dsa_strategy))} if dsa else {}),
-                                      "scored_on": data.meta.get("scored_on", "test"),
-                                      f"{data.meta.get('scored_on', 'test')}_samples": len(data.test),
+                                      **scored_protocol(data.meta, len(data.test)),
                                       "majority_share": majority,
                                       **({"scored_classes": scored_classes(data.test.y)} if balanced else {})}
     if syn is not None:

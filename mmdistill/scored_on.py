@@ -100,6 +100,15 @@ def scored_split(metrics: Mapping[str, Any]) -> str:
     return "validation" if said.startswith("validation") else "test"
 
 
+def scored_protocol(meta: Mapping[str, Any], scored: int) -> dict[str, Any]:
+    """The evaluation protocol's entries on the split a set was scored on, from the data's ``meta`` and the scored split's
+    sample count ``scored``: ``scored_on`` (``"validation"`` when :mod:`mmdistill.validation` carved one, else ``"test"``)
+    and ``{split}_samples``, which the card, ``mmdistill show`` and ``mmdistill compare`` read (:func:`scored_split`).
+    Every adapter's evaluation plan (the core's classification one, the audio-visual pairs') builds them here."""
+    split = str(meta.get("scored_on", "test"))
+    return {"scored_on": split, f"{split}_samples": int(scored)}
+
+
 def baseline_sizes(sets: Iterable[str]) -> str:
     """What the metrics heading says of the sizes of the evaluated ``sets`` (their names): the baselines have the
     distilled set's, except the whole training data (``whole``, ``whole_graph``, ``whole_train``: what the set stands in
@@ -112,4 +121,4 @@ def baseline_sizes(sets: Iterable[str]) -> str:
     return " (the baselines have the same size as the distilled set" + (f"; {said}" if whole else "") + ")"
 
 
-__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "baseline_sizes", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "mean_spread", "scored_split"]
+__all__ = ["CHOSEN_RUN", "IMBALANCED", "RESCORED_SOURCE", "baseline_sizes", "chosen_on_lines", "imbalance_heading", "imbalance_line", "imbalanced_split", "mean_spread", "scored_protocol", "scored_split"]

@@ -34,3 +34,19 @@ def test_eval_of_a_set_scored_on_another_count_says_so(tmp_path, capsys):
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert main(["eval", str(out), "--runs", "1", "--epochs", "1", "--no-baselines"]) == 0
     assert "the saved scores were computed on 999 test samples, this evaluation on 360 " in capsys.readouterr().err
+
+
+def test_every_evaluation_plan_says_its_scored_split_with_the_one_core_helper():
+    """The ``scored_on`` / ``{split}_samples`` protocol entries (what the card, show and compare read) are built once,
+    in the core (mend 56K item 2): the classification plan and the audio-visual adapter's call it."""
+    from pathlib import Path
+
+    import mmdistill.classification as core
+    import mmdistill.modalities.audio_visual.evaluate as av
+    from mmdistill.scored_on import scored_protocol
+
+    assert scored_protocol({"scored_on": "validation"}, 142) == {"scored_on": "validation", "validation_samples": 142}
+    assert scored_protocol({}, 360) == {"scored_on": "test", "test_samples": 360}
+    for module in (core, av):
+        text = Path(module.__file__).read_text(encoding="utf-8")
+        assert "scored_protocol(data.meta, len(data.test))" in text and '_samples": len(' not in text, module.__name__

@@ -30,6 +30,7 @@ from mmdistill.classification import majority_share
 from mmdistill.evaluation import EvalSet, EvaluationPlan, NetworkPlan
 from mmdistill.nets import reinitialize
 from mmdistill.schema import chosen_networks
+from mmdistill.scored_on import scored_protocol
 from mmdistill.seeding import draw_seed, generator
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
@@ -184,7 +185,7 @@ def av_plan(cfg: Any, syn: SyntheticSet | None, data: AVData, device: torch.devi
                 "lr_step": cfg.eval_lr_step, "lr_schedule": cfg.eval_lr_schedule, "head_init": cfg.eval_head_init, "runs": cfg.eval_runs, "dsa": augment is not None,
                 **({"dsa_strategy": {side: getattr(getattr(augment, side), "strategy", "none") for side in ("audio", "image")}}
                    if augment is not None else {}),  # the resolved op lists: DistilledSet.augmentation()
-                "scored_on": scored, f"{scored}_samples": len(data.test),  # what the card, show and compare read
+                **scored_protocol(data.meta, len(data.test)),  # what the card, show and compare read
                 **({"test_pairs": len(data.test)} if scored == "test" else {}),  # (the key before 55S, kept)
                 "majority_share": majority_share(data.test.y),
                 "classifier": "ensemble (linear head per modality, mean of softmaxes)"}
