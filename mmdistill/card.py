@@ -195,11 +195,11 @@ def card_summary(manifest: Mapping[str, Any], modality: Any = None) -> str:
 
 def _protocol(proto: Any, other: Any = None) -> Any:
     """An evaluation protocol without what describes the scored data rather than the training (``majority_share``,
-    recorded since session 35, ``scored_classes`` since session 52), and without ``dsa_strategy`` (recorded since session 36) when ``other`` lacks it: two
-    protocols that train alike compare equal."""
+    recorded since session 35, ``scored_classes`` since session 52, ``validation_split`` since mend 56K), and without
+    ``dsa_strategy`` (recorded since session 36) when ``other`` lacks it: two protocols that train alike compare equal."""
     if not isinstance(proto, Mapping):
         return proto
-    drop = {"majority_share", "scored_classes"} | ({"dsa_strategy"} if not (isinstance(other, Mapping) and "dsa_strategy" in other) else set())
+    drop = {"majority_share", "scored_classes", "validation_split"} | ({"dsa_strategy"} if not (isinstance(other, Mapping) and "dsa_strategy" in other) else set())
     return {k: v for k, v in proto.items() if k not in drop}
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from mmdistill.chosen_run import NOT_CARRIED
+from mmdistill.compare_splits import COLUMN, apart_note, fill_unrecorded, split_labels, splits_said, validation_split
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import MANIFEST_FILE, read_json
@@ -43,6 +44,7 @@ class Setting:
     scores: dict[str, list[float]] = field(default_factory=dict)  #: set name -> every evaluation run's score (fractions)
     samples: set[int] = field(default_factory=set)  #: how many samples its runs were scored on (the protocol's count)
     folds: list[int] = field(default_factory=list)  #: the official folds its runs held out (``folds``: pooled)
+    held_out: str | None = None  #: its validation split (:func:`~mmdistill.compare_splits.validation_split`), None on test
 
     def cell(self, name: str) -> str:
         """``"93.11 ± 0.87"`` (percent) over every evaluation run of the setting's seeds; ``"93.11 (one run)"`` for a
@@ -110,7 +112,7 @@ def held_fold(manifest: Mapping[str, Any]) -> int | None:
     return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
 
 
-def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]],
+def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str | None]],
                            configs: Sequence[Mapping[str, Any]]) -> None:
     """Give a run saved before a key of its recipe existed (a key another run of the same recipe records) the value it
     ran with (:func:`~mmdistill.schema.values_before_keys`: ``resize`` squeeze, ``split_number`` 1, ...), in place, so an
@@ -130,7 +132,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
     scored on different splits; ``test_fold`` too with ``folds``); and one line per folder left out (no metrics: run with
     ``--no-evaluate``)."""
     skipped: list[str] = []
-    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None]] = []  # ..., seed, the fold held out
+    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str | None]] = []  # ..., seed, fold, split
     configs: list[Mapping[str, Any]] = []
     for folder, manifest in manifests:
         metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
@@ -144,15 +146,20 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
             keys.pop("test_fold", None)
         elif fold is not None:
             keys["test_fold"] = fold  # the default (none) as the fold it was
-        runs.append((folder, keys, scored_split(metrics), metrics, int(config.get("seed", manifest.get("seed", 0))), fold))
+        split = scored_split(metrics)
+        runs.append((folder, keys, split, metrics, int(config.get("seed", manifest.get("seed", 0))), fold,
+                     validation_split(manifest, split)))
         configs.append(config)
     _fill_keys_added_since(runs, configs)
+    held = fill_unrecorded([(json.dumps(keys, sort_keys=True, default=str), (r[3].get("protocol") or {}).get(f"{r[2]}_samples"), r[6])
+                            for r in runs for keys in [r[1]]])
+    runs = [(*r[:6], h) for r, h in zip(runs, held)]
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}
-    for folder, keys, split, metrics, seed, fold in runs:
-        ident = json.dumps([[k, _text(keys.get(k, ABSENT))] for k in differ] + [split])
-        setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split))
+    for folder, keys, split, metrics, seed, fold, held_out in runs:  # the seeds of one setting pool on one split only
+        ident = json.dumps([[k, _text(keys.get(k, ABSENT))] for k in differ] + [split, held_out])
+        setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split, held_out=held_out))
         setting.folders.append(folder)
         setting.seeds.append(seed)
         setting.folds.extend([fold] if fold is not None else [])
@@ -178,10 +185,13 @@ def compare_lines(paths: Sequence[str | Path], folds: bool = False) -> list[str]
     sets = list(dict.fromkeys(name for s in settings for name in s.scores))
     splits = sorted({s.split for s in settings})
     counts = {split: sorted({n for s in settings if s.split == split for n in s.samples}) for split in splits}
-    on = " and ".join(f"{split}" + (f" ({counts[split][0]} samples)" if len(counts[split]) == 1 else "") for split in splits)
-    head = [*(k for k in differ if k != "scored on"), *(["scored on"] if "scored on" in differ else []), "seeds"]
+    labels = split_labels([s.held_out for s in settings])  # several validation splits: each row's named
+    on = " and ".join(f"{split}" + (f" ({counts[split][0]} samples{splits_said(labels) if split == 'validation' else ''})"
+                                    if len(counts[split]) == 1 else "") for split in splits)
+    head = [*(k for k in differ if k != "scored on"), *(["scored on"] if "scored on" in differ else []), *([COLUMN] if labels else []), "seeds"]
     head += (["folds"] if folds else []) + [name.replace("_", " ") for name in sets] + ["runs"]
     rows = [[*(shown(_text(s.keys.get(k))) for k in differ if k != "scored on"), *([s.split] if "scored on" in differ else []),
+             *([labels.get(s.held_out or "", "-")] if labels else []),
              ",".join(map(str, sorted(set(s.seeds) if folds else s.seeds))), *([",".join(map(str, sorted(set(s.folds)))) or "-"] if folds else []),
              *(s.cell(name) for name in sets), str(len(s.folders))] for s in settings]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
@@ -190,6 +200,8 @@ def compare_lines(paths: Sequence[str | Path], folds: bool = False) -> list[str]
              f"{on} split{'s' if len(splits) > 1 else ''}, mean ± std over every evaluation network of every seed, validation rows first, best distilled first:"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines += [f"  left out {line}" for line in skipped]  # unscored sets, and runs not finished
+    apart = apart_note([(s.held_out, s.keys) for s in settings], labels)
+    lines += [apart] if apart else []
     for split, ns in counts.items():
         if len(ns) > 1 and folds:
             lines.append(f"note: the folds pooled hold {' and '.join(map(str, ns))} {split} samples: a row's mean weighs each "

@@ -211,11 +211,17 @@ def _scored_on_other_samples(saved: Any, metrics: Any) -> list[str]:
     new = metrics.get("protocol") if isinstance(metrics, dict) else None
     if not isinstance(old, dict) or not isinstance(new, dict):
         return []
-    return [f"the saved scores were computed on {old[key]} {key.replace('_samples', '')} samples, this evaluation on "
-            f"{new[key]} (the data, or how this mmdistill reads it, differs from the run's): its numbers are not "
-            "comparable with the recorded ones; --write records this evaluation's"
-            for key in sorted(set(old) & set(new))
-            if key.endswith("_samples") and isinstance(old[key], int) and old[key] != new[key]]
+    counts = [f"the saved scores were computed on {old[key]} {key.replace('_samples', '')} samples, this evaluation on "
+              f"{new[key]} (the data, or how this mmdistill reads it, differs from the run's): its numbers are not "
+              "comparable with the recorded ones; --write records this evaluation's"
+              for key in sorted(set(old) & set(new))
+              if key.endswith("_samples") and isinstance(old[key], int) and old[key] != new[key]]
+    split = "validation_split"  # the draw's digest (mmdistill.validation.split_digest): as many samples, other ones
+    if not counts and isinstance(old.get(split), str) and isinstance(new.get(split), str) and old[split] != new[split]:
+        counts.append("the saved scores were computed on another validation split than this evaluation's (as many samples, "
+                      "other ones: the training data's labels or order differ from the run's): its numbers are not comparable "
+                      "with the recorded ones; --write records this evaluation's")
+    return counts
 
 
 def _rewritten_bytes(folder: Path, card_dir: Path) -> int:

@@ -103,10 +103,14 @@ def scored_split(metrics: Mapping[str, Any]) -> str:
 def scored_protocol(meta: Mapping[str, Any], scored: int) -> dict[str, Any]:
     """The evaluation protocol's entries on the split a set was scored on, from the data's ``meta`` and the scored split's
     sample count ``scored``: ``scored_on`` (``"validation"`` when :mod:`mmdistill.validation` carved one, else ``"test"``)
-    and ``{split}_samples``, which the card, ``mmdistill show`` and ``mmdistill compare`` read (:func:`scored_split`).
+    and ``{split}_samples``, which the card, ``mmdistill show`` and ``mmdistill compare`` read (:func:`scored_split`),
+    and ``validation_split``: which validation split it was (the draw's digest, ``meta["validation"]["split"]``:
+    :func:`~mmdistill.validation.split_digest`), so ``compare`` never pools or lines up runs of two splits of one size.
     Every adapter's evaluation plan (the core's classification one, the audio-visual pairs') builds them here."""
     split = str(meta.get("scored_on", "test"))
-    return {"scored_on": split, f"{split}_samples": int(scored)}
+    drawn = meta.get("validation") if isinstance(meta.get("validation"), Mapping) else {}
+    digest = drawn.get("split") if split == "validation" else None
+    return {"scored_on": split, f"{split}_samples": int(scored), **({"validation_split": digest} if isinstance(digest, str) else {})}
 
 
 def baseline_sizes(sets: Iterable[str]) -> str:

@@ -42,11 +42,24 @@ SPLIT_STREAM = ("validation-split",)
 class ValidationDraw:
     """Which training samples a validation split keeps and holds out: ``keep`` (K,) and ``held`` (V,) sorted int64
     indices into the training split (together every index once); ``groups``: the whole groups held out, None when the
-    samples were drawn one by one (no groups known)."""
+    samples were drawn one by one (no groups known); ``digest``: :func:`split_digest` of the draw (which split it is)."""
 
     keep: Tensor
     held: Tensor
     groups: int | None
+    digest: str = ""
+
+
+def split_digest(labels: Tensor, held: Tensor) -> str:
+    """Which validation split a draw is: 16 hex digits over the training split's labels (N,) in order and the held-out
+    indices (V,), as :mod:`mmdistill.compare` tells splits apart. Another fraction (another count per class), another
+    drawn test split (``split_seed``, ``test_fraction``: other samples in another order), other classes, grouping or data
+    give another digest; fractions that round to the same counts draw the same samples, and give the same one. The
+    samples' values are not hashed (their normalisation's last bits depend on the thread count), so a drawn test split
+    that keeps the training samples in class order with the same counts is told apart by its config keys only."""
+    from mmdistill.buffer import content_digest
+
+    return content_digest(SPLIT_STREAM[0], labels.long().cpu(), held.long().cpu())
 
 
 def draw_validation(labels: Tensor, classes: Sequence[str], groups: Sequence[str] | None, fraction: float,
@@ -76,18 +89,19 @@ def draw_validation(labels: Tensor, classes: Sequence[str], groups: Sequence[str
     if val.numel() == 0:
         raise ConfigError(f"validation={fraction} holds out no sample of {name} ({len(labels)} training samples"
                           f"{', no class with two groups' if whole is not None else ''})", key="validation")
-    return ValidationDraw(keep, val, whole)
+    return ValidationDraw(keep, val, whole, split_digest(labels, val))
 
 
 def validation_meta(meta: dict[str, Any], fraction: float, draw: ValidationDraw, noun: str = "sample") -> dict[str, Any]:
     """``meta`` with ``scored_on: "validation"`` and the ``validation`` block the card, ``show`` and ``compare`` read
-    (fraction, samples held out and kept, whole groups held out), and the INFO line saying so (``noun``: what a sample
+    (fraction, samples held out and kept, whole groups held out, the draw's ``split`` digest), and the INFO line saying so (``noun``: what a sample
     is, the adapter's ``sample_noun``)."""
     log.info("validation=%s: %d of %d training %ss held out%s and scored in place of the test split (not read)",
              fraction, draw.held.numel(), draw.held.numel() + draw.keep.numel(), noun,
              f" ({draw.groups} whole group(s): no group on both sides)" if draw.groups is not None else "")
     return {**meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(draw.held.numel()),
                                                               "train_kept": int(draw.keep.numel()), "test_split_scored": False,
+                                                              **({"split": draw.digest} if draw.digest else {}),
                                                               **({"held_out_groups": draw.groups} if draw.groups is not None else {})}}
 
 
@@ -182,4 +196,4 @@ def load_data(modality: Any, cfg: Any) -> Any:
     return data
 
 
-__all__ = ["SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "validation_meta"]
+__all__ = ["SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]

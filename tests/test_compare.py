@@ -158,3 +158,58 @@ def test_a_run_saved_before_a_key_existed_is_one_setting_with_a_newer_run_of_its
     assert lines[0].startswith("3 runs in 2 settings (differing in recipe, resize, split_number)"), lines
     assert lines[2].split()[:4] == ["image-dm", "squeeze", "1", "0,1"]  # the morning's seed 0 and tonight's seed 1 pooled
     assert lines[3].split()[:4] == ["graph-gcond", "-", "-", "0"]
+
+
+def _split_run(root: Path, name: str, seed: int, digest: str | None, split_seed: int = 0) -> None:
+    """A validation run on 287 held-out samples whose protocol records the draw's digest (None: saved before it was)."""
+    folder = _run(root, name, lr=1.0, ipc=10, seed=seed, distilled=[0.8 + 0.01 * seed])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"]["split_seed"] = split_seed
+    manifest["metrics"]["protocol"].update({"validation_samples": 287, **({"validation_split": digest} if digest else {})})
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_runs_of_two_validation_splits_of_one_size_are_never_pooled_nor_lined_up_as_one(tmp_path):
+    """Mend 56K: digits at validation=0.2 holds out 287 samples at split_seed 0 and at split_seed 1 (other samples);
+    compare said "scored on the validation (287 samples) split" over both rows, and pooled the seeds of one setting
+    whose data had changed between them. The draw's digest (labels in order, held-out indices) tells them apart."""
+    import torch
+
+    from mmdistill.scored_on import scored_protocol
+    from mmdistill.validation import draw_validation, validation_meta
+
+    classes = [str(c) for c in range(10)]
+    labels = torch.arange(1437) % 10
+    shuffled = labels[torch.randperm(1437, generator=torch.Generator().manual_seed(1))]  # another drawn test split's order
+    a, same, other = (draw_validation(y, classes, None, f, "digits") for y, f in ((labels, 0.2), (labels, 0.1995), (shuffled, 0.2)))
+    assert a.held.numel() == other.held.numel() and a.digest != other.digest  # as many samples, other ones
+    assert same.digest == a.digest  # a fraction that rounds to the same counts holds out the same samples
+    meta = validation_meta({}, 0.2, a)
+    assert meta["validation"]["split"] == a.digest and scored_protocol(meta, 287)["validation_split"] == a.digest
+
+    _split_run(tmp_path, "ss0-s0", 0, a.digest)
+    _split_run(tmp_path, "ss0-s1", 1, a.digest)
+    _split_run(tmp_path, "ss1-s0", 0, other.digest, split_seed=1)
+    lines = compare_lines([tmp_path])
+    assert lines[0].startswith("3 runs in 2 settings (differing in split_seed); scores in % on the validation (287 samples, 2 splits) split")
+    assert lines[1].split("  ")[1:3] == ["split_seed", "validation split"]
+    assert sorted(line.split()[:3] for line in lines[2:4]) == [["0", "A", "0,1"], ["1", "B", "0"]]
+    assert any(line.startswith("note: the validation rows were scored on 2 different splits") and "their keys split_seed differ" in line
+               for line in lines), lines
+
+    changed = tmp_path / "ss0-s1" / "manifest.json"  # the same keys, but the data folder changed between the seeds
+    manifest = json.loads(changed.read_text())
+    manifest["config"]["split_seed"], manifest["metrics"]["protocol"]["validation_split"] = 0, other.digest
+    changed.write_text(json.dumps(manifest))
+    (tmp_path / "ss1-s0" / "manifest.json").unlink()
+    lines = compare_lines([tmp_path / "ss0-s0", tmp_path / "ss0-s1"])
+    assert lines[0].startswith("2 runs in 2 settings (the same keys)"), lines  # not one row pooling two splits
+    assert any("their keys agree, so their data differ" in line for line in lines)
+
+    _split_run(tmp_path, "old", 2, None)  # saved before the digest: the split of the newer runs of its keys, if one
+    assert compare_lines([tmp_path / "ss0-s0", tmp_path / "old"])[0].startswith("2 runs in 1 setting (the same keys)")
+    lines = compare_lines([tmp_path])  # its keys' runs hold two splits: its own row, marked, not guessed into one
+    assert lines[0].startswith("3 runs in 3 settings (the same keys); scores in % on the validation (287 samples, 2 splits) split"), lines
+    assert any(line.split()[:2] == ["?", "2"] for line in lines)
+    assert any(line.endswith("?: a run saved before runs recorded their validation split, which cannot be told (its keys and sample "
+                             "count only)") for line in lines), lines

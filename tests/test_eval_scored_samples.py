@@ -50,3 +50,18 @@ def test_every_evaluation_plan_says_its_scored_split_with_the_one_core_helper():
     for module in (core, av):
         text = Path(module.__file__).read_text(encoding="utf-8")
         assert "scored_protocol(data.meta, len(data.test))" in text and '_samples": len(' not in text, module.__name__
+
+
+def test_a_rescoring_on_another_validation_split_of_the_same_size_is_named():
+    """Mend 56K: a set tuned with validation=0.2 re-scored after its data changed holds out as many samples, other ones
+    (the draw's digest differs): said, as another count is; the card still reads the two protocols as one (it describes
+    the scored data, not the training)."""
+    from mmdistill.card import _protocol
+
+    saved = {"protocol": {"scored_on": "validation", "validation_samples": 287, "validation_split": "aaaa", "epochs": 5}}
+    new = {"protocol": {"scored_on": "validation", "validation_samples": 287, "validation_split": "bbbb", "epochs": 5}}
+    (line,) = _scored_on_other_samples(saved, new)
+    assert "another validation split" in line and "not comparable" in line
+    assert _scored_on_other_samples(saved, saved) == []
+    older = {"protocol": {"scored_on": "validation", "validation_samples": 287, "epochs": 5}}  # saved before the digest
+    assert _scored_on_other_samples(older, new) == [] and _protocol(older["protocol"], new["protocol"]) == _protocol(new["protocol"], older["protocol"])
