@@ -56,7 +56,8 @@ def split_digest(labels: Tensor, held: Tensor) -> str:
     drawn test split (``split_seed``, ``test_fraction``: other samples in another order), other classes, grouping or data
     give another digest; fractions that round to the same counts draw the same samples, and give the same one. The
     samples' values are not hashed (their normalisation's last bits depend on the thread count), so a drawn test split
-    that keeps the training samples in class order with the same counts is told apart by its config keys only."""
+    that keeps the training samples in class order with the same counts is told apart by the keys that drew it, which
+    :func:`load_data` folds in."""
     from mmdistill.buffer import content_digest
 
     return content_digest(SPLIT_STREAM[0], labels.long().cpu(), held.long().cpu())
@@ -193,7 +194,26 @@ def load_data(modality: Any, cfg: Any) -> Any:
     fraction = cfg.validation if isinstance(cfg, ValidationKeys) else 0.0
     if fraction:  # the adapter's hook (AdapterDefaults': the core's), or the core's for a bare Modality
         data = (getattr(modality, "hold_out_validation", None) or hold_out_validation)(data, fraction, cfg.validation_groups)
+        data = _drawn_with(data, cfg)
     return data
+
+
+def _drawn_with(data: Any, cfg: Any) -> Any:
+    """``data`` whose validation split's digest (``meta["validation"]["split"]``, :func:`split_digest`) also takes the
+    keys that drew its test split (``test_fraction``, ``split_seed``): an ImageFolder tree keeps its training images in
+    class order, so another split_seed holds out other images under the same labels and indices. Left as it is where the
+    load report says the split was given (``split_drawn`` false: train/ and test/ folders); a named set without a report
+    takes them too (benign: runs that differ in an unused split_seed are told apart, never two splits taken for one)."""
+    meta = getattr(data, "meta", None)
+    drawn = meta.get("validation") if isinstance(meta, dict) else None
+    report = meta.get("load_report") if isinstance(meta, dict) else None
+    facts = report.get("facts") if isinstance(report, dict) and isinstance(report.get("facts"), dict) else {}
+    keys = {k: getattr(cfg, k) for k in ("test_fraction", "split_seed") if hasattr(cfg, k)}
+    if not isinstance(drawn, dict) or not isinstance(drawn.get("split"), str) or facts.get("split_drawn") is False or not keys:
+        return data
+    from mmdistill.buffer import content_digest
+
+    return replace(data, meta={**meta, "validation": {**drawn, "split": content_digest(drawn["split"], keys)}})
 
 
 __all__ = ["SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]

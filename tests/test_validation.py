@@ -225,3 +225,22 @@ def test_a_checkpoint_saved_before_validation_groups_without_validation_resumes_
     assert values_before_keys({"validation": 0.0}, {"validation_groups"}) == {"validation_groups": True}
     assert values_before_keys({"validation": 0.2}, {"validation_groups"}) == {"validation_groups": False}
     assert values_before_keys({"validation": 0.2, "validation_groups": True}, {"validation_groups"}) == {}
+
+
+def test_an_image_folder_s_split_seed_is_another_validation_split_though_labels_and_indices_agree():
+    """Mend 56K: an ImageFolder tree keeps its training images in class order, so split_seed 0 and 1 (other images held
+    out for test, so other images in training) gave one validation digest: compare would take them for one split. The
+    keys that drew the test split are folded in, unless the load report says the split was given (train/ + test/)."""
+    from types import SimpleNamespace
+
+    from mmdistill.recipes import get_recipe
+    from mmdistill.validation import load_data
+
+    def split(split_seed: int, drawn: bool) -> str:
+        data = _data()
+        data.meta["load_report"] = {"facts": {"split_drawn": drawn}}
+        cfg = get_recipe("image-dm").config(dataset="imagefolder", data_root="pets", validation=0.2, split_seed=split_seed)
+        return load_data(SimpleNamespace(load=lambda cfg: data), cfg).meta["validation"]["split"]
+
+    assert split(0, True) != split(1, True) and split(0, True) == split(0, True)
+    assert split(0, False) == split(1, False) == hold_out_validation(_data(), 0.2).meta["validation"]["split"]
