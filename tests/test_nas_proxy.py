@@ -42,3 +42,93 @@ def test_spearman_is_of_ranks_and_undefined_for_a_constant_list(nas_proxy):
     assert nas_proxy.spearman([0.1, 0.5, 0.9], [0.9, 0.5, 0.1]) == pytest.approx(-1.0)
     assert nas_proxy.spearman([0.1, 0.2, 0.3, 0.4], [0.1, 0.3, 0.2, 0.4]) == pytest.approx(0.8)
     assert nas_proxy.spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+
+
+# walk 56I: a NAS user's own candidates, any classification modality, a search that resumes, and its figure
+
+from mmdistill.errors import ConfigError  # noqa: E402
+from mmdistill.modality import get_modality  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nas_parts(nas_proxy):
+    import nas_candidates
+    import nas_checkpoint
+    import nas_plot
+    return nas_candidates, nas_checkpoint, nas_plot
+
+
+def test_candidates_are_registered_networks_with_options_and_your_own_from_an_imported_file(nas_parts, tmp_path):
+    cands, _, _ = nas_parts
+    assert cands.parse_candidate("convnet:width=64,depth=2,norm=none") == ("convnet", {"width": 64, "depth": 2, "norm": "none"})
+    assert cands.parse_candidate("mlp") == ("mlp", {})
+    for bad in ("convnet:width", "convnet:width=1,width=2", ":depth=2"):
+        with pytest.raises(ConfigError, match="--candidates entry"):
+            cands.parse_candidate(bad)
+    assert cands.label("convnet", {"width": 64}) == "convnet:width=64"
+    assert cands.label(*cands.space_candidates("cpu")[0]) == "w32-d1-relu-instancenorm-avgpooling"  # recorded labels kept
+    (tmp_path / "walk56i_nets.py").write_text(
+        "from torch import nn\nfrom mmdistill.nets import register_network\n\n"
+        "@register_network('walk56i-tiny')\ndef tiny(in_shape, num_classes, hidden=8):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_shape[0] * in_shape[1] * in_shape[2], hidden), nn.ReLU(),\n"
+        "                         nn.Linear(hidden, num_classes))\n")
+    cands.import_networks(str(tmp_path / "walk56i_nets.py"))
+    with pytest.raises(ConfigError, match="--import .*no such file"):
+        cands.import_networks(str(tmp_path / "missing.py"))
+    audio, x = get_modality("audio"), torch.randn(4, 2, 13, 9)  # an audio set's maps, not images: built by its adapter
+    ok = [("walk56i-tiny", {"hidden": 4}), ("convnet", {"width": 16, "depth": 1}), ("mlp", {})]
+    cands.check_candidates(ok, audio, x, 5)
+    net = cands.candidate_builder(audio, "walk56i-tiny", {"hidden": 4}, (2, 13, 9), 5)()
+    assert tuple(net(x).shape) == (4, 5)
+    with pytest.raises(ConfigError, match="candidate 'walk56i-tiny:width=3'.*no option 'width'"):
+        cands.check_candidates([("walk56i-tiny", {"width": 3})], audio, x, 5)
+    with pytest.raises(ConfigError, match="candidate 'no-such-net'.*unknown network"):
+        cands.check_candidates([("no-such-net", {})], audio, x, 5)
+    with pytest.raises(ConfigError, match="listed twice"):
+        cands.check_candidates([("mlp", {}), ("mlp", {})], audio, x, 5)
+
+
+def _scores(name: str) -> dict:
+    acc = {"a": 0.5, "b": 0.7, "c": 0.6}[name]
+    return {k: {"mean": acc + d, "runs": [acc + d], "seconds": 0.01} for k, d in (("distilled", 0.0), ("random_real", -0.1), ("whole", 0.2))}
+
+
+def test_a_stopped_search_resumes_with_only_the_unfinished_candidates_and_refuses_other_settings(nas_proxy, nas_parts, tmp_path):
+    _, ckpt, _ = nas_parts
+    path, settings, trained = tmp_path / "nas.partial.json", {"set": "runs/x", "runs": 1}, []
+
+    def stopped_at_b(name: str) -> dict:
+        if name == "b":
+            raise KeyboardInterrupt  # Ctrl-C during the second candidate
+        trained.append(name)
+        return _scores(name)
+
+    with pytest.raises(KeyboardInterrupt):
+        nas_proxy.search(["a", "b", "c"], stopped_at_b, ckpt.Checkpoint(path, settings))
+    assert trained == ["a"] and path.exists()
+
+    def score(name: str) -> dict:
+        trained.append(name)
+        return _scores(name)
+
+    records = nas_proxy.search(["a", "b", "c"], score, ckpt.Checkpoint(path, settings))
+    assert trained == ["a", "b", "c"] and [r["candidate"] for r in records] == ["a", "b", "c"]
+    summary = nas_proxy.summarise(records)
+    assert summary["distilled"]["picked"] == "b" and summary["distilled"]["spearman"] == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="other settings .*runs: 1 there, 2 now.*--restart"):
+        ckpt.Checkpoint(path, {**settings, "runs": 2})
+    assert ckpt.Checkpoint(path, {**settings, "runs": 2}, restart=True).records == {}
+
+
+def test_the_plot_draws_each_proxy_against_the_whole_split_with_its_spearman(nas_proxy, nas_parts, tmp_path):
+    _, _, plot = nas_parts
+    records = [{"candidate": n, **_scores(n)} for n in ("a", "b", "c")]
+    out = plot.plot_ranking(records, nas_proxy.summarise(records), tmp_path / "nas.png", "image-dm on digits")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_space_and_candidates_are_one_choice(nas_proxy):
+    with pytest.raises(SystemExit):
+        nas_proxy.parse_args(["runs/x", "--space", "cpu", "--candidates", "mlp"])
+    args = nas_proxy.parse_args(["runs/x", "--candidates", "mlp", "convnet:width=64", "--plot", "nas.png"])
+    assert args.candidates == ["mlp", "convnet:width=64"] and args.space is None
