@@ -41,7 +41,22 @@ ABSENT_BEFORE: dict[str, Any] = {"eval_dc_augment": "none", "momentum_lr": 0.5, 
 #: keys added after sets were saved whose value before depends on another saved key: {key: saved config -> value}.
 #: validation= drew samples one by one until session 55 (whatever group the data knew them in); without validation the
 #: key changes nothing, so such a config takes the default (a resume or compare of it sees no difference).
-ABSENT_BEFORE_FROM: dict[str, Callable[[Mapping[str, Any]], Any]] = {"validation_groups": lambda saved: not saved.get("validation")}
+#: generated_seed (session 56): the generated tones / tones-digits were drawn from the run's ``seed`` before; where the
+#: saved split_seed (or, older still, none) equals its seed the data is the same either way, and any other dataset is read
+#: from files, so those take the default and resume or compare as before.
+ABSENT_BEFORE_FROM: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "validation_groups": lambda saved: not saved.get("validation"),
+    "generated_seed": lambda saved: "seed" if _generated_from_own_seed(saved) else "split_seed"}
+
+#: the datasets drawn from a seed that ``generated_seed`` chooses (the audio and audio-visual adapters' defaults)
+SEEDED_GENERATED_DATASETS = ("tones", "tones-digits")
+
+
+def _generated_from_own_seed(saved: Mapping[str, Any]) -> bool:
+    """Whether ``saved`` (a config or checkpoint of before ``generated_seed``) drew generated data from its ``seed`` other
+    than what its ``split_seed`` would draw now."""
+    generated = str(saved.get("dataset", "")).strip().lower() in SEEDED_GENERATED_DATASETS
+    return generated and saved.get("split_seed", saved.get("seed")) != saved.get("seed")
 
 
 def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
@@ -54,4 +69,4 @@ def values_before_keys(saved: Mapping[str, Any], keys: Iterable[str]) -> dict[st
     return out
 
 
-__all__ = ["ABSENT_BEFORE", "ABSENT_BEFORE_FROM", "INHERITED_KEYS", "values_before_keys"]
+__all__ = ["ABSENT_BEFORE", "ABSENT_BEFORE_FROM", "INHERITED_KEYS", "SEEDED_GENERATED_DATASETS", "values_before_keys"]

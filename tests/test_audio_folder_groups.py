@@ -207,7 +207,7 @@ def test_the_unused_split_keys_warning_says_which_split_the_data_gives(tmp_path,
         load_audio_dataset("tones", None, test_fraction=0.3)
     assert "test_fraction=0.3 (--test-fraction) not used: dataset 'folder' has its own test split (train/ and test/ class folders)" in caplog.text
     assert "split_seed=3 (--split-seed) not used: dataset 'folder' has its own test split (its split column)" in caplog.text
-    assert "dataset 'tones' has its own test split (generated: the last quarter of each class's clips)" in caplog.text
+    assert "dataset 'tones' has its own test split (generated with split_seed: the last quarter of each class's clips)" in caplog.text
 
 
 def test_the_unused_split_keys_warning_names_a_val_folder_as_the_test_split(tmp_path, caplog):

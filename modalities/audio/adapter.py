@@ -62,12 +62,15 @@ class AudioModality(TensorClassificationAdapter):
 
     def load(self, config: Any) -> ClassificationData:
         from .datasets import load_audio_dataset
+        from .registry import canonical_name
+        from .tones import generated_data_seed
 
         ds = load_audio_dataset(
             config.dataset, config.data_root, params=config.feature_params(config.sample_rate or 16000),
             sample_rate=config.sample_rate, duration=config.duration, align=config.align, normalization=config.normalize,
             strict=config.strict,
-            test_fraction=config.test_fraction, seed=config.seed, split_seed=config.split_seed, group_by=config.group_by,
+            test_fraction=config.test_fraction, seed=config.seed, group_by=config.group_by,
+            split_seed=generated_data_seed(config) if canonical_name(config.dataset) == "tones" else config.split_seed,
             test_fold=getattr(config, "test_fold", None),
             download=config.download,
             progress=config.progress, check_memory=bool(getattr(config, "memory_check", True)),

@@ -14,7 +14,17 @@ from .features import FDMFCCKeys, FDMFCCParams
 
 
 @dataclass
-class AudioKeys(ConfigKeys):
+class GeneratedSeedKeys(ConfigKeys):
+    """Which seed draws generated data (the audio ``tones``, the audio-visual ``tones-digits``; other datasets read files)."""
+
+    generated_seed: Literal["split_seed", "seed"] = key(
+        "split_seed", help="the seed that draws a generated dataset (tones, tones-digits; the others are read, not drawn): "
+        "split_seed, the data a property of the setting like a drawn split, the same for every --seed; seed, each run's "
+        "own (sets and checkpoints saved before this key were made so, and keep it)")
+
+
+@dataclass
+class AudioKeys(GeneratedSeedKeys):
     """Audio: decoding, resampling, clip length, normalisation and parameterization of the FD-MFCC maps."""
 
     sample_rate: int | None = key(None, help="resample every clip to this rate; none: the dataset's own (FSDD 8 kHz, folders 16 kHz, "

@@ -166,10 +166,9 @@ def load_audio_dataset(
         normalization: ``"channel"`` (one mean/std per FD-MFCC channel) or ``"coefficient"`` (per channel
             and cepstral coefficient, global CMVN), from the training split.
         strict: fail on the first unreadable or empty file instead of skipping it.
-        test_fraction, seed: held-out fraction per class (seeded) where the source has no split; ``seed`` also
-            generates ``tones``.
-        split_seed: seed of that held-out split; None: ``seed`` (a recipe passes its ``split_seed``: the split is the
-            data's, the same for every distillation seed).
+        test_fraction, seed: held-out fraction per class (seeded) where the source has no split.
+        split_seed: seed of that held-out split and of the generated ``tones``; None: ``seed`` (a recipe passes its
+            ``split_seed``: the split and the generated data are the data's, the same for every distillation seed).
         group_by: groups (a speaker) never split, read by what ``root`` is (:mod:`.groups`): a column of a folder CSV's
             header row, or for class folders (and ``train/`` + ``test/``) a regular expression over each clip's file
             name (its first capture group names the group) or ``ucf``; for ``fsdd`` ``speaker`` (its file names'
@@ -201,7 +200,8 @@ def load_audio_dataset(
     native_rate, native_duration = NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    found = _find(key, root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
+    found = _find(key, root, download=download, strict=strict, data_seed=seed if split_seed is None else split_seed,
+                  group_by=group_by, test_fold=test_fold)
     warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes
     items = found.items

@@ -31,11 +31,13 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
                      strict: bool = False, split_seed: int | None = None, group_by: str | None = None,
                      test_fold: int | None = None) -> tuple[list[AudioItem], list[str]]:
     """The clips dataset ``name`` holds under ``root`` (nothing decoded yet) and its class names; a source without
-    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``); with
+    a split gets ``test_fraction`` of every class held out, drawn with ``split_seed`` (None: ``seed``; it draws the generated
+    ``tones`` too); with
     ``group_by`` (a folder CSV's column, or a pattern over the file names of class folders: :mod:`.groups`)
     ``test_fraction`` of its groups, with all their clips (a draw that leaves a class without training clips is refused,
     as the loader refuses it). ``test_fold``: the official fold held out (ESC-50, ESC-10, UrbanSound8K: :mod:`.folds`)."""
-    found = _find(canonical_name(name), root, download=download, strict=strict, seed=seed, group_by=group_by, test_fold=test_fold)
+    found = _find(canonical_name(name), root, download=download, strict=strict, data_seed=seed if split_seed is None else split_seed,
+                  group_by=group_by, test_fold=test_fold)
     if found.needs_split and found.group_by:
         flags, _ = draw_groups(found, found.items, test_fraction, seed if split_seed is None else split_seed, root)
         return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
@@ -44,8 +46,9 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
     return found.items, found.classes
 
 
-def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, seed: int = 0, group_by: str | None = None,
+def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, data_seed: int = 0, group_by: str | None = None,
           test_fold: int | None = None) -> _Found:
+    """The clips of dataset ``key`` and how they split; ``data_seed`` draws generated ``tones`` (the caller's split_seed)."""
     check_test_fold(key, test_fold)  # a fold of a set without folds is refused, never ignored (find_audio_items too)
     if key == "fsdd":
         group_by = fsdd_group_by(group_by)  # 'speaker' or none, checked before the data is looked for
@@ -55,7 +58,7 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
                         f"{key!r} has neither" + (" (its official folds keep each source recording in one fold already: "
                                                  "test_fold picks the fold held out)" if key in RELEASES else ""))
     if key == "tones":
-        return _Found(*_tones(seed))
+        return _Found(*_tones(data_seed))
     if key == "folder":
         path = _need_root(root, key, download)
         found = _folder(path, group_by)
@@ -79,7 +82,7 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, se
 
 
 #: the split a source gives, in words, by dataset (``folder``: by data root, a CSV or class folders)
-_OWN_SPLITS = {"tones": "generated: the last quarter of each class's clips",
+_OWN_SPLITS = {"tones": "generated with split_seed: the last quarter of each class's clips",
                "speechcommands": "its official testing list, torchaudio's testing subset",
                "gtzan": "torchaudio's fault-filtered testing subset"}
 
@@ -101,7 +104,8 @@ def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_
         own = str(found.facts.get("layout", "its split column"))
     else:
         own = _OWN_SPLITS.get(key, "the data's")
-    unused_split_keys(key, own, {"test_fraction": test_fraction, "split_seed": split_seed}, log)
+    given = {"test_fraction": test_fraction, **({} if key == "tones" else {"split_seed": split_seed})}  # tones: split_seed draws them
+    unused_split_keys(key, own, given, log)
 
 
 def _need_root(root: str | Path | None, key: str, download: bool) -> Path:

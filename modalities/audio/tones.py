@@ -14,6 +14,13 @@ from .items import AudioItem, _bytes_opener
 TONE_CLASSES = ("steady", "rising", "falling", "warble", "chord")
 
 
+def generated_data_seed(cfg: object) -> int:
+    """The seed that draws a config's generated data (``tones``, ``tones-digits``): its ``split_seed`` (the data the same
+    for every ``seed`` of a sweep, as a drawn split is), or its ``seed`` when ``generated_seed`` is ``"seed"`` (every set
+    and checkpoint saved before the key existed: :data:`~mmdistill.key_history.ABSENT_BEFORE_FROM`)."""
+    return int(getattr(cfg, "seed") if getattr(cfg, "generated_seed", "split_seed") == "seed" else getattr(cfg, "split_seed"))
+
+
 def tone_clip(kind: str, rng: np.random.Generator, sample_rate: int = 8000, duration: float = 0.5) -> np.ndarray:
     """One synthetic clip of class ``kind`` (one of :data:`TONE_CLASSES`): float32 samples, ``duration``
     seconds at ``sample_rate``, with random pitch (about 250-900 Hz), onset, length (40-90 % of the clip),

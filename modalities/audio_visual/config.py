@@ -7,9 +7,10 @@ from typing import Literal
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import key
-from mmdistill.schema import (AugmentKeys, BatchEvalKeys, ConfigKeys, DistillConfig, LearnedSetKeys, RealBatchKeys,
+from mmdistill.schema import (AugmentKeys, BatchEvalKeys, DistillConfig, LearnedSetKeys, RealBatchKeys,
                               SplitKeys, ValidationKeys, check_one_network_choice)
 
+from ..audio.config import GeneratedSeedKeys
 from ..audio.features import FDMFCCParams
 from .data import AVDD_FRAME_MEAN, AVDD_FRAME_STD
 from .nets import AVEncoderSpec
@@ -29,7 +30,7 @@ AVDD_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
 
 @dataclass
-class AudioVisualKeys(ConfigKeys):
+class AudioVisualKeys(GeneratedSeedKeys):
     """Paired (frame, log-mel spectrogram) samples: how both sides are read and sized, the encoders and the
     fused evaluation classifier (AVDD's ``ensemble``: a linear head per modality, softmaxes averaged)."""
 

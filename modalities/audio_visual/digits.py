@@ -8,7 +8,7 @@
   class, so each image appears in several pairs (a seeded shuffle, cycled). Written as WAV + PNG files and a CSV
   ``image_path,audio_path,label,split`` the ``csv`` loader reads (``benchmarks/make_audio_visual_digits.py``).
 * :func:`tones_digits_pairs`: the generated default (no files): the audio adapter's five tone classes paired with
-  digits 0-4, 12 training and 4 test pairs per class.
+  digits 0-4, 12 training and 4 test pairs per class, drawn with the recipe's ``split_seed`` (``generated_seed``).
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def tones_digits_per_class(train_needed: int) -> int:
 
 def tones_digits_pairs(seed: int, per_class: int = TONES_DIGITS_PER_CLASS, sample_rate: int = 8000, duration: float = 0.5) -> list[RawPair]:
     """Generated pairs: tone class ``k`` (the audio adapter's :data:`TONE_CLASSES`) with a digit-``k`` image; the last
-    quarter of each class is the test split (its images from the digits' held-out split)."""
+    quarter of each class is the test split (its images from the digits' held-out split). ``seed`` draws the tones (a
+    recipe passes its ``split_seed``: :func:`~..audio.tones.generated_data_seed`, so every ``--seed`` sees the same pairs)."""
     import soundfile as sf
 
     x_tr, y_tr, x_te, y_te, _ = _digits(0.25, 0)

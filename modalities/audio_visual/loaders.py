@@ -187,11 +187,14 @@ def load_pairs(cfg: Any) -> AVData:
         warn_unused_split_config(cfg, name, "the train and test tensors given to register_tensors", log)
         return _from_tensors(name, cfg)
     if name == "tones-digits":
-        warn_unused_split_config(cfg, name, "generated: a quarter of each class's pairs", log)
+        warn_unused_split_config(cfg, name, "generated with split_seed: the last quarter of each class's pairs", log,
+                                 keys=("test_fraction",))
+        from ..audio.tones import generated_data_seed
         from .digits import tones_digits_pairs, tones_digits_per_class
 
         per_class = tones_digits_per_class(cfg.ipc * int(getattr(cfg, "multi_formation", 1)) ** 2)
-        return featurise(name, tones_digits_pairs(cfg.seed, per_class, sample_rate=cfg.sample_rate, duration=cfg.duration), cfg)
+        pairs = tones_digits_pairs(generated_data_seed(cfg), per_class, sample_rate=cfg.sample_rate, duration=cfg.duration)
+        return featurise(name, pairs, cfg)  # drawn with split_seed (generated_seed): every --seed sees the same pairs
     if name == "csv":
         root = Path(_root(cfg, name))
         report = LoadReport(descriptions=dict(CSV_KINDS))
