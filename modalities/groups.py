@@ -171,7 +171,8 @@ def folder_group_rule(group_by: str) -> str:
 
 
 def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[str], splits: Sequence[str],
-                      root: str | Path | None, logger: logging.Logger, facts: dict | None = None, noun: str = "clips") -> int:
+                      root: str | Path | None, logger: logging.Logger, facts: dict | None = None, noun: str = "clips",
+                      validation: float = 0.0) -> int:
     """Say, once per load, that the clips of a split drawn clip by clip (no ``group_by``) lie in sub-folders of their
     class folders (``<class>/<speaker>/take1.wav``, as VoxCeleb and LibriSpeech keep a speaker; ``paths``, ``labels``:
     each clip's path and class; ``splits``: ``train`` or ``test``; ``root``: the data root, :func:`~.video.groups.below_class`),
@@ -180,8 +181,10 @@ def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[
     on both sides, a warning names them (up to five, with a clip of each side) and points at ``--group-by folder``: if
     a sub-folder is one speaker or recording, the test clips score what the model trained on; ``facts`` (a load report's)
     receives their count as ``subfolders_in_both``. Else an info line gives the same hint. ``where``: the data root as
-    the loader names it; ``noun``: what the clips are (``clips``, ``pairs``). Returns the number of sub-folders on both
-    sides."""
+    the loader names it; ``noun``: what the clips are (``clips``, ``pairs``). ``validation`` (the config's fraction; 0:
+    none): the validation split is drawn from the training clips one by one too (the sub-folders are no groups it knows),
+    so the line says so and is a warning whatever the test split's draw. Returns the number of sub-folders on both
+    sides of the test split."""
     from .video.groups import below_class
 
     base = Path(root).expanduser() if root is not None else None
@@ -194,13 +197,19 @@ def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[
                           shown=lambda names: names[0])
     said = (f"{where}: the {noun} of {len(nested)} of {len({*labels})} class(es) lie in sub-folders of their class folders "
             f"(e.g. {within[keep[0]]}) and the split was drawn {noun[:-1]} by {noun[:-1]} (no group_by)")
-    fix = "pass --group-by folder (group_by=folder) to hold out whole sub-folders"
+    one = noun[:-1]
+    fix = "pass --group-by folder (group_by=folder) to hold out whole sub-folders" + (
+        " (of the test and the validation split)" if validation > 0 else "")
+    held = f"validation={validation:g} holds out training {noun} {one} by {one} too, not whole sub-folders"
     if both:
         if facts is not None:
             facts["subfolders_in_both"] = len(both)
         logger.warning("%s: %d sub-folder(s) have %s in both the training and the test split, so if a sub-folder is one "
-                       "speaker, actor or recording the test %s score what the model trained on: %s; %s", said, len(both),
-                       noun, noun, some(both), fix)
+                       "speaker, actor or recording the test %s score what the model trained on: %s%s; %s", said, len(both),
+                       noun, noun, some(both), f"; {held} (the validation {noun} likewise)" if validation > 0 else "", fix)
+    elif validation > 0:
+        logger.warning("%s; %s: if a sub-folder is one speaker, actor or recording, the validation %s score what the model "
+                       "trained on; %s", said, held, noun, fix)
     else:
         logger.info("%s; if a sub-folder is one speaker, actor or recording, %s", said, fix)
     return len(both)

@@ -13,6 +13,8 @@ import pytest
 from mmdistill.errors import DataError
 
 HINT = "pass --group-by folder (group_by=folder) to hold out whole sub-folders"
+#: session 56: what the hint adds with validation= (its draw holds out training clips one by one too)
+VALIDATION_HINT = "holds out training clips clip by clip too, not whole sub-folders"
 
 
 def test_the_helper_warns_of_sub_folders_on_both_sides_and_tells_otherwise(tmp_path, caplog):
@@ -75,12 +77,14 @@ def test_the_audio_visual_folder_of_clips_says_it(tmp_path, caplog):
                 write_avi(root / name / f"speaker{s}" / f"take{k}.avi", [np.full((16, 16, 3), 60, dtype=np.uint8)] * 5, fps=10,
                           audio=0.3 * np.sin(2 * np.pi * (300.0 * (c + 1) + 10 * s + k) * t), rate=8000)
     cfg = RECIPE.config(dataset="video", image_size=16, n_mels=16, audio_frames=8, sample_rate=8000, duration=0.5,
-                        multi_formation=1, progress=False, data_root=str(root), test_fraction=0.5, split_seed=3)
+                        multi_formation=1, progress=False, data_root=str(root), test_fraction=0.5, split_seed=3,
+                        validation=0.25)  # session 56: the validation draw is said too
     with caplog.at_level(logging.WARNING):
         data = MODALITY.load(cfg)
     sides = {side: {Path(n).parent.name for n in getattr(data, side).names} for side in ("train", "test")}
     assert sides["train"] & sides["test"]  # the draw is clip by clip: a speaker on both sides
     assert HINT in caplog.text and "sub-folder(s) have clips in both the training and the test split" in caplog.text
+    assert f"validation=0.25 {VALIDATION_HINT}" in caplog.text
     assert data.meta["load_report"]["facts"]["subfolders_in_both"] == len(sides["train"] & sides["test"])
 
 
@@ -122,3 +126,61 @@ def test_a_root_given_with_a_tilde_reads_the_sub_folders_as_the_expanded_root(tm
     assert tell_nested_split("~/data", paths, labels, ["train", "test"] * 4, "~/data", log, facts) == 2
     assert facts == {"subfolders_in_both": 2} and len({str(c) for c in calls if str(c).startswith("~")}) == 1
     assert len([c for c in calls if str(c) == "~/data"]) == 1
+
+
+
+def test_validation_on_nested_sub_folders_is_said_with_the_test_split_and_made_a_warning(tmp_path, caplog):
+    """Session 56 (walk 56E's note): with validation= the hint spoke of the test split only, and at info level when the
+    test draw kept the sub-folders apart, though the validation draw holds out training clips one by one (the sub-folders
+    are no groups it knows): now it says so, and names the fix for both splits."""
+    from mmdistill.modalities.groups import tell_nested_split
+
+    log = logging.getLogger("mmdistill.test")
+    paths = [tmp_path / c / f"spk{s}" / f"t{t}.wav" for c in ("a", "b") for s in (1, 2) for t in (0, 1)]
+    labels = [p.parent.parent.name for p in paths]
+    apart = ["train"] * 2 + ["test"] * 2 + ["train"] * 2 + ["test"] * 2
+    with caplog.at_level(logging.INFO):
+        assert tell_nested_split(str(tmp_path), paths, labels, apart, tmp_path, log, validation=0.2) == 0
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"validation=0.2 {VALIDATION_HINT}" in caplog.text
+    assert caplog.text.rstrip().endswith(HINT + " (of the test and the validation split)")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert tell_nested_split(str(tmp_path), paths, labels, ["train", "test"] * 4, tmp_path, log, validation=0.25) == 2
+    assert "in both the training and the test split" in caplog.text
+    assert f"validation=0.25 {VALIDATION_HINT} (the validation clips likewise)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # no validation: as before
+        tell_nested_split(str(tmp_path), paths, labels, apart, tmp_path, log)
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "validation=" not in caplog.text
+
+
+def test_the_video_and_audio_adapters_pass_their_validation_to_the_hint(tmp_path, caplog):
+    """Each caller passes the config's validation (video: load_clip_folder's, through the adapter; audio:
+    load_audio_dataset's)."""
+    sf = pytest.importorskip("soundfile")
+    from mmdistill.modalities.audio.datasets import tone_clip
+    from mmdistill.recipes import audio_dm, video_dm
+
+    for cls in ("jump", "wave"):
+        for a in range(1, 4):
+            (tmp_path / "videos" / cls / f"actor{a}").mkdir(parents=True, exist_ok=True)
+            for t in range(3):
+                (tmp_path / "videos" / cls / f"actor{a}" / f"clip{t}.avi").write_bytes(b"")  # read after the hint: refused
+    cfg = video_dm.RECIPE.config(dataset="folder", data_root=str(tmp_path / "videos"), test_fraction=0.4, validation=0.3,
+                                 num_frames=2, frame_gap=1, frame_size=8, cache=False, progress=False)
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError, match="no decodable clip"):
+        video_dm.RECIPE.get_modality().load(cfg)
+    assert f"validation=0.3 {VALIDATION_HINT}" in caplog.text
+    caplog.clear()
+    rng = np.random.default_rng(0)
+    for kind, cls in (("rising", "low"), ("steady", "high")):
+        for s in range(1, 4):
+            (tmp_path / "sounds" / cls / f"speaker{s}").mkdir(parents=True, exist_ok=True)
+            for t in range(3):
+                sf.write(tmp_path / "sounds" / cls / f"speaker{s}" / f"take{t}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+    cfg = audio_dm.RECIPE.config(dataset="folder", data_root=str(tmp_path / "sounds"), test_fraction=0.3, validation=0.3,
+                                 sample_rate=8000, duration=0.25, progress=False)
+    with caplog.at_level(logging.WARNING):
+        audio_dm.RECIPE.get_modality().load(cfg)
+    assert f"validation=0.3 {VALIDATION_HINT}" in caplog.text

@@ -144,6 +144,7 @@ def load_audio_dataset(
     split_seed: int | None = None,
     group_by: str | None = None,
     test_fold: int | None = None,
+    validation: float = 0.0,
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
@@ -179,6 +180,8 @@ def load_audio_dataset(
         test_fold: the official fold held out of ``esc50``/``esc10`` (1-5) or ``urbansound8k`` (1-10); None: the last
             (:data:`~.folds.RELEASES`). A value for any other dataset is a ConfigError. Recorded as the load report's
             ``test_fold`` and the dataset's ``split_rule``.
+        validation: the fraction of the training clips a recipe's ``validation`` holds out later (0: none); only said:
+            clips in sub-folders of class folders without ``group_by`` are held out one by one (:func:`~..groups.tell_nested_split`).
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.
         check_memory: refuse, before decoding, a set whose waveforms and FD-MFCC maps cannot fit in the host's available
@@ -252,7 +255,8 @@ def load_audio_dataset(
         warn_recordings_in_both(read, test.tolist(), report)
         if found.needs_split:  # clips in sub-folders of class folders, drawn clip by clip: said as video and AV say it
             sides = ["test" if t else "train" for t in test.tolist()]
-            tell_nested_split(str(root), [it.name for it in read], [it.label for it in read], sides, root, log, report.facts)
+            tell_nested_split(str(root), [it.name for it in read], [it.label for it in read], sides, root, log, report.facts,
+                              validation=validation)
     if not train.any():
         raise DataError(f"dataset {key!r} at {root}: no readable training clips")
     if not test.any():

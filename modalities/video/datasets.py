@@ -157,7 +157,8 @@ def _float_clips(u8: dict[str, Tensor], mapped: bool = False) -> tuple[Tensor, T
 def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSampling = FrameSampling(), split_file: str | None = None,
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True, split_seed: int | None = None, check_memory: bool = True,
-                     progress: bool = False, group_by: str | None = None, split_number: int | None = None) -> VideoSet:
+                     progress: bool = False, group_by: str | None = None, split_number: int | None = None,
+                     validation: float = 0.0) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -175,7 +176,8 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     while the clips are decoded (not on a cache hit). ``group_by`` (``ucf`` or a regular expression over file names,
     :mod:`.groups`): class folders hold out whole recordings, and a given split with one on both sides is refused.
     ``split_number``: which of HMDB51's three splits its split folder as ``split_file`` gives (:mod:`.split_hmdb`);
-    None (not given): 1, or the split of the one split file given."""
+    None (not given): 1, or the split of the one split file given. ``validation``: the fraction of the training clips a
+    recipe's ``validation`` holds out later (0: none), only said where clips in sub-folders are drawn one by one."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     if kind == "frames" and sampling.sample_fps:
@@ -195,7 +197,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     log.info("video layout under %s: %s", root, layout)
     if not group_by and facts.get("split_drawn"):  # clips in sub-folders of class folders, drawn clip by clip: say so
         tell_nested_split(str(root), [it.path for it in items], [it.label for it in items], [it.split for it in items], root,
-                          log, report.facts)
+                          log, report.facts, validation=validation)
     if not items:
         raise DataError(f"no clips found under {root} (expected {'video files' if kind == 'files' else 'folders of frame images'} "
                         "in one sub-folder per class, or a CSV path,label,split)"
