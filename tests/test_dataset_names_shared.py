@@ -43,7 +43,7 @@ def test_audio_visual_name_in_capitals_is_the_built_in_and_a_typo_names_the_clos
 
     assert canonical_dataset("Tones-Digits ") == "tones-digits"
     with pytest.raises(ConfigError, match=r"unknown audio-visual dataset 'tone-digits' \(did you mean tones-digits\?\); choose "
-                       r"from tones-digits, csv, video or a name given to register_tensors") as err:
+                       r"from tones-digits, csv, video, ave, vggsound, vggsound-10k, music-21 or a name given to register_tensors") as err:
         load_pairs(SimpleNamespace(dataset="tone-digits", group_by=None))
     assert err.value.key == "dataset"
 
