@@ -7,6 +7,7 @@ expected files."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,46 @@ def test_release_names_carry_their_licences_on_the_card():
         facts = MODALITY.dataset_facts(name)
         assert facts["licence"] and facts["licence_id"] in ("unknown", "other"), name
     assert "CC BY 4.0" in MODALITY.dataset_facts("vggsound-10k")["licence"]
+
+
+def _broken_reader(decord, broken: Path, fail):
+    """decord's VideoReader, whose frame ``i`` of the clip ``broken`` raises where ``fail(i)`` (a download cut short:
+    its header opens, its later frames do not decode)."""
+    real = decord.VideoReader
+
+    class Reader:
+        def __init__(self, path, *a, **kw):
+            self._vr, self._path = real(path, *a, **kw), Path(path)
+
+        def __len__(self):
+            return len(self._vr)
+
+        def get_avg_fps(self):
+            return self._vr.get_avg_fps()
+
+        def __getitem__(self, i):
+            if self._path == broken and fail(i):
+                raise decord.DECORDError("Error sending a packet for decoding")
+            return self._vr[i]
+    return Reader
+
+
+def test_a_release_clip_whose_frame_cannot_be_decoded_is_skipped_and_named(tmp_path, monkeypatch, caplog):
+    """Before: a clip whose video opened but whose frame of an event second did not decode (a download cut short)
+    stopped the whole load with decord's traceback; the folder-of-clips reader skips such a clip, naming it."""
+    decord = pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _ave(tmp_path / "AVE_Dataset")
+    broken = root / "AVE" / "c0v0xxxxxx.avi"
+    monkeypatch.setattr(decord, "VideoReader", _broken_reader(decord, broken, lambda i: i >= 20))  # the second event second's
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="ave", data_root=str(root)))
+    assert len(data.train) == 6 and len(data.test) == 4 and data.meta["load_report"]["counts"]["unreadable"] == 1
+    assert f"{broken} (frame 24 (2.375 s) cannot be decoded: Error sending a packet for decoding)" in caplog.text
+    train = root / "trainSet.txt"
+    train.write_text("".join(line for line in train.read_text(encoding="utf-8").splitlines(True) if "takendown" not in line),
+                     encoding="utf-8")  # strict refuses a listed clip with no file first
+    with pytest.raises(DataError, match="c0v0xxxxxx.avi .*frame 24.*strict mode"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(root), strict=True))
+

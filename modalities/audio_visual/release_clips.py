@@ -71,7 +71,8 @@ def index_clips(root: Path) -> dict[str, list[Path]]:
 def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[list[tuple[torch.Tensor, Clip, Window]], str]:
     """The pairs of clip ``path``: per window its frame (C, h, w) in [0, 1] (the frame nearest the window's frame time)
     and its sound (mono, the track's own rate; the part of the window the track holds). Returns ``(pairs, "")``, or
-    ``([], why)`` when the clip cannot be read or holds no sound in a window."""
+    ``([], why)`` when the clip cannot be read (its video or its sound track, or a window's frame: a download cut
+    short) or holds no sound in a window."""
     import decord
 
     from ..video.decode import _native_lines, _native_stderr
@@ -100,9 +101,12 @@ def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[lis
         sound = samples[int(round(w[0] * rate)):int(round(w[1] * rate))]
         if sound.size == 0:
             return [], f"no sound in {w[0]:g}-{w[1]:g} s (its track lasts {length:.2f} s)"
-        with _native_stderr(native):
-            index = min(n - 1, max(0, int(round(w[2] * fps)))) if fps > 0 else n // 2
-            frame = torch.from_numpy(vr[index].asnumpy()).permute(2, 0, 1).float() / 255.0
+        index = min(n - 1, max(0, int(round(w[2] * fps)))) if fps > 0 else n // 2
+        try:
+            with _native_stderr(native):
+                frame = torch.from_numpy(vr[index].asnumpy()).permute(2, 0, 1).float() / 255.0
+        except Exception as exc:  # noqa: BLE001 - a download cut short opens, and its later frames raise DECORDError
+            return [], f"frame {index} ({w[2]:g} s) cannot be decoded: {_decord_why(native, exc, path)}"
         out.append((frame, Clip(sound.copy(), rate), w))
     for line in _native_lines(native, path):
         log.debug("decord on %s: %s", path, line)
