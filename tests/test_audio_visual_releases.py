@@ -198,3 +198,25 @@ def test_a_release_clip_whose_frame_cannot_be_decoded_is_skipped_and_named(tmp_p
     with pytest.raises(DataError, match="c0v0xxxxxx.avi .*frame 24.*strict mode"):
         MODALITY.load(_cfg(dataset="ave", data_root=str(root), strict=True))
 
+
+def test_a_release_clip_whose_sample_rate_cannot_be_told_is_named_so_not_as_silent(tmp_path, monkeypatch, caplog):
+    """Before: a clip whose sound track decoded but whose resampling (how its rate is measured) failed was skipped as
+    having "no audio track"; the folder-of-clips reader names the rate."""
+    decord = pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _ave(tmp_path / "AVE_Dataset")
+    broken = root / "AVE" / "c1v1xxxxxx.avi"
+    real = decord.AudioReader
+
+    def reader(path, *a, sample_rate=44100, **kw):
+        if Path(path) == broken and sample_rate != -1:  # the second decoding, resampled to measure the track's rate
+            raise decord.DECORDError("resampler failed")
+        return real(path, *a, sample_rate=sample_rate, **kw)
+
+    monkeypatch.setattr(decord, "AudioReader", reader)
+    with caplog.at_level(logging.WARNING):
+        data = MODALITY.load(_cfg(dataset="ave", data_root=str(root)))
+    assert len(data.train) == 6 and data.meta["load_report"]["counts"]["unreadable"] == 1
+    assert f"{broken} (cannot tell the audio track's sample rate: resampler failed)" in caplog.text
+    assert "no audio track" not in caplog.text

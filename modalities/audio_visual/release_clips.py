@@ -71,8 +71,8 @@ def index_clips(root: Path) -> dict[str, list[Path]]:
 def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[list[tuple[torch.Tensor, Clip, Window]], str]:
     """The pairs of clip ``path``: per window its frame (C, h, w) in [0, 1] (the frame nearest the window's frame time)
     and its sound (mono, the track's own rate; the part of the window the track holds). Returns ``(pairs, "")``, or
-    ``([], why)`` when the clip cannot be read (its video or its sound track, or a window's frame: a download cut
-    short) or holds no sound in a window."""
+    ``([], why)`` when the clip cannot be read (its video, its sound track or its rate, or a window's frame: a download
+    cut short) or holds no sound in a window."""
     import decord
 
     from ..video.decode import _native_lines, _native_stderr
@@ -89,12 +89,16 @@ def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[lis
     try:
         with _native_stderr(native):
             samples = np.asarray(decord.AudioReader(str(path), sample_rate=-1, mono=True)[:].asnumpy(), dtype=np.float32).reshape(-1)
-            rate = _stream_rate(decord, str(path), samples.size) if samples.size else 0
     except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
         _native_lines(native, path)
         return [], "no audio track"
     if samples.size == 0 or not np.isfinite(samples).all():
         return [], "empty audio track" if samples.size == 0 else "audio track holds NaN or infinite samples"
+    try:
+        with _native_stderr(native):
+            rate = _stream_rate(decord, str(path), samples.size)
+    except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream (said as the folder of clips says it)
+        return [], f"cannot tell the audio track's sample rate: {_decord_why(native, exc, path)}"
     length = samples.size / rate
     out = []
     for w in windows(length):
