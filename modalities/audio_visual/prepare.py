@@ -56,7 +56,7 @@ def audio_of(meta: Mapping[str, Any], audio: Sequence[str | Path] | Tensor, samp
 def frames_of(meta: Mapping[str, Any], images: Sequence[str | Path] | Tensor, image_size: int | None = None) -> Tensor:
     """Image files, or frames (N, C, h, w) uint8 or floats in [0, 1] as :func:`~.loaders.register_tensors` takes them
     (C 1 or 3), as the set's scaled frames (N, C, S, S), C the set's channels (grey or RGB)."""
-    from .loaders import _read_image
+    from .frame_images import _read_image
 
     mean, std = (torch.tensor([float(v) for v in meta[k]]) for k in ("image_mean", "image_std"))
     size = image_size if image_size is not None else meta.get("image_size")

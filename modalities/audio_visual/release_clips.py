@@ -76,7 +76,7 @@ def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[lis
     import decord
 
     from ..video.decode import _native_lines, _native_stderr
-    from .loaders import _decord_why, _stream_rate
+    from .decord_clips import _decord_why, _stream_rate
 
     native: list[str] = []
     try:
@@ -124,7 +124,7 @@ def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Lis
     holds a clip's seconds out together). ``unused`` entries and clips with no file are named in ``report``
     (``missing``; ``cfg.strict``: a DataError naming them). DataError naming ``layout`` (the release's expected files)
     when no listed clip has a file under ``root``."""
-    from .loaders import RawPair
+    from .raw_pairs import RawPair
 
     if importlib.util.find_spec("decord") is None:  # the clips are read with it
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"")

@@ -31,8 +31,9 @@ RELEASE_NAMES = ("ave", "vggsound", "vggsound-10k", "music-21")
 
 def load_release(name: str, cfg: Any) -> AVData:
     """Dataset ``name`` of :data:`RELEASE_NAMES` from ``cfg.data_root``, featurised as the other audio-visual files are
-    (:func:`.loaders.featurise`); the load report names the ``missing``, ``unused`` and unreadable clips."""
-    from .loaders import _hold_out, featurise
+    (:func:`.raw_pairs.featurise`); the load report names the ``missing``, ``unused`` and unreadable clips."""
+    from .pair_split import _hold_out
+    from .raw_pairs import featurise
     from .release_clips import read_listed
     from ..sources import warn_unused_split_config
 
@@ -51,7 +52,7 @@ def load_release(name: str, cfg: Any) -> AVData:
     report.facts["layout"] = name
     data = featurise(name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
     if drawn:
-        from .loaders import SPLIT_RULE
+        from .pair_split import SPLIT_RULE
 
         data.meta["split_rule"] = SPLIT_RULE
     return data

@@ -1,0 +1,134 @@
+"""In-memory pairs loadable by name (:func:`register_tensors`) and the dataset names they share with the built-in
+sources (:data:`BUILT_IN`, which no registered set may take; :func:`canonical_dataset`); :func:`_from_tensors` makes a
+registered set's :class:`~.data.AVData` (log-mel spectrograms of the waveforms, the frames resized)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.load_report import LoadReport
+from mmdistill.modality import registration_name
+
+from ..artifacts import check_class_ids, classes_without_test
+from ..audio.decode import fix_length
+from ..sources import dataset_name
+from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
+from .raw_pairs import _log_lengths, _meta
+from .releases import RELEASE_NAMES
+
+log = logging.getLogger(__name__)
+
+
+BUILT_IN = ("tones-digits", "csv", "video", *RELEASE_NAMES)  # the releases: .releases
+
+
+#: in-memory sets registered by API users (:func:`register_tensors`): name -> AVData-making arguments
+_TENSOR_SETS: dict[str, dict[str, Any]] = {}
+
+
+def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_train: Tensor, audio_test: Tensor, image_test: Tensor,
+                     y_test: Tensor, classes: list[str] | None = None) -> str:
+    """Make in-memory pairs loadable as ``dataset=name``: waveforms (N, T), float amplitudes in [-1, 1] at the config's
+    ``sample_rate`` (integer PCM is refused: ``pcm.float() / 32768`` scales int16), frames (N, C, h, w) in [0, 1] (or
+    uint8), class ids (N,) 0..K-1 with every class in ``y_train`` (K = the number of ``classes`` names, a list, or the
+    largest label + 1); other input is a DataError here naming the argument. All-zero waveforms and ones beyond [-1, 1] are kept, counted in a
+    warning. The tensors are copied, detached from autograd: later edits of the caller's tensors do not change the
+    registered set. Returns ``name``."""
+    registration_name("register_tensors", name, lambda n: f"{n!r} is a built-in dataset name ({n.strip().lower()}); choose another"
+                      if n.strip().lower() in BUILT_IN else None)  # any spelling: a registered "CSV" took that spelling over from the CSV loader
+    args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
+            "image_test": image_test, "y_test": y_test}
+    for arg, t in args.items():
+        if not isinstance(t, Tensor):
+            raise DataError(f"register_tensors({name!r}): {arg} must be a torch.Tensor, got {type(t).__name__} "
+                            "(torch.from_numpy converts an array)")
+    snap = {arg: t.detach().clone() for arg, t in args.items()}  # the caller's tensors are neither kept nor differentiated
+    for what in ("train", "test"):
+        a, i, y = snap[f"audio_{what}"], snap[f"image_{what}"], snap[f"y_{what}"]
+        where = f"register_tensors({name!r}): {what}"
+        if a.dim() != 2 or i.dim() != 4 or y.dim() != 1 or not len(a) == len(i) == len(y):
+            raise DataError(f"{where} needs audio (N, T), frames (N, C, h, w) and labels (N,) of one N; got "
+                            f"{tuple(a.shape)}, {tuple(i.shape)}, {tuple(y.shape)}")
+        if len(y) == 0:
+            raise DataError(f"{where} holds no pairs")
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise DataError(f"{where}: labels must be integer class ids, got dtype {y.dtype}")
+        if not a.is_floating_point():
+            raise DataError(f"{where}: audio_{what} must be float waveforms with amplitudes in [-1, 1], got dtype {a.dtype} "
+                            "(int16 PCM: pcm.float() / 32768; uint8 PCM: (pcm.float() - 128) / 128)")
+        for side, t in (("audio", a), ("frames", i)):
+            if t.is_floating_point():
+                rows = (~torch.isfinite(t.reshape(len(t), -1))).any(dim=1).nonzero().flatten().tolist()
+                if rows:
+                    raise DataError(f"{where} {side} hold NaN or infinite values in {len(rows)} pair(s): rows {rows[:10]}"
+                                    f"{' ...' if len(rows) > 10 else ''}")
+        if i.dtype != torch.uint8:
+            if not i.is_floating_point():
+                raise DataError(f"{where}: frames must be floats in [0, 1] or uint8, got dtype {i.dtype}")
+            lo, hi = float(i.min()), float(i.max())
+            if lo < -1e-3 or hi > 1.0 + 1e-3:
+                raise DataError(f"{where}: float frames must lie in [0, 1] (uint8 for 0..255), got values in [{lo:g}, {hi:g}]")
+    names = check_class_ids(f"register_tensors({name!r})", snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained
+    for what in ("train", "test"):
+        i = snap[f"image_{what}"]
+        if i.shape[1] not in (1, 3) and i.shape[-1] in (1, 3):
+            log.warning("register_tensors(%r): image_%s has shape %s, read as (N, C, h, w) with C = %d channels; frames in "
+                        "(N, h, w, C) layout need .permute(0, 3, 1, 2)", name, what, tuple(i.shape), i.shape[1])
+    for what in ("train", "test"):
+        a = snap[f"audio_{what}"]
+        silent = (a == 0).all(dim=1).nonzero().flatten().tolist()
+        if silent:
+            log.warning("register_tensors(%r): %s: kept %d all-zero audio clip(s) (digital silence) of %d: rows %s%s", name, what,
+                        len(silent), len(a), silent[:10], " ..." if len(silent) > 10 else "")
+        loud = (a.abs() > 1.0 + 1e-3).any(dim=1).nonzero().flatten().tolist()
+        if loud:
+            log.warning("register_tensors(%r): %s: %d waveform(s) of %d reach beyond [-1, 1] (up to %.4g; rows %s%s), kept as "
+                        "they are; integer PCM made float without scaling? (int16: pcm.float() / 32768)", name, what, len(loud),
+                        len(a), float(a.abs().max()), loud[:10], " ..." if len(loud) > 10 else "")
+    _TENSOR_SETS[name] = dict(audio=(snap["audio_train"], snap["audio_test"]), image=(snap["image_train"], snap["image_test"]),
+                              y=(snap["y_train"], snap["y_test"]), classes=names)
+    return name
+
+
+def canonical_dataset(name: object) -> str:
+    """``name`` itself when :func:`register_tensors` registered it (as spelt), else stripped and lower-cased, one of
+    :data:`BUILT_IN`; ConfigError (key ``dataset``) naming the closest built-in names and the registered ones for another
+    name or a value that is not a string (:func:`~modalities.sources.dataset_name`)."""
+    if isinstance(name, str) and name in _TENSOR_SETS:
+        return name
+    registered = ", ".join(sorted(_TENSOR_SETS)) or "none registered"
+    return dataset_name(name, BUILT_IN, {}, "audio-visual", also=f"or a name given to register_tensors ({registered})")
+
+
+def _from_tensors(name: str, cfg: Any) -> AVData:
+    spec = _TENSOR_SETS[name]
+    params = cfg.feature_params()
+    n = int(round(cfg.duration * cfg.sample_rate))
+    parts = []
+    for s in (0, 1):
+        y = spec["y"][s].long()
+        check_pair_labels(y, len(spec["classes"]), f"register_tensors({name!r})")
+        img = spec["image"][s]
+        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+        waves = fix_length(spec["audio"][s].float(), n)
+        parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
+    c_train, c_test = parts[0][1].shape[1], parts[1][1].shape[1]
+    if c_train != c_test:  # the file loaders refuse grey next to colour frames too (image_tensor)
+        raise DataError(f"register_tensors({name!r}): image_train has {c_train} channel(s) per frame and image_test "
+                        f"{c_test}: a network trained on one cannot read the other; give both splits the same channels, "
+                        "or pass image_channels=1 or 3 to convert every frame to grey or RGB")
+    lengths = [spec["audio"][s].shape[-1] for s in (0, 1) for _ in range(len(spec["y"][s]))]
+    _log_lengths(name, lengths, n, cfg)  # in memory: logged, no load report
+    report = LoadReport()  # in memory: a load report only to state a class the test split lacks (the card's fact)
+    classes_without_test(name, spec["classes"], parts[0][2], parts[1][2], "y_test holds no label of it; add test pairs of it "
+                         "to score it", report, what="pair")
+    meta = {**_meta(cfg, n), **({"load_report": report.as_dict()} if report.facts else {})}
+    return normalise_pairs(name, spec["classes"], parts[0], parts[1], meta, cfg.scaling)
+
+
+__all__ = ["BUILT_IN", "canonical_dataset", "register_tensors"]
