@@ -220,3 +220,20 @@ def test_a_release_clip_whose_sample_rate_cannot_be_told_is_named_so_not_as_sile
     assert len(data.train) == 6 and data.meta["load_report"]["counts"]["unreadable"] == 1
     assert f"{broken} (cannot tell the audio track's sample rate: resampler failed)" in caplog.text
     assert "no audio track" not in caplog.text
+
+
+def test_one_clip_reader_serves_the_folder_of_clips_and_the_releases(tmp_path):
+    """The folder of clips and the release readers read a clip with one function (they held two copies of it)."""
+    decord = pytest.importorskip("decord")
+    from avi_files import write_avi
+
+    from mmdistill.modalities.audio_visual.decord_clips import open_clip
+
+    _clip(tmp_path / "a.avi", 2.0, 300.0)
+    tracks, why = open_clip(decord, tmp_path / "a.avi", middle=True)
+    assert why == "" and tracks.rate == RATE and tracks.samples.size == 2 * RATE and tracks.fps == 10 and len(tracks.video) == 20
+    assert tracks.middle.shape == (3, 16, 40) and abs(float(tracks.middle.mean()) * 255 - 20) < 3  # frame 10: brightness 20
+    assert bool((tracks.frame(10) == tracks.middle).all())
+    assert open_clip(decord, tmp_path / "a.avi")[0].middle is None
+    write_avi(tmp_path / "silent.avi", [np.zeros((16, 40, 3), dtype=np.uint8)] * 4)
+    assert open_clip(decord, tmp_path / "silent.avi") == (None, "no audio track")

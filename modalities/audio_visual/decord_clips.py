@@ -1,12 +1,92 @@
-"""decord's side of reading a clip with sound: why it failed, in words (:func:`_decord_why`), and the sample rate of
-a sound track, which decord does not report (:func:`_stream_rate`, :func:`_native_rate`)."""
+"""decord's side of reading a clip with sound: one clip's video and sound track opened (:func:`open_clip`, what the
+folder of clips, :mod:`.video_pairs`, and the released layouts, :mod:`.release_clips`, read a clip with), why decord
+failed, in words (:func:`_decord_why`), and the sample rate of a sound track, which decord does not report
+(:func:`_stream_rate`, :func:`_native_rate`)."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from torch import Tensor
+
 from mmdistill.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipTracks:
+    """A clip with sound that decord opened (:func:`open_clip`): ``video`` its ``VideoReader`` (``len(video)`` frames,
+    ``fps`` a second, 0 when the file gives no rate), ``samples`` its sound track (mono float32, finite, not empty) at
+    ``rate`` Hz, ``middle`` its middle frame (C, h, w) in [0, 1] when asked for, and ``native`` decord's C++ lines
+    captured while reading it (:func:`~..video.decode._native_stderr`)."""
+
+    video: Any
+    fps: float
+    samples: np.ndarray
+    rate: int
+    middle: Tensor | None
+    native: list[str]
+
+    def frame(self, index: int) -> Tensor:
+        """Frame ``index`` as (C, h, w) float in [0, 1], decord's lines captured; raises decord's error (a download cut
+        short opens, and its later frames do not decode)."""
+        from ..video.decode import _native_stderr
+
+        with _native_stderr(self.native):
+            return _frame(self.video, index)
+
+    def log_native(self, path: Path) -> None:
+        """Log decord's lines captured while reading ``path`` at DEBUG (ffmpeg's too; another thread's written back)."""
+        from ..video.decode import _native_lines
+
+        for line in _native_lines(self.native, path):
+            log.debug("decord on %s: %s", path, line)
+
+
+def _frame(video: Any, index: int) -> Tensor:
+    """Frame ``index`` of decord's ``video`` as (C, h, w) float in [0, 1]."""
+    return torch.from_numpy(video[index].asnumpy()).permute(2, 0, 1).float() / 255.0
+
+
+def open_clip(decord: Any, path: Path, middle: bool = False) -> tuple[ClipTracks | None, str]:
+    """Clip ``path`` opened with ``decord`` (the module): ``(tracks, "")``, or ``(None, why)`` when it has no readable
+    video stream (its ``middle`` frame decoded with it when asked for), no audio track, an empty one or one holding NaN
+    or infinite samples, or a sound track whose sample rate cannot be measured (:func:`_stream_rate`). The sound track
+    is read mono at its own rate; decord's C++ lines are kept off the terminal (the reason of a clip that does not open
+    is its last line: :func:`_decord_why`)."""
+    from ..video.decode import _native_lines, _native_stderr
+
+    native: list[str] = []  # decord's C++ lines while it reads this clip
+    try:
+        with _native_stderr(native):
+            vr = decord.VideoReader(str(path))
+            frame = _frame(vr, len(vr) // 2) if middle else None
+            fps = float(vr.get_avg_fps())
+    except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError
+        return None, f"no readable video stream: {_decord_why(native, exc, path)}"
+    try:
+        with _native_stderr(native):
+            ar = decord.AudioReader(str(path), sample_rate=-1, mono=True)
+            samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
+    except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
+        _native_lines(native, path)
+        return None, "no audio track"
+    if samples.size == 0:
+        return None, "empty audio track"
+    if not np.isfinite(samples).all():
+        return None, "audio track holds NaN or infinite samples"
+    try:
+        with _native_stderr(native):
+            rate = _stream_rate(decord, str(path), samples.size)
+    except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream
+        return None, f"cannot tell the audio track's sample rate: {_decord_why(native, exc, path)}"
+    return ClipTracks(vr, fps, samples, rate, frame, native), ""
 
 
 def _decord_why(native: list[str], exc: BaseException, path: Path) -> str:
@@ -50,4 +130,4 @@ def _native_rate(num_samples: int, duration: float) -> int:
     return nearest if abs(nearest - est) <= 0.005 * nearest else int(round(est))
 
 
-__all__ = ["PROBE_RATE", "STANDARD_RATES"]
+__all__ = ["ClipTracks", "PROBE_RATE", "STANDARD_RATES", "open_clip"]

@@ -7,7 +7,7 @@ A release's annotation file (:mod:`.ave_lists`, :mod:`.vggsound_lists`, :mod:`.m
 the user's own copies are looked up by file name anywhere under the root (:func:`index_clips`). A listed clip with no
 file is *missing* (taken down, never fetched): named in the log and the load report, never dropped silently
 (``strict``: an error); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one (``unreadable``).
-Frames and sound are decoded with decord, as :func:`.loaders._read_video` reads a clip."""
+Frames and sound are decoded with decord, as the folder of clips reads a clip (:func:`.decord_clips.open_clip`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from mmdistill.errors import ConfigError, DataError
@@ -75,30 +74,12 @@ def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[lis
     cut short) or holds no sound in a window."""
     import decord
 
-    from ..video.decode import _native_lines, _native_stderr
-    from .decord_clips import _decord_why, _stream_rate
+    from .decord_clips import _decord_why, open_clip
 
-    native: list[str] = []
-    try:
-        with _native_stderr(native):
-            vr = decord.VideoReader(str(path))
-            fps = float(vr.get_avg_fps())
-            n = len(vr)
-    except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError
-        return [], f"no readable video stream: {_decord_why(native, exc, path)}"
-    try:
-        with _native_stderr(native):
-            samples = np.asarray(decord.AudioReader(str(path), sample_rate=-1, mono=True)[:].asnumpy(), dtype=np.float32).reshape(-1)
-    except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
-        _native_lines(native, path)
-        return [], "no audio track"
-    if samples.size == 0 or not np.isfinite(samples).all():
-        return [], "empty audio track" if samples.size == 0 else "audio track holds NaN or infinite samples"
-    try:
-        with _native_stderr(native):
-            rate = _stream_rate(decord, str(path), samples.size)
-    except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream (said as the folder of clips says it)
-        return [], f"cannot tell the audio track's sample rate: {_decord_why(native, exc, path)}"
+    tracks, why = open_clip(decord, path)
+    if tracks is None:
+        return [], why
+    samples, rate, fps, n = tracks.samples, tracks.rate, tracks.fps, len(tracks.video)
     length = samples.size / rate
     out = []
     for w in windows(length):
@@ -107,13 +88,11 @@ def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[lis
             return [], f"no sound in {w[0]:g}-{w[1]:g} s (its track lasts {length:.2f} s)"
         index = min(n - 1, max(0, int(round(w[2] * fps)))) if fps > 0 else n // 2
         try:
-            with _native_stderr(native):
-                frame = torch.from_numpy(vr[index].asnumpy()).permute(2, 0, 1).float() / 255.0
+            frame = tracks.frame(index)
         except Exception as exc:  # noqa: BLE001 - a download cut short opens, and its later frames raise DECORDError
-            return [], f"frame {index} ({w[2]:g} s) cannot be decoded: {_decord_why(native, exc, path)}"
+            return [], f"frame {index} ({w[2]:g} s) cannot be decoded: {_decord_why(tracks.native, exc, path)}"
         out.append((frame, Clip(sound.copy(), rate), w))
-    for line in _native_lines(native, path):
-        log.debug("decord on %s: %s", path, line)
+    tracks.log_native(path)
     return out, ""
 
 

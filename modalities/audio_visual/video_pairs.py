@@ -9,16 +9,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport, relative_name
 
 from ..artifacts import one_spelling_per_label
 from ..audio.decode import BadFile, Clip, describe_bad
 from ..groups import tell_nested_split
-from .decord_clips import _decord_why, _stream_rate
+from .decord_clips import open_clip
 from .folder_groups import AV_SPLIT_HINT, redraw_groups
 from .pair_split import _hold_out
 from .raw_pairs import RawPair, _natural
@@ -44,10 +41,9 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
     """(pairs, every class the layout names, the skipped clips, the clips whose sound track and video differ in
     length by more than 10 % and 0.1 s: logged, kept): see :func:`read_video_pairs`. ``report`` (when given)
     receives what the layout does not use (``ignored``: files that are not clips of the layout and hidden entries;
-    ``unused``) and the facts ``layout`` and ``split_drawn``. decord's C++ log lines are captured (the video loader's
-    :func:`~..video.decode._native_stderr`): the reason of a clip that does not open is its last line."""
+    ``unused``) and the facts ``layout`` and ``split_drawn``. Each clip is read by :func:`~.decord_clips.open_clip`
+    (decord's C++ log lines captured: the reason of a clip that does not open is its last line)."""
     from ..video.datasets import discover
-    from ..video.decode import _native_lines, _native_stderr
     from ..video.train_groups import clip_groups
 
     try:
@@ -64,42 +60,16 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         if it.path.suffix.lower() == ".gif":  # listed by the video layout (read with Pillow there); decord cannot open one
             bad.append(BadFile(str(it.path), NO_SOUND_GIF))
             continue
-        native: list[str] = []  # decord's C++ lines while it reads this clip
-        try:
-            with _native_stderr(native):
-                vr = decord.VideoReader(str(it.path))
-                frame = torch.from_numpy(vr[len(vr) // 2].asnumpy()).permute(2, 0, 1).float() / 255.0
-                fps = float(vr.get_avg_fps())
-            video_s = len(vr) / fps if fps > 0 else None
-        except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError
-            bad.append(BadFile(str(it.path), f"no readable video stream: {_decord_why(native, exc, it.path)}"))
+        tracks, why = open_clip(decord, it.path, middle=True)
+        if tracks is None:
+            bad.append(BadFile(str(it.path), why))
             continue
-        try:
-            with _native_stderr(native):
-                ar = decord.AudioReader(str(it.path), sample_rate=-1, mono=True)
-                samples = np.asarray(ar[:].asnumpy(), dtype=np.float32).reshape(-1)
-        except Exception:  # noqa: BLE001 - a file without an audio stream raises DECORDError
-            _native_lines(native, it.path)
-            bad.append(BadFile(str(it.path), "no audio track"))
-            continue
-        if samples.size == 0:
-            bad.append(BadFile(str(it.path), "empty audio track"))
-            continue
-        if not np.isfinite(samples).all():
-            bad.append(BadFile(str(it.path), "audio track holds NaN or infinite samples"))
-            continue
-        try:
-            with _native_stderr(native):
-                rate = _stream_rate(decord, str(it.path), samples.size)
-        except Exception as exc:  # noqa: BLE001 - decord's resampler failed on this stream
-            bad.append(BadFile(str(it.path), f"cannot tell the audio track's sample rate: {_decord_why(native, exc, it.path)}"))
-            continue
-        for line in _native_lines(native, it.path):
-            log.debug("decord on %s: %s", it.path, line)
-        audio_s = samples.size / rate
+        tracks.log_native(it.path)
+        video_s = len(tracks.video) / tracks.fps if tracks.fps > 0 else None
+        audio_s = tracks.samples.size / tracks.rate
         if video_s is not None and abs(audio_s - video_s) > max(0.1, 0.1 * max(audio_s, video_s)):
             mismatched.append(f"{it.path} (sound {audio_s:.2f} s, video {video_s:.2f} s)")
-        pairs.append(RawPair(str(it.path), Clip(samples, rate), frame, it.label, it.split, str(it.path)))
+        pairs.append(RawPair(str(it.path), Clip(tracks.samples, tracks.rate), tracks.middle, it.label, it.split, str(it.path)))
     if bad:
         msg = f"{root}: {describe_bad(bad, what='unreadable clip')} (of {len(items)} clips)"
         if cfg.strict:
