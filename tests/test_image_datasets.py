@@ -72,20 +72,21 @@ def test_aliases_and_unknown_name():
         load_image_dataset("digits", test_fraction=1.0)
 
 
-def test_images_in_memory_as_dataset_get_a_short_message_with_the_imagefolder_route():
+def test_images_in_memory_as_dataset_get_a_short_message_with_the_register_tensors_route():
     """A tensor passed as ``dataset`` gave "unknown image dataset 'tensor([[[[0.5457, ..." with the whole repr (2,690
-    characters). Now a short message: a dataset name is expected, and images in memory go through an ImageFolder (a
-    recipe's config refuses a tensor for the string key first: tests/test_config.py)."""
+    characters). Now a short message: a dataset name is expected, and images in memory are given one by
+    ``register_tensors`` (walk 56H; before, an ImageFolder written to disk was the route) (a recipe's config refuses a
+    tensor for the string key first: tests/test_config.py)."""
     x = torch.rand(50, 1, 9, 7)
     for value, got in ((x, r"got a Tensor of shape \(50, 1, 9, 7\)"), (x.numpy(), r"got a ndarray of shape \(50, 1, 9, 7\)"),
                        ([1, 2], r"got a list")):
-        with pytest.raises(ConfigError, match=got + r": the image adapter does not take images in memory; save them as an "
-                                              r"ImageFolder .*dataset=imagefolder, data_root=that folder") as err:
+        with pytest.raises(ConfigError, match=got + r": images in memory are given a name first, mmdistill.modalities.image."
+                                              r"register_tensors\('mine', .*then dataset='mine'") as err:
             load_image_dataset(value)
         assert len(str(err.value)) < 400 and err.value.key == "dataset"
     with pytest.raises(ConfigError, match=r"unknown image dataset 'x{59}\.\.\.; choose from digits") as err:
         load_image_dataset("x" * 3000)  # an unknown name is cut too
-    assert len(str(err.value)) < 200
+    assert len(str(err.value)) < 260  # the name clipped; the choices end with the registered names (walk 56H)
 
 # --------------------------------------------------------------------------- ImageFolder
 def test_imagefolder_train_test_subdirs(tmp_path):

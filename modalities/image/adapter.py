@@ -99,7 +99,8 @@ class ImageModality(TensorClassificationAdapter):
             # sample_shape (C, H, W): what images_like resizes a consumer's own images to, without decoding the set
             meta={"mean": mean, "std": std, "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]), **extra,
                   **({"class_ids": list(ds.class_ids)} if ds.class_ids else {}),  # Tiny ImageNet's wnids, in label order
-                  **({"load_report": ds.report.as_dict()} if ds.report.root else {})},
+                  # read from files, or images in memory whose test split lacks a class (as video's): in the manifest
+                  **({"load_report": ds.report.as_dict()} if ds.report.root or ds.report.facts else {})},
             zca=fit,
         )
 

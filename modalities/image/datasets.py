@@ -18,6 +18,8 @@ Sources (one small loader function each):
   ``download=True`` fetches the zip from CS231N and reads it as it is.
 * ``imagefolder`` -- any tree ``root/<class>/<image>`` (or ``root/train/<class>/...`` with ``root/test`` or
   ``root/val``).
+* a name given to :func:`~.registered.register_tensors` -- images already in memory (N, C, H, W), uint8 or float in
+  [0, 1], with their own train and test split; resized, converted and normalised as the named sets are.
 
 Every loader returns an :class:`ImageDataset` normalised per channel; bad input raises
 :class:`~mmdistill.errors.DataError` naming the file, folder or class, bad arguments
@@ -45,14 +47,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mmdistill.errors import ConfigError
+from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.mean_std import spell_mean_std
 
+from ..in_memory import GIVEN_SPLIT
 from ..sources import check_test_fraction, removed_on_failure
 from .config import check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
 from .folder import REPORT_KINDS, _image_folder
+from .registered import registered_images
 from .named import OWN_SPLITS, STATS, _digits, _mnist_like, _need_root, _torchvision, canonical_name, list_image_datasets, read_idx
 from .tiny import load_tiny
 
@@ -167,7 +171,17 @@ def load_image_dataset(
     check_resize(resize, image_size)
     report = LoadReport(descriptions=dict(REPORT_KINDS))
     class_ids: list[str] = []
-    if key == "digits":
+    if (held := registered_images(key)) is not None:  # copies: the normalisation below is in place
+        if root is not None and str(root) != "":
+            log.warning("data_root %s is not read: dataset %r is images in memory (register_tensors)", root, key)
+        x_tr, y_tr, x_te, y_te, classes = (held.x_train.clone(), held.y_train.clone(), held.x_test.clone(),
+                                           held.y_test.clone(), list(held.classes))
+        report.facts.update(held.report.facts)  # a class the test split lacks (the card's fact)
+        if (x_tr.shape[1] != x_te.shape[1] and channels is None) or (x_tr.shape[2:] != x_te.shape[2:] and size is None):
+            raise DataError(f"dataset {key!r} (register_tensors): x_train holds images of {tuple(x_tr.shape[1:])} and x_test "
+                            f"of {tuple(x_te.shape[1:])}; register both splits alike, or pass image_size (and channels) to "
+                            "make them one shape")
+    elif key == "digits":
         if root is not None and str(root) != "":
             log.warning("data_root %s is not read: the digits dataset is built in (scikit-learn)", root)
         x_tr, y_tr, x_te, y_te, classes = _digits(test_fraction, seed)
@@ -186,17 +200,17 @@ def load_image_dataset(
             else:
                 x_tr, y_tr, x_te, y_te, classes = _torchvision(key, path, download)
     if key not in ("imagefolder", "tinyimagenet"):  # their images are resized and converted as they are read
-        if size is not None and tuple(x_tr.shape[-2:]) != size:
+        if size is not None and (tuple(x_tr.shape[-2:]) != size or tuple(x_te.shape[-2:]) != size):  # registered splits may differ
             if check_memory:
                 _check_memory(len(x_tr) + len(x_te), channels or int(x_tr.shape[1]), size, f"dataset {key!r}",
                               f"image_size={image_size!r}")
             try:
-                x_tr, x_te = _resize(x_tr, size), _resize(x_te, size)
+                x_tr, x_te = (_resize(x, size) if tuple(x.shape[-2:]) != size else x for x in (x_tr, x_te))
             except (RuntimeError, MemoryError) as exc:  # torch's allocator refuses (memory_check=false)
                 raise ConfigError(f"dataset {key!r} at image_size={image_size!r}: {' '.join(str(exc).split())[:200]}",
                                   key="image_size") from None
-        if channels is not None and x_tr.shape[1] != channels:
-            x_tr, x_te = (_convert_channels(t, channels) for t in (x_tr, x_te))
+        if channels is not None and (x_tr.shape[1] != channels or x_te.shape[1] != channels):  # registered splits may differ
+            x_tr, x_te = (_convert_channels(t, channels) if t.shape[1] != channels else t for t in (x_tr, x_te))
     mean, std = _stats(key, x_tr, mean, std, altered=size is not None or channels is not None, stats_key=stats_key)
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -212,6 +226,8 @@ def given_split(key: str, report: LoadReport) -> str | None:
     read as ``report.facts["layout"]`` (:mod:`.folder`); a named set's is :data:`~.named.OWN_SPLITS`'s."""
     if key == "imagefolder":
         return None if report.facts.get("split_drawn", True) else str(report.facts["layout"])
+    if registered_images(key) is not None:
+        return GIVEN_SPLIT
     return OWN_SPLITS.get(key)
 
 

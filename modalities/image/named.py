@@ -66,16 +66,23 @@ def list_image_datasets() -> list[str]:
 
 
 def canonical_name(name: str) -> str:
-    """Lower-case canonical dataset name for ``name`` or one of its aliases; ConfigError (key ``dataset``) if unknown
-    (:func:`~modalities.sources.dataset_name`, naming the closest names).
-    Images in memory (a tensor or an array; the config refuses them first) are refused with the route the image adapter
-    has for them: an ImageFolder on disk (there is no ``register_tensors`` for images)."""
+    """Lower-case canonical dataset name for ``name`` or one of its aliases, or ``name`` itself (as spelt) when
+    :func:`~.registered.register_tensors` registered it; ConfigError (key ``dataset``) if unknown
+    (:func:`~modalities.sources.dataset_name`, naming the closest names and the registered ones).
+    Images in memory given as ``dataset`` (a tensor or an array; the config refuses them first) are refused with the
+    route the image adapter has for them: :func:`~.registered.register_tensors`, then ``dataset=`` its name."""
+    from ..in_memory import choices_words
+    from .registered import registered_images, registered_names
+
+    if isinstance(name, str) and registered_images(name) is not None:
+        return name
     if not isinstance(name, str):
         got = f"a {type(name).__name__} of shape {tuple(name.shape)}" if hasattr(name, "shape") else f"a {type(name).__name__}"
-        raise ConfigError(f"dataset must be a dataset name (a string), got {got}: the image adapter does not take images "
-                          "in memory; save them as an ImageFolder (one sub-folder of image files per class) and pass "
-                          f"dataset=imagefolder, data_root=that folder; names: {', '.join(list_image_datasets())}", key="dataset")
-    return dataset_name(name, list_image_datasets(), ALIASES, "image")
+        raise ConfigError(f"dataset must be a dataset name (a string), got {got}: images in memory are given a name first, "
+                          "mmdistill.modalities.image.register_tensors('mine', x_train, y_train, x_test, y_test, classes), "
+                          f"then dataset='mine'; names: {', '.join(list_image_datasets())} "
+                          f"{choices_words(registered_names())}", key="dataset")
+    return dataset_name(name, list_image_datasets(), ALIASES, "image", also=choices_words(registered_names()))
 
 
 def _need_root(root: str | Path | None, key: str, download: bool = False) -> Path:

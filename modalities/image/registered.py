@@ -1,0 +1,91 @@
+"""Images held in memory made loadable by name: :func:`register_tensors` checks and copies them; the loader
+(:func:`~.datasets.load_image_dataset`) reads a registered name as it reads a named dataset's tensors (resized,
+converted, normalised with the training split's statistics). A registration lives in its process: a saved set of it,
+scored or loaded in another process, needs the same ``register_tensors`` call there first (the unknown-name error
+says ``none registered``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from mmdistill.errors import DataError
+from mmdistill.load_report import LoadReport
+from mmdistill.modality import registration_name
+
+from ..artifacts import check_class_ids, classes_without_test
+from ..in_memory import a_tensor, image_pixels
+from .named import ALIASES, list_image_datasets
+
+
+@dataclass
+class TensorImages:
+    """A registered set: pixels (N, C, H, W) float32 in [0, 1], class ids (N,) int64, the K class names, and the
+    report naming a class the test split lacks (fact ``classes_without_test``)."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    classes: list[str]
+    report: LoadReport
+
+
+#: in-memory sets registered by API users (:func:`register_tensors`), by name as spelt
+_TENSOR_SETS: dict[str, TensorImages] = {}
+
+
+def _built_in(name: str) -> str | None:
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    return f"{name!r} is a built-in dataset name ({key}); choose another" if key in list_image_datasets() else None
+
+
+def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor,
+                     classes: list[str] | None = None) -> str:
+    """Make in-memory images loadable as ``dataset=name`` by the image recipes.
+
+    Args:
+        name: any non-empty name but a built-in dataset's or an alias's (``cifar-10``), in any spelling.
+        x_train, x_test: images (N, C, H, W), C 1 (grey) or 3 (RGB), or grey (N, H, W); uint8 0..255 or float in [0, 1].
+            Both splits the same (C, H, W) unless the recipe's ``image_size`` / ``channels`` make them so.
+        y_train, y_test: integer class ids (N,) 0..K-1, every class in ``y_train`` (:func:`~..artifacts.check_class_ids`).
+        classes: a list of the K class names (not a single string); None: ``'0'..'K-1'``.
+
+    The tensors are checked and copied, detached from autograd: later edits of the caller's tensors do not change the
+    registered set. Channels-last images (N, H, W, C) are refused, naming ``.permute(0, 3, 1, 2)``. A class of
+    ``y_train`` that ``y_test`` lacks is named in a warning and in the set's load report (the card's fact). Returns ``name``.
+
+    Raises:
+        ConfigError: ``name`` empty, not a string, or a built-in dataset's.
+        DataError: a value that is not a tensor, of another shape, dtype or range, or labels that are not class ids.
+    """
+    where = f"register_tensors({name!r})"
+    registration_name("register_tensors", name, _built_in)
+    xs, ys = {}, {}
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        xs[split] = image_pixels(where, f"x_{split}", a_tensor(where, f"x_{split}", x))
+        ys[split] = a_tensor(where, f"y_{split}", y)
+        if ys[split].dim() != 1 or len(ys[split]) != len(xs[split]):
+            raise DataError(f"{where}: y_{split} must be labels (N,) with N = {len(xs[split])} (one per image of x_{split}), "
+                            f"got shape {tuple(ys[split].shape)}")
+    names = check_class_ids(where, ys["train"], ys["test"], classes)
+    report = LoadReport()
+    classes_without_test(name, names, ys["train"], ys["test"], "y_test holds no label of it; add test images of it to score it",
+                         report, what="image")
+    _TENSOR_SETS[name] = TensorImages(xs["train"], ys["train"].long().clone(), xs["test"], ys["test"].long().clone(), names, report)
+    return name
+
+
+def registered_images(name: str) -> TensorImages | None:
+    """The set registered as ``name`` (as spelt), or None."""
+    return _TENSOR_SETS.get(name)
+
+
+def registered_names() -> list[str]:
+    """The names given to :func:`register_tensors` in this process, in order."""
+    return list(_TENSOR_SETS)
+
+
+__all__ = ["TensorImages", "register_tensors", "registered_images", "registered_names"]

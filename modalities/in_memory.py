@@ -1,0 +1,91 @@
+"""What the image and audio adapters' ``register_tensors`` check of in-memory data before a name makes it loadable:
+a tensor (an array is named with ``torch.from_numpy``), images as [0, 1] pixels, waveforms as float amplitudes; and
+the words a loader adds to its list of dataset names and its unused-split warning. Each check returns a new tensor
+(copied, detached from autograd), so the caller's later edits never reach the registered set, and training never
+writes the caller's ``.grad``. The video and audio-visual adapters check their clips and pairs in their own modules
+(``video.datasets.from_tensors``, ``audio_visual.loaders.register_tensors``), with the same words."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor
+
+from mmdistill.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: the given split of a registered set, in words (the unused-split warning: ``test_fraction``/``split_seed`` draw nothing)
+GIVEN_SPLIT = "the train and test tensors given to register_tensors"
+
+
+def choices_words(names: Iterable[str]) -> str:
+    """The end of a loader's list of dataset names: ``or a name given to register_tensors (a, b)`` (``none registered``)."""
+    return f"or a name given to register_tensors ({', '.join(names) or 'none registered'})"
+
+
+def a_tensor(where: str, arg: str, value: Any) -> Tensor:
+    """``value`` detached when it is a :class:`torch.Tensor`; a :class:`DataError` starting with ``where`` and naming
+    ``arg`` otherwise (an array: ``torch.from_numpy`` converts it)."""
+    if not isinstance(value, Tensor):
+        hint = " (torch.from_numpy converts an array)" if hasattr(value, "shape") else ""
+        raise DataError(f"{where}: {arg} must be a torch.Tensor, got {type(value).__name__}{hint}")
+    return value.detach()
+
+
+def rows_named(rows: list[int]) -> str:
+    """The first ten of ``rows`` and ``...`` when there are more."""
+    return f"{rows[:10]}{' ...' if len(rows) > 10 else ''}"
+
+
+def image_pixels(where: str, arg: str, x: Tensor) -> Tensor:
+    """Images ``x`` (N, C, H, W) with C 1 (grey) or 3 (RGB), or (N, H, W) grey, as a new float32 tensor (N, C, H, W) of
+    [0, 1] pixels: uint8 divided by 255, floats checked to lie in [0, 1] (to 1e-3, then clamped). A :class:`DataError`
+    starting with ``where`` and naming ``arg`` for another shape, dtype or range: channels-last images (N, H, W, C),
+    as numpy and PIL hold them, are named with the ``.permute(0, 3, 1, 2)`` that makes them (N, C, H, W)."""
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or len(x) == 0:
+        raise DataError(f"{where}: {arg} must be images (N, C, H, W) or grey (N, H, W) with N >= 1, got shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        last = (f"; it looks channels-last (N, H, W, C): pass {arg}.permute(0, 3, 1, 2)" if x.shape[-1] in (1, 3) else "")
+        raise DataError(f"{where}: {arg} has shape {tuple(x.shape)}, read as (N, C, H, W) with C = {x.shape[1]} channels; "
+                        f"images need 1 (grey) or 3 (RGB){last}")
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    if not x.is_floating_point():
+        raise DataError(f"{where}: {arg} must be float pixels in [0, 1] or uint8 0..255, got dtype {x.dtype}")
+    bad = (~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise DataError(f"{where}: {arg} holds NaN or infinite values in {len(bad)} image(s): rows {rows_named(bad)}")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-3 or hi > 1.0 + 1e-3:
+        raise DataError(f"{where}: float {arg} must lie in [0, 1], got values in [{lo:g}, {hi:g}] (divide 0-255 pixels "
+                        "by 255, or pass uint8; normalised images: undo the normalisation, the loader computes its own)")
+    return x.float().clamp(0.0, 1.0)  # a new tensor either way: the caller's images are not kept
+
+
+def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
+    """Mono waveforms ``a`` (N, T) of float amplitudes in [-1, 1] as a new float32 tensor. A :class:`DataError` starting
+    with ``where`` and naming ``arg`` for another shape (several channels: averaged by ``.mean(1)``), integer PCM (the
+    scaling named) or NaN/infinite samples; waveforms reaching beyond [-1, 1] are kept, named in a warning."""
+    if a.dim() != 2 or len(a) == 0 or a.shape[1] == 0:
+        more = f"; several channels (N, C, T): {arg}.mean(1) averages them to mono" if a.dim() == 3 else ""
+        raise DataError(f"{where}: {arg} must be mono waveforms (N, T) with N, T >= 1, got shape {tuple(a.shape)}{more}")
+    if not a.is_floating_point():
+        raise DataError(f"{where}: {arg} must be float waveforms with amplitudes in [-1, 1], got dtype {a.dtype} "
+                        "(int16 PCM: pcm.float() / 32768; uint8 PCM: (pcm.float() - 128) / 128)")
+    bad = (~torch.isfinite(a)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise DataError(f"{where}: {arg} holds NaN or infinite samples in {len(bad)} clip(s): rows {rows_named(bad)}")
+    loud = (a.abs() > 1.0 + 1e-3).any(dim=1).nonzero().flatten().tolist()
+    if loud:
+        log.warning("%s: %d waveform(s) of %s of %d reach beyond [-1, 1] (up to %.4g; rows %s), kept as they are; integer "
+                    "PCM made float without scaling? (int16: pcm.float() / 32768)", where, len(loud), arg, len(a),
+                    float(a.abs().max()), rows_named(loud))
+    return a.float().clone()
+
+
+__all__ = ["GIVEN_SPLIT", "a_tensor", "choices_words", "image_pixels", "rows_named", "waveforms"]
