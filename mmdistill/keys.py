@@ -288,7 +288,7 @@ def short_repr(value: Any, limit: int = 80) -> str:
 
 
 #: why a tensor or an array is no config value: where data in memory goes (README: each modality's section)
-IN_MEMORY = ("; data in memory is not a config value: give it a name with the adapter's register_tensors (image, "
+IN_MEMORY = ("; data in memory is not a config value: give it a name with the adapter's register_tensors (image, audio, "
              "video, audio_visual; register_graph for graphs) and pass that name as dataset (README: each modality's section)")
 
 

@@ -17,6 +17,7 @@ from mmdistill.synthetic import SyntheticSet
 
 from ..base import TensorClassificationAdapter
 from .features import FDMFCCParams, fdmfcc_from_mfcc
+from .registered import registered_clips
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ class AudioModality(TensorClassificationAdapter):
                   # what shapes the maps beyond their shape: an expert buffer trained on maps made otherwise is refused
                   "preprocessing": {"features": ds.params.to_dict(), "normalize": config.normalize, "align": config.align},
                   "num_samples": ds.num_samples, "skipped_files": len(ds.skipped),
-                  # read from files (the report has a root): what loading left out; generated tones have none
-                  **({"load_report": ds.report.as_dict()} if ds.report.root else {}),
+                  # read from files (the report has a root): what loading left out; waveforms in memory (register_tensors):
+                  # what loading changed (resampled, padded, cropped, silent) and a class the test split lacks; tones: none
+                  **({"load_report": ds.report.as_dict()} if ds.report.root or registered_clips(ds.name) else {}),
                   # a split drawn by group_by groups: mmdistill.share.warn_split_rule names a set distilled under another
                   **({"split_rule": ds.split_rule} if ds.split_rule else {})},
             train_groups=ds.train_groups,  # source recordings, group_by speakers: validation= holds them out whole

@@ -58,7 +58,8 @@ class AudioDistillConfig(AudioKeys, FDMFCCKeys, ClassificationConfig):
 
     Data: ``dataset`` is ``tones`` (generated, the default), ``fsdd``, ``folder`` (a class-per-folder tree
     or a ``path,label[,split]`` CSV as ``data_root``), ``speechcommands``, ``gtzan``, or ``esc50``, ``esc10`` and
-    ``urbansound8k`` (their releases, one official fold held out: ``test_fold``).
+    ``urbansound8k`` (their releases, one official fold held out: ``test_fold``), or a name given to
+    :func:`mmdistill.modalities.audio.register_tensors` (waveforms in memory).
 
     ``derive_deltas``: the synthetic set learns only the MFCC channel (``data["mfcc"]``: (K, n_mfcc, frames))
     and its delta and delta-delta channels are computed from it in every decode, so each distilled map stays

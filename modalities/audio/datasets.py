@@ -18,6 +18,9 @@ Sources (one small finder function each, all returning a list of :class:`AudioIt
 * ``esc50``, ``esc10``, ``urbansound8k`` -- ESC-50 (and its ESC-10 rows) and UrbanSound8K as released: the metadata
   CSV's files, classes and official folds, one fold held out (``test_fold``; default the last): :mod:`.folds`.
   ``download=True`` fetches the release's archive.
+* a name given to :func:`~.registered.register_tensors` -- mono waveforms already in memory, float in [-1, 1] at the rate
+  given, with their own train and test split; read at that rate and the longest waveform's length unless the config
+  says otherwise.
 
 Without a given split, ``test_fraction`` of every class's readable clips is held out, drawn with ``split_seed`` (a
 recipe's key of that name: the same split for every distillation seed); with ``group_by`` (a CSV's column, or a
@@ -73,6 +76,7 @@ from .find import _find, find_audio_items, warn_unused_split_keys
 from .fsdd import MAX_FSDD_BYTES
 from .groups import draw_groups, said_group_by_of, split_rule, warn_recordings_in_both
 from .items import AudioItem, _Found, _raise
+from .registered import registered_clips
 from .registry import DATASETS, NATIVE, canonical_name, list_audio_datasets
 from .tones import TONE_CLASSES, tone_clip
 
@@ -200,7 +204,8 @@ def load_audio_dataset(
         raise ConfigError(f"align must be one of {ALIGNMENTS}, got {align!r}")
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"normalize must be one of {NORMALIZATIONS}, got {normalization!r}")
-    native_rate, native_duration = NATIVE[key]
+    in_memory = registered_clips(key)  # register_tensors: its own rate, its longest waveform
+    native_rate, native_duration = (in_memory.sample_rate, in_memory.seconds()) if in_memory is not None else NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
     found = _find(key, root, download=download, strict=strict, data_seed=seed if split_seed is None else split_seed,
@@ -224,7 +229,7 @@ def load_audio_dataset(
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
         raise ConfigError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     num_samples = max(int(round(duration * rate)), params.win_length)
-    where = f"dataset {key!r}" + (f" at {root}" if key != "tones" else "")
+    where = f"dataset {key!r}" + (f" at {root}" if key != "tones" and in_memory is None else "")
     why = (f"duration={duration!r} s (--duration)" if given else
            f"the duration {duration:.4g} s set by its longest readable clip, {longest}" if longest is not None else
            f"the dataset's clip length of {duration:.4g} s")
@@ -247,7 +252,7 @@ def load_audio_dataset(
     elif found.needs_split:
         x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
     train, test = split == 0, split == 1
-    report = _report(found, skipped, counts, root if key != "tones" else None, num_samples / rate, rate, align)  # tones: no files, no root
+    report = _report(found, skipped, counts, root if key != "tones" and in_memory is None else None, num_samples / rate, rate, align)  # tones: no files, no root
     report.facts.update(found.facts)  # an official fold held out: test_fold
     if found.group_by:
         report.facts.update({"group_by": found.group_by, "test_groups": held})
@@ -265,6 +270,7 @@ def load_audio_dataset(
     classes_without_test(key, classes, y[train], y[test], group_no_test_reason(str(found.group_by), named=named)
                          if found.needs_split and found.group_by
                          else "a class needs at least two readable clips to hold one out" if found.needs_split
+                         else "y_test holds no label of it; add test clips of it to score it" if in_memory is not None
                          else "the test split has no folder or row for them, or their test clips were unreadable", report)
     mean, std = feature_stats(x[train], normalization)
     x = normalize(x, mean, std)

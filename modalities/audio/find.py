@@ -19,6 +19,8 @@ from .folds import RELEASES, check_test_fold, fold_set
 from .fsdd import FSDD_NAMES, _fsdd, fsdd_group_by
 from .groups import draw_groups
 from .items import AudioItem, _Found
+from ..in_memory import GIVEN_SPLIT
+from .registered import registered_clips
 from .registry import LAYOUTS, canonical_name
 from .tones import _tones
 from .torchaudio_sets import _gtzan, _speechcommands
@@ -57,6 +59,10 @@ def _find(key: str, root: str | Path | None, *, download: bool, strict: bool, da
                         f"or a pattern over the file names of class folders) or fsdd (group_by='speaker'), and dataset "
                         f"{key!r} has neither" + (" (its official folds keep each source recording in one fold already: "
                                                  "test_fold picks the fold held out)" if key in RELEASES else ""))
+    if (held := registered_clips(key)) is not None:
+        if root is not None and str(root) != "":
+            log.warning("data_root %s is not read: dataset %r is waveforms in memory (register_tensors)", root, key)
+        return _Found(held.items(key), list(held.classes))
     if key == "tones":
         return _Found(*_tones(data_seed))
     if key == "folder":
@@ -100,6 +106,8 @@ def warn_unused_split_keys(key: str, found: _Found, test_fraction: float, split_
                "test_fraction of the speakers instead, drawn with split_seed")
     elif found.rule is not None:  # walk 55N: said only "(the data's)", not that the split is a fold nor how to pick another
         own = f"{found.rule}; test_fold=K (--test-fold K) holds out another fold"
+    elif registered_clips(key) is not None:
+        own = GIVEN_SPLIT
     elif key == "folder":  # walk 55N: "(the data's)" for both; the tree's own words (train/ and val/ too) from its layout
         own = str(found.facts.get("layout", "its split column"))
     else:

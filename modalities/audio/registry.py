@@ -37,6 +37,12 @@ def list_audio_datasets() -> list[str]:
 
 
 def canonical_name(name: str) -> str:
-    """The canonical dataset name of ``name`` (stripped, lower-cased, an alias resolved). ConfigError (key ``dataset``)
-    for an unknown name, naming the closest names, or one that is not a string (:func:`~modalities.sources.dataset_name`)."""
-    return dataset_name(name, DATASETS, ALIASES, "audio")
+    """The canonical dataset name of ``name`` (stripped, lower-cased, an alias resolved), or ``name`` itself (as spelt)
+    when :func:`~.registered.register_tensors` registered it. ConfigError (key ``dataset``) for an unknown name, naming the
+    closest names and the registered ones, or one that is not a string (:func:`~modalities.sources.dataset_name`)."""
+    from ..in_memory import choices_words
+    from .registered import registered_clips, registered_names
+
+    if registered_clips(name) is not None:
+        return str(name)
+    return dataset_name(name, DATASETS, ALIASES, "audio", also=choices_words(registered_names()))
