@@ -162,7 +162,7 @@ def score_saved(args: argparse.Namespace, syn, manifest: dict, recipe, modality,
     workers = init_workers(resolve_device(cfg.device))  # under torchrun the runs are spread over the processes
     try:
         torch.manual_seed(cfg.seed)
-        data = saved_run_data(modality, cfg, root_given=args.data_root is not None)
+        data = saved_run_data(modality, cfg, root_given=args.data_root is not None, meta=syn.meta)
         check_fits_data(syn, modality, data, folder)
         data = modality.to_device(data, workers.device)
         started = time.perf_counter()
@@ -256,7 +256,8 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
     saved = dict(manifest.get("config", {}))
     cfg = recipe.config_from_saved(saved, without_download(saved, changes, set_dir(args.dir), "pass --download"))
     torch.manual_seed(cfg.seed)
-    return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes)
+    return cfg, saved_run_data(modality, cfg, root_given="data_root" in changes,
+                               meta=(manifest.get("synthetic") or {}).get("meta"))
 
 
 def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:

@@ -254,16 +254,22 @@ def decoded_inputs(modality: Any, syn: SyntheticSet, folder: Path) -> dict[str, 
                             f"({type(exc).__name__}: {exc}); the set is damaged or of another parameterization") from None
 
 
-def saved_run_data(modality: Any, cfg: Any, *, root_given: bool) -> Any:
+def saved_run_data(modality: Any, cfg: Any, *, root_given: bool, meta: dict | None = None) -> Any:
     """The real data of a saved run's ``cfg`` (``eval``, ``check``). When it cannot be loaded and the run recorded a
     relative ``data_root`` that does not exist from here (and none was given now, ``root_given``), the error says the
-    path is relative to the folder the run was started from and names ``--data-root``; its key is kept. The evaluation
-    networks are checked against the data (``modality.check_evaluation``), as a run checks them."""
+    path is relative to the folder the run was started from and names ``--data-root``; its key is kept. A set whose
+    ``meta`` (the set's) records the ``register_tensors`` call of data in memory (``registered_with``) has that call
+    named when its dataset is unknown here. The evaluation networks are checked against the data
+    (``modality.check_evaluation``), as a run checks them."""
     from mmdistill.validation import load_data
 
     try:
         data = load_data(modality, cfg)
     except (DataError, ConfigError) as exc:
+        if isinstance(exc, ConfigError) and exc.key == "dataset" and (call := (meta or {}).get("registered_with")):
+            raise ConfigError(f"{exc}. This set was distilled from data in memory, {call}: call it with the same tensors "
+                              "in this Python process first, then mmdistill.evaluate(PATH) (the command line cannot "
+                              "register data)", key="dataset") from None
         root = getattr(cfg, "data_root", None)
         if root_given or not root or Path(str(root)).is_absolute() or Path(str(root)).exists():
             raise

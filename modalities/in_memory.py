@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 
 #: the given split of a registered set, in words (the unused-split warning: ``test_fraction``/``split_seed`` draw nothing)
 GIVEN_SPLIT = "the train and test tensors given to register_tensors"
+#: the data's (and so every set's) ``meta`` key saying which function registered it: a saved set scored in another
+#: process (``mmdistill eval``, ``mmdistill.evaluate``) names that call (:func:`mmdistill.share.saved_run_data`)
+REGISTERED_META = "registered_with"
+
+
+def registered_meta(function: str, name: str) -> dict[str, str]:
+    """``{REGISTERED_META: "mmdistill.modalities.image.register_tensors('mine', ...)"}``: the call that registered ``name``."""
+    return {REGISTERED_META: f"{function}({name!r}, ...)"}
 
 
 def choices_words(names: Iterable[str]) -> str:
@@ -88,4 +96,4 @@ def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
     return a.float().clone()
 
 
-__all__ = ["GIVEN_SPLIT", "a_tensor", "choices_words", "image_pixels", "rows_named", "waveforms"]
+__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "choices_words", "image_pixels", "registered_meta", "rows_named", "waveforms"]

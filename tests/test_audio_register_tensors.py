@@ -117,3 +117,21 @@ def test_the_adapter_records_the_load_report_and_warns_of_unused_split_keys(capl
     assert report["facts"]["classes_without_test"] == ["c"] and report["facts"]["sample_rate"] == RATE
     assert "y_test holds no label of it" in caplog.text
     assert "the train and test tensors given to register_tensors" in caplog.text and "test_fraction" in caplog.text
+
+
+def test_a_saved_set_of_registered_waveforms_names_the_call_where_they_are_not_registered():
+    from mmdistill.recipes import audio_dm
+    from mmdistill.share import saved_run_data
+
+    x, y = _waves()
+    register_tensors("gone", x, y, x[:3], y[:3], sample_rate=RATE)
+    cfg = audio_dm.RECIPE.config(dataset="gone", budget="cpu")
+    meta = MODALITY.load(cfg).meta
+    assert meta["registered_with"] == "mmdistill.modalities.audio.register_tensors('gone', ...)"
+    _TENSOR_SETS.clear()  # another process
+    with pytest.raises(ConfigError, match=r"unknown audio dataset 'gone'.*This set was distilled from data in memory, "
+                                          r"mmdistill.modalities.audio.register_tensors\('gone', ...\)"):
+        saved_run_data(MODALITY, cfg, root_given=False, meta=meta)
+    with pytest.raises(ConfigError) as plain:  # a set without the record: the loader's message alone
+        saved_run_data(MODALITY, cfg, root_given=False, meta={})
+    assert "distilled from data in memory" not in str(plain.value)

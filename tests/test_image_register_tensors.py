@@ -129,11 +129,24 @@ def test_split_shapes_that_differ_need_image_size():
     assert load_image_dataset("sizes", image_size=8).x_test.shape == (3, 3, 8, 8)
 
 
-def test_a_recipe_distils_a_registered_set(tmp_path):
+def test_a_saved_set_of_registered_images_scored_in_a_process_without_them_names_the_call(tmp_path):
+    """A recipe distils a registered set; ``mmdistill eval`` of it in a process without the registration said only
+    "unknown image dataset 'run-me' ... (none registered)": the set records the call, and the error names it."""
+    import mmdistill
     from mmdistill.recipes import image_dm
 
     x, y = _images()
-    register_tensors("run-me", x, y, x[:6], y[:6], ["a", "b", "c"])
-    res = image_dm.run(dataset="run-me", ipc=1, iterations=2, batch_real=8, eval_runs=1, eval_epochs=1, herding_epochs=1,
-                       baselines=[], progress=False, evaluate=False, out=str(tmp_path / "run"))
+    register_tensors("run-me", x, y, x[:6], y[:6])
+    out = tmp_path / "run"
+    res = image_dm.run(dataset="run-me", ipc=1, iterations=1, batch_real=8, herding_epochs=1, baselines=[], progress=False,
+                       evaluate=False, out=str(out))
     assert res.synthetic.x.shape == (3, 3, 8, 8) and res.manifest["dataset"] == "run-me"
+    assert res.synthetic.meta["registered_with"] == "mmdistill.modalities.image.register_tensors('run-me', ...)"
+    _TENSOR_SETS.clear()  # another process
+    with pytest.raises(ConfigError, match=r"unknown image dataset 'run-me'.*\(none registered\)\. This set was distilled "
+                                          r"from data in memory, mmdistill.modalities.image.register_tensors\('run-me', ...\): "
+                                          r"call it with the same tensors in this Python process first") as err:
+        mmdistill.evaluate(out, runs=1, epochs=1, baselines=False)
+    assert err.value.key == "dataset"
+    register_tensors("run-me", x, y, x[:6], y[:6])
+    assert 0.0 <= mmdistill.evaluate(out, runs=1, epochs=1, baselines=False)["distilled"]["mean"] <= 1.0

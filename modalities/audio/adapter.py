@@ -16,6 +16,7 @@ from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
 
 from ..base import TensorClassificationAdapter
+from ..in_memory import registered_meta
 from .features import FDMFCCParams, fdmfcc_from_mfcc
 from .registered import registered_clips
 
@@ -87,6 +88,8 @@ class AudioModality(TensorClassificationAdapter):
                   # read from files (the report has a root): what loading left out; waveforms in memory (register_tensors):
                   # what loading changed (resampled, padded, cropped, silent) and a class the test split lacks; tones: none
                   **({"load_report": ds.report.as_dict()} if ds.report.root or registered_clips(ds.name) else {}),
+                  **(registered_meta("mmdistill.modalities.audio.register_tensors", ds.name)
+                     if registered_clips(ds.name) else {}),  # in memory: a saved set scored elsewhere names the call
                   # a split drawn by group_by groups: mmdistill.share.warn_split_rule names a set distilled under another
                   **({"split_rule": ds.split_rule} if ds.split_rule else {})},
             train_groups=ds.train_groups,  # source recordings, group_by speakers: validation= holds them out whole

@@ -55,7 +55,9 @@ class ImageModality(TensorClassificationAdapter):
 
     def load(self, config: Any) -> ClassificationData:
         from .config import normalization_stats
+        from ..in_memory import registered_meta
         from .datasets import given_split, load_image_dataset
+        from .registered import registered_images
 
         stats = normalization_stats(getattr(config, "normalization", "data"))  # None: the data's own (the loader's choice)
         ds = load_image_dataset(
@@ -99,6 +101,8 @@ class ImageModality(TensorClassificationAdapter):
             # sample_shape (C, H, W): what images_like resizes a consumer's own images to, without decoding the set
             meta={"mean": mean, "std": std, "classes": list(ds.classes), "sample_shape": list(ds.x_train.shape[1:]), **extra,
                   **({"class_ids": list(ds.class_ids)} if ds.class_ids else {}),  # Tiny ImageNet's wnids, in label order
+                  **(registered_meta("mmdistill.modalities.image.register_tensors", ds.name)
+                     if registered_images(ds.name) is not None else {}),  # in memory: eval elsewhere names the call
                   # read from files, or images in memory whose test split lacks a class (as video's): in the manifest
                   **({"load_report": ds.report.as_dict()} if ds.report.root or ds.report.facts else {})},
             zca=fit,
