@@ -49,8 +49,9 @@ def rows_named(rows: list[int]) -> str:
 
 
 def image_pixels(where: str, arg: str, x: Tensor) -> Tensor:
-    """Images ``x`` (N, C, H, W) with C 1 (grey) or 3 (RGB), or (N, H, W) grey, as a new float32 tensor (N, C, H, W) of
-    [0, 1] pixels: uint8 divided by 255, floats checked to lie in [0, 1] (to 1e-3, then clamped). A :class:`DataError`
+    """Images ``x`` (N, C, H, W) with C 1 (grey) or 3 (RGB), or (N, H, W) grey, as a new tensor (N, C, H, W): uint8 kept
+    as uint8 (0..255: a quarter of float32's memory; :func:`unit_pixels` reads it), floats as float32 checked to lie in
+    [0, 1] (to 1e-3, then clamped). A :class:`DataError`
     starting with ``where`` and naming ``arg`` for another shape, dtype or range: channels-last images (N, H, W, C),
     as numpy and PIL hold them, are named with the ``.permute(0, 3, 1, 2)`` that makes them (N, C, H, W)."""
     if x.dim() == 3:
@@ -62,7 +63,7 @@ def image_pixels(where: str, arg: str, x: Tensor) -> Tensor:
         raise DataError(f"{where}: {arg} has shape {tuple(x.shape)}, read as (N, C, H, W) with C = {x.shape[1]} channels; "
                         f"images need 1 (grey) or 3 (RGB){last}")
     if x.dtype == torch.uint8:
-        return x.float() / 255.0
+        return x.clone()
     if not x.is_floating_point():
         raise DataError(f"{where}: {arg} must be float pixels in [0, 1] or uint8 0..255, got dtype {x.dtype}")
     bad = (~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).nonzero().flatten().tolist()
@@ -73,6 +74,11 @@ def image_pixels(where: str, arg: str, x: Tensor) -> Tensor:
         raise DataError(f"{where}: float {arg} must lie in [0, 1], got values in [{lo:g}, {hi:g}] (divide 0-255 pixels "
                         "by 255, or pass uint8; normalised images: undo the normalisation, the loader computes its own)")
     return x.float().clamp(0.0, 1.0)  # a new tensor either way: the caller's images are not kept
+
+
+def unit_pixels(x: Tensor) -> Tensor:
+    """Pixels :func:`image_pixels` kept, as a new float32 tensor in [0, 1] (uint8 divided by 255)."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clone()
 
 
 def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
@@ -96,4 +102,4 @@ def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
     return a.float().clone()
 
 
-__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "choices_words", "image_pixels", "registered_meta", "rows_named", "waveforms"]
+__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]

@@ -43,6 +43,14 @@ def test_registered_uint8_images_load_normalised_with_the_training_split_statist
     assert torch.equal(again.x_train, ds.x_train)
 
 
+def test_uint8_images_are_held_as_uint8_not_four_times_larger_as_float32():
+    x, y = _images()
+    register_tensors("small", x, y, x[:3], y[:3])
+    held = _TENSOR_SETS["small"]
+    assert held.x_train.dtype == torch.uint8 and torch.equal(held.x_train, x) and held.x_train.data_ptr() != x.data_ptr()
+    assert torch.allclose(load_image_dataset("small").denormalize(load_image_dataset("small").x_train), x.float() / 255, atol=1e-5)
+
+
 def test_registered_images_are_copies_detached_from_the_callers_tensors():
     w = torch.ones(1, requires_grad=True)
     x, y = torch.rand(4, 1, 8, 8) * w, torch.tensor([0, 0, 1, 1])

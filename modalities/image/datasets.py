@@ -51,7 +51,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.mean_std import spell_mean_std
 
-from ..in_memory import GIVEN_SPLIT
+from ..in_memory import GIVEN_SPLIT, unit_pixels
 from ..sources import check_test_fraction, removed_on_failure
 from .config import check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
@@ -174,7 +174,7 @@ def load_image_dataset(
     if (held := registered_images(key)) is not None:  # copies: the normalisation below is in place
         if root is not None and str(root) != "":
             log.warning("data_root %s is not read: dataset %r is images in memory (register_tensors)", root, key)
-        x_tr, y_tr, x_te, y_te, classes = (held.x_train.clone(), held.y_train.clone(), held.x_test.clone(),
+        x_tr, y_tr, x_te, y_te, classes = (unit_pixels(held.x_train), held.y_train.clone(), unit_pixels(held.x_test),
                                            held.y_test.clone(), list(held.classes))
         report.facts.update(held.report.facts)  # a class the test split lacks (the card's fact)
         if (x_tr.shape[1] != x_te.shape[1] and channels is None) or (x_tr.shape[2:] != x_te.shape[2:] and size is None):

@@ -21,7 +21,8 @@ from .named import ALIASES, list_image_datasets
 
 @dataclass
 class TensorImages:
-    """A registered set: pixels (N, C, H, W) float32 in [0, 1], class ids (N,) int64, the K class names, and the
+    """A registered set: pixels (N, C, H, W), uint8 0..255 or float32 in [0, 1] (:func:`~..in_memory.unit_pixels` reads
+    either), class ids (N,) int64, the K class names, and the
     report naming a class the test split lacks (fact ``classes_without_test``)."""
 
     x_train: Tensor
