@@ -52,10 +52,18 @@ def storage_block(syn: SyntheticSet, real_bytes_per_sample: int | None, basis: s
 
 
 def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
+    """The adapter's facts of the set's dataset; for data in memory (the set's meta ``registered_with``: the
+    ``register_tensors`` call) the call as its source, its licence the user's."""
     try:
-        return modality.dataset_facts(str(manifest.get("dataset", ""))) if modality is not None else {}
+        facts = modality.dataset_facts(str(manifest.get("dataset", ""))) if modality is not None else {}
     except Exception:  # noqa: BLE001 - a card is written even for an adapter without facts
-        return {}
+        facts = {}
+    syn = manifest.get("synthetic")
+    call = (syn.get("meta") or {}).get("registered_with") if isinstance(syn, Mapping) else None
+    if not facts and isinstance(call, str):
+        return {"licence": "the licence of the user's data (in memory: not known to the loader)", "licence_id": "unknown",
+                "source": f"data in memory given to {call}"}
+    return facts
 
 
 def stored_count(manifest: Mapping[str, Any]) -> Any:

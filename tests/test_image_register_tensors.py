@@ -158,3 +158,18 @@ def test_a_saved_set_of_registered_images_scored_in_a_process_without_them_names
     assert err.value.key == "dataset"
     register_tensors("run-me", x, y, x[:6], y[:6])
     assert 0.0 <= mmdistill.evaluate(out, runs=1, epochs=1, baselines=False)["distilled"]["mean"] <= 1.0
+
+
+def test_the_card_of_a_registered_set_names_the_call_as_its_source():
+    """The card said "source: not known to the loader" for images given to register_tensors."""
+    from mmdistill.card import render_card
+
+    call = "mmdistill.modalities.image.register_tensors('pets', ...)"
+    manifest = {"recipe": "image-dm", "method": "dm", "dataset": "pets", "modality": "image", "ipc": 1,
+                "synthetic": {"meta": {"registered_with": call, "classes": ["a", "b"]}}}
+    lines = render_card(manifest, MODALITY).splitlines()
+    source = [line for line in lines if line.startswith("- source: ")]
+    assert source[0].startswith("- source: data in memory given to mmdistill.modalities.image.register") and "'pets'" in source[0]
+    assert "- licence (as the loader knows it): the licence of the user's data (in memory: not known to the loader)" in lines
+    manifest["synthetic"]["meta"].pop("registered_with")
+    assert "- source: not known to the loader" in render_card(manifest, MODALITY).splitlines()
