@@ -173,3 +173,17 @@ def test_the_card_of_a_registered_set_names_the_call_as_its_source():
     assert "- licence (as the loader knows it): the licence of the user's data (in memory: not known to the loader)" in lines
     manifest["synthetic"]["meta"].pop("registered_with")
     assert "- source: not known to the loader" in render_card(manifest, MODALITY).splitlines()
+
+
+def test_images_like_takes_test_tensors_as_register_tensors_takes_them():
+    """A grey set's own test tensors (N, H, W), registered as they were, were refused by ``inputs_like``; channels-last
+    ones were refused without the permute that makes them (N, C, H, W)."""
+    from mmdistill.modalities.image import images_like
+
+    meta = {"sample_shape": [1, 8, 8], "mean": [0.5], "std": [0.25], "classes": ["a", "b"]}
+    x = torch.rand(4, 8, 8)
+    assert torch.allclose(images_like(meta, x), ((x - 0.5) / 0.25).unsqueeze(1))
+    assert images_like(meta, (x * 255).to(torch.uint8)).shape == (4, 1, 8, 8)
+    with pytest.raises(ConfigError, match=r"got \(4, 8, 8, 3\) torch.uint8; channels-last \(N, H, W, C\) images: "
+                                          r"\.permute\(0, 3, 1, 2\)"):
+        images_like(meta, torch.zeros(4, 8, 8, 3, dtype=torch.uint8))

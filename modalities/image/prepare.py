@@ -75,7 +75,7 @@ def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images:
         source: the set (``mmdistill.load(RUN)``), its synthetic set or its ``meta`` (:func:`set_shape`).
         images: image files (any the loader reads) or PIL images, in one list; or a uint8 tensor (N, C, H, W) of pixels
             0..255 (C 1 or 3, any size: each read as a PIL image); or float pixels in [0, 1] already of the set's shape
-            (only normalised).
+            (only normalised); a tensor (N, H, W) is grey, as ``register_tensors`` reads it.
 
     Files are read exactly as an ImageFolder tree's (:func:`~.decode._read_images`: the same pixels for the same
     file); a set of a built-in dataset resized by ``--image-size`` was resized on tensors (torch's antialiased
@@ -90,11 +90,15 @@ def images_like(source: DistilledSet | SyntheticSet | Mapping[str, Any], images:
     images = as_items(images)  # one path or PIL image: a string iterated would be read letter by letter
     mean, std = (torch.tensor(meta[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
     if isinstance(images, Tensor):
+        if images.dim() == 3:  # grey (N, H, W), as register_tensors takes them
+            images = images.unsqueeze(1)
         if images.is_floating_point() and tuple(images.shape[1:]) == (c, h, w):
             return _whitened(source, (images.detach().cpu().float() - mean) / std)
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ConfigError(f"images_like: a tensor must be uint8 pixels (N, 1 or 3, H, W), or floats in [0, 1] of the set's "
-                              f"shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}")
+            last = ("; channels-last (N, H, W, C) images: .permute(0, 3, 1, 2)" if images.dim() == 4 and images.shape[1] not in (1, 3)
+                    and images.shape[-1] in (1, 3) else "")
+            raise ConfigError(f"images_like: a tensor must be uint8 pixels (N, 1 or 3, H, W) or grey (N, H, W), or floats in "
+                              f"[0, 1] of the set's shape (N, {c}, {h}, {w}); got {tuple(images.shape)} {images.dtype}{last}")
         images = [_from_pixels(p) for p in images.cpu().numpy()]
     altered: dict[str, list[tuple[Path, str]]] = {}
     resize = str((meta.get("input_space") or {}).get("resize", "squeeze"))  # a set without it was squeezed
