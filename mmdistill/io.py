@@ -195,6 +195,29 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
     return Path(path)
 
 
+def check_declared_shapes(path: Path, shapes: Any, listed_in: str) -> None:
+    """ArtifactError naming ``path`` when its safetensors header declares a tensor that ``shapes`` (name -> list of
+    dimensions, as a manifest's ``synthetic.tensors`` lists them, read from ``listed_in``) does not list, or of another
+    shape: read from the header alone, before any tensor is allocated (a received file of a few KiB on disk can declare a
+    sparse GiB tensor that a 10-sample manifest never lists). Nothing is checked when ``shapes`` is not such a mapping
+    (the manifest's own check names that), nor for a file that is not safetensors (loading it names that)."""
+    from safetensors import safe_open
+
+    if not isinstance(shapes, dict) or not all(isinstance(v, list) for v in shapes.values()):
+        return
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            declared = {name: fh.get_slice(name).get_shape() for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError):
+        return
+    if extra := sorted(set(declared) - set(shapes)):
+        raise ArtifactError(f"{path} holds tensors the manifest does not list ({id_list([shown(n) for n in extra], 5)}); the file does not "
+                            f"belong to {listed_in} (not loaded)")
+    for name, shape in declared.items():
+        if list(shape) != shapes[name]:
+            raise ArtifactError(f"tensor '{shown(name)}' in {path} has shape {list(shape)}, {listed_in} says {shapes[name]} (not loaded)")
+
+
 def load_tensors(path: str | Path) -> dict[str, Tensor]:
     """Read a safetensors file (no code is executed); :class:`ArtifactError` names a missing or damaged file.
 
@@ -262,6 +285,8 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
     written = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
     manifest = with_clean_class_names(written, out_dir / MANIFEST_FILE)  # a set saved before names were cleaned: read, not refused
+    _require_file(out_dir / SYNTHETIC_FILE)
+    check_declared_shapes(out_dir / SYNTHETIC_FILE, manifest["synthetic"].get("tensors"), f"{out_dir / MANIFEST_FILE}")
     tensors = load_tensors(out_dir / SYNTHETIC_FILE)
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE),
                                     header_source=f"{out_dir / MANIFEST_FILE} (section 'synthetic')")

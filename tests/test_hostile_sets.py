@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import mmdistill
 from mmdistill.cli import main
@@ -81,6 +83,36 @@ def test_a_tensor_file_larger_than_the_memory_available_is_refused_before_it_is_
     with pytest.raises(ArtifactError, match=r"synthetic.safetensors holds 16.0 GiB of tensors, more than the 8.0 GiB of memory available"):
         mmdistill.load(out)
     assert main(["show", str(out)]) == 4 and "16.0 GiB" in capsys.readouterr().err
+
+
+def test_a_tensor_the_manifest_lists_smaller_is_refused_from_the_header_before_it_is_read(image_set, tmp_path, monkeypatch, capsys):
+    """A sparse ``synthetic.safetensors`` whose header declares ``data.x`` as 1 GiB (the manifest: a few images) was read
+    whole, the shape compared afterwards: ``show`` peaked at 2.4 GB before its refusal (walk 56C, ``/usr/bin/time -v``),
+    and a claim under the memory available but over twice it killed the process. The header's shapes are compared with
+    the manifest's before any tensor is read; a tensor the manifest does not list is refused the same way."""
+    from safetensors.torch import save_file
+
+    for name, tensors in (("huge", {"data.x": (2**28,), "labels": (10,)}), ("extra", {"data.x": None, "labels": (10,), "junk": (2**28,)})):
+        out = _received(image_set, tmp_path / name)
+        listed = json.loads((out / "manifest.json").read_text())["synthetic"]["tensors"]
+        declared = {k: list(v) if v is not None else listed[k] for k, v in tensors.items()}
+        small = {k: torch.zeros(1) for k in declared}  # written small, then the header rewritten to declare the big shape
+        save_file(small, str(out / "synthetic.safetensors"))
+        entries, offset = {}, 0
+        for k, shape in declared.items():
+            size = 4 * math.prod(shape) if k.startswith(("data.", "junk")) else 8 * math.prod(shape)
+            entries[k] = {"dtype": "F32" if k != "labels" else "I64", "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+        header = json.dumps(entries).encode()
+        header += b" " * (-len(header) % 8)
+        with open(out / "synthetic.safetensors", "wb") as fh:
+            fh.write(len(header).to_bytes(8, "little") + header)
+            fh.truncate(8 + len(header) + offset)  # holes: nothing is written
+        monkeypatch.setattr("mmdistill.io.load_file", lambda *a, **k: pytest.fail("the tensors were read before the shapes were compared"))
+        expected = r"has shape \[268435456\], .*manifest.json says \[\d+, 1, 8, 8\]" if name == "huge" else r"holds tensors the manifest does not list \(junk\); the file does not belong to .*manifest.json"
+        with pytest.raises(ArtifactError, match=expected):
+            mmdistill.load(out)
+        assert main(["show", str(out)]) == 4 and "not loaded" in capsys.readouterr().err
 
 
 def test_tensors_that_do_not_fit_the_address_space_are_one_line_not_a_traceback(image_set, tmp_path, monkeypatch):
