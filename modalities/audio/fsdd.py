@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.zip_members import read_zip_member
 
 from ..groups import quoted
 from .items import AudioItem, _bytes_opener, _path_opener, _raise
@@ -142,4 +143,4 @@ def _download_fsdd(root: Path) -> None:
             out = root / "recordings"
             out.mkdir(parents=True, exist_ok=True)
             for info, name in wanted:
-                (out / name).write_bytes(zf.read(info))
+                (out / name).write_bytes(read_zip_member(zf, info, archive, MAX_FSDD_BYTES, "an FSDD clip"))

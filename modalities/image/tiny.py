@@ -24,6 +24,7 @@ from mmdistill.cache_slots import stat_stamp
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.words import id_list
+from mmdistill.zip_members import read_zip_member
 
 from ..artifacts import classes_without_test
 from ..sources import root_path
@@ -40,6 +41,9 @@ MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
 FOLDER = "tiny-imagenet-200"
 LAYOUT = (f"ROOT/{FOLDER}/ ({ARCHIVE} unzipped: wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG with "
           f"val/val_annotations.txt) or ROOT/{ARCHIVE} itself, from {URL}")
+#: the largest file of the release read from its zip (its JPEGs are ~2 KiB, words.txt 2.6 MiB): a member declaring more is
+#: refused unread (:func:`mmdistill.zip_members.read_zip_member`)
+MAX_MEMBER_BYTES = 64 * 2**20
 #: image file suffixes read (the release's are .JPEG)
 SUFFIXES = (".jpeg", ".jpg", ".png")
 
@@ -64,7 +68,8 @@ class Release:
         if name not in self._set:
             return None
         try:
-            raw = self.archive.read(self._prefix + name) if self.archive is not None else (self.base / name).read_bytes()
+            raw = (read_zip_member(self.archive, self._prefix + name, self.archive.filename or self.base, MAX_MEMBER_BYTES, "a file of the release")
+                   if self.archive is not None else (self.base / name).read_bytes())
             return raw.decode("utf-8")
         except (OSError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read {self.base / name}: {exc}") from None
@@ -73,7 +78,8 @@ class Release:
         """What Pillow opens for ``path`` (``base / name``) of an archive: the member's bytes; DataError naming it."""
         assert self.archive is not None
         try:
-            return io.BytesIO(self.archive.read(self._prefix + path.relative_to(self.base).as_posix()))
+            return io.BytesIO(read_zip_member(self.archive, self._prefix + path.relative_to(self.base).as_posix(), self.archive.filename or self.base,
+                                              MAX_MEMBER_BYTES, "an image of the release"))
         except (OSError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
             raise DataError(f"cannot read image {path} from the archive (damaged?): {exc}") from None
 

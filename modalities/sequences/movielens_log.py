@@ -18,6 +18,7 @@ from mmdistill.csv_lines import newline_lines, text_lines
 from mmdistill.errors import DataError
 from mmdistill.io import decode_utf8
 from mmdistill.words import id_list, shown
+from mmdistill.zip_members import read_zip_member
 
 from .log_columns import LogColumns, Row
 from .log_rows import RATINGS_FILES, TITLE_FILES, LogRows, _fields, _header_name
@@ -78,8 +79,9 @@ def _the_one(path: Path, hits: list[str], what: str) -> str | None:
                     "first) or its ratings file")
 
 
-def _read_member(zf: zipfile.ZipFile, member: str | None) -> tuple[str, bytes] | None:
-    return None if member is None else (member, zf.read(member))
+def _read_member(zf: zipfile.ZipFile, member: str | None, path: Path) -> tuple[str, bytes] | None:
+    """``(member, its bytes)`` of the zip at ``path`` (its declared size checked first: :func:`read_zip_member`), None for None."""
+    return None if member is None else (member, read_zip_member(zf, member, path))
 
 
 def _read_path(file: Path) -> tuple[str, bytes]:
@@ -114,7 +116,7 @@ def _find_release(path: Path) -> _Release | None:
                 folder, paired = _folder_of(member), TITLES_OF[_base(member)]
                 title = _the_one(path, [m for m in names if _base(m) == paired and _folder_of(m) == folder], "titles")
                 elsewhere = [m for m in names if _base(m) in TITLE_FILES and m != title]
-                return _Release((member, zf.read(member)), _read_member(zf, title), elsewhere)
+                return _Release((member, read_zip_member(zf, member, path)), _read_member(zf, title, path), elsewhere)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise DataError(f"{shown(str(path))}: the zip file is damaged ({exc}); download it again") from None
     if path.is_dir():
