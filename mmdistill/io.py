@@ -370,6 +370,11 @@ class MetricsLog:
                                 "its metrics log in place, never through a link: remove it (or choose another --out)")
         return self.path.exists()
 
+    def check(self) -> None:
+        """ArtifactError naming the log when it is a symbolic link or no regular file: called before work (an ``eval
+        --write``, a ``check``) that ends by reading it for the card, so a received folder's link is refused first."""
+        self._present()
+
     def _records(self) -> Iterator[tuple[str, Any]]:
         """``(line, value)`` for each line of the log that is JSON (a line cut by a kill is not)."""
         for line in self.path.read_text(encoding="utf-8").splitlines() if self._present() else []:

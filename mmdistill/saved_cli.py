@@ -68,7 +68,7 @@ def _sweep(folder: Path) -> None:
 def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
     locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`), its lines given to ``say``; the exit code."""
-    from mmdistill.io import require_writable
+    from mmdistill.io import METRICS_FILE, MetricsLog, require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -80,6 +80,7 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         card_dir, _ = card_place(folder)
         require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
                          why="--write stores the new metrics there: run without --write, or copy the set to a folder you can write")
+        MetricsLog(folder / METRICS_FILE).check()  # read for the card at the end: a link is refused before the evaluation
         if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
             lock.acquire()  # a run still writing the folder, or another --write or check, is refused
             _sweep(folder)
@@ -263,7 +264,7 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
 def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
     its record written, the folder locked meanwhile), its lines given to ``say``; the exit code."""
-    from mmdistill.io import require_writable
+    from mmdistill.io import METRICS_FILE, MetricsLog, require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -278,6 +279,7 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
                          why="the check writes memorisation.png, the manifest and the card there: pass --no-write to print only, "
                              "or copy the set to a folder you can write")
+        MetricsLog(folder / METRICS_FILE).check()  # read for the card at the end: a link is refused before the check
         lock.acquire()  # a run still writing the folder, or an eval --write, is refused
         _sweep(folder)
     try:

@@ -172,3 +172,18 @@ def test_a_manifest_stating_a_smaller_set_than_its_tensors_is_named(image_set, t
         mmdistill.load(out)
     assert f"{out / 'manifest.json'}: its 'storage' block says 1 bytes for {storage['samples']} samples (ratio 1e-15), the tensors hold " \
            f"{storage['synthetic_bytes']} bytes" in caplog.text
+
+
+@pytest.mark.parametrize("command", [["eval", "--write"], ["check"]])
+def test_a_received_folders_linked_metrics_log_is_refused_before_the_evaluation_not_after(command, image_set, tmp_path, monkeypatch, capsys):
+    """``eval --write`` and ``check`` of a folder whose ``metrics.jsonl`` links out of it evaluated (minutes) and then
+    refused the link when the card read the log, the result lost (walk 56C). The link is refused before any work."""
+    out = _received(image_set, tmp_path / "run")
+    (tmp_path / "elsewhere.txt").write_text("not the set's\n")
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    (out / "metrics.jsonl").symlink_to(tmp_path / "elsewhere.txt")
+    for work in ("_rescore", "_check"):
+        monkeypatch.setattr(f"mmdistill.saved_cli.{work}", lambda *a, **k: pytest.fail("the work ran before the link was refused"))
+    assert main([command[0], str(out), *command[1:]]) == 4
+    assert "metrics.jsonl is a symbolic link" in capsys.readouterr().err
+    assert (tmp_path / "elsewhere.txt").read_text() == "not the set's\n" and (out / "metrics.jsonl").is_symlink()
