@@ -33,6 +33,7 @@ from torch import Tensor
 from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
 from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, remove_stale_temporaries
 from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.header_metadata import check_declared_shapes
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
 from mmdistill.json_text import json_file_text, parse_json
@@ -193,29 +194,6 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
             raise
         raise os_error from None
     return Path(path)
-
-
-def check_declared_shapes(path: Path, shapes: Any, listed_in: str) -> None:
-    """ArtifactError naming ``path`` when its safetensors header declares a tensor that ``shapes`` (name -> list of
-    dimensions, as a manifest's ``synthetic.tensors`` lists them, read from ``listed_in``) does not list, or of another
-    shape: read from the header alone, before any tensor is allocated (a received file of a few KiB on disk can declare a
-    sparse GiB tensor that a 10-sample manifest never lists). Nothing is checked when ``shapes`` is not such a mapping
-    (the manifest's own check names that), nor for a file that is not safetensors (loading it names that)."""
-    from safetensors import safe_open
-
-    if not isinstance(shapes, dict) or not all(isinstance(v, list) for v in shapes.values()):
-        return
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            declared = {name: fh.get_slice(name).get_shape() for name in fh.keys()}
-    except (SafetensorError, OSError, ValueError):
-        return
-    if extra := sorted(set(declared) - set(shapes)):
-        raise ArtifactError(f"{path} holds tensors the manifest does not list ({id_list([shown(n) for n in extra], 5)}); the file does not "
-                            f"belong to {listed_in} (not loaded)")
-    for name, shape in declared.items():
-        if list(shape) != shapes[name]:
-            raise ArtifactError(f"tensor '{shown(name)}' in {path} has shape {list(shape)}, {listed_in} says {shapes[name]} (not loaded)")
 
 
 def load_tensors(path: str | Path) -> dict[str, Tensor]:

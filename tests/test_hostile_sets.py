@@ -187,3 +187,40 @@ def test_a_received_folders_linked_metrics_log_is_refused_before_the_evaluation_
     assert main([command[0], str(out), *command[1:]]) == 4
     assert "metrics.jsonl is a symbolic link" in capsys.readouterr().err
     assert (tmp_path / "elsewhere.txt").read_text() == "not the set's\n" and (out / "metrics.jsonl").is_symlink()
+
+
+def _declaring(path: Path, name: str, shape: list[int]) -> None:
+    """Rewrite safetensors file ``path``'s header so that tensor ``name`` declares ``shape`` (float32), the file a sparse
+    one of the length that header implies (its data holes: nothing written)."""
+    raw = path.read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    header[name] = {**header[name], "dtype": "F32", "shape": shape}
+    offset = 0
+    for key, entry in header.items():
+        if key != "__metadata__":
+            size = math.prod(entry["shape"]) * {"F32": 4, "I64": 8}.get(entry["dtype"], 4)
+            entry["data_offsets"], offset = [offset, offset + size], offset + size
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as fh:
+        fh.write(len(text).to_bytes(8, "little") + text)
+        fh.truncate(8 + len(text) + offset)
+
+
+def test_a_checkpoint_declaring_a_tensor_larger_than_the_runs_set_is_refused_before_it_is_read(image_set, tmp_path, monkeypatch):
+    """``--resume`` of a received run folder read its whole checkpoint before comparing it with the run: a sparse file
+    declaring a 1 GiB tensor was allocated (walk 56C). A tensor larger than the run's synthetic set's largest is refused
+    from the header."""
+    from mmdistill.io import load_synthetic
+    from mmdistill.loop import load_checkpoint, save_checkpoint
+
+    syn, _ = load_synthetic(image_set)
+    opt = torch.optim.SGD([p.requires_grad_(True) for p in syn.parameters()], lr=0.1, momentum=0.5)
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, syn, opt, 1, 1.0, {})
+    assert load_checkpoint(path, syn, opt, {})[0] == 1  # as written: read
+    _declaring(path, "syn.data.x", [2**28])
+    monkeypatch.setattr("mmdistill.loop.load_tensors_with_metadata", lambda *a, **k: pytest.fail("the checkpoint was read first"))
+    with pytest.raises(ArtifactError, match=r"tensor 'syn.data.x' in .*checkpoint.safetensors declares shape \[268435456\] \(268435456 "
+                                            r"values\), more than the \d+ of the largest tensor of this run's synthetic set"):
+        load_checkpoint(path, syn, opt, {})
