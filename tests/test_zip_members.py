@@ -77,3 +77,24 @@ def test_a_tiny_imagenet_zip_member_declaring_more_than_a_release_file_is_refuse
     _never_inflated(monkeypatch)
     with pytest.raises(DataError, match=r"declares 70.0 MiB uncompressed \(\d+ KiB in the zip\), more than the 64 MiB (an image|a file) of the release can be"):
         load_image_dataset("tinyimagenet", tmp_path / "root")
+
+
+def test_a_deflated_torch_file_declaring_more_than_the_memory_is_refused_before_torch_load(tmp_path, monkeypatch):
+    """``mmdistill import`` bounded a reference .pt by its size on disk, but ``torch.load`` inflates a deflated record
+    whole: a 66 KiB file re-zipped with deflate loaded 64 MiB of zeros (walk 56C). The records' declared size is
+    compared with the memory available first."""
+    import torch
+
+    from mmdistill.errors import ArtifactError
+    from mmdistill.reference import read_reference
+
+    plain, packed = tmp_path / "plain.pt", tmp_path / "images_best.pt"
+    torch.save(torch.zeros(10 * MiB // 4), plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    assert packed.stat().st_size < MiB and read_reference(packed).numel() == 10 * MiB // 4  # a deflated file is read
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 4 * MiB)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran before the declared size was checked"))
+    with pytest.raises(ArtifactError, match=r"images_best.pt holds 0.0 GiB \(uncompressed\), more than the 0.0 GiB of memory available"):
+        read_reference(packed)
