@@ -216,16 +216,17 @@ def evaluate_tensors(train_set: tuple[Tensor, Tensor], test: LabeledTensors, mak
 
 def herding_indices(cfg: Any, data: ClassificationData, modality: ClassificationModality, device: torch.device) -> Tensor:
     """Herding in the embedding of the recipe's network trained on the whole real training set for
-    ``herding_epochs`` epochs (the DC paper's coreset protocol)."""
+    ``herding_epochs`` epochs (the DC paper's coreset protocol; 0: the freshly initialised network's embedding)."""
     gen = generator(cfg.seed, "herding")
     net = network_factory(modality, cfg.network, data, device)(gen)
     if not callable(getattr(net, "embed", None)):
         raise ConfigError(_no_embed(cfg.network, net), key="baselines")
-    protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
-    # dropout (ConvNet3D's) draws from torch's global generators, whose state here depends on what ran before (a
-    # distillation in `run`, data loading in `eval`): seed them from (seed, "herding", "global") for the training
-    with seeded_global_rng(draw_seed(generator(cfg.seed, "herding", "global")), [device]):
-        train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
+    if cfg.herding_epochs:  # 0 (the key's range allows it): herding in the untrained network's embedding
+        protocol = TrainProtocol(epochs=cfg.herding_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch, lr_decay_at=1.0)
+        # dropout (ConvNet3D's) draws from torch's global generators, whose state here depends on what ran before (a
+        # distillation in `run`, data loading in `eval`): seed them from (seed, "herding", "global") for the training
+        with seeded_global_rng(draw_seed(generator(cfg.seed, "herding", "global")), [device]):
+            train_from_scratch(net, data.train.x, data.train.y, protocol, gen)
     net.eval()
     return herding_subset(data.train, cfg.ipc, net.embed).to(data.train.x.device)
 
