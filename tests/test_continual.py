@@ -1,0 +1,131 @@
+"""The class-incremental protocol (walk 56A, :mod:`mmdistill.continual`): steps of classes in the reference's seeded
+order, each step distilled from its own classes' data only, memories of ipc per class seen scored from scratch on the
+classes seen, a finished step kept on a second call, and the refusals in one line naming the argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmdistill import continual
+from mmdistill.continual import class_order, run_continual, split_steps
+from mmdistill.errors import ConfigError, DataError
+from mmdistill.io import read_json
+from mmdistill.recipe import Recipe
+from mmdistill.recipes import get_recipe, image_dm
+from mmdistill.share import load
+
+CLASSES = ["a", "b", "c", "d"]
+FAST = {"iterations": 1, "batch_real": 4, "eval_epochs": 1, "herding_epochs": 0, "memory_check": False}
+
+
+def _folder(root: Path, per_class: int = 5) -> Path:
+    for k, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((8, 8), 30 + 50 * k + 5 * i, dtype=np.uint8), mode="L").save(root / name / f"{i}.png")
+    return root
+
+
+def _run(data: Path, out: Path, **kw):
+    args = {"dataset": "imagefolder", "data_root": data, "steps": 2, "ipc": 2, "order_seed": 1, "eval_runs": 1, "keys": FAST, **kw}
+    return run_continual(image_dm.RECIPE, out, **args)
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("continual")
+    data = _folder(tmp / "data")
+    return data, tmp / "out", _run(data, tmp / "out")
+
+
+def test_class_order_is_the_references_seeded_permutation():
+    """CL_DM.py:61-62: np.random.seed(0); np.random.permutation(10) is 2, 8, 4, 9, 1, 6, 7, 3, 0, 5."""
+    assert class_order([str(i) for i in range(10)], 0) == ["2", "8", "4", "9", "1", "6", "7", "3", "0", "5"]
+    assert split_steps(class_order(list("abcdef"), 3), 3) == [class_order(list("abcdef"), 3)[i:i + 2] for i in (0, 2, 4)]
+
+
+def test_steps_come_in_the_seeded_order_and_memories_hold_ipc_per_class_seen(done):
+    data, out, res = done
+    order = class_order(CLASSES, 1)
+    assert res.class_order == order
+    assert [s["new_classes"] for s in res.steps] == [order[:2], order[2:]]
+    assert res.steps[0]["classes_seen"] == sorted(order[:2]) and res.steps[1]["classes_seen"] == CLASSES  # the data's order
+    assert [s["memory_size"] for s in res.steps] == [{"distilled": 4, "random_real": 4, "herding": 4},
+                                                      {"distilled": 8, "random_real": 8, "herding": 8}]
+    for step in res.steps:
+        assert set(step["accuracy"]) == {"distilled", "random_real", "herding"}
+        assert all(len(v["runs"]) == 1 and 0 <= v["mean"] <= 1 for v in step["accuracy"].values())
+    # each step's set and herded samples come from that step's classes only: past data is gone
+    for t, new in enumerate((order[:2], order[2:])):
+        assert load(out / f"step-0{t + 1}").classes == sorted(new)
+        x, names = continual._herd_step(out / "herding" / f"step-0{t + 1}.safetensors", None, lambda: None, None, torch.device("cpu"))
+        assert sorted(set(names)) == sorted(new) and len(x) == 4
+    saved = read_json(out / "continual.json")
+    assert saved["protocol"]["class_order"] == order and saved["steps"] == res.steps
+    assert (out / "continual.png").stat().st_size > 0
+
+
+def test_a_second_call_keeps_finished_steps_and_an_interrupted_one_goes_on(done, tmp_path, monkeypatch):
+    data, out, res = done
+    runs: list[str] = []
+    real_run = Recipe.run
+    monkeypatch.setattr(Recipe, "run", lambda self, cfg=None, **kw: runs.append(cfg.out) or real_run(self, cfg, **kw))
+    assert _run(data, out).steps == res.steps and runs == []  # nothing distilled or scored again
+
+    calls = {"n": 0}
+    real_score = continual._score_step
+
+    def fail_second(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_score(*a, **kw)
+
+    monkeypatch.setattr(continual, "_score_step", fail_second)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data, tmp_path / "cut")
+    assert len(read_json(tmp_path / "cut" / "continual.json")["steps"]) == 1
+    runs.clear()
+    again = _run(data, tmp_path / "cut")
+    assert len(again.steps) == 2 and runs == []  # step 2's set was written before the cut: kept, only scored
+
+
+def test_another_protocol_in_the_same_out_is_refused_naming_the_key(done):
+    data, out, _ = done
+    with pytest.raises(ConfigError, match=r"continual.json records another protocol \(ipc: 2 there, 1 now"):
+        _run(data, out, ipc=1)
+
+
+def test_steps_that_do_not_divide_the_classes_are_refused_naming_the_divisors(done, tmp_path):
+    data = done[0]
+    with pytest.raises(ConfigError, match=r"steps=3 does not divide imagefolder's 4 classes .* leave 1 class\(es\) out of every "
+                                          r"step\); choose steps among 1, 2$"):
+        _run(data, tmp_path / "x", steps=3)
+    with pytest.raises(ConfigError, match=r"steps=4 gives steps of 1 class .* at least 2 classes"):
+        _run(data, tmp_path / "x", steps=4)
+    assert not (tmp_path / "x").exists()
+
+
+def test_ipc_larger_than_a_class_is_refused_naming_the_class(done, tmp_path):
+    with pytest.raises(DataError, match=r"'a'.*4"):  # 5 images, one held out for test: 4 training images per class
+        _run(done[0], tmp_path / "x", ipc=5)
+
+
+@pytest.mark.parametrize("recipe, words", [("sequences-td3", "recipe sequences-td3 has no classes key"),
+                                           ("image-text-lors", "recipe image-text-lors has no classes key"),
+                                           ("graph-dm", "recipe graph-dm has no classes key")])
+def test_recipes_that_are_not_classification_of_classes_are_refused_naming_them(recipe, words, tmp_path):
+    with pytest.raises(ConfigError, match=f"continual: {words}"):
+        run_continual(get_recipe(recipe), tmp_path / "x", dataset="digits")
+
+
+def test_keys_the_protocol_sets_itself_and_a_recipe_name_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="continual sets classes itself"):
+        run_continual(image_dm.RECIPE, tmp_path / "x", dataset="digits", keys={"classes": ["1", "2"]})
+    with pytest.raises(ConfigError, match=r"recipe is a recipe object \(mmdistill.recipes.get_recipe\('image-dm'\).*got str 'image-dm'"):
+        run_continual("image-dm", tmp_path / "x", dataset="digits")  # type: ignore[arg-type]
