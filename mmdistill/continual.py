@@ -212,11 +212,13 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     if eval_runs < 1:
         raise ConfigError(f"eval_runs={eval_runs}: the protocol trains at least 1 network per memory and step", key="eval_runs")
     out = Path(out)
+    for k in keys or {}:
+        if k in ("classes", "out", "resume", "overwrite", "evaluate", "baselines"):
+            raise ConfigError(f"continual sets {k} itself (each step's classes, run folder and memories); leave {k} out of keys", key=k)
+        if k in ("dataset", "data_root", "ipc", "eval_runs"):
+            raise ConfigError(f"{k} is an argument of run_continual ({k}=...), not one of its keys", key=k)
     given = {**dict(keys or {}), "dataset": dataset, **({"data_root": str(data_root)} if data_root is not None else {}),
              **({"ipc": ipc} if ipc is not None else {})}
-    for k in ("classes", "out", "resume", "overwrite", "evaluate"):
-        if k in given:
-            raise ConfigError(f"continual sets {k} itself (each step's classes and run folder); leave {k} out of keys", key=k)
     whole = rec.config(**given, progress=False)
     with seeded_run(whole.seed):
         data_all = load_data(modality, whole)
@@ -250,7 +252,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
                       for s in range(t + 1)]
         xs = torch.cat([h[0] for h in herded])
         memory_classes = [c for h in herded for c in h[1]]
-        cfg_s = rec.config(**given, classes=seen, baselines=["random_real"], eval_runs=eval_runs, progress=False)
+        cfg_s = rec.config(**given, classes=seen, baselines=["random_real"], eval_runs=eval_runs)  # progress bars as the user asks
         data_s = keep_classes(data_all, seen)
         say(f"step {t + 1}/{steps}: scoring the memories of {len(seen)} classes on their test samples")
         with seeded_run(whole.seed):

@@ -127,5 +127,7 @@ def test_recipes_that_are_not_classification_of_classes_are_refused_naming_them(
 def test_keys_the_protocol_sets_itself_and_a_recipe_name_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="continual sets classes itself"):
         run_continual(image_dm.RECIPE, tmp_path / "x", dataset="digits", keys={"classes": ["1", "2"]})
+    with pytest.raises(ConfigError, match=r"eval_runs is an argument of run_continual \(eval_runs=...\), not one of its keys"):
+        run_continual(image_dm.RECIPE, tmp_path / "x", dataset="digits", keys={"eval_runs": 5})  # was a TypeError: two eval_runs
     with pytest.raises(ConfigError, match=r"recipe is a recipe object \(mmdistill.recipes.get_recipe\('image-dm'\).*got str 'image-dm'"):
         run_continual("image-dm", tmp_path / "x", dataset="digits")  # type: ignore[arg-type]
