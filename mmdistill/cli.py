@@ -19,6 +19,7 @@
     mmdistill cache [clear KIND ... | --all]   the caches (decoded clips, caption embeddings ...), or clear them
     mmdistill merge DIR DIR ... --out OUT [--dataset NAME]
                                                sets of part of the classes (tasks, clients) joined by class name
+    mmdistill continual RECIPE --dataset NAME --out OUT   class-incremental steps: distilled vs random, herding memories
     mmdistill import RECIPE FILE|DIR ...       a set (DC's res_*.pt, MTT's images_*.pt) or MTT's expert buffer, made by
                                                the reference code, as an mmdistill run folder or buffer
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mmdistill.cache_cli import add_parser as add_cache_parser, command_lines as cache_lines
 from mmdistill.cli_parser import Parser, import_usage, unrecognized
+from mmdistill.continual_cli import add_parser as add_continual_parser, cmd_continual
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, expected, fail, progress_bars
 from mmdistill.log_state import logging_given_back
@@ -166,6 +168,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_continual(args: argparse.Namespace) -> int:
+    from mmdistill.recipes import get_recipe
+    return cmd_continual(args, get_recipe, print)
+
+
 def _cmd_merge(args: argparse.Namespace) -> int:
     from mmdistill.merge import checked_dirs, merge
 
@@ -280,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_merge.add_argument("--overwrite", action="store_true", help="replace a set already in --out")
     p_merge.add_argument("--no-evaluate", action="store_true", help="write the set without scoring it")
     add_cache_parser(sub)
+    add_continual_parser(sub)
     p_imp = sub.add_parser("import", help="a set or MTT expert buffer made by the reference code, as an mmdistill run or buffer",
                            formatter_class=argparse.RawDescriptionHelpFormatter, description=import_usage())
     p_imp.add_argument("recipe", help="the recipe whose evaluation (and network) the set or buffer is for: image-dc, image-mtt ...")
@@ -366,7 +374,7 @@ def _command(argv: Sequence[str] | None) -> int:
     try:
         with _starting(debug):
             parser = build_parser()  # its recipe listing loads no torch: `recipes`, --help and a mistyped command answer at once
-            if argv[:1] in (["eval"], ["show"], ["compare"], ["export"], ["check"], ["cache"], ["merge"]) or (
+            if argv[:1] in (["eval"], ["show"], ["compare"], ["export"], ["check"], ["cache"], ["merge"], ["continual"]) or (
                     argv[:1] in (["run"], ["experts"], ["import"]) and len(argv) > 1 and not argv[1].startswith("-")):
                 importlib.import_module("mmdistill.recipe")  # torch and the core load here, where a stop is one line
         if argv[:1] in (["run"], ["experts"], ["import"]):
@@ -386,7 +394,7 @@ def _command(argv: Sequence[str] | None) -> int:
 
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
         args, extra = parser.parse_known_args(hyphenated_flags(argv, {f for p in commands.values() for f in p._option_string_actions}))
-        if args.command == "eval":  # key=value pairs may stand between the flags
+        if args.command in ("eval", "continual"):  # key=value pairs may stand between the flags
             args.overrides = list(getattr(args, "key=value")) + [a for a in extra if "=" in a and not a.startswith("-")]
             extra = [a for a in extra if a not in args.overrides]
         if extra:
@@ -396,7 +404,7 @@ def _command(argv: Sequence[str] | None) -> int:
                                                  "or not at all): run the same command again"):
             return {"recipes": _cmd_recipes, "eval": lambda a: cmd_eval(a, print), "show": _cmd_show, "compare": _cmd_compare, "export": _cmd_export,
                     "check": lambda a: cmd_check(a, print), "cache": _cmd_cache,
-                    "merge": _cmd_merge}[args.command](args)
+                    "merge": _cmd_merge, "continual": _cmd_continual}[args.command](args)
     except BrokenPipeError:
         return closed_stdout()
     except EXPECTED as exc:

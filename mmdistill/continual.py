@@ -39,6 +39,7 @@ import torch
 
 from mmdistill.errors import ConfigError
 from mmdistill.recipe import Recipe
+from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +233,12 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     plan = split_steps(order, steps, str(data_all.name))
     protocol = {"recipe": rec.name, "dataset": dataset, "data_root": None if data_root is None else str(data_root), "steps": steps,
                 "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs,
-                "keys": {k: v for k, v in sorted(dict(keys or {}).items())}, "memories": list(MEMORIES), "reference": REFERENCE}
+                "keys": {k: getattr(whole, k, v) for k, v in sorted(dict(keys or {}).items())}, "memories": list(MEMORIES), "reference": REFERENCE}
     record = _checked_record(out / RESULT_FILE, protocol)
     result = ContinualResult(out=out, class_order=order, steps=record[:steps])
     device = resolve_device(whole.device)
     say(f"continual: {rec.name} on {data_all.name}, {steps} steps of {len(plan[0])} classes (order seed {order_seed}: "
-        f"{', '.join(order)}), {whole.ipc} per class, {eval_runs} networks per memory; in {out}")
+        f"{', '.join(order)}), {whole.ipc} per class, {quantity(eval_runs, 'network')} per memory; in {out}")
     for t in range(len(result.steps), steps):
         seen = [c for c in names if c in {n for s in plan[:t + 1] for n in s}]  # the data's class order, as keep_classes labels
         step_dir = out / f"step-{t + 1:02d}"

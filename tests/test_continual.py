@@ -131,3 +131,20 @@ def test_keys_the_protocol_sets_itself_and_a_recipe_name_are_refused(tmp_path):
         run_continual(image_dm.RECIPE, tmp_path / "x", dataset="digits", keys={"eval_runs": 5})  # was a TypeError: two eval_runs
     with pytest.raises(ConfigError, match=r"recipe is a recipe object \(mmdistill.recipes.get_recipe\('image-dm'\).*got str 'image-dm'"):
         run_continual("image-dm", tmp_path / "x", dataset="digits")  # type: ignore[arg-type]
+
+
+def test_the_command_goes_on_in_a_finished_folder_and_refuses_in_one_line(done, tmp_path, capsys):
+    """mmdistill continual: key=value pairs are the recipe's keys (parsed from strings, recorded as the config reads them,
+    so the protocol the Python call wrote is the command's); a refusal is one line and exit 2."""
+    from mmdistill.cli import main
+
+    data, out, res = done
+    pairs = [f"{k}={str(v).lower()}" for k, v in FAST.items()]
+    args = ["continual", "image-dm", "--dataset", "imagefolder", "--data-root", str(data), "--out", str(out), "--steps", "2",
+            "--ipc", "2", "--order-seed", "1", "--runs", "1", *pairs]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-4].split() == ["step", "classes", "distilled", "random_real", "herding"]  # nothing redone
+    assert f"wrote {out}" in printed
+    assert main([*args[:9], "3", *args[10:]]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: steps=3 does not divide imagefolder's 4 classes")

@@ -30,7 +30,7 @@ RECORDS = {"docs/results.md"}  # what ran, with the flags of the day
 DOCS = sorted(p for p in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("modalities/*/README.md"),
                           *ROOT.glob("recipes/*/README.md")] if p.relative_to(ROOT).as_posix() not in RECORDS)
 
-COMMAND = re.compile(r"(?:(?<=\s)|^)((?:\S*/)?mmdistill\s+(?:--debug\s+)?(?:run|eval|experts|show|compare|merge|check|export|recipes|import)\b"
+COMMAND = re.compile(r"(?:(?<=\s)|^)((?:\S*/)?mmdistill\s+(?:--debug\s+)?(?:run|eval|experts|show|compare|merge|check|export|recipes|import|continual)\b"
                      r"|-m\s+mmdistill\b|python3?\s+(?:\S*/)?(?:benchmarks|recipes)/\w+\.py\b)")
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 PLACEHOLDER = re.compile(r"^(<[^>]*>.*|[A-Z][A-Z0-9_]*)$")  # <recipe>, RECIPE, DIR, K
@@ -52,7 +52,7 @@ def _commands_in(text: str) -> list[str]:
     out = []
     for part in re.split(r"\s+&&\s+|;\s+|\s+\|\s+|, then\s+", _comment_free(text)):
         found = COMMAND.search(part)
-        if found and not re.fullmatch(r"\S*mmdistill (run|eval|experts|show|compare|merge|check|export|import)", part[found.start():].strip()):
+        if found and not re.fullmatch(r"\S*mmdistill (run|eval|experts|show|compare|merge|check|export|import|continual)", part[found.start():].strip()):
             out.append(part[found.start():].strip())  # a bare "mmdistill show" names the subcommand in prose
     return out
 
@@ -178,6 +178,16 @@ def mmdistill_problems(args: list[str]) -> list[str]:
         unknown = {p.split("=", 1)[0] for p in pairs} - _evaluation_keys()
         if unknown - {k for k in unknown if PLACEHOLDER.match(k)}:
             return [f"mmdistill eval takes no key {sorted(unknown)}"]
+    if parsed.command == "continual":  # the recipe's keys, as for run
+        pairs = [*getattr(parsed, "key=value"), *[t for t in extra if "=" in t and not t.startswith("-")]]
+        extra = [t for t in extra if t not in pairs]
+        if PLACEHOLDER.match(parsed.recipe):
+            return []
+        if parsed.recipe not in RECIPES:
+            return [f"no recipe {parsed.recipe}"]
+        unknown = {p.split("=", 1)[0].replace("-", "_") for p in pairs} - set(input_keys(get_recipe(parsed.recipe).config_cls))
+        if unknown:
+            return [f"mmdistill continual {parsed.recipe} takes no key {sorted(unknown)}"]
     return [f"mmdistill {parsed.command} has no argument {t}" for t in extra]
 
 
