@@ -11,7 +11,9 @@ step (``--num_eval 3``, CL_DM.py:17) for each class order (DM: the 5 orders of s
 
 Prints the table of each order as it finishes and the pooled one (mean ± std over every network of every order, as
 CL_DM.py:150 pools its 5 x 3), and writes ``benchmarks/results/continual_digits.json`` (``--name``); the run folders
-(``--keep DIR`` keeps them, with each order's continual.png) are otherwise temporary.
+(``--keep DIR`` keeps them, with each order's continual.png; a second call with the same ``--keep`` goes on from each
+order's first unfinished step, and the JSON says how many steps were kept, whose time it does not count) are otherwise
+temporary.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from _common import print_table, write_result
 
 from mmdistill.config import parse_overrides
 from mmdistill.continual import MEMORIES, run_continual
+from mmdistill.io import read_json
 from mmdistill.recipes import image_dm
 
 
@@ -48,12 +51,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep or tmp)
         for seed in orders:
+            done = root / f"order-{seed}" / "continual.json"  # --keep: steps of an earlier call are kept, not timed again
+            kept = len(read_json(done).get("steps", [])) if done.exists() else 0
             t0 = time.perf_counter()
             res = run_continual(image_dm.RECIPE, root / f"order-{seed}", dataset="digits", steps=args.steps, ipc=args.ipc,
                                 order_seed=seed, eval_runs=args.runs, keys=keys, say=lambda line: print(line, flush=True))
             wall = time.perf_counter() - t0
             print(f"\norder {seed} ({', '.join(res.class_order)}), {wall:.0f} s:\n{res.table()}\n", flush=True)
-            records.append({"order_seed": seed, "class_order": res.class_order, "steps": res.steps, "wall_seconds": wall})
+            records.append({"order_seed": seed, "class_order": res.class_order, "steps": res.steps, "wall_seconds": wall,
+                            "steps_kept_from_an_earlier_call": kept})
             if pooled is None:
                 pooled = [{"classes": len(s["classes_seen"]), **{m: [] for m in MEMORIES}} for s in res.steps]
             for row, step in zip(pooled, res.steps):
