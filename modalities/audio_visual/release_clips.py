@@ -4,10 +4,11 @@ cut into (frame, 1 s of sound) pairs: the engine behind ``--dataset ave|vggsound
 
 A release's annotation file (:mod:`.ave_lists`, :mod:`.vggsound_lists`, :mod:`.music21_lists`) lists each clip as a
 :class:`Listed` entry. The clips themselves are YouTube content, which no release ships and mmdistill never downloads:
-the user's own copies are looked up by file name anywhere under the root (:func:`index_clips`). A listed clip with no
-file is *missing* (taken down, never fetched): named in the log and the load report, never dropped silently
-(``strict``: an error); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one (``unreadable``).
-Frames and sound are decoded with decord, as the folder of clips reads a clip (:func:`.decord_clips.open_clip`)."""
+the user's own copies are looked up by file name anywhere under the root (:func:`..video.split_rows.walk_clips`). A
+listed clip with no file is *missing* (taken down, never fetched): named in the log and the load report, never dropped
+silently (``strict``: an error); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one
+(``unreadable``). Frames and sound are decoded with decord, as the folder of clips reads a clip
+(:func:`.decord_clips.open_clip`)."""
 
 from __future__ import annotations
 
@@ -52,19 +53,6 @@ def parent_hint(root: Path, files: tuple[str, ...]) -> str:
     named the release's clip folder, ``AVE/``, in place of the release's folder), else empty."""
     parent = root.resolve().parent
     return f" (its parent {parent} holds {files[0]}: pass --data-root {parent})" if (parent / files[0]).is_file() else ""
-
-
-def index_clips(root: Path) -> dict[str, list[Path]]:
-    """Every video file under ``root`` (any depth; hidden entries skipped) by its file name without the extension."""
-    from ..video.decode import VIDEO_EXTENSIONS
-
-    out: dict[str, list[Path]] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).parts
-        if any(p.startswith(".") for p in rel) or path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
-            continue
-        out.setdefault(path.stem, []).append(path)
-    return out
 
 
 def cut_pairs(path: Path, windows: Callable[[float], list[Window]]) -> tuple[list[tuple[torch.Tensor, Clip, Window]], str]:
@@ -143,4 +131,4 @@ def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Lis
     return pairs, classes, bad
 
 
-__all__ = ["Listed", "RELEASE_KINDS", "Window", "cut_pairs", "index_clips", "parent_hint", "read_listed"]
+__all__ = ["Listed", "RELEASE_KINDS", "Window", "cut_pairs", "parent_hint", "read_listed"]

@@ -60,7 +60,7 @@ def load_release(name: str, cfg: Any) -> AVData:
 
 def _listing(name: str, root: Path) -> tuple[list, Callable, bool]:
     """(the listed clips, their finder, whether the split is drawn) of release ``name`` under ``root``."""
-    from .release_clips import index_clips
+    from ..video.split_rows import walk_clips
 
     if name == "ave":
         from .ave_lists import read_ave_lists
@@ -69,13 +69,13 @@ def _listing(name: str, root: Path) -> tuple[list, Callable, bool]:
     elif name in ("vggsound", "vggsound-10k"):
         from .vggsound_lists import VGGSOUND_10K, clip_finder, read_vggsound_csv
 
-        return read_vggsound_csv(root, VGGSOUND_10K if name == "vggsound-10k" else None), clip_finder(index_clips(root)), False
+        return read_vggsound_csv(root, VGGSOUND_10K if name == "vggsound-10k" else None), clip_finder(walk_clips(root, "files").index), False
     else:
         from .music21_lists import read_music21
 
         listed, given = read_music21(root)
         drawn = not given
-    index = index_clips(root)
+    index = walk_clips(root, "files").index
 
     def find(it) -> Path | None:
         paths = index.get(it.key, [])

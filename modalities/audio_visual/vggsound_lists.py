@@ -72,7 +72,7 @@ def read_vggsound_csv(root: Path, classes: tuple[str, ...] | None = None) -> lis
 
 
 def clip_finder(index: dict[str, list[Path]]) -> Callable[[Listed], Path | None]:
-    """``find(listed) -> Path | None`` over :func:`.release_clips.index_clips`'s ``index``: the file whose name is the
+    """``find(listed) -> Path | None`` over :func:`..video.split_rows.walk_clips`'s ``index``: the file whose name is the
     id with the listed start second, or the bare ``<id>`` file. DataError naming the files when several match."""
     by_key: dict[str, list[Path]] = {}
     for stem, paths in index.items():
