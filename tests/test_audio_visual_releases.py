@@ -237,3 +237,32 @@ def test_one_clip_reader_serves_the_folder_of_clips_and_the_releases(tmp_path):
     assert open_clip(decord, tmp_path / "a.avi")[0].middle is None
     write_avi(tmp_path / "silent.avi", [np.zeros((16, 40, 3), dtype=np.uint8)] * 4)
     assert open_clip(decord, tmp_path / "silent.avi") == (None, "no audio track")
+
+
+def test_a_release_clip_stored_twice_is_taken_from_its_class_folder_as_a_split_files_row_is(tmp_path):
+    """Before: the release readers held their own copies of the video split files' clip lookup (review R2.3), which
+    refused any id found twice, even a MUSIC-21 clip kept in its instrument's folder (the documented
+    ``<instrument>/<id>.mp4``) beside a stray copy; the one lookup (``split_rows.place``) takes the class folder's, and
+    names the files (with the listing's line) when no folder decides."""
+    from mmdistill.modalities.audio_visual.releases import _listing
+
+    root = tmp_path / "music"
+    for folder in ("violin", "downloads"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "violin00000.mp4").write_bytes(b"")  # found by name: nothing is decoded here
+    (root / "MUSIC21_solo_videos.json").write_text(json.dumps({"videos": {"violin": ["violin00000"]}}), encoding="utf-8")
+    listed, find, _ = _listing("music-21", root)
+    assert find(listed[0]) == root / "violin" / "violin00000.mp4"
+    (root / "violin" / "violin00000.mp4").rename(root / "other.mp4")
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere" / "violin00000.mp4").write_bytes(b"")
+    listed, find, _ = _listing("music-21", root)
+    with pytest.raises(DataError, match=r"MUSIC21_solo_videos.json violin\[0\]: clip 'violin00000' is found 2 times"):
+        find(listed[0])
+    vgg = tmp_path / "vgg"
+    (vgg / "a").mkdir(parents=True)
+    (vgg / "a" / "abcdefghijk_000030.mp4").write_bytes(b"")
+    (vgg / "vggsound.csv").write_text("abcdefghijk,30,dog barking,train\nbcdefghijkl,0,dog barking,test\n", encoding="utf-8")
+    (vgg / "bcdefghijkl.mp4").write_bytes(b"")  # the bare id
+    listed, find, _ = _listing("vggsound", vgg)
+    assert [find(it) for it in listed] == [vgg / "a" / "abcdefghijk_000030.mp4", vgg / "bcdefghijkl.mp4"]

@@ -59,29 +59,34 @@ def load_release(name: str, cfg: Any) -> AVData:
 
 
 def _listing(name: str, root: Path) -> tuple[list, Callable, bool]:
-    """(the listed clips, their finder, whether the split is drawn) of release ``name`` under ``root``."""
-    from ..video.split_rows import walk_clips
+    """(the listed clips, their finder, whether the split is drawn) of release ``name`` under ``root``: a listed clip is
+    found by its id as the video split files' rows are (:func:`..video.split_rows.place`: of several files of one id, the
+    one in its class's folder; a DataError naming them when that does not decide)."""
+    from ..video.split_rows import Row, place, walk_clips
 
+    vggsound = name in ("vggsound", "vggsound-10k")
     if name == "ave":
         from .ave_lists import read_ave_lists
 
         listed, drawn = read_ave_lists(root), False
-    elif name in ("vggsound", "vggsound-10k"):
-        from .vggsound_lists import VGGSOUND_10K, clip_finder, read_vggsound_csv
+    elif vggsound:
+        from .vggsound_lists import VGGSOUND_10K, read_vggsound_csv
 
-        return read_vggsound_csv(root, VGGSOUND_10K if name == "vggsound-10k" else None), clip_finder(walk_clips(root, "files").index), False
+        listed, drawn = read_vggsound_csv(root, VGGSOUND_10K if name == "vggsound-10k" else None), False
     else:
         from .music21_lists import read_music21
 
         listed, given = read_music21(root)
         drawn = not given
     index = walk_clips(root, "files").index
+    if vggsound:
+        from .vggsound_lists import by_clip_key
 
-    def find(it) -> Path | None:
-        paths = index.get(it.key, [])
-        if len(paths) > 1:
-            raise DataError(f"{name}: {len(paths)} files hold the clip {it.key} ({it.where}): {', '.join(map(str, paths[:3]))}; keep one")
-        return paths[0] if paths else None
+        index = by_clip_key(index)
+
+    def find(it) -> Path | None:  # a VGGSound clip keyed <id>_<start> may be stored as <id> alone
+        alias = it.key.rsplit("_", 1)[0] if vggsound else ""
+        return place(Row(it.key, it.label, it.split, it.where, alias=alias), index, root)
     return listed, find, drawn
 
 

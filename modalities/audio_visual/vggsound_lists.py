@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Callable
 
 from mmdistill.errors import DataError
 
@@ -71,22 +70,18 @@ def read_vggsound_csv(root: Path, classes: tuple[str, ...] | None = None) -> lis
     return out
 
 
-def clip_finder(index: dict[str, list[Path]]) -> Callable[[Listed], Path | None]:
-    """``find(listed) -> Path | None`` over :func:`..video.split_rows.walk_clips`'s ``index``: the file whose name is the
-    id with the listed start second, or the bare ``<id>`` file. DataError naming the files when several match."""
+def by_clip_key(index: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """:func:`..video.split_rows.walk_clips`'s ``index`` (files by name without extension) keyed as
+    :func:`read_vggsound_csv` keys a clip: a downloader's ``<id>_<start:06d>``, ``<id>_<start>_<end>`` (and their
+    ``.000`` forms) as ``<id>_<start>``, a bare ``<id>`` as itself; names that are no YouTube id with such a tail are
+    left out."""
     by_key: dict[str, list[Path]] = {}
     for stem, paths in index.items():
         m = _TAIL.fullmatch(stem[11:])
         if len(stem) >= 11 and m:
             key = stem[:11] if m.group(1) is None else f"{stem[:11]}_{int(m.group(1))}"
             by_key.setdefault(key, []).extend(paths)
-
-    def find(it: Listed) -> Path | None:
-        paths = by_key.get(it.key) or by_key.get(it.key.rsplit("_", 1)[0]) or []
-        if len(paths) > 1:
-            raise DataError(f"vggsound: {len(paths)} files hold the clip {it.key} ({it.where}): {', '.join(map(str, paths[:3]))}; keep one")
-        return paths[0] if paths else None
-    return find
+    return by_key
 
 
-__all__ = ["LAYOUT", "SOUND_SECOND", "VGGSOUND_10K", "clip_finder", "fifth_second", "read_vggsound_csv"]
+__all__ = ["LAYOUT", "SOUND_SECOND", "VGGSOUND_10K", "by_clip_key", "fifth_second", "read_vggsound_csv"]
