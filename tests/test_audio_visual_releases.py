@@ -1,7 +1,7 @@
 """AVDD's datasets in their released layouts (walk 56B): before, a user who had AVE, VGGSound or MUSIC-21 had to write
 a pairs CSV (and cut the clips) by hand: ``--dataset ave`` was "unknown audio-visual dataset". Each layout is now read
 as AVDD reads it (the event's seconds of AVE, the fifth second of a VGGSound clip, the official split), listed clips
-with no file are named as ``missing`` (``--strict``: an error), and a root of another layout is refused naming the
+with no file are named as ``unused`` (``--strict``: an error), and a root of another layout is refused naming the
 expected files."""
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ def test_ave_layout_gives_a_pair_per_event_second_with_the_official_split(tmp_pa
     assert len(data.train) == 8 and len(data.test) == 4  # 2 event seconds (1-3 s) of 4 train / 2 test videos
     assert sorted(Path(n).name for n in data.test.names if "c0" in n) == ["c0v2xxxxxx.avi@1s", "c0v2xxxxxx.avi@2s"]
     report = data.meta["load_report"]
-    assert report["counts"]["missing"] == 1 and "takendown01" in report["files"]["missing"][0]
-    assert report["counts"]["unused"] == 2  # valSet.txt: AVDD leaves it out
+    assert report["counts"]["unused"] == 3  # valSet.txt (AVDD leaves it out) and the clip with no file
+    assert any("takendown01" in f for f in report["files"]["unused"])
     assert "1 of 7 listed clips have no video file" in caplog.text and "trainSet.txt:" in caplog.text
     assert data.train_groups is not None and len(set(data.train_groups)) == 4  # a video's seconds held out together
-    with pytest.raises(DataError, match="strict mode"):
+    with pytest.raises(DataError, match="--strict makes a missing clip an error"):
         MODALITY.load(_cfg(dataset="ave", data_root=str(root), strict=True))
 
 
@@ -98,7 +98,7 @@ def test_ave_without_any_clip_says_nothing_is_downloaded(tmp_path):
         MODALITY.load(_cfg(dataset="ave", data_root=str(root / "AVE")))  # the clips' folder named in place of the release's
     for p in (root / "AVE").iterdir():
         p.unlink()
-    with pytest.raises(DataError, match="none of the 7 clips listed .* no release ships and mmdistill does not download"):
+    with pytest.raises(DataError, match="7 of the 7 clip.* no train and no test clip .* no release ships and mmdistill does not download"):
         MODALITY.load(_cfg(dataset="ave", data_root=str(root)))
 
 
@@ -122,10 +122,10 @@ def test_vggsound_10k_keeps_its_ten_classes_finds_downloader_names_and_takes_the
     (root / "vggsound.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     data = MODALITY.load(_cfg(dataset="vggsound-10k", data_root=str(root)))
     assert data.classes == list(VGGSOUND_10K) and len(data.test) == 10 and len(data.train) == 19
-    assert data.meta["load_report"]["counts"]["missing"] == 1
-    assert "03" + "1-_abcdef_30" in data.meta["load_report"]["files"]["missing"][0]
+    assert data.meta["load_report"]["counts"]["unused"] == 1
+    assert "03" + "1-_abcdef_30" in data.meta["load_report"]["files"]["unused"][0]
     full = MODALITY.load(_cfg(dataset="vggsound", data_root=str(root)))
-    assert "dog barking" in full.classes and full.meta["load_report"]["counts"]["missing"] == 2
+    assert "dog barking" in full.classes and full.meta["load_report"]["counts"]["unused"] == 2
 
 
 def test_music21_draws_a_split_or_reads_avdds_and_counts_its_val_videos(tmp_path):
@@ -266,3 +266,18 @@ def test_a_release_clip_stored_twice_is_taken_from_its_class_folder_as_a_split_f
     (vgg / "bcdefghijkl.mp4").write_bytes(b"")  # the bare id
     listed, find, _ = _listing("vggsound", vgg)
     assert [find(it) for it in listed] == [vgg / "a" / "abcdefghijk_000030.mp4", vgg / "bcdefghijkl.mp4"]
+
+
+def test_a_release_split_with_none_of_its_clips_found_is_refused_as_a_video_split_files_is(tmp_path):
+    """Before: the releases had their own missing-clip policy (review R2.4), an error only when every listed clip was
+    missing, so an AVE root whose testSet clips were all absent passed and failed later with the vaguer "the test split
+    holds no pairs"; the video split files' policy (one helper) refuses a split with none of its clips found, naming them."""
+    pytest.importorskip("decord")
+    from mmdistill.modalities.audio_visual import MODALITY
+
+    root = _ave(tmp_path / "AVE_Dataset")
+    for vid in ("c0v2xxxxxx", "c1v2xxxxxx"):  # the test clips
+        (root / "AVE" / f"{vid}.avi").unlink()
+    with pytest.raises(DataError, match=r"ave: 3 of the 7 clip\(s\) it lists are not under .*and no test clip of it is "
+                                        r"found: takendown01 \(trainSet.txt:6\), c0v2xxxxxx \(testSet.txt:2\)"):
+        MODALITY.load(_cfg(dataset="ave", data_root=str(root)))

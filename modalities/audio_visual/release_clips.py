@@ -5,8 +5,9 @@ cut into (frame, 1 s of sound) pairs: the engine behind ``--dataset ave|vggsound
 A release's annotation file (:mod:`.ave_lists`, :mod:`.vggsound_lists`, :mod:`.music21_lists`) lists each clip as a
 :class:`Listed` entry. The clips themselves are YouTube content, which no release ships and mmdistill never downloads:
 the user's own copies are looked up by file name anywhere under the root (:func:`..video.split_rows.walk_clips`). A
-listed clip with no file is *missing* (taken down, never fetched): named in the log and the load report, never dropped
-silently (``strict``: an error); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one
+listed clip with no file (taken down, never fetched) is named as *unused* in the log and the load report, never dropped
+silently, as a video split file's (:func:`..video.split_rows.missing_clips`: an error when a split has none found, or
+any under ``strict``); a clip that cannot be decoded is skipped as the folder-of-clips loader skips one
 (``unreadable``). Frames and sound are decoded with decord, as the folder of clips reads a clip
 (:func:`.decord_clips.open_clip`)."""
 
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 Window = tuple[float, float, float]
 
 #: the load report's kinds a release adds (beside the audio-visual loaders' own)
-RELEASE_KINDS = {"missing": "listed clip(s) with no file under the data root (taken down or not downloaded; not used)",
-                 "unused": "listed clip(s) of a split the reference leaves out (a val split beside the test split)"}
+RELEASE_KINDS = {"unused": "listed clip(s) not used: of a split the reference leaves out (a val split beside the test split), "
+                           "or with no file under the data root (taken down or not downloaded)"}
 
 
 @dataclass(frozen=True)
@@ -88,28 +89,31 @@ def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Lis
                 report: LoadReport, layout: str) -> tuple[list, list[str], list[BadFile]]:
     """(pairs, every class the listing names in the order first listed, the clips skipped as unreadable) of ``listed``:
     each found by ``find`` and cut by :func:`cut_pairs` (a pair per window, its group the clip's id, so ``validation=``
-    holds a clip's seconds out together). ``unused`` entries and clips with no file are named in ``report``
-    (``missing``; ``cfg.strict``: a DataError naming them). DataError naming ``layout`` (the release's expected files)
-    when no listed clip has a file under ``root``."""
+    holds a clip's seconds out together). ``unused`` entries and the clips with no file are named in ``report`` as
+    ``unused``, under the video split files' policy (:func:`..video.split_rows.missing_clips`: a DataError naming them
+    when a split has none of its clips found, or under ``cfg.strict`` when any is missing; naming ``layout``, the
+    release's expected files, when no listed clip has a file under ``root``)."""
+    from ..video.split_rows import Row, missing_clips
     from .raw_pairs import RawPair
 
     if importlib.util.find_spec("decord") is None:  # the clips are read with it
         raise ConfigError("reading video files needs decord: pip install \"mmdistill[video]\"")
     report.descriptions.update(RELEASE_KINDS)
     used = [it for it in listed if it.split != "unused"]
+    if not used:
+        raise DataError(f"{name}: the lists under {root} name no train or test clip; expected {layout}")
     report.extend("unused", ((f"{it.key} ({it.label})", f"{it.where}: {it.split} not used") for it in listed if it.split == "unused"))
     found = [(it, find(it)) for it in used]
-    missing = [it for it, path in found if path is None]
-    report.extend("missing", ((f"{it.key} ({it.label}, {it.split})", f"listed at {it.where}") for it in missing))
-    if len(missing) == len(used):
-        raise DataError(f"{name}: none of the {len(used)} clips listed under {root} has a video file there ({layout}); "
-                        "the clips are YouTube videos no release ships and mmdistill does not download: give your own copies")
+    missing = [Row(it.key, it.label, it.split, it.where) for it, path in found if path is None]
+    none = not any(path for _, path in found)
+    report.extend("unused", missing_clips(name, missing, [it.split for it, path in found if path is not None], root,
+                                          "clip(s)", "video files named by their YouTube id, in any folder", cfg.strict,
+                                          f"; expected {layout}; the clips are YouTube videos no release ships and mmdistill "
+                                          "does not download: give your own copies" if none else ""))
     if missing:
-        shown = ", ".join(f"{it.key} ({it.where})" for it in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        msg = f"{name}: {len(missing)} of {len(used)} listed clips have no video file under {root} (not used): {shown}"
-        if cfg.strict:
-            raise DataError(f"{msg} (strict mode; leave strict off to train on the clips found)")
-        log.warning("%s", msg)
+        log.warning("%s: %d of %d listed clips have no video file under %s (named as unused in the load report): %s%s", name,
+                    len(missing), len(used), root, ", ".join(f"{r.name} ({r.where})" for r in missing[:5]),
+                    f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     pairs, bad = [], []
     for it, path in found:
         if path is None:

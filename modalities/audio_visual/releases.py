@@ -31,7 +31,7 @@ RELEASE_NAMES = ("ave", "vggsound", "vggsound-10k", "music-21")
 
 def load_release(name: str, cfg: Any) -> AVData:
     """Dataset ``name`` of :data:`RELEASE_NAMES` from ``cfg.data_root``, featurised as the other audio-visual files are
-    (:func:`.raw_pairs.featurise`); the load report names the ``missing``, ``unused`` and unreadable clips."""
+    (:func:`.raw_pairs.featurise`); the load report names the ``unused`` (a val split, no file) and unreadable clips."""
     from .pair_split import _hold_out
     from .raw_pairs import featurise
     from .release_clips import read_listed

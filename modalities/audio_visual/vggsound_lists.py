@@ -13,7 +13,7 @@ What AVDD (sakshamsingh1/AVDD) makes of it:
   second (padded by the loader when shorter than one).
 
 AVDD keeps only the clips it had (``vgg_subset_create_meta.py:37-47``, silently); here a listed clip without a file is
-named as ``missing``."""
+named as ``unused``."""
 
 from __future__ import annotations
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmdistill.errors import DataError
-
 from .split_hmdb import is_hmdb, read_hmdb
 from .split_kinetics import is_kinetics, read_kinetics
-from .split_rows import ClipWalk, Row, place, walk_clips
+from .split_rows import ClipWalk, Row, missing_clips, place, walk_clips
 from .split_ssv2 import is_ssv2, read_ssv2
 
 #: a listed clip: its path, class and split (``train`` or ``test``)
@@ -37,7 +35,7 @@ def read_official(path: Path, root: Path, kind: str, split_number: int | None = 
     left-out clips found, and the layout read, in words. One policy for the three: a listed clip not found under
     ``root`` is named as unused (with its file and line) and counted in the layout, as a release loses clips (YouTube
     takedowns, a broken archive part); a DataError names them when a split (train or test) has none of its clips found
-    (a wrong ``data_root``, a split not extracted), or, under ``strict``, when any is missing.
+    (a wrong ``data_root``, a split not extracted), or, under ``strict``, when any is missing (:func:`.split_rows.missing_clips`, the audio-visual releases' policy too).
     ``fmt``: :func:`official_format`'s answer for ``path`` (None: asked here); ``walk``: :func:`walk_clips` of ``root``
     (None: walked here)."""
     fmt = fmt or official_format(path)
@@ -63,16 +61,8 @@ def read_official(path: Path, root: Path, kind: str, split_number: int | None = 
             listed.append((clip, row.label, row.split))
     missing = [r for r in missing if r.split != "unused"]
     what = "video files" if kind == "files" else "folders of frame images"
-    empty = [side for side in ("train", "test") if not any(split == side for _, _, split in listed)
-             and any(r.split == side for r in missing)]
-    if missing and (strict or empty):
-        names = ", ".join(f"{r.name} ({r.where})" for r in missing[:5])
-        why = (f"no {' and no '.join(empty)} clip of it is found" if empty else "--strict makes a missing clip an error "
-               "(without it: named as unused and counted)")
-        raise DataError(f"{path}: {len(missing)} of the {len(missing) + len(listed)} {fmt} clip(s) it lists are not under "
-                        f"{root} ({what} named as listed, in any folder), and {why}: {names}"
-                        f"{' ...' if len(missing) > 5 else ''}")
-    unused += [(r.name, f"listed in {r.where}, not found under the data root") for r in missing]
+    unused += missing_clips(str(path), missing, [split for _, _, split in listed], root, f"{fmt} clip(s)",
+                            f"{what} named as listed, in any folder", strict)
     if missing:
         layout += f"; {len(missing)} listed clip(s) not found"
     return listed, unused, left, layout

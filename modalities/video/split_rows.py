@@ -9,6 +9,7 @@ import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection, Sequence
 
 from mmdistill.errors import DataError
 
@@ -91,4 +92,22 @@ def place(row: Row, index: dict[str, list[Path]], root: Path, folders: tuple[str
     return found[0] if found else None
 
 
-__all__ = ["ClipWalk", "Item", "Row", "clip_key", "place", "walk_clips"]
+def missing_clips(source: str, missing: Sequence[Row], found: Collection[str], root: Path, clips: str, looked: str,
+                  strict: bool, hint: str = "") -> list[tuple[str, str]]:
+    """The one policy for the listed clips not found under ``root`` (a video split file's, an audio-visual release's):
+    ``missing``, those rows (train or test), are returned as ``unused`` entries ``(name, reason)`` naming their file
+    and line, as a release loses clips (YouTube takedowns, a broken archive part). A DataError names them when a split
+    has none of its clips found (``found``: the splits of the clips found, one per clip; a wrong ``data_root``, a split
+    not extracted), or, under ``strict``, when any is missing. ``source`` (the listing, for the message), ``clips``
+    (what it lists: ``HMDB51 clip(s)``), ``looked`` (how they are looked for), ``hint`` (words after the names)."""
+    empty = [side for side in ("train", "test") if side not in found and any(r.split == side for r in missing)]
+    if missing and (strict or empty):
+        names = ", ".join(f"{r.name} ({r.where})" for r in missing[:5])
+        why = (f"no {' and no '.join(empty)} clip of it is found" if empty else "--strict makes a missing clip an error "
+               "(without it: named as unused and counted)")
+        raise DataError(f"{source}: {len(missing)} of the {len(missing) + len(found)} {clips} it lists are not under "
+                        f"{root} ({looked}), and {why}: {names}{' ...' if len(missing) > 5 else ''}{hint}")
+    return [(r.name, f"listed in {r.where}, not found under the data root") for r in missing]
+
+
+__all__ = ["ClipWalk", "Item", "Row", "clip_key", "missing_clips", "place", "walk_clips"]
