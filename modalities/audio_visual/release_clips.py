@@ -24,7 +24,7 @@ import torch
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
-from ..audio.decode import BadFile, Clip
+from ..audio.decode import BadFile, Clip, describe_bad
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,7 @@ def read_listed(name: str, root: Path, listed: list[Listed], find: Callable[[Lis
             label = f"{path}@{w[0]:g}s" if len(cut) > 1 else str(path)
             pairs.append(RawPair(label, clip, frame, it.label, it.split, str(path), group=it.key))
     if bad:
-        msg = f"{name}: skipped {len(bad)} unreadable clip(s) of {len(found) - len(missing)}: " + "; ".join(
-            f"{b.name} ({b.reason})" for b in bad[:5])
+        msg = f"{name}: {describe_bad(bad, what='unreadable clip')} (of {len(found) - len(missing)} clips)"
         if cfg.strict:
             raise DataError(f"{msg} (strict mode; leave strict off to skip them)")
         log.warning("%s", msg)
