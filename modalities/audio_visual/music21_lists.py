@@ -60,14 +60,14 @@ def read_music21(root: Path) -> tuple[list[Listed], bool]:
     out = []
     for label, ids in lists.items():
         for i, vid in enumerate(ids):
-            where = f"{JSON_NAME} {label}[{i}]"
+            where, split = f"{JSON_NAME} {label}[{i}]", "train"
             if splits:
                 if vid not in splits:
                     raise DataError(f"music-21: {split_path} gives no split for {vid} ({where})")
                 split, other, n = splits[vid]
                 if other and other != label:
                     raise DataError(f"music-21: {split_path} line {n} labels {vid} {other!r}, {path} lists it under {label!r}")
-            out.append(Listed(vid, label, splits[vid][0] if splits else "train", where, middle_second))
+            out.append(Listed(vid, label, split, where, middle_second))
     return out, bool(splits)
 
 
