@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +236,55 @@ def test_truncated_idx(tmp_path, gz):
     victim.write_bytes(victim.read_bytes()[:-100])
     with pytest.raises(DataError, match="train-images-idx3-ubyte"):
         load_image_dataset("mnist", root)
+
+
+def _gzip_stream(path: Path, head: bytes, zeros: int) -> Path:
+    """A gzip file of ``head`` then ``zeros`` zero bytes, compressed a MiB at a time (16 MiB of zeros: 16 KiB on disk)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    with open(path, "wb") as fh:
+        fh.write(packer.compress(head))
+        for start in range(0, zeros, 1 << 20):
+            fh.write(packer.compress(bytes(min(1 << 20, zeros - start))))
+        fh.write(packer.flush())
+    return path
+
+
+def test_a_gzip_bomb_idx_is_refused_after_the_bytes_its_header_declares_not_inflated_whole(tmp_path):
+    """A 16 KiB ``.gz`` whose header declares 10 labels but whose stream inflates to 16 MiB (a gzip bomb; a real one
+    declares GiBs) was gunzipped whole in memory before the length was compared; it is read to one byte past 10."""
+    bomb = _gzip_stream(tmp_path / "train-labels-idx1-ubyte.gz", bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10), 16 << 20)
+    assert bomb.stat().st_size < 64 << 10
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz is padded"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"reading the bomb took {peak / 2**20:.1f} MiB"
+
+
+def test_an_idx_header_declaring_more_than_the_memory_is_refused_before_anything_is_allocated(tmp_path, monkeypatch):
+    """A header declaring 32 GiB of images (2^15 x 2^15 x 2^15 bytes) on a host with 1 GiB available: refused from the
+    header, naming the file and the shape, not allocated nor read (it was read whole, then called truncated)."""
+    monkeypatch.setattr("mmdistill.memory.host_memory", lambda: 1 << 30)
+    head = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 1 << 15, 1 << 15, 1 << 15)
+    for gz in (False, True):
+        path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+        path.write_bytes(gzip.compress(head + bytes(100)) if gz else head + bytes(100))
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte(\.gz)? declares shape \[32768, 32768, 32768\].*memory available"):
+            read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_idx_file_longer_than_its_header_says_is_refused_naming_it(tmp_path, gz):
+    path = _idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(5) % 10, gz=False)
+    path.write_bytes(path.read_bytes() + b"\x07")
+    if gz:
+        path = path.rename(path.with_name(path.name + ".gz"))
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte(\.gz)? is padded"):
+        read_idx(path)
 
 
 def test_bad_magic_idx(tmp_path):

@@ -6,13 +6,16 @@ files, torchvision's classes) into pixels in [0, 1]. :func:`~.datasets.load_imag
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mmdistill.errors import ConfigError, DataError
+from mmdistill.memory import host_shortfall
 
 from ..safe_pickle import guarded_loading
 from ..sources import dataset_name, made_root, root_path
@@ -131,29 +134,59 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an idx file of unsigned bytes (gzipped or not) into a uint8 array of the shape its header gives.
 
-    Raises DataError naming ``path`` when the file is unreadable, not an idx file, truncated or padded.
+    The header's dimensions say how many bytes of data the file holds: the data is read (gunzipped as a stream) into an
+    array of that size and never further, so a small ``.gz`` whose stream inflates to gigabytes (a gzip bomb) is refused
+    as padded after one byte past the declared size, and a header declaring more than the memory available is refused
+    before anything is allocated. Raises DataError naming ``path`` when the file is unreadable, not an idx file,
+    truncated, padded or larger than the memory available.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw) as fh:
+                return _read_idx_stream(fh, path)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"cannot read idx file {path} (truncated or damaged?): {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+
+
+def _read_exactly(fh: BinaryIO, buffer: memoryview) -> int:
+    """Fill ``buffer`` from ``fh``; the number of bytes read (less than its length only at the end of the stream)."""
+    done = 0
+    while done < len(buffer) and (got := fh.readinto(buffer[done:])):
+        done += got
+    return done
+
+
+def _read_idx_stream(fh: BinaryIO, path: Path) -> np.ndarray:
+    """The idx array of the (gunzipped) stream ``fh`` of file ``path``: its header, then exactly the bytes it declares."""
+    magic = fh.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise DataError(f"{path} is not an idx file (bad magic number)")
-    if data[2] != 0x08:
-        raise DataError(f"idx file {path} holds type 0x{data[2]:02x}, expected 0x08 (unsigned bytes)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
+    if magic[2] != 0x08:
+        raise DataError(f"idx file {path} holds type 0x{magic[2]:02x}, expected 0x08 (unsigned bytes)")
+    ndim = magic[3]
+    dims_bytes = fh.read(4 * ndim)
+    if ndim == 0 or len(dims_bytes) < 4 * ndim:
         raise DataError(f"idx file {path} is truncated (incomplete header)")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = int(np.prod(dims))
-    if len(data) - header != expected:
-        state = "truncated" if len(data) - header < expected else "padded"
-        raise DataError(f"idx file {path} is {state}: {len(data) - header} bytes of data, expected {expected} for shape {dims}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    dims = [int.from_bytes(dims_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    expected = math.prod(dims)
+    if available := host_shortfall(expected):
+        raise DataError(f"idx file {path} declares shape {dims} ({expected / 2**30:.1f} GiB of data), more than the "
+                        f"{available / 2**30:.1f} GiB of memory available here: not read (a damaged or hostile file)")
+    try:
+        data = np.empty(expected, dtype=np.uint8)  # pages are taken as they are filled: a truncated file costs its size
+    except (MemoryError, ValueError):
+        raise DataError(f"idx file {path} declares shape {dims} ({expected} bytes of data), more than this process can "
+                        "allocate: not read (a damaged or hostile file)") from None
+    got = _read_exactly(fh, memoryview(data))
+    if got < expected:
+        raise DataError(f"idx file {path} is truncated: {got} bytes of data, expected {expected} for shape {dims}")
+    if fh.read(1):
+        raise DataError(f"idx file {path} is padded: more than the {expected} bytes of data its shape {dims} declares "
+                        "(not read further)")
+    return data.reshape(dims)
 
 
 def _read_idx_pair(img_path: Path, lab_path: Path, num_classes: int) -> tuple[Tensor, Tensor]:
