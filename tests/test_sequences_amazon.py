@@ -198,3 +198,27 @@ def test_an_amazon_or_reference_dataset_without_data_root_names_its_files(name, 
     with pytest.raises(DataError, match=rf"dataset '{name}' reads a file: pass --data-root \(.*") as err:
         load_sequences(name, None, SequenceLoadOptions())
     assert expected in str(err.value) and (name == "epinions" or "MovieLens" not in str(err.value))
+
+
+def test_a_gzipped_review_file_of_one_endless_line_is_refused_at_the_line_limit_not_read_whole(tmp_path):
+    """A 64 KiB ``.json.gz`` inflating to one 64 MiB line without a line break (a gzip bomb: a real one declares GiBs) was
+    read into memory whole as one line; it is refused at 16 MiB, naming the file and line 2, its memory bounded."""
+    import tracemalloc
+    import zlib
+
+    path = tmp_path / "reviews_Magazine_Subscriptions_5.json.gz"
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    with open(path, "wb") as fh:
+        fh.write(packer.compress(json.dumps({"reviewerID": "A1", "asin": "B1", "unixReviewTime": 1}).encode() + b"\n{"))
+        for _ in range(64):
+            fh.write(packer.compress(b"a" * (1 << 20)))
+        fh.write(packer.flush())
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"reviews_Magazine_Subscriptions_5\.json\.gz: line 2 is longer than 16 MiB"):
+            load_sequences("amazon", str(path), OPTS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 << 20, f"reading one line took {peak / 2**20:.0f} MiB"

@@ -47,6 +47,11 @@ TIME_FIELDS = ("unixReviewTime", "timestamp")
 CSV_USER, CSV_ITEMS, CSV_TIME = "user_id", ("parent_asin", "asin", "item_id"), "timestamp"
 #: the columns of a header-less 2014 / 2018 ratings-only CSV
 HEADERLESS = "item,user,rating,timestamp"
+#: the longest line a review or metadata file may hold, in bytes: a review record (2014 / 2018 / 2023 JSON, or a ratings
+#: CSV row) is a few KiB and a metadata record (a description, feature and image-URL lists) larger, but not by thousands
+#: of times; 16 MiB leaves that room while one line is never inflated whole (a gzip of one endless line, a gzip bomb,
+#: is refused at this many bytes, a small part of any machine's memory, kept twice at most: bytes, then text)
+MAX_LINE_BYTES = 16 << 20
 
 
 def is_gzip(path: Path) -> bool:
@@ -66,11 +71,18 @@ def _open(path: Path) -> BinaryIO:
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each line of ``path`` (gunzipped where it is gzip), decoded as UTF-8 one line at a time
-    (a 20 GB review file is never held whole); DataError naming the line that is not UTF-8 or a damaged gzip stream."""
+    (a 20 GB review file is never held whole); DataError naming the line that is not UTF-8, a line longer than
+    :data:`MAX_LINE_BYTES` (read no further than that: one line of a gzip bomb would otherwise be inflated whole) or a
+    damaged gzip stream."""
     with _open(path) as fh:
         n = 0
         try:
-            for n, raw in enumerate(fh, start=1):
+            while raw := fh.readline(MAX_LINE_BYTES + 1):
+                n += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise DataError(f"{shown(str(path))}: line {n} is longer than {MAX_LINE_BYTES >> 20} MiB (read no further); "
+                                    "a review or metadata record is a few KiB, so the file is damaged or not a review file "
+                                    "(a gzip-compressed one may be a gzip bomb)")
                 try:
                     yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
