@@ -27,11 +27,12 @@ from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 
 from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
 from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, remove_stale_temporaries
+from mmdistill.aligned_tensors import ALIGNMENT, read_aligned  # noqa: F401 - ALIGNMENT re-exported
 from mmdistill.errors import ArtifactError, ConfigError, DataError
 from mmdistill.header_metadata import check_declared_shapes
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
@@ -50,8 +51,6 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 STATUS_FILE = "status.json"  #: the run's state while it runs and after it ended (mmdistill.run_status)
 #: a run's own record beside its set, kept out of the manifest's written files and removed by name with the run
 RUN_RECORD = (MANIFEST_FILE, CHECKPOINT_FILE, METRICS_FILE, STATUS_FILE)
-#: the byte alignment of PyTorch's CPU allocations (c10's gAlignment), which :func:`load_tensors` gives every tensor
-ALIGNMENT = 64
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +201,9 @@ def load_tensors(path: str | Path) -> dict[str, Tensor]:
     Each tensor is returned in memory of its own at PyTorch's allocation alignment (:data:`ALIGNMENT` bytes):
     safetensors hands out tensors at their offsets in the file (8-byte aligned), and some CPUs' BLAS kernels round
     differently on such operands, so a set decoded after loading could differ in the last bit from the same set
-    decoded in memory (seen on an AMD EPYC host: a GCond adjacency 6e-8 off)."""
+    decoded in memory (seen on an AMD EPYC host: a GCond adjacency 6e-8 off). A tensor that is not aligned in the file is
+    read from it into its own memory, never through the map then copied (:func:`mmdistill.aligned_tensors.read_aligned`),
+    so loading takes the set's size once."""
     path = Path(path)
     _require_file(path)
     if available := host_shortfall(size := path.stat().st_size):  # a sparse file of a few KiB on disk can claim 100 GiB
@@ -210,12 +211,12 @@ def load_tensors(path: str | Path) -> dict[str, Tensor]:
                             "available here: it is not loaded (a set that large needs a larger machine; a small download that "
                             "claims it is a damaged or hostile file)")
     try:
-        tensors = load_file(str(path))
+        tensors = read_aligned(path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
     except MemoryError:  # the header's tensors do not fit in this process's address space (ulimit -v)
         raise ArtifactError(f"{path}: its {size / 2**30:.1f} GiB of tensors do not fit in this process's memory") from None
-    return {k: v.clone() if v.data_ptr() % ALIGNMENT else v for k, v in tensors.items()}
+    return tensors
 
 
 def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:

@@ -108,7 +108,7 @@ def test_a_tensor_the_manifest_lists_smaller_is_refused_from_the_header_before_i
         with open(out / "synthetic.safetensors", "wb") as fh:
             fh.write(len(header).to_bytes(8, "little") + header)
             fh.truncate(8 + len(header) + offset)  # holes: nothing is written
-        monkeypatch.setattr("mmdistill.io.load_file", lambda *a, **k: pytest.fail("the tensors were read before the shapes were compared"))
+        monkeypatch.setattr("mmdistill.io.read_aligned", lambda *a, **k: pytest.fail("the tensors were read before the shapes were compared"))
         expected = r"has shape \[268435456\], .*manifest.json says \[\d+, 1, 8, 8\]" if name == "huge" else r"holds tensors the manifest does not list \(junk\); the file does not belong to .*manifest.json"
         with pytest.raises(ArtifactError, match=expected):
             mmdistill.load(out)
@@ -122,7 +122,7 @@ def test_tensors_that_do_not_fit_the_address_space_are_one_line_not_a_traceback(
     def no_room(*args, **kwargs):
         raise MemoryError("Cannot allocate memory (os error 12)")
 
-    monkeypatch.setattr("mmdistill.io.load_file", no_room)
+    monkeypatch.setattr("mmdistill.io.read_aligned", no_room)
     with pytest.raises(ArtifactError, match=r"synthetic.safetensors: its 0.0 GiB of tensors do not fit in this process's memory"):
         mmdistill.load(out)
 

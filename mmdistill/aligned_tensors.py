@@ -1,0 +1,71 @@
+"""A safetensors file's tensors read into memory of their own at PyTorch's allocation alignment, each byte read once.
+
+safetensors' ``load_file`` hands out each tensor as a view of a private memory map of the file, at the tensor's offset
+there: 8 bytes, the JSON header (padded to 8 bytes) and the tensors before it (safetensors ``lib.rs``, ``Open::new``:
+``UntypedStorage.from_file(..., shared=False)``; ``get_tensor``: ``storage[start:stop]``), so a tensor is aligned to
+:data:`ALIGNMENT` bytes only where that offset happens to be a multiple of it. A tensor that is not was cloned: its
+pages read through the map, then copied, so loading a large set held it twice at the peak (a 197 MB set: see the
+commit). :func:`read_aligned` lets safetensors open and check the file (its header, dtypes, shapes and offsets) and
+map it, takes the tensors that are aligned in the map as they are, and reads each other tensor's bytes from the file
+straight into a tensor of its own (``torch.empty``: :data:`ALIGNMENT`-byte aligned), its mapped pages never touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import Tensor
+
+from mmdistill.json_text import parse_json
+
+#: PyTorch's CPU allocation alignment in bytes (c10's ``gAlignment``), which :func:`read_aligned` gives every tensor
+ALIGNMENT = 64
+
+
+def _data_offsets(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
+    """``(where the data starts in the file, each tensor's [begin, end) byte offsets in the data)`` from the header of
+    safetensors file ``path`` (8 bytes little-endian length ``N``, then ``N`` bytes of JSON), already checked by
+    ``safe_open``."""
+    with open(path, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = parse_json(fh.read(size).decode("utf-8"), unique_keys=False)
+    return 8 + size, {name: (int(info["data_offsets"][0]), int(info["data_offsets"][1]))
+                      for name, info in header.items() if name != "__metadata__"}
+
+
+def _read_into(fh: object, tensor: Tensor, start: int) -> bool:
+    """Fill contiguous ``tensor``'s bytes from file ``fh`` at byte ``start``; False where the file ends first."""
+    buffer = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+    fh.seek(start)  # type: ignore[attr-defined]
+    done = 0
+    while done < len(buffer) and (got := fh.readinto(buffer[done:])):  # type: ignore[attr-defined]
+        done += got
+    return done == len(buffer)
+
+
+def read_aligned(path: Path) -> dict[str, Tensor]:
+    """Every tensor of safetensors file ``path`` at an :data:`ALIGNMENT`-byte aligned address: the mapped view where it
+    is aligned, else a tensor of its own filled from the file (a clone of the view where the file's bytes cannot be
+    used as they are: a big-endian host, whose views safetensors byte-swaps). Raises what ``safe_open`` raises
+    (``SafetensorError``, ``OSError``) for a damaged file."""
+    with safe_open(str(path), framework="pt") as st:
+        tensors: dict[str, Tensor] = {name: st.get_tensor(name) for name in st.keys()}  # views: no page read yet
+    todo = [name for name, v in tensors.items() if v.data_ptr() % ALIGNMENT]
+    if not todo:
+        return tensors
+    start, offsets = _data_offsets(path) if sys.byteorder == "little" else (0, {})
+    with open(path, "rb", buffering=0) as fh:
+        for name in todo:
+            view = tensors[name]
+            begin, end = offsets.get(name, (0, -1))
+            own = torch.empty(view.shape, dtype=view.dtype)
+            if end - begin != view.numel() * view.element_size() or not _read_into(fh, own, start + begin):
+                own = view.clone()
+            tensors[name] = own
+    return tensors
+
+
+__all__ = ["ALIGNMENT", "read_aligned"]
