@@ -1,14 +1,15 @@
 """Superseded cache entries: an entry that records its *slot* replaces the other entries of that slot when it is written.
 
 A cache entry is keyed by what it was computed from, its source files' state included (size, modification time, inode,
-status-change time: the last two no copy tool sets back). Its slot is the same key without that state: what the entry
-is *of* (the same files by path, the same labels, split and settings). Two entries of one slot are the same files read
-at two states; the files can never return to the older state (a status-change time is never set back), so only the
-newest entry can still be hit and the older ones only fill the disk (walk 40A: a re-copied or ``chmod``-ed video folder
-added a full entry each time; walk 55Q: an image folder's did the same). Another split, setting, class or file list is
-another slot of the decoded-clip cache: its entry may be hit again and is kept. The decoded-image cache's slot is wider
-(:func:`mmdistill.modalities.image.pixel_cache.slot_key`: the folder's real path and the settings, not its file list),
-so an image folder that grows keeps one entry (mend 56D).
+status-change time: the last two no copy tool sets back). Its slot is what the entry
+is *of* (:func:`folder_slot`: the folder's real path, the cache's format and the settings the load read it with, its
+split's included), not its file list nor its files' state. Two entries of one slot are the same folder read the same
+way at two states; the files can never return to the older state (a status-change time is never set back) and a
+folder that only grows never returns to an earlier file set, so only the newest entry can still be hit and the older
+ones only fill the disk (walk 40A: a re-copied or ``chmod``-ed video folder added a full entry each time; walk 55Q: an
+image folder's did the same; mend 56D: one per image added). Another folder, setting or split is another slot: its
+entry may be hit again and is kept. Both caches take their slot from :func:`folder_slot` (review 56 R1.1: the
+decoded-clip cache's slot hashed every clip path, so a video folder that grows kept a full entry per state).
 
 An entry is ``<folder>/<name>-<key>.safetensors`` whose safetensors metadata holds ``slot``; the decoded-clip cache
 (:mod:`mmdistill.modalities.video.clip_cache`) and the decoded-image cache (:mod:`mmdistill.modalities.image.pixel_cache`)
@@ -18,9 +19,12 @@ both write it and call :func:`remove_superseded` after a write that succeeded.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from mmdistill.header_metadata import read_header_metadata
 
@@ -31,6 +35,16 @@ def stat_stamp(what: Path | os.stat_result) -> str:
     sets back, so a file replaced with the old size and modification time (``cp -p``, ``rsync -a``) has another stamp."""
     st = what if isinstance(what, os.stat_result) else os.stat(what)
     return f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def folder_slot(fmt: str, settings: dict[str, Any], root: str | Path) -> str:
+    """24 hex digits of a SHA-256 over ``fmt`` (the cache's format: a change of it changes every slot), ``settings`` (what
+    the load read the folder with, its split's settings included; JSON values) and ``root``'s real path (links
+    followed, so a link to the folder and the folder are one slot): an entry's *slot*. Its files, classes and their
+    stamps are left out on purpose: an entry of the same slot and another key holds the folder at an earlier state (a
+    file changed, added or removed), which the newer entry replaces."""
+    head = {"format": fmt, "settings": settings, "root": os.path.realpath(root), "slot": True}
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def entry_slot(path: Path) -> str | None:
@@ -60,4 +74,4 @@ def remove_superseded(cache_path: Path, slot: str, what: str, log: logging.Logge
     return removed
 
 
-__all__ = ["entry_slot", "remove_superseded", "stat_stamp"]
+__all__ = ["entry_slot", "folder_slot", "remove_superseded", "stat_stamp"]

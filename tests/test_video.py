@@ -1661,6 +1661,30 @@ def test_loads_of_one_folder_with_other_splits_keep_their_own_cache_entries(tmp_
     assert len(list(cache.glob("*.safetensors"))) == 2
 
 
+def test_a_clip_folder_that_grows_keeps_one_cache_entry(tmp_path, caplog):
+    """Review 56 R1.1: the decoded-clip cache's slot hashed every clip's path, so each clip added to a folder (a set that
+    grows) left the older full entry beside the new one; the image cache's slot was widened to the folder and its
+    settings (mend 56D) and the clip cache's was not. Both now take cache_slots.folder_slot: one entry per folder,
+    settings and split, its newest; another split seed keeps its own."""
+    root = _frames_tree(tmp_path / "r", {"a": 3, "b": 3}, frames=4)
+    cache = tmp_path / "cache"
+
+    def load(seed: int = 0) -> str:
+        return load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=cache, split_seed=seed).report.facts["cache"]
+
+    other_split = load(seed=1)
+    caplog.set_level(logging.INFO)
+    load()
+    for i in range(2):  # a clip added: another key, the same slot
+        _frames_tree(tmp_path / f"new{i}", {"a": 1}, frames=4)
+        (tmp_path / f"new{i}" / "a" / "clip0").rename(root / "a" / f"added{i}")
+        newest = load()
+        assert newest.startswith("wrote ")
+    assert "superseded" in caplog.text
+    assert sorted(p.name for p in cache.iterdir()) == sorted(n.split(" ", 1)[1] for n in (other_split, newest))
+    assert load() == "hit " + newest.split(" ", 1)[1]
+
+
 def test_clips_that_look_transposed_are_loaded_as_given_with_a_warning(caplog):
     """(N, T, C, H, W) clips (16 RGB frames) were read as 16 channels of 3 frames without a word: every channel count is
     kept (by design), but a C of 16 beside a T of 3 is named with the transpose that fixes it."""

@@ -39,7 +39,7 @@ import torch
 
 from mmdistill.buffer import content_digest
 from mmdistill.cache_dir import cache_root
-from mmdistill.cache_slots import remove_superseded, stat_stamp
+from mmdistill.cache_slots import folder_slot, remove_superseded, stat_stamp
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.words import quantity
@@ -79,13 +79,10 @@ def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Pa
 
 
 def slot_key(settings: dict[str, Any], root: Path) -> str:
-    """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels, the split's
-    settings) and ``root`` (its real path, :func:`real_paths`): the entry's *slot* (:mod:`mmdistill.cache_slots`), what
-    it is of apart from the folder's state. Its files, classes and their stamps are left out on purpose: an entry of the
-    same slot and another key holds the folder at an earlier state (a file changed, added or removed), which is replaced
-    rather than kept (a folder that only grows would otherwise keep a full entry per state)."""
-    head = {"format": FORMAT, "settings": settings, "root": os.path.abspath(root), "slot": True}
-    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:24]
+    """The entry's *slot* (:func:`mmdistill.cache_slots.folder_slot` of :data:`FORMAT`, ``settings``: dataset,
+    image_size, resize, channels, the split's settings, and ``root``): what it is of apart from the folder's state, its
+    file list and classes included, so a folder that grows or changes keeps one entry, its newest."""
+    return folder_slot(FORMAT, settings, root)
 
 
 def real_paths(root: Path, files: list[tuple[Path, int]], ignored: list[tuple[Path, str]]) -> tuple[Path, list[tuple[Path, int]],

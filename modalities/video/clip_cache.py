@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from mmdistill.cache_dir import cache_root
-from mmdistill.cache_slots import stat_stamp
+from mmdistill.cache_slots import folder_slot, stat_stamp
 from mmdistill.io import atomic_path
 
 from .decode import FrameSampling, _why
@@ -60,21 +60,30 @@ def _clip_stamp(path: Path) -> str:
 
 
 def _fingerprint(items: list[Item], sampling: FrameSampling, kind: str, ignored: list[tuple[str, str]] = (),
-                 classes: list[str] = (), stamps: bool = True) -> str:
+                 classes: list[str] = ()) -> str:
     """The decoded-clip cache key: the decode settings, every class of the layout (an empty class folder too: a hit
     must not skip its refusal), each clip's path, class, split and :func:`_clip_stamp`, and what the load named as not
-    used. Without ``stamps``, the entry's slot: what it is of, apart from its files' state. Two entries of one slot are
-    the same clips read at two states of their files (re-copied in place, ``chmod``-ed, edited): only the newest can
-    still be hit, so writing it removes the others (:func:`mmdistill.cache_slots.remove_superseded`); another split or
-    setting is another slot."""
+    used. The entry's slot is :func:`_slot`'s."""
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "sampling": sampling.settings(), "version": CACHE_VERSION, "classes": list(classes)},
                         sort_keys=True).encode())
     for it in items:
-        h.update(f"{it.path.resolve()}|{it.label}|{it.split}{f'|{_clip_stamp(it.path)}' if stamps else ''}\n".encode())
+        h.update(f"{it.path.resolve()}|{it.label}|{it.split}|{_clip_stamp(it.path)}\n".encode())
     for path, _ in ignored:
         h.update(f"ignored|{path}\n".encode())
     return h.hexdigest()[:24]
+
+
+def _slot(root: str | Path, sampling: FrameSampling, kind: str, split: dict[str, Any]) -> str:
+    """The entry's slot (:func:`mmdistill.cache_slots.folder_slot`): the data root's real path (a CSV given as the root:
+    its own), ``kind``, the decode settings, :data:`CACHE_VERSION` and ``split``, the settings that decide the split
+    (the loader's). Not its clips nor their state: writing an entry removes the entries of the same folder read the
+    same way at an earlier state (clips re-copied, ``chmod``-ed, edited, added or removed), which can never be hit again
+    (:func:`mmdistill.cache_slots.remove_superseded`); another split or setting is another slot. An entry written before
+    this slot (which hashed every clip's path) is still hit; once its folder changes it is left beside the new one
+    until ``mmdistill cache clear video``."""
+    return folder_slot("mmdistill.decoded-clips", {"kind": kind, "sampling": sampling.settings(), "version": CACHE_VERSION,
+                                                   "split": split}, root)
 
 
 def default_cache_dir() -> Path:

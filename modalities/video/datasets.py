@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -52,7 +53,7 @@ from mmdistill.cache_slots import remove_superseded
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport as CoreLoadReport, base_folder
 
-from .clip_cache import _cache_exists, _fingerprint, _read_cache, _write_cache, default_cache_dir, offset_key
+from .clip_cache import _cache_exists, _fingerprint, _read_cache, _slot, _write_cache, default_cache_dir, offset_key
 from .decode import (IMAGE_EXTENSIONS, OFFSETS, SHORT_POLICIES, VIDEO_EXTENSIONS, FrameSampling, _decode_file,
                      _decode_frame_dir, _frame_files, _other_files)
 from .layout import Item, _discover, discover
@@ -184,9 +185,13 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         raise ConfigError(f"sample_fps={sampling.sample_fps:g} picks frames by time, and a folder of frame images has no frame "
                           "rate: pick them by index (frame_gap), or decode video files (dataset folder)", key="sample_fps")
     facts: dict[str, Any] = {}
-    items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction,
-                                                            sampling.seed if split_seed is None else split_seed, group_by, facts,
+    seed = sampling.seed if split_seed is None else split_seed
+    items, all_classes, ignored, unused, layout = _discover(root, kind, split_file, test_fraction, seed, group_by, facts,
                                                             split_number=split_number, strict=strict)
+    # what decides the split, in the cache entry's slot (clip_cache._slot): the keys that drew it, or the file that gave it
+    split_settings = ({"test_fraction": test_fraction, "split_seed": seed, "group_by": group_by} if facts.get("split_drawn")
+                      else {"split_file": os.path.realpath(Path(split_file).expanduser()) if split_file else None,
+                            "split_number": split_number})
     base = base_folder(root)
     name = Path(root).name  # a CSV given as the root names the set (and its buffers' dataset) by its file name, as always
     report = LoadReport(root=str(base))
@@ -322,7 +327,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
         wrote = _write_cache(cache_path, {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte},
                              {"classes": json.dumps(classes), "report": json.dumps({k: report.items(k) for k in REPORT_KINDS}),
                               "sampling": json.dumps(sampling.settings()), "native_sizes": json.dumps(native), "frame_rates": json.dumps(counts),
-                              "slot": (slot := _fingerprint(items, sampling, kind, ignored + unused, all_classes, stamps=False))})
+                              "slot": (slot := _slot(root, sampling, kind, split_settings))})
         if wrote:
             remove_superseded(cache_path, slot, "decoded-clip cache", log)
         report.facts["cache"] = f"{'wrote' if wrote else 'not written'} {cache_path.name}"
