@@ -198,22 +198,34 @@ def load_data(modality: Any, cfg: Any) -> Any:
     return data
 
 
+#: the ``meta`` entry where an adapter records the keys that drew its data's test split (a dict of their values, as
+#: :func:`_drawn_with` folds them into the validation digest) or None where the data gives its own split
+SPLIT_DRAWN_WITH = "split_drawn_with"
+
+
 def _drawn_with(data: Any, cfg: Any) -> Any:
     """``data`` whose validation split's digest (``meta["validation"]["split"]``, :func:`split_digest`) also takes the
-    keys that drew its test split (``test_fraction``, ``split_seed``): an ImageFolder tree keeps its training images in
-    class order, so another split_seed holds out other images under the same labels and indices. Left as it is where the
-    load report says the split was given (``split_drawn`` false: train/ and test/ folders); a named set without a report
-    takes them too (benign: runs that differ in an unused split_seed are told apart, never two splits taken for one)."""
+    keys that drew its test split: an ImageFolder tree keeps its training images in class order, so another split_seed
+    holds out other images under the same labels and indices. The keys are those the adapter records in
+    ``meta[SPLIT_DRAWN_WITH]`` (:data:`SPLIT_DRAWN_WITH`; None: a given split, nothing folded: a named set's own files,
+    train/ and test/ folders). An adapter that records none: nothing where its load report says the split was given
+    (``split_drawn`` false), else the config's ``test_fraction`` and ``split_seed``, the keys that draw a split."""
     meta = getattr(data, "meta", None)
     drawn = meta.get("validation") if isinstance(meta, dict) else None
-    report = meta.get("load_report") if isinstance(meta, dict) else None
-    facts = report.get("facts") if isinstance(report, dict) and isinstance(report.get("facts"), dict) else {}
-    keys = {k: getattr(cfg, k) for k in ("test_fraction", "split_seed") if hasattr(cfg, k)}
-    if not isinstance(drawn, dict) or not isinstance(drawn.get("split"), str) or facts.get("split_drawn") is False or not keys:
+    if not isinstance(drawn, dict) or not isinstance(drawn.get("split"), str):
+        return data
+    if SPLIT_DRAWN_WITH in meta:
+        keys = meta[SPLIT_DRAWN_WITH] or {}
+    else:
+        report = meta.get("load_report")
+        facts = report.get("facts") if isinstance(report, dict) and isinstance(report.get("facts"), dict) else {}
+        keys = {} if facts.get("split_drawn") is False else \
+            {k: getattr(cfg, k) for k in ("test_fraction", "split_seed") if hasattr(cfg, k)}
+    if not keys:
         return data
     from mmdistill.buffer import content_digest
 
     return replace(data, meta={**meta, "validation": {**drawn, "split": content_digest(drawn["split"], keys)}})
 
 
-__all__ = ["SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]
+__all__ = ["SPLIT_DRAWN_WITH", "SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]

@@ -59,6 +59,13 @@ def test_a_val_folder_is_named_and_a_drawn_split_is_not_warned_of(tmp_path, capl
     assert NOT_USED not in caplog.text
     assert "layout" not in data.meta["load_report"]["facts"]  # a drawn split records no layout of given split folders
     assert data.meta["load_report"]["facts"]["split_drawn"] is True
+    assert data.meta["split_drawn_with"] == {"test_fraction": 0.4, "split_seed": 2}  # folded into a validation digest
+
+
+def test_a_given_split_records_that_no_key_drew_it(tmp_path):
+    """Review 56 R1.2: the validation digest folded in the config's test_fraction / split_seed whenever it had them (a
+    named set's own files too); the adapter now records the keys that drew its split, None for a given one."""
+    assert _load(_tree(tmp_path / "data"), tmp_path, split_seed=4).meta["split_drawn_with"] is None
 
 
 def test_given_split_reads_split_drawn_as_the_other_loaders_record_it():

@@ -244,3 +244,23 @@ def test_an_image_folder_s_split_seed_is_another_validation_split_though_labels_
 
     assert split(0, True) != split(1, True) and split(0, True) == split(0, True)
     assert split(0, False) == split(1, False) == hold_out_validation(_data(), 0.2).meta["validation"]["split"]
+
+
+def test_a_named_set_s_own_split_is_one_validation_split_whatever_split_seed_says():
+    """Review 56 R1.2: the keys were folded in from the config whenever it had them, so cifar10 (its own test files:
+    split_seed draws nothing) gave split_seed 0 and 1 two validation digests and compare lettered one split as two. The
+    adapter records the keys that drew its split (meta split_drawn_with; None: given) and only those are folded in."""
+    from types import SimpleNamespace
+
+    from mmdistill.recipes import get_recipe
+    from mmdistill.validation import SPLIT_DRAWN_WITH, load_data
+
+    def split(split_seed: int, drawn: bool) -> str:
+        data = _data()
+        data.meta[SPLIT_DRAWN_WITH] = {"test_fraction": 0.2, "split_seed": split_seed} if drawn else None
+        cfg = get_recipe("image-dm").config(dataset="cifar10", data_root="c", validation=0.2, split_seed=split_seed)
+        return load_data(SimpleNamespace(load=lambda cfg: data), cfg).meta["validation"]["split"]
+
+    assert split(0, False) == split(1, False) == hold_out_validation(_data(), 0.2).meta["validation"]["split"]
+    assert split(0, True) != split(1, True)
+

@@ -14,6 +14,7 @@ from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.data import LabeledTensors
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.validation import SPLIT_DRAWN_WITH
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
 from ..sources import warn_unused_split_config
@@ -79,6 +80,8 @@ class ImageModality(TensorClassificationAdapter):
         )
         if (own := given_split(ds.name, ds.report)) is not None:  # a fixed split: test_fraction / split_seed draw nothing
             warn_unused_split_config(config, str(config.dataset), own, log)
+        # the keys that drew the test split (None: given), folded into a validation split's digest (mmdistill.validation)
+        drawn_with = None if own is not None else {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
         # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are
         # refused, a set or buffer without the entry was squeezed, and images_like cuts alike
@@ -104,7 +107,8 @@ class ImageModality(TensorClassificationAdapter):
                   **(registered_meta("mmdistill.modalities.image.register_tensors", ds.name)
                      if registered_images(ds.name) is not None else {}),  # in memory: eval elsewhere names the call
                   # read from files, or images in memory whose test split lacks a class (as video's): in the manifest
-                  **({"load_report": ds.report.as_dict()} if ds.report.root or ds.report.facts else {})},
+                  **({"load_report": ds.report.as_dict()} if ds.report.root or ds.report.facts else {}),
+                  SPLIT_DRAWN_WITH: drawn_with},
             zca=fit,
         )
 
