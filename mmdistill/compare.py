@@ -103,6 +103,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+#: one run as :func:`settings_of` reads it: folder, keys, scored split, metrics, seed, fold held out, validation split
+#: digest (None: not recorded) and the number of samples scored (None: not recorded)
+Run = tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str | None, int | None]
+
+
 def held_fold(manifest: Mapping[str, Any]) -> int | None:
     """The official fold a run held out (its load report's fact ``test_fold``), None for data without folds."""
     synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else {}
@@ -112,7 +117,7 @@ def held_fold(manifest: Mapping[str, Any]) -> int | None:
     return fold if isinstance(fold, int) and not isinstance(fold, bool) else None
 
 
-def _fill_keys_added_since(runs: Sequence[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str | None]],
+def _fill_keys_added_since(runs: Sequence[Run],
                            configs: Sequence[Mapping[str, Any]]) -> None:
     """Give a run saved before a key of its recipe existed (a key another run of the same recipe records) the value it
     ran with (:func:`~mmdistill.schema.values_before_keys`: ``resize`` squeeze, ``split_number`` 1, ...), in place, so an
@@ -132,7 +137,7 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
     scored on different splits; ``test_fold`` too with ``folds``); and one line per folder left out (no metrics: run with
     ``--no-evaluate``)."""
     skipped: list[str] = []
-    runs: list[tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str | None]] = []  # ..., seed, fold, split
+    runs: list[Run] = []
     configs: list[Mapping[str, Any]] = []
     for folder, manifest in manifests:
         metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
@@ -147,24 +152,22 @@ def settings_of(manifests: Iterable[tuple[Path, Mapping[str, Any]]], folds: bool
         elif fold is not None:
             keys["test_fold"] = fold  # the default (none) as the fold it was
         split = scored_split(metrics)
+        count = (metrics.get("protocol") or {}).get(f"{split}_samples")
         runs.append((folder, keys, split, metrics, int(config.get("seed", manifest.get("seed", 0))), fold,
-                     validation_split(manifest, split)))
+                     validation_split(manifest, split), count if isinstance(count, int) else None))
         configs.append(config)
     _fill_keys_added_since(runs, configs)
-    held = fill_unrecorded([(json.dumps(keys, sort_keys=True, default=str), (r[3].get("protocol") or {}).get(f"{r[2]}_samples"), r[6])
-                            for r in runs for keys in [r[1]]])
-    runs = [(*r[:6], h) for r, h in zip(runs, held)]
+    held = fill_unrecorded([(json.dumps(r[1], sort_keys=True, default=str), r[7], r[6]) for r in runs])
     names = list(dict.fromkeys(k for _, keys, *_ in runs for k in keys))
     differ = [k for k in names if len({_text(keys.get(k, ABSENT)) for _, keys, *_ in runs}) > 1]
     groups: dict[str, Setting] = {}
-    for folder, keys, split, metrics, seed, fold, held_out in runs:  # the seeds of one setting pool on one split only
+    for (folder, keys, split, metrics, seed, fold, _, count), held_out in zip(runs, held):  # seeds pool on one split only
         ident = json.dumps([[k, _text(keys.get(k, ABSENT))] for k in differ] + [split, held_out])
         setting = groups.setdefault(ident, Setting({k: keys.get(k, ABSENT) for k in differ}, split, held_out=held_out))
         setting.folders.append(folder)
         setting.seeds.append(seed)
         setting.folds.extend([fold] if fold is not None else [])
-        count = (metrics.get("protocol") or {}).get(f"{split}_samples")
-        setting.samples.update([count] if isinstance(count, int) else [])
+        setting.samples.update([count] if count is not None else [])
         for name, result in evaluated_sets(metrics).items():
             setting.scores.setdefault(name, []).extend(float(s) for s in result.get("runs") or [result["mean"]])
     if len({s.split for s in groups.values()}) > 1:
