@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from mmdistill.chosen_run import NOT_CARRIED
-from mmdistill.compare_splits import COLUMN, apart_note, fill_unrecorded, split_labels, splits_said, validation_split
+from mmdistill.compare_splits import COLUMN, apart_note, fill_unrecorded, saved_meta, split_labels, splits_said, validation_split
 from mmdistill.errors import ArtifactError, ConfigError
 from mmdistill.evaluation import evaluated_sets
 from mmdistill.io import MANIFEST_FILE, read_json
@@ -110,8 +110,7 @@ Run = tuple[Path, dict[str, Any], str, Mapping[str, Any], int, int | None, str |
 
 def held_fold(manifest: Mapping[str, Any]) -> int | None:
     """The official fold a run held out (its load report's fact ``test_fold``), None for data without folds."""
-    synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else {}
-    meta = synthetic.get("meta") if isinstance(synthetic.get("meta"), Mapping) else {}
+    meta = saved_meta(manifest)
     report = meta.get("load_report") if isinstance(meta.get("load_report"), Mapping) else {}
     fold = (report.get("facts") or {}).get("test_fold") if isinstance(report.get("facts") or {}, Mapping) else None
     return fold if isinstance(fold, int) and not isinstance(fold, bool) else None

@@ -22,6 +22,12 @@ UNRECORDED = "?"
 COLUMN = "validation split"
 
 
+def saved_meta(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The set's ``synthetic.meta`` in ``manifest`` ({} where either level is missing or not a mapping)."""
+    synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else {}
+    return synthetic.get("meta") if isinstance(synthetic.get("meta"), Mapping) else {}
+
+
 def validation_split(manifest: Mapping[str, Any], split: str) -> str | None:
     """The digest of the validation split the run of ``manifest`` was scored on (``metrics.protocol.validation_split``,
     else the set's ``synthetic.meta.validation.split``); :data:`UNRECORDED` for a validation run saved before either
@@ -30,8 +36,7 @@ def validation_split(manifest: Mapping[str, Any], split: str) -> str | None:
         return None
     metrics = manifest.get("metrics") if isinstance(manifest.get("metrics"), Mapping) else {}
     proto = metrics.get("protocol") if isinstance(metrics.get("protocol"), Mapping) else {}
-    synthetic = manifest.get("synthetic") if isinstance(manifest.get("synthetic"), Mapping) else {}
-    meta = synthetic.get("meta") if isinstance(synthetic.get("meta"), Mapping) else {}
+    meta = saved_meta(manifest)
     drawn = meta.get("validation") if isinstance(meta.get("validation"), Mapping) else {}
     digest = proto.get("validation_split") or drawn.get("split")
     return digest if isinstance(digest, str) and digest else UNRECORDED
@@ -95,4 +100,4 @@ def apart_note(rows: Sequence[tuple[str | None, Mapping[str, Any]]], labels: Map
             + (f"; {old}" if UNRECORDED in labels else ""))
 
 
-__all__ = ["COLUMN", "UNRECORDED", "apart_note", "fill_unrecorded", "split_labels", "splits_said", "validation_split"]
+__all__ = ["COLUMN", "UNRECORDED", "apart_note", "fill_unrecorded", "saved_meta", "split_labels", "splits_said", "validation_split"]
