@@ -47,7 +47,7 @@ class ValidationDraw:
     keep: Tensor
     held: Tensor
     groups: int | None
-    digest: str = ""
+    digest: str
 
 
 def split_digest(labels: Tensor, held: Tensor) -> str:
@@ -102,7 +102,7 @@ def validation_meta(meta: dict[str, Any], fraction: float, draw: ValidationDraw,
              f" ({draw.groups} whole group(s): no group on both sides)" if draw.groups is not None else "")
     return {**meta, "scored_on": "validation", "validation": {"fraction": fraction, "held_out": int(draw.held.numel()),
                                                               "train_kept": int(draw.keep.numel()), "test_split_scored": False,
-                                                              **({"split": draw.digest} if draw.digest else {}),
+                                                              "split": draw.digest,
                                                               **({"held_out_groups": draw.groups} if draw.groups is not None else {})}}
 
 
