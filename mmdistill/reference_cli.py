@@ -17,7 +17,7 @@ from mmdistill.io import new_tree
 from mmdistill.mean_std import spell_mean_std
 from mmdistill.reference import (ImportOptions, mtt_whitened, pixel_stats, read_reference_set, replay_files, step_size,
                                  write_imported_buffer)
-from mmdistill.reference_subsets import class_order, stated_subset, warn_subset_resize
+from mmdistill.reference_subsets import class_order, resolved_subset
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ def cmd_import(recipe: Any, argv: Sequence[str], say: Callable[[str], None]) -> 
     argv = [*rest, f"ipc={ref.ipc}"]
     cfg = config_from_argv(recipe, argv, prog=f"mmdistill import {recipe.name}")
     if ref.source == "mtt":  # a mistyped --subset is named before the data is decoded; class_order reads it resolved
-        opts = replace(opts, subset=stated_subset(opts.subset, source, _dataset_name(cfg)))
-        warn_subset_resize(opts.subset, getattr(cfg, "resize", None), log)
+        opts = replace(opts, subset=resolved_subset(opts.subset, source, _dataset_name(cfg), getattr(cfg, "resize", None), log))
     whitened = mtt_whitened(opts, ref.source, _dataset_name(cfg), source)
     return _import_set(recipe, _zca_as_files(recipe, cfg, whitened, source), source, ref, opts, say, whitened)
 
@@ -176,8 +175,8 @@ def _import_buffer(recipe, source: Path, rest: Sequence[str], opts: ImportOption
         raise ConfigError(f"{source} holds expert trajectories; {recipe.name} matches none: use a trajectory recipe (image-mtt)", key="recipe")
     cfg = config_from_argv(recipe, rest, prog=f"mmdistill import {recipe.name}")
     files = replay_files(source)
-    opts = replace(opts, subset=stated_subset(opts.subset, files[0], _dataset_name(cfg)))  # or as MTT's buffer folder names it
-    warn_subset_resize(opts.subset, getattr(cfg, "resize", None), log)
+    # or as MTT's buffer folder names it
+    opts = replace(opts, subset=resolved_subset(opts.subset, files[0], _dataset_name(cfg), getattr(cfg, "resize", None), log))
     whitened = mtt_whitened(opts, "mtt", _dataset_name(cfg), files[0])
     cfg = _zca_as_files(recipe, cfg, whitened, files[0])
     if not cfg.buffer:

@@ -126,18 +126,26 @@ def class_order(value: str | None, where: Path, dataset: str, classes: Sequence[
     return ranks(indices)
 
 
-def warn_subset_resize(value: str | None, resize: str | None, log: logging.Logger) -> bool:
-    """Warn (and True) when an import of MTT's ImageNet subset ``value`` (the stated ``--subset``: :func:`stated_subset`)
+def resolved_subset(value: str | None, where: Path, dataset: str, resize: str | None, log: logging.Logger) -> str | None:
+    """:func:`stated_subset` of ``value`` (``--subset``), ``where`` (the imported file) and ``dataset``, warned of
+    (:func:`warn_subset_resize`) when the data is read with ``resize`` other than MTT's: what an import of a set and of
+    experts both call, once, before the data is loaded."""
+    subset = stated_subset(value, where, dataset)
+    warn_subset_resize(subset, resize, log)
+    return subset
+
+
+def warn_subset_resize(value: str | None, resize: str | None, log: logging.Logger) -> None:
+    """Warn when an import of MTT's ImageNet subset ``value`` (the stated ``--subset``: :func:`stated_subset`)
     reads its data with ``resize`` other than ``center_crop``: MTT reads the subsets ``Resize(im_size)`` then
     ``CenterCrop(im_size)`` (utils.py:93-101 at 50dccea), so an imported set is scored on, and imported experts matched
     on, images cut otherwise than those they were made from. ``sorted`` (a fork's ImageFolder) and no subset say nothing."""
     if value is None or value.strip().lower() == SORTED or resize == "center_crop":
-        return False
+        return
     log.warning("--subset %s: MTT reads its ImageNet subsets with Resize + CenterCrop (mtt-distillation utils.py:93-101), "
                 "and this import reads the data with resize=%s (each photo squeezed to the square, its aspect ratio not "
                 "kept): the imported set is scored, and its experts matched, on images unlike MTT's; add resize=center_crop "
                 "(and run with it)", value, resize)
-    return True
 
 
 def ranks(indices: Sequence[int]) -> Tensor:
@@ -148,5 +156,5 @@ def ranks(indices: Sequence[int]) -> Tensor:
     return out
 
 
-__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "stated_subset", "subset_in_path", "subset_indices",
+__all__ = ["MTT_SUBSETS", "MTT_SUBSET_CLASSES", "SORTED", "class_order", "is_subset", "ranks", "resolved_subset", "stated_subset", "subset_in_path", "subset_indices",
            "warn_subset_resize"]

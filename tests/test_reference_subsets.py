@@ -259,13 +259,11 @@ def test_a_subset_import_not_read_with_center_crop_is_warned_at_import_time(tmp_
 def test_an_import_resolves_its_subset_once(tmp_path, monkeypatch):
     """Mend 56D (item 6): the subset was resolved by stated_subset before the data was loaded and again inside
     class_order (a set's import discarded the first result). It is resolved once and class_order reads it."""
-    import mmdistill.reference_cli as cli
-    import mmdistill.reference_subsets as subsets
+    import mmdistill.reference_subsets as subsets  # both import paths call it through resolved_subset
 
     calls = []
     real = subsets.stated_subset
     monkeypatch.setattr(subsets, "stated_subset", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(cli, "stated_subset", subsets.stated_subset)
     indices = MTT_SUBSETS["imagewoof"]
     tree = _tree(tmp_path / "tree", indices)
     images = _mtt_set(tmp_path / "logged_files" / "ImageNet" / "run", indices)
