@@ -67,14 +67,15 @@ def default_cache_dir() -> Path:
 def entry_key(settings: dict[str, Any], classes: list[str], files: list[tuple[Path, int]], n_train: int,
               ignored: list[tuple[Path, str]], stamp: Callable[[Path], str] = stat_stamp) -> str:
     """24 hex digits of a SHA-256 over :data:`FORMAT`, ``settings`` (dataset, image_size, resize, channels), ``classes``,
-    each of ``files`` (absolute path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
-    ``ignored`` entries (absolute path, why) the load report names. ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
+    each of ``files`` (path, label) with its split (the first ``n_train`` are training files) and ``stamp``, and the
+    ``ignored`` entries (path, why) the load report names. The paths are taken as given: absolute and real, as
+    :func:`real_paths` gives them (no second pass over every path). ``stamp`` of an archive member: the archive's (:mod:`.tiny`)."""
     head = {"format": FORMAT, "settings": settings, "classes": list(classes)}
     h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     for index, (path, label) in enumerate(files):  # the real path (:func:`real_paths`): ``pets``, ``/home/me/pets`` and a link to it are one folder
-        h.update(f"{'train' if index < n_train else 'test'}|{label}|{os.path.abspath(path)}|{stamp(path)}\n".encode())
+        h.update(f"{'train' if index < n_train else 'test'}|{label}|{path}|{stamp(path)}\n".encode())
     for path, why in ignored:
-        h.update(f"ignored|{os.path.abspath(path)}|{why}\n".encode())
+        h.update(f"ignored|{path}|{why}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -103,9 +104,9 @@ def real_paths(root: Path, files: list[tuple[Path, int]], ignored: list[tuple[Pa
 
 
 def cache_file(cache_dir: str | Path | None, dataset: str, root: Path, key: str) -> Path:
-    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors`` (the name of the absolute root, given real by
-    :func:`cached_decode`: ``.`` and a link are named as the folder); the names only make the folder readable."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{Path(os.path.abspath(root)).name}".lower()).strip("-")[:60] or "images"
+    """``<cache_dir>/<dataset>-<root's name>-<key>.safetensors`` (``root`` absolute and real, as :func:`cached_decode`
+    gives it: ``.`` and a link are named as the folder); the names only make the folder readable."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{Path(root).name}".lower()).strip("-")[:60] or "images"
     return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / f"{slug}-{key}.safetensors"
 
 
