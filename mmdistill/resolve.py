@@ -135,6 +135,23 @@ def explicit_values(cfg: Any) -> dict[str, tuple[Any, str]] | None:
     return getattr(cfg, _EXPLICIT, None)
 
 
+def given_now(cfg: Any, key: str) -> bool:
+    """Whether the user gave ``key`` in this invocation (a flag, a YAML file, ``key=value``, a keyword argument): set
+    explicitly by a layer other than :data:`SAVED_LAYER` (a saved run's manifest, read by ``eval``/``check``, is not
+    given now), or, for a config built directly (not through :func:`resolve`), among the keywords its caller gave
+    (:data:`~mmdistill.keys.GIVEN`). A default or a table row's value is not given."""
+    explicit = explicit_values(cfg)
+    if explicit is None:
+        return key in getattr(cfg, GIVEN, frozenset())
+    return key in explicit and explicit[key][1] != SAVED_LAYER
+
+
+def from_saved(cfg: Any, key: str) -> bool:
+    """Whether ``key``'s value came from a saved run's manifest (:data:`SAVED_LAYER`: ``eval``, ``check``, an export
+    of a finished set), the other side of :func:`given_now`: a value set now, by a table row or by default is not."""
+    return (explicit_values(cfg) or {}).get(key, (None, None))[1] == SAVED_LAYER
+
+
 def config_sources(cfg: Any) -> dict[str, str]:
     """Where each value that is not the class default came from: a layer name (``command-line flags``,
     ``arguments`` ...) or a table row with its citation."""
@@ -160,4 +177,4 @@ def rebuild_layers(cfg: Any, overrides: Mapping[str, Any], name: str = "argument
     return [*by_layer.items(), (name, dict(overrides))]
 
 
-__all__ = ["SAVED_LAYER", "Layer", "attach", "config_sources", "explicit_values", "rebuild_layers", "resolve", "unknown_key_error"]
+__all__ = ["SAVED_LAYER", "Layer", "attach", "config_sources", "explicit_values", "from_saved", "given_now", "rebuild_layers", "resolve", "unknown_key_error"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmdistill.errors import ConfigError
 from mmdistill.keys import input_keys
-from mmdistill.resolve import SAVED_LAYER, explicit_values
+from mmdistill.resolve import explicit_values, from_saved, given_now
 from mmdistill.words import quantity
 
 
@@ -79,17 +79,16 @@ BUDGET_KEYS = {"reduction_rate": "--reduction-rate", "label_rate": "--label-rate
 def _given_budget_keys(config: Any) -> dict[str, bool]:
     """``{key: given in this invocation}`` for each budget key that is set: a rate that is not None, ``ipc`` set
     explicitly (for a config built directly, not through the resolver: an ``ipc`` other than the default). A key
-    from :data:`SAVED_LAYER` is set but not given now; ``ipc`` from there is not set (a manifest always holds it)."""
-    explicit = explicit_values(config)
+    from :data:`~mmdistill.resolve.SAVED_LAYER` is set but not given now (:func:`~mmdistill.resolve.given_now`); ``ipc`` from there is not set (a manifest always holds it)."""
+    resolved = explicit_values(config) is not None
     out: dict[str, bool] = {}
     for name in BUDGET_KEYS:
         value = getattr(config, name, None)
-        layer = explicit.get(name, (None, None))[1] if explicit is not None else None
         if name == "ipc":
-            if (explicit is None and value != input_keys(type(config))["ipc"].default) or layer not in (None, SAVED_LAYER):
+            if given_now(config, name) if resolved else value != input_keys(type(config))["ipc"].default:
                 out[name] = True
         elif value is not None:
-            out[name] = layer != SAVED_LAYER
+            out[name] = not from_saved(config, name)
     return out
 
 

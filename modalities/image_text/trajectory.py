@@ -28,7 +28,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.buffer import ParamLayout
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.modality import TrajectoryPart
-from mmdistill.resolve import SAVED_LAYER, attach, config_sources, explicit_values
+from mmdistill.resolve import attach, config_sources, explicit_values, from_saved
 from mmdistill.seeding import seeded_global_rng
 
 from .data import PairBatch
@@ -153,7 +153,7 @@ def resolve_expert_batch(cfg: Any, num_pairs: int) -> None:
     if hasattr(cfg, "syn_steps") and steps < syn_steps:
         # a saved run's value (eval, check, export of a finished set: older versions recorded the default 128) is advice
         # for a distillation no one is starting: a note, not a warning
-        saved = (explicit_values(cfg) or {}).get("expert_batch", (None, None))[1] == SAVED_LAYER
+        saved = from_saved(cfg, "expert_batch")
         log.log(logging.INFO if saved else logging.WARNING,
                 "expert_batch=%d on %d training pairs makes %d SGD step(s) per expert epoch, fewer than the student's "
                 "syn_steps=%d: an expert epoch moves less than the student's steps, the normalised distance starts far above "

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mmdistill.errors import ConfigError
-from mmdistill.keys import GIVEN, key
-from mmdistill.resolve import SAVED_LAYER, explicit_values
+from mmdistill.keys import key
+from mmdistill.resolve import given_now
 from mmdistill.schema import ClassificationConfig, ConfigKeys
 
 #: (frames, frame size) of the two kinds of sets of the reference: UCF101/HMDB51-style and Kinetics-style
@@ -47,14 +47,8 @@ def given_split_number(cfg: object) -> int | None:
     """``cfg.split_number`` when the user gave it in this invocation (a flag, a YAML file, ``key=value``, a keyword
     argument), else None: HMDB51's split file given as ``split_file`` then reads its own split. A value from a saved
     run's manifest (``eval``, ``check``: :data:`~mmdistill.resolve.SAVED_LAYER`) is not given now: such a run recorded
-    the default 1 whatever file it read."""
-    number = getattr(cfg, "split_number", None)
-    explicit = explicit_values(cfg)
-    if explicit is not None:
-        given = "split_number" in explicit and explicit["split_number"][1] != SAVED_LAYER
-    else:  # a config built directly: the keywords its caller gave
-        given = "split_number" in getattr(cfg, GIVEN, frozenset())
-    return number if given else None
+    the default 1 whatever file it read (:func:`~mmdistill.resolve.given_now`)."""
+    return getattr(cfg, "split_number", None) if given_now(cfg, "split_number") else None
 
 
 @dataclass
