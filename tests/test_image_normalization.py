@@ -67,7 +67,10 @@ def test_a_bad_normalization_is_refused_naming_the_key():
         with pytest.raises(ConfigError, match=f"normalization=.{value}.: {why}.*; expected data, imagenet or M1,M2,M3/S1,S2,S3") as err:
             recipe.config(dataset="imagefolder", data_root="x", normalization=value)
         assert err.value.key == "normalization"
-    with pytest.raises(ConfigError, match="normalization=imagenet gives 3 mean.s. and std.s.; channels=1 needs one per channel"):
+    # review 56 R1.6: the loader's wording (mend 56D) with its advice, from one helper; it said only "needs one per channel"
+    with pytest.raises(ConfigError, match="^normalization=imagenet gives 3 mean.s. and std.s. but channels=1 reads the images as 1 "
+                       "channel .greyscale.: give normalization=data .the images' own statistics., normalization=M/S .one mean "
+                       "and std per channel, .0, 1. pixel units., or channels=3 to read them as 3 channels .RGB.$"):
         recipe.config(dataset="imagefolder", data_root="x", normalization="imagenet", channels=1)
     assert values_before_keys({}, ["normalization"]) == {"normalization": "data"}  # a checkpoint saved before the key
 

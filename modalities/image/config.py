@@ -46,6 +46,20 @@ def normalization_stats(value: str) -> tuple[tuple[float, ...], tuple[float, ...
                           "per channel, [0, 1] pixel units)", key="normalization") from None
 
 
+def channel_mismatch(stats_key: str, given: str, count: int, channels: int, images: str) -> ConfigError:
+    """The error of ``stats_key`` (``normalization``) given as ``given`` (spelled as the user writes it), ``count``
+    means and stds, for images of ``channels`` channels (``imagenet`` for greyscale images): ``images`` says how they
+    come to have them (``"the images have"``: as stored, the loader's; ``"channels=1 reads the images as"``: the
+    config's check). What was given, what the images have, and what to give instead."""
+    def word(n: int) -> str:
+        return {1: "1 channel (greyscale)", 3: "3 channels (RGB)"}.get(n, f"{n} channels")
+
+    convert = f", or channels={count} to read them as {word(count)}" if count in (1, 3) else ""
+    return ConfigError(f"{stats_key}={given} gives {count} mean(s) and std(s) but {images} {word(channels)}: give "
+                       f"{stats_key}=data (the images' own statistics), {stats_key}={','.join(['M'] * channels)}/"
+                       f"{','.join(['S'] * channels)} (one mean and std per channel, [0, 1] pixel units){convert}", key=stats_key)
+
+
 @dataclass
 class ImageKeys(ConfigKeys):
     """Images: the loader's resizing and channel conversion (ImageFolder trees) and its decoded-image cache."""
@@ -75,8 +89,8 @@ class ImageKeys(ConfigKeys):
         check_resize(self.resize, self.image_size)
         stats = normalization_stats(self.normalization)
         if stats and self.channels is not None and len(stats[0]) != self.channels:
-            raise ConfigError(f"normalization={self.normalization} gives {len(stats[0])} mean(s) and std(s); channels={self.channels} "
-                              "needs one per channel", key="normalization")
+            raise channel_mismatch("normalization", self.normalization, len(stats[0]), self.channels,
+                                   f"channels={self.channels} reads the images as")
 
 
 @dataclass

@@ -53,7 +53,7 @@ from mmdistill.mean_std import spell_mean_std
 
 from ..in_memory import GIVEN_SPLIT, unit_pixels
 from ..sources import check_test_fraction, removed_on_failure
-from .config import check_resize
+from .config import channel_mismatch, check_resize
 from .decode import FOLDER_BYTES_PER_VALUE, _check_memory, to_8bit
 from .folder import REPORT_KINDS, _image_folder
 from .registered import registered_images
@@ -247,19 +247,6 @@ def _check_args(image_size: int | tuple[int, int] | None, channels: int | None, 
     return int(size[0]), int(size[1])
 
 
-def _channel_mismatch(stats_key: str, mean: tuple[float, ...], std: tuple[float, ...], channels: int) -> ConfigError:
-    """The error of ``stats_key`` (``normalization``) giving ``len(mean)`` means and stds for images of ``channels``
-    channels (a 3-channel ``imagenet`` for greyscale images): what was given, what the data has, and what to give."""
-    def word(n: int) -> str:
-        return {1: "1 channel (greyscale)", 3: "3 channels (RGB)"}.get(n, f"{n} channels")
-
-    convert = f", or channels={len(mean)} to read them as {word(len(mean))}" if len(mean) in (1, 3) else ""
-    return ConfigError(f"{stats_key}={spell_mean_std(mean, std)} gives {len(mean)} mean(s) and std(s) but the images have "
-                       f"{word(channels)}: give {stats_key}=data (the images' own statistics), {stats_key}="
-                       f"{','.join(['M'] * channels)}/{','.join(['S'] * channels)} (one mean and std per channel, [0, 1] "
-                       f"pixel units){convert}", key=stats_key)
-
-
 def _stats(key: str, x_train: Tensor, mean, std, altered: bool,
            stats_key: str | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel (mean, std): given ones, else the standard ones, else computed on ``x_train`` (N, C, H, W).
@@ -275,7 +262,7 @@ def _stats(key: str, x_train: Tensor, mean, std, altered: bool,
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != c or len(std) != c:
         if stats_key is not None and len(mean) == len(std):
-            raise _channel_mismatch(stats_key, mean, std, c)
+            raise channel_mismatch(stats_key, spell_mean_std(mean, std), len(mean), c, "the images have")
         raise ConfigError(f"mean {mean} and std {std} need one value per channel ({c} channels)")
     if any(not math.isfinite(v) for v in mean):
         raise ConfigError(f"mean values must be finite, got {mean}")
