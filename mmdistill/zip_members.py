@@ -18,20 +18,26 @@ from mmdistill.errors import DataError
 from mmdistill.memory import host_shortfall
 from mmdistill.words import shown
 
+#: members declaring at most this many bytes are read without asking the host how much memory is left: asking
+#: (:func:`mmdistill.memory.host_shortfall` reads /proc/meminfo, the cgroup files and the rlimits) takes ~0.4-0.6 ms,
+#: longer than decoding a 2 KiB Tiny ImageNet JPEG, and Tiny's zip is read one member an image (110,000 probes, ~40 s
+#: a load; review R3.1); a process that got this far has 16 MiB to spare
+PROBE_FLOOR = 16 * 2**20
+
 
 def read_zip_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, where: str | Path, limit: int | None = None,
                     what: str = "") -> bytes:
     """The bytes of ``member`` of ``archive`` (``where``: the archive's path, for messages); a :class:`DataError` naming
     the member, unread, when its declared uncompressed size exceeds ``limit`` bytes (the largest such a file can be;
     ``what`` says what the file is for the message) or the memory available to this process. A member that is not there
-    is a KeyError, as ``ZipFile.read``'s."""
+    is a KeyError, as ``ZipFile.read``'s. The memory is asked only for a member declaring more than :data:`PROBE_FLOOR`."""
     info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
     size, packed = info.file_size, info.compress_size
     named = shown(f"{where}:{info.filename}")
     if limit is not None and size > limit:
         raise DataError(f"{named} declares {size / 2**20:.1f} MiB uncompressed ({packed / 2**10:.0f} KiB in the zip), more than the "
                         f"{limit / 2**20:.0f} MiB {what or 'such a file'} can be: not read (a damaged or hostile archive)")
-    if available := host_shortfall(size):
+    if size > PROBE_FLOOR and (available := host_shortfall(size)):
         raise DataError(f"{named} declares {size / 2**30:.1f} GiB uncompressed ({packed / 2**10:.0f} KiB in the zip), more than the "
                         f"{available / 2**30:.1f} GiB of memory available here: not read (a larger machine is needed; a small "
                         "archive that declares it is a damaged or hostile one)")
