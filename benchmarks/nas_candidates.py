@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from mmdistill.errors import ConfigError
+from mmdistill.network_check import network_takes, untrainable
 
 #: DC's search space (ICLR 2021, Sec. 4, as benchmarks/nas_proxy.py's docstring reads it): 4 widths x 4 depths x 3 activations x 5 normalisations x
 #: 3 poolings = 720 ConvNets
@@ -109,25 +110,24 @@ def candidate_builder(modality: Any, network: str, options: dict[str, Any], samp
 
 def check_candidates(candidates: list[tuple[str, dict[str, Any]]], modality: Any, x: torch.Tensor,
                      num_classes: int) -> None:
-    """ConfigError naming the first candidate that cannot be built (an unknown network, an option it does not take)
-    or whose network does not map two samples ``x[:2]`` (N, *sample_shape) to logits (2, ``num_classes``), before any
-    candidate trains; and naming a candidate listed twice."""
+    """ConfigError naming the first candidate that cannot be built (an unknown network, an option it does not take),
+    whose network does not map two samples of ``x``'s (N, *sample_shape) shape and dtype to logits (2, ``num_classes``)
+    or cannot be trained (:func:`mmdistill.network_check.network_takes`: built on the meta device, so the 720 ConvNets
+    of DC's space cost no memory), before any candidate trains; and naming a candidate listed twice."""
     seen: dict[str, int] = {}
     for i, (network, options) in enumerate(candidates):
         name = label(network, options)
         if name in seen:
             raise ConfigError(f"--candidates: {name!r} is listed twice (entries {seen[name] + 1} and {i + 1})")
         seen[name] = i
+        shape = tuple(x.shape[1:])
         try:
-            net = candidate_builder(modality, network, options, tuple(x.shape[1:]), num_classes)()
-            with torch.no_grad():
-                out = net.eval()(x[:2])
+            net = network_takes(candidate_builder(modality, network, options, shape, num_classes), shape, num_classes, x.dtype)
         except ConfigError as exc:
             raise ConfigError(f"candidate {name!r}: {exc}") from None
         except Exception as exc:  # whatever the network raised on two samples: named, not a traceback
-            raise ConfigError(f"candidate {name!r} does not take the set's samples of shape {tuple(x.shape[1:])} "
+            raise ConfigError(f"candidate {name!r} does not take the set's samples of shape {shape} "
                               f"({type(exc).__name__}: {exc})") from None
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (min(2, len(x)), num_classes):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ConfigError(f"candidate {name!r} gives {got} for {min(2, len(x))} samples; expected logits "
-                              f"({min(2, len(x))}, {num_classes})")
+        fault = untrainable(net, x.dtype)
+        if fault:
+            raise ConfigError(f"candidate {name!r} cannot be trained: {fault}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -33,7 +34,8 @@ from mmdistill.ensemble import can_vectorize, default_vectorize, train_many_from
 from mmdistill.evaluation import (EvalResult, EvalSet, EvaluationPlan, NetworkPlan, TrainAndScore, TrainAndScoreMany,
                                   evaluate_network, score_runs)
 from mmdistill.modality import ClassificationModality
-from mmdistill.nets import reinitialize, reinitialize_fault
+from mmdistill.nets import reinitialize
+from mmdistill.network_check import network_takes, untrainable
 from mmdistill.schema import chosen_networks
 from mmdistill.seeding import draw_seed, generator, seeded_global_rng
 from mmdistill.synthetic import SyntheticSet
@@ -108,25 +110,12 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
     built: dict[str, nn.Module] = {}
     for name in evaluation_networks(cfg, modality):
         try:
-            try:
-                with torch.device("meta"):
-                    net = modality.build_network(name, shape, data.num_classes)
-                    out = net(torch.empty((2, *shape), dtype=dtype))
-            except ConfigError:
-                raise
-            except Exception:  # an operation the meta device lacks, or a real mismatch: the CPU tells them apart
-                with torch.no_grad():
-                    net = modality.build_network(name, shape, data.num_classes)
-                    out = net(torch.zeros((2, *shape), dtype=dtype))
-            if not isinstance(out, Tensor):
-                raise ValueError(f"it returns a {type(out).__name__}, not a tensor of logits (N, {data.num_classes})")
-            if tuple(out.shape) != (2, data.num_classes):
-                raise ValueError(f"it gives outputs of shape {tuple(out.shape)[1:]} per sample, not ({data.num_classes},)")
+            net = network_takes(partial(modality.build_network, name, shape, data.num_classes), shape, data.num_classes, dtype)
         except Exception as exc:  # whatever the network raised on two samples of the data's shape: named, not a traceback
             raise ConfigError(f"config key {key}: network {name!r} does not take {data.name}'s samples of shape {shape} "
                               f"({exc}); choose one of the networks for them (the modality's cross-architecture list: "
                               f"{', '.join(modality.cross_arch_networks)})", key=key) from exc
-        fault = _untrainable(net, dtype)
+        fault = untrainable(net, dtype)
         if fault:
             raise ConfigError(f"config key {key}: network {name!r} cannot be trained by the evaluation: {fault}", key=key)
         built[name] = net
@@ -143,17 +132,6 @@ def check_evaluation_networks(cfg: Any, modality: ClassificationModality, data: 
 def _no_embed(name: str, net: nn.Module) -> str:
     return (f"network {name!r} ({type(net).__name__}) has no embed(x) -> (N, D) method, which the herding baseline selects "
             "real samples with: give it one, or leave herding out of baselines")
-
-
-def _untrainable(net: nn.Module, dtype: torch.dtype) -> str | None:
-    """Why the evaluation cannot train ``net`` on samples of ``dtype`` (the meta device lets a float64 or bfloat16 layer
-    take float32 samples, and each run redraws the parameters: :func:`~mmdistill.nets.reinitialize`); None when it can.
-    Integer samples (token or item ids) are not compared: an embedding turns them into its own floats."""
-    other = [(n, t.dtype) for n, t in [*net.named_parameters(), *net.named_buffers()]
-             if dtype.is_floating_point and t.is_floating_point() and t.dtype != dtype]  # (token ids: an embedding's floats)
-    if other:
-        return f"its {other[0][0]!r} is {other[0][1]}, the samples are {dtype}: build it in {dtype} (no .double() or .half())"
-    return reinitialize_fault(net)
 
 
 def evaluation_protocol(cfg: Any) -> TrainProtocol:

@@ -88,6 +88,49 @@ def test_candidates_are_registered_networks_with_options_and_your_own_from_an_im
         cands.check_candidates([("mlp", {}), ("mlp", {})], audio, x, 5)
 
 
+
+class _OwnScale(torch.nn.Module):
+    """A layer holding a parameter of its own and no reset_parameters: reinitialize cannot redraw it."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def test_candidates_are_probed_on_the_meta_device_and_refused_when_they_cannot_be_retrained(nas_parts):
+    """check_candidates rewrote the evaluation's network probe (review R3.2): it built every candidate for real on the
+    CPU (720 ConvNets of DC's space) and never asked whether reinitialize could redraw it, so such a candidate failed
+    in the middle of the search, after the others had trained. Both now use mmdistill.network_check."""
+    from mmdistill import nets
+
+    cands, _, _ = nas_parts
+    devices: list[str] = []
+
+    @nets.register_network("walk56o-seen")
+    def seen(in_shape, num_classes):
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(in_shape[0] * in_shape[1] * in_shape[2], num_classes))
+        devices.append(torch.empty(0).device.type)
+        return net
+
+    @nets.register_network("walk56o-own")
+    def own(in_shape, num_classes):
+        return torch.nn.Sequential(torch.nn.Flatten(), _OwnScale(in_shape[0] * in_shape[1] * in_shape[2]),
+                                   torch.nn.Linear(in_shape[0] * in_shape[1] * in_shape[2], num_classes))
+
+    try:
+        audio, x = get_modality("audio"), torch.randn(4, 2, 13, 9)
+        cands.check_candidates([("walk56o-seen", {})], audio, x, 5)
+        assert devices == ["meta"]
+        with pytest.raises(ConfigError, match=r"candidate 'walk56o-own' cannot be trained: reinitialize cannot redraw "
+                                              r"parameters \['scale'\] of _OwnScale"):
+            cands.check_candidates([("mlp", {}), ("walk56o-own", {})], audio, x, 5)
+    finally:
+        for name in ("walk56o-seen", "walk56o-own"):
+            nets._REGISTRY.pop(nets.network_key(name), None)
+
 def _scores(name: str) -> dict:
     acc = {"a": 0.5, "b": 0.7, "c": 0.6}[name]
     return {k: {"mean": acc + d, "runs": [acc + d], "seconds": 0.01} for k, d in (("distilled", 0.0), ("random_real", -0.1), ("whole", 0.2))}
