@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import safe_open
@@ -46,12 +47,18 @@ def _read_into(fh: object, tensor: Tensor, start: int) -> bool:
     return done == len(buffer)
 
 
-def read_aligned(path: Path) -> dict[str, Tensor]:
+def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None] | None = None,
+                 metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
     """Every tensor of safetensors file ``path`` at an :data:`ALIGNMENT`-byte aligned address: the mapped view where it
     is aligned, else a tensor of its own filled from the file (a clone of the view where the file's bytes cannot be
-    used as they are: a big-endian host, whose views safetensors byte-swaps). Raises what ``safe_open`` raises
-    (``SafetensorError``, ``OSError``) for a damaged file."""
+    used as they are: a big-endian host, whose views safetensors byte-swaps). ``check(path, declared shapes)`` runs on
+    the header before any tensor is read (it raises to refuse the file); ``metadata`` gets the file's string metadata,
+    from the same open. Raises what ``safe_open`` raises (``SafetensorError``, ``OSError``) for a damaged file."""
     with safe_open(str(path), framework="pt") as st:
+        if check is not None:  # on the header alone, before any tensor is read (mmdistill.header_metadata's checks)
+            check(path, {name: list(st.get_slice(name).get_shape()) for name in st.keys()})
+        if metadata is not None:
+            metadata.update(st.metadata() or {})
         tensors: dict[str, Tensor] = {name: st.get_tensor(name) for name in st.keys()}  # views: no page read yet
     todo = [name for name, v in tensors.items() if v.data_ptr() % ALIGNMENT]
     if not todo:

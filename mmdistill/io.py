@@ -34,7 +34,7 @@ from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-expor
 from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, remove_stale_temporaries
 from mmdistill.aligned_tensors import ALIGNMENT, read_aligned  # noqa: F401 - ALIGNMENT re-exported
 from mmdistill.errors import ArtifactError, ConfigError, DataError
-from mmdistill.header_metadata import check_declared_shapes
+from mmdistill.header_metadata import HeaderCheck, listed_shapes
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
 from mmdistill.json_text import json_file_text, parse_json
@@ -195,8 +195,10 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
     return Path(path)
 
 
-def load_tensors(path: str | Path) -> dict[str, Tensor]:
-    """Read a safetensors file (no code is executed); :class:`ArtifactError` names a missing or damaged file.
+def load_tensors(path: str | Path, check: HeaderCheck | None = None, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
+    """Read a safetensors file (no code is executed); :class:`ArtifactError` names a missing or damaged file. ``check`` is
+    run on the header's declared shapes before any tensor is read (:mod:`mmdistill.header_metadata`); ``metadata``, when
+    given, receives the file's string metadata (one open of the file for all three).
 
     Each tensor is returned in memory of its own at PyTorch's allocation alignment (:data:`ALIGNMENT` bytes):
     safetensors hands out tensors at their offsets in the file (8-byte aligned), and some CPUs' BLAS kernels round
@@ -211,7 +213,9 @@ def load_tensors(path: str | Path) -> dict[str, Tensor]:
                             "available here: it is not loaded (a set that large needs a larger machine; a small download that "
                             "claims it is a damaged or hostile file)")
     try:
-        tensors = read_aligned(path)
+        tensors = read_aligned(path, check, metadata)
+    except ArtifactError:  # the check's
+        raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
     except MemoryError:  # the header's tensors do not fit in this process's address space (ulimit -v)
@@ -219,13 +223,10 @@ def load_tensors(path: str | Path) -> dict[str, Tensor]:
     return tensors
 
 
-def load_tensors_with_metadata(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def load_tensors_with_metadata(path: str | Path, check: HeaderCheck | None = None) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Like :func:`load_tensors`, also returning the file's string metadata."""
-    from safetensors import safe_open
-
-    tensors = load_tensors(path)
-    with safe_open(str(path), framework="pt") as fh:
-        return tensors, dict(fh.metadata() or {})
+    metadata: dict[str, str] = {}
+    return load_tensors(path, check, metadata), metadata
 
 
 # --------------------------------------------------------------------------- distilled-set directory
@@ -264,9 +265,7 @@ def load_synthetic(out_dir: str | Path) -> tuple[SyntheticSet, dict[str, Any]]:
         raise ArtifactError(f"{out_dir} is not a directory holding a distilled set")
     written = check_manifest(read_json(out_dir / MANIFEST_FILE), out_dir / MANIFEST_FILE)
     manifest = with_clean_class_names(written, out_dir / MANIFEST_FILE)  # a set saved before names were cleaned: read, not refused
-    _require_file(out_dir / SYNTHETIC_FILE)
-    check_declared_shapes(out_dir / SYNTHETIC_FILE, manifest["synthetic"].get("tensors"), f"{out_dir / MANIFEST_FILE}")
-    tensors = load_tensors(out_dir / SYNTHETIC_FILE)
+    tensors = load_tensors(out_dir / SYNTHETIC_FILE, listed_shapes(manifest["synthetic"].get("tensors"), f"{out_dir / MANIFEST_FILE}"))
     syn = SyntheticSet.from_tensors(tensors, manifest["synthetic"], source=str(out_dir / SYNTHETIC_FILE),
                                     header_source=f"{out_dir / MANIFEST_FILE} (section 'synthetic')")
     check_class_names(syn.meta, out_dir / MANIFEST_FILE)

@@ -29,7 +29,7 @@ from torch import Tensor
 from mmdistill.data_identity import DATA_KEY, IDENTITY_KEYS, check_same_data
 from mmdistill.network_identity import NETWORK_KEY, check_same_network
 from mmdistill.errors import ArtifactError, ConfigError, DivergenceError, PeerLost
-from mmdistill.header_metadata import check_declared_sizes, read_header_metadata
+from mmdistill.header_metadata import read_header_metadata, values_at_most
 from mmdistill.io import CHECKPOINT_FILE, METRICS_FILE, MetricsLog, load_tensors_with_metadata, save_tensors
 from mmdistill.json_text import parse_json
 from mmdistill.logs import progress_bar
@@ -166,8 +166,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     values the checkpoint recorded, or when the checkpoint's sets were scored by another metric than ``select``'s
     (the selector's changed keys, or both metrics when the checkpoint recorded no keys); both are refused before
     ``syn`` or ``opt`` is touched."""
-    check_declared_sizes(path, max(v.numel() for v in syn.tensors().values()), "this run's synthetic set")  # before reading any
-    tensors, meta = load_tensors_with_metadata(path)
+    tensors, meta = load_tensors_with_metadata(path, values_at_most(max(v.numel() for v in syn.tensors().values()), "this run's synthetic set"))
     if meta.get("format") not in (CHECKPOINT_FORMAT, "mmdistill.checkpoint/1"):
         raise ArtifactError(f"{path} is not an mmdistill checkpoint")
     if "resume_keys" not in meta:

@@ -26,6 +26,31 @@ def image_set(tmp_path_factory) -> Path:
     return make_set("image", tmp_path_factory.mktemp("hostile"))
 
 
+def _tensors_never_read(monkeypatch, why: str) -> None:
+    """mmdistill.io's one open of a safetensors file (its header, then its tensors) fails the test with ``why`` when a
+    tensor is read: what a header check must refuse is never allocated."""
+    from safetensors import safe_open
+
+    class HeaderOnly:
+        def __init__(self, *args, **kwargs):
+            self._fh = safe_open(*args, **kwargs)
+
+        def __enter__(self):
+            self._fh.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self._fh.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self._fh, name)
+
+        def get_tensor(self, name):
+            pytest.fail(why)
+
+    monkeypatch.setattr("mmdistill.aligned_tensors.safe_open", HeaderOnly)
+
+
 def _received(src: Path, dst: Path, **changes) -> Path:
     """A copy of the set at ``src`` whose manifest has ``changes`` (its tensor digest stays valid: the tensors are untouched)."""
     shutil.copytree(src, dst)
@@ -108,7 +133,7 @@ def test_a_tensor_the_manifest_lists_smaller_is_refused_from_the_header_before_i
         with open(out / "synthetic.safetensors", "wb") as fh:
             fh.write(len(header).to_bytes(8, "little") + header)
             fh.truncate(8 + len(header) + offset)  # holes: nothing is written
-        monkeypatch.setattr("mmdistill.io.read_aligned", lambda *a, **k: pytest.fail("the tensors were read before the shapes were compared"))
+        _tensors_never_read(monkeypatch, "the tensors were read before the shapes were compared")
         expected = r"has shape \[268435456\], .*manifest.json says \[\d+, 1, 8, 8\]" if name == "huge" else r"holds tensors the manifest does not list \(junk\); the file does not belong to .*manifest.json"
         with pytest.raises(ArtifactError, match=expected):
             mmdistill.load(out)
@@ -220,7 +245,7 @@ def test_a_checkpoint_declaring_a_tensor_larger_than_the_runs_set_is_refused_bef
     save_checkpoint(path, syn, opt, 1, 1.0, {})
     assert load_checkpoint(path, syn, opt, {})[0] == 1  # as written: read
     _declaring(path, "syn.data.x", [2**28])
-    monkeypatch.setattr("mmdistill.loop.load_tensors_with_metadata", lambda *a, **k: pytest.fail("the checkpoint was read first"))
+    _tensors_never_read(monkeypatch, "the checkpoint was read first")
     with pytest.raises(ArtifactError, match=r"tensor 'syn.data.x' in .*checkpoint.safetensors declares shape \[268435456\] \(268435456 "
                                             r"values\), more than the \d+ of the largest tensor of this run's synthetic set"):
         load_checkpoint(path, syn, opt, {})
