@@ -14,13 +14,14 @@ PROXIES = ("distilled", "random_real")
 def plot_ranking(records: list[dict[str, Any]], summary: dict[str, Any], path: Path, title: str) -> Path:
     """Write the scatter of ``records`` (each ``{"candidate", "distilled": {"mean"}, "random_real": {...},
     "whole": {...}}``, accuracies as fractions, drawn in %) to the PNG ``path``; the candidate each proxy picks is
-    ringed, the best on the whole split starred. ``summary[proxy]["spearman"]`` (None: undefined) heads each panel."""
+    ringed (``summary[proxy]["picked"]``), the best on the whole split starred. ``summary[proxy]["spearman"]`` (None:
+    undefined) heads each panel."""
     fig, axes = pyplot().subplots(1, len(PROXIES), figsize=(5.2 * len(PROXIES), 4.6), squeeze=False)
     whole = [100 * r["whole"]["mean"] for r in records]
     best = max(range(len(records)), key=lambda i: whole[i])
     for ax, proxy in zip(axes[0], PROXIES):
         scores = [100 * r[proxy]["mean"] for r in records]
-        pick = max(range(len(records)), key=lambda i: scores[i])
+        pick = [r["candidate"] for r in records].index(summary[proxy]["picked"])  # summarise's pick, not a second max
         rho = summary[proxy]["spearman"]
         ax.scatter(scores, whole, s=18, alpha=0.7)
         ax.scatter([scores[pick]], [whole[pick]], s=120, facecolors="none", edgecolors="tab:red", label="picked by the proxy")

@@ -62,15 +62,6 @@ from mmdistill.task import ClassificationTask
 SETS = ("distilled", "random_real", "whole")
 
 
-def candidates(space: str) -> list[dict[str, Any]]:
-    """The ConvNet options of every candidate of ``space`` (``paper``: DC's 720; ``cpu``: 12)."""
-    return [options for _, options in space_candidates(space)]
-
-
-def label(options: dict[str, Any]) -> str:
-    return candidate_label("convnet", options)
-
-
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman's rho of two score lists (average ranks for ties); None when either is constant (undefined)."""
     if len(set(a)) < 2 or len(set(b)) < 2:
@@ -128,6 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.space and args.candidates:
         ap.error("--space and --candidates are two ways to name the candidates: give one")
+    if not args.candidates:
+        args.space = args.space or "paper"
     for flag, value in (("--runs", args.runs), ("--whole-epochs", args.whole_epochs or 1), ("--epochs", args.epochs or 1)):
         if value < 1:
             ap.error(f"{flag} must be at least 1, got {value}")
@@ -138,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     for target in args.imports:
         import_networks(target)
-    chosen = [parse_candidate(c) for c in args.candidates] if args.candidates else space_candidates(args.space or "paper")
+    chosen = [parse_candidate(c) for c in args.candidates] if args.candidates else space_candidates(args.space)
 
     syn, manifest, recipe, modality = load_saved(args.set)
     if not isinstance(modality, ClassificationModality):
@@ -190,8 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         record.update(network=network, options=options)
     summary = summarise(records)
     report(records, summary)
-    space = args.space or ("paper" if not args.candidates else "candidates")
-    write_result(args.name, {**settings, "set": str(args.set), "space": space, "candidates": records, "summary": summary})
+    write_result(args.name, {**settings, "set": str(args.set), "space": args.space or "candidates", "candidates": records, "summary": summary})
     if args.plot:
         print(f"wrote {plot_ranking(records, summary, args.plot, f'{recipe.name} on {data.name}, ipc {ipc}: {len(records)} candidates')}")
     checkpoint.remove()
