@@ -65,10 +65,25 @@ def _sweep(folder: Path) -> None:
     remove_stale_temporaries_of_run(folder)
 
 
+
+def _prepare_write(folder: Path, lock: Any, why: str, lead: bool = True) -> None:
+    """Before ``eval --write`` or ``check`` rewrites the set ``folder`` (its manifest, card and plots): the folder and its
+    card's folder writable with room for them (``why`` says what is written, for the refusal), ``metrics.jsonl`` no link
+    (the card reads it at the end: refused before minutes of work, not after), then, on the ``lead`` process, ``lock``
+    (a :class:`~mmdistill.run_lock.RunFolderLock`) taken (a run still writing the folder, or another write, is
+    refused) and what a killed write left removed."""
+    from mmdistill.io import METRICS_FILE, MetricsLog, require_writable
+
+    card_dir = card_place(folder)[0]
+    require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir), why=why)
+    MetricsLog(folder / METRICS_FILE).check()
+    if lead:
+        lock.acquire()
+        _sweep(folder)
+
 def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill eval DIR``: the saved set scored again (``--write``: its manifest, card and plot rewritten, the folder
     locked meanwhile, :class:`~mmdistill.run_lock.RunFolderLock`), its lines given to ``say``; the exit code."""
-    from mmdistill.io import METRICS_FILE, MetricsLog, require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -76,14 +91,9 @@ def cmd_eval(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     syn, manifest, recipe, modality = load_saved(args.dir)
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill eval --write")
-    if args.write:
-        card_dir, _ = card_place(folder)
-        require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
-                         why="--write stores the new metrics there: run without --write, or copy the set to a folder you can write")
-        MetricsLog(folder / METRICS_FILE).check()  # read for the card at the end: a link is refused before the evaluation
-        if is_lead_process():  # under torchrun rank 0 writes (and locks) for all
-            lock.acquire()  # a run still writing the folder, or another --write or check, is refused
-            _sweep(folder)
+    if args.write:  # under torchrun rank 0 writes (and locks) for all
+        _prepare_write(folder, lock, "--write stores the new metrics there: run without --write, or copy the set to a folder you can write",
+                       lead=is_lead_process())
     try:
         return _rescore(args, syn, manifest, recipe, modality, folder, say)
     finally:
@@ -264,7 +274,6 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
 def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
     its record written, the folder locked meanwhile), its lines given to ``say``; the exit code."""
-    from mmdistill.io import METRICS_FILE, MetricsLog, require_writable
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -275,13 +284,8 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill check")
     if not args.no_write:
-        card_dir = card_place(folder)[0]
-        require_writable(folder, card_dir, room=_rewritten_bytes(folder, card_dir),
-                         why="the check writes memorisation.png, the manifest and the card there: pass --no-write to print only, "
-                             "or copy the set to a folder you can write")
-        MetricsLog(folder / METRICS_FILE).check()  # read for the card at the end: a link is refused before the check
-        lock.acquire()  # a run still writing the folder, or an eval --write, is refused
-        _sweep(folder)
+        _prepare_write(folder, lock, "the check writes memorisation.png, the manifest and the card there: pass --no-write to print only, "
+                                     "or copy the set to a folder you can write")
     try:
         return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:
