@@ -208,7 +208,8 @@ def load_audio_dataset(
     native_rate, native_duration = (in_memory.sample_rate, in_memory.seconds()) if in_memory is not None else NATIVE[key]
     rate = native_rate if sample_rate is None else int(sample_rate)
     params = dataclasses.replace(params or FDMFCCParams(), sample_rate=rate)
-    found = _find(key, root, download=download, strict=strict, data_seed=seed if split_seed is None else split_seed,
+    data_seed = seed if split_seed is None else split_seed  # the held-out split's and generated tones' (split_seed as given: warned below)
+    found = _find(key, root, download=download, strict=strict, data_seed=data_seed,
                   group_by=group_by, test_fold=test_fold)
     warn_unused_split_keys(key, found, test_fraction, split_seed)
     classes = found.classes
@@ -247,10 +248,10 @@ def load_audio_dataset(
     unread = {b.name for b in skipped}
     read = [it for it in items if it.name not in unread]  # the clips of x, in its order
     if found.needs_split and found.group_by:  # whole groups of the readable clips (names are unique: the CSV refuses twins)
-        flags, held = draw_groups(found, read, test_fraction, seed if split_seed is None else split_seed, root)
+        flags, held = draw_groups(found, read, test_fraction, data_seed, root)
         split = torch.tensor([1 if t else 0 for t in flags])
     elif found.needs_split:
-        x, y, split = _split_readable(x, y, classes, test_fraction, seed if split_seed is None else split_seed)
+        x, y, split = _split_readable(x, y, classes, test_fraction, data_seed)
     train, test = split == 0, split == 1
     report = _report(found, skipped, counts, root if key != "tones" and in_memory is None else None, num_samples / rate, rate, align)  # tones: no files, no root
     report.facts.update(found.facts)  # an official fold held out: test_fold

@@ -38,13 +38,14 @@ def find_audio_items(name: str, root: str | Path | None, *, download: bool = Fal
     ``group_by`` (a folder CSV's column, or a pattern over the file names of class folders: :mod:`.groups`)
     ``test_fraction`` of its groups, with all their clips (a draw that leaves a class without training clips is refused,
     as the loader refuses it). ``test_fold``: the official fold held out (ESC-50, ESC-10, UrbanSound8K: :mod:`.folds`)."""
-    found = _find(canonical_name(name), root, download=download, strict=strict, data_seed=seed if split_seed is None else split_seed,
+    data_seed = seed if split_seed is None else split_seed  # the held-out split's and generated tones'
+    found = _find(canonical_name(name), root, download=download, strict=strict, data_seed=data_seed,
                   group_by=group_by, test_fold=test_fold)
     if found.needs_split and found.group_by:
-        flags, _ = draw_groups(found, found.items, test_fraction, seed if split_seed is None else split_seed, root)
+        flags, _ = draw_groups(found, found.items, test_fraction, data_seed, root)
         return [dataclasses.replace(it, split="test" if t else "train") for it, t in zip(found.items, flags)], found.classes
     if found.needs_split:
-        return _held_out(found.items, found.classes, test_fraction, seed if split_seed is None else split_seed), found.classes
+        return _held_out(found.items, found.classes, test_fraction, data_seed), found.classes
     return found.items, found.classes
 
 
