@@ -45,8 +45,10 @@ def test_a_header_check_runs_in_the_one_open_that_reads_the_tensors_and_metadata
     path = tmp_path / "cache.safetensors"
     save_file({"x": torch.zeros(2, 3), "y": torch.zeros(4)}, str(path), metadata={"format": "f"})
     opened: list[str] = []
-    real = io.safe_open
-    monkeypatch.setattr(io, "safe_open", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    import mmdistill.aligned_tensors as aligned  # where load_tensors' one safe_open happens (read_aligned)
+
+    real = aligned.safe_open
+    monkeypatch.setattr(aligned, "safe_open", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
     tensors, meta = io.load_tensors_with_metadata(path, values_at_most(6, "the cache's set"))
     assert tensors["x"].shape == (2, 3) and meta == {"format": "f"} and opened == [str(path)]
     with pytest.raises(ArtifactError, match=r"tensor 'x' in .*cache.safetensors declares shape \[2, 3\] \(6 values\), more than the 5 of "
