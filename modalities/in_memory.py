@@ -1,9 +1,10 @@
-"""What the image and audio adapters' ``register_tensors`` check of in-memory data before a name makes it loadable:
-a tensor (an array is named with ``torch.from_numpy``), images as [0, 1] pixels, waveforms as float amplitudes; and
-the words a loader adds to its list of dataset names and its unused-split warning. Each check returns a new tensor
-(copied, detached from autograd), so the caller's later edits never reach the registered set, and training never
-writes the caller's ``.grad``. The video and audio-visual adapters check their clips and pairs in their own modules
-(``video.datasets.from_tensors``, ``audio_visual.loaders.register_tensors``), with the same words."""
+"""What every adapter's ``register_tensors`` checks of in-memory data before a name makes it loadable (images, audio,
+video, audio-visual): a tensor (an array is named with ``torch.from_numpy``), pixels in [0, 1] or uint8, waveforms as
+float amplitudes; and the words a loader adds to its list of dataset names and its unused-split warning. Each check that
+returns a tensor returns a new one (copied, detached from autograd), so the caller's later edits never reach the
+registered set, and training never writes the caller's ``.grad``. What is particular to one adapter (video's clip
+layout, the audio-visual pairs' one N) stays in its module (``video.datasets.from_tensors``,
+``audio_visual.tensor_sets.register_tensors``), which calls these."""
 
 from __future__ import annotations
 
@@ -64,21 +65,31 @@ def image_pixels(where: str, arg: str, x: Tensor) -> Tensor:
                         f"images need 1 (grey) or 3 (RGB){last}")
     if x.dtype == torch.uint8:
         return x.clone()
+    check_unit_range(where, arg, x, "image")
+    return x.float().clamp(0.0, 1.0)  # a new tensor either way: the caller's images are not kept
+
+
+def check_unit_range(where: str, arg: str, x: Tensor, what: str) -> None:
+    """Pixels ``x`` (N, ...) of any layout are uint8, or floats that are finite and lie in [0, 1] (to 1e-3; a reader
+    clamps them: :func:`unit_pixels`); else a :class:`DataError` starting with ``where`` and naming ``arg``, the rows
+    (``what``: ``image``, ``clip``, ``frame``) holding NaN or infinite values, or the values' range."""
+    if x.dtype == torch.uint8:
+        return
     if not x.is_floating_point():
         raise DataError(f"{where}: {arg} must be float pixels in [0, 1] or uint8 0..255, got dtype {x.dtype}")
     bad = (~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).nonzero().flatten().tolist()
     if bad:
-        raise DataError(f"{where}: {arg} holds NaN or infinite values in {len(bad)} image(s): rows {rows_named(bad)}")
+        raise DataError(f"{where}: {arg} holds NaN or infinite values in {len(bad)} {what}(s): rows {rows_named(bad)}")
     lo, hi = float(x.min()), float(x.max())
     if lo < -1e-3 or hi > 1.0 + 1e-3:
         raise DataError(f"{where}: float {arg} must lie in [0, 1], got values in [{lo:g}, {hi:g}] (divide 0-255 pixels "
-                        "by 255, or pass uint8; normalised images: undo the normalisation, the loader computes its own)")
-    return x.float().clamp(0.0, 1.0)  # a new tensor either way: the caller's images are not kept
+                        f"by 255, or pass uint8; normalised {what}s: undo the normalisation, the loader computes its own)")
 
 
 def unit_pixels(x: Tensor) -> Tensor:
-    """Pixels :func:`image_pixels` kept, as a new float32 tensor in [0, 1] (uint8 divided by 255)."""
-    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clone()
+    """Pixels :func:`check_unit_range` passed (any layout), as a new float32 tensor in [0, 1]: uint8 divided by 255,
+    floats clamped (values within its 1e-3 of the range)."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
 
 
 def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
@@ -102,4 +113,4 @@ def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
     return a.float().clone()
 
 
-__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]
+__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "check_unit_range", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]

@@ -504,8 +504,8 @@ def test_registered_tensors_are_checked(tensors_set, caplog):
     ok = dict(audio_train=_waves(y), image_train=_images(y), y_train=y, audio_test=_waves(yt), image_test=_images(yt), y_test=yt)
     nan = _waves(y)
     nan[5, 3] = float("nan")
-    for change, msg in ((dict(audio_train=nan), r"train audio hold NaN or infinite values in 1 pair\(s\): rows \[5\]"),
-                        (dict(image_train=_images(y) * 255), r"float frames must lie in \[0, 1\]"),
+    for change, msg in ((dict(audio_train=nan), r"audio_train holds NaN or infinite samples in 1 clip\(s\): rows \[5\]"),
+                        (dict(image_train=_images(y) * 255), r"float image_train must lie in \[0, 1\]"),
                         (dict(y_train=y.float()), "labels must be integer class ids"),
                         (dict(audio_test=_waves(yt)[:0], image_test=_images(yt)[:0], y_test=yt[:0]), "test holds no pairs")):
         with pytest.raises(DataError, match=msg):
@@ -1116,9 +1116,9 @@ def test_registered_waveforms_names_and_classes_are_checked(caplog):
 
     ok = _ok_pairs()
     pcm = (ok["audio_train"] * 32767).to(torch.int16)
-    for change, msg in ((dict(audio_train=pcm), r"train: audio_train must be float waveforms with amplitudes in \[-1, 1\], got "
+    for change, msg in ((dict(audio_train=pcm), r"register_tensors\('bad'\): audio_train must be float waveforms with amplitudes in \[-1, 1\], got "
                          r"dtype torch.int16 \(int16 PCM: pcm.float\(\) / 32768"),
-                        (dict(audio_test=ok["audio_test"] > 0), r"test: audio_test must be float waveforms .* got dtype torch.bool"),
+                        (dict(audio_test=ok["audio_test"] > 0), r"register_tensors\('bad'\): audio_test must be float waveforms .* got dtype torch.bool"),
                         (dict(audio_train=(ok["audio_train"] * 127 + 128).to(torch.uint8)), r"got dtype torch.uint8 .*\(pcm.float\(\) - 128\)"),
                         (dict(audio_train=ok["audio_train"].numpy()), r"register_tensors\('bad'\): audio_train must be a torch.Tensor, "
                          r"got ndarray \(torch.from_numpy"),
@@ -1142,7 +1142,7 @@ def test_registered_waveforms_names_and_classes_are_checked(caplog):
     with caplog.at_level(logging.WARNING):
         register_tensors("loud", **{**ok, "audio_test": unscaled})
     _TENSOR_SETS.pop("loud")
-    assert "register_tensors('loud'): test: 1 waveform(s) of" in caplog.text and "rows [1]" in caplog.text
+    assert "register_tensors('loud'): 1 waveform(s) of audio_test of" in caplog.text and "rows [1]" in caplog.text
     assert "int16: pcm.float() / 32768" in caplog.text
 
 

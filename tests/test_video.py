@@ -430,9 +430,9 @@ def test_tensor_sets_refuse_bad_shapes_dtypes_and_labels():
     from mmdistill.modalities.video.datasets import from_tensors
 
     x, y = torch.rand(4, 1, 2, 8, 8), torch.tensor([0, 0, 1, 1])
-    cases = [((x * 255, y, x, y), r"x_train: float clips must be in \[0, 1\]"),
-             ((x.long(), y, x, y), r"x_train: clips must be float in \[0, 1\] or uint8, got torch.int64"),
-             ((x.masked_fill(x > 0.5, float("nan")), y, x, y), "x_train holds NaN"),
+    cases = [((x * 255, y, x, y), r"from_tensors: float x_train must lie in \[0, 1\]"),
+             ((x.long(), y, x, y), r"x_train must be float pixels in \[0, 1\] or uint8 0..255, got dtype torch.int64"),
+             ((x.masked_fill(x > 0.5, float("nan")), y, x, y), r"x_train holds NaN or infinite values in \d+ clip\(s\): rows \[0, 1, 2, 3\]"),
              ((x, y.float(), x, y), r"y_train: labels must be integers"),
              ((x, y - 1, x, y), r"y_train holds negative label\(s\) -1; labels must be class ids 0..K-1"),
              ((x, y, x[:0], y[:0]), "x_test holds no clip"),

@@ -52,6 +52,7 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
 
 from ..groups import said_group_by
+from ..in_memory import GIVEN_SPLIT
 from ..sources import warn_unused_split_config
 from .data import AVData
 from .decord_clips import _decord_why, _native_rate, _stream_rate
@@ -74,7 +75,7 @@ def load_pairs(cfg: Any) -> AVData:
         raise ConfigError(f"{said_group_by(cfg.group_by)} names a column of a pairs CSV (dataset csv) or a pattern over "
                           f"clip file names (dataset video); dataset {name!r} has neither", key="group_by")
     if name in _TENSOR_SETS:
-        warn_unused_split_config(cfg, name, "the train and test tensors given to register_tensors", log)
+        warn_unused_split_config(cfg, name, GIVEN_SPLIT, log)
         return _from_tensors(name, cfg)
     if name == "tones-digits":
         warn_unused_split_config(cfg, name, "generated with split_seed: the last quarter of each class's pairs", log,

@@ -16,6 +16,7 @@ from mmdistill.modality import registration_name
 
 from ..artifacts import check_class_ids, classes_without_test
 from ..audio.decode import fix_length
+from ..in_memory import a_tensor, check_unit_range, choices_words, rows_named, unit_pixels, waveforms
 from ..sources import dataset_name
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 from .raw_pairs import _log_lengths, _meta
@@ -41,16 +42,13 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
     registered set. Returns ``name``."""
     registration_name("register_tensors", name, lambda n: f"{n!r} is a built-in dataset name ({n.strip().lower()}); choose another"
                       if n.strip().lower() in BUILT_IN else None)  # any spelling: a registered "CSV" took that spelling over from the CSV loader
+    head = f"register_tensors({name!r})"
     args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
             "image_test": image_test, "y_test": y_test}
-    for arg, t in args.items():
-        if not isinstance(t, Tensor):
-            raise DataError(f"register_tensors({name!r}): {arg} must be a torch.Tensor, got {type(t).__name__} "
-                            "(torch.from_numpy converts an array)")
-    snap = {arg: t.detach().clone() for arg, t in args.items()}  # the caller's tensors are neither kept nor differentiated
+    snap = {arg: a_tensor(head, arg, t) for arg, t in args.items()}  # detached; copied below: the caller's are not kept
     for what in ("train", "test"):
         a, i, y = snap[f"audio_{what}"], snap[f"image_{what}"], snap[f"y_{what}"]
-        where = f"register_tensors({name!r}): {what}"
+        where = f"{head}: {what}"
         if a.dim() != 2 or i.dim() != 4 or y.dim() != 1 or not len(a) == len(i) == len(y):
             raise DataError(f"{where} needs audio (N, T), frames (N, C, h, w) and labels (N,) of one N; got "
                             f"{tuple(a.shape)}, {tuple(i.shape)}, {tuple(y.shape)}")
@@ -58,22 +56,9 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
             raise DataError(f"{where} holds no pairs")
         if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
             raise DataError(f"{where}: labels must be integer class ids, got dtype {y.dtype}")
-        if not a.is_floating_point():
-            raise DataError(f"{where}: audio_{what} must be float waveforms with amplitudes in [-1, 1], got dtype {a.dtype} "
-                            "(int16 PCM: pcm.float() / 32768; uint8 PCM: (pcm.float() - 128) / 128)")
-        for side, t in (("audio", a), ("frames", i)):
-            if t.is_floating_point():
-                rows = (~torch.isfinite(t.reshape(len(t), -1))).any(dim=1).nonzero().flatten().tolist()
-                if rows:
-                    raise DataError(f"{where} {side} hold NaN or infinite values in {len(rows)} pair(s): rows {rows[:10]}"
-                                    f"{' ...' if len(rows) > 10 else ''}")
-        if i.dtype != torch.uint8:
-            if not i.is_floating_point():
-                raise DataError(f"{where}: frames must be floats in [0, 1] or uint8, got dtype {i.dtype}")
-            lo, hi = float(i.min()), float(i.max())
-            if lo < -1e-3 or hi > 1.0 + 1e-3:
-                raise DataError(f"{where}: float frames must lie in [0, 1] (uint8 for 0..255), got values in [{lo:g}, {hi:g}]")
-    names = check_class_ids(f"register_tensors({name!r})", snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained
+        snap[f"audio_{what}"] = waveforms(head, f"audio_{what}", a)  # float32; integer PCM, NaN refused; loud ones warned
+        check_unit_range(head, f"image_{what}", i, "frame")
+    names = check_class_ids(head, snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained
     for what in ("train", "test"):
         i = snap[f"image_{what}"]
         if i.shape[1] not in (1, 3) and i.shape[-1] in (1, 3):
@@ -83,15 +68,11 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
         a = snap[f"audio_{what}"]
         silent = (a == 0).all(dim=1).nonzero().flatten().tolist()
         if silent:
-            log.warning("register_tensors(%r): %s: kept %d all-zero audio clip(s) (digital silence) of %d: rows %s%s", name, what,
-                        len(silent), len(a), silent[:10], " ..." if len(silent) > 10 else "")
-        loud = (a.abs() > 1.0 + 1e-3).any(dim=1).nonzero().flatten().tolist()
-        if loud:
-            log.warning("register_tensors(%r): %s: %d waveform(s) of %d reach beyond [-1, 1] (up to %.4g; rows %s%s), kept as "
-                        "they are; integer PCM made float without scaling? (int16: pcm.float() / 32768)", name, what, len(loud),
-                        len(a), float(a.abs().max()), loud[:10], " ..." if len(loud) > 10 else "")
-    _TENSOR_SETS[name] = dict(audio=(snap["audio_train"], snap["audio_test"]), image=(snap["image_train"], snap["image_test"]),
-                              y=(snap["y_train"], snap["y_test"]), classes=names)
+            log.warning("register_tensors(%r): %s: kept %d all-zero audio clip(s) (digital silence) of %d: rows %s", name, what,
+                        len(silent), len(a), rows_named(silent))
+    _TENSOR_SETS[name] = dict(audio=(snap["audio_train"], snap["audio_test"]),  # waveforms() copied them
+                              image=(snap["image_train"].clone(), snap["image_test"].clone()),
+                              y=(snap["y_train"].clone(), snap["y_test"].clone()), classes=names)
     return name
 
 
@@ -101,8 +82,7 @@ def canonical_dataset(name: object) -> str:
     name or a value that is not a string (:func:`~modalities.sources.dataset_name`)."""
     if isinstance(name, str) and name in _TENSOR_SETS:
         return name
-    registered = ", ".join(sorted(_TENSOR_SETS)) or "none registered"
-    return dataset_name(name, BUILT_IN, {}, "audio-visual", also=f"or a name given to register_tensors ({registered})")
+    return dataset_name(name, BUILT_IN, {}, "audio-visual", also=choices_words(sorted(_TENSOR_SETS)))
 
 
 def _from_tensors(name: str, cfg: Any) -> AVData:
@@ -113,8 +93,7 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
     for s in (0, 1):
         y = spec["y"][s].long()
         check_pair_labels(y, len(spec["classes"]), f"register_tensors({name!r})")
-        img = spec["image"][s]
-        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+        img = unit_pixels(spec["image"][s])
         waves = fix_length(spec["audio"][s].float(), n)
         parts.append((log_mel(waves, params, cfg.audio_frames), image_tensor(img, cfg.image_size, cfg.image_channels), y, []))
     c_train, c_test = parts[0][1].shape[1], parts[1][1].shape[1]

@@ -21,6 +21,7 @@ from mmdistill.synthetic import SyntheticSet
 from ..artifacts import constant_channels
 from ..groups import said_group_by
 from ..base import TensorClassificationAdapter
+from ..in_memory import GIVEN_SPLIT, choices_words
 from ..sources import dataset_name, warn_unused_split_config
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import ALIASES, DATASETS, dataset_kind, given_split_number, video_dsa_strategy
@@ -83,8 +84,7 @@ def video_dataset(name: object) -> str:
         raise ConfigError(f"unknown video dataset {name!r}: it looks like a path, and dataset names the kind of data, data_root "
                           f"where it is: pass --dataset folder --data-root {name.strip()} (video files, or a CSV path,label,split) or "
                           f"--dataset frames --data-root {name.strip()} (a folder of frame images per clip)", key="dataset")
-    registered = ", ".join(_TENSOR_SETS) or "none registered"
-    return dataset_name(name, DATASETS, ALIASES, "video", also=f"or a name given to register_tensors ({registered})")
+    return dataset_name(name, DATASETS, ALIASES, "video", also=choices_words(_TENSOR_SETS))
 
 
 def _looks_like_path(name: str) -> bool:
@@ -121,7 +121,7 @@ def load_video_set(cfg: Any) -> VideoSet:
         if not facts.get("split_drawn", True):  # train/ + test/ folders, a split file, UCF101's lists
             warn_unused_split_config(cfg, str(cfg.dataset), str(facts["layout"]), log)
         return vs
-    warn_unused_split_config(cfg, str(cfg.dataset), "the train and test tensors given to register_tensors", log)
+    warn_unused_split_config(cfg, str(cfg.dataset), GIVEN_SPLIT, log)
     return _TENSOR_SETS[name]
 
 

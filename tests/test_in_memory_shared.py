@@ -1,0 +1,68 @@
+"""Every adapter's ``register_tensors`` checks in-memory data with modalities/in_memory.py's helpers (reviews 56 R3.3,
+R4.1): the audio-visual and video registrations kept their own copies of the tensor, waveform and pixel checks with
+words of their own (video named no row holding NaN, audio-visual said "pair(s)" of a waveform), so a wording change had
+to be made three times. One input gets one message whichever adapter takes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmdistill.errors import DataError
+
+
+def _image(name, pixels, y):
+    from mmdistill.modalities.image import register_tensors
+
+    return register_tensors(name, pixels, y, pixels, y)
+
+
+def _video(name, pixels, y):
+    from mmdistill.modalities.video import register_tensors
+
+    return register_tensors(name, pixels[:, :, None].expand(-1, -1, 2, -1, -1), y, pixels[:, :, None].expand(-1, -1, 2, -1, -1), y)
+
+
+def _av(name, pixels, y):
+    from mmdistill.modalities.audio_visual import register_tensors
+
+    waves = torch.zeros(len(y), 64).uniform_(-0.5, 0.5)
+    return register_tensors(name, waves, pixels, y, waves, pixels, y)
+
+
+REGISTER = {"image": _image, "video": _video, "audio_visual": _av}
+
+
+@pytest.mark.parametrize("adapter", sorted(REGISTER))
+def test_one_bad_input_gets_the_shared_words_from_every_adapter(adapter):
+    y = torch.tensor([0, 0, 1, 1])
+    pixels = torch.rand(4, 1, 8, 8)
+    nan = pixels.clone()
+    nan[2, 0, 1, 1] = float("nan")
+    first = {"image": "x_train", "video": "x_train", "audio_visual": "image_train"}[adapter]
+    head = rf"register_tensors\('shared-{adapter}'\): "
+    cases = [(nan, head + rf"{first} holds NaN or infinite values in 1 \w+\(s\): rows \[2\]"),
+             (pixels * 255, head + rf"float {first} must lie in \[0, 1\], got values in .*divide 0-255 pixels by 255"),
+             (pixels.long(), head + rf"{first} must be float pixels in \[0, 1\] or uint8 0..255, got dtype torch.int64")]
+    for bad, msg in cases:
+        with pytest.raises(DataError, match=msg):
+            REGISTER[adapter](f"shared-{adapter}", bad, y)
+    with pytest.raises(DataError, match=head + r"y_train must be a torch.Tensor, got list$"):  # no array: no from_numpy hint
+        REGISTER[adapter](f"shared-{adapter}", pixels, [0, 0, 1, 1])
+
+
+def test_the_audio_visual_waveforms_get_the_audio_words():
+    from mmdistill.modalities.audio import register_tensors as audio
+    from mmdistill.modalities.audio_visual import register_tensors as av
+
+    y = torch.tensor([0, 0, 1, 1])
+    waves = torch.zeros(4, 64).uniform_(-0.5, 0.5)
+    waves[3, 5] = float("inf")
+    frames = torch.rand(4, 1, 8, 8)
+    with pytest.raises(DataError, match=r"register_tensors\('w'\): x_train holds NaN or infinite samples in 1 clip\(s\): rows \[3\]"):
+        audio("w", waves, y, waves, y, sample_rate=16000)
+    with pytest.raises(DataError, match=r"register_tensors\('w'\): audio_train holds NaN or infinite samples in 1 clip\(s\): rows \[3\]"):
+        av("w", waves, frames, y, waves, frames, y)
+    with pytest.raises(DataError, match=r"audio_train must be a torch.Tensor, got ndarray \(torch.from_numpy converts an array\)"):
+        av("w", np.zeros((4, 64), np.float32), frames, y, waves, frames, y)
