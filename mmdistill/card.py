@@ -20,6 +20,7 @@ from mmdistill.export_record import LEFT_OUT, for_export
 from mmdistill.real_samples import card_line
 from mmdistill.memorisation import MEMORISATION_FILE, summary_lines
 from mmdistill.memory import nbytes
+from mmdistill.modality import registered_call
 from mmdistill.scored_on import baseline_sizes, chosen_on_lines, imbalance_line, mean_spread, scored_split
 from mmdistill.synthetic import SyntheticSet
 from mmdistill.words import quantity
@@ -59,8 +60,8 @@ def _facts(manifest: Mapping[str, Any], modality: Any) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - a card is written even for an adapter without facts
         facts = {}
     syn = manifest.get("synthetic")
-    call = (syn.get("meta") or {}).get("registered_with") if isinstance(syn, Mapping) else None
-    if not facts and isinstance(call, str):
+    call = registered_call(syn.get("meta")) if isinstance(syn, Mapping) else None
+    if not facts and call is not None:
         return {"licence": "the licence of the user's data (in memory: not known to the loader)", "licence_id": "unknown",
                 "source": f"data in memory given to {call}"}
     return facts

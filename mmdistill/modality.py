@@ -21,7 +21,7 @@ import importlib.util
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -320,6 +320,19 @@ def registration_name(function: str, name: Any, built_in: Callable[[str], str | 
     return name
 
 
+#: the data's (and so every set's) ``meta`` key naming the call that registered data in memory (each adapter's
+#: ``register_tensors``): a saved set scored in another process (``mmdistill eval``, ``mmdistill.evaluate``) names that
+#: call (:func:`mmdistill.share.saved_run_data`), and its card gives it as the source (:mod:`mmdistill.card`)
+REGISTERED_META = "registered_with"
+
+
+def registered_call(meta: Any) -> str | None:
+    """The ``register_tensors`` call a set's ``meta`` records (:data:`REGISTERED_META`), or None (read from files, or
+    no mapping)."""
+    call = meta.get(REGISTERED_META) if isinstance(meta, Mapping) else None
+    return call if isinstance(call, str) else None
+
+
 def registered_modalities() -> list[str]:
     """mmdistill's own modalities (:data:`REGISTERED_MODALITIES`), then those installed packages declare in the
     ``mmdistill.modalities`` entry-point group (:mod:`mmdistill.plugins`)."""
@@ -356,5 +369,5 @@ def get_modality(name: str) -> Modality:
 
 
 __all__ = ["AdapterDefaults", "Augment", "ClassificationData", "ClassificationModality", "Modality",
-           "REGISTERED_MODALITIES", "ShareableModality", "checked_set", "TrajectoryModality", "TrajectoryPart", "get_modality", "protocol_members", "registered_modalities",
-           "registration_name"]
+           "REGISTERED_META", "REGISTERED_MODALITIES", "ShareableModality", "checked_set", "TrajectoryModality", "TrajectoryPart", "get_modality", "protocol_members", "registered_call",
+           "registered_modalities", "registration_name"]

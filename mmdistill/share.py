@@ -32,7 +32,7 @@ from mmdistill.export_record import for_export
 from mmdistill.integrity import class_names, odd_field
 from mmdistill.io import (CHECKPOINT_FILE, EXPORT_SET_DIR, MANIFEST_FILE, STATUS_FILE, SYNTHETIC_FILE, check_export_target, load_synthetic,
                           new_tree, read_json, record_export_files, write_json)
-from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_modalities
+from mmdistill.modality import REGISTERED_MODALITIES, Modality, get_modality, registered_call, registered_modalities
 from mmdistill.plugins import MODALITY_GROUP, RECIPE_GROUP, is_plugin
 from mmdistill.run_lock import lock_holder
 from mmdistill.run_status import unfinished_run
@@ -266,7 +266,7 @@ def saved_run_data(modality: Any, cfg: Any, *, root_given: bool, meta: dict | No
     try:
         data = load_data(modality, cfg)
     except (DataError, ConfigError) as exc:
-        if isinstance(exc, ConfigError) and exc.key == "dataset" and (call := (meta or {}).get("registered_with")):
+        if isinstance(exc, ConfigError) and exc.key == "dataset" and (call := registered_call(meta)):
             raise ConfigError(f"{exc}. This set was distilled from data in memory, {call}: call it with the same tensors "
                               "in this Python process first, then mmdistill.evaluate(PATH) (the command line cannot "
                               "register data)", key="dataset") from None

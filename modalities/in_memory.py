@@ -15,18 +15,17 @@ import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
+from mmdistill.modality import REGISTERED_META
 
 log = logging.getLogger(__name__)
 
 #: the given split of a registered set, in words (the unused-split warning: ``test_fraction``/``split_seed`` draw nothing)
 GIVEN_SPLIT = "the train and test tensors given to register_tensors"
-#: the data's (and so every set's) ``meta`` key saying which function registered it: a saved set scored in another
-#: process (``mmdistill eval``, ``mmdistill.evaluate``) names that call (:func:`mmdistill.share.saved_run_data`)
-REGISTERED_META = "registered_with"
 
 
 def registered_meta(function: str, name: str) -> dict[str, str]:
-    """``{REGISTERED_META: "mmdistill.modalities.image.register_tensors('mine', ...)"}``: the call that registered ``name``."""
+    """``{REGISTERED_META: "mmdistill.modalities.image.register_tensors('mine', ...)"}``: the call that registered ``name``
+    (:data:`mmdistill.modality.REGISTERED_META`; :func:`mmdistill.modality.registered_call` reads it back)."""
     return {REGISTERED_META: f"{function}({name!r}, ...)"}
 
 

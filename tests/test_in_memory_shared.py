@@ -5,6 +5,8 @@ to be made three times. One input gets one message whichever adapter takes it.""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -66,3 +68,49 @@ def test_the_audio_visual_waveforms_get_the_audio_words():
         av("w", waves, frames, y, waves, frames, y)
     with pytest.raises(DataError, match=r"audio_train must be a torch.Tensor, got ndarray \(torch.from_numpy converts an array\)"):
         av("w", np.zeros((4, 64), np.float32), frames, y, waves, frames, y)
+
+
+def _video_config(name):
+    from mmdistill.recipes import video_dm
+
+    return video_dm.RECIPE.config(dataset=name, budget="cpu", ipc=1)
+
+
+def _av_config(name):
+    from mmdistill.recipes import audio_visual_dm
+
+    return audio_visual_dm.RECIPE.config(dataset=name, budget="cpu", ipc=1, sample_rate=8000, duration=0.05, n_mels=8,
+                                          audio_frames=4, image_size=8)
+
+
+@pytest.mark.parametrize("adapter", ["video", "audio_visual"])
+def test_a_set_of_registered_clips_or_pairs_names_the_call_where_they_are_not_registered(adapter):
+    """Image and audio sets recorded their ``register_tensors`` call (``registered_with``), so eval in a process
+    without the registration named it; video and audio-visual sets did not: the error said only "none registered"."""
+    import importlib
+
+    from mmdistill.card import _facts
+    from mmdistill.errors import ConfigError
+    from mmdistill.modality import REGISTERED_META, registered_call
+    from mmdistill.share import saved_run_data
+
+    module = importlib.import_module(f"mmdistill.modalities.{adapter}")
+    sets = (importlib.import_module("mmdistill.modalities.video.adapter") if adapter == "video" else
+            importlib.import_module("mmdistill.modalities.audio_visual.tensor_sets"))._TENSOR_SETS
+    name = f"gone-{adapter}"
+    y = torch.tensor([0, 0, 1, 1])
+    pixels = torch.rand(4, 1, 8, 8)
+    REGISTER[adapter](name, pixels, y)
+    try:
+        cfg = (_video_config if adapter == "video" else _av_config)(name)
+        data = module.MODALITY.load(cfg)
+        call = f"mmdistill.modalities.{adapter}.register_tensors('{name}', ...)"
+        assert data.meta[REGISTERED_META] == call
+        syn = module.MODALITY.init_synthetic(data, cfg, torch.Generator().manual_seed(0))
+        assert registered_call(syn.meta) == call  # the set carries it (the manifest's synthetic.meta)
+        facts = _facts({"dataset": name, "synthetic": {"meta": syn.meta}}, module.MODALITY)
+        assert facts["source"] == f"data in memory given to {call}"
+    finally:
+        sets.pop(name, None)  # another process
+    with pytest.raises(ConfigError, match=rf"This set was distilled from data in memory, {re.escape(call)}"):
+        saved_run_data(module.MODALITY, cfg, root_given=False, meta=syn.meta)

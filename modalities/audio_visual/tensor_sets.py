@@ -16,7 +16,8 @@ from mmdistill.modality import registration_name
 
 from ..artifacts import check_class_ids, classes_without_test
 from ..audio.decode import fix_length
-from ..in_memory import a_tensor, check_unit_range, choices_words, rows_named, unit_pixels, waveforms
+from ..in_memory import (a_tensor, check_unit_range, choices_words, registered_meta, rows_named, unit_pixels,
+                         waveforms)
 from ..sources import dataset_name
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
 from .raw_pairs import _log_lengths, _meta
@@ -106,7 +107,8 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
     report = LoadReport()  # in memory: a load report only to state a class the test split lacks (the card's fact)
     classes_without_test(name, spec["classes"], parts[0][2], parts[1][2], "y_test holds no label of it; add test pairs of it "
                          "to score it", report, what="pair")
-    meta = {**_meta(cfg, n), **({"load_report": report.as_dict()} if report.facts else {})}
+    meta = {**_meta(cfg, n), **({"load_report": report.as_dict()} if report.facts else {}),
+            **registered_meta("mmdistill.modalities.audio_visual.register_tensors", name)}  # eval elsewhere names the call
     return normalise_pairs(name, spec["classes"], parts[0], parts[1], meta, cfg.scaling)
 
 

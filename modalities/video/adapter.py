@@ -21,7 +21,7 @@ from mmdistill.synthetic import SyntheticSet
 from ..artifacts import constant_channels
 from ..groups import said_group_by
 from ..base import TensorClassificationAdapter
-from ..in_memory import GIVEN_SPLIT, choices_words
+from ..in_memory import GIVEN_SPLIT, choices_words, registered_meta
 from ..sources import dataset_name, warn_unused_split_config
 from .nets import CROSS_ARCH  # registers convnet3d, framepool, framegru, framelstm
 from .config import ALIASES, DATASETS, dataset_kind, given_split_number, video_dsa_strategy
@@ -194,6 +194,8 @@ class VideoModality(TensorClassificationAdapter):
         mean = vs.x_train.mean(dim=(0, 2, 3, 4)).tolist()
         std = channel_std(vs.x_train, vs.name).tolist()
         meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta}
+        if _TENSOR_SETS.get(vs.name) is vs:  # in memory: a saved set scored in another process names the call
+            meta.update(registered_meta("mmdistill.modalities.video.register_tensors", vs.name))
         if vs.report.root or vs.report.facts:  # clips read from files (what was skipped, padded or left out), or
             meta["load_report"] = vs.report.as_dict()  # in-memory ones whose test split lacks a class: in the manifest
         if vs.report.root:
