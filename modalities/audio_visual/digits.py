@@ -28,7 +28,7 @@ from ..audio.decode import Clip, decode
 from ..audio.fsdd import _fsdd_tar
 from ..audio.tones import TONE_CLASSES, tone_clip
 from ..image.named import _digits
-from .loaders import RawPair
+from .raw_pairs import RawPair
 
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 

@@ -55,14 +55,14 @@ from ..groups import said_group_by
 from ..in_memory import GIVEN_SPLIT
 from ..sources import warn_unused_split_config
 from .data import AVData
-from .decord_clips import _decord_why, _native_rate, _stream_rate
+from .decord_clips import _native_rate
 from .folder_groups import folder_group_rule
 from .frame_images import _read_image
-from .pair_split import SPLIT_RULE, SPLIT_RULE_SHARED, _hold_out, group_rule
+from .pair_split import SPLIT_RULE, SPLIT_RULE_SHARED, group_rule
 from .pairs_csv import CSV_KINDS, _read_csv, read_csv_pairs
-from .raw_pairs import REPORT_KINDS, RawPair, featurise
+from .raw_pairs import featurise
 from .releases import RELEASE_NAMES, load_release
-from .tensor_sets import _TENSOR_SETS, BUILT_IN, _from_tensors, canonical_dataset, register_tensors
+from .tensor_sets import _TENSOR_SETS, _from_tensors, canonical_dataset, register_tensors
 from .video_pairs import FOLDER_GROUP_REMEDY, VIDEO_KINDS, _read_video, read_video_pairs
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,5 @@ def _root(cfg: Any, name: str) -> str:
 
 
 #: the names importable from here: the loader's own, and those its callers imported from here before the split
-__all__ = ["BUILT_IN", "CSV_KINDS", "FOLDER_GROUP_REMEDY", "REPORT_KINDS", "RawPair", "SPLIT_RULE", "SPLIT_RULE_SHARED", "VIDEO_KINDS",
-           "_TENSOR_SETS", "_decord_why", "_hold_out", "_native_rate", "_read_image", "_stream_rate", "canonical_dataset", "featurise",
-           "load_pairs", "read_csv_pairs", "read_video_pairs", "register_tensors"]
+__all__ = ["CSV_KINDS", "FOLDER_GROUP_REMEDY", "SPLIT_RULE", "SPLIT_RULE_SHARED", "VIDEO_KINDS", "_TENSOR_SETS", "_native_rate",
+           "_read_image", "canonical_dataset", "featurise", "load_pairs", "read_csv_pairs", "read_video_pairs", "register_tensors"]
