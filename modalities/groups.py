@@ -172,7 +172,7 @@ def folder_group_rule(group_by: str) -> str:
 
 def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[str], splits: Sequence[str],
                       root: str | Path | None, logger: logging.Logger, facts: dict | None = None, noun: str = "clips",
-                      validation: float = 0.0) -> int:
+                      validation: float | None = None) -> int:
     """Say, once per load, that the clips of a split drawn clip by clip (no ``group_by``) lie in sub-folders of their
     class folders (``<class>/<speaker>/take1.wav``, as VoxCeleb and LibriSpeech keep a speaker; ``paths``, ``labels``:
     each clip's path and class; ``splits``: ``train`` or ``test``; ``root``: the data root, :func:`~.video.groups.below_class`),
@@ -181,12 +181,13 @@ def tell_nested_split(where: str, paths: Sequence[str | Path], labels: Sequence[
     on both sides, a warning names them (up to five, with a clip of each side) and points at ``--group-by folder``: if
     a sub-folder is one speaker or recording, the test clips score what the model trained on; ``facts`` (a load report's)
     receives their count as ``subfolders_in_both``. Else an info line gives the same hint. ``where``: the data root as
-    the loader names it; ``noun``: what the clips are (``clips``, ``pairs``). ``validation`` (the config's fraction; 0:
-    none): the validation split is drawn from the training clips one by one too (the sub-folders are no groups it knows),
+    the loader names it; ``noun``: what the clips are (``clips``, ``pairs``). ``validation`` (the config's fraction, as
+    the config holds it; 0 or None: none): the validation split is drawn from the training clips one by one too (the sub-folders are no groups it knows),
     so the line says so and is a warning whatever the test split's draw. Returns the number of sub-folders on both
     sides of the test split."""
     from .video.groups import below_class
 
+    validation = float(validation or 0.0)  # the config's value as is: None (no validation key) or a fraction
     base = Path(root).expanduser() if root is not None else None
     within = [below_class(Path(p), lab, base) for p, lab in zip(paths, labels)]
     nested = {lab for lab in labels} - {lab for lab, w in zip(labels, within) if not (w and "/" in w)}

@@ -184,3 +184,17 @@ def test_the_video_and_audio_adapters_pass_their_validation_to_the_hint(tmp_path
     with caplog.at_level(logging.WARNING):
         audio_dm.RECIPE.get_modality().load(cfg)
     assert f"validation=0.3 {VALIDATION_HINT}" in caplog.text
+
+
+def test_the_hint_takes_the_configs_validation_as_it_is(tmp_path, caplog):
+    """Review 56 R4.3: each of the three callers coerced the config's ``validation`` (``float(... or 0.0)``) before the
+    hint; the hint does it once, so None (a config without the key, or a caller passing it through) means none."""
+    from mmdistill.modalities.groups import tell_nested_split
+
+    log = logging.getLogger("mmdistill.test")
+    paths = [tmp_path / c / f"spk{s}" / f"t{t}.wav" for c in ("a", "b") for s in (1, 2) for t in (0, 1)]
+    labels = [p.parent.parent.name for p in paths]
+    apart = ["train"] * 2 + ["test"] * 2 + ["train"] * 2 + ["test"] * 2
+    with caplog.at_level(logging.INFO):
+        assert tell_nested_split(str(tmp_path), paths, labels, apart, tmp_path, log, validation=None) == 0
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "validation=" not in caplog.text

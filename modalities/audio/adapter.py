@@ -73,7 +73,7 @@ class AudioModality(TensorClassificationAdapter):
             strict=config.strict,
             test_fraction=config.test_fraction, seed=config.seed, group_by=config.group_by,
             split_seed=generated_data_seed(config) if canonical_name(config.dataset) == "tones" else config.split_seed,
-            test_fold=getattr(config, "test_fold", None), validation=float(getattr(config, "validation", 0.0) or 0.0),
+            test_fold=getattr(config, "test_fold", None), validation=getattr(config, "validation", None),
             download=config.download,
             progress=config.progress, check_memory=bool(getattr(config, "memory_check", True)),
         )

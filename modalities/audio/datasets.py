@@ -148,7 +148,7 @@ def load_audio_dataset(
     split_seed: int | None = None,
     group_by: str | None = None,
     test_fold: int | None = None,
-    validation: float = 0.0,
+    validation: float | None = None,
     download: bool = False,
     batch_files: int = 512,
     progress: bool = False,
@@ -184,7 +184,7 @@ def load_audio_dataset(
         test_fold: the official fold held out of ``esc50``/``esc10`` (1-5) or ``urbansound8k`` (1-10); None: the last
             (:data:`~.folds.RELEASES`). A value for any other dataset is a ConfigError. Recorded as the load report's
             ``test_fold`` and the dataset's ``split_rule``.
-        validation: the fraction of the training clips a recipe's ``validation`` holds out later (0: none); only said:
+        validation: the fraction of the training clips a recipe's ``validation`` holds out later (0 or None: none); only said:
             clips in sub-folders of class folders without ``group_by`` are held out one by one (:func:`~..groups.tell_nested_split`).
         download: let the source fetch its files into ``root`` (needs a network).
         batch_files: clips decoded and transformed at a time.

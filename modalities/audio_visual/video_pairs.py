@@ -90,7 +90,7 @@ def _read_video(root: Path, cfg: Any, report: LoadReport | None = None) -> tuple
         report.facts["split_redrawn"] = True
     if report.facts.get("split_drawn") and not group_by and pairs:  # clips in sub-folders of class folders: say so
         tell_nested_split(str(root), [p.name for p in pairs], [p.label for p in pairs], [p.split for p in pairs], root, log,
-                          report.facts, validation=float(getattr(cfg, "validation", 0.0) or 0.0))
+                          report.facts, validation=getattr(cfg, "validation", None))
     known = clip_groups([Path(p.name) for p in pairs], [p.label for p in pairs], group_by, root)
     for p, g in zip(pairs, known or []):  # group_by's groups, or UCF-named clips' recordings: validation= holds them out whole
         p.group = g

@@ -116,7 +116,7 @@ def load_video_set(cfg: Any) -> VideoSet:
                                 cache_dir=cfg.cache_dir, use_cache=cfg.cache, split_seed=cfg.split_seed,
                                 check_memory=bool(getattr(cfg, "memory_check", True)),
                                 progress=bool(getattr(cfg, "progress", False)), group_by=getattr(cfg, "group_by", None),
-                                split_number=given_split_number(cfg), validation=float(getattr(cfg, "validation", 0.0) or 0.0))
+                                split_number=given_split_number(cfg), validation=getattr(cfg, "validation", None))
         facts = getattr(getattr(vs, "report", None), "facts", {})  # (a stand-in loader: no report)
         if not facts.get("split_drawn", True):  # train/ + test/ folders, a split file, UCF101's lists
             warn_unused_split_config(cfg, str(cfg.dataset), str(facts["layout"]), log)

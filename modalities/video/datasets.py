@@ -160,7 +160,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
                      test_fraction: float = 0.2, strict: bool = False, cache_dir: str | Path | None = None,
                      use_cache: bool = True, split_seed: int | None = None, check_memory: bool = True,
                      progress: bool = False, group_by: str | None = None, split_number: int | None = None,
-                     validation: float = 0.0) -> VideoSet:
+                     validation: float | None = None) -> VideoSet:
     """Clips of a folder of video files (``kind="files"``, decoded with decord) or of frame-image folders
     (``kind="frames"``: one folder of ``*.jpg``/``*.png`` per clip, the reference's layout, read in natural order,
     one image sequence per folder); see
@@ -179,7 +179,7 @@ def load_clip_folder(root: str | Path, *, kind: str = "files", sampling: FrameSa
     :mod:`.groups`): class folders hold out whole recordings, and a given split with one on both sides is refused.
     ``split_number``: which of HMDB51's three splits its split folder as ``split_file`` gives (:mod:`.split_hmdb`);
     None (not given): 1, or the split of the one split file given. ``validation``: the fraction of the training clips a
-    recipe's ``validation`` holds out later (0: none), only said where clips in sub-folders are drawn one by one."""
+    recipe's ``validation`` holds out later (0 or None: none), only said where clips in sub-folders are drawn one by one."""
     if kind not in ("files", "frames"):
         raise ConfigError(f"kind must be 'files' or 'frames', got {kind!r}")
     if kind == "frames" and sampling.sample_fps:
