@@ -9,13 +9,16 @@ layout, the audio-visual pairs' one N) stays in its module (``video.datasets.fro
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.modality import REGISTERED_META
+
+from .artifacts import check_class_ids
+from .sources import name_key
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,30 @@ def a_tensor(where: str, arg: str, value: Any) -> Tensor:
         hint = " (torch.from_numpy converts an array)" if hasattr(value, "shape") else ""
         raise DataError(f"{where}: {arg} must be a torch.Tensor, got {type(value).__name__}{hint}")
     return value.detach()
+
+
+def built_in_refusal(name: str, names: Collection[str], aliases: Mapping[str, str]) -> str | None:
+    """The refusal of ``name`` for a registration when it is one of a loader's built-in ``names`` in any spelling or
+    through one of its ``aliases`` (:func:`~.sources.name_key`), else None (``registration_name``'s ``built_in``)."""
+    key = name_key(name, aliases)
+    return f"{name!r} is a built-in dataset name ({key}); choose another" if key in names else None
+
+
+def checked_splits(where: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any, classes: Any,
+                   check_x: Callable[[str, str, Tensor], Tensor], noun: str) -> tuple[dict[str, Tensor], dict[str, Tensor], list[str]]:
+    """The samples (``check_x(where, "x_train", x)``: :func:`image_pixels`, :func:`waveforms`) and labels of both
+    splits, each a tensor (:func:`a_tensor`), the labels (N,) int64 of one N with the samples (``noun``: what a sample
+    is, ``image``, ``waveform``) and class ids (:func:`~.artifacts.check_class_ids`), as new tensors keyed by ``train``
+    and ``test``, with the K class names. A :class:`DataError` starting with ``where`` naming the argument otherwise."""
+    xs, ys = {}, {}
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        xs[split] = check_x(where, f"x_{split}", a_tensor(where, f"x_{split}", x))
+        ys[split] = a_tensor(where, f"y_{split}", y)
+        if ys[split].dim() != 1 or len(ys[split]) != len(xs[split]):
+            raise DataError(f"{where}: y_{split} must be labels (N,) with N = {len(xs[split])} (one per {noun} of x_{split}), "
+                            f"got shape {tuple(ys[split].shape)}")
+    names = check_class_ids(where, ys["train"], ys["test"], classes)
+    return xs, {split: y.long().clone() for split, y in ys.items()}, names
 
 
 def rows_named(rows: list[int]) -> str:
@@ -112,4 +139,4 @@ def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
     return a.float().clone()
 
 
-__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "check_unit_range", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]
+__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "built_in_refusal", "check_unit_range", "checked_splits", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]

@@ -25,6 +25,13 @@ from mmdistill.schema import SplitKeys
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 
 
+def name_key(name: str, aliases: Mapping[str, str]) -> str:
+    """``name`` as the loaders compare it with their dataset names: stripped, lower-cased, an alias (``cifar-10``)
+    replaced by the name it stands for."""
+    key = name.strip().lower()
+    return aliases.get(key, key)
+
+
 def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str], what: str, *, also: str = "") -> str:
     """The canonical name of ``name`` among ``names``: stripped, lower-cased and, when it is a key of ``aliases``, that
     alias's name. ConfigError (key ``dataset``) for a name that is not a string, or none of ``names``: ``unknown {what}
@@ -34,8 +41,7 @@ def dataset_name(name: object, names: Sequence[str], aliases: Mapping[str, str],
     if not isinstance(name, str):
         raise ConfigError(f"dataset must be a dataset name (a string), got {type(name).__name__} {clipped(repr(name), 63)}; "
                           f"names: {choices}", key="dataset")
-    key = name.strip().lower()
-    key = aliases.get(key, key)
+    key = name_key(name, aliases)
     if key not in names:
         close = close_matches(key, names)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -164,5 +170,5 @@ def warn_unused_split_config(cfg: object, dataset: str, own: str, logger: loggin
     as every loader asks it: ``warn_unused_split_config(cfg, name, "its split column", log)``."""
     return warn_unused_split_keys(dataset, own, {k: getattr(cfg, k, None) for k in keys}, logger, defaults)
 
-__all__ = ["SPLIT_DEFAULTS", "SPLIT_KEYS", "SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "made_root", "refuse_split_lookalikes", "removed_on_failure",
+__all__ = ["SPLIT_DEFAULTS", "SPLIT_KEYS", "SPLIT_NAMES", "check_test_fraction", "dataset_name", "first_missing", "name_key", "made_root", "refuse_split_lookalikes", "removed_on_failure",
            "remove_empty_folders", "root_path", "warn_unused_split_config", "warn_unused_split_keys"]

@@ -114,3 +114,34 @@ def test_a_set_of_registered_clips_or_pairs_names_the_call_where_they_are_not_re
         sets.pop(name, None)  # another process
     with pytest.raises(ConfigError, match=rf"This set was distilled from data in memory, {re.escape(call)}"):
         saved_run_data(module.MODALITY, cfg, root_given=False, meta=syn.meta)
+
+
+def test_checked_splits_is_the_one_split_check_of_the_image_and_audio_registrations():
+    """Review 56 R3.4: image/registered.py and audio/registered.py each carried the same split loop (a tensor, the x
+    check, labels of one N, class ids) and the same built-in-name refusal; both call in_memory's now."""
+    from mmdistill.errors import ConfigError
+    from mmdistill.modalities import in_memory
+    from mmdistill.modalities.audio import register_tensors as audio
+    from mmdistill.modalities.image import register_tensors as image
+
+    seen = []
+
+    def check_x(where, arg, x):
+        seen.append(arg)
+        return x.float().clone()
+
+    x, y = torch.rand(4, 3), torch.tensor([0, 1, 1, 0], dtype=torch.int32)
+    xs, ys, names = in_memory.checked_splits("w", x, y, x[:2], y[:2], None, check_x, "row")
+    assert seen == ["x_train", "x_test"] and names == ["0", "1"]
+    assert ys["train"].dtype == torch.int64 and ys["train"].data_ptr() != y.data_ptr() and xs["test"].shape == (2, 3)
+    with pytest.raises(DataError, match=r"^w: y_test must be labels \(N,\) with N = 2 \(one per row of x_test\), got shape \(3,\)$"):
+        in_memory.checked_splits("w", x, y, x[:2], y[:3], None, check_x, "row")
+    assert in_memory.built_in_refusal(" CIFAR-10 ", ["cifar10"], {"cifar-10": "cifar10"}) == (
+        "' CIFAR-10 ' is a built-in dataset name (cifar10); choose another")
+    assert in_memory.built_in_refusal("mine", ["cifar10"], {}) is None
+    with pytest.raises(ConfigError, match=r"'CIFAR-10' is a built-in dataset name \(cifar10\)"):
+        image("CIFAR-10", torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match=r"'FSDD' is a built-in dataset name \(fsdd\)"):
+        audio("FSDD", torch.zeros(2, 8), torch.tensor([0, 1]), torch.zeros(2, 8), torch.tensor([0, 1]), sample_rate=8000)
+    with pytest.raises(DataError, match=r"y_train must be labels \(N,\) with N = 2 \(one per waveform of x_train\)"):
+        audio("short", torch.zeros(2, 8), torch.tensor([0, 1, 1]), torch.zeros(2, 8), torch.tensor([0, 1]), sample_rate=8000)

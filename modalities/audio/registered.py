@@ -14,11 +14,10 @@ from typing import Callable
 
 from torch import Tensor
 
-from mmdistill.errors import ConfigError, DataError
+from mmdistill.errors import ConfigError
 from mmdistill.modality import registration_name
 
-from ..artifacts import check_class_ids
-from ..in_memory import a_tensor, waveforms
+from ..in_memory import built_in_refusal, checked_splits, waveforms
 from .items import AudioItem
 from .registry import ALIASES, DATASETS
 
@@ -57,12 +56,6 @@ class TensorClips:
 _TENSOR_SETS: dict[str, TensorClips] = {}
 
 
-def _built_in(name: str) -> str | None:
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    return f"{name!r} is a built-in dataset name ({key}); choose another" if key in DATASETS else None
-
-
 def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor,
                      classes: list[str] | None = None, *, sample_rate: int) -> str:
     """Make in-memory waveforms loadable as ``dataset=name`` by the audio recipes.
@@ -84,18 +77,11 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
         DataError: a value that is not a tensor, of another shape, dtype or range, or labels that are not class ids.
     """
     where = f"register_tensors({name!r})"
-    registration_name("register_tensors", name, _built_in)
+    registration_name("register_tensors", name, lambda n: built_in_refusal(n, DATASETS, ALIASES))
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < MIN_RATE:
         raise ConfigError(f"{where}: sample_rate must be the waveforms' rate in Hz, an integer >= {MIN_RATE}, got {sample_rate!r}")
-    waves, labels = {}, {}
-    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        waves[split] = waveforms(where, f"x_{split}", a_tensor(where, f"x_{split}", x))
-        labels[split] = a_tensor(where, f"y_{split}", y)
-        if labels[split].dim() != 1 or len(labels[split]) != len(waves[split]):
-            raise DataError(f"{where}: y_{split} must be labels (N,) with N = {len(waves[split])} (one per waveform of "
-                            f"x_{split}), got shape {tuple(labels[split].shape)}")
-    names = check_class_ids(where, labels["train"], labels["test"], classes)
-    _TENSOR_SETS[name] = TensorClips(waves, {s: y.long().clone() for s, y in labels.items()}, names, int(sample_rate))
+    waves, labels, names = checked_splits(where, x_train, y_train, x_test, y_test, classes, waveforms, "waveform")
+    _TENSOR_SETS[name] = TensorClips(waves, labels, names, int(sample_rate))
     return name
 
 

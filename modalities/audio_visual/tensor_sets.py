@@ -16,7 +16,7 @@ from mmdistill.modality import registration_name
 
 from ..artifacts import check_class_ids, classes_without_test
 from ..audio.decode import fix_length
-from ..in_memory import (a_tensor, check_unit_range, choices_words, registered_meta, rows_named, unit_pixels,
+from ..in_memory import (a_tensor, built_in_refusal, check_unit_range, choices_words, registered_meta, rows_named, unit_pixels,
                          waveforms)
 from ..sources import dataset_name
 from .data import AVData, check_pair_labels, image_tensor, log_mel, normalise_pairs
@@ -41,8 +41,8 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
     largest label + 1); other input is a DataError here naming the argument. All-zero waveforms and ones beyond [-1, 1] are kept, counted in a
     warning. The tensors are copied, detached from autograd: later edits of the caller's tensors do not change the
     registered set. Returns ``name``."""
-    registration_name("register_tensors", name, lambda n: f"{n!r} is a built-in dataset name ({n.strip().lower()}); choose another"
-                      if n.strip().lower() in BUILT_IN else None)  # any spelling: a registered "CSV" took that spelling over from the CSV loader
+    # any spelling: a registered "CSV" took that spelling over from the CSV loader
+    registration_name("register_tensors", name, lambda n: built_in_refusal(n, BUILT_IN, {}))
     head = f"register_tensors({name!r})"
     args = {"audio_train": audio_train, "image_train": image_train, "y_train": y_train, "audio_test": audio_test,
             "image_test": image_test, "y_test": y_test}

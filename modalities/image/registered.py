@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.modality import registration_name
 
-from ..artifacts import check_class_ids, classes_without_test
-from ..in_memory import a_tensor, image_pixels
+from ..artifacts import classes_without_test
+from ..in_memory import built_in_refusal, checked_splits, image_pixels
 from .named import ALIASES, list_image_datasets
 
 
@@ -35,12 +34,6 @@ class TensorImages:
 
 #: in-memory sets registered by API users (:func:`register_tensors`), by name as spelt
 _TENSOR_SETS: dict[str, TensorImages] = {}
-
-
-def _built_in(name: str) -> str | None:
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    return f"{name!r} is a built-in dataset name ({key}); choose another" if key in list_image_datasets() else None
 
 
 def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor,
@@ -63,19 +56,12 @@ def register_tensors(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor
         DataError: a value that is not a tensor, of another shape, dtype or range, or labels that are not class ids.
     """
     where = f"register_tensors({name!r})"
-    registration_name("register_tensors", name, _built_in)
-    xs, ys = {}, {}
-    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        xs[split] = image_pixels(where, f"x_{split}", a_tensor(where, f"x_{split}", x))
-        ys[split] = a_tensor(where, f"y_{split}", y)
-        if ys[split].dim() != 1 or len(ys[split]) != len(xs[split]):
-            raise DataError(f"{where}: y_{split} must be labels (N,) with N = {len(xs[split])} (one per image of x_{split}), "
-                            f"got shape {tuple(ys[split].shape)}")
-    names = check_class_ids(where, ys["train"], ys["test"], classes)
+    registration_name("register_tensors", name, lambda n: built_in_refusal(n, list_image_datasets(), ALIASES))
+    xs, ys, names = checked_splits(where, x_train, y_train, x_test, y_test, classes, image_pixels, "image")
     report = LoadReport()
     classes_without_test(name, names, ys["train"], ys["test"], "y_test holds no label of it; add test images of it to score it",
                          report, what="image")
-    _TENSOR_SETS[name] = TensorImages(xs["train"], ys["train"].long().clone(), xs["test"], ys["test"].long().clone(), names, report)
+    _TENSOR_SETS[name] = TensorImages(xs["train"], ys["train"], xs["test"], ys["test"], names, report)
     return name
 
 
