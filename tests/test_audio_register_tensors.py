@@ -135,3 +135,31 @@ def test_a_saved_set_of_registered_waveforms_names_the_call_where_they_are_not_r
     with pytest.raises(ConfigError) as plain:  # a set without the record: the loader's message alone
         saved_run_data(MODALITY, cfg, root_given=False, meta={})
     assert "distilled from data in memory" not in str(plain.value)
+
+
+def test_registered_waveforms_are_read_as_clips_without_a_wav_round_trip(monkeypatch):
+    """Review 56 R3.7: each registered waveform was written to float WAV bytes and decoded again on every load (about
+    1 ms a 1 s clip); the item's opener gives its clip, and the maps are the same bits as through the WAV bytes
+    (resampled, cropped and padded alike, the same counts)."""
+    from mmdistill.modalities.audio import registered, tones
+    from mmdistill.modalities.audio.items import AudioItem
+
+    x, y = _waves()
+    x[0, 1500:] = 0.0
+    xt, yt = _waves(6, samples=1200, seed=1)  # shorter: padded
+    register_tensors("direct", x, y, xt, yt, sample_rate=RATE)
+    kw = dict(sample_rate=11025, duration=0.2)
+    with monkeypatch.context() as m:
+        m.setattr(tones, "_wav_bytes", lambda *a: (_ for _ in ()).throw(AssertionError("encoded to WAV")))
+        direct = load_audio_dataset("direct", **kw)
+        held = _TENSOR_SETS["direct"]
+        assert torch.equal(held.waves["train"], x.float())  # the loader did not reach the registered set
+
+    def via_wav(self, name):  # the earlier opener: float WAV bytes, decoded by the loader
+        return [AudioItem(f"{name}/{s}/{i}", (lambda w: lambda: tones._wav_bytes(w.numpy(), self.sample_rate))(w),
+                          self.classes[int(c)], s) for s in ("train", "test") for i, (w, c) in enumerate(zip(self.waves[s], self.labels[s]))]
+
+    monkeypatch.setattr(registered.TensorClips, "items", via_wav)
+    wav = load_audio_dataset("direct", **kw)
+    assert torch.equal(direct.x_train, wav.x_train) and torch.equal(direct.x_test, wav.x_test)
+    assert direct.report.counts() == wav.report.counts() and direct.report.counts()["padded"] == 6

@@ -88,6 +88,8 @@ def _header_seconds(item: AudioItem) -> float | None:
     import soundfile as sf
 
     source = item.open()
+    if isinstance(source, Clip):  # in memory: its length is known
+        return len(source.samples) / source.sample_rate
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:

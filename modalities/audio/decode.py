@@ -72,12 +72,13 @@ _PARTIAL_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF"
 _PARTIAL_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
 
 
-Opener = Callable[[], "bytes | str"]
-"""Returns the file's bytes (an archive member) or its path."""
+Opener = Callable[[], "bytes | str | Clip"]
+"""Returns the file's bytes (an archive member) or its path, or a clip already decoded (waveforms in memory)."""
 
 
-def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | None = None) -> Clip:
-    """Decode one file (its bytes or its path) to a mono clip; DataError naming ``name`` when it cannot be
+def decode(name: str, source: bytes | str | Clip, *, min_rate: int = 0, crop: Crop | None = None) -> Clip:
+    """Decode one file (its bytes or its path) to a mono clip (a :class:`Clip` given, waveforms held in memory and
+    checked when registered, is returned as it is: whole, ``crop`` applied by :func:`fit_clip`); DataError naming ``name`` when it cannot be
     decoded, holds no samples or non-finite ones, or declares a sample rate (Hz) below ``min_rate`` (0: any rate).
     Channels are averaged; the clip's ``channels`` says how many the file held.
 
@@ -87,6 +88,8 @@ def decode(name: str, source: bytes | str, *, min_rate: int = 0, crop: Crop | No
     without ``crop``."""
     import soundfile as sf
 
+    if isinstance(source, Clip):
+        return source
     if isinstance(source, str) and not Path(source).is_file():
         raise DataError(f"audio file {name} does not exist" if not Path(source).exists() else f"audio file {name} is not a file")
     if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:

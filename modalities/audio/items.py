@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .decode import BadFile
+from .decode import BadFile, Opener
 
 
 @dataclass
 class AudioItem:
-    """One clip to load: a name for messages, how to get its bytes or path, its class, its split."""
+    """One clip to load: a name for messages, how to get its bytes or path (or its decoded clip), its class, its split."""
 
     name: str
-    open: Callable[[], "bytes | str"]
+    open: Opener
     label: str
     split: str  # "train" or "test"
     group: str | None = None  # its group_by group (a speaker; the CSV's column or its file name's): kept on one side

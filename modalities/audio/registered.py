@@ -18,6 +18,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.modality import registration_name
 
 from ..in_memory import built_in_refusal, checked_splits, waveforms
+from .decode import Clip
 from .items import AudioItem
 from .registry import ALIASES, DATASETS
 
@@ -42,11 +43,11 @@ class TensorClips:
         return max(int(w.shape[1]) for w in self.waves.values()) / self.sample_rate
 
     def items(self, name: str) -> list[AudioItem]:
-        """One :class:`AudioItem` a waveform, named ``<name>/<split>/<row>``, opened as float WAV bytes (lossless)."""
-        from .tones import _wav_bytes
+        """One :class:`AudioItem` a waveform, named ``<name>/<split>/<row>``, opened as its :class:`~.decode.Clip` (no file
+        encoded and decoded: the loader resamples, pads and crops it as a file's clip, counting what it changed)."""
 
-        def opener(wave: Tensor) -> Callable[[], bytes]:
-            return lambda: _wav_bytes(wave.numpy(), self.sample_rate)
+        def opener(wave: Tensor) -> Callable[[], Clip]:
+            return lambda: Clip(wave.numpy().copy(), self.sample_rate)  # a copy: the loader never reaches the registered set
 
         return [AudioItem(f"{name}/{split}/{i}", opener(w), self.classes[int(c)], split)
                 for split in ("train", "test") for i, (w, c) in enumerate(zip(self.waves[split], self.labels[split]))]
