@@ -44,6 +44,15 @@ class Checkpoint:
         self.records[record["candidate"]] = record
         write_json(self.path, {"settings": self.settings, "candidates": list(self.records.values())})
 
+    def stopped_line(self, names: list[str]) -> str:
+        """What a stopped search says: how many of ``names`` (the search's candidates) are kept, in which file, and
+        that the same command goes on from there."""
+        kept = sum(n in self.records for n in names)
+        if not kept:
+            return f"stopped before any of the {len(names)} candidates finished: nothing kept; the same command starts again"
+        return (f"stopped: {kept} of {len(names)} candidates finished, kept in {self.path}; run the same command again to "
+                "train only the rest (--restart starts afresh)")
+
     def remove(self) -> None:
         """Drop the file once the search's result is written (it holds every record)."""
         self.path.unlink(missing_ok=True)

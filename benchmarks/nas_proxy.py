@@ -37,6 +37,7 @@ trains only the candidates not yet finished (``--restart`` starts afresh).
 from __future__ import annotations
 
 import argparse
+import sys
 import dataclasses
 import time
 from pathlib import Path
@@ -71,14 +72,19 @@ def spearman(a: list[float], b: list[float]) -> float | None:
 
 def search(names: list[str], score: Callable[[str], dict[str, Any]], checkpoint: Checkpoint) -> list[dict[str, Any]]:
     """The record of every candidate in ``names``, in their order: read from ``checkpoint`` when an earlier run
-    finished it, else ``score(name)`` (``{set: {"mean", "runs", "seconds"}}``), kept in the checkpoint at once."""
+    finished it, else ``score(name)`` (``{set: {"mean", "runs", "seconds"}}``), kept in the checkpoint at once. A stop
+    (Ctrl-C) while a candidate trains says on stderr how many are kept and where, and exits 130 (SystemExit)."""
     progress = Progress(len(names), sum(checkpoint.done(n) is not None for n in names))
     records = []
     for i, name in enumerate(names, 1):
         record = checkpoint.done(name)
         trained = record is None
         if record is None:
-            record = {"candidate": name, **score(name)}
+            try:
+                record = {"candidate": name, **score(name)}
+            except KeyboardInterrupt:  # Ctrl-C: what is kept and how to go on, not a traceback (exit 130, as mmdistill's)
+                print(f"\n{checkpoint.stopped_line(names)}", file=sys.stderr, flush=True)
+                raise SystemExit(130) from None
             checkpoint.add(record)
         records.append(record)
         progress.step(i, f"{name}: " + ", ".join(f"{k} {100 * record[k]['mean']:.2f} %" for k in SETS), trained)

@@ -156,7 +156,7 @@ def test_a_stopped_search_resumes_with_only_the_unfinished_candidates_and_refuse
         trained.append(name)
         return _scores(name)
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit):
         nas_proxy.search(["a", "b", "c"], stopped_at_b, ckpt.Checkpoint(path, settings))
     assert trained == ["a"] and path.exists()
 
@@ -171,6 +171,29 @@ def test_a_stopped_search_resumes_with_only_the_unfinished_candidates_and_refuse
     with pytest.raises(ConfigError, match="other settings .*runs: 1 there, 2 now.*--restart"):
         ckpt.Checkpoint(path, {**settings, "runs": 2})
     assert ckpt.Checkpoint(path, {**settings, "runs": 2}, restart=True).records == {}
+
+
+def test_ctrl_c_says_what_the_search_kept_and_how_to_go_on_not_a_traceback(nas_proxy, nas_parts, tmp_path, capsys):
+    """Walk 56R: the README's "the same command after a stop (Ctrl-C) trains only the rest" was true, but the stop
+    printed a KeyboardInterrupt traceback from deep in torch and nothing of what was kept or where."""
+    _, ckpt, _ = nas_parts
+    path = tmp_path / "nas.partial.json"
+
+    def stopped_at(stop: str):
+        def score(name: str) -> dict:
+            if name == stop:
+                raise KeyboardInterrupt
+            return _scores(name)
+        return score
+
+    with pytest.raises((SystemExit, KeyboardInterrupt)) as stop:
+        nas_proxy.search(["a", "b", "c", "d"], stopped_at("c"), ckpt.Checkpoint(path, {"set": "runs/x"}))
+    assert stop.type is SystemExit and stop.value.code == 130
+    said = capsys.readouterr().err
+    assert f"stopped: 2 of 4 candidates finished, kept in {path}; run the same command again" in said
+    with pytest.raises(SystemExit):
+        nas_proxy.search(["a", "b"], stopped_at("a"), ckpt.Checkpoint(tmp_path / "other.json", {"set": "runs/x"}))
+    assert "stopped before any of the 2 candidates finished: nothing kept" in capsys.readouterr().err
 
 
 def test_the_plot_draws_each_proxy_against_the_whole_split_with_its_spearman(nas_proxy, nas_parts, tmp_path):
