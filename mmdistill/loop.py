@@ -166,7 +166,9 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
     values the checkpoint recorded, or when the checkpoint's sets were scored by another metric than ``select``'s
     (the selector's changed keys, or both metrics when the checkpoint recorded no keys); both are refused before
     ``syn`` or ``opt`` is touched."""
-    tensors, meta = load_tensors_with_metadata(path, values_at_most(max(v.numel() for v in syn.tensors().values()), "this run's synthetic set"))
+    meta = read_header_metadata(path)  # the keys first: a run of other keys is named as such, not as an oversized tensor
+    if meta is None:  # not readable as safetensors: loading it names why
+        meta = load_tensors_with_metadata(path)[1]
     if meta.get("format") not in (CHECKPOINT_FORMAT, "mmdistill.checkpoint/1"):
         raise ArtifactError(f"{path} is not an mmdistill checkpoint")
     if "resume_keys" not in meta:
@@ -197,6 +199,7 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         raise ArtifactError(f"{path}: its header says iteration {iteration}; expected a count >= 0, the checkpoint is damaged")
     if not math.isfinite(elapsed) or elapsed < 0:  # else the run's timing would be NaN in its manifest
         raise ArtifactError(f"{path}: its header says elapsed {meta['elapsed']!r}; expected seconds >= 0, the checkpoint is damaged")
+    tensors = load_tensors_with_metadata(path, values_at_most(max(v.numel() for v in syn.tensors().values()), "this run's synthetic set"))[0]
     best = None
     if select is not None:
         blob = meta.get("selection")
