@@ -11,8 +11,8 @@
                                                seeds pooled, best first, each row's scored split named)
     mmdistill show DIR                         summary of a saved set (the card's summary); checks its files against
                                                the sha256 recorded when they were written (what a receiver runs)
-    mmdistill check DIR [--data-root PATH] [--no-write] [--download]
-                                               memorisation check of a saved set (writes memorisation.png, the card)
+    mmdistill check DIR [--data-root PATH] [--no-write] [--download] [--membership [--runs K] ...]
+                                               memorisation check (memorisation.png, the card); --membership: attacks on its models
     mmdistill export DIR [--to PATH]           the set in the modality's natural format
     mmdistill export DIR --to hf [OUT]         a Hugging Face dataset (save_to_disk + parquet + card; DIR/export-hf)
                  [--without-real-samples]      either, without the real samples the set carries (image-text's captions)
@@ -42,7 +42,7 @@ from mmdistill.continual_cli import add_parser as add_continual_parser, cmd_cont
 from mmdistill.errors import ConfigError
 from mmdistill.exits import EXPECTED, closed_stdout, expected, fail, progress_bars
 from mmdistill.log_state import logging_given_back
-from mmdistill.saved_cli import cmd_check, cmd_eval, load_saved
+from mmdistill.saved_cli import add_membership_flags, cmd_check, cmd_eval, load_saved
 from mmdistill.stop_signals import stop_says, terminate_as_interrupt
 
 if TYPE_CHECKING:
@@ -271,11 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "and files carry as written (image-text: its real captions); the card says what was left out")
     p_check = sub.add_parser("check", help="memorisation check of a saved set: distances to the nearest real samples")
     p_check.add_argument("dir", help=DIR_HELP)
-    p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved "
-                         "run's data_root)")
+    p_check.add_argument("--data-root", default=None, help="where the real dataset lives on this machine (default: the saved run's data_root)")
     p_check.add_argument("--no-write", action="store_true", help="print only; leave the manifest, card and pictures as they are")
     p_check.add_argument("--download", action="store_true", help="allow downloading the real dataset when it is not found (the "
                          "saved run's download is not followed)")
+    add_membership_flags(p_check)  # --membership, --runs, --references, --members, --epochs: mmdistill.membership_cli
     p_merge = sub.add_parser("merge", help="join saved sets of parts of the classes or data (tasks, clients) by class name into one set")
     p_merge.add_argument("dirs", nargs="+", metavar="DIR", help="saved sets of one recipe (run folders or --to hf exports)")
     p_merge.add_argument("--out", required=True, help="folder of the merged set")

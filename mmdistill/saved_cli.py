@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmdistill.errors import ConfigError
+from mmdistill.membership_cli import add_flags as add_membership_flags  # check's --membership flags, for mmdistill.cli
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,9 @@ def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
 
 def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """``mmdistill check DIR``: the memorisation check of the saved set against its real data (unless ``--no-write``
-    its record written, the folder locked meanwhile), its lines given to ``say``; the exit code."""
+    its record written, the folder locked meanwhile), its lines given to ``say``; the exit code. With ``--membership``
+    the membership-inference check instead (:mod:`mmdistill.membership_cli`), refused before anything is locked for a
+    set that is not classification."""
     from mmdistill.logs import is_lead_process
     from mmdistill.run_lock import RunFolderLock
     from mmdistill.share import set_dir
@@ -281,12 +284,21 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     if not is_lead_process():  # under torchrun rank 0 checks and writes for all (the check uses no collectives)
         return 0
     syn, manifest, recipe, modality = load_saved(args.dir)
+    if getattr(args, "membership", False):
+        from mmdistill.membership_cli import refusal
+
+        if why := refusal(modality, args.dir):
+            raise ConfigError(why, key="membership")
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill check")
     if not args.no_write:
         _prepare_write(folder, lock, "the check writes memorisation.png, the manifest and the card there: pass --no-write to print only, "
                                      "or copy the set to a folder you can write")
     try:
+        if getattr(args, "membership", False):  # membership inference on models trained on the set: mmdistill.membership_cli
+            from mmdistill.membership_cli import cmd_membership
+
+            return cmd_membership(args, syn, manifest, recipe, modality, folder, say, _real_data)
         return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:
         lock.release()
@@ -319,4 +331,4 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     return 0
 
 
-__all__ = ["card_place", "cmd_check", "cmd_eval", "evaluation_overrides", "load_saved"]
+__all__ = ["add_membership_flags", "card_place", "cmd_check", "cmd_eval", "evaluation_overrides", "load_saved"]
