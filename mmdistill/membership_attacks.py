@@ -105,7 +105,8 @@ def too_few_note(non_members: int, fprs: Sequence[float] = FPRS) -> str:
     if not low:
         return ""
     return (f"TPR at {', '.join(f'{100 * f:g}%' for f in low)} FPR not measured: {non_members} non-members cannot show a "
-            f"false-positive rate below 1/{non_members} = {100 / non_members:.2g}% (at least {math.ceil(1 / min(low))} needed)")
+            f"false-positive rate below 1/{non_members} = {100 / non_members:.2g}% (needed: "
+            + ", ".join(f"{math.ceil(1 / f)} for {100 * f:g}%" for f in low) + ")")
 
 
 def mean_tpr_on_grid(curves: Sequence[tuple[Tensor, Tensor]], grid: Tensor) -> Tensor:

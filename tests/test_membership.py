@@ -34,6 +34,7 @@ def test_tpr_at_fpr_on_a_known_case_and_too_few_non_members_for_a_lower_rate():
     assert tpr_at_fpr(members, non, 0.01) == pytest.approx(0.6)
     assert tpr_at_fpr(members, non, 0.001) is None  # 100 non-members cannot show an FPR below 1 %
     assert "TPR at 0.1% FPR not measured: 100 non-members" in too_few_note(100) and too_few_note(1000) == ""
+    assert too_few_note(20).endswith("(needed: 100 for 1%, 1000 for 0.1%)")
     many = torch.arange(1000, dtype=torch.float64) / 1000
     assert tpr_at_fpr(torch.tensor([5.0, 0.9995, -1.0, -1.0]), many, 0.001) == pytest.approx(0.5)
     s = summary(members, non)
