@@ -10,6 +10,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+#: the values of the flags not given
+DEFAULTS = {"runs": 3, "references": 2, "members": 1000}
+#: the flags that only --membership reads
+FLAGS = ("runs", "references", "members", "epochs")
+
+
+def stray_flags(args: argparse.Namespace) -> str:
+    """ConfigError's words when ``args`` give a --membership flag without --membership (it would be ignored), or ``""``."""
+    given = [f"--{name}" for name in FLAGS if getattr(args, name, None) is not None]
+    if given and not getattr(args, "membership", False):
+        return (f"mmdistill check: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the membership check only; "
+                "add --membership, or leave them out for the memorisation check")
+    return ""
+
+
 def add_flags(p_check: argparse.ArgumentParser) -> None:
     """The ``--membership`` flags on ``mmdistill check``'s parser."""
     g = p_check.add_argument_group("membership inference (--membership)")
@@ -17,10 +32,10 @@ def add_flags(p_check: argparse.ArgumentParser) -> None:
                    "evaluation protocol), on a random real subset of its size and on the whole training split, and attack each "
                    "(loss attack, offline LiRA): AUC and TPR at 1%% / 0.1%% FPR, members = training samples, non-members = test "
                    "samples; writes membership.json and membership.png")
-    g.add_argument("--runs", type=int, default=3, help="target models of each kind (default %(default)s)")
-    g.add_argument("--references", type=int, default=2, help="LiRA's reference models, each on a random half of the training "
-                   "samples not scored (default %(default)s)")
-    g.add_argument("--members", type=int, default=1000, help="members scored, and as many non-members (default %(default)s; "
+    g.add_argument("--runs", type=int, default=None, help=f"target models of each kind (default {DEFAULTS['runs']})")
+    g.add_argument("--references", type=int, default=None, help="LiRA's reference models, each on a random half of the training "
+                   f"samples not scored (default {DEFAULTS['references']})")
+    g.add_argument("--members", type=int, default=None, help=f"members scored, and as many non-members (default {DEFAULTS['members']}; "
                    "fewer when a split is short; TPR at 0.1%% FPR needs 1000)")
     g.add_argument("--epochs", type=int, default=None, help="training epochs of every model (default: the set's eval_epochs)")
 
@@ -59,8 +74,8 @@ def cmd_membership(args: argparse.Namespace, syn: Any, manifest: dict, recipe: A
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, eval_epochs=args.epochs)
     with seeded_run(cfg.seed):
-        result = membership_check(cfg, syn, data, modality, device=resolve_device(cfg.device), runs=args.runs,
-                                  references=args.references, members=args.members, say=say)
+        result = membership_check(cfg, syn, data, modality, device=resolve_device(cfg.device), say=say,
+                                  **{k: v if (v := getattr(args, k, None)) is not None else d for k, d in DEFAULTS.items()})
     say("\n" + result.table())
     if not args.no_write:
         record = {**result.as_json(), "set": {"recipe": manifest.get("recipe")}}  # no path: the folder may be shared
@@ -71,4 +86,4 @@ def cmd_membership(args: argparse.Namespace, syn: Any, manifest: dict, recipe: A
     return 0
 
 
-__all__ = ["add_flags", "cmd_membership", "refusal"]
+__all__ = ["DEFAULTS", "add_flags", "cmd_membership", "refusal", "stray_flags"]

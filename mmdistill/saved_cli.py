@@ -283,12 +283,13 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     if not is_lead_process():  # under torchrun rank 0 checks and writes for all (the check uses no collectives)
         return 0
-    syn, manifest, recipe, modality = load_saved(args.dir)
-    if getattr(args, "membership", False):
-        from mmdistill.membership_cli import refusal
+    from mmdistill.membership_cli import refusal, stray_flags
 
-        if why := refusal(modality, args.dir):
-            raise ConfigError(why, key="membership")
+    if why := stray_flags(args):  # --runs 5 without --membership would be ignored
+        raise ConfigError(why, key="membership")
+    syn, manifest, recipe, modality = load_saved(args.dir)
+    if getattr(args, "membership", False) and (why := refusal(modality, args.dir)):
+        raise ConfigError(why, key="membership")
     folder = set_dir(args.dir)
     lock = RunFolderLock(folder, "mmdistill check")
     if not args.no_write:

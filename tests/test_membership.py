@@ -167,3 +167,12 @@ def test_check_membership_refuses_a_set_that_is_not_classification(tmp_path, mon
     err = capsys.readouterr().err
     assert f"{folder} holds a graph set, not a classification set" in err and "without --membership" in err
     assert not (folder / "membership.json").exists()
+
+
+def test_check_refuses_membership_flags_without_membership(tmp_path, capsys):
+    """``mmdistill check DIR --runs 5`` ran the memorisation check and ignored --runs; it is refused, naming the flags."""
+    from mmdistill.cli import main
+
+    assert main(["check", str(tmp_path / "no-set"), "--runs", "5", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--runs, --epochs apply to the membership check only; add --membership" in err
