@@ -73,10 +73,13 @@ def describe_classification(data: ClassificationData) -> str:
 
 
 def network_factory(modality: ClassificationModality, name: str, data: ClassificationData, device: torch.device) -> Callable[[torch.Generator], nn.Module]:
-    """``make_net(generator)``: a fresh network of ``name``, weights drawn from ``generator``."""
+    """``make_net(generator)``: a fresh network of ``name``, weights drawn from ``generator``, one output per class of
+    ``data``, or ``data.meta["network_outputs"]`` when set (class-incremental scoring: one per class of the whole dataset,
+    those past ``data``'s classes never a target, :mod:`mmdistill.continual`)."""
+    outputs = int(data.meta.get("network_outputs", data.num_classes))
 
     def make_net(gen: torch.Generator) -> nn.Module:
-        net = modality.build_network(name, data.sample_shape, data.num_classes)
+        net = modality.build_network(name, data.sample_shape, outputs)
         if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
             raise ConfigError(f"network {name!r} was built on the meta device (its tensors hold no values): build it on the "
                               "CPU; the evaluation moves it to its device")

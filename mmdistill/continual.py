@@ -9,15 +9,17 @@ reference code (github.com/VICO-UoE/DatasetCondensation, ``CL_DM.py``):
 - after each step the memory holds ``ipc`` samples of every class seen so far (20 on CIFAR-100: CL_DM.py:15), the new
   classes' made from that step's data only (the step's run is distilled with ``classes=`` its classes: past data is gone);
 - a network is trained FROM SCRATCH on the memory alone and tested on every class seen so far (CL_DM.py:105-145),
-  ``eval_runs`` networks per memory (``num_eval`` 3 per class order: CL_DM.py:17), all memories trained alike
+  with one output per class of the dataset, those of classes not seen yet never a target (CL_DM.py:135:
+  ``get_network(args.model, channel, num_classes, im_size)``; ``outputs="seen"``: one per class seen instead, as this
+  module did before), ``eval_runs`` networks per memory (``num_eval`` 3 per class order: CL_DM.py:17), all memories trained alike
   (CL_DM.py:26: the same augmentation for every method);
 - herding and random memories of the same size are the baselines (CL_DM.py:69-82): random draws ``ipc`` samples
   of each class (a class's draw does not depend on the step it is drawn at), herding selects each step's classes in
   the embedding of the recipe's network trained on that step's data only (``herding_epochs``).
 
-Where it differs from the reference: the evaluation network has an output per class SEEN (the reference's has one
-per class of the dataset, CL_DM.py:135, those of unseen classes never a target); one class order per call
-(``order_seed``; run several and pool them for the reference's 5 x 3 networks).
+Where it differs from the reference: one class order per call (``order_seed``; run several and pool them for the
+reference's 5 x 3 networks); the outputs of the classes seen are the first ones, in the data's class order, where the
+reference's labels are the dataset's (the same network but for the order of its output rows, drawn alike).
 
 Files in ``out``: ``step-01`` ... (each step's run folder, as ``mmdistill run`` writes it; an interrupted step resumes
 from its checkpoint), ``herding/step-01.safetensors`` ... (the herded samples of each step), ``continual.json`` (the
@@ -27,6 +29,7 @@ and ``continual.png`` (accuracy against classes seen, :mod:`mmdistill.continual_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -47,6 +50,8 @@ RESULT_FILE = "continual.json"
 PLOT_FILE = "continual.png"
 #: the memories scored at every step, in the order they are reported and drawn
 MEMORIES = ("distilled", "random_real", "herding")
+#: the evaluation network's outputs: one per class of the dataset (the reference's, CL_DM.py:135) or per class seen
+OUTPUTS = ("dataset", "seen")
 #: what continual.json's protocol block cites for the protocol
 REFERENCE = ("GDumb (Prabhu et al., ECCV 2020) as DM (Zhao & Bilen, WACV 2023) reports it: "
              "github.com/VICO-UoE/DatasetCondensation CL_DM.py")
@@ -138,8 +143,6 @@ def _herd_step(path: Path, cfg: Any, step_data: Callable[[], Any], modality: Any
 
 def _memory_set(step_dirs: list[Path], cfg: Any, data: Any, modality: Any) -> Any:
     """The distilled memory over ``data``'s classes: the step runs' sets joined by class name (:func:`merge_parts`)."""
-    import dataclasses
-
     from mmdistill.merge import merge_parts
     from mmdistill.saved_cli import load_saved
     from mmdistill.seeding import generator
@@ -180,6 +183,7 @@ def _checked_record(path: Path, protocol: dict[str, Any]) -> list[dict[str, Any]
         return []
     saved = read_json(path)
     theirs = saved.get("protocol", {}) if isinstance(saved, dict) else {}
+    theirs = {"outputs": "seen", **theirs}  # written before the outputs argument: its networks had an output per class seen
     changed = [f"{k}: {theirs.get(k)!r} there, {v!r} now" for k, v in protocol.items() if theirs.get(k) != v]
     if changed:
         raise ConfigError(f"{path} records another protocol ({'; '.join(changed[:4])}); continue it with its values, or "
@@ -189,11 +193,12 @@ def _checked_record(path: Path, protocol: dict[str, Any]) -> list[dict[str, Any]
 
 def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int = 5, ipc: int | None = None, order_seed: int = 0,
                   eval_runs: int = 3, data_root: str | Path | None = None, keys: Mapping[str, Any] | None = None,
-                  say: Callable[[str], None] = log.info) -> ContinualResult:
+                  outputs: str = "dataset", say: Callable[[str], None] = log.info) -> ContinualResult:
     """Run the class-incremental protocol (module docstring) for ``recipe`` (a :class:`~mmdistill.recipe.Recipe`:
     ``mmdistill.recipes.get_recipe("image-dm")``, or a recipe module's ``RECIPE``) on the classification ``dataset``: ``steps``
     equal steps of classes in the order of ``order_seed``, ``ipc`` samples per class in every memory (None: the recipe's
-    default), ``eval_runs`` networks trained from scratch per memory and step, other config ``keys`` for every run (a
+    default), ``eval_runs`` networks trained from scratch per memory and step, each with one output per class of the
+    dataset (``outputs="dataset"``, the reference's) or per class seen (``"seen"``), other config ``keys`` for every run (a
     budget, iterations, eval_epochs ...). Writes ``out`` (module docstring) and returns the accuracies; a call on an
     ``out`` that holds finished steps of the same protocol goes on from the first unfinished one. ConfigError naming
     the argument: a recipe that is not classification, ``steps`` that do not divide the classes, an ``ipc`` larger
@@ -210,6 +215,9 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     modality = rec.get_modality()
     if why := _refusal(rec, modality):
         raise ConfigError(f"continual: {why}", key="recipe")
+    if outputs not in OUTPUTS:
+        raise ConfigError(f"outputs={outputs!r}: the evaluation network has one output per class of the dataset (\"dataset\", "
+                          "the reference's) or per class seen (\"seen\")", key="outputs")
     if eval_runs < 1:
         raise ConfigError(f"eval_runs={eval_runs}: the protocol trains at least 1 network per memory and step", key="eval_runs")
     out = Path(out)
@@ -232,13 +240,14 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     order = class_order(names, order_seed)
     plan = split_steps(order, steps, str(data_all.name))
     protocol = {"recipe": rec.name, "dataset": dataset, "data_root": None if data_root is None else str(data_root), "steps": steps,
-                "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs,
+                "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs, "outputs": outputs,
                 "keys": {k: getattr(whole, k, v) for k, v in sorted(dict(keys or {}).items())}, "memories": list(MEMORIES), "reference": REFERENCE}
     record = _checked_record(out / RESULT_FILE, protocol)
     result = ContinualResult(out=out, class_order=order, steps=record[:steps])
     device = resolve_device(whole.device)
     say(f"continual: {rec.name} on {data_all.name}, {steps} steps of {len(plan[0])} classes (order seed {order_seed}: "
-        f"{', '.join(order)}), {whole.ipc} per class, {quantity(eval_runs, 'network')} per memory; in {out}")
+        f"{', '.join(order)}), {whole.ipc} per class, {quantity(eval_runs, 'network')} per memory with an output per class "
+        f"{'of the dataset' if outputs == 'dataset' else 'seen'}; in {out}")
     for t in range(len(result.steps), steps):
         seen = [c for c in names if c in {n for s in plan[:t + 1] for n in s}]  # the data's class order, as keep_classes labels
         step_dir = out / f"step-{t + 1:02d}"
@@ -255,6 +264,8 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
         memory_classes = [c for h in herded for c in h[1]]
         cfg_s = rec.config(**given, classes=seen, baselines=["random_real"], eval_runs=eval_runs)  # progress bars as the user asks
         data_s = keep_classes(data_all, seen)
+        if outputs == "dataset":  # the reference's network: an output per class of the data, unseen ones never a target
+            data_s = dataclasses.replace(data_s, meta={**data_s.meta, "network_outputs": len(names)})
         say(f"step {t + 1}/{steps}: scoring the memories of {len(seen)} classes on their test samples")
         with seeded_run(whole.seed):
             syn = _memory_set([out / f"step-{s + 1:02d}" for s in range(t + 1)], cfg_s, data_s, modality)
@@ -262,7 +273,8 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
         step = {"step": t + 1, "new_classes": plan[t], "classes_seen": seen,
                 "memory_size": {"distilled": len(syn), "random_real": len(seen) * whole.ipc, "herding": len(memory_classes)},
                 "accuracy": {m: {k: metrics[m][k] for k in ("mean", "std", "runs")} for m in MEMORIES},
-                "network": metrics.get("network"), "scored_on": metrics.get("protocol", {}).get("scored_on", "test")}
+                "network": metrics.get("network"), "network_outputs": len(names) if outputs == "dataset" else len(seen),
+                "scored_on": metrics.get("protocol", {}).get("scored_on", "test")}
         result.steps.append(step)
         write_json(out / RESULT_FILE, {"protocol": protocol, "steps": result.steps})
         from mmdistill.continual_plot import plot_continual

@@ -1,4 +1,4 @@
-"""``mmdistill continual RECIPE --dataset NAME --out OUT [--steps 5] [--ipc N] [--order-seed 0] [--runs 3] [key=value ...]``:
+"""``mmdistill continual RECIPE --dataset NAME --out OUT [--steps 5] [--ipc N] [--order-seed 0] [--runs 3] [--outputs dataset] [key=value ...]``:
 the class-incremental protocol of :mod:`mmdistill.continual` from the command line, its table printed at the end."""
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ipc", type=int, default=None, help="samples per class in every memory (default: the recipe's; DM: 20)")
     p.add_argument("--order-seed", type=int, default=0, help="seed of the class order (default %(default)s; DM: 0-4)")
     p.add_argument("--runs", type=int, default=3, help="networks trained from scratch per memory and step (default %(default)s)")
+    p.add_argument("--outputs", choices=("dataset", "seen"), default="dataset", help="the evaluation network's outputs: one per "
+                   "class of the dataset, those not seen yet never a target (default: the reference's, CL_DM.py:135) or one per "
+                   "class seen")
     p.add_argument("key=value", nargs="*", default=[], help="config keys of every step's run and evaluation (budget=cpu, "
                    "iterations=..., eval_epochs=...), anywhere after RECIPE")
 
@@ -30,7 +33,8 @@ def cmd_continual(args: argparse.Namespace, get_recipe: Callable[[str], Any], sa
     from mmdistill.continual import run_continual
 
     result = run_continual(get_recipe(args.recipe), args.out, dataset=args.dataset, data_root=args.data_root, steps=args.steps,
-                           ipc=args.ipc, order_seed=args.order_seed, eval_runs=args.runs, keys=parse_overrides(args.overrides), say=say)
+                           ipc=args.ipc, order_seed=args.order_seed, eval_runs=args.runs, keys=parse_overrides(args.overrides), outputs=args.outputs,
+                           say=say)
     say("\n" + result.table())
     say(f"wrote {result.out}")
     return 0

@@ -36,11 +36,19 @@ def _run(data: Path, out: Path, **kw):
     return run_continual(image_dm.RECIPE, out, **args)
 
 
+#: the output counts of every network built during the module fixture's protocol (matching, herding, scoring)
+BUILT: list[int] = []
+
+
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("continual")
     data = _folder(tmp / "data")
-    return data, tmp / "out", _run(data, tmp / "out")
+    modality = type(image_dm.RECIPE.get_modality())
+    real = modality.build_network
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(modality, "build_network", lambda self, name, shape, k, *a, **kw: BUILT.append(k) or real(self, name, shape, k, *a, **kw))
+        return data, tmp / "out", _run(data, tmp / "out")
 
 
 def test_class_order_is_the_references_seeded_permutation():
@@ -68,6 +76,23 @@ def test_steps_come_in_the_seeded_order_and_memories_hold_ipc_per_class_seen(don
     saved = read_json(out / "continual.json")
     assert saved["protocol"]["class_order"] == order and saved["steps"] == res.steps
     assert (out / "continual.png").stat().st_size > 0
+
+
+def test_the_evaluation_network_has_an_output_per_class_of_the_dataset_as_the_references(done, tmp_path):
+    """CL_DM.py:135: get_network(args.model, channel, num_classes, im_size), num_classes of the dataset: at step 1 (2 of
+    the 4 classes seen) the scoring networks have 4 outputs, the step's own (matching, herding) 2; outputs="seen" is
+    the option, and a folder written before the option (no outputs in its protocol) continues only as "seen"."""
+    data, out, res = done
+    assert [s["network_outputs"] for s in res.steps] == [4, 4] and set(BUILT) == {2, 4}
+    assert read_json(out / "continual.json")["protocol"]["outputs"] == "dataset"
+    with pytest.raises(ConfigError, match=r"outputs='every': .*\(\"dataset\", the reference's\) or per class seen"):
+        _run(data, tmp_path / "x", outputs="every")
+    saved = read_json(out / "continual.json")
+    del saved["protocol"]["outputs"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "continual.json").write_text(__import__("json").dumps(saved))
+    with pytest.raises(ConfigError, match=r"records another protocol \(outputs: 'seen' there, 'dataset' now"):
+        _run(data, tmp_path / "old")
 
 
 def test_a_second_call_keeps_finished_steps_and_an_interrupted_one_goes_on(done, tmp_path, monkeypatch):
