@@ -40,6 +40,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from mmdistill.continual_checks import check_joinable, check_keys, recipe_refusal, undistilled
 from mmdistill.errors import ConfigError
 from mmdistill.recipe import Recipe
 from mmdistill.words import quantity
@@ -100,18 +101,6 @@ def split_steps(order: list[str], steps: int, dataset: str = "the data") -> list
     return [order[t * size:(t + 1) * size] for t in range(steps)]
 
 
-def _refusal(recipe: Any, modality: Any) -> str:
-    """Why ``recipe`` cannot run the protocol, or ""."""
-    if "classes" not in recipe.config_cls.__dataclass_fields__:
-        return (f"recipe {recipe.name} has no classes key, with which each step distils its own classes of classification data "
-                "alone (the image, audio and video recipes have it)")
-    if why := getattr(modality, "merge_refusal", ""):
-        return f"recipe {recipe.name}'s sets cannot be joined into a memory: {why}"
-    if not getattr(modality, "merge_by_class", True):
-        return f"recipe {recipe.name}'s sets hold {getattr(modality, 'sample_noun', 'sample')}s with no classes"
-    return ""
-
-
 def _herding_file(out: Path, t: int) -> Path:
     return out / "herding" / f"step-{t + 1:02d}.safetensors"
 
@@ -152,8 +141,7 @@ def _memory_set(step_dirs: list[Path], cfg: Any, data: Any, modality: Any) -> An
     for d in step_dirs:
         syn, manifest, _, _ = load_saved(str(d))
         parts.append((d, syn, manifest))
-    probe = dataclasses.replace(cfg, ipc=1, init="real") if hasattr(cfg, "init") else dataclasses.replace(cfg, ipc=1)
-    target = modality.init_synthetic(data, probe, generator(cfg.seed, "init"))  # the data's classes and normalisation
+    target = modality.init_synthetic(data, undistilled(cfg), generator(cfg.seed, "init"))  # the data's classes and normalisation
     inputs, labels, _ = merge_parts(parts, target, modality)
     meta = {**target.meta, "ipc": len(labels) // target.num_classes, "init": "merged"}
     return SyntheticSet(data=inputs, labels=labels, num_classes=target.num_classes, meta=meta, fixed=dict(target.fixed))
@@ -213,7 +201,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
                           f"RECIPE), got {type(recipe).__name__} {recipe!r:.60}", key="recipe")
     rec = recipe
     modality = rec.get_modality()
-    if why := _refusal(rec, modality):
+    if why := recipe_refusal(rec, modality):
         raise ConfigError(f"continual: {why}", key="recipe")
     if outputs not in OUTPUTS:
         raise ConfigError(f"outputs={outputs!r}: the evaluation network has one output per class of the dataset (\"dataset\", "
@@ -221,11 +209,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     if eval_runs < 1:
         raise ConfigError(f"eval_runs={eval_runs}: the protocol trains at least 1 network per memory and step", key="eval_runs")
     out = Path(out)
-    for k in keys or {}:
-        if k in ("classes", "out", "resume", "overwrite", "evaluate", "baselines"):
-            raise ConfigError(f"continual sets {k} itself (each step's classes, run folder and memories); leave {k} out of keys", key=k)
-        if k in ("dataset", "data_root", "ipc", "eval_runs"):
-            raise ConfigError(f"{k} is an argument of run_continual ({k}=...), not one of its keys", key=k)
+    check_keys(keys or {})
     given = {**dict(keys or {}), "dataset": dataset, **({"data_root": str(data_root)} if data_root is not None else {}),
              **({"ipc": ipc} if ipc is not None else {})}
     whole = rec.config(**given, progress=False)
@@ -239,6 +223,9 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     data_all.train.require_per_class(whole.ipc)  # DataError naming a class with fewer training samples than ipc
     order = class_order(names, order_seed)
     plan = split_steps(order, steps, str(data_all.name))
+    with seeded_run(whole.seed):  # merge's check of the set step 1 would save, before anything is distilled
+        check_joinable(rec.name, rec.config(**given, classes=plan[0], progress=False), keep_classes(data_all, plan[0]), modality,
+                       out / "step-01")
     protocol = {"recipe": rec.name, "dataset": dataset, "data_root": None if data_root is None else str(data_root), "steps": steps,
                 "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs, "outputs": outputs,
                 "keys": {k: getattr(whole, k, v) for k, v in sorted(dict(keys or {}).items())}, "memories": list(MEMORIES), "reference": REFERENCE}

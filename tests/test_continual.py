@@ -173,3 +173,13 @@ def test_the_command_goes_on_in_a_finished_folder_and_refuses_in_one_line(done, 
     assert f"wrote {out}" in printed
     assert main([*args[:9], "3", *args[10:]]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: steps=3 does not divide imagefolder's 4 classes")
+
+
+def test_a_recipe_whose_step_sets_merge_refuses_is_refused_before_any_step_runs(done, tmp_path):
+    """TESLA's soft labels: merge's own check (merge_parts) asked of the set step 1 would save, before distilling (the
+    protocol used to distil step 1, then refuse when joining its memory)."""
+    with pytest.raises(ConfigError, match=r"recipe image-tesla's step sets cannot be joined .*label_mode=soft\): .*its labels are "
+                                          r"soft .*only sets with hard labels can be merged; nothing was distilled") as err:
+        run_continual(get_recipe("image-tesla"), tmp_path / "x", dataset="imagefolder", data_root=done[0], steps=2, ipc=2,
+                      keys={"label_mode": "soft", "iterations": 1})
+    assert err.value.key == "label_mode" and not (tmp_path / "x").exists()
