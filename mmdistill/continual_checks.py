@@ -21,6 +21,18 @@ SET_BY_PROTOCOL = ("classes", "out", "resume", "overwrite", "evaluate", "baselin
 ARGUMENTS = ("dataset", "data_root", "ipc", "eval_runs", "outputs")
 
 
+#: keys a step's run cannot honour as the protocol needs, and why
+UNHONOURED = {
+    "buffer": "one expert buffer for every step cannot be each step's own: experts trained on every class would bring the classes "
+              "of other steps back (past data is gone), and a buffer trained by step 1 on its classes would be matched at every "
+              "later step; without buffer each step's run trains its experts on its own classes into step-NN/experts",
+    "validation": "a step's run carves its validation split from its own classes' samples, the protocol's scoring from the whole "
+                  "data's (the draw goes class by class on one stream), so they would hold out different samples and a memory "
+                  "could be distilled from samples it is scored on; choose keys on the test split of another dataset, or on "
+                  "step runs of their own (mmdistill run --classes ... validation=...)",
+}
+
+
 def recipe_refusal(recipe: Any, modality: Any) -> str:
     """Why ``recipe`` cannot run the protocol whatever its keys, or ""."""
     if "classes" not in recipe.config_cls.__dataclass_fields__:
@@ -34,12 +46,15 @@ def recipe_refusal(recipe: Any, modality: Any) -> str:
 
 
 def check_keys(keys: Mapping[str, Any]) -> None:
-    """ConfigError naming the first key of ``keys`` the protocol sets itself, or takes as an argument."""
+    """ConfigError naming the first key of ``keys`` the protocol sets itself, takes as an argument or cannot honour
+    (:data:`UNHONOURED`: an expert ``buffer`` shared by the steps, a ``validation`` split)."""
     for k in keys:
         if k in SET_BY_PROTOCOL:
             raise ConfigError(f"continual sets {k} itself (each step's classes, run folder and memories); leave {k} out of keys", key=k)
         if k in ARGUMENTS:
             raise ConfigError(f"{k} is an argument of run_continual ({k}=...), not one of its keys", key=k)
+        if k in UNHONOURED and keys[k] not in (None, "", 0, 0.0):
+            raise ConfigError(f"continual: {k}={keys[k]} is refused: {UNHONOURED[k]}", key=k)
 
 
 def undistilled(cfg: Any) -> Any:
@@ -81,4 +96,4 @@ def check_joinable(recipe_name: str, cfg: Any, data: Any, modality: Any, step_di
                           "was distilled", key="label_mode" if mode != "hard" else "recipe") from exc
 
 
-__all__ = ["ARGUMENTS", "SET_BY_PROTOCOL", "check_joinable", "check_keys", "recipe_refusal", "start_set", "undistilled"]
+__all__ = ["ARGUMENTS", "SET_BY_PROTOCOL", "UNHONOURED", "check_joinable", "check_keys", "recipe_refusal", "start_set", "undistilled"]

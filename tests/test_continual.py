@@ -183,3 +183,13 @@ def test_a_recipe_whose_step_sets_merge_refuses_is_refused_before_any_step_runs(
         run_continual(get_recipe("image-tesla"), tmp_path / "x", dataset="imagefolder", data_root=done[0], steps=2, ipc=2,
                       keys={"label_mode": "soft", "iterations": 1})
     assert err.value.key == "label_mode" and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("key, value, words", [("buffer", "experts", "experts trained on every class would bring the classes of other steps back"),
+                                               ("validation", 0.2, "a step's run carves its validation split from its own classes")])
+def test_keys_the_steps_cannot_honour_as_the_protocol_scores_are_refused_with_the_reason(key, value, words, tmp_path):
+    """A shared expert buffer (image-mtt) would leak other steps' classes or reuse step 1's experts; a step's validation
+    split (drawn on its own classes) is not the scoring's (drawn on the whole data's)."""
+    with pytest.raises(ConfigError, match=f"continual: {key}={value} is refused: .*{words}") as err:
+        run_continual(get_recipe("image-mtt"), tmp_path / "x", dataset="digits", keys={key: value})
+    assert err.value.key == key and not (tmp_path / "x").exists()
