@@ -212,7 +212,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     check_keys(keys or {})
     given = {**dict(keys or {}), "dataset": dataset, **({"data_root": str(data_root)} if data_root is not None else {}),
              **({"ipc": ipc} if ipc is not None else {})}
-    whole = rec.config(**given, progress=False)
+    whole = rec.config(**{**given, "progress": False})  # a user's progress= is for the steps' runs
     with seeded_run(whole.seed):
         data_all = load_data(modality, whole)
     from mmdistill.data import ClassificationData
@@ -224,7 +224,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     order = class_order(names, order_seed)
     plan = split_steps(order, steps, str(data_all.name))
     with seeded_run(whole.seed):  # merge's check of the set step 1 would save, before anything is distilled
-        check_joinable(rec.name, rec.config(**given, classes=plan[0], progress=False), keep_classes(data_all, plan[0]), modality,
+        check_joinable(rec.name, rec.config(**{**given, "classes": plan[0], "progress": False}), keep_classes(data_all, plan[0]), modality,
                        out / "step-01")
     protocol = {"recipe": rec.name, "dataset": dataset, "data_root": None if data_root is None else str(data_root), "steps": steps,
                 "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs, "outputs": outputs,
@@ -238,7 +238,8 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     for t in range(len(result.steps), steps):
         seen = [c for c in names if c in {n for s in plan[:t + 1] for n in s}]  # the data's class order, as keep_classes labels
         step_dir = out / f"step-{t + 1:02d}"
-        cfg_t = rec.config(**given, classes=plan[t], out=str(step_dir), evaluate=False, resume=True)
+        cfg_t = rec.config(**given, classes=plan[t], out=str(step_dir), evaluate=False,
+                           resume=step_dir.exists())  # a fresh step: nothing to resume, nothing said
         if (step_dir / MANIFEST_FILE).exists():  # a finished step's set is kept; a killed one resumes from its checkpoint
             say(f"step {t + 1}/{steps}: classes {', '.join(plan[t])} were distilled in {step_dir} before (kept)")
         else:

@@ -193,3 +193,22 @@ def test_keys_the_steps_cannot_honour_as_the_protocol_scores_are_refused_with_th
     with pytest.raises(ConfigError, match=f"continual: {key}={value} is refused: .*{words}") as err:
         run_continual(get_recipe("image-mtt"), tmp_path / "x", dataset="digits", keys={key: value})
     assert err.value.key == key and not (tmp_path / "x").exists()
+
+
+def test_progress_in_keys_is_the_steps_and_a_fresh_step_is_not_resumed(done, tmp_path, monkeypatch):
+    """keys={"progress": False} (``mmdistill continual ... progress=false``) stopped with 'Recipe.config() got multiple
+    values for keyword argument progress' (walk 56R); and every fresh step was run with resume=True, so each logged that
+    its new folder had no checkpoint to resume from. The steps get the user's progress and resume only an existing folder."""
+    class Stop(Exception):
+        pass
+
+    steps: list[tuple[bool, bool]] = []
+
+    def first_step(self, cfg=None, **kw):
+        steps.append((cfg.progress, cfg.resume))
+        raise Stop
+
+    monkeypatch.setattr(Recipe, "run", first_step)
+    with pytest.raises(Stop):
+        _run(done[0], tmp_path / "out", keys={**FAST, "progress": False})
+    assert steps == [(False, False)]
