@@ -199,28 +199,32 @@ def load_data(modality: Any, cfg: Any) -> Any:
 
 
 #: the ``meta`` entry where an adapter records the keys that drew its data's test split (a dict of their values, as
-#: :func:`_drawn_with` folds them into the validation digest) or None where the data gives its own split
+#: :func:`_drawn_with` folds them into the validation digest; :func:`drawn_by`) or None where the data gives its own
+#: split (a named set's files, train/ and test/ folders, a split file or column, tensors given to register_tensors)
 SPLIT_DRAWN_WITH = "split_drawn_with"
+
+
+def drawn_by(test_fraction: float, split_seed: int | None) -> dict[str, Any]:
+    """The :data:`SPLIT_DRAWN_WITH` record of a test split drawn (or generated data drawn, ``tones``) with ``test_fraction``
+    of each class and the seed ``split_seed`` that really drew it: the two keys the validation digest has folded in since
+    it took them, so a run saved before keeps its digest."""
+    return {"test_fraction": test_fraction, "split_seed": split_seed}
 
 
 def _drawn_with(data: Any, cfg: Any) -> Any:
     """``data`` whose validation split's digest (``meta["validation"]["split"]``, :func:`split_digest`) also takes the
     keys that drew its test split: an ImageFolder tree keeps its training images in class order, so another split_seed
     holds out other images under the same labels and indices. The keys are those the adapter records in
-    ``meta[SPLIT_DRAWN_WITH]`` (:data:`SPLIT_DRAWN_WITH`; None: a given split, nothing folded: a named set's own files,
-    train/ and test/ folders). An adapter that records none: nothing where its load report says the split was given
-    (``split_drawn`` false), else the config's ``test_fraction`` and ``split_seed``, the keys that draw a split."""
+    ``meta[SPLIT_DRAWN_WITH]`` (:data:`SPLIT_DRAWN_WITH`; None: a given split, nothing folded). Every built-in adapter
+    records it; for data of an adapter that records none (a plugin's), the config's ``test_fraction`` and ``split_seed``
+    are folded in, as for every adapter before the record: another split_seed is then another split, never one taken for
+    another."""
     meta = getattr(data, "meta", None)
     drawn = meta.get("validation") if isinstance(meta, dict) else None
     if not isinstance(drawn, dict) or not isinstance(drawn.get("split"), str):
         return data
-    if SPLIT_DRAWN_WITH in meta:
-        keys = meta[SPLIT_DRAWN_WITH] or {}
-    else:
-        report = meta.get("load_report")
-        facts = report.get("facts") if isinstance(report, dict) and isinstance(report.get("facts"), dict) else {}
-        keys = {} if facts.get("split_drawn") is False else \
-            {k: getattr(cfg, k) for k in ("test_fraction", "split_seed") if hasattr(cfg, k)}
+    keys = (meta[SPLIT_DRAWN_WITH] or {}) if SPLIT_DRAWN_WITH in meta else \
+        {k: getattr(cfg, k) for k in ("test_fraction", "split_seed") if hasattr(cfg, k)}
     if not keys:
         return data
     from mmdistill.buffer import content_digest
@@ -228,4 +232,4 @@ def _drawn_with(data: Any, cfg: Any) -> Any:
     return replace(data, meta={**meta, "validation": {**drawn, "split": content_digest(drawn["split"], keys)}})
 
 
-__all__ = ["SPLIT_DRAWN_WITH", "SPLIT_STREAM", "ValidationDraw", "draw_validation", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]
+__all__ = ["SPLIT_DRAWN_WITH", "SPLIT_STREAM", "ValidationDraw", "draw_validation", "drawn_by", "hold_out_validation", "keep_classes", "load_data", "split_digest", "validation_meta"]

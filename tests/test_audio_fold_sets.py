@@ -97,6 +97,20 @@ def test_esc50_holds_out_its_last_fold_and_names_what_it_skipped(tmp_path, caplo
         load_audio_dataset("esc50", tmp_path, sample_rate=RATE, strict=True, **KW)
 
 
+def test_an_official_fold_is_a_given_split_and_class_folders_record_the_keys_that_drew_theirs(tmp_path):
+    """Review 56 R5.1: audio recorded nothing, so a validation digest folded split_seed into an official fold's split
+    too (split_seed 0 and 1: one split lettered as two by compare); class folders record test_fraction and split_seed."""
+    _esc50(tmp_path / "esc")
+    assert load_audio_dataset("esc50", tmp_path / "esc", sample_rate=RATE, split_seed=1, **KW).drawn_with is None
+    rng = np.random.default_rng(0)
+    for name in ("low", "high"):
+        (tmp_path / "folder" / name).mkdir(parents=True)
+        for i in range(3):
+            _wav(tmp_path / "folder" / name / f"{i}.wav", "steady", rng)
+    ds = load_audio_dataset("folder", tmp_path / "folder", sample_rate=RATE, test_fraction=0.3, split_seed=2, **KW)
+    assert ds.drawn_with == {"test_fraction": 0.3, "split_seed": 2}
+
+
 def test_esc10_is_the_esc10_rows_and_test_fold_picks_the_fold(tmp_path, caplog):
     _esc50(tmp_path)
     with caplog.at_level(logging.WARNING):

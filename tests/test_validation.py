@@ -230,15 +230,16 @@ def test_a_checkpoint_saved_before_validation_groups_without_validation_resumes_
 def test_an_image_folder_s_split_seed_is_another_validation_split_though_labels_and_indices_agree():
     """Mend 56K: an ImageFolder tree keeps its training images in class order, so split_seed 0 and 1 (other images held
     out for test, so other images in training) gave one validation digest: compare would take them for one split. The
-    keys that drew the test split are folded in, unless the load report says the split was given (train/ + test/)."""
+    keys that drew the test split are folded in, unless the adapter records the split as given (train/ + test/; review
+    56 R5.1: the record, not the load report's split_drawn fact, decides)."""
     from types import SimpleNamespace
 
     from mmdistill.recipes import get_recipe
-    from mmdistill.validation import load_data
+    from mmdistill.validation import SPLIT_DRAWN_WITH, drawn_by, load_data
 
     def split(split_seed: int, drawn: bool) -> str:
         data = _data()
-        data.meta["load_report"] = {"facts": {"split_drawn": drawn}}
+        data.meta[SPLIT_DRAWN_WITH] = drawn_by(0.2, split_seed) if drawn else None
         cfg = get_recipe("image-dm").config(dataset="imagefolder", data_root="pets", validation=0.2, split_seed=split_seed)
         return load_data(SimpleNamespace(load=lambda cfg: data), cfg).meta["validation"]["split"]
 

@@ -14,6 +14,7 @@ from mmdistill.data import LabeledTensors
 from mmdistill.errors import ArtifactError
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.validation import SPLIT_DRAWN_WITH
 
 from ..base import TensorClassificationAdapter
 from ..in_memory import registered_meta
@@ -90,6 +91,7 @@ class AudioModality(TensorClassificationAdapter):
                   **({"load_report": ds.report.as_dict()} if ds.report.root or registered_clips(ds.name) else {}),
                   **(registered_meta("mmdistill.modalities.audio.register_tensors", ds.name)
                      if registered_clips(ds.name) else {}),  # in memory: a saved set scored elsewhere names the call
+                  SPLIT_DRAWN_WITH: ds.drawn_with,  # the keys that drew the test split (None: given): a validation digest's
                   # a split drawn by group_by groups: mmdistill.share.warn_split_rule names a set distilled under another
                   **({"split_rule": ds.split_rule} if ds.split_rule else {})},
             train_groups=ds.train_groups,  # source recordings, group_by speakers: validation= holds them out whole

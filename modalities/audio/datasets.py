@@ -58,6 +58,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -65,6 +66,7 @@ from torch import Tensor
 from mmdistill.data import held_out_flags
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
+from mmdistill.validation import drawn_by
 
 from ..artifacts import HIDDEN, classes_without_test
 from ..groups import group_no_test_reason, tell_nested_split
@@ -127,6 +129,10 @@ class AudioDataset:
     #: the group of each training clip (a source recording of ESC-50 / UrbanSound8K, a group_by speaker), in x_train's
     #: order, when every clip has one: a validation split holds out whole groups (ClassificationData.train_groups)
     train_groups: list[str] | None = None
+    #: the keys that drew the test split (:func:`mmdistill.validation.drawn_by`: test_fraction and the seed that drew it;
+    #: the generated tones: the seed that drew them), None for a given one (an official fold, FSDD's own, train/ + test/
+    #: folders, a CSV split column, registered waveforms): the data's ``meta[SPLIT_DRAWN_WITH]``, folded into a validation digest
+    drawn_with: dict[str, Any] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -278,7 +284,8 @@ def load_audio_dataset(
     groups = [it.group for it in read]  # one per row of x
     train_groups = [str(g) for g, t in zip(groups, train.tolist()) if t] if all(g is not None for g in groups) else None
     return AudioDataset(key, x[train], y[train], x[test], y[test], classes, mean, std, params, num_samples, skipped, report,
-                        split_rule(found), train_groups)
+                        split_rule(found), train_groups,
+                        drawn_by(test_fraction, data_seed) if found.needs_split or key == "tones" else None)
 
 
 def _split_readable(x: Tensor, y: Tensor, classes: list[str], test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:

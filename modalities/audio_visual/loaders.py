@@ -50,6 +50,7 @@ from typing import Any
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
+from mmdistill.validation import SPLIT_DRAWN_WITH, drawn_by
 
 from ..groups import said_group_by
 from ..in_memory import GIVEN_SPLIT
@@ -84,8 +85,11 @@ def load_pairs(cfg: Any) -> AVData:
         from .digits import tones_digits_pairs, tones_digits_per_class
 
         per_class = tones_digits_per_class(cfg.ipc * int(getattr(cfg, "multi_formation", 1)) ** 2)
-        pairs = tones_digits_pairs(generated_data_seed(cfg), per_class, sample_rate=cfg.sample_rate, duration=cfg.duration)
-        return featurise(name, pairs, cfg)  # drawn with split_seed (generated_seed): every --seed sees the same pairs
+        seed = generated_data_seed(cfg)
+        pairs = tones_digits_pairs(seed, per_class, sample_rate=cfg.sample_rate, duration=cfg.duration)
+        data = featurise(name, pairs, cfg)  # drawn with split_seed (generated_seed): every --seed sees the same pairs
+        data.meta[SPLIT_DRAWN_WITH] = drawn_by(cfg.test_fraction, seed)  # the seed that drew them: a validation digest's
+        return data
     if name == "csv":
         root = Path(_root(cfg, name))
         report = LoadReport(descriptions=dict(CSV_KINDS))
@@ -94,6 +98,7 @@ def load_pairs(cfg: Any) -> AVData:
         data = featurise(root.stem, pairs, cfg, classes=classes, skipped=bad, root=root.parent, report=report)
         if not drawn:
             warn_unused_split_config(cfg, name, "its split column", log)
+        data.meta[SPLIT_DRAWN_WITH] = drawn_by(cfg.test_fraction, cfg.split_seed) if drawn else None
         if drawn:  # recorded in the set's meta: mmdistill.share.warn_split_rule names a set made under the earlier rule
             data.meta["split_rule"] = (group_rule(report.facts["group_by"]) if group_by else
                                        SPLIT_RULE_SHARED if report.counts().get("reused") else SPLIT_RULE)
@@ -108,6 +113,7 @@ def load_pairs(cfg: Any) -> AVData:
         if not report.facts.get("split_drawn", True):  # train/ + test/ folders, a path,label,split CSV
             warn_unused_split_config(cfg, name, str(report.facts.get("layout", "a split given with the clips")), log)
         data = featurise(root.name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
+        data.meta[SPLIT_DRAWN_WITH] = drawn_by(cfg.test_fraction, cfg.split_seed) if report.facts.get("split_drawn") else None
         if report.facts.get("split_drawn") and report.facts.get("group_by"):  # whole groups held out (folder_groups)
             data.meta["split_rule"] = folder_group_rule(report.facts["group_by"])
         elif report.facts.get("split_redrawn"):  # drawn among the readable clips (unreadable ones would leave a class untested)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.load_report import LoadReport
+from mmdistill.validation import SPLIT_DRAWN_WITH, drawn_by
 
 from .data import AVData
 
@@ -51,6 +52,7 @@ def load_release(name: str, cfg: Any) -> AVData:
         warn_unused_split_config(cfg, name, "its release's split", log)
     report.facts["layout"] = name
     data = featurise(name, pairs, cfg, classes=classes, skipped=bad, root=root, report=report, skipped_what="unreadable clip")
+    data.meta[SPLIT_DRAWN_WITH] = drawn_by(cfg.test_fraction, cfg.split_seed) if drawn else None  # a validation digest's
     if drawn:
         from .pair_split import SPLIT_RULE
 

@@ -17,6 +17,7 @@ from mmdistill.errors import ConfigError
 from mmdistill.evaluation import EvaluationPlan
 from mmdistill.modality import ClassificationData, registration_name
 from mmdistill.synthetic import SyntheticSet
+from mmdistill.validation import SPLIT_DRAWN_WITH, drawn_by
 
 from ..artifacts import constant_channels
 from ..groups import said_group_by
@@ -125,6 +126,16 @@ def load_video_set(cfg: Any) -> VideoSet:
     return _TENSOR_SETS[name]
 
 
+def split_drawn_with(cfg: Any, vs: VideoSet) -> dict[str, Any] | None:
+    """The keys that drew the test split of ``vs`` (:data:`mmdistill.validation.SPLIT_DRAWN_WITH`, folded into a
+    validation split's digest): ``test_fraction`` and ``split_seed`` for class folders (the report's fact
+    ``split_drawn``), ``md_seed`` for generated moving digits (the seed that drew every clip, train and test), None for
+    a given split (train/ + test/ folders, a split file, UCF101's lists; registered tensors: ``registered_meta``)."""
+    if video_dataset(cfg.dataset) == "moving-digits":
+        return {"md_seed": cfg.md_seed}
+    return drawn_by(cfg.test_fraction, cfg.split_seed) if getattr(getattr(vs, "report", None), "facts", {}).get("split_drawn") else None
+
+
 def channel_std(x: Tensor, name: str) -> Tensor:
     """The per-channel std (C,) of clips ``x`` (N, C, T, H, W), 1 for a channel that is constant (std below 1e-6) so
     ``(x - mean) / std`` leaves it near zero instead of multiplying the test clips' differences by 1e6 (as the graph
@@ -193,7 +204,7 @@ class VideoModality(TensorClassificationAdapter):
         vs = load_video_set(config)
         mean = vs.x_train.mean(dim=(0, 2, 3, 4)).tolist()
         std = channel_std(vs.x_train, vs.name).tolist()
-        meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta}
+        meta = {"classes": list(vs.classes), "mean": mean, "std": std, **vs.meta, SPLIT_DRAWN_WITH: split_drawn_with(config, vs)}
         if _TENSOR_SETS.get(vs.name) is vs:  # in memory: a saved set scored in another process names the call
             meta.update(registered_meta("mmdistill.modalities.video.register_tensors", vs.name))
         if vs.report.root or vs.report.facts:  # clips read from files (what was skipped, padded or left out), or
