@@ -33,7 +33,7 @@ from torch import Tensor
 from mmdistill.atomic import atomic_path, current_umask  # noqa: F401 - re-exported: callers import them from here
 from mmdistill.atomic import lock_write_folder, os_error_in, refusals_named, remove_stale_temporaries
 from mmdistill.aligned_tensors import ALIGNMENT, read_aligned  # noqa: F401 - ALIGNMENT re-exported
-from mmdistill.errors import ArtifactError, ConfigError, DataError
+from mmdistill.errors import ArtifactError, ConfigError, DataError, MmdistillError
 from mmdistill.header_metadata import HeaderCheck, listed_shapes
 from mmdistill.integrity import (EXPORT_RECORD, EXPORT_RECORD_FORMAT, EXPORT_SET_DIR, FIELDS_KEY, SET_DIGEST_KEY, check_class_names, check_label_column,
                                  class_names, field_digests, file_sha256, verify_set_fields, verify_tensor_digest)
@@ -197,8 +197,9 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
 
 def load_tensors(path: str | Path, check: HeaderCheck | None = None, metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
     """Read a safetensors file (no code is executed); :class:`ArtifactError` names a missing or damaged file. ``check`` is
-    run on the header's declared shapes before any tensor is read (:mod:`mmdistill.header_metadata`); ``metadata``, when
-    given, receives the file's string metadata (one open of the file for all three).
+    run on the header's declared shapes before any tensor is read (:mod:`mmdistill.header_metadata`), and what it raises
+    of the project's errors (:class:`~mmdistill.errors.MmdistillError`: a cache's memory check's DataError too) reaches the
+    caller as it is; ``metadata``, when given, receives the file's string metadata (one open of the file for all three).
 
     Each tensor is returned in memory of its own at PyTorch's allocation alignment (:data:`ALIGNMENT` bytes):
     safetensors hands out tensors at their offsets in the file (8-byte aligned), and some CPUs' BLAS kernels round
@@ -214,7 +215,7 @@ def load_tensors(path: str | Path, check: HeaderCheck | None = None, metadata: d
                             "claims it is a damaged or hostile file)")
     try:
         tensors = read_aligned(path, check, metadata)
-    except ArtifactError:  # the check's
+    except MmdistillError:  # the check's own refusal, whatever its kind (ArtifactError, a cache's DataError or ConfigError)
         raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc

@@ -162,6 +162,28 @@ def test_a_hit_is_refused_where_memory_is_short_as_a_decode_would_be(tmp_path, m
         load_image_dataset("imagefolder", root, cache_dir=tmp_path / "c")
 
 
+def test_a_hit_opens_its_entry_once_the_memory_check_on_the_header_of_that_open(tmp_path, monkeypatch):
+    """Review 56 R5.2: the room check opened the entry with safe_open for its header, then the read opened it again; the
+    check now runs in mmdistill.io.load_tensors' one open (its DataError let through: it was rewrapped as unreadable)."""
+    import safetensors
+
+    import mmdistill.aligned_tensors
+
+    root = _tree(tmp_path / "pets")
+    load_image_dataset("imagefolder", root, cache_dir=tmp_path / "c")
+    opened: list[str] = []
+    real = safetensors.safe_open
+
+    def counted(path, *args, **kwargs):
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(safetensors, "safe_open", counted)
+    monkeypatch.setattr(mmdistill.aligned_tensors, "safe_open", counted)
+    assert load_image_dataset("imagefolder", root, cache_dir=tmp_path / "c").report.facts["cache"].startswith("hit ")
+    assert len(opened) == 1, opened
+
+
 def test_a_folder_spelled_relative_absolute_or_dot_is_one_entry(tmp_path, monkeypatch):
     """Walk 55Q: the key took each file's path as spelled, so ``pets``, ``/abs/pets`` and ``.`` (run inside it) were three
     entries of the same images, each decoded again; the entry of ``.`` was named ``imagefolder-<key>`` (no folder name)."""

@@ -661,3 +661,21 @@ def test_an_export_target_refused_names_the_python_argument_too(tmp_path: Path, 
     (tmp_path / "link").symlink_to(tmp_path / "used")
     with pytest.raises(ConfigError, match=r"choose another --to \(out= from Python\)"):
         check_export_target(tmp_path / target)
+
+
+def test_a_header_checks_own_refusal_of_any_project_kind_reaches_the_caller(tmp_path):
+    """Review 56 R5.2: load_tensors let only an ArtifactError of its check through; a cache's memory check raises a
+    DataError (a ValueError), which was rewrapped as "not a readable safetensors file ... truncated"."""
+    path = save_tensors(tmp_path / "t.safetensors", {"pixels": torch.zeros(2, 3, dtype=torch.uint8)})
+
+    def short(where: Path, declared: dict[str, list[int]]) -> None:
+        raise DataError(f"{declared['pixels']} pixels of {where.name} do not fit in memory")
+
+    with pytest.raises(DataError, match=r"^\[2, 3\] pixels of t.safetensors do not fit in memory$"):
+        load_tensors(path, check=short)
+
+    def broken(where: Path, declared: dict[str, list[int]]) -> None:
+        raise ValueError("not the project's")
+
+    with pytest.raises(ArtifactError, match="not a readable safetensors file"):  # anything else is still the file's
+        load_tensors(path, check=broken)

@@ -285,6 +285,29 @@ def test_a_video_report_takes_the_core_strict_error_call():
     assert "--strict makes that an error" in str(short.strict_error())  # the call without them: as before
 
 
+def test_a_cache_hit_reads_its_clips_into_aligned_memory_of_their_own(tmp_path, monkeypatch):
+    """Review 56 R5.2: the decoded-clip cache opened its entry with safe_open for the metadata, then again with
+    safetensors' load_file, whose tensors are views at their file offsets (not PyTorch's alignment, as mmdistill.io's
+    load_tensors gives); it now reads through load_tensors_with_metadata, once."""
+    import mmdistill.modalities.video.datasets as video_datasets
+    from mmdistill.io import ALIGNMENT
+
+    root = _frames_tree(tmp_path / "data", {"a": 3, "b": 3})
+    video_datasets.load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+    read = video_datasets._read_cache
+    offsets: dict[str, int] = {}
+
+    def spied(*args):
+        got = read(*args)
+        offsets.update({name: t.data_ptr() % ALIGNMENT for name, t in (got[0] if got else {}).items()})
+        return got
+
+    monkeypatch.setattr(video_datasets, "_read_cache", spied)
+    hit = video_datasets.load_clip_folder(root, kind="frames", sampling=_sampling(), cache_dir=tmp_path / "c")
+    assert hit.report.cache.startswith("hit") and set(offsets) == {"x_train", "y_train", "x_test", "y_test"}
+    assert offsets == dict.fromkeys(offsets, 0)
+
+
 def test_a_damaged_or_foreign_cache_file_is_decoded_again(tmp_path, caplog):
     from mmdistill.modalities.video.datasets import load_clip_folder
 

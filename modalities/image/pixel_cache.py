@@ -41,6 +41,7 @@ from mmdistill.buffer import content_digest
 from mmdistill.cache_dir import cache_root
 from mmdistill.cache_slots import folder_slot, remove_superseded, stat_stamp
 from mmdistill.errors import ArtifactError, ConfigError
+from mmdistill.header_metadata import HeaderCheck
 from mmdistill.io import load_tensors_with_metadata, save_tensors
 from mmdistill.words import quantity
 
@@ -115,28 +116,31 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return content_digest(*[part for name in sorted(tensors) for part in (name, tensors[name])])
 
 
-def _check_room(path: Path, check_memory: bool, image_size: list[int] | None) -> None:
-    """Before an entry is read: the host-memory check a decode makes at its first image (:func:`~.decode._check_memory`,
-    :data:`~.decode.FOLDER_BYTES_PER_VALUE` a value: the uint8 pixels and their float32 copy), on the shape the entry's
-    header gives; an entry whose header cannot be read is left to :func:`_read`."""
+def _room_check(check_memory: bool, image_size: list[int] | None) -> HeaderCheck | None:
+    """The check :func:`_read` gives :func:`mmdistill.io.load_tensors` (run on the entry's header, in the one open that
+    reads it, before any tensor is read): the host-memory check a decode makes at its first image
+    (:func:`~.decode._check_memory`, :data:`~.decode.FOLDER_BYTES_PER_VALUE` a value: the uint8 pixels and their float32
+    copy) on the (N, H, W, C) shape the header declares for ``pixels``; its DataError reaches the caller. None without
+    ``check_memory``; an entry without such pixels is left to :func:`_read`, which says why it is not usable."""
     if not check_memory:
-        return
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as fh:
-            n, h, w, c = fh.get_slice("pixels").get_shape()
-    except Exception:  # noqa: BLE001 - damaged or foreign: _read says why and the images are decoded
-        return
+        return None
     cause = "their stored size" if not image_size else \
         f"image_size={image_size[0] if image_size[0] == image_size[1] else tuple(image_size)}"
-    _check_memory(int(n), int(c), (int(h), int(w)), f"the {n} cached images of {path}", cause, FOLDER_BYTES_PER_VALUE)
+
+    def check(path: Path, declared: dict[str, list[int]]) -> None:
+        shape = declared.get("pixels")
+        if shape is not None and len(shape) == 4:
+            n, h, w, c = (int(v) for v in shape)
+            _check_memory(n, c, (h, w), f"the {n} cached images of {path}", cause, FOLDER_BYTES_PER_VALUE)
+    return check
 
 
-def _read(path: Path, key: str, labels: list[int], classes: list[str]) -> tuple[Decoded | None, str]:
-    """The decode kept in ``path`` and '', or None and why it is not usable (another key, a damaged file, other labels)."""
+def _read(path: Path, key: str, labels: list[int], classes: list[str],
+          check: HeaderCheck | None = None) -> tuple[Decoded | None, str]:
+    """The decode kept in ``path`` and '', or None and why it is not usable (another key, a damaged file, other labels);
+    ``check`` (:func:`_room_check`) runs on its header before its tensors are read, and what it raises is raised."""
     try:
-        tensors, meta = load_tensors_with_metadata(path)
+        tensors, meta = load_tensors_with_metadata(path, check)
     except ArtifactError as exc:
         return None, str(exc)
     if meta.get("format") != FORMAT or meta.get("key") != key:
@@ -198,7 +202,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
     Once an entry is written, the entries beside it of the same slot (this folder at its earlier states) are
     removed (:func:`mmdistill.cache_slots.remove_superseded`), as the decoded-clip cache's are.
     The run log says which: "decoded N images (cached in ...)" or "read N images from the cache ...". With
-    ``check_memory``, a hit is refused, before it is read, where a decode of the same pixels would be (:func:`_check_room`)."""
+    ``check_memory``, a hit is refused, before it is read, where a decode of the same pixels would be (:func:`_room_check`)."""
     if not use_cache:
         return decode()
     labels = [label for _, label in files]
@@ -214,8 +218,7 @@ def cached_decode(decode: Callable[[], Decoded], *, dataset: str, root: Path, se
         log.warning("decoded-image cache not used (%s: %s); decoding the images", type(exc).__name__, exc)
         return decode()
     if found:
-        _check_room(path, check_memory, settings.get("image_size"))
-        hit, why = _read(path, key, labels, classes)
+        hit, why = _read(path, key, labels, classes, _room_check(check_memory, settings.get("image_size")))
         if hit is not None:
             facts["cache"] = f"hit {path.name}"
             log.info("%s: read %s from the cache %s (not decoded again)", dataset, quantity(len(files), "image"), path)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from mmdistill.cache_dir import cache_root
 from mmdistill.cache_slots import folder_slot, stat_stamp
-from mmdistill.io import atomic_path
+from mmdistill.io import atomic_path, load_tensors_with_metadata
 
 from .decode import FrameSampling, _why
 from .layout import Item
@@ -116,13 +116,8 @@ def _read_cache(cache_path: Path, sampling: FrameSampling, report: LoadReport, c
     """The cached tensors and metadata, or None (with a warning) when the file cannot be read, is not a cache of
     this loader, was written with other decode settings or holds other clips than the layout's (``classes``; ``room``:
     clips listed per split): the clips are then decoded again and the file replaced."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(cache_path), "pt") as fh:
-            meta = fh.metadata() or {}
-        tensors = load_file(str(cache_path))
+    try:  # one open for the tensors and the metadata, each tensor in aligned memory of its own (mmdistill.io)
+        tensors, meta = load_tensors_with_metadata(cache_path)
         saved = json.loads(meta["report"])
         info = {"classes": json.loads(meta["classes"]), "native_sizes": json.loads(meta["native_sizes"]),
                 "sampling": json.loads(meta["sampling"]), "frame_rates": json.loads(meta.get("frame_rates", "{}"))}
