@@ -506,7 +506,7 @@ def test_registered_tensors_are_checked(tensors_set, caplog):
     nan[5, 3] = float("nan")
     for change, msg in ((dict(audio_train=nan), r"audio_train holds NaN or infinite samples in 1 clip\(s\): rows \[5\]"),
                         (dict(image_train=_images(y) * 255), r"float image_train must lie in \[0, 1\]"),
-                        (dict(y_train=y.float()), "labels must be integer class ids"),
+                        (dict(y_train=y.float()), r"register_tensors\('checked'\): y_train must hold integer class ids, got dtype torch.float32"),
                         (dict(audio_test=_waves(yt)[:0], image_test=_images(yt)[:0], y_test=yt[:0]), "test holds no pairs")):
         with pytest.raises(DataError, match=msg):
             register_tensors("checked", **{**ok, **change})

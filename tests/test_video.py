@@ -456,7 +456,7 @@ def test_tensor_sets_refuse_bad_shapes_dtypes_and_labels():
     cases = [((x * 255, y, x, y), r"from_tensors: float x_train must lie in \[0, 1\]"),
              ((x.long(), y, x, y), r"x_train must be float pixels in \[0, 1\] or uint8 0..255, got dtype torch.int64"),
              ((x.masked_fill(x > 0.5, float("nan")), y, x, y), r"x_train holds NaN or infinite values in \d+ clip\(s\): rows \[0, 1, 2, 3\]"),
-             ((x, y.float(), x, y), r"y_train: labels must be integers"),
+             ((x, y.float(), x, y), r"from_tensors: y_train must hold integer class ids, got dtype torch.float32"),
              ((x, y - 1, x, y), r"y_train holds negative label\(s\) -1; labels must be class ids 0..K-1"),
              ((x, y, x[:0], y[:0]), "x_test holds no clip"),
              ((x[:, 0], y, x, y), r"x_train: clips must be \(N, C, T, H, W\)"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from mmdistill.errors import DataError
@@ -55,8 +54,6 @@ def register_tensors(name: str, audio_train: Tensor, image_train: Tensor, y_trai
                             f"{tuple(a.shape)}, {tuple(i.shape)}, {tuple(y.shape)}")
         if len(y) == 0:
             raise DataError(f"{where} holds no pairs")
-        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-            raise DataError(f"{where}: labels must be integer class ids, got dtype {y.dtype}")
         snap[f"audio_{what}"] = waveforms(head, f"audio_{what}", a)  # float32; integer PCM, NaN refused; loud ones warned
         check_unit_range(head, f"image_{what}", i, "frame")
     names = check_class_ids(head, snap["y_train"], snap["y_test"], classes)  # 0..K-1, every class trained

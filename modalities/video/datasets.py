@@ -62,8 +62,8 @@ from .report import LEFT_OUT_KINDS, REPORT_KINDS, SHORT_KINDS, STRICT_KINDS, Loa
 from .groups import said_group_by
 from .train_groups import NOT_DECODED, train_groups
 from ..groups import group_no_test_reason, tell_nested_split
-from ..in_memory import a_tensor, check_unit_range, unit_pixels
-from ..artifacts import check_class_ids, classes_without_test
+from ..in_memory import check_unit_range, checked_splits, unit_pixels
+from ..artifacts import classes_without_test
 
 log = logging.getLogger(__name__)
 
@@ -348,28 +348,29 @@ def from_tensors(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
     change when the caller's tensors do later, and training never writes the caller's ``.grad``. A class of
     ``y_train`` that ``y_test`` lacks is named in a warning and the set's report (fact ``classes_without_test``, on the
     card), as the file loaders name it."""
-    args = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    x_train, y_train, x_test, y_test = (a_tensor(where, arg, t) for arg, t in args.items())  # detached
-    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.dim() != 5:
-            raise DataError(f"{where}: x_{split}: clips must be (N, C, T, H, W), got shape {tuple(x.shape)}")
-        if len(x) == 0:
-            raise DataError(f"{where}: x_{split} holds no clip (shape {tuple(x.shape)})")
-        if y.dim() != 1 or len(y) != len(x):
-            raise DataError(f"{where}: y_{split}: labels must be (N,) with N = {len(x)}, got shape {tuple(y.shape)}")
-        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-            raise DataError(f"{where}: y_{split}: labels must be integers (class indices), got {y.dtype}")
-        check_unit_range(where, f"x_{split}", x, "clip")
+    xs, ys, classes = checked_splits(where, x_train, y_train, x_test, y_test, classes, _clips, "clip")  # new tensors
+    x_train, x_test = xs["train"], xs["test"]
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{where}: train clips {tuple(x_train.shape[1:])} and test clips {tuple(x_test.shape[1:])} differ in shape")
     if x_train.shape[1] not in (1, 3) and x_train.shape[2] in (1, 3):
         log.warning("%s: x_train has shape %s, read as (N, C, T, H, W) with C = %d channels and T = %d frames; clips in "
                     "(N, T, C, H, W) layout need .transpose(1, 2)", where, tuple(x_train.shape), x_train.shape[1], x_train.shape[2])
-    classes = check_class_ids(where, y_train, y_test, classes)
     report = LoadReport()
-    classes_without_test(name, classes, y_train, y_test, "y_test holds no label of it; add test clips of it to score it", report)
-    # unit_pixels: a new tensor either way, the caller's clips are not kept
-    return VideoSet(name, unit_pixels(x_train), y_train.long().clone(), unit_pixels(x_test), y_test.long().clone(), classes, report)
+    classes_without_test(name, classes, ys["train"], ys["test"], "y_test holds no label of it; add test clips of it to score it", report)
+    return VideoSet(name, x_train, ys["train"], x_test, ys["test"], classes, report)
+
+
+def _clips(where: str, arg: str, x: Tensor) -> Tensor:
+    """Clips ``x`` (N, C, T, H, W), N >= 1, float in [0, 1] or uint8 (:func:`~..in_memory.check_unit_range`), as a new
+    float tensor in [0, 1] (:func:`~..in_memory.unit_pixels`: the caller's clips are not kept); a :class:`DataError`
+    starting with ``where`` and naming ``arg`` otherwise (:func:`from_tensors`' ``check_x`` of
+    :func:`~..in_memory.checked_splits`)."""
+    if x.dim() != 5:
+        raise DataError(f"{where}: {arg}: clips must be (N, C, T, H, W), got shape {tuple(x.shape)}")
+    if len(x) == 0:
+        raise DataError(f"{where}: {arg} holds no clip (shape {tuple(x.shape)})")
+    check_unit_range(where, arg, x, "clip")
+    return unit_pixels(x)
 
 
 def moving_digits_set(spec: Any = None) -> VideoSet:
