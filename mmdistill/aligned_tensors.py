@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import torch
 from safetensors import safe_open
@@ -37,14 +37,20 @@ def _data_offsets(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
                       for name, info in header.items() if name != "__metadata__"}
 
 
-def _read_into(fh: object, tensor: Tensor, start: int) -> bool:
-    """Fill contiguous ``tensor``'s bytes from file ``fh`` at byte ``start``; False where the file ends first."""
-    buffer = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
-    fh.seek(start)  # type: ignore[attr-defined]
+def read_exactly(fh: BinaryIO, buffer: memoryview) -> int:
+    """Fill ``buffer`` from ``fh`` at its position, one ``readinto`` after another (a raw file or a gzip stream may
+    give fewer bytes a call); the number of bytes read (less than ``len(buffer)`` only where the stream ends first)."""
     done = 0
     while done < len(buffer) and (got := fh.readinto(buffer[done:])):  # type: ignore[attr-defined]
         done += got
-    return done == len(buffer)
+    return done
+
+
+def _read_into(fh: BinaryIO, tensor: Tensor, start: int) -> bool:
+    """Fill contiguous ``tensor``'s bytes from file ``fh`` at byte ``start``; False where the file ends first."""
+    buffer = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+    fh.seek(start)
+    return read_exactly(fh, buffer) == len(buffer)
 
 
 def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None] | None = None,
@@ -75,4 +81,4 @@ def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None]
     return tensors
 
 
-__all__ = ["ALIGNMENT", "read_aligned"]
+__all__ = ["ALIGNMENT", "read_aligned", "read_exactly"]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdistill.aligned_tensors import read_exactly
 from mmdistill.errors import ConfigError, DataError
 from mmdistill.memory import host_shortfall
 
@@ -151,14 +152,6 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"cannot read idx file {path} (truncated or damaged?): {exc}") from None
 
 
-def _read_exactly(fh: BinaryIO, buffer: memoryview) -> int:
-    """Fill ``buffer`` from ``fh``; the number of bytes read (less than its length only at the end of the stream)."""
-    done = 0
-    while done < len(buffer) and (got := fh.readinto(buffer[done:])):
-        done += got
-    return done
-
-
 def _read_idx_stream(fh: BinaryIO, path: Path) -> np.ndarray:
     """The idx array of the (gunzipped) stream ``fh`` of file ``path``: its header, then exactly the bytes it declares."""
     magic = fh.read(4)
@@ -180,7 +173,7 @@ def _read_idx_stream(fh: BinaryIO, path: Path) -> np.ndarray:
     except (MemoryError, ValueError):
         raise DataError(f"idx file {path} declares shape {dims} ({expected} bytes of data), more than this process can "
                         "allocate: not read (a damaged or hostile file)") from None
-    got = _read_exactly(fh, memoryview(data))
+    got = read_exactly(fh, memoryview(data))
     if got < expected:
         raise DataError(f"idx file {path} is truncated: {got} bytes of data, expected {expected} for shape {dims}")
     if fh.read(1):
