@@ -26,15 +26,19 @@ from mmdistill.json_text import parse_json
 ALIGNMENT = 64
 
 
-def _data_offsets(path: Path) -> tuple[int, dict[str, tuple[int, int]]]:
+def _data_offsets(fh: BinaryIO) -> tuple[int, dict[str, tuple[int, int]]]:
     """``(where the data starts in the file, each tensor's [begin, end) byte offsets in the data)`` from the header of
-    safetensors file ``path`` (8 bytes little-endian length ``N``, then ``N`` bytes of JSON), already checked by
-    ``safe_open``."""
-    with open(path, "rb") as fh:
-        size = int.from_bytes(fh.read(8), "little")
-        header = parse_json(fh.read(size).decode("utf-8"), unique_keys=False)
-    return 8 + size, {name: (int(info["data_offsets"][0]), int(info["data_offsets"][1]))
-                      for name, info in header.items() if name != "__metadata__"}
+    the safetensors file open as ``fh`` (8 bytes little-endian length ``N``, then ``N`` bytes of JSON), already checked
+    by ``safe_open``; read from the start of ``fh``, the unbuffered handle the tensors are then read from (so each
+    read is :func:`read_exactly`'s: a raw read may give fewer bytes than asked)."""
+    fh.seek(0)
+    size = bytearray(8)
+    read_exactly(fh, memoryview(size))
+    text = bytearray(int.from_bytes(size, "little"))
+    read_exactly(fh, memoryview(text))
+    header = parse_json(text.decode("utf-8"), unique_keys=False)
+    return 8 + len(text), {name: (int(info["data_offsets"][0]), int(info["data_offsets"][1]))
+                           for name, info in header.items() if name != "__metadata__"}
 
 
 def read_exactly(fh: BinaryIO, buffer: memoryview) -> int:
@@ -69,8 +73,8 @@ def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None]
     todo = [name for name, v in tensors.items() if v.data_ptr() % ALIGNMENT]
     if not todo:
         return tensors
-    start, offsets = _data_offsets(path) if sys.byteorder == "little" else (0, {})
     with open(path, "rb", buffering=0) as fh:
+        start, offsets = _data_offsets(fh) if sys.byteorder == "little" else (0, {})
         for name in todo:
             view = tensors[name]
             begin, end = offsets.get(name, (0, -1))
