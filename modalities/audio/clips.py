@@ -87,9 +87,7 @@ def _header_seconds(item: AudioItem) -> float | None:
     when the set is decoded)."""
     import soundfile as sf
 
-    source = item.open()
-    if isinstance(source, Clip):  # in memory: its length is known
-        return len(source.samples) / source.sample_rate
+    source = item.open()  # a file's path or bytes: registered waveforms (a Clip) never reach here, their length is known
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
