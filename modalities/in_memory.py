@@ -142,4 +142,4 @@ def waveforms(where: str, arg: str, a: Tensor) -> Tensor:
     return a.float().clone()
 
 
-__all__ = ["GIVEN_SPLIT", "REGISTERED_META", "a_tensor", "built_in_refusal", "check_unit_range", "checked_splits", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]
+__all__ = ["GIVEN_SPLIT", "a_tensor", "built_in_refusal", "check_unit_range", "checked_splits", "choices_words", "image_pixels", "registered_meta", "rows_named", "unit_pixels", "waveforms"]
