@@ -14,16 +14,14 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.modalities.audio import MODALITY, register_tensors
 from mmdistill.modalities.audio.datasets import canonical_name, load_audio_dataset
 from mmdistill.modalities.audio.registered import _TENSOR_SETS
+from registrations import forgotten_after  # tests/registrations.py
 
 RATE = 8000
 
 
 @pytest.fixture(autouse=True)
 def _forget_registrations():
-    before = dict(_TENSOR_SETS)
-    yield
-    _TENSOR_SETS.clear()
-    _TENSOR_SETS.update(before)
+    yield from forgotten_after(_TENSOR_SETS)
 
 
 def _waves(n: int = 12, classes: int = 3, samples: int = 2000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,14 +12,12 @@ from mmdistill.errors import ConfigError, DataError
 from mmdistill.modalities.image import MODALITY, register_tensors
 from mmdistill.modalities.image.datasets import canonical_name, load_image_dataset
 from mmdistill.modalities.image.registered import _TENSOR_SETS
+from registrations import forgotten_after  # tests/registrations.py
 
 
 @pytest.fixture(autouse=True)
 def _forget_registrations():
-    before = dict(_TENSOR_SETS)
-    yield
-    _TENSOR_SETS.clear()
-    _TENSOR_SETS.update(before)
+    yield from forgotten_after(_TENSOR_SETS)
 
 
 def _images(n: int = 12, classes: int = 3, shape=(3, 8, 8), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
