@@ -42,7 +42,9 @@ import torch
 
 from mmdistill.continual_checks import check_joinable, check_keys, recipe_refusal, undistilled
 from mmdistill.errors import ConfigError
+from mmdistill.evaluation import set_cell
 from mmdistill.recipe import Recipe
+from mmdistill.scored_on import mean_spread
 from mmdistill.words import quantity
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,12 @@ class ContinualResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> str:
-        """One row per step: classes seen, then each memory's accuracy as mean ± std %."""
+        """One row per step: classes seen, then each memory's accuracy as mean ± std % (:func:`mean_spread`: the mean
+        alone for a memory scored by one network, whose spread was not measured)."""
         head = f"{'step':>4}  {'classes':>7}  " + "  ".join(f"{m:>16}" for m in MEMORIES)
         rows = [head]
         for rec in self.steps:
-            cells = [f"{100 * rec['accuracy'][m]['mean']:6.2f} ± {100 * rec['accuracy'][m]['std']:5.2f} %" for m in MEMORIES]
+            cells = [f"{mean_spread(rec['accuracy'][m])} %" for m in MEMORIES]
             rows.append(f"{rec['step']:>4}  {len(rec['classes_seen']):>7}  " + "  ".join(f"{c:>16}" for c in cells))
         return "\n".join(rows)
 
@@ -268,8 +271,7 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
         from mmdistill.continual_plot import plot_continual
 
         plot_continual(result.steps, out / PLOT_FILE, title=f"{rec.name} on {data_all.name}: {steps} steps, {whole.ipc} per class")
-        say(f"step {t + 1}/{steps} ({len(seen)} classes): " + ", ".join(
-            f"{m} {100 * step['accuracy'][m]['mean']:.2f} ± {100 * step['accuracy'][m]['std']:.2f} %" for m in MEMORIES))
+        say(f"step {t + 1}/{steps} ({len(seen)} classes): " + ", ".join(set_cell(m, step["accuracy"][m]) for m in MEMORIES))
     return result
 
 

@@ -38,6 +38,8 @@ def _run(data: Path, out: Path, **kw):
 
 #: the output counts of every network built during the module fixture's protocol (matching, herding, scoring)
 BUILT: list[int] = []
+#: the lines the module fixture's protocol said (its ``say``)
+SAID: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def done(tmp_path_factory):
     real = modality.build_network
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(modality, "build_network", lambda self, name, shape, k, *a, **kw: BUILT.append(k) or real(self, name, shape, k, *a, **kw))
-        return data, tmp / "out", _run(data, tmp / "out")
+        return data, tmp / "out", _run(data, tmp / "out", say=SAID.append)
 
 
 def test_class_order_is_the_references_seeded_permutation():
@@ -212,3 +214,17 @@ def test_progress_in_keys_is_the_steps_and_a_fresh_step_is_not_resumed(done, tmp
     with pytest.raises(Stop):
         _run(done[0], tmp_path / "out", keys={**FAST, "progress": False})
     assert steps == [(False, False)]
+
+
+def test_one_network_per_memory_reads_as_every_score_of_one_run_not_a_spread_of_zero(done):
+    """With eval_runs=1 (``--runs 1``) the step lines and the table said ``50.00 ± 0.00 %`` where the evaluation table
+    says ``± n/a`` (walk 56R): one network measures no spread. They now read as every summary line and card cell
+    (scored_on.mean_spread, evaluation.set_cell): the mean alone, ``(one run)``; several networks keep their ± std."""
+    _, _, res = done
+    step_lines = [line for line in SAID if line.startswith("step ") and " classes): " in line]
+    assert len(step_lines) == 2 and all("±" not in line and line.count("% (one run)") == 3 for line in step_lines)
+    assert "random real" in step_lines[0]
+    assert "±" not in res.table() and res.table().count(" %") == 6
+    two = continual.ContinualResult(out=Path("x"), class_order=CLASSES, steps=[
+        {"step": 1, "classes_seen": CLASSES[:2], "accuracy": {m: {"mean": 0.5, "std": 0.1, "runs": [0.4, 0.6]} for m in continual.MEMORIES}}])
+    assert two.table().splitlines()[1].split() == ["1", "2"] + ["50.00", "±", "10.00", "%"] * 3
