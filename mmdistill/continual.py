@@ -227,8 +227,8 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     order = class_order(names, order_seed)
     plan = split_steps(order, steps, str(data_all.name))
     with seeded_run(whole.seed):  # merge's check of the set step 1 would save, before anything is distilled
-        check_joinable(rec.name, rec.config(**{**given, "classes": plan[0], "progress": False}), keep_classes(data_all, plan[0]), modality,
-                       out / "step-01")
+        check_joinable(rec.name, rec.config(**{**given, "classes": plan[0], "progress": False}),
+                       keep_classes(data_all, plan[0], quiet=True), modality, out / "step-01")
     protocol = {"recipe": rec.name, "dataset": dataset, "data_root": None if data_root is None else str(data_root), "steps": steps,
                 "ipc": whole.ipc, "order_seed": order_seed, "class_order": order, "eval_runs": eval_runs, "outputs": outputs,
                 "keys": {k: getattr(whole, k, v) for k, v in sorted(dict(keys or {}).items())}, "memories": list(MEMORIES), "reference": REFERENCE}
@@ -249,12 +249,12 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
             say(f"step {t + 1}/{steps}: distilling classes {', '.join(plan[t])} ({len(seen)} classes seen)")
             rec.run(cfg_t)
         with seeded_run(whole.seed):  # each step's herded samples, from its own data (written once, read after)
-            herded = [_herd_step(_herding_file(out, s), cfg_t, partial(keep_classes, data_all, plan[s]), modality, device)
+            herded = [_herd_step(_herding_file(out, s), cfg_t, partial(keep_classes, data_all, plan[s], quiet=True), modality, device)
                       for s in range(t + 1)]
         xs = torch.cat([h[0] for h in herded])
         memory_classes = [c for h in herded for c in h[1]]
         cfg_s = rec.config(**given, classes=seen, baselines=["random_real"], eval_runs=eval_runs)  # progress bars as the user asks
-        data_s = keep_classes(data_all, seen)
+        data_s = keep_classes(data_all, seen, quiet=True)  # the step's lines name them; its run logged its own
         if outputs == "dataset":  # the reference's network: an output per class of the data, unseen ones never a target
             data_s = dataclasses.replace(data_s, meta={**data_s.meta, "network_outputs": len(names)})
         say(f"step {t + 1}/{steps}: scoring the memories of {len(seen)} classes on their test samples")

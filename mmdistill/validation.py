@@ -148,10 +148,12 @@ def _held_groups(labels: Tensor, per_class: list[Tensor], groups: list[str], cla
     return keep, val, len(chosen)
 
 
-def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationData:
+def keep_classes(data: ClassificationData, names: list[str], *, quiet: bool = False) -> ClassificationData:
     """``data`` with only the classes ``names`` (train and test), relabelled 0..k-1 in the data's class order (a class-
     incremental task, a client's classes); ``meta`` keeps the whole data's normalisation, so sets of different subsets
-    share one (``mmdistill merge`` joins them). ConfigError naming a class the data lacks."""
+    share one (``mmdistill merge`` joins them). Logs the classes kept (at debug level when ``quiet``: a caller that
+    says which classes it works on itself, or keeps classes a run it made already logged). ConfigError naming a class
+    the data lacks."""
     every = [str(c) for c in data.train.classes]
     unknown = [n for n in names if n not in every]
     if unknown:
@@ -174,7 +176,8 @@ def keep_classes(data: ClassificationData, names: list[str]) -> ClassificationDa
     groups = data.train_groups
     if groups is not None:  # the kept samples' groups, in their order
         groups = [g for g, m in zip(groups, in_train.tolist()) if m]
-    log.info("classes: %d of %s's %d classes kept (%s)", len(kept), data.name, len(every), ", ".join(kept))
+    log.log(logging.DEBUG if quiet else logging.INFO, "classes: %d of %s's %d classes kept (%s)", len(kept), data.name,
+            len(every), ", ".join(kept))
     return replace(data, train=train, test=test,
                    meta={**data.meta, "classes": list(kept), "class_subset_of": every}, train_groups=groups)
 

@@ -4,6 +4,7 @@ classes seen, a finished step kept on a second call, and the refusals in one lin
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,13 @@ def _run(data: Path, out: Path, **kw):
 BUILT: list[int] = []
 #: the lines the module fixture's protocol said (its ``say``)
 SAID: list[str] = []
+#: the INFO lines mmdistill.validation logged during the module fixture's protocol
+LOGGED: list[str] = []
+
+
+class _Logged(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        LOGGED.append(record.getMessage())
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +56,17 @@ def done(tmp_path_factory):
     data = _folder(tmp / "data")
     modality = type(image_dm.RECIPE.get_modality())
     real = modality.build_network
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(modality, "build_network", lambda self, name, shape, k, *a, **kw: BUILT.append(k) or real(self, name, shape, k, *a, **kw))
-        return data, tmp / "out", _run(data, tmp / "out", say=SAID.append)
+    logger, handler = logging.getLogger("mmdistill.validation"), _Logged(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(modality, "build_network", lambda self, name, shape, k, *a, **kw: BUILT.append(k) or real(self, name, shape, k, *a, **kw))
+            return data, tmp / "out", _run(data, tmp / "out", say=SAID.append)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_class_order_is_the_references_seeded_permutation():
@@ -228,3 +244,12 @@ def test_one_network_per_memory_reads_as_every_score_of_one_run_not_a_spread_of_
     two = continual.ContinualResult(out=Path("x"), class_order=CLASSES, steps=[
         {"step": 1, "classes_seen": CLASSES[:2], "accuracy": {m: {"mean": 0.5, "std": 0.1, "runs": [0.4, 0.6]} for m in continual.MEMORIES}}])
     assert two.table().splitlines()[1].split() == ["1", "2"] + ["50.00", "±", "10.00", "%"] * 3
+
+
+def test_each_step_says_the_classes_it_keeps_once(done):
+    """Each step logged 'classes: 2 of imagefolder's 4 classes kept (...)' three times (its run's load, its herding, its
+    scoring: walk 56R), step 1 once more before it began (the joinability check): the step's run says it, continual's
+    own subsets are quiet (its step lines name the classes)."""
+    order = class_order(CLASSES, 1)
+    kept = [line for line in LOGGED if "classes kept" in line]
+    assert kept == [f"classes: 2 of imagefolder's 4 classes kept ({', '.join(sorted(new))})" for new in (order[:2], order[2:])]
