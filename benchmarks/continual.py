@@ -19,17 +19,30 @@ temporary.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import print_table, write_result
+from _common import pct, print_table, write_result
 
 from mmdistill.config import parse_overrides
 from mmdistill.continual import MEMORIES, run_continual
+from mmdistill.evaluation import EvalResult
 from mmdistill.io import read_json
 from mmdistill.recipes import image_dm
+
+
+def pooled_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per step of the orders' ``records`` (each with its ``steps`` as ``continual.json`` records them): the classes seen
+    and each memory's accuracy pooled over every network of every order, ``{"mean", "std", "networks"}`` (fractions;
+    the population std of :class:`~mmdistill.evaluation.EvalResult`, as CL_DM.py:150 pools its 5 x 3)."""
+    summary = []
+    for t, step in enumerate(records[0]["steps"] if records else []):
+        pooled = {m: EvalResult.of([v for r in records for v in r["steps"][t]["accuracy"][m]["runs"]]) for m in MEMORIES}
+        summary.append({"classes_seen": len(step["classes_seen"]),
+                        **{m: {"mean": res.mean, "std": res.std, "networks": len(res.runs)} for m, res in pooled.items()}})
+    return summary
 
 
 def main() -> None:
@@ -47,7 +60,7 @@ def main() -> None:
         ap.error(f"{', '.join(fixed)}: set by the benchmark (give --ipc / --runs), not as key=value")
     keys = {"budget": "cpu", **overrides}
     orders = [int(s) for s in args.orders.split(",")]
-    records, pooled = [], None
+    records = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep or tmp)
         for seed in orders:
@@ -60,18 +73,9 @@ def main() -> None:
             print(f"\norder {seed} ({', '.join(res.class_order)}), {wall:.0f} s:\n{res.table()}\n", flush=True)
             records.append({"order_seed": seed, "class_order": res.class_order, "steps": res.steps, "wall_seconds": wall,
                             "steps_kept_from_an_earlier_call": kept})
-            if pooled is None:
-                pooled = [{"classes": len(s["classes_seen"]), **{m: [] for m in MEMORIES}} for s in res.steps]
-            for row, step in zip(pooled, res.steps):
-                for m in MEMORIES:
-                    row[m] += step["accuracy"][m]["runs"]
-    summary = []
-    for row in pooled or []:
-        stats = {m: {"mean": statistics.fmean(row[m]), "std": statistics.pstdev(row[m]), "networks": len(row[m])} for m in MEMORIES}
-        summary.append({"classes_seen": row["classes"], **stats})
+    summary = pooled_summary(records)
     print(f"pooled over {len(orders)} class order(s) x {args.runs} networks (mean ± std %):")
-    print_table(["classes seen", *MEMORIES],
-                [[s["classes_seen"], *(f"{100 * s[m]['mean']:.2f} ± {100 * s[m]['std']:.2f}" for m in MEMORIES)] for s in summary])
+    print_table(["classes seen", *MEMORIES], [[s["classes_seen"], *(pct(s[m]) for m in MEMORIES)] for s in summary])
     write_result(args.name, {"benchmark": "digits class-incremental, DM memory vs random and herding, cpu budget",
                              "steps": args.steps, "ipc": args.ipc, "runs": args.runs, "orders": orders, "overrides": overrides,
                              "summary": summary, "per_order": records})

@@ -274,3 +274,36 @@ def test_the_cora_benchmark_names_a_missing_data_root_as_an_error(monkeypatch, t
     with pytest.raises(SystemExit) as stop:
         mod.main()
     assert str(stop.value.code).startswith(f"error: {tmp_path / 'nowhere' / 'Cora'}/raw not found")  # as every other script says it
+
+
+def test_the_continual_benchmark_pools_every_network_of_every_order_through_eval_result(monkeypatch, tmp_path, capsys):
+    """benchmarks/continual.py pooled and formatted mean ± std by hand (review 56 R5.7); it now pools with EvalResult and
+    prints with _common.pct: on a generated record the JSON's numbers and the printed rows are the population mean and
+    std of every network of every order, and the recorded result's summary is what its own per-order runs give."""
+    import statistics
+    from types import SimpleNamespace
+
+    mod = _benchmark(monkeypatch, "continual.py")
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})  # names written by earlier tests
+    runs = {0: [[0.9, 0.8], [0.7, 0.6]], 1: [[1.0, 0.5], [0.4, 0.4]]}  # order seed -> per step, the two networks' scores
+
+    def fake_continual(recipe, out, *, order_seed, **kw):
+        steps = [{"step": t + 1, "classes_seen": ["c"] * (2 * t + 2),
+                  "accuracy": {m: {"mean": statistics.fmean(r), "std": statistics.pstdev(r), "runs": list(r)} for m in mod.MEMORIES}}
+                 for t, r in enumerate(runs[order_seed])]
+        return SimpleNamespace(class_order=["a", "b"], steps=steps, table=lambda: "TABLE")
+
+    monkeypatch.setattr(mod, "run_continual", fake_continual)
+    monkeypatch.setattr(sys, "argv", ["continual.py", "--orders", "0,1", "--steps", "2", "--runs", "2", "--name", "smoke"])
+    mod.main()
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "smoke.json").read_text())["summary"]
+    for t, classes in enumerate((2, 4)):
+        pooled = runs[0][t] + runs[1][t]
+        cell = {"mean": statistics.fmean(pooled), "std": statistics.pstdev(pooled), "networks": 4}
+        assert summary[t] == {"classes_seen": classes, **{m: cell for m in mod.MEMORIES}}
+        row = f"{100 * cell['mean']:.2f} ± {100 * cell['std']:.2f}"
+        assert any(line.split("  ")[0].strip() == str(classes) and line.count(row) == 3 for line in out.splitlines())
+    recorded = json.loads((BENCHMARKS / "results" / "continual_digits.json").read_text())
+    assert mod.pooled_summary(recorded["per_order"]) == recorded["summary"]
