@@ -55,6 +55,8 @@ PLOT_FILE = "continual.png"
 MEMORIES = ("distilled", "random_real", "herding")
 #: the evaluation network's outputs: one per class of the dataset (the reference's, CL_DM.py:135) or per class seen
 OUTPUTS = ("dataset", "seen")
+#: run_continual's outputs when none is given (the reference's); a record written before the outputs argument had "seen"
+DEFAULT_OUTPUTS = "dataset"
 #: what continual.json's protocol block cites for the protocol
 REFERENCE = ("GDumb (Prabhu et al., ECCV 2020) as DM (Zhao & Bilen, WACV 2023) reports it: "
              "github.com/VICO-UoE/DatasetCondensation CL_DM.py")
@@ -184,7 +186,7 @@ def _checked_record(path: Path, protocol: dict[str, Any]) -> list[dict[str, Any]
 
 def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int = 5, ipc: int | None = None, order_seed: int = 0,
                   eval_runs: int = 3, data_root: str | Path | None = None, keys: Mapping[str, Any] | None = None,
-                  outputs: str = "dataset", say: Callable[[str], None] = log.info) -> ContinualResult:
+                  outputs: str = DEFAULT_OUTPUTS, say: Callable[[str], None] = log.info) -> ContinualResult:
     """Run the class-incremental protocol (module docstring) for ``recipe`` (a :class:`~mmdistill.recipe.Recipe`:
     ``mmdistill.recipes.get_recipe("image-dm")``, or a recipe module's ``RECIPE``) on the classification ``dataset``: ``steps``
     equal steps of classes in the order of ``order_seed``, ``ipc`` samples per class in every memory (None: the recipe's
@@ -275,4 +277,4 @@ def run_continual(recipe: Recipe, out: str | Path, *, dataset: str, steps: int =
     return result
 
 
-__all__ = ["MEMORIES", "ContinualResult", "class_order", "run_continual", "split_steps"]
+__all__ = ["DEFAULT_OUTPUTS", "MEMORIES", "OUTPUTS", "ContinualResult", "class_order", "run_continual", "split_steps"]

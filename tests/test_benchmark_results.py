@@ -307,3 +307,33 @@ def test_the_continual_benchmark_pools_every_network_of_every_order_through_eval
         assert any(line.split("  ")[0].strip() == str(classes) and line.count(row) == 3 for line in out.splitlines())
     recorded = json.loads((BENCHMARKS / "results" / "continual_digits.json").read_text())
     assert mod.pooled_summary(recorded["per_order"]) == recorded["summary"]
+
+
+def test_the_continual_benchmark_chooses_the_outputs_and_records_them(monkeypatch, tmp_path):
+    """benchmarks/continual.py passed no outputs to run_continual (review 56 R6.1), so after the default became one output
+    per class of the dataset its documented command for the recorded table (one per class seen) measured another
+    protocol and its --keep folders were refused; --outputs now chooses (default run_continual's), reaches every order's
+    run and is written into the JSON, and the recorded result, written before the flag, reads as "seen"."""
+    from types import SimpleNamespace
+
+    from mmdistill.continual import DEFAULT_OUTPUTS
+
+    mod = _benchmark(monkeypatch, "continual.py")
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})
+    given = []
+
+    def fake_continual(recipe, out, *, order_seed, outputs, **kw):
+        given.append(outputs)
+        step = {"step": 1, "classes_seen": ["a", "b"], "accuracy": {m: {"mean": 0.5, "std": 0.0, "runs": [0.5]} for m in mod.MEMORIES}}
+        return SimpleNamespace(class_order=["a", "b"], steps=[step], table=lambda: "TABLE")
+
+    monkeypatch.setattr(mod, "run_continual", fake_continual)
+    for flags, expected in (([], DEFAULT_OUTPUTS), (["--outputs", "seen"], "seen")):
+        given.clear()
+        monkeypatch.setattr(sys, "argv", ["continual.py", "--orders", "0,1", "--steps", "1", "--runs", "1", "--name", f"o-{expected}",
+                                          *flags])
+        mod.main()
+        assert given == [expected, expected]
+        assert mod.outputs_of(json.loads((tmp_path / f"o-{expected}.json").read_text())) == expected
+    assert mod.outputs_of(json.loads((BENCHMARKS / "results" / "continual_digits.json").read_text())) == "seen"
