@@ -142,6 +142,19 @@ def evaluation_protocol(cfg: Any) -> TrainProtocol:
     return TrainProtocol(epochs=cfg.eval_epochs, lr=cfg.eval_lr, batch_size=cfg.eval_batch)
 
 
+def set_protocol(cfg: Any, syn: SyntheticSet, protocol: TrainProtocol) -> TrainProtocol:
+    """The protocol a network trains on ``syn`` with: ``protocol`` (:func:`evaluation_protocol`), its learning rate the
+    step size learned with the set (``syn.data["syn_lr"]``, a scalar) where ``cfg.learned_lr_evaluation()`` asks for it
+    and the set has one. ConfigError naming eval_lr_from_set for a learned step size that is not > 0 (or NaN)."""
+    learned = syn.data.get("syn_lr") if cfg.learned_lr_evaluation() else None
+    if learned is None:
+        return protocol
+    if not float(learned) > 0:
+        raise ConfigError(f"the set's learned step size is {float(learned):.4g}, which evaluation cannot train with; "
+                          "evaluate it with eval_lr instead (eval_lr_from_set=false)", key="eval_lr_from_set")
+    return dataclasses.replace(protocol, lr=float(learned))
+
+
 def evaluation_augment(cfg: Any, data: ClassificationData, modality: ClassificationModality) -> Callable[..., Tensor] | None:
     """The augmentation every evaluated set is trained with: DC's (:class:`~mmdistill.dc_augment.DCAugment`) when
     ``eval_dc_augment`` names ops, the modality's DSA when ``eval_dsa``, else None (also when the modality has no
@@ -252,11 +265,7 @@ def classification_plan(
     each evaluation network, in the order distilled, distilled_hard_labels, random_real,
     random_real_soft_labels, herding."""
     protocol = evaluation_protocol(cfg)
-    learned_lr = syn.data.get("syn_lr") if syn is not None and cfg.learned_lr_evaluation() else None
-    if learned_lr is not None and not float(learned_lr) > 0:
-        raise ConfigError(f"the set's learned step size is {float(learned_lr):.4g}, which evaluation cannot train with; "
-                          "evaluate it with eval_lr instead (eval_lr_from_set=false)", key="eval_lr_from_set")
-    syn_protocol = protocol if learned_lr is None else dataclasses.replace(protocol, lr=float(learned_lr))
+    syn_protocol = set_protocol(cfg, syn, protocol) if syn is not None else protocol
     augment = evaluation_augment(cfg, data, modality)
     herd_idx = herding_indices(cfg, data, modality, device) if "herding" in cfg.baselines else None
     baselines = baseline_sets(cfg, data, herd_idx, labeler)
@@ -310,6 +319,6 @@ def evaluate_baselines(cfg: Any, data: ClassificationData, modality: Classificat
     return {network.name: evaluate_network(plan, network) for network in plan.networks}
 
 
-__all__ = ["EvalResult", "baseline_sets", "check_evaluation_networks", "classification_data_on", "classification_plan", "describe_classification",
+__all__ = ["EvalResult", "baseline_sets", "check_evaluation_networks", "classification_data_on", "classification_plan", "describe_classification", "set_protocol",
            "evaluate_baselines", "evaluate_tensors", "evaluation_augment", "evaluation_networks", "evaluation_protocol", "herding_indices",
            "many_trainer", "network_factory", "scored_classes", "trainer"]

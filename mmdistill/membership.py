@@ -25,7 +25,6 @@ sample easy or hard for such a network; a global shift between target and refere
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import statistics
 import time
@@ -131,9 +130,10 @@ def membership_check(cfg: Any, syn: Any, data: Any, modality: Any, *, device: to
     """The membership check of ``syn`` (module docstring): ``runs`` target models of each kind, ``references``
     reference models, up to ``members`` members and as many non-members; ``cfg`` is the set's run config (its
     evaluation keys: eval_epochs ...), ``data`` its real :class:`~mmdistill.data.ClassificationData`; progress lines go to
-    ``say``. ConfigError naming the argument for a set that is not classification, ``runs`` or ``references`` < 1."""
+    ``say``. ConfigError naming the argument for a set that is not classification, ``runs`` or ``references`` < 1, and
+    naming eval_lr_from_set for a set whose learned step size is not > 0 (as its evaluation refuses it)."""
     from mmdistill.baselines import random_subset
-    from mmdistill.classification import evaluation_augment, evaluation_protocol, network_factory
+    from mmdistill.classification import evaluation_augment, evaluation_protocol, network_factory, set_protocol
     from mmdistill.data import ClassificationData
     from mmdistill.training import accuracy_on, train_from_scratch
 
@@ -149,8 +149,7 @@ def membership_check(cfg: Any, syn: Any, data: Any, modality: Any, *, device: to
     mx, my = train.x[cand.members], train.y[cand.members]
     nx, ny = test.x[cand.non_members], test.y[cand.non_members]
     protocol = evaluation_protocol(cfg)
-    learned = syn.data.get("syn_lr") if callable(getattr(cfg, "learned_lr_evaluation", None)) and cfg.learned_lr_evaluation() else None
-    syn_protocol = protocol if learned is None or not float(learned) > 0 else dataclasses.replace(protocol, lr=float(learned))
+    syn_protocol = set_protocol(cfg, syn, protocol)  # the set's learned step size, as its evaluation trains with
     augment = evaluation_augment(cfg, data, modality)
     make_net = network_factory(modality, cfg.network, data, device)
     x_syn, t_syn = modality.decode(syn).detach(), syn.targets().detach()

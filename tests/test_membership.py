@@ -176,3 +176,28 @@ def test_check_refuses_membership_flags_without_membership(tmp_path, capsys):
     assert main(["check", str(tmp_path / "no-set"), "--runs", "5", "--epochs", "3"]) == 2
     err = capsys.readouterr().err
     assert "--runs, --epochs apply to the membership check only; add --membership" in err
+
+
+def test_membership_refuses_a_set_whose_learned_step_size_is_not_positive_as_evaluation_does():
+    """membership.py copied classification_plan's learned step-size rule (review 56 R6.2) but, for a set whose syn_lr
+    is <= 0, trained its distilled models with eval_lr and recorded that as the set's lr; both now take the one rule
+    (classification.set_protocol), which names eval_lr_from_set before any model is trained."""
+    import dataclasses
+
+    from mmdistill.classification import evaluation_protocol, set_protocol
+    from mmdistill.membership import membership_check
+    from mmdistill.recipes import image_mtt
+
+    _, data, syn, modality = _tiny()
+    cfg = image_mtt.RECIPE.config(dataset="digits", ipc=2, eval_epochs=1, eval_batch=32, progress=False)
+    assert cfg.learned_lr_evaluation()
+    said = []
+    for bad in (0.0, -0.01, float("nan")):
+        bad_set = dataclasses.replace(syn, data={**syn.data, "syn_lr": torch.tensor(bad)})
+        with pytest.raises(ConfigError, match="learned step size is .*eval_lr_from_set=false") as err:
+            membership_check(cfg, bad_set, data, modality, device=torch.device("cpu"), runs=1, references=1, members=5,
+                             say=said.append)
+        assert err.value.key == "eval_lr_from_set"
+    assert not any("trained on" in line for line in said)
+    good = dataclasses.replace(syn, data={**syn.data, "syn_lr": torch.tensor(0.02)})
+    assert set_protocol(cfg, good, evaluation_protocol(cfg)).lr == pytest.approx(0.02)
