@@ -15,16 +15,17 @@ Prints the table and writes ``benchmarks/results/membership_digits.json`` (``--n
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
-from _common import print_table, write_result
+from _common import write_result
 
 from mmdistill.devices import resolve_device
-from mmdistill.membership import ATTACKS, MODELS, membership_check
-from mmdistill.membership_attacks import FPRS, fpr_key
-from mmdistill.saved_cli import _real_data, load_saved
+from mmdistill.errors import ConfigError
+from mmdistill.membership import membership_check
+from mmdistill.membership_cli import check_flags, checked_data, refusal
+from mmdistill.saved_cli import load_saved
 from mmdistill.seeding import seeded_run
+from mmdistill.share import set_dir
 
 
 def main() -> None:
@@ -35,26 +36,19 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=1000, help="members scored (default %(default)s; digits gives 360)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs of every model (default: the set's eval_epochs)")
     ap.add_argument("--name", default="membership_digits", help="the JSON's name under benchmarks/results/")
+    ap.set_defaults(membership=True, download=False, data_root=None)  # as `mmdistill check DIR --membership` reads them
     args = ap.parse_args()
+    check_flags(args)  # the steps of `mmdistill check DIR --membership`: --epochs 0 refused before anything is loaded
     syn, manifest, recipe, modality = load_saved(args.dir)
-    cfg, data = _real_data(argparse.Namespace(dir=args.dir, download=False, data_root=None), manifest, recipe, modality)
-    if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, eval_epochs=args.epochs)
+    if why := refusal(modality, args.dir):
+        raise ConfigError(why, key="membership")
+    cfg, data = checked_data(args, syn, manifest, recipe, modality, set_dir(args.dir))  # with check_fits_data's checks
     started = time.perf_counter()
     with seeded_run(cfg.seed):
         result = membership_check(cfg, syn, data, modality, device=resolve_device(cfg.device), runs=args.runs,
                                   references=args.references, members=args.members, say=print)
     seconds = time.perf_counter() - started
-
-    def cell(s: dict | None) -> str:
-        return "n/a" if s is None else f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
-
-    rows = [[m, a, cell(result.models[m]["accuracy"]), cell(result.models[m][a]["auc"]),
-             *(cell(result.models[m][a][fpr_key(f)]) for f in FPRS)] for m in MODELS for a in ATTACKS]
-    print()
-    print_table(["model", "attack", "test acc %", "AUC %", *(f"TPR@{100 * f:g}%FPR %" for f in FPRS)], rows)
-    if result.protocol["note"]:
-        print(result.protocol["note"])
+    print(f"\n{result.table()}")
     write_result(args.name, {"set": {"recipe": manifest.get("recipe"), "dataset": manifest.get("dataset"), "ipc": manifest.get("ipc"),
                                      "iterations": manifest.get("config", {}).get("iterations")},
                              "seconds": round(seconds, 1), **result.as_json()})

@@ -16,13 +16,17 @@ DEFAULTS = {"runs": 3, "references": 2, "members": 1000}
 FLAGS = ("runs", "references", "members", "epochs")
 
 
-def stray_flags(args: argparse.Namespace) -> str:
-    """ConfigError's words when ``args`` give a --membership flag without --membership (it would be ignored), or ``""``."""
+def check_flags(args: argparse.Namespace) -> None:
+    """ConfigError when ``mmdistill check``'s ``args`` cannot run as given, asked before anything is loaded or locked: a
+    --membership flag without --membership (it would be ignored; key membership), ``--epochs`` < 1 (key eval_epochs)."""
+    from mmdistill.errors import ConfigError
+
     given = [f"--{name}" for name in FLAGS if getattr(args, name, None) is not None]
     if given and not getattr(args, "membership", False):
-        return (f"mmdistill check: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the membership check only; "
-                "add --membership, or leave them out for the memorisation check")
-    return ""
+        raise ConfigError(f"mmdistill check: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the membership "
+                          "check only; add --membership, or leave them out for the memorisation check", key="membership")
+    if (epochs := getattr(args, "epochs", None)) is not None and epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: every model trains at least 1 epoch", key="eval_epochs")
 
 
 def add_flags(p_check: argparse.ArgumentParser) -> None:
@@ -53,26 +57,35 @@ def refusal(modality: Any, directory: str) -> str:
             "(mmdistill check without --membership) works for it")
 
 
+def checked_data(args: argparse.Namespace, syn: Any, manifest: dict, recipe: Any, modality: Any, folder: Path,
+                 real_data: Callable[..., tuple[Any, Any]] | None = None) -> tuple[Any, Any]:
+    """The saved run's config and real data the check of the loaded set in ``folder`` trains with: ``real_data(args,
+    manifest, recipe, modality) -> (cfg, data)`` (None: ``mmdistill check``'s, from ``args.dir``, ``args.download``,
+    ``args.data_root``), checked against the set (:func:`~mmdistill.share.check_fits_data`: classes, shape, the split
+    rule, a fitted input space such as ZCA), ``eval_epochs`` replaced by ``args.epochs`` when given."""
+    from mmdistill.share import check_fits_data
+
+    if real_data is None:
+        from mmdistill.saved_cli import _real_data as real_data
+    cfg, data = real_data(args, manifest, recipe, modality)
+    check_fits_data(syn, modality, data, folder)
+    if getattr(args, "epochs", None) is not None:
+        cfg = dataclasses.replace(cfg, eval_epochs=args.epochs)
+    return cfg, data
+
+
 def cmd_membership(args: argparse.Namespace, syn: Any, manifest: dict, recipe: Any, modality: Any, folder: Path,
-                   say: Callable[[str], None], real_data: Callable[..., tuple[Any, Any]]) -> int:
-    """Run the check on the loaded set in ``folder`` (``real_data(args, manifest, recipe, modality) -> (cfg, data)``:
-    the saved run's config and real data), say its table and write its files unless ``args.no_write``; the exit code."""
+                   say: Callable[[str], None], real_data: Callable[..., tuple[Any, Any]] | None = None) -> int:
+    """Run the check on the loaded set in ``folder`` (``args`` already passed :func:`check_flags` and the set
+    :func:`refusal`; ``real_data``: :func:`checked_data`'s), say its table and write its files unless ``args.no_write``;
+    the exit code."""
     from mmdistill.devices import resolve_device
-    from mmdistill.errors import ConfigError
     from mmdistill.io import write_json
     from mmdistill.membership import PLOT_FILE, RESULT_FILE, membership_check
     from mmdistill.membership_plot import plot_membership
     from mmdistill.seeding import seeded_run
-    from mmdistill.share import check_fits_data
 
-    if why := refusal(modality, args.dir):
-        raise ConfigError(why, key="membership")
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs {args.epochs}: every model trains at least 1 epoch", key="eval_epochs")
-    cfg, data = real_data(args, manifest, recipe, modality)
-    check_fits_data(syn, modality, data, folder)
-    if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, eval_epochs=args.epochs)
+    cfg, data = checked_data(args, syn, manifest, recipe, modality, folder, real_data)
     with seeded_run(cfg.seed):
         result = membership_check(cfg, syn, data, modality, device=resolve_device(cfg.device), say=say,
                                   **{k: v if (v := getattr(args, k, None)) is not None else d for k, d in DEFAULTS.items()})
@@ -86,4 +99,4 @@ def cmd_membership(args: argparse.Namespace, syn: Any, manifest: dict, recipe: A
     return 0
 
 
-__all__ = ["DEFAULTS", "add_flags", "cmd_membership", "refusal", "stray_flags"]
+__all__ = ["DEFAULTS", "add_flags", "check_flags", "checked_data", "cmd_membership", "refusal"]

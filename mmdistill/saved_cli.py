@@ -283,10 +283,9 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     if not is_lead_process():  # under torchrun rank 0 checks and writes for all (the check uses no collectives)
         return 0
-    from mmdistill.membership_cli import refusal, stray_flags
+    from mmdistill.membership_cli import check_flags, refusal
 
-    if why := stray_flags(args):  # --runs 5 without --membership would be ignored
-        raise ConfigError(why, key="membership")
+    check_flags(args)  # --runs 5 without --membership would be ignored; --epochs 0: before anything is loaded or locked
     syn, manifest, recipe, modality = load_saved(args.dir)
     if getattr(args, "membership", False) and (why := refusal(modality, args.dir)):
         raise ConfigError(why, key="membership")
@@ -299,7 +298,7 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         if getattr(args, "membership", False):  # membership inference on models trained on the set: mmdistill.membership_cli
             from mmdistill.membership_cli import cmd_membership
 
-            return cmd_membership(args, syn, manifest, recipe, modality, folder, say, _real_data)
+            return cmd_membership(args, syn, manifest, recipe, modality, folder, say)
         return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:
         lock.release()

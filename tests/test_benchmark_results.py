@@ -337,3 +337,41 @@ def test_the_continual_benchmark_chooses_the_outputs_and_records_them(monkeypatc
         assert given == [expected, expected]
         assert mod.outputs_of(json.loads((tmp_path / f"o-{expected}.json").read_text())) == expected
     assert mod.outputs_of(json.loads((BENCHMARKS / "results" / "continual_digits.json").read_text())) == "seen"
+
+
+def test_the_membership_benchmark_takes_the_checks_steps(monkeypatch, tmp_path, capsys):
+    """benchmarks/membership_digits.py repeated cmd_membership's steps without check_fits_data (review 56 R6.3): a set
+    made for other data (classes, shape, a ZCA space) was attacked unchecked; it now takes membership_cli's steps, so
+    --epochs 0 is refused before the set is loaded, the data is checked against the set, and the check's own table is
+    printed."""
+    from types import SimpleNamespace
+
+    import mmdistill.saved_cli as saved_cli
+    from mmdistill.errors import ConfigError
+    from mmdistill.recipes import image_dm
+
+    mod = _benchmark(monkeypatch, "membership_digits.py")
+    monkeypatch.setattr(sys.modules["_common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["_common"], "_DESTINATIONS", {})
+    loaded, checked = [], []
+    modality = __import__("mmdistill.modalities.image", fromlist=["MODALITY"]).MODALITY
+    monkeypatch.setattr(mod, "load_saved", lambda d: loaded.append(d) or ("SYN", {"recipe": "image-dm"}, None, modality))
+    monkeypatch.setattr(mod, "set_dir", lambda d: tmp_path)
+    cfg = image_dm.RECIPE.config(dataset="digits", device="cpu")
+    monkeypatch.setattr(saved_cli, "_real_data", lambda *a: (cfg, "DATA"))
+    monkeypatch.setattr("mmdistill.share.check_fits_data", lambda syn, mod_, data, folder: checked.append((syn, data, folder)))
+    seen = {}
+
+    def fake_check(cfg, syn, data, modality, **kw):
+        seen["epochs"] = cfg.eval_epochs
+        return SimpleNamespace(table=lambda: "THE CHECK'S TABLE", as_json=lambda: {"protocol": {}, "models": {}})
+
+    monkeypatch.setattr(mod, "membership_check", fake_check)
+    monkeypatch.setattr(sys, "argv", ["membership_digits.py", "some-set", "--epochs", "0", "--name", "m"])
+    with pytest.raises(ConfigError, match="--epochs 0"):
+        mod.main()
+    assert loaded == []
+    monkeypatch.setattr(sys, "argv", ["membership_digits.py", "some-set", "--epochs", "3", "--name", "m"])
+    mod.main()
+    assert checked == [("SYN", "DATA", tmp_path)] and seen == {"epochs": 3}
+    assert "THE CHECK'S TABLE" in capsys.readouterr().out and (tmp_path / "m.json").exists()

@@ -201,3 +201,14 @@ def test_membership_refuses_a_set_whose_learned_step_size_is_not_positive_as_eva
     assert not any("trained on" in line for line in said)
     good = dataclasses.replace(syn, data={**syn.data, "syn_lr": torch.tensor(0.02)})
     assert set_protocol(cfg, good, evaluation_protocol(cfg)).lr == pytest.approx(0.02)
+
+
+def test_check_membership_refuses_epochs_below_one_before_loading_or_locking_the_set(tmp_path, capsys):
+    """``--epochs 0`` was refused only after the set was loaded and its folder locked and probed (review 56 R6.4): a
+    folder with no set answered that instead; the flags are now checked before anything is read."""
+    from mmdistill.cli import main
+
+    assert main(["check", str(tmp_path / "no-set"), "--membership", "--epochs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 0: every model trains at least 1 epoch" in err and "no-set" not in err
+    assert not (tmp_path / "no-set").exists()
