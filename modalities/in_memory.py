@@ -16,7 +16,6 @@ from torch import Tensor
 
 from mmdistill.errors import DataError
 from mmdistill.modality import REGISTERED_META
-from mmdistill.validation import SPLIT_DRAWN_WITH
 
 from .artifacts import check_class_ids
 from .sources import name_key
@@ -27,12 +26,12 @@ log = logging.getLogger(__name__)
 GIVEN_SPLIT = "the train and test tensors given to register_tensors"
 
 
-def registered_meta(function: str, name: str) -> dict[str, str | None]:
-    """The data's meta entries of a registered set: ``{REGISTERED_META: "mmdistill.modalities.image.register_tensors('mine',
+def registered_meta(function: str, name: str) -> dict[str, str]:
+    """The data's meta entry of a registered set: ``{REGISTERED_META: "mmdistill.modalities.image.register_tensors('mine',
     ...)"}``, the call that registered ``name`` (:data:`mmdistill.modality.REGISTERED_META`;
-    :func:`mmdistill.modality.registered_call` reads it back), and that no key drew its test split (the tensors given:
-    :data:`mmdistill.validation.SPLIT_DRAWN_WITH` None, so ``split_seed`` is not folded into a validation split's digest)."""
-    return {REGISTERED_META: f"{function}({name!r}, ...)", SPLIT_DRAWN_WITH: None}
+    :func:`mmdistill.modality.registered_call` reads it back). That no key drew its test split (the tensors given:
+    :data:`mmdistill.validation.SPLIT_DRAWN_WITH` None) each adapter records where it records every split's keys."""
+    return {REGISTERED_META: f"{function}({name!r}, ...)"}
 
 
 def choices_words(names: Iterable[str]) -> str:

@@ -24,10 +24,11 @@ def _digest(modality: str, recipe: str, **kw) -> str:
 
 @pytest.fixture
 def forget():
-    """Drop the names a test registers (video, audio, audio-visual), whatever it registered before."""
+    """Drop the names a test registers (video, audio, audio-visual, image), whatever it registered before."""
     tables = [importlib.import_module(m)._TENSOR_SETS for m in ("mmdistill.modalities.video.adapter",
                                                                "mmdistill.modalities.audio.registered",
-                                                               "mmdistill.modalities.audio_visual.tensor_sets")]
+                                                               "mmdistill.modalities.audio_visual.tensor_sets",
+                                                               "mmdistill.modalities.image.registered")]
     before = [dict(t) for t in tables]
     yield
     for t, b in zip(tables, before):
@@ -68,6 +69,24 @@ def test_registered_pairs_are_one_validation_split_whatever_split_seed_says(forg
     kw = dict(dataset="pairs", image_size=8, n_mels=8, audio_frames=8, sample_rate=8000, duration=0.25)
     assert _digest("audio_visual", "audio_visual_dm", split_seed=0, **kw) == \
         _digest("audio_visual", "audio_visual_dm", split_seed=1, **kw)
+
+
+def test_each_adapter_records_a_registered_split_once_and_the_call_entry_holds_only_the_call(forget):
+    """Review 56 R6.5: registered_meta also wrote SPLIT_DRAWN_WITH None, which image and audio overwrote with their own
+    record and video's overwrote (dict order decided); it now holds the call alone and each adapter records the split
+    (image through validation.drawn_by): every registered set still records None, and split_seed draws nothing."""
+    from mmdistill.modalities.image import register_tensors
+    from mmdistill.modalities.in_memory import registered_meta
+    from mmdistill.modality import REGISTERED_META
+
+    assert set(registered_meta("f", "n")) == {REGISTERED_META}
+    x, y = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 3
+    register_tensors("mine-images", x, y, x[:3], y[:3], ["a", "b", "c"])
+    kw = dict(dataset="mine-images", image_size=8)
+    assert _digest("image", "image_dm", split_seed=0, **kw) == _digest("image", "image_dm", split_seed=1, **kw)
+    adapter = importlib.import_module("mmdistill.modalities.image").MODALITY
+    cfg = importlib.import_module("mmdistill.recipes.image_dm").RECIPE.config(progress=False, **kw)
+    assert adapter.load(cfg).meta[SPLIT_DRAWN_WITH] is None
 
 
 def test_generated_tones_record_the_seed_that_drew_them():

@@ -12,6 +12,7 @@ from torch import Tensor
 from mmdistill.errors import DataError
 from mmdistill.load_report import LoadReport
 from mmdistill.modality import registration_name
+from mmdistill.validation import SPLIT_DRAWN_WITH
 
 from ..artifacts import check_class_ids, classes_without_test
 from ..audio.decode import fix_length
@@ -105,7 +106,8 @@ def _from_tensors(name: str, cfg: Any) -> AVData:
     classes_without_test(name, spec["classes"], parts[0][2], parts[1][2], "y_test holds no label of it; add test pairs of it "
                          "to score it", report, what="pair")
     meta = {**_meta(cfg, n), **({"load_report": report.as_dict()} if report.facts else {}),
-            **registered_meta("mmdistill.modalities.audio_visual.register_tensors", name)}  # eval elsewhere names the call
+            **registered_meta("mmdistill.modalities.audio_visual.register_tensors", name),  # eval elsewhere names the call
+            SPLIT_DRAWN_WITH: None}  # the tensors given: no key drew the test split, none folded into a validation digest
     return normalise_pairs(name, spec["classes"], parts[0], parts[1], meta, cfg.scaling)
 
 

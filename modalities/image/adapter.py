@@ -14,7 +14,7 @@ from mmdistill.augment import DSA, dsa_strategy_for
 from mmdistill.data import LabeledTensors
 from mmdistill.modality import ClassificationData
 from mmdistill.synthetic import SyntheticSet
-from mmdistill.validation import SPLIT_DRAWN_WITH
+from mmdistill.validation import SPLIT_DRAWN_WITH, drawn_by
 from ..artifacts import absent_classes
 from ..base import TensorClassificationAdapter
 from ..sources import warn_unused_split_config
@@ -81,7 +81,7 @@ class ImageModality(TensorClassificationAdapter):
         if (own := given_split(ds.name, ds.report)) is not None:  # a fixed split: test_fraction / split_seed draw nothing
             warn_unused_split_config(config, str(config.dataset), own, log)
         # the keys that drew the test split (None: given), folded into a validation split's digest (mmdistill.validation)
-        drawn_with = None if own is not None else {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
+        drawn_with = None if own is not None else drawn_by(config.test_fraction, config.split_seed)
         x_train, x_test, mean, std, fit, extra = ds.x_train, ds.x_test, list(ds.mean), list(ds.std), None, {}
         # images cut otherwise than squeezed are another input space: experts (and merged parts) of squeezed images are
         # refused, a set or buffer without the entry was squeezed, and images_like cuts alike

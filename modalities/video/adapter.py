@@ -130,7 +130,7 @@ def split_drawn_with(cfg: Any, vs: VideoSet) -> dict[str, Any] | None:
     """The keys that drew the test split of ``vs`` (:data:`mmdistill.validation.SPLIT_DRAWN_WITH`, folded into a
     validation split's digest): ``test_fraction`` and ``split_seed`` for class folders (the report's fact
     ``split_drawn``), ``md_seed`` for generated moving digits (the seed that drew every clip, train and test), None for
-    a given split (train/ + test/ folders, a split file, UCF101's lists; registered tensors: ``registered_meta``)."""
+    a given split (train/ + test/ folders, a split file, UCF101's lists, registered tensors: no ``split_drawn`` fact)."""
     if video_dataset(cfg.dataset) == "moving-digits":
         return {"md_seed": cfg.md_seed}
     return drawn_by(cfg.test_fraction, cfg.split_seed) if getattr(getattr(vs, "report", None), "facts", {}).get("split_drawn") else None
