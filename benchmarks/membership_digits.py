@@ -23,7 +23,7 @@ from mmdistill.devices import resolve_device
 from mmdistill.errors import ConfigError
 from mmdistill.membership import membership_check
 from mmdistill.membership_cli import check_flags, checked_data, refusal
-from mmdistill.saved_cli import load_saved
+from mmdistill.saved_cli import load_saved, saved_real_data
 from mmdistill.seeding import seeded_run
 from mmdistill.share import set_dir
 
@@ -42,7 +42,7 @@ def main() -> None:
     syn, manifest, recipe, modality = load_saved(args.dir)
     if why := refusal(modality, args.dir):
         raise ConfigError(why, key="membership")
-    cfg, data = checked_data(args, syn, manifest, recipe, modality, set_dir(args.dir))  # with check_fits_data's checks
+    cfg, data = checked_data(args, syn, manifest, recipe, modality, set_dir(args.dir), saved_real_data)  # check_fits_data too
     started = time.perf_counter()
     with seeded_run(cfg.seed):
         result = membership_check(cfg, syn, data, modality, device=resolve_device(cfg.device), runs=args.runs,

@@ -58,15 +58,14 @@ def refusal(modality: Any, directory: str) -> str:
 
 
 def checked_data(args: argparse.Namespace, syn: Any, manifest: dict, recipe: Any, modality: Any, folder: Path,
-                 real_data: Callable[..., tuple[Any, Any]] | None = None) -> tuple[Any, Any]:
+                 real_data: Callable[..., tuple[Any, Any]]) -> tuple[Any, Any]:
     """The saved run's config and real data the check of the loaded set in ``folder`` trains with: ``real_data(args,
-    manifest, recipe, modality) -> (cfg, data)`` (None: ``mmdistill check``'s, from ``args.dir``, ``args.download``,
-    ``args.data_root``), checked against the set (:func:`~mmdistill.share.check_fits_data`: classes, shape, the split
-    rule, a fitted input space such as ZCA), ``eval_epochs`` replaced by ``args.epochs`` when given."""
+    manifest, recipe, modality) -> (cfg, data)`` (``mmdistill check``'s: :func:`mmdistill.saved_cli.saved_real_data`,
+    from ``args.dir``, ``args.download``, ``args.data_root``), checked against the set
+    (:func:`~mmdistill.share.check_fits_data`: classes, shape, the split rule, a fitted input space such as ZCA),
+    ``eval_epochs`` replaced by ``args.epochs`` when given."""
     from mmdistill.share import check_fits_data
 
-    if real_data is None:
-        from mmdistill.saved_cli import _real_data as real_data
     cfg, data = real_data(args, manifest, recipe, modality)
     check_fits_data(syn, modality, data, folder)
     if getattr(args, "epochs", None) is not None:
@@ -75,7 +74,7 @@ def checked_data(args: argparse.Namespace, syn: Any, manifest: dict, recipe: Any
 
 
 def cmd_membership(args: argparse.Namespace, syn: Any, manifest: dict, recipe: Any, modality: Any, folder: Path,
-                   say: Callable[[str], None], real_data: Callable[..., tuple[Any, Any]] | None = None) -> int:
+                   say: Callable[[str], None], real_data: Callable[..., tuple[Any, Any]]) -> int:
     """Run the check on the loaded set in ``folder`` (``args`` already passed :func:`check_flags` and the set
     :func:`refusal`; ``real_data``: :func:`checked_data`'s), say its table and write its files unless ``args.no_write``;
     the exit code."""

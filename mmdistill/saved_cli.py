@@ -256,7 +256,7 @@ def card_place(folder: Path) -> tuple[Path, str]:
     return (folder.parent, "hf") if is_export else (folder, "run")
 
 
-def _real_data(args: argparse.Namespace, manifest: dict, recipe, modality):
+def saved_real_data(args: argparse.Namespace, manifest: dict, recipe: Any, modality: Any) -> tuple[Any, Any]:
     """The saved run's config (with --data-root) and its real data, loaded on the CPU."""
     import torch
 
@@ -298,7 +298,7 @@ def cmd_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         if getattr(args, "membership", False):  # membership inference on models trained on the set: mmdistill.membership_cli
             from mmdistill.membership_cli import cmd_membership
 
-            return cmd_membership(args, syn, manifest, recipe, modality, folder, say)
+            return cmd_membership(args, syn, manifest, recipe, modality, folder, say, saved_real_data)
         return _check(args, syn, manifest, recipe, modality, folder, say)
     finally:
         lock.release()
@@ -312,7 +312,7 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     from mmdistill.report import add_sharing_blocks, follow_rewritten, write_card
     from mmdistill.share import check_fits_data, manifest_fields
 
-    cfg, data = _real_data(args, manifest, recipe, modality)
+    cfg, data = saved_real_data(args, manifest, recipe, modality)
     check_fits_data(syn, modality, data, folder)
     manifest.setdefault("paper", recipe.paper)
     add_sharing_blocks(manifest, modality, cfg, syn, data, folder)
@@ -331,4 +331,4 @@ def _check(args: argparse.Namespace, syn, manifest: dict, recipe, modality, fold
     return 0
 
 
-__all__ = ["add_membership_flags", "card_place", "cmd_check", "cmd_eval", "evaluation_overrides", "load_saved"]
+__all__ = ["add_membership_flags", "card_place", "cmd_check", "cmd_eval", "evaluation_overrides", "load_saved", "saved_real_data"]

@@ -346,7 +346,6 @@ def test_the_membership_benchmark_takes_the_checks_steps(monkeypatch, tmp_path, 
     printed."""
     from types import SimpleNamespace
 
-    import mmdistill.saved_cli as saved_cli
     from mmdistill.errors import ConfigError
     from mmdistill.recipes import image_dm
 
@@ -358,7 +357,7 @@ def test_the_membership_benchmark_takes_the_checks_steps(monkeypatch, tmp_path, 
     monkeypatch.setattr(mod, "load_saved", lambda d: loaded.append(d) or ("SYN", {"recipe": "image-dm"}, None, modality))
     monkeypatch.setattr(mod, "set_dir", lambda d: tmp_path)
     cfg = image_dm.RECIPE.config(dataset="digits", device="cpu")
-    monkeypatch.setattr(saved_cli, "_real_data", lambda *a: (cfg, "DATA"))
+    monkeypatch.setattr(mod, "saved_real_data", lambda *a: (cfg, "DATA"))
     monkeypatch.setattr("mmdistill.share.check_fits_data", lambda syn, mod_, data, folder: checked.append((syn, data, folder)))
     seen = {}
 

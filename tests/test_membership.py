@@ -130,7 +130,7 @@ def _saved(monkeypatch, modality, syn, data, cfg, tmp_path):
     manifest = {"recipe": "image-dm", "config": {}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(saved_cli, "load_saved", lambda d: (syn, manifest, type("R", (), {"name": "image-dm"})(), modality))
-    monkeypatch.setattr(saved_cli, "_real_data", lambda *a: (cfg, data))
+    monkeypatch.setattr(saved_cli, "saved_real_data", lambda *a: (cfg, data))
     monkeypatch.setattr("mmdistill.share.check_fits_data", lambda *a: None)
     return folder
 
