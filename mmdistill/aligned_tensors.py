@@ -12,6 +12,7 @@ straight into a tensor of its own (``torch.empty``: :data:`ALIGNMENT`-byte align
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -57,13 +58,20 @@ def _read_into(fh: BinaryIO, tensor: Tensor, start: int) -> bool:
     return read_exactly(fh, buffer) == len(buffer)
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one file from its replacement: device, inode, size and modification time (ns)."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None] | None = None,
                  metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
     """Every tensor of safetensors file ``path`` at an :data:`ALIGNMENT`-byte aligned address: the mapped view where it
     is aligned, else a tensor of its own filled from the file (a clone of the view where the file's bytes cannot be
-    used as they are: a big-endian host, whose views safetensors byte-swaps). ``check(path, declared shapes)`` runs on
+    used as they are: a big-endian host, whose views safetensors byte-swaps; a file replaced between safe_open's open and
+    the read: the view's bytes are the header's). ``check(path, declared shapes)`` runs on
     the header before any tensor is read (it raises to refuse the file); ``metadata`` gets the file's string metadata,
     from the same open. Raises what ``safe_open`` raises (``SafetensorError``, ``OSError``) for a damaged file."""
+    opened = _identity(os.stat(path))  # the file safe_open reads; the unaligned bytes are read from it alone (below)
     with safe_open(str(path), framework="pt") as st:
         if check is not None:  # on the header alone, before any tensor is read (mmdistill.header_metadata's checks)
             check(path, {name: list(st.get_slice(name).get_shape()) for name in st.keys()})
@@ -74,7 +82,8 @@ def read_aligned(path: Path, check: Callable[[Path, dict[str, list[int]]], None]
     if not todo:
         return tensors
     with open(path, "rb", buffering=0) as fh:
-        start, offsets = _data_offsets(fh) if sys.byteorder == "little" else (0, {})
+        same = _identity(os.fstat(fh.fileno())) == opened  # a file replaced meanwhile: its bytes are not the header's
+        start, offsets = _data_offsets(fh) if sys.byteorder == "little" and same else (0, {})
         for name in todo:
             view = tensors[name]
             begin, end = offsets.get(name, (0, -1))

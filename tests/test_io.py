@@ -679,3 +679,35 @@ def test_a_header_checks_own_refusal_of_any_project_kind_reaches_the_caller(tmp_
 
     with pytest.raises(ArtifactError, match="not a readable safetensors file"):  # anything else is still the file's
         load_tensors(path, check=broken)
+
+
+def test_a_file_replaced_while_it_loads_gives_one_files_tensors_not_a_mix(tmp_path, monkeypatch):
+    """read_aligned reads the unaligned tensors' bytes through a second open of the path: a file replaced between
+    safe_open's open and that read gave the old header's shapes with the new file's bytes (final read R7, reproduced by
+    swapping a set of zeros for one of ones mid-load). The second open now reads only the file safe_open read; another
+    is left alone and the views of the first are copied."""
+    import os
+
+    import mmdistill.aligned_tensors as aligned
+
+    path, replacement = tmp_path / "set.safetensors", tmp_path / "new.safetensors"
+    save_tensors(path, {"a": torch.zeros(3, dtype=torch.uint8), "b": torch.zeros(16), "c": torch.zeros(16)})
+    save_tensors(replacement, {"a": torch.ones(3, dtype=torch.uint8), "b": torch.ones(16), "c": torch.ones(16)})
+    real = aligned.safe_open
+
+    class ReplacedAfterOpen:
+        def __init__(self, *a, **k):
+            self._fh = real(*a, **k)
+
+        def __enter__(self):
+            return self._fh.__enter__()
+
+        def __exit__(self, *exc):
+            out = self._fh.__exit__(*exc)
+            os.replace(replacement, path)
+            return out
+
+    monkeypatch.setattr(aligned, "safe_open", ReplacedAfterOpen)
+    tensors = load_tensors(path)
+    assert all(v.data_ptr() % ALIGNMENT == 0 for v in tensors.values())
+    assert all(float(v.float().sum()) == 0.0 for v in tensors.values()), {k: v.tolist() for k, v in tensors.items()}
