@@ -199,7 +199,8 @@ def load_checkpoint(path: Path, syn: SyntheticSet, opt: torch.optim.Optimizer, r
         raise ArtifactError(f"{path}: its header says iteration {iteration}; expected a count >= 0, the checkpoint is damaged")
     if not math.isfinite(elapsed) or elapsed < 0:  # else the run's timing would be NaN in its manifest
         raise ArtifactError(f"{path}: its header says elapsed {meta['elapsed']!r}; expected seconds >= 0, the checkpoint is damaged")
-    tensors = load_tensors_with_metadata(path, values_at_most(max(v.numel() for v in syn.tensors().values()), "this run's synthetic set"))[0]
+    tensors = load_tensors_with_metadata(path, values_at_most(max(math.prod(shape) for shape in syn.header(fixed=False)["tensors"].values()),
+                                                          "this run's synthetic set"))[0]
     best = None
     if select is not None:
         blob = meta.get("selection")
