@@ -88,17 +88,26 @@ def test_the_audio_visual_folder_of_clips_says_it(tmp_path, caplog):
     assert data.meta["load_report"]["facts"]["subfolders_in_both"] == len(sides["train"] & sides["test"])
 
 
-def test_the_audio_folder_loader_says_it_too(tmp_path, caplog):
-    pytest.importorskip("torchaudio")
-    sf = pytest.importorskip("soundfile")
-    from mmdistill.modalities.audio.datasets import load_audio_dataset, tone_clip
+
+def _speaker_tree(root, speakers: int) -> None:
+    """<class>/speaker<s>/take<t>.wav: two classes of generated tones, ``speakers`` sub-folders each, three takes a speaker."""
+    import soundfile as sf
+
+    from mmdistill.modalities.audio.datasets import tone_clip
 
     rng = np.random.default_rng(0)
     for kind, cls in (("rising", "low"), ("steady", "high")):
-        for s in range(1, 5):
-            (tmp_path / "sounds" / cls / f"speaker{s}").mkdir(parents=True, exist_ok=True)
+        for s in range(1, speakers + 1):
+            (root / cls / f"speaker{s}").mkdir(parents=True, exist_ok=True)
             for t in range(3):
-                sf.write(tmp_path / "sounds" / cls / f"speaker{s}" / f"take{t}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+                sf.write(root / cls / f"speaker{s}" / f"take{t}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+
+def test_the_audio_folder_loader_says_it_too(tmp_path, caplog):
+    pytest.importorskip("torchaudio")
+    pytest.importorskip("soundfile")
+    from mmdistill.modalities.audio.datasets import load_audio_dataset
+
+    _speaker_tree(tmp_path / "sounds", speakers=4)
     with caplog.at_level(logging.INFO):
         ds = load_audio_dataset("folder", tmp_path / "sounds", test_fraction=0.5, split_seed=0, sample_rate=8000, duration=0.25)
     assert "lie in sub-folders of their class folders (e.g. speaker" in caplog.text and HINT in caplog.text
@@ -158,8 +167,7 @@ def test_validation_on_nested_sub_folders_is_said_with_the_test_split_and_made_a
 def test_the_video_and_audio_adapters_pass_their_validation_to_the_hint(tmp_path, caplog):
     """Each caller passes the config's validation (video: load_clip_folder's, through the adapter; audio:
     load_audio_dataset's)."""
-    sf = pytest.importorskip("soundfile")
-    from mmdistill.modalities.audio.datasets import tone_clip
+    pytest.importorskip("soundfile")
     from mmdistill.recipes import audio_dm, video_dm
 
     for cls in ("jump", "wave"):
@@ -173,12 +181,7 @@ def test_the_video_and_audio_adapters_pass_their_validation_to_the_hint(tmp_path
         video_dm.RECIPE.get_modality().load(cfg)
     assert f"validation=0.3 {VALIDATION_HINT}" in caplog.text
     caplog.clear()
-    rng = np.random.default_rng(0)
-    for kind, cls in (("rising", "low"), ("steady", "high")):
-        for s in range(1, 4):
-            (tmp_path / "sounds" / cls / f"speaker{s}").mkdir(parents=True, exist_ok=True)
-            for t in range(3):
-                sf.write(tmp_path / "sounds" / cls / f"speaker{s}" / f"take{t}.wav", tone_clip(kind, rng, 8000, 0.25), 8000)
+    _speaker_tree(tmp_path / "sounds", speakers=3)
     cfg = audio_dm.RECIPE.config(dataset="folder", data_root=str(tmp_path / "sounds"), test_fraction=0.3, validation=0.3,
                                  sample_rate=8000, duration=0.25, progress=False)
     with caplog.at_level(logging.WARNING):
